@@ -1,0 +1,70 @@
+"""Ingest endpoints for product apps: the key names the project; the body goes to one service."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.authentication import ApiKeyAuthentication
+from api.parsers import RawJSONParser
+from api.permissions import CanIngest
+from api.serializers.outputs import ErrorsOut, FeedbackResultOut, IngestResultOut
+from labeling.services import ingest
+
+_ERRORS = {
+    400: OpenApiResponse(ErrorsOut, description="Invalid batch: every bad record, by index and field; nothing stored."),
+    401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
+    403: OpenApiResponse(ErrorsOut, description="The key lacks the `ingest` scope."),
+    413: OpenApiResponse(ErrorsOut, description="The body is over the size limit (5 MB by default)."),
+    415: OpenApiResponse(ErrorsOut, description="The Content-Type is not application/json."),
+}
+
+
+class _IngestView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [CanIngest]
+    parser_classes = [RawJSONParser]
+
+
+def _request(component: str) -> dict:
+    return {"application/json": {"$ref": f"#/components/schemas/{component}"}}
+
+
+class OutputsIngestView(_IngestView):
+    @extend_schema(
+        operation_id="ingest_outputs",
+        summary="Send AI outputs (batch, idempotent by external_id)",
+        description=(
+            "At most 1,000 records and 5 MB per request. All-or-nothing: one invalid record refuses the batch. "
+            "Unknown fields are refused. Strings may not contain NUL; JSON values nest at most 32 levels."
+        ),
+        request=_request("OutputsBatch"),
+        responses={200: IngestResultOut, **_ERRORS},
+    )
+    def post(self, request):
+        result = ingest.ingest_outputs(project=request.auth.project, body=request.data)
+        return Response(result.as_dict())
+
+
+class EventsIngestView(_IngestView):
+    @extend_schema(
+        operation_id="ingest_events",
+        summary="Send usage events (batch; idempotent when external_id is given)",
+        request=_request("EventsBatch"),
+        responses={200: IngestResultOut, **_ERRORS},
+    )
+    def post(self, request):
+        result = ingest.ingest_events(project=request.auth.project, body=request.data)
+        return Response(result.as_dict())
+
+
+class FeedbackIngestView(_IngestView):
+    @extend_schema(
+        operation_id="ingest_feedback",
+        summary="Send end-user feedback for outputs sent earlier",
+        description="The last feedback sent for an output wins. Unknown external ids are listed in `not_found`.",
+        request=_request("FeedbackBatch"),
+        responses={200: FeedbackResultOut, **_ERRORS},
+    )
+    def post(self, request):
+        result = ingest.record_feedback(project=request.auth.project, body=request.data)
+        return Response(result.as_dict())

@@ -1,0 +1,52 @@
+"""Domain errors. Services raise these; api/exceptions.py and the web views map them to responses."""
+
+from dataclasses import dataclass, field
+
+
+class DomainError(Exception):
+    """Base for errors a caller can act on."""
+
+    status_code = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One problem in one record of a batch. `index` and `field` are None for whole-body problems."""
+
+    message: str
+    index: int | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+class BatchInvalid(DomainError):
+    """A batch failed validation; nothing was stored. Lists every bad record."""
+
+    def __init__(self, errors: list[RecordError]):
+        super().__init__(f"{len(errors)} invalid record(s); nothing was stored.")
+        self.errors = errors
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+
+
+@dataclass
+class InvalidSpec(DomainError):
+    """A project, rubric or queue specification does not validate."""
+
+    message: str
+    problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    status_code = 404

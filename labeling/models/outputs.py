@@ -1,0 +1,91 @@
+from django.db import models
+
+from .projects import Project
+
+
+class FeedbackScore(models.IntegerChoices):
+    DOWN = -1, "Thumbs down"
+    NEUTRAL = 0, "Neutral"
+    UP = 1, "Thumbs up"
+
+
+class OutputQuerySet(models.QuerySet):
+    def unrouted(self):
+        return self.filter(routed_at__isnull=True)
+
+
+class Output(models.Model):
+    """One AI output sent by a product app, unique per project by `external_id`.
+
+    `content_hash` is the SHA-256 of the record as first sent; a re-send with the same hash is a
+    duplicate, a different hash a conflict. Feedback arriving later does not change it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="outputs")
+    external_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    end_user_id = models.CharField(max_length=200, blank=True, default="")
+    session_id = models.CharField(max_length=200, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField()
+    context = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    feedback_score = models.SmallIntegerField(choices=FeedbackScore, null=True, blank=True)
+    feedback_comment = models.TextField(blank=True, default="")
+    feedback_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64)
+    routed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OutputQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="output_unique_external_id"),
+            models.CheckConstraint(
+                condition=models.Q(feedback_score__isnull=True) | models.Q(feedback_score__in=[-1, 0, 1]),
+                name="output_feedback_score_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "occurred_at"], name="output_project_occurred"),
+            models.Index(fields=["project", "end_user_id", "occurred_at"], name="output_project_user_time"),
+            models.Index(
+                fields=["project", "id"], name="output_unrouted", condition=models.Q(routed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.external_id}"
+
+
+class UsageEvent(models.Model):
+    """End-user activity that is not an AI output (session start, message sent). Feeds retention."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_events")
+    # Optional: when given, re-sending the event is idempotent.
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    end_user_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="usage_event_unique_external_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "end_user_id", "occurred_at"], name="event_project_user_time"),
+            models.Index(fields=["project", "occurred_at"], name="event_project_occurred"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_user_id} {self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"

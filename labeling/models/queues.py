@@ -1,0 +1,48 @@
+from django.conf import settings
+from django.db import models
+
+from .projects import Project
+
+
+class QueueQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Queue(models.Model):
+    """A routing rule and the review queue it fills.
+
+    `rule` is data, never ORM keyword arguments: {"tags_any": [...], "tags_all": [...],
+    "metadata": {"key": value-or-list}, "models": [...], "feedback_scores": [...], "has_comment": bool},
+    interpreted by the routing service. Sampling is deterministic: a hash of output and queue.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queues")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    rule = models.JSONField(default=dict, blank=True)
+    sample_rate = models.FloatField(default=1.0)
+    weekly_quota = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means no quota.")
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="Labels wanted per item (1–10).")
+    priority = models.SmallIntegerField(default=0, help_text="Higher is served first.")
+    eligible_experts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="eligible_queues", help_text="Empty means all experts."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = QueueQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "-priority", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="queue_unique_slug"),
+            models.CheckConstraint(condition=models.Q(overlap__gte=1, overlap__lte=10), name="queue_overlap_range"),
+            models.CheckConstraint(
+                condition=models.Q(sample_rate__gte=0, sample_rate__lte=1), name="queue_sample_rate_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} · {self.name}"

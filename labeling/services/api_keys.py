@@ -1,0 +1,94 @@
+"""Create, check and revoke project API keys. Only a SHA-256 hash of a secret is stored.
+
+A key reads `el_<prefix>_<secret>`: the prefix finds the row, the hash of the whole key proves it.
+The secrets are 256-bit random tokens, so a fast hash is enough (no password stretching needed).
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from labeling.exceptions import DomainError
+from labeling.models import ApiKey, AuditEvent, Project, Scope
+
+KEY_PREFIX = "el_"
+# Writing last_used_at on every request would turn every read into a write; a minute is precise enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    secret: str  # shown once, never stored
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_scopes(text: str) -> list[str]:
+    scopes = sorted({part.strip() for part in text.split(",") if part.strip()})
+    unknown = set(scopes) - set(Scope.values)
+    if not scopes or unknown:
+        raise DomainError(f"Scopes must be a comma-separated subset of {', '.join(Scope.values)}; got {text!r}.")
+    return scopes
+
+
+@transaction.atomic
+def create_api_key(*, project: Project, name: str, scopes: list[str], created_by=None) -> IssuedKey:
+    """Issue a key for the project; the returned secret is the only copy."""
+    if not name.strip():
+        raise DomainError("A key needs a name.")
+    prefix = secrets.token_hex(6)
+    token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        project=project, name=name.strip(), prefix=prefix, secret_hash=_hash(token), scopes=parse_scopes(",".join(scopes)), created_by=created_by
+    )
+    AuditEvent.objects.create(
+        project=project, actor=created_by, action="api_key.created", details={"prefix": prefix, "name": api_key.name, "scopes": api_key.scopes}
+    )
+    return IssuedKey(api_key=api_key, secret=token)
+
+
+@transaction.atomic
+def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
+    """Revoke a key at once; revoking twice is harmless."""
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        AuditEvent.objects.create(
+            project_id=api_key.project_id, actor=revoked_by, action="api_key.revoked", details={"prefix": api_key.prefix}
+        )
+    api_key.refresh_from_db(fields=["revoked_at"])
+
+
+class KeyRejected(DomainError):
+    status_code = 401
+
+
+def authenticate_key(token: str) -> ApiKey:
+    """Return the active key this token proves, or raise KeyRejected."""
+    if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
+        raise KeyRejected("Malformed API key.")
+    prefix = token[len(KEY_PREFIX) :].split("_", 1)[0]
+    api_key = ApiKey.objects.select_related("project").filter(prefix=prefix).first()
+    if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(token)):
+        raise KeyRejected("Invalid API key.")
+    if api_key.revoked_at is not None:
+        raise KeyRejected("This API key has been revoked.")
+    _touch(api_key)
+    return api_key
+
+
+def _touch(api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+    ).update(last_used_at=now)
+    api_key.last_used_at = now

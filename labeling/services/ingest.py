@@ -1,0 +1,243 @@
+"""Store batches of outputs, usage events and late feedback sent by product apps.
+
+A batch is all-or-nothing: it is validated whole (see `records.py`), then written in one transaction.
+Re-sending is idempotent: an `external_id` already stored is never stored again; it counts as a
+duplicate when its content hash matches, a conflict otherwise (the stored row stays as it was).
+
+On PostgreSQL a batch is one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING`
+statement: one round trip, and the unique index decides races between concurrent senders. Rows are
+inserted in `external_id` order so that two overlapping batches take their index locks in the same
+order and cannot deadlock. Other databases (the SQLite demo) take the portable ORM path.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import psycopg
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from labeling.models import Output, Project, UsageEvent
+
+from . import records as rec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    conflict_ids: list[str] = field(default_factory=list)
+    created_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "conflict_ids": self.conflict_ids,
+        }
+
+
+@dataclass
+class FeedbackResult:
+    updated: int = 0
+    not_found: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"updated": self.updated, "not_found": self.not_found}
+
+
+_OUTPUT_COLUMNS = [
+    "external_id", "occurred_at", "end_user_id", "session_id", "model", "input", "output", "context",
+    "metadata", "tags", "feedback_score", "feedback_comment", "feedback_at", "content_hash",
+]  # fmt: skip
+_EVENT_COLUMNS = ["external_id", "end_user_id", "name", "occurred_at", "properties", "content_hash"]
+
+
+def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
+    """Validate and store a JSON batch `{"outputs": [...]}`; enqueue routing for the new rows on commit."""
+    records = rec.decode_batch(body, rec.OUTPUTS)
+    now = timezone.now()
+    rows = [_output_row(record, now) for record in records]
+    with transaction.atomic():
+        result = _store(Output, project, rows, _OUTPUT_COLUMNS, received_at=now)
+        if result.created_ids:
+            _enqueue_routing(project.pk, result.created_ids)
+    return result
+
+
+def ingest_events(*, project: Project, body: bytes) -> IngestResult:
+    """Validate and store a JSON batch `{"events": [...]}`; events with an `external_id` are idempotent."""
+    records = rec.decode_batch(body, rec.EVENTS)
+    now = timezone.now()
+    rows = [_event_row(record, now) for record in records]
+    with transaction.atomic():
+        return _store(UsageEvent, project, rows, _EVENT_COLUMNS, received_at=now)
+
+
+def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
+    """Attach end-user feedback that arrived after its output; the last feedback sent wins."""
+    records = rec.decode_batch(body, rec.FEEDBACK)
+    now = timezone.now()
+    latest = {record.external_id: record for record in records}  # a later record in the batch wins
+    with transaction.atomic():
+        # Lock in pk order so that overlapping feedback batches cannot deadlock.
+        outputs = list(
+            Output.objects.select_for_update()
+            .filter(project=project, external_id__in=latest)
+            .order_by("pk")
+            .only("pk", "external_id")
+        )
+        for output in outputs:
+            record = latest[output.external_id]
+            output.feedback_score, output.feedback_comment, output.feedback_at = record.score, record.comment, now
+        Output.objects.bulk_update(outputs, ["feedback_score", "feedback_comment", "feedback_at"], batch_size=500)
+        if outputs:
+            # Feedback can change which queues an output belongs in (a "thumbs-down" queue).
+            _enqueue_routing(project.pk, [output.pk for output in outputs])
+    found = {output.external_id for output in outputs}
+    return FeedbackResult(updated=len(found), not_found=sorted(set(latest) - found))
+
+
+def _output_row(record: rec.OutputRecord, now: datetime) -> dict[str, Any]:
+    occurred_at = rec.utc(record.occurred_at, now)
+    feedback = record.feedback
+    metadata = record.metadata or {}
+    tags = record.tags or []
+    # The hash covers what the sender sent, with the time in UTC: re-sending with another offset
+    # for the same instant is still a duplicate.
+    digest = rec.content_hash(
+        record.external_id, record.occurred_at and occurred_at.isoformat(), record.end_user_id,
+        record.session_id, record.model, record.input, record.output, record.context, metadata, tags,
+        feedback and [feedback.score, feedback.comment],
+    )  # fmt: skip
+    return {
+        "external_id": record.external_id,
+        "occurred_at": occurred_at,
+        "end_user_id": record.end_user_id or "",
+        "session_id": record.session_id or "",
+        "model": record.model or "",
+        "input": record.input,
+        "output": record.output,
+        "context": record.context,
+        "metadata": metadata,
+        "tags": tags,
+        "feedback_score": feedback.score if feedback else None,
+        "feedback_comment": feedback.comment if feedback else "",
+        "feedback_at": now if feedback else None,
+        "content_hash": digest,
+    }
+
+
+def _event_row(record: rec.EventRecord, now: datetime) -> dict[str, Any]:
+    occurred_at = rec.utc(record.occurred_at, now)
+    properties = record.properties or {}
+    digest = rec.content_hash(
+        record.external_id, record.occurred_at and occurred_at.isoformat(), record.end_user_id, record.name, properties
+    )
+    return {
+        "external_id": record.external_id,
+        "end_user_id": record.end_user_id,
+        "name": record.name,
+        "occurred_at": occurred_at,
+        "properties": properties,
+        "content_hash": digest,
+    }
+
+
+def _store(model, project, rows, columns, *, received_at) -> IngestResult:
+    rows.sort(key=lambda row: row["external_id"] or "")
+    if connection.vendor == "postgresql":
+        created = _insert_postgresql(model, project.pk, rows, columns, received_at)
+    else:
+        created = _insert_portable(model, project, rows, received_at)
+    return _classify(model, project, rows, created)
+
+
+def _insert_postgresql(model, project_id, rows, columns, received_at) -> list[tuple[int, str | None]]:
+    params, casts, selects = [], [], []
+    for name in columns:
+        model_field = model._meta.get_field(name)
+        values = [row[name] for row in rows]
+        if isinstance(model_field, models.JSONField):
+            params.append([rec.canonical_json(value) for value in values])
+            casts.append("text")
+            selects.append(f"u.{name}::jsonb")
+        else:
+            params.append(values)
+            casts.append(model_field.db_type(connection))
+            selects.append(f"u.{name}")
+    unnest = ", ".join(f"%s::{cast}[]" for cast in casts)
+    table = model._meta.db_table
+    names = ", ".join(columns)
+    conflict = "(project_id, external_id)"
+    if model is UsageEvent:
+        conflict += " WHERE external_id IS NOT NULL"
+    sql = (
+        f"INSERT INTO {table} (project_id, received_at, {names}) "
+        f"SELECT %s, %s, {', '.join(selects)} FROM unnest({unnest}) AS u({names}) "
+        f"ON CONFLICT {conflict} DO NOTHING RETURNING id, external_id"
+    )
+    # A plain psycopg cursor binds parameters on the server, sending the arrays without quoting them
+    # into the SQL text; that is several times faster for a 1,000-row batch.
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [project_id, received_at, *params])
+        return cursor.fetchall()
+
+
+def _insert_portable(model, project, rows, received_at) -> list[tuple[int, str | None]]:
+    keyed = [row["external_id"] for row in rows if row["external_id"] is not None]
+    existing = set(model.objects.filter(project=project, external_id__in=keyed).values_list("external_id", flat=True))
+    fresh, seen = [], set()
+    for row in rows:
+        external_id = row["external_id"]
+        if external_id is not None and (external_id in existing or external_id in seen):
+            continue
+        seen.add(external_id)
+        fresh.append(model(project=project, received_at=received_at, **row))
+    # SQLite serialises writers (IMMEDIATE transactions), so nothing can slip in between.
+    created = model.objects.bulk_create(fresh, batch_size=500)
+    return [(obj.pk, obj.external_id) for obj in created]
+
+
+def _classify(model, project, rows, created) -> IngestResult:
+    result = IngestResult(created=len(created), created_ids=[pk for pk, _ in created])
+    created_keys = {external_id for _, external_id in created}
+    # Count each created external_id once: a repeat inside the batch is then a duplicate or conflict.
+    pending = [row for row in rows if row["external_id"] is not None]
+    leftovers, first_seen = [], set()
+    for row in pending:
+        key = row["external_id"]
+        if key in created_keys and key not in first_seen:
+            first_seen.add(key)
+        else:
+            leftovers.append(row)
+    if not leftovers:
+        return result
+    stored = dict(
+        model.objects.filter(project=project, external_id__in={row["external_id"] for row in leftovers}).values_list(
+            "external_id", "content_hash"
+        )
+    )
+    for row in leftovers:
+        if stored.get(row["external_id"]) == row["content_hash"]:
+            result.duplicates += 1
+        else:
+            result.conflicts += 1
+            result.conflict_ids.append(row["external_id"])
+    return result
+
+
+def _enqueue_routing(project_id: int, output_ids: list[int]) -> None:
+    from labeling.tasks import route_outputs
+
+    # robust: a broker outage must not turn a committed batch into a 500; the periodic sweep
+    # (`route_pending_outputs`) routes whatever was missed. Never run inline instead.
+    transaction.on_commit(partial(route_outputs.delay, project_id, output_ids), robust=True)

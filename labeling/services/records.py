@@ -1,0 +1,275 @@
+"""Decode and validate ingest batches: strict JSON in, typed records out, every bad record listed.
+
+The wire format is defined once, by the msgspec structs below; the OpenAPI schema is generated from
+them too. Decoding is strict: no coercion (a number is not a string), unknown fields are refused
+(a typo such as `ouptut` must not silently lose data), timestamps need a zone.
+
+Fast path: msgspec decodes each record straight from bytes. Only when something fails do we take a
+slower, lenient look to say *which* record and field is wrong.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from django.conf import settings
+
+from labeling.exceptions import BatchInvalid, RecordError
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Your id; unique per project.")]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a zone; default: now.")]
+Comment = Annotated[str, msgspec.Meta(max_length=10_000)]
+
+
+class Feedback(msgspec.Struct, forbid_unknown_fields=True):
+    """The end user's own verdict on the output."""
+
+    score: Literal[-1, 0, 1]
+    comment: Comment = ""
+
+
+class OutputRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One AI output. `input` is a string or a list of chat messages ({role, content, …})."""
+
+    external_id: Id
+    output: Any
+    input: str | list[dict[str, Any]] | None = None
+    occurred_at: Timestamp | None = None
+    model: ShortText | None = None
+    end_user_id: ShortText | None = None
+    session_id: ShortText | None = None
+    context: Any = None
+    metadata: dict[str, Any] | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] | None = None
+    feedback: Feedback | None = None
+
+
+class EventRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One usage event of an end user (session start, message sent, …)."""
+
+    end_user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    external_id: Id | None = None
+    occurred_at: Timestamp | None = None
+    properties: dict[str, Any] | None = None
+
+
+class FeedbackRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """Feedback on an output sent earlier, found by its `external_id`."""
+
+    external_id: Id
+    score: Literal[-1, 0, 1]
+    comment: Comment = ""
+
+
+class OutputsBatch(msgspec.Struct, forbid_unknown_fields=True):
+    outputs: list[OutputRecord]
+
+
+class EventsBatch(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[EventRecord]
+
+
+class FeedbackBatch(msgspec.Struct, forbid_unknown_fields=True):
+    feedback: list[FeedbackRecord]
+
+
+# What the decoder really reads: the envelope with each record kept as raw bytes, so that one bad
+# record does not hide the others.
+class _RawOutputs(msgspec.Struct, forbid_unknown_fields=True):
+    outputs: list[msgspec.Raw]
+
+
+class _RawEvents(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[msgspec.Raw]
+
+
+class _RawFeedback(msgspec.Struct, forbid_unknown_fields=True):
+    feedback: list[msgspec.Raw]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    envelope: type
+    record: type
+    key: str
+
+
+OUTPUTS = _Kind(_RawOutputs, OutputRecord, "outputs")
+EVENTS = _Kind(_RawEvents, EventRecord, "events")
+FEEDBACK = _Kind(_RawFeedback, FeedbackRecord, "feedback")
+
+_PATH = re.compile(r"`\$((?:\.[A-Za-z_][\w]*|\[\d+\])*)`")
+_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def decode_batch(body: bytes, kind: _Kind) -> list:
+    """Return the batch's records, or raise BatchInvalid listing every bad one."""
+    envelope = _decode_envelope(body, kind)
+    raws = getattr(envelope, kind.key)
+    if len(raws) > settings.INGEST_MAX_RECORDS:
+        raise BatchInvalid(
+            [RecordError(f"At most {settings.INGEST_MAX_RECORDS} records per request; got {len(raws)}.", None, kind.key)]
+        )
+    decoder = msgspec.json.Decoder(kind.record, strict=True)
+    records, errors = [], []
+    for index, raw in enumerate(raws):
+        try:
+            record = decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+            errors.append(_explain(exc, index, bytes(raw)))
+            continue
+        problem = _check_content(record, bytes(raw))
+        if problem:
+            errors.append(RecordError(problem[1], index, problem[0]))
+        records.append(record)
+    if errors:
+        raise BatchInvalid(errors)
+    return records
+
+
+def _decode_envelope(body: bytes, kind: _Kind):
+    if not body.strip():
+        raise BatchInvalid([RecordError(f'The body is empty; send {{"{kind.key}": [...]}}.')])
+    try:
+        return msgspec.json.decode(body, type=kind.envelope, strict=True)
+    except msgspec.ValidationError as exc:
+        field = _field_from(str(exc)) or kind.key
+        raise BatchInvalid([RecordError(f'{_message_of(exc)}; send {{"{kind.key}": [...]}}.', None, field)]) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise BatchInvalid(_locate_syntax_errors(body, kind, exc)) from None
+
+
+def _explain(exc: Exception, index: int, raw: bytes) -> RecordError:
+    if isinstance(exc, msgspec.ValidationError):
+        text = str(exc)
+        return RecordError(_message_of(exc), index, _field_from(text))
+    found = _find_bad_values(_lenient_loads(raw))
+    if found:
+        return RecordError(found[1], index, found[0])
+    return RecordError(f"Not valid JSON: {exc}.", index, None)
+
+
+def _message_of(exc: Exception) -> str:
+    return str(exc).split(" - at `", 1)[0]
+
+
+def _field_from(text: str) -> str | None:
+    """`$.feedback.score` → `feedback.score`; an unknown or missing field names itself."""
+    for pattern in (_UNKNOWN, _MISSING):
+        match = pattern.search(text)
+        if match:
+            prefix = _PATH.search(text)
+            parent = prefix.group(1).lstrip(".") if prefix else ""
+            return f"{parent}.{match.group(1)}" if parent else match.group(1)
+    match = _PATH.search(text)
+    return match.group(1).lstrip(".") or None if match else None
+
+
+def _check_content(record, raw: bytes) -> tuple[str, str] | None:
+    """What strict typing cannot say: NUL characters, nesting depth, chat message shape, null output."""
+    if isinstance(record, OutputRecord):
+        if record.output is None:
+            return "output", "Expected a string or JSON value, got null."
+        if isinstance(record.input, list):
+            for position, message in enumerate(record.input):
+                if not isinstance(message.get("role"), str):
+                    return f"input[{position}].role", "Each chat message needs a string `role`."
+                if not isinstance(message.get("content"), str | list | None):
+                    return f"input[{position}].content", "A chat message's `content` is a string or a list of parts."
+    # Cheap pre-checks keep the common record off the slow walk: a NUL escape must appear in the
+    # bytes, and nesting can be no deeper than the number of opening brackets.
+    if b"\\u0000" in raw or raw.count(b"{") + raw.count(b"[") > settings.INGEST_MAX_JSON_DEPTH:
+        return _find_bad_values(msgspec.json.decode(raw))
+    return None
+
+
+def _lenient_loads(raw: bytes) -> Any:
+    """Parse what strict JSON refuses (NaN, bad UTF-8, lone surrogates) so we can point at it."""
+    try:
+        return json.loads(raw.decode("utf-8", errors="surrogateescape"), parse_constant=_NonFinite)
+    except ValueError:
+        return None
+
+
+class _NonFinite(str):
+    """Marks NaN / Infinity found by the lenient parser."""
+
+
+def _find_bad_values(value: Any, path: str = "", depth: int = 1) -> tuple[str, str] | None:
+    """Return (field path, message) for the first value PostgreSQL or JSON would refuse."""
+    if depth > settings.INGEST_MAX_JSON_DEPTH:
+        return path or None, f"Nested deeper than {settings.INGEST_MAX_JSON_DEPTH} levels."
+    if isinstance(value, _NonFinite):
+        return path or None, f"{value} is not valid JSON; send null or a string."
+    if isinstance(value, str):
+        return _check_string(value, path)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            problem = _check_string(key, child) or _find_bad_values(item, child, depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            problem = _find_bad_values(item, f"{path}[{position}]", depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _check_string(text: str, path: str) -> tuple[str, str] | None:
+    if "\x00" in text:
+        return path or None, "Contains a NUL character (\\u0000), which cannot be stored."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return path or None, "Contains invalid UTF-8 or an unpaired surrogate escape."
+    return None
+
+
+def _locate_syntax_errors(body: bytes, kind: _Kind, exc: Exception) -> list[RecordError]:
+    """The body is not strict JSON: find the records at fault, else describe the body's error."""
+    document = _lenient_loads(body)
+    records = document.get(kind.key) if isinstance(document, dict) else None
+    if isinstance(records, list):
+        errors = []
+        for index, record in enumerate(records):
+            found = _find_bad_values(record)
+            if found:
+                errors.append(RecordError(found[1], index, found[0]))
+        if errors:
+            return errors
+    if isinstance(exc, UnicodeDecodeError):
+        return [RecordError(f"The body is not valid UTF-8 (byte {exc.start}).")]
+    return [RecordError(f"The body is not valid JSON: {exc}.")]
+
+
+def canonical_json(value: Any) -> str | None:
+    """JSON text with sorted keys, for jsonb columns and content hashes. None stays None (SQL NULL)."""
+    return None if value is None else _encoder.encode(value).decode()
+
+
+def content_hash(*parts: Any) -> str:
+    """SHA-256 of the canonical JSON of a record's parts: equal content, equal hash."""
+    return hashlib.sha256(_encoder.encode(parts)).hexdigest()
+
+
+def utc(moment: datetime | None, default: datetime) -> datetime:
+    return default if moment is None else moment.astimezone(UTC)
+
+
+def request_schemas() -> dict[str, dict]:
+    """JSON Schemas of the request bodies, as OpenAPI components."""
+    _, components = msgspec.json.schema_components(
+        [OutputsBatch, EventsBatch, FeedbackBatch], ref_template="#/components/schemas/{name}"
+    )
+    return components

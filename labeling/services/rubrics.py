@@ -1,0 +1,73 @@
+"""Publish rubric versions. A published version is never edited; labels keep the version they answered."""
+
+from typing import Annotated, Literal
+
+import msgspec
+from django.db import transaction
+from django.db.models import Max
+
+from labeling.exceptions import InvalidSpec
+from labeling.models import AuditEvent, Project, QuestionKind, Rubric
+
+Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class Question(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    key: Key
+    kind: Literal["binary", "rating", "choice", "multi_choice", "text", "correction"]
+    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    required: bool = True
+    help: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    options: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] | None = None
+    scale: Annotated[list[int], msgspec.Meta(min_length=2, max_length=2)] | None = None
+
+
+def validate_questions(raw: object) -> list[dict]:
+    """Return the questions in canonical form, or raise InvalidSpec saying what is wrong."""
+    try:
+        questions = msgspec.convert(raw, list[Question], strict=True)
+    except msgspec.ValidationError as exc:
+        raise InvalidSpec(f"Invalid rubric questions: {exc}") from None
+    problems = []
+    if not questions:
+        problems.append("A rubric needs at least one question.")
+    keys = [question.key for question in questions]
+    problems += [f"Question key {key!r} is used twice." for key in sorted({k for k in keys if keys.count(k) > 1})]
+    for question in questions:
+        problems += _kind_problems(question)
+    if problems:
+        raise InvalidSpec("Invalid rubric questions: " + " ".join(problems), problems)
+    return [msgspec.to_builtins(question) for question in questions]
+
+
+def _kind_problems(question: Question) -> list[str]:
+    where = f"Question {question.key!r}"
+    if question.kind in (QuestionKind.CHOICE, QuestionKind.MULTI_CHOICE):
+        if not question.options or len(question.options) < 2:
+            return [f"{where} ({question.kind}) needs at least two options."]
+        if len(set(question.options)) != len(question.options):
+            return [f"{where} lists an option twice."]
+    elif question.options is not None:
+        return [f"{where} ({question.kind}) takes no options."]
+    if question.kind == QuestionKind.RATING:
+        if not question.scale or not (question.scale[0] < question.scale[1] <= question.scale[0] + 10):
+            return [f"{where} (rating) needs a scale [low, high] with low < high and at most 11 points."]
+    elif question.scale is not None:
+        return [f"{where} ({question.kind}) takes no scale."]
+    return []
+
+
+@transaction.atomic
+def publish_rubric(*, project: Project, questions: object, guidelines: str = "", published_by=None) -> Rubric:
+    """Publish the next version of the project's rubric."""
+    canonical = validate_questions(questions)
+    # Lock the project row: two leads publishing at once get versions n+1 and n+2, not a clash.
+    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    latest = Rubric.objects.filter(project=project).aggregate(latest=Max("version"))["latest"] or 0
+    rubric = Rubric.objects.create(
+        project=project, version=latest + 1, questions=canonical, guidelines=guidelines, created_by=published_by
+    )
+    AuditEvent.objects.create(
+        project=project, actor=published_by, action="rubric.published", details={"version": rubric.version}
+    )
+    return rubric
