@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from labeling.models import ApiKey, AuditEvent, Membership, Output, Project, Queue, Rubric, UsageEvent
+from labeling.services.api_keys import revoke_api_key
 
 
 class MembershipInline(admin.TabularInline):
@@ -22,10 +23,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     list_display = ["name", "project", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["project"]
-    readonly_fields = ["project", "name", "prefix", "secret_hash", "scopes", "created_by", "created_at", "last_used_at"]
+    readonly_fields = [
+        "project", "name", "prefix", "secret_hash", "scopes", "created_by", "created_at", "last_used_at", "revoked_at",
+    ]  # fmt: skip
+    actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset.active():
+            revoke_api_key(api_key=api_key, revoked_by=request.user)
+        self.message_user(request, "Revoked.")
 
 
 @admin.register(Output)

@@ -1,5 +1,6 @@
 """Ingest endpoints for product apps: the key names the project; the body goes to one service."""
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +15,7 @@ _ERRORS = {
     400: OpenApiResponse(ErrorsOut, description="Invalid batch: every bad record, by index and field; nothing stored."),
     401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `ingest` scope."),
-    413: OpenApiResponse(ErrorsOut, description="The body is over the size limit (5 MB by default)."),
+    413: OpenApiResponse(ErrorsOut, description=f"The body is over {settings.INGEST_MAX_BODY_BYTES:,} bytes."),
     415: OpenApiResponse(ErrorsOut, description="The Content-Type is not application/json."),
 }
 
@@ -23,6 +24,11 @@ class _IngestView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [CanIngest]
     parser_classes = [RawJSONParser]
+
+    @staticmethod
+    def body(request) -> bytes:
+        # DRF skips the parser for an empty body and hands over an empty dict instead.
+        return request.data if isinstance(request.data, bytes) else b""
 
 
 def _request(component: str) -> dict:
@@ -34,14 +40,15 @@ class OutputsIngestView(_IngestView):
         operation_id="ingest_outputs",
         summary="Send AI outputs (batch, idempotent by external_id)",
         description=(
-            "At most 1,000 records and 5 MB per request. All-or-nothing: one invalid record refuses the batch. "
-            "Unknown fields are refused. Strings may not contain NUL; JSON values nest at most 32 levels."
+            f"At most {settings.INGEST_MAX_RECORDS:,} records and {settings.INGEST_MAX_BODY_BYTES:,} bytes per "
+            "request. All-or-nothing: one invalid record refuses the batch. Unknown fields are refused. "
+            f"Strings may not contain NUL; JSON values nest at most {settings.INGEST_MAX_JSON_DEPTH} levels."
         ),
         request=_request("OutputsBatch"),
         responses={200: IngestResultOut, **_ERRORS},
     )
     def post(self, request):
-        result = ingest.ingest_outputs(project=request.auth.project, body=request.data)
+        result = ingest.ingest_outputs(project=request.auth.project, body=self.body(request))
         return Response(result.as_dict())
 
 
@@ -53,7 +60,7 @@ class EventsIngestView(_IngestView):
         responses={200: IngestResultOut, **_ERRORS},
     )
     def post(self, request):
-        result = ingest.ingest_events(project=request.auth.project, body=request.data)
+        result = ingest.ingest_events(project=request.auth.project, body=self.body(request))
         return Response(result.as_dict())
 
 
@@ -66,5 +73,5 @@ class FeedbackIngestView(_IngestView):
         responses={200: FeedbackResultOut, **_ERRORS},
     )
     def post(self, request):
-        result = ingest.record_feedback(project=request.auth.project, body=request.data)
+        result = ingest.record_feedback(project=request.auth.project, body=self.body(request))
         return Response(result.as_dict())

@@ -1,0 +1,13 @@
+.PHONY: demo test bench-w1 lint
+
+# Run the demo: Python >= 3.12 venv, SQLite, eager Celery, seeded data, http://127.0.0.1:8000/
+demo:
+	scripts/demo.sh
+
+# Run the whole test suite (PostgreSQL and Redis when they answer; see README).
+test:
+	scripts/test.sh
+
+bench-w1:
+	scripts/bootstrap.sh requirements-dev.txt
+	.venv/bin/python bench/w1_ingest.py

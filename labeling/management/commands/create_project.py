@@ -1,0 +1,30 @@
+from pathlib import Path
+
+import yaml
+from django.core.management.base import BaseCommand, CommandError
+
+from labeling.exceptions import InvalidSpec
+from labeling.services.projects import create_project
+
+
+class Command(BaseCommand):
+    help = "Create a project with its rubric, queues and members from a YAML or JSON file."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path, help="Project spec (YAML or JSON; see README.md).")
+
+    def handle(self, *args, file: Path, **options):
+        try:
+            spec = yaml.safe_load(file.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{file} is not valid YAML or JSON: {exc}") from None
+        try:
+            project = create_project(spec=spec)
+        except InvalidSpec as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(
+            f"Created project {project.slug!r}: {project.memberships.count()} members, "
+            f"{project.queues.count()} queues, rubric v{project.rubrics.count() or '-'}."
+        )

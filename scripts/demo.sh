@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The demo: SQLite and eager Celery, seeded with a realistic support-bot project, on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh requirements.txt
+export DEBUG=true
+unset DATABASE_URL REDIS_URL
+port="${PORT:-8000}"
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py seed_demo
+echo
+echo "expertloop is running at http://127.0.0.1:$port/  (sign in with one of the users above)"
+echo "API docs: http://127.0.0.1:$port/api/docs/   ·   admin: http://127.0.0.1:$port/admin/"
+exec .venv/bin/python manage.py runserver "127.0.0.1:$port"

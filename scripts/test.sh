@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run the whole test suite. Uses DATABASE_URL / REDIS_URL when set; else local PostgreSQL / Redis on
+# their default ports if they answer; else SQLite, with the tests that need them skipped (never with CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh requirements-dev.txt
+py=.venv/bin/python
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  if "$py" -c 'import psycopg; psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3").close()' 2>/dev/null; then
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/expertloop"
+  else
+    echo "PostgreSQL does not answer on 127.0.0.1:5432: running on SQLite; PostgreSQL tests are skipped."
+  fi
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+  if "$py" -c 'import redis; redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()' 2>/dev/null; then
+    export REDIS_URL="redis://127.0.0.1:6379/15"
+  else
+    echo "Redis does not answer on 127.0.0.1:6379: tests that need Redis and a Celery worker are skipped."
+  fi
+fi
+echo "Testing with DATABASE_URL=${DATABASE_URL:-<sqlite>} REDIS_URL=${REDIS_URL:-<none>} CI=${CI:-false}"
+
+"$py" manage.py makemigrations --check --dry-run --settings=tests.settings >/dev/null ||
+  { echo "Models changed without a migration: run manage.py makemigrations --name <what>." >&2; exit 1; }
+exec "$py" -m pytest "$@"

@@ -1,0 +1,141 @@
+"""API keys: 401 without a valid key, 403 without the scope, and a key never crosses projects."""
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import ApiKey, Output
+from labeling.services.api_keys import revoke_api_key
+from tests.conftest import Api, output_record
+
+URL = "/api/v1/outputs"
+BODY = {"outputs": [output_record(1)]}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer el_nothing_here", "Bearer not-a-key", "Basic dXNlcjpwYXNz", "Bearer a b"],
+    ids=["no header", "no token", "unknown key", "malformed key", "basic auth", "two tokens"],
+)
+def test_it_refuses_requests_without_a_valid_key(client, project, full_key, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+
+    response = client.post(URL, BODY, content_type="application/json", **extra)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["errors"][0]["message"]
+    assert not Output.objects.exists()
+
+
+def test_a_key_with_a_wrong_secret_is_refused(client, full_key):
+    prefix_only = full_key.secret.rsplit("_", 1)[0] + "_" + "A" * 43
+
+    response = Api(client, prefix_only).post(URL, BODY)
+
+    assert response.status_code == 401
+    assert not Output.objects.exists()
+
+
+def test_a_revoked_key_is_refused(client, full_key):
+    revoke_api_key(api_key=full_key.api_key)
+
+    response = Api(client, full_key.secret).post(URL, BODY)
+
+    assert response.status_code == 401
+    assert "revoked" in response.json()["errors"][0]["message"]
+    assert not Output.objects.exists()
+
+
+def test_a_read_key_cannot_ingest(client, read_key):
+    response = Api(client, read_key.secret).post(URL, BODY)
+
+    assert response.status_code == 403
+    assert "ingest" in response.json()["errors"][0]["message"]
+    assert not Output.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/feedback"])
+def test_a_read_key_cannot_send_events_or_feedback(client, read_key, path):
+    assert Api(client, read_key.secret).post(path, {"events": []}).status_code == 403
+
+
+def test_an_ingest_key_cannot_read(client, ingest_key):
+    Api(client, ingest_key.secret).post(URL, BODY)
+
+    assert Api(client, ingest_key.secret).get(f"{URL}/conv-1").status_code == 403
+
+
+def test_it_validates_ownership(client, full_key, other_project_key):
+    """Project B's key asking for project A's output gets a 404, as if it did not exist."""
+    Api(client, full_key.secret).post(URL, BODY)
+
+    response = Api(client, other_project_key.secret).get(f"{URL}/conv-1")
+
+    assert response.status_code == 404
+    assert "Your order" not in response.content.decode()
+
+
+def test_a_signed_in_user_without_a_key_cannot_ingest(client, expert, project):
+    client.force_login(expert)
+
+    response = client.post(URL, BODY, content_type="application/json")
+
+    assert response.status_code in (401, 403)
+    assert not Output.objects.exists()
+
+
+def test_the_secret_is_stored_only_as_a_hash(full_key):
+    stored = ApiKey.objects.get(pk=full_key.api_key.pk)
+    values = [str(getattr(stored, field.attname)) for field in ApiKey._meta.fields]
+    assert not any(full_key.secret in value or full_key.secret.split("_")[-1] in value for value in values)
+    assert len(stored.secret_hash) == 64
+
+
+def test_using_a_key_records_when_it_was_last_used(client, full_key):
+    before = timezone.now()
+
+    Api(client, full_key.secret).post(URL, BODY)
+
+    full_key.api_key.refresh_from_db()
+    assert full_key.api_key.last_used_at >= before
+
+
+def test_a_read_key_gets_its_projects_output(client, full_key, read_key):
+    Api(client, full_key.secret).post(URL, BODY)
+
+    response = Api(client, read_key.secret).get(f"{URL}/conv-1")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["external_id"] == "conv-1"
+    assert body["feedback"]["score"] == 1
+    assert Api(client, read_key.secret).get(f"{URL}/nope").status_code == 404
+
+
+def test_a_key_over_its_rate_is_throttled_with_retry_after(client, full_key, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "2/min"}}
+    caller = Api(client, full_key.secret)
+
+    statuses = [caller.get(f"{URL}/none").status_code for _ in range(3)]
+
+    assert statuses == [404, 404, 429]
+    response = caller.get(f"{URL}/none")
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    assert "throttled" in response.json()["errors"][0]["message"].lower()
+
+
+def test_revoking_in_the_admin_goes_through_the_service(client, full_key, project):
+    from django.contrib.auth import get_user_model
+
+    from labeling.models import AuditEvent
+
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+
+    client.post("/admin/labeling/apikey/", {"action": "revoke", "_selected_action": [full_key.api_key.pk]})
+
+    full_key.api_key.refresh_from_db()
+    assert full_key.api_key.revoked_at is not None
+    assert AuditEvent.objects.filter(project=project, action="api_key.revoked").count() == 1
+    client.logout()
+    assert Api(client, full_key.secret).get(f"{URL}/x").status_code == 401

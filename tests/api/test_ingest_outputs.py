@@ -1,0 +1,226 @@
+"""POST /api/v1/outputs: strict, all-or-nothing, idempotent by external_id."""
+
+import json
+
+import pytest
+from django.db import connection
+
+from labeling.models import Output
+from tests.conftest import output_record
+
+URL = "/api/v1/outputs"
+
+
+def batch(records):
+    return {"outputs": records}
+
+
+def test_it_stores_a_batch_and_reports_counts(api, project):
+    response = api.post(URL, batch([output_record(i) for i in range(3)]))
+
+    assert response.status_code == 200
+    assert response.json() == {"created": 3, "duplicates": 0, "conflicts": 0, "conflict_ids": []}
+    stored = Output.objects.get(project=project, external_id="conv-1")
+    assert stored.input == [{"role": "user", "content": "Where is my order #1001?"}]
+    assert stored.metadata == {"topic": "shipping", "locale": "en-GB"}
+    assert stored.tags == ["shipping"]
+    assert stored.feedback_score == 1 and stored.feedback_comment == "thanks"
+    assert stored.occurred_at.isoformat() == "2026-11-20T08:15:00+00:00"
+
+
+def test_a_thousand_records_are_stored_in_one_transaction(api, project):
+    response = api.post(URL, batch([output_record(i) for i in range(1000)]))
+
+    assert response.status_code == 200
+    assert response.json()["created"] == 1000
+    assert Output.objects.filter(project=project).count() == 1000
+    if connection.vendor == "postgresql":
+        # Every row written by one transaction carries that transaction's id in xmin.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(DISTINCT xmin::text) FROM labeling_output WHERE project_id = %s", [project.pk])
+            assert cursor.fetchone() == (1,)
+
+
+def test_sending_the_same_batch_again_stores_nothing_and_counts_duplicates(api, project):
+    records = [output_record(i) for i in range(1000)]
+    api.post(URL, batch(records))
+
+    response = api.post(URL, batch(records))
+
+    assert response.json() == {"created": 0, "duplicates": 1000, "conflicts": 0, "conflict_ids": []}
+    assert Output.objects.filter(project=project).count() == 1000
+
+
+def test_a_resent_id_with_other_content_is_a_conflict_and_the_stored_row_stays(api, project):
+    api.post(URL, batch([output_record(1), output_record(2)]))
+
+    changed = output_record(1, output="A different answer")
+    response = api.post(URL, batch([changed, output_record(2), output_record(3)]))
+
+    assert response.json() == {"created": 1, "duplicates": 1, "conflicts": 1, "conflict_ids": ["conv-1"]}
+    assert Output.objects.get(project=project, external_id="conv-1").output.startswith("Your order #1001")
+
+
+def test_the_same_instant_in_another_offset_is_a_duplicate(api):
+    api.post(URL, batch([output_record(1, occurred_at="2026-11-20T09:15:00+01:00")]))
+    response = api.post(URL, batch([output_record(1, occurred_at="2026-11-20T08:15:00Z")]))
+    assert response.json()["duplicates"] == 1
+
+
+def test_metadata_key_order_does_not_make_a_conflict(api):
+    api.post(URL, batch([output_record(1, metadata={"a": 1, "b": {"c": 2, "d": 3}})]))
+    response = api.post(URL, batch([output_record(1, metadata={"b": {"d": 3, "c": 2}, "a": 1})]))
+    assert response.json()["duplicates"] == 1
+
+
+def test_a_repeated_id_inside_one_batch_is_stored_once(api, project):
+    response = api.post(URL, batch([output_record(1), output_record(1), output_record(1, output="other")]))
+
+    assert response.json() == {"created": 1, "duplicates": 1, "conflicts": 1, "conflict_ids": ["conv-1"]}
+    assert Output.objects.filter(project=project).count() == 1
+
+
+def test_optional_fields_may_be_left_out(api, project):
+    response = api.post(URL, batch([{"external_id": "min", "output": {"sql": "select 1"}}]))
+
+    assert response.status_code == 200
+    stored = Output.objects.get(project=project, external_id="min")
+    assert stored.output == {"sql": "select 1"}
+    assert stored.input is None and stored.metadata == {} and stored.tags == [] and stored.feedback_score is None
+    assert stored.occurred_at is not None
+
+
+def test_the_same_external_id_in_two_projects_is_two_outputs(api, other_project_key, client, project, other_project):
+    from tests.conftest import Api
+
+    api.post(URL, batch([output_record(1)]))
+    Api(client, other_project_key.secret).post(URL, batch([output_record(1)]))
+
+    assert Output.objects.filter(external_id="conv-1").count() == 2
+
+
+def test_one_bad_record_refuses_the_whole_batch(api, project):
+    records = [output_record(i) for i in range(999)] + [output_record(999, external_id=999)]
+
+    response = api.post(URL, batch(records))
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"index": 999, "field": "external_id", "message": "Expected `str`, got `int`"}]}
+    assert not Output.objects.exists()
+
+
+def test_every_bad_record_is_listed(api):
+    records = [output_record(0, model=7), output_record(1), output_record(2, tags="a"), output_record(3, zzz=1)]
+
+    errors = api.post(URL, batch(records)).json()["errors"]
+
+    assert [(e["index"], e["field"]) for e in errors] == [(0, "model"), (2, "tags"), (3, "zzz")]
+
+
+def _bad(**overrides):
+    return json.dumps(batch([output_record(0), output_record(1, **overrides)]))
+
+
+# Each case: a body, the status, the record index and field it must name (None for body-level errors).
+BAD_BODIES = {
+    "body is not JSON": ("{not json", 400, None, None),
+    "body is empty": ("", 400, None, None),
+    "body is a list": ("[]", 400, None, "outputs"),
+    "outputs is not a list": ('{"outputs": {}}', 400, None, "outputs"),
+    "unknown top-level key": ('{"outputs": [], "extra": 1}', 400, None, "extra"),
+    "missing external_id": (json.dumps(batch([{"output": "x"}])), 400, 0, "external_id"),
+    "empty external_id": (_bad(external_id=""), 400, 1, "external_id"),
+    "external_id over 200 chars": (_bad(external_id="x" * 201), 400, 1, "external_id"),
+    "number where a string belongs": (_bad(end_user_id=12345), 400, 1, "end_user_id"),
+    "number as external_id": (_bad(external_id=17), 400, 1, "external_id"),
+    "string where an object belongs": (_bad(metadata="topic=shipping"), 400, 1, "metadata"),
+    "string as feedback": (_bad(feedback="good"), 400, 1, "feedback"),
+    "feedback score out of range": (_bad(feedback={"score": 5}), 400, 1, "feedback.score"),
+    "boolean as feedback score": (_bad(feedback={"score": True}), 400, 1, "feedback.score"),
+    "tags not strings": (_bad(tags=[1, 2]), 400, 1, "tags[0]"),
+    "chat message without role": (_bad(input=[{"content": "hi"}]), 400, 1, "input[0].role"),
+    "input is a number": (_bad(input=42), 400, 1, "input"),
+    "output missing": (json.dumps(batch([{"external_id": "a"}])), 400, 0, "output"),
+    "output null": (_bad(output=None), 400, 1, "output"),
+    "NUL in output": (_bad(output="abc\u0000def"), 400, 1, "output"),
+    "NUL in external_id": (_bad(external_id="a\u0000"), 400, 1, "external_id"),
+    "NUL inside metadata": (_bad(metadata={"note": {"deep": ["ok", "x\u0000"]}}), 400, 1, "metadata.note.deep[1]"),
+    "NUL in a metadata key": (_bad(metadata={"k\u0000": 1}), 400, 1, "metadata.k\u0000"),
+    "nesting deeper than the limit": (_bad(context=json.loads("[" * 40 + "]" * 40)), 400, 1, "context" + "[0]" * 31),
+    "occurred_at without a zone": (_bad(occurred_at="2026-11-20T09:15:00"), 400, 1, "occurred_at"),
+    "occurred_at unparseable": (_bad(occurred_at="yesterday"), 400, 1, "occurred_at"),
+    "occurred_at as a number": (_bad(occurred_at=1732000000), 400, 1, "occurred_at"),
+    "unknown field": (_bad(ouptut="typo"), 400, 1, "ouptut"),
+    "unknown field in feedback": (_bad(feedback={"score": 1, "stars": 5}), 400, 1, "feedback.stars"),
+    "NaN": ('{"outputs": [{"external_id": "a", "output": "ok"}, {"external_id": "b", "output": NaN}]}', 400, 1, "output"),
+    "Infinity": ('{"outputs": [{"external_id": "a", "output": "x", "metadata": {"score": Infinity}}]}', 400, 0, "metadata.score"),
+    "-Infinity": ('{"outputs": [{"external_id": "a", "output": -Infinity}]}', 400, 0, "output"),
+    "lone surrogate escape": ('{"outputs": [{"external_id": "a", "output": "\\ud800"}]}', 400, 0, "output"),
+}
+
+
+@pytest.mark.parametrize("body, status, index, field", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_bad_input_is_refused_naming_the_record_and_field(api, body, status, index, field):
+    response = api.post(URL, body)
+
+    assert response.status_code == status, response.content
+    errors = response.json()["errors"]
+    assert errors and all(error["message"] for error in errors)
+    assert (errors[0]["index"], errors[0]["field"]) == (index, field), errors
+    assert not Output.objects.exists()
+
+
+def test_invalid_utf8_is_refused_naming_the_record(api):
+    body = b'{"outputs": [{"external_id": "a", "output": "ok"}, {"external_id": "b", "output": "caf\xe9"}]}'
+
+    response = api.post(URL, body)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0] | {"message": None} == {"index": 1, "field": "output", "message": None}
+    assert not Output.objects.exists()
+
+
+def test_wrong_content_type_is_415(api):
+    response = api.post(URL, "external_id=a&output=b", content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert "application/x-www-form-urlencoded" in response.json()["errors"][0]["message"]
+    assert not Output.objects.exists()
+
+
+def test_a_body_over_the_limit_is_413(api, settings):
+    settings.INGEST_MAX_BODY_BYTES = 10_000
+    records = [output_record(i) for i in range(40)]
+
+    response = api.post(URL, batch(records))
+
+    assert response.status_code == 413
+    assert "10000 bytes" in response.json()["errors"][0]["message"]
+    assert not Output.objects.exists()
+
+
+def test_the_default_body_limit_is_five_megabytes(api):
+    big = output_record(0, output="x" * (5 * 1024 * 1024))
+    assert api.post(URL, batch([big])).status_code == 413
+
+
+def test_more_than_a_thousand_records_are_refused(api):
+    records = [{"external_id": str(i), "output": "x"} for i in range(1001)]
+
+    response = api.post(URL, batch(records))
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"index": None, "field": "outputs", "message": "At most 1000 records per request; got 1001."}
+    ]
+    assert not Output.objects.exists()
+
+
+def test_large_integers_and_unicode_round_trip(api, project):
+    record = output_record(0, metadata={"big": 2**70, "name": "Zoë ✓ 你好", "emoji": "🙂"}, output="¿Dónde está? — ok")
+
+    assert api.post(URL, batch([record])).status_code == 200
+
+    stored = api.get(f"{URL}/conv-0").json()
+    assert stored["metadata"] == {"big": 2**70, "name": "Zoë ✓ 你好", "emoji": "🙂"}
+    assert stored["output"] == "¿Dónde está? — ok"

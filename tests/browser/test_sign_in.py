@@ -1,0 +1,40 @@
+"""A real chromium signs in and reads the project overview; hostile AI output stays inert text."""
+
+import pytest
+
+from tests.factories import OutputFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+HOSTILE = (
+    '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    '<a href="javascript:window.__xss=3">click</a></textarea><svg onload="window.__xss=4">'
+)
+
+
+def test_an_expert_signs_in_and_sees_outputs_as_text(page, live_server, expert, project):
+    OutputFactory(project=project, output=HOSTILE, end_user_id="u-hostile")
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(f"{live_server.url}/")
+    assert "/login/" in page.url
+    page.fill("input[name=username]", "erin")
+    page.fill("input[name=password]", "correct horse battery")
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Support bot").click()
+
+    cell = page.locator("td.output-text").first
+    assert cell.inner_text().startswith('<img src=x onerror="window.__xss=1">')
+    assert page.locator("td.output-text img, td.output-text script, td.output-text svg").count() == 0
+    assert page.evaluate("window.__xss") is None
+    assert dialogs == []
+
+
+def test_a_wrong_password_is_refused(page, live_server, expert):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "erin")
+    page.fill("input[name=password]", "wrong")
+    page.keyboard.press("Enter")
+
+    assert page.locator(".error").inner_text().startswith("Your username and password didn't match")

@@ -1,0 +1,145 @@
+"""Personas, API helpers, and the rule that CI never skips a test for a missing service."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from labeling.services.api_keys import create_api_key
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _missing_service(marker: str) -> str | None:
+    if marker == "postgres" and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return "PostgreSQL is not configured (set DATABASE_URL)"
+    if marker == "redis":
+        if not settings.REDIS_URL:
+            return "Redis is not configured (set REDIS_URL)"
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+        except redis.RedisError as exc:
+            return f"Redis at {settings.REDIS_URL} does not answer: {exc}"
+    if marker == "browser" and not Path(CHROMIUM).exists():
+        return f"No chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def pytest_runtest_setup(item):
+    for marker in ("postgres", "redis", "browser"):
+        if item.get_closest_marker(marker):
+            reason = _missing_service(marker)
+            if reason and CI:
+                pytest.fail(f"{reason}; with CI=true no test may be skipped.", pytrace=False)
+            if reason:
+                pytest.skip(reason)
+
+
+# Personas: alice-and-bob style, one per role, all in `project`; `outsider` belongs to another project.
+@pytest.fixture
+def project(db):
+    return ProjectFactory(slug="support-bot", name="Support bot")
+
+
+@pytest.fixture
+def other_project(db):
+    return ProjectFactory(slug="sql-assistant", name="SQL assistant")
+
+
+def _member(project, username, role):
+    return MembershipFactory(project=project, user=UserFactory(username=username), role=role).user
+
+
+@pytest.fixture
+def expert(project):
+    return _member(project, "erin", "expert")
+
+
+@pytest.fixture
+def other_expert(project):
+    return _member(project, "ezra", "expert")
+
+
+@pytest.fixture
+def lead(project):
+    return _member(project, "lena", "lead")
+
+
+@pytest.fixture
+def engineer(project):
+    return _member(project, "enzo", "engineer")
+
+
+@pytest.fixture
+def outsider(other_project):
+    return _member(other_project, "oscar", "expert")
+
+
+class Api:
+    """Calls the REST API the way a product app does: JSON body, bearer key."""
+
+    def __init__(self, client, secret: str | None):
+        self.client = client
+        self.secret = secret
+
+    def _headers(self, key):
+        secret = self.secret if key is ... else key
+        return {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}
+
+    def post(self, path, body, *, key=..., content_type="application/json"):
+        if not isinstance(body, bytes | str):
+            body = json.dumps(body)
+        return self.client.generic("POST", path, body, content_type=content_type, **self._headers(key))
+
+    def get(self, path, *, key=...):
+        return self.client.get(path, **self._headers(key))
+
+
+@pytest.fixture
+def ingest_key(project):
+    return create_api_key(project=project, name="app", scopes=["ingest"])
+
+
+@pytest.fixture
+def read_key(project):
+    return create_api_key(project=project, name="reader", scopes=["read"])
+
+
+@pytest.fixture
+def full_key(project):
+    return create_api_key(project=project, name="full", scopes=["ingest", "read"])
+
+
+@pytest.fixture
+def other_project_key(other_project):
+    return create_api_key(project=other_project, name="other", scopes=["ingest", "read"])
+
+
+@pytest.fixture
+def api(client, full_key):
+    return Api(client, full_key.secret)
+
+
+def output_record(index: int = 0, **overrides) -> dict:
+    """A valid output record, as a product app would send it."""
+    record = {
+        "external_id": f"conv-{index}",
+        "occurred_at": "2026-11-20T09:15:00+01:00",
+        "input": [{"role": "user", "content": f"Where is my order #{1000 + index}?"}],
+        "output": f"Your order #{1000 + index} left our warehouse yesterday and arrives Friday.",
+        "model": "gpt-4o-mini",
+        "end_user_id": f"u-{index % 13}",
+        "session_id": f"s-{index // 3}",
+        "context": [{"doc": "shipping-policy", "text": "Standard delivery takes 2-4 days."}],
+        "metadata": {"topic": "shipping", "locale": "en-GB"},
+        "tags": ["shipping"],
+        "feedback": {"score": 1, "comment": "thanks"},
+    }
+    record.update(overrides)
+    return record

@@ -1,0 +1,52 @@
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from labeling.models import Membership, Output, Project
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def _save(user, create, extracted, **kwargs):
+        if create:
+            user.save()
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    slug = factory.Sequence(lambda n: f"project-{n}")
+    name = factory.LazyAttribute(lambda project: project.slug.replace("-", " ").title())
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    project = factory.SubFactory(ProjectFactory)
+    role = "expert"
+
+
+class OutputFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Output
+
+    project = factory.SubFactory(ProjectFactory)
+    external_id = factory.Sequence(lambda n: f"out-{n}")
+    occurred_at = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+    end_user_id = factory.Sequence(lambda n: f"u{n % 7}")
+    input = "Where is my order?"
+    output = "Your order ships tomorrow."
+    content_hash = factory.Sequence(lambda n: f"{n:064x}")

@@ -1,0 +1,59 @@
+"""Sign-in, the project list and the project overview: members only, fixed query counts."""
+
+from tests.factories import OutputFactory, ProjectFactory
+
+
+def test_pages_need_a_signed_in_user(client, project):
+    for path in ["/", f"/p/{project.slug}/"]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login/")
+
+
+def test_an_expert_sees_only_their_projects(client, expert, other_project):
+    client.force_login(expert)
+
+    response = client.get("/")
+
+    assert b"Support bot" in response.content
+    assert b"SQL assistant" not in response.content
+
+
+def test_it_validates_ownership(client, expert, other_project):
+    client.force_login(expert)
+    assert client.get(f"/p/{other_project.slug}/").status_code == 404
+
+
+def test_the_overview_lists_recent_outputs_as_inert_text(client, expert, project):
+    OutputFactory(project=project, output='<img src=x onerror="alert(1)"><script>alert(2)</script>')
+    client.force_login(expert)
+
+    response = client.get(f"/p/{project.slug}/")
+
+    html = response.content.decode()
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&lt;script&gt;" in html
+    assert "<script>alert" not in html
+
+
+def test_pages_send_an_enforced_content_security_policy(client, expert):
+    client.force_login(expert)
+    response = client.get("/")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "Content-Security-Policy-Report-Only" not in response.headers
+
+
+def test_list_pages_run_a_fixed_number_of_queries(client, expert, project, django_assert_num_queries):
+    client.force_login(expert)
+    for index in range(3):
+        ProjectFactory().memberships.create(user=expert, role="expert")
+    OutputFactory.create_batch(5, project=project)
+
+    # session, user, projects with counts
+    with django_assert_num_queries(3):
+        client.get("/")
+    # session, user, project, outputs
+    with django_assert_num_queries(4):
+        client.get(f"/p/{project.slug}/")
+    OutputFactory.create_batch(20, project=project)
+    with django_assert_num_queries(4):
+        client.get(f"/p/{project.slug}/")

@@ -1,0 +1,18 @@
+"""Test settings: the real settings, fed the environment a test run needs (nothing else differs)."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-not-for-deployment")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("SECURE_COOKIES", "false")  # the live server in browser tests speaks plain HTTP
+# A queue of this run's own, so a worker started by the tests never eats another run's messages.
+os.environ.setdefault("CELERY_DEFAULT_QUEUE", f"expertloop-test-{os.getpid()}")
+
+from expertloop.settings import *  # noqa: E402,F403
+
+# Hashing demo passwords with PBKDF2 would dominate the suite's run time.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Serve static files from the apps, as the demo does; no collectstatic before a test run.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
