@@ -143,7 +143,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # broker, and a broker that is down is an error, never a silent fallback to running inline.
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Membership, Project, Queue, Weekday
@@ -63,13 +63,17 @@ def create_project(*, spec: object, created_by=None) -> Project:
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid project spec: {exc}") from None
     _check(parsed)
-    project = Project.objects.create(
-        slug=parsed.slug,
-        name=parsed.name,
-        description=parsed.description,
-        time_zone=parsed.time_zone,
-        cycle_weekday=WEEKDAYS[parsed.cycle_weekday.lower()],
-    )
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                slug=parsed.slug,
+                name=parsed.name,
+                description=parsed.description,
+                time_zone=parsed.time_zone,
+                cycle_weekday=WEEKDAYS[parsed.cycle_weekday.lower()],
+            )
+    except IntegrityError:  # created by a concurrent call since _check looked
+        raise InvalidSpec(f"Invalid project spec: a project with slug {parsed.slug!r} exists already.") from None
     users = _ensure_users(parsed.members)
     Membership.objects.bulk_create(
         [Membership(project=project, user=users[member.username], role=member.role) for member in parsed.members]

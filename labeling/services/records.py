@@ -130,7 +130,8 @@ def decode_batch(body: bytes, kind: _Kind) -> list:
         problem = _check_content(record, bytes(raw))
         if problem:
             errors.append(RecordError(problem[1], index, problem[0]))
-        records.append(record)
+        else:
+            records.append(record)
     if errors:
         raise BatchInvalid(errors)
     return records

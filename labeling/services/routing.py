@@ -5,6 +5,7 @@ weekly quota comes with the routing issue. What is here already holds the contra
 idempotent, safe under retries and concurrent runs (a conditional update decides), ids in, count out.
 """
 
+from datetime import timedelta
 from typing import Literal
 
 import msgspec
@@ -26,7 +27,7 @@ def route_outputs(*, project_id: int, output_ids: list[int]) -> int:
 
 def unrouted_batches(*, older_than_seconds: int, batch_size: int = 1000) -> list[tuple[int, list[int]]]:
     """Outputs whose routing task was lost (broker down at commit), grouped by project, oldest first."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     rows = (
         Output.objects.unrouted()
         .filter(received_at__lt=cutoff)

@@ -1,0 +1,157 @@
+"""The demo project: rubric, guidelines, queues and members of `support-bot`, as a `create_project` spec."""
+
+from typing import Any
+
+from .shop import POLICY, SHOP
+
+SLUG = "support-bot"
+
+# username → (role in the project, demo password). Fixed on purpose: the demo is local-only and the
+# printed table must stay true across re-runs.
+MEMBERS: dict[str, tuple[str, str]] = {
+    "expert1": ("expert", "expert1-demo"),
+    "expert2": ("expert", "expert2-demo"),
+    "lead": ("lead", "lead-demo"),
+    "engineer": ("engineer", "engineer-demo"),
+}
+ADMIN = ("admin", "admin-demo")
+
+QUESTIONS: list[dict[str, Any]] = [
+    {
+        "key": "correct",
+        "kind": "binary",
+        "prompt": "Is the answer factually correct and complete?",
+        "help": "Check it against the policy cheat sheet and the order data in the context panel.",
+    },
+    {
+        "key": "helpfulness",
+        "kind": "rating",
+        "scale": [1, 5],
+        "prompt": "How helpful is the answer to this customer?",
+        "help": "1 = useless or harmful · 3 = answers, but the customer has to work for it · 5 = nothing to add.",
+    },
+    {
+        "key": "tone",
+        "kind": "choice",
+        "options": ["friendly", "neutral", "curt", "rude"],
+        "prompt": "How does the answer sound?",
+    },
+    {
+        "key": "issues",
+        "kind": "multi_choice",
+        "options": ["wrong_policy", "hallucinated_order_data", "evasive", "missing_escalation", "too_long"],
+        "prompt": "Which problems does the answer have?",
+        "required": False,
+        "help": "Pick every one that applies; leave empty when there is none.",
+    },
+    {
+        "key": "critique",
+        "kind": "text",
+        "prompt": "What is wrong or missing, in a sentence or two?",
+        "required": False,
+    },
+    {
+        "key": "corrected_answer",
+        "kind": "correction",
+        "prompt": "Rewrite the answer as you would send it to the customer.",
+        "required": False,
+        "help": "Only when the answer is not correct or not helpful enough. Keep the customer's language.",
+    },
+]
+
+GUIDELINES = f"""\
+# Reviewing the {SHOP} support bot
+
+The bot answers customers in the shop's chat widget (web and app). It can look up orders and returns
+(you see what it looked up in the **context** panel) and search the help centre. Every week we ask
+you, the people who answer these questions for a living, to judge a sample of its answers. Your
+labels decide what we fix next and become the test set the bot must pass before each release.
+
+Judge the **last assistant message** only, as if you were the customer who wrote the last user
+message. Earlier turns are there for context. Take about a minute per item; if you cannot decide,
+skip it or flag it for the weekly meeting with a note — a flag is more useful than a guess.
+
+## Correct
+An answer is *correct* when every fact in it matches the policy below and the order data in the
+context, and it answers what was asked. A friendly answer with one wrong date is **not** correct.
+If the bot states order details (dates, amounts, tracking numbers) that are not in the context, it
+made them up: mark it incorrect and tick `hallucinated_order_data`, even if they sound plausible.
+
+## Helpfulness (1–5)
+5 means you would send it unchanged. 3 means it is right but the customer still has to dig (a link
+instead of the two steps they need). 1 means it does not help or sends the customer the wrong way.
+
+## Escalation
+Some cases must go to a person: damaged or wrong items, parcels without tracking movement for
+{POLICY.lost_parcel_days} days, two posted charges for one order, and anything that looks like
+someone else using the customer's account. The bot should say it is handing over and what happens
+next. An otherwise fine answer that keeps such a case to itself gets `missing_escalation`.
+
+## Policy cheat sheet
+Amounts are the same number in every currency we sell in ($, CA$, £, €).
+
+- **Returns:** {POLICY.return_days} days from delivery, unused with tags. Return label
+  {POLICY.return_fee} deducted from the refund, free for faulty or wrong items. Size exchanges are
+  free. Final sale: gift cards, personalised items, opened socks and underwear.
+- **Refunds:** to the original payment method, {POLICY.refund_days} business days after the
+  warehouse receives the return.
+- **Shipping:** standard {POLICY.standard_days} business days ({POLICY.standard_fee}, free from
+  {POLICY.free_shipping_from}); express {POLICY.express_days} business days ({POLICY.express_fee}).
+  Orders before 2 pm ship the same day. Addresses can be changed in *My orders* until the order ships.
+- **Billing:** a card hold (pending) disappears within {POLICY.hold_days} business days. Price drops
+  are refunded within {POLICY.price_match_days} days of purchase. Promo codes cannot be added
+  after checkout. Invoices: *My orders → Invoice*.
+- **Account:** reset links last {POLICY.reset_minutes} minutes; {POLICY.lockout_attempts} failed
+  sign-ins lock the account for {POLICY.lockout_minutes} minutes; deletion under *Settings → Privacy*,
+  completed within {POLICY.deletion_days} days.
+
+## Corrected answer
+Write one when the answer is wrong or unhelpful: it is the most valuable thing you give us, because
+engineers train and test on it. Short beats complete; never promise what the policy does not allow.
+"""
+
+QUEUES: list[dict[str, Any]] = [
+    {
+        "slug": "thumbs-down",
+        "name": "Thumbs down",
+        "description": "Every answer a customer rated down: the fastest way to find what hurts.",
+        "rule": {"feedback_scores": [-1]},
+        "overlap": 1,
+        "priority": 10,
+    },
+    {
+        "slug": "refunds",
+        "name": "Returns and refunds",
+        "description": "Half of the returns conversations, where wrong policy costs money.",
+        "rule": {"metadata": {"topic": "returns"}},
+        "sample_rate": 0.5,
+        "weekly_quota": 40,
+        "overlap": 1,
+        "priority": 5,
+    },
+    {
+        "slug": "weekly-sample",
+        "name": "Weekly sample",
+        "description": "A random fifth of all answers, labelled twice to measure agreement.",
+        "sample_rate": 0.2,
+        "weekly_quota": 100,
+        "overlap": 2,
+    },
+]
+
+
+def project_spec() -> dict[str, Any]:
+    """The `create_project` spec of the demo project."""
+    return {
+        "slug": SLUG,
+        "name": "Support bot for an online shop",
+        "description": f"The chat assistant of {SHOP}, an online shop for home goods and outdoor clothing.",
+        "time_zone": "UTC",
+        "cycle_weekday": "monday",
+        "rubric": {"questions": QUESTIONS, "guidelines": GUIDELINES},
+        "queues": QUEUES,
+        "members": [
+            {"username": username, "role": role, "email": f"{username}@example.com"}
+            for username, (role, _) in MEMBERS.items()
+        ],
+    }

@@ -1,0 +1,159 @@
+"""Seed the demo through the real services, so the demo data passes the same checks as a product app's.
+
+The project comes from `create_project`, the history from `ingest_outputs` / `ingest_events` (JSON
+bodies, at most one request's worth each), the key from `create_api_key`. Only what those services
+cannot do — demo passwords, the superuser, deleting on `--reset` — is written here directly.
+"""
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.exceptions import BatchInvalid, DomainError
+from labeling.models import ApiKey, Membership, Output, Project, UsageEvent
+from labeling.services.api_keys import create_api_key, revoke_api_key
+from labeling.services.ingest import ingest_events, ingest_outputs
+from labeling.services.projects import create_project
+
+from .project import ADMIN, MEMBERS, SLUG, project_spec
+from .support_bot import WEEKS, generate
+
+KEY_NAME = "demo"
+KEY_SCOPES = ["ingest", "read"]
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str
+    role: str
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    """What `seed_demo` did, for the command to print. `api_key` is the only copy of the secret."""
+
+    project: Project
+    created: bool  # False when the project was there already and only people and key were refreshed
+    outputs: int
+    events: int
+    end_users: int
+    weeks: int
+    credentials: list[Credential]
+    api_key: str
+    revoked_keys: int
+    example_external_id: str | None
+
+
+def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None) -> SeedReport:
+    """Seed the `support-bot` demo, or, when it exists, reset its people's passwords and issue a fresh key.
+
+    `reset` deletes the project and the demo users first. Everything else happens in one transaction:
+    a failure leaves no half-seeded project behind that a re-run would take for a finished one.
+    """
+    if reset:
+        delete_demo()
+    with transaction.atomic():
+        project = Project.objects.filter(slug=SLUG).first()
+        created = project is None
+        if project is None:
+            project = create_project(spec=project_spec(), created_by=None)
+            data = generate(seed=seed, now=now or timezone.now())
+            _ingest(project, "outputs", sorted(data.outputs, key=lambda record: record["occurred_at"]))
+            _ingest(project, "events", sorted(data.events, key=lambda record: record["occurred_at"]))
+        credentials = _reset_people(project)
+        revoked = _revoke_demo_keys(project)
+        issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
+    outputs = Output.objects.filter(project=project)
+    events = UsageEvent.objects.filter(project=project)
+    end_users = set(outputs.values_list("end_user_id", flat=True)) | set(events.values_list("end_user_id", flat=True))
+    example = (
+        outputs.filter(feedback_score=-1).order_by("-occurred_at").values_list("external_id", flat=True).first()
+        or outputs.order_by("-occurred_at").values_list("external_id", flat=True).first()
+    )
+    return SeedReport(
+        project=project,
+        created=created,
+        outputs=outputs.count(),
+        events=events.count(),
+        end_users=len(end_users),
+        weeks=WEEKS,
+        credentials=credentials,
+        api_key=issued.secret,
+        revoked_keys=revoked,
+        example_external_id=example,
+    )
+
+
+@transaction.atomic
+def delete_demo() -> None:
+    """Delete the demo project with everything in it, and the demo users (including `admin`)."""
+    Project.objects.filter(slug=SLUG).delete()
+    get_user_model().objects.filter(username__in=[*MEMBERS, ADMIN[0]]).delete()
+
+
+def _ingest(project: Project, key: str, records: list[dict[str, Any]]) -> None:
+    ingest = ingest_outputs if key == "outputs" else ingest_events
+    for body in _bodies(key, records):
+        try:
+            result = ingest(project=project, body=body)
+        except BatchInvalid as exc:
+            # A generator bug, not user input: say which records are wrong.
+            details = "; ".join(f"#{error.index} {error.field}: {error.message}" for error in exc.errors[:5])
+            raise DomainError(f"The demo generator produced invalid {key}: {details}") from exc
+        if result.duplicates or result.conflicts:
+            raise DomainError(f"The demo generator repeated {key} ids: {result.as_dict()}")
+
+
+def _bodies(key: str, records: list[dict[str, Any]]) -> Iterator[bytes]:
+    """JSON bodies `{key: [...]}` within the API's limits on records and bytes per request."""
+    max_records = min(1000, settings.INGEST_MAX_RECORDS)
+    head, tail = b'{"' + key.encode() + b'":[', b"]}"
+    batch: list[bytes] = []
+    size = len(head) + len(tail)
+    for encoded in map(msgspec.json.encode, records):
+        if batch and (len(batch) == max_records or size + len(encoded) + 1 > settings.INGEST_MAX_BODY_BYTES):
+            yield head + b",".join(batch) + tail
+            batch, size = [], len(head) + len(tail)
+        batch.append(encoded)
+        size += len(encoded) + 1
+    if batch:
+        yield head + b",".join(batch) + tail
+
+
+def _reset_people(project: Project) -> list[Credential]:
+    """Give the demo users the printed passwords and roles again (a re-run is how you recover them)."""
+    User = get_user_model()
+    credentials = [Credential(username, password, role) for username, (role, password) in MEMBERS.items()]
+    credentials.append(Credential(ADMIN[0], ADMIN[1], "superuser"))
+    # Each hash takes most of a second by design; the hash function releases the GIL, so hash in parallel.
+    with ThreadPoolExecutor(max_workers=len(credentials)) as pool:
+        hashes = list(pool.map(make_password, [credential.password for credential in credentials]))
+    for credential, hashed in zip(credentials, hashes):
+        user = User.objects.filter(username=credential.username).first()
+        user = user or User(username=credential.username, email=f"{credential.username}@example.com")
+        user.password = hashed
+        user.is_active = True
+        if credential.role == "superuser":
+            user.is_staff = user.is_superuser = True
+        user.save()
+        if credential.role != "superuser":
+            Membership.objects.update_or_create(user=user, project=project, defaults={"role": credential.role})
+    return credentials
+
+
+def _revoke_demo_keys(project: Project) -> int:
+    """Revoke earlier demo keys: only the key printed last should work."""
+    keys = list(ApiKey.objects.active().filter(project=project, name=KEY_NAME))
+    for api_key in keys:
+        revoke_api_key(api_key=api_key)
+    return len(keys)

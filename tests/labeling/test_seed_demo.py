@@ -1,0 +1,175 @@
+"""`manage.py seed_demo`: a realistic support-bot project, stored through the real services, safe to re-run."""
+
+import io
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from labeling.demo.conversation import FAILURES
+from labeling.demo.support_bot import generate
+from labeling.models import ApiKey, Membership, Output, Project, Rubric, UsageEvent
+
+pytestmark = pytest.mark.django_db
+
+WEEK = timedelta(days=7)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The demo hashes its passwords for real; these tests only need them checkable, and fast.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def activity_by_user(project: Project) -> dict[str, list[datetime]]:
+    """Every moment each end user was active, from the stored outputs and usage events."""
+    moments: dict[str, list[datetime]] = defaultdict(list)
+    for model in (Output, UsageEvent):
+        for end_user_id, occurred_at in model.objects.filter(project=project).values_list("end_user_id", "occurred_at"):
+            moments[end_user_id].append(occurred_at)
+    return moments
+
+
+def week_one_return_rates(project: Project, is_bad) -> tuple[float, float, int, int]:
+    """Share of users active again in their second week, for bad and good first weeks.
+
+    `is_bad(output)` judges one stored output. Only users who joined at least two weeks ago count:
+    the others could not have come back yet.
+    """
+    moments = activity_by_user(project)
+    first_seen = {user: min(times) for user, times in moments.items()}
+    bad_users = {
+        output.end_user_id
+        for output in Output.objects.filter(project=project)
+        if output.occurred_at < first_seen[output.end_user_id] + WEEK and is_bad(output)
+    }
+    cutoff = timezone.now() - 2 * WEEK
+    returned = {True: 0, False: 0}
+    total = {True: 0, False: 0}
+    for user, times in moments.items():
+        start = first_seen[user]
+        if start > cutoff:
+            continue
+        bad = user in bad_users
+        total[bad] += 1
+        returned[bad] += any(start + WEEK <= moment < start + 2 * WEEK for moment in times)
+    return returned[True] / total[True], returned[False] / total[False], total[True], total[False]
+
+
+def test_it_seeds_a_project_with_rubric_queues_and_people():
+    out = seed()
+
+    project = Project.objects.get(slug="support-bot")
+    assert project.name == "Support bot for an online shop"
+    rubric = Rubric.objects.current_for(project)
+    assert [question["key"] for question in rubric.questions] == [
+        "correct", "helpfulness", "tone", "issues", "critique", "corrected_answer",
+    ]  # fmt: skip
+    assert "## Policy cheat sheet" in rubric.guidelines
+    assert set(project.queues.values_list("slug", flat=True)) == {"weekly-sample", "thumbs-down", "refunds"}
+    roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
+    assert roles == {"expert1": "expert", "expert2": "expert", "lead": "lead", "engineer": "engineer"}
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_staff and admin.is_superuser
+    for username in ("expert1", "expert2", "lead", "engineer", "admin"):
+        user = get_user_model().objects.get(username=username)
+        assert user.check_password(f"{username}-demo")
+        assert f"{username}-demo" in out
+    assert "local demo only" in out
+
+
+def test_it_stores_eight_weeks_of_realistic_history():
+    out = seed()
+
+    project = Project.objects.get(slug="support-bot")
+    outputs = Output.objects.filter(project=project)
+    now = timezone.now()
+    assert 1_800 <= outputs.count() <= 2_300
+    assert 280 <= outputs.values("end_user_id").distinct().count() <= 300
+    times = list(outputs.values_list("occurred_at", flat=True))
+    assert now - 8 * WEEK <= min(times) < now - 7 * WEEK and max(times) <= now
+    weeks = {(moment - (now - 8 * WEEK)) // WEEK for moment in times}
+    assert weeks == set(range(8))
+    assert {output.metadata["topic"] for output in outputs} == {"billing", "shipping", "returns", "account"}
+    assert all(message["role"] in ("user", "assistant") for output in outputs for message in output.input)
+    assert any("multi_turn" in output.tags for output in outputs)
+    assert outputs.filter(feedback_score=-1).count() > 50
+    # Claude is rolled out gradually: a small share in the first weeks, most of the traffic at the end.
+    early = outputs.filter(occurred_at__lt=now - 6 * WEEK)
+    late = outputs.filter(occurred_at__gte=now - WEEK)
+    assert early.filter(model="claude-3-5-haiku").count() < 0.1 * early.count()
+    assert late.filter(model="claude-3-5-haiku").count() > 0.5 * late.count()
+    events = UsageEvent.objects.filter(project=project)
+    assert events.count() > outputs.count()
+    assert {"session_start", "message_sent", "order_viewed"} <= set(events.values_list("name", flat=True))
+    key = ApiKey.objects.get(project=project)
+    assert key.scopes == ["ingest", "read"] and key.is_active
+    example = out.split("/api/v1/outputs/")[1].split()[0]
+    assert outputs.filter(external_id=example).exists()
+
+
+def test_a_second_run_adds_nothing_and_issues_a_fresh_key():
+    seed()
+    counts = (Output.objects.count(), UsageEvent.objects.count(), get_user_model().objects.count())
+    get_user_model().objects.filter(username="expert1").update(password="!")  # someone changed it
+
+    out = seed()
+
+    assert "already seeded" in out
+    assert Project.objects.filter(slug="support-bot").count() == 1
+    assert (Output.objects.count(), UsageEvent.objects.count(), get_user_model().objects.count()) == counts
+    assert get_user_model().objects.get(username="expert1").check_password("expert1-demo")
+    keys = ApiKey.objects.order_by("created_at", "pk")
+    assert [key.is_active for key in keys] == [False, True]
+    assert keys[1].prefix in out and keys[0].prefix not in out.split("API key")[1]
+
+
+def test_reset_seeds_from_scratch():
+    seed()
+    old = Project.objects.get(slug="support-bot")
+    count = Output.objects.count()
+
+    out = seed("--reset")
+
+    assert "already seeded" not in out
+    assert Project.objects.get(slug="support-bot").pk != old.pk
+    assert Output.objects.count() == count
+    assert get_user_model().objects.filter(username__in=["expert1", "admin"]).count() == 2
+
+
+def test_users_with_a_bad_first_week_come_back_less_often():
+    seed()
+    project = Project.objects.get(slug="support-bot")
+
+    # What the stored rows alone show: a thumbs-down in the first week.
+    bad, good, bad_users, good_users = week_one_return_rates(project, lambda output: output.feedback_score == -1)
+    assert bad_users >= 20 and good_users >= 20
+    assert bad < 0.8 * good
+
+    # What experts will find: the answers that really failed (the generator knows; ids do not depend on the clock).
+    truth = generate(seed=7, now=datetime.now(UTC)).truth
+    bad, good, bad_users, good_users = week_one_return_rates(
+        project, lambda output: truth[output.external_id] in FAILURES
+    )
+    assert bad_users >= 50 and good_users >= 50
+    assert bad < 0.5 * good
+
+
+def test_the_generator_is_deterministic_and_independent_of_the_clock():
+    now = datetime.now(UTC)
+    first = generate(seed=7, now=now, shoppers=40)
+    later = generate(seed=7, now=now + timedelta(days=3, hours=5), shoppers=40)
+    other = generate(seed=8, now=now, shoppers=40)
+
+    assert first.truth == later.truth
+    assert [e["external_id"] for e in first.events] == [e["external_id"] for e in later.events]
+    assert set(first.truth).isdisjoint(other.truth)
