@@ -161,13 +161,16 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# How long an item handed to an expert stays theirs before another expert may take its slot.
+LEASE_SECONDS = env.int("LEASE_SECONDS", default=15 * 60)
+
 # Ingest limits (documented in README.md and the OpenAPI schema).
 INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=1000)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 INGEST_MAX_JSON_DEPTH = env.int("INGEST_MAX_JSON_DEPTH", default=32)
 # Django's own cap on request.body must not be lower than ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1
-for _name in ("INGEST_MAX_RECORDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_JSON_DEPTH"):
+for _name in ("INGEST_MAX_RECORDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_JSON_DEPTH", "LEASE_SECONDS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive integer.")
 

@@ -7,7 +7,7 @@ from labeling.services import routing
 
 @shared_task(name="labeling.route_outputs", acks_late=True, time_limit=300, soft_time_limit=240)
 def route_outputs(project_id: int, output_ids: list[int]) -> int:
-    """Route newly ingested outputs (idempotent: already routed outputs are left alone)."""
+    """Place new outputs (or outputs with new feedback) into queues; idempotent under retries."""
     return routing.route_outputs(project_id=project_id, output_ids=output_ids)
 
 
@@ -18,3 +18,17 @@ def route_pending_outputs(older_than_seconds: int = 120) -> int:
         routing.route_outputs(project_id=project_id, output_ids=output_ids)
         for project_id, output_ids in routing.unrouted_batches(older_than_seconds=older_than_seconds)
     )
+
+
+@shared_task(name="labeling.backfill_queue", acks_late=True, time_limit=1800, soft_time_limit=1700)
+def backfill_queue(queue_id: int, since_iso: str | None = None) -> int:
+    """Route a project's existing outputs through one queue (a lead's "backfill" button)."""
+    from datetime import datetime
+
+    from labeling.models import Queue
+
+    queue = Queue.objects.select_related("project").filter(pk=queue_id).first()
+    if queue is None:
+        return 0
+    since = datetime.fromisoformat(since_iso) if since_iso else None
+    return routing.backfill_queue(queue=queue, since=since)

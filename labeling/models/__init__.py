@@ -1,10 +1,20 @@
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
+from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
 from .rubrics import QuestionKind, Rubric
 
 __all__ = [
     "ApiKey",
+    "Comment",
+    "Flag",
+    "Item",
+    "ItemStatus",
+    "Label",
+    "LabelRevision",
+    "Skip",
+    "Slot",
+    "SlotState",
     "AuditEvent",
     "FeedbackScore",
     "Membership",

@@ -1,0 +1,157 @@
+"""What experts work on: items placed in queues, their label slots, labels, skips, flags and comments."""
+
+from django.conf import settings
+from django.db import models
+
+from .outputs import Output
+from .projects import Project
+from .queues import Queue
+from .rubrics import Rubric
+
+
+class ItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETE = "complete", "Complete"
+
+
+class ItemQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=ItemStatus.OPEN)
+
+
+class Item(models.Model):
+    """An output placed in a queue. `week` is the first day of the cycle week (project time zone) of
+    the output, which the queue's weekly quota counts against. `overlap` and `priority` are copied
+    from the queue when the item is made, so editing a queue never changes work already handed out."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="items")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="items")
+    week = models.DateField()
+    overlap = models.PositiveSmallIntegerField()
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=ItemStatus, default=ItemStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ItemQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "output"], name="item_one_per_queue_and_output"),
+            models.CheckConstraint(condition=models.Q(overlap__gte=1, overlap__lte=10), name="item_overlap_range"),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "week"], name="item_queue_week"),
+            models.Index(
+                fields=["queue", "-priority", "id"], name="item_open_by_priority", condition=models.Q(status="open")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} ({self.queue_id}:{self.output_id})"
+
+
+class SlotState(models.TextChoices):
+    FREE = "free", "Free"
+    LEASED = "leased", "Leased"
+    DONE = "done", "Done"
+
+
+class Slot(models.Model):
+    """One of an item's `overlap` labels-to-be. Handing it to an expert is an update of this row,
+    taken with SELECT … FOR UPDATE SKIP LOCKED, so no two experts ever hold the same slot. A lease
+    whose time has passed counts as free at once: no periodic job has to release it first."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="slots")
+    # Copied from the item so that "next item" is one index scan over one table.
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="slots")
+    priority = models.SmallIntegerField(default=0)
+    number = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16, choices=SlotState, default=SlotState.FREE)
+    expert = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
+    )
+    leased_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "number"], name="slot_unique_number"),
+            # One slot per expert per item: an expert never labels the same item twice.
+            models.UniqueConstraint(
+                fields=["item", "expert"], condition=models.Q(expert__isnull=False), name="slot_one_per_expert"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="free", expert__isnull=True) | ~models.Q(state="free"),
+                name="slot_free_has_no_expert",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expert", "state"], name="slot_expert_state"),
+            models.Index(fields=["item", "state"], name="slot_item_state"),
+            models.Index(
+                fields=["queue", "-priority", "item", "number"],
+                name="slot_open_by_priority",
+                condition=~models.Q(state="done"),
+            ),
+        ]
+
+
+class Label(models.Model):
+    """An expert's answers for an item, validated against the rubric version they were shown."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels")
+    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="labels")
+    answers = models.JSONField()
+    seconds_spent = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "expert"], name="label_one_per_expert_and_item")]
+        indexes = [models.Index(fields=["expert", "-created_at"], name="label_expert_recent")]
+
+
+class LabelRevision(models.Model):
+    """The answers a label had before an edit: history is kept, never overwritten."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="revisions")
+    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="+")
+    answers = models.JSONField()
+    seconds_spent = models.PositiveIntegerField(default=0)
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+
+class Skip(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="skips")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "expert"], name="skip_one_per_expert_and_item")]
+
+
+class Flag(models.Model):
+    """An item raised for the weekly review meeting."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="flags")
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
+    note = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["item"], name="flag_item")]
+
+
+class Comment(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    body = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]

@@ -1,0 +1,75 @@
+"""Record what experts say about an item: labels (validated, with history), flags and comments."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.exceptions import DomainError, NotFound
+from labeling.models import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Rubric, Slot, SlotState
+
+from .access import check_can_label, check_member
+from .answers import validate_answers
+from .assignment import claim_slot_for_submit
+
+# Time on an item is measured from the lease; a tab left open overnight should not count as work.
+MAX_SECONDS_PER_LABEL = 3600
+
+
+class LeaseLost(DomainError):
+    """The expert's lease ran out, the item went to others, and no slot is left for this label."""
+
+    status_code = 409
+
+
+@transaction.atomic
+def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict) -> Label:
+    """Save the expert's label for the item, or replace their earlier one (its answers kept as history).
+
+    A first label fills the expert's leased slot. If that lease ran out and another expert took the
+    slot, a spare slot is used when the item still has one; otherwise LeaseLost, and nothing is saved.
+    """
+    check_can_label(expert, item.queue)
+    if rubric.project_id != item.project_id:
+        raise NotFound("No such rubric version.")
+    clean = validate_answers(rubric.questions, answers)
+    # The item row lock serialises labels of one item, so "all slots done" below is never stale.
+    item = Item.objects.select_for_update().get(pk=item.pk)
+    existing = Label.objects.filter(item=item, expert=expert).first()
+    if existing:
+        LabelRevision.objects.create(
+            label=existing, rubric_id=existing.rubric_id, answers=existing.answers, seconds_spent=existing.seconds_spent
+        )
+        existing.answers, existing.rubric = clean, rubric
+        existing.save(update_fields=["answers", "rubric", "updated_at"])
+        return existing
+    slot = claim_slot_for_submit(expert=expert, item=item)
+    if slot is None:
+        raise LeaseLost(
+            "Your lease on this item ran out and it was handed to other experts, who hold all of its "
+            f"{item.overlap} label slot(s). Your answers were not saved; take the next item."
+        )
+    now = timezone.now()
+    seconds = min(int((now - slot.leased_at).total_seconds()), MAX_SECONDS_PER_LABEL) if slot.leased_at else 0
+    Slot.objects.filter(pk=slot.pk).update(state=SlotState.DONE, lease_expires_at=None)
+    label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers=clean, seconds_spent=seconds)
+    if not Slot.objects.filter(item=item).exclude(state=SlotState.DONE).exists():
+        Item.objects.filter(pk=item.pk, status=ItemStatus.OPEN).update(status=ItemStatus.COMPLETE, completed_at=now)
+    return label
+
+
+def flag_item(*, expert, item: Item, note: str) -> Flag:
+    """Raise the item for the weekly review meeting."""
+    check_member(expert, item.project)
+    note = note.strip()
+    if not note:
+        raise DomainError("Say in a few words why the item should be discussed.")
+    return Flag.objects.create(item=item, expert=expert, note=note[:2000])
+
+
+def comment_on_item(*, author, item: Item, body: str) -> Comment:
+    check_member(author, item.project)
+    body = body.strip()
+    if not body:
+        raise DomainError("A comment cannot be empty.")
+    if "\x00" in body:
+        raise DomainError("A comment may not contain NUL characters.")
+    return Comment.objects.create(item=item, author=author, body=body[:5000])

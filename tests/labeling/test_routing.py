@@ -1,0 +1,212 @@
+"""Routing: rules as data, deterministic samples, exact weekly quotas, idempotent placement."""
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from labeling.models import Item, Output, Queue, Slot
+from labeling.services.routing import (
+    backfill_queue,
+    cycle_week,
+    is_sampled,
+    preview_rule,
+    route_outputs,
+    rule_matches,
+    validate_rule,
+)
+from labeling.tasks import route_outputs as route_outputs_task
+from tests.conftest import output_record
+from tests.factories import OutputFactory
+
+WEEK = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday
+
+
+def make_queue(project, **fields):
+    defaults = {"slug": f"q{Queue.objects.count()}", "name": "Queue"}
+    return Queue.objects.create(project=project, **{**defaults, **fields})
+
+
+def make_outputs(project, count, **fields):
+    return OutputFactory.create_batch(count, project=project, occurred_at=fields.pop("occurred_at", WEEK), **fields)
+
+
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ({}, True),
+        ({"tags_any": ["billing", "vip"]}, True),
+        ({"tags_any": ["shipping"]}, False),
+        ({"tags_all": ["billing", "vip"]}, True),
+        ({"tags_all": ["billing", "refund"]}, False),
+        ({"models": ["gpt-4o"]}, True),
+        ({"models": ["claude"]}, False),
+        ({"metadata": {"topic": "returns"}}, True),
+        ({"metadata": {"topic": ["billing", "returns"]}}, True),
+        ({"metadata": {"topic": "billing"}}, False),
+        ({"metadata": {"missing": "x"}}, False),
+        ({"metadata": {"vip": True}}, True),
+        ({"metadata": {"tier": 1}}, True),
+        ({"metadata": {"vip": 1}}, False),
+        ({"feedback_scores": [-1]}, True),
+        ({"feedback_scores": [1, 0]}, False),
+        ({"has_comment": True}, True),
+        ({"has_comment": False}, False),
+        ({"tags_any": ["vip"], "feedback_scores": [-1], "metadata": {"topic": "returns"}}, True),
+        ({"tags_any": ["vip"], "feedback_scores": [1]}, False),
+    ],
+)
+def test_rule_matches(rule, expected):
+    output = Output(
+        tags=["billing", "vip"], model="gpt-4o", metadata={"topic": "returns", "vip": True, "tier": 1},
+        feedback_score=-1, feedback_comment="wrong refund amount",
+    )  # fmt: skip
+    assert rule_matches(validate_rule(rule), output) is expected
+
+
+@pytest.mark.parametrize(
+    "rule", [{"tags": ["x"]}, {"tags_any": "x"}, {"feedback_scores": [2]}, {"metadata": {"k": {"nested": 1}}}, []]
+)
+def test_bad_rules_are_refused(rule):
+    from labeling.exceptions import InvalidSpec
+
+    with pytest.raises(InvalidSpec):
+        validate_rule(rule)
+
+
+def test_sampling_is_deterministic_and_near_the_rate(project):
+    queue = make_queue(project, sample_rate=0.25)
+    outputs = make_outputs(project, 400)
+
+    first = [is_sampled(queue, output) for output in outputs]
+
+    assert first == [is_sampled(queue, output) for output in outputs]
+    assert 70 <= sum(first) <= 130
+
+
+def test_cycle_week_uses_the_project_time_zone_and_weekday(project):
+    project.time_zone, project.cycle_weekday = "America/New_York", 6  # weeks start on Sunday
+    # Sunday 02:00 UTC is still Saturday evening in New York: the week that began the Sunday before.
+    assert str(cycle_week(project, datetime(2026, 11, 22, 2, tzinfo=UTC))) == "2026-11-15"
+    assert str(cycle_week(project, datetime(2026, 11, 22, 6, tzinfo=UTC))) == "2026-11-22"
+
+
+def test_routing_places_outputs_with_slots_and_marks_them_routed(project):
+    queue = make_queue(project, overlap=3, priority=5, rule={"tags_any": ["billing"]})
+    billing = make_outputs(project, 4, tags=["billing"])
+    other = make_outputs(project, 2, tags=["shipping"])
+
+    made = route_outputs(project_id=project.pk, output_ids=[o.pk for o in billing + other])
+
+    assert made == 4
+    items = Item.objects.filter(queue=queue)
+    assert {item.output_id for item in items} == {o.pk for o in billing}
+    assert {(item.overlap, item.priority, str(item.week)) for item in items} == {(3, 5, "2026-11-16")}
+    assert Slot.objects.filter(queue=queue).count() == 12
+    assert Output.objects.unrouted().count() == 0
+
+
+def test_routing_the_same_outputs_again_changes_nothing(project):
+    make_queue(project, sample_rate=0.5)
+    ids = [o.pk for o in make_outputs(project, 60)]
+
+    first = route_outputs(project_id=project.pk, output_ids=ids)
+    snapshot = sorted(Item.objects.values_list("queue_id", "output_id"))
+    second = route_outputs(project_id=project.pk, output_ids=ids)
+
+    assert first > 0 and second == 0
+    assert sorted(Item.objects.values_list("queue_id", "output_id")) == snapshot
+
+
+def test_a_weekly_quota_is_met_exactly(project):
+    queue = make_queue(project, weekly_quota=50)
+    ids = [o.pk for o in make_outputs(project, 80)]
+    next_week = [o.pk for o in make_outputs(project, 5, occurred_at=datetime(2026, 11, 25, 9, tzinfo=UTC))]
+
+    route_outputs(project_id=project.pk, output_ids=ids[:30])
+    route_outputs(project_id=project.pk, output_ids=ids[30:] + next_week)
+
+    assert Item.objects.filter(queue=queue, week="2026-11-16").count() == 50
+    assert Item.objects.filter(queue=queue, week="2026-11-23").count() == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_routing_tasks_give_the_same_items_and_an_exact_quota(project):
+    quota_queue = make_queue(project, weekly_quota=50)
+    sampled_queue = make_queue(project, sample_rate=0.3)
+    ids = [o.pk for o in make_outputs(project, 300)]
+    chunks = [ids[i::4] + ids[:40] for i in range(4)]  # overlapping: the first 40 go to every task
+    errors = []
+
+    def run(chunk):
+        try:
+            route_outputs_task.apply(args=[project.pk, chunk]).get()
+        except Exception as exc:  # reported below; a thread's exception is otherwise lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks * 2]  # each chunk twice
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Item.objects.filter(queue=quota_queue).count() == 50
+    expected = {o for o in Output.objects.filter(pk__in=ids) if is_sampled(sampled_queue, o)}
+    assert set(Item.objects.filter(queue=sampled_queue).values_list("output_id", flat=True)) == {o.pk for o in expected}
+    assert Slot.objects.count() == Item.objects.count()
+
+
+def run_enqueued(callbacks):
+    """Run the routing tasks the request enqueued, here (the broker is not what this test is about)."""
+    for callback in callbacks:
+        assert callback.func == route_outputs_task.delay
+        route_outputs_task.apply(args=callback.args).get()
+
+
+def test_late_thumbs_down_puts_an_output_into_a_feedback_queue(api, project, django_capture_on_commit_callbacks):
+    queue = make_queue(project, rule={"feedback_scores": [-1]})
+    with django_capture_on_commit_callbacks() as callbacks:
+        api.post("/api/v1/outputs", {"outputs": [output_record(1, feedback=None)]})
+    run_enqueued(callbacks)
+    assert not Item.objects.filter(queue=queue).exists()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        api.post("/api/v1/feedback", {"feedback": [{"external_id": "conv-1", "score": -1}]})
+    run_enqueued(callbacks)
+
+    assert len(callbacks) == 1
+    assert Item.objects.filter(queue=queue, output__external_id="conv-1").count() == 1
+
+
+def test_ingest_enqueues_one_routing_task_for_the_new_outputs(api, project, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        api.post("/api/v1/outputs", {"outputs": [output_record(i) for i in range(3)]})
+        api.post("/api/v1/outputs", {"outputs": [output_record(i) for i in range(3)]})  # duplicates: nothing new
+
+    assert len(callbacks) == 1
+
+
+def test_backfill_routes_existing_outputs_through_a_new_queue(project):
+    make_outputs(project, 10, tags=["refund"])
+    make_outputs(project, 5)
+    queue = make_queue(project, rule={"tags_any": ["refund"]})
+
+    assert backfill_queue(queue=queue) == 10
+    assert backfill_queue(queue=queue) == 0
+
+
+def test_preview_counts_this_weeks_matching_outputs(project):
+    from django.utils import timezone
+
+    make_outputs(project, 6, tags=["refund"], occurred_at=timezone.now())
+    make_outputs(project, 4, occurred_at=timezone.now())
+    make_outputs(project, 3, tags=["refund"], occurred_at=WEEK)  # another week
+
+    preview = preview_rule(project=project, rule={"tags_any": ["refund"]}, sample_rate=1.0)
+
+    assert preview == {"outputs": 10, "matched": 6, "sampled": 6}
