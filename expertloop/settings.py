@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "labeling.web.errors.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "expertloop.urls"

@@ -1,10 +1,24 @@
 from django.urls import path
 
-from . import views
+from . import expert_views, lead_views, views
 
 app_name = "labeling"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("p/<slug:slug>/", views.project_overview, name="project"),
+    # Experts: their queues, the labeling screen and its actions.
+    path("p/<slug:slug>/", expert_views.project_overview, name="project"),
+    path("p/<slug:slug>/q/<slug:queue_slug>/next", expert_views.next_item, name="next-item"),
+    path("p/<slug:slug>/items/<int:item_id>/", expert_views.label_item, name="item"),
+    path("p/<slug:slug>/items/<int:item_id>/skip", expert_views.skip_item, name="item-skip"),
+    path("p/<slug:slug>/items/<int:item_id>/flag", expert_views.flag_item, name="item-flag"),
+    path("p/<slug:slug>/items/<int:item_id>/comment", expert_views.comment_item, name="item-comment"),
+    # Leads: queues (rule, sample, quota, overlap, preview), rubric versions, experts' progress.
+    path("p/<slug:slug>/manage/queues/", lead_views.queue_list, name="queues"),
+    path("p/<slug:slug>/manage/queues/new", lead_views.queue_create, name="queue-create"),
+    path("p/<slug:slug>/manage/queues/preview", lead_views.queue_preview, name="queue-preview"),
+    path("p/<slug:slug>/manage/queues/<int:queue_id>/", lead_views.queue_edit, name="queue-edit"),
+    path("p/<slug:slug>/manage/queues/<int:queue_id>/backfill", lead_views.queue_backfill, name="queue-backfill"),
+    path("p/<slug:slug>/manage/rubric/", lead_views.rubric_versions, name="rubric"),
+    path("p/<slug:slug>/manage/experts/", lead_views.expert_progress, name="experts"),
 ]

@@ -1,0 +1,22 @@
+import json
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from labeling.web.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text) -> str:
+    """Untrusted Markdown → sanitised HTML (see labeling/web/markdown.py)."""
+    if not isinstance(text, str):
+        text = json.dumps(text, indent=2, ensure_ascii=False)
+        return mark_safe(render_markdown(f"```json\n{text}\n```"))
+    return mark_safe(render_markdown(text))  # noqa: S308 — sanitised by nh3 above
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
