@@ -1,0 +1,259 @@
+"""Assignment: no slot handed to two experts, overlap honoured, abandoned leases freed at once."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from labeling.exceptions import NotFound
+from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
+from labeling.services.answers import InvalidAnswers
+from labeling.services.assignment import next_item, skip_item
+from labeling.services.labels import LeaseLost, submit_label
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import MembershipFactory, OutputFactory, UserFactory
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
+    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
+    {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt", "rude"], "required": False},
+    {"key": "issues", "kind": "multi_choice", "prompt": "Issues", "options": ["wrong", "evasive"], "required": False},
+    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
+]
+ANSWERS = {"correct": True, "helpful": 4}
+
+
+@pytest.fixture
+def rubric(project):
+    return publish_rubric(project=project, questions=QUESTIONS)
+
+
+def make_queue(project, count, **fields):
+    queue = Queue.objects.create(project=project, slug=f"q{Queue.objects.count()}", name="Queue", **fields)
+    outputs = OutputFactory.create_batch(count, project=project)
+    route_outputs(project_id=project.pk, output_ids=[o.pk for o in outputs])
+    return queue
+
+
+def make_experts(project, count):
+    return [MembershipFactory(project=project, user=UserFactory(username=f"x{i}"), role="expert").user for i in range(count)]
+
+
+def expire_leases():
+    Slot.objects.filter(state=SlotState.LEASED).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_next_item_serves_priority_then_age_and_resumes_a_live_lease(project, expert):
+    queue = make_queue(project, 3)
+    items = list(Item.objects.filter(queue=queue).order_by("pk"))
+    Item.objects.filter(pk=items[2].pk).update(priority=9)
+    Slot.objects.filter(item=items[2]).update(priority=9)
+
+    first = next_item(expert=expert, queue=queue)
+
+    assert first.pk == items[2].pk
+    assert next_item(expert=expert, queue=queue).pk == first.pk  # resumes, does not take a second
+
+
+def test_an_expert_never_gets_an_item_they_labeled_or_skipped(project, expert, rubric):
+    queue = make_queue(project, 3, overlap=2)
+    labeled = next_item(expert=expert, queue=queue)
+    submit_label(expert=expert, item=labeled, rubric=rubric, answers=ANSWERS)
+    skipped = next_item(expert=expert, queue=queue)
+    skip_item(expert=expert, item=skipped, reason="not my area")
+
+    remaining = next_item(expert=expert, queue=queue)
+
+    assert remaining.pk not in {labeled.pk, skipped.pk}
+    submit_label(expert=expert, item=remaining, rubric=rubric, answers=ANSWERS)
+    assert next_item(expert=expert, queue=queue) is None
+    assert Skip.objects.get().reason == "not my area"
+
+
+def test_a_skipped_slot_goes_back_to_the_pool(project, expert, other_expert):
+    queue = make_queue(project, 1)
+    item = next_item(expert=expert, queue=queue)
+    assert next_item(expert=other_expert, queue=queue) is None
+
+    skip_item(expert=expert, item=item)
+
+    assert next_item(expert=other_expert, queue=queue).pk == item.pk
+
+
+def test_an_abandoned_lease_goes_to_another_expert_and_the_late_submit_is_refused(project, expert, other_expert, rubric):
+    queue = make_queue(project, 1, overlap=1)
+    item = next_item(expert=expert, queue=queue)
+    assert next_item(expert=other_expert, queue=queue) is None  # leased: not handed out twice
+
+    expire_leases()  # the first expert walked away
+    assert next_item(expert=other_expert, queue=queue).pk == item.pk
+    submit_label(expert=other_expert, item=item, rubric=rubric, answers=ANSWERS)
+
+    with pytest.raises(LeaseLost, match="ran out"):
+        submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+    assert Label.objects.filter(item=item).count() == 1
+
+
+def test_a_late_submit_is_accepted_while_a_slot_remains(project, expert, other_expert, rubric):
+    queue = make_queue(project, 1, overlap=2)
+    item = next_item(expert=expert, queue=queue)
+    expire_leases()
+    next_item(expert=other_expert, queue=queue)  # takes the second slot (the first lapsed but is still free)
+
+    submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+    submit_label(expert=other_expert, item=item, rubric=rubric, answers=ANSWERS)
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.COMPLETE
+    assert set(Label.objects.filter(item=item).values_list("expert__username", flat=True)) == {"erin", "ezra"}
+
+
+def test_an_expired_lease_that_nobody_took_is_still_the_experts(project, expert, rubric):
+    queue = make_queue(project, 1)
+    item = next_item(expert=expert, queue=queue)
+    expire_leases()
+
+    assert submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS).answers == ANSWERS
+
+
+def test_editing_a_label_keeps_its_history(project, expert, rubric):
+    queue = make_queue(project, 1)
+    item = next_item(expert=expert, queue=queue)
+    label = submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+
+    edited = submit_label(expert=expert, item=item, rubric=rubric, answers={"correct": False, "helpful": 1})
+
+    assert edited.pk == label.pk and edited.answers == {"correct": False, "helpful": 1}
+    assert list(label.revisions.values_list("answers", flat=True)) == [ANSWERS]
+
+
+def test_a_new_rubric_version_leaves_earlier_labels_alone(project, expert, rubric):
+    queue = make_queue(project, 2)
+    first = submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric, answers=ANSWERS)
+    v2 = publish_rubric(project=project, questions=[{"key": "ok", "kind": "binary", "prompt": "OK?"}])
+
+    second = submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=v2, answers={"ok": False})
+
+    first.refresh_from_db()
+    assert (first.rubric.version, first.answers) == (1, ANSWERS)
+    assert (second.rubric.version, second.answers) == (2, {"ok": False})
+
+
+@pytest.mark.parametrize(
+    "answers, key",
+    [
+        ({"correct": "yes", "helpful": 4}, "correct"),
+        ({"correct": True, "helpful": 6}, "helpful"),
+        ({"correct": True, "helpful": "4"}, "helpful"),
+        ({"correct": True, "helpful": True}, "helpful"),
+        ({"correct": True, "helpful": 4, "tone": "sarcastic"}, "tone"),
+        ({"correct": True, "helpful": 4, "issues": ["wrong", "made-up"]}, "issues"),
+        ({"correct": True, "helpful": 4, "issues": "wrong"}, "issues"),
+        ({"correct": True}, "helpful"),
+        ({"correct": True, "helpful": 4, "fix": 12}, "fix"),
+        ({"correct": True, "helpful": 4, "unknown": 1}, "unknown"),
+    ],
+)
+def test_answers_that_do_not_fit_the_rubric_store_nothing(project, expert, rubric, answers, key):
+    queue = make_queue(project, 1)
+    item = next_item(expert=expert, queue=queue)
+
+    with pytest.raises(InvalidAnswers) as error:
+        submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
+
+    assert key in error.value.errors
+    assert not Label.objects.exists()
+    assert Slot.objects.get(item=item).state == SlotState.LEASED
+
+
+def test_another_projects_rubric_is_refused(project, other_project, expert, rubric):
+    queue = make_queue(project, 1)
+    foreign = publish_rubric(project=other_project, questions=QUESTIONS)
+    with pytest.raises(NotFound):
+        submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=foreign, answers=ANSWERS)
+
+
+def test_outsiders_engineers_and_ineligible_experts_get_nothing(project, outsider, engineer, expert, other_expert):
+    queue = make_queue(project, 2)
+    for user in (outsider, engineer):
+        with pytest.raises(NotFound):
+            next_item(expert=user, queue=queue)
+    queue.eligible_experts.set([other_expert])
+    with pytest.raises(NotFound):
+        next_item(expert=expert, queue=queue)
+    assert next_item(expert=other_expert, queue=queue) is not None
+
+
+def test_a_removed_member_is_refused_at_once(project, expert, rubric):
+    queue = make_queue(project, 2)
+    item = next_item(expert=expert, queue=queue)
+    Membership.objects.filter(user=expert).delete()
+
+    with pytest.raises(NotFound):
+        submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+    with pytest.raises(NotFound):
+        next_item(expert=expert, queue=queue)
+
+
+def _label_concurrently(project, queue, experts, rubric, handed):
+    """Each expert in its own thread: next item → label, until the queue is empty."""
+    errors = []
+
+    def work(expert):
+        try:
+            while True:
+                item = next_item(expert=expert, queue=queue)
+                if item is None:
+                    return
+                handed.append((item.pk, expert.pk, timezone.now()))
+                submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+        except Exception as exc:  # surfaced below; a thread's exception is otherwise lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(expert,)) for expert in experts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_experts_label_a_thousand_items_each_exactly_once(project):
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = make_queue(project, 1000, overlap=1)
+    experts = make_experts(project, 16)
+    handed = []
+
+    errors = _label_concurrently(project, queue, experts, rubric, handed)
+
+    assert errors == []
+    assert len(handed) == 1000
+    assert len({item_id for item_id, _, _ in handed}) == 1000  # no item handed out twice
+    assert Label.objects.count() == 1000
+    assert Item.objects.filter(queue=queue, status=ItemStatus.COMPLETE).count() == 1000
+    assert len({expert_id for _, expert_id, _ in handed}) > 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_with_overlap_three_every_item_gets_three_distinct_experts(project):
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = make_queue(project, 200, overlap=3)
+    experts = make_experts(project, 16)
+
+    errors = _label_concurrently(project, queue, experts, rubric, [])
+
+    assert errors == []
+    per_item = {}
+    for item_id, expert_id in Label.objects.values_list("item_id", "expert_id"):
+        per_item.setdefault(item_id, []).append(expert_id)
+    assert len(per_item) == 200
+    assert all(len(experts) == 3 == len(set(experts)) for experts in per_item.values())
+    assert Item.objects.filter(queue=queue).exclude(status=ItemStatus.COMPLETE).count() == 0
