@@ -21,7 +21,8 @@ class Output(models.Model):
     duplicate, a different hash a conflict. Feedback arriving later does not change it.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="outputs")
+    # No index of its own: the unique (project, external_id) index serves project lookups.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="outputs", db_index=False)
     external_id = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
@@ -64,7 +65,8 @@ class Output(models.Model):
 class UsageEvent(models.Model):
     """End-user activity that is not an AI output (session start, message sent). Feeds retention."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_events")
+    # No index of its own: the (project, end_user_id, occurred_at) index serves project lookups.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_events", db_index=False)
     # Optional: when given, re-sending the event is idempotent.
     external_id = models.CharField(max_length=200, null=True, blank=True)
     end_user_id = models.CharField(max_length=200)

@@ -173,7 +173,7 @@ def _insert_postgresql(model, project_id, rows, columns, received_at) -> list[tu
             params.append(values)
             casts.append(model_field.db_type(connection))
             selects.append(f"u.{name}")
-    unnest = ", ".join(f"%s::{cast}[]" for cast in casts)
+    unnest = ", ".join(f"%b::{cast}[]" for cast in casts)
     table = model._meta.db_table
     names = ", ".join(columns)
     conflict = "(project_id, external_id)"
@@ -181,11 +181,11 @@ def _insert_postgresql(model, project_id, rows, columns, received_at) -> list[tu
         conflict += " WHERE external_id IS NOT NULL"
     sql = (
         f"INSERT INTO {table} (project_id, received_at, {names}) "
-        f"SELECT %s, %s, {', '.join(selects)} FROM unnest({unnest}) AS u({names}) "
+        f"SELECT %b, %b, {', '.join(selects)} FROM unnest({unnest}) AS u({names}) "
         f"ON CONFLICT {conflict} DO NOTHING RETURNING id, external_id"
     )
-    # A plain psycopg cursor binds parameters on the server, sending the arrays without quoting them
-    # into the SQL text; that is several times faster for a 1,000-row batch.
+    # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary: no
+    # quoting of 1,000-element array literals into text, which was a quarter of a batch's time.
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [project_id, received_at, *params])
@@ -240,4 +240,8 @@ def _enqueue_routing(project_id: int, output_ids: list[int]) -> None:
 
     # robust: a broker outage must not turn a committed batch into a 500; the periodic sweep
     # (`route_pending_outputs`) routes whatever was missed. Never run inline instead.
-    transaction.on_commit(partial(route_outputs.delay, project_id, output_ids), robust=True)
+    # A short argsrepr: Celery would otherwise format all 1,000 ids into the message headers.
+    send = partial(
+        route_outputs.apply_async, args=(project_id, output_ids), argsrepr=f"({project_id}, <{len(output_ids)} ids>)"
+    )
+    transaction.on_commit(send, robust=True)

@@ -96,14 +96,16 @@ class _RawFeedback(msgspec.Struct, forbid_unknown_fields=True):
 
 @dataclass(frozen=True)
 class _Kind:
-    envelope: type
+    batch: type  # typed: the fast path
+    envelope: type  # records kept raw: the path that explains errors
     record: type
     key: str
+    free_form: tuple[str, ...]  # fields holding arbitrary JSON, whose depth must be checked
 
 
-OUTPUTS = _Kind(_RawOutputs, OutputRecord, "outputs")
-EVENTS = _Kind(_RawEvents, EventRecord, "events")
-FEEDBACK = _Kind(_RawFeedback, FeedbackRecord, "feedback")
+OUTPUTS = _Kind(OutputsBatch, _RawOutputs, OutputRecord, "outputs", ("input", "output", "context", "metadata"))
+EVENTS = _Kind(EventsBatch, _RawEvents, EventRecord, "events", ("properties",))
+FEEDBACK = _Kind(FeedbackBatch, _RawFeedback, FeedbackRecord, "feedback", ())
 
 _PATH = re.compile(r"`\$((?:\.[A-Za-z_][\w]*|\[\d+\])*)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
@@ -113,21 +115,36 @@ _encoder = msgspec.json.Encoder(order="sorted")
 
 def decode_batch(body: bytes, kind: _Kind) -> list:
     """Return the batch's records, or raise BatchInvalid listing every bad one."""
+    try:
+        records = getattr(msgspec.json.decode(body, type=kind.batch, strict=True), kind.key)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return _decode_each(body, kind)  # slower, and says which records are wrong
+    _check_count(len(records), kind)
+    # A NUL can only be there if its escape is in the bytes: most batches skip that walk entirely.
+    may_hold_nul = b"\\u0000" in body
+    errors = []
+    for index, record in enumerate(records):
+        problem = _check_content(record, kind, may_hold_nul)
+        if problem:
+            errors.append(RecordError(problem[1], index, problem[0]))
+    if errors:
+        raise BatchInvalid(errors)
+    return records
+
+
+def _decode_each(body: bytes, kind: _Kind) -> list:
     envelope = _decode_envelope(body, kind)
     raws = getattr(envelope, kind.key)
-    if len(raws) > settings.INGEST_MAX_RECORDS:
-        raise BatchInvalid(
-            [RecordError(f"At most {settings.INGEST_MAX_RECORDS} records per request; got {len(raws)}.", None, kind.key)]
-        )
+    _check_count(len(raws), kind)
     decoder = msgspec.json.Decoder(kind.record, strict=True)
     records, errors = [], []
-    for index, raw in enumerate(raws):
+    for index, raw in enumerate(map(bytes, raws)):
         try:
             record = decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-            errors.append(_explain(exc, index, bytes(raw)))
+            errors.append(_explain(exc, index, raw))
             continue
-        problem = _check_content(record, bytes(raw))
+        problem = _check_content(record, kind, b"\\u0000" in raw)
         if problem:
             errors.append(RecordError(problem[1], index, problem[0]))
         else:
@@ -135,6 +152,13 @@ def decode_batch(body: bytes, kind: _Kind) -> list:
     if errors:
         raise BatchInvalid(errors)
     return records
+
+
+def _check_count(count: int, kind: _Kind) -> None:
+    if count > settings.INGEST_MAX_RECORDS:
+        raise BatchInvalid(
+            [RecordError(f"At most {settings.INGEST_MAX_RECORDS} records per request; got {count}.", None, kind.key)]
+        )
 
 
 def _decode_envelope(body: bytes, kind: _Kind):
@@ -175,7 +199,7 @@ def _field_from(text: str) -> str | None:
     return match.group(1).lstrip(".") or None if match else None
 
 
-def _check_content(record, raw: bytes) -> tuple[str, str] | None:
+def _check_content(record, kind: _Kind, may_hold_nul: bool) -> tuple[str, str] | None:
     """What strict typing cannot say: NUL characters, nesting depth, chat message shape, null output."""
     if isinstance(record, OutputRecord):
         if record.output is None:
@@ -186,11 +210,23 @@ def _check_content(record, raw: bytes) -> tuple[str, str] | None:
                     return f"input[{position}].role", "Each chat message needs a string `role`."
                 if not isinstance(message.get("content"), str | list | None):
                     return f"input[{position}].content", "A chat message's `content` is a string or a list of parts."
-    # Cheap pre-checks keep the common record off the slow walk: a NUL escape must appear in the
-    # bytes, and nesting can be no deeper than the number of opening brackets.
-    if b"\\u0000" in raw or raw.count(b"{") + raw.count(b"[") > settings.INGEST_MAX_JSON_DEPTH:
-        return _find_bad_values(msgspec.json.decode(raw))
+    # A field's value sits at depth 2 (the record is 1); the slow walk below names the exact path.
+    too_deep = any(
+        _taller_than(getattr(record, name), settings.INGEST_MAX_JSON_DEPTH - 2) for name in kind.free_form
+    )
+    if may_hold_nul or too_deep:
+        return _find_bad_values(msgspec.to_builtins(record))
     return None
+
+
+def _taller_than(value: Any, height: int) -> bool:
+    """Is the JSON value nested more than `height` levels below itself?"""
+    if not isinstance(value, dict | list) or not value:
+        return False
+    if height <= 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_taller_than(child, height - 1) for child in children)
 
 
 def _lenient_loads(raw: bytes) -> Any:

@@ -164,8 +164,8 @@ def test_concurrent_routing_tasks_give_the_same_items_and_an_exact_quota(project
 def run_enqueued(callbacks):
     """Run the routing tasks the request enqueued, here (the broker is not what this test is about)."""
     for callback in callbacks:
-        assert callback.func == route_outputs_task.delay
-        route_outputs_task.apply(args=callback.args).get()
+        assert callback.func == route_outputs_task.apply_async
+        route_outputs_task.apply(args=callback.keywords["args"]).get()
 
 
 def test_late_thumbs_down_puts_an_output_into_a_feedback_queue(api, project, django_capture_on_commit_callbacks):
