@@ -6,9 +6,9 @@ from labeling.services import routing
 
 
 @shared_task(name="labeling.route_outputs", acks_late=True, time_limit=300, soft_time_limit=240)
-def route_outputs(project_id: int, output_ids: list[int]) -> int:
-    """Place new outputs (or outputs with new feedback) into queues; idempotent under retries."""
-    return routing.route_outputs(project_id=project_id, output_ids=output_ids)
+def route_outputs(project_id: int, output_ids: list[int], reevaluate: bool = False) -> int:
+    """Place new outputs (or, with `reevaluate`, outputs with new feedback) into queues; idempotent."""
+    return routing.route_outputs(project_id=project_id, output_ids=output_ids, reevaluate=reevaluate)
 
 
 @shared_task(name="labeling.route_pending_outputs", acks_late=True, time_limit=600, soft_time_limit=540)

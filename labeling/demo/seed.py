@@ -8,7 +8,7 @@ cannot do — demo passwords, the superuser, deleting on `--reset` — is writte
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -19,12 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
-from labeling.models import ApiKey, Membership, Output, Project, UsageEvent
+from labeling.models import ApiKey, Membership, Output, Project, Queue, UsageEvent
 from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.projects import create_project
+from labeling.services.routing import backfill_queue, cycle_week, validate_rule
 
-from .project import ADMIN, MEMBERS, SLUG, project_spec
+from .labels import label_history
+from .project import ADMIN, MEMBERS, QUEUES, SLUG, project_spec
 from .support_bot import WEEKS, generate
 
 KEY_NAME = "demo"
@@ -66,11 +68,19 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
         project = Project.objects.filter(slug=SLUG).first()
         created = project is None
         if project is None:
-            project = create_project(spec=project_spec(), created_by=None)
+            # Queues come after the history: the team "adopted expertloop" a few weeks ago, so only
+            # the last weeks are backfilled into queues (see _open_queues).
+            project = create_project(spec={**project_spec(), "queues": []}, created_by=None)
             data = generate(seed=seed, now=now or timezone.now())
             _ingest(project, "outputs", sorted(data.outputs, key=lambda record: record["occurred_at"]))
             _ingest(project, "events", sorted(data.events, key=lambda record: record["occurred_at"]))
         credentials = _reset_people(project)
+        if created:
+            # The history predates the queues: it counts as routed, and only the last weeks are
+            # backfilled into the queues. The post-ingest routing tasks then find nothing to do.
+            project.outputs.update(routed_at=timezone.now())
+            _open_queues(project, now or timezone.now())
+            label_history(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)
@@ -128,6 +138,19 @@ def _bodies(key: str, records: list[dict[str, Any]]) -> Iterator[bytes]:
         size += len(encoded) + 1
     if batch:
         yield head + b",".join(batch) + tail
+
+
+REVIEWED_WEEKS = 3  # past weeks in queues, before this one
+
+
+def _open_queues(project: Project, now: datetime) -> None:
+    """Create the demo queues and backfill them with the last weeks' outputs."""
+    since = datetime.combine(
+        cycle_week(project, now) - timedelta(weeks=REVIEWED_WEEKS), datetime.min.time(), tzinfo=project.tzinfo
+    )
+    for spec in QUEUES:
+        queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
+        backfill_queue(queue=queue, since=since)
 
 
 def _reset_people(project: Project) -> list[Credential]:

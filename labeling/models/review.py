@@ -103,7 +103,8 @@ class Label(models.Model):
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="labels")
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="labels")
-    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="labels")
+    # RESTRICT, not PROTECT: a rubric version in use cannot be deleted, except with its whole project.
+    rubric = models.ForeignKey(Rubric, on_delete=models.RESTRICT, related_name="labels")
     answers = models.JSONField()
     seconds_spent = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -118,7 +119,7 @@ class LabelRevision(models.Model):
     """The answers a label had before an edit: history is kept, never overwritten."""
 
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="revisions")
-    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="+")
+    rubric = models.ForeignKey(Rubric, on_delete=models.RESTRICT, related_name="+")
     answers = models.JSONField()
     seconds_spent = models.PositiveIntegerField(default=0)
     replaced_at = models.DateTimeField(auto_now_add=True)

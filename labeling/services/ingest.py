@@ -100,7 +100,7 @@ def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
         Output.objects.bulk_update(outputs, ["feedback_score", "feedback_comment", "feedback_at"], batch_size=500)
         if outputs:
             # Feedback can change which queues an output belongs in (a "thumbs-down" queue).
-            _enqueue_routing(project.pk, [output.pk for output in outputs])
+            _enqueue_routing(project.pk, [output.pk for output in outputs], reevaluate=True)
     found = {output.external_id for output in outputs}
     return FeedbackResult(updated=len(found), not_found=sorted(set(latest) - found))
 
@@ -235,13 +235,15 @@ def _classify(model, project, rows, created) -> IngestResult:
     return result
 
 
-def _enqueue_routing(project_id: int, output_ids: list[int]) -> None:
+def _enqueue_routing(project_id: int, output_ids: list[int], *, reevaluate: bool = False) -> None:
     from labeling.tasks import route_outputs
 
     # robust: a broker outage must not turn a committed batch into a 500; the periodic sweep
     # (`route_pending_outputs`) routes whatever was missed. Never run inline instead.
     # A short argsrepr: Celery would otherwise format all 1,000 ids into the message headers.
     send = partial(
-        route_outputs.apply_async, args=(project_id, output_ids), argsrepr=f"({project_id}, <{len(output_ids)} ids>)"
+        route_outputs.apply_async,
+        args=(project_id, output_ids, reevaluate),
+        argsrepr=f"({project_id}, <{len(output_ids)} ids>, reevaluate={reevaluate})",
     )
     transaction.on_commit(send, robust=True)

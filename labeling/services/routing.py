@@ -81,15 +81,19 @@ def cycle_week(project: Project, moment: datetime) -> date:
     return local - timedelta(days=(local.weekday() - project.cycle_weekday) % 7)
 
 
-def route_outputs(*, project_id: int, output_ids: list[int]) -> int:
+def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = False) -> int:
     """Place the outputs into every active queue whose rule they meet; return how many items were made.
 
-    Idempotent: routing the same outputs again (a retry, late feedback) makes only what is missing.
+    Outputs routed before are skipped unless `reevaluate` (late feedback can change which rules an
+    output meets). Idempotent either way: routing again makes only what is missing.
     """
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return 0
-    outputs = list(Output.objects.filter(project=project, pk__in=output_ids).only(*_ROUTING_FIELDS))
+    outputs = Output.objects.filter(project=project, pk__in=output_ids)
+    if not reevaluate:
+        outputs = outputs.unrouted()
+    outputs = list(outputs.only(*_ROUTING_FIELDS))
     created = 0
     for queue in Queue.objects.active().filter(project=project):
         matching = [output for output in outputs if is_sampled(queue, output) and rule_matches(queue.rule, output)]

@@ -210,3 +210,13 @@ def test_preview_counts_this_weeks_matching_outputs(project):
     preview = preview_rule(project=project, rule={"tags_any": ["refund"]}, sample_rate=1.0)
 
     assert preview == {"outputs": 10, "matched": 6, "sampled": 6}
+
+
+def test_a_routed_output_is_placed_again_only_when_reevaluated(project):
+    ids = [o.pk for o in make_outputs(project, 3)]
+    route_outputs(project_id=project.pk, output_ids=ids)  # no queue yet: routed into nothing
+    queue = make_queue(project)
+
+    assert route_outputs(project_id=project.pk, output_ids=ids) == 0
+    assert route_outputs(project_id=project.pk, output_ids=ids, reevaluate=True) == 3
+    assert Item.objects.filter(queue=queue).count() == 3

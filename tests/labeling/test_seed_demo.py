@@ -18,16 +18,23 @@ pytestmark = pytest.mark.django_db
 WEEK = timedelta(days=7)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The demo hashes its passwords for real; these tests only need them checkable, and fast.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def seed(*args: str) -> str:
     out = io.StringIO()
     call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """Seed once for the module (the demo's labeling history takes a while); each test's own
+    changes still roll back. Returns what the first run printed."""
+    from labeling.demo.seed import delete_demo
+
+    with django_db_blocker.unblock():
+        out = seed()
+    yield out
+    with django_db_blocker.unblock():
+        delete_demo()
 
 
 def activity_by_user(project: Project) -> dict[str, list[datetime]]:
@@ -65,8 +72,8 @@ def week_one_return_rates(project: Project, is_bad) -> tuple[float, float, int, 
     return returned[True] / total[True], returned[False] / total[False], total[True], total[False]
 
 
-def test_it_seeds_a_project_with_rubric_queues_and_people():
-    out = seed()
+def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
+    out = seeded
 
     project = Project.objects.get(slug="support-bot")
     assert project.name == "Support bot for an online shop"
@@ -87,8 +94,8 @@ def test_it_seeds_a_project_with_rubric_queues_and_people():
     assert "local demo only" in out
 
 
-def test_it_stores_eight_weeks_of_realistic_history():
-    out = seed()
+def test_it_stores_eight_weeks_of_realistic_history(seeded):
+    out = seeded
 
     project = Project.objects.get(slug="support-bot")
     outputs = Output.objects.filter(project=project)
@@ -117,8 +124,7 @@ def test_it_stores_eight_weeks_of_realistic_history():
     assert outputs.filter(external_id=example).exists()
 
 
-def test_a_second_run_adds_nothing_and_issues_a_fresh_key():
-    seed()
+def test_a_second_run_adds_nothing_and_issues_a_fresh_key(seeded):
     counts = (Output.objects.count(), UsageEvent.objects.count(), get_user_model().objects.count())
     get_user_model().objects.filter(username="expert1").update(password="!")  # someone changed it
 
@@ -133,8 +139,7 @@ def test_a_second_run_adds_nothing_and_issues_a_fresh_key():
     assert keys[1].prefix in out and keys[0].prefix not in out.split("API key")[1]
 
 
-def test_reset_seeds_from_scratch():
-    seed()
+def test_reset_seeds_from_scratch(seeded):
     old = Project.objects.get(slug="support-bot")
     count = Output.objects.count()
 
@@ -146,8 +151,7 @@ def test_reset_seeds_from_scratch():
     assert get_user_model().objects.filter(username__in=["expert1", "admin"]).count() == 2
 
 
-def test_users_with_a_bad_first_week_come_back_less_often():
-    seed()
+def test_users_with_a_bad_first_week_come_back_less_often(seeded):
     project = Project.objects.get(slug="support-bot")
 
     # What the stored rows alone show: a thumbs-down in the first week.
@@ -173,3 +177,21 @@ def test_the_generator_is_deterministic_and_independent_of_the_clock():
     assert first.truth == later.truth
     assert [e["external_id"] for e in first.events] == [e["external_id"] for e in later.events]
     assert set(first.truth).isdisjoint(other.truth)
+
+
+def test_the_demo_has_past_weeks_reviewed_and_this_weeks_work_open(seeded):
+    from labeling.models import Flag, Item, Label, Skip
+    from labeling.services.routing import cycle_week
+
+    project = Project.objects.get(slug="support-bot")
+    this_week = cycle_week(project, timezone.now())
+    past = Item.objects.filter(project=project, week__lt=this_week)
+    assert past.exists() and not past.filter(status="open").exclude(skips__isnull=False).exists()
+    assert Item.objects.filter(project=project, week=this_week, status="open").exists()
+    assert Label.objects.filter(item__project=project).values("expert").distinct().count() == 2
+    assert Skip.objects.exists() and Flag.objects.exists()
+    # The reviewers disagree sometimes, as real ones do: agreement figures will have something to show.
+    pairs = {}
+    for item_id, answers in Label.objects.filter(item__queue__overlap=2).values_list("item_id", "answers"):
+        pairs.setdefault(item_id, []).append(answers["correct"])
+    assert any(len(set(verdicts)) == 2 for verdicts in pairs.values())

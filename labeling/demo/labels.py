@@ -1,0 +1,88 @@
+"""Past weeks' review work for the demo: the demo experts label, skip, flag and comment through the
+real services, so that progress pages (and later gold answers and metrics) have a history to show.
+
+Each expert answers from the hidden truth of the generated answer, with a little human noise: they
+disagree sometimes, as real reviewers do. This week's items are left mostly open, for you to label.
+"""
+
+import random
+
+from django.contrib.auth import get_user_model
+
+from labeling.models import Project, Queue, Rubric
+from labeling.services.assignment import next_item, release_lease, skip_item
+from labeling.services.labels import comment_on_item, flag_item, submit_label
+from labeling.services.routing import cycle_week
+
+from .conversation import FAILURES
+
+EXPERTS = ("expert1", "expert2")
+THIS_WEEK_SHARE = 0.3  # of this week's items expert1 has already done
+FLAG_NOTES = [
+    "Policy question: does the 30-day window start at delivery or at purchase? We answer both ways.",
+    "The bot promised a refund date we cannot guarantee. Worth a rule in the prompt?",
+    "Customer was clearly upset; the answer ignored it. Should this have gone to a human?",
+]
+COMMENTS = [
+    "Checked the order in the back office: the tracking number is made up.",
+    "Borderline. The facts are right but the customer has to read three paragraphs.",
+    "Same pattern as last week: the bot quotes the old returns policy.",
+]
+
+
+def label_history(*, project: Project, truth: dict[str, str], seed: int, now) -> int:
+    """Label every item of past weeks (and part of this week) as the demo experts; return labels made."""
+    rng = random.Random(seed)
+    rubric = Rubric.objects.current_for(project)
+    current = cycle_week(project, now)
+    experts = list(get_user_model().objects.filter(username__in=EXPERTS).order_by("username"))
+    made = 0
+    for queue in Queue.objects.filter(project=project).order_by("-priority", "pk"):
+        for expert in experts:
+            this_week_left = None
+            while (item := next_item(expert=expert, queue=queue)) is not None:
+                if item.week >= current:
+                    # This week: expert1 does a share of it, expert2 has not started yet.
+                    if this_week_left is None:
+                        open_now = queue.items.filter(week__gte=current).count()
+                        this_week_left = int(open_now * THIS_WEEK_SHARE) if expert.username == "expert1" else 0
+                    if this_week_left <= 0:
+                        release_lease(expert=expert, item=item)
+                        break
+                    this_week_left -= 1
+                kind = truth.get(item.output.external_id, "good")
+                if rng.random() < 0.02:
+                    skip_item(expert=expert, item=item, reason="Not sure about this policy; leaving it to others.")
+                    continue
+                submit_label(expert=expert, item=item, rubric=rubric, answers=_answers(rng, kind, item.output.output))
+                made += 1
+                if kind in FAILURES and rng.random() < 0.04:
+                    flag_item(expert=expert, item=item, note=rng.choice(FLAG_NOTES))
+                if rng.random() < 0.03:
+                    comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
+    return made
+
+
+def _answers(rng: random.Random, kind: str, output) -> dict:
+    """What a careful but human reviewer says about an answer of this kind."""
+    failed = kind in FAILURES and kind != "rude"
+    correct = not failed
+    if rng.random() < 0.1:  # reviewers disagree now and then
+        correct = not correct
+    helpfulness = {"good": 5, "too_long": 3, "curt": 3, "rude": 1}.get(kind, 2 if kind == "evasive" else 1)
+    helpfulness = max(1, min(5, helpfulness + rng.choice([-1, 0, 0, 0, 1])))
+    tone = {"curt": "curt", "rude": "rude"}.get(kind) or rng.choice(["friendly", "friendly", "neutral"])
+    answers: dict = {"correct": correct, "helpfulness": helpfulness, "tone": tone}
+    issues = [kind] if kind in {"wrong_policy", "hallucinated_order_data", "evasive", "missing_escalation", "too_long"} else []
+    if issues:
+        answers["issues"] = issues
+    if failed:
+        answers["critique"] = {
+            "wrong_policy": "Quotes the wrong return window / refund rule.",
+            "hallucinated_order_data": "Order details are invented; they are not in the context.",
+            "evasive": "Does not answer the question that was asked.",
+            "missing_escalation": "This needed a hand-over to a human agent.",
+        }[kind]
+        if rng.random() < 0.3 and isinstance(output, str):
+            answers["corrected_answer"] = "Sorry about that! Let me hand you over to a colleague who can check this for you."
+    return answers
