@@ -22,9 +22,7 @@ def exception_handler(exc, context):
     if isinstance(exc, BatchInvalid):
         return Response({"errors": [error.as_dict() for error in exc.errors]}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
-        return Response(
-            {"errors": [{"index": None, "field": None, "message": exc.message}]}, status=exc.status_code
-        )
+        return Response({"errors": [{"index": None, "field": None, "message": exc.message}]}, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data

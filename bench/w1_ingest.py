@@ -47,9 +47,8 @@ from pathlib import Path
 
 import psycopg
 import psycopg._queries
-import redis
-
 import records
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -95,6 +94,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def git_state() -> dict:
     """The commit under test, and whether the server's code differs from it."""
+
     def git(*args):
         try:
             done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -887,8 +887,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker, for gthread (default 1)")
-    parser.add_argument("--app", default="expertloop.wsgi", help="WSGI app for gunicorn (default expertloop.wsgi); "
-                        "e.g. a patched copy on PYTHONPATH to try a change")
+    parser.add_argument(
+        "--app",
+        default="expertloop.wsgi",
+        help="WSGI app for gunicorn (default expertloop.wsgi); e.g. a patched copy on PYTHONPATH to try a change",
+    )
     parser.add_argument("--database", default="expertloop_bench_w1", help="database to (re)create")
     parser.add_argument(
         "--redis-url", default=REDIS_URL, help=f"Redis for Celery and the cache, flushed (default {REDIS_URL})"

@@ -177,7 +177,9 @@ for _name in ("INGEST_MAX_RECORDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_JSON_DE
 
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="6000/min")
 if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
-    raise ImproperlyConfigured(f"API_THROTTLE_RATE={API_THROTTLE_RATE!r} must look like 6000/min (per s, min, hour or day).")
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE={API_THROTTLE_RATE!r} must look like 6000/min (per s, min, hour or day)."
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -3,8 +3,8 @@
 import random
 import re
 
-from .shop import SHOP, Turn
 from .scenarios import EVASIVE, GENERIC_EVASIVE
+from .shop import SHOP, Turn
 
 GPT = "gpt-4o-mini-2024-07-18"
 CLAUDE = "claude-3-5-haiku"

@@ -73,7 +73,11 @@ def _answers(rng: random.Random, kind: str, output) -> dict:
     helpfulness = max(1, min(5, helpfulness + rng.choice([-1, 0, 0, 0, 1])))
     tone = {"curt": "curt", "rude": "rude"}.get(kind) or rng.choice(["friendly", "friendly", "neutral"])
     answers: dict = {"correct": correct, "helpfulness": helpfulness, "tone": tone}
-    issues = [kind] if kind in {"wrong_policy", "hallucinated_order_data", "evasive", "missing_escalation", "too_long"} else []
+    issues = (
+        [kind]
+        if kind in {"wrong_policy", "hallucinated_order_data", "evasive", "missing_escalation", "too_long"}
+        else []
+    )
     if issues:
         answers["issues"] = issues
     if failed:
@@ -84,5 +88,7 @@ def _answers(rng: random.Random, kind: str, output) -> dict:
             "missing_escalation": "This needed a hand-over to a human agent.",
         }[kind]
         if rng.random() < 0.3 and isinstance(output, str):
-            answers["corrected_answer"] = "Sorry about that! Let me hand you over to a colleague who can check this for you."
+            answers["corrected_answer"] = (
+                "Sorry about that! Let me hand you over to a colleague who can check this for you."
+            )
     return answers

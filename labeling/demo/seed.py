@@ -161,7 +161,7 @@ def _reset_people(project: Project) -> list[Credential]:
     # Each hash takes most of a second by design; the hash function releases the GIL, so hash in parallel.
     with ThreadPoolExecutor(max_workers=len(credentials)) as pool:
         hashes = list(pool.map(make_password, [credential.password for credential in credentials]))
-    for credential, hashed in zip(credentials, hashes):
+    for credential, hashed in zip(credentials, hashes, strict=True):
         user = User.objects.filter(username=credential.username).first()
         user = user or User(username=credential.username, email=f"{credential.username}@example.com")
         user.password = hashed

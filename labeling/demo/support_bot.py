@@ -133,7 +133,7 @@ class _Simulation:
                 # A follow-up is another question about another order: the same order twice would
                 # need the two answers to agree on its state, which separate templates cannot promise.
                 candidates = [(scenario, weight) for scenario, weight in SCENARIOS[topic] if scenario not in asked]
-                scenario = rng.choices(*zip(*candidates))[0]
+                scenario = rng.choices(*zip(*candidates, strict=True))[0]
                 asked.add(scenario)
                 facts.next_question(at=self.start + timedelta(seconds=at))
                 turn = scenario(facts)

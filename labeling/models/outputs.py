@@ -53,9 +53,7 @@ class Output(models.Model):
         indexes = [
             models.Index(fields=["project", "occurred_at"], name="output_project_occurred"),
             models.Index(fields=["project", "end_user_id", "occurred_at"], name="output_project_user_time"),
-            models.Index(
-                fields=["project", "id"], name="output_unrouted", condition=models.Q(routed_at__isnull=True)
-            ),
+            models.Index(fields=["project", "id"], name="output_unrouted", condition=models.Q(routed_at__isnull=True)),
         ]
 
     def __str__(self) -> str:
@@ -68,7 +66,7 @@ class UsageEvent(models.Model):
     # No index of its own: the (project, end_user_id, occurred_at) index serves project lookups.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_events", db_index=False)
     # Optional: when given, re-sending the event is idempotent.
-    external_id = models.CharField(max_length=200, null=True, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 — NULL means "no id"
     end_user_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()

@@ -97,6 +97,9 @@ class Slot(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"slot {self.number} of item {self.item_id} ({self.state})"
+
 
 class Label(models.Model):
     """An expert's answers for an item, validated against the rubric version they were shown."""
@@ -114,6 +117,9 @@ class Label(models.Model):
         constraints = [models.UniqueConstraint(fields=["item", "expert"], name="label_one_per_expert_and_item")]
         indexes = [models.Index(fields=["expert", "-created_at"], name="label_expert_recent")]
 
+    def __str__(self) -> str:
+        return f"label by {self.expert_id} on item {self.item_id}"
+
 
 class LabelRevision(models.Model):
     """The answers a label had before an edit: history is kept, never overwritten."""
@@ -124,6 +130,9 @@ class LabelRevision(models.Model):
     seconds_spent = models.PositiveIntegerField(default=0)
     replaced_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"revision of label {self.label_id} ({self.replaced_at:%Y-%m-%d %H:%M})"
+
 
 class Skip(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
@@ -133,6 +142,9 @@ class Skip(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "expert"], name="skip_one_per_expert_and_item")]
+
+    def __str__(self) -> str:
+        return f"skip by {self.expert_id} of item {self.item_id}"
 
 
 class Flag(models.Model):
@@ -147,6 +159,9 @@ class Flag(models.Model):
     class Meta:
         indexes = [models.Index(fields=["item"], name="flag_item")]
 
+    def __str__(self) -> str:
+        return f"flag on item {self.item_id}: {self.note[:40]}"
+
 
 class Comment(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="comments")
@@ -156,3 +171,6 @@ class Comment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"comment on item {self.item_id}"

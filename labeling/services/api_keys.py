@@ -48,10 +48,18 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
     prefix = secrets.token_hex(6)
     token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
-        project=project, name=name.strip(), prefix=prefix, secret_hash=_hash(token), scopes=parse_scopes(",".join(scopes)), created_by=created_by
+        project=project,
+        name=name.strip(),
+        prefix=prefix,
+        secret_hash=_hash(token),
+        scopes=parse_scopes(",".join(scopes)),
+        created_by=created_by,
     )
     AuditEvent.objects.create(
-        project=project, actor=created_by, action="api_key.created", details={"prefix": prefix, "name": api_key.name, "scopes": api_key.scopes}
+        project=project,
+        actor=created_by,
+        action="api_key.created",
+        details={"prefix": prefix, "name": api_key.name, "scopes": api_key.scopes},
     )
     return IssuedKey(api_key=api_key, secret=token)
 
@@ -61,7 +69,10 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
     """Revoke a key at once; revoking twice is harmless."""
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         AuditEvent.objects.create(
-            project_id=api_key.project_id, actor=revoked_by, action="api_key.revoked", details={"prefix": api_key.prefix}
+            project_id=api_key.project_id,
+            actor=revoked_by,
+            action="api_key.revoked",
+            details={"prefix": api_key.prefix},
         )
     api_key.refresh_from_db(fields=["revoked_at"])
 

@@ -11,8 +11,8 @@ from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Membership, Project, Queue, Weekday
 from labeling.models.projects import validate_time_zone
 
-from .rubrics import publish_rubric
 from .routing import validate_rule
+from .rubrics import publish_rubric
 
 Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 WEEKDAYS = {label.lower(): value for value, label in Weekday.choices}
@@ -80,7 +80,10 @@ def create_project(*, spec: object, created_by=None) -> Project:
     )
     if parsed.rubric:
         publish_rubric(
-            project=project, questions=parsed.rubric.questions, guidelines=parsed.rubric.guidelines, published_by=created_by
+            project=project,
+            questions=parsed.rubric.questions,
+            guidelines=parsed.rubric.guidelines,
+            published_by=created_by,
         )
     for queue_spec in parsed.queues:
         queue = Queue.objects.create(
@@ -95,7 +98,9 @@ def create_project(*, spec: object, created_by=None) -> Project:
             priority=queue_spec.priority,
         )
         queue.eligible_experts.set([users[name] for name in queue_spec.eligible_experts])
-    AuditEvent.objects.create(project=project, actor=created_by, action="project.created", details={"slug": project.slug})
+    AuditEvent.objects.create(
+        project=project, actor=created_by, action="project.created", details={"slug": project.slug}
+    )
     return project
 
 

@@ -211,9 +211,7 @@ def _check_content(record, kind: _Kind, may_hold_nul: bool) -> tuple[str, str] |
                 if not isinstance(message.get("content"), str | list | None):
                     return f"input[{position}].content", "A chat message's `content` is a string or a list of parts."
     # A field's value sits at depth 2 (the record is 1); the slow walk below names the exact path.
-    too_deep = any(
-        _taller_than(getattr(record, name), settings.INGEST_MAX_JSON_DEPTH - 2) for name in kind.free_form
-    )
+    too_deep = any(_taller_than(getattr(record, name), settings.INGEST_MAX_JSON_DEPTH - 2) for name in kind.free_form)
     if may_hold_nul or too_deep:
         return _find_bad_values(msgspec.to_builtins(record))
     return None

@@ -21,7 +21,9 @@ from django.utils import timezone
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, Slot
 
-_ROUTING_FIELDS = ["pk", "project_id", "external_id", "occurred_at", "model", "tags", "metadata", "feedback_score", "feedback_comment"]  # fmt: skip
+_ROUTING_FIELDS = [
+    "pk", "project_id", "external_id", "occurred_at", "model", "tags", "metadata", "feedback_score", "feedback_comment",
+]  # fmt: skip
 
 
 class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -110,7 +112,9 @@ def place_in_queue(*, project: Project, queue_id: int, outputs: Iterable[Output]
     queue = Queue.objects.select_for_update().get(pk=queue_id)
     outputs = sorted(outputs, key=lambda output: (output.occurred_at, output.pk))
     present = set(
-        Item.objects.filter(queue=queue, output__in=[output.pk for output in outputs]).values_list("output_id", flat=True)
+        Item.objects.filter(queue=queue, output__in=[output.pk for output in outputs]).values_list(
+            "output_id", flat=True
+        )
     )
     by_week: dict[date, list[Output]] = defaultdict(list)
     for output in outputs:

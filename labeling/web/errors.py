@@ -19,7 +19,5 @@ class DomainErrorMiddleware:
         if isinstance(exception, NotFound):
             raise Http404(exception.message)
         if isinstance(exception, DomainError):
-            return render(
-                request, "labeling/error.html", {"message": exception.message}, status=exception.status_code
-            )
+            return render(request, "labeling/error.html", {"message": exception.message}, status=exception.status_code)
         return None

@@ -1,20 +1,244 @@
-"""Stub: the expert screens are being written (see labeling/web/urls.py for the routes)."""
+"""The expert's screens: their queues, "next item", the labeling screen and its actions.
 
+Views parse input, call one service or selector, and render or redirect. Access is asked of
+`services.access` (membership, queue eligibility) and `selectors.work.item_for_labeler` (blind
+labeling: only items the expert holds). Anything refused is a 404, so nothing about other projects
+or other experts' items is disclosed.
+"""
+
+import json
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.core import signing
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling import selectors
+from labeling.exceptions import DomainError, NotFound
+from labeling.models import Item, Project, Queue, Rubric
+from labeling.selectors import work
+from labeling.services import assignment, labels
+from labeling.services.access import LABELING_ROLES, check_member
+from labeling.services.answers import InvalidAnswers
+
+from .answer_forms import answers_from_post, form_fields
+
+
+def _project(request: HttpRequest, slug: str) -> tuple[Project, Any]:
+    """The project and the user's membership; 404 for a missing project and for a non-member alike."""
+    project = get_object_or_404(Project, slug=slug)
+    return project, check_member(request.user, project)
+
+
+def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
+    """The item, if the user holds it (a leased slot or their label). A POST from a page the user was
+    shown also passes when their lease has since gone to someone else: the service then finds a spare
+    slot or answers LeaseLost, instead of the expert's work vanishing behind a 404."""
+    project, _ = _project(request, slug)
+    item = work.item_for_labeler(request.user, project, item_id)
+    if item is None and request.method == "POST" and _was_handed(request, item_id):
+        item = work.item_in_project(project, item_id)
+    if item is None:
+        raise Http404("No such item.")
+    return item
+
+
+# A token in the item page's forms proves the page was shown to this user; it cannot be made up for
+# an item id guessed from the URL, so nobody labels items that were never handed to them.
+HANDED_SALT = "labeling.item-handed"
+HANDED_MAX_AGE = 24 * 3600
+
+
+def handed_token(user, item: Item) -> str:
+    return signing.dumps([item.pk, user.pk], salt=HANDED_SALT)
+
+
+def _was_handed(request: HttpRequest, item_id: int) -> bool:
+    try:
+        value = signing.loads(request.POST.get("handed", ""), salt=HANDED_SALT, max_age=HANDED_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return value == [item_id, request.user.pk]
+
+
+def _next_url(item: Item) -> str:
+    return reverse("labeling:next-item", args=[item.project.slug, item.queue.slug])
+
+
+def _item_url(item: Item) -> str:
+    return reverse("labeling:item", args=[item.project.slug, item.pk])
 
 
 @login_required
-def project_overview(request, slug: str):
-    project = get_object_or_404(selectors.projects_of_user(request.user), slug=slug)
-    return render(request, "labeling/project.html", {"project": project, "outputs": selectors.recent_outputs(project)})
+@require_GET
+def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_object_or_404(Project, slug=slug)
+    try:
+        membership = check_member(request.user, project)
+    except NotFound:
+        # Staff see every project on the home page (selectors.projects_of_user): let them read its
+        # overview too, without queues; items stay for members only.
+        if not request.user.is_staff:
+            raise
+        membership = None
+    labels_here = membership is not None and membership.role in LABELING_ROLES
+    context = {
+        "project": project,
+        "membership": membership,
+        "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
+        "labels_here": labels_here,
+        "outputs": work.latest_outputs(project),
+    }
+    return render(request, "labeling/project.html", context)
 
 
-def _missing(*args, **kwargs):
-    raise Http404
+@login_required
+@require_GET
+def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
+    project, _ = _project(request, slug)
+    queue = get_object_or_404(Queue, project=project, slug=queue_slug)
+    queue.project = project
+    item = assignment.next_item(expert=request.user, queue=queue)
+    if item is None:
+        return render(request, "labeling/expert/done.html", {"project": project, "queue": queue})
+    return redirect("labeling:item", slug=project.slug, item_id=item.pk)
 
 
-next_item = label_item = skip_item = flag_item = comment_item = _missing
+@login_required
+@require_http_methods(["GET", "POST"])
+def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    item = _held_item(request, slug, item_id)
+    if request.method == "GET":
+        return _labeling_screen(request, item)
+    rubric = _posted_rubric(request, item.project)
+    answers = answers_from_post(rubric.questions, request.POST, original_output=item.output.output)
+    try:
+        labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers)
+    except InvalidAnswers as exc:
+        return _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
+    except labels.LeaseLost as exc:
+        context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item)}
+        return render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
+    messages.success(request, f"Label saved for item {item.pk}.")
+    return redirect(_next_url(item))
+
+
+def _posted_rubric(request: HttpRequest, project: Project) -> Rubric:
+    """The rubric version the form showed; it must be one of this project's versions."""
+    rubric_id = request.POST.get("rubric_id", "")
+    rubric = Rubric.objects.filter(pk=int(rubric_id), project=project).first() if _is_id(rubric_id) else None
+    if rubric is None:
+        raise NotFound("No such rubric version.")
+    return rubric
+
+
+def _is_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
+def _labeling_screen(
+    request: HttpRequest,
+    item: Item,
+    *,
+    rubric: Rubric | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    label = work.own_label(request.user, item)
+    rubric = rubric or Rubric.objects.current_for(item.project)
+    questions = rubric.questions if rubric else []
+    output = item.output
+    fields = form_fields(
+        questions,
+        answers=label.answers if label else None,
+        posted=request.POST if errors is not None else None,
+        errors=errors,
+        correction_default=output.output if isinstance(output.output, str) else "",
+    )
+    known = {question["key"] for question in questions}
+    context = {
+        "project": item.project,
+        "item": item,
+        "output": output,
+        "conversation": _conversation(output.input),
+        "input_is_text": isinstance(output.input, str),
+        "context_text": _as_text(output.context),
+        "metadata": [(key, _as_text(value)) for key, value in _metadata_items(output.metadata)],
+        "rubric": rubric,
+        "fields": fields,
+        "form_errors": {key: message for key, message in (errors or {}).items() if key not in known},
+        "has_errors": bool(errors),
+        "label": label,
+        "comments": work.comments_on(item),
+        "handed": handed_token(request.user, item),
+    }
+    return render(request, "labeling/expert/item.html", context, status=status)
+
+
+def _metadata_items(metadata: Any) -> list[tuple[str, Any]]:
+    return sorted(metadata.items()) if isinstance(metadata, dict) else ([("metadata", metadata)] if metadata else [])
+
+
+def _as_text(value: Any) -> str | None:
+    """Strings as they are, other JSON pretty-printed; None stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _conversation(value: Any) -> list[dict[str, Any]] | None:
+    """A chat transcript [{role, content}, ...] as messages to draw as bubbles; None for anything else."""
+    if not isinstance(value, list) or not value:
+        return None
+    if not all(isinstance(message, dict) and "content" in message for message in value):
+        return None
+    return [
+        {
+            "role": str(message.get("role") or "unknown"),
+            "content": message["content"],
+            "is_text": isinstance(message["content"], str),
+        }
+        for message in value
+    ]
+
+
+@login_required
+@require_POST
+def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    item = _held_item(request, slug, item_id)
+    assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""))
+    messages.info(request, f"Skipped item {item.pk}; it will not be offered to you again.")
+    return redirect(_next_url(item))
+
+
+@login_required
+@require_POST
+def flag_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    item = _held_item(request, slug, item_id)
+    try:
+        labels.flag_item(expert=request.user, item=item, note=request.POST.get("note", ""))
+    except NotFound:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Flagged for the weekly review meeting.")
+    return redirect(_item_url(item))
+
+
+@login_required
+@require_POST
+def comment_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    item = _held_item(request, slug, item_id)
+    try:
+        labels.comment_on_item(author=request.user, item=item, body=request.POST.get("body", ""))
+    except NotFound:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Comment added.")
+    return redirect(_item_url(item) + "#comments")

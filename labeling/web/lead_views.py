@@ -1,10 +1,195 @@
-"""Stub: the lead screens are being written (see labeling/web/urls.py for the routes)."""
+"""The lead's screens: queues (list, editor, rule preview, backfill), rubric versions, experts' progress.
 
-from django.http import Http404
+Only leads and admins of the project get past `managed_project`; anyone else sees a 404.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling.exceptions import InvalidSpec
+from labeling.models import QuestionKind
+from labeling.selectors import management
+from labeling.services import queues as queue_services
+from labeling.services import rubrics
+from labeling.services.routing import preview_rule
+
+from .lead_forms import PreviewForm, QueueForm, RubricForm, describe_rule
 
 
-def _missing(*args, **kwargs):
-    raise Http404
+@login_required
+@require_GET
+def queue_list(request, slug: str):
+    project = management.managed_project(request.user, slug)
+    week, _ = management.current_week(project)
+    queues = management.queues_with_week_counts(project, week)
+    rows = [{"queue": queue, "rule": describe_rule(queue.rule)} for queue in queues]
+    return render(
+        request, "labeling/lead/queue_list.html", {"project": project, "week": week, "rows": rows, "tab": "queues"}
+    )
 
 
-queue_list = queue_create = queue_preview = queue_edit = queue_backfill = rubric_versions = expert_progress = _missing
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_create(request, slug: str):
+    project = management.managed_project(request.user, slug)
+    return _queue_editor(request, project, queue=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_edit(request, slug: str, queue_id: int):
+    project = management.managed_project(request.user, slug)
+    queue = management.queue_of_project(project, queue_id)
+    return _queue_editor(request, project, queue=queue)
+
+
+def _queue_editor(request, project, *, queue):
+    """GET shows the form; POST with `preview` re-renders it with the rule's preview; POST saves."""
+    experts = management.project_experts(project)
+    form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue)
+    context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
+    if request.method == "GET":
+        return render(request, "labeling/lead/queue_form.html", context)
+    if "preview" in request.POST:
+        # The no-JS path of the Preview button: nothing is saved, the half-filled form is not judged.
+        context.update(show_errors=False, preview=_preview(project, request.POST, queue_id=queue.pk if queue else 0))
+        return render(request, "labeling/lead/queue_form.html", context)
+    if form.is_valid():
+        try:
+            if queue is None:
+                saved = queue_services.create_queue(project=project, values=form.values(), actor=request.user)
+            else:
+                saved = queue_services.update_queue(queue=queue, values=form.values(), actor=request.user)
+        except InvalidSpec as exc:
+            form.add_problems(exc)
+        else:
+            if queue is None:
+                messages.success(
+                    request, f"Queue “{saved.name}” created. New outputs go into it from now on; backfill it to "
+                    "add this week's outputs too."
+                )
+            else:
+                messages.success(request, f"Queue “{saved.name}” saved.")
+            return redirect("labeling:queue-edit", slug=project.slug, queue_id=saved.pk)
+    return render(request, "labeling/lead/queue_form.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_preview(request, slug: str):
+    """An HTML fragment: how many of this week's outputs the rule matches and would sample."""
+    project = management.managed_project(request.user, slug)
+    data = request.POST if request.method == "POST" else request.GET
+    preview = _preview(project, data, queue_id=None)
+    status = 400 if preview["form"].errors else 200
+    return render(request, "labeling/lead/_preview.html", {"project": project, "preview": preview}, status=status)
+
+
+def _preview(project, data, *, queue_id: int | None) -> dict:
+    """Validate the rule fields and count; `queue_id` None means: take it from the data (0 for a new queue)."""
+    form = PreviewForm(data)
+    result = {"form": form}
+    if form.is_valid():
+        if queue_id is None:
+            queue_id = form.cleaned_data.get("queue_id") or 0
+            if queue_id:
+                management.queue_of_project(project, queue_id)  # another project's queue: 404
+        rule, sample_rate = form.cleaned_data["rule"], form.cleaned_data["sample_rate"]
+        counts = preview_rule(project=project, rule=rule, sample_rate=sample_rate, queue_id=queue_id)
+        quota = form.cleaned_data.get("weekly_quota")
+        week, _ = management.current_week(project)
+        result.update(
+            counts,
+            week=week,
+            new_queue=not queue_id,
+            quota=quota,
+            placed=counts["sampled"] if quota is None else min(quota, counts["sampled"]),
+            conditions=describe_rule(rule),
+        )
+    return result
+
+
+@login_required
+@require_POST
+def queue_backfill(request, slug: str, queue_id: int):
+    project = management.managed_project(request.user, slug)
+    queue = management.queue_of_project(project, queue_id)
+    _, since = management.current_week(project)
+    queue_services.request_backfill(queue=queue, since=since, actor=request.user)
+    messages.success(
+        request,
+        f"Backfill of “{queue.name}” started: this week's outputs (since {since:%a %d %b}) that match "
+        "its rule are being placed in it, within its quota.",
+    )
+    return redirect("labeling:queues", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rubric_versions(request, slug: str):
+    project = management.managed_project(request.user, slug)
+    versions = management.rubric_versions(project)
+    current = versions[0] if versions else None
+    if request.method == "POST":
+        form = RubricForm(request.POST)
+        if form.is_valid():
+            try:
+                rubric = rubrics.publish_rubric(
+                    project=project,
+                    questions=form.cleaned_data["questions"],
+                    guidelines=form.cleaned_data["guidelines"],
+                    published_by=request.user,
+                )
+            except InvalidSpec as exc:
+                form.add_problems(exc)
+            else:
+                messages.success(
+                    request, f"Rubric v{rubric.version} published. Experts answer it from their next item on; "
+                    "labels already given keep the version they answered."
+                )
+                return redirect("labeling:rubric", slug=project.slug)
+        status = 400
+    else:
+        form = RubricForm(initial=RubricForm.initial_for(current))
+        status = 200
+    kinds = dict(QuestionKind.choices)
+    shown = current.questions if current else []
+    questions = [{**question, "kind_label": kinds[question["kind"]]} for question in shown]
+    context = {
+        "project": project,
+        "versions": versions,
+        "current": current,
+        "questions": questions,
+        "form": form,
+        "tab": "rubric",
+    }
+    return render(request, "labeling/lead/rubric.html", context, status=status)
+
+
+@login_required
+@require_GET
+def expert_progress(request, slug: str):
+    project = management.managed_project(request.user, slug)
+    week, since = management.current_week(project)
+    rows = [
+        {"progress": progress, "median": _duration(progress.median_seconds)}
+        for progress in management.expert_progress(project, since=since)
+    ]
+    totals = {
+        "labels_this_week": sum(row["progress"].labels_this_week for row in rows),
+        "labels_all_time": sum(row["progress"].labels_all_time for row in rows),
+        "active": sum(1 for row in rows if row["progress"].labels_this_week),
+        "live_leases": sum(row["progress"].live_leases for row in rows),
+    }
+    context = {"project": project, "week": week, "rows": rows, "totals": totals, "tab": "experts"}
+    return render(request, "labeling/lead/experts.html", context)
+
+
+def _duration(seconds: float | None) -> str:
+    """42 s, 3 min 05 s."""
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"

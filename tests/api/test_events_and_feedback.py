@@ -77,7 +77,10 @@ def test_late_feedback_updates_the_output_and_lists_unknown_ids(api, project):
 def test_the_last_feedback_in_a_batch_wins(api, project):
     api.post("/api/v1/outputs", {"outputs": [output_record(1)]})
 
-    api.post("/api/v1/feedback", {"feedback": [{"external_id": "conv-1", "score": -1}, {"external_id": "conv-1", "score": 0}]})
+    api.post(
+        "/api/v1/feedback",
+        {"feedback": [{"external_id": "conv-1", "score": -1}, {"external_id": "conv-1", "score": 0}]},
+    )
 
     assert Output.objects.get(project=project, external_id="conv-1").feedback_score == 0
 
@@ -91,7 +94,11 @@ def test_late_feedback_does_not_make_a_resent_output_a_conflict(api):
 
 @pytest.mark.parametrize(
     "record, field",
-    [({"external_id": "conv-1", "score": 2}, "score"), ({"external_id": "conv-1"}, "score"), ({"score": 1}, "external_id")],
+    [
+        ({"external_id": "conv-1", "score": 2}, "score"),
+        ({"external_id": "conv-1"}, "score"),
+        ({"score": 1}, "external_id"),
+    ],
 )
 def test_bad_feedback_changes_nothing(api, project, record, field):
     api.post("/api/v1/outputs", {"outputs": [output_record(1, feedback=None)]})
@@ -108,7 +115,9 @@ def test_feedback_for_another_projects_output_is_not_found(api, client, other_pr
 
     api.post("/api/v1/outputs", {"outputs": [output_record(1, feedback=None)]})
 
-    response = Api(client, other_project_key.secret).post("/api/v1/feedback", {"feedback": [{"external_id": "conv-1", "score": -1}]})
+    response = Api(client, other_project_key.secret).post(
+        "/api/v1/feedback", {"feedback": [{"external_id": "conv-1", "score": -1}]}
+    )
 
     assert response.json() == {"updated": 0, "not_found": ["conv-1"]}
     assert Output.objects.get(project=project, external_id="conv-1").feedback_score is None

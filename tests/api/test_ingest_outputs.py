@@ -105,7 +105,9 @@ def test_one_bad_record_refuses_the_whole_batch(api, project):
     response = api.post(URL, batch(records))
 
     assert response.status_code == 400
-    assert response.json() == {"errors": [{"index": 999, "field": "external_id", "message": "Expected `str`, got `int`"}]}
+    assert response.json() == {
+        "errors": [{"index": 999, "field": "external_id", "message": "Expected `str`, got `int`"}]
+    }
     assert not Output.objects.exists()
 
 
@@ -152,8 +154,18 @@ BAD_BODIES = {
     "occurred_at as a number": (_bad(occurred_at=1732000000), 400, 1, "occurred_at"),
     "unknown field": (_bad(ouptut="typo"), 400, 1, "ouptut"),
     "unknown field in feedback": (_bad(feedback={"score": 1, "stars": 5}), 400, 1, "feedback.stars"),
-    "NaN": ('{"outputs": [{"external_id": "a", "output": "ok"}, {"external_id": "b", "output": NaN}]}', 400, 1, "output"),
-    "Infinity": ('{"outputs": [{"external_id": "a", "output": "x", "metadata": {"score": Infinity}}]}', 400, 0, "metadata.score"),
+    "NaN": (
+        '{"outputs": [{"external_id": "a", "output": "ok"}, {"external_id": "b", "output": NaN}]}',
+        400,
+        1,
+        "output",
+    ),
+    "Infinity": (
+        '{"outputs": [{"external_id": "a", "output": "x", "metadata": {"score": Infinity}}]}',
+        400,
+        0,
+        "metadata.score",
+    ),
     "-Infinity": ('{"outputs": [{"external_id": "a", "output": -Infinity}]}', 400, 0, "output"),
     "lone surrogate escape": ('{"outputs": [{"external_id": "a", "output": "\\ud800"}]}', 400, 0, "output"),
 }

@@ -70,12 +70,14 @@ def test_a_broker_that_is_down_never_runs_the_task_inline(project):
         "from labeling.models import Project, Output;"
         "from labeling.services.ingest import ingest_outputs;"
         f"p = Project.objects.get(pk={project.pk});"
-        "r = ingest_outputs(project=p, body=b'{\"outputs\": [{\"external_id\": \"down-1\", \"output\": \"x\"}]}');"
+        'r = ingest_outputs(project=p, body=b\'{"outputs": [{"external_id": "down-1", "output": "x"}]}\');'
         "print('created', r.created, 'routed', Output.objects.filter(routed_at__isnull=False).count())"
     )
     env = _env_for_test_database(REDIS_URL="redis://127.0.0.1:1/0")
 
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
     assert result.returncode == 0, result.stderr
     assert "created 1 routed 0" in result.stdout

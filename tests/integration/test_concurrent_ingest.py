@@ -39,7 +39,9 @@ def test_overlapping_concurrent_batches_store_one_row_per_external_id(live_serve
     sent_ids = {record["external_id"] for records in batches for record in records}
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda records: _send(f"{live_server.url}/api/v1/outputs", full_key.secret, records), batches))
+        results = list(
+            pool.map(lambda records: _send(f"{live_server.url}/api/v1/outputs", full_key.secret, records), batches)
+        )
 
     statuses = [status for status, _ in results]
     assert statuses == [200] * len(batches), [body for status, body in results if status != 200][:3]

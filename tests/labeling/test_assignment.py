@@ -39,7 +39,9 @@ def make_queue(project, count, **fields):
 
 
 def make_experts(project, count):
-    return [MembershipFactory(project=project, user=UserFactory(username=f"x{i}"), role="expert").user for i in range(count)]
+    return [
+        MembershipFactory(project=project, user=UserFactory(username=f"x{i}"), role="expert").user for i in range(count)
+    ]
 
 
 def expire_leases():
@@ -83,7 +85,9 @@ def test_a_skipped_slot_goes_back_to_the_pool(project, expert, other_expert):
     assert next_item(expert=other_expert, queue=queue).pk == item.pk
 
 
-def test_an_abandoned_lease_goes_to_another_expert_and_the_late_submit_is_refused(project, expert, other_expert, rubric):
+def test_an_abandoned_lease_goes_to_another_expert_and_the_late_submit_is_refused(
+    project, expert, other_expert, rubric
+):
     queue = make_queue(project, 1, overlap=1)
     item = next_item(expert=expert, queue=queue)
     assert next_item(expert=other_expert, queue=queue) is None  # leased: not handed out twice

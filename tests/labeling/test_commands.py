@@ -142,7 +142,13 @@ def test_import_outputs_stores_every_line_and_is_idempotent(tmp_path, project, s
 
 
 def test_import_outputs_names_bad_lines_and_imports_nothing(tmp_path, project):
-    lines = [output_record(0), output_record(1, external_id=5), "{not json", output_record(3), '{"external_id": "a", "output": "x"}, {"external_id": "b", "output": "y"}']
+    lines = [
+        output_record(0),
+        output_record(1, external_id=5),
+        "{not json",
+        output_record(3),
+        '{"external_id": "a", "output": "x"}, {"external_id": "b", "output": "y"}',
+    ]
     path = _jsonl(tmp_path, lines)
     err = io.StringIO()
 

@@ -44,16 +44,16 @@ def test_pages_send_an_enforced_content_security_policy(client, expert):
 
 def test_list_pages_run_a_fixed_number_of_queries(client, expert, project, django_assert_num_queries):
     client.force_login(expert)
-    for index in range(3):
+    for _ in range(3):
         ProjectFactory().memberships.create(user=expert, role="expert")
     OutputFactory.create_batch(5, project=project)
 
     # session, user, projects with counts
     with django_assert_num_queries(3):
         client.get("/")
-    # session, user, project, outputs
-    with django_assert_num_queries(4):
+    # session, user, project, membership, queues, outputs
+    with django_assert_num_queries(6):
         client.get(f"/p/{project.slug}/")
     OutputFactory.create_batch(20, project=project)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         client.get(f"/p/{project.slug}/")

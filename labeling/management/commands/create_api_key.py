@@ -23,6 +23,8 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from None
         key = issued.api_key
-        self.stderr.write(f"Key {key.name!r} for {target.slug} with scopes {','.join(key.scopes)} (prefix {key.prefix}).")
+        self.stderr.write(
+            f"Key {key.name!r} for {target.slug} with scopes {','.join(key.scopes)} (prefix {key.prefix})."
+        )
         self.stderr.write("Store the secret now: only its hash is kept. Send it as `Authorization: Bearer <secret>`.")
         self.stdout.write(issued.secret)

@@ -49,9 +49,12 @@ class Command(BaseCommand):
     def _batches(self, file: Path, label: str):
         """Yield lists of (line number, raw line) of at most INGEST_MAX_RECORDS non-blank lines."""
         batch = []
-        with file.open("rb") as handle, tqdm(
-            total=file.stat().st_size, unit="B", unit_scale=True, desc=label, file=self.stderr._out, leave=False
-        ) as progress:
+        with (
+            file.open("rb") as handle,
+            tqdm(
+                total=file.stat().st_size, unit="B", unit_scale=True, desc=label, file=self.stderr._out, leave=False
+            ) as progress,
+        ):
             for number, line in enumerate(handle, start=1):
                 progress.update(len(line))
                 if line.strip():

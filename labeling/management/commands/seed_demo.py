@@ -59,7 +59,8 @@ class Command(BaseCommand):
         rows = [("username", "password", "role")] + [(c.username, c.password, c.role) for c in report.credentials]
         widths = [max(len(row[column]) for row in rows) for column in range(3)]
         for index, row in enumerate(rows):
-            self.stdout.write("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.stdout.write(("  " + "  ".join(cells)).rstrip())
             if index == 0:
                 self.stdout.write("  " + "  ".join("-" * width for width in widths))
 

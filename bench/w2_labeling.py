@@ -1,0 +1,1098 @@
+"""W2 labeling benchmark: 16 experts label 2,000 items through the real web UI, against a 100,000-item queue.
+
+    .venv/bin/python bench/w2_labeling.py                     # the BENCHMARKS.md workload (~5 min)
+    .venv/bin/python bench/w2_labeling.py --overlap 3 --runs 1  # 3 distinct experts per item
+    .venv/bin/python bench/w2_labeling.py --sweep sync:2,sync:4,gthread:2x4   # compare server set-ups
+    .venv/bin/python bench/w2_labeling.py --direct            # the same loop through the services, in-process
+
+What one invocation does (see bench/README.md, "W2 labeling"):
+  1. a fresh PostgreSQL database, migrated, with (Django in this process) a project, a rubric (binary
+     `correct`, rating 1-5 `helpful`, choice `tone`), N outputs (bench/records.py) stored through
+     `labeling.services.ingest.ingest_outputs` in batches of 1,000 while the project has no queue, then
+     one queue (overlap, no quota, sample rate 1) filled by `routing.backfill_queue`, and E expert users;
+  2. gunicorn `expertloop.wsgi` (DEBUG=false, Redis db 14 flushed before and after, an access log with
+     each request's server-side time), every expert signed in through /login/ (csrf token + cookie),
+     and a warm-up (then reset) so every worker has rendered every page;
+  3. for each run: labels, leases and skips reset (the items stay), VACUUM ANALYZE, then E threads, each
+     its own cookie-keeping http.client session, loop: GET next (timed alone: "next-item"; its 302 names
+     the item) → GET the item page (timed: "page"; rubric_id, csrf and `handed` taken from the form) →
+     POST the label (timed: "submit"; expects 302 to the next-item URL), until L labels in total; the
+     server's RSS (master + workers) is sampled every 50 ms;
+  4. checks: every item handed to at most `overlap` experts (from the ids each thread was handed) and,
+     in the database, every item has at most `overlap` labels from distinct experts, every label fills a
+     done slot of its expert, no slot of an item is held twice by one expert, no lease is left over;
+  5. prints medians (latencies pooled over the runs, as W1), writes bench/out/w2-<timestamp>.json and,
+     when next-item p99 misses the target, profiles the request path in-process (queries per request,
+     EXPLAIN ANALYZE of the claim query on the full queue, cProfile).
+
+The client uses only the standard library (http.client, http.cookies), psycopg and redis; Django runs
+in this process only for the set-up, --direct and the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import html
+import http.client
+import http.cookies
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import records
+from w1_ingest import (
+    OUT,
+    PG,
+    REDIS_URL,
+    ROOT,
+    RssSampler,
+    Server,
+    drop_database,
+    flush_redis,
+    free_port,
+    git_state,
+    log,
+    percentile,
+    postgres_cpu_since,
+    postgres_cpu_ticks,
+    recreate_database,
+    server_env,
+    tree_cpu_seconds,
+)
+
+PROJECT_SLUG = "bench-w2"
+QUEUE_SLUG = "all"
+PASSWORD = "w2-bench-expert-password"
+RUBRIC = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "helpful", "kind": "rating", "prompt": "How helpful is it?", "scale": [1, 5]},
+    {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["neutral", "friendly", "curt"]},
+]
+LABEL_STUDIO = {"labels_per_s": 7.3, "next_p50_ms": 1100, "next_p99_ms": 1800, "duplicates": 0}
+TARGET_NEXT_P99_MS = 25
+PHASES = ("next", "page", "submit")
+ACCESS_FORMAT = "%(m)s %(U)s %(s)s %(D)s"  # method, path, status, request time in µs (server side)
+
+
+def answers_for(item_id: int) -> dict:
+    """Deterministic answers, as typed values (for --direct) and as the form sends them."""
+    return {
+        "correct": item_id % 2 == 0,
+        "helpful": 1 + item_id % 5,
+        "tone": RUBRIC[2]["options"][item_id % 3],
+    }
+
+
+def form_answers(item_id: int) -> list[tuple[str, str]]:
+    typed = answers_for(item_id)
+    correct = "yes" if typed["correct"] else "no"
+    return [("q-correct", correct), ("q-helpful", str(typed["helpful"])), ("q-tone", typed["tone"])]
+
+
+def pcts(values: list[float]) -> dict:
+    return {f"p{q}_ms": round(percentile(values, q), 2) for q in (50, 95, 99)} | {
+        "max_ms": round(max(values), 2) if values else float("nan"),
+        "n": len(values),
+    }
+
+
+def parse_sweep(text: str) -> list[tuple[str, int, int]]:
+    """'sync:2,gthread:2x4' → [('sync', 2, 1), ('gthread', 2, 4)]."""
+    configs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, size = part.partition(":")
+        workers, _, threads = size.partition("x")
+        configs.append((kind, int(workers), int(threads or 1)))
+    return configs
+
+
+# ----------------------------------------------------------------------------------------------
+# Django in this process (set-up, --direct, profile)
+
+
+def django_setup(env: dict) -> None:
+    names = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")
+    os.environ.update({name: env[name] for name in names})
+    os.environ["SECURE_COOKIES"] = "false"
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def set_up_data(args) -> dict:
+    """Migrate; project, rubric, outputs (no queue yet), then the queue, its backfill, and the experts."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    from labeling.models import Item, Membership, Project, Queue, Role, Slot
+    from labeling.services import ingest, routing
+    from labeling.services.rubrics import publish_rubric
+
+    timings = {}
+    began = time.perf_counter()
+    call_command("migrate", verbosity=0, interactive=False)
+    timings["migrate_s"] = time.perf_counter() - began
+
+    project = Project.objects.create(slug=PROJECT_SLUG, name="Bench W2")
+    rubric = publish_rubric(project=project, questions=RUBRIC, guidelines="Answer all three questions.")
+    began = time.perf_counter()
+    created = 0
+    for start in range(0, args.outputs, 1_000):
+        body = records.batch_body(start, min(start + 1_000, args.outputs))
+        created += ingest.ingest_outputs(project=project, body=body).created
+    timings["ingest_s"] = time.perf_counter() - began
+    if created != args.outputs:
+        raise SystemExit(f"ingest created {created} outputs, expected {args.outputs}")
+    if Item.objects.exists():
+        raise SystemExit("ingest placed items although the project has no queue")
+
+    began = time.perf_counter()
+    queue = Queue.objects.create(
+        project=project, slug=QUEUE_SLUG, name="All outputs", overlap=args.overlap, sample_rate=1.0, weekly_quota=None
+    )
+    placed = routing.backfill_queue(queue=queue, chunk=5_000)
+    timings["backfill_s"] = time.perf_counter() - began
+    slots = Slot.objects.filter(queue=queue).count()
+    if placed != args.outputs or slots != args.outputs * args.overlap:
+        raise SystemExit(f"backfill placed {placed} items / {slots} slots, expected {args.outputs} / ×{args.overlap}")
+
+    began = time.perf_counter()
+    User = get_user_model()
+    model = User(username="w2-expert-00")
+    model.set_password(PASSWORD)  # one PBKDF2 hash, shared by every expert (same password)
+    users = User.objects.bulk_create(
+        [User(username=f"w2-expert-{n:02d}", password=model.password) for n in range(1, args.experts + 1)]
+    )
+    Membership.objects.bulk_create([Membership(user=user, project=project, role=Role.EXPERT) for user in users])
+    timings["users_s"] = time.perf_counter() - began
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
+    connection.close()
+    return {
+        "project_id": project.pk,
+        "queue_id": queue.pk,
+        "rubric_id": rubric.pk,
+        "usernames": [user.username for user in users],
+        "timings": {name: round(value, 1) for name, value in timings.items()},
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# The client: one browser-like session per expert
+
+
+class Browser:
+    """A cookie-keeping HTTP/1.1 client on one http.client connection (reopened when the server closes it)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.origin = f"http://127.0.0.1:{port}"
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.cookies: dict[str, str] = {}
+        self.reconnects = 0
+
+    def request(self, method: str, path: str, *, form=None, referer: str | None = None):
+        """(status, headers, body, seconds): the time from sending the request to the last byte read."""
+        headers = {"Host": f"127.0.0.1:{self.port}", "User-Agent": "w2-bench", "Accept": "text/html"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = self.origin
+        if referer:
+            headers["Referer"] = self.origin + referer
+        for attempt in (1, 2):
+            began = time.perf_counter()
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A kept-alive connection the server closed while idle: nothing was processed; once more.
+                self.conn.close()
+                self.reconnects += 1
+                if attempt == 2:
+                    raise
+        seconds = time.perf_counter() - began
+        for header in response.headers.get_all("Set-Cookie") or []:
+            jar = http.cookies.SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0" or "1970" in (morsel["expires"] or ""):
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.coded_value
+        return response.status, response.headers, data, seconds
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+_INPUT = re.compile(rb"<input\b[^>]*>", re.I)
+_ATTR = re.compile(rb'(\w[\w-]*)="([^"]*)"')
+_LABEL_FORM = re.compile(rb'<form\b[^>]*id="label-form".*?</form>', re.S)
+_ITEM_PATH = re.compile(r"/items/(\d+)/$")
+
+
+def hidden_fields(page: bytes, form_pattern: re.Pattern | None = None) -> dict[str, str]:
+    """The hidden inputs of a page (or of the form matching form_pattern), as a browser would send them."""
+    if form_pattern is not None:
+        match = form_pattern.search(page)
+        page = match.group(0) if match else b""
+    fields = {}
+    for tag in _INPUT.findall(page):
+        attrs = {k.decode().lower(): html.unescape(v.decode()) for k, v in _ATTR.findall(tag)}
+        if attrs.get("type") == "hidden" and "name" in attrs:
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+def sign_in(browser: Browser, username: str) -> None:
+    status, _, page, _ = browser.request("GET", "/login/")
+    token = hidden_fields(page).get("csrfmiddlewaretoken")
+    if status != 200 or not token or "csrftoken" not in browser.cookies:
+        raise SystemExit(f"GET /login/ for {username}: HTTP {status}, token {bool(token)}, cookies {browser.cookies}")
+    form = [("csrfmiddlewaretoken", token), ("username", username), ("password", PASSWORD), ("next", "")]
+    status, headers, page, _ = browser.request("POST", "/login/", form=form, referer="/login/")
+    if status != 302 or "sessionid" not in browser.cookies:
+        raise SystemExit(f"POST /login/ for {username}: HTTP {status} {page[:300]!r}")
+
+
+class Expert(threading.Thread):
+    """One expert: next → page → submit, while the shared ticket counter lasts."""
+
+    def __init__(self, bench: Labeling, index: int, browser: Browser, username: str):
+        super().__init__(name=f"expert-{index}", daemon=True)
+        self.bench, self.index, self.browser, self.username = bench, index, browser, username
+        self.latency: dict[str, list[float]] = {phase: [] for phase in PHASES}
+        self.handed: list[int] = []  # item ids, in the order "next" redirected to them
+        self.submitted: list[int] = []
+        self.errors: list[str] = []
+        self.empty = 0  # "all done" answers of next
+
+    def fail(self, what: str, status: int, body: bytes) -> None:
+        text = re.sub(rb"\s+", b" ", body[:2000]).decode(errors="replace")
+        self.errors.append(f"{self.username} {what}: HTTP {status}: {text[:400]}")
+
+    def run(self) -> None:
+        bench, browser = self.bench, self.browser
+        next_path = f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next"
+        bench.barrier.wait()
+        while bench.take_ticket():
+            status, headers, body, seconds = browser.request("GET", next_path)
+            self.latency["next"].append(seconds * 1000)
+            if status == 200:
+                self.empty += 1
+                if b"All done" not in body:
+                    self.fail("next", status, body)
+                break
+            location = urllib.parse.urlsplit(headers.get("Location", "")).path
+            match = _ITEM_PATH.search(location)
+            if status != 302 or not match:
+                self.fail(f"next (Location {location!r})", status, body)
+                break
+            item_id = int(match.group(1))
+            self.handed.append(item_id)
+
+            status, _, page, seconds = browser.request("GET", location)
+            self.latency["page"].append(seconds * 1000)
+            fields = hidden_fields(page, _LABEL_FORM)
+            if status != 200 or "rubric_id" not in fields or "csrfmiddlewaretoken" not in fields:
+                self.fail(f"page {location}", status, page)
+                break
+            if b'name="q-helpful"' not in page:
+                self.fail(f"page {location} has no q-helpful field", status, page)
+                break
+            form = list(fields.items()) + form_answers(item_id)
+            status, headers, body, seconds = browser.request("POST", location, form=form, referer=location)
+            self.latency["submit"].append(seconds * 1000)
+            if status != 302 or urllib.parse.urlsplit(headers.get("Location", "")).path != next_path:
+                self.fail(f"submit {location}", status, body)
+                break
+            self.submitted.append(item_id)
+
+
+class DirectExpert(threading.Thread):
+    """--direct: the same loop through assignment.next_item and labels.submit_label, in this process."""
+
+    def __init__(self, bench: Labeling, index: int, user, queue, rubric):
+        super().__init__(name=f"direct-{index}", daemon=True)
+        self.bench, self.index, self.user, self.queue, self.rubric = bench, index, user, queue, rubric
+        self.username = user.username
+        self.latency: dict[str, list[float]] = {"next": [], "submit": []}
+        self.handed, self.submitted, self.errors = [], [], []
+        self.empty = 0
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from labeling.services import assignment, labels
+
+        try:
+            self.bench.barrier.wait()
+            while self.bench.take_ticket():
+                began = time.perf_counter()
+                item = assignment.next_item(expert=self.user, queue=self.queue)
+                self.latency["next"].append((time.perf_counter() - began) * 1000)
+                if item is None:
+                    self.empty += 1
+                    break
+                self.handed.append(item.pk)
+                began = time.perf_counter()
+                labels.submit_label(expert=self.user, item=item, rubric=self.rubric, answers=answers_for(item.pk))
+                self.latency["submit"].append((time.perf_counter() - began) * 1000)
+                self.submitted.append(item.pk)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed check
+            self.errors.append(f"{self.username}: {exc!r}")
+        finally:
+            connection.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The benchmark
+
+
+class Labeling:
+    def __init__(self, args):
+        self.args = args
+        self.database = args.database
+        self.conn: psycopg.Connection | None = None
+        self.lock = threading.Lock()
+        self.tickets = 0
+        self.barrier: threading.Barrier | None = None
+
+    def db(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(f"{PG} dbname={self.database}", autocommit=True)
+        return self.conn
+
+    def take_ticket(self) -> bool:
+        with self.lock:
+            if self.tickets <= 0:
+                return False
+            self.tickets -= 1
+            return True
+
+    # --- database state
+
+    def reset(self) -> None:
+        """Forget every label, lease and skip; the items and their slots stay."""
+        conn = self.db()
+        with conn.transaction():
+            conn.execute("DELETE FROM labeling_labelrevision")
+            conn.execute("DELETE FROM labeling_label")
+            conn.execute("DELETE FROM labeling_skip")
+            conn.execute(
+                "UPDATE labeling_slot SET state = 'free', expert_id = NULL, leased_at = NULL, lease_expires_at = NULL "
+                "WHERE state <> 'free' OR expert_id IS NOT NULL"
+            )
+            conn.execute("UPDATE labeling_item SET status = 'open', completed_at = NULL WHERE status <> 'open'")
+        for table in ("labeling_slot", "labeling_item", "labeling_label", "django_session"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute("CHECKPOINT")
+
+    def check(self, experts: list, overlap: int, expected: int) -> dict:
+        """Duplicates seen by the clients, and the invariants in the database."""
+        conn = self.db()
+        problems = []
+        holders: dict[int, set[str]] = defaultdict(set)
+        rehanded = 0
+        for expert in experts:
+            counts = Counter(expert.handed)
+            rehanded += sum(n - 1 for n in counts.values())
+            for item_id in counts:
+                holders[item_id].add(expert.username)
+        client_dups = sum(1 for names in holders.values() if len(names) > overlap)
+        submitted = sum(len(expert.submitted) for expert in experts)
+
+        def one(sql: str) -> int:
+            return conn.execute(sql).fetchone()[0]
+
+        db = {
+            "labels": one("SELECT count(*) FROM labeling_label"),
+            "items_labeled": one("SELECT count(DISTINCT item_id) FROM labeling_label"),
+            "items_over_overlap": one(
+                "SELECT count(*) FROM (SELECT item_id FROM labeling_label GROUP BY item_id "
+                f"HAVING count(*) > {overlap} OR count(DISTINCT expert_id) < count(*)) t"
+            ),
+            "slots_held_twice_or_over": one(
+                "SELECT count(*) FROM (SELECT item_id FROM labeling_slot WHERE state IN ('leased', 'done') "
+                f"GROUP BY item_id HAVING count(DISTINCT expert_id) < count(*) OR count(*) > {overlap}) t"
+            ),
+            "labels_without_done_slot": one(
+                "SELECT count(*) FROM labeling_label l WHERE NOT EXISTS (SELECT 1 FROM labeling_slot s "
+                "WHERE s.item_id = l.item_id AND s.expert_id = l.expert_id AND s.state = 'done')"
+            ),
+            "done_slots": one("SELECT count(*) FROM labeling_slot WHERE state = 'done'"),
+            "leased_slots": one("SELECT count(*) FROM labeling_slot WHERE state = 'leased'"),
+            "items_complete": one("SELECT count(*) FROM labeling_item WHERE status = 'complete'"),
+            "labels_per_item": {
+                str(n): c
+                for n, c in conn.execute(
+                    "SELECT n, count(*) FROM (SELECT count(*) AS n FROM labeling_label GROUP BY item_id) t "
+                    "GROUP BY n ORDER BY n"
+                ).fetchall()
+            },
+            "distinct_experts_per_item": {
+                str(n): c
+                for n, c in conn.execute(
+                    "SELECT n, count(*) FROM (SELECT count(DISTINCT expert_id) AS n FROM labeling_label "
+                    "GROUP BY item_id) t GROUP BY n ORDER BY n"
+                ).fetchall()
+            },
+        }
+        # What each expert submitted is exactly what the database holds for them.
+        stored = defaultdict(set)
+        for username, item_id in conn.execute(
+            "SELECT u.username, l.item_id FROM labeling_label l JOIN auth_user u ON u.id = l.expert_id"
+        ).fetchall():
+            stored[username].add(item_id)
+        mismatched = [e.username for e in experts if set(e.submitted) != stored.get(e.username, set())]
+        complete_expected = db["labels"] if overlap == 1 else db["labels_per_item"].get(str(overlap), 0)
+
+        for expert in experts:
+            problems.extend(expert.errors[:3])
+        if client_dups:
+            problems.append(f"{client_dups} items handed to more than {overlap} expert(s) (client side)")
+        if submitted != expected or db["labels"] != expected:
+            problems.append(f"{submitted} labels submitted, {db['labels']} stored; expected {expected}")
+        for name in ("items_over_overlap", "slots_held_twice_or_over", "labels_without_done_slot", "leased_slots"):
+            if db[name]:
+                problems.append(f"{name}: {db[name]}")
+        if db["done_slots"] != db["labels"]:
+            problems.append(f"{db['done_slots']} done slots for {db['labels']} labels")
+        if db["items_complete"] != complete_expected:
+            problems.append(f"{db['items_complete']} items complete, expected {complete_expected}")
+        if mismatched:
+            problems.append(f"labels stored differ from those submitted for {mismatched[:5]}")
+        return {
+            "ok": not problems,
+            "problems": problems,
+            "duplicates_client": client_dups,
+            "duplicates_db": db["items_over_overlap"] + db["slots_held_twice_or_over"],
+            "rehanded_same_expert": rehanded,
+            "items_handed": len(holders),
+            "submitted": submitted,
+            "db": db,
+        }
+
+    # --- one run
+
+    def run_once(self, experts: list, labels: int) -> dict:
+        self.tickets = labels
+        self.barrier = threading.Barrier(len(experts) + 1)
+        for expert in experts:
+            expert.start()
+        self.barrier.wait()
+        began = time.perf_counter()
+        for expert in experts:
+            expert.join()
+        return {"seconds": time.perf_counter() - began}
+
+    def http_run(self, port: int, browsers: list[Browser], usernames: list[str], labels: int) -> tuple[dict, list]:
+        for browser in browsers:
+            browser.close()  # a fresh connection per run (gthread's keep-alive would have expired)
+        pairs = enumerate(zip(browsers, usernames, strict=True))
+        experts = [Expert(self, n, browser, name) for n, (browser, name) in pairs]
+        outcome = self.run_once(experts, labels)
+        return outcome, experts
+
+    # --- the access log: server-side time per request
+
+    @staticmethod
+    def access_times(path: Path, offset: int) -> tuple[dict[str, list[float]], int]:
+        times = {phase: [] for phase in PHASES}
+        with open(path, "rb") as log_file:
+            log_file.seek(offset)
+            data = log_file.read()
+        for line in data.decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) != 4 or not parts[3].isdigit():
+                continue
+            method, url, _, micros = parts
+            if method == "GET" and url.endswith("/next"):
+                times["next"].append(int(micros) / 1000)
+            elif "/items/" in url and url.endswith("/"):
+                times["page" if method == "GET" else "submit"].append(int(micros) / 1000)
+        return times, offset + len(data)
+
+    # --- the whole thing
+
+    def run(self) -> dict:
+        args = self.args
+        env = server_env(self.database, args.redis_url)
+        env["SECURE_COOKIES"] = "false"
+        OUT.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        flush_redis(args.redis_url)
+        log(
+            f"Fresh database {self.database}: migrate, project, rubric, {args.outputs:,} outputs through "
+            f"ingest_outputs, a queue (overlap {args.overlap}) backfilled, {args.experts} experts …"
+        )
+        recreate_database(self.database)
+        django_setup(env)
+        began = time.perf_counter()
+        setup = set_up_data(args)
+        setup["seconds"] = round(time.perf_counter() - began, 1)
+        log(f"  set up in {setup['seconds']} s: {setup['timings']}")
+
+        report = {
+            "workload": "W2 labeling" + (" (direct: service level, not HTTP)" if args.direct else ""),
+            "timestamp": stamp,
+            "config": {
+                "outputs": args.outputs,
+                "labels": args.labels,
+                "experts": args.experts,
+                "overlap": args.overlap,
+                "runs": args.runs,
+                "direct": args.direct,
+                "database": self.database,
+                "redis_url": args.redis_url,
+                "lease_seconds": 900,
+            },
+            "setup": setup,
+            "git": git_state(),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "postgres": self.db().execute("SHOW server_version").fetchone()[0],
+                "load_average_start": os.getloadavg(),
+            },
+            "label_studio": LABEL_STUDIO,
+            "target_next_p99_ms": TARGET_NEXT_P99_MS,
+            "configs": [],
+        }
+        failures = []
+        try:
+            if args.direct:
+                result = self.direct_config(setup)
+                report["configs"].append(result)
+                failures += result["failures"]
+            else:
+                configs = parse_sweep(args.sweep) if args.sweep else [(args.worker_class, args.workers, args.threads)]
+                for kind, workers, threads in configs:
+                    result = self.server_config(env, setup, stamp, kind, workers, threads)
+                    report["configs"].append(result)
+                    failures += [f"{result['name']}: {failure}" for failure in result["failures"]]
+            best = min(report["configs"], key=lambda c: c["summary"]["next"]["p99_ms"])
+            report["ok"] = not failures
+            report["failures"] = failures
+            report["machine"]["load_average_end"] = os.getloadavg()
+            missed = best["summary"]["next"]["p99_ms"] > TARGET_NEXT_P99_MS
+            if args.profile == "always" or (args.profile == "auto" and missed):
+                self.reset()
+                report["profile"] = profile(self, setup, stamp)
+        finally:
+            flush_redis(args.redis_url)
+            if self.conn is not None:
+                self.conn.close()
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep_db:
+                drop_database(self.database)
+
+        path = OUT / f"w2-{stamp}.json"
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print_report(report)
+        log(f"Wrote {path.relative_to(ROOT)}")
+        return report
+
+    def server_config(self, env: dict, setup: dict, stamp: str, kind: str, workers: int, threads: int) -> dict:
+        args = self.args
+        name = f"{workers} {kind}" + (f" × {threads} threads" if kind == "gthread" else "") + " workers"
+        port = args.port or free_port()
+        suffix = f"{kind}{workers}x{threads}"
+        access_path = OUT / f"w2-{stamp}-{suffix}-access.log"
+        server = Server(
+            app=args.app,
+            port=port,
+            workers=workers,
+            worker_class=kind,
+            threads=threads,
+            env=env,
+            log_path=OUT / f"w2-{stamp}-{suffix}-gunicorn.log",
+        )
+        server.args += ["--access-logfile", str(access_path), "--access-logformat", ACCESS_FORMAT, "--backlog", "2048"]
+        log(f"Starting gunicorn {args.app} on 127.0.0.1:{port}: {name} …")
+        self.reset()
+        flush_redis(args.redis_url)
+        server.start()
+        sampler = RssSampler(server.process.pid, args.rss_interval)
+        sampler.start()
+        runs, failures = [], []
+        try:
+            browsers = [Browser(port) for _ in setup["usernames"]]
+            began = time.perf_counter()
+            for browser, username in zip(browsers, setup["usernames"], strict=True):
+                sign_in(browser, username)
+            log(f"  {len(browsers)} experts signed in ({time.perf_counter() - began:.1f} s: one PBKDF2 check each)")
+            probe_status, _, probe_body, _ = browsers[0].request("GET", f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next")
+            if probe_status == 404:
+                raise SystemExit(
+                    "GET …/next answers 404: labeling/web/expert_views.py is still a stub. "
+                    "Measure the services with --direct meanwhile."
+                )
+            # Warm-up: every worker (and thread) renders each page before anything is timed.
+            warm = max(4 * workers * threads, 2 * len(browsers))
+            _, warm_experts = self.http_run(port, browsers, setup["usernames"], warm)
+            warm_errors = [error for expert in warm_experts for error in expert.errors]
+            if warm_errors:
+                raise SystemExit("Warm-up failed:\n" + "\n".join(warm_errors[:5]))
+            idle_rss_mb = sampler.sample() / 1024
+            log(f"  warmed up with {warm} labels; server RSS {idle_rss_mb:.0f} MB")
+            access_offset = access_path.stat().st_size if access_path.exists() else 0
+            for run in range(1, args.runs + 1):
+                self.reset()
+                flush_redis(args.redis_url)
+                # Sessions live in PostgreSQL: flushing Redis (cache, broker) signs nobody out.
+                _, access_offset = self.access_times(access_path, access_offset)
+                cpu_server, cpu_pg, cpu_client = (
+                    tree_cpu_seconds(server.process.pid), postgres_cpu_ticks(), time.process_time()
+                )  # fmt: skip
+                sampler.reset()
+                load = os.getloadavg()[0]
+                outcome, experts = self.http_run(port, browsers, setup["usernames"], args.labels)
+                peak_mb = max(sampler.peak_kb, sampler.sample()) / 1024
+                cpu_server = tree_cpu_seconds(server.process.pid) - cpu_server
+                cpu_pg = postgres_cpu_since(cpu_pg)
+                cpu_client = time.process_time() - cpu_client
+                time.sleep(0.2)  # let gunicorn flush its access log
+                server_times, access_offset = self.access_times(access_path, access_offset)
+                result = self.run_result(run, outcome, experts, args.labels)
+                failures += [f"run {run}: {problem}" for problem in result["check"]["problems"]]
+                labels = result["labels"] or 1
+                result.update(
+                    peak_rss_mb=round(peak_mb, 1),
+                    server_ms={phase: pcts(values) for phase, values in server_times.items()},
+                    server_latencies_ms={phase: [round(v, 2) for v in vs] for phase, vs in server_times.items()},
+                    cpu_ms_per_label={
+                        "server": round(1000 * cpu_server / labels, 2),
+                        "postgres_all": round(1000 * cpu_pg / labels, 2),
+                        "client": round(1000 * cpu_client / labels, 2),
+                    },
+                    load_average_1min_before=load,
+                    reconnects=sum(b.reconnects for b in browsers),
+                )
+                runs.append(result)
+                log_run(result, name)
+        finally:
+            sampler.stop()
+            server.stop()
+        summary = summarise(runs, PHASES)
+        summary["idle_rss_mb"] = round(idle_rss_mb, 1)
+        summary["server_ms"] = {
+            phase: pcts([v for r in runs for v in r["server_latencies_ms"][phase]]) for phase in PHASES
+        }
+        return {
+            "name": name,
+            "worker_class": kind,
+            "workers": workers,
+            "threads": threads,
+            "port": port,
+            "access_log": str(access_path.relative_to(ROOT)),
+            "failures": failures,
+            "summary": summary,
+            "runs": runs,
+        }
+
+    def direct_config(self, setup: dict) -> dict:
+        from django.contrib.auth import get_user_model
+        from django.db import connections
+
+        from labeling.models import Queue, Rubric
+
+        args = self.args
+        users = list(get_user_model().objects.filter(username__in=setup["usernames"]).order_by("username"))
+        rubric = Rubric.objects.get(pk=setup["rubric_id"])
+        runs, failures = [], []
+        name = f"in-process services, {len(users)} threads (service level, not HTTP)"
+        log(f"--direct: {name}")
+
+        def make():
+            experts = []
+            for n, user in enumerate(users):
+                queue = Queue.objects.select_related("project").get(pk=setup["queue_id"])
+                experts.append(DirectExpert(self, n, user, queue, rubric))
+            return experts
+
+        self.reset()
+        self.run_once(make(), max(2 * len(users), 32))  # warm-up
+        for run in range(1, args.runs + 1):
+            self.reset()
+            connections.close_all()
+            cpu_pg, cpu_client = postgres_cpu_ticks(), time.process_time()
+            experts = make()
+            outcome = self.run_once(experts, args.labels)
+            cpu_pg, cpu_client = postgres_cpu_since(cpu_pg), time.process_time() - cpu_client
+            result = self.run_result(run, outcome, experts, args.labels)
+            labels = result["labels"] or 1
+            result["cpu_ms_per_label"] = {
+                "python_in_process": round(1000 * cpu_client / labels, 2),
+                "postgres_all": round(1000 * cpu_pg / labels, 2),
+            }
+            failures += [f"run {run}: {problem}" for problem in result["check"]["problems"]]
+            runs.append(result)
+            log_run(result, name)
+        return {
+            "name": name,
+            "worker_class": "in-process",
+            "workers": 1,
+            "threads": len(users),
+            "failures": failures,
+            "summary": summarise(runs, ("next", "submit")),
+            "runs": runs,
+        }
+
+    def run_result(self, run: int, outcome: dict, experts: list, expected: int) -> dict:
+        check = self.check(experts, self.args.overlap, expected)
+        labels = check["submitted"]
+        latencies = {phase: [v for e in experts for v in e.latency[phase]] for phase in experts[0].latency}
+        return {
+            "run": run,
+            "seconds": round(outcome["seconds"], 3),
+            "labels": labels,
+            "labels_per_s": round(labels / outcome["seconds"], 2),
+            "ms": {phase: pcts(values) for phase, values in latencies.items()},
+            "duplicates": check["duplicates_client"] + check["duplicates_db"],
+            "check": check,
+            "ok": check["ok"],
+            "per_expert_labels": [len(e.submitted) for e in experts],
+            "latencies_ms": {phase: [round(v, 2) for v in values] for phase, values in latencies.items()},
+        }
+
+
+def summarise(runs: list[dict], phases) -> dict:
+    summary = {
+        "labels_per_s_median": round(statistics.median(r["labels_per_s"] for r in runs), 2),
+        "labels_per_s_runs": [r["labels_per_s"] for r in runs],
+        "duplicates": sum(r["duplicates"] for r in runs),
+        "ok": all(r["ok"] for r in runs),
+    }
+    for phase in phases:
+        pooled = [v for r in runs for v in r["latencies_ms"][phase]]
+        summary[phase] = pcts(pooled) | {"p99_ms_runs": [r["ms"][phase]["p99_ms"] for r in runs]}
+    if "peak_rss_mb" in runs[0]:
+        summary["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+        summary["cpu_ms_per_label"] = {
+            name: round(statistics.median(r["cpu_ms_per_label"][name] for r in runs), 2)
+            for name in runs[0]["cpu_ms_per_label"]
+        }
+    return summary
+
+
+def log_run(result: dict, name: str) -> None:
+    ms = result["ms"]
+    parts = " · ".join(f"{phase} p50 {v['p50_ms']:.1f} p99 {v['p99_ms']:.1f}" for phase, v in ms.items())
+    extra = f", peak RSS {result['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in result else ""
+    log(
+        f"run {result['run']} ({name}): {result['labels_per_s']:.1f} labels/s ({result['seconds']:.1f} s), "
+        f"{parts} ms, duplicates {result['duplicates']}{extra}" + ("" if result["ok"] else "  ** FAILED **")
+    )
+    for problem in result["check"]["problems"][:5]:
+        log(f"    {problem}")
+
+
+def print_report(report: dict) -> None:
+    config = report["config"]
+    print()
+    print(
+        f"{report['workload']}: queue of {config['outputs']:,} items (overlap {config['overlap']}), "
+        f"{config['experts']} experts, {config['labels']:,} labels per run, median of {config['runs']} run(s)"
+    )
+    header = (
+        f"{'':38}{'labels/s':>9} {'next p50/p95/p99 ms':>21} {'page p50/p95/p99':>19} "
+        f"{'submit p50/p95/p99':>20} {'RSS MB':>7} {'dups':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+
+    def trio(v: dict | None) -> str:
+        return "–" if not v else f"{v['p50_ms']:.1f}/{v['p95_ms']:.1f}/{v['p99_ms']:.1f}"
+
+    for config_result in report["configs"]:
+        s = config_result["summary"]
+        rss = f"{s['peak_rss_mb']:.0f}" if "peak_rss_mb" in s else "–"
+        print(
+            f"{config_result['name'][:38]:38}{s['labels_per_s_median']:>9.1f} {trio(s['next']):>21} "
+            f"{trio(s.get('page')):>19} {trio(s['submit']):>20} {rss:>7} {s['duplicates']:>5}"
+        )
+    ls = report["label_studio"]
+    print(
+        f"{'Label Studio 1.23.2 (BENCHMARKS.md)':38}{ls['labels_per_s']:>9.1f} "
+        f"{f'{ls["next_p50_ms"]}/–/{ls["next_p99_ms"]}':>21} {'–':>19} {'–':>20} {'–':>7} {ls['duplicates']:>5}"
+    )
+    print(f"target: next-item p99 ≤ {report['target_next_p99_ms']} ms and 0 duplicates")
+    for config_result in report["configs"]:
+        s = config_result["summary"]
+        runs_text = f"labels/s runs {s['labels_per_s_runs']}; next p99 runs {s['next']['p99_ms_runs']}"
+        print(f"  {config_result['name']}: {runs_text}")
+        if "server_ms" in s:
+            print(
+                "    server-side time (gunicorn access log, excludes waiting for a worker): "
+                + " · ".join(f"{phase} {trio(s['server_ms'][phase])}" for phase in PHASES)
+            )
+            cpu = s["cpu_ms_per_label"]
+            print(
+                f"    CPU per label: server {cpu['server']} ms, postgres (all processes, approx.) "
+                f"{cpu['postgres_all']} ms, client {cpu['client']} ms; idle RSS {s['idle_rss_mb']:.0f} MB"
+            )
+        else:
+            cpu = config_result["runs"][0]["cpu_ms_per_label"]
+            print(f"    CPU per label (run 1): {cpu}")
+        first = config_result["runs"][0]["check"]["db"]
+        print(
+            f"    run 1 in the database: {first['labels']} labels on {first['items_labeled']} items, labels per item "
+            f"{first['labels_per_item']}, distinct experts per item {first['distinct_experts_per_item']}, "
+            f"{first['items_complete']} items complete"
+        )
+    print("verification:", "OK" if report["ok"] else "FAILED")
+    for failure in report["failures"][:20]:
+        print("  ", failure)
+    if "profile" in report:
+        print_profile(report["profile"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Profile: where a next-item request goes, in-process against the same database
+
+
+def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
+    """Queries and time per request (django.test.Client, all middleware), EXPLAIN ANALYZE, cProfile."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.db.backends.postgresql.base import DatabaseWrapper
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from labeling.models import Queue
+    from labeling.services import assignment
+
+    args = bench.args
+    iterations = args.profile_labels
+    log(f"Profile: {iterations} labels in-process, one expert, after a reset; then EXPLAIN ANALYZE")
+    users = list(get_user_model().objects.filter(username__in=setup["usernames"]).order_by("username"))
+    user = users[0]
+    next_path = f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next"
+    client = Client(HTTP_HOST="127.0.0.1", enforce_csrf_checks=False)
+    client.force_login(user)
+
+    # Count the health-check SELECT 1 Django runs on a persistent connection (not seen by CaptureQueries).
+    health = {"calls": 0, "seconds": 0.0}
+    original_is_usable = DatabaseWrapper.is_usable
+
+    def is_usable(self):
+        began = time.perf_counter()
+        try:
+            return original_is_usable(self)
+        finally:
+            health["calls"] += 1
+            health["seconds"] += time.perf_counter() - began
+
+    DatabaseWrapper.is_usable = is_usable
+    from django.db import close_old_connections
+
+    per = {phase: defaultdict(list) for phase in PHASES}
+    sample_queries: dict[str, list] = {}
+
+    def timed(phase: str, call):
+        # The test client keeps Django from running close_old_connections around each request; a real
+        # server runs it, and that is what arms the health check (SELECT 1) of the next request.
+        close_old_connections()
+        health["calls"], health["seconds"] = 0, 0.0
+        with CaptureQueriesContext(connection) as ctx:
+            began = time.perf_counter()
+            response = call()
+            wall = time.perf_counter() - began
+        sql_s = sum(float(q["time"]) for q in ctx.captured_queries)
+        per[phase]["wall_ms"].append(wall * 1000)
+        per[phase]["queries"].append(len(ctx.captured_queries))
+        per[phase]["sql_ms"].append(sql_s * 1000)
+        per[phase]["health_checks"].append(health["calls"])
+        per[phase]["health_ms"].append(health["seconds"] * 1000)
+        per[phase]["python_ms"].append((wall - sql_s - health["seconds"]) * 1000)
+        sample_queries[phase] = [(round(float(q["time"]) * 1000, 2), q["sql"]) for q in ctx.captured_queries]
+        return response
+
+    def loop(count: int, record: bool = True):
+        def run(phase, call, *call_args, **call_kwargs):
+            return timed(phase, lambda: call(*call_args, **call_kwargs)) if record else call(*call_args, **call_kwargs)
+
+        for _ in range(count):
+            response = run("next", client.get, next_path)
+            item_path = response["Location"]
+            response = run("page", client.get, item_path)
+            fields = hidden_fields(response.content, _LABEL_FORM)
+            item_id = int(_ITEM_PATH.search(item_path).group(1))
+            data = fields | dict(form_answers(item_id))
+            response = run("submit", client.post, item_path, data, HTTP_REFERER="http://127.0.0.1" + item_path)
+            assert response.status_code == 302, response.status_code
+
+    try:
+        loop(5, record=False)  # warm-up
+        loop(iterations)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        loop(iterations, record=False)
+        profiler.disable()
+    finally:
+        DatabaseWrapper.is_usable = original_is_usable
+
+    requests_summary = {}
+    for phase, values in per.items():
+        requests_summary[phase] = {name: round(statistics.median(v), 2) for name, v in values.items()}
+    stats_stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stats_stream)
+    stats.sort_stats("tottime").print_stats(18)
+    cprofile_text = "\n".join(stats_stream.getvalue().splitlines()[4:])
+    profiler.dump_stats(OUT / f"w2-profile-{stamp}.prof")
+
+    # EXPLAIN ANALYZE of every query "next" runs, as captured, for one expert, in a rolled-back
+    # transaction: (a) on the fresh queue, (b) after a full run of labels consumed its front.
+    queue = Queue.objects.select_related("project").get(pk=setup["queue_id"])
+    explains = {}
+
+    def explain(state: str, expert) -> None:
+        with CaptureQueriesContext(connection) as ctx:
+            with transaction.atomic():
+                assignment.next_item(expert=expert, queue=queue)
+                transaction.set_rollback(True)
+        plans = []
+        for query in ctx.captured_queries:
+            sql = query["sql"]
+            if not sql.lstrip().upper().startswith("SELECT") or "SAVEPOINT" in sql:
+                continue
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, SETTINGS) " + sql)
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                transaction.set_rollback(True)
+            plans.append({"sql": sql, "ms_in_capture": round(float(query["time"]) * 1000, 2), "plan": plan})
+        explains[state] = plans
+
+    bench.reset()
+    explain("fresh queue (after reset + VACUUM)", users[1])
+    # A full run's worth of labels through the services (16 threads), without VACUUM afterwards: the
+    # state the next-item query meets during and right after a busy hour.
+    consumed = Labeling(bench.args)
+    consumed.conn = None
+    threads = [
+        DirectExpert(consumed, n, u, Queue.objects.select_related("project").get(pk=setup["queue_id"]), None)
+        for n, u in enumerate(users)
+    ]
+    from labeling.models import Rubric
+
+    rubric = Rubric.objects.get(pk=setup["rubric_id"])
+    for thread in threads:
+        thread.rubric = rubric
+    consumed.run_once(threads, bench.args.labels)
+    explain(f"after {bench.args.labels} labels, no VACUUM since", users[1])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_live_tup, n_dead_tup, last_autovacuum FROM pg_stat_user_tables WHERE relname = 'labeling_slot'"
+        )
+        slot_stats = cursor.fetchone()
+    for worker in threads:
+        if worker.errors:
+            log(f"  profile consumer errors: {worker.errors[:2]}")
+
+    return {
+        "iterations": iterations,
+        "per_request_median": requests_summary,
+        "queries": {phase: [[ms, sql[:400]] for ms, sql in queries] for phase, queries in sample_queries.items()},
+        "explain": explains,
+        "slot_table_after_consume": {
+            "live": slot_stats[0],
+            "dead": slot_stats[1],
+            "last_autovacuum": str(slot_stats[2]),
+        },  # fmt: skip
+        "cprofile_top": cprofile_text,
+        "prof_file": f"bench/out/w2-profile-{stamp}.prof",
+    }
+
+
+def print_profile(result: dict) -> None:
+    print()
+    print(
+        f"Profile, in-process (django.test.Client through all middleware; one expert, no concurrency), "
+        f"median of {result['iterations']} requests each:"
+    )
+    print(f"{'':10}{'wall ms':>9}{'queries':>9}{'SQL ms':>8}{'health SELECT 1':>17}{'Python ms':>11}")
+    for phase, row in result["per_request_median"].items():
+        print(
+            f"{phase:10}{row['wall_ms']:>9.2f}{row['queries']:>9.0f}{row['sql_ms']:>8.2f}"
+            f"{row['health_checks']:>10.0f} ({row['health_ms']:.2f} ms){row['python_ms']:>9.2f}"
+        )
+    print("Queries of one next-item request (ms, SQL):")
+    for ms, sql in result["queries"]["next"]:
+        print(f"  {ms:>7.2f}  {re.sub(r'\s+', ' ', sql)[:150]}")
+    for state, plans in result["explain"].items():
+        claim = [p for p in plans if "SKIP LOCKED" in p["sql"] and "NOT (EXISTS" in p["sql"]]
+        print(f"EXPLAIN ANALYZE of the claim query — {state}:")
+        for plan in claim[:1]:
+            print("\n".join("    " + line for line in plan["plan"].splitlines()))
+    print(f"labeling_slot after the consuming run: {result['slot_table_after_consume']}")
+    print(f"cProfile of {result['iterations']} more labels (next + page + submit), by own time:")
+    print("\n".join(result["cprofile_top"].splitlines()[:30]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--outputs", type=int, default=100_000, help="outputs = items in the queue (default 100,000)")
+    parser.add_argument("--labels", type=int, default=2_000, help="labels per run, all experts (default 2,000)")
+    parser.add_argument("--experts", type=int, default=16, help="concurrent experts, one thread each (default 16)")
+    parser.add_argument("--overlap", type=int, default=1, help="labels wanted per item (default 1)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per server configuration (default 3)")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker, for gthread (default 1)")
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="several server set-ups in one go (class:workers[xthreads],…), e.g. sync:2,gthread:2x4",
+    )
+    parser.add_argument("--app", default="expertloop.wsgi", help="WSGI app for gunicorn (default expertloop.wsgi)")
+    parser.add_argument("--direct", action="store_true", help="no HTTP: the loop through the services, in-process")
+    parser.add_argument(
+        "--profile", choices=("auto", "always", "never"), default="auto",
+        help="profile the request path in-process afterwards: auto = when next-item p99 misses the target",
+    )  # fmt: skip
+    parser.add_argument("--profile-labels", type=int, default=50, help="labels timed in the profile (default 50)")
+    parser.add_argument("--database", default="expertloop_bench_w2", help="database to (re)create")
+    parser.add_argument(
+        "--redis-url", default=REDIS_URL, help=f"Redis for Celery and the cache, flushed (default {REDIS_URL})"
+    )
+    parser.add_argument("--rss-interval", type=float, default=0.05, help="RSS sampling interval, s (default 0.05)")
+    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if args.labels > args.outputs * args.overlap:
+        parser.error("--labels exceeds the slots in the queue")
+    report = Labeling(args).run()
+    sys.exit(0 if report["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Reads behind the lead's screens: queues with this week's counts, rubric versions, experts' progress.
+
+Every function here runs a fixed number of queries, whatever the number of queues, versions or experts.
+"""
+
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.exceptions import NotFound
+from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot, SlotState
+from labeling.services.access import LABELING_ROLES, check_can_manage
+from labeling.services.routing import cycle_week
+
+
+def managed_project(user, slug: str) -> Project:
+    """The project with this slug if the user may manage it (lead or admin), else NotFound."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise NotFound("No such project.")
+    check_can_manage(user, project)
+    return project
+
+
+def queue_of_project(project: Project, queue_id: int) -> Queue:
+    """One of the project's queues; another project's queue is reported as not found."""
+    queue = Queue.objects.filter(project=project, pk=queue_id).select_related("project").first()
+    if queue is None:
+        raise NotFound("No such queue.")
+    return queue
+
+
+def current_week(project: Project, now: datetime | None = None) -> tuple[date, datetime]:
+    """The first day of the project's current cycle week, and the moment it began."""
+    week = cycle_week(project, now or timezone.now())
+    return week, datetime.combine(week, time.min, tzinfo=project.tzinfo)
+
+
+def queues_with_week_counts(project: Project, week: date) -> QuerySet[Queue]:
+    """The project's queues, active and most urgent first, with the week's items placed, complete and open,
+    and the open items of every week (`backlog`)."""
+    this_week = Q(items__week=week)
+    return (
+        Queue.objects.filter(project=project)
+        .annotate(
+            placed=Count("items", filter=this_week),
+            complete=Count("items", filter=this_week & Q(items__status=ItemStatus.COMPLETE)),
+            open=Count("items", filter=this_week & Q(items__status=ItemStatus.OPEN)),
+            backlog=Count("items", filter=Q(items__status=ItemStatus.OPEN)),
+        )
+        .prefetch_related("eligible_experts")
+        .order_by("-is_active", "-priority", "slug")
+    )
+
+
+def project_experts(project: Project) -> QuerySet:
+    """Users who are experts of the project: the only people a queue can be restricted to."""
+    return (
+        get_user_model()
+        .objects.filter(memberships__project=project, memberships__role=Role.EXPERT)
+        .order_by("username")
+    )
+
+
+def rubric_versions(project: Project) -> list[Rubric]:
+    """Every published version, newest first, with its author and how many labels answered it."""
+    return list(
+        Rubric.objects.filter(project=project)
+        .select_related("created_by")
+        .annotate(label_count=Count("labels"))
+        .order_by("-version")
+    )
+
+
+@dataclass(frozen=True)
+class ExpertProgress:
+    membership: Membership
+    labels_this_week: int
+    labels_all_time: int
+    median_seconds: float | None
+    skips: int
+    flags: int
+    live_leases: int
+
+    @property
+    def user(self):
+        return self.membership.user
+
+
+def expert_progress(project: Project, *, since: datetime, now: datetime | None = None) -> list[ExpertProgress]:
+    """Per labeling member (experts, and leads who label): throughput, pace, skips, flags and live leases.
+
+    Two queries: the members with their counts (one correlated subquery per count, so the counts
+    cannot multiply each other as joins would), and the seconds of their labels for the medians.
+    """
+    now = now or timezone.now()
+    labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id"))
+    members = (
+        Membership.objects.filter(project=project, role__in=LABELING_ROLES)
+        .select_related("user")
+        .annotate(
+            labels_this_week=_count(labels.filter(created_at__gte=since)),
+            labels_all_time=_count(labels),
+            skips=_count(Skip.objects.filter(item__project=project, expert=OuterRef("user_id"))),
+            flags=_count(Flag.objects.filter(item__project=project, expert=OuterRef("user_id"))),
+            live_leases=_count(
+                Slot.objects.filter(
+                    queue__project=project, expert=OuterRef("user_id"), state=SlotState.LEASED, lease_expires_at__gt=now
+                )
+            ),
+        )
+        .order_by("role", "user__username")
+    )
+    seconds: dict[int, list[int]] = {}
+    for expert_id, spent in Label.objects.filter(item__project=project).values_list("expert_id", "seconds_spent"):
+        seconds.setdefault(expert_id, []).append(spent)
+    return [
+        ExpertProgress(
+            membership=member,
+            labels_this_week=member.labels_this_week,
+            labels_all_time=member.labels_all_time,
+            median_seconds=statistics.median(seconds[member.user_id]) if member.user_id in seconds else None,
+            skips=member.skips,
+            flags=member.flags,
+            live_leases=member.live_leases,
+        )
+        for member in members
+    ]
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    """COUNT(*) of a correlated queryset as a scalar subquery (0 when it has no rows)."""
+    # A plain Func, not the Count aggregate: an aggregate would make Django add a GROUP BY.
+    counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)

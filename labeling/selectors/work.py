@@ -1,0 +1,102 @@
+"""Reads behind the expert's screens: their queues with this week's progress, and the items they hold.
+
+Every function here runs a fixed number of queries, however many queues, items or labels there are:
+counts are correlated subqueries annotated onto one query, never a query per row.
+"""
+
+from datetime import date, datetime, time
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Skip, Slot, SlotState
+from labeling.services.assignment import available_slots
+from labeling.services.routing import cycle_week
+
+
+def _count(queryset: QuerySet, group_by: str) -> Coalesce:
+    """COUNT(*) of a correlated subquery, 0 when it has no rows."""
+    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def week_start(project: Project, week: date) -> datetime:
+    """The moment the cycle week begins, in the project's time zone."""
+    return datetime.combine(week, time.min, tzinfo=project.tzinfo)
+
+
+def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -> QuerySet[Queue]:
+    """The project's active queues the user may label in, with this week's progress, in one query.
+
+    Each queue carries `done_this_week` (items of the current cycle week that are complete),
+    `placed_this_week`, `my_labels_this_week` (labels the user saved since the week began) and
+    `waiting_for_me` (open items the user could be handed now, or holds a live lease on).
+    """
+    now = now or timezone.now()
+    week = cycle_week(project, now)
+    eligible = Queue.eligible_experts.through.objects.filter(queue_id=OuterRef("pk"))
+    this_week = Item.objects.filter(queue=OuterRef("pk"), week=week)
+    my_labels = Label.objects.filter(item__queue=OuterRef("pk"), expert=user, created_at__gte=week_start(project, week))
+    return (
+        Queue.objects.active()
+        .filter(project=project)
+        .filter(~Exists(eligible) | Exists(eligible.filter(user_id=user.pk)))
+        .annotate(
+            done_this_week=_count(this_week.filter(status=ItemStatus.COMPLETE), "queue"),
+            placed_this_week=_count(this_week, "queue"),
+            my_labels_this_week=_count(my_labels, "item__queue"),
+            waiting_for_me=_count(_waiting_items(user, now).filter(queue=OuterRef("pk")), "queue"),
+        )
+        .order_by("-priority", "slug")
+    )
+
+
+def _waiting_items(user, now: datetime) -> QuerySet[Item]:
+    """Open items "next item" could hand the user (the same rule as assignment._claim), or already did."""
+    slots = Slot.objects.filter(item=OuterRef("pk"))
+    claimable = (
+        Exists(slots.filter(available_slots(now)))
+        & ~Exists(slots.filter(expert=user))
+        & ~Exists(Skip.objects.filter(item=OuterRef("pk"), expert=user))
+    )
+    leased_to_me = Exists(slots.filter(expert=user, state=SlotState.LEASED))
+    return Item.objects.open().filter(claimable | leased_to_me)
+
+
+def held_by(user) -> Q:
+    """Items the user may open: they hold a leased slot of it, or labeled it. Blind labeling: no other."""
+    return Q(
+        Exists(Slot.objects.filter(item=OuterRef("pk"), expert=user, state=SlotState.LEASED))
+        | Exists(Label.objects.filter(item=OuterRef("pk"), expert=user))
+    )
+
+
+def item_for_labeler(user, project: Project, item_id: int) -> Item | None:
+    """The project's item if the user holds it, with its project, output and queue; else None."""
+    item = Item.objects.select_related("output", "queue").filter(held_by(user), pk=item_id, project=project).first()
+    if item is not None:
+        item.project = item.queue.project = project
+    return item
+
+
+def item_in_project(project: Project, item_id: int) -> Item | None:
+    """The project's item, held or not: only for a caller that proved the user was handed it."""
+    item = Item.objects.select_related("output", "queue").filter(pk=item_id, project=project).first()
+    if item is not None:
+        item.project = item.queue.project = project
+    return item
+
+
+def own_label(user, item: Item) -> Label | None:
+    """The user's own label of the item; never anyone else's."""
+    return Label.objects.filter(item=item, expert=user).first()
+
+
+def comments_on(item: Item) -> QuerySet[Comment]:
+    return Comment.objects.filter(item=item).select_related("author").order_by("created_at", "pk")
+
+
+def latest_outputs(project: Project, *, limit: int = 10) -> QuerySet[Output]:
+    fields = ["pk", "occurred_at", "end_user_id", "model", "output", "feedback_score", "feedback_comment"]
+    return Output.objects.filter(project=project).only(*fields).order_by("-occurred_at", "-pk")[:limit]

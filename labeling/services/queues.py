@@ -1,0 +1,184 @@
+"""Create and edit review queues, and ask for a backfill: the lead's queue editor writes through here.
+
+Values are checked by `queue_problems` (also used by the web form, so the lead sees each problem beside
+its field), then again inside the write, where the slug's uniqueness is also guarded by the database.
+Editing a queue never changes items already placed: they carry their own overlap and priority.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from labeling.exceptions import InvalidSpec
+from labeling.models import AuditEvent, Membership, Project, Queue
+
+from .routing import validate_rule
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+PRIORITY_RANGE = (-32768, 32767)  # a SmallIntegerField
+OVERLAP_RANGE = (1, 10)
+AUDITED_FIELDS = (
+    "slug", "name", "description", "rule", "sample_rate", "weekly_quota", "overlap", "priority", "is_active",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueValues:
+    """Everything a lead sets on a queue. `eligible_expert_ids` empty means every expert may label it."""
+
+    slug: str
+    name: str
+    description: str = ""
+    rule: object = None
+    sample_rate: float = 1.0
+    weekly_quota: int | None = None
+    overlap: int = 1
+    priority: int = 0
+    eligible_expert_ids: tuple[int, ...] = field(default=())
+    is_active: bool = True
+
+
+def queue_problems(*, project: Project, values: QueueValues, queue: Queue | None = None) -> dict[str, list[str]]:
+    """Return what is wrong with the values, by field name; empty when they may be saved."""
+    problems: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    if not SLUG_PATTERN.match(values.slug or ""):
+        add("slug", "Use 1–64 lowercase letters, digits and hyphens, starting with a letter or digit.")
+    elif _slug_taken(project, values.slug, queue):
+        add("slug", f"This project has a queue with slug {values.slug!r} already.")
+    if not (values.name or "").strip():
+        add("name", "A queue needs a name.")
+    elif len(values.name) > 200:
+        add("name", "Use at most 200 characters.")
+    try:
+        validate_rule(values.rule)
+    except InvalidSpec as exc:
+        add("rule", exc.message)
+    if not _is_number(values.sample_rate) or not 0 <= values.sample_rate <= 1:
+        add("sample_rate", "The sample rate is a fraction between 0 and 1.")
+    if values.weekly_quota is not None and (not _is_int(values.weekly_quota) or values.weekly_quota < 0):
+        add("weekly_quota", "The weekly quota is a whole number, 0 or more (empty for no quota).")
+    if not _is_int(values.overlap) or not OVERLAP_RANGE[0] <= values.overlap <= OVERLAP_RANGE[1]:
+        add("overlap", "Overlap (labels wanted per item) is a whole number from 1 to 10.")
+    if not _is_int(values.priority) or not PRIORITY_RANGE[0] <= values.priority <= PRIORITY_RANGE[1]:
+        add("priority", f"Priority is a whole number from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]}.")
+    wanted = set(values.eligible_expert_ids)
+    experts = set(
+        Membership.objects.experts().filter(project=project, user_id__in=wanted).values_list("user_id", flat=True)
+    )
+    if wanted - experts:
+        add("eligible_experts", "Only experts of this project can be eligible for its queues.")
+    return problems
+
+
+@transaction.atomic
+def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
+    """Create a queue in the project. New outputs are routed into it; existing ones only by a backfill."""
+    rule = _check(project=project, values=values)
+    try:
+        with transaction.atomic():
+            queue = Queue.objects.create(project=project, **_fields(values, rule))
+    except IntegrityError:  # a concurrent request took the slug after the check above
+        raise _taken(values.slug) from None
+    queue.eligible_experts.set(values.eligible_expert_ids)
+    AuditEvent.objects.create(
+        project=project, actor=_actor(actor), action="queue.created", details={"queue": queue.pk, "slug": queue.slug}
+    )
+    return queue
+
+
+@transaction.atomic
+def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
+    """Replace the queue's settings. Items already placed keep the overlap and priority they were made with."""
+    # Lock the row: routing holds this lock while it fills the queue, so a quota never changes mid-placement.
+    queue = Queue.objects.select_for_update().select_related("project").get(pk=queue.pk)
+    rule = _check(project=queue.project, values=values, queue=queue)
+    fields = _fields(values, rule)
+    changed = sorted(name for name in AUDITED_FIELDS if getattr(queue, name) != fields[name])
+    before = set(queue.eligible_experts.values_list("pk", flat=True))
+    if before != set(values.eligible_expert_ids):
+        changed.append("eligible_experts")
+    for name, value in fields.items():
+        setattr(queue, name, value)
+    try:
+        with transaction.atomic():
+            queue.save(update_fields=list(fields))
+    except IntegrityError:
+        raise _taken(values.slug) from None
+    queue.eligible_experts.set(values.eligible_expert_ids)
+    if changed:
+        AuditEvent.objects.create(
+            project=queue.project,
+            actor=_actor(actor),
+            action="queue.updated",
+            details={"queue": queue.pk, "slug": queue.slug, "changed": changed},
+        )
+    return queue
+
+
+@transaction.atomic
+def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> None:
+    """Route the project's outputs since `since` through the queue, in a task sent after commit."""
+    from labeling.tasks import backfill_queue
+
+    since_iso = since.isoformat() if since else None
+    AuditEvent.objects.create(
+        project_id=queue.project_id,
+        actor=_actor(actor),
+        action="queue.backfill_requested",
+        details={"queue": queue.pk, "slug": queue.slug, "since": since_iso},
+    )
+    # robust: the audit row is committed either way; a broker outage is logged, not turned into a 500.
+    transaction.on_commit(partial(backfill_queue.delay, queue.pk, since_iso), robust=True)
+
+
+def _check(*, project: Project, values: QueueValues, queue: Queue | None = None) -> dict:
+    problems = queue_problems(project=project, values=values, queue=queue)
+    if problems:
+        flat = [message for messages in problems.values() for message in messages]
+        raise InvalidSpec("Invalid queue: " + " ".join(flat), flat)
+    return validate_rule(values.rule)
+
+
+def _fields(values: QueueValues, rule: dict) -> dict:
+    return {
+        "slug": values.slug,
+        "name": values.name.strip(),
+        "description": values.description.strip(),
+        "rule": rule,
+        "sample_rate": float(values.sample_rate),
+        "weekly_quota": values.weekly_quota,
+        "overlap": values.overlap,
+        "priority": values.priority,
+        "is_active": values.is_active,
+    }
+
+
+def _slug_taken(project: Project, slug: str, queue: Queue | None) -> bool:
+    others = Queue.objects.filter(project=project, slug=slug)
+    return (others.exclude(pk=queue.pk) if queue else others).exists()
+
+
+def _taken(slug: str) -> InvalidSpec:
+    message = f"This project has a queue with slug {slug!r} already."
+    return InvalidSpec(f"Invalid queue: {message}", [message])
+
+
+def _actor(user):
+    """AuditEvent.actor wants a saved user or nothing (tasks and commands act as nobody)."""
+    return user if isinstance(user, get_user_model()) and user.pk else None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN is not

@@ -1,0 +1,194 @@
+// Keyboard for the labeling screen: every action has a key, answering by key moves on.
+// Loaded with `defer` from the page (the CSP forbids inline script); does nothing on other pages.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("label-form");
+  var overlay = document.getElementById("keys-overlay");
+  if (!overlay) return;
+
+  var questions = form ? Array.prototype.slice.call(form.querySelectorAll(".question")) : [];
+  var active = -1;
+  var submitting = false;
+
+  function inputs(question) {
+    return Array.prototype.slice.call(question.querySelectorAll("input[type=radio], input[type=checkbox]"));
+  }
+
+  function answered(question) {
+    var kind = question.dataset.kind;
+    if (kind === "text" || kind === "correction") return true;
+    return inputs(question).some(function (input) { return input.checked; });
+  }
+
+  function setActive(index, scroll) {
+    if (!questions.length) return;
+    active = Math.max(0, Math.min(questions.length - 1, index));
+    questions.forEach(function (question, i) { question.classList.toggle("is-active", i === active); });
+    if (scroll !== false) questions[active].scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+
+  function advance() {
+    if (active < questions.length - 1) setActive(active + 1);
+  }
+
+  function pick(question, index) {
+    var choices = inputs(question);
+    var input = choices[index];
+    if (!input) return false;
+    input.checked = input.type === "checkbox" ? !input.checked : true;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+
+  function submit(target) {
+    if (!target || submitting) return;
+    submitting = true;
+    if (target.requestSubmit) target.requestSubmit(); else target.submit();
+  }
+
+  function isTyping(element) {
+    if (!element || element === document.body) return false;
+    if (element.isContentEditable) return true;
+    var tag = element.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    if (tag !== "INPUT") return false;
+    return ["radio", "checkbox", "button", "submit", "reset", "hidden"].indexOf(element.type) === -1;
+  }
+
+  function toggleOverlay(show) {
+    overlay.hidden = show === undefined ? !overlay.hidden : !show;
+  }
+
+  function focusBox(element) {
+    if (!element) return;
+    element.focus();
+    var end = element.value.length;
+    if (element.setSelectionRange) element.setSelectionRange(end, end);
+  }
+
+  function openFlag() {
+    var box = document.getElementById("flag-box");
+    if (box) box.open = true;
+    focusBox(document.getElementById("flag-note"));
+  }
+
+  function toggleGuidelines() {
+    var box = document.getElementById("guidelines");
+    if (box) {
+      box.open = !box.open;
+      if (box.open) box.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function onTypingKey(event, target) {
+    var ctrl = event.ctrlKey || event.metaKey;
+    if (event.key === "Escape") {
+      event.preventDefault();
+      target.blur();
+      return;
+    }
+    if (event.key !== "Enter") return;
+    if (target.id === "flag-note" && !event.shiftKey && !ctrl) {
+      event.preventDefault();
+      submit(target.form);
+    } else if (ctrl) {
+      event.preventDefault();
+      submit(target.form);
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.isComposing) return;
+    if (isTyping(target)) {
+      onTypingKey(event, target);
+      return;
+    }
+    var ctrl = event.ctrlKey || event.metaKey;
+    if (event.key === "Enter" && ctrl) {
+      event.preventDefault();
+      submit(form);
+      return;
+    }
+    if (ctrl || event.altKey) return;
+    if (!overlay.hidden) {
+      if (event.key === "?" || event.key === "Escape") {
+        event.preventDefault();
+        toggleOverlay(false);
+      }
+      return;
+    }
+    var question = questions[active];
+    var key = event.key;
+    var handled = true;
+
+    if (key === "?") {
+      toggleOverlay(true);
+    } else if (key === "Enter") {
+      // A focused link, button or summary keeps its own Enter; everywhere else Enter submits the label.
+      var tag = target && target.tagName;
+      if (tag === "A" || tag === "BUTTON" || tag === "SUMMARY") return;
+      submit(form);
+    } else if (key === "Escape") {
+      if (target && target.blur) target.blur();
+    } else if (/^[1-9]$/.test(key) && question) {
+      var kind = question.dataset.kind;
+      if (kind === "rating" || kind === "choice" || kind === "binary") {
+        if (pick(question, Number(key) - 1)) advance();
+      } else if (kind === "multi_choice") {
+        pick(question, Number(key) - 1);
+      } else {
+        handled = false;
+      }
+    } else if ((key === "y" || key === "n") && question && question.dataset.kind === "binary") {
+      if (pick(question, key === "y" ? 0 : 1)) advance();
+    } else if (key === "j" || key === "ArrowDown") {
+      setActive(active + 1);
+    } else if (key === "k" || key === "ArrowUp") {
+      setActive(active - 1);
+    } else if (key === "e" && question) {
+      focusBox(question.querySelector("textarea"));
+    } else if (key === "s") {
+      submit(document.getElementById("skip-form"));
+    } else if (key === "f") {
+      openFlag();
+    } else if (key === "c") {
+      focusBox(document.getElementById("comment-body"));
+    } else if (key === "g") {
+      toggleGuidelines();
+    } else {
+      handled = false;
+    }
+    if (handled) event.preventDefault();
+  });
+
+  // The mouse moves the active question too, so keys and clicks can be mixed.
+  questions.forEach(function (question, index) {
+    question.addEventListener("focusin", function () { setActive(index, false); });
+    question.addEventListener("click", function () { setActive(index, false); });
+  });
+
+  overlay.addEventListener("click", function (event) {
+    if (event.target === overlay) toggleOverlay(false);
+  });
+
+  document.querySelectorAll("form").forEach(function (each) {
+    each.addEventListener("submit", function () {
+      submitting = true;
+      each.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
+    });
+  });
+
+  // Coming back with the browser's back button restores this page from cache: make it usable again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    submitting = false;
+    document.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+  });
+
+  // Start on the first question with an error, else the first one not answered yet.
+  var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
+  if (start === -1) start = questions.findIndex(function (question) { return !answered(question); });
+  if (questions.length) setActive(start === -1 ? 0 : start, false);
+})();

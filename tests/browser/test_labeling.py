@@ -1,0 +1,183 @@
+"""A real chromium on the labeling screen: the keyboard alone labels, skips and flags; hostile output
+stays inert; two experts never get the same item; `?` lists the keys."""
+
+import re
+
+import pytest
+
+from labeling.models import Flag, Item, Label, Queue, Skip
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery"
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "helpfulness", "kind": "rating", "scale": [1, 5], "prompt": "How helpful is it?"},
+    {"key": "tone", "kind": "choice", "options": ["friendly", "neutral", "rude"], "prompt": "How does it sound?"},
+    {"key": "issues", "kind": "multi_choice", "options": ["wrong_policy", "evasive", "too_long"],
+     "prompt": "Which problems?", "required": False},
+    {"key": "critique", "kind": "text", "prompt": "What is wrong?", "required": False},
+    {"key": "corrected", "kind": "correction", "prompt": "Rewrite it.", "required": False},
+]  # fmt: skip
+# y (correct) · 4 (helpfulness) · 1 (tone: friendly) · 2 (issues: toggle evasive) · Enter (submit)
+KEYS = ["y", "4", "1", "2"]
+ANSWERS = {"correct": True, "helpfulness": 4, "tone": "friendly", "issues": ["evasive"]}
+
+
+@pytest.fixture
+def queue(project):
+    publish_rubric(project=project, questions=QUESTIONS, guidelines="Judge the **last** answer.")
+    return Queue.objects.create(project=project, slug="all", name="All answers")
+
+
+def make_items(project, count, **fields) -> list[Item]:
+    outputs = OutputFactory.create_batch(count, project=project, **fields)
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
+
+
+def sign_in(page, live_server, username):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def open_next(page, live_server, queue) -> int:
+    page.goto(f"{live_server.url}/p/{queue.project.slug}/q/{queue.slug}/next")
+    return current_item(page)
+
+
+def current_item(page) -> int:
+    match = re.search(r"/items/(\d+)/$", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def press_and_follow(page, key) -> None:
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def label_by_keyboard(page) -> int:
+    """Answer the rubric with keys and submit with Enter; return the item that was labeled."""
+    item_id = current_item(page)
+    for key in KEYS:
+        page.keyboard.press(key)
+    press_and_follow(page, "Enter")
+    return item_id
+
+
+def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_server, expert, project, queue):
+    make_items(project, 6)
+    sign_in(page, live_server, "erin")
+    open_next(page, live_server, queue)
+
+    labeled = []
+    for _ in range(3):
+        first = current_item(page)
+        page.keyboard.press("y")
+        assert page.locator(".question.is-active").get_attribute("data-key") == "helpfulness"  # moved on
+        for key in KEYS[1:]:
+            page.keyboard.press(key)
+        assert page.locator("input[name=q-issues][value=evasive]").is_checked()
+        press_and_follow(page, "Enter")
+        labeled.append(first)
+        assert current_item(page) != first  # auto-advanced to the next item
+        assert "Label saved" in page.locator(".messages").inner_text()
+
+    skipped = current_item(page)
+    press_and_follow(page, "s")
+    flagged = current_item(page)
+    assert flagged != skipped
+
+    page.keyboard.press("f")
+    assert page.locator("#flag-note").evaluate("el => el === document.activeElement")
+    page.keyboard.type("Says yes, ships next day: is that our policy?")  # keys typed here are text
+    press_and_follow(page, "Enter")
+
+    assert current_item(page) == flagged
+    assert "Flagged for the weekly review meeting" in page.locator(".messages").inner_text()
+    assert sorted(Label.objects.filter(expert=expert).values_list("item_id", flat=True)) == sorted(labeled)
+    assert all(label.answers == ANSWERS for label in Label.objects.all())
+    assert list(Skip.objects.values_list("item_id", "expert_id")) == [(skipped, expert.pk)]
+    flag = Flag.objects.get()
+    assert (flag.item_id, flag.expert_id) == (flagged, expert.pk)
+    assert flag.note == "Says yes, ships next day: is that our policy?"
+    assert not Label.objects.filter(item_id__in=[skipped, flagged]).exists()
+
+
+HOSTILE = (
+    '<img src=x onerror="window.__xss=1">\n\n'
+    "<script>window.__xss=2</script>\n\n"
+    "[x](javascript:window.__xss=3)\n\n"
+    "</textarea><script>window.__xss=4</script>"
+)
+
+
+def test_hostile_output_shows_as_inert_text(page, live_server, expert, project, queue):
+    make_items(project, 1, output=HOSTILE, input=[{"role": "user", "content": '<img src=y onerror="window.__xss=5">'}])
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, live_server, "erin")
+
+    open_next(page, live_server, queue)
+
+    answer = page.locator(".ai-output")
+    assert '<img src=x onerror="window.__xss=1">' in answer.inner_text()
+    assert "<script>window.__xss=2</script>" in answer.inner_text()
+    assert page.locator(".ai-output img, .ai-output script, .chat img, main script").count() == 0
+    assert page.locator("a[href^='javascript:' i]").count() == 0
+    assert page.evaluate("window.__xss") is None
+
+    page.locator(".ai-output").get_by_text("javascript:window.__xss=3").click()
+    for link in page.locator(".ai-output a").all():
+        link.click()
+    correction = page.locator("textarea[name=q-corrected]").input_value()
+    assert correction.endswith("</textarea><script>window.__xss=4</script>")  # text inside the box
+
+    assert page.evaluate("window.__xss") is None
+    assert dialogs == []
+
+
+def test_two_experts_never_get_the_same_item(page, browser, live_server, expert, other_expert, project, queue):
+    make_items(project, 8)
+    other = browser.new_context().new_page()
+    other.set_default_timeout(10_000)
+    try:
+        sign_in(page, live_server, "erin")
+        sign_in(other, live_server, "ezra")
+        mine, theirs = set(), set()
+        for _ in range(3):
+            a = open_next(page, live_server, queue)
+            b = open_next(other, live_server, queue)
+            assert a != b
+            mine.add(label_by_keyboard(page))
+            theirs.add(label_by_keyboard(other))
+    finally:
+        other.context.close()
+
+    assert len(mine) == 3 and len(theirs) == 3
+    assert mine.isdisjoint(theirs)
+    assert set(Label.objects.filter(expert=expert).values_list("item_id", flat=True)) == mine
+    assert set(Label.objects.filter(expert=other_expert).values_list("item_id", flat=True)) == theirs
+
+
+def test_question_mark_shows_the_keys(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin")
+    open_next(page, live_server, queue)
+    overlay = page.locator("#keys-overlay")
+    assert overlay.is_hidden()
+
+    page.keyboard.press("?")
+
+    assert overlay.is_visible()
+    assert "Keyboard shortcuts" in overlay.inner_text()
+    assert "Skip this item" in overlay.inner_text()
+    page.keyboard.press("Escape")
+    assert overlay.is_hidden()

@@ -1,0 +1,94 @@
+"""A real chromium: a lead creates a queue through the form, previews its rule, and publishes a rubric version."""
+
+import pytest
+from playwright.sync_api import expect
+
+from labeling.models import Queue, Rubric
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+QUESTIONS = [{"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"}]
+
+
+def sign_in(page, live_server, username):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "correct horse battery")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
+def test_a_lead_creates_a_queue_and_sees_it_listed(page, live_server, lead, expert, other_expert, project):
+    OutputFactory.create_batch(3, project=project, tags=["billing"])
+    OutputFactory.create_batch(2, project=project, tags=["shipping"])
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/")
+    page.get_by_role("link", name="New queue").click()
+    page.fill("input[name=name]", "Billing complaints")
+    assert page.input_value("input[name=slug]") == "billing-complaints"  # suggested by lead.js
+    page.fill("input[name=tags_any]", "billing, refunds")
+    # The live preview (lead.js) counts this week's outputs for the rule being typed.
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("3")
+    expect(page.locator("#rule-preview [data-count=outputs]")).to_have_text("5")
+    page.fill("textarea[name=metadata]", "locale=en-GB|de-DE")
+    page.check("input[name=feedback_scores][value='-1']")
+    page.fill("input[name=sample_rate]", "1")
+    page.fill("input[name=weekly_quota]", "25")
+    page.fill("input[name=overlap]", "3")
+    page.fill("input[name=priority]", "4")
+    page.get_by_label("erin").check()
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create queue").click()
+    assert "Billing complaints" in page.locator("h1").inner_text()
+    assert "created" in page.locator(".messages").inner_text()
+    assert page.get_by_role("button", name="Backfill this week's outputs").is_visible()
+
+    with page.expect_navigation():
+        page.locator(".tabs").get_by_role("link", name="Queues").click()
+    row = page.locator("tr[data-queue=billing-complaints]")
+    assert "Billing complaints" in row.inner_text()
+    assert "tags any of billing, refunds" in row.inner_text()
+    assert "/ 25" in row.inner_text()
+    assert "erin" in row.inner_text() and "ezra" not in row.inner_text()
+    queue = Queue.objects.get(slug="billing-complaints")
+    assert queue.rule == {"tags_any": ["billing", "refunds"], "metadata": {"locale": ["en-GB", "de-DE"]},
+                          "feedback_scores": [-1]}  # fmt: skip
+    assert (queue.weekly_quota, queue.overlap, queue.priority) == (25, 3, 4)
+    assert errors == []
+
+
+def test_a_lead_publishes_a_rubric_version_and_sees_both(page, live_server, lead, project):
+    publish_rubric(project=project, questions=QUESTIONS, guidelines="Be **kind**.")
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/rubric/")
+    assert page.locator(".guidelines strong").inner_text() == "kind"
+    questions = page.locator("textarea[name=questions]")
+    assert "key: correct" in questions.input_value()
+    questions.fill(questions.input_value() + "- key: tone\n  kind: choice\n  prompt: Tone?\n  options: [warm, cold]\n")
+    page.fill("textarea[name=guidelines]", "Be **kind** and *brief*.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Publish new version").click()
+
+    assert "Rubric v2 published" in page.locator(".messages").inner_text()
+    versions = page.locator("table.versions tbody tr")
+    assert versions.count() == 2
+    assert versions.nth(0).get_attribute("data-version") == "2"
+    assert versions.nth(1).get_attribute("data-version") == "1"
+    assert page.locator(".guidelines em").inner_text() == "brief"
+    assert [r.version for r in Rubric.objects.filter(project=project)] == [2, 1]
+    assert len(Rubric.objects.get(project=project, version=2).questions) == 2
+
+
+def test_an_expert_cannot_open_the_lead_screens(page, live_server, expert, project):
+    sign_in(page, live_server, "erin")
+    response = page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/")
+    assert response.status == 404

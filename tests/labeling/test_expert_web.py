@@ -1,0 +1,582 @@
+"""The expert's web screens: queues and progress, next item, the labeling screen and its actions."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from labeling.models import Comment, Flag, Item, Label, LabelRevision, Membership, Queue, Skip, Slot, SlotState
+from labeling.services import assignment, labels
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from labeling.web.answer_forms import answers_from_post
+from tests.factories import OutputFactory, UserFactory
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "helpfulness", "kind": "rating", "scale": [1, 5], "prompt": "How helpful is it?"},
+    {"key": "tone", "kind": "choice", "options": ["friendly", "neutral", "rude"], "prompt": "How does it sound?"},
+    {"key": "issues", "kind": "multi_choice", "options": ["wrong_policy", "evasive", "too_long"],
+     "prompt": "Which problems?", "required": False},
+    {"key": "critique", "kind": "text", "prompt": "What is wrong?", "required": False},
+    {"key": "corrected", "kind": "correction", "prompt": "Rewrite it.", "required": False},
+]  # fmt: skip
+
+VALID = {
+    "q-correct": "yes",
+    "q-helpfulness": "4",
+    "q-tone": "friendly",
+    "q-issues": ["evasive", "too_long"],
+    "q-critique": "  Could name the carrier.  ",
+    "q-corrected": "",
+}
+STORED = {
+    "correct": True,
+    "helpfulness": 4,
+    "tone": "friendly",
+    "issues": ["evasive", "too_long"],
+    "critique": "Could name the carrier.",
+}
+
+
+@pytest.fixture
+def rubric(project):
+    return publish_rubric(project=project, questions=QUESTIONS, guidelines="# How to judge\nBe **fair**.")
+
+
+@pytest.fixture
+def queue(project):
+    return Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
+
+
+def make_items(project, count, **output_fields) -> list[Item]:
+    outputs = OutputFactory.create_batch(count, project=project, **output_fields)
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
+
+
+def item_url(item, suffix=""):
+    return f"/p/{item.project.slug}/items/{item.pk}/{suffix}"
+
+
+def next_url(queue):
+    return f"/p/{queue.project.slug}/q/{queue.slug}/next"
+
+
+def take(client, queue) -> Item:
+    """Ask for the next item the way the browser does; return the item it redirected to."""
+    response = client.get(next_url(queue))
+    assert response.status_code == 302, response.content[:300]
+    item_id = int(re.search(r"/items/(\d+)/$", response.headers["Location"]).group(1))
+    return Item.objects.get(pk=item_id)
+
+
+def handed_token(html: str) -> str:
+    return re.search(r'name="handed" value="([^"]+)"', html).group(1)
+
+
+def snapshot():
+    """Everything an expert's actions can change."""
+    return (
+        sorted(Slot.objects.values_list("pk", "state", "expert_id")),
+        sorted(Label.objects.values_list("pk", "answers")),
+        Skip.objects.count(),
+        Flag.objects.count(),
+        Comment.objects.count(),
+        LabelRevision.objects.count(),
+    )
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+
+def test_the_overview_shows_this_weeks_progress_per_eligible_queue(
+    client, expert, other_expert, project, other_project, rubric, queue
+):
+    unlimited = Queue.objects.create(project=project, slug="vip", name="VIP", rule={"tags_any": ["vip"]})
+    closed = Queue.objects.create(project=project, slug="closed", name="Closed", rule={"tags_any": ["x"]})
+    closed.eligible_experts.add(other_expert)
+    Queue.objects.create(project=project, slug="off", name="Switched off", is_active=False)
+    Queue.objects.create(project=other_project, slug="theirs", name="Another project's queue")
+    make_items(project, 5)  # into `all` only: the other rules need tags
+    for _ in range(2):
+        item = assignment.next_item(expert=expert, queue=queue)
+        labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED)
+    assignment.next_item(expert=other_expert, queue=queue)  # leased to someone else: not waiting for me
+    client.force_login(expert)
+
+    response = client.get(f"/p/{project.slug}/")
+
+    assert response.status_code == 200
+    shown = {q.slug: (q.done_this_week, q.my_labels_this_week, q.waiting_for_me) for q in response.context["queues"]}
+    assert shown == {"all": (2, 2, 2), "vip": (0, 0, 0)}
+    html = response.content.decode()
+    assert "All answers" in html and "VIP" in html
+    assert "Closed" not in html and "Switched off" not in html and "Another project" not in html
+    assert "no quota" in html  # the VIP queue has none
+    assert f'href="/p/{project.slug}/q/all/next"' in html
+    assert unlimited.weekly_quota is None
+
+
+def test_a_queue_open_to_named_experts_is_listed_for_them(client, expert, project, queue):
+    queue.eligible_experts.add(expert)
+    client.force_login(expert)
+
+    assert [q.slug for q in client.get(f"/p/{project.slug}/").context["queues"]] == ["all"]
+
+
+def test_staff_read_an_overview_without_queues_or_items(client, expert, project, rubric, queue):
+    staff = UserFactory(username="sam", is_staff=True)
+    item = make_items(project, 1)[0]
+    assignment.next_item(expert=expert, queue=queue)
+    client.force_login(staff)
+
+    response = client.get(f"/p/{project.slug}/")
+
+    assert response.status_code == 200 and list(response.context["queues"]) == []
+    assert client.get(next_url(queue)).status_code == 404
+    assert client.get(item_url(item)).status_code == 404
+
+
+def test_the_overview_runs_a_fixed_number_of_queries(
+    client, expert, other_expert, project, rubric, queue, django_assert_num_queries
+):
+    make_items(project, 2)
+    client.force_login(expert)
+    # session, user, project, membership, queues with their counts, latest outputs
+    with django_assert_num_queries(6):
+        client.get(f"/p/{project.slug}/")
+
+    for index in range(4):
+        extra = Queue.objects.create(project=project, slug=f"extra-{index}", name=f"Extra {index}", weekly_quota=3)
+        extra.eligible_experts.add(expert, other_expert)
+    make_items(project, 12)
+    item = assignment.next_item(expert=expert, queue=queue)
+    labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED)
+    with django_assert_num_queries(6):
+        response = client.get(f"/p/{project.slug}/")
+    assert len(response.context["queues"]) == 5
+
+
+# --- next item --------------------------------------------------------------------------------
+
+
+def test_next_item_leases_an_item_and_redirects_to_it(client, expert, project, rubric, queue):
+    items = make_items(project, 2)
+    client.force_login(expert)
+
+    item = take(client, queue)
+
+    assert item == items[0]
+    assert Slot.objects.get(item=item).state == SlotState.LEASED
+    assert Slot.objects.get(item=item).expert == expert
+    assert take(client, queue) == item  # asking again resumes the same lease
+
+
+def test_an_empty_queue_says_all_done_with_a_link_back(client, expert, project, queue):
+    client.force_login(expert)
+
+    response = client.get(next_url(queue))
+
+    assert response.status_code == 200
+    assert b"All done in this queue" in response.content
+    assert f'href="/p/{project.slug}/"'.encode() in response.content
+
+
+# --- the labeling screen ----------------------------------------------------------------------
+
+
+def test_the_labeling_screen_shows_the_item_and_the_current_rubric(client, expert, project, rubric, queue):
+    conversation = [
+        {"role": "user", "content": "Where is my order #1042?"},
+        {"role": "assistant", "content": "Which email did you order with?"},
+        {"role": "user", "content": "ana@example.com"},
+    ]
+    make_items(
+        project, 1, input=conversation, output="It **ships** on Friday.", model="gpt-4o-mini",
+        context={"tool": "order_lookup", "status": "packed"}, metadata={"topic": "shipping", "latency_ms": 812},
+        feedback_score=-1, feedback_comment="wrong day",
+    )  # fmt: skip
+    client.force_login(expert)
+    item = take(client, queue)
+
+    response = client.get(item_url(item))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count('class="bubble role-user"') == 2 and html.count('class="bubble role-assistant"') == 1
+    assert "<strong>ships</strong>" in html
+    assert "order_lookup" in html and "latency_ms" in html and "gpt-4o-mini" in html
+    assert "thumbs down" in html and "wrong day" in html
+    assert "<h1>How to judge</h1>" in html  # guidelines as Markdown
+    assert f'name="rubric_id" value="{rubric.pk}"' in html
+    for name in ["q-correct", "q-helpfulness", "q-tone", "q-issues", "q-critique", "q-corrected"]:
+        assert f'name="{name}"' in html
+    assert html.count('type="radio" name="q-helpfulness"') == 5
+    assert html.count('type="checkbox" name="q-issues"') == 3
+    # The correction starts from the AI answer.
+    assert re.search(r'<textarea name="q-corrected"[^>]*>It \*\*ships\*\* on Friday\.</textarea>', html)
+    assert 'src="/static/labeling/label.js"' in html
+
+
+def test_a_label_is_stored_and_the_expert_moves_to_the_next_item(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == next_url(queue)
+    label = Label.objects.get(item=item, expert=expert)
+    assert label.answers == STORED and label.rubric == rubric
+    assert Item.objects.get(pk=item.pk).status == "complete"
+    following = client.get(response.headers["Location"], follow=True)
+    assert following.redirect_chain[-1][0] != item_url(item)
+    assert f"Label saved for item {item.pk}" in following.content.decode()
+
+
+def test_editing_a_label_shows_its_answers_and_keeps_the_old_ones(client, expert, project, rubric, queue):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    client.post(item_url(item), {**VALID, "rubric_id": rubric.pk})
+
+    html = client.get(item_url(item)).content.decode()
+    assert 'value="4" checked' in html and 'value="friendly" checked' in html and 'value="yes" checked' in html
+    response = client.post(item_url(item), {**VALID, "q-correct": "no", "rubric_id": rubric.pk})
+
+    assert response.status_code == 302
+    assert Label.objects.get(item=item).answers["correct"] is False
+    assert LabelRevision.objects.get().answers["correct"] is True
+
+
+def test_a_correction_left_as_prefilled_is_no_correction(client, expert, project, rubric, queue):
+    make_items(project, 2, output="Line one.\nLine two.")
+    client.force_login(expert)
+    first = take(client, queue)
+    client.post(item_url(first), {**VALID, "q-corrected": "Line one.\r\nLine two.\r\n", "rubric_id": rubric.pk})
+    second = take(client, queue)
+    client.post(item_url(second), {**VALID, "q-corrected": "Line one.\r\nLine 2.", "rubric_id": rubric.pk})
+
+    assert "corrected" not in Label.objects.get(item=first).answers
+    assert Label.objects.get(item=second).answers["corrected"] == "Line one.\nLine 2."
+
+
+@pytest.mark.parametrize(
+    "change, key, message",
+    [
+        ({"q-helpfulness": "abc"}, "helpfulness", "Give a whole number from 1 to 5."),
+        ({"q-helpfulness": "3.5"}, "helpfulness", "Give a whole number from 1 to 5."),
+        ({"q-helpfulness": "9"}, "helpfulness", "Give a rating from 1 to 5."),
+        ({"q-helpfulness": "0"}, "helpfulness", "Give a rating from 1 to 5."),
+        ({"q-correct": "maybe"}, "correct", "Answer yes or no."),
+        ({"q-tone": "sarcastic"}, "tone", "Pick one of the listed options."),
+        ({"q-issues": ["evasive", "made_up"]}, "issues", "Unknown option(s): made_up."),
+        ({"q-issues": ["evasive", "evasive"]}, "issues", "An option is picked twice."),
+        ({"q-critique": "nul\x00byte"}, "critique", "Text may not contain NUL characters."),
+        ({"q-correct": ""}, "correct", "This question needs an answer."),
+        ({"q-tone": None}, "tone", "This question needs an answer."),
+    ],
+    ids=["rating-abc", "rating-fraction", "rating-high", "rating-low", "binary-maybe", "unknown-choice",
+         "unknown-multi", "multi-twice", "nul-text", "binary-empty", "choice-missing"],  # fmt: skip
+)
+def test_bad_answers_rerender_the_form_with_errors_and_store_nothing(
+    client, expert, project, rubric, queue, change, key, message
+):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    before = snapshot()
+    data = {**VALID, **change, "rubric_id": rubric.pk}
+    data = {name: value for name, value in data.items() if value is not None}
+
+    response = client.post(item_url(item), data)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    fieldset = re.search(rf'<fieldset class="question has-error" id="question-{key}".*?</fieldset>', html, re.S)
+    assert fieldset, f"no error shown on {key}"
+    assert message in fieldset.group(0).replace("&#x27;", "'")
+    assert "nothing was saved" in html
+    assert snapshot() == before
+    if key != "tone":
+        assert 'value="friendly" checked' in html  # what the expert did answer is kept
+
+
+def test_answers_from_post_converts_without_judging():
+    from django.http import QueryDict
+
+    data = QueryDict(mutable=True)
+    data.update({"q-correct": "no", "q-helpfulness": " 3 ", "q-tone": "rude", "q-critique": "a\r\nb"})
+    data.setlist("q-issues", ["too_long", ""])
+
+    assert answers_from_post(QUESTIONS, data) == {
+        "correct": False, "helpfulness": 3, "tone": "rude", "issues": ["too_long"], "critique": "a\nb",
+    }  # fmt: skip
+    data["q-helpfulness"] = "lots"
+    assert answers_from_post(QUESTIONS, data)["helpfulness"] == "lots"  # left for the validator to refuse
+
+
+# --- ownership and blind labeling -------------------------------------------------------------
+
+
+@pytest.fixture
+def foreign(outsider, other_project):
+    """An item of another project, with its queue and rubric, leased to that project's expert."""
+    other_queue = Queue.objects.create(project=other_project, slug="theirs", name="Theirs")
+    other_rubric = publish_rubric(project=other_project, questions=QUESTIONS)
+    make_items(other_project, 1)
+    item = assignment.next_item(expert=outsider, queue=other_queue)
+    return item, other_queue, other_rubric
+
+
+@pytest.mark.parametrize(
+    "method, suffix, data",
+    [
+        ("get", "", {}),
+        ("post", "", {**VALID}),
+        ("post", "skip", {"reason": "x"}),
+        ("post", "flag", {"note": "look"}),
+        ("post", "comment", {"body": "hi"}),
+    ],
+)
+def test_another_projects_item_is_not_found_and_unchanged(
+    client, expert, project, rubric, foreign, method, suffix, data
+):
+    item, _, other_rubric = foreign
+    client.force_login(expert)
+    before = snapshot()
+
+    for slug in [project.slug, item.project.slug]:
+        url = f"/p/{slug}/items/{item.pk}/{suffix}"
+        response = getattr(client, method)(url, {**data, "rubric_id": other_rubric.pk} if method == "post" else {})
+        assert response.status_code == 404, url
+
+    assert snapshot() == before
+
+
+def test_another_projects_queue_is_not_found(client, expert, project, rubric, foreign):
+    _, other_queue, _ = foreign
+    client.force_login(expert)
+    before = snapshot()
+
+    assert client.get(f"/p/{project.slug}/q/{other_queue.slug}/next").status_code == 404
+    assert client.get(f"/p/{other_queue.project.slug}/q/{other_queue.slug}/next").status_code == 404
+    assert snapshot() == before
+
+
+def test_another_projects_rubric_version_is_not_found(client, expert, project, rubric, queue, foreign):
+    _, _, other_rubric = foreign
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    before = snapshot()
+
+    for rubric_id in [other_rubric.pk, "nope", "", "99999999"]:
+        assert client.post(item_url(item), {**VALID, "rubric_id": rubric_id}).status_code == 404
+
+    assert snapshot() == before
+
+
+def test_a_removed_member_is_refused_on_the_next_request(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+
+    Membership.objects.filter(user=expert, project=project).delete()
+    before = snapshot()
+
+    assert client.get(f"/p/{project.slug}/").status_code == 404
+    assert client.get(next_url(queue)).status_code == 404
+    assert client.get(item_url(item)).status_code == 404
+    assert client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "handed": token}).status_code == 404
+    for suffix, data in [("skip", {}), ("flag", {"note": "x"}), ("comment", {"body": "x"})]:
+        assert client.post(item_url(item, suffix), {**data, "handed": token}).status_code == 404
+    assert snapshot() == before
+
+
+def test_an_item_the_expert_does_not_hold_is_not_found(client, expert, other_expert, project, rubric, queue):
+    make_items(project, 2)
+    theirs = assignment.next_item(expert=other_expert, queue=queue)
+    free = Item.objects.exclude(pk=theirs.pk).get()
+    client.force_login(expert)
+    before = snapshot()
+
+    for item in [theirs, free]:
+        assert client.get(item_url(item)).status_code == 404
+        assert client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}).status_code == 404
+        assert client.post(item_url(item, "skip")).status_code == 404
+        assert client.post(item_url(item, "flag"), {"note": "x"}).status_code == 404
+        assert client.post(item_url(item, "comment"), {"body": "x"}).status_code == 404
+    assert snapshot() == before
+
+
+def test_an_expert_never_sees_another_experts_label(client, expert, other_expert, project, rubric, queue):
+    queue.overlap = 2
+    queue.save()
+    make_items(project, 1)
+    item = assignment.next_item(expert=other_expert, queue=queue)
+    secret = {**STORED, "tone": "rude", "critique": "OTHER-EXPERTS-CRITIQUE", "corrected": "OTHER-EXPERTS-FIX"}
+    labels.submit_label(expert=other_expert, item=item, rubric=rubric, answers=secret)
+    client.force_login(expert)
+
+    assert take(client, queue) == item
+    html = client.get(item_url(item)).content.decode()
+
+    assert "OTHER-EXPERTS" not in html
+    assert " checked" not in html  # nothing of theirs prefilled
+    assert 'class="badge good">labeled' not in html
+
+
+def test_a_lost_lease_says_so_and_stores_nothing(client, expert, other_expert, project, rubric, queue):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignment.next_item(expert=other_expert, queue=queue) == item  # the ran-out lease went to them
+    before = snapshot()
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "handed": token})
+
+    assert response.status_code == 409
+    assert b"Your lease on this item ran out" in response.content
+    assert snapshot() == before
+    # Without the page's token the item is simply not the expert's.
+    assert client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}).status_code == 404
+
+
+def test_a_lost_lease_falls_back_to_a_spare_slot(client, expert, other_expert, project, rubric, queue):
+    queue.overlap = 2
+    queue.save()
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item, expert=expert).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assignment.next_item(expert=other_expert, queue=queue)  # takes the ran-out slot, the other stays free
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "handed": token})
+
+    assert response.status_code == 302
+    assert Label.objects.filter(item=item, expert=expert).exists()
+
+
+def test_posts_need_a_csrf_token(expert, project, rubric, queue):
+    make_items(project, 1)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    for suffix, data in [("", {**VALID, "rubric_id": rubric.pk}), ("skip", {}), ("flag", {"note": "x"})]:
+        assert client.post(item_url(item, suffix), data).status_code == 403
+    assert not Label.objects.exists() and not Skip.objects.exists() and not Flag.objects.exists()
+
+
+# --- skip, flag, comment ----------------------------------------------------------------------
+
+
+def test_a_skipped_item_is_never_offered_again(client, expert, project, rubric, queue):
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    assert take(client, queue) == first
+
+    response = client.post(item_url(first, "skip"), {"reason": "  not my area  "})
+
+    assert response.status_code == 302 and response.headers["Location"] == next_url(queue)
+    assert Skip.objects.get(item=first, expert=expert).reason == "not my area"
+    assert Slot.objects.get(item=first).state == SlotState.FREE
+    assert take(client, queue) == second
+    client.post(item_url(second, "skip"))
+    assert b"All done in this queue" in client.get(next_url(queue)).content
+    assert client.get(item_url(first)).status_code == 404
+
+
+def test_a_flag_and_a_comment_are_stored_and_shown(client, expert, other_expert, project, rubric, queue):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    flagged = client.post(item_url(item, "flag"), {"note": "Policy changed last week?"})
+    commented = client.post(item_url(item, "comment"), {"body": "The <b>carrier</b> is wrong."})
+
+    assert flagged.status_code == 302 and flagged.headers["Location"] == item_url(item)
+    assert commented.status_code == 302 and commented.headers["Location"] == item_url(item) + "#comments"
+    assert Flag.objects.get(item=item, expert=expert).note == "Policy changed last week?"
+    assert Comment.objects.get(item=item, author=expert).body == "The <b>carrier</b> is wrong."
+    html = client.get(item_url(item)).content.decode()
+    assert "The &lt;b&gt;carrier&lt;/b&gt; is wrong." in html
+    assert "Flagged for the weekly review meeting." in html
+
+
+@pytest.mark.parametrize("suffix, data", [("flag", {"note": "   "}), ("comment", {"body": ""})])
+def test_an_empty_flag_or_comment_is_refused_with_a_message(client, expert, project, rubric, queue, suffix, data):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    response = client.post(item_url(item, suffix), data, follow=True)
+
+    assert response.status_code == 200
+    assert 'class="message error"' in response.content.decode()
+    assert not Flag.objects.exists() and not Comment.objects.exists()
+
+
+def test_the_labeling_screen_runs_a_fixed_number_of_queries(
+    client, expert, other_expert, lead, project, rubric, queue, django_assert_num_queries
+):
+    make_items(project, 1, metadata={"topic": "a", "locale": "en"})
+    client.force_login(expert)
+    item = take(client, queue)
+    labels.comment_on_item(author=lead, item=item, body="first")
+    # session, user, project, membership, item, own label, rubric, comments with authors
+    with django_assert_num_queries(8):
+        client.get(item_url(item))
+
+    for index in range(6):
+        labels.comment_on_item(author=[lead, expert, other_expert][index % 3], item=item, body=f"more {index}")
+    with django_assert_num_queries(8):
+        response = client.get(item_url(item))
+    assert response.content.decode().count('class="comment-body"') == 7
+
+
+# --- untrusted output -------------------------------------------------------------------------
+
+HOSTILE = (
+    '<img src=x onerror="window.__xss=1">\n\n<script>window.__xss=2</script>\n\n'
+    "[x](javascript:window.__xss=3) and [policy](https://example.com/policy)\n\n"
+    "</textarea><script>window.__xss=4</script>"
+)
+
+
+def test_hostile_output_is_rendered_inert(client, expert, project, rubric, queue):
+    make_items(
+        project, 1, output=HOSTILE,
+        input=[{"role": "user", "content": "<script>window.__xss=5</script>"}],
+        metadata={"note": "<svg onload=alert(1)>"}, feedback_comment="<img src=y onerror=alert(2)>",
+    )  # fmt: skip
+    client.force_login(expert)
+    item = take(client, queue)
+
+    html = client.get(item_url(item)).content.decode()
+
+    assert "<script>window" not in html
+    assert "<img" not in html and "<svg" not in html
+    tags = _tags_only(html)
+    assert "javascript:" not in tags and not re.search(r"\son\w+\s*=", tags)
+    answer = re.search(r'<div class="markdown ai-output">(.*?)</div>', html, re.S).group(1)
+    assert "&lt;img src=x onerror=" in answer and "&lt;script&gt;window.__xss=2&lt;/script&gt;" in answer
+    assert "[x](javascript:window.__xss=3)" in answer  # not made a link at all
+    assert re.findall(r"<a [^>]*>", answer) == ['<a href="https://example.com/policy" rel="noopener noreferrer">']
+    assert '<a href="https://example.com/policy" rel="noopener noreferrer">policy</a>' in answer
+    assert "&lt;/textarea&gt;&lt;script&gt;window.__xss=4" in html  # in the correction box, as text
+    assert "&lt;script&gt;window.__xss=5&lt;/script&gt;" in html  # the user's message, as text
+
+
+def _tags_only(html: str) -> str:
+    """The markup of the page with text between tags removed, so escaped text cannot match."""
+    return " ".join(re.findall(r"<[a-zA-Z][^>]*>", html))

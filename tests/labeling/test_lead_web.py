@@ -1,0 +1,527 @@
+"""The lead's screens: queues, rule preview, backfill, rubric versions and experts' progress.
+
+Leads and admins only (everyone else gets a 404), bad input re-renders with a 400 and stores nothing,
+list pages run a fixed number of queries.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Flag, Item, Label, Queue, Rubric, Skip, Slot
+from labeling.services.queues import QueueValues, create_queue
+from labeling.services.routing import cycle_week, is_sampled
+from labeling.services.rubrics import publish_rubric
+from labeling.tasks import backfill_queue
+from tests.factories import MembershipFactory, OutputFactory, UserFactory
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "tone", "kind": "choice", "prompt": "Tone?", "options": ["friendly", "curt"]},
+]
+
+
+def make_queue(project, **overrides) -> Queue:
+    return create_queue(project=project, values=QueueValues(**{"slug": "billing", "name": "Billing", **overrides}))
+
+
+def form_data(**overrides) -> dict:
+    """What the queue form posts, filled in as a lead would."""
+    data = {
+        "name": "Refund complaints",
+        "slug": "refund-complaints",
+        "description": "Angry customers asking for money back.",
+        "tags_any": "refund, billing",
+        "tags_all": "",
+        "metadata": "topic=returns|billing\ntier=2\nvip=true\nlocale=\"en-GB\"",
+        "models": "gpt-4o, gpt-4o-mini",
+        "feedback_scores": ["-1", "0"],
+        "has_comment": "yes",
+        "sample_rate": "0.5",
+        "weekly_quota": "40",
+        "overlap": "2",
+        "priority": "5",
+        "is_active": "on",
+    }
+    data.update(overrides)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def this_week(project):
+    return cycle_week(project, timezone.now())
+
+
+@pytest.fixture
+def lead_client(client, lead):
+    client.force_login(lead)
+    return client
+
+
+def urls(project, queue_id):
+    base = f"/p/{project.slug}/manage"
+    return {
+        "list": f"{base}/queues/",
+        "create": f"{base}/queues/new",
+        "preview": f"{base}/queues/preview",
+        "edit": f"{base}/queues/{queue_id}/",
+        "backfill": f"{base}/queues/{queue_id}/backfill",
+        "rubric": f"{base}/rubric/",
+        "experts": f"{base}/experts/",
+    }
+
+
+# Access ---------------------------------------------------------------------------------------------------------
+
+
+def test_pages_need_a_signed_in_user(client, project):
+    queue = make_queue(project)
+    for url in urls(project, queue.pk).values():
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer", "outsider"])
+def test_it_validates_ownership(client, project, persona, request, django_capture_on_commit_callbacks):
+    """Experts, engineers and outsiders see 404 on every lead page, and their POSTs change nothing."""
+    user = request.getfixturevalue(persona)
+    queue = make_queue(project)
+    publish_rubric(project=project, questions=QUESTIONS)
+    client.force_login(user)
+
+    for url in urls(project, queue.pk).values():
+        assert client.get(url).status_code in (404, 405), url
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert client.post(urls(project, queue.pk)["create"], form_data()).status_code == 404
+        assert client.post(urls(project, queue.pk)["edit"], form_data(slug="billing")).status_code == 404
+        assert client.post(urls(project, queue.pk)["backfill"]).status_code == 404
+        assert client.post(urls(project, queue.pk)["rubric"], {"questions": "[]"}).status_code == 404
+
+    assert callbacks == []
+    assert list(Queue.objects.values_list("slug", "name")) == [("billing", "Billing")]
+    assert Rubric.objects.count() == 1
+    assert not AuditEvent.objects.filter(action__startswith="queue.").exclude(action="queue.created").exists()
+
+
+def test_it_validates_ownership_of_a_queue_id(lead_client, project, other_project, django_capture_on_commit_callbacks):
+    """A lead of this project naming another project's queue, through this project's URLs, gets 404."""
+    foreign = make_queue(other_project, slug="theirs", name="Theirs")
+    paths = urls(project, foreign.pk)
+
+    assert lead_client.get(paths["edit"]).status_code == 404
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert lead_client.post(paths["edit"], form_data(slug="theirs", name="Mine now")).status_code == 404
+        assert lead_client.post(paths["backfill"]).status_code == 404
+    assert lead_client.get(paths["preview"], {"sample_rate": "1", "queue_id": foreign.pk}).status_code == 404
+    # …and the other project's own URLs are closed to this lead.
+    assert lead_client.get(urls(other_project, foreign.pk)["edit"]).status_code == 404
+    assert lead_client.get(urls(other_project, foreign.pk)["list"]).status_code == 404
+
+    assert callbacks == []
+    foreign.refresh_from_db()
+    assert foreign.name == "Theirs"
+
+
+def test_an_admin_member_may_manage(client, project):
+    admin = MembershipFactory(project=project, role="admin", user=UserFactory(username="ada")).user
+    client.force_login(admin)
+    assert client.get(urls(project, 0)["list"]).status_code == 200
+
+
+def test_forms_are_protected_against_csrf(project, lead):
+    queue = make_queue(project)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(lead)
+    paths = urls(project, queue.pk)
+
+    assert client.post(paths["create"], form_data()).status_code == 403
+    assert client.post(paths["edit"], form_data(slug="billing", overlap="3")).status_code == 403
+    assert client.post(paths["backfill"]).status_code == 403
+    assert client.post(paths["rubric"], {"questions": "- {key: a, kind: text, prompt: A}"}).status_code == 403
+    assert Queue.objects.get().overlap == 1
+    assert not Rubric.objects.exists()
+
+
+# Queue list ----------------------------------------------------------------------------------------------------
+
+
+def test_the_queue_list_shows_settings_and_this_weeks_counts(lead_client, project, expert):
+    queue = make_queue(project, rule={"tags_any": ["billing"], "metadata": {"topic": "returns"}}, sample_rate=0.25,
+                       weekly_quota=40, overlap=2, priority=5, eligible_expert_ids=(expert.pk,))  # fmt: skip
+    make_queue(project, slug="paused", name="Paused queue", is_active=False)
+    week = this_week(project)
+    for status in ["open", "open", "complete"]:
+        Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=week,
+                            overlap=2, status=status)  # fmt: skip
+    Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
+                        week=week - timedelta(days=7), overlap=2)  # fmt: skip
+
+    response = lead_client.get(urls(project, queue.pk)["list"])
+
+    assert response.status_code == 200
+    row = next(row["queue"] for row in response.context["rows"] if row["queue"].slug == "billing")
+    assert (row.placed, row.complete, row.open, row.backlog) == (3, 1, 2, 3)
+    html = response.content.decode()
+    assert "tags any of billing" in html and "topic = returns" in html
+    assert "25%" in html and "erin" in html and "Paused queue" in html and "paused" in html
+    assert '<progress max="40" value="3"' in html
+
+
+def test_the_queue_list_runs_a_fixed_number_of_queries(lead_client, project, expert, other_expert,
+                                                        django_assert_num_queries):  # fmt: skip
+    def add_queue(index):
+        experts = (expert.pk, other_expert.pk)
+        queue = make_queue(project, slug=f"q{index}", name=f"Q{index}", eligible_expert_ids=experts)
+        output = OutputFactory(project=project)
+        Item.objects.create(project=project, queue=queue, output=output, week=this_week(project), overlap=1)
+
+    add_queue(0)
+    # session, user, project, membership, queues with counts, their eligible experts
+    with django_assert_num_queries(6):
+        lead_client.get(urls(project, 0)["list"])
+    for index in range(1, 6):
+        add_queue(index)
+    with django_assert_num_queries(6):
+        response = lead_client.get(urls(project, 0)["list"])
+    assert len(response.context["rows"]) == 6
+
+
+# Create and edit -----------------------------------------------------------------------------------------------
+
+
+def test_a_lead_creates_a_queue_from_the_form(lead_client, project, lead, expert, other_expert):
+    response = lead_client.post(urls(project, 0)["create"], form_data(eligible_experts=[str(expert.pk)]))
+
+    queue = Queue.objects.get()
+    assert response.status_code == 302
+    assert response.headers["Location"] == urls(project, queue.pk)["edit"]
+    assert queue.rule == {
+        "tags_any": ["refund", "billing"],
+        "metadata": {"topic": ["returns", "billing"], "tier": 2, "vip": True, "locale": "en-GB"},
+        "models": ["gpt-4o", "gpt-4o-mini"],
+        "feedback_scores": [-1, 0],
+        "has_comment": True,
+    }
+    assert (queue.sample_rate, queue.weekly_quota, queue.overlap, queue.priority) == (0.5, 40, 2, 5)
+    assert list(queue.eligible_experts.all()) == [expert]
+    assert queue.is_active
+    assert AuditEvent.objects.filter(action="queue.created", actor=lead).exists()
+    page = lead_client.get(response.headers["Location"])
+    assert "Backfill this week's outputs</button>" in page.content.decode()
+    assert "backfill it to add this week" in page.content.decode()  # the message after creating
+
+
+def test_an_empty_rule_and_quota_mean_every_output_and_no_quota(lead_client, project):
+    data = form_data(tags_any="", metadata="", models="", feedback_scores=None, has_comment="any", weekly_quota="",
+                     is_active=None)  # fmt: skip
+    assert lead_client.post(urls(project, 0)["create"], data).status_code == 302
+    queue = Queue.objects.get()
+    assert (queue.rule, queue.weekly_quota, queue.is_active) == ({}, None, False)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"overlap": "11"}, "overlap"),
+        ({"overlap": "0"}, "overlap"),
+        ({"sample_rate": "1.5"}, "sample_rate"),
+        ({"sample_rate": "lots"}, "sample_rate"),
+        ({"weekly_quota": "-3"}, "weekly_quota"),
+        ({"slug": "Not A Slug"}, "slug"),
+        ({"slug": "billing"}, "slug"),  # taken by the existing queue
+        ({"name": ""}, "name"),
+        ({"metadata": "topic returns"}, "metadata"),
+        ({"metadata": "topic=a\ntopic=b"}, "metadata"),
+        ({"feedback_scores": ["2"]}, "feedback_scores"),
+        ({"has_comment": "maybe"}, "has_comment"),
+    ],
+)
+def test_bad_input_re_renders_the_form_and_saves_nothing(lead_client, project, overrides, field):
+    make_queue(project)
+
+    response = lead_client.post(urls(project, 0)["create"], form_data(**overrides))
+
+    assert response.status_code == 400
+    assert field in response.context["form"].errors
+    assert 'class="error"' in response.content.decode()
+    assert list(Queue.objects.values_list("slug", flat=True)) == ["billing"]
+    assert not AuditEvent.objects.filter(action="queue.created").exclude(details__slug="billing").exists()
+
+
+def test_every_problem_is_reported_at_once(lead_client, project):
+    make_queue(project)
+    response = lead_client.post(urls(project, 0)["create"], form_data(slug="billing", overlap="11", sample_rate="2"))
+    assert response.status_code == 400
+    assert {"slug", "overlap", "sample_rate"} <= set(response.context["form"].errors)
+    assert "already" in response.context["form"].errors["slug"][0]
+
+
+def test_an_expert_of_another_project_cannot_be_made_eligible(lead_client, project, expert, outsider):
+    response = lead_client.post(
+        urls(project, 0)["create"], form_data(eligible_experts=[str(expert.pk), str(outsider.pk)])
+    )
+
+    assert response.status_code == 400
+    assert "eligible_experts" in response.context["form"].errors
+    assert not Queue.objects.exists()
+
+
+def test_the_edit_form_shows_the_rule_as_typed_and_saves_changes(lead_client, project, lead, expert):
+    rule = {"metadata": {"topic": ["returns", "billing"], "build": "42"}, "tags_all": ["a", "b"], "has_comment": False}
+    queue = make_queue(project, rule=rule, weekly_quota=10)
+    paths = urls(project, queue.pk)
+
+    form = lead_client.get(paths["edit"]).context["form"]
+    assert set(form.initial["metadata"].splitlines()) == {"topic=returns|billing", 'build="42"'}
+    assert (form.initial["tags_all"], form.initial["has_comment"]) == ("a, b", "no")
+
+    response = lead_client.post(paths["edit"], form_data(slug="billing", name="Billing v2", overlap="3"))
+
+    assert response.status_code == 302
+    queue.refresh_from_db()
+    assert (queue.name, queue.overlap, queue.slug) == ("Billing v2", 3, "billing")
+    assert AuditEvent.objects.filter(action="queue.updated", actor=lead).exists()
+
+
+def test_a_bad_edit_changes_nothing(lead_client, project):
+    queue = make_queue(project)
+    response = lead_client.post(urls(project, queue.pk)["edit"], form_data(slug="billing", overlap="11"))
+    assert response.status_code == 400
+    queue.refresh_from_db()
+    assert (queue.overlap, queue.name) == (1, "Billing")
+
+
+# Preview -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def week_outputs(project):
+    """This week: 6 billing outputs (4 thumbs down), 3 shipping ones; last week: 5 billing ones."""
+    now = timezone.now()
+    made = [OutputFactory(project=project, tags=["billing"], feedback_score=-1 if i < 4 else 1, occurred_at=now)
+            for i in range(6)]  # fmt: skip
+    made += OutputFactory.create_batch(3, project=project, tags=["shipping"], occurred_at=now)
+    OutputFactory.create_batch(5, project=project, tags=["billing"], occurred_at=now - timedelta(days=8))
+    return made
+
+
+def preview_params(**overrides):
+    return {"tags_any": "billing", "tags_all": "", "metadata": "", "models": "", "has_comment": "any",
+            "sample_rate": "1", "weekly_quota": "", "queue_id": "0", **overrides}  # fmt: skip
+
+
+def test_the_preview_counts_this_weeks_matches_and_sample(lead_client, project, week_outputs):
+    response = lead_client.get(urls(project, 0)["preview"], preview_params())
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<dd data-count="outputs">9</dd>' in html
+    assert '<dd data-count="matched">6</dd>' in html
+    assert '<dd data-count="sampled">6</dd>' in html
+    assert "<html" not in html  # a fragment, for lead.js to put into the page
+
+    data = {**preview_params(weekly_quota="3"), "feedback_scores": ["-1"]}
+    down = lead_client.post(urls(project, 0)["preview"], data)
+    assert (down.context["preview"]["matched"], down.context["preview"]["placed"]) == (4, 3)
+
+
+def test_the_preview_samples_as_the_saved_queue_would(lead_client, project, week_outputs):
+    queue = make_queue(project, rule={"tags_any": ["billing"]}, sample_rate=0.5)
+    expected = sum(is_sampled(queue, output) for output in week_outputs if "billing" in output.tags)
+
+    response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="0.5", queue_id=queue.pk))
+
+    assert response.context["preview"]["matched"] == 6
+    assert response.context["preview"]["sampled"] == expected
+
+
+def test_a_bad_rule_previews_as_a_400_fragment(lead_client, project):
+    response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="3", metadata="oops"))
+    assert response.status_code == 400
+    assert "Line 1: write key=value" in response.content.decode()
+
+
+def test_the_preview_button_without_javascript_re_renders_the_form(lead_client, project, week_outputs):
+    data = form_data(name="", tags_any="refund, billing", metadata="", models="", feedback_scores=None,
+                     has_comment="any", sample_rate="1")  # fmt: skip
+    response = lead_client.post(urls(project, 0)["create"], {**data, "preview": "1"})
+
+    assert response.status_code == 200
+    assert response.context["preview"]["matched"] == 6
+    assert 'data-count="matched">6<' in response.content.decode()
+    assert 'value="refund, billing"' in response.content.decode()  # what the lead typed is kept
+    assert not Queue.objects.exists()
+
+
+# Backfill ------------------------------------------------------------------------------------------------------
+
+
+def test_backfill_places_this_weeks_outputs_after_commit(lead_client, project, lead, week_outputs,
+                                                         django_capture_on_commit_callbacks):  # fmt: skip
+    queue = make_queue(project, rule={"tags_any": ["billing"]}, weekly_quota=5)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = lead_client.post(urls(project, queue.pk)["backfill"])
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == urls(project, queue.pk)["list"]
+    assert len(callbacks) == 1 and callbacks[0].func == backfill_queue.delay
+    assert not Item.objects.exists()  # enqueued, not run inline
+    backfill_queue.apply(args=callbacks[0].args)
+    # 6 billing outputs this week, a quota of 5; last week's billing outputs are not touched.
+    assert Item.objects.filter(queue=queue).count() == 5
+    assert Slot.objects.filter(queue=queue).count() == 5
+    assert AuditEvent.objects.filter(action="queue.backfill_requested", actor=lead).exists()
+    assert "Backfill of “Billing” started" in lead_client.get(response.headers["Location"]).content.decode()
+
+
+def test_backfill_takes_only_post(lead_client, project):
+    queue = make_queue(project)
+    assert lead_client.get(urls(project, queue.pk)["backfill"]).status_code == 405
+
+
+# Rubric --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rubric_v1(project, lead):
+    return publish_rubric(project=project, questions=QUESTIONS, guidelines="# Be *kind*\n<script>alert(1)</script>",
+                          published_by=lead)  # fmt: skip
+
+
+def test_the_rubric_page_lists_versions_and_renders_guidelines_safely(lead_client, project, rubric_v1):
+    response = lead_client.get(urls(project, 0)["rubric"])
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Be <em>kind</em></h1>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "- key: correct\n  kind: binary" in response.context["form"].initial["questions"]
+    assert "options: [friendly, curt]" in response.context["form"].initial["questions"]
+
+
+def test_publishing_creates_v2_and_keeps_v1_and_its_labels(lead_client, project, lead, expert, rubric_v1):
+    queue = make_queue(project)
+    item = Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
+                               week=this_week(project), overlap=1)  # fmt: skip
+    label = Label.objects.create(item=item, expert=expert, rubric=rubric_v1, answers={"correct": True, "tone": "curt"})
+    questions = (
+        "- key: correct\n  kind: binary\n  prompt: Is it right?\n"
+        "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 5]}\n"
+    )
+
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "guidelines": "New **rules**"})
+
+    assert response.status_code == 302
+    assert list(Rubric.objects.filter(project=project).values_list("version", flat=True)) == [2, 1]
+    v2 = Rubric.objects.get(project=project, version=2)
+    assert v2.created_by == lead and v2.guidelines == "New **rules**"
+    assert [question["key"] for question in v2.questions] == ["correct", "helpful"]
+    label.refresh_from_db()
+    assert label.rubric == rubric_v1
+    page = lead_client.get(response.headers["Location"])
+    assert [(r.version, r.label_count) for r in page.context["versions"]] == [(2, 0), (1, 1)]
+    assert "Rubric v2 published" in page.content.decode()
+
+
+def test_json_questions_are_accepted_too(lead_client, project):
+    response = lead_client.post(
+        urls(project, 0)["rubric"], {"questions": '[{"key": "ok", "kind": "binary", "prompt": "OK?"}]'}
+    )
+    assert response.status_code == 302
+    assert Rubric.objects.get().version == 1
+
+
+@pytest.mark.parametrize(
+    "questions, message",
+    [
+        ("- key: ok\n  kind: [binary\n", "not valid YAML"),
+        ("- key: ok\n  kind: binary\n", "prompt"),
+        ("- {key: a, kind: choice, prompt: Pick, options: [one]}", "needs at least two options"),
+        ("- {key: a, kind: text, prompt: A}\n- {key: a, kind: text, prompt: B}", "used twice"),
+        ("[]", "at least one question"),
+        ("just: a mapping", "Invalid rubric questions"),
+    ],
+)
+def test_bad_questions_are_refused_with_the_reason(lead_client, project, rubric_v1, questions, message):
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "guidelines": "x"})
+
+    assert response.status_code == 400
+    assert message in " ".join(response.context["form"].errors["questions"])
+    assert Rubric.objects.filter(project=project).count() == 1
+
+
+def test_the_rubric_page_runs_a_fixed_number_of_queries(lead_client, project, rubric_v1, django_assert_num_queries):
+    for _ in range(4):
+        publish_rubric(project=project, questions=QUESTIONS)
+    # session, user, project, membership, versions with label counts and authors
+    with django_assert_num_queries(5):
+        lead_client.get(urls(project, 0)["rubric"])
+
+
+# Experts' progress ---------------------------------------------------------------------------------------------
+
+
+def test_experts_progress_counts_each_experts_work(lead_client, project, expert, other_expert, other_project):
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = make_queue(project, overlap=2)
+    now = timezone.now()
+
+    def item(**fields):
+        made = Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
+                                   week=this_week(project), overlap=2, **fields)  # fmt: skip
+        for number in (1, 2):
+            Slot.objects.create(item=made, queue=queue, number=number)
+        return made
+
+    for seconds in (30, 50, 400):
+        Label.objects.create(item=item(), expert=expert, rubric=rubric, answers={}, seconds_spent=seconds)
+    old = Label.objects.create(item=item(), expert=expert, rubric=rubric, answers={}, seconds_spent=10)
+    Label.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=30))
+    Skip.objects.create(item=item(), expert=expert)
+    Flag.objects.create(item=item(), expert=expert, note="discuss")
+    Flag.objects.create(item=item(), expert=expert, note="again")
+    live, expired = item(), item()
+    for leased, expires_at in [(live, now + timedelta(minutes=5)), (expired, now - timedelta(minutes=5))]:
+        Slot.objects.filter(item=leased, number=1).update(state="leased", expert=expert, lease_expires_at=expires_at)
+    # Work in another project does not count here.
+    other_rubric = publish_rubric(project=other_project, questions=QUESTIONS)
+    other_queue = make_queue(other_project)
+    other_item = Item.objects.create(project=other_project, queue=other_queue, week=this_week(other_project), overlap=1,
+                                     output=OutputFactory(project=other_project))  # fmt: skip
+    Label.objects.create(item=other_item, expert=expert, rubric=other_rubric, answers={}, seconds_spent=999)
+
+    response = lead_client.get(urls(project, 0)["experts"])
+
+    assert response.status_code == 200
+    rows = {row["progress"].user.username: row for row in response.context["rows"]}
+    erin = rows["erin"]["progress"]
+    assert (erin.labels_this_week, erin.labels_all_time, erin.skips, erin.flags, erin.live_leases) == (3, 4, 1, 2, 1)
+    assert erin.median_seconds == 40
+    assert rows["erin"]["median"] == "40 s"
+    ezra = rows["ezra"]["progress"]
+    assert (ezra.labels_all_time, ezra.median_seconds, ezra.live_leases) == (0, None, 0)
+    assert set(rows) == {"erin", "ezra", "lena"}  # experts, and the lead, who may label too
+
+
+def test_experts_progress_runs_a_fixed_number_of_queries(lead_client, project, expert, django_assert_num_queries):
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = make_queue(project)
+
+    def add_expert(index):
+        user = MembershipFactory(project=project, role="expert").user
+        output = OutputFactory(project=project)
+        item = Item.objects.create(project=project, queue=queue, output=output, week=this_week(project), overlap=1)
+        Label.objects.create(item=item, expert=user, rubric=rubric, answers={}, seconds_spent=index)
+
+    add_expert(1)
+    # session, user, project, membership, members with their counts, seconds of their labels
+    with django_assert_num_queries(6):
+        lead_client.get(urls(project, 0)["experts"])
+    for index in range(2, 8):
+        add_expert(index)
+    with django_assert_num_queries(6):
+        response = lead_client.get(urls(project, 0)["experts"])
+    assert len(response.context["rows"]) == 9
