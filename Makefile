@@ -1,4 +1,4 @@
-.PHONY: demo test bench-w1 lint
+.PHONY: demo test bench-w1 bench-w2
 
 # Run the demo: Python >= 3.12 venv, SQLite, eager Celery, seeded data, http://127.0.0.1:8000/
 demo:
@@ -11,3 +11,7 @@ test:
 bench-w1:
 	scripts/bootstrap.sh requirements-dev.txt
 	.venv/bin/python bench/w1_ingest.py
+
+bench-w2:
+	scripts/bootstrap.sh requirements-dev.txt
+	.venv/bin/python bench/w2_labeling.py
