@@ -32,3 +32,12 @@ def backfill_queue(queue_id: int, since_iso: str | None = None) -> int:
         return 0
     since = datetime.fromisoformat(since_iso) if since_iso else None
     return routing.backfill_queue(queue=queue, since=since)
+
+
+@shared_task(name="labeling.resolve_item", acks_late=True, time_limit=120, soft_time_limit=100)
+def resolve_item(item_id: int) -> str | None:
+    """Compute the gold answer of an item whose last label just came in (idempotent)."""
+    from labeling.services.resolution import resolve_item as resolve
+
+    resolution = resolve(item_id=item_id)
+    return resolution.status if resolution else None

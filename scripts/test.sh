@@ -22,6 +22,6 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 echo "Testing with DATABASE_URL=${DATABASE_URL:-<sqlite>} REDIS_URL=${REDIS_URL:-<none>} CI=${CI:-false}"
 
-"$py" manage.py makemigrations --check --dry-run --settings=tests.settings >/dev/null ||
+DATABASE_URL=sqlite:///:memory: "$py" manage.py makemigrations --check --dry-run --settings=tests.settings >/dev/null ||
   { echo "Models changed without a migration: run manage.py makemigrations --name <what>." >&2; exit 1; }
 exec "$py" -m pytest "$@"

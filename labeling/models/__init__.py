@@ -1,3 +1,4 @@
+from .gold import Resolution, ResolutionStatus
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
@@ -22,6 +23,8 @@ __all__ = [
     "Project",
     "QuestionKind",
     "Queue",
+    "Resolution",
+    "ResolutionStatus",
     "Role",
     "Rubric",
     "Scope",

@@ -9,6 +9,7 @@ from labeling.models import Comment, Flag, Item, ItemStatus, Label, LabelRevisio
 from .access import check_can_label, check_member
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
+from .resolution import enqueue_resolution
 
 # Time on an item is measured from the lease; a tab left open overnight should not count as work.
 MAX_SECONDS_PER_LABEL = 3600
@@ -40,6 +41,8 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict) -> Label:
         )
         existing.answers, existing.rubric = clean, rubric
         existing.save(update_fields=["answers", "rubric", "updated_at"])
+        if item.status == ItemStatus.COMPLETE:
+            enqueue_resolution(item.pk)  # an edited label changes the gold answer
         return existing
     slot = claim_slot_for_submit(expert=expert, item=item)
     if slot is None:
@@ -52,7 +55,8 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict) -> Label:
     Slot.objects.filter(pk=slot.pk).update(state=SlotState.DONE, lease_expires_at=None)
     label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers=clean, seconds_spent=seconds)
     if not Slot.objects.filter(item=item).exclude(state=SlotState.DONE).exists():
-        Item.objects.filter(pk=item.pk, status=ItemStatus.OPEN).update(status=ItemStatus.COMPLETE, completed_at=now)
+        if Item.objects.filter(pk=item.pk, status=ItemStatus.OPEN).update(status=ItemStatus.COMPLETE, completed_at=now):
+            enqueue_resolution(item.pk)
     return label
 
 

@@ -1,0 +1,45 @@
+"""Gold answers: what an item's labels add up to, per question, and how it was decided."""
+
+from django.conf import settings
+from django.db import models
+
+from .review import Item
+
+
+class ResolutionStatus(models.TextChoices):
+    RESOLVED = "resolved", "Resolved"
+    NEEDS_ADJUDICATION = "needs_adjudication", "Needs a lead's decision"
+
+
+class Resolution(models.Model):
+    """The gold answer of a complete item.
+
+    `automatic` is recomputed from the labels every time (idempotent); `adjudicated` holds a lead's
+    decisions per question and is never touched by a recompute, so it survives every rebuild.
+    `gold` is the two merged: adjudicated answers win. Each entry of `automatic` reads
+    {"value": …, "method": "unanimous" | "majority" | "median" | "tie" | "list", "votes": …}.
+    """
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="resolution")
+    status = models.CharField(max_length=32, choices=ResolutionStatus)
+    automatic = models.JSONField(default=dict)
+    adjudicated = models.JSONField(default=dict, blank=True)
+    marked_for_adjudication = models.BooleanField(default=False)
+    adjudicated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"], name="resolution_status")]
+
+    def __str__(self) -> str:
+        return f"resolution of item {self.item_id} ({self.status})"
+
+    @property
+    def gold(self) -> dict:
+        answers = {key: entry["value"] for key, entry in self.automatic.items() if entry["method"] != "tie"}
+        answers.update({key: entry["value"] for key, entry in self.adjudicated.items()})
+        return answers
