@@ -153,7 +153,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="expertloop")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing fails after ~1 s when the broker is down, instead of blocking a request for long.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# visibility_timeout: how long a task taken by a worker that died (SIGKILL, lost machine) stays
+# invisible before Redis hands it to another worker. Tasks are idempotent, so a redelivery is safe.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
     "route-pending-outputs": {

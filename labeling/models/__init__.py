@@ -1,3 +1,4 @@
+from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .gold import Resolution, ResolutionStatus
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
@@ -8,6 +9,10 @@ from .rubrics import QuestionKind, Rubric
 __all__ = [
     "ApiKey",
     "Comment",
+    "Dataset",
+    "DatasetRow",
+    "DatasetVersion",
+    "VersionStatus",
     "Flag",
     "Item",
     "ItemStatus",

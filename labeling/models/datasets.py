@@ -1,0 +1,99 @@
+"""Eval datasets: a named selection of labeled items, and its immutable, numbered versions."""
+
+from django.db import models
+
+from .projects import Project
+from .queues import Queue
+
+
+def default_splits() -> dict[str, int]:
+    return {"train": 80, "test": 20}
+
+
+class Dataset(models.Model):
+    """What goes into the dataset: queues (empty = all), questions (empty = all), only resolved items
+    (default) or every labeled one, optional filters, and a split rule decided by a hash of each
+    output's external_id, so an item never changes split as the dataset grows."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    queues = models.ManyToManyField(Queue, blank=True, related_name="datasets")
+    questions = models.JSONField(default=list, blank=True)
+    only_resolved = models.BooleanField(default=True)
+    filters = models.JSONField(default=dict, blank=True)  # {"tags_any": [...], "since": iso, "until": iso}
+    splits = models.JSONField(default=default_splits)
+    auto_rebuild = models.BooleanField(default=True, help_text="Rebuilt when the weekly cycle closes.")
+    # The state of the current build, for the "build now" progress; versions themselves are immutable.
+    build_requested_at = models.DateTimeField(null=True, blank=True)
+    build_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "slug"]
+        constraints = [models.UniqueConstraint(fields=["project", "slug"], name="dataset_unique_slug")]
+
+    def __str__(self) -> str:
+        return f"{self.project} · {self.slug}"
+
+
+class VersionStatus(models.TextChoices):
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DatasetVersionQuerySet(models.QuerySet):
+    def ready(self):
+        return self.filter(status=VersionStatus.READY)
+
+
+class DatasetVersion(models.Model):
+    """A frozen snapshot: rows never change once the version is ready.
+
+    `sha256` is the SHA-256 of the canonical JSONL (the rows' lines, each ending in a newline, in
+    order); it is also the strong ETag of every download of the version."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=VersionStatus, default=VersionStatus.BUILDING)
+    row_count = models.PositiveIntegerField(default=0)
+    split_counts = models.JSONField(default=dict)
+    sha256 = models.CharField(max_length=64, blank=True)
+    rubric_versions = models.JSONField(default=list)
+    cycle_week = models.DateField(null=True, blank=True, help_text="The cycle week it was built in.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DatasetVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="dataset_version_unique_number"),
+            # At most one build in flight per dataset: a redelivered task finds and finishes it.
+            models.UniqueConstraint(
+                fields=["dataset"], condition=models.Q(status="building"), name="dataset_one_build_at_a_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number} ({self.status})"
+
+
+class DatasetRow(models.Model):
+    """One row of a version, stored as its canonical JSON line: downloads stream these as they are."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="rows")
+    position = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=200)
+    split = models.CharField(max_length=32)
+    line = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "position"], name="dataset_row_unique_position")]
+        indexes = [models.Index(fields=["version", "split", "position"], name="dataset_row_split")]
+
+    def __str__(self) -> str:
+        return f"row {self.position} of {self.version}"

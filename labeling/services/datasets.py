@@ -1,0 +1,297 @@
+"""Define eval datasets and build their immutable, numbered versions.
+
+A build runs in two steps. First, under the dataset's row lock, it claims a version number and marks
+it `building` (at most one per dataset; a redelivered task finds it and carries on). Then, in one
+transaction, it writes every row, hashing the canonical JSONL as it goes, and flips the version to
+`ready`: a killed worker rolls the whole step back, so a version is never seen ready before it is
+complete. When the rows hash to the same checksum as the last ready version, nothing changed: the
+claimed number is released and no version is made. See README.md beside this file.
+"""
+
+import hashlib
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from django.db import transaction
+from django.db.models import Count, Max, Prefetch
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.text import slugify
+
+from labeling.exceptions import DomainError, InvalidSpec
+from labeling.models import (
+    Dataset,
+    DatasetRow,
+    DatasetVersion,
+    Item,
+    ItemStatus,
+    Label,
+    Project,
+    Queue,
+    ResolutionStatus,
+    VersionStatus,
+)
+
+from .routing import cycle_week
+
+ROW_CHUNK = 2000
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    description: str = ""
+    queues: list[str] = []  # queue slugs; empty = all
+    questions: list[str] = []  # question keys; empty = all
+    only_resolved: bool = True
+    tags_any: list[str] = []
+    since: datetime | None = None
+    until: datetime | None = None
+    splits: dict[str, int] = msgspec.field(default_factory=lambda: {"train": 80, "test": 20})
+    auto_rebuild: bool = True
+
+
+@transaction.atomic
+def create_dataset(*, project: Project, spec: object) -> Dataset:
+    """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes)."""
+    try:
+        parsed = msgspec.convert(spec, DatasetSpec, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidSpec(f"Invalid dataset: {exc}") from None
+    name = parsed.name.replace("\x00", "").strip()
+    slug = slugify(name)[:64].strip("-")
+    problems = []
+    if not name or not slug:
+        problems.append("A dataset needs a name with at least one letter or digit.")
+    if slug and Dataset.objects.filter(project=project, slug=slug).exists():
+        problems.append(f"A dataset named {slug!r} exists already.")
+    if not parsed.splits or any(share <= 0 for share in parsed.splits.values()) or sum(parsed.splits.values()) != 100:
+        problems.append("Split shares must be positive whole numbers adding up to 100, e.g. train 80, test 20.")
+    if any(not slugify(split) or slugify(split) != split for split in parsed.splits):
+        problems.append("Split names are lowercase letters, digits and dashes.")
+    queues = list(Queue.objects.filter(project=project, slug__in=parsed.queues))
+    missing = set(parsed.queues) - {queue.slug for queue in queues}
+    if missing:
+        problems.append(f"No such queue(s) in this project: {', '.join(sorted(missing))}.")
+    if problems:
+        raise InvalidSpec("Invalid dataset: " + " ".join(problems), problems)
+    filters = {"tags_any": parsed.tags_any} if parsed.tags_any else {}
+    if parsed.since:
+        filters["since"] = parsed.since.isoformat()
+    if parsed.until:
+        filters["until"] = parsed.until.isoformat()
+    dataset = Dataset.objects.create(
+        project=project,
+        slug=slug,
+        name=name[:200],
+        description=parsed.description,
+        questions=parsed.questions,
+        only_resolved=parsed.only_resolved,
+        filters=filters,
+        splits=dict(sorted(parsed.splits.items())),
+        auto_rebuild=parsed.auto_rebuild,
+    )
+    dataset.queues.set(queues)
+    return dataset
+
+
+def split_of(external_id: str, splits: dict[str, int]) -> str:
+    """The split an output belongs to, by a hash of its external_id alone: stable as the dataset grows."""
+    bucket = int.from_bytes(hashlib.sha256(external_id.encode()).digest()[:8], "big") % 100
+    for name, share in sorted(splits.items()):
+        if bucket < share:
+            return name
+        bucket -= share
+    return sorted(splits)[-1]
+
+
+def request_build(*, dataset: Dataset) -> None:
+    """Ask a worker to build a new version once this transaction commits."""
+    from functools import partial
+
+    from labeling.tasks import build_dataset
+
+    Dataset.objects.filter(pk=dataset.pk).update(build_requested_at=timezone.now(), build_error="")
+    transaction.on_commit(partial(build_dataset.delay, dataset.pk), robust=True)
+
+
+class _Unchanged(Exception):
+    """The selection hashes to the last version's checksum: roll the rows back."""
+
+
+def build_version(*, dataset_id: int) -> DatasetVersion | None:
+    """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash."""
+    version = _claim_build(dataset_id)
+    if version is None:
+        return None
+    try:
+        with transaction.atomic():
+            version = DatasetVersion.objects.select_for_update().filter(pk=version.pk).first()
+            if version is None or version.status != VersionStatus.BUILDING:
+                return version  # a twin delivery finished it, or found nothing had changed
+            _fill(version)
+    except _Unchanged:
+        DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.BUILDING).delete()
+        Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
+        return None
+    except Exception as exc:
+        DatasetVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, built_at=timezone.now())
+        Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None, build_error=str(exc)[:2000])
+        raise
+    Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
+    return version
+
+
+@transaction.atomic
+def _claim_build(dataset_id: int) -> DatasetVersion | None:
+    dataset = Dataset.objects.select_for_update().filter(pk=dataset_id).first()
+    if dataset is None:
+        return None
+    building = dataset.versions.filter(status=VersionStatus.BUILDING).first()
+    if building:
+        return building
+    last = dataset.versions.aggregate(last=Max("number"))["last"] or 0
+    return DatasetVersion.objects.create(dataset=dataset, number=last + 1, status=VersionStatus.BUILDING)
+
+
+def _fill(version: DatasetVersion) -> None:
+    dataset = Dataset.objects.select_related("project").get(pk=version.dataset_id)
+    DatasetRow.objects.filter(version=version).delete()
+    digest, splits, rubric_versions, position, batch = hashlib.sha256(), Counter(), set(), 0, []
+    for row in dataset_rows(dataset):
+        line = _encoder.encode(row).decode()
+        digest.update(line.encode())
+        digest.update(b"\n")
+        splits[row["split"]] += 1
+        rubric_versions.add(row["rubric_version"])
+        batch.append(
+            DatasetRow(version=version, position=position, external_id=row["id"], split=row["split"], line=line)
+        )
+        position += 1
+        if len(batch) >= ROW_CHUNK:
+            DatasetRow.objects.bulk_create(batch)
+            batch = []
+    DatasetRow.objects.bulk_create(batch)
+    checksum = digest.hexdigest()
+    previous = dataset.versions.ready().order_by("-number").first()
+    if previous and previous.sha256 == checksum:
+        raise _Unchanged
+    version.status, version.sha256, version.row_count = VersionStatus.READY, checksum, position
+    version.split_counts, version.rubric_versions = dict(sorted(splits.items())), sorted(rubric_versions)
+    version.cycle_week, version.built_at = cycle_week(dataset.project, timezone.now()), timezone.now()
+    version.save()
+
+
+def dataset_rows(dataset: Dataset):
+    """The dataset's rows in canonical form, one per output, ordered by external_id."""
+    items = Item.objects.filter(project_id=dataset.project_id, status=ItemStatus.COMPLETE)
+    queue_ids = list(dataset.queues.values_list("pk", flat=True))
+    if queue_ids:
+        items = items.filter(queue_id__in=queue_ids)
+    if dataset.only_resolved:
+        items = items.filter(resolution__status=ResolutionStatus.RESOLVED)
+    filters = dataset.filters or {}
+    if filters.get("since"):
+        items = items.filter(output__occurred_at__gte=filters["since"])
+    if filters.get("until"):
+        items = items.filter(output__occurred_at__lt=filters["until"])
+    items = (
+        items.annotate(label_count=Count("labels"))
+        .select_related("output", "resolution")
+        .prefetch_related(Prefetch("labels", queryset=Label.objects.select_related("rubric").order_by("pk")))
+        .order_by("output__external_id", "-label_count", "pk")
+    )
+    tags_any = set(filters.get("tags_any") or [])
+    keys = set(dataset.questions or [])
+    seen = None
+    for item in items.iterator(chunk_size=ROW_CHUNK):
+        output = item.output
+        if output.external_id == seen:
+            continue  # the same output in two queues: the item with the most labels speaks for it
+        seen = output.external_id
+        if tags_any and not tags_any.intersection(output.tags or []):
+            continue
+        yield _row(dataset, item, keys)
+
+
+def _row(dataset: Dataset, item: Item, keys: set[str]) -> dict[str, Any]:
+    output = item.output
+    labels = list(item.labels.all())
+    rubric = max((label.rubric for label in labels), key=lambda rubric: rubric.version)
+    questions = [q for q in rubric.questions if not keys or q["key"] in keys]
+    wanted = {q["key"] for q in questions}
+    resolution = getattr(item, "resolution", None)
+    gold = {}
+    if resolution is not None:
+        entries = {**resolution.automatic, **resolution.adjudicated}
+        gold = {key: {"value": e["value"], "method": e["method"]} for key, e in entries.items() if key in wanted}
+    correction_keys = [q["key"] for q in questions if q["kind"] == "correction"]
+    expected = next(
+        (gold[key]["value"] for key in correction_keys if key in gold and isinstance(gold[key]["value"], str)), None
+    )
+    return {
+        "id": output.external_id,
+        "split": split_of(output.external_id, dataset.splits),
+        "input": _messages(output.input),
+        "output": output.output if isinstance(output.output, str) else _encoder.encode(output.output).decode(),
+        "expected_output": expected,
+        "label": gold,
+        "annotations": [
+            {
+                "annotator": _pseudonym(dataset.project_id, label.expert_id),
+                "rubric_version": label.rubric.version,
+                "answers": {key: value for key, value in label.answers.items() if key in wanted},
+            }
+            for label in labels
+        ],
+        "metadata": output.metadata or {},
+        "tags": output.tags or [],
+        "model": output.model,
+        "rubric_version": rubric.version,
+        "occurred_at": output.occurred_at.isoformat(),
+        "labeled_at": max(label.updated_at for label in labels).isoformat(),
+    }
+
+
+def _messages(value) -> list[dict[str, str]]:
+    """The input as a list of {role, content} messages, whatever shape it was sent in (one type per field)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return [
+        {
+            "role": str(message.get("role", "")),
+            "content": message["content"]
+            if isinstance(message.get("content"), str)
+            else _encoder.encode(message.get("content")).decode(),
+        }
+        for message in value
+    ]
+
+
+def _pseudonym(project_id: int, user_id: int) -> str:
+    """Stable per project, not reversible without the server's secret."""
+    return (
+        "annotator-" + salted_hmac("dataset-annotator", f"{project_id}:{user_id}", algorithm="sha256").hexdigest()[:10]
+    )
+
+
+def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict[str, list[str]]:
+    """External ids added, removed and changed between two versions of one dataset."""
+    if old.dataset_id != new.dataset_id:
+        raise DomainError("Both versions must belong to the same dataset.")
+    # Hashes of the old lines, not the lines: memory stays small for large versions.
+    rows = old.rows.values_list("external_id", "line").iterator(chunk_size=ROW_CHUNK)
+    before = {external_id: hash(line) for external_id, line in rows}
+    added, changed, after_ids = [], [], set()
+    for external_id, line in new.rows.values_list("external_id", "line").iterator(chunk_size=ROW_CHUNK):
+        after_ids.add(external_id)
+        if external_id not in before:
+            added.append(external_id)
+        elif before[external_id] != hash(line):
+            changed.append(external_id)
+    removed = sorted(set(before) - after_ids)
+    return {"added": sorted(added), "removed": removed, "changed": sorted(changed)}

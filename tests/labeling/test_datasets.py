@@ -1,0 +1,158 @@
+"""Dataset versions: canonical rows, stable splits, checksums, immutability, no version when nothing changed."""
+
+import hashlib
+import json
+
+import pytest
+
+from labeling.exceptions import InvalidSpec
+from labeling.models import Dataset, DatasetRow, DatasetVersion, Membership, Queue, VersionStatus
+from labeling.services.assignment import next_item
+from labeling.services.datasets import build_version, create_dataset, split_of, version_diff
+from labeling.services.labels import submit_label
+from labeling.services.resolution import adjudicate, resolve_item
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory, UserFactory
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
+    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
+    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
+]
+
+
+def label_outputs(project, count, answers=({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5}), start=0):
+    """`count` outputs in a queue with overlap len(answers), each labeled by that many experts and resolved."""
+    rubric = (
+        publish_rubric(project=project, questions=QUESTIONS)
+        if not project.rubrics.exists()
+        else project.rubrics.first()
+    )
+    queue, _ = Queue.objects.get_or_create(
+        project=project, slug="sample", defaults={"name": "Sample", "overlap": len(answers)}
+    )
+    outputs = [
+        OutputFactory(project=project, external_id=f"out-{start + i:05d}", input="Where is my parcel?")
+        for i in range(count)
+    ]
+    route_outputs(project_id=project.pk, output_ids=[o.pk for o in outputs])
+    experts = [UserFactory(username=f"lab{n}") for n in range(len(answers))]
+    for expert in experts:
+        Membership.objects.get_or_create(project=project, user=expert, defaults={"role": "expert"})
+    for _ in range(count):
+        item = None
+        for expert, answer in zip(experts, answers, strict=True):
+            item = next_item(expert=expert, queue=queue)
+            submit_label(expert=expert, item=item, rubric=rubric, answers=answer)
+        resolve_item(item_id=item.pk)
+    return queue
+
+
+def test_a_build_freezes_resolved_items_into_canonical_rows(project):
+    label_outputs(project, 12)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+
+    version = build_version(dataset_id=dataset.pk)
+
+    assert (version.number, version.status, version.row_count) == (1, VersionStatus.READY, 12)
+    lines = list(version.rows.order_by("position").values_list("line", flat=True))
+    assert version.sha256 == hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
+    row = json.loads(lines[0])
+    assert set(row) == {
+        "id", "split", "input", "output", "expected_output", "label", "annotations", "metadata", "tags", "model",
+        "rubric_version", "occurred_at", "labeled_at",
+    }  # fmt: skip
+    assert row["id"] == "out-00000" and row["input"] == [{"role": "user", "content": "Where is my parcel?"}]
+    assert row["label"] == {
+        "correct": {"value": True, "method": "unanimous"},
+        "helpful": {"value": 4.5, "method": "median"},
+    }
+    assert len(row["annotations"]) == 2 and all(a["annotator"].startswith("annotator-") for a in row["annotations"])
+    assert "lab0" not in lines[0]  # experts are pseudonymised
+    assert sum(version.split_counts.values()) == 12 and set(version.split_counts) <= {"train", "test"}
+
+
+def test_nothing_changed_makes_no_new_version_and_new_labels_make_version_two(project):
+    label_outputs(project, 5)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    first = build_version(dataset_id=dataset.pk)
+
+    assert build_version(dataset_id=dataset.pk) is None
+    label_outputs(project, 3, start=100)
+    second = build_version(dataset_id=dataset.pk)
+
+    assert [v.number for v in dataset.versions.order_by("number")] == [1, 2]
+    assert (first.row_count, second.row_count) == (5, 8)
+    assert version_diff(old=first, new=second) == {
+        "added": ["out-00100", "out-00101", "out-00102"], "removed": [], "changed": [],
+    }  # fmt: skip
+    first.refresh_from_db()
+    assert first.rows.count() == 5  # version 1 is frozen
+
+
+def test_an_item_never_changes_split_as_the_dataset_grows():
+    splits = {"train": 80, "test": 20}
+    decided = {f"id-{i}": split_of(f"id-{i}", splits) for i in range(2000)}
+    assert decided == {f"id-{i}": split_of(f"id-{i}", splits) for i in range(2000)}
+    assert 0.75 < sum(split == "train" for split in decided.values()) / 2000 < 0.85
+
+
+def test_ties_stay_out_until_adjudicated_and_the_gold_correction_becomes_expected_output(project, lead):
+    label_outputs(project, 2, answers=({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2}))
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    assert build_version(dataset_id=dataset.pk).row_count == 0
+
+    item = project.items.order_by("pk").first()
+    adjudicate(lead=lead, item=item, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
+    version = build_version(dataset_id=dataset.pk)
+
+    row = json.loads(version.rows.get().line)
+    assert row["expected_output"] == "Parcels arrive in 3 days."
+    assert row["label"]["correct"] == {"value": False, "method": "adjudicated"}
+    # The lead's answer survives a rebuild from scratch: resolve again, build again, same checksum.
+    resolve_item(item_id=item.pk)
+    assert build_version(dataset_id=dataset.pk) is None
+
+
+def test_a_twin_delivery_ends_with_one_version_and_an_interrupted_build_is_finished(project):
+    label_outputs(project, 4)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    # A build that died after claiming its number: the version is left `building`, with no rows.
+    DatasetVersion.objects.create(dataset=dataset, number=1, status=VersionStatus.BUILDING)
+
+    finished = build_version(dataset_id=dataset.pk)
+    twin = build_version(dataset_id=dataset.pk)
+
+    assert finished.number == 1 and finished.status == VersionStatus.READY and twin is None
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"name": "../../etc/passwd"}, None),
+        ({"name": "\x00\x00"}, "needs a name"),
+        ({"name": "'\"; drop table"}, None),
+        ({"name": "Eval", "splits": {"train": 90, "test": 20}}, "adding up to 100"),
+        ({"name": "Eval", "splits": {"Train Set": 100}}, "Split names"),
+        ({"name": "Eval", "queues": ["nope"]}, "No such queue"),
+        ({"name": "Eval", "colour": "red"}, "unknown field"),
+    ],
+)
+def test_dataset_names_are_slugified_and_bad_specs_refused(project, spec, message):
+    if message is None:
+        dataset = create_dataset(project=project, spec=spec)
+        assert dataset.slug and all(c.isalnum() or c == "-" for c in dataset.slug)
+        assert "/" not in dataset.slug and "." not in dataset.slug
+    else:
+        with pytest.raises(InvalidSpec, match=message):
+            create_dataset(project=project, spec=spec)
+        assert not Dataset.objects.exists()
+
+
+def test_rows_are_not_written_for_a_failed_or_unchanged_build(project):
+    dataset = create_dataset(project=project, spec={"name": "Empty"})
+    first = build_version(dataset_id=dataset.pk)
+    assert first.row_count == 0 and build_version(dataset_id=dataset.pk) is None
+    assert DatasetRow.objects.count() == 0
