@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import expert_views, lead_views, views
+from . import adjudication_views, dataset_views, expert_views, lead_views, views
 
 app_name = "labeling"
 
@@ -21,4 +21,12 @@ urlpatterns = [
     path("p/<slug:slug>/manage/queues/<int:queue_id>/backfill", lead_views.queue_backfill, name="queue-backfill"),
     path("p/<slug:slug>/manage/rubric/", lead_views.rubric_versions, name="rubric"),
     path("p/<slug:slug>/manage/experts/", lead_views.expert_progress, name="experts"),
+    # Leads: gold answers that need a decision.
+    path("p/<slug:slug>/manage/adjudication/", adjudication_views.adjudication_list, name="adjudication"),
+    path("p/<slug:slug>/manage/adjudication/<int:item_id>/", adjudication_views.adjudicate_item, name="adjudicate"),
+    # Engineers and leads: eval datasets, their versions, downloads and "build now".
+    path("p/<slug:slug>/datasets/", dataset_views.dataset_list, name="datasets"),
+    path("p/<slug:slug>/datasets/new", dataset_views.dataset_create, name="dataset-create"),
+    path("p/<slug:slug>/datasets/<slug:dataset_slug>/", dataset_views.dataset_detail, name="dataset"),
+    path("p/<slug:slug>/datasets/<slug:dataset_slug>/build", dataset_views.dataset_build, name="dataset-build"),
 ]
