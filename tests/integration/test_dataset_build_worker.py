@@ -1,0 +1,141 @@
+"""A dataset build delivered twice, or whose worker is killed with SIGKILL midway and redelivered by
+Redis, ends with exactly one ready version whose checksum equals a clean build's."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from labeling.models import (
+    DatasetVersion,
+    Item,
+    ItemStatus,
+    Label,
+    Output,
+    Queue,
+    Resolution,
+    ResolutionStatus,
+    Slot,
+    SlotState,
+    VersionStatus,
+)
+from labeling.services.datasets import create_dataset, dataset_rows
+from labeling.services.rubrics import publish_rubric
+from labeling.tasks import build_dataset
+from tests.factories import MembershipFactory, UserFactory
+from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+ITEMS = 6000  # enough rows that a build takes a few seconds: long enough to be killed midway
+
+
+def _labeled_project(project):
+    """ITEMS outputs, each one complete item with two agreeing labels and a resolution (bulk, fast)."""
+    rubric = publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
+    queue = Queue.objects.create(project=project, slug="all", name="All", overlap=2)
+    experts = [MembershipFactory(project=project, user=UserFactory(username=f"w{n}")).user for n in range(2)]
+    now = timezone.now()
+    outputs = Output.objects.bulk_create(
+        Output(
+            project=project, external_id=f"o-{i:05d}", occurred_at=now, received_at=now, routed_at=now,
+            input="Where is my parcel?", output=f"It ships on day {i % 7}. " * 20, content_hash=f"{i:064x}",
+        )
+        for i in range(ITEMS)
+    )  # fmt: skip
+    week = now.date()
+    items = Item.objects.bulk_create(
+        Item(project=project, queue=queue, output=o, week=week, overlap=2, status=ItemStatus.COMPLETE) for o in outputs
+    )
+    Slot.objects.bulk_create(
+        Slot(item=item, queue=queue, number=n + 1, state=SlotState.DONE, expert=expert)
+        for item in items
+        for n, expert in enumerate(experts)
+    )
+    Label.objects.bulk_create(
+        Label(item=item, expert=expert, rubric=rubric, answers={"correct": bool(item.pk % 3)})
+        for item in items
+        for expert in experts
+    )
+    Resolution.objects.bulk_create(
+        Resolution(
+            item=item, status=ResolutionStatus.RESOLVED,
+            automatic={"correct": {"value": bool(item.pk % 3), "method": "unanimous"}},
+        )
+        for item in items
+    )  # fmt: skip
+    return create_dataset(project=project, spec={"name": "Support eval"})
+
+
+def _clean_checksum(dataset) -> str:
+    digest = hashlib.sha256()
+    encoder = msgspec.json.Encoder(order="sorted")
+    for row in dataset_rows(dataset):
+        digest.update(encoder.encode(row) + b"\n")
+    return digest.hexdigest()
+
+
+def _start_worker():
+    env = _env_for_test_database(CELERY_VISIBILITY_TIMEOUT="3")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def _stop(process, sig=signal.SIGTERM):
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    process.wait(timeout=30)
+
+
+def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(project):
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    dataset = _labeled_project(project)
+    expected = _clean_checksum(dataset)
+
+    first = _start_worker()
+    try:
+        build_dataset.delay(dataset.pk)
+        assert _wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
+        time.sleep(0.5)  # the rows are being written now, in the build's transaction
+        _stop(first, signal.SIGKILL)
+    finally:
+        _stop(first, signal.SIGKILL)
+
+    version = DatasetVersion.objects.get(dataset=dataset)
+    assert version.status == VersionStatus.BUILDING and version.rows.count() == 0  # nothing half-visible
+
+    second = _start_worker()
+    try:
+        build_dataset.delay(dataset.pk)  # and a twin delivery of the same build, for good measure
+        done = _wait_for(
+            lambda: (
+                DatasetVersion.objects.filter(dataset=dataset, status="ready").exists()
+                and not DatasetVersion.objects.filter(dataset=dataset, status="building").exists()
+            ),
+            120,
+        )
+        # Give the redelivered message time to arrive too, and to find nothing left to do.
+        time.sleep(6)
+    finally:
+        _stop(second)
+
+    assert done
+    versions = list(DatasetVersion.objects.filter(dataset=dataset))
+    assert [(v.number, v.status) for v in versions] == [(1, VersionStatus.READY)]
+    assert versions[0].row_count == ITEMS == versions[0].rows.count()
+    assert versions[0].sha256 == expected
