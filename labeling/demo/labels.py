@@ -54,7 +54,8 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
                 if rng.random() < 0.02:
                     skip_item(expert=expert, item=item, reason="Not sure about this policy; leaving it to others.")
                     continue
-                submit_label(expert=expert, item=item, rubric=rubric, answers=_answers(rng, kind, item.output.output))
+                answers = _answers(rng, kind, item.output)
+                submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
                 made += 1
                 if kind in FAILURES and rng.random() < 0.04:
                     flag_item(expert=expert, item=item, note=rng.choice(FLAG_NOTES))
@@ -64,14 +65,18 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
 
 
 def _answers(rng: random.Random, kind: str, output) -> dict:
-    """What a careful but human reviewer says about an answer of this kind."""
+    """What a careful but human reviewer says about an answer of this kind: mostly what the answer
+    deserves (the same for every reviewer), now and then a different reading."""
     failed = kind in FAILURES and kind != "rude"
     correct = not failed
     if rng.random() < 0.1:  # reviewers disagree now and then
         correct = not correct
     helpfulness = {"good": 5, "too_long": 3, "curt": 3, "rude": 1}.get(kind, 2 if kind == "evasive" else 1)
     helpfulness = max(1, min(5, helpfulness + rng.choice([-1, 0, 0, 0, 1])))
-    tone = {"curt": "curt", "rude": "rude"}.get(kind) or rng.choice(["friendly", "friendly", "neutral"])
+    deserved_tone = random.Random(output.external_id).choice(["friendly", "friendly", "neutral"])
+    tone = {"curt": "curt", "rude": "rude"}.get(kind) or deserved_tone
+    if rng.random() < 0.08:
+        tone = "neutral" if tone != "neutral" else "friendly"
     answers: dict = {"correct": correct, "helpfulness": helpfulness, "tone": tone}
     issues = (
         [kind]
@@ -87,7 +92,7 @@ def _answers(rng: random.Random, kind: str, output) -> dict:
             "evasive": "Does not answer the question that was asked.",
             "missing_escalation": "This needed a hand-over to a human agent.",
         }[kind]
-        if rng.random() < 0.3 and isinstance(output, str):
+        if rng.random() < 0.3 and isinstance(output.output, str):
             answers["corrected_answer"] = (
                 "Sorry about that! Let me hand you over to a colleague who can check this for you."
             )

@@ -155,3 +155,19 @@ def project_spec() -> dict[str, Any]:
             for username, (role, _) in MEMBERS.items()
         ],
     }
+
+
+DATASETS: list[dict[str, Any]] = [
+    {
+        "name": "Support answers",
+        "description": "Every resolved answer of the weekly sample and the refunds queue: the main eval set.",
+        "queues": ["weekly-sample", "refunds"],
+        "splits": {"train": 80, "test": 20},
+    },
+    {
+        "name": "Thumbs-down regressions",
+        "description": "Answers customers rated down, with the experts' verdicts: a regression suite.",
+        "queues": ["thumbs-down"],
+        "splits": {"test": 100},
+    },
+]

@@ -22,11 +22,13 @@ from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import ApiKey, Membership, Output, Project, Queue, UsageEvent
 from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.ingest import ingest_events, ingest_outputs
+from labeling.services.datasets import build_version, create_dataset
 from labeling.services.projects import create_project
+from labeling.services.resolution import resolve_complete_items
 from labeling.services.routing import backfill_queue, cycle_week, validate_rule
 
 from .labels import label_history
-from .project import ADMIN, MEMBERS, QUEUES, SLUG, project_spec
+from .project import ADMIN, DATASETS, MEMBERS, QUEUES, SLUG, project_spec
 from .support_bot import WEEKS, generate
 
 KEY_NAME = "demo"
@@ -81,6 +83,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             project.outputs.update(routed_at=timezone.now())
             _open_queues(project, now or timezone.now())
             label_history(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
+            _first_datasets(project)
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)
@@ -151,6 +154,13 @@ def _open_queues(project: Project, now: datetime) -> None:
     for spec in QUEUES:
         queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
         backfill_queue(queue=queue, since=since)
+
+
+def _first_datasets(project: Project) -> None:
+    """Gold answers for the reviewed weeks, and version 1 of two eval datasets built from them."""
+    resolve_complete_items(project_id=project.pk)
+    for spec in DATASETS:
+        build_version(dataset_id=create_dataset(project=project, spec=spec).pk)
 
 
 def _reset_people(project: Project) -> list[Credential]:
