@@ -36,7 +36,7 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
     rubric = Rubric.objects.current_for(project)
     current = cycle_week(project, now)
     experts = list(get_user_model().objects.filter(username__in=EXPERTS).order_by("username"))
-    made = 0
+    made, flagged = 0, set()
     for queue in Queue.objects.filter(project=project).order_by("-priority", "pk"):
         for expert in experts:
             this_week_left = None
@@ -57,8 +57,10 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
                 answers = _answers(rng, kind, item.output)
                 submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
                 made += 1
-                if kind in FAILURES and rng.random() < 0.04:
+                # Each expert raises the first failure they meet, and a few more, for the weekly meeting.
+                if kind in FAILURES and (expert.pk not in flagged or rng.random() < 0.05):
                     flag_item(expert=expert, item=item, note=rng.choice(FLAG_NOTES))
+                    flagged.add(expert.pk)
                 if rng.random() < 0.03:
                     comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
     return made

@@ -21,8 +21,8 @@ from django.utils import timezone
 from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import ApiKey, Membership, Output, Project, Queue, UsageEvent
 from labeling.services.api_keys import create_api_key, revoke_api_key
-from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.datasets import build_version, create_dataset
+from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.projects import create_project
 from labeling.services.resolution import resolve_complete_items
 from labeling.services.routing import backfill_queue, cycle_week, validate_rule
