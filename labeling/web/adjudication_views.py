@@ -1,10 +1,269 @@
-"""Stub: being written (see labeling/web/urls.py)."""
+"""The lead's adjudication screens: items whose experts tie (or that a lead sent here), and one item's case.
 
-from django.http import Http404
+Leads and admins only (`management.managed_project`); anyone else, and any item that is not a
+complete item of this project, gets a 404. The case page shows the experts' labels side by side with
+their names (blind labeling ends here: leads may know who said what) and records the lead's gold
+answers through `services.resolution.adjudicate`, the one validator of answers.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from labeling.models import QuestionKind, ResolutionStatus
+from labeling.selectors import gold, management
+from labeling.services import resolution as resolution_services
+from labeling.services.answers import InvalidAnswers
+
+from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
+from .expert_views import _as_text, _conversation
+
+METHODS = {
+    "unanimous": "Unanimous",
+    "majority": "Majority",
+    "median": "Median",
+    "tie": "Tie",
+    "list": "Experts' texts",
+    "adjudicated": "Decided by a lead",
+}
 
 
-def _missing(*args, **kwargs):
-    raise Http404
+@login_required
+@require_GET
+def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = management.managed_project(request.user, slug)
+    rows, total = gold.adjudication_queue(project)
+    context = {
+        "project": project,
+        "rows": rows,
+        "total": total,
+        "recent": gold.recently_adjudicated(project),
+        "tab": "adjudication",
+        "can_manage": True,
+    }
+    return render(request, "labeling/adjudication/list.html", context)
 
 
-adjudication_list = adjudicate_item = _missing
+@login_required
+@require_http_methods(["GET", "POST"])
+def adjudicate_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    """GET shows the case; POST records the gold answers, or (`action=mark`) sends the item here."""
+    project = management.managed_project(request.user, slug)
+    case = gold.adjudication_case(project, item_id)
+    if request.method == "GET":
+        return _case_page(request, case)
+    if request.POST.get("action") == "mark":
+        return _send_to_adjudication(request, project, case)
+    return _decide(request, project, case)
+
+
+def _send_to_adjudication(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpResponse:
+    resolution_services.mark_for_adjudication(lead=request.user, item=case.item, note=request.POST.get("note", ""))
+    messages.success(request, f"Item {case.item.pk} is on the adjudication list, waiting for a decision.")
+    return redirect("labeling:adjudicate", slug=project.slug, item_id=case.item.pk)
+
+
+def _decide(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpResponse:
+    answers = posted_answers(case, request.POST)
+    note = request.POST.get("note", "")
+    try:
+        decided = resolution_services.adjudicate(lead=request.user, item=case.item, answers=answers, note=note)
+    except InvalidAnswers as exc:
+        return _case_page(request, case, errors=exc.errors, status=400)
+    if decided.status == ResolutionStatus.NEEDS_ADJUDICATION:
+        waiting = ", ".join(gold.open_ties(decided))
+        messages.warning(request, f"Saved. Item {case.item.pk} still ties on: {waiting}. Decide it to settle it.")
+        return redirect("labeling:adjudicate", slug=project.slug, item_id=case.item.pk)
+    messages.success(request, f"Gold answer of item {case.item.pk} recorded.")
+    return redirect("labeling:adjudication", slug=project.slug)
+
+
+# The form -----------------------------------------------------------------------------------------------------
+# Option questions post `q-<key>` as the labeling form does, so `answers_from_post` converts them. A text
+# or correction question posts `pick-<key>`: `label-<id>` takes that expert's text, `own` the lead's own
+# text from `own-<key>`, and empty leaves the question undecided, unless the lead typed their own text
+# (without scripts, typing does not tick "Write my own" by itself).
+
+
+def _pick_name(key: str) -> str:
+    return f"pick-{key}"
+
+
+def _own_name(key: str) -> str:
+    return f"own-{key}"
+
+
+def posted_answers(case: gold.AdjudicationCase, data: QueryDict) -> dict[str, Any]:
+    """The lead's answers, typed, from the case form (undecided questions left out)."""
+    effective = data.copy()
+    texts = {f"label-{label.pk}": label.answers for label in case.labels}
+    for question in case.questions:
+        key = question["key"]
+        if question["kind"] not in TEXT_KINDS:
+            continue
+        pick, own = data.get(_pick_name(key), ""), data.get(_own_name(key), "")
+        if pick == "own" or (pick == "" and own.strip()):
+            effective[field_name(key)] = own
+        elif pick in texts and isinstance(texts[pick].get(key), str):
+            effective[field_name(key)] = texts[pick][key]
+        else:
+            effective.pop(field_name(key), None)
+    return answers_from_post(case.questions, effective)
+
+
+def _prefill(question: dict, automatic: dict | None, adjudicated: dict | None) -> Any:
+    """The value the form starts from: the lead's earlier decision, else a settled automatic value."""
+    if adjudicated is not None:
+        return adjudicated["value"]
+    if automatic is None or automatic["method"] in ("tie", "list"):
+        return None
+    value = automatic["value"]
+    if question["kind"] == QuestionKind.RATING and not isinstance(value, int):
+        return None  # a median between two steps of the scale is not an answer the lead can give
+    return value
+
+
+def _display(question: dict, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(str(option).replace("_", " ") for option in value) if value else "none"
+    if question["kind"] == QuestionKind.RATING and question.get("scale"):
+        return f"{value} / {question['scale'][1]}"
+    if question["kind"] == QuestionKind.CHOICE:
+        return str(value).replace("_", " ")
+    return str(value)
+
+
+def _votes(question: dict, entry: dict) -> list[tuple[str, Any]]:
+    votes = entry.get("votes")
+    if isinstance(votes, dict):
+        names = {"true": "Yes", "false": "No"} if question["kind"] == QuestionKind.BINARY else {}
+        return [(names.get(name, name.replace("_", " ")), count) for name, count in votes.items()]
+    if isinstance(votes, list):
+        return [(", ".join(str(vote) for vote in votes), None)]
+    return []
+
+
+def _automatic(question: dict, entry: dict | None) -> dict | None:
+    if entry is None:
+        return None
+    return {
+        "method": entry["method"],
+        "method_label": METHODS.get(entry["method"], entry["method"]),
+        "value": _display(question, entry["value"]) if entry["method"] not in ("tie", "list") else "",
+        "votes": _votes(question, entry),
+        "spread": entry.get("spread"),
+        "is_tie": entry["method"] == "tie",
+    }
+
+
+def _expert_name(user) -> str:
+    return user.get_full_name() or user.username
+
+
+def _text_choices(case, key: str, current: Any, data: QueryDict | None) -> dict:
+    """The experts' distinct texts for one question, and which pick is checked."""
+    groups: dict[str, dict] = {}
+    for label in case.labels:
+        text = label.answers.get(key)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        group = groups.setdefault(text, {"value": f"label-{label.pk}", "text": text, "experts": []})
+        group["experts"].append(_expert_name(label.expert))
+    choices = list(groups.values())
+    if data is not None:
+        pick, own = data.get(_pick_name(key), ""), data.get(_own_name(key), "")
+    elif isinstance(current, str) and current:
+        pick = groups[current]["value"] if current in groups else "own"
+        own = "" if current in groups else current
+    else:
+        pick, own = "", ""
+    for choice in choices:
+        choice["checked"] = choice["value"] == pick
+        choice["by"] = " and ".join(choice["experts"])
+    picked_text = any(choice["checked"] for choice in choices)
+    return {
+        "choices": choices,
+        "own_checked": pick == "own",
+        "own_text": own,
+        "none_checked": not picked_text and pick != "own",
+    }
+
+
+def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] | None = None, status: int = 200):
+    posted = request.POST if errors is not None else None
+    errors = errors or {}
+    prefill = {
+        question["key"]: _prefill(question, case.automatic.get(question["key"]), case.adjudicated.get(question["key"]))
+        for question in case.questions
+    }
+    option_questions = [question for question in case.questions if question["kind"] not in TEXT_KINDS]
+    fields = {
+        field.key: field
+        for field in form_fields(
+            [{**question, "required": False} for question in option_questions],
+            answers=prefill,
+            posted=posted,
+            errors=errors,
+        )
+    }
+    experts = [
+        {"label": label, "name": _expert_name(label.expert), "username": label.expert.username} for label in case.labels
+    ]
+    questions = []
+    for number, question in enumerate(case.questions, start=1):
+        key, kind = question["key"], question["kind"]
+        automatic = _automatic(question, case.automatic.get(key))
+        adjudicated = case.adjudicated.get(key)
+        questions.append(
+            {
+                "number": number,
+                "key": key,
+                "kind": kind,
+                "prompt": question.get("prompt") or key,
+                "help": question.get("help", ""),
+                "is_text": kind in TEXT_KINDS,
+                "answers": [
+                    {
+                        "expert": expert,
+                        "value": _display(question, label.answers.get(key)),
+                        "given": key in label.answers and label.answers[key] not in (None, "", []),
+                    }
+                    for expert, label in zip(experts, case.labels, strict=True)
+                ],
+                "automatic": automatic,
+                "needs_decision": bool(automatic and automatic["is_tie"] and adjudicated is None),
+                "adjudicated": _display(question, adjudicated["value"]) if adjudicated else None,
+                "field": fields.get(key),
+                "texts": _text_choices(case, key, prefill[key], posted) if kind in TEXT_KINDS else None,
+                "pick_name": _pick_name(key),
+                "own_name": _own_name(key),
+                "error": errors.get(key, ""),
+            }
+        )
+    output = case.item.output
+    known = {question["key"] for question in case.questions}
+    context = {
+        "project": case.item.project,
+        "case": case,
+        "item": case.item,
+        "output": output,
+        "conversation": _conversation(output.input),
+        "input_is_text": isinstance(output.input, str),
+        "context_text": _as_text(output.context),
+        "experts": experts,
+        "questions": questions,
+        "form_errors": [message for key, message in errors.items() if key not in known],
+        "has_errors": bool(errors),
+        "note": request.POST.get("note", "") if posted is not None else "",
+        "tab": "adjudication",
+        "can_manage": True,
+    }
+    return render(request, "labeling/adjudication/item.html", context, status=status)

@@ -1,10 +1,120 @@
-"""Stub: being written (see labeling/web/urls.py)."""
+"""Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions and "build now".
 
-from django.http import Http404
+Engineers, leads and admins of the project only (`gold.dataset_project`); experts and outsiders get a
+404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling.exceptions import InvalidSpec
+from labeling.models import Queue, Rubric, VersionStatus
+from labeling.selectors import gold
+from labeling.services import datasets as dataset_services
+from labeling.services.access import MANAGING_ROLES
+
+from .dataset_forms import DatasetForm
+
+DOWNLOAD_FORMATS = ("jsonl", "csv", "parquet")
 
 
-def _missing(*args, **kwargs):
-    raise Http404
+def _frame(project, membership) -> dict:
+    """What the sub-navigation needs: managers see the manage tabs, engineers only Datasets."""
+    return {"project": project, "tab": "datasets", "can_manage": membership.role in MANAGING_ROLES}
 
 
-dataset_list = dataset_create = dataset_detail = dataset_build = _missing
+@login_required
+@require_GET
+def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project, membership = gold.dataset_project(request.user, slug)
+    summaries = gold.datasets_of_project(project)
+    context = {**_frame(project, membership), "summaries": summaries, "building": any(s.building for s in summaries)}
+    return render(request, "labeling/datasets/list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
+    project, membership = gold.dataset_project(request.user, slug)
+    rubric = Rubric.objects.current_for(project)
+    form = DatasetForm(
+        request.POST or None,
+        project=project,
+        queues=Queue.objects.filter(project=project).order_by("name"),
+        question_keys=[question["key"] for question in rubric.questions] if rubric else [],
+    )
+    context = {**_frame(project, membership), "form": form, "rubric": rubric}
+    if request.method == "GET":
+        return render(request, "labeling/datasets/form.html", context)
+    if form.is_valid():
+        try:
+            dataset = dataset_services.create_dataset(project=project, spec=form.spec())
+        except InvalidSpec as exc:
+            form.add_problems(exc)
+        else:
+            messages.success(request, f"Dataset “{dataset.name}” created. Build its first version when you are ready.")
+            return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
+    return render(request, "labeling/datasets/form.html", context, status=400)
+
+
+@login_required
+@require_GET
+def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
+    project, membership = gold.dataset_project(request.user, slug)
+    dataset = gold.dataset_of_project(project, dataset_slug)
+    versions = list(gold.dataset_versions(dataset))
+    context = {
+        **_frame(project, membership),
+        "dataset": dataset,
+        "rows": _version_rows(project, dataset, versions),
+        "building": dataset.build_requested_at is not None or any(v.status == VersionStatus.BUILDING for v in versions),
+        "api_base": _api_base(project, dataset),
+        "formats": DOWNLOAD_FORMATS,
+    }
+    return render(request, "labeling/datasets/detail.html", context)
+
+
+@login_required
+@require_POST
+def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
+    project, _ = gold.dataset_project(request.user, slug)
+    dataset = gold.dataset_of_project(project, dataset_slug)
+    dataset_services.request_build(dataset=dataset)
+    messages.success(
+        request,
+        f"Build of “{dataset.name}” requested. The new version appears below when it is ready; "
+        "if nothing changed since the last version, no new one is made.",
+    )
+    return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
+
+
+def _api_base(project, dataset) -> str:
+    # The REST API's dataset routes (api/urls.py) are written by another change; their shape is fixed.
+    return f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
+
+
+def _version_rows(project, dataset, versions) -> list[dict]:
+    """Each version with its download links and a diff against the ready version before it."""
+    base = _api_base(project, dataset)
+    ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
+    rows = []
+    for version in versions:
+        is_ready = version.status == VersionStatus.READY
+        earlier = [number for number in ready if number < version.number]
+        rows.append(
+            {
+                "version": version,
+                "is_ready": is_ready,
+                "downloads": [
+                    (fmt, f"{base}/versions/{version.number}/download?format={fmt}") for fmt in DOWNLOAD_FORMATS
+                ]
+                if is_ready
+                else [],
+                "diff_from": earlier[-1] if is_ready and earlier else None,
+                "diff_url": f"{base}/diff?from={earlier[-1]}&to={version.number}" if is_ready and earlier else "",
+            }
+        )
+    return rows

@@ -1,0 +1,327 @@
+"""The lead's adjudication screens: the list of items waiting for a decision, and one item's case.
+
+Leads and admins only (everyone else gets a 404), another project's item is a 404 and stays as it
+was, bad answers re-render with a 400 and store nothing, pages run a fixed number of queries.
+"""
+
+import pytest
+
+from labeling.models import Item, ItemStatus, Label, Queue, Resolution, ResolutionStatus
+from labeling.services.assignment import next_item
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_item
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import MembershipFactory, OutputFactory, UserFactory
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "helpful", "kind": "rating", "prompt": "How helpful?", "scale": [1, 5]},
+    {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt"], "required": False},
+    {"key": "issues", "kind": "multi_choice", "prompt": "Issues", "options": ["wrong", "long"], "required": False},
+    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
+]
+TIE = (
+    {"correct": True, "helpful": 4, "tone": "friendly", "fix": "Parcels take 3 days."},
+    {"correct": False, "helpful": 4, "tone": "friendly", "fix": "Parcels take 2 to 4 days."},
+)
+AGREE = ({"correct": True, "helpful": 5}, {"correct": True, "helpful": 5})
+
+
+def labeled_item(project, experts, answers, *, output="Your parcel arrives **Friday**.") -> Item:
+    """A complete, resolved item of the project's queue, labeled by `experts` with `answers` in order."""
+    rubric = project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
+    queue, _ = Queue.objects.get_or_create(
+        project=project, slug="all", defaults={"name": "All", "overlap": len(experts)}
+    )
+    out = OutputFactory(project=project, output=output, input=[{"role": "user", "content": "Where is my parcel?"}])
+    route_outputs(project_id=project.pk, output_ids=[out.pk])
+    item = None
+    for expert, given in zip(experts, answers, strict=True):
+        item = next_item(expert=expert, queue=queue)
+        assert item.output_id == out.pk
+        submit_label(expert=expert, item=item, rubric=rubric, answers=given)
+    resolve_item(item_id=item.pk)  # the task is enqueued on commit, which a test transaction never reaches
+    return Item.objects.get(pk=item.pk)
+
+
+@pytest.fixture
+def experts(expert, other_expert):
+    return [expert, other_expert]
+
+
+@pytest.fixture
+def lead_client(client, lead):
+    client.force_login(lead)
+    return client
+
+
+def list_url(project):
+    return f"/p/{project.slug}/manage/adjudication/"
+
+
+def item_url(project, item):
+    return f"/p/{project.slug}/manage/adjudication/{item.pk}/"
+
+
+def state(item) -> tuple:
+    resolution = Resolution.objects.get(item=item)
+    return resolution.status, resolution.adjudicated, resolution.marked_for_adjudication, resolution.note
+
+
+# Access ---------------------------------------------------------------------------------------------------------
+
+
+def test_pages_need_a_signed_in_user(client, project, experts):
+    item = labeled_item(project, experts, TIE)
+    for url in (list_url(project), item_url(project, item)):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer", "outsider"])
+def test_it_validates_ownership(client, project, experts, persona, request):
+    """Experts (even those who labeled the item), engineers and outsiders get 404s and change nothing."""
+    item = labeled_item(project, experts, TIE)
+    agreeing = labeled_item(project, experts, AGREE)
+    before = state(item), state(agreeing)
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.get(list_url(project)).status_code == 404
+    assert client.get(item_url(project, item)).status_code == 404
+    assert client.post(item_url(project, item), {"q-correct": "yes", "note": "mine"}).status_code == 404
+    assert client.post(item_url(project, agreeing), {"action": "mark", "note": "look"}).status_code == 404
+
+    assert (state(item), state(agreeing)) == before
+
+
+def test_it_validates_ownership_of_an_item_id(lead_client, project, other_project, experts):
+    """A lead naming another project's item, or an item still being labeled, gets a 404; nothing changes."""
+    foreign_experts = [MembershipFactory(project=other_project, role="expert").user for _ in range(2)]
+    foreign = labeled_item(other_project, foreign_experts, TIE)
+    before = state(foreign)
+
+    assert lead_client.get(item_url(project, foreign)).status_code == 404
+    assert lead_client.post(item_url(project, foreign), {"q-correct": "yes"}).status_code == 404
+    assert lead_client.post(item_url(project, foreign), {"action": "mark"}).status_code == 404
+    assert lead_client.get(item_url(other_project, foreign)).status_code == 404  # not a lead there
+    assert lead_client.get(list_url(other_project)).status_code == 404
+    assert state(foreign) == before
+
+    labeled_item(project, experts, AGREE)
+    open_item = Item.objects.create(project=project, queue=Queue.objects.get(project=project), output=OutputFactory(
+        project=project), week=foreign.week, overlap=2)  # fmt: skip
+    assert lead_client.get(item_url(project, open_item)).status_code == 404
+    assert lead_client.post(item_url(project, open_item), {"action": "mark"}).status_code == 404
+    assert not Resolution.objects.filter(item=open_item).exists()
+
+
+def test_an_admin_may_adjudicate(client, project, experts):
+    admin = MembershipFactory(project=project, role="admin", user=UserFactory(username="ada")).user
+    item = labeled_item(project, experts, TIE)
+    client.force_login(admin)
+    assert client.get(list_url(project)).status_code == 200
+    assert client.post(item_url(project, item), {"q-correct": "no"}).status_code == 302
+    assert Resolution.objects.get(item=item).adjudicated_by == admin
+
+
+# The list -------------------------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_items_waiting_for_a_decision_oldest_first(lead_client, project, experts, lead):
+    first = labeled_item(project, experts, TIE, output="First answer <script>alert(1)</script>")
+    labeled_item(project, experts, AGREE)
+    second = labeled_item(project, experts, TIE, output="Second answer")
+    marked = labeled_item(project, experts, AGREE, output="Agreed, but suspicious")
+    lead_client.post(item_url(project, marked), {"action": "mark", "note": "Check the refund rule"})
+
+    response = lead_client.get(list_url(project))
+
+    assert response.status_code == 200
+    assert [row.item.pk for row in response.context["rows"]] == [first.pk, second.pk, marked.pk]
+    assert response.context["total"] == 3
+    row = response.context["rows"][0]
+    assert [(tie.key, tie.prompt, tie.votes) for tie in row.ties] == [
+        ("correct", "Is the answer correct?", [("yes", 1), ("no", 1)])
+    ]
+    html = response.content.decode()
+    assert "First answer &lt;script&gt;" in html and "<script>alert(1)" not in html
+    assert "Check the refund rule" in html and "sent by a lead" in html
+    assert "3 waiting" in html
+
+
+def test_the_list_runs_a_fixed_number_of_queries(lead_client, project, experts, lead, django_assert_num_queries):
+    item = labeled_item(project, experts, TIE)
+    lead_client.post(item_url(project, item), {"q-correct": "yes"})  # one recent decision
+    labeled_item(project, experts, TIE)
+    # session, user, project, membership, count, resolutions with items, the current rubric, recent decisions
+    with django_assert_num_queries(8):
+        lead_client.get(list_url(project))
+    for _ in range(4):
+        labeled_item(project, experts, TIE)
+    with django_assert_num_queries(8):
+        response = lead_client.get(list_url(project))
+    assert len(response.context["rows"]) == 5 and len(response.context["recent"]) == 1
+
+
+def test_an_empty_list_says_there_is_nothing_to_decide(lead_client, project, experts):
+    labeled_item(project, experts, AGREE)
+    response = lead_client.get(list_url(project))
+    assert response.status_code == 200 and "Nothing to decide" in response.content.decode()
+
+
+# The case -------------------------------------------------------------------------------------------------------
+
+
+def test_the_case_shows_each_experts_answers_by_name_and_the_automatic_result(lead_client, project, experts):
+    item = labeled_item(
+        project, experts, TIE, output="**Friday**, promised. <script>alert('x')</script><img src=x onerror=alert(1)>"
+    )
+
+    response = lead_client.get(item_url(project, item))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    correct = next(q for q in response.context["questions"] if q["key"] == "correct")
+    assert [(a["expert"]["username"], a["value"]) for a in correct["answers"]] == [("erin", "Yes"), ("ezra", "No")]
+    assert correct["needs_decision"] and correct["automatic"]["method"] == "tie"
+    assert 'data-expert="erin"' in html and 'data-expert="ezra"' in html
+    helpful = next(q for q in response.context["questions"] if q["key"] == "helpful")
+    assert helpful["automatic"]["value"] == "4 / 5" and helpful["automatic"]["method_label"] == "Median"
+    # Prefilled: the settled automatic answers; nothing for the tie.
+    assert [o.value for o in helpful["field"].options if o.checked] == ["4"]
+    assert not [o for o in correct["field"].options if o.checked]
+    # The experts' corrections are offered to pick, one radio each, by name.
+    fix = next(q for q in response.context["questions"] if q["key"] == "fix")
+    assert [c["by"] for c in fix["texts"]["choices"]] == ["erin", "ezra"]
+    assert "Parcels take 2 to 4 days." in html
+    # The AI output is rendered as sanitised Markdown.
+    assert "<strong>Friday</strong>" in html
+    assert "<script>alert" not in html and "<img" not in html  # escaped as text, never markup
+
+
+def test_the_case_runs_a_fixed_number_of_queries(lead_client, project, experts, django_assert_num_queries):
+    item = labeled_item(project, experts, TIE)
+    # session, user, project, membership, the item with output, queue and resolution, labels with experts and rubric
+    with django_assert_num_queries(6):
+        assert lead_client.get(item_url(project, item)).status_code == 200
+
+
+def test_a_lead_records_the_gold_answer_and_the_item_leaves_the_list(lead_client, project, experts, lead):
+    item = labeled_item(project, experts, TIE)
+    mine = "Parcels take 3 working days."
+
+    response = lead_client.post(
+        item_url(project, item),
+        {"q-correct": "no", "q-helpful": "4", "q-tone": "friendly", "pick-fix": "own", "own-fix": mine + "\r\n",
+         "note": "  The policy says 3 working days.  "},
+    )  # fmt: skip
+
+    assert response.status_code == 302 and response.headers["Location"] == list_url(project)
+    resolution = Resolution.objects.get(item=item)
+    assert resolution.status == ResolutionStatus.RESOLVED
+    assert resolution.adjudicated == {
+        "correct": {"value": False, "method": "adjudicated"},
+        "helpful": {"value": 4, "method": "adjudicated"},
+        "tone": {"value": "friendly", "method": "adjudicated"},
+        "fix": {"value": mine, "method": "adjudicated"},
+    }
+    assert resolution.gold["correct"] is False
+    assert (resolution.adjudicated_by, resolution.note) == (lead, "The policy says 3 working days.")
+    page = lead_client.get(list_url(project))
+    assert page.context["rows"] == [] and [r.item_id for r in page.context["recent"]] == [item.pk]
+    assert "Gold answer of item" in page.content.decode()
+
+
+def test_a_lead_picks_one_experts_correction(lead_client, project, experts, other_expert):
+    item = labeled_item(project, experts, TIE)
+    label = Label.objects.get(item=item, expert=other_expert)
+
+    lead_client.post(item_url(project, item), {"q-correct": "yes", "pick-fix": f"label-{label.pk}", "own-fix": ""})
+
+    assert Resolution.objects.get(item=item).adjudicated["fix"] == {
+        "value": "Parcels take 2 to 4 days.", "method": "adjudicated",
+    }  # fmt: skip
+
+
+def test_own_text_typed_without_picking_counts_and_no_pick_leaves_the_question_undecided(lead_client, project, experts):
+    item = labeled_item(project, experts, TIE)
+
+    lead_client.post(item_url(project, item), {"q-correct": "yes", "pick-fix": "", "own-fix": "Typed, not picked."})
+    assert Resolution.objects.get(item=item).adjudicated["fix"]["value"] == "Typed, not picked."
+
+    other = labeled_item(project, experts, TIE)
+    lead_client.post(item_url(project, other), {"q-correct": "yes", "pick-fix": "", "own-fix": "  "})
+    assert "fix" not in Resolution.objects.get(item=other).adjudicated
+
+
+@pytest.mark.parametrize(
+    "data, key, message",
+    [
+        ({"q-correct": "maybe"}, "correct", "Answer yes or no."),
+        ({"q-correct": "yes", "q-helpful": "9"}, "helpful", "Give a rating from 1 to 5."),
+        ({"q-correct": "yes", "q-tone": "sarcastic"}, "tone", "Pick one of the listed options."),
+        ({"q-correct": "yes", "q-issues": ["wrong", "nope"]}, "issues", "Unknown option(s): nope."),
+        ({"q-correct": "yes", "pick-fix": "own", "own-fix": "a\x00b"}, "fix", "NUL"),
+        ({"note": "nothing decided"}, None, "at least one question"),
+    ],
+)
+def test_bad_answers_are_refused_with_400_and_nothing_is_stored(lead_client, project, experts, data, key, message):
+    item = labeled_item(project, experts, TIE)
+    before = state(item)
+
+    response = lead_client.post(item_url(project, item), data)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Nothing was saved." in html and message in html
+    if key:
+        question = next(q for q in response.context["questions"] if q["key"] == key)
+        assert message in question["error"]
+    assert state(item) == before
+    # What the lead posted is shown again, not the prefill.
+    if data.get("q-helpful"):
+        helpful = next(q for q in response.context["questions"] if q["key"] == "helpful")
+        assert [o.value for o in helpful["field"].options if o.checked] == []
+
+
+def test_a_partial_decision_is_saved_and_the_item_keeps_waiting(lead_client, project, experts):
+    answers = ({**TIE[0], "tone": "friendly"}, {**TIE[1], "tone": "curt"})  # ties on correct and tone
+    item = labeled_item(project, experts, answers)
+
+    response = lead_client.post(item_url(project, item), {"q-correct": "no"})
+
+    assert response.status_code == 302 and response.headers["Location"] == item_url(project, item)
+    resolution = Resolution.objects.get(item=item)
+    assert resolution.status == ResolutionStatus.NEEDS_ADJUDICATION and "correct" in resolution.adjudicated
+    page = lead_client.get(response.headers["Location"])
+    assert "still ties on: tone" in page.content.decode()
+
+
+def test_a_lead_sends_an_agreeing_item_to_adjudication(lead_client, project, experts, lead):
+    item = labeled_item(project, experts, AGREE)
+    assert "Send to adjudication" in lead_client.get(item_url(project, item)).content.decode()
+
+    response = lead_client.post(item_url(project, item), {"action": "mark", "note": "Refund rule looks wrong"})
+
+    assert response.status_code == 302 and response.headers["Location"] == item_url(project, item)
+    assert state(item) == (ResolutionStatus.NEEDS_ADJUDICATION, {}, True, "Refund rule looks wrong")
+    rows = lead_client.get(list_url(project)).context["rows"]
+    assert [(row.item.pk, row.ties) for row in rows] == [(item.pk, [])]
+    # Deciding it (agreeing with the experts) settles it again.
+    lead_client.post(item_url(project, item), {"q-correct": "yes", "q-helpful": "5"})
+    assert state(item)[0] == ResolutionStatus.RESOLVED and state(item)[2] is False
+
+
+def test_a_complete_item_whose_resolution_is_still_queued_is_shown_and_decided(lead_client, project, experts):
+    item = labeled_item(project, experts, TIE)
+    Resolution.objects.filter(item=item).delete()  # as if the resolve task had not run yet
+
+    response = lead_client.get(item_url(project, item))
+    assert response.status_code == 200
+    assert next(q for q in response.context["questions"] if q["key"] == "correct")["automatic"]["is_tie"]
+    assert not Resolution.objects.filter(item=item).exists()  # showing it writes nothing
+
+    lead_client.post(item_url(project, item), {"q-correct": "no"})
+    assert Resolution.objects.get(item=item).status == ResolutionStatus.RESOLVED
+    assert Item.objects.get(pk=item.pk).status == ItemStatus.COMPLETE

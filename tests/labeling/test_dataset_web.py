@@ -1,0 +1,302 @@
+"""Datasets in the browser: the list, the "new dataset" form, a dataset's versions and "build now".
+
+Engineers, leads and admins of the project only (experts and outsiders get a 404), another project's
+dataset is a 404, bad input re-renders with a 400 and stores nothing, pages run a fixed number of
+queries. "Build now" enqueues the build after commit; the test runs the task itself, as a worker would.
+"""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from labeling.models import Dataset, DatasetVersion, Project, VersionStatus
+from labeling.services.datasets import build_version, create_dataset
+from labeling.tasks import build_dataset
+from tests.factories import MembershipFactory, UserFactory
+from tests.labeling.test_datasets import label_outputs
+
+
+def form_data(**overrides) -> dict:
+    """What the "new dataset" form posts, filled in as an engineer would."""
+    data = {
+        "name": "Support eval",
+        "description": "Resolved answers of the sample queue.",
+        "queues": ["sample"],
+        "questions": ["correct", "fix"],
+        "only_resolved": "on",
+        "tags_any": "shipping, billing",
+        "since": "2026-11-01",
+        "until": "2026-12-01",
+        "splits": "train=70, dev=10, test=20",
+        "auto_rebuild": "on",
+    }
+    data.update(overrides)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def urls(project, dataset_slug="support-eval"):
+    base = f"/p/{project.slug}/datasets/"
+    return {
+        "list": base,
+        "create": f"{base}new",
+        "detail": f"{base}{dataset_slug}/",
+        "build": f"{base}{dataset_slug}/build",
+    }
+
+
+@pytest.fixture
+def engineer_client(client, engineer):
+    client.force_login(engineer)
+    return client
+
+
+@pytest.fixture
+def dataset(project):
+    return create_dataset(project=project, spec={"name": "Support eval"})
+
+
+# Access ---------------------------------------------------------------------------------------------------------
+
+
+def test_pages_need_a_signed_in_user(client, project, dataset):
+    for url in urls(project).values():
+        response = client.get(url)
+        assert response.status_code in (302, 405)
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("persona", ["expert", "outsider"])
+def test_it_validates_ownership(client, project, dataset, persona, request, django_capture_on_commit_callbacks):
+    """Experts and outsiders see 404 on every dataset page, and their POSTs create or enqueue nothing."""
+    client.force_login(request.getfixturevalue(persona))
+    paths = urls(project)
+
+    for name in ("list", "create", "detail"):
+        assert client.get(paths[name]).status_code == 404, name
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert client.post(paths["create"], form_data(name="Mine")).status_code == 404
+        assert client.post(paths["build"]).status_code == 404
+
+    assert callbacks == []
+    assert list(Dataset.objects.values_list("slug", flat=True)) == ["support-eval"]
+    assert Dataset.objects.get().build_requested_at is None
+
+
+@pytest.mark.parametrize("role", ["engineer", "lead", "admin"])
+def test_engineers_leads_and_admins_may_use_datasets(client, project, dataset, role):
+    client.force_login(MembershipFactory(project=project, role=role, user=UserFactory(username=f"u-{role}")).user)
+    response = client.get(urls(project)["list"])
+    assert response.status_code == 200
+    # Engineers see the Datasets tab only; leads and admins every manage tab.
+    assert ("Adjudication" in response.content.decode()) is (role != "engineer")
+    assert client.get(urls(project)["detail"]).status_code == 200
+    assert client.get(urls(project)["create"]).status_code == 200
+
+
+def test_it_validates_ownership_of_a_dataset_slug(engineer_client, project, other_project,
+                                                  django_capture_on_commit_callbacks):  # fmt: skip
+    """Another project's dataset, named through this project's URLs, is a 404 and is never built."""
+    foreign = create_dataset(project=other_project, spec={"name": "Theirs"})
+    paths = urls(project, foreign.slug)
+
+    assert engineer_client.get(paths["detail"]).status_code == 404
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert engineer_client.post(paths["build"]).status_code == 404
+    assert engineer_client.get(urls(other_project, foreign.slug)["detail"]).status_code == 404
+    assert engineer_client.get(urls(other_project)["list"]).status_code == 404
+    assert callbacks == []
+    foreign.refresh_from_db()
+    assert foreign.build_requested_at is None
+
+
+def test_build_needs_a_post(engineer_client, project, dataset):
+    assert engineer_client.get(urls(project)["build"]).status_code == 405
+
+
+# Create ---------------------------------------------------------------------------------------------------------
+
+
+def test_an_engineer_creates_a_dataset_from_the_form(engineer_client, project):
+    label_outputs(project, 1)  # the `sample` queue and a rubric with correct, helpful, fix
+    page = engineer_client.get(urls(project)["create"])
+    assert [key for key, _ in page.context["form"].fields["questions"].choices] == ["correct", "helpful", "fix"]
+
+    response = engineer_client.post(urls(project)["create"], form_data())
+
+    assert response.status_code == 302 and response.headers["Location"] == urls(project)["detail"]
+    dataset = Dataset.objects.get(project=project)
+    assert (dataset.name, dataset.description) == ("Support eval", "Resolved answers of the sample queue.")
+    assert [queue.slug for queue in dataset.queues.all()] == ["sample"]
+    assert dataset.questions == ["correct", "fix"]
+    assert dataset.only_resolved is True and dataset.auto_rebuild is True
+    assert dataset.splits == {"dev": 10, "test": 20, "train": 70}
+    assert dataset.filters["tags_any"] == ["shipping", "billing"]
+    # Dates are midnight in the project's time zone; "until" is the first day left out.
+    since = datetime.fromisoformat(dataset.filters["since"])
+    assert since.astimezone(project.tzinfo).replace(tzinfo=None) == datetime(2026, 11, 1)
+    assert datetime.fromisoformat(dataset.filters["until"]) > since
+
+
+def test_unticked_boxes_mean_all_queues_every_question_and_every_labeled_item(engineer_client, project):
+    response = engineer_client.post(
+        urls(project)["create"],
+        form_data(queues=None, questions=None, only_resolved=None, auto_rebuild=None, tags_any="", since="", until="",
+                  splits="train=80, test=20"),
+    )  # fmt: skip
+    assert response.status_code == 302
+    dataset = Dataset.objects.get()
+    assert (list(dataset.queues.all()), dataset.questions, dataset.filters) == ([], [], {})
+    assert dataset.only_resolved is False and dataset.auto_rebuild is False
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"splits": "train=90, test=20"}, "adding up to 100"),
+        ({"splits": "Train Set=100"}, "Split names are lowercase"),
+        ({"splits": "train=eighty"}, "whole number of percent"),
+        ({"splits": "train=80, train=20"}, "given twice"),
+        ({"splits": ""}, "This field is required"),
+        ({"name": ""}, "This field is required"),
+        ({"name": "\x00"}, "Null characters are not allowed"),
+        ({"name": "!!!"}, "at least one letter or digit"),
+        ({"queues": ["not-a-queue"]}, "Select a valid choice"),
+        ({"questions": ["colour"]}, "Select a valid choice"),
+        ({"since": "2026-12-01", "until": "2026-11-01"}, "Pick a day after the first one"),
+        ({"since": "yesterday"}, "Enter a valid date"),
+    ],
+)
+def test_bad_input_is_refused_with_400_and_nothing_is_stored(engineer_client, project, overrides, message):
+    label_outputs(project, 1)
+    response = engineer_client.post(urls(project)["create"], form_data(**overrides))
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert "The dataset was not created." in response.content.decode()
+    assert not Dataset.objects.exists()
+
+
+def test_a_taken_name_is_refused(engineer_client, project, dataset):
+    response = engineer_client.post(urls(project)["create"], form_data(queues=None, questions=None))
+    assert response.status_code == 400 and "exists already" in response.content.decode()
+    assert Dataset.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "name, slug", [("../../etc/passwd", "etcpasswd"), ("'\"; drop table datasets", "drop-table-datasets")]
+)
+def test_names_with_paths_or_quotes_become_plain_slugs(engineer_client, project, name, slug):
+    response = engineer_client.post(urls(project)["create"], form_data(name=name, queues=None, questions=None))
+
+    assert response.status_code == 302 and response.headers["Location"] == urls(project, slug)["detail"]
+    assert Dataset.objects.get().slug == slug
+    assert engineer_client.get(response.headers["Location"]).status_code == 200
+
+
+# List and detail --------------------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_each_datasets_latest_ready_version(engineer_client, project, dataset):
+    label_outputs(project, 5)
+    build_version(dataset_id=dataset.pk)
+    label_outputs(project, 3, start=100)
+    second = build_version(dataset_id=dataset.pk)
+    DatasetVersion.objects.create(dataset=dataset, number=3, status=VersionStatus.FAILED)
+    create_dataset(project=project, spec={"name": "Empty one"})
+
+    response = engineer_client.get(urls(project)["list"])
+
+    summaries = {summary.dataset.slug: summary for summary in response.context["summaries"]}
+    assert summaries["support-eval"].latest == second and summaries["empty-one"].latest is None
+    html = response.content.decode()
+    assert 'data-version="2"' in html and 'data-rows="8"' in html and second.sha256[:12] in html
+    assert "No version yet" in html and "New dataset" in html
+
+
+def test_the_list_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):
+    label_outputs(project, 2)
+    build_version(dataset_id=dataset.pk)
+    # session, user, project, membership, datasets with latest version id, their queues, the latest versions
+    with django_assert_num_queries(7):
+        engineer_client.get(urls(project)["list"])
+    for index in range(3):
+        build_version(dataset_id=create_dataset(project=project, spec={"name": f"More {index}"}).pk)
+    with django_assert_num_queries(7):
+        response = engineer_client.get(urls(project)["list"])
+    assert len(response.context["summaries"]) == 4
+
+
+def test_the_detail_page_lists_every_version_with_downloads_and_a_diff(engineer_client, project, dataset):
+    label_outputs(project, 4)
+    first = build_version(dataset_id=dataset.pk)
+    label_outputs(project, 2, start=100)
+    second = build_version(dataset_id=dataset.pk)
+
+    response = engineer_client.get(urls(project)["detail"])
+
+    html = response.content.decode()
+    api = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
+    for version in (first, second):
+        for fmt in ("jsonl", "csv", "parquet"):
+            assert f'href="{api}/versions/{version.number}/download?format={fmt}"' in html
+        assert version.sha256 in html
+    assert f'href="{api}/diff?from=1&amp;to=2"' in html
+    assert [row["version"].number for row in response.context["rows"]] == [2, 1]
+    assert 'data-rows="6"' in html and 'data-rows="4"' in html
+    assert "data-building" not in html
+
+
+def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):
+    label_outputs(project, 2)
+    build_version(dataset_id=dataset.pk)
+    label_outputs(project, 1, start=100)
+    build_version(dataset_id=dataset.pk)
+    # session, user, project, membership, the dataset, its queues, its versions
+    with django_assert_num_queries(7):
+        engineer_client.get(urls(project)["detail"])
+
+
+def test_a_failed_build_shows_its_error(engineer_client, project, dataset):
+    Dataset.objects.filter(pk=dataset.pk).update(build_error="Disk full")
+    DatasetVersion.objects.create(dataset=dataset, number=1, status=VersionStatus.FAILED)
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+    assert "The last build failed." in html and "Disk full" in html and "failed" in html
+    assert "/versions/1/download" not in html
+
+
+# Build now ------------------------------------------------------------------------------------------------------
+
+
+def test_build_now_enqueues_the_build_after_commit_and_the_new_version_shows(
+    engineer_client, project, dataset, django_capture_on_commit_callbacks
+):
+    label_outputs(project, 6)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = engineer_client.post(urls(project)["build"])
+
+    assert response.status_code == 302 and response.headers["Location"] == urls(project)["detail"]
+    assert len(callbacks) == 1 and callbacks[0].func == build_dataset.delay and callbacks[0].args == (dataset.pk,)
+    page = engineer_client.get(urls(project)["detail"])
+    html = page.content.decode()
+    assert "Build of “Support eval” requested" in html
+    assert "data-building" in html and "Building… (requested at" in html and "datasets.js" in html
+    assert "data-building" in engineer_client.get(urls(project)["list"]).content.decode()
+
+    # What the worker does with the message.
+    assert build_dataset.apply(args=[dataset.pk]).get() == 1
+
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+    assert "data-building" not in html
+    assert 'data-version="1"' in html and 'data-rows="6"' in html
+    assert Dataset.objects.get(pk=dataset.pk).build_requested_at is None
+
+
+def test_a_dataset_of_a_project_with_another_time_zone_keeps_its_dates(client, project):
+    Project.objects.filter(pk=project.pk).update(time_zone="America/New_York")
+    user = MembershipFactory(project=project, role="lead", user=UserFactory(username="lou")).user
+    client.force_login(user)
+    client.post(urls(project)["create"], form_data(queues=None, questions=None))
+    since = datetime.fromisoformat(Dataset.objects.get().filters["since"])
+    assert since.astimezone(UTC) == datetime(2026, 11, 1, 4, tzinfo=UTC)
