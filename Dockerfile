@@ -36,4 +36,5 @@ USER expertloop
 
 EXPOSE 8000
 
-CMD ["gunicorn", "expertloop.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--worker-tmp-dir", "/dev/shm"]
+# gthread workers and a longer timeout: dataset downloads stream for longer than a sync worker may block.
+CMD ["gunicorn", "expertloop.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--worker-tmp-dir", "/dev/shm", "--worker-class", "gthread", "--threads", "4", "--timeout", "300"]

@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import pstats
+import random
 import re
 import statistics
 import sys
@@ -289,6 +290,7 @@ class Expert(threading.Thread):
         self.submitted: list[int] = []
         self.errors: list[str] = []
         self.empty = 0  # "all done" answers of next
+        self.pace = random.Random(index)  # --think-ms: the time an expert spends on the page, ±50 %
 
     def fail(self, what: str, status: int, body: bytes) -> None:
         text = re.sub(rb"\s+", b" ", body[:2000]).decode(errors="replace")
@@ -324,6 +326,8 @@ class Expert(threading.Thread):
                 self.fail(f"page {location} has no q-helpful field", status, page)
                 break
             form = list(fields.items()) + form_answers(item_id)
+            if bench.args.think_ms:
+                time.sleep(bench.args.think_ms / 1000 * self.pace.uniform(0.5, 1.5))
             status, headers, body, seconds = browser.request("POST", location, form=form, referer=location)
             self.latency["submit"].append(seconds * 1000)
             if status != 302 or urllib.parse.urlsplit(headers.get("Location", "")).path != next_path:
@@ -509,7 +513,7 @@ class Labeling:
             expert.join()
         return {"seconds": time.perf_counter() - began}
 
-    def http_run(self, port: int, browsers: list[Browser], usernames: list[str], labels: int) -> tuple[dict, list]:
+    def http_run(self, browsers: list[Browser], usernames: list[str], labels: int) -> tuple[dict, list]:
         for browser in browsers:
             browser.close()  # a fresh connection per run (gthread's keep-alive would have expired)
         pairs = enumerate(zip(browsers, usernames, strict=True))
@@ -566,6 +570,7 @@ class Labeling:
                 "overlap": args.overlap,
                 "runs": args.runs,
                 "direct": args.direct,
+                "think_ms": args.think_ms,
                 "database": self.database,
                 "redis_url": args.redis_url,
                 "lease_seconds": 900,
@@ -590,8 +595,18 @@ class Labeling:
                 failures += result["failures"]
             else:
                 configs = parse_sweep(args.sweep) if args.sweep else [(args.worker_class, args.workers, args.threads)]
-                for kind, workers, threads in configs:
-                    result = self.server_config(env, setup, stamp, kind, workers, threads)
+                servers = [ServerUnderTest(self, env, setup, stamp, *config) for config in configs]
+                try:
+                    for server in servers:
+                        server.start()
+                    for run in range(1, args.runs + 1):
+                        for server in servers:
+                            server.measure(run)
+                finally:
+                    for server in servers:
+                        server.stop()
+                for server in servers:
+                    result = server.report()
                     report["configs"].append(result)
                     failures += [f"{result['name']}: {failure}" for failure in result["failures"]]
             best = min(report["configs"], key=lambda c: c["summary"]["next"]["p99_ms"])
@@ -618,104 +633,6 @@ class Labeling:
         log(f"Wrote {path.relative_to(ROOT)}")
         return report
 
-    def server_config(self, env: dict, setup: dict, stamp: str, kind: str, workers: int, threads: int) -> dict:
-        args = self.args
-        name = f"{workers} {kind}" + (f" × {threads} threads" if kind == "gthread" else "") + " workers"
-        port = args.port or free_port()
-        suffix = f"{kind}{workers}x{threads}"
-        access_path = OUT / f"w2-{stamp}-{suffix}-access.log"
-        server = Server(
-            app=args.app,
-            port=port,
-            workers=workers,
-            worker_class=kind,
-            threads=threads,
-            env=env,
-            log_path=OUT / f"w2-{stamp}-{suffix}-gunicorn.log",
-        )
-        server.args += ["--access-logfile", str(access_path), "--access-logformat", ACCESS_FORMAT, "--backlog", "2048"]
-        log(f"Starting gunicorn {args.app} on 127.0.0.1:{port}: {name} …")
-        self.reset()
-        flush_redis(args.redis_url)
-        server.start()
-        sampler = RssSampler(server.process.pid, args.rss_interval)
-        sampler.start()
-        runs, failures = [], []
-        try:
-            browsers = [Browser(port) for _ in setup["usernames"]]
-            began = time.perf_counter()
-            for browser, username in zip(browsers, setup["usernames"], strict=True):
-                sign_in(browser, username)
-            log(f"  {len(browsers)} experts signed in ({time.perf_counter() - began:.1f} s: one PBKDF2 check each)")
-            probe_status, _, probe_body, _ = browsers[0].request("GET", f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next")
-            if probe_status == 404:
-                raise SystemExit(
-                    "GET …/next answers 404: labeling/web/expert_views.py is still a stub. "
-                    "Measure the services with --direct meanwhile."
-                )
-            # Warm-up: every worker (and thread) renders each page before anything is timed.
-            warm = max(4 * workers * threads, 2 * len(browsers))
-            _, warm_experts = self.http_run(port, browsers, setup["usernames"], warm)
-            warm_errors = [error for expert in warm_experts for error in expert.errors]
-            if warm_errors:
-                raise SystemExit("Warm-up failed:\n" + "\n".join(warm_errors[:5]))
-            idle_rss_mb = sampler.sample() / 1024
-            log(f"  warmed up with {warm} labels; server RSS {idle_rss_mb:.0f} MB")
-            access_offset = access_path.stat().st_size if access_path.exists() else 0
-            for run in range(1, args.runs + 1):
-                self.reset()
-                flush_redis(args.redis_url)
-                # Sessions live in PostgreSQL: flushing Redis (cache, broker) signs nobody out.
-                _, access_offset = self.access_times(access_path, access_offset)
-                cpu_server, cpu_pg, cpu_client = (
-                    tree_cpu_seconds(server.process.pid), postgres_cpu_ticks(), time.process_time()
-                )  # fmt: skip
-                sampler.reset()
-                load = os.getloadavg()[0]
-                outcome, experts = self.http_run(port, browsers, setup["usernames"], args.labels)
-                peak_mb = max(sampler.peak_kb, sampler.sample()) / 1024
-                cpu_server = tree_cpu_seconds(server.process.pid) - cpu_server
-                cpu_pg = postgres_cpu_since(cpu_pg)
-                cpu_client = time.process_time() - cpu_client
-                time.sleep(0.2)  # let gunicorn flush its access log
-                server_times, access_offset = self.access_times(access_path, access_offset)
-                result = self.run_result(run, outcome, experts, args.labels)
-                failures += [f"run {run}: {problem}" for problem in result["check"]["problems"]]
-                labels = result["labels"] or 1
-                result.update(
-                    peak_rss_mb=round(peak_mb, 1),
-                    server_ms={phase: pcts(values) for phase, values in server_times.items()},
-                    server_latencies_ms={phase: [round(v, 2) for v in vs] for phase, vs in server_times.items()},
-                    cpu_ms_per_label={
-                        "server": round(1000 * cpu_server / labels, 2),
-                        "postgres_all": round(1000 * cpu_pg / labels, 2),
-                        "client": round(1000 * cpu_client / labels, 2),
-                    },
-                    load_average_1min_before=load,
-                    reconnects=sum(b.reconnects for b in browsers),
-                )
-                runs.append(result)
-                log_run(result, name)
-        finally:
-            sampler.stop()
-            server.stop()
-        summary = summarise(runs, PHASES)
-        summary["idle_rss_mb"] = round(idle_rss_mb, 1)
-        summary["server_ms"] = {
-            phase: pcts([v for r in runs for v in r["server_latencies_ms"][phase]]) for phase in PHASES
-        }
-        return {
-            "name": name,
-            "worker_class": kind,
-            "workers": workers,
-            "threads": threads,
-            "port": port,
-            "access_log": str(access_path.relative_to(ROOT)),
-            "failures": failures,
-            "summary": summary,
-            "runs": runs,
-        }
-
     def direct_config(self, setup: dict) -> dict:
         from django.contrib.auth import get_user_model
         from django.db import connections
@@ -726,7 +643,7 @@ class Labeling:
         users = list(get_user_model().objects.filter(username__in=setup["usernames"]).order_by("username"))
         rubric = Rubric.objects.get(pk=setup["rubric_id"])
         runs, failures = [], []
-        name = f"in-process services, {len(users)} threads (service level, not HTTP)"
+        name = f"services, {len(users)} threads (not HTTP)"
         log(f"--direct: {name}")
 
         def make():
@@ -782,6 +699,129 @@ class Labeling:
         }
 
 
+class ServerUnderTest:
+    """One gunicorn set-up: started, its experts signed in and warmed up, then measured run by run.
+
+    With --sweep every set-up is started first and the runs interleave (run 1 of each, then run 2 of
+    each, …), so that a burst of load from other users of the machine hits every set-up alike.
+    """
+
+    def __init__(self, bench: Labeling, env: dict, setup: dict, stamp: str, kind: str, workers: int, threads: int):
+        args = bench.args
+        self.bench, self.setup, self.kind, self.workers, self.threads = bench, setup, kind, workers, threads
+        self.name = f"{workers} {kind}" + (f" × {threads} threads" if kind == "gthread" else "") + " workers"
+        self.port = args.port if args.port and not args.sweep else free_port()
+        suffix = f"{kind}{workers}x{threads}"
+        self.access_path = OUT / f"w2-{stamp}-{suffix}-access.log"
+        self.server = Server(
+            app=args.app,
+            port=self.port,
+            workers=workers,
+            worker_class=kind,
+            threads=threads,
+            env=env,
+            log_path=OUT / f"w2-{stamp}-{suffix}-gunicorn.log",
+        )
+        self.server.args += [
+            "--access-logfile", str(self.access_path), "--access-logformat", ACCESS_FORMAT, "--backlog", "2048"
+        ]  # fmt: skip
+        self.sampler: RssSampler | None = None
+        self.browsers: list[Browser] = []
+        self.runs: list[dict] = []
+        self.failures: list[str] = []
+        self.idle_rss_mb = 0.0
+        self.access_offset = 0
+
+    def start(self) -> None:
+        bench, args = self.bench, self.bench.args
+        log(f"Starting gunicorn {args.app} on 127.0.0.1:{self.port}: {self.name} …")
+        bench.reset()
+        self.server.start()
+        self.sampler = RssSampler(self.server.process.pid, args.rss_interval)
+        self.sampler.start()
+        self.browsers = [Browser(self.port) for _ in self.setup["usernames"]]
+        began = time.perf_counter()
+        for browser, username in zip(self.browsers, self.setup["usernames"], strict=True):
+            sign_in(browser, username)
+        log(f"  {len(self.browsers)} experts signed in ({time.perf_counter() - began:.1f} s: a PBKDF2 check each)")
+        status, _, _, _ = self.browsers[0].request("GET", f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next")
+        if status == 404:
+            raise SystemExit(
+                "GET …/next answers 404: labeling/web/expert_views.py is still a stub. "
+                "Measure the services with --direct meanwhile."
+            )
+        # Warm-up: every worker (and thread) renders each page before anything is timed.
+        warm = max(4 * self.workers * self.threads, 2 * len(self.browsers))
+        _, experts = bench.http_run(self.browsers, self.setup["usernames"], warm)
+        errors = [error for expert in experts for error in expert.errors]
+        if errors:
+            raise SystemExit("Warm-up failed:\n" + "\n".join(errors[:5]))
+        self.idle_rss_mb = self.sampler.sample() / 1024
+        log(f"  warmed up with {warm} labels; server RSS {self.idle_rss_mb:.0f} MB")
+        self.access_offset = self.access_path.stat().st_size if self.access_path.exists() else 0
+
+    def measure(self, run: int) -> dict:
+        bench, args = self.bench, self.bench.args
+        bench.reset()
+        flush_redis(args.redis_url)  # sessions live in PostgreSQL: this signs nobody out
+        _, self.access_offset = bench.access_times(self.access_path, self.access_offset)
+        pid = self.server.process.pid
+        cpu_server, cpu_pg, cpu_client = tree_cpu_seconds(pid), postgres_cpu_ticks(), time.process_time()
+        self.sampler.reset()
+        load = os.getloadavg()[0]
+        outcome, experts = bench.http_run(self.browsers, self.setup["usernames"], args.labels)
+        peak_mb = max(self.sampler.peak_kb, self.sampler.sample()) / 1024
+        cpu_server = tree_cpu_seconds(pid) - cpu_server
+        cpu_pg = postgres_cpu_since(cpu_pg)
+        cpu_client = time.process_time() - cpu_client
+        time.sleep(0.2)  # let gunicorn write its last access-log lines
+        server_times, self.access_offset = bench.access_times(self.access_path, self.access_offset)
+        result = bench.run_result(run, outcome, experts, args.labels)
+        self.failures += [f"run {run}: {problem}" for problem in result["check"]["problems"]]
+        labels = result["labels"] or 1
+        result.update(
+            peak_rss_mb=round(peak_mb, 1),
+            server_ms={phase: pcts(values) for phase, values in server_times.items()},
+            server_latencies_ms={phase: [round(v, 2) for v in vs] for phase, vs in server_times.items()},
+            cpu_ms_per_label={
+                "server": round(1000 * cpu_server / labels, 2),
+                "postgres_all": round(1000 * cpu_pg / labels, 2),
+                "client": round(1000 * cpu_client / labels, 2),
+            },
+            load_average_1min_before=load,
+            reconnects=sum(b.reconnects for b in self.browsers),
+        )
+        self.runs.append(result)
+        log_run(result, self.name)
+        return result
+
+    def stop(self) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+        for browser in self.browsers:
+            browser.close()
+        self.server.stop()
+
+    def report(self) -> dict:
+        summary = summarise(self.runs, PHASES) if self.runs else {}
+        if self.runs:
+            summary["idle_rss_mb"] = round(self.idle_rss_mb, 1)
+            summary["server_ms"] = {
+                phase: pcts([v for r in self.runs for v in r["server_latencies_ms"][phase]]) for phase in PHASES
+            }
+        return {
+            "name": self.name,
+            "worker_class": self.kind,
+            "workers": self.workers,
+            "threads": self.threads,
+            "port": self.port,
+            "access_log": str(self.access_path.relative_to(ROOT)),
+            "failures": self.failures,
+            "summary": summary,
+            "runs": self.runs,
+        }
+
+
 def summarise(runs: list[dict], phases) -> dict:
     summary = {
         "labels_per_s_median": round(statistics.median(r["labels_per_s"] for r in runs), 2),
@@ -818,11 +858,12 @@ def print_report(report: dict) -> None:
     print()
     print(
         f"{report['workload']}: queue of {config['outputs']:,} items (overlap {config['overlap']}), "
-        f"{config['experts']} experts, {config['labels']:,} labels per run, median of {config['runs']} run(s)"
+        f"{config['experts']} experts, {config['labels']:,} labels per run, median of {config['runs']} run(s), "
+        + (f"think time {config['think_ms']:.0f} ms ±50 %" if config["think_ms"] else "closed loop (no think time)")
     )
     header = (
-        f"{'':38}{'labels/s':>9} {'next p50/p95/p99 ms':>21} {'page p50/p95/p99':>19} "
-        f"{'submit p50/p95/p99':>20} {'RSS MB':>7} {'dups':>5}"
+        f"{'':38}{'labels/s':>9} {'next p50/p95/p99 ms':>22} {'page p50/p95/p99':>22} "
+        f"{'submit p50/p95/p99':>22} {'RSS MB':>7} {'dups':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -834,13 +875,13 @@ def print_report(report: dict) -> None:
         s = config_result["summary"]
         rss = f"{s['peak_rss_mb']:.0f}" if "peak_rss_mb" in s else "–"
         print(
-            f"{config_result['name'][:38]:38}{s['labels_per_s_median']:>9.1f} {trio(s['next']):>21} "
-            f"{trio(s.get('page')):>19} {trio(s['submit']):>20} {rss:>7} {s['duplicates']:>5}"
+            f"{config_result['name'][:38]:38}{s['labels_per_s_median']:>9.1f} {trio(s['next']):>22} "
+            f"{trio(s.get('page')):>22} {trio(s['submit']):>22} {rss:>7} {s['duplicates']:>5}"
         )
     ls = report["label_studio"]
     print(
         f"{'Label Studio 1.23.2 (BENCHMARKS.md)':38}{ls['labels_per_s']:>9.1f} "
-        f"{f'{ls["next_p50_ms"]}/–/{ls["next_p99_ms"]}':>21} {'–':>19} {'–':>20} {'–':>7} {ls['duplicates']:>5}"
+        f"{f'{ls["next_p50_ms"]}/–/{ls["next_p99_ms"]}':>22} {'–':>22} {'–':>22} {'–':>7} {ls['duplicates']:>5}"
     )
     print(f"target: next-item p99 ≤ {report['target_next_p99_ms']} ms and 0 duplicates")
     for config_result in report["configs"]:
@@ -878,65 +919,94 @@ def print_report(report: dict) -> None:
 
 
 def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
-    """Queries and time per request (django.test.Client, all middleware), EXPLAIN ANALYZE, cProfile."""
+    """Where a request's time goes, in-process: stages, queries, EXPLAIN ANALYZE of the claim, cProfile.
+
+    The requests run through django.test.Client (every middleware, the real views and templates) for one
+    expert with no concurrency, so each figure is service time, without any waiting for a worker.
+    """
+    import django.contrib.auth.middleware as auth_middleware
+    import django.contrib.messages as messages_module
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import close_old_connections, connection, transaction
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.backends.postgresql.base import DatabaseWrapper
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from w1_ingest import StageTimer
 
-    from labeling.models import Queue
-    from labeling.services import assignment
+    import labeling.templatetags.expertloop as template_tags
+    from labeling.models import Queue, Rubric
+    from labeling.selectors import work
+    from labeling.services import assignment, labels
+    from labeling.web import expert_views
 
     args = bench.args
     iterations = args.profile_labels
-    log(f"Profile: {iterations} labels in-process, one expert, after a reset; then EXPLAIN ANALYZE")
+    log(f"Profile: {iterations} labels in-process (one expert, no concurrency), then EXPLAIN ANALYZE of the claim")
     users = list(get_user_model().objects.filter(username__in=setup["usernames"]).order_by("username"))
-    user = users[0]
     next_path = f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next"
-    client = Client(HTTP_HOST="127.0.0.1", enforce_csrf_checks=False)
-    client.force_login(user)
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(users[0])
 
-    # Count the health-check SELECT 1 Django runs on a persistent connection (not seen by CaptureQueries).
-    health = {"calls": 0, "seconds": 0.0}
-    original_is_usable = DatabaseWrapper.is_usable
+    timer = StageTimer()
+    wraps = [
+        (SessionStore, "load", "session: load (SELECT django_session)"),
+        (SessionStore, "save", "session: save"),
+        (auth_middleware, "get_user", "auth: user (SELECT auth_user)"),
+        (DatabaseWrapper, "is_usable", "connection health check (SELECT 1)"),
+        (psycopg.Connection, "wait", "PostgreSQL round trip"),
+        (BaseDatabaseWrapper, "commit", "COMMIT"),
+        (expert_views, "_project", "view: _project (project + membership)"),
+        (expert_views, "get_object_or_404", "get_object_or_404"),
+        (assignment, "next_item", "assignment.next_item [excl: BEGIN, Item+output+queue SELECT]"),
+        (assignment, "check_can_label", "check_can_label (membership + eligible_experts)"),
+        (assignment, "_resume", "_resume (own lease? SELECT FOR UPDATE)"),
+        (assignment, "_claim", "_claim (SELECT … SKIP LOCKED + UPDATE)"),
+        (expert_views, "redirect", "redirect"),
+        (expert_views, "_held_item", "view: _held_item"),
+        (work, "item_for_labeler", "work.item_for_labeler (item + output + queue, held?)"),
+        (expert_views, "_labeling_screen", "view: _labeling_screen"),
+        (work, "own_label", "work.own_label"),
+        (expert_views, "form_fields", "form_fields"),
+        (expert_views, "handed_token", "handed_token (signing)"),
+        (expert_views, "render", "render template"),
+        (template_tags, "render_markdown", "render_markdown (markdown-it + nh3)"),
+        (expert_views, "_posted_rubric", "view: _posted_rubric (SELECT rubric)"),
+        (expert_views, "answers_from_post", "answers_from_post"),
+        (labels, "submit_label", "labels.submit_label"),
+        (labels, "check_can_label", "check_can_label (membership + eligible_experts)"),
+        (labels, "validate_answers", "validate_answers"),
+        (labels, "claim_slot_for_submit", "claim_slot_for_submit (SELECT FOR UPDATE)"),
+        (messages_module, "success", "messages.success"),
+    ]
+    originals = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in wraps]
+    for owner, attribute, name in wraps:
+        timer.wrap(owner, attribute, name)
 
-    def is_usable(self):
-        began = time.perf_counter()
-        try:
-            return original_is_usable(self)
-        finally:
-            health["calls"] += 1
-            health["seconds"] += time.perf_counter() - began
-
-    DatabaseWrapper.is_usable = is_usable
-    from django.db import close_old_connections
-
-    per = {phase: defaultdict(list) for phase in PHASES}
-    sample_queries: dict[str, list] = {}
+    samples = {phase: [] for phase in PHASES}  # per request: (wall, cpu, {path: (incl, excl)})
+    root = {"next": "GET next (whole request)", "page": "GET item page (whole request)", "submit": "POST label"}
 
     def timed(phase: str, call):
-        # The test client keeps Django from running close_old_connections around each request; a real
-        # server runs it, and that is what arms the health check (SELECT 1) of the next request.
+        # The test client keeps Django from running close_old_connections around a request; a real
+        # server runs it at each request's start and end, which is what arms the health check.
         close_old_connections()
-        health["calls"], health["seconds"] = 0, 0.0
-        with CaptureQueriesContext(connection) as ctx:
-            began = time.perf_counter()
-            response = call()
-            wall = time.perf_counter() - began
-        sql_s = sum(float(q["time"]) for q in ctx.captured_queries)
-        per[phase]["wall_ms"].append(wall * 1000)
-        per[phase]["queries"].append(len(ctx.captured_queries))
-        per[phase]["sql_ms"].append(sql_s * 1000)
-        per[phase]["health_checks"].append(health["calls"])
-        per[phase]["health_ms"].append(health["seconds"] * 1000)
-        per[phase]["python_ms"].append((wall - sql_s - health["seconds"]) * 1000)
-        sample_queries[phase] = [(round(float(q["time"]) * 1000, 2), q["sql"]) for q in ctx.captured_queries]
+        timer.active = True
+        timer.stack.append(root[phase])
+        cpu, began = time.thread_time(), time.perf_counter()
+        response = call()
+        wall, cpu = time.perf_counter() - began, time.thread_time() - cpu
+        timer.inclusive[(root[phase],)] += wall
+        timer.stack.pop()
+        timer.active = False
+        samples[phase].append((wall, cpu, timer.take()))
         return response
 
-    def loop(count: int, record: bool = True):
+    def loop(count: int, wrap=None):
         def run(phase, call, *call_args, **call_kwargs):
-            return timed(phase, lambda: call(*call_args, **call_kwargs)) if record else call(*call_args, **call_kwargs)
+            if wrap is None:
+                return call(*call_args, **call_kwargs)
+            return wrap(phase, lambda: call(*call_args, **call_kwargs))
 
         for _ in range(count):
             response = run("next", client.get, next_path)
@@ -948,27 +1018,61 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
             response = run("submit", client.post, item_path, data, HTTP_REFERER="http://127.0.0.1" + item_path)
             assert response.status_code == 302, response.status_code
 
+    queries: dict[str, list] = {}
+
+    def capture(phase: str, call):
+        close_old_connections()
+        with CaptureQueriesContext(connection) as ctx:
+            response = call()
+        queries[phase] = [query["sql"] for query in ctx.captured_queries]
+        return response
+
     try:
-        loop(5, record=False)  # warm-up
-        loop(iterations)
+        loop(5)  # warm-up
+        loop(iterations, timed)
+        loop(1, capture)
         profiler = cProfile.Profile()
         profiler.enable()
-        loop(iterations, record=False)
+        loop(iterations)
         profiler.disable()
     finally:
-        DatabaseWrapper.is_usable = original_is_usable
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
 
-    requests_summary = {}
-    for phase, values in per.items():
-        requests_summary[phase] = {name: round(statistics.median(v), 2) for name, v in values.items()}
+    stages = {}
+    for phase, rows in samples.items():
+        first_seen: dict[tuple, int] = {}
+        for _, _, sample in rows:
+            for path in sample:
+                first_seen.setdefault(path, len(first_seen))
+        paths = sorted(first_seen, key=lambda p: tuple(first_seen.get(p[:i], 0) for i in range(1, len(p) + 1)))
+        tree = []
+        for path in paths:
+            inclusive = statistics.median(sample.get(path, (0, 0))[0] for _, _, sample in rows) * 1000
+            exclusive = statistics.median(sample.get(path, (0, 0))[1] for _, _, sample in rows) * 1000
+            calls = statistics.median(1 if path in sample else 0 for _, _, sample in rows)
+            tree.append({"path": list(path), "inclusive_ms": round(inclusive, 2), "exclusive_ms": round(exclusive, 2),
+                         "present": calls})  # fmt: skip
+        waits = [
+            sum(excl for path, (_, excl) in sample.items() if path[-1] == "PostgreSQL round trip")
+            for _, _, sample in rows
+        ]
+        stages[phase] = {
+            "wall_ms": round(statistics.median(w for w, _, _ in rows) * 1000, 2),
+            "cpu_ms": round(statistics.median(c for _, c, _ in rows) * 1000, 2),
+            "postgres_wait_ms": round(statistics.median(waits) * 1000, 2),
+            "python_ms": round(statistics.median(w - d for (w, _, _), d in zip(rows, waits, strict=True)) * 1000, 2),
+            "queries": len(queries.get(phase, [])),
+            "tree": tree,
+        }
     stats_stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stats_stream)
-    stats.sort_stats("tottime").print_stats(18)
+    stats.sort_stats("tottime").print_stats(20)
     cprofile_text = "\n".join(stats_stream.getvalue().splitlines()[4:])
     profiler.dump_stats(OUT / f"w2-profile-{stamp}.prof")
 
-    # EXPLAIN ANALYZE of every query "next" runs, as captured, for one expert, in a rolled-back
-    # transaction: (a) on the fresh queue, (b) after a full run of labels consumed its front.
+    # EXPLAIN ANALYZE of every SELECT "next" runs, captured for one expert in a rolled-back transaction:
+    # (a) on the fresh queue, (b) after a full run of labels consumed its front, with no VACUUM since.
     queue = Queue.objects.select_related("project").get(pk=setup["queue_id"])
     explains = {}
 
@@ -980,52 +1084,38 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         plans = []
         for query in ctx.captured_queries:
             sql = query["sql"]
-            if not sql.lstrip().upper().startswith("SELECT") or "SAVEPOINT" in sql:
+            if not sql.lstrip().upper().startswith("SELECT"):
                 continue
             with transaction.atomic():
                 with connection.cursor() as cursor:
-                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, SETTINGS) " + sql)
+                    began = time.perf_counter()
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                    round_trip = time.perf_counter() - began
                     plan = "\n".join(row[0] for row in cursor.fetchall())
                 transaction.set_rollback(True)
-            plans.append({"sql": sql, "ms_in_capture": round(float(query["time"]) * 1000, 2), "plan": plan})
+            plans.append({"sql": sql, "explain_round_trip_ms": round(round_trip * 1000, 2), "plan": plan})
         explains[state] = plans
 
     bench.reset()
     explain("fresh queue (after reset + VACUUM)", users[1])
-    # A full run's worth of labels through the services (16 threads), without VACUUM afterwards: the
-    # state the next-item query meets during and right after a busy hour.
-    consumed = Labeling(bench.args)
-    consumed.conn = None
-    threads = [
-        DirectExpert(consumed, n, u, Queue.objects.select_related("project").get(pk=setup["queue_id"]), None)
-        for n, u in enumerate(users)
-    ]
-    from labeling.models import Rubric
-
+    consumer = Labeling(args)
     rubric = Rubric.objects.get(pk=setup["rubric_id"])
-    for thread in threads:
-        thread.rubric = rubric
-    consumed.run_once(threads, bench.args.labels)
-    explain(f"after {bench.args.labels} labels, no VACUUM since", users[1])
+    threads = [
+        DirectExpert(consumer, n, user, Queue.objects.select_related("project").get(pk=queue.pk), rubric)
+        for n, user in enumerate(users)
+    ]
+    consumer.run_once(threads, args.labels)
+    errors = [error for thread in threads for error in thread.errors]
+    explain(f"after {args.labels} more labels (16 threads, services), no VACUUM since", users[1])
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n_live_tup, n_dead_tup, last_autovacuum FROM pg_stat_user_tables WHERE relname = 'labeling_slot'"
-        )
-        slot_stats = cursor.fetchone()
-    for worker in threads:
-        if worker.errors:
-            log(f"  profile consumer errors: {worker.errors[:2]}")
-
+        cursor.execute("SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relname = 'labeling_slot'")
+        live, dead = cursor.fetchone()
     return {
         "iterations": iterations,
-        "per_request_median": requests_summary,
-        "queries": {phase: [[ms, sql[:400]] for ms, sql in queries] for phase, queries in sample_queries.items()},
+        "stages": stages,
+        "queries": queries,
         "explain": explains,
-        "slot_table_after_consume": {
-            "live": slot_stats[0],
-            "dead": slot_stats[1],
-            "last_autovacuum": str(slot_stats[2]),
-        },  # fmt: skip
+        "slot_table_after_consume": {"live_tuples": live, "dead_tuples": dead, "consumer_errors": errors[:3]},
         "cprofile_top": cprofile_text,
         "prof_file": f"bench/out/w2-profile-{stamp}.prof",
     }
@@ -1034,18 +1124,23 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
 def print_profile(result: dict) -> None:
     print()
     print(
-        f"Profile, in-process (django.test.Client through all middleware; one expert, no concurrency), "
-        f"median of {result['iterations']} requests each:"
+        f"Profile, in-process: django.test.Client through every middleware, one expert, no concurrency; "
+        f"median of {result['iterations']} requests each (ms; exclusive = not inside a timed child)"
     )
-    print(f"{'':10}{'wall ms':>9}{'queries':>9}{'SQL ms':>8}{'health SELECT 1':>17}{'Python ms':>11}")
-    for phase, row in result["per_request_median"].items():
+    for phase, row in result["stages"].items():
         print(
-            f"{phase:10}{row['wall_ms']:>9.2f}{row['queries']:>9.0f}{row['sql_ms']:>8.2f}"
-            f"{row['health_checks']:>10.0f} ({row['health_ms']:.2f} ms){row['python_ms']:>9.2f}"
+            f"{phase}: wall {row['wall_ms']:.1f} ms (CPU {row['cpu_ms']:.1f}) = PostgreSQL round trips "
+            f"{row['postgres_wait_ms']:.1f} + Python {row['python_ms']:.1f}; {row['queries']} queries"
         )
-    print("Queries of one next-item request (ms, SQL):")
-    for ms, sql in result["queries"]["next"]:
-        print(f"  {ms:>7.2f}  {re.sub(r'\s+', ' ', sql)[:150]}")
+        print(f"  {'':70}{'inclusive':>10}{'exclusive':>10}")
+        for stage in row["tree"]:
+            if stage["path"][-1] == "PostgreSQL round trip" and stage["inclusive_ms"] < 0.05:
+                continue
+            label = "  " * (len(stage["path"]) - 1) + stage["path"][-1]
+            print(f"  {label[:70]:70}{stage['inclusive_ms']:>10.2f}{stage['exclusive_ms']:>10.2f}")
+    print("Queries of one next-item request:")
+    for sql in result["queries"].get("next", []):
+        print("   ", re.sub(r"\s+", " ", sql)[:140])
     for state, plans in result["explain"].items():
         claim = [p for p in plans if "SKIP LOCKED" in p["sql"] and "NOT (EXISTS" in p["sql"]]
         print(f"EXPLAIN ANALYZE of the claim query — {state}:")
@@ -1053,7 +1148,7 @@ def print_profile(result: dict) -> None:
             print("\n".join("    " + line for line in plan["plan"].splitlines()))
     print(f"labeling_slot after the consuming run: {result['slot_table_after_consume']}")
     print(f"cProfile of {result['iterations']} more labels (next + page + submit), by own time:")
-    print("\n".join(result["cprofile_top"].splitlines()[:30]))
+    print("\n".join(result["cprofile_top"].splitlines()[:28]))
 
 
 def main() -> None:
@@ -1075,6 +1170,9 @@ def main() -> None:
         help="several server set-ups in one go (class:workers[xthreads],…), e.g. sync:2,gthread:2x4",
     )
     parser.add_argument("--app", default="expertloop.wsgi", help="WSGI app for gunicorn (default expertloop.wsgi)")
+    parser.add_argument(
+        "--think-ms", type=float, default=0, help="pause on each page before submitting, ±50%% (default 0: closed loop)"
+    )
     parser.add_argument("--direct", action="store_true", help="no HTTP: the loop through the services, in-process")
     parser.add_argument(
         "--profile", choices=("auto", "always", "never"), default="auto",

@@ -206,6 +206,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Send AI outputs and usage events; pull labels, datasets and metrics.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # 3.1: the request bodies come from JSON Schema (msgspec), which uses `type: "null"`.
+    "OAS_VERSION": "3.1.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_request_components"],

@@ -1,0 +1,253 @@
+"""Eval datasets for engineers: datasets, versions, rows, streamed downloads, diffs and "build now".
+
+Reads take a key with the `read` scope of the project in the URL, or a signed-in engineer, lead or
+admin of it; anyone else is told the project does not exist (404). "Build now" is for signed-in
+people only (with CSRF, as DRF's SessionAuthentication enforces).
+"""
+
+from functools import cached_property
+
+from django.http import HttpResponseNotModified, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
+from rest_framework.response import Response
+
+from api.pagination import DatasetPagination, RowPagination, VersionPagination
+from api.permissions import CanReadOrSignedIn, IsSignedIn
+from api.serializers.datasets import (
+    BuildOut,
+    DatasetOut,
+    DiffOut,
+    DiffQuery,
+    DownloadQuery,
+    RowOut,
+    RowsQuery,
+    VersionOut,
+)
+from api.serializers.outputs import ErrorsOut
+from labeling.models import ApiKey
+from labeling.selectors.datasets import (
+    dataset_of_project,
+    datasets_of_project,
+    readable_project,
+    ready_version,
+    rows_of_version,
+    split_names,
+    version_of_dataset,
+    versions_of_dataset,
+)
+from labeling.services.datasets import request_build, version_diff
+from labeling.services.exports import FORMATS
+
+VERSION_HEADER = "X-Dataset-Version"
+_UNKNOWN = OpenApiResponse(ErrorsOut, description="No such project, dataset or version, or not yours to read.")
+_READ_ERRORS = {
+    401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
+    403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+    404: _UNKNOWN,
+}
+_NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
+_VERSION = OpenApiParameter(
+    "version", str, OpenApiParameter.PATH, description="A version number, or `latest`: the newest ready version."
+)
+
+
+class _DatasetView:
+    """The project and dataset named in the URL, if the caller may read them (NotFound otherwise)."""
+
+    permission_classes = [CanReadOrSignedIn]
+
+    @cached_property
+    def project(self):
+        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        return readable_project(slug=self.kwargs["project_slug"], user=self.request.user, api_key=api_key)
+
+    @cached_property
+    def dataset(self):
+        return dataset_of_project(self.project, self.kwargs["dataset_slug"])
+
+
+class DatasetListView(_DatasetView, ListAPIView):
+    serializer_class = DatasetOut
+    pagination_class = DatasetPagination
+
+    def get_queryset(self):
+        return datasets_of_project(self.project)
+
+    @extend_schema(
+        operation_id="list_datasets",
+        summary="List the project's eval datasets",
+        responses={200: DatasetOut(many=True), **_READ_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class VersionListView(_DatasetView, ListAPIView):
+    serializer_class = VersionOut
+    pagination_class = VersionPagination
+
+    def get_queryset(self):
+        return versions_of_dataset(self.dataset)
+
+    @extend_schema(
+        operation_id="list_dataset_versions",
+        summary="List a dataset's versions, newest first",
+        responses={200: VersionOut(many=True), **_READ_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class VersionDetailView(_DatasetView, RetrieveAPIView):
+    serializer_class = VersionOut
+
+    def get_object(self):
+        return version_of_dataset(self.dataset, self.kwargs["version"])
+
+    @extend_schema(
+        operation_id="get_dataset_version",
+        summary="Get one version (any status)",
+        description=f"`latest` is the newest ready version; the `{VERSION_HEADER}` header names the version served.",
+        parameters=[_VERSION],
+        responses={200: VersionOut, **_READ_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response[VERSION_HEADER] = str(response.data["number"])
+        return response
+
+
+class RowListView(_DatasetView, ListAPIView):
+    serializer_class = RowOut
+    pagination_class = RowPagination
+
+    @cached_property
+    def version(self):
+        return ready_version(self.dataset, self.kwargs["version"])
+
+    def get_queryset(self):
+        query = RowsQuery(data=self.request.query_params, context={"splits": split_names(self.version)})
+        query.is_valid(raise_exception=True)
+        return rows_of_version(self.version, split=query.validated_data.get("split"))
+
+    def pinned_url(self, request) -> str:
+        """This page's URL with `latest` replaced by the version's number."""
+        path = reverse("api:dataset-rows", kwargs={**self.kwargs, "version": str(self.version.number)})
+        query = request.GET.urlencode()
+        return request.build_absolute_uri(path) + (f"?{query}" if query else "")
+
+    @extend_schema(
+        operation_id="list_dataset_rows",
+        summary="Page through a ready version's rows, in order",
+        description=(
+            "Each row is the version's canonical JSON row, as in the JSONL download. `page_size` is 100 by "
+            "default and at most 1,000 (larger values are lowered to 1,000). Follow `next`: it names the version "
+            f"even when you asked for `latest`, as does the `{VERSION_HEADER}` header. An unknown `split` is a 400 "
+            "that lists the dataset's splits; a cursor that was not handed out is a 400."
+        ),
+        parameters=[_VERSION, RowsQuery],
+        responses={200: RowOut(many=True), 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY},
+    )
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response[VERSION_HEADER] = str(self.version.number)
+        return response
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110 13.1.2): a `W/` prefix does not matter; `*` matches anything."""
+    tags = parse_etags(if_none_match) if if_none_match else []
+    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
+
+
+class VersionDownloadView(_DatasetView, GenericAPIView):
+    def perform_content_negotiation(self, request, force=False):
+        # `format` names the file to download here, not one of DRF's renderers: errors are still JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="download_dataset_version",
+        summary="Download a ready version as JSONL, CSV or Parquet (streamed)",
+        description=(
+            "**jsonl** (default): the canonical rows, one JSON object a line; the body's SHA-256 is the version's "
+            "`sha256`. **csv** and **parquet**: the columns id, split, output, expected_output, rubric_version, "
+            "model, occurred_at, labeled_at, then input, label, annotations, metadata and tags as JSON text. "
+            "Parquet types: strings, except rubric_version int64 and occurred_at / labeled_at timestamp[us, UTC]; "
+            "only expected_output is nullable (in CSV it is an empty cell). In CSV, a text cell starting with `=`, "
+            "`+`, `-`, `@`, a tab or a carriage return gets a leading `'` so spreadsheets never run it.\n\n"
+            'Headers: a strong `ETag` (`"<sha256>"`, `"<sha256>-csv"`, `"<sha256>-parquet"`), '
+            f"`{VERSION_HEADER}`, and `Content-Disposition` with the file name "
+            "`<project>-<dataset>-v<number>.<format>`. Send the ETag back in `If-None-Match` to get a 304."
+        ),
+        parameters=[
+            _VERSION,
+            DownloadQuery,
+            OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="An ETag you hold."),
+        ],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+            304: OpenApiResponse(description="Not modified: your copy is current."),
+            400: ErrorsOut,
+            **_READ_ERRORS,
+            409: _NOT_READY,
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        dataset = self.dataset  # who may see it first: a 404 before any 400
+        query = DownloadQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        export = FORMATS[query.validated_data["format"]]
+        version = ready_version(dataset, self.kwargs["version"])
+        headers = {"ETag": export.etag(version), VERSION_HEADER: str(version.number), "Cache-Control": "private"}
+        if etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
+            return HttpResponseNotModified(headers=headers)
+        # Both slugs are slugs by construction ([a-z0-9-]), so the name needs no quoting.
+        filename = f"{self.project.slug}-{dataset.slug}-v{version.number}.{export.extension}"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return StreamingHttpResponse(export.chunks(version=version), content_type=export.content_type, headers=headers)
+
+
+class DatasetDiffView(_DatasetView, GenericAPIView):
+    serializer_class = DiffOut
+
+    @extend_schema(
+        operation_id="diff_dataset_versions",
+        summary="External ids added, removed and changed between two ready versions",
+        parameters=[DiffQuery],
+        responses={200: DiffOut, 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY},
+    )
+    def get(self, request, *args, **kwargs):
+        dataset = self.dataset  # who may see it first: a 404 before any 400
+        query = DiffQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        old = ready_version(dataset, str(query.validated_data["from"]))
+        new = ready_version(dataset, query.validated_data["to"])
+        return Response(DiffOut({"from": old.number, "to": new.number, **version_diff(old=old, new=new)}).data)
+
+
+class DatasetBuildView(_DatasetView, GenericAPIView):
+    permission_classes = [IsSignedIn]
+    serializer_class = BuildOut
+
+    @extend_schema(
+        operation_id="build_dataset",
+        summary="Build a new version now (signed-in engineers, leads and admins)",
+        description="A worker builds it; no version is made when nothing changed since the last one.",
+        request=None,
+        responses={
+            202: BuildOut,
+            401: _READ_ERRORS[401],
+            403: OpenApiResponse(ErrorsOut, description="An API key, or no CSRF token."),
+            404: _UNKNOWN,
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        request_build(dataset=self.dataset)
+        return Response(BuildOut({"status": "requested"}).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,550 @@
+"""The dataset API: who may read what, versions and `latest`, paged rows, streamed downloads, diffs, builds."""
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import tracemalloc
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from labeling.models import DatasetRow, DatasetVersion, Membership, Queue, VersionStatus
+from labeling.services.api_keys import create_api_key
+from labeling.services.assignment import next_item
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.exports import COLUMNS
+from labeling.services.labels import submit_label
+from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.conftest import Api, _member
+from tests.factories import OutputFactory, UserFactory
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
+    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
+    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
+]
+AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
+TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2})
+BASE = "/api/v1/projects/support-bot/datasets"
+EVAL = f"{BASE}/support-eval"
+
+
+def label_outputs(project, count, *, answers=AGREE, start=0, texts=None):
+    """`count` outputs in a queue of overlap 2, each labeled by two experts and resolved (copied from
+    tests/labeling/test_datasets.py, plus the output texts)."""
+    rubric = project.rubrics.first() or publish_rubric(project=project, questions=QUESTIONS)
+    queue, _ = Queue.objects.get_or_create(project=project, slug="sample", defaults={"name": "Sample", "overlap": 2})
+    outputs = [
+        OutputFactory(
+            project=project,
+            external_id=f"out-{start + i:05d}",
+            input="Where is my parcel?",
+            output=texts[i] if texts else f"Parcel {start + i} arrives Friday.",
+            model="gpt-4o-mini",
+            metadata={"topic": "shipping"},
+            tags=["shipping"],
+        )
+        for i in range(count)
+    ]
+    route_outputs(project_id=project.pk, output_ids=[o.pk for o in outputs])
+    experts = [UserFactory(username=f"lab{n}") for n in range(len(answers))]
+    for expert in experts:
+        Membership.objects.get_or_create(project=project, user=expert, defaults={"role": "expert"})
+    items = []
+    for _ in range(count):
+        item = None
+        for expert, answer in zip(experts, answers, strict=True):
+            item = next_item(expert=expert, queue=queue)
+            submit_label(expert=expert, item=item, rubric=rubric, answers=answer)
+        resolve_item(item_id=item.pk)
+        items.append(item)
+    return items
+
+
+@pytest.fixture
+def dataset(project, lead):
+    """Version 1 of "Support eval": seven agreed items (two in the test split) and a tie adjudicated with a fix."""
+    label_outputs(project, 7)
+    [tie] = label_outputs(project, 1, answers=TIE, start=50)
+    adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    build_version(dataset_id=dataset.pk)
+    return dataset
+
+
+@pytest.fixture
+def v1(dataset):
+    return dataset.versions.get(number=1)
+
+
+@pytest.fixture
+def reader(client, read_key):
+    return Api(client, read_key.secret)
+
+
+def stored_lines(version, split=None):
+    rows = version.rows.order_by("position")
+    return list((rows.filter(split=split) if split else rows).values_list("line", flat=True))
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def synthetic_version(dataset, count, *, number):
+    """A ready version of `count` canonical-looking rows, written directly: labeling thousands of items
+    through the services would take minutes, and these tests are about paging and streaming only."""
+    lines = [
+        json.dumps(
+            {
+                "annotations": [],
+                "expected_output": None,
+                "id": f"syn-{i:06d}",
+                "input": [{"content": "q", "role": "user"}],
+                "label": {"correct": {"method": "unanimous", "value": True}},
+                "labeled_at": "2026-11-20T10:00:00+00:00",
+                "metadata": {"pad": "x" * 300},
+                "model": "m",
+                "occurred_at": "2026-11-20T09:00:00+00:00",
+                "output": f"answer {i}",
+                "rubric_version": 1,
+                "split": "train",
+                "tags": [],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        for i in range(count)
+    ]
+    sha = hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
+    version = DatasetVersion.objects.create(
+        dataset=dataset, number=number, status=VersionStatus.READY, row_count=count, sha256=sha,
+        split_counts={"train": count}, rubric_versions=[1], built_at=timezone.now(),
+    )  # fmt: skip
+    DatasetRow.objects.bulk_create(
+        [
+            DatasetRow(version=version, position=i, external_id=f"syn-{i:06d}", split="train", line=line)
+            for i, line in enumerate(lines)
+        ],
+        batch_size=2000,
+    )
+    return version
+
+
+# Listing ------------------------------------------------------------------------------------------------
+
+
+def test_it_lists_the_projects_datasets_with_their_latest_ready_version(reader, dataset, project):
+    create_dataset(project=project, spec={"name": "Not built yet"})
+
+    response = reader.get(BASE)
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(d["slug"], d["latest_version"]) for d in results] == [("support-eval", 1), ("not-built-yet", None)]
+    assert set(results[0]) == {
+        "slug", "name", "description", "only_resolved", "splits", "auto_rebuild", "latest_version", "created_at",
+    }  # fmt: skip
+    assert results[0]["splits"] == {"test": 20, "train": 80}
+
+
+def test_versions_are_listed_newest_first_and_latest_is_the_newest_ready_one(reader, dataset, v1):
+    DatasetVersion.objects.create(dataset=dataset, number=2, status=VersionStatus.FAILED)
+    DatasetVersion.objects.create(dataset=dataset, number=3, status=VersionStatus.BUILDING)
+
+    versions = reader.get(f"{EVAL}/versions").json()["results"]
+    latest = reader.get(f"{EVAL}/versions/latest")
+
+    assert [(v["number"], v["status"]) for v in versions] == [(3, "building"), (2, "failed"), (1, "ready")]
+    assert versions[2]["sha256"] == v1.sha256 and versions[2]["row_count"] == 8
+    assert latest.status_code == 200 and latest.json()["number"] == 1
+    assert latest.headers["X-Dataset-Version"] == "1"
+    assert reader.get(f"{EVAL}/versions/3").json()["status"] == "building"  # metadata of any version
+    assert reader.get(f"{EVAL}/versions/3").headers["X-Dataset-Version"] == "3"
+
+
+# Rows -----------------------------------------------------------------------------------------------------
+
+
+def test_rows_page_through_one_split_in_position_order(reader, v1):
+    expected = [json.loads(line) for line in stored_lines(v1, "train")]
+    seen, url, pages = [], f"{EVAL}/versions/1/rows?split=train&page_size=4", 0
+
+    while url:
+        response = reader.get(url)
+        assert response.status_code == 200, response.content
+        assert response.headers["X-Dataset-Version"] == "1"
+        seen += response.json()["results"]
+        url, pages = response.json()["next"], pages + 1
+
+    assert seen == expected
+    assert all(row["split"] == "train" for row in seen) and pages == -(-len(expected) // 4)
+
+
+def test_the_links_of_latest_name_the_version_so_a_new_build_cannot_shift_the_pages(reader, v1):
+    response = reader.get(f"{EVAL}/versions/latest/rows?page_size=2")
+
+    assert response.headers["X-Dataset-Version"] == "1"
+    assert "/versions/1/rows?" in response.json()["next"] and "page_size=2" in response.json()["next"]
+
+
+def test_the_page_size_is_clamped_to_1000(reader, dataset):
+    synthetic_version(dataset, 1100, number=2)
+
+    response = reader.get(f"{EVAL}/versions/2/rows?page_size={10**9}")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1000 and response.json()["next"]
+    assert len(reader.get(f"{EVAL}/versions/2/rows").json()["results"]) == 100
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", base64.b64encode(b"p=abc").decode(), base64.b64encode(b"o=1&r=x").decode(), "%00"],
+    ids=["not base64", "non-numeric position", "bad reverse flag", "nul"],
+)
+def test_a_tampered_cursor_is_a_400(reader, v1, cursor):
+    response = reader.get(f"{EVAL}/versions/1/rows?cursor={cursor}")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "index": None,
+            "field": "cursor",
+            "message": "Invalid cursor: pass back the `next` or `previous` link exactly as it was given.",
+        }
+    ]
+
+
+def test_an_unknown_split_is_a_400_naming_the_splits(reader, v1):
+    response = reader.get(f"{EVAL}/versions/1/rows?split=validation")
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "split" and "test, train" in error["message"]
+
+
+def test_a_version_that_is_not_ready_has_no_rows_or_downloads(reader, dataset, v1):
+    DatasetVersion.objects.create(dataset=dataset, number=2, status=VersionStatus.BUILDING)
+
+    rows = reader.get(f"{EVAL}/versions/2/rows")
+    download = reader.get(f"{EVAL}/versions/2/download")
+
+    assert rows.status_code == download.status_code == 409
+    assert "building" in rows.json()["errors"][0]["message"]
+    assert reader.get(f"{EVAL}/versions/latest/rows").headers["X-Dataset-Version"] == "1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/projects/nope/datasets",
+        f"{BASE}/nope/versions",
+        f"{EVAL}/versions/2",
+        f"{EVAL}/versions/0/rows",
+        f"{EVAL}/versions/abc",
+        f"{EVAL}/versions/{'9' * 30}/download",
+        f"{EVAL}/versions/%C2%B2",  # a superscript two: a digit to str.isdigit, not to int()
+        f"{EVAL}/diff?from=7",
+    ],
+)
+def test_an_unknown_project_dataset_or_version_is_a_404(reader, v1, path):
+    response = reader.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"]
+
+
+def test_latest_of_a_dataset_without_a_ready_version_is_a_404(reader, project):
+    create_dataset(project=project, spec={"name": "Support eval"})
+
+    response = reader.get(f"{EVAL}/versions/latest/rows")
+
+    assert response.status_code == 404
+    assert "no ready version" in response.json()["errors"][0]["message"]
+
+
+# Who may read --------------------------------------------------------------------------------------------
+
+READ_PATHS = [
+    BASE,
+    f"{EVAL}/versions",
+    f"{EVAL}/versions/latest",
+    f"{EVAL}/versions/1/rows",
+    f"{EVAL}/versions/1/download",
+    f"{EVAL}/versions/1/download?format=parquet",
+    f"{EVAL}/diff?from=1&to=1",
+]
+
+
+def test_it_validates_ownership(client, v1, other_project, other_project_key):
+    """Project B's key, and project B's engineer, are told project A's datasets do not exist."""
+    other_engineer = _member(other_project, "olga", "engineer")
+    for path in READ_PATHS:
+        assert Api(client, other_project_key.secret).get(path).status_code == 404, path
+
+        client.force_login(other_engineer)
+        response = client.get(path)
+        client.logout()
+
+        assert response.status_code == 404, path
+        assert b"support-eval" not in response.content and b"Parcel" not in response.content
+    # Access is decided before the query is validated: bad parameters do not turn the 404 into a 400.
+    for path in [f"{EVAL}/versions/1/download?format=xlsx", f"{EVAL}/diff", f"{EVAL}/versions/1/rows?split=x&cursor=x"]:
+        assert Api(client, other_project_key.secret).get(path).status_code == 404, path
+
+
+def test_engineers_leads_and_admins_read_with_a_session_but_experts_cannot(client, v1, project, expert):
+    readers = [
+        _member(project, username, role) for username, role in [("enzo", "engineer"), ("lee", "lead"), ("ada", "admin")]
+    ]
+    for path in READ_PATHS:
+        for user in readers:
+            client.force_login(user)
+            assert client.get(path).status_code == 200, (path, user)
+
+        client.force_login(expert)
+        assert client.get(path).status_code == 404, path
+
+
+def test_no_credentials_is_a_401_and_a_key_without_the_read_scope_a_403(client, v1, ingest_key):
+    for path in READ_PATHS:
+        anonymous = client.get(path)
+
+        assert anonymous.status_code == 401, path
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        assert Api(client, ingest_key.secret).get(path).status_code == 403, path
+
+
+def test_a_key_is_read_only_for_another_project_even_with_every_scope(client, v1, project, other_project):
+    """A key of project A names project A; the URL naming project B does not widen it."""
+    key = create_api_key(project=project, name="ci", scopes=["ingest", "read"])
+
+    response = Api(client, key.secret).get("/api/v1/projects/sql-assistant/datasets")
+
+    assert response.status_code == 404
+
+
+# Downloads ----------------------------------------------------------------------------------------------
+
+
+def test_the_jsonl_download_is_the_canonical_file_with_a_strong_etag(reader, v1):
+    response = reader.get(f"{EVAL}/versions/latest/download?format=jsonl")
+
+    assert response.status_code == 200 and response.streaming
+    content = body(response)
+    assert hashlib.sha256(content).hexdigest() == v1.sha256
+    assert content.decode().splitlines() == stored_lines(v1)
+    assert response.headers["ETag"] == f'"{v1.sha256}"'
+    assert response.headers["Content-Type"] == "application/x-ndjson"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.jsonl"'
+    assert response.headers["X-Dataset-Version"] == "1"
+    assert hashlib.sha256(body(reader.get(f"{EVAL}/versions/1/download"))).hexdigest() == v1.sha256  # the default
+
+
+@pytest.mark.parametrize("fmt, suffix", [("jsonl", ""), ("csv", "-csv"), ("parquet", "-parquet")])
+def test_if_none_match_with_the_etag_is_a_304_without_a_body(client, read_key, v1, fmt, suffix):
+    etag = f'"{v1.sha256}{suffix}"'
+    url = f"{EVAL}/versions/1/download?format={fmt}"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {read_key.secret}"}
+
+    for header in [etag, f"W/{etag}", f'"other", {etag}', "*"]:
+        response = client.get(url, HTTP_IF_NONE_MATCH=header, **auth)
+        assert response.status_code == 304, header
+        assert response.content == b"" and response.headers["ETag"] == etag
+    assert client.get(url, HTTP_IF_NONE_MATCH='"stale"', **auth).status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "json", "JSONL"])
+def test_an_unknown_format_is_a_400(reader, v1, fmt):
+    response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "format"
+
+
+INJECTIONS = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\tx", "\rx"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(reader, project):
+    label_outputs(project, len(INJECTIONS) + 1, texts=[*INJECTIONS, "a = b, and 1 + 1"])
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    version = build_version(dataset_id=dataset.pk)
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=csv")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["ETag"] == f'"{version.sha256}-csv"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.csv"'
+    header, *rows = list(csv.reader(io.StringIO(body(response).decode(), newline="")))
+    assert tuple(header) == COLUMNS
+    outputs = {row[0]: row[header.index("output")] for row in rows}
+    assert [outputs[f"out-{i:05d}"] for i in range(len(INJECTIONS))] == ["'" + text for text in INJECTIONS]
+    assert outputs[f"out-{len(INJECTIONS):05d}"] == "a = b, and 1 + 1"
+    first = dict(zip(header, rows[0], strict=True))
+    assert json.loads(first["input"]) == [{"role": "user", "content": "Where is my parcel?"}]
+    assert first["rubric_version"] == "1" and first["expected_output"] == ""
+
+
+def test_the_parquet_download_has_the_documented_schema_and_the_same_rows(reader, v1):
+    response = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/vnd.apache.parquet"
+    assert response.headers["ETag"] == f'"{v1.sha256}-parquet"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.parquet"'
+    table = pq.read_table(io.BytesIO(body(response)))
+    schema = {field.name: field.type for field in table.schema}
+    assert list(schema) == list(COLUMNS)
+    assert schema["rubric_version"] == pa.int64()
+    assert schema["occurred_at"] == schema["labeled_at"] == pa.timestamp("us", tz="UTC")
+    assert all(schema[column] == pa.string() for column in ("id", "output", "expected_output", "label", "tags"))
+    rows = [json.loads(line) for line in stored_lines(v1)]
+    assert table.column("id").to_pylist() == [row["id"] for row in rows]
+    assert table.column("expected_output").to_pylist() == [row["expected_output"] for row in rows]
+    assert "Parcels arrive in 3 days." in table.column("expected_output").to_pylist()
+    assert [json.loads(text) for text in table.column("label").to_pylist()] == [row["label"] for row in rows]
+    occurred = table.column("occurred_at").to_pylist()[0]
+    assert occurred.isoformat() == datetime.fromisoformat(rows[0]["occurred_at"]).isoformat()
+
+
+def _streamed(response) -> tuple[int, int]:
+    """The body's size, and the peak of Python memory allocated while it was streamed."""
+    size = 0
+    tracemalloc.start()
+    try:
+        for chunk in response.streaming_content:
+            size += len(chunk)
+        return size, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_downloads_stream_in_memory_that_does_not_grow_with_the_version(reader, dataset, fmt):
+    """5,000 and 20,000 rows of ~500 bytes: four times the rows, and about the same peak of memory."""
+    synthetic_version(dataset, 5_000, number=2)
+    synthetic_version(dataset, 20_000, number=3)
+    _streamed(reader.get(f"{EVAL}/versions/1/download?format={fmt}"))  # imports pyarrow, outside the count
+
+    small_size, small_peak = _streamed(reader.get(f"{EVAL}/versions/2/download?format={fmt}"))
+    large_size, large_peak = _streamed(reader.get(f"{EVAL}/versions/3/download?format={fmt}"))
+
+    assert large_size > 3.5 * small_size
+    assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
+    assert large_peak < 10_000_000  # the rows of version 3 are 10 MB as JSONL
+
+
+# Diff and build -----------------------------------------------------------------------------------------
+
+
+def test_the_diff_lists_added_removed_and_changed_ids(reader, project, lead, dataset, v1):
+    items = list(project.items.select_related("output").order_by("output__external_id"))
+    mark_for_adjudication(lead=lead, item=items[0], note="Check again")  # out-00000 leaves the dataset
+    second_labeler, rubric = UserFactory(username="lab1"), project.rubrics.first()
+    submit_label(expert=second_labeler, item=items[1], rubric=rubric, answers={"correct": True, "helpful": 1})
+    resolve_item(item_id=items[1].pk)  # out-00001 changes
+    label_outputs(project, 2, start=100)  # out-00100 and out-00101 join
+    build_version(dataset_id=dataset.pk)
+
+    response = reader.get(f"{EVAL}/diff?from=1&to=latest")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "from": 1, "to": 2, "added": ["out-00100", "out-00101"], "removed": ["out-00000"], "changed": ["out-00001"],
+    }  # fmt: skip
+    assert reader.get(f"{EVAL}/diff?from=2").json()["to"] == 2  # `to` defaults to latest
+
+
+@pytest.mark.parametrize("query", ["", "?from=abc", "?from=0", "?from=1&to=xyz", "?from=1&to=-1"])
+def test_a_diff_without_good_version_numbers_is_a_400(reader, v1, query):
+    response = reader.get(f"{EVAL}/diff{query}")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] in {"from", "to"}
+
+
+def test_a_diff_with_a_version_that_is_not_ready_is_a_409(reader, dataset, v1):
+    DatasetVersion.objects.create(dataset=dataset, number=2, status=VersionStatus.FAILED)
+
+    assert reader.get(f"{EVAL}/diff?from=1&to=2").status_code == 409
+
+
+@pytest.mark.parametrize("role", ["engineer", "lead", "admin"])
+def test_a_signed_in_engineer_lead_or_admin_asks_for_a_build(
+    client, project, dataset, role, django_capture_on_commit_callbacks
+):
+    client.force_login(_member(project, f"{role}-1", role))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(f"{EVAL}/build")
+
+    assert response.status_code == 202 and response.json() == {"status": "requested"}
+    assert len(callbacks) == 1  # the build task, sent once the request commits
+    dataset.refresh_from_db()
+    assert dataset.build_requested_at is not None
+
+
+def test_a_build_needs_a_session_with_csrf_and_a_role(client, project, dataset, expert, full_key, other_project):
+    assert client.post(f"{EVAL}/build").status_code == 401
+    assert Api(client, full_key.secret).post(f"{EVAL}/build", {}).status_code == 403  # keys only read
+    client.force_login(expert)
+    assert client.post(f"{EVAL}/build").status_code == 404
+    client.force_login(_member(other_project, "olga", "engineer"))
+    assert client.post(f"{EVAL}/build").status_code == 404
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(_member(project, "enzo", "engineer"))
+    response = strict.post(f"{EVAL}/build")
+
+    assert response.status_code == 403 and "CSRF" in response.json()["errors"][0]["message"]
+    dataset.refresh_from_db()
+    assert dataset.build_requested_at is None
+
+
+# Query counts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("datasets", [1, 4])
+def test_listing_datasets_takes_a_fixed_number_of_queries(reader, project, datasets, django_assert_num_queries):
+    for n in range(datasets):
+        dataset = create_dataset(project=project, spec={"name": f"Eval {n}"})
+        DatasetVersion.objects.create(dataset=dataset, number=1, status=VersionStatus.READY)
+    reader.get(BASE)  # the key's first use records it; later requests in the minute do not
+
+    # The key, then the datasets with their latest ready version.
+    with django_assert_num_queries(2):
+        assert len(reader.get(BASE).json()["results"]) == datasets
+
+
+@pytest.mark.parametrize("versions", [1, 4])
+def test_listing_versions_takes_a_fixed_number_of_queries(
+    client, project, engineer, versions, django_assert_num_queries
+):
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    for number in range(1, versions + 1):
+        DatasetVersion.objects.create(dataset=dataset, number=number, status=VersionStatus.READY)
+    client.force_login(engineer)
+
+    # Session, user, project, membership, dataset, versions.
+    with django_assert_num_queries(6):
+        assert len(client.get(f"{EVAL}/versions").json()["results"]) == versions
+
+
+@pytest.mark.parametrize("page_size", [2, 8])
+def test_a_page_of_rows_takes_a_fixed_number_of_queries(reader, v1, page_size, django_assert_num_queries):
+    reader.get(BASE)
+
+    # The key, the dataset, the version, the rows.
+    with django_assert_num_queries(4):
+        assert len(reader.get(f"{EVAL}/versions/latest/rows?page_size={page_size}").json()["results"]) == page_size

@@ -1,0 +1,93 @@
+"""Real clients pull a dataset version over HTTP: pandas and pyarrow read the same rows from JSONL and Parquet.
+
+What a reader gets, by format: the scalar columns (id, split, output, expected_output, rubric_version)
+have the same values and the same pandas dtypes whichever format is read. The nested fields (input,
+label, annotations, metadata, tags) are JSON objects and lists in JSONL, so pandas holds dicts and lists;
+in Parquet (and CSV) they are JSON text, to be parsed with json.loads.
+"""
+
+import hashlib
+import io
+import json
+import urllib.error
+import urllib.request
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.resolution import adjudicate
+from tests.api.test_datasets_api import TIE, label_outputs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+SCALARS = ["id", "split", "output", "expected_output", "rubric_version"]
+
+
+@pytest.fixture
+def version(project, lead):
+    label_outputs(project, 9)
+    [tie] = label_outputs(project, 1, answers=TIE, start=50)
+    adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    return build_version(dataset_id=dataset.pk)
+
+
+def _url(live_server, fmt: str) -> str:
+    return f"{live_server.url}/api/v1/projects/support-bot/datasets/support-eval/versions/latest/download?format={fmt}"
+
+
+def _get(url: str, headers: dict) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_pandas_and_pyarrow_read_the_same_rows_from_jsonl_and_parquet(live_server, read_key, version):
+    auth = {"Authorization": f"Bearer {read_key.secret}"}
+
+    # pandas sends storage_options as HTTP headers for an http(s) URL.
+    from_jsonl = pd.read_json(_url(live_server, "jsonl"), lines=True, storage_options=auth)
+    status, headers, raw = _get(_url(live_server, "parquet"), auth)
+    table = pq.read_table(io.BytesIO(raw))
+    from_parquet = table.to_pandas()
+    from_read_parquet = pd.read_parquet(io.BytesIO(raw))
+
+    assert status == 200 and headers["Content-Disposition"].endswith('filename="support-bot-support-eval-v1.parquet"')
+    assert len(from_jsonl) == len(from_parquet) == table.num_rows == version.row_count == 10
+    assert (
+        list(from_jsonl["id"])
+        == list(from_parquet["id"])
+        == [row.external_id for row in version.rows.order_by("position")]
+    )
+    for frame in (from_parquet, from_read_parquet):
+        pd.testing.assert_frame_equal(from_jsonl[SCALARS], frame[SCALARS])  # values and dtypes
+        assert {column: str(frame[column].dtype) for column in SCALARS} == {
+            column: str(from_jsonl[column].dtype) for column in SCALARS
+        }
+    assert from_jsonl["rubric_version"].dtype == "int64"
+    assert from_jsonl["expected_output"].isna().sum() == 9
+    assert "Parcels arrive in 3 days." in set(from_parquet["expected_output"].dropna())
+    # Timestamps: UTC datetimes in both (pandas parses JSONL's `…_at` columns as dates by default).
+    times = ["occurred_at", "labeled_at"]
+    pd.testing.assert_frame_equal(from_jsonl[times], from_parquet[times])
+    assert str(from_parquet["occurred_at"].dtype) == "datetime64[us, UTC]"
+    # Nested fields: objects in JSONL, JSON text in Parquet.
+    assert isinstance(from_jsonl["label"][0], dict) and isinstance(from_parquet["label"][0], str)
+    assert [json.loads(text) for text in from_parquet["label"]] == list(from_jsonl["label"])
+    assert [json.loads(text) for text in from_parquet["tags"]] == list(from_jsonl["tags"])
+
+
+def test_the_jsonl_over_http_is_byte_for_byte_the_checksummed_file_and_revalidates(live_server, read_key, version):
+    auth = {"Authorization": f"Bearer {read_key.secret}"}
+
+    status, headers, raw = _get(_url(live_server, "jsonl"), auth)
+    again = _get(_url(live_server, "jsonl"), {**auth, "If-None-Match": headers["ETag"]})
+
+    assert status == 200 and hashlib.sha256(raw).hexdigest() == version.sha256
+    assert headers["ETag"] == f'"{version.sha256}"' and headers["X-Dataset-Version"] == "1"
+    assert again[0] == 304 and again[2] == b""
+    assert _get(_url(live_server, "jsonl"), {})[0] == 401
