@@ -1,4 +1,4 @@
-.PHONY: demo test bench-w1 bench-w2
+.PHONY: demo test bench-w1 bench-w2 bench-w3
 
 # Run the demo: Python >= 3.12 venv, SQLite, eager Celery, seeded data, http://127.0.0.1:8000/
 demo:
@@ -15,3 +15,7 @@ bench-w1:
 bench-w2:
 	scripts/bootstrap.sh requirements-dev.txt
 	.venv/bin/python bench/w2_labeling.py
+
+bench-w3:
+	scripts/bootstrap.sh requirements-dev.txt
+	.venv/bin/python bench/w3_pull.py
