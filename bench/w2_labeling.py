@@ -110,13 +110,15 @@ def pcts(values: list[float]) -> dict:
     }
 
 
-def parse_sweep(text: str) -> list[tuple[str, int, int]]:
-    """'sync:2,gthread:2x4' → [('sync', 2, 1), ('gthread', 2, 4)]."""
+def parse_sweep(text: str, app: str) -> list[tuple[str, int, int, str]]:
+    """'sync:2,gthread:2x4,sync:2@mod:application' → [('sync', 2, 1, app), ('gthread', 2, 4, app), ('sync', 2, 1,
+    'mod:application')]: worker class, workers, threads, WSGI app."""
     configs = []
     for part in filter(None, (p.strip() for p in text.split(","))):
+        part, _, other_app = part.partition("@")
         kind, _, size = part.partition(":")
         workers, _, threads = size.partition("x")
-        configs.append((kind, int(workers), int(threads or 1)))
+        configs.append((kind, int(workers), int(threads or 1), other_app or app))
     return configs
 
 
@@ -594,7 +596,11 @@ class Labeling:
                 report["configs"].append(result)
                 failures += result["failures"]
             else:
-                configs = parse_sweep(args.sweep) if args.sweep else [(args.worker_class, args.workers, args.threads)]
+                configs = (
+                    parse_sweep(args.sweep, args.app)
+                    if args.sweep
+                    else [(args.worker_class, args.workers, args.threads, args.app)]
+                )
                 servers = [ServerUnderTest(self, env, setup, stamp, *config) for config in configs]
                 try:
                     for server in servers:
@@ -706,15 +712,20 @@ class ServerUnderTest:
     each, …), so that a burst of load from other users of the machine hits every set-up alike.
     """
 
-    def __init__(self, bench: Labeling, env: dict, setup: dict, stamp: str, kind: str, workers: int, threads: int):
+    def __init__(
+        self, bench: Labeling, env: dict, setup: dict, stamp: str, kind: str, workers: int, threads: int, app: str
+    ):
         args = bench.args
         self.bench, self.setup, self.kind, self.workers, self.threads = bench, setup, kind, workers, threads
+        self.app = app
         self.name = f"{workers} {kind}" + (f" × {threads} threads" if kind == "gthread" else "") + " workers"
+        if app != "expertloop.wsgi":
+            self.name += f" ({app.partition(':')[0]})"
         self.port = args.port if args.port and not args.sweep else free_port()
-        suffix = f"{kind}{workers}x{threads}"
+        suffix = f"{kind}{workers}x{threads}" + ("" if app == "expertloop.wsgi" else "-" + app.partition(":")[0])
         self.access_path = OUT / f"w2-{stamp}-{suffix}-access.log"
         self.server = Server(
-            app=args.app,
+            app=app,
             port=self.port,
             workers=workers,
             worker_class=kind,
@@ -734,7 +745,7 @@ class ServerUnderTest:
 
     def start(self) -> None:
         bench, args = self.bench, self.bench.args
-        log(f"Starting gunicorn {args.app} on 127.0.0.1:{self.port}: {self.name} …")
+        log(f"Starting gunicorn {self.app} on 127.0.0.1:{self.port}: {self.name} …")
         bench.reset()
         self.server.start()
         self.sampler = RssSampler(self.server.process.pid, args.rss_interval)
@@ -814,6 +825,7 @@ class ServerUnderTest:
             "worker_class": self.kind,
             "workers": self.workers,
             "threads": self.threads,
+            "app": self.app,
             "port": self.port,
             "access_log": str(self.access_path.relative_to(ROOT)),
             "failures": self.failures,
@@ -1167,7 +1179,7 @@ def main() -> None:
     parser.add_argument(
         "--sweep",
         default="",
-        help="several server set-ups in one go (class:workers[xthreads],…), e.g. sync:2,gthread:2x4",
+        help="several server set-ups, runs interleaved: class:workers[xthreads][@module:app],… e.g. sync:2,gthread:2x4",
     )
     parser.add_argument("--app", default="expertloop.wsgi", help="WSGI app for gunicorn (default expertloop.wsgi)")
     parser.add_argument(
