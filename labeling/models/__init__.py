@@ -1,5 +1,7 @@
+from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .gold import Resolution, ResolutionStatus
+from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
@@ -7,6 +9,16 @@ from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip,
 from .rubrics import QuestionKind, Rubric
 
 __all__ = [
+    "AgreementMetric",
+    "CycleStatus",
+    "Decision",
+    "ExpertWeek",
+    "QualityMetric",
+    "QueueWeek",
+    "RetentionCell",
+    "RetentionSegment",
+    "ReviewCycle",
+    "week_label",
     "ApiKey",
     "Comment",
     "Dataset",

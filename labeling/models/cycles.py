@@ -1,0 +1,73 @@
+"""The weekly review cycle: one per project and cycle week, its frozen report and the meeting's decisions."""
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+
+from .projects import Project
+from .review import Item
+
+
+class CycleStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+def week_label(week: date) -> str:
+    """The ISO week of a cycle's first day, e.g. "2026-W48": how cycles are named in URLs and reports."""
+    year, number, _ = week.isocalendar()
+    return f"{year}-W{number:02d}"
+
+
+class ReviewCycle(models.Model):
+    """A project's cycle week (`week` is its first day, in the project's time zone and weekday).
+
+    Closing it resolves gold answers, rebuilds datasets, computes the week's metrics and freezes
+    `report`, the figures the weekly meeting looks at; a closed cycle never changes its report.
+    Labels on the week's items can be edited only while it is open.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cycles")
+    week = models.DateField()
+    status = models.CharField(max_length=16, choices=CycleStatus, default=CycleStatus.OPEN)
+    report = models.JSONField(default=dict, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    digests_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-week"]
+        constraints = [models.UniqueConstraint(fields=["project", "week"], name="cycle_one_per_project_week")]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.label} ({self.status})"
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == CycleStatus.CLOSED
+
+
+class Decision(models.Model):
+    """Something the weekly meeting decided: what, who owns it, by when; optionally about one item."""
+
+    cycle = models.ForeignKey(ReviewCycle, on_delete=models.CASCADE, related_name="decisions")
+    text = models.TextField(max_length=2000)
+    owner = models.CharField(max_length=200, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cycle", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"decision in {self.cycle}: {self.text[:40]}"

@@ -1,0 +1,149 @@
+"""Metric rows: what a week's close computed, stored so reports, charts and the API read rows, not labels.
+
+Every table is keyed by project and cycle week (`week` = the cycle's first day); a recompute of a
+week replaces that week's rows. Retention is recomputed for all cohorts at each close.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from .projects import Project
+from .queues import Queue
+
+
+class QualityMetric(models.Model):
+    """Quality of one question's gold answers for one queue and week.
+
+    binary: `value` is the pass rate, [ci_low, ci_high] its Wilson 95% interval, `passes` of `n`.
+    rating: `value` is the mean, [ci_low, ci_high] its Student-t 95% interval.
+    choice / multi_choice: `shares` maps each option to {"count": n, "share": fraction of items}.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+")
+    question = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16)
+    n = models.PositiveIntegerField()
+    passes = models.PositiveIntegerField(null=True, blank=True)
+    value = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    shares = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["week", "queue", "question"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "week", "queue", "question"], name="quality_unique_cell")
+        ]
+
+    def __str__(self) -> str:
+        return f"quality {self.week} {self.queue_id}:{self.question} = {self.value}"
+
+
+class AgreementMetric(models.Model):
+    """Inter-annotator agreement on one question in one week, over units with two or more labels.
+
+    `alpha` is Krippendorff's alpha at `level` (nominal for binary/choice, ordinal for ratings);
+    `alpha_interval` is the interval-level alpha, for ratings. `pairs` lists pairwise Cohen's kappa
+    [{"a": user id, "b": user id, "kappa": k, "n": shared units}] (weighted for ratings).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()
+    question = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16)
+    level = models.CharField(max_length=16)
+    units = models.PositiveIntegerField()
+    labels = models.PositiveIntegerField()
+    experts = models.PositiveIntegerField()
+    alpha = models.FloatField(null=True, blank=True)
+    alpha_interval = models.FloatField(null=True, blank=True)
+    fleiss_kappa = models.FloatField(null=True, blank=True)
+    cohen_kappa = models.FloatField(null=True, blank=True, help_text="Mean of the pairwise kappas.")
+    pairs = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["week", "question"]
+        constraints = [models.UniqueConstraint(fields=["project", "week", "question"], name="agreement_unique_cell")]
+
+    def __str__(self) -> str:
+        return f"agreement {self.week} {self.question}: alpha {self.alpha}"
+
+
+class ExpertWeek(models.Model):
+    """One expert's week: labels, skips, median seconds per label, agreement with the gold answer.
+
+    `gold_agreement` maps question → {"agree": n, "compared": m}; `gold_rate` is the total agree/compared.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    labels = models.PositiveIntegerField(default=0)
+    skips = models.PositiveIntegerField(default=0)
+    flags = models.PositiveIntegerField(default=0)
+    median_seconds = models.FloatField(null=True, blank=True)
+    gold_rate = models.FloatField(null=True, blank=True)
+    gold_agreement = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["week", "expert"]
+        constraints = [models.UniqueConstraint(fields=["project", "week", "expert"], name="expert_week_unique")]
+
+    def __str__(self) -> str:
+        return f"expert {self.expert_id} in {self.week}: {self.labels} labels"
+
+
+class QueueWeek(models.Model):
+    """A queue's throughput in one week: items placed against the quota, labels, and what is left."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField()
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+")
+    quota = models.PositiveIntegerField(null=True, blank=True)
+    items = models.PositiveIntegerField(default=0)
+    items_complete = models.PositiveIntegerField(default=0)
+    labels_wanted = models.PositiveIntegerField(default=0)
+    labels = models.PositiveIntegerField(default=0)
+    backlog = models.PositiveIntegerField(default=0, help_text="Labels still wanted on the week's items.")
+    median_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["week", "queue"]
+        constraints = [models.UniqueConstraint(fields=["project", "week", "queue"], name="queue_week_unique")]
+
+    def __str__(self) -> str:
+        return f"queue {self.queue_id} in {self.week}: {self.labels} labels"
+
+
+class RetentionSegment(models.TextChoices):
+    ALL = "all", "All users"
+    PASS = "pass", "Outputs labeled pass"
+    FAIL = "fail", "Outputs labeled fail"
+
+
+class RetentionCell(models.Model):
+    """Weekly cohort retention: of `cohort_users` first active in `cohort_week`, how many were active
+    in week `cohort_week + offset` (`active_on`) and in that week or any later one (`active_on_or_after`).
+    `incomplete` marks a cell whose week has not ended yet."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    segment = models.CharField(max_length=8, choices=RetentionSegment)
+    cohort_week = models.DateField()
+    offset = models.PositiveSmallIntegerField()
+    cohort_users = models.PositiveIntegerField()
+    active_on = models.PositiveIntegerField()
+    active_on_or_after = models.PositiveIntegerField()
+    incomplete = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["segment", "cohort_week", "offset"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "segment", "cohort_week", "offset"], name="retention_unique_cell"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"retention {self.segment} {self.cohort_week}+{self.offset}: {self.active_on}/{self.cohort_users}"
