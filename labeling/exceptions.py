@@ -50,3 +50,23 @@ class InvalidSpec(DomainError):
 
 class NotFound(DomainError):
     status_code = 404
+
+
+class InvalidInput(DomainError):
+    """A value a person or client gave does not fit (the message says which and why)."""
+
+
+class InvalidWeek(InvalidInput):
+    """A week label that is not an ISO week like 2026-W48."""
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class WeekNotOver(Conflict):
+    """A cycle week that is still running cannot be closed."""
+
+
+class CycleClosed(Conflict):
+    """The week's cycle is closed: its labels are final."""
