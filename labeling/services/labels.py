@@ -3,8 +3,21 @@
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.exceptions import DomainError, NotFound
-from labeling.models import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Rubric, Slot, SlotState
+from labeling.exceptions import CycleClosed, DomainError, NotFound
+from labeling.models import (
+    Comment,
+    CycleStatus,
+    Flag,
+    Item,
+    ItemStatus,
+    Label,
+    LabelRevision,
+    ReviewCycle,
+    Rubric,
+    Slot,
+    SlotState,
+    week_label,
+)
 
 from .access import check_can_label, check_member
 from .answers import validate_answers
@@ -25,8 +38,10 @@ class LeaseLost(DomainError):
 def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict) -> Label:
     """Save the expert's label for the item, or replace their earlier one (its answers kept as history).
 
-    A first label fills the expert's leased slot. If that lease ran out and another expert took the
-    slot, a spare slot is used when the item still has one; otherwise LeaseLost, and nothing is saved.
+    Editing is allowed while the cycle of the item's week is open (CycleClosed after). A first label
+    fills the expert's leased slot, even on an item of a closed week (late work on its backlog). If
+    that lease ran out and another expert took the slot, a spare slot is used when the item still has
+    one; otherwise LeaseLost, and nothing is saved.
     """
     check_can_label(expert, item.queue)
     if rubric.project_id != item.project_id:
@@ -36,6 +51,11 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict) -> Label:
     item = Item.objects.select_for_update().get(pk=item.pk)
     existing = Label.objects.filter(item=item, expert=expert).first()
     if existing:
+        if ReviewCycle.objects.filter(project_id=item.project_id, week=item.week, status=CycleStatus.CLOSED).exists():
+            raise CycleClosed(
+                f"The week {week_label(item.week)} is closed: its labels went into the weekly report and "
+                "datasets, so they can no longer be changed. Raise a flag or a comment instead."
+            )
         LabelRevision.objects.create(
             label=existing, rubric_id=existing.rubric_id, answers=existing.answers, seconds_spent=existing.seconds_spent
         )
