@@ -1,0 +1,406 @@
+"""Server-side charts: pure functions that return inline SVG with a data-table fallback. No ORM, no JS.
+
+Every text value is escaped here (`escape`); the result is marked safe so templates insert it as is.
+The CSP forbids inline styles: looks come from classes styled in meeting.css, plus a few SVG
+presentation attributes (fill="none" on lines) so a chart stays readable without the stylesheet.
+
+Inputs are plain dicts:
+- line points: {"x": label, "value": float | None, "low": float | None, "high": float | None, "detail": str}
+- series: {"key": css-safe name, "name": legend text, "points": [{"x", "value", "detail"}]}
+- bars: {"label": str, "value": float | None, "detail": str, "extra": [str, ...]}
+A None value leaves a gap; a chart with no value at all renders a "no data yet" note instead.
+"""
+
+import re
+from collections.abc import Callable, Sequence
+from itertools import count
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34
+MAX_X_LABELS = 12
+_ids = count(1)
+
+
+def percent(value: float | None) -> str:
+    """Format a fraction as a whole percentage ("83%"); None as a dash."""
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def decimal(value: float | None) -> str:
+    """Format a coefficient with three decimals; None as a dash."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+FORMATS: dict[str, Callable[[float | None], str]] = {"percent": percent, "decimal": decimal}
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _chart_id(prefix: str) -> str:
+    # Unique within a page; several charts share one document.
+    return f"chart-{re.sub(r'[^a-z0-9-]+', '-', prefix.lower())}-{next(_ids)}"
+
+
+def _empty(title: str, message: str) -> SafeString:
+    return mark_safe(
+        f'<figure class="chart chart-empty" aria-label="{escape(title)}">'
+        f'<figcaption class="chart-title">{escape(title)}</figcaption>'
+        f'<p class="no-data">{escape(message)}</p></figure>'
+    )
+
+
+class _Frame:
+    """Maps category indexes and values to SVG coordinates, and draws the axes."""
+
+    def __init__(self, labels: Sequence[str], y_min: float, y_max: float, fmt: Callable[[float | None], str]):
+        self.labels = list(labels)
+        self.y_min, self.y_max = y_min, y_max
+        self.fmt = fmt
+        self.plot_w = WIDTH - LEFT - RIGHT
+        self.plot_h = HEIGHT - TOP - BOTTOM
+
+    def x(self, index: int) -> float:
+        if len(self.labels) == 1:
+            return LEFT + self.plot_w / 2
+        return LEFT + self.plot_w * index / (len(self.labels) - 1)
+
+    def y(self, value: float) -> float:
+        span = self.y_max - self.y_min or 1.0
+        return TOP + self.plot_h * (1 - (value - self.y_min) / span)
+
+    def axes(self, *, band_x: bool = False) -> str:
+        parts = ['<g class="axes">']
+        for step in range(5):
+            value = self.y_min + (self.y_max - self.y_min) * step / 4
+            y = _num(self.y(value))
+            parts.append(f'<line class="gridline" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
+            parts.append(
+                f'<text class="tick" x="{LEFT - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">'
+                f"{escape(self.fmt(value))}</text>"
+            )
+        every = max(1, -(-len(self.labels) // MAX_X_LABELS))
+        for index, label in enumerate(self.labels):
+            if index % every and index != len(self.labels) - 1:
+                continue
+            x = self.bar_center(index) if band_x else self.x(index)
+            parts.append(
+                f'<text class="tick" x="{_num(x)}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+        parts.append("</g>")
+        return "".join(parts)
+
+    def bar_center(self, index: int) -> float:
+        slot = self.plot_w / max(len(self.labels), 1)
+        return LEFT + slot * (index + 0.5)
+
+
+def _domain(values: list[float], low: float, high: float) -> tuple[float, float]:
+    """The y range: [low, high], widened to hold every value."""
+    return min([low, *values]), max([high, *values])
+
+
+def _segments(indexed: list[tuple[int, float | None]]) -> list[list[tuple[int, float]]]:
+    """Runs of consecutive defined values: a None breaks the line."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for index, value in indexed:
+        if value is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((index, value))
+    return [run for run in runs if run]
+
+
+def _svg_open(chart_id: str, title: str, description: str) -> str:
+    return (
+        f'<svg class="chart-svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" preserveAspectRatio="xMidYMid meet" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(description)}</desc>'
+    )
+
+
+def _table(caption: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f'<th scope="col">{escape(header)}</th>' for header in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return (
+        f'<details class="chart-data"><summary>Numbers: {escape(caption)}</summary>'
+        f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>'
+    )
+
+
+def _figure(kind: str, name: str, title: str, svg: str, legend: str, table: str) -> SafeString:
+    return mark_safe(
+        f'<figure class="chart chart-{kind}" data-chart="{escape(name)}" aria-label="{escape(title)}">'
+        f'<figcaption class="chart-title">{escape(title)}</figcaption>{svg}{legend}{table}</figure>'
+    )
+
+
+def line_chart(
+    *,
+    name: str,
+    title: str,
+    points: Sequence[dict],
+    fmt: str = "percent",
+    y_range: tuple[float, float] = (0.0, 1.0),
+    empty_message: str = "No data yet.",
+) -> SafeString:
+    """A line with its interval band (`low`..`high`), one dot per point with a tooltip, and a data table."""
+    values = [point.get("value") for point in points]
+    if not points or all(value is None for value in values):
+        return _empty(title, empty_message)
+    formatter = FORMATS[fmt]
+    bounds = [v for point in points for v in (point.get("value"), point.get("low"), point.get("high")) if v is not None]
+    frame = _Frame([str(point["x"]) for point in points], *_domain(bounds, *y_range), formatter)
+    chart_id = _chart_id(name)
+    parts = [_svg_open(chart_id, title, f"{len(points)} points; the shaded band is the 95% interval."), frame.axes()]
+
+    def has_band(point: dict) -> bool:
+        return point.get("low") is not None and point.get("high") is not None
+
+    for run in _segments([(index, 0.0 if has_band(point) else None) for index, point in enumerate(points)]):
+        indexes = [index for index, _ in run]
+        if len(indexes) == 1:  # a lone interval: draw it as a whisker
+            point, x = points[indexes[0]], _num(frame.x(indexes[0]))
+            low_y, high_y = _num(frame.y(point["low"])), _num(frame.y(point["high"]))
+            parts.append(f'<line class="band-whisker" x1="{x}" x2="{x}" y1="{low_y}" y2="{high_y}"/>')
+            continue
+        upper = [f"{_num(frame.x(i))},{_num(frame.y(points[i]['high']))}" for i in indexes]
+        lower = [f"{_num(frame.x(i))},{_num(frame.y(points[i]['low']))}" for i in reversed(indexes)]
+        parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
+
+    for run in _segments(list(enumerate(values))):
+        coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
+        parts.append(f'<polyline class="line series-0" fill="none" points="{coords}"/>')
+    for index, point in enumerate(points):
+        if point.get("value") is None:
+            continue
+        tip = _tip(str(point["x"]), formatter(point["value"]), point)
+        parts.append(
+            f'<circle class="point series-0" cx="{_num(frame.x(index))}" cy="{_num(frame.y(point["value"]))}" r="3.5" '
+            f'data-x="{escape(point["x"])}" data-value="{point["value"]:.4f}"><title>{escape(tip)}</title></circle>'
+        )
+    parts.append("</svg>")
+
+    rows = [
+        [
+            str(point["x"]),
+            formatter(point.get("value")),
+            f"{formatter(point.get('low'))} – {formatter(point.get('high'))}" if point.get("low") is not None else "—",
+            str(point.get("detail", "")),
+        ]
+        for point in points
+    ]
+    table = _table(title, ["Week", "Value", "95% interval", "Counts"], rows)
+    return _figure("line", name, title, "".join(parts), "", table)
+
+
+def _tip(x: str, value: str, point: dict) -> str:
+    tip = f"{x}: {value}"
+    if point.get("low") is not None and point.get("high") is not None:
+        tip += f" (95% interval {FORMATS['percent'](point['low'])}–{FORMATS['percent'](point['high'])})"
+    if point.get("detail"):
+        tip += f" · {point['detail']}"
+    return tip
+
+
+def multi_line_chart(
+    *,
+    name: str,
+    title: str,
+    series: Sequence[dict],
+    x_title: str = "Week",
+    fmt: str = "percent",
+    y_range: tuple[float, float] = (0.0, 1.0),
+    empty_message: str = "No data yet.",
+) -> SafeString:
+    """Several lines over the same categories (the x labels of the first series), a legend and a data table."""
+    values = [point.get("value") for line in series for point in line["points"]]
+    if not series or all(value is None for value in values):
+        return _empty(title, empty_message)
+    formatter = FORMATS[fmt]
+    labels: list[str] = []
+    for line in series:
+        for point in line["points"]:
+            if str(point["x"]) not in labels:
+                labels.append(str(point["x"]))
+    frame = _Frame(labels, *_domain([v for v in values if v is not None], *y_range), formatter)
+    chart_id = _chart_id(name)
+    names = ", ".join(str(line["name"]) for line in series)
+    parts = [_svg_open(chart_id, title, f"Lines: {names}."), frame.axes()]
+    for number, line in enumerate(series):
+        css = f"series-{number} series-{escape(line['key'])}"
+        by_x = {str(point["x"]): point for point in line["points"]}
+        indexed = [(index, by_x[label].get("value") if label in by_x else None) for index, label in enumerate(labels)]
+        for run in _segments(indexed):
+            coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
+            parts.append(f'<polyline class="line {css}" fill="none" points="{coords}"/>')
+        for index, value in indexed:
+            if value is None:
+                continue
+            point = by_x[labels[index]]
+            tip = f"{line['name']}, {labels[index]}: {formatter(value)}"
+            if point.get("detail"):
+                tip += f" · {point['detail']}"
+            parts.append(
+                f'<circle class="point {css}" cx="{_num(frame.x(index))}" cy="{_num(frame.y(value))}" r="3" '
+                f'data-series="{escape(line["key"])}" data-x="{escape(labels[index])}" data-value="{value:.4f}">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
+    parts.append("</svg>")
+    legend = (
+        '<ul class="chart-legend">'
+        + "".join(
+            f'<li class="series-{number} series-{escape(line["key"])}"><span class="swatch" aria-hidden="true"></span>'
+            f"{escape(line['name'])}</li>"
+            for number, line in enumerate(series)
+        )
+        + "</ul>"
+    )
+    rows = []
+    for label in labels:
+        row = [label]
+        for line in series:
+            point = next((p for p in line["points"] if str(p["x"]) == label), None)
+            if point is None:
+                row.append("—")
+            else:
+                detail = f" ({point['detail']})" if point.get("detail") else ""
+                row.append(formatter(point.get("value")) + detail)
+        rows.append(row)
+    table = _table(title, [x_title, *(str(line["name"]) for line in series)], rows)
+    return _figure("multi", name, title, "".join(parts), legend, table)
+
+
+def bar_chart(
+    *,
+    name: str,
+    title: str,
+    bars: Sequence[dict],
+    fmt: str = "decimal",
+    y_range: tuple[float, float] = (0.0, 1.0),
+    value_title: str = "Value",
+    extra_headers: Sequence[str] = (),
+    empty_message: str = "No data yet.",
+) -> SafeString:
+    """Vertical bars from zero (negative values go below it), labelled, with a data table (plus extra columns)."""
+    if not bars:
+        return _empty(title, empty_message)
+    formatter = FORMATS[fmt]
+    values = [bar.get("value") for bar in bars]
+    y_min, y_max = _domain([v for v in values if v is not None], *y_range)
+    frame = _Frame([str(bar["label"]) for bar in bars], y_min, y_max, formatter)
+    chart_id = _chart_id(name)
+    parts = [_svg_open(chart_id, title, f"{len(bars)} bars."), frame.axes(band_x=True)]
+    slot = frame.plot_w / len(bars)
+    width = min(slot * 0.6, 80)
+    zero = frame.y(0.0)
+    parts.append(f'<line class="baseline" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_num(zero)}" y2="{_num(zero)}"/>')
+    for index, bar in enumerate(bars):
+        center = frame.bar_center(index)
+        value = bar.get("value")
+        tip = f"{bar['label']}: {formatter(value)}" + (f" · {bar['detail']}" if bar.get("detail") else "")
+        if value is None:
+            parts.append(
+                f'<text class="bar-missing" x="{_num(center)}" y="{_num(zero - 6)}" text-anchor="middle">'
+                f"n/a<title>{escape(tip)}</title></text>"
+            )
+            continue
+        top, bottom = sorted((frame.y(value), zero))
+        css = "bar negative" if value < 0 else "bar"
+        parts.append(
+            f'<rect class="{css}" x="{_num(center - width / 2)}" y="{_num(top)}" width="{_num(width)}" '
+            f'height="{_num(max(bottom - top, 0.5))}" data-label="{escape(bar["label"])}" data-value="{value:.4f}">'
+            f"<title>{escape(tip)}</title></rect>"
+        )
+        label_y = top - 4 if value >= 0 else bottom + 12
+        parts.append(
+            f'<text class="bar-value" x="{_num(center)}" y="{_num(label_y)}" text-anchor="middle">'
+            f"{escape(formatter(value))}</text>"
+        )
+    parts.append("</svg>")
+    rows = [
+        [str(bar["label"]), formatter(bar.get("value")), *(str(cell) for cell in bar.get("extra", ()))] for bar in bars
+    ]
+    table = _table(title, ["", value_title, *extra_headers], rows)
+    return _figure("bar", name, title, "".join(parts), "", table)
+
+
+# The meeting page's and the dashboard's three charts, from report-shaped data. -------------------------------
+
+
+def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") -> SafeString:
+    """The pass-rate trend with its 95% interval band; `trend` rows as in the report's `pass_rate_trend`."""
+    points = [
+        {
+            "x": row["week"],
+            "value": row.get("value"),
+            "low": row.get("ci_low"),
+            "high": row.get("ci_high"),
+            "detail": f"{row['passes']}/{row['n']} passed"
+            if row.get("passes") is not None
+            else f"n = {row.get('n') or 0}",
+        }
+        for row in trend
+    ]
+    return line_chart(
+        name="pass-rate", title=title, points=points, empty_message="No pass rate yet: no item has a gold answer."
+    )
+
+
+RETENTION_SERIES = (("all", "All users"), ("pass", "Outputs labeled pass"), ("fail", "Outputs labeled fail"))
+
+
+def retention_chart(curves: dict, *, title: str = "Retention by week since first visit") -> SafeString:
+    """Retention curves split by verdict; `curves` as in the report's `retention.curves`."""
+    series = []
+    for key, label in RETENTION_SERIES:
+        points = [
+            {
+                "x": f"Week {cell['offset']}",
+                "value": cell.get("rate"),
+                "detail": f"{cell.get('returned', 0)} of {cell.get('users', 0)} users",
+            }
+            for cell in curves.get(key) or []
+        ]
+        if points:
+            series.append({"key": key, "name": label, "points": points})
+    return multi_line_chart(
+        name="retention",
+        title=title,
+        series=series,
+        x_title="Weeks since first visit",
+        empty_message="No retention yet: no end-user activity has been recorded.",
+    )
+
+
+def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per question (Krippendorff's α)") -> SafeString:
+    """Bars of α per question, with Fleiss' and mean Cohen's κ in the data table."""
+    bars = [
+        {
+            "label": row["question"],
+            "value": row.get("alpha"),
+            "detail": f"{row.get('units', 0)} items, {row.get('labels', 0)} labels, {row.get('level', '')}",
+            "extra": [
+                decimal(row.get("fleiss_kappa")),
+                decimal(row.get("cohen_kappa")),
+                str(row.get("units", 0)),
+                str(row.get("experts", 0)),
+            ],
+        }
+        for row in rows
+    ]
+    return bar_chart(
+        name="agreement",
+        title=title,
+        bars=bars,
+        value_title="Krippendorff's α",
+        extra_headers=["Fleiss' κ", "Cohen's κ (mean)", "Items", "Experts"],
+        y_range=(0.0, 1.0),
+        empty_message="No agreement yet: no item has two labels.",
+    )

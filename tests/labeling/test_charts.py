@@ -1,0 +1,156 @@
+"""The server-side SVG charts: well-formed, escaped, honest about gaps and empty data."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from labeling.web import charts
+
+SVG = "{http://www.w3.org/2000/svg}"
+HOSTILE = "<script>alert(\"x\")</script>' onload='evil()"
+
+
+def parse(markup: str) -> ET.Element:
+    """Parse the chart as XML: escaping mistakes make it fail or show up as extra elements."""
+    return ET.fromstring(str(markup))
+
+
+def svg_of(figure: ET.Element) -> ET.Element:
+    return figure.find(f"{SVG}svg")
+
+
+def trend(values):
+    return [
+        {"week": f"2026-W{40 + i:02d}", "value": v, "ci_low": None if v is None else v - 0.1,
+         "ci_high": None if v is None else v + 0.05, "n": 20, "passes": None if v is None else round(v * 20)}
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+
+
+def test_the_pass_rate_chart_has_a_point_per_week_a_band_and_a_table():
+    figure = parse(charts.pass_rate_chart(trend([0.5, 0.6, 0.75])))
+    svg = svg_of(figure)
+    points = svg.findall(f".//{SVG}circle")
+    assert [p.get("data-x") for p in points] == ["2026-W40", "2026-W41", "2026-W42"]
+    assert [float(p.get("data-value")) for p in points] == [0.5, 0.6, 0.75]
+    # Higher values sit higher on the chart (smaller y).
+    ys = [float(p.get("cy")) for p in points]
+    assert ys[0] > ys[1] > ys[2]
+    assert len(svg.findall(f".//{SVG}polygon[@class='band']")) == 1
+    assert svg.find(f"{SVG}title").text == "Pass rate by week"
+    assert figure.get("data-chart") == "pass-rate"
+    rows = figure.findall(".//details/table/tbody/tr")
+    assert [row[0].text for row in rows] == ["2026-W40", "2026-W41", "2026-W42"]
+    assert rows[2][1].text == "75%"
+    assert rows[2][2].text == "65% – 80%"
+    assert rows[2][3].text == "15/20 passed"
+
+
+def test_a_missing_week_breaks_the_line_instead_of_joining_across_it():
+    svg = svg_of(parse(charts.pass_rate_chart(trend([0.5, 0.6, None, 0.7, 0.8]))))
+    assert len(svg.findall(f".//{SVG}polyline")) == 2
+    assert len(svg.findall(f".//{SVG}circle")) == 4
+    assert len(svg.findall(f".//{SVG}polygon[@class='band']")) == 2
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        charts.pass_rate_chart([]),
+        charts.pass_rate_chart(trend([None, None])),
+        charts.retention_chart({}),
+        charts.retention_chart({"all": [], "pass": [], "fail": []}),
+        charts.agreement_chart([]),
+        charts.line_chart(name="x", title="X", points=[]),
+        charts.multi_line_chart(name="x", title="X", series=[]),
+        charts.bar_chart(name="x", title="X", bars=[]),
+    ],
+)
+def test_empty_data_shows_a_friendly_note_not_a_broken_chart(markup):
+    figure = parse(markup)
+    assert "chart-empty" in figure.get("class")
+    assert svg_of(figure) is None
+    assert figure.find("p").text.startswith("No ")
+
+
+def test_hostile_strings_come_out_escaped_everywhere():
+    hostile_trend = [{"week": HOSTILE, "value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 2, "passes": 1}]
+    curves = {"all": [{"offset": 0, "rate": 1.0, "returned": 3, "users": 3}]}
+    agreement = [{"question": HOSTILE, "alpha": 0.4, "level": HOSTILE, "fleiss_kappa": 0.3, "units": 4}]
+    for markup in (
+        charts.pass_rate_chart(hostile_trend, title=HOSTILE),
+        charts.retention_chart(curves, title=HOSTILE),
+        charts.agreement_chart(agreement, title=HOSTILE),
+        charts.multi_line_chart(
+            name=HOSTILE, title="t", series=[{"key": HOSTILE, "name": HOSTILE, "points": [{"x": HOSTILE, "value": 1}]}]
+        ),
+        charts.pass_rate_chart([], title=HOSTILE),
+    ):
+        assert "<script>" not in markup
+        assert "&lt;script&gt;" in markup
+        figure = parse(markup)  # well-formed: no attribute was broken out of
+        assert not figure.findall(".//script") and not figure.findall(f".//{SVG}script")
+        for element in figure.iter():
+            assert not any(name.startswith("on") for name in element.attrib), element.attrib
+        texts = "".join(figure.itertext())
+        assert HOSTILE in texts  # shown as the text it is
+
+
+def test_bars_go_up_from_zero_and_below_it_for_negative_agreement():
+    rows = [
+        {"question": "correct", "alpha": 0.8, "fleiss_kappa": 0.79, "cohen_kappa": 0.81, "units": 30, "experts": 3},
+        {"question": "tone", "alpha": -0.2, "fleiss_kappa": -0.1, "cohen_kappa": None, "units": 12, "experts": 2},
+        {"question": "helpful", "alpha": None, "units": 0},
+    ]
+    figure = parse(charts.agreement_chart(rows))
+    svg = svg_of(figure)
+    bars = svg.findall(f".//{SVG}rect")
+    assert [bar.get("data-label") for bar in bars] == ["correct", "tone"]
+    baseline = float(svg.find(f".//{SVG}line[@class='baseline']").get("y1"))
+    up, down = bars
+    assert float(up.get("y")) + float(up.get("height")) == pytest.approx(baseline, abs=0.2)
+    assert float(down.get("y")) == pytest.approx(baseline, abs=0.2)
+    assert "negative" in down.get("class")
+    assert svg.find(f".//{SVG}text[@class='bar-missing']") is not None
+    rows = figure.findall(".//details/table/tbody/tr")
+    assert [cell.text for cell in rows[0]] == ["correct", "0.800", "0.790", "0.810", "30", "3"]
+    assert [cell.text for cell in rows[1]][:4] == ["tone", "-0.200", "-0.100", "—"]
+
+
+def test_retention_curves_are_split_by_verdict_with_counts_beside_each_rate():
+    curves = {
+        key: [
+            {"offset": k, "rate": rate, "returned": round(rate * users), "users": users} for k, rate in enumerate(rates)
+        ]
+        for key, users, rates in (("all", 20, [1.0, 0.5, 0.4]), ("pass", 10, [1.0, 0.7, 0.6]), ("fail", 10, [1.0, 0.3]))
+    }
+    figure = parse(charts.retention_chart(curves))
+    svg = svg_of(figure)
+    assert len(svg.findall(f".//{SVG}polyline")) == 3
+    fail_points = svg.findall(f".//{SVG}circle[@data-series='fail']")
+    assert [p.get("data-x") for p in fail_points] == ["Week 0", "Week 1"]
+    assert ["".join(li.itertext()) for li in figure.findall(".//ul/li")] == [
+        "All users",
+        "Outputs labeled pass",
+        "Outputs labeled fail",
+    ]
+    rows = figure.findall(".//details/table/tbody/tr")
+    assert [cell.text for cell in rows[1]] == [
+        "Week 1",
+        "50% (10 of 20 users)",
+        "70% (7 of 10 users)",
+        "30% (3 of 10 users)",
+    ]
+    assert [cell.text for cell in rows[2]][3] == "—"
+
+
+def test_values_outside_the_range_widen_it_instead_of_leaving_the_chart():
+    svg = svg_of(
+        parse(
+            charts.line_chart(
+                name="m", title="Mean", points=[{"x": "a", "value": 3.0}, {"x": "b", "value": 4.5}], fmt="decimal"
+            )
+        )
+    )
+    for point in svg.findall(f".//{SVG}circle"):
+        assert charts.TOP <= float(point.get("cy")) <= charts.HEIGHT - charts.BOTTOM
