@@ -1,0 +1,304 @@
+"""The weekly report as Markdown: a pure function of the report dict and the meeting's decisions.
+
+Every value that comes from people or the AI (output excerpts, flag notes, comments, decisions, tags,
+names) goes through `md_text`, which flattens it to one line and backslash-escapes Markdown and HTML
+syntax, so a rendered export shows the text as written and never runs or formats it.
+"""
+
+import re
+from collections.abc import Sequence
+
+# CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
+# mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def md_text(value: object) -> str:
+    """Return `value` as one line of inert Markdown text."""
+    text = _WHITESPACE.sub(" ", "" if value is None else str(value)).strip()
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def fmt_percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def fmt_decimal(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def fmt_points(change: float | None) -> str:
+    """A change in a rate, in percentage points."""
+    return "—" if change is None else f"{change * 100:+.1f} pts"
+
+
+def fmt_signed(change: float | int | None, decimals: int = 3) -> str:
+    if change is None:
+        return "—"
+    return f"{change:+d}" if isinstance(change, int) else f"{change:+.{decimals}f}"
+
+
+def _rate(cell: dict | None) -> str:
+    """A retention rate with the user counts beside it."""
+    if not cell:
+        return "—"
+    return f"{fmt_percent(cell.get('rate'))} ({cell.get('returned', 0)} of {cell.get('users', 0)} users)"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _headline(report: dict) -> list[str]:
+    headline = report.get("headline") or {}
+    rows = []
+    pass_rate = headline.get("pass_rate")
+    if pass_rate:
+        rows.append(
+            [
+                f"Pass rate ({md_text(report.get('verdict_question'))})",
+                f"{fmt_percent(pass_rate.get('value'))} ({pass_rate.get('passes')} of {pass_rate.get('n')} items; "
+                f"95% interval {fmt_percent(pass_rate.get('ci_low'))} – {fmt_percent(pass_rate.get('ci_high'))})",
+                fmt_percent(pass_rate.get("previous")),
+                fmt_points(pass_rate.get("change")),
+            ]
+        )
+    alpha = headline.get("alpha")
+    if alpha:
+        rows.append(
+            [
+                f"Agreement, Krippendorff's α ({md_text(alpha.get('question'))})",
+                f"{fmt_decimal(alpha.get('value'))} ({alpha.get('units', 0)} items)",
+                fmt_decimal(alpha.get("previous")),
+                fmt_signed(alpha.get("change")),
+            ]
+        )
+    labels = headline.get("labels")
+    if labels:
+        quota = labels.get("quota")
+        rows.append(
+            [
+                "Labels done",
+                f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({labels.get('items', 0)} items"
+                + (f"; quota {quota} items)" if quota is not None else "; no quota)"),
+                str(labels.get("previous_done", "—")),
+                fmt_signed(labels.get("change")),
+            ]
+        )
+    retention = headline.get("retention_week1")
+    if retention:
+        rows.append(
+            [
+                f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
+                f"pass: {_rate(retention.get('pass'))}; fail: {_rate(retention.get('fail'))}; "
+                f"all: {_rate(retention.get('all'))}",
+                _rate(retention.get("previous_all")),
+                "—",
+            ]
+        )
+    if not rows:
+        return ["No figures yet.", ""]
+    return _table(["Figure", "This week", "Previous week", "Change"], rows)
+
+
+def _trend(report: dict) -> list[str]:
+    trend = report.get("pass_rate_trend") or []
+    if not trend:
+        return ["No pass rate yet.", ""]
+    rows = [
+        [
+            md_text(row.get("week")),
+            fmt_percent(row.get("value")),
+            f"{fmt_percent(row.get('ci_low'))} – {fmt_percent(row.get('ci_high'))}",
+            str(row.get("n", 0)),
+        ]
+        for row in trend
+    ]
+    return _table(["Week", "Pass rate", "95% interval", "Items"], rows)
+
+
+def _quality(report: dict) -> list[str]:
+    rows = []
+    for row in report.get("quality") or []:
+        if row.get("kind") in ("choice", "multi_choice"):
+            shares = row.get("shares") or {}
+            value = ", ".join(
+                f"{md_text(option)} {fmt_percent(share.get('share'))} ({share.get('count', 0)})"
+                for option, share in shares.items()
+            )
+            interval = "—"
+        else:
+            is_rate = row.get("kind") == "binary"
+            fmt = fmt_percent if is_rate else fmt_decimal
+            value = fmt(row.get("value"))
+            interval = f"{fmt(row.get('ci_low'))} – {fmt(row.get('ci_high'))}"
+        rows.append([md_text(row.get("queue_name") or row.get("queue")), md_text(row.get("question")),
+                     str(row.get("n", 0)), value or "—", interval])  # fmt: skip
+    if not rows:
+        return ["No quality figures yet.", ""]
+    return _table(["Queue", "Question", "Items", "Value", "95% interval"], rows)
+
+
+def _agreement(report: dict) -> list[str]:
+    rows = [
+        [
+            md_text(row.get("question")),
+            md_text(row.get("level")),
+            fmt_decimal(row.get("alpha")),
+            fmt_decimal(row.get("fleiss_kappa")),
+            fmt_decimal(row.get("cohen_kappa")),
+            str(row.get("units", 0)),
+            str(row.get("labels", 0)),
+            str(row.get("experts", 0)),
+        ]
+        for row in report.get("agreement") or []
+    ]
+    if not rows:
+        return ["No agreement figures yet (no item with two labels).", ""]
+    return _table(["Question", "Level", "α", "Fleiss' κ", "Cohen's κ (mean)", "Items", "Labels", "Experts"], rows)
+
+
+def _throughput(report: dict) -> list[str]:
+    throughput = report.get("throughput") or {}
+    queues = [
+        [
+            md_text(row.get("queue_name") or row.get("queue")),
+            "—" if row.get("quota") is None else str(row["quota"]),
+            str(row.get("items", 0)),
+            str(row.get("items_complete", 0)),
+            f"{row.get('labels', 0)} of {row.get('labels_wanted', 0)}",
+            str(row.get("backlog", 0)),
+        ]
+        for row in throughput.get("queues") or []
+    ]
+    experts = [
+        [
+            md_text(row.get("expert")),
+            str(row.get("labels", 0)),
+            str(row.get("skips", 0)),
+            str(row.get("flags", 0)),
+            "—" if row.get("median_seconds") is None else f"{row['median_seconds']:.0f} s",
+            f"{fmt_percent(row.get('gold_rate'))} of {row.get('gold_compared', 0)}",
+        ]
+        for row in throughput.get("experts") or []
+    ]
+    lines = _table(["Queue", "Quota", "Items", "Complete", "Labels", "Backlog"], queues) if queues else []
+    if experts:
+        lines += _table(["Expert", "Labels", "Skips", "Flags", "Median time", "Agrees with gold"], experts)
+    return lines or ["No labels yet.", ""]
+
+
+def _retention(report: dict) -> list[str]:
+    curves = (report.get("retention") or {}).get("curves") or {}
+    offsets = sorted({cell["offset"] for cells in curves.values() for cell in cells or []})
+    if not offsets:
+        return ["No retention figures yet.", ""]
+    by_key = {key: {cell["offset"]: cell for cell in cells or []} for key, cells in curves.items()}
+    rows = [[f"Week {offset}", *(_rate(by_key.get(key, {}).get(offset)) for key in ("all", "pass", "fail"))]
+            for offset in offsets]  # fmt: skip
+    return _table(["Since first visit", "All users", "Outputs labeled pass", "Outputs labeled fail"], rows)
+
+
+def _agenda(report: dict) -> list[str]:
+    agenda = report.get("agenda") or {}
+    lines = [f"### Needs adjudication ({len(agenda.get('adjudication') or [])})", ""]
+    for row in agenda.get("adjudication") or []:
+        ties = ", ".join(md_text(key) for key in row.get("questions") or []) or "marked by a lead"
+        lines.append(
+            f"- Item {row.get('item_id')} ({md_text(row.get('queue'))}, {md_text(row.get('week'))}), "
+            f"ties on: {ties}. Output: “{md_text(row.get('excerpt'))}”"
+        )
+    if not agenda.get("adjudication"):
+        lines.append("Nothing waits for a decision.")
+    lines += ["", f"### Flagged items ({len(agenda.get('flags') or [])})", ""]
+    for flag in agenda.get("flags") or []:
+        lines.append(
+            f"- Item {flag.get('item_id')} ({md_text(flag.get('queue'))}), flagged by {md_text(flag.get('expert'))}: "
+            f"{md_text(flag.get('note'))}. Output: “{md_text(flag.get('excerpt'))}”"
+        )
+        for comment in flag.get("comments") or []:
+            lines.append(f"  - {md_text(comment.get('author'))}: {md_text(comment.get('body'))}")
+    if not agenda.get("flags"):
+        lines.append("No open flags.")
+    lines += ["", "### Biggest movers by tag", ""]
+    movers = [
+        [
+            md_text(row.get("tag")),
+            fmt_percent(row.get("value")),
+            fmt_percent(row.get("previous")),
+            fmt_points(row.get("change")),
+            f"{row.get('n', 0)} / {row.get('previous_n', 0)}",
+        ]
+        for row in agenda.get("movers") or []
+    ]
+    lines += (
+        _table(["Tag", "Pass rate", "Previous week", "Change", "Items (this / previous)"], movers)
+        if movers
+        else ["No tag moved (or no previous week to compare with).", ""]
+    )
+    return lines
+
+
+def _decisions(decisions: Sequence[dict]) -> list[str]:
+    if not decisions:
+        return ["No decisions recorded.", ""]
+    lines = []
+    for decision in decisions:
+        details = []
+        if decision.get("owner"):
+            details.append(f"owner: {md_text(decision['owner'])}")
+        if decision.get("due_date"):
+            details.append(f"due {md_text(decision['due_date'])}")
+        if decision.get("item_id"):
+            details.append(f"item {decision['item_id']}")
+        suffix = f" ({'; '.join(details)})" if details else ""
+        lines.append(f"- {md_text(decision.get('text'))}{suffix}")
+    return lines + [""]
+
+
+def report_markdown(report: dict, decisions: list[dict]) -> str:
+    """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
+
+    `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order.
+    """
+    status = report.get("status")
+    state = (
+        f"Closed; figures frozen at {md_text(report.get('generated_at'))}."
+        if status == "closed"
+        else f"Open: live, provisional figures as of {md_text(report.get('generated_at'))}."
+    )
+    name = md_text(report.get("project_name") or report.get("project"))
+    lines = [
+        f"# {name}: weekly review {md_text(report.get('week'))}",
+        "",
+        f"Week {md_text(report.get('week_start'))} to {md_text(report.get('week_end'))}. {state}",
+        "",
+        "## Headline",
+        "",
+        *_headline(report),
+        "## Pass rate by week",
+        "",
+        *_trend(report),
+        "## Quality by queue",
+        "",
+        *_quality(report),
+        "## Agreement",
+        "",
+        *_agreement(report),
+        "## Throughput",
+        "",
+        *_throughput(report),
+        "## Retention of end users by verdict",
+        "",
+        *_retention(report),
+        "## Agenda",
+        "",
+        *_agenda(report),
+        "## Decisions",
+        "",
+        *_decisions(decisions),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
