@@ -166,7 +166,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.route_pending_outputs",
         "schedule": env.int("ROUTE_SWEEP_SECONDS", default=300),
     },
+    # Each project's week is closed once it is over (plus the grace below); the sweep finds them.
+    "close-due-weeks": {
+        "task": "labeling.close_due_weeks",
+        "schedule": env.int("CYCLE_SWEEP_SECONDS", default=600),
+    },
 }
+# Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
+CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)
+if CYCLE_CLOSE_GRACE_HOURS < 0:
+    raise ImproperlyConfigured("CYCLE_CLOSE_GRACE_HOURS must be 0 or more.")
 
 # How long an item handed to an expert stays theirs before another expert may take its slot.
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=15 * 60)
@@ -224,6 +233,8 @@ CACHES = {
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
+# Where people reach this server; links in e-mails (digests) start with it.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

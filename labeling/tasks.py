@@ -50,3 +50,41 @@ def build_dataset(dataset_id: int) -> int | None:
 
     version = build_version(dataset_id=dataset_id)
     return version.number if version else None
+
+
+@shared_task(name="labeling.close_week", acks_late=True, time_limit=3600, soft_time_limit=3500)
+def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) -> str | None:
+    """Close a project's cycle week (idempotent: a closed week is left as it is)."""
+    from datetime import date
+
+    from django.contrib.auth import get_user_model
+
+    from labeling.services import cycles
+
+    closed_by = get_user_model().objects.filter(pk=closed_by_id).first() if closed_by_id else None
+    cycle = cycles.close_week(project_id=project_id, week=date.fromisoformat(week_iso), closed_by=closed_by)
+    return cycle.status if cycle else None
+
+
+@shared_task(name="labeling.close_due_weeks", acks_late=True, time_limit=300, soft_time_limit=240)
+def close_due_weeks() -> int:
+    """Beat's sweep: queue the close of every project week that is over and still open."""
+    from labeling.services import cycles
+
+    due = cycles.due_weeks()
+    for project_id, week in due:
+        close_week.delay(project_id, week.isoformat())
+    return len(due)
+
+
+@shared_task(name="labeling.refresh_metrics", acks_late=True, time_limit=1800, soft_time_limit=1700)
+def refresh_metrics(project_id: int, week_iso: str) -> None:
+    """Recompute a week's metric rows (the meeting page's "refresh figures")."""
+    from datetime import date
+
+    from labeling.models import Project
+    from labeling.services import cycles
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        cycles.refresh_metrics(project=project, week=date.fromisoformat(week_iso))

@@ -1,0 +1,204 @@
+"""Compute a week's metric rows from its items, labels and gold answers, and store them.
+
+A week's figures are about the items of that cycle week (the week their outputs occurred in): quality
+from their gold answers, agreement and per-expert figures from their labels, throughput against the
+queues' quotas. Recomputing a week replaces its rows, so running it twice changes nothing.
+"""
+
+import statistics
+from collections import defaultdict
+from datetime import date
+
+from django.db import transaction
+
+from labeling.metrics.agreement import gold_agreement, question_agreement
+from labeling.metrics.quality import question_quality
+from labeling.models import (
+    AgreementMetric,
+    ExpertWeek,
+    Flag,
+    Item,
+    ItemStatus,
+    Label,
+    Project,
+    QualityMetric,
+    Queue,
+    QueueWeek,
+    Resolution,
+    Rubric,
+    Skip,
+)
+
+# Questions whose answers can agree or disagree; text and corrections are read, not counted.
+COMPARABLE_KINDS = ("binary", "rating", "choice")
+
+
+def gold_of(automatic: dict, adjudicated: dict) -> dict:
+    """`Resolution.gold` from its two fields, for rows read with values_list."""
+    answers = {key: entry["value"] for key, entry in automatic.items() if entry["method"] != "tie"}
+    answers.update({key: entry["value"] for key, entry in adjudicated.items()})
+    return answers
+
+
+def questions_of(project: Project) -> list[dict]:
+    rubric = Rubric.objects.current_for(project)
+    return rubric.questions if rubric else []
+
+
+def verdict_question(project: Project, questions: list[dict] | None = None) -> dict | None:
+    """The question a week's pass rate is about: the first binary question of the current rubric."""
+    return next(
+        (q for q in (questions if questions is not None else questions_of(project)) if q["kind"] == "binary"), None
+    )
+
+
+@transaction.atomic
+def refresh_week_metrics(*, project: Project, week: date) -> None:
+    """Recompute and store the week's quality, agreement, per-expert and per-queue rows."""
+    questions = questions_of(project)
+    items = Item.objects.filter(project=project, week=week)
+    labels = list(
+        Label.objects.filter(item__project=project, item__week=week).values_list(
+            "item_id", "expert_id", "answers", "seconds_spent"
+        )
+    )
+    gold_rows = Resolution.objects.filter(item__in=items).values_list(
+        "item_id", "item__queue_id", "automatic", "adjudicated"
+    )
+    gold = {
+        item_id: (queue_id, gold_of(automatic, adjudicated)) for item_id, queue_id, automatic, adjudicated in gold_rows
+    }
+
+    for model in (QualityMetric, AgreementMetric, ExpertWeek, QueueWeek):
+        model.objects.filter(project=project, week=week).delete()
+    QualityMetric.objects.bulk_create(_quality_rows(project, week, questions, gold))
+    AgreementMetric.objects.bulk_create(_agreement_rows(project, week, questions, labels))
+    ExpertWeek.objects.bulk_create(_expert_rows(project, week, questions, labels, gold, items))
+    QueueWeek.objects.bulk_create(_queue_rows(project, week, items, labels))
+
+
+def _quality_rows(project, week, questions, gold) -> list[QualityMetric]:
+    by_queue: dict[int, list[dict]] = defaultdict(list)
+    for queue_id, answers in gold.values():
+        by_queue[queue_id].append(answers)
+    rows = []
+    for queue_id, answer_sets in sorted(by_queue.items()):
+        for question in questions:
+            figures = question_quality(question, [answers.get(question["key"]) for answers in answer_sets])
+            if figures is not None:
+                rows.append(
+                    QualityMetric(
+                        project=project,
+                        week=week,
+                        queue_id=queue_id,
+                        question=question["key"],
+                        kind=question["kind"],
+                        **figures,
+                    )
+                )
+    return rows
+
+
+def _units(labels, key: str) -> dict[int, dict[int, object]]:
+    units: dict[int, dict[int, object]] = defaultdict(dict)
+    for item_id, expert_id, answers, _ in labels:
+        if answers.get(key) is not None:
+            units[item_id][expert_id] = answers[key]
+    return units
+
+
+def _agreement_rows(project, week, questions, labels) -> list[AgreementMetric]:
+    rows = []
+    for question in questions:
+        if question["kind"] not in COMPARABLE_KINDS:
+            continue
+        figures = question_agreement(question, _units(labels, question["key"]))
+        if figures is not None and figures["units"]:
+            rows.append(
+                AgreementMetric(project=project, week=week, question=question["key"], kind=question["kind"], **figures)
+            )
+    return rows
+
+
+def _expert_rows(project, week, questions, labels, gold, items) -> list[ExpertWeek]:
+    seconds: dict[int, list[int]] = defaultdict(list)
+    for _, expert_id, _, spent in labels:
+        seconds[expert_id].append(spent)
+    # An expert's agreement with the gold is measured only where others labeled too: with one label
+    # the gold answer is that label.
+    label_counts: dict[int, int] = defaultdict(int)
+    for item_id, *_ in labels:
+        label_counts[item_id] += 1
+    agreement: dict[int, dict] = defaultdict(dict)
+    for question in questions:
+        if question["kind"] not in COMPARABLE_KINDS:
+            continue
+        key = question["key"]
+        shared = [(e, i, a[key]) for i, e, a, _ in labels if label_counts[i] > 1 and a.get(key) is not None]
+        question_gold = {
+            item_id: answers[key] for item_id, (_, answers) in gold.items() if answers.get(key) is not None
+        }
+        for expert_id, counts in gold_agreement(shared, question_gold).items():
+            if counts["compared"]:
+                agreement[expert_id][key] = counts
+    skips = _count_by_expert(Skip.objects.filter(item__in=items), "expert_id")
+    flags = _count_by_expert(Flag.objects.filter(item__in=items), "expert_id")
+    rows = []
+    for expert_id in sorted(set(seconds) | set(skips) | set(flags)):
+        per_question = agreement.get(expert_id, {})
+        compared = sum(c["compared"] for c in per_question.values())
+        rows.append(
+            ExpertWeek(
+                project=project,
+                week=week,
+                expert_id=expert_id,
+                labels=len(seconds.get(expert_id, [])),
+                skips=skips.get(expert_id, 0),
+                flags=flags.get(expert_id, 0),
+                median_seconds=statistics.median(seconds[expert_id]) if seconds.get(expert_id) else None,
+                gold_rate=sum(c["agree"] for c in per_question.values()) / compared if compared else None,
+                gold_agreement=per_question,
+            )
+        )
+    return rows
+
+
+def _count_by_expert(queryset, field: str) -> dict[int, int]:
+    counts: dict[int, int] = defaultdict(int)
+    for expert_id in queryset.values_list(field, flat=True):
+        counts[expert_id] += 1
+    return counts
+
+
+def _queue_rows(project, week, items, labels) -> list[QueueWeek]:
+    per_queue: dict[int, dict] = defaultdict(lambda: {"items": 0, "items_complete": 0, "labels_wanted": 0})
+    item_queue = {}
+    for item_id, queue_id, overlap, status in items.values_list("pk", "queue_id", "overlap", "status"):
+        item_queue[item_id] = queue_id
+        figures = per_queue[queue_id]
+        figures["items"] += 1
+        figures["items_complete"] += status == ItemStatus.COMPLETE
+        figures["labels_wanted"] += overlap
+    seconds: dict[int, list[int]] = defaultdict(list)
+    for item_id, _, _, spent in labels:
+        seconds[item_queue[item_id]].append(spent)
+    quotas = dict(Queue.objects.filter(project=project).values_list("pk", "weekly_quota"))
+    rows = []
+    for queue_id, quota in sorted(quotas.items()):
+        figures = per_queue.get(queue_id)
+        if figures is None:
+            continue
+        done = len(seconds.get(queue_id, []))
+        rows.append(
+            QueueWeek(
+                project=project,
+                week=week,
+                queue_id=queue_id,
+                quota=quota,
+                labels=done,
+                backlog=max(figures["labels_wanted"] - done, 0),
+                median_seconds=statistics.median(seconds[queue_id]) if seconds.get(queue_id) else None,
+                **figures,
+            )
+        )
+    return rows

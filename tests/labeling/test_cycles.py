@@ -1,0 +1,212 @@
+"""The weekly close: resolve → datasets → metrics → report → next cycle → digests, idempotent; week names."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+
+from labeling.exceptions import CycleClosed, InvalidWeek, WeekNotOver
+from labeling.models import (
+    AgreementMetric,
+    AuditEvent,
+    Comment,
+    CycleStatus,
+    Dataset,
+    DatasetVersion,
+    ExpertWeek,
+    Flag,
+    Item,
+    Membership,
+    QualityMetric,
+    Queue,
+    QueueWeek,
+    Resolution,
+    ReviewCycle,
+)
+from labeling.services import cycles
+from labeling.services.assignment import next_item
+from labeling.services.datasets import create_dataset
+from labeling.services.labels import submit_label
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory, UserFactory
+
+WEEK = date(2026, 11, 9)  # a Monday, long over by the test's "now"
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
+    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
+    {"key": "tone", "kind": "choice", "prompt": "Tone?", "options": ["friendly", "curt", "rude"]},
+]
+# What the two experts say about each of ten outputs: six agree on pass, two on fail, two tie.
+VERDICTS = [(True, True)] * 6 + [(False, False)] * 2 + [(True, False)] * 2
+
+
+@pytest.fixture
+def week_of_labels(project):
+    """Ten outputs of WEEK in an overlap-2 queue, each labeled by Erin and Ezra as VERDICTS says."""
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2, weekly_quota=50)
+    experts = [UserFactory(username="erin"), UserFactory(username="ezra")]
+    for user in experts:
+        Membership.objects.create(project=project, user=user, role="expert")
+    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    outputs = [
+        OutputFactory(
+            project=project, external_id=f"w-{i}", occurred_at=moment, tags=["billing" if i % 2 else "shipping"]
+        )
+        for i in range(len(VERDICTS))
+    ]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    for erin_says, ezra_says in VERDICTS:
+        item = None
+        for expert, verdict in zip(experts, (erin_says, ezra_says), strict=True):
+            item = next_item(expert=expert, queue=queue)
+            answers = {"correct": verdict, "helpful": 4 if verdict else 2, "tone": "friendly"}
+            submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
+    return {"queue": queue, "experts": experts, "rubric": rubric}
+
+
+def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
+    project, lead, week_of_labels, django_capture_on_commit_callbacks
+):
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    assert Dataset.objects.get(pk=dataset.pk).auto_rebuild
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cycle = cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)
+
+    assert cycle.status == CycleStatus.CLOSED and cycle.closed_by == lead and cycle.label == "2026-W46"
+    assert Resolution.objects.filter(item__project=project).count() == 10
+    assert DatasetVersion.objects.get(dataset=dataset).row_count == 8  # the two ties wait for a lead
+    report = cycle.report
+    assert (report["week"], report["week_start"], report["week_end"]) == ("2026-W46", "2026-11-09", "2026-11-15")
+    headline = report["headline"]
+    # 6 pass of 8 decided items; Wilson 95%: (0.4093, 0.9285), computed by hand from Wilson (1927).
+    assert (headline["pass_rate"]["passes"], headline["pass_rate"]["n"]) == (6, 8)
+    assert headline["pass_rate"]["value"] == pytest.approx(0.75)
+    assert headline["pass_rate"]["ci_low"] == pytest.approx(0.4093, abs=1e-4)
+    assert headline["pass_rate"]["ci_high"] == pytest.approx(0.9285, abs=1e-4)
+    assert headline["alpha"]["question"] == "correct" and headline["alpha"]["units"] == 10
+    assert headline["labels"] == {
+        "done": 20, "wanted": 20, "quota": 50, "items": 10, "previous_done": 0, "change": 20,
+    }  # fmt: skip
+    assert [entry["item_id"] for entry in report["agenda"]["adjudication"]] == sorted(
+        Item.objects.filter(resolution__status="needs_adjudication").values_list("pk", flat=True)
+    )
+    assert {row.question for row in QualityMetric.objects.filter(project=project, week=WEEK)} == {
+        "correct", "helpful", "tone",
+    }  # fmt: skip
+    assert AgreementMetric.objects.filter(project=project, week=WEEK).count() == 3
+    assert ExpertWeek.objects.filter(project=project, week=WEEK).count() == 2
+    assert QueueWeek.objects.get(project=project, week=WEEK).backlog == 0
+    assert ReviewCycle.objects.get(project=project, week=WEEK + timedelta(days=7)).status == CycleStatus.OPEN
+    assert sorted(message.to[0] for message in mail.outbox) == ["erin@example.com", "ezra@example.com"]
+    assert "you labeled 10 item(s)" in mail.outbox[0].body
+    assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
+
+
+def test_closing_twice_leaves_one_report_and_the_same_numbers(
+    project, week_of_labels, django_capture_on_commit_callbacks
+):
+    create_dataset(project=project, spec={"name": "Support eval"})
+    with django_capture_on_commit_callbacks(execute=True):
+        first = cycles.close_week(project_id=project.pk, week=WEEK)
+    rows = list(QualityMetric.objects.filter(project=project).values_list("question", "n", "value"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = cycles.close_week(project_id=project.pk, week=WEEK)
+
+    assert again.pk == first.pk and again.report == first.report
+    assert ReviewCycle.objects.filter(project=project, week=WEEK).count() == 1
+    assert list(QualityMetric.objects.filter(project=project).values_list("question", "n", "value")) == rows
+    assert DatasetVersion.objects.count() == 1 and len(mail.outbox) == 2
+
+
+def test_a_week_still_running_cannot_be_closed(project):
+    this_week = cycles.current_week(project)
+
+    with pytest.raises(WeekNotOver, match="still running"):
+        cycles.close_week(project_id=project.pk, week=this_week)
+
+    assert not ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).exists()
+
+
+def test_a_label_can_be_edited_while_its_week_is_open_and_not_after(project, week_of_labels):
+    erin = week_of_labels["experts"][0]
+    item = Item.objects.filter(project=project).order_by("pk").first()
+    edit = {"correct": False, "helpful": 1, "tone": "curt"}
+    submit_label(expert=erin, item=item, rubric=week_of_labels["rubric"], answers=edit)
+    cycles.close_week(project_id=project.pk, week=WEEK)
+
+    with pytest.raises(CycleClosed, match="2026-W46 is closed"):
+        submit_label(expert=erin, item=item, rubric=week_of_labels["rubric"], answers={**edit, "helpful": 5})
+
+    assert item.labels.get(expert=erin).answers["helpful"] == 1
+
+
+@pytest.mark.parametrize(
+    ("weekday", "label", "first_day"),
+    [(0, "2026-W46", date(2026, 11, 9)), (3, "2026-W46", date(2026, 11, 12)), (0, "2021-W01", date(2021, 1, 4))],
+)
+def test_a_week_label_names_the_cycle_that_starts_in_that_iso_week(project, weekday, label, first_day):
+    project.cycle_weekday = weekday
+
+    assert cycles.week_from_label(project, label) == first_day
+    assert ReviewCycle(project=project, week=first_day).label == label
+
+
+@pytest.mark.parametrize("label", ["", "2026-48", "2026-W54", "2026-W00", "W48", "2026-w48", "2026-W4"])
+def test_a_malformed_week_label_is_refused_with_a_message(project, label):
+    with pytest.raises(InvalidWeek, match="ISO week|has no week"):
+        cycles.week_from_label(project, label)
+
+
+def test_beat_finds_each_project_week_that_is_over_until_it_is_closed(project, other_project):
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    type(project).objects.update(created_at=now - timedelta(days=30))
+    last_week = date(2026, 11, 16)
+
+    assert sorted(cycles.due_weeks(now)) == sorted([(project.pk, last_week), (other_project.pk, last_week)])
+    cycles.close_week(project_id=project.pk, week=last_week, now=now)
+    assert cycles.due_weeks(now) == [(other_project.pk, last_week)]
+
+
+def test_a_project_made_this_week_has_no_week_to_close(project):
+    assert cycles.due_weeks() == []
+
+
+def test_the_agenda_lists_flags_with_their_comments_and_the_movers(project, week_of_labels):
+    erin = week_of_labels["experts"][0]
+    item = Item.objects.filter(project=project).order_by("pk").first()
+    Flag.objects.create(item=item, expert=erin, note="Is the refund policy right?")
+    Comment.objects.create(item=item, author=erin, body="<b>see</b> the policy page")
+
+    report = cycles.close_week(project_id=project.pk, week=WEEK).report
+
+    [flag] = report["agenda"]["flags"]
+    assert (flag["item_id"], flag["expert"], flag["note"]) == (item.pk, "erin", "Is the refund policy right?")
+    assert flag["comments"][0]["body"] == "<b>see</b> the policy page"  # escaped when rendered, kept as written
+    assert report["agenda"]["movers"] == []  # no previous week to compare with
+
+
+def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels, capsys):
+    call_command("close_week", project=project.slug, week="2026-W46")
+    call_command("close_week", project=project.slug, week="2026-W46")
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Closed support-bot 2026-W46 (resolve ")
+    assert out[1].startswith("support-bot 2026-W46 was already closed")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"project": "nope", "week": "2026-W46"}, "No project with slug 'nope'"),
+        ({"project": "support-bot", "week": "2026-48"}, "ISO week"),
+        ({"project": "support-bot", "week": "2099-W01"}, "still running"),
+    ],
+)
+def test_the_close_week_command_refuses_bad_input(project, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("close_week", **options)
