@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import adjudication_views, dataset_views, expert_views, lead_views, views
+from . import adjudication_views, dataset_views, expert_views, lead_views, meeting_views, views
 
 app_name = "labeling"
 
@@ -29,4 +29,16 @@ urlpatterns = [
     path("p/<slug:slug>/datasets/new", dataset_views.dataset_create, name="dataset-create"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/", dataset_views.dataset_detail, name="dataset"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/build", dataset_views.dataset_build, name="dataset-build"),
+    # Everyone in the project: the weekly review meeting (leads write decisions and close the week), dashboards.
+    path("p/<slug:slug>/meeting/", meeting_views.meeting, name="meeting"),
+    path("p/<slug:slug>/meeting/<str:week_label>/", meeting_views.meeting_week, name="meeting-week"),
+    path("p/<slug:slug>/meeting/<str:week_label>/report.md", meeting_views.meeting_markdown, name="meeting-markdown"),
+    path("p/<slug:slug>/meeting/<str:week_label>/decisions", meeting_views.decision_add, name="decision-add"),
+    path(
+        "p/<slug:slug>/meeting/<str:week_label>/decisions/<int:decision_id>/delete",
+        meeting_views.decision_delete,
+        name="decision-delete",
+    ),
+    path("p/<slug:slug>/meeting/<str:week_label>/close", meeting_views.close, name="meeting-close"),
+    path("p/<slug:slug>/dashboard/", meeting_views.dashboard, name="dashboard"),
 ]

@@ -1,0 +1,157 @@
+"""Reads behind the dashboards: stored weekly metric rows over a range of cycle weeks, as plain dicts.
+
+Rows come from the tables a week's close (or a refresh) wrote, never from labels. Each function runs
+one query whatever the number of weeks, queues, questions or experts; weeks are the cycles' first days
+and `first_week`..`last_week` includes both ends. Rates and intervals are pooled here, in Python, from
+the stored counts (a pooled pass rate is passes / n over the queues, with its own Wilson interval).
+"""
+
+from datetime import date, timedelta
+
+from django.db.models import Sum
+
+from labeling.metrics.quality import wilson_interval
+from labeling.metrics.retention import weighted_mean
+from labeling.models import AgreementMetric, Project, QualityMetric, QueueWeek, RetentionCell, week_label
+
+RETENTION_OFFSETS = 8
+
+
+def _weeks(first_week: date, last_week: date) -> list[date]:
+    return [first_week + timedelta(weeks=n) for n in range((last_week - first_week).days // 7 + 1)]
+
+
+def quality_series(
+    *, project: Project, first_week: date, last_week: date, queue_slug: str | None = None, question: str | None = None
+) -> list[dict]:
+    """Quality rows per week, queue and question (oldest first), optionally for one queue and/or question."""
+    rows = QualityMetric.objects.filter(project=project, week__range=(first_week, last_week))
+    if queue_slug is not None:
+        rows = rows.filter(queue__slug=queue_slug)
+    if question is not None:
+        rows = rows.filter(question=question)
+    fields = ("week", "question", "kind", "n", "passes", "value", "ci_low", "ci_high", "shares")
+    return [
+        {
+            "week": week_label(row["week"]),
+            "week_start": row["week"].isoformat(),
+            "queue": row["queue__slug"],
+            "queue_name": row["queue__name"],
+            **{key: row[key] for key in fields[1:]},
+        }
+        for row in rows.order_by("week", "queue__slug", "question").values(*fields, "queue__slug", "queue__name")
+    ]
+
+
+def pooled_trend(rows: list[dict], *, question: str, first_week: date, last_week: date) -> list[dict]:
+    """One point per week of the range for `question`, queues pooled (no query; `rows` from quality_series).
+
+    Binary: pass rate = passes / n with its Wilson 95% interval. Rating: the item-weighted mean of the
+    queues' means (no interval: the stored rows do not hold the spread of the pooled items). Weeks
+    without rows get a point with value None, so charts show the gap.
+    """
+    pooled: dict[str, dict] = {}
+    for row in rows:
+        if row["question"] != question or not row["n"]:
+            continue
+        cell = pooled.setdefault(row["week"], {"kind": row["kind"], "n": 0, "passes": 0, "total": 0.0, "queues": 0})
+        cell["n"] += row["n"]
+        cell["passes"] += row["passes"] or 0
+        cell["total"] += (row["value"] or 0.0) * row["n"]
+        cell["queues"] += 1
+    trend = []
+    for week in _weeks(first_week, last_week):
+        label = week_label(week)
+        point = {"week": label, "week_start": week.isoformat(), "value": None, "ci_low": None, "ci_high": None,
+                 "n": 0, "passes": None}  # fmt: skip
+        cell = pooled.get(label)
+        if cell and cell["kind"] == "binary":
+            low, high = wilson_interval(cell["passes"], cell["n"])
+            point.update(value=cell["passes"] / cell["n"], ci_low=low, ci_high=high, n=cell["n"], passes=cell["passes"])
+        elif cell and cell["queues"] == 1:
+            # One queue: its stored mean and Student-t interval are exact.
+            source = next(r for r in rows if r["week"] == label and r["question"] == question and r["n"])
+            point.update(value=source["value"], ci_low=source["ci_low"], ci_high=source["ci_high"], n=cell["n"])
+        elif cell:
+            point.update(value=cell["total"] / cell["n"], n=cell["n"])
+        trend.append(point)
+    return trend
+
+
+def agreement_series(*, project: Project, first_week: date, last_week: date, question: str | None = None) -> list[dict]:
+    """Agreement rows per week and question (oldest first), optionally for one question."""
+    rows = AgreementMetric.objects.filter(project=project, week__range=(first_week, last_week))
+    if question is not None:
+        rows = rows.filter(question=question)
+    fields = ("question", "kind", "level", "alpha", "alpha_interval", "fleiss_kappa", "cohen_kappa",
+              "units", "labels", "experts")  # fmt: skip
+    return [
+        {"week": week_label(row["week"]), "week_start": row["week"].isoformat(), **{key: row[key] for key in fields}}
+        for row in rows.order_by("week", "question").values("week", *fields)
+    ]
+
+
+def throughput_series(
+    *, project: Project, first_week: date, last_week: date, queue_slug: str | None = None
+) -> list[dict]:
+    """Labels done against labels wanted, items against quota, and backlog per week (queues summed)."""
+    rows = QueueWeek.objects.filter(project=project, week__range=(first_week, last_week))
+    if queue_slug is not None:
+        rows = rows.filter(queue__slug=queue_slug)
+    sums = {
+        row["week"]: row
+        for row in rows.order_by("week")
+        .values("week")
+        .annotate(
+            labels=Sum("labels"),
+            labels_wanted=Sum("labels_wanted"),
+            items=Sum("items"),
+            items_complete=Sum("items_complete"),
+            quota=Sum("quota"),
+            backlog=Sum("backlog"),
+        )
+    }
+    series = []
+    for week in _weeks(first_week, last_week):
+        row = sums.get(week, {})
+        series.append(
+            {
+                "week": week_label(week),
+                "week_start": week.isoformat(),
+                **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
+                "quota": row.get("quota"),
+            }
+        )
+    return series
+
+
+def retention_curves(
+    *, project: Project, first_week: date, last_week: date, offsets: int = RETENTION_OFFSETS
+) -> dict[str, list[dict]]:
+    """Retention curves of the cohorts first active in the range, per segment ("all", "pass", "fail").
+
+    Each point {"offset", "rate", "returned", "users", "cohorts"} is the cohort-size-weighted mean over
+    complete cells only (a week still running is left out); offsets with no complete cell are omitted.
+    """
+    cells = list(
+        RetentionCell.objects.filter(project=project, cohort_week__range=(first_week, last_week)).values(
+            "segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete"
+        )
+    )
+    curves: dict[str, list[dict]] = {}
+    for segment in ("all", "pass", "fail"):
+        points = []
+        for offset in range(offsets):
+            mean = weighted_mean(cells, offset=offset, segment=segment)
+            if mean["cohorts"]:
+                points.append({"offset": offset, **mean})
+        curves[segment] = points
+    return curves
+
+
+def latest_agreement(rows: list[dict]) -> list[dict]:
+    """The agreement rows of the latest week that has any (no query; `rows` from agreement_series)."""
+    if not rows:
+        return []
+    last = max(row["week_start"] for row in rows)
+    return [row for row in rows if row["week_start"] == last]

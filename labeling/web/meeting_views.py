@@ -1,0 +1,417 @@
+"""The weekly review meeting page, its Markdown export, the meeting's decisions, "close the week", and dashboards.
+
+Every member of the project (experts, leads, engineers, admins) reads the meeting page, the export
+and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
+else gets a 404 from `check_can_manage`, as for every other manage screen.
+
+A closed week shows its frozen `cycle.report`; an open one is built live from the stored metric rows
+(`cycles.build_report`) and says its figures are provisional.
+
+Closing enqueues `labeling.tasks.close_week` after commit instead of running the close inside the
+request: the close resolves, rebuilds datasets and recomputes metrics, which takes seconds on a large
+project (W4). The page then shows "closing…" and reloads itself (a <meta> refresh, no script) until
+the cycle is closed. In the demo (no Redis, eager Celery) the task runs during the request, so the
+redirect already lands on the frozen report.
+"""
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling import tasks
+from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
+from labeling.models import Decision, Membership, Project, Queue, ReviewCycle, week_label
+from labeling.reports import report_markdown
+from labeling.selectors import metrics as metric_selectors
+from labeling.services import cycles
+from labeling.services.access import MANAGING_ROLES, check_can_manage, check_member
+from labeling.services.metrics import questions_of, verdict_question
+
+from . import charts
+from .meeting_forms import DecisionForm
+
+DASHBOARD_WEEKS = 12
+DASHBOARD_MAX_WEEKS = 104
+CLOSING_REFRESHES = 30  # about a minute of 2-second reloads before the page stops waiting for the worker
+
+
+def _project(slug: str) -> Project:
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
+def _member_project(user, slug: str) -> tuple[Project, Membership]:
+    project = _project(slug)
+    return project, check_member(user, project)
+
+
+def _managed_project(user, slug: str) -> tuple[Project, Membership]:
+    project = _project(slug)
+    return project, check_can_manage(user, project)
+
+
+def _week(project: Project, label: str) -> date:
+    """The cycle week of a URL label; a malformed label or a week not started yet is not found."""
+    try:
+        week = cycles.week_from_label(project, label)
+    except InvalidWeek as exc:
+        raise Http404(exc.message) from None
+    if week > cycles.current_week(project):
+        raise Http404(f"The week {label} has not started yet.")
+    return week
+
+
+def _meeting_url(project: Project, week: date) -> str:
+    return reverse("labeling:meeting-week", args=[project.slug, week_label(week)])
+
+
+def _report(project: Project, week: date, cycle: ReviewCycle | None) -> dict:
+    if cycle is not None and cycle.is_closed and cycle.report:
+        return cycle.report
+    return cycles.build_report(project=project, week=week)
+
+
+# The meeting page --------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def meeting(request: HttpRequest, slug: str) -> HttpResponse:
+    """Go to the latest closed week (what the meeting discusses), else the running week."""
+    project, _ = _member_project(request.user, slug)
+    closed = ReviewCycle.objects.filter(project=project, status="closed").order_by("-week").first()
+    return redirect(_meeting_url(project, closed.week if closed else cycles.current_week(project)))
+
+
+@login_required
+@require_GET
+def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
+    project, membership = _member_project(request.user, slug)
+    week = _week(project, week_label)
+    return _meeting_page(request, project, membership, week, form=DecisionForm())
+
+
+def _meeting_page(request, project, membership, week: date, *, form: DecisionForm, status: int = 200):
+    cycle = ReviewCycle.objects.filter(project=project, week=week).first()
+    report = _report(project, week, cycle)
+    current = cycles.current_week(project)
+    can_manage = membership.role in MANAGING_ROLES
+    is_closed = bool(cycle and cycle.is_closed)
+    closing = _closing_count(request) if not is_closed else 0
+    decisions = list(cycle.decisions.select_related("created_by")) if cycle else []
+    context = {
+        "project": project,
+        "membership": membership,
+        "tab": "meeting",
+        "report": report,
+        "week": week,
+        "label": week_label(week),
+        "cycle": cycle,
+        "is_closed": is_closed,
+        "is_current": week == current,
+        "can_manage": can_manage,
+        "can_close": can_manage and not is_closed and week < current,
+        "closing": closing,
+        "closing_next": closing + 1 if 0 < closing < CLOSING_REFRESHES else 0,
+        "previous_label": week_label(week - timedelta(days=7)),
+        "next_label": week_label(week + timedelta(days=7)) if week < current else None,
+        "tiles": headline_tiles(report),
+        "pass_rate_chart": charts.pass_rate_chart(report.get("pass_rate_trend") or []),
+        "retention_chart": charts.retention_chart((report.get("retention") or {}).get("curves") or {}),
+        "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
+        "agenda": report.get("agenda") or {"adjudication": [], "flags": [], "movers": []},
+        "decisions": decisions,
+        "form": form,
+    }
+    return render(request, "labeling/meeting/week.html", context, status=status)
+
+
+def _closing_count(request: HttpRequest) -> int:
+    try:
+        return max(0, int(request.GET.get("closing", "0")))
+    except ValueError:
+        return 0
+
+
+def _change(value: float | int | None, *, unit: str) -> dict | None:
+    """A change from last week, formatted, with its direction for styling."""
+    if value is None:
+        return None
+    if unit == "points":
+        text = f"{value * 100:+.1f} pts"
+    elif unit == "count":
+        text = f"{value:+d}"
+    else:
+        text = f"{value:+.3f}"
+    return {"text": text, "direction": "up" if value > 0 else "down" if value < 0 else "flat"}
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def headline_tiles(report: dict) -> list[dict]:
+    """The headline figures as tiles: value, what it is made of, and the change from last week."""
+    headline = report.get("headline") or {}
+    tiles = []
+    pass_rate = headline.get("pass_rate")
+    tiles.append(
+        {
+            "key": "pass-rate",
+            "label": f"Pass rate ({report.get('verdict_question') or 'no verdict question'})",
+            "value": _percent(pass_rate["value"]) if pass_rate else "—",
+            "detail": (
+                f"{pass_rate['passes']} of {pass_rate['n']} items · 95% interval "
+                f"{_percent(pass_rate['ci_low'])}–{_percent(pass_rate['ci_high'])}"
+            )
+            if pass_rate
+            else "No gold answers yet this week.",
+            "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
+            "previous": _percent(pass_rate.get("previous")) if pass_rate else None,
+        }
+    )
+    alpha = headline.get("alpha")
+    tiles.append(
+        {
+            "key": "alpha",
+            "label": "Agreement (Krippendorff's α)",
+            "value": "—" if not alpha or alpha.get("value") is None else f"{alpha['value']:.3f}",
+            "detail": f"{alpha.get('question')} · {alpha.get('units', 0)} items with two labels or more"
+            if alpha
+            else "No item has two labels yet.",
+            "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
+            "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
+        }
+    )
+    labels = headline.get("labels") or {}
+    quota = labels.get("quota")
+    tiles.append(
+        {
+            "key": "labels",
+            "label": "Labels done",
+            "value": f"{labels.get('done', 0)} / {labels.get('wanted', 0)}",
+            "detail": f"on {labels.get('items', 0)} items · "
+            + (f"quota {quota} items" if quota is not None else "no quota"),
+            "change": _change(labels.get("change"), unit="count") if labels else None,
+            "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
+        }
+    )
+    retention = headline.get("retention_week1")
+    tiles.append(
+        {
+            "key": "retention",
+            "label": "Week-1 retention, pass vs fail",
+            "value": f"{_percent(retention['pass']['rate'])} vs {_percent(retention['fail']['rate'])}"
+            if retention
+            else "—",
+            "detail": (
+                f"cohort {retention['cohort_week']}: pass {retention['pass']['returned']} of "
+                f"{retention['pass']['users']} users, fail {retention['fail']['returned']} of "
+                f"{retention['fail']['users']} users, all {_percent(retention['all']['rate'])} "
+                f"({retention['all']['returned']} of {retention['all']['users']} users)"
+            )
+            if retention
+            else "No end-user activity yet.",
+            "change": None,
+            "previous": (
+                f"{_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
+                f"{retention['previous_all']['users']} users, all)"
+            )
+            if retention and retention.get("previous_all")
+            else None,
+        }
+    )
+    return tiles
+
+
+# Export ------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
+    project, _ = _member_project(request.user, slug)
+    week = _week(project, week_label)
+    cycle = ReviewCycle.objects.filter(project=project, week=week).first()
+    text = report_markdown(_report(project, week, cycle), cycles.decisions_of(cycle) if cycle else [])
+    response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'
+    return response
+
+
+# Writes: decisions and the close -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
+    project, membership = _managed_project(request.user, slug)
+    week = _week(project, week_label)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        cycle = cycles.get_cycle(project=project, week=week)
+        try:
+            cycles.add_decision(user=request.user, cycle=cycle, **form.cleaned_data)
+        except InvalidInput as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Decision recorded.")
+            return redirect(_meeting_url(project, week) + "#decisions")
+    return _meeting_page(request, project, membership, week, form=form, status=400)
+
+
+@login_required
+@require_POST
+def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
+    project, _ = _managed_project(request.user, slug)
+    week = _week(project, week_label)
+    decision = (
+        Decision.objects.filter(pk=decision_id, cycle__project=project, cycle__week=week)
+        .select_related("cycle__project")
+        .first()
+    )
+    if decision is None:
+        raise Http404("No such decision.")
+    cycles.delete_decision(user=request.user, decision=decision)
+    messages.success(request, "Decision deleted.")
+    return redirect(_meeting_url(project, week) + "#decisions")
+
+
+@login_required
+@require_POST
+def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
+    project, _ = _managed_project(request.user, slug)
+    week = _week(project, week_label)
+    cycle = ReviewCycle.objects.filter(project=project, week=week).first()
+    if cycle is not None and cycle.is_closed:
+        messages.info(request, f"The week {week_label} is already closed.")
+        return redirect(_meeting_url(project, week))
+    if week >= cycles.current_week(project):
+        raise WeekNotOver(f"The week {week_label} is still running: close it once it has ended.")
+    tasks.close_week.delay_on_commit(project.pk, week.isoformat(), request.user.pk)
+    messages.success(request, f"Closing the week {week_label}: the report is frozen when the close is done.")
+    return redirect(_meeting_url(project, week) + "?closing=1")
+
+
+# Dashboards --------------------------------------------------------------------------------------------------
+
+
+def _dashboard_filters(request: HttpRequest, project: Project, queues: list[Queue], questions: list[dict]):
+    """The range, queue and question asked for, with defaults; or a list of what is wrong with them."""
+    errors = []
+    weeks: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        label = request.GET.get(name, "").strip()
+        weeks[name] = None
+        if label:
+            try:
+                weeks[name] = cycles.week_from_label(project, label)
+            except InvalidWeek as exc:
+                errors.append(f"“{name}”: {exc.message}")
+    last = weeks["to"] or cycles.current_week(project)
+    first = weeks["from"] or last - timedelta(weeks=DASHBOARD_WEEKS - 1)
+    if not errors and first > last:
+        errors.append(f"The range starts ({week_label(first)}) after it ends ({week_label(last)}).")
+    elif not errors and (last - first).days // 7 + 1 > DASHBOARD_MAX_WEEKS:
+        errors.append(f"Choose at most {DASHBOARD_MAX_WEEKS} weeks.")
+    queue_slug = request.GET.get("queue", "").strip() or None
+    if queue_slug and queue_slug not in {queue.slug for queue in queues}:
+        errors.append(f"This project has no queue “{queue_slug}”.")
+    keys = [q["key"] for q in questions]
+    question = request.GET.get("question", "").strip() or None
+    if question and question not in keys:
+        errors.append(f"The rubric has no question “{question}”.")
+    if question is None:
+        verdict = verdict_question(project, questions)
+        question = verdict["key"] if verdict else None
+    return first, last, queue_slug, question, errors
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    project, membership = _member_project(request.user, slug)
+    queues = list(Queue.objects.filter(project=project).order_by("name"))
+    questions = questions_of(project)
+    first, last, queue_slug, question, errors = _dashboard_filters(request, project, queues, questions)
+    context = {
+        "project": project,
+        "membership": membership,
+        "tab": "dashboard",
+        "queues": queues,
+        "questions": questions,
+        "errors": errors,
+        "filters": {
+            "from": request.GET.get("from", week_label(first)) if errors else week_label(first),
+            "to": request.GET.get("to", week_label(last)) if errors else week_label(last),
+            "queue": queue_slug or "",
+            "question": question or "",
+        },
+    }
+    if errors:
+        return render(request, "labeling/dashboard/index.html", context, status=400)
+    span = {"project": project, "first_week": first, "last_week": last}
+    kind = next((q["kind"] for q in questions if q["key"] == question), None)
+    quality = metric_selectors.quality_series(**span, queue_slug=queue_slug, question=question) if question else []
+    trend = metric_selectors.pooled_trend(quality, question=question, first_week=first, last_week=last)
+    agreement = metric_selectors.agreement_series(**span)
+    throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
+    latest = metric_selectors.latest_agreement(agreement)
+    context.update(
+        {
+            "question_kind": kind,
+            "quality_chart": _quality_chart(question, kind, trend, questions),
+            "alpha_chart": charts.line_chart(
+                name="alpha-trend",
+                title=f"Krippendorff's α of “{question}” by week",
+                fmt="decimal",
+                points=[
+                    {"x": row["week"], "value": row["alpha"], "detail": f"{row['units']} items"}
+                    for row in agreement
+                    if row["question"] == question
+                ],
+                empty_message="No agreement yet for this question in this range.",
+            ),
+            "agreement_chart": charts.agreement_chart(
+                latest, title=f"Agreement per question, {latest[0]['week']}" if latest else "Agreement per question"
+            ),
+            "retention_chart": charts.retention_chart(metric_selectors.retention_curves(**span)),
+            "throughput": throughput,
+            "first_label": week_label(first),
+            "last_label": week_label(last),
+        }
+    )
+    return render(request, "labeling/dashboard/index.html", context)
+
+
+def _quality_chart(question: str | None, kind: str | None, trend: list[dict], questions: list[dict]):
+    if question is None:
+        return charts.line_chart(name="quality", title="Quality by week", points=[],
+                                 empty_message="The rubric has no question yet.")  # fmt: skip
+    if kind == "binary":
+        return charts.pass_rate_chart(trend, title=f"Pass rate of “{question}” by week")
+    if kind == "rating":
+        scale = next((q.get("scale") for q in questions if q["key"] == question), None) or [0, 1]
+        points = [
+            {"x": p["week"], "value": p["value"], "low": p["ci_low"], "high": p["ci_high"], "detail": f"n = {p['n']}"}
+            for p in trend
+        ]
+        return charts.line_chart(
+            name="quality",
+            title=f"Mean rating of “{question}” by week",
+            points=points,
+            fmt="decimal",
+            y_range=(float(scale[0]), float(scale[1])),
+            empty_message="No ratings yet in this range.",
+        )
+    return charts.line_chart(
+        name="quality", title=f"“{question}” by week", points=[],
+        empty_message="This question has no trend chart: pick a yes/no or rating question.",
+    )  # fmt: skip

@@ -1,0 +1,419 @@
+"""The weekly review meeting page, its decisions, close and Markdown export, and the dashboards (Django test client)."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+
+from labeling.metrics.quality import wilson_interval
+from labeling.models import (
+    AgreementMetric,
+    CycleStatus,
+    Decision,
+    QualityMetric,
+    Queue,
+    QueueWeek,
+    RetentionCell,
+    ReviewCycle,
+    week_label,
+)
+from labeling.services import cycles
+from labeling.services.rubrics import publish_rubric
+from labeling.tasks import close_week
+from tests.conftest import _member
+from tests.labeling.test_reports import HOSTILE_OUTPUT, sample_report
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "tone", "kind": "rating", "prompt": "Tone", "scale": [1, 5]},
+]
+
+
+@pytest.fixture
+def rubric(project):
+    return publish_rubric(project=project, questions=QUESTIONS)
+
+
+@pytest.fixture
+def queue(project):
+    return Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2, weekly_quota=20)
+
+
+@pytest.fixture
+def this_week(project) -> date:
+    return cycles.current_week(project)
+
+
+@pytest.fixture
+def last_week(this_week) -> date:
+    return this_week - timedelta(days=7)
+
+
+def store_week(
+    project, queue, week: date, *, passes: int, n: int, alpha: float | None = 0.7, labels=30, agreement=True
+):
+    """Metric rows as a week's close stores them (what the pages read)."""
+    low, high = wilson_interval(passes, n)
+    QualityMetric.objects.create(project=project, week=week, queue=queue, question="correct", kind="binary", n=n,
+                                 passes=passes, value=passes / n, ci_low=low, ci_high=high)  # fmt: skip
+    QualityMetric.objects.create(project=project, week=week, queue=queue, question="tone", kind="rating", n=n,
+                                 value=3.5, ci_low=3.1, ci_high=3.9)  # fmt: skip
+    for question, value in (("correct", alpha), ("tone", 0.5)) if agreement else ():
+        AgreementMetric.objects.create(project=project, week=week, question=question, kind="binary", level="nominal",
+                                       units=n, labels=2 * n, experts=3, alpha=value, fleiss_kappa=value,
+                                       cohen_kappa=value)  # fmt: skip
+    QueueWeek.objects.create(project=project, week=week, queue=queue, quota=20, items=n, items_complete=n,
+                             labels_wanted=2 * n, labels=labels, backlog=2 * n - labels)  # fmt: skip
+
+
+def store_retention(project, cohort: date, current: date):
+    for segment, users, returned in (("all", 20, 9), ("pass", 10, 6), ("fail", 10, 3)):
+        for offset in range((current - cohort).days // 7 + 1):
+            active = users if offset == 0 else returned
+            RetentionCell.objects.create(project=project, segment=segment, cohort_week=cohort, offset=offset,
+                                         cohort_users=users, active_on=active, active_on_or_after=active,
+                                         incomplete=cohort + timedelta(weeks=offset) == current)  # fmt: skip
+
+
+@pytest.fixture
+def metrics(project, rubric, queue, this_week, last_week):
+    store_week(project, queue, last_week - timedelta(days=7), passes=30, n=40)
+    store_week(project, queue, last_week, passes=41, n=50, alpha=0.75)
+    store_retention(project, last_week - timedelta(days=14), this_week)
+    return last_week
+
+
+def closed_cycle(project, week: date, **report_overrides) -> ReviewCycle:
+    report = sample_report(week=week_label(week), week_start=week.isoformat(), **report_overrides)
+    return ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report=report)
+
+
+def url(name, project, *args):
+    return reverse(f"labeling:{name}", args=[project.slug, *args])
+
+
+# Who may see and do what -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["meeting", "dashboard"])
+def test_an_outsider_gets_404_on_the_pages(client, project, outsider, name):
+    client.force_login(outsider)
+    assert client.get(url(name, project)).status_code == 404
+
+
+def test_an_outsider_gets_404_on_a_week_its_export_and_every_write(client, project, outsider, lead, last_week):
+    cycle = closed_cycle(project, last_week)
+    decision = Decision.objects.create(cycle=cycle, text="Keep", created_by=lead)
+    label = week_label(last_week)
+    client.force_login(outsider)
+    assert client.get(url("meeting-week", project, label)).status_code == 404
+    assert client.get(url("meeting-markdown", project, label)).status_code == 404
+    assert client.post(url("decision-add", project, label), {"text": "x"}).status_code == 404
+    assert client.post(url("decision-delete", project, label, decision.pk)).status_code == 404
+    assert client.post(url("meeting-close", project, label)).status_code == 404
+    assert list(Decision.objects.values_list("text", flat=True)) == ["Keep"]
+
+
+def test_signed_out_people_are_sent_to_sign_in(client, project, last_week):
+    response = client.get(url("meeting-week", project, week_label(last_week)))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer"])
+def test_experts_and_engineers_read_but_cannot_write(client, request, project, lead, rubric, queue, metrics, persona):
+    user = request.getfixturevalue(persona)
+    week = metrics
+    label = week_label(week)
+    cycle = cycles.get_cycle(project=project, week=week)
+    decision = Decision.objects.create(cycle=cycle, text="Keep this", created_by=lead)
+    client.force_login(user)
+
+    page = client.get(url("meeting-week", project, label))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Keep this" in html
+    assert 'id="close-week"' not in html and "Record a decision" not in html and ">Delete<" not in html
+    assert client.get(url("dashboard", project)).status_code == 200
+    assert client.get(url("meeting-markdown", project, label)).status_code == 200
+
+    assert client.post(url("decision-add", project, label), {"text": "Sneaky"}).status_code == 404
+    assert client.post(url("decision-delete", project, label, decision.pk)).status_code == 404
+    assert client.post(url("meeting-close", project, label)).status_code == 404
+    assert list(Decision.objects.values_list("text", flat=True)) == ["Keep this"]
+    assert ReviewCycle.objects.get(pk=cycle.pk).status == CycleStatus.OPEN
+
+
+def test_another_projects_decision_is_not_found(client, project, other_project, lead, last_week):
+    mine = closed_cycle(project, last_week)
+    theirs = ReviewCycle.objects.create(project=other_project, week=last_week)
+    foreign = Decision.objects.create(cycle=theirs, text="Not yours")
+    other_week = Decision.objects.create(
+        cycle=ReviewCycle.objects.create(project=project, week=last_week - timedelta(days=7)), text="Older week"
+    )
+    client.force_login(lead)
+    label = week_label(last_week)
+    assert client.post(url("decision-delete", project, label, foreign.pk)).status_code == 404
+    assert client.post(url("decision-delete", project, label, other_week.pk)).status_code == 404
+    assert Decision.objects.count() == 2
+    assert not mine.decisions.exists()
+
+
+# The meeting page --------------------------------------------------------------------------------------------
+
+
+def test_the_meeting_url_goes_to_the_latest_closed_week_else_the_current_one(client, project, lead, this_week):
+    client.force_login(lead)
+    assert client.get(url("meeting", project))["Location"] == url("meeting-week", project, week_label(this_week))
+    closed_cycle(project, this_week - timedelta(days=21))
+    closed_cycle(project, this_week - timedelta(days=14))
+    ReviewCycle.objects.create(project=project, week=this_week - timedelta(days=7))
+    expected = url("meeting-week", project, week_label(this_week - timedelta(days=14)))
+    assert client.get(url("meeting", project))["Location"] == expected
+
+
+@pytest.mark.parametrize("label", ["2026-W54", "2026-48", "W48", "2026-W00", "next-week"])
+def test_a_bad_week_label_is_not_found(client, project, lead, label):
+    client.force_login(lead)
+    assert client.get(url("meeting-week", project, label)).status_code == 404
+    assert client.get(url("meeting-markdown", project, label)).status_code == 404
+
+
+def test_a_week_that_has_not_started_is_not_found(client, project, lead, this_week):
+    client.force_login(lead)
+    assert client.get(url("meeting-week", project, week_label(this_week + timedelta(days=7)))).status_code == 404
+
+
+def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project, lead, queue, metrics):
+    # The stored rows say 41/50 = 82%; the frozen report says 33/40. The page must show the frozen one.
+    frozen = sample_report()
+    frozen["headline"]["pass_rate"].update(value=0.825, passes=33, n=40, ci_low=0.68, ci_high=0.91)
+    cycle = closed_cycle(project, metrics, headline=frozen["headline"])
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+    assert "82.5%" in html and "33 of 40 items" in html
+    assert 'id="frozen-note"' in html and "provisional" not in html
+    assert 'id="close-week"' not in html
+    # Charts with their data points, the agenda's adjudication link, and the excerpt as escaped text.
+    assert html.count('class="point series-0"') == len(frozen["pass_rate_trend"])
+    assert 'data-chart="retention"' in html and 'data-chart="agreement"' in html
+    assert url("adjudicate", project, 501) in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "Promises a refund we do not offer" in html and "Agreed, see policy 4.2" in html
+    assert "6 of 10 users" in html and "3 of 10 users" in html
+
+
+def test_an_open_week_is_built_live_and_says_so(client, project, lead, queue, metrics):
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, week_label(metrics))).content.decode()
+    assert 'id="live-note"' in html and "provisional" in html
+    assert "82.0%" in html and "41 of 50 items" in html
+    assert "+7.0 pts" in html  # 30/40 = 75% the week before
+    assert "0.750" in html and "+0.050" in html
+    assert 'id="close-week"' in html  # the week is over and open: a lead may close it
+    assert html.count('class="point series-0"') == 2
+
+
+def test_the_running_week_has_no_close_button_and_no_next_week(client, project, lead, this_week):
+    client.force_login(lead)
+    response = client.get(url("meeting-week", project, week_label(this_week)))
+    html = response.content.decode()
+    assert 'id="close-week"' not in html
+    assert 'rel="next"' not in html and 'rel="prev"' in html
+    assert "No pass rate yet" in html  # empty charts are friendly, not broken
+
+
+# Decisions ---------------------------------------------------------------------------------------------------
+
+
+def test_a_lead_records_and_deletes_a_decision(client, project, lead, last_week):
+    client.force_login(lead)
+    label = week_label(last_week)
+    response = client.post(
+        url("decision-add", project, label),
+        {"text": "  Add the refund policy  ", "owner": "Priya", "due_date": "2026-12-04"},
+    )
+    assert response.status_code == 302
+    decision = Decision.objects.get()
+    assert (decision.text, decision.owner, decision.due_date, decision.created_by) == (
+        "Add the refund policy", "Priya", date(2026, 12, 4), lead,
+    )  # fmt: skip
+    assert decision.cycle.week == last_week and decision.cycle.status == CycleStatus.OPEN
+    html = client.get(response["Location"]).content.decode()
+    assert "Add the refund policy" in html and "2026-12-04" in html
+
+    assert client.post(url("decision-delete", project, label, decision.pk)).status_code == 302
+    assert not Decision.objects.exists()
+
+
+def test_decisions_can_be_added_to_a_closed_week(client, project, lead, last_week):
+    closed_cycle(project, last_week)
+    client.force_login(lead)
+    assert client.post(url("decision-add", project, week_label(last_week)), {"text": "Ship it"}).status_code == 302
+    assert Decision.objects.get().cycle.status == CycleStatus.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"text": ""}, "Write down what was decided."),
+        ({"text": "   "}, "Write down what was decided."),
+        ({"text": "x" * 2001}, "at most 2000 characters"),
+        ({"text": "Fine", "due_date": "2026-13-45"}, "Give the due date as YYYY-MM-DD."),
+        ({"text": "Fine", "due_date": "next friday"}, "Give the due date as YYYY-MM-DD."),
+        ({"text": "Fine", "owner": "o" * 201}, "at most 200 characters"),
+        ({"text": "nul\x00byte"}, "Null characters are not allowed."),
+    ],
+)
+def test_bad_decision_input_is_shown_and_nothing_is_stored(client, project, lead, last_week, data, message):
+    client.force_login(lead)
+    response = client.post(url("decision-add", project, week_label(last_week)), data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Decision.objects.exists()
+    assert not ReviewCycle.objects.exists()  # not even an empty cycle row
+
+
+# Closing the week --------------------------------------------------------------------------------------------
+
+
+def test_a_lead_closes_an_ended_week_through_the_task(
+    client, project, lead, queue, metrics, django_capture_on_commit_callbacks
+):
+    client.force_login(lead)
+    label = week_label(metrics)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url("meeting-close", project, label))
+    assert response.status_code == 302 and response["Location"].endswith("?closing=1")
+    assert len(callbacks) == 1  # close_week enqueued after commit, not run in the request
+    assert not ReviewCycle.objects.filter(status=CycleStatus.CLOSED).exists()
+    closing = client.get(response["Location"]).content.decode()
+    assert "closing…" in closing and 'http-equiv="refresh"' in closing
+
+    close_week.apply(args=[project.pk, metrics.isoformat(), lead.pk])  # what the worker does
+    cycle = ReviewCycle.objects.get(project=project, week=metrics)
+    assert cycle.status == CycleStatus.CLOSED and cycle.closed_by == lead
+    html = client.get(response["Location"]).content.decode()
+    assert 'id="frozen-note"' in html and 'http-equiv="refresh"' not in html and 'id="close-week"' not in html
+
+    again = client.post(url("meeting-close", project, label), follow=True)
+    assert "already closed" in again.content.decode()
+
+
+def test_the_running_week_cannot_be_closed(client, project, lead, this_week, django_capture_on_commit_callbacks):
+    client.force_login(lead)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url("meeting-close", project, week_label(this_week)))
+    assert response.status_code == 409
+    assert "still running" in response.content.decode()
+    assert callbacks == []
+
+
+# Markdown export ---------------------------------------------------------------------------------------------
+
+
+def test_the_markdown_export_has_the_figures_decisions_and_inert_excerpts(client, project, expert, lead, last_week):
+    cycle = closed_cycle(project, last_week)
+    Decision.objects.create(cycle=cycle, text="Add the refund policy", owner="Priya", due_date=date(2026, 12, 4))
+    client.force_login(expert)
+    label = week_label(last_week)
+    response = client.get(url("meeting-markdown", project, label))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/markdown; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="support-bot-{label}.md"'
+    text = response.content.decode()
+    assert f"# Support bot: weekly review {label}" in text
+    assert "82.0% (41 of 50 items; 95% interval 69.5% – 90.2%)" in text
+    assert "- Add the refund policy (owner: Priya; due 2026-12-04)" in text
+    assert HOSTILE_OUTPUT not in text and "<script>" not in text
+    assert '\\<script\\>alert\\("x"\\)\\</script\\>' in text
+
+
+def test_the_export_of_an_open_week_is_live(client, project, lead, queue, metrics):
+    client.force_login(lead)
+    text = client.get(url("meeting-markdown", project, week_label(metrics))).content.decode()
+    assert "provisional" in text and "82.0% (41 of 50 items" in text and "No decisions recorded." in text
+
+
+# Dashboards --------------------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_shows_the_last_twelve_weeks_by_default(client, project, engineer, queue, metrics, this_week):
+    client.force_login(engineer)
+    response = client.get(url("dashboard", project))
+    assert response.status_code == 200
+    html = response.content.decode()
+    first = this_week - timedelta(weeks=11)
+    assert f"{week_label(first)} to {week_label(this_week)}" in html
+    assert html.count('<tr data-week="') == 12
+    assert html.count('class="point series-0"') == 2 + 2  # two pass-rate weeks, two alpha weeks
+    assert 'data-series="pass"' in html and 'data-series="fail"' in html
+
+
+def test_the_dashboard_range_queue_and_question_filters(client, project, lead, queue, metrics):
+    client.force_login(lead)
+    week = metrics
+    response = client.get(url("dashboard", project), {"from": week_label(week), "to": week_label(week)})
+    html = response.content.decode()
+    assert response.status_code == 200 and html.count('<tr data-week="') == 1
+    assert html.count('class="point series-0"') == 2  # pass rate and alpha of that one week
+    assert "82%" in html
+    rating = client.get(url("dashboard", project), {"question": "tone"}).content.decode()
+    assert "Mean rating of “tone”" in rating and 'data-value="3.5000"' in rating
+    other = Queue.objects.create(project=project, slug="shipping", name="Shipping")
+    empty = client.get(url("dashboard", project), {"queue": other.slug}).content.decode()
+    assert "No pass rate yet" in empty
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"from": "2026-W54"}, "no week 54"),
+        ({"to": "last week"}, "is not a week"),
+        ({"from": "2026-W10", "to": "2026-W01"}, "starts (2026-W10) after it ends (2026-W01)"),
+        ({"from": "2020-W01", "to": "2026-W01"}, "at most 104 weeks"),
+        ({"queue": "nope"}, "no queue “nope”"),
+        ({"question": "<b>x</b>"}, "no question “&lt;b&gt;x&lt;/b&gt;”"),
+    ],
+)
+def test_a_bad_dashboard_filter_is_a_clear_400(client, project, lead, queue, rubric, params, message):
+    client.force_login(lead)
+    response = client.get(url("dashboard", project), params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert message in html and 'id="dashboard-errors"' in html
+    assert "<b>x</b>" not in html
+
+
+# Query counts ------------------------------------------------------------------------------------------------
+
+
+def test_the_closed_meeting_page_runs_a_fixed_number_of_queries(
+    client, project, lead, last_week, django_assert_num_queries
+):
+    cycle = closed_cycle(project, last_week)
+    client.force_login(lead)
+    page = url("meeting-week", project, cycle.label)
+    # session, user, project, membership, cycle, decisions (with their authors)
+    Decision.objects.create(cycle=cycle, text="One", created_by=lead)
+    with django_assert_num_queries(6):
+        assert client.get(page).status_code == 200
+    for number in range(5):
+        Decision.objects.create(
+            cycle=cycle, text=f"More {number}", created_by=_member(project, f"lead{number}", "lead")
+        )
+    with django_assert_num_queries(6):
+        assert client.get(page).status_code == 200
+
+
+def test_the_dashboard_runs_a_fixed_number_of_queries(client, project, lead, queue, metrics, django_assert_num_queries):
+    client.force_login(lead)
+    # session, user, project, membership, queues, rubric, quality, agreement, throughput, retention
+    with django_assert_num_queries(10):
+        assert client.get(url("dashboard", project)).status_code == 200
+    for slug in ("a", "b", "c"):
+        extra = Queue.objects.create(project=project, slug=slug, name=slug.upper())
+        store_week(project, extra, metrics, passes=5, n=10, labels=20, agreement=False)
+    with django_assert_num_queries(10):
+        assert client.get(url("dashboard", project)).status_code == 200
