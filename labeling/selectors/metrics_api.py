@@ -1,0 +1,287 @@
+"""Reads behind the metrics API: whose project, which weeks, and the stored weekly metric rows as plain dicts.
+
+Rows come from the metric tables a week's close wrote (labeling/models/metrics.py), never from labels.
+Every function takes an already authorised project and runs a fixed number of queries (named in its
+docstring), whatever the number of weeks, queues, questions or experts.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib.auth import get_user_model
+
+from labeling.exceptions import InvalidInput, NotFound
+from labeling.metrics.retention import MEASURES, weighted_mean
+from labeling.models import (
+    AgreementMetric,
+    ApiKey,
+    ExpertWeek,
+    Item,
+    Project,
+    QualityMetric,
+    Queue,
+    QueueWeek,
+    RetentionCell,
+    RetentionSegment,
+    ReviewCycle,
+    Role,
+    week_label,
+)
+from labeling.services.access import check_member
+from labeling.services.cycles import build_report, current_week
+
+# Everyone in the project reads its metrics: the weekly meeting is for experts, leads and engineers alike.
+METRICS_ROLES = (Role.EXPERT, Role.LEAD, Role.ENGINEER, Role.ADMIN)
+DEFAULT_WEEKS = 12
+MAX_WEEKS = 104
+SEGMENTS = tuple(RetentionSegment.values)
+
+
+@dataclass(frozen=True)
+class WeekRange:
+    """Cycle weeks `first` to `last`, both included, given as their first days."""
+
+    first: date
+    last: date
+
+    @property
+    def weeks(self) -> int:
+        return (self.last - self.first).days // 7 + 1
+
+
+def metrics_project(*, user=None, api_key: ApiKey | None = None, slug: str | None = None) -> Project:
+    """The project whose metrics the caller may read, else NotFound (one query for a key, two for a person).
+
+    A key reads its own project (`slug`, when given, must name it); a signed-in person must be a member
+    of the project named by `slug`.
+    """
+    if api_key is not None:
+        if slug is not None and api_key.project.slug != slug:
+            raise NotFound("No such project.")
+        return api_key.project
+    if not slug:
+        raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or user is None:
+        raise NotFound("No such project.")
+    check_member(user, project, METRICS_ROLES)
+    return project
+
+
+def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:
+    """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`.
+
+    Raises InvalidInput when `first` is after `last` or the range spans more than `MAX_WEEKS` weeks.
+    """
+    last = last or current_week(project)
+    first = first or last - timedelta(weeks=DEFAULT_WEEKS - 1)
+    if first > last:
+        raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
+    weeks = WeekRange(first=first, last=last)
+    if weeks.weeks > MAX_WEEKS:
+        raise InvalidInput(f"Ask for {MAX_WEEKS} weeks at most; {weeks.weeks} weeks from `from` to `to`.")
+    return weeks
+
+
+def queue_of_project(project: Project, slug: str) -> Queue:
+    """The project's queue with this slug, else InvalidInput listing the project's queues (one query)."""
+    queues = {queue.slug: queue for queue in Queue.objects.filter(project=project).order_by("slug")}
+    if slug not in queues:
+        known = ", ".join(queues) or "none yet"
+        raise InvalidInput(f"Unknown queue {slug!r}. This project's queues: {known}.")
+    return queues[slug]
+
+
+def _week_fields(week: date) -> dict:
+    return {"week": week_label(week), "week_start": week}
+
+
+def quality_rows(
+    *, project: Project, weeks: WeekRange, queue: Queue | None = None, question: str | None = None
+) -> list[dict]:
+    """Quality per week, queue and question, ordered so (one query)."""
+    rows = QualityMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
+    if queue is not None:
+        rows = rows.filter(queue=queue)
+    if question is not None:
+        rows = rows.filter(question=question)
+    fields = ("week", "queue__slug", "queue__name", "question", "kind", "n", "passes", "value", "ci_low", "ci_high")
+    return [
+        {
+            **_week_fields(row["week"]),
+            "queue": row["queue__slug"],
+            "queue_name": row["queue__name"],
+            **{key: row[key] for key in fields[3:]},
+            "shares": row["shares"],
+        }
+        for row in rows.order_by("week", "queue__slug", "question").values(*fields, "shares")
+    ]
+
+
+def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:
+    """Agreement per week and question, pairs naming experts by username (two queries, one without pairs)."""
+    rows = AgreementMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
+    if question is not None:
+        rows = rows.filter(question=question)
+    rows = list(rows.order_by("week", "question"))
+    user_ids = {pair[side] for row in rows for pair in row.pairs for side in ("a", "b")}
+    names = _usernames(user_ids)
+    return [
+        {
+            **_week_fields(row.week),
+            "question": row.question,
+            "kind": row.kind,
+            "level": row.level,
+            "alpha": row.alpha,
+            "alpha_interval": row.alpha_interval,
+            "fleiss_kappa": row.fleiss_kappa,
+            "cohen_kappa": row.cohen_kappa,
+            "pairs": [
+                {"a": names.get(pair["a"]), "b": names.get(pair["b"]), "kappa": pair.get("kappa"), "n": pair.get("n")}
+                for pair in row.pairs
+            ],
+            "units": row.units,
+            "labels": row.labels,
+            "experts": row.experts,
+        }
+        for row in rows
+    ]
+
+
+def _usernames(user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+
+
+def expert_gold_rows(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:
+    """Each expert's agreement with the gold answers per week, by question (one query).
+
+    With `question`, only that question counts and experts never compared on it are left out.
+    """
+    rows = ExpertWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
+    result = []
+    for row in rows.order_by("week", "expert__username").values(
+        "week", "expert__username", "gold_rate", "gold_agreement"
+    ):
+        by_question = row["gold_agreement"] or {}
+        if question is not None:
+            if question not in by_question:
+                continue
+            by_question = {question: by_question[question]}
+        agree = sum(counts.get("agree", 0) for counts in by_question.values())
+        compared = sum(counts.get("compared", 0) for counts in by_question.values())
+        # The stored rate is the whole week's; narrowed to one question it is recomputed from the counts.
+        rate = row["gold_rate"] if question is None else (agree / compared if compared else None)
+        result.append(
+            {
+                **_week_fields(row["week"]),
+                "expert": row["expert__username"],
+                "gold_rate": rate,
+                "agree": agree,
+                "compared": compared,
+                "questions": {
+                    key: {
+                        "agree": counts.get("agree", 0),
+                        "compared": counts.get("compared", 0),
+                        "rate": counts.get("agree", 0) / counts["compared"] if counts.get("compared") else None,
+                    }
+                    for key, counts in sorted(by_question.items())
+                },
+            }
+        )
+    return result
+
+
+def queue_week_rows(*, project: Project, weeks: WeekRange, queue: Queue | None = None) -> list[dict]:
+    """Throughput per week and queue, ordered so (one query)."""
+    rows = QueueWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
+    if queue is not None:
+        rows = rows.filter(queue=queue)
+    fields = ("quota", "items", "items_complete", "labels", "labels_wanted", "backlog", "median_seconds")
+    return [
+        {**_week_fields(row["week"]), "queue": row["queue__slug"], "queue_name": row["queue__name"]}
+        | {key: row[key] for key in fields}
+        for row in rows.order_by("week", "queue__slug").values("week", "queue__slug", "queue__name", *fields)
+    ]
+
+
+def expert_week_rows(*, project: Project, weeks: WeekRange) -> list[dict]:
+    """Throughput per week and expert, ordered by week and username (one query)."""
+    rows = ExpertWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
+    fields = ("labels", "skips", "flags", "median_seconds")
+    return [
+        {**_week_fields(row["week"]), "expert": row["expert__username"]} | {key: row[key] for key in fields}
+        for row in rows.order_by("week", "expert__username").values("week", "expert__username", *fields)
+    ]
+
+
+def retention_cells(*, project: Project, weeks: WeekRange, segment: str | None = None) -> list[dict]:
+    """The cohort grid of the cohorts first active in `weeks`, with rates beside the counts (one query).
+
+    Ordered by segment ("all", "pass", "fail"), cohort week and offset.
+    """
+    if segment is not None and segment not in SEGMENTS:
+        raise InvalidInput(f"Unknown segment {segment!r}: use one of {', '.join(SEGMENTS)}.")
+    rows = RetentionCell.objects.filter(project=project, cohort_week__range=(weeks.first, weeks.last))
+    if segment is not None:
+        rows = rows.filter(segment=segment)
+    fields = ("segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete")
+    cells = list(rows.values(*fields))
+    cells.sort(key=lambda cell: (SEGMENTS.index(cell["segment"]), cell["cohort_week"], cell["offset"]))
+    for cell in cells:
+        users = cell["cohort_users"]
+        cell["cohort"] = week_label(cell["cohort_week"])
+        cell["rate"] = cell["active_on"] / users if users else None
+        cell["rate_on_or_after"] = cell["active_on_or_after"] / users if users else None
+    return cells
+
+
+def retention_curves(
+    cells: list[dict], *, weeks: WeekRange, segments: tuple[str, ...] = SEGMENTS, measure: str = "active_on"
+) -> dict[str, list[dict]]:
+    """Per segment, the cohort-size-weighted mean at each offset over the complete cells (no query).
+
+    Each point: {"offset", "rate", "returned", "users", "cohorts"}; offsets run from 0 to the largest
+    complete one, so a curve never ends on a week still running.
+    """
+    if measure not in MEASURES:
+        raise InvalidInput(f"Unknown measure {measure!r}: use one of {', '.join(MEASURES)}.")
+    curves = {}
+    for segment in segments:
+        offsets = {cell["offset"] for cell in cells if cell["segment"] == segment and not cell["incomplete"]}
+        curves[segment] = [
+            {
+                "offset": offset,
+                **weighted_mean(
+                    cells,
+                    offset=offset,
+                    segment=segment,
+                    measure=measure,
+                    first_cohort=weeks.first,
+                    last_cohort=weeks.last,
+                ),
+            }
+            for offset in range(max(offsets) + 1 if offsets else 0)
+        ]
+    return curves
+
+
+def cycle_of_week(*, project: Project, week: date) -> ReviewCycle | None:
+    return ReviewCycle.objects.filter(project=project, week=week).first()
+
+
+def cycle_report(*, project: Project, week: date, cycle: ReviewCycle | None = None) -> dict:
+    """The week's report: frozen when its cycle is closed, else built live; NotFound for a week with nothing.
+
+    A week has something when it is the current week, has a cycle row or has review items; weeks
+    that have not started yet have nothing.
+    """
+    if cycle is not None and cycle.is_closed:
+        return cycle.report
+    current = current_week(project)
+    if week > current:
+        raise NotFound(f"Week {week_label(week)} has not started yet.")
+    if cycle is None and week != current and not Item.objects.filter(project=project, week=week).exists():
+        raise NotFound(f"No cycle and no review items in week {week_label(week)}.")
+    return build_report(project=project, week=week)
