@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import datasets, ingest, outputs
+from api.views import datasets, ingest, metrics, outputs
 
 app_name = "api"
 
@@ -21,6 +21,11 @@ urlpatterns = [
     path(f"{VERSION}/download", datasets.VersionDownloadView.as_view(), name="dataset-download"),
     path(f"{DATASET}/diff", datasets.DatasetDiffView.as_view(), name="dataset-diff"),
     path(f"{DATASET}/build", datasets.DatasetBuildView.as_view(), name="dataset-build"),
+    path("api/v1/metrics/quality", metrics.QualityView.as_view(), name="metrics-quality"),
+    path("api/v1/metrics/agreement", metrics.AgreementView.as_view(), name="metrics-agreement"),
+    path("api/v1/metrics/throughput", metrics.ThroughputView.as_view(), name="metrics-throughput"),
+    path("api/v1/metrics/retention", metrics.RetentionView.as_view(), name="metrics-retention"),
+    path("api/v1/cycles/<str:week>/report", metrics.CycleReportView.as_view(), name="cycle-report"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -1,0 +1,318 @@
+from rest_framework import serializers
+
+from labeling.exceptions import InvalidInput, InvalidWeek
+from labeling.metrics.retention import MEASURES
+from labeling.selectors.metrics_api import DEFAULT_WEEKS, SEGMENTS, queue_of_project, week_range
+from labeling.services.cycles import week_from_label
+
+PROJECT_HELP = "The project's slug. Required with a signed-in session; optional with an API key (it must be the key's)."
+WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."
+
+# Query parameters ---------------------------------------------------------------------------------------
+
+
+def queue_field(help_text: str = "Only this queue (its slug); an unknown slug is a 400 listing the queues."):
+    return serializers.SlugField(required=False, max_length=64, help_text=help_text)
+
+
+class MetricsQuery(serializers.Serializer):
+    """`from`, `to` and `project`, shared by every metrics endpoint; needs `context["project"]`."""
+
+    # Parameters another endpoint takes that make no sense here: refused rather than silently ignored.
+    not_here: dict[str, str] = {}
+
+    def get_fields(self):
+        # `from` is a Python keyword, so the fields cannot be class attributes.
+        return {
+            "project": serializers.SlugField(required=False, help_text=PROJECT_HELP),
+            "from": serializers.CharField(
+                required=False,
+                max_length=16,
+                help_text=f"{WEEK_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`.",
+            ),
+            "to": serializers.CharField(
+                required=False, max_length=16, help_text=f"{WEEK_HELP} The last week; by default the current one."
+            ),
+            **self.extra_fields(),
+        }
+
+    def extra_fields(self) -> dict:
+        return {}
+
+    def validate(self, attrs):
+        unwanted = [name for name in self.not_here if name in self.initial_data]
+        if unwanted:
+            raise serializers.ValidationError({name: self.not_here[name] for name in unwanted})
+        project = self.context["project"]
+        weeks = {}
+        for name in ("from", "to"):
+            if name in attrs:
+                try:
+                    weeks[name] = week_from_label(project, attrs[name])
+                except InvalidWeek as exc:
+                    raise serializers.ValidationError({name: exc.message}) from None
+        if "queue" in attrs:
+            try:
+                attrs["queue"] = queue_of_project(project, attrs["queue"])
+            except InvalidInput as exc:
+                raise serializers.ValidationError({"queue": exc.message}) from None
+        try:
+            attrs["weeks"] = week_range(project=project, first=weeks.get("from"), last=weeks.get("to"))
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message) from None
+        return attrs
+
+
+class QuestionFilter(MetricsQuery):
+    def extra_fields(self) -> dict:
+        return {
+            "question": serializers.CharField(
+                required=False, max_length=64, help_text="Only this rubric question (its key); unknown keys match none."
+            )
+        }
+
+
+class QualityQuery(QuestionFilter):
+    def extra_fields(self) -> dict:
+        return {"queue": queue_field(), **super().extra_fields()}
+
+
+class AgreementQuery(QuestionFilter):
+    not_here = {"queue": "Agreement is computed over all of a week's items: `queue` does not apply here."}
+
+
+class ThroughputQuery(MetricsQuery):
+    not_here = {"question": "Throughput is counted in labels, not per question: `question` does not apply here."}
+
+    def extra_fields(self) -> dict:
+        return {"queue": queue_field("Only this queue's rows in `queues` (expert weeks span all queues).")}
+
+
+class RetentionQuery(MetricsQuery):
+    not_here = {
+        "queue": "Retention is of the project's end users: `queue` does not apply here.",
+        "question": "Retention is of the project's end users: `question` does not apply here.",
+    }
+
+    def extra_fields(self) -> dict:
+        return {
+            "segment": serializers.ChoiceField(
+                choices=list(SEGMENTS),
+                required=False,
+                help_text="Only this segment: `all` users, or users whose outputs were labeled `pass` or `fail`. "
+                "By default every segment.",
+            ),
+            "measure": serializers.ChoiceField(
+                choices=list(MEASURES),
+                default="active_on",
+                help_text="What the curves average: users active in week k (`active_on`) or in week k or later "
+                "(`active_on_or_after`). The cells always carry both.",
+            ),
+        }
+
+
+class ReportQuery(serializers.Serializer):
+    project = serializers.SlugField(required=False, help_text=PROJECT_HELP)
+
+
+# Responses ----------------------------------------------------------------------------------------------
+
+
+def _week_fields() -> dict:
+    return {
+        "week": serializers.CharField(help_text="The cycle's ISO week label, e.g. `2026-W48`."),
+        "week_start": serializers.DateField(help_text="The cycle week's first day."),
+    }
+
+
+def _ratio(help_text: str = "") -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text or "Null when undefined (no data).")
+
+
+class _RangeOut(serializers.Serializer):
+    """The project and the weeks answered for, then the endpoint's lists."""
+
+    def get_fields(self):
+        return {
+            "project": serializers.CharField(help_text="The project's slug."),
+            "from": serializers.CharField(help_text="The first week answered for."),
+            "to": serializers.CharField(help_text="The last week answered for."),
+            **self.lists(),
+        }
+
+    def lists(self) -> dict:
+        raise NotImplementedError
+
+
+class ShareOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    share = serializers.FloatField(help_text="Of the items answered.")
+
+
+class QualityRowOut(serializers.Serializer):
+    def get_fields(self):
+        return {
+            **_week_fields(),
+            "queue": serializers.CharField(help_text="The queue's slug."),
+            "queue_name": serializers.CharField(),
+            "question": serializers.CharField(help_text="The rubric question's key."),
+            "kind": serializers.CharField(help_text="binary, rating, choice or multi_choice."),
+            "n": serializers.IntegerField(help_text="Items with a gold answer to the question."),
+            "passes": serializers.IntegerField(allow_null=True, help_text="binary: items whose gold answer is pass."),
+            "value": _ratio("binary: the pass rate (passes / n); rating: the mean. Null for choices."),
+            "ci_low": _ratio("The 95% interval's low end: Wilson for pass rates, Student t for means."),
+            "ci_high": _ratio("The 95% interval's high end."),
+            "shares": serializers.DictField(child=ShareOut(), help_text="choice / multi_choice: option → share."),
+        }
+
+
+class QualityOut(_RangeOut):
+    def lists(self) -> dict:
+        return {"results": QualityRowOut(many=True, help_text="Ordered by week, queue and question.")}
+
+
+class PairOut(serializers.Serializer):
+    a = serializers.CharField(allow_null=True, help_text="An expert's username.")
+    b = serializers.CharField(allow_null=True, help_text="The other expert's username.")
+    kappa = _ratio("Cohen's kappa of the two (weighted for ratings).")
+    n = serializers.IntegerField(allow_null=True, help_text="Units both labeled.")
+
+
+class AgreementRowOut(serializers.Serializer):
+    def get_fields(self):
+        return {
+            **_week_fields(),
+            "question": serializers.CharField(),
+            "kind": serializers.CharField(),
+            "level": serializers.CharField(help_text="Krippendorff's alpha level: nominal or ordinal."),
+            "alpha": _ratio("Krippendorff's alpha at `level`."),
+            "alpha_interval": _ratio("Interval-level alpha (ratings)."),
+            "fleiss_kappa": _ratio(),
+            "cohen_kappa": _ratio("The mean of the pairwise kappas."),
+            "pairs": PairOut(many=True),
+            "units": serializers.IntegerField(help_text="Items with two or more labels."),
+            "labels": serializers.IntegerField(),
+            "experts": serializers.IntegerField(),
+        }
+
+
+class GoldCountOut(serializers.Serializer):
+    agree = serializers.IntegerField()
+    compared = serializers.IntegerField()
+    rate = _ratio()
+
+
+class ExpertGoldOut(serializers.Serializer):
+    def get_fields(self):
+        return {
+            **_week_fields(),
+            "expert": serializers.CharField(help_text="The expert's username."),
+            "gold_rate": _ratio("Labels agreeing with the gold answer / labels compared."),
+            "agree": serializers.IntegerField(),
+            "compared": serializers.IntegerField(),
+            "questions": serializers.DictField(child=GoldCountOut(), help_text="Question key → counts."),
+        }
+
+
+class AgreementOut(_RangeOut):
+    def lists(self) -> dict:
+        return {
+            "results": AgreementRowOut(many=True, help_text="Ordered by week and question."),
+            "experts": ExpertGoldOut(many=True, help_text="Agreement with the gold answers, by week and expert."),
+        }
+
+
+class QueueWeekOut(serializers.Serializer):
+    def get_fields(self):
+        return {
+            **_week_fields(),
+            "queue": serializers.CharField(),
+            "queue_name": serializers.CharField(),
+            "quota": serializers.IntegerField(allow_null=True, help_text="The weekly quota; null for none."),
+            "items": serializers.IntegerField(),
+            "items_complete": serializers.IntegerField(),
+            "labels": serializers.IntegerField(),
+            "labels_wanted": serializers.IntegerField(),
+            "backlog": serializers.IntegerField(help_text="Labels still wanted on the week's items."),
+            "median_seconds": _ratio("Median seconds per label."),
+        }
+
+
+class ExpertWeekOut(serializers.Serializer):
+    def get_fields(self):
+        return {
+            **_week_fields(),
+            "expert": serializers.CharField(help_text="The expert's username."),
+            "labels": serializers.IntegerField(),
+            "skips": serializers.IntegerField(),
+            "flags": serializers.IntegerField(),
+            "median_seconds": _ratio("Median seconds per label."),
+        }
+
+
+class ThroughputOut(_RangeOut):
+    def lists(self) -> dict:
+        return {
+            "queues": QueueWeekOut(many=True, help_text="Ordered by week and queue."),
+            "experts": ExpertWeekOut(many=True, help_text="Ordered by week and username."),
+        }
+
+
+class RetentionCellOut(serializers.Serializer):
+    segment = serializers.ChoiceField(choices=list(SEGMENTS))
+    cohort = serializers.CharField(help_text="The cohort's week label: the week its users were first active.")
+    cohort_week = serializers.DateField(help_text="The cohort week's first day.")
+    offset = serializers.IntegerField(help_text="Weeks after the cohort week.")
+    cohort_users = serializers.IntegerField()
+    active_on = serializers.IntegerField(help_text="Cohort users active in week cohort + offset.")
+    active_on_or_after = serializers.IntegerField(help_text="Cohort users active in that week or any later one.")
+    rate = _ratio("active_on / cohort_users.")
+    rate_on_or_after = _ratio("active_on_or_after / cohort_users.")
+    incomplete = serializers.BooleanField(help_text="The cell's week has not ended yet.")
+
+
+class CurvePointOut(serializers.Serializer):
+    offset = serializers.IntegerField()
+    rate = _ratio("returned / users.")
+    returned = serializers.IntegerField()
+    users = serializers.IntegerField()
+    cohorts = serializers.IntegerField(help_text="Complete cells averaged.")
+
+
+class RetentionOut(_RangeOut):
+    def lists(self) -> dict:
+        return {
+            "segment": serializers.CharField(allow_null=True, help_text="The segment asked for; null for all."),
+            "measure": serializers.ChoiceField(choices=list(MEASURES)),
+            "results": RetentionCellOut(many=True, help_text="Ordered by segment, cohort week and offset."),
+            "curves": serializers.DictField(
+                child=CurvePointOut(many=True),
+                help_text="Segment → the cohort-size-weighted mean per offset over the complete cells of the "
+                "cohorts in range, from offset 0.",
+            ),
+        }
+
+
+class ReportOut(serializers.Serializer):
+    """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
+
+    version = serializers.IntegerField(help_text="The report format's version.")
+    project = serializers.CharField()
+    project_name = serializers.CharField()
+    week = serializers.CharField()
+    week_start = serializers.DateField()
+    week_end = serializers.DateField(help_text="The week's last day, inclusive.")
+    status = serializers.ChoiceField(choices=["open", "closed"], help_text="`open`: built live, may still change.")
+    generated_at = serializers.DateTimeField()
+    verdict_question = serializers.CharField(allow_null=True, help_text="The rubric's first binary question.")
+    headline = serializers.DictField(help_text="pass_rate, alpha, labels and retention_week1, with last week's.")
+    quality = serializers.ListField(child=serializers.DictField())
+    pass_rate_trend = serializers.ListField(child=serializers.DictField(), help_text="Up to 12 weeks, oldest first.")
+    agreement = serializers.ListField(child=serializers.DictField())
+    throughput = serializers.DictField(help_text="`queues` and `experts` lists.")
+    retention = serializers.DictField(help_text="`cohorts` (segment all) and `curves` per segment.")
+    agenda = serializers.DictField(help_text="`adjudication`, `flags` and `movers` lists.")
+
+    def to_representation(self, report):
+        # The report is served exactly as it was frozen (or built): no field is added, dropped or reformatted.
+        return report

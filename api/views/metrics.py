@@ -1,0 +1,241 @@
+"""Weekly metrics for engineers: quality, agreement, throughput, retention, and a cycle's report.
+
+Each endpoint reads the metric rows a week's close stored. A key with the `read` scope reads its own
+project; a signed-in member of the project (any role) names it with `?project=<slug>`. Anyone else
+is told the project does not exist (404), before any parameter is checked.
+"""
+
+from functools import cached_property
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import renderers, serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from api.permissions import CanReadOrSignedIn
+from api.serializers.metrics import (
+    AgreementOut,
+    AgreementQuery,
+    QualityOut,
+    QualityQuery,
+    ReportOut,
+    ReportQuery,
+    RetentionOut,
+    RetentionQuery,
+    ThroughputOut,
+    ThroughputQuery,
+)
+from api.serializers.outputs import ErrorsOut
+from labeling.models import ApiKey, week_label
+from labeling.reports import report_markdown
+from labeling.selectors.metrics_api import (
+    MAX_WEEKS,
+    SEGMENTS,
+    WeekRange,
+    agreement_rows,
+    cycle_of_week,
+    cycle_report,
+    expert_gold_rows,
+    expert_week_rows,
+    metrics_project,
+    quality_rows,
+    queue_week_rows,
+    retention_cells,
+    retention_curves,
+)
+from labeling.services.cycles import decisions_of, week_from_label
+
+_RANGE = (
+    "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
+    f"default the last 12 weeks up to the current one; at most {MAX_WEEKS} weeks. A malformed week, `from` after "
+    "`to` or a longer range is a 400 naming the parameter. Weeks without stored rows are simply absent."
+)
+_ERRORS = {
+    400: OpenApiResponse(ErrorsOut, description="A bad parameter; the message names it."),
+    401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
+    403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+    404: OpenApiResponse(ErrorsOut, description="No such project, or not yours to read."),
+}
+
+
+class MarkdownRenderer(renderers.BaseRenderer):
+    media_type = "text/markdown"
+    format = "markdown"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data.encode(self.charset)
+
+
+class _MetricsView(GenericAPIView):
+    """The caller's project: the key's, or the member's `?project=` (NotFound otherwise)."""
+
+    permission_classes = [CanReadOrSignedIn]
+    query_class = ReportQuery
+    unknown_format = False
+
+    @cached_property
+    def project(self):
+        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        slug = self.request.query_params.get("project")
+        project = metrics_project(user=self.request.user, api_key=api_key, slug=slug)
+        if self.unknown_format:
+            formats = " or ".join(f"`{renderer.format}`" for renderer in self.get_renderers())
+            raise serializers.ValidationError({"format": f"Unknown format: use {formats}."})
+        return project
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            # DRF answers an unknown `?format=` with a bare 404 before authenticating; we answer it with a
+            # 400 naming the parameter, once we know the caller may read the project.
+            self.unknown_format = True
+            return super().perform_content_negotiation(request, force=True)
+
+    def handle_exception(self, exc):
+        # Errors are always JSON, even when Markdown was asked for.
+        self.request.accepted_renderer, self.request.accepted_media_type = renderers.JSONRenderer(), "application/json"
+        return super().handle_exception(exc)
+
+    def query(self) -> dict:
+        """The validated query parameters; who may read comes first, so a stranger gets a 404, never a 400."""
+        query = self.query_class(data=self.request.query_params, context={"project": self.project})
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+    def range_out(self, weeks: WeekRange) -> dict:
+        return {"project": self.project.slug, "from": week_label(weeks.first), "to": week_label(weeks.last)}
+
+
+class QualityView(_MetricsView):
+    query_class = QualityQuery
+
+    @extend_schema(
+        operation_id="get_quality_metrics",
+        summary="Quality of the gold answers per week, queue and question",
+        description=(
+            "For binary questions `value` is the pass rate (`passes` of `n`) with its Wilson 95% interval; for "
+            "ratings the mean with a Student-t interval; for choices `shares` counts each option. An unknown "
+            f"`queue` is a 400 listing the project's queues; an unknown `question` matches nothing.\n\n{_RANGE}"
+        ),
+        parameters=[QualityQuery],
+        responses={200: QualityOut, **_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        query = self.query()
+        weeks = query["weeks"]
+        rows = quality_rows(project=self.project, weeks=weeks, queue=query.get("queue"), question=query.get("question"))
+        return Response(QualityOut({**self.range_out(weeks), "results": rows}).data)
+
+
+class AgreementView(_MetricsView):
+    query_class = AgreementQuery
+
+    @extend_schema(
+        operation_id="get_agreement_metrics",
+        summary="Agreement between experts per week and question, and each expert's agreement with gold",
+        description=(
+            "`results`: Krippendorff's alpha, Fleiss' and Cohen's kappa over the week's items with two or more "
+            "labels, with the pairwise kappas naming experts by username. `experts`: per week and expert, labels "
+            "agreeing with the gold answer of those compared; with `question`, only that question counts. "
+            f"Agreement spans all queues: `queue` is a 400 here.\n\n{_RANGE}"
+        ),
+        parameters=[AgreementQuery],
+        responses={200: AgreementOut, **_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        query = self.query()
+        weeks, question = query["weeks"], query.get("question")
+        results = agreement_rows(project=self.project, weeks=weeks, question=question)
+        experts = expert_gold_rows(project=self.project, weeks=weeks, question=question)
+        return Response(AgreementOut({**self.range_out(weeks), "results": results, "experts": experts}).data)
+
+
+class ThroughputView(_MetricsView):
+    query_class = ThroughputQuery
+
+    @extend_schema(
+        operation_id="get_throughput_metrics",
+        summary="Labels per week and queue, and per week and expert",
+        description=(
+            "`queues`: items placed against the quota, labels done and still wanted, median seconds per label. "
+            "`experts`: labels, skips, flags and median seconds per label. `queue` narrows `queues` only. "
+            f"`question` is a 400 here.\n\n{_RANGE}"
+        ),
+        parameters=[ThroughputQuery],
+        responses={200: ThroughputOut, **_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        query = self.query()
+        weeks = query["weeks"]
+        queues = queue_week_rows(project=self.project, weeks=weeks, queue=query.get("queue"))
+        experts = expert_week_rows(project=self.project, weeks=weeks)
+        return Response(ThroughputOut({**self.range_out(weeks), "queues": queues, "experts": experts}).data)
+
+
+class RetentionView(_MetricsView):
+    query_class = RetentionQuery
+
+    @extend_schema(
+        operation_id="get_retention_metrics",
+        summary="Weekly cohort retention of the project's end users",
+        description=(
+            "`results`: the cohort grid of the cohorts first active from `from` to `to`, counts beside rates: of "
+            "`cohort_users` first active in the cohort week, `active_on` were active `offset` weeks later and "
+            "`active_on_or_after` then or later. A cell whose week is still running is `incomplete`. Segments: "
+            "`all` users, and users whose outputs were labeled `pass` or `fail`. `curves`: per segment, the "
+            "cohort-size-weighted mean of `measure` at each offset over the complete cells (incomplete ones left "
+            f"out). `queue` and `question` are a 400 here.\n\n{_RANGE}"
+        ),
+        parameters=[RetentionQuery],
+        responses={200: RetentionOut, **_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        query = self.query()
+        weeks, segment, measure = query["weeks"], query.get("segment"), query["measure"]
+        cells = retention_cells(project=self.project, weeks=weeks, segment=segment)
+        curves = retention_curves(cells, weeks=weeks, segments=(segment,) if segment else SEGMENTS, measure=measure)
+        data = {**self.range_out(weeks), "segment": segment, "measure": measure, "results": cells, "curves": curves}
+        return Response(RetentionOut(data).data)
+
+
+class CycleReportView(_MetricsView):
+    renderer_classes = [renderers.JSONRenderer, MarkdownRenderer]
+
+    @extend_schema(
+        operation_id="get_cycle_report",
+        summary="A cycle week's report",
+        description=(
+            'A closed cycle\'s report is served exactly as it was frozen at the close (`"status": "closed"`). For '
+            "a week whose cycle is still open the report is built now from the stored metrics and the live agenda "
+            '(`"status": "open"`): its figures may still change until the close. A week that has not started, or '
+            "a past week with no cycle and no review items, is a 404; a malformed week label is a 400.\n\n"
+            "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
+            "Markdown document; errors stay JSON."
+        ),
+        parameters=[
+            OpenApiParameter("week", str, OpenApiParameter.PATH, description="An ISO week label, e.g. `2026-W48`."),
+            ReportQuery,
+            OpenApiParameter("format", str, enum=["json", "markdown"], description="`markdown`: a document."),
+        ],
+        responses={
+            (200, "application/json"): ReportOut,
+            (200, "text/markdown"): OpenApiTypes.STR,
+            # Errors are JSON whatever was asked for.
+            **{(code, "application/json"): response for code, response in _ERRORS.items()},
+            (404, "application/json"): OpenApiResponse(
+                ErrorsOut, description="No such project or week, or not yours to read."
+            ),
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        project = self.project
+        week = week_from_label(project, kwargs["week"])
+        cycle = cycle_of_week(project=project, week=week)
+        report = cycle_report(project=project, week=week, cycle=cycle)
+        if request.accepted_renderer.format == MarkdownRenderer.format:
+            return Response(report_markdown(report, decisions_of(cycle) if cycle else []))
+        return Response(ReportOut(report).data)
