@@ -1,0 +1,557 @@
+"""The metrics API: whose rows a caller sees, week ranges and filters, retention curves, cycle reports."""
+
+from datetime import timedelta
+
+import pytest
+from drf_spectacular.validation import validate_schema
+
+from labeling.models import (
+    AgreementMetric,
+    CycleStatus,
+    ExpertWeek,
+    Item,
+    QualityMetric,
+    Queue,
+    QueueWeek,
+    RetentionCell,
+    ReviewCycle,
+    week_label,
+)
+from labeling.services.cycles import add_decision, current_week
+from tests.conftest import Api, _member
+from tests.factories import OutputFactory
+
+QUALITY = "/api/v1/metrics/quality"
+AGREEMENT = "/api/v1/metrics/agreement"
+THROUGHPUT = "/api/v1/metrics/throughput"
+RETENTION = "/api/v1/metrics/retention"
+METRIC_PATHS = [QUALITY, AGREEMENT, THROUGHPUT, RETENTION]
+
+
+def report_path(week) -> str:
+    return f"/api/v1/cycles/{week_label(week)}/report"
+
+
+def add_weeks(project, weeks, *, queues, experts, seed=0):
+    """Metric rows for each week: two questions per queue, agreement, expert and queue weeks.
+
+    `seed` shifts every count, so two projects' rows never look alike.
+    """
+    first, second = experts
+    for index, week in enumerate(weeks):
+        base = seed + index * 10
+        for position, queue in enumerate(queues):
+            n = base + position + 20
+            QualityMetric.objects.create(
+                project=project, week=week, queue=queue, question="correct", kind="binary", n=n,
+                passes=n // 2, value=(n // 2) / n, ci_low=0.3, ci_high=0.7,
+            )  # fmt: skip
+            QualityMetric.objects.create(
+                project=project, week=week, queue=queue, question="topic", kind="choice", n=n,
+                shares={"billing": {"count": n, "share": 1.0}},
+            )  # fmt: skip
+            QueueWeek.objects.create(
+                project=project, week=week, queue=queue, quota=50, items=n, items_complete=n - 1,
+                labels_wanted=2 * n, labels=2 * n - 3, backlog=3, median_seconds=40.0 + position,
+            )  # fmt: skip
+        AgreementMetric.objects.create(
+            project=project, week=week, question="correct", kind="binary", level="nominal", units=base + 12,
+            labels=2 * (base + 12), experts=2, alpha=0.61, fleiss_kappa=0.6, cohen_kappa=0.62,
+            pairs=[{"a": first.pk, "b": second.pk, "kappa": 0.62, "n": base + 12}],
+        )  # fmt: skip
+        AgreementMetric.objects.create(
+            project=project, week=week, question="helpful", kind="rating", level="ordinal", units=base + 11,
+            labels=2 * (base + 11), experts=2, alpha=0.4, alpha_interval=0.45, pairs=[],
+        )  # fmt: skip
+        for position, expert in enumerate(experts):
+            ExpertWeek.objects.create(
+                project=project, week=week, expert=expert, labels=base + 30 + position, skips=position, flags=1,
+                median_seconds=35.5, gold_rate=0.75,
+                gold_agreement={
+                    "correct": {"agree": 8, "compared": 10}, "helpful": {"agree": 7, "compared": 10 + position},
+                },
+            )  # fmt: skip
+
+
+@pytest.fixture
+def this_week(project):
+    return current_week(project)
+
+
+@pytest.fixture
+def weeks(this_week):
+    """The last three cycle weeks, oldest first; the last is the running one."""
+    return [this_week - timedelta(weeks=2), this_week - timedelta(weeks=1), this_week]
+
+
+@pytest.fixture
+def metrics(project, other_project, weeks, expert, other_expert):
+    """Three weeks of metric rows in `project` and, with other counts, in `other_project`."""
+    queues = [
+        Queue.objects.create(project=project, slug="sample", name="Sample"),
+        Queue.objects.create(project=project, slug="complaints", name="Complaints"),
+    ]
+    add_weeks(project, weeks, queues=queues, experts=[expert, other_expert])
+    other_queue = Queue.objects.create(project=other_project, slug="sql-sample", name="SQL sample")
+    other_experts = [_member(other_project, "olga", "expert"), _member(other_project, "omar", "expert")]
+    add_weeks(other_project, weeks, queues=[other_queue], experts=other_experts, seed=500)
+    return queues
+
+
+@pytest.fixture
+def reader(client, read_key):
+    return Api(client, read_key.secret)
+
+
+def week_query(first, last) -> str:
+    return f"from={week_label(first)}&to={week_label(last)}"
+
+
+# Quality -------------------------------------------------------------------------------------------------
+
+
+def test_quality_lists_each_week_queue_and_question_with_counts_beside_rates(reader, metrics, weeks, project):
+    response = reader.get(QUALITY)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["project"], body["from"], body["to"]) == (
+        "support-bot", week_label(weeks[-1] - timedelta(weeks=11)), week_label(weeks[-1])
+    )  # fmt: skip
+    keys = [(row["week"], row["queue"], row["question"]) for row in body["results"]]
+    assert keys == [
+        (week_label(week), queue, question)
+        for week in weeks
+        for queue in ("complaints", "sample")
+        for question in ("correct", "topic")
+    ]
+    first = body["results"][0]
+    stored = QualityMetric.objects.get(project=project, week=weeks[0], queue__slug="complaints", question="correct")
+    assert first == {
+        "week": week_label(weeks[0]), "week_start": weeks[0].isoformat(), "queue": "complaints",
+        "queue_name": "Complaints", "question": "correct", "kind": "binary", "n": stored.n, "passes": stored.passes,
+        "value": stored.value, "ci_low": 0.3, "ci_high": 0.7, "shares": {},
+    }  # fmt: skip
+    choice = body["results"][1]
+    assert choice["passes"] is None and choice["value"] is None
+    assert choice["shares"] == {"billing": {"count": stored.n, "share": 1.0}}
+
+
+def test_quality_filters_by_range_queue_and_question(reader, metrics, weeks):
+    response = reader.get(f"{QUALITY}?{week_query(weeks[1], weeks[1])}&queue=sample&question=correct")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["from"], body["to"]) == (week_label(weeks[1]), week_label(weeks[1]))
+    assert [(r["week"], r["queue"], r["question"]) for r in body["results"]] == [
+        (week_label(weeks[1]), "sample", "correct")
+    ]
+    only_from = reader.get(f"{QUALITY}?from={week_label(weeks[1])}&question=topic").json()
+    assert only_from["to"] == week_label(weeks[2])  # `to` defaults to the current week
+    assert {row["week"] for row in only_from["results"]} == {week_label(weeks[1]), week_label(weeks[2])}
+    assert reader.get(f"{QUALITY}?question=nope").json()["results"] == []  # an unknown question matches nothing
+
+
+def test_the_default_range_is_the_twelve_weeks_up_to_the_current_one(reader, project, this_week):
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample")
+    for offset in (-12, -11, 0, 1):  # one too old, the oldest and newest included, one not started yet
+        week = this_week + timedelta(weeks=offset)
+        QualityMetric.objects.create(project=project, week=week, queue=queue, question="correct", kind="binary", n=1)
+
+    results = reader.get(QUALITY).json()["results"]
+
+    assert [row["week"] for row in results] == [
+        week_label(this_week - timedelta(weeks=11)), week_label(this_week)
+    ]  # fmt: skip
+
+
+# Agreement -----------------------------------------------------------------------------------------------
+
+
+def test_agreement_names_experts_by_username_and_lists_their_gold_agreement(reader, metrics, weeks):
+    response = reader.get(f"{AGREEMENT}?{week_query(weeks[0], weeks[1])}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [(row["week"], row["question"]) for row in body["results"]] == [
+        (week_label(week), question) for week in weeks[:2] for question in ("correct", "helpful")
+    ]
+    correct = body["results"][0]
+    assert correct["pairs"] == [{"a": "erin", "b": "ezra", "kappa": 0.62, "n": 12}]
+    assert (correct["level"], correct["alpha"], correct["units"], correct["labels"], correct["experts"]) == (
+        "nominal", 0.61, 12, 24, 2
+    )  # fmt: skip
+    assert body["results"][1]["alpha_interval"] == 0.45 and body["results"][1]["fleiss_kappa"] is None
+    assert [(row["week"], row["expert"]) for row in body["experts"]] == [
+        (week_label(week), name) for week in weeks[:2] for name in ("erin", "ezra")
+    ]
+    ezra = body["experts"][1]
+    assert (ezra["gold_rate"], ezra["agree"], ezra["compared"]) == (0.75, 15, 21)
+    assert ezra["questions"]["helpful"] == {"agree": 7, "compared": 11, "rate": 7 / 11}
+
+
+def test_agreement_for_one_question_counts_only_that_question(reader, metrics, weeks):
+    body = reader.get(f"{AGREEMENT}?{week_query(weeks[2], weeks[2])}&question=helpful").json()
+
+    assert [row["question"] for row in body["results"]] == ["helpful"]
+    assert body["results"][0]["pairs"] == []
+    ezra = body["experts"][1]
+    assert ezra["expert"] == "ezra" and list(ezra["questions"]) == ["helpful"]
+    assert (ezra["agree"], ezra["compared"], ezra["gold_rate"]) == (7, 11, 7 / 11)
+    assert reader.get(f"{AGREEMENT}?question=fix").json()["experts"] == []  # compared on no one's labels
+
+
+# Throughput ----------------------------------------------------------------------------------------------
+
+
+def test_throughput_lists_queue_weeks_and_expert_weeks(reader, metrics, weeks, project):
+    body = reader.get(f"{THROUGHPUT}?{week_query(weeks[2], weeks[2])}").json()
+
+    stored = QueueWeek.objects.get(project=project, week=weeks[2], queue__slug="sample")
+    assert body["queues"][1] == {
+        "week": week_label(weeks[2]), "week_start": weeks[2].isoformat(), "queue": "sample", "queue_name": "Sample",
+        "quota": 50, "items": stored.items, "items_complete": stored.items_complete, "labels": stored.labels,
+        "labels_wanted": stored.labels_wanted, "backlog": 3, "median_seconds": 40.0,
+    }  # fmt: skip
+    assert [row["queue"] for row in body["queues"]] == ["complaints", "sample"]
+    assert body["experts"] == [
+        {"week": week_label(weeks[2]), "week_start": weeks[2].isoformat(), "expert": name, "labels": 50 + position,
+         "skips": position, "flags": 1, "median_seconds": 35.5}
+        for position, name in enumerate(["erin", "ezra"])
+    ]  # fmt: skip
+    narrowed = reader.get(f"{THROUGHPUT}?queue=complaints").json()
+    assert {row["queue"] for row in narrowed["queues"]} == {"complaints"}
+    assert len(narrowed["experts"]) == 6  # expert weeks span every queue
+
+
+# Retention -----------------------------------------------------------------------------------------------
+
+
+def cells(project, segment, cohort, grid, *, users, current):
+    """Store one cohort's row: `grid` lists (active_on, active_on_or_after) from offset 0."""
+    for offset, (active_on, on_or_after) in enumerate(grid):
+        RetentionCell.objects.create(
+            project=project, segment=segment, cohort_week=cohort, offset=offset, cohort_users=users,
+            active_on=active_on, active_on_or_after=on_or_after,
+            incomplete=cohort + timedelta(weeks=offset) == current,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def retention(project, other_project, this_week):
+    """Cohorts of 10 and 30 users two and one weeks ago (all), one of 4 (pass); the current week's cells run."""
+    two, one = this_week - timedelta(weeks=2), this_week - timedelta(weeks=1)
+    cells(project, "all", two, [(10, 10), (4, 6), (3, 3)], users=10, current=this_week)
+    cells(project, "all", one, [(30, 30), (6, 9)], users=30, current=this_week)
+    cells(project, "all", this_week, [(5, 5)], users=5, current=this_week)
+    cells(project, "pass", two, [(4, 4), (3, 3), (1, 1)], users=4, current=this_week)
+    cells(other_project, "all", two, [(99, 99), (98, 98), (97, 97)], users=99, current=this_week)
+    return two, one
+
+
+def test_retention_serves_the_grid_with_rates_and_weighted_curves_over_complete_cells(reader, retention, this_week):
+    two, one = retention
+
+    body = reader.get(RETENTION).json()
+
+    assert (body["segment"], body["measure"]) == (None, "active_on")
+    grid = [(cell["segment"], cell["cohort"], cell["offset"]) for cell in body["results"]]
+    assert grid == [
+        ("all", week_label(two), 0), ("all", week_label(two), 1), ("all", week_label(two), 2),
+        ("all", week_label(one), 0), ("all", week_label(one), 1), ("all", week_label(this_week), 0),
+        ("pass", week_label(two), 0), ("pass", week_label(two), 1), ("pass", week_label(two), 2),
+    ]  # fmt: skip
+    assert body["results"][1] == {
+        "segment": "all", "cohort": week_label(two), "cohort_week": two.isoformat(), "offset": 1, "cohort_users": 10,
+        "active_on": 4, "active_on_or_after": 6, "rate": 0.4, "rate_on_or_after": 0.6, "incomplete": False,
+    }  # fmt: skip
+    assert body["results"][2]["incomplete"] and body["results"][4]["incomplete"]
+    # Offset 0 pools the two complete cohorts (the current week's is still running); offset 1 only the oldest.
+    assert body["curves"]["all"] == [
+        {"offset": 0, "rate": 1.0, "returned": 40, "users": 40, "cohorts": 2},
+        {"offset": 1, "rate": 0.4, "returned": 4, "users": 10, "cohorts": 1},
+    ]
+    assert body["curves"]["pass"] == [
+        {"offset": 0, "rate": 1.0, "returned": 4, "users": 4, "cohorts": 1},
+        {"offset": 1, "rate": 0.75, "returned": 3, "users": 4, "cohorts": 1},
+    ]
+    assert body["curves"]["fail"] == []
+
+
+def test_retention_for_one_segment_measure_and_range(reader, retention):
+    two, one = retention
+
+    body = reader.get(f"{RETENTION}?segment=all&measure=active_on_or_after&{week_query(two, one)}").json()
+
+    assert body["segment"] == "all" and list(body["curves"]) == ["all"]
+    assert {cell["segment"] for cell in body["results"]} == {"all"} and len(body["results"]) == 5
+    assert body["curves"]["all"][1] == {"offset": 1, "rate": 0.6, "returned": 6, "users": 10, "cohorts": 1}
+    only_recent = reader.get(f"{RETENTION}?segment=all&{week_query(one, one)}").json()
+    assert {cell["cohort"] for cell in only_recent["results"]} == {week_label(one)}
+    assert only_recent["curves"]["all"] == [{"offset": 0, "rate": 1.0, "returned": 30, "users": 30, "cohorts": 1}]
+
+
+# Cycle reports -------------------------------------------------------------------------------------------
+
+
+def test_a_closed_cycles_report_is_served_exactly_as_frozen(reader, project, other_project, this_week):
+    week = this_week - timedelta(weeks=3)
+    frozen = {
+        "version": 1, "project": "support-bot", "week": week_label(week), "status": "closed",
+        "headline": {"pass_rate": {"value": 0.8125, "n": 16, "passes": 13, "ci_low": None}},
+        "quality": [], "agenda": {"flags": [{"excerpt": "<b>not trusted</b>"}]},
+    }  # fmt: skip
+    ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report=frozen)
+    ReviewCycle.objects.create(project=other_project, week=week, status=CycleStatus.CLOSED, report={"other": 1})
+
+    response = reader.get(report_path(week))
+
+    assert response.status_code == 200
+    assert response.json() == frozen
+
+
+def test_the_current_weeks_report_is_built_live_and_open(reader, project, this_week):
+    response = reader.get(report_path(this_week))
+
+    assert response.status_code == 200, response.content
+    report = response.json()
+    assert (report["status"], report["week"], report["project"]) == ("open", week_label(this_week), "support-bot")
+    assert report["week_start"] == this_week.isoformat()
+
+
+def test_a_past_open_week_with_items_has_a_live_report(reader, project, this_week):
+    week = this_week - timedelta(weeks=5)
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample")
+    Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=week, overlap=1)
+
+    response = reader.get(report_path(week))
+
+    assert response.status_code == 200 and response.json()["status"] == "open"
+
+
+@pytest.mark.parametrize("weeks_from_now", [1, -5], ids=["not started", "nothing in it"])
+def test_a_week_without_a_cycle_or_items_has_no_report(reader, project, this_week, weeks_from_now):
+    response = reader.get(report_path(this_week + timedelta(weeks=weeks_from_now)))
+
+    assert response.status_code == 404
+    assert "week" in response.json()["errors"][0]["message"].lower()
+
+
+@pytest.mark.parametrize("label", ["2026-48", "2026-W54", "W48", "2026-W4"])
+def test_a_malformed_week_label_in_the_report_path_is_a_400(reader, project, label):
+    response = reader.get(f"/api/v1/cycles/{label}/report")
+
+    assert response.status_code == 400
+    assert label in response.json()["errors"][0]["message"]
+
+
+def test_a_report_as_markdown_carries_the_decisions_and_errors_stay_json(client, read_key, project, lead, this_week):
+    week = this_week - timedelta(weeks=3)
+    frozen = {"version": 1, "project": "support-bot", "project_name": "Support bot", "week": week_label(week),
+              "status": "closed", "generated_at": "2026-11-02T00:05:00+00:00"}  # fmt: skip
+    cycle = ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report=frozen)
+    add_decision(user=lead, cycle=cycle, text="Retrain the <refund> prompt", owner="enzo")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {read_key.secret}"}
+
+    by_query = client.get(f"{report_path(week)}?format=markdown", **auth)
+    by_header = client.get(report_path(week), HTTP_ACCEPT="text/markdown", **auth)
+
+    assert by_query.status_code == by_header.status_code == 200
+    assert by_query["Content-Type"] == "text/markdown; charset=utf-8"
+    assert by_query.content == by_header.content
+    text = by_query.content.decode()
+    assert text.splitlines()[0] == f"# Support bot: weekly review {week_label(week)}"
+    assert "Closed; figures frozen at 2026" in text
+    assert "Retrain the" in text and "<refund>" not in text and "owner: enzo" in text
+    missing = client.get(f"{report_path(this_week + timedelta(weeks=1))}?format=markdown", **auth)
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+    assert missing.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("path", [f"{QUALITY}?format=csv", "/api/v1/metrics/retention?format=markdown"])
+def test_an_unknown_format_is_a_400_after_the_access_check(client, reader, other_project_key, project, path):
+    response = reader.get(path)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "format"
+    assert Api(client, other_project_key.secret).get(f"{path}&project=support-bot").status_code == 404
+    assert client.get(path).status_code == 401
+
+
+# Who may read --------------------------------------------------------------------------------------------
+
+
+def all_paths(weeks) -> list[str]:
+    return [*METRIC_PATHS, report_path(weeks[0])]
+
+
+@pytest.fixture
+def closed_cycle(project, weeks):
+    return ReviewCycle.objects.create(
+        project=project, week=weeks[0], status=CycleStatus.CLOSED, report={"project": "support-bot", "mark": "A"}
+    )
+
+
+def test_it_validates_ownership(client, metrics, retention, closed_cycle, weeks, other_project, other_project_key):
+    """Project B's key sees only B's rows, and cannot name project A; B's members are told A does not exist."""
+    other = Api(client, other_project_key.secret)
+    quality = other.get(QUALITY).json()
+    assert quality["project"] == "sql-assistant"
+    assert {row["queue"] for row in quality["results"]} == {"sql-sample"}
+    agreement = other.get(AGREEMENT).json()
+    assert {name for row in agreement["results"] for pair in row["pairs"] for name in (pair["a"], pair["b"])} == {
+        "olga", "omar"
+    }  # fmt: skip
+    assert {row["expert"] for row in agreement["experts"]} == {"olga", "omar"}
+    throughput = other.get(THROUGHPUT).json()
+    assert {row["queue"] for row in throughput["queues"]} == {"sql-sample"}
+    assert {row["expert"] for row in throughput["experts"]} == {"olga", "omar"}
+    assert {cell["cohort_users"] for cell in other.get(RETENTION).json()["results"]} == {99}
+    assert other.get(report_path(weeks[0])).status_code == 404  # B has no cycle, no items that week
+
+    other_engineer = _member(other_project, "otto", "engineer")
+    for path in all_paths(weeks):
+        joined = "&" if "?" in path else "?"
+        response = other.get(f"{path}{joined}project=support-bot")
+        assert response.status_code == 404, path
+        client.force_login(other_engineer)
+        response = client.get(f"{path}?project=support-bot")
+        client.logout()
+        assert response.status_code == 404, path
+        assert b"erin" not in response.content and b"complaints" not in response.content
+    # Access is decided before the parameters: bad ones do not turn the 404 into a 400.
+    assert other.get(f"{QUALITY}?project=support-bot&from=garbage&queue=nope").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["expert", "lead", "engineer", "admin"])
+def test_a_signed_in_member_reads_with_the_project_in_the_query(client, metrics, closed_cycle, weeks, project, role):
+    client.force_login(_member(project, f"{role}-1", role))
+
+    for path in METRIC_PATHS:
+        response = client.get(f"{path}?project=support-bot")
+        assert response.status_code == 200, path
+        assert response.json()["project"] == "support-bot"
+    assert client.get(f"{report_path(weeks[0])}?project=support-bot").json()["mark"] == "A"
+
+
+def test_a_signed_in_member_must_name_the_project(client, metrics, weeks, project, engineer):
+    client.force_login(engineer)
+
+    for path in all_paths(weeks):
+        response = client.get(path)
+        assert response.status_code == 400, path
+        assert "?project=" in response.json()["errors"][0]["message"]
+    assert client.get(f"{QUALITY}?project=nope").status_code == 404
+
+
+def test_no_credentials_is_a_401_and_a_key_without_the_read_scope_a_403(client, metrics, weeks, ingest_key):
+    for path in all_paths(weeks):
+        anonymous = client.get(f"{path}?project=support-bot")
+        assert anonymous.status_code == 401, path
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        response = Api(client, ingest_key.secret).get(path)
+        assert response.status_code == 403, path
+        assert "read" in response.json()["errors"][0]["message"]
+
+
+def test_a_key_may_name_its_own_project(reader, metrics):
+    assert reader.get(f"{QUALITY}?project=support-bot").status_code == 200
+
+
+# Bad input -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, field, words",
+    [
+        (f"{QUALITY}?from=2026-48", "from", "not a week"),
+        (f"{QUALITY}?to=2026-W54", "to", "has no week 54"),
+        (f"{AGREEMENT}?from=2026-W00", "from", "has no week 0"),
+        (f"{THROUGHPUT}?to=latest", "to", "not a week"),
+        (f"{QUALITY}?from=2026-W10&to=2026-W09", None, "is after `to`"),
+        (f"{RETENTION}?from=2022-W01&to=2026-W01", None, "104 weeks at most"),
+        (f"{QUALITY}?queue=nope", "queue", "complaints, sample"),
+        (f"{THROUGHPUT}?queue=sql-sample", "queue", "Unknown queue"),  # another project's queue
+        (f"{AGREEMENT}?queue=sample", "queue", "does not apply"),
+        (f"{THROUGHPUT}?question=correct", "question", "does not apply"),
+        (f"{RETENTION}?queue=sample", "queue", "does not apply"),
+        (f"{RETENTION}?segment=weird", "segment", "not a valid choice"),
+        (f"{RETENTION}?measure=ever", "measure", "not a valid choice"),
+        (f"{QUALITY}?question={'q' * 65}", "question", "64"),
+    ],
+)
+def test_bad_parameters_are_a_400_naming_them(reader, metrics, path, field, words):
+    response = reader.get(path)
+
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert words in error["message"]
+    if field is None:
+        assert "`from`" in error["message"] or "`to`" in error["message"]
+
+
+def test_a_range_of_exactly_104_weeks_is_allowed(reader, metrics, this_week):
+    response = reader.get(f"{QUALITY}?{week_query(this_week - timedelta(weeks=103), this_week)}")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 12  # three weeks of rows, all in range
+
+
+# Query counts --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra_weeks", [0, 6])
+@pytest.mark.parametrize(
+    "path, queries",
+    [
+        (QUALITY, 2),  # key, rows
+        (f"{QUALITY}?queue=sample", 3),  # + the queue
+        (AGREEMENT, 4),  # key, agreement, usernames, expert weeks
+        (THROUGHPUT, 3),  # key, queue weeks, expert weeks
+        (RETENTION, 2),  # key, cells
+    ],
+)
+def test_metric_reads_take_a_fixed_number_of_queries(
+    reader, metrics, retention, project, expert, other_expert, weeks, extra_weeks, path, queries,
+    django_assert_num_queries,
+):  # fmt: skip
+    older = [weeks[0] - timedelta(weeks=k) for k in range(1, extra_weeks + 1)]
+    add_weeks(project, older, queues=metrics, experts=[expert, other_expert], seed=7)
+    reader.get(path)  # the key's last use is written once a minute, not counted here
+
+    with django_assert_num_queries(queries):
+        response = reader.get(path)
+
+    assert response.status_code == 200
+
+
+def test_a_frozen_report_takes_two_queries(reader, closed_cycle, weeks, django_assert_num_queries):
+    reader.get(report_path(weeks[0]))
+
+    with django_assert_num_queries(2):  # key, cycle
+        assert reader.get(report_path(weeks[0])).json()["mark"] == "A"
+
+
+# Schema --------------------------------------------------------------------------------------------------
+
+
+def test_the_openapi_schema_documents_the_metrics_endpoints_and_validates(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    validate_schema(schema)
+    operations = {
+        path: schema["paths"][path]["get"]["operationId"] for path in schema["paths"] if "get" in schema["paths"][path]
+    }
+    assert operations[QUALITY] == "get_quality_metrics"
+    assert operations["/api/v1/cycles/{week}/report"] == "get_cycle_report"
+    quality = schema["paths"][QUALITY]["get"]
+    assert {p["name"] for p in quality["parameters"]} == {"project", "from", "to", "queue", "question"}
+    assert {p["name"] for p in schema["paths"][RETENTION]["get"]["parameters"]} == {
+        "project", "from", "to", "segment", "measure"
+    }  # fmt: skip
+    row = schema["components"]["schemas"]["QualityRowOut"]["properties"]
+    assert {"week", "week_start", "queue", "question", "kind", "n", "passes", "value", "ci_low", "ci_high"} <= set(row)
+    assert '"status": "open"' in schema["paths"]["/api/v1/cycles/{week}/report"]["get"]["description"]
