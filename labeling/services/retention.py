@@ -1,0 +1,165 @@
+"""Weekly cohort retention of a project's end users (not its experts), stored as RetentionCell rows.
+
+Definitions (the arithmetic is in `labeling.metrics.retention`):
+
+- **Activity**: an Output or a UsageEvent of the project with a non-empty `end_user_id`, at `occurred_at`.
+- **Weeks** are the project's cycle weeks: `occurred_at` in `project.time_zone`, weeks starting on
+  `project.cycle_weekday` (as `routing.cycle_week`). Sunday 23:30 and Monday 00:10 local time are in
+  different weeks of a Monday-start project, whatever UTC says.
+- **Cohort**: the week of a user's first activity ever (all history). Cell (cohort, k) counts the cohort's
+  users active in week cohort + k ("return on") and in that week or any later one ("on or after").
+  Cells up to the week holding `now`; that last one is `incomplete`. Activity after `now` is ignored.
+- **Verdict split**: the verdict question is the first `binary` question of the project's current rubric.
+  A user's verdict comes from the gold answers (`Resolution.gold`, adjudicated answers winning) on that
+  question over the user's outputs that occurred in their cohort week, one vote per resolved item (an
+  output in two queues votes twice): any fail → "fail", else any pass → "pass", else no verdict (the
+  user is only in "all"). Segments stored: "all", "pass", "fail".
+
+On PostgreSQL the week bucketing (`AT TIME ZONE`, shifted to the cycle weekday) and the DISTINCT run in
+SQL, so a million activity rows come back as at most users × weeks pairs; SQLite buckets in Python.
+"""
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q, TextField
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from labeling.metrics.retention import cohort_table, cohorts
+from labeling.models import Output, Project, QuestionKind, Resolution, RetentionCell, Rubric, UsageEvent
+
+from .routing import cycle_week
+
+_EPOCH = date(1970, 1, 1)
+
+# Local date → first day of its cycle week: ISODOW is 1 (Monday) … 7, cycle_weekday 0 (Monday) … 6.
+_ACTIVITY_WEEKS_SQL = """
+WITH local_days AS (
+    SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date AS day
+      FROM {outputs} WHERE project_id = %(project)s AND end_user_id <> '' {until}
+    UNION ALL
+    SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date AS day
+      FROM {events} WHERE project_id = %(project)s AND end_user_id <> '' {until}
+)
+SELECT DISTINCT end_user_id, (day - (EXTRACT(ISODOW FROM day)::int + 6 - %(weekday)s) %% 7) - DATE '1970-01-01'
+  FROM local_days
+"""
+
+
+def week_function(project: Project) -> Callable[[datetime], date]:
+    """Return `routing.cycle_week` for one project, without its per-call overhead (for many rows)."""
+    tz, weekday = project.tzinfo, project.cycle_weekday
+
+    def week_of(moment: datetime) -> date:
+        local = moment.astimezone(tz).date()
+        return local - timedelta(days=(local.weekday() - weekday) % 7)
+
+    return week_of
+
+
+def activity_weeks(*, project: Project, until: datetime | None = None) -> list[tuple[str, date]]:
+    """Return the distinct (end user, cycle week) pairs of the project's outputs and usage events.
+
+    With `until`, only activity that occurred at or before that moment.
+    """
+    if connection.vendor == "postgresql":
+        return _weeks_in_sql(project, until)
+    return _weeks_in_python(project, until)
+
+
+def _weeks_in_sql(project: Project, until: datetime | None = None) -> list[tuple[str, date]]:
+    sql = _ACTIVITY_WEEKS_SQL.format(
+        outputs=Output._meta.db_table,
+        events=UsageEvent._meta.db_table,
+        until="AND occurred_at <= %(until)s" if until else "",
+    )
+    params = {"tz": project.time_zone, "project": project.pk, "weekday": project.cycle_weekday, "until": until}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # ~50,000 users × 12 weeks of pairs: with the default 4 MB the DISTINCT's hash table spills to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # Weeks come back as day numbers: a dozen distinct ints, each turned into a date once.
+    weeks = {days: _EPOCH + timedelta(days=days) for days in {days for _, days in rows}}
+    return [(user, weeks[days]) for user, days in rows]
+
+
+def _weeks_in_python(project: Project, until: datetime | None = None) -> list[tuple[str, date]]:
+    week_of = week_function(project)
+    pairs: set[tuple[str, date]] = set()
+    for model in (Output, UsageEvent):
+        rows = model.objects.filter(project=project).exclude(end_user_id="")
+        if until:
+            rows = rows.filter(occurred_at__lte=until)
+        moments = rows.values_list("end_user_id", "occurred_at")
+        pairs.update((user, week_of(moment)) for user, moment in moments.iterator(chunk_size=5000))
+    return sorted(pairs)
+
+
+def verdict_question(*, project: Project) -> str | None:
+    """Key of the first binary question of the project's current rubric, if it has one."""
+    rubric = Rubric.objects.current_for(project)
+    questions = rubric.questions if rubric else []
+    return next((question["key"] for question in questions if question["kind"] == QuestionKind.BINARY), None)
+
+
+def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datetime | None = None) -> dict[str, str]:
+    """Map users to "fail" or "pass" by the gold answers on their cohort week's outputs (see module doc).
+
+    With `until`, only outputs that occurred at or before that moment.
+    """
+    key = verdict_question(project=project)
+    if key is None or not cohorts:
+        return {}
+    # The answers come back as JSON text and are decoded only for outputs of a cohort week.
+    resolutions = (
+        Resolution.objects.filter(item__project=project)
+        .exclude(item__output__end_user_id="")
+        .annotate(
+            auto=Cast(KeyTransform(key, "automatic"), TextField()),
+            decided=Cast(KeyTransform(key, "adjudicated"), TextField()),
+        )
+        .filter(Q(auto__isnull=False) | Q(decided__isnull=False))
+        .filter(**({"item__output__occurred_at__lte": until} if until else {}))
+        .values_list("item__output__end_user_id", "item__output__occurred_at", "auto", "decided")
+    )
+    week_of = week_function(project)
+    verdicts: dict[str, str] = {}
+    for user, occurred_at, auto, decided in resolutions.iterator(chunk_size=5000):
+        if verdicts.get(user) == "fail" or cohorts.get(user) != week_of(occurred_at):
+            continue
+        gold = _gold(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
+        if gold is False:
+            verdicts[user] = "fail"
+        elif gold is True:
+            verdicts[user] = "pass"
+    return verdicts
+
+
+def _gold(auto: dict | None, decided: dict | None) -> object:
+    """One question's gold answer, as `Resolution.gold` has it: adjudicated wins, a tie is no answer."""
+    if decided is not None:
+        return decided["value"]
+    if auto is not None and auto["method"] != "tie":
+        return auto["value"]
+    return None
+
+
+def refresh_retention(*, project: Project, now: datetime | None = None) -> int:
+    """Recompute every cohort of the project and replace its RetentionCell rows; return how many."""
+    now = now or timezone.now()
+    current_week = cycle_week(project, now)
+    activity = activity_weeks(project=project, until=now)
+    verdicts = user_verdicts(project=project, cohorts=cohorts(activity), until=now)
+    table = cohort_table(activity, current_week=current_week, segments=verdicts)
+    cells = [RetentionCell(project=project, **cell) for cell in table]
+    with transaction.atomic():
+        # The project's row lock serialises two refreshes, so one's delete never races the other's insert.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        RetentionCell.objects.filter(project=project).delete()
+        RetentionCell.objects.bulk_create(cells, batch_size=1000)
+    return len(cells)
