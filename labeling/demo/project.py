@@ -171,3 +171,22 @@ DATASETS: list[dict[str, Any]] = [
         "splits": {"test": 100},
     },
 ]
+
+LEAD_USERNAME = "lead"
+
+# What the last weekly meeting decided: (text, owner, due in days from the start of this week).
+DECISIONS: list[tuple[str, str, int]] = [
+    (
+        "Refund answers quote the 14-day window; the policy is 30 days since March. Update the retrieval "
+        "snippets and add the refunds queue's failures to the regression dataset.",
+        "engineer",
+        4,
+    ),
+    (
+        "Guidelines: an answer that is correct but evasive about delivery dates fails `correct`. Publish "
+        "rubric v2 with that example.",
+        "lead",
+        2,
+    ),
+    ("Review the thumbs-down queue twice a week until the rude-tone rate is back under 2%.", "expert1", 7),
+]

@@ -20,15 +20,15 @@ from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import ApiKey, Membership, Output, Project, Queue, UsageEvent
+from labeling.services import cycles
 from labeling.services.api_keys import create_api_key, revoke_api_key
-from labeling.services.datasets import build_version, create_dataset
+from labeling.services.datasets import create_dataset
 from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.projects import create_project
-from labeling.services.resolution import resolve_complete_items
 from labeling.services.routing import backfill_queue, cycle_week, validate_rule
 
 from .labels import label_history
-from .project import ADMIN, DATASETS, MEMBERS, QUEUES, SLUG, project_spec
+from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SLUG, project_spec
 from .support_bot import WEEKS, generate
 
 KEY_NAME = "demo"
@@ -83,7 +83,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             project.outputs.update(routed_at=timezone.now())
             _open_queues(project, now or timezone.now())
             label_history(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
-            _first_datasets(project)
+            _weekly_cycles(project, now or timezone.now())
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)
@@ -156,11 +156,21 @@ def _open_queues(project: Project, now: datetime) -> None:
         backfill_queue(queue=queue, since=since)
 
 
-def _first_datasets(project: Project) -> None:
-    """Gold answers for the reviewed weeks, and version 1 of two eval datasets built from them."""
-    resolve_complete_items(project_id=project.pk)
+def _weekly_cycles(project: Project, now: datetime) -> None:
+    """Two eval datasets, the reviewed weeks closed one after another (gold answers, dataset versions,
+    metrics, frozen reports), what the last meeting decided, and live figures for the running week."""
     for spec in DATASETS:
-        build_version(dataset_id=create_dataset(project=project, spec=spec).pk)
+        create_dataset(project=project, spec=spec)
+    this_week = cycle_week(project, now)
+    lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    for weeks_ago in range(REVIEWED_WEEKS, 0, -1):
+        week = this_week - timedelta(weeks=weeks_ago)
+        cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
+    for text, owner, due_in_days in DECISIONS:
+        cycles.add_decision(
+            user=lead, cycle=cycle, text=text, owner=owner, due_date=(this_week + timedelta(days=due_in_days))
+        )
+    cycles.refresh_metrics(project=project, week=this_week, now=now)
 
 
 def _reset_people(project: Project) -> list[Credential]:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMessage, mailers
 from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
@@ -235,7 +235,8 @@ def send_digests(*, cycle_id: int) -> int:
                 to=[user.email],
             )
         )
-    return get_connection().send_messages(messages) or 0
+    with mailers.default as connection:  # one connection for all of them
+        return connection.send_messages(messages) or 0
 
 
 # The report --------------------------------------------------------------------------------------------------
