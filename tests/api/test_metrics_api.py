@@ -165,6 +165,22 @@ def test_the_default_range_is_the_twelve_weeks_up_to_the_current_one(reader, pro
     ]  # fmt: skip
 
 
+def test_weeks_of_a_project_whose_cycle_starts_on_wednesday(reader, project):
+    project.cycle_weekday = 2
+    project.save(update_fields=["cycle_weekday"])
+    this_week = current_week(project)
+    assert this_week.weekday() == 2
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample")
+    for offset in range(3):
+        week = this_week - timedelta(weeks=offset)
+        QualityMetric.objects.create(project=project, week=week, queue=queue, question="correct", kind="binary", n=1)
+
+    last = this_week - timedelta(weeks=1)
+    results = reader.get(f"{QUALITY}?{week_query(last, last)}").json()["results"]
+
+    assert [(row["week"], row["week_start"]) for row in results] == [(week_label(last), last.isoformat())]
+
+
 # Agreement -----------------------------------------------------------------------------------------------
 
 
