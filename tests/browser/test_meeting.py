@@ -1,0 +1,135 @@
+"""A real chromium: the weekly review meeting. Charts render, a lead records a decision, follows an agenda
+link to the adjudication screen and closes the week; an expert reads the page but cannot close it."""
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from labeling.models import CycleStatus, Queue, ReviewCycle, week_label
+from labeling.services import cycles
+from labeling.tasks import close_week
+from tests.browser.test_adjudication import tied_item
+from tests.browser.test_lead import sign_in
+from tests.labeling.test_meeting_web import store_retention, store_week
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+QUESTIONS = [
+    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
+    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
+]
+
+
+@pytest.fixture
+def meeting_data(project, lead, expert, other_expert):
+    """Two weeks of stored metrics before the running week, and one tied item waiting for a lead."""
+    from labeling.services.rubrics import publish_rubric
+
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
+    this_week = cycles.current_week(project)
+    last_week = this_week - timedelta(days=7)
+    store_week(project, queue, last_week - timedelta(days=7), passes=30, n=40)
+    store_week(project, queue, last_week, passes=41, n=50)
+    for cohort in (last_week - timedelta(days=14), last_week - timedelta(days=7)):
+        store_retention(project, cohort, this_week)
+    item = tied_item(project, [expert, other_expert], rubric, queue, 0)
+    return {"week": last_week, "label": week_label(last_week), "item": item}
+
+
+def watch_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
+    return errors
+
+
+def test_a_lead_runs_the_meeting_and_closes_the_week(page, live_server, project, lead, meeting_data):
+    errors = watch_errors(page)
+    label, item = meeting_data["label"], meeting_data["item"]
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/")
+    running = week_label(meeting_data["week"] + timedelta(days=7))
+    expect(page.locator("h1")).to_have_text(f"Week {running}")  # no week closed yet: the running week
+    with page.expect_navigation():
+        page.get_by_role("link", name=f"‹ {label}").click()
+    expect(page.locator("h1")).to_have_text(f"Week {label}")
+    expect(page.locator("#live-note")).to_contain_text("provisional")
+
+    # Charts: inline SVG with data points, each with its numbers behind a <details>.
+    pass_rate = page.locator("figure[data-chart=pass-rate]")
+    expect(pass_rate.locator("svg circle.point")).to_have_count(2)
+    expect(pass_rate.locator("svg polygon.band")).to_have_count(1)
+    expect(pass_rate.locator("svg circle.point").last).to_have_attribute("data-value", "0.8200")
+    assert pass_rate.locator("svg").bounding_box()["height"] > 100  # drawn, not collapsed
+    expect(page.locator("figure[data-chart=retention] svg polyline")).to_have_count(3)
+    expect(page.locator("figure[data-chart=agreement] svg rect.bar")).to_have_count(2)
+    pass_rate.locator("summary").click()
+    expect(pass_rate.locator("table tbody tr").last).to_contain_text("41/50 passed")
+    expect(page.locator("[data-tile=pass-rate] .tile-value")).to_have_text("82.0%")
+    expect(page.locator("[data-tile=retention] .tile-detail")).to_contain_text("pass 6 of 10 users")
+
+    # A decision, recorded and listed; an empty one is refused with a message.
+    page.get_by_role("button", name="Add decision").click()
+    expect(page.locator(".decision-form .error")).to_have_text("Write down what was decided.")
+    page.get_by_label("Decision").fill("Add the refund policy to the retrieval context")
+    page.get_by_label("Owner").fill("Priya")
+    page.get_by_label("Due date").fill("2026-12-04")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add decision").click()
+    expect(page.locator(".messages")).to_contain_text("Decision recorded.")
+    row = page.locator(".decision-log tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Add the refund policy to the retrieval context")
+    expect(row).to_contain_text("Priya")
+    expect(row).to_contain_text("2026-12-04")
+
+    # The agenda's adjudication link opens the item's adjudication screen.
+    agenda_item = page.locator(f".adjudication-agenda li[data-item='{item.pk}']")
+    expect(agenda_item.locator(".excerpt")).to_contain_text("Your parcel **0** arrives Friday.")
+    with page.expect_navigation():
+        agenda_item.get_by_role("link", name=f"Item {item.pk}").click()
+    assert page.url.endswith(f"/p/{project.slug}/manage/adjudication/{item.pk}/")
+    expect(page.locator("#question-correct .auto")).to_contain_text("Tie")
+    page.go_back()
+
+    # Close the week: the close is queued; the page says so and reloads itself until the report is frozen.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Close the week").click()
+    expect(page.locator(".messages")).to_contain_text(f"Closing the week {label}")
+    if not ReviewCycle.objects.filter(project=project, week=meeting_data["week"], status="closed").exists():
+        expect(page.locator("#cycle-status")).to_have_text("closing…")
+        # No worker runs in browser tests (with eager Celery the close already ran): close as the worker would.
+        close_week.apply(args=[project.pk, meeting_data["week"].isoformat(), lead.pk])
+    expect(page.locator("#frozen-note")).to_be_visible()
+    expect(page.locator("#cycle-status")).to_have_text("closed")
+    expect(page.get_by_role("button", name="Close the week")).to_have_count(0)
+    cycle = ReviewCycle.objects.get(project=project, week=meeting_data["week"])
+    assert cycle.status == CycleStatus.CLOSED and cycle.closed_by == lead
+    assert cycle.report["week"] == label
+    expect(page.locator(".decision-log tbody tr")).to_contain_text("Add the refund policy")
+    assert errors == []
+
+
+def test_an_expert_reads_the_meeting_but_cannot_close_it(page, live_server, project, expert, meeting_data):
+    errors = watch_errors(page)
+    label = meeting_data["label"]
+    sign_in(page, live_server, "erin")
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{label}/")
+    expect(page.locator("figure[data-chart=pass-rate] svg circle.point")).to_have_count(2)
+    expect(page.get_by_role("button", name="Close the week")).to_have_count(0)
+    expect(page.locator(".decision-form")).to_have_count(0)
+    expect(page.locator(".adjudication-agenda .item-link")).to_have_count(1)
+    expect(page.locator(".adjudication-agenda a")).to_have_count(0)  # the adjudication screen is for leads
+
+    # Posting the close form anyway, with a valid CSRF token, is refused and changes nothing.
+    token = next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken")
+    response = page.request.post(
+        f"{live_server.url}/p/{project.slug}/meeting/{label}/close", headers={"X-CSRFToken": token}
+    )
+    assert response.status == 404
+    assert not ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).exists()
+    page.reload()
+    expect(page.locator("#live-note")).to_be_visible()
+    assert errors == []
