@@ -88,8 +88,10 @@ class _Frame:
             if index % every and index != len(self.labels) - 1:
                 continue
             x = self.bar_center(index) if band_x else self.x(index)
+            # The last point sits on the plot's right edge: anchor its label there so it is not clipped.
+            anchor = "end" if not band_x and index == len(self.labels) - 1 and index else "middle"
             parts.append(
-                f'<text class="tick" x="{_num(x)}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
+                f'<text class="tick" x="{_num(x)}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">'
                 f"{escape(label)}</text>"
             )
         parts.append("</g>")
