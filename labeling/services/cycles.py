@@ -227,7 +227,7 @@ def send_digests(*, cycle_id: int) -> int:
             quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
             link = base + reverse("labeling:next-item", args=[project.slug, queue.slug])
             lines.append(f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — {link}")
-        lines += ["", f"The weekly report: {base}/p/{project.slug}/meeting/{cycle.label}/"]
+        lines += ["", f"The weekly report: {base}{reverse('labeling:meeting-week', args=[project.slug, cycle.label])}"]
         messages.append(
             EmailMessage(
                 subject=f"[expertloop] {project.name}: your week after {cycle.label}",
