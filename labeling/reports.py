@@ -7,6 +7,7 @@ syntax, so a rendered export shows the text as written and never runs or formats
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
@@ -259,16 +260,26 @@ def _decisions(decisions: Sequence[dict]) -> list[str]:
     return lines + [""]
 
 
+def _moment(value) -> str:
+    """An ISO timestamp as "2026-11-30 00:05 UTC" (in the zone it was written in)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return md_text(value)
+    return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
+
+
 def report_markdown(report: dict, decisions: list[dict]) -> str:
     """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
 
     `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order.
     """
     status = report.get("status")
+    moment = _moment(report.get("generated_at"))
     state = (
-        f"Closed; figures frozen at {md_text(report.get('generated_at'))}."
+        f"Closed; figures frozen at {moment}."
         if status == "closed"
-        else f"Open: live, provisional figures as of {md_text(report.get('generated_at'))}."
+        else f"Open: live, provisional figures as of {moment}."
     )
     name = md_text(report.get("project_name") or report.get("project"))
     lines = [
