@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34
-MAX_X_LABELS = 12
+MAX_X_LABELS = 7  # a week label is ~50 px wide: more would run into each other
 _ids = count(1)
 
 
@@ -84,8 +84,10 @@ class _Frame:
                 f"{escape(self.fmt(value))}</text>"
             )
         every = max(1, -(-len(self.labels) // MAX_X_LABELS))
+        last = len(self.labels) - 1
         for index, label in enumerate(self.labels):
-            if index % every and index != len(self.labels) - 1:
+            # Every `every`-th label, and always the last one, never one crowding it.
+            if index != last and (index % every or last - index < every):
                 continue
             x = self.bar_center(index) if band_x else self.x(index)
             # The last point sits on the plot's right edge: anchor its label there so it is not clipped.
