@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34
-MAX_X_LABELS = 7  # a week label is ~50 px wide: more would run into each other
+CHAR_WIDTH = 6.5  # px of one character of an axis label, to know how many labels fit
 _ids = count(1)
 
 
@@ -83,7 +83,9 @@ class _Frame:
                 f'<text class="tick" x="{LEFT - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">'
                 f"{escape(self.fmt(value))}</text>"
             )
-        every = max(1, -(-len(self.labels) // MAX_X_LABELS))
+        widest = max((len(label) for label in self.labels), default=1) * CHAR_WIDTH + 10
+        fit = max(2, int(self.plot_w // widest))
+        every = max(1, -(-len(self.labels) // fit))
         last = len(self.labels) - 1
         for index, label in enumerate(self.labels):
             # Every `every`-th label, and always the last one, never one crowding it.
