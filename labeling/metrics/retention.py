@@ -13,7 +13,7 @@ Definitions (PostHog's "first time" retention):
   segment gets its own table over its users. Cohorts with no users are not produced.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
@@ -21,25 +21,34 @@ ALL = "all"
 MEASURES = ("active_on", "active_on_or_after")
 
 
-def _offset(week: date, cohort: date, week_length: int) -> int:
-    offset, rest = divmod((week - cohort).days, week_length)
-    if rest:
-        raise ValueError(f"{week} is not a week start aligned with {cohort} ({week_length}-day weeks).")
-    return offset
+def _week_masks(activity: Iterable[tuple[str, date]], current_week: date, week_length: int) -> dict[str, int]:
+    """Map each user to a bit mask of their active weeks: bit n = active n weeks before `current_week`.
 
-
-def user_weeks(activity: Iterable[tuple[str, date]], *, current_week: date | None = None) -> dict[str, set[date]]:
-    """Map each user to the distinct weeks they were active in, up to `current_week` when given."""
-    weeks: defaultdict[str, set[date]] = defaultdict(set)
+    Weeks after the current one are left out. A mask makes the cohort its highest bit and lets users
+    with the same history be counted together, which keeps a million rows of activity cheap.
+    """
+    current = current_week.toordinal()
+    bits: dict[date, int] = {}
+    masks: dict[str, int] = {}
     for user, week in activity:
-        if current_week is None or week <= current_week:
-            weeks[user].add(week)
-    return dict(weeks)
+        bit = bits.get(week)
+        if bit is None:
+            weeks_ago, rest = divmod(current - week.toordinal(), week_length)
+            if rest:
+                raise ValueError(f"{week} is not a week start aligned with {current_week} ({week_length}-day weeks).")
+            bit = bits[week] = 1 << weeks_ago if weeks_ago >= 0 else 0
+        if bit:
+            masks[user] = masks.get(user, 0) | bit
+    return masks
 
 
 def cohorts(activity: Iterable[tuple[str, date]], *, current_week: date | None = None) -> dict[str, date]:
-    """Map each user to their cohort: the week of their first activity."""
-    return {user: min(weeks) for user, weeks in user_weeks(activity, current_week=current_week).items()}
+    """Map each user to their cohort: the week of their first activity (up to `current_week` when given)."""
+    first: dict[str, date] = {}
+    for user, week in activity:
+        if (current_week is None or week <= current_week) and (user not in first or week < first[user]):
+            first[user] = week
+    return first
 
 
 def cohort_table(
@@ -50,37 +59,40 @@ def cohort_table(
     week_length: int = 7,
 ) -> list[dict]:
     """Return every retention cell up to the current week, for "all" and each segment in `segments`."""
-    segments = segments or {}
-    cohort_sizes: Counter = Counter()  # (segment, cohort) → users
-    active_on: Counter = Counter()  # (segment, cohort, offset) → users active that week
-    last_seen: Counter = Counter()  # (segment, cohort, offset) → users whose last active week it is
-    for user, weeks in user_weeks(activity, current_week=current_week).items():
-        cohort = min(weeks)
-        offsets = [_offset(week, cohort, week_length) for week in weeks]
-        for segment in (ALL, segments[user]) if user in segments else (ALL,):
-            cohort_sizes[segment, cohort] += 1
-            last_seen[segment, cohort, max(offsets)] += 1
-            for offset in offsets:
-                active_on[segment, cohort, offset] += 1
+    masks = _week_masks(activity, current_week, week_length)
+    histories: Counter = Counter((ALL, mask) for mask in masks.values())  # users with the same weeks, together
+    if segments:
+        histories.update((segments[user], mask) for user, mask in masks.items() if segments.get(user, ALL) != ALL)
 
-    order = [ALL, *sorted(set(segments.values()) - {ALL})]
+    cohort_sizes: Counter = Counter()  # (segment, cohort weeks ago) → users
+    active_on: Counter = Counter()  # (segment, cohort weeks ago, offset) → users active that week
+    last_seen: Counter = Counter()  # (segment, cohort weeks ago, offset) → users whose last active week it is
+    for (segment, mask), users in histories.items():
+        cohort = mask.bit_length() - 1
+        cohort_sizes[segment, cohort] += users
+        last_seen[segment, cohort, cohort - ((mask & -mask).bit_length() - 1)] += users
+        for offset in range(cohort + 1):
+            if mask >> (cohort - offset) & 1:
+                active_on[segment, cohort, offset] += users
+
+    order = [ALL, *sorted({segment for segment, _ in cohort_sizes} - {ALL})]
     cells = []
-    for segment, cohort in sorted(cohort_sizes, key=lambda key: (order.index(key[0]), key[1])):
-        last_offset = _offset(current_week, cohort, week_length)
+    for segment, cohort in sorted(cohort_sizes, key=lambda key: (order.index(key[0]), -key[1])):
+        cohort_week = current_week - timedelta(days=cohort * week_length)
         # Users active on or after week k = users whose last active week is k or later: a suffix sum.
         on_or_after = 0
         column = []
-        for offset in range(last_offset, -1, -1):
+        for offset in range(cohort, -1, -1):
             on_or_after += last_seen[segment, cohort, offset]
             column.append(
                 {
                     "segment": segment,
-                    "cohort_week": cohort,
+                    "cohort_week": cohort_week,
                     "offset": offset,
                     "cohort_users": cohort_sizes[segment, cohort],
                     "active_on": active_on[segment, cohort, offset],
                     "active_on_or_after": on_or_after,
-                    "incomplete": cohort + timedelta(days=offset * week_length) == current_week,
+                    "incomplete": offset == cohort,
                 }
             )
         cells.extend(reversed(column))

@@ -15,8 +15,9 @@ Definitions (the arithmetic is in `labeling.metrics.retention`):
   output in two queues votes twice): any fail → "fail", else any pass → "pass", else no verdict (the
   user is only in "all"). Segments stored: "all", "pass", "fail".
 
-On PostgreSQL the week bucketing (`AT TIME ZONE`, shifted to the cycle weekday) and the DISTINCT run in
-SQL, so a million activity rows come back as at most users × weeks pairs; SQLite buckets in Python.
+Speed: on PostgreSQL the week bucketing (`AT TIME ZONE`, counted in weeks from a cycle weekday) and the
+de-duplication run in SQL, one row per user (their weeks as a bit mask), so a million activity rows over
+12 weeks and 50,000 users take about a second. SQLite (the demo) buckets in Python with the same rule.
 """
 
 import json
@@ -34,19 +35,22 @@ from labeling.models import Output, Project, QuestionKind, Resolution, Retention
 
 from .routing import cycle_week
 
-_EPOCH = date(1970, 1, 1)
-
-# Local date → first day of its cycle week: ISODOW is 1 (Monday) … 7, cycle_weekday 0 (Monday) … 6.
+# Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
+# `day` counts days from a first cycle weekday of year 1, so `day / 7` numbers the cycle weeks and
+# every local date falls in one. Grouping by user alone is far cheaper than a DISTINCT over
+# (user, week) pairs, and sends a fifth of the rows.
+_WEEKS_PER_MASK = 63
 _ACTIVITY_WEEKS_SQL = """
 WITH local_days AS (
-    SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date AS day
+    SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date - %(base)s AS day
       FROM {outputs} WHERE project_id = %(project)s AND end_user_id <> '' {until}
     UNION ALL
-    SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date AS day
+    SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date - %(base)s AS day
       FROM {events} WHERE project_id = %(project)s AND end_user_id <> '' {until}
 )
-SELECT DISTINCT end_user_id, (day - (EXTRACT(ISODOW FROM day)::int + 6 - %(weekday)s) %% 7) - DATE '1970-01-01'
+SELECT end_user_id, day / (7 * {per_mask}) AS span, bit_or(1::bigint << (day / 7 %% {per_mask})) AS weeks
   FROM local_days
+ GROUP BY end_user_id, span
 """
 
 
@@ -76,16 +80,27 @@ def _weeks_in_sql(project: Project, until: datetime | None = None) -> list[tuple
         outputs=Output._meta.db_table,
         events=UsageEvent._meta.db_table,
         until="AND occurred_at <= %(until)s" if until else "",
+        per_mask=_WEEKS_PER_MASK,
     )
-    params = {"tz": project.time_zone, "project": project.pk, "weekday": project.cycle_weekday, "until": until}
+    base = date.min + timedelta(days=project.cycle_weekday)  # date.min, 0001-01-01, is a Monday
+    params = {"tz": project.time_zone, "base": base, "project": project.pk, "until": until}
     with transaction.atomic(), connection.cursor() as cursor:
-        # ~50,000 users × 12 weeks of pairs: with the default 4 MB the DISTINCT's hash table spills to disk.
+        # Tens of thousands of users: with the default 4 MB work_mem the hash aggregate spills to disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    # Weeks come back as day numbers: a dozen distinct ints, each turned into a date once.
-    weeks = {days: _EPOCH + timedelta(days=days) for days in {days for _, days in rows}}
-    return [(user, weeks[days]) for user, days in rows]
+    weeks: dict[tuple[int, int], date] = {}
+    pairs = []
+    for user, span, mask in rows:
+        while mask:
+            low = mask & -mask
+            bit = (span, low.bit_length() - 1)
+            week = weeks.get(bit)
+            if week is None:
+                week = weeks[bit] = base + timedelta(weeks=span * _WEEKS_PER_MASK + bit[1])
+            pairs.append((user, week))
+            mask ^= low
+    return pairs
 
 
 def _weeks_in_python(project: Project, until: datetime | None = None) -> list[tuple[str, date]]:
