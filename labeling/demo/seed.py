@@ -19,12 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
-from labeling.models import ApiKey, Membership, Output, Project, Queue, UsageEvent
+from labeling.models import ApiKey, Label, Membership, Output, Project, Queue, Resolution, ResolutionStatus, UsageEvent
+from labeling.selectors.gold import open_ties
 from labeling.services import cycles
 from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.datasets import create_dataset
 from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.projects import create_project
+from labeling.services.resolution import adjudicate
 from labeling.services.routing import backfill_queue, cycle_week, validate_rule
 
 from .labels import label_history
@@ -166,11 +168,25 @@ def _weekly_cycles(project: Project, now: datetime) -> None:
     for weeks_ago in range(REVIEWED_WEEKS, 0, -1):
         week = this_week - timedelta(weeks=weeks_ago)
         cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
+        if weeks_ago > 1:
+            _settle_ties(project, week, lead)  # in that week's meeting; the last week's wait for you
     for text, owner, due_in_days in DECISIONS:
         cycles.add_decision(
             user=lead, cycle=cycle, text=text, owner=owner, due_date=(this_week + timedelta(days=due_in_days))
         )
     cycles.refresh_metrics(project=project, week=this_week, now=now)
+
+
+def _settle_ties(project: Project, week, lead) -> None:
+    """The lead decides each tie of the week, siding with the first expert who labeled the item."""
+    waiting = Resolution.objects.filter(
+        item__project=project, item__week=week, status=ResolutionStatus.NEEDS_ADJUDICATION
+    )
+    for resolution in waiting.select_related("item"):
+        first = Label.objects.filter(item=resolution.item).order_by("pk").first()
+        answers = {key: first.answers[key] for key in open_ties(resolution) if key in first.answers}
+        if answers:
+            adjudicate(lead=lead, item=resolution.item, answers=answers, note="Decided in the weekly meeting.")
 
 
 def _reset_people(project: Project) -> list[Credential]:
