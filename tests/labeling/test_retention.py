@@ -311,7 +311,9 @@ def test_a_project_without_activity_has_no_cells(db):
         ("America/New_York", 0, "2026-11-09T05:10:00+00:00", "2026-11-09"),  # Mon 00:10 EST
         ("America/New_York", 6, "2026-11-08T04:59:00+00:00", "2026-11-01"),  # Sat 23:59 EST, Sunday start
         ("America/New_York", 6, "2026-11-08T05:00:00+00:00", "2026-11-08"),  # Sun 00:00 EST
-        ("America/New_York", 6, "2026-11-01T05:30:00+00:00", "2026-11-01"),  # 01:30 EDT→EST night, once more
+        ("America/New_York", 6, "2026-11-01T03:59:00+00:00", "2026-10-25"),  # Sat 23:59 EDT
+        ("America/New_York", 6, "2026-11-01T05:30:00+00:00", "2026-11-01"),  # 01:30 EDT, clocks go back at 02:00
+        ("America/New_York", 6, "2026-11-01T06:30:00+00:00", "2026-11-01"),  # 01:30 EST, the second time
         ("Asia/Kolkata", 0, "2026-11-08T18:29:00+00:00", "2026-11-02"),  # Sun 23:59 IST
         ("Asia/Kolkata", 0, "2026-11-08T18:30:00+00:00", "2026-11-09"),  # Mon 00:00 IST, still Sunday in UTC
         ("Asia/Kolkata", 2, "2026-11-10T18:35:00+00:00", "2026-11-11"),  # Wed 00:05 IST, Wednesday start
