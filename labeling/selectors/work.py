@@ -6,11 +6,12 @@ counts are correlated subqueries annotated onto one query, never a query per row
 
 from datetime import date, datetime, time
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Skip, Slot, SlotState
+from labeling.services.access import labeling_annotations
 from labeling.services.assignment import available_slots
 from labeling.services.routing import cycle_week
 
@@ -72,25 +73,34 @@ def held_by(user) -> Q:
     )
 
 
-def item_for_labeler(user, project: Project, item_id: int) -> Item | None:
-    """The project's item if the user holds it, with its project, output and queue; else None."""
-    item = Item.objects.select_related("output", "queue").filter(held_by(user), pk=item_id, project=project).first()
+def queue_for_labeler(user, project_slug: str, queue_slug: str) -> Queue | None:
+    """The queue with its project, annotated for `access.grant_from` (`member_role`, `queue_admits`); one query."""
+    return (
+        Queue.objects.select_related("project")
+        .filter(project__slug=project_slug, slug=queue_slug)
+        .annotate(**labeling_annotations(user, project="project_id", queue="pk"))
+        .first()
+    )
+
+
+def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = False) -> Item | None:
+    """The project's item if the user holds it (or, `handed`, was shown it), in one query.
+
+    Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
+    (for `access.grant_from`) and `own_answers` (the user's label's answers, None if not labeled).
+    `handed` is only for a caller that proved the user was shown the item (a signed form token).
+    """
+    items = Item.objects.select_related("output", "queue", "project").filter(pk=item_id, project__slug=project_slug)
+    if not handed:
+        items = items.filter(held_by(user))
+    own = Label.objects.filter(item=OuterRef("pk"), expert_id=user.pk).values("answers")[:1]
+    item = items.annotate(
+        **labeling_annotations(user, project="project_id", queue="queue_id"),
+        own_answers=Subquery(own, output_field=JSONField()),
+    ).first()
     if item is not None:
-        item.project = item.queue.project = project
+        item.queue.project = item.project
     return item
-
-
-def item_in_project(project: Project, item_id: int) -> Item | None:
-    """The project's item, held or not: only for a caller that proved the user was handed it."""
-    item = Item.objects.select_related("output", "queue").filter(pk=item_id, project=project).first()
-    if item is not None:
-        item.project = item.queue.project = project
-    return item
-
-
-def own_label(user, item: Item) -> Label | None:
-    """The user's own label of the item; never anyone else's."""
-    return Label.objects.filter(item=item, expert=user).first()
 
 
 def comments_on(item: Item) -> QuerySet[Comment]:

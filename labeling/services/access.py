@@ -2,13 +2,31 @@
 
 Anything a user may not see is reported as not found: the existence of another project's items is
 not disclosed.
+
+Labeling is asked once per request: `check_can_label` (one query) or, folded into the query that
+loads the queue or item, `labeling_annotations` + `grant_from`. Either gives a `LabelingGrant` that the
+request passes to the services it calls, so they do not ask the database again.
 """
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.expressions import Combinable
 
 from labeling.exceptions import NotFound
 from labeling.models import Membership, Project, Queue, Role
 
 LABELING_ROLES = (Role.EXPERT, Role.LEAD)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelingGrant:
+    """Proof that a user may label in a queue, for the one request that checked it; never store one."""
+
+    user_id: int
+    queue_id: int
+    role: str
 
 
 def check_member(user, project: Project, roles: tuple[str, ...] = tuple(Role.values)) -> Membership:
@@ -23,11 +41,49 @@ def check_member(user, project: Project, roles: tuple[str, ...] = tuple(Role.val
     return membership
 
 
-def check_can_label(user, queue: Queue) -> None:
-    """Experts and leads of the project label; a queue with eligible experts admits only them."""
-    check_member(user, queue.project, LABELING_ROLES)
-    if queue.eligible_experts.exists() and not queue.eligible_experts.filter(pk=user.pk).exists():
+def _admits(user, queue: int | Combinable) -> Q:
+    """The queue admits the user: it names no eligible experts, or names them."""
+    named = Queue.eligible_experts.through.objects.filter(queue_id=queue)
+    return ~Exists(named) | Exists(named.filter(user_id=user.pk))
+
+
+def check_can_label(user, queue: Queue) -> LabelingGrant:
+    """Experts and leads of the project label; a queue with eligible experts admits only them. One query."""
+    role = None
+    if user.is_authenticated:
+        role = (
+            Membership.objects.filter(_admits(user, queue.pk), user_id=user.pk, project_id=queue.project_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return grant_from(user, queue, role=role, admitted=True)
+
+
+def labeling_annotations(user, *, project: str, queue: str) -> dict:
+    """Annotations for a query over queues or items: `member_role` (the user's role in the row's project,
+    None for a non-member) and `queue_admits`; `project` and `queue` name the row's columns."""
+    return {
+        "member_role": Subquery(
+            Membership.objects.filter(user_id=user.pk, project_id=OuterRef(project)).values("role")[:1]
+        ),
+        "queue_admits": _admits(user, OuterRef(queue)),
+    }
+
+
+def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
+    """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse."""
+    if role is None or not user.is_authenticated:
+        raise NotFound("No such project.")
+    if role not in LABELING_ROLES or not admitted:
         raise NotFound("No such queue.")
+    return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
+
+
+def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:
+    """The caller's grant when it is for this user and queue; else ask the database (check_can_label)."""
+    if grant is not None and grant.user_id == user.pk and grant.queue_id == queue.pk:
+        return grant
+    return check_can_label(user, queue)
 
 
 def check_can_manage(user, project: Project) -> Membership:

@@ -7,7 +7,7 @@ expert is never handed an item they hold a slot of (labeled or leased) or skippe
 beside this file.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from labeling.models import Item, Queue, Skip, Slot, SlotState
 
-from .access import check_can_label
+from .access import LabelingGrant, ensure_can_label
 
 
 def lease_duration() -> timedelta:
@@ -28,14 +28,20 @@ def available_slots(now=None) -> Q:
     return Q(state=SlotState.FREE) | Q(state=SlotState.LEASED, lease_expires_at__lt=now)
 
 
-def next_item(*, expert, queue: Queue) -> Item | None:
+def next_item(*, expert, queue: Queue, grant: LabelingGrant | None = None) -> Item | None:
     """Lease the expert a slot of the queue's most urgent item; resume their live lease if they hold one."""
-    check_can_label(expert, queue)
+    item_id = next_item_id(expert=expert, queue=queue, grant=grant)
+    return Item.objects.select_related("output", "queue").get(pk=item_id) if item_id else None
+
+
+def next_item_id(*, expert, queue: Queue, grant: LabelingGrant | None = None) -> int | None:
+    """next_item, answering only the item's id (all a redirect to the item's page needs)."""
+    ensure_can_label(expert, queue, grant)
     for _ in range(3):
         try:
             with transaction.atomic():
                 slot = _resume(expert, queue) or _claim(expert, queue)
-            return Item.objects.select_related("output", "queue").get(pk=slot.item_id) if slot else None
+            return slot.item_id if slot else None
         except IntegrityError:
             # The same expert claimed this item from another tab at the same instant; take another.
             continue
@@ -48,6 +54,7 @@ def _resume(expert, queue: Queue) -> Slot | None:
         Slot.objects.select_for_update(skip_locked=True)
         .filter(queue=queue, expert=expert, state=SlotState.LEASED)
         .order_by("leased_at")
+        .only("pk", "item_id")
         .first()
     )
     if slot:
@@ -76,12 +83,26 @@ def _claim(expert, queue: Queue) -> Slot | None:
     return slot
 
 
-def claim_slot_for_submit(*, expert, item: Item) -> Slot | None:
-    """The slot an expert's label fills: their own lease, else (it ran out and was taken) any slot of
-    the item still available. None when every slot is held by others or done."""
-    own = Slot.objects.select_for_update().filter(item=item, expert=expert, state=SlotState.LEASED).first()
-    if own:
-        return own
+def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | None = None) -> Slot | None:
+    """Mark done the slot an expert's label fills: their own lease, else (it ran out and was taken) any
+    slot of the item still available. None when every slot is held by others or done.
+
+    `lease` is (slot id, leased_at) of the expert's lease as read under the item's row lock, if known:
+    a conditional update then proves it is still theirs, without a SELECT … FOR UPDATE first.
+    """
+    if lease is None:
+        own = (
+            Slot.objects.select_for_update()
+            .filter(item=item, expert=expert, state=SlotState.LEASED)
+            .only("pk", "leased_at")
+            .first()
+        )
+        lease = (own.pk, own.leased_at) if own else None
+    # The lease may have run out and gone to another expert since it was read: the update counts.
+    if lease and Slot.objects.filter(pk=lease[0], expert=expert, state=SlotState.LEASED).update(
+        state=SlotState.DONE, lease_expires_at=None
+    ):
+        return Slot(pk=lease[0], item_id=item.pk, expert_id=expert.pk, state=SlotState.DONE, leased_at=lease[1])
     now = timezone.now()
     spare = (
         Slot.objects.select_for_update(skip_locked=True)
@@ -91,15 +112,15 @@ def claim_slot_for_submit(*, expert, item: Item) -> Slot | None:
     )
     if spare is None:
         return None
-    Slot.objects.filter(pk=spare.pk).update(state=SlotState.LEASED, expert=expert, leased_at=now, lease_expires_at=now)
-    spare.refresh_from_db()
+    Slot.objects.filter(pk=spare.pk).update(state=SlotState.DONE, expert=expert, leased_at=now, lease_expires_at=None)
+    spare.state, spare.expert_id, spare.leased_at, spare.lease_expires_at = SlotState.DONE, expert.pk, now, None
     return spare
 
 
 @transaction.atomic
-def skip_item(*, expert, item: Item, reason: str = "") -> None:
+def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | None = None) -> None:
     """Give the expert's slot back and never offer them this item again."""
-    check_can_label(expert, item.queue)
+    ensure_can_label(expert, item.queue, grant)
     Skip.objects.get_or_create(item=item, expert=expert, defaults={"reason": reason.strip()[:500]})
     release_lease(expert=expert, item=item)
 

@@ -1,6 +1,7 @@
 """Record what experts say about an item: labels (validated, with history), flags and comments."""
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import CycleClosed, DomainError, NotFound
@@ -19,7 +20,7 @@ from labeling.models import (
     week_label,
 )
 
-from .access import check_can_label, check_member
+from .access import LabelingGrant, check_member, ensure_can_label
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
 from .resolution import enqueue_resolution
@@ -35,48 +36,63 @@ class LeaseLost(DomainError):
 
 
 @transaction.atomic
-def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict) -> Label:
+def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: LabelingGrant | None = None) -> Label:
     """Save the expert's label for the item, or replace their earlier one (its answers kept as history).
 
     Editing is allowed while the cycle of the item's week is open (CycleClosed after). A first label
     fills the expert's leased slot, even on an item of a closed week (late work on its backlog). If
     that lease ran out and another expert took the slot, a spare slot is used when the item still has
-    one; otherwise LeaseLost, and nothing is saved.
+    one; otherwise LeaseLost, and nothing is saved. `grant`: the request's check of the item's queue.
     """
-    check_can_label(expert, item.queue)
+    ensure_can_label(expert, item.queue, grant)
     if rubric.project_id != item.project_id:
         raise NotFound("No such rubric version.")
     clean = validate_answers(rubric.questions, answers)
-    # The item row lock serialises labels of one item, so "all slots done" below is never stale.
-    item = Item.objects.select_for_update().get(pk=item.pk)
-    existing = Label.objects.filter(item=item, expert=expert).first()
-    if existing:
+    # The item row lock serialises labels of one item, so "all slots done" below is never stale. The
+    # expert's label and lease are read in the same query (subqueries: only the item row is locked).
+    own_slot = Slot.objects.filter(item=OuterRef("pk"), expert=expert, state=SlotState.LEASED)
+    locked = (
+        Item.objects.select_for_update()
+        .filter(pk=item.pk)
+        .annotate(
+            label_id=Subquery(Label.objects.filter(item=OuterRef("pk"), expert=expert).values("pk")[:1]),
+            lease_id=Subquery(own_slot.values("pk")[:1]),
+            leased_at=Subquery(own_slot.values("leased_at")[:1]),
+        )
+        .values("overlap", "status", "label_id", "lease_id", "leased_at")
+        .get()
+    )
+    if locked["label_id"]:
         if ReviewCycle.objects.filter(project_id=item.project_id, week=item.week, status=CycleStatus.CLOSED).exists():
             raise CycleClosed(
                 f"The week {week_label(item.week)} is closed: its labels went into the weekly report and "
                 "datasets, so they can no longer be changed. Raise a flag or a comment instead."
             )
+        existing = Label.objects.get(pk=locked["label_id"])
         LabelRevision.objects.create(
             label=existing, rubric_id=existing.rubric_id, answers=existing.answers, seconds_spent=existing.seconds_spent
         )
         existing.answers, existing.rubric = clean, rubric
         existing.save(update_fields=["answers", "rubric", "updated_at"])
-        if item.status == ItemStatus.COMPLETE:
+        if locked["status"] == ItemStatus.COMPLETE:
             enqueue_resolution(item.pk)  # an edited label changes the gold answer
         return existing
-    slot = claim_slot_for_submit(expert=expert, item=item)
+    lease = (locked["lease_id"], locked["leased_at"]) if locked["lease_id"] else None
+    slot = claim_slot_for_submit(expert=expert, item=item, lease=lease)
     if slot is None:
         raise LeaseLost(
             "Your lease on this item ran out and it was handed to other experts, who hold all of its "
-            f"{item.overlap} label slot(s). Your answers were not saved; take the next item."
+            f"{locked['overlap']} label slot(s). Your answers were not saved; take the next item."
         )
     now = timezone.now()
     seconds = min(int((now - slot.leased_at).total_seconds()), MAX_SECONDS_PER_LABEL) if slot.leased_at else 0
-    Slot.objects.filter(pk=slot.pk).update(state=SlotState.DONE, lease_expires_at=None)
     label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers=clean, seconds_spent=seconds)
-    if not Slot.objects.filter(item=item).exclude(state=SlotState.DONE).exists():
-        if Item.objects.filter(pk=item.pk, status=ItemStatus.OPEN).update(status=ItemStatus.COMPLETE, completed_at=now):
-            enqueue_resolution(item.pk)
+    # Complete once no slot is left undone: one conditional update, its count says whether it happened.
+    undone = Slot.objects.filter(item=OuterRef("pk")).exclude(state=SlotState.DONE)
+    if Item.objects.filter(~Exists(undone), pk=item.pk, status=ItemStatus.OPEN).update(
+        status=ItemStatus.COMPLETE, completed_at=now
+    ):
+        enqueue_resolution(item.pk)
     return label
 
 

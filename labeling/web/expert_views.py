@@ -4,6 +4,10 @@ Views parse input, call one service or selector, and render or redirect. Access 
 `services.access` (membership, queue eligibility) and `selectors.work.item_for_labeler` (blind
 labeling: only items the expert holds). Anything refused is a 404, so nothing about other projects
 or other experts' items is disclosed.
+
+Each request asks the database once whether the expert may label (folded into the query that loads
+the queue or the item) and hands the resulting grant to the services. Submitting a label or skipping
+leases the next item in the same request and redirects straight to its page.
 """
 
 import json
@@ -21,29 +25,28 @@ from labeling.exceptions import DomainError, NotFound
 from labeling.models import Item, Project, Queue, Rubric
 from labeling.selectors import work
 from labeling.services import assignment, labels
-from labeling.services.access import LABELING_ROLES, check_member
+from labeling.services.access import LABELING_ROLES, LabelingGrant, check_member, grant_from
 from labeling.services.answers import InvalidAnswers
 
 from .answer_forms import answers_from_post, form_fields
 
 
-def _project(request: HttpRequest, slug: str) -> tuple[Project, Any]:
-    """The project and the user's membership; 404 for a missing project and for a non-member alike."""
-    project = get_object_or_404(Project, slug=slug)
-    return project, check_member(request.user, project)
-
-
 def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
-    """The item, if the user holds it (a leased slot or their label). A POST from a page the user was
-    shown also passes when their lease has since gone to someone else: the service then finds a spare
-    slot or answers LeaseLost, instead of the expert's work vanishing behind a 404."""
-    project, _ = _project(request, slug)
-    item = work.item_for_labeler(request.user, project, item_id)
-    if item is None and request.method == "POST" and _was_handed(request, item_id):
-        item = work.item_in_project(project, item_id)
-    if item is None:
+    """The item, if the user is a member and holds it (a leased slot or their label), in one query.
+
+    A POST from a page the user was shown also passes when their lease has since gone to someone
+    else: the service then finds a spare slot or answers LeaseLost, instead of the expert's work
+    vanishing behind a 404."""
+    handed = request.method == "POST" and _was_handed(request, item_id)
+    item = work.item_for_labeler(request.user, slug, item_id, handed=handed)
+    if item is None or item.member_role is None:
         raise Http404("No such item.")
     return item
+
+
+def _grant(request: HttpRequest, item: Item) -> LabelingGrant:
+    """The request's right to label in the item's queue, from what _held_item read along with it."""
+    return grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
 
 
 # A token in the item page's forms proves the page was shown to this user; it cannot be made up for
@@ -64,8 +67,8 @@ def _was_handed(request: HttpRequest, item_id: int) -> bool:
     return value == [item_id, request.user.pk]
 
 
-def _next_url(item: Item) -> str:
-    return reverse("labeling:next-item", args=[item.project.slug, item.queue.slug])
+def _next_url(queue: Queue) -> str:
+    return reverse("labeling:next-item", args=[queue.project.slug, queue.slug])
 
 
 def _item_url(item: Item) -> str:
@@ -98,13 +101,21 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
-    project, _ = _project(request, slug)
-    queue = get_object_or_404(Queue, project=project, slug=queue_slug)
-    queue.project = project
-    item = assignment.next_item(expert=request.user, queue=queue)
-    if item is None:
-        return render(request, "labeling/expert/done.html", {"project": project, "queue": queue})
-    return redirect("labeling:item", slug=project.slug, item_id=item.pk)
+    queue = work.queue_for_labeler(request.user, slug, queue_slug)
+    if queue is None:
+        raise Http404("No such queue.")
+    grant = grant_from(request.user, queue, role=queue.member_role, admitted=queue.queue_admits)
+    return _hand_next_item(request, queue, grant)
+
+
+def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) -> HttpResponse:
+    """Lease the next item and redirect to its page; with none left, the queue's "all done" page."""
+    item_id = assignment.next_item_id(expert=request.user, queue=queue, grant=grant)
+    if item_id is None:
+        if request.method == "POST":
+            return redirect(_next_url(queue))  # the "all done" page, reached by a GET
+        return render(request, "labeling/expert/done.html", {"project": queue.project, "queue": queue})
+    return redirect("labeling:item", slug=queue.project.slug, item_id=item_id)
 
 
 @login_required
@@ -113,17 +124,19 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
     if request.method == "GET":
         return _labeling_screen(request, item)
+    grant = _grant(request, item)
     rubric = _posted_rubric(request, item.project)
     answers = answers_from_post(rubric.questions, request.POST, original_output=item.output.output)
     try:
-        labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers)
+        labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers, grant=grant)
     except InvalidAnswers as exc:
         return _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
     except labels.LeaseLost as exc:
-        context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item)}
+        context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
         return render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
     messages.success(request, f"Label saved for item {item.pk}.")
-    return redirect(_next_url(item))
+    # Straight to the next item's page: one redirect instead of two (through the next-item URL).
+    return _hand_next_item(request, item.queue, grant)
 
 
 def _posted_rubric(request: HttpRequest, project: Project) -> Rubric:
@@ -147,13 +160,13 @@ def _labeling_screen(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    label = work.own_label(request.user, item)
+    answers = item.own_answers  # the expert's own label, never anyone else's (blind labeling)
     rubric = rubric or Rubric.objects.current_for(item.project)
     questions = rubric.questions if rubric else []
     output = item.output
     fields = form_fields(
         questions,
-        answers=label.answers if label else None,
+        answers=answers,
         posted=request.POST if errors is not None else None,
         errors=errors,
         correction_default=output.output if isinstance(output.output, str) else "",
@@ -171,7 +184,7 @@ def _labeling_screen(
         "fields": fields,
         "form_errors": {key: message for key, message in (errors or {}).items() if key not in known},
         "has_errors": bool(errors),
-        "label": label,
+        "label": answers is not None,
         "comments": work.comments_on(item),
         "handed": handed_token(request.user, item),
     }
@@ -209,9 +222,10 @@ def _conversation(value: Any) -> list[dict[str, Any]] | None:
 @require_POST
 def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
-    assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""))
+    grant = _grant(request, item)
+    assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""), grant=grant)
     messages.info(request, f"Skipped item {item.pk}; it will not be offered to you again.")
-    return redirect(_next_url(item))
+    return _hand_next_item(request, item.queue, grant)
 
 
 @login_required

@@ -222,20 +222,48 @@ def test_the_labeling_screen_shows_the_item_and_the_current_rubric(client, exper
 
 
 def test_a_label_is_stored_and_the_expert_moves_to_the_next_item(client, expert, project, rubric, queue):
-    make_items(project, 2)
+    first, second = make_items(project, 2)
     client.force_login(expert)
     item = take(client, queue)
 
     response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk})
 
+    # Straight to the next item's page, leased in the same request.
     assert response.status_code == 302
-    assert response.headers["Location"] == next_url(queue)
+    assert (item, response.headers["Location"]) == (first, item_url(second))
     label = Label.objects.get(item=item, expert=expert)
     assert label.answers == STORED and label.rubric == rubric
     assert Item.objects.get(pk=item.pk).status == "complete"
-    following = client.get(response.headers["Location"], follow=True)
-    assert following.redirect_chain[-1][0] != item_url(item)
+    assert Slot.objects.get(item=second).expert == expert and Slot.objects.get(item=second).state == SlotState.LEASED
+    following = client.get(response.headers["Location"])
     assert f"Label saved for item {item.pk}" in following.content.decode()
+
+
+def test_the_last_label_of_a_queue_leads_to_all_done(client, expert, project, rubric, queue):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}, follow=True)
+
+    assert response.redirect_chain == [(next_url(queue), 302)]
+    assert b"All done in this queue" in response.content
+    assert f"Label saved for item {item.pk}" in response.content.decode()
+
+
+def test_a_submit_resumes_the_experts_other_lease_in_the_queue(client, expert, project, rubric, queue):
+    first, second, _ = make_items(project, 3)
+    client.force_login(expert)
+    assert take(client, queue) == first
+    assignment.release_lease(expert=expert, item=first)
+    assert take(client, queue) == first  # taken again: the lease is the expert's
+    assignment.next_item(expert=expert, queue=queue)  # nothing new: resumes `first`
+    Slot.objects.filter(item=second).update(state=SlotState.LEASED, expert=expert, leased_at=timezone.now(),
+                                            lease_expires_at=timezone.now() + timedelta(minutes=5))  # fmt: skip
+
+    response = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
+
+    assert response.headers["Location"] == item_url(second)  # their other lease, not a third item
 
 
 def test_editing_a_label_shows_its_answers_and_keeps_the_old_ones(client, expert, project, rubric, queue):
@@ -280,8 +308,19 @@ def test_a_correction_left_as_prefilled_is_no_correction(client, expert, project
         ({"q-correct": ""}, "correct", "This question needs an answer."),
         ({"q-tone": None}, "tone", "This question needs an answer."),
     ],
-    ids=["rating-abc", "rating-fraction", "rating-high", "rating-low", "binary-maybe", "unknown-choice",
-         "unknown-multi", "multi-twice", "nul-text", "binary-empty", "choice-missing"],  # fmt: skip
+    ids=[
+        "rating-abc",
+        "rating-fraction",
+        "rating-high",
+        "rating-low",
+        "binary-maybe",
+        "unknown-choice",
+        "unknown-multi",
+        "multi-twice",
+        "nul-text",
+        "binary-empty",
+        "choice-missing",
+    ],  # fmt: skip
 )
 def test_bad_answers_rerender_the_form_with_errors_and_store_nothing(
     client, expert, project, rubric, queue, change, key, message
@@ -487,11 +526,12 @@ def test_a_skipped_item_is_never_offered_again(client, expert, project, rubric, 
 
     response = client.post(item_url(first, "skip"), {"reason": "  not my area  "})
 
-    assert response.status_code == 302 and response.headers["Location"] == next_url(queue)
+    # Straight to the next item, leased in the same request.
+    assert response.status_code == 302 and response.headers["Location"] == item_url(second)
     assert Skip.objects.get(item=first, expert=expert).reason == "not my area"
     assert Slot.objects.get(item=first).state == SlotState.FREE
     assert take(client, queue) == second
-    client.post(item_url(second, "skip"))
+    assert client.post(item_url(second, "skip")).headers["Location"] == next_url(queue)
     assert b"All done in this queue" in client.get(next_url(queue)).content
     assert client.get(item_url(first)).status_code == 404
 
@@ -533,13 +573,13 @@ def test_the_labeling_screen_runs_a_fixed_number_of_queries(
     client.force_login(expert)
     item = take(client, queue)
     labels.comment_on_item(author=lead, item=item, body="first")
-    # session, user, project, membership, item, own label, rubric, comments with authors
-    with django_assert_num_queries(8):
+    # session, user, item (with project, queue, output, membership and own label), rubric, comments with authors
+    with django_assert_num_queries(5):
         client.get(item_url(item))
 
     for index in range(6):
         labels.comment_on_item(author=[lead, expert, other_expert][index % 3], item=item, body=f"more {index}")
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(5):
         response = client.get(item_url(item))
     assert response.content.decode().count('class="comment-body"') == 7
 
@@ -580,3 +620,20 @@ def test_hostile_output_is_rendered_inert(client, expert, project, rubric, queue
 def _tags_only(html: str) -> str:
     """The markup of the page with text between tags removed, so escaped text cannot match."""
     return " ".join(re.findall(r"<[a-zA-Z][^>]*>", html))
+
+
+def test_next_item_and_submit_run_a_fixed_number_of_queries(
+    client, expert, project, rubric, queue, django_assert_num_queries
+):
+    first, second, _ = make_items(project, 3)
+    client.force_login(expert)
+    # session, user, queue with project and access; in one transaction: own lease?, claim, lease it
+    with django_assert_num_queries(3 + 5):
+        response = client.get(next_url(queue))
+    assert response.headers["Location"] == item_url(first)
+
+    # session, user, item with project, queue, output and access, rubric; in one transaction: item
+    # locked with the expert's label and lease, slot done, label, item complete; then the next item
+    with django_assert_num_queries(4 + 6 + 5):
+        response = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
+    assert response.headers["Location"] == item_url(second)
