@@ -627,13 +627,13 @@ def test_next_item_and_submit_run_a_fixed_number_of_queries(
 ):
     first, second, _ = make_items(project, 3)
     client.force_login(expert)
-    # session, user, queue with project and access; in one transaction: own lease?, claim, lease it
-    with django_assert_num_queries(3 + 5):
+    # session, user, queue with project and access; in one transaction: extend an own lease, else claim
+    with django_assert_num_queries(3 + 4):
         response = client.get(next_url(queue))
     assert response.headers["Location"] == item_url(first)
 
     # session, user, item with project, queue, output and access, rubric; in one transaction: item
     # locked with the expert's label and lease, slot done, label, item complete; then the next item
-    with django_assert_num_queries(4 + 6 + 5):
+    with django_assert_num_queries(4 + 6 + 4):
         response = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
     assert response.headers["Location"] == item_url(second)
