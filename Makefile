@@ -1,4 +1,4 @@
-.PHONY: demo test bench-w1 bench-w2 bench-w3
+.PHONY: demo test bench-w1 bench-w2 bench-w3 bench-w4
 
 # Run the demo: Python >= 3.12 venv, SQLite, eager Celery, seeded data, http://127.0.0.1:8000/
 demo:
@@ -19,3 +19,7 @@ bench-w2:
 bench-w3:
 	scripts/bootstrap.sh requirements-dev.txt
 	.venv/bin/python bench/w3_pull.py
+
+bench-w4:
+	scripts/bootstrap.sh requirements-dev.txt
+	.venv/bin/python bench/w4_close.py
