@@ -171,6 +171,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.close_due_weeks",
         "schedule": env.int("CYCLE_SWEEP_SECONDS", default=600),
     },
+    # The running week's figures (meeting page, dashboards, API) are recomputed this often.
+    "refresh-running-weeks": {
+        "task": "labeling.refresh_running_weeks",
+        "schedule": env.int("METRICS_REFRESH_SECONDS", default=3600),
+    },
 }
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
 CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)

@@ -88,3 +88,15 @@ def refresh_metrics(project_id: int, week_iso: str) -> None:
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
         cycles.refresh_metrics(project=project, week=date.fromisoformat(week_iso))
+
+
+@shared_task(name="labeling.refresh_running_weeks", acks_late=True, time_limit=300, soft_time_limit=240)
+def refresh_running_weeks() -> int:
+    """Beat's sweep: queue a recompute of each project's running week, so live figures stay recent."""
+    from labeling.models import Project
+    from labeling.services import cycles
+
+    projects = list(Project.objects.all())
+    for project in projects:
+        refresh_metrics.delay(project.pk, cycles.current_week(project).isoformat())
+    return len(projects)

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling import tasks
 from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
-from labeling.models import Decision, Membership, Project, Queue, ReviewCycle, week_label
+from labeling.models import CycleStatus, Decision, Membership, Project, Queue, ReviewCycle, week_label
 from labeling.reports import report_markdown
 from labeling.selectors import metrics as metric_selectors
 from labeling.services import cycles
@@ -298,6 +298,19 @@ def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     tasks.close_week.delay_on_commit(project.pk, week.isoformat(), request.user.pk)
     messages.success(request, f"Closing the week {week_label}: the report is frozen when the close is done.")
     return redirect(_meeting_url(project, week) + "?closing=1")
+
+
+@login_required
+@require_POST
+def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
+    project, _ = _managed_project(request.user, slug)
+    week = _week(project, week_label)
+    if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        messages.info(request, f"The week {week_label} is closed: its report is frozen.")
+    else:
+        tasks.refresh_metrics.delay_on_commit(project.pk, week.isoformat())
+        messages.success(request, "Recomputing the week's figures: reload in a moment to see them.")
+    return redirect(_meeting_url(project, week))
 
 
 # Dashboards --------------------------------------------------------------------------------------------------

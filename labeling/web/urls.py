@@ -40,5 +40,6 @@ urlpatterns = [
         name="decision-delete",
     ),
     path("p/<slug:slug>/meeting/<str:week_label>/close", meeting_views.close, name="meeting-close"),
+    path("p/<slug:slug>/meeting/<str:week_label>/refresh", meeting_views.refresh, name="meeting-refresh"),
     path("p/<slug:slug>/dashboard/", meeting_views.dashboard, name="dashboard"),
 ]

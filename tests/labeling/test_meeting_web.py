@@ -10,6 +10,7 @@ from labeling.models import (
     AgreementMetric,
     CycleStatus,
     Decision,
+    Item,
     QualityMetric,
     Queue,
     QueueWeek,
@@ -19,8 +20,9 @@ from labeling.models import (
 )
 from labeling.services import cycles
 from labeling.services.rubrics import publish_rubric
-from labeling.tasks import close_week
+from labeling.tasks import close_week, refresh_metrics
 from tests.conftest import _member
+from tests.factories import OutputFactory
 from tests.labeling.test_reports import HOSTILE_OUTPUT, sample_report
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -141,6 +143,7 @@ def test_experts_and_engineers_read_but_cannot_write(client, request, project, l
     assert client.post(url("decision-add", project, label), {"text": "Sneaky"}).status_code == 404
     assert client.post(url("decision-delete", project, label, decision.pk)).status_code == 404
     assert client.post(url("meeting-close", project, label)).status_code == 404
+    assert client.post(url("meeting-refresh", project, label)).status_code == 404
     assert list(Decision.objects.values_list("text", flat=True)) == ["Keep this"]
     assert ReviewCycle.objects.get(pk=cycle.pk).status == CycleStatus.OPEN
 
@@ -308,6 +311,33 @@ def test_the_running_week_cannot_be_closed(client, project, lead, this_week, dja
     assert response.status_code == 409
     assert "still running" in response.content.decode()
     assert callbacks == []
+
+
+def test_a_lead_refreshes_the_live_figures_of_an_open_week(
+    client, project, lead, queue, this_week, django_capture_on_commit_callbacks
+):
+    client.force_login(lead)
+    label = week_label(this_week)
+    assert 'id="refresh-figures"' in client.get(url("meeting-week", project, label)).content.decode()
+    item = Item.objects.create(
+        project=project, queue=queue, output=OutputFactory(project=project), week=this_week, overlap=1
+    )
+    assert not QueueWeek.objects.filter(project=project, week=this_week).exists()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url("meeting-refresh", project, label))
+    assert response.status_code == 302 and len(callbacks) == 1  # enqueued after commit
+    refresh_metrics.apply(args=[project.pk, this_week.isoformat()])  # what the worker does
+
+    assert QueueWeek.objects.get(project=project, week=this_week).items == 1 == item.queue.items.count()
+
+
+def test_a_closed_weeks_figures_are_not_refreshed(client, project, lead, last_week, django_capture_on_commit_callbacks):
+    closed_cycle(project, last_week)
+    client.force_login(lead)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url("meeting-refresh", project, week_label(last_week)), follow=True)
+    assert "its report is frozen" in response.content.decode() and callbacks == []
 
 
 # Markdown export ---------------------------------------------------------------------------------------------
