@@ -695,13 +695,18 @@ def child(args) -> None:
             shape["count"] += 1
             shape["seconds"] += statement["seconds"]
             shape["path"] = statement["path"]
+        # Parameters kept whole only for SELECTs (EXPLAIN re-runs them); an INSERT's arrays can be megabytes.
         result["sql_slowest"] = [
-            {**s, "params": repr(s["params"])[:4000] if s["many"] else _params_json(s["params"])} for s in slowest
+            {**s, "params": _params_json(s["params"]) if _is_select(s) else repr(s["params"])[:2000]} for s in slowest
         ]
         result["sql_by_shape"] = sorted(
             ({"sql": sql, **shape} for sql, shape in by_shape.items()), key=lambda s: -s["seconds"]
         )[:25]
     print("W4RESULT " + json.dumps(result, default=str), flush=True)
+
+
+def _is_select(statement: dict) -> bool:
+    return not statement["many"] and statement["sql"].lstrip().upper().startswith("SELECT")
 
 
 def _params_json(params):
