@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import msgspec
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from labeling.models import (
@@ -35,7 +37,7 @@ from tests.integration.test_celery_worker import _env_for_test_database, _wait_f
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-ITEMS = 6000  # enough rows that a build takes a few seconds: long enough to be killed midway
+ITEMS = 6000  # three chunks of rows
 
 
 def _labeled_project(project):
@@ -100,6 +102,22 @@ def _stop(process, sig=signal.SIGTERM):
     process.wait(timeout=30)
 
 
+def _dsn() -> str:
+    db = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"]
+    )
+
+
+def _a_build_waits_on_the_labels() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(project):
     import redis
 
@@ -107,14 +125,20 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     dataset = _labeled_project(project)
     expected = _clean_checksum(dataset)
 
+    # Hold the labels table so the build stops inside its transaction, with its version claimed: the
+    # worker is killed there, at a moment the test knows, however fast the build has become.
+    blocker = psycopg.connect(_dsn())
+    blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
     first = _start_worker()
     try:
         build_dataset.delay(dataset.pk)
         assert _wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
-        time.sleep(0.5)  # the rows are being written now, in the build's transaction
+        assert _wait_for(_a_build_waits_on_the_labels, 60)
         _stop(first, signal.SIGKILL)
     finally:
         _stop(first, signal.SIGKILL)
+        blocker.rollback()
+        blocker.close()
 
     version = DatasetVersion.objects.get(dataset=dataset)
     assert version.status == VersionStatus.BUILDING and version.rows.count() == 0  # nothing half-visible
