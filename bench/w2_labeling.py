@@ -14,13 +14,16 @@ What one invocation does (see bench/README.md, "W2 labeling"):
      each request's server-side time), every expert signed in through /login/ (csrf token + cookie),
      and a warm-up (then reset) so every worker has rendered every page;
   3. for each run: labels, leases and skips reset (the items stay), VACUUM ANALYZE, then E threads, each
-     its own cookie-keeping http.client session, loop: GET next (timed alone: "next-item"; its 302 names
-     the item) → GET the item page (timed: "page"; rubric_id, csrf and `handed` taken from the form) →
-     POST the label (timed: "submit"; expects 302 to the next-item URL), until L labels in total; the
+     its own cookie-keeping http.client session: GET next once (its 302 names the item), then loop: GET
+     the item page (timed: "page"; rubric_id, csrf and `handed` taken from the form) → POST the label
+     (timed: "submit"), which saves it, leases the next item and answers 302 to that item's page (or to
+     the next-item URL when none is left), until L labels in total. "next-item" is the request that
+     hands an expert an item: the first GET next, then every label's POST (so next ≈ submit). The
      server's RSS (master + workers) is sampled every 50 ms;
   4. checks: every item handed to at most `overlap` experts (from the ids each thread was handed) and,
      in the database, every item has at most `overlap` labels from distinct experts, every label fills a
-     done slot of its expert, no slot of an item is held twice by one expert, no lease is left over;
+     done slot of its expert, no slot of an item is held twice by one expert, and the only leases left
+     are each expert's last hand-out (leased by their last POST, never labeled as the run ended);
   5. prints medians (latencies pooled over the runs, as W1), writes bench/out/w2-<timestamp>.json and,
      when next-item p99 misses the target, profiles the request path in-process (queries per request,
      EXPLAIN ANALYZE of the claim query on the full queue, cProfile).
@@ -282,13 +285,13 @@ def sign_in(browser: Browser, username: str) -> None:
 
 
 class Expert(threading.Thread):
-    """One expert: next → page → submit, while the shared ticket counter lasts."""
+    """One expert: next → (page → submit, which hands the next item) …, while the shared ticket counter lasts."""
 
     def __init__(self, bench: Labeling, index: int, browser: Browser, username: str):
         super().__init__(name=f"expert-{index}", daemon=True)
         self.bench, self.index, self.browser, self.username = bench, index, browser, username
         self.latency: dict[str, list[float]] = {phase: [] for phase in PHASES}
-        self.handed: list[int] = []  # item ids, in the order "next" redirected to them
+        self.handed: list[int] = []  # item ids, in the order next (or a submit) redirected to them
         self.submitted: list[int] = []
         self.errors: list[str] = []
         self.empty = 0  # "all done" answers of next
@@ -301,22 +304,22 @@ class Expert(threading.Thread):
     def run(self) -> None:
         bench, browser = self.bench, self.browser
         next_path = f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next"
+        location = None  # the item page the last hand-out redirected to
         bench.barrier.wait()
         while bench.take_ticket():
-            status, headers, body, seconds = browser.request("GET", next_path)
-            self.latency["next"].append(seconds * 1000)
-            if status == 200:
-                self.empty += 1
-                if b"All done" not in body:
-                    self.fail("next", status, body)
-                break
-            location = urllib.parse.urlsplit(headers.get("Location", "")).path
-            match = _ITEM_PATH.search(location)
-            if status != 302 or not match:
-                self.fail(f"next (Location {location!r})", status, body)
-                break
-            item_id = int(match.group(1))
-            self.handed.append(item_id)
+            if location is None:
+                # The first item (and after "all done"): GET next hands it out.
+                status, headers, body, seconds = browser.request("GET", next_path)
+                self.latency["next"].append(seconds * 1000)
+                if status == 200:
+                    self.empty += 1
+                    if b"All done" not in body:
+                        self.fail("next", status, body)
+                    break
+                location = self.handed_item(status, headers, body, "next")
+                if location is None:
+                    break
+            item_id = self.handed[-1]
 
             status, _, page, seconds = browser.request("GET", location)
             self.latency["page"].append(seconds * 1000)
@@ -330,12 +333,31 @@ class Expert(threading.Thread):
             form = list(fields.items()) + form_answers(item_id)
             if bench.args.think_ms:
                 time.sleep(bench.args.think_ms / 1000 * self.pace.uniform(0.5, 1.5))
+            # The label's POST answers with the next item: 302 to its page (leased in the same request),
+            # or to next_path when the queue has none left for this expert.
             status, headers, body, seconds = browser.request("POST", location, form=form, referer=location)
             self.latency["submit"].append(seconds * 1000)
-            if status != 302 or urllib.parse.urlsplit(headers.get("Location", "")).path != next_path:
+            if status != 302:
                 self.fail(f"submit {location}", status, body)
                 break
             self.submitted.append(item_id)
+            if urllib.parse.urlsplit(headers.get("Location", "")).path == next_path:
+                location = None
+                continue
+            self.latency["next"].append(seconds * 1000)  # this POST is what handed the next item
+            location = self.handed_item(status, headers, body, f"submit {location}")
+            if location is None:
+                break
+
+    def handed_item(self, status: int, headers, body: bytes, what: str) -> str | None:
+        """The item page a 302 hands out (its id noted in self.handed); None after reporting a failure."""
+        location = urllib.parse.urlsplit(headers.get("Location", "")).path
+        match = _ITEM_PATH.search(location)
+        if status != 302 or not match:
+            self.fail(f"{what} (Location {location!r})", status, body)
+            return None
+        self.handed.append(int(match.group(1)))
+        return location
 
 
 class DirectExpert(threading.Thread):
@@ -482,9 +504,20 @@ class Labeling:
             problems.append(f"{client_dups} items handed to more than {overlap} expert(s) (client side)")
         if submitted != expected or db["labels"] != expected:
             problems.append(f"{submitted} labels submitted, {db['labels']} stored; expected {expected}")
-        for name in ("items_over_overlap", "slots_held_twice_or_over", "labels_without_done_slot", "leased_slots"):
+        for name in ("items_over_overlap", "slots_held_twice_or_over", "labels_without_done_slot"):
             if db[name]:
                 problems.append(f"{name}: {db[name]}")
+        # A submit leases the expert's next item in the same request: each expert's last hand-out (never
+        # labeled, the run being over) is the only lease left, and it is held by that expert.
+        outstanding = {(e.username, item) for e in experts for item in set(e.handed) - set(e.submitted)}
+        leases = set(
+            conn.execute(
+                "SELECT u.username, s.item_id FROM labeling_slot s JOIN auth_user u ON u.id = s.expert_id "
+                "WHERE s.state = 'leased'"
+            ).fetchall()
+        )
+        if leases != outstanding:
+            problems.append(f"{len(leases)} leases left, {len(outstanding)} expected (handed, not labeled)")
         if db["done_slots"] != db["labels"]:
             problems.append(f"{db['done_slots']} done slots for {db['labels']} labels")
         if db["items_complete"] != complete_expected:
@@ -540,6 +573,8 @@ class Labeling:
                 times["next"].append(int(micros) / 1000)
             elif "/items/" in url and url.endswith("/"):
                 times["page" if method == "GET" else "submit"].append(int(micros) / 1000)
+                if method == "POST":
+                    times["next"].append(int(micros) / 1000)  # a label's POST hands out the next item
         return times, offset + len(data)
 
     # --- the whole thing
@@ -948,7 +983,7 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
     from w1_ingest import StageTimer
 
     import labeling.templatetags.expertloop as template_tags
-    from labeling.models import Queue, Rubric
+    from labeling.models import Queue, Rubric, Slot, SlotState
     from labeling.selectors import work
     from labeling.services import assignment, labels
     from labeling.web import expert_views
@@ -969,17 +1004,16 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         (DatabaseWrapper, "is_usable", "connection health check (SELECT 1)"),
         (psycopg.Connection, "wait", "PostgreSQL round trip"),
         (BaseDatabaseWrapper, "commit", "COMMIT"),
-        (expert_views, "_project", "view: _project (project + membership)"),
-        (expert_views, "get_object_or_404", "get_object_or_404"),
-        (assignment, "next_item", "assignment.next_item [excl: BEGIN, Item+output+queue SELECT]"),
-        (assignment, "check_can_label", "check_can_label (membership + eligible_experts)"),
+        (work, "queue_for_labeler", "work.queue_for_labeler (queue + project + access)"),
+        (expert_views, "_hand_next_item", "view: _hand_next_item (lease the next item, redirect)"),
+        (assignment, "next_item_id", "assignment.next_item_id [excl: BEGIN, COMMIT]"),
+        (assignment, "ensure_can_label", "ensure_can_label (a query only without the request's grant)"),
         (assignment, "_resume", "_resume (own lease? SELECT FOR UPDATE)"),
         (assignment, "_claim", "_claim (SELECT … SKIP LOCKED + UPDATE)"),
         (expert_views, "redirect", "redirect"),
         (expert_views, "_held_item", "view: _held_item"),
-        (work, "item_for_labeler", "work.item_for_labeler (item + output + queue, held?)"),
+        (work, "item_for_labeler", "work.item_for_labeler (item + output + queue + project, access, own label)"),
         (expert_views, "_labeling_screen", "view: _labeling_screen"),
-        (work, "own_label", "work.own_label"),
         (expert_views, "form_fields", "form_fields"),
         (expert_views, "handed_token", "handed_token (signing)"),
         (expert_views, "render", "render template"),
@@ -987,9 +1021,9 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         (expert_views, "_posted_rubric", "view: _posted_rubric (SELECT rubric)"),
         (expert_views, "answers_from_post", "answers_from_post"),
         (labels, "submit_label", "labels.submit_label"),
-        (labels, "check_can_label", "check_can_label (membership + eligible_experts)"),
+        (labels, "ensure_can_label", "ensure_can_label (a query only without the request's grant)"),
         (labels, "validate_answers", "validate_answers"),
-        (labels, "claim_slot_for_submit", "claim_slot_for_submit (SELECT FOR UPDATE)"),
+        (labels, "claim_slot_for_submit", "claim_slot_for_submit (conditional UPDATE of the lease)"),
         (messages_module, "success", "messages.success"),
     ]
     originals = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in wraps]
@@ -997,7 +1031,11 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         timer.wrap(owner, attribute, name)
 
     samples = {phase: [] for phase in PHASES}  # per request: (wall, cpu, {path: (incl, excl)})
-    root = {"next": "GET next (whole request)", "page": "GET item page (whole request)", "submit": "POST label"}
+    root = {
+        "next": "GET next (whole request)",
+        "page": "GET item page (whole request)",
+        "submit": "POST label (whole request: saves, then leases the next item)",
+    }
 
     def timed(phase: str, call):
         # The test client keeps Django from running close_old_connections around a request; a real
@@ -1021,6 +1059,11 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
             return wrap(phase, lambda: call(*call_args, **call_kwargs))
 
         for _ in range(count):
+            # The submit before leased this item; give it back (untimed) so that GET next takes the
+            # claim path (SELECT … SKIP LOCKED + UPDATE), as it does for an expert's first item.
+            Slot.objects.filter(expert=users[0], state=SlotState.LEASED).update(
+                state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None
+            )
             response = run("next", client.get, next_path)
             item_path = response["Location"]
             response = run("page", client.get, item_path)
@@ -1028,7 +1071,7 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
             item_id = int(_ITEM_PATH.search(item_path).group(1))
             data = fields | dict(form_answers(item_id))
             response = run("submit", client.post, item_path, data, HTTP_REFERER="http://127.0.0.1" + item_path)
-            assert response.status_code == 302, response.status_code
+            assert response.status_code == 302 and _ITEM_PATH.search(response["Location"]), response.status_code
 
     queries: dict[str, list] = {}
 
@@ -1096,7 +1139,8 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         plans = []
         for query in ctx.captured_queries:
             sql = query["sql"]
-            if not sql.lstrip().upper().startswith("SELECT"):
+            # The SELECTs, and the claim (an UPDATE … FOR UPDATE SKIP LOCKED): run here and rolled back.
+            if not sql.lstrip().upper().startswith("SELECT") and "SKIP LOCKED" not in sql:
                 continue
             with transaction.atomic():
                 with connection.cursor() as cursor:
@@ -1150,11 +1194,12 @@ def print_profile(result: dict) -> None:
                 continue
             label = "  " * (len(stage["path"]) - 1) + stage["path"][-1]
             print(f"  {label[:70]:70}{stage['inclusive_ms']:>10.2f}{stage['exclusive_ms']:>10.2f}")
-    print("Queries of one next-item request:")
-    for sql in result["queries"].get("next", []):
-        print("   ", re.sub(r"\s+", " ", sql)[:140])
+    for phase, sqls in result["queries"].items():
+        print(f"Queries of one {phase} request:")
+        for sql in sqls:
+            print("   ", re.sub(r"\s+", " ", sql)[:140])
     for state, plans in result["explain"].items():
-        claim = [p for p in plans if "SKIP LOCKED" in p["sql"] and "NOT (EXISTS" in p["sql"]]
+        claim = [p for p in plans if "SKIP LOCKED" in p["sql"] and "labeling_skip" in p["sql"]]
         print(f"EXPLAIN ANALYZE of the claim query — {state}:")
         for plan in claim[:1]:
             print("\n".join("    " + line for line in plan["plan"].splitlines()))
@@ -1173,7 +1218,9 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=1, help="labels wanted per item (default 1)")
     parser.add_argument("--runs", type=int, default=3, help="runs per server configuration (default 3)")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers (default 2: one per core did best, bench/README.md)"
+    )
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker, for gthread (default 1)")
     parser.add_argument(
