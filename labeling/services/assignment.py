@@ -1,10 +1,10 @@
 """Hand items to experts: one slot per expert, never the same slot to two experts.
 
 "Next item" takes a slot with one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)` (priority,
-then age): the row is chosen, locked and claimed by one statement. A slot counts as available when it is free or its lease has run out, so
-an abandoned lease frees its slot the moment it expires: correctness waits for no periodic job. An
-expert is never handed an item they hold a slot of (labeled or leased) or skipped. See README.md
-beside this file.
+then age): the row is chosen, locked and claimed by one statement. A slot counts as available when it
+is free or its lease has run out, so an abandoned lease frees its slot the moment it expires:
+correctness waits for no periodic job. An expert is never handed an item they hold a slot of (labeled
+or leased) or skipped. See README.md beside this file.
 """
 
 from datetime import datetime, timedelta
