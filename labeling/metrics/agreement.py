@@ -11,9 +11,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import krippendorff
 import numpy as np
-from statsmodels.stats import inter_rater
 
 Units = Mapping[Hashable, Mapping[Hashable, Any]]
 
@@ -122,6 +120,8 @@ def _alpha(coded: _Coded, *, level: str, categories: Sequence) -> float | None:
     codes = coded.matrix()
     reliability_data = np.where(codes >= 0, domain[np.maximum(codes, 0)], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
+        import krippendorff  # imported when used: web workers that never compute alpha stay small
+
         alpha = krippendorff.alpha(reliability_data=reliability_data, level_of_measurement=level, value_domain=domain)
     return _finite(alpha)
 
@@ -143,6 +143,8 @@ def fleiss_kappa(units: Units, *, categories: Sequence) -> float | None:
 
 def _fleiss(table: np.ndarray) -> float | None:
     """Fleiss' kappa of a units × categories count table; Gwet's generalisation when raters vary."""
+    from statsmodels.stats import inter_rater
+
     raters = table.sum(axis=1)
     if not (raters >= 2).any():
         return None
@@ -169,6 +171,8 @@ def _kappa_from_table(table: np.ndarray, weights: str | None) -> float | None:
     k = table.shape[0]
     if k < 2 or table.sum() < 1:
         return None
+    from statsmodels.stats import inter_rater
+
     with np.errstate(divide="ignore", invalid="ignore"):
         if weights is None:
             kappa = inter_rater.cohens_kappa(table, return_results=False)

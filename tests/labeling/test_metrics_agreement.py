@@ -190,7 +190,7 @@ def test_alpha_passes_the_full_rating_scale_as_value_domain(monkeypatch):
         seen.append(kwargs["value_domain"].tolist())
         return real(**kwargs)
 
-    monkeypatch.setattr(agreement.krippendorff, "alpha", spy)
+    monkeypatch.setattr(krippendorff, "alpha", spy)  # the module agreement.py imports when it computes
     used_1_to_4 = [[v if v != 5 else 4 for v in row] for row in K2011]
     krippendorff_alpha(units_from_rows(used_1_to_4), level="interval", categories=[1, 2, 3, 4, 5])
     krippendorff_alpha(units_from_rows(used_1_to_4), level="ordinal", categories=[1, 2, 3, 4, 5])
