@@ -120,7 +120,7 @@ class RuleForm(forms.Form):
             attrs={"rows": 3, "spellcheck": "false", "placeholder": "topic=returns|billing\nlocale=en-GB"}
         ),
         help_text=(
-            'One key=value per line; a|b for any of several. true, false and numbers match JSON values; '
+            "One key=value per line; a|b for any of several. true, false and numbers match JSON values; "
             'quote ("42") to match text.'
         ),
     )

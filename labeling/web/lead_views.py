@@ -67,8 +67,9 @@ def _queue_editor(request, project, *, queue):
         else:
             if queue is None:
                 messages.success(
-                    request, f"Queue “{saved.name}” created. New outputs go into it from now on; backfill it to "
-                    "add this week's outputs too."
+                    request,
+                    f"Queue “{saved.name}” created. New outputs go into it from now on; backfill it to "
+                    "add this week's outputs too.",
                 )
             else:
                 messages.success(request, f"Queue “{saved.name}” saved.")
@@ -146,8 +147,9 @@ def rubric_versions(request, slug: str):
                 form.add_problems(exc)
             else:
                 messages.success(
-                    request, f"Rubric v{rubric.version} published. Experts answer it from their next item on; "
-                    "labels already given keep the version they answered."
+                    request,
+                    f"Rubric v{rubric.version} published. Experts answer it from their next item on; "
+                    "labels already given keep the version they answered.",
                 )
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400
