@@ -31,8 +31,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from labeling.metrics.retention import cohort_table, cohorts
-from labeling.models import Output, Project, QuestionKind, Resolution, RetentionCell, Rubric, UsageEvent
+from labeling.models import Output, Project, Resolution, RetentionCell, UsageEvent
 
+from .metrics import verdict_question
 from .routing import cycle_week
 
 # Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
@@ -115,19 +116,13 @@ def _weeks_in_python(project: Project, until: datetime | None = None) -> list[tu
     return sorted(pairs)
 
 
-def verdict_question(*, project: Project) -> str | None:
-    """Key of the first binary question of the project's current rubric, if it has one."""
-    rubric = Rubric.objects.current_for(project)
-    questions = rubric.questions if rubric else []
-    return next((question["key"] for question in questions if question["kind"] == QuestionKind.BINARY), None)
-
-
 def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datetime | None = None) -> dict[str, str]:
     """Map users to "fail" or "pass" by the gold answers on their cohort week's outputs (see module doc).
 
     With `until`, only outputs that occurred at or before that moment.
     """
-    key = verdict_question(project=project)
+    question = verdict_question(project)
+    key = question["key"] if question else None
     if key is None or not cohorts:
         return {}
     # The answers come back as JSON text and are decoded only for outputs of a cohort week.
