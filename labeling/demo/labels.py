@@ -6,10 +6,13 @@ disagree sometimes, as real reviewers do. This week's items are left mostly open
 """
 
 import random
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Least
 
-from labeling.models import Project, Queue, Rubric
+from labeling.models import Label, Output, Project, Queue, Rubric
 from labeling.services.assignment import next_item, release_lease, skip_item
 from labeling.services.labels import comment_on_item, flag_item, submit_label
 from labeling.services.routing import cycle_week
@@ -63,7 +66,15 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
                     flagged.add(expert.pk)
                 if rng.random() < 0.03:
                     comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
+    _date_past_work(project, current, now)
     return made
+
+
+def _date_past_work(project: Project, current, now) -> None:
+    """Past weeks' labels were given during those weeks, not while seeding: a day after each output."""
+    occurred_at = Subquery(Output.objects.filter(items__pk=OuterRef("item_id")).values("occurred_at")[:1])
+    given_at = Least(occurred_at + timedelta(days=1), Value(now))
+    Label.objects.filter(item__project=project, item__week__lt=current).update(created_at=given_at, updated_at=given_at)
 
 
 def _answers(rng: random.Random, kind: str, output) -> dict:
