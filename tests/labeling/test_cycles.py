@@ -1,10 +1,12 @@
 """The weekly close: resolve → datasets → metrics → report → next cycle → digests, idempotent; week names."""
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from labeling.exceptions import CycleClosed, InvalidWeek, WeekNotOver
 from labeling.models import (
@@ -210,3 +212,32 @@ def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels,
 def test_the_close_week_command_refuses_bad_input(project, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("close_week", **options)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_three_closes_at_once_freeze_one_report_and_send_the_digests_once(project, week_of_labels):
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    reports, errors = [], []
+
+    def close():
+        try:
+            reports.append(cycles.close_week(project_id=project.pk, week=WEEK).report)
+        except Exception as exc:  # reported below; a thread's exception is otherwise lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=close) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    cycle = ReviewCycle.objects.get(project=project, week=WEEK)
+    assert cycle.status == CycleStatus.CLOSED and all(report == cycle.report for report in reports)
+    assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
+    assert sorted(message.to[0] for message in mail.outbox) == ["erin@example.com", "ezra@example.com"]
+    assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
+    assert QualityMetric.objects.filter(project=project, week=WEEK).count() == 3
