@@ -124,3 +124,36 @@ def weighted_mean(
         users += cell["cohort_users"]
         count += 1
     return {"rate": returned / users if users else None, "returned": returned, "users": users, "cohorts": count}
+
+
+def mean_curves(
+    cells: Iterable[dict],
+    *,
+    segments: Iterable[str] = (ALL, "pass", "fail"),
+    offsets: int | None = None,
+    measure: str = "active_on",
+    first_cohort: date | None = None,
+    last_cohort: date | None = None,
+) -> dict[str, list[dict]]:
+    """Per segment, the weighted mean (`weighted_mean`) at each offset over complete cells: points
+    {"offset", "rate", "returned", "users", "cohorts"} for offsets 0 .. `offsets` - 1 (default: up to the
+    last complete one) that have a cohort, so a curve never ends on a week still running."""
+    cells = list(cells)
+    curves = {}
+    for segment in segments:
+        complete = {cell["offset"] for cell in cells if cell["segment"] == segment and not cell["incomplete"]}
+        limit = offsets if offsets is not None else (max(complete) + 1 if complete else 0)
+        points = []
+        for offset in range(limit):
+            mean = weighted_mean(
+                cells,
+                offset=offset,
+                segment=segment,
+                measure=measure,
+                first_cohort=first_cohort,
+                last_cohort=last_cohort,
+            )
+            if mean["cohorts"]:
+                points.append({"offset": offset, **mean})
+        curves[segment] = points
+    return curves

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.db.models import Sum
 
 from labeling.metrics.quality import wilson_interval
-from labeling.metrics.retention import weighted_mean
+from labeling.metrics.retention import mean_curves
 from labeling.models import AgreementMetric, Project, QualityMetric, QueueWeek, RetentionCell, week_label
 
 RETENTION_OFFSETS = 8
@@ -138,15 +138,7 @@ def retention_curves(
             "segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete"
         )
     )
-    curves: dict[str, list[dict]] = {}
-    for segment in ("all", "pass", "fail"):
-        points = []
-        for offset in range(offsets):
-            mean = weighted_mean(cells, offset=offset, segment=segment)
-            if mean["cohorts"]:
-                points.append({"offset": offset, **mean})
-        curves[segment] = points
-    return curves
+    return mean_curves(cells, offsets=offsets)
 
 
 def latest_agreement(rows: list[dict]) -> list[dict]:

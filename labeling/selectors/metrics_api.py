@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.contrib.auth import get_user_model
 
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.metrics.retention import MEASURES, weighted_mean
+from labeling.metrics.retention import MEASURES, mean_curves
 from labeling.models import (
     AgreementMetric,
     ApiKey,
@@ -247,24 +247,7 @@ def retention_curves(
     """
     if measure not in MEASURES:
         raise InvalidInput(f"Unknown measure {measure!r}: use one of {', '.join(MEASURES)}.")
-    curves = {}
-    for segment in segments:
-        offsets = {cell["offset"] for cell in cells if cell["segment"] == segment and not cell["incomplete"]}
-        curves[segment] = [
-            {
-                "offset": offset,
-                **weighted_mean(
-                    cells,
-                    offset=offset,
-                    segment=segment,
-                    measure=measure,
-                    first_cohort=weeks.first,
-                    last_cohort=weeks.last,
-                ),
-            }
-            for offset in range(max(offsets) + 1 if offsets else 0)
-        ]
-    return curves
+    return mean_curves(cells, segments=segments, measure=measure, first_cohort=weeks.first, last_cohort=weeks.last)
 
 
 def cycle_of_week(*, project: Project, week: date) -> ReviewCycle | None:

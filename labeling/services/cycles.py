@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
+from labeling.metrics.retention import mean_curves
 from labeling.models import (
     AgreementMetric,
     AuditEvent,
@@ -423,8 +424,6 @@ def _rate(returned: int, users: int) -> float | None:
 
 def _retention(project: Project, week: date) -> dict:
     """The cohort grid of the last cohorts, the verdict-split curves, and the week-1 headline."""
-    from labeling.metrics.retention import weighted_mean
-
     first = week - timedelta(weeks=RETENTION_COHORTS - 1)
     cells = [
         {
@@ -466,14 +465,7 @@ def _retention(project: Project, week: date) -> dict:
             }
         )
     complete = [c for c in visible if c["cohort_week"] + timedelta(weeks=c["offset"]) < week or not c["incomplete"]]
-    curves = {}
-    for segment in ("all", "pass", "fail"):
-        points = []
-        for offset in range(RETENTION_OFFSETS):
-            mean = weighted_mean(complete, offset=offset, segment=segment, last_cohort=week)
-            if mean["cohorts"]:
-                points.append({"offset": offset, **mean})
-        curves[segment] = points
+    curves = mean_curves(complete, offsets=RETENTION_OFFSETS, last_cohort=week)
 
     def week1(cohort_week: date, segment: str) -> dict:
         cell = next(

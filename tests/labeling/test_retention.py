@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from labeling.metrics.retention import cohort_table, cohorts, weighted_mean
+from labeling.metrics.retention import cohort_table, cohorts, mean_curves, weighted_mean
 from labeling.models import Item, ItemStatus, Queue, Resolution, ResolutionStatus, RetentionCell, UsageEvent
 from labeling.services import retention as retention_service
 from labeling.services.assignment import next_item
@@ -134,6 +134,19 @@ WEIGHTED_CELLS = [
 )
 def test_weighted_mean_weights_cohorts_by_size(kwargs, expected):
     assert weighted_mean(WEIGHTED_CELLS, **kwargs) == expected
+
+
+def test_mean_curves_stop_at_the_last_complete_offset_and_skip_empty_points():
+    curves = mean_curves(WEIGHTED_CELLS, segments=("all", "fail", "pass"))
+
+    # "all": offsets 1 and 2 are complete somewhere; offset 0 has no cell here, so no point.
+    assert curves["all"] == [
+        {"offset": 1, "rate": 11 / 40, "returned": 11, "users": 40, "cohorts": 2},
+        {"offset": 2, "rate": 3 / 10, "returned": 3, "users": 10, "cohorts": 1},
+    ]
+    assert curves["fail"] == [{"offset": 1, "rate": 1 / 4, "returned": 1, "users": 4, "cohorts": 1}]
+    assert curves["pass"] == []
+    assert [point["offset"] for point in mean_curves(WEIGHTED_CELLS, segments=("all",), offsets=2)["all"]] == [1]
 
 
 def test_weighted_mean_rejects_an_unknown_measure():
