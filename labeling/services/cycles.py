@@ -20,6 +20,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from labeling.calendar import current_week, week_end
 from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
@@ -42,14 +43,12 @@ from labeling.models import (
     week_label,
 )
 from labeling.selectors.gold import _excerpt, adjudication_queue
-from labeling.selectors.work import week_start
 
 from .access import check_can_manage
 from .datasets import build_version
 from .metrics import gold_of, questions_of, refresh_week_metrics, verdict_question
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
-from .routing import cycle_week
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +62,6 @@ MOVER_MIN_ITEMS = 5
 
 
 # Weeks -------------------------------------------------------------------------------------------------------
-
-
-def current_week(project: Project, now: datetime | None = None) -> date:
-    """First day of the project's running cycle week."""
-    return cycle_week(project, now or timezone.now())
-
-
-def week_end(project: Project, week: date) -> datetime:
-    """The moment the cycle week is over: the start of the next one, in the project's time zone."""
-    return week_start(project, week + timedelta(days=7))
 
 
 def week_from_label(project: Project, label: str) -> date:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from labeling.calendar import cycle_week, week_start
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, Slot
 
@@ -75,12 +76,6 @@ def is_sampled(queue: Queue, output: Output) -> bool:
         return True
     digest = hashlib.sha256(f"{queue.pk}:{output.pk}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < queue.sample_rate
-
-
-def cycle_week(project: Project, moment: datetime) -> date:
-    """First day of the project's cycle week holding `moment`, in the project's time zone."""
-    local = timezone.localtime(moment, project.tzinfo).date()
-    return local - timedelta(days=(local.weekday() - project.cycle_weekday) % 7)
 
 
 def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = False) -> int:
@@ -168,7 +163,7 @@ def preview_rule(
 ) -> dict[str, int]:
     """How many of a week's outputs (default: this week) the rule matches, and how many it would sample."""
     week = week or cycle_week(project, timezone.now())
-    start = datetime.combine(week, datetime.min.time(), tzinfo=project.tzinfo)
+    start = week_start(project, week)
     outputs = Output.objects.filter(project=project, occurred_at__gte=start, occurred_at__lt=start + timedelta(days=7))
     probe = Queue(pk=queue_id, sample_rate=sample_rate)  # a queue not saved yet samples as id 0
     matched = sampled = total = 0
