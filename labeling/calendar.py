@@ -70,7 +70,7 @@ def current_week(project: Project, now: datetime | None = None) -> date:
 
 
 def _clamped(project: Project, week: date) -> date:
-    return min(max(week, first_week(project)), last_week(project) + timedelta(days=7))
+    return min(max(week, first_week(project)), last_week(project))
 
 
 def week_start(project: Project, week: date) -> datetime:
@@ -80,5 +80,4 @@ def week_start(project: Project, week: date) -> datetime:
 
 def week_end(project: Project, week: date) -> datetime:
     """The moment the cycle week is over: the start of the next one, in the project's time zone."""
-    clamped = min(max(week, first_week(project)), last_week(project))
-    return week_start(project, clamped + timedelta(days=7))
+    return datetime.combine(_clamped(project, week) + timedelta(days=7), time.min, tzinfo=project.tzinfo)
