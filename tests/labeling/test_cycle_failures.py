@@ -188,3 +188,15 @@ def test_a_project_with_a_large_backlog_does_not_crowd_the_others_out_of_a_sweep
     batches = routing.unrouted_batches(older_than_seconds=60, batch_size=2, batches_per_project=2)
 
     assert [(project_id, len(ids)) for project_id, ids in batches] == [(big.pk, 2), (big.pk, 2), (small.pk, 1)]
+
+
+def test_the_closing_page_stops_reloading_when_the_close_failed(client, two_projects):
+    bad = two_projects["support-bot"]
+    week = _last_week(bad["project"])
+    cycles.record_failure(project=bad["project"], week=week, kind="close", error="OperationalError: disk full")
+    client.force_login(bad["lead"])
+
+    page = client.get(f"/p/support-bot/meeting/{week:%G-W%V}/?closing=3").content.decode()
+
+    assert 'http-equiv="refresh"' not in page
+    assert "The close did not finish" in page and "disk full" in page
