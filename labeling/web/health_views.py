@@ -9,6 +9,7 @@ detail and the error texts are for a signed-in superuser or a caller with `Autho
 """
 
 import hmac
+from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -50,10 +51,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     components["worker"] = worker.get("state", "unknown")
     known = components["database"] == "ok"
     components["closes"] = _state(projects, lambda row: row["failures"]) if known else "unknown"
-    components["routing"] = _state(projects, lambda row: row["routing"]["failed_at"]) if known else "unknown"
+    components["routing"] = _routing_state(projects, now) if known else "unknown"
 
     down = [name for name in FATAL if components[name] not in {"ok", "eager"}]
-    failing = [name for name in ("closes", "routing") if components[name] == "failing"]
+    failing = [name for name in ("closes", "routing") if components[name] in {"failing", "stale"}]
     status = "unavailable" if down else "degraded" if failing else "ok"
     body: dict = {"status": status, "checked_at": now.isoformat(), "components": components}
     if _may_see_detail(request, database_up=components["database"] == "ok"):
@@ -95,6 +96,17 @@ def _worker(now) -> dict:
 
 def _state(projects: list[dict], failed) -> str:
     return "failing" if any(failed(row) for row in projects) else "ok"
+
+
+def _routing_state(projects: list[dict], now) -> str:
+    """ "failing" if a project's routing failed in the last sweep; "stale" if no sweep finished for 3 periods."""
+    if _state(projects, lambda row: row["routing"]["failed_at"]) == "failing":
+        return "failing"
+    finished = [row["routing"]["succeeded_at"] for row in projects if row["routing"]["succeeded_at"]]
+    period = settings.CELERY_BEAT_SCHEDULE["route-pending-outputs"]["schedule"]
+    if finished and datetime.fromisoformat(max(finished)) < now - timedelta(seconds=3 * period):
+        return "stale"
+    return "ok"
 
 
 def _may_see_detail(request: HttpRequest, *, database_up: bool) -> bool:

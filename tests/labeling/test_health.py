@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from labeling import tasks
-from labeling.models import WorkerHeartbeat
+from labeling.models import RoutingState, WorkerHeartbeat
 from labeling.services.health import record_heartbeat
 from tests.factories import UserFactory
 from tests.labeling.test_settings import ROOT
@@ -137,3 +137,14 @@ def test_without_a_database_healthz_is_200_and_readyz_503_not_500():
     )
 
     assert result.stdout.split() == ["200", "503", "down", "unavailable"], result.stderr[-2000:]
+
+
+def test_readyz_is_degraded_when_no_routing_sweep_finished_for_three_periods(client, project, worker_alive):
+    tasks.route_pending_outputs()
+    assert client.get("/readyz").json()["components"]["routing"] == "ok"
+    RoutingState.objects.update(succeeded_at=timezone.now() - timedelta(minutes=16))  # the sweep runs every 5
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["components"]["routing"] == "stale"
