@@ -6,6 +6,7 @@ See the configuration table in README.md.
 import logging
 import re
 import zoneinfo
+from datetime import UTC, datetime
 from pathlib import Path
 
 import environ
@@ -177,6 +178,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("METRICS_REFRESH_SECONDS", default=3600),
     },
 }
+# A failed close (or running-week refresh) is retried by the sweeps after CYCLE_RETRY_BASE_SECONDS,
+# doubling with each failure up to CYCLE_RETRY_MAX_SECONDS.
+CYCLE_RETRY_BASE_SECONDS = env.int("CYCLE_RETRY_BASE_SECONDS", default=600)
+CYCLE_RETRY_MAX_SECONDS = env.int("CYCLE_RETRY_MAX_SECONDS", default=12 * 3600)
+if not 1 <= CYCLE_RETRY_BASE_SECONDS <= CYCLE_RETRY_MAX_SECONDS:
+    raise ImproperlyConfigured("CYCLE_RETRY_BASE_SECONDS must be at least 1 and at most CYCLE_RETRY_MAX_SECONDS.")
+# Workers write a heartbeat row this often (a beat task); /readyz calls a worker silent after 3 missed beats.
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=60)
+if WORKER_HEARTBEAT_SECONDS < 1:
+    raise ImproperlyConfigured("WORKER_HEARTBEAT_SECONDS must be a positive integer.")
+CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
+    "task": "labeling.worker_heartbeat",
+    "schedule": WORKER_HEARTBEAT_SECONDS,
+    "options": {"expires": WORKER_HEARTBEAT_SECONDS},  # a stale heartbeat proves nothing: drop it
+}
+# A bearer token that shows /readyz's per-project detail (also shown to signed-in superusers).
+READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
 CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)
 if CYCLE_CLOSE_GRACE_HOURS < 0:
@@ -194,6 +212,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1
 for _name in ("INGEST_MAX_RECORDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_JSON_DEPTH", "LEASE_SECONDS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive integer.")
+# Timestamps ingest accepts: from INGEST_EARLIEST_TIMESTAMP to now + INGEST_MAX_FUTURE_SECONDS (README).
+_earliest = env.str("INGEST_EARLIEST_TIMESTAMP", default="") or "2000-01-01T00:00:00Z"
+try:
+    INGEST_EARLIEST_TIMESTAMP = datetime.fromisoformat(_earliest)
+except ValueError:
+    raise ImproperlyConfigured(f"INGEST_EARLIEST_TIMESTAMP={_earliest!r} is not an ISO 8601 timestamp.") from None
+if INGEST_EARLIEST_TIMESTAMP.utcoffset() is None:
+    raise ImproperlyConfigured(f"INGEST_EARLIEST_TIMESTAMP={_earliest!r} needs a zone, e.g. 2000-01-01T00:00:00Z.")
+INGEST_EARLIEST_TIMESTAMP = INGEST_EARLIEST_TIMESTAMP.astimezone(UTC)
+if not datetime(1970, 1, 1, tzinfo=UTC) <= INGEST_EARLIEST_TIMESTAMP < datetime.now(UTC):
+    raise ImproperlyConfigured("INGEST_EARLIEST_TIMESTAMP must lie between 1970-01-01T00:00:00Z and now.")
+INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=86400)
+if not 0 <= INGEST_MAX_FUTURE_SECONDS <= 366 * 86400:
+    raise ImproperlyConfigured("INGEST_MAX_FUTURE_SECONDS must be between 0 and 31622400 (366 days).")
 
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="6000/min")
 if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):

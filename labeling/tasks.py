@@ -13,11 +13,9 @@ def route_outputs(project_id: int, output_ids: list[int], reevaluate: bool = Fal
 
 @shared_task(name="labeling.route_pending_outputs", acks_late=True, time_limit=600, soft_time_limit=540)
 def route_pending_outputs(older_than_seconds: int = 120) -> int:
-    """Catch up on outputs whose routing task never ran (e.g. the broker was down at commit)."""
-    return sum(
-        routing.route_outputs(project_id=project_id, output_ids=output_ids)
-        for project_id, output_ids in routing.unrouted_batches(older_than_seconds=older_than_seconds)
-    )
+    """Catch up on outputs whose routing task never ran (e.g. the broker was down at commit); a failing
+    project or batch is recorded and the others go on."""
+    return routing.route_unrouted(older_than_seconds=older_than_seconds)
 
 
 @shared_task(name="labeling.backfill_queue", acks_late=True, time_limit=1800, soft_time_limit=1700)
@@ -92,11 +90,21 @@ def refresh_metrics(project_id: int, week_iso: str) -> None:
 
 @shared_task(name="labeling.refresh_running_weeks", acks_late=True, time_limit=300, soft_time_limit=240)
 def refresh_running_weeks() -> int:
-    """Beat's sweep: queue a recompute of each project's running week, so live figures stay recent."""
-    from labeling.models import Project
+    """Beat's sweep: queue a recompute of each project's running week, so live figures stay recent
+    (a week whose refresh failed waits for its backoff)."""
     from labeling.services import cycles
 
-    projects = list(Project.objects.all())
-    for project in projects:
-        refresh_metrics.delay(project.pk, cycles.current_week(project).isoformat())
-    return len(projects)
+    weeks = cycles.running_weeks_to_refresh()
+    for project_id, week in weeks:
+        refresh_metrics.delay(project_id, week.isoformat())
+    return len(weeks)
+
+
+@shared_task(name="labeling.worker_heartbeat", time_limit=30, soft_time_limit=20)
+def worker_heartbeat() -> None:
+    """Beat's heartbeat: the worker that runs it writes the time, which /readyz reads from the database."""
+    import socket
+
+    from labeling.services.health import record_heartbeat
+
+    record_heartbeat(hostname=worker_heartbeat.request.hostname or socket.gethostname())

@@ -12,7 +12,13 @@ from api.serializers.outputs import ErrorsOut, FeedbackResultOut, IngestResultOu
 from labeling.services import ingest
 
 _ERRORS = {
-    400: OpenApiResponse(ErrorsOut, description="Invalid batch: every bad record, by index and field; nothing stored."),
+    400: OpenApiResponse(
+        ErrorsOut,
+        description=(
+            "Invalid batch: every bad record, by index and field; nothing stored. This includes an `occurred_at` "
+            "outside the accepted range (INGEST_EARLIEST_TIMESTAMP to now + INGEST_MAX_FUTURE_SECONDS)."
+        ),
+    ),
     401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `ingest` scope."),
     413: OpenApiResponse(ErrorsOut, description=f"The body is over {settings.INGEST_MAX_BODY_BYTES:,} bytes."),

@@ -1,6 +1,7 @@
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .gold import Resolution, ResolutionStatus
+from .health import RoutingState, WorkerHeartbeat
 from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
@@ -47,4 +48,6 @@ __all__ = [
     "Scope",
     "UsageEvent",
     "Weekday",
+    "RoutingState",
+    "WorkerHeartbeat",
 ]

@@ -38,6 +38,13 @@ class ReviewCycle(models.Model):
     )
     digests_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last failed close or metrics refresh of the week, kept until one succeeds: shown to the project's
+    # leads on the meeting page and on /readyz; the sweeps try again from `next_attempt_at` (backoff).
+    failure_kind = models.CharField(max_length=16, choices=[("close", "Close"), ("refresh", "Refresh")], blank=True)
+    last_error = models.TextField(blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # failures in a row
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["project", "-week"]
@@ -53,6 +60,10 @@ class ReviewCycle(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status == CycleStatus.CLOSED
+
+    @property
+    def is_failing(self) -> bool:
+        return self.failed_at is not None
 
 
 class Decision(models.Model):

@@ -5,17 +5,17 @@ Every function here runs a fixed number of queries, whatever the number of queue
 
 import statistics
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from labeling.calendar import cycle_week, week_start
 from labeling.exceptions import NotFound
 from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot, SlotState
 from labeling.services.access import LABELING_ROLES, check_can_manage
-from labeling.services.routing import cycle_week
 
 
 def managed_project(user, slug: str) -> Project:
@@ -38,7 +38,7 @@ def queue_of_project(project: Project, queue_id: int) -> Queue:
 def current_week(project: Project, now: datetime | None = None) -> tuple[date, datetime]:
     """The first day of the project's current cycle week, and the moment it began."""
     week = cycle_week(project, now or timezone.now())
-    return week, datetime.combine(week, time.min, tzinfo=project.tzinfo)
+    return week, week_start(project, week)
 
 
 def queues_with_week_counts(project: Project, week: date) -> QuerySet[Queue]:

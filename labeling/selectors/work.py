@@ -4,27 +4,22 @@ Every function here runs a fixed number of queries, however many queues, items o
 counts are correlated subqueries annotated onto one query, never a query per row.
 """
 
-from datetime import date, datetime, time
+from datetime import datetime
 
 from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from labeling.calendar import cycle_week, week_start
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Skip, Slot, SlotState
 from labeling.services.access import labeling_annotations
 from labeling.services.assignment import available_slots
-from labeling.services.routing import cycle_week
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
     """COUNT(*) of a correlated subquery, 0 when it has no rows."""
     counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")[:1]
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
-def week_start(project: Project, week: date) -> datetime:
-    """The moment the cycle week begins, in the project's time zone."""
-    return datetime.combine(week, time.min, tzinfo=project.tzinfo)
 
 
 def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -> QuerySet[Queue]:

@@ -20,6 +20,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from labeling.calendar import current_week, week_end
 from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
@@ -42,14 +43,12 @@ from labeling.models import (
     week_label,
 )
 from labeling.selectors.gold import _excerpt, adjudication_queue
-from labeling.selectors.work import week_start
 
 from .access import check_can_manage
 from .datasets import build_version
 from .metrics import gold_of, questions_of, refresh_week_metrics, verdict_question
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
-from .routing import cycle_week
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +62,6 @@ MOVER_MIN_ITEMS = 5
 
 
 # Weeks -------------------------------------------------------------------------------------------------------
-
-
-def current_week(project: Project, now: datetime | None = None) -> date:
-    """First day of the project's running cycle week."""
-    return cycle_week(project, now or timezone.now())
-
-
-def week_end(project: Project, week: date) -> datetime:
-    """The moment the cycle week is over: the start of the next one, in the project's time zone."""
-    return week_start(project, week + timedelta(days=7))
 
 
 def week_from_label(project: Project, label: str) -> date:
@@ -104,9 +93,55 @@ def _timed(timings: dict[str, float], step: str):
 
 
 def refresh_metrics(*, project: Project, week: date, now: datetime | None = None) -> None:
-    """Recompute the week's metric rows and every cohort's retention (what the meeting page shows)."""
-    refresh_week_metrics(project=project, week=week)
-    refresh_retention(project=project, now=now)
+    """Recompute the week's metric rows and every cohort's retention (what the meeting page shows).
+
+    A failure is recorded on the week's cycle (see `record_failure`) and raised; a success clears a
+    recorded refresh failure (not a close failure: only a close proves the close works).
+    """
+    try:
+        refresh_week_metrics(project=project, week=week)
+        refresh_retention(project=project, now=now)
+    except Exception as exc:
+        _record_and_log(project=project, week=week, kind="refresh", error=exc)
+        raise
+    ReviewCycle.objects.filter(project=project, week=week, failure_kind="refresh").update(**_NO_FAILURE)
+
+
+# Failures and their backoff ----------------------------------------------------------------------------------
+
+_NO_FAILURE = {"failure_kind": "", "last_error": "", "failed_at": None, "attempts": 0, "next_attempt_at": None}
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long the sweeps wait after the `attempts`-th failure in a row: doubling from the base, capped."""
+    base, cap = settings.CYCLE_RETRY_BASE_SECONDS, settings.CYCLE_RETRY_MAX_SECONDS
+    return timedelta(seconds=min(cap, base * 2 ** min(max(attempts, 1) - 1, 40)))
+
+
+def record_failure(*, project: Project, week: date, kind: str, error: str, now: datetime | None = None) -> ReviewCycle:
+    """Record a failed close or refresh on the week's cycle: the error, one more attempt, and when to retry."""
+    now = now or timezone.now()
+    cycle = get_cycle(project=project, week=week)
+    with transaction.atomic():
+        # The row lock counts two failing twins as two attempts, not one.
+        attempts = ReviewCycle.objects.select_for_update().values_list("attempts", flat=True).get(pk=cycle.pk) + 1
+        ReviewCycle.objects.filter(pk=cycle.pk).update(
+            failure_kind=kind,
+            last_error=error[:2000],
+            failed_at=now,
+            attempts=attempts,
+            next_attempt_at=now + retry_delay(attempts),
+        )
+    cycle.refresh_from_db()
+    return cycle
+
+
+def _record_and_log(*, project: Project, week: date, kind: str, error: BaseException) -> None:
+    logger.error("%s of %s %s failed", kind, project.slug, week_label(week), exc_info=error)
+    try:
+        record_failure(project=project, week=week, kind=kind, error=f"{type(error).__name__}: {error}".strip())
+    except Exception:  # e.g. the database is gone: the original error is what the caller raises
+        logger.exception("could not record the failed %s of %s %s", kind, project.slug, week_label(week))
 
 
 def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | None = None) -> ReviewCycle | None:
@@ -129,7 +164,15 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
     cycle = get_cycle(project=project, week=week)
     if cycle.is_closed:
         return cycle
+    try:
+        return _close(project, cycle, week=week, closed_by=closed_by, now=now)
+    except Exception as exc:
+        # Recorded for the leads and /readyz; the close sweep tries again after a growing delay.
+        _record_and_log(project=project, week=week, kind="close", error=exc)
+        raise
 
+
+def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: datetime) -> ReviewCycle:
     timings: dict[str, float] = {}
     with _timed(timings, "resolve"):
         resolved = resolve_stale_items(project_id=project.pk, through_week=week)
@@ -147,7 +190,7 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
 
     with transaction.atomic():
         won = ReviewCycle.objects.filter(pk=cycle.pk, status=CycleStatus.OPEN).update(
-            status=CycleStatus.CLOSED, report=report, closed_at=now, closed_by=closed_by
+            status=CycleStatus.CLOSED, report=report, closed_at=now, closed_by=closed_by, **_NO_FAILURE
         )
         get_cycle(project=project, week=week + timedelta(days=7))
         if won:
@@ -175,17 +218,47 @@ def _rebuild_datasets(project: Project) -> list[dict]:
 
 
 def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
-    """(project id, week) of each project whose last ended week is not closed yet (what beat closes)."""
+    """(project id, week) of each project whose last ended week is not closed yet (what beat closes).
+
+    A week whose close failed is due again only from its `next_attempt_at` (exponential backoff). A project
+    whose week cannot even be computed (say, a time zone that tzdata no longer has) is logged and skipped:
+    it never keeps the others from closing.
+    """
     now = now or timezone.now()
     grace = timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
     due = []
     for project in Project.objects.all():
-        week = current_week(project, now - grace) - timedelta(days=7)
-        if project.created_at >= week_end(project, week):
-            continue  # the project did not exist that week
-        if not ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        try:
+            week = current_week(project, now - grace) - timedelta(days=7)
+            if project.created_at >= week_end(project, week):
+                continue  # the project did not exist that week
+        except Exception:
+            logger.exception("cannot tell which week of %s is due; the sweep goes on", project.slug)
+            continue
+        cycle = ReviewCycle.objects.filter(project=project, week=week).only("status", "next_attempt_at").first()
+        if cycle is None or not cycle.is_closed and (cycle.next_attempt_at is None or cycle.next_attempt_at <= now):
             due.append((project.pk, week))
     return due
+
+
+def running_weeks_to_refresh(now: datetime | None = None) -> list[tuple[int, date]]:
+    """(project id, running week) of each project whose figures beat should recompute now.
+
+    A week whose last refresh failed waits for its `next_attempt_at`, as a failed close does.
+    """
+    now = now or timezone.now()
+    weeks = []
+    for project in Project.objects.all():
+        try:
+            week = current_week(project, now)
+        except Exception:
+            logger.exception("cannot tell the running week of %s; the sweep goes on", project.slug)
+            continue
+        weeks.append((project.pk, week))
+    waiting = set(
+        ReviewCycle.objects.filter(next_attempt_at__gt=now, failure_kind="refresh").values_list("project_id", "week")
+    )
+    return [pair for pair in weeks if pair not in waiting]
 
 
 def send_digests(*, cycle_id: int) -> int:

@@ -18,12 +18,23 @@ from typing import Annotated, Any, Literal
 import msgspec
 from django.conf import settings
 
+from labeling.calendar import accepted_range
 from labeling.exceptions import BatchInvalid, RecordError
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Your id; unique per project.")]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Timestamp = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a zone; default: now.")]
+Timestamp = Annotated[
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description=(
+            "ISO 8601 with a zone; default: now. Accepted from "
+            f"{settings.INGEST_EARLIEST_TIMESTAMP:%Y-%m-%dT%H:%M:%SZ} (INGEST_EARLIEST_TIMESTAMP) to now + "
+            f"{settings.INGEST_MAX_FUTURE_SECONDS} seconds (INGEST_MAX_FUTURE_SECONDS); others refuse the batch."
+        ),
+    ),
+]
 Comment = Annotated[str, msgspec.Meta(max_length=10_000)]
 
 
@@ -122,9 +133,10 @@ def decode_batch(body: bytes, kind: _Kind) -> list:
     _check_count(len(records), kind)
     # A NUL can only be there if its escape is in the bytes: most batches skip that walk entirely.
     may_hold_nul = b"\\u0000" in body
+    window = accepted_range()
     errors = []
     for index, record in enumerate(records):
-        problem = _check_content(record, kind, may_hold_nul)
+        problem = _check_content(record, kind, may_hold_nul, window)
         if problem:
             errors.append(RecordError(problem[1], index, problem[0]))
     if errors:
@@ -137,6 +149,7 @@ def _decode_each(body: bytes, kind: _Kind) -> list:
     raws = getattr(envelope, kind.key)
     _check_count(len(raws), kind)
     decoder = msgspec.json.Decoder(kind.record, strict=True)
+    window = accepted_range()
     records, errors = [], []
     for index, raw in enumerate(map(bytes, raws)):
         try:
@@ -144,7 +157,7 @@ def _decode_each(body: bytes, kind: _Kind) -> list:
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
             errors.append(_explain(exc, index, raw))
             continue
-        problem = _check_content(record, kind, b"\\u0000" in raw)
+        problem = _check_content(record, kind, b"\\u0000" in raw, window)
         if problem:
             errors.append(RecordError(problem[1], index, problem[0]))
         else:
@@ -199,8 +212,16 @@ def _field_from(text: str) -> str | None:
     return match.group(1).lstrip(".") or None if match else None
 
 
-def _check_content(record, kind: _Kind, may_hold_nul: bool) -> tuple[str, str] | None:
-    """What strict typing cannot say: NUL characters, nesting depth, chat message shape, null output."""
+def _check_content(
+    record, kind: _Kind, may_hold_nul: bool, window: tuple[datetime, datetime]
+) -> tuple[str, str] | None:
+    """What strict typing cannot say: timestamps out of range, NUL characters, nesting depth, chat message
+    shape, null output."""
+    moment = getattr(record, "occurred_at", None)
+    # Compared as aware datetimes, never converted: year 1 at +01:00 has no UTC form (an OverflowError).
+    if moment is not None and not window[0] <= moment <= window[1]:
+        earliest, latest = (f"{bound.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}" for bound in window)
+        return "occurred_at", f"Out of range: accepted from {earliest} to {latest}; got {moment.isoformat()}."
     if isinstance(record, OutputRecord):
         if record.output is None:
             return "output", "Expected a string or JSON value, got null."

@@ -21,8 +21,8 @@ de-duplication run in SQL, one row per user (their weeks as a bit mask), so a mi
 """
 
 import json
-from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q, TextField
@@ -30,40 +30,33 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from labeling.calendar import FIRST_DAY, cycle_week, week_function
 from labeling.metrics.retention import cohort_table, cohorts
 from labeling.models import Output, Project, Resolution, RetentionCell, UsageEvent
 
 from .metrics import verdict_question
-from .routing import cycle_week
 
 # Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
 # `day` counts days from a first cycle weekday of year 1, so `day / 7` numbers the cycle weeks and
 # every local date falls in one. Grouping by user alone is far cheaper than a DISTINCT over
 # (user, week) pairs, and sends a fifth of the rows.
 _WEEKS_PER_MASK = 63
+# Activity in the calendar's first week is left out: it has no whole cycle week (labeling.calendar), and in a
+# zone west of UTC its local day would come before `base`, breaking the masks. Only rows stored before ingest
+# had a range can be that old.
+_SINCE = datetime.combine(FIRST_DAY + timedelta(days=7), time.min, tzinfo=UTC)
 _ACTIVITY_WEEKS_SQL = """
 WITH local_days AS (
     SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date - %(base)s AS day
-      FROM {outputs} WHERE project_id = %(project)s AND end_user_id <> '' {until}
+      FROM {outputs} WHERE project_id = %(project)s AND end_user_id <> '' AND occurred_at >= %(since)s {until}
     UNION ALL
     SELECT end_user_id, (occurred_at AT TIME ZONE %(tz)s)::date - %(base)s AS day
-      FROM {events} WHERE project_id = %(project)s AND end_user_id <> '' {until}
+      FROM {events} WHERE project_id = %(project)s AND end_user_id <> '' AND occurred_at >= %(since)s {until}
 )
 SELECT end_user_id, day / (7 * {per_mask}) AS span, bit_or(1::bigint << (day / 7 %% {per_mask})) AS weeks
   FROM local_days
  GROUP BY end_user_id, span
 """
-
-
-def week_function(project: Project) -> Callable[[datetime], date]:
-    """Return `routing.cycle_week` for one project, without its per-call overhead (for many rows)."""
-    tz, weekday = project.tzinfo, project.cycle_weekday
-
-    def week_of(moment: datetime) -> date:
-        local = moment.astimezone(tz).date()
-        return local - timedelta(days=(local.weekday() - weekday) % 7)
-
-    return week_of
 
 
 def activity_weeks(*, project: Project, until: datetime | None = None) -> list[tuple[str, date]]:
@@ -84,7 +77,7 @@ def _weeks_in_sql(project: Project, until: datetime | None = None) -> list[tuple
         per_mask=_WEEKS_PER_MASK,
     )
     base = date.min + timedelta(days=project.cycle_weekday)  # date.min, 0001-01-01, is a Monday
-    params = {"tz": project.time_zone, "base": base, "project": project.pk, "until": until}
+    params = {"tz": project.time_zone, "base": base, "project": project.pk, "until": until, "since": _SINCE}
     with transaction.atomic(), connection.cursor() as cursor:
         # Tens of thousands of users: with the default 4 MB work_mem the hash aggregate spills to disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
@@ -108,7 +101,7 @@ def _weeks_in_python(project: Project, until: datetime | None = None) -> list[tu
     week_of = week_function(project)
     pairs: set[tuple[str, date]] = set()
     for model in (Output, UsageEvent):
-        rows = model.objects.filter(project=project).exclude(end_user_id="")
+        rows = model.objects.filter(project=project, occurred_at__gte=_SINCE).exclude(end_user_id="")
         if until:
             rows = rows.filter(occurred_at__lte=until)
         moments = rows.values_list("end_user_id", "occurred_at")

@@ -8,6 +8,7 @@ the unique (queue, output) constraint makes a repeat a no-op.
 """
 
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -15,11 +16,14 @@ from typing import Literal
 
 import msgspec
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
+from labeling.calendar import cycle_week, week_start
 from labeling.exceptions import InvalidSpec
-from labeling.models import Item, Output, Project, Queue, Slot
+from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
+
+logger = logging.getLogger(__name__)
 
 _ROUTING_FIELDS = [
     "pk", "project_id", "external_id", "occurred_at", "model", "tags", "metadata", "feedback_score", "feedback_comment",
@@ -75,12 +79,6 @@ def is_sampled(queue: Queue, output: Output) -> bool:
         return True
     digest = hashlib.sha256(f"{queue.pk}:{output.pk}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < queue.sample_rate
-
-
-def cycle_week(project: Project, moment: datetime) -> date:
-    """First day of the project's cycle week holding `moment`, in the project's time zone."""
-    local = timezone.localtime(moment, project.tzinfo).date()
-    return local - timedelta(days=(local.weekday() - project.cycle_weekday) % 7)
 
 
 def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = False) -> int:
@@ -168,7 +166,7 @@ def preview_rule(
 ) -> dict[str, int]:
     """How many of a week's outputs (default: this week) the rule matches, and how many it would sample."""
     week = week or cycle_week(project, timezone.now())
-    start = datetime.combine(week, datetime.min.time(), tzinfo=project.tzinfo)
+    start = week_start(project, week)
     outputs = Output.objects.filter(project=project, occurred_at__gte=start, occurred_at__lt=start + timedelta(days=7))
     probe = Queue(pk=queue_id, sample_rate=sample_rate)  # a queue not saved yet samples as id 0
     matched = sampled = total = 0
@@ -180,20 +178,52 @@ def preview_rule(
     return {"outputs": total, "matched": matched, "sampled": sampled}
 
 
-def unrouted_batches(*, older_than_seconds: int, batch_size: int = 1000) -> list[tuple[int, list[int]]]:
-    """Outputs whose routing task was lost (broker down at commit), grouped by project, oldest first."""
+def unrouted_batches(
+    *, older_than_seconds: int, batch_size: int = 1000, batches_per_project: int = 10
+) -> list[tuple[int, list[int]]]:
+    """Outputs whose routing task was lost (broker down at commit), in batches per project, oldest first.
+
+    Every project with such outputs gets its own share (at most `batches_per_project` batches per sweep),
+    so a project with a huge or failing backlog never crowds the others out of a sweep.
+    """
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    rows = (
-        Output.objects.unrouted()
-        .filter(received_at__lt=cutoff)
-        .order_by("project_id", "pk")
-        .values_list("project_id", "pk")[: batch_size * 10]
+    pending = Output.objects.unrouted().filter(received_at__lt=cutoff)
+    batches = []
+    for project_id in pending.order_by("project_id").values_list("project_id", flat=True).distinct():
+        pks = list(
+            pending.filter(project_id=project_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)[: batch_size * batches_per_project]
+        )
+        batches += [(project_id, pks[start : start + batch_size]) for start in range(0, len(pks), batch_size)]
+    return batches
+
+
+def route_unrouted(*, older_than_seconds: int, now: datetime | None = None) -> int:
+    """The routing sweep: route every batch of `unrouted_batches` on its own; return items made.
+
+    A batch that fails is logged and recorded on its project's RoutingState, and the sweep goes on with the
+    other batches and projects. Every other project's RoutingState records the sweep's success.
+    """
+    now = now or timezone.now()
+    created, failed = 0, {}
+    for project_id, output_ids in unrouted_batches(older_than_seconds=older_than_seconds):
+        try:
+            created += route_outputs(project_id=project_id, output_ids=output_ids)
+        except Exception as exc:
+            logger.exception("routing %d outputs of project %s failed; the sweep goes on", len(output_ids), project_id)
+            failed.setdefault(project_id, f"{type(exc).__name__}: {exc}".strip()[:2000])
+    _record_sweep(failed, now)
+    return created
+
+
+def _record_sweep(failed: dict[int, str], now: datetime) -> None:
+    missing = Project.objects.filter(routing_state__isnull=True).values_list("pk", flat=True)
+    RoutingState.objects.bulk_create([RoutingState(project_id=pk) for pk in missing], ignore_conflicts=True)
+    RoutingState.objects.exclude(project_id__in=failed).update(
+        succeeded_at=now, failed_at=None, last_error="", failures=0
     )
-    batches: dict[int, list[int]] = {}
-    for project_id, pk in rows:
-        batches.setdefault(project_id, []).append(pk)
-    return [
-        (project_id, pks[start : start + batch_size])
-        for project_id, pks in batches.items()
-        for start in range(0, len(pks), batch_size)
-    ]
+    for project_id, error in failed.items():
+        RoutingState.objects.filter(project_id=project_id).update(
+            failed_at=now, last_error=error, failures=F("failures") + 1
+        )

@@ -21,12 +21,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling import tasks
 from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
 from labeling.models import CycleStatus, Decision, Membership, Project, Queue, ReviewCycle, week_label
 from labeling.reports import report_markdown
+from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.services import cycles
 from labeling.services.access import MANAGING_ROLES, check_can_manage, check_member
@@ -38,6 +40,7 @@ from .meeting_forms import DecisionForm
 DASHBOARD_WEEKS = 12
 DASHBOARD_MAX_WEEKS = 104
 CLOSING_REFRESHES = 30  # about a minute of 2-second reloads before the page stops waiting for the worker
+CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
 
 
 def _project(slug: str) -> Project:
@@ -105,6 +108,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     can_manage = membership.role in MANAGING_ROLES
     is_closed = bool(cycle and cycle.is_closed)
     closing = _closing_count(request) if not is_closed else 0
+    failures = health.failing_cycles(project) if can_manage else []
+    if closing and cycle and cycle.failure_kind == "close" and cycle.failed_at > timezone.now() - CLOSE_FAILED_RECENTLY:
+        closing = CLOSING_REFRESHES  # the close just failed: stop reloading, the notice says why
     decisions = list(cycle.decisions.select_related("created_by")) if cycle else []
     context = {
         "project": project,
@@ -129,6 +135,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "agenda": report.get("agenda") or {"adjudication": [], "flags": [], "movers": []},
         "decisions": decisions,
         "form": form,
+        "failures": failures,
     }
     return render(request, "labeling/meeting/week.html", context, status=status)
 

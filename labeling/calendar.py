@@ -1,0 +1,83 @@
+"""The cycle calendar every layer shares: which cycle week a moment falls in, when a week starts and ends,
+and the range of timestamps ingest accepts.
+
+A project's weeks start on its cycle weekday, at midnight in its time zone. Every helper here is total:
+it answers for any date and any aware datetime Python can hold, never with an OverflowError. Ingest only
+accepts timestamps in `accepted_range()`, but rows stored before that rule existed may hold year 1 or
+9999, and week labels such as 0001-W01 come from URLs: at the edges of the calendar, where a week's
+start or end (in the project's zone or in UTC) is not representable, a helper answers with the first
+or last cycle week whose bounds are representable.
+
+Imports only models and the standard library (the floor of the layer graph in DESIGN.md).
+"""
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from labeling.models import Project
+
+# A day of margin at each end: a zone's offset is under a day, so a week starting on or after
+# FIRST_DAY and ending on or before LAST_DAY converts to UTC and back without leaving the calendar.
+FIRST_DAY = date(1, 1, 2)
+LAST_DAY = date(9999, 12, 30)
+_FIRST, _LAST = FIRST_DAY.toordinal(), LAST_DAY.toordinal()
+
+
+def accepted_range(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The earliest and latest timestamps ingest accepts: INGEST_EARLIEST_TIMESTAMP, now + INGEST_MAX_FUTURE_SECONDS."""
+    now = now or timezone.now()
+    return settings.INGEST_EARLIEST_TIMESTAMP, now + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
+
+
+def first_week(project: Project) -> date:
+    """The first cycle week the calendar can hold for the project (its start is on or after FIRST_DAY)."""
+    return date.fromordinal(_FIRST + (project.cycle_weekday - FIRST_DAY.weekday()) % 7)
+
+
+def last_week(project: Project) -> date:
+    """The last cycle week the calendar can hold for the project (it ends on or before LAST_DAY)."""
+    end = LAST_DAY.toordinal() - (LAST_DAY.weekday() - project.cycle_weekday) % 7
+    return date.fromordinal(end - 7)
+
+
+def week_function(project: Project) -> Callable[[datetime], date]:
+    """Return `cycle_week` for one project, without its per-call lookups (for many rows)."""
+    tz, weekday = project.tzinfo, project.cycle_weekday
+    first, last = first_week(project).toordinal(), last_week(project).toordinal()
+
+    def week_of(moment: datetime) -> date:
+        try:
+            day = moment.astimezone(tz).date().toordinal()
+        except OverflowError:  # within a day of year 1 or 9999: the local date does not exist
+            day = _FIRST if moment.year < 5000 else _LAST
+        start = day - (date.fromordinal(day).weekday() - weekday) % 7
+        return date.fromordinal(min(max(start, first), last))
+
+    return week_of
+
+
+def cycle_week(project: Project, moment: datetime) -> date:
+    """First day of the project's cycle week holding `moment`, in the project's time zone."""
+    return week_function(project)(moment)
+
+
+def current_week(project: Project, now: datetime | None = None) -> date:
+    """First day of the project's running cycle week."""
+    return cycle_week(project, now or timezone.now())
+
+
+def _clamped(project: Project, week: date) -> date:
+    return min(max(week, first_week(project)), last_week(project))
+
+
+def week_start(project: Project, week: date) -> datetime:
+    """The moment the cycle week (its first day) begins, in the project's time zone."""
+    return datetime.combine(_clamped(project, week), time.min, tzinfo=project.tzinfo)
+
+
+def week_end(project: Project, week: date) -> datetime:
+    """The moment the cycle week is over: the start of the next one, in the project's time zone."""
+    return datetime.combine(_clamped(project, week) + timedelta(days=7), time.min, tzinfo=project.tzinfo)

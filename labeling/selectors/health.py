@@ -1,0 +1,83 @@
+"""Reads behind the operator's health view (/readyz) and the failure notices leads see on the meeting page."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from labeling.models import CycleStatus, Project, ReviewCycle, RoutingState, WorkerHeartbeat, week_label
+
+
+def failing_cycles(project: Project) -> list[ReviewCycle]:
+    """The project's open cycles whose last close or refresh failed, newest week first."""
+    return list(
+        ReviewCycle.objects.filter(project=project, status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week")
+    )
+
+
+def worker_state(now: datetime | None = None) -> dict:
+    """Whether a worker ran beat's heartbeat task lately: "ok", "silent" (none for 3 beats) or "never"."""
+    now = now or timezone.now()
+    last = WorkerHeartbeat.objects.aggregate(last=Max("seen_at"))["last"]
+    if last is None:
+        return {"state": "never", "last_seen": None}
+    silent = now - last > timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    return {"state": "silent" if silent else "ok", "last_seen": last}
+
+
+def worker_heartbeats() -> list[dict]:
+    return [
+        {"hostname": hostname, "seen_at": seen_at.isoformat()}
+        for hostname, seen_at in WorkerHeartbeat.objects.order_by("-seen_at").values_list("hostname", "seen_at")[:20]
+    ]
+
+
+def projects_health() -> list[dict]:
+    """Per project: the last closed week, the open weeks whose close or refresh failed, the routing sweep.
+
+    Three queries, whatever the number of projects.
+    """
+    last_closed = {
+        row["project_id"]: row
+        for row in ReviewCycle.objects.filter(status=CycleStatus.CLOSED)
+        .values("project_id")
+        .annotate(week=Max("week"), closed_at=Max("closed_at"))
+    }
+    failing: dict[int, list[ReviewCycle]] = {}
+    for cycle in ReviewCycle.objects.filter(status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week"):
+        failing.setdefault(cycle.project_id, []).append(cycle)
+    routing = {state.project_id: state for state in RoutingState.objects.all()}
+    rows = []
+    for project in Project.objects.order_by("slug").only("pk", "slug"):
+        closed, state = last_closed.get(project.pk), routing.get(project.pk)
+        rows.append(
+            {
+                "project": project.slug,
+                "last_close": {"week": week_label(closed["week"]), "closed_at": _iso(closed["closed_at"])}
+                if closed
+                else None,
+                "failures": [
+                    {
+                        "week": cycle.label,
+                        "kind": cycle.failure_kind,
+                        "error": cycle.last_error,
+                        "failed_at": _iso(cycle.failed_at),
+                        "attempts": cycle.attempts,
+                        "next_attempt_at": _iso(cycle.next_attempt_at),
+                    }
+                    for cycle in failing.get(project.pk, [])
+                ],
+                "routing": {
+                    "succeeded_at": _iso(state.succeeded_at) if state else None,
+                    "failed_at": _iso(state.failed_at) if state else None,
+                    "error": state.last_error if state else "",
+                    "failures": state.failures if state else 0,
+                },
+            }
+        )
+    return rows
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,122 @@
+"""Health endpoints for the operator: `/healthz` (liveness) and `/readyz` (readiness). See README, "Health".
+
+`/healthz` answers from the process alone, without a database query: a load balancer or an orchestrator's
+liveness probe may call it as often as it likes. `/readyz` checks what the app needs (the database, the
+broker, a worker that ran beat's heartbeat lately) and reports each project's weekly closes and routing
+sweep from the database. Anyone gets the overall status and each component's state; the per-project
+detail and the error texts are for a signed-in superuser or a caller with `Authorization: Bearer
+<READYZ_TOKEN>`, as they name projects.
+"""
+
+import hmac
+from datetime import datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from labeling.selectors import health
+
+# A check that hangs would hang the probe: the broker gets a second.
+BROKER_TIMEOUT_SECONDS = 1
+FATAL = {"database", "broker", "worker"}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    now = timezone.now()
+    components: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    components["database"] = _check(errors, "database", _ping_database)
+    components["broker"] = _check(errors, "broker", _ping_broker)
+    projects: list[dict] = []
+    worker: dict = {}
+    if components["database"] == "ok":
+        try:
+            worker = _worker(now)
+            projects = health.projects_health()
+        except DatabaseError as exc:  # the database went away between two queries
+            components["database"], errors["database"] = "down", str(exc)[:500]
+    components["worker"] = worker.get("state", "unknown")
+    known = components["database"] == "ok"
+    components["closes"] = _state(projects, lambda row: row["failures"]) if known else "unknown"
+    components["routing"] = _routing_state(projects, now) if known else "unknown"
+
+    down = [name for name in FATAL if components[name] not in {"ok", "eager"}]
+    failing = [name for name in ("closes", "routing") if components[name] in {"failing", "stale"}]
+    status = "unavailable" if down else "degraded" if failing else "ok"
+    body: dict = {"status": status, "checked_at": now.isoformat(), "components": components}
+    if _may_see_detail(request, database_up=components["database"] == "ok"):
+        body["errors"] = errors
+        body["workers"] = worker.get("heartbeats", [])
+        body["projects"] = projects
+    return JsonResponse(body, status=503 if down else 200)
+
+
+def _check(errors: dict[str, str], name: str, ping) -> str:
+    try:
+        return ping()
+    except Exception as exc:  # any failure of a dependency is its state, never a 500 of the probe
+        errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+        return "down"
+
+
+def _ping_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _ping_broker() -> str:
+    if not settings.REDIS_URL:
+        return "eager"  # no broker: tasks run inside the web process (the demo)
+    options = {"socket_connect_timeout": BROKER_TIMEOUT_SECONDS, "socket_timeout": BROKER_TIMEOUT_SECONDS}
+    with redis.Redis.from_url(settings.REDIS_URL, **options) as client:
+        client.ping()
+    return "ok"
+
+
+def _worker(now) -> dict:
+    if not settings.REDIS_URL:
+        return {"state": "eager", "heartbeats": []}
+    state = health.worker_state(now)
+    return {"state": state["state"], "heartbeats": health.worker_heartbeats()}
+
+
+def _state(projects: list[dict], failed) -> str:
+    return "failing" if any(failed(row) for row in projects) else "ok"
+
+
+def _routing_state(projects: list[dict], now) -> str:
+    """ "failing" if a project's routing failed in the last sweep; "stale" if no sweep finished for 3 periods."""
+    if _state(projects, lambda row: row["routing"]["failed_at"]) == "failing":
+        return "failing"
+    finished = [row["routing"]["succeeded_at"] for row in projects if row["routing"]["succeeded_at"]]
+    period = settings.CELERY_BEAT_SCHEDULE["route-pending-outputs"]["schedule"]
+    if finished and datetime.fromisoformat(max(finished)) < now - timedelta(seconds=3 * period):
+        return "stale"
+    return "ok"
+
+
+def _may_see_detail(request: HttpRequest, *, database_up: bool) -> bool:
+    token = settings.READYZ_TOKEN
+    sent = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return True
+    if not database_up:
+        return False  # the session lives in the database
+    try:
+        return bool(request.user.is_authenticated and request.user.is_superuser)
+    except DatabaseError:
+        return False

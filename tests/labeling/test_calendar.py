@@ -1,0 +1,110 @@
+"""The cycle calendar is total: every helper answers at the ends of the accepted range and beyond, in any zone."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from django.utils import timezone as django_timezone
+
+from labeling import calendar
+from labeling.models import Item, Queue, RetentionCell, Weekday
+from labeling.services import cycles, retention, routing
+from labeling.services.routing import route_outputs
+from tests.factories import OutputFactory, ProjectFactory
+
+# Far east and far west of UTC, with weeks that do not start on Monday.
+ZONES = [
+    ("Pacific/Kiritimati", Weekday.THURSDAY),
+    ("Etc/GMT+12", Weekday.SUNDAY),
+    ("America/Anchorage", Weekday.SATURDAY),
+]
+EXTREMES = [
+    datetime.min.replace(tzinfo=UTC),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=-14))),
+    datetime.max.replace(tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1))),
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=14))),
+]
+
+
+@pytest.fixture(params=ZONES, ids=[zone for zone, _ in ZONES])
+def odd_project(request, db):
+    zone, weekday = request.param
+    return ProjectFactory(time_zone=zone, cycle_weekday=weekday)
+
+
+def _holds(project, moment: datetime) -> date:
+    """The week holding `moment`, checked: it starts on the cycle weekday and its bounds hold the moment."""
+    week = calendar.cycle_week(project, moment)
+    assert week.weekday() == project.cycle_weekday
+    start, end = calendar.week_start(project, week), calendar.week_end(project, week)
+    assert start <= moment < end
+    assert end - start in {timedelta(days=7), timedelta(days=7, hours=1), timedelta(days=7, hours=-1)}  # DST
+    return week
+
+
+def test_every_helper_answers_at_both_ends_of_the_accepted_range(odd_project):
+    now = django_timezone.now()
+    earliest, latest = calendar.accepted_range(now)
+
+    for moment in (earliest, earliest + timedelta(hours=13), latest, latest - timedelta(hours=13), now):
+        week = _holds(odd_project, moment)
+        assert calendar.week_start(odd_project, week).astimezone(UTC) <= moment
+        assert cycles.week_end(odd_project, week).astimezone(UTC) > moment
+    assert calendar.current_week(odd_project, latest) >= cycles.current_week(odd_project, now)
+
+
+@pytest.mark.parametrize("moment", EXTREMES, ids=lambda moment: moment.isoformat())
+def test_beyond_the_range_a_moment_falls_in_the_first_or_last_week_the_calendar_holds(odd_project, moment):
+    week = calendar.cycle_week(odd_project, moment)
+
+    expected = calendar.first_week(odd_project) if moment.year == 1 else calendar.last_week(odd_project)
+    assert week == expected and week.weekday() == odd_project.cycle_weekday
+    # Its bounds exist in UTC and in the project's zone: queries and pages can use them.
+    for bound in (calendar.week_start(odd_project, week), calendar.week_end(odd_project, week)):
+        assert bound.astimezone(UTC).astimezone(odd_project.tzinfo) == bound
+
+
+@pytest.mark.parametrize("day", [date.min, date(1, 1, 3), date(9999, 12, 25), date.max])
+def test_week_start_and_end_of_any_date_convert_to_utc(odd_project, day):
+    start, end = calendar.week_start(odd_project, day), calendar.week_end(odd_project, day)
+
+    assert start.astimezone(UTC) < end.astimezone(UTC)
+
+
+def test_the_old_names_still_answer(odd_project):
+    from labeling.selectors import management, work
+
+    moment = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    week = routing.cycle_week(odd_project, moment)
+    assert week == cycles.current_week(odd_project, moment) == management.current_week(odd_project, moment)[0]
+    assert work.week_start(odd_project, week) == management.current_week(odd_project, moment)[1]
+    assert retention.week_function(odd_project)(moment) == week
+
+
+def test_outputs_stored_before_the_range_existed_route_without_error(odd_project):
+    """Rows written before ingest had a range (year 1, year 9999) land in the calendar's first and last weeks."""
+    Queue.objects.create(project=odd_project, slug="all", name="All")
+    # What could be stored: ingest converted to UTC, so a moment without a UTC form was a 500, not a row.
+    stored = [moment for moment in EXTREMES if moment.utcoffset() == timedelta(0)] + [
+        datetime(1, 1, 1, 5, tzinfo=UTC),
+        datetime(9999, 12, 31, 20, tzinfo=UTC),
+    ]
+    outputs = [OutputFactory(project=odd_project, occurred_at=moment) for moment in stored]
+
+    made = route_outputs(project_id=odd_project.pk, output_ids=[output.pk for output in outputs])
+
+    assert made == len(stored)
+    weeks = set(Item.objects.values_list("week", flat=True))
+    assert weeks == {calendar.first_week(odd_project), calendar.last_week(odd_project)}
+
+
+@pytest.mark.postgres
+def test_retention_leaves_out_activity_from_the_calendars_first_days(odd_project):
+    """Year-1 activity west of UTC falls before any cycle week: it is left out, not a hang or an overflow."""
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    OutputFactory(project=odd_project, end_user_id="u-legacy", occurred_at=datetime.min.replace(tzinfo=UTC))
+    OutputFactory(project=odd_project, end_user_id="u-now", occurred_at=now - timedelta(days=1))
+
+    assert retention.refresh_retention(project=odd_project, now=now) > 0
+    assert set(RetentionCell.objects.values_list("cohort_week", flat=True)) == {calendar.cycle_week(odd_project, now)}

@@ -1,0 +1,202 @@
+"""One project's poisoned data never stops the others: failures are recorded, shown, and retried with backoff."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db.models import F
+from django.utils import timezone
+
+from labeling import calendar, tasks
+from labeling.models import CycleStatus, Item, Output, Project, Queue, ReviewCycle, RoutingState
+from labeling.services import cycles, routing
+from labeling.services.health import record_heartbeat
+from tests.conftest import Api, output_record
+from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
+
+# A row stored before ingest had a range (Go's zero time plus a few months): its end user's cohort is
+# 105,000 weeks old, which no RetentionCell.offset (a smallint) can hold. Ingest refuses it today.
+LEGACY_MOMENT = datetime(1, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def two_projects(db):
+    """Two projects a month old, each with a lead, an expert, a queue and this week's outputs to route."""
+    made = {}
+    for slug in ("support-bot", "sql-assistant"):
+        project = ProjectFactory(slug=slug, name=slug.replace("-", " ").title())
+        Project.objects.filter(pk=project.pk).update(created_at=F("created_at") - timedelta(days=30))
+        project.refresh_from_db()
+        Queue.objects.create(project=project, slug="all", name="All")
+        lead = MembershipFactory(project=project, user=UserFactory(username=f"lead-{slug}"), role="lead").user
+        expert = MembershipFactory(project=project, user=UserFactory(username=f"expert-{slug}"), role="expert").user
+        made[slug] = {"project": project, "lead": lead, "expert": expert}
+    return made
+
+
+def _close_due_weeks(now=None) -> dict[int, str]:
+    """What beat's close sweep does, with each queued close run here as the worker would run it."""
+    outcomes = {}
+    for project_id, week in cycles.due_weeks(now):
+        try:
+            outcomes[project_id] = tasks.close_week(project_id, week.isoformat())
+        except Exception as exc:  # the worker logs the failed task; the cycle records it
+            outcomes[project_id] = f"failed: {exc}"
+    return outcomes
+
+
+def _last_week(project) -> datetime:
+    return calendar.current_week(project) - timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    "attempts, seconds",
+    [(0, 600), (1, 600), (2, 1200), (3, 2400), (4, 4800), (5, 9600), (6, 19200), (7, 38400), (8, 43200), (60, 43200)],
+)
+def test_a_failed_close_waits_twice_as_long_after_each_failure_up_to_the_cap(settings, attempts, seconds):
+    settings.CYCLE_RETRY_BASE_SECONDS, settings.CYCLE_RETRY_MAX_SECONDS = 600, 12 * 3600
+
+    assert cycles.retry_delay(attempts) == timedelta(seconds=seconds)
+
+
+@pytest.mark.postgres
+def test_a_poisoned_project_fails_its_close_visibly_while_the_other_routes_and_closes(client, settings, two_projects):
+    settings.CYCLE_RETRY_BASE_SECONDS, settings.CYCLE_RETRY_MAX_SECONDS = 600, 12 * 3600
+    settings.READYZ_TOKEN = "operator-token"
+    bad, good = two_projects["support-bot"], two_projects["sql-assistant"]
+    legacy = OutputFactory(project=bad["project"], end_user_id="u-legacy", occurred_at=LEGACY_MOMENT)
+    week = _last_week(bad["project"])
+
+    outcomes = _close_due_weeks()
+
+    # The healthy project closed its week; the poisoned one's close failed, and says why.
+    assert outcomes[good["project"].pk] == CycleStatus.CLOSED
+    assert outcomes[bad["project"].pk].startswith("failed")
+    failed = ReviewCycle.objects.get(project=bad["project"], week=week)
+    assert failed.status == CycleStatus.OPEN and failed.failure_kind == "close"
+    assert "out of range for type smallint" in failed.last_error and failed.attempts == 1
+    assert failed.next_attempt_at == failed.failed_at + timedelta(seconds=600)
+
+    # Not a loop: the sweep leaves it alone until its backoff is over, then tries again, waiting longer.
+    assert cycles.due_weeks() == []
+    assert cycles.due_weeks(timezone.now() + timedelta(seconds=601)) == [(bad["project"].pk, week)]
+    ReviewCycle.objects.filter(pk=failed.pk).update(next_attempt_at=timezone.now())
+    assert _close_due_weeks()[bad["project"].pk].startswith("failed")
+    failed.refresh_from_db()
+    assert failed.attempts == 2 and failed.next_attempt_at == failed.failed_at + timedelta(seconds=1200)
+
+    # Its leads see it on the meeting page, on every week's page; its experts and the other project do not.
+    client.force_login(bad["lead"])
+    page = client.get(f"/p/support-bot/meeting/{calendar.current_week(bad['project']):%G-W%V}/").content.decode()
+    assert 'id="cycle-failures"' in page and f'data-week="{week:%G-W%V}"' in page
+    assert "out of range for type smallint" in page and "2 times in a row" in page
+    client.force_login(bad["expert"])
+    assert 'id="cycle-failures"' not in client.get(f"/p/support-bot/meeting/{week:%G-W%V}/").content.decode()
+    client.force_login(good["lead"])
+    assert 'id="cycle-failures"' not in client.get(f"/p/sql-assistant/meeting/{week:%G-W%V}/").content.decode()
+    client.logout()
+
+    # The operator sees it on /readyz: degraded (the app serves), with the project named for the token only.
+    record_heartbeat(hostname="celery@worker-1")
+    public = client.get("/readyz")
+    assert public.status_code == 200
+    assert public.json()["status"] == "degraded" and public.json()["components"]["closes"] == "failing"
+    assert "support-bot" not in public.content.decode()
+    detail = {
+        row["project"]: row
+        for row in client.get("/readyz", HTTP_AUTHORIZATION="Bearer operator-token").json()["projects"]
+    }
+    failure = detail["support-bot"]["failures"][0]
+    assert (failure["week"], failure["kind"], failure["attempts"]) == (f"{week:%G-W%V}", "close", 2)
+    assert "smallint" in failure["error"] and failure["next_attempt_at"]
+    assert detail["sql-assistant"]["last_close"]["week"] == f"{week:%G-W%V}"
+    assert detail["sql-assistant"]["failures"] == []
+
+    # The healthy project keeps routing: new outputs are placed by the sweep, whatever the other holds.
+    from labeling.services.api_keys import create_api_key
+
+    key = create_api_key(project=good["project"], name="app", scopes=["ingest"])
+    assert (
+        Api(client, key.secret).post("/api/v1/outputs", {"outputs": [output_record(7, occurred_at=None)]}).status_code
+        == 200
+    )
+    Output.objects.update(received_at=timezone.now() - timedelta(minutes=10))  # as if the broker lost the task
+    tasks.route_pending_outputs()
+    assert Item.objects.filter(project=good["project"], output__external_id="conv-7").exists()
+
+    # Once the data is fixed, the next retry closes the week and clears the failure.
+    legacy.delete()
+    ReviewCycle.objects.filter(pk=failed.pk).update(next_attempt_at=timezone.now())
+    assert _close_due_weeks() == {bad["project"].pk: CycleStatus.CLOSED}
+    failed.refresh_from_db()
+    assert (failed.failure_kind, failed.last_error, failed.failed_at, failed.attempts) == ("", "", None, 0)
+    assert client.get("/readyz").json()["status"] == "ok"
+
+
+@pytest.mark.postgres
+def test_a_failed_refresh_is_recorded_backs_off_and_clears_when_it_works(settings, two_projects):
+    settings.CYCLE_RETRY_BASE_SECONDS = 600
+    bad, good = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
+    # 2026 mistyped as 1026, stored before ingest had a range: a cohort 52,000 weeks old.
+    legacy = OutputFactory(project=bad, end_user_id="u-legacy", occurred_at=datetime(1026, 11, 20, 9, tzinfo=UTC))
+    running = calendar.current_week(bad)
+
+    for project_id, week in cycles.running_weeks_to_refresh():
+        try:
+            tasks.refresh_metrics(project_id, week.isoformat())
+        except Exception:
+            pass  # the worker logs it
+
+    cycle = ReviewCycle.objects.get(project=bad, week=running)
+    assert cycle.failure_kind == "refresh" and "out of range for type smallint" in cycle.last_error
+    assert not ReviewCycle.objects.filter(project=good, failed_at__isnull=False).exists()
+    assert cycles.running_weeks_to_refresh() == [(good.pk, calendar.current_week(good))]
+
+    legacy.delete()
+    cycles.refresh_metrics(project=bad, week=running)
+    cycle.refresh_from_db()
+    assert (cycle.failure_kind, cycle.failed_at, cycle.attempts) == ("", None, 0)
+
+
+def test_the_routing_sweep_routes_each_project_on_its_own_and_records_the_one_that_fails(two_projects):
+    bad, good = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
+    a_while_ago = timezone.now() - timedelta(minutes=10)
+    for project in (bad, good):
+        for _ in range(3):
+            OutputFactory(project=project, received_at=a_while_ago)
+    # Stored when tzdata still had it (removed in 2020b): every week of this project is now uncomputable.
+    Project.objects.filter(pk=bad.pk).update(time_zone="US/Pacific-New")
+
+    made = tasks.route_pending_outputs()
+
+    assert made == 3
+    assert Item.objects.filter(project=good).count() == 3 and not Item.objects.filter(project=bad).exists()
+    failing, fine = RoutingState.objects.get(project=bad), RoutingState.objects.get(project=good)
+    assert failing.failed_at and "US/Pacific-New" in failing.last_error and failing.failures == 1
+    assert fine.succeeded_at and not fine.failed_at
+    # The close and refresh sweeps skip it too, and go on with the others.
+    assert [project_id for project_id, _ in cycles.due_weeks()] == [good.pk]
+    assert [project_id for project_id, _ in cycles.running_weeks_to_refresh()] == [good.pk]
+
+
+def test_a_project_with_a_large_backlog_does_not_crowd_the_others_out_of_a_sweep(db):
+    big, small = ProjectFactory(), ProjectFactory()
+    a_while_ago = timezone.now() - timedelta(minutes=10)
+    for _ in range(25):
+        OutputFactory(project=big, received_at=a_while_ago)
+    OutputFactory(project=small, received_at=a_while_ago)
+
+    batches = routing.unrouted_batches(older_than_seconds=60, batch_size=2, batches_per_project=2)
+
+    assert [(project_id, len(ids)) for project_id, ids in batches] == [(big.pk, 2), (big.pk, 2), (small.pk, 1)]
+
+
+def test_the_closing_page_stops_reloading_when_the_close_failed(client, two_projects):
+    bad = two_projects["support-bot"]
+    week = _last_week(bad["project"])
+    cycles.record_failure(project=bad["project"], week=week, kind="close", error="OperationalError: disk full")
+    client.force_login(bad["lead"])
+
+    page = client.get(f"/p/support-bot/meeting/{week:%G-W%V}/?closing=3").content.decode()
+
+    assert 'http-equiv="refresh"' not in page
+    assert "The close did not finish" in page and "disk full" in page

@@ -1,0 +1,150 @@
+"""GET /healthz (liveness, no database) and GET /readyz (database, broker, worker, closes and routing)."""
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling import tasks
+from labeling.models import RoutingState, WorkerHeartbeat
+from labeling.services.health import record_heartbeat
+from tests.factories import UserFactory
+from tests.labeling.test_settings import ROOT
+
+pytestmark = pytest.mark.redis
+
+
+def _closed_port() -> int:
+    """A port nothing listens on: bound, then released."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def worker_alive(db):
+    record_heartbeat(hostname="celery@worker-1")
+
+
+def test_healthz_answers_without_touching_the_database(client):
+    """No `db` fixture: pytest-django fails any query this test makes."""
+    response = client.get("/healthz")
+
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_readyz_is_ok_with_database_broker_and_a_recent_worker(client, project, worker_alive):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["components"] == {
+        "database": "ok",
+        "broker": "ok",
+        "worker": "ok",
+        "closes": "ok",
+        "routing": "ok",
+    }
+    assert "projects" not in body and "errors" not in body and "no-store" in response["Cache-Control"]
+
+
+def test_readyz_is_503_when_the_broker_is_unreachable(client, settings, worker_alive):
+    settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+
+    started = time.monotonic()
+    response = client.get("/readyz")
+
+    assert time.monotonic() - started < 5
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable" and response.json()["components"]["broker"] == "down"
+
+
+@pytest.mark.parametrize("last_beat, state", [(None, "never"), (timedelta(minutes=4), "silent")])
+def test_readyz_is_503_when_no_worker_ran_the_heartbeat_lately(client, settings, db, last_beat, state):
+    settings.WORKER_HEARTBEAT_SECONDS = 60
+    if last_beat:
+        record_heartbeat(hostname="celery@worker-1", now=timezone.now() - last_beat)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503 and response.json()["components"]["worker"] == state
+
+
+def test_the_heartbeat_task_records_its_worker(db):
+    tasks.worker_heartbeat.apply()  # as a worker runs it (request.hostname set by Celery)
+
+    assert WorkerHeartbeat.objects.count() == 1
+    assert timezone.now() - WorkerHeartbeat.objects.get().seen_at < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    "persona, header, sees",
+    [
+        ("anonymous", "", False),
+        ("anonymous", "Bearer wrong-token", False),
+        ("anonymous", "Bearer operator-token", True),
+        ("staff", "", False),
+        ("superuser", "", True),
+    ],
+)
+def test_only_a_superuser_or_the_token_sees_each_project(
+    client, settings, project, worker_alive, persona, header, sees
+):
+    settings.READYZ_TOKEN = "operator-token"
+    if persona != "anonymous":
+        client.force_login(UserFactory(username=persona, is_staff=True, is_superuser=persona == "superuser"))
+    tasks.route_pending_outputs()  # one sweep: the project's routing is recorded
+
+    body = client.get("/readyz", HTTP_AUTHORIZATION=header).json()
+
+    assert ("projects" in body) is sees
+    assert ("support-bot" in str(body)) is sees
+    if sees:
+        [row] = body["projects"]
+        assert row["project"] == "support-bot" and row["routing"]["succeeded_at"] and not row["routing"]["failed_at"]
+        assert row["last_close"] is None and row["failures"] == []
+        assert body["workers"][0]["hostname"] == "celery@worker-1"
+
+
+def test_without_a_readyz_token_no_bearer_header_sees_detail(client, settings, worker_alive):
+    settings.READYZ_TOKEN = ""
+
+    assert "projects" not in client.get("/readyz", HTTP_AUTHORIZATION="Bearer ").json()
+
+
+def test_without_a_database_healthz_is_200_and_readyz_503_not_500():
+    """A real process whose DATABASE_URL points at a port nothing listens on."""
+    script = (
+        "import django; django.setup();"
+        "from django.test import Client; c = Client();"
+        "h = c.get('/healthz'); r = c.get('/readyz');"
+        "print(h.status_code, r.status_code, r.json()['components']['database'], r.json()['status'])"
+    )
+    env = {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/nothing",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PATH": "/usr/bin:/bin",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.stdout.split() == ["200", "503", "down", "unavailable"], result.stderr[-2000:]
+
+
+def test_readyz_is_degraded_when_no_routing_sweep_finished_for_three_periods(client, project, worker_alive):
+    tasks.route_pending_outputs()
+    assert client.get("/readyz").json()["components"]["routing"] == "ok"
+    RoutingState.objects.update(succeeded_at=timezone.now() - timedelta(minutes=16))  # the sweep runs every 5
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["components"]["routing"] == "stale"
