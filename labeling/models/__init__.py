@@ -2,6 +2,7 @@ from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .gold import Resolution, ResolutionStatus
 from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
+from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
@@ -36,6 +37,8 @@ __all__ = [
     "AuditEvent",
     "FeedbackScore",
     "Membership",
+    "OutboxMessage",
+    "work_key",
     "Output",
     "Project",
     "QuestionKind",
