@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -62,15 +62,33 @@ def enqueue(
     a message of that key is still unpublished, asking again adds nothing (returns None).
     """
     message = OutboxMessage(task=task, args=list(args), kwargs=dict(kwargs or {}), dedupe_key=dedupe_key)
-    try:
-        with transaction.atomic():
-            message.save(force_insert=True)
-    except IntegrityError:
-        if not dedupe_key:
-            raise
-        return None  # the same work is queued already and not yet sent
+    if not dedupe_key:
+        message.save(force_insert=True)
+    else:
+        message.pk = _insert_unless_pending(message)
+        if message.pk is None:
+            return None  # the same work is queued already and not yet sent
     transaction.on_commit(partial(_publish_after_commit, message.pk), robust=True)
     return message
+
+
+_INSERTED = ("task", "args", "kwargs", "dedupe_key", "created_at", "attempts", "last_error")
+
+
+def _insert_unless_pending(message: OutboxMessage) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement, no savepoint around a failed insert
+    (the last label of an item asks for its resolution inside the hot submit transaction)."""
+    fields = [OutboxMessage._meta.get_field(name) for name in _INSERTED]
+    values = [field.get_db_prep_save(field.pre_save(message, add=True), connection) for field in fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {OutboxMessage._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _publish_after_commit(message_id: int) -> None:
