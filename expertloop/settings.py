@@ -177,6 +177,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.refresh_running_weeks",
         "schedule": env.int("METRICS_REFRESH_SECONDS", default=3600),
     },
+    # The outbox's sweep: sends queued work the broker missed (labeling/services/README.md, "Outbox").
+    # A sweep message older than its own interval is dropped: a worker back from an outage runs one, not all.
+    "publish-outbox": {
+        "task": "labeling.publish_outbox",
+        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=5),
+        "options": {"expires": env.int("OUTBOX_SWEEP_SECONDS", default=5)},
+    },
 }
 # A failed close (or running-week refresh) is retried by the sweeps after CYCLE_RETRY_BASE_SECONDS,
 # doubling with each failure up to CYCLE_RETRY_MAX_SECONDS.
@@ -195,6 +202,12 @@ CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
 }
 # A bearer token that shows /readyz's per-project detail (also shown to signed-in superusers).
 READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
+# Outbox: after a failed publish, requests skip their immediate try this long (the sweep sends instead);
+# published messages are deleted after OUTBOX_KEEP_DAYS.
+OUTBOX_BREAKER_SECONDS = env.int("OUTBOX_BREAKER_SECONDS", default=10)
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=3)
+if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1 or OUTBOX_BREAKER_SECONDS < 0:
+    raise ImproperlyConfigured("OUTBOX_SWEEP_SECONDS, OUTBOX_KEEP_DAYS must be positive; OUTBOX_BREAKER_SECONDS >= 0.")
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
 CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)
 if CYCLE_CLOSE_GRACE_HOURS < 0:

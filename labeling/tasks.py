@@ -67,11 +67,14 @@ def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) 
 @shared_task(name="labeling.close_due_weeks", acks_late=True, time_limit=300, soft_time_limit=240)
 def close_due_weeks() -> int:
     """Beat's sweep: queue the close of every project week that is over and still open."""
+    from labeling.models import Project
     from labeling.services import cycles
 
     due = cycles.due_weeks()
+    projects = Project.objects.in_bulk({project_id for project_id, _ in due})
     for project_id, week in due:
-        close_week.delay(project_id, week.isoformat())
+        if project_id in projects:
+            cycles.request_close(project=projects[project_id], week=week)
     return len(due)
 
 
@@ -92,11 +95,14 @@ def refresh_metrics(project_id: int, week_iso: str) -> None:
 def refresh_running_weeks() -> int:
     """Beat's sweep: queue a recompute of each project's running week, so live figures stay recent
     (a week whose refresh failed waits for its backoff)."""
+    from labeling.models import Project
     from labeling.services import cycles
 
     weeks = cycles.running_weeks_to_refresh()
+    projects = Project.objects.in_bulk({project_id for project_id, _ in weeks})
     for project_id, week in weeks:
-        refresh_metrics.delay(project_id, week.isoformat())
+        if project_id in projects:
+            cycles.request_refresh(project=projects[project_id], week=week)
     return len(weeks)
 
 
@@ -108,3 +114,16 @@ def worker_heartbeat() -> None:
     from labeling.services.health import record_heartbeat
 
     record_heartbeat(hostname=worker_heartbeat.request.hostname or socket.gethostname())
+
+
+@shared_task(name="labeling.publish_outbox", acks_late=True, time_limit=120, soft_time_limit=100)
+def publish_outbox() -> int:
+    """Beat's sweep: send the queued work the broker missed, and forget what was sent days ago."""
+    from labeling.services import outbox
+
+    sent = outbox.publish_pending()
+    outbox.prune()
+    return sent
+
+
+from labeling import task_signals  # noqa: E402,F401  (connects the outbox's worker signals)

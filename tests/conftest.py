@@ -143,3 +143,44 @@ def output_record(index: int = 0, **overrides) -> dict:
     }
     record.update(overrides)
     return record
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (bound, read, and released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def point_celery_at(url: str) -> None:
+    """Publish to another broker from now on (the pools are dropped, as Celery does after a fork)."""
+    from celery import current_app
+
+    current_app.conf.broker_url = url
+    current_app._pool = None
+    current_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """This process publishes to a port where no broker listens, as during a Redis outage."""
+    from labeling.services.outbox import breaker
+
+    point_celery_at(f"redis://127.0.0.1:{free_port()}/0")
+    breaker.reset()
+    yield
+    point_celery_at(settings.CELERY_BROKER_URL)
+    breaker.reset()
+
+
+@pytest.fixture
+def broker_queue():
+    """The real Redis list this test run's tasks are published to, emptied before and after the test."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    yield client
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)

@@ -3,6 +3,7 @@ from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .gold import Resolution, ResolutionStatus
 from .health import RoutingState, WorkerHeartbeat
 from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
+from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
@@ -37,6 +38,8 @@ __all__ = [
     "AuditEvent",
     "FeedbackScore",
     "Membership",
+    "OutboxMessage",
+    "work_key",
     "Output",
     "Project",
     "QuestionKind",

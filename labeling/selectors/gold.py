@@ -185,7 +185,8 @@ def dataset_project(user, slug: str) -> tuple[Project, Membership]:
 class DatasetSummary:
     dataset: Dataset
     latest: DatasetVersion | None  # the newest ready version
-    building: bool
+    building: bool  # a worker is building a version
+    queued: bool = False  # a build was asked for and no worker has started it yet
 
 
 def datasets_of_project(project: Project) -> list[DatasetSummary]:
@@ -211,7 +212,8 @@ def datasets_of_project(project: Project) -> list[DatasetSummary]:
         DatasetSummary(
             dataset=dataset,
             latest=latest.get(dataset.latest_ready_id),
-            building=dataset.has_building_version or dataset.build_requested_at is not None,
+            building=dataset.has_building_version,
+            queued=not dataset.has_building_version and dataset.build_requested_at is not None,
         )
         for dataset in datasets
     ]

@@ -41,9 +41,11 @@ from labeling.models import (
     ReviewCycle,
     Role,
     week_label,
+    work_key,
 )
 from labeling.selectors.gold import _excerpt, adjudication_queue
 
+from . import outbox
 from .access import check_can_manage
 from .datasets import build_version
 from .metrics import gold_of, questions_of, refresh_week_metrics, verdict_question
@@ -80,6 +82,36 @@ def get_cycle(*, project: Project, week: date) -> ReviewCycle:
     """The project's cycle for the week, made (open) if it does not exist yet."""
     cycle, _ = ReviewCycle.objects.get_or_create(project=project, week=week)
     return cycle
+
+
+def request_close(*, project: Project, week: date, closed_by=None) -> bool:
+    """Queue the close of a week that is over (through the outbox); False if it is closed already.
+
+    A week still running raises WeekNotOver. Asking again while a close is queued adds nothing.
+    """
+    if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        return False
+    if week >= current_week(project):
+        raise WeekNotOver(f"The week {week_label(week)} is still running: close it once it has ended.")
+    closed_by_id = closed_by.pk if closed_by is not None and closed_by.pk else None
+    outbox.enqueue(
+        task="labeling.close_week",
+        args=[project.pk, week.isoformat(), closed_by_id],
+        dedupe_key=work_key("close_week", project.pk, week.isoformat()),
+    )
+    return True
+
+
+def request_refresh(*, project: Project, week: date) -> bool:
+    """Queue a recompute of the week's figures (through the outbox); False if the week is closed (frozen)."""
+    if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        return False
+    outbox.enqueue(
+        task="labeling.refresh_metrics",
+        args=[project.pk, week.isoformat()],
+        dedupe_key=work_key("refresh_metrics", project.pk, week.isoformat()),
+    )
+    return True
 
 
 # The close ---------------------------------------------------------------------------------------------------

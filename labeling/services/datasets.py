@@ -36,8 +36,10 @@ from labeling.models import (
     ResolutionStatus,
     Rubric,
     VersionStatus,
+    work_key,
 )
 
+from . import outbox
 from .routing import cycle_week
 
 ROW_CHUNK = 2000
@@ -111,14 +113,11 @@ def split_of(external_id: str, splits: dict[str, int]) -> str:
     return sorted(splits)[-1]
 
 
+@transaction.atomic
 def request_build(*, dataset: Dataset) -> None:
-    """Ask a worker to build a new version once this transaction commits."""
-    from functools import partial
-
-    from labeling.tasks import build_dataset
-
+    """Ask a worker to build a new version (through the outbox: sent once this transaction commits)."""
     Dataset.objects.filter(pk=dataset.pk).update(build_requested_at=timezone.now(), build_error="")
-    transaction.on_commit(partial(build_dataset.delay, dataset.pk), robust=True)
+    outbox.enqueue(task="labeling.build_dataset", args=[dataset.pk], dedupe_key=work_key("build_dataset", dataset.pk))
 
 
 class _Unchanged(Exception):

@@ -13,7 +13,6 @@ order and cannot deadlock. Other databases (the SQLite demo) take the portable O
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import psycopg
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from labeling.models import Output, Project, UsageEvent
 
+from . import outbox
 from . import records as rec
 
 logger = logging.getLogger(__name__)
@@ -236,14 +236,6 @@ def _classify(model, project, rows, created) -> IngestResult:
 
 
 def _enqueue_routing(project_id: int, output_ids: list[int], *, reevaluate: bool = False) -> None:
-    from labeling.tasks import route_outputs
-
-    # robust: a broker outage must not turn a committed batch into a 500; the periodic sweep
-    # (`route_pending_outputs`) routes whatever was missed. Never run inline instead.
-    # A short argsrepr: Celery would otherwise format all 1,000 ids into the message headers.
-    send = partial(
-        route_outputs.apply_async,
-        args=(project_id, output_ids, reevaluate),
-        argsrepr=f"({project_id}, <{len(output_ids)} ids>, reevaluate={reevaluate})",
-    )
-    transaction.on_commit(send, robust=True)
+    # One outbox row per batch, in the batch's transaction: a broker outage never turns a committed batch
+    # into a 500, and the routing waits in the database until the broker is back. Never run inline instead.
+    outbox.enqueue(task="labeling.route_outputs", args=[project_id, output_ids, reevaluate])

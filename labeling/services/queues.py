@@ -8,14 +8,14 @@ Editing a queue never changes items already placed: they carry their own overlap
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import AuditEvent, Membership, Project, Queue
+from labeling.models import AuditEvent, Membership, Project, Queue, work_key
 
+from . import outbox
 from .routing import validate_rule
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -126,8 +126,6 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
 @transaction.atomic
 def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> None:
     """Route the project's outputs since `since` through the queue, in a task sent after commit."""
-    from labeling.tasks import backfill_queue
-
     since_iso = since.isoformat() if since else None
     AuditEvent.objects.create(
         project_id=queue.project_id,
@@ -135,8 +133,12 @@ def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> Non
         action="queue.backfill_requested",
         details={"queue": queue.pk, "slug": queue.slug, "since": since_iso},
     )
-    # robust: the audit row is committed either way; a broker outage is logged, not turned into a 500.
-    transaction.on_commit(partial(backfill_queue.delay, queue.pk, since_iso), robust=True)
+    # Through the outbox: during a broker outage the backfill waits in the database and is sent after.
+    outbox.enqueue(
+        task="labeling.backfill_queue",
+        args=[queue.pk, since_iso],
+        dedupe_key=work_key("backfill_queue", queue.pk, since_iso or "all"),
+    )
 
 
 def _check(*, project: Project, values: QueueValues, queue: Queue | None = None) -> dict:

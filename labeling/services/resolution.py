@@ -10,7 +10,6 @@ decided: adjudicated answers win, and survive every rebuild.
 import statistics
 from collections import Counter
 from datetime import date
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -18,8 +17,18 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from labeling.exceptions import DomainError, NotFound
-from labeling.models import Item, ItemStatus, Label, QuestionKind, Resolution, ResolutionStatus, Rubric
+from labeling.models import (
+    Item,
+    ItemStatus,
+    Label,
+    QuestionKind,
+    Resolution,
+    ResolutionStatus,
+    Rubric,
+    work_key,
+)
 
+from . import outbox
 from .access import check_can_manage
 from .answers import InvalidAnswers, validate_answers
 
@@ -158,10 +167,8 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
 
 
 def enqueue_resolution(item_id: int) -> None:
-    """Resolve the item in Celery once the transaction that completed it commits."""
-    from labeling.tasks import resolve_item as resolve_item_task
-
-    transaction.on_commit(partial(resolve_item_task.delay, item_id), robust=True)
+    """Resolve the item in Celery once the transaction that completed it commits (through the outbox)."""
+    outbox.enqueue(task="labeling.resolve_item", args=[item_id], dedupe_key=work_key("resolve_item", item_id))
 
 
 @transaction.atomic

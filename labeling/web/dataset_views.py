@@ -11,8 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import Queue, Rubric, VersionStatus
+from labeling.models import Queue, Rubric, VersionStatus, work_key
 from labeling.selectors import gold
+from labeling.selectors.outbox import queued_work
 from labeling.services import datasets as dataset_services
 from labeling.services.access import MANAGING_ROLES
 
@@ -31,7 +32,12 @@ def _frame(project, membership) -> dict:
 def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = gold.dataset_project(request.user, slug)
     summaries = gold.datasets_of_project(project)
-    context = {**_frame(project, membership), "summaries": summaries, "building": any(s.building for s in summaries)}
+    context = {
+        **_frame(project, membership),
+        "summaries": summaries,
+        "building": any(s.building for s in summaries),
+        "queued": any(s.queued for s in summaries),
+    }
     return render(request, "labeling/datasets/list.html", context)
 
 
@@ -66,11 +72,18 @@ def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRe
     project, membership = gold.dataset_project(request.user, slug)
     dataset = gold.dataset_of_project(project, dataset_slug)
     versions = list(gold.dataset_versions(dataset))
+    # Building once a worker took the build (its version is claimed); before that, queued: the build
+    # waits in the outbox (broker unreachable) or in the broker (no worker free). A requested build always
+    # set build_requested_at in the same transaction, so without it there is nothing to ask the outbox.
+    work = queued_work(work_key("build_dataset", dataset.pk)) if dataset.build_requested_at else None
+    building = any(v.status == VersionStatus.BUILDING for v in versions) or bool(work and work.running)
     context = {
         **_frame(project, membership),
         "dataset": dataset,
         "rows": _version_rows(project, dataset, versions),
-        "building": dataset.build_requested_at is not None or any(v.status == VersionStatus.BUILDING for v in versions),
+        "building": building,
+        "queued": not building and (dataset.build_requested_at is not None or bool(work)),
+        "unsent": bool(work and not work.sent),
         "api_base": _api_base(project, dataset),
         "formats": DOWNLOAD_FORMATS,
     }

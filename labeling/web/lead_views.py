@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import InvalidSpec
 from labeling.models import QuestionKind
 from labeling.selectors import management
+from labeling.selectors.outbox import queued_backfills
 from labeling.services import queues as queue_services
 from labeling.services import rubrics
 from labeling.services.routing import preview_rule
@@ -23,8 +24,11 @@ from .lead_forms import PreviewForm, QueueForm, RubricForm, describe_rule
 def queue_list(request, slug: str):
     project = management.managed_project(request.user, slug)
     week, _ = management.current_week(project)
-    queues = management.queues_with_week_counts(project, week)
-    rows = [{"queue": queue, "rule": describe_rule(queue.rule)} for queue in queues]
+    queues = list(management.queues_with_week_counts(project, week))
+    backfills = queued_backfills([queue.pk for queue in queues])
+    rows = [
+        {"queue": queue, "rule": describe_rule(queue.rule), "backfill": backfills.get(queue.pk)} for queue in queues
+    ]
     return render(
         request, "labeling/lead/queue_list.html", {"project": project, "week": week, "rows": rows, "tab": "queues"}
     )
@@ -50,6 +54,7 @@ def _queue_editor(request, project, *, queue):
     experts = management.project_experts(project)
     form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue)
     context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
+    context["backfill"] = queued_backfills([queue.pk]).get(queue.pk) if queue else None
     if request.method == "GET":
         return render(request, "labeling/lead/queue_form.html", context)
     if "preview" in request.POST:
@@ -121,8 +126,8 @@ def queue_backfill(request, slug: str, queue_id: int):
     queue_services.request_backfill(queue=queue, since=since, actor=request.user)
     messages.success(
         request,
-        f"Backfill of “{queue.name}” started: this week's outputs (since {since:%a %d %b}) that match "
-        "its rule are being placed in it, within its quota.",
+        f"Backfill of “{queue.name}” requested: a worker places this week's outputs (since {since:%a %d %b}) "
+        "that match its rule in it, within its quota.",
     )
     return redirect("labeling:queues", slug=project.slug)
 

@@ -7,11 +7,12 @@ else gets a 404 from `check_can_manage`, as for every other manage screen.
 A closed week shows its frozen `cycle.report`; an open one is built live from the stored metric rows
 (`cycles.build_report`) and says its figures are provisional.
 
-Closing enqueues `labeling.tasks.close_week` after commit instead of running the close inside the
+Closing queues `labeling.tasks.close_week` through the outbox instead of running the close inside the
 request: the close resolves, rebuilds datasets and recomputes metrics, which takes seconds on a large
-project (W4). The page then shows "closing…" and reloads itself (a <meta> refresh, no script) until
-the cycle is closed. In the demo (no Redis, eager Celery) the task runs during the request, so the
-redirect already lands on the frozen report.
+project (W4). The page then shows "close queued, waiting for the worker" until a worker starts it (also
+while the broker is down: the outbox sends it when it is back), then "closing…", and reloads itself
+(a <meta> refresh, no script) until the cycle is closed. In the demo (no Redis, eager Celery) the task
+runs during the request, so the redirect already lands on the frozen report.
 """
 
 from datetime import date, timedelta
@@ -24,12 +25,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling import tasks
-from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
-from labeling.models import CycleStatus, Decision, Membership, Project, Queue, ReviewCycle, week_label
+from labeling.exceptions import InvalidInput, InvalidWeek, NotFound
+from labeling.models import Decision, Membership, Project, Queue, ReviewCycle, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
+from labeling.selectors.outbox import queued_work
 from labeling.services import cycles
 from labeling.services.access import MANAGING_ROLES, check_can_manage, check_member
 from labeling.services.metrics import questions_of, verdict_question
@@ -107,7 +108,15 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     current = cycles.current_week(project)
     can_manage = membership.role in MANAGING_ROLES
     is_closed = bool(cycle and cycle.is_closed)
+    # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
+    # worker, or for the broker to come back) or running.
+    close_work = refresh_work = None
+    if not is_closed:
+        close_work = queued_work(work_key("close_week", project.pk, week.isoformat()))
+        refresh_work = queued_work(work_key("refresh_metrics", project.pk, week.isoformat()))
     closing = _closing_count(request) if not is_closed else 0
+    if close_work and not closing:
+        closing = 1
     failures = health.failing_cycles(project) if can_manage else []
     if closing and cycle and cycle.failure_kind == "close" and cycle.failed_at > timezone.now() - CLOSE_FAILED_RECENTLY:
         closing = CLOSING_REFRESHES  # the close just failed: stop reloading, the notice says why
@@ -125,6 +134,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current,
         "closing": closing,
+        "close_work": close_work,
+        "refresh_work": refresh_work,
         "closing_next": closing + 1 if 0 < closing < CLOSING_REFRESHES else 0,
         "previous_label": week_label(week - timedelta(days=7)),
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
@@ -296,13 +307,9 @@ def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_i
 def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     project, _ = _managed_project(request.user, slug)
     week = _week(project, week_label)
-    cycle = ReviewCycle.objects.filter(project=project, week=week).first()
-    if cycle is not None and cycle.is_closed:
+    if not cycles.request_close(project=project, week=week, closed_by=request.user):
         messages.info(request, f"The week {week_label} is already closed.")
         return redirect(_meeting_url(project, week))
-    if week >= cycles.current_week(project):
-        raise WeekNotOver(f"The week {week_label} is still running: close it once it has ended.")
-    tasks.close_week.delay_on_commit(project.pk, week.isoformat(), request.user.pk)
     messages.success(request, f"Closing the week {week_label}: the report is frozen when the close is done.")
     return redirect(_meeting_url(project, week) + "?closing=1")
 
@@ -312,10 +319,9 @@ def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
 def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     project, _ = _managed_project(request.user, slug)
     week = _week(project, week_label)
-    if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+    if not cycles.request_refresh(project=project, week=week):
         messages.info(request, f"The week {week_label} is closed: its report is frozen.")
     else:
-        tasks.refresh_metrics.delay_on_commit(project.pk, week.isoformat())
         messages.success(request, "Recomputing the week's figures: reload in a moment to see them.")
     return redirect(_meeting_url(project, week))
 

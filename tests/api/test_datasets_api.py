@@ -25,6 +25,7 @@ from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, _member
 from tests.factories import OutputFactory, UserFactory
+from tests.outbox import enqueued
 
 QUESTIONS = [
     {"key": "correct", "kind": "binary", "prompt": "Correct?"},
@@ -491,6 +492,7 @@ def test_a_signed_in_engineer_lead_or_admin_asks_for_a_build(
 
     assert response.status_code == 202 and response.json() == {"status": "requested"}
     assert len(callbacks) == 1  # the build task, sent once the request commits
+    assert [message.args for message in enqueued("labeling.build_dataset")] == [[dataset.pk]]
     dataset.refresh_from_db()
     assert dataset.build_requested_at is not None
 

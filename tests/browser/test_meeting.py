@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import CycleStatus, Queue, ReviewCycle, week_label
+from labeling.models import CycleStatus, OutboxMessage, Queue, ReviewCycle, week_label
 from labeling.services import cycles
-from labeling.tasks import close_week
 from tests.browser.test_adjudication import tied_item
 from tests.browser.test_lead import sign_in
 from tests.labeling.test_meeting_web import store_retention, store_week
+from tests.outbox import run_as_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,9 +99,10 @@ def test_a_lead_runs_the_meeting_and_closes_the_week(page, live_server, project,
         page.get_by_role("button", name="Close the week").click()
     expect(page.locator(".messages")).to_contain_text(f"Closing the week {label}")
     if not ReviewCycle.objects.filter(project=project, week=meeting_data["week"], status="closed").exists():
-        expect(page.locator("#cycle-status")).to_have_text("closing…")
+        expect(page.locator("#cycle-status")).to_have_text("close queued")
+        expect(page.locator("#closing-note")).to_contain_text("queued, waiting for the worker")
         # No worker runs in browser tests (with eager Celery the close already ran): close as the worker would.
-        close_week.apply(args=[project.pk, meeting_data["week"].isoformat(), lead.pk])
+        run_as_worker(OutboxMessage.objects.get(task="labeling.close_week"))
     expect(page.locator("#frozen-note")).to_be_visible()
     expect(page.locator("#cycle-status")).to_have_text("closed")
     expect(page.get_by_role("button", name="Close the week")).to_have_count(0)

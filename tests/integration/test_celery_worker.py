@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from labeling.models import Output
+from labeling.models import OutboxMessage, Output
 from tests.conftest import output_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -64,7 +64,8 @@ def test_a_worker_routes_the_outputs_a_batch_created(worker, api, project):
 
 
 def test_a_broker_that_is_down_never_runs_the_task_inline(project):
-    """REDIS_URL set but unreachable: the batch is stored, the task is not run in-process, an error is logged."""
+    """REDIS_URL set but unreachable: the batch is stored, the task is not run in-process but kept in the
+    outbox for the sweep, and the failed publish is logged."""
     script = (
         "import django; django.setup();"
         "from labeling.models import Project, Output;"
@@ -81,8 +82,15 @@ def test_a_broker_that_is_down_never_runs_the_task_inline(project):
 
     assert result.returncode == 0, result.stderr
     assert "created 1 routed 0" in result.stdout
-    assert "Error calling" in result.stderr and "on_commit" in result.stderr
-    assert Output.objects.get(project=project, external_id="down-1").routed_at is None
+    assert "could not publish labeling.route_outputs" in result.stderr and "left for the sweep" in result.stderr
+    output = Output.objects.get(project=project, external_id="down-1")
+    assert output.routed_at is None
+    [message] = OutboxMessage.objects.pending()
+    assert (message.task, message.args, message.attempts) == (
+        "labeling.route_outputs",
+        [project.pk, [output.pk], False],
+        1,
+    )
 
 
 def test_the_periodic_sweep_routes_what_a_lost_task_missed(project):

@@ -8,12 +8,13 @@ queries. "Build now" enqueues the build after commit; the test runs the task its
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
-from labeling.models import Dataset, DatasetVersion, Project, VersionStatus
-from labeling.services.datasets import build_version, create_dataset
-from labeling.tasks import build_dataset
+from labeling.models import Dataset, DatasetVersion, OutboxMessage, Project, VersionStatus
+from labeling.services.datasets import build_version, create_dataset, request_build
 from tests.factories import MembershipFactory, UserFactory
 from tests.labeling.test_datasets import label_outputs
+from tests.outbox import enqueued, run_as_worker
 
 
 def form_data(**overrides) -> dict:
@@ -78,7 +79,7 @@ def test_it_validates_ownership(client, project, dataset, persona, request, djan
         assert client.post(paths["create"], form_data(name="Mine")).status_code == 404
         assert client.post(paths["build"]).status_code == 404
 
-    assert callbacks == []
+    assert callbacks == [] and not OutboxMessage.objects.exists()
     assert list(Dataset.objects.values_list("slug", flat=True)) == ["support-eval"]
     assert Dataset.objects.get().build_requested_at is None
 
@@ -105,7 +106,7 @@ def test_it_validates_ownership_of_a_dataset_slug(engineer_client, project, othe
         assert engineer_client.post(paths["build"]).status_code == 404
     assert engineer_client.get(urls(other_project, foreign.slug)["detail"]).status_code == 404
     assert engineer_client.get(urls(other_project)["list"]).status_code == 404
-    assert callbacks == []
+    assert callbacks == [] and not OutboxMessage.objects.exists()
     foreign.refresh_from_db()
     assert foreign.build_requested_at is None
 
@@ -277,20 +278,51 @@ def test_build_now_enqueues_the_build_after_commit_and_the_new_version_shows(
         response = engineer_client.post(urls(project)["build"])
 
     assert response.status_code == 302 and response.headers["Location"] == urls(project)["detail"]
-    assert len(callbacks) == 1 and callbacks[0].func == build_dataset.delay and callbacks[0].args == (dataset.pk,)
+    # One message in the outbox, written with the request; its publish is what runs after commit.
+    [message] = enqueued("labeling.build_dataset")
+    assert message.args == [dataset.pk] and len(callbacks) == 1
+    assert not DatasetVersion.objects.exists()  # not run inline
     page = engineer_client.get(urls(project)["detail"])
     html = page.content.decode()
     assert "Build of “Support eval” requested" in html
-    assert "data-building" in html and "Building… (requested at" in html and "datasets.js" in html
-    assert "data-building" in engineer_client.get(urls(project)["list"]).content.decode()
+    # No worker has taken it yet: queued, not "Building…"; the page still polls (data-building).
+    assert "data-building" in html and "Queued, waiting for the worker (requested at" in html
+    assert "Building…" not in html and "datasets.js" in html
+    listing = engineer_client.get(urls(project)["list"]).content.decode()
+    assert "data-building" in listing and "queued, waiting for the worker" in listing
 
     # What the worker does with the message.
-    assert build_dataset.apply(args=[dataset.pk]).get() == 1
+    assert run_as_worker(message) == 1
 
     html = engineer_client.get(urls(project)["detail"]).content.decode()
     assert "data-building" not in html
     assert 'data-version="1"' in html and 'data-rows="6"' in html
     assert Dataset.objects.get(pk=dataset.pk).build_requested_at is None
+    message.refresh_from_db()
+    assert message.started_at and message.finished_at
+
+
+def test_a_build_a_worker_has_started_shows_as_building(engineer_client, project, dataset):
+    request_build(dataset=dataset)
+    OutboxMessage.objects.update(published_at=timezone.now(), started_at=timezone.now())
+
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    assert "Building… (requested at" in html and "Queued" not in html
+
+
+def test_build_now_while_the_broker_is_down_says_queued_and_keeps_the_build(
+    engineer_client, project, dataset, broker_down, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = engineer_client.post(urls(project)["build"])
+
+    assert response.status_code == 302
+    [message] = enqueued("labeling.build_dataset")
+    assert message.attempts == 1 and message.last_error  # the publish after commit failed; kept for the sweep
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+    assert "Queued, waiting for the worker" in html and "cannot be reached just now" in html
+    assert "Building…" not in html
 
 
 def test_a_dataset_of_a_project_with_another_time_zone_keeps_its_dates(client, project):

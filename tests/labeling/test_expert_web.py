@@ -633,7 +633,8 @@ def test_next_item_and_submit_run_a_fixed_number_of_queries(
     assert response.headers["Location"] == item_url(first)
 
     # session, user, item with project, queue, output and access, rubric; in one transaction: item
-    # locked with the expert's label and lease, slot done, label, item complete; then the next item
-    with django_assert_num_queries(4 + 6 + 4):
+    # locked with the expert's label and lease, slot done, label, item complete, its resolution asked
+    # for (one outbox row); then the next item
+    with django_assert_num_queries(4 + 7 + 4):
         response = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
     assert response.headers["Location"] == item_url(second)

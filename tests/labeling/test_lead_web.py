@@ -10,12 +10,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Flag, Item, Label, Queue, Rubric, Skip, Slot
-from labeling.services.queues import QueueValues, create_queue
+from labeling.models import AuditEvent, Flag, Item, Label, OutboxMessage, Queue, Rubric, Skip, Slot
+from labeling.services.queues import QueueValues, create_queue, request_backfill
 from labeling.services.routing import cycle_week, is_sampled
 from labeling.services.rubrics import publish_rubric
-from labeling.tasks import backfill_queue
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.outbox import enqueued, run_as_worker
 
 QUESTIONS = [
     {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
@@ -99,7 +99,7 @@ def test_it_validates_ownership(client, project, persona, request, django_captur
         assert client.post(urls(project, queue.pk)["backfill"]).status_code == 404
         assert client.post(urls(project, queue.pk)["rubric"], {"questions": "[]"}).status_code == 404
 
-    assert callbacks == []
+    assert callbacks == [] and not OutboxMessage.objects.exists()
     assert list(Queue.objects.values_list("slug", "name")) == [("billing", "Billing")]
     assert Rubric.objects.count() == 1
     assert not AuditEvent.objects.filter(action__startswith="queue.").exclude(action="queue.created").exists()
@@ -119,7 +119,7 @@ def test_it_validates_ownership_of_a_queue_id(lead_client, project, other_projec
     assert lead_client.get(urls(other_project, foreign.pk)["edit"]).status_code == 404
     assert lead_client.get(urls(other_project, foreign.pk)["list"]).status_code == 404
 
-    assert callbacks == []
+    assert callbacks == [] and not OutboxMessage.objects.exists()
     foreign.refresh_from_db()
     assert foreign.name == "Theirs"
 
@@ -178,12 +178,12 @@ def test_the_queue_list_runs_a_fixed_number_of_queries(lead_client, project, exp
         Item.objects.create(project=project, queue=queue, output=output, week=this_week(project), overlap=1)
 
     add_queue(0)
-    # session, user, project, membership, queues with counts, their eligible experts
-    with django_assert_num_queries(6):
+    # session, user, project, membership, queues with counts, their eligible experts, backfills queued
+    with django_assert_num_queries(7):
         lead_client.get(urls(project, 0)["list"])
     for index in range(1, 6):
         add_queue(index)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = lead_client.get(urls(project, 0)["list"])
     assert len(response.context["rows"]) == 6
 
@@ -367,14 +367,28 @@ def test_backfill_places_this_weeks_outputs_after_commit(lead_client, project, l
 
     assert response.status_code == 302
     assert response.headers["Location"] == urls(project, queue.pk)["list"]
-    assert len(callbacks) == 1 and callbacks[0].func == backfill_queue.delay
+    [message] = enqueued()  # written with the request; its publish is what runs after commit
+    assert message.task == "labeling.backfill_queue" and message.args[0] == queue.pk and len(callbacks) == 1
     assert not Item.objects.exists()  # enqueued, not run inline
-    backfill_queue.apply(args=callbacks[0].args)
+    listing = lead_client.get(response.headers["Location"]).content.decode()
+    assert "Backfill of “Billing” requested" in listing
+    assert 'data-backfill="queued"' in listing and "backfill queued, waiting for the worker" in listing
+    assert 'data-backfill="queued"' in lead_client.get(urls(project, queue.pk)["edit"]).content.decode()
+
+    run_as_worker(message)
     # 6 billing outputs this week, a quota of 5; last week's billing outputs are not touched.
     assert Item.objects.filter(queue=queue).count() == 5
     assert Slot.objects.filter(queue=queue).count() == 5
     assert AuditEvent.objects.filter(action="queue.backfill_requested", actor=lead).exists()
-    assert "Backfill of “Billing” started" in lead_client.get(response.headers["Location"]).content.decode()
+    assert "data-backfill" not in lead_client.get(response.headers["Location"]).content.decode()
+
+
+def test_a_backfill_a_worker_runs_shows_as_running(lead_client, project, lead):
+    queue = make_queue(project)
+    request_backfill(queue=queue, since=None, actor=lead)
+    OutboxMessage.objects.update(published_at=timezone.now(), started_at=timezone.now())
+
+    assert 'data-backfill="running"' in lead_client.get(urls(project, queue.pk)["list"]).content.decode()
 
 
 def test_backfill_takes_only_post(lead_client, project):

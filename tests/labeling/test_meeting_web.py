@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from labeling.metrics.quality import wilson_interval
 from labeling.models import (
@@ -11,6 +12,7 @@ from labeling.models import (
     CycleStatus,
     Decision,
     Item,
+    OutboxMessage,
     QualityMetric,
     Queue,
     QueueWeek,
@@ -20,10 +22,10 @@ from labeling.models import (
 )
 from labeling.services import cycles
 from labeling.services.rubrics import publish_rubric
-from labeling.tasks import close_week, refresh_metrics
 from tests.conftest import _member
 from tests.factories import OutputFactory
 from tests.labeling.test_reports import HOSTILE_OUTPUT, sample_report
+from tests.outbox import enqueued, run_as_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -289,12 +291,23 @@ def test_a_lead_closes_an_ended_week_through_the_task(
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(url("meeting-close", project, label))
     assert response.status_code == 302 and response["Location"].endswith("?closing=1")
-    assert len(callbacks) == 1  # close_week enqueued after commit, not run in the request
+    [message] = enqueued()  # close_week, written with the request and published after commit
+    assert (message.task, message.args) == ("labeling.close_week", [project.pk, metrics.isoformat(), lead.pk])
+    assert len(callbacks) == 1
     assert not ReviewCycle.objects.filter(status=CycleStatus.CLOSED).exists()
     closing = client.get(response["Location"]).content.decode()
-    assert "closing…" in closing and 'http-equiv="refresh"' in closing
+    assert "close queued" in closing and "The close is queued, waiting for the worker" in closing
+    assert 'http-equiv="refresh"' in closing
+    # Without ?closing the page still knows: the outbox says the close is outstanding.
+    assert "The close is queued" in client.get(url("meeting-week", project, label)).content.decode()
+    # Asking twice while it waits queues nothing more.
+    client.post(url("meeting-close", project, label))
+    assert len(enqueued()) == 1
 
-    close_week.apply(args=[project.pk, metrics.isoformat(), lead.pk])  # what the worker does
+    OutboxMessage.objects.update(published_at=timezone.now(), started_at=timezone.now())  # a worker took it
+    assert "closing…" in client.get(response["Location"]).content.decode()
+
+    run_as_worker(message)  # what the worker does
     cycle = ReviewCycle.objects.get(project=project, week=metrics)
     assert cycle.status == CycleStatus.CLOSED and cycle.closed_by == lead
     html = client.get(response["Location"]).content.decode()
@@ -310,7 +323,7 @@ def test_the_running_week_cannot_be_closed(client, project, lead, this_week, dja
         response = client.post(url("meeting-close", project, week_label(this_week)))
     assert response.status_code == 409
     assert "still running" in response.content.decode()
-    assert callbacks == []
+    assert callbacks == [] and not OutboxMessage.objects.exists()
 
 
 def test_a_lead_refreshes_the_live_figures_of_an_open_week(
@@ -326,8 +339,13 @@ def test_a_lead_refreshes_the_live_figures_of_an_open_week(
 
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(url("meeting-refresh", project, label))
-    assert response.status_code == 302 and len(callbacks) == 1  # enqueued after commit
-    refresh_metrics.apply(args=[project.pk, this_week.isoformat()])  # what the worker does
+    assert response.status_code == 302 and len(callbacks) == 1  # published after commit
+    [message] = enqueued()
+    assert (message.task, message.args) == ("labeling.refresh_metrics", [project.pk, this_week.isoformat()])
+    page = client.get(url("meeting-week", project, label)).content.decode()
+    assert "A refresh of the figures is queued, waiting for the worker" in page
+    run_as_worker(message)  # what the worker does
+    assert 'id="refresh-note"' not in client.get(url("meeting-week", project, label)).content.decode()
 
     assert QueueWeek.objects.get(project=project, week=this_week).items == 1 == item.queue.items.count()
 
@@ -338,6 +356,7 @@ def test_a_closed_weeks_figures_are_not_refreshed(client, project, lead, last_we
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(url("meeting-refresh", project, week_label(last_week)), follow=True)
     assert "its report is frozen" in response.content.decode() and callbacks == []
+    assert not OutboxMessage.objects.exists()
 
 
 # Markdown export ---------------------------------------------------------------------------------------------

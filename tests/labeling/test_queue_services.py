@@ -1,15 +1,14 @@
 """Queue services: every value is checked, nothing half-saved, audit events for each change, backfill on commit."""
 
 from datetime import UTC, datetime
-from functools import partial
 
 import pytest
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Item, Queue
 from labeling.services.queues import QueueValues, create_queue, queue_problems, request_backfill, update_queue
-from labeling.tasks import backfill_queue
 from tests.factories import MembershipFactory, OutputFactory
+from tests.outbox import enqueued, run_as_worker
 
 
 def values(**overrides) -> QueueValues:
@@ -164,12 +163,11 @@ def test_request_backfill_enqueues_the_task_after_commit(project, lead, django_c
     with django_capture_on_commit_callbacks() as callbacks:
         request_backfill(queue=queue, since=since, actor=lead)
 
-    assert len(callbacks) == 1
-    assert isinstance(callbacks[0], partial)
-    assert callbacks[0].func == backfill_queue.delay
-    assert callbacks[0].args == (queue.pk, since.isoformat())
+    assert len(callbacks) == 1  # the publish, after commit
+    [message] = enqueued()
+    assert (message.task, message.args) == ("labeling.backfill_queue", [queue.pk, since.isoformat()])
     assert Item.objects.count() == 0  # nothing ran inline
-    assert backfill_queue.apply(args=callbacks[0].args).get() == 1
+    assert run_as_worker(message) == 1
     assert AuditEvent.objects.filter(action="queue.backfill_requested", actor=lead).count() == 1
 
 

@@ -10,8 +10,8 @@ from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, combine, mark_for_adjudication, resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
-from labeling.tasks import resolve_item as resolve_item_task
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.outbox import enqueued, run_as_worker
 
 QUESTIONS = [
     {"key": "correct", "kind": "binary", "prompt": "Correct?"},
@@ -83,9 +83,11 @@ def test_the_last_label_enqueues_resolution_and_the_task_resolves(project, rubri
     with django_capture_on_commit_callbacks() as callbacks:
         item = labeled_item(project, rubric, [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 2}])
 
-    resolve_calls = [cb for cb in callbacks if getattr(cb, "func", None) == resolve_item_task.delay]
-    assert [cb.args for cb in resolve_calls] == [(item.pk,)]
-    assert resolve_item_task.apply(args=[item.pk]).get() == ResolutionStatus.RESOLVED
+    [message] = enqueued("labeling.resolve_item")
+    assert message.args == [item.pk] and message.dedupe_key == f"resolve_item:{item.pk}"
+    assert not Resolution.objects.filter(item=item).exists()  # not run inline
+    assert len(callbacks) == len(enqueued())  # each message is published after commit
+    assert run_as_worker(message) == ResolutionStatus.RESOLVED
     assert Resolution.objects.get(item=item).gold == {"correct": True, "helpful": 3}
 
 

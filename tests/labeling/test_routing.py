@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from labeling.models import Item, Output, Queue, Slot
+from labeling.models import Item, OutboxMessage, Output, Queue, Slot
 from labeling.services.routing import (
     backfill_queue,
     cycle_week,
@@ -19,6 +20,7 @@ from labeling.services.routing import (
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.conftest import output_record
 from tests.factories import OutputFactory
+from tests.outbox import enqueued, run_as_worker
 
 WEEK = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday
 
@@ -163,9 +165,12 @@ def test_concurrent_routing_tasks_give_the_same_items_and_an_exact_quota(project
 
 def run_enqueued(callbacks):
     """Run the routing tasks the request enqueued, here (the broker is not what this test is about)."""
-    for callback in callbacks:
-        assert callback.func == route_outputs_task.apply_async
-        route_outputs_task.apply(args=callback.keywords["args"]).get()
+    messages = enqueued()
+    assert len(callbacks) == len(messages)  # one publish after commit per message
+    for message in messages:
+        assert message.task == "labeling.route_outputs"
+        run_as_worker(message)
+        OutboxMessage.objects.filter(pk=message.pk).update(published_at=timezone.now())
 
 
 def test_late_thumbs_down_puts_an_output_into_a_feedback_queue(api, project, django_capture_on_commit_callbacks):
@@ -188,7 +193,11 @@ def test_ingest_enqueues_one_routing_task_for_the_new_outputs(api, project, djan
         api.post("/api/v1/outputs", {"outputs": [output_record(i) for i in range(3)]})
         api.post("/api/v1/outputs", {"outputs": [output_record(i) for i in range(3)]})  # duplicates: nothing new
 
-    assert len(callbacks) == 1
+    [message] = enqueued()  # one message for the batch, published after commit
+    assert message.task == "labeling.route_outputs" and len(callbacks) == 1
+    project_id, output_ids, reevaluate = message.args
+    assert project_id == project.pk and reevaluate is False
+    assert sorted(output_ids) == sorted(Output.objects.filter(project=project).values_list("pk", flat=True))
 
 
 def test_backfill_routes_existing_outputs_through_a_new_queue(project):

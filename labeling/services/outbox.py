@@ -1,0 +1,184 @@
+"""The transactional outbox: how every service asks for a Celery task (see README.md beside this file).
+
+`enqueue` writes an `OutboxMessage` in the caller's transaction, so the work is asked for exactly when
+the change that wants it commits, and a broker outage loses nothing. After commit it tries to publish
+at once (best effort); what it could not send, `publish_pending` sends later (beat's sweep every few
+seconds, and each worker when it starts). A worker marks the message started and finished
+(`labeling/task_signals.py`), which is how the pages tell "queued, waiting for the worker" from "running".
+
+Tasks stay idempotent: a message published twice (a crash between the send and the mark) is harmless.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from labeling.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+HEADER = "outbox_id"  # the message header that carries the row's id to the worker
+_BATCH = 100
+
+
+class _Breaker:
+    """After a failed publish, skip the immediate try for a few seconds: while the broker is down, only
+    the first request pays the connect timeout; the rest leave their rows to the sweep at once."""
+
+    def __init__(self) -> None:
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def trip(self) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + settings.OUTBOX_BREAKER_SECONDS
+
+    def reset(self) -> None:
+        with self._lock:
+            self._open_until = 0.0
+
+
+breaker = _Breaker()
+
+
+def enqueue(
+    *, task: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, dedupe_key: str = ""
+) -> OutboxMessage | None:
+    """Ask for a Celery task in the caller's transaction; published once it commits.
+
+    `task` is the task's registered name and `args`/`kwargs` JSON primitives. With a `dedupe_key`, while
+    a message of that key is still unpublished, asking again adds nothing (returns None).
+    """
+    message = OutboxMessage(task=task, args=list(args), kwargs=dict(kwargs or {}), dedupe_key=dedupe_key)
+    if not dedupe_key:
+        message.save(force_insert=True)
+    else:
+        message.pk = _insert_unless_pending(message)
+        if message.pk is None:
+            return None  # the same work is queued already and not yet sent
+    transaction.on_commit(partial(_publish_after_commit, message.pk), robust=True)
+    return message
+
+
+_INSERTED = ("task", "args", "kwargs", "dedupe_key", "created_at", "attempts", "last_error")
+
+
+def _insert_unless_pending(message: OutboxMessage) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement, no savepoint around a failed insert
+    (the last label of an item asks for its resolution inside the hot submit transaction)."""
+    fields = [OutboxMessage._meta.get_field(name) for name in _INSERTED]
+    values = [field.get_db_prep_save(field.pre_save(message, add=True), connection) for field in fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {OutboxMessage._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _publish_after_commit(message_id: int) -> None:
+    if breaker.is_open():
+        return  # the broker failed moments ago: the sweep sends it when it is back
+    _publish(OutboxMessage.objects.filter(pk=message_id), limit=1)
+
+
+def publish_pending(*, limit: int = 5000) -> int:
+    """Send unpublished messages, oldest first; stop at the first failure (the broker is down). Returns
+    how many were sent. Safe to run in several processes at once: each row is sent by whoever locks it."""
+    return _publish(OutboxMessage.objects.all(), limit=limit)
+
+
+def _publish(messages, *, limit: int) -> int:
+    from labeling import tasks  # noqa: F401  (registers the tasks by name)
+
+    sent = 0
+    while sent < limit:
+        with transaction.atomic():
+            # SKIP LOCKED: a row another dispatcher is sending right now is theirs; its lock is held
+            # until that send is marked, so a message is published once (twice only after a crash).
+            batch = list(
+                messages.pending().select_for_update(skip_locked=True).order_by("pk")[: min(_BATCH, limit - sent)]
+            )
+            if not batch:
+                return sent
+            for message in batch:
+                if not _send(message):
+                    return sent
+                sent += 1
+    return sent
+
+
+def _send(message: OutboxMessage) -> bool:
+    from celery import current_app
+
+    task = current_app.tasks[message.task]
+    if current_app.conf.task_always_eager:
+        # No broker (the demo): the task runs here and now; mark it first, as a worker would see it sent.
+        _mark_published(message)
+        transaction.on_commit(partial(_apply, task, message), robust=True)
+        return True
+    try:
+        # CELERY_TASK_PUBLISH_RETRY_POLICY bounds the try (~0.7 s to a refused port; retry=False would
+        # fall back to kombu's own connect retries, ~6 s). A failure leaves the row for the next sweep.
+        task.apply_async(
+            args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk}, argsrepr=_short_repr(message.args)
+        )
+    except Exception as exc:  # kombu raises several kinds (OperationalError, ConnectionError, OSError)
+        breaker.trip()
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        logger.warning("Outbox: could not publish %s #%s, left for the sweep: %s", message.task, message.pk, exc)
+        return False
+    breaker.reset()
+    _mark_published(message)
+    return True
+
+
+def _apply(task, message: OutboxMessage) -> None:
+    task.apply_async(args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk})
+
+
+def _mark_published(message: OutboxMessage) -> None:
+    OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=True).update(
+        published_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+    )
+
+
+def _short_repr(args: list) -> str:
+    """The args as logs show them, with long lists summarised (a routing batch carries 1,000 ids)."""
+    return "(" + ", ".join(f"<{len(a)} items>" if isinstance(a, list) and len(a) > 10 else repr(a) for a in args) + ")"
+
+
+def mark_started(*, message_id: int) -> None:
+    """Record that a worker took the message (the first time; a redelivery keeps the first start)."""
+    OutboxMessage.objects.filter(pk=message_id, started_at__isnull=True).update(started_at=timezone.now())
+
+
+def mark_finished(*, message_id: int) -> None:
+    """Record that a worker is done with the message (succeeded or failed: the task keeps its own state)."""
+    OutboxMessage.objects.filter(pk=message_id).update(finished_at=timezone.now())
+
+
+def prune(*, older_than: timedelta | None = None, limit: int = 10_000) -> int:
+    """Delete messages published longer ago than `older_than` (OUTBOX_KEEP_DAYS); at most `limit` a call."""
+    cutoff = timezone.now() - (older_than or timedelta(days=settings.OUTBOX_KEEP_DAYS))
+    old = OutboxMessage.objects.filter(published_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)
+    old = list(old[:limit])
+    deleted, _ = OutboxMessage.objects.filter(pk__in=old).delete()
+    return deleted

@@ -1,0 +1,200 @@
+"""Redis killed by PID while a lead presses "Build now" and "Backfill": the pages answer and say the work is
+queued; once Redis is back on the same port, a real worker (with beat's outbox sweep) does each piece of
+work exactly once. Real processes throughout: a redis-server of the test's own, a Celery worker with
+embedded beat, PostgreSQL; the web app is the Django test client in this process."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.urls import reverse
+
+from labeling.models import DatasetVersion, Item, OutboxMessage, VersionStatus
+from labeling.services.datasets import create_dataset
+from labeling.services.outbox import breaker
+from labeling.services.queues import QueueValues, create_queue
+from tests.conftest import free_port, point_celery_at
+from tests.factories import OutputFactory
+from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
+from tests.labeling.test_datasets import label_outputs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class OwnRedis:
+    """A redis-server of this test's own on a free port, started and killed by PID (never the shared one)."""
+
+    def __init__(self, port: int):
+        self.port, self.url, self.process = port, f"redis://127.0.0.1:{port}/0", None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        assert _wait_for(lambda: _answers(client), 10), "redis-server did not start"
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+def _answers(client) -> bool:
+    try:
+        return client.ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def own_redis():
+    server = OwnRedis(free_port())
+    server.start()
+    point_celery_at(server.url)  # the web app (this process) publishes there
+    breaker.reset()
+    yield server
+    point_celery_at(settings.CELERY_BROKER_URL)
+    breaker.reset()
+    if server.process.poll() is None:
+        server.kill()
+
+
+def _start_worker(redis_url: str, tmp_path: Path, *, beat: bool) -> subprocess.Popen:
+    """A Celery worker (with embedded beat, its outbox sweep every second, if `beat`), logging to a file."""
+    log = tmp_path / "worker.log"
+    env = _env_for_test_database(REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1")
+    # Beat's schedule in memory: the default shelve file (dbm.sqlite3 on Python 3.13) sometimes fails to
+    # open under load ("locking protocol"), and a test of the outbox must not hang on that.
+    beat_args = ["-B", "--scheduler", "celery.beat:Scheduler"] if beat else []
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "expertloop", "worker", *beat_args, "--pool=solo",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    process.log = log
+    assert _wait_for(lambda: "ready." in log.read_text(), 30), log.read_text()[-3000:]
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def worker_with_beat(own_redis, tmp_path):
+    process = _start_worker(own_redis.url, tmp_path, beat=True)
+    yield process
+    _stop(process)
+
+
+def _succeeded(log: Path, task: str) -> int:
+    return len(re.findall(rf"Task {re.escape(task)}\[[^\]]+\] succeeded", log.read_text()))
+
+
+def test_build_and_backfill_pressed_while_redis_is_down_run_once_it_is_back(
+    client, project, lead, own_redis, worker_with_beat
+):
+    label_outputs(project, 6)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    queue = create_queue(
+        project=project, values=QueueValues(slug="billing", name="Billing", rule={"tags_any": ["billing"]})
+    )
+    OutputFactory.create_batch(4, project=project, tags=["billing"])
+    pages = {
+        "dataset": reverse("labeling:dataset", args=[project.slug, dataset.slug]),
+        "build": reverse("labeling:dataset-build", args=[project.slug, dataset.slug]),
+        "queues": reverse("labeling:queues", args=[project.slug]),
+        "backfill": reverse("labeling:queue-backfill", args=[project.slug, queue.pk]),
+    }
+    client.force_login(lead)
+
+    own_redis.kill()
+    started = time.monotonic()
+    build = client.post(pages["build"])
+    build_took = time.monotonic() - started
+    started = time.monotonic()
+    backfill = client.post(pages["backfill"])
+    backfill_took = time.monotonic() - started
+
+    assert (build.status_code, backfill.status_code) == (302, 302)
+    # The first request paid one failed publish (~0.7 s); the breaker spared the second.
+    assert build_took < 3 and backfill_took < 0.5, (build_took, backfill_took)
+    detail = client.get(pages["dataset"])
+    assert detail.status_code == 200
+    html = detail.content.decode()
+    assert "Queued, waiting for the worker" in html and "cannot be reached just now" in html
+    assert "Building…" not in html
+    listing = client.get(pages["queues"])
+    assert listing.status_code == 200 and "backfill queued, waiting for the worker" in listing.content.decode()
+    waiting = {m.task: m for m in OutboxMessage.objects.pending()}
+    assert set(waiting) == {"labeling.build_dataset", "labeling.backfill_queue"}
+
+    time.sleep(3)  # the outage goes on for a while: nothing runs, nothing is lost
+    assert not DatasetVersion.objects.filter(dataset=dataset).exists()
+    assert not Item.objects.filter(queue=queue).exists()
+
+    own_redis.start()  # back, on the same port, empty
+    back = time.monotonic()
+    done = _wait_for(
+        lambda: (
+            DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists()
+            and Item.objects.filter(queue=queue).count() == 4
+        ),
+        30,
+    )
+    recovered_in = time.monotonic() - back
+    log = worker_with_beat.log
+    assert done, f"worker exit code {worker_with_beat.poll()}:\n" + log.read_text()[-4000:]
+    time.sleep(4)  # a few more sweeps: nothing is sent or run twice
+
+    assert worker_with_beat.poll() is None, "the worker exited"
+    assert [(v.number, v.status) for v in DatasetVersion.objects.filter(dataset=dataset)] == [(1, VersionStatus.READY)]
+    assert Item.objects.filter(queue=queue).count() == 4
+    assert _succeeded(log, "labeling.build_dataset") == 1 and _succeeded(log, "labeling.backfill_queue") == 1
+    assert "Sending due task publish-outbox (labeling.publish_outbox)" in log.read_text()  # beat's sweep sent them
+    for message in waiting.values():
+        message.refresh_from_db()
+        assert message.published_at and message.started_at and message.finished_at
+    # Build: one failed try after commit, one by the sweep. Backfill: the breaker skipped the doomed try.
+    assert (waiting["labeling.build_dataset"].attempts, waiting["labeling.backfill_queue"].attempts) == (2, 1)
+    html = client.get(pages["dataset"]).content.decode()
+    assert "data-building" not in html and 'data-version="1"' in html
+    assert "data-backfill" not in client.get(pages["queues"]).content.decode()
+    print(f"build request {build_took:.2f} s, backfill request {backfill_took:.2f} s, done {recovered_in:.1f} s after")
+
+
+def test_a_worker_that_starts_after_the_outage_sends_what_waited(client, project, lead, own_redis, tmp_path):
+    """No beat at all: the worker's start (worker_ready) runs the outbox sweep."""
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    client.force_login(lead)
+    own_redis.kill()
+
+    assert client.post(reverse("labeling:dataset-build", args=[project.slug, dataset.slug])).status_code == 302
+    assert [m.task for m in OutboxMessage.objects.pending()] == ["labeling.build_dataset"]
+
+    own_redis.start()
+    worker = _start_worker(own_redis.url, tmp_path, beat=False)
+    try:
+        built = _wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
+    finally:
+        _stop(worker)
+    assert built, worker.log.read_text()[-4000:]
+    assert "Task labeling.publish_outbox" in worker.log.read_text()
+    assert not OutboxMessage.objects.pending().exists()

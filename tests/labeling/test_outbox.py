@@ -1,0 +1,143 @@
+"""The transactional outbox (labeling/services/outbox.py) on PostgreSQL, publishing to the real Redis broker.
+
+A message is written in the caller's transaction (and rolled back with it), published once after commit,
+deduplicated while pending, and kept for the sweep when the broker cannot be reached.
+"""
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from labeling.models import OutboxMessage
+from labeling.services import outbox
+from labeling.tasks import publish_outbox
+from tests.conftest import point_celery_at
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
+
+
+def queued(broker_queue) -> list[dict]:
+    """The headers of the messages waiting in the broker's list, first sent first (kombu pushes on the left)."""
+    raw = broker_queue.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)
+    return [json.loads(message)["headers"] for message in reversed(raw)]
+
+
+def test_the_message_is_written_in_the_callers_transaction_and_rolled_back_with_it(
+    broker_queue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
+        with transaction.atomic():
+            outbox.enqueue(task="labeling.build_dataset", args=[1], dedupe_key="build_dataset:1")
+            assert OutboxMessage.objects.count() == 1  # visible inside the transaction
+            raise RuntimeError("the change failed")
+
+    assert not OutboxMessage.objects.exists()
+    assert callbacks == [] and queued(broker_queue) == []  # nothing was sent for work that never happened
+
+
+def test_a_committed_message_is_published_once(broker_queue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        message = outbox.enqueue(task="labeling.resolve_item", args=[42])
+
+    message.refresh_from_db()
+    assert message.published_at is not None and message.attempts == 1 and message.last_error == ""
+    assert queued(broker_queue) == [
+        {**queued(broker_queue)[0], "task": "labeling.resolve_item", "outbox_id": message.pk}
+    ]
+
+    assert outbox.publish_pending() == 0  # the sweep finds nothing left to send
+    assert len(queued(broker_queue)) == 1
+
+
+def test_the_same_pending_work_is_queued_once(broker_queue, django_capture_on_commit_callbacks):
+    first = outbox.enqueue(task="labeling.build_dataset", args=[7], dedupe_key="build_dataset:7")
+    second = outbox.enqueue(task="labeling.build_dataset", args=[7], dedupe_key="build_dataset:7")
+    other = outbox.enqueue(task="labeling.build_dataset", args=[8], dedupe_key="build_dataset:8")
+    plain = [outbox.enqueue(task="labeling.route_outputs", args=[1, [2], False]) for _ in range(2)]
+
+    assert first is not None and second is None and other is not None and all(plain)
+    assert OutboxMessage.objects.count() == 4
+
+    assert outbox.publish_pending() == 4
+    # Once sent, asking again is new work (e.g. "Build now" after the last build).
+    with django_capture_on_commit_callbacks(execute=True):
+        again = outbox.enqueue(task="labeling.build_dataset", args=[7], dedupe_key="build_dataset:7")
+    assert again is not None and OutboxMessage.objects.filter(dedupe_key="build_dataset:7").count() == 2
+    assert [headers["outbox_id"] for headers in queued(broker_queue)] == [
+        first.pk, other.pk, plain[0].pk, plain[1].pk, again.pk
+    ]  # fmt: skip
+
+
+def test_a_failed_publish_leaves_the_message_for_the_sweep(
+    broker_queue, broker_down, django_capture_on_commit_callbacks
+):
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = outbox.enqueue(task="labeling.backfill_queue", args=[3, None])
+    first_took = time.monotonic() - started
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = outbox.enqueue(task="labeling.resolve_item", args=[9])
+    second_took = time.monotonic() - started
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.published_at is None and first.attempts == 1 and "Connection refused" in first.last_error
+    # The breaker is open: the next request does not wait on the broker at all.
+    assert second.published_at is None and second.attempts == 0
+    assert first_took < 3 and second_took < 0.2, (first_took, second_took)
+    assert outbox.publish_pending() == 0  # still down: the sweep stops at the first failure
+    assert OutboxMessage.objects.get(pk=first.pk).attempts == 2
+
+    point_celery_at(settings.CELERY_BROKER_URL)  # the broker is back
+    assert publish_outbox.apply().get() == 2
+    assert [headers["outbox_id"] for headers in queued(broker_queue)] == [first.pk, second.pk]
+    assert not OutboxMessage.objects.pending().exists()
+
+
+def test_published_messages_are_pruned_after_the_keep_period():
+    old = outbox.enqueue(task="labeling.resolve_item", args=[1])
+    recent = outbox.enqueue(task="labeling.resolve_item", args=[2])
+    waiting = outbox.enqueue(task="labeling.resolve_item", args=[3])
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=old.pk).update(
+        created_at=now - timedelta(days=9), published_at=now - timedelta(days=9)
+    )
+    OutboxMessage.objects.filter(pk=recent.pk).update(published_at=now - timedelta(hours=1))
+    OutboxMessage.objects.filter(pk=waiting.pk).update(created_at=now - timedelta(days=9))  # never sent: kept
+
+    assert outbox.prune() == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_at_once_send_each_message_once(broker_queue):
+    # A backlog left by an outage (enqueue outside a transaction would publish at once).
+    messages = OutboxMessage.objects.bulk_create(
+        OutboxMessage(task="labeling.resolve_item", args=[n]) for n in range(40)
+    )
+    counts, errors = [], []
+
+    def sweep():
+        try:
+            counts.append(outbox.publish_pending())
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == [] and sum(counts) == 40
+    assert sorted(headers["outbox_id"] for headers in queued(broker_queue)) == sorted(m.pk for m in messages)
+    assert not OutboxMessage.objects.pending().exists()
