@@ -227,13 +227,26 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_request_components"],
 }
 
+# Short socket timeouts: a request never waits long on a Redis that is down or unreachable; what uses the
+# cache then falls back to "local", this process's memory (e.g. the API throttle, api/throttles.py).
+REDIS_CACHE_SOCKET_TIMEOUT = env.float("REDIS_CACHE_SOCKET_TIMEOUT", default=0.5)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CACHE_SOCKET_TIMEOUT,
+                "socket_timeout": REDIS_CACHE_SOCKET_TIMEOUT,
+            },
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local-fallback"},
 }
+# After Redis fails once, callers skip it for this long (per process) before trying again.
+REDIS_BREAKER_RESET_SECONDS = env.int("REDIS_BREAKER_RESET_SECONDS", default=5)
 
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

@@ -20,6 +20,7 @@ import psycopg
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from labeling import resilience
 from labeling.models import Output, Project, UsageEvent
 
 from . import records as rec
@@ -238,12 +239,10 @@ def _classify(model, project, rows, created) -> IngestResult:
 def _enqueue_routing(project_id: int, output_ids: list[int], *, reevaluate: bool = False) -> None:
     from labeling.tasks import route_outputs
 
-    # robust: a broker outage must not turn a committed batch into a 500; the periodic sweep
-    # (`route_pending_outputs`) routes whatever was missed. Never run inline instead.
-    # A short argsrepr: Celery would otherwise format all 1,000 ids into the message headers.
-    send = partial(
-        route_outputs.apply_async,
-        args=(project_id, output_ids, reevaluate),
-        argsrepr=f"({project_id}, <{len(output_ids)} ids>, reevaluate={reevaluate})",
-    )
-    transaction.on_commit(send, robust=True)
+    # A broker outage must not turn a committed batch into a 500 nor stall it: `publish` skips a broker
+    # known to be down, and the periodic sweep (`route_pending_outputs`) routes whatever was missed.
+    # Never run inline instead. A short argsrepr: Celery would otherwise format all 1,000 ids into the
+    # message headers.
+    argsrepr = f"({project_id}, <{len(output_ids)} ids>, reevaluate={reevaluate})"
+    send = partial(route_outputs.apply_async, args=(project_id, output_ids, reevaluate), argsrepr=argsrepr)
+    transaction.on_commit(partial(resilience.publish, send, what=f"route_outputs{argsrepr}"), robust=True)
