@@ -152,13 +152,26 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="expertloop")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives any Redis outage: it reconnects forever (Celery's default gives up after 100 tries).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# kombu's Redis transport plus a fix for the worker exiting when Redis goes away under a running task,
+# and a heartbeat that keeps running tasks from being redelivered (see expertloop/broker.py).
+# (Only for redis:// URLs: a rediss:// URL keeps kombu's own transport, which sets up TLS from the scheme.)
+CELERY_BROKER_TRANSPORT = "expertloop.broker:Transport" if REDIS_URL.startswith("redis://") else None
+# A task still running when Redis goes away finishes its database work; the sweeps cover what was lost.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Publishing fails after ~1 s when the broker is down, instead of blocking a request for long.
 # visibility_timeout: how long a task taken by a worker that died (SIGKILL, lost machine) stays
-# invisible before Redis hands it to another worker. Tasks are idempotent, so a redelivery is safe.
+# invisible before Redis hands it to another worker: a lost task is retried within ~4 minutes. A live
+# worker re-stamps the tasks it runs every visibility_timeout / 4 s (the heartbeat in expertloop/broker.py),
+# so an hour-long dataset build or weekly close is never handed to a second worker while it runs (and
+# if it were, both are idempotent and take the same row lock). unacked_restore_throttle 1: every worker
+# looks for expired tasks every 10 s instead of every 100 s.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=240),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
