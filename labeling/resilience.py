@@ -46,7 +46,7 @@ def publish(send: Callable[[], Any], *, what: str) -> bool:
     except pybreaker.CircuitBreakerError:
         logger.info("Broker unavailable, not sent (a sweep will catch up): %s", what)
         return False
-    except Exception:  # kombu's OperationalError and friends: whatever the broker raised, the commit stands
-        logger.exception("Broker error, not sent (a sweep will catch up): %s", what)
+    except Exception as exc:  # kombu's OperationalError and friends: whatever the broker raised, the commit stands
+        logger.warning("Broker error, not sent (a sweep will catch up): %s: %r", what, exc)
         return False
     return True
