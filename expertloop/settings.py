@@ -260,6 +260,10 @@ CACHES = {
 }
 # After Redis fails once, callers skip it for this long (per process) before trying again.
 REDIS_BREAKER_RESET_SECONDS = env.int("REDIS_BREAKER_RESET_SECONDS", default=5)
+if REDIS_CACHE_SOCKET_TIMEOUT <= 0:
+    raise ImproperlyConfigured("REDIS_CACHE_SOCKET_TIMEOUT must be a number of seconds above 0.")
+if REDIS_BREAKER_RESET_SECONDS < 1 or CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] < 1:
+    raise ImproperlyConfigured("REDIS_BREAKER_RESET_SECONDS and CELERY_VISIBILITY_TIMEOUT must be 1 or more.")
 
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
