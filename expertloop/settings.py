@@ -153,13 +153,26 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="expertloop")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives any Redis outage: it reconnects forever (Celery's default gives up after 100 tries).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# kombu's Redis transport plus a fix for the worker exiting when Redis goes away under a running task,
+# and a heartbeat that keeps running tasks from being redelivered (see expertloop/broker.py).
+# (Only for redis:// URLs: a rediss:// URL keeps kombu's own transport, which sets up TLS from the scheme.)
+CELERY_BROKER_TRANSPORT = "expertloop.broker:Transport" if REDIS_URL.startswith("redis://") else None
+# A task still running when Redis goes away finishes its database work; the sweeps cover what was lost.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Publishing fails after ~1 s when the broker is down, instead of blocking a request for long.
 # visibility_timeout: how long a task taken by a worker that died (SIGKILL, lost machine) stays
-# invisible before Redis hands it to another worker. Tasks are idempotent, so a redelivery is safe.
+# invisible before Redis hands it to another worker: a lost task is retried within ~4 minutes. A live
+# worker re-stamps the tasks it runs every visibility_timeout / 4 s (the heartbeat in expertloop/broker.py),
+# so an hour-long dataset build or weekly close is never handed to a second worker while it runs (and
+# if it were, both are idempotent and take the same row lock). unacked_restore_throttle 1: every worker
+# looks for expired tasks every 10 s instead of every 100 s.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=240),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
@@ -202,12 +215,11 @@ CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
 }
 # A bearer token that shows /readyz's per-project detail (also shown to signed-in superusers).
 READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
-# Outbox: after a failed publish, requests skip their immediate try this long (the sweep sends instead);
-# published messages are deleted after OUTBOX_KEEP_DAYS.
-OUTBOX_BREAKER_SECONDS = env.int("OUTBOX_BREAKER_SECONDS", default=10)
+# Outbox: published messages are deleted after OUTBOX_KEEP_DAYS. (After a failed publish, requests skip
+# their immediate try for REDIS_BREAKER_RESET_SECONDS and leave the message to the sweep.)
 OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=3)
-if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1 or OUTBOX_BREAKER_SECONDS < 0:
-    raise ImproperlyConfigured("OUTBOX_SWEEP_SECONDS, OUTBOX_KEEP_DAYS must be positive; OUTBOX_BREAKER_SECONDS >= 0.")
+if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1:
+    raise ImproperlyConfigured("OUTBOX_SWEEP_SECONDS and OUTBOX_KEEP_DAYS must be positive.")
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
 CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)
 if CYCLE_CLOSE_GRACE_HOURS < 0:
@@ -272,13 +284,30 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_request_components"],
 }
 
+# Short socket timeouts: a request never waits long on a Redis that is down or unreachable; what uses the
+# cache then falls back to "local", this process's memory (e.g. the API throttle, api/throttles.py).
+REDIS_CACHE_SOCKET_TIMEOUT = env.float("REDIS_CACHE_SOCKET_TIMEOUT", default=0.5)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CACHE_SOCKET_TIMEOUT,
+                "socket_timeout": REDIS_CACHE_SOCKET_TIMEOUT,
+            },
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local-fallback"},
 }
+# After Redis fails once, callers skip it for this long (per process) before trying again.
+REDIS_BREAKER_RESET_SECONDS = env.int("REDIS_BREAKER_RESET_SECONDS", default=5)
+if REDIS_CACHE_SOCKET_TIMEOUT <= 0:
+    raise ImproperlyConfigured("REDIS_CACHE_SOCKET_TIMEOUT must be a number of seconds above 0.")
+if REDIS_BREAKER_RESET_SECONDS < 1 or CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] < 1:
+    raise ImproperlyConfigured("REDIS_BREAKER_RESET_SECONDS and CELERY_VISIBILITY_TIMEOUT must be 1 or more.")
 
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

@@ -166,13 +166,13 @@ def point_celery_at(url: str) -> None:
 @pytest.fixture
 def broker_down():
     """This process publishes to a port where no broker listens, as during a Redis outage."""
-    from labeling.services.outbox import breaker
+    from labeling.resilience import broker_breaker as breaker
 
     point_celery_at(f"redis://127.0.0.1:{free_port()}/0")
-    breaker.reset()
+    breaker.close()
     yield
     point_celery_at(settings.CELERY_BROKER_URL)
-    breaker.reset()
+    breaker.close()
 
 
 @pytest.fixture

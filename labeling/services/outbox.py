@@ -10,47 +10,24 @@ Tasks stay idempotent: a message published twice (a crash between the send and t
 """
 
 import logging
-import threading
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import pybreaker
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import OutboxMessage
+from labeling.resilience import broker_breaker
 
 logger = logging.getLogger(__name__)
 
 HEADER = "outbox_id"  # the message header that carries the row's id to the worker
 _BATCH = 100
-
-
-class _Breaker:
-    """After a failed publish, skip the immediate try for a few seconds: while the broker is down, only
-    the first request pays the connect timeout; the rest leave their rows to the sweep at once."""
-
-    def __init__(self) -> None:
-        self._open_until = 0.0
-        self._lock = threading.Lock()
-
-    def is_open(self) -> bool:
-        return time.monotonic() < self._open_until
-
-    def trip(self) -> None:
-        with self._lock:
-            self._open_until = time.monotonic() + settings.OUTBOX_BREAKER_SECONDS
-
-    def reset(self) -> None:
-        with self._lock:
-            self._open_until = 0.0
-
-
-breaker = _Breaker()
 
 
 def enqueue(
@@ -92,18 +69,18 @@ def _insert_unless_pending(message: OutboxMessage) -> int | None:
 
 
 def _publish_after_commit(message_id: int) -> None:
-    if breaker.is_open():
-        return  # the broker failed moments ago: the sweep sends it when it is back
-    _publish(OutboxMessage.objects.filter(pk=message_id), limit=1)
+    # While the broker is known to be down (broker_breaker open), _send gives up at once: only the first
+    # request pays the connect timeout; the rest leave their rows to the sweep.
+    _publish(OutboxMessage.objects.filter(pk=message_id), limit=1, skip_if_broker_down=True)
 
 
 def publish_pending(*, limit: int = 5000) -> int:
     """Send unpublished messages, oldest first; stop at the first failure (the broker is down). Returns
     how many were sent. Safe to run in several processes at once: each row is sent by whoever locks it."""
-    return _publish(OutboxMessage.objects.all(), limit=limit)
+    return _publish(OutboxMessage.objects.all(), limit=limit, skip_if_broker_down=False)
 
 
-def _publish(messages, *, limit: int) -> int:
+def _publish(messages, *, limit: int, skip_if_broker_down: bool) -> int:
     from labeling import tasks  # noqa: F401  (registers the tasks by name)
 
     sent = 0
@@ -117,13 +94,13 @@ def _publish(messages, *, limit: int) -> int:
             if not batch:
                 return sent
             for message in batch:
-                if not _send(message):
+                if not _send(message, skip_if_broker_down=skip_if_broker_down):
                     return sent
                 sent += 1
     return sent
 
 
-def _send(message: OutboxMessage) -> bool:
+def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
     from celery import current_app
 
     task = current_app.tasks[message.task]
@@ -135,17 +112,26 @@ def _send(message: OutboxMessage) -> bool:
     try:
         # CELERY_TASK_PUBLISH_RETRY_POLICY bounds the try (~0.7 s to a refused port; retry=False would
         # fall back to kombu's own connect retries, ~6 s). A failure leaves the row for the next sweep.
-        task.apply_async(
-            args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk}, argsrepr=_short_repr(message.args)
+        send = partial(
+            task.apply_async,
+            args=message.args,
+            kwargs=message.kwargs,
+            headers={HEADER: message.pk},
+            argsrepr=_short_repr(message.args),
         )
+        # A request skips the try while the broker failed moments ago; the sweep always tries.
+        if skip_if_broker_down:
+            broker_breaker.call(send)
+        else:
+            send()
+    except pybreaker.CircuitBreakerError:
+        return False  # the broker failed moments ago: not even tried
     except Exception as exc:  # kombu raises several kinds (OperationalError, ConnectionError, OSError)
-        breaker.trip()
         OutboxMessage.objects.filter(pk=message.pk).update(
             attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
         )
         logger.warning("Outbox: could not publish %s #%s, left for the sweep: %s", message.task, message.pk, exc)
         return False
-    breaker.reset()
     _mark_published(message)
     return True
 

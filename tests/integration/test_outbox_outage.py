@@ -17,8 +17,8 @@ from django.conf import settings
 from django.urls import reverse
 
 from labeling.models import DatasetVersion, Item, OutboxMessage, VersionStatus
+from labeling.resilience import broker_breaker as breaker
 from labeling.services.datasets import create_dataset
-from labeling.services.outbox import breaker
 from labeling.services.queues import QueueValues, create_queue
 from tests.conftest import free_port, point_celery_at
 from tests.factories import OutputFactory
@@ -60,10 +60,10 @@ def own_redis():
     server = OwnRedis(free_port())
     server.start()
     point_celery_at(server.url)  # the web app (this process) publishes there
-    breaker.reset()
+    breaker.close()
     yield server
     point_celery_at(settings.CELERY_BROKER_URL)
-    breaker.reset()
+    breaker.close()
     if server.process.poll() is None:
         server.kill()
 

@@ -38,6 +38,8 @@ def test_secret_key_is_required_unless_debug():
         ({"INGEST_MAX_RECORDS": "0"}, "must be a positive integer"),
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
+        ({"REDIS_CACHE_SOCKET_TIMEOUT": "0"}, "REDIS_CACHE_SOCKET_TIMEOUT must be"),
+        ({"CELERY_VISIBILITY_TIMEOUT": "0"}, "CELERY_VISIBILITY_TIMEOUT must be"),
     ],
 )
 def test_bad_values_fail_at_start(env, message):
