@@ -42,6 +42,7 @@ class Answer:
     headers: dict
     body: str
     seconds: float
+    cookies: list  # every Set-Cookie header
 
 
 class Server:
@@ -50,13 +51,22 @@ class Server:
         self.log = ""  # what gunicorn wrote, once it has stopped
 
     def get(self, path: str, **headers) -> Answer:
+        return self.request("GET", path, **headers)
+
+    def request(self, method: str, path: str, body: str | None = None, **headers) -> Answer:
         started = time.monotonic()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
         try:
-            conn.request("GET", path, headers={"Host": "127.0.0.1", **headers})
+            conn.request(method, path, body=body, headers={"Host": "127.0.0.1", **headers})
             response = conn.getresponse()
-            body = response.read().decode()
-            return Answer(response.status, dict(response.getheaders()), body, time.monotonic() - started)
+            text = response.read().decode()
+            return Answer(
+                response.status,
+                dict(response.getheaders()),
+                text,
+                time.monotonic() - started,
+                response.headers.get_all("Set-Cookie") or [],
+            )
         finally:
             conn.close()
 
@@ -68,7 +78,8 @@ def gunicorn(database_url: str, **env):
     clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEBUG"}}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "expertloop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "gthread", "--threads", "2", "--timeout", "120"],
+         "--worker-class", "gthread", "--threads", "2", "--timeout", "120",
+         "--no-control-socket"],  # gunicorn ≥ 25 shares ~/.gunicorn/gunicorn.ctl between servers otherwise
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**clean, "DJANGO_SETTINGS_MODULE": "expertloop.settings", "DATABASE_URL": database_url,
              "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1", "SECURE_COOKIES": "true", **env},
