@@ -72,13 +72,13 @@ class Server:
 
 
 @contextmanager
-def gunicorn(database_url: str, **env):
+def gunicorn(database_url: str, *, threads: int = 2, **env):
     """A gunicorn like the Dockerfile's (gthread), one worker process, production settings."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEBUG"}}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "expertloop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "gthread", "--threads", "2", "--timeout", "120",
+         "--worker-class", "gthread", "--threads", str(threads), "--timeout", "120",
          "--no-control-socket"],  # gunicorn ≥ 25 shares ~/.gunicorn/gunicorn.ctl between servers otherwise
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**clean, "DJANGO_SETTINGS_MODULE": "expertloop.settings", "DATABASE_URL": database_url,
@@ -131,6 +131,57 @@ def black_hole():
     for conn in held:
         conn.close()
     server.close()
+
+
+class FreezableProxy:
+    """A TCP proxy to PostgreSQL that can stop passing bytes, as a frozen server or a partitioned network do."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.frozen, self.stopped = threading.Event(), threading.Event()
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        try:
+            while not self.stopped.is_set():
+                try:
+                    client = self.server.accept()[0]
+                except TimeoutError:
+                    continue
+                self.sockets.append(client)
+                if self.frozen.is_set():
+                    continue  # a new connection to a hung server: accepted, never answered
+                upstream = socket.create_connection(self.target)
+                self.sockets.append(upstream)
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+        except OSError:
+            return  # closed by close()
+
+    def _pump(self, source, sink):
+        try:
+            source.settimeout(0.2)
+            while not self.stopped.is_set():
+                try:
+                    data = source.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    return
+                while self.frozen.is_set() and not self.stopped.is_set():
+                    time.sleep(0.05)
+                sink.sendall(data)
+        except OSError:
+            return  # closed by close()
+
+    def close(self):
+        self.stopped.set()
+        for sock in [*self.sockets, self.server]:
+            sock.close()
 
 
 def assert_unavailable(answer: Answer, *, api: bool):
@@ -234,3 +285,29 @@ def test_web_requests_get_the_short_statement_timeout_and_workers_and_commands_t
     assert run("-c", web) == "statement_timeout 7s"
     assert run("-c", worker) == "statement_timeout 20min"
     assert run("manage.py", "shell", "-c", SHOW_TIMEOUT) == "statement_timeout 20min"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_hangs_under_an_open_connection_is_a_503_and_frees_the_worker(project):
+    key = create_api_key(project=project, name="app", scopes=["read"])
+    db = connection.settings_dict
+    proxy = FreezableProxy(db["HOST"], int(db["PORT"]))
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@127.0.0.1:{proxy.port}/{db['NAME']}"
+    auth = {"Authorization": f"Bearer {key.secret}"}
+
+    try:
+        # One thread: the request after the freeze uses the connection the first one left open.
+        with gunicorn(url, threads=1, DB_STATEMENT_TIMEOUT="1", DB_CONNECT_TIMEOUT="2") as server:
+            assert server.get("/api/v1/outputs/conv-1", **auth).status == 404
+            proxy.frozen.set()
+            hung = [server.get("/api/v1/outputs/conv-1", **auth) for _ in range(2)]
+    finally:
+        proxy.close()
+
+    print(f"hung database: 503 in {', '.join(f'{a.seconds:.2f}' for a in hung)} s")
+    for answer in hung:
+        assert_unavailable(answer, api=True)
+    # The open connection's health check gives up after the 1 s statement timeout + 2 s margin (without
+    # that bound it waits for ever), then a new connection after the 2 s connect timeout.
+    assert hung[0].seconds < 7 and hung[1].seconds < 4
