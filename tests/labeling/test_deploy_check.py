@@ -53,3 +53,20 @@ def test_a_missing_https_setting_fails_the_check(changed, check):
 
     assert result.returncode != 0
     assert check in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT must be a positive integer"),
+        ({"DB_STATEMENT_TIMEOUT": "-1"}, "DB_STATEMENT_TIMEOUT must be 0 (no limit) or a number of seconds"),
+        ({"DB_TASK_STATEMENT_TIMEOUT": "soon"}, "invalid literal for int"),
+        ({"SECURE_HSTS_SECONDS": "-5"}, "SECURE_HSTS_SECONDS must be 0"),
+        ({"SECURE_SSL_REDIRECT": "perhaps"}, "SECURE_SSL_REDIRECT"),
+    ],
+)
+def test_bad_timeout_and_https_values_fail_at_start(env, message):
+    result = check_deploy(**{**PRODUCTION, **env})
+
+    assert result.returncode != 0
+    assert message in result.stderr
