@@ -13,6 +13,9 @@ from django.db.backends.signals import connection_created
 
 # How long past the server's statement timeout the client still waits for its answer.
 CLIENT_WAIT_MARGIN_SECONDS = 2
+# What psycopg raises when Connection.wait(timeout=…) runs out (private name: looked up here, at import,
+# so that a psycopg without it fails at start-up rather than in the middle of an outage).
+_WaitTimeout = psycopg.errors._WaitTimeout
 
 _background_process = False
 
@@ -35,7 +38,7 @@ class BoundedConnection(psycopg.Connection):
     def wait(self, gen, interval=0.1, timeout=None):
         try:
             return super().wait(gen, interval, timeout if timeout is not None else self.wait_limit)
-        except psycopg.errors._WaitTimeout:  # psycopg's documented signal for `timeout` (3.2+)
+        except _WaitTimeout:
             # The query's state on the server is unknown: this connection cannot be used again.
             self.pgconn.finish()
             raise psycopg.OperationalError(
@@ -52,6 +55,8 @@ def _configure_connection(sender, connection, **kwargs) -> None:
             # Session-wide (is_local false): the connection is in autocommit mode here.
             cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{timeout}s"])
     if timeout:
+        # Django opens connections with psycopg.connect() and offers no setting for the class: swap it on
+        # the new object (a subclass adding no state, so the swap is safe).
         connection.connection.__class__ = BoundedConnection
         connection.connection.wait_limit = timeout + CLIENT_WAIT_MARGIN_SECONDS
 
