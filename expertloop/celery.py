@@ -6,6 +6,8 @@ import os
 from celery import Celery
 from celery.signals import celeryd_init
 
+from expertloop.db import use_task_statement_timeout
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "expertloop.settings")
 
 app = Celery("expertloop")
@@ -20,3 +22,9 @@ def refuse_worker_without_broker(**kwargs):
     """A worker with no REDIS_URL would consume from an in-memory broker nobody publishes to."""
     if app.conf.task_always_eager:
         raise RuntimeError("REDIS_URL is not set: tasks run eagerly in the web process; no worker is needed.")
+
+
+@celeryd_init.connect
+def longer_statement_timeout(**kwargs):
+    """Tasks (a weekly close, a dataset build) may run statements longer than a web request may wait."""
+    use_task_statement_timeout()

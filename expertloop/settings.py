@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every response below static files: Cache-Control: no-store unless the view set its own.
+    "expertloop.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -76,6 +78,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "labeling.web.errors.DomainErrorMiddleware",
+    # A database that is down, unreachable or too slow: 503 with Retry-After (JSON under /api/).
+    "expertloop.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "expertloop.urls"
@@ -102,6 +106,21 @@ VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'expertloop.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A database that is down or hung answers 503 within seconds instead of holding a web worker: connections
+# give up after DB_CONNECT_TIMEOUT, statements of web and API requests after DB_STATEMENT_TIMEOUT (seconds;
+# 0 = none). Celery workers and management commands use DB_TASK_STATEMENT_TIMEOUT (expertloop/db.py).
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
+DB_STATEMENT_TIMEOUT = env.int("DB_STATEMENT_TIMEOUT", default=30)
+DB_TASK_STATEMENT_TIMEOUT = env.int("DB_TASK_STATEMENT_TIMEOUT", default=3600)
+if DB_CONNECT_TIMEOUT < 1:
+    raise ImproperlyConfigured("DB_CONNECT_TIMEOUT must be a positive integer (seconds).")
+for _name in ("DB_STATEMENT_TIMEOUT", "DB_TASK_STATEMENT_TIMEOUT"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a number of seconds.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["connect_timeout"] = DB_CONNECT_TIMEOUT
+    _options["options"] = f"{_options.get('options', '')} -c statement_timeout={DB_STATEMENT_TIMEOUT}s".strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's runserver and an eager Celery share one file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -140,6 +159,21 @@ if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The __Host- prefix: browsers take these cookies only over HTTPS, for this host alone (Path=/, no
+# Domain), so a sibling subdomain cannot plant or overwrite them. Needs Secure, hence only then.
+if SESSION_COOKIE_SECURE:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+# HTTPS only, for deployments (`manage.py check --deploy` asks for them): redirect plain HTTP and send
+# Strict-Transport-Security. Off by default so a first look over http://localhost works.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers probe these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 (no HSTS header) or a number of seconds.")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
 
 # Celery. Absent REDIS_URL → tasks run eagerly in-process (the demo); present → always through the
 # broker, and a broker that is down is an error, never a silent fallback to running inline.

@@ -205,7 +205,7 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         query.is_valid(raise_exception=True)
         export = FORMATS[query.validated_data["format"]]
         version = ready_version(dataset, self.kwargs["version"])
-        headers = {"ETag": export.etag(version), VERSION_HEADER: str(version.number), "Cache-Control": "private"}
+        headers = {"ETag": export.etag(version), VERSION_HEADER: str(version.number), "Cache-Control": "no-store"}
         if etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
             return HttpResponseNotModified(headers=headers)
         # Both slugs are slugs by construction ([a-z0-9-]), so the name needs no quoting.

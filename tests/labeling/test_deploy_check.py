@@ -1,0 +1,72 @@
+"""`manage.py check --deploy --fail-level WARNING` passes with production settings, and says what is missing."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "expertloop.example.com",
+    "SECURE_COOKIES": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def check_deploy(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", *PRODUCTION}}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING", "--settings=expertloop.settings"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**clean, "DATABASE_URL": "sqlite:///:memory:", "REDIS_URL": "", "SECRET_KEY": secrets.token_urlsafe(50),
+             **env},
+    )  # fmt: skip
+
+
+def test_production_settings_pass_every_deployment_check_including_the_openapi_schema():
+    result = check_deploy(**PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "changed, check",
+    [
+        ({"SECURE_HSTS_SECONDS": None}, "security.W004"),  # not set at all
+        ({"SECURE_SSL_REDIRECT": "false"}, "security.W008"),
+        ({"SECURE_HSTS_PRELOAD": "false"}, "security.W021"),
+        ({"SECURE_COOKIES": "false"}, "security.W012"),
+    ],
+)
+def test_a_missing_https_setting_fails_the_check(changed, check):
+    env = {name: value for name, value in {**PRODUCTION, **changed}.items() if value is not None}
+
+    result = check_deploy(**env)
+
+    assert result.returncode != 0
+    assert check in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT must be a positive integer"),
+        ({"DB_STATEMENT_TIMEOUT": "-1"}, "DB_STATEMENT_TIMEOUT must be 0 (no limit) or a number of seconds"),
+        ({"DB_TASK_STATEMENT_TIMEOUT": "soon"}, "invalid literal for int"),
+        ({"SECURE_HSTS_SECONDS": "-5"}, "SECURE_HSTS_SECONDS must be 0"),
+        ({"SECURE_SSL_REDIRECT": "perhaps"}, "SECURE_SSL_REDIRECT"),
+    ],
+)
+def test_bad_timeout_and_https_values_fail_at_start(env, message):
+    result = check_deploy(**{**PRODUCTION, **env})
+
+    assert result.returncode != 0
+    assert message in result.stderr
