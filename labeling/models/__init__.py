@@ -7,6 +7,7 @@ from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Week
 from .queues import Queue
 from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
 from .rubrics import QuestionKind, Rubric
+from .signin import SignInThrottle, ThrottleKind
 
 __all__ = [
     "AgreementMetric",
@@ -45,6 +46,8 @@ __all__ = [
     "Role",
     "Rubric",
     "Scope",
+    "SignInThrottle",
+    "ThrottleKind",
     "UsageEvent",
     "Weekday",
 ]
