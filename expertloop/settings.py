@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Caps concurrent sign-ins per process before any session, CSRF or database work (SIGNIN_MAX_CONCURRENT_CHECKS).
+    "labeling.web.signin.SignInGateMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,7 +122,7 @@ SIGNIN_ADDRESS_FAILURE_LIMIT = env.int("SIGNIN_ADDRESS_FAILURE_LIMIT", default=3
 SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=300)
 SIGNIN_LOCKOUT_MAX_SECONDS = env.int("SIGNIN_LOCKOUT_MAX_SECONDS", default=24 * 3600)
 SIGNIN_FORGET_AFTER_SECONDS = env.int("SIGNIN_FORGET_AFTER_SECONDS", default=24 * 3600)
-# Passwords checked at once per web process (PBKDF2 is ~0.3 s of CPU); more are refused with a 429. 0 = no cap.
+# Sign-ins (password checks, ~0.3 s of CPU each) run at once per web process; more get a 429. 0 = no cap.
 SIGNIN_MAX_CONCURRENT_CHECKS = env.int("SIGNIN_MAX_CONCURRENT_CHECKS", default=1)
 # Reverse proxies in front of the app that append to X-Forwarded-For (0: the client address is REMOTE_ADDR).
 SIGNIN_PROXY_COUNT = env.int("SIGNIN_PROXY_COUNT", default=0)

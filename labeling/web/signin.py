@@ -1,14 +1,14 @@
-"""Sign-in throttling at the door: the authentication backend and the middleware that answers 429.
+"""Sign-in throttling at the door: a gate on concurrent sign-ins, the authentication backend, the 429 page.
 
-Every sign-in (the login page, the admin login, anything calling `authenticate` with a request) goes
-through `ThrottledModelBackend`, which in this order:
-1. refuses a locked account or client address without hashing anything (one indexed query);
-2. hashes at most SIGNIN_MAX_CONCURRENT_CHECKS passwords at once per process: PBKDF2 costs ~0.3 s of CPU,
-   so a flood of wrong passwords would otherwise take every core from people using the site; an attempt
-   over the cap is refused at once ("try again in a moment") instead of queueing;
-3. counts a failure (services/signin.py), or clears the account's failures on success.
-A refusal is left on the request; `SignInThrottleMiddleware` turns the view's answer into a 429 page
-with `Retry-After`.
+- `SignInGateMiddleware` (near the top of MIDDLEWARE): at most SIGNIN_MAX_CONCURRENT_CHECKS sign-in
+  POSTs (the login page, the admin login) run at once per process. PBKDF2 costs ~0.3 s of CPU, so a
+  flood of wrong passwords would otherwise take every core from people using the site; a sign-in over
+  the cap is answered 429 at once ("try again in a moment"), before sessions, CSRF or the database.
+- `ThrottledModelBackend` (AUTHENTICATION_BACKENDS): refuses a locked account or client address before
+  hashing anything (one indexed query), then counts a failure (services/signin.py) or, on success,
+  clears the account's failures.
+- `SignInThrottleMiddleware` (innermost): turns a sign-in the backend refused into a 429 page saying
+  why and for how long, with `Retry-After`.
 """
 
 import ipaddress
@@ -21,7 +21,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
 
 from labeling.models import ThrottleKind
 from labeling.selectors.signin import active_lock
@@ -69,7 +70,7 @@ def _hashing_slots(size: int) -> threading.BoundedSemaphore:
 
 
 class ThrottledModelBackend(ModelBackend):
-    """Django's ModelBackend behind the lockout check and a cap on concurrent password checks."""
+    """Django's ModelBackend behind the lockout check; failures are counted, success clears them."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:  # not a client's sign-in (a command, a test helper): nothing to throttle
@@ -81,16 +82,7 @@ class ThrottledModelBackend(ModelBackend):
         if lock is not None:
             request.sign_in_refusal = locked_refusal(lock.kind, lock.seconds_left())
             raise PermissionDenied  # stops authenticate() here: no other backend, no hashing
-        cap = settings.SIGNIN_MAX_CONCURRENT_CHECKS
-        slots = _hashing_slots(cap) if cap else None
-        if slots is not None and not slots.acquire(blocking=False):
-            request.sign_in_refusal = BUSY
-            raise PermissionDenied
-        try:
-            user = super().authenticate(request, username, password, **kwargs)
-        finally:
-            if slots is not None:
-                slots.release()
+        user = super().authenticate(request, username, password, **kwargs)
         if user is not None:
             record_success(username=username)
         elif username is not None and password is not None:
@@ -98,6 +90,33 @@ class ThrottledModelBackend(ModelBackend):
             if caused is not None:
                 request.sign_in_refusal = locked_refusal(caused.kind, caused.seconds_left())
         return user
+
+
+@cache
+def _sign_in_paths() -> frozenset[str]:
+    return frozenset([resolve_url(settings.LOGIN_URL), reverse("admin:login")])
+
+
+class SignInGateMiddleware:
+    """Refuse a sign-in POST at once while SIGNIN_MAX_CONCURRENT_CHECKS others run in this process."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cap = settings.SIGNIN_MAX_CONCURRENT_CHECKS
+        if not cap or request.method != "POST" or request.path_info not in _sign_in_paths():
+            return self.get_response(request)
+        slots = _hashing_slots(cap)
+        if not slots.acquire(blocking=False):
+            # Plain text on purpose: this answer must cost next to nothing while a flood goes on.
+            response = HttpResponse(BUSY.message, status=429, content_type="text/plain; charset=utf-8")
+            response["Retry-After"] = str(BUSY.retry_after)
+            return response
+        try:
+            return self.get_response(request)
+        finally:
+            slots.release()
 
 
 class SignInThrottleMiddleware:
