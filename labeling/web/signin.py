@@ -105,7 +105,7 @@ class SignInGateMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         cap = settings.SIGNIN_MAX_CONCURRENT_CHECKS
-        if not cap or request.method != "POST" or request.path_info not in _sign_in_paths():
+        if not cap or request.method != "POST" or request.path not in _sign_in_paths():
             return self.get_response(request)
         slots = _hashing_slots(cap)
         if not slots.acquire(blocking=False):

@@ -38,6 +38,8 @@ def test_secret_key_is_required_unless_debug():
         ({"INGEST_MAX_RECORDS": "0"}, "must be a positive integer"),
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
+        ({"SIGNIN_LOCKOUT_SECONDS": "0"}, "SIGNIN_LOCKOUT_SECONDS must be a positive integer"),
+        ({"SIGNIN_MAX_CONCURRENT_CHECKS": "-1"}, "must be 0 or more"),
     ],
 )
 def test_bad_values_fail_at_start(env, message):
