@@ -50,8 +50,9 @@ def locked_refusal(kind: str, seconds: int) -> Refusal:
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's IP: REMOTE_ADDR, or with SIGNIN_PROXY_COUNT trusted proxies in front, the address the
-    outermost of them saw (X-Forwarded-For is written by the client too, so only the proxies' entries count)."""
+    """The client's IP (an IPv6 client's /64): REMOTE_ADDR, or with SIGNIN_PROXY_COUNT trusted proxies in front,
+    the address the outermost of them saw (X-Forwarded-For is written by the client too, so only the proxies'
+    entries count). Empty if it is not an IP address."""
     address = request.META.get("REMOTE_ADDR", "")
     proxies = settings.SIGNIN_PROXY_COUNT
     if proxies:
@@ -59,9 +60,15 @@ def client_address(request: HttpRequest) -> str:
         if len(forwarded) >= proxies:
             address = forwarded[-proxies]
     try:
-        return str(ipaddress.ip_address(address))
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return ""
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        # One client usually holds a whole /64: count it as one address, or it could rotate through them.
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @cache

@@ -83,6 +83,43 @@ def test_one_address_guessing_several_usernames_is_locked(client, expert):
     assert signed_in(sign_in(client, "/login/", "erin", address="198.51.100.20"))
 
 
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=60)
+def test_an_ipv6_client_is_one_address_across_its_64(client, expert):
+    for host in ["1", "2", "3"]:
+        sign_in(client, "/login/", f"guess{host}", "wrong", address=f"2001:db8:1:2::{host}")
+
+    assert sign_in(client, "/login/", "erin", address="2001:db8:1:2:ffff::9").status_code == 429
+    assert signed_in(sign_in(client, "/login/", "erin", address="2001:db8:1:3::1"))
+
+
+def _through_proxy(client, username, password, forwarded):
+    return client.post(
+        "/login/", {"username": username, "password": password}, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded
+    )
+
+
+@pytest.mark.parametrize("proxies, locked_out", [(0, True), (1, False)], ids=["no-proxy-trusted", "one-proxy"])
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=60)
+def test_behind_a_trusted_proxy_each_client_has_its_own_address(client, expert, proxies, locked_out):
+    """Three clients fail once each through the proxy at 10.0.0.1; then erin signs in from a fourth."""
+    with override_settings(SIGNIN_PROXY_COUNT=proxies):
+        for host in ["1", "2", "3"]:
+            _through_proxy(client, "x", "wrong", f"192.0.2.{host}")
+        answer = _through_proxy(client, "erin", PASSWORD, "192.0.2.4")
+
+    assert (answer.status_code == 429) is locked_out
+
+
+@override_settings(
+    SIGNIN_PROXY_COUNT=1, SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=60
+)
+def test_entries_a_client_forges_in_x_forwarded_for_do_not_change_its_address(client, expert):
+    for forged in ["1", "2", "3"]:
+        _through_proxy(client, "x", "wrong", f"198.51.100.{forged}, 192.0.2.1")
+
+    assert _through_proxy(client, "erin", PASSWORD, "198.51.100.99, 192.0.2.1").status_code == 429
+
+
 @override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=3600)
 def test_an_operator_unlocks_an_account_with_a_command(client, expert, project, capsys):
     for _ in range(3):
