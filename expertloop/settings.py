@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Caps concurrent sign-ins per process before any session, CSRF or database work (SIGNIN_MAX_CONCURRENT_CHECKS).
+    "labeling.web.signin.SignInGateMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Every response below static files: Cache-Control: no-store unless the view set its own.
     "expertloop.middleware.NoStoreMiddleware",
@@ -80,6 +82,8 @@ MIDDLEWARE = [
     "labeling.web.errors.DomainErrorMiddleware",
     # A database that is down, unreachable or too slow: 503 with Retry-After (JSON under /api/).
     "expertloop.middleware.DatabaseUnavailableMiddleware",
+    # Turns a sign-in refused by labeling.web.signin.ThrottledModelBackend into a 429 page.
+    "labeling.web.signin.SignInThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "expertloop.urls"
@@ -130,6 +134,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in throttling (README "Sign-in throttling"): locks per account and per client address, checked
+# before any password is hashed; each lockout in a row lasts twice as long as the one before.
+AUTHENTICATION_BACKENDS = ["labeling.web.signin.ThrottledModelBackend"]
+SIGNIN_ACCOUNT_FAILURE_LIMIT = env.int("SIGNIN_ACCOUNT_FAILURE_LIMIT", default=10)
+SIGNIN_ADDRESS_FAILURE_LIMIT = env.int("SIGNIN_ADDRESS_FAILURE_LIMIT", default=30)
+SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=300)
+SIGNIN_LOCKOUT_MAX_SECONDS = env.int("SIGNIN_LOCKOUT_MAX_SECONDS", default=24 * 3600)
+SIGNIN_FORGET_AFTER_SECONDS = env.int("SIGNIN_FORGET_AFTER_SECONDS", default=24 * 3600)
+# Sign-ins (password checks, ~0.3 s of CPU each) run at once per web process; more get a 429. 0 = no cap.
+SIGNIN_MAX_CONCURRENT_CHECKS = env.int("SIGNIN_MAX_CONCURRENT_CHECKS", default=1)
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: the client address is REMOTE_ADDR).
+SIGNIN_PROXY_COUNT = env.int("SIGNIN_PROXY_COUNT", default=0)
+for _name in (
+    "SIGNIN_ACCOUNT_FAILURE_LIMIT", "SIGNIN_ADDRESS_FAILURE_LIMIT", "SIGNIN_LOCKOUT_SECONDS",
+    "SIGNIN_LOCKOUT_MAX_SECONDS", "SIGNIN_FORGET_AFTER_SECONDS",
+):  # fmt: skip
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive integer.")
+if SIGNIN_MAX_CONCURRENT_CHECKS < 0 or SIGNIN_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("SIGNIN_MAX_CONCURRENT_CHECKS and SIGNIN_PROXY_COUNT must be 0 or more.")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:home"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,7 +1,19 @@
 from django.contrib import admin
 
-from labeling.models import ApiKey, AuditEvent, Membership, Output, Project, Queue, Rubric, UsageEvent
+from labeling.models import (
+    ApiKey,
+    AuditEvent,
+    Membership,
+    Output,
+    Project,
+    Queue,
+    Rubric,
+    SignInThrottle,
+    ThrottleKind,
+    UsageEvent,
+)
 from labeling.services.api_keys import revoke_api_key
+from labeling.services.signin import unlock_sign_in
 
 
 class MembershipInline(admin.TabularInline):
@@ -83,3 +95,26 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["at", "project", "actor", "action"]
     list_filter = ["project", "action"]
     readonly_fields = ["project", "actor", "action", "details", "at"]
+
+
+@admin.register(SignInThrottle)
+class SignInThrottleAdmin(admin.ModelAdmin):
+    """Failed sign-ins per account and per address (README "Sign-in throttling"); an operator unlocks here."""
+
+    list_display = ["kind", "key", "failures", "lockouts", "locked_until", "last_failure_at"]
+    list_filter = ["kind"]
+    search_fields = ["key"]
+    readonly_fields = ["kind", "key", "failures", "lockouts", "locked_until", "last_failure_at"]
+    actions = ["unlock"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Unlock sign-in for the selected accounts and addresses", permissions=["delete"])
+    def unlock(self, request, queryset):
+        for row in queryset:
+            account = row.kind == ThrottleKind.ACCOUNT
+            unlock_sign_in(
+                username=row.key if account else None, address=None if account else row.key, actor=request.user
+            )
+        self.message_user(request, "Unlocked.")

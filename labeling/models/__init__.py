@@ -9,6 +9,7 @@ from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Week
 from .queues import Queue
 from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
 from .rubrics import QuestionKind, Rubric
+from .signin import SignInThrottle, ThrottleKind
 
 __all__ = [
     "AgreementMetric",
@@ -49,6 +50,8 @@ __all__ = [
     "Role",
     "Rubric",
     "Scope",
+    "SignInThrottle",
+    "ThrottleKind",
     "UsageEvent",
     "Weekday",
     "RoutingState",

@@ -37,6 +37,9 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(cycle_weekday__lte=6), name="project_weekday_range"),
         ]
+        # Operators (granted in the admin; superusers have it) see every project and its outputs.
+        # `is_staff` alone only opens the admin site, where model permissions apply.
+        permissions = [("operate_all_projects", "Can see every project and its outputs (operator)")]
 
     def __str__(self) -> str:
         return self.slug

@@ -1,8 +1,9 @@
 """Reads shared by the web UI, the API and tasks. Access rules are written here once."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
-from labeling.models import Output, Project
+from labeling.models import Membership, Output, Project
+from labeling.services.access import operator_permission_held
 
 
 def outputs_of_project(project: Project) -> QuerySet[Output]:
@@ -10,8 +11,12 @@ def outputs_of_project(project: Project) -> QuerySet[Output]:
 
 
 def projects_of_user(user) -> QuerySet[Project]:
-    """Projects the user is a member of (staff see all), with their output counts."""
-    projects = Project.objects.all() if user.is_staff else Project.objects.filter(memberships__user=user)
+    """Projects the user is a member of (operators see all, `is_staff` alone does not), with output counts."""
+    if user.is_active and user.is_superuser:
+        projects = Project.objects.all()
+    else:
+        member = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk)
+        projects = Project.objects.filter(Exists(member) | operator_permission_held(user))
     return projects.annotate(output_count=Count("outputs", distinct=True)).order_by("slug")
 
 

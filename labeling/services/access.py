@@ -10,11 +10,16 @@ request passes to the services it calls, so they do not ask the database again.
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Combinable
 
 from labeling.exceptions import NotFound
 from labeling.models import Membership, Project, Queue, Role
+
+# Operators see every project and its outputs. An explicit permission (superusers have every one):
+# `is_staff` alone only lets a user into the admin site, where its own model permissions apply.
+OPERATE_ALL_PROJECTS = "labeling.operate_all_projects"
 
 LABELING_ROLES = (Role.EXPERT, Role.LEAD)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
@@ -39,6 +44,20 @@ def check_member(user, project: Project, roles: tuple[str, ...] = tuple(Role.val
     if membership is None:
         raise NotFound("No such project.")
     return membership
+
+
+def operates_all_projects(user) -> bool:
+    """The user holds the operator permission (directly, through a group, or as a superuser)."""
+    return user.is_authenticated and user.is_active and user.has_perm(OPERATE_ALL_PROJECTS)
+
+
+def operator_permission_held(user) -> Exists:
+    """`operates_all_projects` as an expression, to fold into a query instead of asking separately."""
+    app_label, codename = OPERATE_ALL_PROJECTS.split(".")
+    held = Permission.objects.filter(
+        Q(user=user.pk) | Q(group__user=user.pk), codename=codename, content_type__app_label=app_label
+    )
+    return Exists(held)
 
 
 def _admits(user, queue: int | Combinable) -> Q:

@@ -25,7 +25,7 @@ from labeling.exceptions import DomainError, NotFound
 from labeling.models import Item, Project, Queue, Rubric
 from labeling.selectors import work
 from labeling.services import assignment, labels
-from labeling.services.access import LABELING_ROLES, LabelingGrant, check_member, grant_from
+from labeling.services.access import LABELING_ROLES, LabelingGrant, check_member, grant_from, operates_all_projects
 from labeling.services.answers import InvalidAnswers
 
 from .answer_forms import answers_from_post, form_fields
@@ -82,9 +82,9 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         membership = check_member(request.user, project)
     except NotFound:
-        # Staff see every project on the home page (selectors.projects_of_user): let them read its
+        # Operators see every project on the home page (selectors.projects_of_user): let them read its
         # overview too, without queues; items stay for members only.
-        if not request.user.is_staff:
+        if not operates_all_projects(request.user):
             raise
         membership = None
     labels_here = membership is not None and membership.role in LABELING_ROLES

@@ -1,6 +1,7 @@
 """A real chromium signs in and reads the project overview; hostile AI output stays inert text."""
 
 import pytest
+from django.test import override_settings
 
 from tests.factories import OutputFactory
 
@@ -38,3 +39,22 @@ def test_a_wrong_password_is_refused(page, live_server, expert):
     page.keyboard.press("Enter")
 
     assert page.locator(".error").inner_text().startswith("Your username and password didn't match")
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=600)
+def test_repeated_wrong_passwords_lock_the_account_with_a_clear_message(page, live_server, expert):
+    for _ in range(3):
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", "erin")
+        page.fill("input[name=password]", "wrong")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+
+    assert "Too many failed sign-ins for this account" in page.locator(".error").inner_text()
+    assert "10 minutes" in page.locator(".error").inner_text()
+    page.get_by_role("link", name="Back to sign in").click()
+    page.fill("input[name=username]", "erin")
+    page.fill("input[name=password]", "correct horse battery")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "locked" in page.locator(".error").inner_text()

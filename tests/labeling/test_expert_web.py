@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -127,11 +128,17 @@ def test_a_queue_open_to_named_experts_is_listed_for_them(client, expert, projec
     assert [q.slug for q in client.get(f"/p/{project.slug}/").context["queues"]] == ["all"]
 
 
-def test_staff_read_an_overview_without_queues_or_items(client, expert, project, rubric, queue):
-    staff = UserFactory(username="sam", is_staff=True)
+def test_staff_without_the_operator_permission_cannot_read_an_overview(client, project):
+    client.force_login(UserFactory(username="sam", is_staff=True))
+    assert client.get(f"/p/{project.slug}/").status_code == 404
+
+
+def test_operators_read_an_overview_without_queues_or_items(client, expert, project, rubric, queue):
+    operator = UserFactory(username="sam")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
     item = make_items(project, 1)[0]
     assignment.next_item(expert=expert, queue=queue)
-    client.force_login(staff)
+    client.force_login(operator)
 
     response = client.get(f"/p/{project.slug}/")
 

@@ -40,6 +40,8 @@ def test_secret_key_is_required_unless_debug():
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
         ({"REDIS_CACHE_SOCKET_TIMEOUT": "0"}, "REDIS_CACHE_SOCKET_TIMEOUT must be"),
         ({"CELERY_VISIBILITY_TIMEOUT": "0"}, "CELERY_VISIBILITY_TIMEOUT must be"),
+        ({"SIGNIN_LOCKOUT_SECONDS": "0"}, "SIGNIN_LOCKOUT_SECONDS must be a positive integer"),
+        ({"SIGNIN_MAX_CONCURRENT_CHECKS": "-1"}, "must be 0 or more"),
     ],
 )
 def test_bad_values_fail_at_start(env, message):

@@ -1,6 +1,9 @@
 """Sign-in, the project list and the project overview: members only, fixed query counts."""
 
-from tests.factories import OutputFactory, ProjectFactory
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from tests.factories import OutputFactory, ProjectFactory, UserFactory
 
 
 def test_pages_need_a_signed_in_user(client, project):
@@ -57,3 +60,52 @@ def test_list_pages_run_a_fixed_number_of_queries(client, expert, project, djang
     OutputFactory.create_batch(20, project=project)
     with django_assert_num_queries(6):
         client.get(f"/p/{project.slug}/")
+
+
+def test_staff_alone_see_only_their_own_projects(client, expert, other_project):
+    """`is_staff` opens the admin site; it does not show other projects' outputs."""
+    expert.is_staff = True
+    expert.save(update_fields=["is_staff"])
+    OutputFactory(project=other_project, output="another team's transcript")
+    client.force_login(expert)
+
+    assert b"SQL assistant" not in client.get("/").content
+    assert client.get(f"/p/{other_project.slug}/").status_code == 404
+
+
+def _operator(permission_via_group: bool):
+    user = UserFactory(username="opal")
+    permission = Permission.objects.get(codename="operate_all_projects", content_type__app_label="labeling")
+    if permission_via_group:
+        group = Group.objects.create(name="operators")
+        group.permissions.add(permission)
+        user.groups.add(group)
+    else:
+        user.user_permissions.add(permission)
+    return user
+
+
+@pytest.mark.parametrize("via_group", [False, True], ids=["direct", "group"])
+def test_the_operator_permission_shows_every_project_and_its_outputs(client, project, other_project, via_group):
+    OutputFactory(project=other_project, output="another team's transcript")
+    client.force_login(_operator(via_group))
+
+    home = client.get("/").content
+    assert b"Support bot" in home and b"SQL assistant" in home
+    overview = client.get(f"/p/{other_project.slug}/")
+    assert overview.status_code == 200 and b"another team&#x27;s transcript" in overview.content
+
+
+def test_superusers_see_every_project(client, project, other_project):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    home = client.get("/").content
+    assert b"Support bot" in home and b"SQL assistant" in home
+
+
+def test_the_project_list_asks_the_operator_permission_in_the_same_query(client, expert, django_assert_num_queries):
+    expert.is_staff = True
+    expert.save(update_fields=["is_staff"])
+    client.force_login(expert)
+    # session, user, projects with counts (membership or permission folded in)
+    with django_assert_num_queries(3):
+        client.get("/")

@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from labeling.selectors.signin import active_lock
+from labeling.services.signin import unlock_sign_in
+
+
+class Command(BaseCommand):
+    help = "Lift a sign-in lock and forget the failed sign-ins of an account and/or a client address."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username", nargs="?", help="The account's username.")
+        parser.add_argument("--address", help="A client IP address to unlock as well (or alone).")
+
+    def handle(self, *args, username, address, **options):
+        if not username and not address:
+            raise CommandError("Name a username, an --address, or both.")
+        lock = active_lock(username=username, address=address)
+        rows = unlock_sign_in(username=username, address=address)
+        what = " and ".join(
+            part for part in [username and f"account {username!r}", address and f"address {address}"] if part
+        )
+        if lock is not None:
+            self.stdout.write(f"Unlocked {what} (the lock ran until {lock.until:%Y-%m-%d %H:%M:%S %Z}).")
+        elif rows:
+            self.stdout.write(f"{what} was not locked; its failed sign-ins are forgotten.")
+        else:
+            self.stdout.write(f"{what} had no failed sign-ins: nothing to do.")

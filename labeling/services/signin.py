@@ -1,0 +1,114 @@
+"""Sign-in throttling: failures counted per account and per client address, locks that double.
+
+Policy (settings, README "Sign-in throttling"): after SIGNIN_ACCOUNT_FAILURE_LIMIT failed sign-ins for one
+username, or SIGNIN_ADDRESS_FAILURE_LIMIT from one client address (any usernames), sign-in is refused for
+SIGNIN_LOCKOUT_SECONDS; each further lockout in a row locks twice as long, up to SIGNIN_LOCKOUT_MAX_SECONDS.
+A row with no failure for SIGNIN_FORGET_AFTER_SECONDS starts over. A successful sign-in clears its
+account's row (not its address's: one valid account must not reset an address that guesses others).
+
+Rows live in PostgreSQL, not the cache, so a lock holds while Redis is down. Reads: selectors/signin.py.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Membership, SignInThrottle, ThrottleKind
+from labeling.selectors.signin import KEY_LENGTH, Lock, account_key
+
+log = logging.getLogger(__name__)
+
+
+def lockout_period(lockouts: int) -> timedelta:
+    """How long the n-th lockout in a row lasts: the base period, doubled each time, capped."""
+    seconds = settings.SIGNIN_LOCKOUT_SECONDS * 2 ** min(max(lockouts - 1, 0), 30)
+    return timedelta(seconds=min(seconds, settings.SIGNIN_LOCKOUT_MAX_SECONDS))
+
+
+def _keys(*, username: str | None, address: str | None) -> list[tuple[str, str, int]]:
+    keys = []
+    if account_key(username):
+        keys.append((ThrottleKind.ACCOUNT, account_key(username), settings.SIGNIN_ACCOUNT_FAILURE_LIMIT))
+    if address:
+        keys.append((ThrottleKind.ADDRESS, address[:KEY_LENGTH], settings.SIGNIN_ADDRESS_FAILURE_LIMIT))
+    return keys
+
+
+@transaction.atomic
+def record_failure(*, username: str | None, address: str | None) -> Lock | None:
+    """Count one failed sign-in against the account and the address; return the lock it caused, if any."""
+    now = timezone.now()
+    keys = _keys(username=username, address=address)
+    if not keys:
+        return None
+    forget_before = now - timedelta(seconds=settings.SIGNIN_FORGET_AFTER_SECONDS)
+    # Rows nobody has failed on for a day are dropped here, so guessed usernames do not pile up.
+    SignInThrottle.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now), last_failure_at__lt=forget_before
+    ).delete()
+    SignInThrottle.objects.bulk_create(
+        [SignInThrottle(kind=kind, key=key, last_failure_at=now) for kind, key, _ in keys], ignore_conflicts=True
+    )
+    limits = {(kind, key): limit for kind, key, limit in keys}
+    match = Q()
+    for kind, key, _ in keys:
+        match |= Q(kind=kind, key=key)
+    # Two failures at once for one account must both count: lock the rows (in pk order, so no deadlock).
+    rows = list(SignInThrottle.objects.select_for_update().filter(match).order_by("pk"))
+    caused = None
+    for row in rows:
+        if row.locked_until is not None and row.locked_until > now:
+            continue  # refused before the password was checked; only a race lands here
+        if row.last_failure_at < forget_before:
+            row.failures, row.lockouts = 0, 0
+        row.failures += 1
+        row.last_failure_at = now
+        if row.failures >= limits[(row.kind, row.key)]:
+            row.lockouts += 1
+            row.failures = 0
+            row.locked_until = now + lockout_period(row.lockouts)
+            log.warning(
+                "Sign-in locked for %s %r until %s (lockout %d in a row).",
+                row.kind,
+                row.key,
+                row.locked_until,
+                row.lockouts,
+            )
+            if caused is None or row.locked_until > caused.until:
+                caused = Lock(kind=row.kind, until=row.locked_until)
+    SignInThrottle.objects.bulk_update(rows, ["failures", "lockouts", "locked_until", "last_failure_at"])
+    return caused
+
+
+def record_success(*, username: str) -> None:
+    """The account signed in: its failures and lockouts are forgotten."""
+    SignInThrottle.objects.filter(kind=ThrottleKind.ACCOUNT, key=account_key(username)).delete()
+
+
+@transaction.atomic
+def unlock_sign_in(*, username: str | None = None, address: str | None = None, actor=None) -> int:
+    """Lift the lock and forget the failures of an account and/or an address; return how many rows went.
+
+    An account's unlock is written to the audit log of every project the account belongs to."""
+    match = Q(pk__in=[])
+    if username:
+        match |= Q(kind=ThrottleKind.ACCOUNT, key=account_key(username))
+    if address:
+        match |= Q(kind=ThrottleKind.ADDRESS, key=address[:KEY_LENGTH])
+    deleted, _ = SignInThrottle.objects.filter(match).delete()
+    actor_id = getattr(actor, "pk", None)
+    details = {"username": username or "", "address": address or "", "rows": deleted}
+    log.warning("Sign-in unlocked by user %s: %s", actor_id, details)
+    if username:
+        project_ids = Membership.objects.filter(user__username=username).values_list("project_id", flat=True)
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(project_id=pid, actor_id=actor_id, action="sign_in.unlocked", details=details)
+                for pid in project_ids
+            ]
+        )
+    return deleted

@@ -1,0 +1,237 @@
+"""Sign-in throttling on the login page and the admin login: per account, per address, with backoff.
+
+The lockout periods here are seconds long so the tests can wait them out for real."""
+
+import socket
+import threading
+import time
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.core.management import call_command
+from django.test import Client, override_settings
+
+from labeling.models import AuditEvent, SignInThrottle
+from tests.factories import UserFactory
+
+PASSWORD = "correct horse battery"
+LOGIN_PATHS = ["/login/", "/admin/login/"]
+
+
+def sign_in(client, path, username, password=PASSWORD, address="127.0.0.1"):
+    return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def signed_in(response) -> bool:
+    return response.status_code == 302
+
+
+def wait_out(response) -> None:
+    """Sleep until the lock a 429 announced has ended."""
+    time.sleep(int(response.headers["Retry-After"]) + 0.2)
+
+
+@pytest.fixture
+def staff_expert(expert):
+    expert.is_staff = True  # the admin login signs in staff only
+    expert.save(update_fields=["is_staff"])
+    return expert
+
+
+@pytest.mark.parametrize("path", LOGIN_PATHS)
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=10, SIGNIN_ADDRESS_FAILURE_LIMIT=1000, SIGNIN_LOCKOUT_SECONDS=3)
+def test_100_wrong_passwords_lock_the_account_until_the_lockout_ends(client, staff_expert, path):
+    answers = [sign_in(client, path, "erin", "wrong") for _ in range(100)]
+
+    assert [answer.status_code for answer in answers[:9]] == [200] * 9  # "didn't match", form shown again
+    assert answers[9].status_code == 429  # the 10th failure locks
+    assert {answer.status_code for answer in answers[10:]} == {429}
+    refused = sign_in(client, path, "erin")
+    assert refused.status_code == 429
+    assert "Too many failed sign-ins for this account" in refused.content.decode()
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3
+
+    wait_out(refused)
+
+    assert signed_in(sign_in(client, path, "erin"))
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_ADDRESS_FAILURE_LIMIT=1000, SIGNIN_LOCKOUT_SECONDS=1)
+def test_each_lockout_in_a_row_lasts_twice_as_long(client, expert):
+    lockouts = []
+    for _ in range(3):
+        answers = [sign_in(client, "/login/", "erin", "wrong") for _ in range(3)]
+        assert answers[-1].status_code == 429
+        lockouts.append(int(answers[-1].headers["Retry-After"]))
+        wait_out(answers[-1])
+
+    assert lockouts == [1, 2, 4]
+    assert signed_in(sign_in(client, "/login/", "erin"))
+    # A sign-in that worked forgets the account's lockouts: the next lock is short again.
+    assert not SignInThrottle.objects.filter(kind="account", key="erin").exists()
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=5, SIGNIN_LOCKOUT_SECONDS=60)
+def test_one_address_guessing_several_usernames_is_locked(client, expert):
+    for username in ["admin", "root", "lena", "ezra", "erin"]:
+        assert sign_in(client, "/login/", username, "wrong", address="203.0.113.7").status_code in {200, 429}
+
+    refused = sign_in(client, "/login/", "erin", address="203.0.113.7")
+    assert refused.status_code == 429
+    assert "for your network address" in refused.content.decode()
+    # The account itself is not locked: from another address its owner signs in.
+    assert signed_in(sign_in(client, "/login/", "erin", address="198.51.100.20"))
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=60)
+def test_an_ipv6_client_is_one_address_across_its_64(client, expert):
+    for host in ["1", "2", "3"]:
+        sign_in(client, "/login/", f"guess{host}", "wrong", address=f"2001:db8:1:2::{host}")
+
+    assert sign_in(client, "/login/", "erin", address="2001:db8:1:2:ffff::9").status_code == 429
+    assert signed_in(sign_in(client, "/login/", "erin", address="2001:db8:1:3::1"))
+
+
+def _through_proxy(client, username, password, forwarded):
+    return client.post(
+        "/login/", {"username": username, "password": password}, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded
+    )
+
+
+@pytest.mark.parametrize("proxies, locked_out", [(0, True), (1, False)], ids=["no-proxy-trusted", "one-proxy"])
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=60)
+def test_behind_a_trusted_proxy_each_client_has_its_own_address(client, expert, proxies, locked_out):
+    """Three clients fail once each through the proxy at 10.0.0.1; then erin signs in from a fourth."""
+    with override_settings(SIGNIN_PROXY_COUNT=proxies):
+        for host in ["1", "2", "3"]:
+            _through_proxy(client, "x", "wrong", f"192.0.2.{host}")
+        answer = _through_proxy(client, "erin", PASSWORD, "192.0.2.4")
+
+    assert (answer.status_code == 429) is locked_out
+
+
+@override_settings(
+    SIGNIN_PROXY_COUNT=1, SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=60
+)
+def test_entries_a_client_forges_in_x_forwarded_for_do_not_change_its_address(client, expert):
+    for forged in ["1", "2", "3"]:
+        _through_proxy(client, "x", "wrong", f"198.51.100.{forged}, 192.0.2.1")
+
+    assert _through_proxy(client, "erin", PASSWORD, "198.51.100.99, 192.0.2.1").status_code == 429
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=3600)
+def test_an_operator_unlocks_an_account_with_a_command(client, expert, project, capsys):
+    for _ in range(3):
+        sign_in(client, "/login/", "erin", "wrong", address="198.51.100.1")
+    assert sign_in(client, "/login/", "erin", address="198.51.100.2").status_code == 429
+
+    call_command("unlock_sign_in", "erin")
+
+    assert "Unlocked account 'erin'" in capsys.readouterr().out
+    assert signed_in(sign_in(client, "/login/", "erin", address="198.51.100.2"))
+    event = AuditEvent.objects.get(project=project, action="sign_in.unlocked")
+    assert event.details["username"] == "erin"
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=3600)
+def test_an_operator_unlocks_an_account_in_the_admin(client, expert, project):
+    for _ in range(3):
+        sign_in(client, "/login/", "erin", "wrong", address="198.51.100.1")
+    operator = UserFactory(username="opal", is_staff=True, is_superuser=True)
+    row = SignInThrottle.objects.get(kind="account", key="erin")
+    admin = Client()
+    admin.force_login(operator)
+
+    response = admin.post(
+        "/admin/labeling/signinthrottle/", {"action": "unlock", "_selected_action": [row.pk]}, follow=True
+    )
+
+    assert response.status_code == 200 and b"Unlocked." in response.content
+    assert signed_in(sign_in(client, "/login/", "erin", address="198.51.100.2"))
+    assert AuditEvent.objects.get(project=project, action="sign_in.unlocked").actor == operator
+
+
+def _port_nobody_listens_on() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=3600)
+def test_the_lockout_holds_while_the_cache_is_down(client, expert):
+    """Locks live in the database: with the cache (Redis in production) unreachable they still refuse."""
+    dead_redis = f"redis://127.0.0.1:{_port_nobody_listens_on()}/0"
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": dead_redis}}
+    ):
+        assert sign_in(client, "/login/", "erin", "wrong").status_code == 200
+        answers = [sign_in(client, "/login/", "erin", "wrong") for _ in range(2)]
+        assert answers[-1].status_code == 429
+        assert sign_in(client, "/login/", "erin").status_code == 429
+
+
+def test_a_username_with_a_nul_is_refused_without_an_error(client, expert):
+    response = sign_in(client, "/login/", "er\x00in", "wrong")
+    assert response.status_code == 200
+
+
+class CountingPBKDF2Hasher(PBKDF2PasswordHasher):
+    """The real default hasher, counting how many passwords it checks at the same moment."""
+
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def verify(self, password, encoded):
+        cls = type(self)
+        with cls.lock:
+            cls.running += 1
+            cls.most = max(cls.most, cls.running)
+        try:
+            return super().verify(password, encoded)
+        finally:
+            with cls.lock:
+                cls.running -= 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(
+    PASSWORD_HASHERS=["tests.labeling.test_sign_in_throttle.CountingPBKDF2Hasher"],
+    SIGNIN_MAX_CONCURRENT_CHECKS=1,
+    SIGNIN_ACCOUNT_FAILURE_LIMIT=1000,
+    SIGNIN_ADDRESS_FAILURE_LIMIT=1000,
+)
+def test_a_flood_hashes_one_password_at_a_time_and_refuses_the_rest_at_once(expert):
+    from django.db import connection
+
+    expert.password = CountingPBKDF2Hasher().encode(PASSWORD, CountingPBKDF2Hasher().salt())
+    expert.save(update_fields=["password"])
+    start = threading.Barrier(12)
+    answers = []
+
+    def attempt():
+        client = Client()
+        start.wait()
+        began = time.monotonic()
+        response = sign_in(client, "/login/", "erin", "wrong")
+        answers.append((response.status_code, time.monotonic() - began, response.content.decode()))
+        connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(answers) == 12
+    assert CountingPBKDF2Hasher.most == 1
+    busy = [answer for answer in answers if answer[0] == 429]
+    checked = [answer for answer in answers if answer[0] == 200]
+    assert busy and checked
+    assert all("Try again in a moment" in content for _, _, content in busy)
+    # A refused attempt does not wait for a hash (one PBKDF2 check takes several times longer).
+    slowest_refusal = max(seconds for _, seconds, _ in busy)
+    fastest_check = min(seconds for _, seconds, _ in checked)
+    assert slowest_refusal < fastest_check
