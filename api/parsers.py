@@ -14,7 +14,8 @@ class RawJSONParser(BaseParser):
     """Hand the JSON body over as bytes, refusing bodies over the limit; the service decodes it.
 
     Decoding is left to `labeling.services.records`, which is strict and several times faster than
-    building DRF data; DRF still answers 415 for any other Content-Type.
+    building DRF data; DRF still answers 415 for any other Content-Type. A chunked body arrives with
+    its length already known (see `expertloop.middleware.ChunkedBodyMiddleware`).
     """
 
     media_type = "application/json"
