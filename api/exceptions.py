@@ -18,13 +18,23 @@ def _flatten(detail, field=None):
         yield {"index": None, "field": field, "message": str(detail)}
 
 
+def _printable(error: dict) -> dict:
+    """The error with lone surrogates (from a hostile key or value) escaped, so the 400 itself can be encoded."""
+    return {
+        name: value.encode("utf-8", "backslashreplace").decode() if isinstance(value, str) else value
+        for name, value in error.items()
+    }
+
+
 def exception_handler(exc, context):
     if isinstance(exc, BatchInvalid):
-        return Response({"errors": [error.as_dict() for error in exc.errors]}, status=status.HTTP_400_BAD_REQUEST)
+        errors = [error.as_dict() for error in exc.errors]
+        return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
-        return Response({"errors": [{"index": None, "field": None, "message": exc.message}]}, status=exc.status_code)
+        error = {"index": None, "field": None, "message": exc.message}
+        return Response({"errors": [_printable(error)]}, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
-        response.data = {"errors": list(_flatten(detail))}
+        response.data = {"errors": [_printable(error) for error in _flatten(detail)]}
     return response

@@ -1,6 +1,8 @@
 from django.conf import settings
-from rest_framework.exceptions import APIException
-from rest_framework.parsers import BaseParser
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+
+from labeling.services.records import find_unstorable, too_deep_message
 
 
 class PayloadTooLarge(APIException):
@@ -12,7 +14,8 @@ class RawJSONParser(BaseParser):
     """Hand the JSON body over as bytes, refusing bodies over the limit; the service decodes it.
 
     Decoding is left to `labeling.services.records`, which is strict and several times faster than
-    building DRF data; DRF still answers 415 for any other Content-Type.
+    building DRF data; DRF still answers 415 for any other Content-Type. A chunked body arrives with
+    its length already known (see `expertloop.middleware.ChunkedBodyMiddleware`).
     """
 
     media_type = "application/json"
@@ -27,3 +30,22 @@ class RawJSONParser(BaseParser):
         if len(body) > limit:
             raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.")
         return body
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, refusing what would fail later: deep nesting, NUL and lone surrogates.
+
+    The stdlib decoder raises RecursionError (not ValueError) on deeply nested input, which DRF's
+    parser lets through as a 500; and PostgreSQL refuses NUL in text and jsonb.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(too_deep_message()) from None
+        problem = find_unstorable(data)
+        if problem:
+            field, message = problem
+            raise ParseError(f"{field}: {message}" if field else message)
+        return data

@@ -1,10 +1,17 @@
-"""Cross-cutting HTTP behaviour shared by the web pages and the API."""
+"""Cross-cutting HTTP behaviour shared by the web pages and the API: a database that fails, pages not
+stored by caches, and request input every view can rely on."""
 
+import io
+import json
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
+
+from labeling.services.text import text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +70,88 @@ class NoStoreMiddleware:
         if not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
         return response
+
+
+# Request input every view can rely on: nothing unstorable in URLs and forms, chunked bodies with a length.
+#
+# PostgreSQL refuses NUL (U+0000) in text, and lone surrogates cannot be encoded to UTF-8, so either one
+# turns the first query or render that touches it into a 500. Django decodes paths and query strings
+# leniently (invalid UTF-8 becomes U+FFFD), so NUL is what reaches a view in practice; surrogates are
+# checked too, for any decoding that keeps them. The URL path and every query parameter are checked
+# here, once. Form bodies are not: forms re-show what was typed with the error beside its field
+# (Django's CharField refuses NUL), and services check the free text they store
+# (`labeling.services.text.check_storable`). JSON bodies are checked by their parsers.
+
+
+def _first_problem(request: HttpRequest) -> tuple[str, str] | None:
+    problem = text_problem(request.path_info)
+    if problem:
+        return "path", f"The URL path {problem}."
+    for name, values in request.GET.lists():
+        problem = text_problem(name) or next(filter(None, map(text_problem, values)), None)
+        if problem:
+            shown = name.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+            return shown, f"The query parameter “{shown}” {problem}."
+    return None
+
+
+class RefuseUnstorableInputMiddleware:
+    """A 400 naming the path or query parameter, before any view runs; JSON in the API's error shape under /api/."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        found = _first_problem(request)
+        if found is None:
+            return self.get_response(request)
+        field, message = found
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"errors": [{"index": None, "field": field, "message": message}]}, status=400)
+        return render(request, "labeling/error.html", {"message": message}, status=400)
+
+
+class ChunkedBodyMiddleware:
+    """WSGI: give a `Transfer-Encoding: chunked` body its length, or answer 413 past INGEST_MAX_BODY_BYTES.
+
+    gunicorn passes a chunked body without CONTENT_LENGTH; Django then reads it as empty (its stream is
+    limited to the declared length, 0) and so does DRF, which skips parsing a body of length 0. Reading it
+    here, bounded, lets every view and parser see the body as if its length had been sent.
+    """
+
+    READ_SIZE = 64 * 1024
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            limit = settings.INGEST_MAX_BODY_BYTES
+            body = self._read(environ["wsgi.input"], limit + 1)
+            if len(body) > limit:
+                return self._too_large(environ, start_response, limit)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+
+    def _read(self, stream, most: int) -> bytes:
+        parts, size = [], 0
+        while size < most:
+            part = stream.read(min(self.READ_SIZE, most - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts)
+
+    @staticmethod
+    def _too_large(environ, start_response, limit: int):
+        message = f"The body is over the limit of {limit} bytes."
+        if environ.get("PATH_INFO", "").startswith("/api/"):
+            body = json.dumps({"errors": [{"index": None, "field": None, "message": message}]}).encode()
+            content_type = "application/json"
+        else:
+            body, content_type = message.encode(), "text/plain; charset=utf-8"
+        start_response("413 Content Too Large", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]

@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # A NUL or lone surrogate in the URL path or a query parameter is a 400 here, never a database error later.
+    "expertloop.middleware.RefuseUnstorableInputMiddleware",
     "labeling.web.errors.DomainErrorMiddleware",
     # A database that is down, unreachable or too slow: 503 with Retry-After (JSON under /api/).
     "expertloop.middleware.DatabaseUnavailableMiddleware",
@@ -323,7 +325,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],  # JSON, minus what cannot be stored
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["api.throttles.ApiKeyRateThrottle"],

@@ -1,4 +1,7 @@
+from django import forms
 from django.contrib import admin
+from django.db import models
+from django.forms.fields import InvalidJSONInput
 
 from labeling.models import (
     ApiKey,
@@ -13,7 +16,44 @@ from labeling.models import (
     UsageEvent,
 )
 from labeling.services.api_keys import revoke_api_key
+from labeling.services.records import find_unstorable, too_deep_message
 from labeling.services.signin import unlock_sign_in
+
+
+class StorableJSONField(forms.JSONField):
+    """Django's JSON form field, refusing what PostgreSQL or the recursion limit would turn into a 500."""
+
+    def to_python(self, value):
+        try:
+            data = super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(too_deep_message()) from None
+        problem = find_unstorable(data)
+        if problem:
+            raise forms.ValidationError(f"{problem[0] or 'The value'}: {problem[1]}")
+        return data
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # re-showing the refused text must not fail the same way
+            return InvalidJSONInput(data)
+
+
+class ModelAdmin(admin.ModelAdmin):
+    """Every admin of this app: JSON fields refuse what cannot be stored."""
+
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONField}}
+
+
+class ReadOnlyAddMixin:
+    """Rows made only by the services (ingest, rubric publishing, the audit log): the admin shows them.
+
+    Their add form has every field read-only, so saving it could only fail on the NOT NULL columns.
+    """
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,14 +63,14 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ModelAdmin):
     list_display = ["slug", "name", "time_zone", "cycle_weekday", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin):
     """Keys are issued with `manage.py create_api_key` (the secret is shown once); here they are revoked."""
 
     list_display = ["name", "project", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
@@ -51,7 +91,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Output)
-class OutputAdmin(admin.ModelAdmin):
+class OutputAdmin(ReadOnlyAddMixin, ModelAdmin):
     list_display = ["external_id", "project", "occurred_at", "end_user_id", "model", "feedback_score", "routed_at"]
     list_filter = ["project", "model", "feedback_score"]
     search_fields = ["external_id", "end_user_id"]
@@ -61,7 +101,7 @@ class OutputAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(ModelAdmin):
     list_display = ["end_user_id", "name", "project", "occurred_at"]
     list_filter = ["project", "name"]
     search_fields = ["end_user_id", "external_id"]
@@ -70,35 +110,35 @@ class UsageEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rubric)
-class RubricAdmin(admin.ModelAdmin):
+class RubricAdmin(ReadOnlyAddMixin, ModelAdmin):
     list_display = ["project", "version", "created_by", "created_at"]
     list_filter = ["project"]
     readonly_fields = ["project", "version", "questions", "guidelines", "created_by", "created_at"]
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(ModelAdmin):
     list_display = ["name", "project", "sample_rate", "weekly_quota", "overlap", "priority", "is_active"]
     list_filter = ["project", "is_active"]
     filter_horizontal = ["eligible_experts"]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ModelAdmin):
     list_display = ["user", "project", "role"]
     list_filter = ["project", "role"]
     list_select_related = ["user", "project"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAddMixin, ModelAdmin):
     list_display = ["at", "project", "actor", "action"]
     list_filter = ["project", "action"]
     readonly_fields = ["project", "actor", "action", "details", "at"]
 
 
 @admin.register(SignInThrottle)
-class SignInThrottleAdmin(admin.ModelAdmin):
+class SignInThrottleAdmin(ModelAdmin):
     """Failed sign-ins per account and per address (README "Sign-in throttling"); an operator unlocks here."""
 
     list_display = ["kind", "key", "failures", "lockouts", "locked_until", "last_failure_at"]

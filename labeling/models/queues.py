@@ -1,7 +1,11 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from .projects import Project
+
+# Most items a queue places per cycle week: far above what experts can label, far inside the column.
+WEEKLY_QUOTA_MAX = 1_000_000
 
 
 class QueueQuerySet(models.QuerySet):
@@ -23,7 +27,9 @@ class Queue(models.Model):
     description = models.TextField(blank=True)
     rule = models.JSONField(default=dict, blank=True)
     sample_rate = models.FloatField(default=1.0)
-    weekly_quota = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means no quota.")
+    weekly_quota = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(WEEKLY_QUOTA_MAX)], help_text="Empty means no quota."
+    )
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Labels wanted per item (1–10).")
     priority = models.SmallIntegerField(default=0, help_text="Higher is served first.")
     eligible_experts = models.ManyToManyField(
@@ -41,6 +47,9 @@ class Queue(models.Model):
             models.CheckConstraint(condition=models.Q(overlap__gte=1, overlap__lte=10), name="queue_overlap_range"),
             models.CheckConstraint(
                 condition=models.Q(sample_rate__gte=0, sample_rate__lte=1), name="queue_sample_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weekly_quota__lte=WEEKLY_QUOTA_MAX), name="queue_weekly_quota_range"
             ),
         ]
 

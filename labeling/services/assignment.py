@@ -17,6 +17,7 @@ from django.utils import timezone
 from labeling.models import Item, Queue, Skip, Slot, SlotState
 
 from .access import LabelingGrant, ensure_can_label
+from .text import check_storable
 
 
 def lease_duration() -> timedelta:
@@ -135,6 +136,7 @@ def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | N
 @transaction.atomic
 def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | None = None) -> None:
     """Give the expert's slot back and never offer them this item again."""
+    check_storable(reason=reason)
     ensure_can_label(expert, item.queue, grant)
     Skip.objects.get_or_create(item=item, expert=expert, defaults={"reason": reason.strip()[:500]})
     release_lease(expert=expert, item=item)

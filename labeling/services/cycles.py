@@ -54,7 +54,10 @@ from .retention import refresh_retention
 
 logger = logging.getLogger(__name__)
 
-WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_LABEL = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
+# The years a week label may name: far enough either side of any real data, and far inside Python's dates
+# (year 1 and 9999 overflow as soon as a helper steps a week or a time zone away).
+WEEK_YEARS = range(1970, 2200)
 TREND_WEEKS = 12
 RETENTION_COHORTS = 8
 RETENTION_OFFSETS = 8
@@ -67,14 +70,23 @@ MOVER_MIN_ITEMS = 5
 
 
 def week_from_label(project: Project, label: str) -> date:
-    """The project's cycle week that starts in the ISO week `label` ("2026-W48")."""
-    match = WEEK_LABEL.match(label or "")
+    """The project's cycle week that starts in the ISO week `label` ("2026-W48").
+
+    Raise InvalidWeek for a malformed label and for a year outside WEEK_YEARS: every calendar helper
+    (time zones, a range of weeks either side) must stay inside the dates Python can represent.
+    """
+    match = WEEK_LABEL.fullmatch(label or "")
     if not match:
         raise InvalidWeek(f"{label!r} is not a week: write it as an ISO week, e.g. 2026-W48.")
+    year, number = int(match[1]), int(match[2])
+    if year not in WEEK_YEARS:
+        raise InvalidWeek(
+            f"{label!r} is out of range: weeks run from {WEEK_YEARS.start}-W01 to {WEEK_YEARS.stop - 1}-W52."
+        )
     try:
-        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        monday = date.fromisocalendar(year, number, 1)
     except ValueError:
-        raise InvalidWeek(f"{label!r} is not a week: {match[1]} has no week {int(match[2])}.") from None
+        raise InvalidWeek(f"{label!r} is not a week: {year} has no week {number}.") from None
     return monday + timedelta(days=project.cycle_weekday)
 
 

@@ -24,6 +24,7 @@ from .access import LabelingGrant, check_member, ensure_can_label
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
 from .resolution import enqueue_resolution
+from .text import check_storable
 
 # Time on an item is measured from the lease; a tab left open overnight should not count as work.
 MAX_SECONDS_PER_LABEL = 3600
@@ -99,6 +100,7 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
 def flag_item(*, expert, item: Item, note: str) -> Flag:
     """Raise the item for the weekly review meeting."""
     check_member(expert, item.project)
+    check_storable(note=note)
     note = note.strip()
     if not note:
         raise DomainError("Say in a few words why the item should be discussed.")

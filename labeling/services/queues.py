@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Membership, Project, Queue, work_key
+from labeling.models.queues import WEEKLY_QUOTA_MAX
 
 from . import outbox
 from .routing import validate_rule
@@ -63,8 +64,10 @@ def queue_problems(*, project: Project, values: QueueValues, queue: Queue | None
         add("rule", exc.message)
     if not _is_number(values.sample_rate) or not 0 <= values.sample_rate <= 1:
         add("sample_rate", "The sample rate is a fraction between 0 and 1.")
-    if values.weekly_quota is not None and (not _is_int(values.weekly_quota) or values.weekly_quota < 0):
-        add("weekly_quota", "The weekly quota is a whole number, 0 or more (empty for no quota).")
+    if values.weekly_quota is not None and (
+        not _is_int(values.weekly_quota) or not 0 <= values.weekly_quota <= WEEKLY_QUOTA_MAX
+    ):
+        add("weekly_quota", f"The weekly quota is a whole number from 0 to {WEEKLY_QUOTA_MAX:,} (empty for no quota).")
     if not _is_int(values.overlap) or not OVERLAP_RANGE[0] <= values.overlap <= OVERLAP_RANGE[1]:
         add("overlap", "Overlap (labels wanted per item) is a whole number from 1 to 10.")
     if not _is_int(values.priority) or not PRIORITY_RANGE[0] <= values.priority <= PRIORITY_RANGE[1]:

@@ -128,7 +128,7 @@ def decode_batch(body: bytes, kind: _Kind) -> list:
     """Return the batch's records, or raise BatchInvalid listing every bad one."""
     try:
         records = getattr(msgspec.json.decode(body, type=kind.batch, strict=True), kind.key)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return _decode_each(body, kind)  # slower, and says which records are wrong
     _check_count(len(records), kind)
     # A NUL can only be there if its escape is in the bytes: most batches skip that walk entirely.
@@ -154,7 +154,7 @@ def _decode_each(body: bytes, kind: _Kind) -> list:
     for index, raw in enumerate(map(bytes, raws)):
         try:
             record = decoder.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             errors.append(_explain(exc, index, raw))
             continue
         problem = _check_content(record, kind, b"\\u0000" in raw, window)
@@ -184,6 +184,9 @@ def _decode_envelope(body: bytes, kind: _Kind):
         raise BatchInvalid([RecordError(f'{_message_of(exc)}; send {{"{kind.key}": [...]}}.', None, field)]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise BatchInvalid(_locate_syntax_errors(body, kind, exc)) from None
+    except RecursionError:
+        # msgspec stops at Python's recursion limit; the lenient parsers below would only hit it again.
+        raise BatchInvalid([RecordError(too_deep_message())]) from None
 
 
 def _explain(exc: Exception, index: int, raw: bytes) -> RecordError:
@@ -252,12 +255,25 @@ def _lenient_loads(raw: bytes) -> Any:
     """Parse what strict JSON refuses (NaN, bad UTF-8, lone surrogates) so we can point at it."""
     try:
         return json.loads(raw.decode("utf-8", errors="surrogateescape"), parse_constant=_NonFinite)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
 class _NonFinite(str):
     """Marks NaN / Infinity found by the lenient parser."""
+
+
+def too_deep_message() -> str:
+    return f"The JSON nests deeper than {settings.INGEST_MAX_JSON_DEPTH} levels."
+
+
+def find_unstorable(value: Any) -> tuple[str | None, str] | None:
+    """(field path, message) for the first value that cannot be stored as JSON in PostgreSQL, or None.
+
+    Refuses NUL characters and lone surrogates in keys and strings, and nesting deeper than
+    INGEST_MAX_JSON_DEPTH; the walk itself stops at that depth, so it never hits the recursion limit.
+    """
+    return _find_bad_values(value)
 
 
 def _find_bad_values(value: Any, path: str = "", depth: int = 1) -> tuple[str, str] | None:

@@ -31,6 +31,7 @@ from labeling.models import (
 from . import outbox
 from .access import check_can_manage
 from .answers import InvalidAnswers, validate_answers
+from .text import check_storable
 
 
 def combine(question: dict, values: list[Any]) -> dict | None:
@@ -175,6 +176,7 @@ def enqueue_resolution(item_id: int) -> None:
 def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     """Send an item to the adjudication list even though its labels agree."""
     check_can_manage(lead, item.project)
+    check_storable(note=note)
     resolution = resolve_item(item_id=item.pk)
     if resolution is None:
         raise DomainError("Only an item with all its labels can be adjudicated.")
@@ -191,6 +193,7 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
 def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Resolution:
     """Record a lead's gold answers for some or all questions; they win over the automatic ones."""
     check_can_manage(lead, item.project)
+    check_storable(note=note)
     resolution = resolve_item(item_id=item.pk)
     if resolution is None:
         raise NotFound("No complete item to adjudicate.")

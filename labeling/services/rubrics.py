@@ -9,6 +9,8 @@ from django.db.models import Max
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Project, QuestionKind, Rubric
 
+from .records import find_unstorable
+
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
@@ -28,6 +30,10 @@ def validate_questions(raw: object) -> list[dict]:
         questions = msgspec.convert(raw, list[Question], strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid rubric questions: {exc}") from None
+    unstorable = find_unstorable(msgspec.to_builtins(questions))
+    if unstorable:
+        field, message = unstorable
+        raise InvalidSpec(f"Invalid rubric questions: {message} (at {field})")
     problems = []
     if not questions:
         problems.append("A rubric needs at least one question.")

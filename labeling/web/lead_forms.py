@@ -12,6 +12,7 @@ from django.core.validators import RegexValidator
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
+from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
@@ -195,7 +196,7 @@ class RuleForm(forms.Form):
 class PreviewForm(RuleForm):
     """What the preview endpoint reads: the rule, the sample rate, the quota, and the queue if it exists."""
 
-    weekly_quota = forms.IntegerField(required=False, min_value=0)
+    weekly_quota = forms.IntegerField(required=False, min_value=0, max_value=WEEKLY_QUOTA_MAX)
     queue_id = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
@@ -215,6 +216,7 @@ class QueueForm(RuleForm):
         label="Weekly quota",
         required=False,
         min_value=0,
+        max_value=WEEKLY_QUOTA_MAX,
         help_text="Most items placed per cycle week. Empty: no quota.",
     )
     overlap = forms.IntegerField(
@@ -342,6 +344,8 @@ class RubricForm(forms.Form):
             line = f" on line {where.line + 1}" if where else ""
             problem = getattr(exc, "problem", None) or "cannot be read"
             raise forms.ValidationError(f"The questions are not valid YAML{line}: {problem}.") from None
+        except RecursionError:
+            raise forms.ValidationError("The questions nest too deeply to be a list of questions.") from None
 
     @classmethod
     def initial_for(cls, current: Rubric | None) -> dict:

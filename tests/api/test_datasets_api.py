@@ -209,8 +209,8 @@ def test_the_page_size_is_clamped_to_1000(reader, dataset):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage", base64.b64encode(b"p=abc").decode(), base64.b64encode(b"o=1&r=x").decode(), "%00"],
-    ids=["not base64", "non-numeric position", "bad reverse flag", "nul"],
+    ["garbage", base64.b64encode(b"p=abc").decode(), base64.b64encode(b"o=1&r=x").decode()],
+    ids=["not base64", "non-numeric position", "bad reverse flag"],
 )
 def test_a_tampered_cursor_is_a_400(reader, v1, cursor):
     response = reader.get(f"{EVAL}/versions/1/rows?cursor={cursor}")
@@ -223,6 +223,14 @@ def test_a_tampered_cursor_is_a_400(reader, v1, cursor):
             "message": "Invalid cursor: pass back the `next` or `previous` link exactly as it was given.",
         }
     ]
+
+
+def test_a_nul_in_the_cursor_is_a_400_naming_it(reader, v1):
+    """Refused with every other query parameter holding a NUL, before the view (expertloop.middleware)."""
+    response = reader.get(f"{EVAL}/versions/1/rows?cursor=%00")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "cursor"
 
 
 def test_an_unknown_split_is_a_400_naming_the_splits(reader, v1):

@@ -1,0 +1,22 @@
+"""Text a person or client typed: what PostgreSQL cannot store is refused, naming the field."""
+
+from labeling.exceptions import InvalidInput
+
+
+def text_problem(text: str) -> str | None:
+    """Why the text cannot be stored or shown (a NUL, an unpaired surrogate), or None when it can."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (invalid UTF-16), which cannot be stored"
+    return None
+
+
+def check_storable(**fields: str) -> None:
+    """Raise InvalidInput naming the first field whose text cannot be stored."""
+    for name, value in fields.items():
+        problem = text_problem(value or "")
+        if problem:
+            raise InvalidInput(f"The {name.replace('_', ' ')} {problem}.")
