@@ -9,6 +9,7 @@ import zoneinfo
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -175,6 +176,11 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-running-weeks": {
         "task": "labeling.refresh_running_weeks",
         "schedule": env.int("METRICS_REFRESH_SECONDS", default=3600),
+    },
+    # Nightly (hour in beat's time zone): raw outputs past a project's `raw_retention_days` are deleted.
+    "purge-expired-outputs": {
+        "task": "labeling.purge_expired_outputs",
+        "schedule": crontab(minute=30, hour=env.int("RETENTION_PURGE_HOUR", default=3)),
     },
 }
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).

@@ -100,3 +100,12 @@ def refresh_running_weeks() -> int:
     for project in projects:
         refresh_metrics.delay(project.pk, cycles.current_week(project).isoformat())
     return len(projects)
+
+
+@shared_task(name="labeling.purge_expired_outputs", acks_late=True, time_limit=3600, soft_time_limit=3500)
+def purge_expired_outputs() -> int:
+    """Beat's nightly sweep: delete raw outputs past each project's retention period (audited per project)."""
+    from labeling.models import Project
+    from labeling.services.privacy import purge_expired_outputs as purge
+
+    return sum(purge(project=project) or 0 for project in Project.objects.filter(raw_retention_days__isnull=False))
