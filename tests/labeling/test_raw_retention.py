@@ -84,3 +84,12 @@ def test_a_retention_period_is_at_least_a_day(project):
 def test_the_purge_is_on_beats_schedule():
     entry = settings.CELERY_BEAT_SCHEDULE["purge-expired-outputs"]
     assert entry["task"] == purge_expired_outputs.name
+
+
+def test_a_project_spec_sets_the_retention_period(db):
+    from labeling.exceptions import InvalidSpec
+    from labeling.services.projects import create_project
+
+    assert create_project(spec={"slug": "kept", "name": "Kept", "raw_retention_days": 90}).raw_retention_days == 90
+    with pytest.raises(InvalidSpec, match="raw_retention_days"):
+        create_project(spec={"slug": "never", "name": "Never", "raw_retention_days": 0})
