@@ -18,7 +18,19 @@ from typing import Any, Literal
 
 import msgspec
 from django.db import connection, transaction
-from django.db.models import BinaryField, Count, F, Func, JSONField, Q, TextField, Value
+from django.db.models import (
+    BinaryField,
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Func,
+    JSONField,
+    Min,
+    Q,
+    TextField,
+    Value,
+)
 from django.db.models.functions import Cast, Collate, Concat
 from django.db.models.lookups import Exact, LessThan, Regex
 from django.utils import timezone
@@ -262,7 +274,7 @@ def preview_rule(
     """How many of a week's outputs (default: this week) the rule matches and would sample, and a few matches.
 
     Bounded: on PostgreSQL one aggregate over the week's newest PREVIEW_SCAN_LIMIT outputs (rule and
-    sample in SQL), one query for examples among them, and, past the limit, the planner's row estimate
+    sample in SQL), one query for examples within their time range, and, past the limit, the planner's row estimate
     for the week (`estimated` is then True and the counts are scaled). Elsewhere the same window is
     walked in Python with rule_matches.
     """
@@ -272,13 +284,20 @@ def preview_rule(
     window = in_week.order_by("-occurred_at", "-pk")[:PREVIEW_SCAN_LIMIT]
     if connection.vendor == "postgresql":
         matches = rule_filter(rule)
-        counts = Output.objects.filter(pk__in=window.values("pk")).aggregate(
+        # Aggregating a sliced queryset reads FROM (the window) AS subquery: the LIMIT bounds the scan.
+        counts = window.annotate(
+            is_match=ExpressionWrapper(matches, output_field=BooleanField()),
+            is_sampled=ExpressionWrapper(matches & sample_filter(queue_id, sample_rate), output_field=BooleanField()),
+        ).aggregate(
             outputs=Count("pk"),
-            matched=Count("pk", filter=matches),
-            sampled=Count("pk", filter=matches & sample_filter(queue_id, sample_rate)),
+            matched=Count("pk", filter=Q(is_match=True)),
+            sampled=Count("pk", filter=Q(is_sampled=True)),
+            oldest=Min("occurred_at"),
         )
+        oldest = counts.pop("oldest")
+        # The newest matches within the window's time range: an index range scan of at most the window.
         examples = list(
-            Output.objects.filter(matches, pk__in=window.values("pk"))
+            in_week.filter(matches, occurred_at__gte=oldest or start)
             .order_by("-occurred_at", "-pk")
             .only("pk", "external_id", "occurred_at", "model", "tags", "output")[:PREVIEW_EXAMPLES]
         )
