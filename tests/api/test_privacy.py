@@ -115,7 +115,7 @@ def world(client, project, expert):
     return {"dataset": dataset, "versions": (first, second), "rubric": rubric, "queue": queue}
 
 
-def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_file(client, project, world):
+def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_file(client, project, engineer, world):
     reader = Api(client, create_api_key(project=project, name="reader", scopes=["read"]).secret)
     privacy = Api(client, create_api_key(project=project, name="dpo", scopes=["privacy"]).secret)
     dataset, (first, second) = world["dataset"], world["versions"]
@@ -151,6 +151,11 @@ def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_
     assert successor.sha256 == __import__("hashlib").sha256(files["v3.jsonl"].encode()).hexdigest()
     latest = reader.get(f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}/versions/latest/download")
     assert latest.headers["X-Dataset-Version"] == "3"
+
+    client.force_login(engineer)  # the dataset page lists them as withdrawn, with the note and no downloads
+    page = client.get(f"/p/{project.slug}/datasets/{dataset.slug}/").content.decode()
+    assert page.count(">withdrawn</span>") == 2 and "Version 3 is the same without those rows" in page
+    assert "versions/1/download" not in page and "versions/3/download" in page
 
     audit = AuditEvent.objects.get(action="privacy.end_user_erased")
     assert audit.details["end_user_hmac"] == end_user_digest(project, ANA)
