@@ -23,6 +23,10 @@ class CanRead(_HasScope):
     scope = Scope.READ
 
 
+class CanErase(_HasScope):
+    scope = Scope.PRIVACY
+
+
 class CanReadOrSignedIn(CanRead):
     """A key with the `read` scope, or a signed-in person (whose role in the project the view checks, as a 404)."""
 

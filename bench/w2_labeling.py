@@ -14,11 +14,11 @@ What one invocation does (see bench/README.md, "W2 labeling"):
      each request's server-side time), every expert signed in through /login/ (csrf token + cookie),
      and a warm-up (then reset) so every worker has rendered every page;
   3. for each run: labels, leases and skips reset (the items stay), VACUUM ANALYZE, then E threads, each
-     its own cookie-keeping http.client session: GET next once (its 302 names the item), then loop: GET
+     its own cookie-keeping http.client session: POST next once (its 302 names the item), then loop: GET
      the item page (timed: "page"; rubric_id, csrf and `handed` taken from the form) → POST the label
      (timed: "submit"), which saves it, leases the next item and answers 302 to that item's page (or to
      the next-item URL when none is left), until L labels in total. "next-item" is the request that
-     hands an expert an item: the first GET next, then every label's POST (so next ≈ submit). The
+     hands an expert an item: the first POST next, then every label's POST (so next ≈ submit). The
      server's RSS (master + workers) is sampled every 50 ms;
   4. checks: every item handed to at most `overlap` experts (from the ids each thread was handed) and,
      in the database, every item has at most `overlap` labels from distinct experts, every label fills a
@@ -308,12 +308,14 @@ class Expert(threading.Thread):
         bench.barrier.wait()
         while bench.take_ticket():
             if location is None:
-                # The first item (and after "all done"): GET next hands it out.
-                status, headers, body, seconds = browser.request("GET", next_path)
+                # The first item (and after "all done"): POST next hands it out (a GET leases nothing).
+                token = [("csrfmiddlewaretoken", browser.cookies.get("csrftoken", ""))]
+                status, headers, body, seconds = browser.request("POST", next_path, form=token, referer=next_path)
                 self.latency["next"].append(seconds * 1000)
-                if status == 200:
-                    self.empty += 1
-                    if b"All done" not in body:
+                if status == 302 and urllib.parse.urlsplit(headers.get("Location", "")).path == next_path:
+                    self.empty += 1  # none left: the GET it redirects to says so
+                    status, headers, body, _ = browser.request("GET", next_path)
+                    if status != 200 or b"All done" not in body:
                         self.fail("next", status, body)
                     break
                 location = self.handed_item(status, headers, body, "next")
@@ -569,7 +571,7 @@ class Labeling:
             if len(parts) != 4 or not parts[3].isdigit():
                 continue
             method, url, _, micros = parts
-            if method == "GET" and url.endswith("/next"):
+            if method == "POST" and url.endswith("/next"):
                 times["next"].append(int(micros) / 1000)
             elif "/items/" in url and url.endswith("/"):
                 times["page" if method == "GET" else "submit"].append(int(micros) / 1000)
@@ -1032,7 +1034,7 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
 
     samples = {phase: [] for phase in PHASES}  # per request: (wall, cpu, {path: (incl, excl)})
     root = {
-        "next": "GET next (whole request)",
+        "next": "POST next (whole request)",
         "page": "GET item page (whole request)",
         "submit": "POST label (whole request: saves, then leases the next item)",
     }
@@ -1059,12 +1061,12 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
             return wrap(phase, lambda: call(*call_args, **call_kwargs))
 
         for _ in range(count):
-            # The submit before leased this item; give it back (untimed) so that GET next takes the
+            # The submit before leased this item; give it back (untimed) so that POST next takes the
             # claim path (SELECT … SKIP LOCKED + UPDATE), as it does for an expert's first item.
             Slot.objects.filter(expert=users[0], state=SlotState.LEASED).update(
                 state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None
             )
-            response = run("next", client.get, next_path)
+            response = run("next", client.post, next_path)
             item_path = response["Location"]
             response = run("page", client.get, item_path)
             fields = hidden_fields(response.content, _LABEL_FORM)

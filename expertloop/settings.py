@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -256,6 +257,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.publish_outbox",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=5),
         "options": {"expires": env.int("OUTBOX_SWEEP_SECONDS", default=5)},
+    },
+    # Nightly (hour in beat's time zone): raw outputs past a project's `raw_retention_days` are deleted.
+    "purge-expired-outputs": {
+        "task": "labeling.purge_expired_outputs",
+        "schedule": crontab(minute=30, hour=env.int("RETENTION_PURGE_HOUR", default=3)),
     },
 }
 # A failed close (or running-week refresh) is retried by the sweeps after CYCLE_RETRY_BASE_SECONDS,

@@ -64,7 +64,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(ModelAdmin):
-    list_display = ["slug", "name", "time_zone", "cycle_weekday", "created_at"]
+    list_display = ["slug", "name", "time_zone", "cycle_weekday", "raw_retention_days", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 

@@ -126,4 +126,13 @@ def publish_outbox() -> int:
     return sent
 
 
+@shared_task(name="labeling.purge_expired_outputs", acks_late=True, time_limit=3600, soft_time_limit=3500)
+def purge_expired_outputs() -> int:
+    """Beat's nightly sweep: delete raw outputs past each project's retention period (audited per project)."""
+    from labeling.models import Project
+    from labeling.services.privacy import purge_expired_outputs as purge
+
+    return sum(purge(project=project) or 0 for project in Project.objects.filter(raw_retention_days__isnull=False))
+
+
 from labeling import task_signals  # noqa: E402,F401  (connects the outbox's worker signals)

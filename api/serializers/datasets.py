@@ -25,7 +25,7 @@ class VersionOut(serializers.ModelSerializer):
         model = DatasetVersion
         fields = [
             "number", "status", "row_count", "split_counts", "sha256", "rubric_versions", "cycle_week", "created_at",
-            "built_at",
+            "built_at", "withdrawn_at", "withdrawn_note",
         ]  # fmt: skip
 
 

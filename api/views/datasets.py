@@ -51,6 +51,7 @@ _READ_ERRORS = {
     404: _UNKNOWN,
 }
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
+_WITHDRAWN = OpenApiResponse(ErrorsOut, description="Withdrawn after an end user's erasure; the note says why.")
 _VERSION = OpenApiParameter(
     "version", str, OpenApiParameter.PATH, description="A version number, or `latest`: the newest ready version."
 )
@@ -151,7 +152,7 @@ class RowListView(_DatasetView, ListAPIView):
             "that lists the dataset's splits; a cursor that was not handed out is a 400."
         ),
         parameters=[_VERSION, RowsQuery],
-        responses={200: RowOut(many=True), 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY},
+        responses={200: RowOut(many=True), 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY, 410: _WITHDRAWN},
     )
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
@@ -197,6 +198,7 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             400: ErrorsOut,
             **_READ_ERRORS,
             409: _NOT_READY,
+            410: _WITHDRAWN,
         },
     )
     def get(self, request, *args, **kwargs):
@@ -221,7 +223,7 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
         operation_id="diff_dataset_versions",
         summary="External ids added, removed and changed between two ready versions",
         parameters=[DiffQuery],
-        responses={200: DiffOut, 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY},
+        responses={200: DiffOut, 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY, 410: _WITHDRAWN},
     )
     def get(self, request, *args, **kwargs):
         dataset = self.dataset  # who may see it first: a 404 before any 400

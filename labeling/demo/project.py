@@ -148,6 +148,9 @@ def project_spec() -> dict[str, Any]:
         "description": f"The chat assistant of {SHOP}, an online shop for home goods and outdoor clothing.",
         "time_zone": "UTC",
         "cycle_weekday": "monday",
+        # Raw transcripts no one labeled are deleted after a year (README "Personal data"); the demo's
+        # history is younger, so nothing of it goes.
+        "raw_retention_days": 365,
         "rubric": {"questions": QUESTIONS, "guidelines": GUIDELINES},
         "queues": QUEUES,
         "members": [

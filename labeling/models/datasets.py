@@ -42,6 +42,8 @@ class VersionStatus(models.TextChoices):
     BUILDING = "building", "Building"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # Its rows were removed (an end user's erasure); the record stays, with a note, and downloads answer 410.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class DatasetVersionQuerySet(models.QuerySet):
@@ -65,6 +67,8 @@ class DatasetVersion(models.Model):
     cycle_week = models.DateField(null=True, blank=True, help_text="The cycle week it was built in.")
     created_at = models.DateTimeField(auto_now_add=True)
     built_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_note = models.TextField(blank=True)
 
     objects = DatasetVersionQuerySet.as_manager()
 

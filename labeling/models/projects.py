@@ -30,12 +30,20 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     cycle_weekday = models.PositiveSmallIntegerField(choices=Weekday, default=Weekday.MONDAY)
+    # Raw outputs older than this that are in no gold answer and no dataset version are deleted nightly.
+    raw_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days raw outputs are kept unless gold or in a dataset. Empty: forever."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["slug"]
         constraints = [
             models.CheckConstraint(condition=models.Q(cycle_weekday__lte=6), name="project_weekday_range"),
+            models.CheckConstraint(
+                condition=models.Q(raw_retention_days__isnull=True) | models.Q(raw_retention_days__gte=1),
+                name="project_raw_retention_positive",
+            ),
         ]
         # Operators (granted in the admin; superusers have it) see every project and its outputs.
         # `is_staff` alone only opens the admin site, where model permissions apply.
@@ -83,6 +91,7 @@ class Membership(models.Model):
 class Scope(models.TextChoices):
     INGEST = "ingest", "Ingest outputs, feedback and events"
     READ = "read", "Read outputs, datasets and metrics"
+    PRIVACY = "privacy", "Erase an end user's data"
 
 
 class ApiKeyQuerySet(models.QuerySet):

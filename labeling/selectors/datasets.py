@@ -21,6 +21,12 @@ class VersionNotReady(DomainError):
     status_code = 409
 
 
+class VersionWithdrawn(DomainError):
+    """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
+
+    status_code = 410
+
+
 def readable_project(*, slug: str, user=None, api_key: ApiKey | None = None) -> Project:
     """The project whose datasets the caller may read, else NotFound.
 
@@ -77,6 +83,8 @@ def version_of_dataset(dataset: Dataset, ref: str) -> DatasetVersion:
 def ready_version(dataset: Dataset, ref: str) -> DatasetVersion:
     """Like version_of_dataset, but a version that is not ready raises VersionNotReady."""
     version = version_of_dataset(dataset, ref)
+    if version.status == VersionStatus.WITHDRAWN:
+        raise VersionWithdrawn(f"Version {version.number} was withdrawn. {version.withdrawn_note}".strip())
     if version.status != VersionStatus.READY:
         raise VersionNotReady(
             f"Version {version.number} is {version.status}: only ready versions have rows and downloads."

@@ -68,12 +68,23 @@ def held_by(user) -> Q:
     )
 
 
-def queue_for_labeler(user, project_slug: str, queue_slug: str) -> Queue | None:
-    """The queue with its project, annotated for `access.grant_from` (`member_role`, `queue_admits`); one query."""
+def queue_for_labeler(user, project_slug: str, queue_slug: str, *, with_next: bool = False) -> Queue | None:
+    """The queue with its project, annotated for `access.grant_from` (`member_role`, `queue_admits`); one query.
+
+    `with_next` adds, in the same query and without leasing anything, `held_item_id` (the item of the
+    user's own lease here, as "next item" would resume it) and `has_waiting` (an item could be claimed).
+    """
+    annotations = labeling_annotations(user, project="project_id", queue="pk")
+    if with_next:
+        own_lease = Slot.objects.filter(queue=OuterRef("pk"), expert=user, state=SlotState.LEASED).order_by("leased_at")
+        annotations |= {
+            "held_item_id": Subquery(own_lease.values("item_id")[:1]),
+            "has_waiting": Exists(_waiting_items(user, timezone.now()).filter(queue=OuterRef("pk"))),
+        }
     return (
         Queue.objects.select_related("project")
         .filter(project__slug=project_slug, slug=queue_slug)
-        .annotate(**labeling_annotations(user, project="project_id", queue="pk"))
+        .annotate(**annotations)
         .first()
     )
 

@@ -47,6 +47,8 @@ class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     description: str = ""
     time_zone: str = "UTC"
     cycle_weekday: str = "monday"
+    # Days raw outputs are kept unless gold or in a dataset (null: forever); see services/privacy.py.
+    raw_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
     rubric: RubricSpec | None = None
     queues: list[QueueSpec] = []
     members: list[MemberSpec] = []
@@ -71,6 +73,7 @@ def create_project(*, spec: object, created_by=None) -> Project:
                 description=parsed.description,
                 time_zone=parsed.time_zone,
                 cycle_weekday=WEEKDAYS[parsed.cycle_weekday.lower()],
+                raw_retention_days=parsed.raw_retention_days,
             )
     except IntegrityError:  # created by a concurrent call since _check looked
         raise InvalidSpec(f"Invalid project spec: a project with slug {parsed.slug!r} exists already.") from None

@@ -1,27 +1,45 @@
 """Place outputs into review queues: each queue's rule, deterministic sample and weekly quota.
 
 A rule is data ({"tags_any": [...], "metadata": {...}, ...}), interpreted by `rule_matches`, never
-turned into ORM keyword arguments. Sampling hashes the queue and the output, so the same output always
+turned into ORM keyword arguments from user strings. `rule_filter` is the same interpretation as a
+SQL condition for PostgreSQL (the queue editor's preview counts with it); a test runs both on the
+same outputs and requires the same answer. Sampling hashes the queue and the output, so the same output always
 gets the same decision. Placement into one queue holds that queue's row lock: concurrent or retried
 routing tasks are serialised per queue, which keeps a weekly quota exact (50 means 50, never 51), and
 the unique (queue, output) constraint makes a repeat a no-op.
 """
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import connection, transaction
+from django.db.models import (
+    BinaryField,
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Func,
+    JSONField,
+    Min,
+    Q,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Collate, Concat
+from django.db.models.lookups import Exact, LessThan, Regex
 from django.utils import timezone
 
 from labeling.calendar import cycle_week, week_start
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
+from labeling.selectors.gold import _excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +89,87 @@ def rule_matches(rule: dict, output: Output) -> bool:
         if not any(type(metadata[key]) is type(value) and metadata[key] == value for value in allowed):
             return False
     return True
+
+
+class _JsonKey(Func):
+    """`metadata -> 'key'` (or `->>` for text), the key always a text key: Django's KeyTransform reads a
+    digit-only key such as "0" as an array index, which a metadata object never matches."""
+
+    arg_joiner = " -> "
+    template = "(%(expressions)s)"
+    output_field = JSONField()
+
+    def __init__(self, key: str, *, as_text: bool = False):
+        super().__init__(F("metadata"), Cast(Value(key), TextField()))
+        if as_text:
+            self.arg_joiner, self.output_field = " ->> ", TextField()
+
+
+# JSON numbers come back from jsonb as written, except exponents, which jsonb spells out in digits: an
+# integer (Python int) is the text of digits alone, anything else (a point) reads as a Python float.
+_INTEGER_TEXT = r"^-?[0-9]+$"
+
+
+def _metadata_value_q(key: str, value: str | int | float | bool) -> Q:
+    """metadata[key] equals value and is of the same JSON type, as rule_matches compares them."""
+    same = Exact(_JsonKey(key), Value(value, output_field=JSONField()))
+    if isinstance(value, bool) or isinstance(value, str):
+        return Q(same)  # jsonb equality already tells true from 1 and "1" from 1
+    integer = Regex(_JsonKey(key, as_text=True), _INTEGER_TEXT)
+    return Q(same, integer) if isinstance(value, int) else Q(same) & ~Q(integer)
+
+
+def rule_filter(rule: dict) -> Q:
+    """The (validated) rule as a filter on Output: on PostgreSQL it selects exactly what rule_matches accepts."""
+    nothing = Q(pk__in=[])
+    condition = Q()
+    if "tags_any" in rule:
+        any_tag = Q()
+        for tag in rule["tags_any"]:
+            any_tag |= Q(tags__contains=[tag])
+        condition &= any_tag if rule["tags_any"] else nothing
+    if rule.get("tags_all"):
+        condition &= Q(tags__contains=rule["tags_all"])
+    if "models" in rule:
+        condition &= Q(model__in=rule["models"])
+    if "feedback_scores" in rule:
+        condition &= Q(feedback_score__in=rule["feedback_scores"])
+    if "has_comment" in rule:
+        condition &= ~Q(feedback_comment="") if rule["has_comment"] else Q(feedback_comment="")
+    for key, wanted in (rule.get("metadata") or {}).items():
+        allowed = Q()
+        for value in wanted if isinstance(wanted, list) else [wanted]:
+            allowed |= _metadata_value_q(key, value)
+        condition &= allowed if allowed else nothing
+    return condition
+
+
+def sample_threshold(sample_rate: float) -> int:
+    """How many 64-bit hash prefixes is_sampled accepts: prefix u is sampled iff u < this number."""
+    low, high = 0, 2**64  # is_sampled's float comparison is monotone in u: find its cut by bisection
+    while low < high:
+        middle = (low + high) // 2
+        if middle / 2**64 < sample_rate:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def sample_filter(queue_id: int, sample_rate: float) -> Q:
+    """is_sampled as a filter on Output (PostgreSQL): the same SHA-256 of "queue:output", compared in SQL."""
+    if sample_rate >= 1:
+        return Q()
+    threshold = sample_threshold(sample_rate)
+    if threshold == 0:
+        return Q(pk__in=[])
+    text = Concat(Value(f"{queue_id}:"), Cast(F("pk"), TextField()), output_field=TextField())
+    key = Func(text, Value("UTF8"), function="convert_to", output_field=BinaryField())
+    digest = Func(key, function="sha256", output_field=BinaryField())
+    prefix = Func(digest, Value(1), Value(8), function="substring", output_field=BinaryField())
+    hex_prefix = Func(prefix, Value("hex"), function="encode", output_field=TextField())
+    # Fixed-width lowercase hex in byte order compares like the number it spells.
+    return Q(LessThan(Collate(hex_prefix, "C"), Value(f"{threshold:016x}")))
 
 
 def is_sampled(queue: Queue, output: Output) -> bool:
@@ -161,21 +260,81 @@ def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 
     return created
 
 
+# The preview reads at most this many of the week's outputs (the newest), so a keystroke costs the same
+# in a week of 150,000 outputs as in one of 10,000; beyond it the counts are scaled estimates.
+PREVIEW_SCAN_LIMIT = 10_000
+PREVIEW_EXAMPLES = 5
+
+
 def preview_rule(
     *, project: Project, rule: dict, sample_rate: float, queue_id: int = 0, week: date | None = None
-) -> dict[str, int]:
-    """How many of a week's outputs (default: this week) the rule matches, and how many it would sample."""
+) -> dict[str, Any]:
+    """How many of a week's outputs (default: this week) the rule matches and would sample, and a few matches.
+
+    Bounded: on PostgreSQL one aggregate over the week's newest PREVIEW_SCAN_LIMIT outputs (rule and
+    sample in SQL), one query for examples within their time range, and, past the limit, the planner's row estimate
+    for the week (`estimated` is then True and the counts are scaled). Elsewhere the same window is
+    walked in Python with rule_matches.
+    """
     week = week or cycle_week(project, timezone.now())
     start = week_start(project, week)
-    outputs = Output.objects.filter(project=project, occurred_at__gte=start, occurred_at__lt=start + timedelta(days=7))
-    probe = Queue(pk=queue_id, sample_rate=sample_rate)  # a queue not saved yet samples as id 0
-    matched = sampled = total = 0
-    for output in outputs.only(*_ROUTING_FIELDS).iterator(chunk_size=2000):
+    in_week = Output.objects.filter(project=project, occurred_at__gte=start, occurred_at__lt=start + timedelta(days=7))
+    window = in_week.order_by("-occurred_at", "-pk")[:PREVIEW_SCAN_LIMIT]
+    if connection.vendor == "postgresql":
+        matches = rule_filter(rule)
+        # Aggregating a sliced queryset reads FROM (the window) AS subquery: the LIMIT bounds the scan.
+        counts = window.annotate(
+            is_match=ExpressionWrapper(matches, output_field=BooleanField()),
+            is_sampled=ExpressionWrapper(matches & sample_filter(queue_id, sample_rate), output_field=BooleanField()),
+        ).aggregate(
+            outputs=Count("pk"),
+            matched=Count("pk", filter=Q(is_match=True)),
+            sampled=Count("pk", filter=Q(is_sampled=True)),
+            oldest=Min("occurred_at"),
+        )
+        oldest = counts.pop("oldest")
+        # The newest matches within the window's time range: an index range scan of at most the window.
+        examples = list(
+            in_week.filter(matches, occurred_at__gte=oldest or start)
+            .order_by("-occurred_at", "-pk")
+            .only("pk", "external_id", "occurred_at", "model", "tags", "output")[:PREVIEW_EXAMPLES]
+        )
+    else:
+        counts, examples = _preview_in_python(window, rule, Queue(pk=queue_id, sample_rate=sample_rate))
+    scanned = counts["outputs"]
+    estimated = scanned >= PREVIEW_SCAN_LIMIT
+    if estimated:
+        total = max(scanned, _estimated_rows(in_week))
+        counts = {name: round(value * total / scanned) for name, value in counts.items()} | {"outputs": total}
+    examples = [
+        {"external_id": o.external_id, "occurred_at": o.occurred_at, "model": o.model, "tags": o.tags or [],
+         "excerpt": _excerpt(o.output, 160)}
+        for o in examples
+    ]  # fmt: skip
+    return {**counts, "estimated": estimated, "scanned": scanned, "examples": examples}
+
+
+def _preview_in_python(window, rule: dict, probe: Queue) -> tuple[dict[str, int], list[Output]]:
+    """The preview's counts without SQL JSON operators (SQLite, the embedded demo database)."""
+    matched, sampled, total, examples = 0, 0, 0, []
+    for output in window.only(*_ROUTING_FIELDS, "output").iterator(chunk_size=2000):
         total += 1
         if rule_matches(rule, output):
             matched += 1
             sampled += is_sampled(probe, output)
-    return {"outputs": total, "matched": matched, "sampled": sampled}
+            if len(examples) < PREVIEW_EXAMPLES:
+                examples.append(output)
+    return {"outputs": total, "matched": matched, "sampled": sampled}, examples
+
+
+def _estimated_rows(queryset) -> int:
+    """PostgreSQL's own estimate of how many rows a query returns (EXPLAIN, nothing is read)."""
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def unrouted_batches(

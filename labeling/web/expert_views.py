@@ -99,13 +99,21 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
-    queue = work.queue_for_labeler(request.user, slug, queue_slug)
+    """POST leases the next item and redirects to it. GET changes nothing (a prefetch or a crawler must
+    not take slots): it redirects to the item the expert already holds, else offers a button that POSTs,
+    else says the queue is done."""
+    queue = work.queue_for_labeler(request.user, slug, queue_slug, with_next=request.method == "GET")
     if queue is None:
         raise Http404("No such queue.")
     grant = grant_from(request.user, queue, role=queue.member_role, admitted=queue.queue_admits)
-    return _hand_next_item(request, queue, grant)
+    if request.method == "POST":
+        return _hand_next_item(request, queue, grant)
+    if queue.held_item_id is not None:
+        return redirect("labeling:item", slug=queue.project.slug, item_id=queue.held_item_id)
+    template = "labeling/expert/next.html" if queue.has_waiting else "labeling/expert/done.html"
+    return render(request, template, {"project": queue.project, "queue": queue})
 
 
 def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) -> HttpResponse:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from labeling.models import Flag, Item, Label, Queue, Skip
+from labeling.models import Flag, Item, Label, Queue, Skip, Slot, SlotState
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory
@@ -48,7 +48,10 @@ def sign_in(page, live_server, username):
 
 
 def open_next(page, live_server, queue) -> int:
-    page.goto(f"{live_server.url}/p/{queue.project.slug}/q/{queue.slug}/next")
+    """Press the queue's "Start labeling" button on the project page (a POST that leases an item)."""
+    page.goto(f"{live_server.url}/p/{queue.project.slug}/")
+    with page.expect_navigation():
+        page.locator(f"form[action$='/q/{queue.slug}/next'] button").click()
     return current_item(page)
 
 
@@ -77,9 +80,11 @@ def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_ser
     sign_in(page, live_server, "erin")
     open_next(page, live_server, queue)
 
-    labeled = []
+    labeled, posts = [], []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
     for _ in range(3):
         first = current_item(page)
+        posts.clear()
         page.keyboard.press("y")
         assert page.locator(".question.is-active").get_attribute("data-key") == "helpfulness"  # moved on
         for key in KEYS[1:]:
@@ -88,6 +93,7 @@ def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_ser
         press_and_follow(page, "Enter")
         labeled.append(first)
         assert current_item(page) != first  # auto-advanced to the next item
+        assert len(posts) == 1  # one request per label: the POST saves it and leases the next item
         assert "Label saved" in page.locator(".messages").inner_text()
 
     skipped = current_item(page)
@@ -117,6 +123,21 @@ HOSTILE = (
     "[x](javascript:window.__xss=3)\n\n"
     "</textarea><script>window.__xss=4</script>"
 )
+
+
+def test_the_next_item_address_leases_only_when_its_button_is_pressed(page, live_server, expert, project, queue):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/q/{queue.slug}/next")  # as a prefetch or a bookmark would
+
+    assert "Items are waiting" in page.locator("h1").inner_text()
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()
+    press_and_follow(page, "Enter")  # the button has the focus
+    item = current_item(page)
+    assert Slot.objects.get(state=SlotState.LEASED).item_id == item
+    page.goto(f"{live_server.url}/p/{project.slug}/q/{queue.slug}/next")  # held: back to the same item
+    assert current_item(page) == item
 
 
 def test_hostile_output_shows_as_inert_text(page, live_server, expert, project, queue):

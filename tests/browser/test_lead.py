@@ -92,3 +92,41 @@ def test_an_expert_cannot_open_the_lead_screens(page, live_server, expert, proje
     sign_in(page, live_server, "erin")
     response = page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/")
     assert response.status == 404
+
+
+def test_only_the_newest_preview_is_shown_and_older_requests_are_cancelled(page, live_server, lead, project):
+    OutputFactory.create_batch(3, project=project, tags=["billing"])
+    OutputFactory.create_batch(2, project=project, tags=["shipping"])
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/new")
+    expect(page.locator("#rule-preview [data-count=outputs]")).to_have_text("5")
+    held, failed = [], []
+    page.on("requestfailed", lambda request: failed.append((request.url, request.failure or "")))
+
+    def hold_billing(route):
+        # A slow answer for the first rule typed: it is still in flight when the lead types the next.
+        if "tags_any=billing" in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/manage/queues/preview?*", hold_billing)
+    page.fill("input[name=tags_any]", "billing")
+    page.get_by_role("button", name="Preview").click()
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the first preview was never asked for"
+    page.fill("input[name=tags_any]", "shipping")
+    page.get_by_role("button", name="Preview").click()
+
+    expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("2")
+    for route in held:  # the stale answer arrives late, if at all: it must not replace the newer one
+        try:
+            route.continue_()
+        except Exception:  # noqa: BLE001 — the page already cancelled it
+            pass
+    page.wait_for_timeout(500)
+    expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("2")
+    assert any("tags_any=billing" in url and "ABORTED" in failure.upper() for url, failure in failed), failed

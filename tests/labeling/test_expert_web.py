@@ -67,8 +67,8 @@ def next_url(queue):
 
 
 def take(client, queue) -> Item:
-    """Ask for the next item the way the browser does; return the item it redirected to."""
-    response = client.get(next_url(queue))
+    """Ask for the next item the way the browser does (a POST); return the item it redirected to."""
+    response = client.post(next_url(queue))
     assert response.status_code == 302, response.content[:300]
     item_id = int(re.search(r"/items/(\d+)/$", response.headers["Location"]).group(1))
     return Item.objects.get(pk=item_id)
@@ -117,7 +117,7 @@ def test_the_overview_shows_this_weeks_progress_per_eligible_queue(
     assert "All answers" in html and "VIP" in html
     assert "Closed" not in html and "Switched off" not in html and "Another project" not in html
     assert "no quota" in html  # the VIP queue has none
-    assert f'href="/p/{project.slug}/q/all/next"' in html
+    assert f'<form method="post" action="/p/{project.slug}/q/all/next">' in html  # a POST: it leases
     assert unlimited.weekly_quota is None
 
 
@@ -180,6 +180,32 @@ def test_next_item_leases_an_item_and_redirects_to_it(client, expert, project, r
     assert Slot.objects.get(item=item).state == SlotState.LEASED
     assert Slot.objects.get(item=item).expert == expert
     assert take(client, queue) == item  # asking again resumes the same lease
+
+
+def test_get_next_leases_nothing_and_offers_a_button_that_posts(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+
+    response = client.get(next_url(queue))
+
+    assert response.status_code == 200
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()  # a prefetch or a crawler takes nothing
+    html = response.content.decode()
+    assert f'<form method="post" action="{next_url(queue)}">' in html
+    assert "Take the next item" in html
+
+
+def test_get_next_goes_back_to_the_item_the_expert_holds(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    lease = Slot.objects.get(item=item, expert=expert)
+
+    response = client.get(next_url(queue))
+
+    assert response.status_code == 302 and response.headers["Location"] == item_url(item)
+    assert Slot.objects.get(pk=lease.pk).lease_expires_at == lease.lease_expires_at  # not even extended
+    assert Slot.objects.filter(state=SlotState.LEASED).count() == 1
 
 
 def test_an_empty_queue_says_all_done_with_a_link_back(client, expert, project, queue):
@@ -516,7 +542,9 @@ def test_posts_need_a_csrf_token(expert, project, rubric, queue):
     make_items(project, 1)
     client = Client(enforce_csrf_checks=True)
     client.force_login(expert)
-    item = take(client, queue)
+    assert client.post(next_url(queue)).status_code == 403  # taking a slot is a state change too
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()
+    item = assignment.next_item(expert=expert, queue=queue)
 
     for suffix, data in [("", {**VALID, "rubric_id": rubric.pk}), ("skip", {}), ("flag", {"note": "x"})]:
         assert client.post(item_url(item, suffix), data).status_code == 403
@@ -636,6 +664,10 @@ def test_next_item_and_submit_run_a_fixed_number_of_queries(
     client.force_login(expert)
     # session, user, queue with project and access; in one transaction: extend an own lease, else claim
     with django_assert_num_queries(3 + 4):
+        response = client.post(next_url(queue))
+    assert response.headers["Location"] == item_url(first)
+    # GET leases nothing: session, user, queue with access, the held lease and whether work waits
+    with django_assert_num_queries(3):
         response = client.get(next_url(queue))
     assert response.headers["Location"] == item_url(first)
 

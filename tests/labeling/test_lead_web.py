@@ -539,3 +539,20 @@ def test_experts_progress_runs_a_fixed_number_of_queries(lead_client, project, e
     with django_assert_num_queries(6):
         response = lead_client.get(urls(project, 0)["experts"])
     assert len(response.context["rows"]) == 9
+
+
+@pytest.mark.postgres
+def test_the_preview_runs_a_fixed_number_of_bounded_queries(
+    lead_client, project, week_outputs, django_assert_num_queries
+):
+    from labeling.services.routing import PREVIEW_SCAN_LIMIT
+
+    # session, user, project, the lead's membership, the counts and the examples (both LIMITed)
+    with django_assert_num_queries(6) as captured:
+        response = lead_client.get(urls(project, 0)["preview"], preview_params())
+    assert response.status_code == 200
+    counts_sql, examples_sql = (query["sql"] for query in captured.captured_queries[-2:])
+    assert f"LIMIT {PREVIEW_SCAN_LIMIT}) subquery" in counts_sql and "LIMIT 5" in examples_sql
+    examples = response.context["preview"]["examples"]
+    assert len(examples) == 5 and all(example["external_id"] for example in examples)
+    assert response.content.decode().count("<li><code>") == 5

@@ -218,7 +218,8 @@ def test_preview_counts_this_weeks_matching_outputs(project):
 
     preview = preview_rule(project=project, rule={"tags_any": ["refund"]}, sample_rate=1.0)
 
-    assert preview == {"outputs": 10, "matched": 6, "sampled": 6}
+    assert (preview["outputs"], preview["matched"], preview["sampled"], preview["estimated"]) == (10, 6, 6, False)
+    assert len(preview["examples"]) == 5
 
 
 def test_a_routed_output_is_placed_again_only_when_reevaluated(project):

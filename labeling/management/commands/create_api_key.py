@@ -11,7 +11,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="Project slug.")
         parser.add_argument("--name", required=True, help="What the key is for, e.g. 'support-bot prod'.")
-        parser.add_argument("--scopes", default="ingest", help="Comma-separated: ingest, read (default: ingest).")
+        parser.add_argument(
+            "--scopes", default="ingest", help="Comma-separated: ingest, read, privacy (default: ingest)."
+        )
 
     def handle(self, *args, project, name, scopes, **options):
         try:

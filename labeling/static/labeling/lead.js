@@ -12,6 +12,7 @@
                         "sample_rate", "weekly_quota"];
   var timer = null;
   var sequence = 0;
+  var controller = null;
 
   function query() {
     var params = new URLSearchParams();
@@ -24,8 +25,14 @@
 
   function refresh() {
     var mine = ++sequence;
+    // Only the newest keystroke's answer matters: cancel the request still in flight, so neither the
+    // browser nor the server keeps working on a rule the lead has already changed.
+    if (controller) controller.abort();
+    var own = controller = window.AbortController ? new AbortController() : null;
     target.classList.add("loading");
-    fetch(url + "?" + query(), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+    fetch(url + "?" + query(), {
+      credentials: "same-origin", headers: { "X-Requested-With": "fetch" }, signal: own ? own.signal : undefined
+    })
       .then(function (response) { return response.text(); })
       .then(function (html) {
         if (mine !== sequence) return; // a newer preview was asked for meanwhile
@@ -33,7 +40,8 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
       })
-      .catch(function () {
+      .catch(function (error) {
+        if (error && error.name === "AbortError") return;
         if (mine === sequence) target.textContent = "The preview could not be loaded.";
       })
       .finally(function () { if (mine === sequence) target.classList.remove("loading"); });

@@ -1,0 +1,40 @@
+"""Erasure of one end user's data, for a product app's privacy requests (a key with the `privacy` scope)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.authentication import ApiKeyAuthentication
+from api.permissions import CanErase
+from api.serializers.outputs import ErrorsOut
+from labeling.services.privacy import erase_end_user
+
+
+class EndUserErasureView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [CanErase]
+
+    @extend_schema(
+        operation_id="erase_end_user",
+        summary="Erase one end user's data from the key's project",
+        description=(
+            "Deletes the end user's outputs (with their feedback, and the items, labels, comments and flags on "
+            "them) and usage events; withdraws every dataset version holding one of their rows (its record stays "
+            "with a note, its downloads answer 410) and succeeds the newest by a copy without those rows; drops "
+            "their items from frozen weekly reports. Audited. Idempotent: 204 whether or not anything was found, "
+            "so the answer does not tell whether the id was ever known."
+        ),
+        parameters=[OpenApiParameter("end_user_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Erased, or nothing to erase."),
+            400: OpenApiResponse(ErrorsOut, description="Not an end user id (empty, too long, NUL)."),
+            401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
+            403: OpenApiResponse(ErrorsOut, description="The key lacks the `privacy` scope."),
+        },
+    )
+    def delete(self, request, end_user_id: str):
+        erase_end_user(project=request.auth.project, end_user_id=end_user_id, api_key=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,246 @@
+"""Personal data after ingest: erase one end user on request, and delete raw outputs past a project's retention.
+
+Erasure deletes rows rather than blanking texts: an output goes with everything hanging off it (its
+items, slots, labels and their revisions, skips, flags, comments, gold answers), and the end user's
+usage events go too. Dataset versions holding a row of theirs are withdrawn (their rows deleted, the
+record kept with a note) and the newest of them is succeeded by a redacted copy without those rows.
+Frozen weekly reports lose their agenda entries about the erased items. What stays is what carries
+no text of theirs: aggregate metric rows, decisions (the lead's text; the link to the item is
+cleared), and an audit event naming the end user only by a keyed hash. See README "Personal data".
+"""
+
+import hashlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from itertools import batched
+from typing import Any
+
+import msgspec
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from labeling.exceptions import InvalidInput
+from labeling.models import (
+    ApiKey,
+    AuditEvent,
+    Comment,
+    Dataset,
+    DatasetRow,
+    DatasetVersion,
+    Flag,
+    Item,
+    Label,
+    Output,
+    Project,
+    Resolution,
+    ResolutionStatus,
+    ReviewCycle,
+    UsageEvent,
+    VersionStatus,
+)
+
+from .datasets import ROW_CHUNK, _write_rows
+
+MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
+RETENTION_BATCH = 2000
+
+
+@dataclass
+class ErasureResult:
+    outputs: int = 0
+    usage_events: int = 0
+    items: int = 0
+    labels: int = 0
+    comments: int = 0
+    flags: int = 0
+    withdrawn_versions: list[str] = field(default_factory=list)
+    successor_versions: list[str] = field(default_factory=list)
+    reports_scrubbed: int = 0
+
+
+def end_user_digest(project: Project, end_user_id: str) -> str:
+    """A keyed hash naming an end user in the audit log: provable given the id, not reversible without the secret."""
+    return salted_hmac("privacy.end-user", f"{project.pk}:{end_user_id}", algorithm="sha256").hexdigest()
+
+
+def check_end_user_id(end_user_id: str) -> str:
+    if not end_user_id or len(end_user_id) > MAX_END_USER_ID:
+        raise InvalidInput(f"An end user id is 1 to {MAX_END_USER_ID} characters.")
+    if "\x00" in end_user_id or any(0xD800 <= ord(char) <= 0xDFFF for char in end_user_id):
+        raise InvalidInput("An end user id may not contain NUL or lone surrogates.")
+    return end_user_id
+
+
+@transaction.atomic
+def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None = None, actor=None) -> ErasureResult:
+    """Remove every text of one end user from the project (idempotent: a second call finds nothing).
+
+    Datasets are locked first: no build can claim a version meanwhile, and a build in flight is
+    waited for, so no version made from their rows can appear after this commits.
+    """
+    check_end_user_id(end_user_id)
+    list(Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True))
+    list(
+        DatasetVersion.objects.select_for_update()
+        .filter(dataset__project=project, status=VersionStatus.BUILDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    outputs = Output.objects.filter(project=project, end_user_id=end_user_id)
+    external_ids = list(outputs.values_list("external_id", flat=True))
+    item_ids = set(Item.objects.filter(output__in=outputs).values_list("pk", flat=True))
+    result = ErasureResult()
+    if external_ids:
+        _withdraw_versions(project, set(external_ids), result)
+    if item_ids:
+        result.reports_scrubbed = _scrub_reports(project, item_ids)
+    result.usage_events, _ = UsageEvent.objects.filter(project=project, end_user_id=end_user_id).delete()
+    # Items, slots, labels, revisions, skips, flags, comments and gold answers go with the outputs.
+    _, deleted = outputs.delete()
+    result.outputs, result.items = deleted.get(Output._meta.label, 0), deleted.get(Item._meta.label, 0)
+    result.labels, result.comments = deleted.get(Label._meta.label, 0), deleted.get(Comment._meta.label, 0)
+    result.flags = deleted.get(Flag._meta.label, 0)
+    AuditEvent.objects.create(
+        project=project,
+        actor=actor,
+        action="privacy.end_user_erased",
+        details={
+            "end_user_hmac": end_user_digest(project, end_user_id),
+            "api_key": api_key.prefix if api_key else None,
+            **asdict(result),
+        },
+    )
+    return result
+
+
+def _withdraw_versions(project: Project, external_ids: set[str], result: ErasureResult) -> None:
+    """Withdraw every ready version holding one of the rows; succeed each dataset's newest by a redacted copy."""
+    affected = (
+        DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
+        .filter(Exists(DatasetRow.objects.filter(version=OuterRef("pk"), external_id__in=external_ids)))
+        .select_related("dataset")
+        .order_by("dataset_id", "number")
+    )
+    by_dataset: dict[int, list[DatasetVersion]] = {}
+    for version in affected:
+        by_dataset.setdefault(version.dataset_id, []).append(version)
+    now = timezone.now()
+    for versions in by_dataset.values():
+        dataset = versions[0].dataset
+        newest = dataset.versions.filter(status=VersionStatus.READY).order_by("-number").first()
+        successor = _redacted_copy(newest, external_ids) if newest in versions else None
+        if successor is not None:
+            result.successor_versions.append(f"{dataset.slug}/v{successor.number}")
+        note = f"Withdrawn on {now:%Y-%m-%d}: it held rows of an end user whose data was erased."
+        if successor is not None:
+            note += f" Version {successor.number} is the same without those rows."
+        for version in versions:
+            DatasetRow.objects.filter(version=version).delete()
+            DatasetVersion.objects.filter(pk=version.pk).update(
+                status=VersionStatus.WITHDRAWN, withdrawn_at=now, withdrawn_note=note
+            )
+            result.withdrawn_versions.append(f"{dataset.slug}/v{version.number}")
+
+
+_decode = msgspec.json.decode
+
+
+def _redacted_copy(version: DatasetVersion, external_ids: set[str]) -> DatasetVersion:
+    """A new ready version: the version's rows in order without the erased ones, re-hashed."""
+    last = version.dataset.versions.order_by("-number").values_list("number", flat=True).first()
+    successor = DatasetVersion.objects.create(
+        dataset_id=version.dataset_id,
+        number=last + 1,
+        status=VersionStatus.READY,
+        cycle_week=version.cycle_week,
+        built_at=timezone.now(),
+    )
+    digest, splits, rubric_versions, position = hashlib.sha256(), Counter(), set(), 0
+    rows = (
+        DatasetRow.objects.filter(version=version)
+        .exclude(external_id__in=external_ids)
+        .order_by("position")
+        .values_list("external_id", "split", "line")
+    )
+    for chunk in batched(rows.iterator(chunk_size=ROW_CHUNK), ROW_CHUNK):
+        copied = []
+        for external_id, split, line in chunk:
+            digest.update(line.encode())
+            digest.update(b"\n")
+            splits[split] += 1
+            rubric_versions.add(_decode(line)["rubric_version"])
+            copied.append((successor.pk, position, external_id, split, line))
+            position += 1
+        _write_rows(copied)
+    DatasetVersion.objects.filter(pk=successor.pk).update(
+        sha256=digest.hexdigest(),
+        row_count=position,
+        split_counts=dict(sorted(splits.items())),
+        rubric_versions=sorted(rubric_versions),
+    )
+    return successor
+
+
+def _scrub_reports(project: Project, item_ids: set[int]) -> int:
+    """Drop, from frozen weekly reports, the entries about erased items (they quote outputs, notes, comments)."""
+    scrubbed = 0
+    for cycle in ReviewCycle.objects.select_for_update().filter(project=project).exclude(report={}):
+        cleaned = _without_items(cycle.report, item_ids)
+        if cleaned != cycle.report:
+            ReviewCycle.objects.filter(pk=cycle.pk).update(report=cleaned)
+            scrubbed += 1
+    return scrubbed
+
+
+def _without_items(value: Any, item_ids: set[int]) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_items(inner, item_ids) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [
+            _without_items(inner, item_ids)
+            for inner in value
+            if not (isinstance(inner, dict) and inner.get("item_id") in item_ids)
+        ]
+    return value
+
+
+# Retention ----------------------------------------------------------------------------------------------------
+
+
+def expired_outputs(project: Project, cutoff: datetime):
+    """Raw outputs that occurred before the cutoff and are in no gold answer and no current dataset version."""
+    gold = Resolution.objects.filter(item__output=OuterRef("pk"), status=ResolutionStatus.RESOLVED)
+    in_datasets = DatasetRow.objects.filter(
+        version__dataset__project=project, version__status=VersionStatus.READY
+    ).values("external_id")
+    return (
+        Output.objects.filter(project=project, occurred_at__lt=cutoff)
+        .filter(~Exists(gold))
+        .filter(~Q(external_id__in=in_datasets))
+    )
+
+
+def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> int | None:
+    """Delete the project's expired raw outputs in batches and audit the run; None when it keeps them forever."""
+    if project.raw_retention_days is None:
+        return None
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=project.raw_retention_days)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(expired_outputs(project, cutoff).order_by("pk").values_list("pk", flat=True)[:RETENTION_BATCH])
+            if not ids:
+                break
+            Output.objects.filter(pk__in=ids).delete()  # their items, labels and comments cascade
+            deleted += len(ids)
+    kept = Output.objects.filter(project=project, occurred_at__lt=cutoff).count()
+    AuditEvent.objects.create(
+        project=project,
+        action="retention.outputs_deleted",
+        details={"days": project.raw_retention_days, "cutoff": cutoff.isoformat(), "deleted": deleted, "kept": kept},
+    )
+    return deleted

@@ -1,0 +1,164 @@
+"""The routing rule has one interpretation: its SQL form (the preview) selects what rule_matches accepts.
+
+Both are run on the same stored outputs, including the awkward ones: 1 against 1.0 and true, "1" against
+1, a list where a scalar is wanted, digit-only keys, exponents (which jsonb spells out in digits), no tags,
+JSON null tags, an empty comment. The preview itself reads a bounded window with a fixed number of queries.
+"""
+
+import itertools
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from labeling.models import Output, Queue
+from labeling.services import routing
+from labeling.services.routing import is_sampled, preview_rule, rule_filter, rule_matches, sample_filter, validate_rule
+from tests.factories import OutputFactory
+
+pytestmark = pytest.mark.postgres
+
+METADATA = [
+    {},
+    {"topic": "returns", "tier": 1, "vip": True},
+    {"topic": "billing", "tier": 1.0, "vip": 1},
+    {"topic": ["returns"], "tier": "1", "vip": "true"},
+    {"topic": "Returns", "tier": 2.5, "0": "zero", "vip": False},
+    {"tier": -3, "0": 0, "score": 0.1},
+    {"tier": 1.5, "score": 0.10, "nested": {"topic": "returns"}},
+]
+# Written as JSON text, as a product app may send it: jsonb keeps 1.0 but spells 1e2 as 100.
+RAW_METADATA = ['{"tier": 1e2, "score": 2.50}', '{"tier": 100.0, "topic": "returns"}', '{"tier": -0, "vip": null}']
+TAGS = [[], ["billing"], ["billing", "vip"], ["vip", "refund"], ["Billing"], "null"]  # "null": JSON null
+MODELS = ["gpt-4o", "claude", ""]
+FEEDBACK = [(None, ""), (-1, "Useless"), (1, ""), (0, "ok"), (-1, "")]
+
+RULES = [
+    {},
+    {"tags_any": ["billing", "vip"]},
+    {"tags_any": ["billing"]},
+    {"tags_any": []},
+    {"tags_all": ["billing", "vip"]},
+    {"tags_all": []},
+    {"models": ["gpt-4o", ""]},
+    {"models": []},
+    {"feedback_scores": [-1]},
+    {"feedback_scores": [0, 1]},
+    {"has_comment": True},
+    {"has_comment": False},
+    {"metadata": {"topic": "returns"}},
+    {"metadata": {"topic": ["billing", "returns"]}},
+    {"metadata": {"tier": 1}},
+    {"metadata": {"tier": 1.0}},
+    {"metadata": {"tier": "1"}},
+    {"metadata": {"tier": [1, 2.5]}},
+    {"metadata": {"tier": 100}},
+    {"metadata": {"tier": 100.0}},
+    {"metadata": {"tier": 0}},
+    {"metadata": {"tier": -3}},
+    {"metadata": {"score": 0.1}},
+    {"metadata": {"score": 2.5}},
+    {"metadata": {"vip": True}},
+    {"metadata": {"vip": 1}},
+    {"metadata": {"vip": False}},
+    {"metadata": {"vip": "true"}},
+    {"metadata": {"0": "zero"}},
+    {"metadata": {"0": 0}},
+    {"metadata": {"missing": "x"}},
+    {"metadata": {"topic": []}},
+    {"metadata": {"topic": "returns", "tier": 1}},
+    {"tags_any": ["vip"], "feedback_scores": [-1], "has_comment": True, "models": ["gpt-4o"]},
+    {"tags_all": ["billing"], "metadata": {"vip": [True, 1]}},
+]
+
+
+def combos_again():
+    return itertools.product(range(len(METADATA)), range(len(TAGS)), range(len(MODELS)), range(len(FEEDBACK)))
+
+
+@pytest.fixture
+def outputs(project):
+    made = []
+    for n, (m, t, mo, f) in enumerate(combos_again()):
+        score, comment = FEEDBACK[f]
+        made.append(
+            OutputFactory(
+                project=project,
+                metadata=METADATA[m],
+                tags=[] if TAGS[t] == "null" else TAGS[t],
+                model=MODELS[mo],
+                feedback_score=score,
+                feedback_comment=comment,
+                occurred_at=timezone.now() - timedelta(minutes=n),
+            )
+        )
+    with connection.cursor() as cursor:
+        for output, raw in zip(made, RAW_METADATA, strict=False):
+            cursor.execute("UPDATE labeling_output SET metadata = %s::jsonb WHERE id = %s", [raw, output.pk])
+        nulls = [o.pk for o, (_, t, _, _) in zip(made, combos_again(), strict=True) if TAGS[t] == "null"]
+        cursor.execute("UPDATE labeling_output SET tags = 'null'::jsonb WHERE id = ANY(%s)", [nulls])
+    return list(Output.objects.filter(project=project))  # as the database gives them back
+
+
+def test_the_sql_form_of_a_rule_selects_exactly_what_rule_matches_accepts(project, outputs):
+    # One test over every rule: the 630 outputs are made once.
+    disagreements = {}
+    for rule in map(validate_rule, RULES):
+        in_python = {output.pk for output in outputs if rule_matches(rule, output)}
+        in_sql = set(Output.objects.filter(rule_filter(rule), project=project).values_list("pk", flat=True))
+        if in_sql != in_python:
+            disagreements[str(rule)] = {"sql_only": in_sql - in_python, "python_only": in_python - in_sql}
+    assert disagreements == {}
+
+
+def test_the_rules_above_tell_the_outputs_apart(outputs):
+    """The agreement test means something only if the rules match different, non-trivial sets."""
+    sizes = {len([o for o in outputs if rule_matches(validate_rule(rule), o)]) for rule in RULES}
+    assert len(sizes) > 10 and 0 in sizes and len(outputs) in sizes
+
+
+def test_the_sql_sample_draws_what_is_sampled_draws(project, outputs):
+    differ = []
+    for rate, queue_id in itertools.product([0.0, 1e-9, 0.1, 0.5, 0.731, 0.999999, 1.0], [0, 7, 123456]):
+        probe = Queue(pk=queue_id, sample_rate=rate)
+        in_python = {output.pk for output in outputs if is_sampled(probe, output)}
+        query = Output.objects.filter(sample_filter(queue_id, rate), project=project)
+        if set(query.values_list("pk", flat=True)) != in_python:
+            differ.append((rate, queue_id))
+    assert differ == []
+
+
+def test_the_sample_threshold_is_the_exact_cut_of_the_float_comparison():
+    for rate in (0.1, 0.5, 1 / 3, 0.999999):
+        cut = routing.sample_threshold(rate)
+        assert (cut - 1) / 2**64 < rate <= cut / 2**64
+
+
+def test_the_preview_reads_a_bounded_window_in_a_fixed_number_of_queries(project, outputs, monkeypatch):
+    rule = validate_rule({"tags_any": ["vip"]})
+    with CaptureQueriesContext(connection) as small:
+        exact = preview_rule(project=project, rule=rule, sample_rate=0.5, queue_id=3)
+    matching = [o for o in outputs if rule_matches(rule, o)]
+    assert (exact["outputs"], exact["matched"], exact["estimated"]) == (len(outputs), len(matching), False)
+    assert exact["sampled"] == sum(is_sampled(Queue(pk=3, sample_rate=0.5), o) for o in matching)
+    # The counts over a LIMITed window, the examples within its time range; no row walked in Python.
+    counts_sql, examples_sql = (query["sql"] for query in small.captured_queries)
+    assert f"LIMIT {routing.PREVIEW_SCAN_LIMIT}) subquery" in counts_sql and "COUNT(" in counts_sql
+    assert f"LIMIT {routing.PREVIEW_EXAMPLES}" in examples_sql and examples_sql.count('"occurred_at" >=') == 2
+    newest = sorted(matching, key=lambda o: (o.occurred_at, o.pk), reverse=True)[: routing.PREVIEW_EXAMPLES]
+    assert [e["external_id"] for e in exact["examples"]] == [o.external_id for o in newest]
+
+    # Past the window, the counts are estimates scaled from it, with one more (EXPLAIN) query.
+    monkeypatch.setattr(routing, "PREVIEW_SCAN_LIMIT", 100)
+    connection.cursor().execute("ANALYZE labeling_output")
+    with CaptureQueriesContext(connection) as big:
+        estimate = preview_rule(project=project, rule=rule, sample_rate=1.0)
+    assert len(big.captured_queries) == 3
+    assert "LIMIT 100) subquery" in big.captured_queries[0]["sql"]
+    assert re.match(r"EXPLAIN", big.captured_queries[2]["sql"])
+    assert estimate["estimated"] and estimate["scanned"] == 100
+    assert len(outputs) * 0.5 <= estimate["outputs"] <= len(outputs) * 2
+    assert 0 < estimate["matched"] < estimate["outputs"]
