@@ -5,6 +5,7 @@ from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, Rete
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
+from .redaction import RedactionRuleSet
 from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
 from .rubrics import QuestionKind, Rubric
 
@@ -39,6 +40,7 @@ __all__ = [
     "Output",
     "Project",
     "QuestionKind",
+    "RedactionRuleSet",
     "Queue",
     "Resolution",
     "ResolutionStatus",

@@ -1,0 +1,356 @@
+"""Find personal data in free text and replace it with typed placeholders (pure: no ORM, no settings).
+
+Detectors, each returning spans of the original text:
+- e-mail addresses: a regex; a "top-level domain" that is a file extension (`logo@2x.png`) or a number
+  (`lodash@4.17.21`) is not an address;
+- phone numbers: Google's libphonenumber (`phonenumbers.PhoneNumberMatcher`, leniency VALID: the number
+  must be a real, assignable number of its region), with the project's default region for numbers
+  written without `+`; a number right after "order", "ticket", "#" … is an id, not a phone;
+- payment cards: 13–19 digits (spaces or dashes between groups), issuer prefix 2–6, Luhn checksum;
+- IBANs: country code, check digits, BBAN; validated by `python-stdnum` (country length and format,
+  mod-97);
+- custom regexes of the project, run by the `regex` module with a time limit.
+
+Overlapping spans are resolved once, on the original text (the earliest, then the longest, then the
+kind listed first wins), so the detectors never see each other's placeholders.
+"""
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+import regex
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+
+from labeling.exceptions import InvalidInput
+
+EMAIL, PHONE, CARD, IBAN = "email", "phone", "card", "iban"
+BUILTINS = (EMAIL, PHONE, CARD, IBAN)
+BUILTIN_LABELS = {EMAIL: "E-mail addresses", PHONE: "Phone numbers", CARD: "Payment card numbers", IBAN: "IBANs"}
+PLACEHOLDERS = {EMAIL: "[EMAIL]", PHONE: "[PHONE]", CARD: "[CARD]", IBAN: "[IBAN]"}
+TIMEOUT_KIND = "timeout"
+TIMEOUT_PLACEHOLDER = "[REDACTED]"
+
+MAX_CUSTOM_RULES = 20
+MAX_PATTERN_LENGTH = 500
+CUSTOM_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# How long one custom pattern may run on one string before the string is withheld whole.
+DEFAULT_TIMEOUT_SECONDS = 0.05
+# How long a custom pattern may take on each adversarial probe when it is saved.
+PROBE_TIMEOUT_SECONDS = 0.05
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24}))(?![\w-]|\.\w)"
+)
+_NOT_TLDS = frozenset(
+    "png jpg jpeg gif svg webp ico bmp tif tiff js mjs css map json txt html htm pdf zip gz tar mp3 mp4 wav "
+    "woff woff2 ttf".split()
+)
+_CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d|-\d)")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,32}", re.ASCII)
+# Cheap gate before libphonenumber: at least 7 digits close together.
+_PHONE_HINT = re.compile(r"\d(?:[\s().\-/]{0,3}\d){6}")
+# A number right after one of these words is an id (order, ticket, …), never a phone.
+_ID_CONTEXT = re.compile(
+    r"(?:#|\b(?:order|orders|ticket|case|ref|reference|invoice|tracking|sku|item|account|acct|po|id|"
+    r"confirmation|booking|serial|model|part|transaction|txn|shipment|parcel|claim|rma)\b"
+    r"(?:\s*(?:no\.?|number|num|nr|#|id))?(?:\s+is)?)\s*[:#.]?\s*$"
+    # … or glued to a code before it (INV-2024-000123).
+    r"|[A-Za-z0-9][-/]$",
+    re.IGNORECASE,
+)
+# A Luhn-valid number after these words is a device or goods id (IMEIs use Luhn too), not a card.
+_CARD_ID_CONTEXT = re.compile(r"\b(?:imei|meid|serial|sku|ean|upc|gtin|tracking)\b\W{0,3}$", re.IGNORECASE)
+_ID_CONTEXT_WINDOW = 30
+
+
+@dataclass(frozen=True)
+class CustomRule:
+    name: str
+    pattern: str
+
+    @property
+    def kind(self) -> str:
+        return f"custom:{self.name}"
+
+    @property
+    def placeholder(self) -> str:
+        return f"[CUSTOM:{self.name}]"
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+    placeholder: str
+
+
+@dataclass
+class Redactor:
+    """Compiled rules, made once per batch (see `compile_rules`)."""
+
+    builtins: tuple[str, ...]
+    custom: tuple[CustomRule, ...]
+    phone_region: str
+    version: int | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    _compiled: list[tuple[CustomRule, Any]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self._compiled = [(rule, regex.compile(rule.pattern)) for rule in self.custom]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.builtins and not self.custom
+
+    def spans(self, text: str) -> list[Span]:
+        """The non-overlapping spans to replace, in text order. Raises TimeoutError from a custom pattern."""
+        found: list[tuple[int, int, int, str, str]] = []
+        order = 0
+        for order, kind in enumerate(self.builtins):
+            for start, end in _DETECTORS[kind](text, self.phone_region):
+                found.append((start, -(end - start), order, kind, PLACEHOLDERS[kind]))
+        for rule, compiled in self._compiled:
+            order += 1
+            for match in compiled.finditer(text, timeout=self.timeout):
+                if match.end() > match.start():
+                    found.append((match.start(), match.start() - match.end(), order, rule.kind, rule.placeholder))
+        found.sort()
+        spans, reached = [], 0
+        for start, negative_length, _, kind, placeholder in found:
+            if start >= reached:
+                spans.append(Span(start, start - negative_length, kind, placeholder))
+                reached = start - negative_length
+        return spans
+
+    def redact_text(self, text: str, counts: Counter) -> str:
+        """The text with every span replaced; counts per kind added to `counts`. Fails closed on a timeout."""
+        if not text:
+            return text
+        try:
+            spans = self.spans(text)
+        except TimeoutError:
+            counts[TIMEOUT_KIND] += 1
+            return TIMEOUT_PLACEHOLDER
+        if not spans:
+            return text
+        parts, position = [], 0
+        for span in spans:
+            parts.append(text[position : span.start])
+            parts.append(span.placeholder)
+            counts[span.kind] += 1
+            position = span.end
+        parts.append(text[position:])
+        return "".join(parts)
+
+    def redact_value(self, value: Any, counts: Counter) -> Any:
+        """Redact every string inside a JSON value; keys, numbers and booleans are left as they are."""
+        if isinstance(value, str):
+            return self.redact_text(value, counts)
+        if isinstance(value, list):
+            return [self.redact_value(item, counts) for item in value]
+        if isinstance(value, dict):
+            return {key: self.redact_value(item, counts) for key, item in value.items()}
+        return value
+
+
+def compile_rules(
+    *, builtins: Iterable[str], custom: Iterable[dict | CustomRule], phone_region: str, version: int | None = None
+) -> Redactor:
+    """A Redactor for rules already validated (by `check_rules`), in the canonical order of the built-ins."""
+    chosen = set(builtins)
+    rules = tuple(
+        rule if isinstance(rule, CustomRule) else CustomRule(rule["name"], rule["pattern"]) for rule in custom
+    )
+    return Redactor(
+        builtins=tuple(kind for kind in BUILTINS if kind in chosen),
+        custom=rules,
+        phone_region=phone_region,
+        version=version,
+    )
+
+
+# --- built-in detectors: (text, region) -> [(start, end)] -------------------------------------------
+
+
+def find_emails(text: str, region: str = "") -> list[tuple[int, int]]:
+    if "@" not in text:
+        return []
+    return [match.span() for match in _EMAIL.finditer(text) if match.group(2).lower() not in _NOT_TLDS]
+
+
+def find_cards(text: str, region: str = "") -> list[tuple[int, int]]:
+    spans = []
+    for match in _CARD.finditer(text):
+        # The candidate may have swallowed a following group ("… 1111 12/26"): try it whole, then
+        # without its trailing groups.
+        for end in _group_ends(text, match.start(), match.end()):
+            digits = re.sub(r"[ -]", "", text[match.start() : end])
+            if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
+                if not _CARD_ID_CONTEXT.search(text[max(0, match.start() - _ID_CONTEXT_WINDOW) : match.start()]):
+                    spans.append((match.start(), end))
+                break
+    return spans
+
+
+def find_ibans(text: str, region: str = "") -> list[tuple[int, int]]:
+    spans = []
+    for match in _IBAN.finditer(text):
+        for end in _group_ends(text, match.start(), match.end()):
+            candidate = text[match.start() : end]
+            if len(candidate.replace(" ", "")) >= 15 and stdnum_iban.is_valid(candidate.upper(), check_country=False):
+                spans.append((match.start(), end))
+                break
+    return spans
+
+
+def find_phones(text: str, region: str) -> list[tuple[int, int]]:
+    if not _PHONE_HINT.search(text):
+        return []
+    spans = []
+    for match in phonenumbers.PhoneNumberMatcher(text, region or "ZZ", leniency=phonenumbers.Leniency.VALID):
+        before = text[max(0, match.start - _ID_CONTEXT_WINDOW) : match.start]
+        if _ID_CONTEXT.search(before):
+            continue
+        spans.append((match.start, match.end))
+    return spans
+
+
+_DETECTORS = {EMAIL: find_emails, PHONE: find_phones, CARD: find_cards, IBAN: find_ibans}
+
+
+def _group_ends(text: str, start: int, end: int) -> list[int]:
+    """Candidate ends, longest first: the match's end, then before each separator inside it."""
+    ends = [end]
+    for position in range(end - 1, start, -1):
+        if text[position] in " -":
+            ends.append(position)
+    return ends
+
+
+# --- validation --------------------------------------------------------------------------------------
+
+
+def check_rules(*, builtins: Iterable[str], custom: Iterable[dict], phone_region: str) -> list[CustomRule]:
+    """Validate a rule set; return its custom rules. Raise InvalidInput naming the first problem."""
+    unknown = sorted(set(builtins) - set(BUILTINS))
+    if unknown:
+        raise InvalidInput(f"Unknown built-in rule(s): {', '.join(unknown)}. Known: {', '.join(BUILTINS)}.")
+    if phone_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidInput(f"{phone_region!r} is not a region phone numbers know (a two-letter code such as US or GB).")
+    rules = [check_custom_rule(name=rule.get("name", ""), pattern=rule.get("pattern", "")) for rule in custom]
+    if len(rules) > MAX_CUSTOM_RULES:
+        raise InvalidInput(f"At most {MAX_CUSTOM_RULES} custom rules; got {len(rules)}.")
+    names = [rule.name for rule in rules]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidInput(f"Custom rule names must differ: {', '.join(repeated)} given twice.")
+    return rules
+
+
+def check_custom_rule(*, name: str, pattern: str) -> CustomRule:
+    """Refuse a custom rule that is badly named, does not compile, matches nothing visible, or can run away."""
+    if not isinstance(name, str) or not CUSTOM_NAME.match(name):
+        raise InvalidInput(
+            f"Custom rule name {name!r}: use 1–40 lowercase letters, digits, '-' or '_', starting with a letter."
+        )
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise InvalidInput(f"Custom rule {name!r}: the pattern is empty.")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidInput(
+            f"Custom rule {name!r}: the pattern is {len(pattern)} characters; at most {MAX_PATTERN_LENGTH}."
+        )
+    try:
+        parsed = re._parser.parse(pattern)  # Python's own syntax: what the lead reads in the docs
+        compiled = regex.compile(pattern)
+    except (re.error, regex.error) as exc:
+        where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
+        raise InvalidInput(f"Custom rule {name!r}: the pattern does not compile: {exc.msg}{where}.") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"Custom rule {name!r}: the pattern is nested too deeply.") from exc
+    if compiled.search("") is not None:
+        raise InvalidInput(
+            f"Custom rule {name!r}: the pattern matches empty text; it must match at least one character."
+        )
+    if _nested_repeat(parsed):
+        raise InvalidInput(
+            f"Custom rule {name!r}: a repeated group contains another unbounded repeat (like (a+)+), which can "
+            "take exponential time (catastrophic backtracking). Rewrite it without the nested repeat."
+        )
+    for probe in _probes(pattern):
+        try:
+            compiled.search(probe, timeout=PROBE_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise InvalidInput(
+                f"Custom rule {name!r}: the pattern takes too long on a {len(probe):,}-character text "
+                "(catastrophic backtracking). Simplify its repeats or alternatives."
+            ) from exc
+    return CustomRule(name, pattern)
+
+
+_C = re._constants
+_REPEATS = (_C.MAX_REPEAT, _C.MIN_REPEAT)  # possessive repeats and atomic groups cannot backtrack: not listed
+
+
+def _nested_repeat(parsed, inside_repeat: bool = False) -> bool:
+    """Does an unbounded repeat sit inside another repeat (`(a+)+`, `(\\w+\\s?)*`)?"""
+    for op, arg in parsed:
+        if op in _REPEATS:
+            _, high, body = arg
+            if inside_repeat and high == _C.MAXREPEAT:
+                return True
+            if _nested_repeat(body, inside_repeat or high > 1):
+                return True
+        elif op == _C.SUBPATTERN:
+            if _nested_repeat(arg[-1], inside_repeat):
+                return True
+        elif op == _C.BRANCH:
+            if any(_nested_repeat(branch, inside_repeat) for branch in arg[1]):
+                return True
+        elif op in (_C.ASSERT, _C.ASSERT_NOT):
+            if _nested_repeat(arg[1], inside_repeat):
+                return True
+    return False
+
+
+def _probes(pattern: str) -> list[str]:
+    """Texts that make backtracking patterns slow: long runs of the pattern's own characters, then a misfit."""
+    letters = {char for char in pattern if char.isalnum()} or {"a"}
+    runs = ["a", "1", " ", "aa1", "a ", *sorted(letters)[:8]]
+    return [(run * (3000 // len(run))) + "\u2603!" for run in runs]
+
+
+# --- preview -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    kind: str | None = None
+    placeholder: str | None = None
+
+
+def preview_segments(redactor: Redactor, text: str) -> tuple[list[Segment], Counter]:
+    """The sample split into kept text and redacted spans, for showing both the match and its placeholder."""
+    counts: Counter = Counter()
+    try:
+        spans = redactor.spans(text)
+    except TimeoutError:
+        counts[TIMEOUT_KIND] += 1
+        return [Segment(text, TIMEOUT_KIND, TIMEOUT_PLACEHOLDER)], counts
+    segments, position = [], 0
+    for span in spans:
+        if span.start > position:
+            segments.append(Segment(text[position : span.start]))
+        segments.append(Segment(text[span.start : span.end], span.kind, span.placeholder))
+        counts[span.kind] += 1
+        position = span.end
+    if position < len(text):
+        segments.append(Segment(text[position:]))
+    return segments, counts
