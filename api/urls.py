@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import datasets, ingest, metrics, outputs
+from api.views import datasets, ingest, metrics, outputs, redaction
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/outputs/<path:external_id>", outputs.OutputDetailView.as_view(), name="output-detail"),
     path("api/v1/events", ingest.EventsIngestView.as_view(), name="events"),
     path("api/v1/feedback", ingest.FeedbackIngestView.as_view(), name="feedback"),
+    path("api/v1/redaction-rules", redaction.RedactionRulesView.as_view(), name="redaction-rules"),
     path(DATASETS, datasets.DatasetListView.as_view(), name="datasets"),
     path(f"{DATASET}/versions", datasets.VersionListView.as_view(), name="dataset-versions"),
     path(VERSION, datasets.VersionDetailView.as_view(), name="dataset-version"),
