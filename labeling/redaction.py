@@ -32,6 +32,8 @@ EMAIL, PHONE, CARD, IBAN = "email", "phone", "card", "iban"
 BUILTINS = (EMAIL, PHONE, CARD, IBAN)
 BUILTIN_LABELS = {EMAIL: "E-mail addresses", PHONE: "Phone numbers", CARD: "Payment card numbers", IBAN: "IBANs"}
 PLACEHOLDERS = {EMAIL: "[EMAIL]", PHONE: "[PHONE]", CARD: "[CARD]", IBAN: "[IBAN]"}
+# Which kind wins when two spans start at the same place and are as long.
+_PRIORITY = {EMAIL: 0, CARD: 1, IBAN: 2, PHONE: 3}
 TIMEOUT_KIND = "timeout"
 TIMEOUT_PLACEHOLDER = "[REDACTED]"
 
@@ -44,17 +46,21 @@ DEFAULT_TIMEOUT_SECONDS = 0.05
 PROBE_TIMEOUT_SECONDS = 0.05
 
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"(?<![\w%+-])\w[\w.%+-]{0,63}@"
     r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24}))(?![\w-]|\.\w)"
 )
 _NOT_TLDS = frozenset(
     "png jpg jpeg gif svg webp ico bmp tif tiff js mjs css map json txt html htm pdf zip gz tar mp3 mp4 wav "
     "woff woff2 ttf".split()
 )
-_CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d|-\d)")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,32}", re.ASCII)
-# Cheap gate before libphonenumber: at least 7 digits close together.
+# Patterns start with a digit and look behind afterwards, so that `re` can skip ahead to the next digit.
+_DIGIT = re.compile(r"\d")
+_CARD = re.compile(r"\d(?<![\d.,-]\d)(?:[ -]?\d){12,18}(?![\d]|[.,]\d|-\d)")
+# The IBAN's check digits first; its two-letter country code is the two characters before them.
+_IBAN = re.compile(r"\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d)\d(?: ?[A-Za-z0-9]){11,32}", re.ASCII)
+# Where libphonenumber is asked to look: around at least 7 digits close together, not the whole text.
 _PHONE_HINT = re.compile(r"\d(?:[\s().\-/]{0,3}\d){6}")
+_PHONE_WINDOW = 25
 # A number right after one of these words is an id (order, ticket, …), never a phone.
 _ID_CONTEXT = re.compile(
     r"(?:#|\b(?:order|orders|ticket|case|ref|reference|invoice|tracking|sku|item|account|acct|po|id|"
@@ -112,10 +118,17 @@ class Redactor:
     def spans(self, text: str) -> list[Span]:
         """The non-overlapping spans to replace, in text order. Raises TimeoutError from a custom pattern."""
         found: list[tuple[int, int, int, str, str]] = []
-        order = 0
-        for order, kind in enumerate(self.builtins):
-            for start, end in _DETECTORS[kind](text, self.phone_region):
+        taken: list[tuple[int, int]] = []
+        digits = _DIGIT.search(text) is not None  # cards, IBANs and phones all need one
+        # Phones last: libphonenumber is the slow one, and need not look at what is a card or an IBAN.
+        for kind in sorted(self.builtins, key=lambda kind: kind == PHONE):
+            if kind != EMAIL and not digits:
+                continue
+            order = _PRIORITY[kind]
+            for start, end in _DETECTORS[kind](text, self.phone_region, taken):
                 found.append((start, -(end - start), order, kind, PLACEHOLDERS[kind]))
+                taken.append((start, end))
+        order = len(_PRIORITY)
         for rule, compiled in self._compiled:
             order += 1
             for match in compiled.finditer(text, timeout=self.timeout):
@@ -179,13 +192,24 @@ def compile_rules(
 # --- built-in detectors: (text, region) -> [(start, end)] -------------------------------------------
 
 
-def find_emails(text: str, region: str = "") -> list[tuple[int, int]]:
-    if "@" not in text:
-        return []
-    return [match.span() for match in _EMAIL.finditer(text) if match.group(2).lower() not in _NOT_TLDS]
+def find_emails(text: str, region: str = "", taken: list | None = None) -> list[tuple[int, int]]:
+    spans, at, reached = [], text.find("@"), 0
+    while at != -1:
+        # Walk back over the local part from each "@", then match forwards from its start.
+        start = at
+        while start > max(reached, at - 64) and (text[start - 1].isalnum() or text[start - 1] in "._%+-"):
+            start -= 1
+        while start < at and text[start] in ".%+-":  # a local part starts with a letter, digit or _
+            start += 1
+        match = _EMAIL.match(text, start) if start < at else None
+        if match and match.group(2).lower() not in _NOT_TLDS:
+            spans.append(match.span())
+            reached = match.end()
+        at = text.find("@", max(at + 1, reached))
+    return spans
 
 
-def find_cards(text: str, region: str = "") -> list[tuple[int, int]]:
+def find_cards(text: str, region: str = "", taken: list | None = None) -> list[tuple[int, int]]:
     spans = []
     for match in _CARD.finditer(text):
         # The candidate may have swallowed a following group ("… 1111 12/26"): try it whole, then
@@ -199,27 +223,44 @@ def find_cards(text: str, region: str = "") -> list[tuple[int, int]]:
     return spans
 
 
-def find_ibans(text: str, region: str = "") -> list[tuple[int, int]]:
+def find_ibans(text: str, region: str = "", taken: list | None = None) -> list[tuple[int, int]]:
     spans = []
     for match in _IBAN.finditer(text):
-        for end in _group_ends(text, match.start(), match.end()):
-            candidate = text[match.start() : end]
+        start = match.start() - 2
+        for end in _group_ends(text, start, match.end()):
+            candidate = text[start:end]
             if len(candidate.replace(" ", "")) >= 15 and stdnum_iban.is_valid(candidate.upper(), check_country=False):
-                spans.append((match.start(), end))
+                spans.append((start, end))
                 break
     return spans
 
 
-def find_phones(text: str, region: str) -> list[tuple[int, int]]:
-    if not _PHONE_HINT.search(text):
-        return []
-    spans = []
-    for match in phonenumbers.PhoneNumberMatcher(text, region or "ZZ", leniency=phonenumbers.Leniency.VALID):
-        before = text[max(0, match.start - _ID_CONTEXT_WINDOW) : match.start]
-        if _ID_CONTEXT.search(before):
+def find_phones(text: str, region: str, taken: list | None = None) -> list[tuple[int, int]]:
+    """libphonenumber on windows around digit runs that no other detector claimed (it costs ~0.5 ms a call)."""
+    windows: list[list[int]] = []
+    taken = taken or []
+    for hint in _PHONE_HINT.finditer(text):
+        if any(start <= hint.start() and hint.end() <= end for start, end in taken):
             continue
-        spans.append((match.start, match.end))
-    return spans
+        # Widen to whole words, so that the matcher sees the same neighbours as in the full text, but
+        # stop at a span already taken (an e-mail, a card): the matcher would only parse it again.
+        start = text.rfind(" ", 0, max(0, hint.start() - _PHONE_WINDOW)) + 1
+        end = text.find(" ", hint.end() + _PHONE_WINDOW)
+        end = len(text) if end == -1 else end
+        start = max([start] + [stop for _, stop in taken if stop <= hint.start()])
+        end = min([end] + [begin for begin, _ in taken if begin >= hint.end()])
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    spans = []
+    for start, end in windows:
+        matcher = phonenumbers.PhoneNumberMatcher(text[start:end], region or "ZZ", leniency=phonenumbers.Leniency.VALID)
+        for match in matcher:
+            before = text[max(0, start + match.start - _ID_CONTEXT_WINDOW) : start + match.start]
+            if not _ID_CONTEXT.search(before):
+                spans.append((start + match.start, start + match.end))
+    return sorted(set(spans))
 
 
 _DETECTORS = {EMAIL: find_emails, PHONE: find_phones, CARD: find_cards, IBAN: find_ibans}

@@ -1,4 +1,4 @@
-"""The redaction engine: measured on 203 hand-labelled support-chat strings, and its custom-rule guard.
+"""The redaction engine: measured on 205 hand-labelled support-chat strings, and its custom-rule guard.
 
 `tests/fixtures/redaction_cases.jsonl` holds one case per line: the text, the default phone region, and
 every span that must be redacted with its kind. Tricky negatives (order numbers, tracking ids, dates,
