@@ -5,14 +5,17 @@ Detectors, each returning spans of the original text:
   (`lodash@4.17.21`) is not an address;
 - phone numbers: Google's libphonenumber (`phonenumbers.PhoneNumberMatcher`, leniency VALID: the number
   must be a real, assignable number of its region), with the project's default region for numbers
-  written without `+`; a number right after "order", "ticket", "#" … is an id, not a phone;
-- payment cards: 13–19 digits (spaces or dashes between groups), issuer prefix 2–6, Luhn checksum;
+  written without `+`; a number right after "order", "ticket", "#" … (or the value of a JSON key such
+  as `order_id`) is an id, not a phone;
+- payment cards: 13–19 digits (spaces or dashes between groups), issuer prefix 2–6, Luhn checksum; not
+  after "IMEI", "tracking number" … (IMEIs and some parcel numbers pass Luhn too);
 - IBANs: country code, check digits, BBAN; validated by `python-stdnum` (country length and format,
   mod-97);
 - custom regexes of the project, run by the `regex` module with a time limit.
 
-Overlapping spans are resolved once, on the original text (the earliest, then the longest, then the
-kind listed first wins), so the detectors never see each other's placeholders.
+Overlapping spans are resolved once, on the original text (the earliest wins, then the longest, then
+e-mail, card, IBAN, phone and the custom rules in their order), so no detector sees another's
+placeholders. Nothing here looks at JSON keys except as context: keys are never changed.
 """
 
 import re
@@ -55,7 +58,7 @@ _NOT_TLDS = frozenset(
 )
 # Patterns start with a digit and look behind afterwards, so that `re` can skip ahead to the next digit.
 _DIGIT = re.compile(r"\d")
-_CARD = re.compile(r"\d(?<![\d.,-]\d)(?:[ -]?\d){12,18}(?![\d]|[.,]\d|-\d)")
+_CARD = re.compile(r"\d(?<![\w.,-]\d)(?:[ -]?\d){12,18}(?!\w|[.,]\d|-\d)")
 # The IBAN's check digits first; its two-letter country code is the two characters before them.
 _IBAN = re.compile(r"\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d)\d(?: ?[A-Za-z0-9]){11,32}", re.ASCII)
 # Where libphonenumber is asked to look: around at least 7 digits close together, not the whole text.
@@ -71,7 +74,11 @@ _ID_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 # A Luhn-valid number after these words is a device or goods id (IMEIs use Luhn too), not a card.
-_CARD_ID_CONTEXT = re.compile(r"\b(?:imei|meid|serial|sku|ean|upc|gtin|tracking)\b\W{0,3}$", re.IGNORECASE)
+_CARD_ID_CONTEXT = re.compile(
+    r"\b(?:imei|meid|serial|sku|ean|upc|gtin|tracking|parcel|shipment|order)\b"
+    r"(?:\s*(?:no\.?|number|num|nr|#|id|code))?\W{0,4}$",
+    re.IGNORECASE,
+)
 _ID_CONTEXT_WINDOW = 30
 
 
@@ -115,8 +122,13 @@ class Redactor:
     def is_empty(self) -> bool:
         return not self.builtins and not self.custom
 
-    def spans(self, text: str) -> list[Span]:
-        """The non-overlapping spans to replace, in text order. Raises TimeoutError from a custom pattern."""
+    def spans(self, text: str, key: str = "") -> list[Span]:
+        """The non-overlapping spans to replace, in text order. Raises TimeoutError from a custom pattern.
+
+        `key` is the JSON key the text is the value of: `tracking_number` makes a number at the start of
+        the value an id, as the words "tracking number" before it would.
+        """
+        prefix = key.replace("_", " ").replace("-", " ") + ": " if key else ""
         found: list[tuple[int, int, int, str, str]] = []
         taken: list[tuple[int, int]] = []
         digits = _DIGIT.search(text) is not None  # cards, IBANs and phones all need one
@@ -125,7 +137,7 @@ class Redactor:
             if kind != EMAIL and not digits:
                 continue
             order = _PRIORITY[kind]
-            for start, end in _DETECTORS[kind](text, self.phone_region, taken):
+            for start, end in _DETECTORS[kind](text, self.phone_region, taken, prefix):
                 found.append((start, -(end - start), order, kind, PLACEHOLDERS[kind]))
                 taken.append((start, end))
         order = len(_PRIORITY)
@@ -142,12 +154,12 @@ class Redactor:
                 reached = start - negative_length
         return spans
 
-    def redact_text(self, text: str, counts: Counter) -> str:
+    def redact_text(self, text: str, counts: Counter, key: str = "") -> str:
         """The text with every span replaced; counts per kind added to `counts`. Fails closed on a timeout."""
         if not text:
             return text
         try:
-            spans = self.spans(text)
+            spans = self.spans(text, key)
         except TimeoutError:
             counts[TIMEOUT_KIND] += 1
             return TIMEOUT_PLACEHOLDER
@@ -162,14 +174,14 @@ class Redactor:
         parts.append(text[position:])
         return "".join(parts)
 
-    def redact_value(self, value: Any, counts: Counter) -> Any:
+    def redact_value(self, value: Any, counts: Counter, key: str = "") -> Any:
         """Redact every string inside a JSON value; keys, numbers and booleans are left as they are."""
         if isinstance(value, str):
-            return self.redact_text(value, counts)
+            return self.redact_text(value, counts, key)
         if isinstance(value, list):
-            return [self.redact_value(item, counts) for item in value]
+            return [self.redact_value(item, counts, key) for item in value]
         if isinstance(value, dict):
-            return {key: self.redact_value(item, counts) for key, item in value.items()}
+            return {name: self.redact_value(item, counts, name) for name, item in value.items()}
         return value
 
 
@@ -192,7 +204,7 @@ def compile_rules(
 # --- built-in detectors: (text, region) -> [(start, end)] -------------------------------------------
 
 
-def find_emails(text: str, region: str = "", taken: list | None = None) -> list[tuple[int, int]]:
+def find_emails(text: str, region: str = "", taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
     spans, at, reached = [], text.find("@"), 0
     while at != -1:
         # Walk back over the local part from each "@", then match forwards from its start.
@@ -209,7 +221,7 @@ def find_emails(text: str, region: str = "", taken: list | None = None) -> list[
     return spans
 
 
-def find_cards(text: str, region: str = "", taken: list | None = None) -> list[tuple[int, int]]:
+def find_cards(text: str, region: str = "", taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
     spans = []
     for match in _CARD.finditer(text):
         # The candidate may have swallowed a following group ("… 1111 12/26"): try it whole, then
@@ -217,13 +229,13 @@ def find_cards(text: str, region: str = "", taken: list | None = None) -> list[t
         for end in _group_ends(text, match.start(), match.end()):
             digits = re.sub(r"[ -]", "", text[match.start() : end])
             if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
-                if not _CARD_ID_CONTEXT.search(text[max(0, match.start() - _ID_CONTEXT_WINDOW) : match.start()]):
+                if not _CARD_ID_CONTEXT.search(_before(text, match.start(), prefix)):
                     spans.append((match.start(), end))
                 break
     return spans
 
 
-def find_ibans(text: str, region: str = "", taken: list | None = None) -> list[tuple[int, int]]:
+def find_ibans(text: str, region: str = "", taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
     spans = []
     for match in _IBAN.finditer(text):
         start = match.start() - 2
@@ -235,7 +247,7 @@ def find_ibans(text: str, region: str = "", taken: list | None = None) -> list[t
     return spans
 
 
-def find_phones(text: str, region: str, taken: list | None = None) -> list[tuple[int, int]]:
+def find_phones(text: str, region: str, taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
     """libphonenumber on windows around digit runs that no other detector claimed (it costs ~0.5 ms a call)."""
     windows: list[list[int]] = []
     taken = taken or []
@@ -257,13 +269,19 @@ def find_phones(text: str, region: str, taken: list | None = None) -> list[tuple
     for start, end in windows:
         matcher = phonenumbers.PhoneNumberMatcher(text[start:end], region or "ZZ", leniency=phonenumbers.Leniency.VALID)
         for match in matcher:
-            before = text[max(0, start + match.start - _ID_CONTEXT_WINDOW) : start + match.start]
-            if not _ID_CONTEXT.search(before):
+            if not _ID_CONTEXT.search(_before(text, start + match.start, prefix)):
                 spans.append((start + match.start, start + match.end))
     return sorted(set(spans))
 
 
 _DETECTORS = {EMAIL: find_emails, PHONE: find_phones, CARD: find_cards, IBAN: find_ibans}
+
+
+def _before(text: str, position: int, prefix: str) -> str:
+    """The few characters before a match, where words like "order" or "IMEI" make it an id."""
+    if position >= _ID_CONTEXT_WINDOW:
+        return text[position - _ID_CONTEXT_WINDOW : position]
+    return (prefix + text[:position])[-_ID_CONTEXT_WINDOW:]
 
 
 def _group_ends(text: str, start: int, end: int) -> list[int]:

@@ -10,10 +10,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from labeling import redaction as engine
-from labeling.models import AuditEvent, Project, RedactionRuleSet
+from labeling.models import AuditEvent, Output, Project, RedactionRuleSet
 from labeling.selectors.redaction import current_rule_set
 
 DEFAULT_BUILTINS = list(engine.BUILTINS)
@@ -41,7 +41,8 @@ def save_rule_set(
 ) -> RedactionRuleSet:
     """Validate the rules and store them as the next version; unchanged rules keep the current version.
 
-    Outputs stored earlier keep the text (and version) they were stored with: see `redact_stored_outputs`.
+    Outputs stored earlier keep the text (and version) they were stored with, unless
+    `redact_stored_outputs` is asked to apply the new rules to them.
     """
     rules = engine.check_rules(builtins=builtins, custom=custom, phone_region=phone_region)
     canonical_builtins = [kind for kind in engine.BUILTINS if kind in set(builtins)]
@@ -99,3 +100,49 @@ def merge_counts(metadata: dict, counts: Counter) -> dict:
     merged = Counter({key: value for key, value in previous.items() if isinstance(value, int)})
     merged.update(counts)
     return {**metadata, "redactions": dict(sorted(merged.items()))}
+
+
+def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500) -> int:
+    """Apply the rules in force to the project's outputs stored under older rules (or none); return how many.
+
+    Only when asked (a lead or operator runs `manage.py redact_outputs`): the text stored earlier is what
+    is redacted again, placeholders stay as they are, counts are added to the output's own. Each batch is
+    its own transaction, so a long run holds no lock for long and a rerun picks up where it stopped.
+    """
+    redactor = redactor_for(project)
+    if redactor is None:
+        return 0
+    done, last_pk = 0, 0
+    stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
+    while True:
+        with transaction.atomic():
+            outputs = list(
+                Output.objects.select_for_update()
+                .filter(stale, project=project, pk__gt=last_pk)
+                .order_by("pk")
+                .only("pk", "input", "output", "context", "metadata", "feedback_comment", "redaction_version")[
+                    :batch_size
+                ]
+            )
+            if not outputs:
+                break
+            for output in outputs:
+                counts: Counter = Counter()
+                output.input = redactor.redact_value(output.input, counts)
+                output.output = redactor.redact_value(output.output, counts)
+                output.context = redactor.redact_value(output.context, counts)
+                metadata = redactor.redact_value(output.metadata, counts)
+                output.feedback_comment = redactor.redact_text(output.feedback_comment, counts)
+                output.metadata = merge_counts(metadata, counts)
+                output.redaction_version = redactor.version
+            fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
+            Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
+        done += len(outputs)
+        last_pk = outputs[-1].pk
+    AuditEvent.objects.create(
+        project=project,
+        actor=actor,
+        action="redaction.outputs_redacted",
+        details={"version": redactor.version, "outputs": done},
+    )
+    return done

@@ -6,8 +6,10 @@ comment (sent with the output or later), and usage events' property values. What
 """
 
 import json
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from labeling.models import AuditEvent, Output, RedactionRuleSet, UsageEvent
@@ -178,3 +180,25 @@ def test_the_rules_are_readable_over_the_api(api, project, client, ingest_key):
     assert body["custom"] == [{"name": "account", "pattern": r"\bACCT-\d{6}\b"}]
     refused = api.get("/api/v1/redaction-rules", key=ingest_key.secret)
     assert refused.status_code == 403
+
+
+def test_older_outputs_are_redacted_again_only_when_asked(api, project):
+    api.post("/api/v1/outputs", {"outputs": [pii_record(1)]})  # no rules yet
+    rules(project, builtins=["email"])
+    api.post("/api/v1/outputs", {"outputs": [pii_record(2)]})
+    rules(project)
+    api.post("/api/v1/outputs", {"outputs": [pii_record(3)]})
+    current = Output.objects.get(project=project, external_id="conv-3")
+
+    out = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=out)
+
+    assert "Redacted 2 stored output(s)" in out.getvalue()
+    first, second, third = Output.objects.filter(project=project).order_by("external_id")
+    assert [o.redaction_version for o in (first, second, third)] == [2, 2, 2]
+    for output in (first, second):
+        assert output.output == "Sorry! I'll refund to [IBAN] and write to [EMAIL]."
+        assert output.feedback_comment == "call me on [PHONE]"
+    assert second.metadata["redactions"] == {"card": 1, "email": 4, "iban": 1, "phone": 4}  # 4 e-mails counted once
+    assert (third.output, third.metadata) == (current.output, current.metadata)  # already under v2: untouched
+    assert AuditEvent.objects.filter(project=project, action="redaction.outputs_redacted").count() == 1

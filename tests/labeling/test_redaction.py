@@ -1,4 +1,4 @@
-"""The redaction engine: measured on 205 hand-labelled support-chat strings, and its custom-rule guard.
+"""The redaction engine: measured on 208 hand-labelled support-chat strings, and its custom-rule guard.
 
 `tests/fixtures/redaction_cases.jsonl` holds one case per line: the text, the default phone region, and
 every span that must be redacted with its kind. Tricky negatives (order numbers, tracking ids, dates,
@@ -72,6 +72,18 @@ def test_json_values_are_redacted_and_keys_kept():
 
     assert redacted == {"jane@example.com": "write to [EMAIL]", "n": 4111111111111111, "list": ["x", "[PHONE]"]}
     assert counts == {"email": 1, "phone": 1}
+
+
+def test_a_json_key_that_names_an_id_keeps_its_value():
+    """A 14-digit DPD tracking number passes Luhn; under `tracking_number` it is an id, under `card` a card."""
+    redactor = _builtins("GB")
+    counts = Counter()
+    value = {"tracking_number": "62680267432304", "card": "62680267432304", "order_id": "02079460958"}
+
+    redacted = redactor.redact_value(value, counts)
+
+    assert redacted == {"tracking_number": "62680267432304", "card": "[CARD]", "order_id": "02079460958"}
+    assert counts == {"card": 1}
 
 
 def test_only_the_chosen_builtins_run():
