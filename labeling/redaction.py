@@ -19,6 +19,7 @@ placeholders. Nothing here looks at JSON keys except as context: keys are never 
 """
 
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -63,7 +64,12 @@ _CARD = re.compile(r"\d(?<![\w.,-]\d)(?:[ -]?\d){12,18}(?!\w|[.,]\d|-\d)")
 _IBAN = re.compile(r"\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d)\d(?: ?[A-Za-z0-9]){11,32}", re.ASCII)
 # Where libphonenumber is asked to look: around at least 7 digits close together, not the whole text.
 _PHONE_HINT = re.compile(r"\d(?:[\s().\-/]{0,3}\d){6}")
-_PHONE_WINDOW = 25
+_PHONE_MARGIN = 25  # characters the matcher sees on each side of a digit run
+_WORD_SLACK = 15
+_PHONE_MAX_WINDOW = 200
+# Seconds of libphonenumber and custom patterns one batch may use (1,000 records with a few numbers each
+# take ~0.5 s); past it, strings that still need either are withheld whole: hostile text cannot stall ingest.
+SLOW_SECONDS_PER_BATCH = 10.0
 # A number right after one of these words is an id (order, ticket, …), never a phone.
 _ID_CONTEXT = re.compile(
     r"(?:#|\b(?:order|orders|ticket|case|ref|reference|invoice|tracking|sku|item|account|acct|po|id|"
@@ -113,6 +119,8 @@ class Redactor:
     phone_region: str
     version: int | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # Seconds of slow work (libphonenumber, custom patterns) left for the batch this redactor serves.
+    budget: list[float] = field(default_factory=lambda: [SLOW_SECONDS_PER_BATCH])
     _compiled: list[tuple[CustomRule, Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
@@ -123,7 +131,9 @@ class Redactor:
         return not self.builtins and not self.custom
 
     def spans(self, text: str, key: str = "") -> list[Span]:
-        """The non-overlapping spans to replace, in text order. Raises TimeoutError from a custom pattern.
+        """The non-overlapping spans to replace, in text order.
+
+        Raises TimeoutError when a custom pattern runs too long or the batch's time for slow work is spent.
 
         `key` is the JSON key the text is the value of: `tracking_number` makes a number at the start of
         the value an id, as the words "tracking number" before it would.
@@ -137,15 +147,27 @@ class Redactor:
             if kind != EMAIL and not digits:
                 continue
             order = _PRIORITY[kind]
-            for start, end in _DETECTORS[kind](text, self.phone_region, taken, prefix):
+            detector = _DETECTORS[kind]
+            found_here = (
+                find_phones(text, self.phone_region, taken, prefix, self.budget)
+                if kind == PHONE
+                else detector(text, self.phone_region, taken, prefix)
+            )
+            for start, end in found_here:
                 found.append((start, -(end - start), order, kind, PLACEHOLDERS[kind]))
                 taken.append((start, end))
         order = len(_PRIORITY)
         for rule, compiled in self._compiled:
             order += 1
-            for match in compiled.finditer(text, timeout=self.timeout):
-                if match.end() > match.start():
-                    found.append((match.start(), match.start() - match.end(), order, rule.kind, rule.placeholder))
+            if self.budget[0] <= 0:
+                raise SlowWorkBudgetSpent
+            started = time.perf_counter()
+            try:
+                for match in compiled.finditer(text, timeout=min(self.timeout, self.budget[0])):
+                    if match.end() > match.start():
+                        found.append((match.start(), match.start() - match.end(), order, rule.kind, rule.placeholder))
+            finally:
+                self.budget[0] -= time.perf_counter() - started
         found.sort()
         spans, reached = [], 0
         for start, negative_length, _, kind, placeholder in found:
@@ -247,31 +269,57 @@ def find_ibans(text: str, region: str = "", taken: list | None = None, prefix: s
     return spans
 
 
-def find_phones(text: str, region: str, taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
-    """libphonenumber on windows around digit runs that no other detector claimed (it costs ~0.5 ms a call)."""
+def find_phones(
+    text: str, region: str, taken: list | None = None, prefix: str = "", budget: list[float] | None = None
+) -> list[tuple[int, int]]:
+    """libphonenumber on short windows around digit runs that no other detector claimed.
+
+    It costs ~0.1–0.3 ms a window, more on dense digits, so `budget` (seconds in a one-item list, shared
+    by a batch) bounds it; when it is spent, SlowWorkBudgetSpent is raised and the caller withholds the string.
+    """
     windows: list[list[int]] = []
     taken = taken or []
     for hint in _PHONE_HINT.finditer(text):
-        if any(start <= hint.start() and hint.end() <= end for start, end in taken):
+        if any(begin <= hint.start() and hint.end() <= stop for begin, stop in taken):
             continue
-        # Widen to whole words, so that the matcher sees the same neighbours as in the full text, but
-        # stop at a span already taken (an e-mail, a card): the matcher would only parse it again.
-        start = text.rfind(" ", 0, max(0, hint.start() - _PHONE_WINDOW)) + 1
-        end = text.find(" ", hint.end() + _PHONE_WINDOW)
-        end = len(text) if end == -1 else end
+        # A margin on each side, widened to a word boundary when one is near, so that the matcher sees
+        # the neighbours it judges by; cut at a span already taken (the matcher would parse it again).
+        start, end = (
+            _word_bound(text, hint.start() - _PHONE_MARGIN, -1),
+            _word_bound(text, hint.end() + _PHONE_MARGIN, 1),
+        )
         start = max([start] + [stop for _, stop in taken if stop <= hint.start()])
         end = min([end] + [begin for begin, _ in taken if begin >= hint.end()])
-        if windows and start <= windows[-1][1]:
+        if windows and start <= windows[-1][1] and end - windows[-1][0] <= _PHONE_MAX_WINDOW:
             windows[-1][1] = max(windows[-1][1], end)
         else:
             windows.append([start, end])
-    spans = []
+    spans = set()
     for start, end in windows:
+        if budget is not None and budget[0] <= 0:
+            raise SlowWorkBudgetSpent
+        started = time.perf_counter()
         matcher = phonenumbers.PhoneNumberMatcher(text[start:end], region or "ZZ", leniency=phonenumbers.Leniency.VALID)
         for match in matcher:
             if not _ID_CONTEXT.search(_before(text, start + match.start, prefix)):
-                spans.append((start + match.start, start + match.end))
-    return sorted(set(spans))
+                spans.add((start + match.start, start + match.end))
+        if budget is not None:
+            budget[0] -= time.perf_counter() - started
+    return sorted(spans)
+
+
+class SlowWorkBudgetSpent(TimeoutError):
+    """The batch has spent its time for libphonenumber and custom patterns."""
+
+
+def _word_bound(text: str, position: int, direction: int) -> int:
+    """`position` moved outwards to the nearest space within a few characters, else kept (within the text)."""
+    position = min(max(position, 0), len(text))
+    if direction < 0:
+        space = text.rfind(" ", max(0, position - _WORD_SLACK), position)
+        return space + 1 if space != -1 else position
+    space = text.find(" ", position, position + _WORD_SLACK)
+    return space if space != -1 else position
 
 
 _DETECTORS = {EMAIL: find_emails, PHONE: find_phones, CARD: find_cards, IBAN: find_ibans}

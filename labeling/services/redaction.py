@@ -115,6 +115,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     done, last_pk = 0, 0
     stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
     while True:
+        redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
         with transaction.atomic():
             outputs = list(
                 Output.objects.select_for_update()

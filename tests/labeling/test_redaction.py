@@ -149,3 +149,26 @@ def test_overlapping_matches_are_replaced_once():
     counts = Counter()
     assert redactor.redact_text("card 4111 1111 1111 1111 pin 1234", counts) == "card [CARD] pin [CUSTOM:digits]"
     assert counts == {"card": 1, "custom:digits": 1}
+
+
+def test_when_the_batch_time_for_slow_work_is_spent_strings_needing_it_are_withheld():
+    redactor = _builtins("US")
+    redactor.budget = [0.0]
+    counts = Counter()
+
+    assert redactor.redact_text("call 415-555-0100 or mail jane@example.com", counts) == "[REDACTED]"
+    assert redactor.redact_text("mail jane@example.com, no digits", counts) == "mail [EMAIL], no digits"
+    assert counts == {"timeout": 1, "email": 1}
+
+
+def test_a_batch_of_runaway_custom_patterns_stops_within_its_time():
+    """Each string gets the pattern's timeout, and the batch as a whole no more than its budget."""
+    slow = engine.Redactor(builtins=(), custom=(engine.CustomRule("slow", r"(a|aa)+$"),), phone_region="US")
+    slow.timeout, slow.budget = 0.05, [0.3]
+    counts = Counter()
+    started = time.perf_counter()
+
+    redacted = [slow.redact_text("a" * 5000 + "!", counts) for _ in range(100)]
+
+    assert time.perf_counter() - started < 2  # 100 strings × 50 ms would be 5 s
+    assert set(redacted) == {"[REDACTED]"} and counts == {"timeout": 100}

@@ -128,3 +128,33 @@ def test_it_validates_ownership(client, project, persona, request):
 def test_pages_need_a_signed_in_user(client, project):
     response = client.get(url(project))
     assert response.status_code == 302 and response.headers["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"sample": "a\x00b"},
+        {"custom": "acct: a\x00b"},
+        {"phone_region": "\x00"},
+        {"custom": "x" * 10_000},
+        {"custom": "acct: " + "(" * 5_000},
+        {"custom": "\n".join(f"r{i}: x{i}" for i in range(21))},
+        {"sample": "4" * 20_000},
+        {"builtins": ["ssn"]},
+    ],
+)
+def test_hostile_input_is_a_4xx_never_a_500(lead_client, project, overrides):
+    preview = lead_client.post(url(project, "preview"), form(**overrides))
+    saved = lead_client.post(url(project), form(**overrides, save="1"))
+
+    assert preview.status_code in (200, 400)
+    assert saved.status_code in (302, 400)
+    assert RedactionRuleSet.objects.exists() == (saved.status_code == 302)
+
+
+def test_bytes_that_are_not_utf8_are_a_4xx(lead_client, project):
+    body = b"builtins=email&phone_region=US&custom=acct%3A+%ED%A0%80&sample=%FF%FE"
+    response = lead_client.generic(
+        "POST", url(project, "preview"), body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code in (200, 400)
