@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import datasets, ingest, metrics, outputs, privacy
+from api.views import datasets, ingest, metrics, outputs, privacy, redaction
 
 app_name = "api"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/events", ingest.EventsIngestView.as_view(), name="events"),
     path("api/v1/feedback", ingest.FeedbackIngestView.as_view(), name="feedback"),
     path("api/v1/end-users/<path:end_user_id>", privacy.EndUserErasureView.as_view(), name="end-user"),
+    path("api/v1/redaction-rules", redaction.RedactionRulesView.as_view(), name="redaction-rules"),
     path(DATASETS, datasets.DatasetListView.as_view(), name="datasets"),
     path(f"{DATASET}/versions", datasets.VersionListView.as_view(), name="dataset-versions"),
     path(VERSION, datasets.VersionDetailView.as_view(), name="dataset-version"),

@@ -298,9 +298,17 @@ LEASE_SECONDS = env.int("LEASE_SECONDS", default=15 * 60)
 INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=1000)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 INGEST_MAX_JSON_DEPTH = env.int("INGEST_MAX_JSON_DEPTH", default=32)
+# How long one custom redaction regex may run on one string before that string is withheld whole.
+REDACTION_TIMEOUT_MS = env.int("REDACTION_TIMEOUT_MS", default=50)
 # Django's own cap on request.body must not be lower than ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1
-for _name in ("INGEST_MAX_RECORDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_JSON_DEPTH", "LEASE_SECONDS"):
+for _name in (
+    "INGEST_MAX_RECORDS",
+    "INGEST_MAX_BODY_BYTES",
+    "INGEST_MAX_JSON_DEPTH",
+    "LEASE_SECONDS",
+    "REDACTION_TIMEOUT_MS",
+):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive integer.")
 # Timestamps ingest accepts: from INGEST_EARLIEST_TIMESTAMP to now + INGEST_MAX_FUTURE_SECONDS (README).

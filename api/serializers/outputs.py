@@ -16,7 +16,7 @@ class OutputOut(serializers.ModelSerializer):
         model = Output
         fields = [
             "external_id", "occurred_at", "received_at", "end_user_id", "session_id", "model", "input",
-            "output", "context", "metadata", "tags", "feedback",
+            "output", "context", "metadata", "tags", "feedback", "redaction_version",
         ]  # fmt: skip
 
     def get_feedback(self, output: Output) -> dict | None:

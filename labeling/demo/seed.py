@@ -26,10 +26,13 @@ from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.datasets import create_dataset
 from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.projects import create_project
+from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
 from labeling.services.routing import backfill_queue, cycle_week, validate_rule
 
 from .labels import label_history
+from .personal_data import RULES as REDACTION_RULES
+from .personal_data import add_contact_details
 from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SLUG, project_spec
 from .support_bot import WEEKS, generate
 
@@ -76,6 +79,9 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             # the last weeks are backfilled into queues (see _open_queues).
             project = create_project(spec={**project_spec(), "queues": []}, created_by=None)
             data = generate(seed=seed, now=now or timezone.now())
+            # Redaction rules before the history, so what is stored is what ingest would store.
+            save_rule_set(project=project, **REDACTION_RULES)
+            add_contact_details(data.outputs)
             _ingest(project, "outputs", sorted(data.outputs, key=lambda record: record["occurred_at"]))
             _ingest(project, "events", sorted(data.events, key=lambda record: record["occurred_at"]))
         credentials = _reset_people(project)

@@ -7,6 +7,7 @@ from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
 from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
+from .redaction import RedactionRuleSet
 from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
 from .rubrics import QuestionKind, Rubric
 from .signin import SignInThrottle, ThrottleKind
@@ -44,6 +45,7 @@ __all__ = [
     "Output",
     "Project",
     "QuestionKind",
+    "RedactionRuleSet",
     "Queue",
     "Resolution",
     "ResolutionStatus",

@@ -39,6 +39,8 @@ class Output(models.Model):
     feedback_at = models.DateTimeField(null=True, blank=True)
     content_hash = models.CharField(max_length=64)
     routed_at = models.DateTimeField(null=True, blank=True)
+    # The project's redaction rule-set version applied at ingest; null when the project had no rules.
+    redaction_version = models.PositiveIntegerField(null=True, blank=True)
 
     objects = OutputQuerySet.as_manager()
 

@@ -8,9 +8,14 @@ On PostgreSQL a batch is one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO 
 statement: one round trip, and the unique index decides races between concurrent senders. Rows are
 inserted in `external_id` order so that two overlapping batches take their index locks in the same
 order and cannot deadlock. Other databases (the SQLite demo) take the portable ORM path.
+
+Personal data is redacted by the project's rules (`redaction.py`) while the rows are built, before
+anything is written. The content hash is of what was sent, so a re-send stays a duplicate even after
+the rules change.
 """
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,9 +25,11 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from labeling.models import Output, Project, UsageEvent
+from labeling.redaction import Redactor
 
 from . import outbox
 from . import records as rec
+from .redaction import merge_counts, redactor_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +62,7 @@ class FeedbackResult:
 
 _OUTPUT_COLUMNS = [
     "external_id", "occurred_at", "end_user_id", "session_id", "model", "input", "output", "context",
-    "metadata", "tags", "feedback_score", "feedback_comment", "feedback_at", "content_hash",
+    "metadata", "tags", "feedback_score", "feedback_comment", "feedback_at", "content_hash", "redaction_version",
 ]  # fmt: skip
 _EVENT_COLUMNS = ["external_id", "end_user_id", "name", "occurred_at", "properties", "content_hash"]
 
@@ -64,7 +71,8 @@ def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
     """Validate and store a JSON batch `{"outputs": [...]}`; enqueue routing for the new rows on commit."""
     records = rec.decode_batch(body, rec.OUTPUTS)
     now = timezone.now()
-    rows = [_output_row(record, now) for record in records]
+    redactor = redactor_for(project)  # compiled once per batch; None when the project has no rules
+    rows = [_output_row(record, now, redactor) for record in records]
     with transaction.atomic():
         result = _store(Output, project, rows, _OUTPUT_COLUMNS, received_at=now)
         if result.created_ids:
@@ -76,7 +84,8 @@ def ingest_events(*, project: Project, body: bytes) -> IngestResult:
     """Validate and store a JSON batch `{"events": [...]}`; events with an `external_id` are idempotent."""
     records = rec.decode_batch(body, rec.EVENTS)
     now = timezone.now()
-    rows = [_event_row(record, now) for record in records]
+    redactor = redactor_for(project)
+    rows = [_event_row(record, now, redactor) for record in records]
     with transaction.atomic():
         return _store(UsageEvent, project, rows, _EVENT_COLUMNS, received_at=now)
 
@@ -86,18 +95,26 @@ def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
     records = rec.decode_batch(body, rec.FEEDBACK)
     now = timezone.now()
     latest = {record.external_id: record for record in records}  # a later record in the batch wins
+    redactor = redactor_for(project)
     with transaction.atomic():
         # Lock in pk order so that overlapping feedback batches cannot deadlock.
         outputs = list(
             Output.objects.select_for_update()
             .filter(project=project, external_id__in=latest)
             .order_by("pk")
-            .only("pk", "external_id")
+            .only("pk", "external_id", "metadata")
         )
         for output in outputs:
             record = latest[output.external_id]
-            output.feedback_score, output.feedback_comment, output.feedback_at = record.score, record.comment, now
-        Output.objects.bulk_update(outputs, ["feedback_score", "feedback_comment", "feedback_at"], batch_size=500)
+            comment = record.comment
+            if redactor is not None:
+                # The output keeps the version it was stored with; the comment's counts join its own.
+                counts = Counter()
+                comment = redactor.redact_text(comment, counts)
+                output.metadata = merge_counts(output.metadata, counts)
+            output.feedback_score, output.feedback_comment, output.feedback_at = record.score, comment, now
+        changed = ["feedback_score", "feedback_comment", "feedback_at"] + (["metadata"] if redactor else [])
+        Output.objects.bulk_update(outputs, changed, batch_size=500)
         if outputs:
             # Feedback can change which queues an output belongs in (a "thumbs-down" queue).
             _enqueue_routing(project.pk, [output.pk for output in outputs], reevaluate=True)
@@ -105,7 +122,7 @@ def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
     return FeedbackResult(updated=len(found), not_found=sorted(set(latest) - found))
 
 
-def _output_row(record: rec.OutputRecord, now: datetime) -> dict[str, Any]:
+def _output_row(record: rec.OutputRecord, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
     occurred_at = rec.utc(record.occurred_at, now)
     feedback = record.feedback
     metadata = record.metadata or {}
@@ -117,30 +134,42 @@ def _output_row(record: rec.OutputRecord, now: datetime) -> dict[str, Any]:
         record.session_id, record.model, record.input, record.output, record.context, metadata, tags,
         feedback and [feedback.score, feedback.comment],
     )  # fmt: skip
+    texts = [record.input, record.output, record.context, metadata, feedback.comment if feedback else ""]
+    version = None
+    if redactor is not None:
+        # Free text only: ids (external_id, end user, session, model, tags) and metadata keys stay as sent.
+        counts = Counter()
+        texts = [redactor.redact_value(value, counts) for value in texts]
+        texts[3] = merge_counts(texts[3], counts)
+        version = redactor.version
     return {
         "external_id": record.external_id,
         "occurred_at": occurred_at,
         "end_user_id": record.end_user_id or "",
         "session_id": record.session_id or "",
         "model": record.model or "",
-        "input": record.input,
-        "output": record.output,
-        "context": record.context,
-        "metadata": metadata,
+        "input": texts[0],
+        "output": texts[1],
+        "context": texts[2],
+        "metadata": texts[3],
         "tags": tags,
         "feedback_score": feedback.score if feedback else None,
-        "feedback_comment": feedback.comment if feedback else "",
+        "feedback_comment": texts[4],
         "feedback_at": now if feedback else None,
         "content_hash": digest,
+        "redaction_version": version,
     }
 
 
-def _event_row(record: rec.EventRecord, now: datetime) -> dict[str, Any]:
+def _event_row(record: rec.EventRecord, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
     occurred_at = rec.utc(record.occurred_at, now)
     properties = record.properties or {}
     digest = rec.content_hash(
         record.external_id, record.occurred_at and occurred_at.isoformat(), record.end_user_id, record.name, properties
     )
+    if redactor is not None:
+        # Property values only; the event's name and the end user's id are ids.
+        properties = redactor.redact_value(properties, Counter())
     return {
         "external_id": record.external_id,
         "end_user_id": record.end_user_id,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import adjudication_views, dataset_views, expert_views, lead_views, meeting_views, views
+from . import adjudication_views, dataset_views, expert_views, lead_views, meeting_views, redaction_views, views
 
 app_name = "labeling"
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("p/<slug:slug>/manage/queues/<int:queue_id>/backfill", lead_views.queue_backfill, name="queue-backfill"),
     path("p/<slug:slug>/manage/rubric/", lead_views.rubric_versions, name="rubric"),
     path("p/<slug:slug>/manage/experts/", lead_views.expert_progress, name="experts"),
+    # Leads: personal-data redaction rules applied at ingest, with a preview on sample text.
+    path("p/<slug:slug>/manage/redaction/", redaction_views.redaction_rules, name="redaction"),
+    path("p/<slug:slug>/manage/redaction/preview", redaction_views.redaction_preview, name="redaction-preview"),
     # Leads: gold answers that need a decision.
     path("p/<slug:slug>/manage/adjudication/", adjudication_views.adjudication_list, name="adjudication"),
     path("p/<slug:slug>/manage/adjudication/<int:item_id>/", adjudication_views.adjudicate_item, name="adjudicate"),

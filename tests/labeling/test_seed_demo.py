@@ -195,3 +195,20 @@ def test_the_demo_has_past_weeks_reviewed_and_this_weeks_work_open(seeded):
     for item_id, answers in Label.objects.filter(item__queue__overlap=2).values_list("item_id", "answers"):
         pairs.setdefault(item_id, []).append(answers["correct"])
     assert any(len(set(verdicts)) == 2 for verdicts in pairs.values())
+
+
+def test_the_demo_redacts_the_contact_details_its_shoppers_type(seeded):
+    """The demo project has the built-ins on; shoppers' e-mails, phones, cards and IBANs are stored as placeholders."""
+    project = Project.objects.get(slug="support-bot")
+    rule_set = project.redaction_rule_sets.get()
+    assert (rule_set.version, rule_set.builtins, rule_set.phone_region) == (1, ["email", "phone", "card", "iban"], "GB")
+    outputs = Output.objects.filter(project=project)
+    assert not outputs.exclude(redaction_version=1).exists()
+    redacted = outputs.filter(metadata__has_key="redactions")
+    kinds = {kind for counts in redacted.values_list("metadata__redactions", flat=True) for kind in counts}
+    assert kinds == {"email", "phone", "card", "iban", "custom:gift-card"}
+    assert redacted.count() > 100
+    stored = " ".join(str(row) for row in outputs.values_list("input", "output", "context", "metadata"))
+    for raw in ("@example.com", "4111 1111 1111 1111", "GB82 WEST", "020 7946 0", "+44 7911", "GC-7Q2M-"):
+        assert raw not in stored
+    assert "[EMAIL]" in stored and "[PHONE]" in stored and "[CUSTOM:gift-card]" in stored

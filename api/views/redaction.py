@@ -1,0 +1,28 @@
+"""The key's project's redaction rules in force, read-only (leads edit them on the web)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.authentication import ApiKeyAuthentication
+from api.permissions import CanRead
+from api.serializers.redaction import RedactionRulesOut
+from labeling.selectors.redaction import current_rule_set
+
+
+class RedactionRulesView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [CanRead]
+
+    @extend_schema(
+        operation_id="get_redaction_rules",
+        summary="Get the redaction rules applied at ingest",
+        responses={200: RedactionRulesOut},
+    )
+    def get(self, request):
+        rule_set = current_rule_set(request.auth.project)
+        if rule_set is None:
+            data = {"version": None, "builtins": [], "phone_region": None, "custom": [], "created_at": None}
+        else:
+            data = rule_set
+        return Response(RedactionRulesOut(data).data)

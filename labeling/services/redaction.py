@@ -1,0 +1,149 @@
+"""Save a project's redaction rules (a new version per edit) and build the redactor ingest applies.
+
+Ingest calls `redactor_for(project)` once per batch: one query, the patterns compiled once, and None
+when the project has no rules in force, so a project without rules pays nothing. What is redacted and
+what is not is listed in README.md ("Personal data: redaction").
+"""
+
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+
+from labeling import redaction as engine
+from labeling.models import AuditEvent, Output, Project, RedactionRuleSet
+from labeling.selectors.redaction import current_rule_set
+
+DEFAULT_BUILTINS = list(engine.BUILTINS)
+
+
+def redactor_for(project: Project) -> engine.Redactor | None:
+    """The compiled rules in force for the project, or None when nothing is to be redacted."""
+    rule_set = current_rule_set(project)
+    if rule_set is None or rule_set.is_empty:
+        return None
+    return compiled(rule_set)
+
+
+def compiled(rule_set: RedactionRuleSet) -> engine.Redactor:
+    redactor = engine.compile_rules(
+        builtins=rule_set.builtins, custom=rule_set.custom, phone_region=rule_set.phone_region, version=rule_set.version
+    )
+    redactor.timeout = settings.REDACTION_TIMEOUT_MS / 1000
+    return redactor
+
+
+@transaction.atomic
+def save_rule_set(
+    *, project: Project, builtins: list[str], custom: list[dict[str, str]], phone_region: str, actor=None
+) -> RedactionRuleSet:
+    """Validate the rules and store them as the next version; unchanged rules keep the current version.
+
+    Outputs stored earlier keep the text (and version) they were stored with, unless
+    `redact_stored_outputs` is asked to apply the new rules to them.
+    """
+    rules = engine.check_rules(builtins=builtins, custom=custom, phone_region=phone_region)
+    canonical_builtins = [kind for kind in engine.BUILTINS if kind in set(builtins)]
+    canonical_custom = [{"name": rule.name, "pattern": rule.pattern} for rule in rules]
+    # Lock the project row: two leads saving at once get versions n+1 and n+2, not a clash.
+    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    current = current_rule_set(project)
+    if current is not None and (current.builtins, current.custom, current.phone_region) == (
+        canonical_builtins,
+        canonical_custom,
+        phone_region,
+    ):
+        return current
+    latest = RedactionRuleSet.objects.filter(project=project).aggregate(latest=Max("version"))["latest"] or 0
+    rule_set = RedactionRuleSet.objects.create(
+        project=project,
+        version=latest + 1,
+        builtins=canonical_builtins,
+        custom=canonical_custom,
+        phone_region=phone_region,
+        created_by=actor,
+    )
+    AuditEvent.objects.create(
+        project=project,
+        actor=actor,
+        action="redaction.rules_saved",
+        details={
+            "version": rule_set.version,
+            "builtins": canonical_builtins,
+            "custom": [rule["name"] for rule in canonical_custom],
+            "phone_region": phone_region,
+        },
+    )
+    return rule_set
+
+
+def preview(*, builtins: list[str], custom: list[dict[str, str]], phone_region: str, text: str) -> dict[str, Any]:
+    """What the rules (saved or not) would do to a sample: its segments and the counts per kind."""
+    engine.check_rules(builtins=builtins, custom=custom, phone_region=phone_region)
+    redactor = engine.compile_rules(builtins=builtins, custom=custom, phone_region=phone_region)
+    redactor.timeout = settings.REDACTION_TIMEOUT_MS / 1000
+    segments, counts = engine.preview_segments(redactor, text)
+    return {"segments": segments, "counts": dict(sorted(counts.items())), "redacted": _joined(segments)}
+
+
+def _joined(segments: list[engine.Segment]) -> str:
+    return "".join(segment.placeholder or segment.text for segment in segments)
+
+
+def merge_counts(metadata: dict, counts: Counter) -> dict:
+    """Metadata with `redactions` holding the counts per kind (added to any counts already there)."""
+    if not counts:
+        return metadata
+    previous = metadata.get("redactions") if isinstance(metadata.get("redactions"), dict) else {}
+    merged = Counter({key: value for key, value in previous.items() if isinstance(value, int)})
+    merged.update(counts)
+    return {**metadata, "redactions": dict(sorted(merged.items()))}
+
+
+def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500) -> int:
+    """Apply the rules in force to the project's outputs stored under older rules (or none); return how many.
+
+    Only when asked (a lead or operator runs `manage.py redact_outputs`): the text stored earlier is what
+    is redacted again, placeholders stay as they are, counts are added to the output's own. Each batch is
+    its own transaction, so a long run holds no lock for long and a rerun picks up where it stopped.
+    """
+    redactor = redactor_for(project)
+    if redactor is None:
+        return 0
+    done, last_pk = 0, 0
+    stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
+    while True:
+        redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
+        with transaction.atomic():
+            outputs = list(
+                Output.objects.select_for_update()
+                .filter(stale, project=project, pk__gt=last_pk)
+                .order_by("pk")
+                .only("pk", "input", "output", "context", "metadata", "feedback_comment", "redaction_version")[
+                    :batch_size
+                ]
+            )
+            if not outputs:
+                break
+            for output in outputs:
+                counts: Counter = Counter()
+                output.input = redactor.redact_value(output.input, counts)
+                output.output = redactor.redact_value(output.output, counts)
+                output.context = redactor.redact_value(output.context, counts)
+                metadata = redactor.redact_value(output.metadata, counts)
+                output.feedback_comment = redactor.redact_text(output.feedback_comment, counts)
+                output.metadata = merge_counts(metadata, counts)
+                output.redaction_version = redactor.version
+            fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
+            Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
+        done += len(outputs)
+        last_pk = outputs[-1].pk
+    AuditEvent.objects.create(
+        project=project,
+        actor=actor,
+        action="redaction.outputs_redacted",
+        details={"version": redactor.version, "outputs": done},
+    )
+    return done
