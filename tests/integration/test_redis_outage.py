@@ -261,7 +261,7 @@ def test_ingest_through_a_20_s_redis_outage_loses_nothing_and_answers_no_500(
         f"503 {statuses.count(503)}, no answer {statuses.count(0)}, other {other}"
         f"; during the outage {len(during)} requests, p50 {statistics.median(during) * 1000:.0f} ms, "
         f"p99 {during[min(len(during) - 1, int(len(during) * 0.99))] * 1000:.0f} ms; "
-        f"records accepted {len(client.accepted_ids)}, stored {len(stored)}; all routed {catch_up:.0f} s after the sweeps"
+        f"records accepted {len(client.accepted_ids)}, stored {len(stored)}; all routed {catch_up:.0f} s later"
     )
     assert 500 not in statuses and set(statuses) <= {200, 201, 503}, (statuses, web.output()[-3000:])
     assert len(during) > 20, "the client did not keep sending during the outage"
