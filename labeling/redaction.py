@@ -379,6 +379,8 @@ def check_custom_rule(*, name: str, pattern: str) -> CustomRule:
     except (re.error, regex.error) as exc:
         where = f" at position {exc.pos}" if getattr(exc, "pos", None) is not None else ""
         raise InvalidInput(f"Custom rule {name!r}: the pattern does not compile: {exc.msg}{where}.") from exc
+    except OverflowError as exc:  # a repeat count past the engine's limit, e.g. a{4294967296}
+        raise InvalidInput(f"Custom rule {name!r}: a repeat count in the pattern is too large.") from exc
     except RecursionError as exc:
         raise InvalidInput(f"Custom rule {name!r}: the pattern is nested too deeply.") from exc
     if compiled.search("") is not None:

@@ -129,10 +129,18 @@ def publish_outbox() -> int:
 @shared_task(name="labeling.purge_expired_outputs", acks_late=True, time_limit=3600, soft_time_limit=3500)
 def purge_expired_outputs() -> int:
     """Beat's nightly sweep: delete raw outputs past each project's retention period (audited per project)."""
+    import logging
+
     from labeling.models import Project
     from labeling.services.privacy import purge_expired_outputs as purge
 
-    return sum(purge(project=project) or 0 for project in Project.objects.filter(raw_retention_days__isnull=False))
+    deleted = 0
+    for project in Project.objects.filter(raw_retention_days__isnull=False):
+        try:
+            deleted += purge(project=project)
+        except Exception:  # one project's failure (audited with what it deleted) never stops the others
+            logging.getLogger(__name__).exception("retention purge of %s failed; the sweep goes on", project.slug)
+    return deleted
 
 
 from labeling import task_signals  # noqa: E402,F401  (connects the outbox's worker signals)

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from labeling.models import CycleStatus, Project, ReviewCycle, RoutingState, WorkerHeartbeat, week_label
@@ -38,11 +38,17 @@ def projects_health() -> list[dict]:
 
     Three queries, whatever the number of projects.
     """
+    # Each project's newest closed week with its own closed_at (a retried older close may have finished later).
     last_closed = {
         row["project_id"]: row
-        for row in ReviewCycle.objects.filter(status=CycleStatus.CLOSED)
-        .values("project_id")
-        .annotate(week=Max("week"), closed_at=Max("closed_at"))
+        for row in ReviewCycle.objects.filter(
+            status=CycleStatus.CLOSED,
+            week=Subquery(
+                ReviewCycle.objects.filter(project_id=OuterRef("project_id"), status=CycleStatus.CLOSED)
+                .order_by("-week")
+                .values("week")[:1]
+            ),
+        ).values("project_id", "week", "closed_at")
     }
     failing: dict[int, list[ReviewCycle]] = {}
     for cycle in ReviewCycle.objects.filter(status=CycleStatus.OPEN, failed_at__isnull=False).order_by("-week"):

@@ -168,7 +168,13 @@ def record_failure(*, project: Project, week: date, kind: str, error: str, now: 
     cycle = get_cycle(project=project, week=week)
     with transaction.atomic():
         # The row lock counts two failing twins as two attempts, not one.
-        attempts = ReviewCycle.objects.select_for_update().values_list("attempts", flat=True).get(pk=cycle.pk) + 1
+        recorded_kind, attempts = (
+            ReviewCycle.objects.select_for_update().values_list("failure_kind", "attempts").get(pk=cycle.pk)
+        )
+        if recorded_kind == "close" and kind == "refresh":
+            return cycle  # a failing close is what leads must see; a refresh of the same week does not hide it
+        # Each kind backs off on its own count: a close after failed refreshes starts from the base delay.
+        attempts = attempts + 1 if recorded_kind == kind else 1
         ReviewCycle.objects.filter(pk=cycle.pk).update(
             failure_kind=kind,
             last_error=error[:2000],
@@ -270,7 +276,7 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     """
     now = now or timezone.now()
     grace = timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
-    due = []
+    ended = {}
     for project in Project.objects.all():
         try:
             week = current_week(project, now - grace) - timedelta(days=7)
@@ -279,10 +285,17 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
         except Exception:
             logger.exception("cannot tell which week of %s is due; the sweep goes on", project.slug)
             continue
-        cycle = ReviewCycle.objects.filter(project=project, week=week).only("status", "next_attempt_at").first()
-        if cycle is None or not cycle.is_closed and (cycle.next_attempt_at is None or cycle.next_attempt_at <= now):
-            due.append((project.pk, week))
-    return due
+        ended[project.pk] = week
+    # One query for every project's cycle of its ended week: closed, or a failed close still backing off.
+    not_due = {
+        project_id
+        for project_id, week, status, kind, next_attempt_at in ReviewCycle.objects.filter(
+            project_id__in=ended, week__in=set(ended.values())
+        ).values_list("project_id", "week", "status", "failure_kind", "next_attempt_at")
+        if ended[project_id] == week
+        and (status == CycleStatus.CLOSED or kind == "close" and next_attempt_at and next_attempt_at > now)
+    }
+    return [(project_id, week) for project_id, week in ended.items() if project_id not in not_due]
 
 
 def running_weeks_to_refresh(now: datetime | None = None) -> list[tuple[int, date]]:

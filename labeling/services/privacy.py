@@ -43,6 +43,7 @@ from labeling.models import (
 )
 
 from .datasets import ROW_CHUNK, _write_rows
+from .text import check_storable
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
 RETENTION_BATCH = 2000
@@ -69,8 +70,7 @@ def end_user_digest(project: Project, end_user_id: str) -> str:
 def check_end_user_id(end_user_id: str) -> str:
     if not end_user_id or len(end_user_id) > MAX_END_USER_ID:
         raise InvalidInput(f"An end user id is 1 to {MAX_END_USER_ID} characters.")
-    if "\x00" in end_user_id or any(0xD800 <= ord(char) <= 0xDFFF for char in end_user_id):
-        raise InvalidInput("An end user id may not contain NUL or lone surrogates.")
+    check_storable(end_user_id=end_user_id)
     return end_user_id
 
 
@@ -230,17 +230,18 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
     now = now or timezone.now()
     cutoff = now - timedelta(days=project.raw_retention_days)
     deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(expired_outputs(project, cutoff).order_by("pk").values_list("pk", flat=True)[:RETENTION_BATCH])
-            if not ids:
-                break
-            Output.objects.filter(pk__in=ids).delete()  # their items, labels and comments cascade
-            deleted += len(ids)
-    kept = Output.objects.filter(project=project, occurred_at__lt=cutoff).count()
-    AuditEvent.objects.create(
-        project=project,
-        action="retention.outputs_deleted",
-        details={"days": project.raw_retention_days, "cutoff": cutoff.isoformat(), "deleted": deleted, "kept": kept},
-    )
+    try:
+        while True:
+            with transaction.atomic():
+                batch = expired_outputs(project, cutoff).order_by("pk").values_list("pk", flat=True)[:RETENTION_BATCH]
+                ids = list(batch)
+                if not ids:
+                    break
+                Output.objects.filter(pk__in=ids).delete()  # their items, labels and comments cascade
+                deleted += len(ids)
+    finally:
+        # Audited even when a later batch fails or the task is stopped: what was deleted is on record.
+        kept = Output.objects.filter(project=project, occurred_at__lt=cutoff).count()
+        details = {"days": project.raw_retention_days, "cutoff": cutoff.isoformat(), "deleted": deleted, "kept": kept}
+        AuditEvent.objects.create(project=project, action="retention.outputs_deleted", details=details)
     return deleted

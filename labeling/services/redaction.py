@@ -114,36 +114,39 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
         return 0
     done, last_pk = 0, 0
     stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
-    while True:
-        redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
-        with transaction.atomic():
-            outputs = list(
-                Output.objects.select_for_update()
-                .filter(stale, project=project, pk__gt=last_pk)
-                .order_by("pk")
-                .only("pk", "input", "output", "context", "metadata", "feedback_comment", "redaction_version")[
-                    :batch_size
-                ]
-            )
-            if not outputs:
-                break
-            for output in outputs:
-                counts: Counter = Counter()
-                output.input = redactor.redact_value(output.input, counts)
-                output.output = redactor.redact_value(output.output, counts)
-                output.context = redactor.redact_value(output.context, counts)
-                metadata = redactor.redact_value(output.metadata, counts)
-                output.feedback_comment = redactor.redact_text(output.feedback_comment, counts)
-                output.metadata = merge_counts(metadata, counts)
-                output.redaction_version = redactor.version
-            fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
-            Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
-        done += len(outputs)
-        last_pk = outputs[-1].pk
-    AuditEvent.objects.create(
-        project=project,
-        actor=actor,
-        action="redaction.outputs_redacted",
-        details={"version": redactor.version, "outputs": done},
-    )
+    try:
+        while True:
+            redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
+            with transaction.atomic():
+                outputs = list(
+                    Output.objects.select_for_update()
+                    .filter(stale, project=project, pk__gt=last_pk)
+                    .order_by("pk")
+                    .only("pk", "input", "output", "context", "metadata", "feedback_comment", "redaction_version")[
+                        :batch_size
+                    ]
+                )
+                if not outputs:
+                    break
+                for output in outputs:
+                    counts: Counter = Counter()
+                    output.input = redactor.redact_value(output.input, counts)
+                    output.output = redactor.redact_value(output.output, counts)
+                    output.context = redactor.redact_value(output.context, counts)
+                    metadata = redactor.redact_value(output.metadata, counts)
+                    output.feedback_comment = redactor.redact_text(output.feedback_comment, counts)
+                    output.metadata = merge_counts(metadata, counts)
+                    output.redaction_version = redactor.version
+                fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
+                Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
+            done += len(outputs)
+            last_pk = outputs[-1].pk
+    finally:
+        # Audited even when a later batch fails: the batches already rewritten are on record.
+        AuditEvent.objects.create(
+            project=project,
+            actor=actor,
+            action="redaction.outputs_redacted",
+            details={"version": redactor.version, "outputs": done},
+        )
     return done

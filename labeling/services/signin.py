@@ -63,8 +63,6 @@ def record_failure(*, username: str | None, address: str | None) -> Lock | None:
     for row in rows:
         if row.locked_until is not None and row.locked_until > now:
             continue  # refused before the password was checked; only a race lands here
-        if row.last_failure_at < forget_before:
-            row.failures, row.lockouts = 0, 0
         row.failures += 1
         row.last_failure_at = now
         if row.failures >= limits[(row.kind, row.key)]:

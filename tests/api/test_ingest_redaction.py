@@ -84,9 +84,16 @@ def test_the_raw_text_never_reaches_the_database(api, project):
     rules(project, custom=[{"name": "account", "pattern": r"\bACCT-\d{6}\b"}])
     # Ids and metadata keys are kept as sent (see above), so here they hold no personal data.
     record = pii_record(output=f"Account ACCT-482913 for {EMAIL}", metadata={"contact": EMAIL, "tel": PHONE})
-    api.post("/api/v1/outputs", {"outputs": [record]})
-    api.post("/api/v1/feedback", {"feedback": [{"external_id": "conv-1", "score": -1, "comment": "+44 20 7946 0958"}]})
-    api.post("/api/v1/events", {"events": [{"end_user_id": "u-1", "name": "msg", "properties": {"text": CARD}}]})
+    sent = [
+        api.post("/api/v1/outputs", {"outputs": [record]}),
+        api.post("/api/v1/feedback", {"feedback": [{"external_id": record["external_id"], "score": -1,
+                                                    "comment": "+44 20 7946 0958"}]}),
+        api.post("/api/v1/events", {"events": [{"end_user_id": "u-1", "name": "msg", "properties": {"text": CARD}}]}),
+    ]  # fmt: skip
+    assert [response.status_code for response in sent] == [200, 200, 200], [r.content for r in sent]
+    # Each record was stored (redacted), so finding none of the secrets below means redaction, not refusal.
+    assert Output.objects.get(project=project, external_id=record["external_id"]).feedback_comment
+    assert UsageEvent.objects.filter(project=project, end_user_id="u-1").exists()
     secrets = [EMAIL, PHONE, CARD, CARD.replace(" ", ""), IBAN, IBAN.replace(" ", ""), "ACCT-482913", "7946 0958"]
 
     with connection.cursor() as cursor:

@@ -58,9 +58,9 @@ def test_a_flood_of_50_wrong_sign_ins_leaves_signed_in_pages_fast(server, expert
     checked = result.flood_seconds.get("200 wrong password", [])
     busy = result.flood_seconds.get("429 busy", [])
     # Most of the flood is refused before hashing, and faster than a password check.
+    assert checked, figures  # some tries were really hashed: the flood reached the password check
     assert len(busy) > 10 * len(checked), figures
-    if checked:
-        assert statistics.median(busy) < statistics.median(checked), f"{figures}; busy {summary(busy)}"
+    assert statistics.median(busy) < statistics.median(checked), f"{figures}; busy {summary(busy)}"
     print(figures)
     # The account still signs in once the flood is over.
     assert "sessionid" in sign_in(server, "erin", PASSWORD).cookies

@@ -200,3 +200,20 @@ def test_the_closing_page_stops_reloading_when_the_close_failed(client, two_proj
 
     assert 'http-equiv="refresh"' not in page
     assert "The close did not finish" in page and "disk full" in page
+
+
+def test_a_failed_refresh_neither_delays_nor_hides_the_weeks_close(two_projects):
+    """Close and refresh back off on their own: a refresh failure never holds back or masks a close failure."""
+    project = two_projects["support-bot"]["project"]
+    week = _last_week(project)
+    for _ in range(3):
+        cycles.record_failure(project=project, week=week, kind="refresh", error="OperationalError: refresh")
+
+    assert (project.pk, week) in cycles.due_weeks()  # the refresh's backoff does not hold the close back
+
+    closed = cycles.record_failure(project=project, week=week, kind="close", error="DataError: close")
+    assert (closed.failure_kind, closed.attempts) == ("close", 1)  # its own backoff, from the base delay
+    assert (project.pk, week) not in cycles.due_weeks()
+
+    kept = cycles.record_failure(project=project, week=week, kind="refresh", error="OperationalError: again")
+    assert (kept.failure_kind, kept.last_error, kept.attempts) == ("close", "DataError: close", 1)

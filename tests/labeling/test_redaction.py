@@ -102,6 +102,7 @@ def test_only_the_chosen_builtins_run():
         (r"^(\d*)*x", "catastrophic backtracking"),
         ("x" * 501, "at most 500"),
         ("", "the pattern is empty"),
+        ("a{4294967296}", "a repeat count in the pattern is too large"),
     ],
 )
 def test_a_bad_custom_pattern_is_refused_with_the_reason(pattern, message):

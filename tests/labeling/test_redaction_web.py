@@ -54,6 +54,7 @@ def test_a_lead_saves_rules_as_a_new_version(lead_client, project, lead):
         ("broken: (unclosed", "the pattern does not compile: missing ), unterminated subpattern at position 0"),
         ("slow: (a+)+$", "catastrophic backtracking"),
         ("empty: x*", "matches empty text"),
+        ("huge: a{4294967296}", "a repeat count in the pattern is too large"),
         ("no colon here", "Line 1: write name: pattern"),
         ("Bad Name: x", "lowercase letters"),
     ],
