@@ -126,10 +126,6 @@ class Redactor:
     def __post_init__(self):
         self._compiled = [(rule, regex.compile(rule.pattern)) for rule in self.custom]
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.builtins and not self.custom
-
     def spans(self, text: str, key: str = "") -> list[Span]:
         """The non-overlapping spans to replace, in text order.
 

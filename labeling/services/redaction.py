@@ -16,8 +16,6 @@ from labeling import redaction as engine
 from labeling.models import AuditEvent, Output, Project, RedactionRuleSet
 from labeling.selectors.redaction import current_rule_set
 
-DEFAULT_BUILTINS = list(engine.BUILTINS)
-
 
 def redactor_for(project: Project) -> engine.Redactor | None:
     """The compiled rules in force for the project, or None when nothing is to be redacted."""
