@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
-from labeling.services.text import text_problem
+from labeling.rules.text import text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class NoStoreMiddleware:
 # checked too, for any decoding that keeps them. The URL path and every query parameter are checked
 # here, once. Form bodies are not: forms re-show what was typed with the error beside its field
 # (Django's CharField refuses NUL), and services check the free text they store
-# (`labeling.services.text.check_storable`). JSON bodies are checked by their parsers.
+# (`labeling.rules.text.check_storable`). JSON bodies are checked by their parsers.
 
 
 def _first_problem(request: HttpRequest) -> tuple[str, str] | None:

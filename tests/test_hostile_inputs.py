@@ -18,8 +18,8 @@ from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import output_record
 from tests.factories import OutputFactory, UserFactory
-from tests.labeling.test_adjudication_web import AGREE, labeled_item
-from tests.labeling.test_expert_web import QUESTIONS, handed_token, take
+from tests.labeling.web.test_adjudication import AGREE, labeled_item
+from tests.labeling.web.test_expert import QUESTIONS, handed_token, take
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

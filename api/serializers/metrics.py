@@ -2,8 +2,8 @@ from rest_framework import serializers
 
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.retention import MEASURES
+from labeling.rules.calendar import week_from_label
 from labeling.selectors.metrics_api import DEFAULT_WEEKS, SEGMENTS, queue_of_project, week_range
-from labeling.services.cycles import week_from_label
 
 PROJECT_HELP = "The project's slug. Required with a signed-in session; optional with an API key (it must be the key's)."
 WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."

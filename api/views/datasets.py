@@ -30,10 +30,10 @@ from api.serializers.datasets import (
 )
 from api.serializers.outputs import ErrorsOut
 from labeling.models import ApiKey
+from labeling.rules.access import DATASET_ROLES, project_for_caller
 from labeling.selectors.datasets import (
     dataset_of_project,
     datasets_of_project,
-    readable_project,
     ready_version,
     rows_of_version,
     split_names,
@@ -65,7 +65,9 @@ class _DatasetView:
     @cached_property
     def project(self):
         api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        return readable_project(slug=self.kwargs["project_slug"], user=self.request.user, api_key=api_key)
+        return project_for_caller(
+            slug=self.kwargs["project_slug"], user=self.request.user, api_key=api_key, roles=DATASET_ROLES
+        )
 
     @cached_property
     def dataset(self):

@@ -30,6 +30,8 @@ from api.serializers.metrics import (
 from api.serializers.outputs import ErrorsOut
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
+from labeling.rules.access import ALL_ROLES, project_for_caller
+from labeling.rules.calendar import week_from_label
 from labeling.selectors.metrics_api import (
     MAX_WEEKS,
     SEGMENTS,
@@ -39,13 +41,12 @@ from labeling.selectors.metrics_api import (
     cycle_report,
     expert_gold_rows,
     expert_week_rows,
-    metrics_project,
     quality_rows,
     queue_week_rows,
     retention_cells,
     retention_curves,
 )
-from labeling.services.cycles import decisions_of, week_from_label
+from labeling.services.cycles import decisions_of
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
@@ -80,7 +81,7 @@ class _MetricsView(GenericAPIView):
     def project(self):
         api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
         slug = self.request.query_params.get("project")
-        project = metrics_project(user=self.request.user, api_key=api_key, slug=slug)
+        project = project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=ALL_ROLES)
         if self.unknown_format:
             formats = " or ".join(f"`{renderer.format}`" for renderer in self.get_renderers())
             raise serializers.ValidationError({"format": f"Unknown format: use {formats}."})

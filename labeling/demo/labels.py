@@ -13,9 +13,9 @@ from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Least
 
 from labeling.models import Label, Output, Project, Queue, Rubric
+from labeling.rules.calendar import cycle_week
 from labeling.services.assignment import next_item, release_lease, skip_item
 from labeling.services.labels import comment_on_item, flag_item, submit_label
-from labeling.services.routing import cycle_week
 
 from .conversation import FAILURES
 

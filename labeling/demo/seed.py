@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import ApiKey, Label, Membership, Output, Project, Queue, Resolution, ResolutionStatus, UsageEvent
-from labeling.selectors.gold import open_ties
+from labeling.rules.calendar import cycle_week
+from labeling.rules.gold import open_ties
 from labeling.services import cycles
 from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.datasets import create_dataset
@@ -28,7 +29,7 @@ from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.projects import create_project
 from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
-from labeling.services.routing import backfill_queue, cycle_week, validate_rule
+from labeling.services.routing import backfill_queue, validate_rule
 
 from .labels import label_history
 from .personal_data import RULES as REDACTION_RULES
@@ -190,7 +191,11 @@ def _settle_ties(project: Project, week, lead) -> None:
     )
     for resolution in waiting.select_related("item"):
         first = Label.objects.filter(item=resolution.item).order_by("pk").first()
-        answers = {key: first.answers[key] for key in open_ties(resolution) if key in first.answers}
+        answers = {
+            key: first.answers[key]
+            for key in open_ties(resolution.automatic, resolution.adjudicated)
+            if key in first.answers
+        }
         if answers:
             adjudicate(lead=lead, item=resolution.item, answers=answers, note="Decided in the weekly meeting.")
 

@@ -16,7 +16,8 @@ class Resolution(models.Model):
 
     `automatic` is recomputed from the labels every time (idempotent); `adjudicated` holds a lead's
     decisions per question and is never touched by a recompute, so it survives every rebuild.
-    `gold` is the two merged: adjudicated answers win. Each entry of `automatic` reads
+    `labeling.rules.gold` merges the two into the gold answer: adjudicated answers win, a tie is no
+    answer. Each entry of `automatic` reads
     {"value": …, "method": "unanimous" | "majority" | "median" | "tie" | "list", "votes": …}.
     """
 
@@ -38,8 +39,3 @@ class Resolution(models.Model):
     def __str__(self) -> str:
         return f"resolution of item {self.item_id} ({self.status})"
 
-    @property
-    def gold(self) -> dict:
-        answers = {key: entry["value"] for key, entry in self.automatic.items() if entry["method"] != "tie"}
-        answers.update({key: entry["value"] for key, entry in self.adjudicated.items()})
-        return answers

@@ -3,7 +3,7 @@
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from labeling.models import Membership, Output, Project
-from labeling.services.access import operator_permission_held
+from labeling.rules.access import operator_permission_held
 
 
 def outputs_of_project(project: Project) -> QuerySet[Output]:

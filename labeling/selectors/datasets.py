@@ -7,11 +7,9 @@ runs one query (`readable_project` two for a signed-in person, none for an API k
 from django.db.models import Max, Q, QuerySet
 
 from labeling.exceptions import DomainError, NotFound
-from labeling.models import ApiKey, Dataset, DatasetRow, DatasetVersion, Project, Role, VersionStatus
-from labeling.services.access import check_member
+from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, VersionStatus
 
 # The people who use eval datasets; experts label but do not pull datasets.
-DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 LATEST = "latest"
 
 
@@ -25,22 +23,6 @@ class VersionWithdrawn(DomainError):
     """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
 
     status_code = 410
-
-
-def readable_project(*, slug: str, user=None, api_key: ApiKey | None = None) -> Project:
-    """The project whose datasets the caller may read, else NotFound.
-
-    An API key reads its own project only; a signed-in person must be an engineer, lead or admin of it.
-    """
-    if api_key is not None:
-        if api_key.project.slug != slug:
-            raise NotFound("No such project.")
-        return api_key.project
-    project = Project.objects.filter(slug=slug).first()
-    if project is None or user is None:
-        raise NotFound("No such project.")
-    check_member(user, project, DATASET_ROLES)
-    return project
 
 
 def datasets_of_project(project: Project) -> QuerySet[Dataset]:

@@ -17,18 +17,15 @@ from labeling.models import (
     Item,
     ItemStatus,
     Label,
-    Membership,
     Project,
     Resolution,
     ResolutionStatus,
-    Role,
     Rubric,
     VersionStatus,
 )
-from labeling.services.access import check_member
+from labeling.rules.gold import open_ties
 from labeling.services.resolution import resolve_answers
 
-DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 EXCERPT_CHARS = 160
 VOTE_NAMES = {"true": "yes", "false": "no"}  # how resolution.combine writes a binary question's votes
 
@@ -82,19 +79,10 @@ def adjudication_queue(project: Project, *, limit: int = 50) -> tuple[list[Waiti
     for resolution in resolutions:
         ties = [
             Tie(key=key, prompt=prompts.get(key, key), votes=_votes(resolution.automatic[key].get("votes")))
-            for key in open_ties(resolution)
+            for key in open_ties(resolution.automatic, resolution.adjudicated)
         ]
         rows.append(WaitingItem(resolution=resolution, ties=ties, excerpt=_excerpt(resolution.item.output.output)))
     return rows, total
-
-
-def open_ties(resolution: Resolution) -> list[str]:
-    """The questions the experts tie on that no lead has decided yet."""
-    return [
-        key
-        for key, entry in resolution.automatic.items()
-        if entry.get("method") == "tie" and key not in resolution.adjudicated
-    ]
 
 
 def recently_adjudicated(project: Project, *, limit: int = 10) -> list[Resolution]:
@@ -171,14 +159,6 @@ def adjudication_case(project: Project, item_id: int) -> AdjudicationCase:
 
 
 # Datasets ---------------------------------------------------------------------------------------------------
-
-
-def dataset_project(user, slug: str) -> tuple[Project, Membership]:
-    """The project and the user's membership if they are an engineer, lead or admin of it; else NotFound."""
-    project = Project.objects.filter(slug=slug).first()
-    if project is None:
-        raise NotFound("No such project.")
-    return project, check_member(user, project, DATASET_ROLES)
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,9 @@ from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.calendar import cycle_week, week_start
 from labeling.exceptions import NotFound
 from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot, SlotState
-from labeling.services.access import LABELING_ROLES, check_can_manage
-
-
-def managed_project(user, slug: str) -> Project:
-    """The project with this slug if the user may manage it (lead or admin), else NotFound."""
-    project = Project.objects.filter(slug=slug).first()
-    if project is None:
-        raise NotFound("No such project.")
-    check_can_manage(user, project)
-    return project
+from labeling.rules.access import LABELING_ROLES
 
 
 def queue_of_project(project: Project, queue_id: int) -> Queue:
@@ -33,12 +23,6 @@ def queue_of_project(project: Project, queue_id: int) -> Queue:
     if queue is None:
         raise NotFound("No such queue.")
     return queue
-
-
-def current_week(project: Project, now: datetime | None = None) -> tuple[date, datetime]:
-    """The first day of the project's current cycle week, and the moment it began."""
-    week = cycle_week(project, now or timezone.now())
-    return week, week_start(project, week)
 
 
 def queues_with_week_counts(project: Project, week: date) -> QuerySet[Queue]:

@@ -14,7 +14,6 @@ from labeling.exceptions import InvalidInput, NotFound
 from labeling.metrics.retention import MEASURES, mean_curves
 from labeling.models import (
     AgreementMetric,
-    ApiKey,
     ExpertWeek,
     Item,
     Project,
@@ -24,14 +23,11 @@ from labeling.models import (
     RetentionCell,
     RetentionSegment,
     ReviewCycle,
-    Role,
     week_label,
 )
-from labeling.services.access import check_member
 from labeling.services.cycles import build_report, current_week
 
 # Everyone in the project reads its metrics: the weekly meeting is for experts, leads and engineers alike.
-METRICS_ROLES = (Role.EXPERT, Role.LEAD, Role.ENGINEER, Role.ADMIN)
 DEFAULT_WEEKS = 12
 MAX_WEEKS = 104
 SEGMENTS = tuple(RetentionSegment.values)
@@ -47,25 +43,6 @@ class WeekRange:
     @property
     def weeks(self) -> int:
         return (self.last - self.first).days // 7 + 1
-
-
-def metrics_project(*, user=None, api_key: ApiKey | None = None, slug: str | None = None) -> Project:
-    """The project whose metrics the caller may read, else NotFound (one query for a key, two for a person).
-
-    A key reads its own project (`slug`, when given, must name it); a signed-in person must be a member
-    of the project named by `slug`.
-    """
-    if api_key is not None:
-        if slug is not None and api_key.project.slug != slug:
-            raise NotFound("No such project.")
-        return api_key.project
-    if not slug:
-        raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
-    project = Project.objects.filter(slug=slug).first()
-    if project is None or user is None:
-        raise NotFound("No such project.")
-    check_member(user, project, METRICS_ROLES)
-    return project
 
 
 def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:

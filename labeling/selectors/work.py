@@ -10,9 +10,9 @@ from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.calendar import cycle_week, week_start
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Skip, Slot, SlotState
-from labeling.services.access import labeling_annotations
+from labeling.rules.access import labeling_annotations
+from labeling.rules.calendar import cycle_week, week_start
 from labeling.services.assignment import available_slots
 
 

@@ -15,9 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import Item, Queue, Skip, Slot, SlotState
-
-from .access import LabelingGrant, ensure_can_label
-from .text import check_storable
+from labeling.rules.access import LabelingGrant, ensure_can_label
+from labeling.rules.text import check_storable
 
 
 def lease_duration() -> timedelta:

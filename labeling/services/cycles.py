@@ -7,7 +7,6 @@ which of two twin runs froze the report. Closing a closed week returns it unchan
 """
 
 import logging
-import re
 import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -20,8 +19,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.calendar import current_week, week_end
-from labeling.exceptions import InvalidInput, InvalidWeek, NotFound, WeekNotOver
+from labeling.exceptions import InvalidInput, NotFound, WeekNotOver
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
     AgreementMetric,
@@ -43,51 +41,27 @@ from labeling.models import (
     week_label,
     work_key,
 )
+from labeling.rules.access import check_can_manage
+from labeling.rules.calendar import current_week, week_end
+from labeling.rules.gold import gold_answers, open_ties
 from labeling.selectors.gold import _excerpt, adjudication_queue
 
 from . import outbox
-from .access import check_can_manage
 from .datasets import build_version
-from .metrics import gold_of, questions_of, refresh_week_metrics, verdict_question
+from .metrics import questions_of, refresh_week_metrics, verdict_question
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
 
 logger = logging.getLogger(__name__)
 
-WEEK_LABEL = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 # The years a week label may name: far enough either side of any real data, and far inside Python's dates
 # (year 1 and 9999 overflow as soon as a helper steps a week or a time zone away).
-WEEK_YEARS = range(1970, 2200)
 TREND_WEEKS = 12
 RETENTION_COHORTS = 8
 RETENTION_OFFSETS = 8
 AGENDA_LIMIT = 50
 MOVERS = 5
 MOVER_MIN_ITEMS = 5
-
-
-# Weeks -------------------------------------------------------------------------------------------------------
-
-
-def week_from_label(project: Project, label: str) -> date:
-    """The project's cycle week that starts in the ISO week `label` ("2026-W48").
-
-    Raise InvalidWeek for a malformed label and for a year outside WEEK_YEARS: every calendar helper
-    (time zones, a range of weeks either side) must stay inside the dates Python can represent.
-    """
-    match = WEEK_LABEL.fullmatch(label or "")
-    if not match:
-        raise InvalidWeek(f"{label!r} is not a week: write it as an ISO week, e.g. 2026-W48.")
-    year, number = int(match[1]), int(match[2])
-    if year not in WEEK_YEARS:
-        raise InvalidWeek(
-            f"{label!r} is out of range: weeks run from {WEEK_YEARS.start}-W01 to {WEEK_YEARS.stop - 1}-W52."
-        )
-    try:
-        monday = date.fromisocalendar(year, number, 1)
-    except ValueError:
-        raise InvalidWeek(f"{label!r} is not a week: {year} has no week {number}.") from None
-    return monday + timedelta(days=project.cycle_weekday)
 
 
 def get_cycle(*, project: Project, week: date) -> ReviewCycle:
@@ -620,7 +594,6 @@ def _retention(project: Project, week: date) -> dict:
 
 
 def _adjudication_agenda(project: Project) -> list[dict]:
-    from labeling.selectors.gold import open_ties
 
     waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT)
     return [
@@ -628,7 +601,7 @@ def _adjudication_agenda(project: Project) -> list[dict]:
             "item_id": row.item.pk,
             "queue": row.item.queue.slug,
             "week": week_label(row.item.week),
-            "questions": open_ties(row.resolution),
+            "questions": open_ties(row.resolution.automatic, row.resolution.adjudicated),
             "excerpt": row.excerpt,
         }
         for row in waiting
@@ -675,7 +648,7 @@ def _movers(project: Project, verdict_key: str | None, week: date) -> list[dict]
         .order_by()
     )
     for row_week, tags, automatic, adjudicated in rows:
-        verdict = gold_of(automatic, adjudicated).get(verdict_key)
+        verdict = gold_answers(automatic, adjudicated).get(verdict_key)
         if verdict is None:
             continue
         for tag in set(tags or []):

@@ -38,6 +38,7 @@ from labeling.models import (
     VersionStatus,
     work_key,
 )
+from labeling.rules import gold as rules_gold
 
 from . import outbox
 from .routing import cycle_week
@@ -297,7 +298,9 @@ def dataset_rows(dataset: Dataset) -> Iterator[dict[str, Any]]:
                 tags=tags,
                 model=model,
                 occurred_at=occurred_at,
-                gold_entries={**_json(automatic), **(_json(adjudicated) or {})} if automatic is not None else {},
+                gold_entries=rules_gold.gold_entries(_json(automatic), _json(adjudicated))
+                if automatic is not None
+                else {},
             )
 
 

@@ -25,7 +25,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from labeling.models import Output, Project, UsageEvent
-from labeling.redaction import Redactor
+from labeling.rules.redaction import Redactor
 
 from . import outbox
 from . import records as rec

@@ -19,12 +19,12 @@ from labeling.models import (
     SlotState,
     week_label,
 )
+from labeling.rules.access import LabelingGrant, check_member, ensure_can_label
+from labeling.rules.text import check_storable
 
-from .access import LabelingGrant, check_member, ensure_can_label
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
 from .resolution import enqueue_resolution
-from .text import check_storable
 
 # Time on an item is measured from the lease; a tab left open overnight should not count as work.
 MAX_SECONDS_PER_LABEL = 3600

@@ -28,16 +28,10 @@ from labeling.models import (
     Rubric,
     Skip,
 )
+from labeling.rules.gold import gold_answers
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
 COMPARABLE_KINDS = ("binary", "rating", "choice")
-
-
-def gold_of(automatic: dict, adjudicated: dict) -> dict:
-    """`Resolution.gold` from its two fields, for rows read with values_list."""
-    answers = {key: entry["value"] for key, entry in automatic.items() if entry["method"] != "tie"}
-    answers.update({key: entry["value"] for key, entry in adjudicated.items()})
-    return answers
 
 
 def questions_of(project: Project) -> list[dict]:
@@ -69,7 +63,8 @@ def refresh_week_metrics(*, project: Project, week: date) -> None:
         "item_id", "item__queue_id", "automatic", "adjudicated"
     )
     gold = {
-        item_id: (queue_id, gold_of(automatic, adjudicated)) for item_id, queue_id, automatic, adjudicated in gold_rows
+        item_id: (queue_id, gold_answers(automatic, adjudicated))
+        for item_id, queue_id, automatic, adjudicated in gold_rows
     }
 
     for model in (QualityMetric, AgreementMetric, ExpertWeek, QueueWeek):

@@ -41,9 +41,9 @@ from labeling.models import (
     UsageEvent,
     VersionStatus,
 )
+from labeling.rules.text import check_storable
 
 from .datasets import ROW_CHUNK, _write_rows
-from .text import check_storable
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
 RETENTION_BATCH = 2000

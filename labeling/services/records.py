@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from django.conf import settings
 
-from labeling.calendar import accepted_range
 from labeling.exceptions import BatchInvalid, RecordError
+from labeling.rules.calendar import accepted_range
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Your id; unique per project.")]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 
-from labeling import redaction as engine
 from labeling.models import AuditEvent, Output, Project, RedactionRuleSet
+from labeling.rules import redaction as engine
 from labeling.selectors.redaction import current_rule_set
 
 

@@ -27,11 +27,12 @@ from labeling.models import (
     Rubric,
     work_key,
 )
+from labeling.rules.access import check_can_manage
+from labeling.rules.gold import open_ties
+from labeling.rules.text import check_storable
 
 from . import outbox
-from .access import check_can_manage
 from .answers import InvalidAnswers, validate_answers
-from .text import check_storable
 
 
 def combine(question: dict, values: list[Any]) -> dict | None:
@@ -83,10 +84,9 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
 
 
 def _status(resolution: Resolution) -> str:
-    ties = {key for key, entry in resolution.automatic.items() if entry["method"] == "tie"}
-    open_ties = ties - set(resolution.adjudicated)
+    undecided = open_ties(resolution.automatic, resolution.adjudicated)
     waiting = resolution.marked_for_adjudication and resolution.adjudicated_at is None
-    return ResolutionStatus.NEEDS_ADJUDICATION if open_ties or waiting else ResolutionStatus.RESOLVED
+    return ResolutionStatus.NEEDS_ADJUDICATION if undecided or waiting else ResolutionStatus.RESOLVED
 
 
 @transaction.atomic

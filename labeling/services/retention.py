@@ -4,13 +4,13 @@ Definitions (the arithmetic is in `labeling.metrics.retention`):
 
 - **Activity**: an Output or a UsageEvent of the project with a non-empty `end_user_id`, at `occurred_at`.
 - **Weeks** are the project's cycle weeks: `occurred_at` in `project.time_zone`, weeks starting on
-  `project.cycle_weekday` (as `routing.cycle_week`). Sunday 23:30 and Monday 00:10 local time are in
+  `project.cycle_weekday` (as `calendar.cycle_week`). Sunday 23:30 and Monday 00:10 local time are in
   different weeks of a Monday-start project, whatever UTC says.
 - **Cohort**: the week of a user's first activity ever (all history). Cell (cohort, k) counts the cohort's
   users active in week cohort + k ("return on") and in that week or any later one ("on or after").
   Cells up to the week holding `now`; that last one is `incomplete`. Activity after `now` is ignored.
 - **Verdict split**: the verdict question is the first `binary` question of the project's current rubric.
-  A user's verdict comes from the gold answers (`Resolution.gold`, adjudicated answers winning) on that
+  A user's verdict comes from the gold answers (`rules.gold`, adjudicated answers winning, ties no answer) on that
   question over the user's outputs that occurred in their cohort week, one vote per resolved item (an
   output in two queues votes twice): any fail → "fail", else any pass → "pass", else no verdict (the
   user is only in "all"). Segments stored: "all", "pass", "fail".
@@ -30,9 +30,10 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from labeling.calendar import FIRST_DAY, cycle_week, week_function
 from labeling.metrics.retention import cohort_table, cohorts
 from labeling.models import Output, Project, Resolution, RetentionCell, UsageEvent
+from labeling.rules.calendar import FIRST_DAY, cycle_week, week_function
+from labeling.rules.gold import gold_answer
 
 from .metrics import verdict_question
 
@@ -41,7 +42,7 @@ from .metrics import verdict_question
 # every local date falls in one. Grouping by user alone is far cheaper than a DISTINCT over
 # (user, week) pairs, and sends a fifth of the rows.
 _WEEKS_PER_MASK = 63
-# Activity in the calendar's first week is left out: it has no whole cycle week (labeling.calendar), and in a
+# Activity in the calendar's first week is left out: it has no whole cycle week (labeling.rules.calendar), and in a
 # zone west of UTC its local day would come before `base`, breaking the masks. Only rows stored before ingest
 # had a range can be that old.
 _SINCE = datetime.combine(FIRST_DAY + timedelta(days=7), time.min, tzinfo=UTC)
@@ -136,21 +137,12 @@ def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datet
     for user, occurred_at, auto, decided in resolutions:
         if verdicts.get(user) == "fail" or cohorts.get(user) != week_of(occurred_at):
             continue
-        gold = _gold(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
+        gold = gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
         if gold is False:
             verdicts[user] = "fail"
         elif gold is True:
             verdicts[user] = "pass"
     return verdicts
-
-
-def _gold(auto: dict | None, decided: dict | None) -> object:
-    """One question's gold answer, as `Resolution.gold` has it: adjudicated wins, a tie is no answer."""
-    if decided is not None:
-        return decided["value"]
-    if auto is not None and auto["method"] != "tie":
-        return auto["value"]
-    return None
 
 
 def refresh_retention(*, project: Project, now: datetime | None = None) -> int:

@@ -36,9 +36,9 @@ from django.db.models.functions import Cast, Collate, Concat
 from django.db.models.lookups import Exact, LessThan, Regex
 from django.utils import timezone
 
-from labeling.calendar import cycle_week, week_start
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
+from labeling.rules.calendar import cycle_week, week_start
 from labeling.selectors.gold import _excerpt
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The lead's adjudication screens: items whose experts tie (or that a lead sent here), and one item's case.
 
-Leads and admins only (`management.managed_project`); anyone else, and any item that is not a
+Leads and admins only (`rules.access.managed_project`); anyone else, and any item that is not a
 complete item of this project, gets a 404. The case page shows the experts' labels side by side with
 their names (blind labeling ends here: leads may know who said what) and records the lead's gold
 answers through `services.resolution.adjudicate`, the one validator of answers.
@@ -15,7 +15,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from labeling.models import QuestionKind, ResolutionStatus
-from labeling.selectors import gold, management
+from labeling.rules.access import managed_project
+from labeling.rules.gold import open_ties
+from labeling.selectors import gold
 from labeling.services import resolution as resolution_services
 from labeling.services.answers import InvalidAnswers
 
@@ -35,7 +37,7 @@ METHODS = {
 @login_required
 @require_GET
 def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     rows, total = gold.adjudication_queue(project)
     context = {
         "project": project,
@@ -52,7 +54,7 @@ def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def adjudicate_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     """GET shows the case; POST records the gold answers, or (`action=mark`) sends the item here."""
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     case = gold.adjudication_case(project, item_id)
     if request.method == "GET":
         return _case_page(request, case)
@@ -75,7 +77,7 @@ def _decide(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpR
     except InvalidAnswers as exc:
         return _case_page(request, case, errors=exc.errors, status=400)
     if decided.status == ResolutionStatus.NEEDS_ADJUDICATION:
-        waiting = ", ".join(gold.open_ties(decided))
+        waiting = ", ".join(open_ties(decided.automatic, decided.adjudicated))
         messages.warning(request, f"Saved. Item {case.item.pk} still ties on: {waiting}. Decide it to settle it.")
         return redirect("labeling:adjudicate", slug=project.slug, item_id=case.item.pk)
     messages.success(request, f"Gold answer of item {case.item.pk} recorded.")

@@ -1,6 +1,6 @@
 """Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions and "build now".
 
-Engineers, leads and admins of the project only (`gold.dataset_project`); experts and outsiders get a
+Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
 404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it.
 """
 
@@ -12,10 +12,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import Queue, Rubric, VersionStatus, work_key
+from labeling.rules.access import DATASET_ROLES, MANAGING_ROLES, member_project
 from labeling.selectors import gold
 from labeling.selectors.outbox import queued_work
 from labeling.services import datasets as dataset_services
-from labeling.services.access import MANAGING_ROLES
 
 from .dataset_forms import DatasetForm
 
@@ -30,7 +30,7 @@ def _frame(project, membership) -> dict:
 @login_required
 @require_GET
 def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = gold.dataset_project(request.user, slug)
+    project, membership = member_project(request.user, slug, DATASET_ROLES)
     summaries = gold.datasets_of_project(project)
     context = {
         **_frame(project, membership),
@@ -44,7 +44,7 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = gold.dataset_project(request.user, slug)
+    project, membership = member_project(request.user, slug, DATASET_ROLES)
     rubric = Rubric.objects.current_for(project)
     form = DatasetForm(
         request.POST or None,
@@ -69,7 +69,7 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
-    project, membership = gold.dataset_project(request.user, slug)
+    project, membership = member_project(request.user, slug, DATASET_ROLES)
     dataset = gold.dataset_of_project(project, dataset_slug)
     versions = list(gold.dataset_versions(dataset))
     # Building once a worker took the build (its version is claimed); before that, queued: the build
@@ -93,7 +93,7 @@ def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRe
 @login_required
 @require_POST
 def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
-    project, _ = gold.dataset_project(request.user, slug)
+    project, _ = member_project(request.user, slug, DATASET_ROLES)
     dataset = gold.dataset_of_project(project, dataset_slug)
     dataset_services.request_build(dataset=dataset)
     messages.success(

@@ -17,15 +17,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import DomainError, NotFound
 from labeling.models import Item, Project, Queue, Rubric
+from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, visible_project
 from labeling.selectors import work
 from labeling.services import assignment, labels
-from labeling.services.access import LABELING_ROLES, LabelingGrant, check_member, grant_from, operates_all_projects
 from labeling.services.answers import InvalidAnswers
 
 from .answer_forms import answers_from_post, form_fields
@@ -78,15 +78,9 @@ def _item_url(item: Item) -> str:
 @login_required
 @require_GET
 def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
-    project = get_object_or_404(Project, slug=slug)
-    try:
-        membership = check_member(request.user, project)
-    except NotFound:
-        # Operators see every project on the home page (selectors.projects_of_user): let them read its
-        # overview too, without queues; items stay for members only.
-        if not operates_all_projects(request.user):
-            raise
-        membership = None
+    # Operators see every project on the home page (selectors.projects_of_user): they read its overview
+    # too, without queues; items stay for members only.
+    project, membership = visible_project(request.user, slug)
     labels_here = membership is not None and membership.role in LABELING_ROLES
     context = {
         "project": project,

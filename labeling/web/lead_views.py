@@ -10,6 +10,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import QuestionKind
+from labeling.rules import calendar
+from labeling.rules.access import managed_project
 from labeling.selectors import management
 from labeling.selectors.outbox import queued_backfills
 from labeling.services import queues as queue_services
@@ -22,8 +24,8 @@ from .lead_forms import PreviewForm, QueueForm, RubricForm, describe_rule
 @login_required
 @require_GET
 def queue_list(request, slug: str):
-    project = management.managed_project(request.user, slug)
-    week, _ = management.current_week(project)
+    project, _ = managed_project(request.user, slug)
+    week = calendar.current_week(project)
     queues = list(management.queues_with_week_counts(project, week))
     backfills = queued_backfills([queue.pk for queue in queues])
     rows = [
@@ -37,14 +39,14 @@ def queue_list(request, slug: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_create(request, slug: str):
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     return _queue_editor(request, project, queue=None)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_edit(request, slug: str, queue_id: int):
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     queue = management.queue_of_project(project, queue_id)
     return _queue_editor(request, project, queue=queue)
 
@@ -86,7 +88,7 @@ def _queue_editor(request, project, *, queue):
 @require_http_methods(["GET", "POST"])
 def queue_preview(request, slug: str):
     """An HTML fragment: how many of this week's outputs the rule matches and would sample."""
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     data = request.POST if request.method == "POST" else request.GET
     preview = _preview(project, data, queue_id=None)
     status = 400 if preview["form"].errors else 200
@@ -105,7 +107,7 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
         rule, sample_rate = form.cleaned_data["rule"], form.cleaned_data["sample_rate"]
         counts = preview_rule(project=project, rule=rule, sample_rate=sample_rate, queue_id=queue_id)
         quota = form.cleaned_data.get("weekly_quota")
-        week, _ = management.current_week(project)
+        week = calendar.current_week(project)
         result.update(
             counts,
             week=week,
@@ -120,9 +122,9 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
 @login_required
 @require_POST
 def queue_backfill(request, slug: str, queue_id: int):
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     queue = management.queue_of_project(project, queue_id)
-    _, since = management.current_week(project)
+    since = calendar.week_start(project, calendar.current_week(project))
     queue_services.request_backfill(queue=queue, since=since, actor=request.user)
     messages.success(
         request,
@@ -135,7 +137,7 @@ def queue_backfill(request, slug: str, queue_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def rubric_versions(request, slug: str):
-    project = management.managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     versions = management.rubric_versions(project)
     current = versions[0] if versions else None
     if request.method == "POST":
@@ -178,8 +180,9 @@ def rubric_versions(request, slug: str):
 @login_required
 @require_GET
 def expert_progress(request, slug: str):
-    project = management.managed_project(request.user, slug)
-    week, since = management.current_week(project)
+    project, _ = managed_project(request.user, slug)
+    week = calendar.current_week(project)
+    since = calendar.week_start(project, week)
     rows = [
         {"progress": progress, "median": _duration(progress.median_seconds)}
         for progress in management.expert_progress(project, since=since)

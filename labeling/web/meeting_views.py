@@ -25,14 +25,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling.exceptions import InvalidInput, InvalidWeek, NotFound
-from labeling.models import Decision, Membership, Project, Queue, ReviewCycle, week_label, work_key
+from labeling.exceptions import InvalidInput, InvalidWeek
+from labeling.models import Decision, Project, Queue, ReviewCycle, week_label, work_key
 from labeling.reports import report_markdown
+from labeling.rules import calendar
+from labeling.rules.access import MANAGING_ROLES, managed_project, member_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.outbox import queued_work
 from labeling.services import cycles
-from labeling.services.access import MANAGING_ROLES, check_can_manage, check_member
 from labeling.services.metrics import questions_of, verdict_question
 
 from . import charts
@@ -44,30 +45,13 @@ CLOSING_REFRESHES = 30  # about a minute of 2-second reloads before the page sto
 CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
 
 
-def _project(slug: str) -> Project:
-    project = Project.objects.filter(slug=slug).first()
-    if project is None:
-        raise NotFound("No such project.")
-    return project
-
-
-def _member_project(user, slug: str) -> tuple[Project, Membership]:
-    project = _project(slug)
-    return project, check_member(user, project)
-
-
-def _managed_project(user, slug: str) -> tuple[Project, Membership]:
-    project = _project(slug)
-    return project, check_can_manage(user, project)
-
-
 def _week(project: Project, label: str) -> date:
     """The cycle week of a URL label; a malformed label or a week not started yet is not found."""
     try:
-        week = cycles.week_from_label(project, label)
+        week = calendar.week_from_label(project, label)
     except InvalidWeek as exc:
         raise Http404(exc.message) from None
-    if week > cycles.current_week(project):
+    if week > calendar.current_week(project):
         raise Http404(f"The week {label} has not started yet.")
     return week
 
@@ -89,15 +73,15 @@ def _report(project: Project, week: date, cycle: ReviewCycle | None) -> dict:
 @require_GET
 def meeting(request: HttpRequest, slug: str) -> HttpResponse:
     """Go to the latest closed week (what the meeting discusses), else the running week."""
-    project, _ = _member_project(request.user, slug)
+    project, _ = member_project(request.user, slug)
     closed = ReviewCycle.objects.filter(project=project, status="closed").order_by("-week").first()
-    return redirect(_meeting_url(project, closed.week if closed else cycles.current_week(project)))
+    return redirect(_meeting_url(project, closed.week if closed else calendar.current_week(project)))
 
 
 @login_required
 @require_GET
 def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = _member_project(request.user, slug)
+    project, membership = member_project(request.user, slug)
     week = _week(project, week_label)
     return _meeting_page(request, project, membership, week, form=DecisionForm())
 
@@ -105,7 +89,7 @@ def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 def _meeting_page(request, project, membership, week: date, *, form: DecisionForm, status: int = 200):
     cycle = ReviewCycle.objects.filter(project=project, week=week).first()
     report = _report(project, week, cycle)
-    current = cycles.current_week(project)
+    current = calendar.current_week(project)
     can_manage = membership.role in MANAGING_ROLES
     is_closed = bool(cycle and cycle.is_closed)
     # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
@@ -255,7 +239,7 @@ def headline_tiles(report: dict) -> list[dict]:
 @login_required
 @require_GET
 def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, _ = _member_project(request.user, slug)
+    project, _ = member_project(request.user, slug)
     week = _week(project, week_label)
     cycle = ReviewCycle.objects.filter(project=project, week=week).first()
     text = report_markdown(_report(project, week, cycle), cycles.decisions_of(cycle) if cycle else [])
@@ -270,7 +254,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
 @login_required
 @require_POST
 def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = _managed_project(request.user, slug)
+    project, membership = managed_project(request.user, slug)
     week = _week(project, week_label)
     form = DecisionForm(request.POST)
     if form.is_valid():
@@ -288,7 +272,7 @@ def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 @login_required
 @require_POST
 def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
-    project, _ = _managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     week = _week(project, week_label)
     decision = (
         Decision.objects.filter(pk=decision_id, cycle__project=project, cycle__week=week)
@@ -305,7 +289,7 @@ def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_i
 @login_required
 @require_POST
 def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, _ = _managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     week = _week(project, week_label)
     if not cycles.request_close(project=project, week=week, closed_by=request.user):
         messages.info(request, f"The week {week_label} is already closed.")
@@ -317,7 +301,7 @@ def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
 @login_required
 @require_POST
 def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, _ = _managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug)
     week = _week(project, week_label)
     if not cycles.request_refresh(project=project, week=week):
         messages.info(request, f"The week {week_label} is closed: its report is frozen.")
@@ -338,10 +322,10 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list[Queu
         weeks[name] = None
         if label:
             try:
-                weeks[name] = cycles.week_from_label(project, label)
+                weeks[name] = calendar.week_from_label(project, label)
             except InvalidWeek as exc:
                 errors.append(f"“{name}”: {exc.message}")
-    last = weeks["to"] or cycles.current_week(project)
+    last = weeks["to"] or calendar.current_week(project)
     first = weeks["from"] or last - timedelta(weeks=DASHBOARD_WEEKS - 1)
     if not errors and first > last:
         errors.append(f"The range starts ({week_label(first)}) after it ends ({week_label(last)}).")
@@ -363,7 +347,7 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list[Queu
 @login_required
 @require_GET
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = _member_project(request.user, slug)
+    project, membership = member_project(request.user, slug)
     queues = list(Queue.objects.filter(project=project).order_by("name"))
     questions = questions_of(project)
     first, last, queue_slug, question, errors = _dashboard_filters(request, project, queues, questions)

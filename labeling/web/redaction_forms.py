@@ -2,8 +2,8 @@
 
 from django import forms
 
-from labeling import redaction as engine
 from labeling.exceptions import InvalidInput
+from labeling.rules import redaction as engine
 from labeling.services import redaction as redaction_services
 
 SAMPLE = (

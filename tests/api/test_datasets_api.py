@@ -40,7 +40,7 @@ EVAL = f"{BASE}/support-eval"
 
 def label_outputs(project, count, *, answers=AGREE, start=0, texts=None):
     """`count` outputs in a queue of overlap 2, each labeled by two experts and resolved (copied from
-    tests/labeling/test_datasets.py, plus the output texts)."""
+    tests/labeling/services/test_datasets.py, plus the output texts)."""
     rubric = project.rubrics.first() or publish_rubric(project=project, questions=QUESTIONS)
     queue, _ = Queue.objects.get_or_create(project=project, slug="sample", defaults={"name": "Sample", "overlap": 2})
     outputs = [
@@ -546,8 +546,8 @@ def test_listing_versions_takes_a_fixed_number_of_queries(
         DatasetVersion.objects.create(dataset=dataset, number=number, status=VersionStatus.READY)
     client.force_login(engineer)
 
-    # Session, user, project, membership, dataset, versions.
-    with django_assert_num_queries(6):
+    # Session, user, project with membership, dataset, versions.
+    with django_assert_num_queries(5):
         assert len(client.get(f"{EVAL}/versions").json()["results"]) == versions
 
 

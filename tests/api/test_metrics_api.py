@@ -17,7 +17,8 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
-from labeling.services.cycles import add_decision, current_week
+from labeling.rules.calendar import current_week
+from labeling.services.cycles import add_decision
 from tests.conftest import Api, _member
 from tests.factories import OutputFactory
 

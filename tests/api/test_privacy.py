@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 
 from labeling.models import AuditEvent, DatasetVersion, Membership, Output, Queue, UsageEvent, VersionStatus
+from labeling.rules.calendar import cycle_week
 from labeling.services.api_keys import create_api_key
 from labeling.services.assignment import next_item
 from labeling.services.cycles import close_week
@@ -22,7 +23,7 @@ from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import comment_on_item, flag_item, submit_label
 from labeling.services.privacy import end_user_digest
 from labeling.services.resolution import resolve_item
-from labeling.services.routing import cycle_week, route_outputs
+from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, output_record
 

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Dataset, Queue, Resolution, ResolutionStatus
+from labeling.rules.gold import gold_answers
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.resolution import resolve_item
@@ -78,7 +79,10 @@ def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(page, live_server, le
     )
     resolution = Resolution.objects.get(item=item)
     assert resolution.status == ResolutionStatus.RESOLVED
-    assert resolution.gold == {"correct": False, "fix": "It arrives on Monday."}
+    assert gold_answers(resolution.automatic, resolution.adjudicated) == {
+        "correct": False,
+        "fix": "It arrives on Monday.",
+    }
 
     # Datasets: create one, build it, see version 1 with the settled item as its only row.
     with page.expect_navigation():

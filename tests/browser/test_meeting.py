@@ -7,10 +7,10 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import CycleStatus, OutboxMessage, Queue, ReviewCycle, week_label
-from labeling.services import cycles
+from labeling.rules import calendar
 from tests.browser.test_adjudication import tied_item
 from tests.browser.test_lead import sign_in
-from tests.labeling.test_meeting_web import store_retention, store_week
+from tests.labeling.web.test_meeting import store_retention, store_week
 from tests.outbox import run_as_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,7 @@ def meeting_data(project, lead, expert, other_expert):
 
     rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
-    this_week = cycles.current_week(project)
+    this_week = calendar.current_week(project)
     last_week = this_week - timedelta(days=7)
     store_week(project, queue, last_week - timedelta(days=7), passes=30, n=40)
     store_week(project, queue, last_week, passes=41, n=50)

@@ -16,7 +16,7 @@ from labeling.models import (
     Queue,
     ReviewCycle,
 )
-from labeling.services import cycles
+from labeling.rules import calendar
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
@@ -69,13 +69,13 @@ def worker_and_beat(tmp_path):
 def _last_week_of_labels(project) -> tuple:
     """A project a month old with twelve outputs of last week, labeled by two experts with some disagreement."""
     type(project).objects.filter(pk=project.pk).update(created_at=timezone.now() - timedelta(days=30))
-    last_week = cycles.current_week(project) - timedelta(days=7)
+    last_week = calendar.current_week(project) - timedelta(days=7)
     rubric = publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
     queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
     experts = [UserFactory(username=name) for name in ("erin", "ezra")]
     for user in experts:
         Membership.objects.create(project=project, user=user, role="expert")
-    moment = cycles.week_end(project, last_week) - timedelta(days=3)
+    moment = calendar.week_end(project, last_week) - timedelta(days=3)
     outputs = [OutputFactory(project=project, external_id=f"o-{i}", occurred_at=moment) for i in range(12)]
     route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
     for index in range(12):

@@ -23,7 +23,7 @@ from labeling.services.queues import QueueValues, create_queue
 from tests.conftest import free_port, point_celery_at
 from tests.factories import OutputFactory
 from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
-from tests.labeling.test_datasets import label_outputs
+from tests.labeling.services.test_datasets import label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labeling.exceptions import DomainError
 from labeling.models import Project
+from labeling.rules import calendar
 from labeling.services import cycles
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             raise CommandError(f"No project with slug {project!r}.")
         try:
             first_day = (
-                cycles.week_from_label(target, week) if week else cycles.current_week(target) - timedelta(days=7)
+                calendar.week_from_label(target, week) if week else calendar.current_week(target) - timedelta(days=7)
             )
             was_closed = cycles.get_cycle(project=target, week=first_day).is_closed
             cycle = cycles.close_week(project_id=target.pk, week=first_day)

@@ -115,6 +115,20 @@ def test_ties_stay_out_until_adjudicated_and_the_gold_correction_becomes_expecte
     assert build_version(dataset_id=dataset.pk) is None
 
 
+def test_an_undecided_tie_is_no_gold_label_in_a_row(project):
+    """The gold rule (`labeling.rules.gold`): a tie is left out of `label`, as metrics and retention leave it out.
+
+    Before the rule had one home, rows kept `{"value": null, "method": "tie"}` entries.
+    """
+    label_outputs(project, 1, answers=({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2}))
+    dataset = create_dataset(project=project, spec={"name": "Everything", "only_resolved": False})
+
+    row = json.loads(build_version(dataset_id=dataset.pk).rows.get().line)
+
+    assert set(row["label"]) == {"helpful"} and row["label"]["helpful"]["method"] == "median"
+    assert [annotation["answers"]["correct"] for annotation in row["annotations"]] == [True, False]
+
+
 def test_a_twin_delivery_ends_with_one_version_and_an_interrupted_build_is_finished(project):
     label_outputs(project, 4)
     dataset = create_dataset(project=project, spec={"name": "Eval"})

@@ -11,8 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from labeling.models import AuditEvent, Flag, Item, Label, OutboxMessage, Queue, Rubric, Skip, Slot
+from labeling.rules.calendar import cycle_week
 from labeling.services.queues import QueueValues, create_queue, request_backfill
-from labeling.services.routing import cycle_week, is_sampled
+from labeling.services.routing import is_sampled
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.outbox import enqueued, run_as_worker
@@ -178,12 +179,12 @@ def test_the_queue_list_runs_a_fixed_number_of_queries(lead_client, project, exp
         Item.objects.create(project=project, queue=queue, output=output, week=this_week(project), overlap=1)
 
     add_queue(0)
-    # session, user, project, membership, queues with counts, their eligible experts, backfills queued
-    with django_assert_num_queries(7):
+    # session, user, project with membership, queues with counts, their eligible experts, backfills queued
+    with django_assert_num_queries(6):
         lead_client.get(urls(project, 0)["list"])
     for index in range(1, 6):
         add_queue(index)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = lead_client.get(urls(project, 0)["list"])
     assert len(response.context["rows"]) == 6
 
@@ -470,8 +471,8 @@ def test_bad_questions_are_refused_with_the_reason(lead_client, project, rubric_
 def test_the_rubric_page_runs_a_fixed_number_of_queries(lead_client, project, rubric_v1, django_assert_num_queries):
     for _ in range(4):
         publish_rubric(project=project, questions=QUESTIONS)
-    # session, user, project, membership, versions with label counts and authors
-    with django_assert_num_queries(5):
+    # session, user, project with membership, versions with label counts and authors
+    with django_assert_num_queries(4):
         lead_client.get(urls(project, 0)["rubric"])
 
 
@@ -531,12 +532,12 @@ def test_experts_progress_runs_a_fixed_number_of_queries(lead_client, project, e
         Label.objects.create(item=item, expert=user, rubric=rubric, answers={}, seconds_spent=index)
 
     add_expert(1)
-    # session, user, project, membership, members with their counts, seconds of their labels
-    with django_assert_num_queries(6):
+    # session, user, project with membership, members with their counts, seconds of their labels
+    with django_assert_num_queries(5):
         lead_client.get(urls(project, 0)["experts"])
     for index in range(2, 8):
         add_expert(index)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         response = lead_client.get(urls(project, 0)["experts"])
     assert len(response.context["rows"]) == 9
 
@@ -548,7 +549,7 @@ def test_the_preview_runs_a_fixed_number_of_bounded_queries(
     from labeling.services.routing import PREVIEW_SCAN_LIMIT
 
     # session, user, project, the lead's membership, the counts and the examples (both LIMITed)
-    with django_assert_num_queries(6) as captured:
+    with django_assert_num_queries(5) as captured:
         response = lead_client.get(urls(project, 0)["preview"], preview_params())
     assert response.status_code == 200
     counts_sql, examples_sql = (query["sql"] for query in captured.captured_queries[-2:])

@@ -4,6 +4,7 @@ import pytest
 
 from labeling.exceptions import NotFound
 from labeling.models import Queue, Resolution, ResolutionStatus
+from labeling.rules.gold import gold_answers
 from labeling.services.answers import InvalidAnswers
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
@@ -88,7 +89,10 @@ def test_the_last_label_enqueues_resolution_and_the_task_resolves(project, rubri
     assert not Resolution.objects.filter(item=item).exists()  # not run inline
     assert len(callbacks) == len(enqueued())  # each message is published after commit
     assert run_as_worker(message) == ResolutionStatus.RESOLVED
-    assert Resolution.objects.get(item=item).gold == {"correct": True, "helpful": 3}
+    assert gold_answers(**Resolution.objects.values("automatic", "adjudicated").get(item=item)) == {
+        "correct": True,
+        "helpful": 3,
+    }
 
 
 def test_unanimous_and_majority_items_resolve_on_their_own(project, rubric):
@@ -97,7 +101,12 @@ def test_unanimous_and_majority_items_resolve_on_their_own(project, rubric):
     resolution = resolve_item(item_id=item.pk)
 
     assert resolution.status == ResolutionStatus.RESOLVED
-    assert resolution.gold == {"correct": False, "helpful": 1, "tone": "rude", "issues": ["wrong"]}
+    assert gold_answers(resolution.automatic, resolution.adjudicated) == {
+        "correct": False,
+        "helpful": 1,
+        "tone": "rude",
+        "issues": ["wrong"],
+    }
     assert resolution.automatic["correct"]["method"] == "unanimous"
 
 
@@ -105,7 +114,7 @@ def test_a_tie_goes_to_adjudication_and_the_leads_answer_wins_and_survives_recom
     item = labeled_item(project, rubric, [{"correct": True, "helpful": 4}, {"correct": False, "helpful": 2}])
     resolution = resolve_item(item_id=item.pk)
     assert resolution.status == ResolutionStatus.NEEDS_ADJUDICATION
-    assert "correct" not in resolution.gold
+    assert "correct" not in gold_answers(resolution.automatic, resolution.adjudicated)
 
     adjudicate(
         lead=lead,
@@ -116,7 +125,11 @@ def test_a_tie_goes_to_adjudication_and_the_leads_answer_wins_and_survives_recom
     again = resolve_item(item_id=item.pk)  # a rebuild recomputes the automatic part only
 
     assert again.status == ResolutionStatus.RESOLVED
-    assert again.gold == {"correct": False, "helpful": 2, "fix": "We refund within 5 days."}
+    assert gold_answers(again.automatic, again.adjudicated) == {
+        "correct": False,
+        "helpful": 2,
+        "fix": "We refund within 5 days.",
+    }
     assert again.automatic["helpful"]["value"] == 3  # still there, but the lead's 2 wins
     assert (again.adjudicated_by, again.note) == (lead, "Policy says 5 days")
 

@@ -11,12 +11,14 @@ or last cycle week whose bounds are representable.
 Imports only models and the standard library (the floor of the layer graph in DESIGN.md).
 """
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
+from labeling.exceptions import InvalidWeek
 from labeling.models import Project
 
 # A day of margin at each end: a zone's offset is under a day, so a week starting on or after
@@ -24,6 +26,10 @@ from labeling.models import Project
 FIRST_DAY = date(1, 1, 2)
 LAST_DAY = date(9999, 12, 30)
 _FIRST, _LAST = FIRST_DAY.toordinal(), LAST_DAY.toordinal()
+
+# Weeks a URL or a client may name: every helper stays inside the dates Python can represent around them.
+WEEK_LABEL = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
+WEEK_YEARS = range(1970, 2200)
 
 
 def accepted_range(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -81,3 +87,24 @@ def week_start(project: Project, week: date) -> datetime:
 def week_end(project: Project, week: date) -> datetime:
     """The moment the cycle week is over: the start of the next one, in the project's time zone."""
     return datetime.combine(_clamped(project, week) + timedelta(days=7), time.min, tzinfo=project.tzinfo)
+
+
+def week_from_label(project: Project, label: str) -> date:
+    """The project's cycle week that starts in the ISO week `label` ("2026-W48").
+
+    Raise InvalidWeek for a malformed label and for a year outside WEEK_YEARS: every calendar helper
+    (time zones, a range of weeks either side) must stay inside the dates Python can represent.
+    """
+    match = WEEK_LABEL.fullmatch(label or "")
+    if not match:
+        raise InvalidWeek(f"{label!r} is not a week: write it as an ISO week, e.g. 2026-W48.")
+    year, number = int(match[1]), int(match[2])
+    if year not in WEEK_YEARS:
+        raise InvalidWeek(
+            f"{label!r} is out of range: weeks run from {WEEK_YEARS.start}-W01 to {WEEK_YEARS.stop - 1}-W52."
+        )
+    try:
+        monday = date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise InvalidWeek(f"{label!r} is not a week: {year} has no week {number}.") from None
+    return monday + timedelta(days=project.cycle_weekday)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from labeling.models import Dataset, DatasetVersion, OutboxMessage, Project, VersionStatus
 from labeling.services.datasets import build_version, create_dataset, request_build
 from tests.factories import MembershipFactory, UserFactory
-from tests.labeling.test_datasets import label_outputs
+from tests.labeling.services.test_datasets import label_outputs
 from tests.outbox import enqueued, run_as_worker
 
 
@@ -218,12 +218,12 @@ def test_the_list_shows_each_datasets_latest_ready_version(engineer_client, proj
 def test_the_list_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):
     label_outputs(project, 2)
     build_version(dataset_id=dataset.pk)
-    # session, user, project, membership, datasets with latest version id, their queues, the latest versions
-    with django_assert_num_queries(7):
+    # session, user, project with membership, datasets with latest version id, their queues, the latest versions
+    with django_assert_num_queries(6):
         engineer_client.get(urls(project)["list"])
     for index in range(3):
         build_version(dataset_id=create_dataset(project=project, spec={"name": f"More {index}"}).pk)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = engineer_client.get(urls(project)["list"])
     assert len(response.context["summaries"]) == 4
 
@@ -253,8 +253,8 @@ def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project
     build_version(dataset_id=dataset.pk)
     label_outputs(project, 1, start=100)
     build_version(dataset_id=dataset.pk)
-    # session, user, project, membership, the dataset, its queues, its versions
-    with django_assert_num_queries(7):
+    # session, user, project with membership, the dataset, its queues, its versions
+    with django_assert_num_queries(6):
         engineer_client.get(urls(project)["detail"])
 
 

@@ -6,8 +6,9 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from labeling import calendar, tasks
+from labeling import tasks
 from labeling.models import CycleStatus, Item, Output, Project, Queue, ReviewCycle, RoutingState
+from labeling.rules import calendar
 from labeling.services import cycles, routing
 from labeling.services.health import record_heartbeat
 from tests.conftest import Api, output_record

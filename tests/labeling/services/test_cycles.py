@@ -26,6 +26,7 @@ from labeling.models import (
     Resolution,
     ReviewCycle,
 )
+from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.assignment import next_item
 from labeling.services.datasets import create_dataset
@@ -126,7 +127,7 @@ def test_closing_twice_leaves_one_report_and_the_same_numbers(
 
 
 def test_a_week_still_running_cannot_be_closed(project):
-    this_week = cycles.current_week(project)
+    this_week = calendar.current_week(project)
 
     with pytest.raises(WeekNotOver, match="still running"):
         cycles.close_week(project_id=project.pk, week=this_week)
@@ -154,14 +155,14 @@ def test_a_label_can_be_edited_while_its_week_is_open_and_not_after(project, wee
 def test_a_week_label_names_the_cycle_that_starts_in_that_iso_week(project, weekday, label, first_day):
     project.cycle_weekday = weekday
 
-    assert cycles.week_from_label(project, label) == first_day
+    assert calendar.week_from_label(project, label) == first_day
     assert ReviewCycle(project=project, week=first_day).label == label
 
 
 @pytest.mark.parametrize("label", ["", "2026-48", "2026-W54", "2026-W00", "W48", "2026-w48", "2026-W4"])
 def test_a_malformed_week_label_is_refused_with_a_message(project, label):
     with pytest.raises(InvalidWeek, match="ISO week|has no week"):
-        cycles.week_from_label(project, label)
+        calendar.week_from_label(project, label)
 
 
 def test_beat_finds_each_project_week_that_is_over_until_it_is_closed(project, other_project):

@@ -1,13 +1,15 @@
 """The cycle calendar is total: every helper answers at the ends of the accepted range and beyond, in any zone."""
 
+import ast
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from django.utils import timezone as django_timezone
 
-from labeling import calendar
 from labeling.models import Item, Queue, RetentionCell, Weekday
-from labeling.services import cycles, retention, routing
+from labeling.rules import calendar
+from labeling.services import retention
 from labeling.services.routing import route_outputs
 from tests.factories import OutputFactory, ProjectFactory
 
@@ -50,8 +52,8 @@ def test_every_helper_answers_at_both_ends_of_the_accepted_range(odd_project):
     for moment in (earliest, earliest + timedelta(hours=13), latest, latest - timedelta(hours=13), now):
         week = _holds(odd_project, moment)
         assert calendar.week_start(odd_project, week).astimezone(UTC) <= moment
-        assert cycles.week_end(odd_project, week).astimezone(UTC) > moment
-    assert calendar.current_week(odd_project, latest) >= cycles.current_week(odd_project, now)
+        assert calendar.week_end(odd_project, week).astimezone(UTC) > moment
+    assert calendar.current_week(odd_project, latest) >= calendar.current_week(odd_project, now)
 
 
 @pytest.mark.parametrize("moment", EXTREMES, ids=lambda moment: moment.isoformat())
@@ -72,14 +74,18 @@ def test_week_start_and_end_of_any_date_convert_to_utc(odd_project, day):
     assert start.astimezone(UTC) < end.astimezone(UTC)
 
 
-def test_the_old_names_still_answer(odd_project):
-    from labeling.selectors import management, work
-
-    moment = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    week = routing.cycle_week(odd_project, moment)
-    assert week == cycles.current_week(odd_project, moment) == management.current_week(odd_project, moment)[0]
-    assert work.week_start(odd_project, week) == management.current_week(odd_project, moment)[1]
-    assert retention.week_function(odd_project)(moment) == week
+def test_the_calendar_is_defined_once():
+    """No other module of the app defines its own week helper: they all ask `labeling.rules.calendar`."""
+    helpers = {"cycle_week", "current_week", "week_start", "week_end", "week_function", "week_from_label"}
+    root = Path(__file__).resolve().parents[3]
+    homes = {
+        (path.relative_to(root).as_posix(), node.name)
+        for package in ("labeling", "api", "expertloop")
+        for path in (root / package).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name in helpers
+    }
+    assert homes == {("labeling/rules/calendar.py", name) for name in helpers}
 
 
 def test_outputs_stored_before_the_range_existed_route_without_error(odd_project):

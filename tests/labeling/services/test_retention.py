@@ -8,12 +8,13 @@ import pytest
 
 from labeling.metrics.retention import cohort_table, cohorts, mean_curves, weighted_mean
 from labeling.models import Item, ItemStatus, Queue, Resolution, ResolutionStatus, RetentionCell, UsageEvent
+from labeling.rules.calendar import cycle_week, week_function
 from labeling.services import retention as retention_service
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, resolve_item
-from labeling.services.retention import activity_weeks, refresh_retention, week_function
-from labeling.services.routing import cycle_week, route_outputs
+from labeling.services.retention import activity_weeks, refresh_retention
+from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
 

@@ -198,7 +198,7 @@ class CountingPBKDF2Hasher(PBKDF2PasswordHasher):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @override_settings(
-    PASSWORD_HASHERS=["tests.labeling.test_sign_in_throttle.CountingPBKDF2Hasher"],
+    PASSWORD_HASHERS=["tests.labeling.web.test_sign_in_throttle.CountingPBKDF2Hasher"],
     SIGNIN_MAX_CONCURRENT_CHECKS=1,
     SIGNIN_ACCOUNT_FAILURE_LIMIT=1000,
     SIGNIN_ADDRESS_FAILURE_LIMIT=1000,

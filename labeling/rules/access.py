@@ -14,15 +14,18 @@ from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Combinable
 
-from labeling.exceptions import NotFound
-from labeling.models import Membership, Project, Queue, Role
+from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import ApiKey, Membership, Project, Queue, Role
 
 # Operators see every project and its outputs. An explicit permission (superusers have every one):
 # `is_staff` alone only lets a user into the admin site, where its own model permissions apply.
 OPERATE_ALL_PROJECTS = "labeling.operate_all_projects"
 
+ALL_ROLES = tuple(Role.values)
 LABELING_ROLES = (Role.EXPERT, Role.LEAD)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
+# Datasets hold every expert's answers: engineers build and pull them, experts do not.
+DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,55 @@ class LabelingGrant:
     role: str
 
 
-def check_member(user, project: Project, roles: tuple[str, ...] = tuple(Role.values)) -> Membership:
+def member_project(user, slug: str, roles: tuple[str, ...] = ALL_ROLES) -> tuple[Project, Membership]:
+    """The project with this slug and the user's membership in it, if it has one of the roles; else NotFound.
+
+    The one door every web view and API view goes through to a project named in a URL (one query).
+    """
+    membership = None
+    if user is not None and user.is_authenticated:
+        membership = (
+            Membership.objects.select_related("project")
+            .filter(user_id=user.pk, project__slug=slug, role__in=roles)
+            .first()
+        )
+    if membership is None:
+        raise NotFound("No such project.")
+    return membership.project, membership
+
+
+def visible_project(user, slug: str) -> tuple[Project, Membership | None]:
+    """`member_project` for any role, or for an operator the project without a membership; else NotFound."""
+    try:
+        return member_project(user, slug)
+    except NotFound:
+        project = Project.objects.filter(slug=slug).first() if operates_all_projects(user) else None
+        if project is None:
+            raise
+        return project, None
+
+
+def managed_project(user, slug: str) -> tuple[Project, Membership]:
+    """`member_project` for the lead's screens: leads and admins only."""
+    return member_project(user, slug, MANAGING_ROLES)
+
+
+def project_for_caller(
+    *, slug: str | None, user=None, api_key: ApiKey | None = None, roles: tuple[str, ...]
+) -> Project:
+    """The project an API caller reads: an API key's own (`slug`, when given, must name it), or the project
+    named by `slug` when the signed-in user holds one of the roles in it; else NotFound."""
+    if api_key is not None:
+        if slug is not None and api_key.project.slug != slug:
+            raise NotFound("No such project.")
+        return api_key.project
+    if not slug:
+        raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
+    project, _ = member_project(user, slug, roles)
+    return project
+
+
+def check_member(user, project: Project, roles: tuple[str, ...] = ALL_ROLES) -> Membership:
     """Return the user's membership in the project if it has one of the roles, else raise NotFound."""
     membership = (
         Membership.objects.filter(user_id=user.pk, project=project, role__in=roles).first()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from labeling import redaction as engine
 from labeling.exceptions import InvalidInput
+from labeling.rules import redaction as engine
 
-CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "redaction_cases.jsonl").open()]
+CASES = [json.loads(line) for line in (Path(__file__).parents[2] / "fixtures" / "redaction_cases.jsonl").open()]
 TARGETS = {"email": (1.0, 1.0), "card": (1.0, 1.0), "phone": (0.95, 0.95), "iban": (1.0, 1.0)}
 
 

@@ -20,11 +20,12 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
+from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import _member
 from tests.factories import OutputFactory
-from tests.labeling.test_reports import HOSTILE_OUTPUT, sample_report
+from tests.labeling.selectors.test_reports import HOSTILE_OUTPUT, sample_report
 from tests.outbox import enqueued, run_as_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -47,7 +48,7 @@ def queue(project):
 
 @pytest.fixture
 def this_week(project) -> date:
-    return cycles.current_week(project)
+    return calendar.current_week(project)
 
 
 @pytest.fixture
@@ -444,25 +445,25 @@ def test_the_closed_meeting_page_runs_a_fixed_number_of_queries(
     cycle = closed_cycle(project, last_week)
     client.force_login(lead)
     page = url("meeting-week", project, cycle.label)
-    # session, user, project, membership, cycle, decisions (with their authors), failing cycles (for leads)
+    # session, user, project with membership, cycle, decisions (with their authors), failing cycles (for leads)
     Decision.objects.create(cycle=cycle, text="One", created_by=lead)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         assert client.get(page).status_code == 200
     for number in range(5):
         Decision.objects.create(
             cycle=cycle, text=f"More {number}", created_by=_member(project, f"lead{number}", "lead")
         )
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         assert client.get(page).status_code == 200
 
 
 def test_the_dashboard_runs_a_fixed_number_of_queries(client, project, lead, queue, metrics, django_assert_num_queries):
     client.force_login(lead)
-    # session, user, project, membership, queues, rubric, quality, agreement, throughput, retention
-    with django_assert_num_queries(10):
+    # session, user, project with membership, queues, rubric, quality, agreement, throughput, retention
+    with django_assert_num_queries(9):
         assert client.get(url("dashboard", project)).status_code == 200
     for slug in ("a", "b", "c"):
         extra = Queue.objects.create(project=project, slug=slug, name=slug.upper())
         store_week(project, extra, metrics, passes=5, n=10, labels=20, agreement=False)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         assert client.get(url("dashboard", project)).status_code == 200
