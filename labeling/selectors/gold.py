@@ -1,7 +1,7 @@
 """Reads behind the gold-answer screens: the adjudication list, one item's case, and eval datasets.
 
 Every function here runs a fixed number of queries, however many items, labels, datasets or versions
-there are. Access is asked of `services.access`; anything refused, or of another project, is NotFound.
+there are. Access is asked of `rules.access`; anything refused, or of another project, is NotFound.
 """
 
 from dataclasses import dataclass
@@ -22,11 +22,10 @@ from labeling.models import (
     Rubric,
     VersionStatus,
 )
-from labeling.rules.gold import open_ties
+from labeling.rules.gold import open_ties, resolve_answers
 from labeling.rules.text import excerpt
-from labeling.services.resolution import resolve_answers
 
-VOTE_NAMES = {"true": "yes", "false": "no"}  # how resolution.combine writes a binary question's votes
+VOTE_NAMES = {"true": "yes", "false": "no"}  # how rules.gold.combine writes a binary question's votes
 
 
 # Adjudication -----------------------------------------------------------------------------------------------
