@@ -1,13 +1,73 @@
-"""The gold rule every reader shares: per question, a lead's adjudicated answer wins over the automatic one,
-and an automatic tie is no answer at all (it waits for a lead).
+"""The gold rule every reader shares: how the experts' labels add up to an item's automatic answer, and, per
+question, a lead's adjudicated answer wins over the automatic one while an automatic tie is no answer at all
+(it waits for a lead).
 
-Metrics, retention, datasets, the adjudication screens and the report all read gold answers through here.
-A resolution's two fields hold entries `{"value": …, "method": …}` per question key (see `Resolution`).
+The automatic answer, per question: binary and choice by majority (`unanimous`, `majority`, or a `tie`),
+rating by median (with the spread), multi_choice option by option (an option is in when more than half
+chose it; an option chosen by exactly half is a tie), text and correction kept as the `list` of what
+experts wrote (a lead picks or writes the gold correction).
+
+Resolution (services), the adjudication screens, metrics, retention, datasets and the report all read
+gold answers through here. A resolution's two fields hold entries `{"value": …, "method": …}` per
+question key (see `Resolution`).
 """
 
+import statistics
+from collections import Counter
 from typing import Any
 
+from labeling.models import QuestionKind
+
 TIE = "tie"
+
+
+def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str, dict]:
+    """Return the automatic answer of an item: per question of the rubric, the entry its experts' answers make."""
+    resolved = {}
+    for question in questions:
+        values = [answers[question["key"]] for answers in answer_sets if question["key"] in answers]
+        entry = combine(question, values)
+        if entry is not None:
+            resolved[question["key"]] = entry
+    return resolved
+
+
+def combine(question: dict, values: list[Any]) -> dict | None:
+    """Return the automatic entry for one question from the experts' answers (empty answers left out)."""
+    if not values:
+        return None
+    kind = question["kind"]
+    if kind in (QuestionKind.BINARY, QuestionKind.CHOICE):
+        counts = Counter(values).most_common()
+        if len(counts) == 1:
+            return {"value": counts[0][0], "method": "unanimous", "votes": _votes(counts)}
+        if counts[0][1] > counts[1][1]:
+            return {"value": counts[0][0], "method": "majority", "votes": _votes(counts)}
+        return {"value": None, "method": TIE, "votes": _votes(counts)}
+    if kind == QuestionKind.RATING:
+        median = statistics.median(values)
+        return {
+            "value": int(median) if float(median).is_integer() else median,
+            "method": "median",
+            "spread": max(values) - min(values),
+            "votes": sorted(values),
+        }
+    if kind == QuestionKind.MULTI_CHOICE:
+        chosen = Counter(option for answer in values for option in set(answer))
+        half = len(values) / 2
+        value = [option for option in question["options"] if chosen[option] > half]
+        if any(count == half for count in chosen.values()):
+            method = TIE
+        elif all(set(answer) == set(values[0]) for answer in values):
+            method = "unanimous"
+        else:
+            method = "majority"
+        return {"value": value if method != TIE else None, "method": method, "votes": dict(sorted(chosen.items()))}
+    return {"value": list(values), "method": "list"}  # text, correction
+
+
+def _votes(counts: list[tuple[Any, int]]) -> dict[str, int]:
+    return {str(value).lower() if isinstance(value, bool) else str(value): count for value, count in counts}
 
 
 def gold_entries(automatic: dict | None, adjudicated: dict | None) -> dict[str, dict]:

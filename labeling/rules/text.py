@@ -1,6 +1,12 @@
-"""Text a person or client typed: what PostgreSQL cannot store is refused, naming the field."""
+"""Text a person or client typed: what PostgreSQL cannot store is refused, naming the field; and the short
+plain-text preview every page and report shows of an AI output."""
+
+import json
+from typing import Any
 
 from labeling.exceptions import InvalidInput
+
+EXCERPT_CHARS = 160
 
 
 def text_problem(text: str) -> str | None:
@@ -20,3 +26,10 @@ def check_storable(**fields: str) -> None:
         problem = text_problem(value or "")
         if problem:
             raise InvalidInput(f"The {name.replace('_', ' ')} {problem}.")
+
+
+def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
+    """Return a one-paragraph plain-text preview of an output (text as is, anything else as compact JSON)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,10 +1,9 @@
 """Reads behind the gold-answer screens: the adjudication list, one item's case, and eval datasets.
 
 Every function here runs a fixed number of queries, however many items, labels, datasets or versions
-there are. Access is asked of `services.access`; anything refused, or of another project, is NotFound.
+there are. Access is asked of `rules.access`; anything refused, or of another project, is NotFound.
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +22,10 @@ from labeling.models import (
     Rubric,
     VersionStatus,
 )
-from labeling.rules.gold import open_ties
-from labeling.services.resolution import resolve_answers
+from labeling.rules.gold import open_ties, resolve_answers
+from labeling.rules.text import excerpt
 
-EXCERPT_CHARS = 160
-VOTE_NAMES = {"true": "yes", "false": "no"}  # how resolution.combine writes a binary question's votes
-
-
-def _excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
-    """A one-paragraph plain-text preview of an output (text as is, anything else as compact JSON)."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+VOTE_NAMES = {"true": "yes", "false": "no"}  # how rules.gold.combine writes a binary question's votes
 
 
 # Adjudication -----------------------------------------------------------------------------------------------
@@ -81,7 +72,7 @@ def adjudication_queue(project: Project, *, limit: int = 50) -> tuple[list[Waiti
             Tie(key=key, prompt=prompts.get(key, key), votes=_votes(resolution.automatic[key].get("votes")))
             for key in open_ties(resolution.automatic, resolution.adjudicated)
         ]
-        rows.append(WaitingItem(resolution=resolution, ties=ties, excerpt=_excerpt(resolution.item.output.output)))
+        rows.append(WaitingItem(resolution=resolution, ties=ties, excerpt=excerpt(resolution.item.output.output)))
     return rows, total
 
 

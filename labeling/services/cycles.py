@@ -44,7 +44,8 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, week_end
 from labeling.rules.gold import gold_answers, open_ties
-from labeling.selectors.gold import _excerpt, adjudication_queue
+from labeling.rules.text import excerpt
+from labeling.selectors.gold import adjudication_queue
 
 from . import outbox
 from .datasets import build_version
@@ -629,7 +630,7 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
             "expert": flag.expert.username,
             "note": flag.note,
             "created_at": flag.created_at.isoformat(),
-            "excerpt": _excerpt(flag.item.output.output, 200),
+            "excerpt": excerpt(flag.item.output.output, 200),
             "comments": comments.get(flag.item_id, []),
         }
         for flag in flags

@@ -10,7 +10,7 @@ claimed number is released and no version is made. See README.md beside this fil
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import batched
 from typing import Any
@@ -39,9 +39,9 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules import gold as rules_gold
+from labeling.rules.calendar import cycle_week
 
 from . import outbox
-from .routing import cycle_week
 
 ROW_CHUNK = 2000
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -163,29 +163,70 @@ def _claim_build(dataset_id: int) -> DatasetVersion | None:
 def _fill(version: DatasetVersion) -> None:
     dataset = Dataset.objects.select_related("project").get(pk=version.dataset_id)
     DatasetRow.objects.filter(version=version).delete()
-    digest, splits, rubric_versions, position = hashlib.sha256(), Counter(), set(), 0
-    for chunk in batched(dataset_rows(dataset), ROW_CHUNK):
-        lines = []
-        for row in chunk:
-            line = _encoder.encode(row)
-            digest.update(line)
-            digest.update(b"\n")
-            splits[row["split"]] += 1
-            rubric_versions.add(row["rubric_version"])
-            lines.append((version.pk, position, row["id"], row["split"], line.decode()))
-            position += 1
-        _write_rows(lines)
-    checksum = digest.hexdigest()
+    rows = ((row["id"], row["split"], _encoder.encode(row), row["rubric_version"]) for row in dataset_rows(dataset))
+    written = _write_rows(version.pk, rows)
     previous = dataset.versions.ready().order_by("-number").first()
-    if previous and previous.sha256 == checksum:
+    if previous and previous.sha256 == written["sha256"]:
         raise _Unchanged
-    version.status, version.sha256, version.row_count = VersionStatus.READY, checksum, position
-    version.split_counts, version.rubric_versions = dict(sorted(splits.items())), sorted(rubric_versions)
+    for name, value in written.items():
+        setattr(version, name, value)
+    version.status = VersionStatus.READY
     version.cycle_week, version.built_at = cycle_week(dataset.project, timezone.now()), timezone.now()
     version.save()
 
 
-def _write_rows(rows: list[tuple[int, int, str, str, str]]) -> None:
+@transaction.atomic
+def copy_version_without(*, version: DatasetVersion, external_ids: set[str]) -> DatasetVersion:
+    """Make the dataset's next version: a ready copy of `version`, in order, without the rows of these outputs.
+
+    The caller holds the dataset's row lock, so no build claims the number meanwhile (erasure does).
+    """
+    last = version.dataset.versions.order_by("-number").values_list("number", flat=True).first()
+    successor = DatasetVersion.objects.create(
+        dataset_id=version.dataset_id,
+        number=last + 1,
+        status=VersionStatus.READY,
+        cycle_week=version.cycle_week,
+        built_at=timezone.now(),
+    )
+    kept = (
+        DatasetRow.objects.filter(version=version)
+        .exclude(external_id__in=external_ids)
+        .order_by("position")
+        .values_list("external_id", "split", "line")
+    )
+    rows = (
+        (external_id, split, line.encode(), _decode(line)["rubric_version"])
+        for external_id, split, line in kept.iterator(chunk_size=ROW_CHUNK)
+    )
+    DatasetVersion.objects.filter(pk=successor.pk).update(**_write_rows(successor.pk, rows))
+    return successor
+
+
+def _write_rows(version_id: int, rows: Iterable[tuple[str, str, bytes, int]]) -> dict[str, Any]:
+    """Store (external_id, split, JSONL line, rubric version) rows as the version's, in order, and return the
+    fields of the version they decide: `sha256` (of the JSONL file), `row_count`, `split_counts`, `rubric_versions`.
+    """
+    digest, splits, rubric_versions, position = hashlib.sha256(), Counter(), set(), 0
+    for chunk in batched(rows, ROW_CHUNK):
+        stored = []
+        for external_id, split, line, rubric_version in chunk:
+            digest.update(line)
+            digest.update(b"\n")
+            splits[split] += 1
+            rubric_versions.add(rubric_version)
+            stored.append((version_id, position, external_id, split, line.decode()))
+            position += 1
+        _copy_rows(stored)
+    return {
+        "sha256": digest.hexdigest(),
+        "row_count": position,
+        "split_counts": dict(sorted(splits.items())),
+        "rubric_versions": sorted(rubric_versions),
+    }
+
+
+def _copy_rows(rows: list[tuple[int, int, str, str, str]]) -> None:
     """Store (version, position, external_id, split, line) rows: COPY on PostgreSQL, an INSERT elsewhere.
 
     COPY runs inside the build's transaction, so a killed build still leaves nothing behind; it spares

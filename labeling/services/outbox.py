@@ -6,6 +6,9 @@ at once (best effort); what it could not send, `publish_pending` sends later (be
 seconds, and each worker when it starts). A worker marks the message started and finished
 (`labeling/task_signals.py`), which is how the pages tell "queued, waiting for the worker" from "running".
 
+Messages name their task by its registered name and are sent through the Celery app by that name, so
+services never import `labeling.tasks` (which imports them): the layers run one way (tests/test_layers.py).
+
 Tasks stay idempotent: a message published twice (a crash between the send and the mark) is harmless.
 """
 
@@ -16,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import pybreaker
+from celery import Task, current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -81,8 +85,6 @@ def publish_pending(*, limit: int = 5000) -> int:
 
 
 def _publish(messages, *, limit: int, skip_if_broker_down: bool) -> int:
-    from labeling import tasks  # noqa: F401  (registers the tasks by name)
-
     sent = 0
     while sent < limit:
         with transaction.atomic():
@@ -101,11 +103,9 @@ def _publish(messages, *, limit: int, skip_if_broker_down: bool) -> int:
 
 
 def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
-    from celery import current_app
-
-    task = current_app.tasks[message.task]
     if current_app.conf.task_always_eager:
         # No broker (the demo): the task runs here and now; mark it first, as a worker would see it sent.
+        task = _registered_task(message.task)
         _mark_published(message)
         transaction.on_commit(partial(_apply, task, message), robust=True)
         return True
@@ -113,7 +113,8 @@ def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
         # CELERY_TASK_PUBLISH_RETRY_POLICY bounds the try (~0.7 s to a refused port; retry=False would
         # fall back to kombu's own connect retries, ~6 s). A failure leaves the row for the next sweep.
         send = partial(
-            task.apply_async,
+            current_app.send_task,
+            message.task,
             args=message.args,
             kwargs=message.kwargs,
             headers={HEADER: message.pk},
@@ -134,6 +135,14 @@ def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
         return False
     _mark_published(message)
     return True
+
+
+def _registered_task(name: str) -> Task:
+    """The task registered under `name`, to run it in this process. A process that has not loaded the apps'
+    task modules yet loads them first, as a worker does at start (Celery's autodiscovery)."""
+    if name not in current_app.tasks:
+        current_app.autodiscover_tasks(force=True)
+    return current_app.tasks[name]
 
 
 def _apply(task, message: OutboxMessage) -> None:

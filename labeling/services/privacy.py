@@ -9,14 +9,10 @@ no text of theirs: aggregate metric rows, decisions (the lead's text; the link t
 cleared), and an audit event naming the end user only by a keyed hash. See README "Personal data".
 """
 
-import hashlib
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from itertools import batched
 from typing import Any
 
-import msgspec
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -43,7 +39,7 @@ from labeling.models import (
 )
 from labeling.rules.text import check_storable
 
-from .datasets import ROW_CHUNK, _write_rows
+from .datasets import copy_version_without
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
 RETENTION_BATCH = 2000
@@ -131,7 +127,7 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
     for versions in by_dataset.values():
         dataset = versions[0].dataset
         newest = dataset.versions.filter(status=VersionStatus.READY).order_by("-number").first()
-        successor = _redacted_copy(newest, external_ids) if newest in versions else None
+        successor = copy_version_without(version=newest, external_ids=external_ids) if newest in versions else None
         if successor is not None:
             result.successor_versions.append(f"{dataset.slug}/v{successor.number}")
         note = f"Withdrawn on {now:%Y-%m-%d}: it held rows of an end user whose data was erased."
@@ -143,45 +139,6 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
                 status=VersionStatus.WITHDRAWN, withdrawn_at=now, withdrawn_note=note
             )
             result.withdrawn_versions.append(f"{dataset.slug}/v{version.number}")
-
-
-_decode = msgspec.json.decode
-
-
-def _redacted_copy(version: DatasetVersion, external_ids: set[str]) -> DatasetVersion:
-    """A new ready version: the version's rows in order without the erased ones, re-hashed."""
-    last = version.dataset.versions.order_by("-number").values_list("number", flat=True).first()
-    successor = DatasetVersion.objects.create(
-        dataset_id=version.dataset_id,
-        number=last + 1,
-        status=VersionStatus.READY,
-        cycle_week=version.cycle_week,
-        built_at=timezone.now(),
-    )
-    digest, splits, rubric_versions, position = hashlib.sha256(), Counter(), set(), 0
-    rows = (
-        DatasetRow.objects.filter(version=version)
-        .exclude(external_id__in=external_ids)
-        .order_by("position")
-        .values_list("external_id", "split", "line")
-    )
-    for chunk in batched(rows.iterator(chunk_size=ROW_CHUNK), ROW_CHUNK):
-        copied = []
-        for external_id, split, line in chunk:
-            digest.update(line.encode())
-            digest.update(b"\n")
-            splits[split] += 1
-            rubric_versions.add(_decode(line)["rubric_version"])
-            copied.append((successor.pk, position, external_id, split, line))
-            position += 1
-        _write_rows(copied)
-    DatasetVersion.objects.filter(pk=successor.pk).update(
-        sha256=digest.hexdigest(),
-        row_count=position,
-        split_counts=dict(sorted(splits.items())),
-        rubric_versions=sorted(rubric_versions),
-    )
-    return successor
 
 
 def _scrub_reports(project: Project, item_ids: set[int]) -> int:

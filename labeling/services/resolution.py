@@ -1,16 +1,11 @@
 """Resolve an item's gold answer from its labels; ties and items a lead marks go to adjudication.
 
-Per question: binary and choice by majority (`unanimous`, `majority`, or a `tie`), rating by median
-(with the spread), multi_choice option by option (an option is in when more than half chose it; an
-option chosen by exactly half is a tie), text and correction kept as the `list` of what experts wrote
-(a lead picks or writes the gold correction). Recomputing is idempotent and never touches what a lead
-decided: adjudicated answers win, and survive every rebuild.
+How labels add up to the automatic answer is the gold rule (`labeling.rules.gold.resolve_answers`); this
+module stores it. Recomputing is idempotent and never touches what a lead decided: adjudicated answers
+win, and survive every rebuild.
 """
 
-import statistics
-from collections import Counter
 from datetime import date
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -21,66 +16,17 @@ from labeling.models import (
     Item,
     ItemStatus,
     Label,
-    QuestionKind,
     Resolution,
     ResolutionStatus,
     Rubric,
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import open_ties
+from labeling.rules.gold import open_ties, resolve_answers
 from labeling.rules.text import check_storable
 
 from . import outbox
 from .answers import InvalidAnswers, validate_answers
-
-
-def combine(question: dict, values: list[Any]) -> dict | None:
-    """The gold entry for one question from the experts' answers (empty answers left out)."""
-    if not values:
-        return None
-    kind = question["kind"]
-    if kind in (QuestionKind.BINARY, QuestionKind.CHOICE):
-        counts = Counter(values).most_common()
-        if len(counts) == 1:
-            return {"value": counts[0][0], "method": "unanimous", "votes": _votes(counts)}
-        if counts[0][1] > counts[1][1]:
-            return {"value": counts[0][0], "method": "majority", "votes": _votes(counts)}
-        return {"value": None, "method": "tie", "votes": _votes(counts)}
-    if kind == QuestionKind.RATING:
-        median = statistics.median(values)
-        return {
-            "value": int(median) if float(median).is_integer() else median,
-            "method": "median",
-            "spread": max(values) - min(values),
-            "votes": sorted(values),
-        }
-    if kind == QuestionKind.MULTI_CHOICE:
-        chosen = Counter(option for answer in values for option in set(answer))
-        half = len(values) / 2
-        value = [option for option in question["options"] if chosen[option] > half]
-        if any(count == half for count in chosen.values()):
-            method = "tie"
-        elif all(set(answer) == set(values[0]) for answer in values):
-            method = "unanimous"
-        else:
-            method = "majority"
-        return {"value": value if method != "tie" else None, "method": method, "votes": dict(sorted(chosen.items()))}
-    return {"value": list(values), "method": "list"}  # text, correction
-
-
-def _votes(counts: list[tuple[Any, int]]) -> dict[str, int]:
-    return {str(value).lower() if isinstance(value, bool) else str(value): count for value, count in counts}
-
-
-def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str, dict]:
-    resolved = {}
-    for question in questions:
-        values = [answers[question["key"]] for answers in answer_sets if question["key"] in answers]
-        entry = combine(question, values)
-        if entry is not None:
-            resolved[question["key"]] = entry
-    return resolved
 
 
 def _status(resolution: Resolution) -> str:

@@ -39,7 +39,7 @@ from django.utils import timezone
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
 from labeling.rules.calendar import cycle_week, week_start
-from labeling.selectors.gold import _excerpt
+from labeling.rules.text import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def preview_rule(
         counts = {name: round(value * total / scanned) for name, value in counts.items()} | {"outputs": total}
     examples = [
         {"external_id": o.external_id, "occurred_at": o.occurred_at, "model": o.model, "tags": o.tags or [],
-         "excerpt": _excerpt(o.output, 160)}
+         "excerpt": excerpt(o.output)}
         for o in examples
     ]  # fmt: skip
     return {**counts, "estimated": estimated, "scanned": scanned, "examples": examples}

@@ -1,8 +1,9 @@
-"""The gold rule, one definition for every reader: adjudicated over automatic, a tie is no answer."""
+"""The gold rule, one definition for every reader: how labels add up to the automatic answer (unanimous,
+majority, ties, rating medians, multi-choice, corrections), adjudicated over automatic, a tie is no answer."""
 
 import pytest
 
-from labeling.rules.gold import gold_answer, gold_answers, gold_entries, open_ties
+from labeling.rules.gold import combine, gold_answer, gold_answers, gold_entries, open_ties, resolve_answers
 
 AUTOMATIC = {
     "correct": {"value": None, "method": "tie", "votes": {"true": 1, "false": 1}},
@@ -10,6 +11,55 @@ AUTOMATIC = {
     "tone": {"value": "calm", "method": "unanimous", "votes": {"calm": 2}},
     "fix": {"value": ["Say 3 days.", "Say three days."], "method": "list"},
 }
+
+
+BINARY = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
+RATING = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]}
+CHOICE = {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt", "rude"]}
+MULTI = {"key": "issues", "kind": "multi_choice", "prompt": "Issues", "options": ["wrong", "evasive", "long"]}
+CORRECTION = {"key": "fix", "kind": "correction", "prompt": "Better answer"}
+
+
+@pytest.mark.parametrize(
+    "question, values, expected",
+    [
+        (BINARY, [True, True, True], {"value": True, "method": "unanimous"}),
+        (BINARY, [True, False, True], {"value": True, "method": "majority"}),
+        (BINARY, [True, False], {"value": None, "method": "tie"}),
+        (CHOICE, ["curt", "rude", "curt", "friendly"], {"value": "curt", "method": "majority"}),
+        (CHOICE, ["curt", "rude"], {"value": None, "method": "tie"}),
+        (RATING, [2, 5, 4], {"value": 4, "method": "median", "spread": 3}),
+        (RATING, [2, 5], {"value": 3.5, "method": "median", "spread": 3}),
+        (MULTI, [["wrong", "long"], ["wrong"], ["wrong", "evasive"]], {"value": ["wrong"], "method": "majority"}),
+        (MULTI, [["wrong"], ["wrong"]], {"value": ["wrong"], "method": "unanimous"}),
+        (MULTI, [[], []], {"value": [], "method": "unanimous"}),
+        (MULTI, [["wrong"], []], {"value": None, "method": "tie"}),
+        (
+            CORRECTION,
+            ["Refunds take 5 days.", "Refunds take 3-5 days."],
+            {"value": ["Refunds take 5 days.", "Refunds take 3-5 days."], "method": "list"},
+        ),
+    ],
+)
+def test_combine(question, values, expected):
+    entry = combine(question, values)
+    assert {key: entry[key] for key in expected} == expected
+
+
+def test_combine_counts_votes_and_skips_unanswered_questions():
+    assert combine(BINARY, [True, False, True])["votes"] == {"true": 2, "false": 1}
+    assert combine(RATING, [2, 5, 4])["votes"] == [2, 4, 5]
+    assert combine(CHOICE, []) is None
+
+
+def test_an_items_automatic_answer_has_an_entry_per_answered_question():
+    answer_sets = [{"correct": True, "helpful": 4}, {"correct": False, "helpful": 2, "fix": "Say 3 days."}]
+
+    automatic = resolve_answers([BINARY, RATING, CHOICE, CORRECTION], answer_sets)
+
+    assert list(automatic) == ["correct", "helpful", "fix"]  # in the rubric's order; nobody answered "tone"
+    assert automatic["correct"]["method"] == "tie" and open_ties(automatic, {}) == ["correct"]
+    assert gold_answers(automatic, {}) == {"helpful": 3, "fix": ["Say 3 days."]}
 
 
 def test_a_tie_is_no_answer_until_a_lead_decides_it():

@@ -4,22 +4,30 @@ A message is written in the caller's transaction (and rolled back with it), publ
 deduplicated while pending, and kept for the sweep when the broker cannot be reached.
 """
 
+import ast
 import json
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.models import OutboxMessage
+from labeling.models import OutboxMessage, WorkerHeartbeat
 from labeling.services import outbox
 from labeling.tasks import publish_outbox
 from tests.conftest import point_celery_at
+from tests.integration.test_celery_worker import _env_for_test_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def queued(broker_queue) -> list[dict]:
@@ -141,3 +149,65 @@ def test_two_dispatchers_at_once_send_each_message_once(broker_queue):
     assert errors == [] and sum(counts) == 40
     assert sorted(headers["outbox_id"] for headers in queued(broker_queue)) == sorted(m.pk for m in messages)
     assert not OutboxMessage.objects.pending().exists()
+
+
+def test_every_task_the_code_asks_for_is_registered_under_that_name():
+    """Messages name their task as a string (services never import labeling.tasks): a misspelt name would
+    be published and refused by the worker, so every name asked for must be a registered task."""
+    asked = set()
+    for path in (ROOT / "labeling").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "enqueue",
+                "send_task",
+            ):
+                named = [kw.value for kw in node.keywords if kw.arg == "task"] + node.args[:1]
+                asked.update(value.value for value in named if isinstance(value, ast.Constant))
+
+    assert {"labeling.resolve_item", "labeling.close_week", "labeling.publish_outbox"} <= asked
+    assert sorted(asked - set(current_app.tasks)) == []
+
+
+def _run_fresh(code: str, *, broker: bool = True) -> str:
+    """Run `code` in a new Django process on the test database, one that has imported no task module
+    (without a broker: no REDIS_URL, the demo's eager Celery)."""
+    env = _env_for_test_database()
+    if not broker:
+        del env["REDIS_URL"]
+    prelude = "import sys, django; django.setup(); assert 'labeling.tasks' not in sys.modules\n"
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+PUBLISH_ONE = """
+    from django.db import transaction
+    from labeling.services import outbox
+
+    with transaction.atomic():
+        outbox.enqueue(task="labeling.worker_heartbeat")
+    print("labeling.tasks" in sys.modules)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_publishes_by_name_without_importing_the_tasks(broker_queue):
+    assert _run_fresh(PUBLISH_ONE).strip() == "False"
+
+    message = OutboxMessage.objects.get()
+    assert message.published_at is not None and message.started_at is None  # sent; no worker took it yet
+    assert queued(broker_queue) == [
+        {**queued(broker_queue)[0], "task": "labeling.worker_heartbeat", "outbox_id": message.pk}
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_demo_runs_the_work_in_the_process_that_asked_for_it():
+    _run_fresh(PUBLISH_ONE, broker=False)
+
+    message = OutboxMessage.objects.get()
+    assert message.published_at and message.started_at and message.finished_at  # run, marked as a worker does
+    assert WorkerHeartbeat.objects.exists()

@@ -8,7 +8,7 @@ from labeling.rules.gold import gold_answers
 from labeling.services.answers import InvalidAnswers
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
-from labeling.services.resolution import adjudicate, combine, mark_for_adjudication, resolve_item
+from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
@@ -27,39 +27,6 @@ QUESTIONS = [
     },
     {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
 ]
-BINARY, RATING, CHOICE, MULTI, CORRECTION = QUESTIONS
-
-
-@pytest.mark.parametrize(
-    "question, values, expected",
-    [
-        (BINARY, [True, True, True], {"value": True, "method": "unanimous"}),
-        (BINARY, [True, False, True], {"value": True, "method": "majority"}),
-        (BINARY, [True, False], {"value": None, "method": "tie"}),
-        (CHOICE, ["curt", "rude", "curt", "friendly"], {"value": "curt", "method": "majority"}),
-        (CHOICE, ["curt", "rude"], {"value": None, "method": "tie"}),
-        (RATING, [2, 5, 4], {"value": 4, "method": "median", "spread": 3}),
-        (RATING, [2, 5], {"value": 3.5, "method": "median", "spread": 3}),
-        (MULTI, [["wrong", "long"], ["wrong"], ["wrong", "evasive"]], {"value": ["wrong"], "method": "majority"}),
-        (MULTI, [["wrong"], ["wrong"]], {"value": ["wrong"], "method": "unanimous"}),
-        (MULTI, [[], []], {"value": [], "method": "unanimous"}),
-        (MULTI, [["wrong"], []], {"value": None, "method": "tie"}),
-        (
-            CORRECTION,
-            ["Refunds take 5 days.", "Refunds take 3-5 days."],
-            {"value": ["Refunds take 5 days.", "Refunds take 3-5 days."], "method": "list"},
-        ),
-    ],
-)
-def test_combine(question, values, expected):
-    entry = combine(question, values)
-    assert {key: entry[key] for key in expected} == expected
-
-
-def test_combine_counts_votes_and_skips_unanswered_questions():
-    assert combine(BINARY, [True, False, True])["votes"] == {"true": 2, "false": 1}
-    assert combine(RATING, [2, 5, 4])["votes"] == [2, 4, 5]
-    assert combine(CHOICE, []) is None
 
 
 @pytest.fixture
