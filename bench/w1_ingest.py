@@ -759,7 +759,7 @@ def profile(args) -> None:
             decoded = rec.decode_batch(body, rec.OUTPUTS)
             t1 = time.perf_counter()
             now = timezone.now()
-            rows = [ingest._output_row(record, now) for record in decoded]
+            rows = [ingest._output_row(record, now, None) for record in decoded]
             t2 = time.perf_counter()
             for record in decoded:
                 rec.content_hash(

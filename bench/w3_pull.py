@@ -382,8 +382,8 @@ class Bench:
         conn = self.db()
         insert = """
             INSERT INTO labeling_datasetversion (dataset_id, number, status, row_count, split_counts, sha256,
-                rubric_versions, cycle_week, created_at, built_at)
-            VALUES (%s, %s, 'failed', 0, '{}', '', %s, NULL, now(), NULL) RETURNING id"""
+                rubric_versions, cycle_week, created_at, built_at, withdrawn_note)
+            VALUES (%s, %s, 'failed', 0, '{}', '', %s, NULL, now(), NULL, '') RETURNING id"""
         # 'failed' until its rows are in (never 'building': one build at a time per dataset), then 'ready'.
         rubric = Jsonb([setup["rubric_version"]])
         small_id = conn.execute(insert, [setup["dataset_id"], 1, rubric]).fetchone()[0]
