@@ -10,18 +10,12 @@ Routing tasks are published to Redis (db 13, flushed before and after), never ru
 """
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-import psycopg
+from harness.database import add_database_options, django_setup, fresh_database, server_env
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-PG = "host=127.0.0.1 port=5432 user=postgres"
 PII = " Reach me at jane.doe{i}@example.com or 415-555-01{i2:02d}; card 4111 1111 1111 1111."
 
 
@@ -29,89 +23,64 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--database", default="expertloop_bench_redaction")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
-    parser.add_argument("--keep-db", action="store_true")
+    add_database_options(parser, database="expertloop_bench_redaction", redis_url="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
 
-    with psycopg.connect(f"{PG} dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    os.environ.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
-        REDIS_URL=args.redis_url,
-        DEBUG="false",
-        SECRET_KEY="bench",
-        ALLOWED_HOSTS="localhost",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="expertloop.settings",
-    )
-    import django
+    with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db):
+        django_setup(server_env(args.database, args.redis_url, ALLOWED_HOSTS="localhost"))
+        measure(args)
 
-    django.setup()
+
+def measure(args) -> None:
+    """Each configuration's batch through the service, then the redaction engine alone."""
     import msgspec
     import records
-    import redis
     from django.core.management import call_command
 
     from labeling.models import Output, Project
     from labeling.services.ingest import ingest_outputs
     from labeling.services.redaction import redactor_for, save_rule_set
 
-    redis.Redis.from_url(args.redis_url).flushdb()
-    try:
-        call_command("migrate", verbosity=0, interactive=False)
-        plain = [records.record(i) for i in range(args.records)]
-        with_pii = [
-            {**record, "output": record["output"] + PII.format(i=i, i2=i % 100)} for i, record in enumerate(plain)
-        ]
-        bodies = {
-            name: msgspec.json.encode({"outputs": batch}) for name, batch in (("plain", plain), ("pii", with_pii))
-        }
-        custom = [{"name": "account", "pattern": r"\bACCT-\d{6}\b"}, {"name": "ticket", "pattern": r"\bTCK-\d+\b"}]
-        builtins = {"builtins": ["email", "phone", "card", "iban"]}
-        configurations = [
-            ("no rules", "plain", None),
-            ("built-ins, no personal data in the text", "plain", builtins),
-            ("built-ins, personal data in every record", "pii", builtins),
-            ("built-ins + 2 custom, personal data in every record", "pii", {**builtins, "custom": custom}),
-        ]
-        print(f"{args.records:,}-record batch, median of {args.runs} runs")
-        for index, (label, body_name, rules) in enumerate(configurations):
-            project = Project.objects.create(slug=f"bench-redaction-{index}", name=label)
-            if rules:
-                save_rule_set(
-                    project=project, custom=rules.get("custom", []), phone_region="US", builtins=rules["builtins"]
-                )
-            times = []
+    call_command("migrate", verbosity=0, interactive=False)
+    plain = [records.record(i) for i in range(args.records)]
+    with_pii = [{**record, "output": record["output"] + PII.format(i=i, i2=i % 100)} for i, record in enumerate(plain)]
+    bodies = {name: msgspec.json.encode({"outputs": batch}) for name, batch in (("plain", plain), ("pii", with_pii))}
+    custom = [{"name": "account", "pattern": r"\bACCT-\d{6}\b"}, {"name": "ticket", "pattern": r"\bTCK-\d+\b"}]
+    builtins = {"builtins": ["email", "phone", "card", "iban"]}
+    configurations = [
+        ("no rules", "plain", None),
+        ("built-ins, no personal data in the text", "plain", builtins),
+        ("built-ins, personal data in every record", "pii", builtins),
+        ("built-ins + 2 custom, personal data in every record", "pii", {**builtins, "custom": custom}),
+    ]
+    print(f"{args.records:,}-record batch, median of {args.runs} runs")
+    for index, (label, body_name, rules) in enumerate(configurations):
+        project = Project.objects.create(slug=f"bench-redaction-{index}", name=label)
+        if rules:
+            save_rule_set(
+                project=project, custom=rules.get("custom", []), phone_region="US", builtins=rules["builtins"]
+            )
+        times = []
+        for _ in range(args.runs):
+            Output.objects.filter(project=project).delete()
+            started = time.perf_counter()
+            result = ingest_outputs(project=project, body=bodies[body_name])
+            times.append((time.perf_counter() - started) * 1000)
+            assert result.created == args.records, result
+        engine = ""
+        redactor = redactor_for(project)
+        if redactor:
+            batch = plain if body_name == "plain" else with_pii
+            engine_times = []
             for _ in range(args.runs):
-                Output.objects.filter(project=project).delete()
                 started = time.perf_counter()
-                result = ingest_outputs(project=project, body=bodies[body_name])
-                times.append((time.perf_counter() - started) * 1000)
-                assert result.created == args.records, result
-            engine = ""
-            redactor = redactor_for(project)
-            if redactor:
-                batch = plain if body_name == "plain" else with_pii
-                engine_times = []
-                for _ in range(args.runs):
-                    started = time.perf_counter()
-                    counts = Counter()
-                    for record in batch:
-                        for name in ("input", "output", "metadata"):
-                            redactor.redact_value(record[name], counts)
-                    engine_times.append((time.perf_counter() - started) * 1000)
-                engine = f"  engine only {statistics.median(engine_times):6.1f} ms (min {min(engine_times):6.1f})"
-            print(f"  {label:<55} {statistics.median(times):7.1f} ms (min {min(times):6.1f}){engine}")
-    finally:
-        redis.Redis.from_url(args.redis_url).flushdb()
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep_db:
-            with psycopg.connect(f"{PG} dbname=postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+                counts = Counter()
+                for record in batch:
+                    for name in ("input", "output", "metadata"):
+                        redactor.redact_value(record[name], counts)
+                engine_times.append((time.perf_counter() - started) * 1000)
+            engine = f"  engine only {statistics.median(engine_times):6.1f} ms (min {min(engine_times):6.1f})"
+        print(f"  {label:<55} {statistics.median(times):7.1f} ms (min {min(times):6.1f}){engine}")
 
 
 if __name__ == "__main__":

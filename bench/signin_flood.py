@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import re
-import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -33,10 +30,12 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_URL = "postgres://postgres@127.0.0.1:5432"
+from harness import OUT, ROOT
+from harness.database import fresh_database, server_env
+from harness.report import latency_summary
+from harness.server import Gunicorn
+
 PASSWORD = "correct horse battery staple"
 PAGE_TIMEOUT = 10.0
 TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -66,52 +65,6 @@ POLICIES = {
                  "SIGNIN_ADDRESS_FAILURE_LIMIT": "1000000"},
     "defaults": {},
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# ----------------------------------------------------------------------------------------------
-# The server
-
-
-def start_gunicorn(*, env: dict, port: int, workers: int = 1, threads: int = 4, log_path: Path) -> subprocess.Popen:
-    """gunicorn as the Dockerfile runs it, on 127.0.0.1:port; returns once /login/ answers."""
-    args = [
-        sys.executable, "-m", "gunicorn", "expertloop.wsgi",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", str(threads),
-        "--timeout", "60",
-        "--no-control-socket",
-    ]  # fmt: skip
-    log = open(log_path, "ab")  # noqa: SIM115 - the server writes to it until it stops
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}; see {log_path}")
-        try:
-            if request(f"http://127.0.0.1:{port}", "GET", "/login/").status == 200:
-                return process
-        except OSError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"gunicorn did not answer within 60 s; see {log_path}")
-
-
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,14 +129,7 @@ class FloodResult:
 
 
 def summary(seconds: list[float]) -> str:
-    if not seconds:
-        return "no samples"
-    ordered = sorted(seconds)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return (
-        f"{len(ordered)} loads: median {statistics.median(ordered) * 1000:.0f} ms, "
-        f"p95 {p95 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
-    )
+    return latency_summary(seconds, "loads")
 
 
 def _kind(answer: Answer) -> str:
@@ -268,54 +214,39 @@ def main() -> None:
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated, of: " + ", ".join(POLICIES))
     args = parser.parse_args()
 
-    import psycopg
-
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-    keep = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "PASSWORD_HASHERS")
-    env = {k: v for k, v in os.environ.items() if k not in keep and not k.startswith("SIGNIN_")}
-    env.update(
-        DATABASE_URL=f"{PG_URL}/{args.database}",
-        DJANGO_SETTINGS_MODULE="expertloop.settings",
-        SECRET_KEY="bench",
-        DEBUG="false",
-        SECURE_COOKIES="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-    )
-    subprocess.run([sys.executable, "-c", SETUP_CODE % PASSWORD], cwd=ROOT, env=env, check=True)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
+    # The settings' own sign-in limits and hashers, whatever this shell has: the policies set the limits.
+    env = {
+        key: value
+        for key, value in server_env(args.database, SECURE_COOKIES="false").items()
+        if not key.startswith("SIGNIN_") and key != "PASSWORD_HASHERS"
+    }
     print(f"gunicorn: {args.workers} gthread worker(s) x {args.threads} threads; {args.clients} flood clients")
-    try:
+    with fresh_database(args.database):
+        subprocess.run([sys.executable, "-c", SETUP_CODE % PASSWORD], cwd=ROOT, env=env, check=True)
+        OUT.mkdir(exist_ok=True)
         for name in args.policies.split(","):
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            reset = "from labeling.models import SignInThrottle; SignInThrottle.objects.all().delete()"
-            subprocess.run(
-                [sys.executable, "-c", "import django; django.setup(); " + reset], cwd=ROOT, env=env, check=True
-            )
-            server = start_gunicorn(
-                env={**env, **POLICIES[name]}, port=port, workers=args.workers, threads=args.threads,
-                log_path=out / "signin-flood-gunicorn.log",
-            )  # fmt: skip
-            try:
-                session = sign_in(base, "alice", PASSWORD).cookies
-                assert "sessionid" in session, "the legitimate user could not sign in"
-                quiet = FloodResult()
-                measure_page(base, session, seconds=3, interval=0.1, result=quiet)
-                loud = flood(base, session, clients=args.clients, seconds=args.seconds)
-            finally:
-                stop_gunicorn(server)
-            print(f"\n[{name}]")
-            print(f"  page alone:        {quiet.page_summary()}")
-            print(f"  page during flood: {loud.page_summary()}  statuses {dict(loud.page_statuses)}")
-            for kind, count in sorted(loud.flood_answers.items()):
-                print(f"  flood {kind}: {count}  ({summary(loud.flood_seconds.get(kind, []))})")
-    finally:
-        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            measure_policy(name, env, args)
+
+
+def measure_policy(name: str, env: dict, args) -> None:
+    """Start gunicorn with the policy's settings, then the home page alone and during the flood."""
+    reset = "from labeling.models import SignInThrottle; SignInThrottle.objects.all().delete()"
+    subprocess.run([sys.executable, "-c", "import django; django.setup(); " + reset], cwd=ROOT, env=env, check=True)
+    server = Gunicorn(
+        env={**env, **POLICIES[name]}, workers=args.workers, threads=args.threads, timeout=60,
+        log_path=OUT / "signin-flood-gunicorn.log", ready_path="/login/",
+    )  # fmt: skip
+    with server:
+        session = sign_in(server.url, "alice", PASSWORD).cookies
+        assert "sessionid" in session, "the legitimate user could not sign in"
+        quiet = FloodResult()
+        measure_page(server.url, session, seconds=3, interval=0.1, result=quiet)
+        loud = flood(server.url, session, clients=args.clients, seconds=args.seconds)
+    print(f"\n[{name}]")
+    print(f"  page alone:        {quiet.page_summary()}")
+    print(f"  page during flood: {loud.page_summary()}  statuses {dict(loud.page_statuses)}")
+    for kind, count in sorted(loud.flood_answers.items()):
+        print(f"  flood {kind}: {count}  ({summary(loud.flood_seconds.get(kind, []))})")
 
 
 if __name__ == "__main__":

@@ -24,37 +24,34 @@ Only the standard library, psycopg and redis are used by the client; Django runs
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import functools
 import http.client
-import io
 import itertools
 import json
 import os
-import platform
-import pstats
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime
-from pathlib import Path
 
 import psycopg
 import psycopg._queries
 import records
-import redis
+from harness import OUT
+from harness.database import (
+    add_database_options,
+    django_setup,
+    flush_redis,
+    fresh_database,
+    run_setup,
+    server_env,
+)
+from harness.profiling import StageTimer, cprofile_text, stage_medians, wsgi_environ
+from harness.report import git_state, log, machine, new_stamp, percentile, save_and_print, save_profile, workload_parser
+from harness.sampling import CpuMeter, RssSampler
+from harness.server import Gunicorn, add_server_options
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-PG = "host=127.0.0.1 port=5432 user=postgres"
-PG_URL = "postgres://postgres@127.0.0.1:5432"
-REDIS_URL = "redis://127.0.0.1:6379/14"
 PATH = "/api/v1/outputs"
 FLOOR_TABLE = "w1_floor"
 LABEL_STUDIO = {"tasks_per_s": 2_850, "p50_ms": 300, "rss_mb": 450, "copy_floor_rows_per_s": 85_000}
@@ -73,39 +70,6 @@ print("BENCH", project.pk, key.secret)
 """
 
 
-# ----------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def git_state() -> dict:
-    """The commit under test, and whether the server's code differs from it."""
-
-    def git(*args):
-        try:
-            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        except OSError:
-            return ""
-        return done.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "labeling", "api", "expertloop")
-    return {"commit": git("rev-parse", "--short", "HEAD"), "server_code_changed": changed.splitlines()}
-
-
 def copy_chunk(start: int, stop: int) -> bytes:
     """Records as COPY text-format lines: a backslash is COPY's escape, so JSON's own are doubled."""
     return b"".join(records.record_json(i).replace(b"\\", b"\\\\") + b"\n" for i in range(start, stop))
@@ -114,183 +78,6 @@ def copy_chunk(start: int, stop: int) -> bytes:
 def warmup_body(indexes: range) -> bytes:
     outputs = [{**records.record(i), "external_id": f"warmup-{i}"} for i in indexes]
     return json.dumps({"outputs": outputs}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_env(database: str, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(
-        DATABASE_URL=f"{PG_URL}/{database}",
-        SECRET_KEY="bench",
-        DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="expertloop.settings",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def recreate_database(name: str) -> None:
-    with psycopg.connect(f"{PG} dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(f"{PG} dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def flush_redis(url: str) -> None:
-    redis.Redis.from_url(url).flushdb()
-
-
-# ----------------------------------------------------------------------------------------------
-# /proc sampling: server RSS and CPU
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in text.split()]
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(master: int) -> float:
-    return sum(_cpu_ticks(pid) for pid in [master, *_children(master)]) / _TICK
-
-
-def postgres_cpu_ticks() -> dict[int, int]:
-    """CPU ticks of every `postgres` process on the machine, by pid."""
-    ticks = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if Path(entry.path, "comm").read_text().strip() == "postgres":
-                    ticks[int(entry.name)] = _cpu_ticks(int(entry.name))
-            except OSError:
-                continue
-    return ticks
-
-
-def postgres_cpu_since(before: dict[int, int]) -> float:
-    """CPU seconds used by postgres processes since `before` (approximate: a process that exited in
-    between is missed, and other users' queries on the same server count too)."""
-    after = postgres_cpu_ticks()
-    return sum(max(0, ticks - before.get(pid, 0)) for pid, ticks in after.items()) / _TICK
-
-
-class RssSampler(threading.Thread):
-    """Sum of VmRSS of a process and its children, every `interval` seconds; `peak` since reset()."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
-        self.peak_kb = self.last_kb = 0
-        self.samples = 0
-        self._stop_event = threading.Event()
-
-    def sample(self) -> int:
-        pids = [self.pid, *_children(self.pid)]
-        return sum(_rss_kb(pid) for pid in pids)
-
-    def reset(self) -> None:
-        self.peak_kb, self.samples = self.sample(), 0
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            self.last_kb = self.sample()
-            self.peak_kb = max(self.peak_kb, self.last_kb)
-            self.samples += 1
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-
-# ----------------------------------------------------------------------------------------------
-# The server
-
-
-class Server:
-    def __init__(
-        self, *, app: str, port: int, workers: int, worker_class: str, threads: int, env: dict, log_path: Path
-    ):
-        self.port = port
-        self.args = [
-            sys.executable, "-m", "gunicorn", app,
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers),
-            "--worker-class", worker_class,
-            "--threads", str(threads),
-            "--timeout", "120",
-            "--graceful-timeout", "10",
-            "--no-control-socket",  # gunicorn ≥ 25 shares ~/.gunicorn/gunicorn.ctl between servers otherwise
-        ]  # fmt: skip
-        self.workers = workers
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
-            if len(_children(self.process.pid)) >= self.workers and self._answers():
-                return
-            time.sleep(0.1)
-        raise SystemExit(f"gunicorn did not answer within {timeout} s; see {self.log_path}")
-
-    def _answers(self) -> bool:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            conn.request("GET", "/api/v1/outputs/ready-check")
-            conn.getresponse().read()
-            conn.close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            self._log.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -347,37 +134,24 @@ def post_batches(port: int, key: str, bodies: list[bytes], clients: int) -> dict
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.database = args.database
-        self.conn: psycopg.Connection | None = None
-
-    def db(self) -> psycopg.Connection:
-        if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(f"{PG} dbname={self.database}", autocommit=True)
-        return self.conn
+        self.db = None  # the harness's Database, while run() has it
 
     def set_up_database(self, env: dict) -> tuple[int, str]:
-        recreate_database(self.database)
-        done = subprocess.run(
-            [sys.executable, "-c", SETUP_CODE], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-        )
-        line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH ")), None)
-        if done.returncode or line is None:
-            raise SystemExit(f"Setting up the database failed:\n{done.stdout}\n{done.stderr}")
-        _, project_id, key = line.split()
-        self.db().execute(f"CREATE TABLE {FLOOR_TABLE} (doc jsonb)")
+        project_id, key = run_setup(SETUP_CODE, env)
+        self.db.conn.execute(f"CREATE TABLE {FLOOR_TABLE} (doc jsonb)")
         return int(project_id), key
 
     def empty_outputs(self) -> None:
-        conn = self.db()
+        conn = self.db.conn
         conn.execute("TRUNCATE labeling_output CASCADE")
         conn.execute("CHECKPOINT")
 
     def count_outputs(self, project_id: int) -> int:
         query = "SELECT count(*) FROM labeling_output WHERE project_id = %s"
-        return self.db().execute(query, [project_id]).fetchone()[0]
+        return self.db.conn.execute(query, [project_id]).fetchone()[0]
 
     def copy_floor(self, chunks: list[bytes]) -> dict:
-        conn = self.db()
+        conn = self.db.conn
         conn.execute(f"TRUNCATE {FLOOR_TABLE}")
         conn.execute("CHECKPOINT")
         began = time.perf_counter()
@@ -401,91 +175,90 @@ class Bench:
         megabytes = sum(map(len, bodies)) / 1e6
         log(f"  {megabytes:.1f} MB of request bodies in {time.perf_counter() - began:.1f} s")
 
-        env = server_env(self.database, args.redis_url)
-        flush_redis(args.redis_url)
-        log(f"Fresh database {self.database}: migrate, project, key …")
-        project_id, key = self.set_up_database(env)
-        port = args.port or free_port()
-        OUT.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        server = Server(
-            app=args.app,
-            port=port,
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.threads,
-            env=env,
-            log_path=OUT / f"w1-{stamp}-gunicorn.log",
-        )
-        log(f"Starting gunicorn {args.app} on 127.0.0.1:{port}: {args.workers} {args.worker_class} workers …")
-        server.start()
-        sampler = RssSampler(server.process.pid, args.rss_interval)
-        sampler.start()
-        runs, floors, failures = [], [], []
-        try:
-            # Warm-up: every worker imports its views and opens its DB and Redis connections.
-            post_batches(port, key, warmup, args.workers)
-            idle_rss_mb = sampler.sample() / 1024
-            log(f"  ready; idle server RSS {idle_rss_mb:.0f} MB")
-            for run in range(1, args.runs + 1):
-                for clients in client_modes:
-                    self.empty_outputs()
-                    flush_redis(args.redis_url)
-                    cpu_server, cpu_pg = tree_cpu_seconds(server.process.pid), postgres_cpu_ticks()
-                    cpu_client = time.process_time()
-                    sampler.reset()
-                    outcome = post_batches(port, key, bodies, clients)
-                    peak_mb = max(sampler.peak_kb, sampler.sample()) / 1024
-                    cpu_server = tree_cpu_seconds(server.process.pid) - cpu_server
-                    cpu_pg = postgres_cpu_since(cpu_pg)
-                    cpu_client = time.process_time() - cpu_client
-                    result = self._check(outcome, project_id, args.records)
-                    failures.extend(f"run {run}, {clients} clients: {problem}" for problem in result.pop("problems"))
-                    latencies_ms = [value * 1000 for value in outcome["latencies"]]
-                    result.update(
-                        run=run,
-                        clients=clients,
-                        seconds=round(outcome["seconds"], 3),
-                        outputs_per_s=round(args.records / outcome["seconds"], 1),
-                        p50_ms=round(percentile(latencies_ms, 50), 1),
-                        p99_ms=round(percentile(latencies_ms, 99), 1),
-                        max_ms=round(max(latencies_ms), 1),
-                        peak_rss_mb=round(peak_mb, 1),
-                        rss_samples=sampler.samples,
-                        server_cpu_s=round(cpu_server, 2),
-                        postgres_cpu_s=round(cpu_pg, 2),
-                        client_cpu_s=round(cpu_client, 2),
-                        latencies_ms=[round(value, 2) for value in latencies_ms],
-                    )
-                    runs.append(result)
-                    log(
-                        f"run {run} · {clients} client{'s' if clients > 1 else ''}: "
-                        f"{result['outputs_per_s']:,.0f} outputs/s "
-                        f"({result['seconds']:.1f} s), p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, "
-                        f"peak RSS {peak_mb:.0f} MB, CPU server {cpu_server:.1f} s / postgres {cpu_pg:.1f} s"
-                        + ("" if result["ok"] else "  ** FAILED **")
-                    )
-                floor = self.copy_floor(chunks)
-                floor["run"] = run
-                if floor["rows"] != args.records:
-                    failures.append(f"run {run}: COPY stored {floor['rows']} rows, expected {args.records}")
-                floors.append(floor)
-                log(f"run {run} · COPY floor: {floor['rows_per_s']:,.0f} rows/s ({floor['seconds']:.2f} s)")
-        finally:
-            sampler.stop()
-            server.stop()
-            flush_redis(args.redis_url)
-            if self.conn is not None:
-                self.conn.close()
-            if not args.keep_db:
-                drop_database(self.database)
+        env = server_env(args.database, args.redis_url)
+        stamp = new_stamp()
+        with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db) as self.db:
+            log(f"Fresh database {args.database}: migrate, project, key …")
+            self.project_id, self.key = self.set_up_database(env)
+            server = Gunicorn(
+                env=env,
+                app=args.app,
+                port=args.port,
+                workers=args.workers,
+                worker_class=args.worker_class,
+                threads=args.threads,
+                log_path=OUT / f"w1-{stamp}-gunicorn.log",
+                ready_path="/login/",
+            )
+            workers = f"{args.workers} {args.worker_class} workers"
+            log(f"Starting gunicorn {args.app} on 127.0.0.1:{server.port}: {workers} …")
+            with server:
+                sampler = RssSampler(server.pid, args.rss_interval)
+                sampler.start()
+                try:
+                    runs, floors, failures, idle_rss_mb = self.measure(server, sampler, bodies, warmup, chunks)
+                finally:
+                    sampler.stop()
 
-        report = self._report(runs, floors, client_modes, idle_rss_mb, megabytes, failures, port, stamp)
-        path = OUT / f"w1-{stamp}.json"
-        path.write_text(json.dumps(report, indent=2) + "\n")
-        self._print(report)
-        log(f"Wrote {path.relative_to(ROOT)}")
+        report = self._report(runs, floors, client_modes, idle_rss_mb, megabytes, failures, server.port, stamp)
+        save_and_print(f"w1-{stamp}.json", report, self._print)
         return report
+
+    def measure(self, server: Gunicorn, sampler: RssSampler, bodies, warmup, chunks) -> tuple:
+        """Every run: the API with each client count, then the COPY floor."""
+        args = self.args
+        runs, floors, failures = [], [], []
+        # Warm-up: every worker imports its views and opens its DB and Redis connections.
+        post_batches(server.port, self.key, warmup, args.workers)
+        idle_rss_mb = sampler.sample() / 1024
+        log(f"  ready; idle server RSS {idle_rss_mb:.0f} MB")
+        for run in range(1, args.runs + 1):
+            for clients in [int(part) for part in args.clients.split(",") if part.strip()]:
+                runs.append(self.measure_api(run, clients, server, sampler, bodies, failures))
+            floor = self.copy_floor(chunks)
+            floor["run"] = run
+            if floor["rows"] != args.records:
+                failures.append(f"run {run}: COPY stored {floor['rows']} rows, expected {args.records}")
+            floors.append(floor)
+            log(f"run {run} · COPY floor: {floor['rows_per_s']:,.0f} rows/s ({floor['seconds']:.2f} s)")
+        return runs, floors, failures, idle_rss_mb
+
+    def measure_api(self, run: int, clients: int, server: Gunicorn, sampler: RssSampler, bodies, failures) -> dict:
+        """One run of every body with `clients` clients, on an empty outputs table."""
+        args = self.args
+        self.empty_outputs()
+        flush_redis(args.redis_url)
+        cpu = CpuMeter(server.pid)
+        sampler.reset()
+        outcome = post_batches(server.port, self.key, bodies, clients)
+        peak_mb = sampler.peak_mb()
+        used = cpu.used()
+        result = self._check(outcome, self.project_id, args.records)
+        failures.extend(f"run {run}, {clients} clients: {problem}" for problem in result.pop("problems"))
+        latencies_ms = [value * 1000 for value in outcome["latencies"]]
+        result.update(
+            run=run,
+            clients=clients,
+            seconds=round(outcome["seconds"], 3),
+            outputs_per_s=round(args.records / outcome["seconds"], 1),
+            p50_ms=round(percentile(latencies_ms, 50), 1),
+            p99_ms=round(percentile(latencies_ms, 99), 1),
+            max_ms=round(max(latencies_ms), 1),
+            peak_rss_mb=round(peak_mb, 1),
+            rss_samples=sampler.samples,
+            server_cpu_s=round(used["server"], 2),
+            postgres_cpu_s=round(used["postgres"], 2),
+            client_cpu_s=round(used["client"], 2),
+            latencies_ms=[round(value, 2) for value in latencies_ms],
+        )
+        log(
+            f"run {run} · {clients} client{'s' if clients > 1 else ''}: "
+            f"{result['outputs_per_s']:,.0f} outputs/s "
+            f"({result['seconds']:.1f} s), p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, "
+            f"peak RSS {peak_mb:.0f} MB, CPU server {used['server']:.1f} s / postgres {used['postgres']:.1f} s"
+            + ("" if result["ok"] else "  ** FAILED **")
+        )
+        return result
 
     def _check(self, outcome: dict, project_id: int, expected: int) -> dict:
         problems = []
@@ -559,17 +332,12 @@ class Bench:
                 "app": args.app,
                 "threads": args.threads,
                 "port": port,
-                "database": self.database,
+                "database": args.database,
                 "redis_url": args.redis_url,
                 "request_megabytes": round(megabytes, 1),
             },
             "git": git_state(),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgres": psycopg.connect(f"{PG} dbname=postgres").execute("SHOW server_version").fetchone()[0],
-                "load_average": os.getloadavg(),
-            },
+            "machine": machine() | {"load_average": os.getloadavg()},
             "idle_server_rss_mb": round(idle_rss_mb, 1),
             "floor": {
                 "copy_rows_per_s_median": round(floor_median, 1),
@@ -622,132 +390,77 @@ class Bench:
 # --profile: where a 1,000-record batch spends its time, in-process against PostgreSQL
 
 
-class StageTimer:
-    """Inclusive time per call path of wrapped functions; exclusive = inclusive - wrapped children."""
-
-    def __init__(self):
-        self.stack: list[str] = []
-        self.inclusive: dict[tuple, float] = defaultdict(float)
-        self.active = False
-
-    def wrap(self, owner, attribute: str, name: str) -> None:
-        original = getattr(owner, attribute)
-        timer = self
-
-        @functools.wraps(original)
-        def wrapper(*args, **kwargs):
-            if not timer.active:
-                return original(*args, **kwargs)
-            timer.stack.append(name)
-            path = tuple(timer.stack)
-            began = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                timer.inclusive[path] += time.perf_counter() - began
-                timer.stack.pop()
-
-        setattr(owner, attribute, wrapper)
-
-    def take(self) -> dict[tuple, tuple[float, float]]:
-        """{path: (inclusive, exclusive)} of the calls since the last take()."""
-        inclusive = dict(self.inclusive)
-        self.inclusive.clear()
-        result = {}
-        for path, total in inclusive.items():
-            children = sum(t for p, t in inclusive.items() if len(p) == len(path) + 1 and p[: len(path)] == path)
-            result[path] = (total, total - children)
-        return result
-
-
 def profile(args) -> None:
     database = f"{args.database}_profile"
-    env = server_env(database, args.redis_url)
-    names = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")
-    os.environ.update({name: env[name] for name in names})
-    sys.path.insert(0, str(ROOT))
     batches = args.profile_batches
     warmups = 3
     total = (warmups + 2 * batches) * args.batch
     log(f"--profile: fresh database {database}; {batches} timed + {batches} cProfiled batches of {args.batch:,}")
     bodies = records.batch_bodies(total, args.batch)
-    recreate_database(database)
-    flush_redis(args.redis_url)
+    with fresh_database(database, redis_url=args.redis_url, keep=args.keep_db):
+        django_setup(server_env(database, args.redis_url))
 
-    import django
+        from django.core.management import call_command
+        from django.db import connection
+        from django.db.backends.base import base as db_base
+        from rest_framework.renderers import JSONRenderer
+        from rest_framework.views import APIView
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-    from django.db.backends.base import base as db_base
-    from rest_framework.renderers import JSONRenderer
-    from rest_framework.views import APIView
+        import api.authentication
+        import api.parsers
+        import api.throttles
+        from expertloop.wsgi import application
+        from labeling.models import Project
+        from labeling.services import ingest
+        from labeling.services import records as rec
+        from labeling.services.api_keys import create_api_key
 
-    import api.authentication
-    import api.parsers
-    import api.throttles
-    from expertloop.wsgi import application
-    from labeling.models import Project
-    from labeling.services import ingest
-    from labeling.services import records as rec
-    from labeling.services.api_keys import create_api_key
+        call_command("migrate", verbosity=0, interactive=False)
+        project = Project.objects.create(slug="bench-w1-profile", name="Bench W1 profile")
+        key = create_api_key(project=project, name="bench", scopes=["ingest"]).secret
 
-    call_command("migrate", verbosity=0, interactive=False)
-    project = Project.objects.create(slug="bench-w1-profile", name="Bench W1 profile")
-    key = create_api_key(project=project, name="bench", scopes=["ingest"]).secret
+        timer = StageTimer()
+        timer.wrap(APIView, "dispatch", "DRF dispatch")
+        timer.wrap(api.parsers.RawJSONParser, "parse", "read body (RawJSONParser)")
+        timer.wrap(api.authentication.ApiKeyAuthentication, "authenticate", "authenticate key (1 SELECT)")
+        timer.wrap(api.throttles.ApiKeyRateThrottle, "allow_request", "throttle (Redis add+incr)")
+        timer.wrap(ingest, "ingest_outputs", "ingest_outputs [excl: build rows + content_hash]")
+        timer.wrap(rec, "decode_batch", "decode_batch (msgspec, validation)")
+        timer.wrap(ingest, "_store", "_store [excl: sort]")
+        timer.wrap(ingest, "_insert_postgresql", "_insert_postgresql [excl: canonical_json params]")
+        timer.wrap(psycopg.Cursor, "execute", "cursor.execute [excl: server round trip]")
+        timer.wrap(psycopg._queries.PostgresQuery, "dump", "psycopg: adapt parameters (text-format arrays)")
+        timer.wrap(ingest, "_classify", "_classify")
+        timer.wrap(db_base.BaseDatabaseWrapper, "commit", "COMMIT")
+        timer.wrap(
+            db_base.BaseDatabaseWrapper, "run_and_clear_commit_hooks", "on_commit: publish route_outputs to Redis"
+        )
+        timer.wrap(JSONRenderer, "render", "render JSON response")
 
-    timer = StageTimer()
-    timer.wrap(APIView, "dispatch", "DRF dispatch")
-    timer.wrap(api.parsers.RawJSONParser, "parse", "read body (RawJSONParser)")
-    timer.wrap(api.authentication.ApiKeyAuthentication, "authenticate", "authenticate key (1 SELECT)")
-    timer.wrap(api.throttles.ApiKeyRateThrottle, "allow_request", "throttle (Redis add+incr)")
-    timer.wrap(ingest, "ingest_outputs", "ingest_outputs [excl: build rows + content_hash]")
-    timer.wrap(rec, "decode_batch", "decode_batch (msgspec, validation)")
-    timer.wrap(ingest, "_store", "_store [excl: sort]")
-    timer.wrap(ingest, "_insert_postgresql", "_insert_postgresql [excl: canonical_json params]")
-    timer.wrap(psycopg.Cursor, "execute", "cursor.execute [excl: server round trip]")
-    timer.wrap(psycopg._queries.PostgresQuery, "dump", "psycopg: adapt parameters (text-format arrays)")
-    timer.wrap(ingest, "_classify", "_classify")
-    timer.wrap(db_base.BaseDatabaseWrapper, "commit", "COMMIT")
-    timer.wrap(db_base.BaseDatabaseWrapper, "run_and_clear_commit_hooks", "on_commit: publish route_outputs to Redis")
-    timer.wrap(JSONRenderer, "render", "render JSON response")
+        def request(body: bytes) -> dict:
+            environ = wsgi_environ(
+                "POST", PATH, body=body, content_type="application/json", authorization=f"Bearer {key}"
+            )
+            status = []
+            response = application(environ, lambda s, h, exc_info=None: status.append(s))
+            try:
+                payload = b"".join(response)
+            finally:
+                response.close()
+            if not status[0].startswith("200"):
+                raise SystemExit(f"{status[0]}: {payload[:500]!r}")
+            return json.loads(payload)
 
-    def request(body: bytes) -> dict:
-        environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": PATH, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1",
-            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": f"Bearer {key}",
-            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
-        }  # fmt: skip
-        status = []
-        response = application(environ, lambda s, h, exc_info=None: status.append(s))
-        try:
-            payload = b"".join(response)
-        finally:
-            response.close()
-        if not status[0].startswith("200"):
-            raise SystemExit(f"{status[0]}: {payload[:500]!r}")
-        return json.loads(payload)
-
-    wsgi_name = "WSGI request (Django middleware, URL, DRF, view)"
-    feed = iter(bodies)
-    try:
+        wsgi_name = "WSGI request (Django middleware, URL, DRF, view)"
+        feed = iter(bodies)
         for body in itertools.islice(feed, warmups):
             request(body)
         samples: list[dict] = []
         walls = []
         for body in itertools.islice(feed, batches):
-            timer.active = True
-            timer.stack.append(wsgi_name)
-            began = time.perf_counter()
-            request(body)
-            timer.inclusive[(wsgi_name,)] += time.perf_counter() - began
-            timer.stack.pop()
-            timer.active = False
-            walls.append(time.perf_counter() - began)
-            samples.append(timer.take())
+            _, wall, _, sample = timer.time_root(wsgi_name, lambda body=body: request(body))
+            walls.append(wall)
+            samples.append(sample)
 
         # Micro-benchmarks of the pure-Python steps, outside any request (no DB): the same body.
         from django.utils import timezone
@@ -759,7 +472,7 @@ def profile(args) -> None:
             decoded = rec.decode_batch(body, rec.OUTPUTS)
             t1 = time.perf_counter()
             now = timezone.now()
-            rows = [ingest._output_row(record, now) for record in decoded]
+            rows = [ingest._output_row(record, now, None) for record in decoded]
             t2 = time.perf_counter()
             for record in decoded:
                 rec.content_hash(
@@ -800,30 +513,15 @@ def profile(args) -> None:
             profiler.enable()
             request(body)
             profiler.disable()
-    finally:
-        flush_redis(args.redis_url)
-        connection.close()
-        if not args.keep_db:
-            drop_database(database)
 
     # --- report
-    first_seen: dict[tuple, int] = {}
-    for sample in samples:
-        for path in sample:
-            first_seen.setdefault(path, len(first_seen))
-
-    def tree_order(path):  # depth-first, children in first-seen order
-        return tuple(first_seen.get(path[:i], 0) for i in range(1, len(path) + 1))
-
-    paths = sorted(first_seen, key=tree_order)
     median_wall = statistics.median(walls) * 1000
     print()
     print(f"Per {args.batch:,}-record batch, median of {batches} requests (ms); total request {median_wall:.1f} ms")
     print(f"{'':72}{'inclusive':>10}{'exclusive':>10}{'share':>7}")
     lines = {}
-    for path in paths:
-        inclusive = statistics.median(sample.get(path, (0, 0))[0] for sample in samples) * 1000
-        exclusive = statistics.median(sample.get(path, (0, 0))[1] for sample in samples) * 1000
+    for stage in stage_medians(samples):
+        path, inclusive, exclusive = stage["path"], stage["inclusive_ms"], stage["exclusive_ms"]
         label = "  " * (len(path) - 1) + path[-1]
         lines[" / ".join(path)] = {"inclusive_ms": round(inclusive, 2), "exclusive_ms": round(exclusive, 2)}
         print(f"{label[:72]:72}{inclusive:>10.1f}{exclusive:>10.1f}{exclusive / median_wall:>7.0%}")
@@ -848,56 +546,29 @@ def profile(args) -> None:
     copy_ms = statistics.median(copy_times) * 1000
     print(f"  {'COPY of the same 1,000 records into a jsonb table':60}{copy_ms:>8.1f}")
     print()
-    stats_stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stats_stream)
-    stats.sort_stats("tottime").print_stats(25)
     print(f"cProfile of {batches} more requests, top functions by own time:")
-    print("\n".join(stats_stream.getvalue().splitlines()[6:]))
-    OUT.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    profiler.dump_stats(OUT / f"w1-profile-{stamp}.prof")
-    (OUT / f"w1-profile-{stamp}.json").write_text(
-        json.dumps(
-            {
-                "batch": args.batch,
-                "requests": batches,
-                "request_ms_median": round(median_wall, 2),
-                "stages": lines,
-                "waiting_ms": {name: round(value, 2) for name, value in waits.items()},
-                "python_ms": round(python_ms, 2),
-                "micro_ms": {name: round(statistics.median(v) * 1000, 2) for name, v in micro.items()},
-                "copy_same_batch_ms": round(copy_ms, 2),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    log(f"Wrote bench/out/w1-profile-{stamp}.json and .prof (open with: python -m pstats)")
+    print("\n".join(cprofile_text(profiler, "tottime", 25).splitlines()[6:]))
+    figures = {
+        "batch": args.batch,
+        "requests": batches,
+        "request_ms_median": round(median_wall, 2),
+        "stages": lines,
+        "waiting_ms": {name: round(value, 2) for name, value in waits.items()},
+        "python_ms": round(python_ms, 2),
+        "micro_ms": {name: round(statistics.median(v) * 1000, 2) for name, v in micro.items()},
+        "copy_same_batch_ms": round(copy_ms, 2),
+    }
+    save_profile("w1-profile", figures, {"": profiler})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = workload_parser(__doc__)
     parser.add_argument("--records", type=int, default=100_000, help="records per run (default 100,000)")
     parser.add_argument("--batch", type=int, default=1_000, help="records per request (default 1,000)")
     parser.add_argument("--clients", default="1,4", help="concurrent clients, comma-separated (default 1,4)")
     parser.add_argument("--runs", type=int, default=3, help="runs per client count (default 3)")
-    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker, for gthread (default 1)")
-    parser.add_argument(
-        "--app",
-        default="expertloop.wsgi",
-        help="WSGI app for gunicorn (default expertloop.wsgi); e.g. a patched copy on PYTHONPATH to try a change",
-    )
-    parser.add_argument("--database", default="expertloop_bench_w1", help="database to (re)create")
-    parser.add_argument(
-        "--redis-url", default=REDIS_URL, help=f"Redis for Celery and the cache, flushed (default {REDIS_URL})"
-    )
-    parser.add_argument("--rss-interval", type=float, default=0.05, help="RSS sampling interval, s (default 0.05)")
-    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
+    add_server_options(parser, workers=3)
+    add_database_options(parser, database="expertloop_bench_w1")
     parser.add_argument("--profile", action="store_true", help="profile the request path in-process instead")
     parser.add_argument("--profile-batches", type=int, default=20, help="batches timed (and as many cProfiled)")
     args = parser.parse_args()

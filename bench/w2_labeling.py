@@ -34,16 +34,11 @@ in this process only for the set-up, --direct and the profile.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import html
 import http.client
 import http.cookies
-import io
-import json
 import os
-import platform
-import pstats
 import random
 import re
 import statistics
@@ -52,30 +47,16 @@ import threading
 import time
 import urllib.parse
 from collections import Counter, defaultdict
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import records
-from w1_ingest import (
-    OUT,
-    PG,
-    REDIS_URL,
-    ROOT,
-    RssSampler,
-    Server,
-    drop_database,
-    flush_redis,
-    free_port,
-    git_state,
-    log,
-    percentile,
-    postgres_cpu_since,
-    postgres_cpu_ticks,
-    recreate_database,
-    server_env,
-    tree_cpu_seconds,
-)
+from harness import OUT, ROOT
+from harness.database import add_database_options, django_setup, flush_redis, fresh_database, server_env
+from harness.profiling import StageTimer, cprofile_text, stage_medians
+from harness.report import git_state, log, machine, new_stamp, percentiles, save_and_print, workload_parser
+from harness.sampling import CpuMeter, RssSampler
+from harness.server import Gunicorn, add_server_options, free_port
 
 PROJECT_SLUG = "bench-w2"
 QUEUE_SLUG = "all"
@@ -106,13 +87,6 @@ def form_answers(item_id: int) -> list[tuple[str, str]]:
     return [("q-correct", correct), ("q-helpful", str(typed["helpful"])), ("q-tone", typed["tone"])]
 
 
-def pcts(values: list[float]) -> dict:
-    return {f"p{q}_ms": round(percentile(values, q), 2) for q in (50, 95, 99)} | {
-        "max_ms": round(max(values), 2) if values else float("nan"),
-        "n": len(values),
-    }
-
-
 def parse_sweep(text: str, app: str) -> list[tuple[str, int, int, str]]:
     """'sync:2,gthread:2x4,sync:2@mod:application' → [('sync', 2, 1, app), ('gthread', 2, 4, app), ('sync', 2, 1,
     'mod:application')]: worker class, workers, threads, WSGI app."""
@@ -126,18 +100,7 @@ def parse_sweep(text: str, app: str) -> list[tuple[str, int, int, str]]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Django in this process (set-up, --direct, profile)
-
-
-def django_setup(env: dict) -> None:
-    names = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")
-    os.environ.update({name: env[name] for name in names})
-    os.environ["SECURE_COOKIES"] = "false"
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+# The set-up (Django in this process)
 
 
 def set_up_data(args) -> dict:
@@ -405,16 +368,10 @@ class DirectExpert(threading.Thread):
 class Labeling:
     def __init__(self, args):
         self.args = args
-        self.database = args.database
-        self.conn: psycopg.Connection | None = None
+        self.db = None  # the harness's Database, while run() has it
         self.lock = threading.Lock()
         self.tickets = 0
         self.barrier: threading.Barrier | None = None
-
-    def db(self) -> psycopg.Connection:
-        if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(f"{PG} dbname={self.database}", autocommit=True)
-        return self.conn
 
     def take_ticket(self) -> bool:
         with self.lock:
@@ -427,7 +384,7 @@ class Labeling:
 
     def reset(self) -> None:
         """Forget every label, lease and skip; the items and their slots stay."""
-        conn = self.db()
+        conn = self.db.conn
         with conn.transaction():
             conn.execute("DELETE FROM labeling_labelrevision")
             conn.execute("DELETE FROM labeling_label")
@@ -443,7 +400,7 @@ class Labeling:
 
     def check(self, experts: list, overlap: int, expected: int) -> dict:
         """Duplicates seen by the clients, and the invariants in the database."""
-        conn = self.db()
+        conn = self.db.conn
         problems = []
         holders: dict[int, set[str]] = defaultdict(set)
         rehanded = 0
@@ -583,98 +540,80 @@ class Labeling:
 
     def run(self) -> dict:
         args = self.args
-        env = server_env(self.database, args.redis_url)
-        env["SECURE_COOKIES"] = "false"
-        OUT.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        flush_redis(args.redis_url)
-        log(
-            f"Fresh database {self.database}: migrate, project, rubric, {args.outputs:,} outputs through "
-            f"ingest_outputs, a queue (overlap {args.overlap}) backfilled, {args.experts} experts …"
-        )
-        recreate_database(self.database)
-        django_setup(env)
-        began = time.perf_counter()
-        setup = set_up_data(args)
-        setup["seconds"] = round(time.perf_counter() - began, 1)
-        log(f"  set up in {setup['seconds']} s: {setup['timings']}")
-
-        report = {
-            "workload": "W2 labeling" + (" (direct: service level, not HTTP)" if args.direct else ""),
-            "timestamp": stamp,
-            "config": {
-                "outputs": args.outputs,
-                "labels": args.labels,
-                "experts": args.experts,
-                "overlap": args.overlap,
-                "runs": args.runs,
-                "direct": args.direct,
-                "think_ms": args.think_ms,
-                "database": self.database,
-                "redis_url": args.redis_url,
-                "lease_seconds": 900,
-            },
-            "setup": setup,
-            "git": git_state(),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgres": self.db().execute("SHOW server_version").fetchone()[0],
-                "load_average_start": os.getloadavg(),
-            },
-            "label_studio": LABEL_STUDIO,
-            "target_next_p99_ms": TARGET_NEXT_P99_MS,
-            "configs": [],
-        }
-        failures = []
-        try:
-            if args.direct:
-                result = self.direct_config(setup)
-                report["configs"].append(result)
-                failures += result["failures"]
-            else:
-                configs = (
-                    parse_sweep(args.sweep, args.app)
-                    if args.sweep
-                    else [(args.worker_class, args.workers, args.threads, args.app)]
-                )
-                servers = [ServerUnderTest(self, env, setup, stamp, *config) for config in configs]
-                try:
-                    for server in servers:
-                        server.start()
-                    for run in range(1, args.runs + 1):
-                        for server in servers:
-                            server.measure(run)
-                finally:
-                    for server in servers:
-                        server.stop()
-                for server in servers:
-                    result = server.report()
-                    report["configs"].append(result)
-                    failures += [f"{result['name']}: {failure}" for failure in result["failures"]]
-            best = min(report["configs"], key=lambda c: c["summary"]["next"]["p99_ms"])
-            report["ok"] = not failures
-            report["failures"] = failures
-            report["machine"]["load_average_end"] = os.getloadavg()
-            missed = best["summary"]["next"]["p99_ms"] > TARGET_NEXT_P99_MS
-            if args.profile == "always" or (args.profile == "auto" and missed):
-                self.reset()
-                report["profile"] = profile(self, setup, stamp)
-        finally:
-            flush_redis(args.redis_url)
-            if self.conn is not None:
-                self.conn.close()
-            from django.db import connections
-
-            connections.close_all()
-            if not args.keep_db:
-                drop_database(self.database)
-
-        path = OUT / f"w2-{stamp}.json"
-        path.write_text(json.dumps(report, indent=2) + "\n")
-        print_report(report)
-        log(f"Wrote {path.relative_to(ROOT)}")
+        env = server_env(args.database, args.redis_url, SECURE_COOKIES="false")
+        stamp = new_stamp()
+        with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db) as self.db:
+            log(
+                f"Fresh database {args.database}: migrate, project, rubric, {args.outputs:,} outputs through "
+                f"ingest_outputs, a queue (overlap {args.overlap}) backfilled, {args.experts} experts …"
+            )
+            django_setup(env)
+            began = time.perf_counter()
+            setup = set_up_data(args)
+            setup["seconds"] = round(time.perf_counter() - began, 1)
+            log(f"  set up in {setup['seconds']} s: {setup['timings']}")
+            report = {
+                "workload": "W2 labeling" + (" (direct: service level, not HTTP)" if args.direct else ""),
+                "timestamp": stamp,
+                "config": {
+                    "outputs": args.outputs,
+                    "labels": args.labels,
+                    "experts": args.experts,
+                    "overlap": args.overlap,
+                    "runs": args.runs,
+                    "direct": args.direct,
+                    "think_ms": args.think_ms,
+                    "database": args.database,
+                    "redis_url": args.redis_url,
+                    "lease_seconds": 900,
+                },
+                "setup": setup,
+                "git": git_state(),
+                "machine": machine() | {"load_average_start": os.getloadavg()},
+                "label_studio": LABEL_STUDIO,
+                "target_next_p99_ms": TARGET_NEXT_P99_MS,
+                "configs": [],
+            }
+            self.measure(report, env, setup, stamp)
+        save_and_print(f"w2-{stamp}.json", report, print_report)
         return report
+
+    def measure(self, report: dict, env: dict, setup: dict, stamp: str) -> None:
+        """Every run of every server set-up (or of the services, --direct), then the profile if it is due."""
+        args = self.args
+        failures = []
+        if args.direct:
+            result = self.direct_config(setup)
+            report["configs"].append(result)
+            failures += result["failures"]
+        else:
+            configs = (
+                parse_sweep(args.sweep, args.app)
+                if args.sweep
+                else [(args.worker_class, args.workers, args.threads, args.app)]
+            )
+            servers = [ServerUnderTest(self, env, setup, stamp, *config) for config in configs]
+            try:
+                for server in servers:
+                    server.start()
+                for run in range(1, args.runs + 1):
+                    for server in servers:
+                        server.measure(run)
+            finally:
+                for server in servers:
+                    server.stop()
+            for server in servers:
+                result = server.report()
+                report["configs"].append(result)
+                failures += [f"{result['name']}: {failure}" for failure in result["failures"]]
+        best = min(report["configs"], key=lambda c: c["summary"]["next"]["p99_ms"])
+        report["ok"] = not failures
+        report["failures"] = failures
+        report["machine"]["load_average_end"] = os.getloadavg()
+        missed = best["summary"]["next"]["p99_ms"] > TARGET_NEXT_P99_MS
+        if args.profile == "always" or (args.profile == "auto" and missed):
+            self.reset()
+            report["profile"] = profile(self, setup, stamp)
 
     def direct_config(self, setup: dict) -> dict:
         from django.contrib.auth import get_user_model
@@ -701,15 +640,15 @@ class Labeling:
         for run in range(1, args.runs + 1):
             self.reset()
             connections.close_all()
-            cpu_pg, cpu_client = postgres_cpu_ticks(), time.process_time()
+            cpu = CpuMeter()
             experts = make()
             outcome = self.run_once(experts, args.labels)
-            cpu_pg, cpu_client = postgres_cpu_since(cpu_pg), time.process_time() - cpu_client
+            used = cpu.used()
             result = self.run_result(run, outcome, experts, args.labels)
             labels = result["labels"] or 1
             result["cpu_ms_per_label"] = {
-                "python_in_process": round(1000 * cpu_client / labels, 2),
-                "postgres_all": round(1000 * cpu_pg / labels, 2),
+                "python_in_process": round(1000 * used["client"] / labels, 2),
+                "postgres_all": round(1000 * used["postgres"] / labels, 2),
             }
             failures += [f"run {run}: {problem}" for problem in result["check"]["problems"]]
             runs.append(result)
@@ -733,7 +672,7 @@ class Labeling:
             "seconds": round(outcome["seconds"], 3),
             "labels": labels,
             "labels_per_s": round(labels / outcome["seconds"], 2),
-            "ms": {phase: pcts(values) for phase, values in latencies.items()},
+            "ms": {phase: percentiles(values) for phase, values in latencies.items()},
             "duplicates": check["duplicates_client"] + check["duplicates_db"],
             "check": check,
             "ok": check["ok"],
@@ -761,18 +700,24 @@ class ServerUnderTest:
         self.port = args.port if args.port and not args.sweep else free_port()
         suffix = f"{kind}{workers}x{threads}" + ("" if app == "expertloop.wsgi" else "-" + app.partition(":")[0])
         self.access_path = OUT / f"w2-{stamp}-{suffix}-access.log"
-        self.server = Server(
+        self.server = Gunicorn(
+            env=env,
             app=app,
             port=self.port,
             workers=workers,
             worker_class=kind,
             threads=threads,
-            env=env,
             log_path=OUT / f"w2-{stamp}-{suffix}-gunicorn.log",
+            options=[
+                "--access-logfile",
+                str(self.access_path),
+                "--access-logformat",
+                ACCESS_FORMAT,
+                "--backlog",
+                "2048",
+            ],  # fmt: skip
+            ready_path="/login/",
         )
-        self.server.args += [
-            "--access-logfile", str(self.access_path), "--access-logformat", ACCESS_FORMAT, "--backlog", "2048"
-        ]  # fmt: skip
         self.sampler: RssSampler | None = None
         self.browsers: list[Browser] = []
         self.runs: list[dict] = []
@@ -785,7 +730,7 @@ class ServerUnderTest:
         log(f"Starting gunicorn {self.app} on 127.0.0.1:{self.port}: {self.name} …")
         bench.reset()
         self.server.start()
-        self.sampler = RssSampler(self.server.process.pid, args.rss_interval)
+        self.sampler = RssSampler(self.server.pid, args.rss_interval)
         self.sampler.start()
         self.browsers = [Browser(self.port) for _ in self.setup["usernames"]]
         began = time.perf_counter()
@@ -813,15 +758,12 @@ class ServerUnderTest:
         bench.reset()
         flush_redis(args.redis_url)  # sessions live in PostgreSQL: this signs nobody out
         _, self.access_offset = bench.access_times(self.access_path, self.access_offset)
-        pid = self.server.process.pid
-        cpu_server, cpu_pg, cpu_client = tree_cpu_seconds(pid), postgres_cpu_ticks(), time.process_time()
+        cpu = CpuMeter(self.server.pid)
         self.sampler.reset()
         load = os.getloadavg()[0]
         outcome, experts = bench.http_run(self.browsers, self.setup["usernames"], args.labels)
-        peak_mb = max(self.sampler.peak_kb, self.sampler.sample()) / 1024
-        cpu_server = tree_cpu_seconds(pid) - cpu_server
-        cpu_pg = postgres_cpu_since(cpu_pg)
-        cpu_client = time.process_time() - cpu_client
+        peak_mb = self.sampler.peak_mb()
+        used = cpu.used()
         time.sleep(0.2)  # let gunicorn write its last access-log lines
         server_times, self.access_offset = bench.access_times(self.access_path, self.access_offset)
         result = bench.run_result(run, outcome, experts, args.labels)
@@ -829,12 +771,12 @@ class ServerUnderTest:
         labels = result["labels"] or 1
         result.update(
             peak_rss_mb=round(peak_mb, 1),
-            server_ms={phase: pcts(values) for phase, values in server_times.items()},
+            server_ms={phase: percentiles(values) for phase, values in server_times.items()},
             server_latencies_ms={phase: [round(v, 2) for v in vs] for phase, vs in server_times.items()},
             cpu_ms_per_label={
-                "server": round(1000 * cpu_server / labels, 2),
-                "postgres_all": round(1000 * cpu_pg / labels, 2),
-                "client": round(1000 * cpu_client / labels, 2),
+                "server": round(1000 * used["server"] / labels, 2),
+                "postgres_all": round(1000 * used["postgres"] / labels, 2),
+                "client": round(1000 * used["client"] / labels, 2),
             },
             load_average_1min_before=load,
             reconnects=sum(b.reconnects for b in self.browsers),
@@ -855,7 +797,7 @@ class ServerUnderTest:
         if self.runs:
             summary["idle_rss_mb"] = round(self.idle_rss_mb, 1)
             summary["server_ms"] = {
-                phase: pcts([v for r in self.runs for v in r["server_latencies_ms"][phase]]) for phase in PHASES
+                phase: percentiles([v for r in self.runs for v in r["server_latencies_ms"][phase]]) for phase in PHASES
             }
         return {
             "name": self.name,
@@ -880,7 +822,7 @@ def summarise(runs: list[dict], phases) -> dict:
     }
     for phase in phases:
         pooled = [v for r in runs for v in r["latencies_ms"][phase]]
-        summary[phase] = pcts(pooled) | {"p99_ms_runs": [r["ms"][phase]["p99_ms"] for r in runs]}
+        summary[phase] = percentiles(pooled) | {"p99_ms_runs": [r["ms"][phase]["p99_ms"] for r in runs]}
     if "peak_rss_mb" in runs[0]:
         summary["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
         summary["cpu_ms_per_label"] = {
@@ -982,7 +924,6 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
     from django.db.backends.postgresql.base import DatabaseWrapper
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from w1_ingest import StageTimer
 
     import labeling.templatetags.expertloop as template_tags
     from labeling.models import Queue, Rubric, Slot, SlotState
@@ -1043,15 +984,8 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         # The test client keeps Django from running close_old_connections around a request; a real
         # server runs it at each request's start and end, which is what arms the health check.
         close_old_connections()
-        timer.active = True
-        timer.stack.append(root[phase])
-        cpu, began = time.thread_time(), time.perf_counter()
-        response = call()
-        wall, cpu = time.perf_counter() - began, time.thread_time() - cpu
-        timer.inclusive[(root[phase],)] += wall
-        timer.stack.pop()
-        timer.active = False
-        samples[phase].append((wall, cpu, timer.take()))
+        response, wall, cpu, sample = timer.time_root(root[phase], call)
+        samples[phase].append((wall, cpu, sample))
         return response
 
     def loop(count: int, wrap=None):
@@ -1098,18 +1032,11 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
 
     stages = {}
     for phase, rows in samples.items():
-        first_seen: dict[tuple, int] = {}
-        for _, _, sample in rows:
-            for path in sample:
-                first_seen.setdefault(path, len(first_seen))
-        paths = sorted(first_seen, key=lambda p: tuple(first_seen.get(p[:i], 0) for i in range(1, len(p) + 1)))
-        tree = []
-        for path in paths:
-            inclusive = statistics.median(sample.get(path, (0, 0))[0] for _, _, sample in rows) * 1000
-            exclusive = statistics.median(sample.get(path, (0, 0))[1] for _, _, sample in rows) * 1000
-            calls = statistics.median(1 if path in sample else 0 for _, _, sample in rows)
-            tree.append({"path": list(path), "inclusive_ms": round(inclusive, 2), "exclusive_ms": round(exclusive, 2),
-                         "present": calls})  # fmt: skip
+        tree = [
+            {"path": list(stage["path"]), "inclusive_ms": round(stage["inclusive_ms"], 2),
+             "exclusive_ms": round(stage["exclusive_ms"], 2), "present": stage["present"]}
+            for stage in stage_medians([sample for _, _, sample in rows])
+        ]  # fmt: skip
         waits = [
             sum(excl for path, (_, excl) in sample.items() if path[-1] == "PostgreSQL round trip")
             for _, _, sample in rows
@@ -1122,10 +1049,7 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
             "queries": len(queries.get(phase, [])),
             "tree": tree,
         }
-    stats_stream = io.StringIO()
-    stats = pstats.Stats(profiler, stream=stats_stream)
-    stats.sort_stats("tottime").print_stats(20)
-    cprofile_text = "\n".join(stats_stream.getvalue().splitlines()[4:])
+    cprofile_top = "\n".join(cprofile_text(profiler, "tottime", 20).splitlines()[4:])
     profiler.dump_stats(OUT / f"w2-profile-{stamp}.prof")
 
     # EXPLAIN ANALYZE of every SELECT "next" runs, captured for one expert in a rolled-back transaction:
@@ -1174,7 +1098,7 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         "queries": queries,
         "explain": explains,
         "slot_table_after_consume": {"live_tuples": live, "dead_tuples": dead, "consumer_errors": errors[:3]},
-        "cprofile_top": cprofile_text,
+        "cprofile_top": cprofile_top,
         "prof_file": f"bench/out/w2-profile-{stamp}.prof",
     }
 
@@ -1211,26 +1135,20 @@ def print_profile(result: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = workload_parser(__doc__)
     parser.add_argument("--outputs", type=int, default=100_000, help="outputs = items in the queue (default 100,000)")
     parser.add_argument("--labels", type=int, default=2_000, help="labels per run, all experts (default 2,000)")
     parser.add_argument("--experts", type=int, default=16, help="concurrent experts, one thread each (default 16)")
     parser.add_argument("--overlap", type=int, default=1, help="labels wanted per item (default 1)")
     parser.add_argument("--runs", type=int, default=3, help="runs per server configuration (default 3)")
-    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="gunicorn workers (default 2: one per core did best, bench/README.md)"
+    add_server_options(
+        parser, workers=2, workers_help="gunicorn workers (default 2: one per core did best, bench/README.md)"
     )
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker, for gthread (default 1)")
     parser.add_argument(
         "--sweep",
         default="",
         help="several server set-ups, runs interleaved: class:workers[xthreads][@module:app],… e.g. sync:2,gthread:2x4",
     )
-    parser.add_argument("--app", default="expertloop.wsgi", help="WSGI app for gunicorn (default expertloop.wsgi)")
     parser.add_argument(
         "--think-ms", type=float, default=0, help="pause on each page before submitting, ±50%% (default 0: closed loop)"
     )
@@ -1240,12 +1158,7 @@ def main() -> None:
         help="profile the request path in-process afterwards: auto = when next-item p99 misses the target",
     )  # fmt: skip
     parser.add_argument("--profile-labels", type=int, default=50, help="labels timed in the profile (default 50)")
-    parser.add_argument("--database", default="expertloop_bench_w2", help="database to (re)create")
-    parser.add_argument(
-        "--redis-url", default=REDIS_URL, help=f"Redis for Celery and the cache, flushed (default {REDIS_URL})"
-    )
-    parser.add_argument("--rss-interval", type=float, default=0.05, help="RSS sampling interval, s (default 0.05)")
-    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
+    add_database_options(parser, database="expertloop_bench_w2")
     args = parser.parse_args()
     if args.labels > args.outputs * args.overlap:
         parser.error("--labels exceeds the slots in the queue")

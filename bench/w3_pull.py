@@ -26,7 +26,6 @@ What one run does (see bench/README.md):
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import csv
 import hashlib
@@ -34,43 +33,22 @@ import http.client
 import io
 import json
 import os
-import platform
-import pstats
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import msgspec
-import psycopg
 import records
+from harness import OUT
+from harness.database import add_database_options, django_setup, fresh_database, run_setup, server_env
+from harness.profiling import cprofile_text
+from harness.report import git_state, log, machine, new_stamp, save_and_print, save_profile, workload_parser
+from harness.sampling import TICK, CpuMeter, RssSampler, children, cpu_ticks, pss_mb, self_rss_mb
+from harness.server import Gunicorn, add_server_options
 from psycopg.types.json import Jsonb
-from w1_ingest import (
-    _TICK,
-    OUT,
-    PG,
-    REDIS_URL,
-    ROOT,
-    RssSampler,
-    Server,
-    _children,
-    _cpu_ticks,
-    _rss_kb,
-    drop_database,
-    flush_redis,
-    free_port,
-    git_state,
-    log,
-    postgres_cpu_since,
-    postgres_cpu_ticks,
-    recreate_database,
-    server_env,
-    tree_cpu_seconds,
-)
 
 PROJECT_SLUG = "bench-w3"
 DATASET_NAME = "bench-w3"  # its slug too
@@ -210,49 +188,6 @@ def row(index: int, rubric_version: int = 1) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
-# RSS per process, on top of W1's sampler (which sums master + workers)
-
-
-def pss_mb(master: int) -> float:
-    """Proportional set size of master + workers: shared pages (libraries, copy-on-write memory from the
-    fork) counted once in total rather than once per process, as the VmRSS sum does."""
-    total = 0
-    for pid in [master, *_children(master)]:
-        try:
-            for text in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if text.startswith("Pss:"):
-                    total += int(text.split()[1])
-                    break
-        except OSError:
-            continue
-    return total / 1024
-
-
-class TreeSampler(RssSampler):
-    """W1's sampler, also keeping each process's highest RSS since reset() (to tell the serving worker)."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        super().__init__(pid, interval)
-        self.per_pid: dict[int, int] = {}
-
-    def sample(self) -> int:
-        total = 0
-        for pid in [self.pid, *_children(self.pid)]:
-            kb = _rss_kb(pid)
-            total += kb
-            if kb > self.per_pid.get(pid, 0):
-                self.per_pid[pid] = kb
-        return total
-
-    def reset(self) -> None:
-        self.per_pid = {}
-        super().reset()
-
-    def current(self) -> dict[int, int]:
-        return {pid: _rss_kb(pid) for pid in [self.pid, *_children(self.pid)]}
-
-
-# ----------------------------------------------------------------------------------------------
 # The client
 
 
@@ -348,29 +283,18 @@ def check_download(fmt: str, result: dict, version: dict) -> list[str]:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.database = args.database
-        self.conn: psycopg.Connection | None = None
-
-    def db(self) -> psycopg.Connection:
-        if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(f"{PG} dbname={self.database}", autocommit=True)
-        return self.conn
+        self.db = None  # the harness's Database, while run() or profile() has it
 
     # --- setup (not timed)
 
     def set_up_database(self, env: dict) -> dict:
-        recreate_database(self.database)
         code = SETUP_CODE % {
             "project": PROJECT_SLUG,
             "rubric": json.dumps(RUBRIC),
             "dataset": DATASET_NAME,
             "splits": json.dumps(SPLITS),
         }
-        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-        found = next((text for text in done.stdout.splitlines() if text.startswith("BENCH ")), None)
-        if done.returncode or found is None:
-            raise SystemExit(f"Setting up the database failed:\n{done.stdout}\n{done.stderr}")
-        _, project_id, rubric_version, dataset_id, dataset_slug, key = found.split()
+        project_id, rubric_version, dataset_id, dataset_slug, key = run_setup(code, env)
         setup = {"project_id": int(project_id), "rubric_version": int(rubric_version), "dataset_id": int(dataset_id),
                  "dataset_slug": dataset_slug, "key": key}  # fmt: skip
         setup["versions"] = self.write_versions(setup)
@@ -379,11 +303,11 @@ class Bench:
     def write_versions(self, setup: dict) -> dict:
         """v1 = the first `small` rows, v2 (latest) = `rows` rows: READY versions written with COPY."""
         rows, small = self.args.rows, min(self.args.small_rows, self.args.rows)
-        conn = self.db()
+        conn = self.db.conn
         insert = """
             INSERT INTO labeling_datasetversion (dataset_id, number, status, row_count, split_counts, sha256,
-                rubric_versions, cycle_week, created_at, built_at)
-            VALUES (%s, %s, 'failed', 0, '{}', '', %s, NULL, now(), NULL) RETURNING id"""
+                rubric_versions, cycle_week, created_at, built_at, withdrawn_note)
+            VALUES (%s, %s, 'failed', 0, '{}', '', %s, NULL, now(), NULL, '') RETURNING id"""
         # 'failed' until its rows are in (never 'building': one build at a time per dataset), then 'ready'.
         rubric = Jsonb([setup["rubric_version"]])
         small_id = conn.execute(insert, [setup["dataset_id"], 1, rubric]).fetchone()[0]
@@ -458,7 +382,7 @@ class Bench:
     def copy_out(self, sql: str, params: list | None = None) -> dict:
         """COPY … TO STDOUT through psycopg's copy API; the data hashed and its lines counted, as the HTTP
         client does with the download."""
-        conn = self.db()
+        conn = self.db.conn
         digest, rows, size = hashlib.sha256(), 0, 0
         began = time.perf_counter()
         with conn.cursor() as cursor, cursor.copy(sql, params) as copy:
@@ -479,8 +403,8 @@ class Bench:
     def floor_index_order(self, version_id: int) -> dict:
         """The same COPY with the sort planned away (enable_sort off: an index scan in position order).
         A stricter reference: the default plan is a parallel seq scan and an external merge sort."""
-        with self.db().transaction():
-            self.db().execute("SET LOCAL enable_sort = off")
+        with self.db.conn.transaction():
+            self.db.conn.execute("SET LOCAL enable_sort = off")
             return self.floor_lines(version_id)
 
     def floor_jsonb(self) -> dict:
@@ -498,18 +422,17 @@ class Bench:
         version = setup["versions"][1 if which == "small" else 2]
         reference = "1" if which == "small" else "latest"
         before = sampler.current()
-        ticks = {pid: _cpu_ticks(pid) for pid in before}
+        ticks = {pid: cpu_ticks(pid) for pid in before}
         sampler.reset()
-        cpu_server, cpu_pg, cpu_client = tree_cpu_seconds(server_pid), postgres_cpu_ticks(), time.process_time()
+        cpu = CpuMeter(server_pid)
         result = download(port, self.url(setup, reference, fmt), setup["key"], fmt, keep=fmt != "jsonl")
-        peak_kb = max(sampler.peak_kb, sampler.sample())
-        cpu_server = tree_cpu_seconds(server_pid) - cpu_server
-        cpu_pg, cpu_client = postgres_cpu_since(cpu_pg), time.process_time() - cpu_client
+        peak_kb = sampler.peak_mb() * 1024
+        used = cpu.used()
         problems = check_download(fmt, result, version)
         # The serving worker: the one that used the most CPU during the download.
         rises = {pid: kb - before.get(pid, kb) for pid, kb in sampler.per_pid.items()}
-        used = {pid: _cpu_ticks(pid) - ticks[pid] for pid in ticks if pid != server_pid}
-        worker = max(used, key=used.get) if used else None
+        worker_ticks = {pid: cpu_ticks(pid) - ticks[pid] for pid in ticks if pid != server_pid}
+        worker = max(worker_ticks, key=worker_ticks.get) if worker_ticks else None
         rows = version["row_count"]
         result.update(
             format=fmt,
@@ -522,9 +445,9 @@ class Bench:
             rss_rise_mb=round((peak_kb - sum(before.values())) / 1024, 1),
             worker_peak_rss_mb=round(sampler.per_pid.get(worker, 0) / 1024, 1) if worker else None,
             worker_rss_rise_mb=round(rises.get(worker, 0) / 1024, 1) if worker else None,
-            server_cpu_s=round(cpu_server, 2),
-            postgres_cpu_s=round(cpu_pg, 2),
-            client_cpu_s=round(cpu_client, 2),
+            server_cpu_s=round(used["server"], 2),
+            postgres_cpu_s=round(used["postgres"], 2),
+            client_cpu_s=round(used["client"], 2),
         )
         if result.get("status") == 200:
             result["rows_per_s"] = round(rows / result["seconds"], 1)
@@ -556,8 +479,8 @@ class Bench:
         """Each worker imports the view (and pyarrow for Parquet) and opens its connections: as many
         concurrent downloads of version 1 as workers, twice, so that sync workers each take one."""
         port, sampler = info["port"], info["sampler"]
-        workers = _children(info["pid"])
-        ticks = {pid: _cpu_ticks(pid) for pid in workers}
+        workers = children(info["pid"])
+        ticks = {pid: cpu_ticks(pid) for pid in workers}
         for _ in range(2):
             for fmt in info["formats"]:
                 threads = [
@@ -568,7 +491,7 @@ class Bench:
                     thread.start()
                 for thread in threads:
                     thread.join()
-        warmed = sum(1 for pid in workers if _cpu_ticks(pid) - ticks[pid] >= _TICK // 10)
+        warmed = sum(1 for pid in workers if cpu_ticks(pid) - ticks[pid] >= TICK // 10)
         idle = sampler.current()
         info["rss_after_warmup_mb"] = round(sum(idle.values()) / 1024, 1)
         info["workers_rss_after_warmup_mb"] = [round(idle[pid] / 1024, 1) for pid in workers if pid in idle]
@@ -586,18 +509,43 @@ class Bench:
         formats = [part.strip() for part in args.formats.split(",") if part.strip()]
         if unknown := set(formats) - set(FORMATS):
             raise SystemExit(f"Unknown format(s) {', '.join(sorted(unknown))}; choose among {', '.join(FORMATS)}")
-        env = server_env(self.database, args.redis_url)
-        flush_redis(args.redis_url)
-        log(f"Fresh database {self.database}: migrate, project, rubric, dataset, read key …")
-        setup = self.set_up_database(env)
+        env = server_env(args.database, args.redis_url)
+        stamp = new_stamp()
+        with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db) as self.db:
+            log(f"Fresh database {args.database}: migrate, project, rubric, dataset, read key …")
+            setup = self.set_up_database(env)
+            versions = setup["versions"]
+            log(
+                f"  versions 1 ({versions[1]['row_count']:,} rows) and 2 = latest ({versions[2]['row_count']:,} rows) "
+                f"written by COPY in {versions['generated_s']} s: {versions['jsonl_mb']} MB of JSONL, lines of "
+                f"{versions['line_bytes']['mean']:,} bytes on average; table {versions['table_mb']} MB"
+            )
+            servers, downloads, floors, failures = self.measure(setup, formats, env, stamp)
+
+        server_info = {
+            info["name"]: {
+                key: info[key]
+                for key in (
+                    "formats",
+                    "port",
+                    "rss_at_start_mb",
+                    "rss_after_warmup_mb",
+                    "workers_rss_after_warmup_mb",
+                    "pss_after_warmup_mb",
+                    "pss_at_end_mb",
+                )
+                if key in info
+            }
+            for info in servers.values()
+        }
+        report = self._report(setup, downloads, floors, failures, formats, server_info, stamp)
+        save_and_print(f"w3-{stamp}.json", report, self._print)
+        return report
+
+    def measure(self, setup: dict, formats: list[str], env: dict, stamp: str) -> tuple:
+        """Start the servers, then every run: each format's downloads and the floors."""
+        args = self.args
         versions = setup["versions"]
-        log(
-            f"  versions 1 ({versions[1]['row_count']:,} rows) and 2 = latest ({versions[2]['row_count']:,} rows) "
-            f"written by COPY in {versions['generated_s']} s: {versions['jsonl_mb']} MB of JSONL, lines of "
-            f"{versions['line_bytes']['mean']:,} bytes on average; table {versions['table_mb']} MB"
-        )
-        OUT.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         kind = f"{args.workers} {args.worker_class} workers" + (
             f" × {args.threads} threads" if args.worker_class == "gthread" else ""
         )
@@ -609,22 +557,23 @@ class Bench:
         try:
             for n, group in enumerate(groups):
                 name = "+".join(group)
-                port = args.port + n if args.port else free_port()
-                server = Server(
+                server = Gunicorn(
+                    env=env,
                     app=args.app,
-                    port=port,
+                    port=args.port + n if args.port else 0,
                     workers=args.workers,
                     worker_class=args.worker_class,
                     threads=args.threads,
-                    env=env,
                     log_path=OUT / f"w3-{stamp}-{name}-gunicorn.log",
+                    ready_path="/login/",
                 )
+                port = server.port
                 log(f"Starting gunicorn {args.app} on 127.0.0.1:{port} for {name}: {kind} …")
                 server.start()
-                sampler = TreeSampler(server.process.pid, args.rss_interval)
+                sampler = RssSampler(server.pid, args.rss_interval)
                 sampler.start()
                 info = {"name": name, "formats": group, "port": port, "server": server, "sampler": sampler,
-                        "pid": server.process.pid, "rss_at_start_mb": round(sampler.sample() / 1024, 1)}  # fmt: skip
+                        "pid": server.pid, "rss_at_start_mb": round(sampler.sample() / 1024, 1)}  # fmt: skip
                 for fmt in group:
                     servers[fmt] = info
                 if n == 0:
@@ -674,34 +623,7 @@ class Bench:
             for info in {id(info): info for info in servers.values()}.values():
                 info["sampler"].stop()
                 info["server"].stop()
-            flush_redis(args.redis_url)
-            if self.conn is not None:
-                self.conn.close()
-            if not args.keep_db:
-                drop_database(self.database)
-
-        server_info = {
-            info["name"]: {
-                key: info[key]
-                for key in (
-                    "formats",
-                    "port",
-                    "rss_at_start_mb",
-                    "rss_after_warmup_mb",
-                    "workers_rss_after_warmup_mb",
-                    "pss_after_warmup_mb",
-                    "pss_at_end_mb",
-                )
-                if key in info
-            }
-            for info in servers.values()
-        }
-        report = self._report(setup, downloads, floors, failures, formats, server_info, stamp)
-        path = OUT / f"w3-{stamp}.json"
-        path.write_text(json.dumps(report, indent=2) + "\n")
-        self._print(report)
-        log(f"Wrote {path.relative_to(ROOT)}")
-        return report
+        return servers, downloads, floors, failures
 
     def _report(self, setup, downloads, floors, failures, formats, server_info, stamp) -> dict:
         args = self.args
@@ -759,19 +681,14 @@ class Bench:
                 "threads": args.threads,
                 "app": args.app,
                 "shared_server": args.shared_server,
-                "database": self.database,
+                "database": args.database,
                 "redis_url": args.redis_url,
                 "read_chunk_bytes": CHUNK,
             },
             "data": {key: value for key, value in setup["versions"].items() if not isinstance(key, int)}
             | {"versions": [setup["versions"][1], setup["versions"][2]]},
             "git": git_state(),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "postgres": psycopg.connect(f"{PG} dbname=postgres").execute("SHOW server_version").fetchone()[0],
-                "load_average": os.getloadavg(),
-            },
+            "machine": machine() | {"load_average": os.getloadavg()},
             "servers": server_info,
             "floor": {
                 "copy_out_rows_per_s_median": round(lines_floor, 1),
@@ -853,179 +770,170 @@ class Bench:
 # --profile: the server's download path in-process (Django's WSGI handler, the view's generator)
 
 
-def _self_rss_mb() -> float:
-    return _rss_kb(os.getpid()) / 1024
-
-
 def profile(args) -> None:
     """The download path in-process against PostgreSQL: the whole request through Django's WSGI handler
     (body consumed as gunicorn would), its parts alone, and variants a change could adopt; then cProfile."""
     bench = Bench(args)
     env = server_env(args.database, args.redis_url)
-    flush_redis(args.redis_url)
-    log(f"Fresh database {args.database} with the versions …")
-    setup = bench.set_up_database(env)
-    bench.db().close()
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
+    with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db) as bench.db:
+        log(f"Fresh database {args.database} with the versions …")
+        setup = bench.set_up_database(env)
+        bench.db.close()
+        django_setup(env)
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.db import connection, transaction
 
-    django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection, transaction
+        from labeling.models import DatasetRow
+        from labeling.services import exports
 
-    from labeling.models import DatasetRow
-    from labeling.services import exports
+        rss = {"after django.setup()": self_rss_mb()}
+        handler = WSGIHandler()
+        big = setup["versions"][2]
+        rows = big["row_count"]
+        results: dict[str, dict[str, list[float]]] = {}
 
-    rss = {"after django.setup()": _self_rss_mb()}
-    handler = WSGIHandler()
-    big = setup["versions"][2]
-    rows = big["row_count"]
-    results: dict[str, dict[str, list[float]]] = {}
+        def consume(chunks) -> tuple[float, int, str]:
+            """Time to the first chunk, bytes, SHA-256 of an iterable of byte chunks (timed by the caller)."""
+            began = time.perf_counter()
+            first, digest, size = None, hashlib.sha256(), 0
+            for chunk in chunks:
+                if first is None:
+                    first = time.perf_counter() - began
+                digest.update(chunk)
+                size += len(chunk)
+            return first or 0.0, size, digest.hexdigest()
 
-    def consume(chunks) -> tuple[float, int, str]:
-        """Time to the first chunk, bytes, SHA-256 of an iterable of byte chunks (timed by the caller)."""
-        began = time.perf_counter()
-        first, digest, size = None, hashlib.sha256(), 0
-        for chunk in chunks:
-            if first is None:
-                first = time.perf_counter() - began
-            digest.update(chunk)
-            size += len(chunk)
-        return first or 0.0, size, digest.hexdigest()
-
-    def wsgi(fmt: str = "jsonl", atomic: bool = False):
-        url = bench.url(setup, "latest", fmt)
-        path, _, query = url.partition("?")
-        environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
-            "HTTP_AUTHORIZATION": f"Bearer {setup['key']}", "HTTP_HOST": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
-        }  # fmt: skip
-        status = []
-        body = handler(environ, lambda s, h, e=None: status.append(s))
-        try:
-            if atomic:  # the cursor is opened at the first next(): inside a transaction it is WITHOUT HOLD
-                with transaction.atomic():
+        def wsgi(fmt: str = "jsonl", atomic: bool = False):
+            url = bench.url(setup, "latest", fmt)
+            path, _, query = url.partition("?")
+            environ = {
+                "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
+                "HTTP_AUTHORIZATION": f"Bearer {setup['key']}", "HTTP_HOST": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
+            }  # fmt: skip
+            status = []
+            body = handler(environ, lambda s, h, e=None: status.append(s))
+            try:
+                if atomic:  # the cursor is opened at the first next(): inside a transaction it is WITHOUT HOLD
+                    with transaction.atomic():
+                        outcome = consume(body)
+                else:
                     outcome = consume(body)
-            else:
-                outcome = consume(body)
-        finally:
-            body.close()
-        if not status or not status[0].startswith("200"):
-            raise SystemExit(f"in-process download failed: {status}")
-        return outcome
+            finally:
+                body.close()
+            if not status or not status[0].startswith("200"):
+                raise SystemExit(f"in-process download failed: {status}")
+            return outcome
 
-    def lines_query():
-        return DatasetRow.objects.filter(version_id=big["id"]).order_by("position").values_list("line", flat=True)
+        def lines_query():
+            return DatasetRow.objects.filter(version_id=big["id"]).order_by("position").values_list("line", flat=True)
 
-    def orm_iterator(atomic: bool = False):
-        def run():
-            for _ in lines_query().iterator(chunk_size=2000):
-                pass
-            return 0.0, 0, ""
+        def orm_iterator(atomic: bool = False):
+            def run():
+                for _ in lines_query().iterator(chunk_size=2000):
+                    pass
+                return 0.0, 0, ""
 
-        if atomic:
-            with transaction.atomic():
-                return run()
-        return run()
+            if atomic:
+                with transaction.atomic():
+                    return run()
+            return run()
 
-    def orm_batched():  # the view's generator without Django's request layers (autocommit)
-        return consume(exports.jsonl_chunks(version=_version()))
+        def orm_batched():  # the view's generator without Django's request layers (autocommit)
+            return consume(exports.jsonl_chunks(version=_version()))
 
-    def _version():
-        from labeling.models import DatasetVersion
+        def _version():
+            from labeling.models import DatasetVersion
 
-        return DatasetVersion.objects.get(pk=big["id"])
+            return DatasetVersion.objects.get(pk=big["id"])
 
-    def copy_chunks(size: int = 256 * 1024):
-        """A JSONL generator over COPY … TO STDOUT (psycopg's copy API), joined into ~256 KB chunks."""
-        connection.ensure_connection()
-        raw = connection.connection
-        sql = "COPY (SELECT line FROM labeling_datasetrow WHERE version_id = %s ORDER BY position) TO STDOUT"
-        with raw.cursor() as cursor, cursor.copy(sql, [big["id"]]) as copy:
-            batch, length = [], 0
-            for data in copy:
-                batch.append(data)
-                length += len(data)
-                if length >= size:
+        def copy_chunks(size: int = 256 * 1024):
+            """A JSONL generator over COPY … TO STDOUT (psycopg's copy API), joined into ~256 KB chunks."""
+            connection.ensure_connection()
+            raw = connection.connection
+            sql = "COPY (SELECT line FROM labeling_datasetrow WHERE version_id = %s ORDER BY position) TO STDOUT"
+            with raw.cursor() as cursor, cursor.copy(sql, [big["id"]]) as copy:
+                batch, length = [], 0
+                for data in copy:
+                    batch.append(data)
+                    length += len(data)
+                    if length >= size:
+                        yield b"".join(batch)
+                        batch, length = [], 0
+                if batch:
                     yield b"".join(batch)
-                    batch, length = [], 0
-            if batch:
-                yield b"".join(batch)
 
-    def copy_generator():
-        return consume(copy_chunks())
-
-    def copy_generator_index_order():
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_sort = off")
+        def copy_generator():
             return consume(copy_chunks())
 
-    def parquet_parts():
-        """The Parquet writer's steps alone, timed over the whole version."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        def copy_generator_index_order():
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL enable_sort = off")
+                return consume(copy_chunks())
 
-        texts = list(lines_query().iterator(chunk_size=2000))
-        t0 = time.perf_counter()
-        flats = [exports.flat_row(text) for text in texts]
-        t1 = time.perf_counter()
-        for flat in flats:
-            flat["occurred_at"] = exports._timestamp(flat["occurred_at"])
-            flat["labeled_at"] = exports._timestamp(flat["labeled_at"])
-        t2 = time.perf_counter()
-        schema = exports.parquet_schema()
-        tables = []
-        for start in range(0, len(flats), exports.PARQUET_ROW_GROUP):
-            part = flats[start : start + exports.PARQUET_ROW_GROUP]
-            tables.append(pa.Table.from_pydict({c: [f[c] for f in part] for c in exports.COLUMNS}, schema=schema))
-        t3 = time.perf_counter()
-        sink = exports._Drain()
-        writer = pq.ParquetWriter(sink, schema)
-        for table in tables:
-            writer.write_table(table, row_group_size=exports.PARQUET_ROW_GROUP)
-            sink.drain()
-        writer.close()
-        t4 = time.perf_counter()
-        for name, value in (
-            ("  parquet: flat_row (msgspec decode + 5 JSON columns re-encoded)", t1 - t0),
-            ("  parquet: _timestamp × 2 (fromisoformat + astimezone)", t2 - t1),
-            ("  parquet: columns → pa.Table.from_pydict (per row group)", t3 - t2),
-            ("  parquet: ParquetWriter.write_table (encode + compress)", t4 - t3),
-        ):
-            results.setdefault(name, {}).setdefault("total", []).append(value)
-        del texts, flats, tables
-        return 0.0, 0, ""
+        def parquet_parts():
+            """The Parquet writer's steps alone, timed over the whole version."""
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-    steps = [
-        ("JSONL: whole request, as is (autocommit → WITH HOLD cursor)", lambda: wsgi("jsonl")),
-        ("JSONL: whole request, body consumed in transaction.atomic()", lambda: wsgi("jsonl", atomic=True)),
-        ("  jsonl_chunks() alone (ORM iterator + _batched)", orm_batched),
-        ("  ORM values_list('line').iterator(2000), autocommit", orm_iterator),
-        ("  ORM values_list('line').iterator(2000), in a transaction", lambda: orm_iterator(atomic=True)),
-        ("JSONL via COPY TO STDOUT generator, 256 KB chunks", copy_generator),
-        ("JSONL via COPY TO STDOUT, index order (enable_sort off)", copy_generator_index_order),
-    ]
-    formats = [part.strip() for part in args.formats.split(",")]
-    if "csv" in formats:
-        steps.append(("CSV: whole request", lambda: wsgi("csv")))
-    if "parquet" in formats:
-        steps.append(("Parquet: whole request", lambda: wsgi("parquet")))
-        steps.append(("Parquet: the steps alone, in memory (see below)", parquet_parts))
-    try:
+            texts = list(lines_query().iterator(chunk_size=2000))
+            t0 = time.perf_counter()
+            flats = [exports.flat_row(text) for text in texts]
+            t1 = time.perf_counter()
+            for flat in flats:
+                flat["occurred_at"] = exports._timestamp(flat["occurred_at"])
+                flat["labeled_at"] = exports._timestamp(flat["labeled_at"])
+            t2 = time.perf_counter()
+            schema = exports.parquet_schema()
+            tables = []
+            for start in range(0, len(flats), exports.PARQUET_ROW_GROUP):
+                part = flats[start : start + exports.PARQUET_ROW_GROUP]
+                tables.append(pa.Table.from_pydict({c: [f[c] for f in part] for c in exports.COLUMNS}, schema=schema))
+            t3 = time.perf_counter()
+            sink = exports._Drain()
+            writer = pq.ParquetWriter(sink, schema)
+            for table in tables:
+                writer.write_table(table, row_group_size=exports.PARQUET_ROW_GROUP)
+                sink.drain()
+            writer.close()
+            t4 = time.perf_counter()
+            for name, value in (
+                ("  parquet: flat_row (msgspec decode + 5 JSON columns re-encoded)", t1 - t0),
+                ("  parquet: _timestamp × 2 (fromisoformat + astimezone)", t2 - t1),
+                ("  parquet: columns → pa.Table.from_pydict (per row group)", t3 - t2),
+                ("  parquet: ParquetWriter.write_table (encode + compress)", t4 - t3),
+            ):
+                results.setdefault(name, {}).setdefault("total", []).append(value)
+            del texts, flats, tables
+            return 0.0, 0, ""
+
+        steps = [
+            ("JSONL: whole request, as is (autocommit → WITH HOLD cursor)", lambda: wsgi("jsonl")),
+            ("JSONL: whole request, body consumed in transaction.atomic()", lambda: wsgi("jsonl", atomic=True)),
+            ("  jsonl_chunks() alone (ORM iterator + _batched)", orm_batched),
+            ("  ORM values_list('line').iterator(2000), autocommit", orm_iterator),
+            ("  ORM values_list('line').iterator(2000), in a transaction", lambda: orm_iterator(atomic=True)),
+            ("JSONL via COPY TO STDOUT generator, 256 KB chunks", copy_generator),
+            ("JSONL via COPY TO STDOUT, index order (enable_sort off)", copy_generator_index_order),
+        ]
+        formats = [part.strip() for part in args.formats.split(",")]
+        if "csv" in formats:
+            steps.append(("CSV: whole request", lambda: wsgi("csv")))
+        if "parquet" in formats:
+            steps.append(("Parquet: whole request", lambda: wsgi("parquet")))
+            steps.append(("Parquet: the steps alone, in memory (see below)", parquet_parts))
         first, size, sha = wsgi("jsonl")
         if sha != big["sha256"]:
             log(f"  ** in-process JSONL SHA-256 differs from the version's ({sha[:16]}… vs {big['sha256'][:16]}…)")
-        rss["after one JSONL request"] = _self_rss_mb()
+        rss["after one JSONL request"] = self_rss_mb()
         first, size, sha = copy_generator()
         if sha != big["sha256"]:
             log("  ** the COPY generator's SHA-256 differs from the version's")
         for name, call in steps:
             call()  # warm
             if name.startswith("Parquet: whole"):
-                rss["after one Parquet request (pyarrow loaded)"] = _self_rss_mb()
+                rss["after one Parquet request (pyarrow loaded)"] = self_rss_mb()
             for _ in range(args.profile_repeat):
                 began = time.perf_counter()
                 first, _, _ = call()
@@ -1034,7 +942,7 @@ def profile(args) -> None:
                 entry.setdefault("first", []).append(first)
             total = statistics.median(results[name]["total"]) * 1000
             log(f"  {name}: {total:,.0f} ms")
-        rss["at the end"] = _self_rss_mb()
+        rss["at the end"] = self_rss_mb()
         profiler = cProfile.Profile()
         profiler.enable()
         wsgi("jsonl")
@@ -1045,11 +953,6 @@ def profile(args) -> None:
             parquet_profiler.enable()
             wsgi("parquet")
             parquet_profiler.disable()
-    finally:
-        connection.close()
-        flush_redis(args.redis_url)
-        if not args.keep_db:
-            drop_database(args.database)
 
     print()
     print(f"Server path for {rows:,} rows in-process, median of {args.profile_repeat} (ms, rows/s, first chunk):")
@@ -1066,44 +969,25 @@ def profile(args) -> None:
     for title, prof in (("JSONL", profiler), ("Parquet", parquet_profiler)):
         if prof is None:
             continue
-        stream = io.StringIO()
-        pstats.Stats(prof, stream=stream).sort_stats("tottime").print_stats(15)
         print(f"cProfile of one {title} request, top functions by own time:")
-        print("\n".join(stream.getvalue().splitlines()[6:]))
-    OUT.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    profiler.dump_stats(OUT / f"w3-profile-{stamp}.prof")
-    if parquet_profiler is not None:
-        parquet_profiler.dump_stats(OUT / f"w3-profile-{stamp}-parquet.prof")
-    (OUT / f"w3-profile-{stamp}.json").write_text(
-        json.dumps({"rows": rows, "repeat": args.profile_repeat, "steps": table, "rss_mb": rss}, indent=2) + "\n"
-    )
-    log(f"Wrote bench/out/w3-profile-{stamp}.json and .prof (open with: python -m pstats)")
+        print("\n".join(cprofile_text(prof, "tottime", 15).splitlines()[6:]))
+    figures = {"rows": rows, "repeat": args.profile_repeat, "steps": table, "rss_mb": rss}
+    profiles = {"": profiler} | ({"-parquet": parquet_profiler} if parquet_profiler else {})
+    save_profile("w3-profile", figures, profiles)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = workload_parser(__doc__)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the latest version (default 100,000)")
     parser.add_argument("--small-rows", type=int, default=20_000, help="rows of version 1 (default 20,000)")
     parser.add_argument("--formats", default="jsonl,parquet", help="formats, comma-separated (jsonl, csv, parquet)")
     parser.add_argument("--runs", type=int, default=3, help="runs (default 3)")
-    parser.add_argument("--port", type=int, default=0, help="first server port (default: free ones)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker, for gthread (default 1)")
-    parser.add_argument("--app", default="expertloop.wsgi", help="WSGI app for gunicorn (default expertloop.wsgi)")
-    parser.add_argument("--database", default="expertloop_bench_w3", help="database to (re)create")
-    parser.add_argument(
-        "--redis-url", default=REDIS_URL, help=f"Redis for Celery and the cache, flushed (default {REDIS_URL})"
-    )
-    parser.add_argument("--rss-interval", type=float, default=0.05, help="RSS sampling interval, s (default 0.05)")
+    add_server_options(parser, workers=2)
+    add_database_options(parser, database="expertloop_bench_w3")
     parser.add_argument(
         "--shared-server", action="store_true", help="one server for every format (default: one per format)"
     )
     parser.add_argument("--wait", type=float, default=0, help="keep retrying a missing endpoint this long, s")
-    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     parser.add_argument("--profile", action="store_true", help="profile the server's download path in-process")
     parser.add_argument("--profile-repeat", type=int, default=3, help="timed repetitions per step (default 3)")
     args = parser.parse_args()

@@ -34,11 +34,9 @@ import argparse
 import cProfile
 import hashlib
 import importlib
-import io
 import json
 import os
 import platform
-import pstats
 import random
 import resource
 import statistics
@@ -54,7 +52,18 @@ from zoneinfo import ZoneInfo
 import msgspec
 import psycopg
 import records
-from w1_ingest import OUT, PG, PG_URL, ROOT, drop_database, git_state, log, recreate_database
+from harness import OUT, ROOT
+from harness.database import (
+    PG,
+    copy_database,
+    database_exists,
+    django_setup,
+    drop_database,
+    recreate_database,
+    server_env,
+)
+from harness.profiling import cprofile_text
+from harness.report import git_state, log, machine, new_stamp, save_and_print, workload_parser
 
 PROJECT_SLUG = "bench-w4"
 TIME_ZONE = "Europe/Berlin"
@@ -215,7 +224,7 @@ class Setup:
         )
         self.timed("plan activity", began)
         recreate_database(self.database)
-        django_setup(self.database)
+        django_setup(server_env(self.database))
         from django.core.management import call_command
 
         began = time.perf_counter()
@@ -527,27 +536,6 @@ class Setup:
         return {"week": week.isoformat(), "status": cycle.status, "seconds": round(time.perf_counter() - began, 2)}
 
 
-def django_setup(database: str) -> None:
-    os.environ.update(child_env(database))
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def child_env(database: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(
-        DATABASE_URL=f"{PG_URL}/{database}",
-        SECRET_KEY="bench",
-        DEBUG="false",
-        DJANGO_SETTINGS_MODULE="expertloop.settings",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
 def counts(conn: psycopg.Connection, project_id: int, week: date) -> dict:
     def one(sql: str, *params) -> int:
         return conn.execute(sql, params).fetchone()[0]
@@ -652,7 +640,7 @@ class StepClock:
 def child(args) -> None:
     """Run close_week once in this process; print one line `W4RESULT {json}`."""
     began_process = time.perf_counter()
-    django_setup(args.database)
+    django_setup(server_env(args.database))
     from django.db import connection
 
     from labeling.services import cycles
@@ -735,7 +723,7 @@ def run_child(database: str, setup: dict, *, profile_out: Path | None = None, pa
         command += ["--patch", patch]
     began = time.perf_counter()
     with open(OUT / "w4-child-stderr.log", "w+b") as errors:
-        process = subprocess.Popen(command, cwd=ROOT, env=child_env(database), stdout=subprocess.PIPE, stderr=errors)
+        process = subprocess.Popen(command, cwd=ROOT, env=server_env(database), stdout=subprocess.PIPE, stderr=errors)
         stdout = process.stdout.read()
         process.stdout.close()
         _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: ru_maxrss is its peak RSS
@@ -758,24 +746,6 @@ def run_child(database: str, setup: dict, *, profile_out: Path | None = None, pa
 
 # ----------------------------------------------------------------------------------------------
 # The benchmark
-
-
-def admin() -> psycopg.Connection:
-    return psycopg.connect(f"{PG} dbname=postgres", autocommit=True)
-
-
-def database_exists(name: str) -> bool:
-    with admin() as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
-
-
-def copy_database(template: str, name: str) -> float:
-    """A fresh copy of the template (file copy: faster than WAL-logging a GB); return seconds."""
-    began = time.perf_counter()
-    with admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
-    return time.perf_counter() - began
 
 
 def load_setup(template: str) -> dict | None:
@@ -877,8 +847,7 @@ def explain(database: str, statements: list[dict], limit: int) -> list[dict]:
 
 def run(args) -> int:
     template, copy_name = f"{args.database}_tpl", f"{args.database}_run"
-    OUT.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = new_stamp()
     setup = load_setup(template) if args.reuse else None
     if setup is None:
         log(f"Set-up into {template} ({args.outputs:,} outputs, {args.events:,} events, {args.labels:,} labels) …")
@@ -916,21 +885,14 @@ def run(args) -> int:
             profile = run_child(copy_name, setup, profile_out=prof_path, patch=args.patch)
             log(f"  close {profile['seconds']:.1f} s under cProfile; EXPLAIN ANALYZE of the slowest statements …")
             profile["explain"] = explain(copy_name, profile["sql_slowest"], args.explain)
-            stream = io.StringIO()
-            pstats.Stats(str(prof_path), stream=stream).sort_stats("cumulative").print_stats(35)
-            profile["cprofile_cumulative"] = stream.getvalue()
-            stream = io.StringIO()
-            pstats.Stats(str(prof_path), stream=stream).sort_stats("tottime").print_stats(25)
-            profile["cprofile_tottime"] = stream.getvalue()
+            profile["cprofile_cumulative"] = cprofile_text(str(prof_path), "cumulative", 35)
+            profile["cprofile_tottime"] = cprofile_text(str(prof_path), "tottime", 25)
     finally:
         drop_database(copy_name)
         if not (args.reuse or args.keep_template):
             drop_database(template)
     report = summarise(args, setup, runs, profile, ok)
-    path = OUT / f"w4-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print_report(report)
-    log(f"Wrote {path.relative_to(ROOT)}")
+    save_and_print(f"w4-{stamp}.json", report, print_report)
     return 0 if ok else 1
 
 
@@ -952,7 +914,7 @@ def summarise(args, setup: dict, runs: list[dict], profile: dict | None, ok: boo
         "workload": "W4 weekly close",
         "ok": ok,
         "git": git_state(),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine() | {"platform": platform.platform()},
         "args": vars(args),
         "setup": setup,
         "median": medians(measured),
@@ -1041,9 +1003,7 @@ def print_report(report: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = workload_parser(__doc__)
     parser.add_argument("--users", type=int, default=50_000, help="end users (default 50,000)")
     parser.add_argument("--outputs", type=int, default=500_000, help="outputs (default 500,000)")
     parser.add_argument("--events", type=int, default=500_000, help="usage events (default 500,000)")

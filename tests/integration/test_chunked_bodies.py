@@ -3,63 +3,31 @@
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from labeling.models import Output
 from labeling.services.api_keys import create_api_key
 from tests.conftest import output_record
 from tests.factories import ProjectFactory
+from tests.servers import Gunicorn, database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 1024  # the server's INGEST_MAX_BODY_BYTES in this test, so an over-limit body stays small
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def server():
+def server(tmp_path):
     """gunicorn serving expertloop.wsgi (as the Dockerfile runs it) against the test database."""
-    db = connection.settings_dict
-    port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "INGEST_MAX_BODY_BYTES": str(LIMIT),
         "REDIS_URL": "",  # no broker needed: the routing sweep picks the outputs up later
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "expertloop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "gthread", "--threads", "2", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {process.stdout.read()}")
-            time.sleep(0.2)
-    yield port
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with Gunicorn(env=env, threads=2, log_path=tmp_path / "gunicorn.log") as server:
+        yield server.port
 
 
 def _post_chunked(port: int, path: str, body: bytes, key: str) -> tuple[int, dict]:

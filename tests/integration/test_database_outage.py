@@ -5,17 +5,13 @@ are a closed port, a socket of the test's own that accepts and never answers, an
 address; the slow one is the test PostgreSQL with a table locked past the web statement_timeout.
 """
 
-import http.client
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -23,90 +19,12 @@ import pytest
 from django.db import connection
 
 from labeling.services.api_keys import create_api_key
+from tests.servers import Answer, database_url, free_port, gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_KEY = "el_0123456789ab_" + "x" * 43
 SESSION = "__Host-sessionid=" + "a" * 32  # a well-formed session key: reading it needs the database
 MESSAGE = "The database is not answering right now. Try again in 30 seconds."
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict
-    body: str
-    seconds: float
-    cookies: list  # every Set-Cookie header
-
-
-class Server:
-    def __init__(self, port: int):
-        self.port = port
-        self.log = ""  # what gunicorn wrote, once it has stopped
-
-    def get(self, path: str, **headers) -> Answer:
-        return self.request("GET", path, **headers)
-
-    def request(self, method: str, path: str, body: str | None = None, **headers) -> Answer:
-        started = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        try:
-            conn.request(method, path, body=body, headers={"Host": "127.0.0.1", **headers})
-            response = conn.getresponse()
-            text = response.read().decode()
-            return Answer(
-                response.status,
-                dict(response.getheaders()),
-                text,
-                time.monotonic() - started,
-                response.headers.get_all("Set-Cookie") or [],
-            )
-        finally:
-            conn.close()
-
-
-@contextmanager
-def gunicorn(database_url: str, *, threads: int = 2, **env):
-    """A gunicorn like the Dockerfile's (gthread), one worker process, production settings."""
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEBUG"}}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "expertloop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "gthread", "--threads", str(threads), "--timeout", "120",
-         "--no-control-socket"],  # gunicorn ≥ 25 shares ~/.gunicorn/gunicorn.ctl between servers otherwise
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "expertloop.settings", "DATABASE_URL": database_url,
-             "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1", "SECURE_COOKIES": "true", **env},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        server = Server(port)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log = process.stdout.read()
-        print(log[-3000:])
-        if "server" in locals():
-            server.log = log
 
 
 @pytest.fixture
@@ -225,11 +143,10 @@ def test_a_dead_database_is_a_503_within_5_seconds_and_the_login_page_still_answ
 def test_a_statement_past_the_web_statement_timeout_is_a_503_and_the_next_request_is_served(project):
     key = create_api_key(project=project, name="app", scopes=["read"])
     db = connection.settings_dict
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     auth = {"Authorization": f"Bearer {key.secret}"}
 
     with (
-        gunicorn(url, DB_STATEMENT_TIMEOUT="1") as server,
+        gunicorn(database_url(), DB_STATEMENT_TIMEOUT="1") as server,
         psycopg.connect(
             host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"], dbname=db["NAME"]
         ) as locker,
@@ -261,10 +178,9 @@ SHOW_TIMEOUT = (
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_web_requests_get_the_short_statement_timeout_and_workers_and_commands_the_long_one():
-    db = connection.settings_dict
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "DB_STATEMENT_TIMEOUT": "7",
         "DB_TASK_STATEMENT_TIMEOUT": "1200",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -294,7 +210,7 @@ def test_a_database_that_hangs_under_an_open_connection_is_a_503_and_frees_the_w
     key = create_api_key(project=project, name="app", scopes=["read"])
     db = connection.settings_dict
     proxy = FreezableProxy(db["HOST"], int(db["PORT"]))
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@127.0.0.1:{proxy.port}/{db['NAME']}"
+    url = database_url(host="127.0.0.1", port=proxy.port)
     auth = {"Authorization": f"Bearer {key.secret}"}
 
     try:

@@ -6,10 +6,9 @@ from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.db import connection
 
 from tests.conftest import _member
-from tests.integration.test_database_outage import gunicorn
+from tests.servers import database_url, gunicorn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -35,10 +34,8 @@ def test_sign_in_over_https_sets_host_prefixed_secure_cookies_and_pages_are_not_
     # The server's hashers are the production ones (the test settings hash with MD5).
     lead.password = PBKDF2PasswordHasher().encode("a long passphrase", secrets.token_hex(8), iterations=1000)
     lead.save()
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
-    with gunicorn(url, **PRODUCTION) as server:
+    with gunicorn(database_url(), **PRODUCTION) as server:
         plain = server.get("/login/")
         form = server.get("/login/", **HTTPS)
         csrf, csrf_attributes = cookie(form.cookies, "__Host-csrftoken")

@@ -7,7 +7,6 @@ and worker at it; the database is the test database. Figures are printed (run wi
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,20 +17,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from kombu import Connection
 
 from labeling.models import Output, Queue
 from tests.conftest import output_record
+from tests.servers import Gunicorn, database_url, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(predicate, timeout: float, step: float = 0.2) -> bool:
@@ -47,7 +40,7 @@ class RedisServer:
     """A redis-server of the test's own, without persistence: killing it loses every key, as a crash may."""
 
     def __init__(self, workdir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.workdir = workdir
         self.process = None
@@ -143,11 +136,9 @@ def services():
 
 
 def _env(redis_url: str, **extra) -> dict:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return {
         **os.environ,
-        "DATABASE_URL": url,
+        "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         **extra,
@@ -219,24 +210,25 @@ class IngestClient(threading.Thread):
             self.next_id += 10
 
 
+@pytest.fixture
+def web(redis_server, tmp_path):
+    """gunicorn as docker-compose runs it (2 gthread workers × 4 threads), on this test's Redis."""
+    with Gunicorn(
+        env=_env(redis_server.url), workers=2, threads=4, timeout=60, log_path=tmp_path / "gunicorn.log"
+    ) as server:
+        yield server
+
+
 def test_ingest_through_a_20_s_redis_outage_loses_nothing_and_answers_no_500(
-    redis_server, services, tmp_path, project, full_key
+    redis_server, services, web, tmp_path, project, full_key
 ):
     """Sustained ingest while Redis is killed for 20 s: every record stored once, no 500, routed afterwards."""
     Queue.objects.create(project=project, slug="all", name="All")
     worker = _worker(services, redis_server, tmp_path / "worker.log", concurrency=2)
-    port = _free_port()
-    web = services(
-        [sys.executable, "-m", "gunicorn", "expertloop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--worker-class", "gthread", "--threads", "4", "--timeout", "60"],
-        _env(redis_server.url), tmp_path / "gunicorn.log",
-    )  # fmt: skip
-    web.wait_for_log("Booting worker", timeout=30)
-    assert _wait_for(lambda: _port_open(port), 30), web.output()
     # A task is running in the worker when Redis dies.
     marker = tmp_path / "running"
     redis_server.send_task("tests.slow", 8, str(marker))
-    client = IngestClient(f"http://127.0.0.1:{port}/api/v1/outputs", full_key.secret)
+    client = IngestClient(f"{web.url}/api/v1/outputs", full_key.secret)
     client.start()
     assert _wait_for(lambda: _markers(marker, "start"), 20), worker.output()[-3000:]
     time.sleep(4)
@@ -278,12 +270,6 @@ def test_ingest_through_a_20_s_redis_outage_loses_nothing_and_answers_no_500(
     assert worker.alive, worker.output()[-4000:]
     assert "Unrecoverable error" not in worker.output()
     assert "Internal Server Error" not in web.output(), web.output()[-4000:]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_the_worker_survives_losing_redis_under_a_running_task(redis_server, services, tmp_path):

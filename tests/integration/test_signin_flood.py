@@ -5,27 +5,24 @@ The full figures (with and without the protection) come from `bench/signin_flood
 
 import os
 import statistics
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.db import connection
+from signin_flood import flood, sign_in, summary
 
-from bench.signin_flood import flood, free_port, sign_in, start_gunicorn, stop_gunicorn, summary
 from tests.factories import OutputFactory
+from tests.servers import Gunicorn, database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
 def server(tmp_path):
     """gunicorn on the test database with the production settings module: the real default hasher."""
-    db = connection.settings_dict
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SIGNIN_")},
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "expertloop.settings",
         "DEBUG": "false",
         "SECURE_COOKIES": "false",
@@ -36,10 +33,8 @@ def server(tmp_path):
         "SIGNIN_ACCOUNT_FAILURE_LIMIT": "1000000",
         "SIGNIN_ADDRESS_FAILURE_LIMIT": "1000000",
     }
-    port = free_port()
-    process = start_gunicorn(env=env, port=port, workers=1, threads=4, log_path=tmp_path / "gunicorn.log")
-    yield f"http://127.0.0.1:{port}"
-    stop_gunicorn(process)
+    with Gunicorn(env=env, threads=4, timeout=60, log_path=tmp_path / "gunicorn.log", ready_path="/login/") as server:
+        yield server.url
 
 
 def test_a_flood_of_50_wrong_sign_ins_leaves_signed_in_pages_fast(server, expert, project):
