@@ -8,7 +8,9 @@ import pytest
 from django.conf import settings
 
 from labeling.services.api_keys import create_api_key
+from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -79,6 +81,12 @@ def engineer(project):
 @pytest.fixture
 def outsider(other_project):
     return _member(other_project, "oscar", "expert")
+
+
+@pytest.fixture
+def rubric(project):
+    """Version 1 of the project's rubric: the shared questions of tests/helpers/rubrics.py."""
+    return publish_rubric(project=project, questions=QUESTIONS, guidelines="# How to judge\nBe **fair**.")
 
 
 class Api:

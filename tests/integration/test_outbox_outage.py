@@ -22,8 +22,8 @@ from labeling.services.datasets import create_dataset
 from labeling.services.queues import QueueValues, create_queue
 from tests.conftest import free_port, point_celery_at
 from tests.factories import OutputFactory
+from tests.helpers.labeling import label_outputs
 from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
-from tests.labeling.services.test_datasets import label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,87 @@
+"""Labeled items made the way experts make them: routed outputs, leased slots, submitted labels, resolutions."""
+
+import re
+from collections.abc import Sequence
+
+from labeling.models import Item, Membership, Queue
+from labeling.services.assignment import next_item
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_item
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
+
+AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
+TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2})
+
+
+def label_outputs(
+    project,
+    count: int = 1,
+    *,
+    answers: Sequence[dict] = AGREE,
+    experts: Sequence | None = None,
+    rubric=None,
+    queue: str = "sample",
+    resolve: bool = True,
+    start: int = 0,
+    texts: Sequence[str] | None = None,
+    **output_fields,
+) -> list[Item]:
+    """Label `count` new outputs in one queue, each by one expert per entry of `answers`, and resolve them.
+
+    The queue (made with overlap len(answers) unless it exists), the rubric (the project's newest, else the
+    shared one) and the experts (`lab0`, `lab1`, … unless given) are found or made. Outputs are `out-00000`,
+    `out-00001`, … from `start`, their answer texts from `texts` or "Parcel n arrives Friday."; other output
+    fields (input, tags, …) as given. Resolving is done here because the task enqueued on commit never runs
+    inside a test transaction. Returns the items as stored afterwards.
+    """
+    rubric = (
+        rubric or project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
+    )
+    queue_row, _ = Queue.objects.get_or_create(
+        project=project, slug=queue, defaults={"name": queue.title(), "overlap": len(answers)}
+    )
+    fields = {"input": "Where is my parcel?", "model": "gpt-4o-mini", "metadata": {"topic": "shipping"},
+              "tags": ["shipping"], **output_fields}  # fmt: skip
+    outputs = [
+        OutputFactory(
+            project=project,
+            external_id=f"out-{start + i:05d}",
+            output=texts[i] if texts else f"Parcel {start + i} arrives Friday.",
+            **fields,
+        )
+        for i in range(count)
+    ]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    if experts is None:
+        experts = [UserFactory(username=f"lab{n}") for n in range(len(answers))]
+        for expert in experts:
+            Membership.objects.get_or_create(project=project, user=expert, defaults={"role": "expert"})
+    items = []
+    for _ in range(count):
+        handed = set()
+        for expert, given in zip(experts, answers, strict=True):
+            item = next_item(expert=expert, queue=queue_row)
+            submit_label(expert=expert, item=item, rubric=rubric, answers=given)
+            handed.add(item.pk)
+        assert len(handed) == 1, "the experts were handed different items"
+        if resolve:
+            resolve_item(item_id=item.pk)
+        items.append(item.pk)
+    stored = Item.objects.in_bulk(items)
+    return [stored[pk] for pk in items]
+
+
+def take(client, queue) -> Item:
+    """Ask for the next item the way the browser does (a POST); return the item it redirected to."""
+    response = client.post(f"/p/{queue.project.slug}/q/{queue.slug}/next")
+    assert response.status_code == 302, response.content[:300]
+    item_id = int(re.search(r"/items/(\d+)/$", response.headers["Location"]).group(1))
+    return Item.objects.get(pk=item_id)
+
+
+def handed_token(html: str) -> str:
+    """Return the labeling page's `handed` token (which proves the expert was shown the item)."""
+    return re.search(r'name="handed" value="([^"]+)"', html).group(1)
