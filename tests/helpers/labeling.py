@@ -3,7 +3,7 @@
 import re
 from collections.abc import Sequence
 
-from labeling.models import Item, Membership, Queue
+from labeling.models import Item, Membership, Output, Queue
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.resolution import resolve_item
@@ -14,6 +14,7 @@ from tests.helpers.rubrics import QUESTIONS
 
 AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
 TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2})
+TIE_WITH_FIX = ({"correct": True}, {"correct": False, "fix": "It arrives on Monday."})
 
 
 def label_outputs(
@@ -25,17 +26,17 @@ def label_outputs(
     rubric=None,
     queue: str = "sample",
     resolve: bool = True,
-    start: int = 0,
+    start: int | None = None,
     texts: Sequence[str] | None = None,
     **output_fields,
 ) -> list[Item]:
     """Label `count` new outputs in one queue, each by one expert per entry of `answers`, and resolve them.
 
-    The queue (made with overlap len(answers) unless it exists), the rubric (the project's newest, else the
-    shared one) and the experts (`lab0`, `lab1`, … unless given) are found or made. Outputs are `out-00000`,
-    `out-00001`, … from `start`, their answer texts from `texts` or "Parcel n arrives Friday."; other output
-    fields (input, tags, …) as given. Resolving is done here because the task enqueued on commit never runs
-    inside a test transaction. Returns the items as stored afterwards.
+    Found or made: the queue (overlap len(answers)), the rubric (the project's newest, else the shared one)
+    and the experts (`lab0`, `lab1`, …). Outputs are named `out-00000`, … from `start` (by default after
+    the project's outputs) and answer `texts` (else "Parcel n arrives Friday."); other output fields as
+    given. Resolving happens here because the task enqueued on commit never runs in a test transaction.
+    Returns the items as stored afterwards.
     """
     rubric = (
         rubric or project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
@@ -43,6 +44,8 @@ def label_outputs(
     queue_row, _ = Queue.objects.get_or_create(
         project=project, slug=queue, defaults={"name": queue.title(), "overlap": len(answers)}
     )
+    if start is None:
+        start = Output.objects.filter(project=project).count()
     fields = {"input": "Where is my parcel?", "model": "gpt-4o-mini", "metadata": {"topic": "shipping"},
               "tags": ["shipping"], **output_fields}  # fmt: skip
     outputs = [

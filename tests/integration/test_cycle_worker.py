@@ -24,6 +24,7 @@ from labeling.services.rubrics import publish_rubric
 from labeling.tasks import close_week
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.factories import OutputFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
 from tests.integration.test_celery_worker import ROOT, _env_for_test_database, _wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -70,7 +71,7 @@ def _last_week_of_labels(project) -> tuple:
     """A project a month old with twelve outputs of last week, labeled by two experts with some disagreement."""
     type(project).objects.filter(pk=project.pk).update(created_at=timezone.now() - timedelta(days=30))
     last_week = calendar.current_week(project) - timedelta(days=7)
-    rubric = publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
     experts = [UserFactory(username=name) for name in ("erin", "ezra")]
     for user in experts:

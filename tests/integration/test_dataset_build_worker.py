@@ -33,6 +33,7 @@ from labeling.services.datasets import create_dataset, dataset_rows
 from labeling.services.rubrics import publish_rubric
 from labeling.tasks import build_dataset
 from tests.factories import MembershipFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
 from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -42,7 +43,7 @@ ITEMS = 6000  # three chunks of rows
 
 def _labeled_project(project):
     """ITEMS outputs, each one complete item with two agreeing labels and a resolution (bulk, fast)."""
-    rubric = publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="all", name="All", overlap=2)
     experts = [MembershipFactory(project=project, user=UserFactory(username=f"w{n}")).user for n in range(2)]
     now = timezone.now()

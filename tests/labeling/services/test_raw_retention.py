@@ -16,8 +16,7 @@ from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from labeling.tasks import purge_expired_outputs
 from tests.factories import OutputFactory, UserFactory
-
-QUESTIONS = [{"key": "correct", "kind": "binary", "prompt": "Correct?"}]
+from tests.helpers.rubrics import QUESTIONS
 
 
 @pytest.fixture
