@@ -10,6 +10,7 @@ from django.conf import settings
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers.processes import free_port
 from tests.helpers.rubrics import QUESTIONS
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -151,15 +152,6 @@ def output_record(index: int = 0, **overrides) -> dict:
     }
     record.update(overrides)
     return record
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on (bound, read, and released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def point_celery_at(url: str) -> None:

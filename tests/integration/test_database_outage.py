@@ -5,108 +5,24 @@ are a closed port, a socket of the test's own that accepts and never answers, an
 address; the slow one is the test PostgreSQL with a table locked past the web statement_timeout.
 """
 
-import http.client
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
 
 from labeling.services.api_keys import create_api_key
+from tests.helpers.processes import ROOT, Answer, free_port, gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_KEY = "el_0123456789ab_" + "x" * 43
 SESSION = "__Host-sessionid=" + "a" * 32  # a well-formed session key: reading it needs the database
 MESSAGE = "The database is not answering right now. Try again in 30 seconds."
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict
-    body: str
-    seconds: float
-    cookies: list  # every Set-Cookie header
-
-
-class Server:
-    def __init__(self, port: int):
-        self.port = port
-        self.log = ""  # what gunicorn wrote, once it has stopped
-
-    def get(self, path: str, **headers) -> Answer:
-        return self.request("GET", path, **headers)
-
-    def request(self, method: str, path: str, body: str | None = None, **headers) -> Answer:
-        started = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        try:
-            conn.request(method, path, body=body, headers={"Host": "127.0.0.1", **headers})
-            response = conn.getresponse()
-            text = response.read().decode()
-            return Answer(
-                response.status,
-                dict(response.getheaders()),
-                text,
-                time.monotonic() - started,
-                response.headers.get_all("Set-Cookie") or [],
-            )
-        finally:
-            conn.close()
-
-
-@contextmanager
-def gunicorn(database_url: str, *, threads: int = 2, **env):
-    """A gunicorn like the Dockerfile's (gthread), one worker process, production settings."""
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEBUG"}}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "expertloop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "gthread", "--threads", str(threads), "--timeout", "120",
-         "--no-control-socket"],  # gunicorn ≥ 25 shares ~/.gunicorn/gunicorn.ctl between servers otherwise
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "expertloop.settings", "DATABASE_URL": database_url,
-             "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1", "SECURE_COOKIES": "true", **env},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        server = Server(port)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log = process.stdout.read()
-        print(log[-3000:])
-        if "server" in locals():
-            server.log = log
 
 
 @pytest.fixture
