@@ -31,3 +31,19 @@ def store_retention(project, cohort: date, current: date):
             RetentionCell.objects.create(project=project, segment=segment, cohort_week=cohort, offset=offset,
                                          cohort_users=users, active_on=active, active_on_or_after=active,
                                          incomplete=cohort + timedelta(weeks=offset) == current)  # fmt: skip
+
+
+def retention_grid(cells, segment="all") -> dict:
+    """Return one segment's cells as {cohort: (users, [active on k], [active on or after k], {incomplete k})}."""
+    table = {}
+    for cell in sorted(cells, key=lambda cell: (cell["cohort_week"], cell["offset"])):
+        if cell["segment"] != segment:
+            continue
+        users, on, after, open_ = table.setdefault(cell["cohort_week"], (cell["cohort_users"], [], [], set()))
+        assert cell["offset"] == len(on), "offsets run 0, 1, 2, … without gaps"
+        assert cell["cohort_users"] == users
+        on.append(cell["active_on"])
+        after.append(cell["active_on_or_after"])
+        if cell["incomplete"]:
+            open_.add(cell["offset"])
+    return table
