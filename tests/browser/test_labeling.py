@@ -5,10 +5,9 @@ import re
 
 import pytest
 
-from labeling.models import Flag, Item, Label, Queue, Skip, Slot, SlotState
-from labeling.services.routing import route_outputs
-from tests.factories import OutputFactory
+from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
 from tests.helpers.browser import sign_in
+from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,12 +19,6 @@ ANSWERS = {"correct": True, "helpful": 4, "tone": "friendly", "issues": ["evasiv
 @pytest.fixture
 def queue(project, rubric):
     return Queue.objects.create(project=project, slug="all", name="All answers")
-
-
-def make_items(project, count, **fields) -> list[Item]:
-    outputs = OutputFactory.create_batch(count, project=project, **fields)
-    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
-    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
 
 
 def open_next(page, live_server, queue) -> int:

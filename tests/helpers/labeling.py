@@ -77,6 +77,13 @@ def label_outputs(
     return [stored[pk] for pk in items]
 
 
+def make_items(project, count: int, **output_fields) -> list[Item]:
+    """Route `count` new outputs (with these fields) and return the items they became, oldest first."""
+    outputs = OutputFactory.create_batch(count, project=project, **output_fields)
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
+
+
 def take(client, queue) -> Item:
     """Ask for the next item the way the browser does (a POST); return the item it redirected to."""
     response = client.post(f"/p/{queue.project.slug}/q/{queue.slug}/next")

@@ -10,11 +10,10 @@ from django.utils import timezone
 
 from labeling.models import Comment, Flag, Item, Label, LabelRevision, Membership, Queue, Skip, Slot, SlotState
 from labeling.services import assignment, labels
-from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from labeling.web.answer_forms import answers_from_post
-from tests.factories import OutputFactory, UserFactory
-from tests.helpers.labeling import handed_token, take
+from tests.factories import UserFactory
+from tests.helpers.labeling import handed_token, make_items, take
 from tests.helpers.rubrics import questions
 
 QUESTIONS = questions(required=("helpful", "tone"))
@@ -44,12 +43,6 @@ def rubric(project):
 @pytest.fixture
 def queue(project):
     return Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
-
-
-def make_items(project, count, **output_fields) -> list[Item]:
-    outputs = OutputFactory.create_batch(count, project=project, **output_fields)
-    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
-    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
 
 
 def item_url(item, suffix=""):
