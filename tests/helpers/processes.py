@@ -36,6 +36,16 @@ def manage_check(**env) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Ask a child process to stop (SIGTERM) and kill it if it has not within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def env_for_test_database(**extra) -> dict:
     """The environment of this test run, pointed at the test database pytest-django made."""
     db = connection.settings_dict
@@ -118,12 +128,7 @@ def gunicorn(database_url: str, *, threads: int = 2, **env):
         server = Server(port)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log = process.stdout.read()
         print(log[-3000:])
         if "server" in locals():

@@ -6,7 +6,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from tests.helpers.processes import ROOT, env_for_test_database
+from tests.helpers.processes import ROOT, env_for_test_database, stop
 
 
 @pytest.fixture
@@ -21,8 +21,4 @@ def worker():
         cwd=ROOT, env=env_for_test_database(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)

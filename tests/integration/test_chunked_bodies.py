@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -16,23 +15,17 @@ from labeling.models import Output
 from labeling.services.api_keys import create_api_key
 from tests.conftest import output_record
 from tests.factories import ProjectFactory
+from tests.helpers.processes import ROOT, free_port, stop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 1024  # the server's INGEST_MAX_BODY_BYTES in this test, so an over-limit body stays small
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def server():
     """gunicorn serving expertloop.wsgi (as the Dockerfile runs it) against the test database."""
     db = connection.settings_dict
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -55,11 +48,7 @@ def server():
                 pytest.fail(f"gunicorn exited: {process.stdout.read()}")
             time.sleep(0.2)
     yield port
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
 
 
 def _post_chunked(port: int, path: str, body: bytes, key: str) -> tuple[int, dict]:
