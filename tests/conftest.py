@@ -8,7 +8,10 @@ import pytest
 from django.conf import settings
 
 from labeling.services.api_keys import create_api_key
+from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.servers import free_port
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -81,6 +84,12 @@ def outsider(other_project):
     return _member(other_project, "oscar", "expert")
 
 
+@pytest.fixture
+def rubric(project):
+    """Version 1 of the project's rubric: the shared questions of tests/helpers/rubrics.py."""
+    return publish_rubric(project=project, questions=QUESTIONS, guidelines="# How to judge\nBe **fair**.")
+
+
 class Api:
     """Calls the REST API the way a product app does: JSON body, bearer key."""
 
@@ -143,15 +152,6 @@ def output_record(index: int = 0, **overrides) -> dict:
     }
     record.update(overrides)
     return record
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on (bound, read, and released)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def point_celery_at(url: str) -> None:

@@ -4,6 +4,8 @@ from django.utils import timezone
 
 from labeling.models import Membership, Output, Project
 
+PASSWORD = "correct horse battery"  # every factory user's
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -13,7 +15,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
     def _save(user, create, extracted, **kwargs):

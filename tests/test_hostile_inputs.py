@@ -18,8 +18,7 @@ from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import output_record
 from tests.factories import OutputFactory, UserFactory
-from tests.labeling.web.test_adjudication import AGREE, labeled_item
-from tests.labeling.web.test_expert import QUESTIONS, handed_token, take
+from tests.helpers.labeling import handed_token, label_outputs, take
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -110,9 +109,8 @@ def test_nul_in_the_project_query_is_a_400(project, lead):
 
 
 @pytest.fixture
-def handed(project, expert):
+def handed(project, expert, rubric):
     """An item the expert was shown, with the page's `handed` token."""
-    publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="all", name="All answers")
     OutputFactory.create_batch(2, project=project)
     from labeling.services.routing import route_outputs
@@ -140,7 +138,7 @@ def test_nul_in_an_experts_note_is_a_400_and_nothing_is_stored(handed, project, 
 
 
 def test_nul_in_an_adjudication_note_is_a_400(project, expert, other_expert, lead):
-    item = labeled_item(project, [expert, other_expert], AGREE)
+    [item] = label_outputs(project, experts=[expert, other_expert])
 
     response = signed_in(lead).post(
         f"/p/{project.slug}/manage/adjudication/{item.pk}/", {"action": "mark", "note": "wrong\x00rule"}

@@ -14,60 +14,19 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import DatasetRow, DatasetVersion, Membership, Queue, VersionStatus
+from labeling.models import DatasetRow, DatasetVersion, VersionStatus
 from labeling.services.api_keys import create_api_key
-from labeling.services.assignment import next_item
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.exports import COLUMNS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
-from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, _member
-from tests.factories import OutputFactory, UserFactory
+from tests.factories import UserFactory
+from tests.helpers.labeling import TIE, label_outputs
 from tests.outbox import enqueued
 
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
-    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
-AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
-TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2})
 BASE = "/api/v1/projects/support-bot/datasets"
 EVAL = f"{BASE}/support-eval"
-
-
-def label_outputs(project, count, *, answers=AGREE, start=0, texts=None):
-    """`count` outputs in a queue of overlap 2, each labeled by two experts and resolved (copied from
-    tests/labeling/services/test_datasets.py, plus the output texts)."""
-    rubric = project.rubrics.first() or publish_rubric(project=project, questions=QUESTIONS)
-    queue, _ = Queue.objects.get_or_create(project=project, slug="sample", defaults={"name": "Sample", "overlap": 2})
-    outputs = [
-        OutputFactory(
-            project=project,
-            external_id=f"out-{start + i:05d}",
-            input="Where is my parcel?",
-            output=texts[i] if texts else f"Parcel {start + i} arrives Friday.",
-            model="gpt-4o-mini",
-            metadata={"topic": "shipping"},
-            tags=["shipping"],
-        )
-        for i in range(count)
-    ]
-    route_outputs(project_id=project.pk, output_ids=[o.pk for o in outputs])
-    experts = [UserFactory(username=f"lab{n}") for n in range(len(answers))]
-    for expert in experts:
-        Membership.objects.get_or_create(project=project, user=expert, defaults={"role": "expert"})
-    items = []
-    for _ in range(count):
-        item = None
-        for expert, answer in zip(experts, answers, strict=True):
-            item = next_item(expert=expert, queue=queue)
-            submit_label(expert=expert, item=item, rubric=rubric, answers=answer)
-        resolve_item(item_id=item.pk)
-        items.append(item)
-    return items
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from labeling.models import Output, UsageEvent
 from tests.conftest import output_record
-from tests.labeling.test_settings import start
+from tests.helpers.processes import manage_check
 
 OUT_OF_RANGE = {
     "year 1 (Go's zero time)": "0001-01-01T00:00:00Z",
@@ -144,7 +144,7 @@ def test_the_openapi_schema_documents_the_range(client):
     ],
 )
 def test_a_bad_range_setting_fails_at_start(env, message):
-    result = start(SECRET_KEY="s3cret", **env)
+    result = manage_check(SECRET_KEY="s3cret", **env)
 
     assert result.returncode != 0
     assert message in result.stderr

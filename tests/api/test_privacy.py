@@ -26,16 +26,13 @@ from labeling.services.resolution import resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, output_record
+from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 SECRET = "zq81"  # every text of the erased end user carries it; nobody else's does
 ANA = f"ana-{SECRET}"
 WHEN = "2026-11-18T10:00:00+00:00"  # a past week, so it can be closed into a frozen report
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
 
 
 def ana_record(n):

@@ -5,43 +5,21 @@ from playwright.sync_api import expect
 
 from labeling.models import Dataset, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
-from labeling.services.assignment import next_item
-from labeling.services.labels import submit_label
-from labeling.services.resolution import resolve_item
-from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
 from labeling.tasks import build_dataset
-from tests.browser.test_lead import sign_in
-from tests.factories import OutputFactory
+from tests.helpers.browser import sign_in
+from tests.helpers.labeling import TIE_WITH_FIX, label_outputs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
 
-
-def tied_item(project, experts, rubric, queue, index):
-    output = OutputFactory(
-        project=project,
-        external_id=f"conv-{index}",
-        output=f"Your parcel **{index}** arrives Friday.",
-        input=[{"role": "user", "content": "Where is my parcel?"}],
+def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(
+    page, live_server, lead, expert, other_expert, project, rubric
+):
+    Queue.objects.create(project=project, slug="all", name="All answers", overlap=2)
+    texts = [f"Your parcel **{index}** arrives Friday." for index in range(2)]
+    item, other = label_outputs(
+        project, 2, answers=TIE_WITH_FIX, experts=[expert, other_expert], queue="all", texts=texts
     )
-    route_outputs(project_id=project.pk, output_ids=[output.pk])
-    answers = [{"correct": True}, {"correct": False, "fix": "It arrives on Monday."}]
-    for expert, given in zip(experts, answers, strict=True):
-        item = next_item(expert=expert, queue=queue)
-        submit_label(expert=expert, item=item, rubric=rubric, answers=given)
-    # Resolve here: the task enqueued on commit needs a worker, which browser tests do not run.
-    return resolve_item(item_id=item.pk).item
-
-
-def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(page, live_server, lead, expert, other_expert, project):
-    rubric = publish_rubric(project=project, questions=QUESTIONS)
-    queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2)
-    item, other = (tied_item(project, [expert, other_expert], rubric, queue, index) for index in range(2))
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))

@@ -5,46 +5,20 @@ import re
 
 import pytest
 
-from labeling.models import Flag, Item, Label, Queue, Skip, Slot, SlotState
-from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory
+from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
+from tests.helpers.browser import sign_in
+from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery"
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "helpfulness", "kind": "rating", "scale": [1, 5], "prompt": "How helpful is it?"},
-    {"key": "tone", "kind": "choice", "options": ["friendly", "neutral", "rude"], "prompt": "How does it sound?"},
-    {"key": "issues", "kind": "multi_choice", "options": ["wrong_policy", "evasive", "too_long"],
-     "prompt": "Which problems?", "required": False},
-    {"key": "critique", "kind": "text", "prompt": "What is wrong?", "required": False},
-    {"key": "corrected", "kind": "correction", "prompt": "Rewrite it.", "required": False},
-]  # fmt: skip
-# y (correct) · 4 (helpfulness) · 1 (tone: friendly) · 2 (issues: toggle evasive) · Enter (submit)
+# y (correct) · 4 (helpful) · 1 (tone: friendly) · 2 (issues: toggle evasive) · Enter (submit)
 KEYS = ["y", "4", "1", "2"]
-ANSWERS = {"correct": True, "helpfulness": 4, "tone": "friendly", "issues": ["evasive"]}
+ANSWERS = {"correct": True, "helpful": 4, "tone": "friendly", "issues": ["evasive"]}
 
 
 @pytest.fixture
-def queue(project):
-    publish_rubric(project=project, questions=QUESTIONS, guidelines="Judge the **last** answer.")
+def queue(project, rubric):
     return Queue.objects.create(project=project, slug="all", name="All answers")
-
-
-def make_items(project, count, **fields) -> list[Item]:
-    outputs = OutputFactory.create_batch(count, project=project, **fields)
-    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
-    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
-
-
-def sign_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
 
 
 def open_next(page, live_server, queue) -> int:
@@ -77,7 +51,7 @@ def label_by_keyboard(page) -> int:
 
 def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_server, expert, project, queue):
     make_items(project, 6)
-    sign_in(page, live_server, "erin")
+    sign_in(page, live_server, "erin", keyboard=True)
     open_next(page, live_server, queue)
 
     labeled, posts = [], []
@@ -86,7 +60,7 @@ def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_ser
         first = current_item(page)
         posts.clear()
         page.keyboard.press("y")
-        assert page.locator(".question.is-active").get_attribute("data-key") == "helpfulness"  # moved on
+        assert page.locator(".question.is-active").get_attribute("data-key") == "helpful"  # moved on
         for key in KEYS[1:]:
             page.keyboard.press(key)
         assert page.locator("input[name=q-issues][value=evasive]").is_checked()
@@ -127,7 +101,7 @@ HOSTILE = (
 
 def test_the_next_item_address_leases_only_when_its_button_is_pressed(page, live_server, expert, project, queue):
     make_items(project, 2)
-    sign_in(page, live_server, "erin")
+    sign_in(page, live_server, "erin", keyboard=True)
 
     page.goto(f"{live_server.url}/p/{project.slug}/q/{queue.slug}/next")  # as a prefetch or a bookmark would
 
@@ -144,7 +118,7 @@ def test_hostile_output_shows_as_inert_text(page, live_server, expert, project, 
     make_items(project, 1, output=HOSTILE, input=[{"role": "user", "content": '<img src=y onerror="window.__xss=5">'}])
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    sign_in(page, live_server, "erin")
+    sign_in(page, live_server, "erin", keyboard=True)
 
     open_next(page, live_server, queue)
 
@@ -158,7 +132,7 @@ def test_hostile_output_shows_as_inert_text(page, live_server, expert, project, 
     page.locator(".ai-output").get_by_text("javascript:window.__xss=3").click()
     for link in page.locator(".ai-output a").all():
         link.click()
-    correction = page.locator("textarea[name=q-corrected]").input_value()
+    correction = page.locator("textarea[name=q-fix]").input_value()
     assert correction.endswith("</textarea><script>window.__xss=4</script>")  # text inside the box
 
     assert page.evaluate("window.__xss") is None
@@ -170,8 +144,8 @@ def test_two_experts_never_get_the_same_item(page, browser, live_server, expert,
     other = browser.new_context().new_page()
     other.set_default_timeout(10_000)
     try:
-        sign_in(page, live_server, "erin")
-        sign_in(other, live_server, "ezra")
+        sign_in(page, live_server, "erin", keyboard=True)
+        sign_in(other, live_server, "ezra", keyboard=True)
         mine, theirs = set(), set()
         for _ in range(3):
             a = open_next(page, live_server, queue)
@@ -190,7 +164,7 @@ def test_two_experts_never_get_the_same_item(page, browser, live_server, expert,
 
 def test_question_mark_shows_the_keys(page, live_server, expert, project, queue):
     make_items(project, 1)
-    sign_in(page, live_server, "erin")
+    sign_in(page, live_server, "erin", keyboard=True)
     open_next(page, live_server, queue)
     overlay = page.locator("#keys-overlay")
     assert overlay.is_hidden()

@@ -6,18 +6,10 @@ from playwright.sync_api import expect
 from labeling.models import Queue, Rubric
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory
+from tests.helpers.browser import sign_in
+from tests.helpers.rubrics import BINARY
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-QUESTIONS = [{"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"}]
-
-
-def sign_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "correct horse battery")
-    with page.expect_navigation():
-        page.click("button[type=submit]")
 
 
 def test_a_lead_creates_a_queue_and_sees_it_listed(page, live_server, lead, expert, other_expert, project):
@@ -66,7 +58,8 @@ def test_a_lead_creates_a_queue_and_sees_it_listed(page, live_server, lead, expe
 
 
 def test_a_lead_publishes_a_rubric_version_and_sees_both(page, live_server, lead, project):
-    publish_rubric(project=project, questions=QUESTIONS, guidelines="Be **kind**.")
+    # One question, so that the version this test publishes can add a second (`tone`).
+    publish_rubric(project=project, questions=[BINARY], guidelines="Be **kind**.")
     sign_in(page, live_server, "lena")
 
     page.goto(f"{live_server.url}/p/{project.slug}/manage/rubric/")

@@ -8,25 +8,17 @@ from playwright.sync_api import expect
 
 from labeling.models import CycleStatus, OutboxMessage, Queue, ReviewCycle, week_label
 from labeling.rules import calendar
-from tests.browser.test_adjudication import tied_item
-from tests.browser.test_lead import sign_in
-from tests.labeling.web.test_meeting import store_retention, store_week
+from tests.helpers.browser import sign_in
+from tests.helpers.labeling import TIE_WITH_FIX, label_outputs
+from tests.helpers.metrics import store_retention, store_week
 from tests.outbox import run_as_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
-
 
 @pytest.fixture
-def meeting_data(project, lead, expert, other_expert):
+def meeting_data(project, lead, expert, other_expert, rubric):
     """Two weeks of stored metrics before the running week, and one tied item waiting for a lead."""
-    from labeling.services.rubrics import publish_rubric
-
-    rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
     this_week = calendar.current_week(project)
     last_week = this_week - timedelta(days=7)
@@ -34,7 +26,10 @@ def meeting_data(project, lead, expert, other_expert):
     store_week(project, queue, last_week, passes=41, n=50)
     for cohort in (last_week - timedelta(days=14), last_week - timedelta(days=7)):
         store_retention(project, cohort, this_week)
-    item = tied_item(project, [expert, other_expert], rubric, queue, 0)
+    [item] = label_outputs(
+        project, answers=TIE_WITH_FIX, experts=[expert, other_expert], queue="all",
+        texts=["Your parcel **0** arrives Friday."],
+    )  # fmt: skip
     return {"week": last_week, "label": week_label(last_week), "item": item}
 
 

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import RedactionRuleSet
-from tests.browser.test_lead import sign_in
+from tests.helpers.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

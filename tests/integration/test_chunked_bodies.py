@@ -10,7 +10,7 @@ from labeling.models import Output
 from labeling.services.api_keys import create_api_key
 from tests.conftest import output_record
 from tests.factories import ProjectFactory
-from tests.servers import Gunicorn, database_url
+from tests.helpers.servers import Gunicorn, database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 LIMIT = 64 * 1024  # the server's INGEST_MAX_BODY_BYTES in this test, so an over-limit body stays small

@@ -24,7 +24,8 @@ from labeling.services.rubrics import publish_rubric
 from labeling.tasks import close_week
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.factories import OutputFactory, UserFactory
-from tests.integration.test_celery_worker import ROOT, _env_for_test_database, _wait_for
+from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 def _start(args: list[str], **env) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "expertloop", *args],
-        cwd=ROOT, env=_env_for_test_database(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env_for_test_database(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
@@ -70,7 +71,7 @@ def _last_week_of_labels(project) -> tuple:
     """A project a month old with twelve outputs of last week, labeled by two experts with some disagreement."""
     type(project).objects.filter(pk=project.pk).update(created_at=timezone.now() - timedelta(days=30))
     last_week = calendar.current_week(project) - timedelta(days=7)
-    rubric = publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
     experts = [UserFactory(username=name) for name in ("erin", "ezra")]
     for user in experts:
@@ -89,7 +90,7 @@ def _last_week_of_labels(project) -> tuple:
 def test_beat_and_a_worker_close_the_week_once_and_a_second_close_changes_nothing(worker_and_beat, project):
     last_week, queue = _last_week_of_labels(project)
 
-    closed = _wait_for(
+    closed = wait_for(
         lambda: ReviewCycle.objects.filter(project=project, week=last_week, status=CycleStatus.CLOSED).exists(),
         timeout=90,
     )
@@ -103,7 +104,7 @@ def test_beat_and_a_worker_close_the_week_once_and_a_second_close_changes_nothin
     close_week.delay(project.pk, last_week.isoformat())
     marker = OutputFactory(project=project, external_id="marker", occurred_at=timezone.now())
     route_outputs_task.delay(project.pk, [marker.pk])
-    assert _wait_for(lambda: Output.objects.filter(pk=marker.pk, routed_at__isnull=False).exists(), timeout=60)
+    assert wait_for(lambda: Output.objects.filter(pk=marker.pk, routed_at__isnull=False).exists(), timeout=60)
 
     assert ReviewCycle.objects.filter(project=project, week=last_week).count() == 1
     again = ReviewCycle.objects.get(project=project, week=last_week)

@@ -12,16 +12,15 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
 
 from labeling.services.api_keys import create_api_key
-from tests.servers import Answer, database_url, free_port, gunicorn
+from tests.helpers.processes import ROOT
+from tests.helpers.servers import Answer, database_url, free_port, gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_KEY = "el_0123456789ab_" + "x" * 43
 SESSION = "__Host-sessionid=" + "a" * 32  # a well-formed session key: reading it needs the database
 MESSAGE = "The database is not answering right now. Try again in 30 seconds."

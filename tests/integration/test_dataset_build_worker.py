@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import msgspec
 import psycopg
@@ -33,16 +32,16 @@ from labeling.services.datasets import create_dataset, dataset_rows
 from labeling.services.rubrics import publish_rubric
 from labeling.tasks import build_dataset
 from tests.factories import MembershipFactory, UserFactory
-from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
+from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 ITEMS = 6000  # three chunks of rows
 
 
 def _labeled_project(project):
     """ITEMS outputs, each one complete item with two agreeing labels and a resolution (bulk, fast)."""
-    rubric = publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="all", name="All", overlap=2)
     experts = [MembershipFactory(project=project, user=UserFactory(username=f"w{n}")).user for n in range(2)]
     now = timezone.now()
@@ -86,7 +85,7 @@ def _clean_checksum(dataset) -> str:
 
 
 def _start_worker():
-    env = _env_for_test_database(CELERY_VISIBILITY_TIMEOUT="3")
+    env = env_for_test_database(CELERY_VISIBILITY_TIMEOUT="3")
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
@@ -132,8 +131,8 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     first = _start_worker()
     try:
         build_dataset.delay(dataset.pk)
-        assert _wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
-        assert _wait_for(_a_build_waits_on_the_labels, 60)
+        assert wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
+        assert wait_for(_a_build_waits_on_the_labels, 60)
         _stop(first, signal.SIGKILL)
     finally:
         _stop(first, signal.SIGKILL)
@@ -146,7 +145,7 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     second = _start_worker()
     try:
         build_dataset.delay(dataset.pk)  # and a twin delivery of the same build, for good measure
-        done = _wait_for(
+        done = wait_for(
             lambda: (
                 DatasetVersion.objects.filter(dataset=dataset, status="ready").exists()
                 and not DatasetVersion.objects.filter(dataset=dataset, status="building").exists()

@@ -18,7 +18,7 @@ import pytest
 
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
-from tests.api.test_datasets_api import TIE, label_outputs
+from tests.helpers.labeling import TIE, label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

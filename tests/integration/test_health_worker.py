@@ -4,7 +4,7 @@ import pytest
 
 from labeling import tasks
 from labeling.models import WorkerHeartbeat
-from tests.integration.test_celery_worker import _wait_for, worker  # noqa: F401 (a fixture)
+from tests.helpers.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -14,7 +14,7 @@ def test_readyz_turns_ready_once_a_real_worker_ran_the_heartbeat(client, worker)
     assert before.status_code == 503 and before.json()["components"]["worker"] == "never"
 
     tasks.worker_heartbeat.delay()
-    beat = _wait_for(WorkerHeartbeat.objects.exists)
+    beat = wait_for(WorkerHeartbeat.objects.exists)
 
     worker.terminate()
     log = worker.communicate(timeout=15)[0]

@@ -20,13 +20,13 @@ from labeling.models import DatasetVersion, Item, OutboxMessage, VersionStatus
 from labeling.resilience import broker_breaker as breaker
 from labeling.services.datasets import create_dataset
 from labeling.services.queues import QueueValues, create_queue
-from tests.conftest import free_port, point_celery_at
+from tests.conftest import point_celery_at
 from tests.factories import OutputFactory
-from tests.integration.test_celery_worker import _env_for_test_database, _wait_for
-from tests.labeling.services.test_datasets import label_outputs
+from tests.helpers.labeling import label_outputs
+from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.servers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class OwnRedis:
@@ -41,7 +41,7 @@ class OwnRedis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        assert _wait_for(lambda: _answers(client), 10), "redis-server did not start"
+        assert wait_for(lambda: _answers(client), 10), "redis-server did not start"
 
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
@@ -71,7 +71,7 @@ def own_redis():
 def _start_worker(redis_url: str, tmp_path: Path, *, beat: bool) -> subprocess.Popen:
     """A Celery worker (with embedded beat, its outbox sweep every second, if `beat`), logging to a file."""
     log = tmp_path / "worker.log"
-    env = _env_for_test_database(REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1")
+    env = env_for_test_database(REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1")
     # Beat's schedule in memory: the default shelve file (dbm.sqlite3 on Python 3.13) sometimes fails to
     # open under load ("locking protocol"), and a test of the outbox must not hang on that.
     beat_args = ["-B", "--scheduler", "celery.beat:Scheduler"] if beat else []
@@ -82,7 +82,7 @@ def _start_worker(redis_url: str, tmp_path: Path, *, beat: bool) -> subprocess.P
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     process.log = log
-    assert _wait_for(lambda: "ready." in log.read_text(), 30), log.read_text()[-3000:]
+    assert wait_for(lambda: "ready." in log.read_text(), 30), log.read_text()[-3000:]
     return process
 
 
@@ -151,7 +151,7 @@ def test_build_and_backfill_pressed_while_redis_is_down_run_once_it_is_back(
 
     own_redis.start()  # back, on the same port, empty
     back = time.monotonic()
-    done = _wait_for(
+    done = wait_for(
         lambda: (
             DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists()
             and Item.objects.filter(queue=queue).count() == 4
@@ -192,7 +192,7 @@ def test_a_worker_that_starts_after_the_outage_sends_what_waited(client, project
     own_redis.start()
     worker = _start_worker(own_redis.url, tmp_path, beat=False)
     try:
-        built = _wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
+        built = wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
     finally:
         _stop(worker)
     assert built, worker.log.read_text()[-4000:]

@@ -21,7 +21,7 @@ from kombu import Connection
 
 from labeling.models import Output, Queue
 from tests.conftest import output_record
-from tests.servers import Gunicorn, database_url, free_port
+from tests.helpers.servers import Gunicorn, database_url, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from django.utils import timezone
 from labeling.models import AuditEvent, Output
 from labeling.tasks import purge_expired_outputs
 from tests.factories import OutputFactory
-from tests.integration.test_celery_worker import _wait_for, worker  # noqa: F401 — the worker fixture
+from tests.helpers.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +20,7 @@ def test_a_worker_deletes_expired_raw_outputs_and_audits_the_run(worker, project
     OutputFactory(project=project, external_id="young", occurred_at=timezone.now() - timedelta(days=6))
 
     purge_expired_outputs.delay()
-    audited = _wait_for(lambda: AuditEvent.objects.filter(action="retention.outputs_deleted").exists())
+    audited = wait_for(lambda: AuditEvent.objects.filter(action="retention.outputs_deleted").exists())
 
     worker.terminate()
     log = worker.communicate(timeout=15)[0]

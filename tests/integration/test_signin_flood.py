@@ -11,7 +11,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from signin_flood import flood, sign_in, summary
 
 from tests.factories import OutputFactory
-from tests.servers import Gunicorn, database_url
+from tests.helpers.servers import Gunicorn, database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"

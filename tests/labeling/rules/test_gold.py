@@ -4,6 +4,7 @@ majority, ties, rating medians, multi-choice, corrections), adjudicated over aut
 import pytest
 
 from labeling.rules.gold import combine, gold_answer, gold_answers, gold_entries, open_ties, resolve_answers
+from tests.helpers.rubrics import BINARY, CHOICE, CORRECTION, MULTI, RATING
 
 AUTOMATIC = {
     "correct": {"value": None, "method": "tie", "votes": {"true": 1, "false": 1}},
@@ -11,13 +12,6 @@ AUTOMATIC = {
     "tone": {"value": "calm", "method": "unanimous", "votes": {"calm": 2}},
     "fix": {"value": ["Say 3 days.", "Say three days."], "method": "list"},
 }
-
-
-BINARY = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
-RATING = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]}
-CHOICE = {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt", "rude"]}
-MULTI = {"key": "issues", "kind": "multi_choice", "prompt": "Issues", "options": ["wrong", "evasive", "long"]}
-CORRECTION = {"key": "fix", "kind": "correction", "prompt": "Better answer"}
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,9 @@ from labeling.services.labels import LeaseLost, submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.rubrics import questions
 
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
-    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
-    {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt", "rude"], "required": False},
-    {"key": "issues", "kind": "multi_choice", "prompt": "Issues", "options": ["wrong", "evasive"], "required": False},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
+QUESTIONS = questions(required=("helpful",))  # the shared rubric; a missing rating is refused below
 ANSWERS = {"correct": True, "helpful": 4}
 
 

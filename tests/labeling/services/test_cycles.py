@@ -34,13 +34,9 @@ from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
 
 WEEK = date(2026, 11, 9)  # a Monday, long over by the test's "now"
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
-    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
-    {"key": "tone", "kind": "choice", "prompt": "Tone?", "options": ["friendly", "curt", "rude"]},
-]
 # What the two experts say about each of ten outputs: six agree on pass, two on fail, two tie.
 VERDICTS = [(True, True)] * 6 + [(False, False)] * 2 + [(True, False)] * 2
 

@@ -6,47 +6,10 @@ import json
 import pytest
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import Dataset, DatasetRow, DatasetVersion, Membership, Queue, VersionStatus
-from labeling.services.assignment import next_item
+from labeling.models import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from labeling.services.datasets import build_version, create_dataset, split_of, version_diff
-from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, resolve_item
-from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory, UserFactory
-
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
-    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
-
-
-def label_outputs(project, count, answers=({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5}), start=0):
-    """`count` outputs in a queue with overlap len(answers), each labeled by that many experts and resolved."""
-    rubric = (
-        publish_rubric(project=project, questions=QUESTIONS)
-        if not project.rubrics.exists()
-        else project.rubrics.first()
-    )
-    queue, _ = Queue.objects.get_or_create(
-        project=project, slug="sample", defaults={"name": "Sample", "overlap": len(answers)}
-    )
-    outputs = [
-        OutputFactory(project=project, external_id=f"out-{start + i:05d}", input="Where is my parcel?")
-        for i in range(count)
-    ]
-    route_outputs(project_id=project.pk, output_ids=[o.pk for o in outputs])
-    experts = [UserFactory(username=f"lab{n}") for n in range(len(answers))]
-    for expert in experts:
-        Membership.objects.get_or_create(project=project, user=expert, defaults={"role": "expert"})
-    for _ in range(count):
-        item = None
-        for expert, answer in zip(experts, answers, strict=True):
-            item = next_item(expert=expert, queue=queue)
-            submit_label(expert=expert, item=item, rubric=rubric, answers=answer)
-        resolve_item(item_id=item.pk)
-    return queue
+from tests.helpers.labeling import label_outputs
 
 
 def test_a_build_freezes_resolved_items_into_canonical_rows(project):

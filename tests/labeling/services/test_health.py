@@ -13,7 +13,7 @@ from labeling import tasks
 from labeling.models import RoutingState, WorkerHeartbeat
 from labeling.services.health import record_heartbeat
 from tests.factories import UserFactory
-from tests.labeling.test_settings import ROOT
+from tests.helpers.processes import ROOT
 
 pytestmark = pytest.mark.redis
 

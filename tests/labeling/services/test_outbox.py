@@ -12,7 +12,6 @@ import textwrap
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from celery import current_app
@@ -24,10 +23,9 @@ from labeling.models import OutboxMessage, WorkerHeartbeat
 from labeling.services import outbox
 from labeling.tasks import publish_outbox
 from tests.conftest import point_celery_at
-from tests.integration.test_celery_worker import _env_for_test_database
+from tests.helpers.processes import ROOT, env_for_test_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def queued(broker_queue) -> list[dict]:
@@ -171,7 +169,7 @@ def test_every_task_the_code_asks_for_is_registered_under_that_name():
 def _run_fresh(code: str, *, broker: bool = True) -> str:
     """Run `code` in a new Django process on the test database, one that has imported no task module
     (without a broker: no REDIS_URL, the demo's eager Celery)."""
-    env = _env_for_test_database()
+    env = env_for_test_database()
     if not broker:
         del env["REDIS_URL"]
     prelude = "import sys, django; django.setup(); assert 'labeling.tasks' not in sys.modules\n"

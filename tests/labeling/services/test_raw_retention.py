@@ -13,15 +13,12 @@ from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import submit_label
 from labeling.services.resolution import resolve_item
 from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
 from labeling.tasks import purge_expired_outputs
 from tests.factories import OutputFactory, UserFactory
 
-QUESTIONS = [{"key": "correct", "kind": "binary", "prompt": "Correct?"}]
-
 
 @pytest.fixture
-def old_and_new(project, other_project):
+def old_and_new(project, other_project, rubric):
     """gold (old, agreed), tied (old, tie, in a dataset), half (old, one label of two), raw (old), recent."""
     project.raw_retention_days = 30
     project.save()
@@ -32,7 +29,6 @@ def old_and_new(project, other_project):
     made["raw"] = OutputFactory(project=project, external_id="raw", occurred_at=old)
     made["recent"] = OutputFactory(project=project, external_id="recent", occurred_at=recent)
     made["elsewhere"] = OutputFactory(project=other_project, external_id="elsewhere", occurred_at=old)
-    rubric = publish_rubric(project=project, questions=QUESTIONS)
     queue = Queue.objects.create(project=project, slug="all", name="All", overlap=2)
     route_outputs(project_id=project.pk, output_ids=[o.pk for o in made.values() if o.project_id == project.pk])
     first, second = UserFactory(username="ann"), UserFactory(username="ben")

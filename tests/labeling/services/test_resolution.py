@@ -10,46 +10,19 @@ from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
 from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.factories import OutputFactory
+from tests.helpers.labeling import label_outputs
 from tests.outbox import enqueued, run_as_worker
-
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Correct?"},
-    {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]},
-    {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt", "rude"], "required": False},
-    {
-        "key": "issues",
-        "kind": "multi_choice",
-        "prompt": "Issues",
-        "options": ["wrong", "evasive", "long"],
-        "required": False,
-    },
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
-
-
-@pytest.fixture
-def rubric(project):
-    return publish_rubric(project=project, questions=QUESTIONS)
-
-
-def labeled_item(project, rubric, answer_sets, django_capture_on_commit_callbacks=None):
-    """An item of a queue with overlap len(answer_sets), labeled by that many experts."""
-    queue = Queue.objects.create(project=project, slug=f"q{Queue.objects.count()}", name="Q", overlap=len(answer_sets))
-    route_outputs(project_id=project.pk, output_ids=[OutputFactory(project=project).pk])
-    item = None
-    for index, answers in enumerate(answer_sets):
-        expert = MembershipFactory(project=project, user=UserFactory(username=f"r{queue.pk}-{index}")).user
-        item = next_item(expert=expert, queue=queue)
-        submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
-    item.refresh_from_db()
-    return item
 
 
 def test_the_last_label_enqueues_resolution_and_the_task_resolves(project, rubric, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        item = labeled_item(project, rubric, [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 2}])
+        [item] = label_outputs(
+            project,
+            answers=[{"correct": True, "helpful": 4}, {"correct": True, "helpful": 2}],
+            rubric=rubric,
+            resolve=False,
+        )
 
     [message] = enqueued("labeling.resolve_item")
     assert message.args == [item.pk] and message.dedupe_key == f"resolve_item:{item.pk}"
@@ -63,7 +36,12 @@ def test_the_last_label_enqueues_resolution_and_the_task_resolves(project, rubri
 
 
 def test_unanimous_and_majority_items_resolve_on_their_own(project, rubric):
-    item = labeled_item(project, rubric, [{"correct": False, "helpful": 1, "tone": "rude", "issues": ["wrong"]}] * 3)
+    [item] = label_outputs(
+        project,
+        answers=[{"correct": False, "helpful": 1, "tone": "rude", "issues": ["wrong"]}] * 3,
+        rubric=rubric,
+        resolve=False,
+    )
 
     resolution = resolve_item(item_id=item.pk)
 
@@ -78,7 +56,12 @@ def test_unanimous_and_majority_items_resolve_on_their_own(project, rubric):
 
 
 def test_a_tie_goes_to_adjudication_and_the_leads_answer_wins_and_survives_recompute(project, rubric, lead):
-    item = labeled_item(project, rubric, [{"correct": True, "helpful": 4}, {"correct": False, "helpful": 2}])
+    [item] = label_outputs(
+        project,
+        answers=[{"correct": True, "helpful": 4}, {"correct": False, "helpful": 2}],
+        rubric=rubric,
+        resolve=False,
+    )
     resolution = resolve_item(item_id=item.pk)
     assert resolution.status == ResolutionStatus.NEEDS_ADJUDICATION
     assert "correct" not in gold_answers(resolution.automatic, resolution.adjudicated)
@@ -102,7 +85,12 @@ def test_a_tie_goes_to_adjudication_and_the_leads_answer_wins_and_survives_recom
 
 
 def test_a_lead_can_send_an_agreed_item_to_adjudication(project, rubric, lead):
-    item = labeled_item(project, rubric, [{"correct": True, "helpful": 5}, {"correct": True, "helpful": 5}])
+    [item] = label_outputs(
+        project,
+        answers=[{"correct": True, "helpful": 5}, {"correct": True, "helpful": 5}],
+        rubric=rubric,
+        resolve=False,
+    )
 
     marked = mark_for_adjudication(lead=lead, item=item, note="Looks right but quotes an old policy")
 
@@ -113,7 +101,12 @@ def test_a_lead_can_send_an_agreed_item_to_adjudication(project, rubric, lead):
 
 
 def test_resolution_is_idempotent(project, rubric):
-    item = labeled_item(project, rubric, [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}])
+    [item] = label_outputs(
+        project,
+        answers=[{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}],
+        rubric=rubric,
+        resolve=False,
+    )
     first = resolve_item(item_id=item.pk).automatic
     assert resolve_item(item_id=item.pk).automatic == first
     assert Resolution.objects.filter(item=item).count() == 1
@@ -128,7 +121,12 @@ def test_an_incomplete_item_is_not_resolved(project, rubric, expert, other_exper
 
 
 def test_adjudication_is_for_leads_and_validated(project, rubric, lead, expert):
-    item = labeled_item(project, rubric, [{"correct": True, "helpful": 4}, {"correct": False, "helpful": 4}])
+    [item] = label_outputs(
+        project,
+        answers=[{"correct": True, "helpful": 4}, {"correct": False, "helpful": 4}],
+        rubric=rubric,
+        resolve=False,
+    )
     resolve_item(item_id=item.pk)
     with pytest.raises(NotFound):
         adjudicate(lead=expert, item=item, answers={"correct": True})

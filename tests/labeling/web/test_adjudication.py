@@ -8,42 +8,14 @@ import pytest
 
 from labeling.models import Item, ItemStatus, Label, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
-from labeling.services.assignment import next_item
-from labeling.services.labels import submit_label
-from labeling.services.resolution import resolve_item
-from labeling.services.routing import route_outputs
-from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.labeling import label_outputs
 
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "helpful", "kind": "rating", "prompt": "How helpful?", "scale": [1, 5]},
-    {"key": "tone", "kind": "choice", "prompt": "Tone", "options": ["friendly", "curt"], "required": False},
-    {"key": "issues", "kind": "multi_choice", "prompt": "Issues", "options": ["wrong", "long"], "required": False},
-    {"key": "fix", "kind": "correction", "prompt": "Better answer", "required": False},
-]
 TIE = (
     {"correct": True, "helpful": 4, "tone": "friendly", "fix": "Parcels take 3 days."},
     {"correct": False, "helpful": 4, "tone": "friendly", "fix": "Parcels take 2 to 4 days."},
 )
 AGREE = ({"correct": True, "helpful": 5}, {"correct": True, "helpful": 5})
-
-
-def labeled_item(project, experts, answers, *, output="Your parcel arrives **Friday**.") -> Item:
-    """A complete, resolved item of the project's queue, labeled by `experts` with `answers` in order."""
-    rubric = project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
-    queue, _ = Queue.objects.get_or_create(
-        project=project, slug="all", defaults={"name": "All", "overlap": len(experts)}
-    )
-    out = OutputFactory(project=project, output=output, input=[{"role": "user", "content": "Where is my parcel?"}])
-    route_outputs(project_id=project.pk, output_ids=[out.pk])
-    item = None
-    for expert, given in zip(experts, answers, strict=True):
-        item = next_item(expert=expert, queue=queue)
-        assert item.output_id == out.pk
-        submit_label(expert=expert, item=item, rubric=rubric, answers=given)
-    resolve_item(item_id=item.pk)  # the task is enqueued on commit, which a test transaction never reaches
-    return Item.objects.get(pk=item.pk)
 
 
 @pytest.fixture
@@ -74,7 +46,7 @@ def state(item) -> tuple:
 
 
 def test_pages_need_a_signed_in_user(client, project, experts):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     for url in (list_url(project), item_url(project, item)):
         response = client.get(url)
         assert response.status_code == 302 and response.headers["Location"].startswith("/login/")
@@ -83,8 +55,8 @@ def test_pages_need_a_signed_in_user(client, project, experts):
 @pytest.mark.parametrize("persona", ["expert", "engineer", "outsider"])
 def test_it_validates_ownership(client, project, experts, persona, request):
     """Experts (even those who labeled the item), engineers and outsiders get 404s and change nothing."""
-    item = labeled_item(project, experts, TIE)
-    agreeing = labeled_item(project, experts, AGREE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    [agreeing] = label_outputs(project, answers=AGREE, experts=experts)
     before = state(item), state(agreeing)
     client.force_login(request.getfixturevalue(persona))
 
@@ -99,7 +71,7 @@ def test_it_validates_ownership(client, project, experts, persona, request):
 def test_it_validates_ownership_of_an_item_id(lead_client, project, other_project, experts):
     """A lead naming another project's item, or an item still being labeled, gets a 404; nothing changes."""
     foreign_experts = [MembershipFactory(project=other_project, role="expert").user for _ in range(2)]
-    foreign = labeled_item(other_project, foreign_experts, TIE)
+    [foreign] = label_outputs(other_project, answers=TIE, experts=foreign_experts)
     before = state(foreign)
 
     assert lead_client.get(item_url(project, foreign)).status_code == 404
@@ -109,7 +81,7 @@ def test_it_validates_ownership_of_an_item_id(lead_client, project, other_projec
     assert lead_client.get(list_url(other_project)).status_code == 404
     assert state(foreign) == before
 
-    labeled_item(project, experts, AGREE)
+    label_outputs(project, answers=AGREE, experts=experts)
     open_item = Item.objects.create(project=project, queue=Queue.objects.get(project=project), output=OutputFactory(
         project=project), week=foreign.week, overlap=2)  # fmt: skip
     assert lead_client.get(item_url(project, open_item)).status_code == 404
@@ -119,7 +91,7 @@ def test_it_validates_ownership_of_an_item_id(lead_client, project, other_projec
 
 def test_an_admin_may_adjudicate(client, project, experts):
     admin = MembershipFactory(project=project, role="admin", user=UserFactory(username="ada")).user
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     client.force_login(admin)
     assert client.get(list_url(project)).status_code == 200
     assert client.post(item_url(project, item), {"q-correct": "no"}).status_code == 302
@@ -130,10 +102,10 @@ def test_an_admin_may_adjudicate(client, project, experts):
 
 
 def test_the_list_shows_items_waiting_for_a_decision_oldest_first(lead_client, project, experts, lead):
-    first = labeled_item(project, experts, TIE, output="First answer <script>alert(1)</script>")
-    labeled_item(project, experts, AGREE)
-    second = labeled_item(project, experts, TIE, output="Second answer")
-    marked = labeled_item(project, experts, AGREE, output="Agreed, but suspicious")
+    [first] = label_outputs(project, answers=TIE, experts=experts, texts=["First answer <script>alert(1)</script>"])
+    label_outputs(project, answers=AGREE, experts=experts)
+    [second] = label_outputs(project, answers=TIE, experts=experts, texts=["Second answer"])
+    [marked] = label_outputs(project, answers=AGREE, experts=experts, texts=["Agreed, but suspicious"])
     lead_client.post(item_url(project, marked), {"action": "mark", "note": "Check the refund rule"})
 
     response = lead_client.get(list_url(project))
@@ -152,21 +124,21 @@ def test_the_list_shows_items_waiting_for_a_decision_oldest_first(lead_client, p
 
 
 def test_the_list_runs_a_fixed_number_of_queries(lead_client, project, experts, lead, django_assert_num_queries):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     lead_client.post(item_url(project, item), {"q-correct": "yes"})  # one recent decision
-    labeled_item(project, experts, TIE)
+    label_outputs(project, answers=TIE, experts=experts)
     # session, user, project with membership, count, resolutions with items, the current rubric, recent decisions
     with django_assert_num_queries(7):
         lead_client.get(list_url(project))
     for _ in range(4):
-        labeled_item(project, experts, TIE)
+        label_outputs(project, answers=TIE, experts=experts)
     with django_assert_num_queries(7):
         response = lead_client.get(list_url(project))
     assert len(response.context["rows"]) == 5 and len(response.context["recent"]) == 1
 
 
 def test_an_empty_list_says_there_is_nothing_to_decide(lead_client, project, experts):
-    labeled_item(project, experts, AGREE)
+    label_outputs(project, answers=AGREE, experts=experts)
     response = lead_client.get(list_url(project))
     assert response.status_code == 200 and "Nothing to decide" in response.content.decode()
 
@@ -175,8 +147,11 @@ def test_an_empty_list_says_there_is_nothing_to_decide(lead_client, project, exp
 
 
 def test_the_case_shows_each_experts_answers_by_name_and_the_automatic_result(lead_client, project, experts):
-    item = labeled_item(
-        project, experts, TIE, output="**Friday**, promised. <script>alert('x')</script><img src=x onerror=alert(1)>"
+    [item] = label_outputs(
+        project,
+        answers=TIE,
+        experts=experts,
+        texts=["**Friday**, promised. <script>alert('x')</script><img src=x onerror=alert(1)>"],
     )
 
     response = lead_client.get(item_url(project, item))
@@ -202,14 +177,14 @@ def test_the_case_shows_each_experts_answers_by_name_and_the_automatic_result(le
 
 
 def test_the_case_runs_a_fixed_number_of_queries(lead_client, project, experts, django_assert_num_queries):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     # session, user, project with membership, the item with output, queue and resolution, labels with experts and rubric
     with django_assert_num_queries(5):
         assert lead_client.get(item_url(project, item)).status_code == 200
 
 
 def test_a_lead_records_the_gold_answer_and_the_item_leaves_the_list(lead_client, project, experts, lead):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     mine = "Parcels take 3 working days."
 
     response = lead_client.post(
@@ -235,7 +210,7 @@ def test_a_lead_records_the_gold_answer_and_the_item_leaves_the_list(lead_client
 
 
 def test_a_lead_picks_one_experts_correction(lead_client, project, experts, other_expert):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     label = Label.objects.get(item=item, expert=other_expert)
 
     lead_client.post(item_url(project, item), {"q-correct": "yes", "pick-fix": f"label-{label.pk}", "own-fix": ""})
@@ -246,12 +221,12 @@ def test_a_lead_picks_one_experts_correction(lead_client, project, experts, othe
 
 
 def test_own_text_typed_without_picking_counts_and_no_pick_leaves_the_question_undecided(lead_client, project, experts):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
 
     lead_client.post(item_url(project, item), {"q-correct": "yes", "pick-fix": "", "own-fix": "Typed, not picked."})
     assert Resolution.objects.get(item=item).adjudicated["fix"]["value"] == "Typed, not picked."
 
-    other = labeled_item(project, experts, TIE)
+    [other] = label_outputs(project, answers=TIE, experts=experts)
     lead_client.post(item_url(project, other), {"q-correct": "yes", "pick-fix": "", "own-fix": "  "})
     assert "fix" not in Resolution.objects.get(item=other).adjudicated
 
@@ -268,7 +243,7 @@ def test_own_text_typed_without_picking_counts_and_no_pick_leaves_the_question_u
     ],
 )
 def test_bad_answers_are_refused_with_400_and_nothing_is_stored(lead_client, project, experts, data, key, message):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     before = state(item)
 
     response = lead_client.post(item_url(project, item), data)
@@ -288,7 +263,7 @@ def test_bad_answers_are_refused_with_400_and_nothing_is_stored(lead_client, pro
 
 def test_a_partial_decision_is_saved_and_the_item_keeps_waiting(lead_client, project, experts):
     answers = ({**TIE[0], "tone": "friendly"}, {**TIE[1], "tone": "curt"})  # ties on correct and tone
-    item = labeled_item(project, experts, answers)
+    [item] = label_outputs(project, answers=answers, experts=experts)
 
     response = lead_client.post(item_url(project, item), {"q-correct": "no"})
 
@@ -300,7 +275,7 @@ def test_a_partial_decision_is_saved_and_the_item_keeps_waiting(lead_client, pro
 
 
 def test_a_lead_sends_an_agreeing_item_to_adjudication(lead_client, project, experts, lead):
-    item = labeled_item(project, experts, AGREE)
+    [item] = label_outputs(project, answers=AGREE, experts=experts)
     assert "Send to adjudication" in lead_client.get(item_url(project, item)).content.decode()
 
     response = lead_client.post(item_url(project, item), {"action": "mark", "note": "Refund rule looks wrong"})
@@ -315,7 +290,7 @@ def test_a_lead_sends_an_agreeing_item_to_adjudication(lead_client, project, exp
 
 
 def test_a_complete_item_whose_resolution_is_still_queued_is_shown_and_decided(lead_client, project, experts):
-    item = labeled_item(project, experts, TIE)
+    [item] = label_outputs(project, answers=TIE, experts=experts)
     Resolution.objects.filter(item=item).delete()  # as if the resolve task had not run yet
 
     response = lead_client.get(item_url(project, item))

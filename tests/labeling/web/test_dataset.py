@@ -13,7 +13,7 @@ from django.utils import timezone
 from labeling.models import Dataset, DatasetVersion, OutboxMessage, Project, VersionStatus
 from labeling.services.datasets import build_version, create_dataset, request_build
 from tests.factories import MembershipFactory, UserFactory
-from tests.labeling.services.test_datasets import label_outputs
+from tests.helpers.labeling import label_outputs
 from tests.outbox import enqueued, run_as_worker
 
 
@@ -119,9 +119,11 @@ def test_build_needs_a_post(engineer_client, project, dataset):
 
 
 def test_an_engineer_creates_a_dataset_from_the_form(engineer_client, project):
-    label_outputs(project, 1)  # the `sample` queue and a rubric with correct, helpful, fix
+    label_outputs(project, 1)  # the `sample` queue and the shared rubric
     page = engineer_client.get(urls(project)["create"])
-    assert [key for key, _ in page.context["form"].fields["questions"].choices] == ["correct", "helpful", "fix"]
+    assert [key for key, _ in page.context["form"].fields["questions"].choices] == [
+        "correct", "helpful", "tone", "issues", "critique", "fix",
+    ]  # fmt: skip
 
     response = engineer_client.post(urls(project)["create"], form_data())
 

@@ -10,40 +10,33 @@ from django.utils import timezone
 
 from labeling.models import Comment, Flag, Item, Label, LabelRevision, Membership, Queue, Skip, Slot, SlotState
 from labeling.services import assignment, labels
-from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from labeling.web.answer_forms import answers_from_post
-from tests.factories import OutputFactory, UserFactory
+from tests.factories import UserFactory
+from tests.helpers.labeling import handed_token, make_items, take
+from tests.helpers.rubrics import questions
 
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "helpfulness", "kind": "rating", "scale": [1, 5], "prompt": "How helpful is it?"},
-    {"key": "tone", "kind": "choice", "options": ["friendly", "neutral", "rude"], "prompt": "How does it sound?"},
-    {"key": "issues", "kind": "multi_choice", "options": ["wrong_policy", "evasive", "too_long"],
-     "prompt": "Which problems?", "required": False},
-    {"key": "critique", "kind": "text", "prompt": "What is wrong?", "required": False},
-    {"key": "corrected", "kind": "correction", "prompt": "Rewrite it.", "required": False},
-]  # fmt: skip
-
+QUESTIONS = questions(required=("helpful", "tone"))
 VALID = {
     "q-correct": "yes",
-    "q-helpfulness": "4",
+    "q-helpful": "4",
     "q-tone": "friendly",
-    "q-issues": ["evasive", "too_long"],
+    "q-issues": ["evasive", "long"],
     "q-critique": "  Could name the carrier.  ",
-    "q-corrected": "",
+    "q-fix": "",
 }
 STORED = {
     "correct": True,
-    "helpfulness": 4,
+    "helpful": 4,
     "tone": "friendly",
-    "issues": ["evasive", "too_long"],
+    "issues": ["evasive", "long"],
     "critique": "Could name the carrier.",
 }
 
 
 @pytest.fixture
 def rubric(project):
+    """The shared rubric with the rating and the choice required, so a missing answer can be refused."""
     return publish_rubric(project=project, questions=QUESTIONS, guidelines="# How to judge\nBe **fair**.")
 
 
@@ -52,30 +45,12 @@ def queue(project):
     return Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
 
 
-def make_items(project, count, **output_fields) -> list[Item]:
-    outputs = OutputFactory.create_batch(count, project=project, **output_fields)
-    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
-    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
-
-
 def item_url(item, suffix=""):
     return f"/p/{item.project.slug}/items/{item.pk}/{suffix}"
 
 
 def next_url(queue):
     return f"/p/{queue.project.slug}/q/{queue.slug}/next"
-
-
-def take(client, queue) -> Item:
-    """Ask for the next item the way the browser does (a POST); return the item it redirected to."""
-    response = client.post(next_url(queue))
-    assert response.status_code == 302, response.content[:300]
-    item_id = int(re.search(r"/items/(\d+)/$", response.headers["Location"]).group(1))
-    return Item.objects.get(pk=item_id)
-
-
-def handed_token(html: str) -> str:
-    return re.search(r'name="handed" value="([^"]+)"', html).group(1)
 
 
 def snapshot():
@@ -245,12 +220,12 @@ def test_the_labeling_screen_shows_the_item_and_the_current_rubric(client, exper
     assert "thumbs down" in html and "wrong day" in html
     assert "<h1>How to judge</h1>" in html  # guidelines as Markdown
     assert f'name="rubric_id" value="{rubric.pk}"' in html
-    for name in ["q-correct", "q-helpfulness", "q-tone", "q-issues", "q-critique", "q-corrected"]:
+    for name in ["q-correct", "q-helpful", "q-tone", "q-issues", "q-critique", "q-fix"]:
         assert f'name="{name}"' in html
-    assert html.count('type="radio" name="q-helpfulness"') == 5
+    assert html.count('type="radio" name="q-helpful"') == 5
     assert html.count('type="checkbox" name="q-issues"') == 3
     # The correction starts from the AI answer.
-    assert re.search(r'<textarea name="q-corrected"[^>]*>It \*\*ships\*\* on Friday\.</textarea>', html)
+    assert re.search(r'<textarea name="q-fix"[^>]*>It \*\*ships\*\* on Friday\.</textarea>', html)
     assert 'src="/static/labeling/label.js"' in html
 
 
@@ -318,21 +293,21 @@ def test_a_correction_left_as_prefilled_is_no_correction(client, expert, project
     make_items(project, 2, output="Line one.\nLine two.")
     client.force_login(expert)
     first = take(client, queue)
-    client.post(item_url(first), {**VALID, "q-corrected": "Line one.\r\nLine two.\r\n", "rubric_id": rubric.pk})
+    client.post(item_url(first), {**VALID, "q-fix": "Line one.\r\nLine two.\r\n", "rubric_id": rubric.pk})
     second = take(client, queue)
-    client.post(item_url(second), {**VALID, "q-corrected": "Line one.\r\nLine 2.", "rubric_id": rubric.pk})
+    client.post(item_url(second), {**VALID, "q-fix": "Line one.\r\nLine 2.", "rubric_id": rubric.pk})
 
-    assert "corrected" not in Label.objects.get(item=first).answers
-    assert Label.objects.get(item=second).answers["corrected"] == "Line one.\nLine 2."
+    assert "fix" not in Label.objects.get(item=first).answers
+    assert Label.objects.get(item=second).answers["fix"] == "Line one.\nLine 2."
 
 
 @pytest.mark.parametrize(
     "change, key, message",
     [
-        ({"q-helpfulness": "abc"}, "helpfulness", "Give a whole number from 1 to 5."),
-        ({"q-helpfulness": "3.5"}, "helpfulness", "Give a whole number from 1 to 5."),
-        ({"q-helpfulness": "9"}, "helpfulness", "Give a rating from 1 to 5."),
-        ({"q-helpfulness": "0"}, "helpfulness", "Give a rating from 1 to 5."),
+        ({"q-helpful": "abc"}, "helpful", "Give a whole number from 1 to 5."),
+        ({"q-helpful": "3.5"}, "helpful", "Give a whole number from 1 to 5."),
+        ({"q-helpful": "9"}, "helpful", "Give a rating from 1 to 5."),
+        ({"q-helpful": "0"}, "helpful", "Give a rating from 1 to 5."),
         ({"q-correct": "maybe"}, "correct", "Answer yes or no."),
         ({"q-tone": "sarcastic"}, "tone", "Pick one of the listed options."),
         ({"q-issues": ["evasive", "made_up"]}, "issues", "Unknown option(s): made_up."),
@@ -382,14 +357,14 @@ def test_answers_from_post_converts_without_judging():
     from django.http import QueryDict
 
     data = QueryDict(mutable=True)
-    data.update({"q-correct": "no", "q-helpfulness": " 3 ", "q-tone": "rude", "q-critique": "a\r\nb"})
-    data.setlist("q-issues", ["too_long", ""])
+    data.update({"q-correct": "no", "q-helpful": " 3 ", "q-tone": "rude", "q-critique": "a\r\nb"})
+    data.setlist("q-issues", ["long", ""])
 
     assert answers_from_post(QUESTIONS, data) == {
-        "correct": False, "helpfulness": 3, "tone": "rude", "issues": ["too_long"], "critique": "a\nb",
+        "correct": False, "helpful": 3, "tone": "rude", "issues": ["long"], "critique": "a\nb",
     }  # fmt: skip
-    data["q-helpfulness"] = "lots"
-    assert answers_from_post(QUESTIONS, data)["helpfulness"] == "lots"  # left for the validator to refuse
+    data["q-helpful"] = "lots"
+    assert answers_from_post(QUESTIONS, data)["helpful"] == "lots"  # left for the validator to refuse
 
 
 # --- ownership and blind labeling -------------------------------------------------------------
@@ -492,7 +467,7 @@ def test_an_expert_never_sees_another_experts_label(client, expert, other_expert
     queue.save()
     make_items(project, 1)
     item = assignment.next_item(expert=other_expert, queue=queue)
-    secret = {**STORED, "tone": "rude", "critique": "OTHER-EXPERTS-CRITIQUE", "corrected": "OTHER-EXPERTS-FIX"}
+    secret = {**STORED, "tone": "rude", "critique": "OTHER-EXPERTS-CRITIQUE", "fix": "OTHER-EXPERTS-FIX"}
     labels.submit_label(expert=other_expert, item=item, rubric=rubric, answers=secret)
     client.force_login(expert)
 

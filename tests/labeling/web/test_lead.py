@@ -16,12 +16,8 @@ from labeling.services.queues import QueueValues, create_queue, request_backfill
 from labeling.services.routing import is_sampled
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_as_worker
-
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "tone", "kind": "choice", "prompt": "Tone?", "options": ["friendly", "curt"]},
-]
 
 
 def make_queue(project, **overrides) -> Queue:
@@ -36,7 +32,7 @@ def form_data(**overrides) -> dict:
         "description": "Angry customers asking for money back.",
         "tags_any": "refund, billing",
         "tags_all": "",
-        "metadata": "topic=returns|billing\ntier=2\nvip=true\nlocale=\"en-GB\"",
+        "metadata": 'topic=returns|billing\ntier=2\nvip=true\nlocale="en-GB"',
         "models": "gpt-4o, gpt-4o-mini",
         "feedback_scores": ["-1", "0"],
         "has_comment": "yes",
@@ -414,7 +410,7 @@ def test_the_rubric_page_lists_versions_and_renders_guidelines_safely(lead_clien
     assert "<h1>Be <em>kind</em></h1>" in html
     assert "<script>alert(1)</script>" not in html
     assert "- key: correct\n  kind: binary" in response.context["form"].initial["questions"]
-    assert "options: [friendly, curt]" in response.context["form"].initial["questions"]
+    assert "options: [friendly, curt, rude]" in response.context["form"].initial["questions"]
 
 
 def test_publishing_creates_v2_and_keeps_v1_and_its_labels(lead_client, project, lead, expert, rubric_v1):

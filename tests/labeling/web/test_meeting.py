@@ -6,39 +6,25 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.metrics.quality import wilson_interval
 from labeling.models import (
-    AgreementMetric,
     CycleStatus,
     Decision,
     Item,
     OutboxMessage,
-    QualityMetric,
     Queue,
     QueueWeek,
-    RetentionCell,
     ReviewCycle,
     week_label,
 )
 from labeling.rules import calendar
 from labeling.services import cycles
-from labeling.services.rubrics import publish_rubric
 from tests.conftest import _member
 from tests.factories import OutputFactory
-from tests.labeling.selectors.test_reports import HOSTILE_OUTPUT, sample_report
+from tests.helpers.metrics import store_retention, store_week
+from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
 from tests.outbox import enqueued, run_as_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
-
-QUESTIONS = [
-    {"key": "correct", "kind": "binary", "prompt": "Is the answer correct?"},
-    {"key": "tone", "kind": "rating", "prompt": "Tone", "scale": [1, 5]},
-]
-
-
-@pytest.fixture
-def rubric(project):
-    return publish_rubric(project=project, questions=QUESTIONS)
 
 
 @pytest.fixture
@@ -54,32 +40,6 @@ def this_week(project) -> date:
 @pytest.fixture
 def last_week(this_week) -> date:
     return this_week - timedelta(days=7)
-
-
-def store_week(
-    project, queue, week: date, *, passes: int, n: int, alpha: float | None = 0.7, labels=30, agreement=True
-):
-    """Metric rows as a week's close stores them (what the pages read)."""
-    low, high = wilson_interval(passes, n)
-    QualityMetric.objects.create(project=project, week=week, queue=queue, question="correct", kind="binary", n=n,
-                                 passes=passes, value=passes / n, ci_low=low, ci_high=high)  # fmt: skip
-    QualityMetric.objects.create(project=project, week=week, queue=queue, question="tone", kind="rating", n=n,
-                                 value=3.5, ci_low=3.1, ci_high=3.9)  # fmt: skip
-    for question, value in (("correct", alpha), ("tone", 0.5)) if agreement else ():
-        AgreementMetric.objects.create(project=project, week=week, question=question, kind="binary", level="nominal",
-                                       units=n, labels=2 * n, experts=3, alpha=value, fleiss_kappa=value,
-                                       cohen_kappa=value)  # fmt: skip
-    QueueWeek.objects.create(project=project, week=week, queue=queue, quota=20, items=n, items_complete=n,
-                             labels_wanted=2 * n, labels=labels, backlog=2 * n - labels)  # fmt: skip
-
-
-def store_retention(project, cohort: date, current: date):
-    for segment, users, returned in (("all", 20, 9), ("pass", 10, 6), ("fail", 10, 3)):
-        for offset in range((current - cohort).days // 7 + 1):
-            active = users if offset == 0 else returned
-            RetentionCell.objects.create(project=project, segment=segment, cohort_week=cohort, offset=offset,
-                                         cohort_users=users, active_on=active, active_on_or_after=active,
-                                         incomplete=cohort + timedelta(weeks=offset) == current)  # fmt: skip
 
 
 @pytest.fixture
@@ -409,8 +369,8 @@ def test_the_dashboard_range_queue_and_question_filters(client, project, lead, q
     assert response.status_code == 200 and html.count('<tr data-week="') == 1
     assert html.count('class="point series-0"') == 2  # pass rate and alpha of that one week
     assert "82%" in html
-    rating = client.get(url("dashboard", project), {"question": "tone"}).content.decode()
-    assert "Mean rating of “tone”" in rating and 'data-value="3.5000"' in rating
+    rating = client.get(url("dashboard", project), {"question": "helpful"}).content.decode()
+    assert "Mean rating of “helpful”" in rating and 'data-value="3.5000"' in rating
     other = Queue.objects.create(project=project, slug="shipping", name="Shipping")
     empty = client.get(url("dashboard", project), {"queue": other.slug}).content.decode()
     assert "No pass rate yet" in empty

@@ -6,9 +6,9 @@ from labeling.models import Queue
 from labeling.services.assignment import next_item
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.routing import route_outputs
-from tests.api.test_datasets_api import label_outputs
 from tests.conftest import Api
 from tests.factories import OutputFactory
+from tests.helpers.labeling import label_outputs
 
 DATASET = "/api/v1/projects/support-bot/datasets/support-eval"
 

@@ -4,11 +4,11 @@ import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.processes import ROOT
+
 PRODUCTION = {
     "DEBUG": "false",
     "ALLOWED_HOSTS": "expertloop.example.com",

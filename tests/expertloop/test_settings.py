@@ -1,33 +1,16 @@
 """Settings come from the environment and fail loudly on bad values."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def start(**env) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--settings=expertloop.settings"],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+from tests.helpers.processes import manage_check
 
 
 def test_secret_key_is_required_unless_debug():
-    refused = start()
+    refused = manage_check()
     assert refused.returncode != 0
     assert "SECRET_KEY is required" in refused.stderr
-    assert start(DEBUG="true").returncode == 0
-    assert start(SECRET_KEY="s3cret").returncode == 0
+    assert manage_check(DEBUG="true").returncode == 0
+    assert manage_check(SECRET_KEY="s3cret").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -45,11 +28,11 @@ def test_secret_key_is_required_unless_debug():
     ],
 )
 def test_bad_values_fail_at_start(env, message):
-    result = start(SECRET_KEY="s3cret", **env)
+    result = manage_check(SECRET_KEY="s3cret", **env)
     assert result.returncode != 0
     assert message in result.stderr
 
 
 def test_without_redis_tasks_run_eagerly_and_it_says_so():
-    result = start(DEBUG="true")
+    result = manage_check(DEBUG="true")
     assert "REDIS_URL is not set: Celery tasks run eagerly" in result.stderr

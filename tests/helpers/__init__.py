@@ -1,0 +1,1 @@
+"""What several test modules share: the rubric, labeled items, stored metric rows, sign-in (no tests here)."""

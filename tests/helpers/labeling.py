@@ -1,0 +1,97 @@
+"""Labeled items made the way experts make them: routed outputs, leased slots, submitted labels, resolutions."""
+
+import re
+from collections.abc import Sequence
+
+from labeling.models import Item, Membership, Output, Queue
+from labeling.services.assignment import next_item
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_item
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory, UserFactory
+from tests.helpers.rubrics import QUESTIONS
+
+AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
+TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2})
+TIE_WITH_FIX = ({"correct": True}, {"correct": False, "fix": "It arrives on Monday."})
+
+
+def label_outputs(
+    project,
+    count: int = 1,
+    *,
+    answers: Sequence[dict] = AGREE,
+    experts: Sequence | None = None,
+    rubric=None,
+    queue: str = "sample",
+    resolve: bool = True,
+    start: int | None = None,
+    texts: Sequence[str] | None = None,
+    **output_fields,
+) -> list[Item]:
+    """Label `count` new outputs in one queue, each by one expert per entry of `answers`, and resolve them.
+
+    Found or made: the queue (overlap len(answers)), the rubric (the project's newest, else the shared one)
+    and the experts (`lab0`, `lab1`, …). Outputs are named `out-00000`, … from `start` (by default after
+    the project's outputs) and answer `texts` (else "Parcel n arrives Friday."); other output fields as
+    given. Resolving happens here because the task enqueued on commit never runs in a test transaction.
+    Returns the items as stored afterwards.
+    """
+    rubric = (
+        rubric or project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
+    )
+    queue_row, _ = Queue.objects.get_or_create(
+        project=project, slug=queue, defaults={"name": queue.title(), "overlap": len(answers)}
+    )
+    if start is None:
+        start = Output.objects.filter(project=project).count()
+    fields = {"input": "Where is my parcel?", "model": "gpt-4o-mini", "metadata": {"topic": "shipping"},
+              "tags": ["shipping"], **output_fields}  # fmt: skip
+    outputs = [
+        OutputFactory(
+            project=project,
+            external_id=f"out-{start + i:05d}",
+            output=texts[i] if texts else f"Parcel {start + i} arrives Friday.",
+            **fields,
+        )
+        for i in range(count)
+    ]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    if experts is None:
+        experts = [UserFactory(username=f"lab{n}") for n in range(len(answers))]
+        for expert in experts:
+            Membership.objects.get_or_create(project=project, user=expert, defaults={"role": "expert"})
+    items = []
+    for _ in range(count):
+        handed = set()
+        for expert, given in zip(experts, answers, strict=True):
+            item = next_item(expert=expert, queue=queue_row)
+            submit_label(expert=expert, item=item, rubric=rubric, answers=given)
+            handed.add(item.pk)
+        assert len(handed) == 1, "the experts were handed different items"
+        if resolve:
+            resolve_item(item_id=item.pk)
+        items.append(item.pk)
+    stored = Item.objects.in_bulk(items)
+    return [stored[pk] for pk in items]
+
+
+def make_items(project, count: int, **output_fields) -> list[Item]:
+    """Route `count` new outputs (with these fields) and return the items they became, oldest first."""
+    outputs = OutputFactory.create_batch(count, project=project, **output_fields)
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    return list(Item.objects.filter(output__in=outputs).order_by("pk"))
+
+
+def take(client, queue) -> Item:
+    """Ask for the next item the way the browser does (a POST); return the item it redirected to."""
+    response = client.post(f"/p/{queue.project.slug}/q/{queue.slug}/next")
+    assert response.status_code == 302, response.content[:300]
+    item_id = int(re.search(r"/items/(\d+)/$", response.headers["Location"]).group(1))
+    return Item.objects.get(pk=item_id)
+
+
+def handed_token(html: str) -> str:
+    """Return the labeling page's `handed` token (which proves the expert was shown the item)."""
+    return re.search(r'name="handed" value="([^"]+)"', html).group(1)
