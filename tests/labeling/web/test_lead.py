@@ -36,7 +36,7 @@ def form_data(**overrides) -> dict:
         "description": "Angry customers asking for money back.",
         "tags_any": "refund, billing",
         "tags_all": "",
-        "metadata": "topic=returns|billing\ntier=2\nvip=true\nlocale=\"en-GB\"",
+        "metadata": 'topic=returns|billing\ntier=2\nvip=true\nlocale="en-GB"',
         "models": "gpt-4o, gpt-4o-mini",
         "feedback_scores": ["-1", "0"],
         "has_comment": "yes",
