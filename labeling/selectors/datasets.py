@@ -6,23 +6,11 @@ runs one query (`readable_project` two for a signed-in person, none for an API k
 
 from django.db.models import Max, Q, QuerySet
 
-from labeling.exceptions import DomainError, NotFound
+from labeling.exceptions import NotFound, VersionNotReady, VersionWithdrawn
 from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, VersionStatus
 
 # The people who use eval datasets; experts label but do not pull datasets.
 LATEST = "latest"
-
-
-class VersionNotReady(DomainError):
-    """A version that is still building, or failed, has no rows to serve."""
-
-    status_code = 409
-
-
-class VersionWithdrawn(DomainError):
-    """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
-
-    status_code = 410
 
 
 def datasets_of_project(project: Project) -> QuerySet[Dataset]:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from labeling.exceptions import DomainError, NotFound
+from labeling.exceptions import DomainError, InvalidAnswers, NotFound
 from labeling.models import (
     Item,
     ItemStatus,
@@ -32,7 +32,7 @@ from labeling.rules.gold import open_ties
 from labeling.rules.text import check_storable
 
 from . import outbox
-from .answers import InvalidAnswers, validate_answers
+from .answers import validate_answers
 
 
 def combine(question: dict, values: list[Any]) -> dict | None:

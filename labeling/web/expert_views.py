@@ -21,12 +21,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import DomainError, NotFound
+from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Project, Queue, Rubric
 from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, visible_project
 from labeling.selectors import work
 from labeling.services import assignment, labels
-from labeling.services.answers import InvalidAnswers
 
 from .answer_forms import answers_from_post, form_fields
 
@@ -133,7 +132,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers, grant=grant)
     except InvalidAnswers as exc:
         return _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
-    except labels.LeaseLost as exc:
+    except LeaseLost as exc:
         context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
         return render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
     messages.success(request, f"Label saved for item {item.pk}.")
