@@ -11,6 +11,8 @@ leases the next item in the same request and redirects straight to its page.
 """
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -233,27 +235,28 @@ def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
 @require_POST
 def flag_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
-    try:
-        labels.flag_item(expert=request.user, item=item, note=request.POST.get("note", ""))
-    except NotFound:
-        raise
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Flagged for the weekly review meeting.")
-    return redirect(_item_url(item))
+    flag = partial(labels.flag_item, expert=request.user, item=item, note=request.POST.get("note", ""))
+    return _add_to_item(request, item, flag, done="Flagged for the weekly review meeting.")
 
 
 @login_required
 @require_POST
 def comment_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
+    comment = partial(labels.comment_on_item, author=request.user, item=item, body=request.POST.get("body", ""))
+    return _add_to_item(request, item, comment, done="Comment added.", anchor="#comments")
+
+
+def _add_to_item(
+    request: HttpRequest, item: Item, add: Callable[[], object], *, done: str, anchor: str = ""
+) -> HttpResponse:
+    """Run `add` (a flag or a comment) and go back to the item, saying `done` or why it was refused."""
     try:
-        labels.comment_on_item(author=request.user, item=item, body=request.POST.get("body", ""))
+        add()
     except NotFound:
-        raise
+        raise  # stays a 404
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Comment added.")
-    return redirect(_item_url(item) + "#comments")
+        messages.success(request, done)
+    return redirect(_item_url(item) + anchor)
