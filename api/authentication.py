@@ -1,6 +1,7 @@
 from rest_framework import authentication, exceptions
 
-from labeling.services.api_keys import KeyRejected, authenticate_key
+from labeling.exceptions import KeyRejected
+from labeling.services.api_keys import authenticate_key
 
 
 class ApiKeyPrincipal:

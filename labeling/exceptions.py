@@ -37,6 +37,20 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+class KeyRejected(DomainError):
+    """An API key that is malformed, unknown or revoked."""
+
+    status_code = 401
+
+
+class InvalidAnswers(DomainError):
+    """Answers that do not fit the rubric; `errors` maps question key → message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("Some answers do not fit the rubric: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
 @dataclass
 class InvalidSpec(DomainError):
     """A project, rubric or queue specification does not validate."""
@@ -70,3 +84,17 @@ class WeekNotOver(Conflict):
 
 class CycleClosed(Conflict):
     """The week's cycle is closed: its labels are final."""
+
+
+class LeaseLost(Conflict):
+    """The expert's lease ran out, the item went to others, and no slot is left for this label."""
+
+
+class VersionNotReady(Conflict):
+    """A version that is still building, or failed, has no rows to serve."""
+
+
+class VersionWithdrawn(DomainError):
+    """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
+
+    status_code = 410

@@ -1,5 +1,8 @@
 """Celery tasks: thin interfaces that take ids, call one service, and are safe to retry."""
 
+from collections.abc import Callable
+from datetime import date
+
 from celery import shared_task
 
 from labeling.services import routing
@@ -53,8 +56,6 @@ def build_dataset(dataset_id: int) -> int | None:
 @shared_task(name="labeling.close_week", acks_late=True, time_limit=3600, soft_time_limit=3500)
 def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) -> str | None:
     """Close a project's cycle week (idempotent: a closed week is left as it is)."""
-    from datetime import date
-
     from django.contrib.auth import get_user_model
 
     from labeling.services import cycles
@@ -67,22 +68,14 @@ def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) 
 @shared_task(name="labeling.close_due_weeks", acks_late=True, time_limit=300, soft_time_limit=240)
 def close_due_weeks() -> int:
     """Beat's sweep: queue the close of every project week that is over and still open."""
-    from labeling.models import Project
     from labeling.services import cycles
 
-    due = cycles.due_weeks()
-    projects = Project.objects.in_bulk({project_id for project_id, _ in due})
-    for project_id, week in due:
-        if project_id in projects:
-            cycles.request_close(project=projects[project_id], week=week)
-    return len(due)
+    return _request_for_each(cycles.due_weeks(), cycles.request_close)
 
 
 @shared_task(name="labeling.refresh_metrics", acks_late=True, time_limit=1800, soft_time_limit=1700)
 def refresh_metrics(project_id: int, week_iso: str) -> None:
     """Recompute a week's metric rows (the meeting page's "refresh figures")."""
-    from datetime import date
-
     from labeling.models import Project
     from labeling.services import cycles
 
@@ -95,14 +88,19 @@ def refresh_metrics(project_id: int, week_iso: str) -> None:
 def refresh_running_weeks() -> int:
     """Beat's sweep: queue a recompute of each project's running week, so live figures stay recent
     (a week whose refresh failed waits for its backoff)."""
-    from labeling.models import Project
     from labeling.services import cycles
 
-    weeks = cycles.running_weeks_to_refresh()
+    return _request_for_each(cycles.running_weeks_to_refresh(), cycles.request_refresh)
+
+
+def _request_for_each(weeks: list[tuple[int, date]], request: Callable[..., object]) -> int:
+    """Call `request(project=, week=)` for each (project id, week) a sweep found; return how many it found."""
+    from labeling.models import Project
+
     projects = Project.objects.in_bulk({project_id for project_id, _ in weeks})
     for project_id, week in weeks:
-        if project_id in projects:
-            cycles.request_refresh(project=projects[project_id], week=week)
+        if project_id in projects:  # a project deleted since the sweep read its weeks has nothing to do
+            request(project=projects[project_id], week=week)
     return len(weeks)
 
 

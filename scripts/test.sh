@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Run the whole test suite. Uses DATABASE_URL / REDIS_URL when set; else local PostgreSQL / Redis on
+# Lint, then run the whole test suite. Uses DATABASE_URL / REDIS_URL when set; else local PostgreSQL / Redis on
 # their default ports if they answer; else SQLite, with the tests that need them skipped (never with CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements-dev.txt
 py=.venv/bin/python
+
+# Lint first: a lint error fails the run before any test starts (ruff is pinned in requirements-dev.txt).
+.venv/bin/ruff check --quiet . ||
+  { echo "ruff check found lint errors (above): fix them, or run .venv/bin/ruff check --fix ." >&2; exit 1; }
+.venv/bin/ruff format --check --quiet . ||
+  { echo "ruff format --check found unformatted files (above): run .venv/bin/ruff format ." >&2; exit 1; }
 
 if [ -z "${DATABASE_URL:-}" ]; then
   if "$py" -c 'import psycopg; psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3").close()' 2>/dev/null; then

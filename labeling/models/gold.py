@@ -38,4 +38,3 @@ class Resolution(models.Model):
 
     def __str__(self) -> str:
         return f"resolution of item {self.item_id} ({self.status})"
-

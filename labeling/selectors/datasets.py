@@ -1,38 +1,67 @@
-"""Reads behind the dataset API: who may read a project's datasets, the datasets, versions and rows.
+"""Reads of eval datasets, for the web pages and the API alike: datasets, versions and rows.
 
 Everything a caller may not see is reported as not found, whether it exists or not. Each function
-runs one query (`readable_project` two for a signed-in person, none for an API key).
+runs a fixed number of queries, however many datasets, versions or rows there are.
 """
 
-from django.db.models import Max, Q, QuerySet
+from dataclasses import dataclass
 
-from labeling.exceptions import DomainError, NotFound
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+
+from labeling.exceptions import NotFound, VersionNotReady, VersionWithdrawn
 from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, VersionStatus
 
-# The people who use eval datasets; experts label but do not pull datasets.
 LATEST = "latest"
 
 
-class VersionNotReady(DomainError):
-    """A version that is still building, or failed, has no rows to serve."""
-
-    status_code = 409
-
-
-class VersionWithdrawn(DomainError):
-    """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
-
-    status_code = 410
+def _newest_ready(field: str) -> Subquery:
+    """A field of the outer dataset's newest ready version (None while it has none)."""
+    versions = DatasetVersion.objects.filter(dataset=OuterRef("pk"), status=VersionStatus.READY).order_by("-number")
+    return Subquery(versions.values(field)[:1])
 
 
 def datasets_of_project(project: Project) -> QuerySet[Dataset]:
     """The project's datasets, each with `latest_version`: the number of its newest ready version, or None."""
-    return Dataset.objects.filter(project=project).annotate(
-        latest_version=Max("versions__number", filter=Q(versions__status=VersionStatus.READY))
+    return Dataset.objects.filter(project=project).annotate(latest_version=_newest_ready("number"))
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    dataset: Dataset
+    latest: DatasetVersion | None  # the newest ready version
+    building: bool  # a worker is building a version
+    queued: bool = False  # a build was asked for and no worker has started it yet
+
+
+def dataset_summaries(project: Project) -> list[DatasetSummary]:
+    """The project's datasets by name, each with its queues, its newest ready version and whether a build is under way.
+
+    Three queries: the datasets (newest ready version id and "building" annotated), their queues, and
+    the versions named.
+    """
+    building = DatasetVersion.objects.filter(dataset=OuterRef("pk"), status=VersionStatus.BUILDING)
+    datasets = list(
+        Dataset.objects.filter(project=project)
+        .annotate(latest_ready_id=_newest_ready("pk"), has_building_version=Exists(building))
+        .prefetch_related("queues")
+        .order_by("name", "pk")
     )
+    latest = DatasetVersion.objects.in_bulk(
+        [dataset.latest_ready_id for dataset in datasets if dataset.latest_ready_id]
+    )
+    return [
+        DatasetSummary(
+            dataset=dataset,
+            latest=latest.get(dataset.latest_ready_id),
+            building=dataset.has_building_version,
+            queued=not dataset.has_building_version and dataset.build_requested_at is not None,
+        )
+        for dataset in datasets
+    ]
 
 
 def dataset_of_project(project: Project, slug: str) -> Dataset:
+    """One of the project's datasets; another project's, or none, is NotFound."""
     dataset = Dataset.objects.filter(project=project, slug=slug).first()
     if dataset is None:
         raise NotFound("No such dataset.")
@@ -41,14 +70,15 @@ def dataset_of_project(project: Project, slug: str) -> Dataset:
 
 
 def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
-    return DatasetVersion.objects.filter(dataset=dataset)
+    """Every version of the dataset, newest first (rows are not loaded)."""
+    return DatasetVersion.objects.filter(dataset=dataset).order_by("-number")
 
 
 def version_of_dataset(dataset: Dataset, ref: str) -> DatasetVersion:
     """The version numbered `ref`, or for "latest" the newest ready one; else NotFound."""
     versions = versions_of_dataset(dataset)
     if ref == LATEST:
-        version = versions.ready().order_by("-number").first()
+        version = versions.ready().first()
         if version is None:
             raise NotFound("This dataset has no ready version yet.")
     else:

@@ -1,18 +1,16 @@
-"""Reads behind the gold-answer screens: the adjudication list, one item's case, and eval datasets.
+"""Reads behind the gold-answer screens: the adjudication list and one item's case.
 
-Every function here runs a fixed number of queries, however many items, labels, datasets or versions
-there are. Access is asked of `rules.access`; anything refused, or of another project, is NotFound.
+Every function here runs a fixed number of queries, however many items or labels there are.
+Access is asked of `rules.access`; anything refused, or of another project, is NotFound.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import F
 
 from labeling.exceptions import NotFound
 from labeling.models import (
-    Dataset,
-    DatasetVersion,
     Item,
     ItemStatus,
     Label,
@@ -20,7 +18,6 @@ from labeling.models import (
     Resolution,
     ResolutionStatus,
     Rubric,
-    VersionStatus,
 )
 from labeling.rules.gold import open_ties, resolve_answers
 from labeling.rules.text import excerpt
@@ -147,58 +144,3 @@ def adjudication_case(project: Project, item_id: int) -> AdjudicationCase:
         else resolve_answers(rubric.questions, [label.answers for label in labels])
     )
     return AdjudicationCase(item=item, resolution=resolution, labels=labels, rubric=rubric, automatic=automatic)
-
-
-# Datasets ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    dataset: Dataset
-    latest: DatasetVersion | None  # the newest ready version
-    building: bool  # a worker is building a version
-    queued: bool = False  # a build was asked for and no worker has started it yet
-
-
-def datasets_of_project(project: Project) -> list[DatasetSummary]:
-    """The project's datasets by name, each with its newest ready version and whether a build is under way.
-
-    Three queries: the datasets (newest ready version id and "building" annotated), their queues, and
-    the versions named.
-    """
-    versions = DatasetVersion.objects.filter(dataset=OuterRef("pk"))
-    datasets = list(
-        Dataset.objects.filter(project=project)
-        .annotate(
-            latest_ready_id=Subquery(versions.filter(status=VersionStatus.READY).order_by("-number").values("pk")[:1]),
-            has_building_version=Exists(versions.filter(status=VersionStatus.BUILDING)),
-        )
-        .prefetch_related("queues")
-        .order_by("name", "pk")
-    )
-    latest = DatasetVersion.objects.in_bulk(
-        [dataset.latest_ready_id for dataset in datasets if dataset.latest_ready_id]
-    )
-    return [
-        DatasetSummary(
-            dataset=dataset,
-            latest=latest.get(dataset.latest_ready_id),
-            building=dataset.has_building_version,
-            queued=not dataset.has_building_version and dataset.build_requested_at is not None,
-        )
-        for dataset in datasets
-    ]
-
-
-def dataset_of_project(project: Project, dataset_slug: str) -> Dataset:
-    """One of the project's datasets, with its queues; another project's dataset is NotFound."""
-    dataset = Dataset.objects.filter(project=project, slug=dataset_slug).prefetch_related("queues").first()
-    if dataset is None:
-        raise NotFound("No such dataset.")
-    dataset.project = project
-    return dataset
-
-
-def dataset_versions(dataset: Dataset) -> QuerySet[DatasetVersion]:
-    """Every version of the dataset, newest first (rows are not loaded)."""
-    return DatasetVersion.objects.filter(dataset=dataset).order_by("-number")

@@ -2,17 +2,8 @@
 
 from typing import Any
 
-from labeling.exceptions import DomainError
+from labeling.exceptions import InvalidAnswers
 from labeling.models import QuestionKind
-
-
-class InvalidAnswers(DomainError):
-    """Answers that do not fit the rubric; `errors` maps question key → message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("Some answers do not fit the rubric: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
 
 MAX_TEXT = 20_000
 

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.exceptions import DomainError
+from labeling.exceptions import DomainError, KeyRejected
 from labeling.models import ApiKey, AuditEvent, Project, Scope
 
 KEY_PREFIX = "el_"
@@ -75,10 +75,6 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
             details={"prefix": api_key.prefix},
         )
     api_key.refresh_from_db(fields=["revoked_at"])
-
-
-class KeyRejected(DomainError):
-    status_code = 401
 
 
 def authenticate_key(token: str) -> ApiKey:

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from labeling.exceptions import CycleClosed, DomainError, NotFound
+from labeling.exceptions import CycleClosed, DomainError, LeaseLost, NotFound
 from labeling.models import (
     Comment,
     CycleStatus,
@@ -28,12 +28,6 @@ from .resolution import enqueue_resolution
 
 # Time on an item is measured from the lease; a tab left open overnight should not count as work.
 MAX_SECONDS_PER_LABEL = 3600
-
-
-class LeaseLost(DomainError):
-    """The expert's lease ran out, the item went to others, and no slot is left for this label."""
-
-    status_code = 409
 
 
 @transaction.atomic

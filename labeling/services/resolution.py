@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from labeling.exceptions import DomainError, NotFound
+from labeling.exceptions import DomainError, InvalidAnswers, NotFound
 from labeling.models import (
     Item,
     ItemStatus,
@@ -26,7 +26,7 @@ from labeling.rules.gold import open_ties, resolve_answers
 from labeling.rules.text import check_storable
 
 from . import outbox
-from .answers import InvalidAnswers, validate_answers
+from .answers import validate_answers
 
 
 def _status(resolution: Resolution) -> str:

@@ -14,12 +14,12 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from labeling.exceptions import InvalidAnswers
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
 from labeling.rules.gold import open_ties
 from labeling.selectors import gold
 from labeling.services import resolution as resolution_services
-from labeling.services.answers import InvalidAnswers
 
 from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
 from .expert_views import _as_text, _conversation

@@ -55,11 +55,19 @@ def _empty(title: str, message: str) -> SafeString:
 
 
 class _Frame:
-    """Maps category indexes and values to SVG coordinates, and draws the axes."""
+    """Maps category indexes and values to SVG coordinates, and draws the axes.
 
-    def __init__(self, labels: Sequence[str], y_min: float, y_max: float, fmt: Callable[[float | None], str]):
+    The y range is `y_range`, widened to hold every value given (None values are gaps)."""
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        values: Sequence[float | None],
+        y_range: tuple[float, float],
+        fmt: Callable[[float | None], str],
+    ):
         self.labels = list(labels)
-        self.y_min, self.y_max = y_min, y_max
+        self.y_min, self.y_max = _domain([value for value in values if value is not None], *y_range)
         self.fmt = fmt
         self.plot_w = WIDTH - LEFT - RIGHT
         self.plot_h = HEIGHT - TOP - BOTTOM
@@ -123,12 +131,24 @@ def _segments(indexed: list[tuple[int, float | None]]) -> list[list[tuple[int, f
     return [run for run in runs if run]
 
 
-def _svg_open(chart_id: str, title: str, description: str) -> str:
-    return (
+def _svg_open(frame: _Frame, name: str, title: str, description: str, *, band_x: bool = False) -> list[str]:
+    """The chart's first parts: the SVG element with its title and description, then the frame's axes."""
+    chart_id = _chart_id(name)
+    svg = (
         f'<svg class="chart-svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" preserveAspectRatio="xMidYMid meet" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(description)}</desc>'
     )
+    return [svg, frame.axes(band_x=band_x)]
+
+
+def _polylines(frame: _Frame, indexed: list[tuple[int, float | None]], css: str) -> list[str]:
+    """One line per run of defined values: a None leaves a gap."""
+    lines = []
+    for run in _segments(indexed):
+        coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
+        lines.append(f'<polyline class="line {css}" fill="none" points="{coords}"/>')
+    return lines
 
 
 def _table(caption: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -161,10 +181,9 @@ def line_chart(
     if not points or all(value is None for value in values):
         return _empty(title, empty_message)
     formatter = FORMATS[fmt]
-    bounds = [v for point in points for v in (point.get("value"), point.get("low"), point.get("high")) if v is not None]
-    frame = _Frame([str(point["x"]) for point in points], *_domain(bounds, *y_range), formatter)
-    chart_id = _chart_id(name)
-    parts = [_svg_open(chart_id, title, f"{len(points)} points; the shaded band is the 95% interval."), frame.axes()]
+    bounds = [v for point in points for v in (point.get("value"), point.get("low"), point.get("high"))]
+    frame = _Frame([str(point["x"]) for point in points], bounds, y_range, formatter)
+    parts = _svg_open(frame, name, title, f"{len(points)} points; the shaded band is the 95% interval.")
 
     def has_band(point: dict) -> bool:
         return point.get("low") is not None and point.get("high") is not None
@@ -180,9 +199,7 @@ def line_chart(
         lower = [f"{_num(frame.x(i))},{_num(frame.y(points[i]['low']))}" for i in reversed(indexes)]
         parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
 
-    for run in _segments(list(enumerate(values))):
-        coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
-        parts.append(f'<polyline class="line series-0" fill="none" points="{coords}"/>')
+    parts += _polylines(frame, list(enumerate(values)), "series-0")
     for index, point in enumerate(points):
         if point.get("value") is None:
             continue
@@ -235,17 +252,14 @@ def multi_line_chart(
         for point in line["points"]:
             if str(point["x"]) not in labels:
                 labels.append(str(point["x"]))
-    frame = _Frame(labels, *_domain([v for v in values if v is not None], *y_range), formatter)
-    chart_id = _chart_id(name)
+    frame = _Frame(labels, values, y_range, formatter)
     names = ", ".join(str(line["name"]) for line in series)
-    parts = [_svg_open(chart_id, title, f"Lines: {names}."), frame.axes()]
+    parts = _svg_open(frame, name, title, f"Lines: {names}.")
     for number, line in enumerate(series):
         css = f"series-{number} series-{escape(line['key'])}"
         by_x = {str(point["x"]): point for point in line["points"]}
         indexed = [(index, by_x[label].get("value") if label in by_x else None) for index, label in enumerate(labels)]
-        for run in _segments(indexed):
-            coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
-            parts.append(f'<polyline class="line {css}" fill="none" points="{coords}"/>')
+        parts += _polylines(frame, indexed, css)
         for index, value in indexed:
             if value is None:
                 continue
@@ -299,10 +313,8 @@ def bar_chart(
         return _empty(title, empty_message)
     formatter = FORMATS[fmt]
     values = [bar.get("value") for bar in bars]
-    y_min, y_max = _domain([v for v in values if v is not None], *y_range)
-    frame = _Frame([str(bar["label"]) for bar in bars], y_min, y_max, formatter)
-    chart_id = _chart_id(name)
-    parts = [_svg_open(chart_id, title, f"{len(bars)} bars."), frame.axes(band_x=True)]
+    frame = _Frame([str(bar["label"]) for bar in bars], values, y_range, formatter)
+    parts = _svg_open(frame, name, title, f"{len(bars)} bars.", band_x=True)
     slot = frame.plot_w / len(bars)
     width = min(slot * 0.6, 80)
     zero = frame.y(0.0)

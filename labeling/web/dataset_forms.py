@@ -9,8 +9,9 @@ from datetime import date, datetime, time
 
 from django import forms
 
-from labeling.exceptions import InvalidSpec
 from labeling.models import Project
+
+from .spec_forms import SpecForm, comma_list
 
 DEFAULT_SPLITS = "train=80, test=20"
 
@@ -39,7 +40,7 @@ def format_splits(splits: dict[str, int]) -> str:
     return ", ".join(f"{name}={share}" for name, share in splits.items())
 
 
-class DatasetForm(forms.Form):
+class DatasetForm(SpecForm):
     name = forms.CharField(label="Name", max_length=200, help_text="The dataset's URL slug is made from it.")
     description = forms.CharField(
         label="Description", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
@@ -97,11 +98,7 @@ class DatasetForm(forms.Form):
         self.fields["questions"].choices = [(key, key) for key in question_keys]
 
     def clean_tags_any(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for part in self.cleaned_data.get("tags_any", "").split(","):
-            if part.strip():
-                seen.setdefault(part.strip())
-        return list(seen)
+        return comma_list(self.cleaned_data.get("tags_any", ""))
 
     def clean_splits(self) -> dict[str, int]:
         return parse_splits(self.cleaned_data.get("splits", ""))
@@ -133,7 +130,3 @@ class DatasetForm(forms.Form):
             if data.get(key):
                 spec[key] = self._moment(data[key])
         return spec
-
-    def add_problems(self, exc: InvalidSpec) -> None:
-        for problem in exc.problems or [exc.message]:
-            self.add_error(None, problem)

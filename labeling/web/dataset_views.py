@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import InvalidSpec
 from labeling.models import Queue, Rubric, VersionStatus, work_key
 from labeling.rules.access import DATASET_ROLES, MANAGING_ROLES, member_project
-from labeling.selectors import gold
+from labeling.selectors.datasets import dataset_of_project, dataset_summaries, versions_of_dataset
 from labeling.selectors.outbox import queued_work
 from labeling.services import datasets as dataset_services
 
@@ -31,7 +31,7 @@ def _frame(project, membership) -> dict:
 @require_GET
 def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
-    summaries = gold.datasets_of_project(project)
+    summaries = dataset_summaries(project)
     context = {
         **_frame(project, membership),
         "summaries": summaries,
@@ -70,8 +70,8 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
-    dataset = gold.dataset_of_project(project, dataset_slug)
-    versions = list(gold.dataset_versions(dataset))
+    dataset = dataset_of_project(project, dataset_slug)
+    versions = list(versions_of_dataset(dataset))
     # Building once a worker took the build (its version is claimed); before that, queued: the build
     # waits in the outbox (broker unreachable) or in the broker (no worker free). A requested build always
     # set build_requested_at in the same transaction, so without it there is nothing to ask the outbox.
@@ -94,7 +94,7 @@ def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRe
 @require_POST
 def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
     project, _ = member_project(request.user, slug, DATASET_ROLES)
-    dataset = gold.dataset_of_project(project, dataset_slug)
+    dataset = dataset_of_project(project, dataset_slug)
     dataset_services.request_build(dataset=dataset)
     messages.success(
         request,

@@ -1,7 +1,7 @@
 """The expert's screens: their queues, "next item", the labeling screen and its actions.
 
 Views parse input, call one service or selector, and render or redirect. Access is asked of
-`services.access` (membership, queue eligibility) and `selectors.work.item_for_labeler` (blind
+`rules.access` (membership, queue eligibility) and `selectors.work.item_for_labeler` (blind
 labeling: only items the expert holds). Anything refused is a 404, so nothing about other projects
 or other experts' items is disclosed.
 
@@ -11,6 +11,8 @@ leases the next item in the same request and redirects straight to its page.
 """
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -21,12 +23,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import DomainError, NotFound
+from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Project, Queue, Rubric
 from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, visible_project
 from labeling.selectors import work
 from labeling.services import assignment, labels
-from labeling.services.answers import InvalidAnswers
 
 from .answer_forms import answers_from_post, form_fields
 
@@ -133,7 +134,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers, grant=grant)
     except InvalidAnswers as exc:
         return _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
-    except labels.LeaseLost as exc:
+    except LeaseLost as exc:
         context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
         return render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
     messages.success(request, f"Label saved for item {item.pk}.")
@@ -234,27 +235,28 @@ def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
 @require_POST
 def flag_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
-    try:
-        labels.flag_item(expert=request.user, item=item, note=request.POST.get("note", ""))
-    except NotFound:
-        raise
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Flagged for the weekly review meeting.")
-    return redirect(_item_url(item))
+    flag = partial(labels.flag_item, expert=request.user, item=item, note=request.POST.get("note", ""))
+    return _add_to_item(request, item, flag, done="Flagged for the weekly review meeting.")
 
 
 @login_required
 @require_POST
 def comment_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
+    comment = partial(labels.comment_on_item, author=request.user, item=item, body=request.POST.get("body", ""))
+    return _add_to_item(request, item, comment, done="Comment added.", anchor="#comments")
+
+
+def _add_to_item(
+    request: HttpRequest, item: Item, add: Callable[[], object], *, done: str, anchor: str = ""
+) -> HttpResponse:
+    """Run `add` (a flag or a comment) and go back to the item, saying `done` or why it was refused."""
     try:
-        labels.comment_on_item(author=request.user, item=item, body=request.POST.get("body", ""))
+        add()
     except NotFound:
-        raise
+        raise  # stays a 404
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Comment added.")
-    return redirect(_item_url(item) + "#comments")
+        messages.success(request, done)
+    return redirect(_item_url(item) + anchor)

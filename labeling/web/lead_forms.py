@@ -16,18 +16,12 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
+from .spec_forms import SpecForm, comma_list
+
 HAS_COMMENT = {"any": None, "yes": True, "no": False}
 # Stand in for fields that did not clean when the service is asked about the others (see QueueForm.clean).
 STAND_INS = {"slug": "", "name": "", "rule": {}, "sample_rate": 1.0, "overlap": 1, "priority": 0}
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-def _comma_list(text: str) -> list[str]:
-    seen: dict[str, None] = {}
-    for part in (text or "").split(","):
-        if part.strip():
-            seen.setdefault(part.strip())
-    return list(seen)
 
 
 def parse_metadata_value(text: str) -> str | int | float | bool:
@@ -106,7 +100,7 @@ def describe_rule(rule: dict) -> list[str]:
     return parts
 
 
-class RuleForm(forms.Form):
+class RuleForm(SpecForm):
     """The routing rule and sample rate; alone, it is what the preview needs."""
 
     tags_any = forms.CharField(
@@ -169,7 +163,7 @@ class RuleForm(forms.Form):
     def rule_from(cleaned: dict) -> dict:
         rule: dict = {}
         for name in ("tags_any", "tags_all", "models"):
-            if values := _comma_list(cleaned.get(name, "")):
+            if values := comma_list(cleaned.get(name, "")):
                 rule[name] = values
         if cleaned.get("metadata"):
             rule["metadata"] = cleaned["metadata"]
@@ -294,11 +288,6 @@ class QueueForm(RuleForm):
             is_active=cleaned.get("is_active", False),
         )
 
-    def add_problems(self, exc: InvalidSpec) -> None:
-        """Show a service's refusal (e.g. a slug taken a moment ago) on the form."""
-        for message in exc.problems or [exc.message]:
-            self.add_error(None, message)
-
     def rule_fields(self):
         return [self[name] for name in self.RULE_FIELDS]
 
@@ -320,9 +309,10 @@ _QuestionsDumper.add_representer(list, _represent_list)
 _QuestionsDumper.add_representer(str, _represent_str)
 
 
-class RubricForm(forms.Form):
+class RubricForm(SpecForm):
     """A new rubric version: questions as YAML (or JSON, which YAML reads too) and guidelines as Markdown."""
 
+    problems_field = "questions"
     questions = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "class": "code"}),
         max_length=100_000,
@@ -358,7 +348,3 @@ class RubricForm(forms.Form):
     def dump_questions(questions: list[dict]) -> str:
         options = {"sort_keys": False, "allow_unicode": True, "default_flow_style": False, "width": 1000}
         return yaml.dump(questions, Dumper=_QuestionsDumper, **options)
-
-    def add_problems(self, exc: InvalidSpec) -> None:
-        for message in exc.problems or [exc.message]:
-            self.add_error("questions", message)

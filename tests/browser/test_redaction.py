@@ -26,7 +26,7 @@ def test_a_lead_previews_and_saves_redaction_rules(page, live_server, lead, proj
     page.fill("textarea[name=sample]", "<img src=x onerror=alert(1)> jane@example.com, 020 7946 0958, ACCT-123456")
     page.fill("textarea[name=custom]", "account: \\bACCT-\\d{6}\\b")
 
-    # The live preview (redaction.js) asks the server; user text comes back escaped, never run.
+    # The live preview (lead.js) asks the server; user text comes back escaped, never run.
     stored = page.locator("#redaction-preview [data-part=stored]")
     expect(stored).to_have_text("<img src=x onerror=alert(1)> [EMAIL], [PHONE], [CUSTOM:account]")
     expect(page.locator("#redaction-preview mark.redaction-match[data-kind=phone]")).to_have_text("020 7946 0958")

@@ -1,10 +1,11 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from labeling.exceptions import BatchInvalid, RecordError
+from labeling.management.base import ProjectCommand
 from labeling.models import Project
 from labeling.services import records
 from labeling.services.ingest import IngestResult, ingest_outputs
@@ -12,18 +13,14 @@ from labeling.services.ingest import IngestResult, ingest_outputs
 MAX_ERRORS_SHOWN = 50
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = "Import outputs from a JSONL file (one API record per line), with the API's validation."
 
     def add_arguments(self, parser):
-        parser.add_argument("--project", required=True, help="Project slug.")
+        super().add_arguments(parser)
         parser.add_argument("file", type=Path, help="JSONL: one output record per line.")
 
-    def handle(self, *args, project: str, file: Path, **options):
-        try:
-            target = Project.objects.get(slug=project)
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {project!r}.") from None
+    def handle_project(self, project: Project, *, file: Path, **options):
         if not file.is_file():
             raise CommandError(f"No such file: {file}.")
         # First validate everything, so that a bad line 90,000 does not leave a half import behind.
@@ -34,13 +31,13 @@ class Command(BaseCommand):
             raise CommandError(f"{len(errors)} invalid line(s) in {file}; nothing was imported.")
         total = IngestResult()
         for batch in self._batches(file, "Importing"):
-            result = ingest_outputs(project=target, body=_body(batch))
+            result = ingest_outputs(project=project, body=_body(batch))
             total.created += result.created
             total.duplicates += result.duplicates
             total.conflicts += result.conflicts
             total.conflict_ids += result.conflict_ids
         self.stdout.write(
-            f"Imported {file.name} into {target.slug}: {total.created} created, "
+            f"Imported {file.name} into {project.slug}: {total.created} created, "
             f"{total.duplicates} duplicates, {total.conflicts} conflicts."
         )
         if total.conflict_ids:

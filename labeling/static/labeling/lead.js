@@ -1,82 +1,97 @@
-// The queue editor's live preview and slug suggestion. Progressive enhancement: without this file the
-// Preview button submits the form and the server re-renders it with the preview.
+// The lead screens' live previews (the queue editor's rule, the redaction rules) and the queue editor's slug
+// suggestion. Progressive enhancement: without this file the Preview button submits the form and the server
+// re-renders the page with the preview.
 (function () {
   "use strict";
 
-  var form = document.getElementById("queue-form");
-  if (!form || !window.fetch) return;
-  var target = document.getElementById("rule-preview");
-  var url = form.dataset.previewUrl;
-  var queueId = form.dataset.queueId || "0";
-  var PREVIEW_FIELDS = ["tags_any", "tags_all", "metadata", "models", "feedback_scores", "has_comment",
-                        "sample_rate", "weekly_quota"];
-  var timer = null;
-  var sequence = 0;
-  var controller = null;
+  if (!window.fetch) return;
 
-  function query() {
-    var params = new URLSearchParams();
-    new FormData(form).forEach(function (value, name) {
-      if (PREVIEW_FIELDS.indexOf(name) !== -1) params.append(name, value);
-    });
-    params.set("queue_id", queueId);
-    return params.toString();
-  }
+  // Show the server's preview of `form` in `target` while the lead types. `request()` gives the [url, options]
+  // of one preview; `wanted(element)` says whether a change of that element changes the preview.
+  // Returns the function that asks for a preview a moment later, for elements outside the form.
+  function livePreview(form, target, request, wanted) {
+    var timer = null;
+    var sequence = 0;
+    var controller = null;
 
-  function refresh() {
-    var mine = ++sequence;
-    // Only the newest keystroke's answer matters: cancel the request still in flight, so neither the
-    // browser nor the server keeps working on a rule the lead has already changed.
-    if (controller) controller.abort();
-    var own = controller = window.AbortController ? new AbortController() : null;
-    target.classList.add("loading");
-    fetch(url + "?" + query(), {
-      credentials: "same-origin", headers: { "X-Requested-With": "fetch" }, signal: own ? own.signal : undefined
-    })
-      .then(function (response) { return response.text(); })
-      .then(function (html) {
-        if (mine !== sequence) return; // a newer preview was asked for meanwhile
-        // The fragment is rendered by our server with autoescaping; parse it rather than run anything.
-        var doc = new DOMParser().parseFromString(html, "text/html");
-        target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
-      })
-      .catch(function (error) {
-        if (error && error.name === "AbortError") return;
-        if (mine === sequence) target.textContent = "The preview could not be loaded.";
-      })
-      .finally(function () { if (mine === sequence) target.classList.remove("loading"); });
-  }
+    function refresh() {
+      var mine = ++sequence;
+      // Only the newest keystroke's answer matters: cancel the request still in flight, so neither the
+      // browser nor the server keeps working on rules the lead has already changed.
+      if (controller) controller.abort();
+      var own = controller = window.AbortController ? new AbortController() : null;
+      var asked = request();
+      var options = Object.assign({ credentials: "same-origin", headers: { "X-Requested-With": "fetch" },
+                                    signal: own ? own.signal : undefined }, asked[1]);
+      target.classList.add("loading");
+      fetch(asked[0], options)
+        .then(function (response) { return response.text(); })
+        .then(function (html) {
+          if (mine !== sequence) return; // a newer preview was asked for meanwhile
+          // Rendered by our server with autoescaping (samples are user text): parse it, run nothing.
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
+        })
+        .catch(function (error) {
+          if (error && error.name === "AbortError") return;
+          if (mine === sequence) target.textContent = "The preview could not be loaded.";
+        })
+        .finally(function () { if (mine === sequence) target.classList.remove("loading"); });
+    }
 
-  function later() {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 400);
-  }
-
-  document.querySelectorAll("button[name=preview][form=queue-form]").forEach(function (button) {
-    button.addEventListener("click", function (event) {
-      event.preventDefault();
+    function later() {
       clearTimeout(timer);
-      refresh();
-    });
-  });
-  form.addEventListener("input", function (event) {
-    if (PREVIEW_FIELDS.indexOf(event.target.name) !== -1) later();
-  });
-  form.addEventListener("change", function (event) {
-    if (PREVIEW_FIELDS.indexOf(event.target.name) !== -1) later();
-  });
-  if (!target.firstElementChild) refresh();
+      timer = setTimeout(refresh, 400);
+    }
 
-  // Suggest a slug from the name of a new queue until the lead types one.
-  var name = form.querySelector("input[name=name]");
-  var slug = form.querySelector("input[name=slug]");
-  if (form.dataset.new === "true" && name && slug) {
-    var touched = slug.value !== "";
-    slug.addEventListener("input", function () { touched = slug.value !== ""; });
-    name.addEventListener("input", function () {
-      if (touched) return;
-      slug.value = name.value.toLowerCase().normalize("NFKD").replace(/[\u0300-\u036f]/g, "")
-        .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64);
+    document.querySelectorAll("button[name=preview][form=" + form.id + "]").forEach(function (button) {
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        clearTimeout(timer);
+        refresh();
+      });
     });
+    ["input", "change"].forEach(function (type) {
+      form.addEventListener(type, function (event) { if (wanted(event.target)) later(); });
+    });
+    if (!target.firstElementChild) refresh();
+    return later;
+  }
+
+  var queueForm = document.getElementById("queue-form");
+  if (queueForm) {
+    var PREVIEW_FIELDS = ["tags_any", "tags_all", "metadata", "models", "feedback_scores", "has_comment",
+                          "sample_rate", "weekly_quota"];
+    livePreview(queueForm, document.getElementById("rule-preview"), function () {
+      var params = new URLSearchParams();
+      new FormData(queueForm).forEach(function (value, name) {
+        if (PREVIEW_FIELDS.indexOf(name) !== -1) params.append(name, value);
+      });
+      params.set("queue_id", queueForm.dataset.queueId || "0");
+      return [queueForm.dataset.previewUrl + "?" + params.toString(), {}];
+    }, function (element) { return PREVIEW_FIELDS.indexOf(element.name) !== -1; });
+
+    // Suggest a slug from the name of a new queue until the lead types one.
+    var name = queueForm.querySelector("input[name=name]");
+    var slug = queueForm.querySelector("input[name=slug]");
+    if (queueForm.dataset.new === "true" && name && slug) {
+      var touched = slug.value !== "";
+      slug.addEventListener("input", function () { touched = slug.value !== ""; });
+      name.addEventListener("input", function () {
+        if (touched) return;
+        slug.value = name.value.toLowerCase().normalize("NFKD").replace(/[\u0300-\u036f]/g, "")
+          .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 64);
+      });
+    }
+  }
+
+  var redactionForm = document.getElementById("redaction-form");
+  if (redactionForm) {
+    var later = livePreview(redactionForm, document.getElementById("redaction-preview"), function () {
+      return [redactionForm.dataset.previewUrl, { method: "POST", body: new FormData(redactionForm) }];
+    }, function () { return true; });
+    // The sample sits beside the form (its `form=` attribute submits it along): its typing does not reach the form.
+    var sample = document.querySelector("textarea[name=sample]");
+    if (sample) sample.addEventListener("input", later);
   }
 })();

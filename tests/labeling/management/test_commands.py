@@ -161,6 +161,12 @@ def test_import_outputs_names_bad_lines_and_imports_nothing(tmp_path, project):
     assert not Output.objects.exists()
 
 
+@pytest.mark.parametrize("command", ["close_week", "redact_outputs"])
+def test_commands_about_a_project_refuse_an_unknown_one(project, command):
+    with pytest.raises(CommandError, match="No project with slug 'nope'"):
+        run(command, "--project", "nope")
+
+
 def test_import_outputs_refuses_unknown_project_and_missing_file(tmp_path, project):
     with pytest.raises(CommandError, match="No project"):
         run("import_outputs", "--project", "nope", str(_jsonl(tmp_path, [output_record(0)])))

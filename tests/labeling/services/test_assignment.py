@@ -7,11 +7,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from labeling.exceptions import NotFound
+from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
-from labeling.services.answers import InvalidAnswers
 from labeling.services.assignment import next_item, skip_item
-from labeling.services.labels import LeaseLost, submit_label
+from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory

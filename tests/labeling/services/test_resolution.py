@@ -2,10 +2,9 @@
 
 import pytest
 
-from labeling.exceptions import NotFound
+from labeling.exceptions import InvalidAnswers, NotFound
 from labeling.models import Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
-from labeling.services.answers import InvalidAnswers
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
