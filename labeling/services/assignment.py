@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import Item, Queue, Skip, Slot, SlotState
@@ -21,11 +20,6 @@ from labeling.rules.text import check_storable
 
 def lease_duration() -> timedelta:
     return timedelta(seconds=settings.LEASE_SECONDS)
-
-
-def available_slots(now=None) -> Q:
-    now = now or timezone.now()
-    return Q(state=SlotState.FREE) | Q(state=SlotState.LEASED, lease_expires_at__lt=now)
 
 
 def next_item(*, expert, queue: Queue, grant: LabelingGrant | None = None) -> Item | None:
@@ -49,7 +43,7 @@ def next_item_id(*, expert, queue: Queue, grant: LabelingGrant | None = None) ->
 
 # "Next item" runs on every label, so each step is one statement: the row is chosen, locked and
 # updated in one round trip, with no ORM query to build (which cost more CPU than PostgreSQL did).
-# The WHERE clauses are available_slots() and the exclusions of the module docstring, in SQL; the
+# The WHERE clauses are Slot.objects.available_to(expert, now) (labeling/models/review.py), in SQL; the
 # ORDER BY is the slot_open_by_priority index, whose partial condition (state <> 'done') is repeated
 # so that the planner uses it.
 _RESUME_SQL = f"""
@@ -106,25 +100,13 @@ def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | N
     a conditional update then proves it is still theirs, without a SELECT … FOR UPDATE first.
     """
     if lease is None:
-        own = (
-            Slot.objects.select_for_update()
-            .filter(item=item, expert=expert, state=SlotState.LEASED)
-            .only("pk", "leased_at")
-            .first()
-        )
+        own = Slot.objects.select_for_update().leased_to(expert).filter(item=item).only("pk", "leased_at").first()
         lease = (own.pk, own.leased_at) if own else None
     # The lease may have run out and gone to another expert since it was read: the update counts.
-    if lease and Slot.objects.filter(pk=lease[0], expert=expert, state=SlotState.LEASED).update(
-        state=SlotState.DONE, lease_expires_at=None
-    ):
+    if lease and Slot.objects.leased_to(expert).filter(pk=lease[0]).update(state=SlotState.DONE, lease_expires_at=None):
         return Slot(pk=lease[0], item_id=item.pk, expert_id=expert.pk, state=SlotState.DONE, leased_at=lease[1])
     now = timezone.now()
-    spare = (
-        Slot.objects.select_for_update(skip_locked=True)
-        .filter(available_slots(now), item=item)
-        .order_by("number")
-        .first()
-    )
+    spare = Slot.objects.select_for_update(skip_locked=True).available(now).filter(item=item).order_by("number").first()
     if spare is None:
         return None
     Slot.objects.filter(pk=spare.pk).update(state=SlotState.DONE, expert=expert, leased_at=now, lease_expires_at=None)
@@ -144,7 +126,7 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
 def release_lease(*, expert, item: Item) -> bool:
     """Free the expert's live lease on the item, if they hold one."""
     return bool(
-        Slot.objects.filter(item=item, expert=expert, state=SlotState.LEASED).update(
-            state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None
-        )
+        Slot.objects.leased_to(expert)
+        .filter(item=item)
+        .update(state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None)
     )

@@ -261,3 +261,16 @@ def test_with_overlap_three_every_item_gets_three_distinct_experts(project):
     assert len(per_item) == 200
     assert all(len(experts) == 3 == len(set(experts)) for experts in per_item.values())
     assert Item.objects.filter(queue=queue).exclude(status=ItemStatus.COMPLETE).count() == 0
+
+
+def test_a_lease_is_either_live_or_available_even_at_its_last_instant(project, expert):
+    queue = make_queue(project, 2)
+    next_item(expert=expert, queue=queue)
+    now = timezone.now()
+    Slot.objects.filter(state=SlotState.LEASED).update(lease_expires_at=now)
+    leased = Slot.objects.filter(state=SlotState.LEASED)
+
+    assert list(leased.live_leases(now)) == list(leased)
+    assert not leased.available(now).exists()
+    assert leased.available(now + timedelta(microseconds=1)).count() == 1
+    assert not leased.live_leases(now + timedelta(microseconds=1)).exists()
