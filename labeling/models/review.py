@@ -80,10 +80,7 @@ class SlotQuerySet(models.QuerySet):
 
     def available_to(self, expert, now: datetime) -> "SlotQuerySet":
         """`available` slots of items the expert holds no slot of (leased or labeled) and did not skip."""
-        return self.available(now).filter(
-            ~models.Exists(Slot.objects.filter(item=models.OuterRef("item_id"), expert=expert)),
-            ~models.Exists(Skip.objects.filter(item=models.OuterRef("item_id"), expert=expert)),
-        )
+        return self.available(now).filter(untouched_by(expert, item="item_id"))
 
     def leased_to(self, expert) -> "SlotQuerySet":
         """The expert's leases, run out or not: a lease stays its expert's until someone else takes the slot."""
@@ -92,6 +89,15 @@ class SlotQuerySet(models.QuerySet):
     def live_leases(self, now: datetime) -> "SlotQuerySet":
         """Leases that have not run out at `now`: every leased slot that `available` leaves out."""
         return self.filter(state=SlotState.LEASED, lease_expires_at__gte=now)
+
+
+def untouched_by(expert, *, item: str) -> models.Q:
+    """The item (the outer row's column `item`) is one the expert holds no slot of, leased or labeled, and did
+    not skip: the expert's part of `available_to`, for a query over items as well as over slots."""
+    return models.Q(
+        ~models.Exists(Slot.objects.filter(item=models.OuterRef(item), expert=expert)),
+        ~models.Exists(Skip.objects.filter(item=models.OuterRef(item), expert=expert)),
+    )
 
 
 class Slot(models.Model):

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Slot
+from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations
 from labeling.rules.calendar import cycle_week, week_start
 
@@ -48,9 +49,11 @@ def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -
 
 
 def _waiting_items(user, now: datetime) -> QuerySet[Item]:
-    """Open items "next item" could hand the user (the rule `Slot.objects.available_to`), or already did."""
+    """Open items "next item" could hand the user (`Slot.objects.available_to`), or already did."""
     slots = Slot.objects.filter(item=OuterRef("pk"))
-    return Item.objects.open().filter(Exists(slots.available_to(user, now)) | Exists(slots.leased_to(user)))
+    # The expert's part is asked once per item, not per slot: the per-slot form counted 9 times slower.
+    claimable = Exists(slots.available(now)) & untouched_by(user, item="pk")
+    return Item.objects.open().filter(claimable | Exists(slots.leased_to(user)))
 
 
 def held_by(user) -> Q:
