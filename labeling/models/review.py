@@ -1,5 +1,7 @@
 """What experts work on: items placed in queues, their label slots, labels, skips, flags and comments."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -58,6 +60,46 @@ class SlotState(models.TextChoices):
     DONE = "done", "Done"
 
 
+class SlotQuerySet(models.QuerySet):
+    """Which slots may be handed out, written once for "next item", a late submit and the expert's screens.
+
+    `available` is the slot's own state; `available_to` adds what one expert did with the item. A slot
+    that is not done always belongs to an open item (an item completes only once its last slot is done),
+    so the item's status needs no join here. Membership, queue eligibility and whether the queue is active
+    are rules of the queue, not of its slots: `rules.access` decides the first two once per request, and
+    an inactive queue only stops receiving outputs (its placed items can still be labeled).
+    """
+
+    def available(self, now: datetime) -> "SlotQuerySet":
+        """Slots anyone could be handed at `now`: free, or leased with the lease run out."""
+        # `state <> 'done'` follows from the rest; it is written so the planner uses the partial
+        # slot_open_by_priority index.
+        return self.exclude(state=SlotState.DONE).filter(
+            models.Q(state=SlotState.FREE) | models.Q(state=SlotState.LEASED, lease_expires_at__lt=now)
+        )
+
+    def available_to(self, expert, now: datetime) -> "SlotQuerySet":
+        """`available` slots of items the expert holds no slot of (leased or labeled) and did not skip."""
+        return self.available(now).filter(untouched_by(expert, item="item_id"))
+
+    def leased_to(self, expert) -> "SlotQuerySet":
+        """The expert's leases, run out or not: a lease stays its expert's until someone else takes the slot."""
+        return self.filter(expert=expert, state=SlotState.LEASED)
+
+    def live_leases(self, now: datetime) -> "SlotQuerySet":
+        """Leases that have not run out at `now`: every leased slot that `available` leaves out."""
+        return self.filter(state=SlotState.LEASED, lease_expires_at__gte=now)
+
+
+def untouched_by(expert, *, item: str) -> models.Q:
+    """The item (the outer row's column `item`) is one the expert holds no slot of, leased or labeled, and did
+    not skip: the expert's part of `available_to`, for a query over items as well as over slots."""
+    return models.Q(
+        ~models.Exists(Slot.objects.filter(item=models.OuterRef(item), expert=expert)),
+        ~models.Exists(Skip.objects.filter(item=models.OuterRef(item), expert=expert)),
+    )
+
+
 class Slot(models.Model):
     """One of an item's `overlap` labels-to-be. Handing it to an expert is an update of this row,
     taken with SELECT … FOR UPDATE SKIP LOCKED, so no two experts ever hold the same slot. A lease
@@ -74,6 +116,8 @@ class Slot(models.Model):
     )
     leased_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SlotQuerySet.as_manager()
 
     class Meta:
         constraints = [

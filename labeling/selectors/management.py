@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot, SlotState
+from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot
 from labeling.rules.access import LABELING_ROLES
 
 
@@ -93,9 +93,7 @@ def expert_progress(project: Project, *, since: datetime, now: datetime | None =
             skips=_count(Skip.objects.filter(item__project=project, expert=OuterRef("user_id"))),
             flags=_count(Flag.objects.filter(item__project=project, expert=OuterRef("user_id"))),
             live_leases=_count(
-                Slot.objects.filter(
-                    queue__project=project, expert=OuterRef("user_id"), state=SlotState.LEASED, lease_expires_at__gt=now
-                )
+                Slot.objects.live_leases(now).filter(queue__project=project, expert=OuterRef("user_id"))
             ),
         )
         .order_by("role", "user__username")

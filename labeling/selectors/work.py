@@ -10,10 +10,10 @@ from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Skip, Slot, SlotState
+from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Slot
+from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations
 from labeling.rules.calendar import cycle_week, week_start
-from labeling.services.assignment import available_slots
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
@@ -49,21 +49,17 @@ def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -
 
 
 def _waiting_items(user, now: datetime) -> QuerySet[Item]:
-    """Open items "next item" could hand the user (the same rule as assignment._claim), or already did."""
+    """Open items "next item" could hand the user (`Slot.objects.available_to`), or already did."""
     slots = Slot.objects.filter(item=OuterRef("pk"))
-    claimable = (
-        Exists(slots.filter(available_slots(now)))
-        & ~Exists(slots.filter(expert=user))
-        & ~Exists(Skip.objects.filter(item=OuterRef("pk"), expert=user))
-    )
-    leased_to_me = Exists(slots.filter(expert=user, state=SlotState.LEASED))
-    return Item.objects.open().filter(claimable | leased_to_me)
+    # The expert's part is asked once per item, not per slot: the per-slot form counted 9 times slower.
+    claimable = Exists(slots.available(now)) & untouched_by(user, item="pk")
+    return Item.objects.open().filter(claimable | Exists(slots.leased_to(user)))
 
 
 def held_by(user) -> Q:
     """Items the user may open: they hold a leased slot of it, or labeled it. Blind labeling: no other."""
     return Q(
-        Exists(Slot.objects.filter(item=OuterRef("pk"), expert=user, state=SlotState.LEASED))
+        Exists(Slot.objects.leased_to(user).filter(item=OuterRef("pk")))
         | Exists(Label.objects.filter(item=OuterRef("pk"), expert=user))
     )
 
@@ -76,7 +72,7 @@ def queue_for_labeler(user, project_slug: str, queue_slug: str, *, with_next: bo
     """
     annotations = labeling_annotations(user, project="project_id", queue="pk")
     if with_next:
-        own_lease = Slot.objects.filter(queue=OuterRef("pk"), expert=user, state=SlotState.LEASED).order_by("leased_at")
+        own_lease = Slot.objects.leased_to(user).filter(queue=OuterRef("pk")).order_by("leased_at")
         annotations |= {
             "held_item_id": Subquery(own_lease.values("item_id")[:1]),
             "has_waiting": Exists(_waiting_items(user, timezone.now()).filter(queue=OuterRef("pk"))),

@@ -45,7 +45,7 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
     clean = validate_answers(rubric.questions, answers)
     # The item row lock serialises labels of one item, so "all slots done" below is never stale. The
     # expert's label and lease are read in the same query (subqueries: only the item row is locked).
-    own_slot = Slot.objects.filter(item=OuterRef("pk"), expert=expert, state=SlotState.LEASED)
+    own_slot = Slot.objects.leased_to(expert).filter(item=OuterRef("pk"))
     locked = (
         Item.objects.select_for_update()
         .filter(pk=item.pk)

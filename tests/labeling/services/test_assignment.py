@@ -4,12 +4,13 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
-from labeling.services.assignment import next_item, skip_item
+from labeling.services import assignment
+from labeling.services.assignment import claimable, next_item, skip_item
 from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
@@ -255,3 +256,94 @@ def test_with_overlap_three_every_item_gets_three_distinct_experts(project):
     assert len(per_item) == 200
     assert all(len(experts) == 3 == len(set(experts)) for experts in per_item.values())
     assert Item.objects.filter(queue=queue).exclude(status=ItemStatus.COMPLETE).count() == 0
+
+
+def _slots_in_every_state(project, other_project, expert, other_expert):
+    """Queues whose slots are in every state "next item" tells apart; the ids the claim must take, in order."""
+    now = timezone.now()
+    hour = timedelta(hours=1)
+
+    def item(queue, *slots, priority=0, status=ItemStatus.OPEN):
+        made = Item.objects.create(
+            project=queue.project,
+            queue=queue,
+            output=OutputFactory(project=queue.project),
+            week=now.date(),
+            overlap=len(slots),
+            priority=priority,
+            status=status,
+        )
+        return [
+            Slot.objects.create(item=made, queue=queue, priority=priority, number=number, **state)
+            for number, state in enumerate(slots, start=1)
+        ]
+
+    free = {}
+    done = {"state": SlotState.DONE}
+    expired = {"state": SlotState.LEASED, "leased_at": now - 2 * hour, "lease_expires_at": now - hour}
+    live = {"state": SlotState.LEASED, "leased_at": now, "lease_expires_at": now + hour}
+    queue = Queue.objects.create(project=project, slug="main", name="Main")
+    urgent = item(queue, free, priority=5)
+    plain = item(queue, free)
+    run_out = item(queue, expired | {"expert": other_expert})
+    item(queue, live | {"expert": other_expert})
+    item(queue, done | {"expert": other_expert}, status=ItemStatus.COMPLETE)
+    half_done = item(queue, done | {"expert": other_expert}, free)
+    Skip.objects.create(item=item(queue, free)[0].item, expert=expert)
+    item(queue, done | {"expert": expert}, free)  # labeled by the expert
+    item(queue, live | {"expert": expert}, free)  # held by the expert
+    item(queue, expired | {"expert": expert}, free)  # their run-out lease: still theirs, resumed, never re-claimed
+    inactive = Queue.objects.create(project=project, slug="paused", name="Paused", is_active=False)
+    paused = item(inactive, free)
+    restricted = Queue.objects.create(project=project, slug="others", name="Others only")
+    restricted.eligible_experts.set([other_expert])
+    not_mine = item(restricted, free)
+    elsewhere = Queue.objects.create(project=other_project, slug="main", name="Elsewhere")
+    item(elsewhere, free)
+    return {
+        queue: [urgent[0].pk, plain[0].pk, run_out[0].pk, half_done[1].pk],
+        inactive: [paused[0].pk],
+        restricted: [not_mine[0].pk],
+    }
+
+
+def _claims_until_none(expert, queue) -> list[int]:
+    """Claim the queue's slots one by one (no resume), checking each is the queryset's first; their ids."""
+    taken = []
+    while True:
+        chosen = claimable(expert=expert, queue=queue, now=timezone.now()).values_list("pk", flat=True).first()
+        with transaction.atomic():
+            item_id = assignment._claim(expert, queue)
+        leased = Slot.objects.leased_to(expert).filter(item_id=item_id).values_list("pk", flat=True).first()
+        assert leased == chosen, f"the claim took slot {leased}, the queryset chose {chosen}"
+        if leased is None:
+            return taken
+        taken.append(leased)
+
+
+def test_the_claim_statement_takes_exactly_the_slots_the_queryset_chooses(project, other_project, expert, other_expert):
+    """The claim's SQL and Slot.objects.available_to agree on data holding a slot in every state."""
+    expected = _slots_in_every_state(project, other_project, expert, other_expert)
+
+    for queue, slot_ids in expected.items():
+        assert _claims_until_none(expert, queue) == slot_ids, queue.slug
+
+    # An inactive queue still hands out its items; a queue that does not admit the expert hands out nothing.
+    paused, restricted = list(expected)[1:]
+    Slot.objects.filter(queue__in=[paused, restricted]).update(state=SlotState.FREE, expert=None, leased_at=None)
+    assert next_item(expert=expert, queue=paused).queue == paused
+    with pytest.raises(NotFound):
+        next_item(expert=expert, queue=restricted)
+
+
+def test_a_lease_is_either_live_or_available_even_at_its_last_instant(project, expert):
+    queue = make_queue(project, 2)
+    next_item(expert=expert, queue=queue)
+    now = timezone.now()
+    Slot.objects.filter(state=SlotState.LEASED).update(lease_expires_at=now)
+    leased = Slot.objects.filter(state=SlotState.LEASED)
+
+    assert list(leased.live_leases(now)) == list(leased)
+    assert not leased.available(now).exists()
+    assert leased.available(now + timedelta(microseconds=1)).count() == 1
+    assert not leased.live_leases(now + timedelta(microseconds=1)).exists()
