@@ -1,4 +1,5 @@
-"""Reads behind the dashboards: stored weekly metric rows over a range of cycle weeks, as plain dicts.
+"""Reads of the stored weekly metric rows over a range of cycle weeks, as plain dicts: the dashboards' series,
+the weekly report's pooled pass-rate trend, and the week range every reader asks for (dashboard and API).
 
 Rows come from the tables a week's close (or a refresh) wrote, never from labels. Each function runs
 one query whatever the number of weeks, queues, questions or experts; weeks are the cycles' first days
@@ -6,15 +7,48 @@ and `first_week`..`last_week` includes both ends. Rates and intervals are pooled
 the stored counts (a pooled pass rate is passes / n over the queues, with its own Wilson interval).
 """
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Sum
 
+from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import AgreementMetric, Project, QualityMetric, QueueWeek, RetentionCell, week_label
+from labeling.rules.calendar import current_week
 
+# The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
+DEFAULT_WEEKS = 12
+MAX_WEEKS = 104
 RETENTION_OFFSETS = 8
+
+
+@dataclass(frozen=True)
+class WeekRange:
+    """Cycle weeks `first` to `last`, both included, given as their first days."""
+
+    first: date
+    last: date
+
+    @property
+    def weeks(self) -> int:
+        return (self.last - self.first).days // 7 + 1
+
+
+def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:
+    """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`.
+
+    Raises InvalidInput when `first` is after `last` or the range spans more than `MAX_WEEKS` weeks.
+    """
+    last = last or current_week(project)
+    first = first or last - timedelta(weeks=DEFAULT_WEEKS - 1)
+    if first > last:
+        raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
+    weeks = WeekRange(first=first, last=last)
+    if weeks.weeks > MAX_WEEKS:
+        raise InvalidInput(f"Ask for {MAX_WEEKS} weeks at most; {weeks.weeks} weeks from `from` to `to`.")
+    return weeks
 
 
 def _weeks(first_week: date, last_week: date) -> list[date]:
