@@ -32,13 +32,12 @@ from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
 from labeling.rules.access import ALL_ROLES, project_for_caller
 from labeling.rules.calendar import week_from_label
-from labeling.selectors.metrics import MAX_WEEKS, WeekRange
+from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
     SEGMENTS,
     agreement_rows,
     expert_gold_rows,
     expert_week_rows,
-    quality_rows,
     queue_week_rows,
     retention_cells,
     retention_curves,
@@ -125,7 +124,10 @@ class QualityView(_MetricsView):
     def get(self, request, *args, **kwargs):
         query = self.query()
         weeks = query["weeks"]
-        rows = quality_rows(project=self.project, weeks=weeks, queue=query.get("queue"), question=query.get("question"))
+        queue = query.get("queue")
+        rows = quality_series(
+            project=self.project, weeks=weeks, queue_slug=queue.slug if queue else None, question=query.get("question")
+        )
         return Response(QualityOut({**self.range_out(weeks), "results": rows}).data)
 
 

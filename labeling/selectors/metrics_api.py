@@ -18,7 +18,6 @@ from labeling.models import (
     AgreementMetric,
     ExpertWeek,
     Project,
-    QualityMetric,
     Queue,
     QueueWeek,
     RetentionCell,
@@ -47,28 +46,6 @@ def queue_of_project(project: Project, slug: str) -> Queue:
 
 def _week_fields(week: date) -> dict:
     return {"week": week_label(week), "week_start": week}
-
-
-def quality_rows(
-    *, project: Project, weeks: WeekRange, queue: Queue | None = None, question: str | None = None
-) -> list[dict]:
-    """Quality per week, queue and question, ordered so (one query)."""
-    rows = QualityMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
-    if queue is not None:
-        rows = rows.filter(queue=queue)
-    if question is not None:
-        rows = rows.filter(question=question)
-    fields = ("week", "queue__slug", "queue__name", "question", "kind", "n", "passes", "value", "ci_low", "ci_high")
-    return [
-        {
-            **_week_fields(row["week"]),
-            "queue": row["queue__slug"],
-            "queue_name": row["queue__name"],
-            **{key: row[key] for key in fields[3:]},
-            "shares": row["shares"],
-        }
-        for row in rows.order_by("week", "queue__slug", "question").values(*fields, "shares")
-    ]
 
 
 def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:

@@ -30,7 +30,7 @@ from labeling.rules.calendar import current_week
 from labeling.rules.gold import gold_answers, open_ties
 
 from .gold import _excerpt, adjudication_queue
-from .metrics import pooled_trend, quality_series
+from .metrics import WeekRange, pooled_trend, quality_series
 from .rubrics import questions_of, verdict_question
 
 TREND_WEEKS = 12
@@ -132,8 +132,8 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
     verdict = verdict_question(project, questions)
     verdict_key = verdict["key"] if verdict else None
     previous = week - timedelta(days=7)
-    first_trend_week = week - timedelta(weeks=TREND_WEEKS - 1)
-    quality = quality_series(project=project, first_week=first_trend_week, last_week=week)
+    trend_weeks = WeekRange(first=week - timedelta(weeks=TREND_WEEKS - 1), last=week)
+    quality = quality_series(project=project, weeks=trend_weeks)
     agreement = {
         (row.week, row.question): row
         for row in AgreementMetric.objects.filter(project=project, week__in=[week, previous])
@@ -143,9 +143,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         .select_related("queue")
         .order_by("queue__slug")
     )
-    trend = (
-        pooled_trend(quality, question=verdict_key, first_week=first_trend_week, last_week=week) if verdict_key else []
-    )
+    trend = pooled_trend(quality, question=verdict_key, weeks=trend_weeks) if verdict_key else []
     # The trend has a point per week; a week without gold answers has no value and no headline figure.
     measured = {point["week_start"]: point for point in trend if point["value"] is not None}
     this_week, last_week = measured.get(week.isoformat()), measured.get(previous.isoformat())

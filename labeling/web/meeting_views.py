@@ -271,10 +271,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if errors:
         return render(request, "labeling/dashboard/index.html", context, status=400)
-    span = {"project": project, "first_week": first, "last_week": last}
+    span = {"project": project, "weeks": weeks}
     kind = next((q["kind"] for q in questions if q["key"] == question), None)
     quality = metric_selectors.quality_series(**span, queue_slug=queue_slug, question=question) if question else []
-    trend = metric_selectors.pooled_trend(quality, question=question, first_week=first, last_week=last)
+    trend = metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
     agreement = metric_selectors.agreement_series(**span)
     throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
     latest = metric_selectors.latest_agreement(agreement)

@@ -55,9 +55,9 @@ def test_the_trend_has_a_point_per_week_pooled_over_the_queues_and_shows_a_gap(p
     assert report["headline"]["pass_rate"] == {"value": 0.75, "ci_low": low, "ci_high": high, "n": 12, "passes": 9,
                                                "previous": None, "change": None}  # fmt: skip
     # The dashboard's trend of the same weeks is the same one.
-    first = week - timedelta(weeks=TREND_WEEKS - 1)
-    rows = metric_selectors.quality_series(project=project, first_week=first, last_week=week, question="correct")
-    assert metric_selectors.pooled_trend(rows, question="correct", first_week=first, last_week=week) == trend
+    weeks = metric_selectors.WeekRange(first=week - timedelta(weeks=TREND_WEEKS - 1), last=week)
+    rows = metric_selectors.quality_series(project=project, weeks=weeks, question="correct")
+    assert metric_selectors.pooled_trend(rows, question="correct", weeks=weeks) == trend
 
 
 def test_the_headline_pass_rate_changes_from_the_week_before(project, queues, week):
