@@ -90,6 +90,8 @@ def test_the_agenda_lists_open_flags_with_comments_and_the_tags_that_moved(proje
         item(week - timedelta(weeks=1), "greetings", True)
         item(week, "greetings", True)
     refunds = [item(week, "refunds", index == 0) for index in range(5)]
+    for _ in range(5):
+        item(week, "new", False)  # nothing last week to compare with
     item(week, "rare", False)  # one item: too few to call a move
     Flag.objects.create(item=refunds[1], expert=expert, note="Is the refund policy right?")
     Flag.objects.create(item=refunds[2], expert=expert, note="Settled", resolved_at=refunds[2].created_at)
