@@ -30,12 +30,11 @@ from labeling.rules.calendar import current_week
 from labeling.rules.gold import gold_answers, open_ties
 
 from .gold import _excerpt, adjudication_queue
-from .metrics import WeekRange, pooled_trend, quality_series
+from .metrics import RETENTION_OFFSETS, WeekRange, pooled_trend, quality_series
 from .rubrics import questions_of, verdict_question
 
 TREND_WEEKS = 12
 RETENTION_COHORTS = 8
-RETENTION_OFFSETS = 8
 AGENDA_LIMIT = 50
 MOVERS = 5
 MOVER_MIN_ITEMS = 5
@@ -103,10 +102,6 @@ class WeekReport:
 
     cycle: ReviewCycle | None
     report: dict
-
-    @property
-    def is_frozen(self) -> bool:
-        return self.cycle is not None and self.cycle.is_closed and bool(self.cycle.report)
 
 
 def report_of_week(*, project: Project, week: date) -> WeekReport:
@@ -330,7 +325,7 @@ def _retention(project: Project, week: date) -> dict:
 
 
 def _adjudication_agenda(project: Project) -> list[dict]:
-
+    """Items waiting for a lead's decision, oldest complete first, with the questions that tie."""
     waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT)
     return [
         {
