@@ -107,7 +107,8 @@ def _headline(report: dict) -> list[str]:
 
 def _trend(report: dict) -> list[str]:
     trend = report.get("pass_rate_trend") or []
-    if not trend:
+    # A week without gold answers is a point without a value: a trend of such weeks only has nothing to show.
+    if all(row.get("value") is None for row in trend):
         return ["No pass rate yet.", ""]
     rows = [
         [

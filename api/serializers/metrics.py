@@ -3,7 +3,8 @@ from rest_framework import serializers
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.retention import MEASURES
 from labeling.rules.calendar import week_from_label
-from labeling.selectors.metrics_api import DEFAULT_WEEKS, SEGMENTS, queue_of_project, week_range
+from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
+from labeling.selectors.metrics_api import SEGMENTS, queue_of_project
 
 PROJECT_HELP = "The project's slug. Required with a signed-in session; optional with an API key (it must be the key's)."
 WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."
@@ -307,7 +308,11 @@ class ReportOut(serializers.Serializer):
     verdict_question = serializers.CharField(allow_null=True, help_text="The rubric's first binary question.")
     headline = serializers.DictField(help_text="pass_rate, alpha, labels and retention_week1, with last week's.")
     quality = serializers.ListField(child=serializers.DictField())
-    pass_rate_trend = serializers.ListField(child=serializers.DictField(), help_text="Up to 12 weeks, oldest first.")
+    pass_rate_trend = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The verdict question's pass rate in each of the 12 weeks up to this one, oldest first; a week "
+        "without gold answers has `value` null. Reports frozen before this format list only weeks with a value.",
+    )
     agreement = serializers.ListField(child=serializers.DictField())
     throughput = serializers.DictField(help_text="`queues` and `experts` lists.")
     retention = serializers.DictField(help_text="`cohorts` (segment all) and `curves` per segment.")

@@ -32,21 +32,17 @@ from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
 from labeling.rules.access import ALL_ROLES, project_for_caller
 from labeling.rules.calendar import week_from_label
+from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
-    MAX_WEEKS,
     SEGMENTS,
-    WeekRange,
     agreement_rows,
-    cycle_of_week,
-    cycle_report,
     expert_gold_rows,
     expert_week_rows,
-    quality_rows,
     queue_week_rows,
     retention_cells,
     retention_curves,
 )
-from labeling.services.cycles import decisions_of
+from labeling.selectors.report import decisions_of, report_of_week
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
@@ -128,7 +124,10 @@ class QualityView(_MetricsView):
     def get(self, request, *args, **kwargs):
         query = self.query()
         weeks = query["weeks"]
-        rows = quality_rows(project=self.project, weeks=weeks, queue=query.get("queue"), question=query.get("question"))
+        queue = query.get("queue")
+        rows = quality_series(
+            project=self.project, weeks=weeks, queue_slug=queue.slug if queue else None, question=query.get("question")
+        )
         return Response(QualityOut({**self.range_out(weeks), "results": rows}).data)
 
 
@@ -212,8 +211,9 @@ class CycleReportView(_MetricsView):
         description=(
             'A closed cycle\'s report is served exactly as it was frozen at the close (`"status": "closed"`). For '
             "a week whose cycle is still open the report is built now from the stored metrics and the live agenda "
-            '(`"status": "open"`): its figures may still change until the close. A week that has not started, or '
-            "a past week with no cycle and no review items, is a 404; a malformed week label is a 400.\n\n"
+            '(`"status": "open"`): its figures may still change until the close. Every week that has started has '
+            "a report, one without items too (its figures are empty); a week that has not started is a 404, a "
+            "malformed week label a 400.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),
@@ -234,9 +234,7 @@ class CycleReportView(_MetricsView):
     )
     def get(self, request, *args, **kwargs):
         project = self.project
-        week = week_from_label(project, kwargs["week"])
-        cycle = cycle_of_week(project=project, week=week)
-        report = cycle_report(project=project, week=week, cycle=cycle)
+        found = report_of_week(project=project, week=week_from_label(project, kwargs["week"]))
         if request.accepted_renderer.format == MarkdownRenderer.format:
-            return Response(report_markdown(report, decisions_of(cycle) if cycle else []))
-        return Response(ReportOut(report).data)
+            return Response(report_markdown(found.report, decisions_of(found.cycle)))
+        return Response(ReportOut(found.report).data)

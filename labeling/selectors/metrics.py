@@ -1,31 +1,65 @@
-"""Reads behind the dashboards: stored weekly metric rows over a range of cycle weeks, as plain dicts.
+"""Reads of the stored weekly metric rows over a range of cycle weeks, as plain dicts: the dashboards' series,
+the weekly report's pooled pass-rate trend, and the week range every reader asks for (dashboard and API).
 
 Rows come from the tables a week's close (or a refresh) wrote, never from labels. Each function runs
 one query whatever the number of weeks, queues, questions or experts; weeks are the cycles' first days
-and `first_week`..`last_week` includes both ends. Rates and intervals are pooled here, in Python, from
+and a `WeekRange` includes both ends. Rates and intervals are pooled here, in Python, from
 the stored counts (a pooled pass rate is passes / n over the queues, with its own Wilson interval).
 """
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Sum
 
+from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import AgreementMetric, Project, QualityMetric, QueueWeek, RetentionCell, week_label
+from labeling.rules.calendar import current_week
 
+# The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
+DEFAULT_WEEKS = 12
+MAX_WEEKS = 104
 RETENTION_OFFSETS = 8
 
 
-def _weeks(first_week: date, last_week: date) -> list[date]:
-    return [first_week + timedelta(weeks=n) for n in range((last_week - first_week).days // 7 + 1)]
+@dataclass(frozen=True)
+class WeekRange:
+    """Cycle weeks `first` to `last`, both included, given as their first days."""
+
+    first: date
+    last: date
+
+    @property
+    def weeks(self) -> int:
+        return (self.last - self.first).days // 7 + 1
+
+    def each(self) -> list[date]:
+        """Return every week of the range, oldest first."""
+        return [self.first + timedelta(weeks=n) for n in range(self.weeks)]
+
+
+def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:
+    """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`.
+
+    Raises InvalidInput when `first` is after `last` or the range spans more than `MAX_WEEKS` weeks.
+    """
+    last = last or current_week(project)
+    first = first or last - timedelta(weeks=DEFAULT_WEEKS - 1)
+    if first > last:
+        raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
+    weeks = WeekRange(first=first, last=last)
+    if weeks.weeks > MAX_WEEKS:
+        raise InvalidInput(f"Ask for {MAX_WEEKS} weeks at most; {weeks.weeks} weeks from `from` to `to`.")
+    return weeks
 
 
 def quality_series(
-    *, project: Project, first_week: date, last_week: date, queue_slug: str | None = None, question: str | None = None
+    *, project: Project, weeks: WeekRange, queue_slug: str | None = None, question: str | None = None
 ) -> list[dict]:
     """Quality rows per week, queue and question (oldest first), optionally for one queue and/or question."""
-    rows = QualityMetric.objects.filter(project=project, week__range=(first_week, last_week))
+    rows = QualityMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     if queue_slug is not None:
         rows = rows.filter(queue__slug=queue_slug)
     if question is not None:
@@ -43,7 +77,7 @@ def quality_series(
     ]
 
 
-def pooled_trend(rows: list[dict], *, question: str, first_week: date, last_week: date) -> list[dict]:
+def pooled_trend(rows: list[dict], *, question: str, weeks: WeekRange) -> list[dict]:
     """One point per week of the range for `question`, queues pooled (no query; `rows` from quality_series).
 
     Binary: pass rate = passes / n with its Wilson 95% interval. Rating: the item-weighted mean of the
@@ -60,7 +94,7 @@ def pooled_trend(rows: list[dict], *, question: str, first_week: date, last_week
         cell["total"] += (row["value"] or 0.0) * row["n"]
         cell["queues"] += 1
     trend = []
-    for week in _weeks(first_week, last_week):
+    for week in weeks.each():
         label = week_label(week)
         point = {"week": label, "week_start": week.isoformat(), "value": None, "ci_low": None, "ci_high": None,
                  "n": 0, "passes": None}  # fmt: skip
@@ -78,9 +112,9 @@ def pooled_trend(rows: list[dict], *, question: str, first_week: date, last_week
     return trend
 
 
-def agreement_series(*, project: Project, first_week: date, last_week: date, question: str | None = None) -> list[dict]:
+def agreement_series(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:
     """Agreement rows per week and question (oldest first), optionally for one question."""
-    rows = AgreementMetric.objects.filter(project=project, week__range=(first_week, last_week))
+    rows = AgreementMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     if question is not None:
         rows = rows.filter(question=question)
     fields = ("question", "kind", "level", "alpha", "alpha_interval", "fleiss_kappa", "cohen_kappa",
@@ -91,11 +125,9 @@ def agreement_series(*, project: Project, first_week: date, last_week: date, que
     ]
 
 
-def throughput_series(
-    *, project: Project, first_week: date, last_week: date, queue_slug: str | None = None
-) -> list[dict]:
+def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | None = None) -> list[dict]:
     """Labels done against labels wanted, items against quota, and backlog per week (queues summed)."""
-    rows = QueueWeek.objects.filter(project=project, week__range=(first_week, last_week))
+    rows = QueueWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     if queue_slug is not None:
         rows = rows.filter(queue__slug=queue_slug)
     sums = {
@@ -112,7 +144,7 @@ def throughput_series(
         )
     }
     series = []
-    for week in _weeks(first_week, last_week):
+    for week in weeks.each():
         row = sums.get(week, {})
         series.append(
             {
@@ -125,16 +157,14 @@ def throughput_series(
     return series
 
 
-def retention_curves(
-    *, project: Project, first_week: date, last_week: date, offsets: int = RETENTION_OFFSETS
-) -> dict[str, list[dict]]:
+def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETENTION_OFFSETS) -> dict[str, list[dict]]:
     """Retention curves of the cohorts first active in the range, per segment ("all", "pass", "fail").
 
     Each point {"offset", "rate", "returned", "users", "cohorts"} is the cohort-size-weighted mean over
     complete cells only (a week still running is left out); offsets with no complete cell are omitted.
     """
     cells = list(
-        RetentionCell.objects.filter(project=project, cohort_week__range=(first_week, last_week)).values(
+        RetentionCell.objects.filter(project=project, cohort_week__range=(weeks.first, weeks.last)).values(
             "segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete"
         )
     )

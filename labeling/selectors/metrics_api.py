@@ -1,68 +1,43 @@
-"""Reads behind the metrics API: whose project, which weeks, and the stored weekly metric rows as plain dicts.
+"""Reads behind the metrics API: the stored weekly metric rows as plain dicts, per queue, expert and cell.
+
+The week range is `selectors.metrics.week_range`, shared with the dashboards; a week's report is
+`selectors.report.report_of_week`, shared with the meeting page.
 
 Rows come from the metric tables a week's close wrote (labeling/models/metrics.py), never from labels.
 Every function takes an already authorised project and runs a fixed number of queries (named in its
 docstring), whatever the number of weeks, queues, questions or experts.
 """
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from django.contrib.auth import get_user_model
 
-from labeling.exceptions import InvalidInput, NotFound
+from labeling.exceptions import InvalidInput
 from labeling.metrics.retention import MEASURES, mean_curves
 from labeling.models import (
     AgreementMetric,
     ExpertWeek,
-    Item,
     Project,
-    QualityMetric,
     Queue,
     QueueWeek,
     RetentionCell,
     RetentionSegment,
-    ReviewCycle,
     week_label,
 )
-from labeling.services.cycles import build_report, current_week
 
-# Everyone in the project reads its metrics: the weekly meeting is for experts, leads and engineers alike.
-DEFAULT_WEEKS = 12
-MAX_WEEKS = 104
+from .metrics import WeekRange
+
 SEGMENTS = tuple(RetentionSegment.values)
 
 
-@dataclass(frozen=True)
-class WeekRange:
-    """Cycle weeks `first` to `last`, both included, given as their first days."""
-
-    first: date
-    last: date
-
-    @property
-    def weeks(self) -> int:
-        return (self.last - self.first).days // 7 + 1
-
-
-def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:
-    """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`.
-
-    Raises InvalidInput when `first` is after `last` or the range spans more than `MAX_WEEKS` weeks.
-    """
-    last = last or current_week(project)
-    first = first or last - timedelta(weeks=DEFAULT_WEEKS - 1)
-    if first > last:
-        raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
-    weeks = WeekRange(first=first, last=last)
-    if weeks.weeks > MAX_WEEKS:
-        raise InvalidInput(f"Ask for {MAX_WEEKS} weeks at most; {weeks.weeks} weeks from `from` to `to`.")
-    return weeks
+def project_queues(project: Project) -> list[Queue]:
+    """Return the project's queues by name (one query)."""
+    return list(Queue.objects.filter(project=project).order_by("name"))
 
 
 def queue_of_project(project: Project, slug: str) -> Queue:
     """The project's queue with this slug, else InvalidInput listing the project's queues (one query)."""
-    queues = {queue.slug: queue for queue in Queue.objects.filter(project=project).order_by("slug")}
+    queues = {queue.slug: queue for queue in sorted(project_queues(project), key=lambda queue: queue.slug)}
     if slug not in queues:
         known = ", ".join(queues) or "none yet"
         raise InvalidInput(f"Unknown queue {slug!r}. This project's queues: {known}.")
@@ -71,28 +46,6 @@ def queue_of_project(project: Project, slug: str) -> Queue:
 
 def _week_fields(week: date) -> dict:
     return {"week": week_label(week), "week_start": week}
-
-
-def quality_rows(
-    *, project: Project, weeks: WeekRange, queue: Queue | None = None, question: str | None = None
-) -> list[dict]:
-    """Quality per week, queue and question, ordered so (one query)."""
-    rows = QualityMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
-    if queue is not None:
-        rows = rows.filter(queue=queue)
-    if question is not None:
-        rows = rows.filter(question=question)
-    fields = ("week", "queue__slug", "queue__name", "question", "kind", "n", "passes", "value", "ci_low", "ci_high")
-    return [
-        {
-            **_week_fields(row["week"]),
-            "queue": row["queue__slug"],
-            "queue_name": row["queue__name"],
-            **{key: row[key] for key in fields[3:]},
-            "shares": row["shares"],
-        }
-        for row in rows.order_by("week", "queue__slug", "question").values(*fields, "shares")
-    ]
 
 
 def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:
@@ -225,23 +178,3 @@ def retention_curves(
     if measure not in MEASURES:
         raise InvalidInput(f"Unknown measure {measure!r}: use one of {', '.join(MEASURES)}.")
     return mean_curves(cells, segments=segments, measure=measure, first_cohort=weeks.first, last_cohort=weeks.last)
-
-
-def cycle_of_week(*, project: Project, week: date) -> ReviewCycle | None:
-    return ReviewCycle.objects.filter(project=project, week=week).first()
-
-
-def cycle_report(*, project: Project, week: date, cycle: ReviewCycle | None = None) -> dict:
-    """The week's report: frozen when its cycle is closed, else built live; NotFound for a week with nothing.
-
-    A week has something when it is the current week, has a cycle row or has review items; weeks
-    that have not started yet have nothing.
-    """
-    if cycle is not None and cycle.is_closed:
-        return cycle.report
-    current = current_week(project)
-    if week > current:
-        raise NotFound(f"Week {week_label(week)} has not started yet.")
-    if cycle is None and week != current and not Item.objects.filter(project=project, week=week).exists():
-        raise NotFound(f"No cycle and no review items in week {week_label(week)}.")
-    return build_report(project=project, week=week)

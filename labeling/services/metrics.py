@@ -25,25 +25,13 @@ from labeling.models import (
     Queue,
     QueueWeek,
     Resolution,
-    Rubric,
     Skip,
 )
 from labeling.rules.gold import gold_answers
+from labeling.selectors.rubrics import questions_of
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
 COMPARABLE_KINDS = ("binary", "rating", "choice")
-
-
-def questions_of(project: Project) -> list[dict]:
-    rubric = Rubric.objects.current_for(project)
-    return rubric.questions if rubric else []
-
-
-def verdict_question(project: Project, questions: list[dict] | None = None) -> dict | None:
-    """The question a week's pass rate is about: the first binary question of the current rubric."""
-    return next(
-        (q for q in (questions if questions is not None else questions_of(project)) if q["kind"] == "binary"), None
-    )
 
 
 @transaction.atomic

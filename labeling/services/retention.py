@@ -34,8 +34,7 @@ from labeling.metrics.retention import cohort_table, cohorts
 from labeling.models import Output, Project, Resolution, RetentionCell, UsageEvent
 from labeling.rules.calendar import FIRST_DAY, cycle_week, week_function
 from labeling.rules.gold import gold_answer
-
-from .metrics import verdict_question
+from labeling.selectors.rubrics import verdict_question
 
 # Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
 # `day` counts days from a first cycle weekday of year 1, so `day / 7` numbers the cycle weeks and

@@ -4,8 +4,9 @@ Every member of the project (experts, leads, engineers, admins) reads the meetin
 and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
 else gets a 404 from `check_can_manage`, as for every other manage screen.
 
-A closed week shows its frozen `cycle.report`; an open one is built live from the stored metric rows
-(`cycles.build_report`) and says its figures are provisional.
+The page, the export and the API read a week's report through one selector (`report_of_week`): a
+closed week shows its frozen report; an open one is built live from the stored metric rows and says its
+figures are provisional. Every started week has a page; a week that has not started is a 404.
 
 Closing queues `labeling.tasks.close_week` through the outbox instead of running the close inside the
 request: the close resolves, rebuilds datasets and recomputes metrics, which takes seconds on a large
@@ -26,21 +27,28 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidWeek
-from labeling.models import Decision, Project, Queue, ReviewCycle, week_label, work_key
+from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
 from labeling.rules.access import MANAGING_ROLES, managed_project, member_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
+from labeling.selectors.metrics_api import project_queues
 from labeling.selectors.outbox import queued_work
+from labeling.selectors.report import (
+    cycle_decisions,
+    decision_of_week,
+    decisions_of,
+    latest_closed_week,
+    report_of_week,
+)
+from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import cycles
-from labeling.services.metrics import questions_of, verdict_question
 
 from . import charts
 from .meeting_forms import DecisionForm
+from .meeting_tiles import headline_tiles, quality_chart
 
-DASHBOARD_WEEKS = 12
-DASHBOARD_MAX_WEEKS = 104
 CLOSING_REFRESHES = 30  # about a minute of 2-second reloads before the page stops waiting for the worker
 CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
 
@@ -60,12 +68,6 @@ def _meeting_url(project: Project, week: date) -> str:
     return reverse("labeling:meeting-week", args=[project.slug, week_label(week)])
 
 
-def _report(project: Project, week: date, cycle: ReviewCycle | None) -> dict:
-    if cycle is not None and cycle.is_closed and cycle.report:
-        return cycle.report
-    return cycles.build_report(project=project, week=week)
-
-
 # The meeting page --------------------------------------------------------------------------------------------
 
 
@@ -74,8 +76,7 @@ def _report(project: Project, week: date, cycle: ReviewCycle | None) -> dict:
 def meeting(request: HttpRequest, slug: str) -> HttpResponse:
     """Go to the latest closed week (what the meeting discusses), else the running week."""
     project, _ = member_project(request.user, slug)
-    closed = ReviewCycle.objects.filter(project=project, status="closed").order_by("-week").first()
-    return redirect(_meeting_url(project, closed.week if closed else calendar.current_week(project)))
+    return redirect(_meeting_url(project, latest_closed_week(project) or calendar.current_week(project)))
 
 
 @login_required
@@ -87,8 +88,8 @@ def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 
 
 def _meeting_page(request, project, membership, week: date, *, form: DecisionForm, status: int = 200):
-    cycle = ReviewCycle.objects.filter(project=project, week=week).first()
-    report = _report(project, week, cycle)
+    found = report_of_week(project=project, week=week)
+    cycle, report = found.cycle, found.report
     current = calendar.current_week(project)
     can_manage = membership.role in MANAGING_ROLES
     is_closed = bool(cycle and cycle.is_closed)
@@ -104,7 +105,6 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     failures = health.failing_cycles(project) if can_manage else []
     if closing and cycle and cycle.failure_kind == "close" and cycle.failed_at > timezone.now() - CLOSE_FAILED_RECENTLY:
         closing = CLOSING_REFRESHES  # the close just failed: stop reloading, the notice says why
-    decisions = list(cycle.decisions.select_related("created_by")) if cycle else []
     context = {
         "project": project,
         "membership": membership,
@@ -128,7 +128,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "retention_chart": charts.retention_chart((report.get("retention") or {}).get("curves") or {}),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": report.get("agenda") or {"adjudication": [], "flags": [], "movers": []},
-        "decisions": decisions,
+        "decisions": cycle_decisions(cycle),
         "form": form,
         "failures": failures,
     }
@@ -142,97 +142,6 @@ def _closing_count(request: HttpRequest) -> int:
         return 0
 
 
-def _change(value: float | int | None, *, unit: str) -> dict | None:
-    """A change from last week, formatted, with its direction for styling."""
-    if value is None:
-        return None
-    if unit == "points":
-        text = f"{value * 100:+.1f} pts"
-    elif unit == "count":
-        text = f"{value:+d}"
-    else:
-        text = f"{value:+.3f}"
-    return {"text": text, "direction": "up" if value > 0 else "down" if value < 0 else "flat"}
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def headline_tiles(report: dict) -> list[dict]:
-    """The headline figures as tiles: value, what it is made of, and the change from last week."""
-    headline = report.get("headline") or {}
-    tiles = []
-    pass_rate = headline.get("pass_rate")
-    tiles.append(
-        {
-            "key": "pass-rate",
-            "label": f"Pass rate ({report.get('verdict_question') or 'no verdict question'})",
-            "value": _percent(pass_rate["value"]) if pass_rate else "—",
-            "detail": (
-                f"{pass_rate['passes']} of {pass_rate['n']} items · 95% interval "
-                f"{_percent(pass_rate['ci_low'])}–{_percent(pass_rate['ci_high'])}"
-            )
-            if pass_rate
-            else "No gold answers yet this week.",
-            "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
-            "previous": _percent(pass_rate.get("previous")) if pass_rate else None,
-        }
-    )
-    alpha = headline.get("alpha")
-    tiles.append(
-        {
-            "key": "alpha",
-            "label": "Agreement (Krippendorff's α)",
-            "value": "—" if not alpha or alpha.get("value") is None else f"{alpha['value']:.3f}",
-            "detail": f"{alpha.get('question')} · {alpha.get('units', 0)} items with two labels or more"
-            if alpha
-            else "No item has two labels yet.",
-            "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
-            "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
-        }
-    )
-    labels = headline.get("labels") or {}
-    quota = labels.get("quota")
-    tiles.append(
-        {
-            "key": "labels",
-            "label": "Labels done",
-            "value": f"{labels.get('done', 0)} / {labels.get('wanted', 0)}",
-            "detail": f"on {labels.get('items', 0)} items · "
-            + (f"quota {quota} items" if quota is not None else "no quota"),
-            "change": _change(labels.get("change"), unit="count") if labels else None,
-            "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
-        }
-    )
-    retention = headline.get("retention_week1")
-    tiles.append(
-        {
-            "key": "retention",
-            "label": "Week-1 retention, pass vs fail",
-            "value": f"{_percent(retention['pass']['rate'])} vs {_percent(retention['fail']['rate'])}"
-            if retention
-            else "—",
-            "detail": (
-                f"cohort {retention['cohort_week']}: pass {retention['pass']['returned']} of "
-                f"{retention['pass']['users']} users, fail {retention['fail']['returned']} of "
-                f"{retention['fail']['users']} users, all {_percent(retention['all']['rate'])} "
-                f"({retention['all']['returned']} of {retention['all']['users']} users)"
-            )
-            if retention
-            else "No end-user activity yet.",
-            "change": None,
-            "previous": (
-                f"{_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
-                f"{retention['previous_all']['users']} users, all)"
-            )
-            if retention and retention.get("previous_all")
-            else None,
-        }
-    )
-    return tiles
-
-
 # Export ------------------------------------------------------------------------------------------------------
 
 
@@ -241,8 +150,8 @@ def headline_tiles(report: dict) -> list[dict]:
 def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     project, _ = member_project(request.user, slug)
     week = _week(project, week_label)
-    cycle = ReviewCycle.objects.filter(project=project, week=week).first()
-    text = report_markdown(_report(project, week, cycle), cycles.decisions_of(cycle) if cycle else [])
+    found = report_of_week(project=project, week=week)
+    text = report_markdown(found.report, decisions_of(found.cycle))
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'
     return response
@@ -274,13 +183,7 @@ def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
     project, _ = managed_project(request.user, slug)
     week = _week(project, week_label)
-    decision = (
-        Decision.objects.filter(pk=decision_id, cycle__project=project, cycle__week=week)
-        .select_related("cycle__project")
-        .first()
-    )
-    if decision is None:
-        raise Http404("No such decision.")
+    decision = decision_of_week(project=project, week=week, decision_id=decision_id)
     cycles.delete_decision(user=request.user, decision=decision)
     messages.success(request, "Decision deleted.")
     return redirect(_meeting_url(project, week) + "#decisions")
@@ -313,24 +216,23 @@ def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
 # Dashboards --------------------------------------------------------------------------------------------------
 
 
-def _dashboard_filters(request: HttpRequest, project: Project, queues: list[Queue], questions: list[dict]):
+def _dashboard_filters(request: HttpRequest, project: Project, queues: list, questions: list[dict]):
     """The range, queue and question asked for, with defaults; or a list of what is wrong with them."""
     errors = []
-    weeks: dict[str, date | None] = {}
+    weeks: dict[str, date] = {}
     for name in ("from", "to"):
         label = request.GET.get(name, "").strip()
-        weeks[name] = None
         if label:
             try:
                 weeks[name] = calendar.week_from_label(project, label)
             except InvalidWeek as exc:
                 errors.append(f"“{name}”: {exc.message}")
-    last = weeks["to"] or calendar.current_week(project)
-    first = weeks["from"] or last - timedelta(weeks=DASHBOARD_WEEKS - 1)
-    if not errors and first > last:
-        errors.append(f"The range starts ({week_label(first)}) after it ends ({week_label(last)}).")
-    elif not errors and (last - first).days // 7 + 1 > DASHBOARD_MAX_WEEKS:
-        errors.append(f"Choose at most {DASHBOARD_MAX_WEEKS} weeks.")
+    span = None
+    if not errors:
+        try:
+            span = metric_selectors.week_range(project=project, first=weeks.get("from"), last=weeks.get("to"))
+        except InvalidInput as exc:
+            errors.append(exc.message)
     queue_slug = request.GET.get("queue", "").strip() or None
     if queue_slug and queue_slug not in {queue.slug for queue in queues}:
         errors.append(f"This project has no queue “{queue_slug}”.")
@@ -341,16 +243,18 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list[Queu
     if question is None:
         verdict = verdict_question(project, questions)
         question = verdict["key"] if verdict else None
-    return first, last, queue_slug, question, errors
+    # A range the page can show even when the one asked for is wrong: the default one.
+    return span or metric_selectors.week_range(project=project), queue_slug, question, errors
 
 
 @login_required
 @require_GET
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug)
-    queues = list(Queue.objects.filter(project=project).order_by("name"))
+    queues = project_queues(project)
     questions = questions_of(project)
-    first, last, queue_slug, question, errors = _dashboard_filters(request, project, queues, questions)
+    weeks, queue_slug, question, errors = _dashboard_filters(request, project, queues, questions)
+    first, last = weeks.first, weeks.last
     context = {
         "project": project,
         "membership": membership,
@@ -367,17 +271,17 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if errors:
         return render(request, "labeling/dashboard/index.html", context, status=400)
-    span = {"project": project, "first_week": first, "last_week": last}
+    span = {"project": project, "weeks": weeks}
     kind = next((q["kind"] for q in questions if q["key"] == question), None)
     quality = metric_selectors.quality_series(**span, queue_slug=queue_slug, question=question) if question else []
-    trend = metric_selectors.pooled_trend(quality, question=question, first_week=first, last_week=last)
+    trend = metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
     agreement = metric_selectors.agreement_series(**span)
     throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
     latest = metric_selectors.latest_agreement(agreement)
     context.update(
         {
             "question_kind": kind,
-            "quality_chart": _quality_chart(question, kind, trend, questions),
+            "quality_chart": quality_chart(question, kind, trend, questions),
             "alpha_chart": charts.line_chart(
                 name="alpha-trend",
                 title=f"Krippendorff's α of “{question}” by week",
@@ -399,29 +303,3 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         }
     )
     return render(request, "labeling/dashboard/index.html", context)
-
-
-def _quality_chart(question: str | None, kind: str | None, trend: list[dict], questions: list[dict]):
-    if question is None:
-        return charts.line_chart(name="quality", title="Quality by week", points=[],
-                                 empty_message="The rubric has no question yet.")  # fmt: skip
-    if kind == "binary":
-        return charts.pass_rate_chart(trend, title=f"Pass rate of “{question}” by week")
-    if kind == "rating":
-        scale = next((q.get("scale") for q in questions if q["key"] == question), None) or [0, 1]
-        points = [
-            {"x": p["week"], "value": p["value"], "low": p["ci_low"], "high": p["ci_high"], "detail": f"n = {p['n']}"}
-            for p in trend
-        ]
-        return charts.line_chart(
-            name="quality",
-            title=f"Mean rating of “{question}” by week",
-            points=points,
-            fmt="decimal",
-            y_range=(float(scale[0]), float(scale[1])),
-            empty_message="No ratings yet in this range.",
-        )
-    return charts.line_chart(
-        name="quality", title=f"“{question}” by week", points=[],
-        empty_message="This question has no trend chart: pick a yes/no or rating question.",
-    )  # fmt: skip

@@ -12,12 +12,10 @@ from labeling.exceptions import CycleClosed, InvalidWeek, WeekNotOver
 from labeling.models import (
     AgreementMetric,
     AuditEvent,
-    Comment,
     CycleStatus,
     Dataset,
     DatasetVersion,
     ExpertWeek,
-    Flag,
     Item,
     Membership,
     QualityMetric,
@@ -173,20 +171,6 @@ def test_beat_finds_each_project_week_that_is_over_until_it_is_closed(project, o
 
 def test_a_project_made_this_week_has_no_week_to_close(project):
     assert cycles.due_weeks() == []
-
-
-def test_the_agenda_lists_flags_with_their_comments_and_the_movers(project, week_of_labels):
-    erin = week_of_labels["experts"][0]
-    item = Item.objects.filter(project=project).order_by("pk").first()
-    Flag.objects.create(item=item, expert=erin, note="Is the refund policy right?")
-    Comment.objects.create(item=item, author=erin, body="<b>see</b> the policy page")
-
-    report = cycles.close_week(project_id=project.pk, week=WEEK).report
-
-    [flag] = report["agenda"]["flags"]
-    assert (flag["item_id"], flag["expert"], flag["note"]) == (item.pk, "erin", "Is the refund policy right?")
-    assert flag["comments"][0]["body"] == "<b>see</b> the policy page"  # escaped when rendered, kept as written
-    assert report["agenda"]["movers"] == []  # no previous week to compare with
 
 
 def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels, capsys):

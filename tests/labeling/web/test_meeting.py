@@ -151,6 +151,16 @@ def test_a_week_that_has_not_started_is_not_found(client, project, lead, this_we
     assert client.get(url("meeting-week", project, week_label(this_week + timedelta(days=7)))).status_code == 404
 
 
+def test_a_past_week_with_nothing_in_it_has_an_empty_page_and_export(client, project, lead, this_week):
+    """As in the API: every started week has a report, so a lead can record decisions on it and close it."""
+    client.force_login(lead)
+    label = week_label(this_week - timedelta(weeks=5))
+    html = client.get(url("meeting-week", project, label)).content.decode()
+    assert 'id="live-note"' in html and "No pass rate yet" in html and 'id="close-week"' in html
+    assert "No pass rate yet." in client.get(url("meeting-markdown", project, label)).content.decode()
+    assert not ReviewCycle.objects.exists()
+
+
 def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project, lead, queue, metrics):
     # The stored rows say 41/50 = 82%; the frozen report says 33/40. The page must show the frozen one.
     frozen = sample_report()
@@ -381,8 +391,8 @@ def test_the_dashboard_range_queue_and_question_filters(client, project, lead, q
     [
         ({"from": "2026-W54"}, "no week 54"),
         ({"to": "last week"}, "is not a week"),
-        ({"from": "2026-W10", "to": "2026-W01"}, "starts (2026-W10) after it ends (2026-W01)"),
-        ({"from": "2020-W01", "to": "2026-W01"}, "at most 104 weeks"),
+        ({"from": "2026-W10", "to": "2026-W01"}, "`from` (2026-W10) is after `to` (2026-W01)"),
+        ({"from": "2020-W01", "to": "2026-W01"}, "Ask for 104 weeks at most; 314 weeks from `from` to `to`"),
         ({"queue": "nope"}, "no queue “nope”"),
         ({"question": "<b>x</b>"}, "no question “&lt;b&gt;x&lt;/b&gt;”"),
     ],

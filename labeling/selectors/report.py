@@ -1,0 +1,407 @@
+"""The weekly report of a cycle week, read from the stored metric rows and the live agenda.
+
+One function answers "the report of week W" for the meeting page, its Markdown export and the API
+(`report_of_week`): the report frozen by the week's close, else one built now (`build_report`). The close
+freezes what `build_report` returns. Reads only: the metric rows are written by the close or a refresh.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.utils import timezone
+
+from labeling.exceptions import NotFound
+from labeling.metrics.retention import mean_curves
+from labeling.models import (
+    AgreementMetric,
+    Comment,
+    CycleStatus,
+    Decision,
+    ExpertWeek,
+    Flag,
+    Item,
+    Project,
+    QueueWeek,
+    RetentionCell,
+    ReviewCycle,
+    week_label,
+)
+from labeling.rules.calendar import current_week
+from labeling.rules.gold import gold_answers, open_ties
+from labeling.rules.text import excerpt
+
+from .gold import adjudication_queue
+from .metrics import RETENTION_OFFSETS, WeekRange, pooled_trend, quality_series
+from .rubrics import questions_of, verdict_question
+
+TREND_WEEKS = 12
+RETENTION_COHORTS = 8
+AGENDA_LIMIT = 50
+MOVERS = 5
+MOVER_MIN_ITEMS = 5
+
+
+# The cycle of a week and its decisions -----------------------------------------------------------------------
+
+
+def cycle_of_week(*, project: Project, week: date) -> ReviewCycle | None:
+    """Return the project's cycle of the week, if it has one (one query)."""
+    return ReviewCycle.objects.filter(project=project, week=week).first()
+
+
+def latest_closed_week(project: Project) -> date | None:
+    """Return the latest week whose cycle is closed (what the meeting discusses), if any (one query)."""
+    return (
+        ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED)
+        .order_by("-week")
+        .values_list("week", flat=True)
+        .first()
+    )
+
+
+def cycle_decisions(cycle: ReviewCycle | None) -> list[Decision]:
+    """Return the cycle's decisions with who made them, oldest first (one query; none without a cycle)."""
+    if cycle is None:
+        return []
+    return list(cycle.decisions.select_related("created_by"))
+
+
+def decisions_of(cycle: ReviewCycle | None) -> list[dict]:
+    """The cycle's decisions as plain data (for the Markdown export and the API)."""
+    return [
+        {
+            "id": decision.pk,
+            "text": decision.text,
+            "owner": decision.owner,
+            "due_date": decision.due_date.isoformat() if decision.due_date else None,
+            "item_id": decision.item_id,
+            "created_by": decision.created_by.username if decision.created_by else None,
+            "created_at": decision.created_at.isoformat(),
+        }
+        for decision in cycle_decisions(cycle)
+    ]
+
+
+def decision_of_week(*, project: Project, week: date, decision_id: int) -> Decision:
+    """Return the decision of the project's week with this id, else NotFound (one query)."""
+    decision = (
+        Decision.objects.filter(pk=decision_id, cycle__project=project, cycle__week=week)
+        .select_related("cycle__project")
+        .first()
+    )
+    if decision is None:
+        raise NotFound("No such decision.")
+    return decision
+
+
+# The report of a week ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekReport:
+    """A week's cycle (None before one is made) and its report: frozen if the cycle is closed, else live."""
+
+    cycle: ReviewCycle | None
+    report: dict
+
+
+def report_of_week(*, project: Project, week: date) -> WeekReport:
+    """The week's report: frozen when its cycle is closed, else built now from the stored rows.
+
+    Every week that has started has a report, one without items too (its figures are zero or empty, as a
+    lead may still record decisions on it or close it); a week that has not started is NotFound. A closed
+    cycle without a frozen report (closed by hand) is built now.
+    """
+    if week > current_week(project):
+        raise NotFound(f"Week {week_label(week)} has not started yet.")
+    cycle = cycle_of_week(project=project, week=week)
+    if cycle is not None and cycle.is_closed and cycle.report:
+        return WeekReport(cycle=cycle, report=cycle.report)
+    status = cycle.status if cycle else CycleStatus.OPEN
+    return WeekReport(cycle=cycle, report=build_report(project=project, week=week, status=status))
+
+
+def build_report(*, project: Project, week: date, status: str, now: datetime | None = None) -> dict:
+    """Build the week's report from the stored rows and the live agenda (the format DESIGN describes)."""
+    now = now or timezone.now()
+    questions = questions_of(project)
+    verdict = verdict_question(project, questions)
+    verdict_key = verdict["key"] if verdict else None
+    previous = week - timedelta(days=7)
+    trend_weeks = WeekRange(first=week - timedelta(weeks=TREND_WEEKS - 1), last=week)
+    quality = quality_series(project=project, weeks=trend_weeks)
+    agreement = {
+        (row.week, row.question): row
+        for row in AgreementMetric.objects.filter(project=project, week__in=[week, previous])
+    }
+    queue_weeks = list(
+        QueueWeek.objects.filter(project=project, week__in=[week, previous])
+        .select_related("queue")
+        .order_by("queue__slug")
+    )
+    trend = pooled_trend(quality, question=verdict_key, weeks=trend_weeks) if verdict_key else []
+    # The trend has a point per week; a week without gold answers has no value and no headline figure.
+    measured = {point["week_start"]: point for point in trend if point["value"] is not None}
+    this_week, last_week = measured.get(week.isoformat()), measured.get(previous.isoformat())
+    retention = _retention(project, week)
+    return {
+        "version": 1,
+        "project": project.slug,
+        "project_name": project.name,
+        "week": week_label(week),
+        "week_start": week.isoformat(),
+        "week_end": (week + timedelta(days=6)).isoformat(),
+        "status": str(status),
+        "generated_at": now.isoformat(),
+        "verdict_question": verdict_key,
+        "headline": {
+            "pass_rate": _headline_pass_rate(this_week, last_week),
+            "alpha": _headline_alpha(agreement, verdict_key, week, previous),
+            "labels": _headline_labels(queue_weeks, week, previous),
+            "retention_week1": retention.pop("week1"),
+        },
+        "quality": [_quality_entry(row) for row in quality if row["week_start"] == week.isoformat()],
+        "pass_rate_trend": trend,
+        "agreement": [_agreement_entry(row) for (row_week, _), row in sorted(agreement.items()) if row_week == week],
+        "throughput": {
+            "queues": [_queue_entry(row) for row in queue_weeks if row.week == week],
+            "experts": [
+                {
+                    "expert": row.expert.username,
+                    "labels": row.labels,
+                    "skips": row.skips,
+                    "flags": row.flags,
+                    "median_seconds": row.median_seconds,
+                    "gold_rate": row.gold_rate,
+                    "gold_compared": sum(c["compared"] for c in row.gold_agreement.values()),
+                }
+                for row in ExpertWeek.objects.filter(project=project, week=week)
+                .select_related("expert")
+                .order_by("expert__username")
+            ],
+        },
+        "retention": retention,
+        "agenda": {
+            "adjudication": _adjudication_agenda(project),
+            "flags": _flag_agenda(project, week),
+            "movers": _movers(project, verdict_key, week),
+        },
+    }
+
+
+def _change(value, previous):
+    return None if value is None or previous is None else value - previous
+
+
+def _headline_pass_rate(this_week: dict | None, last_week: dict | None) -> dict | None:
+    if this_week is None:
+        return None
+    previous = last_week["value"] if last_week else None
+    return {
+        **{key: this_week[key] for key in ("value", "ci_low", "ci_high", "n", "passes")},
+        "previous": previous,
+        "change": _change(this_week["value"], previous),
+    }
+
+
+def _headline_alpha(agreement: dict, verdict_key: str | None, week: date, previous: date) -> dict | None:
+    row = agreement.get((week, verdict_key))
+    if row is None:
+        return None
+    before = agreement.get((previous, verdict_key))
+    previous_alpha = before.alpha if before else None
+    return {
+        "question": verdict_key,
+        "value": row.alpha,
+        "previous": previous_alpha,
+        "change": _change(row.alpha, previous_alpha),
+        "units": row.units,
+    }
+
+
+def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date) -> dict:
+    current = [row for row in queue_weeks if row.week == week]
+    done = sum(row.labels for row in current)
+    previous_done = sum(row.labels for row in queue_weeks if row.week == previous)
+    quotas = [row.quota for row in current]
+    return {
+        "done": done,
+        "wanted": sum(row.labels_wanted for row in current),
+        "quota": sum(quotas) if quotas and None not in quotas else None,
+        "items": sum(row.items for row in current),
+        "previous_done": previous_done,
+        "change": done - previous_done,
+    }
+
+
+def _quality_entry(row: dict) -> dict:
+    fields = ("queue", "queue_name", "question", "kind", "n", "passes", "value", "ci_low", "ci_high", "shares")
+    return {name: row[name] for name in fields}
+
+
+def _agreement_entry(row: AgreementMetric) -> dict:
+    fields = ("question", "kind", "level", "alpha", "alpha_interval", "fleiss_kappa", "cohen_kappa")
+    return {
+        **{name: getattr(row, name) for name in fields},
+        "units": row.units,
+        "labels": row.labels,
+        "experts": row.experts,
+    }
+
+
+def _queue_entry(row: QueueWeek) -> dict:
+    fields = ("quota", "items", "items_complete", "labels", "labels_wanted", "backlog", "median_seconds")
+    return {"queue": row.queue.slug, "queue_name": row.queue.name, **{name: getattr(row, name) for name in fields}}
+
+
+def _rate(returned: int, users: int) -> float | None:
+    return returned / users if users else None
+
+
+def _retention(project: Project, week: date) -> dict:
+    """The cohort grid of the last cohorts, the verdict-split curves, and the week-1 headline."""
+    first = week - timedelta(weeks=RETENTION_COHORTS - 1)
+    cells = [
+        {
+            "segment": cell.segment,
+            "cohort_week": cell.cohort_week,
+            "offset": cell.offset,
+            "cohort_users": cell.cohort_users,
+            "active_on": cell.active_on,
+            "active_on_or_after": cell.active_on_or_after,
+            "incomplete": cell.incomplete,
+        }
+        for cell in RetentionCell.objects.filter(project=project, cohort_week__lte=week).order_by(
+            "segment", "cohort_week", "offset"
+        )
+    ]
+    # A cell past the report's week is in the future as far as this report is concerned.
+    visible = [c for c in cells if c["cohort_week"] + timedelta(weeks=c["offset"]) <= week]
+    cohorts: dict[date, dict] = {}
+    for cell in visible:
+        if cell["segment"] != "all" or cell["cohort_week"] < first:
+            continue
+        cohort = cohorts.setdefault(
+            cell["cohort_week"],
+            {
+                "cohort_week": week_label(cell["cohort_week"]),
+                "cohort_start": cell["cohort_week"].isoformat(),
+                "users": cell["cohort_users"],
+                "cells": [],
+            },
+        )
+        cohort["cells"].append(
+            {
+                "offset": cell["offset"],
+                "active_on": cell["active_on"],
+                "rate": _rate(cell["active_on"], cell["cohort_users"]),
+                "active_on_or_after": cell["active_on_or_after"],
+                "rate_on_or_after": _rate(cell["active_on_or_after"], cell["cohort_users"]),
+                "incomplete": cell["incomplete"] or cell["cohort_week"] + timedelta(weeks=cell["offset"]) == week,
+            }
+        )
+    complete = [c for c in visible if c["cohort_week"] + timedelta(weeks=c["offset"]) < week or not c["incomplete"]]
+    curves = mean_curves(complete, offsets=RETENTION_OFFSETS, last_cohort=week)
+
+    def week1(cohort_week: date, segment: str) -> dict:
+        cell = next(
+            (c for c in visible if c["segment"] == segment and c["cohort_week"] == cohort_week and c["offset"] == 1),
+            None,
+        )
+        if cell is None:
+            return {"rate": None, "returned": 0, "users": 0}
+        return {
+            "rate": _rate(cell["active_on"], cell["cohort_users"]),
+            "returned": cell["active_on"],
+            "users": cell["cohort_users"],
+        }
+
+    cohort_week = week - timedelta(days=7)
+    headline = {
+        "cohort_week": week_label(cohort_week),
+        **{segment: week1(cohort_week, segment) for segment in ("all", "pass", "fail")},
+        "previous_all": week1(cohort_week - timedelta(days=7), "all"),
+    }
+    return {"cohorts": list(cohorts.values()), "curves": curves, "week1": headline if cells else None}
+
+
+def _adjudication_agenda(project: Project) -> list[dict]:
+    """Items waiting for a lead's decision, oldest complete first, with the questions that tie."""
+    waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT)
+    return [
+        {
+            "item_id": row.item.pk,
+            "queue": row.item.queue.slug,
+            "week": week_label(row.item.week),
+            "questions": open_ties(row.resolution.automatic, row.resolution.adjudicated),
+            "excerpt": row.excerpt,
+        }
+        for row in waiting
+    ]
+
+
+def _flag_agenda(project: Project, week: date) -> list[dict]:
+    """Open flags on the items of the week and earlier ones, with the items' comments."""
+    flags = list(
+        Flag.objects.filter(item__project=project, item__week__lte=week, resolved_at__isnull=True)
+        .select_related("item__queue", "item__output", "expert")
+        .defer("item__output__input", "item__output__context", "item__output__metadata")
+        .order_by("created_at", "pk")[:AGENDA_LIMIT]
+    )
+    comments: dict[int, list[dict]] = {}
+    for comment in Comment.objects.filter(item_id__in={flag.item_id for flag in flags}).select_related("author"):
+        comments.setdefault(comment.item_id, []).append(
+            {"author": comment.author.username, "body": comment.body, "created_at": comment.created_at.isoformat()}
+        )
+    return [
+        {
+            "flag_id": flag.pk,
+            "item_id": flag.item_id,
+            "queue": flag.item.queue.slug,
+            "expert": flag.expert.username,
+            "note": flag.note,
+            "created_at": flag.created_at.isoformat(),
+            "excerpt": excerpt(flag.item.output.output, 200),
+            "comments": comments.get(flag.item_id, []),
+        }
+        for flag in flags
+    ]
+
+
+def _movers(project: Project, verdict_key: str | None, week: date) -> list[dict]:
+    """Pass rate by output tag this week against last week: the biggest changes first."""
+    if verdict_key is None:
+        return []
+    previous = week - timedelta(days=7)
+    counts: dict[tuple[str, date], list[int]] = {}
+    rows = (
+        Item.objects.filter(project=project, week__in=[week, previous], resolution__isnull=False)
+        .values_list("week", "output__tags", "resolution__automatic", "resolution__adjudicated")
+        .order_by()
+    )
+    for row_week, tags, automatic, adjudicated in rows:
+        verdict = gold_answers(automatic, adjudicated).get(verdict_key)
+        if verdict is None:
+            continue
+        for tag in set(tags or []):
+            passes_n = counts.setdefault((tag, row_week), [0, 0])
+            passes_n[0] += verdict is True
+            passes_n[1] += 1
+    movers = []
+    for tag in {tag for tag, _ in counts}:
+        now_counts, before = counts.get((tag, week)), counts.get((tag, previous))
+        if not now_counts or not before or min(now_counts[1], before[1]) < MOVER_MIN_ITEMS:
+            continue
+        value, previous_value = now_counts[0] / now_counts[1], before[0] / before[1]
+        movers.append(
+            {
+                "tag": tag,
+                "value": value,
+                "previous": previous_value,
+                "change": value - previous_value,
+                "n": now_counts[1],
+                "previous_n": before[1],
+            }
+        )
+    movers.sort(key=lambda mover: (-abs(mover["change"]), mover["tag"]))
+    return movers[:MOVERS]

@@ -1,0 +1,119 @@
+"""What the meeting page and the dashboard show of a report or a trend: headline tiles and the quality chart."""
+
+from labeling.reports import fmt_percent, fmt_points
+
+from . import charts
+
+
+def _change(value: float | int | None, *, unit: str) -> dict | None:
+    """A change from last week, formatted, with its direction for styling."""
+    if value is None:
+        return None
+    if unit == "points":
+        text = fmt_points(value)
+    elif unit == "count":
+        text = f"{value:+d}"
+    else:
+        text = f"{value:+.3f}"
+    return {"text": text, "direction": "up" if value > 0 else "down" if value < 0 else "flat"}
+
+
+def headline_tiles(report: dict) -> list[dict]:
+    """The headline figures as tiles: value, what it is made of, and the change from last week."""
+    headline = report.get("headline") or {}
+    tiles = []
+    pass_rate = headline.get("pass_rate")
+    tiles.append(
+        {
+            "key": "pass-rate",
+            "label": f"Pass rate ({report.get('verdict_question') or 'no verdict question'})",
+            "value": fmt_percent(pass_rate["value"]) if pass_rate else "—",
+            "detail": (
+                f"{pass_rate['passes']} of {pass_rate['n']} items · 95% interval "
+                f"{fmt_percent(pass_rate['ci_low'])}–{fmt_percent(pass_rate['ci_high'])}"
+            )
+            if pass_rate
+            else "No gold answers yet this week.",
+            "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
+            "previous": fmt_percent(pass_rate.get("previous")) if pass_rate else None,
+        }
+    )
+    alpha = headline.get("alpha")
+    tiles.append(
+        {
+            "key": "alpha",
+            "label": "Agreement (Krippendorff's α)",
+            "value": "—" if not alpha or alpha.get("value") is None else f"{alpha['value']:.3f}",
+            "detail": f"{alpha.get('question')} · {alpha.get('units', 0)} items with two labels or more"
+            if alpha
+            else "No item has two labels yet.",
+            "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
+            "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
+        }
+    )
+    labels = headline.get("labels") or {}
+    quota = labels.get("quota")
+    tiles.append(
+        {
+            "key": "labels",
+            "label": "Labels done",
+            "value": f"{labels.get('done', 0)} / {labels.get('wanted', 0)}",
+            "detail": f"on {labels.get('items', 0)} items · "
+            + (f"quota {quota} items" if quota is not None else "no quota"),
+            "change": _change(labels.get("change"), unit="count") if labels else None,
+            "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
+        }
+    )
+    retention = headline.get("retention_week1")
+    tiles.append(
+        {
+            "key": "retention",
+            "label": "Week-1 retention, pass vs fail",
+            "value": f"{fmt_percent(retention['pass']['rate'])} vs {fmt_percent(retention['fail']['rate'])}"
+            if retention
+            else "—",
+            "detail": (
+                f"cohort {retention['cohort_week']}: pass {retention['pass']['returned']} of "
+                f"{retention['pass']['users']} users, fail {retention['fail']['returned']} of "
+                f"{retention['fail']['users']} users, all {fmt_percent(retention['all']['rate'])} "
+                f"({retention['all']['returned']} of {retention['all']['users']} users)"
+            )
+            if retention
+            else "No end-user activity yet.",
+            "change": None,
+            "previous": (
+                f"{fmt_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
+                f"{retention['previous_all']['users']} users, all)"
+            )
+            if retention and retention.get("previous_all")
+            else None,
+        }
+    )
+    return tiles
+
+
+def quality_chart(question: str | None, kind: str | None, trend: list[dict], questions: list[dict]):
+    """The trend of the question the dashboard shows: pass rate, mean rating, or why there is none."""
+    if question is None:
+        return charts.line_chart(name="quality", title="Quality by week", points=[],
+                                 empty_message="The rubric has no question yet.")  # fmt: skip
+    if kind == "binary":
+        return charts.pass_rate_chart(trend, title=f"Pass rate of “{question}” by week")
+    if kind == "rating":
+        scale = next((q.get("scale") for q in questions if q["key"] == question), None) or [0, 1]
+        points = [
+            {"x": p["week"], "value": p["value"], "low": p["ci_low"], "high": p["ci_high"], "detail": f"n = {p['n']}"}
+            for p in trend
+        ]
+        return charts.line_chart(
+            name="quality",
+            title=f"Mean rating of “{question}” by week",
+            points=points,
+            fmt="decimal",
+            y_range=(float(scale[0]), float(scale[1])),
+            empty_message="No ratings yet in this range.",
+        )
+    return charts.line_chart(
+        name="quality", title=f"“{question}” by week", points=[],
+        empty_message="This question has no trend chart: pick a yes/no or rating question.",
+    )  # fmt: skip
