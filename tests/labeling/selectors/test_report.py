@@ -12,10 +12,11 @@ from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.report import TREND_WEEKS, build_report, report_of_week
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory
+from tests.helpers.rubrics import BINARY
 
 pytestmark = pytest.mark.django_db
 
-VERDICT = [{"key": "correct", "kind": "binary", "prompt": "Correct?"}]
+VERDICT = [BINARY]  # the verdict question alone
 
 
 @pytest.fixture
