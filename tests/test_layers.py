@@ -28,3 +28,15 @@ def test_every_import_contract_is_kept():
     broken = report[report.find("Broken contracts") :] if "Broken contracts" in report else report
     assert result.returncode == 0, broken
     assert f"Contracts: {len(contracts)} kept, 0 broken." in report, report  # each one was checked
+
+
+def test_views_read_and_write_through_selectors_and_services():
+    """A web or API view parses, calls one selector or service, and renders: it runs no ORM query itself."""
+    views = [*(ROOT / "labeling" / "web").glob("*views.py"), *(ROOT / "api" / "views").glob("*.py")]
+    querying = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted(views)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ".objects." in line or "select_related(" in line
+    ]
+    assert len(views) > 10 and querying == []

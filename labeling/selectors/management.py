@@ -17,6 +17,11 @@ from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue,
 from labeling.rules.access import LABELING_ROLES
 
 
+def project_queues(project: Project) -> list[Queue]:
+    """Return the project's queues by name (one query)."""
+    return list(Queue.objects.filter(project=project).order_by("name"))
+
+
 def queue_of_project(project: Project, queue_id: int) -> Queue:
     """One of the project's queues; another project's queue is reported as not found."""
     queue = Queue.objects.filter(project=project, pk=queue_id).select_related("project").first()

@@ -25,14 +25,10 @@ from labeling.models import (
     week_label,
 )
 
+from .management import project_queues
 from .metrics import WeekRange
 
 SEGMENTS = tuple(RetentionSegment.values)
-
-
-def project_queues(project: Project) -> list[Queue]:
-    """Return the project's queues by name (one query)."""
-    return list(Queue.objects.filter(project=project).order_by("name"))
 
 
 def queue_of_project(project: Project, slug: str) -> Queue:

@@ -1,11 +1,27 @@
-"""Reads of a project's current rubric: its questions, and which one a week's pass rate is about."""
+"""Reads of a project's rubric: the current version and its questions, a version a form named, and the
+question a week's pass rate is about."""
 
+from labeling.exceptions import NotFound
 from labeling.models import Project, Rubric
+
+
+def current_rubric(project: Project) -> Rubric | None:
+    """Return the project's current rubric version (None before one is published)."""
+    return Rubric.objects.current_for(project)
+
+
+def rubric_version(project: Project, rubric_id: str) -> Rubric:
+    """The project's rubric version with this id (as a form posted it), else NotFound."""
+    is_id = rubric_id.isascii() and rubric_id.isdigit() and len(rubric_id) <= 18
+    rubric = Rubric.objects.filter(pk=int(rubric_id), project=project).first() if is_id else None
+    if rubric is None:
+        raise NotFound("No such rubric version.")
+    return rubric
 
 
 def questions_of(project: Project) -> list[dict]:
     """Return the questions of the project's current rubric (none before one is published)."""
-    rubric = Rubric.objects.current_for(project)
+    rubric = current_rubric(project)
     return rubric.questions if rubric else []
 
 

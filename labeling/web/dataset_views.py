@@ -11,10 +11,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import Queue, Rubric, VersionStatus, work_key
+from labeling.models import VersionStatus, work_key
 from labeling.rules.access import DATASET_ROLES, MANAGING_ROLES, member_project
 from labeling.selectors.datasets import dataset_of_project, dataset_summaries, versions_of_dataset
+from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
+from labeling.selectors.rubrics import current_rubric
 from labeling.services import datasets as dataset_services
 
 from .dataset_forms import DatasetForm
@@ -45,11 +47,11 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
-    rubric = Rubric.objects.current_for(project)
+    rubric = current_rubric(project)
     form = DatasetForm(
         request.POST or None,
         project=project,
-        queues=Queue.objects.filter(project=project).order_by("name"),
+        queues=project_queues(project),
         question_keys=[question["key"] for question in rubric.questions] if rubric else [],
     )
     context = {**_frame(project, membership), "form": form, "rubric": rubric}

@@ -24,9 +24,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
-from labeling.models import Item, Project, Queue, Rubric
+from labeling.models import Item, Queue, Rubric
 from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, visible_project
 from labeling.selectors import work
+from labeling.selectors.rubrics import current_rubric, rubric_version
 from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
@@ -128,7 +129,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     if request.method == "GET":
         return _labeling_screen(request, item)
     grant = _grant(request, item)
-    rubric = _posted_rubric(request, item.project)
+    rubric = rubric_version(item.project, request.POST.get("rubric_id", ""))
     answers = answers_from_post(rubric.questions, request.POST, original_output=item.output.output)
     try:
         labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers, grant=grant)
@@ -142,19 +143,6 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     return _hand_next_item(request, item.queue, grant)
 
 
-def _posted_rubric(request: HttpRequest, project: Project) -> Rubric:
-    """The rubric version the form showed; it must be one of this project's versions."""
-    rubric_id = request.POST.get("rubric_id", "")
-    rubric = Rubric.objects.filter(pk=int(rubric_id), project=project).first() if _is_id(rubric_id) else None
-    if rubric is None:
-        raise NotFound("No such rubric version.")
-    return rubric
-
-
-def _is_id(value: str) -> bool:
-    return value.isascii() and value.isdigit() and len(value) <= 18
-
-
 def _labeling_screen(
     request: HttpRequest,
     item: Item,
@@ -164,7 +152,7 @@ def _labeling_screen(
     status: int = 200,
 ) -> HttpResponse:
     answers = item.own_answers  # the expert's own label, never anyone else's (blind labeling)
-    rubric = rubric or Rubric.objects.current_for(item.project)
+    rubric = rubric or current_rubric(item.project)
     questions = rubric.questions if rubric else []
     output = item.output
     fields = form_fields(

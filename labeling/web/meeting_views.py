@@ -33,7 +33,7 @@ from labeling.rules import calendar
 from labeling.rules.access import MANAGING_ROLES, managed_project, member_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
-from labeling.selectors.metrics_api import project_queues
+from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
 from labeling.selectors.report import (
     cycle_decisions,
