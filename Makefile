@@ -4,7 +4,7 @@
 demo:
 	scripts/demo.sh
 
-# Run the whole test suite (PostgreSQL and Redis when they answer; see README).
+# Lint (ruff check and format --check), then run the whole test suite (PostgreSQL and Redis when they answer; see README).
 test:
 	scripts/test.sh
 
