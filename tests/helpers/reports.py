@@ -4,7 +4,7 @@ HOSTILE_OUTPUT = '<script>alert("x")</script> **Refund** [click](http://evil.exa
 
 
 def sample_report(**overrides) -> dict:
-    """A report dict in the format of cycles.build_report (see /work/briefs/cycles.md)."""
+    """A report dict in the format of selectors.report.build_report (the meeting page and the API read it)."""
     report = {
         "version": 1,
         "project": "support-bot",
