@@ -1,6 +1,5 @@
 """Celery tasks: thin interfaces that take ids, call one service, and are safe to retry."""
 
-from collections.abc import Callable
 from datetime import date
 
 from celery import shared_task
@@ -70,7 +69,7 @@ def close_due_weeks() -> int:
     """Beat's sweep: queue the close of every project week that is over and still open."""
     from labeling.services import cycles
 
-    return _request_for_each(cycles.due_weeks(), cycles.request_close)
+    return cycles.request_due_closes()
 
 
 @shared_task(name="labeling.refresh_metrics", acks_late=True, time_limit=1800, soft_time_limit=1700)
@@ -90,18 +89,7 @@ def refresh_running_weeks() -> int:
     (a week whose refresh failed waits for its backoff)."""
     from labeling.services import cycles
 
-    return _request_for_each(cycles.running_weeks_to_refresh(), cycles.request_refresh)
-
-
-def _request_for_each(weeks: list[tuple[int, date]], request: Callable[..., object]) -> int:
-    """Call `request(project=, week=)` for each (project id, week) a sweep found; return how many it found."""
-    from labeling.models import Project
-
-    projects = Project.objects.in_bulk({project_id for project_id, _ in weeks})
-    for project_id, week in weeks:
-        if project_id in projects:  # a project deleted since the sweep read its weeks has nothing to do
-            request(project=projects[project_id], week=week)
-    return len(weeks)
+    return cycles.request_running_refreshes()
 
 
 @shared_task(name="labeling.worker_heartbeat", time_limit=30, soft_time_limit=20)

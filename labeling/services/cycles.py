@@ -8,6 +8,7 @@ which of two twin runs froze the report. Closing a closed week returns it unchan
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -273,6 +274,24 @@ def running_weeks_to_refresh(now: datetime | None = None) -> list[tuple[int, dat
         ReviewCycle.objects.filter(next_attempt_at__gt=now, failure_kind="refresh").values_list("project_id", "week")
     )
     return [pair for pair in weeks if pair not in waiting]
+
+
+def request_due_closes(now: datetime | None = None) -> int:
+    """Queue the close of every project week that is over and still open (beat's sweep); return how many."""
+    return _request_each(due_weeks(now), request_close)
+
+
+def request_running_refreshes(now: datetime | None = None) -> int:
+    """Queue a recompute of each project's running week that is not waiting out a backoff; return how many."""
+    return _request_each(running_weeks_to_refresh(now), request_refresh)
+
+
+def _request_each(weeks: list[tuple[int, date]], request: Callable[..., bool]) -> int:
+    projects = Project.objects.in_bulk({project_id for project_id, _ in weeks})
+    for project_id, week in weeks:
+        if project_id in projects:  # a project deleted since the sweep read its weeks has nothing to do
+            request(project=projects[project_id], week=week)
+    return len(weeks)
 
 
 def send_digests(*, cycle_id: int) -> int:

@@ -13,6 +13,7 @@ from labeling.services import cycles, routing
 from labeling.services.health import record_heartbeat
 from tests.conftest import Api, output_record
 from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
+from tests.outbox import enqueued
 
 # A row stored before ingest had a range (Go's zero time plus a few months): its end user's cohort is
 # 105,000 weeks old, which no RetentionCell.offset (a smallint) can hold. Ingest refuses it today.
@@ -218,3 +219,20 @@ def test_a_failed_refresh_neither_delays_nor_hides_the_weeks_close(two_projects)
 
     kept = cycles.record_failure(project=project, week=week, kind="refresh", error="OperationalError: again")
     assert (kept.failure_kind, kept.last_error, kept.attempts) == ("close", "DataError: close", 1)
+
+
+def test_the_sweeps_queue_one_close_and_one_refresh_per_project_week_and_no_more(settings, two_projects):
+    """Beat's two sweeps, as the tasks run them: each due week once through the outbox, asked twice or not."""
+    settings.CYCLE_RETRY_BASE_SECONDS = 600
+    bad, good = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
+    ended = {project.pk: calendar.current_week(project) - timedelta(days=7) for project in (bad, good)}
+    cycles.record_failure(project=bad, week=calendar.current_week(bad), kind="refresh", error="boom")
+
+    assert tasks.close_due_weeks() == 2
+    assert tasks.close_due_weeks() == 2  # still due: the closes are queued, not run
+    closes = enqueued("labeling.close_week")
+    assert sorted((m.args[0], m.args[1]) for m in closes) == sorted((pk, w.isoformat()) for pk, w in ended.items())
+
+    assert tasks.refresh_running_weeks() == 1  # the failed refresh waits out its backoff
+    [refresh] = enqueued("labeling.refresh_metrics")
+    assert refresh.args == [good.pk, calendar.current_week(good).isoformat()]
