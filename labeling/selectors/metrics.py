@@ -88,7 +88,9 @@ def pooled_trend(rows: list[dict], *, question: str, weeks: WeekRange) -> list[d
     for row in rows:
         if row["question"] != question or not row["n"]:
             continue
-        cell = pooled.setdefault(row["week"], {"kind": row["kind"], "n": 0, "passes": 0, "total": 0.0, "queues": 0})
+        cell = pooled.setdefault(
+            row["week"], {"kind": row["kind"], "n": 0, "passes": 0, "total": 0.0, "queues": 0, "source": row}
+        )
         cell["n"] += row["n"]
         cell["passes"] += row["passes"] or 0
         cell["total"] += (row["value"] or 0.0) * row["n"]
@@ -104,7 +106,7 @@ def pooled_trend(rows: list[dict], *, question: str, weeks: WeekRange) -> list[d
             point.update(value=cell["passes"] / cell["n"], ci_low=low, ci_high=high, n=cell["n"], passes=cell["passes"])
         elif cell and cell["queues"] == 1:
             # One queue: its stored mean and Student-t interval are exact.
-            source = next(r for r in rows if r["week"] == label and r["question"] == question and r["n"])
+            source = cell["source"]
             point.update(value=source["value"], ci_low=source["ci_low"], ci_high=source["ci_high"], n=cell["n"])
         elif cell:
             point.update(value=cell["total"] / cell["n"], n=cell["n"])
