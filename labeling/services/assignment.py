@@ -99,7 +99,11 @@ def _adapted(value):
 def _run(select: Callable[..., QuerySet[Slot]], *, expert, queue: Queue, now: datetime, **columns) -> int | None:
     """Set `columns` on the first slot `select` chooses, locked; the id of its item, or None when there is none."""
     sql, params = _statement(select, tuple(columns), connection.vendor)
-    values = columns | {"expert": expert.pk, "queue": queue.pk, "now": _adapted(now)}
+    values = {name: _adapted(value) for name, value in columns.items()} | {
+        "expert": expert.pk,
+        "queue": queue.pk,
+        "now": _adapted(now),
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, [values[param.name] if isinstance(param, _Named) else param for param in params])
         row = cursor.fetchone()

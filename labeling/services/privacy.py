@@ -126,7 +126,7 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
     now = timezone.now()
     for versions in by_dataset.values():
         dataset = versions[0].dataset
-        newest = dataset.versions.filter(status=VersionStatus.READY).order_by("-number").first()
+        newest = dataset.versions.ready().order_by("-number").first()
         successor = copy_version_without(version=newest, external_ids=external_ids) if newest in versions else None
         if successor is not None:
             result.successor_versions.append(f"{dataset.slug}/v{successor.number}")
