@@ -98,3 +98,11 @@ class VersionWithdrawn(DomainError):
     """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
 
     status_code = 410
+
+
+class InvalidFilter(InvalidInput):
+    """An explore filter with unknown parameters or bad values; `problems` maps parameter → message."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("Invalid filter: " + "; ".join(f"{name}: {message}" for name, message in problems.items()))
+        self.problems = problems

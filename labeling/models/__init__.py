@@ -1,5 +1,6 @@
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
+from .explore import SavedView
 from .gold import Resolution, ResolutionStatus
 from .health import RoutingState, WorkerHeartbeat
 from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
@@ -56,6 +57,7 @@ __all__ = [
     "ThrottleKind",
     "UsageEvent",
     "Weekday",
+    "SavedView",
     "RoutingState",
     "WorkerHeartbeat",
 ]

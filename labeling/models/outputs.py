@@ -1,3 +1,4 @@
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from .projects import Project
@@ -41,6 +42,11 @@ class Output(models.Model):
     routed_at = models.DateTimeField(null=True, blank=True)
     # The project's redaction rule-set version applied at ingest; null when the project had no rules.
     redaction_version = models.PositiveIntegerField(null=True, blank=True)
+    # Filled after ingest by the routing task (`services.search_index`), not in the ingest request: the
+    # words of input, output, feedback comment and context (PostgreSQL only; NULL on SQLite), and the
+    # output's length in characters (NULL until the output is indexed, on every database).
+    search_vector = SearchVectorField(null=True, editable=False)
+    output_chars = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     objects = OutputQuerySet.as_manager()
 
@@ -55,8 +61,10 @@ class Output(models.Model):
         indexes = [
             models.Index(fields=["project", "occurred_at"], name="output_project_occurred"),
             models.Index(fields=["project", "end_user_id", "occurred_at"], name="output_project_user_time"),
+            models.Index(fields=["project", "session_id", "occurred_at"], name="output_project_session"),
             models.Index(fields=["project", "id"], name="output_unrouted", condition=models.Q(routed_at__isnull=True)),
         ]
+        # The GIN index on search_vector (`output_search`) is made by migration 0014 on PostgreSQL only.
 
     def __str__(self) -> str:
         return f"{self.project_id}:{self.external_id}"

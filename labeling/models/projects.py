@@ -34,6 +34,9 @@ class Project(models.Model):
     raw_retention_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Days raw outputs are kept unless gold or in a dataset. Empty: forever."
     )
+    experts_can_explore = models.BooleanField(
+        default=True, help_text="Experts may open the explore page (leads, engineers and admins always may)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,3 +33,19 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string value in a JSON value (object keys left out), in document order."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [text for element in value for text in strings_in(element)]
+    return []
+
+
+def text_chars(value: Any) -> int:
+    """An output's length: the characters of its string values (as the search index counts them)."""
+    return sum(len(text) for text in strings_in(value))

@@ -41,6 +41,8 @@ from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.text import excerpt
 
+from .search_index import index_outputs
+
 logger = logging.getLogger(__name__)
 
 _ROUTING_FIELDS = [
@@ -184,11 +186,13 @@ def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = 
     """Place the outputs into every active queue whose rule they meet; return how many items were made.
 
     Outputs routed before are skipped unless `reevaluate` (late feedback can change which rules an
-    output meets). Idempotent either way: routing again makes only what is missing.
+    output meets). Idempotent either way: routing again makes only what is missing. The outputs are
+    (re)indexed for search first, every time: new feedback brings a comment to index.
     """
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return 0
+    index_outputs(project_id=project.pk, output_ids=output_ids)
     outputs = Output.objects.filter(project=project, pk__in=output_ids)
     if not reevaluate:
         outputs = outputs.unrouted()

@@ -1,0 +1,248 @@
+"""The explore filter: what a lead or engineer may ask of a project's outputs, as data.
+
+`parse_filter` reads query-string parameters (the explore page's URL, the API's query) into an
+`ExploreFilter` over the allow-list `PARAMETERS`, or raises InvalidFilter naming every bad parameter;
+`filter_query` writes the canonical query string back (saved views, links, paging). The one function that
+turns a filter into SQL is `selectors.explore.filter_outputs`: no user string ever becomes an ORM keyword.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from urllib.parse import urlencode
+
+from labeling.exceptions import InvalidFilter
+from labeling.rules.text import text_problem
+
+MAX_QUERY_CHARS = 500
+MAX_VALUES = 50  # repeated values of one parameter
+MAX_VALUE_CHARS = 200
+MAX_CHARS = 10_000_000  # an output length bound no output reaches
+
+FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
+YES_NO = {"yes": True, "no": False}
+
+# The allow-list: every parameter a filter may have, with the help the API schema and the page show.
+PARAMETERS = {
+    "q": 'Words to find in input, output, feedback comment and context: "a phrase", OR, -word. '
+    "An external id, session id or end-user id finds its outputs too.",
+    "from": "First day, YYYY-MM-DD, in the project's time zone.",
+    "to": "Last day (inclusive), YYYY-MM-DD.",
+    "model": "A model; repeat for any of several.",
+    "tag": "A tag; repeat for several (see `tags`).",
+    "tags": "`any` (default) or `all`: whether one of the tags is enough or all must be present.",
+    "meta": "`key:value`: the metadata key holds this value (compared as text). Repeat: different keys must all "
+    "hold, values of one key are alternatives.",
+    "has_meta": "A metadata key the output has; repeat for several.",
+    "end_user": "The end user's id.",
+    "session": "The session id.",
+    "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
+    "comment": "`yes` or `no`: the end user left a feedback comment.",
+    "labeled": "`yes` or `no`: at least one expert has labeled the output.",
+    "gold": "`question:answer`: the gold answer to a rubric question (e.g. `correct:false`); repeat for several.",
+    "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
+    "flagged": "`yes` or `no`: an expert flagged the output for the meeting.",
+    "min_chars": "Shortest output length, in characters.",
+    "max_chars": "Longest output length, in characters.",
+}
+
+
+@dataclass(frozen=True)
+class ExploreFilter:
+    """A parsed filter. Empty fields do not filter; every given condition must hold."""
+
+    q: str = ""
+    since: date | None = None
+    until: date | None = None
+    models: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    all_tags: bool = False
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, allowed values as text)
+    metadata_keys: tuple[str, ...] = ()
+    end_user: str = ""
+    session: str = ""
+    feedback: tuple[int | None, ...] = ()
+    has_comment: bool | None = None
+    labeled: bool | None = None
+    gold: tuple[tuple[str, str], ...] = ()  # (question key, answer as typed)
+    queues: tuple[str, ...] = ()
+    flagged: bool | None = None
+    min_chars: int | None = None
+    max_chars: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == ExploreFilter()
+
+
+def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilter:
+    """Read query parameters (a QueryDict, or a dict of lists) into a filter; InvalidFilter says what is wrong.
+
+    Names in `ignore` (a caller's own parameters, such as the API's `cursor`) are passed over; any other
+    name outside PARAMETERS is refused rather than silently dropped, so a typo never widens a result.
+    """
+    reader = _Reader(params, set(ignore))
+    since, until = reader.day("from"), reader.day("to")
+    if since and until and since > until:
+        reader.problems["to"] = "The last day is before the first day."
+    min_chars, max_chars = reader.count("min_chars"), reader.count("max_chars")
+    if min_chars is not None and max_chars is not None and min_chars > max_chars:
+        reader.problems["max_chars"] = "The longest length is below the shortest."
+    tags_mode = reader.one("tags") or "any"
+    if tags_mode not in ("any", "all"):
+        reader.problems["tags"] = "Use `any` or `all`."
+    metadata: dict[str, list[str]] = {}
+    for key, value in reader.pairs("meta"):
+        metadata.setdefault(key, []).append(value)
+    parsed = ExploreFilter(
+        q=reader.query(),
+        since=since,
+        until=until,
+        models=reader.many("model"),
+        tags=reader.many("tag"),
+        all_tags=tags_mode == "all",
+        metadata=tuple((key, tuple(values)) for key, values in metadata.items()),
+        metadata_keys=reader.many("has_meta"),
+        end_user=reader.one("end_user"),
+        session=reader.one("session"),
+        feedback=reader.choices("feedback", FEEDBACK),
+        has_comment=reader.yes_no("comment"),
+        labeled=reader.yes_no("labeled"),
+        gold=reader.pairs("gold"),
+        queues=reader.many("queue"),
+        flagged=reader.yes_no("flagged"),
+        min_chars=min_chars,
+        max_chars=max_chars,
+    )
+    if reader.problems:
+        raise InvalidFilter(reader.problems)
+    return parsed
+
+
+def filter_query(spec: ExploreFilter, **extra: str) -> str:
+    """The canonical query string of a filter (parameters in PARAMETERS order), plus `extra` parameters."""
+    pairs: list[tuple[str, str]] = []
+    if spec.q:
+        pairs.append(("q", spec.q))
+    if spec.since:
+        pairs.append(("from", spec.since.isoformat()))
+    if spec.until:
+        pairs.append(("to", spec.until.isoformat()))
+    pairs += [("model", model) for model in spec.models]
+    pairs += [("tag", tag) for tag in spec.tags]
+    if spec.all_tags and spec.tags:
+        pairs.append(("tags", "all"))
+    pairs += [("meta", f"{key}:{value}") for key, values in spec.metadata for value in values]
+    pairs += [("has_meta", key) for key in spec.metadata_keys]
+    if spec.end_user:
+        pairs.append(("end_user", spec.end_user))
+    if spec.session:
+        pairs.append(("session", spec.session))
+    names = {value: name for name, value in FEEDBACK.items()}
+    pairs += [("feedback", names[score]) for score in spec.feedback]
+    for name, value in (("comment", spec.has_comment), ("labeled", spec.labeled)):
+        if value is not None:
+            pairs.append((name, "yes" if value else "no"))
+    pairs += [("gold", f"{key}:{answer}") for key, answer in spec.gold]
+    pairs += [("queue", slug) for slug in spec.queues]
+    if spec.flagged is not None:
+        pairs.append(("flagged", "yes" if spec.flagged else "no"))
+    for name in ("min_chars", "max_chars"):
+        if getattr(spec, name) is not None:
+            pairs.append((name, str(getattr(spec, name))))
+    pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
+    return urlencode(pairs)
+
+
+def without(spec: ExploreFilter, name: str) -> ExploreFilter:
+    """The filter with one field (an ExploreFilter field name) back to its empty value: a chip's ×."""
+    empty = {field.name: field.default for field in fields(ExploreFilter)}
+    return ExploreFilter(**{**{f.name: getattr(spec, f.name) for f in fields(ExploreFilter)}, name: empty[name]})
+
+
+class _Reader:
+    """Reads and checks one parameter at a time, collecting a message per bad parameter."""
+
+    def __init__(self, params: Mapping, ignore: set[str]):
+        self.params = params
+        self.problems: dict[str, str] = {}
+        for name in params:
+            if name not in PARAMETERS and name not in ignore:
+                self.problems[name] = f"Unknown filter. Known filters: {', '.join(PARAMETERS)}."
+
+    def _values(self, name: str) -> list[str]:
+        values = self.params.getlist(name) if hasattr(self.params, "getlist") else self.params.get(name, [])
+        values = [values] if isinstance(values, str) else list(values)
+        values = [value.strip() for value in values if value.strip()]
+        if len(values) > MAX_VALUES:
+            self.problems[name] = f"At most {MAX_VALUES} values."
+            return []
+        for value in values:
+            problem = text_problem(value)
+            if problem or len(value) > MAX_VALUE_CHARS and name != "q":
+                self.problems[name] = (
+                    f"The value {problem}." if problem else f"Use at most {MAX_VALUE_CHARS} characters."
+                )
+                return []
+        return values
+
+    def one(self, name: str) -> str:
+        values = self._values(name)
+        if len(values) > 1:
+            self.problems[name] = "Give this filter once."
+            return ""
+        return values[0] if values else ""
+
+    def many(self, name: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self._values(name)))
+
+    def query(self) -> str:
+        text = " ".join(self._values("q"))
+        if len(text) > MAX_QUERY_CHARS:
+            self.problems["q"] = f"Search for at most {MAX_QUERY_CHARS} characters (this is {len(text):,})."
+            return ""
+        return text
+
+    def day(self, name: str) -> date | None:
+        value = self.one(name)
+        if not value:
+            return None
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            self.problems[name] = f"{value[:40]!r} is not a date like 2026-11-30."
+            return None
+        if not 2000 <= day.year <= 2100:
+            self.problems[name] = "Use a date between the years 2000 and 2100."
+            return None
+        return day
+
+    def count(self, name: str) -> int | None:
+        value = self.one(name)
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit()) or int(value) > MAX_CHARS:
+            self.problems[name] = f"Use a whole number of characters from 0 to {MAX_CHARS:,}."
+            return None
+        return int(value)
+
+    def yes_no(self, name: str) -> bool | None:
+        return self.choices(name, YES_NO, single=True)[0] if self.one(name) else None
+
+    def choices(self, name: str, allowed: dict, *, single: bool = False) -> tuple:
+        values = [self.one(name)] if single else self.many(name)
+        unknown = [value for value in values if value.lower() not in allowed]
+        if unknown:
+            self.problems[name] = f"{unknown[0][:40]!r} is not one of: {', '.join(allowed)}."
+            return (None,) if single else ()
+        return tuple(dict.fromkeys(allowed[value.lower()] for value in values))
+
+    def pairs(self, name: str) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        for value in self.many(name):
+            key, colon, rest = value.partition(":")
+            if not colon or not key.strip():
+                self.problems[name] = f"{value[:40]!r} is not `key:value`."
+                return ()
+            pairs.append((key.strip(), rest.strip()))
+        return tuple(pairs)

@@ -1,0 +1,53 @@
+"""Make outputs findable: the search vector and length that the explore page filters on.
+
+Not done in the ingest request (it would slow ingest, W1): the routing task indexes a batch just before it
+places it, so an output is searchable as soon as it is routed, a second or so after ingest; late feedback
+re-runs the task, which indexes the new comment. On PostgreSQL the vector holds the words of the output
+(weight A), input and feedback comment (B) and context (C) under the `expertloop_search` configuration
+(English stems, accents folded; migration 0014). On SQLite (the demo) only the length is filled and the
+explore page searches with a plain substring match instead.
+"""
+
+from django.db import connection
+
+from labeling.models import Output
+from labeling.rules.text import text_chars
+
+SEARCH_CONFIGURATION = "expertloop_search"
+
+_INDEX_SQL = f"""
+UPDATE labeling_output SET
+    search_vector =
+        setweight(jsonb_to_tsvector('{SEARCH_CONFIGURATION}', coalesce(output, '""'), '["string"]'), 'A')
+        || setweight(jsonb_to_tsvector('{SEARCH_CONFIGURATION}', coalesce(input, '""'), '["string"]'), 'B')
+        || setweight(to_tsvector('{SEARCH_CONFIGURATION}', feedback_comment), 'B')
+        || setweight(jsonb_to_tsvector('{SEARCH_CONFIGURATION}', coalesce(context, '""'), '["string"]'), 'C'),
+    output_chars = (
+        SELECT coalesce(sum(char_length(value #>> '{{}}')), 0)
+        FROM jsonb_path_query(output, 'strict $.**') AS value
+        WHERE jsonb_typeof(value) = 'string'
+    )
+FROM (
+    SELECT id FROM labeling_output WHERE project_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE
+) AS locked
+WHERE labeling_output.id = locked.id
+"""
+
+
+def index_outputs(*, project_id: int, output_ids: list[int]) -> int:
+    """(Re)compute the search vector and length of the project's outputs; return how many rows were indexed.
+
+    Rows are locked in id order first: two routing tasks over overlapping batches (a retry, late feedback)
+    then wait for each other instead of deadlocking.
+    """
+    if not output_ids:
+        return 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_INDEX_SQL, [project_id, list(output_ids)])
+            return cursor.rowcount
+    outputs = list(Output.objects.filter(project_id=project_id, pk__in=output_ids).only("pk", "output"))
+    for output in outputs:
+        output.output_chars = text_chars(output.output)
+    Output.objects.bulk_update(outputs, ["output_chars"], batch_size=500)
+    return len(outputs)
