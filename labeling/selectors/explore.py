@@ -13,6 +13,7 @@ facets come from the newest EXACT_LIMIT matches, scaled up; both say `estimated`
 
 import base64
 import binascii
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -126,8 +127,11 @@ def search_condition(q: str) -> Q:
         return condition | ids
     condition = Q()
     for term, excluded in _substring_terms(q):
-        found = Q(output__icontains=term) | Q(input__icontains=term) | Q(feedback_comment__icontains=term)
-        found |= Q(context__icontains=term)
+        # SQLite keeps JSON as text with non-ASCII letters and quotes escaped ("Z\u00fcrich"): look for the
+        # term written the same way there, and as typed in the comment.
+        escaped = json.dumps(term)[1:-1]
+        found = Q(output__icontains=escaped) | Q(input__icontains=escaped) | Q(context__icontains=escaped)
+        found |= Q(feedback_comment__icontains=term)
         condition &= ~found if excluded else found
     return condition | ids
 
@@ -189,10 +193,18 @@ def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
 
 def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
     """metadata[key], read as text (a number as its digits, true as "true"), is one of the values."""
-    if connection.vendor == "postgresql":
-        text = MetadataKey(key, as_text=True)
-    else:
-        text = Cast(KeyTextTransform(key, "metadata"), TextField())
+    values = list(values)
+    if connection.vendor != "postgresql":
+        # SQLite: json_each names the key as a key (a JSON path would read "0" as an array index), and its
+        # `type` spells booleans out as PostgreSQL's ->> does.
+        placeholders = ", ".join(["%s"] * len(values))
+        sql = (
+            "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND "
+            "CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(value AS TEXT) END "
+            f"IN ({placeholders}))"
+        )
+        return Q(Exact(RawSQL(sql, [key, *values]), True))
+    text = MetadataKey(key, as_text=True)
     condition = Q()
     for value in values:
         condition |= Q(Exact(text, value))
