@@ -341,7 +341,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, pk = raw.split("|")
         when = datetime.fromisoformat(moment)
-        if when.tzinfo is None or not pk.isdigit() or len(pk) > 18:
+        if when.tzinfo is None or not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
             raise ValueError(raw)
         return when, int(pk)
     except (binascii.Error, UnicodeError, ValueError):
@@ -491,6 +491,9 @@ def summary(project: Project, spec: ExploreFilter) -> Summary:
                 ] += 1
             elif isinstance(value, int | float):
                 numbers.setdefault(key, []).append(value)
+    for key, values in numbers.items():
+        if key in metadata_values:  # a key that holds text too: its numbers are values as well, as meta= reads them
+            metadata_values[key].update(str(value) for value in values)
     facets = [
         facet("model", "Model", models),
         facet("tag", "Tag", tags),
@@ -575,7 +578,9 @@ def daily(project: Project, spec: ExploreFilter, *, today: date | None = None) -
 
 def conversation(project: Project, session_id: str) -> list[Output]:
     """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
-    their queue, labels (with experts) and gold answer, prefetched (four queries in all)."""
+    their queue, labels (with experts) and gold answer, prefetched (three queries in all)."""
+    if not session_id:  # outputs without a session are not one conversation
+        return []
     labels = Label.objects.select_related("expert").order_by("created_at")
     items = Item.objects.select_related("queue", "resolution").prefetch_related(Prefetch("labels", queryset=labels))
     return list(

@@ -9,7 +9,7 @@ b      gpt-4o       billing            topic billing, latency_ms 80, vip false  
 c      gpt-4o-mini  shipping, urgent   topic shipping, latency_ms "120"            neutral+c s2      bob    triage
 d      (none)       —                  —                                           —         —       —
 e      gpt-4o-mini  Billing            topic Billing, "0": 0                       —         s2      carol
-g1     gpt-4o-mini  shipping           topic shipping                              —                        sample
+g1     gpt-4o-mini  shipping           topic shipping                              —         s3      dave   sample
 over   (as g1)                                                                                             sample
 g2     (as g1, a day later; flagged)                                                                       sample
 tie    (as g1, two days later)                                                                             sample
@@ -110,9 +110,10 @@ def build_shop(slug: str) -> Shop:
     create_queue(project=project, values=QueueValues(slug="triage", name="Triage", rule={"tags_any": ["urgent"]}))
     plain = {name: OutputFactory(project=project, external_id=name, **fields) for name, fields in PLAIN.items()}
     route_outputs(project_id=project.pk, output_ids=[output.pk for output in plain.values()])
-    labeled = label_outputs(project, 2, answers=(RIGHT, RIGHT), start=100, occurred_at=utc(13, 12))
-    labeled += label_outputs(project, answers=(WRONG, WRONG), start=102, occurred_at=utc(14, 12))
-    labeled += label_outputs(project, 2, answers=TIE, start=103, occurred_at=utc(15, 12))
+    common = {"session_id": "s3", "end_user_id": "dave"}
+    labeled = label_outputs(project, 2, answers=(RIGHT, RIGHT), start=100, occurred_at=utc(13, 12), **common)
+    labeled += label_outputs(project, answers=(WRONG, WRONG), start=102, occurred_at=utc(14, 12), **common)
+    labeled += label_outputs(project, 2, answers=TIE, start=103, occurred_at=utc(15, 12), **common)
     items = dict(zip(LABELED, labeled, strict=True))
     expert = get_user_model().objects.get(username="lab0")
     flag_item(expert=expert, item=items["g2"], note="Says the wrong day.")

@@ -9,22 +9,12 @@ from labeling.exceptions import InvalidFilter
 from labeling.rules.explore import parse_filter
 from labeling.selectors.explore import filter_outputs
 from tests.factories import ProjectFactory
-from tests.helpers.explore import LABELED, NAMES, build_shop, delete_shops
+from tests.helpers.explore import LABELED, NAMES
 
 pytestmark = pytest.mark.django_db
 
 ALL = set(NAMES)
 GOLDEN = set(LABELED)
-
-
-@pytest.fixture(scope="module")
-def shop(django_db_setup, django_db_blocker):
-    """The shop and its twin, made once for the module (the labeling takes a while)."""
-    with django_db_blocker.unblock():
-        shops = build_shop("shop"), build_shop("twin")
-    yield shops[0]
-    with django_db_blocker.unblock():
-        delete_shops(*shops)
 
 
 def found(shop, query: str) -> set[str]:
@@ -73,6 +63,7 @@ def found(shop, query: str) -> set[str]:
         ("end_user=alice", {"a", "b"}),
         ("end_user=ALICE", set()),
         ("session=s2", {"c", "e"}),
+        ("session=s3", GOLDEN),
         # feedback
         ("feedback=down", {"a"}),
         ("feedback=up&feedback=neutral", {"b", "c"}),
