@@ -7,7 +7,7 @@ turns a filter into SQL is `selectors.explore.filter_outputs`: no user string ev
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from urllib.parse import urlencode
 
@@ -94,13 +94,14 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
     metadata: dict[str, list[str]] = {}
     for key, value in reader.pairs("meta"):
         metadata.setdefault(key, []).append(value)
+    tags = reader.many("tag")
     parsed = ExploreFilter(
         q=reader.query(),
         since=since,
         until=until,
         models=reader.many("model"),
-        tags=reader.many("tag"),
-        all_tags=tags_mode == "all",
+        tags=tags,
+        all_tags=tags_mode == "all" and bool(tags),  # `all` of no tags is no condition (and not in the URL)
         metadata=tuple((key, tuple(values)) for key, values in metadata.items()),
         metadata_keys=reader.many("has_meta"),
         end_user=reader.one("end_user"),
@@ -157,7 +158,9 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
 def without(spec: ExploreFilter, name: str) -> ExploreFilter:
     """The filter with one field (an ExploreFilter field name) back to its empty value: a chip's ×."""
     empty = {field.name: field.default for field in fields(ExploreFilter)}
-    return ExploreFilter(**{**{f.name: getattr(spec, f.name) for f in fields(ExploreFilter)}, name: empty[name]})
+    cleared = replace(spec, **{name: empty[name]})
+    # Without tags, "all of them" means nothing: drop it too, as parse_filter would.
+    return replace(cleared, all_tags=False) if name == "tags" else cleared
 
 
 class _Reader:
@@ -245,4 +248,5 @@ class _Reader:
                 self.problems[name] = f"{value[:40]!r} is not `key:value`."
                 return ()
             pairs.append((key.strip(), rest.strip()))
-        return tuple(pairs)
+        # "topic:billing" and "topic: billing" are one condition: dedupe after trimming, as the URL will show it.
+        return tuple(dict.fromkeys(pairs))

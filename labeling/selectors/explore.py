@@ -13,6 +13,7 @@ facets come from the newest EXACT_LIMIT matches, scaled up; both say `estimated`
 
 import base64
 import binascii
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, TextField, Value
+from django.db.models import Count, Exists, F, JSONField, OuterRef, Prefetch, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
 from django.db.models.functions import Cast, Concat, TruncDate
@@ -126,8 +127,11 @@ def search_condition(q: str) -> Q:
         return condition | ids
     condition = Q()
     for term, excluded in _substring_terms(q):
-        found = Q(output__icontains=term) | Q(input__icontains=term) | Q(feedback_comment__icontains=term)
-        found |= Q(context__icontains=term)
+        # SQLite keeps JSON as text with non-ASCII letters and quotes escaped ("Z\u00fcrich"): look for the
+        # term written the same way there, and as typed in the comment.
+        escaped = json.dumps(term)[1:-1]
+        found = Q(output__icontains=escaped) | Q(input__icontains=escaped) | Q(context__icontains=escaped)
+        found |= Q(feedback_comment__icontains=term)
         condition &= ~found if excluded else found
     return condition | ids
 
@@ -189,10 +193,18 @@ def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
 
 def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
     """metadata[key], read as text (a number as its digits, true as "true"), is one of the values."""
-    if connection.vendor == "postgresql":
-        text = MetadataKey(key, as_text=True)
-    else:
-        text = Cast(KeyTextTransform(key, "metadata"), TextField())
+    values = list(values)
+    if connection.vendor != "postgresql":
+        # SQLite: json_each names the key as a key (a JSON path would read "0" as an array index), and its
+        # `type` spells booleans out as PostgreSQL's ->> does.
+        placeholders = ", ".join(["%s"] * len(values))
+        sql = (
+            "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND "
+            "CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(value AS TEXT) END "
+            f"IN ({placeholders}))"
+        )
+        return Q(Exact(RawSQL(sql, [key, *values]), True))
+    text = MetadataKey(key, as_text=True)
     condition = Q()
     for value in values:
         condition |= Q(Exact(text, value))
@@ -217,7 +229,8 @@ def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list
         if question is None or question["kind"] not in _GOLD_KINDS:
             keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
             raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
-        value = _typed_answer(question, answer)
+        # As JSON: a bare Python value would reach PostgreSQL as `jsonb = boolean` (no such operator).
+        value = Value(_typed_answer(question, answer), output_field=JSONField())
         adjudicated = KeyTransform("value", KeyTransform(key, "adjudicated"))
         automatic = KeyTransform("value", KeyTransform(key, "automatic"))
         tie = Exact(KeyTextTransform("method", KeyTransform(key, "automatic")), "tie")
@@ -328,7 +341,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, pk = raw.split("|")
         when = datetime.fromisoformat(moment)
-        if when.tzinfo is None or not pk.isdigit() or len(pk) > 18:
+        if when.tzinfo is None or not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
             raise ValueError(raw)
         return when, int(pk)
     except (binascii.Error, UnicodeError, ValueError):
@@ -478,6 +491,9 @@ def summary(project: Project, spec: ExploreFilter) -> Summary:
                 ] += 1
             elif isinstance(value, int | float):
                 numbers.setdefault(key, []).append(value)
+    for key, values in numbers.items():
+        if key in metadata_values:  # a key that holds text too: its numbers are values as well, as meta= reads them
+            metadata_values[key].update(str(value) for value in values)
     facets = [
         facet("model", "Model", models),
         facet("tag", "Tag", tags),
@@ -562,7 +578,9 @@ def daily(project: Project, spec: ExploreFilter, *, today: date | None = None) -
 
 def conversation(project: Project, session_id: str) -> list[Output]:
     """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
-    their queue, labels (with experts) and gold answer, prefetched (four queries in all)."""
+    their queue, labels (with experts) and gold answer, prefetched (three queries in all)."""
+    if not session_id:  # outputs without a session are not one conversation
+        return []
     labels = Label.objects.select_related("expert").order_by("created_at")
     items = Item.objects.select_related("queue", "resolution").prefetch_related(Prefetch("labels", queryset=labels))
     return list(

@@ -1,0 +1,151 @@
+"""The explore filter's parser: every parameter's good and bad values, unknown names, limits, and the canonical
+query string that parses back to the same filter."""
+
+from datetime import date
+
+import pytest
+from django.http import QueryDict
+
+from labeling.exceptions import InvalidFilter
+from labeling.rules.explore import MAX_VALUES, PARAMETERS, ExploreFilter, filter_query, parse_filter, without
+
+LONG = "x" * 201
+
+
+def parse(query: str, **kwargs) -> ExploreFilter:
+    return parse_filter(QueryDict(query), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ExploreFilter()),
+        ("q=refund+date", ExploreFilter(q="refund date")),
+        ("q=refund&q=date", ExploreFilter(q="refund date")),  # repeated words are one search
+        ("q=%20%20", ExploreFilter()),  # blank values do not filter
+        ("from=2026-11-30", ExploreFilter(since=date(2026, 11, 30))),
+        ("to=2026-11-30", ExploreFilter(until=date(2026, 11, 30))),
+        ("from=2026-11-30&to=2026-11-30", ExploreFilter(since=date(2026, 11, 30), until=date(2026, 11, 30))),
+        ("model=gpt-4o&model=mini&model=gpt-4o", ExploreFilter(models=("gpt-4o", "mini"))),
+        ("tag=billing&tag=urgent", ExploreFilter(tags=("billing", "urgent"))),
+        ("tag=billing&tags=all", ExploreFilter(tags=("billing",), all_tags=True)),
+        ("tag=billing&tags=any", ExploreFilter(tags=("billing",))),
+        ("meta=topic:billing", ExploreFilter(metadata=(("topic", ("billing",)),))),
+        ("meta=url:https://x.test/a", ExploreFilter(metadata=(("url", ("https://x.test/a",)),))),  # first colon
+        ("meta=topic:", ExploreFilter(metadata=(("topic", ("",)),))),  # the empty string
+        (
+            "meta=topic:a&meta=vip:true&meta=topic:b",
+            ExploreFilter(metadata=(("topic", ("a", "b")), ("vip", ("true",)))),
+        ),
+        ("has_meta=0&has_meta=latency_ms", ExploreFilter(metadata_keys=("0", "latency_ms"))),
+        ("end_user=alice", ExploreFilter(end_user="alice")),
+        ("session=s-1", ExploreFilter(session="s-1")),
+        ("feedback=down&feedback=NONE&feedback=down", ExploreFilter(feedback=(-1, None))),
+        ("feedback=up&feedback=neutral", ExploreFilter(feedback=(1, 0))),
+        ("comment=yes", ExploreFilter(has_comment=True)),
+        ("comment=No", ExploreFilter(has_comment=False)),
+        ("labeled=yes", ExploreFilter(labeled=True)),
+        ("labeled=no", ExploreFilter(labeled=False)),
+        ("flagged=yes", ExploreFilter(flagged=True)),
+        ("gold=correct:false&gold=tone: curt", ExploreFilter(gold=(("correct", "false"), ("tone", "curt")))),
+        ("queue=sample&queue=triage", ExploreFilter(queues=("sample", "triage"))),
+        ("min_chars=0&max_chars=0", ExploreFilter(min_chars=0, max_chars=0)),
+        ("min_chars=007&max_chars=10000000", ExploreFilter(min_chars=7, max_chars=10_000_000)),
+        ("cursor=abc&limit=5", ExploreFilter()),  # the caller's own parameters, passed over (see `ignore`)
+    ],
+)
+def test_good_values_parse(query, expected):
+    assert parse(query, ignore=("cursor", "limit")) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter", "message"),
+    [
+        ("colour=red", "colour", "Unknown filter"),
+        ("cursor=abc", "cursor", "Unknown filter"),  # not ignored unless the caller says so
+        ("Tag=billing", "Tag", "Unknown filter"),  # names are case-sensitive: a typo never widens a result
+        ("from=2026-02-30", "from", "is not a date"),
+        ("from=yesterday", "from", "is not a date"),
+        ("from=1999-12-31", "from", "between the years 2000 and 2100"),
+        ("to=2101-01-01", "to", "between the years 2000 and 2100"),
+        ("from=2026-12-01&to=2026-11-30", "to", "before the first day"),
+        ("from=2026-11-01&from=2026-11-02", "from", "Give this filter once"),
+        ("tags=every", "tags", "`any` or `all`"),
+        ("tags=any&tags=all", "tags", "Give this filter once"),
+        ("meta=topic", "meta", "is not `key:value`"),
+        ("meta=:billing", "meta", "is not `key:value`"),
+        ("gold=correct", "gold", "is not `key:value`"),
+        ("end_user=a&end_user=b", "end_user", "Give this filter once"),
+        ("session=a&session=b", "session", "Give this filter once"),
+        ("feedback=bad", "feedback", "is not one of: up, neutral, down, none"),
+        ("comment=maybe", "comment", "is not one of: yes, no"),
+        ("comment=yes&comment=no", "comment", "Give this filter once"),
+        ("labeled=1", "labeled", "is not one of: yes, no"),
+        ("flagged=true", "flagged", "is not one of: yes, no"),
+        ("min_chars=-1", "min_chars", "whole number"),
+        ("min_chars=1e3", "min_chars", "whole number"),
+        ("min_chars=%D9%A1%D9%A2", "min_chars", "whole number"),  # Arabic-Indic digits
+        ("max_chars=10000001", "max_chars", "whole number"),
+        ("min_chars=5&max_chars=4", "max_chars", "below the shortest"),
+        ("min_chars=1&min_chars=2", "min_chars", "Give this filter once"),
+        ("model=gpt%00", "model", "NUL"),
+        ("q=refund%00", "q", "NUL"),
+        (f"model={LONG}", "model", "at most 200 characters"),
+        (f"meta=k:{LONG}", "meta", "at most 200 characters"),
+        (f"q={'x' * 501}", "q", "at most 500 characters"),
+        ("&".join(f"tag=t{n}" for n in range(MAX_VALUES + 1)), "tag", f"At most {MAX_VALUES} values"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_parameter(query, parameter, message):
+    with pytest.raises(InvalidFilter) as refused:
+        parse(query)
+    assert message in refused.value.problems[parameter]
+
+
+def test_every_bad_parameter_is_named_at_once():
+    with pytest.raises(InvalidFilter) as refused:
+        parse("colour=red&from=never&feedback=meh&q=ok")
+    assert set(refused.value.problems) == {"colour", "from", "feedback"}
+    assert "Known filters: q, from, to" in refused.value.problems["colour"]
+
+
+def test_a_long_search_of_short_words_is_allowed_up_to_the_limit():
+    assert parse(f"q={'x' * 500}").q == "x" * 500  # the per-value limit does not apply to the search
+    assert parse_filter({"q": "a plain string"}).q == "a plain string"  # a dict of strings, as the API's tests send
+
+
+ROUND_TRIPS = [
+    "q=refund+OR+%22promise+date%22+-policy&from=2026-11-01&to=2026-11-30",
+    "model=gpt-4o&model=gpt-4o-mini&tag=billing&tag=urgent&tags=all",
+    "meta=topic:billing&meta=vip:true&meta=topic:Billing&has_meta=0&meta=url:https://x.test/?a=1%26b",
+    "end_user=alice&session=s1&feedback=down&feedback=none&comment=no&labeled=yes&flagged=no",
+    "gold=correct:false&gold=helpful:4&queue=sample&queue=triage&min_chars=0&max_chars=400",
+    "meta=topic:billing&meta=topic:+billing",  # the same pair written twice
+    "tags=all",  # all of no tags
+    "q=%C3%A9t%C3%A9+%E2%80%9Cquoted%E2%80%9D&end_user=%F0%9F%A6%8A",
+]
+
+
+@pytest.mark.parametrize("query", ROUND_TRIPS)
+def test_the_canonical_query_string_parses_back_to_the_same_filter(query):
+    spec = parse(query)
+    canonical = filter_query(spec)
+    assert parse(canonical) == spec
+    assert filter_query(parse(canonical)) == canonical  # and is a fixed point
+
+
+def test_the_canonical_query_string_orders_parameters_as_the_allow_list_and_adds_extras():
+    spec = parse("flagged=yes&tag=b&q=x&tag=a&from=2026-11-01")
+    assert filter_query(spec, cursor="c1", empty="") == "q=x&from=2026-11-01&tag=b&tag=a&flagged=yes&cursor=c1"
+    assert filter_query(ExploreFilter()) == ""
+    order = [name for name in PARAMETERS if name in filter_query(parse(ROUND_TRIPS[3]))]
+    assert order == ["end_user", "session", "feedback", "comment", "labeled", "flagged"]
+
+
+def test_without_drops_one_condition_and_keeps_the_others():
+    spec = parse("q=refund&tag=billing&tags=all&feedback=down")
+    assert without(spec, "feedback") == parse("q=refund&tag=billing&tags=all")
+    assert without(spec, "q") == parse("tag=billing&tags=all&feedback=down")
+    assert without(without(without(spec, "q"), "tags"), "feedback").is_empty
+    with pytest.raises(KeyError):
+        without(spec, "no_such_field")

@@ -1,0 +1,230 @@
+"""What explore shows beside and around the results: totals (exact, then estimated), facets, histograms,
+outputs per day in the project's time zone, one session's conversation, and the result pages' cursors."""
+
+import base64
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.http import QueryDict
+
+from labeling.exceptions import InvalidFilter
+from labeling.models import Output
+from labeling.rules.explore import parse_filter
+from labeling.selectors.explore import (
+    EXACT_LIMIT,
+    HISTOGRAM_BINS,
+    Total,
+    conversation,
+    count_matches,
+    daily,
+    decode_cursor,
+    encode_cursor,
+    filter_outputs,
+    histogram,
+    result_page,
+    summary,
+)
+from tests.factories import ProjectFactory
+from tests.helpers.explore import utc
+
+pytestmark = pytest.mark.django_db
+
+
+def spec(query: str = ""):
+    return parse_filter(QueryDict(query))
+
+
+def facet_counts(found) -> dict[str, dict[str, int]]:
+    return {facet.title: {value.value: value.count for value in facet.values} for facet in found.facets}
+
+
+def test_the_summary_counts_each_facet_of_the_matches(shop):
+    found = summary(shop.project, spec())
+
+    assert (found.total.value, found.total.estimated, found.sample, found.estimated) == (10, False, 10, False)
+    assert facet_counts(found) == {
+        "Model": {"gpt-4o-mini": 7, "gpt-4o": 2, "(none)": 1},
+        "Tag": {"shipping": 6, "billing": 2, "urgent": 2, "Billing": 1},
+        "Feedback": {"none": 7, "down": 1, "up": 1, "neutral": 1},
+        "Gold: Is the answer correct?": {"false": 3, "true": 1},  # the tie is undecided; two adjudicated false
+        "topic": {"shipping": 6, "billing": 2, "Billing": 1},
+        "latency_ms": {"120": 2, "80": 1},  # numbers and strings alike, as meta= compares them
+        "vip": {"true": 1, "false": 1},
+        "0": {"zero": 1, "0": 1},
+    }
+    (length,) = found.histograms
+    assert length.title == "Output length (characters)"
+    assert sum(count for _, _, count in length.bins) == 10
+    assert (length.bins[0][0], length.percentiles) == (2, {"p50": 26, "p90": 42, "p99": 42})
+
+
+def test_the_summary_follows_the_filter_and_each_value_narrows_to_its_count(shop):
+    found = summary(shop.project, spec("to=2026-11-12"))
+    counts = facet_counts(found)
+
+    assert found.total.value == 5
+    assert counts["Feedback"] == {"none": 2, "down": 1, "up": 1, "neutral": 1}
+    assert counts["latency_ms"] == {"120": 2, "80": 1}  # the number 120 and the string "120" are one value
+    assert counts["Gold: Is the answer correct?"] == {}
+    for facet in found.facets:
+        for value in facet.values:
+            if value.value == "(none)":  # no model: not a value the filter can take
+                continue
+            added = f"{facet.key}:{value.value}" if facet.parameter in ("meta", "gold") else value.value
+            narrowed = spec(f"to=2026-11-12&{facet.parameter}={added}")
+            assert filter_outputs(shop.project, narrowed).count() == value.count, (facet.title, value)
+
+
+def test_counts_are_exact_up_to_the_limit_and_an_estimate_above_it():
+    """One test makes EXACT_LIMIT + 50 outputs (bulk): the facets of the newest EXACT_LIMIT are scaled up."""
+    project = ProjectFactory(slug="big")
+    start = utc(1, 0)
+    _insert_outputs(project, EXACT_LIMIT + 50, start)
+    outputs = Output.objects.filter(project=project)
+    newest = outputs.filter(occurred_at__gte=start + timedelta(seconds=50))
+
+    assert count_matches(newest).value == EXACT_LIMIT and not count_matches(newest).estimated
+    assert count_matches(filter_outputs(project, spec("model=even"))).value == (EXACT_LIMIT + 50) // 2
+    total = count_matches(filter_outputs(project, spec()))
+    if connection.vendor == "postgresql":
+        assert total.estimated and EXACT_LIMIT < total.value <= (EXACT_LIMIT + 50) * 1.2
+    else:  # SQLite has no planner estimate to ask: it counts
+        assert total == Total(EXACT_LIMIT + 50)
+
+    found = summary(project, spec())
+    scale = found.total.value / EXACT_LIMIT
+    assert (found.sample, found.estimated) == (EXACT_LIMIT, True)
+    assert facet_counts(found)["Model"] == {"even": round(5000 * scale), "odd": round(5000 * scale)}
+    assert facet_counts(found)["Tag"] == {"tenth": round(1000 * scale)}
+    assert sum(count for _, _, count in found.histograms[0].bins) == round(EXACT_LIMIT * scale)
+
+
+def _insert_outputs(project, count: int, start) -> None:
+    """`count` outputs a second apart: models alternate even/odd, every tenth is tagged `tenth`."""
+    if connection.vendor != "postgresql":  # SQLite (a local run): bulk_create is quick enough there
+        Output.objects.bulk_create(
+            Output(
+                project=project,
+                external_id=f"big-{n}",
+                occurred_at=start + timedelta(seconds=n),
+                received_at=start,
+                model=("even", "odd")[n % 2],
+                tags=["tenth"] if n % 10 == 0 else [],
+                output="x",
+                output_chars=1,
+                content_hash=f"{n:064x}",
+            )
+            for n in range(count)
+        )
+        return
+    # One statement: bulk_create's 10,000 rows of parameters take seconds to send on PostgreSQL.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO labeling_output (project_id, external_id, occurred_at, received_at, end_user_id, session_id,
+                model, output, metadata, tags, feedback_comment, content_hash, output_chars)
+            SELECT %s, 'big-' || n, %s + n * interval '1 second', %s, '', '', (ARRAY['even', 'odd'])[n %% 2 + 1],
+                '"x"', '{}', CASE WHEN n %% 10 = 0 THEN '["tenth"]'::jsonb ELSE '[]'::jsonb END, '',
+                lpad(to_hex(n), 64, '0'), 1
+            FROM generate_series(0, %s - 1) AS n
+            """,
+            [project.pk, start, start, count],
+        )
+        cursor.execute("ANALYZE labeling_output")
+
+
+def test_a_histogram_has_equal_bins_up_to_the_99th_percentile_and_the_rest_in_the_last():
+    values = [*range(1, 200), 1_000_000]
+    shown = histogram("latency_ms", values)
+
+    assert len(shown.bins) == HISTOGRAM_BINS
+    assert shown.bins[0][0] == 1 and shown.bins[-1][1] == pytest.approx(199)  # the outlier stretches nothing
+    assert [count for _, _, count in shown.bins][-1] == 18  # 183 to 199, and the outlier
+    assert sum(count for _, _, count in shown.bins) == 200
+    assert shown.percentiles == {"p50": 101, "p90": 181, "p99": 199}
+    assert histogram("empty", []).bins == [] and histogram("empty", []).percentiles == {}
+    same = histogram("same", [5, 5, 5])
+    assert same.bins[0] == (5, 6, 3) and sum(count for _, _, count in same.bins) == 3
+    assert sum(count for _, _, count in histogram("scaled", values, scale=2).bins) == 400
+
+
+def test_daily_counts_days_in_the_projects_time_zone_with_empty_days(shop):
+    days = daily(shop.project, spec("from=2026-11-09&to=2026-11-16"))
+
+    assert [day.day for day in days] == [date(2026, 11, 9) + timedelta(days=n) for n in range(8)]
+    assert [day.outputs for day in days] == [1, 1, 1, 2, 2, 1, 2, 0]  # "a" at 23:59 on the 9th in New York
+    assert [day.rated for day in days] == [1, 1, 1, 0, 0, 0, 0, 0]
+    assert [day.thumbs_down for day in days] == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert [day.down_share for day in days] == [1.0, 0.0, 0.0, None, None, None, None, None]
+
+
+def test_daily_follows_the_filter_and_defaults_to_the_last_sixty_days(shop):
+    days = daily(shop.project, spec("tag=billing"), today=date(2026, 11, 16))
+
+    assert len(days) == 60 and days[-1].day == date(2026, 11, 16)
+    assert {day.day: day.outputs for day in days if day.outputs} == {date(2026, 11, 9): 1, date(2026, 11, 10): 1}
+
+
+def test_a_conversation_is_its_sessions_outputs_in_time_order_with_labels_and_gold(shop, django_assert_num_queries):
+    with django_assert_num_queries(3):
+        outputs = conversation(shop.project, "s3")
+        items = [(output.pk, item) for output in outputs for item in output.items.all()]
+        labels = [(label.expert.username, label.answers) for _, item in items for label in item.labels.all()]
+        gold = [item.resolution.adjudicated for _, item in items]
+
+    assert shop.names([output.pk for output in outputs]) == {"g1", "over", "g2", "tie", "fixed"}
+    assert [output.pk for output in outputs] == [shop.ids[name] for name in ("g1", "over", "g2", "tie", "fixed")]
+    assert {item.queue.slug for _, item in items} == {"sample"} and len(labels) == 10
+    assert gold == [{}, {"correct": gold[1]["correct"]}, {}, {}, {"correct": gold[4]["correct"]}]
+    assert gold[1]["correct"]["value"] is False
+    assert [shop.names([output.pk]) for output in conversation(shop.project, "s1")] == [{"a"}, {"b"}]
+    assert conversation(shop.project, "") == [] and conversation(shop.project, "s-none") == []
+
+
+def test_pages_walk_every_match_newest_first_once(shop):
+    seen, cursor = [], None
+    while True:
+        page = result_page(shop.project, spec(), cursor=cursor, limit=3)
+        seen += [row.output.pk for row in page.rows]
+        assert page.total.value == 10
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    newest_first = ["fixed", "tie", "g2", "over", "g1", "e", "d", "c", "b", "a"]  # equal times: higher pk first
+    assert seen == [shop.ids[name] for name in newest_first]
+    assert len(result_page(shop.project, spec(), limit=0).rows) == 1
+    assert result_page(shop.project, spec(), limit=10).next_cursor is None
+
+
+def test_a_cursor_decodes_to_what_it_was_made_from(shop):
+    output = Output.objects.get(pk=shop.ids["a"])
+    assert decode_cursor(encode_cursor(output)) == (output.occurred_at, output.pk)
+    assert "=" not in encode_cursor(output)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!!",
+        "é",
+        "a",
+        _b64(b"no bar"),
+        _b64(b"2026-11-10T05:00:00|1"),  # no time zone
+        _b64(b"2026-11-10T05:00:00+00:00|-1"),
+        _b64(b"2026-11-10T05:00:00+00:00|1|2"),
+        _b64(b"2026-11-10T05:00:00+00:00|" + b"9" * 19),
+        _b64(b"2026-13-10T05:00:00+00:00|1"),
+        _b64(b"\xff\xfe|1"),
+        _b64(b"' OR 1=1 --|1"),
+        _b64("2026-11-10T05:00:00+00:00|١".encode()),
+    ],
+)
+def test_a_hostile_cursor_is_refused_with_a_message(shop, cursor):
+    with pytest.raises(InvalidFilter) as refused:
+        result_page(shop.project, spec(), cursor=cursor)
+    assert "Invalid cursor" in refused.value.problems["cursor"]
