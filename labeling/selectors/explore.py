@@ -22,7 +22,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, TextField, Value
+from django.db.models import Count, Exists, F, JSONField, OuterRef, Prefetch, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
 from django.db.models.functions import Cast, Concat, TruncDate
@@ -217,7 +217,8 @@ def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list
         if question is None or question["kind"] not in _GOLD_KINDS:
             keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
             raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
-        value = _typed_answer(question, answer)
+        # A JSON value on the right: a bare Python value would be compared as `jsonb = boolean` on PostgreSQL.
+        value = Value(_typed_answer(question, answer), output_field=JSONField())
         adjudicated = KeyTransform("value", KeyTransform(key, "adjudicated"))
         automatic = KeyTransform("value", KeyTransform(key, "automatic"))
         tie = Exact(KeyTextTransform("method", KeyTransform(key, "automatic")), "tie")
