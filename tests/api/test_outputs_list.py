@@ -81,7 +81,8 @@ def shop(django_db_setup, django_db_blocker):
         project = projects["shop"]
         items = label_outputs(project, 2, answers=AGREE, start=0, occurred_at=at(13, 12))
         label_outputs(project, 1, answers=TIE, start=2, occurred_at=at(14, 12))
-        label_outputs(project, 1, answers=({"correct": False}, {"correct": False}), start=3, occurred_at=at(15, 12))
+        wrong = {"correct": False, "helpful": 2, "tone": "curt"}
+        label_outputs(project, 1, answers=(wrong, wrong), start=3, occurred_at=at(15, 12))
         flag_item(expert=items[1].labels.first().expert, item=items[1], note="Discuss this one.")
         # `order` goes to both queues (empty rules match every output); nobody labels it.
         Queue.objects.create(project=project, slug="backlog", name="Backlog")
@@ -150,6 +151,10 @@ CASES = {
     "gold: true": ({"gold": "correct:true"}, GOLD_TRUE),
     "gold: yes means true": ({"gold": "correct:yes"}, GOLD_TRUE),
     "gold: false": ({"gold": "correct:false"}, GOLD_FALSE),
+    "gold: a rating": ({"gold": "helpful:2"}, GOLD_FALSE),
+    "gold: a choice": ({"gold": "tone:curt"}, GOLD_FALSE),
+    "gold: two questions": ({"gold": ["correct:false", "tone:curt"]}, GOLD_FALSE),
+    "gold: two questions, one differs": ({"gold": ["correct:true", "tone:curt"]}, set()),
     "min_chars": ({"min_chars": "40"}, {"refund-date", "delayed"}),
     "max_chars": ({"max_chars": "30"}, LABELED),
     "chars, not bytes": ({"min_chars": "35", "max_chars": "37"}, {"order", "refunded", "menu"}),
