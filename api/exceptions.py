@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from labeling.exceptions import BatchInvalid, DomainError
+from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter
 
 
 def _flatten(detail, field=None):
@@ -29,6 +29,9 @@ def _printable(error: dict) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, BatchInvalid):
         errors = [error.as_dict() for error in exc.errors]
+        return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InvalidFilter):
+        errors = [{"index": None, "field": name, "message": message} for name, message in exc.problems.items()]
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
         error = {"index": None, "field": None, "message": exc.message}

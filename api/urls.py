@@ -10,7 +10,9 @@ DATASET = f"{DATASETS}/<slug:dataset_slug>"
 VERSION = f"{DATASET}/versions/<str:version>"
 
 urlpatterns = [
-    path("api/v1/outputs", ingest.OutputsIngestView.as_view(), name="outputs"),
+    path("api/v1/outputs", outputs.OutputsView.as_view(), name="outputs"),  # GET lists (read), POST ingests
+    # Before the detail route, which would take `facets` for an external id (see get_output's description).
+    path("api/v1/outputs/facets", outputs.OutputFacetsView.as_view(), name="output-facets"),
     path("api/v1/outputs/<path:external_id>", outputs.OutputDetailView.as_view(), name="output-detail"),
     path("api/v1/events", ingest.EventsIngestView.as_view(), name="events"),
     path("api/v1/feedback", ingest.FeedbackIngestView.as_view(), name="feedback"),

@@ -1,10 +1,116 @@
-from drf_spectacular.utils import extend_schema
+"""Outputs for engineers: the filtered list and its facets (selectors.explore), and one output by external id."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import RetrieveAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
 from api.permissions import CanRead
-from api.serializers.outputs import OutputOut
+from api.serializers.explore import FacetsOut, OutputPageOut
+from api.serializers.outputs import ErrorsOut, OutputOut
+from api.views.ingest import OutputsIngestView
+from labeling.rules.explore import FEEDBACK, PARAMETERS, YES_NO, filter_query, parse_filter
 from labeling.selectors import outputs_of_project
+from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
+
+_REPEATED = {"model", "tag", "meta", "has_meta", "feedback", "gold", "queue"}
+_CHOICES = {
+    "tags": ["any", "all"],
+    "feedback": list(FEEDBACK),
+    **dict.fromkeys(("comment", "labeled", "flagged"), list(YES_NO)),
+}
+_TYPES = {
+    "from": OpenApiTypes.DATE,
+    "to": OpenApiTypes.DATE,
+    "min_chars": OpenApiTypes.INT,
+    "max_chars": OpenApiTypes.INT,
+}
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        name, _TYPES.get(name, OpenApiTypes.STR), description=help_text, enum=_CHOICES.get(name), many=name in _REPEATED
+    )
+    for name, help_text in PARAMETERS.items()
+]
+_FILTER = (
+    "Every given filter must hold; a repeated parameter offers alternatives unless its help says otherwise. "
+    "An unknown parameter or a bad value is a 400 naming the parameter (a typo never widens the result); so is "
+    "a `queue` or `gold` question the project does not have, and a search made only of words too common to index."
+)
+_ERRORS = {
+    400: OpenApiResponse(ErrorsOut, description="A bad parameter; `field` names it."),
+    401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
+    403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+}
+
+
+class OutputsView(OutputsIngestView):
+    """`/api/v1/outputs`: GET lists the key's outputs (`read` scope), POST sends outputs (`ingest` scope)."""
+
+    def get_permissions(self):
+        if self.request.method in ("GET", "HEAD"):
+            return [CanRead()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="list_outputs",
+        summary="Find outputs: search, filter, newest first, cursor-paged",
+        description=f"The filters of the explore page, on the key's project. {_FILTER}",
+        parameters=[
+            *FILTER_PARAMETERS,
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`: pass the link back as given."),
+            OpenApiParameter(
+                "page_size",
+                OpenApiTypes.INT,
+                description=f"Outputs per page, 1 to {MAX_PAGE_SIZE} (default {PAGE_SIZE}).",
+            ),
+        ],
+        responses={200: OutputPageOut, **_ERRORS},
+    )
+    def get(self, request):
+        spec = parse_filter(request.query_params, ignore=("cursor", "page_size"))
+        size = _page_size(request.query_params.get("page_size"))
+        page = result_page(
+            request.auth.project, spec, cursor=request.query_params.get("cursor"), limit=size, with_pieces=False
+        )
+        following = None
+        if page.next_cursor:
+            query = filter_query(spec, page_size=request.query_params.get("page_size", ""), cursor=page.next_cursor)
+            following = request.build_absolute_uri(f"{request.path}?{query}")
+        out = {"results": [row.output for row in page.rows], "next": following}
+        return Response(OutputPageOut({**out, "total": page.total.value, "total_estimated": page.total.estimated}).data)
+
+
+def _page_size(value: str | None) -> int:
+    if value is None or value == "":
+        return PAGE_SIZE
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise ValidationError({"page_size": f"Use a whole number from 1 to {MAX_PAGE_SIZE}."})
+    return int(value)
+
+
+class OutputFacetsView(APIView):
+    """Counts and histograms of the key's outputs that a filter finds (routed before the detail path)."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [CanRead]
+
+    @extend_schema(
+        operation_id="get_output_facets",
+        summary="Facets and histograms of the outputs a filter finds",
+        description=(
+            "Counts per model, tag, feedback score, gold verdict and the top values of the most used metadata "
+            "keys; the output length histogram and one per numeric metadata key (five values or more). Counted "
+            "over the newest 10,000 matches: with more, `estimated` is true and the counts are scaled to `total`. "
+            f"The same filters as the list (`cursor` and `page_size` are not filters). {_FILTER}"
+        ),
+        parameters=FILTER_PARAMETERS,
+        responses={200: FacetsOut, **_ERRORS},
+    )
+    def get(self, request):
+        return Response(FacetsOut(summary(request.auth.project, parse_filter(request.query_params))).data)
 
 
 class OutputDetailView(RetrieveAPIView):
@@ -18,6 +124,14 @@ class OutputDetailView(RetrieveAPIView):
     def get_queryset(self):
         return outputs_of_project(self.request.auth.project)
 
-    @extend_schema(operation_id="get_output", summary="Get a stored output")
+    @extend_schema(
+        operation_id="get_output",
+        summary="Get a stored output",
+        description=(
+            "The path `/api/v1/outputs/facets` is the facets endpoint: an output whose external id is literally "
+            "`facets` is found with `GET /api/v1/outputs?q=facets` (a search that is one word also finds the "
+            "output with that external id)."
+        ),
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -1,0 +1,57 @@
+"""What `GET /api/v1/outputs` and `GET /api/v1/outputs/facets` return (selectors.explore's Page and Summary)."""
+
+from rest_framework import serializers
+
+from api.serializers.outputs import OutputOut
+
+
+class OutputPageOut(serializers.Serializer):
+    results = OutputOut(many=True, help_text="The outputs of this page, newest first (ties: last stored first).")
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
+    total = serializers.IntegerField(help_text="Outputs matching the filter (on every page).")
+    total_estimated = serializers.BooleanField(
+        help_text="True when `total` is over 10,000 and PostgreSQL's estimate rather than a count."
+    )
+
+
+class FacetValueOut(serializers.Serializer):
+    value = serializers.CharField(help_text="As the filter parameter takes it (after `key:` when `key` is set).")
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class FacetOut(serializers.Serializer):
+    parameter = serializers.CharField(
+        help_text="The filter parameter that narrows to a value: `model`, `tag`, `feedback`, `gold` or `meta`."
+    )
+    title = serializers.CharField()
+    key = serializers.CharField(
+        help_text="For `meta` the metadata key, for `gold` the question: filter with `parameter=key:value`."
+    )
+    values = FacetValueOut(many=True, help_text="The most frequent values, most frequent first.")
+
+
+class BinOut(serializers.Serializer):
+    low = serializers.FloatField(help_text="Inclusive.")
+    high = serializers.FloatField(help_text="Exclusive; the last bin also holds every value above it.")
+    count = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        low, high, count = instance
+        return super().to_representation({"low": low, "high": high, "count": count})
+
+
+class HistogramOut(serializers.Serializer):
+    title = serializers.CharField(help_text="`Output length (characters)`, or a numeric metadata key.")
+    bins = BinOut(many=True, help_text="Equal bins from the smallest value to the 99th percentile.")
+    percentiles = serializers.DictField(child=serializers.FloatField(), help_text="`p50`, `p90` and `p99`.")
+
+
+class FacetsOut(serializers.Serializer):
+    total = serializers.IntegerField(source="total.value", help_text="Outputs matching the filter.")
+    estimated = serializers.BooleanField(
+        help_text="True when more than `sample` outputs match: the counts are the sample's, scaled to `total`."
+    )
+    sample = serializers.IntegerField(help_text="The newest matches the counts are taken from (at most 10,000).")
+    facets = FacetOut(many=True)
+    histograms = HistogramOut(many=True)

@@ -1,0 +1,368 @@
+"""GET /api/v1/outputs and /api/v1/outputs/facets: the explore filters over the key's project, cursor-paged,
+against hand-computed expected ids; bad parameters are 400s naming them; another project never shows."""
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from django.db import transaction
+
+from labeling.models import Queue
+from labeling.rules.explore import PARAMETERS
+from labeling.services.api_keys import create_api_key
+from labeling.services.labels import flag_item
+from labeling.services.routing import route_outputs
+from labeling.services.search_index import index_outputs
+from tests.conftest import Api
+from tests.factories import OutputFactory, ProjectFactory
+from tests.helpers.labeling import AGREE, TIE, label_outputs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+URL = "/api/v1/outputs"
+
+
+def at(day: int, hour: int) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+# The project is in Los Angeles (UTC-8 in November): `refund-date` happened on 10 November in UTC but on the
+# 9th there. `delayed` and `menu` share a moment, as do out-00000 and out-00001 (ties for the cursor).
+PLAIN = {
+    "refund-date": dict(
+        occurred_at=at(10, 7), model="gpt-4o", tags=["billing", "refund"], session_id="s-1", end_user_id="u-1",
+        metadata={"topic": "billing", "latency_ms": 900, "vip": True}, feedback_score=-1, feedback_comment="wrong date",
+        output="Your refund will arrive by 14 March, I promise.",  # 47 characters
+    ),
+    "refunded": dict(
+        occurred_at=at(10, 9), model="gpt-4o-mini", tags=["billing"], session_id="s-1", end_user_id="u-1",
+        metadata={"topic": "billing", "latency_ms": 300}, feedback_score=1,
+        output="Your payment was refunded yesterday.",  # 36
+    ),
+    "order": dict(
+        occurred_at=at(11, 12), model="gpt-4o-mini", tags=["shipping"], session_id="s-2", end_user_id="u-2",
+        metadata={"topic": "shipping", "locale": "en-GB"},
+        output="Order ORD-48213 left the warehouse.",  # 35
+    ),
+    "delayed": dict(
+        occurred_at=at(12, 12), model="gpt-4o", tags=["shipping", "refund"], session_id="s-3", end_user_id="u-2",
+        metadata={"topic": "shipping"}, feedback_score=0, feedback_comment="meh",
+        output="Order ORD-48214 is delayed; a refund is possible.",  # 49
+    ),
+    "menu": dict(
+        occurred_at=at(12, 12), model="claude-3", tags=[], session_id="s-4", end_user_id="u-3",
+        output="The crème brûlée is back on the menu.",  # 37 characters, 40 bytes
+    ),
+}  # fmt: skip
+# Labeled through the real services (tests/helpers/labeling.py): "Parcel n arrives Friday." (24 characters),
+# gpt-4o-mini, tag shipping, metadata topic=shipping, no feedback, all in the queue `sample`.
+GOLD_TRUE, TIED, GOLD_FALSE = {"out-00000", "out-00001"}, {"out-00002"}, {"out-00003"}
+LABELED = GOLD_TRUE | TIED | GOLD_FALSE
+FLAGGED = {"out-00001"}
+ALL = set(PLAIN) | LABELED
+NEWEST_FIRST = [
+    "out-00003", "out-00002", "out-00001", "out-00000", "menu", "delayed", "order", "refunded", "refund-date",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shop(django_db_setup, django_db_blocker):
+    """Project `shop` (the data above) and `twin` (the same plain outputs), made once for the module inside a
+    transaction that is rolled back at its end; each test's own writes roll back to a savepoint."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        projects = {}
+        for slug in ("shop", "twin"):
+            project = ProjectFactory(slug=slug, time_zone="America/Los_Angeles")
+            made = [
+                OutputFactory(project=project, external_id=name, input="Hi", **fields) for name, fields in PLAIN.items()
+            ]
+            index_outputs(project_id=project.pk, output_ids=[output.pk for output in made])
+            projects[slug] = project
+        project = projects["shop"]
+        items = label_outputs(project, 2, answers=AGREE, start=0, occurred_at=at(13, 12))
+        label_outputs(project, 1, answers=TIE, start=2, occurred_at=at(14, 12))
+        wrong = {"correct": False, "helpful": 2, "tone": "curt"}
+        label_outputs(project, 1, answers=(wrong, wrong), start=3, occurred_at=at(15, 12))
+        flag_item(expert=items[1].labels.first().expert, item=items[1], note="Discuss this one.")
+        # `order` goes to both queues (empty rules match every output); nobody labels it.
+        Queue.objects.create(project=project, slug="backlog", name="Backlog")
+        route_outputs(project_id=project.pk, output_ids=[project.outputs.get(external_id="order").pk])
+        yield {
+            "project": project,
+            "twin": projects["twin"],
+            "read": create_api_key(project=project, name="reader", scopes=["read"]).secret,
+            "ingest": create_api_key(project=project, name="app", scopes=["ingest"]).secret,
+            "twin_read": create_api_key(project=projects["twin"], name="twin", scopes=["read"]).secret,
+        }
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def reader(client, shop):
+    return Api(client, shop["read"])
+
+
+def listed(api: Api, params) -> list[str]:
+    response = api.get(f"{URL}?{urlencode(params, doseq=True)}")
+    assert response.status_code == 200, response.json()
+    return [output["external_id"] for output in response.json()["results"]]
+
+
+CASES = {
+    # one filter each
+    "no filter": ({}, ALL),
+    "q: stems": ({"q": "refund"}, {"refund-date", "refunded", "delayed"}),
+    "q: an order number exactly": ({"q": "ORD-48213"}, {"order"}),
+    "q: a session id": ({"q": "s-1"}, {"refund-date", "refunded"}),
+    "q: a phrase": ({"q": '"refund will arrive"'}, {"refund-date"}),
+    "q: -word": ({"q": "refund -promise"}, {"refunded", "delayed"}),
+    "from: the project's day": ({"from": "2026-11-10"}, ALL - {"refund-date"}),
+    "to: the 9th there, the 10th in UTC": ({"to": "2026-11-09"}, {"refund-date"}),
+    "one day": ({"from": "2026-11-10", "to": "2026-11-10"}, {"refunded"}),
+    "model": ({"model": "gpt-4o"}, {"refund-date", "delayed"}),
+    "models": ({"model": ["gpt-4o", "claude-3"]}, {"refund-date", "delayed", "menu"}),
+    "tag": ({"tag": "refund"}, {"refund-date", "delayed"}),
+    "tags: any": ({"tag": ["billing", "refund"]}, {"refund-date", "refunded", "delayed"}),
+    "tags: all": ({"tag": ["billing", "refund"], "tags": "all"}, {"refund-date"}),
+    "meta: value": ({"meta": "topic:billing"}, {"refund-date", "refunded"}),
+    "meta: values of one key": ({"meta": ["topic:billing", "topic:shipping"]}, ALL - {"menu"}),
+    "meta: a number as text": ({"meta": "latency_ms:900"}, {"refund-date"}),
+    "meta: true as text": ({"meta": "vip:true"}, {"refund-date"}),
+    "meta: two keys": ({"meta": ["topic:billing", "latency_ms:300"]}, {"refunded"}),
+    "has_meta": ({"has_meta": "latency_ms"}, {"refund-date", "refunded"}),
+    "meta and has_meta": ({"meta": "topic:shipping", "has_meta": "locale"}, {"order"}),
+    "end_user": ({"end_user": "u-2"}, {"order", "delayed"}),
+    "session": ({"session": "s-3"}, {"delayed"}),
+    "feedback: down": ({"feedback": "down"}, {"refund-date"}),
+    "feedback: up": ({"feedback": "up"}, {"refunded"}),
+    "feedback: neutral": ({"feedback": "neutral"}, {"delayed"}),
+    "feedback: none": ({"feedback": "none"}, {"order", "menu"} | LABELED),
+    "feedback: up or none": ({"feedback": ["up", "none"]}, {"refunded", "order", "menu"} | LABELED),
+    "comment: yes": ({"comment": "yes"}, {"refund-date", "delayed"}),
+    "comment: no": ({"comment": "no"}, ALL - {"refund-date", "delayed"}),
+    "feedback and comment": ({"feedback": ["none", "down"], "comment": "no"}, {"order", "menu"} | LABELED),
+    "labeled": ({"labeled": "yes"}, LABELED),
+    "not labeled": ({"labeled": "no"}, set(PLAIN)),
+    "flagged": ({"flagged": "yes"}, FLAGGED),
+    "not flagged": ({"flagged": "no"}, ALL - FLAGGED),
+    "queue": ({"queue": "sample"}, LABELED | {"order"}),
+    "queue: other": ({"queue": "backlog"}, {"order"}),
+    "queues": ({"queue": ["backlog", "sample"]}, LABELED | {"order"}),
+    "gold: true": ({"gold": "correct:true"}, GOLD_TRUE),
+    "gold: yes means true": ({"gold": "correct:yes"}, GOLD_TRUE),
+    "gold: false": ({"gold": "correct:false"}, GOLD_FALSE),
+    "gold: a rating": ({"gold": "helpful:2"}, GOLD_FALSE),
+    "gold: a choice": ({"gold": "tone:curt"}, GOLD_FALSE),
+    "gold: two questions": ({"gold": ["correct:false", "tone:curt"]}, GOLD_FALSE),
+    "gold: two questions, one differs": ({"gold": ["correct:true", "tone:curt"]}, set()),
+    "min_chars": ({"min_chars": "40"}, {"refund-date", "delayed"}),
+    "max_chars": ({"max_chars": "30"}, LABELED),
+    "chars, not bytes": ({"min_chars": "35", "max_chars": "37"}, {"order", "refunded", "menu"}),
+    # combinations
+    "q and model": ({"q": "refund", "model": "gpt-4o"}, {"refund-date", "delayed"}),
+    "q and tag": ({"q": "refund", "tag": "shipping"}, {"delayed"}),
+    "q, feedback and day": ({"q": "refund", "feedback": "down", "to": "2026-11-09"}, {"refund-date"}),
+    "q and meta": ({"q": "order", "meta": "locale:en-GB"}, {"order"}),
+    "queue and not labeled": ({"queue": "sample", "labeled": "no"}, {"order"}),
+    "gold and not flagged": ({"gold": "correct:true", "flagged": "no"}, {"out-00000"}),
+    "queue and labeled": ({"queue": "backlog", "labeled": "yes"}, set()),
+    "labeled and a day": ({"labeled": "yes", "from": "2026-11-14"}, TIED | GOLD_FALSE),
+}
+
+
+@pytest.mark.parametrize(("params", "expected"), CASES.values(), ids=CASES.keys())
+def test_each_filter_finds_the_expected_outputs(reader, params, expected):
+    found = listed(reader, params)
+
+    assert set(found) == expected
+    assert found == [name for name in NEWEST_FIRST if name in expected]  # newest first
+
+
+def test_the_response_is_the_documented_shape(reader, shop):
+    body = reader.get(f"{URL}?q=ORD-48213").json()
+
+    assert body["next"] is None and body["total"] == 1 and body["total_estimated"] is False
+    (output,) = body["results"]
+    assert output["output"] == "Order ORD-48213 left the warehouse."
+    assert output["metadata"] == {"topic": "shipping", "locale": "en-GB"}
+
+
+def test_the_other_project_with_the_same_texts_never_shows(client, shop):
+    """Each key reads its own project only: the twin's key sees its five outputs, never the shop's."""
+    for secret, expected in ((shop["read"], ALL), (shop["twin_read"], set(PLAIN))):
+        api = Api(client, secret)
+        assert set(listed(api, {})) == expected
+        assert set(listed(api, {"q": "refund"})) == {"refund-date", "refunded", "delayed"}
+    twin = Api(client, shop["twin_read"])
+    assert listed(twin, {"labeled": "yes"}) == []
+    assert twin.get(f"{URL}?queue=sample").status_code == 400  # the shop's queue is not the twin's
+    assert twin.get(f"{URL}/facets").json()["total"] == len(PLAIN)
+
+
+@pytest.mark.parametrize("size", [1, 2, 4])
+def test_cursor_paging_walks_everything_once_in_order(reader, size):
+    walked, url, pages = [], f"{URL}?page_size={size}", 0
+    while url:
+        body = reader.get(url).json()
+        assert body["total"] == len(ALL)
+        walked += [output["external_id"] for output in body["results"]]
+        url = body["next"] and urlsplit(body["next"])._replace(scheme="", netloc="").geturl()
+        pages += 1
+
+    assert walked == NEWEST_FIRST
+    assert pages == -(-len(ALL) // size)
+
+
+def test_the_next_link_keeps_the_filter(reader):
+    body = reader.get(f"{URL}?tag=shipping&q=order&page_size=1").json()
+    following = reader.get(urlsplit(body["next"])._replace(scheme="", netloc="").geturl()).json()
+
+    assert [o["external_id"] for o in body["results"] + following["results"]] == ["delayed", "order"]
+    assert following["next"] is None
+
+
+BAD = {
+    "unknown filter": ("colour=red", "colour", "Unknown filter"),
+    "a typo of a filter": ("tagz=billing", "tagz", "Unknown filter"),
+    "bad date": ("from=10/11/2026", "from", "not a date"),
+    "to before from": ("from=2026-11-10&to=2026-11-09", "to", "before the first day"),
+    "bad feedback": ("feedback=meh", "feedback", "not one of"),
+    "bad yes/no": ("labeled=maybe", "labeled", "not one of"),
+    "bad tags mode": ("tags=some", "tags", "`any` or `all`"),
+    "meta without a colon": ("meta=topic", "meta", "key:value"),
+    "negative length": ("min_chars=-1", "min_chars", "whole number"),
+    "unknown queue": ("queue=nope", "queue", "no queue"),
+    "unknown gold question": ("gold=nope:true", "gold", "No pass/fail"),
+    "bad gold answer": ("gold=correct:perhaps", "gold", "not an answer"),
+    "only stop words": ("q=the", "q", "Nothing to search for"),
+    "NUL": ("q=refund%00", "q", "NUL"),
+    "a long search": ("q=" + "refund+" * 1500, "q", "at most 500 characters"),
+    "bad cursor": ("cursor=not-a-cursor", "cursor", "Invalid cursor"),
+    "NUL in a cursor": ("cursor=a%00b", "cursor", "NUL"),
+    "page size 0": ("page_size=0", "page_size", "1 to 200"),
+    "page size too big": ("page_size=201", "page_size", "1 to 200"),
+    "page size not a number": ("page_size=1e3", "page_size", "1 to 200"),
+}
+
+
+@pytest.mark.parametrize(("query", "field", "message"), BAD.values(), ids=BAD.keys())
+def test_bad_parameters_are_400s_naming_them(reader, query, field, message):
+    response = reader.get(f"{URL}?{query}")
+
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == field and error["index"] is None
+    assert message in error["message"]
+
+
+def test_facets_refuse_bad_filters_and_list_parameters(reader):
+    errors = reader.get(f"{URL}/facets?feedback=meh&cursor=abc").json()["errors"]
+
+    assert {error["field"] for error in errors} == {"feedback", "cursor"}
+
+
+@pytest.mark.parametrize(
+    "q", ["'", "\\", ":*", "a:*b", "!", "&|", '"unbalanced', "(((", "refund & | !", "' OR 1=1 --", "x" * 500]
+)
+def test_hostile_searches_answer_results_or_a_400(reader, q):
+    response = reader.get(f"{URL}?{urlencode({'q': q})}")
+
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["errors"][0]["field"] == "q"
+
+
+def test_a_forged_cursor_far_in_the_past_or_future_pages_without_error(reader):
+    import base64
+
+    for moment in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        cursor = base64.urlsafe_b64encode(f"{moment}|999999999999999999".encode()).decode()
+        response = reader.get(f"{URL}?cursor={cursor}")
+        assert response.status_code == 200, response.json()
+
+
+def test_it_needs_the_read_scope(client, shop):
+    ingest_only = Api(client, shop["ingest"])
+
+    for path in (URL, f"{URL}/facets"):
+        response = ingest_only.get(path)
+        assert response.status_code == 403
+        assert "read" in response.json()["errors"][0]["message"]
+        assert Api(client, None).get(path).status_code == 401
+
+
+def test_a_read_key_still_cannot_ingest_on_the_same_path(reader):
+    response = reader.post(URL, {"outputs": []})
+
+    assert response.status_code == 403
+    assert "ingest" in response.json()["errors"][0]["message"]
+
+
+def test_facets_count_the_filtered_outputs(reader):
+    body = reader.get(f"{URL}/facets?tag=billing").json()
+
+    assert (body["total"], body["sample"], body["estimated"]) == (2, 2, False)
+    facets = {(facet["parameter"], facet["key"]): facet for facet in body["facets"]}
+    counts = {key: {v["value"]: v["count"] for v in facet["values"]} for key, facet in facets.items()}
+    assert counts[("model", "")] == {"gpt-4o": 1, "gpt-4o-mini": 1}
+    assert counts[("tag", "")] == {"billing": 2, "refund": 1}
+    assert counts[("feedback", "")] == {"down": 1, "up": 1}
+    assert counts[("meta", "topic")] == {"billing": 2}
+    (length,) = body["histograms"]  # latency_ms has two values: too few for a histogram
+    assert length["title"] == "Output length (characters)"
+    assert sum(b["count"] for b in length["bins"]) == 2 and set(length["percentiles"]) == {"p50", "p90", "p99"}
+    assert length["bins"][0]["low"] == 36
+
+
+def test_facets_show_gold_verdicts_and_feed_the_list(reader):
+    facets = reader.get(f"{URL}/facets?labeled=yes").json()["facets"]
+
+    (gold,) = [facet for facet in facets if facet["parameter"] == "gold"]
+    assert {v["value"]: v["count"] for v in gold["values"]} == {"true": 2, "false": 1}
+    value = next(v["value"] for v in gold["values"] if v["count"] == 1)
+    assert set(listed(reader, {"gold": f"{gold['key']}:{value}"})) == GOLD_FALSE
+
+
+def test_an_output_named_facets_is_found_by_the_list(reader, shop):
+    OutputFactory(project=shop["project"], external_id="facets", output="Anything at all.")
+
+    assert "facets" in listed(reader, {"q": "facets"})
+    assert "results" not in reader.get(f"{URL}/facets").json()  # the path is the facets endpoint
+
+
+@pytest.mark.parametrize(
+    ("params", "queries"),
+    [
+        # key, the page, the bounded count
+        ({}, 3),
+        # + the search's "anything to search for?" check
+        ({"q": "refund"}, 4),
+        # + the queue's and the gold question's lookups
+        ({"queue": "sample", "gold": "correct:true"}, 5),
+    ],
+)
+def test_the_list_query_count_does_not_grow_with_the_page(reader, django_assert_num_queries, params, queries):
+    reader.get(URL)  # the key's last use is written at most once a minute: here, before counting
+    for size in (1, 200):
+        with django_assert_num_queries(queries):
+            listed(reader, {**params, "page_size": size})
+
+
+def test_the_facets_query_count_is_pinned(reader, django_assert_num_queries):
+    reader.get(URL)
+    # key, the sample, the rubric's verdict question, the gold of the sample
+    with django_assert_num_queries(4):
+        assert reader.get(f"{URL}/facets").status_code == 200
+
+
+def test_every_filter_parameter_is_documented_in_the_schema(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    for path, extra in (("/api/v1/outputs", {"cursor", "page_size"}), ("/api/v1/outputs/facets", set())):
+        operation = schema["paths"][path]["get"]
+        documented = {p["name"]: p.get("description", "") for p in operation["parameters"] if p["in"] == "query"}
+        assert set(documented) == set(PARAMETERS) | extra
+        assert all(documented[name] == help_text for name, help_text in PARAMETERS.items())
+        assert {"200", "400", "403"} <= set(operation["responses"])
+    assert "post" in schema["paths"]["/api/v1/outputs"]  # ingest kept its place
+    assert "facets" in schema["paths"]["/api/v1/outputs/{external_id}"]["get"]["description"]
