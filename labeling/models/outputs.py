@@ -1,5 +1,6 @@
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.db.models.functions import Cast
 
 from .projects import Project
 
@@ -8,6 +9,21 @@ class FeedbackScore(models.IntegerChoices):
     DOWN = -1, "Thumbs down"
     NEUTRAL = 0, "Neutral"
     UP = 1, "Thumbs up"
+
+
+class MetadataKey(models.Func):
+    """`metadata -> 'key'` (or `->>` for text) on PostgreSQL, the key always a text key: Django's KeyTransform
+    reads a digit-only key such as "0" as an array index, which a metadata object never matches. Routing
+    rules and explore filters both compare metadata through it."""
+
+    arg_joiner = " -> "
+    template = "(%(expressions)s)"
+    output_field = models.JSONField()
+
+    def __init__(self, key: str, *, as_text: bool = False):
+        super().__init__(models.F("metadata"), Cast(models.Value(key), models.TextField()))
+        if as_text:
+            self.arg_joiner, self.output_field = " ->> ", models.TextField()
 
 
 class OutputQuerySet(models.QuerySet):

@@ -10,7 +10,6 @@ the unique (queue, output) constraint makes a repeat a no-op.
 """
 
 import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -38,8 +37,10 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
+from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.text import excerpt
+from labeling.selectors.planner import estimated_rows
 
 from .search_index import index_outputs
 
@@ -93,20 +94,6 @@ def rule_matches(rule: dict, output: Output) -> bool:
     return True
 
 
-class _JsonKey(Func):
-    """`metadata -> 'key'` (or `->>` for text), the key always a text key: Django's KeyTransform reads a
-    digit-only key such as "0" as an array index, which a metadata object never matches."""
-
-    arg_joiner = " -> "
-    template = "(%(expressions)s)"
-    output_field = JSONField()
-
-    def __init__(self, key: str, *, as_text: bool = False):
-        super().__init__(F("metadata"), Cast(Value(key), TextField()))
-        if as_text:
-            self.arg_joiner, self.output_field = " ->> ", TextField()
-
-
 # JSON numbers come back from jsonb as written, except exponents, which jsonb spells out in digits: an
 # integer (Python int) is the text of digits alone, anything else (a point) reads as a Python float.
 _INTEGER_TEXT = r"^-?[0-9]+$"
@@ -114,10 +101,10 @@ _INTEGER_TEXT = r"^-?[0-9]+$"
 
 def _metadata_value_q(key: str, value: str | int | float | bool) -> Q:
     """metadata[key] equals value and is of the same JSON type, as rule_matches compares them."""
-    same = Exact(_JsonKey(key), Value(value, output_field=JSONField()))
+    same = Exact(MetadataKey(key), Value(value, output_field=JSONField()))
     if isinstance(value, bool) or isinstance(value, str):
         return Q(same)  # jsonb equality already tells true from 1 and "1" from 1
-    integer = Regex(_JsonKey(key, as_text=True), _INTEGER_TEXT)
+    integer = Regex(MetadataKey(key, as_text=True), _INTEGER_TEXT)
     return Q(same, integer) if isinstance(value, int) else Q(same) & ~Q(integer)
 
 
@@ -311,7 +298,7 @@ def preview_rule(
     scanned = counts["outputs"]
     estimated = scanned >= PREVIEW_SCAN_LIMIT
     if estimated:
-        total = max(scanned, _estimated_rows(in_week))
+        total = max(scanned, estimated_rows(in_week))
         counts = {name: round(value * total / scanned) for name, value in counts.items()} | {"outputs": total}
     examples = [
         {"external_id": o.external_id, "occurred_at": o.occurred_at, "model": o.model, "tags": o.tags or [],
@@ -332,16 +319,6 @@ def _preview_in_python(window, rule: dict, probe: Queue) -> tuple[dict[str, int]
             if len(examples) < PREVIEW_EXAMPLES:
                 examples.append(output)
     return {"outputs": total, "matched": matched, "sampled": sampled}, examples
-
-
-def _estimated_rows(queryset) -> int:
-    """PostgreSQL's own estimate of how many rows a query returns (EXPLAIN, nothing is read)."""
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def unrouted_batches(

@@ -1,0 +1,572 @@
+"""Reads behind the explore page and `GET /api/v1/outputs`: one filter (`rules.explore.ExploreFilter`) turned
+into SQL by `filter_outputs`, a page of results newest first with the search's matches marked, the facets and
+histograms of the newest matches, outputs per day, and one session's conversation.
+
+Search on PostgreSQL is full-text over the stored `search_vector` (`websearch_to_tsquery`: "a phrase", OR,
+-word; English stems, accents folded); a query that looks like an id (one word with a digit, such as an order
+number) must also appear exactly in the text, or be an output's, session's or end user's id. On SQLite (the
+demo) every word is a case-insensitive substring of the output, input, comment or context instead.
+
+Totals and facets are exact up to EXACT_LIMIT matches. Past it the total is the planner's estimate and the
+facets come from the newest EXACT_LIMIT matches, scaled up; both say `estimated`.
+"""
+
+import base64
+import binascii
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, TextField, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
+from django.db.models.functions import Cast, Concat, TruncDate
+from django.db.models.lookups import Exact, IContains
+from django.utils import timezone
+
+from labeling.exceptions import InvalidFilter
+from labeling.models import Flag, Item, Label, Output, Project, QuestionKind, Queue, Resolution
+from labeling.models.outputs import MetadataKey
+from labeling.rules.explore import ExploreFilter
+from labeling.rules.gold import gold_answer
+from labeling.rules.text import excerpt
+
+from .planner import estimated_rows
+from .rubrics import questions_of, verdict_question
+
+SEARCH_CONFIGURATION = "expertloop_search"  # migration 0014; services.search_index fills the vectors
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+EXACT_LIMIT = 10_000
+DAILY_DAYS = 60  # the per-day charts' range when the filter gives no dates
+MAX_CONVERSATION = 500
+TOP_VALUES = 8
+TOP_METADATA_KEYS = 12
+HISTOGRAM_BINS = 12
+# ts_headline marks matches with these (they cannot occur in stored text, which is refused with control
+# characters); templates turn the pieces into escaped text and <mark> elements, never raw HTML.
+MARK_START, MARK_END = "\x02", "\x03"
+_ID_LIKE = re.compile(r"^[\w#./:@-]*\d[\w#./:@-]*$")
+_PLAIN_OUTPUT = (
+    "(SELECT string_agg(value #>> '{}', ' ') FROM jsonb_path_query(labeling_output.output, "
+    "'strict $.** ? (@.type() == \"string\")') AS value)"
+)
+_GOLD_KINDS = (QuestionKind.BINARY, QuestionKind.CHOICE, QuestionKind.RATING)
+
+
+# -- the filter ---------------------------------------------------------------------------------------------
+
+
+def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
+    """The project's outputs that meet every condition of the filter (unordered). InvalidFilter for a queue or
+    gold question the project does not have."""
+    outputs = Output.objects.filter(project=project)
+    if spec.q:
+        outputs = outputs.filter(search_condition(spec.q))
+    if spec.since:
+        outputs = outputs.filter(occurred_at__gte=_day_start(project, spec.since))
+    if spec.until:
+        outputs = outputs.filter(occurred_at__lt=_day_start(project, spec.until + timedelta(days=1)))
+    if spec.models:
+        outputs = outputs.filter(model__in=spec.models)
+    if spec.tags:
+        outputs = outputs.filter(_tags_condition(spec.tags, every=spec.all_tags))
+    for key, values in spec.metadata:
+        outputs = outputs.filter(_metadata_text_in(key, values))
+    for key in spec.metadata_keys:
+        outputs = outputs.filter(metadata__has_key=key)
+    if spec.end_user:
+        outputs = outputs.filter(end_user_id=spec.end_user)
+    if spec.session:
+        outputs = outputs.filter(session_id=spec.session)
+    if spec.feedback:
+        scores = [score for score in spec.feedback if score is not None]
+        condition = Q(feedback_score__in=scores)
+        if None in spec.feedback:
+            condition |= Q(feedback_score__isnull=True)
+        outputs = outputs.filter(condition)
+    if spec.has_comment is not None:
+        outputs = outputs.exclude(feedback_comment="") if spec.has_comment else outputs.filter(feedback_comment="")
+    if spec.labeled is not None:
+        labeled = Exists(Label.objects.filter(item__output=OuterRef("pk")))
+        outputs = outputs.filter(labeled if spec.labeled else ~labeled)
+    if spec.flagged is not None:
+        flagged = Exists(Flag.objects.filter(item__output=OuterRef("pk")))
+        outputs = outputs.filter(flagged if spec.flagged else ~flagged)
+    if spec.queues:
+        queue_ids = _queue_ids(project, spec.queues)
+        outputs = outputs.filter(Exists(Item.objects.filter(output=OuterRef("pk"), queue_id__in=queue_ids)))
+    if spec.gold:
+        for condition in _gold_conditions(project, spec.gold):
+            outputs = outputs.filter(Exists(Resolution.objects.filter(condition, item__output=OuterRef("pk"))))
+    if spec.min_chars is not None:
+        outputs = outputs.filter(output_chars__gte=spec.min_chars)
+    if spec.max_chars is not None:
+        outputs = outputs.filter(output_chars__lte=spec.max_chars)
+    return outputs
+
+
+def search_condition(q: str) -> Q:
+    """The search words as a condition on Output (see the module's docstring). InvalidFilter when the words are
+    all too common to be indexed ("the", "don't"), so the person learns why nothing matched."""
+    word = q.strip()
+    # One word may be an id: an output's, a session's or an end user's (each an index lookup).
+    ids = Q(external_id=word) | Q(session_id=word) | Q(end_user_id=word) if " " not in word else Q(pk__in=[])
+    if connection.vendor == "postgresql":
+        _check_searchable(q)
+        condition = Q(search_vector=_tsquery(q))
+        if _ID_LIKE.match(word):
+            # The parser splits "ORD-1234" into parts that other texts share: ask for the exact string too.
+            condition &= Q(IContains(_searched_text(), word))
+        return condition | ids
+    condition = Q()
+    for term, excluded in _substring_terms(q):
+        found = Q(output__icontains=term) | Q(input__icontains=term) | Q(feedback_comment__icontains=term)
+        found |= Q(context__icontains=term)
+        condition &= ~found if excluded else found
+    return condition | ids
+
+
+def _check_searchable(q: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT numnode(websearch_to_tsquery(%s::regconfig, %s))", [SEARCH_CONFIGURATION, q])
+        if cursor.fetchone()[0] == 0:
+            raise InvalidFilter(
+                {"q": "Nothing to search for: words as common as “the” or “don't”, and punctuation, are not indexed."}
+            )
+
+
+def _tsquery(q: str) -> SearchQuery:
+    return SearchQuery(q, config=SEARCH_CONFIGURATION, search_type="websearch")
+
+
+def _searched_text() -> Concat:
+    text = [
+        Cast("output", TextField()),
+        Cast("input", TextField()),
+        F("feedback_comment"),
+        Cast("context", TextField()),
+    ]
+    return Concat(*(piece for part in text for piece in (part, Value(" "))), output_field=TextField())
+
+
+def _substring_terms(q: str) -> list[tuple[str, bool]]:
+    """The SQLite fallback's terms: quoted phrases and words, a leading '-' excludes one; OR is read as a word."""
+    terms = []
+    for phrase, word in re.findall(r'(-?"[^"]*")|(\S+)', q):
+        term = (phrase or word).replace('"', "")
+        excluded = term.startswith("-") and len(term) > 1
+        term = term.removeprefix("-") if excluded else term
+        if term.strip():
+            terms.append((term.strip(), excluded))
+    return terms
+
+
+def _day_start(project: Project, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=project.tzinfo)
+
+
+def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
+    if connection.vendor == "postgresql":
+        if every:
+            return Q(tags__contains=list(tags))
+        condition = Q()
+        for tag in tags:
+            condition |= Q(tags__contains=[tag])
+        return condition
+    # SQLite has no JSON containment: ask json_each for the tag.
+    has = [RawSQL("EXISTS (SELECT 1 FROM json_each(labeling_output.tags) WHERE value = %s)", [tag]) for tag in tags]
+    condition = Q()
+    for test in has:
+        condition = condition & Q(Exact(test, True)) if every else condition | Q(Exact(test, True))
+    return condition
+
+
+def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
+    """metadata[key], read as text (a number as its digits, true as "true"), is one of the values."""
+    if connection.vendor == "postgresql":
+        text = MetadataKey(key, as_text=True)
+    else:
+        text = Cast(KeyTextTransform(key, "metadata"), TextField())
+    condition = Q()
+    for value in values:
+        condition |= Q(Exact(text, value))
+    return condition
+
+
+def _queue_ids(project: Project, slugs: Iterable[str]) -> list[int]:
+    found = dict(Queue.objects.filter(project=project, slug__in=list(slugs)).values_list("slug", "pk"))
+    missing = [slug for slug in slugs if slug not in found]
+    if missing:
+        raise InvalidFilter({"queue": f"This project has no queue {missing[0][:64]!r}."})
+    return list(found.values())
+
+
+def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Q]:
+    """Per (question, answer): a condition on Resolution that its gold answer (adjudicated over automatic,
+    a tie being no answer, as rules.gold decides) is that answer."""
+    questions = {question["key"]: question for question in questions_of(project)}
+    conditions = []
+    for key, answer in pairs:
+        question = questions.get(key)
+        if question is None or question["kind"] not in _GOLD_KINDS:
+            keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
+            raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
+        value = _typed_answer(question, answer)
+        adjudicated = KeyTransform("value", KeyTransform(key, "adjudicated"))
+        automatic = KeyTransform("value", KeyTransform(key, "automatic"))
+        tie = Exact(KeyTextTransform("method", KeyTransform(key, "automatic")), "tie")
+        decided_by_lead = Q(adjudicated__has_key=key)
+        conditions.append(
+            (decided_by_lead & Q(KeyTransformExact(adjudicated, value)))
+            | (~decided_by_lead & Q(KeyTransformExact(automatic, value)) & ~Q(tie))
+        )
+    return conditions
+
+
+def _typed_answer(question: dict, answer: str) -> Any:
+    kind, text = question["kind"], answer.strip().lower()
+    if kind == QuestionKind.BINARY and text in ("true", "yes", "pass", "false", "no", "fail"):
+        return text in ("true", "yes", "pass")
+    if kind == QuestionKind.RATING and text.lstrip("-").isdigit() and len(text) <= 6:
+        return int(text)
+    if kind == QuestionKind.CHOICE and answer in question.get("options", []):
+        return answer
+    expected = {
+        QuestionKind.BINARY: "true or false",
+        QuestionKind.RATING: "a whole number",
+        QuestionKind.CHOICE: f"one of {question.get('options', [])}",
+    }[kind]
+    raise InvalidFilter({"gold": f"{answer[:40]!r} is not an answer to {question['key']!r}: use {expected}."})
+
+
+# -- a page of results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many outputs match: exact up to EXACT_LIMIT, else PostgreSQL's estimate (`estimated`)."""
+
+    value: int
+    estimated: bool = False
+
+
+@dataclass
+class ResultRow:
+    output: Output
+    # The output's text as (text, is_match) pieces: the search's matches in context, or its excerpt.
+    pieces: list[tuple[str, bool]]
+    verdict: Any = None  # the gold answer to the rubric's verdict question, when decided
+
+
+@dataclass
+class Page:
+    rows: list[ResultRow]
+    next_cursor: str | None
+    total: Total | None = None
+    verdict_question: dict | None = None
+
+
+def newest_first(outputs: QuerySet[Output]) -> QuerySet[Output]:
+    return outputs.order_by("-occurred_at", "-pk")
+
+
+def count_matches(outputs: QuerySet[Output]) -> Total:
+    """Exact up to EXACT_LIMIT (a bounded count), else the planner's estimate (never below the limit)."""
+    counted = outputs.order_by()[: EXACT_LIMIT + 1].count()
+    if counted <= EXACT_LIMIT:
+        return Total(counted)
+    estimate = estimated_rows(outputs) if connection.vendor == "postgresql" else outputs.count()
+    return Total(max(estimate, counted), estimated=connection.vendor == "postgresql")
+
+
+def result_page(
+    project: Project,
+    spec: ExploreFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    with_total: bool = True,
+    with_pieces: bool = True,
+) -> Page:
+    """One page of matches, newest first, and the cursor of the next page (keyset: no OFFSET to walk)."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    outputs = filter_outputs(project, spec)
+    page = newest_first(outputs)
+    if cursor:
+        moment, pk = decode_cursor(cursor)
+        page = page.filter(Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=pk))
+    found = list(page[: limit + 1])
+    has_more = len(found) > limit
+    found = found[:limit]
+    question = verdict_question(project) if with_pieces else None
+    rows = [ResultRow(output, []) for output in found]
+    if with_pieces:
+        _add_pieces(rows, spec.q)
+        _add_verdicts(rows, question)
+    return Page(
+        rows=rows,
+        next_cursor=encode_cursor(found[-1]) if has_more else None,
+        total=count_matches(outputs) if with_total else None,
+        verdict_question=question,
+    )
+
+
+def encode_cursor(output: Output) -> str:
+    raw = f"{output.occurred_at.isoformat()}|{output.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (occurred_at, pk) a cursor was made from; InvalidFilter for anything not handed out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, pk = raw.split("|")
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None or not pk.isdigit() or len(pk) > 18:
+            raise ValueError(raw)
+        return when, int(pk)
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidFilter({"cursor": "Invalid cursor: pass back the `next` link exactly as it was given."}) from None
+
+
+def _add_pieces(rows: list[ResultRow], q: str) -> None:
+    if q and rows and connection.vendor == "postgresql":
+        headlines = dict(
+            Output.objects.filter(pk__in=[row.output.pk for row in rows])
+            .annotate(
+                headline=SearchHeadline(
+                    RawSQL(_PLAIN_OUTPUT, [], output_field=TextField()),
+                    _tsquery(q),
+                    config=SEARCH_CONFIGURATION,
+                    start_sel=MARK_START,
+                    stop_sel=MARK_END,
+                    max_words=45,
+                    min_words=20,
+                    max_fragments=2,
+                    fragment_delimiter=" … ",
+                )
+            )
+            .values_list("pk", "headline")
+        )
+        for row in rows:
+            row.pieces = marked_pieces(headlines.get(row.output.pk) or excerpt(row.output.output))
+        return
+    terms = [term for term, excluded in _substring_terms(q) if not excluded] if q else []
+    for row in rows:
+        row.pieces = _substring_pieces(excerpt(row.output.output, 400), terms)
+
+
+def marked_pieces(headline: str) -> list[tuple[str, bool]]:
+    """A headline's text split at the match marks into (text, is_match) pieces."""
+    pieces = []
+    for index, part in enumerate(re.split(f"[{MARK_START}{MARK_END}]", headline)):
+        if part:
+            pieces.append((part, index % 2 == 1))
+    return pieces
+
+
+def _substring_pieces(text: str, terms: list[str]) -> list[tuple[str, bool]]:
+    if not terms:
+        return [(text, False)]
+    pattern = re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    pieces, at = [], 0
+    for match in pattern.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at : match.start()], False))
+        pieces.append((match.group(), True))
+        at = match.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
+
+
+def _add_verdicts(rows: list[ResultRow], question: dict | None) -> None:
+    if question is None or not rows:
+        return
+    verdicts = gold_of_outputs([row.output.pk for row in rows], question["key"])
+    for row in rows:
+        row.verdict = verdicts.get(row.output.pk)
+
+
+def gold_of_outputs(output_ids: Iterable[int], key: str) -> dict[int, Any]:
+    """Each output's decided gold answer to one question (of its first item that has one)."""
+    gold: dict[int, Any] = {}
+    resolutions = Resolution.objects.filter(item__output_id__in=list(output_ids)).order_by("item_id")
+    for output_id, automatic, adjudicated in resolutions.values_list("item__output_id", "automatic", "adjudicated"):
+        answer = gold_answer((automatic or {}).get(key), (adjudicated or {}).get(key))
+        if answer is not None:
+            gold.setdefault(output_id, answer)
+    return gold
+
+
+# -- facets and distributions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str  # as the filter parameter takes it
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Facet:
+    parameter: str  # the filter parameter a value adds (model, tag, feedback, gold, meta)
+    title: str
+    values: list[FacetValue]
+    key: str = ""  # the metadata key or gold question
+
+
+@dataclass(frozen=True)
+class Histogram:
+    title: str
+    bins: list[tuple[float, float, int]]  # (from, to, count); the last bin also holds everything above it
+    percentiles: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Facets and histograms of the newest matches (`sample` of them), counts scaled to `total` when estimated."""
+
+    total: Total
+    sample: int
+    facets: list[Facet]
+    histograms: list[Histogram]
+
+    @property
+    def estimated(self) -> bool:
+        return self.total.value > self.sample
+
+
+def summary(project: Project, spec: ExploreFilter) -> Summary:
+    """Counts per model, tag, feedback score, gold verdict and top metadata values, the output length histogram,
+    and a histogram with percentiles of every numeric metadata key, for the filter's newest EXACT_LIMIT matches."""
+    outputs = filter_outputs(project, spec)
+    sample = list(
+        newest_first(outputs).values_list("pk", "model", "tags", "feedback_score", "metadata", "output_chars")[
+            :EXACT_LIMIT
+        ]
+    )
+    total = Total(len(sample)) if len(sample) < EXACT_LIMIT else count_matches(outputs)
+    scale = total.value / len(sample) if sample else 1.0
+
+    def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
+        values = [
+            FacetValue(str(value), (labels or {}).get(value, str(value)), round(count * scale))
+            for value, count in counts.most_common(TOP_VALUES)
+        ]
+        return Facet(parameter, title, values, key)
+
+    models, tags, feedback, keys = Counter(), Counter(), Counter(), Counter()
+    metadata_values: dict[str, Counter] = {}
+    numbers: dict[str, list[float]] = {}
+    for _, model, output_tags, score, metadata, _ in sample:
+        models[model or "(none)"] += 1
+        tags.update(set(output_tags or []))
+        feedback[{1: "up", 0: "neutral", -1: "down", None: "none"}[score]] += 1
+        for key, value in (metadata or {}).items():
+            keys[key] += 1
+            if isinstance(value, bool) or isinstance(value, str):
+                metadata_values.setdefault(key, Counter())[
+                    str(value).lower() if isinstance(value, bool) else value
+                ] += 1
+            elif isinstance(value, int | float):
+                numbers.setdefault(key, []).append(value)
+    facets = [
+        facet("model", "Model", models),
+        facet("tag", "Tag", tags),
+        facet("feedback", "Feedback", feedback, labels={"up": "👍 up", "down": "👎 down"}),
+    ]
+    question = verdict_question(project)
+    if question is not None:
+        verdicts = Counter(
+            str(v).lower() for v in gold_of_outputs([row[0] for row in sample], question["key"]).values()
+        )
+        facets.append(facet("gold", f"Gold: {question.get('prompt', question['key'])}", verdicts, key=question["key"]))
+    for key, _ in keys.most_common(TOP_METADATA_KEYS):
+        if key in metadata_values:
+            facets.append(facet("meta", key, metadata_values[key], key=key))
+    histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None], scale)]
+    histograms += [histogram(key, values, scale) for key, values in sorted(numbers.items()) if len(values) >= 5]
+    return Summary(total=total, sample=len(sample), facets=facets, histograms=histograms)
+
+
+def histogram(title: str, values: list[float], scale: float = 1.0) -> Histogram:
+    """HISTOGRAM_BINS equal bins from the smallest value to the 99th percentile, the rest in the last bin."""
+    if not values:
+        return Histogram(title, [], {})
+    ordered = sorted(values)
+
+    def at(share: float) -> float:
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    low, high = ordered[0], at(0.99)
+    width = (high - low) / HISTOGRAM_BINS or 1
+    counts = [0] * HISTOGRAM_BINS
+    for value in ordered:
+        counts[min(HISTOGRAM_BINS - 1, int((value - low) / width))] += 1
+    bins = [(low + n * width, low + (n + 1) * width, round(count * scale)) for n, count in enumerate(counts)]
+    return Histogram(title, bins, {"p50": at(0.5), "p90": at(0.9), "p99": high})
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    outputs: int
+    rated: int
+    thumbs_down: int
+
+    @property
+    def down_share(self) -> float | None:
+        return self.thumbs_down / self.rated if self.rated else None
+
+
+def daily(project: Project, spec: ExploreFilter, *, today: date | None = None) -> list[Day]:
+    """Outputs and thumbs-down per day (project time zone) over the filter's dates, else its last DAILY_DAYS."""
+    until = spec.until or today or timezone.localdate(timezone=project.tzinfo)
+    since = spec.since or until - timedelta(days=DAILY_DAYS - 1)
+    outputs = filter_outputs(project, spec).filter(
+        occurred_at__gte=_day_start(project, since), occurred_at__lt=_day_start(project, until + timedelta(days=1))
+    )
+    counted = {
+        row["day"]: row
+        for row in outputs.annotate(day=TruncDate("occurred_at", tzinfo=project.tzinfo))
+        .values("day")
+        .annotate(
+            outputs=Count("pk"),
+            rated=Count("pk", filter=Q(feedback_score__isnull=False)),
+            down=Count("pk", filter=Q(feedback_score=-1)),
+        )
+        .order_by()
+    }
+    days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
+    return [
+        Day(
+            day,
+            counted.get(day, {}).get("outputs", 0),
+            counted.get(day, {}).get("rated", 0),
+            counted.get(day, {}).get("down", 0),
+        )
+        for day in days
+    ]
+
+
+# -- one conversation ---------------------------------------------------------------------------------------
+
+
+def conversation(project: Project, session_id: str) -> list[Output]:
+    """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
+    their queue, labels (with experts) and gold answer, prefetched (four queries in all)."""
+    labels = Label.objects.select_related("expert").order_by("created_at")
+    items = Item.objects.select_related("queue", "resolution").prefetch_related(Prefetch("labels", queryset=labels))
+    return list(
+        Output.objects.filter(project=project, session_id=session_id)
+        .order_by("occurred_at", "pk")
+        .prefetch_related(Prefetch("items", queryset=items.order_by("pk")))[:MAX_CONVERSATION]
+    )

@@ -1,0 +1,104 @@
+"""Search semantics on PostgreSQL: phrases, OR, -word, stems, accents, ids, hostile strings; and that one
+project's search never finds another project's outputs with the same texts."""
+
+import pytest
+from django.db import connection
+
+from labeling.exceptions import InvalidFilter
+from labeling.rules.explore import parse_filter
+from labeling.selectors.explore import filter_outputs, result_page, summary
+from labeling.services.search_index import index_outputs
+from tests.factories import OutputFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+TEXTS = {
+    "refunded": "Your payment was refunded yesterday.",
+    "date-promise": "Your refund will arrive by 14 March, I promise.",
+    "refund-policy": "Refunds take five working days under our policy.",
+    "creme": "The crème brûlée is back on the menu.",
+    "order": "Order ORD-48213 left the warehouse.",
+    "other-order": "Order ORD-48214 is delayed.",
+    "ticket": "Ticket #99120 is closed.",
+    "shipping": "Shipping is free above 50 euros.",
+    "email": "Please write to help@example.com, don't call.",
+}
+
+
+@pytest.fixture
+def projects():
+    """Two projects with the same texts; only the first one's ids are asked for."""
+    made = []
+    for slug in ("shop", "twin"):
+        project = ProjectFactory(slug=slug)
+        outputs = [
+            OutputFactory(project=project, external_id=name, input="Hi", output=text, session_id=f"s-{name}")
+            for name, text in TEXTS.items()
+        ]
+        index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+        made.append(project)
+    return made
+
+
+def found(project, **params) -> set[str]:
+    spec = parse_filter({name: [value] for name, value in params.items()})
+    return set(filter_outputs(project, spec).values_list("external_id", flat=True))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("refunds", {"refunded", "date-promise", "refund-policy"}),  # stems: refunds finds refunded and refund
+        ('"refund will arrive"', {"date-promise"}),  # a phrase
+        ('"arrive refund"', set()),  # a phrase is in order
+        ("refund -policy", {"refunded", "date-promise"}),  # -word
+        ("creme OR shipping", {"creme", "shipping"}),
+        ("brulee", {"creme"}),  # accents folded
+        ("Crème", {"creme"}),
+        ("ORD-48213", {"order"}),  # an order number, exactly
+        ("99120", {"ticket"}),
+        ("#99120", {"ticket"}),
+        ("order", {"order", "other-order"}),
+        ("help@example.com", {"email"}),
+        ("don't call", {"email"}),
+        ("refund!!!", {"refunded", "date-promise", "refund-policy"}),  # punctuation is ignored
+        ("s-shipping", {"shipping"}),  # a session id
+    ],
+)
+def test_search_semantics(projects, q, expected):
+    assert found(projects[0], q=q) == expected
+
+
+@pytest.mark.parametrize(
+    "q", ["'", "\\", ":*", "!", "&|", '"unbalanced', "refund & | !", "(((", "a:*b", "' OR 1=1 --", "\u00e9\u0301"]
+)
+def test_hostile_query_strings_find_or_say_why_not(projects, q):
+    try:
+        page = result_page(projects[0], parse_filter({"q": [q]}))
+    except InvalidFilter as refused:
+        assert "Nothing to search for" in refused.problems["q"]
+    else:
+        assert page.total.value == len(page.rows) <= len(TEXTS)
+
+
+def test_a_nul_or_a_huge_query_is_refused_with_a_message(projects):
+    with pytest.raises(InvalidFilter, match="NUL"):
+        parse_filter({"q": ["refund\x00"]})
+    with pytest.raises(InvalidFilter, match="at most 500 characters"):
+        parse_filter({"q": ["refund " * 2000]})
+
+
+def test_the_other_project_with_the_same_texts_never_shows(projects):
+    shop, twin = projects
+    for q in ("refund", "ORD-48213", "s-order"):
+        page = result_page(shop, parse_filter({"q": [q]}))
+        assert page.rows and {row.output.project_id for row in page.rows} == {shop.pk}
+    assert summary(shop, parse_filter({})).total.value == len(TEXTS)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+def test_matches_are_marked_in_the_result(projects):
+    page = result_page(projects[0], parse_filter({"q": ["refunds"]}))
+    marked = {text.lower() for row in page.rows for text, hit in row.pieces if hit}
+    assert marked == {"refunded", "refund", "refunds"}
