@@ -121,10 +121,12 @@ def test_a_bad_filter_or_queue_is_a_400_with_the_message(client, lead, queue, ou
     assert not Item.objects.exists()
 
 
-def test_nothing_ticked_adds_nothing_and_says_so(client, lead, queue, outputs):
+@pytest.mark.parametrize("picked", [[], ["out-\x00"], ["nope"]])
+def test_nothing_ticked_adds_nothing_and_says_so(client, lead, queue, outputs, picked):
+    """No rows, an id that cannot be stored (a NUL) or an unknown one: nothing to add, never a 500."""
     client.force_login(lead)
 
-    response = client.post(ADD, {"queue": "refunds", "filter": "tag=refund"})
+    response = client.post(ADD, {"queue": "refunds", "filter": "tag=refund", "output": picked})
 
     assert response.headers["Location"] == f"{EXPLORE}?tag=refund"
     assert said(response) == ["Nothing was added: choose outputs first, or add all results."]
