@@ -1,10 +1,8 @@
 """Adding hand-picked outputs to a queue: idempotent, concurrent-safe, quota-free, audited, labelable."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound
@@ -13,6 +11,7 @@ from labeling.rules.calendar import cycle_week
 from labeling.services.assignment import next_item
 from labeling.services.hand_picked import ADD_LIMIT, add_to_queue
 from tests.factories import OutputFactory
+from tests.helpers.concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -91,23 +90,11 @@ def test_two_leads_adding_at_once_make_one_item_per_output(project, lead):
     queue = make_queue(project, weekly_quota=10)
     ids = [output.pk for output in make_outputs(project, 200)]
     picks = [ids[:150], ids[50:]]  # 100 outputs picked by both
-    results, errors = [], []
-    start = threading.Barrier(len(picks) * 2)
 
-    def run(chosen):
-        try:
-            start.wait()
-            results.append(add_to_queue(project=project, queue=queue, output_ids=chosen, actor=lead))
-        except Exception as exc:  # reported below; a thread's exception is otherwise lost
-            errors.append(exc)
-        finally:
-            connection.close()
+    def add(chosen):
+        return add_to_queue(project=project, queue=queue, output_ids=chosen, actor=lead)
 
-    threads = [threading.Thread(target=run, args=(chosen,)) for chosen in picks * 2]  # each pick twice
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_at_once(add, [(chosen,) for chosen in picks * 2])  # each pick twice
 
     assert errors == []
     assert sorted(Item.objects.filter(queue=queue).values_list("output_id", flat=True)) == sorted(ids)
