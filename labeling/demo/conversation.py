@@ -7,6 +7,9 @@ from .scenarios import EVASIVE, GENERIC_EVASIVE
 from .shop import SHOP, Turn
 
 GPT = "gpt-4o-mini-2024-07-18"
+# GPT's next version, rolled out for the last weeks' GPT traffic: a little better, but in some refund and
+# billing answers it promises a refund date it cannot know. Nothing tags it: it is found by searching.
+GPT_NEXT = "gpt-4.1-mini-2025-04-14"
 CLAUDE = "claude-3-5-haiku"
 
 # Answer kinds. A failure is what sends a customer away; a flaw is worth a label but not a lost customer.
@@ -24,6 +27,7 @@ _MANNER: dict[str, tuple[list[str], list[str]]] = {
         ["", "", "\n\nAnything else I can help with?"],
     ),
 }
+_MANNER[GPT_NEXT] = _MANNER[GPT]
 # Answers that open with empathy or thanks get no cheerful "Sure!" in front.
 _NO_OPENER = ("I'm sorry", "I'm so sorry", "You're right", "That sounds", "I can see why", "You're welcome", "Glad")
 

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from .conversation import GPT_NEXT
 from .shop import POLICY, SHOP
 
 SLUG = "support-bot"
@@ -109,6 +110,12 @@ Amounts are the same number in every currency we sell in ($, CA$, £, €).
 Write one when the answer is wrong or unhelpful: it is the most valuable thing you give us, because
 engineers train and test on it. Short beats complete; never promise what the policy does not allow.
 """
+
+# Explore views the lead saved: what the GPT upgrade started promising, and the unhappy customers' words.
+SAVED_VIEWS = [
+    ("Refund date promises", f'q="refund will arrive by"&model={GPT_NEXT}'),
+    ("Thumbs down with a comment", "feedback=down&comment=yes"),
+]
 
 QUEUES: list[dict[str, Any]] = [
     {

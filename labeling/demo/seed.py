@@ -30,11 +30,13 @@ from labeling.services.projects import create_project
 from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
 from labeling.services.routing import backfill_queue, validate_rule
+from labeling.services.saved_views import save_view
+from labeling.services.search_index import index_outputs
 
 from .labels import label_history
 from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
-from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SLUG, project_spec
+from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SAVED_VIEWS, SLUG, project_spec
 from .support_bot import WEEKS, generate
 
 KEY_NAME = "demo"
@@ -90,9 +92,13 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             # The history predates the queues: it counts as routed, and only the last weeks are
             # backfilled into the queues. The post-ingest routing tasks then find nothing to do.
             project.outputs.update(routed_at=timezone.now())
+            _index(project)
             _open_queues(project, now or timezone.now())
             label_history(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
             _weekly_cycles(project, now or timezone.now())
+            lead = get_user_model().objects.get(username=LEAD_USERNAME)
+            for name, query in SAVED_VIEWS:
+                save_view(project=project, name=name, query=query, actor=lead)
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)
@@ -150,6 +156,14 @@ def _bodies(key: str, records: list[dict[str, Any]]) -> Iterator[bytes]:
         size += len(encoded) + 1
     if batch:
         yield head + b",".join(batch) + tail
+
+
+def _index(project: Project, batch: int = 2000) -> None:
+    """Make the history searchable now, in this transaction, as the routing tasks would after it (they find
+    the outputs routed and only index them again)."""
+    ids = list(project.outputs.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch):
+        index_outputs(project_id=project.pk, output_ids=ids[start : start + batch])
 
 
 REVIEWED_WEEKS = 3  # past weeks in queues, before this one

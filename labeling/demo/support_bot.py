@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import conversation as talk
-from .conversation import CLAUDE, FAILURES, GPT
+from .conversation import CLAUDE, FAILURES, GPT, GPT_NEXT
 from .scenarios import SCENARIOS, TOPIC_WEIGHTS, Scenario
 from .shop import LOCALE_WEIGHTS, Facts, Turn
 
@@ -27,8 +27,14 @@ HORIZON = WEEKS * WEEK - 600  # nothing in the last ten minutes: "now" must stay
 # Share of sessions answered by Claude, per week since the start: an A/B test that is going well.
 CLAUDE_SHARE = [0.0, 0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75]
 PROMPT_V13_FROM_WEEK = 5  # v13 fixed the return-window answers (fewer wrong_policy failures)
-FAILURE_RATE = {GPT: 0.21, CLAUDE: 0.12}
-FLAW_RATE = {GPT: (0.07, 0.02), CLAUDE: (0.02, 0.05)}  # (too_long, curt)
+FAILURE_RATE = {GPT: 0.21, GPT_NEXT: 0.17, CLAUDE: 0.12}
+FLAW_RATE = {GPT: (0.07, 0.02), GPT_NEXT: (0.05, 0.02), CLAUDE: (0.02, 0.05)}  # (too_long, curt)
+# From this day on (offset from the start) GPT's sessions are answered by GPT_NEXT, which in a share of its
+# returns and billing answers adds "Your refund will arrive by <a date it cannot know>": a failure that no
+# tag or metadata shows, for the explore page's search to find.
+GPT_NEXT_FROM = HORIZON - 16 * DAY
+PROMISE_TOPICS = ("returns", "billing")
+PROMISE_RATE = 0.5
 APP_VERSIONS = ["4.11.0", "4.11.0", "4.11.2", "4.11.2", "4.12.0", "4.12.0", "4.12.1", "4.12.1"]
 BROWSING = ["product_viewed", "product_viewed", "order_viewed", "cart_updated", "search_performed"]
 
@@ -115,7 +121,7 @@ class _Simulation:
     def chat(self, rng: random.Random, shopper: _Shopper, at: float, base: dict[str, str]) -> list[str]:
         """A conversation of one to four messages from the customer; each answer is one output."""
         week = min(int(at // WEEK), WEEKS - 1)
-        model = CLAUDE if rng.random() < CLAUDE_SHARE[week] else GPT
+        model = CLAUDE if rng.random() < CLAUDE_SHARE[week] else GPT_NEXT if at >= GPT_NEXT_FROM else GPT
         prompt = "v13" if week >= PROMPT_V13_FROM_WEEK else "v12"
         facts = Facts(rng, self.start + timedelta(seconds=at), shopper.locale)
         topic = opening_topic = _weighted(rng, TOPIC_WEIGHTS)
@@ -140,9 +146,12 @@ class _Simulation:
                 kind = self._kind(rng, turn, model, prompt)
             history.append({"role": "user", "content": talk.ask(rng, turn.user, position=position, thanks=thanks)})
             self._event(rng, shopper, "message_sent", at, {**base, "chars": len(history[-1]["content"])})
-            latency = rng.lognormvariate(7.4 if model == GPT else 7.1, 0.35)  # ms
+            latency = rng.lognormvariate(7.1 if model == CLAUDE else 7.4, 0.35)  # ms
             at += latency / 1000
             text = turn.core if thanks else talk.answer(rng, turn, model=model, kind=kind)
+            if not thanks and self._promises_a_date(rng, model, turn, kind, text):
+                text += f"\n\nYour refund will arrive by {self._date_text(at + rng.randint(2, 5) * DAY)}."
+                kind = "hallucinated_order_data"
             self._output(rng, shopper, at, turn, kind, history, text, base, model, prompt, int(latency))
             history.append({"role": "assistant", "content": text})
             kinds.append(kind)
@@ -167,13 +176,23 @@ class _Simulation:
             return "curt"
         return "good"
 
+    def _promises_a_date(self, rng: random.Random, model: str, turn: Turn, kind: str, text: str) -> bool:
+        # An answer that gives the refund's real date (a return that arrived) is left alone.
+        if model != GPT_NEXT or turn.topic not in PROMISE_TOPICS or kind in FAILURES or "at the latest" in text:
+            return False
+        return rng.random() < PROMISE_RATE
+
+    def _date_text(self, offset: float) -> str:
+        day = (self.start + timedelta(seconds=offset)).date()
+        return f"{day.day} {day:%B}"
+
     def _output(
         self, rng: random.Random, shopper: _Shopper, at: float, turn: Turn, kind: str,
         history: list[dict[str, str]], text: str, base: dict[str, str], model: str, prompt: str, latency: int,
     ) -> None:  # fmt: skip
         external_id = self._id(rng, "msg_", 16)
         metadata = {"topic": turn.topic, "channel": base["channel"], "locale": shopper.locale,
-                    "prompt_version": prompt, "latency_ms": latency}  # fmt: skip
+                    "prompt_version": prompt, "latency_ms": latency, "tokens": _tokens(history, text)}  # fmt: skip
         if base["channel"] == "app":
             metadata["app_version"] = APP_VERSIONS[min(int(at // WEEK), WEEKS - 1)]
         # The app tags a hand-over only when the bot really handed over.
@@ -215,6 +234,11 @@ class _Simulation:
             if candidate not in self.ids:
                 self.ids.add(candidate)
                 return candidate
+
+
+def _tokens(history: list[dict[str, str]], text: str) -> int:
+    """Tokens billed for one answer: the conversation so far and the answer, at about four characters a token."""
+    return round((sum(len(message["content"]) for message in history) + len(text)) / 4)
 
 
 def _weighted(rng: random.Random, weights: dict[str, int]) -> str:

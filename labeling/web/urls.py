@@ -1,6 +1,15 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from . import adjudication_views, dataset_views, expert_views, lead_views, meeting_views, redaction_views, views
+from . import (
+    adjudication_views,
+    dataset_views,
+    expert_views,
+    explore_action_views,
+    lead_views,
+    meeting_views,
+    redaction_views,
+    views,
+)
 
 app_name = "labeling"
 
@@ -45,4 +54,11 @@ urlpatterns = [
     path("p/<slug:slug>/meeting/<str:week_label>/close", meeting_views.close, name="meeting-close"),
     path("p/<slug:slug>/meeting/<str:week_label>/refresh", meeting_views.refresh, name="meeting-refresh"),
     path("p/<slug:slug>/dashboard/", meeting_views.dashboard, name="dashboard"),
+    # Leads (and admins, for the export): act on what the explore page found.
+    path("p/<slug:slug>/explore/add", explore_action_views.add_to_queue, name="explore-add"),
+    re_path(
+        r"^p/(?P<slug>[-a-zA-Z0-9_]+)/explore/export\.(?P<fmt>jsonl|csv)$",
+        explore_action_views.export,
+        name="explore-export",
+    ),
 ]

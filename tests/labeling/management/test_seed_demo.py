@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db.models import Count
 from django.utils import timezone
 
 from labeling.demo.conversation import FAILURES
@@ -214,3 +215,41 @@ def test_the_demo_redacts_the_contact_details_its_shoppers_type(seeded):
     for raw in ("@example.com", "4111 1111 1111 1111", "GB82 WEST", "020 7946 0", "+44 7911", "GC-7Q2M-"):
         assert raw not in stored
     assert "[EMAIL]" in stored and "[PHONE]" in stored and "[CUSTOM:gift-card]" in stored
+
+
+def test_the_demo_has_outputs_worth_exploring_and_two_saved_views(seeded):
+    """A GPT upgrade that promises refund dates, found only by searching; conversations of several turns;
+    numeric latency and tokens; outputs indexed for search; the lead's two saved views."""
+    from urllib.parse import parse_qs
+
+    from labeling.demo.conversation import GPT_NEXT
+    from labeling.models import SavedView
+    from labeling.rules.explore import parse_filter
+    from labeling.selectors.explore import filter_outputs
+
+    project = Project.objects.get(slug="support-bot")
+    outputs = Output.objects.filter(project=project)
+    views = dict(SavedView.objects.filter(project=project).values_list("name", "query"))
+    assert views == {
+        "Refund date promises": f"q=%22refund+will+arrive+by%22&model={GPT_NEXT}",
+        "Thumbs down with a comment": "feedback=down&comment=yes",
+    }
+    found = filter_outputs(project, parse_filter(parse_qs(views["Refund date promises"])))
+    promising = [o for o in outputs if "refund will arrive by" in str(o.output)]
+    # Search reads the input too: a later turn of a conversation with a promise is found with it.
+    mentioning = [o for o in outputs if "refund will arrive by" in str(o.output) + str(o.input)]
+    assert 20 <= len(promising) and {o.pk for o in found} == {o.pk for o in mentioning}
+    assert {o.model for o in mentioning} == {GPT_NEXT}
+    first_promise = min(o.occurred_at for o in promising)
+    assert outputs.filter(model=GPT_NEXT).order_by("occurred_at").first().occurred_at <= first_promise
+    assert not outputs.filter(occurred_at__lt=first_promise - 3 * WEEK, model=GPT_NEXT).exists()
+    assert filter_outputs(project, parse_filter(parse_qs(views["Thumbs down with a comment"]))).count() > 20
+
+    turns = outputs.values("session_id").annotate(n=Count("pk")).filter(n__gte=3)
+    assert turns.count() >= 50
+    assert not outputs.filter(output_chars__isnull=True).exists()
+    assert not outputs.filter(search_vector__isnull=True).exists()
+    assert all(
+        isinstance(metadata.get("latency_ms"), int) and isinstance(metadata.get("tokens"), int)
+        for metadata in outputs.values_list("metadata", flat=True)
+    )

@@ -1,10 +1,8 @@
 """Routing: rules as data, deterministic samples, exact weekly quotas, idempotent placement."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from labeling.models import Item, OutboxMessage, Output, Queue, Slot
@@ -20,6 +18,7 @@ from labeling.services.routing import (
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.conftest import output_record
 from tests.factories import OutputFactory
+from tests.helpers.concurrency import run_at_once
 from tests.outbox import enqueued, run_as_worker
 
 WEEK = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday
@@ -140,21 +139,11 @@ def test_concurrent_routing_tasks_give_the_same_items_and_an_exact_quota(project
     sampled_queue = make_queue(project, sample_rate=0.3)
     ids = [o.pk for o in make_outputs(project, 300)]
     chunks = [ids[i::4] + ids[:40] for i in range(4)]  # overlapping: the first 40 go to every task
-    errors = []
 
-    def run(chunk):
-        try:
-            route_outputs_task.apply(args=[project.pk, chunk]).get()
-        except Exception as exc:  # reported below; a thread's exception is otherwise lost
-            errors.append(exc)
-        finally:
-            connection.close()
+    def route(chunk):
+        return route_outputs_task.apply(args=[project.pk, chunk]).get()
 
-    threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks * 2]  # each chunk twice
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = run_at_once(route, [(chunk,) for chunk in chunks * 2])  # each chunk twice
 
     assert errors == []
     assert Item.objects.filter(queue=quota_queue).count() == 50
