@@ -68,7 +68,7 @@ def test_a_lead_finds_outputs_saves_the_view_and_sends_five_to_an_expert(
     assert "meta=locale%3Aen-GB" in page.url and "tag=billing" in page.url
     expect(page.locator("#total")).to_have_text("8 outputs")
     expect(page.locator(".filter-chip")).to_have_count(3)
-    expect(page.locator("#explore-summary svg").first).to_be_visible()
+    expect(page.locator("#explore-charts svg").first).to_be_visible()
 
     filtered = page.url
     with page.expect_navigation():

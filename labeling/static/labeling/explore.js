@@ -13,6 +13,10 @@
     .then(function (html) {
       // Rendered by our server with autoescaping (facet values are user data): parse it, run nothing.
       var doc = new DOMParser().parseFromString(html, "text/html");
+      // The charts need the width of the result column; the counts stay beside the results.
+      var charts = doc.querySelector(".explore-charts");
+      var slot = document.getElementById("explore-charts");
+      if (charts && slot) slot.replaceChildren(charts);
       target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
     })
     .catch(function () {
