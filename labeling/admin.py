@@ -11,6 +11,7 @@ from labeling.models import (
     Project,
     Queue,
     Rubric,
+    SavedView,
     SignInThrottle,
     ThrottleKind,
     UsageEvent,
@@ -64,7 +65,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(ModelAdmin):
-    list_display = ["slug", "name", "time_zone", "cycle_weekday", "raw_retention_days", "created_at"]
+    list_display = [
+        "slug",
+        "name",
+        "time_zone",
+        "cycle_weekday",
+        "raw_retention_days",
+        "experts_can_explore",
+        "created_at",
+    ]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
@@ -128,6 +137,15 @@ class MembershipAdmin(ModelAdmin):
     list_display = ["user", "project", "role"]
     list_filter = ["project", "role"]
     list_select_related = ["user", "project"]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(ModelAdmin):
+    """Saved explore views are made and deleted on the explore page; here they can be renamed or removed."""
+
+    list_display = ["name", "project", "query", "created_by", "created_at"]
+    list_filter = ["project"]
+    readonly_fields = ["project", "query", "created_by", "created_at"]
 
 
 @admin.register(AuditEvent)
