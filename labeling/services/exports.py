@@ -18,7 +18,7 @@ the one place that knows the export formats.
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -48,7 +48,7 @@ def _lines(version: DatasetVersion) -> Iterator[str]:
     return rows.iterator(chunk_size=ROW_CHUNK)
 
 
-def _batched(pieces: Iterable[str], *, rows: int = ROW_CHUNK, size: int = FLUSH_BYTES) -> Iterator[bytes]:
+def batched(pieces: Iterable[str], *, rows: int = ROW_CHUNK, size: int = FLUSH_BYTES) -> Iterator[bytes]:
     """Join pieces into chunks of at most `rows` pieces, sooner when a chunk reaches `size` characters."""
     batch, length = [], 0
     for piece in pieces:
@@ -63,7 +63,7 @@ def _batched(pieces: Iterable[str], *, rows: int = ROW_CHUNK, size: int = FLUSH_
 
 def jsonl_chunks(*, version: DatasetVersion) -> Iterator[bytes]:
     """The canonical JSONL: each stored line and a newline, in position order."""
-    return _batched(line + "\n" for line in _lines(version))
+    return batched(line + "\n" for line in _lines(version))
 
 
 def flat_row(line: str) -> dict[str, Any]:
@@ -82,19 +82,24 @@ def escape_formula(value: Any) -> Any:
     return value
 
 
-def csv_chunks(*, version: DatasetVersion) -> Iterator[bytes]:
-    """The version as CSV with a header row, formula-escaped, flushed every ROW_CHUNK rows."""
+def csv_rows(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *, chunk: int = ROW_CHUNK) -> Iterator[bytes]:
+    """Flat rows as CSV with a header row, every cell formula-escaped, flushed every `chunk` rows (or
+    FLUSH_BYTES): the one CSV writer of every export, so every export follows the same injection rule."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    for count, line in enumerate(_lines(version), start=1):
-        flat = flat_row(line)
-        writer.writerow([escape_formula(flat[column]) for column in COLUMNS])
-        if count % ROW_CHUNK == 0 or buffer.tell() >= FLUSH_BYTES:
+    writer.writerow(columns)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([escape_formula(row[column]) for column in columns])
+        if count % chunk == 0 or buffer.tell() >= FLUSH_BYTES:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue().encode()
+
+
+def csv_chunks(*, version: DatasetVersion) -> Iterator[bytes]:
+    """The version as CSV with a header row, formula-escaped, flushed every ROW_CHUNK rows."""
+    return csv_rows(COLUMNS, map(flat_row, _lines(version)))
 
 
 @cache

@@ -92,7 +92,10 @@ def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
         raise _taken(values.slug) from None
     queue.eligible_experts.set(values.eligible_expert_ids)
     AuditEvent.objects.create(
-        project=project, actor=_actor(actor), action="queue.created", details={"queue": queue.pk, "slug": queue.slug}
+        project=project,
+        actor=audit_actor(actor),
+        action="queue.created",
+        details={"queue": queue.pk, "slug": queue.slug},
     )
     return queue
 
@@ -119,7 +122,7 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
     if changed:
         AuditEvent.objects.create(
             project=queue.project,
-            actor=_actor(actor),
+            actor=audit_actor(actor),
             action="queue.updated",
             details={"queue": queue.pk, "slug": queue.slug, "changed": changed},
         )
@@ -132,7 +135,7 @@ def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> Non
     since_iso = since.isoformat() if since else None
     AuditEvent.objects.create(
         project_id=queue.project_id,
-        actor=_actor(actor),
+        actor=audit_actor(actor),
         action="queue.backfill_requested",
         details={"queue": queue.pk, "slug": queue.slug, "since": since_iso},
     )
@@ -176,7 +179,7 @@ def _taken(slug: str) -> InvalidSpec:
     return InvalidSpec(f"Invalid queue: {message}", [message])
 
 
-def _actor(user):
+def audit_actor(user):
     """AuditEvent.actor wants a saved user or nothing (tasks and commands act as nobody)."""
     return user if isinstance(user, get_user_model()) and user.pk else None
 

@@ -1,9 +1,10 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import (
     adjudication_views,
     dataset_views,
     expert_views,
+    explore_action_views,
     explore_views,
     lead_views,
     meeting_views,
@@ -60,4 +61,11 @@ urlpatterns = [
     path("p/<slug:slug>/explore/sessions/<path:session_id>/", explore_views.explore_session, name="explore-session"),
     path("p/<slug:slug>/explore/views/save", explore_views.view_save, name="explore-view-save"),
     path("p/<slug:slug>/explore/views/<int:view_id>/delete", explore_views.view_delete, name="explore-view-delete"),
+    # Leads (and admins, for the export): act on what the explore page found.
+    path("p/<slug:slug>/explore/add", explore_action_views.add_to_queue, name="explore-add"),
+    re_path(
+        r"^p/(?P<slug>[-a-zA-Z0-9_]+)/explore/export\.(?P<fmt>jsonl|csv)$",
+        explore_action_views.export,
+        name="explore-export",
+    ),
 ]

@@ -1,0 +1,65 @@
+"""Add outputs a lead picked (on the explore page) to a review queue, whatever its rule, sample and quota.
+
+Items are made by `routing.place_in_queue`, the one home for making items: the same week, overlap,
+priority and label slots as routing gives them, under the queue's row lock, which serialises concurrent
+adds, so an output is never in a queue twice. The audit log says who added what, and from which filter.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import AuditEvent, Output, Project, Queue
+
+from .queues import audit_actor
+from .routing import place_in_queue
+
+ADD_LIMIT = 1000  # outputs per call: a lead's pick or the newest of a filter's result
+AUDITED_IDS = 100  # external ids kept in the audit event
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What one add did: items made, and picked outputs that were in the queue already."""
+
+    added: int
+    already_in: int
+
+
+@transaction.atomic
+def add_to_queue(
+    *, project: Project, queue: Queue, output_ids: Iterable[int], actor=None, source: str = ""
+) -> AddResult:
+    """Make an item in `queue` for each of the project's outputs among `output_ids` that is not in it yet.
+
+    At most ADD_LIMIT ids (InvalidInput beyond). Ids of other projects' outputs, or of none, are ignored.
+    The caller has checked that `actor` may manage the project; `source` (the explore filter's query
+    string) goes into the audit event.
+    """
+    if queue.project_id != project.pk:
+        raise NotFound("No such queue.")
+    wanted = list(dict.fromkeys(output_ids))
+    if len(wanted) > ADD_LIMIT:
+        raise InvalidInput(f"Add at most {ADD_LIMIT:,} outputs at a time ({len(wanted):,} were chosen).")
+    outputs = list(
+        Output.objects.filter(project=project, pk__in=wanted)
+        .only("pk", "external_id", "occurred_at")
+        .order_by("-occurred_at", "-pk")
+    )
+    added = place_in_queue(project=project, queue_id=queue.pk, outputs=outputs, within_quota=False) if outputs else 0
+    result = AddResult(added=added, already_in=len(outputs) - added)
+    AuditEvent.objects.create(
+        project=project,
+        actor=audit_actor(actor),
+        action="queue.outputs_added",
+        details={
+            "queue": queue.slug,
+            "added": result.added,
+            "already_in": result.already_in,
+            "external_ids": [output.external_id for output in outputs[:AUDITED_IDS]],
+            "filter": source,
+        },
+    )
+    return result

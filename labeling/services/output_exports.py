@@ -1,0 +1,77 @@
+"""Stream an explore filter's outputs as JSONL or CSV, in memory that does not grow with the result.
+
+Outputs are read newest first with a server-side cursor, `chunk` rows at a time, and written as they come:
+
+- **JSONL**: one JSON object per output with the COLUMNS, nested fields (input, output, context, metadata,
+  tags) as JSON, `occurred_at` in ISO 8601 and `feedback_score` a number or null.
+- **CSV**: the same columns; a nested value is compact JSON text (keys sorted), a text value stays text,
+  a missing one is an empty cell. Cells are escaped by `exports.csv_rows`, the dataset exports' writer:
+  a cell a spreadsheet would run as a formula gets a leading `'`.
+
+Like `exports`, this reads and writes nothing: it is here as the place that knows the export formats.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from labeling.models import Project
+from labeling.rules.explore import ExploreFilter
+from labeling.selectors.explore import filter_outputs, newest_first
+
+from .exports import batched, csv_rows
+
+COLUMNS = (
+    "external_id", "occurred_at", "model", "end_user_id", "session_id", "input", "output", "context", "metadata",
+    "tags", "feedback_score", "feedback_comment",
+)  # fmt: skip
+NESTED = ("input", "output", "context", "metadata", "tags")
+# Rows per read: fewer than a dataset export's, since an output carries its whole conversation and context.
+ROW_CHUNK = 500
+
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def _outputs(project: Project, spec: ExploreFilter, chunk: int) -> Iterator[dict[str, Any]]:
+    # Not a generator: the query is built now, so a bad filter (InvalidFilter) reaches the caller before the
+    # response starts, never in the middle of a stream. Rows are read when the stream is.
+    outputs = newest_first(filter_outputs(project, spec)).values(*COLUMNS)
+    return map(_with_iso_time, outputs.iterator(chunk_size=chunk))
+
+
+def _with_iso_time(row: dict[str, Any]) -> dict[str, Any]:
+    row["occurred_at"] = row["occurred_at"].isoformat()
+    return row
+
+
+def jsonl_chunks(project: Project, spec: ExploreFilter, *, chunk: int = ROW_CHUNK) -> Iterator[bytes]:
+    """The filter's outputs as JSON lines, newest first."""
+    rows = _outputs(project, spec, chunk)
+    return batched((_encoder.encode(row).decode() + "\n" for row in rows), rows=chunk)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    for column in NESTED:
+        value = row[column]
+        row[column] = "" if value is None else value if isinstance(value, str) else _encoder.encode(value).decode()
+    return row
+
+
+def csv_chunks(project: Project, spec: ExploreFilter, *, chunk: int = ROW_CHUNK) -> Iterator[bytes]:
+    """The filter's outputs as CSV with a header row, newest first, formula-escaped."""
+    return csv_rows(COLUMNS, map(_flat, _outputs(project, spec, chunk)), chunk=chunk)
+
+
+@dataclass(frozen=True)
+class OutputExport:
+    extension: str
+    content_type: str
+    chunks: Any  # (project, spec, *, chunk) -> Iterator[bytes]
+
+
+FORMATS = {
+    "jsonl": OutputExport("jsonl", "application/x-ndjson", jsonl_chunks),
+    "csv": OutputExport("csv", "text/csv; charset=utf-8", csv_chunks),
+}

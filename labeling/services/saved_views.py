@@ -1,0 +1,74 @@
+"""Saved explore views: a name and the canonical query string of a filter, per project.
+
+The query is read with `rules.explore.parse_filter` (an unknown parameter or a bad value is refused, never
+saved) and stored as `filter_query` writes it back, so equal filters are saved alike and opening a view is
+opening `/p/<slug>/explore/?<query>`. Names are unique per project (the database guards it too).
+"""
+
+from urllib.parse import parse_qs
+
+from django.db import IntegrityError, transaction
+
+from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import AuditEvent, Project, SavedView
+from labeling.rules.explore import filter_query, parse_filter
+from labeling.rules.text import check_storable
+
+from .queues import audit_actor
+
+MAX_NAME_CHARS = 100  # SavedView.name
+MAX_QUERY_CHARS = 4000  # SavedView.query
+
+
+@transaction.atomic
+def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedView:
+    """Save the filter in `query` (a query string, with or without "?") under `name`.
+
+    InvalidFilter (an InvalidInput) for a bad filter; InvalidInput for an empty, too long or taken name.
+    """
+    name = " ".join((name or "").split())
+    check_storable(name=name)
+    if not name:
+        raise InvalidInput("A saved view needs a name.")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"Use at most {MAX_NAME_CHARS} characters for the name.")
+    query = (query or "").removeprefix("?")
+    too_long = InvalidInput(f"The filter is too long to save (at most {MAX_QUERY_CHARS:,} characters).")
+    if len(query) > 4 * MAX_QUERY_CHARS:  # refused unparsed: far beyond any filter worth saving
+        raise too_long
+    canonical = filter_query(parse_filter(parse_qs(query, keep_blank_values=True)))
+    if len(canonical) > MAX_QUERY_CHARS:
+        raise too_long
+    if SavedView.objects.filter(project=project, name=name).exists():
+        raise _taken(name)
+    try:
+        with transaction.atomic():
+            view = SavedView.objects.create(project=project, name=name, query=canonical, created_by=audit_actor(actor))
+    except IntegrityError:  # a concurrent request took the name after the check above
+        raise _taken(name) from None
+    AuditEvent.objects.create(
+        project=project,
+        actor=audit_actor(actor),
+        action="saved_view.created",
+        details={"view": view.pk, "name": name, "query": canonical},
+    )
+    return view
+
+
+@transaction.atomic
+def delete_view(*, project: Project, view_id: int, actor=None) -> None:
+    """Delete one of the project's saved views; another project's, or a gone one, is NotFound."""
+    view = SavedView.objects.select_for_update().filter(project=project, pk=view_id).first()
+    if view is None:
+        raise NotFound("No such saved view.")
+    AuditEvent.objects.create(
+        project=project,
+        actor=audit_actor(actor),
+        action="saved_view.deleted",
+        details={"view": view.pk, "name": view.name, "query": view.query},
+    )
+    view.delete()
+
+
+def _taken(name: str) -> InvalidInput:
+    return InvalidInput(f"This project has a saved view named {name!r} already.")

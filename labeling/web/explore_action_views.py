@@ -1,0 +1,70 @@
+"""Act on what the explore page found: add outputs to a queue (leads), export the filter's result (leads, admins).
+
+The explore page (explore_views) posts its ticked rows, or "all results" with its filter, to `add`; its export
+links carry the page's filter in the query string. A bad filter, or a queue the project does not have, is a
+400 with the message (DomainErrorMiddleware); anyone but a project's leads and admins gets a 404.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.rules.access import managed_project
+from labeling.rules.explore import filter_query, parse_filter
+from labeling.selectors.explore_actions import ids_of_external_ids, newest_match_ids
+from labeling.selectors.metrics_api import queue_of_project
+from labeling.services import hand_picked, output_exports
+
+
+@login_required
+@require_POST
+def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
+    """Add the ticked outputs (`output`, repeated external ids), or with `all=1` the filter's newest ADD_LIMIT
+    results, to the queue `queue`; back to the explore page with what was done."""
+    project, _ = managed_project(request.user, slug)
+    spec = parse_filter(QueryDict(request.POST.get("filter", "")))
+    query = filter_query(spec)
+    queue = queue_of_project(project, request.POST.get("queue", ""))
+    more = False
+    if request.POST.get("all") == "1":
+        output_ids, more = newest_match_ids(project, spec, limit=hand_picked.ADD_LIMIT)
+    else:
+        # Django refuses a form of more than 1,000 fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) with a 400 first.
+        output_ids = ids_of_external_ids(project, request.POST.getlist("output"))
+    back = f"/p/{project.slug}/explore/" + (f"?{query}" if query else "")
+    if not output_ids:
+        messages.error(request, "Nothing was added: choose outputs first, or add all results.")
+        return redirect(back)
+    result = hand_picked.add_to_queue(
+        project=project, queue=queue, output_ids=output_ids, actor=request.user, source=query
+    )
+    messages.success(request, _added_message(result, queue.name, more))
+    return redirect(back)
+
+
+def _added_message(result: hand_picked.AddResult, queue_name: str, more: bool) -> str:
+    noun = "output" if result.added == 1 else "outputs"
+    message = f"{result.added:,} {noun} added to {queue_name}"
+    if result.already_in:
+        message += f"; {result.already_in:,} {'was' if result.already_in == 1 else 'were'} in it already"
+    if more:
+        message += f". Only the newest {hand_picked.ADD_LIMIT:,} results were taken: narrow the filter for the rest"
+    return message + "."
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """The outputs the filter in the query string matches, newest first, streamed as JSONL or CSV."""
+    project, _ = managed_project(request.user, slug)
+    spec = parse_filter(request.GET)
+    export_format = output_exports.FORMATS[fmt]
+    chunks = export_format.chunks(project, spec)  # a bad filter raises here, before the response starts
+    response = StreamingHttpResponse(chunks, content_type=export_format.content_type)
+    day = timezone.localdate(timezone=project.tzinfo)
+    filename = f"{project.slug}-outputs-{day.isoformat()}.{export_format.extension}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

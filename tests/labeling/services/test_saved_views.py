@@ -1,0 +1,61 @@
+"""Saved explore views: canonical queries, bad filters refused, names unique per project, audited."""
+
+import pytest
+
+from labeling.exceptions import InvalidFilter, InvalidInput, NotFound
+from labeling.models import AuditEvent, SavedView
+from labeling.services.saved_views import delete_view, save_view
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_view_is_saved_with_the_filters_canonical_query(project, lead):
+    view = save_view(
+        project=project,
+        name="  Refund   date promises ",
+        query="?model=m-2&q=%22refund+will%22&feedback=down",
+        actor=lead,
+    )
+
+    assert (view.name, view.query, view.created_by) == (
+        "Refund date promises",
+        "q=%22refund+will%22&model=m-2&feedback=down",
+        lead,
+    )
+    event = AuditEvent.objects.get(action="saved_view.created")
+    assert (event.actor, event.details["name"], event.details["query"]) == (lead, view.name, view.query)
+
+
+@pytest.mark.parametrize(
+    "name, query, error, message",
+    [
+        ("Bad", "colour=blue", InvalidFilter, "colour: Unknown filter"),
+        ("Bad", "feedback=sideways", InvalidFilter, "'sideways' is not one of"),
+        ("", "feedback=down", InvalidInput, "needs a name"),
+        ("x" * 101, "feedback=down", InvalidInput, "at most 100 characters"),
+        ("Nul\x00", "feedback=down", InvalidInput, "NUL"),
+        ("Long", "tag=" + "a" * 20_000, InvalidInput, "too long to save"),
+        ("Thumbs down", "feedback=down&comment=yes", InvalidInput, "named 'Thumbs down' already"),
+    ],
+)
+def test_bad_names_and_filters_are_refused(project, other_project, lead, name, query, error, message):
+    save_view(project=project, name="Thumbs down", query="feedback=down")
+    save_view(project=other_project, name="Long", query="feedback=down")  # names are per project
+
+    with pytest.raises(error, match=message):
+        save_view(project=project, name=name, query=query, actor=lead)
+
+    assert SavedView.objects.filter(project=project).count() == 1
+
+
+def test_a_view_is_deleted_only_through_its_own_project(project, other_project, lead):
+    view = save_view(project=project, name="Thumbs down", query="feedback=down")
+
+    with pytest.raises(NotFound):
+        delete_view(project=other_project, view_id=view.pk, actor=lead)
+    delete_view(project=project, view_id=view.pk, actor=lead)
+
+    assert not SavedView.objects.exists()
+    assert AuditEvent.objects.get(action="saved_view.deleted").details["name"] == "Thumbs down"
+    with pytest.raises(NotFound):
+        delete_view(project=project, view_id=view.pk, actor=lead)

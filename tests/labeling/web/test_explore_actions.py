@@ -1,0 +1,192 @@
+"""Acting on the explore page's results: add to a queue (leads), export as JSONL or CSV (leads and admins)."""
+
+import csv
+import io
+import json
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.messages import get_messages
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Item, Output, Queue
+from labeling.services import hand_picked
+from tests.factories import MembershipFactory, OutputFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ADD = "/p/support-bot/explore/add"
+EXPLORE = "/p/support-bot/explore/"
+
+
+def export_url(fmt: str) -> str:
+    return f"/p/support-bot/explore/export.{fmt}"
+
+
+@pytest.fixture
+def queue(project):
+    return Queue.objects.create(project=project, slug="refunds", name="Refunds", weekly_quota=1)
+
+
+@pytest.fixture
+def outputs(project, other_project):
+    """Five outputs of support-bot-2.4 an hour apart (newest is out-4), two of another model, and another
+    project's output with the same external id as one of ours."""
+    start = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    mine = [
+        OutputFactory(project=project, external_id=f"out-{n}", model="support-bot-2.4", occurred_at=start + n * HOUR)
+        for n in range(5)
+    ]
+    OutputFactory.create_batch(2, project=project, model="support-bot-2.3", occurred_at=start)
+    OutputFactory(project=other_project, external_id="out-1", model="support-bot-2.4")
+    return mine
+
+
+HOUR = timedelta(hours=1)
+
+
+def said(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def admin(project):
+    return MembershipFactory(project=project, user=UserFactory(username="ada"), role="admin").user
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer", "outsider"])
+def test_it_validates_ownership(client, project, queue, outputs, persona, request):
+    """Anyone but a lead or admin gets a 404 from both actions, and nothing is added."""
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.post(ADD, {"queue": "refunds", "output": ["out-1"]}).status_code == 404
+    assert client.post(ADD, {"queue": "refunds", "all": "1", "filter": ""}).status_code == 404
+    assert client.get(export_url("csv")).status_code == 404
+    assert not Item.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_a_lead_adds_ticked_rows_and_is_told_what_was_in_already(client, lead, queue, outputs):
+    client.force_login(lead)
+    assert said(client.post(ADD, {"queue": "refunds", "output": ["out-1"], "filter": ""})) == [
+        "1 output added to Refunds."
+    ]
+
+    response = client.post(
+        ADD, {"queue": "refunds", "output": ["out-0", "out-1", "out-3", "nope"], "filter": "model=support-bot-2.4"}
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{EXPLORE}?model=support-bot-2.4"
+    assert said(response)[-1] == "2 outputs added to Refunds; 1 was in it already."  # shown after the first
+    in_queue = set(Item.objects.filter(queue=queue).values_list("output_id", flat=True))
+    assert in_queue == {outputs[n].pk for n in (0, 1, 3)}  # the quota of 1 does not apply; never the other project's
+    event = AuditEvent.objects.filter(action="queue.outputs_added").order_by("-pk").first()
+    assert (event.actor, event.details["filter"], event.details["added"]) == (lead, "model=support-bot-2.4", 2)
+
+
+def test_adding_all_results_takes_the_newest_up_to_the_limit(client, lead, queue, outputs, monkeypatch):
+    monkeypatch.setattr(hand_picked, "ADD_LIMIT", 3)
+    client.force_login(lead)
+
+    response = client.post(ADD, {"queue": "refunds", "all": "1", "filter": "model=support-bot-2.4"})
+
+    assert response.headers["Location"] == f"{EXPLORE}?model=support-bot-2.4"
+    assert said(response) == [
+        "3 outputs added to Refunds. Only the newest 3 results were taken: narrow the filter for the rest."
+    ]
+    in_queue = set(Item.objects.filter(queue=queue).values_list("output__external_id", flat=True))
+    assert in_queue == {"out-4", "out-3", "out-2"}
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"queue": "refunds", "all": "1", "filter": "colour=blue"}, "colour: Unknown filter"),
+        ({"queue": "refunds", "all": "1", "filter": "from=yesterday"}, "is not a date"),
+        (
+            {"queue": "shipping", "output": ["out-1"]},
+            "Unknown queue &#x27;shipping&#x27;. This project&#x27;s queues: refunds",
+        ),
+    ],
+)
+def test_a_bad_filter_or_queue_is_a_400_with_the_message(client, lead, queue, outputs, data, message):
+    client.force_login(lead)
+
+    response = client.post(ADD, data)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Item.objects.exists()
+
+
+def test_nothing_ticked_adds_nothing_and_says_so(client, lead, queue, outputs):
+    client.force_login(lead)
+
+    response = client.post(ADD, {"queue": "refunds", "filter": "tag=refund"})
+
+    assert response.headers["Location"] == f"{EXPLORE}?tag=refund"
+    assert said(response) == ["Nothing was added: choose outputs first, or add all results."]
+    assert not Item.objects.exists()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_leads_and_admins_export_the_filters_outputs(client, lead, admin, project, outputs, fmt):
+    for user in (lead, admin):
+        client.force_login(user)
+
+        response = client.get(export_url(fmt), {"model": "support-bot-2.4", "from": "2026-11-20"})
+
+        assert response.status_code == 200 and isinstance(response, StreamingHttpResponse)
+        today = timezone.localdate(timezone=project.tzinfo).isoformat()
+        assert response.headers["Content-Disposition"] == f'attachment; filename="support-bot-outputs-{today}.{fmt}"'
+        body = b"".join(response.streaming_content).decode()
+        if fmt == "jsonl":
+            ids = [json.loads(line)["external_id"] for line in body.splitlines()]
+        else:
+            ids = [row["external_id"] for row in csv.DictReader(io.StringIO(body))]
+        assert ids == ["out-4", "out-3", "out-2", "out-1", "out-0"]
+
+
+def test_a_bad_export_filter_is_a_400_with_the_message(client, lead, outputs):
+    client.force_login(lead)
+
+    response = client.get(export_url("csv"), {"min_chars": "ten"})
+
+    assert response.status_code == 400
+    assert "min_chars: Use a whole number of characters" in response.content.decode()
+
+
+def _streamed(client, params) -> tuple[int, int]:
+    """The body's size, and the peak of Python memory allocated while it was asked for and streamed."""
+    size = 0
+    tracemalloc.start()
+    try:
+        for chunk in client.get(export_url(params["fmt"]), {"model": params["model"]}).streaming_content:
+            size += len(chunk)
+        return size, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_big_export_streams_in_memory_that_does_not_grow_with_it(client, lead, project, fmt):
+    """1,000 and 4,000 outputs of ~1 kB: four times the rows, about the same peak of memory."""
+    text = "Your refund will arrive by 14 March. " * 28
+    start = timezone.now() - timedelta(days=30)
+    for model, count in (("small", 1_000), ("large", 4_000)):
+        Output.objects.bulk_create(
+            OutputFactory.build(project=project, model=model, output=text, occurred_at=start + n * timedelta(seconds=1))
+            for n in range(count)
+        )
+    client.force_login(lead)
+    _streamed(client, {"fmt": fmt, "model": "small"})  # warm up: imports and caches, outside the count
+
+    small_size, small_peak = _streamed(client, {"fmt": fmt, "model": "small"})
+    large_size, large_peak = _streamed(client, {"fmt": fmt, "model": "large"})
+
+    assert large_size > 3.5 * small_size
+    assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
+    assert large_peak < large_size  # less than the body: never all rows at once
