@@ -27,6 +27,7 @@ from labeling.rules.gold import gold_answers
 from labeling.selectors import explore as explore_selectors
 from labeling.selectors.explore_page import filter_choices, saved_views
 from labeling.selectors.rubrics import questions_of, verdict_question
+from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
 from . import charts
@@ -73,7 +74,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "saved_views": saved_views(project),
         "can_manage": can_manage,
         "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
-        "add_limit": f"{1000:,}",
+        "add_limit": f"{hand_picked.ADD_LIMIT:,}",
     }
     return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
 
