@@ -115,6 +115,7 @@ class FacetLink:
     label: str
     count: int
     query: str | None  # the filter with this value added; None when no filter can say it
+    selected: bool = False  # the filter holds this value already
 
 
 @dataclass
@@ -124,10 +125,14 @@ class FacetBlock:
 
 
 def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBlock:
-    block = FacetBlock(facet.title)
+    block, current = FacetBlock(facet.title), filter_query(spec)
     for value in facet.values:
         parameter_value = f"{facet.key}:{value.value}" if facet.parameter in ("meta", "gold") else value.value
-        block.links.append(FacetLink(value.label, value.count, _with_value(spec, facet.parameter, parameter_value)))
+        query = _with_value(spec, facet.parameter, parameter_value)
+        if query == current:  # already part of the filter: nothing to add
+            block.links.append(FacetLink(value.label, value.count, None, selected=True))
+        else:
+            block.links.append(FacetLink(value.label, value.count, query))
     return block
 
 

@@ -9,7 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labeling.models import SavedView
+from labeling.selectors.explore import Total
 from labeling.services.search_index import index_outputs
+from labeling.web.explore_views import _total_text
 from tests.factories import OutputFactory
 from tests.helpers.labeling import label_outputs
 
@@ -210,11 +212,24 @@ def test_the_summary_counts_facets_that_add_a_filter_and_draws_charts(client, le
     models = re.findall(r'href="/p/support-bot/explore/\?([^"]+)">bot-2.4</a>\s*<span class="count">(\d+)</span>', page)
     assert models == [("model=bot-2.4&amp;tag=billing", "2")]
     assert re.search(r'explore/\?tag=billing&amp;meta=locale%3Aen-GB">en-GB</a>\s*<span class="count">2<', page)
+    assert re.search(r'<span class="selected" title="In the filter">billing ✓</span>\s*<span class="count">2<', page)
     for title in ("Outputs per day", "Thumbs-down share per day", "Output length (characters)"):
         assert f'<figcaption class="chart-title">{title}</figcaption>' in page
     assert page.count("<svg") >= 3
     as_page = client.get(url("explore-summary", project, query="tag=billing"))
     assert "<html" in as_page.content.decode() and "bot-2.4" in as_page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("total", "text"),
+    [
+        (Total(1), "1 output"),
+        (Total(9_999), "9,999 outputs"),
+        (Total(120_000, estimated=True), "≈ 120,000 outputs (estimate)"),
+    ],
+)
+def test_the_total_says_when_it_is_an_estimate(total, text):
+    assert _total_text(total) == text
 
 
 def test_a_saved_view_round_trip(client, lead, expert, project, outputs):
