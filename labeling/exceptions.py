@@ -66,6 +66,12 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class Forbidden(DomainError):
+    """The user is in the project, but the project does not let their role do this."""
+
+    status_code = 403
+
+
 class InvalidInput(DomainError):
     """A value a person or client gave does not fit (the message says which and why)."""
 

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Combinable
 
-from labeling.exceptions import InvalidInput, NotFound
+from labeling.exceptions import Forbidden, InvalidInput, NotFound
 from labeling.models import ApiKey, Membership, Project, Queue, Role
 
 # Operators see every project and its outputs. An explicit permission (superusers have every one):
@@ -26,6 +26,8 @@ LABELING_ROLES = (Role.EXPERT, Role.LEAD)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
 # Datasets hold every expert's answers: engineers build and pull them, experts do not.
 DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
+# Saved explore views are shared by the whole project: the people who slice the data name them, experts open them.
+SAVING_VIEW_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,20 @@ def visible_project(user, slug: str) -> tuple[Project, Membership | None]:
         if project is None:
             raise
         return project, None
+
+
+def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
+    """`visible_project` for the explore page: experts only while the project lets them explore (else
+    Forbidden: they know the project, so a 404 would mislead). One query for a member."""
+    project, membership = visible_project(user, slug)
+    if not may_explore(project, membership):
+        raise Forbidden("This project's leads have not opened the explore page to experts.")
+    return project, membership
+
+
+def may_explore(project: Project, membership: Membership | None) -> bool:
+    """A membership (None: an operator) opens the explore page: experts only while the project lets them."""
+    return membership is None or membership.role != Role.EXPERT or project.experts_can_explore
 
 
 def managed_project(user, slug: str) -> tuple[Project, Membership]:

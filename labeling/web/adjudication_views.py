@@ -22,7 +22,7 @@ from labeling.selectors import gold
 from labeling.services import resolution as resolution_services
 
 from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
-from .expert_views import _as_text, _conversation
+from .expert_views import _as_text, chat_messages
 
 METHODS = {
     "unanimous": "Unanimous",
@@ -257,7 +257,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         "case": case,
         "item": case.item,
         "output": output,
-        "conversation": _conversation(output.input),
+        "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
         "context_text": _as_text(output.context),
         "experts": experts,

@@ -34,7 +34,12 @@ def decimal(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-FORMATS: dict[str, Callable[[float | None], str]] = {"percent": percent, "decimal": decimal}
+def whole(value: float | None) -> str:
+    """Format a count or a measure with thousands separators ("12,345"); None as a dash."""
+    return "—" if value is None else f"{value:,.0f}"
+
+
+FORMATS: dict[str, Callable[[float | None], str]] = {"percent": percent, "decimal": decimal, "whole": whole}
 
 
 def _num(value: float) -> str:
@@ -347,6 +352,52 @@ def bar_chart(
     ]
     table = _table(title, ["", value_title, *extra_headers], rows)
     return _figure("bar", name, title, "".join(parts), "", table)
+
+
+def histogram_chart(
+    *,
+    name: str,
+    title: str,
+    bars: Sequence[dict],
+    markers: Sequence[dict] = (),
+    x_title: str = "Range",
+    value_title: str = "Outputs",
+    empty_message: str = "No data.",
+) -> SafeString:
+    """Adjacent count columns (a histogram, or counts per day), with optional vertical markers
+    (`{"at": fractional column index, "label": "p50 = 120"}`) and a data table. Bars as for bar_chart."""
+    if not bars or not any(bar.get("value") for bar in bars):
+        return _empty(title, empty_message)
+    frame = _Frame([str(bar["label"]) for bar in bars], [bar.get("value") for bar in bars], (0.0, 1.0), whole)
+    parts = _svg_open(frame, name, title, f"{len(bars)} columns.", band_x=True)
+    slot = frame.plot_w / len(bars)
+    zero = frame.y(0.0)
+    for index, bar in enumerate(bars):
+        value = bar.get("value") or 0
+        top = frame.y(value)
+        tip = f"{bar['label']}: {whole(value)}" + (f" · {bar['detail']}" if bar.get("detail") else "")
+        parts.append(
+            f'<rect class="bar" x="{_num(LEFT + slot * index + 0.5)}" y="{_num(top)}" '
+            f'width="{_num(max(slot - 1, 0.5))}" '
+            f'height="{_num(max(zero - top, 0.5 if value else 0))}" data-label="{escape(bar["label"])}" '
+            f'data-value="{value}"><title>{escape(tip)}</title></rect>'
+        )
+    for marker in markers:
+        x = _num(LEFT + slot * min(max(marker["at"], 0.0), len(bars)))
+        parts.append(
+            # Labelled in the legend below and the tooltip: close percentiles would overlap as SVG text.
+            f'<line class="marker" x1="{x}" x2="{x}" y1="{TOP}" y2="{_num(zero)}">'
+            f"<title>{escape(marker['label'])}</title></line>"
+        )
+    parts.append("</svg>")
+    legend = (
+        '<p class="chart-markers">' + " · ".join(escape(marker["label"]) for marker in markers) + "</p>"
+        if markers
+        else ""
+    )
+    rows = [[str(bar["label"]), whole(bar.get("value")), str(bar.get("detail", ""))] for bar in bars]
+    table = _table(title, [x_title, value_title, ""], rows)
+    return _figure("histogram", name, title, "".join(parts), legend, table)
 
 
 # The meeting page's and the dashboard's three charts, from report-shaped data. -------------------------------

@@ -25,8 +25,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric
-from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, visible_project
+from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, may_explore, visible_project
 from labeling.selectors import work
+from labeling.selectors.explore_page import saved_views
 from labeling.selectors.rubrics import current_rubric, rubric_version
 from labeling.services import assignment, labels
 
@@ -90,7 +91,10 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
         "outputs": work.latest_outputs(project),
+        "can_explore": may_explore(project, membership),
     }
+    if context["can_explore"]:
+        context["saved_views"] = saved_views(project)
     return render(request, "labeling/project.html", context)
 
 
@@ -167,7 +171,7 @@ def _labeling_screen(
         "project": item.project,
         "item": item,
         "output": output,
-        "conversation": _conversation(output.input),
+        "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
         "context_text": _as_text(output.context),
         "metadata": [(key, _as_text(value)) for key, value in _metadata_items(output.metadata)],
@@ -193,7 +197,7 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def _conversation(value: Any) -> list[dict[str, Any]] | None:
+def chat_messages(value: Any) -> list[dict[str, Any]] | None:
     """A chat transcript [{role, content}, ...] as messages to draw as bubbles; None for anything else."""
     if not isinstance(value, list) or not value:
         return None

@@ -5,6 +5,7 @@ from . import (
     dataset_views,
     expert_views,
     explore_action_views,
+    explore_views,
     lead_views,
     meeting_views,
     redaction_views,
@@ -54,6 +55,12 @@ urlpatterns = [
     path("p/<slug:slug>/meeting/<str:week_label>/close", meeting_views.close, name="meeting-close"),
     path("p/<slug:slug>/meeting/<str:week_label>/refresh", meeting_views.refresh, name="meeting-refresh"),
     path("p/<slug:slug>/dashboard/", meeting_views.dashboard, name="dashboard"),
+    # Members (experts while the project lets them): explore the outputs, a session's conversation, saved views.
+    path("p/<slug:slug>/explore/", explore_views.explore, name="explore"),
+    path("p/<slug:slug>/explore/summary", explore_views.explore_summary, name="explore-summary"),
+    path("p/<slug:slug>/explore/sessions/<path:session_id>/", explore_views.explore_session, name="explore-session"),
+    path("p/<slug:slug>/explore/views/save", explore_views.view_save, name="explore-view-save"),
+    path("p/<slug:slug>/explore/views/<int:view_id>/delete", explore_views.view_delete, name="explore-view-delete"),
     # Leads (and admins, for the export): act on what the explore page found.
     path("p/<slug:slug>/explore/add", explore_action_views.add_to_queue, name="explore-add"),
     re_path(

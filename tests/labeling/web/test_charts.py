@@ -154,3 +154,26 @@ def test_values_outside_the_range_widen_it_instead_of_leaving_the_chart():
     )
     for point in svg.findall(f".//{SVG}circle"):
         assert charts.TOP <= float(point.get("cy")) <= charts.HEIGHT - charts.BOTTOM
+
+
+def test_a_histogram_has_adjacent_columns_percentile_markers_and_escaped_labels():
+    bars = [{"label": f"{n * 10}", "value": v, "detail": HOSTILE} for n, v in enumerate([3, 0, 12, 1_250])]
+    markers = [{"at": 1.5, "label": "p50 = 15"}, {"at": 3.9, "label": f"p99 {HOSTILE}"}]
+    figure = parse(charts.histogram_chart(name=HOSTILE, title=HOSTILE, bars=bars, markers=markers))
+    svg = svg_of(figure)
+    rects = svg.findall(f".//{SVG}rect")
+    assert [int(r.get("data-value")) for r in rects] == [3, 0, 12, 1250]
+    heights = [float(r.get("height")) for r in rects]
+    assert heights[3] > heights[2] > heights[0] and heights[1] == 0
+    xs = [float(r.get("x")) for r in rects]
+    widths = [float(r.get("width")) for r in rects]
+    assert all(abs(xs[i] + widths[i] + 1 - xs[i + 1]) < 0.2 for i in range(3))  # touching columns
+    lines = svg.findall(f".//{SVG}line[@class='marker']")
+    assert len(lines) == 2 and float(lines[0].get("x1")) < float(lines[1].get("x1"))
+    assert HOSTILE in figure.find("p").text  # the legend names the markers, as text
+    assert "1,250" in ET.tostring(figure, encoding="unicode")
+    assert not figure.findall(".//script")
+
+
+def test_a_histogram_of_nothing_says_so():
+    assert "no-data" in charts.histogram_chart(name="h", title="Tokens", bars=[{"label": "0", "value": 0}])

@@ -127,8 +127,8 @@ def test_the_overview_runs_a_fixed_number_of_queries(
 ):
     make_items(project, 2)
     client.force_login(expert)
-    # session, user, project with membership, queues with their counts, latest outputs
-    with django_assert_num_queries(5):
+    # session, user, project with membership, queues with their counts, latest outputs, saved explore views
+    with django_assert_num_queries(6):
         client.get(f"/p/{project.slug}/")
 
     for index in range(4):
@@ -137,7 +137,7 @@ def test_the_overview_runs_a_fixed_number_of_queries(
     make_items(project, 12)
     item = assignment.next_item(expert=expert, queue=queue)
     labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         response = client.get(f"/p/{project.slug}/")
     assert len(response.context["queues"]) == 5
 

@@ -54,11 +54,11 @@ def test_list_pages_run_a_fixed_number_of_queries(client, expert, project, djang
     # session, user, projects with counts
     with django_assert_num_queries(3):
         client.get("/")
-    # session, user, project with membership, queues, outputs
-    with django_assert_num_queries(5):
+    # session, user, project with membership, queues, outputs, saved explore views
+    with django_assert_num_queries(6):
         client.get(f"/p/{project.slug}/")
     OutputFactory.create_batch(20, project=project)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         client.get(f"/p/{project.slug}/")
 
 

@@ -1,0 +1,49 @@
+"""What the explore page offers beside its results: the choices of the filter bar, and the project's saved views.
+
+The choices come from the newest RECENT outputs (an index scan, cheap at any project size): the models, tags
+and metadata keys people are looking at now. The facets (`explore.summary`) count the full filter result.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+
+from labeling.models import Output, Project, Queue, SavedView
+
+RECENT = 500
+MAX_SUGGESTIONS = 40
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    models: list[str]
+    tags: list[str]
+    metadata_keys: list[str]
+    metadata_values: list[str]  # "key:value", as the `meta` parameter takes it
+    queues: list[Queue]
+
+
+def filter_choices(project: Project) -> FilterChoices:
+    """Models, tags, metadata keys and values of the newest outputs, most frequent first; the queues by name."""
+    models, tags, keys, values = Counter(), Counter(), Counter(), Counter()
+    recent = Output.objects.filter(project=project).order_by("-occurred_at", "-pk")
+    for model, output_tags, metadata in recent.values_list("model", "tags", "metadata")[:RECENT]:
+        if model:
+            models[model] += 1
+        tags.update(tag for tag in output_tags or [] if isinstance(tag, str))
+        for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
+            keys[key] += 1
+            if isinstance(value, str) and len(value) <= 60:
+                values[f"{key}:{value}"] += 1
+            elif isinstance(value, bool):
+                values[f"{key}:{str(value).lower()}"] += 1
+
+    def top(counts: Counter) -> list[str]:
+        return [value for value, _ in counts.most_common(MAX_SUGGESTIONS)]
+
+    queues = list(Queue.objects.filter(project=project).order_by("name"))
+    return FilterChoices(top(models), top(tags), top(keys), top(values), queues)
+
+
+def saved_views(project: Project) -> list[SavedView]:
+    """The project's saved explore views by name (one query)."""
+    return list(SavedView.objects.filter(project=project).order_by("name"))

@@ -1,0 +1,149 @@
+"""The explore page's filter bar and its chips, drawn from the query string as typed.
+
+The bar is a plain GET form whose fields are the filter's parameters (`rules.explore.PARAMETERS`), so the URL is
+the filter state. It is filled from the raw values, not from the parsed filter, so that a refused value stays in
+its field beside its message. A parameter that takes several values shows one input per value and an empty one
+to add another; clearing an input removes its value.
+"""
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.http import QueryDict
+
+from labeling.rules.explore import FEEDBACK, ExploreFilter, filter_query
+from labeling.selectors.explore_page import FilterChoices
+
+FEEDBACK_LABELS = {"up": "👍 up", "down": "👎 down", "neutral": "neutral", "none": "no feedback"}
+YES_NO_LABELS = {
+    "has_comment": ("Has a comment", "No comment"),
+    "labeled": ("Labeled", "Not labeled"),
+    "flagged": ("Flagged", "Not flagged"),
+}
+
+
+@dataclass
+class Option:
+    value: str
+    label: str
+    checked: bool = False
+
+
+@dataclass
+class FilterBar:
+    """What the template needs to draw the filter bar: raw values, options and each parameter's problem."""
+
+    values: dict[str, list[str]]
+    problems: dict[str, str]
+    models: list[Option]
+    feedback: list[Option]
+    queues: list[Option]
+    gold_options: list[Option]
+    gold_others: list[str]  # gold pairs the verdict select does not offer, kept as text inputs
+    choices: FilterChoices
+    unknown: dict[str, str] = field(default_factory=dict)  # problems of parameters the bar has no field for
+
+    @property
+    def yes_no(self) -> list[dict[str, str]]:
+        """The yes/no parameters as selects: name, title, chosen value, problem."""
+        return [
+            {
+                "name": name,
+                "title": title,
+                "chosen": self.first.get(name, "").lower(),
+                "problem": self.problems.get(name, ""),
+            }
+            for name, title in (("comment", "Feedback comment"), ("labeled", "Labeled"), ("flagged", "Flagged"))
+        ]
+
+    @property
+    def more_open(self) -> bool:
+        """Whether "More filters" starts open: a parameter beyond search and dates is set, or refused."""
+        return any(name not in ("q", "from", "to") for name in [*self.values, *self.problems] if name != "cursor")
+
+    @property
+    def first(self) -> dict[str, str]:
+        """The first raw value of each parameter (`bar.first.q` in the template)."""
+        return {name: values[0] for name, values in self.values.items() if values}
+
+
+BAR_FIELDS = {
+    "q", "from", "to", "model", "tag", "tags", "meta", "has_meta", "end_user", "session", "feedback", "comment",
+    "labeled", "gold", "queue", "flagged", "min_chars", "max_chars",
+}  # fmt: skip
+
+
+def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None) -> FilterBar:
+    values = {name: [v.strip() for v in params.getlist(name) if v.strip()] for name in params}
+
+    def options(known: list[str], chosen: list[str], labels: dict[str, str] | None = None) -> list[Option]:
+        every = list(dict.fromkeys([*known, *chosen]))
+        return [Option(value, (labels or {}).get(value, value), value in chosen) for value in every]
+
+    queue_names = {queue.slug: queue.name for queue in choices.queues}
+    gold_chosen = values.get("gold", [])
+    # The verdict question (the rubric's first pass/fail one) gets a select; other gold pairs stay text inputs.
+    gold_values = {f"{verdict['key']}:true": "pass", f"{verdict['key']}:false": "fail"} if verdict else {}
+    gold_options = [Option(value, label, value in gold_chosen) for value, label in gold_values.items()]
+    return FilterBar(
+        values=values,
+        problems=problems,
+        models=options(choices.models, values.get("model", [])),
+        feedback=options(list(FEEDBACK), [v.lower() for v in values.get("feedback", [])], FEEDBACK_LABELS),
+        queues=options([q.slug for q in choices.queues], values.get("queue", []), queue_names),
+        gold_options=gold_options,
+        gold_others=[value for value in gold_chosen if value not in gold_values],
+        choices=choices,
+        unknown={name: message for name, message in problems.items() if name not in BAR_FIELDS},
+    )
+
+
+@dataclass(frozen=True)
+class Chip:
+    label: str
+    query: str  # the filter without this condition
+
+
+def chips(spec: ExploreFilter) -> list[Chip]:
+    """One chip per condition of the filter (per value of a repeated parameter), each with the query without it."""
+    found: list[Chip] = []
+
+    def add(label: str, **changes: Any) -> None:
+        found.append(Chip(label, filter_query(replace(spec, **changes))))
+
+    def each(name: str, title: str, show=str) -> None:
+        values = getattr(spec, name)
+        for value in values:
+            add(f"{title}: {show(value)}", **{name: tuple(v for v in values if v != value)})
+
+    if spec.q:
+        add(f"Search: {spec.q}", q="")
+    if spec.since:
+        add(f"From {spec.since.isoformat()}", since=None)
+    if spec.until:
+        add(f"To {spec.until.isoformat()}", until=None)
+    each("models", "Model")
+    each("tags", "All tags" if spec.all_tags and len(spec.tags) > 1 else "Tag")
+    for key, allowed in spec.metadata:
+        for value in allowed:
+            rest = tuple(v for v in allowed if v != value)
+            metadata = tuple((k, rest if k == key else vs) for k, vs in spec.metadata if k != key or rest)
+            add(f"{key} = {value}", metadata=metadata)
+    each("metadata_keys", "Has")
+    if spec.end_user:
+        add(f"End user: {spec.end_user}", end_user="")
+    if spec.session:
+        add(f"Session: {spec.session}", session="")
+    names = {score: name for name, score in FEEDBACK.items()}
+    each("feedback", "Feedback", lambda score: FEEDBACK_LABELS[names[score]])
+    for name, (yes, no) in YES_NO_LABELS.items():
+        value = getattr(spec, name)
+        if value is not None:
+            add(yes if value else no, **{name: None})
+    each("gold", "Gold", lambda pair: f"{pair[0]} = {pair[1]}")
+    each("queues", "Queue")
+    if spec.min_chars is not None:
+        add(f"≥ {spec.min_chars:,} characters", min_chars=None)
+    if spec.max_chars is not None:
+        add(f"≤ {spec.max_chars:,} characters", max_chars=None)
+    return found

@@ -1,0 +1,276 @@
+"""The explore page: search and filter a project's outputs, read one session's conversation, save a view.
+
+Who: every member, experts only while the project lets them (`rules.access.explore_project`), and operators.
+The filter is the query string (`rules.explore`), so a filter state is a link; a bad value renders the page with
+the message beside its field and status 400. The result list renders at once; its facets and charts are a
+fragment (`explore_summary`) that explore.js fetches after the list shows, since they read up to 10,000 rows.
+Without script, a link opens the same fragment as a page.
+
+Adding to a queue and exporting are helper views of their own (`explore_action_views`, leads only).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.exceptions import DomainError, InvalidFilter, NotFound
+from labeling.models import Item, Output, Project, Role
+from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, member_project
+from labeling.rules.explore import PARAMETERS, ExploreFilter, filter_query, parse_filter
+from labeling.rules.gold import gold_answers
+from labeling.selectors import explore as explore_selectors
+from labeling.selectors.explore_page import filter_choices, saved_views
+from labeling.selectors.rubrics import questions_of, verdict_question
+from labeling.services import hand_picked
+from labeling.services import saved_views as saved_view_services
+
+from . import charts
+from .expert_views import chat_messages
+from .explore_forms import chips, filter_bar
+
+PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
+
+
+def explore_url(project: Project, query: str = "") -> str:
+    return reverse("labeling:explore", args=[project.slug]) + (f"?{query}" if query else "")
+
+
+@login_required
+@require_GET
+def explore(request: HttpRequest, slug: str) -> HttpResponse:
+    project, membership = explore_project(request.user, slug)
+    spec, page, problems = None, None, {}
+    try:
+        spec = parse_filter(request.GET, ignore=PAGE_PARAMETERS)
+        canonical = filter_query(spec, cursor=request.GET.get("cursor", "").strip())
+        if dict(QueryDict(canonical).lists()) != dict(request.GET.lists()):
+            # The bar sends every field, empty ones too: keep the URL the short, canonical filter.
+            return redirect(explore_url(project, canonical))
+        page = explore_selectors.result_page(project, spec, cursor=request.GET.get("cursor") or None)
+    except InvalidFilter as refused:
+        problems = refused.problems
+    verdict = page.verdict_question if page is not None else verdict_question(project)
+    query = filter_query(spec) if spec is not None else ""
+    can_manage = membership is not None and membership.role in MANAGING_ROLES
+    context = {
+        "project": project,
+        "membership": membership,
+        "bar": filter_bar(request.GET, problems, filter_choices(project), verdict),
+        "help": PARAMETERS,
+        "spec": spec,
+        "query": query,
+        "chips": chips(spec) if spec is not None else [],
+        "page": page,
+        "verdict": verdict,
+        "total": _total_text(page.total) if page is not None else "",
+        "next_query": filter_query(spec, cursor=page.next_cursor) if page is not None and page.next_cursor else "",
+        "paged": bool(request.GET.get("cursor")),
+        "saved_views": saved_views(project),
+        "can_manage": can_manage,
+        "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
+        "add_limit": f"{hand_picked.ADD_LIMIT:,}",
+    }
+    return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
+
+
+def _total_text(total: explore_selectors.Total) -> str:
+    noun = "output" if total.value == 1 else "outputs"
+    return f"≈ {total.value:,} {noun} (estimate)" if total.estimated else f"{total.value:,} {noun}"
+
+
+@login_required
+@require_GET
+def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
+    """Facets and distributions of the filter in the query string: a fragment for explore.js, else a page."""
+    project, _ = explore_project(request.user, slug)
+    fetched = request.headers.get("X-Requested-With") == "fetch"
+    template = "labeling/explore/_summary.html" if fetched else "labeling/explore/summary_page.html"
+    try:
+        spec = parse_filter(request.GET)
+        found = explore_selectors.summary(project, spec)
+        days = explore_selectors.daily(project, spec)
+    except InvalidFilter as refused:
+        return render(request, template, {"project": project, "problems": refused.problems}, status=400)
+    query = filter_query(spec)
+    context = {
+        "project": project,
+        "query": query,
+        "summary": found,
+        "sample": f"{found.sample:,}",
+        "total": f"{found.total.value:,}",
+        "facets": [_facet_links(facet, spec) for facet in found.facets if facet.values],
+        "charts": _charts(found, days),
+    }
+    return render(request, template, context)
+
+
+@dataclass
+class FacetLink:
+    label: str
+    count: int
+    query: str | None  # the filter with this value added; None when no filter can say it
+    selected: bool = False  # the filter holds this value already
+
+
+@dataclass
+class FacetBlock:
+    title: str
+    links: list[FacetLink] = field(default_factory=list)
+
+
+def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBlock:
+    block, current = FacetBlock(facet.title), filter_query(spec)
+    for value in facet.values:
+        parameter_value = f"{facet.key}:{value.value}" if facet.parameter in ("meta", "gold") else value.value
+        query = _with_value(spec, facet.parameter, parameter_value)
+        if query == current:  # already part of the filter: nothing to add
+            block.links.append(FacetLink(value.label, value.count, None, selected=True))
+        else:
+            block.links.append(FacetLink(value.label, value.count, query))
+    return block
+
+
+def _with_value(spec: ExploreFilter, parameter: str, value: str) -> str | None:
+    """The canonical query of the filter with one more value; None when no filter can say it (a model-less
+    output, a metadata value too long for a parameter)."""
+    if parameter == "model" and value == "(none)":
+        return None
+    params = QueryDict(filter_query(spec), mutable=True)
+    params.appendlist(parameter, value)
+    try:
+        return filter_query(parse_filter(params))
+    except InvalidFilter:
+        return None
+
+
+def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day]) -> list:
+    per_day = [{"label": day.day.strftime("%b %d"), "value": day.outputs} for day in days]
+    down_share = [
+        {
+            "x": day.day.strftime("%b %d"),
+            "value": day.down_share,
+            "detail": f"{day.thumbs_down} of {day.rated} rated" if day.rated else "",
+        }
+        for day in days
+    ]
+    made = [
+        charts.histogram_chart(name="per-day", title="Outputs per day", bars=per_day, x_title="Day"),
+        charts.multi_line_chart(
+            name="down-share",
+            title="Thumbs-down share per day",
+            series=[{"key": "fail", "name": "Thumbs down, of the rated", "points": down_share}],
+            x_title="Day",
+            empty_message="No feedback in these days.",
+        ),
+    ]
+    for histogram in found.histograms:
+        bars = [
+            {"label": f"{low:,.0f}", "value": count, "detail": f"{low:,.0f} to {high:,.0f}"}
+            for low, high, count in histogram.bins
+        ]
+        markers = []
+        if histogram.bins:
+            low, width = histogram.bins[0][0], histogram.bins[0][1] - histogram.bins[0][0]
+            markers = [
+                {"at": (value - low) / width if width else 0, "label": f"{name} = {value:,.0f}"}
+                for name, value in histogram.percentiles.items()
+            ]
+        made.append(
+            charts.histogram_chart(
+                name=f"histogram-{histogram.title}", title=histogram.title, bars=bars, markers=markers
+            )
+        )
+    return made
+
+
+# -- one session's conversation ------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def explore_session(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+    """The session's outputs in time order, each with its queue items, labels and gold answers."""
+    project, membership = explore_project(request.user, slug)
+    outputs = explore_selectors.conversation(project, session_id)
+    if not outputs:
+        raise Http404("No outputs in this session.")
+    prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
+    # Experts label blind: they see their own labels here, not their colleagues'.
+    everyone = membership is None or membership.role != Role.EXPERT
+    turns = [_turn(output, prompts, request.user.pk if not everyone else None) for output in outputs]
+    context = {
+        "project": project,
+        "session_id": session_id,
+        "turns": turns,
+        "labels_hidden": not everyone,
+        "truncated": len(outputs) == explore_selectors.MAX_CONVERSATION,
+        "back": request.GET.get("back", ""),
+    }
+    return render(request, "labeling/explore/session.html", context)
+
+
+def _turn(output: Output, prompts: dict[str, str], only_expert: int | None) -> dict[str, Any]:
+    return {
+        "output": output,
+        "conversation": chat_messages(output.input),
+        "input_is_text": isinstance(output.input, str),
+        "items": [_item(item, prompts, only_expert) for item in output.items.all()],
+    }
+
+
+def _item(item: Item, prompts: dict[str, str], only_expert: int | None) -> dict[str, Any]:
+    resolution = getattr(item, "resolution", None)
+    gold = gold_answers(resolution.automatic, resolution.adjudicated) if resolution else {}
+    labels = [label for label in item.labels.all() if only_expert is None or label.expert_id == only_expert]
+    return {
+        "item": item,
+        "labels": [
+            {"label": label, "answers": [(prompts.get(key, key), _answer_text(v)) for key, v in label.answers.items()]}
+            for label in labels
+        ],
+        "gold": [(prompts.get(key, key), _answer_text(v)) for key, v in gold.items()] if only_expert is None else [],
+    }
+
+
+def _answer_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(part) for part in value) or "—"
+    return "—" if value is None or value == "" else str(value)
+
+
+# -- saved views ----------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def view_save(request: HttpRequest, slug: str) -> HttpResponse:
+    """Save the page's filter (`query`) under `name`; back to the page either way, saying what happened."""
+    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    query = request.POST.get("query", "")
+    name = request.POST.get("name", "").strip()
+    try:
+        saved = saved_view_services.save_view(project=project, name=name, query=query, actor=request.user)
+    except NotFound:
+        raise
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return redirect(explore_url(project, query))
+    messages.success(request, f"Saved the view “{saved.name}”: it is listed here and on the project page.")
+    return redirect(explore_url(project, saved.query))
+
+
+@login_required
+@require_POST
+def view_delete(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
+    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    saved_view_services.delete_view(project=project, view_id=view_id, actor=request.user)
+    messages.success(request, "Saved view deleted.")
+    return redirect(explore_url(project))

@@ -1,0 +1,328 @@
+"""The explore page, its counts and charts, a session's conversation and saved views (Django test client)."""
+
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.models import SavedView
+from labeling.selectors.explore import Total
+from labeling.services.search_index import index_outputs
+from labeling.web.explore_views import _total_text
+from tests.factories import OutputFactory
+from tests.helpers.labeling import label_outputs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+def url(name, project, *args, query: str = "") -> str:
+    return reverse(f"labeling:{name}", args=[project.slug, *args]) + (f"?{query}" if query else "")
+
+
+def make(project, count: int = 1, **fields) -> list:
+    """Outputs made as ingest and routing leave them: indexed for search, their length counted."""
+    outputs = OutputFactory.create_batch(count, project=project, **fields)
+    index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    return outputs
+
+
+def shown(response) -> list[str]:
+    """The external ids of the result rows, in page order."""
+    return re.findall(r'<li class="result" data-output="([^"]+)"', response.content.decode())
+
+
+@pytest.fixture
+def outputs(project):
+    """Three kinds of output, one hour apart, newest last."""
+    now = timezone.now()
+    return {
+        "billing": make(project, external_id="billing-1", tags=["billing"], model="bot-2.4", occurred_at=now,
+                        output="Your refund will arrive by 14 March.", metadata={"locale": "en-GB", "tokens": 120},
+                        feedback_score=-1, feedback_comment="No refund yet", session_id="s-1")[0],
+        "shipping": make(project, external_id="shipping-1", tags=["shipping"], model="bot-2.3",
+                         occurred_at=now - timedelta(hours=1), output="The parcel ships Friday.",
+                         metadata={"locale": "de-DE", "tokens": 80}, session_id="s-1")[0],
+        "both": make(project, external_id="both-1", tags=["billing", "shipping"], model="bot-2.4",
+                     occurred_at=now - timedelta(hours=2), output="Refunds take five days; shipping is free.",
+                     metadata={"locale": "en-GB"}, session_id="s-2")[0],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("persona", "experts_can_explore", "status"),
+    [
+        ("lead", True, 200),
+        ("engineer", True, 200),
+        ("expert", True, 200),
+        ("expert", False, 403),
+        ("lead", False, 200),
+        ("outsider", True, 404),
+        (None, True, 302),  # to the sign-in page
+    ],
+)
+def test_it_validates_access(client, request, project, outputs, persona, experts_can_explore, status):
+    project.experts_can_explore = experts_can_explore
+    project.save(update_fields=["experts_can_explore"])
+    if persona:
+        client.force_login(request.getfixturevalue(persona))
+    for page in (url("explore", project), url("explore-summary", project), url("explore-session", project, "s-1")):
+        assert client.get(page).status_code == status, page
+    if status == 403:
+        assert "not opened the explore page to experts" in client.get(url("explore", project)).content.decode()
+
+
+def test_an_operator_explores_without_a_membership(client, project, outputs, django_user_model):
+    operator = django_user_model.objects.create_superuser("olga", "olga@example.com", "pw")
+    client.force_login(operator)
+    response = client.get(url("explore", project))
+    assert response.status_code == 200
+    assert set(shown(response)) == {"billing-1", "shipping-1", "both-1"}
+    assert "add-form" not in response.content.decode()  # adding to queues is for the project's leads
+
+
+def test_the_project_page_links_to_explore_and_lists_saved_views(client, project, expert, outputs):
+    SavedView.objects.create(project=project, name="Refund promises", query="q=refund&model=bot-2.4")
+    client.force_login(expert)
+    page = client.get(url("project", project)).content.decode()
+    assert 'id="explore-link"' in page
+    assert f'href="{url("explore", project, query="q=refund&amp;model=bot-2.4")}"' in page
+    project.experts_can_explore = False
+    project.save(update_fields=["experts_can_explore"])
+    page = client.get(url("project", project)).content.decode()
+    assert 'id="explore-link"' not in page and "Refund promises" not in page
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["billing-1", "shipping-1", "both-1"]),  # newest first
+        ("tag=billing", ["billing-1", "both-1"]),
+        ("tag=billing&tag=shipping&tags=all", ["both-1"]),
+        ("model=bot-2.4&meta=locale%3Aen-GB", ["billing-1", "both-1"]),
+        ("q=refunds", ["billing-1", "both-1"]),
+        ("feedback=down&comment=yes", ["billing-1"]),
+        ("session=s-1", ["billing-1", "shipping-1"]),
+        ("has_meta=tokens&max_chars=30", ["shipping-1"]),
+    ],
+)
+def test_filters_choose_the_rows(client, lead, project, outputs, query, expected):
+    client.force_login(lead)
+    response = client.get(url("explore", project, query=query))
+    assert response.status_code == 200
+    assert shown(response) == expected
+    assert f"{len(expected)} output" in response.content.decode()
+
+
+def test_the_bar_shows_the_filter_and_chips_remove_one_condition(client, lead, project, outputs):
+    client.force_login(lead)
+    page = client.get(url("explore", project, query="q=refund&tag=billing&tag=shipping&model=bot-2.4")).content.decode()
+    assert 'name="q" value="refund"' in page
+    assert re.search(r'name="model" value="bot-2.4" checked', page)
+    assert re.search(r'name="model" value="bot-2.3">', page)  # offered from the newest outputs, not chosen
+    assert 'name="tag" value="shipping"' in page
+    chips = dict(re.findall(r'<li class="chip filter-chip">(.*?) <a class="chip-remove" href="[^"?]*\??([^"]*)"', page))
+    assert chips["Tag: shipping"] == "q=refund&amp;model=bot-2.4&amp;tag=billing"
+    assert chips["Search: refund"] == "model=bot-2.4&amp;tag=billing&amp;tag=shipping"
+
+
+def test_the_bars_empty_fields_redirect_to_the_canonical_filter(client, lead, project, outputs):
+    client.force_login(lead)
+    response = client.get(url("explore", project, query="q=&tag=billing&tags=any&comment=&min_chars=&model=bot-2.4"))
+    assert response.status_code == 302
+    assert response["Location"] == url("explore", project, query="model=bot-2.4&tag=billing")
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("from=2026-13-01", "from", "is not a date like"),
+        ("from=2026-11-30&to=2026-11-01", "to", "The last day is before the first day."),
+        ("min_chars=abc", "min_chars", "Use a whole number"),
+        ("feedback=great", "feedback", "is not one of: up, neutral, down, none"),
+        ("meta=locale", "meta", "is not `key:value`"),
+        ("queue=nope", "queue", "This project has no queue"),
+        ("gold=mood:happy", "gold", "No pass/fail, choice or rating question"),
+        ("q=the", "q", "Nothing to search for"),
+        ("colour=red", "colour", "Unknown filter."),
+        ("cursor=not-a-cursor", "cursor", "Invalid cursor"),
+    ],
+)
+def test_a_bad_filter_renders_the_page_with_the_message_and_400(client, lead, project, outputs, query, field, message):
+    client.force_login(lead)
+    response = client.get(url("explore", project, query=query))
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page.replace("&#x27;", "'").replace("&quot;", '"')
+    assert 'id="filter-errors"' in page and shown(response) == []
+    summary = client.get(url("explore-summary", project, query=query), headers={"X-Requested-With": "fetch"})
+    assert summary.status_code == 400
+
+
+def test_a_nul_in_the_query_string_is_a_400_before_the_page(client, lead, project):
+    client.force_login(lead)
+    response = client.get(url("explore", project, query="q=refund%00"))
+    assert response.status_code == 400 and "NUL character" in response.content.decode()
+
+
+def test_untrusted_text_is_escaped_everywhere(client, lead, project):
+    make(project, external_id="x-1", output=f"Hello {SCRIPT} world", tags=["<b>bold</b>"], session_id=SCRIPT,
+         metadata={"note": "<img src=x onerror=alert(1)>"}, input=[{"role": "user", "content": SCRIPT}])  # fmt: skip
+    client.force_login(lead)
+    pages = [
+        client.get(url("explore", project, query="q=world")),
+        client.get(url("explore", project)),
+        client.get(url("explore-summary", project)),
+        client.get(url("explore-session", project, SCRIPT)),
+    ]
+    for response in pages:
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert SCRIPT not in page and "<b>bold" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;" in pages[1].content.decode()
+    # The search's match is marked, as escaped text inside <mark>.
+    assert re.search(r"<mark>world</mark>", pages[0].content.decode())
+
+
+def test_next_pages_with_a_cursor_until_the_last(client, lead, project):
+    start = timezone.now()
+    make(project, 55)  # same moment: the keyset's tie-break on the id keeps the order
+    make(project, 1, external_id="newest", occurred_at=start + timedelta(minutes=5))
+    client.force_login(lead)
+    first = client.get(url("explore", project))
+    rows = shown(first)
+    assert len(rows) == 50 and rows[0] == "newest"
+    assert "56 outputs" in first.content.decode()
+    next_link = re.search(r'rel="next" id="next-page" href="([^"]+)"', first.content.decode()).group(1)
+    second = client.get(next_link.replace("&amp;", "&"))
+    assert second.status_code == 200
+    assert len(shown(second)) == 6 and not set(shown(second)) & set(rows)
+    assert 'id="next-page"' not in second.content.decode()
+
+
+def test_the_summary_counts_facets_that_add_a_filter_and_draws_charts(client, lead, project, outputs):
+    client.force_login(lead)
+    fragment = client.get(url("explore-summary", project, query="tag=billing"), headers={"X-Requested-With": "fetch"})
+    page = fragment.content.decode()
+    assert fragment.status_code == 200 and "<html" not in page
+    models = re.findall(r'href="/p/support-bot/explore/\?([^"]+)">bot-2.4</a>\s*<span class="count">(\d+)</span>', page)
+    assert models == [("model=bot-2.4&amp;tag=billing", "2")]
+    assert re.search(r'explore/\?tag=billing&amp;meta=locale%3Aen-GB">en-GB</a>\s*<span class="count">2<', page)
+    assert re.search(r'<span class="selected" title="In the filter">billing ✓</span>\s*<span class="count">2<', page)
+    for title in ("Outputs per day", "Thumbs-down share per day", "Output length (characters)"):
+        assert f'<figcaption class="chart-title">{title}</figcaption>' in page
+    assert page.count("<svg") >= 3
+    as_page = client.get(url("explore-summary", project, query="tag=billing"))
+    assert "<html" in as_page.content.decode() and "bot-2.4" in as_page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("total", "text"),
+    [
+        (Total(1), "1 output"),
+        (Total(9_999), "9,999 outputs"),
+        (Total(120_000, estimated=True), "≈ 120,000 outputs (estimate)"),
+    ],
+)
+def test_the_total_says_when_it_is_an_estimate(total, text):
+    assert _total_text(total) == text
+
+
+def test_a_saved_view_round_trip(client, lead, expert, project, outputs):
+    client.force_login(lead)
+    response = client.post(
+        url("explore-view-save", project), {"name": "Refund promises", "query": "tag=billing&q=refund"}
+    )
+    saved = SavedView.objects.get(project=project)
+    assert (saved.name, saved.query, saved.created_by) == ("Refund promises", "q=refund&tag=billing", lead)
+    assert response.status_code == 302 and response["Location"] == url("explore", project, query=saved.query)
+    page = client.get(response["Location"]).content.decode()
+    assert "Saved the view “Refund promises”" in page
+    assert f'href="{url("explore", project, query="q=refund&amp;tag=billing")}">Refund promises</a>' in page
+
+    again = client.post(url("explore-view-save", project), {"name": "Refund promises", "query": ""}, follow=True)
+    assert SavedView.objects.count() == 1 and "already" in again.content.decode()
+
+    client.force_login(expert)  # experts open saved views; they do not save or delete them
+    assert "Refund promises" in client.get(url("explore", project)).content.decode()
+    assert client.post(url("explore-view-save", project), {"name": "Mine", "query": ""}).status_code == 404
+    assert client.post(url("explore-view-delete", project, saved.pk)).status_code == 404
+
+    client.force_login(lead)
+    assert client.post(url("explore-view-delete", project, saved.pk)).status_code == 302
+    assert not SavedView.objects.exists()
+
+
+def test_another_projects_saved_view_cannot_be_deleted(client, lead, project, other_project):
+    theirs = SavedView.objects.create(project=other_project, name="Theirs", query="")
+    client.force_login(lead)
+    assert client.post(url("explore-view-delete", project, theirs.pk)).status_code == 404
+    assert SavedView.objects.filter(pk=theirs.pk).exists()
+
+
+def test_the_conversation_shows_the_session_in_order_with_labels_and_gold(client, lead, expert, project, rubric):
+    start = timezone.now() - timedelta(hours=3)
+    first, second = label_outputs(project, 2, session_id="chat/42", experts=[expert, lead], queue="refunds")
+    first.output.occurred_at, second.output.occurred_at = start, start + timedelta(minutes=5)
+    for item in (first, second):
+        item.output.save(update_fields=["occurred_at"])
+    make(project, external_id="unlabeled", session_id="chat/42", occurred_at=start + timedelta(minutes=9))
+    make(project, external_id="elsewhere", session_id="chat/43")
+    client.force_login(lead)
+    response = client.get(url("explore-session", project, "chat/42"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert re.findall(r'<li class="turn" data-output="([^"]+)"', page) == [
+        first.output.external_id, second.output.external_id, "unlabeled"
+    ]  # fmt: skip
+    assert page.count('data-queue="refunds"') == 2
+    assert page.count("<strong>erin</strong>") == 2 and page.count("<strong>lena</strong>") == 2
+    assert "Gold: " in page
+
+    client.force_login(expert)  # blind labeling: an expert sees their own labels only, and no gold
+    page = client.get(url("explore-session", project, "chat/42")).content.decode()
+    assert page.count("<strong>erin</strong>") == 2 and "<strong>lena</strong>" not in page and "Gold: " not in page
+    assert client.get(url("explore-session", project, "chat/none")).status_code == 404
+
+
+def test_the_explore_page_query_count_stays_flat(
+    client, lead, project, rubric, django_assert_num_queries, django_assert_max_num_queries
+):
+    label_outputs(project, 3, tags=["billing"], texts=["Your refund is on its way."] * 3)
+    make(project, 60, tags=["billing"], output="Refunds take five days.", metadata={"locale": "en-GB"})
+    client.force_login(lead)
+    client.get(url("explore", project))  # warm the session
+    # session, user, membership+project, page+1 rows, verdict question's rubric, gold of the rows, bounded count,
+    # filter choices, queues, saved views
+    with django_assert_num_queries(10):
+        assert len(shown(client.get(url("explore", project)))) == 50
+    # and with a search: its check, the marked matches; the queue filter's ids
+    with django_assert_num_queries(13):
+        response = client.get(url("explore", project, query="q=refund&tag=billing&queue=sample&labeled=yes"))
+        assert len(shown(response)) == 3
+    with django_assert_max_num_queries(12):
+        assert client.get(url("explore-summary", project, query="q=refund")).status_code == 200
+
+
+def test_the_conversation_query_count_does_not_grow_with_turns(
+    client, lead, project, rubric, django_assert_num_queries
+):
+    label_outputs(project, 4, session_id="s-9", experts=None)
+    client.force_login(lead)
+    # session, user, membership+project, rubric's questions, outputs, items (+queue, resolution), labels (+expert)
+    with django_assert_num_queries(7):
+        assert client.get(url("explore-session", project, "s-9")).status_code == 200
+
+
+def test_a_queue_filter_in_a_link_keeps_its_values(client, lead, project, outputs):
+    client.force_login(lead)
+    response = client.get(url("explore", project, query="tag=billing"))
+    add_form = response.content.decode()
+    value = re.search(r'<input type="hidden" name="filter" value="([^"]*)">', add_form).group(1)
+    assert parse_qs(value.replace("&amp;", "&")) == {"tag": ["billing"]}
+    export = re.search(r'id="export-csv" href="([^"]+)"', add_form).group(1)
+    assert urlsplit(export.replace("&amp;", "&")).query == "tag=billing"
