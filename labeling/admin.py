@@ -147,6 +147,9 @@ class SavedViewAdmin(ModelAdmin):
     list_filter = ["project"]
     readonly_fields = ["project", "query", "created_by", "created_at"]
 
+    def has_add_permission(self, request):
+        return False
+
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAddMixin, ModelAdmin):
