@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -34,7 +35,7 @@ def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         # Django refuses a form of more than 1,000 fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) with a 400 first.
         output_ids = ids_of_external_ids(project, request.POST.getlist("output"))
-    back = f"/p/{project.slug}/explore/" + (f"?{query}" if query else "")
+    back = reverse("labeling:explore", args=[project.slug]) + (f"?{query}" if query else "")
     if not output_ids:
         messages.error(request, "Nothing was added: choose outputs first, or add all results.")
         return redirect(back)
