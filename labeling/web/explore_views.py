@@ -94,7 +94,7 @@ def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         spec = parse_filter(request.GET)
         found = explore_selectors.summary(project, spec)
-        days = explore_selectors.daily(project, spec)
+        days = explore_selectors.daily(project, spec, total=found.total)
     except InvalidFilter as refused:
         return render(request, template, {"project": project, "problems": refused.problems}, status=400)
     query = filter_query(spec)
@@ -159,11 +159,12 @@ def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day])
         }
         for day in days
     ]
+    sampled = " (≈, counted on a sample of the outputs)" if days and days[0].sampled else ""
     made = [
-        charts.histogram_chart(name="per-day", title="Outputs per day", bars=per_day, x_title="Day"),
+        charts.histogram_chart(name="per-day", title=f"Outputs per day{sampled}", bars=per_day, x_title="Day"),
         charts.multi_line_chart(
             name="down-share",
-            title="Thumbs-down share per day",
+            title=f"Thumbs-down share per day{sampled}",
             series=[{"key": "fail", "name": "Thumbs down, of the rated", "points": down_share}],
             x_title="Day",
             empty_message="No feedback in these days.",

@@ -11,6 +11,7 @@ from django.http import QueryDict
 from labeling.exceptions import InvalidFilter
 from labeling.models import Output
 from labeling.rules.explore import parse_filter
+from labeling.selectors import explore
 from labeling.selectors.explore import (
     EXACT_LIMIT,
     HISTOGRAM_BINS,
@@ -228,3 +229,31 @@ def test_a_hostile_cursor_is_refused_with_a_message(shop, cursor):
     with pytest.raises(InvalidFilter) as refused:
         result_page(shop.project, spec(), cursor=cursor)
     assert "Invalid cursor" in refused.value.problems["cursor"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the time budget is PostgreSQL's statement_timeout")
+def test_a_count_past_its_time_budget_gives_the_planners_estimate_and_leaves_the_timeout_as_it_was():
+    project = ProjectFactory(slug="slow-count")
+    _insert_outputs(project, 50, utc(2, 0))
+    slow = Output.objects.filter(project=project).extra(where=["pg_sleep(0.01) IS NOT NULL"])  # 10 ms a row
+
+    assert count_matches(slow, budget_ms=10_000) == Total(50)
+    estimated = count_matches(slow, budget_ms=20)
+    assert estimated.estimated and estimated.value >= 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] not in ("20ms", "10s")  # the budget did not outlive the count
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TABLESAMPLE is PostgreSQL's")
+def test_daily_counts_a_big_filter_on_a_sample_and_scales_it(monkeypatch):
+    project = ProjectFactory(slug="sampled-days", time_zone="UTC")
+    _insert_outputs(project, 4000, utc(2, 0))  # 4,000 seconds of 2026-11-02
+    monkeypatch.setattr(explore, "DAILY_SAMPLE_ROWS", 2000)  # half the pages
+
+    exact = daily(project, spec("from=2026-11-01&to=2026-11-03"))
+    sampled = daily(project, spec("from=2026-11-01&to=2026-11-03"), total=Total(20_000, estimated=True))
+
+    assert [day.outputs for day in exact] == [0, 4000, 0] and not exact[1].sampled
+    assert sampled[1].sampled and 2000 <= sampled[1].outputs <= 6000  # scaled from about half the rows
+    assert sampled[0].outputs == sampled[2].outputs == 0
