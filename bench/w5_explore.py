@@ -1,7 +1,7 @@
 """W5 explore benchmark: search, facets and the first page over a project of 1,000,000 outputs, through the
 real server; the search index's build rate and size; how soon a new output becomes searchable.
 
-    .venv/bin/python bench/w5_explore.py                 # the BENCHMARKS.md workload (set-up ~15 min)
+    .venv/bin/python bench/w5_explore.py                 # the BENCHMARKS.md workload (set-up ~30 min)
     .venv/bin/python bench/w5_explore.py --reuse         # keep and reuse the database (set-up skipped when there)
     .venv/bin/python bench/w5_explore.py --outputs 100000 --requests 30 --runs 1 --fresh 5
     .venv/bin/python bench/w5_explore.py --reuse --only inprocess,explain   # no server
