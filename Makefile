@@ -1,4 +1,4 @@
-.PHONY: demo test bench-w1 bench-w2 bench-w3 bench-w4 bench-signin
+.PHONY: demo test bench-w1 bench-w2 bench-w3 bench-w4 bench-w5 bench-signin
 
 # Run the demo: Python >= 3.12 venv, SQLite, eager Celery, seeded data, http://127.0.0.1:8000/
 demo:
@@ -23,6 +23,10 @@ bench-w3:
 bench-w4:
 	scripts/bootstrap.sh requirements-dev.txt
 	.venv/bin/python bench/w4_close.py
+
+bench-w5:
+	scripts/bootstrap.sh requirements-dev.txt
+	.venv/bin/python bench/w5_explore.py
 
 bench-signin:
 	scripts/bootstrap.sh requirements-dev.txt

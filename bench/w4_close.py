@@ -59,6 +59,7 @@ from harness.database import (
     database_exists,
     django_setup,
     drop_database,
+    explain_statements,
     recreate_database,
     server_env,
 )
@@ -826,26 +827,6 @@ def median_of(runs: list[dict], get) -> float | None:
     return statistics.median(values) if values else None
 
 
-def explain(database: str, statements: list[dict], limit: int) -> list[dict]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the slowest distinct SELECTs, with their parameters as recorded."""
-    plans, seen = [], set()
-    with psycopg.connect(f"{PG} dbname={database}", autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
-        for statement in statements:
-            sql = statement["sql"]
-            if not sql.lstrip().upper().startswith("SELECT") or sql in seen or statement.get("many"):
-                continue
-            seen.add(sql)
-            try:
-                rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, statement["params"]).fetchall()
-                plan = "\n".join(row[0] for row in rows)
-            except psycopg.Error as exc:
-                plan = f"(EXPLAIN failed: {exc})"
-            plans.append({"path": statement["path"], "seconds": statement["seconds"], "sql": sql, "plan": plan})
-            if len(plans) >= limit:
-                break
-    return plans
-
-
 def run(args) -> int:
     template, copy_name = f"{args.database}_tpl", f"{args.database}_run"
     stamp = new_stamp()
@@ -885,7 +866,7 @@ def run(args) -> int:
             log("Profile: one more close under cProfile, every SQL statement timed …")
             profile = run_child(copy_name, setup, profile_out=prof_path, patch=args.patch)
             log(f"  close {profile['seconds']:.1f} s under cProfile; EXPLAIN ANALYZE of the slowest statements …")
-            profile["explain"] = explain(copy_name, profile["sql_slowest"], args.explain)
+            profile["explain"] = explain_statements(copy_name, profile["sql_slowest"], args.explain)
             profile["cprofile_cumulative"] = cprofile_text(str(prof_path), "cumulative", 35)
             profile["cprofile_tottime"] = cprofile_text(str(prof_path), "tottime", 25)
     finally:

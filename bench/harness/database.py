@@ -153,3 +153,24 @@ def add_database_options(parser: argparse.ArgumentParser, *, database: str, redi
         "--redis-url", default=redis_url, help=f"Redis for Celery and the cache, flushed (default {redis_url})"
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
+
+
+def explain_statements(database: str, statements: list[dict], limit: int) -> list[dict]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the first `limit` distinct reads among recorded statements (each a dict
+    with `sql`, `params`, optionally `many`; every other key is kept), with their parameters as recorded."""
+    plans, seen = [], set()
+    with psycopg.connect(f"{PG} dbname={database}", autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+        for statement in statements:
+            sql = statement["sql"]
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")) or sql in seen or statement.get("many"):
+                continue
+            seen.add(sql)
+            try:
+                rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, statement["params"]).fetchall()
+                plan = "\n".join(row[0] for row in rows)
+            except psycopg.Error as exc:
+                plan = f"(EXPLAIN failed: {exc})"
+            plans.append({**{k: v for k, v in statement.items() if k not in ("params", "many")}, "plan": plan})
+            if len(plans) >= limit:
+                break
+    return plans
