@@ -15,9 +15,9 @@ What one invocation does (see bench/README.md, "W5 explore"):
      `ORD-<6 digits>`; then the search index filled with the project's own SQL
      (`labeling.services.search_index.index_outputs`, --index-chunk ids a call, as the routing task does
      per ingest batch), timed; VACUUM ANALYZE; sizes of the table, its TOAST, each index;
-  2. in-process (Django, this process): `labeling.selectors.explore`'s result_page, summary and daily for
-     the same filters as below, timed; EXPLAIN (ANALYZE, BUFFERS) of every statement of the slowest call of
-     each kind, written to bench/out/w5-<timestamp>-plans.txt;
+  2. in-process (Django, this process): `labeling.selectors.explore`'s result_page, summary, and summary +
+     daily (the facets fragment's reads) for the same filters as below, timed; EXPLAIN (ANALYZE, BUFFERS)
+     of every statement of the slowest call of each kind, written to bench/out/w5-<timestamp>-plans.txt;
   3. through gunicorn (gthread, DEBUG=false, a kept-alive connection, one client, requests one after
      another): search (`q` = one term, `model`, `tag`) for common / medium / rare terms and an order
      number, facets for the same filters, the unfiltered first page, on the API (read key) and on the
@@ -489,7 +489,8 @@ def http_runs(args, setup: dict, stamp: str) -> dict:
 
 
 def inprocess(args, setup: dict, stamp: str) -> dict:
-    """result_page, summary and daily per class (Django in this process); EXPLAIN of the slowest calls."""
+    """result_page, summary and the fragment (summary + daily) per class (Django in this process); EXPLAIN of the
+    slowest calls."""
     from django.db import connection
 
     from labeling.models import Project
@@ -502,7 +503,8 @@ def inprocess(args, setup: dict, stamp: str) -> dict:
     functions = {
         "result_page": lambda spec: explore.result_page(project, spec),
         "summary": lambda spec: explore.summary(project, spec),
-        "daily": lambda spec: explore.daily(project, spec),
+        # The facets-and-charts fragment's reads, as the view makes them: daily is given summary's total.
+        "fragment": lambda spec: explore.daily(project, spec, total=explore.summary(project, spec).total),
     }
     figures: dict[str, dict] = {}
     slowest: dict[tuple[str, str], tuple[float, dict]] = {}

@@ -10,7 +10,8 @@ class OutputPageOut(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last one.")
     total = serializers.IntegerField(help_text="Outputs matching the filter (on every page).")
     total_estimated = serializers.BooleanField(
-        help_text="True when `total` is over 10,000 and PostgreSQL's estimate rather than a count."
+        help_text="True when `total` is PostgreSQL's estimate rather than a count: over 10,000 matches, or more "
+        "than 50 ms to count."
     )
 
 
