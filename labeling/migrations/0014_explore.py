@@ -3,7 +3,8 @@
 On PostgreSQL this also creates the `unaccent` extension, the text search configuration
 `expertloop_search` (English stemming with accents folded, so "creme" finds "crème"), the GIN index on
 the search vector, and fills the vector and length of the outputs stored before (one UPDATE; new outputs
-are indexed by the routing task, `labeling.services.search_index`, whose SQL this copies as of today).
+are indexed by the routing task, `labeling.services.search_index`, whose SQL this copies as of today: each
+part's words from at most 100,000 characters, as PostgreSQL refuses a tsvector over 1 MB).
 """
 
 import django.contrib.postgres.search
@@ -26,11 +27,16 @@ DROP TEXT SEARCH CONFIGURATION IF EXISTS expertloop_search;
 
 FILL = """
 UPDATE labeling_output SET
-    search_vector =
-        setweight(jsonb_to_tsvector('expertloop_search', coalesce(output, '""'), '["string"]'), 'A')
-        || setweight(jsonb_to_tsvector('expertloop_search', coalesce(input, '""'), '["string"]'), 'B')
-        || setweight(to_tsvector('expertloop_search', feedback_comment), 'B')
-        || setweight(jsonb_to_tsvector('expertloop_search', coalesce(context, '""'), '["string"]'), 'C'),
+    search_vector = setweight(to_tsvector('expertloop_search', left(coalesce((
+            SELECT string_agg(value #>> '{}', ' ') FROM jsonb_path_query(coalesce(output, '""'),
+                'strict $.** ? (@.type() == "string")') AS value), ''), 100000)), 'A')
+        || setweight(to_tsvector('expertloop_search', left(coalesce((
+            SELECT string_agg(value #>> '{}', ' ') FROM jsonb_path_query(coalesce(input, '""'),
+                'strict $.** ? (@.type() == "string")') AS value), ''), 100000)), 'B')
+        || setweight(to_tsvector('expertloop_search', left(feedback_comment, 100000)), 'B')
+        || setweight(to_tsvector('expertloop_search', left(coalesce((
+            SELECT string_agg(value #>> '{}', ' ') FROM jsonb_path_query(coalesce(context, '""'),
+                'strict $.** ? (@.type() == "string")') AS value), ''), 100000)), 'C'),
     output_chars = (
         SELECT coalesce(sum(char_length(value #>> '{}')), 0)
         FROM jsonb_path_query(output, 'strict $.**') AS value

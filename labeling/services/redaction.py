@@ -16,6 +16,8 @@ from labeling.models import AuditEvent, Output, Project, RedactionRuleSet
 from labeling.rules import redaction as engine
 from labeling.selectors.redaction import current_rule_set
 
+from .search_index import index_outputs
+
 
 def redactor_for(project: Project) -> engine.Redactor | None:
     """The compiled rules in force for the project, or None when nothing is to be redacted."""
@@ -137,6 +139,8 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                     output.redaction_version = redactor.version
                 fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
                 Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
+                # The search must not find what was just removed.
+                index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
             done += len(outputs)
             last_pk = outputs[-1].pk
     finally:

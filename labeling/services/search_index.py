@@ -15,13 +15,24 @@ from labeling.rules.text import text_chars
 
 SEARCH_CONFIGURATION = "expertloop_search"
 
+# Each part's words come from at most PART_CHARS characters of its strings: PostgreSQL refuses a tsvector over
+# 1 MB, and one pasted screenshot (a data URL) or a long retrieved context would otherwise fail its whole batch.
+PART_CHARS = 100_000
+
+
+def _words(column: str, weight: str) -> str:
+    strings = (
+        f"(SELECT string_agg(value #>> '{{}}', ' ') FROM jsonb_path_query(coalesce({column}, '\"\"'), "
+        f"'strict $.** ? (@.type() == \"string\")') AS value)"
+    )
+    return f"setweight(to_tsvector('{SEARCH_CONFIGURATION}', left(coalesce({strings}, ''), {PART_CHARS})), '{weight}')"
+
+
 _INDEX_SQL = f"""
 UPDATE labeling_output SET
-    search_vector =
-        setweight(jsonb_to_tsvector('{SEARCH_CONFIGURATION}', coalesce(output, '""'), '["string"]'), 'A')
-        || setweight(jsonb_to_tsvector('{SEARCH_CONFIGURATION}', coalesce(input, '""'), '["string"]'), 'B')
-        || setweight(to_tsvector('{SEARCH_CONFIGURATION}', feedback_comment), 'B')
-        || setweight(jsonb_to_tsvector('{SEARCH_CONFIGURATION}', coalesce(context, '""'), '["string"]'), 'C'),
+    search_vector = {_words("output", "A")} || {_words("input", "B")}
+        || setweight(to_tsvector('{SEARCH_CONFIGURATION}', left(feedback_comment, {PART_CHARS})), 'B')
+        || {_words("context", "C")},
     output_chars = (
         SELECT coalesce(sum(char_length(value #>> '{{}}')), 0)
         FROM jsonb_path_query(output, 'strict $.**') AS value

@@ -116,3 +116,33 @@ def test_an_output_and_its_late_feedback_comment_are_searchable_after_routing(
     assert found(project, "damaged") == []
     run_routing(callbacks)
     assert found(project, "damaged") == ["conv-1"] and found(project, "parcel") == ["conv-1"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the search vector is PostgreSQL's")
+def test_an_output_too_big_for_one_vector_is_indexed_from_its_start(project):
+    """A tsvector holds at most 1 MB: 1.6 MB of unique words (a pasted data URL, a long context) must not fail the
+    batch it came in; its first 100,000 characters per part are searchable."""
+    huge = " ".join(f"w{n:07x}" for n in range(200_000))  # 1.8 MB, every word unique
+    big = OutputFactory(project=project, external_id="big", input="Hi", output=huge, context=[huge])
+    small = OutputFactory(project=project, external_id="small", input="Hi", output="Refunds take five days.")
+
+    assert index_outputs(project_id=project.pk, output_ids=[big.pk, small.pk]) == 2
+    assert set(filter_outputs(project, parse_filter({"q": ["w0000010"]})).values_list("external_id", flat=True)) == {
+        "big"
+    }
+    assert filter_outputs(project, parse_filter({"q": ["refund"]})).get() == small
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the search vector is PostgreSQL's")
+def test_redacting_stored_outputs_takes_the_removed_text_out_of_the_search(project):
+    from labeling.services.redaction import redact_stored_outputs, save_rule_set
+
+    output = OutputFactory(project=project, input="Hi", output="Write to jane.doe@example.com for your refund.")
+    index_outputs(project_id=project.pk, output_ids=[output.pk])
+    assert filter_outputs(project, parse_filter({"q": ["jane.doe@example.com"]})).exists()
+
+    save_rule_set(project=project, builtins=["email"], custom=[], phone_region="US")
+    redact_stored_outputs(project=project)
+
+    assert not filter_outputs(project, parse_filter({"q": ["jane.doe@example.com"]})).exists()
+    assert filter_outputs(project, parse_filter({"q": ["refund"]})).get() == output
