@@ -1,7 +1,8 @@
 """Add outputs a lead picked (on the explore page) to a review queue, whatever its rule, sample and quota.
 
-Items are made by `routing.place_in_queue`, the one home for making items: the same week, overlap,
-priority and label slots as routing gives them, under the queue's row lock, which serialises concurrent
+Items are made by `routing.place_in_queue`, the one home for making items: the same overlap, priority and
+label slots as routing gives them, in the running cycle week (an old output picked today is this week's work,
+never a closed week's), under the queue's row lock, which serialises concurrent
 adds, so an output is never in a queue twice. The audit log says who added what, and from which filter.
 """
 
@@ -12,12 +13,12 @@ from django.db import transaction
 
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Output, Project, Queue
+from labeling.rules.calendar import current_week
 
 from .queues import audit_actor
 from .routing import place_in_queue
 
 ADD_LIMIT = 1000  # outputs per call: a lead's pick or the newest of a filter's result
-AUDITED_IDS = 100  # external ids kept in the audit event
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,12 @@ def add_to_queue(
         .only("pk", "external_id", "occurred_at")
         .order_by("-occurred_at", "-pk")
     )
-    added = place_in_queue(project=project, queue_id=queue.pk, outputs=outputs, within_quota=False) if outputs else 0
+    this_week = current_week(project)
+    added = (
+        place_in_queue(project=project, queue_id=queue.pk, outputs=outputs, within_quota=False, week=this_week)
+        if outputs
+        else 0
+    )
     result = AddResult(added=added, already_in=len(outputs) - added)
     AuditEvent.objects.create(
         project=project,
@@ -58,7 +64,7 @@ def add_to_queue(
             "queue": queue.slug,
             "added": result.added,
             "already_in": result.already_in,
-            "external_ids": [output.external_id for output in outputs[:AUDITED_IDS]],
+            "external_ids": [output.external_id for output in outputs],
             "filter": source,
         },
     )

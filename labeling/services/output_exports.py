@@ -8,7 +8,9 @@ Outputs are read newest first with a server-side cursor, `chunk` rows at a time,
   a missing one is an empty cell. Cells are escaped by `exports.csv_rows`, the dataset exports' writer:
   a cell a spreadsheet would run as a formula gets a leading `'`.
 
-Like `exports`, this reads and writes nothing: it is here as the place that knows the export formats.
+Like `exports`, the streams read and write nothing: this is the place that knows the export formats. What is
+written is the audit event `record_export` leaves: who exported which filter, as what (the file carries end
+users' ids and comments).
 """
 
 from collections.abc import Iterator
@@ -17,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from labeling.models import Project
-from labeling.rules.explore import ExploreFilter
+from labeling.models import AuditEvent, Project
+from labeling.rules.explore import ExploreFilter, filter_query
 from labeling.selectors.explore import filter_outputs, newest_first
 
 from .exports import batched, csv_rows
@@ -75,3 +77,10 @@ FORMATS = {
     "jsonl": OutputExport("jsonl", "application/x-ndjson", jsonl_chunks),
     "csv": OutputExport("csv", "text/csv; charset=utf-8", csv_chunks),
 }
+
+
+def record_export(*, project: Project, spec: ExploreFilter, fmt: str, actor=None) -> None:
+    """Audit an export as it starts: `outputs.exported` with the format and the filter."""
+    AuditEvent.objects.create(
+        project=project, actor=actor, action="outputs.exported", details={"format": fmt, "filter": filter_query(spec)}
+    )

@@ -194,10 +194,13 @@ def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = 
 
 
 @transaction.atomic
-def place_in_queue(*, project: Project, queue_id: int, outputs: Iterable[Output], within_quota: bool = True) -> int:
+def place_in_queue(
+    *, project: Project, queue_id: int, outputs: Iterable[Output], within_quota: bool = True, week: date | None = None
+) -> int:
     """Make items (and their label slots) for outputs not in the queue yet, within each week's quota.
 
-    `within_quota=False` places every such output: a lead's hand-picked outputs are not a sample.
+    `within_quota=False` places every such output: a lead's hand-picked outputs are not a sample. `week` puts
+    every new item in that cycle week instead of its output's (hand-picked outputs are this week's work).
     """
     # The queue's row lock serialises placements into it: the quota count below cannot go stale.
     queue = Queue.objects.select_for_update().get(pk=queue_id)
@@ -210,7 +213,7 @@ def place_in_queue(*, project: Project, queue_id: int, outputs: Iterable[Output]
     by_week: dict[date, list[Output]] = defaultdict(list)
     for output in outputs:
         if output.pk not in present:
-            by_week[cycle_week(project, output.occurred_at)].append(output)
+            by_week[week or cycle_week(project, output.occurred_at)].append(output)
     if within_quota and queue.weekly_quota is not None and by_week:
         used = dict(
             Item.objects.filter(queue=queue, week__in=list(by_week))

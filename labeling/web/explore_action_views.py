@@ -64,6 +64,7 @@ def export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     spec = parse_filter(request.GET)
     export_format = output_exports.FORMATS[fmt]
     chunks = export_format.chunks(project, spec)  # a bad filter raises here, before the response starts
+    output_exports.record_export(project=project, spec=spec, fmt=fmt, actor=request.user)
     response = StreamingHttpResponse(chunks, content_type=export_format.content_type)
     day = timezone.localdate(timezone=project.tzinfo)
     filename = f"{project.slug}-outputs-{day.isoformat()}.{export_format.extension}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Item, Queue, Slot
-from labeling.rules.calendar import cycle_week
+from labeling.rules.calendar import current_week
 from labeling.services.assignment import next_item
 from labeling.services.hand_picked import ADD_LIMIT, add_to_queue
 from tests.factories import OutputFactory
@@ -26,7 +26,7 @@ def make_outputs(project, count, **fields):
 
 def test_adding_twice_gives_the_same_items_and_says_what_was_in_already(project, lead):
     queue = make_queue(project, overlap=2, priority=7, weekly_quota=1)  # the quota does not apply
-    outputs = make_outputs(project, 5)
+    outputs = make_outputs(project, 5, occurred_at=timezone.now() - timedelta(days=40))  # from a closed week
     ids = [output.pk for output in outputs]
 
     first = add_to_queue(project=project, queue=queue, output_ids=ids[:3], actor=lead, source="q=refund")
@@ -38,7 +38,8 @@ def test_adding_twice_gives_the_same_items_and_says_what_was_in_already(project,
     assert set(items) <= set(Item.objects.filter(queue=queue).values_list("pk", "output_id"))
     assert Item.objects.filter(queue=queue).count() == 5
     item = Item.objects.filter(queue=queue).select_related("output").first()
-    assert (item.overlap, item.priority, item.week) == (2, 7, cycle_week(project, item.output.occurred_at))
+    # Hand-picked today, labeled this week: the running cycle week, never the old output's own.
+    assert (item.overlap, item.priority, item.week) == (2, 7, current_week(project))
     assert Slot.objects.filter(queue=queue).count() == 10
     event = AuditEvent.objects.filter(action="queue.outputs_added").order_by("at", "pk").first()
     assert event.actor == lead

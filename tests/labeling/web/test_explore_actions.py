@@ -149,6 +149,10 @@ def test_leads_and_admins_export_the_filters_outputs(client, lead, admin, projec
         else:
             ids = [row["external_id"] for row in csv.DictReader(io.StringIO(body))]
         assert ids == ["out-4", "out-3", "out-2", "out-1", "out-0"]
+    exports = AuditEvent.objects.filter(action="outputs.exported").order_by("pk")
+    assert [(event.actor, event.details) for event in exports] == [
+        (user, {"format": fmt, "filter": "from=2026-11-20&model=support-bot-2.4"}) for user in (lead, admin)
+    ]
 
 
 def test_a_bad_export_filter_is_a_400_with_the_message(client, lead, outputs):
