@@ -49,6 +49,7 @@ EXACT_LIMIT = 10_000
 COUNT_BUDGET_MS = 50  # longest a total may take before the estimate is shown instead
 DAILY_SAMPLE_ROWS = 5_000  # about how many rows a sampled per-day chart reads (~80 a day over 60 days)
 DAILY_DAYS = 60  # the per-day charts' range when the filter gives no dates
+MAX_DAILY_DAYS = 366  # the longest range a per-day chart draws (its last days): a bar per day stays readable
 MAX_CONVERSATION = 500
 TOP_VALUES = 8
 TOP_METADATA_KEYS = 12
@@ -250,7 +251,7 @@ def _typed_answer(question: dict, answer: str) -> Any:
     kind, text = question["kind"], answer.strip().lower()
     if kind == QuestionKind.BINARY and text in ("true", "yes", "pass", "false", "no", "fail"):
         return text in ("true", "yes", "pass")
-    if kind == QuestionKind.RATING and text.lstrip("-").isdigit() and len(text) <= 6:
+    if kind == QuestionKind.RATING and re.fullmatch(r"-?[0-9]{1,6}", text):
         return int(text)
     if kind == QuestionKind.CHOICE and answer in question.get("options", []):
         return answer
@@ -330,6 +331,7 @@ def result_page(
     limit: int = PAGE_SIZE,
     with_total: bool = True,
     with_pieces: bool = True,
+    with_gold: bool = True,
 ) -> Page:
     """One page of matches, newest first, and the cursor of the next page (keyset: no OFFSET to walk)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
@@ -341,7 +343,8 @@ def result_page(
     found = list(page[: limit + 1])
     has_more = len(found) > limit
     found = found[:limit]
-    question = verdict_question(project) if with_pieces else None
+    # Experts label blind: the page leaves the gold verdicts out for them (`with_gold=False`).
+    question = verdict_question(project) if with_pieces and with_gold else None
     rows = [ResultRow(output, []) for output in found]
     if with_pieces:
         _add_pieces(rows, spec.q)
@@ -349,9 +352,14 @@ def result_page(
     return Page(
         rows=rows,
         next_cursor=encode_cursor(found[-1]) if has_more else None,
-        total=count_matches(outputs) if with_total else None,
+        total=_at_least(count_matches(outputs), len(found) + has_more) if with_total else None,
         verdict_question=question,
     )
+
+
+def _at_least(total: Total, seen: int) -> Total:
+    """An estimate is never below what was seen: the planner can guess 3 where a page holds 51."""
+    return Total(max(total.value, seen), estimated=True) if total.estimated and total.value < seen else total
 
 
 def encode_cursor(output: Output) -> str:
@@ -478,19 +486,20 @@ class Summary:
 
     @property
     def estimated(self) -> bool:
-        return self.total.value > self.sample
+        return self.total.estimated or self.total.value > self.sample
 
 
-def summary(project: Project, spec: ExploreFilter) -> Summary:
+def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) -> Summary:
     """Counts per model, tag, feedback score, gold verdict and top metadata values, the output length histogram,
-    and a histogram with percentiles of every numeric metadata key, for the filter's newest EXACT_LIMIT matches."""
+    and a histogram with percentiles of every numeric metadata key, for the filter's newest EXACT_LIMIT matches.
+    `with_gold=False` leaves the gold verdicts out (an expert's view: labeling is blind)."""
     outputs = filter_outputs(project, spec)
     sample = list(
         newest_first(outputs).values_list("pk", "model", "tags", "feedback_score", "metadata", "output_chars")[
             :EXACT_LIMIT
         ]
     )
-    total = Total(len(sample)) if len(sample) < EXACT_LIMIT else count_matches(outputs)
+    total = Total(len(sample)) if len(sample) < EXACT_LIMIT else _at_least(count_matches(outputs), EXACT_LIMIT + 1)
     scale = total.value / len(sample) if sample else 1.0
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
@@ -523,7 +532,7 @@ def summary(project: Project, spec: ExploreFilter) -> Summary:
         facet("tag", "Tag", tags),
         facet("feedback", "Feedback", feedback, labels={"up": "👍 up", "down": "👎 down"}),
     ]
-    question = verdict_question(project)
+    question = verdict_question(project) if with_gold else None
     if question is not None:
         verdicts = Counter(
             str(v).lower() for v in gold_of_outputs([row[0] for row in sample], question["key"]).values()
@@ -569,14 +578,15 @@ class Day:
 
 
 def daily(project: Project, spec: ExploreFilter, *, today: date | None = None, total: Total | None = None) -> list[Day]:
-    """Outputs and thumbs-down per day (project time zone) over the filter's dates, else its last DAILY_DAYS.
+    """Outputs and thumbs-down per day (project time zone) over the filter's dates (at most their last MAX_DAILY_DAYS),
+    else the last DAILY_DAYS.
 
     Exact unless the filter's `total` (as `summary` counted it) is over EXACT_LIMIT: such a filter on PostgreSQL is
     counted on a sample of the table's pages (TABLESAMPLE SYSTEM, about DAILY_SAMPLE_ROWS of the project's rows
     in the range, the same pages every time) and scaled up: grouping 700,000 rows by day took 5 s (W5).
     """
     until = spec.until or today or timezone.localdate(timezone=project.tzinfo)
-    since = spec.since or until - timedelta(days=DAILY_DAYS - 1)
+    since = max(spec.since or until - timedelta(days=DAILY_DAYS - 1), until - timedelta(days=MAX_DAILY_DAYS - 1))
     in_range = Q(
         occurred_at__gte=_day_start(project, since), occurred_at__lt=_day_start(project, until + timedelta(days=1))
     )

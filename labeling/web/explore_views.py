@@ -35,6 +35,19 @@ from .expert_views import chat_messages
 from .explore_forms import chips, filter_bar
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
+BLIND = "Experts label blind: gold answers are not shown to them, nor can they filter by one."
+
+
+def _parsed(params, blind: bool, **options) -> ExploreFilter:
+    """The filter, refusing a gold answer to an expert (`blind`): the same rule as the conversation's."""
+    spec = parse_filter(params, **options)
+    if blind and spec.gold:
+        raise InvalidFilter({"gold": BLIND})
+    return spec
+
+
+def _is_blind(membership) -> bool:
+    return membership is not None and membership.role == Role.EXPERT
 
 
 def explore_url(project: Project, query: str = "") -> str:
@@ -45,17 +58,20 @@ def explore_url(project: Project, query: str = "") -> str:
 @require_GET
 def explore(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = explore_project(request.user, slug)
+    blind = _is_blind(membership)
     spec, page, problems = None, None, {}
     try:
-        spec = parse_filter(request.GET, ignore=PAGE_PARAMETERS)
+        spec = _parsed(request.GET, blind, ignore=PAGE_PARAMETERS)
         canonical = filter_query(spec, cursor=request.GET.get("cursor", "").strip())
         if dict(QueryDict(canonical).lists()) != dict(request.GET.lists()):
             # The bar sends every field, empty ones too: keep the URL the short, canonical filter.
             return redirect(explore_url(project, canonical))
-        page = explore_selectors.result_page(project, spec, cursor=request.GET.get("cursor") or None)
+        page = explore_selectors.result_page(
+            project, spec, cursor=request.GET.get("cursor") or None, with_gold=not blind
+        )
     except InvalidFilter as refused:
         problems = refused.problems
-    verdict = page.verdict_question if page is not None else verdict_question(project)
+    verdict = None if blind else page.verdict_question if page is not None else verdict_question(project)
     query = filter_query(spec) if spec is not None else ""
     can_manage = membership is not None and membership.role in MANAGING_ROLES
     context = {
@@ -88,12 +104,13 @@ def _total_text(total: explore_selectors.Total) -> str:
 @require_GET
 def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     """Facets and distributions of the filter in the query string: a fragment for explore.js, else a page."""
-    project, _ = explore_project(request.user, slug)
+    project, membership = explore_project(request.user, slug)
+    blind = _is_blind(membership)
     fetched = request.headers.get("X-Requested-With") == "fetch"
     template = "labeling/explore/_summary.html" if fetched else "labeling/explore/summary_page.html"
     try:
-        spec = parse_filter(request.GET)
-        found = explore_selectors.summary(project, spec)
+        spec = _parsed(request.GET, blind)
+        found = explore_selectors.summary(project, spec, with_gold=not blind)
         days = explore_selectors.daily(project, spec, total=found.total)
     except InvalidFilter as refused:
         return render(request, template, {"project": project, "problems": refused.problems}, status=400)
@@ -195,15 +212,16 @@ def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day])
 
 @login_required
 @require_GET
-def explore_session(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
     """The session's outputs in time order, each with its queue items, labels and gold answers."""
     project, membership = explore_project(request.user, slug)
+    session_id = request.GET.get("id", "")
     outputs = explore_selectors.conversation(project, session_id)
     if not outputs:
         raise Http404("No outputs in this session.")
     prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
     # Experts label blind: they see their own labels here, not their colleagues'.
-    everyone = membership is None or membership.role != Role.EXPERT
+    everyone = not _is_blind(membership)
     turns = [_turn(output, prompts, request.user.pk if not everyone else None) for output in outputs]
     context = {
         "project": project,

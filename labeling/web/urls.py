@@ -58,7 +58,8 @@ urlpatterns = [
     # Members (experts while the project lets them): explore the outputs, a session's conversation, saved views.
     path("p/<slug:slug>/explore/", explore_views.explore, name="explore"),
     path("p/<slug:slug>/explore/summary", explore_views.explore_summary, name="explore-summary"),
-    path("p/<slug:slug>/explore/sessions/<path:session_id>/", explore_views.explore_session, name="explore-session"),
+    # The session id is a query parameter (`?id=`): ids are any text, a newline or ".." included.
+    path("p/<slug:slug>/explore/session", explore_views.explore_session, name="explore-session"),
     path("p/<slug:slug>/explore/views/save", explore_views.view_save, name="explore-view-save"),
     path("p/<slug:slug>/explore/views/<int:view_id>/delete", explore_views.view_delete, name="explore-view-delete"),
     # Leads (and admins, for the export): act on what the explore page found.

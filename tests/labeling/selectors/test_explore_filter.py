@@ -125,6 +125,8 @@ def test_each_filter_finds_exactly_its_outputs_in_this_project(shop, query, expe
         ("gold=critique:x", "No pass/fail, choice or rating question 'critique'"),
         ("gold=correct:maybe", "'maybe' is not an answer to 'correct'"),
         ("gold=helpful:4.5", "'4.5' is not an answer to 'helpful'"),
+        ("gold=helpful:--5", "'--5' is not an answer to 'helpful'"),
+        ("gold=helpful:²", "'²' is not an answer to 'helpful'"),
         ("gold=tone:loud", "'loud' is not an answer to 'tone'"),
     ],
 )

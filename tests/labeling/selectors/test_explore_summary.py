@@ -257,3 +257,9 @@ def test_daily_counts_a_big_filter_on_a_sample_and_scales_it(monkeypatch):
     assert [day.outputs for day in exact] == [0, 4000, 0] and not exact[1].sampled
     assert sampled[1].sampled and 2000 <= sampled[1].outputs <= 6000  # scaled from about half the rows
     assert sampled[0].outputs == sampled[2].outputs == 0
+
+
+def test_a_per_day_chart_draws_at_most_its_ranges_last_year():
+    project = ProjectFactory(slug="long-range", time_zone="UTC")
+    days = daily(project, spec("from=2000-01-01&to=2100-12-31"))
+    assert len(days) == 366 and days[-1].day == date(2100, 12, 31)

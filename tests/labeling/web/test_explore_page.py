@@ -2,7 +2,7 @@
 
 import re
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.urls import reverse
@@ -70,7 +70,8 @@ def test_it_validates_access(client, request, project, outputs, persona, experts
     project.save(update_fields=["experts_can_explore"])
     if persona:
         client.force_login(request.getfixturevalue(persona))
-    for page in (url("explore", project), url("explore-summary", project), url("explore-session", project, "s-1")):
+    session = url("explore-session", project, query=urlencode({"id": "s-1"}))
+    for page in (url("explore", project), url("explore-summary", project), session):
         assert client.get(page).status_code == status, page
     if status == 403:
         assert "not opened the explore page to experts" in client.get(url("explore", project)).content.decode()
@@ -177,7 +178,7 @@ def test_untrusted_text_is_escaped_everywhere(client, lead, project):
         client.get(url("explore", project, query="q=world")),
         client.get(url("explore", project)),
         client.get(url("explore-summary", project)),
-        client.get(url("explore-session", project, SCRIPT)),
+        client.get(url("explore-session", project, query=urlencode({"id": SCRIPT}))),
     ]
     for response in pages:
         assert response.status_code == 200
@@ -273,7 +274,7 @@ def test_the_conversation_shows_the_session_in_order_with_labels_and_gold(client
     make(project, external_id="unlabeled", session_id="chat/42", occurred_at=start + timedelta(minutes=9))
     make(project, external_id="elsewhere", session_id="chat/43")
     client.force_login(lead)
-    response = client.get(url("explore-session", project, "chat/42"))
+    response = client.get(url("explore-session", project, query=urlencode({"id": "chat/42"})))
     page = response.content.decode()
     assert response.status_code == 200
     assert re.findall(r'<li class="turn" data-output="([^"]+)"', page) == [
@@ -284,9 +285,9 @@ def test_the_conversation_shows_the_session_in_order_with_labels_and_gold(client
     assert "Gold: " in page
 
     client.force_login(expert)  # blind labeling: an expert sees their own labels only, and no gold
-    page = client.get(url("explore-session", project, "chat/42")).content.decode()
+    page = client.get(url("explore-session", project, query=urlencode({"id": "chat/42"}))).content.decode()
     assert page.count("<strong>erin</strong>") == 2 and "<strong>lena</strong>" not in page and "Gold: " not in page
-    assert client.get(url("explore-session", project, "chat/none")).status_code == 404
+    assert client.get(url("explore-session", project, query=urlencode({"id": "chat/none"}))).status_code == 404
 
 
 def test_the_explore_page_query_count_stays_flat(
@@ -316,7 +317,7 @@ def test_the_conversation_query_count_does_not_grow_with_turns(
     client.force_login(lead)
     # session, user, membership+project, rubric's questions, outputs, items (+queue, resolution), labels (+expert)
     with django_assert_num_queries(7):
-        assert client.get(url("explore-session", project, "s-9")).status_code == 200
+        assert client.get(url("explore-session", project, query=urlencode({"id": "s-9"}))).status_code == 200
 
 
 def test_a_queue_filter_in_a_link_keeps_its_values(client, lead, project, outputs):
@@ -327,3 +328,27 @@ def test_a_queue_filter_in_a_link_keeps_its_values(client, lead, project, output
     assert parse_qs(value.replace("&amp;", "&")) == {"tag": ["billing"]}
     export = re.search(r'id="export-csv" href="([^"]+)"', add_form).group(1)
     assert urlsplit(export.replace("&amp;", "&")).query == "tag=billing"
+
+
+@pytest.mark.parametrize("session_id", ["line\nbreak", "..", "a/../b", "#1 & ?x=y"])
+def test_any_session_id_links_to_its_conversation(client, lead, project, session_id):
+    make(project, output="Where is it?", session_id=session_id)
+    client.force_login(lead)
+    page = client.get(url("explore", project)).content.decode()
+    link = re.search(r'class="session-link" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    conversation = client.get(link)
+    assert conversation.status_code == 200 and "Where is it?" in conversation.content.decode()
+
+
+def test_an_expert_sees_no_gold_on_the_page_or_in_the_facets_and_cannot_filter_by_it(
+    client, lead, expert, project, rubric
+):
+    label_outputs(project, 2, experts=[lead], answers=({"correct": True, "helpful": 4},))  # gold: the lead alone
+    for person, shown in ((lead, True), (expert, False)):
+        client.force_login(person)
+        page = client.get(url("explore", project)).content.decode()
+        facets = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).content.decode()
+        assert ("gold: pass" in page) is shown and ("Gold:" in facets) is shown
+    refused = client.get(url("explore", project, query="gold=correct:true"))
+    assert refused.status_code == 400 and "Experts label blind" in refused.content.decode()
+    assert client.get(url("explore-summary", project, query="gold=correct:true")).status_code == 400
