@@ -2,12 +2,12 @@
 
 `parse_filter` reads query-string parameters (the explore page's URL, the API's query) into an
 `ExploreFilter` over the allow-list `PARAMETERS`, or raises InvalidFilter naming every bad parameter;
-`filter_query` writes the canonical query string back (saved views, links, paging). The one function that
+`filter_query` writes the canonical query string back (saved views, links, paging, chips). The one function that
 turns a filter into SQL is `selectors.explore.filter_outputs`: no user string ever becomes an ORM keyword.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
@@ -69,10 +69,6 @@ class ExploreFilter:
     flagged: bool | None = None
     min_chars: int | None = None
     max_chars: int | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return self == ExploreFilter()
 
 
 def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilter:
@@ -153,14 +149,6 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
             pairs.append((name, str(getattr(spec, name))))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
-
-
-def without(spec: ExploreFilter, name: str) -> ExploreFilter:
-    """The filter with one field (an ExploreFilter field name) back to its empty value: a chip's ×."""
-    empty = {field.name: field.default for field in fields(ExploreFilter)}
-    cleared = replace(spec, **{name: empty[name]})
-    # Without tags, "all of them" means nothing: drop it too, as parse_filter would.
-    return replace(cleared, all_tags=False) if name == "tags" else cleared
 
 
 class _Reader:

@@ -39,12 +39,10 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
     canonical = filter_query(parse_filter(parse_qs(query, keep_blank_values=True)))
     if len(canonical) > MAX_QUERY_CHARS:
         raise too_long
-    if SavedView.objects.filter(project=project, name=name).exists():
-        raise _taken(name)
     try:
         with transaction.atomic():
             view = SavedView.objects.create(project=project, name=name, query=canonical, created_by=audit_actor(actor))
-    except IntegrityError:  # a concurrent request took the name after the check above
+    except IntegrityError:  # the unique (project, name) constraint: taken, by an earlier or a concurrent save
         raise _taken(name) from None
     AuditEvent.objects.create(
         project=project,

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import QueryDict
 
-from labeling.rules.explore import FEEDBACK, ExploreFilter, filter_query
+from labeling.rules.explore import FEEDBACK, PARAMETERS, ExploreFilter, filter_query
 from labeling.selectors.explore_page import FilterChoices
 
 FEEDBACK_LABELS = {"up": "👍 up", "down": "👎 down", "neutral": "neutral", "none": "no feedback"}
@@ -67,10 +67,7 @@ class FilterBar:
         return {name: values[0] for name, values in self.values.items() if values}
 
 
-BAR_FIELDS = {
-    "q", "from", "to", "model", "tag", "tags", "meta", "has_meta", "end_user", "session", "feedback", "comment",
-    "labeled", "gold", "queue", "flagged", "min_chars", "max_chars",
-}  # fmt: skip
+BAR_FIELDS = set(PARAMETERS)  # the bar has a field for every filter parameter
 
 
 def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None) -> FilterBar:

@@ -7,7 +7,7 @@ import pytest
 from django.http import QueryDict
 
 from labeling.exceptions import InvalidFilter
-from labeling.rules.explore import MAX_VALUES, PARAMETERS, ExploreFilter, filter_query, parse_filter, without
+from labeling.rules.explore import MAX_VALUES, PARAMETERS, ExploreFilter, filter_query, parse_filter
 
 LONG = "x" * 201
 
@@ -140,12 +140,3 @@ def test_the_canonical_query_string_orders_parameters_as_the_allow_list_and_adds
     assert filter_query(ExploreFilter()) == ""
     order = [name for name in PARAMETERS if name in filter_query(parse(ROUND_TRIPS[3]))]
     assert order == ["end_user", "session", "feedback", "comment", "labeled", "flagged"]
-
-
-def test_without_drops_one_condition_and_keeps_the_others():
-    spec = parse("q=refund&tag=billing&tags=all&feedback=down")
-    assert without(spec, "feedback") == parse("q=refund&tag=billing&tags=all")
-    assert without(spec, "q") == parse("tag=billing&tags=all&feedback=down")
-    assert without(without(without(spec, "q"), "tags"), "feedback").is_empty
-    with pytest.raises(KeyError):
-        without(spec, "no_such_field")
