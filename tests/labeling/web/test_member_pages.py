@@ -328,3 +328,11 @@ def test_the_invitation_page_needs_its_csrf_token(project, lead):
     assert client.post(f"/invitations/{issued.token}", data).status_code == 403
     assert not User.objects.filter(username="nora").exists()
     assert 'name="csrfmiddlewaretoken"' in client.get(f"/invitations/{issued.token}").content.decode()
+
+
+def test_a_lead_who_removes_themselves_goes_home_and_the_project_is_closed_to_them(lead_client, project, lead):
+    MembershipFactory(project=project, role="lead", user=UserFactory(username="leo"))
+    own = Membership.objects.get(user=lead, project=project)
+    response = lead_client.post(members_url(project, f"{own.pk}/remove"))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert lead_client.get(members_url(project)).status_code == 404
