@@ -6,8 +6,10 @@ from . import (
     expert_views,
     explore_action_views,
     explore_views,
+    invitation_views,
     lead_views,
     meeting_views,
+    member_views,
     redaction_views,
     views,
 )
@@ -31,6 +33,22 @@ urlpatterns = [
     path("p/<slug:slug>/manage/queues/<int:queue_id>/backfill", lead_views.queue_backfill, name="queue-backfill"),
     path("p/<slug:slug>/manage/rubric/", lead_views.rubric_versions, name="rubric"),
     path("p/<slug:slug>/manage/experts/", lead_views.expert_progress, name="experts"),
+    # Members (issue 17): leads change roles, remove members, invite by email; the invitation link is public.
+    path("p/<slug:slug>/manage/members/", member_views.member_list, name="members"),
+    path("p/<slug:slug>/manage/members/invite", member_views.member_invite, name="member-invite"),
+    path("p/<slug:slug>/manage/members/<int:membership_id>/role", member_views.member_role, name="member-role"),
+    path("p/<slug:slug>/manage/members/<int:membership_id>/remove", member_views.member_remove, name="member-remove"),
+    path(
+        "p/<slug:slug>/manage/invitations/<int:invitation_id>/resend",
+        member_views.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        "p/<slug:slug>/manage/invitations/<int:invitation_id>/revoke",
+        member_views.invitation_revoke,
+        name="invitation-revoke",
+    ),
+    path("invitations/<str:token>", invitation_views.invitation, name="invitation"),
     # Leads: personal-data redaction rules applied at ingest, with a preview on sample text.
     path("p/<slug:slug>/manage/redaction/", redaction_views.redaction_rules, name="redaction"),
     path("p/<slug:slug>/manage/redaction/preview", redaction_views.redaction_preview, name="redaction-preview"),

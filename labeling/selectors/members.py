@@ -1,0 +1,65 @@
+"""Reads behind the members page: every member with role, last activity and this week's labels."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F, Func, IntegerField, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from labeling.exceptions import NotFound
+from labeling.models import Invitation, Label, Membership, Project
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership: Membership
+    labels_this_week: int
+    last_active: datetime | None  # the later of the last sign-in and the last label in this project
+
+    @property
+    def user(self):
+        return self.membership.user
+
+
+def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
+    """The project's members by role and username, with labels since `since` and last activity. One query."""
+    labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id")).order_by()
+    members = (
+        Membership.objects.filter(project=project)
+        .select_related("user")
+        .annotate(
+            labels_this_week=Coalesce(
+                Subquery(
+                    labels.filter(created_at__gte=since).annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            last_label_at=Subquery(labels.values("expert").annotate(at=Max("created_at")).values("at")),
+        )
+        .order_by("role", "user__username")
+    )
+    return [
+        MemberRow(
+            membership=member,
+            labels_this_week=member.labels_this_week,
+            last_active=max((at for at in (member.user.last_login, member.last_label_at) if at), default=None),
+        )
+        for member in members
+    ]
+
+
+def membership_of_project(project: Project, membership_id: int) -> Membership:
+    """One of the project's memberships; another project's is reported as not found."""
+    membership = Membership.objects.select_related("user", "project").filter(project=project, pk=membership_id).first()
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def invitation_of_project(project: Project, invitation_id: int) -> Invitation:
+    """One of the project's invitations; another project's is reported as not found."""
+    invitation = Invitation.objects.select_related("project").filter(project=project, pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation

@@ -1,0 +1,82 @@
+"""Change a member's role or remove them from a project; a project always keeps at least one lead.
+
+Access is checked per request from the Membership row (rules/access.py), so a removed member's next
+request is refused without touching their sessions. Their labels stay (they are the project's data);
+their leased slots in the project's queues are freed at once, so others can take that work now.
+Queues that name them as an eligible expert keep the name: taking it out could leave a list empty,
+and an empty list means "every expert".
+"""
+
+from django.db import transaction
+
+from labeling.exceptions import Conflict, InvalidInput
+from labeling.models import AuditEvent, Membership, Project, Role, Slot, SlotState
+from labeling.rules.access import check_can_manage
+
+LAST_LEAD = "{name} is the last lead of {project}: make someone else lead first, so the project keeps one."
+
+
+@transaction.atomic
+def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
+    """Give the member another role (audited with from/to); refuses to demote the project's last lead."""
+    project = membership.project
+    if changed_by is not None:
+        check_can_manage(changed_by, project)
+    if role not in Role.values:
+        raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
+    current = _lock(project, membership)
+    if current.role == role:
+        return current
+    if current.role == Role.LEAD:
+        _refuse_last_lead(project, current)
+    Membership.objects.filter(pk=current.pk).update(role=role)
+    AuditEvent.objects.create(
+        project=project,
+        actor=changed_by,
+        action="member.role_changed",
+        details={"user": current.user.get_username(), "from": current.role, "to": role},
+    )
+    current.role = role
+    return current
+
+
+@transaction.atomic
+def remove_member(*, membership: Membership, removed_by) -> int:
+    """Take the member out of the project and free their leased slots in its queues; return how many.
+
+    Their labels, skips and comments stay. Refuses to remove the project's last lead.
+    """
+    project = membership.project
+    if removed_by is not None:
+        check_can_manage(removed_by, project)
+    current = _lock(project, membership)
+    if current.role == Role.LEAD:
+        _refuse_last_lead(project, current)
+    released = (
+        Slot.objects.filter(queue__project=project)
+        .leased_to(current.user_id)
+        .update(state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None)
+    )
+    current.delete()
+    AuditEvent.objects.create(
+        project=project,
+        actor=removed_by,
+        action="member.removed",
+        details={"user": current.user.get_username(), "role": current.role, "leases_released": released},
+    )
+    return released
+
+
+def _lock(project: Project, membership: Membership) -> Membership:
+    # The project row lock serialises role changes and removals in a project: two leads demoting each
+    # other at once would otherwise both see the other still lead and leave none.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    current = Membership.objects.select_related("user").filter(pk=membership.pk, project=project).first()
+    if current is None:
+        raise Conflict("This person is no longer a member of the project.")
+    return current
+
+
+def _refuse_last_lead(project: Project, membership: Membership) -> None:
+    if not Membership.objects.filter(project=project, role=Role.LEAD).exclude(pk=membership.pk).exists():
+        raise Conflict(LAST_LEAD.format(name=membership.user.get_username(), project=project.name))

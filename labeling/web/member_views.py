@@ -1,0 +1,133 @@
+"""The lead's members page: members with role and activity, role changes, removal, invitations by email.
+
+Only leads and admins of the project get past `managed_project`; anyone else sees a 404. Every action
+is a POST that calls one service and comes back to the page; a refusal re-renders the page with the
+reason (4xx), and too many invitations in an hour is a 429 with Retry-After.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.exceptions import DomainError, TooManyRequests
+from labeling.rules import calendar
+from labeling.rules.access import managed_project
+from labeling.selectors import members as member_selectors
+from labeling.selectors.invitations import open_invitations
+from labeling.services import invitations as invitation_services
+from labeling.services import members as member_services
+
+from .member_forms import InviteForm, RoleForm
+
+
+@login_required
+@require_GET
+def member_list(request, slug: str):
+    project, _ = managed_project(request.user, slug)
+    return _page(request, project)
+
+
+@login_required
+@require_POST
+def member_invite(request, slug: str):
+    project, _ = managed_project(request.user, slug)
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _page(request, project, invite_form=form, status=400)
+    try:
+        issued = invitation_services.invite_member(
+            project=project, email=form.cleaned_data["email"], role=form.cleaned_data["role"], invited_by=request.user
+        )
+    except DomainError as exc:
+        return _refused(request, project, exc, invite_form=form)
+    invitation = issued.invitation
+    messages.success(
+        request,
+        f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}; "
+        f"the link works until {timezone.localtime(invitation.expires_at, project.tzinfo):%-d %b %Y, %H:%M}.",
+    )
+    return redirect("labeling:members", slug=project.slug)
+
+
+@login_required
+@require_POST
+def member_role(request, slug: str, membership_id: int):
+    project, _ = managed_project(request.user, slug)
+    membership = member_selectors.membership_of_project(project, membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _page(request, project, error="Choose one of the roles.", status=400)
+    try:
+        changed = member_services.change_role(
+            membership=membership, role=form.cleaned_data["role"], changed_by=request.user
+        )
+    except DomainError as exc:
+        return _refused(request, project, exc)
+    messages.success(request, f"{changed.user.username} is now {changed.get_role_display().lower()}.")
+    return redirect("labeling:members", slug=project.slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug: str, membership_id: int):
+    project, own = managed_project(request.user, slug)
+    membership = member_selectors.membership_of_project(project, membership_id)
+    try:
+        released = member_services.remove_member(membership=membership, removed_by=request.user)
+    except DomainError as exc:
+        return _refused(request, project, exc)
+    freed = f" {released} item(s) they held are free for others now." if released else ""
+    messages.success(request, f"{membership.user.username} was removed from {project.name}.{freed}")
+    if membership.pk == own.pk:  # the lead left the project: its pages are closed to them now
+        return redirect("labeling:home")
+    return redirect("labeling:members", slug=project.slug)
+
+
+@login_required
+@require_POST
+def invitation_resend(request, slug: str, invitation_id: int):
+    project, _ = managed_project(request.user, slug)
+    invitation = member_selectors.invitation_of_project(project, invitation_id)
+    try:
+        invitation_services.resend_invitation(invitation=invitation, resent_by=request.user)
+    except DomainError as exc:
+        return _refused(request, project, exc)
+    messages.success(request, f"Invitation sent again to {invitation.email}, with a new link; the old one is void.")
+    return redirect("labeling:members", slug=project.slug)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, slug: str, invitation_id: int):
+    project, _ = managed_project(request.user, slug)
+    invitation = member_selectors.invitation_of_project(project, invitation_id)
+    invitation_services.revoke_invitation(invitation=invitation, revoked_by=request.user)
+    messages.success(request, f"Invitation to {invitation.email} revoked: its link no longer works.")
+    return redirect("labeling:members", slug=project.slug)
+
+
+def _refused(request, project, exc: DomainError, *, invite_form=None):
+    response = _page(request, project, invite_form=invite_form, error=exc.message, status=exc.status_code)
+    if isinstance(exc, TooManyRequests):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _page(request, project, *, invite_form=None, error: str = "", status: int = 200):
+    week = calendar.current_week(project)
+    context = {
+        "project": project,
+        "tab": "members",
+        "week": week,
+        "rows": member_selectors.project_members(project, since=calendar.week_start(project, week)),
+        "invitations": list(open_invitations(project)),
+        "invite_form": invite_form or InviteForm(),
+        "role_choices": RoleForm.base_fields["role"].choices,
+        "error": error,
+        "now": timezone.now(),
+        "invitation_days": settings.INVITATION_MAX_AGE_DAYS,
+    }
+    return render(request, "labeling/members/list.html", context, status=status)

@@ -1,0 +1,89 @@
+"""Members: a lead changes roles and removes members; a project always keeps a lead; removal frees leases."""
+
+import pytest
+
+from labeling.exceptions import Conflict, InvalidInput, NotFound
+from labeling.models import AuditEvent, Label, Membership, Queue, Slot, SlotState
+from labeling.services.assignment import next_item
+from labeling.services.members import change_role, remove_member
+from tests.factories import MembershipFactory, UserFactory
+from tests.helpers.labeling import label_outputs, make_items
+
+
+def membership_of(user, project):
+    return Membership.objects.get(user=user, project=project)
+
+
+def test_a_lead_changes_a_role_and_it_is_audited_with_from_and_to(project, lead, expert):
+    changed = change_role(membership=membership_of(expert, project), role="engineer", changed_by=lead)
+    assert changed.role == "engineer" and membership_of(expert, project).role == "engineer"
+    event = AuditEvent.objects.get(action="member.role_changed")
+    assert event.details == {"user": "erin", "from": "expert", "to": "engineer"} and event.actor == lead
+
+
+def test_the_same_role_again_changes_and_audits_nothing(project, lead, expert):
+    change_role(membership=membership_of(expert, project), role="expert", changed_by=lead)
+    assert not AuditEvent.objects.filter(action="member.role_changed").exists()
+
+
+def test_an_unknown_role_is_refused(project, lead, expert):
+    with pytest.raises(InvalidInput):
+        change_role(membership=membership_of(expert, project), role="owner", changed_by=lead)
+    assert membership_of(expert, project).role == "expert"
+
+
+def test_the_last_lead_cannot_be_demoted_or_removed(project, lead):
+    with pytest.raises(Conflict, match="last lead of Support bot"):
+        change_role(membership=membership_of(lead, project), role="expert", changed_by=lead)
+    with pytest.raises(Conflict, match="last lead"):
+        remove_member(membership=membership_of(lead, project), removed_by=lead)
+    assert membership_of(lead, project).role == "lead"
+    assert not AuditEvent.objects.filter(action__startswith="member.").exists()
+
+
+def test_with_a_second_lead_one_may_step_down(project, lead):
+    second = MembershipFactory(project=project, role="lead", user=UserFactory(username="leo")).user
+    change_role(membership=membership_of(lead, project), role="expert", changed_by=lead)
+    with pytest.raises(Conflict, match="leo is the last lead"):
+        remove_member(membership=membership_of(second, project), removed_by=second)
+
+
+def test_an_expert_or_another_projects_lead_changes_nothing(project, expert, other_expert, other_project):
+    other_lead = MembershipFactory(project=other_project, role="lead", user=UserFactory(username="olga")).user
+    for user in (expert, other_lead):
+        with pytest.raises(NotFound):
+            change_role(membership=membership_of(other_expert, project), role="lead", changed_by=user)
+        with pytest.raises(NotFound):
+            remove_member(membership=membership_of(other_expert, project), removed_by=user)
+    assert membership_of(other_expert, project).role == "expert"
+
+
+def test_removal_frees_the_members_leases_at_once_and_keeps_their_labels(project, lead, expert, other_project):
+    label_outputs(project, 1, answers=({"correct": True},), experts=[expert])
+    queue = Queue.objects.get(project=project)
+    make_items(project, 2)
+    held = Slot.objects.get(item=next_item(expert=expert, queue=queue), expert=expert)
+    assert held.state == SlotState.LEASED
+    # A lease in another project stays: removal is from this project only.
+    MembershipFactory(project=other_project, role="expert", user=expert)
+    label_outputs(other_project, 1, answers=({"correct": True},), experts=[expert], resolve=False)
+    make_items(other_project, 1)
+    elsewhere = next_item(expert=expert, queue=Queue.objects.get(project=other_project))
+
+    released = remove_member(membership=membership_of(expert, project), removed_by=lead)
+
+    assert released == 1
+    held.refresh_from_db()
+    assert (held.state, held.expert, held.lease_expires_at) == (SlotState.FREE, None, None)
+    assert Slot.objects.filter(item=elsewhere, expert=expert, state=SlotState.LEASED).exists()
+    assert Label.objects.filter(expert=expert, item__project=project).count() == 1
+    assert not Membership.objects.filter(user=expert, project=project).exists()
+    event = AuditEvent.objects.get(action="member.removed")
+    assert event.details == {"user": "erin", "role": "expert", "leases_released": 1}
+
+
+def test_removing_someone_removed_meanwhile_is_a_clear_conflict(project, lead, expert):
+    membership = membership_of(expert, project)
+    remove_member(membership=membership, removed_by=lead)
+    with pytest.raises(Conflict, match="no longer a member"):
+        remove_member(membership=membership, removed_by=lead)

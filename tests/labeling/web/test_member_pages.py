@@ -1,0 +1,338 @@
+"""The members page (leads and admins: roles, removal, invitations) and the public invitation page.
+
+Everyone else gets a 404 and changes nothing; every form needs its CSRF token; sending too many
+invitations is a 429 with a message; a bad invitation link says why and creates nothing.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Invitation, Membership, Queue, Slot, SlotState
+from labeling.services.invitations import invite_member
+from tests.factories import MembershipFactory, UserFactory
+from tests.helpers.labeling import label_outputs, make_items, take
+
+User = get_user_model()
+PASSWORD = "a-long-unusual-passphrase-42"
+
+
+@pytest.fixture
+def lead_client(client, lead):
+    client.force_login(lead)
+    return client
+
+
+@pytest.fixture
+def other_lead(other_project):
+    return MembershipFactory(project=other_project, role="lead", user=UserFactory(username="olga")).user
+
+
+def members_url(project, rest=""):
+    return f"/p/{project.slug}/manage/members/{rest}"
+
+
+def invitation_url(project, invitation, action):
+    return f"/p/{project.slug}/manage/invitations/{invitation.pk}/{action}"
+
+
+def invited(project, lead, email="nora@example.com", role="expert"):
+    return invite_member(project=project, email=email, role=role, invited_by=lead)
+
+
+def emailed_link(message) -> str:
+    return re.search(r"http://127\.0\.0\.1:8000(/invitations/\S+)", message.body).group(1)
+
+
+# The members page --------------------------------------------------------------------------------------------
+
+
+def test_the_page_lists_every_member_with_role_activity_and_this_weeks_labels(lead_client, project, lead, expert):
+    label_outputs(project, 2, answers=({"correct": True},), experts=[expert])
+    response = lead_client.get(members_url(project))
+    assert response.status_code == 200
+    rows = {row.user.username: row for row in response.context["rows"]}
+    assert set(rows) == {"lena", "erin"}
+    assert rows["erin"].labels_this_week == 2 and rows["erin"].last_active is not None
+    assert rows["lena"].labels_this_week == 0
+    html = response.content.decode()
+    assert 'data-member="erin"' in html and "Members</a>" in html and "Send invitation" in html
+
+
+def test_the_member_list_runs_a_fixed_number_of_queries(lead_client, project, lead, expert, django_assert_num_queries):
+    """Session, user, membership, the members (one query, counts annotated), the invitations."""
+    for n in range(5):
+        MembershipFactory(project=project, role="expert", user=UserFactory(username=f"extra{n}"))
+    invited(project, lead)
+    invited(project, lead, email="omar@example.com")
+    with django_assert_num_queries(5):
+        assert lead_client.get(members_url(project)).status_code == 200
+
+
+def test_an_admin_member_may_manage_members(client, project):
+    admin = MembershipFactory(project=project, role="admin", user=UserFactory(username="ada")).user
+    client.force_login(admin)
+    assert client.get(members_url(project)).status_code == 200
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer", "outsider", "other_lead"])
+def test_it_validates_ownership(client, project, lead, expert, persona, request, django_capture_on_commit_callbacks):
+    """Experts, engineers, outsiders and another project's lead get 404 everywhere and change nothing."""
+    user = request.getfixturevalue(persona)
+    invitation = invited(project, lead).invitation
+    target = Membership.objects.get(user=expert, project=project)
+    client.force_login(user)
+    assert client.get(members_url(project)).status_code == 404
+    with django_capture_on_commit_callbacks() as callbacks:
+        posts = {
+            members_url(project, "invite"): {"email": "mallory@example.com", "role": "lead"},
+            members_url(project, f"{target.pk}/role"): {"role": "lead"},
+            members_url(project, f"{target.pk}/remove"): {},
+            invitation_url(project, invitation, "resend"): {},
+            invitation_url(project, invitation, "revoke"): {},
+        }
+        for url, data in posts.items():
+            assert client.post(url, data).status_code == 404, url
+    assert callbacks == []
+    assert Invitation.objects.get().revoked_at is None and Invitation.objects.get().send_count == 1
+    assert Membership.objects.get(pk=target.pk).role == "expert"
+    assert AuditEvent.objects.filter(action__startswith="member.").count() == 1  # the invitation above
+
+
+def test_ids_of_another_project_are_not_found(lead_client, project, other_project, other_lead, outsider):
+    foreign_member = Membership.objects.get(user=outsider)
+    foreign_invitation = invited(other_project, other_lead).invitation
+    assert lead_client.post(members_url(project, f"{foreign_member.pk}/role"), {"role": "lead"}).status_code == 404
+    assert lead_client.post(members_url(project, f"{foreign_member.pk}/remove")).status_code == 404
+    assert lead_client.post(invitation_url(project, foreign_invitation, "revoke")).status_code == 404
+    assert lead_client.post(invitation_url(project, foreign_invitation, "resend")).status_code == 404
+    assert Membership.objects.get(pk=foreign_member.pk).role == "expert"
+    assert Invitation.objects.get().revoked_at is None
+
+
+def test_forms_are_protected_against_csrf(project, lead, expert):
+    invitation = invited(project, lead).invitation
+    target = Membership.objects.get(user=expert, project=project)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(lead)
+    assert client.post(members_url(project, "invite"), {"email": "x@example.com", "role": "expert"}).status_code == 403
+    assert client.post(members_url(project, f"{target.pk}/role"), {"role": "lead"}).status_code == 403
+    assert client.post(members_url(project, f"{target.pk}/remove")).status_code == 403
+    assert client.post(invitation_url(project, invitation, "resend")).status_code == 403
+    assert client.post(invitation_url(project, invitation, "revoke")).status_code == 403
+    assert Invitation.objects.count() == 1 and Invitation.objects.get().revoked_at is None
+    assert Membership.objects.get(pk=target.pk).role == "expert"
+    page = client.get(members_url(project)).content.decode()
+    assert page.count('name="csrfmiddlewaretoken"') >= 6  # invite, role, remove, resend, revoke, sign out
+
+
+# Invitations on the page -------------------------------------------------------------------------------------
+
+
+def test_a_lead_invites_from_the_page_and_sees_it_pending(lead_client, project, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead_client.post(members_url(project, "invite"), {"email": "Nora@Example.com", "role": "engineer"})
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    assert message.to == ["nora@example.com"] and "as engineer" in message.body
+    page = lead_client.get(members_url(project)).content.decode()
+    assert 'data-invitation="nora@example.com"' in page and "Invitation sent to nora@example.com" in page
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"email": "not-an-email", "role": "expert"}, "valid email"), ({"email": "x@example.com", "role": "owner"}, "")],
+)
+def test_bad_invite_input_re_renders_with_a_message_and_stores_nothing(lead_client, project, data, message):
+    response = lead_client.post(members_url(project, "invite"), data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Invitation.objects.exists() and mail.outbox == []
+
+
+def test_inviting_a_member_is_refused_on_the_page(lead_client, project, expert):
+    response = lead_client.post(members_url(project, "invite"), {"email": expert.email, "role": "lead"})
+    assert response.status_code == 409
+    assert "is a member of Support bot already" in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_too_many_invitations_in_an_hour_is_a_429_with_a_message(lead_client, project, lead, settings):
+    settings.INVITATIONS_PER_PROJECT_PER_HOUR = 2
+    for n in range(2):
+        assert (
+            lead_client.post(
+                members_url(project, "invite"), {"email": f"p{n}@example.com", "role": "expert"}
+            ).status_code
+            == 302
+        )
+    response = lead_client.post(members_url(project, "invite"), {"email": "p2@example.com", "role": "expert"})
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
+    assert "2 invitations in the last hour" in response.content.decode()
+    resend = lead_client.post(invitation_url(project, Invitation.objects.first(), "resend"))
+    assert resend.status_code == 429 and "Retry-After" in resend.headers
+    assert Invitation.objects.count() == 2
+
+
+def test_resend_and_revoke_from_the_page(lead_client, project, lead, django_capture_on_commit_callbacks):
+    issued = invited(project, lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert lead_client.post(invitation_url(project, issued.invitation, "resend")).status_code == 302
+    new_link = emailed_link(mail.outbox[-1])
+    assert issued.token not in new_link
+    assert lead_client.post(invitation_url(project, issued.invitation, "revoke")).status_code == 302
+    assert Invitation.objects.get().revoked_at is not None
+    assert Client().get(new_link).status_code == 410
+    assert 'data-invitation="nora@example.com"' not in lead_client.get(members_url(project)).content.decode()
+
+
+# Roles and removal -------------------------------------------------------------------------------------------
+
+
+def test_a_lead_changes_a_role_from_the_page_and_it_is_audited(lead_client, project, expert):
+    target = Membership.objects.get(user=expert, project=project)
+    assert lead_client.post(members_url(project, f"{target.pk}/role"), {"role": "lead"}).status_code == 302
+    assert Membership.objects.get(pk=target.pk).role == "lead"
+    assert AuditEvent.objects.get(action="member.role_changed").details["to"] == "lead"
+
+
+def test_the_last_lead_is_kept_with_a_clear_message(lead_client, project, lead):
+    own = Membership.objects.get(user=lead, project=project)
+    for url, data in ((f"{own.pk}/role", {"role": "expert"}), (f"{own.pk}/remove", {})):
+        response = lead_client.post(members_url(project, url), data)
+        assert response.status_code == 409
+        assert "lena is the last lead of Support bot" in response.content.decode()
+    assert Membership.objects.get(pk=own.pk).role == "lead"
+
+
+def test_a_removed_expert_loses_access_on_the_next_request_and_their_lease_is_free(client, project, lead, expert):
+    label_outputs(project, 1, answers=({"correct": True},), experts=[expert])
+    make_items(project, 1)
+    queue = Queue.objects.get(project=project)
+    expert_client = Client()
+    expert_client.force_login(expert)
+    item = take(expert_client, queue)
+    assert expert_client.get(f"/p/{project.slug}/items/{item.pk}/").status_code == 200
+
+    client.force_login(lead)
+    target = Membership.objects.get(user=expert, project=project)
+    response = client.post(members_url(project, f"{target.pk}/remove"))
+    assert response.status_code == 302
+
+    slot = Slot.objects.get(item=item, number=1)
+    assert (slot.state, slot.expert_id) == (SlotState.FREE, None)
+    # The same session, still signed in: every page of the project is closed now.
+    assert expert_client.get(f"/p/{project.slug}/items/{item.pk}/").status_code == 404
+    assert expert_client.get(f"/p/{project.slug}/").status_code == 404
+    assert expert_client.post(f"/p/{project.slug}/q/{queue.slug}/next").status_code == 404
+
+
+# The invitation page -----------------------------------------------------------------------------------------
+
+
+def test_a_new_person_sets_a_password_and_lands_on_the_project(
+    client, project, lead, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        invited(project, lead)
+    link = emailed_link(mail.outbox[0])
+    page = client.get(link)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Join Support bot" in html and "lena" in html and "expert" in html and "Create your account" in html
+
+    response = client.post(link, {"username": "nora", "password": PASSWORD, "password_again": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == f"/p/{project.slug}/"
+    nora = User.objects.get(username="nora")
+    assert nora.email == "nora@example.com"
+    assert Membership.objects.get(user=nora, project=project).role == "expert"
+    assert client.get(f"/p/{project.slug}/").status_code == 200  # signed in
+    assert client.get(link).status_code == 410  # used
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"username": "nora", "password": "short", "password_again": "short"}, "too short"),
+        ({"username": "nora", "password": PASSWORD, "password_again": PASSWORD + "x"}, "The two passwords differ"),
+        ({"username": "lena", "password": PASSWORD, "password_again": PASSWORD}, "username is taken"),
+    ],
+)
+def test_a_bad_account_form_says_why_and_creates_nothing(client, project, lead, data, message):
+    issued = invited(project, lead)
+    response = client.post(f"/invitations/{issued.token}", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not User.objects.filter(email="nora@example.com").exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_an_existing_account_is_asked_to_sign_in_and_then_accepts(client, project, lead):
+    nora = UserFactory(username="nora", email="nora@example.com")
+    issued = invited(project, lead, role="engineer")
+    link = f"/invitations/{issued.token}"
+    page = client.get(link).content.decode()
+    assert "Sign in to accept" in page and f"/login/?next=%2Finvitations%2F{issued.token}" in page
+    assert "Create your account" not in page
+    assert client.post(link, {"username": "nora2", "password": PASSWORD, "password_again": PASSWORD}).status_code == 200
+    assert not User.objects.filter(username="nora2").exists()
+
+    client.force_login(nora)
+    assert "Accept and open Support bot" in client.get(link).content.decode()
+    response = client.post(link)
+    assert response.status_code == 302
+    assert Membership.objects.get(user=nora, project=project).role == "engineer"
+
+
+def test_someone_signed_in_with_another_email_is_refused(client, project, lead, outsider):
+    issued = invited(project, lead)
+    client.force_login(outsider)
+    for response in (client.get(f"/invitations/{issued.token}"), client.post(f"/invitations/{issued.token}")):
+        assert response.status_code == 403
+        assert "This invitation is for n…@example.com" in response.content.decode()
+    assert not Membership.objects.filter(user=outsider, project=project).exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_bad_links_say_why_and_create_nothing(client, project, lead):
+    issued = invited(project, lead)
+    token = issued.token
+    broken = token[:5] + ("x" if token[5] != "x" else "y") + token[6:]
+    data = {"username": "nora", "password": PASSWORD, "password_again": PASSWORD}
+    for link in (f"/invitations/{broken}", "/invitations/unknown"):
+        for response in (client.get(link), client.post(link, data)):
+            assert response.status_code == 404
+            assert "This invitation link is not valid" in response.content.decode()
+
+    Invitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    response = client.post(f"/invitations/{token}", data)
+    assert response.status_code == 410 and "expired" in response.content.decode()
+
+    Invitation.objects.update(expires_at=timezone.now() + timedelta(days=1), revoked_at=timezone.now())
+    response = client.get(f"/invitations/{token}")
+    assert response.status_code == 410 and "withdrawn" in response.content.decode()
+    assert not User.objects.filter(username="nora").exists()
+    assert not Membership.objects.exclude(user=lead).exists()
+
+
+def test_the_invitation_page_needs_its_csrf_token(project, lead):
+    issued = invited(project, lead)
+    client = Client(enforce_csrf_checks=True)
+    data = {"username": "nora", "password": PASSWORD, "password_again": PASSWORD}
+    assert client.post(f"/invitations/{issued.token}", data).status_code == 403
+    assert not User.objects.filter(username="nora").exists()
+    assert 'name="csrfmiddlewaretoken"' in client.get(f"/invitations/{issued.token}").content.decode()
+
+
+def test_a_lead_who_removes_themselves_goes_home_and_the_project_is_closed_to_them(lead_client, project, lead):
+    MembershipFactory(project=project, role="lead", user=UserFactory(username="leo"))
+    own = Membership.objects.get(user=lead, project=project)
+    response = lead_client.post(members_url(project, f"{own.pk}/remove"))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert lead_client.get(members_url(project)).status_code == 404
