@@ -167,6 +167,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Who may create projects in the web UI: `staff` (users with is_staff, and superusers) or `everyone` signed in.
+PROJECT_CREATORS = env.str("PROJECT_CREATORS", default="").strip().lower() or "staff"
+if PROJECT_CREATORS not in {"staff", "everyone"}:
+    raise ImproperlyConfigured(f"PROJECT_CREATORS={PROJECT_CREATORS!r} must be staff or everyone.")
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 

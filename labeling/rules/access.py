@@ -10,6 +10,7 @@ request passes to the services it calls, so they do not ask the database again.
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Combinable
@@ -174,3 +175,19 @@ def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> Labelin
 
 def check_can_manage(user, project: Project) -> Membership:
     return check_member(user, project, MANAGING_ROLES)
+
+
+def may_create_projects(user) -> bool:
+    """PROJECT_CREATORS decides: `staff` (staff users and superusers) or `everyone` signed in; never the inactive."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return settings.PROJECT_CREATORS == "everyone" or user.is_staff or user.is_superuser
+
+
+def check_can_create_project(user) -> None:
+    """Raise Forbidden unless the user may create projects (a 403: the page is no secret, the permission is)."""
+    if not may_create_projects(user):
+        raise Forbidden(
+            "Only staff may create projects on this server. Ask an operator to create one for you, or a "
+            "project's lead to invite you."
+        )

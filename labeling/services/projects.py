@@ -1,21 +1,30 @@
-"""Create a project with its rubric, queues and members from one specification (YAML or JSON)."""
+"""Create a project with its rubric, queues and members from one specification (YAML or JSON, or the
+new-project page), and change a project's settings (the lead's settings page)."""
 
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import AuditEvent, Membership, Project, Queue, Weekday
+from labeling.models import AuditEvent, Item, Membership, Project, Queue, ReviewCycle, Role, Weekday, week_label
 from labeling.models.projects import validate_time_zone
+from labeling.rules.calendar import current_week
+from labeling.rules.text import text_problem
 
 from .routing import validate_rule
 from .rubrics import publish_rubric
 
 Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 WEEKDAYS = {label.lower(): value for value, label in Weekday.choices}
+NAME_MAX = 200
+DESCRIPTION_MAX = 5000
+RETENTION_DAYS_MAX = 36_500
 
 
 class RubricSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,7 +57,7 @@ class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     time_zone: str = "UTC"
     cycle_weekday: str = "monday"
     # Days raw outputs are kept unless gold or in a dataset (null: forever); see services/privacy.py.
-    raw_retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
+    raw_retention_days: Annotated[int, msgspec.Meta(ge=1, le=RETENTION_DAYS_MAX)] | None = None
     rubric: RubricSpec | None = None
     queues: list[QueueSpec] = []
     members: list[MemberSpec] = []
@@ -58,13 +67,14 @@ class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
 def create_project(*, spec: object, created_by=None) -> Project:
     """Create everything the spec describes, or nothing: a bad part anywhere rolls all of it back.
 
+    The creator (`created_by`) becomes the project's lead, unless the spec lists them with a role of its own.
     Members that do not exist yet are created without a usable password (set one in the admin).
     """
-    try:
-        parsed = msgspec.convert(spec, ProjectSpec, strict=True)
-    except msgspec.ValidationError as exc:
-        raise InvalidSpec(f"Invalid project spec: {exc}") from None
-    _check(parsed)
+    parsed = _parse(spec)
+    problems = _problems(parsed)
+    if problems:
+        flat = [problem for messages in problems.values() for problem in messages]
+        raise InvalidSpec("Invalid project spec: " + " ".join(flat), flat)
     try:
         with transaction.atomic():
             project = Project.objects.create(
@@ -75,12 +85,16 @@ def create_project(*, spec: object, created_by=None) -> Project:
                 cycle_weekday=WEEKDAYS[parsed.cycle_weekday.lower()],
                 raw_retention_days=parsed.raw_retention_days,
             )
-    except IntegrityError:  # created by a concurrent call since _check looked
-        raise InvalidSpec(f"Invalid project spec: a project with slug {parsed.slug!r} exists already.") from None
+    except IntegrityError:  # created by a concurrent call since _problems looked
+        taken = f"A project with slug {parsed.slug!r} exists already."
+        raise InvalidSpec(f"Invalid project spec: {taken}", [taken]) from None
     users = _ensure_users(parsed.members)
-    Membership.objects.bulk_create(
-        [Membership(project=project, user=users[member.username], role=member.role) for member in parsed.members]
-    )
+    memberships = [
+        Membership(project=project, user=users[member.username], role=member.role) for member in parsed.members
+    ]
+    if created_by is not None and created_by.get_username() not in users:
+        memberships.append(Membership(project=project, user=created_by, role=Role.LEAD))
+    Membership.objects.bulk_create(memberships)
     if parsed.rubric:
         publish_rubric(
             project=project,
@@ -107,29 +121,56 @@ def create_project(*, spec: object, created_by=None) -> Project:
     return project
 
 
-def _check(parsed: ProjectSpec) -> None:
-    problems = []
+def spec_problems(spec: object) -> dict[str, list[str]]:
+    """What is wrong with a project spec, by field (`spec` for its shape); empty when it may be created.
+
+    The new-project form asks first, to show each problem beside its field; create_project asks again.
+    """
+    try:
+        parsed = _parse(spec)
+    except InvalidSpec as exc:
+        return {"spec": [exc.message]}
+    return _problems(parsed)
+
+
+def _parse(spec: object) -> ProjectSpec:
+    try:
+        return msgspec.convert(spec, ProjectSpec, strict=True)
+    except msgspec.ValidationError as exc:
+        raise InvalidSpec(f"Invalid project spec: {exc}") from None
+
+
+def _problems(parsed: ProjectSpec) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    if not parsed.name.strip():
+        add("name", "A project needs a name.")
+    for name in ("name", "description"):
+        if problem := text_problem(getattr(parsed, name)):
+            add(name, f"The {name} {problem}.")
     if Project.objects.filter(slug=parsed.slug).exists():
-        problems.append(f"A project with slug {parsed.slug!r} exists already.")
+        add("slug", f"A project with slug {parsed.slug!r} exists already.")
     try:
         validate_time_zone(parsed.time_zone)
     except ValidationError as exc:
-        problems += exc.messages
+        problems.setdefault("time_zone", []).extend(exc.messages)
     if parsed.cycle_weekday.lower() not in WEEKDAYS:
-        problems.append(f"cycle_weekday must be a weekday name; got {parsed.cycle_weekday!r}.")
+        add("cycle_weekday", f"cycle_weekday must be a weekday name; got {parsed.cycle_weekday!r}.")
     names = [member.username for member in parsed.members]
-    problems += [f"Member {name!r} is listed twice." for name in sorted({n for n in names if names.count(n) > 1})]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        add("members", f"Member {name!r} is listed twice.")
     experts = {member.username for member in parsed.members if member.role == "expert"}
     slugs = [queue.slug for queue in parsed.queues]
-    problems += [f"Queue slug {slug!r} is used twice." for slug in sorted({s for s in slugs if slugs.count(s) > 1})]
+    for slug in sorted({s for s in slugs if slugs.count(s) > 1}):
+        add("queues", f"Queue slug {slug!r} is used twice.")
     for queue in parsed.queues:
-        problems += [
-            f"Queue {queue.slug!r}: eligible expert {name!r} is not an expert member."
-            for name in queue.eligible_experts
-            if name not in experts
-        ]
-    if problems:
-        raise InvalidSpec("Invalid project spec: " + " ".join(problems), problems)
+        for name in queue.eligible_experts:
+            if name not in experts:
+                add("queues", f"Queue {queue.slug!r}: eligible expert {name!r} is not an expert member.")
+    return problems
 
 
 def _ensure_users(members: list[MemberSpec]) -> dict:
@@ -142,3 +183,120 @@ def _ensure_users(members: list[MemberSpec]) -> dict:
             user.save()
             users[member.username] = user
     return users
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What a lead may change on the settings page. The slug is not here: URLs and API clients name it."""
+
+    name: str
+    description: str
+    time_zone: str
+    cycle_weekday: int
+    experts_can_explore: bool
+    raw_retention_days: int | None
+
+
+def settings_of(project: Project) -> ProjectSettings:
+    return ProjectSettings(**{name.name: getattr(project, name.name) for name in fields(ProjectSettings)})
+
+
+def settings_problems(
+    *, project: Project, values: ProjectSettings, now: datetime | None = None
+) -> dict[str, list[str]]:
+    """What keeps the values from being saved, by field; empty when they may be.
+
+    A calendar change (time zone, week start) applies to the running week and later ones; it is refused when it
+    would put the weeks already counted out of step (see _calendar_problems).
+    """
+    problems: dict[str, list[str]] = {}
+    if not (values.name or "").strip():
+        problems["name"] = ["A project needs a name."]
+    elif len(values.name) > NAME_MAX:
+        problems["name"] = [f"Use at most {NAME_MAX} characters."]
+    if len(values.description or "") > DESCRIPTION_MAX:
+        problems["description"] = [f"Use at most {DESCRIPTION_MAX:,} characters."]
+    for name in ("name", "description"):
+        if name not in problems and (problem := text_problem(getattr(values, name) or "")):
+            problems[name] = [f"The {name} {problem}."]
+    try:
+        validate_time_zone(values.time_zone)
+    except ValidationError as exc:
+        problems["time_zone"] = exc.messages
+    if values.cycle_weekday not in Weekday.values:
+        problems["cycle_weekday"] = ["Choose a day of the week."]
+    days = values.raw_retention_days
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= RETENTION_DAYS_MAX
+    ):
+        problems["raw_retention_days"] = [f"Keep raw outputs 1 to {RETENTION_DAYS_MAX:,} days, or leave it empty."]
+    if "time_zone" not in problems and "cycle_weekday" not in problems:
+        problems.update(_calendar_problems(project, values, now or timezone.now()))
+    return problems
+
+
+def _calendar_problems(project: Project, values: ProjectSettings, now: datetime) -> dict[str, list[str]]:
+    """Refuse a calendar change that would put the weeks already counted out of step.
+
+    Items, weekly quotas, cycles and reports are keyed by the date their week starts on. A new week start day
+    gives every week a new first day: once outputs sit in queues, the running week's items and quotas would be
+    orphaned and the new weeks would overlap the closed ones, so the day may change only until then. A new time
+    zone keeps the weeks' dates and shifts their bounds by hours: harmless, except within those hours of a week's
+    start or end, when "now" would fall into another week (a closed one, or one not begun) — refused then.
+    """
+    day_changes = values.cycle_weekday != project.cycle_weekday
+    zone_changes = values.time_zone != project.time_zone
+    if not (day_changes or zone_changes):
+        return {}
+    placed = Item.objects.filter(project=project).exists()
+    if day_changes:
+        if placed:
+            old_day = Weekday(project.cycle_weekday).label
+            return {
+                "cycle_weekday": [
+                    f"The week start can no longer change: this project's queued items, quotas and weekly reports "
+                    f"are counted in weeks that start on {old_day}, and weeks starting on another day would "
+                    f"overlap them. Keep {old_day}."
+                ]
+            }
+        return {}  # nothing is counted in weeks yet; the time zone moves with it
+    proposed = Project(time_zone=values.time_zone, cycle_weekday=values.cycle_weekday)
+    running, moved_to = current_week(project, now), current_week(proposed, now)
+    if running != moved_to and (placed or ReviewCycle.objects.filter(project=project).exists()):
+        local = timezone.localtime(now, proposed.tzinfo)
+        return {
+            "time_zone": [
+                f"Not now: it is {local:%A %H:%M} in {values.time_zone}, so the change would move the running "
+                f"cycle week from {week_label(running)} to {week_label(moved_to)}. Change the time zone a few "
+                "hours later, when the week has begun in both zones."
+            ]
+        }
+    return {}
+
+
+@transaction.atomic
+def update_project_settings(
+    *, project: Project, values: ProjectSettings, changed_by, now: datetime | None = None
+) -> dict[str, dict[str, Any]]:
+    """Save a lead's settings and audit `project.settings_changed` with the before and after of each changed field.
+
+    Returns those changes (empty: nothing changed, nothing audited). Raises InvalidSpec with every problem.
+    """
+    # The row lock makes two leads' saves (and their before/after) follow one another.
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    problems = settings_problems(project=locked, values=values, now=now)
+    if problems:
+        flat = [problem for messages in problems.values() for problem in messages]
+        raise InvalidSpec("The settings were not saved: " + " ".join(flat), flat)
+    before, after = asdict(settings_of(locked)), asdict(values)
+    changes = {name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]}
+    if not changes:
+        return {}
+    for name, change in changes.items():
+        setattr(locked, name, change["after"])
+        setattr(project, name, change["after"])
+    locked.save(update_fields=list(changes))
+    AuditEvent.objects.create(
+        project=locked, actor=changed_by, action="project.settings_changed", details={"changes": changes}
+    )
+    return changes

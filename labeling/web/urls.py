@@ -10,6 +10,7 @@ from . import (
     lead_views,
     meeting_views,
     member_views,
+    project_views,
     redaction_views,
     views,
 )
@@ -18,6 +19,9 @@ app_name = "labeling"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Projects without the admin: create one (PROJECT_CREATORS decides who may), leads edit its settings.
+    path("projects/new", project_views.project_create, name="project-create"),
+    path("p/<slug:slug>/manage/settings/", project_views.project_settings, name="project-settings"),
     # Experts: their queues, the labeling screen and its actions.
     path("p/<slug:slug>/", expert_views.project_overview, name="project"),
     path("p/<slug:slug>/q/<slug:queue_slug>/next", expert_views.next_item, name="next-item"),

@@ -1,0 +1,170 @@
+"""Forms of the new-project page and the lead's project settings page.
+
+Each form checks the shape of what was typed; the service's own checks (slug taken, a calendar change that
+would put the counted weeks out of step) are asked in `clean()` and shown beside their fields.
+"""
+
+import zoneinfo
+from dataclasses import asdict
+from functools import cache
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from labeling.models import Project, QuestionKind, Weekday
+from labeling.services import projects
+from labeling.services.rubric_templates import SCRATCH, SCRATCH_QUESTIONS, TEMPLATES, first_rubric
+
+from .spec_forms import SpecForm
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA zone this server knows, sorted (read once: listing them walks the tz database)."""
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+def template_previews() -> list[dict]:
+    """Each rubric template (and "from scratch") with its questions in words, for the chooser."""
+    kinds = dict(QuestionKind.choices)
+
+    def questions(raw: list[dict]) -> list[dict]:
+        return [{**question, "kind_label": kinds[question["kind"]]} for question in raw]
+
+    previews = [
+        {
+            "key": template.key,
+            "title": template.title,
+            "summary": template.summary,
+            "questions": questions(template.questions),
+        }
+        for template in TEMPLATES
+    ]
+    previews.append(
+        {
+            "key": SCRATCH,
+            "title": "From scratch",
+            "summary": "One pass/fail question to start with; write your own questions on the rubric page.",
+            "questions": questions(SCRATCH_QUESTIONS),
+        }
+    )
+    return previews
+
+
+class _ProblemsForm(SpecForm):
+    """Shows the service's problems (a dict by field) beside the fields they name."""
+
+    def show_problems(self, problems: dict[str, list[str]]) -> None:
+        for name, messages in problems.items():
+            if name not in self.errors:  # else the form has said what is wrong with the field already
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
+
+
+def _time_zone_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="Time zone",
+        choices=time_zone_choices,
+        initial="UTC",
+        error_messages={"invalid_choice": "%(value)s is not a known IANA time zone; choose one, e.g. Europe/Berlin."},
+    )
+
+
+def _weekday_field(help_text: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label="Weeks start on", choices=Weekday.choices, coerce=int, initial=Weekday.MONDAY, help_text=help_text
+    )
+
+
+class NewProjectForm(_ProblemsForm):
+    name = forms.CharField(max_length=projects.NAME_MAX)
+    slug = forms.CharField(
+        max_length=64,
+        validators=[
+            RegexValidator(SLUG_PATTERN, "Use lowercase letters, digits and hyphens, starting with a letter or digit.")
+        ],
+        help_text="Lowercase letters, digits and hyphens; in every URL and API call, and it cannot change later.",
+    )
+    description = forms.CharField(
+        required=False, max_length=projects.DESCRIPTION_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    time_zone = _time_zone_field()
+    cycle_weekday = _weekday_field("Each cycle week starts at midnight of this day in the project's time zone.")
+    rubric_template = forms.ChoiceField(
+        label="First rubric",
+        choices=[(template.key, template.title) for template in TEMPLATES] + [(SCRATCH, "From scratch")],
+        initial=TEMPLATES[0].key,
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            self.show_problems(projects.spec_problems(self.spec()))
+        return cleaned
+
+    def spec(self) -> dict:
+        """The project spec `services.projects.create_project` takes."""
+        cleaned = self.cleaned_data
+        return {
+            "slug": cleaned["slug"],
+            "name": cleaned["name"],
+            "description": cleaned.get("description", ""),
+            "time_zone": cleaned["time_zone"],
+            "cycle_weekday": Weekday(cleaned["cycle_weekday"]).label.lower(),
+            "rubric": first_rubric(cleaned["rubric_template"]),
+        }
+
+
+class ProjectSettingsForm(_ProblemsForm):
+    name = forms.CharField(max_length=projects.NAME_MAX)
+    description = forms.CharField(
+        required=False, max_length=projects.DESCRIPTION_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    time_zone = _time_zone_field()
+    cycle_weekday = _weekday_field(
+        "Can change until the first outputs are placed in a queue: the weeks already counted would overlap "
+        "the new ones."
+    )
+    experts_can_explore = forms.BooleanField(
+        label="Experts may open the explore page",
+        required=False,
+        help_text="Leads, engineers and admins always may.",
+    )
+    raw_retention_days = forms.IntegerField(
+        label="Keep raw outputs (days)",
+        required=False,
+        min_value=1,
+        max_value=projects.RETENTION_DAYS_MAX,
+        help_text=(
+            "Outputs older than this are deleted nightly unless they are gold answers or in a dataset. Empty: forever."
+        ),
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        kwargs.setdefault("initial", asdict(projects.settings_of(project)))
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["time_zone"].help_text = (
+            "Weeks start at midnight here. A change applies to the running week and later ones; closed weeks keep "
+            "their dates and reports. Refused in the hours when it would move the running week."
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            self.show_problems(projects.settings_problems(project=self.project, values=self.values()))
+        return cleaned
+
+    def values(self) -> projects.ProjectSettings:
+        cleaned = self.cleaned_data
+        return projects.ProjectSettings(
+            name=cleaned["name"],
+            description=cleaned.get("description", ""),
+            time_zone=cleaned["time_zone"],
+            cycle_weekday=cleaned["cycle_weekday"],
+            experts_can_explore=cleaned.get("experts_can_explore", False),
+            raw_retention_days=cleaned.get("raw_retention_days"),
+        )
