@@ -5,6 +5,7 @@ username, or SIGNIN_ADDRESS_FAILURE_LIMIT from one client address (any usernames
 SIGNIN_LOCKOUT_SECONDS; each further lockout in a row locks twice as long, up to SIGNIN_LOCKOUT_MAX_SECONDS.
 A row with no failure for SIGNIN_FORGET_AFTER_SECONDS starts over. A successful sign-in clears its
 account's row (not its address's: one valid account must not reset an address that guesses others).
+A password reset request counts as a failure of its client address (there is no row kind of its own).
 
 Rows live in PostgreSQL, not the cache, so a lock holds while Redis is down. Reads: selectors/signin.py.
 """
@@ -80,6 +81,14 @@ def record_failure(*, username: str | None, address: str | None) -> Lock | None:
                 caused = Lock(kind=row.kind, until=row.locked_until)
     SignInThrottle.objects.bulk_update(rows, ["failures", "lockouts", "locked_until", "last_failure_at"])
     return caused
+
+
+def record_reset_request(*, address: str) -> Lock | None:
+    """Count a password reset request against the client address, as a failed sign-in; return the lock it caused.
+
+    Only the address: counting against the account would let anyone lock a person out by asking resets for
+    them. Two honest requests cost two of SIGNIN_ADDRESS_FAILURE_LIMIT."""
+    return record_failure(username=None, address=address)
 
 
 def record_success(*, username: str) -> None:
