@@ -438,6 +438,12 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
 # Where people reach this server; links in e-mails (digests) start with it.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Invitations to a project (labeling/services/invitations.py): days a link stays usable, and how many a
+# project may send (invitations and resends) per hour before the next one is refused with a 429.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+INVITATIONS_PER_PROJECT_PER_HOUR = env.int("INVITATIONS_PER_PROJECT_PER_HOUR", default=50)
+if INVITATION_MAX_AGE_DAYS < 1 or INVITATIONS_PER_PROJECT_PER_HOUR < 1:
+    raise ImproperlyConfigured("INVITATION_MAX_AGE_DAYS and INVITATIONS_PER_PROJECT_PER_HOUR must be 1 or more.")
 
 LOGGING = {
     "version": 1,

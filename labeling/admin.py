@@ -6,6 +6,7 @@ from django.forms.fields import InvalidJSONInput
 from labeling.models import (
     ApiKey,
     AuditEvent,
+    Invitation,
     Membership,
     Output,
     Project,
@@ -137,6 +138,20 @@ class MembershipAdmin(ModelAdmin):
     list_display = ["user", "project", "role"]
     list_filter = ["project", "role"]
     list_select_related = ["user", "project"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAddMixin, ModelAdmin):
+    """Invitations are sent, resent and revoked on the project's members page; here an operator reads them."""
+
+    list_display = ["email", "project", "role", "invited_by", "sent_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["project", "role"]
+    search_fields = ["email"]
+    list_select_related = ["project", "invited_by"]
+    readonly_fields = [field.name for field in Invitation._meta.fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SavedView)

@@ -112,3 +112,43 @@ class InvalidFilter(InvalidInput):
     def __init__(self, problems: dict[str, str]):
         super().__init__("Invalid filter: " + "; ".join(f"{name}: {message}" for name, message in problems.items()))
         self.problems = problems
+
+
+class InvitationUnusable(DomainError):
+    """An invitation link that cannot be used (any more); the message says why."""
+
+    status_code = 410
+
+
+class InvitationNotValid(InvitationUnusable):
+    """Unknown or tampered token: the two look the same, so a guess learns nothing."""
+
+    status_code = 404
+
+
+class InvitationUsed(InvitationUnusable):
+    pass
+
+
+class InvitationExpired(InvitationUnusable):
+    pass
+
+
+class InvitationRevoked(InvitationUnusable):
+    pass
+
+
+class InvitationForAnotherEmail(InvitationUnusable):
+    """The signed-in account's email is not the one the invitation was sent to."""
+
+    status_code = 403
+
+
+class TooManyRequests(DomainError):
+    """A limit on how often something may be done was reached; try again after `retry_after` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

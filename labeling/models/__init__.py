@@ -6,7 +6,7 @@ from .health import RoutingState, WorkerHeartbeat
 from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
 from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
-from .projects import ApiKey, AuditEvent, Membership, Project, Role, Scope, Weekday
+from .projects import ApiKey, AuditEvent, Invitation, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
 from .redaction import RedactionRuleSet
 from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
@@ -40,6 +40,7 @@ __all__ = [
     "SlotState",
     "AuditEvent",
     "FeedbackScore",
+    "Invitation",
     "Membership",
     "OutboxMessage",
     "work_key",

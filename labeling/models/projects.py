@@ -91,6 +91,53 @@ class Membership(models.Model):
         return f"{self.user} · {self.project} · {self.role}"
 
 
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        """Neither accepted nor revoked (it may have expired: compare `expires_at`)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+    def usable(self, now):
+        return self.pending().filter(expires_at__gt=now)
+
+
+class Invitation(models.Model):
+    """An invitation by email to join a project with a role. Only a SHA-256 hash of the link's token is kept."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)  # lowercased by the service
+    role = models.CharField(max_length=16, choices=Role)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField()
+    send_count = models.PositiveIntegerField(default=1)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_pending_per_email",
+            ),
+        ]
+        # Single sign-on looks up the invitations addressed to an email, across projects.
+        indexes = [models.Index(fields=["email"], name="invitation_email")]
+
+    def __str__(self) -> str:
+        return f"{self.project} · {self.email} · {self.role}"
+
+
 class Scope(models.TextChoices):
     INGEST = "ingest", "Ingest outputs, feedback and events"
     READ = "read", "Read outputs, datasets and metrics"

@@ -6,6 +6,7 @@ from . import (
     expert_views,
     explore_action_views,
     explore_views,
+    invitation_views,
     lead_views,
     meeting_views,
     redaction_views,
@@ -31,6 +32,8 @@ urlpatterns = [
     path("p/<slug:slug>/manage/queues/<int:queue_id>/backfill", lead_views.queue_backfill, name="queue-backfill"),
     path("p/<slug:slug>/manage/rubric/", lead_views.rubric_versions, name="rubric"),
     path("p/<slug:slug>/manage/experts/", lead_views.expert_progress, name="experts"),
+    # Members (issue 17): leads change roles, remove members, invite by email; the invitation link is public.
+    path("invitations/<str:token>", invitation_views.invitation, name="invitation"),
     # Leads: personal-data redaction rules applied at ingest, with a preview on sample text.
     path("p/<slug:slug>/manage/redaction/", redaction_views.redaction_rules, name="redaction"),
     path("p/<slug:slug>/manage/redaction/preview", redaction_views.redaction_preview, name="redaction-preview"),

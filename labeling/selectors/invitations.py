@@ -1,0 +1,40 @@
+"""Invitations: find one by its link's token, and what single sign-on and the members page read."""
+
+import hashlib
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from labeling.models import Invitation, Project
+
+# secrets.token_urlsafe(32) gives 43 characters; anything much longer is not a token we issued.
+MAX_TOKEN_LENGTH = 100
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 hex digest stored for a token (the token itself is never stored)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation this token opens, whatever its state (used, expired, revoked), or None. One query."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return Invitation.objects.select_related("project", "invited_by").filter(token_hash=token_hash(token)).first()
+
+
+def has_pending_invitation(email: str) -> bool:
+    """Someone invited this email (any case) to a project, and the invitation can still be accepted."""
+    email = (email or "").strip().lower()
+    return bool(email) and Invitation.objects.usable(timezone.now()).filter(email=email).exists()
+
+
+def open_invitations(project: Project) -> QuerySet[Invitation]:
+    """The project's invitations not yet accepted or revoked, expired ones included, newest first."""
+    return project.invitations.pending().select_related("invited_by").order_by("-sent_at", "-pk")
+
+
+def account_exists_for_email(email: str) -> bool:
+    """Some account already uses this email (any case): its owner signs in to accept."""
+    return get_user_model().objects.filter(email__iexact=email).exists()

@@ -1,0 +1,76 @@
+"""The page an invitation link opens: who invited whom to what, and the one way to accept that fits the visitor.
+
+- signed in with the invited email: an Accept button;
+- signed in as someone else: refused, "sign out and open the link again";
+- not signed in, an account has the email: a link to sign in and come back (`next=`);
+- not signed in, no account has it: a form for a username and password that creates the account and accepts.
+An unusable link (unknown or tampered, used, expired, revoked) gets a page saying which, and nothing happens.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from labeling.exceptions import Conflict, InvitationUnusable
+from labeling.selectors.invitations import account_exists_for_email
+from labeling.services import invitations as invitation_services
+
+from .member_forms import AccountForm
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation(request, token: str):
+    try:
+        invited = invitation_services.check_invitation(token)
+    except InvitationUnusable as exc:
+        return _refused(request, exc)
+    user = request.user
+    context = {"invitation": invited, "project": invited.project, "token": token, "form": None}
+    if user.is_authenticated:
+        if not invitation_services.email_matches(invited, user):
+            context["wrong_account"] = invitation_services.masked_email(invited.email)
+            return render(request, "labeling/members/invitation.html", context, status=403)
+        if request.method == "POST":
+            try:
+                membership = invitation_services.accept_invitation(token=token, user=user)
+            except InvitationUnusable as exc:
+                return _refused(request, exc)
+            messages.success(
+                request, f"Welcome to {invited.project.name}: you are {membership.get_role_display().lower()}."
+            )
+            return redirect("labeling:project", slug=invited.project.slug)
+        context["can_accept"] = True
+        return render(request, "labeling/members/invitation.html", context)
+    if account_exists_for_email(invited.email):
+        here = reverse("labeling:invitation", args=[token])
+        context["sign_in_url"] = reverse(settings.LOGIN_URL) + "?" + urlencode({"next": here})
+        return render(request, "labeling/members/invitation.html", context)
+    form = AccountForm(request.POST or None)
+    context["form"] = form
+    if request.method == "POST" and form.is_valid():
+        try:
+            new_user = invitation_services.create_account_and_accept(
+                token=token, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
+            )
+        except invitation_services.InvalidAccount as exc:
+            form.add_problems(exc.problems)
+        except Conflict as exc:
+            form.add_error(None, exc.message)
+        except InvitationUnusable as exc:
+            return _refused(request, exc)
+        else:
+            login(request, new_user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            messages.success(request, f"Welcome to {invited.project.name}. Your account {new_user.username} is ready.")
+            return redirect("labeling:project", slug=invited.project.slug)
+    status = 400 if form.is_bound else 200
+    return render(request, "labeling/members/invitation.html", context, status=status)
+
+
+def _refused(request, exc: InvitationUnusable):
+    return render(request, "labeling/members/invitation_refused.html", {"message": exc.message}, status=exc.status_code)
