@@ -11,15 +11,19 @@ Rows live in PostgreSQL, not the cache, so a lock holds while Redis is down. Rea
 """
 
 import logging
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from labeling.exceptions import Conflict
 from labeling.models import AuditEvent, Membership, SignInThrottle, ThrottleKind
-from labeling.selectors.signin import KEY_LENGTH, Lock, account_key
+from labeling.selectors.signin import KEY_LENGTH, Lock, account_key, free_username
+from labeling.services.invitations import accept_invitations_for_email
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +123,30 @@ def unlock_sign_in(*, username: str | None = None, address: str | None = None, a
             ]
         )
     return deleted
+
+
+@transaction.atomic
+def create_invited_account(*, email: str, username: str, first_name: str = "", last_name: str = ""):
+    """Create the account of a person single sign-on vouched for, and accept every invitation to their email.
+
+    The email must be verified by the provider and have no account yet. The account has no password (it
+    signs in through the provider). Conflict, and nothing created, if no invitation can be accepted any more
+    (revoked or used a moment ago)."""
+    User = get_user_model()
+    email = email.strip().lower()
+    try:
+        with transaction.atomic():
+            user = User(
+                username=free_username(username),
+                email=email,
+                first_name=first_name[: User._meta.get_field("first_name").max_length],
+                last_name=last_name[: User._meta.get_field("last_name").max_length],
+            )
+            user.set_unusable_password()
+            user.save()
+    except IntegrityError:  # the username was taken a moment ago: a random suffix cannot clash
+        user.username = free_username(f"{user.username[:130]}-{secrets.token_hex(4)}")
+        user.save()
+    if not accept_invitations_for_email(user=user):
+        raise Conflict(f"The invitation for {email} was withdrawn or used a moment ago.")
+    return user
