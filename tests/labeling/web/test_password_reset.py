@@ -11,6 +11,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import mail
 from django.test import Client, override_settings
+from django.utils.http import urlsafe_base64_encode
 
 from tests.factories import PASSWORD, UserFactory
 
@@ -227,3 +228,25 @@ def test_with_passwords_off_password_reset_is_404(client, expert, path):
     assert client.get(path).status_code == 404
     assert client.post(path, {"email": "erin@example.com"}).status_code == 404
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(
+    "uid",
+    [
+        urlsafe_base64_encode(str(10**30).encode()),  # beyond a bigint
+        urlsafe_base64_encode(b"1\x00"),
+        urlsafe_base64_encode(b"\xff\xfe"),
+        "not-base64!",
+    ],
+)
+def test_a_hostile_link_is_the_clear_refusal_not_an_error(client, expert, uid):
+    answer = client.get(f"/password-reset/{uid}/set-password/")
+
+    assert answer.status_code == 200 and "This link does not work" in answer.content.decode()
+
+
+@pytest.mark.parametrize("email", ["erin@example.com\x00", "a" * 250 + "@example.com"])
+def test_a_hostile_email_is_a_message_on_the_form(client, expert, email):
+    answer = ask_reset(client, email)
+
+    assert answer.status_code in {200, 400} and mail.outbox == []
