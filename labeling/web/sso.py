@@ -59,11 +59,11 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
             shown = str(claims.get("email") or "").strip()
             raise refuse(
                 request,
-                f"{settings.OIDC_NAME} did not confirm that the email address {shown} is yours, so it cannot "
-                "tell which account is yours. Ask your company's IT to verify the address."
+                f"{settings.OIDC_NAME} did not confirm that the email address {shown} is yours, so expertloop "
+                "cannot tell which account to sign you in to. Ask your company's IT to verify the address."
                 if shown
-                else f"{settings.OIDC_NAME} did not tell us your email address, so it cannot tell which account "
-                "is yours. Ask your company's IT to share it (the `email` scope).",
+                else f"{settings.OIDC_NAME} did not share your email address, so expertloop cannot tell which "
+                "account to sign you in to. Ask your company's IT to allow the email scope.",
             )
         if sociallogin.is_existing:
             user = sociallogin.user
