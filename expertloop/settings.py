@@ -66,6 +66,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "labeling",
     "api",
+    # Single sign-on through OpenID Connect (README "Sign-in"); after labeling so its templates win.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # A NUL or lone surrogate in the URL path or a query parameter is a 400 here, never a database error later.
@@ -166,6 +172,44 @@ if SIGNIN_MAX_CONCURRENT_CHECKS < 0 or SIGNIN_PROXY_COUNT < 0:
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:home"
 LOGOUT_REDIRECT_URL = "login"
+# Password reset by email (README "Sign-in"): how long a reset link works, in seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=24 * 3600)
+if PASSWORD_RESET_TIMEOUT < 60:
+    raise ImproperlyConfigured("PASSWORD_RESET_TIMEOUT must be at least 60 (seconds).")
+
+# Single sign-on through OpenID Connect (README "Sign-in"): on when OIDC_ISSUER is set. allauth only runs the
+# provider's login and callback (labeling/web/sso.py decides who may sign in); the login page, password
+# reset and sign-out stay Django's.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").strip().rstrip("/")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_NAME = env.str("OIDC_NAME", default="Company sign-in").strip() or "Company sign-in"
+if OIDC_ISSUER and not re.match(r"https?://[^/\s]+", OIDC_ISSUER):
+    raise ImproperlyConfigured(f"OIDC_ISSUER={OIDC_ISSUER!r} must be the provider's https:// issuer URL.")
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required too.")
+# Off: people sign in only through the provider; no password is checked (the admin login included).
+PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", default=True)
+if not PASSWORD_SIGN_IN and not OIDC_ISSUER:
+    raise ImproperlyConfigured("PASSWORD_SIGN_IN=false needs single sign-on (OIDC_ISSUER), or nobody can sign in.")
+SOCIALACCOUNT_ONLY = True  # allauth's own account pages (sign-up, its password reset, e-mail management) stay off
+ACCOUNT_EMAIL_VERIFICATION = "none"  # the provider's email_verified claim is what counts (sso.py)
+SOCIALACCOUNT_ADAPTER = "labeling.web.sso.SingleSignOnAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "APPS": [
+            {
+                "provider_id": "sso",  # labeling.web.signin.SSO_PROVIDER_ID
+                "name": OIDC_NAME,
+                "client_id": OIDC_CLIENT_ID,
+                "secret": OIDC_CLIENT_SECRET,
+                "settings": {"server_url": OIDC_ISSUER, "oauth_pkce_enabled": True},
+            }
+        ]
+        if OIDC_ISSUER
+        else []
+    }
+}
 
 # Who may create projects in the web UI: `staff` (users with is_staff, and superusers) or `everyone` signed in.
 PROJECT_CREATORS = env.str("PROJECT_CREATORS", default="").strip().lower() or "staff"

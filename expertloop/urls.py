@@ -1,16 +1,34 @@
+from allauth.account import views as allauth_account_views
+from allauth.socialaccount import views as allauth_social_views
+from allauth.urls import build_provider_urlpatterns
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from labeling.web import health_views
+from labeling.web import health_views, signin
+
+# Single sign-on (allauth): the provider's login and callback, and the few pages its flow may redirect to;
+# none of allauth's account pages (README "Sign-in").
+sso_urlpatterns = [
+    *build_provider_urlpatterns(),  # oidc/<provider_id>/login/ and oidc/<provider_id>/login/callback/
+    path("3rdparty/login/cancelled/", allauth_social_views.login_cancelled, name="socialaccount_login_cancelled"),
+    path("3rdparty/login/error/", allauth_social_views.login_error, name="socialaccount_login_error"),
+    path("inactive/", allauth_account_views.account_inactive, name="account_inactive"),
+]
 
 urlpatterns = [
     # Health for the operator (README, "Health"): liveness without the database, readiness with it.
     path("healthz", health_views.healthz, name="healthz"),
     path("readyz", health_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Password reset by email (off, 404, with PASSWORD_SIGN_IN=false).
+    path("password-reset/", signin.PasswordResetRequestView.as_view(), name="password_reset"),
+    path("password-reset/sent/", signin.PasswordResetSentView.as_view(), name="password_reset_done"),
+    path("password-reset/done/", signin.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("password-reset/<uidb64>/<token>/", signin.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("accounts/", include(sso_urlpatterns)),
     path("", include("api.urls")),
     path("", include("labeling.web.urls")),
 ]

@@ -283,6 +283,9 @@ def _path_values(project: Project) -> dict[str, str]:
         "week_label": cycle.label,
         "decision_id": str(decision.pk),
         "external_id": Output.objects.filter(project=project).order_by("pk").first().external_id,
+        # A password reset link (of user 1, with no reset started: the "link does not work" page).
+        "uidb64": "MQ",
+        "token": "set-password",
         # The admin's own routes.
         "app_label": "labeling",
         "object_id": str(project.pk),

@@ -1,8 +1,11 @@
-"""Whether sign-in is locked for an account or a client address (the rows are written by services/signin.py)."""
+"""Whether sign-in is locked for an account or a client address (the rows are written by services/signin.py);
+the accounts single sign-on may sign in to."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,3 +42,20 @@ def active_lock(*, username: str | None, address: str | None) -> Lock | None:
         .first()
     )
     return None if row is None else Lock(kind=row[0], until=row[1])
+
+
+def accounts_with_email(email: str) -> list:
+    """The accounts (active or not) whose email is this one, in any case; at most two, enough to see a clash."""
+    return list(get_user_model().objects.filter(email__iexact=email.strip()).order_by("pk")[:2])
+
+
+def free_username(wanted: str) -> str:
+    """`wanted` made a valid username (letters, digits and @.+-_), or with -2, -3, … if it is taken."""
+    base = re.sub(r"[^\w.@+-]", "", wanted)[:140] or "user"
+    taken = {
+        name.lower()
+        for name in get_user_model().objects.filter(username__istartswith=base).values_list("username", flat=True)
+    }
+    if base.lower() not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}".lower() not in taken)

@@ -5,20 +5,25 @@ username, or SIGNIN_ADDRESS_FAILURE_LIMIT from one client address (any usernames
 SIGNIN_LOCKOUT_SECONDS; each further lockout in a row locks twice as long, up to SIGNIN_LOCKOUT_MAX_SECONDS.
 A row with no failure for SIGNIN_FORGET_AFTER_SECONDS starts over. A successful sign-in clears its
 account's row (not its address's: one valid account must not reset an address that guesses others).
+A password reset request counts as a failure of its client address (there is no row kind of its own).
 
 Rows live in PostgreSQL, not the cache, so a lock holds while Redis is down. Reads: selectors/signin.py.
 """
 
 import logging
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from labeling.exceptions import Conflict
 from labeling.models import AuditEvent, Membership, SignInThrottle, ThrottleKind
-from labeling.selectors.signin import KEY_LENGTH, Lock, account_key
+from labeling.selectors.signin import KEY_LENGTH, Lock, account_key, free_username
+from labeling.services.invitations import accept_invitations_for_email
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,14 @@ def record_failure(*, username: str | None, address: str | None) -> Lock | None:
     return caused
 
 
+def record_reset_request(*, address: str) -> Lock | None:
+    """Count a password reset request against the client address, as a failed sign-in; return the lock it caused.
+
+    Only the address: counting against the account would let anyone lock a person out by asking resets for
+    them. Two honest requests cost two of SIGNIN_ADDRESS_FAILURE_LIMIT."""
+    return record_failure(username=None, address=address)
+
+
 def record_success(*, username: str) -> None:
     """The account signed in: its failures and lockouts are forgotten."""
     SignInThrottle.objects.filter(kind=ThrottleKind.ACCOUNT, key=account_key(username)).delete()
@@ -110,3 +123,30 @@ def unlock_sign_in(*, username: str | None = None, address: str | None = None, a
             ]
         )
     return deleted
+
+
+@transaction.atomic
+def create_invited_account(*, email: str, username: str, first_name: str = "", last_name: str = ""):
+    """Create the account of a person single sign-on vouched for, and accept every invitation to their email.
+
+    The email must be verified by the provider and have no account yet. The account has no password (it
+    signs in through the provider). Conflict, and nothing created, if no invitation can be accepted any more
+    (revoked or used a moment ago)."""
+    User = get_user_model()
+    email = email.strip().lower()
+    try:
+        with transaction.atomic():
+            user = User(
+                username=free_username(username),
+                email=email,
+                first_name=first_name[: User._meta.get_field("first_name").max_length],
+                last_name=last_name[: User._meta.get_field("last_name").max_length],
+            )
+            user.set_unusable_password()
+            user.save()
+    except IntegrityError:  # the username was taken a moment ago: a random suffix cannot clash
+        user.username = free_username(f"{user.username[:130]}-{secrets.token_hex(4)}")
+        user.save()
+    if not accept_invitations_for_email(user=user):
+        raise Conflict(f"The invitation for {email} was withdrawn or used a moment ago.")
+    return user

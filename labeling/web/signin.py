@@ -8,7 +8,11 @@
   hashing anything (one indexed query), then counts a failure (services/signin.py) or, on success,
   clears the account's failures.
 - `SignInThrottleMiddleware` (innermost): turns a sign-in the backend refused into a 429 page saying
-  why and for how long, with `Retry-After`.
+  why and for how long, with `Retry-After` (or a 403 when password sign-in is turned off).
+- The login page (`SignInView`, with the single sign-on button when OIDC_ISSUER is set) and password reset
+  by email (`PasswordResetRequestView` and Django's other reset views): a reset request counts against the
+  client address like a failed sign-in and is refused while the address is locked. With PASSWORD_SIGN_IN
+  off, no password is checked anywhere and the reset pages are 404.
 """
 
 import ipaddress
@@ -18,35 +22,63 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 
 from labeling.models import ThrottleKind
 from labeling.selectors.signin import active_lock
-from labeling.services.signin import record_failure, record_success
+from labeling.services.signin import record_failure, record_reset_request, record_success
+
+# allauth's id for the one OpenID Connect provider: it names the URLs /accounts/oidc/sso/login/(callback/).
+SSO_PROVIDER_ID = "sso"
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
     message: str
-    retry_after: int  # seconds
+    retry_after: int | None  # seconds
+    status: int = 429
 
 
 BUSY = Refusal("Too many sign-in attempts right now. Try again in a moment.", retry_after=1)
 
 
+def _wait(seconds: int) -> str:
+    return f"{seconds} seconds" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
+
+
 def locked_refusal(kind: str, seconds: int) -> Refusal:
     what = "this account" if kind == ThrottleKind.ACCOUNT else "your network address"
-    minutes = (seconds + 59) // 60
-    wait = f"{seconds} seconds" if seconds < 120 else f"{minutes} minutes"
     return Refusal(
-        f"Too many failed sign-ins for {what}: sign-in is locked for {wait}. "
+        f"Too many failed sign-ins for {what}: sign-in is locked for {_wait(seconds)}. "
         "Try again then, or ask an operator to unlock it.",
         retry_after=seconds,
     )
+
+
+def reset_refusal(seconds: int) -> Refusal:
+    return Refusal(
+        "Too many failed sign-ins and password reset requests from your network address: password reset is "
+        f"locked for {_wait(seconds)}. Try again then, or ask an operator to unlock it.",
+        retry_after=seconds,
+    )
+
+
+def passwords_off_refusal() -> Refusal:
+    return Refusal(f"Password sign-in is turned off here: use {settings.OIDC_NAME}.", retry_after=None, status=403)
+
+
+def refused(request: HttpRequest, refusal: Refusal) -> HttpResponse:
+    """The page that says why a sign-in (or a reset request) was refused and for how long."""
+    context = {"message": refusal.message, "sign_in_url": request.get_full_path()}
+    response = render(request, "registration/sign_in_refused.html", context, status=refusal.status)
+    if refusal.retry_after is not None:
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def client_address(request: HttpRequest) -> str:
@@ -80,6 +112,11 @@ class ThrottledModelBackend(ModelBackend):
     """Django's ModelBackend behind the lockout check; failures are counted, success clears them."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
+        if not settings.PASSWORD_SIGN_IN:
+            # Single sign-on only: no password is checked, not even the admin's (README "Sign-in").
+            if request is not None:
+                request.sign_in_refusal = passwords_off_refusal()
+            raise PermissionDenied
         if request is None:  # not a client's sign-in (a command, a test helper): nothing to throttle
             return super().authenticate(request, username, password, **kwargs)
         if username is None:
@@ -127,7 +164,7 @@ class SignInGateMiddleware:
 
 
 class SignInThrottleMiddleware:
-    """Answer a sign-in the backend refused with a 429 page saying why and for how long."""
+    """Answer a sign-in the backend refused with a page saying why (429 and for how long, or 403)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -137,7 +174,73 @@ class SignInThrottleMiddleware:
         refusal = getattr(request, "sign_in_refusal", None)
         if refusal is None:
             return response
-        context = {"message": refusal.message, "sign_in_url": request.get_full_path()}
-        response = render(request, "registration/sign_in_refused.html", context, status=429)
-        response["Retry-After"] = str(refusal.retry_after)
-        return response
+        return refused(request, refusal)
+
+
+def sign_in_choices(request: HttpRequest) -> dict:
+    """What the login page offers: the password form (and its reset link) and/or the single sign-on button."""
+    sso = bool(settings.OIDC_ISSUER)
+    return {
+        "password_sign_in": settings.PASSWORD_SIGN_IN,
+        "sso_name": settings.OIDC_NAME if sso else "",
+        "sso_url": reverse("openid_connect_login", kwargs={"provider_id": SSO_PROVIDER_ID}) if sso else "",
+    }
+
+
+class SignInView(auth_views.LoginView):
+    """Django's login page; with PASSWORD_SIGN_IN off only its single sign-on button (a password POST is 403)."""
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), **sign_in_choices(self.request)}
+
+
+class PasswordsOnlyMixin:
+    """The password reset pages exist only while passwords sign in."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.PASSWORD_SIGN_IN:
+            raise Http404("Password sign-in is turned off.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+def _duration(seconds: int) -> str:
+    """A reset link's lifetime in words: "3 days", "24 hours", "90 minutes"."""
+    for unit, size, least in (("day", 86400, 2 * 86400), ("hour", 3600, 3600), ("minute", 60, 60)):
+        if seconds >= least and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+class PasswordResetRequestView(PasswordsOnlyMixin, auth_views.PasswordResetView):
+    """Ask for a reset link by email. Answers the same whether or not an account has that address (Django's
+    form mails only active accounts with a usable password); each request counts against the client address
+    as a failed sign-in does, and a locked address is refused with the 429 page, nothing sent."""
+
+    template_name = "registration/reset_request.html"
+    email_template_name = "registration/reset_email.txt"
+    subject_template_name = "registration/reset_subject.txt"
+
+    def form_valid(self, form):
+        address = client_address(self.request)
+        lock = active_lock(username=None, address=address) or record_reset_request(address=address)
+        if lock is not None:
+            return refused(self.request, reset_refusal(lock.seconds_left()))
+        # Links start with SITE_URL, as the digests' do, not with whatever Host the request named.
+        self.extra_email_context = {
+            "site_url": settings.SITE_URL.rstrip("/"),
+            "expires_in": _duration(settings.PASSWORD_RESET_TIMEOUT),
+        }
+        return super().form_valid(form)
+
+
+class PasswordResetSentView(PasswordsOnlyMixin, auth_views.PasswordResetDoneView):
+    template_name = "registration/reset_sent.html"
+
+
+class PasswordResetConfirmView(PasswordsOnlyMixin, auth_views.PasswordResetConfirmView):
+    template_name = "registration/reset_confirm.html"
+
+
+class PasswordResetCompleteView(PasswordsOnlyMixin, auth_views.PasswordResetCompleteView):
+    template_name = "registration/reset_complete.html"

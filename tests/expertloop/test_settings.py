@@ -25,6 +25,11 @@ def test_secret_key_is_required_unless_debug():
         ({"CELERY_VISIBILITY_TIMEOUT": "0"}, "CELERY_VISIBILITY_TIMEOUT must be"),
         ({"SIGNIN_LOCKOUT_SECONDS": "0"}, "SIGNIN_LOCKOUT_SECONDS must be a positive integer"),
         ({"SIGNIN_MAX_CONCURRENT_CHECKS": "-1"}, "must be 0 or more"),
+        ({"PASSWORD_SIGN_IN": "false"}, "PASSWORD_SIGN_IN=false needs single sign-on"),
+        ({"PASSWORD_SIGN_IN": "maybe"}, "PASSWORD_SIGN_IN"),
+        ({"OIDC_ISSUER": "https://idp.example.com"}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required"),
+        ({"OIDC_ISSUER": "idp.example.com", "OIDC_CLIENT_ID": "a", "OIDC_CLIENT_SECRET": "b"}, "issuer URL"),
+        ({"PASSWORD_RESET_TIMEOUT": "10"}, "PASSWORD_RESET_TIMEOUT must be at least 60"),
     ],
 )
 def test_bad_values_fail_at_start(env, message):

@@ -1,0 +1,99 @@
+"""Single sign-on through OpenID Connect: allauth runs the provider's code flow, this adapter decides whom it signs in.
+
+Only an email the provider says it verified (`email_verified`) counts:
+- an account already linked to the provider's user signs in;
+- else the one account with that email is linked and signs in (an inactive or a shared email is refused);
+- else, if the email has a pending invitation, an account without a password is created and every pending
+  invitation to that email is accepted;
+- else the person is refused ("ask a lead of your project to invite …") and nothing is created.
+An account that signs in also accepts the invitations pending for its own email. Refusals are a 403 page.
+allauth never signs anyone up by itself (`is_open_for_signup` is False): every account is made here.
+"""
+
+import logging
+
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.conf import settings
+from django.http import HttpRequest
+from django.shortcuts import render
+
+from labeling.exceptions import Conflict
+from labeling.selectors.invitations import has_pending_invitation
+from labeling.selectors.signin import accounts_with_email
+from labeling.services.invitations import accept_invitations_for_email
+from labeling.services.signin import create_invited_account
+
+log = logging.getLogger(__name__)
+
+
+def provider_claims(sociallogin) -> dict:
+    """What the provider said about the person: the userinfo answer, else the ID token's claims."""
+    data = sociallogin.account.extra_data or {}
+    return data.get("userinfo") or data.get("id_token") or data
+
+
+def verified_email(claims: dict) -> str | None:
+    """The email if the provider vouches for it (`email_verified` true; some providers send the string)."""
+    email = str(claims.get("email") or "").strip().lower()
+    verified = claims.get("email_verified")
+    if isinstance(verified, str):
+        verified = verified.strip().lower() == "true"
+    return email if email and verified is True else None
+
+
+def refuse(request: HttpRequest, message: str) -> ImmediateHttpResponse:
+    log.info("Single sign-on refused: %s", message)
+    context = {"message": message, "sso_name": settings.OIDC_NAME}
+    return ImmediateHttpResponse(render(request, "registration/sso_refused.html", context, status=403))
+
+
+class SingleSignOnAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        return False  # accounts are created by pre_social_login, for invited emails only
+
+    def pre_social_login(self, request, sociallogin) -> None:
+        claims = provider_claims(sociallogin)
+        email = verified_email(claims)
+        if email is None:
+            shown = str(claims.get("email") or "").strip()
+            raise refuse(
+                request,
+                f"{settings.OIDC_NAME} did not confirm that the email address {shown} is yours, so expertloop "
+                "cannot tell which account to sign you in to. Ask your company's IT to verify the address."
+                if shown
+                else f"{settings.OIDC_NAME} did not share your email address, so expertloop cannot tell which "
+                "account to sign you in to. Ask your company's IT to allow the email scope.",
+            )
+        if sociallogin.is_existing:
+            user = sociallogin.user
+        else:
+            user = self._account_for(request, sociallogin, email, claims)
+        if not user.is_active:
+            raise refuse(request, f"The account for {email} is deactivated. Ask an operator to reactivate it.")
+        if (user.email or "").strip().lower() == email:
+            accept_invitations_for_email(user=user)
+
+    def _account_for(self, request, sociallogin, email: str, claims: dict):
+        """Link the provider's user to the account with this email, creating it for an invited email."""
+        accounts = accounts_with_email(email)
+        if len(accounts) > 1:
+            raise refuse(request, f"Several accounts here use {email}. Ask an operator to give each its own address.")
+        uninvited = f"Ask a lead of your project to invite {email}."
+        if accounts:
+            user = accounts[0]
+        elif not has_pending_invitation(email):
+            raise refuse(request, f"There is no account or invitation for {email} here. {uninvited}")
+        else:
+            try:
+                user = create_invited_account(
+                    email=email,
+                    username=str(claims.get("preferred_username") or email.partition("@")[0]),
+                    first_name=str(claims.get("given_name") or ""),
+                    last_name=str(claims.get("family_name") or ""),
+                )
+            except Conflict as exc:
+                raise refuse(request, f"{exc.message} {uninvited}") from None
+        if user.is_active:
+            sociallogin.connect(request, user)  # the next sign-in finds the account by the provider's user id
+        return user

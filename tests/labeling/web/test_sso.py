@@ -1,0 +1,179 @@
+"""Whom single sign-on signs in (labeling/web/sso.py), case by case; the whole flow against a real provider is
+tests/integration/test_oidc_sign_in.py."""
+
+from unittest import mock
+
+import pytest
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.models import SocialAccount, SocialLogin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client, RequestFactory, override_settings
+
+from labeling.models import Invitation, Membership
+from labeling.services.invitations import invite_member, revoke_invitation
+from labeling.web.sso import SingleSignOnAdapter, verified_email
+from tests.factories import UserFactory
+
+SSO_SETTINGS = {
+    "OIDC_ISSUER": "https://idp.example.com",
+    "OIDC_NAME": "Acme sign-in",
+    "SOCIALACCOUNT_PROVIDERS": {
+        "openid_connect": {
+            "APPS": [
+                {
+                    "provider_id": "sso",
+                    "name": "Acme sign-in",
+                    "client_id": "expertloop",
+                    "secret": "secret",
+                    "settings": {"server_url": "https://idp.example.com"},
+                }
+            ]
+        }
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def sso_configured(settings):
+    for name, value in SSO_SETTINGS.items():
+        setattr(settings, name, value)
+
+
+def provider_says(email: str, verified=True, **claims) -> SocialLogin:
+    """A sign-in allauth has completed at the provider, not yet matched to an account."""
+    userinfo = {"sub": "idp-user-1", "email": email, "email_verified": verified, **claims}
+    account = SocialAccount(provider="sso", uid="idp-user-1", extra_data={"userinfo": userinfo})
+    return SocialLogin(account=account, user=get_user_model()())
+
+
+def pre_social_login(sociallogin: SocialLogin):
+    """Run the adapter's decision; the refusal response if it refused, else the account it will sign in."""
+    request = RequestFactory().get("/accounts/oidc/sso/login/callback/")
+    request.user, request.session = AnonymousUser(), SessionStore()
+    try:
+        SingleSignOnAdapter().pre_social_login(request, sociallogin)
+    except ImmediateHttpResponse as refusal:
+        return refusal.response
+    return sociallogin.user
+
+
+@pytest.mark.parametrize(
+    "claim, counts",
+    [(True, True), ("true", True), ("TRUE", True), (False, False), ("false", False), (None, False), (1, False)],
+)
+def test_only_an_email_the_provider_verified_counts(claim, counts):
+    claims = {"email": " Erin@Example.com ", "email_verified": claim}
+
+    assert verified_email(claims) == ("erin@example.com" if counts else None)
+
+
+def test_an_email_without_a_verified_claim_is_refused_and_nothing_created(project):
+    invite_member(project=project, email="nina@example.com", role="expert", invited_by=None)
+
+    refusal = pre_social_login(provider_says("nina@example.com", verified=None))
+
+    assert refusal.status_code == 403
+    assert "did not confirm that the email address nina@example.com is yours" in refusal.content.decode()
+    assert not get_user_model().objects.exists() and not SocialAccount.objects.exists()
+
+
+@override_settings(OIDC_NAME="Acme <b>sign-in</b>")
+def test_the_refusal_page_escapes_what_the_provider_and_settings_say(db):
+    refusal = pre_social_login(provider_says("<script>x</script>@example.com", verified=False))
+
+    page = refusal.content.decode()
+    assert "<script>x" not in page and "&lt;script&gt;x" in page
+    assert "<b>sign-in" not in page
+
+
+def test_an_existing_account_is_linked_and_accepts_the_invitations_to_its_email(expert, other_project):
+    invite_member(project=other_project, email="erin@example.com", role="lead", invited_by=None)
+
+    signed_in = pre_social_login(provider_says("ERIN@example.com"))
+
+    assert signed_in == expert
+    assert SocialAccount.objects.get(uid="idp-user-1").user == expert
+    assert Membership.objects.get(user=expert, project=other_project).role == "lead"
+
+
+def test_an_email_two_accounts_share_is_refused(expert):
+    UserFactory(username="erin2", email="Erin@example.com")
+
+    refusal = pre_social_login(provider_says("erin@example.com"))
+
+    assert refusal.status_code == 403 and "Several accounts here use erin@example.com" in refusal.content.decode()
+    assert not SocialAccount.objects.exists()
+
+
+def test_a_deactivated_account_is_refused_and_not_linked(expert):
+    expert.is_active = False
+    expert.save(update_fields=["is_active"])
+
+    refusal = pre_social_login(provider_says("erin@example.com"))
+
+    assert refusal.status_code == 403 and "deactivated" in refusal.content.decode()
+    assert not SocialAccount.objects.exists()
+
+
+def test_an_invited_email_gets_an_account_named_after_the_provider_username_made_free(project):
+    UserFactory(username="nina", email="another-nina@example.com")
+    invite_member(project=project, email="nina@example.com", role="engineer", invited_by=None)
+
+    created = pre_social_login(provider_says("nina@example.com", preferred_username="nina", given_name="Nina"))
+
+    assert (created.username, created.email, created.first_name) == ("nina-2", "nina@example.com", "Nina")
+    assert not created.has_usable_password()
+    assert Membership.objects.get(user=created, project=project).role == "engineer"
+    assert SocialAccount.objects.get().user == created
+
+
+def test_an_uninvited_email_is_refused_and_nothing_created(project):
+    refusal = pre_social_login(provider_says("uma@example.com"))
+
+    assert refusal.status_code == 403
+    assert "Ask a lead of your project to invite uma@example.com." in refusal.content.decode()
+    assert not get_user_model().objects.exists()
+
+
+def test_an_invitation_revoked_during_the_sign_in_leaves_nothing_behind(project):
+    issued = invite_member(project=project, email="nina@example.com", role="expert", invited_by=None)
+    revoke_invitation(invitation=issued.invitation, revoked_by=None)
+
+    # The pending check saw the invitation; the account's creation finds it revoked: all of it rolls back.
+    with mock.patch("labeling.web.sso.has_pending_invitation", return_value=True):
+        refusal = pre_social_login(provider_says("nina@example.com"))
+
+    assert refusal.status_code == 403 and "invite nina@example.com" in refusal.content.decode()
+    assert not get_user_model().objects.exists() and not SocialAccount.objects.exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+# The pages -------------------------------------------------------------------------------------------------
+
+
+@override_settings(OIDC_ISSUER="", SOCIALACCOUNT_PROVIDERS={"openid_connect": {"APPS": []}})
+def test_without_an_issuer_the_sso_urls_are_404(client, db):
+    assert client.get("/accounts/oidc/sso/login/").status_code == 404
+    assert client.post("/accounts/oidc/sso/login/").status_code == 404
+    assert client.get("/accounts/oidc/sso/login/callback/?code=x&state=y").status_code == 404
+
+
+def test_the_sso_button_needs_the_csrf_token(db):
+    strict = Client(enforce_csrf_checks=True)
+
+    assert strict.post("/accounts/oidc/sso/login/", {"process": "login"}).status_code == 403
+
+
+def test_a_callback_without_a_started_sign_in_is_a_clear_page_not_a_500(client, db):
+    answer = client.get("/accounts/oidc/sso/login/callback/?code=forged&state=forged")
+
+    assert answer.status_code == 401
+    assert "Signing in through Acme sign-in did not complete" in answer.content.decode()
+    assert not get_user_model().objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"])
+def test_allauth_s_own_account_pages_are_not_served(client, db, path):
+    assert client.get(path).status_code == 404
