@@ -72,6 +72,12 @@ class Forbidden(DomainError):
     status_code = 403
 
 
+class TooManyRequests(DomainError):
+    """A limit on how often something may be done was reached; the message says when it may be done again."""
+
+    status_code = 429
+
+
 class InvalidInput(DomainError):
     """A value a person or client gave does not fit (the message says which and why)."""
 
