@@ -100,7 +100,7 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
             project_id=api_key.project_id,
             actor=revoked_by,
             action="api_key.revoked",
-            details={"prefix": api_key.prefix},
+            details={"prefix": api_key.prefix, "name": api_key.name},
         )
     api_key.refresh_from_db(fields=["revoked_at"])
 
