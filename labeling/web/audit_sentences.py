@@ -68,7 +68,7 @@ def _settings_changed(d: dict) -> str:
 
 def _key_revoked(d: dict) -> str:
     name = f"“{text(d['name'])}” " if d.get("name") else ""
-    return f"Revoked the API key {name}({d['prefix']}…)"
+    return f"Revoked the API key {name}(el_{text(d['prefix'])}_…)"
 
 
 def _backfill(d: dict) -> str:
@@ -114,7 +114,7 @@ class Action:
 
 
 ACTIONS: dict[str, Action] = {
-    "api_key.created": Action("Key created", "Created the API key “{name}” ({prefix}…) with the scopes {scopes}"),
+    "api_key.created": Action("Key created", "Created the API key “{name}” (el_{prefix}_…) with the scopes {scopes}"),
     "api_key.revoked": Action("Key revoked", _key_revoked),
     "member.invited": Action("Member invited", "Invited {email} as {role}"),
     "member.added": Action("Member added", "Added {username} as {role} (through {via})"),
