@@ -41,11 +41,12 @@ def audit_page(
     where: AuditFilter,
     older_than: int | None = None,
     newer_than: int | None = None,
-    size: int = PAGE_SIZE,
+    size: int | None = None,
 ) -> AuditPage:
     """One page of the project's events matching `where`, newest first: the newest page, or the page just
     older than the event `older_than`, or just newer than the event `newer_than` (InvalidInput for an id that
     is not one of the project's events). Two queries with a cursor, one without; actors come with the events."""
+    size = size or PAGE_SIZE
     events = (
         AuditEvent.objects.filter(project=project)
         .filter(_matching(project, where))
