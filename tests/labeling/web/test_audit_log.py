@@ -206,7 +206,7 @@ def test_times_are_in_the_projects_time_zone_and_automatic_events_say_so(lead_cl
     html = lead_client.get(url(project)).content.decode()
 
     assert ">2026-11-21 08:30:00</time>" in html and "Asia/Tokyo" in html
-    assert "expertloop (automatic)" in html and "API key <code>abc123…</code>" in html
+    assert "expertloop (automatic)" in html and "API key <code>el_abc123_…</code>" in html
     assert "Deleted 4 outputs older than 90 days" in html
     assert "Erased an end user&#x27;s data: 2 outputs, 1 labels, 5 usage events" in html
 
