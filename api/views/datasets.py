@@ -253,5 +253,5 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         },
     )
     def post(self, request, *args, **kwargs):
-        request_build(dataset=self.dataset)
+        request_build(dataset=self.dataset, actor=request.user)
         return Response(BuildOut({"status": "requested"}).data, status=status.HTTP_202_ACCEPTED)

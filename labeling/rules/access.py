@@ -29,6 +29,8 @@ MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
 DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 # Saved explore views are shared by the whole project: the people who slice the data name them, experts open them.
 SAVING_VIEW_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
+# API keys feed the product app's ingest and the engineers' pulls: engineers issue them too, experts do not.
+KEY_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.exceptions import DomainError, KeyRejected
+from labeling.exceptions import DomainError, KeyRejected, TooManyRequests
 from labeling.models import ApiKey, AuditEvent, Project, Scope
+from labeling.rules.text import check_storable
 
 KEY_PREFIX = "el_"
 # Writing last_used_at on every request would turn every read into a write; a minute is precise enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+NAME_MAX_CHARS = ApiKey._meta.get_field("name").max_length
+# A hijacked session must not mint keys in bulk; a team issuing or rotating keys stays far below this.
+KEYS_PER_WINDOW = 20
+KEY_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,15 @@ def parse_scopes(text: str) -> list[str]:
 
 @transaction.atomic
 def create_api_key(*, project: Project, name: str, scopes: list[str], created_by=None) -> IssuedKey:
-    """Issue a key for the project; the returned secret is the only copy."""
+    """Issue a key for the project; the returned secret is the only copy.
+
+    At most KEYS_PER_WINDOW keys a project per KEY_WINDOW (TooManyRequests beyond)."""
     if not name.strip():
         raise DomainError("A key needs a name.")
+    if len(name.strip()) > NAME_MAX_CHARS:
+        raise DomainError(f"A key's name is at most {NAME_MAX_CHARS} characters.")
+    check_storable(name=name)
+    _check_key_rate(project)
     prefix = secrets.token_hex(6)
     token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
@@ -64,6 +75,25 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
     return IssuedKey(api_key=api_key, secret=token)
 
 
+def _check_key_rate(project: Project) -> None:
+    # The project's row lock makes concurrent creations wait for each other, so none counts past the limit.
+    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    since = timezone.now() - KEY_WINDOW
+    recent = list(
+        ApiKey.objects.filter(project=project, created_at__gte=since)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:KEYS_PER_WINDOW]
+    )
+    if len(recent) >= KEYS_PER_WINDOW:
+        retry_after = max(1, int((recent[-1] - since).total_seconds()) + 1)
+        minutes = (retry_after + 59) // 60
+        raise TooManyRequests(
+            f"This project had {KEYS_PER_WINDOW} keys issued in the last hour, the most allowed. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            retry_after=retry_after,
+        )
+
+
 @transaction.atomic
 def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
     """Revoke a key at once; revoking twice is harmless."""
@@ -72,7 +102,7 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
             project_id=api_key.project_id,
             actor=revoked_by,
             action="api_key.revoked",
-            details={"prefix": api_key.prefix},
+            details={"prefix": api_key.prefix, "name": api_key.name},
         )
     api_key.refresh_from_db(fields=["revoked_at"])
 

@@ -349,6 +349,7 @@ def send_digests(*, cycle_id: int) -> int:
 # Decisions ---------------------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def add_decision(
     *, user, cycle: ReviewCycle, text: str, owner: str = "", due_date: date | None = None, item_id: int | None = None
 ) -> Decision:
@@ -365,11 +366,30 @@ def add_decision(
         raise InvalidInput("A decision may not contain NUL characters.")
     if item_id is not None and not Item.objects.filter(pk=item_id, project=cycle.project).exists():
         raise NotFound("No such item.")
-    return Decision.objects.create(
+    decision = Decision.objects.create(
         cycle=cycle, text=text, owner=owner, due_date=due_date, item_id=item_id, created_by=user
     )
+    AuditEvent.objects.create(
+        project_id=cycle.project_id, actor=user, action="decision.added", details=_decision_details(decision)
+    )
+    return decision
 
 
+@transaction.atomic
 def delete_decision(*, user, decision: Decision) -> None:
     check_can_manage(user, decision.cycle.project)
+    AuditEvent.objects.create(
+        project_id=decision.cycle.project_id, actor=user, action="decision.deleted", details=_decision_details(decision)
+    )
     decision.delete()
+
+
+def _decision_details(decision: Decision) -> dict:
+    return {
+        "decision": decision.pk,
+        "week": week_label(decision.cycle.week),
+        "text": decision.text,
+        "owner": decision.owner,
+        "due_date": decision.due_date.isoformat() if decision.due_date else None,
+        "item": decision.item_id,
+    }

@@ -25,6 +25,7 @@ from django.utils.text import slugify
 
 from labeling.exceptions import DomainError, InvalidSpec
 from labeling.models import (
+    AuditEvent,
     Dataset,
     DatasetRow,
     DatasetVersion,
@@ -42,6 +43,7 @@ from labeling.rules import gold as rules_gold
 from labeling.rules.calendar import cycle_week
 
 from . import outbox
+from .queues import audit_actor
 
 ROW_CHUNK = 2000
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -61,7 +63,7 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @transaction.atomic
-def create_dataset(*, project: Project, spec: object) -> Dataset:
+def create_dataset(*, project: Project, spec: object, actor=None) -> Dataset:
     """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes)."""
     try:
         parsed = msgspec.convert(spec, DatasetSpec, strict=False)
@@ -101,6 +103,12 @@ def create_dataset(*, project: Project, spec: object) -> Dataset:
         auto_rebuild=parsed.auto_rebuild,
     )
     dataset.queues.set(queues)
+    AuditEvent.objects.create(
+        project=project,
+        actor=audit_actor(actor),
+        action="dataset.created",
+        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name},
+    )
     return dataset
 
 
@@ -115,8 +123,14 @@ def split_of(external_id: str, splits: dict[str, int]) -> str:
 
 
 @transaction.atomic
-def request_build(*, dataset: Dataset) -> None:
+def request_build(*, dataset: Dataset, actor=None) -> None:
     """Ask a worker to build a new version (through the outbox: sent once this transaction commits)."""
+    AuditEvent.objects.create(
+        project_id=dataset.project_id,
+        actor=audit_actor(actor),
+        action="dataset.build_requested",
+        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name},
+    )
     Dataset.objects.filter(pk=dataset.pk).update(build_requested_at=timezone.now(), build_error="")
     outbox.enqueue(task="labeling.build_dataset", args=[dataset.pk], dedupe_key=work_key("build_dataset", dataset.pk))
 

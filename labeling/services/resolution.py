@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from labeling.exceptions import DomainError, InvalidAnswers, NotFound
 from labeling.models import (
+    AuditEvent,
     Item,
     ItemStatus,
     Label,
@@ -22,7 +23,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import open_ties, resolve_answers
+from labeling.rules.gold import gold_answer, open_ties, resolve_answers
 from labeling.rules.text import check_storable
 
 from . import outbox
@@ -132,6 +133,12 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
         resolution.note = note.strip()
     resolution.status = _status(resolution)
     resolution.save()
+    AuditEvent.objects.create(
+        project_id=item.project_id,
+        actor=lead,
+        action="gold.marked_for_adjudication",
+        details={"item": item.pk, "external_id": item.output.external_id},
+    )
     return resolution
 
 
@@ -148,6 +155,11 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Resolution
     validate_answers([{**question, "required": False} for question in questions], given)
     if not given:
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
+    # Each decided question's gold value before and after, for the audit log.
+    changed = {
+        key: [gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)), value]
+        for key, value in given.items()
+    }
     resolution.adjudicated = {
         **resolution.adjudicated,
         **{key: {"value": value, "method": "adjudicated"} for key, value in given.items()},
@@ -157,4 +169,10 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Resolution
     resolution.note = note.strip() or resolution.note
     resolution.status = _status(resolution)
     resolution.save()
+    AuditEvent.objects.create(
+        project_id=item.project_id,
+        actor=lead,
+        action="gold.adjudicated",
+        details={"item": item.pk, "external_id": item.output.external_id, "answers": changed},
+    )
     return resolution

@@ -59,7 +59,7 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "labeling/datasets/form.html", context)
     if form.is_valid():
         try:
-            dataset = dataset_services.create_dataset(project=project, spec=form.spec())
+            dataset = dataset_services.create_dataset(project=project, spec=form.spec(), actor=request.user)
         except InvalidSpec as exc:
             form.add_problems(exc)
         else:
@@ -97,7 +97,7 @@ def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRe
 def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
     project, _ = member_project(request.user, slug, DATASET_ROLES)
     dataset = dataset_of_project(project, dataset_slug)
-    dataset_services.request_build(dataset=dataset)
+    dataset_services.request_build(dataset=dataset, actor=request.user)
     messages.success(
         request,
         f"Build of “{dataset.name}” requested. The new version appears below when it is ready; "

@@ -2,11 +2,13 @@ from django.urls import path, re_path
 
 from . import (
     adjudication_views,
+    audit_views,
     dataset_views,
     expert_views,
     explore_action_views,
     explore_views,
     invitation_views,
+    key_views,
     lead_views,
     meeting_views,
     member_views,
@@ -64,6 +66,11 @@ urlpatterns = [
     path("p/<slug:slug>/datasets/new", dataset_views.dataset_create, name="dataset-create"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/", dataset_views.dataset_detail, name="dataset"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/build", dataset_views.dataset_build, name="dataset-build"),
+    # Engineers, leads and admins: the project's API keys (a new key's secret is shown once), revoking one.
+    path("p/<slug:slug>/keys/", key_views.api_keys, name="api-keys"),
+    path("p/<slug:slug>/keys/<int:key_id>/revoke", key_views.api_key_revoke, name="api-key-revoke"),
+    # Leads and admins: the audit log, who did what in the project.
+    path("p/<slug:slug>/manage/audit/", audit_views.audit_log, name="audit"),
     # Everyone in the project: the weekly review meeting (leads write decisions and close the week), dashboards.
     path("p/<slug:slug>/meeting/", meeting_views.meeting, name="meeting"),
     path("p/<slug:slug>/meeting/<str:week_label>/", meeting_views.meeting_week, name="meeting-week"),

@@ -1,0 +1,57 @@
+"""A project's API keys as its keys page shows them: active first, the one used last, the stale ones."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from labeling.exceptions import NotFound
+from labeling.models import ApiKey, Project
+
+# An active key nobody used for this long is worth a look: forgotten, or an app that stopped sending.
+STALE_AFTER = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    api_key: ApiKey
+    used_last: bool  # the active key used most recently: the one the product app sends now
+    stale: bool  # active, and unused (or never used) for STALE_AFTER
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectKeys:
+    rows: list[KeyRow]
+    last_used: ApiKey | None
+    active: int
+
+
+def project_keys(project: Project, now: datetime | None = None) -> ProjectKeys:
+    """Every key of the project with who made it: active ones newest first, then the revoked ones (one query)."""
+    now = now or timezone.now()
+    keys = list(
+        ApiKey.objects.filter(project=project)
+        .select_related("created_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-pk")
+    )
+    active = [key for key in keys if key.revoked_at is None]
+    used = [key for key in active if key.last_used_at is not None]
+    last_used = max(used, key=lambda key: (key.last_used_at, key.pk)) if used else None
+    rows = [
+        KeyRow(
+            api_key=key,
+            used_last=key is last_used,
+            stale=key.revoked_at is None and (key.last_used_at or key.created_at) < now - STALE_AFTER,
+        )
+        for key in keys
+    ]
+    return ProjectKeys(rows=rows, last_used=last_used, active=len(active))
+
+
+def key_of_project(project: Project, key_id: int) -> ApiKey:
+    """The project's key with this id, else NotFound (another project's key included)."""
+    api_key = ApiKey.objects.filter(project=project, pk=key_id).select_related("created_by").first()
+    if api_key is None:
+        raise NotFound("No such API key.")
+    return api_key

@@ -1,0 +1,208 @@
+"""What each audited action means, in words: the one place the audit log page learns how to say an event.
+
+`ACTIONS` maps an action to a short label (for the filter) and a sentence built from the event's details.
+Sentences are plain text: the template escapes them like any user text, so a `<script>` in a detail shows
+as text. An action missing here, or an event whose details lack a field its sentence needs, is shown as
+its raw action with the details as key=value pairs.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
+VALUE_CHARS = 160
+LIST_ITEMS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    key: str
+    label: str
+    prefixes: tuple[str, ...]
+
+
+# The filter groups the actions by area, in this order; an action of no area falls under "Other".
+AREAS = (
+    Area("keys", "API keys", ("api_key.",)),
+    Area("members", "Members", ("member.", "invitation.")),
+    Area("project", "Project", ("project.",)),
+    Area("rubric", "Rubric", ("rubric.",)),
+    Area("queues", "Queues", ("queue.",)),
+    Area("weeks", "Weeks and meetings", ("cycle.", "decision.")),
+    Area("adjudication", "Adjudication", ("gold.",)),
+    Area("datasets", "Datasets", ("dataset.",)),
+    Area("privacy", "Privacy", ("privacy.", "retention.", "redaction.")),
+    Area("exports", "Exports and explore", ("outputs.", "saved_view.")),
+    Area("sign_in", "Sign-in", ("sign_in.",)),
+)
+OTHER = Area("other", "Other", ())
+
+
+def text(value) -> str:
+    """A detail as a reader wants it: lists joined, nothing as a dash, long text cut."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        shown = ", ".join(text(item) for item in value[:LIST_ITEMS])
+        return shown + (f" and {len(value) - LIST_ITEMS} more" if len(value) > LIST_ITEMS else "")
+    if isinstance(value, dict):
+        return "; ".join(f"{key}={text(item)}" for key, item in value.items())
+    shown = str(value)
+    return shown if len(shown) <= VALUE_CHARS else shown[: VALUE_CHARS - 1] + "…"
+
+
+def _words(name: str) -> str:
+    return str(name).replace("_", " ")
+
+
+def _changes(pairs: dict) -> str:
+    """{"field": [before, after]} as "field: before → after; …"."""
+    return "; ".join(f"{_words(key)}: {text(before)} → {text(after)}" for key, (before, after) in pairs.items())
+
+
+def _settings_changed(d: dict) -> str:
+    return f"Changed the project's settings: {_changes(d['changes'])}"
+
+
+def _key_revoked(d: dict) -> str:
+    name = f"“{text(d['name'])}” " if d.get("name") else ""
+    return f"Revoked the API key {name}(el_{text(d['prefix'])}_…)"
+
+
+def _backfill(d: dict) -> str:
+    since = f" since {text(d['since'])[:10]}" if d.get("since") else ""
+    return f"Asked for a backfill of the queue {text(d['slug'])}{since}"
+
+
+def _decision(verb: str) -> Callable[[dict], str]:
+    def sentence(d: dict) -> str:
+        owner = f", owner {text(d['owner'])}" if d.get("owner") else ""
+        due = f", due {text(d['due_date'])}" if d.get("due_date") else ""
+        return f"{verb} a decision of {text(d['week'])}: “{text(d['text'])}”{owner}{due}"
+
+    return sentence
+
+
+def _adjudicated(d: dict) -> str:
+    return f"Decided the gold answer of item {text(d['item'])} ({text(d['external_id'])}): {_changes(d['answers'])}"
+
+
+def _erased(d: dict) -> str:
+    return (
+        f"Erased an end user's data: {text(d['outputs'])} outputs, {text(d.get('labels', 0))} labels, "
+        f"{text(d.get('usage_events', 0))} usage events"
+    )
+
+
+def _exported(d: dict) -> str:
+    where = f" matching {text(d['filter'])}" if d.get("filter") else ""
+    return f"Exported outputs as {text(d['format']).upper()}{where}"
+
+
+def _unlocked(d: dict) -> str:
+    whom = [text(d["username"])] if d.get("username") else []
+    whom += [f"the address {text(d['address'])}"] if d.get("address") else []
+    return f"Lifted the sign-in lock of {' and '.join(whom) or 'nobody'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    label: str
+    sentence: str | Callable[[dict], str]  # a str.format template over the details, or a function of them
+
+
+ACTIONS: dict[str, Action] = {
+    "api_key.created": Action("Key created", "Created the API key “{name}” (el_{prefix}_…) with the scopes {scopes}"),
+    "api_key.revoked": Action("Key revoked", _key_revoked),
+    "member.invited": Action("Member invited", "Invited {email} as {role}"),
+    "member.added": Action("Member added", "Added {username} as {role} (through {via})"),
+    "member.removed": Action("Member removed", "Removed {username} from the project"),
+    "member.role_changed": Action("Role changed", "Changed {username}'s role from {from} to {to}"),
+    "invitation.revoked": Action("Invitation revoked", "Revoked the invitation of {email}"),
+    "invitation.resent": Action("Invitation resent", "Sent the invitation to {email} again"),
+    "project.created": Action("Project created", "Created the project {slug}"),
+    "project.settings_changed": Action("Settings changed", _settings_changed),
+    "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),
+    "queue.created": Action("Queue created", "Created the queue {slug}"),
+    "queue.updated": Action("Queue changed", "Changed the queue {slug}: {changed}"),
+    "queue.backfill_requested": Action("Backfill requested", _backfill),
+    "queue.outputs_added": Action(
+        "Outputs added to a queue",
+        "Added {added} outputs to the queue {queue} from the explore page ({already_in} were in it already)",
+    ),
+    "cycle.closed": Action("Week closed", "Closed the week {week}"),
+    "decision.added": Action("Decision recorded", _decision("Recorded")),
+    "decision.deleted": Action("Decision deleted", _decision("Deleted")),
+    "gold.adjudicated": Action("Item adjudicated", _adjudicated),
+    "gold.marked_for_adjudication": Action(
+        "Item sent to adjudication", "Sent item {item} ({external_id}) to adjudication"
+    ),
+    "dataset.created": Action("Dataset created", "Created the dataset “{name}”"),
+    "dataset.build_requested": Action("Dataset build requested", "Asked for a new version of the dataset “{name}”"),
+    "privacy.end_user_erased": Action("End user erased", _erased),
+    "retention.outputs_deleted": Action(
+        "Old outputs deleted", "Deleted {deleted} outputs older than {days} days (the raw-retention period)"
+    ),
+    "redaction.rules_saved": Action("Redaction rules saved", "Saved version {version} of the redaction rules"),
+    "redaction.outputs_redacted": Action(
+        "Stored outputs redacted", "Redacted {outputs} stored outputs with version {version} of the rules"
+    ),
+    "outputs.exported": Action("Outputs exported", _exported),
+    "saved_view.created": Action("Explore view saved", "Saved the explore view “{name}”"),
+    "saved_view.deleted": Action("Explore view deleted", "Deleted the explore view “{name}”"),
+    "sign_in.unlocked": Action("Sign-in unlocked", _unlocked),
+}
+
+
+class _Details(dict):
+    """The details with each value as text, for a sentence template."""
+
+    def __getitem__(self, key):
+        return text(super().__getitem__(key))
+
+
+def sentence(action: str, details) -> str | None:
+    """The event in words, or None when the action is unknown or its details do not fit the sentence."""
+    known = ACTIONS.get(action)
+    if known is None or not isinstance(details, dict):
+        return None
+    try:
+        if callable(known.sentence):
+            return known.sentence(details)
+        return known.sentence.format_map(_Details(details))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def detail_pairs(details) -> list[tuple[str, str]]:
+    """The fallback: each detail as (key, value text)."""
+    if not isinstance(details, dict):
+        return [("details", text(details))]
+    return [(str(key), text(value)) for key, value in details.items()]
+
+
+def area_of(action: str) -> Area:
+    return next((area for area in AREAS if action.startswith(area.prefixes)), OTHER)
+
+
+def label_of(action: str) -> str:
+    known = ACTIONS.get(action)
+    return known.label if known else action
+
+
+def grouped_choices(actions: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The filter's options: per area that occurs, "all of the area" and then each of its actions."""
+    groups = []
+    for area in (*AREAS, OTHER):
+        members = [action for action in actions if area_of(action) == area]
+        if members:
+            options = [(f"area:{area.key}", f"Everything in {area.label}")] if len(members) > 1 else []
+            options += [(action, label_of(action)) for action in members]
+            groups.append((area.label, options))
+    return groups
+
+
+def actions_of_area(key: str, actions: list[str]) -> tuple[str, ...]:
+    return tuple(action for action in actions if area_of(action).key == key)

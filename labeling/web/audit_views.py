@@ -1,0 +1,52 @@
+"""The audit log page: who did what in the project, newest first, filtered and paged (leads and admins).
+
+Each event is told as a sentence from `audit_sentences`; the template escapes it like any user text.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from labeling.exceptions import InvalidInput
+from labeling.rules.access import managed_project
+from labeling.selectors.audit import actions_in_log, actors_in_log, audit_page
+
+from . import audit_sentences
+from .audit_forms import AuditFilterForm
+
+
+@login_required
+@require_GET
+def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = managed_project(request.user, slug)
+    form = AuditFilterForm(request.GET, actions=actions_in_log(project), actors=actors_in_log(project))
+    page = None
+    if form.is_valid():
+        try:
+            page = audit_page(project, where=form.audit_filter(), **form.cursor())
+        except InvalidInput as exc:
+            form.add_error(None, exc.message)
+    context = {
+        "project": project,
+        "tab": "audit",
+        "form": form,
+        "page": page,
+        "rows": [_row(event) for event in page.events] if page else [],
+        "filtered": page is not None and form.is_filtered(),
+        "paged": page is not None and any(form.cursor().values()),
+    }
+    return render(request, "labeling/audit/log.html", context, status=200 if page else 400)
+
+
+def _row(event) -> dict:
+    sentence = audit_sentences.sentence(event.action, event.details)
+    details = event.details if isinstance(event.details, dict) else {}
+    return {
+        "event": event,
+        "area": audit_sentences.area_of(event.action),
+        "sentence": sentence,
+        "pairs": [] if sentence else audit_sentences.detail_pairs(event.details),
+        # An erasure sent with an API key has no person behind it: name the key instead.
+        "api_key": details.get("api_key") if event.actor_id is None else None,
+    }

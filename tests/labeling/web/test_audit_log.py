@@ -1,0 +1,324 @@
+"""The audit log page: a project's leads and admins see who did what, newest first, as sentences, in the
+project's time zone; filter by action (or area), person and days; page without repeats. Experts, engineers,
+outsiders and another project's lead get a 404. Details are text: a `<script>` in them shows escaped."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Decision, ReviewCycle, week_label
+from labeling.rules import calendar
+from labeling.selectors import audit as audit_selectors
+from labeling.services.api_keys import create_api_key, revoke_api_key
+from tests.conftest import _member
+from tests.factories import MembershipFactory, UserFactory
+from tests.helpers.labeling import label_outputs
+from tests.outbox import enqueued, run_as_worker
+
+TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 4})
+
+
+@pytest.fixture
+def other_lead(other_project):
+    return _member(other_project, "olga", "lead")
+
+
+@pytest.fixture
+def lead_client(client, lead):
+    client.force_login(lead)
+    return client
+
+
+def url(project):
+    return f"/p/{project.slug}/manage/audit/"
+
+
+def event(project, action, *, at=None, actor=None, **details) -> AuditEvent:
+    made = AuditEvent.objects.create(project=project, action=action, actor=actor, details=details)
+    if at is not None:
+        AuditEvent.objects.filter(pk=made.pk).update(at=at)
+    return made
+
+
+def shown(response) -> list[int]:
+    return [row["event"].pk for row in response.context["rows"]]
+
+
+# Access -------------------------------------------------------------------------------------------------------
+
+
+def test_the_page_needs_a_signed_in_user(client, project):
+    response = client.get(url(project))
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer", "outsider", "other_lead"])
+def test_it_validates_ownership(client, project, persona, request):
+    """Only the project's leads and admins read its log; the page is read-only, so a POST is refused too."""
+    event(project, "rubric.published", version=1)
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.get(url(project)).status_code == 404
+    assert client.get(url(project), {"action": "rubric.published"}).status_code == 404
+    assert client.post(url(project)).status_code in (404, 405)
+    assert AuditEvent.objects.count() == 1
+
+
+def test_an_admin_reads_the_log(client, project):
+    admin = MembershipFactory(project=project, role="admin", user=UserFactory(username="ada")).user
+    event(project, "rubric.published", version=1)
+    client.force_login(admin)
+    assert client.get(url(project)).status_code == 200
+
+
+def test_another_projects_events_are_not_shown(lead_client, project, other_project):
+    mine = event(project, "rubric.published", version=1)
+    event(other_project, "rubric.published", version=7)
+    response = lead_client.get(url(project))
+    assert shown(response) == [mine.pk] and "version 7" not in response.content.decode()
+
+
+# What a row says ----------------------------------------------------------------------------------------------
+
+
+def test_keys_issued_and_revoked_read_as_sentences_with_who_did_it(lead_client, project, lead):
+    issued = create_api_key(project=project, name="support-bot prod", scopes=["ingest", "read"], created_by=lead)
+    revoke_api_key(api_key=issued.api_key, revoked_by=lead)
+    prefix = issued.api_key.prefix
+
+    response = lead_client.get(url(project))
+
+    assert response.status_code == 200
+    rows = response.context["rows"]
+    assert [row["sentence"] for row in rows] == [
+        f"Revoked the API key “support-bot prod” (el_{prefix}_…)",
+        f"Created the API key “support-bot prod” (el_{prefix}_…) with the scopes ingest, read",
+    ]
+    html = response.content.decode()
+    assert html.count('<span class="person">lena</span>') == 2
+    assert issued.secret not in html
+
+
+def test_an_adjudication_and_a_meeting_decision_appear(lead_client, project, lead, expert, other_expert):
+    """Written through the lead's own pages: the adjudication, then a decision added and deleted."""
+    [item] = label_outputs(project, answers=TIE, experts=[expert, other_expert])
+    assert lead_client.post(f"/p/{project.slug}/manage/adjudication/{item.pk}/", {"q-correct": "no"}).status_code == 302
+    week = week_label(calendar.current_week(project) - timedelta(days=7))
+    meeting = f"/p/{project.slug}/meeting/{week}/decisions"
+    lead_client.post(meeting, {"text": "Add <b>the refund policy</b>", "owner": "Priya", "due_date": "2026-12-04"})
+    decision = Decision.objects.get(cycle__project=project)
+    lead_client.post(f"{meeting}/{decision.pk}/delete")
+
+    rows = lead_client.get(url(project)).context["rows"]
+
+    actions = [(row["event"].action, row["event"].actor) for row in rows]
+    assert actions == [
+        ("decision.deleted", lead), ("decision.added", lead), ("gold.adjudicated", lead), ("rubric.published", None),
+    ]  # fmt: skip
+    external_id = item.output.external_id
+    assert rows[2]["sentence"] == f"Decided the gold answer of item {item.pk} ({external_id}): correct: — → no"
+    assert rows[2]["event"].details["answers"] == {"correct": [None, False]}
+    assert (
+        rows[1]["sentence"]
+        == f"Recorded a decision of {week}: “Add <b>the refund policy</b>”, owner Priya, due 2026-12-04"
+    )
+    assert rows[0]["sentence"].startswith(f"Deleted a decision of {week}: “Add <b>")
+
+
+def test_a_week_closed_by_a_lead_names_the_lead(lead_client, project, lead, rubric):
+    week = calendar.current_week(project) - timedelta(days=7)
+    lead_client.post(f"/p/{project.slug}/meeting/{week_label(week)}/close")
+    [message] = enqueued()
+    run_as_worker(message)
+    assert ReviewCycle.objects.get(project=project, week=week).closed_by == lead
+
+    [row] = [row for row in lead_client.get(url(project)).context["rows"] if row["event"].action == "cycle.closed"]
+
+    assert row["event"].actor == lead and row["sentence"] == f"Closed the week {week_label(week)}"
+
+
+def test_a_dataset_created_and_built_on_demand_names_who_asked(client, project, engineer, lead, rubric):
+    client.force_login(engineer)
+    new = {"name": "Support eval", "only_resolved": "on", "splits": "train=80, test=20", "auto_rebuild": "on"}
+    assert client.post(f"/p/{project.slug}/datasets/new", new).status_code == 302
+    assert client.post(f"/p/{project.slug}/datasets/support-eval/build").status_code == 302
+    client.force_login(lead)
+
+    rows = client.get(url(project)).context["rows"]
+
+    assert [(row["event"].actor, row["sentence"]) for row in rows[:2]] == [
+        (engineer, "Asked for a new version of the dataset “Support eval”"),
+        (engineer, "Created the dataset “Support eval”"),
+    ]
+
+
+def test_the_members_and_settings_actions_of_other_changes_read_as_sentences(lead_client, project, lead):
+    event(project, "member.invited", actor=lead, email="sam@example.com", role="expert")
+    event(project, "member.added", username="sam", role="expert", via="invitation")
+    event(project, "member.role_changed", actor=lead, username="sam", **{"from": "expert", "to": "lead"})
+    event(project, "member.removed", actor=lead, username="sam")
+    event(project, "invitation.resent", actor=lead, email="kim@example.com")
+    event(project, "invitation.revoked", actor=lead, email="kim@example.com")
+    event(project, "project.settings_changed", actor=lead, changes={"time_zone": ["UTC", "Europe/Berlin"]})
+
+    sentences = [row["sentence"] for row in lead_client.get(url(project)).context["rows"]]
+
+    assert sentences == [
+        "Changed the project's settings: time zone: UTC → Europe/Berlin",
+        "Revoked the invitation of kim@example.com",
+        "Sent the invitation to kim@example.com again",
+        "Removed sam from the project",
+        "Changed sam's role from expert to lead",
+        "Added sam as expert (through invitation)",
+        "Invited sam@example.com as expert",
+    ]
+
+
+def test_details_are_shown_as_text_never_as_html(lead_client, project, lead):
+    """A sentence and the fallback of an unknown action both escape what the details hold."""
+    event(project, "saved_view.created", actor=lead, view=1, name="<script>alert(1)</script>", query="q=x")
+    event(project, "plugin.did_something", actor=lead, note="<script>alert(2)</script>", count=3)
+    event(project, "api_key.created", actor=lead, name="no prefix or scopes")  # details lack what the sentence needs
+
+    response = lead_client.get(url(project))
+
+    html = response.content.decode()
+    assert "<script>alert" not in html
+    assert "Saved the explore view “&lt;script&gt;alert(1)&lt;/script&gt;”" in html
+    assert (
+        "<code>plugin.did_something</code>" in html
+        and "<code>note=&lt;script&gt;alert(2)&lt;/script&gt;</code>" in html
+    )
+    assert "<code>count=3</code>" in html
+    unknown, incomplete = response.context["rows"][1], response.context["rows"][0]
+    assert unknown["sentence"] is None and unknown["area"].label == "Other"
+    assert incomplete["sentence"] is None and incomplete["pairs"] == [("name", "no prefix or scopes")]
+
+
+def test_times_are_in_the_projects_time_zone_and_automatic_events_say_so(lead_client, project):
+    project.time_zone = "Asia/Tokyo"
+    project.save()
+    event(project, "retention.outputs_deleted", at=datetime(2026, 11, 20, 23, 30, tzinfo=UTC), days=90, deleted=4)
+    event(project, "privacy.end_user_erased", at=datetime(2026, 11, 20, 23, 0, tzinfo=UTC), api_key="abc123",
+          outputs=2, labels=1, usage_events=5)  # fmt: skip
+
+    html = lead_client.get(url(project)).content.decode()
+
+    assert ">2026-11-21 08:30:00</time>" in html and "Asia/Tokyo" in html
+    assert "expertloop (automatic)" in html and "API key <code>el_abc123_…</code>" in html
+    assert "Deleted 4 outputs older than 90 days" in html
+    assert "Erased an end user&#x27;s data: 2 outputs, 1 labels, 5 usage events" in html
+
+
+# Filters and pages --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(project, lead, engineer):
+    """Keys, a rubric and a close over three days in the project's (UTC) calendar."""
+    day = datetime(2026, 11, 18, 9, tzinfo=UTC)
+    return {
+        "created": event(
+            project, "api_key.created", at=day, actor=engineer, prefix="a1", name="app", scopes=["ingest"]
+        ),
+        "revoked": event(project, "api_key.revoked", at=day + timedelta(days=1), actor=lead, prefix="a1"),
+        "rubric": event(project, "rubric.published", at=day + timedelta(days=1, hours=2), actor=lead, version=2),
+        "closed": event(project, "cycle.closed", at=day + timedelta(days=2), week="2026-W47"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, ["closed", "rubric", "revoked", "created"]),
+        ({"action": "api_key.revoked"}, ["revoked"]),
+        ({"action": "area:keys"}, ["revoked", "created"]),
+        ({"actor": "automatic"}, ["closed"]),
+        ({"first_day": "2026-11-19"}, ["closed", "rubric", "revoked"]),
+        ({"first_day": "2026-11-19", "last_day": "2026-11-19"}, ["rubric", "revoked"]),
+        ({"action": "area:keys", "last_day": "2026-11-18"}, ["created"]),
+        ({"action": "rubric.published", "actor": "automatic"}, []),
+    ],
+)
+def test_the_log_filters(lead_client, history, project, query, expected):
+    response = lead_client.get(url(project), query)
+    assert response.status_code == 200
+    assert shown(response) == [history[name].pk for name in expected]
+    if not expected:
+        assert "No event matches this filter." in response.content.decode()
+
+
+def test_the_log_filters_by_person_and_offers_the_actions_and_people_that_occur(lead_client, history, project, lead):
+    response = lead_client.get(url(project), {"actor": str(lead.pk)})
+
+    assert shown(response) == [history["rubric"].pk, history["revoked"].pk]
+    form = response.context["form"]
+    assert form.fields["action"].choices == [
+        ("", "Every action"),
+        ("API keys", [("area:keys", "Everything in API keys"), ("api_key.created", "Key created"),
+                      ("api_key.revoked", "Key revoked")]),
+        ("Rubric", [("rubric.published", "Rubric published")]),
+        ("Weeks and meetings", [("cycle.closed", "Week closed")]),
+    ]  # fmt: skip
+    assert [label for _, label in form.fields["actor"].choices] == ["Anyone", "expertloop (automatic)", "enzo", "lena"]
+    assert '<optgroup label="API keys">' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"first_day": "2026-13-40"}, "Enter a valid date."),
+        ({"first_day": "2026-11-20", "last_day": "2026-11-19"}, "The range ends before it starts"),
+        ({"first_day": "1066-10-14"}, "Pick a day from 2000 to 2999."),
+        ({"action": "member.invited"}, "Select a valid choice."),
+        ({"actor": "999999"}, "Select a valid choice."),
+        ({"older": "abc"}, "Enter a whole number."),
+        ({"older": "99999999999999999999"}, "Ensure this value is less than or equal to"),
+        ({"older": "999999"}, "That page of the audit log does not exist"),
+        ({"older": "1", "newer": "2"}, "Ask for older or for newer events, not both."),
+    ],
+)
+def test_a_bad_filter_is_a_400_with_a_message(lead_client, history, project, query, message):
+    response = lead_client.get(url(project), query)
+    assert response.status_code == 400
+    assert message in response.content.decode() and response.context["rows"] == []
+
+
+def test_pages_follow_each_other_without_repeats_through_the_links(lead_client, project, monkeypatch):
+    """Seven events at the same moment and two apart, three a page: the links walk them all once, keeping the
+    filter."""
+    monkeypatch.setattr(audit_selectors, "PAGE_SIZE", 3)
+    now = timezone.now()
+    expected = [event(project, "rubric.published", at=now, version=n).pk for n in range(7)][::-1]
+    event(project, "cycle.closed", at=now, week="2026-W47")  # filtered out
+    expected.append(event(project, "rubric.published", at=now - timedelta(days=1), version=99).pk)
+
+    seen, path, pages = [], url(project) + "?action=rubric.published", 0
+    while path:
+        response = lead_client.get(path)
+        assert response.status_code == 200
+        seen += shown(response)
+        pages += 1
+        older = response.context["page"].older
+        path = f"{url(project)}?action=rubric.published&older={older}" if older else None
+        html = response.content.decode()
+        if older:
+            assert f'href="?action=rubric.published&amp;older={older}"' in html
+        if pages > 1:
+            assert "← Newer</a>" in html and ">Newest</a>" in html
+
+    assert seen == expected and pages == 3
+
+
+def test_the_log_runs_a_fixed_number_of_queries(lead_client, project, lead, django_assert_num_queries):
+    for n in range(3):
+        event(project, "rubric.published", actor=lead, version=n)
+    # session, user, membership with project, actions, actors, the page with its actors
+    with django_assert_num_queries(6):
+        lead_client.get(url(project))
+    for n in range(20):
+        event(project, "api_key.created", actor=UserFactory(), prefix=f"p{n}", name="k", scopes=["ingest"])
+    with django_assert_num_queries(6):
+        response = lead_client.get(url(project))
+    assert len(response.context["rows"]) == 23
