@@ -4,8 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
 export DEBUG=true
+# Every demo user may create a project (New project on the home page); a real server defaults to staff only.
+export PROJECT_CREATORS="${PROJECT_CREATORS:-everyone}"
 unset DATABASE_URL REDIS_URL
 port="${PORT:-8000}"
+# Links in the mails the demo prints (invitations, password resets) point at this server.
+export SITE_URL="${SITE_URL:-http://127.0.0.1:$port}"
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
 echo

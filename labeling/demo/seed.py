@@ -38,6 +38,7 @@ from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
 from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SAVED_VIEWS, SLUG, project_spec
 from .support_bot import WEEKS, generate
+from .team import SQL_SLUG, seed_team
 
 KEY_NAME = "demo"
 KEY_SCOPES = ["ingest", "read"]
@@ -99,6 +100,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             lead = get_user_model().objects.get(username=LEAD_USERNAME)
             for name, query in SAVED_VIEWS:
                 save_view(project=project, name=name, query=query, actor=lead)
+            seed_team(support_bot=project, now=now or timezone.now(), seed=seed)
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)
@@ -124,8 +126,8 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
 
 @transaction.atomic
 def delete_demo() -> None:
-    """Delete the demo project with everything in it, and the demo users (including `admin`)."""
-    Project.objects.filter(slug=SLUG).delete()
+    """Delete the demo projects with everything in them, and the demo users (including `admin`)."""
+    Project.objects.filter(slug__in=[SLUG, SQL_SLUG]).delete()
     get_user_model().objects.filter(username__in=[*MEMBERS, ADMIN[0]]).delete()
 
 

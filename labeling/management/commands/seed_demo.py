@@ -6,6 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.demo.seed import SeedReport, seed_demo
+from labeling.demo.team import INVITED_EMAIL, SQL_SLUG
 from labeling.exceptions import DomainError
 
 
@@ -37,6 +38,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         self._summary(report, time.monotonic() - started)
         self._credentials(report, base_url.rstrip("/"))
+        self._team(report, base_url.rstrip("/"))
         self._api_key(report, base_url.rstrip("/"))
 
     def _summary(self, report: SeedReport, seconds: float) -> None:
@@ -63,6 +65,13 @@ class Command(BaseCommand):
             self.stdout.write(("  " + "  ".join(cells)).rstrip())
             if index == 0:
                 self.stdout.write("  " + "  ".join("-" * width for width in widths))
+
+    def _team(self, report: SeedReport, base_url: str) -> None:
+        slug = report.project.slug
+        self.stdout.write(
+            f"\nThe lead also runs {SQL_SLUG} ({base_url}/p/{SQL_SLUG}/), and an invitation to {INVITED_EMAIL} "
+            f"waits on {base_url}/p/{slug}/manage/members/ (its email is printed above when first seeded)."
+        )
 
     def _api_key(self, report: SeedReport, base_url: str) -> None:
         revoked = {0: "", 1: " (the earlier demo key is revoked)"}.get(

@@ -1,6 +1,7 @@
 """`manage.py seed_demo`: a realistic support-bot project, stored through the real services, safe to re-run."""
 
 import io
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -253,3 +254,28 @@ def test_the_demo_has_outputs_worth_exploring_and_two_saved_views(seeded):
         isinstance(metadata.get("latency_ms"), int) and isinstance(metadata.get("tokens"), int)
         for metadata in outputs.values_list("metadata", flat=True)
     )
+
+
+def test_the_lead_runs_a_second_project_and_an_invitation_waits(seeded):
+    """The team screens have content: two projects on the lead's home page, an invitation pending on the members
+    page with its email sent, and the second project's queue holding its recent queries."""
+    from django.test import Client
+
+    from labeling.demo.team import INVITED_EMAIL, SQL_SLUG
+    from labeling.models import AuditEvent, Invitation, Item
+
+    assert f"/p/{SQL_SLUG}/" in seeded and INVITED_EMAIL in seeded
+    sql = Project.objects.get(slug=SQL_SLUG)
+    roles = dict(Membership.objects.filter(project=sql).values_list("user__username", "role"))
+    assert roles == {"lead": "lead", "engineer": "engineer", "expert2": "expert"}
+    assert Rubric.objects.get(project=sql).questions[0]["kind"] == "binary"
+    assert Item.objects.filter(project=sql).exists()
+    assert AuditEvent.objects.filter(project=sql, action="project.created", actor__username="lead").exists()
+    invitation = Invitation.objects.get(project__slug="support-bot", email=INVITED_EMAIL)
+    assert invitation.accepted_at is None and invitation.revoked_at is None and invitation.role == "expert"
+
+    lead = Client()
+    lead.force_login(get_user_model().objects.get(username="lead"))
+    assert {"support-bot", SQL_SLUG} <= set(re.findall(r"/p/([a-z0-9-]+)/", lead.get("/").content.decode()))
+    members_page = lead.get("/p/support-bot/manage/members/").content.decode()
+    assert INVITED_EMAIL in members_page
