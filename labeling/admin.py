@@ -1,3 +1,5 @@
+from allauth.socialaccount import admin as sso_admin  # registers allauth's admins, replaced at the end
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django import forms
 from django.contrib import admin
 from django.db import models
@@ -194,3 +196,17 @@ class SignInThrottleAdmin(ModelAdmin):
                 username=row.key if account else None, address=None if account else row.key, actor=request.user
             )
         self.message_user(request, "Unlocked.")
+
+
+# Single sign-on (django-allauth) is configured by settings alone (README "Sign-in"): a SocialApp row beside them
+# would make allauth find two apps for one provider, and no tokens are stored. What stays is the list of accounts
+# linked to the identity provider, to look at or unlink; links are made only by signing in.
+admin.site.unregister([SocialApp, SocialToken, SocialAccount])
+
+
+@admin.register(SocialAccount)
+class LinkedAccountAdmin(sso_admin.SocialAccountAdmin):
+    readonly_fields = ["user", "provider", "uid", "extra_data", "last_login", "date_joined"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
