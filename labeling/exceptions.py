@@ -76,6 +76,14 @@ class InvalidInput(DomainError):
     """A value a person or client gave does not fit (the message says which and why)."""
 
 
+class InvalidAccount(InvalidInput):
+    """A username or password for a new account that does not validate; `problems` maps field → messages."""
+
+    def __init__(self, problems: dict[str, list[str]]):
+        super().__init__(" ".join(message for messages in problems.values() for message in messages))
+        self.problems = problems
+
+
 class InvalidWeek(InvalidInput):
     """A week label that is not an ISO week like 2026-W48."""
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from labeling.exceptions import (
     Conflict,
+    InvalidAccount,
     InvalidInput,
     InvitationExpired,
     InvitationForAnotherEmail,
@@ -50,14 +51,6 @@ SEND_ACTIONS = ("member.invited", "member.invitation_resent")
 class IssuedInvitation:
     invitation: Invitation
     token: str  # in the emailed link only, never stored
-
-
-class InvalidAccount(InvalidInput):
-    """A username or password for a new account that does not validate; `problems` maps field → messages."""
-
-    def __init__(self, problems: dict[str, list[str]]):
-        super().__init__(" ".join(message for messages in problems.values() for message in messages))
-        self.problems = problems
 
 
 def normalize_email(email: str) -> str:

@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from labeling.exceptions import Conflict, InvitationUnusable
+from labeling.exceptions import Conflict, InvalidAccount, InvitationUnusable
 from labeling.selectors.invitations import account_exists_for_email
 from labeling.services import invitations as invitation_services
 
@@ -58,7 +58,7 @@ def invitation(request, token: str):
             new_user = invitation_services.create_account_and_accept(
                 token=token, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
             )
-        except invitation_services.InvalidAccount as exc:
+        except InvalidAccount as exc:
             form.add_problems(exc.problems)
         except Conflict as exc:
             form.add_error(None, exc.message)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from labeling.exceptions import (
     Conflict,
+    InvalidAccount,
     InvalidInput,
     InvitationExpired,
     InvitationForAnotherEmail,
@@ -21,7 +22,6 @@ from labeling.exceptions import (
 from labeling.models import AuditEvent, Invitation, Membership
 from labeling.selectors.invitations import has_pending_invitation, invitation_for_token
 from labeling.services.invitations import (
-    InvalidAccount,
     accept_invitation,
     accept_invitations_for_email,
     create_account_and_accept,
