@@ -29,7 +29,21 @@ from django.test import Client
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from drf_spectacular.generators import SchemaGenerator
 
-from labeling.models import Dataset, DatasetVersion, Decision, Item, OutboxMessage, Output, Project, Queue, ReviewCycle
+from labeling.models import (
+    ApiKey,
+    Dataset,
+    DatasetVersion,
+    Decision,
+    Invitation,
+    Item,
+    Membership,
+    OutboxMessage,
+    Output,
+    Project,
+    Queue,
+    ReviewCycle,
+    SavedView,
+)
 from labeling.services.api_keys import create_api_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -283,6 +297,11 @@ def _path_values(project: Project) -> dict[str, str]:
         "week_label": cycle.label,
         "decision_id": str(decision.pk),
         "external_id": Output.objects.filter(project=project).order_by("pk").first().external_id,
+        # The team screens: an expert's membership, the demo's pending invitation, its key, a saved view.
+        "membership_id": str(Membership.objects.get(project=project, user__username="expert2").pk),
+        "invitation_id": str(Invitation.objects.filter(project=project).order_by("pk").first().pk),
+        "key_id": str(ApiKey.objects.filter(project=project).order_by("pk").first().pk),
+        "view_id": str(SavedView.objects.filter(project=project).order_by("pk").first().pk),
         # A password reset link (of user 1, with no reset started: the "link does not work" page).
         "uidb64": "MQ",
         "token": "set-password",
@@ -297,7 +316,8 @@ def _path_values(project: Project) -> dict[str, str]:
 # Screens whose forms the crawl must find, so a broken sign-in or crawl cannot pass by sending nothing.
 MUST_FIND_FORMS = {
     "item", "item-skip", "item-flag", "item-comment", "adjudicate", "rubric", "queue-create", "queue-edit",
-    "dataset-create", "decision-add", "dashboard", "login",
+    "dataset-create", "decision-add", "dashboard", "login", "project-create", "project-settings", "member-invite",
+    "member-role", "api-keys", "audit", "password_reset",
 }  # fmt: skip
 
 
@@ -337,6 +357,8 @@ def _personas(route: str) -> list[str]:
         return ["anonymous"]  # signing a persona out would silently turn every later request into a redirect
     if route.startswith("admin/"):
         return ["admin"]
+    if route == "projects/new":
+        return ["admin"]  # staff create projects; the demo's lead may not
     if route.startswith("api/"):
         return ["key", "lead"]
     return ["lead", "expert"]
@@ -432,7 +454,8 @@ def _send_fields(guard: Guard, targets: list[Target]) -> None:
     done: set[tuple[str | None, str, str]] = set()
     # The admin's own screens last: its forms change memberships and keys the other screens rely on.
     for target in sorted(targets, key=lambda target: target.persona == "admin"):
-        if target.persona == "admin" and target.method == "POST" and not target.url.endswith("/add/"):
+        admin_site = (_route_of(target.url) or "").startswith("admin/")
+        if admin_site and target.method == "POST" and not target.url.endswith("/add/"):
             continue  # posting the admin's change and delete forms would change who may do what
         for name in target.fields:
             if name == "csrfmiddlewaretoken" or name.endswith(_FORMSET_MANAGEMENT) or name.startswith("_"):
