@@ -36,4 +36,12 @@ DATABASE_URL=sqlite:///:memory: REDIS_URL= DEBUG=false ALLOWED_HOSTS=expertloop.
   SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=true SECURE_HSTS_PRELOAD=true \
   "$py" manage.py check --deploy --fail-level WARNING --settings=expertloop.settings >/dev/null ||
   { echo "manage.py check --deploy failed with production settings (see above)." >&2; exit 1; }
-exec "$py" -m pytest "$@"
+if [ $# -gt 0 ]; then
+  exec "$py" -m pytest "$@"
+fi
+# The whole suite in two steps. First everything that runs inside the test process (models, services, pages, the
+# API, the hostile-input guard) on two pytest-xdist workers, one per core, each with its own test database; whole
+# files go to one worker, so a module's fixture is built once. Then, alone, the tests that start real processes
+# and time them (Celery workers, gunicorn, Redis killed by PID, chromium): they must not share the cores.
+"$py" -m pytest -n 2 --dist loadfile --ignore=tests/integration --ignore=tests/browser
+exec "$py" -m pytest tests/integration tests/browser
