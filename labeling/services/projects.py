@@ -239,18 +239,20 @@ def _calendar_problems(project: Project, values: ProjectSettings, now: datetime)
     """Refuse a calendar change that would put the weeks already counted out of step.
 
     Items, weekly quotas, cycles and reports are keyed by the date their week starts on. A new week start day
-    gives every week a new first day: once outputs sit in queues, the running week's items and quotas would be
-    orphaned and the new weeks would overlap the closed ones, so the day may change only until then. A new time
-    zone keeps the weeks' dates and shifts their bounds by hours: harmless, except within those hours of a week's
-    start or end, when "now" would fall into another week (a closed one, or one not begun) — refused then.
+    gives every week a new first day: once outputs sit in queues or a week has a cycle, the running week's items
+    and quotas would be orphaned and the new weeks would overlap the closed ones, so the day may change only until
+    then. A new time zone keeps the weeks' dates and shifts their bounds by hours: harmless, except within those
+    hours of a week's start or end, when "now" would fall into another week (a closed one, or one not begun) —
+    refused then.
     """
     day_changes = values.cycle_weekday != project.cycle_weekday
     zone_changes = values.time_zone != project.time_zone
     if not (day_changes or zone_changes):
         return {}
-    placed = Item.objects.filter(project=project).exists()
+    # Weeks are counted once an output is queued or a week has a cycle (beat closes empty weeks too).
+    counted = Item.objects.filter(project=project).exists() or ReviewCycle.objects.filter(project=project).exists()
     if day_changes:
-        if placed:
+        if counted:
             old_day = Weekday(project.cycle_weekday).label
             return {
                 "cycle_weekday": [
@@ -262,7 +264,7 @@ def _calendar_problems(project: Project, values: ProjectSettings, now: datetime)
         return {}  # nothing is counted in weeks yet; the time zone moves with it
     proposed = Project(time_zone=values.time_zone, cycle_weekday=values.cycle_weekday)
     running, moved_to = current_week(project, now), current_week(proposed, now)
-    if running != moved_to and (placed or ReviewCycle.objects.filter(project=project).exists()):
+    if running != moved_to and counted:
         local = timezone.localtime(now, proposed.tzinfo)
         return {
             "time_zone": [

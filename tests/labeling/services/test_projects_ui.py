@@ -181,6 +181,18 @@ def test_the_week_start_may_change_until_outputs_are_placed(project, lead):
     assert project.cycle_weekday == Weekday.WEDNESDAY
 
 
+def test_the_week_start_cannot_change_once_a_week_has_a_cycle_even_without_items(project, lead):
+    """Beat closes empty weeks too: a closed Monday-based week would overlap the new Wednesday-based ones."""
+    ReviewCycle.objects.create(project=project, week=datetime(2026, 11, 23).date(), status="closed")
+
+    wednesday = changed(project, cycle_weekday=Weekday.WEDNESDAY)
+    with pytest.raises(InvalidSpec, match="week start can no longer change"):
+        update_project_settings(project=project, values=wednesday, changed_by=lead)
+
+    project.refresh_from_db()
+    assert project.cycle_weekday == Weekday.MONDAY
+
+
 def test_a_time_zone_change_within_the_running_week_applies(project, lead):
     _with_items(project)
     project.time_zone = "Europe/Berlin"
