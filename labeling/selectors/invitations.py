@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from labeling.models import Invitation, Project
+from labeling.rules.emails import normalize_email
 
 # secrets.token_urlsafe(32) gives 43 characters; anything much longer is not a token we issued.
 MAX_TOKEN_LENGTH = 100
@@ -26,7 +27,7 @@ def invitation_for_token(token: str) -> Invitation | None:
 
 def has_pending_invitation(email: str) -> bool:
     """Someone invited this email (any case) to a project, and the invitation can still be accepted."""
-    email = (email or "").strip().lower()
+    email = normalize_email(email)
     return bool(email) and Invitation.objects.usable(timezone.now()).filter(email=email).exists()
 
 
@@ -37,4 +38,4 @@ def open_invitations(project: Project) -> QuerySet[Invitation]:
 
 def account_exists_for_email(email: str) -> bool:
     """Some account already uses this email (any case): its owner signs in to accept."""
-    return get_user_model().objects.filter(email__iexact=email).exists()
+    return get_user_model().objects.filter(email__iexact=normalize_email(email)).exists()

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import SignInThrottle, ThrottleKind
+from labeling.rules.emails import normalize_email
 
 KEY_LENGTH = SignInThrottle._meta.get_field("key").max_length
 
@@ -46,7 +47,7 @@ def active_lock(*, username: str | None, address: str | None) -> Lock | None:
 
 def accounts_with_email(email: str) -> list:
     """The accounts (active or not) whose email is this one, in any case; at most two, enough to see a clash."""
-    return list(get_user_model().objects.filter(email__iexact=email.strip()).order_by("pk")[:2])
+    return list(get_user_model().objects.filter(email__iexact=normalize_email(email)).order_by("pk")[:2])
 
 
 def free_username(wanted: str) -> str:

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from labeling.exceptions import Conflict
+from labeling.rules.emails import normalize_email
 from labeling.selectors.invitations import has_pending_invitation
 from labeling.selectors.signin import accounts_with_email
 from labeling.services.invitations import accept_invitations_for_email
@@ -35,7 +36,7 @@ def provider_claims(sociallogin) -> dict:
 
 def verified_email(claims: dict) -> str | None:
     """The email if the provider vouches for it (`email_verified` true; some providers send the string)."""
-    email = str(claims.get("email") or "").strip().lower()
+    email = normalize_email(claims.get("email"))
     verified = claims.get("email_verified")
     if isinstance(verified, str):
         verified = verified.strip().lower() == "true"
@@ -71,7 +72,7 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
             user = self._account_for(request, sociallogin, email, claims)
         if not user.is_active:
             raise refuse(request, f"The account for {email} is deactivated. Ask an operator to reactivate it.")
-        if (user.email or "").strip().lower() == email:
+        if normalize_email(user.email) == email:
             accept_invitations_for_email(user=user)
 
     def _account_for(self, request, sociallogin, email: str, claims: dict):
