@@ -239,7 +239,15 @@ class PasswordResetSentView(PasswordsOnlyMixin, auth_views.PasswordResetDoneView
 
 
 class PasswordResetConfirmView(PasswordsOnlyMixin, auth_views.PasswordResetConfirmView):
+    """Set a new password from a reset link; the account's sign-in lock goes as after a successful sign-in (the
+    link proved the email, and the lock was most likely the forgotten password)."""
+
     template_name = "registration/reset_confirm.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        record_success(username=form.user.get_username())
+        return response
 
 
 class PasswordResetCompleteView(PasswordsOnlyMixin, auth_views.PasswordResetCompleteView):

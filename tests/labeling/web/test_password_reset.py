@@ -79,6 +79,18 @@ def test_the_email_names_the_configured_expiry(client, expert):
     assert "within 2 hours" in mail.outbox[0].body
 
 
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_ADDRESS_FAILURE_LIMIT=100, SIGNIN_LOCKOUT_SECONDS=600)
+def test_a_password_reset_lifts_the_account_s_sign_in_lock(client, expert):
+    for _ in range(3):
+        sign_in(Client(), "erin", "forgotten", address="203.0.113.9")
+    assert sign_in(Client(), "erin", PASSWORD).status_code == 429  # the account is locked, from anywhere
+
+    ask_reset(client, "erin@example.com")
+    set_password(client, link_in(mail.outbox[0]))
+
+    assert sign_in(Client(), "erin", NEW_PASSWORD).status_code == 302
+
+
 def test_a_reset_link_works_once(client, expert):
     ask_reset(client, "erin@example.com")
     link = link_in(mail.outbox[0])
