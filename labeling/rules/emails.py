@@ -1,6 +1,8 @@
 """Email addresses as expertloop compares them: trimmed and lowercased, the one form invitations store and
 single sign-on, the invitation page and the accounts it creates compare."""
 
+import unicodedata
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -24,3 +26,9 @@ def valid_email(email: object) -> str:
     except ValidationError:
         raise InvalidInput("Enter a valid email address.") from None
     return email
+
+
+def same_address(typed: str, stored: str) -> bool:
+    """Django's check before it mails a password reset link: equal after Unicode compatibility folding, so an
+    address the database's case-insensitive match merely confuses with another (a dotless ı) gets no link."""
+    return unicodedata.normalize("NFKC", typed).casefold() == unicodedata.normalize("NFKC", stored).casefold()
