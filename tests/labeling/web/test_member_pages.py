@@ -254,7 +254,8 @@ def test_a_new_person_sets_a_password_and_lands_on_the_project(
     assert nora.email == "nora@example.com"
     assert Membership.objects.get(user=nora, project=project).role == "expert"
     assert client.get(f"/p/{project.slug}/").status_code == 200  # signed in
-    assert client.get(link).status_code == 410  # used
+    assert client.get(link).headers["Location"] == f"/p/{project.slug}/"  # used, by her: to the project
+    assert Client().get(link).status_code == 410  # used, for anyone else
 
 
 @pytest.mark.parametrize(
