@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling.models import Invitation, Project
+from labeling.models import Invitation, Membership, Project
+from labeling.rules.emails import normalize_email
 
 # secrets.token_urlsafe(32) gives 43 characters; anything much longer is not a token we issued.
 MAX_TOKEN_LENGTH = 100
@@ -24,9 +25,18 @@ def invitation_for_token(token: str) -> Invitation | None:
     return Invitation.objects.select_related("project", "invited_by").filter(token_hash=token_hash(token)).first()
 
 
+def project_joined_through(token: str, user) -> Project | None:
+    """The project this token's invitation made the user a member of, if they accepted it and are still in it."""
+    invitation = invitation_for_token(token)
+    if invitation is None or invitation.accepted_by_id != user.pk:
+        return None
+    joined = Membership.objects.filter(project_id=invitation.project_id, user=user).exists()
+    return invitation.project if joined else None
+
+
 def has_pending_invitation(email: str) -> bool:
     """Someone invited this email (any case) to a project, and the invitation can still be accepted."""
-    email = (email or "").strip().lower()
+    email = normalize_email(email)
     return bool(email) and Invitation.objects.usable(timezone.now()).filter(email=email).exists()
 
 
@@ -37,4 +47,4 @@ def open_invitations(project: Project) -> QuerySet[Invitation]:
 
 def account_exists_for_email(email: str) -> bool:
     """Some account already uses this email (any case): its owner signs in to accept."""
-    return get_user_model().objects.filter(email__iexact=email).exists()
+    return get_user_model().objects.filter(email__iexact=normalize_email(email)).exists()

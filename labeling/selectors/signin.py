@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models import SignInThrottle, ThrottleKind
+from labeling.models import Membership, SignInThrottle, ThrottleKind
+from labeling.rules.emails import normalize_email, same_address
 
 KEY_LENGTH = SignInThrottle._meta.get_field("key").max_length
 
@@ -46,7 +47,19 @@ def active_lock(*, username: str | None, address: str | None) -> Lock | None:
 
 def accounts_with_email(email: str) -> list:
     """The accounts (active or not) whose email is this one, in any case; at most two, enough to see a clash."""
-    return list(get_user_model().objects.filter(email__iexact=email.strip()).order_by("pk")[:2])
+    return list(get_user_model().objects.filter(email__iexact=normalize_email(email)).order_by("pk")[:2])
+
+
+def accounts_for_password_reset(email: str) -> list:
+    """The active accounts a reset link for this email goes to, those without a usable password included (made
+    by `create_project` or single sign-on: "no password yet", and the emailed link proves the address)."""
+    accounts = get_user_model().objects.filter(email__iexact=email, is_active=True).order_by("pk")
+    return [user for user in accounts if same_address(email, user.email)]
+
+
+def belongs_to_a_project(user) -> bool:
+    """The account is a member of at least one project (single sign-on may link it by its email)."""
+    return Membership.objects.filter(user=user).exists()
 
 
 def free_username(wanted: str) -> str:

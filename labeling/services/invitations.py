@@ -19,7 +19,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -39,6 +38,7 @@ from labeling.exceptions import (
 )
 from labeling.models import AuditEvent, Invitation, Membership, Project, Role
 from labeling.rules.access import check_can_manage
+from labeling.rules.emails import normalize_email, valid_email
 from labeling.selectors.invitations import invitation_for_token, token_hash
 
 logger = logging.getLogger(__name__)
@@ -53,18 +53,6 @@ class IssuedInvitation:
     token: str  # in the emailed link only, never stored
 
 
-def normalize_email(email: str) -> str:
-    """The invitation's form of an address: trimmed and lowercased; InvalidInput unless it is an email."""
-    email = (email or "").strip().lower()
-    try:
-        if "\x00" in email or len(email) > 254:
-            raise ValidationError("bad")
-        validate_email(email)
-    except ValidationError:
-        raise InvalidInput("Enter a valid email address.") from None
-    return email
-
-
 @transaction.atomic
 def invite_member(*, project: Project, email: str, role: str, invited_by) -> IssuedInvitation:
     """Invite an email to the project with a role, or renew its pending invitation; the email goes on commit.
@@ -74,7 +62,7 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
     """
     if invited_by is not None:
         check_can_manage(invited_by, project)
-    email = normalize_email(email)
+    email = valid_email(email)
     if role not in Role.values:
         raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
     _lock_and_check_sends(project)
@@ -171,7 +159,8 @@ def check_invitation(token: str) -> Invitation:
 
 
 def email_matches(invitation: Invitation, user) -> bool:
-    return bool(user.email) and user.email.strip().lower() == invitation.email
+    email = normalize_email(user.email)
+    return bool(email) and email == invitation.email
 
 
 def masked_email(email: str) -> str:
@@ -262,7 +251,7 @@ def create_account_and_accept(*, token: str, username: str, password: str):
 def accept_invitations_for_email(*, user) -> list[Membership]:
     """Accept every usable invitation addressed to the user's email (for single sign-on, after the
     provider verified the address). Each is accepted on its own; one taken meanwhile is skipped."""
-    email = (user.email or "").strip().lower()
+    email = normalize_email(user.email)
     if not email:
         return []
     memberships = []

@@ -68,7 +68,8 @@ def create_project(*, spec: object, created_by=None) -> Project:
     """Create everything the spec describes, or nothing: a bad part anywhere rolls all of it back.
 
     The creator (`created_by`) becomes the project's lead, unless the spec lists them with a role of its own.
-    Members that do not exist yet are created without a usable password (set one in the admin).
+    Members that do not exist yet are created without a usable password: they choose one through the password
+    reset mail (their email must be in the spec), or sign in through single sign-on.
     """
     parsed = _parse(spec)
     problems = _problems(parsed)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from labeling.exceptions import Conflict
 from labeling.models import AuditEvent, Membership, SignInThrottle, ThrottleKind
+from labeling.rules.emails import normalize_email
 from labeling.selectors.signin import KEY_LENGTH, Lock, account_key, free_username
 from labeling.services.invitations import accept_invitations_for_email
 
@@ -133,7 +134,7 @@ def create_invited_account(*, email: str, username: str, first_name: str = "", l
     signs in through the provider). Conflict, and nothing created, if no invitation can be accepted any more
     (revoked or used a moment ago)."""
     User = get_user_model()
-    email = email.strip().lower()
+    email = normalize_email(email)
     try:
         with transaction.atomic():
             user = User(

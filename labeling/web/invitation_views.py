@@ -3,8 +3,11 @@
 - signed in with the invited email: an Accept button;
 - signed in as someone else: refused, "sign out and open the link again";
 - not signed in, an account has the email: a link to sign in and come back (`next=`);
-- not signed in, no account has it: a form for a username and password that creates the account and accepts.
-An unusable link (unknown or tampered, used, expired, revoked) gets a page saying which, and nothing happens.
+- not signed in, no account has it: a form for a username and password that creates the account and accepts;
+  with PASSWORD_SIGN_IN off, the single sign-on button instead (it creates the account and accepts, then comes
+  back here), and a posted form is refused.
+An unusable link (unknown or tampered, used, expired, revoked) gets a page saying which, and nothing happens;
+except that someone signed in who accepted it themselves (single sign-on does, on the way back) goes to the project.
 """
 
 from django.conf import settings
@@ -16,11 +19,12 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from labeling.exceptions import Conflict, InvalidAccount, InvitationUnusable
-from labeling.selectors.invitations import account_exists_for_email
+from labeling.exceptions import Conflict, InvalidAccount, InvitationUnusable, InvitationUsed
+from labeling.selectors.invitations import account_exists_for_email, project_joined_through
 from labeling.services import invitations as invitation_services
 
 from .member_forms import AccountForm
+from .signin import passwords_off_refusal, sign_in_choices
 
 
 @never_cache
@@ -28,6 +32,11 @@ from .member_forms import AccountForm
 def invitation(request, token: str):
     try:
         invited = invitation_services.check_invitation(token)
+    except InvitationUsed as exc:
+        joined = project_joined_through(token, request.user) if request.user.is_authenticated else None
+        if joined is not None:
+            return redirect("labeling:project", slug=joined.slug)
+        return _refused(request, exc)
     except InvitationUnusable as exc:
         return _refused(request, exc)
     user = request.user
@@ -47,9 +56,16 @@ def invitation(request, token: str):
             return redirect("labeling:project", slug=invited.project.slug)
         context["can_accept"] = True
         return render(request, "labeling/members/invitation.html", context)
+    here = reverse("labeling:invitation", args=[token])
     if account_exists_for_email(invited.email):
-        here = reverse("labeling:invitation", args=[token])
         context["sign_in_url"] = reverse(settings.LOGIN_URL) + "?" + urlencode({"next": here})
+        return render(request, "labeling/members/invitation.html", context)
+    if not settings.PASSWORD_SIGN_IN:
+        # Only the provider signs people in: it creates the account and accepts, then `next` comes back here.
+        context.update(sign_in_choices(request), next=here)
+        if request.method == "POST":
+            context["refusal"] = passwords_off_refusal().message
+            return render(request, "labeling/members/invitation.html", context, status=403)
         return render(request, "labeling/members/invitation.html", context)
     form = AccountForm(request.POST or None)
     context["form"] = form

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
@@ -30,7 +31,7 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 
 from labeling.models import ThrottleKind
-from labeling.selectors.signin import active_lock
+from labeling.selectors.signin import accounts_for_password_reset, active_lock
 from labeling.services.signin import record_failure, record_reset_request, record_success
 
 # allauth's id for the one OpenID Connect provider: it names the URLs /accounts/oidc/sso/login/(callback/).
@@ -212,11 +213,20 @@ def _duration(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-class PasswordResetRequestView(PasswordsOnlyMixin, auth_views.PasswordResetView):
-    """Ask for a reset link by email. Answers the same whether or not an account has that address (Django's
-    form mails only active accounts with a usable password); each request counts against the client address
-    as a failed sign-in does, and a locked address is refused with the 429 page, nothing sent."""
+class PasswordResetRequestForm(auth_forms.PasswordResetForm):
+    """Django's form, except that an active account without a usable password gets the link too: an account
+    `create_project` or single sign-on made has no password yet, and this is how its owner chooses one."""
 
+    def get_users(self, email):
+        return accounts_for_password_reset(email)
+
+
+class PasswordResetRequestView(PasswordsOnlyMixin, auth_views.PasswordResetView):
+    """Ask for a reset link by email. Answers the same whether or not an account has that address (mail goes
+    to the active accounts with it); each request counts against the client address as a failed sign-in
+    does, and a locked address is refused with the 429 page, nothing sent."""
+
+    form_class = PasswordResetRequestForm
     template_name = "registration/reset_request.html"
     email_template_name = "registration/reset_email.txt"
     subject_template_name = "registration/reset_subject.txt"
@@ -239,7 +249,15 @@ class PasswordResetSentView(PasswordsOnlyMixin, auth_views.PasswordResetDoneView
 
 
 class PasswordResetConfirmView(PasswordsOnlyMixin, auth_views.PasswordResetConfirmView):
+    """Set a new password from a reset link; the account's sign-in lock goes as after a successful sign-in (the
+    link proved the email, and the lock was most likely the forgotten password)."""
+
     template_name = "registration/reset_confirm.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        record_success(username=form.user.get_username())
+        return response
 
 
 class PasswordResetCompleteView(PasswordsOnlyMixin, auth_views.PasswordResetCompleteView):

@@ -2,7 +2,9 @@
 
 Only an email the provider says it verified (`email_verified`) counts:
 - an account already linked to the provider's user signs in;
-- else the one account with that email is linked and signs in (an inactive or a shared email is refused);
+- else the one account with that email is linked and signs in, if it is a member of some project or its email
+  has a pending invitation (an inactive account or a shared email is refused). An operator's account (staff or
+  superuser) is never linked by its email: only a link an operator made lets it sign in through the provider;
 - else, if the email has a pending invitation, an account without a password is created and every pending
   invitation to that email is accepted;
 - else the person is refused ("ask a lead of your project to invite …") and nothing is created.
@@ -19,8 +21,9 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from labeling.exceptions import Conflict
+from labeling.rules.emails import normalize_email
 from labeling.selectors.invitations import has_pending_invitation
-from labeling.selectors.signin import accounts_with_email
+from labeling.selectors.signin import accounts_with_email, belongs_to_a_project
 from labeling.services.invitations import accept_invitations_for_email
 from labeling.services.signin import create_invited_account
 
@@ -35,7 +38,7 @@ def provider_claims(sociallogin) -> dict:
 
 def verified_email(claims: dict) -> str | None:
     """The email if the provider vouches for it (`email_verified` true; some providers send the string)."""
-    email = str(claims.get("email") or "").strip().lower()
+    email = normalize_email(claims.get("email"))
     verified = claims.get("email_verified")
     if isinstance(verified, str):
         verified = verified.strip().lower() == "true"
@@ -71,7 +74,7 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
             user = self._account_for(request, sociallogin, email, claims)
         if not user.is_active:
             raise refuse(request, f"The account for {email} is deactivated. Ask an operator to reactivate it.")
-        if (user.email or "").strip().lower() == email:
+        if normalize_email(user.email) == email:
             accept_invitations_for_email(user=user)
 
     def _account_for(self, request, sociallogin, email: str, claims: dict):
@@ -82,6 +85,8 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
         uninvited = f"Ask a lead of your project to invite {email}."
         if accounts:
             user = accounts[0]
+            if user.is_active:
+                self._check_may_link(request, user, email, uninvited)
         elif not has_pending_invitation(email):
             raise refuse(request, f"There is no account or invitation for {email} here. {uninvited}")
         else:
@@ -97,3 +102,15 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
         if user.is_active:
             sociallogin.connect(request, user)  # the next sign-in finds the account by the provider's user id
         return user
+
+    def _check_may_link(self, request, user, email: str, uninvited: str) -> None:
+        """Refuse to link an account by its email alone unless it is a member here or invited; an operator's never
+        (whoever controls the provider's emails must not become staff by asserting one)."""
+        if user.is_staff or user.is_superuser:
+            raise refuse(
+                request,
+                f"The account for {email} is an operator's account, so signing in through {settings.OIDC_NAME} "
+                "does not link it by its email: an operator links this account in the admin.",
+            )
+        if not (belongs_to_a_project(user) or has_pending_invitation(email)):
+            raise refuse(request, f"The account for {email} is not a member of any project here. {uninvited}")

@@ -10,11 +10,12 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from labeling.models import AuditEvent, Invitation, Membership, Queue, Slot, SlotState
 from labeling.services.invitations import invite_member
+from labeling.services.signin import create_invited_account
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs, make_items, take
 
@@ -253,7 +254,8 @@ def test_a_new_person_sets_a_password_and_lands_on_the_project(
     assert nora.email == "nora@example.com"
     assert Membership.objects.get(user=nora, project=project).role == "expert"
     assert client.get(f"/p/{project.slug}/").status_code == 200  # signed in
-    assert client.get(link).status_code == 410  # used
+    assert client.get(link).headers["Location"] == f"/p/{project.slug}/"  # used, by her: to the project
+    assert Client().get(link).status_code == 410  # used, for anyone else
 
 
 @pytest.mark.parametrize(
@@ -290,12 +292,52 @@ def test_an_existing_account_is_asked_to_sign_in_and_then_accepts(client, projec
     assert Membership.objects.get(user=nora, project=project).role == "engineer"
 
 
+@override_settings(OIDC_ISSUER="https://idp.example.com", OIDC_NAME="Acme sign-in", PASSWORD_SIGN_IN=False)
+def test_with_passwords_off_a_new_person_gets_the_sso_button_and_a_posted_form_is_refused(client, project, lead):
+    issued = invited(project, lead)
+    link = f"/invitations/{issued.token}"
+
+    page = client.get(link).content.decode()
+    assert 'action="/accounts/oidc/sso/login/"' in page and "Acme sign-in" in page
+    assert f'name="next" value="{link}"' in page and 'name="csrfmiddlewaretoken"' in page
+    assert 'name="password"' not in page and "Create your account" not in page
+
+    response = client.post(link, {"username": "nora", "password": PASSWORD, "password_again": PASSWORD})
+    assert response.status_code == 403
+    assert "Password sign-in is turned off here: use Acme sign-in." in response.content.decode()
+    assert not User.objects.filter(email="nora@example.com").exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_back_from_sso_the_invitation_it_accepted_opens_the_project(client, project, lead):
+    """Single sign-on accepts the person's pending invitations, then its `next=` brings them back to the link."""
+    issued = invited(project, lead)
+    nora = create_invited_account(email="nora@example.com", username="nora")
+    client.force_login(nora)
+
+    response = client.get(f"/invitations/{issued.token}")
+
+    assert response.status_code == 302 and response.headers["Location"] == f"/p/{project.slug}/"
+
+
+def test_an_invitation_someone_else_used_stays_used_for_a_signed_in_visitor(client, project, lead, outsider):
+    issued = invited(project, lead)
+    create_invited_account(email="nora@example.com", username="nora")
+    client.force_login(outsider)
+
+    response = client.get(f"/invitations/{issued.token}")
+
+    assert response.status_code == 410 and "used already" in response.content.decode()
+
+
 def test_someone_signed_in_with_another_email_is_refused(client, project, lead, outsider):
     issued = invited(project, lead)
     client.force_login(outsider)
     for response in (client.get(f"/invitations/{issued.token}"), client.post(f"/invitations/{issued.token}")):
         assert response.status_code == 403
-        assert "This invitation is for n…@example.com" in response.content.decode()
+        page = response.content.decode()
+        assert "This invitation is for n…@example.com" in page
+        assert "nora@example.com" not in page  # masked in the heading too
     assert not Membership.objects.filter(user=outsider, project=project).exists()
     assert Invitation.objects.get().accepted_at is None
 

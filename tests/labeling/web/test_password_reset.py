@@ -13,10 +13,13 @@ from django.core import mail
 from django.test import Client, override_settings
 from django.utils.http import urlsafe_base64_encode
 
+from labeling.services.projects import create_project
+from labeling.services.rubric_templates import first_rubric
 from tests.factories import PASSWORD, UserFactory
 
 NEW_PASSWORD = "a brand new passphrase 42"
 SSO_ON = {"OIDC_ISSUER": "https://idp.example.com", "OIDC_NAME": "Acme sign-in"}
+SPEC = {"slug": "faq-bot", "name": "FAQ bot", "rubric": first_rubric("answer-quality")}
 RESET_PAGES = ["/password-reset/", "/password-reset/sent/", "/password-reset/done/", "/password-reset/MQ/set-password/"]
 
 
@@ -79,6 +82,18 @@ def test_the_email_names_the_configured_expiry(client, expert):
     assert "within 2 hours" in mail.outbox[0].body
 
 
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_ADDRESS_FAILURE_LIMIT=100, SIGNIN_LOCKOUT_SECONDS=600)
+def test_a_password_reset_lifts_the_account_s_sign_in_lock(client, expert):
+    for _ in range(3):
+        sign_in(Client(), "erin", "forgotten", address="203.0.113.9")
+    assert sign_in(Client(), "erin", PASSWORD).status_code == 429  # the account is locked, from anywhere
+
+    ask_reset(client, "erin@example.com")
+    set_password(client, link_in(mail.outbox[0]))
+
+    assert sign_in(Client(), "erin", NEW_PASSWORD).status_code == 302
+
+
 def test_a_reset_link_works_once(client, expert):
     ask_reset(client, "erin@example.com")
     link = link_in(mail.outbox[0])
@@ -120,13 +135,36 @@ def test_an_unknown_email_gets_the_same_answer_and_no_mail(client, expert):
     assert mail.outbox == []
 
 
-def test_an_account_without_a_usable_password_gets_no_mail(client, db):
-    """Django's rule, kept: an account made by single sign-on has no password to reset."""
-    user = UserFactory(username="sso-only", email="sso@example.com")
-    user.set_unusable_password()
-    user.save()
+def test_a_member_a_project_spec_created_without_a_password_chooses_one_by_email(client, db):
+    """`create_project` makes members without a usable password, and inviting them is refused ("a member
+    already"): the reset mail is their way in, the link proving the email."""
+    create_project(spec={**SPEC, "members": [{"username": "dana", "role": "expert", "email": "dana@example.com"}]})
+    assert not get_user_model().objects.get(username="dana").has_usable_password()
+
+    answer = ask_reset(client, "Dana@example.com")
+
+    assert (answer.status_code, answer["Location"]) == (302, "/password-reset/sent/")  # as for any email
+    assert [message.to for message in mail.outbox] == [["dana@example.com"]]
+    assert set_password(client, link_in(mail.outbox[0]))["Location"] == "/password-reset/done/"
+    assert sign_in(Client(), "dana", NEW_PASSWORD).status_code == 302
+
+
+def test_a_deactivated_account_gets_no_mail_with_or_without_a_password(client, expert):
+    without = UserFactory(username="sso-only", email="sso@example.com", is_active=False)
+    without.set_unusable_password()
+    without.save()
+    get_user_model().objects.filter(pk=expert.pk).update(is_active=False)
 
     assert ask_reset(client, "sso@example.com").status_code == 302
+    assert ask_reset(client, "erin@example.com").status_code == 302
+    assert mail.outbox == []
+
+
+def test_a_look_alike_address_gets_no_other_account_s_link(client, db):
+    """Django's Unicode check, kept: the database matches "ı" (dotless) with "I" in any case; the mail does not go."""
+    UserFactory(username="mike", email="mike@example.org")
+
+    assert ask_reset(client, "mıke@example.org").status_code == 302
     assert mail.outbox == []
 
 

@@ -98,6 +98,55 @@ def test_an_existing_account_is_linked_and_accepts_the_invitations_to_its_email(
     assert Membership.objects.get(user=expert, project=other_project).role == "lead"
 
 
+def test_an_account_with_an_invitation_but_no_project_yet_is_linked_and_joins(other_project):
+    nora = UserFactory(username="nora", email="nora@example.com")
+    invite_member(project=other_project, email="nora@example.com", role="expert", invited_by=None)
+
+    assert pre_social_login(provider_says("nora@example.com")) == nora
+    assert SocialAccount.objects.get().user == nora
+    assert Membership.objects.get(user=nora).project == other_project
+
+
+def test_an_account_in_no_project_and_without_an_invitation_is_refused_and_not_linked(db):
+    UserFactory(username="nora", email="nora@example.com")
+
+    refusal = pre_social_login(provider_says("nora@example.com"))
+
+    assert refusal.status_code == 403
+    assert "not a member of any project here. Ask a lead of your project to invite nora@example.com." in (
+        refusal.content.decode()
+    )
+    assert not SocialAccount.objects.exists()
+
+
+@pytest.mark.parametrize("flag", ["is_staff", "is_superuser"])
+def test_an_operator_s_account_is_never_linked_by_its_email(expert, other_project, flag):
+    """Whoever controls the provider's emails must not become staff by asserting one: refused even as a member
+    with a pending invitation, and the invitation stays pending."""
+    setattr(expert, flag, True)
+    expert.save(update_fields=[flag])
+    invite_member(project=other_project, email="erin@example.com", role="lead", invited_by=None)
+
+    refusal = pre_social_login(provider_says("erin@example.com"))
+
+    assert refusal.status_code == 403
+    assert "an operator links this account in the admin" in refusal.content.decode()
+    assert not SocialAccount.objects.exists()
+    assert Invitation.objects.get().accepted_at is None
+    assert not Membership.objects.filter(user=expert, project=other_project).exists()
+
+
+def test_an_operator_s_account_an_operator_linked_signs_in_normally(expert):
+    expert.is_staff = expert.is_superuser = True
+    expert.save(update_fields=["is_staff", "is_superuser"])
+    SocialAccount.objects.create(user=expert, provider="sso", uid="idp-user-1")
+    login = provider_says("erin@example.com")
+    login.user = expert  # what allauth's lookup by the provider's user id found
+
+    assert pre_social_login(login) == expert
+    assert SocialAccount.objects.get().user == expert
+
+
 def test_an_email_two_accounts_share_is_refused(expert):
     UserFactory(username="erin2", email="Erin@example.com")
 
