@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from labeling.exceptions import DomainError, KeyRejected, TooManyRequests
 from labeling.models import ApiKey, AuditEvent, Project, Scope
+from labeling.rules.access import check_can_issue_key, check_can_revoke_key
 from labeling.rules.text import check_storable
 
 KEY_PREFIX = "el_"
@@ -49,7 +50,11 @@ def parse_scopes(text: str) -> list[str]:
 def create_api_key(*, project: Project, name: str, scopes: list[str], created_by=None) -> IssuedKey:
     """Issue a key for the project; the returned secret is the only copy.
 
-    At most KEYS_PER_WINDOW keys a project per KEY_WINDOW (TooManyRequests beyond)."""
+    `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
+    privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
+    KEY_WINDOW (TooManyRequests beyond)."""
+    if created_by is not None:
+        check_can_issue_key(created_by, project, scopes)
     if not name.strip():
         raise DomainError("A key needs a name.")
     if len(name.strip()) > NAME_MAX_CHARS:
@@ -96,7 +101,11 @@ def _check_key_rate(project: Project) -> None:
 
 @transaction.atomic
 def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
-    """Revoke a key at once; revoking twice is harmless."""
+    """Revoke a key at once; revoking twice is harmless.
+
+    `revoked_by` must manage the key's project, or have issued the key (None: a command, unchecked)."""
+    if revoked_by is not None:
+        check_can_revoke_key(revoked_by, api_key)
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         AuditEvent.objects.create(
             project_id=api_key.project_id,
