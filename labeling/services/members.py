@@ -2,7 +2,8 @@
 
 Access is checked per request from the Membership row (rules/access.py), so a removed member's next
 request is refused without touching their sessions. Their labels stay (they are the project's data);
-their leased slots in the project's queues are freed at once, so others can take that work now.
+their leased slots in the project's queues are freed at once, so others can take that work now (also when
+a role change leaves them a role that cannot label).
 Queues that name them as an eligible expert keep the name: taking it out could leave a list empty,
 and an empty list means "every expert".
 """
@@ -10,15 +11,18 @@ and an empty list means "every expert".
 from django.db import transaction
 
 from labeling.exceptions import Conflict, InvalidInput
-from labeling.models import AuditEvent, Membership, Project, Role, Slot, SlotState
-from labeling.rules.access import check_can_manage
+from labeling.models import AuditEvent, Membership, Project, Role
+from labeling.rules.access import LABELING_ROLES, check_can_manage
+from labeling.services.assignment import release_project_leases
 
 LAST_LEAD = "{name} is the last lead of {project}: make someone else lead first, so the project keeps one."
 
 
 @transaction.atomic
 def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
-    """Give the member another role (audited with from/to); refuses to demote the project's last lead."""
+    """Give the member another role (audited with from/to); refuses to demote the project's last lead.
+
+    A role that cannot label (engineer, admin) frees the slots they hold leased in the project's queues."""
     project = membership.project
     if changed_by is not None:
         check_can_manage(changed_by, project)
@@ -30,12 +34,11 @@ def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
     if current.role == Role.LEAD:
         _refuse_last_lead(project, current)
     Membership.objects.filter(pk=current.pk).update(role=role)
-    AuditEvent.objects.create(
-        project=project,
-        actor=changed_by,
-        action="member.role_changed",
-        details={"user": current.user.get_username(), "from": current.role, "to": role},
-    )
+    details = {"user": current.user.get_username(), "from": current.role, "to": role}
+    if role not in LABELING_ROLES:
+        # They may no longer label here: the items they hold go back now, not when their leases run out.
+        details["leases_released"] = release_project_leases(expert=current.user, project=project)
+    AuditEvent.objects.create(project=project, actor=changed_by, action="member.role_changed", details=details)
     current.role = role
     return current
 
@@ -52,11 +55,7 @@ def remove_member(*, membership: Membership, removed_by) -> int:
     current = _lock(project, membership)
     if current.role == Role.LEAD:
         _refuse_last_lead(project, current)
-    released = (
-        Slot.objects.filter(queue__project=project)
-        .leased_to(current.user_id)
-        .update(state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None)
-    )
+    released = release_project_leases(expert=current.user, project=project)
     current.delete()
     AuditEvent.objects.create(
         project=project,

@@ -18,7 +18,8 @@ def test_a_lead_changes_a_role_and_it_is_audited_with_from_and_to(project, lead,
     changed = change_role(membership=membership_of(expert, project), role="engineer", changed_by=lead)
     assert changed.role == "engineer" and membership_of(expert, project).role == "engineer"
     event = AuditEvent.objects.get(action="member.role_changed")
-    assert event.details == {"user": "erin", "from": "expert", "to": "engineer"} and event.actor == lead
+    assert event.details == {"user": "erin", "from": "expert", "to": "engineer", "leases_released": 0}
+    assert event.actor == lead
 
 
 def test_the_same_role_again_changes_and_audits_nothing(project, lead, expert):
@@ -87,3 +88,35 @@ def test_removing_someone_removed_meanwhile_is_a_clear_conflict(project, lead, e
     remove_member(membership=membership, removed_by=lead)
     with pytest.raises(Conflict, match="no longer a member"):
         remove_member(membership=membership, removed_by=lead)
+
+
+def hold_a_lease(project, expert, resolve=True):
+    label_outputs(project, 1, answers=({"correct": True},), experts=[expert], resolve=resolve)
+    make_items(project, 2)
+    held = Slot.objects.get(item=next_item(expert=expert, queue=Queue.objects.get(project=project)), expert=expert)
+    assert held.state == SlotState.LEASED
+    return held
+
+
+@pytest.mark.parametrize("role", ["engineer", "admin"])
+def test_a_role_that_cannot_label_frees_the_members_leases_in_the_project(project, lead, expert, other_project, role):
+    held = hold_a_lease(project, expert)
+    MembershipFactory(project=other_project, role="expert", user=expert)
+    elsewhere = hold_a_lease(other_project, expert, resolve=False)
+
+    change_role(membership=membership_of(expert, project), role=role, changed_by=lead)
+
+    held.refresh_from_db()
+    assert (held.state, held.expert, held.leased_at, held.lease_expires_at) == (SlotState.FREE, None, None, None)
+    elsewhere.refresh_from_db()
+    assert (elsewhere.state, elsewhere.expert) == (SlotState.LEASED, expert)  # another project's lease stays
+    event = AuditEvent.objects.get(action="member.role_changed")
+    assert event.details == {"user": "erin", "from": "expert", "to": role, "leases_released": 1}
+
+
+def test_a_role_that_labels_keeps_the_members_leases(project, lead, expert):
+    held = hold_a_lease(project, expert)
+    change_role(membership=membership_of(expert, project), role="lead", changed_by=lead)
+    held.refresh_from_db()
+    assert (held.state, held.expert) == (SlotState.LEASED, expert)
+    assert "leases_released" not in AuditEvent.objects.get(action="member.role_changed").details
