@@ -72,12 +72,11 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
     `invited_by` must manage the project (None: a command or the demo, unchecked). Refuses a person who is
     a member already, and more than INVITATIONS_PER_PROJECT_PER_HOUR sends an hour (TooManyRequests).
     """
-    if invited_by is not None:
-        check_can_manage(invited_by, project)
+    _lock_as_manager(project, invited_by)
     email = normalize_email(email)
     if role not in Role.values:
         raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
-    _lock_and_check_sends(project)
+    _check_sends(project)
     if Membership.objects.filter(project=project, user__email__iexact=email).exists():
         raise Conflict(f"{email} is a member of {project.name} already: change their role in the list instead.")
     token = secrets.token_urlsafe(32)
@@ -113,9 +112,8 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
 def resend_invitation(*, invitation: Invitation, resent_by) -> str:
     """Send a pending (or expired) invitation again with a new token and expiry; the old link stops working."""
     project = invitation.project
-    if resent_by is not None:
-        check_can_manage(resent_by, project)
-    _lock_and_check_sends(project)
+    _lock_as_manager(project, resent_by)
+    _check_sends(project)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     renewed = (
@@ -144,8 +142,7 @@ def resend_invitation(*, invitation: Invitation, resent_by) -> str:
 @transaction.atomic
 def revoke_invitation(*, invitation: Invitation, revoked_by) -> None:
     """Make a pending invitation's link stop working at once; revoking twice, or after acceptance, changes nothing."""
-    if revoked_by is not None:
-        check_can_manage(revoked_by, invitation.project)
+    _lock_as_manager(invitation.project, revoked_by)
     if Invitation.objects.pending().filter(pk=invitation.pk).update(revoked_at=timezone.now()):
         AuditEvent.objects.create(
             project_id=invitation.project_id,
@@ -275,10 +272,17 @@ def accept_invitations_for_email(*, user) -> list[Membership]:
     return memberships
 
 
-def _lock_and_check_sends(project: Project) -> None:
-    # The project row lock serialises a project's invitations, so the count below cannot go stale and
-    # two invitations of one email cannot race past the pending-row lookup.
+def _lock_as_manager(project: Project, acting) -> None:
+    """Take the project's row lock, then check that `acting` manages the project (None: unchecked)."""
+    # The lock serialises a project's invitations and its role changes: the send count cannot go stale, two
+    # invitations of one email cannot race past the pending-row lookup, and the manager check reads the role a
+    # concurrent demotion left (asked before the lock, a lead demoted that moment still acted once).
     Project.objects.select_for_update().filter(pk=project.pk).first()
+    if acting is not None:
+        check_can_manage(acting, project)
+
+
+def _check_sends(project: Project) -> None:
     now = timezone.now()
     recent = list(
         AuditEvent.objects.filter(project=project, action__in=SEND_ACTIONS, at__gt=now - SENDS_WINDOW)

@@ -24,11 +24,9 @@ def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
 
     A role that cannot label (engineer, admin) frees the slots they hold leased in the project's queues."""
     project = membership.project
-    if changed_by is not None:
-        check_can_manage(changed_by, project)
+    current = _lock(project, membership, acting=changed_by)
     if role not in Role.values:
         raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
-    current = _lock(project, membership)
     if current.role == role:
         return current
     if current.role == Role.LEAD:
@@ -50,9 +48,7 @@ def remove_member(*, membership: Membership, removed_by) -> int:
     Their labels, skips and comments stay. Refuses to remove the project's last lead.
     """
     project = membership.project
-    if removed_by is not None:
-        check_can_manage(removed_by, project)
-    current = _lock(project, membership)
+    current = _lock(project, membership, acting=removed_by)
     if current.role == Role.LEAD:
         _refuse_last_lead(project, current)
     released = release_project_leases(expert=current.user, project=project)
@@ -66,10 +62,14 @@ def remove_member(*, membership: Membership, removed_by) -> int:
     return released
 
 
-def _lock(project: Project, membership: Membership) -> Membership:
+def _lock(project: Project, membership: Membership, *, acting) -> Membership:
+    """Lock the project, check that `acting` manages it (None: unchecked), and read the membership afresh."""
     # The project row lock serialises role changes and removals in a project: two leads demoting each
-    # other at once would otherwise both see the other still lead and leave none.
+    # other at once would otherwise both see the other still lead and leave none. The manager check comes
+    # after it, so it reads the role a concurrent demotion left: before the lock, a demoted lead acted once more.
     Project.objects.select_for_update().filter(pk=project.pk).first()
+    if acting is not None:
+        check_can_manage(acting, project)
     current = Membership.objects.select_related("user").filter(pk=membership.pk, project=project).first()
     if current is None:
         raise Conflict("This person is no longer a member of the project.")
