@@ -153,6 +153,31 @@ def revoke_invitation(*, invitation: Invitation, revoked_by) -> None:
     invitation.refresh_from_db(fields=["revoked_at"])
 
 
+def revoke_invitations_sent_by(*, project: Project, sender, revoked_by, reason: str) -> int:
+    """Revoke the pending invitations `sender` sent in the project, each audited with the reason; return how many.
+
+    For a sender who left the project or no longer manages it: their invitations must not outlive their say.
+    Runs in the caller's transaction, under its project lock.
+    """
+    # Locking the rows makes a link accepted at this moment wait, then find the invitation revoked.
+    pending = list(
+        project.invitations.pending().filter(invited_by=sender).select_for_update().order_by("pk").only("pk", "email")
+    )
+    if not pending:
+        return 0
+    Invitation.objects.filter(pk__in=[invitation.pk for invitation in pending]).update(revoked_at=timezone.now())
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            project=project,
+            actor=revoked_by,
+            action="member.invitation_revoked",
+            details={"invitation": invitation.pk, "email": invitation.email, "reason": reason},
+        )
+        for invitation in pending
+    )
+    return len(pending)
+
+
 def check_invitation(token: str) -> Invitation:
     """The invitation a token opens if it can still be accepted; else the InvitationUnusable that says why."""
     invitation = invitation_for_token(token)

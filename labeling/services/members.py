@@ -12,8 +12,9 @@ from django.db import transaction
 
 from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import AuditEvent, Membership, Project, Role
-from labeling.rules.access import LABELING_ROLES, check_can_manage
+from labeling.rules.access import LABELING_ROLES, MANAGING_ROLES, check_can_manage
 from labeling.services.assignment import release_project_leases
+from labeling.services.invitations import revoke_invitations_sent_by
 
 LAST_LEAD = "{name} is the last lead of {project}: make someone else lead first, so the project keeps one."
 
@@ -22,7 +23,8 @@ LAST_LEAD = "{name} is the last lead of {project}: make someone else lead first,
 def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
     """Give the member another role (audited with from/to); refuses to demote the project's last lead.
 
-    A role that cannot label (engineer, admin) frees the slots they hold leased in the project's queues."""
+    A role that cannot label (engineer, admin) frees the slots they hold leased in the project's queues; a role
+    that cannot manage (expert, engineer) revokes the pending invitations they sent in the project."""
     project = membership.project
     current = _lock(project, membership, acting=changed_by)
     if role not in Role.values:
@@ -32,11 +34,19 @@ def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
     if current.role == Role.LEAD:
         _refuse_last_lead(project, current)
     Membership.objects.filter(pk=current.pk).update(role=role)
-    details = {"user": current.user.get_username(), "from": current.role, "to": role}
+    name = current.user.get_username()
+    details = {"user": name, "from": current.role, "to": role}
     if role not in LABELING_ROLES:
         # They may no longer label here: the items they hold go back now, not when their leases run out.
         details["leases_released"] = release_project_leases(expert=current.user, project=project)
     AuditEvent.objects.create(project=project, actor=changed_by, action="member.role_changed", details=details)
+    if role not in MANAGING_ROLES:
+        revoke_invitations_sent_by(
+            project=project,
+            sender=current.user,
+            revoked_by=changed_by,
+            reason=f"its sender {name} became {role} and no longer manages the project",
+        )
     current.role = role
     return current
 
@@ -45,7 +55,8 @@ def change_role(*, membership: Membership, role: str, changed_by) -> Membership:
 def remove_member(*, membership: Membership, removed_by) -> int:
     """Take the member out of the project and free their leased slots in its queues; return how many.
 
-    Their labels, skips and comments stay. Refuses to remove the project's last lead.
+    Their labels, skips and comments stay; the pending invitations they sent in the project are revoked.
+    Refuses to remove the project's last lead.
     """
     project = membership.project
     current = _lock(project, membership, acting=removed_by)
@@ -58,6 +69,12 @@ def remove_member(*, membership: Membership, removed_by) -> int:
         actor=removed_by,
         action="member.removed",
         details={"user": current.user.get_username(), "role": current.role, "leases_released": released},
+    )
+    revoke_invitations_sent_by(
+        project=project,
+        sender=current.user,
+        revoked_by=removed_by,
+        reason=f"its sender {current.user.get_username()} was removed from the project",
     )
     return released
 

@@ -1,11 +1,14 @@
-"""Members: a lead changes roles and removes members; a project always keeps a lead; removal frees leases."""
+"""Members: a lead changes roles and removes members; a project always keeps a lead; removal (and a role that
+cannot label) frees leases; removal (and a role that cannot manage) revokes the invitations the member sent."""
 
 import pytest
 
-from labeling.exceptions import Conflict, InvalidInput, NotFound
-from labeling.models import AuditEvent, Label, Membership, Queue, Slot, SlotState
+from labeling.exceptions import Conflict, InvalidInput, InvitationRevoked, NotFound
+from labeling.models import AuditEvent, Invitation, Label, Membership, Queue, Slot, SlotState
 from labeling.services.assignment import next_item
+from labeling.services.invitations import accept_invitation, invite_member
 from labeling.services.members import change_role, remove_member
+from labeling.web import audit_sentences
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs, make_items
 
@@ -120,3 +123,80 @@ def test_a_role_that_labels_keeps_the_members_leases(project, lead, expert):
     held.refresh_from_db()
     assert (held.state, held.expert) == (SlotState.LEASED, expert)
     assert "leases_released" not in AuditEvent.objects.get(action="member.role_changed").details
+
+
+# Invitations outlive no sender ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def leo(project):
+    return MembershipFactory(project=project, role="lead", user=UserFactory(username="leo")).user
+
+
+def invitation_by(project, sender, email):
+    return invite_member(project=project, email=email, role="expert", invited_by=sender)
+
+
+def pending_emails(project):
+    return sorted(Invitation.objects.filter(project=project).pending().values_list("email", flat=True))
+
+
+def test_removing_a_lead_revokes_the_invitations_they_sent_in_the_project(project, lead, leo, other_project):
+    theirs = invitation_by(project, leo, "nora@example.com")
+    invitation_by(project, lead, "kim@example.com")
+    MembershipFactory(project=other_project, role="lead", user=leo)
+    invitation_by(other_project, leo, "otto@example.com")
+
+    remove_member(membership=membership_of(leo, project), removed_by=lead)
+
+    assert pending_emails(project) == ["kim@example.com"] and pending_emails(other_project) == ["otto@example.com"]
+    event = AuditEvent.objects.get(action="member.invitation_revoked")
+    assert event.actor == lead and event.project == project
+    assert event.details == {
+        "invitation": theirs.invitation.pk,
+        "email": "nora@example.com",
+        "reason": "its sender leo was removed from the project",
+    }
+    assert audit_sentences.sentence(event.action, event.details) == (
+        "Revoked the invitation of nora@example.com: its sender leo was removed from the project"
+    )
+    nora = UserFactory(username="nora", email="nora@example.com")
+    with pytest.raises(InvitationRevoked):
+        accept_invitation(token=theirs.token, user=nora)
+
+
+@pytest.mark.parametrize("role", ["expert", "engineer"])
+def test_a_lead_who_no_longer_manages_has_their_invitations_revoked(project, lead, leo, role):
+    invitation_by(project, leo, "nora@example.com")
+    invitation_by(project, leo, "noah@example.com")
+
+    change_role(membership=membership_of(leo, project), role=role, changed_by=lead)
+
+    assert pending_emails(project) == []
+    events = AuditEvent.objects.filter(action="member.invitation_revoked")
+    assert sorted(event.details["email"] for event in events) == ["noah@example.com", "nora@example.com"]
+    assert {event.details["reason"] for event in events} == {
+        f"its sender leo became {role} and no longer manages the project"
+    }
+
+
+def test_a_lead_made_admin_keeps_their_invitations_and_accepted_ones_stay_accepted(project, lead, leo):
+    accepted = invitation_by(project, leo, "nora@example.com")
+    accept_invitation(token=accepted.token, user=UserFactory(username="nora", email="nora@example.com"))
+    invitation_by(project, leo, "noah@example.com")
+
+    change_role(membership=membership_of(leo, project), role="admin", changed_by=lead)
+    assert pending_emails(project) == ["noah@example.com"]
+
+    change_role(membership=membership_of(leo, project), role="expert", changed_by=lead)
+    accepted.invitation.refresh_from_db()
+    assert accepted.invitation.revoked_at is None and accepted.invitation.accepted_at is not None
+    assert AuditEvent.objects.filter(action="member.invitation_revoked").count() == 1
+
+
+def test_a_refused_removal_revokes_nothing(project, lead):
+    invitation_by(project, lead, "nora@example.com")
+    with pytest.raises(Conflict, match="last lead"):
+        remove_member(membership=membership_of(lead, project), removed_by=lead)
+    assert pending_emails(project) == ["nora@example.com"]
+    assert not AuditEvent.objects.filter(action="member.invitation_revoked").exists()
