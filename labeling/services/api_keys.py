@@ -14,9 +14,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.exceptions import DomainError, KeyRejected, TooManyRequests
+from labeling.exceptions import DomainError, KeyRejected
 from labeling.models import ApiKey, AuditEvent, Project, Scope
 from labeling.rules.access import check_can_issue_key, check_can_revoke_key
+from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
 
 KEY_PREFIX = "el_"
@@ -83,20 +84,13 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 def _check_key_rate(project: Project) -> None:
     # The project's row lock makes concurrent creations wait for each other, so none counts past the limit.
     Project.objects.select_for_update().filter(pk=project.pk).exists()
-    since = timezone.now() - KEY_WINDOW
-    recent = list(
-        ApiKey.objects.filter(project=project, created_at__gte=since)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)[:KEYS_PER_WINDOW]
+    check_window_limit(
+        ApiKey.objects.filter(project=project),
+        at="created_at",
+        limit=KEYS_PER_WINDOW,
+        window=KEY_WINDOW,
+        refusal="This project had {limit} keys issued in the last hour, the most allowed. Try again in {wait}.",
     )
-    if len(recent) >= KEYS_PER_WINDOW:
-        retry_after = max(1, int((recent[-1] - since).total_seconds()) + 1)
-        minutes = (retry_after + 59) // 60
-        raise TooManyRequests(
-            f"This project had {KEYS_PER_WINDOW} keys issued in the last hour, the most allowed. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            retry_after=retry_after,
-        )
 
 
 @transaction.atomic

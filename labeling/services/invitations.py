@@ -35,10 +35,10 @@ from labeling.exceptions import (
     InvitationNotValid,
     InvitationRevoked,
     InvitationUsed,
-    TooManyRequests,
 )
 from labeling.models import AuditEvent, Invitation, Membership, Project, Role
 from labeling.rules.access import check_can_manage
+from labeling.rules.limits import check_window_limit
 from labeling.selectors.invitations import invitation_for_token, token_hash
 
 logger = logging.getLogger(__name__)
@@ -308,19 +308,13 @@ def _lock_as_manager(project: Project, acting) -> None:
 
 
 def _check_sends(project: Project) -> None:
-    now = timezone.now()
-    recent = list(
-        AuditEvent.objects.filter(project=project, action__in=SEND_ACTIONS, at__gt=now - SENDS_WINDOW)
-        .order_by("-at")
-        .values_list("at", flat=True)[: settings.INVITATIONS_PER_PROJECT_PER_HOUR]
+    check_window_limit(
+        AuditEvent.objects.filter(project=project, action__in=SEND_ACTIONS),
+        at="at",
+        limit=settings.INVITATIONS_PER_PROJECT_PER_HOUR,
+        window=SENDS_WINDOW,
+        refusal="This project has sent {limit} invitations in the last hour, the most allowed. Try again in {wait}.",
     )
-    if len(recent) >= settings.INVITATIONS_PER_PROJECT_PER_HOUR:
-        retry_after = max(1, int((recent[-1] + SENDS_WINDOW - now).total_seconds()) + 1)
-        raise TooManyRequests(
-            f"This project has sent {settings.INVITATIONS_PER_PROJECT_PER_HOUR} invitations in the last hour, "
-            f"the most allowed. Try again in {(retry_after + 59) // 60} minute(s).",
-            retry_after=retry_after,
-        )
 
 
 def invitation_link(token: str) -> str:
