@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import Combinable
 
 from labeling.exceptions import Forbidden, InvalidInput, NotFound
-from labeling.models import ApiKey, Membership, Project, Queue, Role
+from labeling.models import ApiKey, Membership, Project, Queue, Role, Scope
 
 # Operators see every project and its outputs. An explicit permission (superusers have every one):
 # `is_staff` alone only lets a user into the admin site, where its own model permissions apply.
@@ -31,6 +31,13 @@ DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 SAVING_VIEW_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 # API keys feed the product app's ingest and the engineers' pulls: engineers issue them too, experts do not.
 KEY_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
+# A privacy-scope key erases end users' data: only the people who manage the project issue one.
+PRIVACY_KEY_ROLES = MANAGING_ROLES
+PRIVACY_KEY_REFUSED = (
+    "Only the project's leads and admins may issue a key with the privacy scope: it erases end users' data. "
+    "Leave the scope out, or ask a lead."
+)
+REVOKE_KEY_REFUSED = "Engineers revoke only the keys they issued: ask one of the project's leads to revoke this one."
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +184,50 @@ def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> Labelin
 
 def check_can_manage(user, project: Project) -> Membership:
     return check_member(user, project, MANAGING_ROLES)
+
+
+def issuable_scopes(role: str) -> tuple[str, ...]:
+    """The scopes a member with this role may give a key they issue."""
+    if role in PRIVACY_KEY_ROLES:
+        return tuple(Scope.values)
+    return tuple(scope for scope in Scope.values if scope != Scope.PRIVACY)
+
+
+def check_can_issue_key(user, project: Project, scopes: list[str]) -> Membership:
+    """The user's membership if they may issue a key with these scopes: NotFound outside KEY_ROLES, Forbidden
+    for a scope their role may not give (privacy, for engineers)."""
+    membership = check_member(user, project, KEY_ROLES)
+    if set(scopes) - set(issuable_scopes(membership.role)):
+        raise Forbidden(PRIVACY_KEY_REFUSED)
+    return membership
+
+
+def may_revoke_key(membership: Membership | None, api_key: ApiKey) -> bool:
+    """Leads and admins revoke any of their project's keys; engineers only the keys they issued."""
+    if membership is None or membership.project_id != api_key.project_id or membership.role not in KEY_ROLES:
+        return False
+    return membership.role in MANAGING_ROLES or api_key.created_by_id == membership.user_id
+
+
+def check_may_revoke_key(membership: Membership | None, api_key: ApiKey) -> None:
+    """`may_revoke_key`, or Forbidden with the reason (the membership was checked for KEY_ROLES already)."""
+    if not may_revoke_key(membership, api_key):
+        raise Forbidden(REVOKE_KEY_REFUSED)
+
+
+def check_can_revoke_key(user, api_key: ApiKey) -> None:
+    """NotFound unless the user sees the key's project's keys; Forbidden for another's key unless they manage
+    the project. Operators may revoke any key (the admin's revoke action)."""
+    membership = (
+        Membership.objects.filter(user_id=user.pk, project_id=api_key.project_id, role__in=KEY_ROLES).first()
+        if user.is_authenticated
+        else None
+    )
+    if may_revoke_key(membership, api_key) or operates_all_projects(user):
+        return
+    if membership is None:
+        raise NotFound("No such API key.")
+    raise Forbidden(REVOKE_KEY_REFUSED)
 
 
 def may_create_projects(user) -> bool:

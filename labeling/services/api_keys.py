@@ -14,8 +14,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.exceptions import DomainError, KeyRejected, TooManyRequests
+from labeling.exceptions import DomainError, KeyRejected
 from labeling.models import ApiKey, AuditEvent, Project, Scope
+from labeling.rules.access import check_can_issue_key, check_can_revoke_key
+from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
 
 KEY_PREFIX = "el_"
@@ -49,7 +51,11 @@ def parse_scopes(text: str) -> list[str]:
 def create_api_key(*, project: Project, name: str, scopes: list[str], created_by=None) -> IssuedKey:
     """Issue a key for the project; the returned secret is the only copy.
 
-    At most KEYS_PER_WINDOW keys a project per KEY_WINDOW (TooManyRequests beyond)."""
+    `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
+    privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
+    KEY_WINDOW (TooManyRequests beyond)."""
+    if created_by is not None:
+        check_can_issue_key(created_by, project, scopes)
     if not name.strip():
         raise DomainError("A key needs a name.")
     if len(name.strip()) > NAME_MAX_CHARS:
@@ -78,25 +84,22 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 def _check_key_rate(project: Project) -> None:
     # The project's row lock makes concurrent creations wait for each other, so none counts past the limit.
     Project.objects.select_for_update().filter(pk=project.pk).exists()
-    since = timezone.now() - KEY_WINDOW
-    recent = list(
-        ApiKey.objects.filter(project=project, created_at__gte=since)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)[:KEYS_PER_WINDOW]
+    check_window_limit(
+        ApiKey.objects.filter(project=project),
+        at="created_at",
+        limit=KEYS_PER_WINDOW,
+        window=KEY_WINDOW,
+        refusal="This project had {limit} keys issued in the last hour, the most allowed. Try again in {wait}.",
     )
-    if len(recent) >= KEYS_PER_WINDOW:
-        retry_after = max(1, int((recent[-1] - since).total_seconds()) + 1)
-        minutes = (retry_after + 59) // 60
-        raise TooManyRequests(
-            f"This project had {KEYS_PER_WINDOW} keys issued in the last hour, the most allowed. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            retry_after=retry_after,
-        )
 
 
 @transaction.atomic
 def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
-    """Revoke a key at once; revoking twice is harmless."""
+    """Revoke a key at once; revoking twice is harmless.
+
+    `revoked_by` must manage the key's project, or have issued the key (None: a command, unchecked)."""
+    if revoked_by is not None:
+        check_can_revoke_key(revoked_by, api_key)
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         AuditEvent.objects.create(
             project_id=api_key.project_id,

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling.models import Item, Queue, Skip, Slot, SlotState
+from labeling.models import Item, Project, Queue, Skip, Slot, SlotState
 from labeling.rules.access import LabelingGrant, ensure_can_label
 from labeling.rules.text import check_storable
 
@@ -164,8 +164,15 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
 
 def release_lease(*, expert, item: Item) -> bool:
     """Free the expert's live lease on the item, if they hold one."""
-    return bool(
-        Slot.objects.leased_to(expert)
-        .filter(item=item)
-        .update(state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None)
-    )
+    return bool(_free(Slot.objects.leased_to(expert).filter(item=item)))
+
+
+def release_project_leases(*, expert, project: Project) -> int:
+    """Free every slot the expert holds leased in the project's queues (they left, or may no longer label);
+    return how many. Their leases in other projects stay."""
+    return _free(Slot.objects.filter(queue__project=project).leased_to(expert))
+
+
+def _free(leases: QuerySet[Slot]) -> int:
+    # The one way a lease is given back: the slot is free and nobody's, so the next expert's next_item takes it.
+    return leases.update(state=SlotState.FREE, expert=None, leased_at=None, lease_expires_at=None)

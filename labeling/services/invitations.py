@@ -34,11 +34,11 @@ from labeling.exceptions import (
     InvitationNotValid,
     InvitationRevoked,
     InvitationUsed,
-    TooManyRequests,
 )
 from labeling.models import AuditEvent, Invitation, Membership, Project, Role
 from labeling.rules.access import check_can_manage
 from labeling.rules.emails import normalize_email, valid_email
+from labeling.rules.limits import check_window_limit
 from labeling.selectors.invitations import invitation_for_token, token_hash
 
 logger = logging.getLogger(__name__)
@@ -60,12 +60,11 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
     `invited_by` must manage the project (None: a command or the demo, unchecked). Refuses a person who is
     a member already, and more than INVITATIONS_PER_PROJECT_PER_HOUR sends an hour (TooManyRequests).
     """
-    if invited_by is not None:
-        check_can_manage(invited_by, project)
+    _lock_as_manager(project, invited_by)
     email = valid_email(email)
     if role not in Role.values:
         raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
-    _lock_and_check_sends(project)
+    _check_sends(project)
     if Membership.objects.filter(project=project, user__email__iexact=email).exists():
         raise Conflict(f"{email} is a member of {project.name} already: change their role in the list instead.")
     token = secrets.token_urlsafe(32)
@@ -101,9 +100,8 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
 def resend_invitation(*, invitation: Invitation, resent_by) -> str:
     """Send a pending (or expired) invitation again with a new token and expiry; the old link stops working."""
     project = invitation.project
-    if resent_by is not None:
-        check_can_manage(resent_by, project)
-    _lock_and_check_sends(project)
+    _lock_as_manager(project, resent_by)
+    _check_sends(project)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     renewed = (
@@ -132,8 +130,7 @@ def resend_invitation(*, invitation: Invitation, resent_by) -> str:
 @transaction.atomic
 def revoke_invitation(*, invitation: Invitation, revoked_by) -> None:
     """Make a pending invitation's link stop working at once; revoking twice, or after acceptance, changes nothing."""
-    if revoked_by is not None:
-        check_can_manage(revoked_by, invitation.project)
+    _lock_as_manager(invitation.project, revoked_by)
     if Invitation.objects.pending().filter(pk=invitation.pk).update(revoked_at=timezone.now()):
         AuditEvent.objects.create(
             project_id=invitation.project_id,
@@ -142,6 +139,31 @@ def revoke_invitation(*, invitation: Invitation, revoked_by) -> None:
             details={"invitation": invitation.pk, "email": invitation.email},
         )
     invitation.refresh_from_db(fields=["revoked_at"])
+
+
+def revoke_invitations_sent_by(*, project: Project, sender, revoked_by, reason: str) -> int:
+    """Revoke the pending invitations `sender` sent in the project, each audited with the reason; return how many.
+
+    For a sender who left the project or no longer manages it: their invitations must not outlive their say.
+    Runs in the caller's transaction, under its project lock.
+    """
+    # Locking the rows makes a link accepted at this moment wait, then find the invitation revoked.
+    pending = list(
+        project.invitations.pending().filter(invited_by=sender).select_for_update().order_by("pk").only("pk", "email")
+    )
+    if not pending:
+        return 0
+    Invitation.objects.filter(pk__in=[invitation.pk for invitation in pending]).update(revoked_at=timezone.now())
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            project=project,
+            actor=revoked_by,
+            action="member.invitation_revoked",
+            details={"invitation": invitation.pk, "email": invitation.email, "reason": reason},
+        )
+        for invitation in pending
+    )
+    return len(pending)
 
 
 def check_invitation(token: str) -> Invitation:
@@ -264,23 +286,24 @@ def accept_invitations_for_email(*, user) -> list[Membership]:
     return memberships
 
 
-def _lock_and_check_sends(project: Project) -> None:
-    # The project row lock serialises a project's invitations, so the count below cannot go stale and
-    # two invitations of one email cannot race past the pending-row lookup.
+def _lock_as_manager(project: Project, acting) -> None:
+    """Take the project's row lock, then check that `acting` manages the project (None: unchecked)."""
+    # The lock serialises a project's invitations and its role changes: the send count cannot go stale, two
+    # invitations of one email cannot race past the pending-row lookup, and the manager check reads the role a
+    # concurrent demotion left (asked before the lock, a lead demoted that moment still acted once).
     Project.objects.select_for_update().filter(pk=project.pk).first()
-    now = timezone.now()
-    recent = list(
-        AuditEvent.objects.filter(project=project, action__in=SEND_ACTIONS, at__gt=now - SENDS_WINDOW)
-        .order_by("-at")
-        .values_list("at", flat=True)[: settings.INVITATIONS_PER_PROJECT_PER_HOUR]
+    if acting is not None:
+        check_can_manage(acting, project)
+
+
+def _check_sends(project: Project) -> None:
+    check_window_limit(
+        AuditEvent.objects.filter(project=project, action__in=SEND_ACTIONS),
+        at="at",
+        limit=settings.INVITATIONS_PER_PROJECT_PER_HOUR,
+        window=SENDS_WINDOW,
+        refusal="This project has sent {limit} invitations in the last hour, the most allowed. Try again in {wait}.",
     )
-    if len(recent) >= settings.INVITATIONS_PER_PROJECT_PER_HOUR:
-        retry_after = max(1, int((recent[-1] + SENDS_WINDOW - now).total_seconds()) + 1)
-        raise TooManyRequests(
-            f"This project has sent {settings.INVITATIONS_PER_PROJECT_PER_HOUR} invitations in the last hour, "
-            f"the most allowed. Try again in {(retry_after + 59) // 60} minute(s).",
-            retry_after=retry_after,
-        )
 
 
 def invitation_link(token: str) -> str:

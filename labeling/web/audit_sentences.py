@@ -24,7 +24,7 @@ class Area:
 # The filter groups the actions by area, in this order; an action of no area falls under "Other".
 AREAS = (
     Area("keys", "API keys", ("api_key.",)),
-    Area("members", "Members", ("member.", "invitation.")),
+    Area("members", "Members", ("member.",)),
     Area("project", "Project", ("project.",)),
     Area("rubric", "Rubric", ("rubric.",)),
     Area("queues", "Queues", ("queue.",)),
@@ -57,13 +57,40 @@ def _words(name: str) -> str:
     return str(name).replace("_", " ")
 
 
-def _changes(pairs: dict) -> str:
-    """{"field": [before, after]} as "field: before → after; …"."""
+def _pairs(pairs: dict) -> str:
+    """{"question": [before, after]} (gold.adjudicated) as "question: before → after; …"."""
     return "; ".join(f"{_words(key)}: {text(before)} → {text(after)}" for key, (before, after) in pairs.items())
 
 
 def _settings_changed(d: dict) -> str:
-    return f"Changed the project's settings: {_changes(d['changes'])}"
+    """services/projects.update_project_settings: {"changes": {field: {"before": x, "after": y}}}."""
+    changes = "; ".join(
+        f"{_words(name)}: {text(change['before'])} → {text(change['after'])}" for name, change in d["changes"].items()
+    )
+    return f"Changed the project's settings: {changes}"
+
+
+def _invited(d: dict) -> str:
+    again = " again (a new link; the earlier one stops working)" if d.get("renewed") else ""
+    return f"Invited {text(d['email'])} as {text(d['role'])}{again}"
+
+
+def _freed(d: dict) -> str:
+    held = d.get("leases_released") or 0
+    return f", freeing the {held} item{'s' if held != 1 else ''} they held" if held else ""
+
+
+def _role_changed(d: dict) -> str:
+    return f"Changed {text(d['user'])}'s role from {text(d['from'])} to {text(d['to'])}{_freed(d)}"
+
+
+def _removed(d: dict) -> str:
+    return f"Removed {text(d['user'])} ({text(d['role'])}) from the project{_freed(d)}"
+
+
+def _invitation_revoked(d: dict) -> str:
+    reason = f": {text(d['reason'])}" if d.get("reason") else ""
+    return f"Revoked the invitation of {text(d['email'])}{reason}"
 
 
 def _key_revoked(d: dict) -> str:
@@ -86,7 +113,7 @@ def _decision(verb: str) -> Callable[[dict], str]:
 
 
 def _adjudicated(d: dict) -> str:
-    return f"Decided the gold answer of item {text(d['item'])} ({text(d['external_id'])}): {_changes(d['answers'])}"
+    return f"Decided the gold answer of item {text(d['item'])} ({text(d['external_id'])}): {_pairs(d['answers'])}"
 
 
 def _erased(d: dict) -> str:
@@ -116,12 +143,16 @@ class Action:
 ACTIONS: dict[str, Action] = {
     "api_key.created": Action("Key created", "Created the API key “{name}” (el_{prefix}_…) with the scopes {scopes}"),
     "api_key.revoked": Action("Key revoked", _key_revoked),
-    "member.invited": Action("Member invited", "Invited {email} as {role}"),
-    "member.added": Action("Member added", "Added {username} as {role} (through {via})"),
-    "member.removed": Action("Member removed", "Removed {username} from the project"),
-    "member.role_changed": Action("Role changed", "Changed {username}'s role from {from} to {to}"),
-    "invitation.revoked": Action("Invitation revoked", "Revoked the invitation of {email}"),
-    "invitation.resent": Action("Invitation resent", "Sent the invitation to {email} again"),
+    # The members' actions, as services/members.py and services/invitations.py write them.
+    "member.invited": Action("Member invited", _invited),
+    "member.invitation_resent": Action("Invitation resent", "Sent the invitation to {email} ({role}) again"),
+    "member.invitation_revoked": Action("Invitation revoked", _invitation_revoked),
+    "member.added": Action("Member added", "Added {user} as {role} (through {via})"),
+    "member.invitation_accepted": Action(
+        "Invitation accepted", "{user} accepted an invitation, and stays {role} (a member already)"
+    ),
+    "member.role_changed": Action("Role changed", _role_changed),
+    "member.removed": Action("Member removed", _removed),
     "project.created": Action("Project created", "Created the project {slug}"),
     "project.settings_changed": Action("Settings changed", _settings_changed),
     "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),

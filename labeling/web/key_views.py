@@ -1,6 +1,7 @@
 """The API keys page: the project's keys, issuing one (its secret shown once), revoking one after a confirm.
 
 Engineers, leads and admins of the project (`rules.access.KEY_ROLES`); experts and outsiders get a 404.
+Engineers neither give a key the privacy scope nor revoke keys they did not issue (a 403 with the reason).
 The secret is only in the response to the POST that issued it: never in the session, a message or a
 redirect, so reloading the list or going back to it does not show it again.
 """
@@ -13,9 +14,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from labeling.exceptions import DomainError, TooManyRequests
+from labeling.exceptions import DomainError, Forbidden, TooManyRequests
 from labeling.models import Scope
-from labeling.rules.access import KEY_ROLES, MANAGING_ROLES, member_project
+from labeling.rules.access import (
+    KEY_ROLES,
+    MANAGING_ROLES,
+    check_may_revoke_key,
+    issuable_scopes,
+    may_revoke_key,
+    member_project,
+)
 from labeling.selectors.api_keys import key_of_project, project_keys
 from labeling.services.api_keys import IssuedKey, create_api_key, revoke_api_key
 
@@ -38,7 +46,7 @@ def _frame(project, membership) -> dict:
 def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     """GET lists the keys; POST issues one and answers with its secret, this once."""
     project, membership = member_project(request.user, slug, KEY_ROLES)
-    form = ApiKeyForm(request.POST or None)
+    form = ApiKeyForm(request.POST or None, offered_scopes=issuable_scopes(membership.role))
     issued, status, retry_after = None, 200, None
     if request.method == "POST":
         status = 400
@@ -53,13 +61,18 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
             except TooManyRequests as exc:
                 form.add_error(None, exc.message)
                 status, retry_after = exc.status_code, exc.retry_after
+            except Forbidden as exc:
+                form.add_error("scopes", exc.message)
+                status = exc.status_code
             except DomainError as exc:
                 form.add_error("name", exc.message)
             else:
-                form, status = ApiKeyForm(), 200
+                form, status = ApiKeyForm(offered_scopes=issuable_scopes(membership.role)), 200
+    keys = project_keys(project)
     context = {
         **_frame(project, membership),
-        "keys": project_keys(project),
+        "keys": keys,
+        "revocable": {row.api_key.pk for row in keys.rows if may_revoke_key(membership, row.api_key)},
         "form": form,
         "issued": issued,
         "examples": _examples(request, issued) if issued else [],
@@ -77,6 +90,7 @@ def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse
     """GET asks to confirm; POST revokes the key at once (a second revoke changes nothing)."""
     project, membership = member_project(request.user, slug, KEY_ROLES)
     api_key = key_of_project(project, key_id)
+    check_may_revoke_key(membership, api_key)  # a 403 with the reason, on the confirm page and the POST alike
     if request.method == "GET":
         context = {**_frame(project, membership), "api_key": api_key}
         return render(request, "labeling/keys/revoke.html", context)

@@ -261,3 +261,59 @@ def test_a_revoked_key_is_refused_at_once(lead_client, project, lead):
     again = lead_client.post(revoke_url(project, key), follow=True)
     assert "was revoked already" in again.content.decode()
     assert AuditEvent.objects.filter(action="api_key.revoked").count() == 1
+
+
+# What an engineer may not do -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def engineer_client(client, engineer):
+    client.force_login(engineer)
+    return client
+
+
+def test_an_engineer_is_not_offered_the_privacy_scope_and_posting_it_issues_nothing(engineer_client, project):
+    page = engineer_client.get(list_url(project)).content.decode()
+    assert 'value="ingest"' in page and 'value="read"' in page and 'value="privacy"' not in page
+    assert "The privacy scope (erasing end users&#x27; data) is for the project&#x27;s leads and admins." in page
+
+    response = issue(engineer_client, project, name="eraser", scopes=["ingest", "privacy"])
+
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "No key was issued." in html
+    assert "Only the project&#x27;s leads and admins may issue a key with the privacy scope" in html
+    assert not ApiKey.objects.exists() and not AuditEvent.objects.exists()
+    assert not re.search(r"el_[0-9a-f]{12}_", html)
+
+
+def test_a_lead_is_offered_the_privacy_scope_and_gets_the_erasure_line(lead_client, project):
+    assert 'value="privacy"' in lead_client.get(list_url(project)).content.decode()
+    response = issue(lead_client, project, name="eraser", scopes=["privacy"])
+    assert response.status_code == 200 and "Erase one end user" in response.content.decode()
+
+
+def test_an_engineer_sees_revoke_only_on_their_own_keys_and_cannot_revoke_anothers(
+    engineer_client, project, engineer, lead
+):
+    own = create_api_key(project=project, name="mine", scopes=["read"], created_by=engineer).api_key
+    leads = create_api_key(project=project, name="app", scopes=["ingest"], created_by=lead).api_key
+
+    html = engineer_client.get(list_url(project)).content.decode()
+    assert html.count("Revoke…</a>") == 1
+    assert revoke_url(project, own) in html and revoke_url(project, leads) not in html
+    before = key_state()
+    for response in (engineer_client.get(revoke_url(project, leads)), engineer_client.post(revoke_url(project, leads))):
+        assert response.status_code == 403
+        assert "Engineers revoke only the keys they issued" in response.content.decode()
+    assert key_state() == before and not AuditEvent.objects.filter(action="api_key.revoked").exists()
+
+    assert engineer_client.post(revoke_url(project, own)).status_code == 302
+    own.refresh_from_db()
+    assert own.revoked_at is not None
+
+
+def test_a_lead_sees_revoke_on_every_active_key(lead_client, project, engineer):
+    engineers = create_api_key(project=project, name="pull", scopes=["read"], created_by=engineer).api_key
+    assert revoke_url(project, engineers) in lead_client.get(list_url(project)).content.decode()
+    assert lead_client.post(revoke_url(project, engineers)).status_code == 302

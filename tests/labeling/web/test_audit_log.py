@@ -2,20 +2,27 @@
 project's time zone; filter by action (or area), person and days; page without repeats. Experts, engineers,
 outsiders and another project's lead get a 404. Details are text: a `<script>` in them shows escaped."""
 
+import ast
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Decision, ReviewCycle, week_label
+from labeling.models import AuditEvent, Decision, Membership, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.selectors import audit as audit_selectors
 from labeling.services.api_keys import create_api_key, revoke_api_key
+from labeling.services.invitations import accept_invitation, invite_member, resend_invitation, revoke_invitation
+from labeling.services.members import change_role, remove_member
+from labeling.services.projects import ProjectSettings, settings_of, update_project_settings
+from labeling.web import audit_sentences
 from tests.conftest import _member
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs
 from tests.outbox import enqueued, run_as_worker
 
+ROOT = Path(__file__).resolve().parents[3]
 TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 4})
 
 
@@ -153,26 +160,66 @@ def test_a_dataset_created_and_built_on_demand_names_who_asked(client, project, 
     ]
 
 
-def test_the_members_and_settings_actions_of_other_changes_read_as_sentences(lead_client, project, lead):
-    event(project, "member.invited", actor=lead, email="sam@example.com", role="expert")
-    event(project, "member.added", username="sam", role="expert", via="invitation")
-    event(project, "member.role_changed", actor=lead, username="sam", **{"from": "expert", "to": "lead"})
-    event(project, "member.removed", actor=lead, username="sam")
-    event(project, "invitation.resent", actor=lead, email="kim@example.com")
-    event(project, "invitation.revoked", actor=lead, email="kim@example.com")
-    event(project, "project.settings_changed", actor=lead, changes={"time_zone": ["UTC", "Europe/Berlin"]})
+def test_what_the_members_and_settings_services_write_reads_as_sentences(lead_client, project, lead, expert):
+    """The real services, not hand-built details: invite, resend, revoke, accept (new and existing member),
+    change a role, remove a member, update the settings. Every event is a sentence, none the raw fallback."""
+    nora = invite_member(project=project, email="nora@example.com", role="expert", invited_by=lead)
+    invite_member(project=project, email="nora@example.com", role="engineer", invited_by=lead)  # renewed
+    kim = invite_member(project=project, email="kim@example.com", role="expert", invited_by=lead).invitation
+    resend_invitation(invitation=kim, resent_by=lead)
+    revoke_invitation(invitation=kim, revoked_by=lead)
+    token = resend_invitation(invitation=nora.invitation, resent_by=lead)
+    accept_invitation(token=token, user=UserFactory(username="nora", email="nora@example.com"))
+    sam = UserFactory(username="sam", email="sam@example.com")
+    sams_invitation = invite_member(project=project, email="sam@example.com", role="lead", invited_by=lead)
+    MembershipFactory(project=project, user=sam, role="expert")  # joined another way meanwhile
+    accept_invitation(token=sams_invitation.token, user=sam)
+    change_role(membership=Membership.objects.get(project=project, user=sam), role="engineer", changed_by=lead)
+    remove_member(membership=Membership.objects.get(project=project, user=expert), removed_by=lead)
+    values = ProjectSettings(
+        **{**vars(settings_of(project)), "name": "Support assistant", "time_zone": "Europe/Berlin"}
+    )
+    update_project_settings(project=project, values=values, changed_by=lead)
 
-    sentences = [row["sentence"] for row in lead_client.get(url(project)).context["rows"]]
+    rows = lead_client.get(url(project)).context["rows"]
 
-    assert sentences == [
-        "Changed the project's settings: time zone: UTC → Europe/Berlin",
-        "Revoked the invitation of kim@example.com",
-        "Sent the invitation to kim@example.com again",
-        "Removed sam from the project",
-        "Changed sam's role from expert to lead",
-        "Added sam as expert (through invitation)",
-        "Invited sam@example.com as expert",
-    ]
+    assert [(row["event"].action, row["sentence"]) for row in rows] == [
+        ("project.settings_changed",
+         "Changed the project's settings: name: Support bot → Support assistant; time zone: UTC → Europe/Berlin"),
+        ("member.removed", "Removed erin (expert) from the project"),
+        ("member.role_changed", "Changed sam's role from expert to engineer"),
+        ("member.invitation_accepted", "sam accepted an invitation, and stays expert (a member already)"),
+        ("member.invited", "Invited sam@example.com as lead"),
+        ("member.added", "Added nora as engineer (through invitation)"),
+        ("member.invitation_resent", "Sent the invitation to nora@example.com (engineer) again"),
+        ("member.invitation_revoked", "Revoked the invitation of kim@example.com"),
+        ("member.invitation_resent", "Sent the invitation to kim@example.com (expert) again"),
+        ("member.invited", "Invited kim@example.com as expert"),
+        ("member.invited", "Invited nora@example.com as engineer again (a new link; the earlier one stops working)"),
+        ("member.invited", "Invited nora@example.com as expert"),
+    ]  # fmt: skip
+    assert all(row["area"].label == "Members" for row in rows[1:])
+
+
+def test_every_action_the_code_audits_has_a_sentence():
+    """Each `action=` given to an AuditEvent anywhere in labeling/ (either branch of a conditional too) is in the
+    table: a new action without words would fall back to raw details on the page."""
+    written = set()
+    for path in (ROOT / "labeling").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "create", "AuditEvent"
+            ):  # fmt: skip
+                for keyword in node.keywords:
+                    if keyword.arg == "action":
+                        written |= {
+                            leaf.value
+                            for leaf in ast.walk(keyword.value)
+                            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str)
+                        }
+    assert len(written) > 25 and "member.invitation_accepted" in written
+    assert sorted(written - set(audit_sentences.ACTIONS)) == []
+    assert all(audit_sentences.area_of(action).key != "other" for action in written)
 
 
 def test_details_are_shown_as_text_never_as_html(lead_client, project, lead):
