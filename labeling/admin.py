@@ -1,6 +1,7 @@
 from allauth.socialaccount import admin as sso_admin  # registers allauth's admins, replaced at the end
 from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db import models
 from django.forms.fields import InvalidJSONInput
@@ -200,13 +201,33 @@ class SignInThrottleAdmin(ModelAdmin):
 
 # Single sign-on (django-allauth) is configured by settings alone (README "Sign-in"): a SocialApp row beside them
 # would make allauth find two apps for one provider, and no tokens are stored. What stays is the list of accounts
-# linked to the identity provider, to look at or unlink; links are made only by signing in.
+# linked to the identity provider: an operator looks at them, unlinks one, or links an operator's account (never
+# linked by its email alone) to the provider's user id.
 admin.site.unregister([SocialApp, SocialToken, SocialAccount])
+
+
+def sso_provider_choices() -> list[tuple[str, str]]:
+    """The single sign-on configured in settings (none without OIDC_ISSUER)."""
+    apps = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]
+    return [(app["provider_id"], f"{app['provider_id']} ({app['name']})") for app in apps]
+
+
+class LinkForm(forms.ModelForm):
+    provider = forms.ChoiceField(choices=sso_provider_choices)
+
+    class Meta:
+        model = SocialAccount
+        fields = ["user", "provider", "uid"]
+        help_texts = {"uid": "The provider's user id: the `sub` claim of its ID token."}
 
 
 @admin.register(SocialAccount)
 class LinkedAccountAdmin(sso_admin.SocialAccountAdmin):
-    readonly_fields = ["user", "provider", "uid", "extra_data", "last_login", "date_joined"]
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = LinkForm
+        return super().get_form(request, obj, **kwargs)
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        # A link is made once and then only looked at or deleted; what the provider sent is never edited.
+        return [] if obj is None else ["user", "provider", "uid", "extra_data", "last_login", "date_joined"]

@@ -147,6 +147,30 @@ def test_an_operator_s_account_an_operator_linked_signs_in_normally(expert):
     assert SocialAccount.objects.get().user == expert
 
 
+def test_an_operator_links_an_operator_s_account_in_the_admin_and_may_not_edit_the_link(admin_client, expert):
+    """The way in for staff that the adapter refuses to link by email: the admin's add form, then read-only."""
+    page = admin_client.get("/admin/socialaccount/socialaccount/add/").content.decode()
+    assert 'value="sso"' in page and "Acme sign-in" in page
+
+    response = admin_client.post(
+        "/admin/socialaccount/socialaccount/add/", {"user": expert.pk, "provider": "sso", "uid": "idp-user-1"}
+    )
+
+    assert response.status_code == 302, response.content.decode()[:500]
+    link = SocialAccount.objects.get()
+    assert (link.user, link.provider, link.uid) == (expert, "sso", "idp-user-1")
+    edit = admin_client.post(
+        f"/admin/socialaccount/socialaccount/{link.pk}/change/", {"user": expert.pk, "provider": "sso", "uid": "x"}
+    )
+    assert edit.status_code == 302
+    link.refresh_from_db()
+    assert link.uid == "idp-user-1"
+    refused = admin_client.post(
+        "/admin/socialaccount/socialaccount/add/", {"user": expert.pk, "provider": "google", "uid": "idp-user-2"}
+    )
+    assert refused.status_code == 200 and SocialAccount.objects.count() == 1
+
+
 def test_an_email_two_accounts_share_is_refused(expert):
     UserFactory(username="erin2", email="Erin@example.com")
 
