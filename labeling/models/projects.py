@@ -22,6 +22,16 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, "Sunday"
 
 
+class ProjectQuerySet(models.QuerySet):
+    def lock(self, pk: int) -> "Project | None":
+        """Take the row lock that makes a project's member, invitation and key writes follow one another.
+
+        FOR NO KEY UPDATE, not FOR UPDATE: it orders those writers all the same, but does not block a transaction
+        that inserts a row pointing at the project (a membership, an audit event) — which may hold a lock this one
+        then waits for (an invitation being accepted while it is revoked): a deadlock."""
+        return self.select_for_update(no_key=True).filter(pk=pk).first()
+
+
 class Project(models.Model):
     """One AI feature under review, e.g. `support-bot`."""
 
@@ -38,6 +48,8 @@ class Project(models.Model):
         default=True, help_text="Experts may open the explore page (leads, engineers and admins always may)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]

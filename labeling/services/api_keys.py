@@ -54,6 +54,9 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
     `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
     privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
     KEY_WINDOW (TooManyRequests beyond)."""
+    # The project's row lock makes concurrent creations wait for each other, so none counts past the limit, and
+    # the role check after it reads what a concurrent demotion left.
+    Project.objects.lock(project.pk)
     if created_by is not None:
         check_can_issue_key(created_by, project, scopes)
     if not name.strip():
@@ -82,8 +85,6 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 
 
 def _check_key_rate(project: Project) -> None:
-    # The project's row lock makes concurrent creations wait for each other, so none counts past the limit.
-    Project.objects.select_for_update().filter(pk=project.pk).exists()
     check_window_limit(
         ApiKey.objects.filter(project=project),
         at="created_at",

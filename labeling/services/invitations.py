@@ -291,7 +291,7 @@ def _lock_as_manager(project: Project, acting) -> None:
     # The lock serialises a project's invitations and its role changes: the send count cannot go stale, two
     # invitations of one email cannot race past the pending-row lookup, and the manager check reads the role a
     # concurrent demotion left (asked before the lock, a lead demoted that moment still acted once).
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    Project.objects.lock(project.pk)
     if acting is not None:
         check_can_manage(acting, project)
 

@@ -84,7 +84,7 @@ def _lock(project: Project, membership: Membership, *, acting) -> Membership:
     # The project row lock serialises role changes and removals in a project: two leads demoting each
     # other at once would otherwise both see the other still lead and leave none. The manager check comes
     # after it, so it reads the role a concurrent demotion left: before the lock, a demoted lead acted once more.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    Project.objects.lock(project.pk)
     if acting is not None:
         check_can_manage(acting, project)
     current = Membership.objects.select_related("user").filter(pk=membership.pk, project=project).first()
