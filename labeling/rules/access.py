@@ -128,6 +128,12 @@ def operates_all_projects(user) -> bool:
     return user.is_authenticated and user.is_active and user.has_perm(OPERATE_ALL_PROJECTS)
 
 
+def is_operator(user) -> bool:
+    """Staff, superusers and holders of the operator permission (a group's too): single sign-on never links such
+    an account by its email, and a password reset never gives it a first password; an operator does that."""
+    return user.is_staff or user.is_superuser or user.has_perm(OPERATE_ALL_PROJECTS)
+
+
 def operator_permission_held(user) -> Exists:
     """`operates_all_projects` as an expression, to fold into a query instead of asking separately."""
     app_label, codename = OPERATE_ALL_PROJECTS.split(".")

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models import Membership, SignInThrottle, ThrottleKind
+from labeling.rules.access import is_operator
 from labeling.rules.emails import normalize_email, same_address
 
 KEY_LENGTH = SignInThrottle._meta.get_field("key").max_length
@@ -46,15 +47,29 @@ def active_lock(*, username: str | None, address: str | None) -> Lock | None:
 
 
 def accounts_with_email(email: str) -> list:
-    """The accounts (active or not) whose email is this one, in any case; at most two, enough to see a clash."""
-    return list(get_user_model().objects.filter(email__iexact=normalize_email(email)).order_by("pk")[:2])
+    """The accounts (active or not) whose email is this one, in any case; at most two, enough to see a clash.
+
+    The database's case-insensitive match also pairs look-alikes (PostgreSQL upper-cases a dotless ı to I):
+    only an exact match of the normalised addresses counts."""
+    email = normalize_email(email)
+    candidates = get_user_model().objects.filter(email__iexact=email).order_by("pk")[:10]
+    return [user for user in candidates if normalize_email(user.email) == email][:2]
 
 
 def accounts_for_password_reset(email: str) -> list:
     """The active accounts a reset link for this email goes to, those without a usable password included (made
     by `create_project` or single sign-on: "no password yet", and the emailed link proves the address)."""
     accounts = get_user_model().objects.filter(email__iexact=email, is_active=True).order_by("pk")
-    return [user for user in accounts if same_address(email, user.email)]
+    return [user for user in accounts if same_address(email, user.email) and _may_reset(user)]
+
+
+def _may_reset(user) -> bool:
+    """An account with a password may reset it. One without gets a first password by email only when it has "no
+    password yet": never an operator's account, nor one that signs in through the identity provider (a password
+    would let it past the provider's own checks)."""
+    if user.has_usable_password():
+        return True
+    return not is_operator(user) and not user.socialaccount_set.exists()
 
 
 def belongs_to_a_project(user) -> bool:

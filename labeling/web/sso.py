@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from labeling.exceptions import Conflict
+from labeling.rules.access import is_operator
 from labeling.rules.emails import normalize_email
 from labeling.selectors.invitations import has_pending_invitation
 from labeling.selectors.signin import accounts_with_email, belongs_to_a_project
@@ -106,7 +107,7 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
     def _check_may_link(self, request, user, email: str, uninvited: str) -> None:
         """Refuse to link an account by its email alone unless it is a member here or invited; an operator's never
         (whoever controls the provider's emails must not become staff by asserting one)."""
-        if user.is_staff or user.is_superuser:
+        if is_operator(user):
             raise refuse(
                 request,
                 f"The account for {email} is an operator's account, so signing in through {settings.OIDC_NAME} "

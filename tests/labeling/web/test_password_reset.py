@@ -288,3 +288,27 @@ def test_a_hostile_email_is_a_message_on_the_form(client, expert, email):
     answer = ask_reset(client, email)
 
     assert answer.status_code in {200, 400} and mail.outbox == []
+
+
+@pytest.mark.parametrize("kind", ["superuser", "operator by group", "linked to the identity provider"])
+def test_an_account_without_a_password_that_is_an_operator_s_or_signs_in_by_sso_gets_no_first_password(
+    client, db, kind
+):
+    """A first password by email is for "no password yet" accounts only: an operator's account, or one that signs
+    in through the provider, would get a way past the provider's checks (its MFA, its offboarding)."""
+    from allauth.socialaccount.models import SocialAccount
+    from django.contrib.auth.models import Group, Permission
+
+    boss = UserFactory(username="boss", email="boss@example.com", is_superuser=kind == "superuser")
+    boss.set_unusable_password()
+    boss.save()
+    if kind == "operator by group":
+        operators = Group.objects.create(name="operators")
+        operators.permissions.add(Permission.objects.get(codename="operate_all_projects"))
+        boss.groups.add(operators)
+    if kind == "linked to the identity provider":
+        SocialAccount.objects.create(user=boss, provider="sso", uid="sub-boss")
+
+    assert ask_reset(client, "boss@example.com").status_code == 302  # the same answer as for anyone
+
+    assert mail.outbox == []

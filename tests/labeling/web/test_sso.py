@@ -171,6 +171,42 @@ def test_an_operator_links_an_operator_s_account_in_the_admin_and_may_not_edit_t
     assert refused.status_code == 200 and SocialAccount.objects.count() == 1
 
 
+def test_an_operator_by_group_is_never_linked_by_email(expert):
+    """The operator permission can come from a group, without is_staff: such an account sees every project."""
+    from django.contrib.auth.models import Group, Permission
+
+    operators = Group.objects.create(name="operators")
+    operators.permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    expert.groups.add(operators)
+
+    refusal = pre_social_login(provider_says("erin@example.com"))
+
+    assert refusal.status_code == 403 and "an operator links this account in the admin" in refusal.content.decode()
+    assert not SocialAccount.objects.exists()
+
+
+def test_a_look_alike_email_does_not_sign_in_as_another_account(expert):
+    """PostgreSQL upper-cases a dotless ı to I, so a case-insensitive match pairs erın@ with erin@: not a match."""
+    refusal = pre_social_login(provider_says("erın@example.com"))
+
+    assert refusal.status_code == 403
+    assert not SocialAccount.objects.exists()
+
+
+def test_only_a_superuser_may_link_an_account_in_the_admin(client, expert):
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(username="ops", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["add_socialaccount", "view_socialaccount"]))
+    client.force_login(staff)
+
+    response = client.post(
+        "/admin/socialaccount/socialaccount/add/", {"user": expert.pk, "provider": "sso", "uid": "idp-user-1"}
+    )
+
+    assert response.status_code == 403 and not SocialAccount.objects.exists()
+
+
 def test_an_email_two_accounts_share_is_refused(expert):
     UserFactory(username="erin2", email="Erin@example.com")
 
