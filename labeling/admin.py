@@ -2,10 +2,11 @@ from allauth.socialaccount import admin as sso_admin  # registers allauth's admi
 from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.forms.fields import InvalidJSONInput
 
+from labeling.exceptions import DomainError
 from labeling.models import (
     ApiKey,
     AuditEvent,
@@ -20,6 +21,7 @@ from labeling.models import (
     ThrottleKind,
     UsageEvent,
 )
+from labeling.rules.access import check_can_revoke_key
 from labeling.services.api_keys import revoke_api_key
 from labeling.services.records import find_unstorable, too_deep_message
 from labeling.services.signin import unlock_sign_in
@@ -98,7 +100,15 @@ class ApiKeyAdmin(ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
-        for api_key in queryset.active():
+        keys = list(queryset.active().select_related("project"))
+        try:
+            for api_key in keys:  # every key checked before any is revoked: no half-done action
+                check_can_revoke_key(request.user, api_key)
+        except DomainError as exc:
+            message = f"Nothing revoked: {exc.message} Operators revoke any key; leads and admins their project's."
+            self.message_user(request, message, level=messages.ERROR)
+            return
+        for api_key in keys:
             revoke_api_key(api_key=api_key, revoked_by=request.user)
         self.message_user(request, "Revoked.")
 
@@ -227,6 +237,10 @@ class LinkedAccountAdmin(sso_admin.SocialAccountAdmin):
         if obj is None:
             kwargs["form"] = LinkForm
         return super().get_form(request, obj, **kwargs)
+
+    def has_add_permission(self, request):
+        # A link is a way into the account it names, an operator's included: superusers only.
+        return request.user.is_superuser
 
     def get_readonly_fields(self, request, obj=None):
         # A link is made once and then only looked at or deleted; what the provider sent is never edited.

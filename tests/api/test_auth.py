@@ -139,3 +139,25 @@ def test_revoking_in_the_admin_goes_through_the_service(client, full_key, projec
     assert AuditEvent.objects.filter(project=project, action="api_key.revoked").count() == 1
     client.logout()
     assert Api(client, full_key.secret).get(f"{URL}/x").status_code == 401
+
+
+def test_staff_who_may_not_revoke_one_of_the_selected_keys_revoke_none_and_are_told_why(
+    client, full_key, read_key, other_project_key
+):
+    """Staff with the admin's key permissions but no say over one key's project: a message, no key revoked (not a
+    404 page after half the keys)."""
+    from django.contrib.auth.models import Permission
+
+    from labeling.models import ApiKey, Membership
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="ops", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_apikey", "change_apikey"]))
+    Membership.objects.create(user=staff, project=full_key.api_key.project, role="lead")
+    client.force_login(staff)
+    selected = [full_key.api_key.pk, read_key.api_key.pk, other_project_key.api_key.pk]
+
+    response = client.post("/admin/labeling/apikey/", {"action": "revoke", "_selected_action": selected}, follow=True)
+
+    assert "Nothing revoked" in response.content.decode()
+    assert not ApiKey.objects.filter(revoked_at__isnull=False).exists()
