@@ -19,6 +19,7 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import render
+from django.urls import reverse
 
 from labeling.exceptions import Conflict
 from labeling.rules.access import is_operator
@@ -48,8 +49,8 @@ def verified_email(claims: dict) -> str | None:
 
 def refuse(request: HttpRequest, message: str) -> ImmediateHttpResponse:
     log.info("Single sign-on refused: %s", message)
-    context = {"message": message, "sso_name": settings.OIDC_NAME}
-    return ImmediateHttpResponse(render(request, "registration/sso_refused.html", context, status=403))
+    context = {"message": message, "sign_in_url": reverse("login")}
+    return ImmediateHttpResponse(render(request, "registration/sign_in_refused.html", context, status=403))
 
 
 class SingleSignOnAdapter(DefaultSocialAccountAdapter):
