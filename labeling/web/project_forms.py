@@ -125,8 +125,8 @@ class ProjectSettingsForm(_ProblemsForm):
     )
     time_zone = _time_zone_field()
     cycle_weekday = _weekday_field(
-        "Can change until the first outputs are placed in a queue: the weeks already counted would overlap "
-        "the new ones."
+        "Can change until the first outputs are placed in a queue or the first week has a cycle: the weeks "
+        "already counted would overlap the new ones."
     )
     experts_can_explore = forms.BooleanField(
         label="Experts may open the explore page",
