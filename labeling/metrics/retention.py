@@ -138,22 +138,32 @@ def mean_curves(
     """Per segment, the weighted mean (`weighted_mean`) at each offset over complete cells: points
     {"offset", "rate", "returned", "users", "cohorts"} for offsets 0 .. `offsets` - 1 (default: up to the
     last complete one) that have a cohort, so a curve never ends on a week still running."""
-    cells = list(cells)
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}.")
+    wanted = list(segments)
+    # One pass over the cells, summing per (segment, offset); asking `weighted_mean` (a scan of every cell) once
+    # per segment and offset made a long range cubic: 104 weeks of cohorts took a third of a second.
+    complete: dict[str, set[int]] = {segment: set() for segment in wanted}
+    sums: dict[tuple[str, int], list[int]] = {}
+    for cell in cells:
+        segment, offset = cell["segment"], cell["offset"]
+        if segment not in complete or cell["incomplete"]:
+            continue
+        complete[segment].add(offset)  # the curve's length counts every complete cell, in range or not
+        if (first_cohort and cell["cohort_week"] < first_cohort) or (last_cohort and cell["cohort_week"] > last_cohort):
+            continue
+        total = sums.setdefault((segment, offset), [0, 0, 0])
+        total[0] += cell[measure]
+        total[1] += cell["cohort_users"]
+        total[2] += 1
     curves = {}
-    for segment in segments:
-        complete = {cell["offset"] for cell in cells if cell["segment"] == segment and not cell["incomplete"]}
-        limit = offsets if offsets is not None else (max(complete) + 1 if complete else 0)
+    for segment in wanted:
+        limit = offsets if offsets is not None else (max(complete[segment]) + 1 if complete[segment] else 0)
         points = []
         for offset in range(limit):
-            mean = weighted_mean(
-                cells,
-                offset=offset,
-                segment=segment,
-                measure=measure,
-                first_cohort=first_cohort,
-                last_cohort=last_cohort,
-            )
-            if mean["cohorts"]:
-                points.append({"offset": offset, **mean})
+            returned, users, count = sums.get((segment, offset), (0, 0, 0))
+            if count:
+                rate = returned / users if users else None
+                points.append({"offset": offset, "rate": rate, "returned": returned, "users": users, "cohorts": count})
         curves[segment] = points
     return curves
