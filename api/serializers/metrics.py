@@ -306,21 +306,8 @@ def retention_out(data: dict) -> dict:
         "to": data["to"],
         "segment": data["segment"],
         "measure": data["measure"],
-        "results": [
-            {
-                "segment": cell["segment"],
-                "cohort": cell["cohort"],
-                "cohort_week": cell["cohort_week"].isoformat(),
-                "offset": cell["offset"],
-                "cohort_users": cell["cohort_users"],
-                "active_on": cell["active_on"],
-                "active_on_or_after": cell["active_on_or_after"],
-                "rate": cell["rate"],
-                "rate_on_or_after": cell["rate_on_or_after"],
-                "incomplete": cell["incomplete"],
-            }
-            for cell in data["results"]
-        ],
+        # The selector's cells already carry RetentionCellOut's keys in its order; only the date is rendered.
+        "results": [{**cell, "cohort_week": cell["cohort_week"].isoformat()} for cell in data["results"]],
         "curves": {
             segment: [
                 {
