@@ -26,6 +26,7 @@ from api.serializers.metrics import (
     RetentionQuery,
     ThroughputOut,
     ThroughputQuery,
+    retention_out,
 )
 from api.serializers.outputs import ErrorsOut
 from labeling.models import ApiKey, week_label
@@ -199,7 +200,8 @@ class RetentionView(_MetricsView):
         cells = retention_cells(project=self.project, weeks=weeks, segment=segment)
         curves = retention_curves(cells, weeks=weeks, segments=(segment,) if segment else SEGMENTS, measure=measure)
         data = {**self.range_out(weeks), "segment": segment, "measure": measure, "results": cells, "curves": curves}
-        return Response(RetentionOut(data).data)
+        # RetentionOut describes this body for the schema; a serializer call per cell cost 380 ms at 104 weeks.
+        return Response(retention_out(data))
 
 
 class CycleReportView(_MetricsView):

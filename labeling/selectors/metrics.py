@@ -165,10 +165,11 @@ def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETEN
     Each point {"offset", "rate", "returned", "users", "cohorts"} is the cohort-size-weighted mean over
     complete cells only (a week still running is left out); offsets with no complete cell are omitted.
     """
+    # Cells past `offsets` are never averaged: leave them in the database.
     cells = list(
-        RetentionCell.objects.filter(project=project, cohort_week__range=(weeks.first, weeks.last)).values(
-            "segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete"
-        )
+        RetentionCell.objects.filter(
+            project=project, cohort_week__range=(weeks.first, weeks.last), offset__lt=offsets
+        ).values("segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete")
     )
     return mean_curves(cells, offsets=offsets)
 

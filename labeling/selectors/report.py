@@ -261,20 +261,14 @@ def _rate(returned: int, users: int) -> float | None:
 def _retention(project: Project, week: date) -> dict:
     """The cohort grid of the last cohorts, the verdict-split curves, and the week-1 headline."""
     first = week - timedelta(weeks=RETENTION_COHORTS - 1)
-    cells = [
-        {
-            "segment": cell.segment,
-            "cohort_week": cell.cohort_week,
-            "offset": cell.offset,
-            "cohort_users": cell.cohort_users,
-            "active_on": cell.active_on,
-            "active_on_or_after": cell.active_on_or_after,
-            "incomplete": cell.incomplete,
-        }
-        for cell in RetentionCell.objects.filter(project=project, cohort_week__lte=week).order_by(
-            "segment", "cohort_week", "offset"
-        )
-    ]
+    # Only the offsets shown: the curves stop at RETENTION_OFFSETS, the grid's last cohorts cannot reach further,
+    # the headline is offset 1. Reading every cell up to the week (16k at 104 weeks) grew with the project's age.
+    shown_offsets = max(RETENTION_OFFSETS, RETENTION_COHORTS)
+    cells = list(
+        RetentionCell.objects.filter(project=project, cohort_week__lte=week, offset__lt=shown_offsets)
+        .order_by("segment", "cohort_week", "offset")
+        .values("segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete")
+    )
     # A cell past the report's week is in the future as far as this report is concerned.
     visible = [c for c in cells if c["cohort_week"] + timedelta(weeks=c["offset"]) <= week]
     cohorts: dict[date, dict] = {}

@@ -1,10 +1,12 @@
 """The metrics API: whose rows a caller sees, week ranges and filters, retention curves, cycle reports."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from drf_spectacular.validation import validate_schema
 
+from api.serializers.metrics import RetentionOut, RetentionQuery
 from labeling.models import (
     AgreementMetric,
     CycleStatus,
@@ -18,6 +20,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.calendar import current_week
+from labeling.selectors.metrics_api import SEGMENTS, retention_cells, retention_curves
 from labeling.services.cycles import add_decision
 from tests.conftest import Api, _member
 from tests.factories import OutputFactory
@@ -306,6 +309,45 @@ def test_retention_for_one_segment_measure_and_range(reader, retention):
     only_recent = reader.get(f"{RETENTION}?segment=all&{week_query(one, one)}").json()
     assert {cell["cohort"] for cell in only_recent["results"]} == {week_label(one)}
     assert only_recent["curves"]["all"] == [{"offset": 0, "rate": 1.0, "returned": 30, "users": 30, "cohorts": 1}]
+
+
+def retention_body_by_serializer(project, query: dict) -> dict:
+    """The body as the view built it before: `RetentionOut` run over the selectors' rows, cell by cell."""
+    params = RetentionQuery(data=query, context={"project": project})
+    params.is_valid(raise_exception=True)
+    weeks, segment, measure = params.validated_data["weeks"], query.get("segment"), params.validated_data["measure"]
+    rows = retention_cells(project=project, weeks=weeks, segment=segment)
+    curves = retention_curves(rows, weeks=weeks, segments=(segment,) if segment else SEGMENTS, measure=measure)
+    data = {
+        "project": project.slug, "from": week_label(weeks.first), "to": week_label(weeks.last), "segment": segment,
+        "measure": measure, "results": rows, "curves": curves,
+    }  # fmt: skip
+    return RetentionOut(data).data
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"segment": "fail"}, {"segment": "pass", "measure": "active_on_or_after"}, {"measure": "active_on_or_after"}],
+)
+def test_retention_body_is_byte_for_byte_what_the_serializer_gave(reader, project, retention, this_week, query):
+    """Plain dicts instead of a serializer call per cell: same keys, order, types, None rates and dates."""
+    two, one = retention
+    older = this_week - timedelta(weeks=5)
+    cells(project, "all", older, [(7, 7), (0, 3), (2, 2), (1, 1), (1, 1), (0, 0)], users=7, current=this_week)
+    cells(project, "fail", older, [(0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0)], users=0, current=this_week)
+    cells(project, "fail", one, [(3, 3), (1, 2)], users=3, current=this_week)
+    cells(project, "pass", this_week, [(1, 1)], users=1, current=this_week)
+    query = {"from": week_label(older), "to": week_label(this_week), **query}
+
+    response = reader.get(f"{RETENTION}?{urlencode(query)}")
+
+    assert response.status_code == 200
+    expected = retention_body_by_serializer(project, query)
+    assert response.content == response.accepted_renderer.render(expected, "application/json")
+    body = response.json()
+    assert any(cell["incomplete"] for cell in body["results"]) and any(body["curves"].values())
+    if query.get("segment") in (None, "fail"):
+        assert any(cell["rate"] is None for cell in body["results"])  # the empty cohort
 
 
 # Cycle reports -------------------------------------------------------------------------------------------
