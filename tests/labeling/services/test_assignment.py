@@ -1,10 +1,12 @@
 """Assignment: no slot handed to two experts, overlap honoured, abandoned leases freed at once."""
 
+import json
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound
@@ -15,6 +17,7 @@ from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.history import add_history
 from tests.helpers.rubrics import questions
 
 QUESTIONS = questions(required=("helpful",))  # the shared rubric; a missing rating is refused below
@@ -347,3 +350,41 @@ def test_a_lease_is_either_live_or_available_even_at_its_last_instant(project, e
     assert not leased.available(now).exists()
     assert leased.available(now + timedelta(microseconds=1)).count() == 1
     assert not leased.live_leases(now + timedelta(microseconds=1)).exists()
+
+
+def _claim_rows(expert, queue) -> int:
+    """Rows the plan's nodes handled, summed (actual rows × loops), in EXPLAIN ANALYZE of the statement
+    `_claim` runs; both the claim and the EXPLAIN are rolled back."""
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        assignment._claim(expert, queue)
+        transaction.set_rollback(True)
+    (claim,) = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().startswith("UPDATE")]
+    with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + claim)
+        plan = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+
+    def handled(node: dict) -> int:
+        return node["Actual Rows"] * node["Actual Loops"] + sum(handled(child) for child in node.get("Plans", ()))
+
+    return handled((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan of the claim")
+def test_the_claim_reads_none_of_the_experts_history_even_with_stale_statistics(project, expert, other_expert):
+    """5,000 labels of the expert's, and 5,000 of another expert's, came after the last ANALYZE (a bulk
+    import; autoanalyze not yet run): the planner believes the expert holds no slot. The claim still handles
+    a handful of rows, as with no history, where an anti-join over the expert's slots handles 10,000."""
+    queue = make_queue(project, 20)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Slot._meta.db_table}")  # nobody holds a slot yet: the statistics say so
+    without_history = _claim_rows(expert, queue)
+    add_history(queue=queue, expert=expert, count=5_000)
+    add_history(queue=queue, expert=other_expert, count=5_000)
+
+    with_history = _claim_rows(expert, queue)
+
+    assert with_history <= without_history + 5, f"{with_history} rows; with no history {without_history}"
+    assert assignment._claim(expert, queue) in Item.objects.filter(queue=queue, status=ItemStatus.OPEN).values_list(
+        "pk", flat=True
+    )
