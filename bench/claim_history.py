@@ -13,7 +13,8 @@ What one invocation does (see bench/README.md, "Claim and the expert's history")
      then for each history size in turn the expert's done slots grow to it (INSERT … SELECT
      generate_series, tests/helpers/history.py), and the claim (`assignment._claim`, the one statement
      "next item" runs when the expert holds no lease) is timed `--claims` times, each in a transaction
-     rolled back, and its statement EXPLAINed (ANALYZE, BUFFERS), also rolled back;
+     rolled back, and its statement EXPLAINed (ANALYZE, BUFFERS), also rolled back; so is "next item" as a
+     whole (`next_item_id`: the membership check, the resume of a lease, none here, and the claim);
   4. prints the median per history size, the ratio to history 0 and the plans, writes
      bench/out/claim-history-<timestamp>.json.
 """
@@ -70,12 +71,17 @@ def measure(expert, queue, claims: int) -> dict:
 
     from labeling.services import assignment
 
-    times = []
+    times, next_times = [], []
     for _ in range(claims):
         with transaction.atomic():
             began = time.perf_counter()
             item_id = assignment._claim(expert, queue)
             times.append((time.perf_counter() - began) * 1000)
+            transaction.set_rollback(True)
+        with transaction.atomic():  # the whole "next item": membership check, resume (none), claim
+            began = time.perf_counter()
+            assignment.next_item_id(expert=expert, queue=queue)
+            next_times.append((time.perf_counter() - began) * 1000)
             transaction.set_rollback(True)
     if item_id is None:
         raise SystemExit("the claim found nothing to hand out")
@@ -87,7 +93,12 @@ def measure(expert, queue, claims: int) -> dict:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
-    return {"median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3), "plan": plan}
+    return {
+        "median_ms": round(statistics.median(times), 3),
+        "min_ms": round(min(times), 3),
+        "next_item_median_ms": round(statistics.median(next_times), 3),
+        "plan": plan,
+    }
 
 
 def run(args) -> dict:
@@ -126,7 +137,8 @@ def run(args) -> dict:
 def print_report(report: dict) -> None:
     for size, result in report["histories"].items():
         print(f"\n=== expert history {size}: claim median {result['median_ms']} ms "
-              f"(min {result['min_ms']}), ×{result['ratio_to_smallest']} of the smallest history")  # fmt: skip
+              f"(min {result['min_ms']}), ×{result['ratio_to_smallest']} of the smallest history; "
+              f"next item (resume + claim) {result['next_item_median_ms']} ms")  # fmt: skip
         print(result["plan"])
 
 
