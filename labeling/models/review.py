@@ -111,8 +111,16 @@ class Slot(models.Model):
     priority = models.SmallIntegerField(default=0)
     number = models.PositiveSmallIntegerField()
     state = models.CharField(max_length=16, choices=SlotState, default=SlotState.FREE)
+    # No index of its own: slot_expert_state leads with it. With statistics older than an expert's history,
+    # the planner believes any lookup by expert finds one row, and would pick the smallest index that has
+    # the column, reading all the expert's slots to find their one lease.
     expert = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="slots",
+        db_index=False,
     )
     leased_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -122,10 +130,11 @@ class Slot(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["item", "number"], name="slot_unique_number"),
-            # One slot per expert per item: an expert never labels the same item twice.
-            models.UniqueConstraint(
-                fields=["item", "expert"], condition=models.Q(expert__isnull=False), name="slot_one_per_expert"
-            ),
+            # One slot per expert per item: an expert never labels the same item twice. Not partial on
+            # `expert IS NOT NULL` (free slots' NULLs are distinct anyway): an index ANALYZEd while nobody held
+            # a slot is believed empty, however large it grows, and the planner then scans all of it for one
+            # expert's slots (bench/claim_history.py).
+            models.UniqueConstraint(fields=["item", "expert"], name="slot_one_per_expert"),
             models.CheckConstraint(
                 condition=models.Q(state="free", expert__isnull=True) | ~models.Q(state="free"),
                 name="slot_free_has_no_expert",

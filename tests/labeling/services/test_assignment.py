@@ -1,10 +1,12 @@
 """Assignment: no slot handed to two experts, overlap honoured, abandoned leases freed at once."""
 
+import json
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound
@@ -15,6 +17,7 @@ from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.history import add_history
 from tests.helpers.rubrics import questions
 
 QUESTIONS = questions(required=("helpful",))  # the shared rubric; a missing rating is refused below
@@ -347,3 +350,59 @@ def test_a_lease_is_either_live_or_available_even_at_its_last_instant(project, e
     assert not leased.available(now).exists()
     assert leased.available(now + timedelta(microseconds=1)).count() == 1
     assert not leased.live_leases(now + timedelta(microseconds=1)).exists()
+
+
+def _rows_handled(action) -> int:
+    """Rows the plans of the statements `action` runs handled, summed over their nodes (rows returned or removed
+    by a filter, × loops): the action runs and is rolled back, then each of its statements is EXPLAINed
+    (ANALYZE), rolled back too."""
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        action()
+        transaction.set_rollback(True)
+    statements = [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().startswith(("SELECT", "UPDATE"))]
+
+    def handled(node: dict) -> int:
+        rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Join Filter", 0)
+        return rows * node["Actual Loops"] + sum(handled(child) for child in node.get("Plans", ()))
+
+    total = 0
+    for sql in statements:
+        with connection.cursor() as cursor, transaction.atomic():
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+            plan = cursor.fetchone()[0]
+            transaction.set_rollback(True)
+        total += handled((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    return total
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_next_item_and_a_label_read_none_of_the_experts_history_even_with_stale_statistics(
+    project, expert, other_expert, rubric
+):
+    """5,000 labels of the expert's, and 5,000 of another expert's, came after the last ANALYZE (a bulk
+    import; autoanalyze not yet run): the planner believes the expert holds no slot. "Next item" (resume,
+    then claim) and a label's submit still handle as many rows as with no history, where an anti-join over
+    the expert's slots, or a scan of an index by expert for their one lease, handles thousands."""
+    queue = make_queue(project, 20)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Slot._meta.db_table}")  # nobody holds a slot yet: the statistics say so
+
+    def hand_out():
+        assignment.next_item_id(expert=expert, queue=queue)
+
+    def submit():
+        submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+
+    claim_without_history = _rows_handled(hand_out)
+    item = next_item(expert=expert, queue=queue)
+    submit_without_history = _rows_handled(submit)
+    add_history(queue=queue, expert=expert, count=5_000)
+    add_history(queue=queue, expert=other_expert, count=5_000)
+
+    submit_with_history = _rows_handled(submit)
+    submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
+    claim_with_history = _rows_handled(hand_out)
+
+    assert claim_with_history <= claim_without_history + 5, (claim_with_history, claim_without_history)
+    assert submit_with_history <= submit_without_history + 5, (submit_with_history, submit_without_history)
+    assert next_item(expert=expert, queue=queue).status == ItemStatus.OPEN
