@@ -2,12 +2,12 @@
 
 import hashlib
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from labeling.models import Invitation, Membership, Project
 from labeling.rules.emails import normalize_email
+from labeling.selectors.signin import accounts_with_email
 
 # secrets.token_urlsafe(32) gives 43 characters; anything much longer is not a token we issued.
 MAX_TOKEN_LENGTH = 100
@@ -47,4 +47,11 @@ def open_invitations(project: Project) -> QuerySet[Invitation]:
 
 def account_exists_for_email(email: str) -> bool:
     """Some account already uses this email (any case): its owner signs in to accept."""
-    return get_user_model().objects.filter(email__iexact=normalize_email(email)).exists()
+    return bool(accounts_with_email(email))
+
+
+def is_member_by_email(project: Project, email: str) -> bool:
+    """An account with this email (any case, no look-alike: see `accounts_with_email`) is a member of the project."""
+    email = normalize_email(email)
+    emails = Membership.objects.filter(project=project, user__email__iexact=email).values_list("user__email", flat=True)
+    return any(normalize_email(member_email) == email for member_email in emails)

@@ -39,7 +39,12 @@ from labeling.models import AuditEvent, Invitation, Membership, Project, Role
 from labeling.rules.access import check_can_manage
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.limits import check_window_limit
-from labeling.selectors.invitations import invitation_for_token, token_hash
+from labeling.selectors.invitations import (
+    account_exists_for_email,
+    invitation_for_token,
+    is_member_by_email,
+    token_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
     if role not in Role.values:
         raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
     _check_sends(project)
-    if Membership.objects.filter(project=project, user__email__iexact=email).exists():
+    if is_member_by_email(project, email):
         raise Conflict(f"{email} is a member of {project.name} already: change their role in the list instead.")
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -244,7 +249,7 @@ def create_account_and_accept(*, token: str, username: str, password: str):
     """
     invitation = check_invitation(token)
     User = get_user_model()
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if account_exists_for_email(invitation.email):
         raise Conflict("An account with this email exists already: sign in to accept the invitation.")
     username = (username or "").strip()
     problems: dict[str, list[str]] = {}

@@ -213,6 +213,17 @@ def test_no_second_account_for_an_email_that_has_one(invite):
     assert not User.objects.filter(username="nora2").exists()
 
 
+def test_a_look_alike_address_is_another_address_for_members_and_accounts(invite, expert, project):
+    """PostgreSQL's case-insensitive match pairs a dotless ı with i: erın@ is neither erin@'s membership nor account,
+    the same rule single sign-on and password reset follow."""
+    assert expert.email == "erin@example.com"
+
+    issued = invite(email="erın@example.com")
+    user = create_account_and_accept(token=issued.token, username="eron", password=PASSWORD)
+
+    assert user.email == "erın@example.com" and Membership.objects.get(user=user).project == project
+
+
 def test_single_sign_on_accepts_every_usable_invitation_for_the_email(
     invite, project, other_project, django_capture_on_commit_callbacks
 ):
