@@ -52,7 +52,7 @@ class MemberSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     slug: Slug
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
     description: str = ""
     time_zone: str = "UTC"
     cycle_weekday: str = "monday"
@@ -147,17 +147,9 @@ def _problems(parsed: ProjectSpec) -> dict[str, list[str]]:
     def add(name: str, message: str) -> None:
         problems.setdefault(name, []).append(message)
 
-    if not parsed.name.strip():
-        add("name", "A project needs a name.")
-    for name in ("name", "description"):
-        if problem := text_problem(getattr(parsed, name)):
-            add(name, f"The {name} {problem}.")
+    problems.update(_described_problems(parsed.name, parsed.description, parsed.time_zone))
     if Project.objects.filter(slug=parsed.slug).exists():
         add("slug", f"A project with slug {parsed.slug!r} exists already.")
-    try:
-        validate_time_zone(parsed.time_zone)
-    except ValidationError as exc:
-        problems.setdefault("time_zone", []).extend(exc.messages)
     if parsed.cycle_weekday.lower() not in WEEKDAYS:
         add("cycle_weekday", f"cycle_weekday must be a weekday name; got {parsed.cycle_weekday!r}.")
     names = [member.username for member in parsed.members]
@@ -171,6 +163,26 @@ def _problems(parsed: ProjectSpec) -> dict[str, list[str]]:
         for name in queue.eligible_experts:
             if name not in experts:
                 add("queues", f"Queue {queue.slug!r}: eligible expert {name!r} is not an expert member.")
+    return problems
+
+
+def _described_problems(name: str | None, description: str | None, time_zone: str) -> dict[str, list[str]]:
+    """The rules a project's name, description and time zone follow, whether it is created or its settings change."""
+    problems: dict[str, list[str]] = {}
+    name, description = name or "", description or ""
+    if not name.strip():
+        problems["name"] = ["A project needs a name."]
+    elif len(name) > NAME_MAX:
+        problems["name"] = [f"Use at most {NAME_MAX} characters."]
+    if len(description) > DESCRIPTION_MAX:
+        problems["description"] = [f"Use at most {DESCRIPTION_MAX:,} characters."]
+    for field, text in (("name", name), ("description", description)):
+        if field not in problems and (problem := text_problem(text)):
+            problems[field] = [f"The {field} {problem}."]
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        problems["time_zone"] = exc.messages
     return problems
 
 
@@ -210,20 +222,7 @@ def settings_problems(
     A calendar change (time zone, week start) applies to the running week and later ones; it is refused when it
     would put the weeks already counted out of step (see _calendar_problems).
     """
-    problems: dict[str, list[str]] = {}
-    if not (values.name or "").strip():
-        problems["name"] = ["A project needs a name."]
-    elif len(values.name) > NAME_MAX:
-        problems["name"] = [f"Use at most {NAME_MAX} characters."]
-    if len(values.description or "") > DESCRIPTION_MAX:
-        problems["description"] = [f"Use at most {DESCRIPTION_MAX:,} characters."]
-    for name in ("name", "description"):
-        if name not in problems and (problem := text_problem(getattr(values, name) or "")):
-            problems[name] = [f"The {name} {problem}."]
-    try:
-        validate_time_zone(values.time_zone)
-    except ValidationError as exc:
-        problems["time_zone"] = exc.messages
+    problems = _described_problems(values.name, values.description, values.time_zone)
     if values.cycle_weekday not in Weekday.values:
         problems["cycle_weekday"] = ["Choose a day of the week."]
     days = values.raw_retention_days

@@ -1,6 +1,7 @@
 """Projects made and changed without the admin: who may create, the creator becomes lead, the rubric templates,
 and a lead's settings (audited; a calendar change never puts the weeks already counted out of step)."""
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -238,3 +239,22 @@ def test_a_project_with_no_weeks_counted_yet_may_change_its_zone_at_any_hour(pro
 
     project.refresh_from_db()
     assert project.time_zone == "America/Los_Angeles"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "   ", "A project needs a name."),
+        ("description", "x" * 5001, "Use at most 5,000 characters."),
+        ("description", "a\x00b", "The description"),
+        ("time_zone", "Mars/Olympus", "not a known IANA time zone"),
+    ],
+)
+def test_a_new_project_and_a_settings_change_follow_the_same_rules(project, lead, field, value, message):
+    """Name, description and time zone are checked by one rule, on the new-project form and on the settings page."""
+    with pytest.raises(InvalidSpec, match=re.escape(message)):
+        create_project(spec=spec(**{field: value}))
+    assert not Project.objects.filter(slug=spec()["slug"]).exists()
+
+    with pytest.raises(InvalidSpec, match=re.escape(message)):
+        update_project_settings(project=project, values=changed(project, **{field: value}), changed_by=lead)
