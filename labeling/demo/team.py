@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from labeling.models import Project, Queue
-from labeling.rules.calendar import cycle_week
+from labeling.rules.calendar import cycle_week, week_start
 from labeling.services.ingest import ingest_outputs
 from labeling.services.invitations import invite_member
 from labeling.services.projects import create_project
@@ -92,7 +92,7 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     # As for the support bot: the history counts as routed and searchable now; only the last weeks are queued.
     project.outputs.update(routed_at=timezone.now())
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
-    since = datetime.combine(cycle_week(project, now) - timedelta(weeks=2), datetime.min.time(), tzinfo=project.tzinfo)
+    since = week_start(project, cycle_week(project, now) - timedelta(weeks=2))
     backfill_queue(queue=Queue.objects.get(project=project, slug="all-queries"), since=since)
     invite_member(project=support_bot, email=INVITED_EMAIL, role="expert", invited_by=lead)
     return project

@@ -79,6 +79,11 @@ def _clamped(project: Project, week: date) -> date:
     return min(max(week, first_week(project)), last_week(project))
 
 
+def day_start(project: Project, day: date) -> datetime:
+    """The moment a day begins in the project's time zone (a filter's "from" day, or the day after its "to")."""
+    return datetime.combine(day, time.min, tzinfo=project.tzinfo)
+
+
 def week_start(project: Project, week: date) -> datetime:
     """The moment the cycle week (its first day) begins, in the project's time zone."""
     return datetime.combine(_clamped(project, week), time.min, tzinfo=project.tzinfo)

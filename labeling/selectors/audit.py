@@ -6,13 +6,14 @@ pages they have not seen yet. A cursor is the id of the event at a page's edge.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from labeling.exceptions import InvalidInput
 from labeling.models import AuditEvent, Project
+from labeling.rules.calendar import day_start
 
 PAGE_SIZE = 50
 
@@ -93,14 +94,10 @@ def _matching(project: Project, where: AuditFilter) -> Q:
     elif where.actor_id is not None:
         match &= Q(actor_id=where.actor_id)
     if where.first_day is not None:
-        match &= Q(at__gte=_day_start(project, where.first_day))
+        match &= Q(at__gte=day_start(project, where.first_day))
     if where.last_day is not None:
-        match &= Q(at__lt=_day_start(project, where.last_day + timedelta(days=1)))
+        match &= Q(at__lt=day_start(project, where.last_day + timedelta(days=1)))
     return match
-
-
-def _day_start(project: Project, day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=project.tzinfo)
 
 
 def actions_in_log(project: Project) -> list[str]:

@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
@@ -35,6 +35,7 @@ from psycopg.errors import QueryCanceled
 from labeling.exceptions import InvalidFilter
 from labeling.models import Flag, Item, Label, Output, Project, QuestionKind, Queue, Resolution
 from labeling.models.outputs import MetadataKey
+from labeling.rules.calendar import day_start
 from labeling.rules.explore import ExploreFilter
 from labeling.rules.gold import gold_answer
 from labeling.rules.text import excerpt
@@ -75,9 +76,9 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
     if spec.q:
         outputs = outputs.filter(search_condition(spec.q))
     if spec.since:
-        outputs = outputs.filter(occurred_at__gte=_day_start(project, spec.since))
+        outputs = outputs.filter(occurred_at__gte=day_start(project, spec.since))
     if spec.until:
-        outputs = outputs.filter(occurred_at__lt=_day_start(project, spec.until + timedelta(days=1)))
+        outputs = outputs.filter(occurred_at__lt=day_start(project, spec.until + timedelta(days=1)))
     if spec.models:
         outputs = outputs.filter(model__in=spec.models)
     if spec.tags:
@@ -174,10 +175,6 @@ def _substring_terms(q: str) -> list[tuple[str, bool]]:
         if term.strip():
             terms.append((term.strip(), excluded))
     return terms
-
-
-def _day_start(project: Project, day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=project.tzinfo)
 
 
 def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
@@ -588,7 +585,7 @@ def daily(project: Project, spec: ExploreFilter, *, today: date | None = None, t
     until = spec.until or today or timezone.localdate(timezone=project.tzinfo)
     since = max(spec.since or until - timedelta(days=DAILY_DAYS - 1), until - timedelta(days=MAX_DAILY_DAYS - 1))
     in_range = Q(
-        occurred_at__gte=_day_start(project, since), occurred_at__lt=_day_start(project, until + timedelta(days=1))
+        occurred_at__gte=day_start(project, since), occurred_at__lt=day_start(project, until + timedelta(days=1))
     )
     per_day = (
         filter_outputs(project, spec)
