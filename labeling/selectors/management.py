@@ -93,11 +93,11 @@ def expert_progress(project: Project, *, since: datetime, now: datetime | None =
         Membership.objects.filter(project=project, role__in=LABELING_ROLES)
         .select_related("user")
         .annotate(
-            labels_this_week=_count(labels.filter(created_at__gte=since)),
-            labels_all_time=_count(labels),
-            skips=_count(Skip.objects.filter(item__project=project, expert=OuterRef("user_id"))),
-            flags=_count(Flag.objects.filter(item__project=project, expert=OuterRef("user_id"))),
-            live_leases=_count(
+            labels_this_week=row_count(labels.filter(created_at__gte=since)),
+            labels_all_time=row_count(labels),
+            skips=row_count(Skip.objects.filter(item__project=project, expert=OuterRef("user_id"))),
+            flags=row_count(Flag.objects.filter(item__project=project, expert=OuterRef("user_id"))),
+            live_leases=row_count(
                 Slot.objects.live_leases(now).filter(queue__project=project, expert=OuterRef("user_id"))
             ),
         )
@@ -120,7 +120,7 @@ def expert_progress(project: Project, *, since: datetime, now: datetime | None =
     ]
 
 
-def _count(queryset: QuerySet) -> Coalesce:
+def row_count(queryset: QuerySet) -> Coalesce:
     """COUNT(*) of a correlated queryset as a scalar subquery (0 when it has no rows)."""
     # A plain Func, not the Count aggregate: an aggregate would make Django add a GROUP BY.
     counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")

@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, Func, IntegerField, Max, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Max, OuterRef, Subquery
 
 from labeling.exceptions import NotFound
 from labeling.models import Invitation, Label, Membership, Project
+from labeling.selectors.management import row_count
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,7 @@ def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
         Membership.objects.filter(project=project)
         .select_related("user")
         .annotate(
-            labels_this_week=Coalesce(
-                Subquery(
-                    labels.filter(created_at__gte=since).annotate(n=Func(F("pk"), function="COUNT")).values("n"),
-                    output_field=IntegerField(),
-                ),
-                0,
-            ),
+            labels_this_week=row_count(labels.filter(created_at__gte=since)),
             last_label_at=Subquery(labels.values("expert").annotate(at=Max("created_at")).values("at")),
         )
         .order_by("role", "user__username")
