@@ -244,6 +244,16 @@ def _agenda(report: dict) -> list[str]:
     return lines
 
 
+def _changes(report: dict) -> list[str]:
+    """What changed this week in all outputs and events (issue 14)."""
+    return []
+
+
+def _themes(report: dict) -> list[str]:
+    """The week's failure themes (issue 14)."""
+    return []
+
+
 def _decisions(decisions: Sequence[dict]) -> list[str]:
     if not decisions:
         return ["No decisions recorded.", ""]
@@ -306,6 +316,12 @@ def report_markdown(report: dict, decisions: list[dict]) -> str:
         "## Retention of end users by verdict",
         "",
         *_retention(report),
+        "## What changed",
+        "",
+        *_changes(report),
+        "## Failure themes",
+        "",
+        *_themes(report),
         "## Agenda",
         "",
         *_agenda(report),

@@ -30,9 +30,11 @@ from labeling.rules.calendar import current_week
 from labeling.rules.gold import gold_answers, open_ties
 from labeling.rules.text import excerpt
 
+from .changes import week_changes
 from .gold import adjudication_queue
 from .metrics import RETENTION_OFFSETS, WeekRange, pooled_trend, quality_series
 from .rubrics import questions_of, verdict_question
+from .themes import week_themes
 
 TREND_WEEKS = 12
 RETENTION_COHORTS = 8
@@ -181,6 +183,8 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
             ],
         },
         "retention": retention,
+        "changes": week_changes(project=project, week=week),
+        "themes": week_themes(project=project, week=week),
         "agenda": {
             "adjudication": _adjudication_agenda(project),
             "flags": _flag_agenda(project, week),

@@ -40,10 +40,12 @@ from labeling.rules.calendar import current_week, week_end
 from labeling.selectors.report import build_report
 
 from . import outbox
+from .changes import refresh_week_changes
 from .datasets import build_version
 from .metrics import refresh_week_metrics
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
+from .themes import refresh_week_themes
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,8 @@ def _timed(timings: dict[str, float], step: str):
 
 
 def refresh_metrics(*, project: Project, week: date, now: datetime | None = None) -> None:
-    """Recompute the week's metric rows and every cohort's retention (what the meeting page shows).
+    """Recompute the week's metric rows, every cohort's retention, what changed and the failure themes (what the
+    meeting page shows).
 
     A failure is recorded on the week's cycle (see `record_failure`) and raised; a success clears a
     recorded refresh failure (not a close failure: only a close proves the close works).
@@ -103,6 +106,8 @@ def refresh_metrics(*, project: Project, week: date, now: datetime | None = None
     try:
         refresh_week_metrics(project=project, week=week)
         refresh_retention(project=project, now=now)
+        refresh_week_changes(project=project, week=week, now=now)
+        refresh_week_themes(project=project, week=week)
     except Exception as exc:
         _record_and_log(project=project, week=week, kind="refresh", error=exc)
         raise
@@ -190,6 +195,10 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
         refresh_week_metrics(project=project, week=week)
     with _timed(timings, "retention"):
         refresh_retention(project=project, now=now)
+    with _timed(timings, "changes"):
+        refresh_week_changes(project=project, week=week, now=now)
+    with _timed(timings, "themes"):
+        refresh_week_themes(project=project, week=week)
     with _timed(timings, "report"):
         report = build_report(project=project, week=week, now=now, status=CycleStatus.CLOSED)
     # A list, not a mapping: jsonb does not keep the order of keys, and the steps have one.
