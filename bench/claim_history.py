@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=20, help="claims timed per history size (default 20)")
     add_database_options(parser, database="expertloop_bench_claim")
     args = parser.parse_args()
+    if args.claims < 1:
+        parser.error("--claims must be at least 1: a median of no claims is not a figure")
     with fresh_database(args.database, keep=args.keep_db):
         django_setup(server_env(args.database))
         report = run(args)
