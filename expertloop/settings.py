@@ -217,7 +217,11 @@ if PROJECT_CREATORS not in {"staff", "everyone"}:
     raise ImproperlyConfigured(f"PROJECT_CREATORS={PROJECT_CREATORS!r} must be staff or everyone.")
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise also serves the apps' own static files, found at start-up, so a server started without
+# `collectstatic` (gunicorn from the README, outside Docker) still sends label.js: without it the labeling
+# page's keyboard flow silently broke. Files collected into STATIC_ROOT (the Docker image does) win.
+WHITENOISE_USE_FINDERS = True
 
 # Security headers. The content security policy is enforced, not report-only.
 from django.utils.csp import CSP  # noqa: E402

@@ -13,8 +13,7 @@ from expertloop.settings import *  # noqa: E402,F403
 # Hashing demo passwords with PBKDF2 would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Serve static files from the apps, as the demo does; no collectstatic before a test run.
-WHITENOISE_USE_FINDERS = True
+# Pick up edited static files without a restart (the production settings already serve them from the apps).
 WHITENOISE_AUTOREFRESH = True
 
 # scripts/test.sh runs the in-process tests on pytest-xdist workers: each has its own test database (pytest-django
