@@ -522,6 +522,10 @@ class Setup:
                    "adjudicated_at", "note", "adjudicated_by_id", "updated_at"]  # fmt: skip
         copy_rows(self.conn, "labeling_resolution", columns, rows)
         reset_sequences(self.conn, ["labeling_resolution"])
+        # Their gold answers are computed from their current labels, as the resolve service would leave them.
+        self.conn.execute(
+            "UPDATE labeling_item SET gold_stale = false WHERE id IN (SELECT item_id FROM labeling_resolution)"
+        )
 
     def history_metrics(self, weeks: list[int]) -> None:
         from labeling.services import metrics

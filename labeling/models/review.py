@@ -35,6 +35,9 @@ class Item(models.Model):
     status = models.CharField(max_length=16, choices=ItemStatus, default=ItemStatus.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # True until the gold answer is computed from the item's current labels; editing a label sets it again.
+    # The weekly close resolves only these items (a partial index), not every resolution ever made.
+    gold_stale = models.BooleanField(default=True, db_default=True)
 
     objects = ItemQuerySet.as_manager()
 
@@ -47,6 +50,11 @@ class Item(models.Model):
             models.Index(fields=["queue", "week"], name="item_queue_week"),
             models.Index(
                 fields=["queue", "-priority", "id"], name="item_open_by_priority", condition=models.Q(status="open")
+            ),
+            models.Index(
+                fields=["project", "week"],
+                name="item_gold_stale",
+                condition=models.Q(status="complete", gold_stale=True),
             ),
         ]
 

@@ -70,7 +70,10 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
         existing.answers, existing.rubric = clean, rubric
         existing.save(update_fields=["answers", "rubric", "updated_at"])
         if locked["status"] == ItemStatus.COMPLETE:
-            enqueue_resolution(item.pk)  # an edited label changes the gold answer
+            # An edited label changes the gold answer: the task recomputes it, and the weekly close does if the
+            # task never ran (the flag is set under the item's row lock, which every resolve takes too).
+            Item.objects.filter(pk=item.pk).update(gold_stale=True)
+            enqueue_resolution(item.pk)
         return existing
     lease = (locked["lease_id"], locked["leased_at"]) if locked["lease_id"] else None
     slot = claim_slot_for_submit(expert=expert, item=item, lease=lease)
@@ -85,7 +88,7 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
     # Complete once no slot is left undone: one conditional update, its count says whether it happened.
     undone = Slot.objects.filter(item=OuterRef("pk")).exclude(state=SlotState.DONE)
     if Item.objects.filter(~Exists(undone), pk=item.pk, status=ItemStatus.OPEN).update(
-        status=ItemStatus.COMPLETE, completed_at=now
+        status=ItemStatus.COMPLETE, completed_at=now, gold_stale=True
     ):
         enqueue_resolution(item.pk)
     return label

@@ -8,7 +8,6 @@ win, and survive every rebuild.
 from datetime import date
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from labeling.exceptions import DomainError, InvalidAnswers, NotFound
@@ -51,6 +50,7 @@ def resolve_item(*, item_id: int) -> Resolution | None:
     resolution.automatic = resolve_answers(questions, [label.answers for label in labels])
     resolution.status = _status(resolution)
     resolution.save(update_fields=["automatic", "status", "updated_at"])
+    Item.objects.filter(pk=item.pk, gold_stale=True).update(gold_stale=False)
     return resolution
 
 
@@ -61,20 +61,18 @@ def resolve_complete_items(*, project_id: int) -> int:
 
 
 def resolve_stale_items(*, project_id: int, through_week: date, chunk: int = 2000) -> int:
-    """Resolve, in bulk, the complete items up to a week that have no gold answer yet or whose labels
-    changed since it was computed (the weekly close's first step); return how many were (re)computed.
+    """Resolve, in bulk, the complete items up to a week whose gold answer may be out of date (the weekly close's
+    first step): never resolved, or a label edited since; return how many were (re)computed.
 
     Same answers as `resolve_item`, without a transaction per item: at the weekly close that would be
-    tens of thousands of round trips.
+    tens of thousands of round trips. It reads only the items marked stale (`Item.gold_stale`, a partial
+    index), so its cost follows the week's changes, not the project's age.
     """
-    newer_label = Label.objects.filter(item=OuterRef("item_id"), updated_at__gt=OuterRef("updated_at"))
-    stale_resolved = Resolution.objects.filter(
-        item__project_id=project_id, item__week__lte=through_week, item__status=ItemStatus.COMPLETE
-    ).filter(Exists(newer_label))
-    unresolved = Item.objects.filter(
-        project_id=project_id, week__lte=through_week, status=ItemStatus.COMPLETE, resolution__isnull=True
+    item_ids = list(
+        Item.objects.filter(project_id=project_id, week__lte=through_week, status=ItemStatus.COMPLETE, gold_stale=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    item_ids = sorted({*unresolved.values_list("pk", flat=True), *stale_resolved.values_list("item_id", flat=True)})
     rubrics: dict[int, list[dict]] = {}
     done = 0
     for start in range(0, len(item_ids), chunk):
@@ -84,6 +82,14 @@ def resolve_stale_items(*, project_id: int, through_week: date, chunk: int = 200
 
 @transaction.atomic
 def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
+    # The items' row locks (in id order, as every resolve takes them) keep a label edit from landing between
+    # reading the labels and clearing the flag: an edit waits, then marks the item stale again.
+    item_ids = list(
+        Item.objects.select_for_update()
+        .filter(pk__in=item_ids, gold_stale=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     answers_by_item: dict[int, list[dict]] = {}
     newest_rubric: dict[int, tuple[int, int]] = {}
     for item_id, answers, rubric_id, version in (
@@ -111,6 +117,7 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
     Resolution.objects.bulk_update(changed, ["automatic", "status", "updated_at"])
     # A resolve_item task may have made one meanwhile from the same labels: keep it.
     Resolution.objects.bulk_create(created, ignore_conflicts=True)
+    Item.objects.filter(pk__in=item_ids).update(gold_stale=False)
     return len(changed) + len(created)
 
 

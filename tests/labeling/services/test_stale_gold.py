@@ -1,0 +1,84 @@
+"""The weekly close resolves only the items whose gold answer may be out of date (`Item.gold_stale`): never
+resolved, or a label edited since. Resolutions made from the current labels are not read again, however many
+weeks of them the project holds (issue 19: the stale-gold check followed the project's age)."""
+
+import importlib
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.db import connection
+
+from labeling.models import Item, Label, Resolution
+from labeling.rules.gold import gold_answers
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_stale_items
+from tests.helpers.labeling import label_outputs
+
+AGREE_TRUE = [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}]
+
+
+def gold(item) -> dict:
+    return gold_answers(**Resolution.objects.values("automatic", "adjudicated").get(item=item))
+
+
+def test_a_complete_item_is_stale_until_resolved_and_an_edited_label_makes_it_stale_again(project, rubric):
+    [item] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    assert Item.objects.get(pk=item.pk).gold_stale  # the resolve task has not run (no worker in this test)
+
+    assert resolve_stale_items(project_id=project.pk, through_week=item.week) == 1
+    assert gold(item)["correct"] is True
+    assert not Item.objects.get(pk=item.pk).gold_stale
+
+    label = Label.objects.filter(item=item).order_by("pk").first()
+    submit_label(expert=label.expert, item=item, rubric=rubric, answers={"correct": False, "helpful": 4})
+    assert Item.objects.get(pk=item.pk).gold_stale  # the edit's resolve task may never run: the close must see it
+    assert resolve_stale_items(project_id=project.pk, through_week=item.week) == 1
+    assert "correct" not in gold(item)  # one true, one false: a tie, no gold answer yet
+    assert resolve_stale_items(project_id=project.pk, through_week=item.week) == 0
+
+
+def test_the_close_does_not_reread_current_gold_answers(project, rubric):
+    items = label_outputs(project, 5, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    assert resolve_stale_items(project_id=project.pk, through_week=items[0].week) == 5
+    # A resolution the close would recompute differently if it read it: it does not, nothing changed.
+    Resolution.objects.filter(item=items[0]).update(automatic={})
+    assert resolve_stale_items(project_id=project.pk, through_week=items[0].week) == 0
+    assert Resolution.objects.get(item=items[0]).automatic == {}
+
+
+def test_items_of_later_weeks_wait_for_their_own_close(project, rubric):
+    [item] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    assert resolve_stale_items(project_id=project.pk, through_week=item.week - timedelta(days=7)) == 0
+    assert Item.objects.get(pk=item.pk).gold_stale
+
+
+@pytest.mark.postgres
+def test_the_stale_items_are_found_through_their_partial_index(project, rubric):
+    items = label_outputs(project, 3, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'item_gold_stale'")
+        [(definition,)] = cursor.fetchall()
+        assert "(project_id, week) WHERE (gold_stale AND ((status)::text = 'complete'::text))" in definition
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM labeling_item WHERE project_id = %s AND week <= %s AND status = 'complete' "
+            "AND gold_stale",
+            [project.pk, items[0].week],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "item_gold_stale" in plan
+
+
+def test_the_migration_marks_current_only_items_whose_gold_is_as_new_as_their_labels(project, rubric):
+    resolved = label_outputs(project, 2, answers=AGREE_TRUE, rubric=rubric)
+    [unresolved] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    edited = resolved[1]
+    Label.objects.filter(item=edited).update(updated_at=Resolution.objects.get(item=edited).updated_at + timedelta(1))
+    Item.objects.update(gold_stale=True)  # as the new column's default leaves every existing item
+
+    migration = importlib.import_module("labeling.migrations.0022_item_gold_stale")
+    migration.mark_current_gold(apps, None)
+
+    stale = dict(Item.objects.values_list("pk", "gold_stale"))
+    assert stale == {resolved[0].pk: False, edited.pk: True, unresolved.pk: True}
