@@ -58,6 +58,11 @@ def fmt_interval(figure: dict) -> str:
     return f"95% interval {fmt_percent(figure.get('ci_low'))}–{fmt_percent(figure.get('ci_high'))}"
 
 
+def retention_comparison_label(comparison: dict) -> str:
+    """What this cohort's week-1 retention is compared with: the reference (when set) and the last cohorts."""
+    return "Week-1 retention vs reference" if comparison.get("reference") else "Week-1 retention vs last cohorts"
+
+
 def retention_comparison_sentences(comparison: dict, text: Callable[[object], str] = str) -> list[str]:
     """This week's cohort's week-1 retention against the reference and the last cohorts' mean, a sentence each.
 
@@ -144,7 +149,7 @@ def _headline(report: dict) -> list[str]:
         cohort = comparison["cohort"]
         rows.append(
             [
-                f"Week-1 retention vs reference (cohort {md_text(retention.get('cohort_week'))})",
+                f"{retention_comparison_label(comparison)} (cohort {md_text(retention.get('cohort_week'))})",
                 f"{_rate(cohort)}; {fmt_interval(cohort)}. "
                 + " ".join(retention_comparison_sentences(comparison, md_text)),
                 _rate(retention.get("previous_all")),

@@ -1,6 +1,12 @@
 """What the meeting page and the dashboard show of a report or a trend: headline tiles and the quality chart."""
 
-from labeling.reports import fmt_interval, fmt_percent, fmt_points, retention_comparison_sentences
+from labeling.reports import (
+    fmt_interval,
+    fmt_percent,
+    fmt_points,
+    retention_comparison_label,
+    retention_comparison_sentences,
+)
 
 from . import charts
 
@@ -106,7 +112,7 @@ def _retention_comparison_tile(retention: dict, comparison: dict) -> dict:
     )
     return {
         "key": "retention-comparison",
-        "label": "Week-1 retention vs reference",
+        "label": retention_comparison_label(comparison),
         "value": fmt_percent(cohort.get("rate")),
         "detail": " · ".join([counts, *(retention_comparison_sentences(comparison) if measured else [])]),
         "change": None,

@@ -120,7 +120,7 @@ def test_the_meeting_page_shows_the_comparison_tile_and_the_reference_on_the_cha
 
     assert response.status_code == 200
     tile = next(tile for tile in response.context["tiles"] if tile["key"] == "retention-comparison")
-    assert tile["value"] == "20.0%"
+    assert (tile["label"], tile["value"]) == ("Week-1 retention vs reference", "20.0%")
     assert f"12 of 60 users · {interval_text(12, 60)}" in tile["detail"]
     assert f"Below the reference 40.0% ({HOSTILE})." in tile["detail"]
     assert (
@@ -157,7 +157,7 @@ def test_a_report_without_a_reference_has_the_markdown_it_had(project):
     text = report_markdown(build_report(project=project, week=week, status="open"), [])
 
     assert "| Reference |" not in text and "Reference:" not in text
-    assert "| Week-1 retention vs reference" in text  # the mean of the last cohorts is still compared
+    assert "| Week-1 retention vs last cohorts" in text  # the mean of the last cohorts is still compared
     assert "Not compared" not in text
 
 
