@@ -6,7 +6,7 @@ syntax, so a rendered export shows the text as written and never runs or formats
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
@@ -53,6 +53,50 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + [""]
 
 
+def fmt_interval(figure: dict) -> str:
+    """A rate's 95% interval ("95% interval 25.1%–38.0%")."""
+    return f"95% interval {fmt_percent(figure.get('ci_low'))}–{fmt_percent(figure.get('ci_high'))}"
+
+
+def retention_comparison_label(comparison: dict) -> str:
+    """What this cohort's week-1 retention is compared with: the reference (when set) and the last cohorts."""
+    return "Week-1 retention vs reference" if comparison.get("reference") else "Week-1 retention vs last cohorts"
+
+
+def retention_comparison_sentences(comparison: dict, text: Callable[[object], str] = str) -> list[str]:
+    """This week's cohort's week-1 retention against the reference and the last cohorts' mean, a sentence each.
+
+    "Above" / "below": the cohort's whole 95% interval is; "within": the value lies inside it, no clear
+    difference. `text` renders the lead's source text (`md_text` for Markdown; the web page autoescapes).
+    """
+
+    def sentence(verdict: str | None, what: str) -> str:
+        if verdict == "within":
+            return f"{what[0].upper()}{what[1:]} lies within this interval: no clear difference."
+        if verdict in ("above", "below"):
+            return f"{verdict.capitalize()} {what}."
+        return f"Not compared with {what}."
+
+    sentences = []
+    reference = comparison.get("reference")
+    if reference:
+        source = f" ({text(reference['source'])})" if reference.get("source") else ""
+        if reference.get("rate") is None:
+            sentences.append(f"The reference{source} gives no week-1 rate.")
+        else:
+            sentences.append(
+                sentence(reference.get("verdict"), f"the reference {fmt_percent(reference['rate'])}{source}")
+            )
+    past = comparison.get("past")
+    if past and past.get("rate") is not None:
+        mean = (
+            f"the mean of the last {past['cohorts']} cohorts, {fmt_percent(past['rate'])} "
+            f"({past['returned']} of {past['users']} users, {fmt_interval(past)})"
+        )
+        sentences.append(sentence(past.get("verdict"), mean))
+    return sentences
+
+
 def _headline(report: dict) -> list[str]:
     headline = report.get("headline") or {}
     rows = []
@@ -96,6 +140,18 @@ def _headline(report: dict) -> list[str]:
                 f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
                 f"pass: {_rate(retention.get('pass'))}; fail: {_rate(retention.get('fail'))}; "
                 f"all: {_rate(retention.get('all'))}",
+                _rate(retention.get("previous_all")),
+                "—",
+            ]
+        )
+    comparison = (retention or {}).get("comparison")
+    if comparison and comparison["cohort"].get("rate") is not None:
+        cohort = comparison["cohort"]
+        rows.append(
+            [
+                f"{retention_comparison_label(comparison)} (cohort {md_text(retention.get('cohort_week'))})",
+                f"{_rate(cohort)}; {fmt_interval(cohort)}. "
+                + " ".join(retention_comparison_sentences(comparison, md_text)),
                 _rate(retention.get("previous_all")),
                 "—",
             ]
@@ -201,7 +257,19 @@ def _retention(report: dict) -> list[str]:
     by_key = {key: {cell["offset"]: cell for cell in cells or []} for key, cells in curves.items()}
     rows = [[f"Week {offset}", *(_rate(by_key.get(key, {}).get(offset)) for key in ("all", "pass", "fail"))]
             for offset in offsets]  # fmt: skip
-    return _table(["Since first visit", "All users", "Outputs labeled pass", "Outputs labeled fail"], rows)
+    headers = ["Since first visit", "All users", "Outputs labeled pass", "Outputs labeled fail"]
+    reference = (report.get("retention") or {}).get("reference")
+    if not reference or not reference.get("points"):
+        return _table(headers, rows)
+    # The lead's reference as a last column, at the weeks the table shows; the weeks past them in the note.
+    expected = {point["week"]: point["rate"] for point in reference["points"]}
+    for offset, row in zip(offsets, rows, strict=True):
+        row.append(fmt_percent(expected[offset]) if offset in expected else "—")
+    beyond = [f"week {week} {fmt_percent(rate)}" for week, rate in expected.items() if week not in offsets]
+    note = f"Reference: {md_text(reference.get('source')) or 'no source given'}" + (
+        f"; also {', '.join(beyond)}." if beyond else "."
+    )
+    return [*_table([*headers, "Reference"], rows), note, ""]
 
 
 def _agenda(report: dict) -> list[str]:

@@ -336,7 +336,13 @@ class ReportOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "closed"], help_text="`open`: built live, may still change.")
     generated_at = serializers.DateTimeField()
     verdict_question = serializers.CharField(allow_null=True, help_text="The rubric's first binary question.")
-    headline = serializers.DictField(help_text="pass_rate, alpha, labels and retention_week1, with last week's.")
+    headline = serializers.DictField(
+        help_text="pass_rate, alpha, labels and retention_week1, with last week's. retention_week1.comparison: this "
+        "week's cohort's week-1 rate with its 95% Wilson interval (`cohort`), the project's retention reference at "
+        "week 1 (`reference`: rate, source, verdict) and the pooled mean of the 8 cohorts before it (`past`: rate, "
+        "interval, cohorts, verdict); a verdict is above / below (the cohort's whole interval is) or within. Absent "
+        "from reports frozen before it existed."
+    )
     quality = serializers.ListField(child=serializers.DictField())
     pass_rate_trend = serializers.ListField(
         child=serializers.DictField(),
@@ -345,7 +351,10 @@ class ReportOut(serializers.Serializer):
     )
     agreement = serializers.ListField(child=serializers.DictField())
     throughput = serializers.DictField(help_text="`queues` and `experts` lists.")
-    retention = serializers.DictField(help_text="`cohorts` (segment all) and `curves` per segment.")
+    retention = serializers.DictField(
+        help_text="`cohorts` (segment all), `curves` per segment and `reference`: the lead's expected curve "
+        "({points: [{week, rate}], source}) or null."
+    )
     agenda = serializers.DictField(help_text="`adjudication`, `flags` and `movers` lists.")
 
     def to_representation(self, report):

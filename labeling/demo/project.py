@@ -147,6 +147,10 @@ QUEUES: list[dict[str, Any]] = [
 ]
 
 
+RETENTION_REFERENCE = "week 1: 45%, week 2: 35%, week 4: 25%, week 8: 18%"
+RETENTION_REFERENCE_SOURCE = "Target set at the Q3 planning (illustrative demo figures, not a published benchmark)"
+
+
 def project_spec() -> dict[str, Any]:
     """The `create_project` spec of the demo project."""
     return {
@@ -158,6 +162,9 @@ def project_spec() -> dict[str, Any]:
         # Raw transcripts no one labeled are deleted after a year (README "Personal data"); the demo's
         # history is younger, so nothing of it goes.
         "raw_retention_days": 365,
+        # What the team expects of a shop's support chat: the meeting compares each cohort's week 1 with it.
+        "retention_reference": RETENTION_REFERENCE,
+        "retention_reference_source": RETENTION_REFERENCE_SOURCE,
         "rubric": {"questions": QUESTIONS, "guidelines": GUIDELINES},
         "queues": QUEUES,
         "members": [

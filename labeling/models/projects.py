@@ -47,6 +47,12 @@ class Project(models.Model):
     experts_can_explore = models.BooleanField(
         default=True, help_text="Experts may open the explore page (leads, engineers and admins always may)."
     )
+    # The retention a lead expects, to compare the cohorts with: points [{"week": 1, "rate": 0.4}, …] sorted by
+    # week, read and written only through rules/retention_reference.py; empty: no reference.
+    retention_reference = models.JSONField(default=list, blank=True)
+    retention_reference_source = models.CharField(
+        max_length=500, blank=True, help_text="Where the retention reference comes from: a benchmark, a report, a URL."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ProjectQuerySet.as_manager()

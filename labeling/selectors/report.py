@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
+from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
     AgreementMetric,
@@ -28,6 +29,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import current_week
 from labeling.rules.gold import gold_answers, open_ties
+from labeling.rules.retention_reference import rate_at
 from labeling.rules.text import excerpt
 
 from .changes import week_changes
@@ -320,7 +322,80 @@ def _retention(project: Project, week: date) -> dict:
         **{segment: week1(cohort_week, segment) for segment in ("all", "pass", "fail")},
         "previous_all": week1(cohort_week - timedelta(days=7), "all"),
     }
-    return {"cohorts": list(cohorts.values()), "curves": curves, "week1": headline if cells else None}
+    reference = retention_reference_of(project)
+    if cells:
+        headline["comparison"] = _week1_comparison(visible, cohort_week, reference)
+    return {
+        "cohorts": list(cohorts.values()),
+        "curves": curves,
+        "reference": reference,
+        "week1": headline if cells else None,
+    }
+
+
+def retention_reference_of(project: Project) -> dict | None:
+    """The lead's reference curve as the report keeps it (frozen with it), or None without one."""
+    if not project.retention_reference:
+        return None
+    points = [{"week": point["week"], "rate": point["rate"]} for point in project.retention_reference]
+    return {"points": points, "source": project.retention_reference_source}
+
+
+def _with_interval(returned: int, users: int) -> dict:
+    """A week-1 rate with its 95% Wilson interval (None without users), so a small cohort is not over-read."""
+    low, high = wilson_interval(returned, users) if users else (None, None)
+    return {"rate": _rate(returned, users), "returned": returned, "users": users, "ci_low": low, "ci_high": high}
+
+
+def _verdict(interval: dict, value: float | None) -> str | None:
+    """Where the cohort stands against a value: above or below when its whole interval is, else within."""
+    if value is None or interval["ci_low"] is None:
+        return None
+    if interval["ci_low"] > value:
+        return "above"
+    if interval["ci_high"] < value:
+        return "below"
+    return "within"
+
+
+def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | None) -> dict:
+    """This week's cohort's week-1 rate against the reference's week 1 and the mean of the cohorts before it.
+
+    The mean pools the counts of the RETENTION_COHORTS cohorts before this one (all users; a cohort without users
+    adds nothing and is not counted): their week 1 ended before the report's week, so each is complete. The mean
+    has its own interval; each verdict says whether this cohort's interval lies above, below or around the value
+    (the reference's week 1, the mean's rate).
+    """
+    first_past = cohort_week - timedelta(weeks=RETENTION_COHORTS)
+    returned = users = 0
+    cohort = None
+    past_cohorts = []
+    for cell in visible:
+        if cell["segment"] != "all" or cell["offset"] != 1:
+            continue
+        if cell["cohort_week"] == cohort_week:
+            cohort = cell
+        elif first_past <= cell["cohort_week"] < cohort_week and cell["cohort_users"]:
+            returned += cell["active_on"]
+            users += cell["cohort_users"]
+            past_cohorts.append(cell["cohort_week"])
+    this = _with_interval(cohort["active_on"], cohort["cohort_users"]) if cohort else _with_interval(0, 0)
+    reference_rate = rate_at(reference["points"], 1) if reference else None
+    past = None
+    if past_cohorts:
+        past = {
+            **_with_interval(returned, users),
+            "cohorts": len(past_cohorts),
+            "first_cohort_week": week_label(min(past_cohorts)),
+            "last_cohort_week": week_label(max(past_cohorts)),
+        }
+    return {
+        "cohort": this,
+        "reference": None
+        if reference is None
+        else {"rate": reference_rate, "source": reference["source"], "verdict": _verdict(this, reference_rate)},
+        "past": None if past is None else {**past, "verdict": _verdict(this, past["rate"])},
+    }
 
 
 def _adjudication_agenda(project: Project) -> list[dict]:

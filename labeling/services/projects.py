@@ -15,6 +15,7 @@ from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Item, Membership, Project, Queue, ReviewCycle, Role, Weekday, week_label
 from labeling.models.projects import validate_time_zone
 from labeling.rules.calendar import current_week
+from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import text_problem
 
 from .routing import validate_rule
@@ -58,6 +59,9 @@ class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     cycle_weekday: str = "monday"
     # Days raw outputs are kept unless gold or in a dataset (null: forever); see services/privacy.py.
     raw_retention_days: Annotated[int, msgspec.Meta(ge=1, le=RETENTION_DAYS_MAX)] | None = None
+    # The retention a lead expects, as text ("week 1: 40%, week 4: 25%"), and where it comes from.
+    retention_reference: str = ""
+    retention_reference_source: str = ""
     rubric: RubricSpec | None = None
     queues: list[QueueSpec] = []
     members: list[MemberSpec] = []
@@ -85,6 +89,8 @@ def create_project(*, spec: object, created_by=None) -> Project:
                 time_zone=parsed.time_zone,
                 cycle_weekday=WEEKDAYS[parsed.cycle_weekday.lower()],
                 raw_retention_days=parsed.raw_retention_days,
+                retention_reference=parse_reference(parsed.retention_reference),
+                retention_reference_source=parsed.retention_reference_source.strip(),
             )
     except IntegrityError:  # created by a concurrent call since _problems looked
         taken = f"A project with slug {parsed.slug!r} exists already."
@@ -148,6 +154,7 @@ def _problems(parsed: ProjectSpec) -> dict[str, list[str]]:
         problems.setdefault(name, []).append(message)
 
     problems.update(_described_problems(parsed.name, parsed.description, parsed.time_zone))
+    problems.update(reference_problems(parsed.retention_reference, parsed.retention_reference_source))
     if Project.objects.filter(slug=parsed.slug).exists():
         add("slug", f"A project with slug {parsed.slug!r} exists already.")
     if parsed.cycle_weekday.lower() not in WEEKDAYS:
@@ -208,10 +215,19 @@ class ProjectSettings:
     cycle_weekday: int
     experts_can_explore: bool
     raw_retention_days: int | None
+    # The curve as text (see rules/retention_reference.py); the project stores its points.
+    retention_reference: str
+    retention_reference_source: str
 
 
 def settings_of(project: Project) -> ProjectSettings:
-    return ProjectSettings(**{name.name: getattr(project, name.name) for name in fields(ProjectSettings)})
+    values = {name.name: getattr(project, name.name) for name in fields(ProjectSettings)}
+    return ProjectSettings(**{**values, "retention_reference": format_reference(project.retention_reference)})
+
+
+def _stored(name: str, value: Any) -> Any:
+    """A setting's value as the project stores it (the reference's text as its points)."""
+    return parse_reference(value) if name == "retention_reference" else value
 
 
 def settings_problems(
@@ -230,6 +246,7 @@ def settings_problems(
         isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= RETENTION_DAYS_MAX
     ):
         problems["raw_retention_days"] = [f"Keep raw outputs 1 to {RETENTION_DAYS_MAX:,} days, or leave it empty."]
+    problems.update(reference_problems(values.retention_reference, values.retention_reference_source))
     if "time_zone" not in problems and "cycle_weekday" not in problems:
         problems.update(_calendar_problems(project, values, now or timezone.now()))
     return problems
@@ -290,13 +307,19 @@ def update_project_settings(
     if problems:
         flat = [problem for messages in problems.values() for problem in messages]
         raise InvalidSpec("The settings were not saved: " + " ".join(flat), flat)
-    before, after = asdict(settings_of(locked)), asdict(values)
+    before = asdict(settings_of(locked))
+    # The reference as the project will show it: "Week 4: 25 %; week 1: 40%" saved again is no change.
+    after = {
+        **asdict(values),
+        "retention_reference": format_reference(parse_reference(values.retention_reference)),
+        "retention_reference_source": values.retention_reference_source.strip(),
+    }
     changes = {name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]}
     if not changes:
         return {}
     for name, change in changes.items():
-        setattr(locked, name, change["after"])
-        setattr(project, name, change["after"])
+        setattr(locked, name, _stored(name, change["after"]))
+        setattr(project, name, _stored(name, change["after"]))
     locked.save(update_fields=list(changes))
     AuditEvent.objects.create(
         project=locked, actor=changed_by, action="project.settings_changed", details={"changes": changes}

@@ -6,7 +6,9 @@ presentation attributes (fill="none" on lines) so a chart stays readable without
 
 Inputs are plain dicts:
 - line points: {"x": label, "value": float | None, "low": float | None, "high": float | None, "detail": str}
-- series: {"key": css-safe name, "name": legend text, "points": [{"x", "value", "detail"}]}
+- series: {"key": css-safe name, "name": legend text, "points": [{"x", "value", "detail"}]}, optionally
+  "column" (the data table's header, else the name) and "reference" (drawn dashed with square markers,
+  one line through its points across the categories it leaves out)
 - bars: {"label": str, "value": float | None, "detail": str, "extra": [str, ...]}
 A None value leaves a gap; a chart with no value at all renders a "no data yet" note instead.
 """
@@ -156,6 +158,16 @@ def _polylines(frame: _Frame, indexed: list[tuple[int, float | None]], css: str)
     return lines
 
 
+def _reference_line(frame: _Frame, indexed: list[tuple[int, float | None]], css: str) -> list[str]:
+    """A reference curve: one dashed line through every point it gives, across the weeks it leaves out."""
+    defined = [(index, value) for index, value in indexed if value is not None]
+    if len(defined) < 2:
+        return []
+    coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in defined)
+    # The dash pattern as an SVG attribute too, so the line reads as a reference without the stylesheet.
+    return [f'<polyline class="line reference {css}" fill="none" stroke-dasharray="9 4 2 4" points="{coords}"/>']
+
+
 def _table(caption: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f'<th scope="col">{escape(header)}</th>' for header in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
@@ -264,7 +276,11 @@ def multi_line_chart(
         css = f"series-{number} series-{escape(line['key'])}"
         by_x = {str(point["x"]): point for point in line["points"]}
         indexed = [(index, by_x[label].get("value") if label in by_x else None) for index, label in enumerate(labels)]
-        parts += _polylines(frame, indexed, css)
+        is_reference = bool(line.get("reference"))
+        if is_reference:
+            parts += _reference_line(frame, indexed, css)
+        else:
+            parts += _polylines(frame, indexed, css)
         for index, value in indexed:
             if value is None:
                 continue
@@ -272,17 +288,24 @@ def multi_line_chart(
             tip = f"{line['name']}, {labels[index]}: {formatter(value)}"
             if point.get("detail"):
                 tip += f" · {point['detail']}"
-            parts.append(
-                f'<circle class="point {css}" cx="{_num(frame.x(index))}" cy="{_num(frame.y(value))}" r="3" '
-                f'data-series="{escape(line["key"])}" data-x="{escape(labels[index])}" data-value="{value:.4f}">'
-                f"<title>{escape(tip)}</title></circle>"
-            )
+            x, y = frame.x(index), frame.y(value)
+            data = f'data-series="{escape(line["key"])}" data-x="{escape(labels[index])}" data-value="{value:.4f}"'
+            if is_reference:  # a square, not a dot: told apart without its colour
+                parts.append(
+                    f'<rect class="point reference {css}" x="{_num(x - 3.5)}" y="{_num(y - 3.5)}" width="7" height="7" '
+                    f"{data}><title>{escape(tip)}</title></rect>"
+                )
+            else:
+                parts.append(
+                    f'<circle class="point {css}" cx="{_num(x)}" cy="{_num(y)}" r="3" {data}>'
+                    f"<title>{escape(tip)}</title></circle>"
+                )
     parts.append("</svg>")
     legend = (
         '<ul class="chart-legend">'
         + "".join(
-            f'<li class="series-{number} series-{escape(line["key"])}"><span class="swatch" aria-hidden="true"></span>'
-            f"{escape(line['name'])}</li>"
+            f'<li class="series-{number} series-{escape(line["key"])}{" reference" if line.get("reference") else ""}">'
+            f'<span class="swatch" aria-hidden="true"></span>{escape(line["name"])}</li>'
             for number, line in enumerate(series)
         )
         + "</ul>"
@@ -298,7 +321,7 @@ def multi_line_chart(
                 detail = f" ({point['detail']})" if point.get("detail") else ""
                 row.append(formatter(point.get("value")) + detail)
         rows.append(row)
-    table = _table(title, [x_title, *(str(line["name"]) for line in series)], rows)
+    table = _table(title, [x_title, *(str(line.get("column") or line["name"]) for line in series)], rows)
     return _figure("multi", name, title, "".join(parts), legend, table)
 
 
@@ -425,8 +448,15 @@ def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") 
 RETENTION_SERIES = (("all", "All users"), ("pass", "Outputs labeled pass"), ("fail", "Outputs labeled fail"))
 
 
-def retention_chart(curves: dict, *, title: str = "Retention by week since first visit") -> SafeString:
-    """Retention curves split by verdict; `curves` as in the report's `retention.curves`."""
+def retention_chart(
+    curves: dict, *, reference: dict | None = None, title: str = "Retention by week since first visit"
+) -> SafeString:
+    """Retention curves split by verdict; `curves` as in the report's `retention.curves`.
+
+    `reference` (the report's `retention.reference`: {"points": [{"week", "rate"}], "source"}) adds the lead's
+    expected curve as a dashed line with square markers, a legend entry naming its source and a column of the
+    data table. It is drawn at the weeks the curves show; weeks past them are named in its legend entry.
+    """
     series = []
     for key, label in RETENTION_SERIES:
         points = [
@@ -439,6 +469,9 @@ def retention_chart(curves: dict, *, title: str = "Retention by week since first
         ]
         if points:
             series.append({"key": key, "name": label, "points": points})
+    measured = any(point["value"] is not None for line in series for point in line["points"])
+    if measured and reference and reference.get("points"):
+        series.append(_reference_series(reference, {point["x"] for line in series for point in line["points"]}))
     return multi_line_chart(
         name="retention",
         title=title,
@@ -446,6 +479,20 @@ def retention_chart(curves: dict, *, title: str = "Retention by week since first
         x_title="Weeks since first visit",
         empty_message="No retention yet: no end-user activity has been recorded.",
     )
+
+
+def _reference_series(reference: dict, shown: set[str]) -> dict:
+    """The reference curve as a chart series: its points at the weeks shown, the others named in the legend."""
+    source = str(reference.get("source") or "").strip()
+    name = f"Reference: {source}" if source else "Reference"
+    on_chart, off_chart = [], []
+    for point in reference["points"]:
+        x = f"Week {point['week']}"
+        (on_chart if x in shown else off_chart).append({"x": x, "value": point["rate"]})
+    column = name
+    if off_chart:
+        name += " (not on this chart: " + ", ".join(f"{p['x'].lower()} {percent(p['value'])}" for p in off_chart) + ")"
+    return {"key": "reference", "name": name, "column": column, "points": on_chart, "reference": True}
 
 
 def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per question (Krippendorff's α)") -> SafeString:

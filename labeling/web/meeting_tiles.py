@@ -1,6 +1,12 @@
 """What the meeting page and the dashboard show of a report or a trend: headline tiles and the quality chart."""
 
-from labeling.reports import fmt_percent, fmt_points
+from labeling.reports import (
+    fmt_interval,
+    fmt_percent,
+    fmt_points,
+    retention_comparison_label,
+    retention_comparison_sentences,
+)
 
 from . import charts
 
@@ -89,7 +95,34 @@ def headline_tiles(report: dict) -> list[dict]:
             else None,
         }
     )
+    comparison = retention.get("comparison") if retention else None
+    if comparison:
+        tiles.append(_retention_comparison_tile(retention, comparison))
     return tiles
+
+
+def _retention_comparison_tile(retention: dict, comparison: dict) -> dict:
+    """Week-1 retention of this week's cohort with its interval, against the reference and the last cohorts."""
+    cohort = comparison["cohort"]
+    measured = cohort.get("rate") is not None
+    counts = (
+        f"cohort {retention['cohort_week']}: {cohort['returned']} of {cohort['users']} users · {fmt_interval(cohort)}"
+        if measured
+        else f"cohort {retention['cohort_week']} has no users yet"
+    )
+    return {
+        "key": "retention-comparison",
+        "label": retention_comparison_label(comparison),
+        "value": fmt_percent(cohort.get("rate")),
+        "detail": " · ".join([counts, *(retention_comparison_sentences(comparison) if measured else [])]),
+        "change": None,
+        "previous": (
+            f"{fmt_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
+            f"{retention['previous_all']['users']} users)"
+        )
+        if retention.get("previous_all")
+        else None,
+    }
 
 
 def quality_chart(question: str | None, kind: str | None, trend: list[dict], questions: list[dict]):

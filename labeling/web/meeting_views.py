@@ -41,6 +41,7 @@ from labeling.selectors.report import (
     decisions_of,
     latest_closed_week,
     report_of_week,
+    retention_reference_of,
 )
 from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import cycles
@@ -125,7 +126,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
         "tiles": headline_tiles(report),
         "pass_rate_chart": charts.pass_rate_chart(report.get("pass_rate_trend") or []),
-        "retention_chart": charts.retention_chart((report.get("retention") or {}).get("curves") or {}),
+        # The reference as the report holds it: a closed week shows the one it was closed with.
+        "retention_chart": charts.retention_chart(
+            (report.get("retention") or {}).get("curves") or {},
+            reference=(report.get("retention") or {}).get("reference"),
+        ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": report.get("agenda") or {"adjudication": [], "flags": [], "movers": []},
         "decisions": cycle_decisions(cycle),
@@ -296,7 +301,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "agreement_chart": charts.agreement_chart(
                 latest, title=f"Agreement per question, {latest[0]['week']}" if latest else "Agreement per question"
             ),
-            "retention_chart": charts.retention_chart(metric_selectors.retention_curves(**span)),
+            "retention_chart": charts.retention_chart(
+                metric_selectors.retention_curves(**span), reference=retention_reference_of(project)
+            ),
             "throughput": throughput,
             "first_label": week_label(first),
             "last_label": week_label(last),

@@ -12,6 +12,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from labeling.models import Project, QuestionKind, Weekday
+from labeling.rules import retention_reference as reference_rule
 from labeling.services import projects
 from labeling.services.rubric_templates import SCRATCH, SCRATCH_QUESTIONS, TEMPLATES, first_rubric
 
@@ -143,6 +144,26 @@ class ProjectSettingsForm(_ProblemsForm):
         ),
     )
 
+    retention_reference = forms.CharField(
+        label="Retention you expect (week-N rates)",
+        required=False,
+        max_length=reference_rule.TEXT_MAX,
+        widget=forms.TextInput(attrs={"placeholder": reference_rule.EXAMPLE, "autocomplete": "off"}),
+        help_text=(
+            f"Share of a week's new end users who come back N weeks later, e.g. “{reference_rule.EXAMPLE}” "
+            f"(weeks {reference_rule.FIRST_WEEK}–{reference_rule.LAST_WEEK}). Drawn on the retention "
+            "chart and compared with each week's cohort. Empty: no reference. Shown in the running week's report and "
+            "the weeks closed from now on; a closed week keeps its report."
+        ),
+    )
+    retention_reference_source = forms.CharField(
+        label="Where this retention comes from",
+        required=False,
+        max_length=reference_rule.SOURCE_MAX,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. our 2025 app benchmark, or a URL"}),
+        help_text="A benchmark, a report or a URL: the meeting sees it beside the comparison.",
+    )
+
     def __init__(self, *args, project: Project, **kwargs):
         kwargs.setdefault("initial", asdict(projects.settings_of(project)))
         super().__init__(*args, **kwargs)
@@ -167,4 +188,6 @@ class ProjectSettingsForm(_ProblemsForm):
             cycle_weekday=cleaned["cycle_weekday"],
             experts_can_explore=cleaned.get("experts_can_explore", False),
             raw_retention_days=cleaned.get("raw_retention_days"),
+            retention_reference=cleaned.get("retention_reference", ""),
+            retention_reference_source=cleaned.get("retention_reference_source", ""),
         )

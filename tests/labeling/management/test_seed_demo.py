@@ -279,3 +279,17 @@ def test_the_lead_runs_a_second_project_and_an_invitation_waits(seeded):
     assert {"support-bot", SQL_SLUG} <= set(re.findall(r"/p/([a-z0-9-]+)/", lead.get("/").content.decode()))
     members_page = lead.get("/p/support-bot/manage/members/").content.decode()
     assert INVITED_EMAIL in members_page
+
+
+def test_the_demo_has_a_retention_reference_the_meeting_compares_with(seeded):
+    from labeling.rules.calendar import current_week
+    from labeling.selectors.report import latest_closed_week, report_of_week
+
+    project = Project.objects.get(slug="support-bot")
+    assert project.retention_reference and project.retention_reference_source
+
+    week = latest_closed_week(project) or current_week(project)
+    comparison = report_of_week(project=project, week=week).report["headline"]["retention_week1"]["comparison"]
+    assert comparison["reference"]["source"] == project.retention_reference_source
+    assert comparison["reference"]["verdict"] in ("above", "below", "within")
+    assert comparison["past"]["cohorts"] >= 4 and comparison["past"]["verdict"] in ("above", "below", "within")
