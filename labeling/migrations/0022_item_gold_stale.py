@@ -21,7 +21,7 @@ def mark_current_gold(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0017_slot_indexes_by_expert"),
+        ("labeling", "0020_retention_reference"),
     ]
 
     operations = [
