@@ -14,8 +14,10 @@ from typing import Any
 from django.db import transaction
 
 from labeling.metrics.themes import MAX_DOCUMENTS, evenly_spread, find_themes
-from labeling.models import FailureTheme, FailureThemeOutput, Output, Project
-from labeling.selectors.themes import week_failures
+from labeling.models import FailureTheme, FailureThemeOutput, Output, Project, SavedView
+from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
+
+from .saved_views import save_view
 
 # Keys of chat messages and content parts that name their structure, not what was said ("role": "user").
 _STRUCTURE_KEYS = frozenset({"role", "type", "name", "id", "tool_call_id", "index"})
@@ -49,6 +51,20 @@ def refresh_week_themes(*, project: Project, week: date) -> int:
                 batch_size=2_000,
             )
     return len(themes)
+
+
+def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> tuple[SavedView, bool]:
+    """Save the theme's explore filter as a view named for its top terms and week; (the view, whether it is new).
+
+    A theme saved before gives the view saved then; NotFound for a theme the week does not have; InvalidInput
+    when another filter holds the name already.
+    """
+    theme = theme_of_week(project=project, week=week, rank=rank)
+    name, query = theme_view_name(theme, week), theme["explore_query"]
+    saved = SavedView.objects.filter(project=project, name=name, query=query).first()
+    if saved is not None:
+        return saved, False
+    return save_view(project=project, name=name, query=query, actor=actor), True
 
 
 def _documents(output_ids: list[int]) -> list[tuple[int, str]]:
