@@ -3,15 +3,17 @@
 Documents are (id, text) pairs, the text an output's input and output flattened to words. The method needs no
 downloaded model:
 
-- **Vectors**: TF-IDF over words (letters only, so order numbers and dates do not make themes) and word pairs,
-  English stop words left out, a term kept when it is in at least MIN_DF documents and at most MAX_DF of them (a
-  word in nearly every failure, such as the shop's name, says nothing about any one theme); sublinear term counts,
-  rows scaled to unit length so that k-means groups by cosine similarity.
+- **Vectors**: TF-IDF over words and word pairs: letters only, words joined to digits left out (order numbers,
+  prices and dates make no themes), English stop words and greetings left out, a term kept when it is in at
+  least MIN_DF documents and at most MAX_DF of them (a word in nearly every failure, such as the shop's name,
+  says nothing about any one theme); sublinear term counts, rows of unit length so k-means groups by cosine.
 - **Clusters**: the vectors reduced to LSA_COMPONENTS latent dimensions (truncated SVD, seeded), then k-means with
-  a fixed seed (SEED) and N_INIT starts for every k from MIN_THEMES to MAX_THEMES; the k with the highest mean
-  silhouette (cosine) wins, the smaller k on a tie. The silhouette of more than SILHOUETTE_SAMPLE documents is
-  measured on a seeded sample of them, which keeps the choice cheap. On planted corpora the silhouette peaks at
-  the planted number of kinds in the reduced space, and less clearly in the raw one (tests/…/test_themes.py).
+  a fixed seed (SEED) and N_INIT starts for every k from MIN_THEMES to MAX_THEMES but at most one theme per
+  DOCUMENTS_PER_THEME documents; the k with the highest mean silhouette (cosine) wins, the smaller k on a tie.
+  The cap is there because on a small week the silhouette keeps rising with k as the clusters shrink to a few
+  documents each (22 failures of a demo week: 0.05 at k=2, 0.25 at k=5 with themes of 2). The silhouette of
+  more than SILHOUETTE_SAMPLE documents is measured on a seeded sample of them, which keeps the choice cheap. On
+  planted corpora it peaks at the planted number of kinds in the reduced space, less clearly in the raw one.
 - **Order**: themes biggest first (ties: the theme holding the smallest id first), ranks from 1; members sorted by
   id; terms the TOP_TERMS that the theme's centroid weighs most above the mean of all the documents (so a word
   every theme uses names none), a term left out when its words are in the heavier terms already ("label" after
@@ -21,13 +23,14 @@ Documents are sorted by id before anything else, so the same documents in any or
 than MIN_DOCUMENTS documents give no themes: a handful of failures is read one by one, not grouped.
 """
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
@@ -36,6 +39,7 @@ MIN_DOCUMENTS = 6
 MAX_DOCUMENTS = 5_000  # per week: a larger week is themed on an evenly spread choice of its failures
 MAX_DOCUMENT_CHARS = 4_000  # of one document's text: a very long output would otherwise dominate the run time
 MIN_THEMES, MAX_THEMES = 2, 5
+DOCUMENTS_PER_THEME = 8  # at most one theme per this many documents (see the module's docstring)
 TOP_TERMS = 6
 EXAMPLES = 3
 SEED = 0
@@ -45,6 +49,14 @@ LSA_COMPONENTS = 50
 MIN_DF = 2
 MAX_DF = 0.8
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"  # words of two letters or more, no digits
+# Greetings and thanks (customers' and bots' alike: in every kind of failure, they name none), and what the word
+# pattern leaves of contractions ("I've" → "ve").
+EXTRA_STOP_WORDS = frozenset(
+    "hi hello hey morning afternoon evening thanks thank thx ty cheers please sure happy glad welcome ok okay "
+    "great reaching ll ve re don didn doesn isn wasn won aren haven hasn couldn wouldn shouldn".split()
+)
+# Order numbers, dates, prices and the like ("KP-1373746", "5–7", "£98.00") go whole, their letters too ("kp").
+_ID_LIKE = re.compile(r"[\w-]*\d[\w-]*")
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> li
     # One thread: k-means over OpenMP threads ran ten times slower on a busy two-core worker, and one thread
     # sums in one order on every machine.
     with threadpool_limits(limits=1):
-        matrix, terms = _vectors([text[:MAX_DOCUMENT_CHARS] for _, text in ordered])
+        matrix, terms = _vectors([_ID_LIKE.sub(" ", text[:MAX_DOCUMENT_CHARS]) for _, text in ordered])
         if matrix is None:
             return []
         distinct = len({(row.indices.tobytes(), row.data.tobytes()) for row in matrix})
@@ -86,7 +98,8 @@ def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> li
             labels = np.zeros(len(ids), dtype=int)
         else:
             vectors = _concepts(matrix, seed=seed)
-            labels = _best_clustering(vectors, max_k=min(MAX_THEMES, distinct, len(ids) - 1), seed=seed)
+            most = min(MAX_THEMES, max(MIN_THEMES, len(ids) // DOCUMENTS_PER_THEME), distinct, len(ids) - 1)
+            labels = _best_clustering(vectors, max_k=most, seed=seed)
         return _themes(ids, matrix, terms, labels)
 
 
@@ -96,7 +109,7 @@ def _vectors(texts: list[str]):
     for min_df, max_df in ((MIN_DF, MAX_DF), (1, 1.0)):
         vectorizer = TfidfVectorizer(
             ngram_range=(1, 2),
-            stop_words="english",
+            stop_words=sorted(ENGLISH_STOP_WORDS | EXTRA_STOP_WORDS),
             token_pattern=TOKEN_PATTERN,
             min_df=min_df,
             max_df=max_df,
