@@ -318,8 +318,33 @@ def _changes(report: dict) -> list[str]:
 
 
 def _themes(report: dict) -> list[str]:
-    """The week's failure themes (issue 14)."""
-    return []
+    """The week's failure themes: terms, size, share, three examples and the explore filter that opens them all."""
+    themes = report.get("themes") or []
+    if not themes:
+        return [
+            "No failure themes: themes need at least 6 failing outputs (gold fails on the verdict question, or "
+            "thumbs-down where the experts gave no verdict).",
+            "",
+        ]
+    failures, themed = themes[0].get("failures", 0), themes[0].get("themed", 0)
+    intro = f"The week's {failures} failing outputs, grouped by what they say"
+    intro += f" (themed on an evenly spread {themed} of them)." if themed < failures else "."
+    rows = [
+        [
+            str(theme.get("rank")),
+            ", ".join(md_text(term) for term in theme.get("terms") or []) or "—",
+            str(theme.get("size", 0)),
+            fmt_percent(theme.get("share")),
+            "; ".join(
+                f"“{md_text(example.get('excerpt'))}” ({md_text(example.get('output'))})"
+                for example in theme.get("examples") or []
+            )
+            or "—",
+            md_text(theme.get("explore_query")),
+        ]
+        for theme in themes
+    ]
+    return [intro, "", *_table(["Theme", "Top terms", "Outputs", "Share", "Examples", "Explore filter"], rows)]
 
 
 def _decisions(decisions: Sequence[dict]) -> list[str]:

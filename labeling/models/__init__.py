@@ -12,6 +12,7 @@ from .redaction import RedactionRuleSet
 from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip, Slot, SlotState
 from .rubrics import QuestionKind, Rubric
 from .signin import SignInThrottle, ThrottleKind
+from .themes import FailureTheme, FailureThemeOutput
 
 __all__ = [
     "AgreementMetric",
@@ -61,4 +62,6 @@ __all__ = [
     "SavedView",
     "RoutingState",
     "WorkerHeartbeat",
+    "FailureTheme",
+    "FailureThemeOutput",
 ]

@@ -6,12 +6,14 @@
 turns a filter into SQL is `selectors.explore.filter_outputs`: no user string ever becomes an ORM keyword.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
 from labeling.exceptions import InvalidFilter
+from labeling.rules.calendar import WEEK_YEARS
 from labeling.rules.text import text_problem
 
 MAX_QUERY_CHARS = 500
@@ -21,6 +23,7 @@ MAX_CHARS = 10_000_000  # an output length bound no output reaches
 
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
 YES_NO = {"yes": True, "no": False}
+THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # a week label, a dot, the theme's rank
 
 # The allow-list: every parameter a filter may have, with the help the API schema and the page show.
 PARAMETERS = {
@@ -44,6 +47,7 @@ PARAMETERS = {
     "flagged": "`yes` or `no`: an expert flagged the output for the meeting.",
     "min_chars": "Shortest output length, in characters.",
     "max_chars": "Longest output length, in characters.",
+    "theme": "`2026-W48.1`: the outputs of a failure theme, by its week and rank (as the meeting page links it).",
 }
 
 
@@ -69,6 +73,7 @@ class ExploreFilter:
     flagged: bool | None = None
     min_chars: int | None = None
     max_chars: int | None = None
+    theme: tuple[str, int] | None = None  # (week label, rank)
 
 
 def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilter:
@@ -110,6 +115,7 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
         flagged=reader.yes_no("flagged"),
         min_chars=min_chars,
         max_chars=max_chars,
+        theme=reader.theme("theme"),
     )
     if reader.problems:
         raise InvalidFilter(reader.problems)
@@ -147,6 +153,8 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
     for name in ("min_chars", "max_chars"):
         if getattr(spec, name) is not None:
             pairs.append((name, str(getattr(spec, name))))
+    if spec.theme:
+        pairs.append(("theme", f"{spec.theme[0]}.{spec.theme[1]}"))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
 
@@ -216,6 +224,28 @@ class _Reader:
             self.problems[name] = f"Use a whole number of characters from 0 to {MAX_CHARS:,}."
             return None
         return int(value)
+
+    def theme(self, name: str) -> tuple[str, int] | None:
+        value = self.one(name)
+        if not value:
+            return None
+        match = THEME.fullmatch(value)
+        if match is None:
+            self.problems[name] = f"{value[:40]!r} is not a failure theme like 2026-W48.1 (a week, a dot, a rank)."
+            return None
+        year, number, rank = int(match[1]), int(match[2]), int(match[3])
+        if year not in WEEK_YEARS or rank < 1:
+            self.problems[name] = (
+                f"{value[:40]!r} is out of range: weeks run from {WEEK_YEARS.start}-W01 to {WEEK_YEARS.stop - 1}-W52, "
+                "ranks from 1."
+            )
+            return None
+        try:
+            date.fromisocalendar(year, number, 1)
+        except ValueError:
+            self.problems[name] = f"{value[:40]!r} names no week: {year} has no week {number}."
+            return None
+        return f"{year}-W{number:02d}", rank
 
     def yes_no(self, name: str) -> bool | None:
         return self.choices(name, YES_NO, single=True)[0] if self.one(name) else None

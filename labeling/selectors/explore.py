@@ -32,10 +32,21 @@ from django.db.models.lookups import Exact, IContains
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
-from labeling.exceptions import InvalidFilter
-from labeling.models import Flag, Item, Label, Output, Project, QuestionKind, Queue, Resolution
+from labeling.exceptions import InvalidFilter, InvalidWeek
+from labeling.models import (
+    FailureTheme,
+    FailureThemeOutput,
+    Flag,
+    Item,
+    Label,
+    Output,
+    Project,
+    QuestionKind,
+    Queue,
+    Resolution,
+)
 from labeling.models.outputs import MetadataKey
-from labeling.rules.calendar import day_start
+from labeling.rules.calendar import day_start, week_from_label
 from labeling.rules.explore import ExploreFilter
 from labeling.rules.gold import gold_answer
 from labeling.rules.text import excerpt
@@ -115,6 +126,9 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
         outputs = outputs.filter(output_chars__gte=spec.min_chars)
     if spec.max_chars is not None:
         outputs = outputs.filter(output_chars__lte=spec.max_chars)
+    if spec.theme:
+        members = FailureThemeOutput.objects.filter(theme_id=_theme_id(project, spec.theme))
+        outputs = outputs.filter(pk__in=members.values("output_id"))
     return outputs
 
 
@@ -219,6 +233,22 @@ def _queue_ids(project: Project, slugs: Iterable[str]) -> list[int]:
     if missing:
         raise InvalidFilter({"queue": f"This project has no queue {missing[0][:64]!r}."})
     return list(found.values())
+
+
+def _theme_id(project: Project, theme: tuple[str, int]) -> int:
+    """The stored failure theme a filter names (week label, rank); InvalidFilter when the project has none such."""
+    label, rank = theme
+    missing = InvalidFilter(
+        {"theme": f"This project has no failure theme {label}.{rank} (a week has themes once it has enough failures)."}
+    )
+    try:
+        week = week_from_label(project, label)
+    except InvalidWeek:
+        raise missing from None
+    found = FailureTheme.objects.filter(project=project, week=week, rank=rank).values_list("pk", flat=True).first()
+    if found is None:
+        raise missing
+    return found
 
 
 def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Q]:

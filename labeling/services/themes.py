@@ -1,14 +1,90 @@
 """Failure themes: group a cycle week's failing outputs by what they say and store the themes
-(`FailureTheme` rows) for the meeting page and the report.
+(`FailureTheme` rows, one `FailureThemeOutput` per member) for the meeting page, the report and the explore filter.
 
-Filled in by the "failure themes" work (issue 14).
+Which outputs fail is `selectors.themes.week_failures`; how they are grouped is `metrics.themes` (TF-IDF, seeded
+k-means: the same failures give the same themes). A week with more than `MAX_DOCUMENTS` failures is themed on an
+evenly spread choice of them, so the close stays cheap. Run by the weekly close and the hourly live refresh; a
+recompute replaces the week's rows.
 """
 
+from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
-from labeling.models import Project
+from django.db import transaction
+
+from labeling.metrics.themes import MAX_DOCUMENTS, evenly_spread, find_themes
+from labeling.models import FailureTheme, FailureThemeOutput, Output, Project, SavedView
+from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
+
+from .saved_views import save_view
+
+# Keys of chat messages and content parts that name their structure, not what was said ("role": "user").
+_STRUCTURE_KEYS = frozenset({"role", "type", "name", "id", "tool_call_id", "index"})
+_TEXT_CHUNK = 1_000  # outputs loaded per query
 
 
 def refresh_week_themes(*, project: Project, week: date) -> int:
     """Recompute and store the week's failure themes; return how many were stored."""
-    return 0
+    failing = week_failures(project=project, week=week)
+    themed = evenly_spread(failing, MAX_DOCUMENTS)
+    themes = find_themes(_documents(themed))
+    with transaction.atomic():
+        # Two recomputes at once (a refresh during a close) would both delete and then both insert the week's
+        # rows; the project row lock makes the second wait and then replace the first's (as the metric rows do).
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        FailureTheme.objects.filter(project=project, week=week).delete()
+        for theme in themes:
+            row = FailureTheme.objects.create(
+                project=project,
+                week=week,
+                rank=theme.rank,
+                terms=list(theme.terms),
+                size=theme.size,
+                share=theme.size / len(themed),
+                failures=len(failing),
+                themed=len(themed),
+                example_output_ids=list(theme.example_ids),
+            )
+            FailureThemeOutput.objects.bulk_create(
+                [FailureThemeOutput(theme=row, output_id=output_id) for output_id in theme.member_ids],
+                batch_size=2_000,
+            )
+    return len(themes)
+
+
+def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> tuple[SavedView, bool]:
+    """Save the theme's explore filter as a view named for its top terms and week; (the view, whether it is new).
+
+    A theme saved before gives the view saved then; NotFound for a theme the week does not have; InvalidInput
+    when another filter holds the name already.
+    """
+    theme = theme_of_week(project=project, week=week, rank=rank)
+    name, query = theme_view_name(theme, week), theme["explore_query"]
+    saved = SavedView.objects.filter(project=project, name=name, query=query).first()
+    if saved is not None:
+        return saved, False
+    return save_view(project=project, name=name, query=query, actor=actor), True
+
+
+def _documents(output_ids: list[int]) -> list[tuple[int, str]]:
+    """(id, input and output as plain words) of each output."""
+    documents = []
+    for start in range(0, len(output_ids), _TEXT_CHUNK):
+        chunk = output_ids[start : start + _TEXT_CHUNK]
+        for pk, given, answered in Output.objects.filter(pk__in=chunk).values_list("pk", "input", "output"):
+            documents.append((pk, " ".join([*_prose(given), *_prose(answered)])))
+    return documents
+
+
+def _prose(value: Any) -> Iterator[str]:
+    """The strings of a JSON value, leaving out those that only say how a chat message is built."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _STRUCTURE_KEYS:
+                yield from _prose(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _prose(item)

@@ -143,4 +143,6 @@ def chips(spec: ExploreFilter) -> list[Chip]:
         add(f"≥ {spec.min_chars:,} characters", min_chars=None)
     if spec.max_chars is not None:
         add(f"≤ {spec.max_chars:,} characters", max_chars=None)
+    if spec.theme:
+        add(f"Failure theme {spec.theme[1]} of {spec.theme[0]}", theme=None)
     return found

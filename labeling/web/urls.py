@@ -14,6 +14,7 @@ from . import (
     member_views,
     project_views,
     redaction_views,
+    theme_views,
     views,
 )
 
@@ -83,6 +84,11 @@ urlpatterns = [
     ),
     path("p/<slug:slug>/meeting/<str:week_label>/close", meeting_views.close, name="meeting-close"),
     path("p/<slug:slug>/meeting/<str:week_label>/refresh", meeting_views.refresh, name="meeting-refresh"),
+    path(
+        "p/<slug:slug>/meeting/<str:week_label>/themes/<int:rank>/save",
+        theme_views.theme_save_view,
+        name="meeting-theme-save",
+    ),
     path("p/<slug:slug>/dashboard/", meeting_views.dashboard, name="dashboard"),
     # Members (experts while the project lets them): explore the outputs, a session's conversation, saved views.
     path("p/<slug:slug>/explore/", explore_views.explore, name="explore"),

@@ -1,0 +1,202 @@
+"""Failure themes on the meeting page and in its Markdown: each theme opens its outputs on the explore page, a lead
+saves one as a filter, and the text in them is inert (Django test client)."""
+
+import re
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import AuditEvent, CycleStatus, FailureTheme, FailureThemeOutput, ReviewCycle, SavedView
+from labeling.models import week_label as label_of
+from labeling.rules import calendar
+from labeling.services.themes import refresh_week_themes
+from tests.factories import OutputFactory
+from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
+from tests.helpers.themes import planted_corpus
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture
+def week(project):
+    return calendar.current_week(project) - timedelta(days=7)
+
+
+@pytest.fixture
+def themed_week(project, week):
+    """Last week's thumbs-down outputs of three planted kinds (24, 16, 10), themed; one more thumbs-down the week
+    before, which no theme holds."""
+    documents, _ = planted_corpus(21, {"refund": 24, "tracking": 16, "account": 10})
+    start = calendar.week_start(project, week)
+    for n, (_, text) in enumerate(documents):
+        OutputFactory(project=project, external_id=f"fail-{n:03d}", occurred_at=start + timedelta(hours=n),
+                      feedback_score=-1, output=text)  # fmt: skip
+    OutputFactory(project=project, external_id="older", occurred_at=start - timedelta(hours=1), feedback_score=-1,
+                  output=documents[0][1])  # fmt: skip
+    assert refresh_week_themes(project=project, week=week) == 3
+    return week
+
+
+def meeting_url(project, week):
+    return reverse("labeling:meeting-week", args=[project.slug, label_of(week)])
+
+
+def save_url(project, week, rank):
+    return reverse("labeling:meeting-theme-save", args=[project.slug, label_of(week), rank])
+
+
+def theme_members(project, week, rank) -> set[str]:
+    return set(
+        FailureThemeOutput.objects.filter(theme__project=project, theme__week=week, theme__rank=rank).values_list(
+            "output__external_id", flat=True
+        )
+    )
+
+
+def explore_ids(html: str) -> set[str]:
+    return set(re.findall(r'<li class="result" data-output="([^"]+)"', html))
+
+
+def test_the_meeting_page_lists_the_weeks_themes_biggest_first(client, project, expert, themed_week):
+    client.force_login(expert)
+    html = client.get(meeting_url(project, themed_week)).content.decode()
+    section = html[html.index('id="failure-themes"') : html.index('id="agenda"')]
+    themes = re.findall(r'data-theme="([^"]+)" data-rank="(\d)" data-size="(\d+)"', section)
+    assert themes == [(f"{label_of(themed_week)}.{n}", str(n), size) for n, size in ((1, "24"), (2, "16"), (3, "10"))]
+    assert "50 failing outputs" in section and "48% of the themed failures" in section
+    stored = FailureTheme.objects.get(project=project, week=themed_week, rank=1)
+    assert all(f'<span class="term">{term}</span>' in section for term in stored.terms)
+    assert len(re.findall(r'<q class="excerpt">', section)) == 9
+    assert "Save as a filter" not in section  # an expert reads, a lead saves
+
+
+def test_each_theme_link_opens_exactly_its_outputs_on_the_explore_page(client, project, lead, themed_week):
+    client.force_login(lead)
+    html = client.get(meeting_url(project, themed_week)).content.decode()
+    links = [unescape(href) for href in re.findall(r'class="button small theme-link" href="([^"]+)"', html)]
+    assert len(links) == 3
+    for rank, link in enumerate(links, start=1):
+        assert link.endswith(f"?theme={label_of(themed_week)}.{rank}")
+        page = client.get(link)
+        assert page.status_code == 200
+        found = explore_ids(page.content.decode())
+        assert found == theme_members(project, themed_week, rank) and len(found) in (24, 16, 10)
+        assert f"Failure theme {rank} of {label_of(themed_week)}" in page.content.decode()  # its chip
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2026-W48", "is not a failure theme like 2026-W48.1"),
+        ("2025-W53.1", "2025 has no week 53"),
+        ("1900-W01.1", "out of range"),
+        ("2026-W48.0", "out of range"),
+        ("<b>x</b>", "is not a failure theme"),
+    ],
+)
+def test_a_bad_theme_is_a_400_naming_the_parameter(client, project, lead, value, message):
+    client.force_login(lead)
+    response = client.get(reverse("labeling:explore", args=[project.slug]), {"theme": value})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="e-theme"' in html and message in unescape(html) and "<b>x</b>" not in html
+
+
+def test_a_theme_the_project_does_not_have_is_a_400(client, project, other_project, lead, themed_week):
+    theirs = FailureTheme.objects.create(project=other_project, week=themed_week, rank=4, terms=["x"], size=1,
+                                         share=1, failures=1, themed=1)  # fmt: skip
+    client.force_login(lead)
+    for value in (f"{label_of(themed_week)}.4", f"{label_of(themed_week - timedelta(days=7))}.1"):
+        response = client.get(reverse("labeling:explore", args=[project.slug]), {"theme": value})
+        assert response.status_code == 400 and "This project has no failure theme" in response.content.decode()
+    assert theirs.pk
+
+
+def test_a_lead_saves_a_theme_as_a_filter_that_opens_its_outputs(client, project, lead, themed_week):
+    client.force_login(lead)
+    response = client.post(save_url(project, themed_week, 2))
+    view = SavedView.objects.get(project=project)
+    terms = FailureTheme.objects.get(project=project, week=themed_week, rank=2).terms
+    assert view.name == f"Theme: {', '.join(terms[:3])} ({label_of(themed_week)})"
+    assert view.query == f"theme={label_of(themed_week)}.2" and view.created_by == lead
+    assert response.status_code == 302 and response["Location"].endswith(f"/explore/?{view.query}")
+    assert explore_ids(client.get(response["Location"]).content.decode()) == theme_members(project, themed_week, 2)
+    assert AuditEvent.objects.filter(project=project, action="saved_view.created").count() == 1
+
+    again = client.post(save_url(project, themed_week, 2), follow=True)
+    assert SavedView.objects.filter(project=project).count() == 1
+    assert "saved already" in again.content.decode()
+
+
+def test_a_theme_whose_name_another_view_holds_is_not_saved_over_it(client, project, lead, themed_week):
+    client.force_login(lead)
+    client.post(save_url(project, themed_week, 1))
+    SavedView.objects.filter(project=project).update(query="feedback=down")
+    response = client.post(save_url(project, themed_week, 1))
+    assert response.status_code == 302 and response["Location"].endswith(
+        f"{meeting_url(project, themed_week)}#failure-themes"
+    )
+    assert list(SavedView.objects.values_list("query", flat=True)) == ["feedback=down"]
+    assert "has a saved view named" in client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("persona", ["expert", "engineer", "outsider"])
+def test_only_leads_save_a_theme(client, request, project, themed_week, persona):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.post(save_url(project, themed_week, 1)).status_code == 404
+    assert not SavedView.objects.exists()
+
+
+def test_saving_a_theme_that_is_not_there_is_a_404(client, project, lead, themed_week):
+    client.force_login(lead)
+    assert client.post(save_url(project, themed_week, 9)).status_code == 404
+    assert client.post(reverse("labeling:meeting-theme-save", args=[project.slug, "2026-W99", 1])).status_code == 404
+    assert client.get(save_url(project, themed_week, 1)).status_code == 405
+    assert not SavedView.objects.exists()
+
+
+def test_a_week_without_themes_says_so(client, project, expert, week):
+    client.force_login(expert)
+    html = client.get(meeting_url(project, week)).content.decode()
+    assert 'id="no-themes"' in html and "at least 6 failing outputs" in html
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label_of(week)])).content.decode()
+    assert "## Failure themes\n\nNo failure themes" in markdown
+
+
+HOSTILE_TERM = '"><img src=x onerror=alert(1)>'
+
+
+def hostile_report(week) -> dict:
+    theme = {"rank": 1, "key": f"{label_of(week)}.1", "terms": [HOSTILE_TERM, "refund"], "size": 7, "share": 1.0,
+             "failures": 7, "themed": 7, "explore_query": f"theme={label_of(week)}.1",
+             "examples": [{"output": '<b id="x">out</b>', "item_id": None, "excerpt": HOSTILE_OUTPUT}]}  # fmt: skip
+    return sample_report(week=label_of(week), week_start=week.isoformat(), themes=[theme])
+
+
+def test_hostile_terms_and_excerpts_are_inert_on_the_page_and_in_markdown(client, project, expert, week):
+    ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report=hostile_report(week))
+    client.force_login(expert)
+    html = client.get(meeting_url(project, week)).content.decode()
+    section = html[html.index('id="failure-themes"') : html.index('id="agenda"')]
+    assert "<img" not in section and "<script>" not in section and '<b id="x">' not in section
+    assert "&lt;img src=x onerror=alert(1)&gt;" in section and "&lt;script&gt;" in section
+    assert "?q=%3Cb%20id%3D%22x%22%3Eout%3C/b%3E" in section  # the example's link carries the id as data
+
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label_of(week)])).content.decode()
+    themes = markdown[markdown.index("## Failure themes") : markdown.index("## Agenda")]
+    assert not re.search(r"(?<!\\)[<>]", themes)  # every angle bracket backslash-escaped: no raw HTML
+    assert r'"\>\<img src=x onerror=alert\(1\)\>' in themes and r"\<script\>" in themes
+
+
+def test_the_markdown_report_has_a_row_per_theme(client, project, expert, themed_week):
+    client.force_login(expert)
+    markdown = client.get(
+        reverse("labeling:meeting-markdown", args=[project.slug, label_of(themed_week)])
+    ).content.decode()
+    themes = markdown[markdown.index("## Failure themes") : markdown.index("## Agenda")]
+    assert "The week's 50 failing outputs, grouped by what they say." in themes
+    rows = [line for line in themes.splitlines() if re.match(r"\| \d \|", line)]
+    assert [row.split(" | ")[2] for row in rows] == ["24", "16", "10"]
+    assert all(f"theme={label_of(themed_week)}.{n}" in row for n, row in enumerate(rows, start=1))
