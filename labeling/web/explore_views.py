@@ -36,13 +36,17 @@ from .explore_forms import chips, filter_bar
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
 BLIND = "Experts label blind: gold answers are not shown to them, nor can they filter by one."
+BLIND_THEME = "Experts label blind: a failure theme groups outputs that failed their gold answer."
 
 
 def _parsed(params, blind: bool, **options) -> ExploreFilter:
-    """The filter, refusing a gold answer to an expert (`blind`): the same rule as the conversation's."""
+    """The filter, refusing a gold answer to an expert (`blind`): the same rule as the conversation's. A failure
+    theme is refused too: its outputs are the week's gold failures."""
     spec = parse_filter(params, **options)
     if blind and spec.gold:
         raise InvalidFilter({"gold": BLIND})
+    if blind and spec.theme:
+        raise InvalidFilter({"theme": BLIND_THEME})
     return spec
 
 

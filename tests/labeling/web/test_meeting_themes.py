@@ -200,3 +200,14 @@ def test_the_markdown_report_has_a_row_per_theme(client, project, expert, themed
     rows = [line for line in themes.splitlines() if re.match(r"\| \d \|", line)]
     assert [row.split(" | ")[2] for row in rows] == ["24", "16", "10"]
     assert all(f"theme={label_of(themed_week)}.{n}" in row for n, row in enumerate(rows, start=1))
+
+
+def test_an_expert_gets_no_theme_link_and_explore_refuses_them_a_theme(client, project, expert, themed_week):
+    """Experts label blind: a theme's outputs are the week's gold failures (or thumbs-down without gold)."""
+    project.experts_can_explore = True
+    project.save(update_fields=["experts_can_explore"])
+    client.force_login(expert)
+    html = client.get(meeting_url(project, themed_week)).content.decode()
+    assert 'id="failure-themes"' in html and "theme-link" not in html
+    refused = client.get(f"/p/{project.slug}/explore/?theme={label_of(themed_week)}.1")
+    assert refused.status_code == 400 and "Experts label blind" in refused.content.decode()
