@@ -1,3 +1,4 @@
+from .changes import ChangeDimension, ChangeKind, WeekChange
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .explore import SavedView
@@ -14,6 +15,9 @@ from .rubrics import QuestionKind, Rubric
 from .signin import SignInThrottle, ThrottleKind
 
 __all__ = [
+    "ChangeDimension",
+    "ChangeKind",
+    "WeekChange",
     "AgreementMetric",
     "CycleStatus",
     "Decision",
