@@ -77,7 +77,9 @@ def add_events(project, week: date, count: int, *, name: str = "session_start", 
 def add_verdicts(project, outputs: list[Output], week: date, *, passes: int, key: str = "correct") -> None:
     """Gold verdicts on `outputs` (items of queue `gold` in `week`): the first `passes` pass, the rest fail."""
     queue, _ = Queue.objects.get_or_create(project=project, slug="gold", defaults={"name": "Gold", "overlap": 1})
-    items = Item.objects.bulk_create(Item(project=project, queue=queue, output=o, week=week, overlap=1) for o in outputs)
+    items = Item.objects.bulk_create(
+        Item(project=project, queue=queue, output=out, week=week, overlap=1) for out in outputs
+    )
     Resolution.objects.bulk_create(
         Resolution(item=item, status="resolved", automatic={key: {"value": i < passes, "method": "unanimous"}})
         for i, item in enumerate(items)

@@ -86,8 +86,10 @@ def test_a_slice_of_three_outputs_is_never_a_change(project, week):
 
 def test_metadata_tags_lengths_numbers_and_events_are_compared(project, week):
     for each in baseline_weeks(week):
-        add_outputs(project, each, 240, metadata={"topic": "shipping", "latency_ms": 1000}, tags=["shipping"], chars=500)
-        add_outputs(project, each, 60, metadata={"topic": "returns", "latency_ms": 1000}, tags=["refund"], chars=500)
+        add_outputs(project, each, 240, metadata={"topic": "shipping", "latency_ms": 1000}, tags=["shipping"],
+                    chars=500)  # fmt: skip
+        add_outputs(project, each, 60, metadata={"topic": "returns", "latency_ms": 1000}, tags=["refund"],
+                    chars=500)  # fmt: skip
         add_events(project, each, 300)
     add_outputs(project, week, 150, metadata={"topic": "shipping", "latency_ms": 1500}, tags=["shipping"], chars=800)
     add_outputs(project, week, 150, metadata={"topic": "returns", "latency_ms": 1500}, tags=["refund"], chars=800)
