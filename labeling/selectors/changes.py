@@ -8,8 +8,9 @@ slice: usage events, an output without a model, a key the `meta=` filter would r
 from datetime import date, timedelta
 from urllib.parse import parse_qs
 
-from labeling.exceptions import InvalidFilter
-from labeling.models import ChangeDimension, ChangeKind, Project, WeekChange
+from labeling.exceptions import InvalidFilter, NotFound
+from labeling.models import ChangeDimension, ChangeKind, CycleStatus, Project, ReviewCycle, WeekChange, week_label
+from labeling.rules.calendar import current_week
 from labeling.rules.explore import ExploreFilter, filter_query, parse_filter
 
 _FIELDS = (
@@ -36,6 +37,35 @@ def week_changes(*, project: Project, week: date) -> list[dict]:
         entry["explore_query"] = explore_query(entry, week=week)
         entries.append(entry)
     return entries
+
+
+def default_changes_week(project: Project) -> date:
+    """The week the API answers for without `week`: the latest closed week (what the meeting discusses), else the
+    running week."""
+    closed = (
+        ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED)
+        .order_by("-week")
+        .values_list("week", flat=True)
+        .first()
+    )
+    return closed or current_week(project)
+
+
+def changes_of_week(*, project: Project, week: date) -> dict:
+    """The week's changes as the meeting page shows them: frozen in the report of a closed week, else as stored by
+    the last refresh. NotFound for a week that has not started."""
+    if week > current_week(project):
+        raise NotFound(f"Week {week_label(week)} has not started yet.")
+    cycle = ReviewCycle.objects.filter(project=project, week=week).only("status", "report").first()
+    closed = cycle is not None and cycle.status == CycleStatus.CLOSED
+    frozen = closed and "changes" in (cycle.report or {})
+    return {
+        "project": project.slug,
+        "week": week_label(week),
+        "week_start": week,
+        "status": CycleStatus.CLOSED if closed else CycleStatus.OPEN,
+        "results": cycle.report["changes"] if frozen else week_changes(project=project, week=week),
+    }
 
 
 def slice_name(dimension: str, key: str, value: str) -> str:
