@@ -258,4 +258,149 @@ def significant_changes(comparisons: Sequence[Comparison], *, fdr: float) -> lis
     """The changes to list: BH-adjusted over every comparison tried, q ≤ fdr and a big enough effect, biggest
     first (ties: smaller p, then the slice's labels, so the order never depends on the input's)."""
     listed = [c for c in adjust(comparisons) if c.q_value <= fdr and c.big_enough]
-    return sorted(listed, key=lambda c: (-c.magnitude, c.p_value, c.kind, *map(str, c.slice.values())))
+    return sorted(
+        listed,
+        key=lambda c: (
+            -c.magnitude,
+            c.p_value,
+            c.kind,
+            *(str(c.slice.get(name, "")) for name in ("dimension", "key", "value")),
+        ),
+    )
+
+
+# From a week's counts to its comparisons --------------------------------------------------------------------------
+
+# Slice dimensions (the values of models.ChangeDimension; metrics import no models).
+OVERALL, EVENTS, MODEL, TAG, METADATA, EVENT = "overall", "events", "model", "tag", "metadata", "event"
+
+ValueCounts = list[tuple[float, int]]  # (value, how many), as GROUP BY returns them
+
+
+@dataclass
+class Tally:
+    """Counts of one slice per slot: slot 0 is the current week, 1… the baseline weeks. For gold verdicts, `outputs`
+    counts the verdicts and `passes` the passing ones."""
+
+    outputs: dict[int, int] = field(default_factory=dict)
+    rated: dict[int, int] = field(default_factory=dict)
+    down: dict[int, int] = field(default_factory=dict)
+    commented: dict[int, int] = field(default_factory=dict)
+    passes: dict[int, int] = field(default_factory=dict)
+
+    def add(self, slot: int, outputs: int, rated: int = 0, down: int = 0, commented: int = 0, passes: int = 0):
+        for counts, count in ((self.outputs, outputs), (self.rated, rated), (self.down, down),
+                              (self.commented, commented), (self.passes, passes)):  # fmt: skip
+            counts[slot] = counts.get(slot, 0) + count
+
+    def total(self) -> int:
+        return sum(self.outputs.values())
+
+
+def current_of(counts: dict[int, int]) -> int:
+    return counts.get(0, 0)
+
+
+def baseline_of(counts: dict[int, int]) -> int:
+    return sum(count for slot, count in counts.items() if slot > 0)
+
+
+def weeks_with_data(counts: dict[int, int]) -> int:
+    """Baseline weeks holding any row: a project younger than the baseline is compared with the weeks it has."""
+    return sum(1 for slot, count in counts.items() if slot > 0 and count)
+
+
+@dataclass
+class WeekCounts:
+    """What the service aggregates (in SQL) for a week and its baseline: the input of `week_comparisons`.
+
+    `output_volume_baseline` / `event_volume_baseline` are the baseline counts to compare the week's volume with
+    (over the same elapsed share of each baseline week while the week runs). `slices` are (dimension, key, value,
+    tally) of models, tags and categorical metadata values, already capped; `verdicts` the gold verdicts per
+    (dimension, key, value), the overall one under (OVERALL, "", "").
+    """
+
+    outputs: Tally = field(default_factory=Tally)
+    output_volume_baseline: int = 0
+    lengths: tuple[ValueCounts, ValueCounts] = ((), ())
+    slices: list[tuple[str, str, str, Tally]] = field(default_factory=list)
+    numbers: dict[str, tuple[ValueCounts, ValueCounts]] = field(default_factory=dict)
+    verdicts: dict[tuple[str, str, str], Tally] = field(default_factory=dict)
+    events: dict[int, int] = field(default_factory=dict)
+    event_volume_baseline: int = 0
+    event_names: list[tuple[str, Tally]] = field(default_factory=list)
+
+
+def _sides(part: dict[int, int], whole: dict[int, int]) -> dict[str, int]:
+    return {
+        "current_count": current_of(part),
+        "current_total": current_of(whole),
+        "baseline_count": baseline_of(part),
+        "baseline_total": baseline_of(whole),
+    }
+
+
+def _labelled(labels: dict, *comparisons: Comparison | None) -> list[Comparison]:
+    return [replace(c, slice=labels) for c in comparisons if c is not None]
+
+
+def week_comparisons(counts: WeekCounts) -> list[Comparison]:
+    """Every comparison the week's counts allow (each labelled with its slice), ready for `significant_changes`.
+
+    A stream (outputs, events) with no baseline at all is not compared: in a project's first week everything is new.
+    """
+    comparisons: list[Comparison] = []
+    overall = counts.outputs
+    if baseline_of(overall.outputs):
+        volume = compare_volume(
+            current_count=current_of(overall.outputs),
+            baseline_count=counts.output_volume_baseline,
+            baseline_exposure=weeks_with_data(overall.outputs),
+        )
+        comparisons += _labelled({"dimension": OVERALL}, volume)
+        down, commented = _sides(overall.down, overall.rated), _sides(overall.commented, overall.outputs)
+        comparisons += _labelled(
+            {"dimension": OVERALL},
+            compare_proportions(kind=Kind.THUMBS_DOWN_SHARE, **down, min_total=MIN_RATED),
+            compare_proportions(kind=Kind.COMMENT_SHARE, **commented, min_total=MIN_TOTAL),
+            compare_medians(kind=Kind.OUTPUT_LENGTH, current=counts.lengths[0], baseline=counts.lengths[1]),
+        )
+        for dimension, key, value, tally in counts.slices:
+            comparisons += _labelled(
+                {"dimension": dimension, "key": key, "value": value},
+                compare_slice_share(**_sides(tally.outputs, overall.outputs)),
+                compare_proportions(
+                    kind=Kind.SLICE_THUMBS_DOWN, **_sides(tally.down, tally.rated), min_total=MIN_RATED
+                ),
+            )
+        for key, (current, baseline) in sorted(counts.numbers.items()):
+            comparisons += _labelled(
+                {"dimension": METADATA, "key": key},
+                compare_medians(kind=Kind.METADATA_MEDIAN, current=current, baseline=baseline),
+            )
+        # The labeled sample adds no slices of its own: only those chosen from all outputs, and the overall rate.
+        chosen = {(OVERALL, "", "")} | {(dimension, key, value) for dimension, key, value, _ in counts.slices}
+        for labels, tally in sorted(counts.verdicts.items()):
+            if labels in chosen:
+                comparisons += _labelled(
+                    dict(zip(("dimension", "key", "value"), labels, strict=True)),
+                    compare_proportions(
+                        kind=Kind.SLICE_PASS_RATE, **_sides(tally.passes, tally.outputs), min_total=MIN_GOLD
+                    ),
+                )
+    # Each comparison names how many baseline weeks it pooled (weeks before a project's first row do not count).
+    comparisons = [replace(c, slice={**c.slice, "weeks": weeks_with_data(overall.outputs)}) for c in comparisons]
+    if baseline_of(counts.events):
+        weeks = weeks_with_data(counts.events)
+        volume = compare_volume(
+            current_count=current_of(counts.events),
+            baseline_count=counts.event_volume_baseline,
+            baseline_exposure=weeks,
+        )
+        comparisons += _labelled({"dimension": EVENTS, "weeks": weeks}, volume)
+        for name, tally in counts.event_names:
+            comparisons += _labelled(
+                {"dimension": EVENT, "value": name, "weeks": weeks},
+                compare_slice_share(**_sides(tally.outputs, counts.events)),
+            )
+    return comparisons

@@ -24,7 +24,7 @@ on the weeks' rows, over the `(project, occurred_at)` indexes); only the labeled
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, When
 from django.utils import timezone
 
 from labeling.metrics import changes as tests
-from labeling.metrics.changes import Comparison, Kind
+from labeling.metrics.changes import Comparison, Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent, WeekChange
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.gold import gold_answers
@@ -44,33 +44,6 @@ MAX_METADATA_KEYS = 20
 MAX_VALUES_PER_KEY = 30  # an id-like key (an order number) has no value worth a slice: its top values stay tiny
 MAX_SLICES = 50  # models, tags, event names
 MAX_SLICE_CHARS = 200  # the explore filter's longest value (rules.explore.MAX_VALUE_CHARS); the stored field's length
-
-
-@dataclass
-class _Tally:
-    """Counts of one slice (or all outputs) per slot: 0 is the current week, 1… the baseline weeks."""
-
-    outputs: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    rated: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    down: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    commented: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-
-    def add(self, slot: int, outputs: int, rated: int = 0, down: int = 0, commented: int = 0) -> None:
-        self.outputs[slot] += outputs
-        self.rated[slot] += rated
-        self.down[slot] += down
-        self.commented[slot] += commented
-
-    def total(self) -> int:
-        return sum(self.outputs.values())
-
-
-def _current(counts: dict[int, int]) -> int:
-    return counts.get(0, 0)
-
-
-def _baseline(counts: dict[int, int]) -> int:
-    return sum(count for slot, count in counts.items() if slot > 0)
 
 
 @dataclass(frozen=True)
@@ -106,13 +79,11 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
     baseline_weeks = settings.CHANGES_BASELINE_WEEKS
     starts = [week_start(project, week - timedelta(weeks=offset)) for offset in range(baseline_weeks + 1)]
     end = week_end(project, week)
-    comparisons: list[Comparison] = []
-    exposure = 0
     running = now < end
+    comparisons: list[Comparison] = []
     if now > starts[0]:
         window = _Window(starts=starts, end=min(now, end), elapsed=now - starts[0] if running else None)
-        output_comparisons, exposure = _output_comparisons(project, window)
-        comparisons = output_comparisons + _event_comparisons(project, window)
+        comparisons = tests.week_comparisons(week_counts(project, window))
     listed = tests.significant_changes(comparisons, fdr=settings.CHANGES_FDR_Q)
     rows = [
         WeekChange(
@@ -129,7 +100,7 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
             current_total=change.current_total,
             baseline_count=change.baseline_count,
             baseline_total=change.baseline_total,
-            baseline_weeks=change.slice.get("weeks", exposure),
+            baseline_weeks=change.slice["weeks"],
             partial=running,
             test=change.test,
             statistic=change.statistic,
@@ -153,97 +124,63 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
 # Outputs ------------------------------------------------------------------------------------------------------
 
 
-def _output_comparisons(project: Project, window: _Window) -> tuple[list[Comparison], int]:
-    """Every comparison over the outputs, and how many baseline weeks hold outputs."""
+def week_counts(project: Project, window: _Window) -> tests.WeekCounts:
+    """The week's and its baseline's counts over all outputs and events, aggregated in SQL, within the caps."""
     outputs = window.rows(Output.objects.filter(project=project))
-    overall, models = _Tally(), defaultdict(_Tally)
+    counts = tests.WeekCounts()
+    models: dict[str, Tally] = defaultdict(Tally)
     for row in outputs.values("slot", "model").annotate(
         n=Count("pk"),
         rated=Count("feedback_score"),
         down=Count("pk", filter=Q(feedback_score=-1)),
         commented=Count("pk", filter=~Q(feedback_comment="")),
     ):
-        counts = (row["slot"], row["n"], row["rated"], row["down"], row["commented"])
-        overall.add(*counts)
-        models[row["model"]].add(*counts)
-    weeks_with_outputs = sum(1 for slot, count in overall.outputs.items() if slot > 0 and count)
-    if not _baseline(overall.outputs):
-        return [], 0  # nothing to compare with: a new project's first week changes everything
-    comparisons: list[Comparison] = []
-    comparisons += _volume(
-        window, Output.objects.filter(project=project), overall.outputs, weeks_with_outputs, ChangeDimension.OVERALL
-    )
-    comparisons += _labelled(
-        {"dimension": ChangeDimension.OVERALL},
-        tests.compare_proportions(
-            kind=Kind.THUMBS_DOWN_SHARE, **_sides(overall.down, overall.rated), min_total=tests.MIN_RATED
-        ),
-        tests.compare_proportions(
-            kind=Kind.COMMENT_SHARE, **_sides(overall.commented, overall.outputs), min_total=tests.MIN_TOTAL
-        ),
-        tests.compare_medians(kind=Kind.OUTPUT_LENGTH, **_output_lengths(outputs)),
-    )
-    tags = _tag_tallies(outputs)
-    categorical, numeric = _metadata_tallies(outputs, overall.total())
-    slices = [
-        *((ChangeDimension.MODEL, "", value, tally) for value, tally in _top(models)),
-        *((ChangeDimension.TAG, "", value, tally) for value, tally in _top(tags)),
-        *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
-    ]
-    for dimension, key, value, tally in slices:
-        comparisons += _labelled(
-            {"dimension": dimension, "key": key, "value": value},
-            tests.compare_slice_share(**_sides(tally.outputs, overall.outputs)),
-            tests.compare_proportions(
-                kind=Kind.SLICE_THUMBS_DOWN, **_sides(tally.down, tally.rated), min_total=tests.MIN_RATED
-            ),
-        )
-    for key, values in sorted(_numeric_values(outputs, numeric).items()):
-        comparisons += _labelled(
-            {"dimension": ChangeDimension.METADATA, "key": key},
-            tests.compare_medians(kind=Kind.METADATA_MEDIAN, current=values[0], baseline=values[1]),
-        )
-    slice_keys = {(dimension, key, value) for dimension, key, value, _ in slices}
-    comparisons += _pass_rates(project, window, slice_keys)
-    return comparisons, weeks_with_outputs
+        figures = (row["slot"], row["n"], row["rated"], row["down"], row["commented"])
+        counts.outputs.add(*figures)
+        models[row["model"]].add(*figures)
+    if tests.baseline_of(counts.outputs.outputs):
+        counts.output_volume_baseline = _volume_baseline(window, Output.objects.filter(project=project), counts.outputs)
+        counts.lengths = _output_lengths(outputs)
+        categorical, numeric = _metadata_tallies(outputs, counts.outputs.total())
+        counts.slices = [
+            *((ChangeDimension.MODEL, "", value, tally) for value, tally in _top(models)),
+            *((ChangeDimension.TAG, "", value, tally) for value, tally in _top(_tag_tallies(outputs))),
+            *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
+        ]
+        counts.numbers = _numeric_values(outputs, numeric)
+        counts.verdicts = _verdicts(project, window)
+    events = window.rows(UsageEvent.objects.filter(project=project))
+    names: dict[str, Tally] = defaultdict(Tally)
+    for row in events.values("slot", "name").annotate(n=Count("pk")):
+        counts.events[row["slot"]] = counts.events.get(row["slot"], 0) + row["n"]
+        names[row["name"]].add(row["slot"], row["n"])
+    if tests.baseline_of(counts.events):
+        everything = Tally(outputs=counts.events)
+        counts.event_volume_baseline = _volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
+        counts.event_names = _top(names)
+    return counts
 
 
-def _sides(part: dict[int, int], whole: dict[int, int]) -> dict[str, int]:
-    return {
-        "current_count": _current(part),
-        "current_total": _current(whole),
-        "baseline_count": _baseline(part),
-        "baseline_total": _baseline(whole),
-    }
-
-
-def _labelled(labels: dict, *comparisons: Comparison | None) -> list[Comparison]:
-    return [replace(c, slice=labels) for c in comparisons if c is not None]
-
-
-def _top(tallies: dict[str, _Tally]) -> list[tuple[str, _Tally]]:
+def _top(tallies: dict[str, Tally]) -> list[tuple[str, Tally]]:
     """The MAX_SLICES most frequent slices (ties by name), without values too long to filter by."""
     fitting = [(value, tally) for value, tally in tallies.items() if len(value) <= MAX_SLICE_CHARS]
     return sorted(fitting, key=lambda pair: (-pair[1].total(), pair[0]))[:MAX_SLICES]
 
 
-def _volume(window: _Window, rows: QuerySet, per_slot: dict[int, int], weeks: int, dimension: str) -> list[Comparison]:
-    """This week's count against the baseline weeks' (over the same elapsed share of each while the week runs)."""
-    baseline = _baseline(per_slot)
-    if window.elapsed is not None:
-        baseline = rows.filter(window.elapsed_in_baseline()).count()
-    comparison = tests.compare_volume(
-        current_count=_current(per_slot), baseline_count=baseline, baseline_exposure=weeks
-    )
-    return _labelled({"dimension": dimension, "weeks": weeks}, comparison)
+def _volume_baseline(window: _Window, rows: QuerySet, tally: Tally) -> int:
+    """The baseline count to compare the week's volume with: all of it, or while the week runs, the rows within its
+    elapsed share of each baseline week."""
+    if window.elapsed is None:
+        return tests.baseline_of(tally.outputs)
+    return rows.filter(window.elapsed_in_baseline()).count()
 
 
-def _output_lengths(outputs: QuerySet) -> dict[str, list[tuple[float, int]]]:
-    sides: dict[str, list[tuple[float, int]]] = {"current": [], "baseline": []}
+def _output_lengths(outputs: QuerySet) -> tuple[tests.ValueCounts, tests.ValueCounts]:
+    current, baseline = [], []
     rows = outputs.filter(output_chars__isnull=False).values("slot", "output_chars").annotate(n=Count("pk"))
     for row in rows.order_by("slot", "output_chars"):
-        sides["current" if row["slot"] == 0 else "baseline"].append((row["output_chars"], row["n"]))
-    return sides
+        (current if row["slot"] == 0 else baseline).append((row["output_chars"], row["n"]))
+    return current, baseline
 
 
 def _subquery(outputs: QuerySet, *fields: str) -> tuple[str, tuple]:
@@ -265,7 +202,7 @@ _COUNTS_SQLITE = (
 )
 
 
-def _tag_tallies(outputs: QuerySet) -> dict[str, _Tally]:
+def _tag_tallies(outputs: QuerySet) -> dict[str, Tally]:
     """Outputs, rated and thumbs-down per tag and slot (an output counts once per tag it has)."""
     sub, params = _subquery(outputs, "tags", "feedback_score")
     if connection.vendor == "postgresql":
@@ -280,7 +217,7 @@ def _tag_tallies(outputs: QuerySet) -> dict[str, _Tally]:
             f"SELECT o.slot, t.value, {_COUNTS_SQLITE} FROM ({sub}) o, json_each(CASE WHEN json_type(o.tags) = 'array' "
             "THEN o.tags ELSE '[]' END) t WHERE t.type = 'text' GROUP BY o.slot, t.value"
         )
-    tallies: dict[str, _Tally] = defaultdict(_Tally)
+    tallies: dict[str, Tally] = defaultdict(Tally)
     for slot, tag, n, rated, down in _fetch(sql, params):
         tallies[tag].add(slot, n, rated, down)
     return tallies
@@ -301,7 +238,7 @@ _TEXT_SQLITE = (
 _TYPED_SQLITE = "e.type IN ('text', 'true', 'false', 'integer', 'real')"
 
 
-def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, str], _Tally], list[str]]:
+def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, str], Tally], list[str]]:
     """The categorical slices (key, text value) with their tallies, and the numeric keys, within the caps.
 
     One query: counts per slot, key, kind and text value, kept for each key's MAX_VALUES_PER_KEY most frequent
@@ -344,7 +281,7 @@ def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, st
         key=lambda key: (-presence[key], key),
     )[:MAX_METADATA_KEYS]
     chosen = set(keys)
-    categorical: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    categorical: dict[tuple[str, str], Tally] = defaultdict(Tally)
     for slot, key, kind_name, value, n, rated, down, _ in rows:
         if key in chosen and kind_name == "text" and len(value) <= MAX_SLICE_CHARS:
             if kind_totals[(key, "text")] >= least:
@@ -378,15 +315,15 @@ def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list,
 # Labeled pass rates ---------------------------------------------------------------------------------------------
 
 
-def _pass_rates(project: Project, window: _Window, slice_keys: set[tuple[str, str, str]]) -> list[Comparison]:
-    """The gold pass rate on the verdict question, overall and per slice, this week against the baseline.
+def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], Tally]:
+    """Gold verdicts on the verdict question and their passes, overall and per slice the output belongs to.
 
-    An output in several queues counts once (its first item with a decided verdict). Only the slices already
-    chosen from all outputs are compared, so the labeled sample adds no slices of its own.
+    An output in several queues counts once (its first item with a decided verdict). Labeled items are few (a
+    sample), so they are read row by row.
     """
     question = verdict_question(project)
     if question is None:
-        return []
+        return {}
     weeks = {start.date(): slot for slot, start in enumerate(window.starts)}
     rows = (
         Item.objects.filter(project=project, week__in=list(weeks), resolution__isnull=False)
@@ -398,57 +335,21 @@ def _pass_rates(project: Project, window: _Window, slice_keys: set[tuple[str, st
             "output__metadata",
             "resolution__automatic",
             "resolution__adjudicated",
-        )  # fmt: skip
+        )
         .order_by("output_id", "pk")
     )
     seen: set[int] = set()
-    passes: dict[tuple[str, str, str], _Tally] = defaultdict(_Tally)
-    overall = (ChangeDimension.OVERALL, "", "")
+    verdicts: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
     for output_id, week, model, tags, metadata, automatic, adjudicated in rows:
         verdict = gold_answers(automatic, adjudicated).get(question["key"])
         if output_id in seen or not isinstance(verdict, bool):
             continue
         seen.add(output_id)
-        slot = weeks[week]
-        found = [overall, (ChangeDimension.MODEL, "", model)]
+        found = [(ChangeDimension.OVERALL, "", ""), (ChangeDimension.MODEL, "", model)]
         found += [(ChangeDimension.TAG, "", tag) for tag in set(tags or []) if isinstance(tag, str)]
-        for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
+        for key, value in metadata.items() if isinstance(metadata, dict) else ():
             if isinstance(value, bool | str):
                 found.append((ChangeDimension.METADATA, key, str(value).lower() if isinstance(value, bool) else value))
         for labels in found:
-            if labels == overall or labels in slice_keys:
-                # `outputs` holds the gold verdicts, `down` the passes (a _Tally reused as a pair of counters).
-                passes[labels].add(slot, 1, down=int(verdict))
-    comparisons = []
-    for (dimension, key, value), tally in sorted(passes.items()):
-        labels = {"dimension": dimension, "key": key, "value": value}
-        comparisons += _labelled(
-            labels,
-            tests.compare_proportions(
-                kind=Kind.SLICE_PASS_RATE, **_sides(tally.down, tally.outputs), min_total=tests.MIN_GOLD
-            ),
-        )
-    return comparisons
-
-
-# Usage events ---------------------------------------------------------------------------------------------------
-
-
-def _event_comparisons(project: Project, window: _Window) -> list[Comparison]:
-    """Volume of all events, and each event name's share of them."""
-    events = window.rows(UsageEvent.objects.filter(project=project))
-    overall: dict[int, int] = defaultdict(int)
-    names: dict[str, _Tally] = defaultdict(_Tally)
-    for row in events.values("slot", "name").annotate(n=Count("pk")):
-        overall[row["slot"]] += row["n"]
-        names[row["name"]].add(row["slot"], row["n"])
-    if not _baseline(overall):
-        return []
-    weeks = sum(1 for slot, count in overall.items() if slot > 0 and count)
-    comparisons = _volume(window, UsageEvent.objects.filter(project=project), overall, weeks, ChangeDimension.EVENTS)
-    for name, tally in _top(names):
-        comparisons += _labelled(
-            {"dimension": ChangeDimension.EVENT, "value": name},
-            tests.compare_slice_share(**_sides(tally.outputs, overall)),
-        )
-    return comparisons
+            verdicts[labels].add(weeks[week], 1, passes=int(verdict))
+    return verdicts
