@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import datasets, ingest, metrics, outputs, privacy, redaction
+from api.views import changes, datasets, ingest, metrics, outputs, privacy, redaction
 
 app_name = "api"
 
@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/metrics/agreement", metrics.AgreementView.as_view(), name="metrics-agreement"),
     path("api/v1/metrics/throughput", metrics.ThroughputView.as_view(), name="metrics-throughput"),
     path("api/v1/metrics/retention", metrics.RetentionView.as_view(), name="metrics-retention"),
+    path("api/v1/metrics/changes", changes.ChangesView.as_view(), name="metrics-changes"),
     path("api/v1/cycles/<str:week>/report", metrics.CycleReportView.as_view(), name="cycle-report"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

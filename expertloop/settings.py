@@ -349,6 +349,14 @@ if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 
 CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)
 if CYCLE_CLOSE_GRACE_HOURS < 0:
     raise ImproperlyConfigured("CYCLE_CLOSE_GRACE_HOURS must be 0 or more.")
+# "What changed": a cycle week is compared with the CHANGES_BASELINE_WEEKS weeks before it, and a change is listed
+# when its Benjamini-Hochberg q value (over every comparison tried for the week) is at most CHANGES_FDR_Q.
+CHANGES_BASELINE_WEEKS = env.int("CHANGES_BASELINE_WEEKS", default=4)
+if not 1 <= CHANGES_BASELINE_WEEKS <= 26:
+    raise ImproperlyConfigured("CHANGES_BASELINE_WEEKS must be between 1 and 26.")
+CHANGES_FDR_Q = env.float("CHANGES_FDR_Q", default=0.05)
+if not 0 < CHANGES_FDR_Q < 1:
+    raise ImproperlyConfigured("CHANGES_FDR_Q must lie strictly between 0 and 1, e.g. 0.05.")
 
 # How long an item handed to an expert stays theirs before another expert may take its slot.
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=15 * 60)

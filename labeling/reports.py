@@ -313,8 +313,25 @@ def _agenda(report: dict) -> list[str]:
 
 
 def _changes(report: dict) -> list[str]:
-    """What changed this week in all outputs and events (issue 14)."""
-    return []
+    """What changed this week in all outputs and events: the significant changes, biggest first."""
+    changes = report.get("changes") or []
+    if not changes:
+        return ["No significant change in volume, feedback, lengths or any slice against the weeks before.", ""]
+    first = changes[0]
+    note = (
+        f"All outputs and usage events against the {first.get('baseline_weeks')} weeks before; significant after "
+        f"Benjamini–Hochberg over {first.get('tests')} comparisons, biggest first."
+    )
+    rows = [
+        [
+            str(change.get("rank", index) + 1),
+            md_text(change.get("sentence")),
+            f"{change.get('q_value', 0):.2g}",
+            md_text(change.get("test")),
+        ]
+        for index, change in enumerate(changes)
+    ]
+    return [md_text(note), "", *_table(["#", "What changed", "q", "Test"], rows)]
 
 
 def _themes(report: dict) -> list[str]:

@@ -10,7 +10,7 @@ depend on the clock, so a seed always gives the same shoppers, ids and answers.
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from . import conversation as talk
@@ -29,10 +29,10 @@ CLAUDE_SHARE = [0.0, 0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75]
 PROMPT_V13_FROM_WEEK = 5  # v13 fixed the return-window answers (fewer wrong_policy failures)
 FAILURE_RATE = {GPT: 0.21, GPT_NEXT: 0.17, CLAUDE: 0.12}
 FLAW_RATE = {GPT: (0.07, 0.02), GPT_NEXT: (0.05, 0.02), CLAUDE: (0.02, 0.05)}  # (too_long, curt)
-# From this day on (offset from the start) GPT's sessions are answered by GPT_NEXT, which in a share of its
-# returns and billing answers adds "Your refund will arrive by <a date it cannot know>": a failure that no
-# tag or metadata shows, for the explore page's search to find.
-GPT_NEXT_FROM = HORIZON - 16 * DAY
+# From the start of the last full week (see `_gpt_next_from`) GPT's sessions are answered by GPT_NEXT, which in a
+# share of its returns and billing answers adds "Your refund will arrive by <a date it cannot know>": a failure that
+# no tag or metadata shows, for the explore page's search to find, and a new model in the last closed week whose
+# answers get more thumbs-down, for "what changed" to find.
 PROMISE_TOPICS = ("returns", "billing")
 PROMISE_RATE = 0.5
 APP_VERSIONS = ["4.11.0", "4.11.0", "4.11.2", "4.11.2", "4.12.0", "4.12.0", "4.12.1", "4.12.1"]
@@ -53,7 +53,7 @@ class DemoData:
 def generate(*, seed: int, now: datetime, shoppers: int = SHOPPERS) -> DemoData:
     """Generate the demo history ending at `now` (timezone-aware)."""
     rng = random.Random(seed)
-    simulation = _Simulation(start=now - timedelta(weeks=WEEKS))
+    simulation = _Simulation(start=now - timedelta(weeks=WEEKS), gpt_next_from=_gpt_next_from(now))
     for _ in range(shoppers):
         # One generator per shopper: tuning one shopper's behaviour does not reshuffle all the others.
         simulation.shopper(random.Random(rng.getrandbits(64)))
@@ -69,8 +69,9 @@ class _Shopper:
 
 
 class _Simulation:
-    def __init__(self, *, start: datetime):
+    def __init__(self, *, start: datetime, gpt_next_from: float):
         self.start = start
+        self.gpt_next_from = gpt_next_from
         self.data = DemoData()
         self.ids: set[str] = set()
 
@@ -121,7 +122,7 @@ class _Simulation:
     def chat(self, rng: random.Random, shopper: _Shopper, at: float, base: dict[str, str]) -> list[str]:
         """A conversation of one to four messages from the customer; each answer is one output."""
         week = min(int(at // WEEK), WEEKS - 1)
-        model = CLAUDE if rng.random() < CLAUDE_SHARE[week] else GPT_NEXT if at >= GPT_NEXT_FROM else GPT
+        model = CLAUDE if rng.random() < CLAUDE_SHARE[week] else GPT_NEXT if at >= self.gpt_next_from else GPT
         prompt = "v13" if week >= PROMPT_V13_FROM_WEEK else "v12"
         facts = Facts(rng, self.start + timedelta(seconds=at), shopper.locale)
         topic = opening_topic = _weighted(rng, TOPIC_WEIGHTS)
@@ -234,6 +235,17 @@ class _Simulation:
             if candidate not in self.ids:
                 self.ids.add(candidate)
                 return candidate
+
+
+def _gpt_next_from(now: datetime) -> float:
+    """The start of the last full cycle week before `now`, as an offset from the start of the eight weeks.
+
+    The demo project's weeks start on Monday at midnight UTC (project.py): so the week the meeting discusses is the
+    first with GPT_NEXT, whatever the weekday the demo is seeded on.
+    """
+    day = now.astimezone(UTC).date()
+    this_week = datetime.combine(day - timedelta(days=day.weekday()), time.min, tzinfo=UTC)
+    return (this_week - timedelta(weeks=1) - (now - timedelta(weeks=WEEKS))).total_seconds()
 
 
 def _tokens(history: list[dict[str, str]], text: str) -> int:

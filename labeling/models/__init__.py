@@ -1,3 +1,4 @@
+from .changes import ChangeDimension, ChangeKind, WeekChange
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
 from .explore import SavedView
@@ -15,6 +16,9 @@ from .signin import SignInThrottle, ThrottleKind
 from .themes import FailureTheme, FailureThemeOutput
 
 __all__ = [
+    "ChangeDimension",
+    "ChangeKind",
+    "WeekChange",
     "AgreementMetric",
     "CycleStatus",
     "Decision",

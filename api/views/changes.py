@@ -1,0 +1,32 @@
+"""What changed in a cycle week: the significant changes over all outputs and events (issue 14)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from api.serializers.changes import ChangesOut, ChangesQuery
+from api.views.metrics import _ERRORS, _MetricsView
+from labeling.selectors.changes import changes_of_week, default_changes_week
+
+
+class ChangesView(_MetricsView):
+    query_class = ChangesQuery
+
+    @extend_schema(
+        operation_id="get_week_changes",
+        summary="What changed in a cycle week",
+        description=(
+            "The week's outputs and usage events, all of them, against the weeks before: volume, thumbs-down and "
+            "comment shares, output length, numeric metadata medians, and per slice (model, tag, metadata value, "
+            "event name) its share, thumbs-down rate and gold pass rate. Listed: changes whose Benjamini–Hochberg "
+            "q value is within the FDR and whose effect is big enough, biggest first, each with its counts and "
+            "test. A closed week answers what its close froze; an open one what the last hourly refresh stored.\n\n"
+            "`week` defaults to the latest closed week, else the running week. A malformed week or an unknown "
+            "parameter is a 400 naming it; a week that has not started is a 404."
+        ),
+        parameters=[ChangesQuery],
+        responses={200: ChangesOut, **_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        query = self.query()
+        week = query.get("week") or default_changes_week(self.project)
+        return Response(ChangesOut(changes_of_week(project=self.project, week=week)).data)

@@ -1,0 +1,182 @@
+"""What changed: the week's significant changes over all outputs and events, stored as WeekChange rows."""
+
+from datetime import timedelta
+
+import pytest
+from django.forms.models import model_to_dict
+from scipy.stats import binomtest, chi2_contingency, mannwhitneyu
+from statsmodels.stats.proportion import proportions_ztest
+
+from labeling.models import WeekChange
+from labeling.rules import calendar
+from labeling.services.changes import refresh_week_changes
+from tests.helpers.changes import add_events, add_outputs, add_verdicts
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture
+def week(project):
+    """The last closed week: its baseline is the four weeks before it."""
+    return calendar.current_week(project) - timedelta(days=7)
+
+
+def baseline_weeks(week):
+    return [week - timedelta(weeks=offset) for offset in range(1, 5)]
+
+
+def stored(project, week) -> dict[tuple, WeekChange]:
+    return {(c.kind, c.dimension, c.key, c.value): c for c in WeekChange.objects.filter(project=project, week=week)}
+
+
+def test_a_new_model_with_more_thumbs_down_is_found_with_its_counts_and_tests(project, week):
+    for each in [*baseline_weeks(week), week]:
+        add_outputs(project, each, 400, rated=200, down=20, model="gpt")
+    add_outputs(project, week, 150, rated=100, down=30, model="gpt-next")
+
+    assert refresh_week_changes(project=project, week=week) >= 4
+    changes = stored(project, week)
+
+    new = changes[("new_slice", "model", "", "gpt-next")]
+    assert (new.current_count, new.current_total, new.baseline_count, new.baseline_total) == (150, 550, 0, 1600)
+    assert new.p_value == pytest.approx(proportions_ztest([150, 0], [550, 1600])[1])
+
+    down = changes[("thumbs_down_share", "overall", "", "")]
+    assert (down.current_count, down.current_total, down.baseline_count, down.baseline_total) == (50, 300, 80, 800)
+    z, p = proportions_ztest([50, 80], [300, 800])
+    assert (down.statistic, down.p_value) == (pytest.approx(z), pytest.approx(p))
+    # The same 2x2 table's chi-square without continuity correction is z squared, with the same p.
+    chi2, chi2_p, _, _ = chi2_contingency([[50, 250], [80, 720]], correction=False)
+    assert (down.statistic**2, down.p_value) == (pytest.approx(chi2), pytest.approx(chi2_p))
+    assert down.current == pytest.approx(50 / 300) and down.baseline == pytest.approx(0.1)
+    assert down.q_value >= down.p_value and down.q_value <= 0.05
+
+    volume = changes[("volume", "overall", "", "")]
+    assert (volume.current, volume.baseline, volume.baseline_weeks) == (550, 400, 4)
+    assert volume.p_value == pytest.approx(binomtest(550, 550 + 1600, 1 / 5).pvalue)
+
+    share = changes[("slice_share", "model", "", "gpt")]
+    assert share.current == pytest.approx(400 / 550) and share.baseline == 1.0
+    # gpt's own thumbs-down rate did not move: not a change.
+    assert ("slice_thumbs_down", "model", "", "gpt") not in changes
+    ranks = sorted(changes.values(), key=lambda change: change.rank)
+    assert ranks[0].kind == "new_slice" and [c.rank for c in ranks] == list(range(len(ranks)))
+    assert all(change.tests == ranks[0].tests > len(ranks) for change in ranks)
+
+
+def test_a_steady_stream_lists_nothing(project, week):
+    for each in [*baseline_weeks(week), week]:
+        add_outputs(project, each, 300, rated=100, down=10, commented=5, model="gpt", tags=["billing"],
+                    metadata={"topic": "returns", "latency_ms": 900}, chars=400)  # fmt: skip
+        add_events(project, each, 200)
+
+    assert refresh_week_changes(project=project, week=week) == 0
+    assert not WeekChange.objects.exists()
+
+
+def test_a_slice_of_three_outputs_is_never_a_change(project, week):
+    for each in [*baseline_weeks(week), week]:
+        add_outputs(project, each, 300, rated=100, down=10)
+    add_outputs(project, week, 3, rated=3, down=3, model="tiny", tags=["odd"], metadata={"topic": "odd"})
+
+    refresh_week_changes(project=project, week=week)
+
+    assert not any("tiny" in key or "odd" in key for key in stored(project, week))
+
+
+def test_metadata_tags_lengths_numbers_and_events_are_compared(project, week):
+    for each in baseline_weeks(week):
+        add_outputs(project, each, 240, metadata={"topic": "shipping", "latency_ms": 1000}, tags=["shipping"],
+                    chars=500)  # fmt: skip
+        add_outputs(project, each, 60, metadata={"topic": "returns", "latency_ms": 1000}, tags=["refund"],
+                    chars=500)  # fmt: skip
+        add_events(project, each, 300)
+    add_outputs(project, week, 150, metadata={"topic": "shipping", "latency_ms": 1500}, tags=["shipping"], chars=800)
+    add_outputs(project, week, 150, metadata={"topic": "returns", "latency_ms": 1500}, tags=["refund"], chars=800)
+    add_events(project, week, 300)
+    add_events(project, week, 100, name="return_started")
+
+    refresh_week_changes(project=project, week=week)
+    changes = stored(project, week)
+
+    returns = changes[("slice_share", "metadata", "topic", "returns")]
+    assert (returns.current_count, returns.current_total, returns.baseline_count, returns.baseline_total) == (
+        150, 300, 240, 1200,
+    )  # fmt: skip
+    assert ("slice_share", "tag", "", "refund") in changes
+    length = changes[("output_length", "overall", "", "")]
+    assert (length.current, length.baseline, length.current_total, length.baseline_total) == (800, 500, 300, 1200)
+    assert length.p_value == pytest.approx(
+        mannwhitneyu([800] * 300, [500] * 1200, alternative="two-sided", method="asymptotic").pvalue
+    )
+    latency = changes[("metadata_median", "metadata", "latency_ms", "")]
+    assert (latency.current, latency.baseline, latency.relative) == (1500, 1000, 0.5)
+    started = changes[("new_slice", "event", "", "return_started")]
+    assert (started.current_count, started.current_total, started.baseline_total) == (100, 400, 1200)
+    assert ("volume", "events", "", "") in changes  # 400 against 300 a week
+    assert ("volume", "overall", "", "") not in changes  # 300 outputs, as every week
+
+
+def test_the_labeled_pass_rate_is_compared_per_slice(project, rubric, week):
+    for each in baseline_weeks(week):
+        add_outputs(project, each, 200, model="claude")
+        add_verdicts(project, add_outputs(project, each, 40, model="gpt"), each, passes=36)
+    add_outputs(project, week, 200, model="claude")
+    add_verdicts(project, add_outputs(project, week, 40, model="gpt"), week, passes=20)
+
+    refresh_week_changes(project=project, week=week)
+    changes = stored(project, week)
+
+    for dimension, value in (("overall", ""), ("model", "gpt")):
+        rate = changes[("slice_pass_rate", dimension, "", value)]
+        assert (rate.current_count, rate.current_total, rate.baseline_count, rate.baseline_total) == (20, 40, 144, 160)
+        assert rate.p_value == pytest.approx(proportions_ztest([20, 144], [40, 160])[1])
+    assert ("slice_pass_rate", "model", "", "claude") not in changes  # no labels there
+
+
+def test_a_recompute_stores_the_same_rows(project, week):
+    for each in [*baseline_weeks(week), week]:
+        add_outputs(project, each, 300, rated=100, down=10)
+    add_outputs(project, week, 100, rated=50, down=25, model="gpt-next")
+
+    refresh_week_changes(project=project, week=week)
+    first = [model_to_dict(change, exclude=["id"]) for change in WeekChange.objects.order_by("rank")]
+    refresh_week_changes(project=project, week=week)
+    again = [model_to_dict(change, exclude=["id"]) for change in WeekChange.objects.order_by("rank")]
+
+    assert first == again and first
+
+
+def test_the_running_week_compares_volume_with_the_same_elapsed_share(project):
+    week = calendar.current_week(project)
+    halfway = calendar.week_start(project, week) + timedelta(hours=84)
+    for each in baseline_weeks(week):
+        add_outputs(project, each, 400, rated=100, down=10)
+    add_outputs(project, week, 200, rated=50, down=5, hours=84)  # the same pace as every week
+
+    refresh_week_changes(project=project, week=week, now=halfway)
+    assert not WeekChange.objects.exists()
+
+    add_outputs(project, week, 200, rated=50, down=5, hours=84)  # twice the pace
+    refresh_week_changes(project=project, week=week, now=halfway)
+    volume = stored(project, week)[("volume", "overall", "", "")]
+    assert (volume.current, volume.baseline, volume.baseline_total, volume.partial) == (400, 200, 800, True)
+
+
+def test_a_week_that_has_not_started_stores_nothing(project):
+    week = calendar.current_week(project) + timedelta(days=7)
+    add_outputs(project, week - timedelta(days=7), 100)
+    assert refresh_week_changes(project=project, week=week) == 0
+
+
+def test_another_projects_outputs_never_count(project, other_project, week):
+    for each in [*baseline_weeks(week), week]:
+        add_outputs(project, each, 300, rated=100, down=10)
+        add_outputs(other_project, each, 300, rated=100, down=10)
+    add_outputs(other_project, week, 300, rated=100, down=80, model="gpt-next")
+
+    refresh_week_changes(project=project, week=week)
+    refresh_week_changes(project=other_project, week=week)
+
+    assert not WeekChange.objects.filter(project=project).exists()
+    assert ("new_slice", "model", "", "gpt-next") in stored(other_project, week)
