@@ -45,6 +45,8 @@ class Kind:
     SLICE_PASS_RATE = "slice_pass_rate"
     NEW_SLICE = "new_slice"
     VANISHED_SLICE = "vanished_slice"
+    NEW_SLICE_THUMBS_DOWN = "new_slice_thumbs_down"  # against all outputs' rate in the baseline weeks
+    NEW_SLICE_PASS_RATE = "new_slice_pass_rate"  # likewise
 
 
 TWO_PROPORTION_Z = "two_proportion_z"
@@ -340,6 +342,10 @@ def _sides(part: dict[int, int], whole: dict[int, int]) -> dict[str, int]:
     }
 
 
+def _baseline_sides(part: dict[int, int], whole: dict[int, int]) -> dict[str, int]:
+    return {"baseline_count": baseline_of(part), "baseline_total": baseline_of(whole)}
+
+
 def _labelled(labels: dict, *comparisons: Comparison | None) -> list[Comparison]:
     return [replace(c, slice=labels) for c in comparisons if c is not None]
 
@@ -365,13 +371,18 @@ def week_comparisons(counts: WeekCounts) -> list[Comparison]:
             compare_proportions(kind=Kind.COMMENT_SHARE, **commented, min_total=MIN_TOTAL),
             compare_medians(kind=Kind.OUTPUT_LENGTH, current=counts.lengths[0], baseline=counts.lengths[1]),
         )
+        new_slices = set()
         for dimension, key, value, tally in counts.slices:
+            down = _sides(tally.down, tally.rated)
+            if not baseline_of(tally.outputs):
+                # A new model (say) has no rate of its own before: is its rate what all outputs had?
+                new_slices.add((dimension, key, value))
+                down = {**down, **_baseline_sides(overall.down, overall.rated)}
+            kind = Kind.NEW_SLICE_THUMBS_DOWN if (dimension, key, value) in new_slices else Kind.SLICE_THUMBS_DOWN
             comparisons += _labelled(
                 {"dimension": dimension, "key": key, "value": value},
                 compare_slice_share(**_sides(tally.outputs, overall.outputs)),
-                compare_proportions(
-                    kind=Kind.SLICE_THUMBS_DOWN, **_sides(tally.down, tally.rated), min_total=MIN_RATED
-                ),
+                compare_proportions(kind=kind, **down, min_total=MIN_RATED),
             )
         for key, (current, baseline) in sorted(counts.numbers.items()):
             comparisons += _labelled(
@@ -380,13 +391,16 @@ def week_comparisons(counts: WeekCounts) -> list[Comparison]:
             )
         # The labeled sample adds no slices of its own: only those chosen from all outputs, and the overall rate.
         chosen = {(OVERALL, "", "")} | {(dimension, key, value) for dimension, key, value, _ in counts.slices}
+        every_verdict = counts.verdicts.get((OVERALL, "", ""), Tally())
         for labels, tally in sorted(counts.verdicts.items()):
             if labels in chosen:
+                passes, kind = _sides(tally.passes, tally.outputs), Kind.SLICE_PASS_RATE
+                if labels in new_slices:
+                    passes = {**passes, **_baseline_sides(every_verdict.passes, every_verdict.outputs)}
+                    kind = Kind.NEW_SLICE_PASS_RATE
                 comparisons += _labelled(
                     dict(zip(("dimension", "key", "value"), labels, strict=True)),
-                    compare_proportions(
-                        kind=Kind.SLICE_PASS_RATE, **_sides(tally.passes, tally.outputs), min_total=MIN_GOLD
-                    ),
+                    compare_proportions(kind=kind, **passes, min_total=MIN_GOLD),
                 )
     # Each comparison names how many baseline weeks it pooled (weeks before a project's first row do not count).
     comparisons = [replace(c, slice={**c.slice, "weeks": weeks_with_data(overall.outputs)}) for c in comparisons]

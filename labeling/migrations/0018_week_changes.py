@@ -30,6 +30,8 @@ class Migration(migrations.Migration):
                             ("slice_pass_rate", "Slice pass rate"),
                             ("new_slice", "New slice"),
                             ("vanished_slice", "Vanished slice"),
+                            ("new_slice_thumbs_down", "New slice's thumbs-down rate"),
+                            ("new_slice_pass_rate", "New slice's pass rate"),
                         ],
                         max_length=32,
                     ),

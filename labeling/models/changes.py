@@ -19,6 +19,9 @@ class ChangeKind(models.TextChoices):
     SLICE_PASS_RATE = "slice_pass_rate", "Slice pass rate"
     NEW_SLICE = "new_slice", "New slice"
     VANISHED_SLICE = "vanished_slice", "Vanished slice"
+    # A new slice has no rate of its own before: its rate is compared with all outputs' in the baseline weeks.
+    NEW_SLICE_THUMBS_DOWN = "new_slice_thumbs_down", "New slice's thumbs-down rate"
+    NEW_SLICE_PASS_RATE = "new_slice_pass_rate", "New slice's pass rate"
 
 
 class ChangeDimension(models.TextChoices):

@@ -26,6 +26,8 @@ _PROPORTIONS = {
     ChangeKind.SLICE_PASS_RATE: ("Gold pass rate of {slice}", "verdicts"),
 }
 
+_THUMBS_DOWN_KINDS = (ChangeKind.THUMBS_DOWN_SHARE, ChangeKind.SLICE_THUMBS_DOWN, ChangeKind.NEW_SLICE_THUMBS_DOWN)
+
 
 def week_changes(*, project: Project, week: date) -> list[dict]:
     """The week's significant changes, biggest first (for the report, the meeting page and the API)."""
@@ -111,6 +113,18 @@ def sentence(entry: dict) -> str:
             f"Gone: {entry['slice']}, no {noun} this week; {entry['baseline_count']:,} in {before} "
             f"({_percent(entry['baseline'])})."
         )
+    if kind in (ChangeKind.NEW_SLICE_THUMBS_DOWN, ChangeKind.NEW_SLICE_PASS_RATE):
+        rate, unit = (
+            ("Thumbs-down rate", "rated")
+            if kind == ChangeKind.NEW_SLICE_THUMBS_DOWN
+            else ("Gold pass rate", "verdicts")
+        )
+        return (
+            f"{rate} of {entry['slice']} (new this week): {_percent(entry['current'])} "
+            f"({entry['current_count']:,} of {entry['current_total']:,} {unit}), against "
+            f"{_percent(entry['baseline'])} of all {noun} in {before} "
+            f"({entry['baseline_count']:,} of {entry['baseline_total']:,})."
+        )
     if kind in (ChangeKind.OUTPUT_LENGTH, ChangeKind.METADATA_MEDIAN):
         what = "output length (characters)" if kind == ChangeKind.OUTPUT_LENGTH else entry["key"]
         return (
@@ -142,9 +156,9 @@ def explore_query(entry: dict, *, week: date) -> str | None:
         tags=(value,) if dimension == ChangeDimension.TAG else (),
         metadata=((key, (value,)),) if dimension == ChangeDimension.METADATA and value else (),
         metadata_keys=(key,) if kind == ChangeKind.METADATA_MEDIAN else (),
-        feedback=(-1,) if kind in (ChangeKind.THUMBS_DOWN_SHARE, ChangeKind.SLICE_THUMBS_DOWN) else (),
+        feedback=(-1,) if kind in _THUMBS_DOWN_KINDS else (),
         has_comment=True if kind == ChangeKind.COMMENT_SHARE else None,
-        labeled=True if kind == ChangeKind.SLICE_PASS_RATE else None,
+        labeled=True if kind in (ChangeKind.SLICE_PASS_RATE, ChangeKind.NEW_SLICE_PASS_RATE) else None,
     )
     query = filter_query(spec)
     # Only a query the explore page reads back as this very filter: a key holding ":" or a value with spaces at

@@ -180,3 +180,26 @@ def test_another_projects_outputs_never_count(project, other_project, week):
 
     assert not WeekChange.objects.filter(project=project).exists()
     assert ("new_slice", "model", "", "gpt-next") in stored(other_project, week)
+
+
+def test_a_new_models_rates_are_compared_with_all_outputs_rates_before_it(project, rubric, week):
+    """A new model has no rate of its own before: its thumbs-down and pass rates are tested against all outputs'."""
+    for each in baseline_weeks(week):
+        add_outputs(project, each, 400, rated=200, down=20, model="gpt")
+        add_verdicts(project, add_outputs(project, each, 40, model="gpt"), each, passes=36)
+    add_outputs(project, week, 400, rated=200, down=20, model="gpt")
+    add_outputs(project, week, 100, rated=80, down=28, model="gpt-next")
+    add_verdicts(project, add_outputs(project, week, 40, model="gpt-next"), week, passes=22)
+
+    refresh_week_changes(project=project, week=week)
+    changes = stored(project, week)
+
+    down = changes[("new_slice_thumbs_down", "model", "", "gpt-next")]
+    assert (down.current_count, down.current_total, down.baseline_count, down.baseline_total) == (28, 80, 80, 800)
+    assert down.p_value == pytest.approx(proportions_ztest([28, 80], [80, 800])[1]) and down.q_value <= 0.05
+    passes = changes[("new_slice_pass_rate", "model", "", "gpt-next")]
+    assert (passes.current_count, passes.current_total, passes.baseline_count, passes.baseline_total) == (
+        22, 40, 144, 160,
+    )  # fmt: skip
+    assert ("slice_thumbs_down", "model", "", "gpt-next") not in changes  # one comparison per rate, not two
+    assert ("new_slice", "model", "", "gpt-next") in changes

@@ -121,3 +121,23 @@ def test_a_report_frozen_before_changes_existed_shows_the_empty_state(client, pr
     client.force_login(lead)
 
     assert 'class="muted change-empty"' in meeting(client, project, week).content.decode()
+
+
+def test_a_new_models_thumbs_down_rate_reads_against_all_outputs_and_links_to_its_thumbs_down(
+    client, project, lead, week
+):
+    for each in [week - timedelta(weeks=n) for n in range(1, 5)]:
+        add_outputs(project, each, 300, rated=200, down=20, model="gpt")
+    add_outputs(project, week, 300, rated=200, down=20, model="gpt")
+    add_outputs(project, week, 100, rated=80, down=28, model="gpt-next")
+    refresh_week_changes(project=project, week=week)
+    client.force_login(lead)
+
+    html = client.get(f"/p/{project.slug}/meeting/{week_label(week)}/").content.decode()
+
+    entry = html[html.index('data-kind="new_slice_thumbs_down"') :]
+    entry = entry[: entry.index("</li>")]
+    assert "Thumbs-down rate of model gpt-next (new this week): 35.0% (28 of 80 rated), against 10.0% of all" in entry
+    link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
+    assert "model=gpt-next" in link and "feedback=down" in link
+    assert client.get(link).status_code == 200
