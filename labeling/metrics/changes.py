@@ -27,7 +27,7 @@ MIN_MEDIAN_RELATIVE = 0.10
 # approximations also need them).
 MIN_TOTAL = 30  # outputs (or events) on each side before any share, volume or median is compared
 MIN_SLICE_COUNT = 10  # a slice must hold (or be expected to hold) this many outputs this week to be compared
-MIN_RATED = 30  # rated outputs of a slice, on each side, before its thumbs-down rate is compared
+MIN_RATED = 20  # rated outputs of a slice, on each side, before its thumbs-down rate is compared (as MIN_GOLD)
 MIN_GOLD = 20  # gold verdicts of a slice, on each side, before its pass rate is compared
 MIN_VALUES = 30  # values on each side before a median is compared
 
