@@ -109,5 +109,13 @@ class DiffOut(serializers.Serializer):
         }
 
 
+class BuildIn(serializers.Serializer):
+    full = serializers.BooleanField(
+        default=False,
+        help_text="Build every row from scratch; by default the unchanged rows of the last version are copied "
+        "(the bytes are the same either way).",
+    )
+
+
 class BuildOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["requested"])

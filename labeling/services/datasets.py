@@ -124,16 +124,24 @@ def split_of(external_id: str, splits: dict[str, int]) -> str:
 
 
 @transaction.atomic
-def request_build(*, dataset: Dataset, actor=None) -> None:
-    """Ask a worker to build a new version (through the outbox: sent once this transaction commits)."""
+def request_build(*, dataset: Dataset, actor=None, full: bool = False) -> None:
+    """Ask a worker to build a new version (through the outbox: sent once this transaction commits); `full`
+    builds every row from scratch instead of copying the unchanged rows of the version before."""
+    details = {"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name}
     AuditEvent.objects.create(
         project_id=dataset.project_id,
         actor=audit_actor(actor),
         action="dataset.build_requested",
-        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name},
+        details={**details, "full": True} if full else details,
     )
     Dataset.objects.filter(pk=dataset.pk).update(build_requested_at=timezone.now(), build_error="")
-    outbox.enqueue(task="labeling.build_dataset", args=[dataset.pk], dedupe_key=work_key("build_dataset", dataset.pk))
+    outbox.enqueue(
+        task="labeling.build_dataset",
+        args=[dataset.pk],
+        kwargs={"full": True} if full else None,
+        # A full build asked while an incremental one waits is not the same work: it gets its own key.
+        dedupe_key=work_key("build_dataset", dataset.pk, *(["full"] if full else [])),
+    )
 
 
 class _Unchanged(Exception):

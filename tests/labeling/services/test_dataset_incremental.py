@@ -15,13 +15,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from labeling.models import Dataset, DatasetVersion, Item, Label, VersionStatus
-from labeling.services.datasets import build_version, create_dataset, definition_fingerprint
+from labeling.services.datasets import build_version, create_dataset, definition_fingerprint, request_build
 from labeling.services.labels import submit_label
 from labeling.services.privacy import erase_end_user
 from labeling.services.resolution import adjudicate, resolve_item
 from labeling.services.rubrics import publish_rubric
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.rubrics import QUESTIONS
+from tests.outbox import enqueued, run_as_worker
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="copies run as INSERT … SELECT on PostgreSQL")
 
@@ -199,7 +200,10 @@ def test_a_definition_change_or_full_true_builds_from_scratch(project):
     _assert_same_as_full_build(narrowed, twin)
 
     label_outputs(project, 1)
-    rebuilt = build_version(dataset_id=dataset.pk, full=True)
+    request_build(dataset=dataset, full=True)  # "build from scratch", as the API asks for it
+    (message,) = enqueued("labeling.build_dataset")
+    assert run_as_worker(message) == 3
+    rebuilt = dataset.versions.get(number=3)
     assert (rebuilt.row_count, rebuilt.rows_copied) == (6, 0)
     label_outputs(project, 1)
     assert build_version(dataset_id=dataset.pk).rows_copied == 6  # and incremental again after it
