@@ -109,8 +109,9 @@ class DiffOut(serializers.Serializer):
         }
 
 
-class BuildIn(serializers.Serializer):
+class BuildQuery(serializers.Serializer):
     full = serializers.BooleanField(
+        required=False,
         default=False,
         help_text="Build every row from scratch; by default the unchanged rows of the last version are copied "
         "(the bytes are the same either way).",

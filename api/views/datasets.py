@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.permissions import CanReadOrSignedIn, IsSignedIn
 from api.serializers.datasets import (
-    BuildIn,
     BuildOut,
+    BuildQuery,
     DatasetOut,
     DiffOut,
     DiffQuery,
@@ -245,7 +245,8 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         operation_id="build_dataset",
         summary="Build a new version now (signed-in engineers, leads and admins)",
         description="A worker builds it; no version is made when nothing changed since the last one.",
-        request=BuildIn,
+        parameters=[BuildQuery],
+        request=None,
         responses={
             202: BuildOut,
             400: ErrorsOut,
@@ -255,7 +256,8 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         },
     )
     def post(self, request, *args, **kwargs):
-        body = BuildIn(data=request.data)
-        body.is_valid(raise_exception=True)
-        request_build(dataset=self.dataset, actor=request.user, full=body.validated_data["full"])
+        dataset = self.dataset  # who may see it first: a 404 before any 400
+        query = BuildQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        request_build(dataset=dataset, actor=request.user, full=query.validated_data["full"])
         return Response(BuildOut({"status": "requested"}).data, status=status.HTTP_202_ACCEPTED)

@@ -9,11 +9,12 @@ claimed number is released and no version is made. See README.md beside this fil
 """
 
 import hashlib
+import inspect
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import cache
 from itertools import batched
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -215,11 +216,13 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
     version.save()
 
 
-# A change to the code that shapes a row (this module, the gold rule) or to the JSON encoder changes the
-# definition: the first build after such a deploy starts from scratch, so no copied line is in an old format.
-_ROW_CODE = hashlib.sha256(
-    Path(__file__).read_bytes() + Path(rules_gold.__file__).read_bytes() + msgspec.__version__.encode()
-).hexdigest()
+@cache
+def _row_code() -> str:
+    """The SHA-256 of the code and encoder that shape a row: a deploy that changes them changes every
+    definition, so its first build starts from scratch and no copied line keeps an old format."""
+    shaping = (_selected_keys, _RowMaker, _row, _messages, split_of, _pseudonym, rules_gold)
+    source = "".join(inspect.getsource(part) for part in shaping)
+    return hashlib.sha256(f"{source}{_encoder.order}{msgspec.__version__}".encode()).hexdigest()
 
 
 def definition_fingerprint(dataset: Dataset) -> str:
@@ -227,11 +230,11 @@ def definition_fingerprint(dataset: Dataset) -> str:
 
     It covers the definition (project, queues, question keys, only_resolved, filters, splits), the server's
     secret (through an annotator pseudonym: a new SECRET_KEY renames every annotator), and the code and
-    encoder that shape a row (`_ROW_CODE`). Rubrics are left out: a published rubric is never edited, and a
+    encoder that shape a row (`_row_code`). Rubrics are left out: a published rubric is never edited, and a
     label's rubric is part of its row's source digest.
     """
     definition = {
-        "code": _ROW_CODE,
+        "code": _row_code(),
         "project": dataset.project_id,
         "queues": sorted(dataset.queues.values_list("pk", flat=True)),
         "questions": sorted(set(dataset.questions or [])),
@@ -310,8 +313,8 @@ def _write_incremental(version_id: int, maker: "_RowMaker", predecessor: Dataset
     return the version's fields as `_write_rows` does, plus `rows_copied`.
 
     Rows are walked in canonical order; a line to copy extends the current run of consecutive positions,
-    and each run is one `INSERT … SELECT` inside the database. Only new or changed rows are built (their
-    columns fetched per chunk). The checksum and figures are then read back from the stored rows in order,
+    and runs are copied by `INSERT … SELECT` inside the database (`_CopyRuns`). Only new or changed rows are
+    built (their columns fetched per chunk). The checksum and figures are then read back from the stored rows in order,
     so they are those of the bytes stored, exactly what a build from scratch hashes.
     """
     positions = dict(
@@ -343,38 +346,71 @@ def _write_incremental(version_id: int, maker: "_RowMaker", predecessor: Dataset
 
 
 class _CopyRuns:
-    """Runs of consecutive lines copied from one version to another, each copied by one statement."""
+    """Runs of consecutive lines copied from one version to another, copied inside the database.
+
+    On PostgreSQL one `INSERT … SELECT` copies up to RUNS_PER_STATEMENT runs (joined to `unnest` of their
+    bounds, each run an index range scan): with random external ids a week's new rows cut the lines into
+    thousands of short runs, and a statement per run would cost a round trip each. Elsewhere, a statement
+    per run.
+    """
+
+    RUNS_PER_STATEMENT = 500
 
     def __init__(self, *, source_id: int, target_id: int) -> None:
         self.source_id, self.target_id = source_id, target_id
         self.start = self.target = self.length = 0
-        self.copied = 0
-        self.statements = 0
+        self.pending: list[tuple[int, int, int]] = []  # (first source position, end, shift to the target)
+        self.copied = self.runs = self.statements = 0
 
     def add(self, *, source: int, target: int) -> None:
         if self.length and source == self.start + self.length and target == self.target + self.length:
             self.length += 1
         else:
-            self.flush()
+            self._close_run()
             self.start, self.target, self.length = source, target, 1
         self.copied += 1
 
     def is_one_whole_copy(self) -> bool:
-        return self.statements == 0 and self.start == 0 and self.target == 0
+        """Nothing but one run from position 0 to position 0 (not written yet)."""
+        return not self.runs and self.start == 0 and self.target == 0
 
     def flush(self) -> None:
-        if not self.length:
-            return
+        self._close_run()
+        self._execute()
+
+    def _close_run(self) -> None:
+        if self.length:
+            self.pending.append((self.start, self.start + self.length, self.target - self.start))
+            self.runs += 1
+            self.length = 0
+        if len(self.pending) >= self.RUNS_PER_STATEMENT:
+            self._execute()
+
+    def _execute(self) -> None:
         table = DatasetRow._meta.db_table
+        columns = "version_id, position, external_id, split, line, source_digest, rubric_version"
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (version_id, position, external_id, split, line, source_digest, rubric_version) "
-                f"SELECT %s, position + %s, external_id, split, line, source_digest, rubric_version FROM {table} "
-                "WHERE version_id = %s AND position >= %s AND position < %s",
-                [self.target_id, self.target - self.start, self.source_id, self.start, self.start + self.length],
-            )
-        self.statements += 1
-        self.length = 0
+            if connection.vendor == "postgresql" and self.pending:
+                starts, stops, shifts = zip(*self.pending, strict=True)
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT %s, old.position + run.shift, old.external_id, "
+                    "old.split, old.line, old.source_digest, old.rubric_version "
+                    "FROM unnest(%s::integer[], %s::integer[], %s::integer[]) AS run (start, stop, shift) "
+                    f"JOIN {table} old ON old.version_id = %s AND old.position >= run.start "
+                    "AND old.position < run.stop",
+                    [self.target_id, list(starts), list(stops), list(shifts), self.source_id],
+                )
+                self.statements += 1
+            else:
+                for start, stop, shift in self.pending:
+                    cursor.execute(
+                        f"INSERT INTO {table} ({columns}) SELECT %s, position + %s, external_id, split, line, "
+                        f"source_digest, rubric_version FROM {table} "
+                        "WHERE version_id = %s AND position >= %s AND position < %s",
+                        [self.target_id, shift, self.source_id, start, stop],
+                    )
+                    self.statements += 1
+        self.pending = []
 
 
 def _read_back(version_id: int, row_count: int) -> dict[str, Any]:

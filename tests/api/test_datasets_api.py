@@ -464,11 +464,11 @@ def test_a_signed_in_engineer_lead_or_admin_asks_for_a_build(
     assert dataset.build_requested_at is not None
 
 
-def test_a_full_build_is_asked_for_in_the_body_and_a_bad_value_is_a_400(client, project, dataset):
+def test_a_full_build_is_asked_for_by_a_parameter_and_a_bad_value_is_a_400(client, project, dataset):
     client.force_login(_member(project, "enzo", "engineer"))
 
-    assert client.post(f"{EVAL}/build", {"full": True}, content_type="application/json").status_code == 202
-    refused = client.post(f"{EVAL}/build", {"full": "sometimes"}, content_type="application/json")
+    assert client.post(f"{EVAL}/build?full=true").status_code == 202
+    refused = client.post(f"{EVAL}/build?full=sometimes")
 
     assert refused.status_code == 400 and "full" in json.dumps(refused.json())
     assert [message.kwargs for message in enqueued("labeling.build_dataset")] == [{"full": True}]

@@ -76,9 +76,10 @@ def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(p
         second = build_version(dataset_id=dataset.pk)
 
     assert (second.number, second.row_count, second.rows_copied) == (2, 15, 10)
-    # out-00000..02 | out-00003 built | 04..06 | out-00007 built | 08..11, then three new rows built: 3 runs.
+    # out-00000..02 | out-00003 built | 04..06 | out-00007 built | 08..11, then three new rows built: three runs
+    # of copied lines, copied by one statement.
     copies = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
-    assert len(copies) == 3
+    assert len(copies) == 1 and "unnest" in copies[0]
     assert _row(second, "out-00003")["expected_output"] == "It ships on Monday."
     assert _row(second, "out-00007")["label"]["helpful"] == {"value": 3.0, "method": "median"}
     _assert_same_as_full_build(second, twin)
@@ -219,4 +220,23 @@ def test_a_failed_or_withdrawn_predecessor_means_a_build_from_scratch(project, s
     version = build_version(dataset_id=dataset.pk)
 
     assert (version.number, version.row_count, version.rows_copied) == (3, 5, 0)
+    _assert_same_as_full_build(version, twin)
+
+
+def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, monkeypatch):
+    from labeling.services import datasets
+
+    items = label_outputs(project, 9)
+    dataset, twin = _twins(project)
+    for item in items[2::3]:  # out-00002, 05, 08 change: runs 0-1, 3-4, 6-7
+        label = Label.objects.filter(item=item).order_by("pk").first()
+        submit_label(expert=label.expert, item=item, rubric=label.rubric, answers={"correct": True, "helpful": 3})
+        resolve_item(item_id=item.pk)
+    monkeypatch.setattr(datasets._CopyRuns, "RUNS_PER_STATEMENT", 2)
+
+    with CaptureQueriesContext(connection) as queries:
+        version = build_version(dataset_id=dataset.pk)
+
+    copies = [q for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
+    assert (version.rows_copied, len(copies)) == (6, 2)
     _assert_same_as_full_build(version, twin)
