@@ -2,9 +2,11 @@
 
 A build runs in two steps. First, under the dataset's row lock, it claims a version number and marks
 it `building` (at most one per dataset; a redelivered task finds it and carries on). Then, in one
-transaction, it writes every row, hashing the canonical JSONL as it goes, and flips the version to
+transaction, it writes every row and the SHA-256 of the canonical JSONL, and flips the version to
 `ready`: a killed worker rolls the whole step back, so a version is never seen ready before it is
-complete. When the rows hash to the same checksum as the last ready version, nothing changed: the
+complete. Rows whose sources did not change since the version before (same definition, same source
+digest) are copied from it inside the database rather than built again; the bytes are those of a build
+from scratch. When the rows hash to the same checksum as the last ready version, nothing changed: the
 claimed number is released and no version is made. See README.md beside this file.
 """
 
