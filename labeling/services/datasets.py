@@ -315,9 +315,9 @@ def _write_incremental(version_id: int, maker: "_RowMaker", predecessor: Dataset
     return the version's fields as `_write_rows` does, plus `rows_copied`.
 
     Rows are walked in canonical order; a line to copy extends the current run of consecutive positions,
-    and runs are copied by `INSERT … SELECT` inside the database (`_CopyRuns`). Only new or changed rows are
-    built (their columns fetched per chunk). The checksum and figures are then read back from the stored rows in order,
-    so they are those of the bytes stored, exactly what a build from scratch hashes.
+    and runs are copied by `INSERT … SELECT` inside the database (`_CopyRuns`). Only new or changed rows
+    are built (their columns fetched per chunk). The checksum and figures are then read back from the
+    stored rows in order, so they are those of the bytes stored: what a build from scratch hashes.
     """
     positions = dict(
         DatasetRow.objects.filter(version=predecessor)
