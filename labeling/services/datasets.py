@@ -221,7 +221,11 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
 @cache
 def _row_code() -> str:
     """The SHA-256 of the code and encoder that shape a row: a deploy that changes them changes every
-    definition, so its first build starts from scratch and no copied line keeps an old format."""
+    definition, so its first build starts from scratch and no copied line keeps an old format.
+
+    Computed once when the module is imported (see its end): `inspect.getsource` reads the file by the
+    line numbers of the loaded code, which are wrong once the file has been edited under the process.
+    """
     shaping = (_selected_keys, _RowMaker, _row, _messages, split_of, _pseudonym, rules_gold)
     source = "".join(inspect.getsource(part) for part in shaping)
     return hashlib.sha256(f"{source}{_encoder.order}{msgspec.__version__}".encode()).hexdigest()
@@ -711,3 +715,6 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict[str, list[
             changed.append(external_id)
     removed = sorted(set(before) - after_ids)
     return {"added": sorted(added), "removed": removed, "changed": sorted(changed)}
+
+
+_row_code()  # now, while the file on disk is the code this process runs
