@@ -585,7 +585,7 @@ def counts(conn: psycopg.Connection, project_id: int, week: date) -> dict:
 
 STEP_MODULES = {
     "labeling.services.resolution": ("resolve_stale_items", "_resolve_chunk"),
-    "labeling.services.datasets": ("build_version", "_fill", "dataset_rows"),
+    "labeling.services.datasets": ("build_version", "_fill", "_write_rows", "_write_incremental", "_read_back"),
     "labeling.services.metrics": ("refresh_week_metrics",),
     "labeling.services.retention": ("refresh_retention", "activity_weeks", "user_verdicts"),
     "labeling.services.cycles": (
@@ -787,7 +787,8 @@ def check_close(database: str, setup: dict) -> tuple[list[str], dict]:
         if unresolved:
             problems.append(f"{unresolved} complete items of the week without a gold answer")
         versions = conn.execute(
-            "SELECT number, row_count, status, sha256 FROM labeling_datasetversion ORDER BY number DESC LIMIT 1"
+            "SELECT number, row_count, status, sha256, rows_copied FROM labeling_datasetversion"
+            " ORDER BY number DESC LIMIT 1"
         ).fetchone()
         if versions is None or versions[0] != setup["counts"]["dataset_versions"] + 1 or versions[2] != "ready":
             problems.append(f"no new ready dataset version: {versions}")
@@ -804,6 +805,7 @@ def check_close(database: str, setup: dict) -> tuple[list[str], dict]:
             "dataset_version": versions[0] if versions else None,
             "dataset_rows": versions[1] if versions else None,
             "dataset_sha256": versions[3] if versions else None,
+            "dataset_rows_copied": versions[4] if versions else None,
             "metric_rows": metric_rows,
             "retention_cells": one("SELECT count(*) FROM labeling_retentioncell WHERE project_id = %s", project_id),
             "report_kb": round(len(json.dumps(report)) / 1024, 1),

@@ -44,11 +44,11 @@ def resolve_item(item_id: int) -> str | None:
 
 
 @shared_task(name="labeling.build_dataset", acks_late=True, time_limit=3600, soft_time_limit=3500)
-def build_dataset(dataset_id: int) -> int | None:
+def build_dataset(dataset_id: int, full: bool = False) -> int | None:
     """Build the dataset's next version (idempotent: a twin or redelivered task finishes the same one)."""
     from labeling.services.datasets import build_version
 
-    version = build_version(dataset_id=dataset_id)
+    version = build_version(dataset_id=dataset_id, full=full)
     return version.number if version else None
 
 

@@ -109,5 +109,14 @@ class DiffOut(serializers.Serializer):
         }
 
 
+class BuildQuery(serializers.Serializer):
+    full = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Build every row from scratch; by default the unchanged rows of the last version are copied "
+        "(the bytes are the same either way).",
+    )
+
+
 class BuildOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["requested"])

@@ -20,6 +20,7 @@ from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.permissions import CanReadOrSignedIn, IsSignedIn
 from api.serializers.datasets import (
     BuildOut,
+    BuildQuery,
     DatasetOut,
     DiffOut,
     DiffQuery,
@@ -244,14 +245,19 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         operation_id="build_dataset",
         summary="Build a new version now (signed-in engineers, leads and admins)",
         description="A worker builds it; no version is made when nothing changed since the last one.",
+        parameters=[BuildQuery],
         request=None,
         responses={
             202: BuildOut,
+            400: ErrorsOut,
             401: _READ_ERRORS[401],
             403: OpenApiResponse(ErrorsOut, description="An API key, or no CSRF token."),
             404: _UNKNOWN,
         },
     )
     def post(self, request, *args, **kwargs):
-        request_build(dataset=self.dataset, actor=request.user)
+        dataset = self.dataset  # who may see it first: a 404 before any 400
+        query = BuildQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        request_build(dataset=dataset, actor=request.user, full=query.validated_data["full"])
         return Response(BuildOut({"status": "requested"}).data, status=status.HTTP_202_ACCEPTED)

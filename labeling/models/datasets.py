@@ -55,7 +55,10 @@ class DatasetVersion(models.Model):
     """A frozen snapshot: rows never change once the version is ready.
 
     `sha256` is the SHA-256 of the canonical JSONL (the rows' lines, each ending in a newline, in
-    order); it is also the strong ETag of every download of the version."""
+    order); it is also the strong ETag of every download of the version. `definition_sha256` is the
+    fingerprint of the dataset definition it was built from (`services.datasets.definition_fingerprint`):
+    the next build copies this version's unchanged rows only when its definition has the same one.
+    `rows_copied` counts the rows copied from the version before (0 for a build from scratch)."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -64,6 +67,8 @@ class DatasetVersion(models.Model):
     split_counts = models.JSONField(default=dict)
     sha256 = models.CharField(max_length=64, blank=True)
     rubric_versions = models.JSONField(default=list)
+    definition_sha256 = models.CharField(max_length=64, blank=True)
+    rows_copied = models.PositiveIntegerField(default=0)
     cycle_week = models.DateField(null=True, blank=True, help_text="The cycle week it was built in.")
     created_at = models.DateTimeField(auto_now_add=True)
     built_at = models.DateTimeField(null=True, blank=True)
@@ -87,13 +92,20 @@ class DatasetVersion(models.Model):
 
 
 class DatasetRow(models.Model):
-    """One row of a version, stored as its canonical JSON line: downloads stream these as they are."""
+    """One row of a version, stored as its canonical JSON line: downloads stream these as they are.
+
+    `source_digest` fingerprints what the line was made from (the item, its labels, its gold answer and
+    its output; see `services.datasets`): a later build whose row has the same digest copies the line
+    instead of building it. Empty on rows stored before digests existed (never matched)."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="rows")
     position = models.PositiveIntegerField()
     external_id = models.CharField(max_length=200)
     split = models.CharField(max_length=32)
     line = models.TextField()
+    source_digest = models.CharField(max_length=32, blank=True, default="")
+    # The line's `rubric_version`, so that a copy need not decode the line to know the version's figures.
+    rubric_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "position"], name="dataset_row_unique_position")]

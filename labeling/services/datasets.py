@@ -2,23 +2,27 @@
 
 A build runs in two steps. First, under the dataset's row lock, it claims a version number and marks
 it `building` (at most one per dataset; a redelivered task finds it and carries on). Then, in one
-transaction, it writes every row, hashing the canonical JSONL as it goes, and flips the version to
+transaction, it writes every row and the SHA-256 of the canonical JSONL, and flips the version to
 `ready`: a killed worker rolls the whole step back, so a version is never seen ready before it is
-complete. When the rows hash to the same checksum as the last ready version, nothing changed: the
+complete. Rows whose sources did not change since the version before (same definition, same source
+digest) are copied from it inside the database rather than built again; the bytes are those of a build
+from scratch. When the rows hash to the same checksum as the last ready version, nothing changed: the
 claimed number is released and no version is made. See README.md beside this file.
 """
 
 import hashlib
+import inspect
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import cache
 from itertools import batched
 from typing import Any
 
 import msgspec
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, OuterRef, Subquery, TextField
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Count, F, Max, OuterRef, StringAgg, Subquery, TextField, Value
+from django.db.models.functions import MD5, Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
@@ -123,24 +127,36 @@ def split_of(external_id: str, splits: dict[str, int]) -> str:
 
 
 @transaction.atomic
-def request_build(*, dataset: Dataset, actor=None) -> None:
-    """Ask a worker to build a new version (through the outbox: sent once this transaction commits)."""
+def request_build(*, dataset: Dataset, actor=None, full: bool = False) -> None:
+    """Ask a worker to build a new version (through the outbox: sent once this transaction commits); `full`
+    builds every row from scratch instead of copying the unchanged rows of the version before."""
+    details = {"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name}
     AuditEvent.objects.create(
         project_id=dataset.project_id,
         actor=audit_actor(actor),
         action="dataset.build_requested",
-        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name},
+        details={**details, "full": True} if full else details,
     )
     Dataset.objects.filter(pk=dataset.pk).update(build_requested_at=timezone.now(), build_error="")
-    outbox.enqueue(task="labeling.build_dataset", args=[dataset.pk], dedupe_key=work_key("build_dataset", dataset.pk))
+    outbox.enqueue(
+        task="labeling.build_dataset",
+        args=[dataset.pk],
+        kwargs={"full": True} if full else None,
+        # A full build asked while an incremental one waits is not the same work: it gets its own key.
+        dedupe_key=work_key("build_dataset", dataset.pk, *(["full"] if full else [])),
+    )
 
 
 class _Unchanged(Exception):
     """The selection hashes to the last version's checksum: roll the rows back."""
 
 
-def build_version(*, dataset_id: int) -> DatasetVersion | None:
-    """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash."""
+def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | None:
+    """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash.
+
+    The rows of the version before are copied where nothing they were made from changed (see `_fill`);
+    `full=True` builds every row from scratch. Either way the bytes are the same.
+    """
     version = _claim_build(dataset_id)
     if version is None:
         return None
@@ -149,7 +165,7 @@ def build_version(*, dataset_id: int) -> DatasetVersion | None:
             version = DatasetVersion.objects.select_for_update().filter(pk=version.pk).first()
             if version is None or version.status != VersionStatus.BUILDING:
                 return version  # a twin delivery finished it, or found nothing had changed
-            _fill(version)
+            _fill(version, full=full)
     except _Unchanged:
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.BUILDING).delete()
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
@@ -174,26 +190,74 @@ def _claim_build(dataset_id: int) -> DatasetVersion | None:
     return DatasetVersion.objects.create(dataset=dataset, number=last + 1, status=VersionStatus.BUILDING)
 
 
-def _fill(version: DatasetVersion) -> None:
+def _fill(version: DatasetVersion, *, full: bool) -> None:
+    """Write the version's rows and figures: incrementally on top of the version before when it is ready and
+    was built from the same definition, else (or with `full`) every row from scratch."""
     dataset = Dataset.objects.select_related("project").get(pk=version.dataset_id)
     DatasetRow.objects.filter(version=version).delete()
-    rows = ((row["id"], row["split"], _encoder.encode(row), row["rubric_version"]) for row in dataset_rows(dataset))
-    written = _write_rows(version.pk, rows)
+    definition = definition_fingerprint(dataset)
+    predecessor = dataset.versions.exclude(pk=version.pk).order_by("-number").first()
+    incremental = (
+        not full
+        and predecessor is not None
+        and predecessor.status == VersionStatus.READY
+        and predecessor.definition_sha256 == definition
+    )
+    maker = _RowMaker(dataset)
+    if incremental:
+        written = _write_incremental(version.pk, maker, predecessor)
+    else:
+        written = _write_rows(version.pk, maker.rows(_selected_keys(dataset)))
     previous = dataset.versions.ready().order_by("-number").first()
     if previous and previous.sha256 == written["sha256"]:
         raise _Unchanged
     for name, value in written.items():
         setattr(version, name, value)
-    version.status = VersionStatus.READY
+    version.status, version.definition_sha256 = VersionStatus.READY, definition
     version.cycle_week, version.built_at = cycle_week(dataset.project, timezone.now()), timezone.now()
     version.save()
+
+
+@cache
+def _row_code() -> str:
+    """The SHA-256 of the code and encoder that shape a row: a deploy that changes them changes every
+    definition, so its first build starts from scratch and no copied line keeps an old format.
+
+    Computed once when the module is imported (see its end): `inspect.getsource` reads the file by the
+    line numbers of the loaded code, which are wrong once the file has been edited under the process.
+    """
+    shaping = (_selected_keys, _RowMaker, _row, _messages, split_of, _pseudonym, rules_gold)
+    source = "".join(inspect.getsource(part) for part in shaping)
+    return hashlib.sha256(f"{source}{_encoder.order}{msgspec.__version__}".encode()).hexdigest()
+
+
+def definition_fingerprint(dataset: Dataset) -> str:
+    """The SHA-256 of what decides a version's bytes besides each row's own sources (`_selected_keys`).
+
+    It covers the definition (project, queues, question keys, only_resolved, filters, splits), the server's
+    secret (through an annotator pseudonym: a new SECRET_KEY renames every annotator), and the code and
+    encoder that shape a row (`_row_code`). Rubrics are left out: a published rubric is never edited, and a
+    label's rubric is part of its row's source digest.
+    """
+    definition = {
+        "code": _row_code(),
+        "project": dataset.project_id,
+        "queues": sorted(dataset.queues.values_list("pk", flat=True)),
+        "questions": sorted(set(dataset.questions or [])),
+        "only_resolved": dataset.only_resolved,
+        "filters": dataset.filters or {},
+        "splits": dataset.splits,
+        "annotators": _pseudonym(dataset.project_id, 0),
+    }
+    return hashlib.sha256(_encoder.encode(definition)).hexdigest()
 
 
 @transaction.atomic
 def copy_version_without(*, version: DatasetVersion, external_ids: set[str]) -> DatasetVersion:
     """Make the dataset's next version: a ready copy of `version`, in order, without the rows of these outputs.
 
-    The caller holds the dataset's row lock, so no build claims the number meanwhile (erasure does).
+    The caller holds the dataset's row lock, so no build claims the number meanwhile (erasure does). The copy
+    keeps the definition fingerprint and the rows' source digests, so the next build can start from it.
     """
     last = version.dataset.versions.order_by("-number").values_list("number", flat=True).first()
     successor = DatasetVersion.objects.create(
@@ -202,52 +266,190 @@ def copy_version_without(*, version: DatasetVersion, external_ids: set[str]) -> 
         status=VersionStatus.READY,
         cycle_week=version.cycle_week,
         built_at=timezone.now(),
+        definition_sha256=version.definition_sha256,
     )
     kept = (
         DatasetRow.objects.filter(version=version)
         .exclude(external_id__in=external_ids)
         .order_by("position")
-        .values_list("external_id", "split", "line")
+        .values_list("external_id", "split", "line", "rubric_version", "source_digest")
     )
     rows = (
-        (external_id, split, line.encode(), _decode(line)["rubric_version"])
-        for external_id, split, line in kept.iterator(chunk_size=ROW_CHUNK)
+        (external_id, split, line.encode(), _decode(line)["rubric_version"] if rubric is None else rubric, digest)
+        for external_id, split, line, rubric, digest in kept.iterator(chunk_size=ROW_CHUNK)
     )
-    DatasetVersion.objects.filter(pk=successor.pk).update(**_write_rows(successor.pk, rows))
+    written = _write_rows(successor.pk, rows)
+    DatasetVersion.objects.filter(pk=successor.pk).update(**written, rows_copied=written["row_count"])
     return successor
 
 
-def _write_rows(version_id: int, rows: Iterable[tuple[str, str, bytes, int]]) -> dict[str, Any]:
-    """Store (external_id, split, JSONL line, rubric version) rows as the version's, in order, and return the
-    fields of the version they decide: `sha256` (of the JSONL file), `row_count`, `split_counts`, `rubric_versions`.
+# (external_id, split, JSONL line, rubric version, source digest): a row as it is stored.
+type StoredRow = tuple[str, str, bytes, int, str]
+
+
+def _write_rows(version_id: int, rows: Iterable[StoredRow]) -> dict[str, Any]:
+    """Store rows as the version's, in order, and return the fields of the version they decide: `sha256`
+    (of the JSONL file), `row_count`, `split_counts`, `rubric_versions`.
     """
     digest, splits, rubric_versions, position = hashlib.sha256(), Counter(), set(), 0
     for chunk in batched(rows, ROW_CHUNK):
         stored = []
-        for external_id, split, line, rubric_version in chunk:
+        for external_id, split, line, rubric_version, source_digest in chunk:
             digest.update(line)
             digest.update(b"\n")
             splits[split] += 1
             rubric_versions.add(rubric_version)
-            stored.append((version_id, position, external_id, split, line.decode()))
+            stored.append((version_id, position, external_id, split, line.decode(), source_digest, rubric_version))
             position += 1
         _copy_rows(stored)
+    return _figures(digest, position, splits, rubric_versions)
+
+
+def _figures(digest, row_count: int, splits: Counter, rubric_versions: set[int]) -> dict[str, Any]:
     return {
         "sha256": digest.hexdigest(),
-        "row_count": position,
+        "row_count": row_count,
         "split_counts": dict(sorted(splits.items())),
         "rubric_versions": sorted(rubric_versions),
     }
 
 
-def _copy_rows(rows: list[tuple[int, int, str, str, str]]) -> None:
-    """Store (version, position, external_id, split, line) rows: COPY on PostgreSQL, an INSERT elsewhere.
+def _write_incremental(version_id: int, maker: "_RowMaker", predecessor: DatasetVersion) -> dict[str, Any]:
+    """Store the version's rows, copying each line of `predecessor` whose source digest is unchanged, and
+    return the version's fields as `_write_rows` does, plus `rows_copied`.
+
+    Rows are walked in canonical order; a line to copy extends the current run of consecutive positions,
+    and runs are copied by `INSERT … SELECT` inside the database (`_CopyRuns`). Only new or changed rows
+    are built (their columns fetched per chunk). The checksum and figures are then read back from the
+    stored rows in order, so they are those of the bytes stored: what a build from scratch hashes.
+    """
+    positions = dict(
+        DatasetRow.objects.filter(version=predecessor)
+        .exclude(source_digest="")
+        .values_list("source_digest", "position")
+        .iterator(chunk_size=ROW_CHUNK * 5)
+    )
+    runs = _CopyRuns(source_id=predecessor.pk, target_id=version_id)
+    position = 0
+    for chunk in batched(_selected_keys(maker.dataset), ROW_CHUNK):
+        built = {row[0]: row for row in maker.rows(key for key in chunk if key[2] not in positions)}
+        stored = []
+        for _, external_id, digest in chunk:
+            source = positions.get(digest)
+            if source is not None:
+                runs.add(source=source, target=position)
+            elif external_id in built:  # else left out by the tags filter
+                _, split, line, rubric_version, _ = built[external_id]
+                stored.append((version_id, position, external_id, split, line.decode(), digest, rubric_version))
+            else:
+                continue
+            position += 1
+        _copy_rows(stored)
+    if runs.copied == predecessor.row_count == position and runs.is_one_whole_copy():
+        raise _Unchanged  # the very lines of the version before, in its order: nothing to write
+    runs.flush()
+    return {**_read_back(version_id, position), "rows_copied": runs.copied}
+
+
+class _CopyRuns:
+    """Runs of consecutive lines copied from one version to another, copied inside the database.
+
+    On PostgreSQL one `INSERT … SELECT` copies up to RUNS_PER_STATEMENT runs (joined to `unnest` of their
+    bounds, each run an index range scan): with random external ids a week's new rows cut the lines into
+    thousands of short runs, and a statement per run would cost a round trip each. Elsewhere, a statement
+    per run.
+    """
+
+    RUNS_PER_STATEMENT = 500
+
+    def __init__(self, *, source_id: int, target_id: int) -> None:
+        self.source_id, self.target_id = source_id, target_id
+        self.start = self.target = self.length = 0
+        self.pending: list[tuple[int, int, int]] = []  # (first source position, end, shift to the target)
+        self.copied = self.runs = self.statements = 0
+
+    def add(self, *, source: int, target: int) -> None:
+        if self.length and source == self.start + self.length and target == self.target + self.length:
+            self.length += 1
+        else:
+            self._close_run()
+            self.start, self.target, self.length = source, target, 1
+        self.copied += 1
+
+    def is_one_whole_copy(self) -> bool:
+        """Nothing but one run from position 0 to position 0 (not written yet)."""
+        return not self.runs and self.start == 0 and self.target == 0
+
+    def flush(self) -> None:
+        self._close_run()
+        self._execute()
+
+    def _close_run(self) -> None:
+        if self.length:
+            self.pending.append((self.start, self.start + self.length, self.target - self.start))
+            self.runs += 1
+            self.length = 0
+        if len(self.pending) >= self.RUNS_PER_STATEMENT:
+            self._execute()
+
+    def _execute(self) -> None:
+        table = DatasetRow._meta.db_table
+        columns = "version_id, position, external_id, split, line, source_digest, rubric_version"
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql" and self.pending:
+                starts, stops, shifts = zip(*self.pending, strict=True)
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT %s, old.position + run.shift, old.external_id, "
+                    "old.split, old.line, old.source_digest, old.rubric_version "
+                    "FROM unnest(%s::integer[], %s::integer[], %s::integer[]) AS run (start, stop, shift) "
+                    f"JOIN {table} old ON old.version_id = %s AND old.position >= run.start "
+                    "AND old.position < run.stop",
+                    [self.target_id, list(starts), list(stops), list(shifts), self.source_id],
+                )
+                self.statements += 1
+            else:
+                for start, stop, shift in self.pending:
+                    cursor.execute(
+                        f"INSERT INTO {table} ({columns}) SELECT %s, position + %s, external_id, split, line, "
+                        f"source_digest, rubric_version FROM {table} "
+                        "WHERE version_id = %s AND position >= %s AND position < %s",
+                        [self.target_id, shift, self.source_id, start, stop],
+                    )
+                    self.statements += 1
+        self.pending = []
+
+
+def _read_back(version_id: int, row_count: int) -> dict[str, Any]:
+    """The version's figures from its stored rows, read in order: the checksum hashes every stored byte."""
+    digest, splits, rubric_versions, seen = hashlib.sha256(), Counter(), set(), 0
+    rows = (
+        DatasetRow.objects.filter(version_id=version_id)
+        .order_by("position")
+        .values_list("split", "rubric_version", "line")
+        .iterator(chunk_size=ROW_CHUNK * 5)
+    )
+    for split, rubric_version, line in rows:
+        digest.update(line.encode())
+        digest.update(b"\n")
+        splits[split] += 1
+        rubric_versions.add(rubric_version)
+        seen += 1
+    if seen != row_count:
+        raise DomainError(f"The version holds {seen} rows where {row_count} were written.")
+    return _figures(digest, seen, splits, rubric_versions)
+
+
+def _copy_rows(rows: list[tuple[int, int, str, str, str, str, int]]) -> None:
+    """Store (version, position, external_id, split, line, source digest, rubric version) rows: COPY on
+    PostgreSQL, an INSERT elsewhere.
 
     COPY runs inside the build's transaction, so a killed build still leaves nothing behind; it spares
     the ORM's instances and its text-quoted array parameters, which were half of a big build's time.
     """
+    if not rows:
+        return
     if connection.vendor == "postgresql":
-        columns = "version_id, position, external_id, split, line"
+        columns = "version_id, position, external_id, split, line, source_digest, rubric_version"
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {DatasetRow._meta.db_table} ({columns}) FROM STDIN") as copy,
@@ -256,16 +458,24 @@ def _copy_rows(rows: list[tuple[int, int, str, str, str]]) -> None:
                 copy.write_row(row)
         return
     DatasetRow.objects.bulk_create(
-        DatasetRow(version_id=version_id, position=position, external_id=external_id, split=split, line=line)
-        for version_id, position, external_id, split, line in rows
+        DatasetRow(
+            version_id=version_id,
+            position=position,
+            external_id=external_id,
+            split=split,
+            line=line,
+            source_digest=source_digest,
+            rubric_version=rubric_version,
+        )
+        for version_id, position, external_id, split, line, source_digest, rubric_version in rows
     )
 
 
 # Reading the selection as tuples (JSON columns as text, decoded by msgspec) rather than model instances
 # keeps a 70,000-row build at a third of the time: see bench/README.md, "W4 weekly close".
 _ITEM_FIELDS = (
-    "pk", "output__external_id", "input_text", "output_text", "metadata_text", "tags_text",
-    "output__model", "output__occurred_at", "automatic_text", "adjudicated_text",
+    "pk", "input_text", "output_text", "metadata_text", "tags_text", "output__model", "output__occurred_at",
+    "automatic_text", "adjudicated_text",
 )  # fmt: skip
 _decode = msgspec.json.decode
 
@@ -279,8 +489,7 @@ def _json(text: str | None) -> Any:
 
 
 def _selected_items(dataset: Dataset):
-    """The complete items the dataset takes, as tuples of _ITEM_FIELDS, ordered by external_id; of two
-    items of one output (two queues), the one with the most labels first."""
+    """The complete items the dataset takes (before the tags filter, which reads each output's tags)."""
     items = Item.objects.filter(project_id=dataset.project_id, status=ItemStatus.COMPLETE)
     queue_ids = list(dataset.queues.values_list("pk", flat=True))
     if queue_ids:
@@ -292,71 +501,144 @@ def _selected_items(dataset: Dataset):
         items = items.filter(output__occurred_at__gte=filters["since"])
     if filters.get("until"):
         items = items.filter(output__occurred_at__lt=filters["until"])
-    # A correlated count probes the label index per item; Count("labels") would sort the whole join.
-    label_count = Label.objects.filter(item=OuterRef("pk")).order_by().values("item").annotate(n=Count("pk"))
-    return (
-        items.annotate(
-            label_count=Coalesce(Subquery(label_count.values("n")), 0),
-            input_text=_as_text("output__input"),
-            output_text=_as_text("output__output"),
-            metadata_text=_as_text("output__metadata"),
-            tags_text=_as_text("output__tags"),
-            automatic_text=_as_text("resolution__automatic"),
-            adjudicated_text=_as_text("resolution__adjudicated"),
-        )
-        .order_by("output__external_id", "-label_count", "pk")
-        .values_list(*_ITEM_FIELDS)
+    return items
+
+
+def _as_key_text(*fields: str) -> list:
+    """The fields as text, separated by "|" (a NULL is an empty field)."""
+    parts = []
+    for field in fields:
+        parts += [Coalesce(_as_text(field), _text("")), _text("|")]
+    return parts[:-1]
+
+
+def _text(value: str) -> Value:
+    return Value(value, output_field=TextField())
+
+
+def _selected_keys(dataset: Dataset) -> Iterator[tuple[int, str, str]]:
+    """(item pk, external_id, source digest) of each row, in canonical order: by external_id; of two items of
+    one output (two queues), the one with the most labels speaks for it.
+
+    The cursor selects and sorts keys only; the JSON columns are fetched per chunk by `_RowMaker` (sorting
+    items with their JSON made a sort on disk past ~70,000 rows). The source digest is the MD5 of what a
+    row's bytes are made from besides the definition, read from keys and timestamps without the JSON:
+      - the item (which of an output's items speaks for it) and its output; the output's redaction version
+        (redaction rewrites input, output and metadata) and its feedback time (feedback under redaction
+        rules adds counts to metadata); an output's other fields are never changed after ingest;
+      - each label's id, expert (the annotator pseudonym), rubric (the rubric version and questions: a
+        published rubric is never edited) and updated_at (set by every edit of its answers; labeled_at);
+      - the resolution's updated_at (set by every write of its automatic or adjudicated answers).
+    A digest that differs only ever costs a rebuilt row; one that stayed the same while the bytes changed
+    would be a wrong copy, hence every writer of these sources sets one of the fields above.
+    """
+    # Correlated subqueries probe the label index per item; Count("labels") would sort the whole join.
+    labels = Label.objects.filter(item=OuterRef("pk")).order_by().values("item")
+    label_count = labels.annotate(n=Count("pk")).values("n")
+    label_keys = labels.annotate(
+        keys=StringAgg(Concat(*_as_key_text("pk", "expert_id", "rubric_id", "updated_at")), _text(";"), order_by="pk")
+    ).values("keys")
+    source = Concat(
+        *_as_key_text("pk", "output_id", "output__redaction_version", "output__feedback_at", "resolution__updated_at"),
+        _text("|"),
+        Coalesce(Subquery(label_keys), _text("")),
     )
-
-
-def dataset_rows(dataset: Dataset) -> Iterator[dict[str, Any]]:
-    """The dataset's rows in canonical form, one per output, ordered by external_id."""
-    rubrics = {
-        pk: (version, questions)
-        for pk, version, questions in Rubric.objects.filter(project_id=dataset.project_id).values_list(
-            "pk", "version", "questions"
-        )
-    }
-    pseudonyms: dict[int, str] = {}
-    tags_any = set((dataset.filters or {}).get("tags_any") or [])
-    keys = set(dataset.questions or [])
+    keys = (
+        _selected_items(dataset)
+        .annotate(label_count=Coalesce(Subquery(label_count), 0), source_digest=MD5(source))
+        .order_by("output__external_id", "-label_count", "pk")
+        .values_list("pk", "output__external_id", "source_digest")
+    )
     seen = None
-    for chunk in batched(_selected_items(dataset).iterator(chunk_size=ROW_CHUNK), ROW_CHUNK):
+    for key in keys.iterator(chunk_size=ROW_CHUNK * 5):
+        if key[1] != seen:  # the same output in two queues: the item with the most labels speaks for it
+            seen = key[1]
+            yield key
+
+
+class _RowMaker:
+    """Builds the canonical rows of one dataset from keys, fetching their columns per chunk."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.rubrics = {
+            pk: (version, questions)
+            for pk, version, questions in Rubric.objects.filter(project_id=dataset.project_id).values_list(
+                "pk", "version", "questions"
+            )
+        }
+        self.pseudonyms: dict[int, str] = {}
+        self.tags_any = set((dataset.filters or {}).get("tags_any") or [])
+        self.keys = set(dataset.questions or [])
+
+    def rows(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[StoredRow]:
+        """The stored form of the rows of these keys (in their order), less those the tags filter leaves out."""
+        for chunk in batched(keys, ROW_CHUNK):
+            for key, row in self._rows_of_chunk(chunk):
+                yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2]
+
+    def dicts(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[dict[str, Any]]:
+        for chunk in batched(keys, ROW_CHUNK):
+            for _, row in self._rows_of_chunk(chunk):
+                yield row
+
+    def _rows_of_chunk(self, chunk: tuple[tuple[int, str, str], ...]) -> Iterator[tuple[tuple, dict[str, Any]]]:
+        item_ids = [item_id for item_id, _, _ in chunk]
+        columns = {
+            row[0]: row[1:]
+            for row in Item.objects.filter(pk__in=item_ids)
+            .annotate(
+                input_text=_as_text("output__input"),
+                output_text=_as_text("output__output"),
+                metadata_text=_as_text("output__metadata"),
+                tags_text=_as_text("output__tags"),
+                automatic_text=_as_text("resolution__automatic"),
+                adjudicated_text=_as_text("resolution__adjudicated"),
+            )
+            .values_list(*_ITEM_FIELDS)
+        }
         labels: dict[int, list[tuple]] = {}
         for item_id, expert_id, rubric_id, answers, updated_at in (
-            Label.objects.filter(item_id__in=[row[0] for row in chunk])
+            Label.objects.filter(item_id__in=item_ids)
             .order_by("pk")
             .annotate(answers_text=_as_text("answers"))
             .values_list("item_id", "expert_id", "rubric_id", "answers_text", "updated_at")
         ):
             labels.setdefault(item_id, []).append((expert_id, rubric_id, _decode(answers), updated_at))
-        for item_id, external_id, *json_columns, model, occurred_at, automatic, adjudicated in chunk:
-            if external_id == seen:
-                continue  # the same output in two queues: the item with the most labels speaks for it
-            seen = external_id
+        for key in chunk:
+            item_id, external_id, _ = key
+            *json_columns, model, occurred_at, automatic, adjudicated = columns[item_id]
             input_, output, metadata, tags = map(_json, json_columns)
-            if tags_any and not tags_any.intersection(tags or []):
+            if self.tags_any and not self.tags_any.intersection(tags or []):
                 continue
             for expert_id, *_ in labels[item_id]:
-                if expert_id not in pseudonyms:
-                    pseudonyms[expert_id] = _pseudonym(dataset.project_id, expert_id)
-            yield _row(
-                dataset,
-                keys=keys,
-                rubrics=rubrics,
-                pseudonyms=pseudonyms,
-                labels=labels[item_id],
-                external_id=external_id,
-                input_=input_,
-                output=output,
-                metadata=metadata,
-                tags=tags,
-                model=model,
-                occurred_at=occurred_at,
-                gold_entries=rules_gold.gold_entries(_json(automatic), _json(adjudicated))
-                if automatic is not None
-                else {},
+                if expert_id not in self.pseudonyms:
+                    self.pseudonyms[expert_id] = _pseudonym(self.dataset.project_id, expert_id)
+            yield (
+                key,
+                _row(
+                    self.dataset,
+                    keys=self.keys,
+                    rubrics=self.rubrics,
+                    pseudonyms=self.pseudonyms,
+                    labels=labels[item_id],
+                    external_id=external_id,
+                    input_=input_,
+                    output=output,
+                    metadata=metadata,
+                    tags=tags,
+                    model=model,
+                    occurred_at=occurred_at,
+                    gold_entries=rules_gold.gold_entries(_json(automatic), _json(adjudicated))
+                    if automatic is not None
+                    else {},
+                ),
             )
+
+
+def dataset_rows(dataset: Dataset) -> Iterator[dict[str, Any]]:
+    """The dataset's rows in canonical form, one per output, ordered by external_id (built from scratch)."""
+    return _RowMaker(dataset).dicts(_selected_keys(dataset))
 
 
 def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, input_, output, metadata, tags, model,
@@ -433,3 +715,6 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict[str, list[
             changed.append(external_id)
     removed = sorted(set(before) - after_ids)
     return {"added": sorted(added), "removed": removed, "changed": sorted(changed)}
+
+
+_row_code()  # now, while the file on disk is the code this process runs

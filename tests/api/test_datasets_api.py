@@ -464,6 +464,16 @@ def test_a_signed_in_engineer_lead_or_admin_asks_for_a_build(
     assert dataset.build_requested_at is not None
 
 
+def test_a_full_build_is_asked_for_by_a_parameter_and_a_bad_value_is_a_400(client, project, dataset):
+    client.force_login(_member(project, "enzo", "engineer"))
+
+    assert client.post(f"{EVAL}/build?full=true").status_code == 202
+    refused = client.post(f"{EVAL}/build?full=sometimes")
+
+    assert refused.status_code == 400 and "full" in json.dumps(refused.json())
+    assert [message.kwargs for message in enqueued("labeling.build_dataset")] == [{"full": True}]
+
+
 def test_a_build_needs_a_session_with_csrf_and_a_role(client, project, dataset, expert, full_key, other_project):
     assert client.post(f"{EVAL}/build").status_code == 401
     assert Api(client, full_key.secret).post(f"{EVAL}/build", {}).status_code == 403  # keys only read

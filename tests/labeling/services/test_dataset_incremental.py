@@ -1,0 +1,242 @@
+"""Incremental dataset versions: a build copies its predecessor's unchanged lines and writes only what changed,
+and its bytes are exactly those of a build from scratch.
+
+Every test keeps a twin dataset of the same definition that is always built with `full=True`, and compares
+the incremental version with the twin's newest version: the same lines in the same order, the same SHA-256
+(recomputed from the lines), the same split counts and rubric versions. `rows_copied` shows which path was
+taken, so a silent fallback to full builds fails.
+"""
+
+import hashlib
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from labeling.models import Dataset, DatasetVersion, Item, Label, VersionStatus
+from labeling.services.datasets import build_version, create_dataset, definition_fingerprint, request_build
+from labeling.services.labels import submit_label
+from labeling.services.privacy import erase_end_user
+from labeling.services.resolution import adjudicate, resolve_item
+from labeling.services.rubrics import publish_rubric
+from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.rubrics import QUESTIONS
+from tests.outbox import enqueued, run_as_worker
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="copies run as INSERT … SELECT on PostgreSQL")
+
+
+def _twins(project, **spec) -> tuple[Dataset, Dataset]:
+    """The dataset under test and its twin (same definition, another name), both with a first version."""
+    dataset = create_dataset(project=project, spec={"name": "Eval", **spec})
+    twin = create_dataset(project=project, spec={"name": "Eval from scratch", **spec})
+    build_version(dataset_id=dataset.pk)
+    build_version(dataset_id=twin.pk, full=True)
+    return dataset, twin
+
+
+def _lines(version: DatasetVersion) -> list[str]:
+    return list(version.rows.order_by("position").values_list("line", flat=True))
+
+
+def _assert_same_as_full_build(version: DatasetVersion, twin: Dataset) -> None:
+    """The version's bytes and figures are those of the twin's build from scratch (made now if anything changed)."""
+    built = build_version(dataset_id=twin.pk, full=True)
+    full = built or twin.versions.ready().order_by("-number").first()
+    assert full.rows_copied == 0
+    lines = _lines(version)
+    assert lines == _lines(full)
+    assert version.sha256 == hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
+    assert (version.sha256, version.row_count, version.split_counts, version.rubric_versions) == (
+        full.sha256,
+        full.row_count,
+        full.split_counts,
+        full.rubric_versions,
+    )
+    assert version.row_count == len(lines) and sum(version.split_counts.values()) == len(lines)
+
+
+def _row(version: DatasetVersion, external_id: str) -> dict:
+    return json.loads(version.rows.get(external_id=external_id).line)
+
+
+def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(project, lead):
+    items = label_outputs(project, 12)
+    dataset, twin = _twins(project)
+    first = dataset.versions.get()
+    assert (first.row_count, first.rows_copied) == (12, 0) and first.definition_sha256
+
+    adjudicate(lead=lead, item=items[3], answers={"correct": False, "fix": "It ships on Monday."})
+    edited = Label.objects.filter(item=items[7]).order_by("pk").first()
+    submit_label(expert=edited.expert, item=items[7], rubric=edited.rubric, answers={"correct": True, "helpful": 1})
+    resolve_item(item_id=items[7].pk)
+    label_outputs(project, 3)
+    with CaptureQueriesContext(connection) as queries:
+        second = build_version(dataset_id=dataset.pk)
+
+    assert (second.number, second.row_count, second.rows_copied) == (2, 15, 10)
+    # out-00000..02 | out-00003 built | 04..06 | out-00007 built | 08..11, then three new rows built: three runs
+    # of copied lines, copied by one statement.
+    copies = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
+    assert len(copies) == 1 and "unnest" in copies[0]
+    assert _row(second, "out-00003")["expected_output"] == "It ships on Monday."
+    assert _row(second, "out-00007")["label"]["helpful"] == {"value": 3.0, "method": "median"}
+    _assert_same_as_full_build(second, twin)
+
+
+def test_nothing_changed_makes_no_version_without_building_or_copying_a_row(project):
+    label_outputs(project, 6)
+    dataset, _ = _twins(project)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert build_version(dataset_id=dataset.pk) is None
+
+    assert not [q for q in queries.captured_queries if "INSERT INTO labeling_datasetrow" in q["sql"]]
+    assert not [q for q in queries.captured_queries if "COPY" in q["sql"]]
+    assert list(dataset.versions.values_list("number", flat=True)) == [1]
+
+
+def test_an_item_that_leaves_the_selection_is_removed_in_place(project):
+    """only_resolved: an edit that turns agreement into a tie takes the row out; its neighbours are copied."""
+    items = label_outputs(project, 8)
+    dataset, twin = _twins(project)
+
+    label = Label.objects.filter(item=items[4]).order_by("pk").last()
+    submit_label(expert=label.expert, item=items[4], rubric=label.rubric, answers=TIE[1])
+    resolve_item(item_id=items[4].pk)
+    second = build_version(dataset_id=dataset.pk)
+
+    assert (second.row_count, second.rows_copied) == (7, 7)
+    assert not second.rows.filter(external_id="out-00004").exists()
+    assert list(second.rows.order_by("position").values_list("position", flat=True)) == list(range(7))
+    _assert_same_as_full_build(second, twin)
+
+
+def test_a_new_rubric_version_is_built_into_the_rows_that_use_it(project):
+    items = label_outputs(project, 6)
+    dataset, twin = _twins(project)
+    rubric = publish_rubric(project=project, questions=[*QUESTIONS[:2], {**QUESTIONS[2], "required": True}])
+
+    for label in Label.objects.filter(item__in=items[:2]).order_by("pk"):
+        submit_label(expert=label.expert, item=label.item, rubric=rubric, answers={"correct": True, "tone": "friendly"})
+    for item in items[:2]:
+        resolve_item(item_id=item.pk)
+    label_outputs(project, 2, answers=({"correct": False, "tone": "curt"}, {"correct": False, "tone": "curt"}))
+    second = build_version(dataset_id=dataset.pk)
+
+    assert (second.row_count, second.rows_copied, second.rubric_versions) == (8, 4, [1, 2])
+    assert _row(second, "out-00000")["rubric_version"] == 2 and _row(second, "out-00005")["rubric_version"] == 1
+    assert _row(second, "out-00007")["label"]["tone"] == {"value": "curt", "method": "unanimous"}
+    _assert_same_as_full_build(second, twin)
+
+
+def test_the_output_with_two_items_is_spoken_for_by_the_one_with_more_labels(project):
+    """An output in a second queue: once that item has more labels, its row replaces the first one's."""
+    (item,) = label_outputs(project, 1, answers=({"correct": True, "helpful": 2},))
+    label_outputs(project, 3, answers=({"correct": True, "helpful": 2},))
+    dataset, twin = _twins(project)
+    second_queue = label_outputs(project, 1, queue="triple", answers=({"correct": False},) * 3)[0]
+    Item.objects.filter(pk=second_queue.pk).update(output=item.output)  # the same output, now in two queues
+
+    version = build_version(dataset_id=dataset.pk)
+
+    # out-00004 lost its item to out-00000, now told by three labels; out-00001..03 are copied.
+    assert (version.row_count, version.rows_copied) == (4, 3)
+    assert len(_row(version, "out-00000")["annotations"]) == 3
+    _assert_same_as_full_build(version, twin)
+
+
+def test_a_build_on_top_of_an_erasure_copy_matches_a_full_build(project):
+    label_outputs(project, 4, end_user_id="ana")
+    label_outputs(project, 6, end_user_id="bo")
+    dataset, twin = _twins(project)
+
+    erase_end_user(project=project, end_user_id="ana")
+    successor = dataset.versions.get(number=2)
+    assert successor.status == VersionStatus.READY and successor.rows_copied == 6
+    label_outputs(project, 2, end_user_id="bo", start=100)
+    third = build_version(dataset_id=dataset.pk)
+
+    assert (third.number, third.row_count, third.rows_copied) == (3, 8, 6)
+    assert dataset.versions.get(number=1).status == VersionStatus.WITHDRAWN
+    _assert_same_as_full_build(third, twin)
+
+
+def test_redaction_and_feedback_rewrite_the_rows_of_their_outputs(project):
+    from labeling.services.ingest import record_feedback
+    from labeling.services.redaction import redact_stored_outputs, save_rule_set
+
+    label_outputs(project, 3, texts=["Mail jane@example.com", "No address here", "Call us"])
+    label_outputs(project, 2)
+    dataset, twin = _twins(project)
+
+    save_rule_set(project=project, builtins=["email"], custom=[], phone_region="US")
+    redact_stored_outputs(project=project)  # rewrites every stored output under the new rules
+    after_redaction = build_version(dataset_id=dataset.pk)
+    assert after_redaction.rows_copied == 0 and "jane@example.com" not in "".join(_lines(after_redaction))
+    _assert_same_as_full_build(after_redaction, twin)
+
+    feedback = {"feedback": [{"external_id": "out-00001", "score": -1, "comment": "Write to ann@example.com"}]}
+    record_feedback(project=project, body=json.dumps(feedback).encode())
+    after_feedback = build_version(dataset_id=dataset.pk)
+
+    assert (after_feedback.row_count, after_feedback.rows_copied) == (5, 4)
+    assert _row(after_feedback, "out-00001")["metadata"]["redactions"] == {"email": 1}
+    _assert_same_as_full_build(after_feedback, twin)
+
+
+def test_a_definition_change_or_full_true_builds_from_scratch(project):
+    label_outputs(project, 5)
+    dataset, twin = _twins(project)
+    fingerprint = definition_fingerprint(dataset)
+
+    for changed in (dataset, twin):
+        Dataset.objects.filter(pk=changed.pk).update(questions=["correct"])
+    dataset.refresh_from_db()
+    assert definition_fingerprint(dataset) != fingerprint
+    narrowed = build_version(dataset_id=dataset.pk)
+    assert (narrowed.row_count, narrowed.rows_copied) == (5, 0)
+    assert set(_row(narrowed, "out-00000")["label"]) == {"correct"}
+    _assert_same_as_full_build(narrowed, twin)
+
+    label_outputs(project, 1)
+    request_build(dataset=dataset, full=True)  # "build from scratch", as the API asks for it
+    (message,) = enqueued("labeling.build_dataset")
+    assert run_as_worker(message) == 3
+    rebuilt = dataset.versions.get(number=3)
+    assert (rebuilt.row_count, rebuilt.rows_copied) == (6, 0)
+    label_outputs(project, 1)
+    assert build_version(dataset_id=dataset.pk).rows_copied == 6  # and incremental again after it
+
+
+@pytest.mark.parametrize("status", [VersionStatus.FAILED, VersionStatus.WITHDRAWN])
+def test_a_failed_or_withdrawn_predecessor_means_a_build_from_scratch(project, status):
+    label_outputs(project, 4)
+    dataset, twin = _twins(project)
+    DatasetVersion.objects.create(dataset=dataset, number=2, status=status)
+
+    label_outputs(project, 1)
+    version = build_version(dataset_id=dataset.pk)
+
+    assert (version.number, version.row_count, version.rows_copied) == (3, 5, 0)
+    _assert_same_as_full_build(version, twin)
+
+
+def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, monkeypatch):
+    from labeling.services import datasets
+
+    items = label_outputs(project, 9)
+    dataset, twin = _twins(project)
+    for item in items[2::3]:  # out-00002, 05, 08 change: runs 0-1, 3-4, 6-7
+        label = Label.objects.filter(item=item).order_by("pk").first()
+        submit_label(expert=label.expert, item=item, rubric=label.rubric, answers={"correct": True, "helpful": 3})
+        resolve_item(item_id=item.pk)
+    monkeypatch.setattr(datasets._CopyRuns, "RUNS_PER_STATEMENT", 2)
+
+    with CaptureQueriesContext(connection) as queries:
+        version = build_version(dataset_id=dataset.pk)
+
+    copies = [q for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
+    assert (version.rows_copied, len(copies)) == (6, 2)
+    _assert_same_as_full_build(version, twin)
