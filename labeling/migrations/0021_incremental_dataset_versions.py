@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0017_slot_indexes_by_expert'),
+        ('labeling', '0020_retention_reference'),
     ]
 
     operations = [

@@ -21,7 +21,7 @@ def mark_current_gold(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0020_retention_reference"),
+        ("labeling", "0021_incremental_dataset_versions"),
     ]
 
     operations = [
