@@ -327,7 +327,7 @@ def _changes(report: dict) -> list[str]:
             str(change.get("rank", index) + 1),
             md_text(change.get("sentence")),
             f"{change.get('q_value', 0):.2g}",
-            md_text(change.get("test")),
+            md_text(change.get("test_name") or change.get("test")),
         ]
         for index, change in enumerate(changes)
     ]

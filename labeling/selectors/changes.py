@@ -26,6 +26,12 @@ _PROPORTIONS = {
     ChangeKind.SLICE_PASS_RATE: ("Gold pass rate of {slice}", "verdicts"),
 }
 
+# The tests in words, for the meeting page and the Markdown (the stored `test` is the identifier).
+TEST_NAMES = {
+    "two_proportion_z": "two-proportion z test",
+    "poisson_exact_conditional": "exact Poisson rate test",
+    "mann_whitney_u": "Mann–Whitney U test",
+}
 _THUMBS_DOWN_KINDS = (ChangeKind.THUMBS_DOWN_SHARE, ChangeKind.SLICE_THUMBS_DOWN, ChangeKind.NEW_SLICE_THUMBS_DOWN)
 
 
@@ -36,6 +42,7 @@ def week_changes(*, project: Project, week: date) -> list[dict]:
         entry = {**row, "slice": slice_name(row["dimension"], row["key"], row["value"])}
         entry["direction"] = "up" if row["effect"] > 0 else "down" if row["effect"] < 0 else "flat"
         entry["sentence"] = sentence(entry)
+        entry["test_name"] = TEST_NAMES.get(row["test"], row["test"])
         entry["explore_query"] = explore_query(entry, week=week)
         entries.append(entry)
     return entries

@@ -138,6 +138,7 @@ def test_a_new_models_thumbs_down_rate_reads_against_all_outputs_and_links_to_it
     entry = html[html.index('data-kind="new_slice_thumbs_down"') :]
     entry = entry[: entry.index("</li>")]
     assert "Thumbs-down rate of model gpt-next (new this week): 35.0% (28 of 80 rated), against 10.0% of all" in entry
+    assert "two-proportion z test" in entry  # the test in words, not its identifier
     link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
     assert "model=gpt-next" in link and "feedback=down" in link
     assert client.get(link).status_code == 200
