@@ -30,13 +30,14 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, When
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Comparison, Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent, WeekChange
 from labeling.rules.calendar import week_end, week_start
-from labeling.rules.gold import gold_answers
+from labeling.rules.gold import gold_answer
 from labeling.selectors.rubrics import verdict_question
 
 METADATA_KEY_MIN_SHARE = 0.05  # a key on fewer outputs describes a corner, not the stream
@@ -327,21 +328,26 @@ def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], T
     weeks = {start.date(): slot for slot, start in enumerate(window.starts)}
     rows = (
         Item.objects.filter(project=project, week__in=list(weeks), resolution__isnull=False)
+        # Only the verdict question's entries: decoding every answer of every resolution was most of the step.
+        .annotate(
+            automatic_entry=KeyTransform(question["key"], "resolution__automatic"),
+            adjudicated_entry=KeyTransform(question["key"], "resolution__adjudicated"),
+        )
         .values_list(
             "output_id",
             "week",
             "output__model",
             "output__tags",
             "output__metadata",
-            "resolution__automatic",
-            "resolution__adjudicated",
-        )
+            "automatic_entry",
+            "adjudicated_entry",
+        )  # fmt: skip
         .order_by("output_id", "pk")
     )
     seen: set[int] = set()
     verdicts: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
-    for output_id, week, model, tags, metadata, automatic, adjudicated in rows:
-        verdict = gold_answers(automatic, adjudicated).get(question["key"])
+    for output_id, week, model, tags, metadata, automatic_entry, adjudicated_entry in rows:
+        verdict = gold_answer(automatic_entry, adjudicated_entry)
         if output_id in seen or not isinstance(verdict, bool):
             continue
         seen.add(output_id)
