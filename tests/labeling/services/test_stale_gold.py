@@ -13,7 +13,8 @@ from labeling.models import Item, Label, Resolution
 from labeling.rules.gold import gold_answers
 from labeling.services.labels import submit_label
 from labeling.services.resolution import resolve_stale_items
-from tests.helpers.labeling import label_outputs
+from tests.factories import OutputFactory
+from tests.helpers.labeling import label_outputs, make_items
 
 AGREE_TRUE = [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}]
 
@@ -70,15 +71,19 @@ def test_the_stale_items_are_found_through_their_partial_index(project, rubric):
     assert "item_gold_stale" in plan
 
 
-def test_the_migration_marks_current_only_items_whose_gold_is_as_new_as_their_labels(project, rubric):
+def test_the_migration_marks_stale_only_items_whose_gold_is_older_than_their_labels(project, rubric):
     resolved = label_outputs(project, 2, answers=AGREE_TRUE, rubric=rubric)
     [unresolved] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    [still_open] = make_items(project, 1)
     edited = resolved[1]
     Label.objects.filter(item=edited).update(updated_at=Resolution.objects.get(item=edited).updated_at + timedelta(1))
-    Item.objects.update(gold_stale=True)  # as the new column's default leaves every existing item
+    Item.objects.update(gold_stale=False)  # as the new column's first default leaves every existing item
 
     migration = importlib.import_module("labeling.migrations.0022_item_gold_stale")
-    migration.mark_current_gold(apps, None)
+    migration.mark_stale_gold(apps, None)
 
     stale = dict(Item.objects.values_list("pk", "gold_stale"))
-    assert stale == {resolved[0].pk: False, edited.pk: True, unresolved.pk: True}
+    assert stale == {resolved[0].pk: False, edited.pk: True, unresolved.pk: True, still_open.pk: False}
+    assert Item.objects.create(  # new rows: stale until resolved (the database default the migration ends with)
+        project=project, queue=still_open.queue, output=OutputFactory(project=project), week=still_open.week, overlap=1
+    ).gold_stale
