@@ -37,7 +37,7 @@ from labeling.metrics import changes as tests
 from labeling.metrics.changes import Comparison, Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent, WeekChange
 from labeling.rules.calendar import week_end, week_start
-from labeling.rules.gold import gold_answer
+from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
 METADATA_KEY_MIN_SHARE = 0.05  # a key on fewer outputs describes a corner, not the stream
@@ -55,9 +55,9 @@ class _Window:
     end: datetime  # the cycle week's end, or `now` while it runs
     elapsed: timedelta | None  # how far the running week has got (None once it is over)
 
-    def slot(self) -> Case:
-        """The slot of a row's `occurred_at` (rows are filtered to the window first)."""
-        whens = [When(occurred_at__gte=start, then=slot) for slot, start in enumerate(self.starts)]
+    def slot(self, field: str = "occurred_at") -> Case:
+        """The slot of a row's `occurred_at` (or of another moment `field`; rows are filtered to the window first)."""
+        whens = [When(**{f"{field}__gte": start}, then=slot) for slot, start in enumerate(self.starts)]
         return Case(*whens, output_field=IntegerField())
 
     def rows(self, queryset: QuerySet) -> QuerySet:
@@ -319,23 +319,30 @@ def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list,
 def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], Tally]:
     """Gold verdicts on the verdict question and their passes, overall and per slice the output belongs to.
 
-    An output in several queues counts once (its first item with a decided verdict). Labeled items are few (a
-    sample), so they are read row by row.
+    Each output counts once, in the week its `occurred_at` falls in (an old output picked into this week's queue
+    counts in its own week), with the verdict of all its items (`rules.gold.output_verdict`: a fail in any queue
+    fails it). Labeled items are few (a sample), so they are read row by row.
     """
     question = verdict_question(project)
     if question is None:
         return {}
-    weeks = {start.date(): slot for slot, start in enumerate(window.starts)}
     rows = (
-        Item.objects.filter(project=project, week__in=list(weeks), resolution__isnull=False)
-        # Only the verdict question's entries: decoding every answer of every resolution was most of the step.
+        Item.objects.filter(
+            project=project,
+            resolution__isnull=False,
+            output__project=project,
+            output__occurred_at__gte=window.starts[-1],
+            output__occurred_at__lt=window.end,
+        )
         .annotate(
+            slot=window.slot("output__occurred_at"),
+            # Only the verdict question's entries: decoding every answer of every resolution was most of the step.
             automatic_entry=KeyTransform(question["key"], "resolution__automatic"),
             adjudicated_entry=KeyTransform(question["key"], "resolution__adjudicated"),
         )
         .values_list(
             "output_id",
-            "week",
+            "slot",
             "output__model",
             "output__tags",
             "output__metadata",
@@ -344,18 +351,21 @@ def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], T
         )  # fmt: skip
         .order_by("output_id", "pk")
     )
-    seen: set[int] = set()
+    outputs: dict[int, tuple[int, str, object, object]] = {}
+    golds: dict[int, list] = defaultdict(list)
+    for output_id, slot, model, tags, metadata, automatic_entry, adjudicated_entry in rows:
+        outputs[output_id] = (slot, model, tags, metadata)
+        golds[output_id].append(gold_answer(automatic_entry, adjudicated_entry))
     verdicts: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
-    for output_id, week, model, tags, metadata, automatic_entry, adjudicated_entry in rows:
-        verdict = gold_answer(automatic_entry, adjudicated_entry)
-        if output_id in seen or not isinstance(verdict, bool):
+    for output_id, (slot, model, tags, metadata) in outputs.items():
+        verdict = output_verdict(golds[output_id])
+        if verdict is None:
             continue
-        seen.add(output_id)
         found = [(ChangeDimension.OVERALL, "", ""), (ChangeDimension.MODEL, "", model)]
         found += [(ChangeDimension.TAG, "", tag) for tag in set(tags or []) if isinstance(tag, str)]
         for key, value in metadata.items() if isinstance(metadata, dict) else ():
             if isinstance(value, bool | str):
                 found.append((ChangeDimension.METADATA, key, str(value).lower() if isinstance(value, bool) else value))
         for labels in found:
-            verdicts[labels].add(weeks[week], 1, passes=int(verdict))
+            verdicts[labels].add(slot, 1, passes=int(verdict))
     return verdicts

@@ -134,6 +134,32 @@ def test_the_labeled_pass_rate_is_compared_per_slice(project, rubric, week):
     assert ("slice_pass_rate", "model", "", "claude") not in changes  # no labels there
 
 
+def test_an_output_failed_in_any_queue_fails_in_the_pass_rate_and_counts_once(project, rubric, week):
+    for each in baseline_weeks(week):
+        add_verdicts(project, add_outputs(project, each, 40), each, passes=36)
+    twice_judged = add_outputs(project, week, 40)
+    add_verdicts(project, twice_judged, week, passes=40, queue="sample")
+    add_verdicts(project, twice_judged, week, passes=20, queue="escalations")  # the last 20 fail there
+
+    refresh_week_changes(project=project, week=week)
+
+    rate = stored(project, week)[("slice_pass_rate", "overall", "", "")]
+    assert (rate.current_count, rate.current_total, rate.baseline_count, rate.baseline_total) == (20, 40, 144, 160)
+
+
+def test_a_verdict_counts_in_the_week_its_output_occurred_not_its_items_week(project, rubric, week):
+    for each in baseline_weeks(week):
+        add_verdicts(project, add_outputs(project, each, 40), each, passes=36)
+    add_verdicts(project, add_outputs(project, week, 40), week, passes=20)
+    # A lead picks 60 of last week's outputs into this week's queue: they passed, last week.
+    add_verdicts(project, add_outputs(project, week - timedelta(weeks=1), 60), week, passes=60)
+
+    refresh_week_changes(project=project, week=week)
+
+    rate = stored(project, week)[("slice_pass_rate", "overall", "", "")]
+    assert (rate.current_count, rate.current_total, rate.baseline_count, rate.baseline_total) == (20, 40, 204, 220)
+
+
 def test_a_recompute_stores_the_same_rows(project, week):
     for each in [*baseline_weeks(week), week]:
         add_outputs(project, each, 300, rated=100, down=10)
