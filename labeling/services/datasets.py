@@ -156,26 +156,43 @@ def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | No
 
     The rows of the version before are copied where nothing they were made from changed (see `_fill`);
     `full=True` builds every row from scratch. Either way the bytes are the same.
+
+    A full build that finds another build's version claimed waits for it to finish; if that build copied rows (an
+    incremental one was in flight) or made nothing, the build from scratch asked for has not happened yet, so it
+    claims the next number and makes it (a version from scratch that copied no row, `rows_copied == 0`, is one).
     """
-    version = _claim_build(dataset_id)
-    if version is None:
-        return None
+    while True:
+        version = _claim_build(dataset_id)
+        if version is None:
+            return None
+        built, filled_here = _build_claimed(dataset_id, version, full=full)
+        if filled_here or not full or _built_from_scratch(built):
+            return built
+
+
+def _built_from_scratch(version: DatasetVersion | None) -> bool:
+    return version is not None and version.status == VersionStatus.READY and version.rows_copied == 0
+
+
+def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> tuple[DatasetVersion | None, bool]:
+    """Fill the claimed version unless a twin delivery or another build got there first: (the version or None
+    when nothing changed, whether this call filled it)."""
     try:
         with transaction.atomic():
             version = DatasetVersion.objects.select_for_update().filter(pk=version.pk).first()
             if version is None or version.status != VersionStatus.BUILDING:
-                return version  # a twin delivery finished it, or found nothing had changed
+                return version, False  # another build finished it, or found nothing had changed
             _fill(version, full=full)
     except _Unchanged:
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.BUILDING).delete()
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
-        return None
+        return None, True
     except Exception as exc:
         DatasetVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, built_at=timezone.now())
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None, build_error=str(exc)[:2000])
         raise
     Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
-    return version
+    return version, True
 
 
 @transaction.atomic
