@@ -383,7 +383,7 @@ class _CopyRuns:
         self.source_id, self.target_id = source_id, target_id
         self.start = self.target = self.length = 0
         self.pending: list[tuple[int, int, int]] = []  # (first source position, end, shift to the target)
-        self.copied = self.runs = self.statements = 0
+        self.copied = self.runs = 0
 
     def add(self, *, source: int, target: int) -> None:
         if self.length and source == self.start + self.length and target == self.target + self.length:
@@ -423,7 +423,6 @@ class _CopyRuns:
                     "AND old.position < run.stop",
                     [self.target_id, list(starts), list(stops), list(shifts), self.source_id],
                 )
-                self.statements += 1
             else:
                 for start, stop, shift in self.pending:
                     cursor.execute(
@@ -432,7 +431,6 @@ class _CopyRuns:
                         "WHERE version_id = %s AND position >= %s AND position < %s",
                         [self.target_id, shift, self.source_id, start, stop],
                     )
-                    self.statements += 1
         self.pending = []
 
 
@@ -594,11 +592,6 @@ class _RowMaker:
             for key, row in self._rows_of_chunk(chunk):
                 yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2]
 
-    def dicts(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[dict[str, Any]]:
-        for chunk in batched(keys, ROW_CHUNK):
-            for _, row in self._rows_of_chunk(chunk):
-                yield row
-
     def _rows_of_chunk(self, chunk: tuple[tuple[int, str, str], ...]) -> Iterator[tuple[tuple, dict[str, Any]]]:
         item_ids = [item_id for item_id, _, _ in chunk]
         columns = {
@@ -651,11 +644,6 @@ class _RowMaker:
                     else {},
                 ),
             )
-
-
-def dataset_rows(dataset: Dataset) -> Iterator[dict[str, Any]]:
-    """The dataset's rows in canonical form, one per output, ordered by external_id (built from scratch)."""
-    return _RowMaker(dataset).dicts(_selected_keys(dataset))
 
 
 def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, input_, output, metadata, tags, model,
