@@ -86,9 +86,10 @@ def week_counts(rng: np.random.Generator, *, planted: bool) -> WeekCounts:
         for tag, mask in has_tag.items():
             tally(tags, tag, mask)
         side = 0 if slot == 0 else 1
-        for values, into in ((length, lengths[side]), (latency, latencies[side])):
+        # Numeric metadata comes back from SQL rounded to 3 significant digits (lengths exactly).
+        for values, into, rounded in ((length, lengths[side], int), (latency, latencies[side], tests.significant)):
             for value, count in zip(*np.unique(values, return_counts=True), strict=True):
-                into[int(value)] = into.get(int(value), 0) + int(count)
+                into[rounded(value)] = into.get(rounded(value), 0) + int(count)
         verdicts = counts.verdicts.setdefault(("overall", "", ""), Tally())
         verdicts.add(slot, GOLD_A_WEEK, passes=int(rng.binomial(GOLD_A_WEEK, PASS)))
 

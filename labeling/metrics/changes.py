@@ -12,6 +12,7 @@ stored rows), and only the close and the hourly refresh need the tests.
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal
 
 # Minimum effects: smaller changes are real but not worth a meeting's minute.
 # Rates and shares must move by 2 percentage points AND by 20 % of their baseline: 2 points alone would list
@@ -30,6 +31,12 @@ MIN_SLICE_COUNT = 10  # a slice must hold (or be expected to hold) this many out
 MIN_RATED = 20  # rated outputs of a slice, on each side, before its thumbs-down rate is compared (as MIN_GOLD)
 MIN_GOLD = 20  # gold verdicts of a slice, on each side, before its pass rate is compared
 MIN_VALUES = 30  # values on each side before a median is compared
+
+# Numeric metadata values are compared rounded to this many significant digits (`significant`): a continuous key
+# (latency in ms, tokens) would otherwise bring back one row per output. Rounded, a key has at most 900 distinct
+# values per power of ten a side whatever the volume; Mann–Whitney's tie correction absorbs the ties, and the
+# 0.5 % rounding is far below MIN_MEDIAN_RELATIVE.
+SIGNIFICANT_DIGITS = 3
 
 
 class Kind:
@@ -230,6 +237,15 @@ def compare_medians(
         relative=relative,
         big_enough=(abs(relative) >= MIN_MEDIAN_RELATIVE - 1e-12) if relative is not None else effect != 0,
     )
+
+
+def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """`value` rounded to `digits` significant digits, halves away from zero (as PostgreSQL's numeric `round`)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    exponent = math.floor(math.log10(abs(value)))
+    step = Decimal(1).scaleb(exponent - digits + 1)
+    return float(Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP))
 
 
 def _finite(p_value) -> float:

@@ -14,6 +14,7 @@ question key (see `Resolution`).
 
 import statistics
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from labeling.models import QuestionKind
@@ -89,6 +90,19 @@ def gold_answer(automatic_entry: dict | None, adjudicated_entry: dict | None) ->
     if automatic_entry is not None and automatic_entry["method"] != TIE:
         return automatic_entry["value"]
     return None
+
+
+def output_verdict(verdicts: Iterable[Any]) -> bool | None:
+    """One verdict from several gold answers to the verdict question (an output's items in several queues, or a
+    user's outputs): any fail is a fail, else any pass a pass, else None (nothing decided; non-booleans ignored).
+
+    The one rule "what changed" (pass rates), failure themes (failing outputs) and retention (split by verdict)
+    read: an output that passed in one queue and failed in another failed.
+    """
+    decided = {verdict for verdict in verdicts if isinstance(verdict, bool)}
+    if False in decided:
+        return False
+    return True if True in decided else None
 
 
 def open_ties(automatic: dict | None, adjudicated: dict | None) -> list[str]:

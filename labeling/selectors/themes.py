@@ -12,6 +12,7 @@ A gold pass outweighs a thumbs-down: the experts looked at it.
 """
 
 import json
+from collections import defaultdict
 from datetime import date
 
 from django.db.models import TextField
@@ -22,7 +23,7 @@ from labeling.exceptions import NotFound
 from labeling.models import FailureTheme, FeedbackScore, Item, Output, Project, Resolution, week_label
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.explore import ExploreFilter, filter_query
-from labeling.rules.gold import gold_answer
+from labeling.rules.gold import gold_answer, output_verdict
 from labeling.rules.text import excerpt
 
 from .rubrics import verdict_question
@@ -48,12 +49,15 @@ def week_failures(*, project: Project, week: date) -> list[int]:
             )
             .values_list("item__output_id", "auto", "decided")
         )
+        golds: dict[int, list] = defaultdict(list)
         for output_id, auto, decided in resolutions:
-            gold = gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
-            if gold is False:
-                verdicts[output_id] = False
-            elif gold is True:
-                verdicts.setdefault(output_id, True)
+            golds[output_id].append(
+                gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
+            )
+        for output_id, answers in golds.items():
+            verdict = output_verdict(answers)
+            if verdict is not None:
+                verdicts[output_id] = verdict
     thumbs_down = Output.objects.filter(project=project, feedback_score=FeedbackScore.DOWN, **in_week)
     failing = {output_id for output_id, passed in verdicts.items() if not passed}
     failing.update(pk for pk in thumbs_down.values_list("pk", flat=True) if pk not in verdicts)

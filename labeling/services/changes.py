@@ -4,7 +4,8 @@ significant changes (`WeekChange` rows) for the meeting page, the report and the
 Over ALL the project's outputs and usage events (not only the labeled sample): the cycle week (outputs whose
 `occurred_at` is in it) against the previous `settings.CHANGES_BASELINE_WEEKS` weeks, pooled. Compared:
 - all outputs: volume, thumbs-down share (of rated outputs), comment share (of outputs), output length
-  (`output_chars`; NULL until indexed, skipped) and the median of each numeric metadata key;
+  (`output_chars`; NULL until indexed, skipped) and the median of each numeric metadata key (its values rounded
+  to `metrics.changes.SIGNIFICANT_DIGITS` significant digits, so a continuous key returns bounded rows);
 - each slice (model, tag, each categorical metadata key's values): its share of the outputs (new and vanished
   slices listed as such), its thumbs-down rate, and its labeled pass rate (gold answers to the verdict question);
 - usage events: volume, and each event name's share of the events.
@@ -37,14 +38,15 @@ from labeling.metrics import changes as tests
 from labeling.metrics.changes import Comparison, Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent, WeekChange
 from labeling.rules.calendar import week_end, week_start
-from labeling.rules.gold import gold_answer
+from labeling.rules.explore import MAX_VALUE_CHARS
+from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
 METADATA_KEY_MIN_SHARE = 0.05  # a key on fewer outputs describes a corner, not the stream
 MAX_METADATA_KEYS = 20
 MAX_VALUES_PER_KEY = 30  # an id-like key (an order number) has no value worth a slice: its top values stay tiny
 MAX_SLICES = 50  # models, tags, event names
-MAX_SLICE_CHARS = 200  # the explore filter's longest value (rules.explore.MAX_VALUE_CHARS); the stored field's length
+MAX_SLICE_CHARS = MAX_VALUE_CHARS  # the explore filter's longest value; the stored field's length
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,9 @@ class _Window:
     end: datetime  # the cycle week's end, or `now` while it runs
     elapsed: timedelta | None  # how far the running week has got (None once it is over)
 
-    def slot(self) -> Case:
-        """The slot of a row's `occurred_at` (rows are filtered to the window first)."""
-        whens = [When(occurred_at__gte=start, then=slot) for slot, start in enumerate(self.starts)]
+    def slot(self, field: str = "occurred_at") -> Case:
+        """The slot of a row's `occurred_at` (or of another moment `field`; rows are filtered to the window first)."""
+        whens = [When(**{f"{field}__gte": start}, then=slot) for slot, start in enumerate(self.starts)]
         return Case(*whens, output_field=IntegerField())
 
     def rows(self, queryset: QuerySet) -> QuerySet:
@@ -291,24 +293,38 @@ def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, st
     return categorical, numeric
 
 
+# A number rounded to SIGNIFICANT_DIGITS significant digits, in SQL (numeric `round` takes a negative scale).
+_SIGNIFICANT_PG = (
+    "CASE WHEN x = 0 THEN 0::float8 "
+    f"ELSE round(x::numeric, {tests.SIGNIFICANT_DIGITS} - 1 - floor(log(abs(x)))::int)::float8 END"
+)
+
+
 def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list, list]]:
-    """Per numeric key, its (value, count) pairs this week and in the baseline."""
+    """Per numeric key, its (value, count) pairs this week and in the baseline, values rounded to
+    `SIGNIFICANT_DIGITS` significant digits (`metrics.changes.significant`): bounded rows, not one per output."""
     if not keys:
         return {}
     sub, params = _subquery(outputs, "metadata")
     placeholders = ", ".join(["%s"] * len(keys))
     if connection.vendor == "postgresql":
         sql = (
-            f"SELECT o.slot = 0, e.key, (e.value #>> '{{}}')::float8, COUNT(*) FROM ({sub}) o {_ENTRIES_PG} "
+            f"SELECT o.slot = 0, e.key, {_SIGNIFICANT_PG}, COUNT(*) FROM ({sub}) o {_ENTRIES_PG} "
+            "CROSS JOIN LATERAL (SELECT (e.value #>> '{}')::float8 AS x) n "
             f"WHERE jsonb_typeof(e.value) = 'number' AND e.key IN ({placeholders}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
-    else:
+        rows = _fetch(sql, (*params, *keys))
+    else:  # SQLite (the demo, small) has no log(): rounded here
         sql = (
             f"SELECT o.slot = 0, e.key, CAST(e.value AS REAL), COUNT(*) FROM ({sub}) o {_ENTRIES_SQLITE} "
-            f"WHERE e.type IN ('integer', 'real') AND e.key IN ({placeholders}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            f"WHERE e.type IN ('integer', 'real') AND e.key IN ({placeholders}) GROUP BY 1, 2, 3"
         )
+        rounded: dict[tuple, int] = defaultdict(int)
+        for is_current, key, value, n in _fetch(sql, (*params, *keys)):
+            rounded[(bool(is_current), key, tests.significant(value))] += n
+        rows = [(*group, n) for group, n in sorted(rounded.items())]
     values: dict[str, tuple[list, list]] = {key: ([], []) for key in keys}
-    for is_current, key, value, n in _fetch(sql, (*params, *keys)):
+    for is_current, key, value, n in rows:
         values[key][0 if is_current else 1].append((value, n))
     return values
 
@@ -319,23 +335,30 @@ def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list,
 def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], Tally]:
     """Gold verdicts on the verdict question and their passes, overall and per slice the output belongs to.
 
-    An output in several queues counts once (its first item with a decided verdict). Labeled items are few (a
-    sample), so they are read row by row.
+    Each output counts once, in the week its `occurred_at` falls in (an old output picked into this week's queue
+    counts in its own week), with the verdict of all its items (`rules.gold.output_verdict`: a fail in any queue
+    fails it). Labeled items are few (a sample), so they are read row by row.
     """
     question = verdict_question(project)
     if question is None:
         return {}
-    weeks = {start.date(): slot for slot, start in enumerate(window.starts)}
     rows = (
-        Item.objects.filter(project=project, week__in=list(weeks), resolution__isnull=False)
-        # Only the verdict question's entries: decoding every answer of every resolution was most of the step.
+        Item.objects.filter(
+            project=project,
+            resolution__isnull=False,
+            output__project=project,
+            output__occurred_at__gte=window.starts[-1],
+            output__occurred_at__lt=window.end,
+        )
         .annotate(
+            slot=window.slot("output__occurred_at"),
+            # Only the verdict question's entries: decoding every answer of every resolution was most of the step.
             automatic_entry=KeyTransform(question["key"], "resolution__automatic"),
             adjudicated_entry=KeyTransform(question["key"], "resolution__adjudicated"),
         )
         .values_list(
             "output_id",
-            "week",
+            "slot",
             "output__model",
             "output__tags",
             "output__metadata",
@@ -344,18 +367,21 @@ def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], T
         )  # fmt: skip
         .order_by("output_id", "pk")
     )
-    seen: set[int] = set()
+    outputs: dict[int, tuple[int, str, object, object]] = {}
+    golds: dict[int, list] = defaultdict(list)
+    for output_id, slot, model, tags, metadata, automatic_entry, adjudicated_entry in rows:
+        outputs[output_id] = (slot, model, tags, metadata)
+        golds[output_id].append(gold_answer(automatic_entry, adjudicated_entry))
     verdicts: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
-    for output_id, week, model, tags, metadata, automatic_entry, adjudicated_entry in rows:
-        verdict = gold_answer(automatic_entry, adjudicated_entry)
-        if output_id in seen or not isinstance(verdict, bool):
+    for output_id, (slot, model, tags, metadata) in outputs.items():
+        verdict = output_verdict(golds[output_id])
+        if verdict is None:
             continue
-        seen.add(output_id)
         found = [(ChangeDimension.OVERALL, "", ""), (ChangeDimension.MODEL, "", model)]
         found += [(ChangeDimension.TAG, "", tag) for tag in set(tags or []) if isinstance(tag, str)]
         for key, value in metadata.items() if isinstance(metadata, dict) else ():
             if isinstance(value, bool | str):
                 found.append((ChangeDimension.METADATA, key, str(value).lower() if isinstance(value, bool) else value))
         for labels in found:
-            verdicts[labels].add(weeks[week], 1, passes=int(verdict))
+            verdicts[labels].add(slot, 1, passes=int(verdict))
     return verdicts

@@ -156,26 +156,43 @@ def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | No
 
     The rows of the version before are copied where nothing they were made from changed (see `_fill`);
     `full=True` builds every row from scratch. Either way the bytes are the same.
+
+    A full build that finds another build's version claimed waits for it to finish; if that build copied rows (an
+    incremental one was in flight) or made nothing, the build from scratch asked for has not happened yet, so it
+    claims the next number and makes it (a version from scratch that copied no row, `rows_copied == 0`, is one).
     """
-    version = _claim_build(dataset_id)
-    if version is None:
-        return None
+    while True:
+        version = _claim_build(dataset_id)
+        if version is None:
+            return None
+        built, filled_here = _build_claimed(dataset_id, version, full=full)
+        if filled_here or not full or _built_from_scratch(built):
+            return built
+
+
+def _built_from_scratch(version: DatasetVersion | None) -> bool:
+    return version is not None and version.status == VersionStatus.READY and version.rows_copied == 0
+
+
+def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> tuple[DatasetVersion | None, bool]:
+    """Fill the claimed version unless a twin delivery or another build got there first: (the version or None
+    when nothing changed, whether this call filled it)."""
     try:
         with transaction.atomic():
             version = DatasetVersion.objects.select_for_update().filter(pk=version.pk).first()
             if version is None or version.status != VersionStatus.BUILDING:
-                return version  # a twin delivery finished it, or found nothing had changed
+                return version, False  # another build finished it, or found nothing had changed
             _fill(version, full=full)
     except _Unchanged:
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.BUILDING).delete()
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
-        return None
+        return None, True
     except Exception as exc:
         DatasetVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, built_at=timezone.now())
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None, build_error=str(exc)[:2000])
         raise
     Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
-    return version
+    return version, True
 
 
 @transaction.atomic
@@ -366,7 +383,7 @@ class _CopyRuns:
         self.source_id, self.target_id = source_id, target_id
         self.start = self.target = self.length = 0
         self.pending: list[tuple[int, int, int]] = []  # (first source position, end, shift to the target)
-        self.copied = self.runs = self.statements = 0
+        self.copied = self.runs = 0
 
     def add(self, *, source: int, target: int) -> None:
         if self.length and source == self.start + self.length and target == self.target + self.length:
@@ -406,7 +423,6 @@ class _CopyRuns:
                     "AND old.position < run.stop",
                     [self.target_id, list(starts), list(stops), list(shifts), self.source_id],
                 )
-                self.statements += 1
             else:
                 for start, stop, shift in self.pending:
                     cursor.execute(
@@ -415,7 +431,6 @@ class _CopyRuns:
                         "WHERE version_id = %s AND position >= %s AND position < %s",
                         [self.target_id, shift, self.source_id, start, stop],
                     )
-                    self.statements += 1
         self.pending = []
 
 
@@ -577,11 +592,6 @@ class _RowMaker:
             for key, row in self._rows_of_chunk(chunk):
                 yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2]
 
-    def dicts(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[dict[str, Any]]:
-        for chunk in batched(keys, ROW_CHUNK):
-            for _, row in self._rows_of_chunk(chunk):
-                yield row
-
     def _rows_of_chunk(self, chunk: tuple[tuple[int, str, str], ...]) -> Iterator[tuple[tuple, dict[str, Any]]]:
         item_ids = [item_id for item_id, _, _ in chunk]
         columns = {
@@ -634,11 +644,6 @@ class _RowMaker:
                     else {},
                 ),
             )
-
-
-def dataset_rows(dataset: Dataset) -> Iterator[dict[str, Any]]:
-    """The dataset's rows in canonical form, one per output, ordered by external_id (built from scratch)."""
-    return _RowMaker(dataset).dicts(_selected_keys(dataset))
 
 
 def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, input_, output, metadata, tags, model,

@@ -12,8 +12,9 @@ Definitions (the arithmetic is in `labeling.metrics.retention`):
 - **Verdict split**: the verdict question is the first `binary` question of the project's current rubric.
   A user's verdict comes from the gold answers (`rules.gold`, adjudicated answers winning, ties no answer) on that
   question over the user's outputs that occurred in their cohort week, one vote per resolved item (an
-  output in two queues votes twice): any fail → "fail", else any pass → "pass", else no verdict (the
-  user is only in "all"). Segments stored: "all", "pass", "fail".
+  output in two queues votes twice), combined by `rules.gold.output_verdict`: any fail → "fail", else any
+  pass → "pass", else no verdict (the user is only in "all"). The same rule makes one output's verdict in
+  "what changed" and failure themes. Segments stored: "all", "pass", "fail".
 
 Speed: on PostgreSQL the week bucketing (`AT TIME ZONE`, counted in weeks from a cycle weekday) and the
 de-duplication run in SQL, one row per user (their weeks as a bit mask), so a million activity rows over
@@ -21,6 +22,7 @@ de-duplication run in SQL, one row per user (their weeks as a bit mask), so a mi
 """
 
 import json
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -33,7 +35,7 @@ from django.utils import timezone
 from labeling.metrics.retention import cohort_table, cohorts
 from labeling.models import Output, Project, Resolution, RetentionCell, UsageEvent
 from labeling.rules.calendar import FIRST_DAY, cycle_week, week_function
-from labeling.rules.gold import gold_answer
+from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
 # Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
@@ -131,17 +133,15 @@ def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datet
         .values_list("item__output__end_user_id", "item__output__occurred_at", "auto", "decided")
     )
     week_of = week_function(project)
-    verdicts: dict[str, str] = {}
+    golds: dict[str, list] = defaultdict(list)
     # Fetched whole (a few small columns per resolved item): a server-side cursor would forgo a parallel plan.
     for user, occurred_at, auto, decided in resolutions:
-        if verdicts.get(user) == "fail" or cohorts.get(user) != week_of(occurred_at):
-            continue
-        gold = gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
-        if gold is False:
-            verdicts[user] = "fail"
-        elif gold is True:
-            verdicts[user] = "pass"
-    return verdicts
+        if cohorts.get(user) == week_of(occurred_at):
+            golds[user].append(
+                gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
+            )
+    verdicts = {user: output_verdict(answers) for user, answers in golds.items()}
+    return {user: "pass" if verdict else "fail" for user, verdict in verdicts.items() if verdict is not None}
 
 
 def refresh_retention(*, project: Project, now: datetime | None = None) -> int:

@@ -74,9 +74,11 @@ def add_events(project, week: date, count: int, *, name: str = "session_start", 
     )
 
 
-def add_verdicts(project, outputs: list[Output], week: date, *, passes: int, key: str = "correct") -> None:
-    """Gold verdicts on `outputs` (items of queue `gold` in `week`): the first `passes` pass, the rest fail."""
-    queue, _ = Queue.objects.get_or_create(project=project, slug="gold", defaults={"name": "Gold", "overlap": 1})
+def add_verdicts(
+    project, outputs: list[Output], week: date, *, passes: int, key: str = "correct", queue: str = "gold"
+) -> None:
+    """Gold verdicts on `outputs` (items of `queue` in `week`): the first `passes` pass, the rest fail."""
+    queue, _ = Queue.objects.get_or_create(project=project, slug=queue, defaults={"name": queue, "overlap": 1})
     items = Item.objects.bulk_create(
         Item(project=project, queue=queue, output=out, week=week, overlap=1) for out in outputs
     )

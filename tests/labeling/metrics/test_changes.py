@@ -53,6 +53,15 @@ def test_medians_are_compared_by_mann_whitney_on_the_grouped_values():
     assert (result.current_total, result.baseline_total) == (70, 280)
 
 
+@pytest.mark.parametrize(
+    "value, rounded",
+    [(1234.5, 1230), (1235, 1240), (-1245, -1250), (0.0012345, 0.00123), (987654, 988000), (5, 5), (0, 0),
+     (999.96, 1000), (1e-300, 1e-300)],
+)  # fmt: skip
+def test_numbers_are_rounded_to_three_significant_digits_halves_away_from_zero(value, rounded):
+    assert changes.significant(value) == rounded
+
+
 def test_identical_values_on_both_sides_are_no_change_not_nan():
     result = changes.compare_medians(kind=Kind.METADATA_MEDIAN, current=[(5, 40)], baseline=[(5, 90)])
     assert result.p_value == 1.0 and not result.big_enough

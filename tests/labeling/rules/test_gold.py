@@ -3,7 +3,15 @@ majority, ties, rating medians, multi-choice, corrections), adjudicated over aut
 
 import pytest
 
-from labeling.rules.gold import combine, gold_answer, gold_answers, gold_entries, open_ties, resolve_answers
+from labeling.rules.gold import (
+    combine,
+    gold_answer,
+    gold_answers,
+    gold_entries,
+    open_ties,
+    output_verdict,
+    resolve_answers,
+)
 from tests.helpers.rubrics import BINARY, CHOICE, CORRECTION, MULTI, RATING
 
 AUTOMATIC = {
@@ -91,3 +99,20 @@ def test_one_questions_gold_agrees_with_the_whole_answer(automatic, adjudicated,
 def test_empty_or_missing_fields_have_no_gold():
     assert gold_answers(None, None) == {} == gold_entries({}, {})
     assert open_ties(None, None) == []
+
+
+@pytest.mark.parametrize(
+    "verdicts, expected",
+    [
+        ([], None),
+        ([None, "tie"], None),
+        ([True], True),
+        ([True, None, True], True),
+        ([True, False], False),  # passed in one queue, failed in another: failed
+        ([False, True], False),
+        ([1, 0, "false"], None),  # only booleans are verdicts
+    ],
+)
+def test_one_verdict_from_several_any_fail_fails_else_any_pass_passes(verdicts, expected):
+    assert output_verdict(verdicts) is expected
+    assert output_verdict(iter(verdicts)) is expected

@@ -2,13 +2,16 @@
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.forms.models import model_to_dict
 from scipy.stats import binomtest, chi2_contingency, mannwhitneyu
 from statsmodels.stats.proportion import proportions_ztest
 
-from labeling.models import WeekChange
+from labeling.metrics import changes as tests
+from labeling.models import Output, WeekChange
 from labeling.rules import calendar
+from labeling.services import changes
 from labeling.services.changes import refresh_week_changes
 from tests.helpers.changes import add_events, add_outputs, add_verdicts
 
@@ -132,6 +135,80 @@ def test_the_labeled_pass_rate_is_compared_per_slice(project, rubric, week):
         assert (rate.current_count, rate.current_total, rate.baseline_count, rate.baseline_total) == (20, 40, 144, 160)
         assert rate.p_value == pytest.approx(proportions_ztest([20, 144], [40, 160])[1])
     assert ("slice_pass_rate", "model", "", "claude") not in changes  # no labels there
+
+
+def test_an_output_failed_in_any_queue_fails_in_the_pass_rate_and_counts_once(project, rubric, week):
+    for each in baseline_weeks(week):
+        add_verdicts(project, add_outputs(project, each, 40), each, passes=36)
+    twice_judged = add_outputs(project, week, 40)
+    add_verdicts(project, twice_judged, week, passes=40, queue="sample")
+    add_verdicts(project, twice_judged, week, passes=20, queue="escalations")  # the last 20 fail there
+
+    refresh_week_changes(project=project, week=week)
+
+    rate = stored(project, week)[("slice_pass_rate", "overall", "", "")]
+    assert (rate.current_count, rate.current_total, rate.baseline_count, rate.baseline_total) == (20, 40, 144, 160)
+
+
+def test_a_verdict_counts_in_the_week_its_output_occurred_not_its_items_week(project, rubric, week):
+    for each in baseline_weeks(week):
+        add_verdicts(project, add_outputs(project, each, 40), each, passes=36)
+    add_verdicts(project, add_outputs(project, week, 40), week, passes=20)
+    # A lead picks 60 of last week's outputs into this week's queue: they passed, last week.
+    add_verdicts(project, add_outputs(project, week - timedelta(weeks=1), 60), week, passes=60)
+
+    refresh_week_changes(project=project, week=week)
+
+    rate = stored(project, week)[("slice_pass_rate", "overall", "", "")]
+    assert (rate.current_count, rate.current_total, rate.baseline_count, rate.baseline_total) == (20, 40, 204, 220)
+
+
+def _set_latencies(outputs, values) -> None:
+    for out, value in zip(outputs, values, strict=True):
+        out.metadata = {"latency_ms": float(value)}
+    Output.objects.bulk_update(outputs, ["metadata"])
+
+
+def test_a_continuous_key_is_compared_on_bounded_rounded_rows_with_the_exact_p_value(project, week):
+    """Latencies with six significant digits: one GROUP BY row per output unrounded; rounded to three digits, at
+    most 101 values in [1000, 2000] a side, and Mann–Whitney's p stays that of the exact values."""
+    rng = np.random.default_rng(5)
+    raw = {}
+    for each in [*baseline_weeks(week), week]:
+        shift = 1.04 if each == week else 1.0  # medians 4 % apart
+        raw[each] = np.round(rng.uniform(1000, 1800, 300) * shift, 3)
+        _set_latencies(add_outputs(project, each, 300), raw[each])
+    window = changes._Window(
+        starts=[calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)],
+        end=calendar.week_end(project, week),
+        elapsed=None,
+    )
+    outputs = window.rows(Output.objects.filter(project=project))
+
+    current, baseline = changes._numeric_values(outputs, ["latency_ms"])["latency_ms"]
+
+    assert len(current) <= 101 and len(baseline) <= 101  # against 300 and 1,200 distinct values
+    assert (sum(n for _, n in current), sum(n for _, n in baseline)) == (300, 1200)
+    assert {value for value, _ in current + baseline} <= set(range(1000, 2001, 10))
+    baseline_raw = np.concatenate([raw[each] for each in baseline_weeks(week)])
+    exact = mannwhitneyu(raw[week], baseline_raw, alternative="two-sided", method="asymptotic").pvalue
+    assert 1e-9 < exact < 1e-4  # a planted shift, neither invisible nor overwhelming
+    rounded = tests.compare_medians(kind="metadata_median", current=current, baseline=baseline)
+    assert rounded.p_value == pytest.approx(exact, rel=0.05)
+
+
+def test_sql_rounds_numbers_as_the_python_rule_does(project, week):
+    values = [1234.5, 1235, -1245, 0.0012345, 987654, 5, 0, 999.96, 0.5, 2.675, 1e-9, 123456789012]
+    _set_latencies(add_outputs(project, week, len(values)), values)
+    window = changes._Window(
+        starts=[calendar.week_start(project, week)], end=calendar.week_end(project, week), elapsed=None
+    )
+
+    current, _ = changes._numeric_values(window.rows(Output.objects.filter(project=project)), ["latency_ms"])[
+        "latency_ms"
+    ]
+
+    assert sorted(value for value, _ in current) == sorted({tests.significant(value) for value in values})
 
 
 def test_a_recompute_stores_the_same_rows(project, week):

@@ -210,6 +210,60 @@ def test_a_definition_change_or_full_true_builds_from_scratch(project):
     assert build_version(dataset_id=dataset.pk).rows_copied == 6  # and incremental again after it
 
 
+def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scratch(project, monkeypatch):
+    """A lead asks a full rebuild to repair a wrongly copied line while an incremental build is in flight: the full
+    task claims the same building version and waits for it, finds it built by copying (the bad line with it), and
+    builds the next version from scratch."""
+    from labeling.services import datasets
+
+    items = label_outputs(project, 6)
+    dataset, twin = _twins(project)
+    first = dataset.versions.get()
+    first.rows.filter(external_id="out-00002").update(line='{"id": "out-00002", "wrong": true}')
+    label = Label.objects.filter(item=items[4]).order_by("pk").first()
+    submit_label(expert=label.expert, item=items[4], rubric=label.rubric, answers={"correct": True, "helpful": 1})
+    resolve_item(item_id=items[4].pk)
+    claim = datasets._claim_build
+
+    def claimed_while_an_incremental_build_fills_it(dataset_id):
+        version = claim(dataset_id)
+        monkeypatch.setattr(datasets, "_claim_build", claim)
+        build_version(dataset_id=dataset_id)  # the incremental task, which claimed this version first, commits
+        return version
+
+    monkeypatch.setattr(datasets, "_claim_build", claimed_while_an_incremental_build_fills_it)
+    rebuilt = build_version(dataset_id=dataset.pk, full=True)
+
+    incremental = dataset.versions.get(number=2)
+    assert (incremental.rows_copied, json.loads(incremental.rows.get(external_id="out-00002").line)) == (
+        5, {"id": "out-00002", "wrong": True},
+    )  # fmt: skip
+    assert (rebuilt.number, rebuilt.status, rebuilt.row_count, rebuilt.rows_copied) == (3, VersionStatus.READY, 6, 0)
+    assert _row(rebuilt, "out-00002")["id"] == "out-00002" and "wrong" not in _row(rebuilt, "out-00002")
+    _assert_same_as_full_build(rebuilt, twin)
+
+
+def test_a_twin_delivery_of_a_full_build_does_not_build_it_again(project, monkeypatch):
+    from labeling.services import datasets
+
+    label_outputs(project, 4)
+    dataset, _ = _twins(project)
+    label_outputs(project, 1)
+    claim = datasets._claim_build
+
+    def claimed_while_the_first_delivery_fills_it(dataset_id):
+        version = claim(dataset_id)
+        monkeypatch.setattr(datasets, "_claim_build", claim)
+        build_version(dataset_id=dataset_id, full=True)  # the first delivery, which claimed this version first
+        return version
+
+    monkeypatch.setattr(datasets, "_claim_build", claimed_while_the_first_delivery_fills_it)
+    twin_delivery = build_version(dataset_id=dataset.pk, full=True)
+
+    assert (twin_delivery.number, twin_delivery.rows_copied) == (2, 0)
+    assert list(dataset.versions.order_by("number").values_list("number", flat=True)) == [1, 2]
+
+
 @pytest.mark.parametrize("status", [VersionStatus.FAILED, VersionStatus.WITHDRAWN])
 def test_a_failed_or_withdrawn_predecessor_means_a_build_from_scratch(project, status):
     label_outputs(project, 4)
