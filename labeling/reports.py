@@ -335,7 +335,8 @@ def _changes(report: dict) -> list[str]:
 
 
 def _themes(report: dict) -> list[str]:
-    """The week's failure themes: terms, size, share, three examples and the explore filter that opens them all."""
+    """The week's failure themes: terms, size, share, three examples and the explore filter that opens them all
+    (not in an expert's copy)."""
     themes = report.get("themes") or []
     if not themes:
         return [
@@ -346,22 +347,25 @@ def _themes(report: dict) -> list[str]:
     failures, themed = themes[0].get("failures", 0), themes[0].get("themed", 0)
     intro = f"The week's {failures} failing outputs, grouped by what they say"
     intro += f" (themed on an evenly spread {themed} of them)." if themed < failures else "."
-    rows = [
-        [
+    # An expert's copy has neither examples nor filters (`selectors.themes.blind_report`): no empty columns then.
+    with_examples = "examples" in themes[0]
+    headers = ["Theme", "Top terms", "Outputs", "Share"] + (["Examples", "Explore filter"] if with_examples else [])
+    rows = []
+    for theme in themes:
+        row = [
             str(theme.get("rank")),
             ", ".join(md_text(term) for term in theme.get("terms") or []) or "—",
             str(theme.get("size", 0)),
             fmt_percent(theme.get("share")),
-            "; ".join(
+        ]
+        if with_examples:
+            examples = "; ".join(
                 f"“{md_text(example.get('excerpt'))}” ({md_text(example.get('output'))})"
                 for example in theme.get("examples") or []
             )
-            or "—",
-            md_text(theme.get("explore_query")),
-        ]
-        for theme in themes
-    ]
-    return [intro, "", *_table(["Theme", "Top terms", "Outputs", "Share", "Examples", "Explore filter"], rows)]
+            row += [examples or "—", md_text(theme.get("explore_query"))]
+        rows.append(row)
+    return [intro, "", *_table(headers, rows)]
 
 
 def _decisions(decisions: Sequence[dict]) -> list[str]:

@@ -8,9 +8,18 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from labeling.models import AuditEvent, CycleStatus, FailureTheme, FailureThemeOutput, ReviewCycle, SavedView
+from labeling.models import (
+    AuditEvent,
+    CycleStatus,
+    FailureTheme,
+    FailureThemeOutput,
+    Output,
+    ReviewCycle,
+    SavedView,
+)
 from labeling.models import week_label as label_of
 from labeling.rules import calendar
+from labeling.services.api_keys import create_api_key
 from labeling.services.themes import refresh_week_themes
 from tests.factories import OutputFactory
 from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
@@ -59,8 +68,8 @@ def explore_ids(html: str) -> set[str]:
     return set(re.findall(r'<li class="result" data-output="([^"]+)"', html))
 
 
-def test_the_meeting_page_lists_the_weeks_themes_biggest_first(client, project, expert, themed_week):
-    client.force_login(expert)
+def test_the_meeting_page_lists_the_weeks_themes_biggest_first(client, project, lead, themed_week):
+    client.force_login(lead)
     html = client.get(meeting_url(project, themed_week)).content.decode()
     section = html[html.index('id="failure-themes"') : html.index('id="agenda"')]
     themes = re.findall(r'data-theme="([^"]+)" data-rank="(\d)" data-size="(\d+)"', section)
@@ -69,7 +78,6 @@ def test_the_meeting_page_lists_the_weeks_themes_biggest_first(client, project, 
     stored = FailureTheme.objects.get(project=project, week=themed_week, rank=1)
     assert all(f'<span class="term">{term}</span>' in section for term in stored.terms)
     assert len(re.findall(r'<q class="excerpt">', section)) == 9
-    assert "Save as a filter" not in section  # an expert reads, a lead saves
 
 
 def test_each_theme_link_opens_exactly_its_outputs_on_the_explore_page(client, project, lead, themed_week):
@@ -175,9 +183,9 @@ def hostile_report(week) -> dict:
     return sample_report(week=label_of(week), week_start=week.isoformat(), themes=[theme])
 
 
-def test_hostile_terms_and_excerpts_are_inert_on_the_page_and_in_markdown(client, project, expert, week):
+def test_hostile_terms_and_excerpts_are_inert_on_the_page_and_in_markdown(client, project, lead, week):
     ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report=hostile_report(week))
-    client.force_login(expert)
+    client.force_login(lead)
     html = client.get(meeting_url(project, week)).content.decode()
     section = html[html.index('id="failure-themes"') : html.index('id="agenda"')]
     assert "<img" not in section and "<script>" not in section and '<b id="x">' not in section
@@ -190,8 +198,8 @@ def test_hostile_terms_and_excerpts_are_inert_on_the_page_and_in_markdown(client
     assert r'"\>\<img src=x onerror=alert\(1\)\>' in themes and r"\<script\>" in themes
 
 
-def test_the_markdown_report_has_a_row_per_theme(client, project, expert, themed_week):
-    client.force_login(expert)
+def test_the_markdown_report_has_a_row_per_theme(client, project, lead, themed_week):
+    client.force_login(lead)
     markdown = client.get(
         reverse("labeling:meeting-markdown", args=[project.slug, label_of(themed_week)])
     ).content.decode()
@@ -211,3 +219,48 @@ def test_an_expert_gets_no_theme_link_and_explore_refuses_them_a_theme(client, p
     assert 'id="failure-themes"' in html and "theme-link" not in html
     refused = client.get(f"/p/{project.slug}/explore/?theme={label_of(themed_week)}.1")
     assert refused.status_code == 400 and "Experts label blind" in refused.content.decode()
+
+
+def test_an_expert_reads_the_themes_terms_and_sizes_but_no_example_on_the_page_export_and_api(
+    client, project, expert, themed_week
+):
+    """Experts label blind: an example (excerpt, external id, item) would show them which outputs, their own among
+    them, failed their gold answer. Terms and sizes are aggregates, like the pass rates."""
+    examples = [
+        ex for rank in (1, 2, 3) for ex in FailureTheme.objects.get(project=project, rank=rank).example_output_ids
+    ]
+    example_ids = set(Output.objects.filter(pk__in=examples).values_list("external_id", flat=True))
+    assert len(example_ids) == 9
+    client.force_login(expert)
+    label = label_of(themed_week)
+
+    html = client.get(meeting_url(project, themed_week)).content.decode()
+    section = html[html.index('id="failure-themes"') : html.index('id="agenda"')]
+    assert re.findall(r'data-size="(\d+)"', section) == ["24", "16", "10"]
+    assert section.count('<span class="term">') >= 3 and 'id="themes-blind"' in section
+    assert "excerpt" not in section and "theme-link" not in section and "Save as a filter" not in section
+    assert not [external_id for external_id in example_ids if external_id in section]
+
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label])).content.decode()
+    themes = markdown[markdown.index("## Failure themes") : markdown.index("## Agenda")]
+    rows = [line for line in themes.splitlines() if re.match(r"\| \d \|", line)]
+    assert [row.split(" | ")[2] for row in rows] == ["24", "16", "10"]
+    assert "Examples" not in themes and "theme=" not in themes
+    assert not [external_id for external_id in example_ids if external_id in markdown]
+
+    api = client.get(f"/api/v1/cycles/{label}/report?project={project.slug}").json()
+    assert [theme["size"] for theme in api["themes"]] == [24, 16, 10] and all(t["terms"] for t in api["themes"])
+    assert not [theme for theme in api["themes"] if "examples" in theme or "explore_query" in theme]
+    api_markdown = client.get(f"/api/v1/cycles/{label}/report?project={project.slug}&format=markdown").content
+    assert not [external_id for external_id in example_ids if external_id in api_markdown.decode()]
+
+
+def test_leads_and_api_keys_read_the_themes_examples(client, project, lead, themed_week):
+    label = label_of(themed_week)
+    secret = create_api_key(project=project, name="reader", scopes=["read"]).secret
+    by_key = client.get(f"/api/v1/cycles/{label}/report", HTTP_AUTHORIZATION=f"Bearer {secret}").json()
+    client.force_login(lead)
+    by_lead = client.get(f"/api/v1/cycles/{label}/report?project={project.slug}").json()
+    for report in (by_key, by_lead):
+        assert [len(theme["examples"]) for theme in report["themes"]] == [3, 3, 3]
+        assert [theme["explore_query"] for theme in report["themes"]] == [f"theme={label}.{n}" for n in (1, 2, 3)]
