@@ -1,6 +1,7 @@
 """Failure themes: group failing outputs by what they say. No ORM here.
 
-Documents are (id, text) pairs, the text an output's input and output flattened to words. The method needs no
+Documents are (id, text) pairs, the text an output's words first, then the end of what the end user asked (the
+caller, `services.themes`, builds it and cuts each part to its own length). The method needs no
 downloaded model:
 
 - **Vectors**: TF-IDF over words and word pairs: letters only, words joined to digits left out (order numbers,
@@ -37,7 +38,8 @@ from threadpoolctl import threadpool_limits
 
 MIN_DOCUMENTS = 6
 MAX_DOCUMENTS = 5_000  # per week: a larger week is themed on an evenly spread choice of its failures
-MAX_DOCUMENT_CHARS = 4_000  # of one document's text: a very long output would otherwise dominate the run time
+# A last bound on a document's length, for the run time; the caller has cut the output and the input on their own.
+MAX_DOCUMENT_CHARS = 4_000
 MIN_THEMES, MAX_THEMES = 2, 5
 DOCUMENTS_PER_THEME = 8  # at most one theme per this many documents (see the module's docstring)
 TOP_TERMS = 6
