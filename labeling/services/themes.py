@@ -13,8 +13,18 @@ from typing import Any
 
 from django.db import transaction
 
+from labeling.exceptions import InvalidInput
 from labeling.metrics.themes import MAX_DOCUMENTS, evenly_spread, find_themes
-from labeling.models import FailureTheme, FailureThemeOutput, Output, Project, SavedView
+from labeling.models import (
+    CycleStatus,
+    FailureTheme,
+    FailureThemeOutput,
+    Output,
+    Project,
+    ReviewCycle,
+    SavedView,
+    week_label,
+)
 from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
 
 from .saved_views import save_view
@@ -61,8 +71,14 @@ def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> t
     """Save the theme's explore filter as a view named for its top terms and week; (the view, whether it is new).
 
     A theme saved before gives the view saved then; NotFound for a theme the week does not have; InvalidInput
-    when another filter holds the name already.
+    for a week not closed yet (its hourly refresh renumbers the themes, so `theme=week.rank` would later open
+    another one) and when another filter holds the name already.
     """
+    if not ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        raise InvalidInput(
+            f"The week {week_label(week)} is still open: its themes are regrouped every hour. "
+            "Save a theme as a filter once the week is closed."
+        )
     theme = theme_of_week(project=project, week=week, rank=rank)
     name, query = theme_view_name(theme, week), theme["explore_query"]
     saved = SavedView.objects.filter(project=project, name=name, query=query).first()

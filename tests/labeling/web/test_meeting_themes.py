@@ -19,6 +19,7 @@ from labeling.models import (
 )
 from labeling.models import week_label as label_of
 from labeling.rules import calendar
+from labeling.selectors.report import build_report
 from labeling.services.api_keys import create_api_key
 from labeling.services.themes import refresh_week_themes
 from tests.factories import OutputFactory
@@ -46,6 +47,14 @@ def themed_week(project, week):
                   output=documents[0][1])  # fmt: skip
     assert refresh_week_themes(project=project, week=week) == 3
     return week
+
+
+@pytest.fixture
+def closed_week(project, themed_week):
+    """The themed week, closed: its themes no longer change, so a lead may save one as a filter."""
+    report = build_report(project=project, week=themed_week, status=CycleStatus.CLOSED)
+    ReviewCycle.objects.create(project=project, week=themed_week, status=CycleStatus.CLOSED, report=report)
+    return themed_week
 
 
 def meeting_url(project, week):
@@ -122,29 +131,29 @@ def test_a_theme_the_project_does_not_have_is_a_400(client, project, other_proje
     assert theirs.pk
 
 
-def test_a_lead_saves_a_theme_as_a_filter_that_opens_its_outputs(client, project, lead, themed_week):
+def test_a_lead_saves_a_theme_as_a_filter_that_opens_its_outputs(client, project, lead, closed_week):
     client.force_login(lead)
-    response = client.post(save_url(project, themed_week, 2))
+    response = client.post(save_url(project, closed_week, 2))
     view = SavedView.objects.get(project=project)
-    terms = FailureTheme.objects.get(project=project, week=themed_week, rank=2).terms
-    assert view.name == f"Theme: {', '.join(terms[:3])} ({label_of(themed_week)})"
-    assert view.query == f"theme={label_of(themed_week)}.2" and view.created_by == lead
+    terms = FailureTheme.objects.get(project=project, week=closed_week, rank=2).terms
+    assert view.name == f"Theme: {', '.join(terms[:3])} ({label_of(closed_week)})"
+    assert view.query == f"theme={label_of(closed_week)}.2" and view.created_by == lead
     assert response.status_code == 302 and response["Location"].endswith(f"/explore/?{view.query}")
-    assert explore_ids(client.get(response["Location"]).content.decode()) == theme_members(project, themed_week, 2)
+    assert explore_ids(client.get(response["Location"]).content.decode()) == theme_members(project, closed_week, 2)
     assert AuditEvent.objects.filter(project=project, action="saved_view.created").count() == 1
 
-    again = client.post(save_url(project, themed_week, 2), follow=True)
+    again = client.post(save_url(project, closed_week, 2), follow=True)
     assert SavedView.objects.filter(project=project).count() == 1
     assert "saved already" in again.content.decode()
 
 
-def test_a_theme_whose_name_another_view_holds_is_not_saved_over_it(client, project, lead, themed_week):
+def test_a_theme_whose_name_another_view_holds_is_not_saved_over_it(client, project, lead, closed_week):
     client.force_login(lead)
-    client.post(save_url(project, themed_week, 1))
+    client.post(save_url(project, closed_week, 1))
     SavedView.objects.filter(project=project).update(query="feedback=down")
-    response = client.post(save_url(project, themed_week, 1))
+    response = client.post(save_url(project, closed_week, 1))
     assert response.status_code == 302 and response["Location"].endswith(
-        f"{meeting_url(project, themed_week)}#failure-themes"
+        f"{meeting_url(project, closed_week)}#failure-themes"
     )
     assert list(SavedView.objects.values_list("query", flat=True)) == ["feedback=down"]
     assert "has a saved view named" in client.get(response["Location"]).content.decode()
@@ -157,11 +166,11 @@ def test_only_leads_save_a_theme(client, request, project, themed_week, persona)
     assert not SavedView.objects.exists()
 
 
-def test_saving_a_theme_that_is_not_there_is_a_404(client, project, lead, themed_week):
+def test_saving_a_theme_that_is_not_there_is_a_404(client, project, lead, closed_week):
     client.force_login(lead)
-    assert client.post(save_url(project, themed_week, 9)).status_code == 404
+    assert client.post(save_url(project, closed_week, 9)).status_code == 404
     assert client.post(reverse("labeling:meeting-theme-save", args=[project.slug, "2026-W99", 1])).status_code == 404
-    assert client.get(save_url(project, themed_week, 1)).status_code == 405
+    assert client.get(save_url(project, closed_week, 1)).status_code == 405
     assert not SavedView.objects.exists()
 
 
@@ -264,3 +273,19 @@ def test_leads_and_api_keys_read_the_themes_examples(client, project, lead, them
     for report in (by_key, by_lead):
         assert [len(theme["examples"]) for theme in report["themes"]] == [3, 3, 3]
         assert [theme["explore_query"] for theme in report["themes"]] == [f"theme={label}.{n}" for n in (1, 2, 3)]
+
+
+def test_a_running_weeks_theme_is_not_saved_as_a_filter(client, project, lead, themed_week):
+    """The hourly refresh renumbers a running week's themes: `theme=W.2` would later open another cluster."""
+    client.force_login(lead)
+    html = client.get(meeting_url(project, themed_week)).content.decode()
+    assert "Save as a filter" not in html and 'id="themes-save-later"' in html
+    response = client.post(save_url(project, themed_week, 2), follow=True)
+    assert response.status_code == 200 and "once the week is closed" in response.content.decode()
+    assert not SavedView.objects.exists()
+
+
+def test_a_closed_weeks_page_offers_saving_each_theme(client, project, lead, closed_week):
+    client.force_login(lead)
+    html = client.get(meeting_url(project, closed_week)).content.decode()
+    assert html.count("Save as a filter") == 3 and 'id="themes-save-later"' not in html
