@@ -334,14 +334,15 @@ def _changes(report: dict) -> list[str]:
     return [md_text(note), "", *_table(["#", "What changed", "q", "Test"], rows)]
 
 
-def _themes(report: dict) -> list[str]:
+def _themes(report: dict, min_failures: int | None = None) -> list[str]:
     """The week's failure themes: terms, size, share, three examples and the explore filter that opens them all
     (not in an expert's copy)."""
     themes = report.get("themes") or []
     if not themes:
+        need = f"at least {min_failures} failing outputs" if min_failures else "more failing outputs"
         return [
-            "No failure themes: themes need at least 6 failing outputs (gold fails on the verdict question, or "
-            "thumbs-down where the experts gave no verdict).",
+            f"No failure themes: themes need {need} (gold fails on the verdict question, or thumbs-down where the "
+            "experts gave no verdict).",
             "",
         ]
     failures, themed = themes[0].get("failures", 0), themes[0].get("themed", 0)
@@ -394,8 +395,11 @@ def _moment(value) -> str:
     return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
 
 
-def report_markdown(report: dict, decisions: list[dict]) -> str:
+def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: int | None = None) -> str:
     """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
+
+    `min_theme_failures`: how many failing outputs a week needs for themes (`metrics.themes.MIN_DOCUMENTS`, which
+    this module, on the ground floor, may not import), said when a week has none.
 
     `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order.
     """
@@ -435,7 +439,7 @@ def report_markdown(report: dict, decisions: list[dict]) -> str:
         *_changes(report),
         "## Failure themes",
         "",
-        *_themes(report),
+        *_themes(report, min_theme_failures),
         "## Agenda",
         "",
         *_agenda(report),

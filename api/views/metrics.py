@@ -29,6 +29,7 @@ from api.serializers.metrics import (
     retention_out,
 )
 from api.serializers.outputs import ErrorsOut
+from labeling.metrics import themes as theme_metrics
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
 from labeling.rules.access import ALL_ROLES, check_member, labels_blind, project_for_caller
@@ -244,5 +245,8 @@ class CycleReportView(_MetricsView):
         if not isinstance(request.auth, ApiKey) and labels_blind(check_member(request.user, project)):
             report = blind_report(report)
         if request.accepted_renderer.format == MarkdownRenderer.format:
-            return Response(report_markdown(report, decisions_of(found.cycle)))
+            markdown = report_markdown(
+                report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS
+            )
+            return Response(markdown)
         return Response(ReportOut(report).data)

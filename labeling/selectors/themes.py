@@ -20,6 +20,7 @@ from django.db.models.functions import Cast
 
 from labeling.exceptions import NotFound
 from labeling.models import FailureTheme, FeedbackScore, Item, Output, Project, Resolution, week_label
+from labeling.rules import explore as explore_rules
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.explore import ExploreFilter, filter_query
 from labeling.rules.gold import gold_answer
@@ -63,7 +64,7 @@ def week_failures(*, project: Project, week: date) -> list[int]:
 
 def theme_key(week: date, rank: int) -> str:
     """How a theme is named in links and the explore filter: its week and rank, e.g. "2026-W48.1"."""
-    return f"{week_label(week)}.{rank}"
+    return explore_rules.theme_key(week_label(week), rank)
 
 
 def explore_query(week: date, rank: int) -> str:

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidWeek
+from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
@@ -140,6 +141,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "decisions": cycle_decisions(cycle),
         "form": form,
         "failures": failures,
+        "min_theme_failures": theme_metrics.MIN_DOCUMENTS,
     }
     return render(request, "labeling/meeting/week.html", context, status=status)
 
@@ -161,7 +163,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
     week = _week(project, week_label)
     found = report_of_week(project=project, week=week)
     report = blind_report(found.report) if labels_blind(membership) else found.report
-    text = report_markdown(report, decisions_of(found.cycle))
+    text = report_markdown(report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS)
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'
     return response

@@ -8,6 +8,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
+from labeling.metrics import themes as theme_metrics
 from labeling.models import (
     AuditEvent,
     CycleStatus,
@@ -19,7 +20,10 @@ from labeling.models import (
 )
 from labeling.models import week_label as label_of
 from labeling.rules import calendar
+from labeling.rules import explore as explore_rules
+from labeling.rules.explore import filter_query, parse_filter
 from labeling.selectors.report import build_report
+from labeling.selectors.themes import theme_key
 from labeling.services.api_keys import create_api_key
 from labeling.services.themes import refresh_week_themes
 from tests.factories import OutputFactory
@@ -174,12 +178,24 @@ def test_saving_a_theme_that_is_not_there_is_a_404(client, project, lead, closed
     assert not SavedView.objects.exists()
 
 
-def test_a_week_without_themes_says_so(client, project, expert, week):
+@pytest.mark.parametrize("minimum", [6, 9])
+def test_a_week_without_themes_says_so(client, project, expert, week, monkeypatch, minimum):
+    """The page and the Markdown give the threshold the grouping applies (`metrics.themes.MIN_DOCUMENTS`)."""
+    monkeypatch.setattr(theme_metrics, "MIN_DOCUMENTS", minimum)
     client.force_login(expert)
     html = client.get(meeting_url(project, week)).content.decode()
-    assert 'id="no-themes"' in html and "at least 6 failing outputs" in html
+    assert 'id="no-themes"' in html and f"at least {minimum} failing outputs" in html
     markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label_of(week)])).content.decode()
-    assert "## Failure themes\n\nNo failure themes" in markdown
+    assert "## Failure themes\n\nNo failure themes" in markdown and f"at least {minimum} failing" in markdown
+    api = client.get(f"/api/v1/cycles/{label_of(week)}/report?project={project.slug}&format=markdown")
+    assert f"at least {minimum} failing outputs" in api.content.decode()
+
+
+def test_a_theme_key_is_written_once_and_read_back_by_the_explore_filter(project, week):
+    key = explore_rules.theme_key(label_of(week), 3)
+    assert theme_key(week, 3) == key == f"{label_of(week)}.3"
+    assert parse_filter({"theme": [key]}).theme == (label_of(week), 3)
+    assert filter_query(parse_filter({"theme": [key]})) == f"theme={key}"
 
 
 HOSTILE_TERM = '"><img src=x onerror=alert(1)>'
