@@ -334,34 +334,39 @@ def _changes(report: dict) -> list[str]:
     return [md_text(note), "", *_table(["#", "What changed", "q", "Test"], rows)]
 
 
-def _themes(report: dict) -> list[str]:
-    """The week's failure themes: terms, size, share, three examples and the explore filter that opens them all."""
+def _themes(report: dict, min_failures: int | None = None) -> list[str]:
+    """The week's failure themes: terms, size, share, three examples and the explore filter that opens them all
+    (not in an expert's copy)."""
     themes = report.get("themes") or []
     if not themes:
+        need = f"at least {min_failures} failing outputs" if min_failures else "more failing outputs"
         return [
-            "No failure themes: themes need at least 6 failing outputs (gold fails on the verdict question, or "
-            "thumbs-down where the experts gave no verdict).",
+            f"No failure themes: themes need {need} (gold fails on the verdict question, or thumbs-down where the "
+            "experts gave no verdict).",
             "",
         ]
     failures, themed = themes[0].get("failures", 0), themes[0].get("themed", 0)
     intro = f"The week's {failures} failing outputs, grouped by what they say"
     intro += f" (themed on an evenly spread {themed} of them)." if themed < failures else "."
-    rows = [
-        [
+    # An expert's copy has neither examples nor filters (`selectors.themes.blind_report`): no empty columns then.
+    with_examples = "examples" in themes[0]
+    headers = ["Theme", "Top terms", "Outputs", "Share"] + (["Examples", "Explore filter"] if with_examples else [])
+    rows = []
+    for theme in themes:
+        row = [
             str(theme.get("rank")),
             ", ".join(md_text(term) for term in theme.get("terms") or []) or "—",
             str(theme.get("size", 0)),
             fmt_percent(theme.get("share")),
-            "; ".join(
+        ]
+        if with_examples:
+            examples = "; ".join(
                 f"“{md_text(example.get('excerpt'))}” ({md_text(example.get('output'))})"
                 for example in theme.get("examples") or []
             )
-            or "—",
-            md_text(theme.get("explore_query")),
-        ]
-        for theme in themes
-    ]
-    return [intro, "", *_table(["Theme", "Top terms", "Outputs", "Share", "Examples", "Explore filter"], rows)]
+            row += [examples or "—", md_text(theme.get("explore_query"))]
+        rows.append(row)
+    return [intro, "", *_table(headers, rows)]
 
 
 def _decisions(decisions: Sequence[dict]) -> list[str]:
@@ -390,8 +395,11 @@ def _moment(value) -> str:
     return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
 
 
-def report_markdown(report: dict, decisions: list[dict]) -> str:
+def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: int | None = None) -> str:
     """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
+
+    `min_theme_failures`: how many failing outputs a week needs for themes (`metrics.themes.MIN_DOCUMENTS`, which
+    this module, on the ground floor, may not import), said when a week has none.
 
     `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order.
     """
@@ -431,7 +439,7 @@ def report_markdown(report: dict, decisions: list[dict]) -> str:
         *_changes(report),
         "## Failure themes",
         "",
-        *_themes(report),
+        *_themes(report, min_theme_failures),
         "## Agenda",
         "",
         *_agenda(report),

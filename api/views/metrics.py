@@ -29,9 +29,10 @@ from api.serializers.metrics import (
     retention_out,
 )
 from api.serializers.outputs import ErrorsOut
+from labeling.metrics import themes as theme_metrics
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
-from labeling.rules.access import ALL_ROLES, project_for_caller
+from labeling.rules.access import ALL_ROLES, check_member, labels_blind, project_for_caller
 from labeling.rules.calendar import week_from_label
 from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
@@ -44,6 +45,7 @@ from labeling.selectors.metrics_api import (
     retention_curves,
 )
 from labeling.selectors.report import decisions_of, report_of_week
+from labeling.selectors.themes import blind_report
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
@@ -215,7 +217,8 @@ class CycleReportView(_MetricsView):
             "a week whose cycle is still open the report is built now from the stored metrics and the live agenda "
             '(`"status": "open"`): its figures may still change until the close. Every week that has started has '
             "a report, one without items too (its figures are empty); a week that has not started is a 404, a "
-            "malformed week label a 400.\n\n"
+            "malformed week label a 400. A signed-in expert's copy leaves out the failure themes' `examples` and "
+            "`explore_query` (experts label blind); an API key reads the whole report.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),
@@ -237,6 +240,13 @@ class CycleReportView(_MetricsView):
     def get(self, request, *args, **kwargs):
         project = self.project
         found = report_of_week(project=project, week=week_from_label(project, kwargs["week"]))
+        report = found.report
+        # A key is the project's, not a person's; a signed-in expert labels blind.
+        if not isinstance(request.auth, ApiKey) and labels_blind(check_member(request.user, project)):
+            report = blind_report(report)
         if request.accepted_renderer.format == MarkdownRenderer.format:
-            return Response(report_markdown(found.report, decisions_of(found.cycle)))
-        return Response(ReportOut(found.report).data)
+            markdown = report_markdown(
+                report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS
+            )
+            return Response(markdown)
+        return Response(ReportOut(report).data)

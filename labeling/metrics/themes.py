@@ -1,6 +1,7 @@
 """Failure themes: group failing outputs by what they say. No ORM here.
 
-Documents are (id, text) pairs, the text an output's input and output flattened to words. The method needs no
+Documents are (id, text) pairs, the text an output's words first, then the end of what the end user asked (the
+caller, `services.themes`, builds it and cuts each part to its own length). The method needs no
 downloaded model:
 
 - **Vectors**: TF-IDF over words and word pairs: letters only, words joined to digits left out (order numbers,
@@ -28,16 +29,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import normalize
-from threadpoolctl import threadpool_limits
+
+# scikit-learn (and the scipy it loads) is imported by the functions that group, not here: this module is on the
+# import path of every web worker (the meeting page → services.cycles → services.themes), and the import took about
+# 3 s of each worker's start for a grouping only the close and the refresh run.
 
 MIN_DOCUMENTS = 6
 MAX_DOCUMENTS = 5_000  # per week: a larger week is themed on an evenly spread choice of its failures
-MAX_DOCUMENT_CHARS = 4_000  # of one document's text: a very long output would otherwise dominate the run time
+# A last bound on a document's length, for the run time; the caller has cut the output and the input on their own.
+MAX_DOCUMENT_CHARS = 4_000
 MIN_THEMES, MAX_THEMES = 2, 5
 DOCUMENTS_PER_THEME = 8  # at most one theme per this many documents (see the module's docstring)
 TOP_TERMS = 6
@@ -87,6 +87,8 @@ def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> li
         raise ValueError("Document ids must be unique.")
     if len(ordered) < MIN_DOCUMENTS:
         return []
+    from threadpoolctl import threadpool_limits
+
     # One thread: k-means over OpenMP threads ran ten times slower on a busy two-core worker, and one thread
     # sums in one order on every machine.
     with threadpool_limits(limits=1):
@@ -105,6 +107,8 @@ def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> li
 
 def _vectors(texts: list[str]):
     """The TF-IDF matrix and its terms; (None, None) when no term is left (too few shared words)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+
     # A tiny corpus may share no word twice, or failures may all say the same: then every word counts.
     for min_df, max_df in ((MIN_DF, MAX_DF), (1, 1.0)):
         vectorizer = TfidfVectorizer(
@@ -129,6 +133,9 @@ def _concepts(matrix, *, seed: int) -> np.ndarray:
     """The documents in LSA_COMPONENTS latent dimensions (seeded truncated SVD), rows of unit length: word pairs
     that occur by chance make the TF-IDF space noisy, and k-means and the silhouette see the themes more clearly
     in the reduced one."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
     components = min(LSA_COMPONENTS, matrix.shape[1] - 1, matrix.shape[0] - 1)
     if components < MIN_THEMES:
         return matrix
@@ -137,6 +144,9 @@ def _concepts(matrix, *, seed: int) -> np.ndarray:
 
 def _best_clustering(vectors, *, max_k: int, seed: int) -> np.ndarray:
     """The labels of the k-means clustering with the best silhouette (see the module's docstring)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     best = None
     sample = SILHOUETTE_SAMPLE if vectors.shape[0] > SILHOUETTE_SAMPLE else None
     for k in range(MIN_THEMES, max(MIN_THEMES, max_k) + 1):

@@ -91,6 +91,12 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
     return membership is None or membership.role != Role.EXPERT or project.experts_can_explore
 
 
+def labels_blind(membership: Membership | None) -> bool:
+    """Experts label blind: they see no gold answer, nor what one selects (the week's failing outputs).
+    A membership of None is an operator's, who sees everything."""
+    return membership is not None and membership.role == Role.EXPERT
+
+
 def managed_project(user, slug: str) -> tuple[Project, Membership]:
     """`member_project` for the lead's screens: leads and admins only."""
     return member_project(user, slug, MANAGING_ROLES)

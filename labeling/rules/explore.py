@@ -23,7 +23,7 @@ MAX_CHARS = 10_000_000  # an output length bound no output reaches
 
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
 YES_NO = {"yes": True, "no": False}
-THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # a week label, a dot, the theme's rank
+THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 
 # The allow-list: every parameter a filter may have, with the help the API schema and the page show.
 PARAMETERS = {
@@ -49,6 +49,11 @@ PARAMETERS = {
     "max_chars": "Longest output length, in characters.",
     "theme": "`2026-W48.1`: the outputs of a failure theme, by its week and rank (as the meeting page links it).",
 }
+
+
+def theme_key(week_label: str, rank: int) -> str:
+    """How a failure theme is named in links, the explore filter and reports: "2026-W48.1" (THEME reads it back)."""
+    return f"{week_label}.{rank}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
         if getattr(spec, name) is not None:
             pairs.append((name, str(getattr(spec, name))))
     if spec.theme:
-        pairs.append(("theme", f"{spec.theme[0]}.{spec.theme[1]}"))
+        pairs.append(("theme", theme_key(*spec.theme)))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
 

@@ -21,6 +21,7 @@ from django.db.models.functions import Cast
 
 from labeling.exceptions import NotFound
 from labeling.models import FailureTheme, FeedbackScore, Item, Output, Project, Resolution, week_label
+from labeling.rules import explore as explore_rules
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.explore import ExploreFilter, filter_query
 from labeling.rules.gold import gold_answer, output_verdict
@@ -29,6 +30,7 @@ from labeling.rules.text import excerpt
 from .rubrics import verdict_question
 
 EXCERPT_CHARS = 200
+BLIND_KEYS = ("examples", "explore_query")  # what an expert's copy of a theme leaves out
 VIEW_NAME_TERMS = 3  # terms in a saved view's name
 VIEW_NAME_TERMS_CHARS = 80  # of the 100 a name may have
 
@@ -66,7 +68,7 @@ def week_failures(*, project: Project, week: date) -> list[int]:
 
 def theme_key(week: date, rank: int) -> str:
     """How a theme is named in links and the explore filter: its week and rank, e.g. "2026-W48.1"."""
-    return f"{week_label(week)}.{rank}"
+    return explore_rules.theme_key(week_label(week), rank)
 
 
 def explore_query(week: date, rank: int) -> str:
@@ -113,6 +115,16 @@ def week_themes(*, project: Project, week: date) -> list[dict]:
         }
         for theme in themes
     ]
+
+
+def blind_report(report: dict) -> dict:
+    """The report as an expert reads it (`rules.access.labels_blind`): each failure theme keeps its terms, size and
+    share (aggregates, like the pass rates) but not its examples nor its explore filter, which would show an expert
+    which outputs, their own among them, failed their gold answer."""
+    if "themes" not in report:
+        return report
+    themes = [{key: value for key, value in theme.items() if key not in BLIND_KEYS} for theme in report["themes"]]
+    return {**report, "themes": themes}
 
 
 def theme_of_week(*, project: Project, week: date, rank: int) -> dict:

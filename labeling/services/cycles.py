@@ -101,8 +101,11 @@ def refresh_metrics(*, project: Project, week: date, now: datetime | None = None
     meeting page shows).
 
     A failure is recorded on the week's cycle (see `record_failure`) and raised; a success clears a
-    recorded refresh failure (not a close failure: only a close proves the close works).
+    recorded refresh failure (not a close failure: only a close proves the close works). A closed week is left
+    as it is: a refresh queued before its close would otherwise rewrite the rows under its frozen report.
     """
+    if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        return
     try:
         refresh_week_metrics(project=project, week=week)
         refresh_retention(project=project, now=now)

@@ -4,9 +4,13 @@ Erasure deletes rows rather than blanking texts: an output goes with everything 
 items, slots, labels and their revisions, skips, flags, comments, gold answers), and the end user's
 usage events go too. Dataset versions holding a row of theirs are withdrawn (their rows deleted, the
 record kept with a note) and the newest of them is succeeded by a redacted copy without those rows.
-Frozen weekly reports lose their agenda entries about the erased items. What stays is what carries
-no text of theirs: aggregate metric rows, decisions (the lead's text; the link to the item is
-cleared), and an audit event naming the end user only by a keyed hash. See README "Personal data".
+Frozen weekly reports lose their entries about the erased outputs (agenda entries about their items,
+failure-theme examples quoting them), and the failure themes of the weeks that held them are deleted
+(their terms may be the end user's words; an open week's next refresh or close themes it again).
+What stays is what carries no text of theirs: aggregate metric rows, "what changed" rows (slice
+values such as models, tags and metadata values, and rates), decisions (the lead's text; the link to
+the item is cleared), and an audit event naming the end user only by a keyed hash. See README
+"Personal data".
 """
 
 from dataclasses import asdict, dataclass, field
@@ -26,6 +30,8 @@ from labeling.models import (
     Dataset,
     DatasetRow,
     DatasetVersion,
+    FailureTheme,
+    FailureThemeOutput,
     Flag,
     Item,
     Label,
@@ -56,6 +62,7 @@ class ErasureResult:
     withdrawn_versions: list[str] = field(default_factory=list)
     successor_versions: list[str] = field(default_factory=list)
     reports_scrubbed: int = 0
+    themes_deleted: int = 0
 
 
 def end_user_digest(project: Project, end_user_id: str) -> str:
@@ -91,8 +98,9 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     result = ErasureResult()
     if external_ids:
         _withdraw_versions(project, set(external_ids), result)
-    if item_ids:
-        result.reports_scrubbed = _scrub_reports(project, item_ids)
+    # Always: a thumbs-down output that was never queued has no item, yet a theme example quotes it.
+    result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids))
+    result.themes_deleted = _delete_themes_holding(project, outputs)
     result.usage_events, _ = UsageEvent.objects.filter(project=project, end_user_id=end_user_id).delete()
     # Items, slots, labels, revisions, skips, flags, comments and gold answers go with the outputs.
     _, deleted = outputs.delete()
@@ -141,27 +149,48 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
             result.withdrawn_versions.append(f"{dataset.slug}/v{version.number}")
 
 
-def _scrub_reports(project: Project, item_ids: set[int]) -> int:
-    """Drop, from frozen weekly reports, the entries about erased items (they quote outputs, notes, comments)."""
+def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str]) -> int:
+    """Drop, from frozen weekly reports, the entries about erased items or outputs (agenda entries quote outputs,
+    notes and comments; failure-theme examples quote outputs and name them by external id)."""
+    if not item_ids and not external_ids:
+        return 0
     scrubbed = 0
     for cycle in ReviewCycle.objects.select_for_update().filter(project=project).exclude(report={}):
-        cleaned = _without_items(cycle.report, item_ids)
+        cleaned = _without_entries(cycle.report, item_ids, external_ids)
         if cleaned != cycle.report:
             ReviewCycle.objects.filter(pk=cycle.pk).update(report=cleaned)
             scrubbed += 1
     return scrubbed
 
 
-def _without_items(value: Any, item_ids: set[int]) -> Any:
+def _without_entries(value: Any, item_ids: set[int], external_ids: set[str]) -> Any:
     if isinstance(value, dict):
-        return {key: _without_items(inner, item_ids) for key, inner in value.items()}
+        return {key: _without_entries(inner, item_ids, external_ids) for key, inner in value.items()}
     if isinstance(value, list):
         return [
-            _without_items(inner, item_ids)
+            _without_entries(inner, item_ids, external_ids)
             for inner in value
-            if not (isinstance(inner, dict) and inner.get("item_id") in item_ids)
+            if not (isinstance(inner, dict) and _is_about(inner, item_ids, external_ids))
         ]
     return value
+
+
+def _is_about(entry: dict, item_ids: set[int], external_ids: set[str]) -> bool:
+    """An entry about an erased item (`item_id`) or output (`output`: an external id, as theme examples name it)."""
+    if entry.get("item_id") in item_ids:
+        return True
+    output = entry.get("output")
+    return isinstance(output, str) and output in external_ids
+
+
+def _delete_themes_holding(project: Project, outputs) -> int:
+    """Delete every failure theme of the weeks whose themes held an erased output: their terms are the words of
+    the week's failures, theirs among them. Derived rows with their text go, as dataset rows do. An open week's
+    next refresh or close themes it again; a closed week keeps its frozen report's themes (scrubbed of examples),
+    and their explore filter finds no theme any more."""
+    weeks = FailureThemeOutput.objects.filter(theme__project=project, output__in=outputs).values("theme__week")
+    _, deleted = FailureTheme.objects.filter(project=project, week__in=weeks).delete()
+    return deleted.get(FailureTheme._meta.label, 0)
 
 
 # Retention ----------------------------------------------------------------------------------------------------

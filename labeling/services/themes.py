@@ -13,8 +13,18 @@ from typing import Any
 
 from django.db import transaction
 
+from labeling.exceptions import InvalidInput
 from labeling.metrics.themes import MAX_DOCUMENTS, evenly_spread, find_themes
-from labeling.models import FailureTheme, FailureThemeOutput, Output, Project, SavedView
+from labeling.models import (
+    CycleStatus,
+    FailureTheme,
+    FailureThemeOutput,
+    Output,
+    Project,
+    ReviewCycle,
+    SavedView,
+    week_label,
+)
 from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
 
 from .saved_views import save_view
@@ -22,6 +32,10 @@ from .saved_views import save_view
 # Keys of chat messages and content parts that name their structure, not what was said ("role": "user").
 _STRUCTURE_KEYS = frozenset({"role", "type", "name", "id", "tool_call_id", "index"})
 _TEXT_CHUNK = 1_000  # outputs loaded per query
+# A document is the output's first OUTPUT_CHARS, then the last INPUT_CHARS of what the end user asked; each part is
+# cut on its own, so a long system prompt or question never crowds out the failing answer.
+OUTPUT_CHARS = 3_000
+INPUT_CHARS = 1_000
 
 
 def refresh_week_themes(*, project: Project, week: date) -> int:
@@ -57,8 +71,14 @@ def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> t
     """Save the theme's explore filter as a view named for its top terms and week; (the view, whether it is new).
 
     A theme saved before gives the view saved then; NotFound for a theme the week does not have; InvalidInput
-    when another filter holds the name already.
+    for a week not closed yet (its hourly refresh renumbers the themes, so `theme=week.rank` would later open
+    another one) and when another filter holds the name already.
     """
+    if not ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+        raise InvalidInput(
+            f"The week {week_label(week)} is still open: its themes are regrouped every hour. "
+            "Save a theme as a filter once the week is closed."
+        )
     theme = theme_of_week(project=project, week=week, rank=rank)
     name, query = theme_view_name(theme, week), theme["explore_query"]
     saved = SavedView.objects.filter(project=project, name=name, query=query).first()
@@ -68,13 +88,29 @@ def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> t
 
 
 def _documents(output_ids: list[int]) -> list[tuple[int, str]]:
-    """(id, input and output as plain words) of each output."""
+    """(id, its document: see `_document`) of each output."""
     documents = []
     for start in range(0, len(output_ids), _TEXT_CHUNK):
         chunk = output_ids[start : start + _TEXT_CHUNK]
         for pk, given, answered in Output.objects.filter(pk__in=chunk).values_list("pk", "input", "output"):
-            documents.append((pk, " ".join([*_prose(given), *_prose(answered)])))
+            documents.append((pk, _document(given, answered)))
     return documents
+
+
+def _document(given: Any, answered: Any) -> str:
+    """The output's words first, then the end of the end user's last message: a failure is what was answered,
+    and a system prompt (the same in every output) says nothing about which kind of failure it is."""
+    answer = " ".join(_prose(answered))[:OUTPUT_CHARS]
+    question = " ".join(_prose(_last_user_message(given)))[-INPUT_CHARS:]
+    return f"{answer} {question}".strip()
+
+
+def _last_user_message(value: Any) -> Any:
+    """The content of a chat transcript's last "user" message (None without one); any other input as it is."""
+    if isinstance(value, list) and value and all(isinstance(message, dict) and "role" in message for message in value):
+        said = [message.get("content") for message in value if message.get("role") == "user"]
+        return said[-1] if said else None
+    return value
 
 
 def _prose(value: Any) -> Iterator[str]:

@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, InvalidFilter, NotFound
-from labeling.models import Item, Output, Project, Role
-from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, member_project
+from labeling.models import Item, Output, Project
+from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, labels_blind, member_project
 from labeling.rules.explore import PARAMETERS, ExploreFilter, filter_query, parse_filter
 from labeling.rules.gold import gold_answers
 from labeling.selectors import explore as explore_selectors
@@ -50,10 +50,6 @@ def _parsed(params, blind: bool, **options) -> ExploreFilter:
     return spec
 
 
-def _is_blind(membership) -> bool:
-    return membership is not None and membership.role == Role.EXPERT
-
-
 def explore_url(project: Project, query: str = "") -> str:
     return reverse("labeling:explore", args=[project.slug]) + (f"?{query}" if query else "")
 
@@ -62,7 +58,7 @@ def explore_url(project: Project, query: str = "") -> str:
 @require_GET
 def explore(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = explore_project(request.user, slug)
-    blind = _is_blind(membership)
+    blind = labels_blind(membership)
     spec, page, problems = None, None, {}
     try:
         spec = _parsed(request.GET, blind, ignore=PAGE_PARAMETERS)
@@ -109,7 +105,7 @@ def _total_text(total: explore_selectors.Total) -> str:
 def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     """Facets and distributions of the filter in the query string: a fragment for explore.js, else a page."""
     project, membership = explore_project(request.user, slug)
-    blind = _is_blind(membership)
+    blind = labels_blind(membership)
     fetched = request.headers.get("X-Requested-With") == "fetch"
     template = "labeling/explore/_summary.html" if fetched else "labeling/explore/summary_page.html"
     try:
@@ -225,7 +221,7 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No outputs in this session.")
     prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
     # Experts label blind: they see their own labels here, not their colleagues'.
-    everyone = not _is_blind(membership)
+    everyone = not labels_blind(membership)
     turns = [_turn(output, prompts, request.user.pk if not everyone else None) for output in outputs]
     context = {
         "project": project,

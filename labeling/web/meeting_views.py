@@ -2,7 +2,8 @@
 
 Every member of the project (experts, leads, engineers, admins) reads the meeting page, the export
 and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
-else gets a 404 from `check_can_manage`, as for every other manage screen.
+else gets a 404 from `check_can_manage`, as for every other manage screen. Experts label blind: their
+page and export leave out the failure themes' examples and explore filters (`selectors.themes.blind_report`).
 
 The page, the export and the API read a week's report through one selector (`report_of_week`): a
 closed week shows its frozen report; an open one is built live from the stored metric rows and says its
@@ -27,10 +28,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidWeek
+from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
-from labeling.rules.access import MANAGING_ROLES, managed_project, member_project
+from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, member_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.management import project_queues
@@ -44,6 +46,7 @@ from labeling.selectors.report import (
     retention_reference_of,
 )
 from labeling.selectors.rubrics import questions_of, verdict_question
+from labeling.selectors.themes import blind_report
 from labeling.services import cycles
 
 from . import charts
@@ -91,6 +94,8 @@ def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 def _meeting_page(request, project, membership, week: date, *, form: DecisionForm, status: int = 200):
     found = report_of_week(project=project, week=week)
     cycle, report = found.cycle, found.report
+    if labels_blind(membership):
+        report = blind_report(report)
     current = calendar.current_week(project)
     can_manage = membership.role in MANAGING_ROLES
     is_closed = bool(cycle and cycle.is_closed)
@@ -136,6 +141,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "decisions": cycle_decisions(cycle),
         "form": form,
         "failures": failures,
+        "min_theme_failures": theme_metrics.MIN_DOCUMENTS,
     }
     return render(request, "labeling/meeting/week.html", context, status=status)
 
@@ -153,10 +159,11 @@ def _closing_count(request: HttpRequest) -> int:
 @login_required
 @require_GET
 def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, _ = member_project(request.user, slug)
+    project, membership = member_project(request.user, slug)
     week = _week(project, week_label)
     found = report_of_week(project=project, week=week)
-    text = report_markdown(found.report, decisions_of(found.cycle))
+    report = blind_report(found.report) if labels_blind(membership) else found.report
+    text = report_markdown(report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS)
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'
     return response
