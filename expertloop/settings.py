@@ -423,6 +423,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_request_components"],
+    # A cycle's `status` (open / closed) in the report and the changes: one enum, named for what it is.
+    "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": ["open", "closed"]},
 }
 
 # Short socket timeouts: a request never waits long on a Redis that is down or unreachable; what uses the
