@@ -245,7 +245,9 @@ def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
         return value
     exponent = math.floor(math.log10(abs(value)))
     step = Decimal(1).scaleb(exponent - digits + 1)
-    return float(Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP))
+    # 15 significant digits, as PostgreSQL turns a float8 into numeric: 0.24449999999999994 is 0.2445 there, so
+    # its half rounds up (repr's shortest form would round it down).
+    return float(Decimal(f"{float(value):.15g}").quantize(step, rounding=ROUND_HALF_UP))
 
 
 def _finite(p_value) -> float:

@@ -87,6 +87,13 @@ def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> li
         raise ValueError("Document ids must be unique.")
     if len(ordered) < MIN_DOCUMENTS:
         return []
+    # threadpoolctl limits only the libraries already loaded when the block starts: load scikit-learn's (and
+    # scipy's) first, or the first themes of a worker run on every core.
+    import sklearn.cluster  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+    import sklearn.feature_extraction.text  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     # One thread: k-means over OpenMP threads ran ten times slower on a busy two-core worker, and one thread

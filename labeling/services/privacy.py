@@ -99,8 +99,13 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     if external_ids:
         _withdraw_versions(project, set(external_ids), result)
     # Always: a thumbs-down output that was never queued has no item, yet a theme example quotes it.
-    result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids))
-    result.themes_deleted = _delete_themes_holding(project, outputs)
+    themed_weeks = set(
+        FailureThemeOutput.objects.filter(theme__project=project, output__in=outputs).values_list(
+            "theme__week", flat=True
+        )
+    )
+    result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids), themed_weeks)
+    result.themes_deleted = _delete_themes_of(project, themed_weeks)
     result.usage_events, _ = UsageEvent.objects.filter(project=project, end_user_id=end_user_id).delete()
     # Items, slots, labels, revisions, skips, flags, comments and gold answers go with the outputs.
     _, deleted = outputs.delete()
@@ -149,14 +154,17 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
             result.withdrawn_versions.append(f"{dataset.slug}/v{version.number}")
 
 
-def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str]) -> int:
+def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str], themed_weeks: set) -> int:
     """Drop, from frozen weekly reports, the entries about erased items or outputs (agenda entries quote outputs,
-    notes and comments; failure-theme examples quote outputs and name them by external id)."""
+    notes and comments; failure-theme examples quote outputs and name them by external id), and the whole failure
+    themes of a week whose themes held an erased output: their terms may be the end user's own words."""
     if not item_ids and not external_ids:
         return 0
     scrubbed = 0
     for cycle in ReviewCycle.objects.select_for_update().filter(project=project).exclude(report={}):
         cleaned = _without_entries(cycle.report, item_ids, external_ids)
+        if cycle.week in themed_weeks and cleaned.get("themes"):
+            cleaned["themes"] = []
         if cleaned != cycle.report:
             ReviewCycle.objects.filter(pk=cycle.pk).update(report=cleaned)
             scrubbed += 1
@@ -183,12 +191,10 @@ def _is_about(entry: dict, item_ids: set[int], external_ids: set[str]) -> bool:
     return isinstance(output, str) and output in external_ids
 
 
-def _delete_themes_holding(project: Project, outputs) -> int:
-    """Delete every failure theme of the weeks whose themes held an erased output: their terms are the words of
-    the week's failures, theirs among them. Derived rows with their text go, as dataset rows do. An open week's
-    next refresh or close themes it again; a closed week keeps its frozen report's themes (scrubbed of examples),
-    and their explore filter finds no theme any more."""
-    weeks = FailureThemeOutput.objects.filter(theme__project=project, output__in=outputs).values("theme__week")
+def _delete_themes_of(project: Project, weeks: set) -> int:
+    """Delete the failure themes of the weeks whose themes held an erased output: their terms are the words of the
+    week's failures, theirs among them. Derived rows with their text go, as dataset rows do. An open week's next
+    refresh or close themes it again; a closed week's frozen report drops its themes too (`_scrub_reports`)."""
     _, deleted = FailureTheme.objects.filter(project=project, week__in=weeks).delete()
     return deleted.get(FailureTheme._meta.label, 0)
 

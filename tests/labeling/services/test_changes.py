@@ -198,7 +198,8 @@ def test_a_continuous_key_is_compared_on_bounded_rounded_rows_with_the_exact_p_v
 
 
 def test_sql_rounds_numbers_as_the_python_rule_does(project, week):
-    values = [1234.5, 1235, -1245, 0.0012345, 987654, 5, 0, 999.96, 0.5, 2.675, 1e-9, 123456789012]
+    # 1.2445 - 1.0 is 0.24449999999999994: PostgreSQL reads it as 0.2445 (15 digits) and rounds the half up.
+    values = [1234.5, 1235, -1245, 0.0012345, 987654, 5, 0, 999.96, 0.5, 2.675, 1e-9, 123456789012, 1.2445 - 1.0]
     _set_latencies(add_outputs(project, week, len(values)), values)
     window = changes._Window(
         starts=[calendar.week_start(project, week)], end=calendar.week_end(project, week), elapsed=None
