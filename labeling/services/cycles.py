@@ -15,7 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -48,6 +48,9 @@ from .retention import refresh_retention
 from .themes import refresh_week_themes
 
 logger = logging.getLogger(__name__)
+
+# The first key of a week lock is the project's id moved into a range of its own, clear of other advisory locks.
+_WEEK_LOCK_SPACE = 0x45_4C_00_00  # "EL"
 
 
 def get_cycle(*, project: Project, week: date) -> ReviewCycle:
@@ -104,17 +107,39 @@ def refresh_metrics(*, project: Project, week: date, now: datetime | None = None
     recorded refresh failure (not a close failure: only a close proves the close works). A closed week is left
     as it is: a refresh queued before its close would otherwise rewrite the rows under its frozen report.
     """
-    if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+    with week_lock(project=project, week=week):
+        if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
+            return
+        try:
+            refresh_week_metrics(project=project, week=week)
+            refresh_retention(project=project, now=now)
+            refresh_week_changes(project=project, week=week, now=now)
+            refresh_week_themes(project=project, week=week)
+        except Exception as exc:
+            _record_and_log(project=project, week=week, kind="refresh", error=exc)
+            raise
+        ReviewCycle.objects.filter(project=project, week=week, failure_kind="refresh").update(**_NO_FAILURE)
+
+
+@contextmanager
+def week_lock(*, project: Project, week: date):
+    """Hold the project week's lock: one close or refresh of a week at a time. A refresh that started before a
+    close waits for it (and then finds the week closed) instead of rewriting the rows under its frozen report.
+
+    A PostgreSQL session advisory lock, released at the end or when the worker's connection goes; SQLite (the
+    demo) runs its tasks one at a time in the request and takes none.
+    """
+    if connection.vendor != "postgresql":
+        yield
         return
+    key = [_WEEK_LOCK_SPACE + project.pk, week.toordinal()]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
     try:
-        refresh_week_metrics(project=project, week=week)
-        refresh_retention(project=project, now=now)
-        refresh_week_changes(project=project, week=week, now=now)
-        refresh_week_themes(project=project, week=week)
-    except Exception as exc:
-        _record_and_log(project=project, week=week, kind="refresh", error=exc)
-        raise
-    ReviewCycle.objects.filter(project=project, week=week, failure_kind="refresh").update(**_NO_FAILURE)
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
 # Failures and their backoff ----------------------------------------------------------------------------------
@@ -177,15 +202,16 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
             f"The week {week_label(week)} is still running: it can be closed from "
             f"{timezone.localtime(ends, project.tzinfo):%A %d %B %Y, %H:%M} ({project.time_zone})."
         )
-    cycle = get_cycle(project=project, week=week)
-    if cycle.is_closed:
-        return cycle
-    try:
-        return _close(project, cycle, week=week, closed_by=closed_by, now=now)
-    except Exception as exc:
-        # Recorded for the leads and /readyz; the close sweep tries again after a growing delay.
-        _record_and_log(project=project, week=week, kind="close", error=exc)
-        raise
+    with week_lock(project=project, week=week):
+        cycle = get_cycle(project=project, week=week)
+        if cycle.is_closed:
+            return cycle
+        try:
+            return _close(project, cycle, week=week, closed_by=closed_by, now=now)
+        except Exception as exc:
+            # Recorded for the leads and /readyz; the close sweep tries again after a growing delay.
+            _record_and_log(project=project, week=week, kind="close", error=exc)
+            raise
 
 
 def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: datetime) -> ReviewCycle:
