@@ -5,7 +5,8 @@ from rest_framework.response import Response
 
 from api.serializers.changes import ChangesOut, ChangesQuery
 from api.views.metrics import _ERRORS, _MetricsView
-from labeling.selectors.changes import changes_of_week, default_changes_week
+from labeling.selectors.changes import changes_of_week
+from labeling.selectors.report import week_to_discuss
 
 
 class ChangesView(_MetricsView):
@@ -28,5 +29,5 @@ class ChangesView(_MetricsView):
     )
     def get(self, request, *args, **kwargs):
         query = self.query()
-        week = query.get("week") or default_changes_week(self.project)
+        week = query.get("week") or week_to_discuss(self.project)
         return Response(ChangesOut(changes_of_week(project=self.project, week=week)).data)

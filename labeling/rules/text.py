@@ -35,14 +35,15 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def strings_in(value: Any) -> list[str]:
-    """Every string value in a JSON value (object keys left out), in document order."""
+def strings_in(value: Any, *, skip_keys: frozenset[str] = frozenset()) -> list[str]:
+    """Every string value in a JSON value (object keys left out), in document order; the values of `skip_keys`
+    left out too (e.g. a chat message's "role")."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        value = list(value.values())
+        value = [item for key, item in value.items() if key not in skip_keys]
     if isinstance(value, list):
-        return [text for element in value for text in strings_in(element)]
+        return [text for element in value for text in strings_in(element, skip_keys=skip_keys)]
     return []
 
 

@@ -48,18 +48,6 @@ def week_changes(*, project: Project, week: date) -> list[dict]:
     return entries
 
 
-def default_changes_week(project: Project) -> date:
-    """The week the API answers for without `week`: the latest closed week (what the meeting discusses), else the
-    running week."""
-    closed = (
-        ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED)
-        .order_by("-week")
-        .values_list("week", flat=True)
-        .first()
-    )
-    return closed or current_week(project)
-
-
 def changes_of_week(*, project: Project, week: date) -> dict:
     """The week's changes as the meeting page shows them: frozen in the report of a closed week, else as stored by
     the last refresh. NotFound for a week that has not started."""

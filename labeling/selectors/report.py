@@ -63,6 +63,11 @@ def latest_closed_week(project: Project) -> date | None:
     )
 
 
+def week_to_discuss(project: Project) -> date:
+    """The week a meeting discusses: the latest closed week, else the running week (two queries at most)."""
+    return latest_closed_week(project) or current_week(project)
+
+
 def cycle_decisions(cycle: ReviewCycle | None) -> list[Decision]:
     """Return the cycle's decisions with who made them, oldest first (one query; none without a cycle)."""
     if cycle is None:

@@ -7,7 +7,6 @@ evenly spread choice of them, so the close stays cheap. Run by the weekly close 
 recompute replaces the week's rows.
 """
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -25,6 +24,7 @@ from labeling.models import (
     SavedView,
     week_label,
 )
+from labeling.rules.text import strings_in
 from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
 
 from .saved_views import save_view
@@ -48,8 +48,8 @@ def refresh_week_themes(*, project: Project, week: date) -> int:
         # rows; the project row lock makes the second wait and then replace the first's (as the metric rows do).
         Project.objects.select_for_update().filter(pk=project.pk).first()
         FailureTheme.objects.filter(project=project, week=week).delete()
-        for theme in themes:
-            row = FailureTheme.objects.create(
+        rows = FailureTheme.objects.bulk_create(
+            FailureTheme(
                 project=project,
                 week=week,
                 rank=theme.rank,
@@ -60,10 +60,16 @@ def refresh_week_themes(*, project: Project, week: date) -> int:
                 themed=len(themed),
                 example_output_ids=list(theme.example_ids),
             )
-            FailureThemeOutput.objects.bulk_create(
-                [FailureThemeOutput(theme=row, output_id=output_id) for output_id in theme.member_ids],
-                batch_size=2_000,
-            )
+            for theme in themes
+        )
+        FailureThemeOutput.objects.bulk_create(
+            [
+                FailureThemeOutput(theme=row, output_id=output_id)
+                for row, theme in zip(rows, themes, strict=True)
+                for output_id in theme.member_ids
+            ],
+            batch_size=2_000,
+        )
     return len(themes)
 
 
@@ -100,8 +106,8 @@ def _documents(output_ids: list[int]) -> list[tuple[int, str]]:
 def _document(given: Any, answered: Any) -> str:
     """The output's words first, then the end of the end user's last message: a failure is what was answered,
     and a system prompt (the same in every output) says nothing about which kind of failure it is."""
-    answer = " ".join(_prose(answered))[:OUTPUT_CHARS]
-    question = " ".join(_prose(_last_user_message(given)))[-INPUT_CHARS:]
+    answer = " ".join(strings_in(answered, skip_keys=_STRUCTURE_KEYS))[:OUTPUT_CHARS]
+    question = " ".join(strings_in(_last_user_message(given), skip_keys=_STRUCTURE_KEYS))[-INPUT_CHARS:]
     return f"{answer} {question}".strip()
 
 
@@ -111,16 +117,3 @@ def _last_user_message(value: Any) -> Any:
         said = [message.get("content") for message in value if message.get("role") == "user"]
         return said[-1] if said else None
     return value
-
-
-def _prose(value: Any) -> Iterator[str]:
-    """The strings of a JSON value, leaving out those that only say how a chat message is built."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key not in _STRUCTURE_KEYS:
-                yield from _prose(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _prose(item)

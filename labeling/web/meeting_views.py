@@ -41,9 +41,9 @@ from labeling.selectors.report import (
     cycle_decisions,
     decision_of_week,
     decisions_of,
-    latest_closed_week,
     report_of_week,
     retention_reference_of,
+    week_to_discuss,
 )
 from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.selectors.themes import blind_report
@@ -80,7 +80,7 @@ def _meeting_url(project: Project, week: date) -> str:
 def meeting(request: HttpRequest, slug: str) -> HttpResponse:
     """Go to the latest closed week (what the meeting discusses), else the running week."""
     project, _ = member_project(request.user, slug)
-    return redirect(_meeting_url(project, latest_closed_week(project) or calendar.current_week(project)))
+    return redirect(_meeting_url(project, week_to_discuss(project)))
 
 
 @login_required
