@@ -1,4 +1,4 @@
-.PHONY: demo test bench-w1 bench-w2 bench-w3 bench-w4 bench-w5 bench-signin
+.PHONY: demo test bench-w1 bench-w2 bench-w3 bench-w4 bench-w5 bench-signin bench-client
 
 # Run the demo: Python >= 3.12 venv, SQLite, eager Celery, seeded data, http://127.0.0.1:8000/
 demo:
@@ -31,3 +31,7 @@ bench-w5:
 bench-signin:
 	scripts/bootstrap.sh requirements-dev.txt
 	.venv/bin/python bench/signin_flood.py
+
+bench-client:
+	scripts/bootstrap.sh requirements-dev.txt
+	.venv/bin/python bench/client_overhead.py

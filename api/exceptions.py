@@ -4,13 +4,15 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter
+from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter, InvalidSpec
 
 
 def _flatten(detail, field=None):
     if isinstance(detail, dict):
         for key, value in detail.items():
-            yield from _flatten(value, key if key != "non_field_errors" else field)
+            # A list field's errors are keyed by the item's position: they are the list field's.
+            named = isinstance(key, str) and key != "non_field_errors"
+            yield from _flatten(value, key if named else field)
     elif isinstance(detail, list):
         for value in detail:
             yield from _flatten(value, field)
@@ -32,6 +34,12 @@ def exception_handler(exc, context):
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, InvalidFilter):
         errors = [{"index": None, "field": name, "message": message} for name, message in exc.problems.items()]
+        return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, InvalidSpec) and exc.fields:
+        errors = [
+            {"index": None, "field": name, "message": problem}
+            for name, problem in zip(exc.fields, exc.problems, strict=True)
+        ]
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
         error = {"index": None, "field": None, "message": exc.message}

@@ -1,41 +1,72 @@
-"""Cursor pagination for large pulls: on a unique, unchanging integer ordering, with a 400 for a bad cursor."""
+"""Cursor pagination for large pulls: on a unique, unchanging integer ordering, with signed cursors.
 
-import binascii
-from base64 import b64decode
+DRF's cursor is a base64 position any client can write; here it is signed for the endpoint and the list it
+pages (`labeling.rules.cursors`): the project, the path and the filters. A cursor that was not handed out for
+that list is a 400, never a query.
+"""
 
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from urllib import parse
+
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.utils.urls import replace_query_param
+
+from labeling.rules.cursors import cursor_position, sign_cursor
 
 
 class StrictCursorPagination(CursorPagination):
-    """CursorPagination over an integer column; a cursor that was not handed out is refused with a 400.
-
-    DRF answers a cursor it cannot decode with a 404, and passes a decodable one with a non-numeric
-    position straight to the database (a 500): both are the client's mistake, so both are 400s.
-    """
+    """CursorPagination over an integer column whose cursors are signed for the endpoint (the URL's name) and
+    the list: the view's `project`, the path and every query parameter but the cursor and the page size."""
 
     page_size = 100
     max_page_size = 1000
     page_size_query_param = "page_size"
-    invalid_cursor_message = "Invalid cursor: pass back the `next` or `previous` link exactly as it was given."
 
-    def decode_cursor(self, request):
+    def paginate_queryset(self, queryset, request, view=None):
+        self.view = view
+        return super().paginate_queryset(queryset, request, view)
+
+    def _endpoint(self) -> str:
+        match = self.request.resolver_match
+        return match.view_name if match else type(self).__name__
+
+    def list_path(self) -> str:
+        """The path of the list being paged."""
+        return self.request.path
+
+    def _scope(self) -> str:
+        # The project by id: a slug can change hands. The page size is no part of it: a keyset page of another
+        # size starts from the same position.
+        paging = (self.cursor_query_param, self.page_size_query_param)
+        filters = sorted(
+            (name, value)
+            for name, values in self.request.query_params.lists()
+            if name not in paging
+            for value in values
+        )
+        return f"{self.view.project.pk} {self.list_path()}?{parse.urlencode(filters)}"
+
+    def encode_cursor(self, cursor: Cursor) -> str:
+        tokens = {"o": cursor.offset, "r": int(cursor.reverse), "p": cursor.position}
+        querystring = parse.urlencode({name: value for name, value in tokens.items() if value not in (0, None)})
+        position = urlsafe_b64encode(querystring.encode()).decode().rstrip("=")
+        signed = sign_cursor(position, endpoint=self._endpoint(), scope=self._scope())
+        return replace_query_param(self.base_url, self.cursor_query_param, signed)
+
+    def decode_cursor(self, request) -> Cursor | None:
         encoded = request.query_params.get(self.cursor_query_param)
-        try:
-            # DRF's own decoding skips characters that are not base64, so "%00" would read as "no cursor".
-            if encoded is not None:
-                b64decode(encoded.encode("ascii", errors="replace"), validate=True)
-            cursor = super().decode_cursor(request)
-        except (NotFound, binascii.Error):
-            raise ValidationError({self.cursor_query_param: self.invalid_cursor_message}) from None
-        if cursor is not None and cursor.position is not None and not _is_int(cursor.position):
-            raise ValidationError({self.cursor_query_param: self.invalid_cursor_message})
-        return cursor
-
-
-def _is_int(value: str) -> bool:
-    digits = value.removeprefix("-")
-    return digits.isascii() and digits.isdigit() and len(digits) <= 18
+        if not encoded:  # `?cursor=` is the first page, as on the outputs list
+            return None
+        # Signed by this endpoint, so well formed: only what encode_cursor wrote can get past the signature.
+        position = cursor_position(
+            encoded, endpoint=self._endpoint(), scope=self._scope(), parameter=self.cursor_query_param
+        )
+        tokens = parse.parse_qs(urlsafe_b64decode(position + "=" * (-len(position) % 4)).decode())
+        return Cursor(
+            offset=int(tokens.get("o", ["0"])[0]),
+            reverse=tokens.get("r", ["0"])[0] == "1",
+            position=tokens.get("p", [None])[0],
+        )
 
 
 class DatasetPagination(StrictCursorPagination):
@@ -51,6 +82,10 @@ class RowPagination(StrictCursorPagination):
     through `latest` never jumps to a version built in the meantime."""
 
     ordering = "position"
+
+    def list_path(self) -> str:
+        # The version by number, `latest` resolved: a cursor of version 3 does not page version 4.
+        return parse.urlsplit(self.view.pinned_url(self.request)).path
 
     def paginate_queryset(self, queryset, request, view=None):
         page = super().paginate_queryset(queryset, request, view)

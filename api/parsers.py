@@ -1,5 +1,7 @@
+import zlib
+
 from django.conf import settings
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import BaseParser, JSONParser
 
 from labeling.services.records import find_unstorable, too_deep_message
@@ -8,6 +10,18 @@ from labeling.services.records import find_unstorable, too_deep_message
 class PayloadTooLarge(APIException):
     status_code = 413
     default_code = "payload_too_large"
+
+
+def read_bounded(stream, request, limit: int) -> bytes:
+    """The request body, or PayloadTooLarge past `limit` bytes: refused by its declared length before any read,
+    else after reading at most one byte past the limit."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is {int(declared)} bytes; the limit is {limit} bytes.")
+    body = stream.read(limit + 1) if stream is not None else b""
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.")
+    return body
 
 
 class RawJSONParser(BaseParser):
@@ -21,15 +35,7 @@ class RawJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
-        limit = settings.INGEST_MAX_BODY_BYTES
-        request = parser_context["request"]
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The body is {int(declared)} bytes; the limit is {limit} bytes.")
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.")
-        return body
+        return read_bounded(stream, parser_context["request"], settings.INGEST_MAX_BODY_BYTES)
 
 
 class StrictJSONParser(JSONParser):
@@ -49,3 +55,54 @@ class StrictJSONParser(JSONParser):
             field, message = problem
             raise ParseError(f"{field}: {message}" if field else message)
         return data
+
+
+class OtlpParser(BaseParser):
+    """Hand an OTLP export body over as bytes, with its Content-Encoding (gzip, deflate) undone.
+
+    OTLP_MAX_BODY_BYTES bounds the body as sent and as decompressed: decompression stops one byte past the
+    limit, so a gzip bomb costs at most that much memory before its 413. The service decodes the bytes.
+    """
+
+    READ_SIZE = 64 * 1024
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        limit = settings.OTLP_MAX_BODY_BYTES
+        request = parser_context["request"]
+        body = read_bounded(stream, request, limit)
+        coding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        if coding in ("", "identity"):
+            return body
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            raise UnsupportedMediaType(
+                media_type, detail=f"Content-Encoding {coding[:40]!r} is not supported; send gzip, deflate or none."
+            )
+        return self._decompressed(body, coding, limit)
+
+    def _decompressed(self, body: bytes, coding: str, limit: int) -> bytes:
+        # wbits: 16 + MAX_WBITS reads a gzip stream; MAX_WBITS the zlib stream HTTP calls "deflate".
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in coding else zlib.MAX_WBITS)
+        parts, size, pending = [], 0, body
+        try:
+            while not decompressor.eof and size <= limit:
+                part = decompressor.decompress(pending, min(self.READ_SIZE, limit + 1 - size))
+                pending = decompressor.unconsumed_tail
+                if not part and not pending:
+                    break  # all input read, and it ends before its end of stream
+                parts.append(part)
+                size += len(part)
+        except zlib.error as exc:
+            raise ParseError(f"The body is not valid {coding} data: {exc}.") from None
+        if size > limit:
+            raise PayloadTooLarge(f"The body is over the limit of {limit} bytes once decompressed ({coding}).")
+        if not decompressor.eof:
+            raise ParseError(f"The {coding} data ends before its end of stream.")
+        return b"".join(parts)
+
+
+class OtlpProtobufParser(OtlpParser):
+    media_type = "application/x-protobuf"
+
+
+class OtlpJSONParser(OtlpParser):
+    media_type = "application/json"

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import changes, datasets, ingest, metrics, outputs, privacy, redaction
+from api.views import changes, datasets, ingest, keys, labels, metrics, otlp, outputs, platform, privacy, redaction
 
 app_name = "api"
 
@@ -10,15 +10,20 @@ DATASET = f"{DATASETS}/<slug:dataset_slug>"
 VERSION = f"{DATASET}/versions/<str:version>"
 
 urlpatterns = [
+    path("api/v1/key", keys.CurrentKeyView.as_view(), name="key"),
     path("api/v1/outputs", outputs.OutputsView.as_view(), name="outputs"),  # GET lists (read), POST ingests
     # Before the detail route, which would take `facets` for an external id (see get_output's description).
     path("api/v1/outputs/facets", outputs.OutputFacetsView.as_view(), name="output-facets"),
     path("api/v1/outputs/<path:external_id>", outputs.OutputDetailView.as_view(), name="output-detail"),
+    path("api/v1/labels", labels.LabelExportView.as_view(), name="labels"),
     path("api/v1/events", ingest.EventsIngestView.as_view(), name="events"),
     path("api/v1/feedback", ingest.FeedbackIngestView.as_view(), name="feedback"),
+    # OTLP/HTTP's own path below the endpoint, so that OTEL_EXPORTER_OTLP_ENDPOINT=…/api/v1/otel works.
+    path("api/v1/otel/v1/traces", otlp.TracesView.as_view(), name="otel-traces"),
     path("api/v1/end-users/<path:end_user_id>", privacy.EndUserErasureView.as_view(), name="end-user"),
     path("api/v1/redaction-rules", redaction.RedactionRulesView.as_view(), name="redaction-rules"),
-    path(DATASETS, datasets.DatasetListView.as_view(), name="datasets"),
+    path(DATASETS, datasets.DatasetListView.as_view(), name="datasets"),  # GET lists, POST creates
+    path(DATASET, datasets.DatasetDetailView.as_view(), name="dataset"),
     path(f"{DATASET}/versions", datasets.VersionListView.as_view(), name="dataset-versions"),
     path(VERSION, datasets.VersionDetailView.as_view(), name="dataset-version"),
     path(f"{VERSION}/rows", datasets.RowListView.as_view(), name="dataset-rows"),
@@ -31,6 +36,7 @@ urlpatterns = [
     path("api/v1/metrics/retention", metrics.RetentionView.as_view(), name="metrics-retention"),
     path("api/v1/metrics/changes", changes.ChangesView.as_view(), name="metrics-changes"),
     path("api/v1/cycles/<str:week>/report", metrics.CycleReportView.as_view(), name="cycle-report"),
+    path("api/v1/platform/usage", platform.UsageView.as_view(), name="platform-usage"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -8,9 +8,10 @@ What it does:
      (the legitimate user) and the flood's target account, passwords hashed with the real default
      hasher (PBKDF2, ~0.3 s of CPU per check on the 2-core dev machine);
   2. for each policy below, starts gunicorn as the Dockerfile does (gthread, 4 threads; --workers 1,
-     as there without WEB_CONCURRENCY), signs the legitimate user in, measures the home page alone
-     for a few seconds, then again while `--clients` clients (default 50) each send wrong passwords
-     to /login/ back to back (one CSRF token and one keep-alive connection per client, as a script would);
+     as there without WEB_CONCURRENCY), signs the legitimate user in, measures the page the home page
+     lands on (itself, or the user's one project) alone for a few seconds, then again while `--clients`
+     clients (default 50) each send wrong passwords to /login/ back to back (one CSRF token and one
+     keep-alive connection per client, as a script would);
   3. prints the page's latency (median, p95, max) with and without the flood, and what the flood got.
 
 Policies: `unprotected` (no cap on concurrent password checks, no lockout), `cap only` (one password
@@ -77,6 +78,7 @@ class Answer:
     body: bytes
     cookies: dict[str, str]
     seconds: float
+    location: str = ""
 
 
 def request(
@@ -106,7 +108,7 @@ def request(
     for header in response.headers.get_all("Set-Cookie") or []:
         name, _, rest = header.partition("=")
         jar[name.strip()] = rest.split(";", 1)[0]
-    return Answer(response.status, content, jar, seconds)
+    return Answer(response.status, content, jar, seconds, response.headers.get("Location", ""))
 
 
 def sign_in(base: str, username: str, password: str, *, conn=None) -> Answer:
@@ -140,13 +142,22 @@ def _kind(answer: Answer) -> str:
     return f"{answer.status} other"
 
 
+def landing_path(base: str, session: dict) -> str:
+    """The page a signed-in user lands on: the home page, or where it sends someone with one project."""
+    answer = request(base, "GET", "/", cookies=session)
+    if answer.status in (301, 302, 303) and answer.location:
+        return urllib.parse.urlsplit(answer.location).path
+    return "/"
+
+
 def measure_page(base: str, session: dict, *, seconds: float, interval: float, result: FloodResult, stop=None):
-    """Load the signed-in home page every `interval` seconds, each on a new connection (a new visitor)."""
+    """Load the page the signed-in user lands on every `interval` seconds, each on a new connection."""
+    path = landing_path(base, session)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not (stop and stop.is_set()):
         began = time.perf_counter()
         try:
-            answer = request(base, "GET", "/", cookies=session, timeout=PAGE_TIMEOUT)
+            answer = request(base, "GET", path, cookies=session, timeout=PAGE_TIMEOUT)
         except TimeoutError:
             result.page_seconds.append(time.perf_counter() - began)
             result.page_statuses[f"no answer in {PAGE_TIMEOUT:.0f} s"] += 1
@@ -229,7 +240,7 @@ def main() -> None:
 
 
 def measure_policy(name: str, env: dict, args) -> None:
-    """Start gunicorn with the policy's settings, then the home page alone and during the flood."""
+    """Start gunicorn with the policy's settings, then the landing page alone and during the flood."""
     reset = "from labeling.models import SignInThrottle; SignInThrottle.objects.all().delete()"
     subprocess.run([sys.executable, "-c", "import django; django.setup(); " + reset], cwd=ROOT, env=env, check=True)
     server = Gunicorn(

@@ -306,8 +306,8 @@ class Bench:
         conn = self.db.conn
         insert = """
             INSERT INTO labeling_datasetversion (dataset_id, number, status, row_count, split_counts, sha256,
-                rubric_versions, cycle_week, created_at, built_at, withdrawn_note)
-            VALUES (%s, %s, 'failed', 0, '{}', '', %s, NULL, now(), NULL, '') RETURNING id"""
+                rubric_versions, cycle_week, created_at, built_at, withdrawn_note, definition_sha256, rows_copied)
+            VALUES (%s, %s, 'failed', 0, '{}', '', %s, NULL, now(), NULL, '', '', 0) RETURNING id"""
         # 'failed' until its rows are in (never 'building': one build at a time per dataset), then 'ready'.
         rubric = Jsonb([setup["rubric_version"]])
         small_id = conn.execute(insert, [setup["dataset_id"], 1, rubric]).fetchone()[0]
@@ -317,7 +317,9 @@ class Bench:
         began = time.perf_counter()
         with (
             conn.cursor() as cursor,
-            cursor.copy("COPY labeling_datasetrow (version_id, position, external_id, split, line) FROM STDIN") as copy,
+            cursor.copy(
+                "COPY labeling_datasetrow (version_id, position, external_id, split, line, source_digest) FROM STDIN"
+            ) as copy,
         ):
             buffer = []
             for position in range(rows):
@@ -330,8 +332,9 @@ class Bench:
                 splits[data["split"]] += 1
                 sizes.append(len(text))
                 # COPY text format: a backslash is its escape; JSON has no raw tab or newline.
-                buffer.append(b"%d\t%d\t%s\t%s\t%s\n" % (big_id, position, data["id"].encode(), data["split"].encode(),
-                                                          text.replace(b"\\", b"\\\\")))  # fmt: skip
+                # The last field, source_digest, is empty: no later build copies these rows.
+                fields = (big_id, position, data["id"].encode(), data["split"].encode(), text.replace(b"\\", b"\\\\"))
+                buffer.append(b"%d\t%d\t%s\t%s\t%s\t\n" % fields)
                 if len(buffer) == 2000:
                     copy.write(b"".join(buffer))
                     buffer = []
@@ -339,8 +342,8 @@ class Bench:
         if small_digest is None:
             small_digest, small_splits = digest.copy(), splits.copy()
         conn.execute(
-            """INSERT INTO labeling_datasetrow (version_id, position, external_id, split, line)
-               SELECT %s, position, external_id, split, line FROM labeling_datasetrow
+            """INSERT INTO labeling_datasetrow (version_id, position, external_id, split, line, source_digest)
+               SELECT %s, position, external_id, split, line, source_digest FROM labeling_datasetrow
                WHERE version_id = %s AND position < %s ORDER BY position""",
             [small_id, big_id, small],
         )
@@ -879,19 +882,17 @@ def profile(args) -> None:
 
             texts = list(lines_query().iterator(chunk_size=2000))
             t0 = time.perf_counter()
-            flats = [exports.flat_row(text) for text in texts]
+            shape = exports.RowShape.of(_version())
             t1 = time.perf_counter()
-            for flat in flats:
-                flat["occurred_at"] = exports._timestamp(flat["occurred_at"])
-                flat["labeled_at"] = exports._timestamp(flat["labeled_at"])
+            flats = [exports.parquet_row(text, shape) for text in texts]
             t2 = time.perf_counter()
-            schema = exports.parquet_schema()
+            schema = exports.parquet_schema(shape)
             tables = []
             for start in range(0, len(flats), exports.PARQUET_ROW_GROUP):
                 part = flats[start : start + exports.PARQUET_ROW_GROUP]
                 tables.append(pa.Table.from_pydict({c: [f[c] for f in part] for c in exports.COLUMNS}, schema=schema))
             t3 = time.perf_counter()
-            sink = exports._Drain()
+            sink = exports.Drain()
             writer = pq.ParquetWriter(sink, schema)
             for table in tables:
                 writer.write_table(table, row_group_size=exports.PARQUET_ROW_GROUP)
@@ -899,8 +900,8 @@ def profile(args) -> None:
             writer.close()
             t4 = time.perf_counter()
             for name, value in (
-                ("  parquet: flat_row (msgspec decode + 5 JSON columns re-encoded)", t1 - t0),
-                ("  parquet: _timestamp × 2 (fromisoformat + astimezone)", t2 - t1),
+                ("  parquet: RowShape.of (two queries)", t1 - t0),
+                ("  parquet: parquet_row (decode, typed nested fields, timestamps)", t2 - t1),
                 ("  parquet: columns → pa.Table.from_pydict (per row group)", t3 - t2),
                 ("  parquet: ParquetWriter.write_table (encode + compress)", t4 - t3),
             ):

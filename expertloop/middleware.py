@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
+from api.otlp_encoding import OTLP_PATH_PREFIX, media_type_of, status_body
 from labeling.rules.text import text_problem
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,11 @@ class DatabaseUnavailableMiddleware:
         if not database_unavailable(exception):
             return None
         logger.error("Database unavailable for %s %s: %s", request.method, request.path, exception)
-        if request.path.startswith("/api/"):
+        if request.path.startswith(OTLP_PATH_PREFIX):
+            # OpenTelemetry exporters read a google.rpc.Status, in the encoding they sent.
+            body, content_type = status_body(503, UNAVAILABLE_MESSAGE, media_type_of(request.content_type))
+            response = HttpResponse(body, status=503, content_type=content_type)
+        elif request.path.startswith("/api/"):
             # The API's error shape (api/exceptions.py).
             body = {"errors": [{"index": None, "field": None, "message": UNAVAILABLE_MESSAGE}]}
             response = JsonResponse(body, status=503)
@@ -96,7 +101,8 @@ def _first_problem(request: HttpRequest) -> tuple[str, str] | None:
 
 
 class RefuseUnstorableInputMiddleware:
-    """A 400 naming the path or query parameter, before any view runs; JSON in the API's error shape under /api/."""
+    """A 400 naming the path or query parameter, before any view runs; JSON in the API's error shape under /api/
+    (a google.rpc.Status under the OpenTelemetry endpoint)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -106,13 +112,17 @@ class RefuseUnstorableInputMiddleware:
         if found is None:
             return self.get_response(request)
         field, message = found
+        if request.path_info.startswith(OTLP_PATH_PREFIX):
+            body, content_type = status_body(400, message, media_type_of(request.content_type))
+            return HttpResponse(body, status=400, content_type=content_type)
         if request.path_info.startswith("/api/"):
             return JsonResponse({"errors": [{"index": None, "field": field, "message": message}]}, status=400)
         return render(request, "labeling/error.html", {"message": message}, status=400)
 
 
 class ChunkedBodyMiddleware:
-    """WSGI: give a `Transfer-Encoding: chunked` body its length, or answer 413 past INGEST_MAX_BODY_BYTES.
+    """WSGI: give a `Transfer-Encoding: chunked` body its length, or answer 413 past INGEST_MAX_BODY_BYTES
+    (OTLP_MAX_BODY_BYTES for the OpenTelemetry endpoint, whose exports may be larger).
 
     gunicorn passes a chunked body without CONTENT_LENGTH; Django then reads it as empty (its stream is
     limited to the declared length, 0) and so does DRF, which skips parsing a body of length 0. Reading it
@@ -127,7 +137,8 @@ class ChunkedBodyMiddleware:
     def __call__(self, environ, start_response):
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if chunked and not environ.get("CONTENT_LENGTH"):
-            limit = settings.INGEST_MAX_BODY_BYTES
+            otlp = environ.get("PATH_INFO", "").startswith(OTLP_PATH_PREFIX)
+            limit = settings.OTLP_MAX_BODY_BYTES if otlp else settings.INGEST_MAX_BODY_BYTES
             body = self._read(environ["wsgi.input"], limit + 1)
             if len(body) > limit:
                 return self._too_large(environ, start_response, limit)
@@ -148,7 +159,10 @@ class ChunkedBodyMiddleware:
     @staticmethod
     def _too_large(environ, start_response, limit: int):
         message = f"The body is over the limit of {limit} bytes."
-        if environ.get("PATH_INFO", "").startswith("/api/"):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(OTLP_PATH_PREFIX):
+            body, content_type = status_body(413, message, media_type_of(environ.get("CONTENT_TYPE")))
+        elif path.startswith("/api/"):
             body = json.dumps({"errors": [{"index": None, "field": None, "message": message}]}).encode()
             content_type = "application/json"
         else:

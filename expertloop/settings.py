@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -272,6 +273,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="expertloop")
+# Webhook deliveries wait on other people's servers (up to WEBHOOK_TIMEOUT_SECONDS an attempt): they have a queue
+# of their own, so that a worker consuming only it (`-Q`) waits on slow receivers while the others (`-X`) do the
+# rest. A worker started with neither consumes both queues, as one small deployment needs.
+CELERY_WEBHOOK_QUEUE = env.str("CELERY_WEBHOOK_QUEUE", default="expertloop-webhooks")
+CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, CELERY_WEBHOOK_QUEUE])]
+CELERY_TASK_ROUTES = {
+    task: {"queue": CELERY_WEBHOOK_QUEUE} for task in ("labeling.deliver_webhook", "labeling.deliver_due_webhooks")
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker outlives any Redis outage: it reconnects forever (Celery's default gives up after 100 tries).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
@@ -293,6 +302,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=240),
     "unacked_restore_throttle": 1,
+    # How often (seconds) a worker looks; the tests that kill a worker look every second.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=10),
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
@@ -357,6 +368,27 @@ if not 1 <= CHANGES_BASELINE_WEEKS <= 26:
 CHANGES_FDR_Q = env.float("CHANGES_FDR_Q", default=0.05)
 if not 0 < CHANGES_FDR_Q < 1:
     raise ImproperlyConfigured("CHANGES_FDR_Q must lie strictly between 0 and 1, e.g. 0.05.")
+# Alerts (README "Alerts"): evaluated every ALERT_EVALUATE_SECONDS and after each close. A week still open
+# ALERT_CLOSE_OVERDUE_HOURS after its close was due (end + CYCLE_CLOSE_GRACE_HOURS) is overdue; a queue with work
+# waiting and no label for ALERT_QUEUE_IDLE_DAYS days is idle; a project with no output for ALERT_INGEST_SILENCE_HOURS
+# that had at least one per such window on average over the 28 days before has stopped sending.
+ALERT_CLOSE_OVERDUE_HOURS = env.int("ALERT_CLOSE_OVERDUE_HOURS", default=6)
+ALERT_QUEUE_IDLE_DAYS = env.int("ALERT_QUEUE_IDLE_DAYS", default=3)
+ALERT_INGEST_SILENCE_HOURS = env.int("ALERT_INGEST_SILENCE_HOURS", default=24)
+if ALERT_CLOSE_OVERDUE_HOURS < 0:
+    raise ImproperlyConfigured("ALERT_CLOSE_OVERDUE_HOURS must be 0 or more.")
+if not 1 <= ALERT_QUEUE_IDLE_DAYS <= 365:
+    raise ImproperlyConfigured("ALERT_QUEUE_IDLE_DAYS must be between 1 and 365.")
+if not 1 <= ALERT_INGEST_SILENCE_HOURS <= 28 * 24:
+    raise ImproperlyConfigured("ALERT_INGEST_SILENCE_HOURS must be between 1 and 672 (the 28 days compared with).")
+CELERY_BEAT_SCHEDULE["evaluate-alerts"] = {
+    "task": "labeling.evaluate_alerts",
+    "schedule": env.int("ALERT_EVALUATE_SECONDS", default=3600),
+    # A round older than its interval is dropped: a worker back from an outage runs one, not a backlog of them.
+    "options": {"expires": env.int("ALERT_EVALUATE_SECONDS", default=3600)},
+}
+if CELERY_BEAT_SCHEDULE["evaluate-alerts"]["schedule"] < 60:
+    raise ImproperlyConfigured("ALERT_EVALUATE_SECONDS must be 60 or more.")
 
 # How long an item handed to an expert stays theirs before another expert may take its slot.
 LEASE_SECONDS = env.int("LEASE_SECONDS", default=15 * 60)
@@ -367,12 +399,16 @@ INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=5 * 1024 * 1024
 INGEST_MAX_JSON_DEPTH = env.int("INGEST_MAX_JSON_DEPTH", default=32)
 # How long one custom redaction regex may run on one string before that string is withheld whole.
 REDACTION_TIMEOUT_MS = env.int("REDACTION_TIMEOUT_MS", default=50)
+# The OTLP/HTTP traces endpoint (README "OpenTelemetry"): the most bytes of one export request, counted after
+# gzip or deflate is undone (a compressed body may not be longer either), so that a small gzip bomb is a 413.
+OTLP_MAX_BODY_BYTES = env.int("OTLP_MAX_BODY_BYTES", default=8 * 1024 * 1024)
 # Django's own cap on request.body must not be lower than ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1
 for _name in (
     "INGEST_MAX_RECORDS",
     "INGEST_MAX_BODY_BYTES",
     "INGEST_MAX_JSON_DEPTH",
+    "OTLP_MAX_BODY_BYTES",
     "LEASE_SECONDS",
     "REDACTION_TIMEOUT_MS",
 ):
@@ -463,6 +499,52 @@ INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 INVITATIONS_PER_PROJECT_PER_HOUR = env.int("INVITATIONS_PER_PROJECT_PER_HOUR", default=50)
 if INVITATION_MAX_AGE_DAYS < 1 or INVITATIONS_PER_PROJECT_PER_HOUR < 1:
     raise ImproperlyConfigured("INVITATION_MAX_AGE_DAYS and INVITATIONS_PER_PROJECT_PER_HOUR must be 1 or more.")
+# Webhooks (README "Webhooks"). Only https:// URLs to public addresses, checked at each send, unless
+# WEBHOOKS_ALLOW_PRIVATE (local development, the tests): then http:// and private, loopback, link-local too.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+# One attempt: connecting may take WEBHOOK_CONNECT_TIMEOUT_SECONDS, the whole request WEBHOOK_TIMEOUT_SECONDS.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Seconds between a failed attempt and the next; the delivery is failed after the last (~24 h in all).
+WEBHOOK_RETRY_SCHEDULE = [
+    int(value)
+    for value in env.list(
+        "WEBHOOK_RETRY_SCHEDULE", default=["5", "30", "120", "600", "3600", "10800", "21600", "21600", "28800"]
+    )
+]
+# An endpoint whose every attempt failed for this long (and at least WEBHOOK_DISABLE_MIN_FAILURES times) is
+# disabled, and the project's leads are told.
+WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600)
+WEBHOOK_DISABLE_MIN_FAILURES = env.int("WEBHOOK_DISABLE_MIN_FAILURES", default=5)
+# /readyz reports `webhooks: stalled` (degraded) when a delivery is still pending this long after it was due.
+WEBHOOK_STALL_SECONDS = env.int("WEBHOOK_STALL_SECONDS", default=600)
+if not 0 < WEBHOOK_CONNECT_TIMEOUT_SECONDS <= WEBHOOK_TIMEOUT_SECONDS <= 60:
+    raise ImproperlyConfigured(
+        "Webhook timeouts: 0 < WEBHOOK_CONNECT_TIMEOUT_SECONDS <= WEBHOOK_TIMEOUT_SECONDS <= 60."
+    )
+if not WEBHOOK_RETRY_SCHEDULE or min(WEBHOOK_RETRY_SCHEDULE) < 1:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCHEDULE must list positive numbers of seconds, e.g. 5,30,120.")
+if WEBHOOK_DISABLE_AFTER_SECONDS < 0 or WEBHOOK_DISABLE_MIN_FAILURES < 1:
+    raise ImproperlyConfigured(
+        "WEBHOOK_DISABLE_AFTER_SECONDS must be 0 or more, WEBHOOK_DISABLE_MIN_FAILURES 1 or more."
+    )
+# Beat's sweep sends deliveries that are due and were not sent by their own task (a lost message, a retry hours away).
+# A worker's claim on a delivery lasts WEBHOOK_TIMEOUT_SECONDS and this margin (recording the answer, a slow
+# database): only then may another worker take over the claim of one that died.
+WEBHOOK_LEASE_MARGIN_SECONDS = env.float("WEBHOOK_LEASE_MARGIN_SECONDS", default=5)
+if WEBHOOK_LEASE_MARGIN_SECONDS <= 0:
+    raise ImproperlyConfigured("WEBHOOK_LEASE_MARGIN_SECONDS must be positive.")
+# Finished deliveries (their bodies, the attempt log) are deleted this many days after they finished.
+WEBHOOK_DELIVERY_KEEP_DAYS = env.int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
+if WEBHOOK_DELIVERY_KEEP_DAYS < 1:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY_KEEP_DAYS must be 1 or more.")
+CELERY_BEAT_SCHEDULE["deliver-due-webhooks"] = {
+    "task": "labeling.deliver_due_webhooks",
+    "schedule": env.int("WEBHOOK_SWEEP_SECONDS", default=10),
+    "options": {"expires": env.int("WEBHOOK_SWEEP_SECONDS", default=10)},
+}
+if CELERY_BEAT_SCHEDULE["deliver-due-webhooks"]["schedule"] < 1:
+    raise ImproperlyConfigured("WEBHOOK_SWEEP_SECONDS must be a positive integer.")
 
 LOGGING = {
     "version": 1,

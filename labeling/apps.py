@@ -11,5 +11,7 @@ class LabelingConfig(AppConfig):
     verbose_name = "Labeling"
 
     def ready(self):
+        from labeling.web import navigation  # noqa: F401 — connects the sign-in receiver the navigation reads
+
         if settings.CELERY_TASK_ALWAYS_EAGER:
             logger.info("REDIS_URL is not set: Celery tasks run eagerly inside this process.")

@@ -57,6 +57,8 @@ class InvalidSpec(DomainError):
 
     message: str
     problems: list[str] = field(default_factory=list)
+    # The field each problem is about, where the service knows it (parallel to `problems`): the API names it.
+    fields: list[str | None] = field(default_factory=list)
 
     def __post_init__(self):
         super().__init__(self.message)
@@ -74,6 +76,10 @@ class Forbidden(DomainError):
 
 class InvalidInput(DomainError):
     """A value a person or client gave does not fit (the message says which and why)."""
+
+
+class InvalidUrl(InvalidInput):
+    """A URL that may not be used, e.g. a webhook to this machine's network (forms show it on the URL field)."""
 
 
 class InvalidAccount(InvalidInput):

@@ -92,6 +92,26 @@ def refresh_running_weeks() -> int:
     return cycles.request_running_refreshes()
 
 
+@shared_task(name="labeling.evaluate_alerts", acks_late=True, time_limit=900, soft_time_limit=840)
+def evaluate_alerts() -> int:
+    """Beat's hourly round: evaluate every project's alerts (a failing project is logged, the others go on)."""
+    from labeling.services import alerts
+
+    return alerts.evaluate_all_projects()
+
+
+@shared_task(name="labeling.evaluate_project_alerts", acks_late=True, time_limit=120, soft_time_limit=100)
+def evaluate_project_alerts(project_id: int) -> int | None:
+    """Evaluate one project's alerts (after its close, or its failure); return how many opened."""
+    from labeling.models import Project
+    from labeling.services import alerts
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return None
+    return len(alerts.evaluate_alerts(project=project).opened)
+
+
 @shared_task(name="labeling.worker_heartbeat", time_limit=30, soft_time_limit=20)
 def worker_heartbeat() -> None:
     """Beat's heartbeat: the worker that runs it writes the time, which /readyz reads from the database."""
@@ -127,6 +147,33 @@ def purge_expired_outputs() -> int:
         except Exception:  # one project's failure (audited with what it deleted) never stops the others
             logging.getLogger(__name__).exception("retention purge of %s failed; the sweep goes on", project.slug)
     return deleted
+
+
+# A retry this soon is asked for by the task itself (a countdown held by the worker); later ones by beat's sweep,
+# so that no message waits for hours in a worker's memory.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 60
+
+
+@shared_task(name="labeling.deliver_webhook", bind=True, acks_late=True, time_limit=90, soft_time_limit=75)
+def deliver_webhook(self, delivery_id: int) -> None:
+    """Try one webhook delivery once (idempotent: a claimed or finished delivery is left alone)."""
+    from labeling.services.webhook_delivery import attempt_delivery
+
+    again_in = attempt_delivery(delivery_id=delivery_id)
+    # Eager Celery (the demo) would run the countdown at once, in a loop: there the retries wait for the sweep.
+    if again_in is not None and again_in <= WEBHOOK_COUNTDOWN_MAX_SECONDS and not self.app.conf.task_always_eager:
+        self.apply_async(args=[delivery_id], countdown=again_in)
+
+
+@shared_task(name="labeling.deliver_due_webhooks", acks_late=True, time_limit=120, soft_time_limit=100)
+def deliver_due_webhooks() -> int:
+    """Beat's sweep: ask for the webhook deliveries that are due (retries hours away, messages lost), and
+    forget the ones finished WEBHOOK_DELIVERY_KEEP_DAYS ago."""
+    from labeling.services.webhook_delivery import prune_deliveries, request_due_deliveries
+
+    requested = request_due_deliveries()
+    prune_deliveries()
+    return requested
 
 
 from labeling import task_signals  # noqa: E402,F401  (connects the outbox's worker signals)

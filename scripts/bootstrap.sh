@@ -33,6 +33,8 @@ fi
 stamp=".venv/.installed-$(cat "$requirements" requirements.txt constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r "$requirements" -c constraints.txt
+  # --no-compile: Python compiles the modules it imports on first use; compiling every installed file up front
+  # (pandas, scipy, scikit-learn, datasets …) took 70 of a fresh install's 100 seconds.
+  .venv/bin/python -m pip install --quiet --no-compile -r "$requirements" -c constraints.txt
   touch "$stamp"
 fi

@@ -39,9 +39,10 @@ DATABASE_URL=sqlite:///:memory: REDIS_URL= DEBUG=false ALLOWED_HOSTS=expertloop.
 if [ $# -gt 0 ]; then
   exec "$py" -m pytest "$@"
 fi
-# The whole suite in two steps. First everything that runs inside the test process (models, services, pages, the
-# API, the hostile-input guard) on two pytest-xdist workers, one per core, each with its own test database; whole
-# files go to one worker, so a module's fixture is built once. Then, alone, the tests that start real processes
-# and time them (Celery workers, gunicorn, Redis killed by PID, chromium): they must not share the cores.
-"$py" -m pytest -n 2 --dist loadfile --ignore=tests/integration --ignore=tests/browser
-exec "$py" -m pytest tests/integration tests/browser
+# The whole suite in two steps. First everything but the `alone` tests on two pytest-xdist workers, one per core, each
+# with its own test database, Celery queue and cache keys: whole files go to one worker, so a module's fixture (a
+# demo, a gunicorn) is built once. The tests that start real processes (Celery workers, gunicorn, chromium) share
+# the pool: most of their time is spent waiting on those processes. Then, alone, the tests that assert wall-clock
+# timings (outages answered within seconds, the client's cost per call): they must not share the cores.
+"$py" -m pytest -n 2 --dist loadfile -m "not alone"
+exec "$py" -m pytest -m alone tests/integration

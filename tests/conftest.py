@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 def _missing_service(marker: str) -> str | None:
     if marker == "postgres" and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         return "PostgreSQL is not configured (set DATABASE_URL)"
+    if marker == "shell_tools":
+        missing = [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
+        return f"{', '.join(missing)} not installed (the README's shell recipes use them)" if missing else None
     if marker == "redis":
         if not settings.REDIS_URL:
             return "Redis is not configured (set REDIS_URL)"
@@ -35,7 +39,7 @@ def _missing_service(marker: str) -> str | None:
 
 
 def pytest_runtest_setup(item):
-    for marker in ("postgres", "redis", "browser"):
+    for marker in ("postgres", "redis", "browser", "shell_tools"):
         if item.get_closest_marker(marker):
             reason = _missing_service(marker)
             if reason and CI:

@@ -7,6 +7,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SECURE_COOKIES", "false")  # the live server in browser tests speaks plain HTTP
 # A queue of this run's own, so a worker started by the tests never eats another run's messages.
 os.environ.setdefault("CELERY_DEFAULT_QUEUE", f"expertloop-test-{os.getpid()}")
+os.environ.setdefault("CELERY_WEBHOOK_QUEUE", f"expertloop-webhooks-test-{os.getpid()}")
 
 from expertloop.settings import *  # noqa: E402,F403
 

@@ -30,6 +30,8 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 from drf_spectacular.generators import SchemaGenerator
 
 from labeling.models import (
+    Alert,
+    AlertRule,
     ApiKey,
     Dataset,
     DatasetVersion,
@@ -277,6 +279,13 @@ def demo(django_db_setup, django_db_blocker):
         OutboxMessage.objects.all().delete()
 
 
+def _an_alert(project: Project) -> Alert:
+    """The demo's first alert, or one made for the guard (the demo evaluates none)."""
+    return Alert.objects.filter(project=project).order_by("pk").first() or Alert.objects.create(
+        project=project, rule=AlertRule.QUEUE_IDLE, key="guard", title="Nobody labeled in Guard for 3 day(s)"
+    )
+
+
 def _path_values(project: Project) -> dict[str, str]:
     """A real value for every path parameter name, so each URL reaches its view."""
     queue = Queue.objects.filter(project=project).order_by("pk").first()
@@ -296,12 +305,14 @@ def _path_values(project: Project) -> dict[str, str]:
         "week": cycle.label,
         "week_label": cycle.label,
         "decision_id": str(decision.pk),
+        "alert_id": str(_an_alert(project).pk),
         "external_id": Output.objects.filter(project=project).order_by("pk").first().external_id,
         # The team screens: an expert's membership, the demo's pending invitation, its key, a saved view.
         "membership_id": str(Membership.objects.get(project=project, user__username="expert2").pk),
         "invitation_id": str(Invitation.objects.filter(project=project).order_by("pk").first().pk),
         "key_id": str(ApiKey.objects.filter(project=project).order_by("pk").first().pk),
         "view_id": str(SavedView.objects.filter(project=project).order_by("pk").first().pk),
+        "token_id": "1",  # an operator token (none exists: the revoke answers 404)
         # A password reset link (of user 1, with no reset started: the "link does not work" page).
         "uidb64": "MQ",
         "token": "set-password",
@@ -317,7 +328,7 @@ def _path_values(project: Project) -> dict[str, str]:
 MUST_FIND_FORMS = {
     "item", "item-skip", "item-flag", "item-comment", "adjudicate", "rubric", "queue-create", "queue-edit",
     "dataset-create", "decision-add", "dashboard", "login", "project-create", "project-settings", "member-invite",
-    "member-role", "api-keys", "audit", "password_reset",
+    "member-role", "api-keys", "audit", "password_reset", "platform-usage",
 }  # fmt: skip
 
 
@@ -359,6 +370,8 @@ def _personas(route: str) -> list[str]:
         return ["admin"]
     if route == "projects/new":
         return ["admin"]  # staff create projects; the demo's lead may not
+    if route.startswith(("platform/", "api/v1/platform/")):
+        return ["admin", "lead"]  # operators (a superuser) reach the views; a lead is refused
     if route.startswith("api/"):
         return ["key", "lead"]
     return ["lead", "expert"]

@@ -1,20 +1,115 @@
 import msgspec
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Dataset, DatasetVersion
-from labeling.selectors.datasets import LATEST
+from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.exports import FORMATS
+
+
+class BuildStateOut(serializers.Serializer):
+    state = serializers.SerializerMethodField(
+        help_text="`queued`: asked for, no worker has started it; `building`: a worker is building `version`; "
+        "`failed`: the last build failed (`error` says why); `idle`: nothing under way, `latest_version` is the "
+        "newest ready version (a build that found nothing changed since the last version makes none).",
+    )
+    version = serializers.IntegerField(
+        source="building_version", allow_null=True, help_text="The number of the version being built."
+    )
+    requested_at = serializers.DateTimeField(source="build_requested_at", allow_null=True)
+    error = serializers.CharField(source="build_error", help_text="Why the last build failed; empty otherwise.")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["idle", "queued", "building", "failed"]))
+    def get_state(self, dataset) -> str:
+        return build_state(dataset)
 
 
 class DatasetOut(serializers.ModelSerializer):
     splits = serializers.DictField(child=serializers.IntegerField(), help_text="Split name → share in percent.")
     latest_version = serializers.IntegerField(allow_null=True, help_text="The newest ready version's number.")
+    queues = serializers.SerializerMethodField(help_text="The queues' slugs; empty: every queue.")
+    questions = serializers.ListField(child=serializers.CharField(), help_text="Question keys; empty: every one.")
+    filters = serializers.DictField(help_text="`tags_any`, `since` and `until`, when set.")
+    build = BuildStateOut(source="*", help_text="The state of the last build asked for: poll it after a build.")
 
     class Meta:
         model = Dataset
         fields = [
-            "slug", "name", "description", "only_resolved", "splits", "auto_rebuild", "latest_version", "created_at",
+            "slug", "name", "description", "queues", "questions", "only_resolved", "filters", "splits",
+            "auto_rebuild", "latest_version", "build", "created_at",
         ]  # fmt: skip
+
+    def get_queues(self, dataset) -> list[str]:
+        return sorted(queue.slug for queue in dataset.queues.all())
+
+
+class SplitsField(serializers.DictField):
+    """Split name → share: a bad share is reported on `splits`, naming the split."""
+
+    child = serializers.IntegerField(min_value=1, max_value=100)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError(
+                [f"The share of {name!r}: {' '.join(map(str, problems))}" for name, problems in exc.detail.items()]
+            ) from None
+
+
+class TextField(serializers.CharField):
+    """Text, and only text: DRF's CharField would take 5 or true as "5" or "True"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class DatasetIn(serializers.Serializer):
+    """A dataset definition, as the "new dataset" form makes it. Unknown fields are refused, naming them."""
+
+    name = TextField(max_length=200, help_text="The dataset's slug is made from it.")
+    description = TextField(max_length=5000, required=False, allow_blank=True, default="")
+    queues = serializers.ListField(
+        child=serializers.SlugField(max_length=64), required=False, default=list, max_length=200,
+        help_text="Queue slugs; empty or absent: items of every queue.",
+    )  # fmt: skip
+    questions = serializers.ListField(
+        child=TextField(max_length=200), required=False, default=list, max_length=200,
+        help_text="Question keys of the rubric (of any of its versions); empty or absent: every question.",
+    )  # fmt: skip
+    only_resolved = serializers.BooleanField(
+        required=False, default=True, help_text="Only items with a settled gold answer (ties wait for a lead)."
+    )
+    tags_any = serializers.ListField(
+        child=TextField(max_length=200), required=False, default=list, max_length=200,
+        help_text="Only outputs with one of these tags; empty or absent: any tags.",
+    )  # fmt: skip
+    since = serializers.DateTimeField(required=False, help_text="Outputs that occurred at or after this moment.")
+    until = serializers.DateTimeField(required=False, help_text="Outputs that occurred before this moment.")
+    splits = SplitsField(
+        required=False,
+        help_text='Split name → share in percent, adding up to 100; by default {"train": 80, "test": 20}.',
+    )  # fmt: skip
+    auto_rebuild = serializers.BooleanField(required=False, default=True, help_text="Rebuilt when a week closes.")
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+        if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
+            raise serializers.ValidationError({"until": "Pick a moment after `since`."})
+        return attrs
+
+    def spec(self) -> dict:
+        """The spec `services.datasets.create_dataset` takes (moments as ISO 8601)."""
+        return {
+            name: value.isoformat() if name in ("since", "until") else value
+            for name, value in self.validated_data.items()
+        }
 
 
 class VersionOut(serializers.ModelSerializer):
@@ -120,3 +215,11 @@ class BuildQuery(serializers.Serializer):
 
 class BuildOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["requested"])
+    status_url = serializers.URLField(
+        help_text="The dataset: poll its `build.state` until `idle` (or `failed`), then read `latest_version`."
+    )
+    latest_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The newest ready version when the build was asked for: when the build is over, a larger "
+        "`latest_version` is the new version; the same one means nothing had changed, so none was made.",
+    )

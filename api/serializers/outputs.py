@@ -23,6 +23,62 @@ class OutputOut(serializers.ModelSerializer):
         return None if output.feedback_score is None else FeedbackOut(output).data
 
 
+class ItemLabelOut(serializers.Serializer):
+    annotator = serializers.CharField(help_text="A pseudonym, stable within the project (the datasets' too).")
+    answers = serializers.DictField(help_text="Question key → answer.")
+    rubric_version = serializers.IntegerField(help_text="The rubric version the expert answered.")
+    labeled_at = serializers.DateTimeField(help_text="The last edit of the answers.")
+    seconds_spent = serializers.IntegerField()
+
+
+class ItemSkipOut(serializers.Serializer):
+    annotator = serializers.CharField()
+    reason = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class ItemFlagOut(serializers.Serializer):
+    annotator = serializers.CharField()
+    note = serializers.CharField()
+    at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class ItemGoldOut(serializers.Serializer):
+    status = serializers.CharField(
+        allow_null=True, help_text="`resolved`, `needs_adjudication` (a tie waits for a lead), or null: not resolved."
+    )
+    answers = serializers.DictField(
+        help_text='Question key → {"value", "method"}: the gold answers (a lead\'s `adjudicated` ones win; a tie '
+        "is left out), as in the datasets' `label`."
+    )
+    open_ties = serializers.ListField(child=serializers.CharField(), help_text="Questions tied, waiting for a lead.")
+
+
+class OutputItemOut(serializers.Serializer):
+    """The output in one queue: the item its experts label."""
+
+    id = serializers.IntegerField()
+    queue = serializers.CharField(help_text="The queue's slug.")
+    queue_name = serializers.CharField()
+    week = serializers.CharField(help_text="The cycle week whose quota it counts against, e.g. `2026-W47`.")
+    status = serializers.CharField(help_text="`open` while labels are missing, then `complete`.")
+    overlap = serializers.IntegerField(help_text="Labels wanted.")
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    labels = ItemLabelOut(many=True, required=False, help_text="With `include=labels`.")
+    skips = ItemSkipOut(many=True, required=False, help_text="With `include=labels`: experts who skipped it.")
+    flags = ItemFlagOut(many=True, required=False, help_text="With `include=labels`: raised for the review meeting.")
+    gold = ItemGoldOut(required=False, help_text="With `include=gold`.")
+
+
+class OutputDetailOut(OutputOut):
+    items = OutputItemOut(many=True, source="items_shown", help_text="Its routing: the queues it is in, oldest first.")
+
+    class Meta(OutputOut.Meta):
+        fields = [*OutputOut.Meta.fields, "items"]
+
+
 class IngestResultOut(serializers.Serializer):
     created = serializers.IntegerField(help_text="Records stored by this request.")
     duplicates = serializers.IntegerField(help_text="Records already stored with the same content.")

@@ -1,8 +1,10 @@
 """Eval datasets for engineers: datasets, versions, rows, streamed downloads, diffs and "build now".
 
 Reads take a key with the `read` scope of the project in the URL, or a signed-in engineer, lead or
-admin of it; anyone else is told the project does not exist (404). "Build now" is for signed-in
-people only (with CSRF, as DRF's SessionAuthentication enforces).
+admin of it; anyone else is told the project does not exist (404). Creating a dataset and "build now" take a
+key with the `datasets` scope (a CI job's), or a signed-in engineer, lead or admin (with CSRF, as DRF's
+SessionAuthentication enforces); a dataset's definition and build state are also shown to a `datasets` key,
+so that the job can wait for its build.
 """
 
 from functools import cached_property
@@ -17,10 +19,11 @@ from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 
 from api.pagination import DatasetPagination, RowPagination, VersionPagination
-from api.permissions import CanReadOrSignedIn, IsSignedIn
+from api.permissions import CanBuildDatasetsOrSignedIn, CanReadOrSignedIn, CanWatchDatasetsOrSignedIn
 from api.serializers.datasets import (
     BuildOut,
     BuildQuery,
+    DatasetIn,
     DatasetOut,
     DiffOut,
     DiffQuery,
@@ -34,6 +37,7 @@ from labeling.models import ApiKey
 from labeling.rules.access import DATASET_ROLES, project_for_caller
 from labeling.selectors.datasets import (
     dataset_of_project,
+    dataset_with_state,
     datasets_of_project,
     ready_version,
     rows_of_version,
@@ -41,7 +45,7 @@ from labeling.selectors.datasets import (
     version_of_dataset,
     versions_of_dataset,
 )
-from labeling.services.datasets import request_build, version_diff
+from labeling.services.datasets import create_dataset, request_build, version_diff
 from labeling.services.exports import FORMATS
 
 VERSION_HEADER = "X-Dataset-Version"
@@ -49,6 +53,11 @@ _UNKNOWN = OpenApiResponse(ErrorsOut, description="No such project, dataset or v
 _READ_ERRORS = {
     401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+    404: _UNKNOWN,
+}
+_WRITE_ERRORS = {
+    401: _READ_ERRORS[401],
+    403: OpenApiResponse(ErrorsOut, description="The key lacks the `datasets` scope, or no CSRF token."),
     404: _UNKNOWN,
 }
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
@@ -74,18 +83,70 @@ class _DatasetView:
     def dataset(self):
         return dataset_of_project(self.project, self.kwargs["dataset_slug"])
 
+    @property
+    def api_key(self) -> ApiKey | None:
+        return self.request.auth if isinstance(self.request.auth, ApiKey) else None
+
+    def dataset_url(self, dataset) -> str:
+        path = reverse("api:dataset", kwargs={"project_slug": self.project.slug, "dataset_slug": dataset.slug})
+        return self.request.build_absolute_uri(path)
+
 
 class DatasetListView(_DatasetView, ListAPIView):
     serializer_class = DatasetOut
     pagination_class = DatasetPagination
 
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [CanBuildDatasetsOrSignedIn()]
+        return super().get_permissions()
+
     def get_queryset(self):
         return datasets_of_project(self.project)
+
+    @extend_schema(
+        operation_id="create_dataset",
+        summary="Define a dataset (a `datasets` key, or a signed-in engineer, lead or admin)",
+        description=(
+            'The definition the "new dataset" form makes; every field but `name` is optional. The slug is made '
+            "from the name. Each problem is a 400 naming its field: an unknown field, a text that is not a JSON "
+            "string, a name already taken, split shares that do not add up to 100, a queue the project does not "
+            "have, a question key no version of its rubric has. No version is built: ask for one with "
+            "`POST …/build`."
+        ),
+        request=DatasetIn,
+        responses={201: DatasetOut, 400: ErrorsOut, **_WRITE_ERRORS},
+    )
+    def post(self, request, *args, **kwargs):
+        project = self.project  # who may write first: a 404 before any 400
+        definition = DatasetIn(data=request.data)
+        definition.is_valid(raise_exception=True)
+        dataset = create_dataset(project=project, spec=definition.spec(), actor=request.user, api_key=self.api_key)
+        shown = dataset_with_state(project, dataset.slug)
+        headers = {"Location": self.dataset_url(dataset)}
+        return Response(DatasetOut(shown).data, status=status.HTTP_201_CREATED, headers=headers)
 
     @extend_schema(
         operation_id="list_datasets",
         summary="List the project's eval datasets",
         responses={200: DatasetOut(many=True), **_READ_ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class DatasetDetailView(_DatasetView, RetrieveAPIView):
+    permission_classes = [CanWatchDatasetsOrSignedIn]
+    serializer_class = DatasetOut
+
+    def get_object(self):
+        return dataset_with_state(self.project, self.kwargs["dataset_slug"])
+
+    @extend_schema(
+        operation_id="get_dataset",
+        summary="Get a dataset's definition, newest ready version and build state",
+        description="After `POST …/build`, poll `build.state` here: a key with `read` or `datasets` may.",
+        responses={200: DatasetOut, **_READ_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -152,7 +213,7 @@ class RowListView(_DatasetView, ListAPIView):
             "Each row is the version's canonical JSON row, as in the JSONL download. `page_size` is 100 by "
             "default and at most 1,000 (larger values are lowered to 1,000). Follow `next`: it names the version "
             f"even when you asked for `latest`, as does the `{VERSION_HEADER}` header. An unknown `split` is a 400 "
-            "that lists the dataset's splits; a cursor that was not handed out is a 400."
+            "that lists the dataset's splits; a cursor that was not handed out for this version and split is a 400."
         ),
         parameters=[_VERSION, RowsQuery],
         responses={200: RowOut(many=True), 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY, 410: _WITHDRAWN},
@@ -176,17 +237,39 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
 
     @extend_schema(
         operation_id="download_dataset_version",
-        summary="Download a ready version as JSONL, CSV or Parquet (streamed)",
+        summary="Download a ready version as JSONL, CSV, Parquet or an eval format (streamed)",
         description=(
             "**jsonl** (default): the canonical rows, one JSON object a line; the body's SHA-256 is the version's "
-            "`sha256`. **csv** and **parquet**: the columns id, split, output, expected_output, rubric_version, "
-            "model, occurred_at, labeled_at, then input, label, annotations, metadata and tags as JSON text. "
-            "Parquet types: strings, except rubric_version int64 and occurred_at / labeled_at timestamp[us, UTC]; "
-            "only expected_output is nullable (in CSV it is an empty cell). In CSV, a text cell starting with `=`, "
-            "`+`, `-`, `@`, a tab or a carriage return gets a leading `'` so spreadsheets never run it.\n\n"
-            'Headers: a strong `ETag` (`"<sha256>"`, `"<sha256>-csv"`, `"<sha256>-parquet"`), '
+            "`sha256`. **csv**: the columns id, split, output, expected_output, rubric_version, model, occurred_at, "
+            "labeled_at, then input, label, annotations, metadata and tags as JSON text; a text cell starting with "
+            "`=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` so spreadsheets never run it. "
+            "**parquet**: the same columns; rubric_version int64, occurred_at / labeled_at timestamp[us, UTC], input "
+            "`list<struct<role, content>>`, tags `list<string>`, label a struct per question of `{value, method}` "
+            "(value typed by the question's kind: binary bool, rating double, choice/text/correction string, "
+            "multi_choice list<string>), annotations `list<struct<annotator, rubric_version, answers>>`; metadata, "
+            "free-form per row, stays JSON text.\n\n"
+            "Eval formats, from the same rows. A row's *verdict* is the gold value of the first binary question of "
+            "its rubric version (kept by the dataset); its *correction* is `expected_output` (not blank, not the "
+            "output itself); its *ideal* answer is the correction, else the output when the verdict passes — none "
+            "for a tie or an unresolved row. "
+            '**openai-chat**: `{"messages": [...input, {"role": "assistant", "content": ideal}]}` for rows '
+            'with an ideal answer. **openai-preference**: `{"input": {"messages"}, "preferred_output": '
+            '[assistant correction], "non_preferred_output": [assistant output]}` for failing rows with a '
+            'correction. **openai-evals**: `{"input": [...messages], "ideal"}` for rows with an ideal answer. '
+            "The OpenAI formats leave out inputs OpenAI refuses (roles other than system/user/assistant, empty "
+            "content, a late system message, not ending with a user message). **langsmith** `{id, inputs: "
+            "{messages}, outputs: {answer} | null, metadata, split}`, **langfuse** `{id, input: {messages}, "
+            "expectedOutput, metadata}`, **braintrust** `{id, input: {messages}, expected, metadata, tags}`: every "
+            "row; id a UUID of project, dataset and external id; metadata has external_id, project, dataset, "
+            "version, version_sha256, split, label, verdict, judged_output, model, rubric_version, occurred_at, tags, "
+            "output_metadata. **hf**: a zip of `README.md` (a dataset card: license, configs per split, features, "
+            "provenance, how gold was decided) and `data/<split>.jsonl`, every column one type (as Parquet; "
+            "metadata JSON text, timestamps ISO strings).\n\n"
+            'Headers: a strong `ETag` (`"<sha256>"` for jsonl, `"<sha256>-<format>.v<revision>"` otherwise: the '
+            "revision grows when a format's layout or rules change, e.g. `-parquet.v3`), "
             f"`{VERSION_HEADER}`, and `Content-Disposition` with the file name "
-            "`<project>-<dataset>-v<number>.<format>`. Send the ETag back in `If-None-Match` to get a 304."
+            "`<project>-<dataset>-v<number>.<ext>` (`jsonl`, `csv`, `parquet`, `<format>.jsonl`, `hf.zip`). Send the "
+            "ETag back in `If-None-Match` to get a 304."
         ),
         parameters=[
             _VERSION,
@@ -197,6 +280,7 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             (200, "application/x-ndjson"): OpenApiTypes.BINARY,
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+            (200, "application/zip"): OpenApiTypes.BINARY,
             304: OpenApiResponse(description="Not modified: your copy is current."),
             400: ErrorsOut,
             **_READ_ERRORS,
@@ -238,26 +322,26 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
 
 
 class DatasetBuildView(_DatasetView, GenericAPIView):
-    permission_classes = [IsSignedIn]
+    permission_classes = [CanBuildDatasetsOrSignedIn]
     serializer_class = BuildOut
 
     @extend_schema(
         operation_id="build_dataset",
-        summary="Build a new version now (signed-in engineers, leads and admins)",
-        description="A worker builds it; no version is made when nothing changed since the last one.",
+        summary="Build a new version now (a `datasets` key, or a signed-in engineer, lead or admin)",
+        description=(
+            "A worker builds it; no version is made when nothing changed since the last one. The answer's "
+            "`status_url` (also the `Location` header) is the dataset: poll its `build.state` until it is `idle` "
+            "(or `failed`); `latest_version` is then the version to download."
+        ),
         parameters=[BuildQuery],
         request=None,
-        responses={
-            202: BuildOut,
-            400: ErrorsOut,
-            401: _READ_ERRORS[401],
-            403: OpenApiResponse(ErrorsOut, description="An API key, or no CSRF token."),
-            404: _UNKNOWN,
-        },
+        responses={202: BuildOut, 400: ErrorsOut, **_WRITE_ERRORS},
     )
     def post(self, request, *args, **kwargs):
-        dataset = self.dataset  # who may see it first: a 404 before any 400
+        dataset = dataset_with_state(self.project, self.kwargs["dataset_slug"])  # a 404 before any 400
         query = BuildQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        request_build(dataset=dataset, actor=request.user, full=query.validated_data["full"])
-        return Response(BuildOut({"status": "requested"}).data, status=status.HTTP_202_ACCEPTED)
+        request_build(dataset=dataset, actor=request.user, full=query.validated_data["full"], api_key=self.api_key)
+        url = self.dataset_url(dataset)
+        answer = {"status": "requested", "status_url": url, "latest_version": dataset.latest_version}
+        return Response(BuildOut(answer).data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})

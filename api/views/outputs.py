@@ -10,12 +10,14 @@ from rest_framework.views import APIView
 from api.authentication import ApiKeyAuthentication
 from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
-from api.serializers.outputs import ErrorsOut, OutputOut
+from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
 from labeling.rules.explore import FEEDBACK, PARAMETERS, YES_NO, filter_query, parse_filter
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
+from labeling.selectors.labels import INCLUDES, output_items
 
+LIST_ENDPOINT = "api:outputs"  # the salt of the list's cursors: the explore page's do not work here
 _REPEATED = {"model", "tag", "meta", "has_meta", "feedback", "gold", "queue"}
 _CHOICES = {
     "tags": ["any", "all"],
@@ -60,7 +62,12 @@ class OutputsView(OutputsIngestView):
         description=f"The filters of the explore page, on the key's project. {_FILTER}",
         parameters=[
             *FILTER_PARAMETERS,
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`: pass the link back as given."),
+            OpenApiParameter(
+                "cursor",
+                OpenApiTypes.STR,
+                description="From `next`: pass the link back as given. A cursor this endpoint did not hand out for "
+                "this project and filter (made up, altered, from another endpoint, or with other filters) is a 400.",
+            ),
             OpenApiParameter(
                 "page_size",
                 OpenApiTypes.INT,
@@ -73,7 +80,12 @@ class OutputsView(OutputsIngestView):
         spec = parse_filter(request.query_params, ignore=("cursor", "page_size"))
         size = _page_size(request.query_params.get("page_size"))
         page = result_page(
-            request.auth.project, spec, cursor=request.query_params.get("cursor"), limit=size, with_pieces=False
+            request.auth.project,
+            spec,
+            cursor=request.query_params.get("cursor"),
+            cursor_endpoint=LIST_ENDPOINT,
+            limit=size,
+            with_pieces=False,
         )
         following = None
         if page.next_cursor:
@@ -114,11 +126,11 @@ class OutputFacetsView(APIView):
 
 
 class OutputDetailView(RetrieveAPIView):
-    """One stored output of the key's project, by your external id."""
+    """One stored output of the key's project, by your external id, with its routing (and labels and gold)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [CanRead]
-    serializer_class = OutputOut
+    serializer_class = OutputDetailOut
     lookup_field = "external_id"
 
     def get_queryset(self):
@@ -126,12 +138,38 @@ class OutputDetailView(RetrieveAPIView):
 
     @extend_schema(
         operation_id="get_output",
-        summary="Get a stored output",
+        summary="Get a stored output, its routing, and on request its labels and gold",
         description=(
+            "`items` is the output's routing: each queue it is in, with the item's week and status. "
+            "`include=labels` adds each item's labels (pseudonymous annotator, answers, rubric version, time), "
+            "skips and flags; `include=gold` its gold answers (`value` and `method` per question) and open ties; "
+            "`include=labels,gold` both. An unknown value is a 400 naming it.\n\n"
             "The path `/api/v1/outputs/facets` is the facets endpoint: an output whose external id is literally "
             "`facets` is found with `GET /api/v1/outputs?q=facets` (a search that is one word also finds the "
             "output with that external id)."
         ),
+        parameters=[
+            OpenApiParameter(
+                "include",
+                OpenApiTypes.STR,
+                description=f"Comma-separated: {', '.join(INCLUDES)}.",
+                explode=False,
+            )
+        ],
+        responses={200: OutputDetailOut, **_ERRORS, 404: OpenApiResponse(ErrorsOut, description="No such output.")},
     )
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        output = self.get_object()  # another project's output, or none: a 404 before any 400
+        include = _includes(request.query_params.getlist("include"))
+        output.items_shown = output_items(output, include=include)
+        return Response(OutputDetailOut(output).data)
+
+
+def _includes(values: list[str]) -> frozenset[str]:
+    """`include=labels,gold` (or repeated) → {"labels", "gold"}; a 400 naming any other value."""
+    asked = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    unknown = sorted(asked - set(INCLUDES))
+    if unknown:
+        names = ", ".join(f"`{name}`" for name in unknown)
+        raise ValidationError({"include": f"Unknown value(s) {names}: use {', '.join(INCLUDES)} (comma-separated)."})
+    return frozenset(asked)

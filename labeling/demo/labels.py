@@ -66,11 +66,11 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
                     flagged.add(expert.pk)
                 if rng.random() < 0.03:
                     comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
-    _date_past_work(project, current, now)
+    date_past_work(project, current, now)
     return made
 
 
-def _date_past_work(project: Project, current, now) -> None:
+def date_past_work(project: Project, current, now) -> None:
     """Past weeks' labels were given during those weeks, not while seeding: a day after each output."""
     occurred_at = Subquery(Output.objects.filter(items__pk=OuterRef("item_id")).values("occurred_at")[:1])
     given_at = Least(occurred_at + timedelta(days=1), Value(now))

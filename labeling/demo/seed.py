@@ -22,10 +22,13 @@ from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import ApiKey, Label, Membership, Output, Project, Queue, Resolution, ResolutionStatus, UsageEvent
 from labeling.rules.calendar import cycle_week
 from labeling.rules.gold import open_ties
+from labeling.selectors.platform import TREND_WEEKS
 from labeling.services import cycles
+from labeling.services.alerts import evaluate_alerts
 from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.datasets import create_dataset
 from labeling.services.ingest import ingest_events, ingest_outputs
+from labeling.services.platform import backfill_usage
 from labeling.services.projects import create_project
 from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
@@ -37,8 +40,10 @@ from .labels import label_history
 from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
 from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SAVED_VIEWS, SLUG, project_spec
+from .summarizer import SUMMARIZER_SLUG, seed_summarizer
 from .support_bot import WEEKS, generate
 from .team import SQL_SLUG, seed_team
+from .webhooks import add_slack_endpoint, record_slack_answers
 
 KEY_NAME = "demo"
 KEY_SCOPES = ["ingest", "read"]
@@ -101,6 +106,8 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             for name, query in SAVED_VIEWS:
                 save_view(project=project, name=name, query=query, actor=lead)
             seed_team(support_bot=project, now=now or timezone.now(), seed=seed)
+            seed_summarizer(now=now or timezone.now(), seed=seed)
+            _platform_view(now or timezone.now())
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)
@@ -127,7 +134,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
 @transaction.atomic
 def delete_demo() -> None:
     """Delete the demo projects with everything in them, and the demo users (including `admin`)."""
-    Project.objects.filter(slug__in=[SLUG, SQL_SLUG]).delete()
+    Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG]).delete()
     get_user_model().objects.filter(username__in=[*MEMBERS, ADMIN[0]]).delete()
 
 
@@ -183,11 +190,13 @@ def _open_queues(project: Project, now: datetime) -> None:
 
 def _weekly_cycles(project: Project, now: datetime) -> None:
     """Two eval datasets, the reviewed weeks closed one after another (gold answers, dataset versions,
-    metrics, frozen reports), what the last meeting decided, and live figures for the running week."""
+    metrics, frozen reports, posts to the team's Slack), what the last meeting decided, and live figures
+    for the running week."""
     for spec in DATASETS:
         create_dataset(project=project, spec=spec)
     this_week = cycle_week(project, now)
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    slack = add_slack_endpoint(project=project, lead=lead)  # each close below posts to it
     for weeks_ago in range(REVIEWED_WEEKS, 0, -1):
         week = this_week - timedelta(weeks=weeks_ago)
         cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
@@ -198,6 +207,17 @@ def _weekly_cycles(project: Project, now: datetime) -> None:
             user=lead, cycle=cycle, text=text, owner=owner, due_date=(this_week + timedelta(days=due_in_days))
         )
     cycles.refresh_metrics(project=project, week=this_week, now=now)
+    record_slack_answers(endpoint=slack)
+
+
+def _platform_view(now: datetime) -> None:
+    """The demo projects' usage rows for the platform page's trends (the weeks before they were reviewed too), and
+    their alerts as the hourly evaluation finds them: the summarizer's idle queue and missed quota, the SQL
+    assistant's failed close."""
+    projects = list(Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG]))
+    backfill_usage(projects=projects, weeks=TREND_WEEKS, now=now)
+    for project in projects:
+        evaluate_alerts(project=project, now=now)
 
 
 def _settle_ties(project: Project, week, lead) -> None:

@@ -1,4 +1,5 @@
-"""The team around the demo: a second project the lead runs, and an invitation waiting to be accepted.
+"""The team around the demo: a second project the lead runs (its last weekly close failed), and an invitation
+waiting to be accepted.
 
 So the lead's screens have something to show: two projects on the home page, a pending invitation on the
 members page (its email printed to the console, as the demo sends mail), another project's keys and settings.
@@ -15,7 +16,8 @@ from django.utils import timezone
 
 from labeling.models import Project, Queue
 from labeling.rules.calendar import cycle_week, week_start
-from labeling.services.ingest import ingest_outputs
+from labeling.services import cycles, otlp
+from labeling.services.ingest import record_feedback
 from labeling.services.invitations import invite_member
 from labeling.services.projects import create_project
 from labeling.services.routing import backfill_queue
@@ -60,6 +62,7 @@ QUESTIONS = [
         "SELECT category, count(*) FROM returns GROUP BY category;",
     ),
 ]
+FAILED_CLOSE_ERROR = "OperationalError: canceling statement due to statement timeout"
 ANALYSTS = 12
 OUTPUTS = 60
 WRONG_SHARE = 0.3
@@ -94,27 +97,86 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
     since = week_start(project, cycle_week(project, now) - timedelta(weeks=2))
     backfill_queue(queue=Queue.objects.get(project=project, slug="all-queries"), since=since)
+    # Its first reviewed week closed; last week's close failed, recorded as the close sweep records a failure,
+    # so the platform page and the meeting page have a failed close to show until a lead closes the week again.
+    last_week = cycle_week(project, now) - timedelta(weeks=1)
+    cycles.close_week(project_id=project.pk, week=last_week - timedelta(weeks=1), closed_by=lead, now=now)
+    cycles.record_failure(project=project, week=last_week, kind="close", error=FAILED_CLOSE_ERROR, now=now)
     invite_member(project=support_bot, email=INVITED_EMAIL, role="expert", invited_by=lead)
     return project
 
 
 def _ingest_queries(project: Project, *, now: datetime, seed: int) -> None:
+    """The SQL assistant is instrumented with OpenTelemetry: its queries arrive as an OTLP export.
+
+    Each question is an HTTP request span (ignored: not an LLM call) with a GenAI `chat` span inside it, which
+    becomes an output through the same endpoint code a real exporter reaches; analysts' ratings come later, as
+    late feedback on the `<trace id>:<span id>` external ids."""
     draw = random.Random(seed)
-    records = []
+    spans, thumbs_down = [], []
     for index in range(OUTPUTS):
         question, right, wrong = draw.choice(QUESTIONS)
         wrong_answer = draw.random() < WRONG_SHARE
-        records.append(
-            {
-                "external_id": f"sql-{index:04d}",
-                "input": question,
-                "output": f"```sql\n{wrong if wrong_answer else right}\n```",
-                "model": "gpt-4.1-2025-04-14",
-                "end_user_id": f"analyst-{draw.randrange(ANALYSTS):02d}",
-                "occurred_at": (now - timedelta(days=21) * (1 - index / OUTPUTS)).isoformat(),
-                "metadata": {"feature": "sql-gen", "warehouse": "shop"},
-                # Analysts rate one answer in five, and mostly the wrong ones.
-                **({"feedback": {"score": -1}} if wrong_answer and draw.random() < 0.6 else {}),
-            }
+        trace_id, request_id, chat_id = draw.randbytes(16).hex(), draw.randbytes(8).hex(), draw.randbytes(8).hex()
+        ended = now - timedelta(days=21) * (1 - index / OUTPUTS)
+        took = timedelta(milliseconds=draw.randint(600, 2400))
+        answer = f"```sql\n{wrong if wrong_answer else right}\n```"
+        spans.append(_span(trace_id, request_id, "", "POST /ask", ended - took - timedelta(milliseconds=40), ended, {}))
+        spans.append(
+            _span(
+                trace_id,
+                chat_id,
+                request_id,
+                "chat gpt-4.1",
+                ended - took,
+                ended,
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4.1",
+                    "gen_ai.response.model": "gpt-4.1-2025-04-14",
+                    "gen_ai.input.messages": _messages("user", question),
+                    "gen_ai.output.messages": _messages("assistant", answer),
+                    "gen_ai.usage.input_tokens": 180 + len(question) // 4,
+                    "gen_ai.usage.output_tokens": len(answer) // 4,
+                    "user.id": f"analyst-{draw.randrange(ANALYSTS):02d}",
+                    "feature": "sql-gen",
+                    "warehouse": "shop",
+                },
+            )  # fmt: skip
         )
-    ingest_outputs(project=project, body=msgspec.json.encode({"outputs": records}))
+        # Analysts rate one answer in five, and mostly the wrong ones.
+        if wrong_answer and draw.random() < 0.6:
+            thumbs_down.append({"external_id": f"{trace_id}:{chat_id}", "score": -1})
+    export = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": _attributes({"service.name": "sql-assistant", "deployment.environment": "prod"})
+                },
+                "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai"}, "spans": spans}],
+            }
+        ]
+    }
+    result = otlp.ingest_traces(project=project, body=msgspec.json.encode(export), encoding=otlp.JSON)
+    if result.created != OUTPUTS or result.rejected:  # the demo's own spans must all be storable
+        raise RuntimeError(f"The SQL assistant's demo spans were not all stored: {result}")
+    record_feedback(project=project, body=msgspec.json.encode({"feedback": thumbs_down}))
+
+
+def _span(trace_id: str, span_id: str, parent_id: str, name: str, start: datetime, end: datetime, attributes):
+    return {
+        "traceId": trace_id, "spanId": span_id, "parentSpanId": parent_id, "name": name,
+        "kind": 3 if attributes else 2,  # the model call is a CLIENT span inside the SERVER span of the request
+        "startTimeUnixNano": str(int(start.timestamp() * 1e9)), "endTimeUnixNano": str(int(end.timestamp() * 1e9)),
+        "attributes": _attributes(attributes), "status": {"code": 1},
+    }  # fmt: skip
+
+
+def _messages(role: str, text: str) -> str:
+    return msgspec.json.encode([{"role": role, "parts": [{"type": "text", "content": text}]}]).decode()
+
+
+def _attributes(values: dict[str, Any]) -> list[dict[str, Any]]:
+    typed = {str: "stringValue", int: "intValue"}
+    return [{"key": key, "value": {typed[type(value)]: value}} for key, value in values.items()]

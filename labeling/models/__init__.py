@@ -1,3 +1,4 @@
+from .alerts import Alert, AlertRule, AlertState
 from .changes import ChangeDimension, ChangeKind, WeekChange
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
@@ -7,6 +8,7 @@ from .health import RoutingState, WorkerHeartbeat
 from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
 from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
+from .platform import IngestErrorDay, OperatorToken, ProjectWeek
 from .projects import ApiKey, AuditEvent, Invitation, Membership, Project, Role, Scope, Weekday
 from .queues import Queue
 from .redaction import RedactionRuleSet
@@ -14,8 +16,20 @@ from .review import Comment, Flag, Item, ItemStatus, Label, LabelRevision, Skip,
 from .rubrics import QuestionKind, Rubric
 from .signin import SignInThrottle, ThrottleKind
 from .themes import FailureTheme, FailureThemeOutput
+from .webhooks import (
+    AUTO_DISABLED,
+    SLACK_EVENTS,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookKind,
+)
 
 __all__ = [
+    "Alert",
+    "AlertRule",
+    "AlertState",
     "ChangeDimension",
     "ChangeKind",
     "WeekChange",
@@ -50,6 +64,9 @@ __all__ = [
     "OutboxMessage",
     "work_key",
     "Output",
+    "IngestErrorDay",
+    "OperatorToken",
+    "ProjectWeek",
     "Project",
     "QuestionKind",
     "RedactionRuleSet",
@@ -68,4 +85,11 @@ __all__ = [
     "WorkerHeartbeat",
     "FailureTheme",
     "FailureThemeOutput",
+    "AUTO_DISABLED",
+    "SLACK_EVENTS",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookKind",
 ]

@@ -18,7 +18,8 @@ class Resolution(models.Model):
     decisions per question and is never touched by a recompute, so it survives every rebuild.
     `labeling.rules.gold` merges the two into the gold answer: adjudicated answers win, a tie is no
     answer. Each entry of `automatic` reads
-    {"value": …, "method": "unanimous" | "majority" | "median" | "tie" | "list", "votes": …}.
+    {"value": …, "method": "unanimous" | "majority" | "median" | "tie" | "list" | "single",
+    "votes": …} ("single": the correction of an item with one label, see `labeling.rules.gold`).
     """
 
     item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="resolution")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Combinable
 
 from labeling.exceptions import Forbidden, InvalidInput, NotFound
@@ -71,10 +71,32 @@ def visible_project(user, slug: str) -> tuple[Project, Membership | None]:
     try:
         return member_project(user, slug)
     except NotFound:
-        project = Project.objects.filter(slug=slug).first() if operates_all_projects(user) else None
-        if project is None:
-            raise
-        return project, None
+        return _operated_project(user, slug), None
+
+
+def _operated_project(user, slug: str) -> Project:
+    """The project with this slug for an operator; else NotFound."""
+    project = Project.objects.filter(slug=slug).first() if operates_all_projects(user) else None
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
+def overview_project(user, slug: str) -> tuple[Project, Membership | None, bool]:
+    """`visible_project` and whether the user operates every project. A member's one query answers the operator
+    permission too: an operator may also be one of the project's experts, and sees its alerts all the same."""
+    membership = None
+    if user is not None and user.is_authenticated:
+        membership = (
+            Membership.objects.select_related("project")
+            .filter(user_id=user.pk, project__slug=slug)
+            .annotate(operator_held=operator_permission_held(user))
+            .first()
+        )
+    if membership is None:
+        return _operated_project(user, slug), None, True
+    operator = user.is_active and (user.is_superuser or membership.operator_held)
+    return membership.project, membership, operator
 
 
 def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
@@ -100,6 +122,21 @@ def labels_blind(membership: Membership | None) -> bool:
 def managed_project(user, slug: str) -> tuple[Project, Membership]:
     """`member_project` for the lead's screens: leads and admins only."""
     return member_project(user, slug, MANAGING_ROLES)
+
+
+def sees_alerts(membership: Membership | None, *, operator: bool) -> bool:
+    """Alerts are for the project's leads and admins, and operators whatever their membership (none, or as one of
+    its experts): not its other experts and engineers."""
+    return operator or (membership is not None and membership.role in MANAGING_ROLES)
+
+
+def alerting_project(user, slug: str) -> Project:
+    """The project whose alerts the user may acknowledge: `managed_project`, or any project for an operator;
+    else NotFound."""
+    try:
+        return managed_project(user, slug)[0]
+    except NotFound:
+        return _operated_project(user, slug)
 
 
 def project_for_caller(
@@ -132,6 +169,13 @@ def check_member(user, project: Project, roles: tuple[str, ...] = ALL_ROLES) -> 
 def operates_all_projects(user) -> bool:
     """The user holds the operator permission (directly, through a group, or as a superuser)."""
     return user.is_authenticated and user.is_active and user.has_perm(OPERATE_ALL_PROJECTS)
+
+
+def check_operator(user) -> None:
+    """Raise NotFound unless the user operates every project: the platform pages answer others as if they did not
+    exist, as a project page answers a non-member."""
+    if not operates_all_projects(user):
+        raise NotFound("No such page.")
 
 
 def is_operator(user) -> bool:
@@ -242,17 +286,39 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
     raise Forbidden(REVOKE_KEY_REFUSED)
 
 
-def may_create_projects(user) -> bool:
-    """PROJECT_CREATORS decides: `staff` (staff users and superusers) or `everyone` signed in; never the inactive."""
+def may_create_projects(user, *, operator: bool | None = None) -> bool:
+    """PROJECT_CREATORS decides: `staff` (staff users, superusers and operators, who run every project anyway) or
+    `everyone` signed in; never the inactive. `operator`, when the caller knows it already, saves the two permission
+    queries (a link to the page may pass the answer kept at sign-in: the page itself asks again)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    return settings.PROJECT_CREATORS == "everyone" or user.is_staff or user.is_superuser
+    if settings.PROJECT_CREATORS == "everyone" or user.is_staff or user.is_superuser:
+        return True
+    return operates_all_projects(user) if operator is None else operator
+
+
+def copyable_projects(user) -> QuerySet[Project]:
+    """Projects whose rubric and queues the user may copy into a new project: those they lead or administer;
+    operators, every project."""
+    if operates_all_projects(user):
+        return Project.objects.all()
+    if user is None or not user.is_authenticated:
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user_id=user.pk, memberships__role__in=MANAGING_ROLES)
+
+
+def check_can_copy_project(user, slug: str) -> Project:
+    """The project with this slug if the user may copy it (`copyable_projects`), else NotFound."""
+    project = copyable_projects(user).filter(slug=slug).first()
+    if project is None:
+        raise NotFound("No such project.")
+    return project
 
 
 def check_can_create_project(user) -> None:
     """Raise Forbidden unless the user may create projects (a 403: the page is no secret, the permission is)."""
     if not may_create_projects(user):
         raise Forbidden(
-            "Only staff may create projects on this server. Ask an operator to create one for you, or a "
-            "project's lead to invite you."
+            "Only operators and staff may create projects on this server. Ask an operator to create one for you, "
+            "or a project's lead to invite you."
         )

@@ -5,7 +5,9 @@ question, a lead's adjudicated answer wins over the automatic one while an autom
 The automatic answer, per question: binary and choice by majority (`unanimous`, `majority`, or a `tie`),
 rating by median (with the spread), multi_choice option by option (an option is in when more than half
 chose it; an option chosen by exactly half is a tie), text and correction kept as the `list` of what
-experts wrote (a lead picks or writes the gold correction).
+experts wrote (a lead picks or writes the gold correction) — except the correction of an item with one label
+(as an item of overlap 1 has once labeled): with nobody to disagree, that expert's text is the gold correction
+(`single`), so the item's dataset row has an `expected_output`.
 
 Resolution (services), the adjudication screens, metrics, retention, datasets and the report all read
 gold answers through here. A resolution's two fields hold entries `{"value": …, "method": …}` per
@@ -20,14 +22,22 @@ from typing import Any
 from labeling.models import QuestionKind
 
 TIE = "tie"
+SINGLE = "single"  # the correction of an item with one label
 
 
 def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str, dict]:
-    """Return the automatic answer of an item: per question of the rubric, the entry its experts' answers make."""
+    """Return the automatic answer of an item: per question of the rubric, the entry its experts' answers make.
+
+    "Only one expert labeled" is read from the answers given (one answer set), not from the item's overlap: the rule
+    is about who could disagree, which is the labels there are, and it stays a function of the answers alone. For a
+    complete item the two agree (it has `overlap` labels, and a label is only ever deleted with its item).
+    """
     resolved = {}
     for question in questions:
         values = [answers[question["key"]] for answers in answer_sets if question["key"] in answers]
         entry = combine(question, values)
+        if entry is not None and len(answer_sets) == 1 and question["kind"] == QuestionKind.CORRECTION:
+            entry = sole_correction(values[0]) or entry
         if entry is not None:
             resolved[question["key"]] = entry
     return resolved
@@ -67,6 +77,14 @@ def combine(question: dict, values: list[Any]) -> dict | None:
     return {"value": list(values), "method": "list"}  # text, correction
 
 
+def sole_correction(text: Any) -> dict | None:
+    """The gold entry of the one expert's correction on an item only they labeled; None when they wrote none
+    (an empty text: the form sends one when the prefilled answer was left as it was)."""
+    if isinstance(text, str) and text.strip():
+        return {"value": text, "method": SINGLE}
+    return None
+
+
 def _votes(counts: list[tuple[Any, int]]) -> dict[str, int]:
     return {str(value).lower() if isinstance(value, bool) else str(value): count for value, count in counts}
 
@@ -90,6 +108,16 @@ def gold_answer(automatic_entry: dict | None, adjudicated_entry: dict | None) ->
     if automatic_entry is not None and automatic_entry["method"] != TIE:
         return automatic_entry["value"]
     return None
+
+
+def verdict_question(questions: Iterable[dict]) -> dict | None:
+    """The verdict question among these: the first binary one (None without one).
+
+    The one rule for which question says pass or fail. The pass rate (and what reads it) applies it to the current
+    rubric's questions; a dataset row to the questions of the rubric version it was labeled with, and has no verdict
+    when the dataset does not keep that question (`export_rows.RowShape`).
+    """
+    return next((question for question in questions if question["kind"] == QuestionKind.BINARY), None)
 
 
 def output_verdict(verdicts: Iterable[Any]) -> bool | None:

@@ -2,7 +2,10 @@
 plain-text preview every page and report shows of an AI output."""
 
 import json
+import re
 from typing import Any
+
+from django.utils.text import slugify
 
 from labeling.exceptions import InvalidInput
 
@@ -18,6 +21,12 @@ def text_problem(text: str) -> str | None:
     except UnicodeEncodeError:
         return "contains an unpaired surrogate (invalid UTF-16), which cannot be stored"
     return None
+
+
+def slug_from_name(name: str, limit: int = 64) -> str:
+    """The slug a name suggests, as the new-project and new-queue pages' scripts suggest it: lowercase ASCII
+    letters and digits joined by single hyphens ("" when the name has none, e.g. it is all CJK)."""
+    return re.sub(r"-+", "-", slugify(name).replace("_", "-"))[:limit].strip("-")
 
 
 def check_storable(**fields: str) -> None:

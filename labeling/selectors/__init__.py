@@ -1,6 +1,6 @@
 """Reads shared by the web UI, the API and tasks. Access rules are written here once."""
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from labeling.models import Membership, Output, Project
 from labeling.rules.access import operator_permission_held
@@ -11,13 +11,13 @@ def outputs_of_project(project: Project) -> QuerySet[Output]:
 
 
 def projects_of_user(user) -> QuerySet[Project]:
-    """Projects the user is a member of (operators see all, `is_staff` alone does not), with output counts."""
+    """Projects the user is a member of (operators see all, `is_staff` alone does not), by slug."""
     if user.is_active and user.is_superuser:
         projects = Project.objects.all()
     else:
         member = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk)
         projects = Project.objects.filter(Exists(member) | operator_permission_held(user))
-    return projects.annotate(output_count=Count("outputs", distinct=True)).order_by("slug")
+    return projects.order_by("slug")
 
 
 def recent_outputs(project: Project, *, limit: int = 50) -> QuerySet[Output]:

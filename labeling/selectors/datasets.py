@@ -21,8 +21,35 @@ def _newest_ready(field: str) -> Subquery:
 
 
 def datasets_of_project(project: Project) -> QuerySet[Dataset]:
-    """The project's datasets, each with `latest_version`: the number of its newest ready version, or None."""
-    return Dataset.objects.filter(project=project).annotate(latest_version=_newest_ready("number"))
+    """The project's datasets, each with `latest_version` (the number of its newest ready version, or None) and
+    `building_version` (the number of the version a worker is building, or None): with `build_requested_at`
+    and `build_error`, what `build_state` reads."""
+    building = DatasetVersion.objects.filter(dataset=OuterRef("pk"), status=VersionStatus.BUILDING)
+    return (
+        Dataset.objects.filter(project=project)
+        .annotate(latest_version=_newest_ready("number"), building_version=Subquery(building.values("number")[:1]))
+        .prefetch_related("queues")
+    )
+
+
+def dataset_with_state(project: Project, slug: str) -> Dataset:
+    """One of the project's datasets, annotated as `datasets_of_project` does; NotFound otherwise (one query)."""
+    dataset = datasets_of_project(project).filter(slug=slug).first()
+    if dataset is None:
+        raise NotFound("No such dataset.")
+    dataset.project = project
+    return dataset
+
+
+def build_state(dataset: Dataset) -> str:
+    """Where the dataset's last asked-for build is, for an annotated dataset (`datasets_of_project`):
+    `building` (a worker took it), `queued` (asked for, no worker has started it), `failed` (the last build
+    failed: `build_error` says why), or `idle` (nothing under way: `latest_version` is the newest)."""
+    if dataset.building_version is not None:
+        return "building"
+    if dataset.build_requested_at is not None:
+        return "queued"
+    return "failed" if dataset.build_error else "idle"
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,12 @@ the per-day counts from a sample of the table. A total is exact when PostgreSQL 
 else the planner's estimate. Each says when it is an estimate.
 """
 
-import base64
-import binascii
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery
@@ -47,7 +45,8 @@ from labeling.models import (
 )
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
-from labeling.rules.explore import ExploreFilter
+from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
+from labeling.rules.explore import ExploreFilter, filter_query
 from labeling.rules.gold import gold_answer
 from labeling.rules.text import excerpt
 
@@ -56,6 +55,9 @@ from .rubrics import questions_of, verdict_question
 
 SEARCH_CONFIGURATION = "expertloop_search"  # migration 0014; services.search_index fills the vectors
 PAGE_SIZE = 50
+# The explore page signs its cursors for itself; the API list names its own endpoint (rules.cursors).
+EXPLORE_PAGE = "labeling:explore"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_PAGE_SIZE = 200
 EXACT_LIMIT = 10_000
 COUNT_BUDGET_MS = 50  # longest a total may take before the estimate is shown instead
@@ -355,17 +357,20 @@ def result_page(
     spec: ExploreFilter,
     *,
     cursor: str | None = None,
+    cursor_endpoint: str = EXPLORE_PAGE,
     limit: int = PAGE_SIZE,
     with_total: bool = True,
     with_pieces: bool = True,
     with_gold: bool = True,
 ) -> Page:
-    """One page of matches, newest first, and the cursor of the next page (keyset: no OFFSET to walk)."""
+    """One page of matches, newest first, and the cursor of the next page (keyset: no OFFSET to walk); cursors are
+    signed for `cursor_endpoint`, the page or API endpoint that hands them out, and for this project and filter."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     outputs = filter_outputs(project, spec)
     page = newest_first(outputs)
+    scope = cursor_scope(project, spec)
     if cursor:
-        moment, pk = decode_cursor(cursor)
+        moment, pk = decode_cursor(cursor, endpoint=cursor_endpoint, scope=scope)
         page = page.filter(Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=pk))
     found = list(page[: limit + 1])
     has_more = len(found) > limit
@@ -378,7 +383,7 @@ def result_page(
         _add_verdicts(rows, question)
     return Page(
         rows=rows,
-        next_cursor=encode_cursor(found[-1]) if has_more else None,
+        next_cursor=encode_cursor(found[-1], endpoint=cursor_endpoint, scope=scope) if has_more else None,
         total=_at_least(count_matches(outputs), len(found) + has_more) if with_total else None,
         verdict_question=question,
     )
@@ -389,22 +394,27 @@ def _at_least(total: Total, seen: int) -> Total:
     return Total(max(total.value, seen), estimated=True) if total.estimated and total.value < seen else total
 
 
-def encode_cursor(output: Output) -> str:
-    raw = f"{output.occurred_at.isoformat()}|{output.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def cursor_scope(project: Project, spec: ExploreFilter) -> str:
+    """What a result page's cursor is good for: the project (by id) and the filter, in its canonical form."""
+    return f"{project.pk} {filter_query(spec)}"
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """The (occurred_at, pk) a cursor was made from; InvalidFilter for anything not handed out."""
+def encode_cursor(output: Output, *, scope: str, endpoint: str = EXPLORE_PAGE) -> str:
+    """The signed cursor of the page after this output, for this endpoint and scope (see `rules.cursors`): its
+    moment in microseconds since the epoch and its pk, `<microseconds>_<pk>`, signed."""
+    micros = (output.occurred_at - _EPOCH) // timedelta(microseconds=1)
+    return sign_cursor(f"{micros}_{output.pk}", endpoint=endpoint, scope=scope)
+
+
+def decode_cursor(cursor: str, *, scope: str, endpoint: str = EXPLORE_PAGE) -> tuple[datetime, int]:
+    """The (occurred_at, pk) a cursor was made from; InvalidFilter for anything this endpoint did not hand out
+    for this scope."""
+    position = cursor_position(cursor, endpoint=endpoint, scope=scope)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, pk = raw.split("|")
-        when = datetime.fromisoformat(moment)
-        if when.tzinfo is None or not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
-            raise ValueError(raw)
-        return when, int(pk)
-    except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidFilter({"cursor": "Invalid cursor: pass back the `next` link exactly as it was given."}) from None
+        micros, pk = position.split("_")
+        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+    except (ValueError, OverflowError):  # signed but unreadable: only after a change of format
+        raise InvalidFilter({"cursor": NOT_HANDED_OUT}) from None
 
 
 def _add_pieces(rows: list[ResultRow], q: str) -> None:

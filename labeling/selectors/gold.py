@@ -7,7 +7,7 @@ Access is asked of `rules.access`; anything refused, or of another project, is N
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from labeling.exceptions import NotFound
 from labeling.models import (
@@ -48,13 +48,19 @@ class WaitingItem:
         return self.resolution.item
 
 
+def waiting_for_adjudication() -> QuerySet[Resolution]:
+    """Resolutions waiting for a lead's decision (filter by `item__project`): the adjudication list, and the
+    count the home page shows a lead."""
+    return Resolution.objects.filter(status=ResolutionStatus.NEEDS_ADJUDICATION)
+
+
 def adjudication_queue(project: Project, *, limit: int = 50) -> tuple[list[WaitingItem], int]:
     """Items of the project waiting for a lead's decision, oldest complete first, and how many wait in all.
 
     Three queries: the count, the resolutions with their items, queues and outputs, and the current
     rubric (for the prompts of the questions that tie).
     """
-    waiting = Resolution.objects.filter(item__project=project, status=ResolutionStatus.NEEDS_ADJUDICATION)
+    waiting = waiting_for_adjudication().filter(item__project=project)
     total = waiting.count()
     resolutions = list(
         waiting.select_related("item__queue", "item__output")

@@ -6,7 +6,16 @@ from django.conf import settings
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
-from labeling.models import CycleStatus, Project, ReviewCycle, RoutingState, WorkerHeartbeat, week_label
+from labeling.models import (
+    CycleStatus,
+    DeliveryStatus,
+    Project,
+    ReviewCycle,
+    RoutingState,
+    WebhookDelivery,
+    WorkerHeartbeat,
+    week_label,
+)
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
@@ -24,6 +33,16 @@ def worker_state(now: datetime | None = None) -> dict:
         return {"state": "never", "last_seen": None}
     silent = now - last > timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
     return {"state": "silent" if silent else "ok", "last_seen": last}
+
+
+def webhooks_state(now: datetime | None = None) -> str:
+    """ "stalled" when a webhook delivery is still pending WEBHOOK_STALL_SECONDS after it was due, else "ok".
+
+    Deliveries have a queue and a worker of their own, which beat's heartbeat (default queue) does not reach; the
+    sweep picks due deliveries every few seconds, so one overdue by minutes means nothing is taking them."""
+    overdue = (now or timezone.now()) - timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
+    pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=overdue)
+    return "stalled" if pending.exists() else "ok"  # one index probe: webhook_delivery_pending
 
 
 def worker_heartbeats() -> list[dict]:

@@ -3,6 +3,7 @@ question a week's pass rate is about."""
 
 from labeling.exceptions import NotFound
 from labeling.models import Project, Rubric
+from labeling.rules import gold
 
 
 def current_rubric(project: Project) -> Rubric | None:
@@ -26,7 +27,6 @@ def questions_of(project: Project) -> list[dict]:
 
 
 def verdict_question(project: Project, questions: list[dict] | None = None) -> dict | None:
-    """The question a week's pass rate is about: the first binary question of the current rubric."""
-    return next(
-        (q for q in (questions if questions is not None else questions_of(project)) if q["kind"] == "binary"), None
-    )
+    """The question a week's pass rate is about: the verdict question (`rules.gold.verdict_question`) of the current
+    rubric, or of these questions."""
+    return gold.verdict_question(questions if questions is not None else questions_of(project))

@@ -4,9 +4,26 @@ Every function here runs a fixed number of queries, however many queues, items o
 counts are correlated subqueries annotated onto one query, never a query per row.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    Exists,
+    Expression,
+    Field,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,23 +46,38 @@ def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -
     `placed_this_week`, `my_labels_this_week` (labels the user saved since the week began) and
     `waiting_for_me` (open items the user could be handed now, or holds a live lease on).
     """
+    return queues_for_labeler_in(user, [project], now=now)
+
+
+def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | None = None) -> QuerySet[Queue]:
+    """`queues_for_labeler` for several projects at once, still one query (the home page's): each queue's week is
+    its own project's running cycle week. The caller passes only projects the user labels in."""
     now = now or timezone.now()
-    week = cycle_week(project, now)
+    weeks = {project.pk: cycle_week(project, now) for project in projects}
+    began = {project.pk: week_start(project, weeks[project.pk]) for project in projects}
     eligible = Queue.eligible_experts.through.objects.filter(queue_id=OuterRef("pk"))
-    this_week = Item.objects.filter(queue=OuterRef("pk"), week=week)
-    my_labels = Label.objects.filter(item__queue=OuterRef("pk"), expert=user, created_at__gte=week_start(project, week))
+    this_week = Item.objects.filter(queue=OuterRef("pk"), week=OuterRef("running_week"))
+    my_labels = Label.objects.filter(item__queue=OuterRef("pk"), expert=user, created_at__gte=OuterRef("week_began"))
     return (
         Queue.objects.active()
-        .filter(project=project)
+        .filter(project_id__in=list(weeks))
         .filter(~Exists(eligible) | Exists(eligible.filter(user_id=user.pk)))
+        .alias(running_week=_by_project(weeks, DateField()), week_began=_by_project(began, DateTimeField()))
         .annotate(
             done_this_week=_count(this_week.filter(status=ItemStatus.COMPLETE), "queue"),
             placed_this_week=_count(this_week, "queue"),
             my_labels_this_week=_count(my_labels, "item__queue"),
             waiting_for_me=_count(_waiting_items(user, now).filter(queue=OuterRef("pk")), "queue"),
         )
-        .order_by("-priority", "slug")
+        .order_by("project_id", "-priority", "slug")
     )
+
+
+def _by_project(values: dict[int, object], field: Field) -> Expression:
+    """The value of the row's project, from a dict by project id (a constant when there is one project)."""
+    if len(values) == 1:
+        return Value(next(iter(values.values())), output_field=field)
+    return Case(*[When(project_id=pk, then=Value(value)) for pk, value in values.items()], output_field=field)
 
 
 def _waiting_items(user, now: datetime) -> QuerySet[Item]:

@@ -16,8 +16,6 @@ from functools import partial
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
 from django.db import connection, transaction
-from django.db.models import Count
-from django.urls import reverse
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound, WeekNotOver
@@ -37,12 +35,14 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, week_end
+from labeling.selectors.digest import project_digest_lines
 from labeling.selectors.report import build_report
 
-from . import outbox
+from . import alerts, outbox, webhook_events
 from .changes import refresh_week_changes
 from .datasets import build_version
 from .metrics import refresh_week_metrics
+from .platform import refresh_project_week
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
 from .themes import refresh_week_themes
@@ -100,8 +100,8 @@ def _timed(timings: dict[str, float], step: str):
 
 
 def refresh_metrics(*, project: Project, week: date, now: datetime | None = None) -> None:
-    """Recompute the week's metric rows, every cohort's retention, what changed and the failure themes (what the
-    meeting page shows).
+    """Recompute the week's metric rows, every cohort's retention, what changed, the failure themes (what the
+    meeting page shows) and the week's usage row (what the platform page shows).
 
     A failure is recorded on the week's cycle (see `record_failure`) and raised; a success clears a
     recorded refresh failure (not a close failure: only a close proves the close works). A closed week is left
@@ -115,6 +115,7 @@ def refresh_metrics(*, project: Project, week: date, now: datetime | None = None
             refresh_retention(project=project, now=now)
             refresh_week_changes(project=project, week=week, now=now)
             refresh_week_themes(project=project, week=week)
+            refresh_project_week(project=project, week=week, now=now)
         except Exception as exc:
             _record_and_log(project=project, week=week, kind="refresh", error=exc)
             raise
@@ -185,6 +186,13 @@ def _record_and_log(*, project: Project, week: date, kind: str, error: BaseExcep
         logger.exception("could not record the failed %s of %s %s", kind, project.slug, week_label(week))
 
 
+def _request_alerts(project: Project) -> None:
+    try:
+        alerts.request_evaluation(project_id=project.pk)
+    except Exception:  # e.g. the database is gone: the hourly round evaluates the project later
+        logger.exception("could not ask for the alert evaluation of %s", project.slug)
+
+
 def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | None = None) -> ReviewCycle | None:
     """Close the project's cycle week: resolve gold answers, rebuild auto datasets, compute the metrics,
     freeze the report, open the next cycle and send the experts their digest.
@@ -211,6 +219,7 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
         except Exception as exc:
             # Recorded for the leads and /readyz; the close sweep tries again after a growing delay.
             _record_and_log(project=project, week=week, kind="close", error=exc)
+            _request_alerts(project)  # close_failed is told now, not at the next hourly round
             raise
 
 
@@ -228,6 +237,8 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
         refresh_week_changes(project=project, week=week, now=now)
     with _timed(timings, "themes"):
         refresh_week_themes(project=project, week=week)
+    with _timed(timings, "usage"):
+        refresh_project_week(project=project, week=week, now=now)
     with _timed(timings, "report"):
         report = build_report(project=project, week=week, now=now, status=CycleStatus.CLOSED)
     # A list, not a mapping: jsonb does not keep the order of keys, and the steps have one.
@@ -244,6 +255,10 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
                 project=project, actor=closed_by, action="cycle.closed", details={"week": week_label(week), **timings}
             )
             transaction.on_commit(partial(send_digests, cycle_id=cycle.pk), robust=True)
+            cycle.refresh_from_db()
+            webhook_events.cycle_closed(cycle)  # cycle.closed and cycle.digest, with the close
+            # The closed week's quotas and changes, and a failed or overdue close resolved: told after the close.
+            alerts.request_evaluation(project_id=project.pk)
     logger.info("closed %s %s in %s", project.slug, week_label(week), timings)
     cycle.refresh_from_db()
     return cycle
@@ -349,14 +364,7 @@ def send_digests(*, cycle_id: int) -> int:
     if not experts:
         return 0
     figures = {row.expert_id: row for row in ExpertWeek.objects.filter(project=project, week=cycle.week)}
-    queues = list(project.queues.active().order_by("-priority", "slug"))
-    open_now = dict(
-        Item.objects.filter(queue__in=queues, status="open")
-        .values("queue_id")
-        .annotate(n=Count("pk"))
-        .values_list("queue_id", "n")
-    )
-    base = settings.SITE_URL.rstrip("/")
+    project_lines = project_digest_lines(cycle)  # the same lines the cycle.digest webhook and Slack get
     messages = []
     for membership in experts:
         user = membership.user
@@ -367,12 +375,7 @@ def send_digests(*, cycle_id: int) -> int:
             lines.append(f"In {cycle.label} you labeled {row.labels} item(s){agreement}. Thank you.")
         else:
             lines.append(f"You labeled no items in {cycle.label}.")
-        lines += ["", f"This week in {project.name}:"]
-        for queue in queues:
-            quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
-            link = base + reverse("labeling:next-item", args=[project.slug, queue.slug])
-            lines.append(f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — {link}")
-        lines += ["", f"The weekly report: {base}{reverse('labeling:meeting-week', args=[project.slug, cycle.label])}"]
+        lines += ["", *project_lines]
         messages.append(
             EmailMessage(
                 subject=f"[expertloop] {project.name}: your week after {cycle.label}",

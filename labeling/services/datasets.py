@@ -20,15 +20,15 @@ from itertools import batched
 from typing import Any
 
 import msgspec
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Func, Max, OuterRef, StringAgg, Subquery, TextField, Value
 from django.db.models.functions import MD5, Cast, Coalesce
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
 
 from labeling.exceptions import DomainError, InvalidSpec
 from labeling.models import (
+    ApiKey,
     AuditEvent,
     Dataset,
     DatasetRow,
@@ -44,9 +44,10 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules import gold as rules_gold
+from labeling.rules.annotators import annotator_pseudonym as _pseudonym
 from labeling.rules.calendar import cycle_week
 
-from . import outbox
+from . import outbox, webhook_events
 from .queues import audit_actor
 
 ROW_CHUNK = 2000
@@ -67,53 +68,84 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @transaction.atomic
-def create_dataset(*, project: Project, spec: object, actor=None) -> Dataset:
-    """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes)."""
+def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKey | None = None) -> Dataset:
+    """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes). InvalidSpec names
+    the field of each problem. `api_key`: the key that asked (a CI job's), kept in the audit event."""
     try:
         parsed = msgspec.convert(spec, DatasetSpec, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid dataset: {exc}") from None
     name = parsed.name.replace("\x00", "").strip()
     slug = slugify(name)[:64].strip("-")
-    problems = []
+    problems: list[tuple[str, str]] = []  # (field, problem)
     if not name or not slug:
-        problems.append("A dataset needs a name with at least one letter or digit.")
+        problems.append(("name", "A dataset needs a name with at least one letter or digit."))
     if slug and Dataset.objects.filter(project=project, slug=slug).exists():
-        problems.append(f"A dataset named {slug!r} exists already.")
+        problems.append(("name", _name_taken(slug)))
     if not parsed.splits or any(share <= 0 for share in parsed.splits.values()) or sum(parsed.splits.values()) != 100:
-        problems.append("Split shares must be positive whole numbers adding up to 100, e.g. train 80, test 20.")
+        problems.append(
+            ("splits", "Split shares must be positive whole numbers adding up to 100, e.g. train 80, test 20.")
+        )
     if any(not slugify(split) or slugify(split) != split for split in parsed.splits):
-        problems.append("Split names are lowercase letters, digits and dashes.")
+        problems.append(("splits", "Split names are lowercase letters, digits and dashes."))
     queues = list(Queue.objects.filter(project=project, slug__in=parsed.queues))
     missing = set(parsed.queues) - {queue.slug for queue in queues}
     if missing:
-        problems.append(f"No such queue(s) in this project: {', '.join(sorted(missing))}.")
+        problems.append(("queues", f"No such queue(s) in this project: {', '.join(sorted(missing))}."))
+    unknown_questions = _unknown_question_keys(project, parsed.questions)
+    if unknown_questions:
+        problems.append(("questions", f"No such question in this project's rubric: {', '.join(unknown_questions)}."))
     if problems:
-        raise InvalidSpec("Invalid dataset: " + " ".join(problems), problems)
+        messages = [problem for _, problem in problems]
+        raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
     filters = {"tags_any": parsed.tags_any} if parsed.tags_any else {}
     if parsed.since:
         filters["since"] = parsed.since.isoformat()
     if parsed.until:
         filters["until"] = parsed.until.isoformat()
-    dataset = Dataset.objects.create(
-        project=project,
-        slug=slug,
-        name=name[:200],
-        description=parsed.description,
-        questions=parsed.questions,
-        only_resolved=parsed.only_resolved,
-        filters=filters,
-        splits=dict(sorted(parsed.splits.items())),
-        auto_rebuild=parsed.auto_rebuild,
-    )
+    try:
+        # A savepoint: a create of the same name that committed since the check above breaks the unique slug.
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                project=project,
+                slug=slug,
+                name=name[:200],
+                description=parsed.description,
+                questions=parsed.questions,
+                only_resolved=parsed.only_resolved,
+                filters=filters,
+                splits=dict(sorted(parsed.splits.items())),
+                auto_rebuild=parsed.auto_rebuild,
+            )
+    except IntegrityError:
+        if not Dataset.objects.filter(project=project, slug=slug).exists():
+            raise
+        raise InvalidSpec(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
     dataset.queues.set(queues)
     AuditEvent.objects.create(
         project=project,
         actor=audit_actor(actor),
         action="dataset.created",
-        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name},
+        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name, **_by_key(api_key)},
     )
     return dataset
+
+
+def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
+    """The keys no version of the project's rubric has, in the order given (an older version's keys name the
+    answers of rows labeled under it)."""
+    if not keys:
+        return []
+    known = {
+        question["key"]
+        for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True)
+        for question in questions
+    }
+    return list(dict.fromkeys(key for key in keys if key not in known))
+
+
+def _name_taken(slug: str) -> str:
+    return f"A dataset named {slug!r} exists already."
 
 
 def split_of(external_id: str, splits: dict[str, int]) -> str:
@@ -127,10 +159,11 @@ def split_of(external_id: str, splits: dict[str, int]) -> str:
 
 
 @transaction.atomic
-def request_build(*, dataset: Dataset, actor=None, full: bool = False) -> None:
+def request_build(*, dataset: Dataset, actor=None, full: bool = False, api_key: ApiKey | None = None) -> None:
     """Ask a worker to build a new version (through the outbox: sent once this transaction commits); `full`
-    builds every row from scratch instead of copying the unchanged rows of the version before."""
-    details = {"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name}
+    builds every row from scratch instead of copying the unchanged rows of the version before. `api_key`: the
+    key that asked, kept in the audit event."""
+    details = {"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name, **_by_key(api_key)}
     AuditEvent.objects.create(
         project_id=dataset.project_id,
         actor=audit_actor(actor),
@@ -145,6 +178,10 @@ def request_build(*, dataset: Dataset, actor=None, full: bool = False) -> None:
         # A full build asked while an incremental one waits is not the same work: it gets its own key.
         dedupe_key=work_key("build_dataset", dataset.pk, *(["full"] if full else [])),
     )
+
+
+def _by_key(api_key: ApiKey | None) -> dict[str, str]:
+    return {"api_key": api_key.prefix} if api_key else {}
 
 
 class _Unchanged(Exception):
@@ -233,6 +270,14 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
     version.status, version.definition_sha256 = VersionStatus.READY, definition
     version.cycle_week, version.built_at = cycle_week(dataset.project, timezone.now()), timezone.now()
     version.save()
+    version.dataset = dataset
+    _became_ready(version)
+
+
+def _became_ready(version: DatasetVersion) -> None:
+    """What follows a new ready version, built or copied without an erased end user's rows: the event, in the
+    version's transaction (told once it is committed)."""
+    webhook_events.dataset_version_ready(version)
 
 
 @cache
@@ -244,7 +289,17 @@ def _row_code() -> str:
     line numbers of the loaded code, which are wrong once the file has been edited under the process.
     """
     # Of the gold rule, only what a row holds: a new rule elsewhere in rules.gold changes no row.
-    shaping = (_selected_keys, _RowMaker, _row, _messages, split_of, _pseudonym, rules_gold.gold_entries)
+    shaping = (
+        _selected_keys,
+        _RowMaker,
+        _row,
+        _messages,
+        _content,
+        _is_text_part,
+        split_of,
+        _pseudonym,
+        rules_gold.gold_entries,
+    )
     source = "".join(inspect.getsource(part) for part in shaping)
     return hashlib.sha256(f"{source}{_encoder.order}{msgspec.__version__}".encode()).hexdigest()
 
@@ -298,6 +353,8 @@ def copy_version_without(*, version: DatasetVersion, external_ids: set[str]) -> 
     )
     written = _write_rows(successor.pk, rows)
     DatasetVersion.objects.filter(pk=successor.pk).update(**written, rows_copied=written["row_count"])
+    successor.refresh_from_db()
+    _became_ready(successor)
     return successor
 
 
@@ -491,7 +548,7 @@ def _copy_rows(rows: list[tuple[int, int, str, str, str, str, int]]) -> None:
 # keeps a 70,000-row build at a third of the time: see bench/README.md, "W4 weekly close".
 _ITEM_FIELDS = (
     "pk", "input_text", "output_text", "metadata_text", "tags_text", "output__model", "output__occurred_at",
-    "automatic_text", "adjudicated_text",
+    "automatic_text", "adjudicated_text", "resolution__status",
 )  # fmt: skip
 _decode = msgspec.json.decode
 
@@ -631,7 +688,7 @@ class _RowMaker:
             labels.setdefault(item_id, []).append((expert_id, rubric_id, _decode(answers), updated_at))
         for key in chunk:
             item_id, external_id, _ = key
-            *json_columns, model, occurred_at, automatic, adjudicated = columns[item_id]
+            *json_columns, model, occurred_at, automatic, adjudicated, gold_status = columns[item_id]
             input_, output, metadata, tags = map(_json, json_columns)
             if self.tags_any and not self.tags_any.intersection(tags or []):
                 continue
@@ -653,6 +710,7 @@ class _RowMaker:
                     tags=tags,
                     model=model,
                     occurred_at=occurred_at,
+                    gold_status=gold_status,
                     gold_entries=rules_gold.gold_entries(_json(automatic), _json(adjudicated))
                     if automatic is not None
                     else {},
@@ -661,7 +719,7 @@ class _RowMaker:
 
 
 def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, input_, output, metadata, tags, model,
-         occurred_at, gold_entries) -> dict[str, Any]:  # fmt: skip
+         occurred_at, gold_status, gold_entries) -> dict[str, Any]:  # fmt: skip
     version, questions = max((rubrics[rubric_id] for _, rubric_id, _, _ in labels), key=lambda rubric: rubric[0])
     questions = [q for q in questions if not keys or q["key"] in keys]
     wanted = {q["key"] for q in questions}
@@ -676,6 +734,9 @@ def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, in
         "input": _messages(input_),
         "output": output if isinstance(output, str) else _encoder.encode(output).decode(),
         "expected_output": expected,
+        # Whether the gold is settled: "needs_adjudication" (a tie, or a lead sent it back) and null (not resolved
+        # yet) rows keep their label for reading, but never become training examples (see eval_formats).
+        "gold_status": gold_status,
         "label": gold,
         "annotations": [
             {
@@ -700,22 +761,24 @@ def _messages(value) -> list[dict[str, str]]:
         return []
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
-    return [
-        {
-            "role": str(message.get("role", "")),
-            "content": message["content"]
-            if isinstance(message.get("content"), str)
-            else _encoder.encode(message.get("content")).decode(),
-        }
-        for message in value
-    ]
+    return [{"role": str(message.get("role", "")), "content": _content(message.get("content"))} for message in value]
 
 
-def _pseudonym(project_id: int, user_id: int) -> str:
-    """Stable per project, not reversible without the server's secret."""
-    return (
-        "annotator-" + salted_hmac("dataset-annotator", f"{project_id}:{user_id}", algorithm="sha256").hexdigest()[:10]
-    )
+def _content(value) -> str:
+    """A message's content as one string: text as is, a list of text parts as their texts one per line, null as ""
+    (an empty content, which the OpenAI formats leave out); a list with other parts (an image) stays whole as JSON
+    text, which the OpenAI formats leave out too (see `eval_formats.openai_ready`)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(_is_text_part(part) for part in value):
+        return "\n".join(part["text"] for part in value)
+    return _encoder.encode(value).decode()
+
+
+def _is_text_part(part) -> bool:
+    return isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
 
 
 def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Stream a ready dataset version as JSONL, CSV or Parquet, in memory that does not grow with its size.
+"""Stream a ready dataset version in any of its download formats, in memory that does not grow with its size.
 
 Rows are read from the database with a server-side cursor, ROW_CHUNK at a time, in position order,
 and each writer yields bytes as it goes:
@@ -8,9 +8,15 @@ and each writer yields bytes as it goes:
 - **CSV** has the flat COLUMNS; the nested fields are JSON text (compact, keys sorted); a missing
   expected_output is an empty cell. A text cell that a spreadsheet would run as a formula (it starts
   with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`.
-- **Parquet** has the same COLUMNS with the explicit `parquet_schema()`: strings, `rubric_version`
-  int64, the two timestamps as timestamp[us, UTC], and the nested fields as JSON text, like CSV. It is
-  written one row group of PARQUET_ROW_GROUP rows at a time.
+- **Parquet** has the same COLUMNS with the explicit `parquet_schema(shape)`: strings, `rubric_version`
+  int64, the two timestamps as timestamp[us, UTC], and the nested fields as Arrow types: input
+  `list<struct<role, content>>`, tags `list<string>`, label a struct with one field per question (a struct of
+  `value`, typed by the question's kind, and `method`), annotations a list of structs whose `answers` is a struct
+  per question the same way (see `export_rows.RowShape`). `metadata` stays JSON text: it is free-form per row
+  (any keys, any value types), so no one Arrow type holds every row's; JSON text keeps it whole. It is written
+  one row group of PARQUET_ROW_GROUP rows at a time.
+- The eval formats (`openai-chat`, `openai-preference`, `openai-evals`, `langsmith`, `langfuse`, `braintrust`,
+  `hf`) are in `eval_formats.py`.
 
 These read rows and write nothing to the database: they are here beside the services because they are
 the one place that knows the export formats.
@@ -21,19 +27,19 @@ import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import msgspec
 
 from labeling.models import DatasetVersion
 
+from . import eval_formats
 from .datasets import ROW_CHUNK
+from .export_rows import FLUSH_BYTES, Drain, RowShape, batched, stored_lines
 
-PARQUET_ROW_GROUP = 5000
-FLUSH_BYTES = 256 * 1024
+PARQUET_ROW_GROUP = 2000  # nested values as Python dicts: a smaller group keeps the peak of memory low
 COLUMNS = (
-    "id", "split", "output", "expected_output", "rubric_version", "model", "occurred_at", "labeled_at",
+    "id", "split", "output", "expected_output", "gold_status", "rubric_version", "model", "occurred_at", "labeled_at",
     "input", "label", "annotations", "metadata", "tags",
 )  # fmt: skip
 JSON_COLUMNS = ("input", "label", "annotations", "metadata", "tags")
@@ -42,28 +48,9 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
-def _lines(version: DatasetVersion) -> Iterator[str]:
-    # iterator() streams through a server-side cursor on PostgreSQL: ROW_CHUNK rows in memory at a time.
-    rows = version.rows.order_by("position").values_list("line", flat=True)
-    return rows.iterator(chunk_size=ROW_CHUNK)
-
-
-def batched(pieces: Iterable[str], *, rows: int = ROW_CHUNK, size: int = FLUSH_BYTES) -> Iterator[bytes]:
-    """Join pieces into chunks of at most `rows` pieces, sooner when a chunk reaches `size` characters."""
-    batch, length = [], 0
-    for piece in pieces:
-        batch.append(piece)
-        length += len(piece)
-        if len(batch) >= rows or length >= size:
-            yield "".join(batch).encode()
-            batch, length = [], 0
-    if batch:
-        yield "".join(batch).encode()
-
-
 def jsonl_chunks(*, version: DatasetVersion) -> Iterator[bytes]:
     """The canonical JSONL: each stored line and a newline, in position order."""
-    return batched(line + "\n" for line in _lines(version))
+    return batched(line + "\n" for line in stored_lines(version))
 
 
 def flat_row(line: str) -> dict[str, Any]:
@@ -99,49 +86,33 @@ def csv_rows(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *, chunk
 
 def csv_chunks(*, version: DatasetVersion) -> Iterator[bytes]:
     """The version as CSV with a header row, formula-escaped, flushed every ROW_CHUNK rows."""
-    return csv_rows(COLUMNS, map(flat_row, _lines(version)))
+    return csv_rows(COLUMNS, map(flat_row, stored_lines(version)))
 
 
-@cache
-def parquet_schema():
-    """The Parquet columns and their types (pyarrow is imported on first use: it is slow to load)."""
+def parquet_schema(shape: RowShape):
+    """The Parquet columns and their types for a version of this shape (pyarrow is imported on first use)."""
     import pyarrow as pa
 
     timestamp = pa.timestamp("us", tz="UTC")
     types = {
         "id": pa.string(), "split": pa.string(), "output": pa.string(), "expected_output": pa.string(),
+        "gold_status": pa.string(),
         "rubric_version": pa.int64(), "model": pa.string(), "occurred_at": timestamp, "labeled_at": timestamp,
+        "metadata": pa.string(), **shape.arrow_types(),
     }  # fmt: skip
-    return pa.schema(
-        [pa.field(column, types.get(column, pa.string()), nullable=column == "expected_output") for column in COLUMNS]
-    )
+    nullable = {"expected_output", "gold_status", "label"}
+    return pa.schema([pa.field(column, types[column], nullable=column in nullable) for column in COLUMNS])
 
 
-class _Drain(io.RawIOBase):
-    """A write-only file that keeps what was written until drained; tell() counts every byte ever written,
-    which the Parquet writer needs for the offsets in its footer."""
-
-    def __init__(self):
-        super().__init__()
-        self._chunks: list[bytes] = []
-        self._written = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        chunk = bytes(data)
-        self._chunks.append(chunk)
-        self._written += len(chunk)
-        return len(chunk)
-
-    def tell(self) -> int:
-        return self._written
-
-    def drain(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        return data
+def parquet_row(line: str, shape: RowShape) -> dict[str, Any]:
+    """A stored line as Parquet values: nested fields typed by the shape, metadata as JSON text."""
+    row = msgspec.json.decode(line)
+    typed = {column: row.get(column) for column in COLUMNS}
+    typed["occurred_at"], typed["labeled_at"] = _timestamp(row["occurred_at"]), _timestamp(row["labeled_at"])
+    typed["label"] = shape.typed_label(row["label"])
+    typed["annotations"] = shape.typed_annotations(row["annotations"])
+    typed["metadata"] = _encoder.encode(row["metadata"]).decode()
+    return typed
 
 
 def _timestamp(value: str) -> datetime:
@@ -153,16 +124,16 @@ def parquet_chunks(*, version: DatasetVersion) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = parquet_schema()
-    sink = _Drain()
+    shape = RowShape.of(version)
+    schema = parquet_schema(shape)
+    sink = Drain()
     writer = pq.ParquetWriter(sink, schema)
     try:
         columns: dict[str, list] = {column: [] for column in COLUMNS}
-        for count, line in enumerate(_lines(version), start=1):
-            flat = flat_row(line)
-            flat["occurred_at"], flat["labeled_at"] = _timestamp(flat["occurred_at"]), _timestamp(flat["labeled_at"])
+        for count, line in enumerate(stored_lines(version), start=1):
+            typed = parquet_row(line, shape)
             for column in COLUMNS:
-                columns[column].append(flat[column])
+                columns[column].append(typed[column])
             if count % PARQUET_ROW_GROUP == 0:
                 writer.write_table(pa.Table.from_pydict(columns, schema=schema), row_group_size=PARQUET_ROW_GROUP)
                 columns = {column: [] for column in COLUMNS}
@@ -180,14 +151,27 @@ class ExportFormat:
     content_type: str
     chunks: Any  # (*, version) -> Iterator[bytes]
     etag_suffix: str
+    revision: int = 1
 
     def etag(self, version: DatasetVersion) -> str:
-        """A strong ETag: the version's checksum, which names its content, and the format."""
-        return f'"{version.sha256}{self.etag_suffix}"'
+        """A strong ETag: the version's checksum, which names its stored rows, the format, and the format's revision,
+        which names the code that derives the file from them (`.v<n>` from revision 2)."""
+        revision = f".v{self.revision}" if self.revision > 1 else ""
+        return f'"{version.sha256}{self.etag_suffix}{revision}"'
 
 
+# A format's revision goes up whenever a deploy changes the bytes it makes from the same stored rows: a client that
+# cached the old file by its ETag must not be answered 304. v2 of the eval formats and hf, v2 of CSV, v3 of Parquet:
+# gold_status (a column; unsettled rows no longer trained on), text parts as text, hf's features.json and card.
+EVAL_REVISION = 2
 FORMATS = {
-    "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),
-    "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks, "-csv"),
-    "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet"),
+    "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),  # the stored bytes themselves
+    "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks, "-csv", revision=2),
+    # v2: nested fields became Arrow lists and structs (they were JSON text); v3: the gold_status column.
+    "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet", revision=3),
+    **{
+        name: ExportFormat(f"{name}.jsonl", "application/x-ndjson", chunks, f"-{name}", revision=EVAL_REVISION)
+        for name, chunks in eval_formats.JSONL_FORMATS.items()
+    },
+    "hf": ExportFormat("hf.zip", "application/zip", eval_formats.hf_chunks, "-hf", revision=EVAL_REVISION),
 }

@@ -24,11 +24,13 @@ import psycopg
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from labeling.exceptions import BatchInvalid
 from labeling.models import Output, Project, UsageEvent
 from labeling.rules.redaction import Redactor
 
 from . import outbox
 from . import records as rec
+from .platform import record_ingest_errors
 from .redaction import merge_counts, redactor_for
 
 logger = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ _EVENT_COLUMNS = ["external_id", "end_user_id", "name", "occurred_at", "properti
 
 def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
     """Validate and store a JSON batch `{"outputs": [...]}`; enqueue routing for the new rows on commit."""
-    records = rec.decode_batch(body, rec.OUTPUTS)
+    records = _decode(project, body, rec.OUTPUTS)
     now = timezone.now()
     redactor = redactor_for(project)  # compiled once per batch; None when the project has no rules
     rows = [_output_row(record, now, redactor) for record in records]
@@ -82,7 +84,7 @@ def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
 
 def ingest_events(*, project: Project, body: bytes) -> IngestResult:
     """Validate and store a JSON batch `{"events": [...]}`; events with an `external_id` are idempotent."""
-    records = rec.decode_batch(body, rec.EVENTS)
+    records = _decode(project, body, rec.EVENTS)
     now = timezone.now()
     redactor = redactor_for(project)
     rows = [_event_row(record, now, redactor) for record in records]
@@ -92,7 +94,7 @@ def ingest_events(*, project: Project, body: bytes) -> IngestResult:
 
 def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
     """Attach end-user feedback that arrived after its output; the last feedback sent wins."""
-    records = rec.decode_batch(body, rec.FEEDBACK)
+    records = _decode(project, body, rec.FEEDBACK)
     now = timezone.now()
     latest = {record.external_id: record for record in records}  # a later record in the batch wins
     redactor = redactor_for(project)
@@ -120,6 +122,17 @@ def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
             _enqueue_routing(project.pk, [output.pk for output in outputs], reevaluate=True)
     found = {output.external_id for output in outputs}
     return FeedbackResult(updated=len(found), not_found=sorted(set(latest) - found))
+
+
+def _decode(project: Project, body: bytes, kind) -> list:
+    """`records.decode_batch`, counting a refused batch's bad records for the platform page (a body refused
+    whole, whose records cannot be told apart, counts as one)."""
+    try:
+        return rec.decode_batch(body, kind)
+    except BatchInvalid as invalid:
+        indexes = {error.index for error in invalid.errors}
+        record_ingest_errors(project=project, count=len(indexes - {None}) or 1)
+        raise
 
 
 def _output_row(record: rec.OutputRecord, now: datetime, redactor: Redactor | None) -> dict[str, Any]:

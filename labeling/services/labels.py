@@ -22,6 +22,7 @@ from labeling.models import (
 from labeling.rules.access import LabelingGrant, check_member, ensure_can_label
 from labeling.rules.text import check_storable
 
+from . import webhook_events
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
 from .resolution import enqueue_resolution
@@ -94,14 +95,17 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
     return label
 
 
+@transaction.atomic
 def flag_item(*, expert, item: Item, note: str) -> Flag:
-    """Raise the item for the weekly review meeting."""
+    """Raise the item for the weekly review meeting (and tell the webhooks that listen: `output.flagged`)."""
     check_member(expert, item.project)
     check_storable(note=note)
     note = note.strip()
     if not note:
         raise DomainError("Say in a few words why the item should be discussed.")
-    return Flag.objects.create(item=item, expert=expert, note=note[:2000])
+    flag = Flag.objects.create(item=item, expert=expert, note=note[:2000])
+    webhook_events.output_flagged(flag)
+    return flag
 
 
 def comment_on_item(*, author, item: Item, body: str) -> Comment:

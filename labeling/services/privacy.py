@@ -107,7 +107,8 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids), themed_weeks)
     result.themes_deleted = _delete_themes_of(project, themed_weeks)
     result.usage_events, _ = UsageEvent.objects.filter(project=project, end_user_id=end_user_id).delete()
-    # Items, slots, labels, revisions, skips, flags, comments and gold answers go with the outputs.
+    # Items, slots, labels, revisions, skips, flags, comments, gold answers and the webhook deliveries about
+    # them (their bodies name the output, may quote it) go with the outputs.
     _, deleted = outputs.delete()
     result.outputs, result.items = deleted.get(Output._meta.label, 0), deleted.get(Item._meta.label, 0)
     result.labels, result.comments = deleted.get(Label._meta.label, 0), deleted.get(Comment._meta.label, 0)
@@ -229,7 +230,7 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
                 ids = list(batch)
                 if not ids:
                     break
-                Output.objects.filter(pk__in=ids).delete()  # their items, labels and comments cascade
+                Output.objects.filter(pk__in=ids).delete()  # their items, labels, comments, webhook deliveries cascade
                 deleted += len(ids)
     finally:
         # Audited even when a later batch fails or the task is stopped: what was deleted is on record.

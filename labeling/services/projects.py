@@ -12,8 +12,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import AuditEvent, Item, Membership, Project, Queue, ReviewCycle, Role, Weekday, week_label
+from labeling.models import (
+    AuditEvent,
+    Item,
+    Membership,
+    Project,
+    Queue,
+    ReviewCycle,
+    Role,
+    Rubric,
+    Weekday,
+    week_label,
+)
 from labeling.models.projects import validate_time_zone
+from labeling.rules.access import check_can_copy_project
 from labeling.rules.calendar import current_week
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import text_problem
@@ -126,6 +138,37 @@ def create_project(*, spec: object, created_by=None) -> Project:
         project=project, actor=created_by, action="project.created", details={"slug": project.slug}
     )
     return project
+
+
+@transaction.atomic
+def copy_project(*, source_slug: str, spec: dict, created_by) -> Project:
+    """Create the project `spec` describes with the rubric and queues of the project `source_slug` names.
+
+    Copied: the source's current rubric version (questions and guidelines, as the new project's version 1) and
+    the settings of each active queue (rule, sample, quota, overlap, priority). Nothing else: not the queues'
+    eligible experts, nor items, labels, outputs, members, keys or datasets. The creator must lead or administer
+    the source (or operate every project): otherwise NotFound, and nothing is created.
+    """
+    source = check_can_copy_project(created_by, source_slug)
+    rubric = Rubric.objects.current_for(source)
+    queues = Queue.objects.active().filter(project=source).order_by("-priority", "slug")
+    copied = {
+        "rubric": {"questions": rubric.questions, "guidelines": rubric.guidelines} if rubric else None,
+        "queues": [
+            {
+                "slug": queue.slug,
+                "name": queue.name,
+                "description": queue.description,
+                "rule": queue.rule,
+                "sample_rate": queue.sample_rate,
+                "weekly_quota": queue.weekly_quota,
+                "overlap": queue.overlap,
+                "priority": queue.priority,
+            }
+            for queue in queues
+        ],
+    }
+    return create_project(spec={**spec, **copied}, created_by=created_by)
 
 
 def spec_problems(spec: object) -> dict[str, list[str]]:

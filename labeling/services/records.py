@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from django.conf import settings
 
-from labeling.exceptions import BatchInvalid, RecordError
+from labeling.exceptions import BatchInvalid, InvalidInput, RecordError
 from labeling.rules.calendar import accepted_range
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Your id; unique per project.")]
@@ -142,6 +142,45 @@ def decode_batch(body: bytes, kind: _Kind) -> list:
     if errors:
         raise BatchInvalid(errors)
     return records
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """An output record built in Python (from another format) as JSON; InvalidInput when JSON cannot hold it."""
+    try:
+        return msgspec.json.encode(record)
+    except (UnicodeEncodeError, OverflowError, TypeError) as exc:  # a lone surrogate, an int past 64 bits, …
+        raise InvalidInput(f"Cannot be encoded as JSON: {exc}.") from None
+
+
+def outputs_body(raws: list[bytes]) -> bytes:
+    """Output records, each already JSON, spliced into one `{"outputs": [...]}` body (nothing parsed)."""
+    return b'{"outputs":[' + b",".join(raws) + b"]}"
+
+
+def output_problems(raws: list[bytes]) -> dict[int, list[RecordError]]:
+    """Why each output record (already JSON) cannot be stored, by its index; empty when all can. The ingest's own
+    validation, run on all at once; a record that is not one JSON object spoils that body, so then one by one."""
+    try:
+        if len(decode_batch(outputs_body(raws), OUTPUTS)) == len(raws):
+            return {}
+    except BatchInvalid as invalid:
+        if all(error.index is not None for error in invalid.errors):
+            return _by_index(invalid.errors)
+    problems = {}
+    for index, raw in enumerate(raws):
+        try:
+            if len(decode_batch(outputs_body([raw]), OUTPUTS)) != 1:
+                problems[index] = [RecordError("Must be exactly one JSON object.", index)]
+        except BatchInvalid as invalid:
+            problems[index] = [RecordError(error.message, index, error.field) for error in invalid.errors]
+    return problems
+
+
+def _by_index(errors: list[RecordError]) -> dict[int, list[RecordError]]:
+    found: dict[int, list[RecordError]] = {}
+    for error in errors:
+        found.setdefault(error.index, []).append(error)
+    return found
 
 
 def _decode_each(body: bytes, kind: _Kind) -> list:

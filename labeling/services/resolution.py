@@ -25,7 +25,7 @@ from labeling.rules.access import check_can_manage
 from labeling.rules.gold import gold_answer, open_ties, resolve_answers
 from labeling.rules.text import check_storable
 
-from . import outbox
+from . import outbox, webhook_events
 from .answers import validate_answers
 
 
@@ -46,12 +46,20 @@ def resolve_item(*, item_id: int) -> Resolution | None:
         return None
     # The newest rubric version any label answered defines the questions.
     questions = max((label.rubric for label in labels), key=lambda rubric: rubric.version).questions
-    resolution, _ = Resolution.objects.get_or_create(item=item, defaults={"status": ResolutionStatus.RESOLVED})
+    resolution, created = Resolution.objects.get_or_create(item=item, defaults={"status": ResolutionStatus.RESOLVED})
+    before = None if created else resolution.status
     resolution.automatic = resolve_answers(questions, [label.answers for label in labels])
     resolution.status = _status(resolution)
     resolution.save(update_fields=["automatic", "status", "updated_at"])
     Item.objects.filter(pk=item.pk, gold_stale=True).update(gold_stale=False)
+    if _became_undecided(before, resolution.status):
+        webhook_events.items_need_adjudication(project_id=item.project_id, item_ids=[item.pk], reason="tie")
     return resolution
+
+
+def _became_undecided(before: str | None, after: str) -> bool:
+    """The gold answer is a lead's to decide now and was not before: the moment `item.needs_adjudication` is."""
+    return after == ResolutionStatus.NEEDS_ADJUDICATION and before != ResolutionStatus.NEEDS_ADJUDICATION
 
 
 def resolve_complete_items(*, project_id: int) -> int:
@@ -107,17 +115,24 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
         for resolution in Resolution.objects.select_for_update().filter(item_id__in=item_ids)
     }
     now = timezone.now()
-    changed, created = [], []
+    changed, created, undecided = [], [], []
     for item_id, answer_sets in answers_by_item.items():
         resolution = existing.get(item_id) or Resolution(item_id=item_id)
+        before = resolution.status if resolution.pk else None
         resolution.automatic = resolve_answers(rubrics[newest_rubric[item_id][1]], answer_sets)
         resolution.status = _status(resolution)
+        if _became_undecided(before, resolution.status):
+            undecided.append(item_id)
         resolution.updated_at = now
         (changed if resolution.pk else created).append(resolution)
     Resolution.objects.bulk_update(changed, ["automatic", "status", "updated_at"])
-    # A resolve_item task may have made one meanwhile from the same labels: keep it.
+    # resolve_item locks the item row before it makes a resolution, and these items are locked above: one it made
+    # first is in `existing`, and none can appear meanwhile (so `undecided` is exact); ignore_conflicts is a guard.
     Resolution.objects.bulk_create(created, ignore_conflicts=True)
     Item.objects.filter(pk__in=item_ids).update(gold_stale=False)
+    if undecided:
+        project_id = Item.objects.filter(pk=undecided[0]).values_list("project_id", flat=True).get()
+        webhook_events.items_need_adjudication(project_id=project_id, item_ids=undecided, reason="tie")
     return len(changed) + len(created)
 
 
@@ -134,12 +149,15 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     resolution = resolve_item(item_id=item.pk)
     if resolution is None:
         raise DomainError("Only an item with all its labels can be adjudicated.")
+    before = resolution.status
     resolution.marked_for_adjudication = True
     resolution.adjudicated_at = None
     if note.strip():
         resolution.note = note.strip()
     resolution.status = _status(resolution)
     resolution.save()
+    if _became_undecided(before, resolution.status):
+        webhook_events.items_need_adjudication(project_id=item.project_id, item_ids=[item.pk], reason="marked")
     AuditEvent.objects.create(
         project_id=item.project_id,
         actor=lead,

@@ -1,9 +1,12 @@
-"""The first rubric of a new project: a few templates a lead starts from, or one question from scratch.
+"""The first rubric and queues of a new project: a few templates a lead starts from, or one question from scratch.
 
-Data only, so the new-project page can show each template's questions and the service can publish them.
-Every template must pass `rubrics.validate_questions` (a test checks each one).
+Data only, so the new-project page can show each template's questions and queues, and the service can create
+them. Every template must pass `rubrics.validate_questions` and its queues `services.projects.QueueSpec` (tests
+check each one). The queues start a team's weekly routine: the outputs users rated down, all of them (they are
+few and they hurt), and a weekly sample of everything, labeled twice so agreement can be measured.
 """
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 from labeling.exceptions import InvalidSpec
@@ -18,6 +21,32 @@ class RubricTemplate:
     summary: str
     questions: list[dict] = field(default_factory=list)
     guidelines: str = ""
+    # In the shape of a project spec's `queues` (services.projects.QueueSpec).
+    queues: list[dict] = field(default_factory=list)
+
+
+def thumbs_down_queue(description: str) -> dict:
+    """Every output its user rated down, labeled once and served first."""
+    return {
+        "slug": "thumbs-down",
+        "name": "Thumbs down",
+        "description": description,
+        "rule": {"feedback_scores": [-1]},
+        "overlap": 1,
+        "priority": 10,
+    }
+
+
+def weekly_sample_queue(description: str, *, sample_rate: float, weekly_quota: int) -> dict:
+    """A deterministic sample of every output, up to a weekly quota, each labeled by two experts (agreement)."""
+    return {
+        "slug": "weekly-sample",
+        "name": "Weekly sample",
+        "description": description,
+        "sample_rate": sample_rate,
+        "weekly_quota": weekly_quota,
+        "overlap": 2,
+    }
 
 
 TEMPLATES: tuple[RubricTemplate, ...] = (
@@ -55,6 +84,14 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
             "- Rate **helpful** on its own: a correct but evasive answer may still score 2.\n"
             "- When unsure whether something is true, flag the item (`f`) instead of guessing.\n"
         ),
+        queues=[
+            thumbs_down_queue("Every answer its user rated down: the fastest way to find what hurts."),
+            weekly_sample_queue(
+                "One answer in five, up to 50 a week, labeled by two experts to measure agreement.",
+                sample_rate=0.2,
+                weekly_quota=50,
+            ),
+        ],
     ),
     RubricTemplate(
         key="support-reply",
@@ -106,6 +143,24 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
             "- **Within policy**: check refunds, returns and personal data against the policy pages.\n"
             "- Write a better reply only when this one fails, in the voice you would use with a customer.\n"
         ),
+        queues=[
+            thumbs_down_queue("Every reply a customer rated down: the cases that cost goodwill."),
+            {
+                "slug": "complaints",
+                "name": "Complaints with a comment",
+                "description": "Replies a customer commented on, whatever the score: their words say what went wrong.",
+                "rule": {"has_comment": True},
+                "sample_rate": 0.5,
+                "weekly_quota": 20,
+                "overlap": 1,
+                "priority": 5,
+            },
+            weekly_sample_queue(
+                "About one reply in eight, up to 40 a week, labeled by two experts to measure agreement.",
+                sample_rate=0.12,
+                weekly_quota=40,
+            ),
+        ],
     ),
     RubricTemplate(
         key="summary-faithfulness",
@@ -146,6 +201,14 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
             "- **Faithful** is strict: a claim the source does not make fails the summary, even if it is true.\n"
             "- **Coverage** is about what a reader of the source would miss, not about length.\n"
         ),
+        queues=[
+            thumbs_down_queue("Every summary its reader rated down."),
+            weekly_sample_queue(
+                "One summary in ten, up to 30 a week (checking against the source takes time), labeled twice.",
+                sample_rate=0.1,
+                weekly_quota=30,
+            ),
+        ],
     ),
     RubricTemplate(
         key="sql-correctness",
@@ -182,11 +245,26 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
             "- **Slow or unsafe**: a full scan of a large table, a missing `WHERE` on `UPDATE`/`DELETE`.\n"
             "- Write the corrected query in the same dialect.\n"
         ),
+        queues=[
+            thumbs_down_queue("Every query its user rated down: often a wrong join or filter."),
+            weekly_sample_queue(
+                "One query in five, up to 40 a week, labeled by two experts to measure agreement.",
+                sample_rate=0.2,
+                weekly_quota=40,
+            ),
+        ],
     ),
 )
 
-# From scratch: one pass/fail verdict, which the lead then edits on the rubric page.
+# From scratch: one pass/fail verdict, which the lead then edits on the rubric page, and one queue to start with.
 SCRATCH_QUESTIONS = [{"key": "verdict", "kind": "binary", "prompt": "Does the output pass?"}]
+SCRATCH_QUEUES = [
+    weekly_sample_queue(
+        "One output in five, up to 50 a week, labeled by two experts to measure agreement.",
+        sample_rate=0.2,
+        weekly_quota=50,
+    )
+]
 
 BY_KEY = {template.key: template for template in TEMPLATES}
 
@@ -194,8 +272,18 @@ BY_KEY = {template.key: template for template in TEMPLATES}
 def first_rubric(template: str) -> dict:
     """The rubric part of a project spec: a template's questions and guidelines, or the scratch question."""
     if template == SCRATCH:
-        return {"questions": [dict(question) for question in SCRATCH_QUESTIONS], "guidelines": ""}
-    chosen = BY_KEY.get(template)
+        return {"questions": deepcopy(SCRATCH_QUESTIONS), "guidelines": ""}
+    chosen = _template(template)
+    return {"questions": deepcopy(chosen.questions), "guidelines": chosen.guidelines}
+
+
+def starter_queues(template: str) -> list[dict]:
+    """The queues part of a project spec: a template's starter queues (the scratch one for "from scratch")."""
+    return deepcopy(SCRATCH_QUEUES if template == SCRATCH else _template(template).queues)
+
+
+def _template(key: str) -> RubricTemplate:
+    chosen = BY_KEY.get(key)
     if chosen is None:
-        raise InvalidSpec(f"No rubric template {template!r}: choose one of {', '.join([*BY_KEY, SCRATCH])}.")
-    return {"questions": [dict(question) for question in chosen.questions], "guidelines": chosen.guidelines}
+        raise InvalidSpec(f"No rubric template {key!r}: choose one of {', '.join([*BY_KEY, SCRATCH])}.")
+    return chosen

@@ -30,6 +30,7 @@ METHODS = {
     "median": "Median",
     "tie": "Tie",
     "list": "Experts' texts",
+    "single": "The one expert's correction",
     "adjudicated": "Decided by a lead",
 }
 

@@ -520,3 +520,28 @@ def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per questio
         y_range=(0.0, 1.0),
         empty_message="No agreement yet: no item has two labels.",
     )
+
+
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_PAD = 96, 24, 2
+
+
+def sparkline(values: Sequence[float | None], *, title: str) -> SafeString:
+    """A small trend line (a table cell's width), from 0 to the largest value; a None leaves a gap. No axes: the
+    title (read by screen readers and shown on hover) says what it is and the figures are beside it."""
+    defined = [value for value in values if value is not None]
+    top = max(defined, default=0) or 1.0
+    step = (SPARK_WIDTH - 2 * SPARK_PAD) / max(len(values) - 1, 1)
+    plot = SPARK_HEIGHT - 2 * SPARK_PAD
+
+    def point(index: int, value: float) -> str:
+        return f"{_num(SPARK_PAD + step * index)},{_num(SPARK_PAD + plot * (1 - value / top))}"
+
+    lines = "".join(
+        f'<polyline class="spark-line" fill="none" stroke="currentColor" points="{" ".join(point(*p) for p in run)}"/>'
+        for run in _segments(list(enumerate(values)))
+    )
+    return mark_safe(
+        f'<svg class="sparkline" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" width="{SPARK_WIDTH}" '
+        f'height="{SPARK_HEIGHT}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{escape(title)}</title>{lines}</svg>"
+    )

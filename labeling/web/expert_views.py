@@ -7,7 +7,9 @@ or other experts' items is disclosed.
 
 Each request asks the database once whether the expert may label (folded into the query that loads
 the queue or the item) and hands the resulting grant to the services. Submitting a label or skipping
-leases the next item in the same request and redirects straight to its page.
+leases the next item in the same request and redirects straight to its page; when the page's script
+asks (the SWAP_HEADER), the same request answers with the next item's screen instead, which the script
+swaps in and records in the history: one request per label and no page load.
 """
 
 import json
@@ -25,13 +27,25 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric
-from labeling.rules.access import LABELING_ROLES, LabelingGrant, grant_from, may_explore, visible_project
+from labeling.rules.access import (
+    LABELING_ROLES,
+    MANAGING_ROLES,
+    LabelingGrant,
+    grant_from,
+    may_create_projects,
+    may_explore,
+    overview_project,
+    sees_alerts,
+)
 from labeling.selectors import work
+from labeling.selectors.alerts import project_alerts
 from labeling.selectors.explore_page import saved_views
+from labeling.selectors.onboarding import getting_started
 from labeling.selectors.rubrics import current_rubric, rubric_version
 from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
+from .getting_started import ingest_snippets
 
 
 def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
@@ -83,7 +97,7 @@ def _item_url(item: Item) -> str:
 def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     # Operators see every project on the home page (selectors.projects_of_user): they read its overview
     # too, without queues; items stay for members only.
-    project, membership = visible_project(request.user, slug)
+    project, membership, operator = overview_project(request.user, slug)
     labels_here = membership is not None and membership.role in LABELING_ROLES
     context = {
         "project": project,
@@ -95,6 +109,18 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if context["can_explore"]:
         context["saved_views"] = saved_views(project)
+    # An operator who is also a member (an expert, say) sees them as an operator does, not as the role would.
+    context["show_alerts"] = sees_alerts(membership, operator=operator)
+    if context["show_alerts"]:
+        context["alerts"] = project_alerts(project)
+    if membership is not None and membership.role in MANAGING_ROLES:
+        # The page a lead lands on (after creating the project, from the home page): the first steps, until done.
+        checklist = getting_started(project)
+        if not checklist.complete:
+            context["checklist"] = checklist
+            if not checklist.is_done("output"):
+                context["snippets"] = ingest_snippets(request, project)
+    context["may_create"] = may_create_projects(request.user, operator=operator)
     return render(request, "labeling/project.html", context)
 
 
@@ -116,13 +142,35 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
     return render(request, template, {"project": queue.project, "queue": queue})
 
 
+# Sent by label.js with a label or a skip: answer with the next screen, not a redirect to it.
+SWAP_HEADER = "X-Swap-Screen"
+# The address of the screen answered, for the script's history entry.
+LOCATION_HEADER = "X-Screen-Location"
+
+
+def _swaps(request: HttpRequest) -> bool:
+    return request.headers.get(SWAP_HEADER) == "1"
+
+
+def _screen(response: HttpResponse, url: str) -> HttpResponse:
+    response[LOCATION_HEADER] = url
+    response["Cache-Control"] = "no-store"  # a screen answered to a POST is never to be replayed
+    return response
+
+
 def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) -> HttpResponse:
-    """Lease the next item and redirect to its page; with none left, the queue's "all done" page."""
+    """Lease the next item and redirect to its page, or answer with it when the script swaps screens; with none
+    left, the queue's "all done" page."""
     item_id = assignment.next_item_id(expert=request.user, queue=queue, grant=grant)
     if item_id is None:
-        if request.method == "POST":
+        done = {"project": queue.project, "queue": queue}
+        if request.method == "POST" and not _swaps(request):
             return redirect(_next_url(queue))  # the "all done" page, reached by a GET
-        return render(request, "labeling/expert/done.html", {"project": queue.project, "queue": queue})
+        return _screen(render(request, "labeling/expert/done.html", done), _next_url(queue))
+    if request.method == "POST" and _swaps(request):
+        item = work.item_for_labeler(request.user, queue.project.slug, item_id)
+        if item is not None:  # leased a moment ago: only a lease taken back since leaves it out
+            return _screen(_labeling_screen(request, item), _item_url(item))
     return redirect("labeling:item", slug=queue.project.slug, item_id=item_id)
 
 
@@ -138,10 +186,12 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     try:
         labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers, grant=grant)
     except InvalidAnswers as exc:
-        return _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
+        screen = _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
+        return _screen(screen, _item_url(item))
     except LeaseLost as exc:
         context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
-        return render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
+        lost = render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
+        return _screen(lost, _item_url(item))
     messages.success(request, f"Label saved for item {item.pk}.")
     # Straight to the next item's page: one redirect instead of two (through the next-item URL).
     return _hand_next_item(request, item.queue, grant)

@@ -3,9 +3,9 @@
 `/healthz` answers from the process alone, without a database query: a load balancer or an orchestrator's
 liveness probe may call it as often as it likes. `/readyz` checks what the app needs (the database, the
 broker, a worker that ran beat's heartbeat lately) and reports each project's weekly closes and routing
-sweep from the database. Anyone gets the overall status and each component's state; the per-project
-detail and the error texts are for a signed-in superuser or a caller with `Authorization: Bearer
-<READYZ_TOKEN>`, as they name projects.
+sweep, and webhook deliveries that nothing takes, from the database. Anyone gets the overall status and each
+component's state; the per-project detail and the error texts are for a signed-in superuser or a caller with
+`Authorization: Bearer <READYZ_TOKEN>`, as they name projects.
 """
 
 import hmac
@@ -24,6 +24,7 @@ from labeling.selectors import health
 # A check that hangs would hang the probe: the broker gets a second.
 BROKER_TIMEOUT_SECONDS = 1
 FATAL = {"database", "broker", "worker"}
+DEGRADING = ("closes", "routing", "webhooks")
 
 
 @never_cache
@@ -42,19 +43,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
     components["broker"] = _check(errors, "broker", _ping_broker)
     projects: list[dict] = []
     worker: dict = {}
+    webhooks = "unknown"
     if components["database"] == "ok":
         try:
             worker = _worker(now)
             projects = health.projects_health()
+            webhooks = health.webhooks_state(now)
         except DatabaseError as exc:  # the database went away between two queries
             components["database"], errors["database"] = "down", str(exc)[:500]
     components["worker"] = worker.get("state", "unknown")
     known = components["database"] == "ok"
     components["closes"] = _state(projects, lambda row: row["failures"]) if known else "unknown"
     components["routing"] = _routing_state(projects, now) if known else "unknown"
+    components["webhooks"] = webhooks if known else "unknown"
 
     down = [name for name in FATAL if components[name] not in {"ok", "eager"}]
-    failing = [name for name in ("closes", "routing") if components[name] in {"failing", "stale"}]
+    failing = [name for name in DEGRADING if components[name] in {"failing", "stale", "stalled"}]
     status = "unavailable" if down else "degraded" if failing else "ok"
     body: dict = {"status": status, "checked_at": now.isoformat(), "components": components}
     if _may_see_detail(request, database_up=components["database"] == "ok"):

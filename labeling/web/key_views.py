@@ -122,6 +122,10 @@ def _examples(request: HttpRequest, issued: IssuedKey) -> list[dict]:
     if issued.api_key.has_scope(Scope.READ):
         lines = [f'curl -sS "{base}/outputs?page_size=10"', auth]
         examples.append({"title": "Read the newest outputs", "command": " \\\n  ".join(lines)})
+    if issued.api_key.has_scope(Scope.DATASETS):
+        datasets = f"{base}/projects/{issued.api_key.project.slug}/datasets"
+        lines = [f"curl -sS -X POST {datasets}/DATASET_SLUG/build", auth]
+        examples.append({"title": "Build a dataset's next version", "command": " \\\n  ".join(lines)})
     if issued.api_key.has_scope(Scope.PRIVACY):
         lines = [f"curl -sS -X DELETE {base}/end-users/END_USER_ID", auth]
         examples.append({"title": "Erase one end user's data", "command": " \\\n  ".join(lines)})

@@ -32,7 +32,7 @@ from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
-from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, member_project
+from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, member_project, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.management import project_queues
@@ -78,15 +78,16 @@ def _meeting_url(project: Project, week: date) -> str:
 @login_required
 @require_GET
 def meeting(request: HttpRequest, slug: str) -> HttpResponse:
-    """Go to the latest closed week (what the meeting discusses), else the running week."""
-    project, _ = member_project(request.user, slug)
+    """Go to the latest closed week (what the meeting discusses), else the running week. Operators read every
+    project's meeting (the platform page links each row here); writing in it stays with the project's leads."""
+    project, _ = visible_project(request.user, slug)
     return redirect(_meeting_url(project, week_to_discuss(project)))
 
 
 @login_required
 @require_GET
 def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = member_project(request.user, slug)
+    project, membership = visible_project(request.user, slug)
     week = _week(project, week_label)
     return _meeting_page(request, project, membership, week, form=DecisionForm())
 
@@ -97,7 +98,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     if labels_blind(membership):
         report = blind_report(report)
     current = calendar.current_week(project)
-    can_manage = membership.role in MANAGING_ROLES
+    can_manage = membership is not None and membership.role in MANAGING_ROLES  # None: an operator, reading
     is_closed = bool(cycle and cycle.is_closed)
     # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
     # worker, or for the broker to come back) or running.
@@ -159,7 +160,7 @@ def _closing_count(request: HttpRequest) -> int:
 @login_required
 @require_GET
 def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = member_project(request.user, slug)
+    project, membership = visible_project(request.user, slug)
     week = _week(project, week_label)
     found = report_of_week(project=project, week=week)
     report = blind_report(found.report) if labels_blind(membership) else found.report

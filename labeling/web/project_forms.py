@@ -13,12 +13,22 @@ from django.core.validators import RegexValidator
 
 from labeling.models import Project, QuestionKind, Weekday
 from labeling.rules import retention_reference as reference_rule
+from labeling.rules.text import slug_from_name
 from labeling.services import projects
-from labeling.services.rubric_templates import SCRATCH, SCRATCH_QUESTIONS, TEMPLATES, first_rubric
+from labeling.services.rubric_templates import (
+    SCRATCH,
+    SCRATCH_QUESTIONS,
+    SCRATCH_QUEUES,
+    TEMPLATES,
+    first_rubric,
+    starter_queues,
+)
 
 from .spec_forms import SpecForm
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# The third way to start, beside the templates and "from scratch": another project's rubric and queues.
+COPY = "copy"
 
 
 @cache
@@ -28,11 +38,14 @@ def time_zone_choices() -> list[tuple[str, str]]:
 
 
 def template_previews() -> list[dict]:
-    """Each rubric template (and "from scratch") with its questions in words, for the chooser."""
+    """Each rubric template (and "from scratch") with its questions and starter queues in words, for the chooser."""
     kinds = dict(QuestionKind.choices)
 
     def questions(raw: list[dict]) -> list[dict]:
         return [{**question, "kind_label": kinds[question["kind"]]} for question in raw]
+
+    def queues(raw: list[dict]) -> list[dict]:
+        return [{"name": queue["name"], "description": queue["description"]} for queue in raw]
 
     previews = [
         {
@@ -40,6 +53,7 @@ def template_previews() -> list[dict]:
             "title": template.title,
             "summary": template.summary,
             "questions": questions(template.questions),
+            "queues": queues(template.queues),
         }
         for template in TEMPLATES
     ]
@@ -49,6 +63,7 @@ def template_previews() -> list[dict]:
             "title": "From scratch",
             "summary": "One pass/fail question to start with; write your own questions on the rubric page.",
             "questions": questions(SCRATCH_QUESTIONS),
+            "queues": queues(SCRATCH_QUEUES),
         }
     )
     return previews
@@ -82,11 +97,13 @@ def _weekday_field(help_text: str) -> forms.TypedChoiceField:
 class NewProjectForm(_ProblemsForm):
     name = forms.CharField(max_length=projects.NAME_MAX)
     slug = forms.CharField(
+        required=False,  # left blank, the name suggests it (as projects.js does while the lead types)
         max_length=64,
         validators=[
             RegexValidator(SLUG_PATTERN, "Use lowercase letters, digits and hyphens, starting with a letter or digit.")
         ],
-        help_text="Lowercase letters, digits and hyphens; in every URL and API call, and it cannot change later.",
+        help_text="Lowercase letters, digits and hyphens; in every URL and API call, and it cannot change later. "
+        "Left blank, it is made from the name.",
     )
     description = forms.CharField(
         required=False, max_length=projects.DESCRIPTION_MAX, widget=forms.Textarea(attrs={"rows": 3})
@@ -94,29 +111,62 @@ class NewProjectForm(_ProblemsForm):
     time_zone = _time_zone_field()
     cycle_weekday = _weekday_field("Each cycle week starts at midnight of this day in the project's time zone.")
     rubric_template = forms.ChoiceField(
-        label="First rubric",
+        label="Start from",
         choices=[(template.key, template.title) for template in TEMPLATES] + [(SCRATCH, "From scratch")],
         initial=TEMPLATES[0].key,
         widget=forms.RadioSelect,
     )
+    # A slug, not a choice the form checks: the service answers 404 for a project the user may not copy, as
+    # every page does for a project they cannot see (a forged POST learns nothing from a form error).
+    copy_from = forms.CharField(required=False, max_length=64, label="Project to copy")
+
+    def __init__(self, *args, copyable: list[Project], **kwargs):
+        """`copyable`: the projects whose rubric and queues the user may copy (`access.copyable_projects`)."""
+        super().__init__(*args, **kwargs)
+        if copyable:
+            field = self.fields["rubric_template"]
+            field.choices = [*field.choices, (COPY, "Copy the rubric and queues of …")]
+            self.fields["copy_from"].widget = forms.Select(
+                choices=[("", "Choose a project")] + [(project.slug, project.name) for project in copyable]
+            )
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug:
+            return slug
+        slug = slug_from_name(self.data.get("name", ""))
+        if not slug:
+            raise forms.ValidationError("Choose a slug: the name has no letters or digits to make one from.")
+        return slug
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("rubric_template") == COPY and not cleaned.get("copy_from"):
+            self.add_error("copy_from", "Choose the project whose rubric and queues to copy.")
         if not self.errors:
             self.show_problems(projects.spec_problems(self.spec()))
         return cleaned
 
+    def source_slug(self) -> str | None:
+        """The project to copy the rubric and queues of, when that was the choice."""
+        return self.cleaned_data["copy_from"] if self.cleaned_data["rubric_template"] == COPY else None
+
     def spec(self) -> dict:
-        """The project spec `services.projects.create_project` takes."""
+        """The project spec `services.projects.create_project` takes (`copy_project` adds the copied parts)."""
         cleaned = self.cleaned_data
-        return {
+        spec = {
             "slug": cleaned["slug"],
             "name": cleaned["name"],
             "description": cleaned.get("description", ""),
             "time_zone": cleaned["time_zone"],
             "cycle_weekday": Weekday(cleaned["cycle_weekday"]).label.lower(),
-            "rubric": first_rubric(cleaned["rubric_template"]),
         }
+        if cleaned["rubric_template"] != COPY:
+            spec |= {
+                "rubric": first_rubric(cleaned["rubric_template"]),
+                "queues": starter_queues(cleaned["rubric_template"]),
+            }
+        return spec
 
 
 class ProjectSettingsForm(_ProblemsForm):

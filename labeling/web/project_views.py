@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from labeling.exceptions import InvalidSpec
 from labeling.rules import calendar
-from labeling.rules.access import check_can_create_project, managed_project
+from labeling.rules.access import check_can_create_project, copyable_projects, managed_project
 from labeling.services import projects
 
 from .project_forms import NewProjectForm, ProjectSettingsForm, template_previews
@@ -22,22 +22,32 @@ from .project_forms import NewProjectForm, ProjectSettingsForm, template_preview
 @require_http_methods(["GET", "POST"])
 def project_create(request):
     check_can_create_project(request.user)
-    form = NewProjectForm(request.POST or None)
+    form = NewProjectForm(request.POST or None, copyable=list(copyable_projects(request.user).order_by("name")))
     if request.method == "POST" and form.is_valid():
         try:
-            project = projects.create_project(spec=form.spec(), created_by=request.user)
+            if source := form.source_slug():
+                project = projects.copy_project(source_slug=source, spec=form.spec(), created_by=request.user)
+            else:
+                project = projects.create_project(spec=form.spec(), created_by=request.user)
         except InvalidSpec as exc:  # e.g. the slug was taken by someone else since the form looked
             form.add_problems(exc)
         else:
             messages.success(
                 request,
-                f"Project “{project.name}” created, and you are its lead. Next: create a queue for the outputs "
-                "your experts should review, invite your members, and create an API key for the app that sends "
-                "the outputs.",
+                f"Project “{project.name}” created, and you are its lead. Its getting-started list below ticks "
+                "itself as the project comes to life.",
             )
-            return redirect("labeling:queues", slug=project.slug)
-    # The choices and the previews are in the same order (both follow rubric_templates.TEMPLATES).
-    context = {"form": form, "template_choices": list(zip(form["rubric_template"], template_previews(), strict=True))}
+            # The overview: where the home page and its one-project redirect send a lead, with the checklist.
+            return redirect("labeling:project", slug=project.slug)
+    # The choices and the previews are in the same order (both follow rubric_templates.TEMPLATES); the copy
+    # choice, when offered, comes last and has no preview.
+    choices = list(form["rubric_template"])
+    previews = template_previews()
+    context = {
+        "form": form,
+        "template_choices": list(zip(choices[: len(previews)], previews, strict=True)),
+        "copy_choice": choices[len(previews)] if len(choices) > len(previews) else None,
+    }
     return render(request, "labeling/projects/new.html", context, status=400 if form.is_bound else 200)
 
 

@@ -2,6 +2,7 @@ from django.urls import path, re_path
 
 from . import (
     adjudication_views,
+    alert_views,
     audit_views,
     dataset_views,
     expert_views,
@@ -12,16 +13,23 @@ from . import (
     lead_views,
     meeting_views,
     member_views,
+    platform_views,
     project_views,
     redaction_views,
     theme_views,
     views,
+    webhook_views,
 )
 
 app_name = "labeling"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Operators (the platform team): every project's health side by side, and usage per project and week.
+    path("platform/", platform_views.platform, name="platform"),
+    path("platform/usage/", platform_views.usage, name="platform-usage"),
+    path("platform/tokens/", platform_views.tokens, name="platform-tokens"),
+    path("platform/tokens/<int:token_id>/revoke", platform_views.token_revoke, name="platform-token-revoke"),
     # Projects without the admin: create one (PROJECT_CREATORS decides who may), leads edit its settings.
     path("projects/new", project_views.project_create, name="project-create"),
     path("p/<slug:slug>/manage/settings/", project_views.project_settings, name="project-settings"),
@@ -59,6 +67,19 @@ urlpatterns = [
     # Leads: personal-data redaction rules applied at ingest, with a preview on sample text.
     path("p/<slug:slug>/manage/redaction/", redaction_views.redaction_rules, name="redaction"),
     path("p/<slug:slug>/manage/redaction/preview", redaction_views.redaction_preview, name="redaction-preview"),
+    # Leads: webhook endpoints (a secret shown once), their delivery logs, redelivery.
+    path("p/<slug:slug>/manage/webhooks/", webhook_views.webhook_list, name="webhooks"),
+    path("p/<slug:slug>/manage/webhooks/<int:endpoint_id>/", webhook_views.webhook_detail, name="webhook"),
+    path("p/<slug:slug>/manage/webhooks/<int:endpoint_id>/rotate", webhook_views.webhook_rotate, name="webhook-rotate"),
+    path("p/<slug:slug>/manage/webhooks/<int:endpoint_id>/enable", webhook_views.webhook_enable, name="webhook-enable"),
+    path("p/<slug:slug>/manage/webhooks/<int:endpoint_id>/delete", webhook_views.webhook_delete, name="webhook-delete"),
+    path(
+        "p/<slug:slug>/manage/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver",
+        webhook_views.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
+    # Leads and operators: acknowledge an alert (shown on the project page).
+    path("p/<slug:slug>/alerts/<int:alert_id>/acknowledge", alert_views.alert_acknowledge, name="alert-acknowledge"),
     # Leads: gold answers that need a decision.
     path("p/<slug:slug>/manage/adjudication/", adjudication_views.adjudication_list, name="adjudication"),
     path("p/<slug:slug>/manage/adjudication/<int:item_id>/", adjudication_views.adjudicate_item, name="adjudicate"),

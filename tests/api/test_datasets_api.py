@@ -11,12 +11,15 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.models import DatasetRow, DatasetVersion, VersionStatus
+from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
-from labeling.services.datasets import build_version, create_dataset
+from labeling.services.datasets import ROW_CHUNK, build_version, create_dataset
 from labeling.services.exports import COLUMNS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
@@ -111,7 +114,8 @@ def test_it_lists_the_projects_datasets_with_their_latest_ready_version(reader, 
     results = response.json()["results"]
     assert [(d["slug"], d["latest_version"]) for d in results] == [("support-eval", 1), ("not-built-yet", None)]
     assert set(results[0]) == {
-        "slug", "name", "description", "only_resolved", "splits", "auto_rebuild", "latest_version", "created_at",
+        "slug", "name", "description", "queues", "questions", "only_resolved", "filters", "splits", "auto_rebuild",
+        "latest_version", "build", "created_at",
     }  # fmt: skip
     assert results[0]["splits"] == {"test": 20, "train": 80}
 
@@ -179,7 +183,7 @@ def test_a_tampered_cursor_is_a_400(reader, v1, cursor):
         {
             "index": None,
             "field": "cursor",
-            "message": "Invalid cursor: pass back the `next` or `previous` link exactly as it was given.",
+            "message": NOT_HANDED_OUT,
         }
     ]
 
@@ -318,7 +322,7 @@ def test_the_jsonl_download_is_the_canonical_file_with_a_strong_etag(reader, v1)
     assert hashlib.sha256(body(reader.get(f"{EVAL}/versions/1/download"))).hexdigest() == v1.sha256  # the default
 
 
-@pytest.mark.parametrize("fmt, suffix", [("jsonl", ""), ("csv", "-csv"), ("parquet", "-parquet")])
+@pytest.mark.parametrize("fmt, suffix", [("jsonl", ""), ("csv", "-csv.v2"), ("parquet", "-parquet.v3")])
 def test_if_none_match_with_the_etag_is_a_304_without_a_body(client, read_key, v1, fmt, suffix):
     etag = f'"{v1.sha256}{suffix}"'
     url = f"{EVAL}/versions/1/download?format={fmt}"
@@ -351,7 +355,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(reader, project):
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert response.headers["ETag"] == f'"{version.sha256}-csv"'
+    assert response.headers["ETag"] == f'"{version.sha256}-csv.v2"'
     assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.csv"'
     header, *rows = list(csv.reader(io.StringIO(body(response).decode(), newline="")))
     assert tuple(header) == COLUMNS
@@ -368,19 +372,33 @@ def test_the_parquet_download_has_the_documented_schema_and_the_same_rows(reader
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/vnd.apache.parquet"
-    assert response.headers["ETag"] == f'"{v1.sha256}-parquet"'
+    assert response.headers["ETag"] == f'"{v1.sha256}-parquet.v3"'
     assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.parquet"'
     table = pq.read_table(io.BytesIO(body(response)))
     schema = {field.name: field.type for field in table.schema}
     assert list(schema) == list(COLUMNS)
     assert schema["rubric_version"] == pa.int64()
     assert schema["occurred_at"] == schema["labeled_at"] == pa.timestamp("us", tz="UTC")
-    assert all(schema[column] == pa.string() for column in ("id", "output", "expected_output", "label", "tags"))
+    assert all(schema[column] == pa.string() for column in ("id", "output", "expected_output", "metadata"))
+    # Nested fields are Arrow lists and structs; only the free-form metadata is JSON text.
+    assert schema["input"] == pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    assert schema["tags"] == pa.list_(pa.string())
+    assert schema["label"].field("correct").type == pa.struct([("value", pa.bool_()), ("method", pa.string())])
+    assert schema["label"].field("helpful").type.field("value").type == pa.float64()
+    assert schema["annotations"].value_type.field("answers").type.field("helpful").type == pa.int64()
     rows = [json.loads(line) for line in stored_lines(v1)]
     assert table.column("id").to_pylist() == [row["id"] for row in rows]
     assert table.column("expected_output").to_pylist() == [row["expected_output"] for row in rows]
     assert "Parcels arrive in 3 days." in table.column("expected_output").to_pylist()
-    assert [json.loads(text) for text in table.column("label").to_pylist()] == [row["label"] for row in rows]
+    assert table.column("input").to_pylist() == [row["input"] for row in rows]
+    assert table.column("tags").to_pylist() == [row["tags"] for row in rows]
+    labels = table.column("label").to_pylist()
+    assert [{key: entry for key, entry in label.items() if entry} for label in labels] == [
+        {key: {**entry, "value": float(entry["value"]) if key == "helpful" else entry["value"]}
+         for key, entry in row["label"].items()}
+        for row in rows
+    ]  # fmt: skip
+    assert [json.loads(text) for text in table.column("metadata").to_pylist()] == [row["metadata"] for row in rows]
     occurred = table.column("occurred_at").to_pylist()[0]
     assert occurred.isoformat() == datetime.fromisoformat(rows[0]["occurred_at"]).isoformat()
 
@@ -398,7 +416,7 @@ def _streamed(response) -> tuple[int, int]:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "hf"])
 def test_downloads_stream_in_memory_that_does_not_grow_with_the_version(reader, dataset, fmt):
     """5,000 and 20,000 rows of ~500 bytes: four times the rows, and about the same peak of memory."""
     synthetic_version(dataset, 5_000, number=2)
@@ -411,6 +429,26 @@ def test_downloads_stream_in_memory_that_does_not_grow_with_the_version(reader, 
     assert large_size > 3.5 * small_size
     assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
     assert large_peak < 10_000_000  # the rows of version 3 are 10 MB as JSONL
+
+
+@pytest.mark.postgres
+def test_a_download_reads_the_version_a_page_at_a_time_so_its_first_bytes_leave_at_once(reader, dataset):
+    """No server-side cursor: outside a transaction Django declares one WITH HOLD, which PostgreSQL materialises
+    in full before the first row. Keyset pages of ROW_CHUNK rows instead; the first chunk needs only the first."""
+    version = synthetic_version(dataset, 2 * ROW_CHUNK + 7, number=2)
+    response = reader.get(f"{EVAL}/versions/2/download?format=jsonl")
+    chunks = iter(response.streaming_content)
+
+    with CaptureQueriesContext(connection) as first:
+        body = next(chunks)
+    with CaptureQueriesContext(connection) as rest:
+        body += b"".join(chunks)
+
+    pages = [q["sql"] for q in [*first.captured_queries, *rest.captured_queries] if "labeling_datasetrow" in q["sql"]]
+    assert len(first.captured_queries) == 1 and f"LIMIT {ROW_CHUNK}" in first.captured_queries[0]["sql"]
+    assert len(pages) == 3 and all(f"LIMIT {ROW_CHUNK}" in sql for sql in pages)
+    assert hashlib.sha256(body).hexdigest() == version.sha256
+    assert body.count(b"\n") == 2 * ROW_CHUNK + 7
 
 
 # Diff and build -----------------------------------------------------------------------------------------
@@ -457,7 +495,8 @@ def test_a_signed_in_engineer_lead_or_admin_asks_for_a_build(
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(f"{EVAL}/build")
 
-    assert response.status_code == 202 and response.json() == {"status": "requested"}
+    assert response.status_code == 202
+    assert response.json() == {"status": "requested", "status_url": f"http://testserver{EVAL}", "latest_version": 1}
     assert len(callbacks) == 1  # the build task, sent once the request commits
     assert [message.args for message in enqueued("labeling.build_dataset")] == [[dataset.pk]]
     dataset.refresh_from_db()
@@ -474,9 +513,11 @@ def test_a_full_build_is_asked_for_by_a_parameter_and_a_bad_value_is_a_400(clien
     assert [message.kwargs for message in enqueued("labeling.build_dataset")] == [{"full": True}]
 
 
-def test_a_build_needs_a_session_with_csrf_and_a_role(client, project, dataset, expert, full_key, other_project):
+def test_a_build_needs_a_session_with_csrf_and_a_role_or_a_datasets_key(
+    client, project, dataset, expert, full_key, other_project
+):
     assert client.post(f"{EVAL}/build").status_code == 401
-    assert Api(client, full_key.secret).post(f"{EVAL}/build", {}).status_code == 403  # keys only read
+    assert Api(client, full_key.secret).post(f"{EVAL}/build", {}).status_code == 403  # no `datasets` scope
     client.force_login(expert)
     assert client.post(f"{EVAL}/build").status_code == 404
     client.force_login(_member(other_project, "olga", "engineer"))
@@ -501,8 +542,8 @@ def test_listing_datasets_takes_a_fixed_number_of_queries(reader, project, datas
         DatasetVersion.objects.create(dataset=dataset, number=1, status=VersionStatus.READY)
     reader.get(BASE)  # the key's first use records it; later requests in the minute do not
 
-    # The key, then the datasets with their latest ready version.
-    with django_assert_num_queries(2):
+    # The key, then the datasets with their latest ready and building versions, then their queues.
+    with django_assert_num_queries(3):
         assert len(reader.get(BASE).json()["results"]) == datasets
 
 

@@ -1,5 +1,7 @@
-"""A real chromium on the labeling screen: the keyboard alone labels, skips and flags; hostile output
-stays inert; two experts never get the same item; `?` lists the keys."""
+"""A real chromium on the labeling screen: the keyboard alone labels, skips and flags; a label or a skip is
+one request that swaps in the next screen, with history, reload and the back button working as with pages;
+without JavaScript the forms still work; hostile output stays inert; two experts never get the same item;
+`?` lists the keys."""
 
 import re
 
@@ -36,8 +38,10 @@ def current_item(page) -> int:
 
 
 def press_and_follow(page, key) -> None:
-    with page.expect_navigation():
-        page.keyboard.press(key)
+    """Press `key` and wait for the screen it leads to: a page load, or a screen the script swapped in."""
+    page.evaluate("document.body.dataset.stale = '1'")
+    page.keyboard.press(key)
+    page.wait_for_selector("body:not([data-stale])", state="attached")
 
 
 def label_by_keyboard(page) -> int:
@@ -68,6 +72,7 @@ def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_ser
         labeled.append(first)
         assert current_item(page) != first  # auto-advanced to the next item
         assert len(posts) == 1  # one request per label: the POST saves it and leases the next item
+        assert page.locator(".labeling").get_attribute("data-item-id") == str(current_item(page))
         assert "Label saved" in page.locator(".messages").inner_text()
 
     skipped = current_item(page)
@@ -176,3 +181,92 @@ def test_question_mark_shows_the_keys(page, live_server, expert, project, queue)
     assert "Skip this item" in overlay.inner_text()
     page.keyboard.press("Escape")
     assert overlay.is_hidden()
+
+
+def test_a_label_swaps_in_the_next_screen_in_one_request_without_a_page_load(page, live_server, expert, project, queue):
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.resource_type)))
+
+    label_by_keyboard(page)
+
+    second = current_item(page)
+    assert second != first
+    assert requests == [("POST", "fetch")]  # no document, script or stylesheet loaded again
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(second)
+    assert page.title().startswith(f"Item {second} ")
+    assert "Label saved" in page.locator(".messages").inner_text()
+    assert Slot.objects.get(state=SlotState.LEASED, expert=expert).item_id == second
+
+
+def test_reload_back_and_forward_show_the_screens_of_their_addresses(page, live_server, expert, project, queue):
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    label_by_keyboard(page)
+    second = current_item(page)
+
+    page.reload()  # the leased item again
+    assert current_item(page) == second
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(second)
+
+    with page.expect_navigation():
+        page.go_back()  # the labeled item, with the expert's own answers to change
+    assert current_item(page) == first
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(first)
+    assert "labeled" in page.locator(".crumbs").inner_text()
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+
+    with page.expect_navigation():
+        page.go_forward()
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(second)
+    label_by_keyboard(page)  # the keys still work on a screen reached through the history
+    assert sorted(Label.objects.filter(expert=expert).values_list("item_id", flat=True)) == sorted([first, second])
+
+
+def test_a_refused_label_swaps_in_its_errors_and_keeps_the_address(page, live_server, expert, project, queue):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+
+    press_and_follow(page, "Enter")  # nothing answered
+
+    assert current_item(page) == item
+    assert "nothing was saved" in page.locator(".form-error").inner_text()
+    assert page.locator(".question.is-active").get_attribute("data-key") == "correct"  # the first in error
+    assert not Label.objects.exists()
+    label_by_keyboard(page)  # answered now, from the swapped screen
+    assert list(Label.objects.values_list("item_id", flat=True)) == [item]
+
+
+def test_the_last_label_of_a_queue_swaps_in_all_done(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+
+    label_by_keyboard(page)
+
+    assert "All done in this queue" in page.locator("h1").inner_text()
+    assert page.url.endswith(f"/p/{project.slug}/q/{queue.slug}/next")
+    page.reload()
+    assert "All done in this queue" in page.locator("h1").inner_text()
+
+
+def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live_server, expert, project, queue):
+    make_items(project, 2)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        sign_in(page, live_server, "erin")
+        first = open_next(page, live_server, queue)
+        page.locator("input[name=q-correct][value=yes]").check()
+        with page.expect_navigation():
+            page.locator("#submit-label").click()
+        assert current_item(page) != first
+        assert "Label saved" in page.locator(".messages").inner_text()
+    finally:
+        context.close()
+    assert list(Label.objects.values_list("item_id", "answers")) == [(first, {"correct": True})]

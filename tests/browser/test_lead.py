@@ -21,7 +21,8 @@ def test_a_lead_creates_a_queue_and_sees_it_listed(page, live_server, lead, expe
     sign_in(page, live_server, "lena")
 
     page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/")
-    page.get_by_role("link", name="New queue").click()
+    with page.expect_navigation():  # until the page has loaded, lead.js may not suggest the slug yet
+        page.get_by_role("link", name="New queue").click()
     page.fill("input[name=name]", "Billing complaints")
     assert page.input_value("input[name=slug]") == "billing-complaints"  # suggested by lead.js
     page.fill("input[name=tags_any]", "billing, refunds")

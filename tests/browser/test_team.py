@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from labeling.models import Invitation, Label, Membership, Project, Queue, Slot, SlotState
 from tests.factories import UserFactory
@@ -23,7 +24,8 @@ def test_a_lead_builds_a_team_and_a_removed_expert_loses_access_at_once(browser,
     sign_in(page, live_server, "lena")
 
     # The lead creates the project, one pass/fail question from scratch.
-    page.get_by_role("link", name="New project").first.click()
+    with page.expect_navigation():  # until the page has loaded, projects.js may not suggest the slug yet
+        page.get_by_role("link", name="New project").first.click()
     page.get_by_label("Name").fill("Refund assistant")
     page.get_by_role("radio", name="From scratch").check()
     with page.expect_navigation():
@@ -33,8 +35,8 @@ def test_a_lead_builds_a_team_and_a_removed_expert_loses_access_at_once(browser,
     queue = Queue.objects.create(project=project, slug="all", name="All answers")
     make_items(project, 3)
 
-    # ... and invites an expert by email.
-    page.locator(".tabs").get_by_role("link", name="Members").click()
+    # ... and invites an expert by email, from the getting-started list of the project's page it landed on.
+    page.locator("#getting-started").get_by_role("link", name="Invite an expert").click()
     page.get_by_label("Email").fill("erin@example.com")
     page.get_by_label("Role").last.select_option("expert")
     with page.expect_navigation():
@@ -62,8 +64,8 @@ def test_a_lead_builds_a_team_and_a_removed_expert_loses_access_at_once(browser,
     with expert.expect_navigation():
         expert.locator(f"form[action$='/q/{queue.slug}/next'] button").click()
     expert.keyboard.press("y")
-    with expert.expect_navigation():
-        expert.keyboard.press("Enter")
+    expert.keyboard.press("Enter")  # label.js swaps the next item's screen in: no page load to wait for
+    expect(expert.locator(".messages")).to_contain_text("Label saved")
     assert Label.objects.filter(expert__username="erin", item__project=project).count() == 1
     held = Slot.objects.get(expert__username="erin", state=SlotState.LEASED)
 

@@ -30,6 +30,10 @@ def test_secret_key_is_required_unless_debug():
         ({"OIDC_ISSUER": "https://idp.example.com"}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required"),
         ({"OIDC_ISSUER": "idp.example.com", "OIDC_CLIENT_ID": "a", "OIDC_CLIENT_SECRET": "b"}, "issuer URL"),
         ({"PASSWORD_RESET_TIMEOUT": "10"}, "PASSWORD_RESET_TIMEOUT must be at least 60"),
+        ({"ALERT_QUEUE_IDLE_DAYS": "0"}, "ALERT_QUEUE_IDLE_DAYS must be between 1 and 365"),
+        ({"ALERT_INGEST_SILENCE_HOURS": "700"}, "ALERT_INGEST_SILENCE_HOURS must be between 1 and 672"),
+        ({"ALERT_CLOSE_OVERDUE_HOURS": "-1"}, "ALERT_CLOSE_OVERDUE_HOURS must be 0 or more"),
+        ({"ALERT_EVALUATE_SECONDS": "5"}, "ALERT_EVALUATE_SECONDS must be 60 or more"),
     ],
 )
 def test_bad_values_fail_at_start(env, message):

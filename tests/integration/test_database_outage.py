@@ -24,6 +24,7 @@ from tests.helpers.servers import Answer, database_url, free_port, gunicorn
 UNKNOWN_KEY = "el_0123456789ab_" + "x" * 43
 SESSION = "__Host-sessionid=" + "a" * 32  # a well-formed session key: reading it needs the database
 MESSAGE = "The database is not answering right now. Try again in 30 seconds."
+pytestmark = pytest.mark.alone  # each test times how fast a 503 comes
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 What a reader gets, by format: the scalar columns (id, split, output, expected_output, rubric_version)
 have the same values and the same pandas dtypes whichever format is read. The nested fields (input,
-label, annotations, metadata, tags) are JSON objects and lists in JSONL, so pandas holds dicts and lists;
-in Parquet (and CSV) they are JSON text, to be parsed with json.loads.
+label, annotations, metadata, tags) are JSON objects and lists in JSONL, so pandas holds dicts and lists; in
+Parquet they are Arrow lists and structs (input, label, annotations, tags: pyarrow gives lists and dicts) except
+the free-form metadata, JSON text as in CSV. The Python client downloads every eval format and verifies it.
 """
 
 import hashlib
@@ -11,10 +12,12 @@ import io
 import json
 import urllib.error
 import urllib.request
+import zipfile
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from expertloop_client import Client
 
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
@@ -75,10 +78,12 @@ def test_pandas_and_pyarrow_read_the_same_rows_from_jsonl_and_parquet(live_serve
     times = ["occurred_at", "labeled_at"]
     pd.testing.assert_frame_equal(from_jsonl[times], from_parquet[times])
     assert str(from_parquet["occurred_at"].dtype) == "datetime64[us, UTC]"
-    # Nested fields: objects in JSONL, JSON text in Parquet.
-    assert isinstance(from_jsonl["label"][0], dict) and isinstance(from_parquet["label"][0], str)
-    assert [json.loads(text) for text in from_parquet["label"]] == list(from_jsonl["label"])
-    assert [json.loads(text) for text in from_parquet["tags"]] == list(from_jsonl["tags"])
+    # Nested fields: objects in JSONL, Arrow lists and structs in Parquet; metadata is JSON text there.
+    nested = table.to_pylist()
+    assert [row["input"] for row in nested] == list(from_jsonl["input"])
+    assert [row["tags"] for row in nested] == list(from_jsonl["tags"])
+    assert [row["label"]["correct"] for row in nested] == [label.get("correct") for label in from_jsonl["label"]]
+    assert [json.loads(row["metadata"]) for row in nested] == list(from_jsonl["metadata"])
 
 
 def test_the_jsonl_over_http_is_byte_for_byte_the_checksummed_file_and_revalidates(live_server, read_key, version):
@@ -91,3 +96,22 @@ def test_the_jsonl_over_http_is_byte_for_byte_the_checksummed_file_and_revalidat
     assert headers["ETag"] == f'"{version.sha256}"' and headers["X-Dataset-Version"] == "1"
     assert again[0] == 304 and again[2] == b""
     assert _get(_url(live_server, "jsonl"), {})[0] == 401
+
+
+EXTENSIONS = {"openai-chat": "openai-chat.jsonl", "openai-preference": "openai-preference.jsonl",
+              "openai-evals": "openai-evals.jsonl", "langsmith": "langsmith.jsonl", "langfuse": "langfuse.jsonl",
+              "braintrust": "braintrust.jsonl", "hf": "hf.zip"}  # fmt: skip
+
+
+def test_the_python_client_downloads_and_verifies_every_eval_format(live_server, read_key, version, tmp_path):
+    latest = Client(live_server.url, read_key.secret).dataset("support-eval").version("latest")
+
+    paths = {fmt: latest.download(tmp_path, format=fmt) for fmt in EXTENSIONS}  # a directory: the server's names
+
+    assert {fmt: path.name for fmt, path in paths.items()} == {
+        fmt: f"support-bot-support-eval-v1.{extension}" for fmt, extension in EXTENSIONS.items()
+    }
+    chat = [json.loads(line) for line in paths["openai-chat"].read_text().splitlines()]
+    assert len(chat) == 10  # nine agreed passes and the adjudicated correction
+    assert chat[-1]["messages"][-1] == {"role": "assistant", "content": "Parcels arrive in 3 days."}
+    assert zipfile.ZipFile(paths["hf"]).namelist()[0] == "README.md"

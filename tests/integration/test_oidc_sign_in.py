@@ -140,8 +140,9 @@ def test_an_invited_person_signs_in_with_the_provider_and_gets_an_account_and_th
 
     answer = sign_in_through_provider(app, "nina")
 
-    assert answer.status_code == 200 and answer.url == f"{app}/", answer.text
-    assert "nina" in answer.text and "Support bot" in answer.text  # signed in, the project on the home page
+    # Signed in, and (their one project) on its page, where the home page sends them.
+    assert answer.status_code == 200 and answer.url == f"{app}/p/support-bot/", answer.text
+    assert "nina" in answer.text and "Support bot" in answer.text
     user = get_user_model().objects.get(email="nina@example.com")
     assert user.username == "nina" and not user.has_usable_password()
     assert Membership.objects.get(user=user).role == "expert"
@@ -154,7 +155,7 @@ def test_an_existing_account_with_the_verified_email_signs_in_then_again_by_its_
     again = sign_in_through_provider(app, "erin.idp")
 
     for answer in (first, again):
-        assert answer.status_code == 200 and answer.url == f"{app}/", answer.text
+        assert answer.status_code == 200 and answer.url == f"{app}/p/support-bot/", answer.text  # her one project
         assert '<span class="who">erin</span>' in answer.text
     assert get_user_model().objects.count() == 1  # no second account
     assert SocialAccount.objects.get().user == expert

@@ -26,7 +26,7 @@ from tests.helpers.labeling import label_outputs
 from tests.helpers.processes import ROOT, env_for_test_database, wait_for
 from tests.helpers.servers import free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.alone]
 
 
 class OwnRedis:

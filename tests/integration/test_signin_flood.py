@@ -13,7 +13,7 @@ from signin_flood import flood, sign_in, summary
 from tests.factories import OutputFactory
 from tests.helpers.servers import Gunicorn, database_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.alone]
 PASSWORD = "correct horse battery staple"
 
 

@@ -10,7 +10,9 @@ class Command(ProjectCommand):
         super().add_arguments(parser)
         parser.add_argument("--name", required=True, help="What the key is for, e.g. 'support-bot prod'.")
         parser.add_argument(
-            "--scopes", default="ingest", help="Comma-separated: ingest, read, privacy (default: ingest)."
+            "--scopes",
+            default="ingest",
+            help="Comma-separated: ingest, read, datasets, privacy (default: ingest).",
         )
 
     def handle_project(self, project: Project, *, name: str, scopes: str, **options):

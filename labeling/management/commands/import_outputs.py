@@ -1,86 +1,137 @@
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from labeling.exceptions import BatchInvalid, RecordError
+from labeling.exceptions import InvalidInput, RecordError
 from labeling.management.base import ProjectCommand
 from labeling.models import Project
 from labeling.services import records
+from labeling.services.import_formats import is_one_json_document, openai_chat_record, otlp_json_records
 from labeling.services.ingest import IngestResult, ingest_outputs
 
 MAX_ERRORS_SHOWN = 50
+FORMATS = {
+    "jsonl": "one API output record per line (the default)",
+    "otlp-json": "OTLP/JSON trace exports, one ExportTraceServiceRequest per line (the Collector's file exporter) "
+    "or the whole file; each LLM span becomes an output, other spans are counted and skipped",
+    "openai-chat": 'JSONL of {"messages": [...]}: the last (assistant) message is the output, those before it the '
+    "input; optional id (else a hash of the conversation), model, metadata, tags, tools, parallel_tool_calls",
+}
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One output record to import, as JSON, with the line it came from (and the span, for OTLP)."""
+
+    line: int
+    raw: bytes
+    label: str = ""
 
 
 class Command(ProjectCommand):
-    help = "Import outputs from a JSONL file (one API record per line), with the API's validation."
+    help = "Import outputs from a file (JSONL of API records, OTLP/JSON traces or OpenAI chat JSONL), validated whole."
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("file", type=Path, help="JSONL: one output record per line.")
+        parser.add_argument("file", type=Path, help="The file to import.")
+        parser.add_argument(
+            "--format",
+            choices=list(FORMATS),
+            default="jsonl",
+            help="; ".join(f"{name}: {meaning}" for name, meaning in FORMATS.items()),
+        )
 
-    def handle_project(self, project: Project, *, file: Path, **options):
+    def handle_project(self, project: Project, *, file: Path, format: str, **options):
         if not file.is_file():
             raise CommandError(f"No such file: {file}.")
         # First validate everything, so that a bad line 90,000 does not leave a half import behind.
-        errors = [error for batch in self._batches(file, "Checking") for error in self._check(batch)]
+        errors: list[tuple[int, str]] = []
+        self.ignored = 0
+        for batch in self._batches(file, format, "Checking", errors):
+            errors += self._check(batch)
         if errors:
-            for line, error in errors[:MAX_ERRORS_SHOWN]:
-                self.stderr.write(f"line {line}: {error.field or '(record)'}: {error.message}")
-            raise CommandError(f"{len(errors)} invalid line(s) in {file}; nothing was imported.")
+            errors.sort(key=lambda error: error[0])
+            for line, message in errors[:MAX_ERRORS_SHOWN]:
+                self.stderr.write(f"line {line}: {message}")
+            lines = len({line for line, _ in errors})
+            raise CommandError(f"{lines} invalid line(s) in {file}; nothing was imported.")
         total = IngestResult()
-        for batch in self._batches(file, "Importing"):
+        for batch in self._batches(file, format, "Importing", []):
             result = ingest_outputs(project=project, body=_body(batch))
             total.created += result.created
             total.duplicates += result.duplicates
             total.conflicts += result.conflicts
             total.conflict_ids += result.conflict_ids
+        skipped = f", {self.ignored} spans skipped (not LLM calls)" if format == "otlp-json" else ""
         self.stdout.write(
             f"Imported {file.name} into {project.slug}: {total.created} created, "
-            f"{total.duplicates} duplicates, {total.conflicts} conflicts."
+            f"{total.duplicates} duplicates, {total.conflicts} conflicts{skipped}."
         )
         if total.conflict_ids:
             self.stdout.write("Conflicting ids (stored content kept): " + ", ".join(total.conflict_ids[:20]))
 
-    def _batches(self, file: Path, label: str):
-        """Yield lists of (line number, raw line) of at most INGEST_MAX_RECORDS non-blank lines."""
-        batch = []
-        with (
-            file.open("rb") as handle,
-            tqdm(
-                total=file.stat().st_size, unit="B", unit_scale=True, desc=label, file=self.stderr._out, leave=False
-            ) as progress,
-        ):
-            for number, line in enumerate(handle, start=1):
+    def _batches(self, file: Path, fmt: str, label: str, errors: list[tuple[int, str]]):
+        """Yield lists of at most INGEST_MAX_RECORDS records; lines that cannot become records go to `errors`."""
+        batch: list[_Item] = []
+        self.ignored = 0
+        with tqdm(
+            total=file.stat().st_size, unit="B", unit_scale=True, desc=label, file=self.stderr._out, leave=False
+        ) as progress:
+            for number, line in _lines(file, whole=fmt == "otlp-json" and is_one_json_document(file)):
                 progress.update(len(line))
-                if line.strip():
-                    batch.append((number, line.strip()))
-                if len(batch) == settings.INGEST_MAX_RECORDS:
-                    yield batch
-                    batch = []
+                if not line.strip():
+                    continue
+                for item in self._items(number, line.strip(), fmt, errors):
+                    batch.append(item)
+                    if len(batch) == settings.INGEST_MAX_RECORDS:
+                        yield batch
+                        batch = []
         if batch:
             yield batch
 
-    def _check(self, batch):
+    def _items(self, number: int, line: bytes, fmt: str, errors: list[tuple[int, str]]) -> list[_Item]:
+        if fmt == "jsonl":
+            return [_Item(number, line)]  # spliced as it is: the service decodes it
         try:
-            if len(records.decode_batch(_body(batch), records.OUTPUTS)) == len(batch):
-                return []
-        except BatchInvalid as invalid:
-            if all(error.index is not None for error in invalid.errors):
-                return [(batch[error.index][0], error) for error in invalid.errors]
-        # A line that is not one JSON object spoils the whole body: check the lines one by one.
-        return [pair for line in batch for pair in self._check_one(line)]
+            if fmt == "openai-chat":
+                return _encoded(number, "", openai_chat_record(line), errors)
+            mapped = otlp_json_records(line)
+        except InvalidInput as exc:
+            errors.append((number, exc.message))
+            return []
+        self.ignored += mapped.ignored
+        errors += [(number, str(rejection)) for rejection in mapped.rejected]
+        return [item for label, record in mapped.records for item in _encoded(number, f"span {label}", record, errors)]
 
-    def _check_one(self, line):
-        try:
-            if len(records.decode_batch(_body([line]), records.OUTPUTS)) != 1:
-                return [(line[0], RecordError("Each line must hold exactly one JSON object."))]
-        except BatchInvalid as invalid:
-            return [(line[0], error) for error in invalid.errors]
+    def _check(self, batch: list[_Item]) -> list[tuple[int, str]]:
+        problems = records.output_problems([item.raw for item in batch])
+        return [_located(batch[index], error) for index, errors in problems.items() for error in errors]
+
+
+def _lines(file: Path, *, whole: bool):
+    """(line number, bytes) of each line, or of the whole file as line 1."""
+    with file.open("rb") as handle:
+        if whole:
+            yield 1, handle.read()
+            return
+        yield from enumerate(handle, start=1)
+
+
+def _encoded(number: int, label: str, record: dict, errors: list[tuple[int, str]]) -> list[_Item]:
+    try:
+        return [_Item(number, records.encode_record(record), label)]
+    except InvalidInput as exc:
+        errors.append((number, f"{label + ': ' if label else ''}{exc.message}"))
         return []
 
 
-def _body(batch) -> bytes:
-    # Splice the raw lines into one request body: no parsing here, the service does it.
-    return b'{"outputs": [' + b",".join(line for _, line in batch) + b"]}"
+def _located(item: _Item, error: RecordError) -> tuple[int, str]:
+    where = f"{item.label}: " if item.label else ""
+    return item.line, f"{where}{error.field or '(record)'}: {error.message}"
+
+
+def _body(batch: list[_Item]) -> bytes:
+    return records.outputs_body([item.raw for item in batch])  # spliced, not parsed: the service decodes it

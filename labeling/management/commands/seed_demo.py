@@ -6,6 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.demo.seed import SeedReport, seed_demo
+from labeling.demo.summarizer import SUMMARIZER_SLUG
 from labeling.demo.team import INVITED_EMAIL, SQL_SLUG
 from labeling.exceptions import DomainError
 
@@ -69,8 +70,10 @@ class Command(BaseCommand):
     def _team(self, report: SeedReport, base_url: str) -> None:
         slug = report.project.slug
         self.stdout.write(
-            f"\nThe lead also runs {SQL_SLUG} ({base_url}/p/{SQL_SLUG}/), and an invitation to {INVITED_EMAIL} "
-            f"waits on {base_url}/p/{slug}/manage/members/ (its email is printed above when first seeded)."
+            f"\nThe lead also runs {SQL_SLUG} ({base_url}/p/{SQL_SLUG}/; its last weekly close failed) and "
+            f"{SUMMARIZER_SLUG} ({base_url}/p/{SUMMARIZER_SLUG}/; its experts stopped reviewing two weeks ago), "
+            f"and an invitation to {INVITED_EMAIL} waits on {base_url}/p/{slug}/manage/members/ (its email is "
+            "printed above when first seeded)."
         )
 
     def _api_key(self, report: SeedReport, base_url: str) -> None:

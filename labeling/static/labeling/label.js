@@ -1,15 +1,95 @@
 // Keyboard for the labeling screen: every action has a key, answering by key moves on.
 // Loaded with `defer` from the page (the CSP forbids inline script); does nothing on other pages.
+//
+// A label or a skip is sent with fetch and answered with the next screen (the server leases the next
+// item in the same request), which replaces this one and gets its own history entry: one request per
+// label, no page load. Without JavaScript the forms post and redirect as plain HTML forms.
 (function () {
   "use strict";
 
-  var form = document.getElementById("label-form");
-  var overlay = document.getElementById("keys-overlay");
-  if (!overlay) return;
+  var SWAPPED_FORMS = ["label-form", "skip-form"];
+  var form, overlay, questions, active, submitting;
 
-  var questions = form ? Array.prototype.slice.call(form.querySelectorAll(".question")) : [];
-  var active = -1;
-  var submitting = false;
+  // (Re)read the screen: at load, and after each swap.
+  function bind() {
+    form = document.getElementById("label-form");
+    overlay = document.getElementById("keys-overlay");
+    questions = form ? Array.prototype.slice.call(form.querySelectorAll(".question")) : [];
+    active = -1;
+    submitting = false;
+    if (!overlay) return;
+
+    // The mouse moves the active question too, so keys and clicks can be mixed.
+    questions.forEach(function (question, index) {
+      question.addEventListener("focusin", function () { setActive(index, false); });
+      question.addEventListener("click", function () { setActive(index, false); });
+    });
+    overlay.addEventListener("click", function (event) {
+      if (event.target === overlay) toggleOverlay(false);
+    });
+    document.querySelectorAll("form").forEach(function (each) {
+      each.addEventListener("submit", function (event) {
+        if (SWAPPED_FORMS.indexOf(each.id) !== -1 && window.fetch && window.DOMParser) {
+          event.preventDefault();
+          send(each, event.submitter);
+        }
+        submitting = true;
+        each.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
+      });
+    });
+
+    // Start on the first question with an error, else the first one not answered yet.
+    var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
+    if (start === -1) start = questions.findIndex(function (question) { return !answered(question); });
+    if (questions.length) setActive(start === -1 ? 0 : start, false);
+  }
+
+  function send(sending, submitter) {
+    var body = new FormData(sending);
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    fetch(sending.action, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "X-Swap-Screen": "1" },
+    }).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (type.indexOf("text/html") !== 0) throw new Error("not a screen");
+      var url = response.headers.get("X-Screen-Location") || response.url;
+      return response.text().then(function (html) { show(html, url); });
+    }).catch(function () {
+      // Nothing came back: the answers are still on the screen, so the expert can send them again.
+      submitting = false;
+      sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+      notice("The server did not answer, so nothing changed here. Press Enter to send it again.");
+    });
+  }
+
+  // Put the screen the server answered in place of this one, under its own address.
+  function show(html, url) {
+    var next = new DOMParser().parseFromString(html, "text/html");
+    next.querySelectorAll("script").forEach(function (script) { script.remove(); });  // this one is running
+    document.title = next.title;
+    document.body.replaceWith(document.adoptNode(next.body));
+    var target = new URL(url, location.href);
+    if (target.href !== location.href) history.pushState({ screen: true }, "", target.href);
+    window.scrollTo(0, 0);
+    bind();
+  }
+
+  function notice(text) {
+    var box = document.querySelector(".messages");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "messages";
+      document.querySelector("main").before(box);
+    }
+    var line = document.createElement("p");
+    line.className = "message error";
+    line.setAttribute("role", "alert");
+    line.textContent = text;
+    box.replaceChildren(line);
+  }
 
   function inputs(question) {
     return Array.prototype.slice.call(question.querySelectorAll("input[type=radio], input[type=checkbox]"));
@@ -100,7 +180,7 @@
 
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (event.isComposing) return;
+    if (!overlay || event.isComposing) return;
     if (isTyping(target)) {
       onTypingKey(event, target);
       return;
@@ -163,23 +243,6 @@
     if (handled) event.preventDefault();
   });
 
-  // The mouse moves the active question too, so keys and clicks can be mixed.
-  questions.forEach(function (question, index) {
-    question.addEventListener("focusin", function () { setActive(index, false); });
-    question.addEventListener("click", function () { setActive(index, false); });
-  });
-
-  overlay.addEventListener("click", function (event) {
-    if (event.target === overlay) toggleOverlay(false);
-  });
-
-  document.querySelectorAll("form").forEach(function (each) {
-    each.addEventListener("submit", function () {
-      submitting = true;
-      each.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
-    });
-  });
-
   // Coming back with the browser's back button restores this page from cache: make it usable again.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) return;
@@ -187,8 +250,9 @@
     document.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
   });
 
-  // Start on the first question with an error, else the first one not answered yet.
-  var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
-  if (start === -1) start = questions.findIndex(function (question) { return !answered(question); });
-  if (questions.length) setActive(start === -1 ? 0 : start, false);
+  // Back and forward between swapped screens: load the screen of that address from the server (the item
+  // with the expert's label, or the one they hold), as a page load would.
+  window.addEventListener("popstate", function () { location.reload(); });
+
+  bind();
 })();

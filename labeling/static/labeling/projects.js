@@ -1,10 +1,16 @@
-// The new-project page: suggest a slug from the name until the user types one. Without this file the slug
-// is typed by hand; the server checks it either way.
+// The new-project page: suggest a slug from the name until the user types one, and choose "copy" when a
+// project to copy is picked. Without this file the slug is typed by hand and the choice made by hand; the
+// server checks both either way.
 (function () {
   "use strict";
 
   var form = document.getElementById("project-form");
   if (!form) return;
+  var copyFrom = form.querySelector("select[name=copy_from]");
+  var copyChoice = form.querySelector("input[name=rubric_template][value=copy]");
+  if (copyFrom && copyChoice) {
+    copyFrom.addEventListener("change", function () { if (copyFrom.value) copyChoice.checked = true; });
+  }
   var name = form.querySelector("input[name=name]");
   var slug = form.querySelector("input[name=slug]");
   if (!name || !slug) return;

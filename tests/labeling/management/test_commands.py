@@ -157,7 +157,7 @@ def test_import_outputs_names_bad_lines_and_imports_nothing(tmp_path, project):
 
     assert "line 2: external_id: Expected `str`, got `int`" in err.getvalue()
     assert "line 3: (record): The body is not valid JSON" in err.getvalue()
-    assert "line 5:" in err.getvalue()
+    assert "line 5: (record): Must be exactly one JSON object." in err.getvalue()
     assert not Output.objects.exists()
 
 

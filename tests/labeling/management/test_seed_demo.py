@@ -175,7 +175,9 @@ def test_users_with_a_bad_first_week_come_back_less_often(seeded):
 def test_the_generator_is_deterministic_and_independent_of_the_clock():
     now = datetime.now(UTC)
     first = generate(seed=7, now=now, shoppers=40)
-    later = generate(seed=7, now=now + timedelta(days=3, hours=5), shoppers=40)
+    # Whole weeks later: the new model's start is anchored to the calendar week (the meeting's week is the
+    # first with it), so a shift of a few days moves which chats it answers, and with them the draws.
+    later = generate(seed=7, now=now + timedelta(weeks=3), shoppers=40)
     other = generate(seed=8, now=now, shoppers=40)
 
     assert first.truth == later.truth
@@ -281,6 +283,24 @@ def test_the_lead_runs_a_second_project_and_an_invitation_waits(seeded):
     assert INVITED_EMAIL in members_page
 
 
+def test_the_sql_assistants_outputs_arrived_as_opentelemetry_spans(seeded):
+    """The second project shows what OpenTelemetry ingest stores: trace:span ids, the span's timing and tokens in
+    metadata, the service's name, the model the response named; its analysts' ratings arrived later."""
+    from labeling.demo.team import OUTPUTS, SQL_SLUG
+
+    outputs = Output.objects.filter(project__slug=SQL_SLUG)
+    assert outputs.count() == OUTPUTS  # one per chat span; the request spans around them were ignored
+    sample = outputs.order_by("occurred_at").first()
+    assert re.fullmatch(r"[0-9a-f]{32}:[0-9a-f]{16}", sample.external_id)
+    assert sample.model == "gpt-4.1-2025-04-14" and sample.end_user_id.startswith("analyst-")
+    assert sample.input == [{"role": "user", "content": sample.input[0]["content"]}]
+    assert sample.output.startswith("```sql")
+    assert sample.metadata["otel.span_name"] == "chat gpt-4.1" and sample.metadata["service.name"] == "sql-assistant"
+    assert sample.metadata["gen_ai.usage.input_tokens"] > 180 and 600 <= sample.metadata["latency_ms"] <= 2400
+    assert sample.metadata["feature"] == "sql-gen"
+    assert outputs.filter(feedback_score=-1).count() >= 3
+
+
 def test_the_demo_has_a_retention_reference_the_meeting_compares_with(seeded):
     from labeling.rules.calendar import current_week
     from labeling.selectors.report import latest_closed_week, report_of_week
@@ -293,3 +313,110 @@ def test_the_demo_has_a_retention_reference_the_meeting_compares_with(seeded):
     assert comparison["reference"]["source"] == project.retention_reference_source
     assert comparison["reference"]["verdict"] in ("above", "below", "within")
     assert comparison["past"]["cohorts"] >= 4 and comparison["past"]["verdict"] in ("above", "below", "within")
+
+
+def test_the_demos_datasets_have_expected_outputs_from_single_expert_corrections(seeded):
+    import json
+
+    from labeling.models import DatasetVersion
+
+    lines = [
+        json.loads(line)
+        for version in DatasetVersion.objects.filter(dataset__project__slug="support-bot", status="ready")
+        for line in version.rows.values_list("line", flat=True)
+    ]
+    corrected = [row for row in lines if row["expected_output"]]
+    assert corrected, "no row of the demo's datasets has an expected output"
+    assert any(row["label"]["corrected_answer"]["method"] == "single" for row in corrected)
+
+
+def test_the_demo_has_a_slack_webhook_with_a_delivery_log_and_sends_nothing(seeded, client):
+    from labeling.models import WebhookDelivery, WebhookEndpoint
+
+    project = Project.objects.get(slug="support-bot")
+    [endpoint] = WebhookEndpoint.objects.filter(project=project)
+    assert endpoint.kind == "slack" and endpoint.disabled_after_failures
+    log = WebhookDelivery.objects.filter(endpoint=endpoint)
+    closed = project.cycles.filter(status="closed").count()
+    assert log.count() == 2 * closed and not log.filter(status="pending").exists()  # nothing left to send
+    assert set(log.values_list("status", flat=True)) == {"succeeded", "failed"}
+    digest = log.filter(event="cycle.digest").first()
+    assert f"This week in {project.name}:" in digest.body and "/meeting/" in digest.body
+    client.force_login(get_user_model().objects.get(username="lead"))
+    page = client.get(f"/p/support-bot/manage/webhooks/{endpoint.pk}/").content.decode()
+    assert "no_service" in page and "Enable" in page
+
+
+def test_three_projects_in_three_states_of_health(seeded):
+    """The platform team's view has something to tell apart: the support bot reviews and closes every week; the
+    SQL assistant's last close failed; the ticket summarizer's experts stopped two weeks ago, so its last two
+    closed weeks missed their quota while outputs kept arriving and its queue fills up unread."""
+    from labeling.demo.summarizer import QUOTA, STALLED_WEEKS, SUMMARIZER_SLUG, WEEKS
+    from labeling.demo.team import FAILED_CLOSE_ERROR, SQL_SLUG
+    from labeling.models import CycleStatus, Label, QueueWeek, ReviewCycle
+    from labeling.rules.calendar import cycle_week, week_start
+
+    now = timezone.now()
+    support = Project.objects.get(slug="support-bot")
+    last_week = cycle_week(support, now) - timedelta(weeks=1)
+    assert ReviewCycle.objects.get(project=support, week=last_week).status == CycleStatus.CLOSED
+    assert not ReviewCycle.objects.filter(project=support).exclude(failure_kind="").exists()
+
+    sql = Project.objects.get(slug=SQL_SLUG)
+    failed = ReviewCycle.objects.get(project=sql, week=cycle_week(sql, now) - timedelta(weeks=1))
+    assert (failed.status, failed.failure_kind, failed.last_error) == (CycleStatus.OPEN, "close", FAILED_CLOSE_ERROR)
+    assert ReviewCycle.objects.get(project=sql, week=cycle_week(sql, now) - timedelta(weeks=2)).status == "closed"
+
+    summarizer = Project.objects.get(slug=SUMMARIZER_SLUG)
+    this_week = cycle_week(summarizer, now)
+    stalled_from = this_week - timedelta(weeks=STALLED_WEEKS)
+    closed = ReviewCycle.objects.filter(project=summarizer, status=CycleStatus.CLOSED)
+    assert closed.count() == WEEKS and not closed.exclude(failure_kind="").exists()
+    labels = Label.objects.filter(item__project=summarizer)
+    assert labels.exists() and not labels.filter(item__week__gte=stalled_from).exists()
+    # Labels are dated as given during their weeks (a day after their output), not when the demo was seeded.
+    newest_label = labels.order_by("-created_at").first().created_at
+    assert newest_label < week_start(summarizer, stalled_from) + timedelta(days=1)
+    by_week = dict(QueueWeek.objects.filter(project=summarizer).values_list("week", "labels"))
+    assert all(by_week[stalled_from - timedelta(weeks=n)] >= QUOTA for n in range(1, WEEKS - STALLED_WEEKS + 1))
+    assert by_week[stalled_from] == by_week[stalled_from + timedelta(weeks=1)] == 0
+    assert Output.objects.filter(project=summarizer, occurred_at__gte=week_start(summarizer, this_week)).exists()
+
+
+def test_the_platform_page_tells_the_three_apart(seeded):
+    """As the admin (an operator) sees it: the failed close stands out, the stalled team has its alerts, the healthy
+    project none, and every row has a trend of the weeks stored since the project began (none of zeros before)."""
+    from django.test import Client
+
+    from labeling.demo.summarizer import SUMMARIZER_SLUG
+    from labeling.demo.summarizer import WEEKS as SUMMARIZER_WEEKS
+    from labeling.demo.team import SQL_SLUG
+    from labeling.models import Alert, AlertState, ProjectWeek
+    from labeling.rules.calendar import cycle_week
+    from labeling.selectors.platform import TREND_WEEKS
+
+    alerts = set(Alert.objects.filter(state=AlertState.OPEN).values_list("project__slug", "rule"))
+    assert {(SQL_SLUG, "close_failed"), (SUMMARIZER_SLUG, "queue_idle"), (SUMMARIZER_SLUG, "quota_missed")} <= alerts
+    # The support bot's experts label every week and its closes succeed; whether its sampled queue reached its quota
+    # depends on which outputs the hash of database ids picks, so quota_missed may or may not be there.
+    assert not {rule for slug, rule in alerts if slug == "support-bot"} & {"close_failed", "queue_idle"}
+    stored = {}
+    for slug in ("support-bot", SQL_SLUG, SUMMARIZER_SLUG):
+        project = Project.objects.get(slug=slug)
+        weeks = sorted(ProjectWeek.objects.filter(project=project).values_list("week", flat=True))
+        assert weeks == [weeks[-1] - WEEK * back for back in reversed(range(len(weeks)))], slug  # through this week
+        first_output = Output.objects.filter(project=project).earliest("occurred_at").occurred_at
+        began = cycle_week(project, min(project.created_at, first_output))
+        assert weeks[0] == max(began, weeks[-1] - WEEK * (TREND_WEEKS - 1)), slug
+        stored[slug] = len(weeks)
+    # The support bot's history is longer than the trend; the summarizer began (was created) 6 weeks ago; the SQL
+    # assistant, a few weeks of use, has its first query's week and those since.
+    assert stored["support-bot"] == TREND_WEEKS
+    assert stored[SUMMARIZER_SLUG] == SUMMARIZER_WEEKS + 1
+    assert 3 <= stored[SQL_SLUG] < TREND_WEEKS
+
+    admin = Client()
+    admin.force_login(get_user_model().objects.get(username="admin"))
+    html = admin.get("/platform/?sort=close&dir=desc").content.decode()
+    assert re.findall(r'<tr data-project="([^"]+)" class="needs-attention"', html) == [SQL_SLUG]
+    assert re.findall(r'<tr data-project="([^"]+)"', html)[0] == SQL_SLUG

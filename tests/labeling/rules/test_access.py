@@ -7,12 +7,15 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Permission
 
 from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import Membership, Role
 from labeling.rules.access import (
     DATASET_ROLES,
     MANAGING_ROLES,
     managed_project,
     member_project,
+    overview_project,
     project_for_caller,
+    sees_alerts,
     visible_project,
 )
 from labeling.services.api_keys import create_api_key
@@ -55,6 +58,38 @@ def test_an_operator_sees_a_project_without_a_membership(project, outsider):
     assert visible_project(operator, "support-bot") == (project, None)
     with pytest.raises(NotFound):
         member_project(operator, "support-bot")  # only the overview is for operators; items stay for members
+
+
+@pytest.mark.parametrize(
+    ("role", "operator", "sees"),
+    [
+        (None, True, True),  # an operator without a membership
+        (Role.EXPERT, True, True),  # an operator who is also one of its experts
+        (Role.ENGINEER, True, True),
+        (Role.LEAD, False, True),
+        (Role.ADMIN, False, True),
+        (Role.EXPERT, False, False),
+        (Role.ENGINEER, False, False),
+        (None, False, False),
+    ],
+)
+def test_alerts_are_for_leads_admins_and_operators_whatever_their_role(role, operator, sees):
+    membership = Membership(role=role) if role else None
+    assert sees_alerts(membership, operator=operator) is sees
+
+
+def test_the_overview_tells_a_member_operator_in_the_membership_query(
+    project, expert, lead, outsider, django_assert_num_queries
+):
+    expert.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    membership = expert.memberships.get()
+
+    with django_assert_num_queries(1):
+        assert overview_project(expert, "support-bot")[1:] == (membership, True)
+    with django_assert_num_queries(1):
+        assert overview_project(lead, "support-bot")[2] is False
+    with pytest.raises(NotFound):
+        overview_project(outsider, "support-bot")
 
 
 def test_an_api_key_reads_its_own_project_only(project, other_project, engineer, expert):

@@ -12,7 +12,7 @@ from labeling.rules.gold import (
     output_verdict,
     resolve_answers,
 )
-from tests.helpers.rubrics import BINARY, CHOICE, CORRECTION, MULTI, RATING
+from tests.helpers.rubrics import BINARY, CHOICE, CORRECTION, MULTI, RATING, TEXT
 
 AUTOMATIC = {
     "correct": {"value": None, "method": "tie", "votes": {"true": 1, "false": 1}},
@@ -116,3 +116,24 @@ def test_empty_or_missing_fields_have_no_gold():
 def test_one_verdict_from_several_any_fail_fails_else_any_pass_passes(verdicts, expected):
     assert output_verdict(verdicts) is expected
     assert output_verdict(iter(verdicts)) is expected
+
+
+@pytest.mark.parametrize(
+    "answer_sets, expected",
+    [
+        ([{"fix": "Say 3 days."}], {"value": "Say 3 days.", "method": "single"}),  # overlap 1: the gold correction
+        ([{"fix": ""}], {"value": [""], "method": "list"}),  # left as prefilled: no correction
+        ([{"fix": "Say 3 days."}, {"fix": "Say 3 days."}], {"value": ["Say 3 days.", "Say 3 days."], "method": "list"}),
+        ([{"fix": "Say 3 days."}, {"correct": True}], {"value": ["Say 3 days."], "method": "list"}),  # two experts
+    ],
+)
+def test_one_experts_correction_on_an_item_only_they_labeled_is_the_gold_correction(answer_sets, expected):
+    assert resolve_answers([CORRECTION], answer_sets)["fix"] == expected
+    assert gold_answers(resolve_answers([CORRECTION], answer_sets), {}).get("fix") == expected["value"]
+
+
+def test_one_experts_text_answer_stays_a_list():
+    assert resolve_answers([TEXT], [{"critique": "Too long."}])["critique"] == {
+        "value": ["Too long."],
+        "method": "list",
+    }

@@ -198,10 +198,24 @@ def test_pages_walk_every_match_newest_first_once(shop):
     assert result_page(shop.project, spec(), limit=10).next_cursor is None
 
 
+def test_a_page_cursor_is_good_only_for_the_project_and_filter_it_was_handed_out_for(shop):
+    cursor = result_page(shop.project, spec("tag=shipping"), limit=1).next_cursor
+
+    assert len(result_page(shop.project, spec("tag=shipping"), cursor=cursor, limit=20).rows) == 5
+    for project, other_filter in [
+        (shop.project, spec()),
+        (shop.project, spec("tag=billing")),
+        (ProjectFactory(), spec("tag=shipping")),
+    ]:
+        with pytest.raises(InvalidFilter) as refused:
+            result_page(project, other_filter, cursor=cursor)
+        assert "not handed out by this endpoint" in refused.value.problems["cursor"]
+
+
 def test_a_cursor_decodes_to_what_it_was_made_from(shop):
     output = Output.objects.get(pk=shop.ids["a"])
-    assert decode_cursor(encode_cursor(output)) == (output.occurred_at, output.pk)
-    assert "=" not in encode_cursor(output)
+    assert decode_cursor(encode_cursor(output, scope="1 q=a"), scope="1 q=a") == (output.occurred_at, output.pk)
+    assert "=" not in encode_cursor(output, scope="1 q=a")
 
 
 def _b64(raw: bytes) -> str:
@@ -228,7 +242,7 @@ def _b64(raw: bytes) -> str:
 def test_a_hostile_cursor_is_refused_with_a_message(shop, cursor):
     with pytest.raises(InvalidFilter) as refused:
         result_page(shop.project, spec(), cursor=cursor)
-    assert "Invalid cursor" in refused.value.problems["cursor"]
+    assert "not handed out by this endpoint" in refused.value.problems["cursor"]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the time budget is PostgreSQL's statement_timeout")

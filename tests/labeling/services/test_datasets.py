@@ -23,9 +23,10 @@ def test_a_build_freezes_resolved_items_into_canonical_rows(project):
     assert version.sha256 == hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
     row = json.loads(lines[0])
     assert set(row) == {
-        "id", "split", "input", "output", "expected_output", "label", "annotations", "metadata", "tags", "model",
-        "rubric_version", "occurred_at", "labeled_at",
+        "id", "split", "input", "output", "expected_output", "gold_status", "label", "annotations", "metadata", "tags",
+        "model", "rubric_version", "occurred_at", "labeled_at",
     }  # fmt: skip
+    assert row["gold_status"] == "resolved"
     assert row["id"] == "out-00000" and row["input"] == [{"role": "user", "content": "Where is my parcel?"}]
     assert row["label"] == {
         "correct": {"value": True, "method": "unanimous"},

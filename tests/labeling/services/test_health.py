@@ -10,12 +10,14 @@ import pytest
 from django.utils import timezone
 
 from labeling import tasks
-from labeling.models import RoutingState, WorkerHeartbeat
+from labeling.models import DeliveryStatus, RoutingState, WebhookDelivery, WorkerHeartbeat
 from labeling.services.health import record_heartbeat
+from labeling.services.webhooks import create_endpoint
 from tests.factories import UserFactory
 from tests.helpers.processes import ROOT
 
 pytestmark = pytest.mark.redis
+EVENTS = ["dataset.version_ready"]
 
 
 def _closed_port() -> int:
@@ -50,6 +52,7 @@ def test_readyz_is_ok_with_database_broker_and_a_recent_worker(client, project, 
         "worker": "ok",
         "closes": "ok",
         "routing": "ok",
+        "webhooks": "ok",
     }
     assert "projects" not in body and "errors" not in body and "no-store" in response["Cache-Control"]
 
@@ -148,3 +151,23 @@ def test_readyz_is_degraded_when_no_routing_sweep_finished_for_three_periods(cli
 
     assert response.status_code == 200
     assert response.json()["status"] == "degraded" and response.json()["components"]["routing"] == "stale"
+
+
+def test_readyz_is_degraded_while_a_webhook_delivery_waits_long_after_it_was_due(client, project, lead, worker_alive):
+    """Deliveries have a worker of their own that the heartbeat does not reach: one pending long past its time
+    means nothing takes them. Due a minute ago is normal (the sweep runs every few seconds)."""
+    endpoint = create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/x", events=EVENTS
+    ).endpoint
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event=EVENTS[0], message_id="msg_1", body="{}", next_attempt_at=timezone.now()
+    )
+    assert client.get("/readyz").json()["components"]["webhooks"] == "ok"
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=11))
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["components"]["webhooks"]) == ("degraded", "stalled")
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SUCCEEDED)  # a worker took it
+    assert client.get("/readyz").json()["status"] == "ok"

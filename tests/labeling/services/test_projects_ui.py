@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from labeling.exceptions import Forbidden, InvalidSpec
 from labeling.models import AuditEvent, Membership, Project, ReviewCycle, Rubric, Weekday
@@ -41,6 +42,7 @@ def changed(project, **overrides) -> ProjectSettings:
         ("staff", "staff", True),
         ("staff", "superuser", True),
         ("staff", "plain", False),
+        ("staff", "operator", True),  # not staff: the operator permission alone
         ("everyone", "plain", True),
         ("everyone", "inactive", False),
     ],
@@ -53,12 +55,14 @@ def test_project_creators_setting_decides_who_may_create(settings, db, setting, 
         is_superuser=user_kind == "superuser",
         is_active=user_kind != "inactive",
     )
+    if user_kind == "operator":
+        user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
 
     assert may_create_projects(user) is allowed
     if allowed:
         check_can_create_project(user)
     else:
-        with pytest.raises(Forbidden, match="Only staff may create projects"):
+        with pytest.raises(Forbidden, match="Only operators and staff may create projects"):
             check_can_create_project(user)
 
 

@@ -88,3 +88,29 @@ def test_the_migration_marks_stale_the_items_whose_gold_is_older_than_their_labe
     assert Item.objects.create(  # new rows: stale until resolved (the database default the migration ends with)
         project=project, queue=still_open.queue, output=OutputFactory(project=project), week=still_open.week, overlap=1
     ).gold_stale
+
+
+def test_the_upgrade_makes_one_experts_correction_the_gold_of_items_resolved_before_that_rule(project, rubric):
+    def solo(answers: dict) -> Item:
+        return label_outputs(project, answers=(answers,), rubric=rubric, queue="solo")[0]
+
+    fixed = solo({"correct": False, "fix": "It arrives on Monday."})
+    unfixed = solo({"correct": True, "fix": " "})  # the form's empty correction: no gold correction
+    [pair] = label_outputs(project, answers=({"correct": False, "fix": "Monday."}, {"correct": False}), rubric=rubric)
+    automatic = Resolution.objects.get(item=fixed).automatic
+    # As the rule before left it: the one expert's text as an undecided list.
+    Resolution.objects.filter(item=fixed).update(
+        automatic={**automatic, "fix": {"value": ["It arrives on Monday."], "method": "list"}}
+    )
+    complete = Item.objects.filter(status="complete")  # (the outputs also wait, open, in the other queue)
+    assert not complete.filter(gold_stale=True).exists()
+
+    migration = importlib.import_module("labeling.migrations.0024_gold_stale_single_corrections")
+    migration.mark_single_corrections_stale(apps, None)
+
+    # Every one-label item that answered the correction question (blank or not: the migration reads no answers);
+    # never an item of several labels.
+    assert set(complete.filter(gold_stale=True).values_list("pk", flat=True)) == {fixed.pk, unfixed.pk}
+    assert resolve_stale_items(project_id=project.pk, through_week=fixed.week) == 2  # the close's first step
+    assert gold(fixed)["fix"] == "It arrives on Monday." and gold(unfixed)["fix"] == [" "]  # no text: no correction
+    assert gold(pair)["fix"] == ["Monday."]

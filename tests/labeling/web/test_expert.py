@@ -247,6 +247,71 @@ def test_a_label_is_stored_and_the_expert_moves_to_the_next_item(client, expert,
     assert f"Label saved for item {item.pk}" in following.content.decode()
 
 
+SWAP = {"HTTP_X_SWAP_SCREEN": "1"}  # what label.js sends with a label or a skip
+
+
+def test_asked_by_the_script_a_label_answers_with_the_next_items_screen_itself(client, expert, project, rubric, queue):
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}, **SWAP)
+
+    assert response.status_code == 200
+    assert response.headers["X-Screen-Location"] == item_url(second)
+    assert "no-store" in response.headers["Cache-Control"]
+    html = response.content.decode()
+    assert f'data-item-id="{second.pk}"' in html and f"Label saved for item {first.pk}" in html
+    assert Label.objects.get(item=first, expert=expert).answers == STORED
+    assert Slot.objects.get(item=second).expert == expert and Slot.objects.get(item=second).state == SlotState.LEASED
+    # The message was shown on the swapped screen: a later page does not repeat it.
+    assert "Label saved" not in client.get(item_url(second)).content.decode()
+
+
+def test_asked_by_the_script_the_last_label_or_a_skip_answers_with_all_done(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    first = take(client, queue)
+    labeled = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk}, **SWAP)
+    second = Slot.objects.get(expert=expert, state=SlotState.LEASED).item
+
+    response = client.post(item_url(second, "skip"), {"handed": handed_token(labeled.content.decode())}, **SWAP)
+
+    assert labeled.headers["X-Screen-Location"] == item_url(second)
+    assert response.status_code == 200
+    assert response.headers["X-Screen-Location"] == next_url(queue)
+    assert b"All done in this queue" in response.content
+    assert Skip.objects.filter(item=second, expert=expert).exists()
+
+
+def test_asked_by_the_script_bad_answers_answer_the_same_screen_with_errors(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    before = snapshot()
+
+    response = client.post(item_url(item), {"rubric_id": rubric.pk, "q-helpful": "4"}, **SWAP)
+
+    assert response.status_code == 400
+    assert response.headers["X-Screen-Location"] == item_url(item)
+    assert "nothing was saved" in response.content.decode()
+    assert snapshot() == before
+
+
+def test_a_swapped_label_runs_the_queries_of_a_label_and_of_the_next_screen_in_one_request(
+    client, expert, project, rubric, queue, django_assert_num_queries
+):
+    first, second, _ = make_items(project, 3)
+    client.force_login(expert)
+    take(client, queue)
+    url, following = item_url(first), item_url(second)
+    # The label and the lease of test_next_item_and_submit_run_a_fixed_number_of_queries (4 + 7 + 4), then the
+    # next item's screen without a request of its own: the item with access, the rubric, its comments.
+    with django_assert_num_queries(4 + 7 + 4 + 3):
+        response = client.post(url, {**VALID, "rubric_id": rubric.pk}, **SWAP)
+    assert response.headers["X-Screen-Location"] == following
+
+
 def test_the_last_label_of_a_queue_leads_to_all_done(client, expert, project, rubric, queue):
     make_items(project, 1)
     client.force_login(expert)

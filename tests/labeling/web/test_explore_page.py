@@ -150,7 +150,7 @@ def test_the_bars_empty_fields_redirect_to_the_canonical_filter(client, lead, pr
         ("gold=mood:happy", "gold", "No pass/fail, choice or rating question"),
         ("q=the", "q", "Nothing to search for"),
         ("colour=red", "colour", "Unknown filter."),
-        ("cursor=not-a-cursor", "cursor", "Invalid cursor"),
+        ("cursor=not-a-cursor", "cursor", "not handed out by this endpoint"),
     ],
 )
 def test_a_bad_filter_renders_the_page_with_the_message_and_400(client, lead, project, outputs, query, field, message):

@@ -1,8 +1,8 @@
 """The new-project page and the lead's project settings page.
 
 Creating: staff by default, everyone with PROJECT_CREATORS=everyone, others get a 403 that says why; bad input
-re-renders with a 400 beside its field and creates nothing; the creator lands on the new project's lead page as
-its lead. Settings: leads (and admins) only, everyone else a 404 and nothing changes; every change audited.
+re-renders with a 400 beside its field and creates nothing; the creator lands on the new project's page as its
+lead. Settings: leads (and admins) only, everyone else a 404 and nothing changes; every change audited.
 """
 
 import os
@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils.html import escape
 
@@ -73,10 +74,10 @@ def lead_client(client, lead):
 # Creating a project ----------------------------------------------------------------------------------------------
 
 
-def test_staff_create_a_project_from_a_template_and_land_on_its_lead_page_as_lead(staff_client, staff):
+def test_staff_create_a_project_from_a_template_and_land_on_its_page_as_lead(staff_client, staff):
     response = staff_client.post(NEW, new_project(), follow=True)
 
-    assert response.redirect_chain == [("/p/faq-bot/manage/queues/", 302)]
+    assert response.redirect_chain == [("/p/faq-bot/", 302)]
     project = Project.objects.get(slug="faq-bot")
     assert (project.name, project.time_zone, project.cycle_weekday) == ("FAQ bot", "Europe/Berlin", 1)
     assert list(Membership.objects.filter(project=project).values_list("user__username", "role")) == [
@@ -85,7 +86,7 @@ def test_staff_create_a_project_from_a_template_and_land_on_its_lead_page_as_lea
     assert Rubric.objects.get(project=project).questions == BY_KEY["support-reply"].questions
     assert AuditEvent.objects.get(project=project, action="project.created").actor == staff
     page = response.content.decode()
-    assert "you are its lead" in page and "invite your members" in page and "API key" in page
+    assert "you are its lead" in page and "Getting started" in page and "/p/faq-bot/keys/" in page
 
 
 def test_from_scratch_the_rubric_is_one_verdict_question(staff_client):
@@ -114,12 +115,26 @@ def test_with_project_creators_everyone_any_signed_in_user_may_create(client, se
     assert Membership.objects.get(project__slug="faq-bot").user.username == "pat"
 
 
+def test_an_operator_who_is_not_staff_may_create(client, db):
+    """PROJECT_CREATORS=staff (the default) admits operators too: they run every project anyway."""
+    operator = UserFactory(username="olga")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    client.force_login(operator)
+
+    assert "/projects/new" in client.get("/").content.decode()
+    assert client.get(NEW).status_code == 200
+    response = client.post(NEW, new_project())
+    assert response.status_code == 302
+    assert Membership.objects.get(project__slug="faq-bot").user == operator
+    assert "/projects/new" in client.get(response["Location"]).content.decode()  # the project page offers it too
+
+
 def test_a_user_who_may_not_create_gets_a_403_that_says_why_and_nothing_is_created(client, db):
     client.force_login(UserFactory(username="pat"))
 
     for response in (client.get(NEW), client.post(NEW, new_project())):
         assert response.status_code == 403
-        assert "Only staff may create projects" in response.content.decode()
+        assert "Only operators and staff may create projects" in response.content.decode()
     assert not Project.objects.exists()
     assert "/projects/new" not in client.get("/").content.decode()
 
@@ -140,6 +155,8 @@ def test_the_page_needs_a_signed_in_user(client, db):
         ({"rubric_template": "poetry"}, "rubric_template", "Select a valid choice"),
         ({"name": ""}, "name", "This field is required"),
         ({"name": "a\x00b"}, "name", "Null characters are not allowed"),
+        ({"name": "サポート", "slug": ""}, "slug", "Choose a slug: the name has no letters or digits"),
+        ({"name": "Support bot", "slug": ""}, "slug", "slug &#x27;support-bot&#x27; exists already"),
     ],
 )
 def test_bad_input_is_shown_beside_its_field_and_creates_nothing(staff_client, project, overrides, field, message):
@@ -152,6 +169,14 @@ def test_bad_input_is_shown_beside_its_field_and_creates_nothing(staff_client, p
     assert message in field_html[: field_html.index("</fieldset>" if field == "rubric_template" else "</div>")]
     assert list(Project.objects.values_list("slug", flat=True)) == ["support-bot"]
     assert not Rubric.objects.exists()
+
+
+def test_a_slug_left_blank_is_made_from_the_name_as_the_pages_script_would(staff_client, staff):
+    """Without projects.js (or before it ran), the server suggests what the script would have."""
+    response = staff_client.post(NEW, new_project(name="Réfund  Assistant_v2 (EU)!", slug=""))
+
+    assert response.status_code == 302
+    assert Project.objects.filter(slug="refund-assistant-v2-eu").exists()
 
 
 def test_the_new_project_form_is_protected_against_csrf(staff):

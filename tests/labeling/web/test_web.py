@@ -14,11 +14,12 @@ def test_pages_need_a_signed_in_user(client, project):
 
 
 def test_an_expert_sees_only_their_projects(client, expert, other_project):
+    ProjectFactory(slug="faq-bot", name="FAQ bot").memberships.create(user=expert, role="expert")
     client.force_login(expert)
 
     response = client.get("/")
 
-    assert b"Support bot" in response.content
+    assert b"Support bot" in response.content and b"FAQ bot" in response.content
     assert b"SQL assistant" not in response.content
 
 
@@ -51,8 +52,8 @@ def test_list_pages_run_a_fixed_number_of_queries(client, expert, project, djang
         ProjectFactory().memberships.create(user=expert, role="expert")
     OutputFactory.create_batch(5, project=project)
 
-    # session, user, projects with counts
-    with django_assert_num_queries(3):
+    # session, user, projects with counts, queues (the home page's own test pins more: tests/labeling/web/test_home.py)
+    with django_assert_num_queries(4):
         client.get("/")
     # session, user, project with membership, queues, outputs, saved explore views
     with django_assert_num_queries(6):
@@ -106,6 +107,6 @@ def test_the_project_list_asks_the_operator_permission_in_the_same_query(client,
     expert.is_staff = True
     expert.save(update_fields=["is_staff"])
     client.force_login(expert)
-    # session, user, projects with counts (membership or permission folded in)
+    # session, user, projects with counts (membership or permission folded in): with one project, a redirect to it
     with django_assert_num_queries(3):
-        client.get("/")
+        assert client.get("/").headers["Location"] == "/p/support-bot/"

@@ -1,0 +1,34 @@
+"""expertloop's Python client: log AI outputs without slowing the product down; pull datasets, metrics and reports.
+
+    from expertloop_client import Client
+
+    client = Client()  # EXPERTLOOP_URL and EXPERTLOOP_API_KEY
+    client.log_output("conv-1041:turn-3", "Yes, within 30 days.", input="Can I return worn shoes?")
+
+See clients/python/README.md.
+"""
+
+from ._sender import Stats
+from .client import Client, __version__
+from .datasets import Dataset, DatasetVersion
+from .errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ChecksumMismatch,
+    ConfigurationError,
+    ExpertloopError,
+    Gone,
+    NotFound,
+    NotReady,
+    PermissionDenied,
+    RateLimited,
+    RecordError,
+    ServerError,
+)
+from .metrics import Cycles, Metrics, Records
+
+__all__ = [
+    "AuthenticationFailed", "BadRequest", "ChecksumMismatch", "Client", "ConfigurationError", "Cycles", "Dataset",
+    "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NotFound", "NotReady", "PermissionDenied", "RateLimited",
+    "Records", "RecordError", "ServerError", "Stats", "__version__",
+]  # fmt: skip

@@ -1,0 +1,88 @@
+"""Read calls (datasets, metrics, reports): on the caller's thread, raising ExpertloopError on failure."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx
+
+from ._sender import RETRY_STATUSES, retry_after_seconds
+from .errors import ServerError, error_for
+
+READ_ATTEMPTS = 3
+MAX_READ_WAIT = 30.0  # seconds: a longer Retry-After is not waited for; the error is raised instead
+
+
+class Reader:
+    def __init__(
+        self, *, url: str, headers: dict[str, str], timeout: float, transport: httpx.BaseTransport | None = None
+    ):
+        self._options = {"base_url": url, "headers": headers, "timeout": timeout, "transport": transport}
+        self._http: httpx.Client | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None or self._pid != os.getpid():
+                # A forked child must not read from its parent's sockets: it opens its own.
+                self._http = httpx.Client(**self._options)
+                self._pid = os.getpid()
+            return self._http
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        with self.stream(path, params) as response:
+            response.read()
+            return response.json()
+
+    def get_text(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> str:
+        with self.stream(path, params, headers) as response:
+            response.read()
+            return response.text
+
+    @contextmanager
+    def stream(
+        self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """A 200 response whose body is not read yet; other statuses raise (429, 5xx and no answer retried)."""
+        # None, not {}: httpx replaces a query already in `path` (a `next` link) with the params given.
+        query = {name: value for name, value in (params or {}).items() if value is not None} or None
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            with ExitStack() as stack:
+                try:
+                    response = stack.enter_context(self._client().stream("GET", path, params=query, headers=headers))
+                    if response.status_code != 200:
+                        response.read()
+                except httpx.TransportError as exc:
+                    if attempt == READ_ATTEMPTS:
+                        raise ServerError(f"No answer from {self._options['base_url']}: {exc!r}") from exc
+                    wait = None
+                else:
+                    if response.status_code == 200:
+                        yield response  # errors while the caller reads the body are the caller's: no retry
+                        return
+                    wait = retry_after_seconds(response)
+                    retry = response.status_code in RETRY_STATUSES and attempt < READ_ATTEMPTS
+                    if not retry or (wait is not None and wait > MAX_READ_WAIT):
+                        raise _error(response)
+            time.sleep(wait if wait is not None else 0.5 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _error(response: httpx.Response) -> Exception:
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        errors = []
+    return error_for(response.status_code, errors, response.text[:500] or response.reason_phrase)

@@ -1,0 +1,243 @@
+"""Eval datasets: versions, their rows (cursor pages), verified downloads, pandas and Hugging Face `datasets`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlsplit
+
+from ._reader import Reader
+from .errors import ChecksumMismatch, ExpertloopError
+from .metrics import Records
+
+if TYPE_CHECKING:
+    import datasets
+    import pandas
+
+Format = Literal[
+    "jsonl",
+    "csv",
+    "parquet",
+    "openai-chat",
+    "openai-preference",
+    "openai-evals",
+    "langsmith",
+    "langfuse",
+    "braintrust",
+    "hf",
+]
+FORMATS = (
+    "jsonl", "csv", "parquet", "openai-chat", "openai-preference", "openai-evals", "langsmith", "langfuse",
+    "braintrust", "hf",
+)  # fmt: skip
+# The server's file name extension per format: the eval formats are JSONL files, `hf` a zip.
+EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "hf": "hf.zip"}
+VERSION_HEADER = "X-Dataset-Version"
+CHUNK = 1 << 16
+
+
+class Dataset:
+    """One dataset of the project, by its slug (as in its URL: `/p/<project>/datasets/<slug>/`)."""
+
+    def __init__(self, reader: Reader, project: Callable[[], str], slug: str):
+        self._reader = reader
+        self._project = project
+        self.slug = slug
+
+    @property
+    def path(self) -> str:
+        return f"/api/v1/projects/{quote(self._project(), safe='')}/datasets/{quote(self.slug, safe='')}"
+
+    def versions(self) -> Records:
+        """Every version, newest first (each as `version(n).info` would give it)."""
+        return Records(_pages(self._reader, f"{self.path}/versions", {"page_size": 1000}))
+
+    def version(self, version: int | str = "latest") -> DatasetVersion:
+        """A version by number, or `latest`: the newest ready one (pinned to its number on first use)."""
+        if version != "latest" and not (isinstance(version, int) and version > 0):
+            raise ValueError(f"version is a positive number or 'latest', not {version!r}")
+        return DatasetVersion(self, version)
+
+
+class DatasetVersion:
+    def __init__(self, dataset: Dataset, version: int | str):
+        self.dataset = dataset
+        self._reader = dataset._reader
+        self._asked = version
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        """The version as the API describes it: number, status, row_count, split_counts, sha256, …"""
+        return dict(self._reader.get_json(f"{self.dataset.path}/versions/{self._asked}"))
+
+    @property
+    def number(self) -> int:
+        return int(self.info["number"])
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the version's canonical JSONL."""
+        return str(self.info["sha256"])
+
+    @property
+    def path(self) -> str:
+        # Every read names the number `info` found, so rows, downloads and pandas all come from one version
+        # even when `latest` moves on in the meantime.
+        return f"{self.dataset.path}/versions/{self.number}"
+
+    def iter_rows(self, split: str | None = None, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every row in order (one canonical JSON row each), following the rows endpoint's cursor pages."""
+        return _pages(self._reader, f"{self.path}/rows", {"split": split, "page_size": page_size})
+
+    def to_pandas(self, split: str | None = None) -> pandas.DataFrame:
+        """The rows as a DataFrame, a column per field, values as in the JSONL (timestamps as ISO strings)."""
+        from .metrics import _pandas
+
+        return _pandas().DataFrame.from_records(list(self.iter_rows(split)))
+
+    def download(self, path: str | os.PathLike[str], format: Format = "jsonl") -> Path:
+        """Stream the version to `path` (a file, or a directory to get the server's file name) and verify it.
+
+        JSONL: the SHA-256 of the bytes must be the version's `sha256` (the ETag is not needed). Every other format is
+        converted by the server from those rows, which publishes no checksum of its bytes: its ETag
+        (`"<sha256>-csv"`, `"<sha256>-hf"`, …, or weak `W/"…"` as a compressing proxy makes it; a format whose bytes
+        changed carries its revision, `.v<n>` as in `"<sha256>-parquet.v3"`) must name this version's sha256 and the
+        format; besides, a Parquet file must begin and end with its magic bytes, an `hf` zip must be a whole zip whose
+        entries pass their CRC check, and each line of the eval JSONL formats (`openai-chat`, `openai-preference`,
+        `openai-evals`, `langsmith`, `langfuse`, `braintrust`) must be JSON. On any mismatch ChecksumMismatch is raised
+        and nothing is left at `path` (the bytes go to a temporary file beside it, renamed only once verified). A
+        directory as `path` gets the server's file name, `<project>-<dataset>-v<number>.<ext>` (`openai-chat.jsonl`,
+        `hf.zip`, …).
+        """
+        if format not in FORMATS:
+            raise ValueError(f"format is one of {', '.join(FORMATS)}, not {format!r}")
+        target = Path(path)
+        if target.is_dir():
+            extension = EXTENSIONS.get(format, f"{format}.jsonl")
+            target = target / f"{self.dataset._project()}-{self.dataset.slug}-v{self.number}.{extension}"
+        expected_etag = f'"{self.sha256}-{format}'  # then `"`, or the format's revision `.v<n>"`
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            digest = hashlib.sha256()
+            head = tail = b""
+            with os.fdopen(handle, "wb") as file, self._reader.stream(f"{self.path}/download", {"format": format}) as r:
+                served = r.headers.get(VERSION_HEADER)
+                if served != str(self.number):
+                    raise ExpertloopError(f"Asked for version {self.number}, the server sent version {served}.")
+                # JSONL is checked by the SHA-256 of its bytes below. The ETag of a converted format is all that names
+                # its version; a proxy that compresses weakens it (W/"…"), which still names the same content.
+                etag = r.headers.get("ETag", "").removeprefix("W/")
+                if format != "jsonl" and not (
+                    etag.startswith(expected_etag) and re.fullmatch(r'(\.v[0-9]+)?"', etag[len(expected_etag) :])
+                ):
+                    raise ChecksumMismatch(
+                        f"The server's ETag {etag} does not name version {self.number} ({expected_etag}).",
+                        expected=expected_etag,
+                        actual=etag,
+                    )
+                for chunk in r.iter_bytes(CHUNK):
+                    digest.update(chunk)
+                    file.write(chunk)
+                    head = head or chunk[:4]
+                    tail = (tail + chunk)[-4:]
+            actual = digest.hexdigest()
+            if format == "jsonl" and actual != self.sha256:
+                raise ChecksumMismatch(
+                    f"The download's SHA-256 is {actual}, version {self.number}'s is {self.sha256}: "
+                    "the file was changed on the way. Nothing was written.",
+                    expected=self.sha256,
+                    actual=actual,
+                )
+            if format == "parquet" and not (head == tail == b"PAR1"):
+                raise ChecksumMismatch(
+                    "The Parquet download is not a whole Parquet file.",
+                    expected="PAR1…PAR1",
+                    actual=f"{head!r}…{tail!r}",
+                )
+            if format not in ("jsonl", "csv", "parquet"):
+                _check_derived(Path(temporary), format)
+            os.replace(temporary, target)
+            return target
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def to_hf(
+        self, split: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
+    ) -> datasets.DatasetDict | datasets.Dataset:
+        """The version as Hugging Face `datasets`, loaded from the verified JSONL download: a DatasetDict with one
+        entry per split, or the Dataset of one `split`."""
+        try:
+            import datasets
+        except ImportError:
+            raise ImportError("datasets is not installed: pip install 'expertloop-client[hf]'") from None
+        with tempfile.TemporaryDirectory(prefix="expertloop-") as folder:
+            whole = self.download(Path(folder) / "rows.jsonl")
+            files: dict[str, Path] = {}
+            handles: dict[str, Any] = {}
+            try:
+                with whole.open("rb") as lines:
+                    for line in lines:
+                        name = json.loads(line)["split"]
+                        if split is not None and name != split:
+                            continue
+                        if name not in handles:
+                            files[name] = Path(folder) / f"split-{len(files)}.jsonl"
+                            handles[name] = files[name].open("wb")
+                        handles[name].write(line)
+            finally:
+                for handle in handles.values():
+                    handle.close()
+            if not files:
+                where = f" in split {split!r}" if split else ""
+                raise ExpertloopError(f"Version {self.number} has no rows{where}.")
+            loaded = datasets.load_dataset(
+                "json", data_files={name: str(file) for name, file in files.items()}, cache_dir=cache_dir
+            )
+            # Arrow has the rows in memory or in its cache now: the temporary files may go.
+            return loaded[split] if split is not None else loaded
+
+
+def _check_derived(path: Path, format: str) -> None:
+    """An eval format's file is whole: a zip that reads back with good CRCs, or JSONL whose every line is JSON."""
+    if format == "hf":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+        except zipfile.BadZipFile:
+            broken = "(not a zip)"
+        if broken is not None:
+            raise ChecksumMismatch(
+                f"The hf download is not a whole zip: {broken} does not read back.", expected="a zip", actual=broken
+            )
+        return
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                json.loads(line)
+            except ValueError:
+                raise ChecksumMismatch(
+                    f"Line {number} of the {format} download is not JSON.",
+                    expected="JSON lines",
+                    actual=line[:80].decode(errors="replace"),
+                ) from None
+
+
+def _pages(reader: Reader, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    page = reader.get_json(path, params)
+    while True:
+        yield from page["results"]
+        following = page.get("next")
+        if not following:
+            return
+        # The path and query only: behind a proxy the server may not know the URL its caller used.
+        link = urlsplit(following)
+        page = reader.get_json(f"{link.path}?{link.query}" if link.query else link.path)

@@ -1,0 +1,105 @@
+"""The metrics API and the weekly reports, as plain records (and DataFrames when pandas is installed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, overload
+from urllib.parse import quote
+
+from ._reader import Reader
+
+if TYPE_CHECKING:
+    import pandas
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("pandas is not installed: pip install 'expertloop-client[pandas]'") from None
+    return pandas
+
+
+class Records(list[dict[str, Any]]):
+    """A table as a list of plain dicts, one per row; `meta` holds the rest of the answer (project, range, …)."""
+
+    def __init__(self, rows: Any = (), meta: dict[str, Any] | None = None):
+        super().__init__(rows)
+        self.meta: dict[str, Any] = meta or {}
+
+    def table(self, name: str) -> Records:
+        """Another table of the same answer, e.g. `agreement().table("experts")`."""
+        return Records(self.meta[name])
+
+    def to_pandas(self) -> pandas.DataFrame:
+        return _pandas().DataFrame.from_records(list(self))
+
+
+def records_of(answer: dict[str, Any], table: str) -> Records:
+    return Records(answer[table], {name: value for name, value in answer.items() if name != table})
+
+
+class Metrics:
+    """`GET /api/v1/metrics/…` of the key's project (the `read` scope), each a table of plain records (call
+    `.to_pandas()` on it for a DataFrame). Weeks are labels such as `2026-W48`; `from_` and `to` default to the
+    last 12 weeks (at most 104)."""
+
+    def __init__(self, reader: Reader):
+        self._reader = reader
+
+    def _get(self, endpoint: str, table: str, **params: Any) -> Records:
+        if "from_" in params:
+            params["from"] = params.pop("from_")
+        return records_of(self._reader.get_json(f"/api/v1/metrics/{endpoint}", params), table)
+
+    def quality(
+        self, *, from_: str | None = None, to: str | None = None, queue: str | None = None, question: str | None = None
+    ) -> Records:
+        """Per week, queue and question: n, passes, value (pass rate or mean), ci_low, ci_high, shares."""
+        return self._get("quality", "results", from_=from_, to=to, queue=queue, question=question)
+
+    def agreement(self, *, from_: str | None = None, to: str | None = None, question: str | None = None) -> Records:
+        """Per week and question: Krippendorff's alpha, Fleiss' and Cohen's kappa; `.table("experts")`: each
+        expert's agreement with the gold answers."""
+        return self._get("agreement", "results", from_=from_, to=to, question=question)
+
+    def throughput(self, *, from_: str | None = None, to: str | None = None, queue: str | None = None) -> Records:
+        """Per week and queue: items, labels done and wanted, backlog, quota; `.table("experts")`: per expert."""
+        return self._get("throughput", "queues", from_=from_, to=to, queue=queue)
+
+    def retention(
+        self, *, from_: str | None = None, to: str | None = None, segment: str | None = None, measure: str | None = None
+    ) -> Records:
+        """The cohort grid, a row per segment, cohort and offset; `.meta["curves"]`: the weighted mean curves."""
+        return self._get("retention", "results", from_=from_, to=to, segment=segment, measure=measure)
+
+    def changes(self, *, week: str | None = None) -> Records:
+        """The week's significant changes, biggest first (default: the latest closed week, else the running one);
+        `.meta["week"]` names the week."""
+        return self._get("changes", "results", week=week)
+
+
+class Cycles:
+    """The weekly reports (`read` scope)."""
+
+    def __init__(self, reader: Reader, metrics: Metrics):
+        self._reader = reader
+        self._metrics = metrics
+
+    def latest_week(self) -> str:
+        """The week a review meeting would discuss now: the latest closed week, else the running one."""
+        return str(self._metrics.changes().meta["week"])
+
+    @overload
+    def report(self, week: str | None = ..., format: Literal["json"] = ...) -> dict[str, Any]: ...
+    @overload
+    def report(self, week: str | None = ..., *, format: Literal["markdown"]) -> str: ...
+    def report(self, week: str | None = None, format: Literal["json", "markdown"] = "json") -> dict[str, Any] | str:
+        """A week's report (frozen once the week is closed), as a dict or a Markdown document; by default
+        the latest closed week's."""
+        week = week or self.latest_week()
+        path = f"/api/v1/cycles/{quote(week, safe='')}/report"
+        if format == "markdown":
+            return self._reader.get_text(path, {"format": "markdown"})
+        if format != "json":
+            raise ValueError(f"format must be json or markdown, not {format!r}")
+        return dict(self._reader.get_json(path))

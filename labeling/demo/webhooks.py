@@ -1,0 +1,95 @@
+"""The demo's webhook: the team's Slack channel, subscribed to the week's close and digest.
+
+The endpoint is added through the real service before the reviewed weeks are closed, so each close makes
+its real `cycle.closed` and `cycle.digest` deliveries (with the e-mail's digest text). The demo sends nothing
+out: the deliveries are recorded as Slack answered them (`ok` until the app was removed from the channel,
+then `404 no_service`), and the endpoint is shown disabled after those failures, as it would be.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from labeling.models import AUTO_DISABLED, DeliveryStatus, Project, WebhookDelivery, WebhookEndpoint, WebhookKind
+from labeling.rules.calendar import week_end
+from labeling.services.webhooks import create_endpoint
+
+# Not a real incoming webhook: the path a Slack URL has, with nothing behind it.
+SLACK_URL = "https://hooks.slack.com/services/T00DEMO00/B00DEMO00/not-a-real-webhook-demo"
+EVENTS = ["cycle.closed", "cycle.digest"]
+FAILED_ATTEMPTS = 10  # the whole retry schedule
+
+
+def add_slack_endpoint(*, project: Project, lead) -> WebhookEndpoint:
+    return create_endpoint(
+        project=project,
+        created_by=lead,
+        url=SLACK_URL,
+        kind=WebhookKind.SLACK,
+        events=EVENTS,
+        description="#support-quality, the team's channel",
+    ).endpoint
+
+
+def record_slack_answers(*, endpoint: WebhookEndpoint) -> None:
+    """Record each delivery as sent at its week's close (beat closes a week minutes after it ends): the last
+    week's failed, the ones before succeeded; then disable the endpoint as repeated failures do."""
+    deliveries = list(endpoint.deliveries.order_by("pk"))
+    if not deliveries:
+        return
+    cycles = list(endpoint.project.cycles.filter(status="closed").order_by("week"))
+    last_week = max(cycle.week for cycle in cycles)
+    for delivery, cycle in zip(deliveries, _cycle_of_each(deliveries, cycles), strict=True):
+        closed_at = week_end(endpoint.project, cycle.week) + timedelta(minutes=5)
+        delivery.created_at = closed_at
+        if cycle.week < last_week:
+            delivery.status, delivery.response_code, delivery.attempts = DeliveryStatus.SUCCEEDED, 200, 1
+            delivery.attempt_log = [{"at": closed_at.isoformat(), "ms": 212, "code": 200, "error": ""}]
+        else:
+            delivery.status, delivery.response_code, delivery.attempts = DeliveryStatus.FAILED, 404, FAILED_ATTEMPTS
+            delivery.last_error = "HTTP 404: no_service"
+            delivery.attempt_log = [
+                {
+                    "at": (closed_at + timedelta(seconds=at)).isoformat(),
+                    "ms": 180,
+                    "code": 404,
+                    "error": "HTTP 404: no_service",
+                }
+                for at in (0, 5, 35, 155, 755, 4355, 15155, 36755, 58355, 87155)
+            ]
+        delivery.finished_at, delivery.next_attempt_at = delivery.created_at, None
+    WebhookDelivery.objects.bulk_update(
+        deliveries,
+        [
+            "created_at",
+            "status",
+            "response_code",
+            "attempts",
+            "attempt_log",
+            "last_error",
+            "finished_at",
+            "next_attempt_at",
+        ],
+    )
+    failing_since = week_end(endpoint.project, last_week) + timedelta(minutes=5)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        enabled=False,
+        disabled_at=min(failing_since + timedelta(hours=25), timezone.now()),
+        consecutive_failures=2 * FAILED_ATTEMPTS,
+        failing_since=failing_since,
+        disabled_reason=(
+            f"{AUTO_DISABLED} all {2 * FAILED_ATTEMPTS} attempts since {failing_since:%Y-%m-%d %H:%M} UTC failed. "
+            "The last: HTTP 404: no_service (the Slack app was removed from the channel: make a new incoming "
+            "webhook and add it here)."
+        ),
+    )
+
+
+def _cycle_of_each(deliveries: list[WebhookDelivery], cycles: list) -> list:
+    """The closed cycle each delivery announced (its payload names the week)."""
+    by_label = {cycle.label: cycle for cycle in cycles}
+    found = []
+    for delivery in deliveries:
+        label = next(label for label in by_label if label in delivery.body)
+        found.append(by_label[label])
+    return found

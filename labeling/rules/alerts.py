@@ -1,0 +1,287 @@
+"""The alert rules: from a project's facts (gathered by services/alerts.py in a fixed number of queries), which
+conditions hold now. Pure: no query here, so each rule is tested on planted facts and the service decides only
+what to open, keep and resolve.
+
+Each rule answers `Finding`s keyed by what they are about: a week ("2026-W48"), a queue's slug, or "" for the
+project. A finding that holds keeps its alert open; an alert whose finding is gone is resolved.
+
+Thresholds are settings (expertloop/settings.py, README "Alerts"): ALERT_CLOSE_OVERDUE_HOURS,
+ALERT_QUEUE_IDLE_DAYS, ALERT_INGEST_SILENCE_HOURS, with CYCLE_CLOSE_GRACE_HOURS.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+
+from labeling.models import AlertRule, CycleStatus, Project, week_label
+
+from .calendar import current_week, week_end, week_start
+
+# "Usually has outputs": at least one per silence window on average over these days before the silence.
+INGEST_BASELINE_DAYS = 28
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    key: str
+    title: str
+    detail: str
+    facts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleFact:
+    week: date
+    status: str
+    failure_kind: str
+    failed_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFact:
+    """A queue, with the labels still wanted on it (backlog) and its row of the last closed week (labels, quota)."""
+
+    slug: str
+    name: str
+    quota: int | None  # the queue's weekly quota now
+    created_at: datetime
+    backlog: int  # labels still wanted (slots not done) on the queue's items of every week not closed yet
+    last_label_at: datetime | None  # the newest label since the idle cutoff (None: none since)
+    # The last closed week's QueueWeek row: labels None when the queue has none (nothing placed in it that week).
+    closed_week_quota: int | None = None
+    closed_week_labels: int | None = None
+    # Archived (the queue's `is_active` off: no outputs routed in, gone from the experts' screens): no queue rule
+    # holds for it, so its alerts resolve.
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbsDownFact:
+    """A significant change of the overall thumbs-down share (a WeekChange row), as changes.py decided it."""
+
+    week: date
+    current: float
+    baseline: float
+    baseline_weeks: int
+    q_value: float
+    effect: float
+    partial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    project: Project
+    now: datetime
+    cycles: dict[date, CycleFact]  # failed closes, and the weeks close_overdue looks at
+    overdue_candidates: list[date]  # the last week whose close is overdue by now, and weeks already alerted
+    last_closed_week: date | None
+    queues: list[QueueFact]
+    newest_output_at: datetime | None
+    baseline_outputs: int  # outputs in the baseline window, counted up to `ingest_windows()` only
+    thumbs_down: list[ThumbsDownFact]
+    held: dict[str, set[str]] = field(default_factory=dict)  # unresolved alerts' keys by rule
+
+
+def overdue_after() -> timedelta:
+    """How long after its end a week still open is overdue."""
+    return timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS + settings.ALERT_CLOSE_OVERDUE_HOURS)
+
+
+def last_overdue_week(project: Project, now: datetime) -> date | None:
+    """The latest week whose close is overdue at `now` if it is still open (None if the project did not exist)."""
+    week = current_week(project, now - overdue_after()) - timedelta(days=7)
+    return week if project.created_at < week_end(project, week) else None
+
+
+def idle_cutoff(now: datetime) -> datetime:
+    return now - timedelta(days=settings.ALERT_QUEUE_IDLE_DAYS)
+
+
+def ingest_windows() -> int:
+    """Silence windows in the baseline: the outputs a project must have had there to "usually" have them."""
+    return INGEST_BASELINE_DAYS * 24 // settings.ALERT_INGEST_SILENCE_HOURS
+
+
+def ingest_baseline(now: datetime) -> tuple[datetime, datetime]:
+    """The INGEST_BASELINE_DAYS before the silence window: [start, end)."""
+    end = now - timedelta(hours=settings.ALERT_INGEST_SILENCE_HOURS)
+    return end - timedelta(days=INGEST_BASELINE_DAYS), end
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "never"
+
+
+def close_failed(facts: AlertFacts) -> list[Finding]:
+    """Each week whose close failed and is still open (the close clears the failure when it succeeds)."""
+    findings = []
+    for cycle in sorted(facts.cycles.values(), key=lambda cycle: cycle.week):
+        if cycle.status == CycleStatus.OPEN and cycle.failure_kind == "close":
+            label = week_label(cycle.week)
+            findings.append(
+                Finding(
+                    rule=AlertRule.CLOSE_FAILED,
+                    key=label,
+                    title=f"The close of {label} failed",
+                    detail=(
+                        f"The weekly close of {label} failed {cycle.attempts} time(s) in a row, last at "
+                        f"{_when(cycle.failed_at)}. It is tried again automatically; the week's meeting page shows "
+                        "the error."
+                    ),
+                    facts={"week": label, "attempts": cycle.attempts, "failed_at": _iso(cycle.failed_at)},
+                )
+            )
+    return findings
+
+
+def close_overdue(facts: AlertFacts) -> list[Finding]:
+    """Each week over for longer than the grace and ALERT_CLOSE_OVERDUE_HOURS and still open, unless its close
+    failed (close_failed says so)."""
+    findings = []
+    for week in sorted(set(facts.overdue_candidates)):
+        cycle = facts.cycles.get(week)
+        if cycle is not None and (cycle.status == CycleStatus.CLOSED or cycle.failure_kind == "close"):
+            continue
+        due = week_end(facts.project, week) + overdue_after()
+        if facts.now < due:
+            continue
+        label = week_label(week)
+        findings.append(
+            Finding(
+                rule=AlertRule.CLOSE_OVERDUE,
+                key=label,
+                title=f"The week {label} is not closed",
+                detail=(
+                    f"{label} ended on {_when(week_end(facts.project, week))} and is still open "
+                    f"{settings.ALERT_CLOSE_OVERDUE_HOURS} hour(s) after its close was due: is the Celery worker or "
+                    "beat running? A lead can close it from the meeting page."
+                ),
+                facts={"week": label, "ended_at": _iso(week_end(facts.project, week))},
+            )
+        )
+    return findings
+
+
+def queue_idle(facts: AlertFacts) -> list[Finding]:
+    """Each active queue with labels still wanted in a week not closed yet and none given for ALERT_QUEUE_IDLE_DAYS
+    days (a queue younger than that is not idle yet). Not only the running week's: at a week flip the new week has no
+    work yet while the last one's still waits, and the alert must not resolve then to open again later."""
+    cutoff = idle_cutoff(facts.now)
+    days = settings.ALERT_QUEUE_IDLE_DAYS
+    return [
+        Finding(
+            rule=AlertRule.QUEUE_IDLE,
+            key=queue.slug,
+            title=f"Nobody labeled in {queue.name} for {days} day(s)",
+            detail=(
+                f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted in its open "
+                f"week(s) and has had none since {_when(cutoff)}."
+            ),
+            facts={"queue": queue.slug, "backlog": queue.backlog, "idle_days": days},
+        )
+        for queue in facts.queues
+        if queue.active and queue.backlog > 0 and queue.last_label_at is None and queue.created_at <= cutoff
+    ]
+
+
+def quota_missed(facts: AlertFacts) -> list[Finding]:
+    """Each active queue that still has a quota and whose last closed week has fewer labels than its quota then. A
+    queue with no row for that week had nothing placed nor labeled: 0 labels against its quota now, if it existed
+    the whole week."""
+    if facts.last_closed_week is None:
+        return []
+    label = week_label(facts.last_closed_week)
+    began = week_start(facts.project, facts.last_closed_week)
+    findings = []
+    for queue in facts.queues:
+        if not queue.active or queue.quota is None:
+            continue
+        if queue.closed_week_labels is not None:
+            labels, quota = queue.closed_week_labels, queue.closed_week_quota
+        elif queue.created_at < began:
+            # No QueueWeek row: routing placed nothing and nobody labeled, the worst miss, not "no figures".
+            labels, quota = 0, queue.quota
+        else:
+            continue  # created during the week: it never had a whole week to meet the quota
+        if quota is None or labels >= quota:
+            continue
+        nothing = " (nothing was placed in it)" if queue.closed_week_labels is None else ""
+        findings.append(
+            Finding(
+                rule=AlertRule.QUOTA_MISSED,
+                key=queue.slug,
+                title=f"{queue.name} missed its quota in {label}",
+                detail=f"The queue {queue.name} ({queue.slug}) had {labels} label(s) in {label}{nothing}, short of its "
+                f"weekly quota of {quota}.",
+                facts={"queue": queue.slug, "week": label, "labels": labels, "quota": quota},
+            )
+        )
+    return findings
+
+
+def ingest_stopped(facts: AlertFacts) -> list[Finding]:
+    """No output for ALERT_INGEST_SILENCE_HOURS while the project usually has them: at least one per such window
+    on average over the INGEST_BASELINE_DAYS before. Once open, it holds until outputs arrive again (a silence long
+    enough to empty the baseline is not a recovery)."""
+    hours = settings.ALERT_INGEST_SILENCE_HOURS
+    silent = facts.newest_output_at is None or facts.newest_output_at < facts.now - timedelta(hours=hours)
+    usual = facts.baseline_outputs >= ingest_windows()
+    if not silent or not (usual or "" in facts.held.get(AlertRule.INGEST_STOPPED, set())):
+        return []
+    return [
+        Finding(
+            rule=AlertRule.INGEST_STOPPED,
+            key="",
+            title=f"No outputs for {hours} hour(s)",
+            detail=(
+                f"The newest output is from {_when(facts.newest_output_at)}; in the {INGEST_BASELINE_DAYS} days "
+                f"before, the project had at least one every {hours} hour(s) on average. Is the product app still "
+                "sending them (its API key, the ingest URL)?"
+            ),
+            facts={"newest_output_at": _iso(facts.newest_output_at), "silence_hours": hours},
+        )
+    ]
+
+
+def thumbs_down_rise(facts: AlertFacts) -> list[Finding]:
+    """Each week with a significant rise of the overall thumbs-down share, as the change detection found it."""
+    findings = []
+    for change in sorted(facts.thumbs_down, key=lambda change: change.week):
+        if change.effect <= 0:
+            continue
+        label = week_label(change.week)
+        so_far = " so far (the week is still running)" if change.partial else ""
+        findings.append(
+            Finding(
+                rule=AlertRule.THUMBS_DOWN_RISE,
+                key=label,
+                title=f"The thumbs-down share rose in {label}",
+                detail=(
+                    f"{change.current:.1%} of the outputs of {label} got a thumbs-down{so_far}, against "
+                    f"{change.baseline:.1%} in the {change.baseline_weeks} week(s) before (q = {change.q_value:.3g})."
+                ),
+                facts={
+                    "week": label,
+                    "current": change.current,
+                    "baseline": change.baseline,
+                    "q_value": change.q_value,
+                    "partial": change.partial,
+                },
+            )
+        )
+    return findings
+
+
+RULES = (close_failed, close_overdue, queue_idle, quota_missed, ingest_stopped, thumbs_down_rise)
+
+
+def findings(facts: AlertFacts) -> list[Finding]:
+    """Every condition that holds, rule by rule."""
+    return [finding for rule in RULES for finding in rule(facts)]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

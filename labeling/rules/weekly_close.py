@@ -1,0 +1,101 @@
+"""Where a project's weekly close stands, as a lead or an operator reads it at a glance: the week that ended last
+is closed, being closed, failed or overdue (or the project is too young to have one). A failed close of any week
+still open comes first, the oldest of them: an older week's failure does not go away when a later week closes, and
+it is the one a lead fixes first.
+
+Beat closes a project's last ended week once it is over plus CYCLE_CLOSE_GRACE_HOURS (`services.cycles.due_weeks`),
+looking every CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed OVERDUE_AFTER past that is
+overdue: nothing is closing it (no worker, no beat), and someone should look. The home page and the platform page
+both read it from here; the `close_overdue` alert waits longer (ALERT_CLOSE_OVERDUE_HOURS) before it tells anyone.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db.models import Q
+
+from labeling.models import CycleStatus, Project, ReviewCycle
+
+from .calendar import current_week, week_end
+
+OVERDUE_AFTER = timedelta(hours=1)
+
+
+class CloseState(StrEnum):
+    CLOSED = "closed"  # the last ended week is closed: the running week runs
+    NEW = "new"  # the project did not exist when the last week ended: nothing to close yet
+    CLOSING = "closing"  # the week ended and is due: beat closes it within minutes
+    FAILED = "failed"  # a close failed, of this week or an older one still open (retried with backoff, or closed
+    # by hand from the meeting page)
+    OVERDUE = "overdue"  # due for longer than OVERDUE_AFTER and still not closed
+
+
+# How much a state needs attention, for sorting by it (descending puts trouble first).
+SEVERITY = {CloseState.FAILED: 4, CloseState.OVERDUE: 3, CloseState.CLOSING: 1, CloseState.CLOSED: 0}
+
+
+@dataclass(frozen=True)
+class CloseStatus:
+    state: CloseState
+    week: date  # the week the state is about: the oldest failed one, else the week that ended last
+    due_at: datetime  # when that week is (or was) due to close
+    running_due_at: datetime  # when the running week will be
+    error: str = ""  # a failed close's recorded error
+    failed_at: datetime | None = None
+    failed_weeks: int = 0  # still-open weeks whose close failed, that one included
+
+    @property
+    def stands_out(self) -> bool:
+        return self.state in (CloseState.FAILED, CloseState.OVERDUE)
+
+    @property
+    def severity(self) -> int | None:
+        return SEVERITY.get(self.state)
+
+
+# The cycles `close_status` reads besides those of `weeks_to_read`: still open with a failed close, whatever the week.
+FAILED_CLOSE = Q(status=CycleStatus.OPEN, failure_kind="close")
+CYCLE_FIELDS = ("project_id", "week", "status", "failure_kind", "last_error", "failed_at")
+
+
+def weeks_to_read(project: Project, now: datetime) -> tuple[date, date]:
+    """The running week and the week that ended before it: the cycles `close_status` reads (with FAILED_CLOSE)."""
+    running = current_week(project, now)
+    return running, running - timedelta(days=7)
+
+
+def close_status(project: Project, cycles: dict[date, ReviewCycle], now: datetime) -> CloseStatus:
+    """The close status of the project, from its cycles (by week; a week without one is absent): those of
+    `weeks_to_read` and those matching FAILED_CLOSE. Other cycles given are ignored."""
+    running, ended = weeks_to_read(project, now)
+    grace = timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
+    running_due_at = week_end(project, running) + grace
+    failed = sorted(
+        week
+        for week, cycle in cycles.items()
+        if week < running and cycle.status == CycleStatus.OPEN and cycle.failure_kind == "close"
+    )
+    if failed:
+        cycle = cycles[failed[0]]
+        return CloseStatus(
+            state=CloseState.FAILED,
+            week=failed[0],
+            due_at=week_end(project, failed[0]) + grace,
+            running_due_at=running_due_at,
+            error=cycle.last_error,
+            failed_at=cycle.failed_at,
+            failed_weeks=len(failed),
+        )
+    due_at = week_end(project, ended) + grace
+    cycle = cycles.get(ended)
+    if cycle is not None and cycle.status == CycleStatus.CLOSED:
+        state = CloseState.CLOSED
+    elif project.created_at >= week_end(project, ended):
+        state = CloseState.NEW
+    elif now >= due_at + OVERDUE_AFTER:
+        state = CloseState.OVERDUE
+    else:
+        state = CloseState.CLOSING
+    return CloseStatus(state=state, week=ended, due_at=due_at, running_due_at=running_due_at)

@@ -1,0 +1,123 @@
+"""The home page: each of the user's projects with what waits for them there, in a fixed number of queries.
+
+Experts (and leads, who label too) see their queues' counts from `work.queues_for_labeler_in`, the selector
+behind the project's own page, so both pages always agree. Leads and admins see the cases waiting for adjudication
+(`gold.waiting_for_adjudication`) and where the weekly close stands (`rules.weekly_close`); engineers the newest
+ready dataset version. Three queries at most, however many projects: the projects with their counts, the queues of
+the projects the user labels in, the cycles of the projects they manage.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from labeling.models import DatasetVersion, Membership, Output, Project, Queue, ReviewCycle, Role, VersionStatus
+from labeling.rules.access import LABELING_ROLES, MANAGING_ROLES, operator_permission_held
+from labeling.rules.weekly_close import CYCLE_FIELDS, FAILED_CLOSE, CloseStatus, close_status, weeks_to_read
+
+from . import projects_of_user
+from .gold import waiting_for_adjudication
+from .management import row_count
+from .work import queues_for_labeler_in
+
+
+@dataclass(frozen=True)
+class NewestVersion:
+    dataset: str
+    number: int
+    built_at: datetime | None
+
+
+@dataclass
+class ProjectAtHome:
+    project: Project
+    role: str | None  # None: an operator's view of a project they are not a member of
+    queues: list[Queue] = field(default_factory=list)  # labeling roles: annotated as queues_for_labeler does
+    to_adjudicate: int | None = None  # managing roles
+    close: CloseStatus | None = None  # managing roles
+    newest_version: NewestVersion | None = None  # engineers; None too while no version is ready
+
+    @property
+    def labels_here(self) -> bool:
+        return self.role in LABELING_ROLES
+
+    @property
+    def manages(self) -> bool:
+        return self.role in MANAGING_ROLES
+
+    @property
+    def engineers(self) -> bool:
+        return self.role == Role.ENGINEER
+
+
+def home_rows(user) -> list[Project]:
+    """The user's projects (an operator's: all) by slug, annotated for `home_projects` (one query)."""
+    return list(_projects(user))
+
+
+def lands_on_project(user, rows: list[Project]) -> Project | None:
+    """The one project of a user who has exactly one and is no operator (they see every project); else None."""
+    if len(rows) != 1 or user.is_superuser or rows[0].as_operator:
+        return None
+    return rows[0]
+
+
+def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> list[ProjectAtHome]:
+    """What waits for the user in each project of `home_rows`: at most two more queries, however many projects."""
+    now = now or timezone.now()
+    home = [ProjectAtHome(project=project, role=project.my_role) for project in rows]
+    labeling = [entry.project for entry in home if entry.labels_here]
+    if labeling:
+        by_project = defaultdict(list)
+        for queue in queues_for_labeler_in(user, labeling, now=now):
+            by_project[queue.project_id].append(queue)
+        for entry in home:
+            entry.queues = by_project[entry.project.pk]
+    managed = [entry for entry in home if entry.manages]
+    if managed:
+        cycles = _cycles([entry.project for entry in managed], now)
+        for entry in managed:
+            entry.to_adjudicate = entry.project.to_adjudicate
+            entry.close = close_status(entry.project, cycles[entry.project.pk], now)
+    for entry in home:
+        if entry.engineers and entry.project.newest_version_number is not None:
+            entry.newest_version = NewestVersion(
+                dataset=entry.project.newest_dataset,
+                number=entry.project.newest_version_number,
+                built_at=entry.project.newest_version_built_at,
+            )
+    return home
+
+
+def _projects(user) -> QuerySet[Project]:
+    """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication and the newest
+    ready dataset version: correlated subqueries, so one query without a GROUP BY over the projects' outputs."""
+    project = OuterRef("pk")
+    newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
+        "-built_at", "-pk"
+    )
+    return projects_of_user(user).annotate(
+        my_role=Subquery(Membership.objects.filter(project=project, user_id=user.pk).values("role")[:1]),
+        as_operator=operator_permission_held(user),
+        output_count=row_count(Output.objects.filter(project=project)),
+        to_adjudicate=row_count(waiting_for_adjudication().filter(item__project=project)),
+        newest_dataset=Subquery(newest.values("dataset__name")[:1]),
+        newest_version_number=Subquery(newest.values("number")[:1]),
+        newest_version_built_at=Subquery(newest.values("built_at")[:1]),
+    )
+
+
+def _cycles(projects: list[Project], now: datetime) -> dict[int, dict[date, ReviewCycle]]:
+    """The cycles `close_status` reads for each project, in one query: those of its `weeks_to_read` and its open
+    ones whose close failed."""
+    wanted = Q(FAILED_CLOSE, project_id__in=[project.pk for project in projects])
+    for project in projects:
+        wanted |= Q(project_id=project.pk, week__in=weeks_to_read(project, now))
+    cycles: dict[int, dict[date, ReviewCycle]] = defaultdict(dict)
+    # `.order_by()`: the default ordering (by project, hence its slug) would join labeling_project for nothing.
+    for cycle in ReviewCycle.objects.filter(wanted).order_by().only(*CYCLE_FIELDS):
+        cycles[cycle.project_id][cycle.week] = cycle
+    return cycles

@@ -1,0 +1,213 @@
+"""What every download of a dataset version reads: its stored lines in order, and the shape of its rows.
+
+The shape (`RowShape`) is what the typed formats (Parquet's nested columns, the Hugging Face files) and the
+eval formats need besides the lines: the questions the rows answer, each with one type by its kind, the
+verdict question of each rubric version, and the version's provenance. It is read from the rubric versions
+the version's rows answered (a published rubric is never edited), so it names the same bytes for as long as
+the version exists.
+"""
+
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from labeling.models import DatasetVersion, QuestionKind, Rubric
+from labeling.rules.gold import verdict_question
+
+from .datasets import ROW_CHUNK
+
+FLUSH_BYTES = 256 * 1024
+
+
+def stored_lines(version: DatasetVersion, *, split: str | None = None) -> Iterator[str]:
+    """The version's canonical lines in position order (of one split if given), ROW_CHUNK at a time."""
+    # Keyset pages on (version, [split,] position), not a server-side cursor: outside a transaction Django
+    # declares it WITH HOLD, which PostgreSQL materialises in full before the first row (2 s of waiting for
+    # 300k rows), and a transaction held open for a slow download would hold back vacuum instead.
+    rows = version.rows.filter(split=split) if split is not None else version.rows.all()
+    after = -1
+    while True:
+        page = list(rows.filter(position__gt=after).order_by("position").values_list("position", "line")[:ROW_CHUNK])
+        for _, line in page:
+            yield line
+        if len(page) < ROW_CHUNK:
+            return
+        after = page[-1][0]
+
+
+def batched(pieces: Iterable[str], *, rows: int = ROW_CHUNK, size: int = FLUSH_BYTES) -> Iterator[bytes]:
+    """Join pieces into chunks of at most `rows` pieces, sooner when a chunk reaches `size` characters."""
+    batch, length = [], 0
+    for piece in pieces:
+        batch.append(piece)
+        length += len(piece)
+        if len(batch) >= rows or length >= size:
+            yield "".join(batch).encode()
+            batch, length = [], 0
+    if batch:
+        yield "".join(batch).encode()
+
+
+class Drain(io.RawIOBase):
+    """A write-only file that keeps what was written until drained; tell() counts every byte ever written,
+    which the Parquet writer needs for the offsets in its footer."""
+
+    def __init__(self):
+        super().__init__()
+        self._chunks: list[bytes] = []
+        self._written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        chunk = bytes(data)
+        self._chunks.append(chunk)
+        self._written += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._written
+
+    def drain(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _texts(value: Any) -> list[str] | None:
+    return [str(option) for option in value] if isinstance(value, list) else None
+
+
+# One type per question kind: the gold value (a rating's median can fall between two steps, so it is a float;
+# a text or correction is gold only once decided, one string: the experts' undecided texts, method `list`,
+# stay in the annotations) and an expert's raw answer.
+GOLD_VALUE = {
+    QuestionKind.BINARY: lambda v: v if isinstance(v, bool) else None,
+    QuestionKind.RATING: lambda v: float(v) if _is_number(v) else None,
+    QuestionKind.CHOICE: lambda v: v if isinstance(v, str) else None,
+    QuestionKind.MULTI_CHOICE: _texts,
+    QuestionKind.TEXT: lambda v: v if isinstance(v, str) else None,
+    QuestionKind.CORRECTION: lambda v: v if isinstance(v, str) else None,
+}
+ANSWER_VALUE = {
+    **GOLD_VALUE,
+    QuestionKind.RATING: lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None,
+}
+
+
+@dataclass(frozen=True)
+class RowShape:
+    """The questions of a version's rows and its provenance (see the module docstring)."""
+
+    project: str
+    dataset: str
+    dataset_name: str
+    number: int
+    sha256: str
+    only_resolved: bool
+    rubric_versions: tuple[int, ...]
+    kinds: dict[str, str]  # question key → kind, in the newest rubric's order, then older keys
+    verdict_keys: dict[int, str | None]  # rubric version → its verdict question (None: it has none)
+
+    @classmethod
+    def of(cls, version: DatasetVersion) -> "RowShape":
+        """Read the shape of a version's rows: one query for its dataset and project, one for its rubrics."""
+        version = DatasetVersion.objects.select_related("dataset__project").get(pk=version.pk)
+        dataset = version.dataset
+        wanted = set(dataset.questions or [])
+        rubrics = Rubric.objects.filter(project_id=dataset.project_id, version__in=version.rubric_versions or [])
+        kinds: dict[str, str] = {}
+        verdict_keys: dict[int, str | None] = {}
+        for rubric_version, questions in rubrics.order_by("-version").values_list("version", "questions"):
+            kept = [q for q in questions if not wanted or q["key"] in wanted]
+            # The pass rate's question of this rubric version; a dataset that leaves it out has no verdict (another
+            # binary question it keeps never stands in for it).
+            verdict = verdict_question(questions)
+            verdict_keys[rubric_version] = verdict["key"] if verdict and verdict in kept else None
+            for question in kept:
+                kinds.setdefault(question["key"], question["kind"])  # the newest version's kind wins
+        return cls(
+            project=dataset.project.slug,
+            dataset=dataset.slug,
+            dataset_name=dataset.name,
+            number=version.number,
+            sha256=version.sha256,
+            only_resolved=dataset.only_resolved,
+            rubric_versions=tuple(version.rubric_versions or []),
+            kinds=kinds,
+            verdict_keys=verdict_keys,
+        )
+
+    # -- the gold verdict ------------------------------------------------------------------------------------
+
+    def settled(self, row: dict) -> bool:
+        """Whether the row's gold is settled (its item resolved, no question waiting for a lead). A row stored before
+        rows had `gold_status` is settled only in a dataset that takes resolved items alone."""
+        return row.get("gold_status", "resolved" if self.only_resolved else None) == "resolved"
+
+    def verdict_key(self, row: dict) -> str | None:
+        """The row's verdict question: the first binary question of the rubric version it was labeled with (the one
+        the pass rate reads); None when the dataset does not keep that question."""
+        return self.verdict_keys.get(row["rubric_version"])
+
+    def verdict(self, row: dict) -> bool | None:
+        """True when the row's gold passes, False when it fails, None when undecided (a tie, unresolved) or
+        when its rubric has no verdict question."""
+        key = self.verdict_key(row)
+        value = (row["label"].get(key) or {}).get("value") if key else None
+        return value if isinstance(value, bool) else None
+
+    # -- typed nested fields (Parquet, Hugging Face) -----------------------------------------------------------
+
+    def typed_label(self, label: dict) -> dict[str, dict | None] | None:
+        """Every question of the shape, in its order: {"value", "method"} with the kind's type, or None."""
+        if not self.kinds:
+            return None
+        typed = {}
+        for key, kind in self.kinds.items():
+            entry = label.get(key)
+            typed[key] = (
+                None if entry is None else {"value": GOLD_VALUE[kind](entry["value"]), "method": entry["method"]}
+            )
+        return typed
+
+    def typed_annotations(self, annotations: list[dict]) -> list[dict]:
+        """Each annotation with every question of the shape in `answers` (the kind's type, or None)."""
+        return [
+            {
+                "annotator": annotation["annotator"],
+                "rubric_version": annotation["rubric_version"],
+                "answers": {key: ANSWER_VALUE[kind](annotation["answers"].get(key)) for key, kind in self.kinds.items()}
+                or None,
+            }
+            for annotation in annotations
+        ]
+
+    def arrow_types(self) -> dict[str, Any]:
+        """The Arrow types of the nested columns (pyarrow is imported on first use: it is slow to load)."""
+        import pyarrow as pa
+
+        gold = {
+            QuestionKind.BINARY: pa.bool_(), QuestionKind.RATING: pa.float64(), QuestionKind.CHOICE: pa.string(),
+            QuestionKind.MULTI_CHOICE: pa.list_(pa.string()), QuestionKind.TEXT: pa.string(),
+            QuestionKind.CORRECTION: pa.string(),
+        }  # fmt: skip
+        answer = {**gold, QuestionKind.RATING: pa.int64()}
+        entry = {kind: pa.struct([("value", value), ("method", pa.string())]) for kind, value in gold.items()}
+        # Parquet cannot store a struct without fields: a version without questions has no label columns at all.
+        label = pa.struct([(key, entry[kind]) for key, kind in self.kinds.items()]) if self.kinds else pa.null()
+        answers = pa.struct([(key, answer[kind]) for key, kind in self.kinds.items()]) if self.kinds else pa.null()
+        return {
+            "input": pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+            "label": label,
+            "annotations": pa.list_(
+                pa.struct([("annotator", pa.string()), ("rubric_version", pa.int64()), ("answers", answers)])
+            ),
+            "tags": pa.list_(pa.string()),
+        }

@@ -1,0 +1,239 @@
+"""The webhook events, as each service that makes one happen emits it (in its transaction, through `emit`).
+
+Payloads carry ids and links (absolute, from SITE_URL), never the texts of inputs and outputs, except for
+endpoints that opted in (`include_transcripts`), each text cut to TRANSCRIPT_MAX_CHARS. README "Webhooks"
+shows one of each.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from django.urls import reverse
+
+from labeling.models import (
+    Alert,
+    DatasetVersion,
+    Flag,
+    Item,
+    Output,
+    ReviewCycle,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookKind,
+)
+from labeling.rules.annotators import annotator_pseudonym
+from labeling.selectors.digest import headline_lines, meeting_url, project_digest_lines, site_url
+
+from .webhooks import Message, emit, emit_each
+
+# An output's input or output may be megabytes (whole conversations); a delivery stores and sends its body per
+# endpoint and attempt, so each text a receiver gets is cut to this many characters (and marked "truncated").
+TRANSCRIPT_MAX_CHARS = 100_000
+
+
+def _listening(project_id: int, event: str) -> bool:
+    """Whether any enabled endpoint of the project wants the event: most projects have none, and the
+    payload need not be built for nobody."""
+    return _listeners(project_id, event)[0]
+
+
+def _listeners(project_id: int, event: str) -> tuple[bool, bool]:
+    """Whether any enabled endpoint wants the event, and whether one of them takes the texts: only then are an
+    output's input and output (megabytes, at worst) read."""
+    wanting = [
+        with_texts and kind == WebhookKind.STANDARD
+        for events, with_texts, kind in WebhookEndpoint.objects.filter(project_id=project_id, enabled=True).values_list(
+            "events", "include_transcripts", "kind"
+        )
+        if event in events
+    ]
+    return bool(wanting), any(wanting)
+
+
+def _slack(text: str) -> str:
+    """Text for a Slack message: its three control characters escaped, as Slack asks (names may contain them)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _output(output: Output) -> dict:
+    return {
+        "id": output.pk,
+        "external_id": output.external_id,
+        "url": site_url(reverse("api:output-detail", args=[output.external_id])),
+    }
+
+
+def _capped(value: Any) -> tuple[Any, bool]:
+    """The value, or its first TRANSCRIPT_MAX_CHARS characters (a structured one as its JSON text) and whether
+    it was cut."""
+    if value is None or (isinstance(value, str) and len(value) <= TRANSCRIPT_MAX_CHARS):
+        return value, False
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    if len(text) <= TRANSCRIPT_MAX_CHARS:
+        return value, False
+    return text[:TRANSCRIPT_MAX_CHARS], True
+
+
+def _transcript(output: Output) -> dict:
+    (given, cut_input), (answered, cut_output) = _capped(output.input), _capped(output.output)
+    transcript = {"input": given, "output": answered}
+    if cut_input or cut_output:
+        transcript["truncated"] = True
+    return {"transcript": transcript}
+
+
+def output_flagged(flag: Flag) -> int:
+    """An expert flagged an item for the weekly meeting."""
+    item = flag.item
+    listening, with_texts = _listeners(item.project_id, WebhookEvent.OUTPUT_FLAGGED)
+    if not listening:
+        return 0
+    project = item.project
+    output = Output.objects.only("pk", "external_id", *(("input", "output") if with_texts else ())).get(
+        pk=item.output_id
+    )
+    data = {
+        "project": project.slug,
+        # The expert as datasets and the label export name them: their user name stays in the project.
+        "flag": {
+            "id": flag.pk,
+            "created_at": flag.created_at.isoformat(),
+            "annotator": annotator_pseudonym(item.project_id, flag.expert_id),
+        },
+        "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
+        "output": _output(output),
+        "meeting_url": site_url(reverse("labeling:meeting", args=[project.slug])),
+    }
+    # The note is the expert's own words, and may quote the conversation: it goes with the transcript.
+    return emit(
+        project_id=project.pk,
+        event=WebhookEvent.OUTPUT_FLAGGED,
+        data=data,
+        transcripts={**_transcript(output), "note": flag.note} if with_texts else None,
+        output_id=output.pk,
+    )
+
+
+def items_need_adjudication(*, project_id: int, item_ids: Iterable[int], reason: str) -> int:
+    """Items whose gold answer became a lead's to decide (`reason`: "tie" when the labels tie or disagree
+    with no majority, "marked" when a lead sent the item there)."""
+    item_ids = list(item_ids)
+    listening, with_texts = _listeners(project_id, WebhookEvent.ITEM_NEEDS_ADJUDICATION) if item_ids else (False, False)
+    if not listening:
+        return 0
+    texts = ("output__input", "output__output") if with_texts else ()
+    items = (
+        Item.objects.filter(pk__in=item_ids)
+        .select_related("project", "queue", "output")
+        .only("pk", "week", "project__slug", "queue__slug", "output__id", "output__external_id", *texts)
+        .order_by("pk")
+    )
+    messages = [
+        Message(
+            data={
+                "project": item.project.slug,
+                "reason": reason,
+                "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
+                "output": _output(item.output),
+                "adjudication_url": site_url(reverse("labeling:adjudicate", args=[item.project.slug, item.pk])),
+            },
+            transcripts=_transcript(item.output) if with_texts else None,
+            output_id=item.output_id,
+        )
+        for item in items
+    ]
+    return emit_each(project_id=project_id, event=WebhookEvent.ITEM_NEEDS_ADJUDICATION, messages=messages)
+
+
+def dataset_version_ready(version: DatasetVersion) -> int:
+    """A dataset build finished with a new version."""
+    dataset = version.dataset
+    project = dataset.project
+    if not _listening(project.pk, WebhookEvent.DATASET_VERSION_READY):
+        return 0
+    api_args = [project.slug, dataset.slug, str(version.number)]
+    data = {
+        "project": project.slug,
+        "dataset": {"slug": dataset.slug, "name": dataset.name},
+        "version": {
+            "number": version.number,
+            "rows": version.row_count,
+            "splits": version.split_counts,
+            "sha256": version.sha256,
+            "built_at": version.built_at.isoformat() if version.built_at else None,
+            "url": site_url(reverse("api:dataset-version", args=api_args)),
+            "download_url": site_url(reverse("api:dataset-download", args=api_args)),
+        },
+        "page_url": site_url(reverse("labeling:dataset", args=[project.slug, dataset.slug])),
+    }
+    return emit(project_id=project.pk, event=WebhookEvent.DATASET_VERSION_READY, data=data)
+
+
+def cycle_closed(cycle: ReviewCycle) -> int:
+    """A week was closed: its report is frozen. Also the weekly digest (`cycle.digest`), the text the experts'
+    e-mail has; Slack endpoints get each as a short message."""
+    project = cycle.project
+    report = cycle.report or {}
+    link = meeting_url(cycle)
+    headline = headline_lines(report)
+    closed = {
+        "project": project.slug,
+        "week": cycle.label,
+        "week_start": cycle.week.isoformat(),
+        "closed_at": cycle.closed_at.isoformat() if cycle.closed_at else None,
+        "headline": report.get("headline") or {},
+        "meeting_url": link,
+        "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
+    }
+    sent = 0
+    if _listening(project.pk, WebhookEvent.CYCLE_CLOSED):
+        slack = _slack(
+            "\n".join([f"*{project.name}*: the week {cycle.label} is closed.", *headline, f"The meeting: {link}"])
+        )
+        sent += emit(project_id=project.pk, event=WebhookEvent.CYCLE_CLOSED, data=closed, slack_text=slack)
+    if _listening(project.pk, WebhookEvent.CYCLE_DIGEST):
+        lines = project_digest_lines(cycle)
+        digest = {"project": project.slug, "week": cycle.label, "text": "\n".join(lines), "meeting_url": link}
+        slack = _slack("\n".join([f"*{project.name}*, after {cycle.label}:", *headline, "", *lines]))
+        sent += emit(project_id=project.pk, event=WebhookEvent.CYCLE_DIGEST, data=digest, slack_text=slack)
+    return sent
+
+
+def _alert_data(alert: Alert) -> dict:
+    project = alert.project
+    return {
+        "project": project.slug,
+        "alert": {
+            "id": alert.pk,
+            "rule": alert.rule,
+            "key": alert.key,
+            "state": alert.state,
+            "title": alert.title,
+            "detail": alert.detail,
+            "facts": alert.facts,
+            "opened_at": alert.opened_at.isoformat(),
+            "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        },
+        "project_url": site_url(reverse("labeling:project", args=[project.slug])) + "#alerts",
+    }
+
+
+def alert_opened(alert: Alert) -> int:
+    """An alert opened (once per condition: it is not told again while it stays open or acknowledged)."""
+    project = alert.project
+    if not _listening(project.pk, WebhookEvent.ALERT_OPENED):
+        return 0
+    data = _alert_data(alert)
+    slack = _slack(f"*{project.name}*: {alert.title}.\n{alert.detail}\n{data['project_url']}")
+    return emit(project_id=project.pk, event=WebhookEvent.ALERT_OPENED, data=data, slack_text=slack)
+
+
+def alert_resolved(alert: Alert) -> int:
+    """An alert's condition cleared."""
+    project = alert.project
+    if not _listening(project.pk, WebhookEvent.ALERT_RESOLVED):
+        return 0
+    data = _alert_data(alert)
+    slack = _slack(f"*{project.name}*: resolved: {alert.title}.\n{data['project_url']}")
+    return emit(project_id=project.pk, event=WebhookEvent.ALERT_RESOLVED, data=data, slack_text=slack)

@@ -1,0 +1,175 @@
+"""Usage per project and week for operators: the page, its CSV and `GET /api/v1/platform/usage` give the same rows."""
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from labeling.models import ProjectWeek
+from tests.factories import UserFactory
+from tests.helpers.platform import TREND, plant_projects, planted
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/platform/usage"
+
+
+@pytest.fixture
+def operator(db):
+    user = UserFactory(username="opal")
+    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    return user
+
+
+def _page_rows(html: str) -> list[dict]:
+    columns = ("week", "project", "outputs", "events", "storage_bytes", "labels", "expert_hours", "experts_active")
+    rows = []
+    for body in re.findall(r'<tr data-project="[^"]+" data-week="[^"]+">(.*?)</tr>', html, flags=re.S):
+        cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", body, flags=re.S)]
+        rows.append(dict(zip((*columns, "ingest_errors"), cells, strict=True)))
+    return rows
+
+
+def _as_text(rows: list[dict]) -> list[dict]:
+    return [{name: str(value) for name, value in row.items()} for row in rows]
+
+
+def test_the_api_the_page_and_the_csv_give_the_same_rows(client, operator):
+    """The last 12 weeks by default: every stored project week, newest first, then by project."""
+    projects = plant_projects(3)
+    client.force_login(operator)
+
+    api = client.get(URL)
+    page = client.get("/platform/usage/")
+    download = client.get("/platform/usage/?format=csv")
+
+    assert api.status_code == page.status_code == download.status_code == 200
+    rows = api.json()
+    assert len(rows) == 3 * TREND
+    assert _as_text(rows) == _page_rows(page.content.decode())
+    table = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
+    assert table == _as_text(rows)
+    assert download["Content-Disposition"].startswith('attachment; filename="expertloop-usage-')
+    newest = rows[0]
+    assert newest["project"] == projects[0].slug
+    figures = planted(0)
+    assert newest["outputs"] == figures.outputs_this
+    assert newest["events"] == 2 * figures.outputs_this
+    assert newest["storage_bytes"] == 1000 * figures.outputs_this
+    assert newest["expert_hours"] == round(60 * figures.labels / 3600, 2)
+    assert [row["week"] for row in rows] == sorted((row["week"] for row in rows), reverse=True)
+
+
+def test_the_csv_has_a_header_row_and_one_row_per_project_week(client, operator):
+    plant_projects(2)
+    client.force_login(operator)
+
+    lines = b"".join(client.get("/platform/usage/?format=csv").streaming_content).decode().splitlines()
+
+    assert lines[0] == "week,project,outputs,events,storage_bytes,labels,expert_hours,experts_active,ingest_errors"
+    assert len(lines) == 1 + 2 * TREND
+
+
+def test_since_until_and_project_narrow_the_rows(client, operator):
+    projects = plant_projects(2)
+    weeks = sorted(set(ProjectWeek.objects.values_list("week", flat=True)))
+    client.force_login(operator)
+
+    rows = client.get(URL, {"since": weeks[2].isoformat(), "until": weeks[4].isoformat(), "project": projects[1].slug})
+
+    assert [(row["week"], row["project"]) for row in rows.json()] == [
+        (week.isoformat(), projects[1].slug) for week in reversed(weeks[2:5])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"since": "2026-13-01"}, "since"),
+        ({"until": "yesterday"}, "until"),
+        ({"since": "2026-11-10", "until": "2026-11-01"}, None),
+        ({"since": "1990-01-01", "until": "2026-01-01"}, None),
+        ({"project": "not a slug"}, "project"),
+    ],
+)
+def test_bad_parameters_are_a_400_saying_what_is_wrong(client, operator, query, field):
+    client.force_login(operator)
+
+    api = client.get(URL, query)
+    page = client.get("/platform/usage/", query)
+
+    assert api.status_code == page.status_code == 400
+    assert api.json()["errors"][0]["field"] == field
+    assert api.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"until": "0001-01-01"}, "until"),  # its default `since`, 12 weeks before, is before year 1
+        ({"until": "0001-01-02"}, "until"),
+        ({"since": "0001-01-01", "until": "0001-03-01"}, "since"),
+        ({"until": "9999-12-31"}, "until"),
+        ({"since": "9999-12-25", "until": "9999-12-31"}, "since"),
+    ],
+)
+def test_dates_at_the_edges_of_the_calendar_are_a_400_naming_them(client, operator, query, named):
+    """Until 0001-01-02 was a 500 (OverflowError computing the default `since`) on the page, the CSV and the API;
+    a date outside the calendar's week years is refused, never computed with."""
+    client.force_login(operator)
+
+    api = client.get(URL, query)
+    page = client.get("/platform/usage/", query)
+    download = client.get("/platform/usage/", {**query, "format": "csv"})
+
+    assert api.status_code == page.status_code == download.status_code == 400
+    message = api.json()["errors"][0]["message"]
+    assert f"`{named}`" in message and "out of range" in message
+    assert "out of range" in page.content.decode()
+
+
+def test_an_unknown_project_is_a_404(client, operator):
+    client.force_login(operator)
+
+    assert client.get(URL, {"project": "no-such-project"}).status_code == 404
+    assert client.get("/platform/usage/", {"project": "no-such-project"}).status_code == 404
+
+
+def test_an_unknown_page_format_is_a_400(client, operator):
+    client.force_login(operator)
+    assert client.get("/platform/usage/?format=xlsx").status_code == 400
+
+
+@pytest.mark.parametrize("persona", ["lead", "expert", "staff"])
+def test_only_operators_read_the_usage_api(client, request, persona):
+    user = UserFactory(username="stan", is_staff=True) if persona == "staff" else request.getfixturevalue(persona)
+    client.force_login(user)
+
+    response = client.get(URL)
+
+    assert response.status_code == 403
+    assert "operators" in response.json()["errors"][0]["message"]
+
+
+def test_a_revoked_permission_is_refused_at_the_next_request(client, operator):
+    """The permission is asked on every request, not remembered from the sign-in."""
+    client.force_login(operator)
+    assert client.get(URL).status_code == 200
+    operator.user_permissions.clear()
+
+    assert client.get(URL).status_code == 403
+    assert client.get("/platform/").status_code == 404
+
+
+def test_the_usage_page_reads_a_fixed_number_of_queries(client, operator, django_assert_num_queries):
+    plant_projects(5)
+    client.force_login(operator)
+    since = (timezone.localdate() - timedelta(days=400)).isoformat()
+
+    with django_assert_num_queries(5):  # session, user, permissions (2), the rows with their projects
+        client.get("/platform/usage/", {"since": since})
+    with django_assert_num_queries(5):
+        client.get(URL, {"since": since})

@@ -1,0 +1,86 @@
+"""A real chromium: an operator opens the platform page from the navigation, sorts it by pass rate, sees the failed
+close stand out and follows a row to the project's meeting page; a lead without the permission gets a 404."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from labeling.models import CycleStatus, ReviewCycle
+from labeling.rules.calendar import current_week
+from tests.factories import UserFactory
+from tests.helpers.browser import sign_in
+from tests.helpers.platform import plant_projects, planted
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def platform(db):
+    projects = plant_projects(5)
+    last_week = current_week(projects[0]) - timedelta(days=7)
+    ReviewCycle.objects.filter(project=projects[3], week=last_week).update(
+        status=CycleStatus.OPEN,
+        failure_kind="close",
+        last_error="OperationalError: disk full",
+        failed_at=timezone.now(),
+    )
+    operator = UserFactory(username="opal")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    return projects
+
+
+def _errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
+    return errors
+
+
+def test_an_operator_sorts_by_pass_rate_sees_the_failed_close_and_opens_a_meeting(page, live_server, platform):
+    errors = _errors(page)
+    sign_in(page, live_server, "opal")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Platform", exact=True).click()
+    rows = page.locator("table.platform-table tbody tr")
+    expect(rows).to_have_count(5)
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="Pass rate").click()
+
+    assert "sort=pass_rate&dir=desc" in page.url
+    expect(page.locator('th[data-sort="pass_rate"]')).to_have_attribute("aria-sort", "descending")
+    by_rate = sorted(range(5), key=lambda i: (-planted(i).passes / planted(i).n, platform[i].name))
+    assert [row.get_attribute("data-project") for row in rows.all()] == [platform[i].slug for i in by_rate]
+
+    failed = page.locator(f'tr[data-project="{platform[3].slug}"]')
+    expect(failed).to_have_class(re.compile("needs-attention"))
+    expect(failed.locator('[data-col="close"]')).to_contain_text("Close failed")
+    expect(failed.locator('[data-col="close"]')).to_contain_text("OperationalError: disk full")
+    highlighted = failed.evaluate("row => getComputedStyle(row).backgroundColor")
+    plain = page.locator(f'tr[data-project="{platform[0].slug}"]').evaluate(
+        "row => getComputedStyle(row).backgroundColor"
+    )
+    assert highlighted != plain
+    expect(page.get_by_role("status")).to_contain_text("1 project with a failed or overdue weekly close")
+    expect(failed.locator("svg.sparkline polyline")).to_have_count(1)
+
+    with page.expect_navigation():
+        failed.get_by_role("link", name=platform[3].name).click()
+    page.wait_for_load_state()
+
+    assert re.search(rf"/p/{platform[3].slug}/meeting/\d{{4}}-W\d{{2}}/$", page.url)
+    expect(page.locator("h1")).to_contain_text("Week")
+    assert errors == []
+
+
+def test_a_lead_without_the_permission_gets_a_404(page, live_server, lead):
+    sign_in(page, live_server, "lena")
+    expect(page.get_by_role("link", name="Platform", exact=True)).to_have_count(0)
+
+    response = page.goto(f"{live_server.url}/platform/")
+
+    assert response.status == 404

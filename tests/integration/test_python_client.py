@@ -1,0 +1,556 @@
+"""The Python client (clients/python) against a live gunicorn on the test database.
+
+Logging: many threads, a server stopped and started again by PID in the middle, a full queue, refused records.
+Reading: a dataset version as rows, pandas, verified downloads (one tampered with by a relay in between) and
+Hugging Face datasets; metrics and reports as the HTTP endpoints give them. Figures are printed (`-s` shows them).
+"""
+
+import gzip
+import hashlib
+import http.client
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from django.conf import settings
+from expertloop_client import ChecksumMismatch, Client, ConfigurationError, NotFound, PermissionDenied
+
+from labeling.models import Output, Queue, UsageEvent, week_label
+from labeling.rules.calendar import current_week
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.resolution import adjudicate
+from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.metrics import store_retention, store_week
+from tests.helpers.processes import ROOT, env_for_test_database
+from tests.helpers.servers import Gunicorn, free_port
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CLIENT_SRC = ROOT / "clients" / "python" / "src"
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup):
+    """One gunicorn worker (gthread, 4 threads) on the test database, for the whole module."""
+    gunicorn = Gunicorn(env=env_for_test_database(), workers=1, threads=4, ready_path="/healthz")
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+    import redis
+
+    # No worker runs here: drop the routing tasks ingest published to this run's queue.
+    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def stored_ids(project) -> list[str]:
+    return list(Output.objects.filter(project=project).values_list("external_id", flat=True))
+
+
+class Relay:
+    """A plain HTTP relay on 127.0.0.1 in front of the real server; `tamper(path, headers, body)` may change a
+    response: it returns the body and may change the headers (a dict) in place."""
+
+    def __init__(self, upstream_port: int, *, port: int | None = None, tamper=None, refuse=None):
+        """`refuse(path)` may answer instead of the server: (status, headers) with an empty body."""
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.forward()
+
+            def do_POST(self):
+                self.forward()
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                relay.seen.append((time.monotonic(), self.path))
+                refusal = relay.refuse(self.path) if relay.refuse else None
+                if refusal:
+                    status, headers = refusal
+                    self.send_response(status)
+                    for name, value in {**headers, "Content-Length": "0"}.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in {"connection", "keep-alive"}}
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    payload = response.read()
+                    skip = {"transfer-encoding", "content-length", "connection"}
+                    answer = {name: value for name, value in response.getheaders() if name.lower() not in skip}
+                    if relay.tamper:
+                        payload = relay.tamper(self.path, answer, payload)
+                    self.send_response(response.status)
+                    for name, value in answer.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                finally:
+                    upstream.close()
+
+        self.tamper = tamper
+        self.refuse = refuse
+        self.seen: list[tuple[float, str]] = []  # (monotonic time, path) of every request
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Logging
+
+
+def test_ten_thousand_outputs_from_eight_threads_arrive_exactly_once(server, project, ingest_key):
+    client = Client(server.url, ingest_key.secret, flush_interval=0.2)
+    before = datetime.now(UTC)
+
+    def produce(thread: int) -> None:
+        for index in range(1250):
+            client.log_output(
+                f"t{thread}-{index}", f"Answer {index}", input=f"Question {index}", model="gpt-4o-mini",
+                metadata={"thread": thread}, tags=["load"], session_id=f"s{thread}",
+            )  # fmt: skip
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    logged = time.monotonic() - began
+    assert client.flush(timeout=120)
+    took = time.monotonic() - began
+    stats = client.stats
+    client.close()
+
+    outputs = Output.objects.filter(project=project)
+    assert outputs.count() == 10_000
+    assert outputs.values("external_id").distinct().count() == 10_000
+    assert set(stored_ids(project)) == {f"t{t}-{i}" for t in range(8) for i in range(1250)}
+    assert (stats.sent, stats.created, stats.duplicates) == (10_000, 10_000, 0)
+    assert (stats.dropped, stats.rejected, stats.failed, stats.queued) == (0, 0, 0, 0)
+    one = outputs.get(external_id="t3-7")
+    assert (one.output, one.input, one.metadata, one.tags, one.session_id) == (
+        "Answer 7", "Question 7", {"thread": 3}, ["load"], "s3",
+    )  # fmt: skip
+    assert before <= one.occurred_at <= datetime.now(UTC)  # taken at the call, in UTC
+    print(f"\n10,000 outputs from 8 threads: logged in {logged:.2f} s, all stored {took:.2f} s after the first")
+
+
+@pytest.mark.alone  # it times each call of the caller: the cores must be its own
+def test_a_server_stopped_for_10_s_loses_nothing_and_never_blocks_the_caller(server, project, ingest_key):
+    """A product process logs 8,000 outputs from 4 threads over 20 s; gunicorn is stopped by PID 4 s in and started
+    again on the same port 10 s later. Every output is stored once, and no log_output call waited on the outage."""
+    threads, per_thread, rate = 4, 2000, 100
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CLIENT_SRC), os.environ.get("PYTHONPATH", "")])}
+    product = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("client_product.py")), server.url, ingest_key.secret,
+         "--threads", str(threads), "--per-thread", str(per_thread), "--rate", str(rate)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert product.stdout.readline().strip() == "READY"
+        time.sleep(4)
+        stopped_at = time.monotonic()
+        server.stop()
+        assert not _answers(server.port)
+        time.sleep(10)
+        # The outage as measured ends here: booting gunicorn and Django takes the 2 cores from the product process.
+        booting_at = time.monotonic()
+        server.start()
+        restarted_at = time.monotonic()
+        out, err = product.communicate(timeout=120)
+    finally:
+        if product.poll() is None:
+            product.kill()
+        if server.process.poll() is not None:
+            server.start()
+    assert product.returncode == 0, err[-3000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    stats, calls, collections = result["stats"], result["calls"], result["collections"]
+
+    total = threads * per_thread
+    assert len(calls) == total
+    assert Output.objects.filter(project=project).count() == total
+    assert Output.objects.filter(project=project).values("external_id").distinct().count() == total
+    assert stats["created"] == total and stats["sent"] == stats["created"] + stats["duplicates"]
+    assert stats["dropped"] == stats["rejected"] == stats["failed"] == stats["queued"] == 0
+    assert stats["retries"] > 0  # the outage was felt by the sender, not by the callers
+
+    def in_gc(at: float, ns: int) -> bool:
+        return any(start < at + ns / 1e9 and at < stop for start, stop, _ in collections)
+
+    def figures(name: str, window: list[tuple[float, int]]) -> str:
+        ms = sorted(ns / 1e6 for _, ns in window)
+        slow = [(at, ns) for at, ns in window if ns > 1_000_000]
+        outside_gc = [ns / 1e6 for at, ns in window if not in_gc(at, ns)]
+        return (
+            f"{name}: {len(ms):,} calls, p50 {_pct(ms, 0.5) * 1000:.1f} µs, p99 {_pct(ms, 0.99) * 1000:.1f} µs, "
+            f"p99.9 {_pct(ms, 0.999):.2f} ms, max {ms[-1]:.2f} ms ({max(outside_gc, default=0):.2f} ms outside "
+            f"garbage collections); over 1 ms: {len(slow)} ({sum(in_gc(at, ns) for at, ns in slow)} during one)"
+        )
+
+    down = [(at, ns) for at, ns in calls if stopped_at <= at < booting_at]
+    print(
+        f"\nlog_output, server down {booting_at - stopped_at:.1f} s, booting {restarted_at - booting_at:.1f} s; "
+        f"sender retries {stats['retries']}, duplicates {stats['duplicates']}; {len(collections)} collections, "
+        f"longest {max((stop - start for start, stop, _ in collections), default=0) * 1000:.1f} ms\n  "
+        + "\n  ".join(
+            figures(name, window)
+            for name, window in (
+                ("before", [(at, ns) for at, ns in calls if at < stopped_at]),
+                ("down", down),
+                ("booting and after", [(at, ns) for at, ns in calls if at >= booting_at]),
+                ("all", calls),
+            )
+        )
+    )
+    # What holds on 2 shared cores, and what a caller waiting on the outage would break: the callers kept their pace
+    # (a retry waits 0.25 s and more), 99 calls in 100 took under 1 ms, and none came near the client's 10 s
+    # timeout. The tail beyond p99 (printed above) is the scheduler's and the garbage collector's, not the network's:
+    # a strict 1 ms maximum does not hold here (README, "Never in the way").
+    assert len(down) >= 0.9 * threads * rate * (booting_at - stopped_at)
+    down_ms = sorted(ns / 1e6 for _, ns in down)
+    assert _pct(down_ms, 0.99) <= 1.0
+    assert down_ms[-1] < 1000
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+def test_a_full_queue_drops_the_oldest_and_counts_them(server, project, ingest_key):
+    port = free_port()  # nothing listens here yet
+    client = Client(f"http://127.0.0.1:{port}", ingest_key.secret, max_queue=10, flush_interval=3600)
+
+    for index in range(25):
+        client.log_output(f"q-{index}", f"Answer {index}")
+    stats = client.stats
+    assert (stats.dropped, stats.queued) == (15, 10)
+    assert not client.flush(timeout=1.0)  # unreachable: retrying, not done
+    assert client.stats.retries > 0
+
+    with Relay(server.port, port=port):  # the server becomes reachable on that port
+        assert client.flush(timeout=30)
+    client.close()
+
+    assert sorted(stored_ids(project)) == sorted(f"q-{index}" for index in range(15, 25))  # the newest 10
+    stats = client.stats
+    assert (stats.dropped, stats.sent, stats.created, stats.failed) == (15, 10, 10, 0)
+
+
+def test_429_and_503_are_retried_after_the_wait_the_server_asks_for(server, project, ingest_key):
+    answers = iter([(429, {"Retry-After": "1"}), (503, {"Retry-After": "1"})])
+
+    with Relay(server.port, refuse=lambda path: next(answers, None)) as relay:
+        client = Client(relay.url, ingest_key.secret, flush_interval=3600)
+        client.log_output("r-1", "patience")
+        assert client.flush(timeout=30)
+        client.close()
+
+    assert stored_ids(project) == ["r-1"]
+    (first, _), (second, _), (third, _) = relay.seen
+    assert second - first >= 1.0 and third - second >= 1.0
+    assert (client.stats.retries, client.stats.created) == (2, 1)
+
+
+def test_a_batch_over_the_size_limit_is_split_and_a_record_too_large_alone_is_reported(server, project, ingest_key):
+    big = "x" * (6 * 1024 * 1024)  # over the server's 5 MB a request, even alone
+    client = Client(server.url, ingest_key.secret, flush_interval=3600, max_body_bytes=20 * 1024 * 1024)
+    for index in range(3):
+        client.log_output(f"s-{index}", "small")
+    client.log_output("s-big", big)
+    client.log_output("s-3", "small")
+
+    assert client.flush(timeout=60)
+    client.close()
+
+    assert sorted(stored_ids(project)) == ["s-0", "s-1", "s-2", "s-3"]
+    [error] = client.errors
+    assert (error.external_id, error.status) == ("s-big", 413)
+    assert (client.stats.created, client.stats.rejected) == (4, 1)
+
+
+def test_invalid_records_are_reported_and_the_rest_of_the_batch_is_stored(server, project, ingest_key, caplog):
+    reported = []
+    client = Client(server.url, ingest_key.secret, flush_interval=3600, on_error=reported.append)
+    client.log_output("c-0", "fine")
+    client.log_output("c-1", "fine", occurred_at=datetime.now(UTC) - timedelta(hours=1))
+    client.log_output("c-2", "no zone", occurred_at="2026-01-05T09:15:00")  # refused by the server
+    client.log_output("c-3", "not JSON", metadata={"ratio": float("nan")})  # refused before sending
+    client.log_output("c-4", "fine", tags=["ok"])
+
+    with caplog.at_level(logging.WARNING, logger="expertloop_client"):
+        assert client.flush(timeout=30)
+    client.close()
+
+    assert sorted(stored_ids(project)) == ["c-0", "c-1", "c-4"]
+    assert client.errors == reported
+    not_json, no_zone = reported
+    assert (not_json.external_id, not_json.field, not_json.status) == ("c-3", "metadata", None)
+    assert "Out of range float values are not JSON compliant" in not_json.message
+    # c-3 never left the client, so c-2 was record 2 of the batch the server refused.
+    assert (no_zone.kind, no_zone.external_id, no_zone.index, no_zone.field, no_zone.status) == (
+        "outputs", "c-2", 2, "occurred_at", 400,
+    )  # fmt: skip
+    assert "timezone" in no_zone.message and no_zone.record["output"] == "no zone"
+    stats = client.stats
+    assert (stats.sent, stats.created, stats.rejected, stats.retries) == (3, 3, 2, 0)
+    warnings = [record.getMessage() for record in caplog.records]
+    assert any("'c-2'" in line and "occurred_at" in line for line in warnings), warnings
+
+
+def test_events_and_feedback_are_sent_after_the_outputs_they_follow(server, project, ingest_key):
+    reported = []
+    client = Client(server.url, ingest_key.secret, flush_interval=3600, on_error=reported.append)
+    client.log_event("u-1", "session_start", properties={"platform": "ios"})
+    client.log_output("f-1", "It ships tomorrow.", end_user_id="u-1")
+    client.log_feedback("f-1", -1, comment="It did not ship.")
+    client.log_feedback("f-unknown", 1)
+    client.log_event("u-1", "message_sent", external_id="ev-2")
+
+    assert client.flush(timeout=30)
+    client.close()
+
+    output = Output.objects.get(project=project, external_id="f-1")
+    assert (output.feedback_score, output.feedback_comment) == (-1, "It did not ship.")
+    events = UsageEvent.objects.filter(project=project)
+    assert sorted(events.values_list("name", flat=True)) == ["message_sent", "session_start"]
+    assert events.get(name="session_start").external_id.startswith("elc-")  # given one, so retries are safe
+    assert [(error.kind, error.external_id, error.status) for error in reported] == [("feedback", "f-unknown", 200)]
+    stats = client.stats
+    assert (stats.sent, stats.feedback_updated, stats.feedback_not_found, stats.rejected) == (5, 1, 1, 0)
+
+
+def test_a_refused_key_is_reported_once_per_record_and_not_retried(server, project, read_key, caplog):
+    client = Client(server.url, read_key.secret, flush_interval=3600)  # a key without the ingest scope
+
+    client.log_output("k-1", "a")
+    client.log_output("k-2", "b")
+    with caplog.at_level(logging.ERROR, logger="expertloop_client"):
+        assert client.flush(timeout=30)
+    client.close()
+
+    assert not stored_ids(project)
+    assert [(error.external_id, error.status) for error in client.errors] == [("k-1", 403), ("k-2", 403)]
+    assert "lacks the `ingest` scope" in client.errors[0].message
+    assert (client.stats.rejected, client.stats.retries) == (2, 0)
+    assert any("HTTP 403" in record.getMessage() for record in caplog.records)
+
+
+def test_records_logged_in_multiprocessing_children_are_sent_before_they_exit(server, project, ingest_key):
+    """A fork Process and a Pool's workers log through the parent's client and leave with os._exit (no atexit);
+    a client closed before the fork stays closed in the child (client_forks.py)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CLIENT_SRC), os.environ.get("PYTHONPATH", "")])}
+    script = Path(__file__).with_name("client_forks.py")
+    done = subprocess.run(
+        [sys.executable, str(script), server.url, ingest_key.secret], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(stored_ids(project)) == ["fork-pool-0", "fork-pool-1", "fork-pool-2", "fork-pool-3", "fork-process"]
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:8000", "localhost:8000", "expertloop.example.com", "ftp://expertloop.example.com", "http://"]
+)
+def test_a_url_that_is_not_http_or_https_is_refused_when_the_client_is_made(url):
+    # Such a URL can never work: retrying it like an outage would only fill the queue and drop records.
+    with pytest.raises(ConfigurationError, match=r"http:// or https://"):
+        Client(url, "el_key")
+
+
+def test_objects_changed_after_logging_are_stored_as_they_were_at_the_call(server, project, ingest_key):
+    client = Client(server.url, ingest_key.secret, flush_interval=3600)  # nothing is sent before flush()
+    messages = [{"role": "user", "content": "Where is my parcel?"}]
+    metadata = {"feature": "support-chat"}
+    tags = ["returns"]
+    properties = {"platform": "ios"}
+    client.log_output("m-1", "It ships tomorrow.", input=messages, metadata=metadata, tags=tags)
+    client.log_event("u-1", "session_start", external_id="ev-m", properties=properties)
+    # What a chat endpoint does next: the answer joins the transcript, the metadata gains the latency.
+    messages.append({"role": "assistant", "content": "It ships tomorrow."})
+    messages[0]["content"] = "Where is my parcel now?"
+    metadata["latency_ms"] = 812
+    tags.append("later")
+    properties["platform"] = "android"
+
+    assert client.flush(timeout=30)
+    client.close()
+
+    output = Output.objects.get(project=project, external_id="m-1")
+    assert output.input == [{"role": "user", "content": "Where is my parcel?"}]
+    assert (output.metadata, output.tags) == ({"feature": "support-chat"}, ["returns"])
+    assert UsageEvent.objects.get(project=project, external_id="ev-m").properties == {"platform": "ios"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading
+
+
+@pytest.fixture
+def version(project, lead):
+    label_outputs(project, 9)
+    [tie] = label_outputs(project, 1, answers=TIE, start=50)
+    adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
+    dataset = create_dataset(project=project, spec={"name": "Support eval", "splits": {"train": 50, "test": 50}})
+    return build_version(dataset_id=dataset.pk)
+
+
+def test_to_pandas_equals_the_verified_jsonl_download_and_to_hf_loads_the_same_rows(
+    server, read_key, version, tmp_path
+):
+    client = Client(server.url, read_key.secret)  # the project comes from GET /api/v1/key
+    latest = client.dataset("support-eval").version("latest")
+
+    path = latest.download(tmp_path / "support.jsonl")
+    raw = path.read_bytes()
+    rows = [json.loads(line) for line in raw.splitlines()]
+    frame = latest.to_pandas()
+    hf = latest.to_hf(cache_dir=tmp_path / "hf")
+    parquet = latest.download(tmp_path, format="parquet")  # a directory: the server's file name
+
+    assert client.project == "support-bot" and latest.number == version.number == 1
+    assert hashlib.sha256(raw).hexdigest() == version.sha256 == latest.info["sha256"]
+    assert len(rows) == version.row_count == 10
+    pd.testing.assert_frame_equal(frame, pd.DataFrame.from_records(rows))
+    assert list(latest.iter_rows(page_size=3)) == rows  # four cursor pages
+    assert list(latest.iter_rows(split="test")) == [row for row in rows if row["split"] == "test"]
+    assert "Parcels arrive in 3 days." in set(frame["expected_output"].dropna())
+    assert set(hf) == {row["split"] for row in rows} == {"train", "test"}
+    from_hf = sorted((row for split in hf.values() for row in split), key=lambda row: row["id"])
+    columns = ["id", "split", "output", "expected_output", "rubric_version", "model", "tags", "occurred_at"]
+    assert [{c: row[c] for c in columns} for row in from_hf] == sorted(
+        ({c: row[c] for c in columns} for row in rows), key=lambda row: row["id"]
+    )
+    assert [row["label"]["correct"] for row in from_hf] == [
+        row["label"]["correct"] for row in sorted(rows, key=lambda row: row["id"])
+    ]
+    assert parquet.name == "support-bot-support-eval-v1.parquet"
+    assert list(pd.read_parquet(parquet)["id"]) == [row["id"] for row in rows]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "support-bot-support-eval-v1.parquet", "support.jsonl"]
+    client.close()
+
+
+def test_a_download_changed_on_the_way_fails_its_checksum_and_leaves_no_file(server, read_key, version, tmp_path):
+    def flip_one_byte(path: str, headers: dict, body: bytes) -> bytes:
+        if "/download" not in path or not body:
+            return body
+        middle = len(body) // 2
+        return body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
+
+    with Relay(server.port, tamper=flip_one_byte) as relay:
+        client = Client(relay.url, read_key.secret, project="support-bot")
+        latest = client.dataset("support-eval").version(1)
+        with pytest.raises(ChecksumMismatch) as caught:
+            latest.download(tmp_path / "support.jsonl")
+        assert len(latest.to_pandas()) == 10  # the rows endpoint went through untouched
+        client.close()
+
+    assert caught.value.expected == version.sha256 and caught.value.actual != version.sha256
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a partial one
+
+
+def test_a_proxy_that_gzips_and_weakens_the_etag_does_not_fail_a_correct_download(server, read_key, version, tmp_path):
+    def like_nginx_gzip(path: str, headers: dict, body: bytes) -> bytes:
+        if "/download" not in path:
+            return body
+        headers["ETag"] = f"W/{headers['ETag']}"  # nginx weakens the ETag of what it compresses
+        headers["Content-Encoding"] = "gzip"
+        return gzip.compress(body)
+
+    with Relay(server.port, tamper=like_nginx_gzip) as relay:
+        client = Client(relay.url, read_key.secret, project="support-bot")
+        latest = client.dataset("support-eval").version(1)
+        jsonl = latest.download(tmp_path / "support.jsonl")
+        csv = latest.download(tmp_path / "support.csv", format="csv")
+        parquet = latest.download(tmp_path / "support.parquet", format="parquet")  # its ETag has a revision, `.v3`
+        client.close()
+
+    assert hashlib.sha256(jsonl.read_bytes()).hexdigest() == version.sha256
+    assert len(pd.read_csv(csv)) == 10 and len(pd.read_parquet(parquet)) == 10
+
+
+def test_reads_name_what_went_wrong(server, project, ingest_key, read_key):
+    with Client(server.url, read_key.secret) as reader, Client(server.url, ingest_key.secret) as writer:
+        with pytest.raises(NotFound) as missing:
+            reader.dataset("no-such-dataset").versions()
+        with pytest.raises(PermissionDenied) as refused:
+            writer.metrics.quality()
+
+    assert missing.value.status == 404 and missing.value.errors
+    assert refused.value.status == 403 and "lacks the `read` scope" in str(refused.value)
+
+
+def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project, read_key, expert):
+    this_week = current_week(project)
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample")
+    for back in (2, 1, 0):
+        store_week(project, queue, this_week - timedelta(weeks=back), passes=20 + back, n=40)
+    store_retention(project, this_week - timedelta(weeks=2), this_week)
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {read_key.secret}"})
+    client = Client(server.url, read_key.secret)
+    first = week_label(this_week - timedelta(weeks=2))
+
+    def endpoint(path: str, **params) -> dict:
+        response = http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    quality = client.metrics.quality(from_=first, queue="sample")
+    assert quality == endpoint("/api/v1/metrics/quality", **{"from": first, "queue": "sample"})["results"]
+    assert len(quality) == 6 and quality.meta["from"] == first
+    for name, table in (("agreement", "results"), ("throughput", "queues"), ("retention", "results")):
+        answer = endpoint(f"/api/v1/metrics/{name}")
+        rows = getattr(client.metrics, name)()
+        assert rows == answer.pop(table) and rows.meta == answer and rows, name
+    assert client.metrics.agreement().table("experts") == endpoint("/api/v1/metrics/agreement")["experts"]
+    retention = client.metrics.retention(segment="pass").to_pandas()
+    assert set(retention["segment"]) == {"pass"} and len(retention) == 3
+    changes = client.metrics.changes()
+    assert changes.meta == {k: v for k, v in endpoint("/api/v1/metrics/changes").items() if k != "results"}
+
+    week = week_label(this_week)
+    report = client.cycles.report(week)
+    expected = endpoint(f"/api/v1/cycles/{week}/report")
+    # An open week's report is built at each request: only its timestamp may differ.
+    assert report.pop("generated_at") and expected.pop("generated_at")
+    assert report == expected and report["status"] == "open" and report["quality"]
+    markdown = client.cycles.report(week, format="markdown")
+    assert markdown == http.get(f"/api/v1/cycles/{week}/report", params={"format": "markdown"}).text
+    assert markdown.startswith("#") and week in markdown
+    assert client.cycles.latest_week() == changes.meta["week"]
+    client.close()

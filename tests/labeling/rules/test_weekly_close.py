@@ -1,0 +1,103 @@
+"""Where a project's weekly close stands, as the home page shows a lead and the platform page an operator: the last
+ended week closed, closing, failed or overdue (the last two stand out), or nothing to close yet."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from labeling.models import CycleStatus, Project, ReviewCycle
+from labeling.rules.weekly_close import OVERDUE_AFTER, CloseState, close_status, weeks_to_read
+
+UTC = ZoneInfo("UTC")
+RUNNING = date(2026, 11, 23)  # a Monday
+ENDED = date(2026, 11, 16)
+DUE = datetime(2026, 11, 23, tzinfo=UTC)  # the ended week is over (no grace)
+OLD_PROJECT = Project(slug="p", time_zone="UTC", cycle_weekday=0, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def cycle(week: date, **fields) -> ReviewCycle:
+    return ReviewCycle(project=OLD_PROJECT, week=week, **fields)
+
+
+def test_it_reads_the_running_week_and_the_one_before():
+    assert weeks_to_read(OLD_PROJECT, DUE + timedelta(hours=5)) == (RUNNING, ENDED)
+
+
+@pytest.mark.parametrize(
+    "cycles, after_due, state, stands_out",
+    [
+        ({ENDED: cycle(ENDED, status=CycleStatus.CLOSED)}, timedelta(days=2), CloseState.CLOSED, False),
+        ({}, timedelta(minutes=5), CloseState.CLOSING, False),
+        ({ENDED: cycle(ENDED)}, OVERDUE_AFTER - timedelta(minutes=1), CloseState.CLOSING, False),
+        ({ENDED: cycle(ENDED)}, OVERDUE_AFTER, CloseState.OVERDUE, True),
+        ({}, timedelta(days=3), CloseState.OVERDUE, True),
+        ({ENDED: cycle(ENDED, failure_kind="close")}, timedelta(minutes=5), CloseState.FAILED, True),
+        # A failed refresh of the figures is not a failed close.
+        ({ENDED: cycle(ENDED, failure_kind="refresh")}, timedelta(minutes=5), CloseState.CLOSING, False),
+    ],
+)
+def test_the_state_of_the_last_ended_week(cycles, after_due, state, stands_out):
+    status = close_status(OLD_PROJECT, cycles, DUE + after_due)
+
+    assert (status.state, status.stands_out) == (state, stands_out)
+    assert (status.week, status.due_at, status.running_due_at) == (ENDED, DUE, DUE + timedelta(days=7))
+
+
+def test_a_failed_close_carries_its_error_and_time():
+    failed_at = DUE + timedelta(minutes=3)
+    failed = cycle(ENDED, failure_kind="close", last_error="OperationalError: timeout", failed_at=failed_at)
+
+    status = close_status(OLD_PROJECT, {ENDED: failed}, DUE + timedelta(minutes=5))
+
+    assert (status.error, status.failed_at) == ("OperationalError: timeout", failed_at)
+    assert status.severity > close_status(OLD_PROJECT, {}, DUE + timedelta(days=1)).severity  # failed before overdue
+
+
+def test_the_grace_hours_delay_when_a_week_is_due(settings):
+    settings.CYCLE_CLOSE_GRACE_HOURS = 6
+
+    status = close_status(OLD_PROJECT, {}, DUE + timedelta(hours=6) + OVERDUE_AFTER - timedelta(minutes=1))
+
+    assert status.state == CloseState.CLOSING and status.due_at == DUE + timedelta(hours=6)
+
+
+def test_a_project_created_in_the_running_week_has_nothing_to_close_yet():
+    new = Project(slug="n", time_zone="UTC", cycle_weekday=0, created_at=DUE + timedelta(hours=1))
+
+    assert close_status(new, {}, DUE + timedelta(days=2)).state == CloseState.NEW
+
+
+def test_weeks_follow_the_projects_time_zone_and_weekday():
+    tokyo = Project(slug="t", time_zone="Asia/Tokyo", cycle_weekday=2, created_at=OLD_PROJECT.created_at)
+    # Tuesday 16:00 UTC is Wednesday 01:00 in Tokyo: its Wednesday week has begun.
+    running, ended = weeks_to_read(tokyo, datetime(2026, 11, 24, 16, tzinfo=UTC))
+
+    assert (running, ended) == (date(2026, 11, 25), date(2026, 11, 18))
+
+
+def test_a_failed_close_of_an_older_open_week_shows_though_the_last_week_closed():
+    """Only the last ended week was read: a week whose close failed stayed failed, unseen, once the next one closed.
+    Every still-open week with a failed close counts, the oldest first (the one to fix first)."""
+    older, oldest = ENDED - timedelta(days=7), ENDED - timedelta(days=14)
+    failed_at = DUE - timedelta(days=6)
+    cycles = {
+        ENDED: cycle(ENDED, status=CycleStatus.CLOSED),
+        older: cycle(older, failure_kind="close", last_error="later failure", failed_at=DUE),
+        oldest: cycle(oldest, failure_kind="close", last_error="disk full", failed_at=failed_at),
+        RUNNING: cycle(RUNNING, failure_kind="close", last_error="not over: ignored"),
+    }
+
+    status = close_status(OLD_PROJECT, cycles, DUE + timedelta(days=2))
+
+    assert (status.state, status.stands_out, status.week) == (CloseState.FAILED, True, oldest)
+    assert (status.error, status.failed_at, status.failed_weeks) == ("disk full", failed_at, 2)
+    assert status.due_at == datetime(2026, 11, 9, tzinfo=UTC)  # the end of that week
+
+
+def test_a_closed_older_week_with_a_stale_failure_is_not_failed():
+    stale = cycle(ENDED - timedelta(days=7), status=CycleStatus.CLOSED, failure_kind="close", last_error="old")
+
+    status = close_status(OLD_PROJECT, {ENDED - timedelta(days=7): stale}, DUE + timedelta(minutes=5))
+
+    assert status.state == CloseState.CLOSING

@@ -1,0 +1,598 @@
+"""Alerts: each rule on planted conditions is raised once, not repeated while it holds (no second e-mail or webhook
+message), not reopened once acknowledged, resolved when it clears and opened anew when it comes back; delivered by
+e-mail and through the project's webhooks (Slack too); evaluated hourly and after each close, failed or not."""
+
+import json
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection, transaction
+from django.db.models import F
+
+from labeling import tasks
+from labeling.exceptions import NotFound
+from labeling.models import (
+    Alert,
+    AlertRule,
+    AlertState,
+    AuditEvent,
+    ChangeDimension,
+    ChangeKind,
+    CycleStatus,
+    Item,
+    Label,
+    Output,
+    Project,
+    Queue,
+    QueueWeek,
+    ReviewCycle,
+    Slot,
+    WebhookDelivery,
+    WeekChange,
+)
+from labeling.rules import alerts as rules
+from labeling.rules.calendar import week_end
+from labeling.services import alerts, cycles, webhooks
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory, ProjectFactory
+from tests.helpers.rubrics import QUESTIONS
+from tests.labeling.services.test_cycle_failures import LEGACY_MOMENT
+from tests.labeling.services.test_cycles import WEEK
+from tests.labeling.services.test_cycles import week_of_labels as week_of_labels  # noqa: F401  (a fixture)
+from tests.outbox import enqueued, run_as_worker
+
+# A Wednesday noon: the running week (the project's weeks start on Monday, UTC) is 2026-W48, the last ended W47.
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+RUNNING = date(2026, 11, 23)
+LAST = date(2026, 11, 16)
+LONG_AGO = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def team(project, lead, expert):
+    """The project a month old with its last ended week closed (nothing to alert about), a lead and an expert, and
+    two webhook endpoints that hear alerts: a standard one and a Slack one."""
+    Project.objects.filter(pk=project.pk).update(created_at=LONG_AGO)
+    project.refresh_from_db()
+    ReviewCycle.objects.create(project=project, week=LAST, status=CycleStatus.CLOSED, closed_at=week_end(project, LAST))
+    events = ["alert.opened", "alert.resolved"]
+    standard = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/in", events=events
+    ).endpoint
+    slack = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.slack.com/services/T0/B0/x", events=events, kind="slack"
+    ).endpoint
+    return {"project": project, "lead": lead, "expert": expert, "standard": standard, "slack": slack}
+
+
+def _queue(project, slug="sample", **fields) -> Queue:
+    queue = Queue.objects.create(project=project, slug=slug, name=slug.title(), **fields)
+    Queue.objects.filter(pk=queue.pk).update(created_at=LONG_AGO)
+    return queue
+
+
+def _label(project, queue, expert, at: datetime) -> Label:
+    """A label in the queue, given at `at` (planted as a row: the rule reads when labels were given)."""
+    rubric = project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
+    output = OutputFactory(project=project, occurred_at=at - timedelta(hours=1))
+    item = Item.objects.create(project=project, queue=queue, output=output, week=RUNNING, overlap=1)
+    label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers={"correct": True})
+    Label.objects.filter(pk=label.pk).update(created_at=at)
+    return label
+
+
+def _wanted(project, queue, week: date = RUNNING, labels: int = 5) -> Item:
+    """An open item of the week in the queue with `labels` free slots: labels still wanted (as routing places it)."""
+    output = OutputFactory(project=project, occurred_at=LONG_AGO)  # outside ingest_stopped's windows
+    item = Item.objects.create(project=project, queue=queue, output=output, week=week, overlap=labels)
+    Slot.objects.bulk_create(Slot(item=item, queue=queue, number=number) for number in range(1, labels + 1))
+    return item
+
+
+# Each rule: plant its condition, clear it, bring it back. Each returns the alert's key.
+
+
+def _close_failed(team, step):
+    cycle = ReviewCycle.objects.get(project=team["project"], week=LAST)
+    if step == "clear":  # the close succeeded: closed, the failure cleared (as services/cycles.py does)
+        ReviewCycle.objects.filter(pk=cycle.pk).update(status=CycleStatus.CLOSED, failure_kind="", failed_at=None)
+    else:
+        ReviewCycle.objects.filter(pk=cycle.pk).update(
+            status=CycleStatus.OPEN, failure_kind="close", last_error="boom", failed_at=NOW, attempts=2
+        )
+    return "2026-W47"
+
+
+def _close_overdue(team, step):
+    # W47 ended Monday 00:00; with no grace, its close is overdue from 06:00 (ALERT_CLOSE_OVERDUE_HOURS).
+    status = CycleStatus.CLOSED if step == "clear" else CycleStatus.OPEN
+    ReviewCycle.objects.filter(project=team["project"], week=LAST).update(status=status)
+    return "2026-W47"
+
+
+def _queue_idle(team, step):
+    project = team["project"]
+    if step == "plant":
+        queue = _queue(project, slug="idle")
+        _wanted(project, queue)
+        _label(project, queue, team["expert"], NOW - timedelta(days=4))  # before the 3 idle days
+    elif step == "clear":  # an expert labels
+        _label(project, Queue.objects.get(project=project, slug="idle"), team["expert"], NOW - timedelta(hours=1))
+    else:  # the time passes again: the newest label is 4 days old
+        Label.objects.filter(item__queue__slug="idle").update(created_at=NOW - timedelta(days=4))
+    return "idle"
+
+
+def _quota_missed(team, step):
+    project = team["project"]
+    if step == "plant":
+        queue = _queue(project, weekly_quota=10)
+        QueueWeek.objects.create(project=project, week=LAST, queue=queue, quota=10, items=10, labels=3)
+    labels = 10 if step == "clear" else 3
+    QueueWeek.objects.filter(project=project, week=LAST).update(labels=labels)
+    return "sample"
+
+
+def _ingest_stopped(team, step):
+    project = team["project"]
+    if step == "plant":
+        # Forty outputs over the 28 days before the silence (at least one per 24 hours on average), none since.
+        for index in range(40):
+            OutputFactory(project=project, occurred_at=NOW - timedelta(hours=25 + 15 * index))
+    elif step == "clear":
+        OutputFactory(project=project, external_id="fresh", occurred_at=NOW - timedelta(hours=1))
+    else:
+        Output.objects.filter(project=project, external_id="fresh").delete()
+    return ""
+
+
+def _thumbs_down_rise(team, step):
+    project = team["project"]
+    if step == "clear":  # the hourly refresh no longer finds the rise significant: changes.py deletes its row
+        WeekChange.objects.filter(project=project).delete()
+    else:
+        WeekChange.objects.create(
+            project=project, week=RUNNING, rank=0, kind=ChangeKind.THUMBS_DOWN_SHARE,
+            dimension=ChangeDimension.OVERALL, current=0.3, baseline=0.1, current_count=30, current_total=100,
+            baseline_count=40, baseline_total=400, baseline_weeks=4, partial=True, test="two-proportion z",
+            statistic=5.1, p_value=1e-6, q_value=1e-5, tests=12, effect=0.2, relative=2.0,
+        )  # fmt: skip
+    return "2026-W48"
+
+
+PLANTS = {
+    AlertRule.CLOSE_FAILED: _close_failed,
+    AlertRule.CLOSE_OVERDUE: _close_overdue,
+    AlertRule.QUEUE_IDLE: _queue_idle,
+    AlertRule.QUOTA_MISSED: _quota_missed,
+    AlertRule.INGEST_STOPPED: _ingest_stopped,
+    AlertRule.THUMBS_DOWN_RISE: _thumbs_down_rise,
+}
+
+
+def _evaluate(project, capture, now=NOW):
+    with capture(execute=True):
+        return alerts.evaluate_alerts(project=project, now=now)
+
+
+def _deliveries(endpoint, event="alert.opened"):
+    return list(WebhookDelivery.objects.filter(endpoint=endpoint, event=event).order_by("pk"))
+
+
+@pytest.mark.parametrize("rule", list(PLANTS))
+def test_each_rule_opens_once_holds_through_acknowledgement_resolves_and_opens_again(
+    team, rule, django_capture_on_commit_callbacks
+):
+    project, plant = team["project"], PLANTS[rule]
+    key = plant(team, "plant")
+
+    # Raised once: one alert, one e-mail to the leads, one alert.opened message per endpoint.
+    evaluation = _evaluate(project, django_capture_on_commit_callbacks)
+    assert [(alert.rule, alert.key) for alert in evaluation.opened] == [(rule, key)]
+    alert = Alert.objects.get(project=project)
+    assert alert.state == AlertState.OPEN and alert.title and alert.detail
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["lena@example.com"]
+    assert alert.title in mail.outbox[0].subject and f"/p/{project.slug}/#alerts" in mail.outbox[0].body
+    assert len(_deliveries(team["standard"])) == len(_deliveries(team["slack"])) == 1
+
+    # Evaluated again while it holds: the same row, seen later, and nobody is told twice.
+    later = NOW + timedelta(minutes=5)
+    again = _evaluate(project, django_capture_on_commit_callbacks, now=later)
+    assert (again.opened, again.kept, again.resolved) == ([], 1, [])
+    assert Alert.objects.get(project=project).last_seen_at == later
+    assert len(mail.outbox) == 1 and len(_deliveries(team["standard"])) == 1
+
+    # Acknowledged: it stays acknowledged while the condition holds, never reopened.
+    assert alerts.acknowledge_alert(alert=alert, user=team["lead"])
+    _evaluate(project, django_capture_on_commit_callbacks)
+    assert list(Alert.objects.filter(project=project).values_list("state", flat=True)) == [AlertState.ACKNOWLEDGED]
+    assert len(mail.outbox) == 1
+
+    # Cleared: resolved, and told as alert.resolved.
+    plant(team, "clear")
+    cleared = _evaluate(project, django_capture_on_commit_callbacks)
+    assert [resolved.pk for resolved in cleared.resolved] == [alert.pk]
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED and alert.resolved_at == NOW
+    assert len(_deliveries(team["standard"], "alert.resolved")) == 1
+    assert _evaluate(project, django_capture_on_commit_callbacks).resolved == []  # resolved once
+
+    # Back again after the resolution: a new alert, told anew.
+    plant(team, "back")
+    back = _evaluate(project, django_capture_on_commit_callbacks)
+    assert [(opened.rule, opened.key) for opened in back.opened] == [(rule, key)]
+    assert back.opened[0].pk != alert.pk
+    assert Alert.objects.filter(project=project).count() == 2
+    assert len(mail.outbox) == 2 and len(_deliveries(team["standard"])) == 2
+
+
+def test_an_opened_alert_is_delivered_as_a_payload_and_a_readable_slack_message(
+    team, settings, django_capture_on_commit_callbacks
+):
+    """The standard endpoint gets ids, links and figures (no transcripts); Slack a short text a person reads."""
+    _quota_missed(team, "plant")
+    alert = _evaluate(team["project"], django_capture_on_commit_callbacks).opened[0]
+
+    body = json.loads(_deliveries(team["standard"])[0].body)
+    assert body["type"] == "alert.opened"
+    assert body["data"]["project"] == "support-bot"
+    assert body["data"]["project_url"] == settings.SITE_URL.rstrip("/") + "/p/support-bot/#alerts"
+    assert body["data"]["alert"] | {"opened_at": None} == {
+        "id": alert.pk, "rule": "quota_missed", "key": "sample", "state": "open",
+        "title": "Sample missed its quota in 2026-W47",
+        "detail": "The queue Sample (sample) had 3 label(s) in 2026-W47, short of its weekly quota of 10.",
+        "facts": {"queue": "sample", "week": "2026-W47", "labels": 3, "quota": 10},
+        "opened_at": None, "resolved_at": None,
+    }  # fmt: skip
+    slack = json.loads(_deliveries(team["slack"])[0].body)["text"]
+    assert slack.startswith(
+        "*Support bot*: Sample missed its quota in 2026-W47.\n"
+        "The queue Sample (sample) had 3 label(s) in 2026-W47, short of its weekly quota of 10.\n"
+    )
+    assert slack.endswith("/p/support-bot/#alerts")
+    assert mail.outbox[0].subject == "[expertloop] Support bot: Sample missed its quota in 2026-W47"
+
+
+def test_a_quota_missed_alert_resolves_when_the_queue_loses_its_quota(team, django_capture_on_commit_callbacks):
+    _quota_missed(team, "plant")
+    alert = _evaluate(team["project"], django_capture_on_commit_callbacks).opened[0]
+
+    Queue.objects.filter(project=team["project"]).update(weekly_quota=None)
+
+    assert _evaluate(team["project"], django_capture_on_commit_callbacks).resolved == [alert]
+
+
+@pytest.mark.parametrize("rule", [AlertRule.QUEUE_IDLE, AlertRule.QUOTA_MISSED])
+def test_an_archived_queue_raises_no_queue_alert_and_its_open_one_resolves(
+    team, rule, django_capture_on_commit_callbacks
+):
+    """Archiving a queue (turning `is_active` off) ends what its rules say about it; the others' alerts stay."""
+    project = team["project"]
+    key = PLANTS[rule](team, "plant")
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+    assert (alert.rule, alert.key) == (rule, key)
+
+    Queue.objects.filter(project=project, slug=key).update(is_active=False)
+    assert _evaluate(project, django_capture_on_commit_callbacks).resolved == [alert]
+
+    # And an archived queue whose condition holds from the start opens nothing.
+    Alert.objects.filter(project=project).delete()
+    assert _evaluate(project, django_capture_on_commit_callbacks).opened == []
+
+
+def test_a_queue_with_nothing_in_the_last_closed_week_missed_its_quota(team, django_capture_on_commit_callbacks):
+    """No QueueWeek row for the week (nothing placed, nothing labeled) is 0 labels against the quota: the worst miss.
+    Not for a queue created during that week (it never had a whole week), nor an archived one."""
+    project = team["project"]
+    _queue(project, slug="empty", weekly_quota=10)  # created long before W47
+    young = Queue.objects.create(project=project, slug="young", name="Young", weekly_quota=10)
+    Queue.objects.filter(pk=young.pk).update(created_at=datetime(2026, 11, 17, tzinfo=UTC))  # W47's Tuesday
+    _queue(project, slug="archived", weekly_quota=10, is_active=False)
+    _queue(project, slug="no-quota")
+
+    opened = _evaluate(project, django_capture_on_commit_callbacks).opened
+
+    assert [(alert.rule, alert.key, alert.facts) for alert in opened] == [
+        (AlertRule.QUOTA_MISSED, "empty", {"queue": "empty", "week": "2026-W47", "labels": 0, "quota": 10})
+    ]
+    assert opened[0].detail == (
+        "The queue Empty (empty) had 0 label(s) in 2026-W47 (nothing was placed in it), short of its weekly quota "
+        "of 10."
+    )
+
+
+def test_a_later_closed_week_that_meets_the_quota_resolves_quota_missed(team, django_capture_on_commit_callbacks):
+    project = team["project"]
+    _quota_missed(team, "plant")
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+    queue = Queue.objects.get(project=project)
+    QueueWeek.objects.create(project=project, week=RUNNING, queue=queue, quota=10, items=10, labels=10)
+    ReviewCycle.objects.create(project=project, week=RUNNING, status=CycleStatus.CLOSED)
+
+    a_week_later = NOW + timedelta(days=7)
+    assert _evaluate(project, django_capture_on_commit_callbacks, now=a_week_later).resolved == [alert]
+
+
+def test_a_failed_close_is_close_failed_not_close_overdue(team, django_capture_on_commit_callbacks):
+    _close_failed(team, "plant")
+
+    opened = _evaluate(team["project"], django_capture_on_commit_callbacks).opened
+
+    assert [alert.rule for alert in opened] == [AlertRule.CLOSE_FAILED]
+
+
+def test_a_week_is_not_overdue_before_the_grace_and_the_overdue_hours(
+    team, settings, django_capture_on_commit_callbacks
+):
+    settings.CYCLE_CLOSE_GRACE_HOURS, settings.ALERT_CLOSE_OVERDUE_HOURS = 48, 6
+    _close_overdue(team, "plant")
+    project = team["project"]
+    ReviewCycle.objects.create(project=project, week=LAST - timedelta(days=7), status=CycleStatus.CLOSED)
+
+    # W47 ended Monday 2026-11-23 00:00: overdue from Wednesday 06:00 (48 h + 6 h).
+    early, late = datetime(2026, 11, 25, 5, tzinfo=UTC), datetime(2026, 11, 25, 7, tzinfo=UTC)
+    assert _evaluate(project, django_capture_on_commit_callbacks, now=early).opened == []
+    opened = _evaluate(project, django_capture_on_commit_callbacks, now=late).opened
+    assert [(alert.rule, alert.key) for alert in opened] == [(AlertRule.CLOSE_OVERDUE, "2026-W47")]
+
+
+def test_an_overdue_week_stays_alerted_after_the_next_week_ends(team, django_capture_on_commit_callbacks):
+    """The calendar moving on does not resolve the alert of a week still open."""
+    _close_overdue(team, "plant")
+    alert = _evaluate(team["project"], django_capture_on_commit_callbacks).opened[0]
+
+    a_week_later = _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(days=7))
+
+    assert a_week_later.resolved == [] and [opened.key for opened in a_week_later.opened] == ["2026-W48"]
+    alert.refresh_from_db()
+    assert alert.state == AlertState.OPEN
+
+
+def test_a_young_queue_is_not_idle(team, django_capture_on_commit_callbacks):
+    project = team["project"]
+    queue = Queue.objects.create(project=project, slug="new", name="New")
+    Queue.objects.filter(pk=queue.pk).update(created_at=NOW - timedelta(days=2))  # younger than the 3 idle days
+    _wanted(project, queue)
+
+    assert _evaluate(project, django_capture_on_commit_callbacks).opened == []
+    in_two_days = _evaluate(project, django_capture_on_commit_callbacks, now=NOW + timedelta(days=2)).opened
+    assert [(alert.rule, alert.key) for alert in in_two_days] == [(AlertRule.QUEUE_IDLE, "new")]
+
+
+def test_an_idle_queue_stays_alerted_across_the_week_flip(team, django_capture_on_commit_callbacks):
+    """The backlog is the labels still wanted in every week not closed yet, not the running week's QueueWeek row
+    (none until routing samples the week): at the flip the new week is empty, the last one's work still waits."""
+    project = team["project"]
+    queue = _queue(project, slug="idle")
+    _wanted(project, queue, labels=2)
+    QueueWeek.objects.create(project=project, week=RUNNING, queue=queue, items=1, labels_wanted=2, backlog=2)
+    _label(project, queue, team["expert"], NOW - timedelta(days=4))
+
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+    assert (alert.rule, alert.key, alert.facts["backlog"]) == (AlertRule.QUEUE_IDLE, "idle", 2)
+
+    # Monday of W49: no work (and no QueueWeek row) in it yet; W48 is not closed (its grace runs) and still waits.
+    monday = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    assert _evaluate(project, django_capture_on_commit_callbacks, now=monday).resolved == []
+    # W48 closed with its work unlabeled and nothing placed since: nothing is wanted in an open week any more.
+    ReviewCycle.objects.create(project=project, week=RUNNING, status=CycleStatus.CLOSED)
+    ReviewCycle.objects.create(project=project, week=RUNNING + timedelta(days=7), status=CycleStatus.OPEN)
+    assert _evaluate(project, django_capture_on_commit_callbacks, now=monday).resolved == [alert]
+
+
+def test_a_project_that_seldom_has_outputs_has_not_stopped(team, django_capture_on_commit_callbacks):
+    """27 outputs in the 28 days before the silence is less than one per 24 hours: its silence is its habit."""
+    for index in range(27):
+        OutputFactory(project=team["project"], occurred_at=NOW - timedelta(hours=25 + 20 * index))
+
+    assert _evaluate(team["project"], django_capture_on_commit_callbacks).opened == []
+    OutputFactory(project=team["project"], occurred_at=NOW - timedelta(days=20))
+    assert [alert.rule for alert in _evaluate(team["project"], django_capture_on_commit_callbacks).opened] == [
+        AlertRule.INGEST_STOPPED
+    ]
+
+
+def test_ingest_stopped_holds_while_the_silence_outlasts_its_baseline(team, django_capture_on_commit_callbacks):
+    _ingest_stopped(team, "plant")
+    _evaluate(team["project"], django_capture_on_commit_callbacks)
+
+    two_months_later = _evaluate(team["project"], django_capture_on_commit_callbacks, now=NOW + timedelta(days=60))
+
+    assert two_months_later.resolved == [] and two_months_later.kept >= 1
+    assert Alert.objects.get(rule=AlertRule.INGEST_STOPPED).state == AlertState.OPEN
+
+
+def test_a_thumbs_down_fall_or_another_slice_raises_nothing(team, django_capture_on_commit_callbacks):
+    _thumbs_down_rise(team, "plant")
+    WeekChange.objects.filter(project=team["project"]).update(effect=-0.2, current=0.1, baseline=0.3)
+    WeekChange.objects.create(
+        project=team["project"], week=RUNNING, rank=1, kind=ChangeKind.SLICE_THUMBS_DOWN,
+        dimension=ChangeDimension.MODEL, value="gpt-next", current=0.4, baseline=0.1, current_count=4,
+        current_total=10, baseline_count=4, baseline_total=40, baseline_weeks=4, partial=True, test="z", statistic=3,
+        p_value=1e-3, q_value=1e-2, tests=12, effect=0.3,
+    )  # fmt: skip
+
+    assert _evaluate(team["project"], django_capture_on_commit_callbacks).opened == []
+
+
+def test_a_thumbs_down_rise_of_the_last_closed_week_holds_until_the_next_close(
+    team, django_capture_on_commit_callbacks
+):
+    _thumbs_down_rise(team, "plant")
+    WeekChange.objects.filter(project=team["project"]).update(week=LAST, partial=False)
+    alert = _evaluate(team["project"], django_capture_on_commit_callbacks).opened[0]
+    assert alert.key == "2026-W47" and "so far" not in alert.detail
+
+    ReviewCycle.objects.create(project=team["project"], week=RUNNING, status=CycleStatus.CLOSED)
+    after_the_next_close = NOW + timedelta(days=7)
+    resolved = _evaluate(team["project"], django_capture_on_commit_callbacks, now=after_the_next_close).resolved
+    assert resolved == [alert]
+
+
+def test_the_evaluation_reads_a_fixed_number_of_queries(
+    team, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """Whatever the project holds (queues, labels, outputs, alerts), re-evaluating what holds reads the same rows:
+    its unresolved alerts, cycles, last closed week, queue weeks, recent labels, queues, outputs (newest and the
+    capped baseline), thumbs-down changes; then one update of last_seen_at (and the test's savepoint)."""
+    for plant in (_queue_idle, _quota_missed, _ingest_stopped, _thumbs_down_rise):
+        plant(team, "plant")
+    ReviewCycle.objects.create(project=team["project"], week=LAST - timedelta(days=7), failure_kind="close")
+    _evaluate(team["project"], django_capture_on_commit_callbacks)
+    with django_assert_num_queries(12):
+        alerts.evaluate_alerts(project=team["project"], now=NOW)
+
+    for index in range(5):
+        queue = _queue(team["project"], slug=f"more-{index}", weekly_quota=3)
+        QueueWeek.objects.create(project=team["project"], week=LAST, queue=queue, quota=3, labels=1)
+        _wanted(team["project"], queue, labels=2)
+        _label(team["project"], queue, team["expert"], NOW - timedelta(days=5))
+    _evaluate(team["project"], django_capture_on_commit_callbacks)
+    assert Alert.objects.unresolved().filter(project=team["project"]).count() == 15
+    with django_assert_num_queries(12):
+        alerts.evaluate_alerts(project=team["project"], now=NOW)
+
+
+def test_only_leads_and_operators_acknowledge(team):
+    _quota_missed(team, "plant")
+    alerts.evaluate_alerts(project=team["project"], now=NOW)
+    alert = Alert.objects.get()
+
+    with pytest.raises(NotFound):
+        alerts.acknowledge_alert(alert=alert, user=team["expert"])
+    assert alerts.acknowledge_alert(alert=alert, user=team["lead"])
+    assert not alerts.acknowledge_alert(alert=alert, user=team["lead"])  # once
+    alert.refresh_from_db()
+    assert (alert.state, alert.acknowledged_by) == (AlertState.ACKNOWLEDGED, team["lead"])
+    assert AuditEvent.objects.filter(project=team["project"], action="alert.acknowledged").count() == 1
+
+
+# The hourly round and the close -------------------------------------------------------------------------------
+
+
+def test_the_hourly_task_evaluates_every_project_and_a_failing_one_stops_none(
+    team, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A project whose evaluation fails is logged; the others are evaluated. (An unknown time zone no longer fails:
+    the project's weeks fall back to UTC, so the failure is planted.)"""
+    _quota_missed(team, "plant")
+    other = ProjectFactory(slug="sql-assistant", name="SQL assistant")
+    Project.objects.filter(pk=other.pk).update(created_at=LONG_AGO)  # its last week never closed: overdue
+    ProjectFactory(slug="broken")
+    evaluate = alerts.evaluate_alerts
+
+    def failing_for_broken(*, project, now):
+        if project.slug == "broken":
+            raise RuntimeError("planted failure")
+        return evaluate(project=project, now=now)
+
+    monkeypatch.setattr(alerts, "evaluate_alerts", failing_for_broken)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluated = tasks.evaluate_alerts()
+
+    assert evaluated == Project.objects.count() - 1
+    # The task runs at the real time, after NOW: support-bot's W48 is over and open too.
+    assert set(Alert.objects.values_list("project__slug", "rule")) == {
+        ("support-bot", AlertRule.QUOTA_MISSED),
+        ("support-bot", AlertRule.CLOSE_OVERDUE),
+        ("sql-assistant", AlertRule.CLOSE_OVERDUE),
+    }
+
+
+def test_closing_a_week_whose_quota_is_missed_opens_quota_missed(project, lead, week_of_labels):  # noqa: F811
+    """The close asks for an evaluation through the outbox, after the cycle is closed; run as the worker runs it."""
+    assert week_of_labels["queue"].weekly_quota == 50  # and the week has 20 labels
+
+    cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)
+
+    [message] = enqueued("labeling.evaluate_project_alerts")
+    assert message.args == [project.pk]
+    run_as_worker(message)
+    alert = Alert.objects.get(project=project, rule=AlertRule.QUOTA_MISSED)
+    assert alert.key == "sample"
+    assert alert.facts == {"queue": "sample", "week": "2026-W46", "labels": 20, "quota": 50}
+
+
+@pytest.mark.postgres
+def test_a_failing_close_opens_close_failed(project, lead):
+    """A poisoned row fails the close (test_cycle_failures.py); the failure asks for the evaluation that tells it."""
+    Project.objects.filter(pk=project.pk).update(created_at=F("created_at") - timedelta(days=30))
+    project.refresh_from_db()
+    OutputFactory(project=project, end_user_id="u-legacy", occurred_at=LEGACY_MOMENT)
+    week = cycles.due_weeks()[0][1]
+
+    with pytest.raises(Exception, match="out of range"):
+        cycles.close_week(project_id=project.pk, week=week)
+
+    [message] = enqueued("labeling.evaluate_project_alerts")
+    run_as_worker(message)
+    alert = Alert.objects.get(project=project, rule=AlertRule.CLOSE_FAILED)
+    assert alert.key == f"{week:%G-W%V}" and alert.state == AlertState.OPEN
+    assert not Alert.objects.filter(project=project, rule=AlertRule.CLOSE_OVERDUE).exists()
+
+
+# Concurrency ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_evaluations_at_once_open_one_alert_and_tell_it_once(project, lead):
+    """The first evaluation inserts its alert and holds its transaction open until the second is seen waiting on
+    that row's unique index (pg_locks); then it commits, and the second finds the conflict and tells nobody."""
+    Project.objects.filter(pk=project.pk).update(created_at=LONG_AGO)
+    project.refresh_from_db()
+    ReviewCycle.objects.create(project=project, week=LAST, status=CycleStatus.CLOSED)
+    _quota_missed({"project": project}, "plant")
+    first_inserted, results, errors = threading.Event(), {}, []
+
+    def first():
+        try:
+            with transaction.atomic():
+                results["first"] = alerts.evaluate_alerts(project=project, now=NOW)
+                first_inserted.set()
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        if cursor.fetchone()[0]:
+                            break
+                    time.sleep(0.02)
+                else:
+                    errors.append("the second evaluation never waited on the first one's row")
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            first_inserted.wait(10)
+            results["second"] = alerts.evaluate_alerts(project=project, now=NOW)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert len(results["first"].opened) == 1 and results["second"].opened == []
+    assert Alert.objects.filter(project=project).count() == 1
+    assert [message.subject for message in mail.outbox] == [
+        "[expertloop] Support bot: Sample missed its quota in 2026-W47"
+    ]
+
+
+def test_the_thresholds_are_settings(settings):
+    settings.ALERT_INGEST_SILENCE_HOURS = 6
+    assert rules.ingest_windows() == 112  # 28 days of 6-hour windows
+    settings.ALERT_QUEUE_IDLE_DAYS = 5
+    assert rules.idle_cutoff(NOW) == NOW - timedelta(days=5)

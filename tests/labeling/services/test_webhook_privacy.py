@@ -1,0 +1,134 @@
+"""Webhook deliveries under the privacy rules: erasing an end user and the retention purge take the deliveries
+about their outputs with them (bodies with the texts, and plain ones naming the output); finished deliveries
+are kept WEBHOOK_DELIVERY_KEEP_DAYS; a transcript sent to a receiver is capped in size."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import DeliveryStatus, Output, WebhookDelivery
+from labeling.services import webhooks
+from labeling.services.labels import flag_item
+from labeling.services.privacy import erase_end_user, purge_expired_outputs
+from labeling.services.webhook_delivery import prune_deliveries
+from labeling.services.webhook_events import TRANSCRIPT_MAX_CHARS
+from tests.helpers.labeling import AGREE, label_outputs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def endpoints(project, lead):
+    """A plain endpoint and one with the texts, both hearing flags."""
+    return [
+        webhooks.create_endpoint(
+            project=project, created_by=lead, url=f"https://hooks.example.com/{name}", events=["output.flagged"],
+            include_transcripts=name == "full",
+        ).endpoint
+        for name in ("plain", "full")
+    ]  # fmt: skip
+
+
+def _flag_two(project, expert):
+    """Two flagged items: one of end user `erased`, one of `kept`; each flag made a delivery per endpoint."""
+    [erased] = label_outputs(project, answers=AGREE[:1], end_user_id="erased")
+    [kept] = label_outputs(project, answers=AGREE[:1], end_user_id="kept")
+    flag_item(expert=expert, item=erased, note="Quotes my address back to me.")
+    flag_item(expert=expert, item=kept, note="Too long.")
+    return erased, kept
+
+
+def _bodies() -> str:
+    return "\n".join(WebhookDelivery.objects.values_list("body", flat=True))
+
+
+def test_erasing_an_end_user_deletes_the_deliveries_about_their_outputs(project, expert, endpoints):
+    erased, kept = _flag_two(project, expert)
+    erased_id = erased.output.external_id
+    assert WebhookDelivery.objects.count() == 4 and erased_id in _bodies()
+
+    erase_end_user(project=project, end_user_id="erased")
+
+    assert WebhookDelivery.objects.count() == 2  # the other end user's deliveries stay
+    bodies = _bodies()
+    assert erased_id not in bodies and "Quotes my address" not in bodies
+    assert kept.output.external_id in bodies and "Too long." in bodies
+
+
+def test_a_redelivery_is_erased_with_the_delivery_it_repeats(project, expert, lead, endpoints):
+    erased, _ = _flag_two(project, expert)
+    erased_id = erased.output.external_id
+    first = WebhookDelivery.objects.filter(body__contains=erased_id).first()
+    WebhookDelivery.objects.filter(pk=first.pk).update(status=DeliveryStatus.FAILED)
+    first.refresh_from_db()
+    webhooks.redeliver(delivery=first, actor=lead)
+
+    erase_end_user(project=project, end_user_id="erased")
+
+    assert erased_id not in _bodies()
+
+
+def test_the_retention_purge_deletes_the_deliveries_about_the_outputs_it_deletes(project, expert, endpoints):
+    erased, kept = _flag_two(project, expert)
+    erased_id, kept_id = erased.output.external_id, kept.output.external_id
+    project.raw_retention_days = 30
+    project.save()
+    # The first output is old and raw (its item has one label and no gold answer: AGREE[:1] resolves alone,
+    # so make it old and drop its gold answer the way a tie would leave it).
+    Output.objects.filter(pk=erased.output_id).update(occurred_at=timezone.now() - timedelta(days=40))
+    erased.resolution.delete()
+
+    assert purge_expired_outputs(project=project) == 1
+
+    assert WebhookDelivery.objects.count() == 2
+    assert erased_id not in _bodies() and kept_id in _bodies()
+
+
+def test_finished_deliveries_are_deleted_after_the_keep_days(project, expert, endpoints, settings):
+    settings.WEBHOOK_DELIVERY_KEEP_DAYS = 7
+    _flag_two(project, expert)
+    old, recent, pending, other = WebhookDelivery.objects.order_by("pk")
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=old.pk).update(status=DeliveryStatus.SUCCEEDED, finished_at=now - timedelta(8))
+    WebhookDelivery.objects.filter(pk=recent.pk).update(status=DeliveryStatus.FAILED, finished_at=now - timedelta(6))
+    WebhookDelivery.objects.filter(pk=pending.pk).update(created_at=now - timedelta(days=9))
+
+    assert prune_deliveries() == 1
+
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk, other.pk}
+
+
+def test_a_transcript_sent_to_a_receiver_is_capped(project, expert, endpoints):
+    long_text = "word " * (TRANSCRIPT_MAX_CHARS // 2)
+    [item] = label_outputs(project, answers=AGREE[:1], texts=[long_text], input=long_text)
+
+    flag_item(expert=expert, item=item, note="Far too long.")
+
+    full = WebhookDelivery.objects.get(endpoint=endpoints[1])
+    transcript = json.loads(full.body)["data"]["transcript"]
+    assert len(transcript["input"]) == len(transcript["output"]) == TRANSCRIPT_MAX_CHARS
+    assert transcript["truncated"] is True and long_text.startswith(transcript["output"])
+    assert len(full.body) < 3 * TRANSCRIPT_MAX_CHARS
+
+
+def test_the_redacted_version_an_erasure_makes_is_announced(project, lead):
+    from labeling.services.datasets import build_version, create_dataset
+
+    webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/d", events=["dataset.version_ready"]
+    )
+    label_outputs(project, answers=AGREE[:1], end_user_id="erased")
+    label_outputs(project, answers=AGREE[:1], end_user_id="kept")
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    build_version(dataset_id=dataset.pk)
+
+    erase_end_user(project=project, end_user_id="erased")
+
+    announced = [json.loads(body)["data"]["version"] for body in WebhookDelivery.objects.values_list("body", flat=True)]
+    successor = dataset.versions.ready().get()
+    assert sorted(version["number"] for version in announced) == [1, 2]
+    [second] = [version for version in announced if version["number"] == 2]
+    assert successor.number == 2 and second["rows"] == successor.row_count == 1
+    assert second["sha256"] == successor.sha256

@@ -1,0 +1,235 @@
+"""The webhooks pages: leads add endpoints (the secret shown once), see each one's delivery log, redeliver,
+rotate the secret, disable, enable and delete; bad URLs and unknown events are form errors; experts,
+engineers, outsiders and another project's lead get a 404 and change nothing."""
+
+import re
+import socket
+
+import pytest
+
+from labeling.models import AUTO_DISABLED, AuditEvent, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from labeling.services import webhooks
+from labeling.services.labels import flag_item
+from tests.conftest import _member
+from tests.helpers.labeling import AGREE, label_outputs
+
+LIST = "/p/support-bot/manage/webhooks/"
+
+
+@pytest.fixture
+def other_lead(other_project):
+    return _member(other_project, "olga", "lead")
+
+
+@pytest.fixture
+def lead_client(client, lead):
+    client.force_login(lead)
+    return client
+
+
+def add(client, url="https://hooks.example.com/expertloop", events=("output.flagged", "cycle.closed"), **more):
+    return client.post(LIST, {"url": url, "kind": "standard", "events": list(events), **more})
+
+
+def secret_in(html: str) -> str:
+    [secret] = set(re.findall(r"whsec_[A-Za-z0-9+/=]{40,}", html))
+    return secret
+
+
+def test_a_lead_adds_an_endpoint_and_sees_its_secret_once(lead_client, project):
+    response = add(lead_client, description="CI")
+
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    html = response.content.decode()
+    secret = secret_in(html)
+    endpoint = WebhookEndpoint.objects.get()
+    assert webhooks.signing_secret(endpoint) == secret
+    assert endpoint.events == ["output.flagged", "cycle.closed"] and not endpoint.include_transcripts
+    assert "only time the secret is shown" in html and "Webhook(" in html
+    assert "whsec_" not in lead_client.get(LIST).content.decode()
+    assert "whsec_" not in lead_client.get(f"{LIST}{endpoint.pk}/").content.decode()
+    assert AuditEvent.objects.filter(action="webhook.created").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"url": "http://hooks.example.com/x"}, "url", "Only https:// URLs may receive webhooks."),
+        ({"url": "https://127.0.0.1/x"}, "url", "127.0.0.1 is a loopback address"),
+        ({"url": "https://localhost:8000/x"}, "url", "localhost is this machine"),
+        ({"url": "https://169.254.169.254/latest"}, "url", "a link-local address"),
+        ({"url": f"https://{socket.gethostname()}/x"}, "url", f"{socket.gethostname()} resolves to"),
+        ({"url": "hooks.example.com/x"}, "url", "Only https://"),
+        ({"url": "https://hooks.example.com/a b"}, "url", "no spaces"),
+        ({"events": ["output.flagged", "label.created"]}, "events", "Unknown event &#x27;label.created&#x27;"),
+        ({"events": []}, "events", "Choose at least one event."),
+        ({"kind": "slack"}, "url", "incoming-webhook URL"),
+        ({"kind": "pager"}, "kind", "Select a valid choice"),
+    ],
+)
+def test_bad_input_is_a_form_error_and_adds_nothing(lead_client, project, data, field, message):
+    form = {"url": "https://hooks.example.com/x", "kind": "standard", "events": ["output.flagged"], **data}
+
+    response = lead_client.post(LIST, form)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "No endpoint was added." in html and message in html
+    assert f'has-error" id="field-{field}"' in html  # the error sits on the field it is about
+    assert not WebhookEndpoint.objects.exists() and "whsec_" not in html
+
+
+def test_a_slack_endpoint_takes_a_slack_url_and_the_weekly_events(lead_client, project):
+    response = lead_client.post(
+        LIST,
+        {
+            "url": "https://hooks.slack.com/services/T0/B0/abc",
+            "kind": "slack",
+            "events": ["cycle.closed", "cycle.digest"],
+        },
+    )
+
+    assert response.status_code == 200 and "Slack endpoint added" in response.content.decode()
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.kind == "slack" and endpoint.secret_sealed == ""
+    event = AuditEvent.objects.get(action="webhook.created")
+    assert "abc" not in event.details["url"]  # a Slack URL is its own secret: the audit log keeps its start only
+
+
+@pytest.fixture
+def endpoint_with_log(project, lead, expert):
+    """An endpoint with one succeeded and one failed delivery."""
+    made = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/in", events=["output.flagged"]
+    )
+    for item in label_outputs(project, 2, answers=AGREE[:1]):
+        flag_item(expert=expert, item=item, note="odd")
+    ok, bad = WebhookDelivery.objects.order_by("pk")
+    ok.status, ok.response_code, ok.attempts = DeliveryStatus.SUCCEEDED, 200, 1
+    ok.attempt_log = [{"at": "2026-11-20T10:00:00+00:00", "ms": 41, "code": 200, "error": ""}]
+    ok.save()
+    bad.status, bad.response_code, bad.attempts, bad.last_error = DeliveryStatus.FAILED, 500, 10, "HTTP 500: boom"
+    bad.save()
+    return made
+
+
+def test_the_delivery_log_shows_status_code_attempts_and_timing(lead_client, endpoint_with_log):
+    response = lead_client.get(f"{LIST}{endpoint_with_log.endpoint.pk}/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    for delivery in WebhookDelivery.objects.all():
+        assert delivery.message_id in html
+    assert "succeeded" in html and "failed" in html and "HTTP 500: boom" in html and "41 ms" in html
+    assert html.count(">Redeliver</button>") == 2
+
+
+@pytest.mark.parametrize(
+    ("schedule", "said"),
+    [
+        (
+            [5, 30, 120, 600, 3600, 10800, 21600, 21600, 28800],
+            "after 5 s, 30 s, 2 min, 10 min, 1 h, 3 h, 6 h, 6 h and 8 h;",
+        ),
+        ([1, 90, 7200], "after 1 s, 90 s and 2 h;"),
+        ([45], "after 45 s;"),
+    ],
+)
+def test_the_page_states_the_retry_schedule_in_force(lead_client, endpoint_with_log, settings, schedule, said):
+    settings.WEBHOOK_RETRY_SCHEDULE = schedule
+
+    html = lead_client.get(f"{LIST}{endpoint_with_log.endpoint.pk}/").content.decode()
+
+    assert f"A failed attempt is tried again {said} then the delivery is failed." in html
+
+
+def test_redeliver_sends_the_same_message_again(lead_client, endpoint_with_log):
+    endpoint = endpoint_with_log.endpoint
+    failed = WebhookDelivery.objects.get(status=DeliveryStatus.FAILED)
+
+    response = lead_client.post(f"{LIST}{endpoint.pk}/deliveries/{failed.pk}/redeliver")
+
+    assert response.status_code == 302
+    again = WebhookDelivery.objects.get(redelivery_of=failed)
+    assert (again.message_id, again.body, again.status) == (failed.message_id, failed.body, DeliveryStatus.PENDING)
+    assert AuditEvent.objects.filter(action="webhook.redelivered").count() == 1
+
+
+def test_rotating_shows_the_new_secret_once(lead_client, endpoint_with_log):
+    endpoint = endpoint_with_log.endpoint
+
+    response = lead_client.post(f"{LIST}{endpoint.pk}/rotate")
+
+    secret = secret_in(response.content.decode())
+    assert secret != endpoint_with_log.secret and response.headers["Cache-Control"] == "no-store"
+    assert webhooks.signing_secret(WebhookEndpoint.objects.get()) == secret
+    assert "whsec_" not in lead_client.get(f"{LIST}{endpoint.pk}/").content.decode()
+    assert AuditEvent.objects.filter(action="webhook.secret_rotated").count() == 1
+
+
+def test_disable_enable_and_delete(lead_client, endpoint_with_log, lead):
+    endpoint = endpoint_with_log.endpoint
+    url = f"{LIST}{endpoint.pk}/"
+
+    lead_client.post(f"{url}enable", {"enabled": "0"})
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled and endpoint.disabled_reason == "Disabled by lena."
+    html = lead_client.get(url).content.decode()
+    assert "Disabled by lena." in html and ">Redeliver</button>" not in html
+    lead_client.post(f"{url}enable", {"enabled": "1"})
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and endpoint.disabled_reason == ""
+
+    assert lead_client.get(f"{url}delete").status_code == 200
+    assert lead_client.post(f"{url}delete").status_code == 302
+    assert not WebhookEndpoint.objects.exists() and not WebhookDelivery.objects.exists()
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"webhook.disabled", "webhook.enabled", "webhook.deleted"} <= actions
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "true", None])
+def test_an_enabled_value_other_than_0_or_1_is_a_400_and_changes_nothing(lead_client, endpoint_with_log, value):
+    endpoint = endpoint_with_log.endpoint
+
+    answer = lead_client.post(f"{LIST}{endpoint.pk}/enable", {} if value is None else {"enabled": value})
+
+    assert answer.status_code == 400 and "enabled is 0 or 1" in answer.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and not AuditEvent.objects.filter(action="webhook.disabled").exists()
+
+
+def test_an_endpoint_disabled_after_failures_is_announced_on_the_page(lead_client, endpoint_with_log):
+    WebhookEndpoint.objects.update(
+        enabled=False, disabled_reason=f"{AUTO_DISABLED} all 5 attempts since 2026-11-20 10:00 UTC failed."
+    )
+
+    html = lead_client.get(LIST).content.decode()
+
+    assert "An endpoint was disabled:" in html and "all 5 attempts since" in html
+
+
+def test_others_get_a_404_and_change_nothing(
+    client, project, endpoint_with_log, expert, engineer, outsider, other_lead
+):
+    endpoint = endpoint_with_log.endpoint
+    delivery = WebhookDelivery.objects.first()
+    base = f"{LIST}{endpoint.pk}/"
+    for user in (expert, engineer, outsider, other_lead):
+        client.force_login(user)
+        assert client.get(LIST).status_code == 404
+        assert add(client).status_code == 404
+        assert client.get(base).status_code == 404
+        assert client.post(f"{base}rotate").status_code == 404
+        assert client.post(f"{base}enable", {"enabled": "0"}).status_code == 404
+        assert client.post(f"{base}delete").status_code == 404
+        assert client.post(f"{base}deliveries/{delivery.pk}/redeliver").status_code == 404
+    # Another project's lead, on their own project's pages, asking for this project's endpoint by id.
+    client.force_login(other_lead)
+    theirs = "/p/sql-assistant/manage/webhooks/"
+    assert client.get(theirs).status_code == 200
+    assert client.get(f"{theirs}{endpoint.pk}/").status_code == 404
+    assert client.post(f"{theirs}{endpoint.pk}/delete").status_code == 404
+    assert client.post(f"{theirs}{endpoint.pk}/deliveries/{delivery.pk}/redeliver").status_code == 404
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and WebhookDelivery.objects.count() == 2
+    assert webhooks.signing_secret(endpoint) == endpoint_with_log.secret
