@@ -5,9 +5,14 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-not-for-deployment")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SECURE_COOKIES", "false")  # the live server in browser tests speaks plain HTTP
-# A queue of this run's own, so a worker started by the tests never eats another run's messages.
-os.environ.setdefault("CELERY_DEFAULT_QUEUE", f"expertloop-test-{os.getpid()}")
-os.environ.setdefault("CELERY_WEBHOOK_QUEUE", f"expertloop-webhooks-test-{os.getpid()}")
+# Queues of this test process's own (each pytest-xdist worker is one), so a Celery worker a test starts never eats
+# another run's or another xdist worker's messages. The xdist workers inherit the controller's environment, and the
+# Celery workers theirs: the names are made once per test process, then inherited.
+_TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("EXPERTLOOP_TEST_QUEUES_OF") != _TEST_PROCESS:
+    os.environ["EXPERTLOOP_TEST_QUEUES_OF"] = _TEST_PROCESS
+    os.environ["CELERY_DEFAULT_QUEUE"] = f"expertloop-test-{os.getpid()}"
+    os.environ["CELERY_WEBHOOK_QUEUE"] = f"expertloop-webhooks-test-{os.getpid()}"
 
 from expertloop.settings import *  # noqa: E402,F403
 
