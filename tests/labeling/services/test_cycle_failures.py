@@ -165,19 +165,38 @@ def test_the_routing_sweep_routes_each_project_on_its_own_and_records_the_one_th
     for project in (bad, good):
         for _ in range(3):
             OutputFactory(project=project, received_at=a_while_ago)
-    # Stored when tzdata still had it (removed in 2020b): every week of this project is now uncomputable.
-    Project.objects.filter(pk=bad.pk).update(time_zone="US/Pacific-New")
+    # Stored before the rule validator: every output of this project fails its queue's rule check.
+    Queue.objects.filter(project=bad).update(rule={"tags_any": 5})
 
     made = tasks.route_pending_outputs()
 
     assert made == 3
     assert Item.objects.filter(project=good).count() == 3 and not Item.objects.filter(project=bad).exists()
     failing, fine = RoutingState.objects.get(project=bad), RoutingState.objects.get(project=good)
-    assert failing.failed_at and "US/Pacific-New" in failing.last_error and failing.failures == 1
+    assert failing.failed_at and "TypeError" in failing.last_error and failing.failures == 1
     assert fine.succeeded_at and not fine.failed_at
-    # The close and refresh sweeps skip it too, and go on with the others.
-    assert [project_id for project_id, _ in cycles.due_weeks()] == [good.pk]
-    assert [project_id for project_id, _ in cycles.running_weeks_to_refresh()] == [good.pk]
+    assert Output.objects.filter(project=bad, routed_at__isnull=True).count() == 3  # retried by the next sweep
+
+
+def test_a_project_whose_time_zone_tzdata_dropped_runs_its_weeks_in_utc(two_projects):
+    odd, other = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
+    a_while_ago = timezone.now() - timedelta(minutes=10)
+    for project in (odd, other):
+        for _ in range(3):
+            OutputFactory(project=project, received_at=a_while_ago)
+    # Stored when tzdata still had it (removed in 2020b): its weeks fall back to UTC's instead of failing.
+    Project.objects.filter(pk=odd.pk).update(time_zone="US/Pacific-New")
+    odd.refresh_from_db()
+
+    made = tasks.route_pending_outputs()
+
+    assert made == 6
+    assert not odd.time_zone_known and str(odd.tzinfo) == "UTC"
+    assert not RoutingState.objects.filter(failed_at__isnull=False).exists()
+    utc_day = timezone.now().astimezone(UTC).date()
+    assert calendar.current_week(odd) == utc_day - timedelta(days=(utc_day.weekday() - odd.cycle_weekday) % 7)
+    assert {project_id for project_id, _ in cycles.due_weeks()} == {odd.pk, other.pk}
+    assert {project_id for project_id, _ in cycles.running_weeks_to_refresh()} == {odd.pk, other.pk}
 
 
 def test_a_project_with_a_large_backlog_does_not_crowd_the_others_out_of_a_sweep(db):
