@@ -29,7 +29,7 @@ def _record(queries: list[str], execute, sql, params, many, context):
     return execute(sql, params, many, context)
 
 
-def main(projects: int, requests: int, database_name: str, history_weeks: int) -> None:
+def main(projects: int, requests: int, database_name: str, history_weeks: int, profile: bool = False) -> None:
     with fresh_database(database_name) as database:
         django_setup(server_env(database.name))
         from django.contrib.auth import get_user_model
@@ -77,6 +77,21 @@ def main(projects: int, requests: int, database_name: str, history_weeks: int) -
                 f"{len(queries)} queries, {len(response.content) / 1024:.0f} KB) — target ≤ {TARGET_MS} ms: "
                 f"{'met' if median <= TARGET_MS else 'MISSED'}"
             )
+        if profile:
+            _profile(lambda: client.get("/platform/", secure=True))
+
+
+def _profile(request, top: int = 30) -> None:
+    """Where one request's time goes (cProfile over five requests, by own time)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(5):
+        request()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":
@@ -85,7 +100,8 @@ if __name__ == "__main__":
     parser.add_argument("--history-weeks", type=int, default=52, help="Weeks of usage rows per project (at least 8).")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--database", default="el_platform_bench")
+    parser.add_argument("--profile", action="store_true", help="Then print where /platform/'s time goes (cProfile).")
     options = parser.parse_args()
     if options.history_weeks < 8:
         parser.error("--history-weeks is at least 8 (the page's trend)")
-    main(options.projects, options.requests, options.database, options.history_weeks)
+    main(options.projects, options.requests, options.database, options.history_weeks, options.profile)
