@@ -177,9 +177,9 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.reconnects = 0
 
-    def request(self, method: str, path: str, *, form=None, referer: str | None = None):
+    def request(self, method: str, path: str, *, form=None, referer: str | None = None, extra: dict | None = None):
         """(status, headers, body, seconds): the time from sending the request to the last byte read."""
-        headers = {"Host": f"127.0.0.1:{self.port}", "User-Agent": "w2-bench", "Accept": "text/html"}
+        headers = {"Host": f"127.0.0.1:{self.port}", "User-Agent": "w2-bench", "Accept": "text/html", **(extra or {})}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         body = None
@@ -268,6 +268,7 @@ class Expert(threading.Thread):
         bench, browser = self.bench, self.browser
         next_path = f"/p/{PROJECT_SLUG}/q/{QUEUE_SLUG}/next"
         location = None  # the item page the last hand-out redirected to
+        swapped = None  # --swap: that page, as the label's POST answered it
         bench.barrier.wait()
         while bench.take_ticket():
             if location is None:
@@ -286,8 +287,11 @@ class Expert(threading.Thread):
                     break
             item_id = self.handed[-1]
 
-            status, _, page, seconds = browser.request("GET", location)
-            self.latency["page"].append(seconds * 1000)
+            if swapped is None:
+                status, _, page, seconds = browser.request("GET", location)
+                self.latency["page"].append(seconds * 1000)
+            else:
+                status, page, swapped = 200, swapped, None  # --swap: the label's answer was this page
             fields = hidden_fields(page, _LABEL_FORM)
             if status != 200 or "rubric_id" not in fields or "csrfmiddlewaretoken" not in fields:
                 self.fail(f"page {location}", status, page)
@@ -300,19 +304,23 @@ class Expert(threading.Thread):
                 time.sleep(bench.args.think_ms / 1000 * self.pace.uniform(0.5, 1.5))
             # The label's POST answers with the next item: 302 to its page (leased in the same request),
             # or to next_path when the queue has none left for this expert.
-            status, headers, body, seconds = browser.request("POST", location, form=form, referer=location)
+            # --swap: as label.js sends it, answered 200 with the next item's page and its address in a header.
+            extra = {"X-Swap-Screen": "1"} if bench.args.swap else None
+            status, headers, body, seconds = browser.request("POST", location, form=form, referer=location, extra=extra)
             self.latency["submit"].append(seconds * 1000)
-            if status != 302:
+            if status != (200 if extra else 302):
                 self.fail(f"submit {location}", status, body)
                 break
             self.submitted.append(item_id)
-            if urllib.parse.urlsplit(headers.get("Location", "")).path == next_path:
+            handed = headers.get("X-Screen-Location" if extra else "Location", "")
+            if urllib.parse.urlsplit(handed).path == next_path:
                 location = None
                 continue
             self.latency["next"].append(seconds * 1000)  # this POST is what handed the next item
-            location = self.handed_item(status, headers, body, f"submit {location}")
+            location = self.handed_item(302, {"Location": handed}, body, f"submit {location}")
             if location is None:
                 break
+            swapped = body if extra else None
 
     def handed_item(self, status: int, headers, body: bytes, what: str) -> str | None:
         """The item page a 302 hands out (its id noted in self.handed); None after reporting a failure."""
@@ -553,7 +561,9 @@ class Labeling:
             setup["seconds"] = round(time.perf_counter() - began, 1)
             log(f"  set up in {setup['seconds']} s: {setup['timings']}")
             report = {
-                "workload": "W2 labeling" + (" (direct: service level, not HTTP)" if args.direct else ""),
+                "workload": "W2 labeling"
+                + (" (direct: service level, not HTTP)" if args.direct else "")
+                + (" (one request per label: --swap)" if args.swap else ""),
                 "timestamp": stamp,
                 "config": {
                     "outputs": args.outputs,
@@ -562,6 +572,7 @@ class Labeling:
                     "overlap": args.overlap,
                     "runs": args.runs,
                     "direct": args.direct,
+                    "swap": args.swap,
                     "think_ms": args.think_ms,
                     "database": args.database,
                     "redis_url": args.redis_url,
@@ -961,7 +972,7 @@ def profile(bench: Labeling, setup: dict, stamp: str) -> dict:
         (expert_views, "handed_token", "handed_token (signing)"),
         (expert_views, "render", "render template"),
         (template_tags, "render_markdown", "render_markdown (markdown-it + nh3)"),
-        (expert_views, "_posted_rubric", "view: _posted_rubric (SELECT rubric)"),
+        (expert_views, "rubric_version", "view: rubric_version (SELECT rubric)"),
         (expert_views, "answers_from_post", "answers_from_post"),
         (labels, "submit_label", "labels.submit_label"),
         (labels, "ensure_can_label", "ensure_can_label (a query only without the request's grant)"),
@@ -1153,6 +1164,9 @@ def main() -> None:
         "--think-ms", type=float, default=0, help="pause on each page before submitting, ±50%% (default 0: closed loop)"
     )
     parser.add_argument("--direct", action="store_true", help="no HTTP: the loop through the services, in-process")
+    parser.add_argument(
+        "--swap", action="store_true", help="one request per label, as label.js: the POST answers with the next page"
+    )
     parser.add_argument(
         "--profile", choices=("auto", "always", "never"), default="auto",
         help="profile the request path in-process afterwards: auto = when next-item p99 misses the target",

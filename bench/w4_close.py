@@ -5,6 +5,7 @@
     .venv/bin/python bench/w4_close.py --reuse               # keep and reuse the template database
     .venv/bin/python bench/w4_close.py --outputs 50000 --events 50000 --labels 10000 --users 5000 --runs 1
     .venv/bin/python bench/w4_close.py --reuse --profile     # cProfile + the slowest SQL of one close
+    .venv/bin/python bench/w4_close.py --reuse --through-worker redis://127.0.0.1:6379/12   # closed by a Celery worker
 
 What one invocation does (see bench/README.md, "W4 weekly close"):
   1. set-up, into a template database (skipped with --reuse when it exists): migrate; a project
@@ -750,6 +751,67 @@ def run_child(database: str, setup: dict, *, profile_out: Path | None = None, pa
     return result
 
 
+def _proc_status(pid: int, field: str) -> float:
+    """A /proc/<pid>/status figure in MB (VmRSS now, VmHWM the peak so far)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def run_worker(database: str, setup: dict, redis_url: str) -> dict:
+    """--through-worker: a real Celery worker (solo pool, as deployed) closes the week, as beat's close would.
+
+    The time is from the task's publication to the cycle stored closed (polled every 0.1 s); the worker's peak RSS is
+    its VmHWM, read before it stops, and its RSS once ready is reported beside it."""
+    from celery import Celery
+
+    queue = f"w4-bench-{os.getpid()}"
+    env = server_env(database, redis_url, CELERY_DEFAULT_QUEUE=queue, LOG_LEVEL="INFO")
+    command = [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
+               "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue]  # fmt: skip
+    log_path = OUT / "w4-worker.log"
+    with open(log_path, "w+b") as worker_log:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while b"ready." not in log_path.read_bytes():
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+            rss_ready = _proc_status(worker.pid, "VmRSS")
+            cpu_ready = _cpu_seconds(worker.pid)
+            publisher = Celery(broker=redis_url)
+            began = time.perf_counter()
+            publisher.send_task("labeling.close_week", args=[setup["project_id"], setup["week"]], queue=queue)
+            with psycopg.connect(f"{PG} dbname={database}", autocommit=True) as conn:
+                while True:
+                    status, failed_at, error, close = conn.execute(
+                        "SELECT status, failed_at, last_error, report->'close' FROM labeling_reviewcycle "
+                        "WHERE project_id = %s AND week = %s", [setup["project_id"], setup["week"]],
+                    ).fetchone() or (None, None, "", None)  # fmt: skip
+                    if status == "closed":
+                        break
+                    if failed_at or worker.poll() is not None:
+                        raise SystemExit(f"the close failed: {error}\n{log_path.read_text()[-3000:]}")
+                    time.sleep(0.1)
+            seconds = time.perf_counter() - began
+            peak, cpu = _proc_status(worker.pid, "VmHWM"), _cpu_seconds(worker.pid) - cpu_ready
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    return {
+        "seconds": seconds, "process_wall_s": seconds, "process_cpu_s": cpu, "peak_rss_mb": peak,
+        "rss_ready_mb": rss_ready, "status": status, "close": close, "steps": {}, "through_worker": True,
+    }  # fmt: skip
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ----------------------------------------------------------------------------------------------
 # The benchmark
 
@@ -854,9 +916,13 @@ def run(args) -> int:
         for number in range(1, args.runs + 1):
             for patch in variants if number % 2 else variants[::-1]:
                 copy_s = copy_database(template, copy_name)
+                closer = "a Celery worker" if args.through_worker else "a child process"
                 log(f"Run {number}/{args.runs}{f' [{patch}]' if patch else ''}: fresh copy in {copy_s:.1f} s; "
-                    f"closing {setup['week']} in a child process …")  # fmt: skip
-                result = run_child(copy_name, setup, patch=patch)
+                    f"closing {setup['week']} in {closer} …")  # fmt: skip
+                if args.through_worker:
+                    result = run_worker(copy_name, setup, args.through_worker)
+                else:
+                    result = run_child(copy_name, setup, patch=patch)
                 problems, figures = check_close(copy_name, setup)
                 result.update(run=number, patch=patch, copy_s=copy_s, problems=problems, figures=figures)
                 ok &= not problems
@@ -952,6 +1018,9 @@ def print_report(report: dict) -> None:
     rss = " / ".join(f"{r['peak_rss_mb']:.0f}" for r in runs)
     verdict = "met" if report["max_peak_rss_mb"] < TARGET_RSS_MB else "NOT met"
     print(f"  peak RSS of the process: {med['peak_rss_mb']:.0f} MB ({rss}) — target < {TARGET_RSS_MB} MB: {verdict}")
+    if runs and runs[0].get("through_worker"):
+        ready = " / ".join(f"{r['rss_ready_mb']:.0f}" for r in runs)
+        print(f"  through a real Celery worker (solo pool): its RSS once ready {ready} MB; wall and CPU: the close's")
     print(f"  process wall (start, Django set-up, close, exit): {med['process_wall_s']:.1f} s; "
           f"its CPU (user + system): {med['process_cpu_s']:.1f} s")  # fmt: skip
     print("  steps (the service's timings, median s):")
@@ -1008,6 +1077,10 @@ def main() -> None:
     parser.add_argument("--patch", help="a module the child imports first, to try a change (see w4_patch_datasets.py)")
     parser.add_argument("--compare", help="a patch module: each run closes the week as is and patched, back to back")
     # The child process (one close): not for direct use.
+    parser.add_argument(
+        "--through-worker", metavar="REDIS_URL", default="",
+        help="close each run's week through a real Celery worker on this broker (e.g. redis://127.0.0.1:6379/12)",
+    )  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--project-id", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
