@@ -1,14 +1,12 @@
 """The real OpenTelemetry SDK exports spans over OTLP/HTTP to a real gunicorn: its LLM spans become outputs.
 
-Protobuf goes through the SDK's own OTLPSpanExporter (opentelemetry-exporter-otlp-proto-http). The Python SDK
-has no OTLP/JSON exporter, so `OtlpJsonExporter` below encodes the SDK's spans with the SDK's own encoder
-(`encode_spans`) and writes them as OTLP/JSON the way the specification says (lowerCamelCase keys, trace and
-span ids in hex, enums as integers, 64-bit integers as strings). What the server answered is read from the
-exporter's requests session (a response hook), or by POSTing the SDK-encoded body directly where the
-partial success matters.
+Both encodings go through the OpenTelemetry project's own exporters: binary protobuf through OTLPSpanExporter of
+opentelemetry-exporter-otlp-proto-http, OTLP/JSON through OTLPSpanExporter of opentelemetry-exporter-otlp-json-http.
+What the server answered is read from the exporter's transport (a requests session's response hook for the
+protobuf exporter; a recording wrapper of the JSON exporter's urllib3 transport), or by POSTing the SDK-encoded
+body directly where only the bytes matter.
 """
 
-import base64
 import gzip
 import http.client
 import json
@@ -21,15 +19,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
+from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+from opentelemetry.exporter.otlp.common.http import Compression as JsonCompression
+from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as OTLPJsonSpanExporter
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status as SpanStatus
 from opentelemetry.trace import StatusCode
@@ -86,33 +86,27 @@ def exporter(base: str, secret: str, **options) -> tuple[OTLPSpanExporter, Recor
     return OTLPSpanExporter(endpoint=base + PATH, headers=headers, session=session, timeout=10, **options), session
 
 
-class OtlpJsonExporter(SpanExporter):
-    """OTLP/HTTP with the JSON encoding: the SDK's encoder, written as OTLP/JSON (see the module docstring)."""
+class RecordingTransport(Urllib3HTTPTransport):
+    """The JSON exporter's own urllib3 transport, keeping every result it returned (status, headers, body)."""
 
-    def __init__(self, endpoint: str, secret: str):
-        self.endpoint, self.secret = endpoint, secret
-        self.answers: list[requests.Response] = []
+    def __init__(self):
+        super().__init__(verify=True, cert=None)
+        self.answers: list = []
+        self.sent: list[dict[str, str]] = []  # the request headers, names in lower case
 
-    def export(self, spans) -> SpanExportResult:
-        document = json_format.MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-        for resource_spans in document.get("resourceSpans", []):
-            for scope_spans in resource_spans.get("scopeSpans", []):
-                for span in scope_spans.get("spans", []):
-                    for owner in (span, *span.get("links", [])):
-                        for name in ("traceId", "spanId", "parentSpanId"):
-                            if name in owner:  # proto3's JSON mapping writes bytes in base64; OTLP/JSON in hex
-                                owner[name] = base64.b64decode(owner[name]).hex()
-        answer = requests.post(
-            self.endpoint,
-            data=json.dumps(document),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.secret}"},
-            timeout=10,
-        )
-        self.answers.append(answer)
-        return SpanExportResult.SUCCESS if answer.ok else SpanExportResult.FAILURE
+    def request(self, method, url, **options):
+        self.sent.append({name.lower(): value for name, value in (options.get("headers") or {}).items()})
+        result = super().request(method, url, **options)
+        self.answers.append(result)
+        return result
 
-    def shutdown(self) -> None:
-        pass
+
+def json_exporter(base: str, secret: str, **options) -> tuple[OTLPJsonSpanExporter, RecordingTransport]:
+    """opentelemetry-exporter-otlp-json-http's exporter; `_transport` is its (beta) hook for a transport."""
+    transport = RecordingTransport()
+    headers = {"Authorization": f"Bearer {secret}"}
+    otlp = OTLPJsonSpanExporter(endpoint=base + PATH, headers=headers, timeout=10, _transport=transport, **options)
+    return otlp, transport
 
 
 def record_spans(make) -> list:
@@ -195,14 +189,19 @@ def test_openinference_spans_over_otlp_json(server, key, project):
             span.set_attribute("openinference.span.kind", "RETRIEVER")
 
     spans = record_spans(openinference)
-    otlp = OtlpJsonExporter(server + PATH, key)
+    otlp, transport = json_exporter(server, key, compression=JsonCompression.GZIP)
 
     assert otlp.export(spans) == SpanExportResult.SUCCESS
     assert otlp.export(spans) == SpanExportResult.SUCCESS
 
-    assert [answer.json() for answer in otlp.answers] == [{}, {}]
-    assert otlp.answers[0].headers["Content-Type"] == "application/json"
-    assert [answer.headers["X-Expertloop-Ignored-Spans"] for answer in otlp.answers] == ["1", "1"]
+    assert [answer.status_code for answer in transport.answers] == [200, 200]
+    assert (transport.sent[0]["content-encoding"], transport.sent[0]["content-type"]) == ("gzip", "application/json")
+    assert [answer.json() for answer in transport.answers] == [{}, {}]
+    assert transport.answers[0].headers()["Content-Type"] == "application/json"
+    assert [
+        (answer.headers()["X-Expertloop-Created-Outputs"], answer.headers()["X-Expertloop-Ignored-Spans"])
+        for answer in transport.answers
+    ] == [("1", "1"), ("0", "1")]
     stored = Output.objects.get(project=project)
     assert (stored.model, stored.output, stored.session_id, stored.end_user_id, stored.tags) == (
         "gpt-4o-mini",
@@ -235,14 +234,15 @@ def test_a_batch_mixing_good_and_bad_spans_stores_the_good_ones(server, key, pro
         partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
         rejected, reasons = partial.rejected_spans, partial.error_message
     else:
-        otlp = OtlpJsonExporter(server + PATH, key)
+        otlp, transport = json_exporter(server, key)
         assert otlp.export(spans) == SpanExportResult.SUCCESS  # a partial success is a success
-        answer = otlp.answers[0]
+        [answer] = transport.answers
         rejected = int(answer.json()["partialSuccess"]["rejectedSpans"])
         reasons = answer.json()["partialSuccess"]["errorMessage"]
 
+    headers = answer.headers if encoding == "protobuf" else answer.headers()
     assert answer.status_code == 200
-    assert answer.headers["X-Expertloop-Ignored-Spans"] == "4"  # the four request handlers
+    assert headers["X-Expertloop-Ignored-Spans"] == "4"  # the four request handlers
     assert rejected == 2
     failed, long_model = (span for span in spans if span.name in ("chat gpt-4o 2", f"chat {'m' * 201} 3"))
     assert f"{failed.context.span_id:016x}" in reasons and "span status ERROR: upstream timeout" in reasons
@@ -253,12 +253,13 @@ def test_a_batch_mixing_good_and_bad_spans_stores_the_good_ones(server, key, pro
     ]
 
 
-def test_the_standard_environment_variables_reach_the_endpoint(server, key, project, monkeypatch):
+@pytest.mark.parametrize("make", [OTLPSpanExporter, OTLPJsonSpanExporter], ids=["protobuf", "json"])
+def test_the_standard_environment_variables_reach_the_endpoint(server, key, project, monkeypatch, make):
     """OTEL_EXPORTER_OTLP_ENDPOINT=…/api/v1/otel and the key in OTEL_EXPORTER_OTLP_HEADERS, nothing else."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", server + "/api/v1/otel")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer%20{key}")
 
-    assert OTLPSpanExporter().export(record_spans(genai_call)) == SpanExportResult.SUCCESS
+    assert make().export(record_spans(genai_call)) == SpanExportResult.SUCCESS
 
     assert Output.objects.filter(project=project).count() == 1
 
@@ -299,6 +300,36 @@ def test_refusals_bad_key_read_only_key_not_otlp_and_oversize(server, key, proje
     assert garbage.status_code == 400
     assert "not an OTLP ExportTraceServiceRequest" in Status.FromString(garbage.content).message
     assert bomb.status_code == 413 and "once decompressed" in Status.FromString(bomb.content).message
+    assert not Output.objects.filter(project=project).exists()
+
+
+def test_refusals_through_the_json_exporter(server, key, project):
+    """The same refusals in OTLP/JSON: each a google.rpc.Status as JSON, none retried by the exporter."""
+    spans = record_spans(genai_call)
+    read_only = create_api_key(project=project, name="reader", scopes=["read"]).secret
+    big = record_spans(lambda tracer: genai_call(tracer, output="x" * (LIMIT + 1)))
+    outcomes = {}
+    for name, secret, batch in [("bad key", "el_0000_nope", spans), ("read-only", read_only, spans), ("big", key, big)]:
+        otlp, transport = json_exporter(server, secret)
+        started = time.monotonic()
+        assert otlp.export(batch) == SpanExportResult.FAILURE
+        assert time.monotonic() - started < 5
+        [answer] = transport.answers
+        assert answer.headers()["Content-Type"] == "application/json"
+        outcomes[name] = (answer.status_code, answer.json()["message"])
+
+    not_otlp = requests.post(
+        server + PATH,
+        data=json.dumps({"outputs": [{"external_id": "a", "output": "b"}]}),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+
+    assert outcomes["bad key"][0] == 401
+    assert outcomes["read-only"] == (403, "This API key lacks the `ingest` scope.")
+    assert outcomes["big"][0] == 413
+    assert not_otlp.status_code == 400 and not_otlp.json()["code"] == 3
+    assert "Not an OTLP ExportTraceServiceRequest" in not_otlp.json()["message"]
     assert not Output.objects.filter(project=project).exists()
 
 

@@ -178,6 +178,79 @@ def test_older_span_events():
     }
 
 
+def test_oldest_prompt_and_completion_content_events():
+    """The first GenAI conventions: the `gen_ai.content.prompt` and `gen_ai.content.completion` events, whose
+    `gen_ai.prompt` / `gen_ai.completion` attributes hold the messages as JSON text."""
+    prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Is it waterproof?"}]
+    events = [
+        ("gen_ai.content.prompt", {"gen_ai.prompt": json.dumps(prompt)}),
+        (
+            "gen_ai.content.completion",
+            {"gen_ai.completion": json.dumps([{"role": "assistant", "content": "To 50 m."}])},
+        ),
+    ]
+    attrs = {
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4",
+        "gen_ai.response.model": "gpt-4-0613",
+        "gen_ai.usage.completion_tokens": 9,
+    }
+
+    [record] = mapped(export(span(SPAN_ID, name="openai.chat", attrs=attrs, events=events)))
+
+    assert record == {
+        "external_id": EXTERNAL_ID,
+        "occurred_at": OCCURRED_AT,
+        "model": "gpt-4-0613",
+        "input": prompt,
+        "output": "To 50 m.",
+        "metadata": {
+            "otel.span_name": "openai.chat",
+            "latency_ms": 1250.0,
+            "otel.status_code": "UNSET",
+            "service.name": "support-bot",
+            "gen_ai.usage.completion_tokens": 9,
+            "gen_ai.request.model": "gpt-4",
+            "gen_ai.system": "openai",
+        },
+    }
+
+
+def test_oldest_prompt_and_completion_attributes():
+    """`gen_ai.prompt` and `gen_ai.completion` as plain span attributes; `enduser.id`; the resource's
+    deployment environment and comma-separated `expertloop.tags`."""
+    attrs = {
+        "gen_ai.operation.name": "text_completion",
+        "gen_ai.request.model": "davinci-002",
+        "gen_ai.prompt": "Complete: the parcel left",
+        "gen_ai.completion": "the warehouse yesterday.",
+        "gen_ai.conversation.id": "c-3",
+        "enduser.id": "u-9",
+    }
+    resource = {"service.name": "support-bot", "deployment.environment.name": "prod", "expertloop.tags": "orders, b2b"}
+
+    [record] = mapped(export(span(SPAN_ID, name="completion", attrs=attrs), resource=resource))
+
+    assert record == {
+        "external_id": EXTERNAL_ID,
+        "occurred_at": OCCURRED_AT,
+        "model": "davinci-002",
+        "input": "Complete: the parcel left",
+        "output": "the warehouse yesterday.",
+        "session_id": "c-3",
+        "end_user_id": "u-9",
+        "tags": ["orders", "b2b"],
+        "metadata": {
+            "otel.span_name": "completion",
+            "latency_ms": 1250.0,
+            "otel.status_code": "UNSET",
+            "service.name": "support-bot",
+            "deployment.environment.name": "prod",
+            "gen_ai.operation.name": "text_completion",
+        },
+    }
+
+
 def test_openinference():
     """llm.input_messages / llm.output_messages (content and multi-part contents), llm.model_name, session.id,
     user.id, tag.tags and the application's `metadata` JSON; input.value and output.value are not copied."""
