@@ -5,8 +5,10 @@ import json
 import socket
 import time
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection
 from django.test import override_settings
@@ -365,6 +367,18 @@ def test_a_failing_receiver_is_retried_on_the_schedule_then_failed(project, lead
     assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 3 == len(receiver.at("/down"))
     assert delivery.response_code == 500 and delivery.last_error.startswith("HTTP 500")
     assert len({request.headers["webhook-id"] for request in receiver.at("/down")}) == 1
+
+
+def test_by_default_a_delivery_backs_off_for_about_a_day_before_it_is_failed():
+    """The default WEBHOOK_RETRY_SCHEDULE (no test overrides it here): waits that grow from seconds to hours, the
+    last attempt about 24 h after the first; the endpoint is disabled after 24 h of failures, so a receiver that
+    never answers is disabled by the time its first delivery has failed."""
+    schedule = django_settings.WEBHOOK_RETRY_SCHEDULE
+
+    assert len(schedule) >= 5 and all(later >= earlier for earlier, later in pairwise(schedule))
+    assert schedule[0] <= 10 and schedule[-1] >= 3600  # seconds at first, hours at the end
+    assert 23 * 3600 <= sum(schedule) <= 25 * 3600
+    assert django_settings.WEBHOOK_DISABLE_AFTER_SECONDS <= sum(schedule)
 
 
 def test_an_endpoint_that_keeps_failing_is_disabled_and_the_leads_are_told(
