@@ -159,12 +159,17 @@ def test_a_failed_refresh_is_recorded_backs_off_and_clears_when_it_works(setting
     assert (cycle.failure_kind, cycle.failed_at, cycle.attempts) == ("", None, 0)
 
 
+def _unrouted_outputs(*projects, each: int = 3) -> None:
+    """Outputs whose routing task was lost ten minutes ago: what the routing sweep picks up."""
+    a_while_ago = timezone.now() - timedelta(minutes=10)
+    for project in projects:
+        for _ in range(each):
+            OutputFactory(project=project, received_at=a_while_ago)
+
+
 def test_the_routing_sweep_routes_each_project_on_its_own_and_records_the_one_that_fails(two_projects):
     bad, good = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
-    a_while_ago = timezone.now() - timedelta(minutes=10)
-    for project in (bad, good):
-        for _ in range(3):
-            OutputFactory(project=project, received_at=a_while_ago)
+    _unrouted_outputs(bad, good)
     # Stored before the rule validator: every output of this project fails its queue's rule check.
     Queue.objects.filter(project=bad).update(rule={"tags_any": 5})
 
@@ -180,10 +185,7 @@ def test_the_routing_sweep_routes_each_project_on_its_own_and_records_the_one_th
 
 def test_a_project_whose_time_zone_tzdata_dropped_runs_its_weeks_in_utc(two_projects):
     odd, other = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
-    a_while_ago = timezone.now() - timedelta(minutes=10)
-    for project in (odd, other):
-        for _ in range(3):
-            OutputFactory(project=project, received_at=a_while_ago)
+    _unrouted_outputs(odd, other)
     # Stored when tzdata still had it (removed in 2020b): its weeks fall back to UTC's instead of failing.
     Project.objects.filter(pk=odd.pk).update(time_zone="US/Pacific-New")
     odd.refresh_from_db()
