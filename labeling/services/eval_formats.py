@@ -105,7 +105,10 @@ def openai_chat(row: dict, shape: RowShape) -> dict | None:
     answer = ideal(row, shape)
     if answer is None or not openai_ready(row["input"]):
         return None
-    return {"messages": [*row["input"], _assistant(answer)]}
+    # The experts judged the last answer only: earlier assistant turns are the conversation so far, weight 0 in
+    # OpenAI's multi-turn format, so a fine-tune learns from the judged answer alone (its weight defaults to 1).
+    context = [{**message, "weight": 0} if message["role"] == "assistant" else message for message in row["input"]]
+    return {"messages": [*context, _assistant(answer)]}
 
 
 def openai_preference(row: dict, shape: RowShape) -> dict | None:

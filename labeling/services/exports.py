@@ -162,15 +162,19 @@ class ExportFormat:
 
 # A format's revision goes up whenever a deploy changes the bytes it makes from the same stored rows: a client that
 # cached the old file by its ETag must not be answered 304. v2 of the eval formats and hf, v2 of CSV, v3 of Parquet:
-# gold_status (a column; unsettled rows no longer trained on), text parts as text, hf's features.json and card.
+# gold_status (a column; unsettled rows no longer trained on), text parts as text, hf's features.json and card. v3 of
+# openai-chat: earlier assistant turns carry weight 0.
 EVAL_REVISION = 2
+REVISIONS = {"openai-chat": 3}
 FORMATS = {
     "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),  # the stored bytes themselves
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks, "-csv", revision=2),
     # v2: nested fields became Arrow lists and structs (they were JSON text); v3: the gold_status column.
     "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet", revision=3),
     **{
-        name: ExportFormat(f"{name}.jsonl", "application/x-ndjson", chunks, f"-{name}", revision=EVAL_REVISION)
+        name: ExportFormat(
+            f"{name}.jsonl", "application/x-ndjson", chunks, f"-{name}", revision=REVISIONS.get(name, EVAL_REVISION)
+        )
         for name, chunks in eval_formats.JSONL_FORMATS.items()
     },
     "hf": ExportFormat("hf.zip", "application/zip", eval_formats.hf_chunks, "-hf", revision=EVAL_REVISION),

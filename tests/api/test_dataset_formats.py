@@ -187,7 +187,10 @@ def test_openai_chat_takes_passes_and_corrections_never_a_tie_a_bare_fail_or_a_t
 
     assert len(lines) == len(IDEAL) and set(answers) == set(IDEAL.values())
     multi = answers[IDEAL["pass-multi"]]["messages"]
-    assert multi == [*MULTI_TURN, {"role": "assistant", "content": IDEAL["pass-multi"]}]
+    # The conversation's earlier answer is context, not trained on (weight 0); the judged answer is trained on.
+    context = [{**message, "weight": 0} if message["role"] == "assistant" else message for message in MULTI_TURN]
+    assert multi == [*context, {"role": "assistant", "content": IDEAL["pass-multi"]}]
+    assert [m.get("weight") for m in multi if m["role"] == "assistant"] == [0, None]
     assert answers[IDEAL["solo-fix"]]["messages"] == [
         {"role": "user", "content": "Where is my parcel?"},
         {"role": "assistant", "content": "It arrives on Monday."},
@@ -268,8 +271,12 @@ class Message(msgspec.Struct, forbid_unknown_fields=True):
     content: str
 
 
+class ChatMessage(Message, forbid_unknown_fields=True):
+    weight: int | msgspec.UnsetType = msgspec.UNSET  # 0 on the input's assistant turns: not trained on
+
+
 class Chat(msgspec.Struct, forbid_unknown_fields=True):
-    messages: list[Message]
+    messages: list[ChatMessage]
 
 
 class PreferenceInput(msgspec.Struct, forbid_unknown_fields=True):
@@ -381,6 +388,8 @@ def openai_message_errors(messages) -> list[str]:
             errors.append("system_after_conversation_started")
         if message["role"] == "tool" and "tool_call_id" not in message:
             errors.append("tool_message_without_call")
+        if "weight" in message and (message["role"] != "assistant" or message["weight"] not in (0, 1)):
+            errors.append("invalid_weight")  # multi-turn: 0 or 1, on assistant messages only
     return errors
 
 
@@ -460,6 +469,8 @@ def test_the_openai_files_pass_openais_format_rules(reader, version, fmt):
                        {"role": "assistant", "content": "a"}]}, "content_is_json_text"),
         ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "null"}]},
          "content_is_json_text"),
+        ({"messages": [{"role": "user", "content": "q", "weight": 0}, {"role": "assistant", "content": "a"}]},
+         "invalid_weight"),
     ],
 )  # fmt: skip
 def test_the_validator_catches_what_openai_refuses(example, error):
@@ -587,7 +598,8 @@ def test_each_format_has_its_own_strong_etag_and_revalidates(client, world, vers
     other = client.get(f"{EVAL}/versions/1/download?format=jsonl", HTTP_IF_NONE_MATCH=response["ETag"], **auth)
 
     # `.v2`: the rows each takes and the files' layout changed (review mends), so a copy cached before is not a 304.
-    assert response.status_code == 200 and response["ETag"] == f'"{version.sha256}-{fmt}.v2"'
+    revision = 3 if fmt == "openai-chat" else 2  # openai-chat v3: weight 0 on earlier assistant turns
+    assert response.status_code == 200 and response["ETag"] == f'"{version.sha256}-{fmt}.v{revision}"'
     assert response["Content-Type"] == ("application/zip" if fmt == "hf" else "application/x-ndjson")
     assert response["Content-Disposition"] == f'attachment; filename="support-bot-support-eval-v1.{EXTENSIONS[fmt]}"'
     assert again.status_code == 304 and again.content == b""

@@ -62,7 +62,7 @@ def test_a_ci_job_with_only_a_key_builds_a_dataset_waits_for_it_downloads_it_and
     status, headers, downloaded = _call("GET", f"{version_url}/download?format=openai-chat", key)
     assert status == 200 and headers["Content-Disposition"].endswith('v1.openai-chat.jsonl"')
     version = DatasetVersion.objects.get(dataset__slug="nightly-eval", number=1)
-    assert version.row_count == 5 and headers["ETag"] == f'"{version.sha256}-openai-chat.v2"'
+    assert version.row_count == 5 and headers["ETag"] == f'"{version.sha256}-openai-chat.v3"'
     # Four passing outputs train on themselves; the adjudicated tie trains on the lead's correction.
     conversations = [json.loads(line)["messages"] for line in downloaded.splitlines()]
     assert [messages[-1]["role"] for messages in conversations] == ["assistant"] * 5
