@@ -29,8 +29,8 @@ COPY . .
 # var/ is where settings put the (unused here) SQLite file and where beat keeps its schedule: the app
 # user must be able to write there.
 RUN SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput \
- && mkdir -p var \
- && chown expertloop:expertloop var
+ && mkdir -p var/media \
+ && chown -R expertloop:expertloop var
 
 USER expertloop
 

@@ -217,6 +217,11 @@ PROJECT_CREATORS = env.str("PROJECT_CREATORS", default="").strip().lower() or "s
 if PROJECT_CREATORS not in {"staff", "everyone"}:
     raise ImproperlyConfigured(f"PROJECT_CREATORS={PROJECT_CREATORS!r} must be staff or everyone.")
 
+# Files the workers render once and the web serves (a dataset version's Parquet and Hugging Face zip): every web and
+# worker process must see the same directory (docker-compose.yml mounts one volume at it). Not served as static files:
+# downloads go through the API's access checks.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # WhiteNoise also serves the apps' own static files, found at start-up, so a server started without

@@ -52,6 +52,14 @@ def build_dataset(dataset_id: int, full: bool = False) -> int | None:
     return version.number if version else None
 
 
+@shared_task(name="labeling.render_version_files", acks_late=True, time_limit=3600, soft_time_limit=3500)
+def render_version_files(version_id: int) -> list[str]:
+    """Render a ready version's Parquet and Hugging Face files once (idempotent: current files are kept)."""
+    from labeling.services.version_files import render_version_files as render
+
+    return render(version_id=version_id)
+
+
 @shared_task(name="labeling.close_week", acks_late=True, time_limit=3600, soft_time_limit=3500)
 def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) -> str | None:
     """Close a project's cycle week (idempotent: a closed week is left as it is)."""

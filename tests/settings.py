@@ -1,6 +1,7 @@
 """Test settings: the real settings, fed the environment a test run needs (nothing else differs)."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-not-for-deployment")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
@@ -13,6 +14,8 @@ if os.environ.get("EXPERTLOOP_TEST_QUEUES_OF") != _TEST_PROCESS:
     os.environ["EXPERTLOOP_TEST_QUEUES_OF"] = _TEST_PROCESS
     os.environ["CELERY_DEFAULT_QUEUE"] = f"expertloop-test-{os.getpid()}"
     os.environ["CELERY_WEBHOOK_QUEUE"] = f"expertloop-webhooks-test-{os.getpid()}"
+    # Rendered dataset files of this test process (and the Celery workers it starts), never the checkout's var/media.
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix=f"expertloop-media-test-{os.getpid()}-")
 
 from expertloop.settings import *  # noqa: E402,F403
 

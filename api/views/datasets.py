@@ -7,9 +7,11 @@ SessionAuthentication enforces); a dataset's definition and build state are also
 so that the job can wait for its build.
 """
 
+import re
 from functools import cached_property
 
-from django.http import HttpResponseNotModified, StreamingHttpResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -47,6 +49,7 @@ from labeling.selectors.datasets import (
 )
 from labeling.services.datasets import create_dataset, request_build, version_diff
 from labeling.services.exports import FORMATS
+from labeling.services.version_files import file_for_download
 
 VERSION_HEADER = "X-Dataset-Version"
 _UNKNOWN = OpenApiResponse(ErrorsOut, description="No such project, dataset or version, or not yours to read.")
@@ -62,6 +65,10 @@ _WRITE_ERRORS = {
 }
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
 _WITHDRAWN = OpenApiResponse(ErrorsOut, description="Withdrawn after an end user's erasure; the note says why.")
+_PREPARING = OpenApiResponse(
+    ErrorsOut, description="Parquet or hf only: a worker is preparing the file. Try again after `Retry-After` seconds."
+)
+PREPARING_RETRY_SECONDS = 5
 _VERSION = OpenApiParameter(
     "version", str, OpenApiParameter.PATH, description="A version number, or `latest`: the newest ready version."
 )
@@ -269,7 +276,11 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             "revision grows when a format's layout or rules change, e.g. `-parquet.v3`), "
             f"`{VERSION_HEADER}`, and `Content-Disposition` with the file name "
             "`<project>-<dataset>-v<number>.<ext>` (`jsonl`, `csv`, `parquet`, `<format>.jsonl`, `hf.zip`). Send the "
-            "ETag back in `If-None-Match` to get a 304."
+            "ETag back in `If-None-Match` to get a 304.\n\n"
+            "**parquet** and **hf** are rendered once by a worker when the version becomes ready and served as a file "
+            "(with `Content-Length`; one byte `Range` is honoured, `If-Range` with the ETag). Until the file is ready "
+            f"the answer is a 503 with `Retry-After: {PREPARING_RETRY_SECONDS}` and an error saying the file is being "
+            "prepared; retry then. The other formats are streamed at once."
         ),
         parameters=[
             _VERSION,
@@ -286,6 +297,7 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             **_READ_ERRORS,
             409: _NOT_READY,
             410: _WITHDRAWN,
+            503: _PREPARING,
         },
     )
     def get(self, request, *args, **kwargs):
@@ -299,8 +311,78 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             return HttpResponseNotModified(headers=headers)
         # Both slugs are slugs by construction ([a-z0-9-]), so the name needs no quoting.
         filename = f"{self.project.slug}-{dataset.slug}-v{version.number}.{export.extension}"
+        if export.stored:
+            fmt = query.validated_data["format"]
+            return self.stored_file(request, version=version, fmt=fmt, filename=filename, headers=headers)
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return StreamingHttpResponse(export.chunks(version=version), content_type=export.content_type, headers=headers)
+
+    def stored_file(self, request, *, version, fmt: str, filename: str, headers: dict[str, str]) -> HttpResponse:
+        """The file a worker rendered (a byte range of it when asked), or 503 with Retry-After while it is prepared."""
+        stored = file_for_download(version=version, fmt=fmt)
+        if stored is None:
+            message = (
+                f"The {fmt} file of version {version.number} is being prepared by a worker: "
+                f"try again in {PREPARING_RETRY_SECONDS} seconds."
+            )
+            answer = {"errors": [{"index": None, "field": "format", "message": message}]}
+            retry = {"Retry-After": str(PREPARING_RETRY_SECONDS), VERSION_HEADER: headers[VERSION_HEADER]}
+            return Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
+        export = FORMATS[fmt]
+        headers["Accept-Ranges"] = "bytes"
+        wanted = byte_range(request.headers.get("Range", ""), stored.size)
+        if wanted is not None and request.headers.get("If-Range", headers["ETag"]) != headers["ETag"]:
+            wanted = None  # the client's partial copy is of other bytes: send the whole file
+        if wanted == "unsatisfiable":
+            headers["Content-Range"] = f"bytes */{stored.size}"
+            return HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE, headers=headers)
+        file = default_storage.open(stored.name, "rb")
+        if wanted is None:
+            return FileResponse(
+                file, as_attachment=True, filename=filename, content_type=export.content_type, headers=headers
+            )
+        start, end = wanted
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        headers["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+        headers["Content-Length"] = str(end - start + 1)
+        return StreamingHttpResponse(
+            _file_slice(file, start, end), content_type=export.content_type, headers=headers, status=206
+        )
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """The one byte range a `Range` header asks for, as inclusive (start, end); None for the whole file (no header,
+    several ranges, or one this does not read); "unsatisfiable" for a range that starts past the end."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        length = int(last)
+        return (max(size - length, 0), size - 1) if length and size else "unsatisfiable"
+    start = int(first)
+    if start >= size:
+        return "unsatisfiable"
+    end = min(int(last), size - 1) if last else size - 1
+    return (start, end) if start <= end else None
+
+
+def _file_slice(file, start: int, end: int, *, block: int = 256 * 1024):
+    """The bytes start..end (inclusive) of an open file, a block at a time; the file is closed at the end."""
+    try:
+        file.seek(start)
+        left = end - start + 1
+        while left > 0:
+            data = file.read(min(block, left))
+            if not data:
+                return
+            left -= len(data)
+            yield data
+    finally:
+        file.close()
 
 
 class DatasetDiffView(_DatasetView, GenericAPIView):

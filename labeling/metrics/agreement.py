@@ -6,12 +6,15 @@ unused rating value keeps its place on the scale. Pure functions over plain Pyth
 is done with numpy so a week of 10,000 items stays well under a second.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: a web process never loads it
+    import numpy as np
 
 Units = Mapping[Hashable, Mapping[Hashable, Any]]
 
@@ -49,18 +52,24 @@ class _Coded:
 
     def matrix(self) -> np.ndarray:
         """Category positions as coders × units, -1 where a coder gave no value."""
+        import numpy as np
+
         codes = np.full((len(self.coders), self.n_units), -1, dtype=np.int64)
         codes[self.coder, self.unit] = self.code
         return codes
 
     def counts(self, n_categories: int) -> np.ndarray:
         """Units × categories table of how many coders chose each category."""
+        import numpy as np
+
         flat = np.bincount(self.unit * n_categories + self.code, minlength=self.n_units * n_categories)
         return flat.reshape(self.n_units, n_categories)
 
 
 def _code(units: Units, categories: Sequence) -> _Coded:
     """Keep units with two or more values and code each value by its category position."""
+    import numpy as np
+
     position = {category: i for i, category in enumerate(categories)}
     if len(position) != len(categories):
         raise ValueError(f"The categories repeat a value: {list(categories)!r}.")
@@ -108,6 +117,8 @@ def krippendorff_alpha(units: Units, *, level: str, categories: Sequence) -> flo
 
 
 def _alpha(coded: _Coded, *, level: str, categories: Sequence) -> float | None:
+    import numpy as np
+
     if coded.n_units == 0 or len(categories) < 2:
         return None
     if level == "interval":
@@ -143,6 +154,7 @@ def fleiss_kappa(units: Units, *, categories: Sequence) -> float | None:
 
 def _fleiss(table: np.ndarray) -> float | None:
     """Fleiss' kappa of a units × categories count table; Gwet's generalisation when raters vary."""
+    import numpy as np
     from statsmodels.stats import inter_rater
 
     raters = table.sum(axis=1)
@@ -166,6 +178,8 @@ def _gwet_fleiss(table: np.ndarray) -> float:
 
 def _kappa_from_table(table: np.ndarray, weights: str | None) -> float | None:
     """Cohen's kappa of a square contingency table over the full category set; None when undefined."""
+    import numpy as np
+
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {WEIGHTS}, not {weights!r}.")
     k = table.shape[0]
@@ -189,6 +203,8 @@ def cohen_kappa(pairs: Sequence[tuple[Any, Any]], *, categories: Sequence, weigh
     The contingency table spans the full category set. Undefined: no pair, or chance agreement of 1
     (both coders always gave the one same category).
     """
+    import numpy as np
+
     k = len(categories)
     position = {category: i for i, category in enumerate(categories)}
     table = np.zeros((k, k), dtype=np.float64)
@@ -208,6 +224,8 @@ def pairwise_cohen(
 
 
 def _pairwise(coded: _Coded, *, n_categories: int, weights: str | None, min_shared: int) -> list[dict]:
+    import numpy as np
+
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {WEIGHTS}, not {weights!r}.")
     if coded.n_units == 0:

@@ -24,11 +24,15 @@ Documents are sorted by id before anything else, so the same documents in any or
 than MIN_DOCUMENTS documents give no themes: a handful of failures is read one by one, not grouped.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: a web process never loads it
+    import numpy as np
 
 # scikit-learn (and the scipy it loads) is imported by the functions that group, not here: this module is on the
 # import path of every web worker (the meeting page → services.cycles → services.themes), and the import took about
@@ -81,6 +85,8 @@ def evenly_spread(ids: Sequence[int], limit: int = MAX_DOCUMENTS) -> list[int]:
 
 def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> list[Theme]:
     """Group the documents into MIN_THEMES to MAX_THEMES themes (see the module's docstring); [] when too few."""
+    import numpy as np
+
     ordered = sorted(documents)
     ids = [doc_id for doc_id, _ in ordered]
     if len(ids) != len(set(ids)):
@@ -114,6 +120,7 @@ def find_themes(documents: Iterable[tuple[int, str]], *, seed: int = SEED) -> li
 
 def _vectors(texts: list[str]):
     """The TF-IDF matrix and its terms; (None, None) when no term is left (too few shared words)."""
+    import numpy as np
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
     # A tiny corpus may share no word twice, or failures may all say the same: then every word counts.
@@ -151,6 +158,7 @@ def _concepts(matrix, *, seed: int) -> np.ndarray:
 
 def _best_clustering(vectors, *, max_k: int, seed: int) -> np.ndarray:
     """The labels of the k-means clustering with the best silhouette (see the module's docstring)."""
+    import numpy as np
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -167,6 +175,8 @@ def _best_clustering(vectors, *, max_k: int, seed: int) -> np.ndarray:
 
 
 def _themes(ids: list[int], matrix, terms, labels: np.ndarray) -> list[Theme]:
+    import numpy as np
+
     groups = []
     overall = np.asarray(matrix.mean(axis=0)).ravel()
     clusters = sorted(set(labels.tolist()))
@@ -190,6 +200,8 @@ def _themes(ids: list[int], matrix, terms, labels: np.ndarray) -> list[Theme]:
 
 
 def _top_terms(weights: np.ndarray, terms) -> tuple[str, ...]:
+    import numpy as np
+
     chosen: list[str] = []
     covered: set[str] = set()
     # Heaviest first; equal weights in alphabetical order, so the choice never depends on the sort's stability.

@@ -1,7 +1,7 @@
 from .alerts import Alert, AlertRule, AlertState
 from .changes import ChangeDimension, ChangeKind, WeekChange
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
-from .datasets import Dataset, DatasetRow, DatasetVersion, VersionStatus
+from .datasets import Dataset, DatasetRow, DatasetVersion, VersionFile, VersionFileState, VersionStatus
 from .explore import SavedView
 from .gold import Resolution, ResolutionStatus
 from .health import RoutingState, WorkerHeartbeat
@@ -48,6 +48,8 @@ __all__ = [
     "Dataset",
     "DatasetRow",
     "DatasetVersion",
+    "VersionFile",
+    "VersionFileState",
     "VersionStatus",
     "Flag",
     "Item",

@@ -113,3 +113,36 @@ class DatasetRow(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.position} of {self.version}"
+
+
+class VersionFileState(models.TextChoices):
+    PENDING = "pending", "Being prepared"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class VersionFile(models.Model):
+    """A download of a ready version rendered once to a file (Parquet, the Hugging Face zip), by a worker.
+
+    The formats that need pyarrow are rendered in the Celery worker from the stored canonical rows and served
+    as files, so no web request loads pyarrow (see `services/version_files.py`). `revision` is the format's
+    revision when the file was made: a deploy that raises it (new bytes from the same rows) makes the file
+    stale, and it is made again. `sha256` and `size` describe the stored bytes; `name` is the file's name
+    in the default storage (MEDIA_ROOT)."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
+    format = models.CharField(max_length=32)
+    revision = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=VersionFileState, default=VersionFileState.PENDING)
+    name = models.CharField(max_length=300, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "format"], name="version_file_unique_format")]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.format} ({self.state})"

@@ -16,6 +16,9 @@ Detectors, each returning spans of the original text:
 Overlapping spans are resolved once, on the original text (the earliest wins, then the longest, then
 e-mail, card, IBAN, phone and the custom rules in their order), so no detector sees another's
 placeholders. Nothing here looks at JSON keys except as context: keys are never changed.
+
+phonenumbers, regex and python-stdnum (~10 MB together) are imported by the functions that use them, not here: every
+web process imports this module (ingest, the redaction pages), and only the ones that redact need them.
 """
 
 import re
@@ -24,11 +27,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-import phonenumbers
-import regex
-from stdnum import iban as stdnum_iban
-from stdnum import luhn
 
 from labeling.exceptions import InvalidInput
 
@@ -124,6 +122,8 @@ class Redactor:
     _compiled: list[tuple[CustomRule, Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
+        import regex
+
         self._compiled = [(rule, regex.compile(rule.pattern)) for rule in self.custom]
 
     def spans(self, text: str, key: str = "") -> list[Span]:
@@ -240,6 +240,8 @@ def find_emails(text: str, region: str = "", taken: list | None = None, prefix: 
 
 
 def find_cards(text: str, region: str = "", taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
+    from stdnum import luhn
+
     spans = []
     for match in _CARD.finditer(text):
         # The candidate may have swallowed a following group ("… 1111 12/26"): try it whole, then
@@ -254,6 +256,8 @@ def find_cards(text: str, region: str = "", taken: list | None = None, prefix: s
 
 
 def find_ibans(text: str, region: str = "", taken: list | None = None, prefix: str = "") -> list[tuple[int, int]]:
+    from stdnum import iban as stdnum_iban
+
     spans = []
     for match in _IBAN.finditer(text):
         start = match.start() - 2
@@ -273,6 +277,8 @@ def find_phones(
     It costs ~0.1–0.3 ms a window, more on dense digits, so `budget` (seconds in a one-item list, shared
     by a batch) bounds it; when it is spent, SlowWorkBudgetSpent is raised and the caller withholds the string.
     """
+    import phonenumbers
+
     windows: list[list[int]] = []
     taken = taken or []
     for hint in _PHONE_HINT.finditer(text):
@@ -345,6 +351,8 @@ def check_rules(*, builtins: Iterable[str], custom: Iterable[dict], phone_region
     unknown = sorted(set(builtins) - set(BUILTINS))
     if unknown:
         raise InvalidInput(f"Unknown built-in rule(s): {', '.join(unknown)}. Known: {', '.join(BUILTINS)}.")
+    import phonenumbers
+
     if phone_region not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidInput(f"{phone_region!r} is not a region phone numbers know (a two-letter code such as US or GB).")
     rules = [check_custom_rule(name=rule.get("name", ""), pattern=rule.get("pattern", "")) for rule in custom]
@@ -369,6 +377,8 @@ def check_custom_rule(*, name: str, pattern: str) -> CustomRule:
         raise InvalidInput(
             f"Custom rule {name!r}: the pattern is {len(pattern)} characters; at most {MAX_PATTERN_LENGTH}."
         )
+    import regex
+
     try:
         parsed = re._parser.parse(pattern)  # Python's own syntax: what the lead reads in the docs
         compiled = regex.compile(pattern)

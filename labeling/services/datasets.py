@@ -47,10 +47,10 @@ from labeling.rules import gold as rules_gold
 from labeling.rules.annotators import annotator_pseudonym as _pseudonym
 from labeling.rules.calendar import cycle_week
 
-from . import outbox, webhook_events
+from . import outbox, version_files, webhook_events
+from .export_rows import ROW_CHUNK
 from .queues import audit_actor
 
-ROW_CHUNK = 2000
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -275,9 +275,11 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
 
 
 def _became_ready(version: DatasetVersion) -> None:
-    """What follows a new ready version, built or copied without an erased end user's rows: the event, in the
-    version's transaction (told once it is committed)."""
+    """What follows a new ready version, built or copied without an erased end user's rows: the event, and the
+    request for its files (Parquet, Hugging Face) rendered by a worker, in the version's transaction (sent once it is
+    committed)."""
     webhook_events.dataset_version_ready(version)
+    version_files.request_files(version=version)
 
 
 @cache

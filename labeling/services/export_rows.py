@@ -15,8 +15,8 @@ from typing import Any
 from labeling.models import DatasetVersion, QuestionKind, Rubric
 from labeling.rules.gold import verdict_question
 
-from .datasets import ROW_CHUNK
-
+# Rows a build writes and a download reads per statement (the datasets service builds with it too).
+ROW_CHUNK = 2000
 FLUSH_BYTES = 256 * 1024
 
 

@@ -15,6 +15,8 @@ and each writer yields bytes as it goes:
   per question the same way (see `export_rows.RowShape`). `metadata` stays JSON text: it is free-form per row
   (any keys, any value types), so no one Arrow type holds every row's; JSON text keeps it whole. It is written
   one row group of PARQUET_ROW_GROUP rows at a time.
+- Parquet and `hf` are not streamed by a web request: a worker renders them once to a file (`version_files.py`),
+  so no web process imports pyarrow.
 - The eval formats (`openai-chat`, `openai-preference`, `openai-evals`, `langsmith`, `langfuse`, `braintrust`,
   `hf`) are in `eval_formats.py`.
 
@@ -34,8 +36,7 @@ import msgspec
 from labeling.models import DatasetVersion
 
 from . import eval_formats
-from .datasets import ROW_CHUNK
-from .export_rows import FLUSH_BYTES, Drain, RowShape, batched, stored_lines
+from .export_rows import FLUSH_BYTES, ROW_CHUNK, Drain, RowShape, batched, stored_lines
 
 PARQUET_ROW_GROUP = 2000  # nested values as Python dicts: a smaller group keeps the peak of memory low
 COLUMNS = (
@@ -152,6 +153,8 @@ class ExportFormat:
     chunks: Any  # (*, version) -> Iterator[bytes]
     etag_suffix: str
     revision: int = 1
+    # Rendered once to a file by a worker and served from it (`version_files.py`): the formats that need pyarrow.
+    stored: bool = False
 
     def etag(self, version: DatasetVersion) -> str:
         """A strong ETag: the version's checksum, which names its stored rows, the format, and the format's revision,
@@ -170,12 +173,15 @@ FORMATS = {
     "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),  # the stored bytes themselves
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks, "-csv", revision=2),
     # v2: nested fields became Arrow lists and structs (they were JSON text); v3: the gold_status column.
-    "parquet": ExportFormat("parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet", revision=3),
+    "parquet": ExportFormat(
+        "parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet", revision=3, stored=True
+    ),
     **{
         name: ExportFormat(
             f"{name}.jsonl", "application/x-ndjson", chunks, f"-{name}", revision=REVISIONS.get(name, EVAL_REVISION)
         )
         for name, chunks in eval_formats.JSONL_FORMATS.items()
     },
-    "hf": ExportFormat("hf.zip", "application/zip", eval_formats.hf_chunks, "-hf", revision=EVAL_REVISION),
+    "hf": ExportFormat("hf.zip", "application/zip", eval_formats.hf_chunks, "-hf", revision=EVAL_REVISION, stored=True),
 }
+STORED_FORMATS = tuple(name for name, export in FORMATS.items() if export.stored)

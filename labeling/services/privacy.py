@@ -3,7 +3,8 @@
 Erasure deletes rows rather than blanking texts: an output goes with everything hanging off it (its
 items, slots, labels and their revisions, skips, flags, comments, gold answers), and the end user's
 usage events go too. Dataset versions holding a row of theirs are withdrawn (their rows deleted, the
-record kept with a note) and the newest of them is succeeded by a redacted copy without those rows.
+record kept with a note, their rendered Parquet and Hugging Face files deleted) and the newest of them is succeeded
+by a redacted copy without those rows (whose files a worker renders).
 Frozen weekly reports lose their entries about the erased outputs (agenda entries about their items,
 failure-theme examples quoting them), and the failure themes of the weeks that held them are deleted
 (their terms may be the end user's words; an open week's next refresh or close themes it again).
@@ -45,6 +46,7 @@ from labeling.models import (
 )
 from labeling.rules.text import check_storable
 
+from . import version_files
 from .datasets import copy_version_without
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
@@ -147,6 +149,8 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
         note = f"Withdrawn on {now:%Y-%m-%d}: it held rows of an end user whose data was erased."
         if successor is not None:
             note += f" Version {successor.number} is the same without those rows."
+        # Their rendered files (Parquet, Hugging Face) hold the rows too: deleted once this commits.
+        version_files.discard_files(version_ids=[version.pk for version in versions])
         for version in versions:
             DatasetRow.objects.filter(version=version).delete()
             DatasetVersion.objects.filter(pk=version.pk).update(

@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from labeling.rules.webhooks import address_refusal
 
 RESPONSE_KEPT_CHARS = 500  # of a receiver's answer, in the delivery log
@@ -55,6 +53,10 @@ def post(
 ) -> Answer:
     """POST `body` to `url` once; never raises for the network's or the receiver's failures. `verify`: the
     certificates trusted (the system's by default; a test's own authority in the tests)."""
+    # Imported here, in the webhook worker that posts: web processes import this module (services.webhooks resolves
+    # addresses with it) but never post, and httpx would cost each of them ~4 MB.
+    import httpx
+
     started = time.monotonic()
 
     def answer(status_code: int | None, error: str) -> Answer:
@@ -101,6 +103,8 @@ async def _post(
     target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     host_header = parts.netloc.rsplit("@", 1)[-1]
     extensions = {"sni_hostname": host} if https else {}
+    import httpx
+
     timeout = httpx.Timeout(None, connect=connect_timeout)  # the total deadline is the caller's wait_for
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify) as client:
         request = client.build_request(

@@ -20,6 +20,7 @@ from labeling.services.resolution import adjudicate, mark_for_adjudication
 from tests.conftest import Api
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers.labeling import AGREE, TIE, TIE_WITH_FIX, label_outputs
+from tests.helpers.version_files import rendered
 
 EVAL = "/api/v1/projects/support-bot/datasets/support-eval"
 FORMATS = ["openai-chat", "openai-preference", "openai-evals", "langsmith", "langfuse", "braintrust", "hf"]
@@ -117,7 +118,7 @@ def _build_every_case(project, lead):
     adjudicate(lead=lead, item=items["z-adjudicated"], answers={"correct": False, "fix": "Parcels arrive in 3 days."})
     mark_for_adjudication(lead=lead, item=items["marked"])
     dataset = create_dataset(project=project, spec={"name": "Support eval", "only_resolved": False})
-    return build_version(dataset_id=dataset.pk)
+    return rendered(build_version(dataset_id=dataset.pk))
 
 
 @pytest.fixture

@@ -20,12 +20,14 @@ from labeling.models import DatasetRow, DatasetVersion, VersionStatus
 from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import ROW_CHUNK, build_version, create_dataset
-from labeling.services.exports import COLUMNS
+from labeling.services.exports import COLUMNS, FORMATS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
+from labeling.services.version_files import file_name, write_atomically
 from tests.conftest import Api, _member
 from tests.factories import UserFactory
 from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.version_files import rendered
 from tests.outbox import enqueued
 
 BASE = "/api/v1/projects/support-bot/datasets"
@@ -39,7 +41,7 @@ def dataset(project, lead):
     [tie] = label_outputs(project, 1, answers=TIE, start=50)
     adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
-    build_version(dataset_id=dataset.pk)
+    rendered(build_version(dataset_id=dataset.pk))
     return dataset
 
 
@@ -415,16 +417,29 @@ def _streamed(response) -> tuple[int, int]:
         tracemalloc.stop()
 
 
+def _rendered(version, fmt) -> tuple[int, int]:
+    """The file's size, and the peak of Python memory allocated while a worker would render it."""
+    tracemalloc.start()
+    try:
+        size, _ = write_atomically(file_name(version, fmt), FORMATS[fmt].chunks(version=version))
+        return size, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "hf"])
 def test_downloads_stream_in_memory_that_does_not_grow_with_the_version(reader, dataset, fmt):
-    """5,000 and 20,000 rows of ~500 bytes: four times the rows, and about the same peak of memory."""
-    synthetic_version(dataset, 5_000, number=2)
-    synthetic_version(dataset, 20_000, number=3)
-    _streamed(reader.get(f"{EVAL}/versions/1/download?format={fmt}"))  # imports pyarrow, outside the count
-
-    small_size, small_peak = _streamed(reader.get(f"{EVAL}/versions/2/download?format={fmt}"))
-    large_size, large_peak = _streamed(reader.get(f"{EVAL}/versions/3/download?format={fmt}"))
+    """5,000 and 20,000 rows of ~500 bytes: four times the rows, and about the same peak of memory (for Parquet and
+    hf, of the worker's render to a file; the web serves the file)."""
+    small, large = synthetic_version(dataset, 5_000, number=2), synthetic_version(dataset, 20_000, number=3)
+    if FORMATS[fmt].stored:
+        _rendered(large, fmt)  # imports pyarrow, outside the count
+        (small_size, small_peak), (large_size, large_peak) = _rendered(small, fmt), _rendered(large, fmt)
+    else:
+        _streamed(reader.get(f"{EVAL}/versions/1/download?format={fmt}"))
+        small_size, small_peak = _streamed(reader.get(f"{EVAL}/versions/2/download?format={fmt}"))
+        large_size, large_peak = _streamed(reader.get(f"{EVAL}/versions/3/download?format={fmt}"))
 
     assert large_size > 3.5 * small_size
     assert large_peak < 1.25 * small_peak, (small_peak, large_peak)

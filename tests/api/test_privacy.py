@@ -9,9 +9,11 @@ import io
 import json
 import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from labeling.models import AuditEvent, DatasetVersion, Membership, Output, Queue, UsageEvent, VersionStatus
@@ -25,8 +27,10 @@ from labeling.services.privacy import end_user_digest
 from labeling.services.resolution import resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
+from labeling.services.version_files import version_directory
 from tests.conftest import Api, output_record
 from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.version_files import rendered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -78,6 +82,7 @@ def current_files(reader, project, dataset) -> dict[str, str]:
     """Every ready version of the dataset, downloaded in every format, as text."""
     files = {}
     for version in DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY):
+        rendered(version)  # the Parquet file, as the worker renders it (a new version asks for it)
         base = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}/versions/{version.number}/download"
         for fmt in ("jsonl", "csv", "parquet"):
             response = reader.get(f"{base}?format={fmt}")
@@ -113,7 +118,9 @@ def world(client, project, expert):
     return {"dataset": dataset, "versions": (first, second), "rubric": rubric, "queue": queue}
 
 
-def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_file(client, project, engineer, world):
+def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_file(
+    client, project, engineer, world, django_capture_on_commit_callbacks
+):
     reader = Api(client, create_api_key(project=project, name="reader", scopes=["read"]).secret)
     privacy = Api(client, create_api_key(project=project, name="dpo", scopes=["privacy"]).secret)
     dataset, (first, second) = world["dataset"], world["versions"]
@@ -122,9 +129,14 @@ def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_
     assert "Bo 2" in before
     assert any(SECRET in text for text in current_files(reader, project, dataset).values())
 
-    response = client.delete(f"/api/v1/end-users/{ANA}", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    stored = sorted(Path(settings.MEDIA_ROOT, version_directory(v.pk)) for v in (first, second))
+    assert all(directory.is_dir() for directory in stored)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.delete(f"/api/v1/end-users/{ANA}", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
 
     assert response.status_code == 204
+    assert not any(directory.exists() for directory in stored)  # the withdrawn versions' rendered files
     after = dump_database()
     leaks = [line for line in after.splitlines() if SECRET in line.lower()]
     assert leaks == []

@@ -24,11 +24,12 @@ from .errors import (
     RateLimited,
     RecordError,
     ServerError,
+    StillPreparing,
 )
 from .metrics import Cycles, Metrics, Records
 
 __all__ = [
     "AuthenticationFailed", "BadRequest", "ChecksumMismatch", "Client", "ConfigurationError", "Cycles", "Dataset",
     "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NotFound", "NotReady", "PermissionDenied", "RateLimited",
-    "Records", "RecordError", "ServerError", "Stats", "__version__",
+    "Records", "RecordError", "ServerError", "Stats", "StillPreparing", "__version__",
 ]  # fmt: skip

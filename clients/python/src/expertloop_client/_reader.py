@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 
 from ._sender import RETRY_STATUSES, retry_after_seconds
-from .errors import ServerError, error_for
+from .errors import ServerError, StillPreparing, error_for
 
 READ_ATTEMPTS = 3
 MAX_READ_WAIT = 30.0  # seconds: a longer Retry-After is not waited for; the error is raised instead
+# seconds a download waits while the server prepares its file (Parquet and hf are rendered by a worker once)
+PREPARE_WAIT = 600.0
 
 
 class Reader:
@@ -53,19 +55,30 @@ class Reader:
 
     @contextmanager
     def stream(
-        self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        prepare_wait: float = 0.0,
     ) -> Iterator[httpx.Response]:
-        """A 200 response whose body is not read yet; other statuses raise (429, 5xx and no answer retried)."""
+        """A 200 response whose body is not read yet; other statuses raise (429, 5xx and no answer retried).
+
+        `prepare_wait`: seconds to wait out 503s that carry Retry-After (a worker is preparing the file: a download in
+        Parquet or hf), honouring it, before StillPreparing is raised; these waits are not counted as attempts."""
         # None, not {}: httpx replaces a query already in `path` (a `next` link) with the params given.
         query = {name: value for name, value in (params or {}).items() if value is not None} or None
-        for attempt in range(1, READ_ATTEMPTS + 1):
+        deadline = time.monotonic() + prepare_wait
+        attempt = 0
+        while True:
+            attempt += 1
             with ExitStack() as stack:
                 try:
                     response = stack.enter_context(self._client().stream("GET", path, params=query, headers=headers))
                     if response.status_code != 200:
                         response.read()
                 except httpx.TransportError as exc:
-                    if attempt == READ_ATTEMPTS:
+                    if attempt >= READ_ATTEMPTS:
                         raise ServerError(f"No answer from {self._options['base_url']}: {exc!r}") from exc
                     wait = None
                 else:
@@ -73,11 +86,20 @@ class Reader:
                         yield response  # errors while the caller reads the body are the caller's: no retry
                         return
                     wait = retry_after_seconds(response)
+                    if prepare_wait and response.status_code == 503 and wait is not None:
+                        if time.monotonic() + wait > deadline:
+                            raise StillPreparing(
+                                f"The server was still preparing the file after {prepare_wait:g} s: "
+                                f"{_error(response).message}",
+                                status=503,
+                            )
+                        attempt -= 1  # waiting for the file is not a failed attempt
+                        time.sleep(wait)
+                        continue
                     retry = response.status_code in RETRY_STATUSES and attempt < READ_ATTEMPTS
                     if not retry or (wait is not None and wait > MAX_READ_WAIT):
                         raise _error(response)
             time.sleep(wait if wait is not None else 0.5 * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _error(response: httpx.Response) -> Exception:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from ._reader import Reader
+from ._reader import PREPARE_WAIT, Reader
 from .errors import ChecksumMismatch, ExpertloopError
 from .metrics import Records
 
@@ -128,7 +128,10 @@ class DatasetVersion:
         try:
             digest = hashlib.sha256()
             head = tail = b""
-            with os.fdopen(handle, "wb") as file, self._reader.stream(f"{self.path}/download", {"format": format}) as r:
+            with (
+                os.fdopen(handle, "wb") as file,
+                self._reader.stream(f"{self.path}/download", {"format": format}, prepare_wait=PREPARE_WAIT) as r,
+            ):
                 served = r.headers.get(VERSION_HEADER)
                 if served != str(self.number):
                     raise ExpertloopError(f"Asked for version {self.number}, the server sent version {served}.")

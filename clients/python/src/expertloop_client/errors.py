@@ -52,6 +52,11 @@ class ServerError(ExpertloopError):
     """5xx after the client's retries, or no answer at all (`status` None)."""
 
 
+class StillPreparing(ServerError):
+    """503 for longer than the client waits (10 minutes): the server's worker has not prepared the file (a Parquet or
+    hf download) yet. Is a Celery worker running?"""
+
+
 class ChecksumMismatch(ExpertloopError):
     """A download's bytes are not the ones the server vouched for; nothing was written at the target path."""
 

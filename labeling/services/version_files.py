@@ -1,0 +1,180 @@
+"""Render once, serve as a file: the downloads of a ready dataset version that need pyarrow (Parquet, the Hugging Face
+zip) are made by a Celery worker from the version's stored canonical rows and kept in MEDIA_ROOT.
+
+Why: pyarrow (and what it brings) costs a web worker ~80 MB for good once one request imports it. A version is
+immutable, so its Parquet file is the same bytes on every download: made once in the worker, it is served as a file
+and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
+
+- **When.** A version that becomes ready (a build, or an erasure's redacted copy) asks for its files in the same
+  transaction, through the outbox (`request_files`): a `VersionFile` row per stored format, `pending`, and the task
+  `labeling.render_version_files`. A download that finds no current file (a version made before files existed, a
+  failed render, a format whose revision a deploy raised, a file missing from the volume) asks again; meanwhile the API
+  answers 503 with Retry-After.
+- **How.** Each file is written to a temporary file beside its final name, synced, then moved over it with
+  `os.replace`: a reader sees the old file or the new one, never half of one. The row then records the name, size and
+  SHA-256 — only if the version is still ready (under its row lock): an erasure that withdrew it meanwhile wins, and
+  the file just written is deleted.
+- **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
+"""
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.models import DatasetVersion, VersionFile, VersionFileState, VersionStatus, work_key
+
+from . import outbox
+from .exports import FORMATS, STORED_FORMATS
+
+logger = logging.getLogger(__name__)
+
+RENDER_TASK = "labeling.render_version_files"
+# A file pending this long was lost on the way (its task failed past its retries, a volume was replaced): ask again.
+STALE_REQUEST = timedelta(minutes=15)
+DIRECTORY = "datasets"
+
+
+def version_directory(version_id: int) -> str:
+    """The storage directory of one version's files (deleted whole when the version is withdrawn)."""
+    return f"{DIRECTORY}/{version_id}"
+
+
+def file_name(version: DatasetVersion, fmt: str) -> str:
+    """The storage name of a version's file in a format: its revision is part of it, so a new revision never
+    overwrites a file being served."""
+    export = FORMATS[fmt]
+    return f"{version_directory(version.pk)}/{fmt}.r{export.revision}.{export.extension}"
+
+
+def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FORMATS) -> None:
+    """Ask a worker to render these files of a ready version (in the caller's transaction; sent once it commits)."""
+    formats = list(formats)
+    now = timezone.now()
+    for fmt in formats:
+        VersionFile.objects.update_or_create(
+            version=version,
+            format=fmt,
+            defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision, "error": ""},
+        )
+    VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now)
+    outbox.enqueue(task=RENDER_TASK, args=[version.pk], dedupe_key=work_key("render_version_files", version.pk))
+
+
+def file_for_download(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
+    """The version's current file in this stored format; None while it is being prepared (asked for here when it was
+    never asked for, failed, is of an older revision, went missing, or its request looks lost)."""
+    current = VersionFile.objects.filter(version=version, format=fmt).first()
+    if current is not None and current.state == VersionFileState.READY and current.revision == FORMATS[fmt].revision:
+        if current.name and default_storage.exists(current.name):
+            return current
+        logger.warning("The %s file of %s is missing from MEDIA_ROOT: rendering it again", fmt, version)
+    elif (
+        current is not None
+        and current.state == VersionFileState.PENDING
+        and current.revision == FORMATS[fmt].revision
+        and current.requested_at > timezone.now() - STALE_REQUEST
+    ):
+        return None
+    with transaction.atomic():
+        request_files(version=version, formats=[fmt])
+    return None
+
+
+def render_version_files(*, version_id: int) -> list[str]:
+    """Render every stored format the version lacks a current file of (pending, failed, older revision, missing);
+    return the formats rendered. Idempotent: a current file is left as it is; a version gone, not ready or withdrawn
+    renders nothing, and a file rendered while an erasure withdrew the version is deleted."""
+    version = DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.READY).first()
+    if version is None:
+        return []
+    rendered = []
+    for fmt in STORED_FORMATS:
+        export = FORMATS[fmt]
+        current, _ = VersionFile.objects.get_or_create(
+            version=version, format=fmt, defaults={"revision": export.revision}
+        )
+        fresh = current.state == VersionFileState.READY and current.revision == export.revision
+        if fresh and current.name and default_storage.exists(current.name):
+            continue
+        try:
+            name = file_name(version, fmt)
+            size, sha256 = write_atomically(name, export.chunks(version=version))
+        except Exception as exc:
+            VersionFile.objects.filter(pk=current.pk).update(
+                state=VersionFileState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            raise
+        if _record(version_id=version.pk, fmt=fmt, name=name, size=size, sha256=sha256, revision=export.revision):
+            rendered.append(fmt)
+            if current.name and current.name != name:
+                default_storage.delete(current.name)  # the file of an older revision
+        else:
+            default_storage.delete(name)
+            return rendered
+    return rendered
+
+
+@transaction.atomic
+def _record(*, version_id: int, fmt: str, name: str, size: int, sha256: str, revision: int) -> bool:
+    """Mark the file ready, if the version is still ready and its file still wanted (an erasure withdraws a version
+    under the same row lock; it wins)."""
+    # The version's row lock: an erasure that withdraws it updates the row, so one of us waits for the other.
+    version = DatasetVersion.objects.select_for_update().filter(pk=version_id).first()
+    if version is None or version.status != VersionStatus.READY:
+        return False
+    updated = VersionFile.objects.filter(version_id=version_id, format=fmt).update(
+        state=VersionFileState.READY,
+        name=name,
+        size=size,
+        sha256=sha256,
+        revision=revision,
+        rendered_at=timezone.now(),
+        error="",
+    )
+    return updated == 1
+
+
+def write_atomically(name: str, chunks: Iterable[bytes]) -> tuple[int, str]:
+    """Write the chunks to the storage name through a temporary file moved over it (`os.replace`): readers see the
+    whole old file or the whole new one. Returns the size and SHA-256 of what was written."""
+    path = Path(default_storage.path(name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return size, digest.hexdigest()
+
+
+def discard_files(*, version_ids: Iterable[int]) -> None:
+    """Forget the versions' files and delete them from storage once the caller's transaction commits (an erasure
+    withdraws the versions: their files hold the erased rows)."""
+    version_ids = list(version_ids)
+    VersionFile.objects.filter(version_id__in=version_ids).delete()
+    for version_id in version_ids:
+        transaction.on_commit(partial(_delete_directory, version_directory(version_id)), robust=True)
+
+
+def _delete_directory(name: str) -> None:
+    shutil.rmtree(default_storage.path(name), ignore_errors=True)

@@ -1,0 +1,176 @@
+"""Parquet and hf downloads are files a worker rendered once: 503 with Retry-After while one is prepared, the same
+bytes the streamed renderer made, strong ETags and byte ranges, and an erasure that deletes and renders again."""
+
+import hashlib
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.conf import settings
+
+from labeling.models import VersionFile, VersionFileState
+from labeling.services.api_keys import create_api_key
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.exports import FORMATS, parquet_chunks
+from labeling.services.privacy import erase_end_user
+from labeling.services.version_files import RENDER_TASK, render_version_files
+from tests.conftest import Api
+from tests.helpers.labeling import TIE, label_outputs
+from tests.outbox import enqueued, run_as_worker
+
+pytestmark = pytest.mark.postgres
+EVAL = "/api/v1/projects/support-bot/datasets/support-eval"
+
+
+ERASED = "end-user-7"
+
+
+@pytest.fixture
+def version(project, lead):
+    label_outputs(project, 7)
+    label_outputs(project, 1, answers=TIE, start=50)
+    project.outputs.filter(pk=project.outputs.order_by("pk").first().pk).update(end_user_id=ERASED)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    return build_version(dataset_id=dataset.pk)
+
+
+@pytest.fixture
+def reader(client, project):
+    return Api(client, create_api_key(project=project, name="reader", scopes=["read"]).secret)
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def get(reader, path, **headers):
+    """A GET with the reader's key and these request headers."""
+    return reader.client.get(path, headers=headers, **reader._headers(...))
+
+
+def test_a_new_version_asks_a_worker_for_its_files_and_the_download_waits_for_them(reader, version):
+    """Built: one render task in the outbox, a pending row per stored format; the download is a 503 saying so."""
+    assert [m.args for m in enqueued(RENDER_TASK)] == [[version.pk]]
+    assert set(VersionFile.objects.filter(version=version).values_list("format", "state")) == {
+        ("parquet", VersionFileState.PENDING),
+        ("hf", VersionFileState.PENDING),
+    }
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "being prepared" in response.json()["errors"][0]["message"]
+    assert len(enqueued(RENDER_TASK)) == 1  # asked once
+
+
+def test_a_version_made_before_files_existed_is_rendered_when_first_downloaded(reader, version):
+    VersionFile.objects.filter(version=version).delete()
+    for message in enqueued(RENDER_TASK):
+        message.delete()
+
+    assert reader.get(f"{EVAL}/versions/1/download?format=hf").status_code == 503
+    [message] = enqueued(RENDER_TASK)
+    run_as_worker(message)
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=hf")
+    assert response.status_code == 200 and body(response)[:2] == b"PK"
+
+
+def test_the_task_renders_each_file_once_and_the_download_is_the_streamed_renderers_bytes(reader, version):
+    [message] = enqueued(RENDER_TASK)
+    assert sorted(run_as_worker(message)) == ["hf", "parquet"]
+    stored = VersionFile.objects.get(version=version, format="parquet")
+    assert render_version_files(version_id=version.pk) == []  # a second delivery leaves the files as they are
+    assert VersionFile.objects.get(pk=stored.pk).rendered_at == stored.rendered_at
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+
+    served = body(response)
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(stored.size) == str(len(served))
+    assert response.headers["ETag"] == f'"{version.sha256}-parquet.v3"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.parquet"'
+    assert hashlib.sha256(served).hexdigest() == stored.sha256
+    streamed = b"".join(parquet_chunks(version=version))  # what the web request made before files
+    assert pq.read_table(io.BytesIO(served)).equals(pq.read_table(io.BytesIO(streamed)))
+    table = pq.read_table(io.BytesIO(served))
+    assert table.num_rows == version.row_count == 7  # the tie is not settled: not in a resolved-only dataset
+    assert table.schema.field("input").type == pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    assert pa.types.is_struct(table.schema.field("label").type)
+
+
+def test_a_stored_file_answers_304_to_its_etag_and_one_byte_range(reader, version):
+    render_version_files(version_id=version.pk)
+    whole = body(reader.get(f"{EVAL}/versions/1/download?format=parquet"))
+    etag = f'"{version.sha256}-parquet.v3"'
+
+    parquet = f"{EVAL}/versions/1/download?format=parquet"
+
+    assert get(reader, parquet, **{"If-None-Match": etag}).status_code == 304
+    ranged = get(reader, parquet, Range="bytes=4-99")
+    assert ranged.status_code == 206
+    assert ranged.headers["Content-Range"] == f"bytes 4-99/{len(whole)}"
+    assert body(ranged) == whole[4:100]
+    assert body(get(reader, parquet, Range="bytes=-4")) == whole[-4:] == b"PAR1"
+    assert get(reader, parquet, Range="bytes=4-99", **{"If-Range": '"another"'}).status_code == 200
+    assert get(reader, parquet, Range=f"bytes={len(whole)}-").status_code == 416
+
+
+def test_a_file_missing_from_the_volume_is_rendered_again(reader, version):
+    render_version_files(version_id=version.pk)
+    stored = VersionFile.objects.get(version=version, format="parquet")
+    Path(settings.MEDIA_ROOT, stored.name).unlink()
+    for message in enqueued(RENDER_TASK):
+        message.delete()
+
+    assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 503
+    run_as_worker(enqueued(RENDER_TASK)[0])
+    assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 200
+
+
+def test_erasure_deletes_the_withdrawn_versions_files_and_its_copy_gets_its_own(
+    reader, project, version, django_capture_on_commit_callbacks
+):
+    render_version_files(version_id=version.pk)
+    directory = Path(settings.MEDIA_ROOT, VersionFile.objects.get(version=version, format="hf").name).parent
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = erase_end_user(project=project, end_user_id=ERASED)
+
+    assert result.withdrawn_versions == ["support-eval/v1"] and result.successor_versions == ["support-eval/v2"]
+    assert not directory.exists() and not VersionFile.objects.filter(version=version).exists()
+    assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 410
+    successor = version.dataset.versions.get(number=2)
+    render_version_files(version_id=successor.pk)  # the render the copy asked for (published by the commit above)
+    served = pq.read_table(io.BytesIO(body(reader.get(f"{EVAL}/versions/2/download?format=parquet"))))
+    assert served.num_rows == successor.row_count < version.row_count
+    assert len(served.to_pylist()) == version.row_count - 1
+
+
+def test_a_render_that_finishes_after_an_erasure_withdrew_the_version_keeps_no_file(project, version):
+    """The erasure wins: the file written meanwhile is deleted and no row says it is ready."""
+    from labeling.services import version_files
+
+    real = version_files.write_atomically
+
+    def erase_meanwhile(name, chunks):
+        written = real(name, chunks)
+        erase_end_user(project=project, end_user_id=ERASED)
+        return written
+
+    version_files.write_atomically = erase_meanwhile
+    try:
+        assert render_version_files(version_id=version.pk) == []
+    finally:
+        version_files.write_atomically = real
+    assert not any(Path(settings.MEDIA_ROOT, f"datasets/{version.pk}").glob("*.parquet"))
+    assert not VersionFile.objects.filter(version=version, state=VersionFileState.READY).exists()
+
+
+@pytest.mark.parametrize("fmt", [name for name, export in FORMATS.items() if not export.stored])
+def test_the_other_formats_are_still_streamed_at_once(reader, version, fmt):
+    response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
+    assert response.status_code == 200 and response.streaming
