@@ -5,11 +5,13 @@ have the same values and the same pandas dtypes whichever format is read. The ne
 label, annotations, metadata, tags) are JSON objects and lists in JSONL, so pandas holds dicts and lists; in
 Parquet they are Arrow lists and structs (input, label, annotations, tags: pyarrow gives lists and dicts) except
 the free-form metadata, JSON text as in CSV. The Python client downloads every eval format and verifies it.
+A real Celery worker renders the version's Parquet and hf files after its build; until then those answer 503.
 """
 
 import hashlib
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -29,12 +31,12 @@ SCALARS = ["id", "split", "output", "expected_output", "rubric_version"]
 
 
 @pytest.fixture
-def version(project, lead):
+def version(project, lead, worker):
     label_outputs(project, 9)
     [tie] = label_outputs(project, 1, answers=TIE, start=50)
     adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
-    return build_version(dataset_id=dataset.pk)
+    return build_version(dataset_id=dataset.pk)  # ready: its commit asks the worker to render the stored files
 
 
 def _url(live_server, fmt: str) -> str:
@@ -49,12 +51,24 @@ def _get(url: str, headers: dict) -> tuple[int, dict, bytes]:
         return error.code, dict(error.headers), error.read()
 
 
+def _rendered(url: str, headers: dict, within: float = 90) -> tuple[int, dict, bytes, int]:
+    """The download once the worker has rendered it, and how many 503s (each with a Retry-After) came before."""
+    deadline, preparing = time.monotonic() + within, 0
+    while True:
+        status, answer, body = _get(url, headers)
+        if status != 503 or time.monotonic() > deadline:
+            return status, answer, body, preparing
+        preparing += 1
+        assert int(answer["Retry-After"]) > 0 and b"prepar" in body
+        time.sleep(0.5)
+
+
 def test_pandas_and_pyarrow_read_the_same_rows_from_jsonl_and_parquet(live_server, read_key, version):
     auth = {"Authorization": f"Bearer {read_key.secret}"}
 
     # pandas sends storage_options as HTTP headers for an http(s) URL.
     from_jsonl = pd.read_json(_url(live_server, "jsonl"), lines=True, storage_options=auth)
-    status, headers, raw = _get(_url(live_server, "parquet"), auth)
+    status, headers, raw, _ = _rendered(_url(live_server, "parquet"), auth)
     table = pq.read_table(io.BytesIO(raw))
     from_parquet = table.to_pandas()
     from_read_parquet = pd.read_parquet(io.BytesIO(raw))
