@@ -90,6 +90,35 @@ def file_for_download(*, version: DatasetVersion, fmt: str) -> VersionFile | Non
     return None
 
 
+def ready_files(*, versions: Iterable[DatasetVersion]) -> set[tuple[int, str]]:
+    """The (version id, format) of the ready versions' stored files that can be downloaded now, read in one query;
+    a file never asked for, failed, of an older revision or whose request looks lost is asked for again (what a
+    download would do), so a page that shows "preparing" does not wait for a click that never comes."""
+    versions = [version for version in versions if version.status == VersionStatus.READY]
+    if not versions:
+        return set()
+    current = {
+        (row.version_id, row.format): row
+        for row in VersionFile.objects.filter(version__in=versions, format__in=STORED_FORMATS)
+    }
+    ready, lost = set(), timezone.now() - STALE_REQUEST
+    for version in versions:
+        wanted = []
+        for fmt in STORED_FORMATS:
+            row = current.get((version.pk, fmt))
+            if row is not None and row.revision == FORMATS[fmt].revision:
+                if row.state == VersionFileState.READY:
+                    ready.add((version.pk, fmt))
+                    continue
+                if row.state == VersionFileState.PENDING and row.requested_at > lost:
+                    continue
+            wanted.append(fmt)
+        if wanted:
+            with transaction.atomic():
+                request_files(version=version, formats=wanted)
+    return ready
+
+
 def render_version_files(*, version_id: int) -> list[str]:
     """Render every stored format the version lacks a current file of (pending, failed, older revision, missing);
     return the formats rendered. Idempotent: a current file is left as it is; a version gone, not ready or withdrawn
