@@ -1,7 +1,8 @@
 """Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions and "build now".
 
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
-404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it.
+404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
+Parquet or hf file a worker is still rendering: that shows "preparing…" (services/version_files.py).
 """
 
 from django.contrib import messages
