@@ -333,6 +333,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=5),
         "options": {"expires": env.int("OUTBOX_SWEEP_SECONDS", default=5)},
     },
+    # Hourly: the Parquet/hf directories of dataset versions deleted without their on-commit cleanup running.
+    "sweep-version-files": {
+        "task": "labeling.sweep_version_files",
+        "schedule": crontab(minute=45),
+    },
     # Nightly (hour in beat's time zone): raw outputs past a project's `raw_retention_days` are deleted.
     "purge-expired-outputs": {
         "task": "labeling.purge_expired_outputs",

@@ -11,7 +11,14 @@ class LabelingConfig(AppConfig):
     verbose_name = "Labeling"
 
     def ready(self):
+        from django.db.models.signals import post_delete
+
+        from labeling.models import DatasetVersion
+        from labeling.services.version_files import version_deleted
         from labeling.web import navigation  # noqa: F401 — connects the sign-in receiver the navigation reads
+
+        # A deleted version's files go with it (cascades from a dataset or project too), once the deletion commits.
+        post_delete.connect(version_deleted, sender=DatasetVersion, dispatch_uid="labeling.version_deleted")
 
         if settings.CELERY_TASK_ALWAYS_EAGER:
             logger.info("REDIS_URL is not set: Celery tasks run eagerly inside this process.")

@@ -60,6 +60,14 @@ def render_version_files(version_id: int) -> list[str]:
     return render(version_id=version_id)
 
 
+@shared_task(name="labeling.sweep_version_files", time_limit=600, soft_time_limit=540)
+def sweep_version_files() -> int:
+    """Delete the file directories of dataset versions that no longer exist."""
+    from labeling.services.version_files import sweep_orphan_directories
+
+    return len(sweep_orphan_directories())
+
+
 @shared_task(name="labeling.close_week", acks_late=True, time_limit=3600, soft_time_limit=3500)
 def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) -> str | None:
     """Close a project's cycle week (idempotent: a closed week is left as it is)."""

@@ -15,6 +15,10 @@ and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
   SHA-256 — only if the version is still ready (under its row lock): an erasure that withdrew it meanwhile wins, and
   the file just written is deleted.
 - **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
+- **Deletion.** A version deleted (with its dataset or project, as cascades do from the admin) has its directory
+  deleted once the deletion commits (`version_deleted`, connected to post_delete in `apps.py`; the cascade sends it
+  for every version). Whatever still escapes (a raw delete, a crash between commit and rmtree, a render that lost a
+  race with a deletion) is removed by the beat sweep `labeling.sweep_version_files` (`sweep_orphan_directories`).
 """
 
 import hashlib
@@ -88,6 +92,35 @@ def file_for_download(*, version: DatasetVersion, fmt: str) -> VersionFile | Non
     with transaction.atomic():
         request_files(version=version, formats=[fmt])
     return None
+
+
+def ready_files(*, versions: Iterable[DatasetVersion]) -> set[tuple[int, str]]:
+    """The (version id, format) of the ready versions' stored files that can be downloaded now, read in one query;
+    a file never asked for, failed, of an older revision or whose request looks lost is asked for again (what a
+    download would do), so a page that shows "preparing" does not wait for a click that never comes."""
+    versions = [version for version in versions if version.status == VersionStatus.READY]
+    if not versions:
+        return set()
+    current = {
+        (row.version_id, row.format): row
+        for row in VersionFile.objects.filter(version__in=versions, format__in=STORED_FORMATS)
+    }
+    ready, lost = set(), timezone.now() - STALE_REQUEST
+    for version in versions:
+        wanted = []
+        for fmt in STORED_FORMATS:
+            row = current.get((version.pk, fmt))
+            if row is not None and row.revision == FORMATS[fmt].revision:
+                if row.state == VersionFileState.READY:
+                    ready.add((version.pk, fmt))
+                    continue
+                if row.state == VersionFileState.PENDING and row.requested_at > lost:
+                    continue
+            wanted.append(fmt)
+        if wanted:
+            with transaction.atomic():
+                request_files(version=version, formats=wanted)
+    return ready
 
 
 def render_version_files(*, version_id: int) -> list[str]:
@@ -174,6 +207,28 @@ def discard_files(*, version_ids: Iterable[int]) -> None:
     VersionFile.objects.filter(version_id__in=version_ids).delete()
     for version_id in version_ids:
         transaction.on_commit(partial(_delete_directory, version_directory(version_id)), robust=True)
+
+
+def version_deleted(sender, instance: DatasetVersion, **kwargs) -> None:
+    """post_delete of a version (also sent for each version a project or dataset cascade deletes): delete its
+    directory once the deletion commits; a rolled back deletion keeps it."""
+    transaction.on_commit(partial(_delete_directory, version_directory(instance.pk)), robust=True)
+
+
+def sweep_orphan_directories() -> list[int]:
+    """Delete the `datasets/<version id>` directories of versions that no longer exist; return those ids. A
+    directory is made only by a render of a committed, ready version, so one without a row is an orphan."""
+    root = Path(default_storage.path(DIRECTORY))
+    if not root.is_dir():
+        return []
+    on_disk = {int(entry.name) for entry in root.iterdir() if entry.is_dir() and entry.name.isdigit()}
+    live = set(DatasetVersion.objects.filter(pk__in=on_disk).values_list("pk", flat=True))
+    orphans = sorted(on_disk - live)
+    for version_id in orphans:
+        _delete_directory(version_directory(version_id))
+    if orphans:
+        logger.info("Deleted the file directories of %d deleted dataset versions", len(orphans))
+    return orphans
 
 
 def _delete_directory(name: str) -> None:

@@ -1,7 +1,8 @@
 """Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions and "build now".
 
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
-404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it.
+404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
+Parquet or hf file a worker is still rendering: that shows "preparing…" (services/version_files.py).
 """
 
 from django.contrib import messages
@@ -18,10 +19,12 @@ from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
 from labeling.selectors.rubrics import current_rubric
 from labeling.services import datasets as dataset_services
+from labeling.services.exports import STORED_FORMATS
+from labeling.services.version_files import ready_files
 
 from .dataset_forms import DatasetForm
 
-DOWNLOAD_FORMATS = ("jsonl", "csv", "parquet")
+DOWNLOAD_FORMATS = ("jsonl", "csv", "parquet", "hf")
 
 
 def _frame(project, membership) -> dict:
@@ -112,9 +115,11 @@ def _api_base(project, dataset) -> str:
 
 
 def _version_rows(project, dataset, versions) -> list[dict]:
-    """Each version with its download links and a diff against the ready version before it."""
+    """Each version with its downloads and a diff against the ready version before it. A download is (format, url),
+    the url empty while a worker prepares the file (Parquet, hf): the API would answer 503 until then."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
+    files = ready_files(versions=versions)
     rows = []
     for version in versions:
         is_ready = version.status == VersionStatus.READY
@@ -124,7 +129,13 @@ def _version_rows(project, dataset, versions) -> list[dict]:
                 "version": version,
                 "is_ready": is_ready,
                 "downloads": [
-                    (fmt, f"{base}/versions/{version.number}/download?format={fmt}") for fmt in DOWNLOAD_FORMATS
+                    (
+                        fmt,
+                        f"{base}/versions/{version.number}/download?format={fmt}"
+                        if fmt not in STORED_FORMATS or (version.pk, fmt) in files
+                        else "",
+                    )
+                    for fmt in DOWNLOAD_FORMATS
                 ]
                 if is_ready
                 else [],

@@ -10,8 +10,17 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
-from labeling.models import Dataset, DatasetVersion, OutboxMessage, Project, VersionStatus
+from labeling.models import (
+    Dataset,
+    DatasetVersion,
+    OutboxMessage,
+    Project,
+    VersionFile,
+    VersionFileState,
+    VersionStatus,
+)
 from labeling.services.datasets import build_version, create_dataset, request_build
+from labeling.services.version_files import render_version_files
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs
 from tests.outbox import enqueued, run_as_worker
@@ -235,13 +244,15 @@ def test_the_detail_page_lists_every_version_with_downloads_and_a_diff(engineer_
     first = build_version(dataset_id=dataset.pk)
     label_outputs(project, 2, start=100)
     second = build_version(dataset_id=dataset.pk)
+    for version in (first, second):
+        render_version_files(version_id=version.pk)
 
     response = engineer_client.get(urls(project)["detail"])
 
     html = response.content.decode()
     api = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
     for version in (first, second):
-        for fmt in ("jsonl", "csv", "parquet"):
+        for fmt in ("jsonl", "csv", "parquet", "hf"):
             assert f'href="{api}/versions/{version.number}/download?format={fmt}"' in html
         assert version.sha256 in html
     assert f'href="{api}/diff?from=1&amp;to=2"' in html
@@ -255,9 +266,53 @@ def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project
     build_version(dataset_id=dataset.pk)
     label_outputs(project, 1, start=100)
     build_version(dataset_id=dataset.pk)
-    # session, user, project with membership, the dataset, its queues, its versions
-    with django_assert_num_queries(6):
+    # session, user, project with membership, the dataset, its queues, its versions, their files
+    with django_assert_num_queries(7):
         engineer_client.get(urls(project)["detail"])
+    render_version_files(version_id=DatasetVersion.objects.get(dataset=dataset, number=1).pk)
+    with django_assert_num_queries(7):
+        engineer_client.get(urls(project)["detail"])
+
+
+def test_parquet_and_hf_show_preparing_until_a_worker_rendered_them(engineer_client, project, dataset):
+    """While the files are pending the page says so instead of linking to a 503; once rendered, it links."""
+    label_outputs(project, 2)
+    version = build_version(dataset_id=dataset.pk)
+    api = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}/versions/1/download?format="
+
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    assert f'href="{api}jsonl"' in html and f'href="{api}csv"' in html
+    assert f'href="{api}parquet"' not in html and f'href="{api}hf"' not in html
+    assert 'data-format="parquet"' in html and 'data-format="hf"' in html and "preparing…" in html
+
+    render_version_files(version_id=version.pk)
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    assert f'href="{api}parquet"' in html and f'href="{api}hf"' in html
+    assert "preparing…" not in html
+
+
+@pytest.mark.parametrize("state", [VersionFileState.FAILED, None])
+def test_a_failed_or_never_asked_file_is_asked_for_again_and_shows_preparing(
+    engineer_client, project, dataset, state, django_capture_on_commit_callbacks
+):
+    """A version built before files existed (no row) or whose render failed is asked for again by the page."""
+    label_outputs(project, 2)
+    version = build_version(dataset_id=dataset.pk)
+    files = VersionFile.objects.filter(version=version)
+    if state is None:
+        files.delete()
+    else:
+        files.update(state=state)
+    OutboxMessage.objects.all().delete()
+
+    with django_capture_on_commit_callbacks():
+        html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    assert 'data-format="parquet"' in html and 'data-format="hf"' in html
+    assert set(files.values_list("format", "state")) == {("parquet", "pending"), ("hf", "pending")}
+    assert [message.task for message in OutboxMessage.objects.all()] == ["labeling.render_version_files"]
 
 
 def test_a_failed_build_shows_its_error(engineer_client, project, dataset):
