@@ -643,6 +643,12 @@ class StepClock:
                 self.statements.append({"path": path, "seconds": elapsed, "sql": sql, "params": params, "many": many})
 
 
+# Imported inside the functions that use them (a web worker never loads them); a Celery worker keeps them loaded.
+WARM_MODULES = ("scipy.stats", "statsmodels.stats.inter_rater", "statsmodels.stats.proportion",
+                "statsmodels.stats.multitest", "sklearn.cluster", "sklearn.decomposition",
+                "sklearn.feature_extraction.text", "sklearn.metrics", "sklearn.preprocessing")  # fmt: skip
+
+
 def child(args) -> None:
     """Run close_week once in this process; print one line `W4RESULT {json}`."""
     began_process = time.perf_counter()
@@ -653,6 +659,12 @@ def child(args) -> None:
 
     if args.patch:
         importlib.import_module(args.patch)  # monkeypatches the code under test (see w4_patch_datasets.py)
+    if args.warm:
+        for name in WARM_MODULES:  # what a worker has loaded since its first close
+            importlib.import_module(name)
+        from django.urls import get_resolver
+
+        get_resolver().check()  # imports the URLconf, which the close's first reverse() would import (~1 s)
     clock = StepClock(keep_sql=args.profile_out is not None)
 
     for module_name, names in STEP_MODULES.items():
@@ -719,10 +731,14 @@ def _params_json(params):
     return out
 
 
-def run_child(database: str, setup: dict, *, profile_out: Path | None = None, patch: str | None = None) -> dict:
+def run_child(
+    database: str, setup: dict, *, profile_out: Path | None = None, patch: str | None = None, warm: bool = False
+) -> dict:
     """Start the child, wait for it with os.wait4 (its own peak RSS), return its result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--database", database,
                "--project-id", str(setup["project_id"]), "--week", setup["week"]]  # fmt: skip
+    if warm:
+        command.append("--warm")
     if profile_out:
         command += ["--profile-out", str(profile_out)]
     if patch:
@@ -856,7 +872,7 @@ def run(args) -> int:
                 copy_s = copy_database(template, copy_name)
                 log(f"Run {number}/{args.runs}{f' [{patch}]' if patch else ''}: fresh copy in {copy_s:.1f} s; "
                     f"closing {setup['week']} in a child process …")  # fmt: skip
-                result = run_child(copy_name, setup, patch=patch)
+                result = run_child(copy_name, setup, patch=patch, warm=args.warm)
                 problems, figures = check_close(copy_name, setup)
                 result.update(run=number, patch=patch, copy_s=copy_s, problems=problems, figures=figures)
                 ok &= not problems
@@ -870,7 +886,7 @@ def run(args) -> int:
             copy_database(template, copy_name)
             prof_path = OUT / f"w4-profile-{stamp}.prof"
             log("Profile: one more close under cProfile, every SQL statement timed …")
-            profile = run_child(copy_name, setup, profile_out=prof_path, patch=args.patch)
+            profile = run_child(copy_name, setup, profile_out=prof_path, patch=args.patch, warm=args.warm)
             log(f"  close {profile['seconds']:.1f} s under cProfile; EXPLAIN ANALYZE of the slowest statements …")
             profile["explain"] = explain_statements(copy_name, profile["sql_slowest"], args.explain)
             profile["cprofile_cumulative"] = cprofile_text(str(prof_path), "cumulative", 35)
@@ -1008,6 +1024,12 @@ def main() -> None:
     parser.add_argument("--patch", help="a module the child imports first, to try a change (see w4_patch_datasets.py)")
     parser.add_argument("--compare", help="a patch module: each run closes the week as is and patched, back to back")
     # The child process (one close): not for direct use.
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="import the statistics and clustering libraries before the clock, as a worker that closed a week has "
+        "(a fresh process pays ~2-4 s of imports inside the metrics, changes and themes steps) and the URLconf",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--project-id", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
