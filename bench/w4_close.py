@@ -624,6 +624,8 @@ class StepClock:
                 entry = clock.entry(path)
                 entry["seconds"] += time.perf_counter() - began
                 entry["calls"] += 1
+                # The process's peak so far: the first step whose figure jumps is the one that raised it.
+                entry["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 clock.stack.pop()
 
         timed.__wrapped__ = function
@@ -974,12 +976,12 @@ def print_report(report: dict) -> None:
     for name, seconds in med["steps_s"].items():
         print(f"    {name:40} {seconds:8.2f}")
     if runs:
-        print("  inside the steps (run 1; wall s, calls, SQL statements, SQL s):")
+        print("  inside the steps (run 1; wall s, calls, SQL statements, SQL s, peak RSS MB after it):")
         for path, entry in runs[0]["steps"].items():
             depth = path.count(" > ")
             name = path.rsplit(" > ", 1)[-1]
             print(f"    {'  ' * depth}{name:{46 - 2 * depth}} {entry['seconds']:8.2f} {entry['calls']:6} "
-                  f"{entry['sql']:7} {entry['sql_seconds']:8.2f}")  # fmt: skip
+                  f"{entry['sql']:7} {entry['sql_seconds']:8.2f} {entry.get('peak_rss_mb', ''):>6}")  # fmt: skip
         print(f"  what it made (run 1): {json.dumps(runs[0]['figures'], default=str)}")
     compare = report.get("compare")
     if compare:
