@@ -18,7 +18,8 @@ Definitions (the arithmetic is in `labeling.metrics.retention`):
 
 Speed: on PostgreSQL the week bucketing (`AT TIME ZONE`, counted in weeks from a cycle weekday) and the
 de-duplication run in SQL, one row per user (their weeks as a bit mask), so a million activity rows over
-12 weeks and 50,000 users take about a second. SQLite (the demo) buckets in Python with the same rule.
+12 weeks and 50,000 users take about a second. SQLite (the demo) buckets in Python with the same rule. A refresh
+writes only the cells that differ from the stored ones (a week's close changes a few per cohort).
 """
 
 import json
