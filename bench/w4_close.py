@@ -19,8 +19,8 @@ What one invocation does (see bench/README.md, "W4 weekly close"):
      service's own `resolve_answers`) for weeks 1-10, most older ties adjudicated; week 1-10 metric rows
      through the metrics service; week 11 closed through `close_week`; then week 12's review work;
   2. for each run: `CREATE DATABASE … TEMPLATE` (a fresh copy), then a child process (Django, DEBUG=false)
-     runs `close_week` for week 12, timing each step it calls; the parent reads the child's ru_maxrss
-     (os.wait4) and checks the cycle: closed, every complete item of the week resolved, a new dataset
+     runs `close_week` for week 12, timing each step it calls; the parent reads the child's peak RSS (VmHWM)
+     and CPU time (os.wait4) and checks the cycle: closed, every complete item of the week resolved, a new dataset
      version, the week's metric rows and a frozen report;
   3. prints medians, per-step seconds, the peak RSS and the data counts; writes bench/out/w4-<timestamp>.json.
      With --profile: one more close under cProfile, with every SQL statement timed, and EXPLAIN ANALYZE of
@@ -596,6 +596,12 @@ STEP_MODULES = {
 }  # fmt: skip
 
 
+def own_peak_rss_kb() -> int:
+    """This process image's peak RSS (VmHWM), which, unlike ru_maxrss, starts afresh at exec."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
 class StepClock:
     """Wall seconds, calls, SQL statements and SQL seconds per call path (e.g. close_week > build_version)."""
 
@@ -625,7 +631,7 @@ class StepClock:
                 entry["seconds"] += time.perf_counter() - began
                 entry["calls"] += 1
                 # The process's peak so far: the first step whose figure jumps is the one that raised it.
-                entry["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                entry["peak_rss_mb"] = round(own_peak_rss_kb() / 1024)
                 clock.stack.pop()
 
         timed.__wrapped__ = function
@@ -675,7 +681,7 @@ def child(args) -> None:
             # A step renamed or moved must fail here, not silently drop out of the timings.
             setattr(module, name, clock.wrap(name, getattr(module, name)))
     week = date.fromisoformat(args.week)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = own_peak_rss_kb()
     profiler = cProfile.Profile() if args.profile_out else None
     with connection.execute_wrapper(clock.sql):
         began = time.perf_counter()
@@ -693,6 +699,7 @@ def child(args) -> None:
         "steps": clock.stats,
         "rss_before_close_kb": rss_before,
         "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "vm_hwm_kb": own_peak_rss_kb(),
     }
     if profiler:
         profiler.dump_stats(args.profile_out)
@@ -736,7 +743,7 @@ def _params_json(params):
 def run_child(
     database: str, setup: dict, *, profile_out: Path | None = None, patch: str | None = None, warm: bool = False
 ) -> dict:
-    """Start the child, wait for it with os.wait4 (its own peak RSS), return its result."""
+    """Start the child, wait for it with os.wait4 (its CPU time; peak RSS from its VmHWM), return its result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--database", database,
                "--project-id", str(setup["project_id"]), "--week", setup["week"]]  # fmt: skip
     if warm:
@@ -750,7 +757,7 @@ def run_child(
         process = subprocess.Popen(command, cwd=ROOT, env=server_env(database), stdout=subprocess.PIPE, stderr=errors)
         stdout = process.stdout.read()
         process.stdout.close()
-        _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: ru_maxrss is its peak RSS
+        _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: its CPU time
         process.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         stderr = errors.read()
@@ -762,7 +769,9 @@ def run_child(
         )
     result = json.loads(line.removeprefix("W4RESULT "))
     result["process_wall_s"] = wall
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    # Not usage.ru_maxrss: Linux keeps in it the RSS the parent had when it forked the child (exec records the old
+    # image's high-water mark), so a parent that had just made a 3M-row template reported its own ~1.1 GB.
+    result["peak_rss_mb"] = result.get("vm_hwm_kb", usage.ru_maxrss) / 1024
     result["process_cpu_s"] = usage.ru_utime + usage.ru_stime  # less sensitive to a busy machine than wall time
     result["stderr_tail"] = stderr.decode()[-2000:]
     return result
