@@ -62,6 +62,7 @@ def point_args(args, size: int) -> list[str]:
             "--users": max(500, size // 20),
         }
     options = [str(part) for option, value in counts.items() for part in (option, value)]
+    options += ["--warm"] * args.warm + ["--reuse"] * args.reuse + (["--compare", args.compare] if args.compare else [])
     return [*options, "--runs", str(args.runs), "--database", f"{args.database}_{args.mode}_{size}", "--seed",
             str(args.seed)]  # fmt: skip
 
@@ -85,6 +86,8 @@ def run_point(args, size: int) -> dict:
         "steps_s": median["steps_s"],
         "peak_rss_mb": median["peak_rss_mb"],
         "rows": report["setup"].get("counts", {}),
+        # With --compare: the patched closes, run in pairs with the ones above on fresh copies.
+        "compare": report.get("compare"),
     }
 
 
@@ -102,6 +105,18 @@ def summarise(args, points: list[dict]) -> dict:
             "close": fitted_k(sizes, [point["close_s"] for point in points]),
             **{step: fitted_k(sizes, [point["steps_s"].get(step) for point in points]) for step in steps},
         },
+        "k_patched": _k_patched(sizes, points, steps),
+    }
+
+
+def _k_patched(sizes: list[int], points: list[dict], steps: list[str]) -> dict | None:
+    """k of the --compare module's closes, when every point ran it."""
+    if not all(point.get("compare") for point in points):
+        return None
+    medians = [point["compare"]["median"] for point in points]
+    return {
+        "close": fitted_k(sizes, [median["close_s"] for median in medians]),
+        **{step: fitted_k(sizes, [median["steps_s"].get(step) for median in medians]) for step in steps},
     }
 
 
@@ -119,6 +134,15 @@ def print_report(report: dict) -> None:
         print("  " + "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
                                enumerate(zip(row, widths, strict=True))))  # fmt: skip
     print(f"  peak RSS (MB): {' / '.join(f'{point["peak_rss_mb"]:.0f}' for point in points)}")
+    if report.get("k_patched"):
+        patched = [point["compare"]["median"] for point in points]
+        print(f"  patched ({report['args']['compare']}), paired with the above:")
+        print("  " + "  ".join(["close", *(f"{median['close_s']:.2f}" for median in patched),
+                                _k(report["k_patched"]["close"])]))  # fmt: skip
+        for step in report["k_patched"]:
+            if step != "close":
+                print("  " + "  ".join([step, *(f"{median['steps_s'].get(step) or 0:.3f}" for median in patched),
+                                        _k(report["k_patched"][step])]))  # fmt: skip
 
 
 def _k(value: float | None) -> str:
@@ -136,6 +160,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="closes per point (default 3)")
     parser.add_argument("--seed", type=int, default=20261116)
     parser.add_argument("--database", default="expertloop_bench_g", help="prefix of each point's databases")
+    parser.add_argument("--warm", action="store_true", help="w4_close.py --warm: libraries imported before the clock")
+    parser.add_argument("--reuse", action="store_true", help="w4_close.py --reuse: keep each point's template")
+    parser.add_argument("--compare", help="w4_close.py --compare MODULE: each close paired with a patched one")
     args = parser.parse_args()
     sizes = [int(part) for part in (args.ages if args.mode == "age" else args.sizes).split(",")]
     if len(sizes) < 2 or sorted(sizes) != sizes or sizes[0] < 2:

@@ -20,8 +20,8 @@ What one invocation does (see bench/README.md, "W4 weekly close"):
      service's own `resolve_answers`) for weeks 1-10, most older ties adjudicated; week 1-10 metric rows
      through the metrics service; week 11 closed through `close_week`; then week 12's review work;
   2. for each run: `CREATE DATABASE … TEMPLATE` (a fresh copy), then a child process (Django, DEBUG=false)
-     runs `close_week` for week 12, timing each step it calls; the parent reads the child's ru_maxrss
-     (os.wait4) and checks the cycle: closed, every complete item of the week resolved, a new dataset
+     runs `close_week` for week 12, timing each step it calls; the parent reads the child's peak RSS (VmHWM)
+     and CPU time (os.wait4) and checks the cycle: closed, every complete item of the week resolved, a new dataset
      version, the week's metric rows and a frozen report;
   3. prints medians, per-step seconds, the peak RSS and the data counts; writes bench/out/w4-<timestamp>.json.
      With --profile: one more close under cProfile, with every SQL statement timed, and EXPLAIN ANALYZE of
@@ -597,6 +597,12 @@ STEP_MODULES = {
 }  # fmt: skip
 
 
+def own_peak_rss_kb() -> int:
+    """This process image's peak RSS (VmHWM), which, unlike ru_maxrss, starts afresh at exec."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
 class StepClock:
     """Wall seconds, calls, SQL statements and SQL seconds per call path (e.g. close_week > build_version)."""
 
@@ -625,6 +631,8 @@ class StepClock:
                 entry = clock.entry(path)
                 entry["seconds"] += time.perf_counter() - began
                 entry["calls"] += 1
+                # The process's peak so far: the first step whose figure jumps is the one that raised it.
+                entry["peak_rss_mb"] = round(own_peak_rss_kb() / 1024)
                 clock.stack.pop()
 
         timed.__wrapped__ = function
@@ -644,6 +652,12 @@ class StepClock:
                 self.statements.append({"path": path, "seconds": elapsed, "sql": sql, "params": params, "many": many})
 
 
+# Imported inside the functions that use them (a web worker never loads them); a Celery worker keeps them loaded.
+WARM_MODULES = ("scipy.stats", "statsmodels.stats.inter_rater", "statsmodels.stats.proportion",
+                "statsmodels.stats.multitest", "sklearn.cluster", "sklearn.decomposition",
+                "sklearn.feature_extraction.text", "sklearn.metrics", "sklearn.preprocessing")  # fmt: skip
+
+
 def child(args) -> None:
     """Run close_week once in this process; print one line `W4RESULT {json}`."""
     began_process = time.perf_counter()
@@ -654,6 +668,12 @@ def child(args) -> None:
 
     if args.patch:
         importlib.import_module(args.patch)  # monkeypatches the code under test (see w4_patch_datasets.py)
+    if args.warm:
+        for name in WARM_MODULES:  # what a worker has loaded since its first close
+            importlib.import_module(name)
+        from django.urls import get_resolver
+
+        get_resolver().check()  # imports the URLconf, which the close's first reverse() would import (~1 s)
     clock = StepClock(keep_sql=args.profile_out is not None)
 
     for module_name, names in STEP_MODULES.items():
@@ -662,7 +682,7 @@ def child(args) -> None:
             # A step renamed or moved must fail here, not silently drop out of the timings.
             setattr(module, name, clock.wrap(name, getattr(module, name)))
     week = date.fromisoformat(args.week)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = own_peak_rss_kb()
     profiler = cProfile.Profile() if args.profile_out else None
     with connection.execute_wrapper(clock.sql):
         began = time.perf_counter()
@@ -680,6 +700,7 @@ def child(args) -> None:
         "steps": clock.stats,
         "rss_before_close_kb": rss_before,
         "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "vm_hwm_kb": own_peak_rss_kb(),
     }
     if profiler:
         profiler.dump_stats(args.profile_out)
@@ -720,10 +741,14 @@ def _params_json(params):
     return out
 
 
-def run_child(database: str, setup: dict, *, profile_out: Path | None = None, patch: str | None = None) -> dict:
-    """Start the child, wait for it with os.wait4 (its own peak RSS), return its result."""
+def run_child(
+    database: str, setup: dict, *, profile_out: Path | None = None, patch: str | None = None, warm: bool = False
+) -> dict:
+    """Start the child, wait for it with os.wait4 (its CPU time; peak RSS from its VmHWM), return its result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--database", database,
                "--project-id", str(setup["project_id"]), "--week", setup["week"]]  # fmt: skip
+    if warm:
+        command.append("--warm")
     if profile_out:
         command += ["--profile-out", str(profile_out)]
     if patch:
@@ -733,7 +758,7 @@ def run_child(database: str, setup: dict, *, profile_out: Path | None = None, pa
         process = subprocess.Popen(command, cwd=ROOT, env=server_env(database), stdout=subprocess.PIPE, stderr=errors)
         stdout = process.stdout.read()
         process.stdout.close()
-        _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: ru_maxrss is its peak RSS
+        _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: its CPU time
         process.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         stderr = errors.read()
@@ -745,7 +770,9 @@ def run_child(database: str, setup: dict, *, profile_out: Path | None = None, pa
         )
     result = json.loads(line.removeprefix("W4RESULT "))
     result["process_wall_s"] = wall
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    # Not usage.ru_maxrss: Linux keeps in it the RSS the parent had when it forked the child (exec records the old
+    # image's high-water mark), so a parent that had just made a 3M-row template reported its own ~1.1 GB.
+    result["peak_rss_mb"] = result.get("vm_hwm_kb", usage.ru_maxrss) / 1024
     result["process_cpu_s"] = usage.ru_utime + usage.ru_stime  # less sensitive to a busy machine than wall time
     result["stderr_tail"] = stderr.decode()[-2000:]
     return result
@@ -922,7 +949,7 @@ def run(args) -> int:
                 if args.through_worker:
                     result = run_worker(copy_name, setup, args.through_worker)
                 else:
-                    result = run_child(copy_name, setup, patch=patch)
+                    result = run_child(copy_name, setup, patch=patch, warm=args.warm)
                 problems, figures = check_close(copy_name, setup)
                 result.update(run=number, patch=patch, copy_s=copy_s, problems=problems, figures=figures)
                 ok &= not problems
@@ -936,7 +963,7 @@ def run(args) -> int:
             copy_database(template, copy_name)
             prof_path = OUT / f"w4-profile-{stamp}.prof"
             log("Profile: one more close under cProfile, every SQL statement timed …")
-            profile = run_child(copy_name, setup, profile_out=prof_path, patch=args.patch)
+            profile = run_child(copy_name, setup, profile_out=prof_path, patch=args.patch, warm=args.warm)
             log(f"  close {profile['seconds']:.1f} s under cProfile; EXPLAIN ANALYZE of the slowest statements …")
             profile["explain"] = explain_statements(copy_name, profile["sql_slowest"], args.explain)
             profile["cprofile_cumulative"] = cprofile_text(str(prof_path), "cumulative", 35)
@@ -1027,12 +1054,12 @@ def print_report(report: dict) -> None:
     for name, seconds in med["steps_s"].items():
         print(f"    {name:40} {seconds:8.2f}")
     if runs:
-        print("  inside the steps (run 1; wall s, calls, SQL statements, SQL s):")
+        print("  inside the steps (run 1; wall s, calls, SQL statements, SQL s, peak RSS MB after it):")
         for path, entry in runs[0]["steps"].items():
             depth = path.count(" > ")
             name = path.rsplit(" > ", 1)[-1]
             print(f"    {'  ' * depth}{name:{46 - 2 * depth}} {entry['seconds']:8.2f} {entry['calls']:6} "
-                  f"{entry['sql']:7} {entry['sql_seconds']:8.2f}")  # fmt: skip
+                  f"{entry['sql']:7} {entry['sql_seconds']:8.2f} {entry.get('peak_rss_mb', ''):>6}")  # fmt: skip
         print(f"  what it made (run 1): {json.dumps(runs[0]['figures'], default=str)}")
     compare = report.get("compare")
     if compare:
@@ -1076,11 +1103,17 @@ def main() -> None:
     parser.add_argument("--explain", type=int, default=6, help="EXPLAIN ANALYZE this many slow SELECTs (default 6)")
     parser.add_argument("--patch", help="a module the child imports first, to try a change (see w4_patch_datasets.py)")
     parser.add_argument("--compare", help="a patch module: each run closes the week as is and patched, back to back")
-    # The child process (one close): not for direct use.
     parser.add_argument(
         "--through-worker", metavar="REDIS_URL", default="",
         help="close each run's week through a real Celery worker on this broker (e.g. redis://127.0.0.1:6379/12)",
     )  # fmt: skip
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="import the statistics and clustering libraries before the clock, as a worker that closed a week has "
+        "(a fresh process pays ~2-4 s of imports inside the metrics, changes and themes steps) and the URLconf",
+    )
+    # The child process (one close): not for direct use.
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--project-id", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)

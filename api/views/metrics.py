@@ -7,7 +7,8 @@ is told the project does not exist (404), before any parameter is checked.
 
 from functools import cached_property
 
-from django.http import Http404
+import msgspec
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers
@@ -203,7 +204,22 @@ class RetentionView(_MetricsView):
         curves = retention_curves(cells, weeks=weeks, segments=(segment,) if segment else SEGMENTS, measure=measure)
         data = {**self.range_out(weeks), "segment": segment, "measure": measure, "results": cells, "curves": curves}
         # RetentionOut describes this body for the schema; a serializer call per cell cost 380 ms at 104 weeks.
+        if _written_alike(cells, curves):
+            # The bytes JSONRenderer gives for retention_out(data), written by msgspec straight from the selector's
+            # rows (dates as ISO dates): 3 ms instead of 70 for the 16k cells of 104 weeks.
+            return HttpResponse(_ENCODER.encode(data), content_type="application/json")
         return Response(retention_out(data))
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def _written_alike(cells: list[dict], curves: dict[str, list[dict]]) -> bool:
+    """Whether msgspec writes every float of the body as json.dumps does: the rates are ratios of counts in [0, 1]
+    (never NaN), and msgspec differs only below 1e-4 (0.00005, not 5e-05) or from 1e16."""
+    rates = [cell[key] for cell in cells for key in ("rate", "rate_on_or_after")]
+    rates += [point["rate"] for points in curves.values() for point in points]
+    return all(rate is None or rate == 0 or 1e-4 <= rate <= 1 for rate in rates)
 
 
 class CycleReportView(_MetricsView):

@@ -18,7 +18,8 @@ Definitions (the arithmetic is in `labeling.metrics.retention`):
 
 Speed: on PostgreSQL the week bucketing (`AT TIME ZONE`, counted in weeks from a cycle weekday) and the
 de-duplication run in SQL, one row per user (their weeks as a bit mask), so a million activity rows over
-12 weeks and 50,000 users take about a second. SQLite (the demo) buckets in Python with the same rule.
+12 weeks and 50,000 users take about a second. SQLite (the demo) buckets in Python with the same rule. A refresh
+writes only the cells that differ from the stored ones (a week's close changes a few per cohort).
 """
 
 import json
@@ -145,16 +146,65 @@ def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datet
 
 
 def refresh_retention(*, project: Project, now: datetime | None = None) -> int:
-    """Recompute every cohort of the project and replace its RetentionCell rows; return how many."""
+    """Recompute every cohort of the project and store the cells that changed; return how many cells it has."""
     now = now or timezone.now()
     current_week = cycle_week(project, now)
     activity = activity_weeks(project=project, until=now)
     verdicts = user_verdicts(project=project, cohorts=cohorts(activity), until=now)
     table = cohort_table(activity, current_week=current_week, segments=verdicts)
-    cells = [RetentionCell(project=project, **cell) for cell in table]
     with transaction.atomic():
-        # The project's row lock serialises two refreshes, so one's delete never races the other's insert.
+        # The project's row lock serialises two refreshes, so one's writes never race the other's.
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        RetentionCell.objects.filter(project=project).delete()
-        RetentionCell.objects.bulk_create(cells, batch_size=1000)
-    return len(cells)
+        _store_changes(project, table)
+    return len(table)
+
+
+_KEY = ("segment", "cohort_week", "offset")
+_VALUES = ("cohort_users", "active_on", "active_on_or_after", "incomplete")
+
+
+def _store_changes(project: Project, table: list[dict]) -> None:
+    """Make the project's stored cells equal `table`, writing only the cells that differ.
+
+    A week's close changes a few cells per cohort (the new week's column, the cohorts its users came back to,
+    the week that stopped running); replacing every cell rewrote O(weeks²) rows (16k at 104 weeks, 1.3 s of
+    the close's 1.9 s of retention), so the write grew with the project's age while the week's news did not.
+    """
+    stored = {
+        (segment, cohort_week, offset): (pk, values)
+        for pk, segment, cohort_week, offset, *values in RetentionCell.objects.filter(project=project)
+        .order_by()
+        .values_list("pk", *_KEY, *_VALUES)
+    }
+    changed: list[tuple[int, tuple]] = []
+    added: list[RetentionCell] = []
+    for cell in table:
+        values = tuple(cell[name] for name in _VALUES)
+        found = stored.pop(tuple(cell[name] for name in _KEY), None)
+        if found is None:
+            added.append(RetentionCell(project=project, **cell))
+        elif tuple(found[1]) != values:
+            changed.append((found[0], values))
+    if stored:
+        RetentionCell.objects.filter(pk__in=[pk for pk, _ in stored.values()]).delete()
+    if changed:
+        _update_cells(changed)
+    RetentionCell.objects.bulk_create(added, batch_size=1000)
+
+
+def _update_cells(changed: list[tuple[int, tuple]]) -> None:
+    if connection.vendor != "postgresql":
+        cells = [RetentionCell(pk=pk, **dict(zip(_VALUES, values, strict=True))) for pk, values in changed]
+        RetentionCell.objects.bulk_update(cells, list(_VALUES), batch_size=500)
+        return
+    columns = list(zip(*((pk, *values) for pk, values in changed), strict=True))
+    table = RetentionCell._meta.db_table
+    with connection.cursor() as cursor:
+        # One statement over arrays, whatever the number of cells (bulk_update's CASE per column grows with it).
+        cursor.execute(
+            f"UPDATE {table} AS cell SET cohort_users = new.cohort_users, active_on = new.active_on, "
+            "active_on_or_after = new.active_on_or_after, incomplete = new.incomplete "
+            "FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::integer[], %s::boolean[]) "
+            "AS new(id, cohort_users, active_on, active_on_or_after, incomplete) WHERE cell.id = new.id",
+            [list(column) for column in columns],
+        )

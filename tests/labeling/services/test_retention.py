@@ -5,9 +5,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from labeling.metrics.retention import cohorts, weighted_mean
-from labeling.models import Item, ItemStatus, Queue, Resolution, ResolutionStatus, RetentionCell, UsageEvent
+from labeling.models import Item, ItemStatus, Output, Queue, Resolution, ResolutionStatus, RetentionCell, UsageEvent
 from labeling.rules.calendar import cycle_week, week_function
 from labeling.services import retention as retention_service
 from labeling.services.assignment import next_item
@@ -354,3 +356,80 @@ def test_no_binary_question_means_no_split(verdict_project):
     publish_rubric(project=verdict_project, questions=[QUESTIONS_V2[0]])
     refresh_retention(project=verdict_project, now=V_NOW)
     assert set(RetentionCell.objects.filter(project=verdict_project).values_list("segment", flat=True)) == {"all"}
+
+
+# ---------------------------------------------------------------- a refresh writes only the cells that changed
+
+
+def stored_cells(project) -> dict:
+    """(segment, cohort week, offset) → (pk, counts and the incomplete flag) of the project's stored cells."""
+    fields = ("cohort_users", "active_on", "active_on_or_after", "incomplete")
+    return {
+        (row["segment"], row["cohort_week"], row["offset"]): (row["id"], tuple(row[name] for name in fields))
+        for row in RetentionCell.objects.filter(project=project).values()
+    }
+
+
+def from_scratch(project, now) -> dict:
+    """The cells a refresh stores into an empty table (the cells left as they were afterwards)."""
+    kept = stored_cells(project)
+    with transaction.atomic():
+        RetentionCell.objects.filter(project=project).delete()
+        refresh_retention(project=project, now=now)
+        fresh = {key: values for key, (_, values) in stored_cells(project).items()}
+        transaction.set_rollback(True)
+    assert stored_cells(project) == kept
+    return fresh
+
+
+def cell_writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if "retentioncell" in q["sql"] and not q["sql"].startswith("SELECT")]
+
+
+def test_a_refresh_with_nothing_new_writes_no_cell(fixture_project):
+    refresh_retention(project=fixture_project, now=NOW)
+    before = stored_cells(fixture_project)
+    with CaptureQueriesContext(connection) as queries:
+        assert refresh_retention(project=fixture_project, now=NOW) == len(before)
+    assert cell_writes(queries.captured_queries) == []
+    assert stored_cells(fixture_project) == before
+
+
+def test_a_new_week_late_activity_and_an_erasure_write_only_their_cells(fixture_project):
+    refresh_retention(project=fixture_project, now=local("2026-11-25 09:00"))
+    week_before = stored_cells(fixture_project)
+
+    # A week later: the week of 11-30 appears, 11-23 stops running, returning users change their cohorts' cells.
+    refresh_retention(project=fixture_project, now=NOW)
+    now_stored = stored_cells(fixture_project)
+    assert grid(RetentionCell.objects.filter(project=fixture_project).values()) == EXPECTED
+    assert {key: values for key, (_, values) in now_stored.items()} == from_scratch(fixture_project, NOW)
+    kept = [key for key, (pk, values) in week_before.items() if now_stored[key] == (pk, values)]
+    assert W("2026-11-30") not in {cohort for _, cohort, _ in week_before}
+    assert kept  # untouched cells keep their rows: only what changed is written
+    assert (("all", W("2026-11-16"), 0)) in kept and ("all", W("2026-11-23"), 0) not in kept
+
+    # Late activity (an old week, a new user in an old cohort) and an erasure (a user's activity deleted).
+    add_activity(fixture_project, [("p1", "O", "2026-11-10 10:00"), ("n1", "E", "2026-11-03 10:00")])
+    Output.objects.filter(project=fixture_project, end_user_id="a3").delete()
+    refresh_retention(project=fixture_project, now=NOW)
+    assert {key: values for key, (_, values) in stored_cells(fixture_project).items()} == from_scratch(
+        fixture_project, NOW
+    )
+    # Going back in time removes the cells of the weeks that no longer exist.
+    refresh_retention(project=fixture_project, now=local("2026-11-18 09:00"))
+    assert {key: values for key, (_, values) in stored_cells(fixture_project).items()} == from_scratch(
+        fixture_project, local("2026-11-18 09:00")
+    )
+    assert max(cohort for _, cohort, _ in stored_cells(fixture_project)) == W("2026-11-16")
+
+
+def test_a_changed_gold_answer_moves_its_user_between_segments_in_place(verdict_project):
+    refresh_retention(project=verdict_project, now=V_NOW)
+    resolution = Resolution.objects.get(item__output__end_user_id="ps", automatic__has_key="safe")
+    resolution.adjudicated = {"safe": entry(False, "adjudicated")}  # a lead overrules the pass
+    resolution.save()
+    refresh_retention(project=verdict_project, now=V_NOW)
+    stored = {key: values for key, (_, values) in stored_cells(verdict_project).items()}
+    assert stored == from_scratch(verdict_project, V_NOW)
+    assert stored["fail", W("2026-11-04"), 0][0] == 2 and stored["pass", W("2026-11-04"), 0][0] == 1
