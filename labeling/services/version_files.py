@@ -42,7 +42,6 @@ from .exports import FORMATS, STORED_FORMATS
 
 logger = logging.getLogger(__name__)
 
-RENDER_TASK = "labeling.render_version_files"
 # A file pending this long was lost on the way (its task failed past its retries, a volume was replaced): ask again.
 STALE_REQUEST = timedelta(minutes=15)
 DIRECTORY = "datasets"
@@ -71,7 +70,9 @@ def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FO
             defaults={"state": VersionFileState.PENDING, "revision": FORMATS[fmt].revision, "error": ""},
         )
     VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now)
-    outbox.enqueue(task=RENDER_TASK, args=[version.pk], dedupe_key=work_key("render_version_files", version.pk))
+    outbox.enqueue(
+        task="labeling.render_version_files", args=[version.pk], dedupe_key=work_key("render_version_files", version.pk)
+    )
 
 
 def file_for_download(*, version: DatasetVersion, fmt: str) -> VersionFile | None:

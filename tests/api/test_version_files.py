@@ -15,13 +15,14 @@ from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.exports import FORMATS, parquet_chunks
 from labeling.services.privacy import erase_end_user
-from labeling.services.version_files import RENDER_TASK, render_version_files
+from labeling.services.version_files import render_version_files
 from tests.conftest import Api
 from tests.helpers.labeling import TIE, label_outputs
 from tests.outbox import enqueued, run_as_worker
 
 pytestmark = pytest.mark.postgres
 EVAL = "/api/v1/projects/support-bot/datasets/support-eval"
+RENDER_TASK = "labeling.render_version_files"
 
 
 ERASED = "end-user-7"

@@ -33,6 +33,7 @@ from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.processes import ROOT, env_for_test_database
 from tests.helpers.servers import Gunicorn, free_port
+from tests.helpers.version_files import rendered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -427,7 +428,7 @@ def version(project, lead):
     [tie] = label_outputs(project, 1, answers=TIE, start=50)
     adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
     dataset = create_dataset(project=project, spec={"name": "Support eval", "splits": {"train": 50, "test": 50}})
-    return build_version(dataset_id=dataset.pk)
+    return rendered(build_version(dataset_id=dataset.pk))  # no worker here: its Parquet and hf files rendered now
 
 
 def test_to_pandas_equals_the_verified_jsonl_download_and_to_hf_loads_the_same_rows(
