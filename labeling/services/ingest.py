@@ -4,10 +4,11 @@ A batch is all-or-nothing: it is validated whole (see `records.py`), then writte
 Re-sending is idempotent: an `external_id` already stored is never stored again; it counts as a
 duplicate when its content hash matches, a conflict otherwise (the stored row stays as it was).
 
-On PostgreSQL a batch is one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING`
-statement: one round trip, and the unique index decides races between concurrent senders. Rows are
-inserted in `external_id` order so that two overlapping batches take their index locks in the same
-order and cannot deadlock. Other databases (the SQLite demo) take the portable ORM path.
+On PostgreSQL a batch is one `INSERT … SELECT FROM jsonb_array_elements(…) ON CONFLICT DO NOTHING
+RETURNING` statement, its rows bound as one JSON document: one round trip, and the unique index decides
+races between concurrent senders. Rows are inserted in `external_id` order so that two overlapping
+batches take their index locks in the same order and cannot deadlock. Other databases (the SQLite demo)
+take the portable ORM path.
 
 Personal data is redacted by the project's rules (`redaction.py`) while the rows are built, before
 anything is written. The content hash is of what was sent, so a re-send stays a duplicate even after
@@ -18,8 +19,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
+import msgspec
 import psycopg
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -67,6 +70,7 @@ _OUTPUT_COLUMNS = [
     "metadata", "tags", "feedback_score", "feedback_comment", "feedback_at", "content_hash", "redaction_version",
 ]  # fmt: skip
 _EVENT_COLUMNS = ["external_id", "end_user_id", "name", "occurred_at", "properties", "content_hash"]
+_row_encoder = msgspec.json.Encoder()  # datetimes as RFC 3339, which timestamptz reads
 
 
 def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
@@ -203,34 +207,30 @@ def _store(model, project, rows, columns, *, received_at) -> IngestResult:
 
 
 def _insert_postgresql(model, project_id, rows, columns, received_at) -> list[tuple[int, str | None]]:
-    params, casts, selects = [], [], []
-    for name in columns:
+    # The whole batch goes as one JSON array of rows (one msgspec encode, in C); the server parses it once
+    # and takes each column by position. Binding 15 arrays of 1,000 values instead cost ~5 ms of Python a
+    # batch in psycopg's array dumper plus a JSON encode per value, and ~2 ms more on the server.
+    selects = []
+    for position, name in enumerate(columns):
         model_field = model._meta.get_field(name)
-        values = [row[name] for row in rows]
         if isinstance(model_field, models.JSONField):
-            params.append([rec.canonical_json(value) for value in values])
-            casts.append("text")
-            selects.append(f"u.{name}::jsonb")
+            selects.append(f"NULLIF(r -> {position}, 'null')")  # None is SQL NULL, as the ORM stores it
         else:
-            params.append(values)
-            casts.append(model_field.db_type(connection))
-            selects.append(f"u.{name}")
-    unnest = ", ".join(f"%b::{cast}[]" for cast in casts)
+            selects.append(f"(r ->> {position})::{model_field.db_type(connection)}")
     table = model._meta.db_table
-    names = ", ".join(columns)
     conflict = "(project_id, external_id)"
     if model is UsageEvent:
         conflict += " WHERE external_id IS NOT NULL"
     sql = (
-        f"INSERT INTO {table} (project_id, received_at, {names}) "
-        f"SELECT %b, %b, {', '.join(selects)} FROM unnest({unnest}) AS u({names}) "
+        f"INSERT INTO {table} (project_id, received_at, {', '.join(columns)}) "
+        f"SELECT %b, %b, {', '.join(selects)} FROM jsonb_array_elements(%b::jsonb) AS u(r) "
         f"ON CONFLICT {conflict} DO NOTHING RETURNING id, external_id"
     )
-    # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary: no
-    # quoting of 1,000-element array literals into text, which was a quarter of a batch's time.
+    document = _row_encoder.encode(list(map(itemgetter(*columns), rows))).decode()
+    # A plain psycopg cursor binds parameters on the server (Django's would inline them into the SQL text).
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [project_id, received_at, *params])
+        cursor.execute(sql, [project_id, received_at, document])
         return cursor.fetchall()
 
 
