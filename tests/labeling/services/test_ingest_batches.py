@@ -1,4 +1,4 @@
-"""The ingest service writes a batch in pipelined chunks: the chunks are one batch to the sender."""
+"""The ingest service: a batch written in pipelined chunks is still one batch; the project it belongs to."""
 
 import json
 
@@ -6,7 +6,8 @@ import psycopg
 import pytest
 from django.db import connection
 
-from labeling.models import Output, UsageEvent
+from labeling.exceptions import NotFound
+from labeling.models import Output, Project, UsageEvent
 from labeling.services import ingest
 
 
@@ -70,3 +71,26 @@ def test_events_without_an_id_are_all_stored_across_chunks(project, small_chunks
 
     assert (result.created, result.duplicates) == (4, 1)
     assert UsageEvent.objects.filter(project=project).count() == 4
+
+
+def test_deleting_a_project_deletes_its_outputs_and_events(project, other_project):
+    """Output.project and UsageEvent.project have no database constraint: the deletion cascades in Django."""
+    ingest.ingest_outputs(project=project, body=body(["a", "b"]))
+    ingest.ingest_outputs(project=other_project, body=body(["a"]))
+    ingest.ingest_events(project=project, body=json.dumps({"events": [{"end_user_id": "u", "name": "n"}]}).encode())
+
+    Project.objects.filter(pk=project.pk).delete()
+
+    assert list(Output.objects.values_list("project_id", flat=True)) == [other_project.pk]
+    assert not UsageEvent.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the project lock is on the PostgreSQL path")
+def test_a_batch_for_a_project_deleted_meanwhile_stores_nothing(project):
+    gone = Project(pk=project.pk, slug=project.slug, name=project.name)
+    Project.objects.filter(pk=project.pk).delete()
+
+    with pytest.raises(NotFound):
+        ingest.ingest_outputs(project=gone, body=body(["a", "b", "c"]))
+
+    assert not Output.objects.exists()
