@@ -38,8 +38,13 @@ class Output(models.Model):
     duplicate, a different hash a conflict. Feedback arriving later does not change it.
     """
 
-    # No index of its own: the unique (project, external_id) index serves project lookups.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="outputs", db_index=False)
+    # No index of its own: the unique (project, external_id) index serves project lookups. No database
+    # constraint either: its check ran once per ingested row at COMMIT (~5 ms of a 1,000-record batch).
+    # Ingest locks the project row once per batch instead (`services/ingest.py`); deleting a project
+    # still deletes its outputs (Django's cascade).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="outputs", db_index=False, db_constraint=False
+    )
     external_id = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
@@ -89,8 +94,11 @@ class Output(models.Model):
 class UsageEvent(models.Model):
     """End-user activity that is not an AI output (session start, message sent). Feeds retention."""
 
-    # No index of its own: the (project, end_user_id, occurred_at) index serves project lookups.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="usage_events", db_index=False)
+    # No index of its own: the (project, end_user_id, occurred_at) index serves project lookups. No database
+    # constraint, as for Output.project: ingest locks the project once per batch.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="usage_events", db_index=False, db_constraint=False
+    )
     # Optional: when given, re-sending the event is idempotent.
     external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 — NULL means "no id"
     end_user_id = models.CharField(max_length=200)

@@ -4,10 +4,11 @@ A batch is all-or-nothing: it is validated whole (see `records.py`), then writte
 Re-sending is idempotent: an `external_id` already stored is never stored again; it counts as a
 duplicate when its content hash matches, a conflict otherwise (the stored row stays as it was).
 
-On PostgreSQL a batch is one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING`
-statement: one round trip, and the unique index decides races between concurrent senders. Rows are
-inserted in `external_id` order so that two overlapping batches take their index locks in the same
-order and cannot deadlock. Other databases (the SQLite demo) take the portable ORM path.
+On PostgreSQL a batch is one `INSERT … SELECT FROM jsonb_array_elements(…) ON CONFLICT DO NOTHING
+RETURNING` statement, its rows bound as one JSON document: one round trip, and the unique index decides
+races between concurrent senders. Rows are inserted in `external_id` order so that two overlapping
+batches take their index locks in the same order and cannot deadlock. Other databases (the SQLite demo)
+take the portable ORM path.
 
 Personal data is redacted by the project's rules (`redaction.py`) while the rows are built, before
 anything is written. The content hash is of what was sent, so a re-send stays a duplicate even after
@@ -18,13 +19,16 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
+import msgspec
 import psycopg
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from labeling.exceptions import BatchInvalid
+from labeling.exceptions import BatchInvalid, NotFound
 from labeling.models import Output, Project, UsageEvent
 from labeling.rules.redaction import Redactor
 
@@ -67,6 +71,7 @@ _OUTPUT_COLUMNS = [
     "metadata", "tags", "feedback_score", "feedback_comment", "feedback_at", "content_hash", "redaction_version",
 ]  # fmt: skip
 _EVENT_COLUMNS = ["external_id", "end_user_id", "name", "occurred_at", "properties", "content_hash"]
+_row_encoder = msgspec.json.Encoder()  # datetimes as RFC 3339, which timestamptz reads
 
 
 def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
@@ -74,9 +79,9 @@ def ingest_outputs(*, project: Project, body: bytes) -> IngestResult:
     records = _decode(project, body, rec.OUTPUTS)
     now = timezone.now()
     redactor = redactor_for(project)  # compiled once per batch; None when the project has no rules
-    rows = [_output_row(record, now, redactor) for record in records]
+    to_row = partial(_output_row, now=now, redactor=redactor)
     with transaction.atomic():
-        result = _store(Output, project, rows, _OUTPUT_COLUMNS, received_at=now)
+        result = _store(Output, project, records, to_row, _OUTPUT_COLUMNS, received_at=now)
         if result.created_ids:
             _enqueue_routing(project.pk, result.created_ids)
     return result
@@ -86,10 +91,9 @@ def ingest_events(*, project: Project, body: bytes) -> IngestResult:
     """Validate and store a JSON batch `{"events": [...]}`; events with an `external_id` are idempotent."""
     records = _decode(project, body, rec.EVENTS)
     now = timezone.now()
-    redactor = redactor_for(project)
-    rows = [_event_row(record, now, redactor) for record in records]
+    to_row = partial(_event_row, now=now, redactor=redactor_for(project))
     with transaction.atomic():
-        return _store(UsageEvent, project, rows, _EVENT_COLUMNS, received_at=now)
+        return _store(UsageEvent, project, records, to_row, _EVENT_COLUMNS, received_at=now)
 
 
 def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
@@ -135,7 +139,7 @@ def _decode(project: Project, body: bytes, kind) -> list:
         raise
 
 
-def _output_row(record: rec.OutputRecord, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
+def _output_row(record: rec.OutputRecord, *, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
     occurred_at = rec.utc(record.occurred_at, now)
     feedback = record.feedback
     metadata = record.metadata or {}
@@ -174,7 +178,7 @@ def _output_row(record: rec.OutputRecord, now: datetime, redactor: Redactor | No
     }
 
 
-def _event_row(record: rec.EventRecord, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
+def _event_row(record: rec.EventRecord, *, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
     occurred_at = rec.utc(record.occurred_at, now)
     properties = record.properties or {}
     digest = rec.content_hash(
@@ -193,45 +197,71 @@ def _event_row(record: rec.EventRecord, now: datetime, redactor: Redactor | None
     }
 
 
-def _store(model, project, rows, columns, *, received_at) -> IngestResult:
-    rows.sort(key=lambda row: row["external_id"] or "")
+def _store(model, project, records, to_row, columns, *, received_at) -> IngestResult:
+    records = sorted(records, key=lambda record: record.external_id or "")
     if connection.vendor == "postgresql":
-        created = _insert_postgresql(model, project.pk, rows, columns, received_at)
+        rows, created = _insert_postgresql(model, project.pk, records, to_row, columns, received_at)
     else:
+        rows = [to_row(record) for record in records]
         created = _insert_portable(model, project, rows, received_at)
     return _classify(model, project, rows, created)
 
 
-def _insert_postgresql(model, project_id, rows, columns, received_at) -> list[tuple[int, str | None]]:
-    params, casts, selects = [], [], []
-    for name in columns:
+# Rows per INSERT statement. The statements of a batch are pipelined, so the server inserts one chunk
+# while this process builds the next (hashes, redaction, JSON): Python and PostgreSQL work at the same time.
+_CHUNK = 250
+
+
+def _insert_postgresql(model, project_id, records, to_row, columns, received_at) -> tuple[list, list]:
+    """Build and insert the rows of the sorted records; return the rows and the (id, external_id) created."""
+    sql = _insert_sql(model, columns)
+    pick = itemgetter(*columns)
+    rows, cursors = [], []
+    connection.ensure_connection()
+    raw = connection.connection
+    try:
+        with raw.pipeline():  # leaving it waits for every statement's result (and raises the first error)
+            # The project column has no foreign-key constraint: its check ran once per row at COMMIT (~5 ms
+            # a batch). One lock per batch instead, the one that check takes, so the project cannot be
+            # deleted while its batch is written; the key that sent the batch has already proved it exists.
+            project_lock = psycopg.Cursor(raw)
+            cursors.append(project_lock)
+            project_lock.execute("SELECT 1 FROM labeling_project WHERE id = %b FOR KEY SHARE", [project_id])
+            for start in range(0, len(records), _CHUNK):
+                chunk = [to_row(record) for record in records[start : start + _CHUNK]]
+                rows += chunk
+                # The whole chunk goes as one JSON array of rows (one msgspec encode, in C); the server parses
+                # it once and takes each column by position. Binding 15 arrays of values instead cost ~5 ms of
+                # Python per 1,000 records (psycopg's array dumper and a JSON encode per value).
+                document = _row_encoder.encode(list(map(pick, chunk))).decode()
+                # A plain psycopg cursor binds parameters on the server (Django's inlines them into the SQL).
+                cursor = psycopg.Cursor(raw)
+                cursors.append(cursor)
+                cursor.execute(sql, [project_id, received_at, document])
+        if project_lock.fetchone() is None:
+            raise NotFound("The project no longer exists.")
+        return rows, [created for cursor in cursors[1:] for created in cursor.fetchall()]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _insert_sql(model, columns) -> str:
+    selects = []
+    for position, name in enumerate(columns):
         model_field = model._meta.get_field(name)
-        values = [row[name] for row in rows]
         if isinstance(model_field, models.JSONField):
-            params.append([rec.canonical_json(value) for value in values])
-            casts.append("text")
-            selects.append(f"u.{name}::jsonb")
+            selects.append(f"NULLIF(r -> {position}, 'null')")  # None is SQL NULL, as the ORM stores it
         else:
-            params.append(values)
-            casts.append(model_field.db_type(connection))
-            selects.append(f"u.{name}")
-    unnest = ", ".join(f"%b::{cast}[]" for cast in casts)
-    table = model._meta.db_table
-    names = ", ".join(columns)
+            selects.append(f"(r ->> {position})::{model_field.db_type(connection)}")
     conflict = "(project_id, external_id)"
     if model is UsageEvent:
         conflict += " WHERE external_id IS NOT NULL"
-    sql = (
-        f"INSERT INTO {table} (project_id, received_at, {names}) "
-        f"SELECT %b, %b, {', '.join(selects)} FROM unnest({unnest}) AS u({names}) "
+    return (
+        f"INSERT INTO {model._meta.db_table} (project_id, received_at, {', '.join(columns)}) "
+        f"SELECT %b, %b, {', '.join(selects)} FROM jsonb_array_elements(%b::jsonb) AS u(r) "
         f"ON CONFLICT {conflict} DO NOTHING RETURNING id, external_id"
     )
-    # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary: no
-    # quoting of 1,000-element array literals into text, which was a quarter of a batch's time.
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [project_id, received_at, *params])
-        return cursor.fetchall()
 
 
 def _insert_portable(model, project, rows, received_at) -> list[tuple[int, str | None]]:

@@ -133,10 +133,10 @@ def decode_batch(body: bytes, kind: _Kind) -> list:
     _check_count(len(records), kind)
     # A NUL can only be there if its escape is in the bytes: most batches skip that walk entirely.
     may_hold_nul = b"\\u0000" in body
-    window = accepted_range()
+    window, height = accepted_range(), _free_form_height()
     errors = []
     for index, record in enumerate(records):
-        problem = _check_content(record, kind, may_hold_nul, window)
+        problem = _check_content(record, kind, may_hold_nul, window, height)
         if problem:
             errors.append(RecordError(problem[1], index, problem[0]))
     if errors:
@@ -188,7 +188,7 @@ def _decode_each(body: bytes, kind: _Kind) -> list:
     raws = getattr(envelope, kind.key)
     _check_count(len(raws), kind)
     decoder = msgspec.json.Decoder(kind.record, strict=True)
-    window = accepted_range()
+    window, height = accepted_range(), _free_form_height()
     records, errors = [], []
     for index, raw in enumerate(map(bytes, raws)):
         try:
@@ -196,7 +196,7 @@ def _decode_each(body: bytes, kind: _Kind) -> list:
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             errors.append(_explain(exc, index, raw))
             continue
-        problem = _check_content(record, kind, b"\\u0000" in raw, window)
+        problem = _check_content(record, kind, b"\\u0000" in raw, window, height)
         if problem:
             errors.append(RecordError(problem[1], index, problem[0]))
         else:
@@ -254,11 +254,16 @@ def _field_from(text: str) -> str | None:
     return match.group(1).lstrip(".") or None if match else None
 
 
+def _free_form_height() -> int:
+    # A field's value sits at depth 2 (the record is 1); the slow walk below names the exact path.
+    return settings.INGEST_MAX_JSON_DEPTH - 2
+
+
 def _check_content(
-    record, kind: _Kind, may_hold_nul: bool, window: tuple[datetime, datetime]
+    record, kind: _Kind, may_hold_nul: bool, window: tuple[datetime, datetime], height: int
 ) -> tuple[str, str] | None:
     """What strict typing cannot say: timestamps out of range, NUL characters, nesting depth, chat message
-    shape, null output."""
+    shape, null output. `height`: how deep a free-form field's value may nest below itself."""
     moment = getattr(record, "occurred_at", None)
     # Compared as aware datetimes, never converted: year 1 at +01:00 has no UTC form (an OverflowError).
     if moment is not None and not window[0] <= moment <= window[1]:
@@ -273,21 +278,29 @@ def _check_content(
                     return f"input[{position}].role", "Each chat message needs a string `role`."
                 if not isinstance(message.get("content"), str | list | None):
                     return f"input[{position}].content", "A chat message's `content` is a string or a list of parts."
-    # A field's value sits at depth 2 (the record is 1); the slow walk below names the exact path.
-    too_deep = any(_taller_than(getattr(record, name), settings.INGEST_MAX_JSON_DEPTH - 2) for name in kind.free_form)
+    too_deep = False
+    for name in kind.free_form:
+        value = getattr(record, name)
+        if (type(value) is dict or type(value) is list) and _taller_than(value, height):
+            too_deep = True
+            break
     if may_hold_nul or too_deep:
         return _find_bad_values(msgspec.to_builtins(record))
     return None
 
 
-def _taller_than(value: Any, height: int) -> bool:
-    """Is the JSON value nested more than `height` levels below itself?"""
-    if not isinstance(value, dict | list) or not value:
+def _taller_than(value: dict | list, height: int) -> bool:
+    """Is the JSON object or array nested more than `height` levels below itself? (Decoded JSON holds exactly
+    dict and list; scalars are skipped without a call, which is most of a batch.)"""
+    children = value.values() if type(value) is dict else value
+    if not children:
         return False
     if height <= 0:
         return True
-    children = value.values() if isinstance(value, dict) else value
-    return any(_taller_than(child, height - 1) for child in children)
+    for child in children:
+        if (type(child) is dict or type(child) is list) and _taller_than(child, height - 1):
+            return True
+    return False
 
 
 def _lenient_loads(raw: bytes) -> Any:

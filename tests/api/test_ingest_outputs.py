@@ -236,3 +236,39 @@ def test_large_integers_and_unicode_round_trip(api, project):
     stored = api.get(f"{URL}/conv-0").json()
     assert stored["metadata"] == {"big": 2**70, "name": "Zoë ✓ 你好", "emoji": "🙂"}
     assert stored["output"] == "¿Dónde está? — ok"
+
+
+def test_every_column_round_trips_exactly(api, project):
+    """The batch is bound as one JSON document: quotes, backslashes, falsy values and JSON nulls stay as sent."""
+    record = {
+        "external_id": 'a"b\\c\td',
+        "output": "null",
+        "input": [{"role": "user", "content": 'line\nbreak \\n "quoted"', "name": None}],
+        "context": False,
+        "model": "gpt-4o \\ mini",
+        "end_user_id": 'user\u00e9"1',
+        "session_id": "s\\1",
+        "occurred_at": "2026-11-20T08:15:00.123456+02:00",
+        "metadata": {"ratio": 0.1, "none": None, "zero": 0, "empty": "", "list": [2.5, -3]},
+        "tags": ["a\\b", 'c"d'],
+        "feedback": {"score": -1, "comment": "tab\there"},
+    }
+    other = {"external_id": "ctx-none", "output": 0, "context": None, "input": "x"}
+
+    assert api.post(URL, batch([record, other])).json()["created"] == 2
+
+    stored = Output.objects.get(project=project, external_id='a"b\\c\td')
+    assert stored.output == "null" and stored.context is False
+    assert stored.input == record["input"] and stored.metadata == record["metadata"] and stored.tags == record["tags"]
+    assert (stored.model, stored.end_user_id, stored.session_id) == ("gpt-4o \\ mini", 'user\u00e9"1', "s\\1")
+    assert stored.occurred_at.isoformat() == "2026-11-20T06:15:00.123456+00:00"
+    assert (stored.feedback_score, stored.feedback_comment) == (-1, "tab\there")
+    assert stored.feedback_at is not None and stored.redaction_version is None
+    bare = Output.objects.get(project=project, external_id="ctx-none")
+    assert bare.output == 0 and bare.context is None and bare.input == "x"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # SQL NULL, not the JSON null
+            cursor.execute("SELECT context IS NULL FROM labeling_output WHERE external_id = 'ctx-none'")
+            assert cursor.fetchone() == (True,)
+    # And a re-send is a duplicate, not a conflict.
+    assert api.post(URL, batch([record, other])).json()["duplicates"] == 2
