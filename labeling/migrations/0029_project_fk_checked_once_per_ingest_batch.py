@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0027_alerts'),
+        ('labeling', '0028_version_files'),
     ]
 
     operations = [
