@@ -6,6 +6,7 @@ without JavaScript the forms still work; hostile output stays inert; two experts
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
 from tests.helpers.browser import sign_in
@@ -215,13 +216,14 @@ def test_reload_back_and_forward_show_the_screens_of_their_addresses(page, live_
     with page.expect_navigation():
         page.go_back()  # the labeled item, with the expert's own answers to change
     assert current_item(page) == first
-    assert page.locator(".labeling").get_attribute("data-item-id") == str(first)
+    # The history step is a same-document one (pushState); label.js then reloads the address: wait for its screen.
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(first))
     assert "labeled" in page.locator(".crumbs").inner_text()
     assert page.locator("input[name=q-tone][value=friendly]").is_checked()
 
     with page.expect_navigation():
         page.go_forward()
-    assert page.locator(".labeling").get_attribute("data-item-id") == str(second)
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(second))
     label_by_keyboard(page)  # the keys still work on a screen reached through the history
     assert sorted(Label.objects.filter(expert=expert).values_list("item_id", flat=True)) == sorted([first, second])
 
