@@ -305,7 +305,7 @@ class Expert(threading.Thread):
             # The label's POST answers with the next item: 302 to its page (leased in the same request),
             # or to next_path when the queue has none left for this expert.
             # --swap: as label.js sends it, answered 200 with the next item's page and its address in a header.
-            extra = {"X-Swap-Screen": "1"} if bench.args.swap else None
+            extra = {"X-Swap-Screen": "1"} if getattr(bench.args, "swap", False) else None
             status, headers, body, seconds = browser.request("POST", location, form=form, referer=location, extra=extra)
             self.latency["submit"].append(seconds * 1000)
             if status != (200 if extra else 302):

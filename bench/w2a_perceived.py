@@ -61,11 +61,12 @@ READ_STAMPS = """(old) => {
   const screen = document.querySelector(".labeling");
   if (!screen || screen.dataset.itemId === old) return null;
   const painted = sessionStorage.getItem("w2a-painted-" + screen.dataset.itemId);
-  if (!painted) return null;
+  const entered = Number(sessionStorage.getItem("w2a-enter"));
+  // A stamp from before this Enter is an earlier run's (W2's reset hands the same items out again): not yet.
+  if (!painted || Number(painted) < entered) return null;
   // The request's share: a swap's fetch, or a page load's POST, redirect and GET until the response ended.
   const fetched = performance.getEntriesByType("resource").filter((entry) => entry.initiatorType === "fetch").pop();
   const [page] = performance.getEntriesByType("navigation");
-  const entered = Number(sessionStorage.getItem("w2a-enter"));
   const request = fetched ? fetched.duration : page.responseEnd + performance.timeOrigin - entered;
   performance.clearResourceTimings();
   return [screen.dataset.itemId, entered, Number(painted), request];
