@@ -7,6 +7,7 @@ from django.db.models import Max, OuterRef, Subquery
 
 from labeling.exceptions import NotFound
 from labeling.models import Invitation, Label, Membership, Project
+from labeling.rules.access import MANAGING_ROLES
 from labeling.selectors.management import row_count
 
 
@@ -41,6 +42,12 @@ def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
         )
         for member in members
     ]
+
+
+def manager_emails(project: Project) -> list[str]:
+    """The e-mail addresses of the project's leads (and admins) who have one, sorted, each once: who is told."""
+    managing = Membership.objects.filter(project=project, role__in=MANAGING_ROLES).exclude(user__email="")
+    return sorted(set(managing.values_list("user__email", flat=True)))
 
 
 def membership_of_project(project: Project, membership_id: int) -> Membership:

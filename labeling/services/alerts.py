@@ -43,8 +43,9 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules import alerts as rules
-from labeling.rules.access import MANAGING_ROLES, check_can_manage, operates_all_projects
+from labeling.rules.access import check_can_manage, operates_all_projects
 from labeling.rules.calendar import current_week, week_from_label
+from labeling.selectors.members import manager_emails
 
 from . import outbox, webhook_events
 
@@ -224,13 +225,7 @@ def send_alert_email(*, alert_id: int) -> int:
     if alert is None:
         return 0
     project = alert.project
-    emails = sorted(
-        set(
-            Membership.objects.filter(project=project, role__in=MANAGING_ROLES)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    emails = manager_emails(project)
     if not emails:
         return 0
     page = settings.SITE_URL.rstrip("/") + reverse("labeling:project", args=[project.slug]) + "#alerts"

@@ -27,12 +27,11 @@ from labeling.models import (
     AUTO_DISABLED,
     AuditEvent,
     DeliveryStatus,
-    Membership,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookKind,
 )
-from labeling.rules.access import MANAGING_ROLES
+from labeling.selectors.members import manager_emails
 
 from . import webhook_transport
 from .webhooks import enqueue_delivery, signing_secret
@@ -175,13 +174,7 @@ def _tell_leads(*, endpoint_id: int, reason: str) -> int:
     if endpoint is None:
         return 0
     project = endpoint.project
-    emails = sorted(
-        set(
-            Membership.objects.filter(project=project, role__in=MANAGING_ROLES)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    emails = manager_emails(project)
     if not emails:
         return 0
     page = settings.SITE_URL.rstrip("/") + reverse("labeling:webhooks", args=[project.slug])
