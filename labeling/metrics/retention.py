@@ -60,6 +60,17 @@ def cohort_table(
 ) -> list[dict]:
     """Return every retention cell up to the current week, for "all" and each segment in `segments`."""
     masks = _week_masks(activity, current_week, week_length)
+    return cohort_table_of_masks(masks, current_week=current_week, segments=segments, week_length=week_length)
+
+
+def cohort_table_of_masks(
+    masks: Mapping[str, int],
+    *,
+    current_week: date,
+    segments: Mapping[str, str] | None = None,
+    week_length: int = 7,
+) -> list[dict]:
+    """`cohort_table` from each user's weeks as a bit mask (bit n = active n weeks before `current_week`)."""
     histories: Counter = Counter((ALL, mask) for mask in masks.values())  # users with the same weeks, together
     if segments:
         histories.update((segments[user], mask) for user, mask in masks.items() if segments.get(user, ALL) != ALL)

@@ -5,7 +5,16 @@ from .datasets import Dataset, DatasetRow, DatasetVersion, VersionFile, VersionF
 from .explore import SavedView
 from .gold import Resolution, ResolutionStatus
 from .health import RoutingState, WorkerHeartbeat
-from .metrics import AgreementMetric, ExpertWeek, QualityMetric, QueueWeek, RetentionCell, RetentionSegment
+from .metrics import (
+    AgreementMetric,
+    ExpertWeek,
+    QualityMetric,
+    QueueWeek,
+    RetentionCell,
+    RetentionSegment,
+    RetentionState,
+    RetentionUser,
+)
 from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
 from .platform import IngestErrorDay, OperatorToken, ProjectWeek
@@ -41,6 +50,8 @@ __all__ = [
     "QueueWeek",
     "RetentionCell",
     "RetentionSegment",
+    "RetentionState",
+    "RetentionUser",
     "ReviewCycle",
     "week_label",
     "ApiKey",

@@ -1,7 +1,7 @@
 """Metric rows: what a week's close computed, stored so reports, charts and the API read rows, not labels.
 
 Every table is keyed by project and cycle week (`week` = the cycle's first day); a recompute of a
-week replaces that week's rows. Retention is recomputed for all cohorts at each close.
+week replaces that week's rows. Retention cells are refreshed from each user's history at each close.
 """
 
 from django.conf import settings
@@ -147,3 +147,44 @@ class RetentionCell(models.Model):
 
     def __str__(self) -> str:
         return f"retention {self.segment} {self.cohort_week}+{self.offset}: {self.active_on}/{self.cohort_users}"
+
+
+class RetentionUser(models.Model):
+    """One end user's retention history, kept so a refresh reads only recent activity (PostgreSQL only).
+
+    `weeks` is a bit mask, little-endian bytes: bit i = active in the cycle week `first_week` + i weeks (the
+    first is the user's cohort). `verdict` is their segment ("pass", "fail", or "" for none). Deleted with the
+    end user on erasure; rebuilt from all activity whenever older activity changed (`labeling.services.retention`).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    end_user_id = models.CharField(max_length=200)
+    first_week = models.DateField()
+    weeks = models.BinaryField()
+    verdict = models.CharField(max_length=4, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "end_user_id"], name="retention_user_unique")]
+
+    def __str__(self) -> str:
+        return f"retention user {self.end_user_id} from {self.first_week}"
+
+
+class RetentionState(models.Model):
+    """What the project's `RetentionUser` rows stand for: activity up to `now`, in the calendar and verdict
+    question named here, with `old_rows` / `old_hash` the count and hash sum of the activity before `rescan_from`
+    (which the next refresh checks unchanged instead of reading it again)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    now = models.DateTimeField()
+    time_zone = models.CharField(max_length=64)
+    cycle_weekday = models.PositiveSmallIntegerField()
+    verdict_key = models.TextField(blank=True, default="")
+    rescan_from = models.DateTimeField()
+    old_rows = models.BigIntegerField()
+    old_hash = models.DecimalField(max_digits=40, decimal_places=0)
+    refreshed_at = models.DateTimeField()  # the clock at the refresh's start: gold answers changed since are rejudged
+    last_refresh = models.CharField(max_length=100)  # "incremental", or "full: " and why
+
+    def __str__(self) -> str:
+        return f"retention state of project {self.project_id}: {self.last_refresh}"

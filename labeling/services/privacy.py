@@ -48,6 +48,7 @@ from labeling.rules.text import check_storable
 
 from . import version_files
 from .datasets import copy_version_without
+from .retention import forget_end_user
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
 RETENTION_BATCH = 2000
@@ -109,6 +110,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids), themed_weeks)
     result.themes_deleted = _delete_themes_of(project, themed_weeks)
     result.usage_events, _ = UsageEvent.objects.filter(project=project, end_user_id=end_user_id).delete()
+    forget_end_user(project=project, end_user_id=end_user_id)
     # Items, slots, labels, revisions, skips, flags, comments, gold answers and the webhook deliveries about
     # them (their bodies name the output, may quote it) go with the outputs.
     _, deleted = outputs.delete()

@@ -17,9 +17,14 @@ Definitions (the arithmetic is in `labeling.metrics.retention`):
   "what changed" and failure themes. Segments stored: "all", "pass", "fail".
 
 Speed: on PostgreSQL the week bucketing (`AT TIME ZONE`, counted in weeks from a cycle weekday) and the
-de-duplication run in SQL, one row per user (their weeks as a bit mask), so a million activity rows over
-12 weeks and 50,000 users take about a second. SQLite (the demo) buckets in Python with the same rule. A refresh
-writes only the cells that differ from the stored ones (a week's close changes a few per cohort).
+de-duplication run in SQL, one row per user (their weeks as a bit mask). Each end user's weeks and verdict are kept
+(`RetentionUser`), so a refresh reads only the activity from the week before the last refresh on, and checks that
+the older activity is as it was by its row count and hash sum (an index-only read, not the bucketing); older
+activity that changed in any way (late rows, an erasure, the raw-data purge), another calendar or verdict question,
+or a `now` before the last one rebuild the histories from all activity. Only the users a refresh can have changed
+are judged again: new cohorts, users whose cohort week is still being read, and those whose gold answers were
+written since the last refresh. SQLite (the demo) buckets all activity in Python with the same rule every time.
+A refresh writes only the cells that differ from the stored ones (a week's close changes a few per cohort).
 """
 
 import json
@@ -33,9 +38,9 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from labeling.metrics.retention import cohort_table, cohorts
-from labeling.models import Output, Project, Resolution, RetentionCell, UsageEvent
-from labeling.rules.calendar import FIRST_DAY, cycle_week, week_function
+from labeling.metrics.retention import cohort_table, cohort_table_of_masks, cohorts
+from labeling.models import Output, Project, Resolution, RetentionCell, RetentionState, RetentionUser, UsageEvent
+from labeling.rules.calendar import FIRST_DAY, cycle_week, first_week, week_function, week_start
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
@@ -112,10 +117,12 @@ def _weeks_in_python(project: Project, until: datetime | None = None) -> list[tu
     return sorted(pairs)
 
 
-def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datetime | None = None) -> dict[str, str]:
+def user_verdicts(
+    *, project: Project, cohorts: Mapping[str, date], until: datetime | None = None, users: set[str] | None = None
+) -> dict[str, str]:
     """Map users to "fail" or "pass" by the gold answers on their cohort week's outputs (see module doc).
 
-    With `until`, only outputs that occurred at or before that moment.
+    With `until`, only outputs that occurred at or before that moment; with `users`, only those users' outputs.
     """
     question = verdict_question(project)
     key = question["key"] if question else None
@@ -131,6 +138,7 @@ def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datet
         )
         .filter(Q(auto__isnull=False) | Q(decided__isnull=False))
         .filter(**({"item__output__occurred_at__lte": until} if until else {}))
+        .filter(**({"item__output__end_user_id__in": users} if users is not None else {}))
         .values_list("item__output__end_user_id", "item__output__occurred_at", "auto", "decided")
     )
     week_of = week_function(project)
@@ -145,18 +153,259 @@ def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datet
     return {user: "pass" if verdict else "fail" for user, verdict in verdicts.items() if verdict is not None}
 
 
-def refresh_retention(*, project: Project, now: datetime | None = None) -> int:
-    """Recompute every cohort of the project and store the cells that changed; return how many cells it has."""
+def refresh_retention(*, project: Project, now: datetime | None = None, full: bool = False) -> int:
+    """Store the project's retention cells as of `now`, writing only the cells that changed; return how many
+    cells it has. `full` rebuilds the users' histories from all activity (the cells are the same either way)."""
     now = now or timezone.now()
-    current_week = cycle_week(project, now)
-    activity = activity_weeks(project=project, until=now)
-    verdicts = user_verdicts(project=project, cohorts=cohorts(activity), until=now)
-    table = cohort_table(activity, current_week=current_week, segments=verdicts)
-    with transaction.atomic():
-        # The project's row lock serialises two refreshes, so one's writes never race the other's.
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+    if connection.vendor != "postgresql":
+        activity = activity_weeks(project=project, until=now)
+        verdicts = user_verdicts(project=project, cohorts=cohorts(activity), until=now)
+        table = cohort_table(activity, current_week=cycle_week(project, now), segments=verdicts)
+        with transaction.atomic():
+            # The project's row lock serialises two refreshes, so one's writes never race the other's.
+            Project.objects.select_for_update().filter(pk=project.pk).first()
+            _store_changes(project, table)
+        return len(table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One refresh of a project at a time (its users' histories are read, changed and written back); ingest,
+        # which locks the project's row, is not held up.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RETENTION_LOCK_SPACE + project.pk])
+        table = _HistoryRefresh(project, now).cells(full=full)
         _store_changes(project, table)
     return len(table)
+
+
+# A 64-bit advisory key space of its own (the week locks use the two-key form, which never meets this one).
+_RETENTION_LOCK_SPACE = 0x454C_5254 << 32  # "ELRT"
+# Gold answers written this long before the last refresh began are judged again: a write whose transaction was
+# still open when that refresh read the verdicts is not missed.
+_REJUDGE_MARGIN = timedelta(hours=1)
+
+# One statement, so one snapshot: the users' weeks from `window` on (the `weeks` rows), and the row count and hash
+# sum of the activity before `window` (to compare with the stored ones) and of that from `window` to `next` (the
+# next refresh's older activity is both). Rows hash by user and microsecond, so a row added, deleted or moved to
+# another user or time changes the sum; `output_project_user_time` and `event_project_user_time` hold every column.
+_HISTORY_SQL = """
+SELECT end_user_id, day / (7 * {per_mask}) AS span, bit_or(1::bigint << (day / 7 %% {per_mask})), NULL::bigint,
+       NULL::numeric
+  FROM ({window_days}) AS local_days
+ GROUP BY end_user_id, span
+UNION ALL
+SELECT NULL, -1, NULL, count(*), coalesce(sum(hashtextextended(end_user_id, micros)), 0) FROM ({older}) AS older
+UNION ALL
+SELECT NULL, -2, NULL, count(*), coalesce(sum(hashtextextended(end_user_id, micros)), 0) FROM ({moving}) AS moving
+"""
+_ACTIVITY_SQL = (
+    "SELECT end_user_id, {columns} FROM {table} "
+    "WHERE project_id = %(project)s AND end_user_id <> '' AND occurred_at >= {since} AND {until}"
+)
+
+
+def _activity(columns: str, *, since: str, until: str) -> str:
+    return " UNION ALL ".join(
+        _ACTIVITY_SQL.format(columns=columns, table=model._meta.db_table, since=since, until=until)
+        for model in (Output, UsageEvent)
+    )
+
+
+_LOCAL_DAY = "(occurred_at AT TIME ZONE %(tz)s)::date - %(base)s AS day"
+_MICROS = "(extract(epoch FROM occurred_at) * 1000000)::bigint AS micros"
+_HISTORY = _HISTORY_SQL.format(
+    per_mask=_WEEKS_PER_MASK,
+    window_days=_activity(_LOCAL_DAY, since="%(window)s", until="occurred_at <= %(until)s"),
+    older=_activity(_MICROS, since="%(since)s", until="occurred_at < %(window)s"),
+    moving=_activity(_MICROS, since="%(window)s", until="occurred_at < %(next)s"),
+)
+
+
+class _HistoryRefresh:
+    """One refresh of a project's users' histories (`RetentionUser`) to `now`, and the cells they make.
+
+    A history is (first week, mask): weeks are numbered from the calendar's base as in `_ACTIVITY_WEEKS_SQL`, and
+    bit i of the mask is week first + i.
+    """
+
+    def __init__(self, project: Project, now: datetime) -> None:
+        self.project, self.now = project, now
+        self.base = date.min + timedelta(days=project.cycle_weekday)  # date.min, 0001-01-01, is a Monday
+        self.current_week = cycle_week(project, now)
+        question = verdict_question(project)
+        self.verdict_key = question["key"] if question else ""
+        # Next time, activity from the week before this one on is read again: rows that arrive late by less than
+        # a week (a client's batch, a transaction open across midnight) are read, not taken for changed history.
+        previous_week = max(self.current_week - timedelta(days=7), first_week(project))
+        self.next_from = max(week_start(project, previous_week), _SINCE)
+
+    def cells(self, *, full: bool) -> list[dict]:
+        started = timezone.now()
+        state = RetentionState.objects.filter(project=self.project).first()
+        reason = "asked" if full else self._why_rebuild(state)
+        if reason is None:
+            weeks, older, moving = self._read(window=state.rescan_from)
+            if older != (state.old_rows, int(state.old_hash)):
+                reason = "older activity changed"
+        if reason is None:
+            kept = self._stored_histories()
+            histories, changed = self._merged(kept, weeks, window=state.rescan_from)
+            since = state.refreshed_at - _REJUDGE_MARGIN
+            rejudged = changed | self._recent_cohorts(histories, state.rescan_from) | self._regolded(since)
+            stored_old = older
+        else:
+            weeks, _, moving = self._read(window=_SINCE)
+            kept, histories = {}, weeks
+            rejudged = set(histories)
+            stored_old = (0, 0)
+        verdicts = self._verdicts(kept, histories, rejudged)
+        self._store(kept, histories, verdicts, rebuilt=reason is not None)
+        old_rows, old_hash = stored_old[0] + moving[0], stored_old[1] + moving[1]
+        RetentionState.objects.update_or_create(
+            project=self.project,
+            defaults={
+                "now": self.now, "time_zone": self.project.time_zone, "cycle_weekday": self.project.cycle_weekday,
+                "verdict_key": self.verdict_key, "rescan_from": self.next_from, "old_rows": old_rows,
+                "old_hash": old_hash, "refreshed_at": started,
+                "last_refresh": "incremental" if reason is None else f"full: {reason}",
+            },
+        )  # fmt: skip
+        converted: dict[tuple[int, int], int] = {}  # users with the same history, converted once
+        masks = {}
+        for user, history in histories.items():
+            mask = converted.get(history)
+            masks[user] = converted[history] = mask if mask is not None else self._weeks_ago(*history)
+        segments = {user: verdict for user, verdict in verdicts.items() if verdict}
+        return cohort_table_of_masks(masks, current_week=self.current_week, segments=segments)
+
+    def _why_rebuild(self, state: RetentionState | None) -> str | None:
+        if state is None:
+            return "no history yet"
+        if (state.time_zone, state.cycle_weekday) != (self.project.time_zone, self.project.cycle_weekday):
+            return "the calendar changed"
+        if state.verdict_key != self.verdict_key:
+            return "the verdict question changed"
+        if self.now < state.now:
+            return "an earlier moment"
+        return None
+
+    def _number(self, week: date) -> int:
+        return (week - self.base).days // 7
+
+    def _read(self, *, window: datetime) -> tuple[dict[str, tuple[int, int]], tuple[int, int], tuple[int, int]]:
+        """Users' histories of the activity from `window` to `now`, and the (count, hash sum) of the activity
+        before `window` and of that from `window` to `next_from`."""
+        params = {
+            "tz": self.project.time_zone, "base": self.base, "project": self.project.pk, "since": _SINCE,
+            "window": window, "until": self.now, "next": max(self.next_from, window),
+        }  # fmt: skip
+        with connection.cursor() as cursor:
+            # Tens of thousands of users: with the default 4 MB work_mem the hash aggregate spills to disk.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute(_HISTORY, params)
+            rows = cursor.fetchall()
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        sums = {}
+        for user, span, mask, count, hashes in rows:
+            if user is None:
+                sums[span] = (count, int(hashes))
+            else:
+                spans[user].append((span * _WEEKS_PER_MASK, mask))
+        histories = {}
+        for user, masks in spans.items():
+            first = min(start + ((mask & -mask).bit_length() - 1) for start, mask in masks)
+            histories[user] = (first, sum(_shifted(mask, start - first) for start, mask in masks))
+        return histories, sums[-1], sums[-2]
+
+    def _stored_histories(self) -> dict[str, tuple[int, int, str]]:
+        rows = RetentionUser.objects.filter(project=self.project).values_list(
+            "end_user_id", "first_week", "weeks", "verdict"
+        )
+        return {
+            user: (self._number(week), int.from_bytes(weeks, "little"), verdict)
+            for user, week, weeks, verdict in rows.iterator(chunk_size=10_000)
+        }
+
+    def _merged(self, kept: dict, read: dict, *, window: datetime) -> tuple[dict[str, tuple[int, int]], set[str]]:
+        """The stored histories with their weeks from `window`'s on replaced by those read; and the users whose
+        first week moved (a new user, one whose first weeks were erased)."""
+        window_week = self._number(cycle_week(self.project, window))
+        histories, moved = {}, set()
+        for user, (first, mask, _) in kept.items():
+            if user not in read and first + mask.bit_length() - 1 < window_week:
+                histories[user] = (first, mask)  # nothing to replace: no weeks in the window
+                continue
+            older = mask & ((1 << max(window_week - first, 0)) - 1)
+            new_first, new_mask = read.get(user, (window_week, 0))
+            if older:
+                new_mask = older | _shifted(new_mask, new_first - first)
+                new_first = first
+            if new_mask:
+                histories[user] = (new_first, new_mask)
+            if new_first != first or not new_mask:
+                moved.add(user)
+        for user in read.keys() - kept.keys():
+            histories[user] = read[user]
+            moved.add(user)
+        return histories, moved
+
+    def _recent_cohorts(self, histories: dict, window: datetime) -> set[str]:
+        """Users whose cohort week is read again: outputs of it may have come or gone."""
+        window_week = self._number(cycle_week(self.project, window))
+        return {user for user, (first, _) in histories.items() if first >= window_week}
+
+    def _regolded(self, since: datetime) -> set[str]:
+        """Users with an output whose gold answers were written since `since`."""
+        resolved = Resolution.objects.filter(item__project=self.project, updated_at__gte=since)
+        return set(resolved.exclude(item__output__end_user_id="").values_list("item__output__end_user_id", flat=True))
+
+    def _verdicts(self, kept: dict, histories: dict, rejudged: set[str]) -> dict[str, str]:
+        verdicts = {user: kept[user][2] for user in histories.keys() & kept.keys()}
+        rejudged &= histories.keys()
+        if rejudged:
+            cohort_weeks = {user: self.base + timedelta(weeks=histories[user][0]) for user in rejudged}
+            # A filter on a few thousand users probes the user index; past that, reading all is cheaper.
+            users = rejudged if len(rejudged) <= 5000 else None
+            judged = user_verdicts(project=self.project, cohorts=cohort_weeks, until=self.now, users=users)
+            verdicts.update({user: judged.get(user, "") for user in rejudged})
+        return verdicts
+
+    def _store(self, kept: dict, histories: dict, verdicts: dict, *, rebuilt: bool) -> None:
+        if rebuilt:
+            RetentionUser.objects.filter(project=self.project).delete()
+            kept = {}
+        gone = kept.keys() - histories.keys()
+        if gone:
+            RetentionUser.objects.filter(project=self.project, end_user_id__in=gone).delete()
+        changed = [
+            RetentionUser(
+                project=self.project,
+                end_user_id=user,
+                first_week=self.base + timedelta(weeks=first),
+                weeks=mask.to_bytes((mask.bit_length() + 7) // 8, "little"),
+                verdict=verdicts.get(user, ""),
+            )
+            for user, (first, mask) in histories.items()
+            if kept.get(user) != (first, mask, verdicts.get(user, ""))
+        ]
+        RetentionUser.objects.bulk_create(
+            changed,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["project", "end_user_id"],
+            update_fields=["first_week", "weeks", "verdict"],
+        )
+
+    def _weeks_ago(self, first: int, mask: int) -> int:
+        """The mask as `cohort_table_of_masks` takes it: bit n = active n weeks before the current week."""
+        width = self._number(self.current_week) - first + 1
+        return int(format(mask, "b").zfill(width)[::-1], 2)
+
+
+def _shifted(mask: int, by: int) -> int:
+    return mask << by if by >= 0 else mask >> -by
+
+
+def forget_end_user(*, project: Project, end_user_id: str) -> None:
+    """Drop an erased end user's history (the next refresh sees their activity gone and rebuilds the rest)."""
+    RetentionUser.objects.filter(project=project, end_user_id=end_user_id).delete()
 
 
 _KEY = ("segment", "cohort_week", "offset")

@@ -9,11 +9,23 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from labeling.metrics.retention import cohorts, weighted_mean
-from labeling.models import Item, ItemStatus, Output, Queue, Resolution, ResolutionStatus, RetentionCell, UsageEvent
+from labeling.models import (
+    Item,
+    ItemStatus,
+    Output,
+    Queue,
+    Resolution,
+    ResolutionStatus,
+    RetentionCell,
+    RetentionState,
+    RetentionUser,
+    UsageEvent,
+)
 from labeling.rules.calendar import cycle_week, week_function
 from labeling.services import retention as retention_service
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
+from labeling.services.privacy import erase_end_user
 from labeling.services.resolution import adjudicate, resolve_item
 from labeling.services.retention import activity_weeks, refresh_retention
 from labeling.services.routing import route_outputs
@@ -255,7 +267,8 @@ class Judge:
     def __init__(self, project):
         self.project = project
         self.queues = [
-            Queue.objects.create(project=project, slug=slug, name=slug, is_active=False) for slug in ("q1", "q2")
+            Queue.objects.get_or_create(project=project, slug=slug, defaults={"name": slug, "is_active": False})[0]
+            for slug in ("q1", "q2")
         ]
 
     def __call__(self, output, automatic, adjudicated=None, queue=0):
@@ -375,7 +388,7 @@ def from_scratch(project, now) -> dict:
     kept = stored_cells(project)
     with transaction.atomic():
         RetentionCell.objects.filter(project=project).delete()
-        refresh_retention(project=project, now=now)
+        refresh_retention(project=project, now=now, full=True)
         fresh = {key: values for key, (_, values) in stored_cells(project).items()}
         transaction.set_rollback(True)
     assert stored_cells(project) == kept
@@ -431,5 +444,103 @@ def test_a_changed_gold_answer_moves_its_user_between_segments_in_place(verdict_
     resolution.save()
     refresh_retention(project=verdict_project, now=V_NOW)
     stored = {key: values for key, (_, values) in stored_cells(verdict_project).items()}
+    if connection.vendor == "postgresql":
+        assert last_refresh(verdict_project) == "incremental"  # ps judged again: their gold was written since
     assert stored == from_scratch(verdict_project, V_NOW)
     assert stored["fail", W("2026-11-04"), 0][0] == 2 and stored["pass", W("2026-11-04"), 0][0] == 1
+
+
+# ---------------------------------------------------------------- a refresh reads the recent weeks (PostgreSQL)
+
+
+def last_refresh(project) -> str:
+    return RetentionState.objects.get(project=project).last_refresh
+
+
+def refreshed_as_from_scratch(project, now) -> str:
+    """Refresh, check the cells are those a refresh from scratch stores, and say how the refresh went."""
+    refresh_retention(project=project, now=now)
+    assert {key: values for key, (_, values) in stored_cells(project).items()} == from_scratch(project, now)
+    return last_refresh(project)
+
+
+@pytest.mark.postgres
+def test_week_by_week_a_refresh_reads_the_recent_weeks_and_stores_what_a_refresh_from_scratch_stores(
+    fixture_project,
+):
+    project = fixture_project
+    assert refreshed_as_from_scratch(project, local("2026-11-18 09:00")) == "full: no history yet"
+    assert refreshed_as_from_scratch(project, local("2026-11-25 09:00")) == "incremental"
+    assert refreshed_as_from_scratch(project, NOW) == "incremental"
+    assert grid(RetentionCell.objects.filter(project=project).values()) == EXPECTED
+    assert refreshed_as_from_scratch(project, NOW) == "incremental"  # nothing new: the same cells
+
+    # Late by less than a week (the week before the current one is read again): a new user, a returning one.
+    add_activity(project, [("z1", "E", "2026-11-24 10:00"), ("a2", "O", "2026-11-26 10:00")])
+    assert refreshed_as_from_scratch(project, NOW) == "incremental"
+    assert RetentionUser.objects.get(project=project, end_user_id="z1").first_week == W("2026-11-23")
+
+    # A user seen only in the weeks read again loses their activity: their history goes, no rebuild.
+    UsageEvent.objects.filter(project=project, end_user_id="e2").delete()
+    assert refreshed_as_from_scratch(project, NOW) == "incremental"
+    assert not RetentionUser.objects.filter(project=project, end_user_id="e2").exists()
+
+    # Older weeks changed in any way: a row added, one deleted, one moved to another user: all rebuilt.
+    add_activity(project, [("a2", "O", "2026-11-10 10:00")])
+    assert refreshed_as_from_scratch(project, NOW) == "full: older activity changed"
+    Output.objects.filter(project=project, end_user_id="b5").delete()
+    assert refreshed_as_from_scratch(project, NOW) == "full: older activity changed"
+    Output.objects.filter(project=project, end_user_id="c1", occurred_at__lt=local("2026-11-20 00:00")).update(
+        end_user_id="c9"
+    )
+    assert refreshed_as_from_scratch(project, NOW) == "full: older activity changed"
+    assert refreshed_as_from_scratch(project, local("2026-12-09 09:00")) == "incremental"  # d3's 12-08 now counts
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("change", ["calendar", "question", "earlier", "asked"])
+def test_a_refresh_rebuilds_when_the_calendar_the_verdict_question_or_time_went_back(verdict_project, change):
+    project = verdict_project
+    refresh_retention(project=project, now=V_NOW)
+    now = V_NOW
+    if change == "calendar":
+        project.time_zone = "Europe/Paris"
+        project.save()
+    elif change == "question":
+        publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}])
+    elif change == "earlier":
+        now = V_NOW - timedelta(days=7)
+    refresh_retention(project=project, now=now, full=change == "asked")
+    reason = {
+        "calendar": "the calendar changed",
+        "question": "the verdict question changed",
+        "earlier": "an earlier moment",
+        "asked": "asked",
+    }[change]
+    assert last_refresh(project) == f"full: {reason}"
+    assert {key: values for key, (_, values) in stored_cells(project).items()} == from_scratch(project, now)
+
+
+@pytest.mark.postgres
+def test_an_erased_end_user_leaves_no_history_and_the_next_refresh_rebuilds_without_them(fixture_project):
+    refresh_retention(project=fixture_project, now=NOW)
+    assert RetentionUser.objects.filter(project=fixture_project, end_user_id="a3").exists()
+    erase_end_user(project=fixture_project, end_user_id="a3")
+    assert not RetentionUser.objects.filter(project=fixture_project, end_user_id="a3").exists()
+    assert refreshed_as_from_scratch(fixture_project, NOW) == "full: older activity changed"
+    assert not RetentionUser.objects.filter(project=fixture_project, end_user_id="a3").exists()
+
+
+@pytest.mark.postgres
+def test_a_cohort_week_still_being_read_is_judged_again_though_its_gold_is_old(verdict_project):
+    """rc's cohort week (V1) is read again at the next refresh: an output of it judged long ago that happened
+    after the last refresh counts now, though no gold answer was written since."""
+    event = add_event(verdict_project, "rc", local("2026-11-12 09:00", KOLKATA))
+    Judge(verdict_project)(
+        add_output(verdict_project, "rc", local("2026-11-14 09:00", KOLKATA)), {"safe": entry(False)}
+    )
+    refresh_retention(project=verdict_project, now=local("2026-11-13 12:00", KOLKATA))
+    assert RetentionUser.objects.get(project=verdict_project, end_user_id="rc").verdict == ""
+    Resolution.objects.filter(item__project=verdict_project).update(updated_at=event.received_at)  # judged long ago
+    assert refreshed_as_from_scratch(verdict_project, V_NOW) == "incremental"
+    assert RetentionUser.objects.get(project=verdict_project, end_user_id="rc").verdict == "fail"
