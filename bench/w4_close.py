@@ -682,6 +682,13 @@ def child(args) -> None:
             # A step renamed or moved must fail here, not silently drop out of the timings.
             setattr(module, name, clock.wrap(name, getattr(module, name)))
     week = date.fromisoformat(args.week)
+    # In production the close's outbox messages (the dataset files' render, digests, webhooks) go to the broker and
+    # run on workers after it; eager Celery would run them inside the close's steps. They run after it, timed apart.
+    from labeling.services import outbox
+
+    queued: list[int] = []
+    publish_after_commit = outbox._publish_after_commit
+    outbox._publish_after_commit = queued.append
     rss_before = own_peak_rss_kb()
     profiler = cProfile.Profile() if args.profile_out else None
     with connection.execute_wrapper(clock.sql):
@@ -692,8 +699,12 @@ def child(args) -> None:
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - began
+    outbox._publish_after_commit = publish_after_commit
+    began_tasks = time.perf_counter()
+    outbox.publish_pending()
     result = {
         "seconds": seconds,
+        "queued_tasks": {"messages": len(queued), "seconds": round(time.perf_counter() - began_tasks, 3)},
         "startup_s": began - began_process,
         "status": cycle.status if cycle else None,
         "close": (cycle.report or {}).get("close") if cycle else None,
@@ -897,6 +908,13 @@ def check_close(database: str, setup: dict) -> tuple[list[str], dict]:
             "dataset_rows_copied": versions[4] if versions else None,
             "metric_rows": metric_rows,
             "retention_cells": one("SELECT count(*) FROM labeling_retentioncell WHERE project_id = %s", project_id),
+            # "incremental", or "full: <why>" (issue 19: a close reads the recent weeks of activity only)
+            "retention_refresh": (
+                conn.execute(
+                    "SELECT last_refresh FROM labeling_retentionstate WHERE project_id = %s", [project_id]
+                ).fetchone()
+                or [None]
+            )[0],
             "report_kb": round(len(json.dumps(report)) / 1024, 1),
             "pass_rate": (headline.get("pass_rate") or {}).get("value"),
             "alpha": (headline.get("alpha") or {}).get("value"),
@@ -955,7 +973,9 @@ def run(args) -> int:
                 ok &= not problems
                 steps = ", ".join(f"{k} {v:.1f}" for k, v in step_seconds(result).items())
                 trouble = f"; PROBLEMS: {problems}" if problems else ""
-                log(f"  close {result['seconds']:.1f} s ({steps}); CPU {result['process_cpu_s']:.1f} s; "
+                tasks = result.get("queued_tasks") or {}
+                log(f"  close {result['seconds']:.1f} s ({steps}); then its {tasks.get('messages')} queued task(s) "
+                    f"{tasks.get('seconds')} s; CPU {result['process_cpu_s']:.1f} s; "
                     f"peak RSS {result['peak_rss_mb']:.0f} MB{trouble}")  # fmt: skip
                 runs.append(result)
         profile = None

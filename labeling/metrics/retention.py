@@ -82,9 +82,11 @@ def cohort_table_of_masks(
         cohort = mask.bit_length() - 1
         cohort_sizes[segment, cohort] += users
         last_seen[segment, cohort, cohort - ((mask & -mask).bit_length() - 1)] += users
-        for offset in range(cohort + 1):
-            if mask >> (cohort - offset) & 1:
-                active_on[segment, cohort, offset] += users
+        weeks = mask
+        while weeks:  # the weeks the history was active, not every offset: a long life is mostly gaps
+            week = weeks & -weeks
+            active_on[segment, cohort, cohort - (week.bit_length() - 1)] += users
+            weeks ^= week
 
     order = [ALL, *sorted({segment for segment, _ in cohort_sizes} - {ALL})]
     cells = []

@@ -100,7 +100,7 @@ def _timed(timings: dict[str, float], step: str):
 
 
 def refresh_metrics(*, project: Project, week: date, now: datetime | None = None) -> None:
-    """Recompute the week's metric rows, every cohort's retention, what changed, the failure themes (what the
+    """Recompute the week's metric rows, every cohort's retention cells, what changed, the failure themes (what the
     meeting page shows) and the week's usage row (what the platform page shows).
 
     A failure is recorded on the week's cycle (see `record_failure`) and raised; a success clears a

@@ -31,6 +31,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 
 from django.db import connection, transaction
 from django.db.models import Q, TextField
@@ -39,8 +40,17 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from labeling.metrics.retention import cohort_table, cohort_table_of_masks, cohorts
-from labeling.models import Output, Project, Resolution, RetentionCell, RetentionState, RetentionUser, UsageEvent
-from labeling.rules.calendar import FIRST_DAY, cycle_week, first_week, week_function, week_start
+from labeling.models import (
+    Item,
+    Output,
+    Project,
+    Resolution,
+    RetentionCell,
+    RetentionState,
+    RetentionUser,
+    UsageEvent,
+)
+from labeling.rules.calendar import FIRST_DAY, cycle_week, first_week, week_end, week_function, week_start
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
@@ -117,12 +127,10 @@ def _weeks_in_python(project: Project, until: datetime | None = None) -> list[tu
     return sorted(pairs)
 
 
-def user_verdicts(
-    *, project: Project, cohorts: Mapping[str, date], until: datetime | None = None, users: set[str] | None = None
-) -> dict[str, str]:
+def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datetime | None = None) -> dict[str, str]:
     """Map users to "fail" or "pass" by the gold answers on their cohort week's outputs (see module doc).
 
-    With `until`, only outputs that occurred at or before that moment; with `users`, only those users' outputs.
+    With `until`, only outputs that occurred at or before that moment.
     """
     question = verdict_question(project)
     key = question["key"] if question else None
@@ -138,19 +146,35 @@ def user_verdicts(
         )
         .filter(Q(auto__isnull=False) | Q(decided__isnull=False))
         .filter(**({"item__output__occurred_at__lte": until} if until else {}))
-        .filter(**({"item__output__end_user_id__in": users} if users is not None else {}))
         .values_list("item__output__end_user_id", "item__output__occurred_at", "auto", "decided")
     )
+    # Fetched whole (a few small columns per resolved item): a server-side cursor would forgo a parallel plan.
+    return _verdicts_of(project, cohorts, resolutions)
+
+
+def _verdicts_of(project: Project, cohorts: Mapping[str, date], answers) -> dict[str, str]:
+    """Users' verdicts from (user, occurred_at, automatic, adjudicated answer as JSON text) of resolved outputs."""
     week_of = week_function(project)
     golds: dict[str, list] = defaultdict(list)
-    # Fetched whole (a few small columns per resolved item): a server-side cursor would forgo a parallel plan.
-    for user, occurred_at, auto, decided in resolutions:
+    for user, occurred_at, auto, decided in answers:
         if cohorts.get(user) == week_of(occurred_at):
             golds[user].append(
                 gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
             )
     verdicts = {user: output_verdict(answers) for user, answers in golds.items()}
     return {user: "pass" if verdict else "fail" for user, verdict in verdicts.items() if verdict is not None}
+
+
+# The gold answers on some users' cohort-week outputs: each user's week probes `output_project_user_time`.
+_COHORT_WEEK_ANSWERS_SQL = f"""
+SELECT o.end_user_id, o.occurred_at, (r.automatic -> %(key)s)::text, (r.adjudicated -> %(key)s)::text
+  FROM unnest(%(users)s::text[], %(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS week (end_user_id, starts, ends)
+  JOIN {Output._meta.db_table} o ON o.project_id = %(project)s AND o.end_user_id = week.end_user_id
+   AND o.occurred_at >= week.starts AND o.occurred_at < week.ends AND o.occurred_at <= %(until)s
+  JOIN {Item._meta.db_table} i ON i.output_id = o.id AND i.project_id = %(project)s
+  JOIN {Resolution._meta.db_table} r ON r.item_id = i.id
+ WHERE r.automatic ? %(key)s OR r.adjudicated ? %(key)s
+"""
 
 
 def refresh_retention(*, project: Project, now: datetime | None = None, full: bool = False) -> int:
@@ -209,7 +233,7 @@ def _activity(columns: str, *, since: str, until: str) -> str:
 
 
 _LOCAL_DAY = "(occurred_at AT TIME ZONE %(tz)s)::date - %(base)s AS day"
-_MICROS = "(extract(epoch FROM occurred_at) * 1000000)::bigint AS micros"
+_MICROS = "(date_part('epoch', occurred_at) * 1000000)::bigint AS micros"  # float8: cheaper than numeric
 _HISTORY = _HISTORY_SQL.format(
     per_mask=_WEEKS_PER_MASK,
     window_days=_activity(_LOCAL_DAY, since="%(window)s", until="occurred_at <= %(until)s"),
@@ -359,12 +383,20 @@ class _HistoryRefresh:
     def _verdicts(self, kept: dict, histories: dict, rejudged: set[str]) -> dict[str, str]:
         verdicts = {user: kept[user][2] for user in histories.keys() & kept.keys()}
         rejudged &= histories.keys()
-        if rejudged:
-            cohort_weeks = {user: self.base + timedelta(weeks=histories[user][0]) for user in rejudged}
-            # A filter on a few thousand users probes the user index; past that, reading all is cheaper.
-            users = rejudged if len(rejudged) <= 5000 else None
-            judged = user_verdicts(project=self.project, cohorts=cohort_weeks, until=self.now, users=users)
+        if rejudged and self.verdict_key:
+            weeks = {user: self.base + timedelta(weeks=histories[user][0]) for user in rejudged}
+            users = sorted(rejudged)
+            params = {
+                "key": self.verdict_key, "project": self.project.pk, "until": self.now, "users": users,
+                "starts": [week_start(self.project, weeks[user]) for user in users],
+                "ends": [week_end(self.project, weeks[user]) for user in users],
+            }  # fmt: skip
+            with connection.cursor() as cursor:
+                cursor.execute(_COHORT_WEEK_ANSWERS_SQL, params)
+                judged = _verdicts_of(self.project, weeks, cursor.fetchall())
             verdicts.update({user: judged.get(user, "") for user in rejudged})
+        else:
+            verdicts.update(dict.fromkeys(rejudged & histories.keys(), ""))
         return verdicts
 
     def _store(self, kept: dict, histories: dict, verdicts: dict, *, rebuilt: bool) -> None:
@@ -410,6 +442,7 @@ def forget_end_user(*, project: Project, end_user_id: str) -> None:
 
 _KEY = ("segment", "cohort_week", "offset")
 _VALUES = ("cohort_users", "active_on", "active_on_or_after", "incomplete")
+_key_of, _values_of = itemgetter(*_KEY), itemgetter(*_VALUES)
 
 
 def _store_changes(project: Project, table: list[dict]) -> None:
@@ -428,8 +461,8 @@ def _store_changes(project: Project, table: list[dict]) -> None:
     changed: list[tuple[int, tuple]] = []
     added: list[RetentionCell] = []
     for cell in table:
-        values = tuple(cell[name] for name in _VALUES)
-        found = stored.pop(tuple(cell[name] for name in _KEY), None)
+        values = _values_of(cell)
+        found = stored.pop(_key_of(cell), None)
         if found is None:
             added.append(RetentionCell(project=project, **cell))
         elif tuple(found[1]) != values:
