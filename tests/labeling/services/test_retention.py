@@ -345,7 +345,9 @@ def test_user_verdicts_follow_the_gold_on_cohort_week_outputs(verdict_project):
     # nt (tie, rating only), lt and ed (judged only after their cohort week): no verdict.
 
 
-def test_retention_split_by_verdict(verdict_project):
+@pytest.mark.parametrize("probed_users", [0, 2000])  # verdicts read in one pass, or each user's cohort week probed
+def test_retention_split_by_verdict(verdict_project, monkeypatch, probed_users):
+    monkeypatch.setattr(retention_service, "_PROBED_USERS", probed_users)
     assert refresh_retention(project=verdict_project, now=V_NOW) == 5 + 5 + 5
     cells = list(RetentionCell.objects.filter(project=verdict_project).values())
     # all: V0 = fw {0,1} ps {0} nt {0,2} lt {0,1} lp {0,1} ed {0,1}; V1 = ad {0} mq {0,1} ap {0,1} p2 {0}
