@@ -909,12 +909,7 @@ def check_close(database: str, setup: dict) -> tuple[list[str], dict]:
             "metric_rows": metric_rows,
             "retention_cells": one("SELECT count(*) FROM labeling_retentioncell WHERE project_id = %s", project_id),
             # "incremental", or "full: <why>" (issue 19: a close reads the recent weeks of activity only)
-            "retention_refresh": (
-                conn.execute(
-                    "SELECT last_refresh FROM labeling_retentionstate WHERE project_id = %s", [project_id]
-                ).fetchone()
-                or [None]
-            )[0],
+            "retention_refresh": retention_refresh(conn, project_id),
             "report_kb": round(len(json.dumps(report)) / 1024, 1),
             "pass_rate": (headline.get("pass_rate") or {}).get("value"),
             "alpha": (headline.get("alpha") or {}).get("value"),
@@ -1035,6 +1030,14 @@ def summarise(args, setup: dict, runs: list[dict], profile: dict | None, ok: boo
         "runs": runs,
         "profile": profile,
     }
+
+
+def retention_refresh(conn, project_id: int) -> str | None:
+    """How the close refreshed retention: "incremental", or "full: <why>" (None before issue 19's user histories)."""
+    if conn.execute("SELECT to_regclass('labeling_retentionstate')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT last_refresh FROM labeling_retentionstate WHERE project_id = %s", [project_id])
+    return (row.fetchone() or [None])[0]
 
 
 def print_counts(setup: dict) -> None:
