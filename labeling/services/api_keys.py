@@ -1,12 +1,7 @@
-"""Create, check and revoke project API keys. Only a SHA-256 hash of a secret is stored.
-
-A key reads `el_<prefix>_<secret>`: the prefix finds the row, the hash of the whole key proves it.
-The secrets are 256-bit random tokens, so a fast hash is enough (no password stretching needed).
+"""Create, check and revoke project API keys. A key reads `el_<prefix>_<secret>` (`labeling.rules.bearer`: only a
+SHA-256 hash of it is stored).
 """
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +11,7 @@ from django.utils import timezone
 
 from labeling.exceptions import DomainError, KeyRejected
 from labeling.models import ApiKey, AuditEvent, Project, Scope
+from labeling.rules import bearer
 from labeling.rules.access import check_can_issue_key, check_can_revoke_key
 from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
@@ -33,10 +29,6 @@ KEY_WINDOW = timedelta(hours=1)
 class IssuedKey:
     api_key: ApiKey
     secret: str  # shown once, never stored
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def parse_scopes(text: str) -> list[str]:
@@ -65,13 +57,12 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
         raise DomainError(f"A key's name is at most {NAME_MAX_CHARS} characters.")
     check_storable(name=name)
     _check_key_rate(project)
-    prefix = secrets.token_hex(6)
-    token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    minted = bearer.mint(KEY_PREFIX)
     api_key = ApiKey.objects.create(
         project=project,
         name=name.strip(),
-        prefix=prefix,
-        secret_hash=_hash(token),
+        prefix=minted.prefix,
+        secret_hash=minted.secret_hash,
         scopes=parse_scopes(",".join(scopes)),
         created_by=created_by,
     )
@@ -79,9 +70,9 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
         project=project,
         actor=created_by,
         action="api_key.created",
-        details={"prefix": prefix, "name": api_key.name, "scopes": api_key.scopes},
+        details={"prefix": minted.prefix, "name": api_key.name, "scopes": api_key.scopes},
     )
-    return IssuedKey(api_key=api_key, secret=token)
+    return IssuedKey(api_key=api_key, secret=minted.secret)
 
 
 def _check_key_rate(project: Project) -> None:
@@ -113,11 +104,11 @@ def revoke_api_key(*, api_key: ApiKey, revoked_by=None) -> None:
 
 def authenticate_key(token: str) -> ApiKey:
     """Return the active key this token proves, or raise KeyRejected."""
-    if not token.startswith(KEY_PREFIX) or token.count("_") < 2:
+    prefix = bearer.prefix_of(token, KEY_PREFIX)
+    if prefix is None:
         raise KeyRejected("Malformed API key.")
-    prefix = token[len(KEY_PREFIX) :].split("_", 1)[0]
     api_key = ApiKey.objects.select_related("project").filter(prefix=prefix).first()
-    if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(token)):
+    if api_key is None or not bearer.proves(token, api_key.secret_hash):
         raise KeyRejected("Invalid API key.")
     if api_key.revoked_at is not None:
         raise KeyRejected("This API key has been revoked.")

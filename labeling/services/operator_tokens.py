@@ -1,14 +1,11 @@
 """Operator tokens: how an operator scripts the platform API (usage for chargeback) without a browser session.
 
-A token reads `elop_<prefix>_<secret>`: the prefix finds the row, the SHA-256 hash of the whole token proves it
-(256-bit random secrets: a fast hash is enough). It acts as the user who issued it, and only while that user is
-active and still holds the operator permission, asked on every request: a token never outlives its operator.
+A token reads `elop_<prefix>_<secret>` (`labeling.rules.bearer`: only a SHA-256 hash of it is stored). It acts as
+the user who issued it, and only while that user is active and still holds the operator permission, asked on every
+request: a token never outlives its operator.
 """
 
-import hashlib
-import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,6 +16,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, KeyRejected, NotFound
 from labeling.models import OperatorToken
+from labeling.rules import bearer
 from labeling.rules.access import check_operator
 from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
@@ -36,10 +34,6 @@ TOKEN_WINDOW = timedelta(hours=1)
 class IssuedToken:
     token: OperatorToken
     secret: str  # shown once, never stored
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -62,11 +56,10 @@ def issue_operator_token(*, user, name: str) -> IssuedToken:
         window=TOKEN_WINDOW,
         refusal="You issued {limit} tokens in the last hour, the most allowed. Try again in {wait}.",
     )
-    prefix = secrets.token_hex(6)
-    secret = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    token = OperatorToken.objects.create(user=user, name=name, prefix=prefix, secret_hash=_hash(secret))
-    logger.info("operator token %s issued by user %s", prefix, user.pk)
-    return IssuedToken(token=token, secret=secret)
+    minted = bearer.mint(TOKEN_PREFIX)
+    token = OperatorToken.objects.create(user=user, name=name, prefix=minted.prefix, secret_hash=minted.secret_hash)
+    logger.info("operator token %s issued by user %s", minted.prefix, user.pk)
+    return IssuedToken(token=token, secret=minted.secret)
 
 
 def revoke_operator_token(*, user, token_id: int) -> OperatorToken:
@@ -87,11 +80,11 @@ def is_operator_token(secret: str) -> bool:
 def authenticate_operator_token(secret: str):
     """The user an active token acts as, or KeyRejected. Whether the user may still operate is the caller's
     question (the API's permission asks it on every request)."""
-    if not is_operator_token(secret) or secret.count("_") < 2:
+    prefix = bearer.prefix_of(secret, TOKEN_PREFIX)
+    if prefix is None:
         raise KeyRejected("Malformed operator token.")
-    prefix = secret[len(TOKEN_PREFIX) :].split("_", 1)[0]
     token = OperatorToken.objects.select_related("user").filter(prefix=prefix).first()
-    if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
+    if token is None or not bearer.proves(secret, token.secret_hash):
         raise KeyRejected("Invalid operator token.")
     if token.revoked_at is not None:
         raise KeyRejected("This operator token has been revoked.")
