@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.database import django_setup, fresh_database, server_env  # noqa: E402
+from harness.profiling import cprofile_text  # noqa: E402
 
 TARGET_MS = 300
 
@@ -84,14 +85,13 @@ def main(projects: int, requests: int, database_name: str, history_weeks: int, p
 def _profile(request, top: int = 30) -> None:
     """Where one request's time goes (cProfile over five requests, by own time)."""
     import cProfile
-    import pstats
 
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(5):
         request()
     profiler.disable()
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+    print(cprofile_text(profiler, count=top))
 
 
 if __name__ == "__main__":
