@@ -3,8 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import Dataset, Queue, Resolution, ResolutionStatus
+from labeling.models import Dataset, DatasetVersion, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
+from labeling.services.version_files import render_version_files
 from labeling.tasks import build_dataset
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import TIE_WITH_FIX, label_outputs
@@ -89,5 +90,11 @@ def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(
     expect(version.locator(".downloads a", has_text="JSONL")).to_have_attribute(
         "href", f"/api/v1/projects/{project.slug}/datasets/parcel-answers/versions/1/download?format=jsonl"
     )
+    expect(page.locator(".building-note")).to_have_count(0)
+
+    # The Parquet and hf files are the worker's to render: "preparing…" until then, and the page refreshes itself.
+    expect(version.locator(".downloads .preparing[data-format='parquet']")).to_have_text("PARQUET preparing…")
+    render_version_files(version_id=DatasetVersion.objects.get(dataset=dataset, number=1).pk)
+    expect(version.locator(".downloads a", has_text="PARQUET")).to_be_visible(timeout=15_000)  # no reload of ours
     expect(page.locator("[data-building]")).to_have_count(0)
     assert errors == []

@@ -174,7 +174,7 @@ def test_build_and_backfill_pressed_while_redis_is_down_run_once_it_is_back(
     # Build: one failed try after commit, one by the sweep. Backfill: the breaker skipped the doomed try.
     assert (waiting["labeling.build_dataset"].attempts, waiting["labeling.backfill_queue"].attempts) == (2, 1)
     html = client.get(pages["dataset"]).content.decode()
-    assert "data-building" not in html and 'data-version="1"' in html
+    assert "building-note" not in html and 'data-version="1"' in html
     assert "data-backfill" not in client.get(pages["queues"]).content.decode()
     print(f"build request {build_took:.2f} s, backfill request {backfill_took:.2f} s, done {recovered_in:.1f} s after")
 

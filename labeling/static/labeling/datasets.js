@@ -1,6 +1,6 @@
-// While a dataset build is under way (an element with [data-building] on the page), ask the server
-// every 3 s whether it is done, and reload once it is. Progressive enhancement: without this file the
-// page says "Building…" and a manual reload shows the result.
+// While a dataset build is under way or a worker prepares a version's file (an element with [data-building]
+// on the page), ask the server every 3 s whether it is done, and reload once it is. Progressive enhancement:
+// without this file the page says "Building…" or "preparing…" and a manual reload shows the result.
 (function () {
   "use strict";
 

@@ -352,7 +352,9 @@ def test_build_now_enqueues_the_build_after_commit_and_the_new_version_shows(
     assert run_as_worker(message) == 1
 
     html = engineer_client.get(urls(project)["detail"]).content.decode()
-    assert "data-building" not in html
+    assert "building-note" not in html
+    # Built; its Parquet and hf files are the render task's (queued, not run here): the page polls for them.
+    assert 'data-format="parquet" data-building' in html and 'data-format="hf" data-building' in html
     assert 'data-version="1"' in html and 'data-rows="6"' in html
     assert Dataset.objects.get(pk=dataset.pk).build_requested_at is None
     message.refresh_from_db()
