@@ -16,6 +16,7 @@ Definitions (PostHog's "first time" retention):
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from itertools import accumulate
 
 ALL = "all"
 MEASURES = ("active_on", "active_on_or_after")
@@ -75,40 +76,44 @@ def cohort_table_of_masks(
     if segments:
         histories.update((segments[user], mask) for user, mask in masks.items() if segments.get(user, ALL) != ALL)
 
-    cohort_sizes: Counter = Counter()  # (segment, cohort weeks ago) → users
-    active_on: Counter = Counter()  # (segment, cohort weeks ago, offset) → users active that week
-    last_seen: Counter = Counter()  # (segment, cohort weeks ago, offset) → users whose last active week it is
+    # Per (segment, cohort weeks ago): its users, and per offset the users active then and those last seen then.
+    sizes: dict[tuple[str, int], int] = {}
+    active_on: dict[tuple[str, int], list[int]] = {}
+    last_seen: dict[tuple[str, int], list[int]] = {}
     for (segment, mask), users in histories.items():
         cohort = mask.bit_length() - 1
-        cohort_sizes[segment, cohort] += users
-        last_seen[segment, cohort, cohort - ((mask & -mask).bit_length() - 1)] += users
+        key = (segment, cohort)
+        if key not in sizes:
+            sizes[key], active_on[key], last_seen[key] = 0, [0] * (cohort + 1), [0] * (cohort + 1)
+        sizes[key] += users
+        last_seen[key][cohort - ((mask & -mask).bit_length() - 1)] += users
+        active = active_on[key]
         weeks = mask
         while weeks:  # the weeks the history was active, not every offset: a long life is mostly gaps
             week = weeks & -weeks
-            active_on[segment, cohort, cohort - (week.bit_length() - 1)] += users
+            active[cohort - (week.bit_length() - 1)] += users
             weeks ^= week
 
-    order = [ALL, *sorted({segment for segment, _ in cohort_sizes} - {ALL})]
+    order = {segment: rank for rank, segment in enumerate([ALL, *sorted({segment for segment, _ in sizes} - {ALL})])}
     cells = []
-    for segment, cohort in sorted(cohort_sizes, key=lambda key: (order.index(key[0]), -key[1])):
+    for key in sorted(sizes, key=lambda key: (order[key[0]], -key[1])):
+        segment, cohort = key
         cohort_week = current_week - timedelta(days=cohort * week_length)
+        users, active, last = sizes[key], active_on[key], last_seen[key]
         # Users active on or after week k = users whose last active week is k or later: a suffix sum.
-        on_or_after = 0
-        column = []
-        for offset in range(cohort, -1, -1):
-            on_or_after += last_seen[segment, cohort, offset]
-            column.append(
-                {
-                    "segment": segment,
-                    "cohort_week": cohort_week,
-                    "offset": offset,
-                    "cohort_users": cohort_sizes[segment, cohort],
-                    "active_on": active_on[segment, cohort, offset],
-                    "active_on_or_after": on_or_after,
-                    "incomplete": offset == cohort,
-                }
-            )
-        cells.extend(reversed(column))
+        on_or_after = list(accumulate(reversed(last)))[::-1]
+        cells.extend(
+            {
+                "segment": segment,
+                "cohort_week": cohort_week,
+                "offset": offset,
+                "cohort_users": users,
+                "active_on": active[offset],
+                "active_on_or_after": on_or_after[offset],
+                "incomplete": offset == cohort,
+            }
+            for offset in range(cohort + 1)
+        )
     return cells
 
 

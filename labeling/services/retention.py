@@ -30,11 +30,12 @@ A refresh writes only the cells that differ from the stored ones (a week's close
 import json
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
 
 from django.db import connection, transaction
-from django.db.models import Q, TextField
+from django.db.models import DateField, ExpressionWrapper, F, Q, TextField
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -196,8 +197,8 @@ def refresh_retention(*, project: Project, now: datetime | None = None, full: bo
         # One refresh of a project at a time (its users' histories are read, changed and written back); ingest,
         # which locks the project's row, is not held up.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RETENTION_LOCK_SPACE + project.pk])
-        table = _HistoryRefresh(project, now).cells(full=full)
-        _store_changes(project, table)
+        table, scope = _HistoryRefresh(project, now).cells(full=full)
+        _store_changes(project, table, scope)
     return len(table)
 
 
@@ -262,7 +263,8 @@ class _HistoryRefresh:
         previous_week = max(self.current_week - timedelta(days=7), first_week(project))
         self.next_from = max(week_start(project, previous_week), _SINCE)
 
-    def cells(self, *, full: bool) -> list[dict]:
+    def cells(self, *, full: bool) -> tuple[list[dict], "_Scope | None"]:
+        """The project's cells as of `now`, and the part of them that can differ from the stored ones (None: any)."""
         started = timezone.now()
         state = RetentionState.objects.filter(project=self.project).first()
         reason = "asked" if full else self._why_rebuild(state)
@@ -282,7 +284,7 @@ class _HistoryRefresh:
             rejudged = set(histories)
             stored_old = (0, 0)
         verdicts = self._verdicts(kept, histories, rejudged)
-        self._store(kept, histories, verdicts, rebuilt=reason is not None)
+        moved_cohorts = self._store(kept, histories, verdicts, rebuilt=reason is not None)
         old_rows, old_hash = stored_old[0] + moving[0], stored_old[1] + moving[1]
         RetentionState.objects.update_or_create(
             project=self.project,
@@ -299,7 +301,12 @@ class _HistoryRefresh:
             mask = converted.get(history)
             masks[user] = converted[history] = mask if mask is not None else self._weeks_ago(*history)
         segments = {user: verdict for user, verdict in verdicts.items() if verdict}
-        return cohort_table_of_masks(masks, current_week=self.current_week, segments=segments)
+        table = cohort_table_of_masks(masks, current_week=self.current_week, segments=segments)
+        if reason is not None:
+            return table, None
+        # A cohort none of whose users changed keeps its cells but for the weeks since the last refresh's (a new
+        # week's cells, the week that stopped running); the cohorts of the users who changed may differ anywhere.
+        return table, _Scope(cohorts=moved_cohorts, since=cycle_week(self.project, state.now))
 
     def _why_rebuild(self, state: RetentionState | None) -> str | None:
         if state is None:
@@ -402,15 +409,19 @@ class _HistoryRefresh:
             cursor.execute(_COHORT_WEEK_ANSWERS_SQL, params)
             return _verdicts_of(self.project, cohort_weeks, cursor.fetchall())
 
-    def _store(self, kept: dict, histories: dict, verdicts: dict, *, rebuilt: bool) -> None:
+    def _store(self, kept: dict, histories: dict, verdicts: dict, *, rebuilt: bool) -> set[date]:
+        """Write the users' histories that changed; return the cohort weeks they left or joined."""
         table = RetentionUser._meta.db_table
         gone = list(kept.keys() - histories.keys())
+        cohorts = {self.base + timedelta(weeks=kept[user][0]) for user in gone}
         changed = []
         for user, (first, mask) in histories.items():
             verdict = verdicts.get(user, "")
             if rebuilt or kept.get(user) != (first, mask, verdict):
                 weeks = mask.to_bytes((mask.bit_length() + 7) // 8, "little")
                 changed.append((user, self.base + timedelta(weeks=first), weeks, verdict))
+                # (A cohort a user leaves is later than the weeks read again began, so a week from `since` on.)
+                cohorts.add(self.base + timedelta(weeks=first))
         with connection.cursor() as cursor:
             # Statements over arrays, whatever the number of users (a week of W4 changes ~50,000 histories).
             if rebuilt:
@@ -427,6 +438,7 @@ class _HistoryRefresh:
                     "weeks = EXCLUDED.weeks, verdict = EXCLUDED.verdict",
                     [self.project.pk, *(list(column) for column in zip(*changed, strict=True))],
                 )
+        return cohorts
 
     def _weeks_ago(self, first: int, mask: int) -> int:
         """The mask as `cohort_table_of_masks` takes it: bit n = active n weeks before the current week."""
@@ -448,19 +460,31 @@ _VALUES = ("cohort_users", "active_on", "active_on_or_after", "incomplete")
 _key_of, _values_of = itemgetter(*_KEY), itemgetter(*_VALUES)
 
 
-def _store_changes(project: Project, table: list[dict]) -> None:
-    """Make the project's stored cells equal `table`, writing only the cells that differ.
+@dataclass(frozen=True)
+class _Scope:
+    """The stored cells a refresh can have changed: every cell of `cohorts`, and any cell of a week from `since` on."""
+
+    cohorts: set[date]
+    since: date
+
+    def holds(self, cohort_week: date, offset: int) -> bool:
+        return cohort_week in self.cohorts or cohort_week + timedelta(weeks=offset) >= self.since
+
+
+def _store_changes(project: Project, table: list[dict], scope: _Scope | None = None) -> None:
+    """Make the project's stored cells equal `table` (within `scope`, when given), writing only the cells that differ.
 
     A week's close changes a few cells per cohort (the new week's column, the cohorts its users came back to,
     the week that stopped running); replacing every cell rewrote O(weeks²) rows (16k at 104 weeks, 1.3 s of
     the close's 1.9 s of retention), so the write grew with the project's age while the week's news did not.
     """
-    stored = {
-        (segment, cohort_week, offset): (pk, values)
-        for pk, segment, cohort_week, offset, *values in RetentionCell.objects.filter(project=project)
-        .order_by()
-        .values_list("pk", *_KEY, *_VALUES)
-    }
+    # (pk, segment, cohort week, offset, *values) rows, by their key
+    rows = RetentionCell.objects.filter(project=project).order_by()
+    if scope is not None:
+        week = ExpressionWrapper(F("cohort_week") + F("offset") * timedelta(weeks=1), DateField())
+        rows = rows.alias(cell_week=week).filter(Q(cohort_week__in=scope.cohorts) | Q(cell_week__gte=scope.since))
+        table = [cell for cell in table if scope.holds(cell["cohort_week"], cell["offset"])]
+    stored = {row[1:4]: row for row in rows.values_list("pk", *_KEY, *_VALUES)}
     changed: list[tuple[int, tuple]] = []
     added: list[RetentionCell] = []
     for cell in table:
@@ -468,10 +492,10 @@ def _store_changes(project: Project, table: list[dict]) -> None:
         found = stored.pop(_key_of(cell), None)
         if found is None:
             added.append(RetentionCell(project=project, **cell))
-        elif tuple(found[1]) != values:
+        elif found[4:] != values:
             changed.append((found[0], values))
     if stored:
-        RetentionCell.objects.filter(pk__in=[pk for pk, _ in stored.values()]).delete()
+        RetentionCell.objects.filter(pk__in=[row[0] for row in stored.values()]).delete()
     if changed:
         _update_cells(changed)
     RetentionCell.objects.bulk_create(added, batch_size=1000)

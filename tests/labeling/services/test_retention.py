@@ -481,11 +481,17 @@ def test_week_by_week_a_refresh_reads_the_recent_weeks_and_stores_what_a_refresh
     add_activity(project, [("z1", "E", "2026-11-24 10:00"), ("a2", "O", "2026-11-26 10:00")])
     assert refreshed_as_from_scratch(project, NOW) == "incremental"
     assert RetentionUser.objects.get(project=project, end_user_id="z1").first_week == W("2026-11-23")
+    # e1's first activity moves a week earlier, within the weeks read again: from the 11-30 cohort to 11-23's.
+    add_activity(project, [("e1", "O", "2026-11-25 10:00")])
+    assert refreshed_as_from_scratch(project, NOW) == "incremental"
+    assert RetentionUser.objects.get(project=project, end_user_id="e1").first_week == W("2026-11-23")
 
     # A user seen only in the weeks read again loses their activity: their history goes, no rebuild.
     UsageEvent.objects.filter(project=project, end_user_id="e2").delete()
     assert refreshed_as_from_scratch(project, NOW) == "incremental"
     assert not RetentionUser.objects.filter(project=project, end_user_id="e2").exists()
+    UsageEvent.objects.filter(project=project, end_user_id="d2").delete()  # the cohort of the week before: 11-23
+    assert refreshed_as_from_scratch(project, NOW) == "incremental"
 
     # Older weeks changed in any way: a row added, one deleted, one moved to another user: all rebuilt.
     add_activity(project, [("a2", "O", "2026-11-10 10:00")])
