@@ -379,12 +379,12 @@ def _write_rows(version_id: int, rows: Iterable[StoredRow]) -> dict[str, Any]:
             stored.append((version_id, position, external_id, split, line.decode(), source_digest, rubric_version))
             position += 1
         _copy_rows(stored)
-    return _figures(digest, position, splits, rubric_versions)
+    return _figures(digest.hexdigest(), position, splits, rubric_versions)
 
 
-def _figures(digest, row_count: int, splits: Counter, rubric_versions: set[int]) -> dict[str, Any]:
+def _figures(sha256: str, row_count: int, splits: Counter, rubric_versions: set[int]) -> dict[str, Any]:
     return {
-        "sha256": digest.hexdigest(),
+        "sha256": sha256,
         "row_count": row_count,
         "split_counts": dict(sorted(splits.items())),
         "rubric_versions": sorted(rubric_versions),
@@ -494,8 +494,54 @@ class _CopyRuns:
         self.pending = []
 
 
+# Past this many bytes of JSONL (lines and newlines) a version's checksum is hashed in Python as its lines stream
+# back: PostgreSQL hashes one bytea made by string_agg, and no bytea may pass 1 GB. Tests lower it.
+CHECKSUM_IN_DATABASE_MAX_BYTES = 256 * 1024 * 1024
+
+
 def _read_back(version_id: int, row_count: int) -> dict[str, Any]:
-    """The version's figures from its stored rows, read in order: the checksum hashes every stored byte."""
+    """The version's figures from its stored rows: the checksum hashes every stored byte, in position order."""
+    if connection.vendor == "postgresql":
+        figures = _figures_in_database(version_id, row_count)
+        if figures is not None:
+            return figures
+    return _figures_streamed(version_id, row_count)
+
+
+def _figures_in_database(version_id: int, row_count: int) -> dict[str, Any] | None:
+    """The figures computed by PostgreSQL, or None when the JSONL is too big to hash there in one piece.
+
+    Hashing where the lines are spares sending every stored byte to Python (a second of a 1M close's dataset
+    step). The bytes hashed are those `_write_rows` hashes: each line's UTF-8 (the database's encoding) and
+    "\n". `octet_length` reads a line's size from its TOAST header, so the count costs no decompression.
+    """
+    table = DatasetRow._meta.db_table
+    splits, rubric_versions, seen, size = Counter(), set(), 0, 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT split, rubric_version, count(*), sum(octet_length(line)) FROM {table} WHERE version_id = %s "
+            "GROUP BY split, rubric_version",
+            [version_id],
+        )
+        for split, rubric_version, count, octets in cursor.fetchall():
+            splits[split] += count
+            rubric_versions.add(rubric_version)
+            seen, size = seen + count, size + octets + count
+        if seen != row_count:
+            raise DomainError(f"The version holds {seen} rows where {row_count} were written.")
+        if size > CHECKSUM_IN_DATABASE_MAX_BYTES:
+            return None
+        cursor.execute(
+            "SELECT encode(sha256(coalesce(string_agg(convert_to(line, 'UTF8') || '\\x0a'::bytea, ''::bytea "
+            f"ORDER BY position), ''::bytea)), 'hex') FROM {table} WHERE version_id = %s",
+            [version_id],
+        )
+        (checksum,) = cursor.fetchone()
+    return _figures(checksum, seen, splits, rubric_versions)
+
+
+def _figures_streamed(version_id: int, row_count: int) -> dict[str, Any]:
+    """The figures from the stored rows read in order, hashed in Python."""
     digest, splits, rubric_versions, seen = hashlib.sha256(), Counter(), set(), 0
     rows = (
         DatasetRow.objects.filter(version_id=version_id)
@@ -511,7 +557,7 @@ def _read_back(version_id: int, row_count: int) -> dict[str, Any]:
         seen += 1
     if seen != row_count:
         raise DomainError(f"The version holds {seen} rows where {row_count} were written.")
-    return _figures(digest, seen, splits, rubric_versions)
+    return _figures(digest.hexdigest(), seen, splits, rubric_versions)
 
 
 def _copy_rows(rows: list[tuple[int, int, str, str, str, str, int]]) -> None:

@@ -294,3 +294,43 @@ def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, m
     copies = [q for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
     assert (version.rows_copied, len(copies)) == (6, 2)
     _assert_same_as_full_build(version, twin)
+
+
+@pytest.mark.parametrize("in_database", [True, False], ids=["hashed-in-database", "streamed-past-the-bound"])
+def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database_or_streamed(
+    project, monkeypatch, in_database
+):
+    """Multi-byte UTF-8 lines, an incremental build: both ways of reading the figures back hash what a full build
+    hashes. Past CHECKSUM_IN_DATABASE_MAX_BYTES (lowered here) the lines are streamed to Python instead."""
+    from labeling.services import datasets
+
+    texts = ["Ça arrive vendredi", "小包は金曜日に届きます", "Parcel 🚚 on its way", "Zürich\u00a0— “quoted”"]
+    items = label_outputs(project, 4, texts=texts)
+    dataset, twin = _twins(project)
+    label = Label.objects.filter(item=items[1]).order_by("pk").first()
+    submit_label(expert=label.expert, item=items[1], rubric=label.rubric, answers={"correct": True, "helpful": 2})
+    resolve_item(item_id=items[1].pk)
+    label_outputs(project, 1, texts=["Ünïcödé last"])
+    if not in_database:
+        monkeypatch.setattr(datasets, "CHECKSUM_IN_DATABASE_MAX_BYTES", 100)
+
+    with CaptureQueriesContext(connection) as queries:
+        version = build_version(dataset_id=dataset.pk)
+
+    hashed_there = [q for q in queries.captured_queries if "sha256(" in q["sql"]]
+    assert (version.row_count, version.rows_copied, len(hashed_there)) == (5, 3, 1 if in_database else 0)
+    _assert_same_as_full_build(version, twin)
+
+
+def test_figures_read_back_in_the_database_equal_those_streamed_to_python(project):
+    from labeling.services.datasets import _figures_in_database, _figures_streamed
+
+    label_outputs(project, 3, texts=["naïve", "😀 emoji", "plain"])
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    version = build_version(dataset_id=dataset.pk, full=True)
+    empty = DatasetVersion.objects.create(dataset=dataset, number=2, status=VersionStatus.BUILDING)
+
+    assert _figures_in_database(version.pk, 3) == _figures_streamed(version.pk, 3)
+    assert _figures_in_database(version.pk, 3)["sha256"] == version.sha256
+    assert _figures_in_database(empty.pk, 0) == _figures_streamed(empty.pk, 0)
+    assert _figures_in_database(empty.pk, 0)["sha256"] == hashlib.sha256(b"").hexdigest()
