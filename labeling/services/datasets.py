@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Func, Max, OuterRef, StringAgg, Subquery, TextField, Value
+from django.db.models import Count, F, Func, Max, StringAgg, TextField, Value
 from django.db.models.functions import MD5, Cast, Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
@@ -663,23 +663,21 @@ def _selected_keys(dataset: Dataset) -> Iterator[tuple[int, str, str]]:
     A digest that differs only ever costs a rebuilt row; one that stayed the same while the bytes changed
     would be a wrong copy, hence every writer of these sources sets one of the fields above.
     """
-    # Correlated subqueries probe the label index per item; Count("labels") would sort the whole join.
-    labels = Label.objects.filter(item=OuterRef("pk")).order_by().values("item")
-    label_count = labels.annotate(n=Count("pk")).values("n")
+    # One pass over the labels, joined by item and grouped (a merge join on the label index, then one narrow sort),
+    # rather than two correlated subqueries per item: 0.8 s instead of 1.7 s for 67,000 items (bench/README.md, W4).
     # In label order where the database can say so. Without it (SQLite before 3.44, the demo) the order is the
     # scan's: a different order only changes the digest, which rebuilds the row, never copies a stale one.
-    ordered = {"order_by": "pk"} if connection.features.supports_aggregate_order_by_clause else {}
-    label_keys = labels.annotate(
-        keys=StringAgg(_Joined(*_as_key_text("pk", "expert_id", "rubric_id", "updated_at")), _text(";"), **ordered)
-    ).values("keys")
+    ordered = {"order_by": "labels__pk"} if connection.features.supports_aggregate_order_by_clause else {}
+    label_fields = ("labels__pk", "labels__expert_id", "labels__rubric_id", "labels__updated_at")
+    label_keys = StringAgg(_Joined(*_as_key_text(*label_fields)), _text(";"), **ordered)
     source = _Joined(
         *_as_key_text("pk", "output_id", "output__redaction_version", "output__feedback_at", "resolution__updated_at"),
         _text("|"),
-        Coalesce(Subquery(label_keys), _text("")),
+        Coalesce(label_keys, _text("")),
     )
     keys = (
         _selected_items(dataset)
-        .annotate(label_count=Coalesce(Subquery(label_count), 0), source_digest=MD5(source))
+        .annotate(label_count=Count("labels"), source_digest=MD5(source))
         .order_by("output__external_id", "-label_count", "pk")
         .values_list("pk", "output__external_id", "source_digest")
     )
