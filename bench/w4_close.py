@@ -594,6 +594,9 @@ STEP_MODULES = {
         "build_report", "send_digests",
     ),
     "labeling.selectors.report": ("_retention", "_adjudication_agenda", "_flag_agenda", "_movers"),
+    # Without a broker the child renders the new version's Parquet and hf files on commit, inside the datasets
+    # step (a worker does it in production): timed apart so the build itself can be read.
+    "labeling.services.version_files": ("render_version_files",),
 }  # fmt: skip
 
 
