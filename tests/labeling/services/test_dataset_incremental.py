@@ -334,3 +334,18 @@ def test_figures_read_back_in_the_database_equal_those_streamed_to_python(projec
     assert _figures_in_database(version.pk, 3)["sha256"] == version.sha256
     assert _figures_in_database(empty.pk, 0) == _figures_streamed(empty.pk, 0)
     assert _figures_in_database(empty.pk, 0)["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_lines_that_do_not_reach_the_hash_in_position_order_are_streamed_instead(project):
+    """The in-database hash proves its input came in position order (0…n-1, each row's arrival); a version whose
+    positions skip a number fails that proof, and its figures are streamed to Python in position order."""
+    from labeling.services.datasets import _figures_in_database, _figures_streamed, _read_back
+
+    label_outputs(project, 3, texts=["one", "two", "three"])
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    version = build_version(dataset_id=dataset.pk, full=True)
+    version.rows.filter(position=2).update(position=5)
+
+    assert _figures_in_database(version.pk, 3) is None
+    assert _read_back(version.pk, 3) == _figures_streamed(version.pk, 3)
+    assert _read_back(version.pk, 3)["sha256"] == version.sha256
