@@ -594,6 +594,9 @@ STEP_MODULES = {
         "build_report", "send_digests",
     ),
     "labeling.selectors.report": ("_retention", "_adjudication_agenda", "_flag_agenda", "_movers"),
+    # The new version's Parquet and hf files: a worker renders them after the close (the child runs the close's
+    # queued tasks after it, see `child`), timed in the tree.
+    "labeling.services.version_files": ("render_version_files",),
 }  # fmt: skip
 
 

@@ -78,7 +78,7 @@ def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(p
     assert (second.number, second.row_count, second.rows_copied) == (2, 15, 10)
     # out-00000..02 | out-00003 built | 04..06 | out-00007 built | 08..11, then three new rows built: three runs
     # of copied lines, copied by one statement.
-    copies = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
+    copies = [q["sql"] for q in queries.captured_queries if "INSERT INTO labeling_datasetrow" in q["sql"]]
     assert len(copies) == 1 and "unnest" in copies[0]
     assert _row(second, "out-00003")["expected_output"] == "It ships on Monday."
     assert _row(second, "out-00007")["label"]["helpful"] == {"value": 3.0, "method": "median"}
@@ -291,6 +291,65 @@ def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, m
     with CaptureQueriesContext(connection) as queries:
         version = build_version(dataset_id=dataset.pk)
 
-    copies = [q for q in queries.captured_queries if q["sql"].startswith("INSERT INTO labeling_datasetrow")]
+    copies = [q for q in queries.captured_queries if "INSERT INTO labeling_datasetrow" in q["sql"]]
     assert (version.rows_copied, len(copies)) == (6, 2)
     _assert_same_as_full_build(version, twin)
+
+
+@pytest.mark.parametrize("in_database", [True, False], ids=["hashed-in-database", "streamed-past-the-bound"])
+def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database_or_streamed(
+    project, monkeypatch, in_database
+):
+    """Multi-byte UTF-8 lines, an incremental build: both ways of reading the figures back hash what a full build
+    hashes. Past CHECKSUM_IN_DATABASE_MAX_BYTES (lowered here) the lines are streamed to Python instead."""
+    from labeling.services import datasets
+
+    texts = ["Ça arrive vendredi", "小包は金曜日に届きます", "Parcel 🚚 on its way", "Zürich\u00a0— “quoted”"]
+    items = label_outputs(project, 4, texts=texts)
+    dataset, twin = _twins(project)
+    label = Label.objects.filter(item=items[1]).order_by("pk").first()
+    submit_label(expert=label.expert, item=items[1], rubric=label.rubric, answers={"correct": True, "helpful": 2})
+    resolve_item(item_id=items[1].pk)
+    label_outputs(project, 1, texts=["Ünïcödé last"])
+    if not in_database:
+        monkeypatch.setattr(datasets, "CHECKSUM_IN_DATABASE_MAX_BYTES", 100)
+
+    with CaptureQueriesContext(connection) as queries:
+        version = build_version(dataset_id=dataset.pk)
+
+    hashed_there = [q for q in queries.captured_queries if "sha256(" in q["sql"]]
+    assert (version.row_count, version.rows_copied, len(hashed_there)) == (5, 3, 1 if in_database else 0)
+    _assert_same_as_full_build(version, twin)
+
+
+def test_the_checksum_hashed_in_the_database_is_that_of_the_lines_streamed_to_python(project):
+    from labeling.exceptions import DomainError
+    from labeling.services.datasets import _checksum_in_database, _figures_streamed
+
+    label_outputs(project, 3, texts=["naïve", "😀 emoji", "plain"])
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    version = build_version(dataset_id=dataset.pk, full=True)
+    empty = DatasetVersion.objects.create(dataset=dataset, number=2, status=VersionStatus.BUILDING)
+
+    assert _checksum_in_database(version.pk, 3) == _figures_streamed(version.pk, 3)["sha256"] == version.sha256
+    assert _checksum_in_database(empty.pk, 0) == hashlib.sha256(b"").hexdigest()
+    with pytest.raises(DomainError):
+        _checksum_in_database(version.pk, 4)  # the stored rows are not those written
+
+
+def test_lines_that_do_not_reach_the_hash_in_position_order_are_streamed_instead(project):
+    """The in-database hash proves its input came in position order (0…n-1, each row's arrival); a version whose
+    positions skip a number fails that proof, and its figures are streamed to Python in position order."""
+    from labeling.services.datasets import _checksum_in_database, _figures_streamed, _read_back, _Tally
+
+    label_outputs(project, 3, texts=["one", "two", "three"])
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    version = build_version(dataset_id=dataset.pk, full=True)
+    version.rows.filter(position=2).update(position=5)
+    tally = _Tally()
+    for split, rubric_version, line in version.rows.values_list("split", "rubric_version", "line"):
+        tally.add(split, rubric_version, rows=1, octets=len(line.encode()))
+
+    assert _checksum_in_database(version.pk, 3) is None
+    assert _read_back(version.pk, 3, tally) == _figures_streamed(version.pk, 3)
+    assert _read_back(version.pk, 3, tally)["sha256"] == version.sha256

@@ -134,3 +134,19 @@ def test_rows_are_not_written_for_a_failed_or_unchanged_build(project):
     first = build_version(dataset_id=dataset.pk)
     assert first.row_count == 0 and build_version(dataset_id=dataset.pk) is None
     assert DatasetRow.objects.count() == 0
+
+
+def test_deleting_a_version_or_its_dataset_deletes_its_rows(project):
+    """DatasetRow.version has no database constraint (its check ran per row at COMMIT): Django's cascade deletes."""
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    first = build_version(dataset_id=dataset.pk)
+    label_outputs(project, 1)
+    second = build_version(dataset_id=dataset.pk)
+    assert DatasetRow.objects.filter(version=first).count() == 3
+
+    first.delete()
+    assert not DatasetRow.objects.filter(version_id=first.pk).exists()
+    assert DatasetRow.objects.filter(version=second).count() == 4
+    dataset.delete()
+    assert not DatasetRow.objects.filter(version_id=second.pk).exists()
