@@ -6,7 +6,9 @@ counts are correlated subqueries annotated onto one query, never a query per row
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
@@ -31,6 +33,7 @@ from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Q
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations
 from labeling.rules.calendar import cycle_week, week_start
+from labeling.rules.prepared import Prepared
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
@@ -124,17 +127,32 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
     (for `access.grant_from`) and `own_answers` (the user's label's answers, None if not labeled).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
+    # Every label runs this twice (the item labeled, then the next one's screen): compiled once per process.
+    prepared = _HANDED_ITEM if handed else _HELD_ITEM
+    items = prepared(user_id=user.pk, project_slug=project_slug, item_id=item_id)
+    item = items[0] if items else None
+    if item is not None:
+        item.queue.project = item.project
+    return item
+
+
+def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, handed: bool) -> QuerySet[Item]:
+    """item_for_labeler's queryset (as `.first()` would run it), for `Prepared`."""
+    user = get_user_model()(pk=user_id)
     items = Item.objects.select_related("output", "queue", "project").filter(pk=item_id, project__slug=project_slug)
     if not handed:
         items = items.filter(held_by(user))
     own = Label.objects.filter(item=OuterRef("pk"), expert_id=user.pk).values("answers")[:1]
-    item = items.annotate(
+    return items.annotate(
         **labeling_annotations(user, project="project_id", queue="queue_id"),
         own_answers=Subquery(own, output_field=JSONField()),
-    ).first()
-    if item is not None:
-        item.queue.project = item.project
-    return item
+    ).order_by("pk")[:1]
+
+
+# Stand-ins no request passes: negative ids, and a slug that no project's slug can be (a SlugField has no space).
+_STAND_INS = {"user_id": -7_000_001, "project_slug": "prepared stand-in", "item_id": -7_000_002}
+_HELD_ITEM = Prepared(partial(_item_for_labeler_query, handed=False), **_STAND_INS)
+_HANDED_ITEM = Prepared(partial(_item_for_labeler_query, handed=True), **_STAND_INS)
 
 
 def comments_on(item: Item) -> QuerySet[Comment]:
