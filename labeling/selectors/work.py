@@ -29,7 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Slot
+from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Slot
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations
 from labeling.rules.calendar import cycle_week, week_start
@@ -124,7 +124,8 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
     """The project's item if the user holds it (or, `handed`, was shown it), in one query.
 
     Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
-    (for `access.grant_from`) and `own_answers` (the user's label's answers, None if not labeled).
+    (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled) and
+    `current_rubric_id` (the project's current rubric version, None before one is published).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
     # Every label runs this twice (the item labeled, then the next one's screen): compiled once per process.
@@ -146,6 +147,9 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
     return items.annotate(
         **labeling_annotations(user, project="project_id", queue="queue_id"),
         own_answers=Subquery(own, output_field=JSONField()),
+        current_rubric_id=Subquery(
+            Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")
+        ),
     ).order_by("pk")[:1]
 
 
