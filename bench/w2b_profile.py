@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5, help="CPU is the median over this many batches")
     parser.add_argument("--expert", default="w2-expert-01")
     parser.add_argument("--no-cprofile", action="store_true")
+    parser.add_argument("--stages", action="store_true", help="also CPU per label of the main stages, unprofiled")
     args = parser.parse_args()
     django_setup(server_env(args.database, args.redis_url))
 
@@ -106,6 +107,8 @@ def main() -> None:
     print(f"statements of one label: {len(statements)}")
     for sql in statements:
         print("  ", " ".join(sql.split())[:200])
+    if args.stages:
+        print_stages(label, per_batch)
     if not args.no_cprofile:
         profiler = cProfile.Profile(time.process_time)  # CPU, not time spent waiting
         profiler.enable()
@@ -118,6 +121,54 @@ def main() -> None:
         print(cprofile_text(profiler, "tottime", 35))
         print(cprofile_text(profiler, "cumulative", 60))
         print(f"wrote {path}")
+
+
+def print_stages(label, count: int) -> None:
+    """CPU per label inside the main stages (inclusive; a stage called twice per label counts twice)."""
+    import django.contrib.auth as auth
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from labeling.selectors import work
+    from labeling.services import assignment, labels, outbox
+    from labeling.web import expert_views
+
+    stages = [
+        (SessionStore, "load", "session load"),
+        (auth, "get_user", "auth.get_user (session + user)"),
+        (work, "item_for_labeler", "work.item_for_labeler (x2)"),
+        (labels, "submit_label", "labels.submit_label (incl. outbox publish on commit)"),
+        (outbox, "_publish_after_commit", "outbox publish after commit"),
+        (assignment, "next_item_id", "assignment.next_item_id"),
+        (expert_views, "render", "template render"),
+        (work, "comments_on", "work.comments_on (lazy queryset)"),
+    ]
+    spent = {name: 0.0 for *_, name in stages}
+    originals = []
+
+    def timed(original, name):
+        def wrapper(*args, **kwargs):
+            began = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - began
+
+        return wrapper
+
+    for owner, attribute, name in stages:
+        originals.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, timed(getattr(owner, attribute), name))
+    try:
+        began = time.process_time()
+        for _ in range(count):
+            label()
+        total = time.process_time() - began
+    finally:
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
+    print(f"stages, CPU ms per label over {count} labels (total {1000 * total / count:.2f}):")
+    for name, seconds in spent.items():
+        print(f"  {1000 * seconds / count:6.2f}  {name}")
 
 
 if __name__ == "__main__":

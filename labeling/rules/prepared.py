@@ -5,15 +5,17 @@ takes to run it (bench/README.md, W2b). A `Prepared` query is the queryset itsel
 values in place of the request's (a user id, a slug, an item id), compiled once per process and database, and
 then run with each call's values put where the stand-ins were. Rows become model instances (select_related
 included) or dicts as the queryset's own iteration would make them: same SQL, same objects; only the
-compiling is skipped. The queryset stays the one definition (a test compares both ways).
+compiling is skipped. The queryset stays the one definition (a test compares both ways). `PreparedUpdate` does
+the same for a queryset's `update()`.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import QuerySet, sql
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 
 
@@ -30,6 +32,28 @@ class _Slot:
     """A stand-in's place among the compiled parameters."""
 
     name: str
+
+
+def _adapted(value: Any, connection) -> Any:
+    """The value as compiled parameters hold it (SQLite's hold datetimes as text)."""
+    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+def _slotted(build: Callable, stand_ins: dict[str, Any], params, connection) -> tuple:
+    """The compiled parameters with a `_Slot` in the place of each stand-in; RuntimeError if one is missing."""
+    places = {_adapted(value, connection): name for name, value in stand_ins.items()}
+    if len(places) != len(stand_ins):
+        raise ValueError("Each stand-in needs a value of its own.")
+    slotted = tuple(_Slot(places[p]) if _hashable(p) and p in places else p for p in params)
+    # A stand-in the ORM changed on its way into the SQL would stay there, silently matching nothing.
+    missing = set(stand_ins) - {p.name for p in slotted if isinstance(p, _Slot)}
+    if missing:
+        raise RuntimeError(f"{build!r}: stand-in(s) {sorted(missing)} did not reach the SQL")
+    return slotted
+
+
+def _filled(params: tuple, values: dict[str, Any], connection) -> list:
+    return [_adapted(values[param.name], connection) if isinstance(param, _Slot) else param for param in params]
 
 
 class Prepared:
@@ -49,9 +73,8 @@ class Prepared:
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
-        params = [values[param.name] if isinstance(param, _Slot) else param for param in compiled.params]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.sql, _filled(compiled.params, values, connection))
             rows = cursor.fetchall()
         result = []
         for row in rows:
@@ -66,14 +89,7 @@ class Prepared:
         queryset = self.build(**self.stand_ins).using(using)
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
-        places = {value: name for name, value in self.stand_ins.items()}
-        if len(places) != len(self.stand_ins):
-            raise ValueError("Each stand-in needs a value of its own.")
-        slotted = tuple(_Slot(places[p]) if _hashable(p) and p in places else p for p in params)
-        # A stand-in the ORM changed on its way into the SQL would stay there, silently matching nothing.
-        missing = set(self.stand_ins) - {p.name for p in slotted if isinstance(p, _Slot)}
-        if missing:
-            raise RuntimeError(f"{self.build!r}: stand-in(s) {sorted(missing)} did not reach the SQL")
+        slotted = _slotted(self.build, self.stand_ins, params, connections[using])
         fields = [column[0] for column in compiler.select[: compiler.col_count]]
         converters = [(pos, convs, expr) for pos, (convs, expr) in compiler.get_converters(fields).items()]
         if queryset._iterable_class is ValuesIterable:
@@ -83,6 +99,32 @@ class Prepared:
         if queryset._iterable_class is not ModelIterable:
             raise TypeError("Prepared runs model and values() querysets only.")
         return _Compiled(sql, slotted, converters, _model_builder(queryset, compiler))
+
+
+class PreparedUpdate:
+    """`Prepared` for `build(**values).update(**changes(**values))`: the UPDATE compiled once, run per call; returns
+    the number of rows changed, as update() does. For updates of the queryset's own table only."""
+
+    def __init__(self, build: Callable[..., QuerySet], changes: Callable[..., dict[str, Any]], **stand_ins: Any):
+        self.build, self.changes, self.stand_ins = build, changes, stand_ins
+        self._compiled: dict[tuple[str, str], tuple[str, tuple]] = {}
+
+    def __call__(self, using: str = "default", **values: Any) -> int:
+        connection = connections[using]
+        key = (using, connection.vendor)
+        statement, params = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
+        with connection.cursor() as cursor:
+            cursor.execute(statement, _filled(params, values, connection))
+            return cursor.rowcount
+
+    def _compile(self, using: str) -> tuple[str, tuple]:
+        query = self.build(**self.stand_ins).query.chain(sql.UpdateQuery)
+        query.add_update_values(self.changes(**self.stand_ins))
+        if query.related_updates or query.order_by:
+            raise TypeError("PreparedUpdate changes the queryset's own table, in no order.")
+        query.clear_select_clause()
+        statement, params = query.get_compiler(using).as_sql()
+        return statement, _slotted(self.build, self.stand_ins, params, connections[using])
 
 
 def _hashable(value: Any) -> bool:

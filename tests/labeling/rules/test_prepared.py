@@ -1,10 +1,12 @@
 """Queries compiled once per process (`rules.prepared`) answer exactly what their querysets answer."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.db.models import F
 
 from labeling.models import Item, Label, Membership, Queue
-from labeling.rules.prepared import Prepared
+from labeling.rules.prepared import Prepared, PreparedUpdate
 from labeling.selectors import work
 from labeling.services import assignment, labels
 from tests.helpers.labeling import make_items
@@ -91,3 +93,30 @@ def test_a_stand_in_that_never_reaches_the_sql_is_refused(project):
 
     with pytest.raises(RuntimeError, match="did not reach the SQL"):
         prepared(slug="support-bot")
+
+
+def test_a_prepared_update_changes_what_the_querysets_update_would_and_counts_it(project, expert, queue, rubric):
+    first, second = make_items(project, 2)
+    prepared = PreparedUpdate(
+        lambda item_id, since: Item.objects.filter(pk=item_id, created_at__gte=since),
+        lambda item_id, since: {"priority": 7, "completed_at": since},
+        item_id=-1,
+        since=datetime(2000, 1, 1, tzinfo=UTC),
+    )
+    since = first.created_at
+
+    assert prepared(item_id=first.pk, since=since) == 1
+    assert prepared(item_id=second.pk, since=since + timedelta(days=1)) == 0  # the filter holds
+
+    assert list(Item.objects.order_by("pk").values_list("priority", "completed_at")) == [
+        (7, since),
+        (second.priority, second.completed_at),
+    ]
+    assert second.priority != 7 and second.completed_at is None
+
+
+def test_a_prepared_update_refuses_a_stand_in_that_never_reaches_the_sql(project):
+    prepared = PreparedUpdate(lambda item_id: Item.objects.all(), lambda item_id: {"overlap": 2}, item_id=-1)
+
+    with pytest.raises(RuntimeError, match="did not reach the SQL"):
+        prepared(item_id=1)
