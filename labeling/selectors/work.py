@@ -159,8 +159,15 @@ _HELD_ITEM = Prepared(partial(_item_for_labeler_query, handed=False), **_STAND_I
 _HANDED_ITEM = Prepared(partial(_item_for_labeler_query, handed=True), **_STAND_INS)
 
 
-def comments_on(item: Item) -> QuerySet[Comment]:
-    return Comment.objects.filter(item=item).select_related("author").order_by("created_at", "pk")
+def comments_on(item: Item) -> list[Comment]:
+    """The item's comments with their authors, oldest first (every labeling screen shows them: compiled once)."""
+    return _COMMENTS(item_id=item.pk)
+
+
+_COMMENTS = Prepared(
+    lambda *, item_id: Comment.objects.filter(item=item_id).select_related("author").order_by("created_at", "pk"),
+    item_id=-7_000_002,
+)
 
 
 def latest_outputs(project: Project, *, limit: int = 10) -> QuerySet[Output]:

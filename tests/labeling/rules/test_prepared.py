@@ -120,3 +120,18 @@ def test_a_prepared_update_refuses_a_stand_in_that_never_reaches_the_sql(project
 
     with pytest.raises(RuntimeError, match="did not reach the SQL"):
         prepared(item_id=1)
+
+
+def test_the_prepared_comments_are_the_items_comments_oldest_first_with_their_authors(
+    project, expert, lead, queue, rubric, django_assert_num_queries
+):
+    first, second = make_items(project, 2)
+    for author, item, body in [(lead, first, "a"), (expert, second, "x"), (expert, first, "b"), (lead, first, "c")]:
+        labels.comment_on_item(author=author, item=item, body=body)
+
+    with django_assert_num_queries(1):
+        comments = work.comments_on(first)
+        seen = [(comment.body, comment.author.username) for comment in comments]
+
+    assert seen == [("a", "lena"), ("b", "erin"), ("c", "lena")]
+    assert comments == list(first.comments.order_by("created_at", "pk"))
