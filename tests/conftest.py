@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
@@ -46,6 +47,12 @@ def pytest_runtest_setup(item):
                 pytest.fail(f"{reason}; with CI=true no test may be skipped.", pytrace=False)
             if reason:
                 pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _cold_rubric_cache():
+    """Each test starts with this process's cache of rubric versions empty, so the queries it counts are its own."""
+    forget_published_versions()
 
 
 # Personas: alice-and-bob style, one per role, all in `project`; `outsider` belongs to another project.

@@ -1,9 +1,19 @@
 """Reads of a project's rubric: the current version and its questions, a version a form named, and the
 question a week's pass rate is about."""
 
+import copy
+
 from labeling.exceptions import NotFound
 from labeling.models import Project, Rubric
 from labeling.rules import gold
+
+# Published versions by id, per process. A version is never edited once published (a change is a new version,
+# services.rubrics.publish_rubric), so a row read once stays true; every label names one (its form's rubric_id,
+# the next screen's current version), and this saves that query. Which version is *current* is never cached:
+# it changes when a lead publishes, so it is read with the item (work.item_for_labeler's current_rubric_id).
+# Bounded, so a long-lived worker that sees many projects does not grow: past the bound it starts again.
+_VERSIONS: dict[int, Rubric] = {}
+_VERSIONS_MAX = 1000
 
 
 def current_rubric(project: Project) -> Rubric | None:
@@ -14,10 +24,32 @@ def current_rubric(project: Project) -> Rubric | None:
 def rubric_version(project: Project, rubric_id: str) -> Rubric:
     """The project's rubric version with this id (as a form posted it), else NotFound."""
     is_id = rubric_id.isascii() and rubric_id.isdigit() and len(rubric_id) <= 18
-    rubric = Rubric.objects.filter(pk=int(rubric_id), project=project).first() if is_id else None
+    rubric = published_version(project, int(rubric_id)) if is_id else None
     if rubric is None:
         raise NotFound("No such rubric version.")
     return rubric
+
+
+def published_version(project: Project, rubric_id: int | None) -> Rubric | None:
+    """The project's rubric version with this id (None if it has none), from this process's cache once read."""
+    if rubric_id is None:
+        return None
+    rubric = _VERSIONS.get(rubric_id)
+    if rubric is None:
+        rubric = Rubric.objects.filter(pk=rubric_id).first()
+        if rubric is None:
+            return None
+        if len(_VERSIONS) >= _VERSIONS_MAX:
+            _VERSIONS.clear()
+        _VERSIONS[rubric_id] = rubric
+    if rubric.project_id != project.pk:
+        return None  # another project's version: the id was guessed or mistyped
+    return copy.deepcopy(rubric)  # a caller may change what it is given; the cached row stays as read
+
+
+def forget_published_versions() -> None:
+    """Empty this process's cache of rubric versions (tests; a database restored under a running process)."""
+    _VERSIONS.clear()
 
 
 def questions_of(project: Project) -> list[dict]:

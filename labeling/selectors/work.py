@@ -6,7 +6,9 @@ counts are correlated subqueries annotated onto one query, never a query per row
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
@@ -27,10 +29,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Slot
+from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Slot
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations
 from labeling.rules.calendar import cycle_week, week_start
+from labeling.rules.prepared import Prepared
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
@@ -121,24 +124,50 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
     """The project's item if the user holds it (or, `handed`, was shown it), in one query.
 
     Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
-    (for `access.grant_from`) and `own_answers` (the user's label's answers, None if not labeled).
+    (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled) and
+    `current_rubric_id` (the project's current rubric version, None before one is published).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
-    items = Item.objects.select_related("output", "queue", "project").filter(pk=item_id, project__slug=project_slug)
-    if not handed:
-        items = items.filter(held_by(user))
-    own = Label.objects.filter(item=OuterRef("pk"), expert_id=user.pk).values("answers")[:1]
-    item = items.annotate(
-        **labeling_annotations(user, project="project_id", queue="queue_id"),
-        own_answers=Subquery(own, output_field=JSONField()),
-    ).first()
+    # Every label runs this twice (the item labeled, then the next one's screen): compiled once per process.
+    prepared = _HANDED_ITEM if handed else _HELD_ITEM
+    items = prepared(user_id=user.pk, project_slug=project_slug, item_id=item_id)
+    item = items[0] if items else None
     if item is not None:
         item.queue.project = item.project
     return item
 
 
-def comments_on(item: Item) -> QuerySet[Comment]:
-    return Comment.objects.filter(item=item).select_related("author").order_by("created_at", "pk")
+def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, handed: bool) -> QuerySet[Item]:
+    """item_for_labeler's queryset (as `.first()` would run it), for `Prepared`."""
+    user = get_user_model()(pk=user_id)
+    items = Item.objects.select_related("output", "queue", "project").filter(pk=item_id, project__slug=project_slug)
+    if not handed:
+        items = items.filter(held_by(user))
+    own = Label.objects.filter(item=OuterRef("pk"), expert_id=user.pk).values("answers")[:1]
+    return items.annotate(
+        **labeling_annotations(user, project="project_id", queue="queue_id"),
+        own_answers=Subquery(own, output_field=JSONField()),
+        current_rubric_id=Subquery(
+            Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")
+        ),
+    ).order_by("pk")[:1]
+
+
+# Stand-ins no request passes: negative ids, and a slug that no project's slug can be (a SlugField has no space).
+_STAND_INS = {"user_id": -7_000_001, "project_slug": "prepared stand-in", "item_id": -7_000_002}
+_HELD_ITEM = Prepared(partial(_item_for_labeler_query, handed=False), **_STAND_INS)
+_HANDED_ITEM = Prepared(partial(_item_for_labeler_query, handed=True), **_STAND_INS)
+
+
+def comments_on(item: Item) -> list[Comment]:
+    """The item's comments with their authors, oldest first (every labeling screen shows them: compiled once)."""
+    return _COMMENTS(item_id=item.pk)
+
+
+_COMMENTS = Prepared(
+    lambda *, item_id: Comment.objects.filter(item=item_id).select_related("author").order_by("created_at", "pk"),
+    item_id=-7_000_002,
+)
 
 
 def latest_outputs(project: Project, *, limit: int = 10) -> QuerySet[Output]:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from labeling.models import Item, Project, Queue, Skip, Slot, SlotState
 from labeling.rules.access import LabelingGrant, ensure_can_label
+from labeling.rules.prepared import PreparedUpdate
 from labeling.rules.text import check_storable
 
 
@@ -182,7 +183,7 @@ def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | N
         own = Slot.objects.select_for_update().leased_to(expert).filter(item=item).only("pk", "leased_at").first()
         lease = (own.pk, own.leased_at) if own else None
     # The lease may have run out and gone to another expert since it was read: the update counts.
-    if lease and Slot.objects.leased_to(expert).filter(pk=lease[0]).update(state=SlotState.DONE, lease_expires_at=None):
+    if lease and _FILL_OWN_LEASE(slot_id=lease[0], expert_id=expert.pk):
         return Slot(pk=lease[0], item_id=item.pk, expert_id=expert.pk, state=SlotState.DONE, leased_at=lease[1])
     now = timezone.now()
     spare = Slot.objects.select_for_update(skip_locked=True).available(now).filter(item=item).order_by("number").first()
@@ -191,6 +192,15 @@ def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | N
     Slot.objects.filter(pk=spare.pk).update(state=SlotState.DONE, expert=expert, leased_at=now, lease_expires_at=None)
     spare.state, spare.expert_id, spare.leased_at, spare.lease_expires_at = SlotState.DONE, expert.pk, now, None
     return spare
+
+
+# Every first label fills its lease with this update: compiled once per process (rules.prepared).
+_FILL_OWN_LEASE = PreparedUpdate(
+    lambda *, slot_id, expert_id: Slot.objects.leased_to(expert_id).filter(pk=slot_id),
+    lambda **_: {"state": SlotState.DONE, "lease_expires_at": None},
+    slot_id=-7_000_003,
+    expert_id=-7_000_001,
+)
 
 
 @transaction.atomic

@@ -1,5 +1,7 @@
 """Record what experts say about an item: labels (validated, with history), flags and comments."""
 
+from datetime import UTC, datetime
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
@@ -20,6 +22,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import LabelingGrant, check_member, ensure_can_label
+from labeling.rules.prepared import Prepared, PreparedUpdate
 from labeling.rules.text import check_storable
 
 from . import webhook_events
@@ -46,18 +49,10 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
     clean = validate_answers(rubric.questions, answers)
     # The item row lock serialises labels of one item, so "all slots done" below is never stale. The
     # expert's label and lease are read in the same query (subqueries: only the item row is locked).
-    own_slot = Slot.objects.leased_to(expert).filter(item=OuterRef("pk"))
-    locked = (
-        Item.objects.select_for_update()
-        .filter(pk=item.pk)
-        .annotate(
-            label_id=Subquery(Label.objects.filter(item=OuterRef("pk"), expert=expert).values("pk")[:1]),
-            lease_id=Subquery(own_slot.values("pk")[:1]),
-            leased_at=Subquery(own_slot.values("leased_at")[:1]),
-        )
-        .values("overlap", "status", "label_id", "lease_id", "leased_at")
-        .get()
-    )
+    rows = _LOCKED_ITEM(item_id=item.pk, expert_id=expert.pk)
+    if not rows:
+        raise Item.DoesNotExist("Item matching query does not exist.")  # as .get() would
+    locked = rows[0]
     if locked["label_id"]:
         if ReviewCycle.objects.filter(project_id=item.project_id, week=item.week, status=CycleStatus.CLOSED).exists():
             raise CycleClosed(
@@ -87,12 +82,41 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
     seconds = min(int((now - slot.leased_at).total_seconds()), MAX_SECONDS_PER_LABEL) if slot.leased_at else 0
     label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers=clean, seconds_spent=seconds)
     # Complete once no slot is left undone: one conditional update, its count says whether it happened.
-    undone = Slot.objects.filter(item=OuterRef("pk")).exclude(state=SlotState.DONE)
-    if Item.objects.filter(~Exists(undone), pk=item.pk, status=ItemStatus.OPEN).update(
-        status=ItemStatus.COMPLETE, completed_at=now, gold_stale=True
-    ):
+    if _COMPLETE_ITEM(item_id=item.pk, now=now):
         enqueue_resolution(item.pk)
     return label
+
+
+# The two statements of every label that the ORM would build anew each time (rules.prepared: compiled once).
+def _locked_item(*, item_id: int, expert_id: int):
+    """The item's row, locked, with the expert's label and lease on it (subqueries: only the item row is locked)."""
+    own_slot = Slot.objects.leased_to(expert_id).filter(item=OuterRef("pk"))
+    return (
+        Item.objects.select_for_update()
+        .filter(pk=item_id)
+        .annotate(
+            label_id=Subquery(Label.objects.filter(item=OuterRef("pk"), expert=expert_id).values("pk")[:1]),
+            lease_id=Subquery(own_slot.values("pk")[:1]),
+            leased_at=Subquery(own_slot.values("leased_at")[:1]),
+        )
+        .values("overlap", "status", "label_id", "lease_id", "leased_at")
+    )
+
+
+def _open_item_with_every_slot_done(*, item_id: int, now: datetime):
+    undone = Slot.objects.filter(item=OuterRef("pk")).exclude(state=SlotState.DONE)
+    return Item.objects.filter(~Exists(undone), pk=item_id, status=ItemStatus.OPEN)
+
+
+def _completed(*, item_id: int, now: datetime) -> dict:
+    return {"status": ItemStatus.COMPLETE, "completed_at": now, "gold_stale": True}
+
+
+_STAND_INS = {"item_id": -7_000_002, "expert_id": -7_000_001}
+_LOCKED_ITEM = Prepared(_locked_item, **_STAND_INS)
+_COMPLETE_ITEM = PreparedUpdate(
+    _open_item_with_every_slot_done, _completed, item_id=-7_000_002, now=datetime(2000, 1, 1, 0, 0, 7, tzinfo=UTC)
+)
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ Tasks stay idempotent: a message published twice (a crash between the send and t
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from labeling.models import OutboxMessage
 from labeling.resilience import broker_breaker
+from labeling.rules.prepared import Prepared, PreparedUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,15 @@ def _insert_unless_pending(message: OutboxMessage) -> int | None:
 def _publish_after_commit(message_id: int) -> None:
     # While the broker is known to be down (broker_breaker open), _send gives up at once: only the first
     # request pays the connect timeout; the rest leave their rows to the sweep.
-    _publish(OutboxMessage.objects.filter(pk=message_id), limit=1, skip_if_broker_down=True)
+    # _publish of the one message, its lock query compiled once per process: a label's last label asks for one.
+    with transaction.atomic():
+        for message in _PENDING_MESSAGE(message_id=message_id):
+            _send(message, skip_if_broker_down=True)
+
+
+def _pending_message(*, message_id: int):
+    """The message while it is unpublished, locked; none if another dispatcher holds it (it sends it)."""
+    return OutboxMessage.objects.filter(pk=message_id).pending().select_for_update(skip_locked=True).order_by("pk")[:1]
 
 
 def publish_pending(*, limit: int = 5000) -> int:
@@ -150,9 +159,17 @@ def _apply(task, message: OutboxMessage) -> None:
 
 
 def _mark_published(message: OutboxMessage) -> None:
-    OutboxMessage.objects.filter(pk=message.pk, published_at__isnull=True).update(
-        published_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
-    )
+    _MARK_PUBLISHED(message_id=message.pk, now=timezone.now())
+
+
+_PENDING_MESSAGE = Prepared(_pending_message, message_id=-7_000_004)
+# Compiled once per process as well: every message sent is marked.
+_MARK_PUBLISHED = PreparedUpdate(
+    lambda *, message_id, now: OutboxMessage.objects.filter(pk=message_id, published_at__isnull=True),
+    lambda *, message_id, now: {"published_at": now, "attempts": F("attempts") + 1, "last_error": ""},
+    message_id=-7_000_004,
+    now=datetime(2000, 1, 1, 0, 0, 4, tzinfo=UTC),
+)
 
 
 def _short_repr(args: list) -> str:

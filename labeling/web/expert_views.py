@@ -41,7 +41,7 @@ from labeling.selectors import work
 from labeling.selectors.alerts import project_alerts
 from labeling.selectors.explore_page import saved_views
 from labeling.selectors.onboarding import getting_started
-from labeling.selectors.rubrics import current_rubric, rubric_version
+from labeling.selectors.rubrics import published_version, rubric_version
 from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
@@ -206,7 +206,7 @@ def _labeling_screen(
     status: int = 200,
 ) -> HttpResponse:
     answers = item.own_answers  # the expert's own label, never anyone else's (blind labeling)
-    rubric = rubric or current_rubric(item.project)
+    rubric = rubric or published_version(item.project, item.current_rubric_id)  # read with the item
     questions = rubric.questions if rubric else []
     output = item.output
     fields = form_fields(

@@ -31,6 +31,7 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 
 from labeling.models import ThrottleKind
+from labeling.rules.prepared import Prepared
 from labeling.selectors.signin import accounts_for_password_reset, active_lock
 from labeling.services.signin import record_failure, record_reset_request, record_success
 
@@ -112,6 +113,11 @@ def _hashing_slots(size: int) -> threading.BoundedSemaphore:
 class ThrottledModelBackend(ModelBackend):
     """Django's ModelBackend behind the lockout check; failures are counted, success clears them."""
 
+    def get_user(self, user_id):
+        """ModelBackend.get_user (every request asks it, AuthenticationMiddleware), its query compiled once."""
+        users = _USER(user_id=get_user_model()._meta.pk.get_prep_value(user_id))
+        return users[0] if users and self.user_can_authenticate(users[0]) else None
+
     def authenticate(self, request, username=None, password=None, **kwargs):
         if not settings.PASSWORD_SIGN_IN:
             # Single sign-on only: no password is checked, not even the admin's (README "Sign-in").
@@ -135,6 +141,9 @@ class ThrottledModelBackend(ModelBackend):
             if caused is not None:
                 request.sign_in_refusal = locked_refusal(caused.kind, caused.seconds_left())
         return user
+
+
+_USER = Prepared(lambda *, user_id: get_user_model()._default_manager.filter(pk=user_id), user_id=-7_000_001)
 
 
 @cache

@@ -306,8 +306,9 @@ def test_a_swapped_label_runs_the_queries_of_a_label_and_of_the_next_screen_in_o
     take(client, queue)
     url, following = item_url(first), item_url(second)
     # The label and the lease of test_next_item_and_submit_run_a_fixed_number_of_queries (4 + 7 + 4), then the
-    # next item's screen without a request of its own: the item with access, the rubric, its comments.
-    with django_assert_num_queries(4 + 7 + 4 + 3):
+    # next item's screen without a request of its own: the item with access and the current rubric version's id,
+    # its comments. The version itself is the one the label's rubric_id named: read once per process.
+    with django_assert_num_queries(4 + 7 + 4 + 2):
         response = client.post(url, {**VALID, "rubric_id": rubric.pk}, **SWAP)
     assert response.headers["X-Screen-Location"] == following
 
@@ -648,13 +649,15 @@ def test_the_labeling_screen_runs_a_fixed_number_of_queries(
     client.force_login(expert)
     item = take(client, queue)
     labels.comment_on_item(author=lead, item=item, body="first")
-    # session, user, item (with project, queue, output, membership and own label), rubric, comments with authors
+    # session, user, item (with project, queue, output, membership, own label and the current rubric version's
+    # id), the rubric version (the first time in this process: published versions never change), comments with
+    # authors
     with django_assert_num_queries(5):
         client.get(item_url(item))
 
     for index in range(6):
         labels.comment_on_item(author=[lead, expert, other_expert][index % 3], item=item, body=f"more {index}")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         response = client.get(item_url(item))
     assert response.content.decode().count('class="comment-body"') == 7
 

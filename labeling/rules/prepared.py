@@ -1,0 +1,154 @@
+"""ORM queries compiled once per process: the labeling screen's hot reads, without rebuilding their SQL per request.
+
+Building and compiling a queryset of a few subqueries and joins costs several ms of CPU, far more than PostgreSQL
+takes to run it (bench/README.md, W2b). A `Prepared` query is the queryset itself, built once with stand-in
+values in place of the request's (a user id, a slug, an item id), compiled once per process and database, and
+then run with each call's values put where the stand-ins were. Rows become model instances (select_related
+included) or dicts as the queryset's own iteration would make them: same SQL, same objects; only the
+compiling is skipped. The queryset stays the one definition (a test compares both ways). `PreparedUpdate` does
+the same for a queryset's `update()`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connections
+from django.db.models import QuerySet, sql
+from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    params: tuple  # the compiled parameters, with the name of a stand-in in the place of each
+    converters: list  # [(column, converters, expression)], as the compiler applies them
+    build_row: Callable[[list], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """A stand-in's place among the compiled parameters."""
+
+    name: str
+
+
+def _adapted(value: Any, connection) -> Any:
+    """The value as compiled parameters hold it (SQLite's hold datetimes as text)."""
+    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+def _slotted(build: Callable, stand_ins: dict[str, Any], params, connection) -> tuple:
+    """The compiled parameters with a `_Slot` in the place of each stand-in; RuntimeError if one is missing."""
+    places = {_adapted(value, connection): name for name, value in stand_ins.items()}
+    if len(places) != len(stand_ins):
+        raise ValueError("Each stand-in needs a value of its own.")
+    slotted = tuple(_Slot(places[p]) if _hashable(p) and p in places else p for p in params)
+    # A stand-in the ORM changed on its way into the SQL would stay there, silently matching nothing.
+    missing = set(stand_ins) - {p.name for p in slotted if isinstance(p, _Slot)}
+    if missing:
+        raise RuntimeError(f"{build!r}: stand-in(s) {sorted(missing)} did not reach the SQL")
+    return slotted
+
+
+def _filled(params: tuple, values: dict[str, Any], connection) -> list:
+    return [_adapted(values[param.name], connection) if isinstance(param, _Slot) else param for param in params]
+
+
+class Prepared:
+    """`build(**values)` → a queryset, compiled once with `stand_ins` (distinctive values no real call passes:
+    negative ids, a slug no project can have), then run per call with the real values in their places.
+
+    Only what the stand-ins are used for may vary between calls: the query's shape (which filters, which
+    joins) must not depend on the values, so `build` takes plain values (ids, strings), never a flag.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet], **stand_ins: Any):
+        self.build, self.stand_ins = build, stand_ins
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+
+    def __call__(self, using: str = "default", **values: Any) -> list:
+        """The rows of the queryset for these values: model instances, or dicts for a values() queryset."""
+        connection = connections[using]
+        key = (using, connection.vendor)
+        compiled = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, _filled(compiled.params, values, connection))
+            rows = cursor.fetchall()
+        result = []
+        for row in rows:
+            row = list(row)
+            for position, converters, expression in compiled.converters:
+                for converter in converters:
+                    row[position] = converter(row[position], expression, connection)
+            result.append(compiled.build_row(row))
+        return result
+
+    def _compile(self, using: str) -> _Compiled:
+        queryset = self.build(**self.stand_ins).using(using)
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        slotted = _slotted(self.build, self.stand_ins, params, connections[using])
+        fields = [column[0] for column in compiler.select[: compiler.col_count]]
+        converters = [(pos, convs, expr) for pos, (convs, expr) in compiler.get_converters(fields).items()]
+        if queryset._iterable_class is ValuesIterable:
+            query = queryset.query
+            names = [*query.extra_select, *query.values_select, *query.annotation_select]
+            return _Compiled(sql, slotted, converters, lambda row: dict(zip(names, row, strict=True)))
+        if queryset._iterable_class is not ModelIterable:
+            raise TypeError("Prepared runs model and values() querysets only.")
+        return _Compiled(sql, slotted, converters, _model_builder(queryset, compiler))
+
+
+class PreparedUpdate:
+    """`Prepared` for `build(**values).update(**changes(**values))`: the UPDATE compiled once, run per call; returns
+    the number of rows changed, as update() does. For updates of the queryset's own table only."""
+
+    def __init__(self, build: Callable[..., QuerySet], changes: Callable[..., dict[str, Any]], **stand_ins: Any):
+        self.build, self.changes, self.stand_ins = build, changes, stand_ins
+        self._compiled: dict[tuple[str, str], tuple[str, tuple]] = {}
+
+    def __call__(self, using: str = "default", **values: Any) -> int:
+        connection = connections[using]
+        key = (using, connection.vendor)
+        statement, params = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
+        with connection.cursor() as cursor:
+            cursor.execute(statement, _filled(params, values, connection))
+            return cursor.rowcount
+
+    def _compile(self, using: str) -> tuple[str, tuple]:
+        query = self.build(**self.stand_ins).query.chain(sql.UpdateQuery)
+        query.add_update_values(self.changes(**self.stand_ins))
+        if query.related_updates or query.order_by:
+            raise TypeError("PreparedUpdate changes the queryset's own table, in no order.")
+        query.clear_select_clause()
+        statement, params = query.get_compiler(using).as_sql()
+        return statement, _slotted(self.build, self.stand_ins, params, connections[using])
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _model_builder(queryset: QuerySet, compiler) -> Callable[[list], Any]:
+    """A row → the model instance, its select_related objects and annotations, as ModelIterable makes them."""
+    select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
+    model, fields = klass_info["model"], klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    names = [column[0].target.attname for column in select[start:end]]
+    populators = get_related_populators(klass_info, select, queryset.db, queryset._fetch_mode)
+
+    def build(row: list) -> Any:
+        instance = model.from_db(queryset.db, names, row[start:end], fetch_mode=queryset._fetch_mode)
+        for populator in populators:
+            populator.populate(row, instance)
+        for name, position in (annotations or {}).items():
+            setattr(instance, name, row[position])
+        return instance
+
+    return build
