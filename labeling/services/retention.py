@@ -269,18 +269,18 @@ class _HistoryRefresh:
         state = RetentionState.objects.filter(project=self.project).first()
         reason = "asked" if full else self._why_rebuild(state)
         if reason is None:
-            weeks, older, moving = self._read(window=state.rescan_from)
+            read, older, moving = self._read(window=state.rescan_from)
             if older != (state.old_rows, int(state.old_hash)):
                 reason = "older activity changed"
         if reason is None:
             kept = self._stored_histories()
-            histories, changed = self._merged(kept, weeks, window=state.rescan_from)
+            histories, moved = self._merged(kept, read, window=state.rescan_from)
             since = state.refreshed_at - _REJUDGE_MARGIN
-            rejudged = changed | self._recent_cohorts(histories, state.rescan_from) | self._regolded(since)
+            rejudged = moved | self._recent_cohorts(histories, state.rescan_from) | self._regolded(since)
             stored_old = older
         else:
-            weeks, _, moving = self._read(window=_SINCE)
-            kept, histories = {}, weeks
+            histories, _, moving = self._read(window=_SINCE)
+            kept = {}
             rejudged = set(histories)
             stored_old = (0, 0)
         verdicts = self._verdicts(kept, histories, rejudged)
