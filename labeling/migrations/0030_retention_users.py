@@ -5,39 +5,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0029_project_fk_checked_once_per_ingest_batch'),
+        ("labeling", "0029_project_fk_checked_once_per_ingest_batch"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RetentionState',
+            name="RetentionState",
             fields=[
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='labeling.project')),
-                ('now', models.DateTimeField()),
-                ('time_zone', models.CharField(max_length=64)),
-                ('cycle_weekday', models.PositiveSmallIntegerField()),
-                ('verdict_key', models.TextField(blank=True, default='')),
-                ('rescan_from', models.DateTimeField()),
-                ('old_rows', models.BigIntegerField()),
-                ('old_hash', models.DecimalField(decimal_places=0, max_digits=40)),
-                ('refreshed_at', models.DateTimeField()),
-                ('last_refresh', models.CharField(max_length=100)),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="labeling.project",
+                    ),
+                ),
+                ("now", models.DateTimeField()),
+                ("time_zone", models.CharField(max_length=64)),
+                ("cycle_weekday", models.PositiveSmallIntegerField()),
+                ("verdict_key", models.TextField(blank=True, default="")),
+                ("rescan_from", models.DateTimeField()),
+                ("old_rows", models.BigIntegerField()),
+                ("old_hash", models.DecimalField(decimal_places=0, max_digits=40)),
+                ("refreshed_at", models.DateTimeField()),
+                ("last_refresh", models.CharField(max_length=100)),
+                ("rebuild_owed", models.CharField(blank=True, default="", max_length=100)),
             ],
         ),
         migrations.CreateModel(
-            name='RetentionUser',
+            name="RetentionUser",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('end_user_id', models.CharField(max_length=200)),
-                ('first_week', models.DateField()),
-                ('weeks', models.BinaryField()),
-                ('verdict', models.CharField(blank=True, default='', max_length=4)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='labeling.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("end_user_id", models.CharField(max_length=200)),
+                ("first_week", models.DateField()),
+                ("weeks", models.BinaryField()),
+                ("verdict", models.CharField(blank=True, default="", max_length=4)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="labeling.project"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('project', 'end_user_id'), name='retention_user_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project", "end_user_id"), name="retention_user_unique")
+                ],
             },
         ),
     ]

@@ -185,6 +185,7 @@ class RetentionState(models.Model):
     old_hash = models.DecimalField(max_digits=40, decimal_places=0)
     refreshed_at = models.DateTimeField()  # the clock at the refresh's start: gold answers changed since are rejudged
     last_refresh = models.CharField(max_length=100)  # "incremental", or "full: " and why
+    rebuild_owed = models.CharField(max_length=100, blank=True, default="")  # why the next refresh must rebuild
 
     def __str__(self) -> str:
         return f"retention state of project {self.project_id}: {self.last_refresh}"

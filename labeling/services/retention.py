@@ -292,7 +292,7 @@ class _HistoryRefresh:
                 "now": self.now, "time_zone": self.project.time_zone, "cycle_weekday": self.project.cycle_weekday,
                 "verdict_key": self.verdict_key, "rescan_from": self.next_from, "old_rows": old_rows,
                 "old_hash": old_hash, "refreshed_at": started,
-                "last_refresh": "incremental" if reason is None else f"full: {reason}",
+                "last_refresh": "incremental" if reason is None else f"full: {reason}", "rebuild_owed": "",
             },
         )  # fmt: skip
         converted: dict[tuple[int, int], int] = {}  # users with the same history, converted once
@@ -311,6 +311,8 @@ class _HistoryRefresh:
     def _why_rebuild(self, state: RetentionState | None) -> str | None:
         if state is None:
             return "no history yet"
+        if state.rebuild_owed:
+            return state.rebuild_owed
         if (state.time_zone, state.cycle_weekday) != (self.project.time_zone, self.project.cycle_weekday):
             return "the calendar changed"
         if state.verdict_key != self.verdict_key:
@@ -451,8 +453,10 @@ def _shifted(mask: int, by: int) -> int:
 
 
 def forget_end_user(*, project: Project, end_user_id: str) -> None:
-    """Drop an erased end user's history (the next refresh sees their activity gone and rebuilds the rest)."""
+    """Drop an erased end user's history at once, and owe the project a rebuild: without the history, the next
+    refresh could not tell which cohort's cells still count them (one seen only in the weeks read again)."""
     RetentionUser.objects.filter(project=project, end_user_id=end_user_id).delete()
+    RetentionState.objects.filter(project=project).update(rebuild_owed="an end user was erased")
 
 
 _KEY = ("segment", "cohort_week", "offset")

@@ -535,8 +535,9 @@ def test_an_erased_end_user_leaves_no_history_and_the_next_refresh_rebuilds_with
     assert RetentionUser.objects.filter(project=fixture_project, end_user_id="a3").exists()
     erase_end_user(project=fixture_project, end_user_id="a3")
     assert not RetentionUser.objects.filter(project=fixture_project, end_user_id="a3").exists()
-    assert refreshed_as_from_scratch(fixture_project, NOW) == "full: older activity changed"
+    assert refreshed_as_from_scratch(fixture_project, NOW) == "full: an end user was erased"
     assert not RetentionUser.objects.filter(project=fixture_project, end_user_id="a3").exists()
+    assert refreshed_as_from_scratch(fixture_project, NOW) == "incremental"  # the rebuild was paid once
 
 
 @pytest.mark.postgres
@@ -552,3 +553,12 @@ def test_a_cohort_week_still_being_read_is_judged_again_though_its_gold_is_old(v
     Resolution.objects.filter(item__project=verdict_project).update(updated_at=event.received_at)  # judged long ago
     assert refreshed_as_from_scratch(verdict_project, V_NOW) == "incremental"
     assert RetentionUser.objects.get(project=verdict_project, end_user_id="rc").verdict == "fail"
+
+
+@pytest.mark.postgres
+def test_an_end_user_erased_with_only_recent_activity_leaves_their_cohort_too(fixture_project):
+    """d2 was seen only in the week before the current one (the weeks read again): once erased, no cell counts them."""
+    refresh_retention(project=fixture_project, now=NOW)
+    erase_end_user(project=fixture_project, end_user_id="d2")
+    assert refreshed_as_from_scratch(fixture_project, NOW) == "full: an end user was erased"
+    assert not RetentionUser.objects.filter(project=fixture_project, end_user_id="d2").exists()
