@@ -7,6 +7,10 @@ then run with each call's values put where the stand-ins were. Rows become model
 included) or dicts as the queryset's own iteration would make them: same SQL, same objects; only the
 compiling is skipped. The queryset stays the one definition (a test compares both ways). `PreparedUpdate` does
 the same for a queryset's `update()`.
+
+On PostgreSQL the statement binds its parameters on the server, so psycopg prepares it once it has run a few times
+on a connection (settings: DB_PREPARED_STATEMENTS) and PostgreSQL stops planning it anew: planning was most of
+these statements' server time (the labeling screen's item query: 0.7 ms to plan, 0.1 ms to run).
 """
 
 from collections.abc import Callable
@@ -73,7 +77,7 @@ class Prepared:
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(compiled.sql, _filled(compiled.params, values, connection))
             rows = cursor.fetchall()
         result = []
@@ -113,7 +117,7 @@ class PreparedUpdate:
         connection = connections[using]
         key = (using, connection.vendor)
         statement, params = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(statement, _filled(params, values, connection))
             return cursor.rowcount
 
@@ -125,6 +129,21 @@ class PreparedUpdate:
         query.clear_select_clause()
         statement, params = query.get_compiler(using).as_sql()
         return statement, _slotted(self.build, self.stand_ins, params, connections[using])
+
+
+def _cursor(connection):
+    """A cursor as `connection.cursor()` gives (errors translated, queries logged, execute wrappers run), that on
+    PostgreSQL binds parameters on the server, so the statement can be prepared; Django's inlines them."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor  # importable only with psycopg installed
+
+    connection.close_if_health_check_failed()  # what connection.cursor() does first (CONN_HEALTH_CHECKS)
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = ServerBindingCursor(connection.connection)
+    connection.validate_thread_sharing()
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def _hashable(value: Any) -> bool:

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import F
 
 from labeling.models import Item, Label, Membership, Queue
@@ -135,3 +136,22 @@ def test_the_prepared_comments_are_the_items_comments_oldest_first_with_their_au
 
     assert seen == [("a", "lena"), ("b", "erin"), ("c", "lena")]
     assert comments == list(first.comments.order_by("created_at", "pk"))
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_compiled_item_query_is_prepared_on_the_server_and_answers_the_same(
+    project, expert, queue, rubric
+):
+    """psycopg prepares a statement that binds on the server once it has run a few times on the connection
+    (settings: DB_PREPARED_STATEMENTS): PostgreSQL then stops planning it on every label."""
+    make_items(project, 2)
+    held = assignment.next_item(expert=expert, queue=queue)
+    expected = _everything(_as_the_orm_loads_it(expert, project.slug, held.pk, handed=False))
+
+    answers = [_everything(work.item_for_labeler(expert, project.slug, held.pk)) for _ in range(8)]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any('FROM "labeling_item"' in statement and "$1" in statement for statement in prepared), prepared
+    assert answers == [expected] * 8
