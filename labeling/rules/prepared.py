@@ -77,7 +77,7 @@ class Prepared:
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
-        with _cursor(connection) as cursor:
+        with server_binding_cursor(connection) as cursor:
             cursor.execute(compiled.sql, _filled(compiled.params, values, connection))
             rows = cursor.fetchall()
         result = []
@@ -117,7 +117,7 @@ class PreparedUpdate:
         connection = connections[using]
         key = (using, connection.vendor)
         statement, params = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
-        with _cursor(connection) as cursor:
+        with server_binding_cursor(connection) as cursor:
             cursor.execute(statement, _filled(params, values, connection))
             return cursor.rowcount
 
@@ -131,9 +131,10 @@ class PreparedUpdate:
         return statement, _slotted(self.build, self.stand_ins, params, connections[using])
 
 
-def _cursor(connection):
+def server_binding_cursor(connection):
     """A cursor as `connection.cursor()` gives (errors translated, queries logged, execute wrappers run), that on
-    PostgreSQL binds parameters on the server, so the statement can be prepared; Django's inlines them."""
+    PostgreSQL binds parameters on the server, so that psycopg can prepare a statement run again and again (Django's
+    cursors inline them into the SQL). The query log shows such a statement with $1, $2 … in place of its values."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor  # importable only with psycopg installed

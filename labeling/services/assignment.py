@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from labeling.models import Item, Project, Queue, Skip, Slot, SlotState
 from labeling.rules.access import LabelingGrant, ensure_can_label
-from labeling.rules.prepared import PreparedUpdate
+from labeling.rules.prepared import PreparedUpdate, server_binding_cursor
 from labeling.rules.text import check_storable
 
 
@@ -106,7 +106,7 @@ def _run(select: Callable[..., QuerySet[Slot]], *, expert, queue: Queue, now: da
         "queue": queue.pk,
         "now": _adapted(now),
     }
-    with connection.cursor() as cursor:
+    with server_binding_cursor(connection) as cursor:  # prepared by psycopg after a few runs: "next item" runs it
         cursor.execute(sql, [values[param.name] if isinstance(param, _Named) else param for param in params])
         row = cursor.fetchone()
     return row[0] if row else None
@@ -129,7 +129,7 @@ def _claim(expert, queue: Queue) -> int | None:
     }
     if connection.vendor != "postgresql":
         return _run(claimable, expert=expert, queue=queue, now=now, **lease)
-    with connection.cursor() as cursor:
+    with server_binding_cursor(connection) as cursor:
         cursor.execute(CLAIM_SQL, lease | {"expert": expert.pk, "queue": queue.pk, "now": now})
         row = cursor.fetchone()
     return row[0] if row else None
