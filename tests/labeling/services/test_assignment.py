@@ -453,3 +453,17 @@ def test_next_item_and_a_label_read_none_of_the_experts_history_even_with_stale_
     assert claim_with_history <= claim_without_history + 5, (claim_with_history, claim_without_history)
     assert submit_with_history <= submit_without_history + 5, (submit_with_history, submit_without_history)
     assert next_item(expert=expert, queue=queue).status == ItemStatus.OPEN
+
+
+@pytest.mark.django_db(transaction=True)
+def test_next_item_outside_any_transaction_leases_and_resumes(project, expert):
+    """A label's next screen asks for the next item in autocommit (no BEGIN and COMMIT around its two statements),
+    in a fresh process too (the statements compiled on the first call)."""
+    queue = make_queue(project, 3)
+    assignment._statement.cache_clear()
+    assert connection.get_autocommit()
+
+    first = assignment.next_item_id(expert=expert, queue=queue)
+
+    assert assignment.next_item_id(expert=expert, queue=queue) == first  # resumed, not a second lease
+    assert Slot.objects.filter(expert=expert, state=SlotState.LEASED).count() == 1
