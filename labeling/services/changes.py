@@ -18,6 +18,10 @@ per categorical key its MAX_VALUES_PER_KEY most frequent text values (true/false
 filter reads them); per model, tag and event name dimension the MAX_SLICES most frequent. A slice value longer than
 MAX_SLICE_CHARS (no explore filter could name it) is left out.
 
+Each complete week's counts are kept (`services.change_tallies`): the baseline weeks are read from them, checked
+against their rows by a count and hash sum, and only the cycle week is aggregated (the labeled pass rates and the
+running week's volume baseline are read live).
+
 The running week (the hourly refresh) is partial: rates, shares and medians are compared as they are, and volume
 against the same elapsed share of each baseline week (the rows are marked `partial`). Aggregation is in SQL (GROUP BY
 on the weeks' rows, over the `(project, occurred_at)` indexes); only the labeled items are read row by row.
@@ -86,7 +90,15 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
     comparisons: list[Comparison] = []
     if now > starts[0]:
         window = _Window(starts=starts, end=min(now, end), elapsed=now - starts[0] if running else None)
-        comparisons = tests.week_comparisons(week_counts(project, window))
+        counts = None
+        if connection.vendor == "postgresql":
+            # Imported here: that module builds on this one's queries.
+            from labeling.services.change_tallies import cached_week_counts
+
+            counts = cached_week_counts(project=project, window=window)
+        if counts is None:
+            counts = week_counts(project, window)
+        comparisons = tests.week_comparisons(counts)
     listed = tests.significant_changes(comparisons, fdr=settings.CHANGES_FDR_Q)
     rows = [
         WeekChange(
@@ -271,7 +283,13 @@ def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, st
           ON r.key = p.key AND r.kind = p.kind AND (r.value = p.value OR (r.value IS NULL AND p.value IS NULL))
         WHERE r.position <= %s
     """
-    rows = _fetch(sql, (*params, MAX_VALUES_PER_KEY))
+    return chosen_metadata(_fetch(sql, (*params, MAX_VALUES_PER_KEY)), total)
+
+
+def chosen_metadata(rows: list[tuple], total: int) -> tuple[dict[tuple[str, str], Tally], list[str]]:
+    """The categorical slices and numeric keys within the caps, from (slot, key, kind, value, n, rated, down,
+    key_total) rows of each key's MAX_VALUES_PER_KEY most frequent values (`_metadata_tallies`' query, or the same
+    rows pooled from stored week tallies)."""
     presence: dict[str, int] = defaultdict(int)
     kind_totals: dict[tuple[str, str], int] = {}
     for _, key, kind_name, _, _, _, _, key_total in rows:
