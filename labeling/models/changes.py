@@ -97,6 +97,11 @@ class ChangeWeekTally(models.Model):
     output_hash = models.DecimalField(max_digits=40, decimal_places=0)
     event_rows = models.BigIntegerField()
     event_hash = models.DecimalField(max_digits=40, decimal_places=0)
+    # The labeled pass rates' part: the verdict question's key it was counted for, and the count and hash sum of the
+    # week's resolved items (their verdict entries and their outputs' slices), which change long after the week.
+    verdict_key = models.CharField(max_length=40, blank=True, default="")
+    verdict_rows = models.BigIntegerField(default=0)
+    verdict_hash = models.DecimalField(max_digits=40, decimal_places=0, default=0)
     too_varied = models.BooleanField(default=False)
     tallies = models.JSONField(default=dict, blank=True)
     counted_at = models.DateTimeField()

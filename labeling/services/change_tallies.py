@@ -16,24 +16,28 @@ the week brought. Here each complete week is counted once (`ChangeWeekTally`) an
   baseline weeks' pairs again; a week whose pair moved (late rows, late feedback, indexing, redaction, an erasure,
   the purge) is counted again and says why. A week is the instants it spans, so another time zone or cycle weekday
   finds nothing stored and counts afresh; another CHANGES_BASELINE_WEEKS reads more or fewer stored weeks.
-- **Read live every time**: the cycle week itself; while it runs, the volume baseline (the rows within its
-  elapsed share of each baseline week: two index counts, cheaper than keeping hourly counts); and the labeled
-  pass rates, whose gold answers change at any time (adjudication, late labels) and are a sample, not the stream.
+- **The labeled pass rates** are kept too, with a guard of their own over the week's resolved items (their verdict
+  entries and their outputs' slices): gold answers change long after a week (a lead adjudicates, late labels), and
+  then only that part of the week is counted again. Another verdict question counts it again too.
+- **Read live every time**: the cycle week itself; and while it runs, the volume baseline (the rows within its
+  elapsed share of each baseline week: two counts over the `(project, occurred_at)` indexes, cheaper than keeping
+  hourly counts, and exact at any moment).
 
 PostgreSQL only: SQLite (the demo) keeps the plain path of `services.changes`.
 """
 
+import json
 from collections import defaultdict
 from datetime import datetime
 
 from django.db import connection
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Tally
-from labeling.models import ChangeDimension, ChangeWeekTally, Output, Project, UsageEvent
+from labeling.models import ChangeDimension, ChangeWeekTally, Item, Output, Project, Resolution, UsageEvent
+from labeling.selectors.rubrics import verdict_question
 from labeling.services.changes import (
     _COUNTS_PG,
     _ENTRIES_PG,
@@ -44,10 +48,10 @@ from labeling.services.changes import (
     MAX_VALUES_PER_KEY,
     _fetch,
     _top,
-    _verdicts,
     _volume_baseline,
     _Window,
     chosen_metadata,
+    verdict_tallies,
 )
 
 # A week with more distinct values than this in one dimension or metadata key is not kept (its tallies would be
@@ -56,13 +60,33 @@ MAX_KEPT_VALUES = 2000
 # Nor one with more entries in all (many numeric keys, each up to 900 rounded values a decade): ~2 MB of JSON.
 MAX_KEPT_ENTRIES = 50_000
 
-# The guard's hash of a row: every column the tallies read (a composite's text quotes each field, so two rows
-# never read alike by accident), with the id, so that a row deleted and another added do not cancel out.
+# The guard's hash of a row: every column the tallies read, and the id, so that a row deleted and another added do
+# not cancel out. The jsonb columns are hashed as they are stored (turning them into text cost a third more).
 _OUTPUT_HASH = (
-    "hashtextextended(ROW(model, tags, metadata, feedback_score, feedback_comment <> '', output_chars)::text, id)"
+    "jsonb_hash_extended(metadata, jsonb_hash_extended(tags, "
+    "hashtextextended(ROW(model, feedback_score, feedback_comment <> '', output_chars)::text, id)))"
 )
 _EVENT_HASH = "hashtextextended(name, id)"
 _WEEK = "project_id = %(project)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
+
+# The labeled pass rates' rows: the week's resolved items (by their output's moment), with the verdict question's
+# entries and the output's slices, as `changes._verdicts` reads them; hashed with the item's id.
+_VERDICT_FROM = f"""
+  FROM {Item._meta.db_table} i
+  JOIN {Resolution._meta.db_table} r ON r.item_id = i.id
+  JOIN {Output._meta.db_table} o ON o.id = i.output_id
+ WHERE i.project_id = %(project)s AND o.project_id = %(project)s
+   AND o.occurred_at >= %(start)s AND o.occurred_at < %(end)s
+"""
+_VERDICT_HASH = (
+    "jsonb_hash_extended(o.metadata, jsonb_hash_extended(o.tags, "
+    "hashtextextended(ROW(o.model, r.automatic -> %(key)s, r.adjudicated -> %(key)s)::text, i.id)))"
+)
+_VERDICT_ROWS_SQL = f"""
+SELECT i.output_id, o.model, o.tags, o.metadata, r.automatic -> %(key)s, r.adjudicated -> %(key)s, {_VERDICT_HASH}
+{_VERDICT_FROM}
+ ORDER BY i.output_id, i.id
+"""
 
 # One statement, so one snapshot: the tallies and the guard of one week. Columns: part, name, kind, text value,
 # number, n, rated, down, commented, hash.
@@ -73,9 +97,9 @@ WITH o AS MATERIALIZED (
 ), ev AS MATERIALIZED (
     SELECT name, {_EVENT_HASH} AS hash FROM {UsageEvent._meta.db_table} WHERE {_WEEK}
 )
-SELECT 'rows', NULL, NULL, NULL, NULL::float8, count(*), 0, 0, 0, coalesce(sum(o.hash), 0) FROM o
+SELECT 'outputs', NULL, NULL, NULL, NULL::float8, count(*), 0, 0, 0, coalesce(sum(o.hash), 0) FROM o
 UNION ALL
-SELECT 'event_rows', NULL, NULL, NULL, NULL, count(*), 0, 0, 0, coalesce(sum(ev.hash), 0) FROM ev
+SELECT 'events', NULL, NULL, NULL, NULL, count(*), 0, 0, 0, coalesce(sum(ev.hash), 0) FROM ev
 UNION ALL
 SELECT 'model', o.model, NULL, NULL, NULL, count(*), count(o.feedback_score),
        count(CASE WHEN o.feedback_score = -1 THEN 1 END), count(CASE WHEN o.feedback_comment <> '' THEN 1 END), NULL
@@ -97,15 +121,23 @@ UNION ALL
 SELECT 'length', NULL, NULL, NULL, o.output_chars, count(*), 0, 0, 0, NULL
   FROM o WHERE o.output_chars IS NOT NULL GROUP BY o.output_chars
 UNION ALL
-SELECT 'event', ev.name, NULL, NULL, NULL, count(*), 0, 0, 0, NULL FROM ev GROUP BY ev.name
+SELECT 'event_name', ev.name, NULL, NULL, NULL, count(*), 0, 0, 0, NULL FROM ev GROUP BY ev.name
 """
 
-# The guard of several weeks at once: count and hash sum per week (`slot`, as `_Window.slot` numbers them).
-_GUARD_SQL = """
-SELECT 'outputs', slot, count(*), coalesce(sum(hash), 0) FROM ({outputs}) AS o GROUP BY slot
+# The guards of the baseline weeks, as they are now, in one statement: per stream and week (`slot`, numbered as
+# `_Window.slot` does), the count and hash sum.
+_GUARD_SQL = f"""
+SELECT 'outputs', {{slot}}, count(*), coalesce(sum({_OUTPUT_HASH}), 0)
+  FROM {Output._meta.db_table} WHERE {_WEEK} GROUP BY 2
 UNION ALL
-SELECT 'events', slot, count(*), coalesce(sum(hash), 0) FROM ({events}) AS e GROUP BY slot
+SELECT 'events', {{slot}}, count(*), coalesce(sum({_EVENT_HASH}), 0)
+  FROM {UsageEvent._meta.db_table} WHERE {_WEEK} GROUP BY 2
 """
+_VERDICT_GUARD_SQL = f"""
+UNION ALL
+SELECT 'verdicts', {{slot_of_output}}, count(*), coalesce(sum({_VERDICT_HASH}), 0) {_VERDICT_FROM} GROUP BY 2
+"""
+_NO_GUARD = (0, 0)
 
 
 def cached_week_counts(*, project: Project, window: _Window) -> tests.WeekCounts | None:
@@ -115,77 +147,113 @@ def cached_week_counts(*, project: Project, window: _Window) -> tests.WeekCounts
     starts = window.starts
     if len(set(starts)) != len(starts):
         return None  # weeks clamped at the calendar's edge: no week to key by
+    question = verdict_question(project)
+    key = question["key"] if question else ""
     weeks = {slot: (starts[slot], starts[slot - 1]) for slot in range(1, len(starts))}
     kept = ChangeWeekTally.objects.filter(project=project, starts_at__in=[start for start, _ in weeks.values()])
     stored = {tally.starts_at: tally for tally in kept}
-    guards = _guards(project, window) if stored else {}
+    guards = _guards(project, starts, key) if stored else {}
     tallies: dict[int, dict] = {}
     for slot, (start, end) in weeks.items():
         tally = stored.get(start)
-        why = _why_count(tally, end, guards.get(slot, ((0, 0), (0, 0))))
-        if why is None:
-            if tally.too_varied:
-                return None
-            tallies[slot] = tally.tallies
+        outputs, events, verdicts = (guards.get((stream, slot), _NO_GUARD) for stream in _STREAMS)
+        why = _why_count(tally, end, outputs, events)
+        if why is not None:
+            tallies[slot] = _count_and_keep(project, start, end, key, why=why)
+        elif tally.too_varied:
+            return None
+        elif (why := _why_count_verdicts(tally, key, verdicts)) is not None:
+            tallies[slot] = _count_verdicts_again(project, tally, key, why=why)
         else:
-            counted = _count_and_keep(project, start, end, why=why)
-            if counted is None:
-                return None
-            tallies[slot] = counted
-    complete = window.elapsed is None
-    if complete:  # the closed week is next week's first baseline week: kept now, while its rows are read anyway
-        tallies[0] = _count_and_keep(project, starts[0], window.end, why="closed")
+            tallies[slot] = tally.tallies
+        if tallies[slot] is None:
+            return None
+    if window.elapsed is None:  # the closed week is next week's first baseline week: kept now, while its rows are read
+        tallies[0] = _count_and_keep(project, starts[0], window.end, key, why="closed")
     else:
-        tallies[0] = _tallies_of(_week_rows(project, starts[0], window.end))[0]
+        tallies[0] = _count(project, starts[0], window.end, key)[0]
     if tallies[0] is None:
         return None
     _forget_other_weeks(project, starts)
     return _pooled(project, window, tallies)
 
 
-def _why_count(tally: ChangeWeekTally | None, end: datetime, guard: tuple) -> str | None:
-    """Why a baseline week must be counted (None: its stored tallies hold)."""
+_STREAMS = ("outputs", "events", "verdicts")
+
+
+def _why_count(tally: ChangeWeekTally | None, end: datetime, outputs: tuple, events: tuple) -> str | None:
+    """Why a baseline week must be counted (None: its stored output and event tallies hold)."""
     if tally is None:
         return "not counted yet"
     if tally.ends_at != end:
         return "the calendar changed"
-    if ((tally.output_rows, int(tally.output_hash)), (tally.event_rows, int(tally.event_hash))) != guard:
+    if (tally.output_rows, int(tally.output_hash)) != outputs or (tally.event_rows, int(tally.event_hash)) != events:
         return "its rows changed"
     return None
 
 
-def _guards(project: Project, window: _Window) -> dict[int, tuple[tuple[int, int], tuple[int, int]]]:
-    """Per baseline week, the (count, hash sum) of its outputs and of its events, as they are now."""
-    baseline = _Window(starts=window.starts[1:], end=window.starts[0], elapsed=None)
-    outputs = baseline.rows(Output.objects.filter(project=project)).annotate(hash=RawSQL(_OUTPUT_HASH, ()))
-    events = baseline.rows(UsageEvent.objects.filter(project=project)).annotate(hash=RawSQL(_EVENT_HASH, ()))
-    parts = []
-    params = []
-    for queryset in (outputs, events):
-        sql, part_params = queryset.values("slot", "hash").query.sql_with_params()
-        parts.append(sql)
-        params += part_params
-    found: dict[str, dict[int, tuple[int, int]]] = {"outputs": {}, "events": {}}
-    for stream, slot, count, hashes in _fetch(_GUARD_SQL.format(outputs=parts[0], events=parts[1]), params):
-        found[stream][slot + 1] = (count, int(hashes))  # slots of the baseline window start at its first week
-    slots = found["outputs"].keys() | found["events"].keys()
-    return {slot: (found["outputs"].get(slot, (0, 0)), found["events"].get(slot, (0, 0))) for slot in slots}
+def _why_count_verdicts(tally: ChangeWeekTally, key: str, verdicts: tuple) -> str | None:
+    if tally.verdict_key != key:
+        return "the verdict question changed"
+    if (tally.verdict_rows, int(tally.verdict_hash)) != verdicts:
+        return "its gold answers changed"
+    return None
 
 
-def _week_rows(project: Project, start: datetime, end: datetime) -> list[tuple]:
+def _guards(project: Project, starts: list[datetime], key: str) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per stream (outputs, events, verdicts) and baseline week, the (count, hash sum) of its rows as they are now."""
+    params = {"project": project.pk, "start": starts[-1], "end": starts[0], "key": key}
+    params.update({f"start_{slot}": start for slot, start in enumerate(starts) if slot})
+
+    def slot(column: str) -> str:
+        whens = " ".join(f"WHEN {column} >= %(start_{slot})s THEN {slot}" for slot in range(1, len(starts)))
+        return f"CASE {whens} END"
+
+    sql = _GUARD_SQL.format(slot=slot("occurred_at"))
+    if key:
+        sql += _VERDICT_GUARD_SQL.format(slot_of_output=slot("o.occurred_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(stream, slot): (count, int(hashes)) for stream, slot, count, hashes in cursor.fetchall()}
+
+
+def _count(project: Project, start: datetime, end: datetime, key: str) -> tuple[dict | None, dict]:
+    """A week's tallies (None when too varied to keep) and its guards, aggregated from its rows."""
     with connection.cursor() as cursor:
         cursor.execute(_WEEK_SQL, {"project": project.pk, "start": start, "end": end})
-        return cursor.fetchall()
+        tallies, guards = _tallies_of(cursor.fetchall())
+    if tallies is not None:
+        tallies["verdicts"], guards["verdicts"] = _verdicts_of_week(project, start, end, key)
+    return tallies, guards
 
 
-def _count_and_keep(project: Project, start: datetime, end: datetime, *, why: str) -> dict | None:
-    """Count a complete week, store its tallies (or that it is too varied) with its guard; None when too varied."""
-    tallies, guard = _tallies_of(_week_rows(project, start, end))
-    (output_rows, output_hash), (event_rows, event_hash) = guard
+def _verdicts_of_week(project: Project, start: datetime, end: datetime, key: str) -> tuple[list, tuple[int, int]]:
+    """The week's verdicts per slice, as `changes._verdicts` counts them, and their guard."""
+    if not key:
+        return [], _NO_GUARD
+    with connection.cursor() as cursor:
+        cursor.execute(_VERDICT_ROWS_SQL, {"project": project.pk, "start": start, "end": end, "key": key})
+        rows = cursor.fetchall()
+    # jsonb comes back as text from a raw cursor (Django decodes it for the ORM's JSON fields).
+    decoded = [
+        (output_id, 0, model, *(None if value is None else json.loads(value) for value in jsons))
+        for output_id, model, *jsons, _ in rows
+    ]
+    verdicts = [
+        [*labels, tally.outputs[0], tally.passes[0]] for labels, tally in sorted(verdict_tallies(decoded).items())
+    ]
+    return verdicts, (len(rows), sum(row[-1] for row in rows))
+
+
+def _count_and_keep(project: Project, start: datetime, end: datetime, key: str, *, why: str) -> dict | None:
+    """Count a complete week, store its tallies (or that it is too varied) with its guards; None when too varied."""
+    tallies, guards = _count(project, start, end, key)
+    (output_rows, output_hash), (event_rows, event_hash) = guards["outputs"], guards["events"]
+    verdict_rows, verdict_hash = guards.get("verdicts", _NO_GUARD)
     fields = {
         "ends_at": end, "output_rows": output_rows, "output_hash": output_hash, "event_rows": event_rows,
-        "event_hash": event_hash, "too_varied": tallies is None, "tallies": tallies or {},
-        "counted_at": timezone.now(), "counted_because": why,
+        "event_hash": event_hash, "verdict_key": key, "verdict_rows": verdict_rows, "verdict_hash": verdict_hash,
+        "too_varied": tallies is None, "tallies": tallies or {}, "counted_at": timezone.now(), "counted_because": why,
     }  # fmt: skip
     # An upsert: a close and an hourly refresh of the next week may count the same week at once.
     ChangeWeekTally.objects.bulk_create(
@@ -197,14 +265,25 @@ def _count_and_keep(project: Project, start: datetime, end: datetime, *, why: st
     return tallies
 
 
-def _tallies_of(rows: list[tuple]) -> tuple[dict | None, tuple[tuple[int, int], tuple[int, int]]]:
-    """The week's tallies from `_WEEK_SQL`'s rows (None when too varied to keep), and its guard."""
+def _count_verdicts_again(project: Project, tally: ChangeWeekTally, key: str, *, why: str) -> dict:
+    """A kept week whose rows hold but whose gold answers changed: only its verdicts are counted again."""
+    verdicts, (rows, hashes) = _verdicts_of_week(project, tally.starts_at, tally.ends_at, key)
+    tally.tallies = {**tally.tallies, "verdicts": verdicts}
+    tally.verdict_key, tally.verdict_rows, tally.verdict_hash = key, rows, hashes
+    tally.counted_at, tally.counted_because = timezone.now(), why
+    fields = ["tallies", "verdict_key", "verdict_rows", "verdict_hash", "counted_at", "counted_because"]
+    ChangeWeekTally.objects.filter(pk=tally.pk).update(**{field: getattr(tally, field) for field in fields})
+    return tally.tallies
+
+
+def _tallies_of(rows: list[tuple]) -> tuple[dict | None, dict]:
+    """The week's tallies from `_WEEK_SQL`'s rows (None when too varied to keep), and its output and event guards."""
     tallies: dict[str, list] = {"models": [], "tags": [], "metadata": [], "numbers": [], "lengths": [], "events": []}
-    guard = {}
+    guards = {}
     per_key: dict[tuple, int] = defaultdict(int)
     for part, name, kind, value, number, n, rated, down, commented, hashes in rows:
-        if part in ("rows", "event_rows"):
-            guard[part] = (n, int(hashes))
+        if part in ("outputs", "events"):
+            guards[part] = (n, int(hashes))
         elif part == "model":
             tallies["models"].append([name, n, rated, down, commented])
         elif part == "tag":
@@ -217,13 +296,13 @@ def _tallies_of(rows: list[tuple]) -> tuple[dict | None, tuple[tuple[int, int], 
             tallies["lengths"].append([int(number), n])
         else:
             tallies["events"].append([name, n])
-        if part in ("model", "tag", "event"):
+        if part in ("model", "tag", "event_name"):
             per_key[(part,)] += 1
         elif part == "metadata":
             per_key[(part, name, kind)] += 1
     entries = sum(len(values) for values in tallies.values())
     too_varied = entries > MAX_KEPT_ENTRIES or any(count > MAX_KEPT_VALUES for count in per_key.values())
-    return (None if too_varied else tallies), (guard["rows"], guard["event_rows"])
+    return (None if too_varied else tallies), guards
 
 
 def _forget_other_weeks(project: Project, starts: list[datetime]) -> None:
@@ -262,7 +341,11 @@ def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> test
             *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
         ]
         counts.numbers = _pooled_numbers(tallies, numeric)
-        counts.verdicts = _verdicts(project, window)
+        verdicts: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
+        for slot in slots:
+            for dimension, key, value, n, passes in tallies[slot]["verdicts"]:
+                verdicts[(dimension, key, value)].add(slot, n, passes=passes)
+        counts.verdicts = verdicts
     names: dict[str, Tally] = defaultdict(Tally)
     for slot in slots:
         for name, n in tallies[slot]["events"]:

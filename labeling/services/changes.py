@@ -385,6 +385,12 @@ def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], T
         )  # fmt: skip
         .order_by("output_id", "pk")
     )
+    return verdict_tallies(rows)
+
+
+def verdict_tallies(rows: Iterable[tuple]) -> dict[tuple[str, str, str], Tally]:
+    """The verdicts per slice from (output id, slot, model, tags, metadata, automatic entry, adjudicated entry) rows
+    of resolved items, in output then item order (`_verdicts`' query, or one week's from `change_tallies`)."""
     outputs: dict[int, tuple[int, str, object, object]] = {}
     golds: dict[int, list] = defaultdict(list)
     for output_id, slot, model, tags, metadata, automatic_entry, adjudicated_entry in rows:

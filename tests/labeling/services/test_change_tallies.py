@@ -1,5 +1,6 @@
 """What changed, from kept week tallies: the stored rows are exactly those counted from scratch, whatever changed."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
 
@@ -115,7 +116,7 @@ def test_a_second_refresh_reads_the_kept_weeks_and_counts_only_the_cycle_week(pr
     assert len(before) == 5  # the four baseline weeks and the closed week itself
     assert {because for _, because in before.values()} == {"not counted yet", "closed"}
 
-    with mock.patch.object(change_tallies, "_week_rows", wraps=change_tallies._week_rows) as aggregated:
+    with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
         assert_same_as_from_scratch(project, week)
 
     assert aggregated.call_count == 1  # the cycle week alone (kept again: it is closed)
@@ -244,9 +245,34 @@ def test_gold_verdicts_changed_in_a_baseline_week_are_read_again(project, rubric
         resolution.adjudicated = {"correct": {"value": False}}
         resolution.save(update_fields=["adjudicated"])
 
-    rows = assert_same_as_from_scratch(project, week)
+    with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
+        rows = assert_same_as_from_scratch(project, week)
     rate = next(row for row in rows if row["kind"] == "slice_pass_rate" and row["dimension"] == "overall")
     assert rate["baseline_count"] == 170 * 4 - 80
+    # Only that week's verdicts were counted again: its outputs and events were not aggregated.
+    assert aggregated.call_count == 1  # the cycle week
+    assert counted(project)[calendar.week_start(project, baseline)][1] == "its gold answers changed"
+
+
+def test_another_verdict_question_counts_the_verdicts_again(project, rubric, week):
+    for offset, each in enumerate(weeks_before(week)):
+        add_verdicts(project, add_stream(project, each, 200, seed=offset), each, passes=170)
+        add_verdicts(project, add_stream(project, each, 20, seed=offset), each, passes=0, key="other")
+    add_verdicts(project, add_stream(project, week, 200, seed=5, drift=0.3), week, passes=120)
+    assert_same_as_from_scratch(project, week)
+
+    with verdict_question_is({"key": "other"}):
+        assert_same_as_from_scratch(project, week)
+        assert {because for _, because in counted(project).values()} == {"the verdict question changed", "closed"}
+    with verdict_question_is(None):
+        assert_same_as_from_scratch(project, week)
+
+
+@contextmanager
+def verdict_question_is(question):
+    with mock.patch.object(changes, "verdict_question", return_value=question):
+        with mock.patch.object(change_tallies, "verdict_question", return_value=question):
+            yield
 
 
 @pytest.mark.parametrize("calendar_change", [{"time_zone": "America/Los_Angeles"}, {"cycle_weekday": 3}])
@@ -281,7 +307,7 @@ def test_a_week_with_an_id_like_key_is_too_varied_to_keep_and_counted_live(proje
 
     assert_same_as_from_scratch(project, week)
     assert ChangeWeekTally.objects.filter(project=project, too_varied=True).exists()
-    with mock.patch.object(change_tallies, "_week_rows", wraps=change_tallies._week_rows) as aggregated:
+    with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
         assert_same_as_from_scratch(project, week)
     assert aggregated.call_count == 0  # a kept "too varied" week sends the step to the plain path at once
 
@@ -292,6 +318,6 @@ def test_a_stale_tally_would_show_if_the_guard_were_skipped(project, week, histo
     outputs = Output.objects.filter(project=project, occurred_at__gte=first, occurred_at__lt=calendar.week_start(
         project, week))  # fmt: skip
     outputs.update(feedback_score=-1)
-    with mock.patch.object(change_tallies, "_why_count", side_effect=lambda tally, end, guard: None if tally else "x"):
+    with mock.patch.object(change_tallies, "_why_count", side_effect=lambda tally, *_: None if tally else "x"):
         kept, scratch = refreshed_both_ways(project, week)
     assert kept != scratch
