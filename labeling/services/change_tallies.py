@@ -28,7 +28,7 @@ PostgreSQL only: SQLite (the demo) keeps the plain path of `services.changes`.
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Q
@@ -37,6 +37,7 @@ from django.utils import timezone
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Tally
 from labeling.models import ChangeDimension, ChangeWeekTally, Item, Output, Project, Resolution, UsageEvent
+from labeling.rules.calendar import cycle_week, week_start
 from labeling.selectors.rubrics import verdict_question
 from labeling.services.changes import (
     _COUNTS_PG,
@@ -306,9 +307,11 @@ def _tallies_of(rows: list[tuple]) -> tuple[dict | None, dict]:
 
 
 def _forget_other_weeks(project: Project, starts: list[datetime]) -> None:
-    """Drop stored weeks no comparison from this one on reads: older ones, and those of another calendar."""
+    """Drop stored weeks no comparison from this one on reads: those of another calendar, and older ones but the
+    week before the window (the running week's first refreshes come before the last week's close, which reads it)."""
+    before = week_start(project, cycle_week(project, starts[-1] - timedelta(days=1)))
     ChangeWeekTally.objects.filter(project=project).filter(
-        Q(starts_at__lt=starts[-1]) | (Q(starts_at__lt=starts[0], starts_at__gt=starts[-1]) & ~Q(starts_at__in=starts))
+        Q(starts_at__lt=before) | (Q(starts_at__lt=starts[0]) & ~Q(starts_at__in=[before, *starts]))
     ).delete()
 
 

@@ -127,6 +127,16 @@ def test_a_second_refresh_reads_the_kept_weeks_and_counts_only_the_cycle_week(pr
     }
 
 
+def test_the_running_weeks_refresh_keeps_the_week_the_last_close_still_reads(project, week, history):
+    running = week + timedelta(weeks=1)
+    refresh_week_changes(project=project, week=running, now=calendar.week_start(project, running) + timedelta(hours=2))
+    assert calendar.week_start(project, weeks_before(week)[-1]) in counted(project)
+
+    with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
+        assert_same_as_from_scratch(project, week)  # the close, after the next week's first refreshes
+    assert aggregated.call_count == 1  # its own week only
+
+
 def test_the_counts_are_those_of_the_plain_path_field_by_field(project, week, history):
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
     window = changes._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
