@@ -23,7 +23,7 @@ the week brought. Here each complete week is counted once (`ChangeWeekTally`) an
   elapsed share of each baseline week: two counts over the `(project, occurred_at)` indexes, cheaper than keeping
   hourly counts, and exact at any moment).
 
-PostgreSQL only: SQLite (the demo) keeps the plain path of `services.changes`.
+PostgreSQL only: SQLite (the demo) keeps the plain path (`services.change_counts`).
 """
 
 import json
@@ -39,7 +39,7 @@ from labeling.metrics.changes import Tally
 from labeling.models import ChangeDimension, ChangeWeekTally, Item, Output, Project, Resolution, UsageEvent
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.selectors.rubrics import verdict_question
-from labeling.services.changes import (
+from labeling.services.change_counts import (
     _COUNTS_PG,
     _ENTRIES_PG,
     _KIND_PG,
@@ -71,7 +71,7 @@ _EVENT_HASH = "hashtextextended(name, id)"
 _WEEK = "project_id = %(project)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
 
 # The labeled pass rates' rows: the week's resolved items (by their output's moment), with the verdict question's
-# entries and the output's slices, as `changes._verdicts` reads them; hashed with the item's id.
+# entries and the output's slices, as `change_counts._verdicts` reads them; hashed with the item's id.
 _VERDICT_FROM = f"""
   FROM {Item._meta.db_table} i
   JOIN {Resolution._meta.db_table} r ON r.item_id = i.id
@@ -142,9 +142,9 @@ _NO_GUARD = (0, 0)
 
 
 def cached_week_counts(*, project: Project, window: _Window) -> tests.WeekCounts | None:
-    """The week's and its baseline's counts (what `changes.week_counts` returns), the baseline weeks read from their
-    stored tallies (counted and stored first when missing or stale), the cycle week aggregated; None when a week is
-    too varied to keep (the caller counts live)."""
+    """The week's and its baseline's counts (what `change_counts.week_counts` returns): the baseline weeks read from
+    their stored tallies (counted and stored first when missing or stale), the cycle week aggregated; None when a
+    week is too varied to keep (the caller counts live)."""
     starts = window.starts
     if len(set(starts)) != len(starts):
         return None  # weeks clamped at the calendar's edge: no week to key by
@@ -229,7 +229,7 @@ def _count(project: Project, start: datetime, end: datetime, key: str) -> tuple[
 
 
 def _verdicts_of_week(project: Project, start: datetime, end: datetime, key: str) -> tuple[list, tuple[int, int]]:
-    """The week's verdicts per slice, as `changes._verdicts` counts them, and their guard."""
+    """The week's verdicts per slice, as `change_counts._verdicts` counts them, and their guard."""
     if not key:
         return [], _NO_GUARD
     with connection.cursor() as cursor:
@@ -319,7 +319,7 @@ def _forget_other_weeks(project: Project, starts: list[datetime]) -> None:
 
 
 def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> tests.WeekCounts:
-    """`changes.week_counts`' result from per-week tallies (slot 0 the cycle week): the same caps, chosen over the
+    """`change_counts.week_counts`' result from per-week tallies (slot 0 the cycle week): the same caps, chosen over the
     pooled weeks."""
     slots = sorted(tallies)
     counts = tests.WeekCounts()
@@ -330,7 +330,7 @@ def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> test
             models[model].add(slot, n, rated, down, commented)
     if tests.baseline_of(counts.outputs.outputs):
         counts.output_volume_baseline = _volume_baseline(window, Output.objects.filter(project=project), counts.outputs)
-        # As `changes._output_lengths`: this week's (length, n) by length, then each baseline week's in turn.
+        # As `change_counts._output_lengths`: this week's (length, n) by length, then each baseline week's in turn.
         lengths = [sorted(map(tuple, tallies[slot]["lengths"])) for slot in slots]
         counts.lengths = (lengths[0], [pair for week in lengths[1:] for pair in week])
         tags: dict[str, Tally] = defaultdict(Tally)
@@ -362,9 +362,9 @@ def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> test
 
 
 def _ranked_metadata(tallies: dict[int, dict]) -> list[tuple]:
-    """The rows `changes._metadata_tallies`' query returns, from the weeks' tallies: per slot, key, kind and value,
-    for each key's MAX_VALUES_PER_KEY most frequent values over all the weeks (ties by value, in the database's
-    collation, as its ROW_NUMBER orders them), with the key's count of entries of that kind."""
+    """The rows `change_counts._metadata_tallies`' query returns, from the weeks' tallies: per slot, key, kind and
+    value, for each key's MAX_VALUES_PER_KEY most frequent values over all the weeks (ties by value, in the
+    database's collation, as its ROW_NUMBER orders them), with the key's count of entries of that kind."""
     totals: dict[tuple, int] = defaultdict(int)
     for slot_tallies in tallies.values():
         for key, kind, value, n, _, _ in slot_tallies["metadata"]:
@@ -405,7 +405,8 @@ def _collated(values: list[str]) -> list[str]:
 
 
 def _pooled_numbers(tallies: dict[int, dict], keys: list[str]) -> dict[str, tuple[list, list]]:
-    """As `changes._numeric_values`: per chosen key, this week's (rounded value, n) and the baseline weeks' pooled."""
+    """As `change_counts._numeric_values`: per chosen key, this week's (rounded value, n) and the baseline weeks'
+    pooled."""
     if not keys:
         return {}
     chosen = set(keys)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from labeling.models import ChangeWeekTally, Output, Resolution, UsageEvent, WeekChange
 from labeling.rules import calendar
-from labeling.services import change_tallies, changes
+from labeling.services import change_counts, change_tallies
 from labeling.services.changes import refresh_week_changes
 from labeling.services.privacy import erase_end_user, purge_expired_outputs
 from tests.helpers.changes import add_verdicts
@@ -139,11 +139,11 @@ def test_the_running_weeks_refresh_keeps_the_week_the_last_close_still_reads(pro
 
 def test_the_counts_are_those_of_the_plain_path_field_by_field(project, week, history):
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = changes._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+    window = change_counts._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
 
     kept = change_tallies.cached_week_counts(project=project, window=window)
 
-    assert kept == changes.week_counts(project, window)
+    assert kept == change_counts.week_counts(project, window)
     assert kept.slices and kept.numbers and kept.event_names and kept.lengths[1]
 
 
@@ -222,9 +222,9 @@ def test_ties_at_the_cut_follow_the_databases_order(project, week):
 
     assert_same_as_from_scratch(project, week)
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = changes._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+    window = change_counts._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
     kept = change_tallies.cached_week_counts(project=project, window=window)
-    assert kept == changes.week_counts(project, window)
+    assert kept == change_counts.week_counts(project, window)
 
 
 def test_the_running_week_compares_its_elapsed_share_live(project):
@@ -280,7 +280,7 @@ def test_another_verdict_question_counts_the_verdicts_again(project, rubric, wee
 
 @contextmanager
 def verdict_question_is(question):
-    with mock.patch.object(changes, "verdict_question", return_value=question):
+    with mock.patch.object(change_counts, "verdict_question", return_value=question):
         with mock.patch.object(change_tallies, "verdict_question", return_value=question):
             yield
 
