@@ -1,5 +1,5 @@
 from .alerts import Alert, AlertRule, AlertState
-from .changes import ChangeDimension, ChangeKind, WeekChange
+from .changes import ChangeDimension, ChangeKind, ChangeWeekTally, WeekChange
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
 from .datasets import Dataset, DatasetRow, DatasetVersion, VersionFile, VersionFileState, VersionStatus
 from .explore import SavedView
@@ -41,6 +41,7 @@ __all__ = [
     "AlertState",
     "ChangeDimension",
     "ChangeKind",
+    "ChangeWeekTally",
     "WeekChange",
     "AgreementMetric",
     "CycleStatus",

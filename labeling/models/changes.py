@@ -76,3 +76,41 @@ class WeekChange(models.Model):
     def __str__(self) -> str:
         where = f"{self.dimension}:{self.key + '=' if self.key else ''}{self.value}"
         return f"{self.week} #{self.rank} {self.kind} {where}: {self.baseline:g} → {self.current:g}"
+
+
+class ChangeWeekTally(models.Model):
+    """A complete week's counts for "what changed", kept so that the weeks after it read them as a baseline week
+    instead of aggregating its rows again (written and read by `services.change_tallies`).
+
+    `tallies` holds every value of the week, uncapped (the caps are chosen over the pooled weeks, so a week's top
+    values alone could not make them exact); a week with more values than that service keeps is stored
+    `too_varied` (no tallies), and the weeks compared with it are counted live. `output_rows` / `output_hash` and
+    `event_rows` / `event_hash` are the count and hash sum of the rows the tallies were counted from, read in the
+    same statement: a week whose rows no longer give the same pair (late rows, feedback, an erasure, the purge) is
+    counted again. The week is the instants `starts_at`..`ends_at`, so another calendar never matches.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    output_rows = models.BigIntegerField()
+    output_hash = models.DecimalField(max_digits=40, decimal_places=0)
+    event_rows = models.BigIntegerField()
+    event_hash = models.DecimalField(max_digits=40, decimal_places=0)
+    # The labeled pass rates' part: the verdict question's key it was counted for, and the count and hash sum of the
+    # week's resolved items (their verdict entries and their outputs' slices), which change long after the week.
+    verdict_key = models.CharField(max_length=40, blank=True, default="")
+    verdict_rows = models.BigIntegerField(default=0)
+    verdict_hash = models.DecimalField(max_digits=40, decimal_places=0, default=0)
+    too_varied = models.BooleanField(default=False)
+    tallies = models.JSONField(default=dict, blank=True)
+    counted_at = models.DateTimeField()
+    counted_because = models.CharField(max_length=100)  # why the week was (re)counted: first use, rows changed, …
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "starts_at"], name="change_week_tally_unique_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"change tallies of project {self.project_id}, week from {self.starts_at:%Y-%m-%d %H:%M}"

@@ -11,7 +11,7 @@ from statsmodels.stats.proportion import proportions_ztest
 from labeling.metrics import changes as tests
 from labeling.models import Output, WeekChange
 from labeling.rules import calendar
-from labeling.services import changes
+from labeling.services import change_counts
 from labeling.services.changes import refresh_week_changes
 from tests.helpers.changes import add_events, add_outputs, add_verdicts
 
@@ -178,14 +178,14 @@ def test_a_continuous_key_is_compared_on_bounded_rounded_rows_with_the_exact_p_v
         shift = 1.04 if each == week else 1.0  # medians 4 % apart
         raw[each] = np.round(rng.uniform(1000, 1800, 300) * shift, 3)
         _set_latencies(add_outputs(project, each, 300), raw[each])
-    window = changes._Window(
+    window = change_counts._Window(
         starts=[calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)],
         end=calendar.week_end(project, week),
         elapsed=None,
     )
     outputs = window.rows(Output.objects.filter(project=project))
 
-    current, baseline = changes._numeric_values(outputs, ["latency_ms"])["latency_ms"]
+    current, baseline = change_counts._numeric_values(outputs, ["latency_ms"])["latency_ms"]
 
     assert len(current) <= 101 and len(baseline) <= 101  # against 300 and 1,200 distinct values
     assert (sum(n for _, n in current), sum(n for _, n in baseline)) == (300, 1200)
@@ -201,11 +201,11 @@ def test_sql_rounds_numbers_as_the_python_rule_does(project, week):
     # 1.2445 - 1.0 is 0.24449999999999994: PostgreSQL reads it as 0.2445 (15 digits) and rounds the half up.
     values = [1234.5, 1235, -1245, 0.0012345, 987654, 5, 0, 999.96, 0.5, 2.675, 1e-9, 123456789012, 1.2445 - 1.0]
     _set_latencies(add_outputs(project, week, len(values)), values)
-    window = changes._Window(
+    window = change_counts._Window(
         starts=[calendar.week_start(project, week)], end=calendar.week_end(project, week), elapsed=None
     )
 
-    current, _ = changes._numeric_values(window.rows(Output.objects.filter(project=project)), ["latency_ms"])[
+    current, _ = change_counts._numeric_values(window.rows(Output.objects.filter(project=project)), ["latency_ms"])[
         "latency_ms"
     ]
 

@@ -9,7 +9,7 @@ from labeling.models import Item, Queue, Resolution
 from labeling.rules import calendar
 from labeling.rules.gold import output_verdict
 from labeling.selectors.themes import week_failures
-from labeling.services import changes, retention
+from labeling.services import change_counts, retention
 from tests.factories import OutputFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -52,7 +52,7 @@ def test_changes_themes_and_retention_read_one_verdict_per_output(project, rubri
     users = retention.user_verdicts(project=project, cohorts={name: week for name in PLANTED})
     assert users == {name: "pass" if verdict else "fail" for name, verdict in expected.items() if verdict is not None}
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = changes._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
-    overall = changes._verdicts(project, window)[("overall", "", "")]
+    window = change_counts._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+    overall = change_counts._verdicts(project, window)[("overall", "", "")]
     decided = [verdict for verdict in expected.values() if verdict is not None]
     assert (overall.outputs, overall.passes) == ({0: len(decided)}, {0: sum(decided)})
