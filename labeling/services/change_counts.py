@@ -27,7 +27,7 @@ MAX_SLICE_CHARS = MAX_VALUE_CHARS  # the explore filter's longest value; the sto
 
 
 @dataclass(frozen=True)
-class _Window:
+class WeekWindow:
     """The weeks compared: `starts[0]` begins the cycle week, `starts[i]` the baseline week i weeks before."""
 
     starts: list[datetime]
@@ -53,7 +53,7 @@ class _Window:
 # Outputs ------------------------------------------------------------------------------------------------------
 
 
-def week_counts(project: Project, window: _Window) -> tests.WeekCounts:
+def week_counts(project: Project, window: WeekWindow) -> tests.WeekCounts:
     """The week's and its baseline's counts over all outputs and events, aggregated in SQL, within the caps."""
     outputs = window.rows(Output.objects.filter(project=project))
     counts = tests.WeekCounts()
@@ -68,12 +68,12 @@ def week_counts(project: Project, window: _Window) -> tests.WeekCounts:
         counts.outputs.add(*figures)
         models[row["model"]].add(*figures)
     if tests.baseline_of(counts.outputs.outputs):
-        counts.output_volume_baseline = _volume_baseline(window, Output.objects.filter(project=project), counts.outputs)
+        counts.output_volume_baseline = volume_baseline(window, Output.objects.filter(project=project), counts.outputs)
         counts.lengths = _output_lengths(outputs)
         categorical, numeric = _metadata_tallies(outputs, counts.outputs.total())
         counts.slices = [
-            *((ChangeDimension.MODEL, "", value, tally) for value, tally in _top(models)),
-            *((ChangeDimension.TAG, "", value, tally) for value, tally in _top(_tag_tallies(outputs))),
+            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models)),
+            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(_tag_tallies(outputs))),
             *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
         ]
         counts.numbers = _numeric_values(outputs, numeric)
@@ -85,18 +85,18 @@ def week_counts(project: Project, window: _Window) -> tests.WeekCounts:
         names[row["name"]].add(row["slot"], row["n"])
     if tests.baseline_of(counts.events):
         everything = Tally(outputs=counts.events)
-        counts.event_volume_baseline = _volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
-        counts.event_names = _top(names)
+        counts.event_volume_baseline = volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
+        counts.event_names = top_slices(names)
     return counts
 
 
-def _top(tallies: dict[str, Tally]) -> list[tuple[str, Tally]]:
+def top_slices(tallies: dict[str, Tally]) -> list[tuple[str, Tally]]:
     """The MAX_SLICES most frequent slices (ties by name), without values too long to filter by."""
     fitting = [(value, tally) for value, tally in tallies.items() if len(value) <= MAX_SLICE_CHARS]
     return sorted(fitting, key=lambda pair: (-pair[1].total(), pair[0]))[:MAX_SLICES]
 
 
-def _volume_baseline(window: _Window, rows: QuerySet, tally: Tally) -> int:
+def volume_baseline(window: WeekWindow, rows: QuerySet, tally: Tally) -> int:
     """The baseline count to compare the week's volume with: all of it, or while the week runs, the rows within its
     elapsed share of each baseline week."""
     if window.elapsed is None:
@@ -117,15 +117,15 @@ def _subquery(outputs: QuerySet, *fields: str) -> tuple[str, tuple]:
     return sql, tuple(params)
 
 
-def _fetch(sql: str, params: Iterable) -> list[tuple]:
+def fetch_rows(sql: str, params: Iterable) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
         return cursor.fetchall()
 
 
-_COUNTS_PG = "COUNT(*), COUNT(o.feedback_score), COUNT(CASE WHEN o.feedback_score = -1 THEN 1 END)"
+COUNTS_PG = "COUNT(*), COUNT(o.feedback_score), COUNT(CASE WHEN o.feedback_score = -1 THEN 1 END)"
 # SQLite (the demo) has no LATERAL DISTINCT: an output listing a tag twice is counted once by its id.
-_COUNTS_SQLITE = (
+COUNTS_SQLITE = (
     "COUNT(DISTINCT o.id), COUNT(DISTINCT CASE WHEN o.feedback_score IS NOT NULL THEN o.id END), "
     "COUNT(DISTINCT CASE WHEN o.feedback_score = -1 THEN o.id END)"
 )
@@ -136,18 +136,18 @@ def _tag_tallies(outputs: QuerySet) -> dict[str, Tally]:
     sub, params = _subquery(outputs, "tags", "feedback_score")
     if connection.vendor == "postgresql":
         sql = (
-            f"SELECT o.slot, t.tag, {_COUNTS_PG} FROM ({sub}) o "
+            f"SELECT o.slot, t.tag, {COUNTS_PG} FROM ({sub}) o "
             "CROSS JOIN LATERAL (SELECT DISTINCT e #>> '{}' AS tag "
             "FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.tags) = 'array' THEN o.tags ELSE '[]'::jsonb END) e "
             "WHERE jsonb_typeof(e) = 'string') t GROUP BY o.slot, t.tag"
         )
     else:
         sql = (
-            f"SELECT o.slot, t.value, {_COUNTS_SQLITE} FROM ({sub}) o, json_each(CASE WHEN json_type(o.tags) = 'array' "
+            f"SELECT o.slot, t.value, {COUNTS_SQLITE} FROM ({sub}) o, json_each(CASE WHEN json_type(o.tags) = 'array' "
             "THEN o.tags ELSE '[]' END) t WHERE t.type = 'text' GROUP BY o.slot, t.value"
         )
     tallies: dict[str, Tally] = defaultdict(Tally)
-    for slot, tag, n, rated, down in _fetch(sql, params):
+    for slot, tag, n, rated, down in fetch_rows(sql, params):
         tallies[tag].add(slot, n, rated, down)
     return tallies
 
@@ -155,16 +155,14 @@ def _tag_tallies(outputs: QuerySet) -> dict[str, Tally]:
 # Per metadata entry: its kind ('text' for strings and booleans, as the explore filter compares them; 'number') and
 # its value as text (NULL for numbers, whose values go to the medians instead).
 _OBJECT_PG = "CASE WHEN jsonb_typeof(o.metadata) = 'object' THEN o.metadata ELSE '{}'::jsonb END"
-_ENTRIES_PG = f"CROSS JOIN LATERAL jsonb_each({_OBJECT_PG}) e"
-_KIND_PG = "CASE jsonb_typeof(e.value) WHEN 'number' THEN 'number' ELSE 'text' END"
-_TEXT_PG = "CASE WHEN jsonb_typeof(e.value) = 'number' THEN NULL ELSE e.value #>> '{}' END"
-_TYPED_PG = "jsonb_typeof(e.value) IN ('string', 'boolean', 'number')"
-_ENTRIES_SQLITE = ", json_each(CASE WHEN json_type(o.metadata) = 'object' THEN o.metadata ELSE '{}' END) e"
-_KIND_SQLITE = "CASE WHEN e.type IN ('integer', 'real') THEN 'number' ELSE 'text' END"
-_TEXT_SQLITE = (
-    "CASE e.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'text' THEN CAST(e.value AS TEXT) END"
-)
-_TYPED_SQLITE = "e.type IN ('text', 'true', 'false', 'integer', 'real')"
+ENTRIES_PG = f"CROSS JOIN LATERAL jsonb_each({_OBJECT_PG}) e"
+KIND_PG = "CASE jsonb_typeof(e.value) WHEN 'number' THEN 'number' ELSE 'text' END"
+TEXT_PG = "CASE WHEN jsonb_typeof(e.value) = 'number' THEN NULL ELSE e.value #>> '{}' END"
+TYPED_PG = "jsonb_typeof(e.value) IN ('string', 'boolean', 'number')"
+ENTRIES_SQLITE = ", json_each(CASE WHEN json_type(o.metadata) = 'object' THEN o.metadata ELSE '{}' END) e"
+KIND_SQLITE = "CASE WHEN e.type IN ('integer', 'real') THEN 'number' ELSE 'text' END"
+TEXT_SQLITE = "CASE e.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'text' THEN CAST(e.value AS TEXT) END"
+TYPED_SQLITE = "e.type IN ('text', 'true', 'false', 'integer', 'real')"
 
 
 def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, str], Tally], list[str]]:
@@ -176,9 +174,9 @@ def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, st
     sub, params = _subquery(outputs, "metadata", "feedback_score")
     postgres = connection.vendor == "postgresql"
     entries, kind, text, typed = (
-        (_ENTRIES_PG, _KIND_PG, _TEXT_PG, _TYPED_PG)
+        (ENTRIES_PG, KIND_PG, TEXT_PG, TYPED_PG)
         if postgres
-        else (_ENTRIES_SQLITE, _KIND_SQLITE, _TEXT_SQLITE, _TYPED_SQLITE)
+        else (ENTRIES_SQLITE, KIND_SQLITE, TEXT_SQLITE, TYPED_SQLITE)
     )
     sql = f"""
         WITH per_slot AS (
@@ -197,7 +195,7 @@ def _metadata_tallies(outputs: QuerySet, total: int) -> tuple[dict[tuple[str, st
           ON r.key = p.key AND r.kind = p.kind AND (r.value = p.value OR (r.value IS NULL AND p.value IS NULL))
         WHERE r.position <= %s
     """
-    return chosen_metadata(_fetch(sql, (*params, MAX_VALUES_PER_KEY)), total)
+    return chosen_metadata(fetch_rows(sql, (*params, MAX_VALUES_PER_KEY)), total)
 
 
 def chosen_metadata(rows: list[tuple], total: int) -> tuple[dict[tuple[str, str], Tally], list[str]]:
@@ -226,7 +224,7 @@ def chosen_metadata(rows: list[tuple], total: int) -> tuple[dict[tuple[str, str]
 
 
 # A number rounded to SIGNIFICANT_DIGITS significant digits, in SQL (numeric `round` takes a negative scale).
-_SIGNIFICANT_PG = (
+SIGNIFICANT_PG = (
     "CASE WHEN x = 0 THEN 0::float8 "
     f"ELSE round(x::numeric, {tests.SIGNIFICANT_DIGITS} - 1 - floor(log(abs(x)))::int)::float8 END"
 )
@@ -241,18 +239,18 @@ def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list,
     placeholders = ", ".join(["%s"] * len(keys))
     if connection.vendor == "postgresql":
         sql = (
-            f"SELECT o.slot = 0, e.key, {_SIGNIFICANT_PG}, COUNT(*) FROM ({sub}) o {_ENTRIES_PG} "
+            f"SELECT o.slot = 0, e.key, {SIGNIFICANT_PG}, COUNT(*) FROM ({sub}) o {ENTRIES_PG} "
             "CROSS JOIN LATERAL (SELECT (e.value #>> '{}')::float8 AS x) n "
             f"WHERE jsonb_typeof(e.value) = 'number' AND e.key IN ({placeholders}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
-        rows = _fetch(sql, (*params, *keys))
+        rows = fetch_rows(sql, (*params, *keys))
     else:  # SQLite (the demo, small) has no log(): rounded here
         sql = (
-            f"SELECT o.slot = 0, e.key, CAST(e.value AS REAL), COUNT(*) FROM ({sub}) o {_ENTRIES_SQLITE} "
+            f"SELECT o.slot = 0, e.key, CAST(e.value AS REAL), COUNT(*) FROM ({sub}) o {ENTRIES_SQLITE} "
             f"WHERE e.type IN ('integer', 'real') AND e.key IN ({placeholders}) GROUP BY 1, 2, 3"
         )
         rounded: dict[tuple, int] = defaultdict(int)
-        for is_current, key, value, n in _fetch(sql, (*params, *keys)):
+        for is_current, key, value, n in fetch_rows(sql, (*params, *keys)):
             rounded[(bool(is_current), key, tests.significant(value))] += n
         rows = [(*group, n) for group, n in sorted(rounded.items())]
     values: dict[str, tuple[list, list]] = {key: ([], []) for key in keys}
@@ -264,7 +262,7 @@ def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list,
 # Labeled pass rates ---------------------------------------------------------------------------------------------
 
 
-def _verdicts(project: Project, window: _Window) -> dict[tuple[str, str, str], Tally]:
+def _verdicts(project: Project, window: WeekWindow) -> dict[tuple[str, str, str], Tally]:
     """Gold verdicts on the verdict question and their passes, overall and per slice the output belongs to.
 
     Each output counts once, in the week its `occurred_at` falls in (an old output picked into this week's queue

@@ -40,19 +40,19 @@ from labeling.models import ChangeDimension, ChangeWeekTally, Item, Output, Proj
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.selectors.rubrics import verdict_question
 from labeling.services.change_counts import (
-    _COUNTS_PG,
-    _ENTRIES_PG,
-    _KIND_PG,
-    _SIGNIFICANT_PG,
-    _TEXT_PG,
-    _TYPED_PG,
+    COUNTS_PG,
+    ENTRIES_PG,
+    KIND_PG,
     MAX_VALUES_PER_KEY,
-    _fetch,
-    _top,
-    _volume_baseline,
-    _Window,
+    SIGNIFICANT_PG,
+    TEXT_PG,
+    TYPED_PG,
+    WeekWindow,
     chosen_metadata,
+    fetch_rows,
+    top_slices,
     verdict_tallies,
+    volume_baseline,
 )
 
 # A week with more distinct values than this in one dimension or metadata key is not kept (its tallies would be
@@ -106,17 +106,17 @@ SELECT 'model', o.model, NULL, NULL, NULL, count(*), count(o.feedback_score),
        count(CASE WHEN o.feedback_score = -1 THEN 1 END), count(CASE WHEN o.feedback_comment <> '' THEN 1 END), NULL
   FROM o GROUP BY o.model
 UNION ALL
-SELECT 'tag', t.tag, NULL, NULL, NULL, {_COUNTS_PG}, 0, NULL FROM o
+SELECT 'tag', t.tag, NULL, NULL, NULL, {COUNTS_PG}, 0, NULL FROM o
  CROSS JOIN LATERAL (SELECT DISTINCT e #>> '{{}}' AS tag
   FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.tags) = 'array' THEN o.tags ELSE '[]'::jsonb END) e
  WHERE jsonb_typeof(e) = 'string') t GROUP BY t.tag
 UNION ALL
-SELECT 'metadata', e.key, {_KIND_PG}, {_TEXT_PG}, NULL, COUNT(*), COUNT(o.feedback_score),
+SELECT 'metadata', e.key, {KIND_PG}, {TEXT_PG}, NULL, COUNT(*), COUNT(o.feedback_score),
        COUNT(CASE WHEN o.feedback_score = -1 THEN 1 END), 0, NULL
-  FROM o {_ENTRIES_PG} WHERE {_TYPED_PG} GROUP BY 2, 3, 4
+  FROM o {ENTRIES_PG} WHERE {TYPED_PG} GROUP BY 2, 3, 4
 UNION ALL
-SELECT 'number', e.key, NULL, NULL, {_SIGNIFICANT_PG}, COUNT(*), 0, 0, 0, NULL
-  FROM o {_ENTRIES_PG} CROSS JOIN LATERAL (SELECT (e.value #>> '{{}}')::float8 AS x) n
+SELECT 'number', e.key, NULL, NULL, {SIGNIFICANT_PG}, COUNT(*), 0, 0, 0, NULL
+  FROM o {ENTRIES_PG} CROSS JOIN LATERAL (SELECT (e.value #>> '{{}}')::float8 AS x) n
  WHERE jsonb_typeof(e.value) = 'number' GROUP BY 2, 5
 UNION ALL
 SELECT 'length', NULL, NULL, NULL, o.output_chars, count(*), 0, 0, 0, NULL
@@ -126,7 +126,7 @@ SELECT 'event_name', ev.name, NULL, NULL, NULL, count(*), 0, 0, 0, NULL FROM ev 
 """
 
 # The guards of the baseline weeks, as they are now, in one statement: per stream and week (`slot`, numbered as
-# `_Window.slot` does), the count and hash sum.
+# `WeekWindow.slot` does), the count and hash sum.
 _GUARD_SQL = f"""
 SELECT 'outputs', {{slot}}, count(*), coalesce(sum({_OUTPUT_HASH}), 0)
   FROM {Output._meta.db_table} WHERE {_WEEK} GROUP BY 2
@@ -141,7 +141,7 @@ SELECT 'verdicts', {{slot_of_output}}, count(*), coalesce(sum({_VERDICT_HASH}), 
 _NO_GUARD = (0, 0)
 
 
-def cached_week_counts(*, project: Project, window: _Window) -> tests.WeekCounts | None:
+def cached_week_counts(*, project: Project, window: WeekWindow) -> tests.WeekCounts | None:
     """The week's and its baseline's counts (what `change_counts.week_counts` returns): the baseline weeks read from
     their stored tallies (counted and stored first when missing or stale), the cycle week aggregated; None when a
     week is too varied to keep (the caller counts live)."""
@@ -318,7 +318,7 @@ def _forget_other_weeks(project: Project, starts: list[datetime]) -> None:
 # Pooling ----------------------------------------------------------------------------------------------------------
 
 
-def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> tests.WeekCounts:
+def _pooled(project: Project, window: WeekWindow, tallies: dict[int, dict]) -> tests.WeekCounts:
     """`change_counts.week_counts`' result from per-week tallies (slot 0 the cycle week): the same caps, chosen over the
     pooled weeks."""
     slots = sorted(tallies)
@@ -329,7 +329,7 @@ def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> test
             counts.outputs.add(slot, n, rated, down, commented)
             models[model].add(slot, n, rated, down, commented)
     if tests.baseline_of(counts.outputs.outputs):
-        counts.output_volume_baseline = _volume_baseline(window, Output.objects.filter(project=project), counts.outputs)
+        counts.output_volume_baseline = volume_baseline(window, Output.objects.filter(project=project), counts.outputs)
         # As `change_counts._output_lengths`: this week's (length, n) by length, then each baseline week's in turn.
         lengths = [sorted(map(tuple, tallies[slot]["lengths"])) for slot in slots]
         counts.lengths = (lengths[0], [pair for week in lengths[1:] for pair in week])
@@ -339,8 +339,8 @@ def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> test
                 tags[tag].add(slot, n, rated, down)
         categorical, numeric = chosen_metadata(_ranked_metadata(tallies), counts.outputs.total())
         counts.slices = [
-            *((ChangeDimension.MODEL, "", value, tally) for value, tally in _top(models)),
-            *((ChangeDimension.TAG, "", value, tally) for value, tally in _top(tags)),
+            *((ChangeDimension.MODEL, "", value, tally) for value, tally in top_slices(models)),
+            *((ChangeDimension.TAG, "", value, tally) for value, tally in top_slices(tags)),
             *((ChangeDimension.METADATA, key, value, tally) for (key, value), tally in sorted(categorical.items())),
         ]
         counts.numbers = _pooled_numbers(tallies, numeric)
@@ -356,8 +356,8 @@ def _pooled(project: Project, window: _Window, tallies: dict[int, dict]) -> test
             names[name].add(slot, n)
     if tests.baseline_of(counts.events):
         everything = Tally(outputs=counts.events)
-        counts.event_volume_baseline = _volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
-        counts.event_names = _top(names)
+        counts.event_volume_baseline = volume_baseline(window, UsageEvent.objects.filter(project=project), everything)
+        counts.event_names = top_slices(names)
     return counts
 
 
@@ -401,7 +401,7 @@ def _collated(values: list[str]) -> list[str]:
     """`values` in the database's text order (its collation need not be Python's code point order)."""
     if len(values) < 2:
         return values
-    return [value for (value,) in _fetch("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [values])]
+    return [value for (value,) in fetch_rows("SELECT v FROM unnest(%s::text[]) AS v ORDER BY v", [values])]
 
 
 def _pooled_numbers(tallies: dict[int, dict], keys: list[str]) -> dict[str, tuple[list, list]]:

@@ -38,7 +38,7 @@ from labeling.metrics.changes import Comparison
 from labeling.models import Project, WeekChange
 from labeling.rules.calendar import week_end, week_start
 from labeling.services import change_tallies
-from labeling.services.change_counts import _Window, week_counts
+from labeling.services.change_counts import WeekWindow, week_counts
 
 
 def refresh_week_changes(*, project: Project, week: date, now: datetime | None = None) -> int:
@@ -53,7 +53,7 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
     running = now < end
     comparisons: list[Comparison] = []
     if now > starts[0]:
-        window = _Window(starts=starts, end=min(now, end), elapsed=now - starts[0] if running else None)
+        window = WeekWindow(starts=starts, end=min(now, end), elapsed=now - starts[0] if running else None)
         counts = None
         if connection.vendor == "postgresql":
             counts = change_tallies.cached_week_counts(project=project, window=window)

@@ -139,7 +139,7 @@ def test_the_running_weeks_refresh_keeps_the_week_the_last_close_still_reads(pro
 
 def test_the_counts_are_those_of_the_plain_path_field_by_field(project, week, history):
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = change_counts._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+    window = change_counts.WeekWindow(starts=starts, end=calendar.week_end(project, week), elapsed=None)
 
     kept = change_tallies.cached_week_counts(project=project, window=window)
 
@@ -222,7 +222,7 @@ def test_ties_at_the_cut_follow_the_databases_order(project, week):
 
     assert_same_as_from_scratch(project, week)
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = change_counts._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+    window = change_counts.WeekWindow(starts=starts, end=calendar.week_end(project, week), elapsed=None)
     kept = change_tallies.cached_week_counts(project=project, window=window)
     assert kept == change_counts.week_counts(project, window)
 

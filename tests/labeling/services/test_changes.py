@@ -178,7 +178,7 @@ def test_a_continuous_key_is_compared_on_bounded_rounded_rows_with_the_exact_p_v
         shift = 1.04 if each == week else 1.0  # medians 4 % apart
         raw[each] = np.round(rng.uniform(1000, 1800, 300) * shift, 3)
         _set_latencies(add_outputs(project, each, 300), raw[each])
-    window = change_counts._Window(
+    window = change_counts.WeekWindow(
         starts=[calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)],
         end=calendar.week_end(project, week),
         elapsed=None,
@@ -201,7 +201,7 @@ def test_sql_rounds_numbers_as_the_python_rule_does(project, week):
     # 1.2445 - 1.0 is 0.24449999999999994: PostgreSQL reads it as 0.2445 (15 digits) and rounds the half up.
     values = [1234.5, 1235, -1245, 0.0012345, 987654, 5, 0, 999.96, 0.5, 2.675, 1e-9, 123456789012, 1.2445 - 1.0]
     _set_latencies(add_outputs(project, week, len(values)), values)
-    window = change_counts._Window(
+    window = change_counts.WeekWindow(
         starts=[calendar.week_start(project, week)], end=calendar.week_end(project, week), elapsed=None
     )
 

@@ -52,7 +52,7 @@ def test_changes_themes_and_retention_read_one_verdict_per_output(project, rubri
     users = retention.user_verdicts(project=project, cohorts={name: week for name in PLANTED})
     assert users == {name: "pass" if verdict else "fail" for name, verdict in expected.items() if verdict is not None}
     starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = change_counts._Window(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+    window = change_counts.WeekWindow(starts=starts, end=calendar.week_end(project, week), elapsed=None)
     overall = change_counts._verdicts(project, window)[("overall", "", "")]
     decided = [verdict for verdict in expected.values() if verdict is not None]
     assert (overall.outputs, overall.passes) == ({0: len(decided)}, {0: sum(decided)})
