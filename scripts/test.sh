@@ -41,8 +41,10 @@ if [ $# -gt 0 ]; then
 fi
 # The whole suite in two steps. First everything but the `alone` tests on two pytest-xdist workers, one per core, each
 # with its own test database, Celery queue and cache keys: whole files go to one worker, so a module's fixture (a
-# demo, a gunicorn) is built once. The tests that start real processes (Celery workers, gunicorn, chromium) share
-# the pool: most of their time is spent waiting on those processes. Then, alone, the tests that assert wall-clock
-# timings (outages answered within seconds, the client's cost per call): they must not share the cores.
-"$py" -m pytest -n 2 --dist loadfile -m "not alone"
+# demo, a gunicorn) is built once. Files are handed out in collection order, those of `heavy` tests first
+# (tests/conftest.py), so that no test of minutes starts when the other worker is nearly done. The tests that start
+# real processes (Celery workers, gunicorn, chromium) share the pool: most of their time is spent waiting on those
+# processes. Then, alone, the tests that assert wall-clock timings (outages answered within seconds, the client's
+# cost per call): they must not share the cores.
+"$py" -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not alone"
 exec "$py" -m pytest -m alone tests/integration

@@ -49,6 +49,16 @@ def pytest_runtest_setup(item):
                 pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Put the files of `heavy` tests first, each file's tests in their order, the other files in theirs.
+
+    scripts/test.sh hands whole files to the xdist workers in this order (--no-loadscope-reorder): started last,
+    a test of minutes would keep one worker busy long after the other ran out of work.
+    """
+    heavy = {item.path for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: item.path not in heavy)
+
+
 @pytest.fixture(autouse=True)
 def _cold_rubric_cache():
     """Each test starts with this process's cache of rubric versions empty, so the queries it counts are its own."""

@@ -1,0 +1,24 @@
+"""The hostile-input guard's demo: each part seeds its own, so the parts run in any order on any xdist worker."""
+
+import pytest
+
+from labeling.models import OutboxMessage
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    """The demo project (every screen has content); each test's own writes still roll back."""
+    from functools import partial
+
+    from labeling.demo import seed
+    from labeling.demo.support_bot import generate
+
+    # A tenth of the demo's shoppers: every screen still has content, and each page renders faster.
+    with pytest.MonkeyPatch.context() as patch, django_db_blocker.unblock():
+        patch.setattr(seed, "generate", partial(generate, shoppers=30))
+        report = seed.seed_demo()
+    yield report
+    with django_db_blocker.unblock():
+        seed.delete_demo()
+        # Seeding asked for tasks (routing, closes, builds) through the outbox; later tests expect none.
+        OutboxMessage.objects.all().delete()
