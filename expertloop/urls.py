@@ -22,6 +22,8 @@ urlpatterns = [
     path("readyz", health_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("login/", signin.SignInView.as_view(), name="login"),
+    # The same page under the name allauth's pages link to (their "back to sign in"); resolving finds the one above.
+    path("login/", signin.SignInView.as_view(), name="account_login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Password reset by email (off, 404, with PASSWORD_SIGN_IN=false).
     path("password-reset/", signin.PasswordResetRequestView.as_view(), name="password_reset"),

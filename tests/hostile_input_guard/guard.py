@@ -434,6 +434,10 @@ def _run(guard: Guard, project: Project) -> set[str]:
         if route is None or (persona, route) in harvested or route.endswith("logout/"):
             continue
         page = guard.clients[persona].get(url)
+        if page.status_code >= 500 and page.status_code != 503 and Part.of(urlsplit(url).path, "GET") == guard.part:
+            # A page as a user reaches it, without any hostile value: a server error here is a bug all the same
+            # (503 is an answer by design: /readyz while the test runs no Celery worker).
+            guard.failures.append(f"{page.status_code} GET {url[:150]!r} as {persona} [crawl, no hostile value]")
         if page.status_code in (301, 302) and page["Location"].startswith("/"):
             pages.insert(0, (persona, page["Location"]))
             continue

@@ -286,3 +286,19 @@ def test_a_callback_without_a_started_sign_in_is_a_clear_page_not_a_500(client, 
 @pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"])
 def test_allauth_s_own_account_pages_are_not_served(client, db, path):
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/accounts/3rdparty/login/cancelled/", 200),
+        ("/accounts/3rdparty/login/error/", 401),
+        ("/accounts/inactive/", 200),
+    ],
+)
+def test_the_pages_a_single_sign_on_may_end_on_render_with_a_way_back_to_sign_in(db, path, status):
+    """allauth renders these with a link to its sign-in page by name (`account_login`): ours (a 500 before)."""
+    response = Client(raise_request_exception=False).get(path)
+
+    assert response.status_code == status
+    assert 'href="/login/"' in response.content.decode()
