@@ -306,6 +306,18 @@ def _tallies_of(rows: list[tuple]) -> tuple[dict | None, dict]:
     return (None if too_varied else tallies), guards
 
 
+def forget_weeks(*, project: Project, since: datetime | None = None, until: datetime | None = None) -> None:
+    """Drop the kept counts of the weeks that overlap [since, until) (open ends: every week) when rows in them are
+    erased or purged: the counts name values of those rows (a metadata value, a tag), which must go with them. The
+    next comparison that needs such a week counts it again from what is left."""
+    weeks = ChangeWeekTally.objects.filter(project=project)
+    if since is not None:
+        weeks = weeks.filter(ends_at__gt=since)
+    if until is not None:
+        weeks = weeks.filter(starts_at__lt=until)
+    weeks.delete()
+
+
 def _forget_other_weeks(project: Project, starts: list[datetime]) -> None:
     """Drop stored weeks no comparison from this one on reads: those of another calendar, and older ones but the
     week before the window (the running week's first refreshes come before the last week's close, which reads it)."""

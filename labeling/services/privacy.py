@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -47,6 +47,7 @@ from labeling.models import (
 from labeling.rules.text import check_storable
 
 from . import version_files
+from .change_tallies import forget_weeks
 from .datasets import copy_version_without
 from .retention import forget_end_user
 
@@ -109,7 +110,12 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     )
     result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids), themed_weeks)
     result.themes_deleted = _delete_themes_of(project, themed_weeks)
-    result.usage_events, _ = UsageEvent.objects.filter(project=project, end_user_id=end_user_id).delete()
+    events = UsageEvent.objects.filter(project=project, end_user_id=end_user_id)
+    for rows in (outputs, events):  # the weeks whose kept "what changed" counts may name the user's values
+        span = rows.aggregate(since=Min("occurred_at"), until=Max("occurred_at"))
+        if span["since"] is not None:
+            forget_weeks(project=project, since=span["since"], until=span["until"] + timedelta(microseconds=1))
+    result.usage_events, _ = events.delete()
     forget_end_user(project=project, end_user_id=end_user_id)
     # Items, slots, labels, revisions, skips, flags, comments, gold answers and the webhook deliveries about
     # them (their bodies name the output, may quote it) go with the outputs.
@@ -240,6 +246,8 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
                 deleted += len(ids)
     finally:
         # Audited even when a later batch fails or the task is stopped: what was deleted is on record.
+        if deleted:
+            forget_weeks(project=project, until=cutoff)  # their kept "what changed" counts may name purged values
         kept = Output.objects.filter(project=project, occurred_at__lt=cutoff).count()
         details = {"days": project.raw_retention_days, "cutoff": cutoff.isoformat(), "deleted": deleted, "kept": kept}
         AuditEvent.objects.create(project=project, action="retention.outputs_deleted", details=details)

@@ -182,11 +182,14 @@ def test_a_row_changed_in_place_in_a_baseline_week_is_counted_again(project, wee
 
 def test_an_erasure_and_the_raw_data_purge_are_counted(project, week, history):
     erase_end_user(project=project, end_user_id="user-3")
+    assert counted(project) == {}  # user-3 was active every week: no kept counts may still name their values
     assert_same_as_from_scratch(project, week)
 
     project.raw_retention_days = (timezone.now() - calendar.week_start(project, weeks_before(week)[1])).days
     project.save(update_fields=["raw_retention_days"])
     assert purge_expired_outputs(project=project)
+    cutoff = timezone.now() - timedelta(days=project.raw_retention_days)
+    assert counted(project) and all(start >= cutoff for start in counted(project))  # none that held purged rows
     assert_same_as_from_scratch(project, week)
 
 
