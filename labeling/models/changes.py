@@ -86,7 +86,7 @@ class ChangeWeekTally(models.Model):
     values alone could not make them exact); a week with more values than that service keeps is stored
     `too_varied` (no tallies), and the weeks compared with it are counted live. `output_rows` / `output_hash` and
     `event_rows` / `event_hash` are the count and hash sum of the rows the tallies were counted from, read in the
-    same statement: a week whose rows no longer give the same pair (late rows, feedback, an erasure, the purge) is
+    same statement: a week whose rows no longer give the same pair (late rows, late feedback, redaction) is
     counted again. The week is the instants `starts_at`..`ends_at`, so another calendar never matches.
     """
 

@@ -13,9 +13,11 @@ the week brought. Here each complete week is counted once (`ChangeWeekTally`) an
   `too_varied`, and a comparison that needs it is counted live, as before.
 - **The guard**: each stored week keeps the count and hash sum of its outputs (over the columns the tallies read)
   and of its events, read in the same statement as the tallies (one snapshot). Before reuse one statement reads the
-  baseline weeks' pairs again; a week whose pair moved (late rows, late feedback, indexing, redaction, an erasure,
-  the purge) is counted again and says why. A week is the instants it spans, so another time zone or cycle weekday
-  finds nothing stored and counts afresh; another CHANGES_BASELINE_WEEKS reads more or fewer stored weeks.
+  baseline weeks' pairs again; a week whose pair moved (late rows, late feedback, indexing, redaction) is counted
+  again and says why. An erasure or the purge drops the kept weeks it touches at once (`forget_weeks`): their
+  counts name the rows' values, which must go with the rows. A week is the instants it spans, so another time
+  zone or cycle weekday finds nothing stored and counts afresh; another CHANGES_BASELINE_WEEKS reads more or fewer
+  stored weeks.
 - **The labeled pass rates** are kept too, with a guard of their own over the week's resolved items (their verdict
   entries and their outputs' slices): gold answers change long after a week (a lead adjudicates, late labels), and
   then only that part of the week is counted again. Another verdict question counts it again too.
