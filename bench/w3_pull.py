@@ -18,7 +18,7 @@ What one run does (see bench/README.md):
      http.client connection, reading 64 KB at a time, timing the first body byte and the last, counting
      lines and hashing the body (JSONL: must equal the version's sha256) or parsing it (Parquet: row
      count with pyarrow), while sampling the server's RSS (gunicorn master + workers) every 50 ms;
-  5. in the same run, the floor: `COPY (SELECT line FROM labeling_datasetrow WHERE version_id = …
+  5. in the same run, the floor: `COPY (SELECT line.text FROM labeling_datasetrow JOIN labeling_datasetline …
      ORDER BY position) TO STDOUT` through psycopg's copy API (read and hashed the same way), and, for
      reference, `COPY w3_floor (doc) TO STDOUT` of the jsonb table;
   6. prints medians and the ratio JSONL rows/s ÷ COPY-out floor, writes bench/out/w3-<timestamp>.json.
@@ -54,6 +54,11 @@ PROJECT_SLUG = "bench-w3"
 DATASET_NAME = "bench-w3"  # its slug too
 SPLITS = {"test": 20, "train": 80}
 FLOOR_TABLE = "w3_floor"
+# A version's lines in order, as COPY … TO STDOUT reads them: each row's line by its id.
+LINES_OUT = (
+    "COPY (SELECT line.text FROM labeling_datasetrow row_ JOIN labeling_datasetline line ON line.id = row_.line_id "
+    "WHERE row_.version_id = %s ORDER BY row_.position) TO STDOUT"
+)
 CHUNK = 64 * 1024
 FORMATS = ("jsonl", "csv", "parquet")
 LABEL_STUDIO = {"rows_per_s": 710, "first_byte_s": 140, "rss_mb": 1300, "copy_floor_rows_per_s": 158_000}
@@ -315,11 +320,14 @@ class Bench:
         digest, splits, sizes = hashlib.sha256(), Counter(), []
         small_digest, small_splits = None, None
         began = time.perf_counter()
+        # Each row's line is a DatasetLine numbered first_line + position (ids reserved from its sequence).
+        sequence = "pg_get_serial_sequence('labeling_datasetline', 'id')"
+        first_line = conn.execute(f"SELECT nextval({sequence})").fetchone()[0]
+        conn.execute(f"SELECT setval({sequence}, %s)", [first_line + rows])
+        stored = []  # (external_id, split, octets) per position
         with (
             conn.cursor() as cursor,
-            cursor.copy(
-                "COPY labeling_datasetrow (version_id, position, external_id, split, line, source_digest) FROM STDIN"
-            ) as copy,
+            cursor.copy("COPY labeling_datasetline (id, dataset_id, text) FROM STDIN") as copy,
         ):
             buffer = []
             for position in range(rows):
@@ -331,19 +339,36 @@ class Bench:
                 digest.update(b"\n")
                 splits[data["split"]] += 1
                 sizes.append(len(text))
+                stored.append((data["id"].encode(), data["split"].encode(), len(text)))
                 # COPY text format: a backslash is its escape; JSON has no raw tab or newline.
-                # The last field, source_digest, is empty: no later build copies these rows.
-                fields = (big_id, position, data["id"].encode(), data["split"].encode(), text.replace(b"\\", b"\\\\"))
-                buffer.append(b"%d\t%d\t%s\t%s\t%s\t\n" % fields)
+                escaped = text.replace(b"\\", b"\\\\")
+                buffer.append(b"%d\t%d\t%s\n" % (first_line + position, setup["dataset_id"], escaped))
                 if len(buffer) == 2000:
                     copy.write(b"".join(buffer))
                     buffer = []
             copy.write(b"".join(buffer))
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                "COPY labeling_datasetrow (version_id, position, external_id, split, line_id, octets, source_digest) "
+                "FROM STDIN"
+            ) as copy,
+        ):
+            # The last field, source_digest, is empty: no later build copies these rows.
+            for start in range(0, rows, 2000):
+                chunk = enumerate(stored[start : start + 2000], start)
+                copy.write(
+                    b"".join(
+                        b"%d\t%d\t%s\t%s\t%d\t%d\t\n" % (big_id, at, external_id, split, first_line + at, octets)
+                        for at, (external_id, split, octets) in chunk
+                    )
+                )
         if small_digest is None:
             small_digest, small_splits = digest.copy(), splits.copy()
         conn.execute(
-            """INSERT INTO labeling_datasetrow (version_id, position, external_id, split, line, source_digest)
-               SELECT %s, position, external_id, split, line, source_digest FROM labeling_datasetrow
+            """INSERT INTO labeling_datasetrow
+                   (version_id, position, external_id, split, line_id, octets, source_digest)
+               SELECT %s, position, external_id, split, line_id, octets, source_digest FROM labeling_datasetrow
                WHERE version_id = %s AND position < %s ORDER BY position""",
             [small_id, big_id, small],
         )
@@ -360,15 +385,20 @@ class Bench:
         # The jsonb table of the reference floor: the same documents.
         conn.execute(f"CREATE TABLE {FLOOR_TABLE} (doc jsonb)")
         conn.execute(
-            f"INSERT INTO {FLOOR_TABLE} (doc) SELECT line::jsonb FROM labeling_datasetrow "
-            "WHERE version_id = %s ORDER BY position",
-            [big_id],
+            f"INSERT INTO {FLOOR_TABLE} (doc) SELECT text::jsonb FROM labeling_datasetline WHERE id >= %s ORDER BY id",
+            [first_line],
         )
         conn.execute("VACUUM ANALYZE labeling_datasetrow")
+        conn.execute("VACUUM ANALYZE labeling_datasetline")
         conn.execute(f"VACUUM ANALYZE {FLOOR_TABLE}")
         conn.execute("VACUUM ANALYZE labeling_datasetversion")
         conn.execute("CHECKPOINT")
-        table_mb = conn.execute("SELECT pg_total_relation_size('labeling_datasetrow')").fetchone()[0] / 1e6
+        table_mb = (
+            conn.execute(
+                "SELECT pg_total_relation_size('labeling_datasetrow') + pg_total_relation_size('labeling_datasetline')"
+            ).fetchone()[0]
+            / 1e6
+        )
         versions["generated_s"] = round(time.perf_counter() - began, 1)
         versions["line_bytes"] = {
             "mean": round(statistics.mean(sizes)),
@@ -399,7 +429,7 @@ class Bench:
 
     def floor_lines(self, version_id: int) -> dict:
         return self.copy_out(
-            "COPY (SELECT line FROM labeling_datasetrow WHERE version_id = %s ORDER BY position) TO STDOUT",
+            LINES_OUT,
             [version_id],
         )
 
@@ -829,7 +859,8 @@ def profile(args) -> None:
             return outcome
 
         def lines_query():
-            return DatasetRow.objects.filter(version_id=big["id"]).order_by("position").values_list("line", flat=True)
+            rows = DatasetRow.objects.filter(version_id=big["id"]).order_by("position")
+            return rows.values_list("line__text", flat=True)
 
         def orm_iterator(atomic: bool = False):
             def run():
@@ -854,7 +885,7 @@ def profile(args) -> None:
             """A JSONL generator over COPY … TO STDOUT (psycopg's copy API), joined into ~256 KB chunks."""
             connection.ensure_connection()
             raw = connection.connection
-            sql = "COPY (SELECT line FROM labeling_datasetrow WHERE version_id = %s ORDER BY position) TO STDOUT"
+            sql = LINES_OUT
             with raw.cursor() as cursor, cursor.copy(sql, [big["id"]]) as copy:
                 batch, length = [], 0
                 for data in copy:
@@ -913,8 +944,8 @@ def profile(args) -> None:
             ("JSONL: whole request, as is (autocommit → WITH HOLD cursor)", lambda: wsgi("jsonl")),
             ("JSONL: whole request, body consumed in transaction.atomic()", lambda: wsgi("jsonl", atomic=True)),
             ("  jsonl_chunks() alone (ORM iterator + _batched)", orm_batched),
-            ("  ORM values_list('line').iterator(2000), autocommit", orm_iterator),
-            ("  ORM values_list('line').iterator(2000), in a transaction", lambda: orm_iterator(atomic=True)),
+            ("  ORM values_list('line__text').iterator(2000), autocommit", orm_iterator),
+            ("  ORM values_list('line__text').iterator(2000), in a transaction", lambda: orm_iterator(atomic=True)),
             ("JSONL via COPY TO STDOUT generator, 256 KB chunks", copy_generator),
             ("JSONL via COPY TO STDOUT, index order (enable_sort off)", copy_generator_index_order),
         ]

@@ -909,6 +909,14 @@ def check_close(database: str, setup: dict) -> tuple[list[str], dict]:
             "dataset_rows": versions[1] if versions else None,
             "dataset_sha256": versions[3] if versions else None,
             "dataset_rows_copied": versions[4] if versions else None,
+            # The rows' and (since lines are stored once) the lines' tables, every version: what the versions cost.
+            "dataset_tables_mb": round(
+                one(
+                    "SELECT coalesce(sum(pg_total_relation_size(t)), 0) FROM unnest(ARRAY["
+                    "to_regclass('labeling_datasetrow'), to_regclass('labeling_datasetline')]) AS t"
+                )
+                / 2**20
+            ),
             "metric_rows": metric_rows,
             "retention_cells": one("SELECT count(*) FROM labeling_retentioncell WHERE project_id = %s", project_id),
             # "incremental", or "full: <why>" (issue 19: a close reads the recent weeks of activity only)

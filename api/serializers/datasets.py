@@ -154,7 +154,7 @@ class RowOut(serializers.Serializer):
 
     def to_representation(self, row):
         # The stored line is the row: serving it as parsed keeps the API and the downloads identical.
-        return msgspec.json.decode(row.line)
+        return msgspec.json.decode(row.line.text)
 
 
 class RowsQuery(serializers.Serializer):

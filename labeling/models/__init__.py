@@ -1,7 +1,7 @@
 from .alerts import Alert, AlertRule, AlertState
 from .changes import ChangeDimension, ChangeKind, ChangeWeekTally, WeekChange
 from .cycles import CycleStatus, Decision, ReviewCycle, week_label
-from .datasets import Dataset, DatasetRow, DatasetVersion, VersionFile, VersionFileState, VersionStatus
+from .datasets import Dataset, DatasetLine, DatasetRow, DatasetVersion, VersionFile, VersionFileState, VersionStatus
 from .explore import SavedView
 from .gold import Resolution, ResolutionStatus
 from .health import RoutingState, WorkerHeartbeat
@@ -58,6 +58,7 @@ __all__ = [
     "ApiKey",
     "Comment",
     "Dataset",
+    "DatasetLine",
     "DatasetRow",
     "DatasetVersion",
     "VersionFile",

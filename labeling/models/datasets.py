@@ -91,12 +91,30 @@ class DatasetVersion(models.Model):
         return f"{self.dataset} v{self.number} ({self.status})"
 
 
+class DatasetLine(models.Model):
+    """One canonical JSON line, stored once however many versions hold it.
+
+    A build writes a line for each new or changed row; a row it copies from the version before points at the
+    line that row points at. So a weekly version costs its new rows' bytes, not its every row's (100 MB a week
+    at W4's million rows, most of them unchanged). A line no row points at any more is deleted with the rows
+    that held it (`services.datasets.delete_rows`): an erased end user's text goes with their rows."""
+
+    # No database constraint: a build writes thousands of lines in one transaction, and the deferred check ran
+    # per row at COMMIT. The index serves deleting a dataset's lines with it (Django's cascade).
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"line {self.pk} of {self.dataset_id}"
+
+
 class DatasetRow(models.Model):
-    """One row of a version, stored as its canonical JSON line: downloads stream these as they are.
+    """One row of a version: its position, its split, and the canonical JSON line it holds (`line`), which
+    downloads stream as it is.
 
     `source_digest` fingerprints what the line was made from (the item, its labels, its gold answer and
-    its output; see `services.datasets`): a later build whose row has the same digest copies the line
-    instead of building it. Empty on rows stored before digests existed (never matched)."""
+    its output; see `services.datasets`): a later build whose row has the same digest points its row at the
+    same line instead of building it. Empty on rows stored before digests existed (never matched)."""
 
     # No index of its own: the unique (version, position) index serves version lookups. No database constraint
     # either: its deferred check ran once per written row at COMMIT (0.6 s of a 62,000-row incremental build).
@@ -108,7 +126,11 @@ class DatasetRow(models.Model):
     position = models.PositiveIntegerField()
     external_id = models.CharField(max_length=200)
     split = models.CharField(max_length=32)
-    line = models.TextField()
+    # Lines are deleted only when no row points at them (see DatasetLine), so rows never dangle. The index
+    # finds whether any row still points at a line.
+    line = models.ForeignKey(DatasetLine, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    # The line's UTF-8 bytes, so that copying rows tallies a version's size without reading its lines.
+    octets = models.PositiveIntegerField(default=0)
     source_digest = models.CharField(max_length=32, blank=True, default="")
     # The line's `rubric_version`, so that a copy need not decode the line to know the version's figures.
     rubric_version = models.PositiveIntegerField(null=True, blank=True)

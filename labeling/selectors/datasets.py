@@ -138,5 +138,5 @@ def split_names(version: DatasetVersion) -> list[str]:
 
 def rows_of_version(version: DatasetVersion, *, split: str | None = None) -> QuerySet[DatasetRow]:
     """The version's rows (position and stored line only), optionally of one split."""
-    rows = DatasetRow.objects.filter(version=version).only("pk", "position", "line")
+    rows = DatasetRow.objects.filter(version=version).select_related("line").only("pk", "position", "line__text")
     return rows.filter(split=split) if split else rows

@@ -26,9 +26,10 @@ def stored_lines(version: DatasetVersion, *, split: str | None = None) -> Iterat
     # declares it WITH HOLD, which PostgreSQL materialises in full before the first row (2 s of waiting for
     # 300k rows), and a transaction held open for a slow download would hold back vacuum instead.
     rows = version.rows.filter(split=split) if split is not None else version.rows.all()
+    rows = rows.order_by("position").values_list("position", "line__text")
     after = -1
     while True:
-        page = list(rows.filter(position__gt=after).order_by("position").values_list("position", "line")[:ROW_CHUNK])
+        page = list(rows.filter(position__gt=after)[:ROW_CHUNK])
         for _, line in page:
             yield line
         if len(page) < ROW_CHUNK:

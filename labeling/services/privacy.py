@@ -48,7 +48,7 @@ from labeling.rules.text import check_storable
 
 from . import version_files
 from .change_tallies import forget_weeks
-from .datasets import copy_version_without
+from .datasets import copy_version_without, delete_rows
 from .retention import forget_end_user
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
@@ -159,8 +159,9 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
             note += f" Version {successor.number} is the same without those rows."
         # Their rendered files (Parquet, Hugging Face) hold the rows too: deleted once this commits.
         version_files.discard_files(version_ids=[version.pk for version in versions])
+        # Their rows go, and with them the lines no other version holds: the end user's among them.
+        delete_rows([version.pk for version in versions])
         for version in versions:
-            DatasetRow.objects.filter(version=version).delete()
             DatasetVersion.objects.filter(pk=version.pk).update(
                 status=VersionStatus.WITHDRAWN, withdrawn_at=now, withdrawn_note=note
             )

@@ -137,7 +137,7 @@ def records(reader, fmt: str) -> list[dict]:
 
 
 def canonical(version) -> dict[str, dict]:
-    return {json.loads(line)["id"]: json.loads(line) for line in version.rows.values_list("line", flat=True)}
+    return {json.loads(line)["id"]: json.loads(line) for line in version.rows.values_list("line__text", flat=True)}
 
 
 # Which rows -------------------------------------------------------------------------------------------------

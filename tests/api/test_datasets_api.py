@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from labeling.models import DatasetRow, DatasetVersion, VersionStatus
+from labeling.models import DatasetLine, DatasetRow, DatasetVersion, VersionStatus
 from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import ROW_CHUNK, build_version, create_dataset
@@ -57,7 +57,7 @@ def reader(client, read_key):
 
 def stored_lines(version, split=None):
     rows = version.rows.order_by("position")
-    return list((rows.filter(split=split) if split else rows).values_list("line", flat=True))
+    return list((rows.filter(split=split) if split else rows).values_list("line__text", flat=True))
 
 
 def body(response) -> bytes:
@@ -94,10 +94,13 @@ def synthetic_version(dataset, count, *, number):
         dataset=dataset, number=number, status=VersionStatus.READY, row_count=count, sha256=sha,
         split_counts={"train": count}, rubric_versions=[1], built_at=timezone.now(),
     )  # fmt: skip
+    stored = DatasetLine.objects.bulk_create(
+        [DatasetLine(dataset=dataset, text=line) for line in lines], batch_size=2000
+    )
     DatasetRow.objects.bulk_create(
         [
             DatasetRow(version=version, position=i, external_id=f"syn-{i:06d}", split="train", line=line)
-            for i, line in enumerate(lines)
+            for i, line in enumerate(stored)
         ],
         batch_size=2000,
     )

@@ -323,7 +323,7 @@ def test_the_demos_datasets_have_expected_outputs_from_single_expert_corrections
     lines = [
         json.loads(line)
         for version in DatasetVersion.objects.filter(dataset__project__slug="support-bot", status="ready")
-        for line in version.rows.values_list("line", flat=True)
+        for line in version.rows.values_list("line__text", flat=True)
     ]
     corrected = [row for row in lines if row["expected_output"]]
     assert corrected, "no row of the demo's datasets has an expected output"

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from labeling.models import Dataset, DatasetVersion, Item, Label, VersionStatus
+from labeling.models import Dataset, DatasetLine, DatasetVersion, Item, Label, VersionStatus
 from labeling.services.datasets import build_version, create_dataset, definition_fingerprint, request_build
 from labeling.services.labels import submit_label
 from labeling.services.privacy import erase_end_user
@@ -37,7 +37,7 @@ def _twins(project, **spec) -> tuple[Dataset, Dataset]:
 
 
 def _lines(version: DatasetVersion) -> list[str]:
-    return list(version.rows.order_by("position").values_list("line", flat=True))
+    return list(version.rows.order_by("position").values_list("line__text", flat=True))
 
 
 def _assert_same_as_full_build(version: DatasetVersion, twin: Dataset) -> None:
@@ -57,8 +57,16 @@ def _assert_same_as_full_build(version: DatasetVersion, twin: Dataset) -> None:
     assert version.row_count == len(lines) and sum(version.split_counts.values()) == len(lines)
 
 
+def _stored_lines(dataset: Dataset) -> int:
+    return DatasetLine.objects.filter(dataset=dataset).count()
+
+
+def _line_ids(version: DatasetVersion) -> dict[str, int]:
+    return dict(version.rows.values_list("external_id", "line_id"))
+
+
 def _row(version: DatasetVersion, external_id: str) -> dict:
-    return json.loads(version.rows.get(external_id=external_id).line)
+    return json.loads(version.rows.get(external_id=external_id).line.text)
 
 
 def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(project, lead):
@@ -80,6 +88,11 @@ def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(p
     # of copied lines, copied by one statement.
     copies = [q["sql"] for q in queries.captured_queries if "INSERT INTO labeling_datasetrow" in q["sql"]]
     assert len(copies) == 1 and "unnest" in copies[0]
+    # A copied row points at its predecessor's line: the version stored only its 5 built lines.
+    first, copied = _line_ids(dataset.versions.get(number=1)), _line_ids(second)
+    shared = {external_id for external_id, line_id in copied.items() if first.get(external_id) == line_id}
+    assert shared == set(first) - {"out-00003", "out-00007"}
+    assert _stored_lines(dataset) == 12 + 5
     assert _row(second, "out-00003")["expected_output"] == "It ships on Monday."
     assert _row(second, "out-00007")["label"]["helpful"] == {"value": 3.0, "method": "median"}
     _assert_same_as_full_build(second, twin)
@@ -160,6 +173,9 @@ def test_a_build_on_top_of_an_erasure_copy_matches_a_full_build(project):
 
     assert (third.number, third.row_count, third.rows_copied) == (3, 8, 6)
     assert dataset.versions.get(number=1).status == VersionStatus.WITHDRAWN
+    # The withdrawn version's rows went, and with them ana's lines; bo's are shared by versions 2 and 3.
+    assert _stored_lines(dataset) == 6 + 2
+    assert set(_line_ids(third).values()) >= set(_line_ids(successor).values())
     _assert_same_as_full_build(third, twin)
 
 
@@ -219,7 +235,9 @@ def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scra
     items = label_outputs(project, 6)
     dataset, twin = _twins(project)
     first = dataset.versions.get()
-    first.rows.filter(external_id="out-00002").update(line='{"id": "out-00002", "wrong": true}')
+    DatasetLine.objects.filter(pk=first.rows.get(external_id="out-00002").line_id).update(
+        text='{"id": "out-00002", "wrong": true}'
+    )
     label = Label.objects.filter(item=items[4]).order_by("pk").first()
     submit_label(expert=label.expert, item=items[4], rubric=label.rubric, answers={"correct": True, "helpful": 1})
     resolve_item(item_id=items[4].pk)
@@ -235,7 +253,7 @@ def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scra
     rebuilt = build_version(dataset_id=dataset.pk, full=True)
 
     incremental = dataset.versions.get(number=2)
-    assert (incremental.rows_copied, json.loads(incremental.rows.get(external_id="out-00002").line)) == (
+    assert (incremental.rows_copied, json.loads(incremental.rows.get(external_id="out-00002").line.text)) == (
         5, {"id": "out-00002", "wrong": True},
     )  # fmt: skip
     assert (rebuilt.number, rebuilt.status, rebuilt.row_count, rebuilt.rows_copied) == (3, VersionStatus.READY, 6, 0)
@@ -347,7 +365,7 @@ def test_lines_that_do_not_reach_the_hash_in_position_order_are_streamed_instead
     version = build_version(dataset_id=dataset.pk, full=True)
     version.rows.filter(position=2).update(position=5)
     tally = _Tally()
-    for split, rubric_version, line in version.rows.values_list("split", "rubric_version", "line"):
+    for split, rubric_version, line in version.rows.values_list("split", "rubric_version", "line__text"):
         tally.add(split, rubric_version, rows=1, octets=len(line.encode()))
 
     assert _checksum_in_database(version.pk, 3) is None

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import Dataset, DatasetRow, DatasetVersion, VersionStatus
+from labeling.models import Dataset, DatasetLine, DatasetRow, DatasetVersion, VersionStatus
 from labeling.services.datasets import build_version, create_dataset, split_of, version_diff
 from labeling.services.resolution import adjudicate, resolve_item
 from tests.helpers.labeling import label_outputs
@@ -19,7 +19,7 @@ def test_a_build_freezes_resolved_items_into_canonical_rows(project):
     version = build_version(dataset_id=dataset.pk)
 
     assert (version.number, version.status, version.row_count) == (1, VersionStatus.READY, 12)
-    lines = list(version.rows.order_by("position").values_list("line", flat=True))
+    lines = list(version.rows.order_by("position").values_list("line__text", flat=True))
     assert version.sha256 == hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
     row = json.loads(lines[0])
     assert set(row) == {
@@ -71,7 +71,7 @@ def test_ties_stay_out_until_adjudicated_and_the_gold_correction_becomes_expecte
     adjudicate(lead=lead, item=item, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
     version = build_version(dataset_id=dataset.pk)
 
-    row = json.loads(version.rows.get().line)
+    row = json.loads(version.rows.get().line.text)
     assert row["expected_output"] == "Parcels arrive in 3 days."
     assert row["label"]["correct"] == {"value": False, "method": "adjudicated"}
     # The lead's answer survives a rebuild from scratch: resolve again, build again, same checksum.
@@ -87,7 +87,7 @@ def test_an_undecided_tie_is_no_gold_label_in_a_row(project):
     label_outputs(project, 1, answers=({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2}))
     dataset = create_dataset(project=project, spec={"name": "Everything", "only_resolved": False})
 
-    row = json.loads(build_version(dataset_id=dataset.pk).rows.get().line)
+    row = json.loads(build_version(dataset_id=dataset.pk).rows.get().line.text)
 
     assert set(row["label"]) == {"helpful"} and row["label"]["helpful"]["method"] == "median"
     assert [annotation["answers"]["correct"] for annotation in row["annotations"]] == [True, False]
@@ -150,3 +150,4 @@ def test_deleting_a_version_or_its_dataset_deletes_its_rows(project):
     assert DatasetRow.objects.filter(version=second).count() == 4
     dataset.delete()
     assert not DatasetRow.objects.filter(version_id=second.pk).exists()
+    assert not DatasetLine.objects.exists()  # the lines go with their dataset
