@@ -96,6 +96,19 @@ key = create_api_key(project=project, name="bench", scopes=["read"])
 print("BENCH", project.pk, rubric.version, dataset.pk, dataset.slug, key.secret)
 """
 
+# The stored files of the typed formats (Parquet, Hugging Face) are rendered by a worker once a version is ready;
+# the versions written by COPY get theirs here, before any download is timed.
+RENDER_CODE = """
+import sys, time
+import django
+django.setup()
+from labeling.services.version_files import render_version_files
+began = time.perf_counter()
+for version_id in sys.argv[1:]:
+    render_version_files(version_id=int(version_id))
+print("BENCH", round(time.perf_counter() - began, 1))
+"""
+
 
 # ----------------------------------------------------------------------------------------------
 # The rows: canonical dataset lines built from bench/records.py, as labeling/services/datasets.py makes them
@@ -553,6 +566,9 @@ class Bench:
                 f"written by COPY in {versions['generated_s']} s: {versions['jsonl_mb']} MB of JSONL, lines of "
                 f"{versions['line_bytes']['mean']:,} bytes on average; table {versions['table_mb']} MB"
             )
+            if "parquet" in formats:
+                (seconds,) = run_setup(RENDER_CODE, env, [str(versions[number]["id"]) for number in (1, 2)])
+                log(f"  stored files of both versions rendered (as a worker does) in {seconds} s")
             servers, downloads, floors, failures = self.measure(setup, formats, env, stamp)
 
         server_info = {

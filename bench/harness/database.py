@@ -137,9 +137,11 @@ def django_setup(env: dict[str, str]) -> None:
     django.setup()
 
 
-def run_setup(code: str, env: dict[str, str]) -> list[str]:
-    """Run set-up code (Django, migrate, services) in a child process; the fields of its `BENCH …` line."""
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+def run_setup(code: str, env: dict[str, str], args: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Run set-up code (Django, migrate, services) in a child process, with `args` as its sys.argv[1:]; the fields
+    of its `BENCH …` line."""
+    command = [sys.executable, "-c", code, *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     found = next((line for line in done.stdout.splitlines() if line.startswith("BENCH ")), None)
     if done.returncode or found is None:
         raise SystemExit(f"Setting up the database failed:\n{done.stdout}\n{done.stderr}")
