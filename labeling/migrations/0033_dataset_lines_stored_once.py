@@ -23,10 +23,13 @@ def move_lines(apps, schema_editor):
             "INSERT INTO labeling_datasetline (id, dataset_id, text) SELECT stored.id, version.dataset_id, stored.line "
             "FROM labeling_datasetrow stored JOIN labeling_datasetversion version ON version.id = stored.version_id"
         )
-        # The old column emptied in the same pass: the rewritten rows keep no copy of the text, so the dead
-        # versions' space is reused by later rows once vacuumed (a dropped column's values stay on disk).
-        cursor.execute(f"UPDATE labeling_datasetrow SET line_ref_id = id, octets = {octets}, line = ''")
-        cursor.execute(f"UPDATE labeling_datasetrow SET rubric_version = {rubric} WHERE rubric_version IS NULL")
+        # One pass, every expression reading the row as it was. The old column is emptied in it: the rewritten
+        # rows keep no copy of the text, so the dead versions' space is reused by later rows once vacuumed (a
+        # dropped column's values stay on disk).
+        cursor.execute(
+            f"UPDATE labeling_datasetrow SET line_ref_id = id, octets = {octets}, "
+            f"rubric_version = coalesce(rubric_version, {rubric}), line = ''"
+        )
         # The lines took their rows' ids: the next line must be numbered past them.
         for statement in connection.ops.sequence_reset_sql(no_style(), [apps.get_model("labeling", "DatasetLine")]):
             cursor.execute(statement)

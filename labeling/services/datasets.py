@@ -408,11 +408,11 @@ def _write_incremental(version: DatasetVersion, maker: "_RowMaker", predecessor:
     """Store the version's rows, copying each line of `predecessor` whose source digest is unchanged, and
     return the version's fields as `_write_rows` does, plus `rows_copied`.
 
-    Rows are walked in canonical order; a row to copy extends the current run of consecutive positions,
-    and runs are copied by `INSERT … SELECT` inside the database (`_CopyRuns`), pointing at the lines the
-    predecessor's rows point at. Only new or changed rows
-    are built (their columns fetched per chunk). The checksum is then computed from the stored rows in order,
-    so it is that of the bytes stored: what a build from scratch hashes (see `_read_back`).
+    Rows are walked in canonical order; a row to copy extends the current run of consecutive positions, and runs
+    are copied by `INSERT … SELECT` inside the database (`_CopyRuns`), pointing at the lines the predecessor's rows
+    point at. Only new or changed rows are built (their columns fetched per chunk), each with a line of its own. The
+    checksum is then computed from the stored rows in order, so it is that of the bytes stored: what a build from
+    scratch hashes (see `_read_back`).
     """
     positions = dict(
         DatasetRow.objects.filter(version=predecessor)
@@ -597,8 +597,8 @@ def _checksum_in_database(version_id: int, row_count: int) -> str | None:
         checksum, hashed, arrival = cursor.fetchone()
     if hashed != row_count:
         raise DomainError(f"The version holds {hashed} rows where {row_count} were written.")
-    in_order = ",".join(map(str, range(row_count)))
-    return checksum if arrival == (hashlib.md5(in_order.encode()).hexdigest() if row_count else "") else None
+    in_order = hashlib.md5(",".join(map(str, range(row_count))).encode()).hexdigest() if row_count else ""
+    return checksum if arrival == in_order else None
 
 
 def _figures_streamed(version_id: int, row_count: int) -> dict[str, Any]:
