@@ -139,6 +139,9 @@ def _version_rows(project, dataset, versions) -> list[dict]:
                 ]
                 if is_ready
                 else [],
+                # Rows copied from the version before (their sources unchanged; they share its lines): the rest
+                # were built this time, new or changed.
+                "unchanged": version.rows_copied if is_ready else 0,
                 "diff_from": earlier[-1] if is_ready and earlier else None,
                 "diff_url": f"{base}/diff?from={earlier[-1]}&to={version.number}" if is_ready and earlier else "",
             }

@@ -258,6 +258,7 @@ def test_the_detail_page_lists_every_version_with_downloads_and_a_diff(engineer_
     assert f'href="{api}/diff?from=1&amp;to=2"' in html
     assert [row["version"].number for row in response.context["rows"]] == [2, 1]
     assert 'data-rows="6"' in html and 'data-rows="4"' in html
+    assert second.rows_copied == 4 and html.count(" unchanged</div>") == 1 and ">4 unchanged</div>" in html
     assert "data-building" not in html
 
 
