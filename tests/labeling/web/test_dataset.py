@@ -371,6 +371,7 @@ def test_a_build_a_worker_has_started_shows_as_building(engineer_client, project
     assert "Building… (requested at" in html and "Queued" not in html
 
 
+@pytest.mark.redis  # without REDIS_URL Celery runs eagerly: no publish, so no outage to see
 def test_build_now_while_the_broker_is_down_says_queued_and_keeps_the_build(
     engineer_client, project, dataset, broker_down, django_capture_on_commit_callbacks
 ):
