@@ -13,6 +13,7 @@ from tests.helpers.labeling import TIE_WITH_FIX, label_outputs
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.redis  # the files are a worker's to render ("preparing…"); eager Celery renders them at once
 def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(
     page, live_server, lead, expert, other_expert, project, rubric
 ):

@@ -43,6 +43,7 @@ def results(page) -> set[str]:
     return set(page.locator("li.result").evaluate_all("items => items.map(item => item.dataset.output)"))
 
 
+@pytest.mark.postgres  # its search snippet is PostgreSQL's headline (SQLite shows the text as stored)
 def test_a_lead_follows_what_changed_and_a_failure_theme_to_their_outputs(page, live_server, project, changed_week):
     label = week_label(changed_week)
     sign_in(page, live_server, "lena")

@@ -98,8 +98,11 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
     assert ExpertWeek.objects.filter(project=project, week=WEEK).count() == 2
     assert QueueWeek.objects.get(project=project, week=WEEK).backlog == 0
     assert ReviewCycle.objects.get(project=project, week=WEEK + timedelta(days=7)).status == CycleStatus.OPEN
-    assert sorted(message.to[0] for message in mail.outbox) == ["erin@example.com", "ezra@example.com"]
-    assert "you labeled 10 item(s)" in mail.outbox[0].body
+    # The experts' digests. (With eager Celery, as without REDIS_URL, the alert evaluation the close asks for runs
+    # too and may write to the lead: not this test's concern.)
+    digests = [message for message in mail.outbox if "your week after 2026-W46" in message.subject]
+    assert sorted(message.to[0] for message in digests) == ["erin@example.com", "ezra@example.com"]
+    assert "you labeled 10 item(s)" in digests[0].body
     assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
 
 
