@@ -119,9 +119,15 @@ class VersionOut(serializers.ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = [
-            "number", "status", "row_count", "split_counts", "sha256", "rubric_versions", "cycle_week", "created_at",
-            "built_at", "withdrawn_at", "withdrawn_note",
+            "number", "status", "row_count", "rows_copied", "split_counts", "sha256", "rubric_versions", "cycle_week",
+            "created_at", "built_at", "withdrawn_at", "withdrawn_note",
         ]  # fmt: skip
+        extra_kwargs = {
+            "rows_copied": {
+                "help_text": "Rows kept unchanged from the version before (nothing they are made from changed); the "
+                "others were built new. 0 for a build from scratch."
+            }
+        }
 
 
 class MessageOut(serializers.Serializer):

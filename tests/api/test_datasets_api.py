@@ -488,6 +488,8 @@ def test_the_diff_lists_added_removed_and_changed_ids(reader, project, lead, dat
         "from": 1, "to": 2, "added": ["out-00100", "out-00101"], "removed": ["out-00000"], "changed": ["out-00001"],
     }  # fmt: skip
     assert reader.get(f"{EVAL}/diff?from=2").json()["to"] == 2  # `to` defaults to latest
+    # The rest was kept unchanged: neither the removed row nor the changed one.
+    assert reader.get(f"{EVAL}/versions/2").json()["rows_copied"] == v1.row_count - 2
 
 
 @pytest.mark.parametrize("query", ["", "?from=abc", "?from=0", "?from=1&to=xyz", "?from=1&to=-1"])
