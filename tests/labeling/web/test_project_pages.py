@@ -6,8 +6,10 @@ lead. Settings: leads (and admins) only, everyone else a 404 and nothing changes
 """
 
 import os
+import re
 import subprocess
 import sys
+import zoneinfo
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -245,6 +247,10 @@ def test_the_settings_tab_shows_the_slug_and_when_the_running_week_ends_in_the_p
     assert 'aria-current="page">Settings</a>' in page
     assert "<code>support-bot</code>" in page and 'name="slug"' not in page
     assert "00:00 (Asia/Tokyo)" in page
+    # Every zone this server knows is an option, the project's selected (one template renders them all).
+    options = re.findall(r'<option value="([^"]+)"( selected)?>\1</option>', page)
+    assert sorted(zone for zone, _ in options) == sorted(zoneinfo.available_timezones())
+    assert [zone for zone, selected in options if selected] == ["Asia/Tokyo"]
 
 
 def test_a_week_start_change_once_items_are_queued_is_refused_beside_the_field(lead_client, project):
