@@ -161,11 +161,10 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
         version_files.discard_files(version_ids=[version.pk for version in versions])
         # Their rows go, and with them the lines no other version holds: the end user's among them.
         delete_rows([version.pk for version in versions])
-        for version in versions:
-            DatasetVersion.objects.filter(pk=version.pk).update(
-                status=VersionStatus.WITHDRAWN, withdrawn_at=now, withdrawn_note=note
-            )
-            result.withdrawn_versions.append(f"{dataset.slug}/v{version.number}")
+        DatasetVersion.objects.filter(pk__in=[version.pk for version in versions]).update(
+            status=VersionStatus.WITHDRAWN, withdrawn_at=now, withdrawn_note=note
+        )
+        result.withdrawn_versions += [f"{dataset.slug}/v{version.number}" for version in versions]
 
 
 def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str], themed_weeks: set) -> int:

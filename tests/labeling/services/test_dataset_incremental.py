@@ -15,7 +15,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from labeling.models import Dataset, DatasetLine, DatasetVersion, Item, Label, VersionStatus
-from labeling.services.datasets import build_version, create_dataset, definition_fingerprint, request_build
+from labeling.services.datasets import (
+    build_version,
+    create_dataset,
+    definition_fingerprint,
+    request_build,
+    version_diff,
+)
 from labeling.services.labels import submit_label
 from labeling.services.privacy import erase_end_user
 from labeling.services.resolution import adjudicate, resolve_item
@@ -93,9 +99,16 @@ def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(p
     shared = {external_id for external_id, line_id in copied.items() if first.get(external_id) == line_id}
     assert shared == set(first) - {"out-00003", "out-00007"}
     assert _stored_lines(dataset) == 12 + 5
+    # The diff reads only the lines the two versions do not share; the twin's versions, both built from scratch,
+    # share none and hold the same bytes where nothing changed: the same diff, from their text.
+    diff = {"added": ["out-00012", "out-00013", "out-00014"], "removed": [], "changed": ["out-00003", "out-00007"]}
+    assert version_diff(old=dataset.versions.get(number=1), new=second) == diff
     assert _row(second, "out-00003")["expected_output"] == "It ships on Monday."
     assert _row(second, "out-00007")["label"]["helpful"] == {"value": 3.0, "method": "median"}
     _assert_same_as_full_build(second, twin)
+    twin_first, twin_second = twin.versions.order_by("number")
+    assert not set(_line_ids(twin_first).values()) & set(_line_ids(twin_second).values())
+    assert version_diff(old=twin_first, new=twin_second) == diff
 
 
 def test_nothing_changed_makes_no_version_without_building_or_copying_a_row(project):
