@@ -227,6 +227,10 @@ if PROJECT_CREATORS not in {"staff", "everyone"}:
 # worker process must see the same directory (docker-compose.yml mounts one volume at it). Not served as static files:
 # downloads go through the API's access checks.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+# What the hourly sweep keeps of those files: each dataset's newest versions, and any file made or downloaded lately.
+# The others are deleted and made again when someone asks (labeling/services/version_files.py).
+DATASET_FILES_KEEP_LATEST = env.int("DATASET_FILES_KEEP_LATEST", default=2)
+DATASET_FILES_KEEP_DAYS = env.int("DATASET_FILES_KEEP_DAYS", default=14)
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
@@ -341,7 +345,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=5),
         "options": {"expires": env.int("OUTBOX_SWEEP_SECONDS", default=5)},
     },
-    # Hourly: the Parquet/hf directories of dataset versions deleted without their on-commit cleanup running.
+    # Hourly: the Parquet/hf files of superseded versions nobody downloaded lately, and the directories of versions
+    # deleted without their on-commit cleanup running.
     "sweep-version-files": {
         "task": "labeling.sweep_version_files",
         "schedule": crontab(minute=45),

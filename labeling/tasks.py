@@ -62,10 +62,11 @@ def render_version_files(version_id: int) -> list[str]:
 
 @shared_task(name="labeling.sweep_version_files", time_limit=600, soft_time_limit=540)
 def sweep_version_files() -> int:
-    """Delete the file directories of dataset versions that no longer exist."""
-    from labeling.services.version_files import sweep_orphan_directories
+    """Delete the files of superseded versions nobody downloaded lately, and the directories of versions that no
+    longer exist; return how many files and directories went."""
+    from labeling.services.version_files import sweep_orphan_directories, sweep_superseded_files
 
-    return len(sweep_orphan_directories())
+    return len(sweep_superseded_files()) + len(sweep_orphan_directories())
 
 
 @shared_task(name="labeling.close_week", acks_late=True, time_limit=3600, soft_time_limit=3500)

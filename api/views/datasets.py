@@ -321,22 +321,21 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         """The file a worker rendered (a byte range of it when asked), or 503 with Retry-After while it is prepared."""
         stored = file_for_download(version=version, fmt=fmt)
         if stored is None:
-            message = (
-                f"The {fmt} file of version {version.number} is being prepared by a worker: "
-                f"try again in {PREPARING_RETRY_SECONDS} seconds."
-            )
-            answer = {"errors": [{"index": None, "field": "format", "message": message}]}
-            retry = {"Retry-After": str(PREPARING_RETRY_SECONDS), VERSION_HEADER: headers[VERSION_HEADER]}
-            return Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
+            return self.preparing(version=version, fmt=fmt, headers=headers)
+        try:
+            file = default_storage.open(stored.name, "rb")
+        except FileNotFoundError:  # swept (or lost) since it was read as ready: asked for again, like any lost file
+            file_for_download(version=version, fmt=fmt)
+            return self.preparing(version=version, fmt=fmt, headers=headers)
         export = FORMATS[fmt]
         headers["Accept-Ranges"] = "bytes"
         wanted = byte_range(request.headers.get("Range", ""), stored.size)
         if wanted is not None and request.headers.get("If-Range", headers["ETag"]) != headers["ETag"]:
             wanted = None  # the client's partial copy is of other bytes: send the whole file
         if wanted == "unsatisfiable":
+            file.close()
             headers["Content-Range"] = f"bytes */{stored.size}"
             return HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE, headers=headers)
-        file = default_storage.open(stored.name, "rb")
         if wanted is None:
             return FileResponse(
                 file, as_attachment=True, filename=filename, content_type=export.content_type, headers=headers
@@ -348,6 +347,17 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         return StreamingHttpResponse(
             _file_slice(file, start, end), content_type=export.content_type, headers=headers, status=206
         )
+
+    @staticmethod
+    def preparing(*, version, fmt: str, headers: dict[str, str]) -> Response:
+        """503 with Retry-After: a worker is making the file."""
+        message = (
+            f"The {fmt} file of version {version.number} is being prepared by a worker: "
+            f"try again in {PREPARING_RETRY_SECONDS} seconds."
+        )
+        answer = {"errors": [{"index": None, "field": "format", "message": message}]}
+        retry = {"Retry-After": str(PREPARING_RETRY_SECONDS), VERSION_HEADER: headers[VERSION_HEADER]}
+        return Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")

@@ -19,7 +19,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
-from labeling.models import ApiKey, Label, Membership, Output, Project, Queue, Resolution, ResolutionStatus, UsageEvent
+from labeling.models import (
+    ApiKey,
+    DatasetVersion,
+    Label,
+    Membership,
+    Output,
+    Project,
+    Queue,
+    Resolution,
+    ResolutionStatus,
+    UsageEvent,
+    VersionStatus,
+)
 from labeling.rules.calendar import cycle_week
 from labeling.rules.gold import open_ties
 from labeling.selectors.platform import TREND_WEEKS
@@ -35,6 +47,7 @@ from labeling.services.resolution import adjudicate
 from labeling.services.routing import backfill_queue, validate_rule
 from labeling.services.saved_views import save_view
 from labeling.services.search_index import index_outputs
+from labeling.services.version_files import render_version_files, sweep_superseded_files
 
 from .labels import label_history
 from .personal_data import RULES as REDACTION_RULES
@@ -208,6 +221,17 @@ def _weekly_cycles(project: Project, now: datetime) -> None:
         )
     cycles.refresh_metrics(project=project, week=this_week, now=now)
     record_slack_answers(endpoint=slack)
+    _dataset_files_two_weeks_on(project, now)
+
+
+def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:
+    """The versions' Parquet and hf files as a worker renders them (here, not in the queue: with a broker the seed
+    would leave them pending) and as the hourly sweep leaves them two weeks on: the oldest made again on request."""
+    for version_id in DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).values_list(
+        "pk", flat=True
+    ):
+        render_version_files(version_id=version_id)
+    sweep_superseded_files(now=now + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
 
 
 def _platform_view(now: datetime) -> None:

@@ -149,6 +149,9 @@ class VersionFileState(models.TextChoices):
     PENDING = "pending", "Being prepared"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # Rendered once, then deleted by the sweep to save disk (a superseded version nobody downloaded for a while):
+    # rendered again when someone asks for it.
+    ON_REQUEST = "on_request", "Made on request"
 
 
 class VersionFile(models.Model):
@@ -158,7 +161,8 @@ class VersionFile(models.Model):
     as files, so no web request loads pyarrow (see `services/version_files.py`). `revision` is the format's
     revision when the file was made: a deploy that raises it (new bytes from the same rows) makes the file
     stale, and it is made again. `sha256` and `size` describe the stored bytes; `name` is the file's name
-    in the default storage (MEDIA_ROOT)."""
+    in the default storage (MEDIA_ROOT). `served_at` is when it was last downloaded (to the hour): the sweep keeps
+    the files of the latest versions and of those downloaded lately, and deletes the rest (`on_request`)."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
     format = models.CharField(max_length=32)
@@ -170,6 +174,7 @@ class VersionFile(models.Model):
     error = models.TextField(blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
+    served_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "format"], name="version_file_unique_format")]

@@ -15,6 +15,12 @@ and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
   SHA-256 — only if the version is still ready (under its row lock): an erasure that withdrew it meanwhile wins, and
   the file just written is deleted.
 - **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
+- **Disk.** A version's files cost more disk than its rows (~62 MB against ~20 MB a week at W4's size: bench/README.md),
+  and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
+  ready version but each dataset's newest `DATASET_FILES_KEEP_LATEST`, once rendered and last downloaded more than
+  `DATASET_FILES_KEEP_DAYS` ago; their rows say `on_request`, and a download (503 meanwhile) or the dataset page's
+  "Prepare" renders them again: the same bytes, a version being immutable. So the files on disk stay about
+  `KEEP_LATEST` versions' worth per dataset however long a project lives.
 - **Deletion.** A version deleted (with its dataset or project, as cascades do from the admin) has its directory
   deleted once the deletion commits (`version_deleted`, connected to post_delete in `apps.py`; the cascade sends it
   for every version). Whatever still escapes (a raw delete, a crash between commit and rmtree, a render that lost a
@@ -27,12 +33,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from labeling.models import DatasetVersion, VersionFile, VersionFileState, VersionStatus, work_key
@@ -44,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 # A file pending this long was lost on the way (its task failed past its retries, a volume was replaced): ask again.
 STALE_REQUEST = timedelta(minutes=15)
+# A download records when it was served at most once this often: the sweep needs days, not a write per download.
+SERVED_GRAIN = timedelta(hours=1)
 DIRECTORY = "datasets"
 
 
@@ -76,8 +87,20 @@ def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FO
 
 
 def file_for_download(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
-    """The version's current file in this stored format; None while it is being prepared (asked for here when it was
-    never asked for, failed, is of an older revision, went missing, or its request looks lost)."""
+    """The version's current file in this stored format, recorded as served; None while it is being prepared (asked
+    for here when it was never asked for, failed, is of an older revision, went missing, was swept to save disk, or
+    its request looks lost)."""
+    current = prepare_file(version=version, fmt=fmt)
+    if current is not None:
+        now = timezone.now()
+        if current.served_at is None or current.served_at < now - SERVED_GRAIN:
+            VersionFile.objects.filter(pk=current.pk).update(served_at=now)
+    return current
+
+
+def prepare_file(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
+    """The version's current file in this stored format, or None after asking a worker to render it (unless a
+    render was asked for lately and is still on its way)."""
     current = VersionFile.objects.filter(version=version, format=fmt).first()
     if current is not None and current.state == VersionFileState.READY and current.revision == FORMATS[fmt].revision:
         if current.name and default_storage.exists(current.name):
@@ -95,39 +118,45 @@ def file_for_download(*, version: DatasetVersion, fmt: str) -> VersionFile | Non
     return None
 
 
-def ready_files(*, versions: Iterable[DatasetVersion]) -> set[tuple[int, str]]:
-    """The (version id, format) of the ready versions' stored files that can be downloaded now, read in one query;
-    a file never asked for, failed, of an older revision or whose request looks lost is asked for again (what a
-    download would do), so a page that shows "preparing" does not wait for a click that never comes."""
+def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], str]:
+    """The state of each ready version's stored files, by (version id, format), read in one query: `ready` (can be
+    downloaded now), `pending` (a worker prepares it) or `on_request` (swept to save disk; made again when asked).
+
+    A file never asked for, failed, of an older revision or whose request looks lost is asked for again (what a
+    download would do), so a page that shows "preparing" does not wait for a click that never comes. A swept file is
+    not: the page would undo the sweep each time it is viewed."""
     versions = [version for version in versions if version.status == VersionStatus.READY]
     if not versions:
-        return set()
+        return {}
     current = {
         (row.version_id, row.format): row
         for row in VersionFile.objects.filter(version__in=versions, format__in=STORED_FORMATS)
     }
-    ready, lost = set(), timezone.now() - STALE_REQUEST
+    states, lost = {}, timezone.now() - STALE_REQUEST
     for version in versions:
         wanted = []
         for fmt in STORED_FORMATS:
             row = current.get((version.pk, fmt))
             if row is not None and row.revision == FORMATS[fmt].revision:
-                if row.state == VersionFileState.READY:
-                    ready.add((version.pk, fmt))
+                if row.state in (VersionFileState.READY, VersionFileState.ON_REQUEST):
+                    states[version.pk, fmt] = row.state
                     continue
                 if row.state == VersionFileState.PENDING and row.requested_at > lost:
+                    states[version.pk, fmt] = row.state
                     continue
             wanted.append(fmt)
+            states[version.pk, fmt] = VersionFileState.PENDING
         if wanted:
             with transaction.atomic():
                 request_files(version=version, formats=wanted)
-    return ready
+    return states
 
 
 def render_version_files(*, version_id: int) -> list[str]:
-    """Render every stored format the version lacks a current file of (pending, failed, older revision, missing);
-    return the formats rendered. Idempotent: a current file is left as it is; a version gone, not ready or withdrawn
-    renders nothing, and a file rendered while an erasure withdrew the version is deleted."""
+    """Render every stored format the version lacks a current file of (pending, failed, older revision, missing; not
+    one swept and not asked for since); return the formats rendered. Idempotent: a current file is left as it is; a
+    version gone, not ready or withdrawn renders nothing, and a file rendered while an erasure withdrew the version is
+    deleted."""
     version = DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.READY).first()
     if version is None:
         return []
@@ -140,6 +169,8 @@ def render_version_files(*, version_id: int) -> list[str]:
         fresh = current.state == VersionFileState.READY and current.revision == export.revision
         if fresh and current.name and default_storage.exists(current.name):
             continue
+        if current.state == VersionFileState.ON_REQUEST:
+            continue  # swept to save disk, and nobody has asked for it since
         try:
             name = file_name(version, fmt)
             size, sha256 = write_atomically(name, export.chunks(version=version))
@@ -214,6 +245,46 @@ def version_deleted(sender, instance: DatasetVersion, **kwargs) -> None:
     """post_delete of a version (also sent for each version a project or dataset cascade deletes): delete its
     directory once the deletion commits; a rolled back deletion keeps it."""
     transaction.on_commit(partial(_delete_directory, version_directory(instance.pk)), robust=True)
+
+
+def sweep_superseded_files(*, now: datetime | None = None) -> list[VersionFile]:
+    """Delete the files of superseded versions nobody downloaded lately, to save disk; return their rows (now
+    `on_request`). Kept: the files of each dataset's newest `DATASET_FILES_KEEP_LATEST` ready versions, and any file
+    rendered or downloaded in the last `DATASET_FILES_KEEP_DAYS` (one made again on request stays that long too).
+
+    The rows change first and the files go once that commits. A download that read a row as ready just before finds
+    no file and is told to retry while the file is made again (as for any file missing from MEDIA_ROOT)."""
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.DATASET_FILES_KEEP_DAYS)
+    newest = (
+        DatasetVersion.objects.filter(status=VersionStatus.READY)
+        .annotate(rank=Window(RowNumber(), partition_by=F("dataset_id"), order_by=F("number").desc()))
+        .filter(rank__lte=settings.DATASET_FILES_KEEP_LATEST)
+        .values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        swept = list(
+            VersionFile.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=VersionFileState.READY, version__status=VersionStatus.READY, rendered_at__lt=since)
+            .filter(Q(served_at__isnull=True) | Q(served_at__lt=since))
+            .exclude(version_id__in=list(newest))
+            .order_by("pk")
+        )
+        VersionFile.objects.filter(pk__in=[row.pk for row in swept]).update(state=VersionFileState.ON_REQUEST, name="")
+        names = [row.name for row in swept if row.name]
+        transaction.on_commit(partial(_delete_files, names), robust=True)
+    if swept:
+        logger.info(
+            "Swept %d files of superseded dataset versions (%.1f MB)",
+            len(swept),
+            sum(row.size or 0 for row in swept) / 1e6,
+        )
+    return swept
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
 
 
 def sweep_orphan_directories() -> list[int]:

@@ -2,7 +2,8 @@
 
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
 404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
-Parquet or hf file a worker is still rendering: that shows "preparing…" (services/version_files.py).
+Parquet or hf file a worker is still rendering, which shows "preparing…", or one swept to save disk, which shows
+"Prepare" (services/version_files.py).
 """
 
 from django.contrib import messages
@@ -11,16 +12,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import InvalidSpec
-from labeling.models import VersionStatus, work_key
+from labeling.exceptions import InvalidInput, InvalidSpec
+from labeling.models import VersionFileState, VersionStatus, work_key
 from labeling.rules.access import DATASET_ROLES, MANAGING_ROLES, member_project
-from labeling.selectors.datasets import dataset_of_project, dataset_summaries, versions_of_dataset
+from labeling.selectors.datasets import dataset_of_project, dataset_summaries, ready_version, versions_of_dataset
 from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
 from labeling.selectors.rubrics import current_rubric
 from labeling.services import datasets as dataset_services
 from labeling.services.exports import STORED_FORMATS
-from labeling.services.version_files import ready_files
+from labeling.services.version_files import download_states, prepare_file
 
 from .dataset_forms import DatasetForm
 
@@ -109,36 +110,49 @@ def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRes
     return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
 
 
+@login_required
+@require_POST
+def version_file_prepare(request: HttpRequest, slug: str, dataset_slug: str, number: int) -> HttpResponse:
+    """Ask a worker to make a version's Parquet or hf file again (swept to save disk, or failed)."""
+    project, _ = member_project(request.user, slug, DATASET_ROLES)
+    dataset = dataset_of_project(project, dataset_slug)
+    version = ready_version(dataset, str(number))
+    fmt = request.POST.get("format", "")
+    if fmt not in STORED_FORMATS:
+        raise InvalidInput(f"No stored file format {fmt[:40]!r}: use one of {', '.join(STORED_FORMATS)}.")
+    if prepare_file(version=version, fmt=fmt) is None:
+        messages.success(request, f"The {fmt} file of v{version.number} is being prepared: it appears here when ready.")
+    else:
+        messages.info(request, f"The {fmt} file of v{version.number} is ready.")
+    return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
+
+
 def _api_base(project, dataset) -> str:
     # The REST API's dataset routes (api/urls.py) are written by another change; their shape is fixed.
     return f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
 
 
 def _version_rows(project, dataset, versions) -> list[dict]:
-    """Each version with its downloads and a diff against the ready version before it. A download is (format, url),
-    the url empty while a worker prepares the file (Parquet, hf): the API would answer 503 until then."""
+    """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
+    state): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be `pending` (a worker
+    prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for it again)."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
-    files = ready_files(versions=versions)
+    states = download_states(versions=versions)
     rows = []
     for version in versions:
         is_ready = version.status == VersionStatus.READY
         earlier = [number for number in ready if number < version.number]
+        downloads = []
+        for fmt in DOWNLOAD_FORMATS if is_ready else ():
+            state = states[version.pk, fmt] if fmt in STORED_FORMATS else VersionFileState.READY
+            url = f"{base}/versions/{version.number}/download?format={fmt}" if state == VersionFileState.READY else ""
+            downloads.append((fmt, url, state))
         rows.append(
             {
                 "version": version,
                 "is_ready": is_ready,
-                "downloads": [
-                    (
-                        fmt,
-                        f"{base}/versions/{version.number}/download?format={fmt}"
-                        if fmt not in STORED_FORMATS or (version.pk, fmt) in files
-                        else "",
-                    )
-                    for fmt in DOWNLOAD_FORMATS
-                ]
-                if is_ready
-                else [],
+                "downloads": downloads,
                 # Rows copied from the version before (their sources unchanged; they share its lines): the rest
                 # were built this time, new or changed.
                 "unchanged": version.rows_copied if is_ready else 0,

@@ -88,6 +88,11 @@ urlpatterns = [
     path("p/<slug:slug>/datasets/new", dataset_views.dataset_create, name="dataset-create"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/", dataset_views.dataset_detail, name="dataset"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/build", dataset_views.dataset_build, name="dataset-build"),
+    path(
+        "p/<slug:slug>/datasets/<slug:dataset_slug>/v<int:number>/prepare",
+        dataset_views.version_file_prepare,
+        name="dataset-file-prepare",
+    ),
     # Engineers, leads and admins: the project's API keys (a new key's secret is shown once), revoking one.
     path("p/<slug:slug>/keys/", key_views.api_keys, name="api-keys"),
     path("p/<slug:slug>/keys/<int:key_id>/revoke", key_views.api_key_revoke, name="api-key-revoke"),

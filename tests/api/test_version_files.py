@@ -3,19 +3,22 @@ bytes the streamed renderer made, strong ETags and byte ranges, and an erasure t
 
 import hashlib
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from labeling.models import VersionFile, VersionFileState
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.exports import FORMATS, parquet_chunks
 from labeling.services.privacy import erase_end_user
-from labeling.services.version_files import render_version_files
+from labeling.services.version_files import render_version_files, sweep_superseded_files
 from tests.conftest import Api
 from tests.helpers.labeling import TIE, label_outputs
 from tests.outbox import enqueued, run_as_worker
@@ -175,3 +178,28 @@ def test_a_render_that_finishes_after_an_erasure_withdrew_the_version_keeps_no_f
 def test_the_other_formats_are_still_streamed_at_once(reader, version, fmt):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
     assert response.status_code == 200 and response.streaming
+
+
+def test_a_file_swept_to_save_disk_is_made_again_on_download_with_the_same_bytes(
+    reader, project, version, settings, django_capture_on_commit_callbacks
+):
+    """A superseded version's files, swept: the download is a 503 that asks a worker for the file, then the same
+    bytes under the same ETag."""
+    run_as_worker(enqueued(RENDER_TASK)[0])
+    first = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+    first_bytes = body(first)
+    settings.DATASET_FILES_KEEP_LATEST = 0  # as if newer versions had superseded it
+    with django_capture_on_commit_callbacks(execute=True):
+        swept = sweep_superseded_files(now=timezone.now() + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
+    assert {row.format for row in swept} == {"parquet", "hf"}
+    assert not default_storage.exists(swept[0].name)
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    [message] = enqueued(RENDER_TASK)
+    assert run_as_worker(message) == ["parquet"]  # the hf file stays on request: nobody asked for it
+    again = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+    assert again.status_code == 200
+    assert body(again) == first_bytes and again.headers["ETag"] == first.headers["ETag"]
+    assert VersionFile.objects.get(version=version, format="hf").state == VersionFileState.ON_REQUEST

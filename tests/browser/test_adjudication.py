@@ -1,11 +1,14 @@
 """A real chromium: a lead settles a tie on the adjudication screen, then builds a dataset that holds it."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from labeling.models import Dataset, DatasetVersion, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
-from labeling.services.version_files import render_version_files
+from labeling.services.version_files import render_version_files, sweep_superseded_files
 from labeling.tasks import build_dataset
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import TIE_WITH_FIX, label_outputs
@@ -15,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.mark.redis  # the files are a worker's to render ("preparing…"); eager Celery renders them at once
 def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(
-    page, live_server, lead, expert, other_expert, project, rubric
+    page, live_server, lead, expert, other_expert, project, rubric, settings
 ):
     Queue.objects.create(project=project, slug="all", name="All answers", overlap=2)
     texts = [f"Your parcel **{index}** arrives Friday." for index in range(2)]
@@ -98,4 +101,18 @@ def test_a_lead_settles_a_tie_and_builds_a_dataset_with_it(
     render_version_files(version_id=DatasetVersion.objects.get(dataset=dataset, number=1).pk)
     expect(version.locator(".downloads a", has_text="PARQUET")).to_be_visible(timeout=15_000)  # no reload of ours
     expect(page.locator("[data-building]")).to_have_count(0)
+
+    # Two weeks on, superseded and never downloaded, its files are swept to save disk: "Prepare" makes one again.
+    settings.DATASET_FILES_KEEP_LATEST = 0
+    sweep_superseded_files(now=timezone.now() + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
+    page.reload()
+    expect(version.locator(".downloads a", has_text="PARQUET")).to_have_count(0)
+    expect(page.locator("[data-building]")).to_have_count(0)  # nothing to wait for: the page does not ask for it
+    with page.expect_navigation():
+        version.get_by_role("button", name="Prepare PARQUET").click()
+    expect(page.locator(".messages")).to_contain_text("The parquet file of v1 is being prepared")
+    expect(version.locator(".downloads .preparing[data-format='parquet']")).to_have_text("PARQUET preparing…")
+    expect(version.get_by_role("button", name="Prepare HF")).to_be_visible()
+    render_version_files(version_id=DatasetVersion.objects.get(dataset=dataset, number=1).pk)
+    expect(version.locator(".downloads a", has_text="PARQUET")).to_be_visible(timeout=15_000)
     assert errors == []

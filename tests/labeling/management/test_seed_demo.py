@@ -422,3 +422,23 @@ def test_the_platform_page_tells_the_three_apart(seeded):
     html = admin.get("/platform/?sort=close&dir=desc").content.decode()
     assert re.findall(r'<tr data-project="([^"]+)" class="needs-attention"', html) == [SQL_SLUG]
     assert re.findall(r'<tr data-project="([^"]+)"', html)[0] == SQL_SLUG
+
+
+def test_the_demos_oldest_versions_files_are_made_on_request_and_the_newest_are_on_disk(seeded, client):
+    from django.core.files.storage import default_storage
+
+    from labeling.models import DatasetVersion, VersionFile
+
+    project = Project.objects.get(slug="support-bot")
+    for dataset in project.datasets.all():
+        versions = list(DatasetVersion.objects.filter(dataset=dataset, status="ready").order_by("-number"))
+        assert len(versions) >= 3, dataset.slug
+        for version in versions[:2]:
+            files = VersionFile.objects.filter(version=version)
+            assert {f.state for f in files} == {"ready"} and all(default_storage.exists(f.name) for f in files)
+        for version in versions[2:]:
+            assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
+    client.force_login(get_user_model().objects.get(username="engineer"))
+    dataset = project.datasets.order_by("slug").first()
+    html = client.get(f"/p/support-bot/datasets/{dataset.slug}/").content.decode()
+    assert "Prepare PARQUET</button>" in html

@@ -5,7 +5,7 @@ dataset is a 404, bad input re-renders with a 400 and stores nothing, pages run 
 queries. "Build now" enqueues the build after commit; the test runs the task itself, as a worker would.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -20,7 +20,7 @@ from labeling.models import (
     VersionStatus,
 )
 from labeling.services.datasets import build_version, create_dataset, request_build
-from labeling.services.version_files import render_version_files
+from labeling.services.version_files import render_version_files, sweep_superseded_files
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs
 from tests.outbox import enqueued, run_as_worker
@@ -51,6 +51,7 @@ def urls(project, dataset_slug="support-eval"):
         "create": f"{base}new",
         "detail": f"{base}{dataset_slug}/",
         "build": f"{base}{dataset_slug}/build",
+        "prepare": f"{base}{dataset_slug}/v1/prepare",
     }
 
 
@@ -314,6 +315,81 @@ def test_a_failed_or_never_asked_file_is_asked_for_again_and_shows_preparing(
     assert 'data-format="parquet"' in html and 'data-format="hf"' in html
     assert set(files.values_list("format", "state")) == {("parquet", "pending"), ("hf", "pending")}
     assert [message.task for message in OutboxMessage.objects.all()] == ["labeling.render_version_files"]
+
+
+def swept_version(project, dataset, settings):
+    """A version whose files were made, then swept to save disk (newer versions superseded it)."""
+    label_outputs(project, 2)
+    version = build_version(dataset_id=dataset.pk)
+    render_version_files(version_id=version.pk)
+    settings.DATASET_FILES_KEEP_LATEST = 0
+    sweep_superseded_files(now=timezone.now() + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
+    OutboxMessage.objects.all().delete()
+    return version
+
+
+def test_a_swept_file_shows_a_prepare_button_and_the_page_does_not_ask_for_it(
+    engineer_client, project, dataset, settings, django_capture_on_commit_callbacks
+):
+    version = swept_version(project, dataset, settings)
+    api = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}/versions/1/download?format="
+
+    with django_capture_on_commit_callbacks():
+        html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    assert f'href="{api}jsonl"' in html and f'href="{api}parquet"' not in html
+    assert f'action="{urls(project)["prepare"]}"' in html
+    assert "Prepare PARQUET</button>" in html and "Prepare HF</button>" in html
+    assert "preparing…" not in html and "data-building" not in html  # nothing to wait for: no refresh loop
+    assert not OutboxMessage.objects.exists()  # viewing the page does not undo the sweep
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
+
+
+def test_prepare_asks_a_worker_for_the_file_and_the_page_shows_it_preparing_then_ready(
+    engineer_client, project, dataset, settings, django_capture_on_commit_callbacks
+):
+    version = swept_version(project, dataset, settings)
+
+    with django_capture_on_commit_callbacks():
+        response = engineer_client.post(urls(project)["prepare"], {"format": "parquet"}, follow=True)
+
+    html = response.content.decode()
+    assert response.redirect_chain == [(urls(project)["detail"], 302)]
+    assert "The parquet file of v1 is being prepared" in html
+    assert "PARQUET preparing…" in html and "Prepare HF</button>" in html
+    [message] = enqueued("labeling.render_version_files")
+    assert run_as_worker(message) == ["parquet"]
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+    assert f'/versions/{version.number}/download?format=parquet"' in html and "preparing…" not in html
+
+
+@pytest.mark.parametrize("form", [{"format": "zip"}, {"format": "jsonl"}, {}])
+def test_prepare_refuses_a_format_that_is_not_a_stored_file(engineer_client, project, dataset, settings, form):
+    version = swept_version(project, dataset, settings)
+
+    response = engineer_client.post(urls(project)["prepare"], form)
+
+    assert response.status_code == 400 and "No stored file format" in response.content.decode()
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["expert", "outsider"])
+def test_prepare_is_for_dataset_roles_only(client, project, dataset, settings, persona, request):
+    swept_version(project, dataset, settings)
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.post(urls(project)["prepare"], {"format": "parquet"}).status_code == 404
+    assert client.get(urls(project)["prepare"]).status_code in (404, 405)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_prepare_of_a_version_that_does_not_exist_is_a_404(engineer_client, project, dataset, settings):
+    swept_version(project, dataset, settings)
+
+    response = engineer_client.post(urls(project)["prepare"].replace("/v1/", "/v7/"), {"format": "parquet"})
+
+    assert response.status_code == 404
 
 
 def test_a_failed_build_shows_its_error(engineer_client, project, dataset):
