@@ -137,8 +137,11 @@ def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, st
         wanted = []
         for fmt in STORED_FORMATS:
             row = current.get((version.pk, fmt))
+            if row is not None and row.state == VersionFileState.ON_REQUEST:
+                states[version.pk, fmt] = row.state  # of whatever revision: it is made (in the current one) when asked
+                continue
             if row is not None and row.revision == FORMATS[fmt].revision:
-                if row.state in (VersionFileState.READY, VersionFileState.ON_REQUEST):
+                if row.state == VersionFileState.READY:
                     states[version.pk, fmt] = row.state
                     continue
                 if row.state == VersionFileState.PENDING and row.requested_at > lost:

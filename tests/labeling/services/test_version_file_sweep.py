@@ -132,3 +132,14 @@ def test_a_swept_file_is_not_asked_for_by_the_page_and_is_made_again_with_the_sa
     assert again.state == VersionFileState.READY and default_storage.exists(again.name)
     assert again.sha256 == before["parquet"]  # a version is immutable: the same bytes
     assert states(first)["hf"] == VersionFileState.ON_REQUEST
+
+
+def test_a_swept_file_of_an_older_format_revision_stays_on_request(versions, django_capture_on_commit_callbacks):
+    """A deploy that raises a format's revision makes current files stale; a swept one is still made only when asked."""
+    first = versions[0]
+    sweep(later(DAYS + 1), django_capture_on_commit_callbacks)
+    VersionFile.objects.filter(version=first).update(revision=0)
+
+    assert download_states(versions=versions)[first.pk, "parquet"] == VersionFileState.ON_REQUEST
+    assert set(VersionFile.objects.filter(version=first).values_list("state", flat=True)) == {"on_request"}
+    assert render_version_files(version_id=first.pk) == []
