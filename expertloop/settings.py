@@ -231,6 +231,9 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 # The others are deleted and made again when someone asks (labeling/services/version_files.py).
 DATASET_FILES_KEEP_LATEST = env.int("DATASET_FILES_KEEP_LATEST", default=2)
 DATASET_FILES_KEEP_DAYS = env.int("DATASET_FILES_KEEP_DAYS", default=14)
+for _name in ("DATASET_FILES_KEEP_LATEST", "DATASET_FILES_KEEP_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 or more.")
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")

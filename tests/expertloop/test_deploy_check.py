@@ -65,6 +65,8 @@ def test_a_missing_https_setting_fails_the_check(changed, check):
         ({"DB_TASK_STATEMENT_TIMEOUT": "soon"}, "invalid literal for int"),
         ({"SECURE_HSTS_SECONDS": "-5"}, "SECURE_HSTS_SECONDS must be 0"),
         ({"SECURE_SSL_REDIRECT": "perhaps"}, "SECURE_SSL_REDIRECT"),
+        ({"DATASET_FILES_KEEP_LATEST": "-1"}, "DATASET_FILES_KEEP_LATEST must be 0 or more"),
+        ({"DATASET_FILES_KEEP_DAYS": "two weeks"}, "invalid literal for int"),
     ],
 )
 def test_bad_timeout_and_https_values_fail_at_start(env, message):
