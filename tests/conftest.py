@@ -3,10 +3,13 @@
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.signals import request_finished
+from django.db import connections
 
 from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
@@ -57,6 +60,23 @@ def pytest_collection_modifyitems(config, items):
     """
     heavy = {item.path for item in items if item.get_closest_marker("heavy")}
     items.sort(key=lambda item: item.path not in heavy)
+
+
+def _close_a_threads_connections(**kwargs) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        connections.close_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_threads_close_their_connections():
+    """A live server's request thread closes its database connection when its request ends.
+
+    With CONN_MAX_AGE the connection stays for the next request on the same socket, and a keep-alive client left open
+    (an httpx pool) keeps the thread and its session to the end of the run: dropping the test database then failed
+    ("being accessed by other users"). The main thread's connection (the test's own) is left alone."""
+    request_finished.connect(_close_a_threads_connections, dispatch_uid="tests-close-thread-connections")
+    yield
+    request_finished.disconnect(dispatch_uid="tests-close-thread-connections")
 
 
 @pytest.fixture(autouse=True)
