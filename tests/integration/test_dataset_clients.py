@@ -15,14 +15,19 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from django.utils import timezone
 from expertloop_client import Client
 
+from labeling.models import VersionFile, VersionFileState
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
+from labeling.services.version_files import sweep_superseded_files
 from tests.helpers.labeling import TIE, label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -129,3 +134,23 @@ def test_the_python_client_downloads_and_verifies_every_eval_format(live_server,
     assert len(chat) == 10  # nine agreed passes and the adjudicated correction
     assert chat[-1]["messages"][-1] == {"role": "assistant", "content": "Parcels arrive in 3 days."}
     assert zipfile.ZipFile(paths["hf"]).namelist()[0] == "README.md"
+
+
+def test_a_swept_parquet_file_is_made_again_by_the_worker_while_the_python_client_waits(
+    live_server, read_key, version, tmp_path, settings
+):
+    """Two weeks on, superseded and not downloaded, the version's files are swept to save disk. The Python client's
+    download of it waits through the 503s while the worker makes the file again, and gets the same bytes."""
+    auth = {"Authorization": f"Bearer {read_key.secret}"}
+    status, _, first, _ = _rendered(_url(live_server, "parquet"), auth)
+    assert status == 200
+    settings.DATASET_FILES_KEEP_LATEST = 0  # as if newer versions had superseded it
+    swept = sweep_superseded_files(now=timezone.now() + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
+    assert {row.format for row in swept} == {"parquet", "hf"}
+    assert not Path(settings.MEDIA_ROOT, swept[0].name).exists()
+
+    with Client(live_server.url, read_key.secret) as client:
+        path = client.dataset("support-eval").version("latest").download(tmp_path / "v1.parquet", format="parquet")
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(first).hexdigest()
+    assert VersionFile.objects.get(version=version, format="hf").state == VersionFileState.ON_REQUEST
