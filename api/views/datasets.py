@@ -66,7 +66,9 @@ _WRITE_ERRORS = {
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
 _WITHDRAWN = OpenApiResponse(ErrorsOut, description="Withdrawn after an end user's erasure; the note says why.")
 _PREPARING = OpenApiResponse(
-    ErrorsOut, description="Parquet or hf only: a worker is preparing the file. Try again after `Retry-After` seconds."
+    ErrorsOut,
+    description="Parquet or hf only: a worker is preparing the file (new, or made again after the disk sweep). Try "
+    "again after `Retry-After` seconds.",
 )
 PREPARING_RETRY_SECONDS = 5
 _VERSION = OpenApiParameter(
@@ -280,7 +282,9 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             "**parquet** and **hf** are rendered once by a worker when the version becomes ready and served as a file "
             "(with `Content-Length`; one byte `Range` is honoured, `If-Range` with the ETag). Until the file is ready "
             f"the answer is a 503 with `Retry-After: {PREPARING_RETRY_SECONDS}` and an error saying the file is being "
-            "prepared; retry then. The other formats are streamed at once."
+            "prepared; retry then. The files of a superseded version nobody downloaded lately (two weeks by default) "
+            "are deleted to save disk and made again on the first download (a 503 meanwhile, then the same bytes "
+            "under the same ETag). The other formats are streamed at once."
         ),
         parameters=[
             _VERSION,
