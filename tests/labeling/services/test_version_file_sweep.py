@@ -45,8 +45,9 @@ def versions(project) -> list[DatasetVersion]:
 
 
 def on_disk(version: DatasetVersion) -> set[str]:
-    return {Path(name).name for name in VersionFile.objects.filter(version=version).values_list("name", flat=True)
-            if name and default_storage.exists(name)}  # fmt: skip
+    """The names of the version's files that are in storage now."""
+    names = VersionFile.objects.filter(version=version).values_list("name", flat=True)
+    return {Path(name).name for name in names if name and default_storage.exists(name)}
 
 
 def states(version: DatasetVersion) -> dict[str, str]:
