@@ -2,7 +2,7 @@ import msgspec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labeling.models import Dataset, DatasetVersion
+from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.exports import FORMATS
 
@@ -112,15 +112,35 @@ class DatasetIn(serializers.Serializer):
         }
 
 
+class StoredFileOut(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=[VersionFileState.READY, VersionFileState.PENDING, VersionFileState.ON_REQUEST],
+        help_text="`ready`: the download is served at once; `pending`: a worker is making the file (the download "
+        "answers 503 with Retry-After meanwhile); `on_request`: not on disk (a superseded version's file is deleted "
+        "after two weeks without a download): the first download asks a worker to make it again.",
+    )
+    size = serializers.IntegerField(
+        allow_null=True, help_text="The file's bytes, once made (a file made again has the same bytes)."
+    )
+    sha256 = serializers.CharField(allow_null=True, help_text="The SHA-256 of the file's bytes, once made.")
+
+
 class VersionOut(serializers.ModelSerializer):
+    """A version; the view gives the stored files' states of the versions it serializes as `file_states` (one query
+    for a page of versions)."""
+
     split_counts = serializers.DictField(child=serializers.IntegerField(), help_text="Rows per split.")
     rubric_versions = serializers.ListField(child=serializers.IntegerField())
+    files = serializers.SerializerMethodField(
+        help_text="The files a worker makes for a ready version (`parquet`, `hf`), by format: whether a download is "
+        "served at once. Empty for a version that is not ready. The other formats are streamed at once."
+    )
 
     class Meta:
         model = DatasetVersion
         fields = [
             "number", "status", "row_count", "rows_copied", "split_counts", "sha256", "rubric_versions", "cycle_week",
-            "created_at", "built_at", "withdrawn_at", "withdrawn_note",
+            "created_at", "built_at", "withdrawn_at", "withdrawn_note", "files",
         ]  # fmt: skip
         extra_kwargs = {
             "rows_copied": {
@@ -128,6 +148,11 @@ class VersionOut(serializers.ModelSerializer):
                 "others were built new. 0 for a build from scratch."
             }
         }
+
+    @extend_schema_field(serializers.DictField(child=StoredFileOut()))
+    def get_files(self, version) -> dict[str, dict]:
+        files = self.context["file_states"].get(version.pk, {})
+        return {fmt: {"state": file.state, "size": file.size, "sha256": file.sha256} for fmt, file in files.items()}
 
 
 class MessageOut(serializers.Serializer):

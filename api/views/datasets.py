@@ -7,6 +7,7 @@ SessionAuthentication enforces); a dataset's definition and build state are also
 so that the job can wait for its build.
 """
 
+import base64
 import re
 from functools import cached_property
 
@@ -49,7 +50,7 @@ from labeling.selectors.datasets import (
 )
 from labeling.services.datasets import create_dataset, request_build, version_diff
 from labeling.services.exports import FORMATS
-from labeling.services.version_files import file_for_download
+from labeling.services.version_files import file_for_download, file_states
 
 VERSION_HEADER = "X-Dataset-Version"
 _UNKNOWN = OpenApiResponse(ErrorsOut, description="No such project, dataset or version, or not yours to read.")
@@ -168,6 +169,11 @@ class VersionListView(_DatasetView, ListAPIView):
     def get_queryset(self):
         return versions_of_dataset(self.dataset)
 
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        context = {**self.get_serializer_context(), "file_states": file_states(versions=page)}
+        return self.get_paginated_response(VersionOut(page, many=True, context=context).data)
+
     @extend_schema(
         operation_id="list_dataset_versions",
         summary="List a dataset's versions, newest first",
@@ -180,8 +186,15 @@ class VersionListView(_DatasetView, ListAPIView):
 class VersionDetailView(_DatasetView, RetrieveAPIView):
     serializer_class = VersionOut
 
-    def get_object(self):
+    @cached_property
+    def version(self):
         return version_of_dataset(self.dataset, self.kwargs["version"])
+
+    def get_object(self):
+        return self.version
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "file_states": file_states(versions=[self.version])}
 
     @extend_schema(
         operation_id="get_dataset_version",
@@ -278,7 +291,9 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             "revision grows when a format's layout or rules change, e.g. `-parquet.v3`), "
             f"`{VERSION_HEADER}`, and `Content-Disposition` with the file name "
             "`<project>-<dataset>-v<number>.<ext>` (`jsonl`, `csv`, `parquet`, `<format>.jsonl`, `hf.zip`). Send the "
-            "ETag back in `If-None-Match` to get a 304.\n\n"
+            "ETag back in `If-None-Match` to get a 304. jsonl, parquet and hf also carry `Repr-Digest` (RFC 9530): "
+            "`sha-256=:<base64>:` of the whole file (the version's `sha256` for jsonl, its `files` entry's otherwise), "
+            "to check the bytes received.\n\n"
             "**parquet** and **hf** are rendered once by a worker when the version becomes ready and served as a file "
             "(with `Content-Length`; one byte `Range` is honoured, `If-Range` with the ETag). Until the file is ready "
             f"the answer is a 503 with `Retry-After: {PREPARING_RETRY_SECONDS}` and an error saying the file is being "
@@ -319,6 +334,8 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             fmt = query.validated_data["format"]
             return self.stored_file(request, version=version, fmt=fmt, filename=filename, headers=headers)
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        if query.validated_data["format"] == "jsonl":  # the canonical bytes, whose SHA-256 is the version's
+            headers["Repr-Digest"] = repr_digest(version.sha256)
         return StreamingHttpResponse(export.chunks(version=version), content_type=export.content_type, headers=headers)
 
     def stored_file(self, request, *, version, fmt: str, filename: str, headers: dict[str, str]) -> HttpResponse:
@@ -333,6 +350,8 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
             return self.preparing(version=version, fmt=fmt, headers=headers)
         export = FORMATS[fmt]
         headers["Accept-Ranges"] = "bytes"
+        if stored.sha256:  # of the whole file, a byte range's answer too
+            headers["Repr-Digest"] = repr_digest(stored.sha256)
         wanted = byte_range(request.headers.get("Range", ""), stored.size)
         if wanted is not None and request.headers.get("If-Range", headers["ETag"]) != headers["ETag"]:
             wanted = None  # the client's partial copy is of other bytes: send the whole file
@@ -362,6 +381,11 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         answer = {"errors": [{"index": None, "field": "format", "message": message}]}
         retry = {"Retry-After": str(PREPARING_RETRY_SECONDS), VERSION_HEADER: headers[VERSION_HEADER]}
         return Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
+
+
+def repr_digest(sha256_hex: str) -> str:
+    """The `Repr-Digest` header (RFC 9530) of bytes with this SHA-256: a client checks what it received against it."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -118,13 +119,22 @@ def prepare_file(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
     return None
 
 
-def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], str]:
-    """The state of each ready version's stored files, by (version id, format), read in one query: `ready` (can be
-    downloaded now), `pending` (a worker prepares it) or `on_request` (swept to save disk; made again when asked).
+class FileState(NamedTuple):
+    """What a download of one stored file gets now: `state` is `ready` (served at once), `pending` (a worker is making
+    it: 503 meanwhile) or `on_request` (not on disk: the first download or "Prepare" asks a worker to make it). `swept`:
+    deleted by the sweep to save disk. `size` and `sha256`: of the file's bytes, once made in the format's current
+    revision (a swept file made again has the same bytes); else None."""
 
-    A file never asked for, failed, of an older revision or whose request looks lost is asked for again (what a
-    download would do), so a page that shows "preparing" does not wait for a click that never comes. A swept file is
-    not: the page would undo the sweep each time it is viewed."""
+    state: str
+    swept: bool = False
+    size: int | None = None
+    sha256: str | None = None
+
+
+def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, FileState]]:
+    """The state of each ready version's stored files, by version id and format, read in one query; nothing is asked
+    for. A file never asked for, failed, of an older revision or whose request looks lost is `on_request` too: a
+    download would ask for it."""
     versions = [version for version in versions if version.status == VersionStatus.READY]
     if not versions:
         return {}
@@ -132,23 +142,45 @@ def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, st
         (row.version_id, row.format): row
         for row in VersionFile.objects.filter(version__in=versions, format__in=STORED_FORMATS)
     }
-    states, lost = {}, timezone.now() - STALE_REQUEST
+    lost = timezone.now() - STALE_REQUEST
+    states: dict[int, dict[str, FileState]] = {}
     for version in versions:
-        wanted = []
+        states[version.pk] = {}
         for fmt in STORED_FORMATS:
             row = current.get((version.pk, fmt))
-            if row is not None and row.state == VersionFileState.ON_REQUEST:
-                states[version.pk, fmt] = row.state  # of whatever revision: it is made (in the current one) when asked
+            if row is None:
+                states[version.pk][fmt] = FileState(VersionFileState.ON_REQUEST)
                 continue
-            if row is not None and row.revision == FORMATS[fmt].revision:
-                if row.state == VersionFileState.READY:
-                    states[version.pk, fmt] = row.state
-                    continue
-                if row.state == VersionFileState.PENDING and row.requested_at > lost:
-                    states[version.pk, fmt] = row.state
-                    continue
-            wanted.append(fmt)
-            states[version.pk, fmt] = VersionFileState.PENDING
+            state, made = VersionFileState.ON_REQUEST, row.revision == FORMATS[fmt].revision and bool(row.sha256)
+            if row.revision == FORMATS[fmt].revision and (
+                row.state == VersionFileState.READY
+                or (row.state == VersionFileState.PENDING and row.requested_at > lost)
+            ):
+                state = row.state
+            states[version.pk][fmt] = FileState(
+                state,
+                swept=row.state == VersionFileState.ON_REQUEST,
+                size=row.size if made else None,
+                sha256=row.sha256 if made else None,
+            )
+    return states
+
+
+def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], str]:
+    """The state of each ready version's stored files, by (version id, format), as `file_states` reads them, after
+    asking for those no one swept: a file never asked for, failed, of an older revision or whose request looks lost is
+    asked for again (what a download would do) and is `pending`, so a page that shows "preparing" does not wait for a
+    click that never comes. A swept file stays `on_request`: the page would undo the sweep each time it is viewed."""
+    versions = list(versions)
+    states, read = {}, file_states(versions=versions)
+    for version in versions:
+        wanted = []
+        for fmt, file in read.get(version.pk, {}).items():
+            state = file.state
+            if state == VersionFileState.ON_REQUEST and not file.swept:
+                wanted.append(fmt)
+                state = VersionFileState.PENDING
+            states[version.pk, fmt] = state
         if wanted:
             with transaction.atomic():
                 request_files(version=version, formats=wanted)

@@ -576,8 +576,8 @@ def test_listing_versions_takes_a_fixed_number_of_queries(
         DatasetVersion.objects.create(dataset=dataset, number=number, status=VersionStatus.READY)
     client.force_login(engineer)
 
-    # Session, user, project with membership, dataset, versions.
-    with django_assert_num_queries(5):
+    # Session, user, project with membership, dataset, versions, their stored files.
+    with django_assert_num_queries(6):
         assert len(client.get(f"{EVAL}/versions").json()["results"]) == versions
 
 

@@ -1,6 +1,7 @@
 """Parquet and hf downloads are files a worker rendered once: 503 with Retry-After while one is prepared, the same
 bytes the streamed renderer made, strong ETags and byte ranges, and an erasure that deletes and renders again."""
 
+import base64
 import hashlib
 import io
 from datetime import timedelta
@@ -203,3 +204,81 @@ def test_a_file_swept_to_save_disk_is_made_again_on_download_with_the_same_bytes
     assert again.status_code == 200
     assert body(again) == first_bytes and again.headers["ETag"] == first.headers["ETag"]
     assert VersionFile.objects.get(version=version, format="hf").state == VersionFileState.ON_REQUEST
+
+
+def test_a_versions_files_say_whether_a_download_is_served_at_once(
+    reader, project, version, settings, django_capture_on_commit_callbacks
+):
+    """`files` on the version: pending until the worker made them, then ready with the bytes' size and SHA-256; swept,
+    on_request with the same figures; reading it asks a worker for nothing."""
+    detail, listing = f"{EVAL}/versions/1", f"{EVAL}/versions"
+    pending = {"state": "pending", "size": None, "sha256": None}
+    assert reader.get(detail).json()["files"] == {"parquet": pending, "hf": pending}
+
+    run_as_worker(enqueued(RENDER_TASK)[0])
+    made = {}
+    for fmt in ("parquet", "hf"):
+        served = body(reader.get(f"{EVAL}/versions/1/download?format={fmt}"))
+        made[fmt] = {"state": "ready", "size": len(served), "sha256": hashlib.sha256(served).hexdigest()}
+    assert reader.get(detail).json()["files"] == made
+    assert reader.get(listing).json()["results"][0]["files"] == made
+
+    settings.DATASET_FILES_KEEP_LATEST = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_superseded_files(now=timezone.now() + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
+    swept = {fmt: {**figures, "state": "on_request"} for fmt, figures in made.items()}
+    assert reader.get(detail).json()["files"] == swept
+    assert reader.get(listing).json()["results"][0]["files"] == swept
+    # Reading the version asked a worker for nothing.
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
+
+    assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 503
+    assert reader.get(detail).json()["files"] == {"parquet": {**made["parquet"], "state": "pending"}, "hf": swept["hf"]}
+
+
+def test_a_version_that_is_not_ready_has_no_files(reader, version):
+    building = version.dataset.versions.create(number=2, status="building")
+    assert reader.get(f"{EVAL}/versions/{building.number}").json()["files"] == {}
+    assert [row["files"] == {} for row in reader.get(f"{EVAL}/versions").json()["results"]] == [True, False]
+
+
+def test_a_file_gone_between_the_check_and_the_open_answers_503_and_is_made_again(reader, version, monkeypatch):
+    """A sweep (or a lost volume) deletes the file after the download found it: the answer is the 503 of a file being
+    prepared, not a 500, and a worker is asked for it."""
+    run_as_worker(enqueued(RENDER_TASK)[0])
+    stored = VersionFile.objects.get(version=version, format="parquet")
+    Path(settings.MEDIA_ROOT, stored.name).unlink()
+    checks = []
+    real_exists = default_storage.exists
+
+    def there_when_first_checked(name):
+        checks.append(name)
+        return len(checks) == 1 or real_exists(name)
+
+    monkeypatch.setattr(default_storage, "exists", there_when_first_checked)
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=parquet")
+
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert len(checks) == 2  # found, opened in vain, then looked for again
+    assert VersionFile.objects.get(pk=stored.pk).state == VersionFileState.PENDING
+    run_as_worker(enqueued(RENDER_TASK)[0])
+    assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 200
+
+
+def test_jsonl_and_the_stored_files_carry_the_sha256_of_their_bytes_in_repr_digest(reader, version):
+    """RFC 9530's `Repr-Digest: sha-256=:<base64>:`, of the whole file: also on the answer to a byte range."""
+    run_as_worker(enqueued(RENDER_TASK)[0])
+
+    def published(response) -> bytes:
+        algorithm, _, value = response.headers["Repr-Digest"].partition("=")
+        assert algorithm == "sha-256" and value.startswith(":") and value.endswith(":")
+        return base64.b64decode(value[1:-1])
+
+    jsonl = reader.get(f"{EVAL}/versions/1/download?format=jsonl")
+    assert published(jsonl) == hashlib.sha256(body(jsonl)).digest() == bytes.fromhex(version.sha256)
+    for fmt in ("parquet", "hf"):
+        whole = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
+        assert published(whole) == hashlib.sha256(body(whole)).digest()
+        assert published(get(reader, f"{EVAL}/versions/1/download?format={fmt}", Range="bytes=0-3")) == published(whole)
+    assert "Repr-Digest" not in reader.get(f"{EVAL}/versions/1/download?format=csv").headers  # made as it streams

@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 from expertloop_client import ChecksumMismatch, Client, ConfigurationError, NotFound, PermissionDenied
 
-from labeling.models import Output, Queue, UsageEvent, week_label
+from labeling.models import Output, Queue, UsageEvent, VersionFile, week_label
 from labeling.rules.calendar import current_week
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
@@ -483,6 +483,30 @@ def test_a_download_changed_on_the_way_fails_its_checksum_and_leaves_no_file(ser
 
     assert caught.value.expected == version.sha256 and caught.value.actual != version.sha256
     assert list(tmp_path.iterdir()) == []  # neither the file nor a partial one
+
+
+def test_a_parquet_file_changed_on_the_way_fails_the_servers_repr_digest_and_leaves_no_file(
+    server, read_key, version, tmp_path
+):
+    """One byte flipped inside the Parquet file keeps its magic bytes and its ETag: only the SHA-256 the server
+    publishes in `Repr-Digest` tells."""
+
+    def flip_one_byte(path: str, headers: dict, body: bytes) -> bytes:
+        if "format=parquet" not in path or not body:
+            return body
+        middle = len(body) // 2
+        return body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
+
+    stored = VersionFile.objects.get(version=version, format="parquet")
+    with Relay(server.port, tamper=flip_one_byte) as relay:
+        client = Client(relay.url, read_key.secret, project="support-bot")
+        with pytest.raises(ChecksumMismatch) as caught:
+            client.dataset("support-eval").version(1).download(tmp_path / "support.parquet", format="parquet")
+        client.close()
+
+    assert caught.value.expected == stored.sha256 and caught.value.actual != stored.sha256
+    assert "Repr-Digest" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_proxy_that_gzips_and_weakens_the_etag_does_not_fail_a_correct_download(server, read_key, version, tmp_path):

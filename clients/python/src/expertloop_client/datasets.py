@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -107,10 +108,11 @@ class DatasetVersion:
         """Stream the version to `path` (a file, or a directory to get the server's file name) and verify it.
 
         JSONL: the SHA-256 of the bytes must be the version's `sha256` (the ETag is not needed). Every other format is
-        converted by the server from those rows, which publishes no checksum of its bytes: its ETag
-        (`"<sha256>-csv"`, `"<sha256>-hf"`, …, or weak `W/"…"` as a compressing proxy makes it; a format whose bytes
-        changed carries its revision, `.v<n>` as in `"<sha256>-parquet.v3"`) must name this version's sha256 and the
-        format; besides, a Parquet file must begin and end with its magic bytes, an `hf` zip must be a whole zip whose
+        converted by the server from those rows: its ETag (`"<sha256>-csv"`, `"<sha256>-hf"`, …, or weak `W/"…"` as a
+        compressing proxy makes it; a format whose bytes changed carries its revision, `.v<n>` as in
+        `"<sha256>-parquet.v3"`) must name this version's sha256 and the format. Parquet and `hf`, files the server
+        made once, come with their SHA-256 in `Repr-Digest` (RFC 9530), which the bytes must match; besides, a
+        Parquet file must begin and end with its magic bytes, an `hf` zip must be a whole zip whose
         entries pass their CRC check, and each line of the eval JSONL formats (`openai-chat`, `openai-preference`,
         `openai-evals`, `langsmith`, `langfuse`, `braintrust`) must be JSON. On any mismatch ChecksumMismatch is raised
         and nothing is left at `path` (the bytes go to a temporary file beside it, renamed only once verified). A
@@ -133,6 +135,7 @@ class DatasetVersion:
                 self._reader.stream(f"{self.path}/download", {"format": format}, prepare_wait=PREPARE_WAIT) as r,
             ):
                 served = r.headers.get(VERSION_HEADER)
+                published = _sha256_of_repr_digest(r.headers.get("Repr-Digest", ""))
                 if served != str(self.number):
                     raise ExpertloopError(f"Asked for version {self.number}, the server sent version {served}.")
                 # JSONL is checked by the SHA-256 of its bytes below. The ETag of a converted format is all that names
@@ -157,6 +160,13 @@ class DatasetVersion:
                     f"The download's SHA-256 is {actual}, version {self.number}'s is {self.sha256}: "
                     "the file was changed on the way. Nothing was written.",
                     expected=self.sha256,
+                    actual=actual,
+                )
+            if published is not None and actual != published:
+                raise ChecksumMismatch(
+                    f"The download's SHA-256 is {actual}, the server's Repr-Digest says {published}: the file was "
+                    "changed on the way or on the server's disk. Nothing was written.",
+                    expected=published,
                     actual=actual,
                 )
             if format == "parquet" and not (head == tail == b"PAR1"):
@@ -244,3 +254,19 @@ def _pages(reader: Reader, path: str, params: dict[str, Any]) -> Iterator[dict[s
         # The path and query only: behind a proxy the server may not know the URL its caller used.
         link = urlsplit(following)
         page = reader.get_json(f"{link.path}?{link.query}" if link.query else link.path)
+
+
+_REPR_DIGEST_SHA256 = re.compile(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+={0,2}):")
+
+
+def _sha256_of_repr_digest(header: str) -> str | None:
+    """The SHA-256 (hex) a `Repr-Digest` header gives (RFC 9530: `sha-256=:<base64>:`, among other algorithms), or
+    None without one."""
+    found = _REPR_DIGEST_SHA256.search(header)
+    if found is None:
+        return None
+    try:
+        digest = base64.b64decode(found.group(1), validate=True)
+    except ValueError:
+        return None
+    return digest.hex() if len(digest) == 32 else None
