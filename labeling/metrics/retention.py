@@ -14,7 +14,7 @@ Definitions (PostHog's "first time" retention):
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from itertools import accumulate
 
@@ -70,11 +70,14 @@ def cohort_table_of_masks(
     current_week: date,
     segments: Mapping[str, str] | None = None,
     week_length: int = 7,
+    offsets: Callable[[date, int], range] | None = None,
 ) -> list[dict]:
-    """`cohort_table` from each user's weeks as a bit mask (bit n = active n weeks before `current_week`)."""
-    histories: Counter = Counter((ALL, mask) for mask in masks.values())  # users with the same weeks, together
-    if segments:
-        histories.update((segments[user], mask) for user, mask in masks.items() if segments.get(user, ALL) != ALL)
+    """`cohort_table` from each user's weeks as a bit mask (bit n = active n weeks before `current_week`).
+
+    `offsets(cohort_week, last_offset)`: the offsets of the cells to make for a cohort (default: all, 0 to
+    `last_offset`), for a caller that knows which cells can have changed: the table has O(weeks²) cells.
+    """
+    histories = _histories(masks, segments)
 
     # Per (segment, cohort weeks ago): its users, and per offset the users active then and those last seen then.
     sizes: dict[tuple[str, int], int] = {}
@@ -112,9 +115,23 @@ def cohort_table_of_masks(
                 "active_on_or_after": on_or_after[offset],
                 "incomplete": offset == cohort,
             }
-            for offset in range(cohort + 1)
+            for offset in (offsets(cohort_week, cohort) if offsets else range(cohort + 1))
         )
     return cells
+
+
+def cell_count(masks: Mapping[str, int], *, segments: Mapping[str, str] | None = None) -> int:
+    """How many cells `cohort_table_of_masks` makes of these masks, every offset."""
+    cohorts_of = {(segment, mask.bit_length() - 1) for segment, mask in _histories(masks, segments)}
+    return sum(cohort + 1 for _, cohort in cohorts_of)
+
+
+def _histories(masks: Mapping[str, int], segments: Mapping[str, str] | None) -> Counter:
+    """Users by (segment, weeks): users with the same weeks are counted together."""
+    histories: Counter = Counter((ALL, mask) for mask in masks.values())
+    if segments:
+        histories.update((segments[user], mask) for user, mask in masks.items() if segments.get(user, ALL) != ALL)
+    return histories
 
 
 def weighted_mean(

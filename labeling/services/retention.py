@@ -40,7 +40,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from labeling.metrics.retention import cohort_table, cohort_table_of_masks, cohorts
+from labeling.metrics.retention import cell_count, cohort_table, cohort_table_of_masks, cohorts
 from labeling.models import (
     Item,
     Output,
@@ -197,9 +197,9 @@ def refresh_retention(*, project: Project, now: datetime | None = None, full: bo
         # One refresh of a project at a time (its users' histories are read, changed and written back); ingest,
         # which locks the project's row, is not held up.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RETENTION_LOCK_SPACE + project.pk])
-        table, scope = _HistoryRefresh(project, now).cells(full=full)
+        table, scope, count = _HistoryRefresh(project, now).cells(full=full)
         _store_changes(project, table, scope)
-    return len(table)
+    return count
 
 
 # A 64-bit advisory key space of its own (the week locks use the two-key form, which never meets this one).
@@ -263,8 +263,9 @@ class _HistoryRefresh:
         previous_week = max(self.current_week - timedelta(days=7), first_week(project))
         self.next_from = max(week_start(project, previous_week), _SINCE)
 
-    def cells(self, *, full: bool) -> tuple[list[dict], "_Scope | None"]:
-        """The project's cells as of `now`, and the part of them that can differ from the stored ones (None: any)."""
+    def cells(self, *, full: bool) -> tuple[list[dict], "_Scope | None", int]:
+        """The project's cells as of `now` that can differ from the stored ones, the part of the table they are (None:
+        all of it), and how many cells the whole table has."""
         started = timezone.now()
         state = RetentionState.objects.filter(project=self.project).first()
         reason = "asked" if full else self._why_rebuild(state)
@@ -301,12 +302,15 @@ class _HistoryRefresh:
             mask = converted.get(history)
             masks[user] = converted[history] = mask if mask is not None else self._weeks_ago(*history)
         segments = {user: verdict for user, verdict in verdicts.items() if verdict}
-        table = cohort_table_of_masks(masks, current_week=self.current_week, segments=segments)
         if reason is not None:
-            return table, None
+            table = cohort_table_of_masks(masks, current_week=self.current_week, segments=segments)
+            return table, None, len(table)
         # A cohort none of whose users changed keeps its cells but for the weeks since the last refresh's (a new
         # week's cells, the week that stopped running); the cohorts of the users who changed may differ anywhere.
-        return table, _Scope(cohorts=moved_cohorts, since=cycle_week(self.project, state.now))
+        # Only those cells are made: a few hundred of the 16,000 at 104 weeks.
+        scope = _Scope(cohorts=moved_cohorts, since=cycle_week(self.project, state.now))
+        table = cohort_table_of_masks(masks, current_week=self.current_week, segments=segments, offsets=scope.offsets)
+        return table, scope, cell_count(masks, segments=segments)
 
     def _why_rebuild(self, state: RetentionState | None) -> str | None:
         if state is None:
@@ -473,6 +477,12 @@ class _Scope:
 
     def holds(self, cohort_week: date, offset: int) -> bool:
         return cohort_week in self.cohorts or cohort_week + timedelta(weeks=offset) >= self.since
+
+    def offsets(self, cohort_week: date, last: int) -> range:
+        """The offsets from 0 to `last` of the cohort's cells that the scope holds."""
+        if cohort_week in self.cohorts:
+            return range(last + 1)
+        return range(max(0, -(-(self.since - cohort_week).days // 7)), last + 1)  # the first week from `since` on
 
 
 def _store_changes(project: Project, table: list[dict], scope: _Scope | None = None) -> None:

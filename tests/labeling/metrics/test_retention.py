@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from labeling.metrics.retention import cohort_table, mean_curves, weighted_mean
+from labeling.metrics.retention import cell_count, cohort_table, cohort_table_of_masks, mean_curves, weighted_mean
 from tests.helpers.metrics import retention_grid as grid
 
 W = date.fromisoformat
@@ -53,6 +53,26 @@ def test_cohort_table_splits_segments_and_keeps_everyone_in_all():
     # dee has no verdict: the 01-12 cohort has no fail or pass users, so no such cells.
     assert grid(cells, "fail") == {W("2026-01-05"): (2, [2, 0], [2, 0], {1})}
     assert [cell["segment"] for cell in cells] == ["all"] * 3 + ["fail"] * 2 + ["pass"] * 2
+
+
+def test_a_table_of_some_offsets_is_those_cells_of_the_whole_table_and_counts_them_all():
+    """`offsets` picks cells (a refresh that knows which can have changed); `cell_count` counts the whole table."""
+    masks = {"ann": 0b10101, "bob": 0b11000, "cy": 0b00011, "dee": 0b00100}  # bit n: active n weeks ago
+    segments = {"ann": "pass", "cy": "fail"}
+    current = W("2026-02-02")
+    whole = cohort_table_of_masks(masks, current_week=current, segments=segments)
+
+    def last_two(cohort_week, last):
+        return range(max(0, last - 1), last + 1)
+
+    some = cohort_table_of_masks(masks, current_week=current, segments=segments, offsets=last_two)
+
+    assert some == [cell for cell in whole if cell["offset"] >= grid_last(whole, cell) - 1]
+    assert 0 < len(some) < len(whole) == cell_count(masks, segments=segments) == (5 + 3 + 2) + 5 + 2  # all, pass, fail
+
+
+def grid_last(cells, cell) -> int:
+    return max(c["offset"] for c in cells if (c["segment"], c["cohort_week"]) == (cell["segment"], cell["cohort_week"]))
 
 
 def test_cohort_table_with_day_long_weeks_and_misaligned_weeks():
