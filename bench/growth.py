@@ -85,6 +85,8 @@ def run_point(args, size: int) -> dict:
         "close_s": median["close_s"],
         "steps_s": median["steps_s"],
         "peak_rss_mb": median["peak_rss_mb"],
+        # The machine's speed around this point (bench/harness/yardstick.py): the points run minutes apart.
+        "yardstick_s": (report["yardstick"]["before"]["total_s"] + report["yardstick"]["after"]["total_s"]) / 2,
         "rows": report["setup"].get("counts", {}),
         # With --compare: the patched closes, run in pairs with the ones above on fresh copies.
         "compare": report.get("compare"),
@@ -105,6 +107,8 @@ def summarise(args, points: list[dict]) -> dict:
             "close": fitted_k(sizes, [point["close_s"] for point in points]),
             **{step: fitted_k(sizes, [point["steps_s"].get(step) for point in points]) for step in steps},
         },
+        # The close in yardsticks: a machine that slowed or sped up between points does not bend the curve.
+        "k_close_in_yardsticks": fitted_k(sizes, [point["close_s"] / point["yardstick_s"] for point in points]),
         "k_patched": _k_patched(sizes, points, steps),
     }
 
@@ -134,6 +138,8 @@ def print_report(report: dict) -> None:
         print("  " + "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
                                enumerate(zip(row, widths, strict=True))))  # fmt: skip
     print(f"  peak RSS (MB): {' / '.join(f'{point["peak_rss_mb"]:.0f}' for point in points)}")
+    sticks = " / ".join(f"{point['yardstick_s']:.2f}" for point in points)
+    print(f"  yardstick (s): {sticks}; close in yardsticks k {_k(report['k_close_in_yardsticks'])}")
     if report.get("k_patched"):
         patched = [point["compare"]["median"] for point in points]
         print(f"  patched ({report['args']['compare']}), paired with the above:")

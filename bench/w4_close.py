@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import psycopg
 import records
-from harness import OUT, ROOT
+from harness import OUT, ROOT, yardstick
 from harness.database import (
     PG,
     copy_database,
@@ -972,6 +972,9 @@ def run(args) -> int:
         log(f"Reusing {template} (made {setup['created_at']}, week {setup['week']})")
         migrate_template(template)
     print_counts(setup)
+    machine_before = yardstick.measure()
+    log(f"Yardstick (the same fixed work on any machine: Python {machine_before['python_s']} s + PostgreSQL "
+        f"{machine_before['postgres_s']} s) = {machine_before['total_s']} s")  # fmt: skip
     runs, ok = [], True
     try:
         # With --compare, each run closes the week twice, as is and patched, in alternating order: on a
@@ -1012,6 +1015,7 @@ def run(args) -> int:
         if not (args.reuse or args.keep_template):
             drop_database(template)
     report = summarise(args, setup, runs, profile, ok)
+    report["yardstick"] = {"before": machine_before, "after": yardstick.measure()}
     save_and_print(f"w4-{stamp}.json", report, print_report)
     return 0 if ok else 1
 
@@ -1089,6 +1093,12 @@ def print_report(report: dict) -> None:
     trio = " / ".join(f"{r['seconds']:.1f}" for r in runs)
     verdict = "met" if med["close_s"] is not None and med["close_s"] <= TARGET_SECONDS else "NOT met"
     print(f"  close_week: {med['close_s']:.1f} s ({trio}) — target ≤ {TARGET_SECONDS} s: {verdict}")
+    sticks = report.get("yardstick")
+    if sticks and med["close_s"] is not None:
+        unit = (sticks["before"]["total_s"] + sticks["after"]["total_s"]) / 2
+        print(f"  on this machine's yardstick ({sticks['before']['total_s']} s before the runs, "
+              f"{sticks['after']['total_s']} s after): close = {med['close_s'] / unit:.1f} yardsticks, datasets step "
+              f"= {(med['steps_s'].get('datasets') or 0) / unit:.2f}")  # fmt: skip
     rss = " / ".join(f"{r['peak_rss_mb']:.0f}" for r in runs)
     verdict = "met" if report["max_peak_rss_mb"] < TARGET_RSS_MB else "NOT met"
     print(f"  peak RSS of the process: {med['peak_rss_mb']:.0f} MB ({rss}) — target < {TARGET_RSS_MB} MB: {verdict}")
