@@ -166,21 +166,20 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
     return states
 
 
-def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], str]:
-    """The state of each ready version's stored files, by (version id, format), as `file_states` reads them, after
-    asking for those no one swept: a file never asked for, failed, of an older revision or whose request looks lost is
-    asked for again (what a download would do) and is `pending`, so a page that shows "preparing" does not wait for a
-    click that never comes. A swept file stays `on_request`: the page would undo the sweep each time it is viewed."""
+def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], FileState]:
+    """Each ready version's stored files, by (version id, format), as `file_states` reads them, after asking for those
+    no one swept: a file never asked for, failed, of an older revision or whose request looks lost is asked for again
+    (what a download would do) and is `pending`, so a page that shows "preparing" does not wait for a click that never
+    comes. A swept file stays `on_request`: the page would undo the sweep each time it is viewed."""
     versions = list(versions)
     states, read = {}, file_states(versions=versions)
     for version in versions:
         wanted = []
         for fmt, file in read.get(version.pk, {}).items():
-            state = file.state
-            if state == VersionFileState.ON_REQUEST and not file.swept:
+            if file.state == VersionFileState.ON_REQUEST and not file.swept:
                 wanted.append(fmt)
-                state = VersionFileState.PENDING
-            states[version.pk, fmt] = state
+                file = file._replace(state=VersionFileState.PENDING)
+            states[version.pk, fmt] = file
         if wanted:
             with transaction.atomic():
                 request_files(version=version, formats=wanted)

@@ -134,8 +134,9 @@ def _api_base(project, dataset) -> str:
 
 def _version_rows(project, dataset, versions) -> list[dict]:
     """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
-    state): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be `pending` (a worker
-    prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for it again)."""
+    state, size): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be `pending` (a
+    worker prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for it again);
+    its size in bytes once made (None for the formats streamed as they are made)."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
     states = download_states(versions=versions)
@@ -145,9 +146,10 @@ def _version_rows(project, dataset, versions) -> list[dict]:
         earlier = [number for number in ready if number < version.number]
         downloads = []
         for fmt in DOWNLOAD_FORMATS if is_ready else ():
-            state = states[version.pk, fmt] if fmt in STORED_FORMATS else VersionFileState.READY
+            stored = states[version.pk, fmt] if fmt in STORED_FORMATS else None
+            state = stored.state if stored else VersionFileState.READY
             url = f"{base}/versions/{version.number}/download?format={fmt}" if state == VersionFileState.READY else ""
-            downloads.append((fmt, url, state))
+            downloads.append((fmt, url, state, stored.size if stored else None))
         rows.append(
             {
                 "version": version,

@@ -121,7 +121,7 @@ def test_a_swept_file_is_not_asked_for_by_the_page_and_is_made_again_with_the_sa
     before = dict(VersionFile.objects.filter(version=first).values_list("format", "sha256"))
     sweep(later(DAYS + 1), django_capture_on_commit_callbacks)
 
-    assert download_states(versions=versions)[first.pk, "parquet"] == VersionFileState.ON_REQUEST
+    assert download_states(versions=versions)[first.pk, "parquet"].state == VersionFileState.ON_REQUEST
     assert states(first) == {"parquet": VersionFileState.ON_REQUEST, "hf": VersionFileState.ON_REQUEST}
     assert render_version_files(version_id=first.pk) == []  # nobody asked: the sweep is not undone
 
@@ -141,6 +141,6 @@ def test_a_swept_file_of_an_older_format_revision_stays_on_request(versions, dja
     sweep(later(DAYS + 1), django_capture_on_commit_callbacks)
     VersionFile.objects.filter(version=first).update(revision=0)
 
-    assert download_states(versions=versions)[first.pk, "parquet"] == VersionFileState.ON_REQUEST
+    assert download_states(versions=versions)[first.pk, "parquet"].state == VersionFileState.ON_REQUEST
     assert set(VersionFile.objects.filter(version=first).values_list("state", flat=True)) == {"on_request"}
     assert render_version_files(version_id=first.pk) == []

@@ -8,6 +8,7 @@ queries. "Build now" enqueues the build after commit; the test runs the task its
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from labeling.models import (
@@ -293,6 +294,8 @@ def test_parquet_and_hf_show_preparing_until_a_worker_rendered_them(engineer_cli
 
     assert f'href="{api}parquet"' in html and f'href="{api}hf"' in html
     assert "preparing…" not in html
+    for stored in VersionFile.objects.filter(version=version):  # the size of each file made, beside its format
+        assert f'<span class="dl-size">{filesizeformat(stored.size)}</span>' in html
 
 
 @pytest.mark.parametrize("state", [VersionFileState.FAILED, None])
@@ -340,6 +343,8 @@ def test_a_swept_file_shows_a_prepare_button_and_the_page_does_not_ask_for_it(
     assert f'href="{api}jsonl"' in html and f'href="{api}parquet"' not in html
     assert f'action="{urls(project)["prepare"]}"' in html
     assert "Prepare PARQUET</button>" in html and "Prepare HF</button>" in html
+    parquet = VersionFile.objects.get(version=version, format="parquet")
+    assert f"(a minute or two); {filesizeformat(parquet.size)}." in html  # what the click will make
     assert "preparing…" not in html and "data-building" not in html  # nothing to wait for: no refresh loop
     assert not OutboxMessage.objects.exists()  # viewing the page does not undo the sweep
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
