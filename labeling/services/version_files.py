@@ -151,8 +151,9 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
             if row is None:
                 states[version.pk][fmt] = FileState(VersionFileState.ON_REQUEST)
                 continue
-            state, made = VersionFileState.ON_REQUEST, row.revision == FORMATS[fmt].revision and bool(row.sha256)
-            if row.revision == FORMATS[fmt].revision and (
+            current_revision = row.revision == FORMATS[fmt].revision
+            state, made = VersionFileState.ON_REQUEST, current_revision and bool(row.sha256)
+            if current_revision and (
                 row.state == VersionFileState.READY
                 or (row.state == VersionFileState.PENDING and row.requested_at > lost)
             ):
