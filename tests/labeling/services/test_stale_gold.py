@@ -12,9 +12,9 @@ from django.db import connection
 from labeling.models import Item, Label, Resolution
 from labeling.rules.gold import gold_answers
 from labeling.services.labels import submit_label
-from labeling.services.resolution import resolve_stale_items
+from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item, resolve_stale_items
 from tests.factories import OutputFactory
-from tests.helpers.labeling import label_outputs, make_items
+from tests.helpers.labeling import TIE, label_outputs, make_items
 
 AGREE_TRUE = [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}]
 
@@ -46,6 +46,37 @@ def test_the_close_does_not_reread_current_gold_answers(project, rubric):
     Resolution.objects.filter(item=items[0]).update(automatic={})
     assert resolve_stale_items(project_id=project.pk, through_week=items[0].week) == 0
     assert Resolution.objects.get(item=items[0]).automatic == {}
+
+
+def test_the_close_stores_what_resolving_each_item_alone_stores_and_keeps_a_leads_decision(project, rubric, lead):
+    """The close writes a chunk's resolutions in bulk (one statement each for the new and the recomputed ones): every
+    field is what `resolve_item` makes of the same labels, and what a lead decided or noted stays."""
+    agreed = label_outputs(project, 2, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    [tied] = label_outputs(project, answers=TIE, rubric=rubric, resolve=False, start=10)
+    [decided] = label_outputs(project, answers=TIE, rubric=rubric, resolve=False, start=20)
+    week = agreed[0].week
+    assert resolve_stale_items(project_id=project.pk, through_week=week) == 4  # four new resolutions
+    adjudicate(lead=lead, item=decided, answers={"correct": True}, note="Checked the tracking page.")
+    mark_for_adjudication(lead=lead, item=agreed[1], note="Ask the carrier.")
+    label = Label.objects.filter(item=decided).order_by("pk").first()
+    submit_label(expert=label.expert, item=decided, rubric=rubric, answers={"correct": False, "helpful": 1})
+    before = Resolution.objects.get(item=decided).updated_at
+
+    assert resolve_stale_items(project_id=project.pk, through_week=week) == 1  # the decided item, recomputed
+
+    fields = (
+        "status", "automatic", "adjudicated", "marked_for_adjudication", "adjudicated_by", "adjudicated_at", "note",
+    )  # fmt: skip
+    stored = {row["item"]: row for row in Resolution.objects.values("item", "updated_at", *fields)}
+    assert stored[decided.pk]["updated_at"] > before
+    assert stored[decided.pk]["adjudicated"] == {"correct": {"value": True, "method": "adjudicated"}}
+    assert stored[decided.pk]["note"] == "Checked the tracking page."
+    assert stored[decided.pk]["adjudicated_by"] == lead.pk
+    assert stored[tied.pk]["status"] == "needs_adjudication" and stored[agreed[0].pk]["status"] == "resolved"
+    for item in (*agreed, tied, decided):
+        resolve_item(item_id=item.pk)  # the same labels, one item at a time
+    alone = {row["item"]: row for row in Resolution.objects.values("item", *fields)}
+    assert alone == {item: {key: row[key] for key in ("item", *fields)} for item, row in stored.items()}
 
 
 def test_items_of_later_weeks_wait_for_their_own_close(project, rubric):
