@@ -138,10 +138,11 @@ def _store(changed: list[Resolution], created: list[Resolution]) -> None:
     """Write a chunk's recomputed resolutions (their automatic answer, status and time) and its new ones.
 
     resolve_item locks the item row before it makes a resolution, and `_resolve_chunk` holds these items' locks: one
-    made first is among `changed`, and none can appear meanwhile; a conflict on the item is ignored all the same.
-    On PostgreSQL each kind is one statement over one JSON document of rows (one msgspec encode, in C): Django's
-    bulk_update (a CASE per row and column) and bulk_create (each value adapted on its own, jsonb arrays by psycopg's
-    Python dumper) were a third of the close's resolve step at W4's size (bench/README.md). Elsewhere, Django's.
+    made first is among `changed`, and none can appear meanwhile (so `undecided` is exact); a conflict on the item is
+    ignored all the same. On PostgreSQL each kind is one statement over one JSON document of rows (one msgspec encode,
+    in C): Django's bulk_update (a CASE per row and column) and bulk_create (each value adapted on its own, jsonb arrays
+    by psycopg's Python dumper) were a quarter of the close's resolve step at W4's size (bench/README.md). Elsewhere,
+    Django's bulk operations.
     """
     if connection.vendor != "postgresql":
         Resolution.objects.bulk_update(changed, ["automatic", "status", "updated_at"])
