@@ -13,7 +13,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+# One chromium per test module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and a later test of another module on the same xdist worker that calls `asyncio.run` (a webhook
+# sent, webhook_transport.post) would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
