@@ -1,4 +1,5 @@
-"""Reads behind the gold-answer screens: the adjudication list and one item's case.
+"""Reads behind the gold-answer screens: the adjudication list and one item's case; and one question's gold answer
+read over many resolutions (`gold_entries`, `gold_of_entries`), for the reads that count verdicts.
 
 Every function here runs a fixed number of queries, however many items or labels there are.
 Access is asked of `rules.access`; anything refused, or of another project, is NotFound.
@@ -7,7 +8,10 @@ Access is asked of `rules.access`; anything refused, or of another project, is N
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, QuerySet
+import msgspec
+from django.db.models import F, QuerySet, TextField
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Cast
 
 from labeling.exceptions import NotFound
 from labeling.models import (
@@ -19,10 +23,31 @@ from labeling.models import (
     ResolutionStatus,
     Rubric,
 )
-from labeling.rules.gold import open_ties, resolve_answers
+from labeling.rules.gold import gold_answer, open_ties, resolve_answers
 from labeling.rules.text import excerpt
 
 VOTE_NAMES = {"true": "yes", "false": "no"}  # how rules.gold.combine writes a binary question's votes
+
+
+# One question's gold answer over many resolutions ----------------------------------------------------------------
+
+
+def gold_entries(key: str, *, resolution: str = "") -> dict[str, Cast]:
+    """Annotations `auto` and `decided`: the question's automatic and adjudicated entries of each resolution, as JSON
+    text. A resolution holds every question's answers; a read of thousands decodes one small entry each instead.
+    `resolution`: the path to the resolution from the query's model (`"resolution__"` from Item)."""
+    return {
+        "auto": Cast(KeyTransform(key, f"{resolution}automatic"), TextField()),
+        "decided": Cast(KeyTransform(key, f"{resolution}adjudicated"), TextField()),
+    }
+
+
+def gold_of_entries(auto: str | None, decided: str | None) -> Any:
+    """The gold value of the two entries `gold_entries` reads (None: undecided), by the gold rule."""
+    return gold_answer(_decode(auto) if auto else None, _decode(decided) if decided else None)
+
+
+_decode = msgspec.json.decode
 
 
 # Adjudication -----------------------------------------------------------------------------------------------

@@ -28,12 +28,12 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.calendar import current_week
-from labeling.rules.gold import gold_answers, open_ties
+from labeling.rules.gold import open_ties
 from labeling.rules.retention_reference import rate_at
 from labeling.rules.text import excerpt
 
 from .changes import week_changes
-from .gold import adjudication_queue
+from .gold import adjudication_queue, gold_entries, gold_of_entries
 from .metrics import RETENTION_OFFSETS, WeekRange, pooled_trend, quality_series
 from .rubrics import questions_of, verdict_question
 from .themes import week_themes
@@ -452,13 +452,15 @@ def _movers(project: Project, verdict_key: str | None, week: date) -> list[dict]
         return []
     previous = week - timedelta(days=7)
     counts: dict[tuple[str, date], list[int]] = {}
+    # The verdict's two entries as JSON text: a resolution holds every question's answers, only one is read.
     rows = (
         Item.objects.filter(project=project, week__in=[week, previous], resolution__isnull=False)
-        .values_list("week", "output__tags", "resolution__automatic", "resolution__adjudicated")
+        .annotate(**gold_entries(verdict_key, resolution="resolution__"))
+        .values_list("week", "output__tags", "auto", "decided")
         .order_by()
     )
-    for row_week, tags, automatic, adjudicated in rows:
-        verdict = gold_answers(automatic, adjudicated).get(verdict_key)
+    for row_week, tags, auto, decided in rows:
+        verdict = gold_of_entries(auto, decided)
         if verdict is None:
             continue
         for tag in set(tags or []):

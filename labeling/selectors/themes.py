@@ -11,22 +11,18 @@ they have no gold answer, that the end user gave a thumbs-down:
 A gold pass outweighs a thumbs-down: the experts looked at it.
 """
 
-import json
 from collections import defaultdict
 from datetime import date
-
-from django.db.models import TextField
-from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Cast
 
 from labeling.exceptions import NotFound
 from labeling.models import FailureTheme, FeedbackScore, Item, Output, Project, Resolution, week_label
 from labeling.rules import explore as explore_rules
 from labeling.rules.calendar import week_end, week_start
 from labeling.rules.explore import ExploreFilter, filter_query
-from labeling.rules.gold import gold_answer, output_verdict
+from labeling.rules.gold import output_verdict
 from labeling.rules.text import excerpt
 
+from .gold import gold_entries, gold_of_entries
 from .rubrics import verdict_question
 
 EXCERPT_CHARS = 200
@@ -45,17 +41,12 @@ def week_failures(*, project: Project, week: date) -> list[int]:
         # The answers come back as JSON text: a resolution holds every question's answer, only one is read.
         resolutions = (
             Resolution.objects.filter(item__project=project, **{f"item__output__{k}": v for k, v in in_week.items()})
-            .annotate(
-                auto=Cast(KeyTransform(key, "automatic"), TextField()),
-                decided=Cast(KeyTransform(key, "adjudicated"), TextField()),
-            )
+            .annotate(**gold_entries(key))
             .values_list("item__output_id", "auto", "decided")
         )
         golds: dict[int, list] = defaultdict(list)
         for output_id, auto, decided in resolutions:
-            golds[output_id].append(
-                gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
-            )
+            golds[output_id].append(gold_of_entries(auto, decided))
         for output_id, answers in golds.items():
             verdict = output_verdict(answers)
             if verdict is not None:

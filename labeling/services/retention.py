@@ -27,7 +27,6 @@ written since the last refresh. SQLite (the demo) buckets all activity in Python
 A refresh writes only the cells that differ from the stored ones (a week's close changes a few per cohort).
 """
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,9 +34,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
 
 from django.db import connection, transaction
-from django.db.models import DateField, ExpressionWrapper, F, Q, TextField
-from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Cast
+from django.db.models import DateField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from labeling.metrics.retention import cell_count, cohort_table, cohort_table_of_masks, cohorts
@@ -52,7 +49,8 @@ from labeling.models import (
     UsageEvent,
 )
 from labeling.rules.calendar import FIRST_DAY, cycle_week, first_week, week_end, week_function, week_start
-from labeling.rules.gold import gold_answer, output_verdict
+from labeling.rules.gold import output_verdict
+from labeling.selectors.gold import gold_entries, gold_of_entries
 from labeling.selectors.rubrics import verdict_question
 
 # Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
@@ -141,10 +139,7 @@ def user_verdicts(*, project: Project, cohorts: Mapping[str, date], until: datet
     resolutions = (
         Resolution.objects.filter(item__project=project)
         .exclude(item__output__end_user_id="")
-        .annotate(
-            auto=Cast(KeyTransform(key, "automatic"), TextField()),
-            decided=Cast(KeyTransform(key, "adjudicated"), TextField()),
-        )
+        .annotate(**gold_entries(key))
         .filter(Q(auto__isnull=False) | Q(decided__isnull=False))
         .filter(**({"item__output__occurred_at__lte": until} if until else {}))
         .values_list("item__output__end_user_id", "item__output__occurred_at", "auto", "decided")
@@ -159,9 +154,7 @@ def _verdicts_of(project: Project, cohorts: Mapping[str, date], answers) -> dict
     golds: dict[str, list] = defaultdict(list)
     for user, occurred_at, auto, decided in answers:
         if cohorts.get(user) == week_of(occurred_at):
-            golds[user].append(
-                gold_answer(json.loads(auto) if auto else None, json.loads(decided) if decided else None)
-            )
+            golds[user].append(gold_of_entries(auto, decided))
     verdicts = {user: output_verdict(answers) for user, answers in golds.items()}
     return {user: "pass" if verdict else "fail" for user, verdict in verdicts.items() if verdict is not None}
 
