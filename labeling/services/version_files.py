@@ -103,16 +103,12 @@ def prepare_file(*, version: DatasetVersion, fmt: str) -> VersionFile | None:
     """The version's current file in this stored format, or None after asking a worker to render it (unless a
     render was asked for lately and is still on its way)."""
     current = VersionFile.objects.filter(version=version, format=fmt).first()
-    if current is not None and current.state == VersionFileState.READY and current.revision == FORMATS[fmt].revision:
+    state = _download_state(current, fmt, lost=timezone.now() - STALE_REQUEST)
+    if state == VersionFileState.READY:
         if current.name and default_storage.exists(current.name):
             return current
         logger.warning("The %s file of %s is missing from MEDIA_ROOT: rendering it again", fmt, version)
-    elif (
-        current is not None
-        and current.state == VersionFileState.PENDING
-        and current.revision == FORMATS[fmt].revision
-        and current.requested_at > timezone.now() - STALE_REQUEST
-    ):
+    elif state == VersionFileState.PENDING:
         return None
     with transaction.atomic():
         request_files(version=version, formats=[fmt])
@@ -148,16 +144,11 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
         states[version.pk] = {}
         for fmt in STORED_FORMATS:
             row = current.get((version.pk, fmt))
+            state = _download_state(row, fmt, lost=lost)
             if row is None:
-                states[version.pk][fmt] = FileState(VersionFileState.ON_REQUEST)
+                states[version.pk][fmt] = FileState(state)
                 continue
-            current_revision = row.revision == FORMATS[fmt].revision
-            state, made = VersionFileState.ON_REQUEST, current_revision and bool(row.sha256)
-            if current_revision and (
-                row.state == VersionFileState.READY
-                or (row.state == VersionFileState.PENDING and row.requested_at > lost)
-            ):
-                state = row.state
+            made = row.revision == FORMATS[fmt].revision and bool(row.sha256)
             states[version.pk][fmt] = FileState(
                 state,
                 swept=row.state == VersionFileState.ON_REQUEST,
@@ -165,6 +156,16 @@ def file_states(*, versions: Iterable[DatasetVersion]) -> dict[int, dict[str, Fi
                 sha256=row.sha256 if made else None,
             )
     return states
+
+
+def _download_state(row: VersionFile | None, fmt: str, *, lost: datetime) -> str:
+    """What a download of this file gets by its row (the disk aside): `ready`, `pending` (asked for after `lost`) or
+    `on_request` (never asked for, failed, swept, of an older revision, or its request looks lost)."""
+    if row is None or row.revision != FORMATS[fmt].revision:
+        return VersionFileState.ON_REQUEST
+    if row.state == VersionFileState.READY or (row.state == VersionFileState.PENDING and row.requested_at > lost):
+        return row.state
+    return VersionFileState.ON_REQUEST
 
 
 def download_states(*, versions: Iterable[DatasetVersion]) -> dict[tuple[int, str], FileState]:
