@@ -9,13 +9,19 @@ taken, so a silent fallback to full builds fails.
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from labeling.models import Dataset, DatasetLine, DatasetVersion, Item, Label, VersionStatus
+from labeling.models import Dataset, DatasetLine, DatasetVersion, Item, Label, Output, Resolution, VersionStatus
 from labeling.services.datasets import (
+    _selected_keys,
     build_version,
     create_dataset,
     definition_fingerprint,
@@ -213,6 +219,41 @@ def test_redaction_and_feedback_rewrite_the_rows_of_their_outputs(project):
     assert (after_feedback.row_count, after_feedback.rows_copied) == (5, 4)
     assert _row(after_feedback, "out-00001")["metadata"]["redactions"] == {"email": 1}
     _assert_same_as_full_build(after_feedback, twin)
+
+
+def test_every_source_of_a_rows_bytes_moves_its_digest_and_no_other_rows(project):
+    # A digest that stayed put while a source moved would copy a stale line; here each source the digest's
+    # docstring names moves in turn (at the database, as any writer would), the bytes sometimes unchanged.
+    items = label_outputs(project, 8)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    first_label = Label.objects.filter(item=items[0]).order_by("pk").first()
+    late_expert = get_user_model().objects.create_user(username="late-expert")
+    moves = {
+        items[0].pk: lambda: Label.objects.filter(pk=first_label.pk).update(updated_at=F("updated_at") + timedelta(1)),
+        items[1].pk: lambda: Label.objects.filter(item=items[1]).update(
+            rubric=publish_rubric(project=project, questions=QUESTIONS)
+        ),
+        items[2].pk: lambda: Resolution.objects.filter(item=items[2]).update(updated_at=timezone.now()),
+        items[3].pk: lambda: Output.objects.filter(pk=items[3].output_id).update(feedback_at=timezone.now()),
+        items[4].pk: lambda: Output.objects.filter(pk=items[4].output_id).update(
+            redaction_version=Coalesce("redaction_version", 0) + 1
+        ),
+        items[5].pk: lambda: Label.objects.create(
+            item=items[5], expert=late_expert, rubric=first_label.rubric, answers=first_label.answers
+        ),
+    }
+    before = _digests(dataset)
+    assert len(before) == 8 and len(set(before.values())) == 8
+    for item_id, move in moves.items():
+        move()
+        after = _digests(dataset)
+        assert {pk for pk in after if after[pk] != before[pk]} == {item_id}
+        before = after
+
+
+def _digests(dataset: Dataset) -> dict[int, str]:
+    with transaction.atomic():
+        return {pk: digest for pk, _, digest in _selected_keys(dataset)}
 
 
 def test_a_definition_change_or_full_true_builds_from_scratch(project):
