@@ -296,6 +296,8 @@ def _row_code() -> str:
     # Of the gold rule, only what a row holds: a new rule elsewhere in rules.gold changes no row.
     shaping = (
         _selected_keys,
+        _keys_postgresql,
+        _keys_orm,
         _RowMaker,
         _row,
         _messages,
@@ -305,7 +307,7 @@ def _row_code() -> str:
         _pseudonym,
         rules_gold.gold_entries,
     )
-    source = "".join(inspect.getsource(part) for part in shaping)
+    source = "".join(inspect.getsource(part) for part in shaping) + _KEYS_PG  # the keys' order is in its SQL
     return hashlib.sha256(f"{source}{_encoder.order}{msgspec.__version__}".encode()).hexdigest()
 
 
@@ -760,8 +762,8 @@ def _selected_keys(dataset: Dataset) -> Iterator[tuple[int, str, str]]:
 # sources' text instead (timestamps formatted, the labels' text aggregated and grouped by, then MD5) through a
 # server-side cursor took 0.59 s for W4's 67,000 items and 79 ms for G's 8,300 at 104 weeks; this takes 0.37 s and
 # 59 ms (bench/README.md). The labels are aggregated per item before the join: those of the project's items, a
-# superset of the chosen ones that needs no second pass over them. The first build after the digest changed its
-# form finds no digest of its predecessor's and builds every row once.
+# superset of the chosen ones that needs no second pass over them. This statement is part of the code that shapes a
+# row (`_row_code`: it orders the rows), so a change to it makes the next build one from scratch.
 _KEYS_PG = """
 SELECT i.id, o.external_id,
        lpad(to_hex(hash_record_extended(ROW(i.id, i.output_id, o.redaction_version, o.feedback_at, r.updated_at), 0)),
