@@ -5,6 +5,7 @@ from .datasets import Dataset, DatasetLine, DatasetRow, DatasetVersion, VersionF
 from .explore import SavedView
 from .gold import Resolution, ResolutionStatus
 from .health import RoutingState, WorkerHeartbeat
+from .lookups import AnyOf
 from .metrics import (
     AgreementMetric,
     ExpertWeek,
@@ -37,6 +38,7 @@ from .webhooks import (
 
 __all__ = [
     "Alert",
+    "AnyOf",
     "AlertRule",
     "AlertState",
     "ChangeDimension",

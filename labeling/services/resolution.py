@@ -95,14 +95,14 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
     # reading the labels and clearing the flag: an edit waits, then marks the item stale again.
     item_ids = list(
         Item.objects.select_for_update()
-        .filter(pk__in=item_ids, gold_stale=True)
+        .filter(pk__any=item_ids, gold_stale=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     answers_by_item: dict[int, list[dict]] = {}
     newest_rubric: dict[int, tuple[int, int]] = {}
     for item_id, answers, rubric_id, version in (
-        Label.objects.filter(item_id__in=item_ids)
+        Label.objects.filter(item_id__any=item_ids)
         .order_by("pk")
         .values_list("item_id", "answers", "rubric_id", "rubric__version")
     ):
@@ -113,7 +113,7 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
     rubrics.update(Rubric.objects.filter(pk__in=missing).values_list("pk", "questions"))
     existing = {
         resolution.item_id: resolution
-        for resolution in Resolution.objects.select_for_update().filter(item_id__in=item_ids)
+        for resolution in Resolution.objects.select_for_update().filter(item_id__any=item_ids)
     }
     now = timezone.now()
     changed, created, undecided = [], [], []
@@ -127,7 +127,7 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
         resolution.updated_at = now
         (changed if resolution.pk else created).append(resolution)
     _store(changed, created)
-    Item.objects.filter(pk__in=item_ids).update(gold_stale=False)
+    Item.objects.filter(pk__any=item_ids).update(gold_stale=False)
     if undecided:
         project_id = Item.objects.filter(pk=undecided[0]).values_list("project_id", flat=True).get()
         webhook_events.items_need_adjudication(project_id=project_id, item_ids=undecided, reason="tie")
