@@ -38,9 +38,9 @@ from .webhooks import (
 
 __all__ = [
     "Alert",
-    "AnyOf",
     "AlertRule",
     "AlertState",
+    "AnyOf",
     "ChangeDimension",
     "ChangeKind",
     "ChangeWeekTally",

@@ -1,9 +1,9 @@
 """`field__any=[…]`: membership in a list bound as one array parameter on PostgreSQL.
 
 `__in` writes a placeholder per value: for the 2,000 ids of a close's resolve chunk Django compiles 2,000 parameters
-and psycopg splits the statement at each of them, on every execution (~10 ms a statement; bench/README.md). `= ANY(%s)`
-binds the list as one array, whatever its length, and uses the same indexes. Elsewhere (SQLite, the demo) it is
-`__in`.
+and psycopg splits the statement at each of them, on every execution (2-12 ms a statement; bench/README.md).
+`= ANY(%s)` binds the list as one array, whatever its length, and uses the same indexes. Elsewhere (SQLite, the
+demo) it is `__in`.
 """
 
 from django.db.models import Field, ForeignObject, Lookup
