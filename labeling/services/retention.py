@@ -468,14 +468,14 @@ class _Scope:
     cohorts: set[date]
     since: date
 
-    def holds(self, cohort_week: date, offset: int) -> bool:
-        return cohort_week in self.cohorts or cohort_week + timedelta(weeks=offset) >= self.since
-
     def offsets(self, cohort_week: date, last: int) -> range:
         """The offsets from 0 to `last` of the cohort's cells that the scope holds."""
         if cohort_week in self.cohorts:
             return range(last + 1)
         return range(max(0, -(-(self.since - cohort_week).days // 7)), last + 1)  # the first week from `since` on
+
+    def holds(self, cohort_week: date, offset: int) -> bool:
+        return offset in self.offsets(cohort_week, offset)  # one rule: the cells `offsets` makes
 
 
 def _store_changes(project: Project, table: list[dict], scope: _Scope | None = None) -> None:

@@ -294,7 +294,9 @@ def test_parquet_and_hf_show_preparing_until_a_worker_rendered_them(engineer_cli
 
     assert f'href="{api}parquet"' in html and f'href="{api}hf"' in html
     assert "preparing…" not in html
-    for stored in VersionFile.objects.filter(version=version):  # the size of each file made, beside its format
+    made = VersionFile.objects.filter(version=version)
+    assert sorted(made.values_list("format", flat=True)) == ["hf", "parquet"]
+    for stored in made:  # the size of each file made, beside its format
         assert f'<span class="dl-size">{filesizeformat(stored.size)}</span>' in html
 
 
