@@ -43,6 +43,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from array import array
 from collections import Counter, defaultdict
@@ -607,13 +608,24 @@ def own_peak_rss_kb() -> int:
 
 
 class StepClock:
-    """Wall seconds, calls, SQL statements and SQL seconds per call path (e.g. close_week > build_version)."""
+    """Wall seconds, calls, SQL statements and SQL seconds per call path (e.g. close_week > build_version).
+
+    The close runs a lane of its steps on a thread with a connection of its own (`services.lanes`): each thread keeps
+    its own stack, a lane's paths read `close_week > (lane 1) > …`, and its connection's statements are timed too.
+    """
 
     def __init__(self, keep_sql: bool = False):
-        self.stack: list[str] = []
+        self.local = threading.local()
         self.stats: dict[str, dict] = {}
         self.keep_sql = keep_sql
         self.statements: list[dict] = []
+
+    @property
+    def stack(self) -> list[str]:
+        if not hasattr(self.local, "stack"):
+            on_main = threading.current_thread() is threading.main_thread()
+            self.local.stack = [] if on_main else ["close_week", "(lane 1)"]
+        return self.local.stack
 
     def entry(self, path: str) -> dict:
         return self.stats.setdefault(path, {"seconds": 0.0, "calls": 0, "sql": 0, "sql_seconds": 0.0})
@@ -622,13 +634,20 @@ class StepClock:
         clock = self
 
         def timed(*args, **kwargs):
-            if clock.stack and clock.stack[-1] == name:
+            stack = clock.stack
+            if stack and stack[-1] == name:
                 return function(*args, **kwargs)  # the same function wrapped in two namespaces
-            clock.stack.append(name)
-            path = " > ".join(clock.stack)
+            lane_root = stack == ["close_week", "(lane 1)"]
+            stack.append(name)
+            path = " > ".join(stack)
             clock.entry(path)  # parents listed before their children
             began = time.perf_counter()
             try:
+                if lane_root:  # the lane thread's first timed call: time its connection's statements as well
+                    from django.db import connection
+
+                    with connection.execute_wrapper(clock.sql):
+                        return function(*args, **kwargs)
                 return function(*args, **kwargs)  # a generator's time counts where it is consumed
             finally:
                 entry = clock.entry(path)
@@ -636,7 +655,7 @@ class StepClock:
                 entry["calls"] += 1
                 # The process's peak so far: the first step whose figure jumps is the one that raised it.
                 entry["peak_rss_mb"] = round(own_peak_rss_kb() / 1024)
-                clock.stack.pop()
+                stack.pop()
 
         timed.__wrapped__ = function
         return timed
@@ -949,7 +968,11 @@ def step_seconds(result: dict) -> dict[str, float]:
     close = result.get("close") or {}
     steps = dict(close.get("seconds") or {})  # {"resolve": s, …} or [{"step": "resolve", "seconds": s}, …]
     steps.update({entry["step"]: entry["seconds"] for entry in close.get("steps") or []})
-    steps["(freeze, next cycle, audit, digests)"] = result["seconds"] - sum(steps.values())
+    # Steps that ran in two lanes (`services.lanes`) overlap: the rest is what the close's own wall time leaves.
+    inside = close.get("wall_seconds", sum(steps.values()))
+    if any("lane" in entry for entry in close.get("steps") or []):
+        steps["(both lanes, wall)"] = inside - steps.get("resolve", 0) - steps.get("report", 0)
+    steps["(freeze, next cycle, audit, digests)"] = result["seconds"] - inside
     return steps
 
 

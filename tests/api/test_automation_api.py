@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 
 from labeling.models import AuditEvent, Dataset, DatasetVersion, Item, Label, Queue, VersionStatus, week_label
@@ -28,7 +28,7 @@ from labeling.services.resolution import adjudicate
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, _member
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import run_at_once
+from tests.helpers.concurrency import backend_pid, run_at_once, waits_on_a_lock
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_as_worker
@@ -177,14 +177,14 @@ def test_a_name_taken_while_the_request_runs_is_a_400_naming_it(project):
             create_dataset(project=project, spec={"name": "Race one"})
             inserted.set()
             deadline = time.monotonic() + 20
-            while not (second_pid and _waits_on_a_lock(second_pid[0])):
+            while not (second_pid and waits_on_a_lock(second_pid[0])):
                 assert time.monotonic() < deadline, "the second insert never waited for the first"
                 time.sleep(0.02)
         return "created"
 
     def second_creates():
         assert inserted.wait(20)
-        second_pid.append(_backend_pid())
+        second_pid.append(backend_pid())
         return Api(Client(), secret).post(DATASETS, {"name": "Race one"})
 
     results, errors = run_at_once(lambda step: step(), [(first_creates,), (second_creates,)])
@@ -197,18 +197,6 @@ def test_a_name_taken_while_the_request_runs_is_a_400_naming_it(project):
     ]
     assert Dataset.objects.count() == 1
     assert AuditEvent.objects.filter(action="dataset.created").count() == 1
-
-
-def _backend_pid() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def _waits_on_a_lock(pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", [pid])
-        return cursor.fetchone()[0]
 
 
 def test_only_a_datasets_key_of_the_project_or_a_signed_in_engineer_may_create(

@@ -29,3 +29,18 @@ def run_at_once(target: Callable[..., Any], calls: Iterable[tuple]) -> tuple[lis
     for thread in threads:
         thread.join()
     return results, errors
+
+
+def backend_pid() -> int:
+    """This thread's PostgreSQL backend (what `pg_terminate_backend` or `pg_locks` name)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def waits_on_a_lock(pid: int) -> bool:
+    """Whether the backend waits for a lock now: pg_locks is read live (pg_stat_activity would be a snapshot for
+    the rest of this transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", [pid])
+        return cursor.fetchone()[0]

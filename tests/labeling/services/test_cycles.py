@@ -3,10 +3,12 @@
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.backends.signals import connection_created
 
 from labeling.exceptions import CycleClosed, InvalidWeek, WeekNotOver
 from labeling.models import (
@@ -196,6 +198,53 @@ def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels,
 def test_the_close_week_command_refuses_bad_input(project, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("close_week", **options)
+
+
+def _terminate(pid: int) -> None:
+    db = connection.settings_dict
+    dsn = psycopg.conninfo.make_conninfo(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"]
+    )
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # returns once the backend is gone
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_close_whose_dataset_lane_loses_its_connection_fails_whole_and_the_next_try_closes_the_week(
+    project, week_of_labels
+):
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    closing_thread, killed = threading.current_thread(), []
+
+    def kill_the_lanes_connection(sender, connection, **kwargs):
+        if threading.current_thread() is not closing_thread:  # the lane's own connection, just opened
+            killed.append(connection.connection.info.backend_pid)
+            _terminate(killed[-1])
+
+    connection_created.connect(kill_the_lanes_connection)
+    try:
+        with pytest.raises(DatabaseError):
+            cycles.close_week(project_id=project.pk, week=WEEK)
+    finally:
+        connection_created.disconnect(kill_the_lanes_connection)
+
+    assert len(killed) == 1
+    cycle = ReviewCycle.objects.get(project=project, week=WEEK)
+    assert (cycle.status, cycle.failure_kind, cycle.attempts) == (CycleStatus.OPEN, "close", 1)
+    assert not DatasetVersion.objects.filter(dataset=dataset).exists()
+    assert QualityMetric.objects.filter(project=project, week=WEEK).count() == 3  # lane 2 ran to its end
+
+    cycle = cycles.close_week(project_id=project.pk, week=WEEK)
+
+    assert (cycle.status, cycle.failure_kind) == (CycleStatus.CLOSED, "")
+    assert DatasetVersion.objects.get(dataset=dataset).row_count == 8
+    steps = cycle.report["close"]["steps"]
+    assert [(step["step"], step.get("lane")) for step in steps] == [
+        ("resolve", None), ("datasets", 1), ("themes", 1), ("metrics", 2), ("retention", 2), ("changes", 2),
+        ("usage", 2), ("report", None),
+    ]  # fmt: skip
+    assert 0 < cycle.report["close"]["wall_seconds"]
 
 
 @pytest.mark.postgres

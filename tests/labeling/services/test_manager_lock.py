@@ -6,31 +6,18 @@ import time
 from unittest import mock
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from labeling.exceptions import NotFound
 from labeling.models import AuditEvent, Invitation, Membership
 from labeling.services.invitations import accept_invitation, invite_member, revoke_invitation
 from labeling.services.members import change_role, remove_member
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.concurrency import run_at_once
+from tests.helpers.concurrency import backend_pid, run_at_once, waits_on_a_lock
 
 
 def membership_of(user, project):
     return Membership.objects.get(user=user, project=project)
-
-
-def backend_pid() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def waits_on_a_lock(pid: int) -> bool:
-    # pg_locks is read live (pg_stat_activity would be a snapshot for the rest of this transaction).
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", [pid])
-        return cursor.fetchone()[0]
 
 
 ACTS = {

@@ -1,0 +1,91 @@
+"""Run a job's independent steps in two lanes, the first on a thread with a database connection of its own.
+
+The weekly close's steps after resolve each read what resolve committed and write rows of their own, and each spends
+its time either waiting on PostgreSQL or running Python. In two lanes, one lane's SQL runs while the other's Python
+does: the close's wall time shrinks and its CPU does not grow. Python keeps one interpreter lock, so the lanes are
+balanced by kind of work, not by time (bench/README.md, W4).
+
+Another connection sees only committed rows. Inside a caller's transaction (an atomic block, a test's transaction)
+and on SQLite (the demo: one writer at a time), the lanes run one after the other on the calling thread.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+Step = tuple[str, Callable[[], Any]]
+
+
+def can_run_side_by_side() -> bool:
+    """Whether a second connection would see what this one sees: PostgreSQL, and no transaction open here."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def run_lanes(first: Sequence[Step], second: Sequence[Step]) -> tuple[dict[str, Any], list[dict]]:
+    """Run the `first` lane's steps on a thread of their own while the `second` lane's run here, each lane in order
+    (or both here, one lane after the other: see the module's docstring).
+
+    Returns each step's result by name, and each step's timing (`{"step", "seconds", "lane"}`, lane 1 or 2) in the
+    order the steps were given. A lane stops at its first error. Side by side, the other lane still runs to its end,
+    then lane 2's error is raised (lane 1's, if it failed too, is logged), else lane 1's; one after the other, an
+    error of lane 1 is raised at once.
+    """
+    results: dict[str, Any] = {}
+    seconds: dict[str, float] = {name: 0.0 for name, _ in (*first, *second)}
+    if len(seconds) != len(first) + len(second):
+        raise ValueError("Each step of the lanes needs a name of its own.")
+    lane_of = {name: lane for lane, steps in ((1, first), (2, second)) for name, _ in steps}
+    errors: list[BaseException] = []
+
+    def lane_one() -> None:
+        try:
+            _run(first, results, seconds)
+        except BaseException as exc:  # raised on the calling thread once lane 2 is done too
+            errors.append(exc)
+
+    thread = None
+    if can_run_side_by_side():
+        thread = threading.Thread(target=_on_own_connection(lane_one), name=f"{threading.current_thread().name}-lane")
+        thread.start()
+    else:
+        lane_one()
+        if errors:
+            raise errors[0]
+    try:
+        _run(second, results, seconds)
+    except BaseException:
+        if thread is not None:
+            thread.join()
+        if errors:
+            logger.error("lane 1 of the steps failed too", exc_info=errors[0])
+        raise
+    if thread is not None:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results, [{"step": name, "seconds": took, "lane": lane_of[name]} for name, took in seconds.items()]
+
+
+def _on_own_connection(work: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()  # this thread's connection: nothing else will ever use it
+
+    return run
+
+
+def _run(steps: Sequence[Step], results: dict, seconds: dict) -> None:
+    for name, step in steps:
+        started = time.perf_counter()
+        try:
+            results[name] = step()
+        finally:
+            seconds[name] = round(time.perf_counter() - started, 3)

@@ -1,0 +1,112 @@
+"""Two lanes of steps: side by side on two connections when a second one sees the same rows, else one after the
+other on the caller's."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from labeling.models import Project
+from labeling.services.lanes import run_lanes
+from tests.factories import ProjectFactory
+from tests.helpers.concurrency import backend_pid
+
+
+def open_connections(database: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_lane_one_runs_at_the_same_time_on_a_connection_of_its_own_and_closes_it():
+    ProjectFactory(slug="committed")
+    lane_two_started = threading.Event()
+
+    def lane_one_waits_for_lane_two():
+        # One after the other, lane 1 would run first and wait here in vain.
+        assert lane_two_started.wait(timeout=10), "lane 2 did not start while lane 1 ran"
+        return backend_pid(), list(Project.objects.values_list("slug", flat=True))
+
+    before = open_connections(connection.settings_dict["NAME"])
+    results, steps = run_lanes(
+        [("one", lane_one_waits_for_lane_two)],
+        [("two", lambda: lane_two_started.set() or backend_pid())],
+    )
+
+    lane_one_pid, seen = results["one"]
+    assert lane_one_pid != results["two"] == backend_pid()
+    assert seen == ["committed"]
+    assert [(step["step"], step["lane"]) for step in steps] == [("one", 1), ("two", 2)]
+    assert open_connections(connection.settings_dict["NAME"]) == before  # the lane's connection went with it
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_the_lanes_run_one_after_the_other_on_the_callers_connection_and_see_its_rows():
+    order = []
+    ProjectFactory(slug="not-committed")
+
+    def step(name):
+        def run():
+            order.append(name)
+            return list(Project.objects.values_list("slug", flat=True))
+
+        return run
+
+    results, steps = run_lanes([("a", step("a")), ("b", step("b"))], [("c", step("c"))])
+
+    assert order == ["a", "b", "c"]
+    assert results == {name: ["not-committed"] for name in "abc"}
+    assert [step["step"] for step in steps] == ["a", "b", "c"] and all(step["seconds"] >= 0 for step in steps)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failing_lane", [1, 2])
+def test_side_by_side_a_failing_lane_stops_but_the_other_runs_to_its_end_before_the_error_is_raised(failing_lane):
+    ran = []
+
+    def fails():
+        raise LookupError(f"lane {failing_lane} failed")
+
+    def step(name):
+        return lambda: ran.append(name)
+
+    lane_one = [("one", fails), ("one more", step("one more"))] if failing_lane == 1 else [("one", step("one"))]
+    lane_two = [("two", fails), ("two more", step("two more"))] if failing_lane == 2 else [("two", step("two"))]
+    with pytest.raises(LookupError, match=f"lane {failing_lane} failed"):
+        run_lanes(lane_one, lane_two)
+
+    assert ran == (["two"] if failing_lane == 1 else ["one"])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_when_both_lanes_fail_lane_twos_error_is_raised():
+    def fails(message):
+        def run():
+            raise LookupError(message)
+
+        return run
+
+    with pytest.raises(LookupError, match="lane 2"):
+        run_lanes([("one", fails("lane 1"))], [("two", fails("lane 2"))])
+
+
+@pytest.mark.django_db
+def test_one_after_the_other_a_failing_lane_one_stops_before_lane_two():
+    ran = []
+
+    def fails():
+        raise LookupError("lane 1 failed")
+
+    with pytest.raises(LookupError, match="lane 1 failed"):
+        run_lanes([("one", fails)], [("two", lambda: ran.append("two"))])
+
+    assert ran == []
+
+
+def test_two_steps_of_one_name_are_refused():
+    with pytest.raises(ValueError, match="name of its own"):
+        run_lanes([("metrics", lambda: None)], [("metrics", lambda: None)])
