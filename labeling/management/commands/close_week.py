@@ -25,5 +25,7 @@ class Command(ProjectCommand):
         if was_closed:
             self.stdout.write(f"{project.slug} {cycle.label} was already closed on {cycle.closed_at:%Y-%m-%d %H:%M}.")
             return
-        steps = ", ".join(f"{s['step']} {s['seconds']:.1f}s" for s in cycle.report.get("close", {}).get("steps", []))
-        self.stdout.write(f"Closed {project.slug} {cycle.label} ({steps}).")
+        close = cycle.report.get("close", {})
+        steps = ", ".join(f"{s['step']} {s['seconds']:.1f}s" for s in close.get("steps", []))
+        # The steps after resolve may have run in two lanes at once (services.lanes): their sum is not the wall time.
+        self.stdout.write(f"Closed {project.slug} {cycle.label} ({steps}; {close.get('wall_seconds', 0):.1f}s in all).")

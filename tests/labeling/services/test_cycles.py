@@ -183,7 +183,7 @@ def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels,
     call_command("close_week", project=project.slug, week="2026-W46")
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("Closed support-bot 2026-W46 (resolve ")
+    assert out[0].startswith("Closed support-bot 2026-W46 (resolve ") and out[0].endswith("s in all).")
     assert out[1].startswith("support-bot 2026-W46 was already closed")
 
 
