@@ -5,6 +5,9 @@ its time either waiting on PostgreSQL or running Python. In two lanes, one lane'
 does: the close's wall time shrinks and its CPU does not grow. Python keeps one interpreter lock, so the lanes are
 balanced by kind of work, not by time (bench/README.md, W4).
 
+Side by side, the two lanes are the job's parallelism: their statements run without parallel query workers, which on
+the two cores measured only queued for a core beside them (W4's close at 1M rows 4.8 -> 4.2 s, bench/README.md).
+
 Another connection sees only committed rows. Inside a caller's transaction (an atomic block, a test's transaction)
 and on SQLite (the demo: one writer at a time), the lanes run one after the other on the calling thread.
 """
@@ -13,9 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +49,12 @@ def run_lanes(first: Sequence[Step], second: Sequence[Step]) -> tuple[dict[str, 
 
     def lane_one() -> None:
         try:
-            _run(first, results, seconds)
+            _run(first, results, seconds, side_by_side=side_by_side)
         except BaseException as exc:  # raised on the calling thread once lane 2 is done too
             errors.append(exc)
 
-    thread = None
-    if can_run_side_by_side():
+    thread, side_by_side = None, can_run_side_by_side()
+    if side_by_side:
         thread = threading.Thread(target=_on_own_connection(lane_one), name=f"{threading.current_thread().name}-lane")
         thread.start()
     else:
@@ -58,7 +62,7 @@ def run_lanes(first: Sequence[Step], second: Sequence[Step]) -> tuple[dict[str, 
         if errors:
             raise errors[0]
     try:
-        _run(second, results, seconds)
+        _run(second, results, seconds, side_by_side=side_by_side)
     except BaseException:
         if thread is not None:
             thread.join()
@@ -82,10 +86,27 @@ def _on_own_connection(work: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def _run(steps: Sequence[Step], results: dict, seconds: dict) -> None:
-    for name, step in steps:
-        started = time.perf_counter()
+def _run(steps: Sequence[Step], results: dict, seconds: dict, *, side_by_side: bool) -> None:
+    with _without_gather_workers() if side_by_side else nullcontext():
+        for name, step in steps:
+            started = time.perf_counter()
+            try:
+                results[name] = step()
+            finally:
+                seconds[name] = round(time.perf_counter() - started, 3)
+
+
+@contextmanager
+def _without_gather_workers():
+    """This connection's statements run without parallel query workers until the block ends (see the module's
+    docstring). Session-wide: the steps run many transactions."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+    try:
+        yield
+    finally:
         try:
-            results[name] = step()
-        finally:
-            seconds[name] = round(time.perf_counter() - started, 3)
+            with connection.cursor() as cursor:
+                cursor.execute("RESET max_parallel_workers_per_gather")
+        except DatabaseError:  # the connection is gone (a step's error says why); Django drops it
+            logger.warning("could not reset max_parallel_workers_per_gather", exc_info=True)

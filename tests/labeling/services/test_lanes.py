@@ -18,26 +18,36 @@ def open_connections(database: str) -> int:
         return cursor.fetchone()[0]
 
 
+def gather_workers() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_lane_one_runs_at_the_same_time_on_a_connection_of_its_own_and_closes_it():
     ProjectFactory(slug="committed")
     lane_two_started = threading.Event()
+    workers_before = gather_workers()
 
     def lane_one_waits_for_lane_two():
         # One after the other, lane 1 would run first and wait here in vain.
         assert lane_two_started.wait(timeout=10), "lane 2 did not start while lane 1 ran"
-        return backend_pid(), list(Project.objects.values_list("slug", flat=True))
+        return backend_pid(), gather_workers(), list(Project.objects.values_list("slug", flat=True))
+
+    def lane_two():
+        lane_two_started.set()
+        return backend_pid(), gather_workers()
 
     before = open_connections(connection.settings_dict["NAME"])
-    results, steps = run_lanes(
-        [("one", lane_one_waits_for_lane_two)],
-        [("two", lambda: lane_two_started.set() or backend_pid())],
-    )
+    results, steps = run_lanes([("one", lane_one_waits_for_lane_two)], [("two", lane_two)])
 
-    lane_one_pid, seen = results["one"]
-    assert lane_one_pid != results["two"] == backend_pid()
+    (lane_one_pid, lane_one_workers, seen), (lane_two_pid, lane_two_workers) = results["one"], results["two"]
+    assert lane_one_pid != lane_two_pid == backend_pid()
     assert seen == ["committed"]
+    # The lanes are the parallelism: no gather workers beside them, and the caller's connection is as it was.
+    assert (lane_one_workers, lane_two_workers) == ("0", "0") and workers_before == gather_workers() != "0"
     assert [(step["step"], step["lane"]) for step in steps] == [("one", 1), ("two", 2)]
     assert open_connections(connection.settings_dict["NAME"]) == before  # the lane's connection went with it
 
