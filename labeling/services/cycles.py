@@ -231,7 +231,7 @@ def _refresh_in_lanes(
     Each step reads what is committed (the close's resolve) and none reads what another writes, so they run in two
     lanes on two connections (services.lanes). Lane 1: the `first` steps (the close's dataset build, mostly
     PostgreSQL's work), then the themes (mostly scikit-learn's); lane 2: metrics, retention, what changed and usage,
-    mostly SQL. One lane's Python runs while the other waits on the database: W4's close at 1M rows 5.5 -> 4.7 s
+    mostly SQL. One lane's Python runs while the other waits on the database: W4's close at 1M rows 5.6-5.7 -> 4.2-4.5 s
     (bench/README.md).
     """
     return run_lanes(
