@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.backends.signals import connection_created
 
 from labeling.exceptions import CycleClosed, InvalidWeek, WeekNotOver
@@ -18,19 +18,24 @@ from labeling.models import (
     Dataset,
     DatasetVersion,
     ExpertWeek,
+    FailureTheme,
     Item,
     Membership,
+    ProjectWeek,
     QualityMetric,
     Queue,
     QueueWeek,
     Resolution,
+    RetentionCell,
     ReviewCycle,
+    WeekChange,
 )
 from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.assignment import next_item
 from labeling.services.datasets import create_dataset
 from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_stale_items
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, UserFactory
@@ -245,6 +250,34 @@ def test_a_close_whose_dataset_lane_loses_its_connection_fails_whole_and_the_nex
         ("usage", 2), ("report", None),
     ]  # fmt: skip
     assert 0 < cycle.report["close"]["wall_seconds"]
+
+
+def _stored_figures(project) -> dict[str, list]:
+    """The rows a refresh of the week writes, without their ids and times."""
+    tables = {
+        "quality": QualityMetric, "agreement": AgreementMetric, "experts": ExpertWeek, "queues": QueueWeek,
+        "retention": RetentionCell, "themes": FailureTheme, "changes": WeekChange, "usage": ProjectWeek,
+    }  # fmt: skip
+    figures = {}
+    for name, model in tables.items():
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in {"id", "computed_at"}]
+        figures[name] = sorted(map(repr, model.objects.filter(project=project).values(*fields)))
+    return figures
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_in_two_lanes_stores_what_one_after_the_other_stores(project, week_of_labels):
+    resolve_stale_items(project_id=project.pk, through_week=WEEK)
+
+    cycles.refresh_metrics(project=project, week=WEEK)  # outside a transaction: two lanes, two connections
+    side_by_side = _stored_figures(project)
+    with transaction.atomic():  # a second connection would not see this transaction: one lane after the other
+        cycles.refresh_metrics(project=project, week=WEEK)
+        one_after_the_other = _stored_figures(project)
+
+    assert side_by_side == one_after_the_other
+    assert all(side_by_side[name] for name in ("quality", "agreement", "experts", "queues", "retention", "usage"))
 
 
 @pytest.mark.postgres
