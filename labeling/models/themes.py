@@ -14,6 +14,8 @@ class FailureTheme(models.Model):
     `metrics.themes.MAX_DOCUMENTS`, else an evenly spread choice). `size` members of those, `share` = size /
     themed. `terms` are the theme's top terms, heaviest first; `example_output_ids` the members nearest its
     centre. Every member is a `FailureThemeOutput` row, so a filter opens them all and an erased output leaves.
+    `inputs_sha256` fingerprints what the week's themes were made from (`services.themes`): a recompute from the same
+    inputs keeps the rows as they are.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
@@ -25,6 +27,7 @@ class FailureTheme(models.Model):
     failures = models.PositiveIntegerField()
     themed = models.PositiveIntegerField()
     example_output_ids = models.JSONField(default=list)
+    inputs_sha256 = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["project", "week", "rank"]

@@ -4,15 +4,22 @@
 Which outputs fail is `selectors.themes.week_failures`; how they are grouped is `metrics.themes` (TF-IDF, seeded
 k-means: the same failures give the same themes). A week with more than `MAX_DOCUMENTS` failures is themed on an
 evenly spread choice of them, so the close stays cheap. Run by the weekly close and the hourly live refresh; a
-recompute replaces the week's rows.
+recompute replaces the week's rows, unless they were made from the same inputs (`_inputs_sha256`): the same failures,
+their texts at the same redaction, the same code and libraries. Then the rows stay, and the ~1 s of scikit-learn a
+week of thousands of failures costs is not spent again every hour.
 """
 
+import hashlib
+import inspect
 from datetime import date
+from functools import cache
+from importlib.metadata import version
 from typing import Any
 
 from django.db import transaction
 
 from labeling.exceptions import InvalidInput
+from labeling.metrics import themes as theme_rules
 from labeling.metrics.themes import MAX_DOCUMENTS, evenly_spread, find_themes
 from labeling.models import (
     CycleStatus,
@@ -24,6 +31,7 @@ from labeling.models import (
     SavedView,
     week_label,
 )
+from labeling.rules import text as text_rules
 from labeling.rules.text import strings_in
 from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
 
@@ -39,9 +47,14 @@ INPUT_CHARS = 1_000
 
 
 def refresh_week_themes(*, project: Project, week: date) -> int:
-    """Recompute and store the week's failure themes; return how many were stored."""
+    """Recompute and store the week's failure themes, or keep the stored ones when they were made from the same
+    inputs (`_inputs_sha256`); return how many the week has."""
     failing = week_failures(project=project, week=week)
     themed = evenly_spread(failing, MAX_DOCUMENTS)
+    inputs = _inputs_sha256(failing, themed)
+    kept = list(FailureTheme.objects.filter(project=project, week=week).values_list("inputs_sha256", flat=True))
+    if kept and set(kept) == {inputs}:
+        return len(kept)
     themes = find_themes(_documents(themed))
     with transaction.atomic():
         # Two recomputes at once (a refresh during a close) would both delete and then both insert the week's
@@ -59,6 +72,7 @@ def refresh_week_themes(*, project: Project, week: date) -> int:
                 failures=len(failing),
                 themed=len(themed),
                 example_output_ids=list(theme.example_ids),
+                inputs_sha256=inputs,
             )
             for theme in themes
         )
@@ -91,6 +105,28 @@ def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> t
     if saved is not None:
         return saved, False
     return save_view(project=project, name=name, query=query, actor=actor), True
+
+
+def _inputs_sha256(failing: list[int], themed: list[int]) -> str:
+    """The SHA-256 of what a week's themes are made from: its failing outputs (all of them: `failures` and the choice
+    depend on all), each themed output's redaction (its text changes only with it; an erased output leaves the
+    failures), and the code and libraries that group them."""
+    versions = []
+    for start in range(0, len(themed), _TEXT_CHUNK):
+        chunk = themed[start : start + _TEXT_CHUNK]
+        versions += Output.objects.filter(pk__in=chunk).order_by("pk").values_list("pk", "redaction_version")
+    digest = hashlib.sha256(_grouping_code().encode())
+    digest.update(repr((failing, versions)).encode())
+    return digest.hexdigest()
+
+
+@cache
+def _grouping_code() -> str:
+    """The source of everything that turns failures into themes, and the versions of the libraries that group them
+    (read from their metadata: importing them costs seconds, and a week without enough failures never needs them)."""
+    parts = (theme_rules, _documents, _document, _last_user_message, text_rules)
+    libraries = " ".join(version(name) for name in ("numpy", "scipy", "scikit-learn", "threadpoolctl"))
+    return "".join(inspect.getsource(part) for part in parts) + f"{OUTPUT_CHARS} {INPUT_CHARS} {libraries}"
 
 
 def _documents(output_ids: list[int]) -> list[tuple[int, str]]:

@@ -4,6 +4,8 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
+from django.db.models.functions import Coalesce
 
 from labeling.models import FailureTheme, FailureThemeOutput, Item, Output, Queue, Resolution
 from labeling.rules import calendar
@@ -127,6 +129,35 @@ def test_a_weeks_planted_failures_are_stored_as_themes_the_same_every_time(proje
 
     assert refresh_week_themes(project=project, week=week) == 3
     assert stored(project, week) == first
+
+
+def test_themes_made_from_the_same_inputs_are_kept_and_any_new_input_makes_them_again(project, week, monkeypatch):
+    planted_outputs(project, week, seed=15, sizes={"refund": 20, "tracking": 20})
+
+    def theme_ids():
+        return sorted(FailureTheme.objects.filter(project=project, week=week).values_list("pk", flat=True))
+
+    assert refresh_week_themes(project=project, week=week) == 2
+    first, rows = theme_ids(), stored(project, week)
+    assert refresh_week_themes(project=project, week=week) == 2
+    assert theme_ids() == first and stored(project, week) == rows  # kept: not deleted and made again
+
+    # A themed output redacted again (its text may have changed), a new failure, the code that groups: each makes
+    # the themes again.
+    member = FailureThemeOutput.objects.filter(theme__week=week).values_list("output_id", flat=True).first()
+    Output.objects.filter(pk=member).update(redaction_version=Coalesce(F("redaction_version"), 0) + 1)
+    refresh_week_themes(project=project, week=week)
+    assert theme_ids() != first
+    second = theme_ids()
+    planted_outputs(project, week, seed=16, sizes={"refund": 1})
+    refresh_week_themes(project=project, week=week)
+    assert theme_ids() != second and stored(project, week)[0][4] == 41
+    third = theme_ids()
+    monkeypatch.setattr(theme_services, "OUTPUT_CHARS", theme_services.OUTPUT_CHARS - 1)
+    theme_services._grouping_code.cache_clear()
+    refresh_week_themes(project=project, week=week)
+    assert theme_ids() != third
+    theme_services._grouping_code.cache_clear()  # the code as it is, for the tests that follow
 
 
 def test_a_recompute_replaces_the_weeks_themes_and_leaves_other_weeks(project, week):
