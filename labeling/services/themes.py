@@ -126,7 +126,8 @@ def _grouping_code() -> str:
     (read from their metadata: importing them costs seconds, and a week without enough failures never needs them)."""
     parts = (theme_rules, _documents, _document, _last_user_message, text_rules)
     libraries = " ".join(version(name) for name in ("numpy", "scipy", "scikit-learn", "threadpoolctl"))
-    return "".join(inspect.getsource(part) for part in parts) + f"{OUTPUT_CHARS} {INPUT_CHARS} {libraries}"
+    constants = f"{OUTPUT_CHARS} {INPUT_CHARS} {sorted(_STRUCTURE_KEYS)}"
+    return "".join(inspect.getsource(part) for part in parts) + f"{constants} {libraries}"
 
 
 def _documents(output_ids: list[int]) -> list[tuple[int, str]]:
