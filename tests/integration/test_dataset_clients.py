@@ -29,6 +29,7 @@ from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
 from labeling.services.version_files import sweep_superseded_files
 from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.processes import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -144,6 +145,9 @@ def test_a_swept_parquet_file_is_made_again_by_the_worker_while_the_python_clien
     auth = {"Authorization": f"Bearer {read_key.secret}"}
     status, _, first, _ = _rendered(_url(live_server, "parquet"), auth)
     assert status == 200
+    # The worker makes the Parquet file, then the hf one: the sweep below must find both made.
+    both_ready = VersionFile.objects.filter(version=version, state=VersionFileState.READY)
+    assert wait_for(lambda: both_ready.count() == 2, timeout=90)
     settings.DATASET_FILES_KEEP_LATEST = 0  # as if newer versions had superseded it
     swept = sweep_superseded_files(now=timezone.now() + timedelta(days=settings.DATASET_FILES_KEEP_DAYS + 1))
     assert {row.format for row in swept} == {"parquet", "hf"}
