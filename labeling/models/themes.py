@@ -27,7 +27,8 @@ class FailureTheme(models.Model):
     failures = models.PositiveIntegerField()
     themed = models.PositiveIntegerField()
     example_output_ids = models.JSONField(default=list)
-    inputs_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # db_default: the code before migration 0036, still running while a deploy rolls, inserts rows without it.
+    inputs_sha256 = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["project", "week", "rank"]

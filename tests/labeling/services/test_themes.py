@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
@@ -195,3 +196,19 @@ def test_a_large_week_is_themed_on_an_evenly_spread_choice(project, week, monkey
     assert sum(row[3] for row in rows) == pytest.approx(1.0)
     spread = sorted(kinds)
     assert members and min(members) == spread[0] and max(members) >= spread[-3]
+
+
+def test_a_theme_row_stored_by_the_code_before_its_fingerprint_gets_an_empty_one_and_is_made_again(project, week):
+    """While a deploy rolls, workers still running the code before migration 0036 insert theme rows without the
+    column: the database fills it in, and the next refresh, finding no fingerprint it knows, groups the week again."""
+    planted_outputs(project, week, seed=17, sizes={"refund": 12, "tracking": 12})
+    with connection.cursor() as cursor:  # the INSERT the code before 0036 sends: every column but the new one
+        cursor.execute(
+            f"INSERT INTO {FailureTheme._meta.db_table} (project_id, week, rank, terms, size, share, failures, themed, "
+            "example_output_ids) VALUES (%s, %s, 1, '[\"old\"]', 24, 1.0, 24, 24, '[]')",
+            [project.pk, week],
+        )
+    assert FailureTheme.objects.get(project=project, week=week).inputs_sha256 == ""
+
+    assert refresh_week_themes(project=project, week=week) == 2
+    assert ["old"] not in [row[1] for row in stored(project, week)]
