@@ -14,7 +14,7 @@ import statistics
 import time
 from collections import Counter
 
-from harness.database import add_database_options, django_setup, fresh_database, server_env
+from harness.database import add_database_options, measure_in_process
 
 PII = " Reach me at jane.doe{i}@example.com or 415-555-01{i2:02d}; card 4111 1111 1111 1111."
 
@@ -26,22 +26,18 @@ def main() -> None:
     add_database_options(parser, database="expertloop_bench_redaction", redis_url="redis://127.0.0.1:6379/13")
     args = parser.parse_args()
 
-    with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db):
-        django_setup(server_env(args.database, args.redis_url, ALLOWED_HOSTS="localhost"))
-        measure(args)
+    measure_in_process(args, measure, ALLOWED_HOSTS="localhost")
 
 
 def measure(args) -> None:
     """Each configuration's batch through the service, then the redaction engine alone."""
     import msgspec
     import records
-    from django.core.management import call_command
 
     from labeling.models import Output, Project
     from labeling.services.ingest import ingest_outputs
     from labeling.services.redaction import redactor_for, save_rule_set
 
-    call_command("migrate", verbosity=0, interactive=False)
     plain = [records.record(i) for i in range(args.records)]
     with_pii = [{**record, "output": record["output"] + PII.format(i=i, i2=i % 100)} for i, record in enumerate(plain)]
     bodies = {name: msgspec.json.encode({"outputs": batch}) for name, batch in (("plain", plain), ("pii", with_pii))}

@@ -137,6 +137,17 @@ def django_setup(env: dict[str, str]) -> None:
     django.setup()
 
 
+def measure_in_process(args: argparse.Namespace, measure, **extra_env: str) -> None:
+    """For a workload that makes its own database (`add_database_options`): create it, set Django up in this
+    process on it (production settings, `extra_env` on top), migrate, run `measure(args)`, then clean up."""
+    with fresh_database(args.database, redis_url=args.redis_url, keep=args.keep_db):
+        django_setup(server_env(args.database, args.redis_url, **extra_env))
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        measure(args)
+
+
 def run_setup(code: str, env: dict[str, str], args: tuple[str, ...] | list[str] = ()) -> list[str]:
     """Run set-up code (Django, migrate, services) in a child process, with `args` as its sys.argv[1:]; the fields
     of its `BENCH …` line."""
