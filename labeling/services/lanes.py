@@ -64,16 +64,29 @@ def run_lanes(first: Sequence[Step], second: Sequence[Step]) -> tuple[dict[str, 
     try:
         _run(second, results, seconds, side_by_side=side_by_side)
     except BaseException:
-        if thread is not None:
-            thread.join()
+        _wait_for(thread)
         if errors:
             logger.error("lane 1 of the steps failed too", exc_info=errors[0])
         raise
-    if thread is not None:
-        thread.join()
+    _wait_for(thread)
     if errors:
         raise errors[0]
     return results, [{"step": name, "seconds": took, "lane": lane_of[name]} for name, took in seconds.items()]
+
+
+def _wait_for(thread: threading.Thread | None) -> None:
+    """Join lane 1's thread, even when an exception interrupts the wait (a Celery soft time limit raises in the
+    task's thread): the caller's locks (the week's) must outlive lane 1's writes, so the exception is raised once
+    the thread is done."""
+    interrupted = None
+    while thread is not None:
+        try:
+            thread.join()
+            break
+        except BaseException as exc:
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _on_own_connection(work: Callable[[], None]) -> Callable[[], None]:

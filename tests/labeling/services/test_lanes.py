@@ -1,9 +1,13 @@
 """Two lanes of steps: side by side on two connections when a second one sees the same rows, else one after the
 other on the caller's."""
 
+import os
+import signal
 import threading
+import time
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 
 from labeling.models import Project
@@ -103,6 +107,38 @@ def test_when_both_lanes_fail_lane_twos_error_is_raised():
 
     with pytest.raises(LookupError, match="lane 2"):
         run_lanes([("one", fails("lane 1"))], [("two", fails("lane 2"))])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_soft_time_limit_while_waiting_for_lane_one_is_raised_only_once_lane_one_is_done():
+    # Celery's soft time limit is a signal whose handler raises in the task's thread: here, while that thread waits
+    # for lane 1. The caller's week lock must outlive lane 1's writes, so the error waits for lane 1's end.
+    lane_two_done, lane_one_done = threading.Event(), threading.Event()
+
+    def lane_one():
+        assert lane_two_done.wait(timeout=10)
+        time.sleep(0.2)  # the calling thread is waiting for this one by now
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.5)  # without the wait, the error would reach the caller meanwhile
+        ProjectFactory(slug="written-by-lane-one")
+        lane_one_done.set()
+
+    def soft_time_limit(signum, frame):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGUSR1, soft_time_limit)
+    try:
+        with pytest.raises(SoftTimeLimitExceeded):
+            try:
+                run_lanes([("one", lane_one)], [("two", lane_two_done.set)])
+            finally:
+                lane_one_was_done = lane_one_done.is_set()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+    assert lane_one_was_done
+    assert Project.objects.filter(slug="written-by-lane-one").exists()
 
 
 @pytest.mark.django_db
