@@ -152,3 +152,6 @@ def _last_user_message(value: Any) -> Any:
         said = [message.get("content") for message in value if message.get("role") == "user"]
         return said[-1] if said else None
     return value
+
+
+_grouping_code()  # now, while the files and libraries on disk are the ones this process runs (see datasets._row_code)
