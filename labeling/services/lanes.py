@@ -9,7 +9,8 @@ Side by side, the two lanes are the job's parallelism: their statements run with
 the two cores measured only queued for a core beside them (W4's close at 1M rows 4.8 -> 4.2 s, bench/README.md).
 
 Another connection sees only committed rows. Inside a caller's transaction (an atomic block, a test's transaction)
-and on SQLite (the demo: one writer at a time), the lanes run one after the other on the calling thread.
+and on SQLite (the demo: one writer at a time), the lanes run one after the other on the calling thread; so they do
+when the server refuses the second connection (its connection limit reached): slower, not failed.
 """
 
 import logging
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, connection
@@ -47,22 +49,19 @@ def run_lanes(first: Sequence[Step], second: Sequence[Step]) -> tuple[dict[str, 
     lane_of = {name: lane for lane, steps in ((1, first), (2, second)) for name, _ in steps}
     errors: list[BaseException] = []
 
-    def lane_one() -> None:
+    def lane_one(*, side_by_side: bool) -> None:
         try:
             _run(first, results, seconds, side_by_side=side_by_side)
         except BaseException as exc:  # raised on the calling thread once lane 2 is done too
             errors.append(exc)
 
-    thread, side_by_side = None, can_run_side_by_side()
-    if side_by_side:
-        thread = threading.Thread(target=_on_own_connection(lane_one), name=f"{threading.current_thread().name}-lane")
-        thread.start()
-    else:
-        lane_one()
+    thread = _start_on_own_connection(partial(lane_one, side_by_side=True)) if can_run_side_by_side() else None
+    if thread is None:
+        lane_one(side_by_side=False)
         if errors:
             raise errors[0]
     try:
-        _run(second, results, seconds, side_by_side=side_by_side)
+        _run(second, results, seconds, side_by_side=thread is not None)
     except BaseException:
         _wait_for(thread)
         if errors:
@@ -89,14 +88,37 @@ def _wait_for(thread: threading.Thread | None) -> None:
         raise interrupted
 
 
-def _on_own_connection(work: Callable[[], None]) -> Callable[[], None]:
+def _start_on_own_connection(work: Callable[[], None]) -> threading.Thread | None:
+    """Start `work` on a thread once that thread has a database connection of its own; None, with nothing started, when
+    it could not get one (the server's or the role's connection limit reached, say): the caller then runs the lanes
+    one after the other on its own connection, slower but not failed."""
+    connected, refused = threading.Event(), []
+
     def run() -> None:
         try:
+            try:
+                connection.ensure_connection()
+            except DatabaseError as exc:
+                refused.append(exc)
+                return
+            finally:
+                connected.set()
             work()
         finally:
             connection.close()  # this thread's connection: nothing else will ever use it
 
-    return run
+    thread = threading.Thread(target=run, name=f"{threading.current_thread().name}-lane")
+    thread.start()
+    try:
+        connected.wait()
+    except BaseException:
+        _wait_for(thread)
+        raise
+    if refused:
+        thread.join()
+        logger.warning("lane 1 got no connection of its own (%s): the lanes run one after the other", refused[0])
+        return None
+    return thread
 
 
 def _run(steps: Sequence[Step], results: dict, seconds: dict, *, side_by_side: bool) -> None:

@@ -57,6 +57,40 @@ def test_outside_a_transaction_lane_one_runs_at_the_same_time_on_a_connection_of
     assert wait_for(lambda: not backend_alive(lane_one_pid), timeout=10), "lane 1's connection was left open"
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_when_the_server_refuses_lane_one_a_connection_the_lanes_run_one_after_the_other_on_the_callers(caplog):
+    # A role allowed one connection, as a server at its connection limit: the caller's is the one.
+    role = f"lanes_one_connection_{connection.settings_dict['NAME']}"[:63]
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP ROLE IF EXISTS "{role}"')  # left by an interrupted run
+        cursor.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    user = connection.settings_dict["USER"]
+    connection.close()
+    connection.settings_dict["USER"] = role
+    try:
+        caller = backend_pid()  # the role's one connection
+        order = []
+
+        def step(name):
+            def run():
+                order.append(name)
+                return backend_pid()
+
+            return run
+
+        results, steps = run_lanes([("one", step("one"))], [("two", step("two"))])
+    finally:
+        connection.close()
+        connection.settings_dict["USER"] = user
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP ROLE "{role}"')
+
+    assert order == ["one", "two"] and results == {"one": caller, "two": caller}
+    assert [(step["step"], step["lane"]) for step in steps] == [("one", 1), ("two", 2)]
+    assert "lane 1 got no connection of its own" in caplog.text and "too many connections" in caplog.text
+
+
 @pytest.mark.django_db
 def test_inside_a_transaction_the_lanes_run_one_after_the_other_on_the_callers_connection_and_see_its_rows():
     order = []
