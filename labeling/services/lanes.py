@@ -96,14 +96,14 @@ def _start_on_own_connection(work: Callable[[], None]) -> threading.Thread | Non
 
     def run() -> None:
         try:
-            try:
-                connection.ensure_connection()
-            except DatabaseError as exc:
-                refused.append(exc)
-                return
-            finally:
-                connected.set()
-            work()
+            connection.ensure_connection()
+        except Exception as exc:  # whatever kept it from connecting, the caller's connection can do the work
+            refused.append(exc)
+        finally:
+            connected.set()
+        try:
+            if not refused:
+                work()
         finally:
             connection.close()  # this thread's connection: nothing else will ever use it
 
@@ -115,7 +115,7 @@ def _start_on_own_connection(work: Callable[[], None]) -> threading.Thread | Non
         _wait_for(thread)
         raise
     if refused:
-        thread.join()
+        _wait_for(thread)
         logger.warning("lane 1 got no connection of its own (%s): the lanes run one after the other", refused[0])
         return None
     return thread
