@@ -15,6 +15,7 @@ from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.helpers import row_locks
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import free_port
 
@@ -77,6 +78,20 @@ def _live_server_threads_close_their_connections():
     request_finished.connect(_close_a_threads_connections, dispatch_uid="tests-close-thread-connections")
     yield
     request_finished.disconnect(dispatch_uid="tests-close-thread-connections")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _row_locks_name_their_tables():
+    row_locks.install()
+
+
+@pytest.fixture(autouse=True)
+def _no_row_lock_on_joined_rows():
+    """No statement of the test locked the rows of a table it only joins (tests/helpers/row_locks.py), even one
+    whose error a thread or a task swallowed."""
+    row_locks.refused.clear()
+    yield
+    assert row_locks.refused == []
 
 
 @pytest.fixture(autouse=True)

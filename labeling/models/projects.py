@@ -31,11 +31,13 @@ class Weekday(models.IntegerChoices):
 
 class ProjectQuerySet(models.QuerySet):
     def lock(self, pk: int) -> "Project | None":
-        """Take the row lock that makes a project's member, invitation and key writes follow one another.
+        """Take the row lock that makes a project's writers follow one another: members, invitations and keys,
+        rubric and redaction versions, webhook endpoints, and the recomputes of a week's rows.
 
         FOR NO KEY UPDATE, not FOR UPDATE: it orders those writers all the same, but does not block a transaction
-        that inserts a row pointing at the project (a membership, an audit event) — which may hold a lock this one
-        then waits for (an invitation being accepted while it is revoked): a deadlock."""
+        that inserts a row pointing at the project (an ingest batch, a membership, an audit event) — which would
+        wait for the whole recompute, or may hold a lock this one then waits for (an invitation being accepted
+        while it is revoked): a deadlock."""
         return self.select_for_update(no_key=True).filter(pk=pk).first()
 
 

@@ -91,7 +91,7 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
     with transaction.atomic():
         # Two recomputes at once (a close and an hourly refresh) would both delete, then both insert: the project
         # row lock makes the second wait, then replace the first's rows.
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        Project.objects.lock(project.pk)
         WeekChange.objects.filter(project=project, week=week).delete()
         WeekChange.objects.bulk_create(rows)
     return len(rows)

@@ -219,7 +219,7 @@ def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> t
     when nothing changed, whether this call filled it)."""
     try:
         with transaction.atomic():
-            version = DatasetVersion.objects.select_for_update().filter(pk=version.pk).first()
+            version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version.pk).first()
             if version is None or version.status != VersionStatus.BUILDING:
                 return version, False  # another build finished it, or found nothing had changed
             _fill(version, full=full)
@@ -237,7 +237,7 @@ def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> t
 
 @transaction.atomic
 def _claim_build(dataset_id: int) -> DatasetVersion | None:
-    dataset = Dataset.objects.select_for_update().filter(pk=dataset_id).first()
+    dataset = Dataset.objects.select_for_update(of=("self",)).filter(pk=dataset_id).first()
     if dataset is None:
         return None
     building = dataset.versions.filter(status=VersionStatus.BUILDING).first()

@@ -39,7 +39,7 @@ def refresh_week_metrics(*, project: Project, week: date) -> None:
     """Recompute and store the week's quality, agreement, per-expert and per-queue rows."""
     # Two recomputes at once (twin closes, a refresh during a close) would both delete and then both
     # insert the week's rows; the project row lock makes the second wait and then replace the first's.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    Project.objects.lock(project.pk)
     questions = questions_of(project)
     items = Item.objects.filter(project=project, week=week)
     labels = list(

@@ -89,10 +89,12 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     waited for, so no version made from their rows can appear after this commits.
     """
     check_end_user_id(end_user_id)
-    list(Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True))
+    datasets = list(
+        Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True)
+    )
     list(
         DatasetVersion.objects.select_for_update()
-        .filter(dataset__project=project, status=VersionStatus.BUILDING)
+        .filter(dataset_id__in=datasets, status=VersionStatus.BUILDING)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -174,7 +176,7 @@ def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str],
     if not item_ids and not external_ids:
         return 0
     scrubbed = 0
-    for cycle in ReviewCycle.objects.select_for_update().filter(project=project).exclude(report={}):
+    for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
         cleaned = _without_entries(cycle.report, item_ids, external_ids)
         if cycle.week in themed_weeks and cleaned.get("themes"):
             cleaned["themes"] = []

@@ -48,7 +48,7 @@ def save_rule_set(
     canonical_builtins = [kind for kind in engine.BUILTINS if kind in set(builtins)]
     canonical_custom = [{"name": rule.name, "pattern": rule.pattern} for rule in rules]
     # Lock the project row: two leads saving at once get versions n+1 and n+2, not a clash.
-    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    Project.objects.lock(project.pk)
     current = current_rule_set(project)
     if current is not None and (current.builtins, current.custom, current.phone_region) == (
         canonical_builtins,

@@ -183,7 +183,7 @@ def refresh_retention(*, project: Project, now: datetime | None = None, full: bo
         table = cohort_table(activity, current_week=cycle_week(project, now), segments=verdicts)
         with transaction.atomic():
             # The project's row lock serialises two refreshes, so one's writes never race the other's.
-            Project.objects.select_for_update().filter(pk=project.pk).first()
+            Project.objects.lock(project.pk)
             _store_changes(project, table)
         return len(table)
     with transaction.atomic(), connection.cursor() as cursor:

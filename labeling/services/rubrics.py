@@ -68,7 +68,7 @@ def publish_rubric(*, project: Project, questions: object, guidelines: str = "",
     """Publish the next version of the project's rubric."""
     canonical = validate_questions(questions)
     # Lock the project row: two leads publishing at once get versions n+1 and n+2, not a clash.
-    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    Project.objects.lock(project.pk)
     latest = Rubric.objects.filter(project=project).aggregate(latest=Max("version"))["latest"] or 0
     rubric = Rubric.objects.create(
         project=project, version=latest + 1, questions=canonical, guidelines=guidelines, created_by=published_by

@@ -56,7 +56,7 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
 @transaction.atomic
 def delete_view(*, project: Project, view_id: int, actor=None) -> None:
     """Delete one of the project's saved views; another project's, or a gone one, is NotFound."""
-    view = SavedView.objects.select_for_update().filter(project=project, pk=view_id).first()
+    view = SavedView.objects.select_for_update(of=("self",)).filter(project=project, pk=view_id).first()
     if view is None:
         raise NotFound("No such saved view.")
     AuditEvent.objects.create(

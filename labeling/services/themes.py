@@ -59,7 +59,7 @@ def refresh_week_themes(*, project: Project, week: date) -> int:
     with transaction.atomic():
         # Two recomputes at once (a refresh during a close) would both delete and then both insert the week's
         # rows; the project row lock makes the second wait and then replace the first's (as the metric rows do).
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        Project.objects.lock(project.pk)
         FailureTheme.objects.filter(project=project, week=week).delete()
         rows = FailureTheme.objects.bulk_create(
             FailureTheme(

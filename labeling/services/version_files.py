@@ -230,7 +230,7 @@ def _record(*, version_id: int, fmt: str, name: str, size: int, sha256: str, rev
     """Mark the file ready, if the version is still ready and its file still wanted (an erasure withdraws a version
     under the same row lock; it wins)."""
     # The version's row lock: an erasure that withdraws it updates the row, so one of us waits for the other.
-    version = DatasetVersion.objects.select_for_update().filter(pk=version_id).first()
+    version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version_id).first()
     if version is None or version.status != VersionStatus.READY:
         return False
     updated = VersionFile.objects.filter(version_id=version_id, format=fmt).update(

@@ -149,7 +149,7 @@ def create_endpoint(
     if len(description) > 200 or "\x00" in description:
         raise InvalidInput("A description is at most 200 characters, without NUL characters.")
     # The project row's lock makes the count and the insert one step for two lead's tabs at once.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    Project.objects.lock(project.pk)
     if WebhookEndpoint.objects.filter(project=project).count() >= MAX_ENDPOINTS_PER_PROJECT:
         raise InvalidInput(f"A project has at most {MAX_ENDPOINTS_PER_PROJECT} webhook endpoints: delete one first.")
     secret = new_secret() if kind == WebhookKind.STANDARD else ""

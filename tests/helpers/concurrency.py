@@ -31,6 +31,24 @@ def run_at_once(target: Callable[..., Any], calls: Iterable[tuple]) -> tuple[lis
     return results, errors
 
 
+def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Exception]]:
+    """Start `target()` on a thread with a database connection of its own (closed when it ends); return the thread
+    and the list its exception goes to. Needs `django_db(transaction=True)`."""
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            target()
+        except Exception as exc:  # reported to the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
 def backend_pid() -> int:
     """This thread's PostgreSQL backend (what `pg_terminate_backend` or `pg_locks` name)."""
     with connection.cursor() as cursor:

@@ -5,30 +5,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from labeling.models import CycleStatus, RetentionCell, ReviewCycle
 from labeling.rules import calendar
 from labeling.services import cycles
 from tests.factories import OutputFactory
+from tests.helpers.concurrency import in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def in_thread(target) -> tuple[threading.Thread, list]:
-    errors: list = []
-
-    def run():
-        try:
-            target()
-        except Exception as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, errors
 
 
 def test_a_refresh_started_during_a_close_waits_for_it_and_leaves_the_closed_week_alone(project):

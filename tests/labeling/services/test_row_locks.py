@@ -1,0 +1,98 @@
+"""A row lock takes the rows it names, not the rows a join brings in.
+
+Django's `SELECT … FOR UPDATE` locks a row of every table in the query, and a model's `Meta.ordering` can join one
+silently (`.first()` orders by it): a dataset build that locked its version also locked the project's row for the
+whole build, and every ingest batch of the project (which takes that row `FOR KEY SHARE`) and the close's other lane
+waited for the build to end.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from labeling.models import DatasetVersion, Output, QualityMetric, VersionStatus
+from labeling.rules import calendar
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.ingest import ingest_outputs
+from labeling.services.metrics import refresh_week_metrics
+from tests.conftest import output_record
+from tests.helpers.concurrency import backend_pid, in_thread, waits_on_a_lock
+from tests.helpers.labeling import label_outputs
+from tests.helpers.processes import wait_for
+from tests.helpers.row_locks import locks_joined_rows
+
+
+def _build(project, dataset) -> None:
+    build_version(dataset_id=dataset.pk)
+
+
+def _recompute_metrics(project, dataset) -> None:
+    refresh_week_metrics(project=project, week=calendar.current_week(project))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("work", "table_it_writes"),
+    [(_build, "labeling_datasetline"), (_recompute_metrics, "labeling_qualitymetric")],
+    ids=["a dataset build", "a recompute of the week's metrics"],
+)
+def test_ingest_goes_on_while_work_on_its_project_is_in_flight(project, work, table_it_writes):
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    holding, release, worker_pid = threading.Event(), threading.Event(), []
+
+    def hold_the_table():  # the work waits here, halfway through, holding whatever it has locked
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table_it_writes} IN SHARE MODE")
+            holding.set()
+            release.wait(30)
+
+    def run_the_work():
+        worker_pid.append(backend_pid())
+        work(project, dataset)
+
+    holder, holder_errors = in_thread(hold_the_table)
+    try:
+        assert holding.wait(20)
+        worker, work_errors = in_thread(run_the_work)
+        assert wait_for(lambda: worker_pid and waits_on_a_lock(worker_pid[0]))
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # a wait for the work would end in an error, not a hang
+        started = time.monotonic()
+        result = ingest_outputs(project=project, body=json.dumps({"outputs": [output_record(7)]}).encode())
+        waited = time.monotonic() - started
+        assert worker.is_alive()  # the work was still in flight while the batch went in
+    finally:
+        release.set()
+        holder.join(30)
+    worker.join(60)
+
+    assert not holder_errors and not work_errors
+    assert (result.created, waited < 2) == (1, True)
+    assert Output.objects.filter(project=project, external_id="conv-7").exists()
+    if work is _build:
+        assert dataset.versions.get().status == VersionStatus.READY  # it finished once the table was free
+    else:
+        assert QualityMetric.objects.filter(project=project).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_guard_on_row_locks_tells_a_lock_on_joined_rows_from_one_that_names_its_table():
+    """Every test runs under this guard (tests/helpers/row_locks.py); here it is shown to see what it must."""
+    ordered_by_the_project = DatasetVersion.objects.filter(pk=1).order_by("dataset__project__slug")
+
+    joined = str(ordered_by_the_project.select_for_update().query)
+    named = str(ordered_by_the_project.select_for_update(of=("self",)).query)
+    without_join = str(DatasetVersion.objects.filter(pk=1).order_by("pk").select_for_update().query)
+
+    assert " JOIN " in joined and locks_joined_rows(joined)
+    assert not locks_joined_rows(named) and named.endswith('FOR UPDATE OF "labeling_datasetversion"')
+    assert not locks_joined_rows(without_join)
+    assert locks_joined_rows("SELECT 1 FROM a JOIN b ON a.id = b.a_id FOR NO KEY UPDATE SKIP LOCKED")
+    assert locks_joined_rows("SELECT 1 FROM a JOIN b ON a.id = b.a_id FOR KEY SHARE")
