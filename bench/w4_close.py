@@ -67,6 +67,7 @@ from harness.database import (
 )
 from harness.profiling import cprofile_text
 from harness.report import git_state, log, machine, new_stamp, save_and_print, workload_parser
+from harness.sampling import LockWaitSampler
 
 PROJECT_SLUG = "bench-w4"
 TIME_ZONE = "Europe/Berlin"
@@ -786,6 +787,8 @@ def run_child(
         command += ["--profile-out", str(profile_out)]
     if patch:
         command += ["--patch", patch]
+    lock_waits = LockWaitSampler(PG, database)
+    lock_waits.start()
     began = time.perf_counter()
     with open(OUT / "w4-child-stderr.log", "w+b") as errors:
         process = subprocess.Popen(command, cwd=ROOT, env=server_env(database), stdout=subprocess.PIPE, stderr=errors)
@@ -796,6 +799,7 @@ def run_child(
         errors.seek(0)
         stderr = errors.read()
     wall = time.perf_counter() - began
+    waits = lock_waits.stop()
     line = next((text for text in stdout.decode().splitlines() if text.startswith("W4RESULT ")), None)
     if line is None or process.returncode:
         raise SystemExit(
@@ -803,6 +807,7 @@ def run_child(
         )
     result = json.loads(line.removeprefix("W4RESULT "))
     result["process_wall_s"] = wall
+    result["lock_waits"] = waits  # the whole process's: set-up, close and the queued tasks after it
     # Not usage.ru_maxrss: Linux keeps in it the RSS the parent had when it forked the child (exec records the old
     # image's high-water mark), so a parent that had just made a 3M-row template reported its own ~1.1 GB.
     result["peak_rss_mb"] = result.get("vm_hwm_kb", usage.ru_maxrss) / 1024
@@ -1019,9 +1024,11 @@ def run(args) -> int:
                 steps = ", ".join(f"{k} {v:.1f}" for k, v in step_seconds(result).items())
                 trouble = f"; PROBLEMS: {problems}" if problems else ""
                 tasks = result.get("queued_tasks") or {}
+                waits = result["lock_waits"]
                 log(f"  close {result['seconds']:.1f} s ({steps}); then its {tasks.get('messages')} queued task(s) "
                     f"{tasks.get('seconds')} s; CPU {result['process_cpu_s']:.1f} s; "
-                    f"peak RSS {result['peak_rss_mb']:.0f} MB{trouble}")  # fmt: skip
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB; lock waits {waits['waits']} "
+                    f"({waits['seconds']} s, longest {waits['longest_s']} s){trouble}")  # fmt: skip
                 runs.append(result)
         profile = None
         if args.profile:

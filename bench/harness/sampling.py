@@ -137,3 +137,43 @@ class RssSampler(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+
+class LockWaitSampler(threading.Thread):
+    """The lock waits of one database's sessions, seen every `interval` seconds in `pg_stat_activity` (on a
+    connection of its own, in autocommit: each look is a fresh snapshot). A wait is one statement of one session
+    seen waiting on a lock; its length is from the first look that saw it to the last, so waits shorter than
+    `interval` may be missed and each is at most `interval` short. What a step's time hides (one lane waiting for
+    the other's transaction) shows here."""
+
+    LOOK = (
+        "SELECT pid, query_start, left(query, 300) FROM pg_stat_activity "
+        "WHERE datname = %s AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, conninfo: str, database: str, interval: float = 0.02):
+        super().__init__(daemon=True)
+        self.conninfo, self.database, self.interval = conninfo, database, interval
+        self.waits: dict[tuple, list] = {}  # (pid, query_start) -> [first seen, last seen, statement]
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            while not self._stop_event.wait(self.interval):
+                now = time.monotonic()
+                for pid, started, statement in conn.execute(self.LOOK, [self.database]).fetchall():
+                    self.waits.setdefault((pid, started), [now, now, statement])[1] = now
+
+    def stop(self) -> dict:
+        """Stop looking; {"waits", "seconds" (all of them), "longest_s", "longest" (its statement)}."""
+        self._stop_event.set()
+        self.join()
+        lengths = sorted(((last - first, statement) for first, last, statement in self.waits.values()), reverse=True)
+        return {
+            "waits": len(lengths),
+            "seconds": round(sum(length for length, _ in lengths), 3),
+            "longest_s": round(lengths[0][0], 3) if lengths else 0.0,
+            "longest": lengths[0][1] if lengths else "",
+        }
