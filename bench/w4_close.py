@@ -847,6 +847,8 @@ def run_worker(database: str, setup: dict, redis_url: str) -> dict:
             rss_ready = _proc_status(worker.pid, "VmRSS")
             cpu_ready = _cpu_seconds(worker.pid)
             publisher = Celery(broker=redis_url)
+            lock_waits = LockWaitSampler(PG, database)
+            lock_waits.start()
             began = time.perf_counter()
             publisher.send_task("labeling.close_week", args=[setup["project_id"], setup["week"]], queue=queue)
             with psycopg.connect(f"{PG} dbname={database}", autocommit=True) as conn:
@@ -861,6 +863,7 @@ def run_worker(database: str, setup: dict, redis_url: str) -> dict:
                         raise SystemExit(f"the close failed: {error}\n{log_path.read_text()[-3000:]}")
                     time.sleep(0.1)
             seconds = time.perf_counter() - began
+            waits = lock_waits.stop()  # from publication to the cycle stored closed
             peak, cpu = _proc_status(worker.pid, "VmHWM"), _cpu_seconds(worker.pid) - cpu_ready
         finally:
             worker.terminate()
@@ -868,6 +871,7 @@ def run_worker(database: str, setup: dict, redis_url: str) -> dict:
     return {
         "seconds": seconds, "process_wall_s": seconds, "process_cpu_s": cpu, "peak_rss_mb": peak,
         "rss_ready_mb": rss_ready, "status": status, "close": close, "steps": {}, "through_worker": True,
+        "lock_waits": waits,
     }  # fmt: skip
 
 
