@@ -104,7 +104,7 @@ def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
 def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
     """Replace the queue's settings. Items already placed keep the overlap and priority they were made with."""
     # Lock the row: routing holds this lock while it fills the queue, so a quota never changes mid-placement.
-    queue = Queue.objects.select_for_update(of=("self",)).select_related("project").get(pk=queue.pk)
+    queue = Queue.objects.select_for_update(no_key=True, of=("self",)).select_related("project").get(pk=queue.pk)
     rule = _check(project=queue.project, values=values, queue=queue)
     fields = _fields(values, rule)
     changed = sorted(name for name in AUDITED_FIELDS if getattr(queue, name) != fields[name])

@@ -202,8 +202,9 @@ def place_in_queue(
     `within_quota=False` places every such output: a lead's hand-picked outputs are not a sample. `week` puts
     every new item in that cycle week instead of its output's (hand-picked outputs are this week's work).
     """
-    # The queue's row lock serialises placements into it: the quota count below cannot go stale.
-    queue = Queue.objects.select_for_update().get(pk=queue_id)
+    # The queue's row lock serialises placements into it: the quota count below cannot go stale. NO KEY: rows that
+    # point at the queue (the week's metric rows) need not wait for a placement, which can run for seconds.
+    queue = Queue.objects.select_for_update(no_key=True).get(pk=queue_id)
     outputs = sorted(outputs, key=lambda output: (output.occurred_at, output.pk))
     present = set(
         Item.objects.filter(queue=queue, output__in=[output.pk for output in outputs]).values_list(
