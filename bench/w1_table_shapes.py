@@ -20,16 +20,15 @@ batch's statements and commit. All shapes run on one connection, so on one backe
 """
 
 import argparse
-import os
 import statistics
 import time
 from functools import partial
 from operator import itemgetter
 
 from harness.database import add_database_options, measure_in_process
+from harness.sampling import cpu_seconds
 from w1_ingest import copy_chunk
 
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 SHAPES = {
     "output": "labeling_output, as ingest writes it",
     "keys_only": "the same table with only its primary and unique keys",
@@ -87,14 +86,9 @@ def measure(args) -> None:
     }
     pick = itemgetter(*columns)
 
-    def backend_cpu() -> float:
-        with open(f"/proc/{backend}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
-
     def timed(shape: str, chunks: list[str], copy_lines: bytes, now) -> tuple[float, float]:
         raw.execute("BEGIN")
-        cpu, began = backend_cpu(), time.perf_counter()
+        cpu, began = cpu_seconds(backend), time.perf_counter()
         if shape == "copy":
             with raw.cursor() as cursor, cursor.copy("COPY w1_floor (doc) FROM STDIN") as copy:
                 copy.write(copy_lines)
@@ -103,7 +97,7 @@ def measure(args) -> None:
                 created = raw.execute(statements[shape], [project.pk, now, chunk]).fetchall()
                 assert len(created) == ingest._CHUNK or chunk is chunks[-1], shape
         raw.execute("COMMIT")
-        return backend_cpu() - cpu, time.perf_counter() - began
+        return cpu_seconds(backend) - cpu, time.perf_counter() - began
 
     figures = {shape: [] for shape in SHAPES}
     for batch in range(args.batches):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import statistics
 import time
 import urllib.parse
@@ -22,6 +21,7 @@ import urllib.parse
 from harness import OUT
 from harness.database import django_setup, server_env
 from harness.profiling import cprofile_text, wsgi_environ
+from harness.sampling import cpu_seconds
 from w2_labeling import _LABEL_FORM, PROJECT_SLUG, QUEUE_SLUG, form_answers, hidden_fields
 
 
@@ -127,13 +127,6 @@ def main() -> None:
         print(f"wrote {path}")
 
 
-def _backend_cpu(pid: int) -> float:
-    """CPU seconds of a PostgreSQL backend so far (Linux: /proc/<pid>/stat, utime + stime)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def print_backend_cpu(label, connection, count: int) -> None:
     """PostgreSQL backend CPU per label, in all and by statement (the clock ticks every 10 ms: summed over many
     labels, each statement's share is a sample, good to a few tenths of a ms at 200 labels)."""
@@ -142,18 +135,18 @@ def print_backend_cpu(label, connection, count: int) -> None:
     by_statement: dict[str, float] = {}
 
     def timed(execute, sql, *rest):
-        began = _backend_cpu(pid)
+        began = cpu_seconds(pid)
         try:
             return execute(sql, *rest)
         finally:
             key = " ".join(sql.split())[:90]
-            by_statement[key] = by_statement.get(key, 0.0) + _backend_cpu(pid) - began
+            by_statement[key] = by_statement.get(key, 0.0) + cpu_seconds(pid) - began
 
-    began = _backend_cpu(pid)
+    began = cpu_seconds(pid)
     with connection.execute_wrapper(timed):
         for _ in range(count):
             label()
-    total = _backend_cpu(pid) - began
+    total = cpu_seconds(pid) - began
     print(f"PostgreSQL backend CPU per label over {count} labels: {1000 * total / count:.2f} ms; by statement:")
     for sql, seconds in sorted(by_statement.items(), key=lambda kv: -kv[1]):
         print(f"  {1000 * seconds / count:6.2f}  {sql}")

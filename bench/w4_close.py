@@ -67,7 +67,7 @@ from harness.database import (
 )
 from harness.profiling import cprofile_text
 from harness.report import git_state, log, machine, new_stamp, save_and_print, workload_parser
-from harness.sampling import LockWaitSampler
+from harness.sampling import LockWaitSampler, cpu_seconds
 
 PROJECT_SLUG = "bench-w4"
 TIME_ZONE = "Europe/Berlin"
@@ -845,7 +845,7 @@ def run_worker(database: str, setup: dict, redis_url: str) -> dict:
                     raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.1)
             rss_ready = _proc_status(worker.pid, "VmRSS")
-            cpu_ready = _cpu_seconds(worker.pid)
+            cpu_ready = cpu_seconds(worker.pid)
             publisher = Celery(broker=redis_url)
             lock_waits = LockWaitSampler(PG, database)
             lock_waits.start()
@@ -864,7 +864,7 @@ def run_worker(database: str, setup: dict, redis_url: str) -> dict:
                     time.sleep(0.1)
             seconds = time.perf_counter() - began
             waits = lock_waits.stop()  # from publication to the cycle stored closed
-            peak, cpu = _proc_status(worker.pid, "VmHWM"), _cpu_seconds(worker.pid) - cpu_ready
+            peak, cpu = _proc_status(worker.pid, "VmHWM"), cpu_seconds(worker.pid) - cpu_ready
         finally:
             worker.terminate()
             worker.wait(timeout=60)
@@ -873,12 +873,6 @@ def run_worker(database: str, setup: dict, redis_url: str) -> dict:
         "rss_ready_mb": rss_ready, "status": status, "close": close, "steps": {}, "through_worker": True,
         "lock_waits": waits,
     }  # fmt: skip
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ def cpu_ticks(pid: int) -> int:
         return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (a PostgreSQL backend, a worker)."""
+    return cpu_ticks(pid) / TICK
+
+
 def tree_cpu_seconds(master: int) -> float:
     return sum(cpu_ticks(pid) for pid in [master, *children(master)]) / TICK
 

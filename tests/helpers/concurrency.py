@@ -2,33 +2,10 @@
 
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from django.db import connection
-
-
-def run_at_once(target: Callable[..., Any], calls: Iterable[tuple]) -> tuple[list[Any], list[Exception]]:
-    """Call `target(*args)` for each args in `calls`, one thread each, released together; return the results
-    and the exceptions (a thread's exception is otherwise lost). Needs `django_db(transaction=True)`."""
-    calls = list(calls)
-    start = threading.Barrier(len(calls))
-    results, errors = [], []
-
-    def run(args: tuple) -> None:
-        try:
-            start.wait()
-            results.append(target(*args))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()  # each thread opened its own connection
-
-    threads = [threading.Thread(target=run, args=(args,)) for args in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Exception]]:
@@ -47,6 +24,23 @@ def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Excepti
     thread = threading.Thread(target=run)
     thread.start()
     return thread, errors
+
+
+def run_at_once(target: Callable[..., Any], calls: Iterable[tuple]) -> tuple[list[Any], list[Exception]]:
+    """Call `target(*args)` for each args in `calls`, one thread each (`in_thread`), released together; return the
+    results and the exceptions (a thread's exception is otherwise lost). Needs `django_db(transaction=True)`."""
+    calls = list(calls)
+    start = threading.Barrier(len(calls))
+    results = []
+
+    def call(args: tuple) -> None:
+        start.wait()
+        results.append(target(*args))
+
+    started = [in_thread(partial(call, args)) for args in calls]
+    for thread, _ in started:
+        thread.join()
+    return results, [error for _, errors in started for error in errors]
 
 
 def backend_pid() -> int:
