@@ -39,7 +39,7 @@ UPDATE labeling_output SET
         WHERE jsonb_typeof(value) = 'string'
     )
 FROM (
-    SELECT id FROM labeling_output WHERE project_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE
+    SELECT id FROM labeling_output WHERE project_id = %s AND id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
 ) AS locked
 WHERE labeling_output.id = locked.id
 """

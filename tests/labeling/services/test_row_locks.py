@@ -19,6 +19,8 @@ from labeling.rules import calendar
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.ingest import ingest_outputs
 from labeling.services.metrics import refresh_week_metrics
+from labeling.services.queues import QueueValues, create_queue
+from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.routing import place_in_queue
 from tests.conftest import output_record
 from tests.factories import OutputFactory
@@ -106,6 +108,23 @@ def test_the_weeks_metrics_go_on_while_routing_places_outputs_in_their_queue(pro
 
     assert QueueWeek.objects.filter(project=project, queue=queue).exists()
     assert Item.objects.filter(queue=queue, output__in=new_outputs).count() == 3  # placed once the table was free
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_routing_places_outputs_while_a_redaction_rewrites_them(project):
+    """A redaction batch holds its outputs' rows until it commits; items made meanwhile for those outputs (whose
+    foreign key takes each output's row `FOR KEY SHARE`) do not wait for it: the rewrite changes no key."""
+    outputs = [OutputFactory(project=project, output=f"Write to jane{n}@example.com.") for n in range(3)]
+    save_rule_set(project=project, builtins=["email"], custom=[], phone_region="US")
+    queue = create_queue(project=project, values=QueueValues(slug="all", name="All"))
+    redact = partial(redact_stored_outputs, project=project)
+
+    with _held_halfway(redact, "labeling_output"):
+        placed = place_in_queue(project=project, queue_id=queue.pk, outputs=outputs, within_quota=False)
+
+    assert placed == 3
+    assert all("[EMAIL]" in output.output for output in Output.objects.filter(pk__in=[o.pk for o in outputs]))
 
 
 @pytest.mark.postgres
