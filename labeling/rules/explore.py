@@ -7,6 +7,7 @@ turns a filter into SQL is `selectors.explore.filter_outputs`: no user string ev
 """
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +21,16 @@ MAX_QUERY_CHARS = 500
 MAX_VALUES = 50  # repeated values of one parameter
 MAX_VALUE_CHARS = 200
 MAX_CHARS = 10_000_000  # an output length bound no output reaches
+# A metadata number explore's histograms and "what changed" compute with must be a double: JSON allows any integer,
+# and PostgreSQL refuses to cast a larger one to float8. Ingest refuses it; one stored before that is left out.
+NUMBER_MAX = sys.float_info.max
+NUMBER_MAX_SQL = repr(NUMBER_MAX)  # a numeric literal PostgreSQL reads exactly: 1.7976931348623157e+308
+
+
+def is_double(value: int | float) -> bool:
+    """Can this JSON number be read as a double (a finite one)?"""
+    return -NUMBER_MAX <= value <= NUMBER_MAX
+
 
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
 YES_NO = {"yes": True, "no": False}

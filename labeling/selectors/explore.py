@@ -13,6 +13,7 @@ else the planner's estimate. Each says when it is an estimate.
 """
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -46,7 +47,7 @@ from labeling.models import (
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
 from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
-from labeling.rules.explore import ExploreFilter, filter_query
+from labeling.rules.explore import ExploreFilter, filter_query, is_double
 from labeling.rules.gold import gold_answer
 from labeling.rules.text import excerpt
 
@@ -559,7 +560,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
                 metadata_values.setdefault(key, Counter())[
                     str(value).lower() if isinstance(value, bool) else value
                 ] += 1
-            elif isinstance(value, int | float):
+            elif isinstance(value, int | float) and is_double(value):
                 numbers.setdefault(key, []).append(value)
     for key, values in numbers.items():
         if key in metadata_values:  # a key that holds text too: its numbers are values as well, as meta= reads them
@@ -593,11 +594,15 @@ def histogram(title: str, values: list[float], scale: float = 1.0) -> Histogram:
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
     low, high = ordered[0], at(0.99)
-    width = (high - low) / HISTOGRAM_BINS or 1
+    # In doubles (jsonb gives 1e308 back as an int). From -1e308 to 1e308 the difference is no double; halved,
+    # every difference between two doubles is.
+    start, half = float(low), 1.0 if math.isfinite(float(high) - float(low)) else 0.5
+    width = (float(high) * half - start * half) / HISTOGRAM_BINS or 1
     counts = [0] * HISTOGRAM_BINS
     for value in ordered:
-        counts[min(HISTOGRAM_BINS - 1, int((value - low) / width))] += 1
-    bins = [(low + n * width, low + (n + 1) * width, round(count * scale)) for n, count in enumerate(counts)]
+        counts[min(HISTOGRAM_BINS - 1, int((float(value) * half - start * half) / width))] += 1
+    bounds = [(start * half + n * width) / half for n in range(HISTOGRAM_BINS + 1)]
+    bins = [(bounds[n], bounds[n + 1], round(count * scale)) for n, count in enumerate(counts)]
     return Histogram(title, bins, {"p50": at(0.5), "p90": at(0.9), "p99": high})
 
 

@@ -15,7 +15,7 @@ from django.db.models.fields.json import KeyTransform
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent
-from labeling.rules.explore import MAX_VALUE_CHARS
+from labeling.rules.explore import MAX_VALUE_CHARS, NUMBER_MAX_SQL
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
@@ -159,6 +159,8 @@ ENTRIES_PG = f"CROSS JOIN LATERAL jsonb_each({_OBJECT_PG}) e"
 KIND_PG = "CASE jsonb_typeof(e.value) WHEN 'number' THEN 'number' ELSE 'text' END"
 TEXT_PG = "CASE WHEN jsonb_typeof(e.value) = 'number' THEN NULL ELSE e.value #>> '{}' END"
 TYPED_PG = "jsonb_typeof(e.value) IN ('string', 'boolean', 'number')"
+# A number that is a double (`rules.explore.is_double`): only such a one is cast to float8.
+DOUBLE_PG = f"jsonb_typeof(e.value) = 'number' AND abs((e.value #>> '{{}}')::numeric) <= {NUMBER_MAX_SQL}"
 ENTRIES_SQLITE = ", json_each(CASE WHEN json_type(o.metadata) = 'object' THEN o.metadata ELSE '{}' END) e"
 KIND_SQLITE = "CASE WHEN e.type IN ('integer', 'real') THEN 'number' ELSE 'text' END"
 TEXT_SQLITE = "CASE e.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'text' THEN CAST(e.value AS TEXT) END"
@@ -241,7 +243,7 @@ def _numeric_values(outputs: QuerySet, keys: list[str]) -> dict[str, tuple[list,
         sql = (
             f"SELECT o.slot = 0, e.key, {SIGNIFICANT_PG}, COUNT(*) FROM ({sub}) o {ENTRIES_PG} "
             "CROSS JOIN LATERAL (SELECT (e.value #>> '{}')::float8 AS x) n "
-            f"WHERE jsonb_typeof(e.value) = 'number' AND e.key IN ({placeholders}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            f"WHERE {DOUBLE_PG} AND e.key IN ({placeholders}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
         rows = fetch_rows(sql, (*params, *keys))
     else:  # SQLite (the demo, small) has no log(): rounded here

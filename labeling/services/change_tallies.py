@@ -43,6 +43,7 @@ from labeling.rules.calendar import cycle_week, week_start
 from labeling.selectors.rubrics import verdict_question
 from labeling.services.change_counts import (
     COUNTS_PG,
+    DOUBLE_PG,
     ENTRIES_PG,
     KIND_PG,
     MAX_VALUES_PER_KEY,
@@ -119,7 +120,7 @@ SELECT 'metadata', e.key, {KIND_PG}, {TEXT_PG}, NULL, COUNT(*), COUNT(o.feedback
 UNION ALL
 SELECT 'number', e.key, NULL, NULL, {SIGNIFICANT_PG}, COUNT(*), 0, 0, 0, NULL
   FROM o {ENTRIES_PG} CROSS JOIN LATERAL (SELECT (e.value #>> '{{}}')::float8 AS x) n
- WHERE jsonb_typeof(e.value) = 'number' GROUP BY 2, 5
+ WHERE {DOUBLE_PG} GROUP BY 2, 5
 UNION ALL
 SELECT 'length', NULL, NULL, NULL, o.output_chars, count(*), 0, 0, 0, NULL
   FROM o WHERE o.output_chars IS NOT NULL GROUP BY o.output_chars

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from labeling.exceptions import BatchInvalid, InvalidInput, RecordError
 from labeling.rules.calendar import accepted_range
+from labeling.rules.explore import NUMBER_MAX, is_double
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="Your id; unique per project.")]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -278,6 +279,11 @@ def _check_content(
                     return f"input[{position}].role", "Each chat message needs a string `role`."
                 if not isinstance(message.get("content"), str | list | None):
                     return f"input[{position}].content", "A chat message's `content` is a string or a list of parts."
+        for key, value in (record.metadata or {}).items():
+            if type(value) is int and not is_double(value):
+                return f"metadata.{key}", (
+                    f"This number is too large to be read as one (at most ±{NUMBER_MAX:.4g}); send it as a string."
+                )
     too_deep = False
     for name in kind.free_form:
         value = getattr(record, name)

@@ -166,6 +166,7 @@ BAD_BODIES = {
         0,
         "metadata.score",
     ),
+    "metadata integer too large for a double": (_bad(metadata={"tokens": 10**309}), 400, 1, "metadata.tokens"),
     "-Infinity": ('{"outputs": [{"external_id": "a", "output": -Infinity}]}', 400, 0, "output"),
     "lone surrogate escape": ('{"outputs": [{"external_id": "a", "output": "\\ud800"}]}', 400, 0, "output"),
 }

@@ -315,6 +315,22 @@ def test_facets_count_the_filtered_outputs(reader):
     assert length["bins"][0]["low"] == 36
 
 
+def test_facets_read_the_extreme_doubles_and_leave_out_a_number_no_double_holds(reader, shop):
+    """Ingest refuses a metadata integer past a double's range; one stored before that rule is left out of the
+    histogram, and doubles a whole range apart (whose difference is no double) still make one."""
+    for n, tokens in enumerate([10**309, 1e308, -1e308, 5, 6, 7]):
+        OutputFactory(project=shop["project"], external_id=f"tokens-{n}", metadata={"tokens": tokens}, tags=["t"])
+
+    response = reader.get(f"{URL}/facets?tag=t")
+
+    assert response.status_code == 200, response.content
+    (tokens,) = [h for h in response.json()["histograms"] if h["title"] == "tokens"]
+    assert sum(b["count"] for b in tokens["bins"]) == 5
+    counts = [b["count"] for b in tokens["bins"]]
+    assert (tokens["bins"][0]["low"], tokens["bins"][-1]["high"]) == (-1e308, 1e308)
+    assert (counts[0], counts[len(counts) // 2], counts[-1]) == (1, 3, 1)  # -1e308; 5, 6 and 7; 1e308
+
+
 def test_facets_show_gold_verdicts_and_feed_the_list(reader):
     facets = reader.get(f"{URL}/facets?labeled=yes").json()["facets"]
 

@@ -120,6 +120,20 @@ def test_metadata_tags_lengths_numbers_and_events_are_compared(project, week):
     assert ("volume", "overall", "", "") not in changes  # 300 outputs, as every week
 
 
+def test_a_stored_number_no_double_holds_is_left_out_and_the_week_is_still_compared(project, week):
+    """Ingest refuses a metadata integer past a double's range; one stored before that rule must not stop the
+    week's close (PostgreSQL refuses to cast it to float8)."""
+    for each in baseline_weeks(week):
+        add_outputs(project, each, 300, metadata={"latency_ms": 1000})
+    add_outputs(project, week, 299, metadata={"latency_ms": 1500})
+    add_outputs(project, week, 1, metadata={"latency_ms": 10**309})
+
+    refresh_week_changes(project=project, week=week)
+
+    latency = stored(project, week)[("metadata_median", "metadata", "latency_ms", "")]
+    assert (latency.current, latency.baseline, latency.current_total) == (1500, 1000, 299)
+
+
 def test_the_labeled_pass_rate_is_compared_per_slice(project, rubric, week):
     for each in baseline_weeks(week):
         add_outputs(project, each, 200, model="claude")
