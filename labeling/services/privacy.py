@@ -99,6 +99,9 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
         .values_list("pk", flat=True)
     )
     outputs = Output.objects.filter(project=project, end_user_id=end_user_id)
+    # Locked before their items are read: a placement in flight holds them (routing.kept_from_deletion) and is
+    # waited for, so the items it makes go with them; one that starts later finds them gone.
+    list(outputs.select_for_update().order_by("pk").values_list("pk", flat=True))
     external_ids = list(outputs.values_list("external_id", flat=True))
     item_ids = set(Item.objects.filter(output__in=outputs).values_list("pk", flat=True))
     result = ErasureResult()
@@ -244,6 +247,9 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
                 ids = list(batch)
                 if not ids:
                     break
+                # Locked before their items are read, as an erasure locks its outputs (see erase_end_user).
+                locked = Output.objects.filter(pk__in=ids).select_for_update().order_by("pk")
+                ids = list(locked.values_list("pk", flat=True))
                 Output.objects.filter(pk__in=ids).delete()  # their items, labels, comments, webhook deliveries cascade
                 deleted += len(ids)
     finally:

@@ -205,7 +205,11 @@ def place_in_queue(
     # The queue's row lock serialises placements into it: the quota count below cannot go stale. NO KEY: rows that
     # point at the queue (the week's metric rows) need not wait for a placement, which can run for seconds.
     queue = Queue.objects.select_for_update(no_key=True).get(pk=queue_id)
-    outputs = sorted(outputs, key=lambda output: (output.occurred_at, output.pk))
+    # An erasure or the raw-retention purge may have deleted some since they were read: the rest are kept from
+    # deletion until this commits (a deleter locks them first, so it waits and then deletes the new items too).
+    outputs = list(outputs)
+    kept = kept_from_deletion([output.pk for output in outputs])
+    outputs = sorted((output for output in outputs if output.pk in kept), key=lambda o: (o.occurred_at, o.pk))
     present = set(
         Item.objects.filter(queue=queue, output__in=[output.pk for output in outputs]).values_list(
             "output_id", flat=True
@@ -238,6 +242,18 @@ def place_in_queue(
         ]
     )
     return len(items)
+
+
+def kept_from_deletion(output_ids: list[int]) -> set[int]:
+    """Those of the outputs that still exist, locked `FOR KEY SHARE` (the lock a row pointing at them takes) until
+    the transaction ends: no deleter can take them meanwhile, and one that took them first has been waited for."""
+    if connection.vendor != "postgresql":
+        return set(Output.objects.filter(pk__in=output_ids).values_list("pk", flat=True))  # SQLite: one writer
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Output._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [output_ids]
+        )
+        return {output_id for (output_id,) in cursor.fetchall()}
 
 
 def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 2000) -> int:

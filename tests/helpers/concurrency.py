@@ -2,10 +2,13 @@
 
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
+
+from tests.helpers.processes import wait_for
 
 
 def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, list[Exception]]:
@@ -56,3 +59,36 @@ def waits_on_a_lock(pid: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", [pid])
         return cursor.fetchone()[0]
+
+
+@contextmanager
+def held_halfway(work, table_it_writes: str):
+    """Run `work()` on a thread of its own until it waits for `table_it_writes`, which another connection holds;
+    yield while it waits, holding whatever it has locked so far, then let it finish and raise what it raised."""
+    holding, release, worker_pid = threading.Event(), threading.Event(), []
+
+    def hold_the_table():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table_it_writes} IN SHARE MODE")
+            holding.set()
+            release.wait(30)
+
+    def run_the_work():
+        worker_pid.append(backend_pid())
+        work()
+
+    holder, holder_errors = in_thread(hold_the_table)
+    assert holding.wait(20)
+    worker, work_errors = in_thread(run_the_work)
+    try:
+        assert wait_for(lambda: worker_pid and waits_on_a_lock(worker_pid[0]))
+        with connection.cursor() as cursor:
+            # The work cannot end while the table is held: whatever waited for it would end in this error.
+            cursor.execute("SET lock_timeout = '5s'")
+        yield
+        assert worker.is_alive()  # still in flight while the test's own writes went in
+    finally:
+        release.set()
+        holder.join(30)
+        worker.join(60)
+    assert not holder_errors and not work_errors

@@ -7,12 +7,9 @@ waited for the build to end.
 """
 
 import json
-import threading
-from contextlib import contextmanager
 from functools import partial
 
 import pytest
-from django.db import connection, transaction
 
 from labeling.models import DatasetVersion, Item, Output, QualityMetric, Queue, QueueWeek, VersionStatus
 from labeling.rules import calendar
@@ -24,43 +21,9 @@ from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.routing import place_in_queue
 from tests.conftest import output_record
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import backend_pid, in_thread, waits_on_a_lock
+from tests.helpers.concurrency import held_halfway
 from tests.helpers.labeling import label_outputs
-from tests.helpers.processes import wait_for
 from tests.helpers.row_locks import locks_joined_rows
-
-
-@contextmanager
-def _held_halfway(work, table_it_writes: str):
-    """Run `work()` on a thread of its own until it waits for `table_it_writes`, which another connection holds;
-    yield while it waits, holding whatever it has locked so far, then let it finish and raise what it raised."""
-    holding, release, worker_pid = threading.Event(), threading.Event(), []
-
-    def hold_the_table():
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {table_it_writes} IN SHARE MODE")
-            holding.set()
-            release.wait(30)
-
-    def run_the_work():
-        worker_pid.append(backend_pid())
-        work()
-
-    holder, holder_errors = in_thread(hold_the_table)
-    assert holding.wait(20)
-    worker, work_errors = in_thread(run_the_work)
-    try:
-        assert wait_for(lambda: worker_pid and waits_on_a_lock(worker_pid[0]))
-        with connection.cursor() as cursor:
-            # The work cannot end while the table is held: whatever waited for it would end in this error.
-            cursor.execute("SET lock_timeout = '5s'")
-        yield
-        assert worker.is_alive()  # still in flight while the test's own writes went in
-    finally:
-        release.set()
-        holder.join(30)
-        worker.join(60)
-    assert not holder_errors and not work_errors
 
 
 def _build(project, dataset) -> None:
@@ -82,7 +45,7 @@ def test_ingest_goes_on_while_work_on_its_project_is_in_flight(project, work, ta
     label_outputs(project, 3)
     dataset = create_dataset(project=project, spec={"name": "Eval"})
 
-    with _held_halfway(partial(work, project, dataset), table_it_writes):
+    with held_halfway(partial(work, project, dataset), table_it_writes):
         result = ingest_outputs(project=project, body=json.dumps({"outputs": [output_record(7)]}).encode())
 
     assert result.created == 1
@@ -103,7 +66,7 @@ def test_the_weeks_metrics_go_on_while_routing_places_outputs_in_their_queue(pro
     new_outputs = [OutputFactory(project=project) for _ in range(3)]
     place = partial(place_in_queue, project=project, queue_id=queue.pk, outputs=new_outputs, within_quota=False)
 
-    with _held_halfway(place, "labeling_item"):
+    with held_halfway(place, "labeling_item"):
         refresh_week_metrics(project=project, week=calendar.current_week(project))
 
     assert QueueWeek.objects.filter(project=project, queue=queue).exists()
@@ -120,7 +83,7 @@ def test_routing_places_outputs_while_a_redaction_rewrites_them(project):
     queue = create_queue(project=project, values=QueueValues(slug="all", name="All"))
     redact = partial(redact_stored_outputs, project=project)
 
-    with _held_halfway(redact, "labeling_output"):
+    with held_halfway(redact, "labeling_output"):
         placed = place_in_queue(project=project, queue_id=queue.pk, outputs=outputs, within_quota=False)
 
     assert placed == 3
