@@ -102,6 +102,10 @@ class WeekNotOver(Conflict):
     """A cycle week that is still running cannot be closed."""
 
 
+class NothingToClose(Conflict):
+    """A week that ended before the project was created and holds nothing to review has no cycle to close."""
+
+
 class CycleClosed(Conflict):
     """The week's cycle is closed: its labels are final."""
 

@@ -60,6 +60,12 @@ FAILED_CLOSE = Q(status=CycleStatus.OPEN, failure_kind="close")
 CYCLE_FIELDS = ("project_id", "week", "status", "failure_kind", "last_error", "failed_at")
 
 
+def ended_before_the_project(project: Project, week: date) -> bool:
+    """Did the week end before the project was created? Beat never closes such a week, and nobody may close one that
+    holds nothing to review (outputs sent with older timestamps are queued in their own weeks, which may)."""
+    return project.created_at >= week_end(project, week)
+
+
 def weeks_to_read(project: Project, now: datetime) -> tuple[date, date]:
     """The running week and the week that ended before it: the cycles `close_status` reads (with FAILED_CLOSE)."""
     running = current_week(project, now)
@@ -92,7 +98,7 @@ def close_status(project: Project, cycles: dict[date, ReviewCycle], now: datetim
     cycle = cycles.get(ended)
     if cycle is not None and cycle.status == CycleStatus.CLOSED:
         state = CloseState.CLOSED
-    elif project.created_at >= week_end(project, ended):
+    elif ended_before_the_project(project, ended):
         state = CloseState.NEW
     elif now >= due_at + OVERDUE_AFTER:
         state = CloseState.OVERDUE

@@ -31,6 +31,7 @@ from labeling.rules.calendar import current_week
 from labeling.rules.gold import open_ties
 from labeling.rules.retention_reference import rate_at
 from labeling.rules.text import excerpt
+from labeling.rules.weekly_close import ended_before_the_project
 
 from .changes import week_changes
 from .gold import adjudication_queue, gold_entries, gold_of_entries
@@ -118,7 +119,8 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
     """The week's report: frozen when its cycle is closed, else built now from the stored rows.
 
     Every week that has started has a report, one without items too (its figures are zero or empty, as a
-    lead may still record decisions on it or close it); a week that has not started is NotFound. A closed
+    lead may still record decisions on it or close it, unless it ended before the project existed:
+    `has_something_to_close`); a week that has not started is NotFound. A closed
     cycle without a frozen report (closed by hand) is built now.
     """
     if week > current_week(project):
@@ -128,6 +130,11 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
         return WeekReport(cycle=cycle, report=cycle.report)
     status = cycle.status if cycle else CycleStatus.OPEN
     return WeekReport(cycle=cycle, report=build_report(project=project, week=week, status=status))
+
+
+def has_something_to_close(project: Project, week: date) -> bool:
+    """Whether a week that is over may be closed: the project existed then, or the week holds review work."""
+    return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week=week).exists()
 
 
 def build_report(*, project: Project, week: date, status: str, now: datetime | None = None) -> dict:

@@ -19,7 +19,7 @@ from django.core.mail import EmailMessage, mailers
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.exceptions import InvalidInput, NotFound, WeekNotOver
+from labeling.exceptions import InvalidInput, NotFound, NothingToClose, WeekNotOver
 from labeling.models import (
     AuditEvent,
     CycleStatus,
@@ -36,8 +36,9 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, week_end
+from labeling.rules.weekly_close import ended_before_the_project
 from labeling.selectors.digest import project_digest_lines
-from labeling.selectors.report import build_report
+from labeling.selectors.report import build_report, has_something_to_close
 
 from . import alerts, outbox, webhook_events
 from .changes import refresh_week_changes
@@ -64,12 +65,14 @@ def get_cycle(*, project: Project, week: date) -> ReviewCycle:
 def request_close(*, project: Project, week: date, closed_by=None) -> bool:
     """Queue the close of a week that is over (through the outbox); False if it is closed already.
 
-    A week still running raises WeekNotOver. Asking again while a close is queued adds nothing.
+    A week still running raises WeekNotOver, one with nothing to close NothingToClose. Asking again while a close is
+    queued adds nothing.
     """
     if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
         return False
     if week >= current_week(project):
         raise WeekNotOver(f"The week {week_label(week)} is still running: close it once it has ended.")
+    check_something_to_close(project, week)
     closed_by_id = closed_by.pk if closed_by is not None and closed_by.pk else None
     outbox.enqueue(
         task="labeling.close_week",
@@ -77,6 +80,15 @@ def request_close(*, project: Project, week: date, closed_by=None) -> bool:
         dedupe_key=work_key("close_week", project.pk, week.isoformat()),
     )
     return True
+
+
+def check_something_to_close(project: Project, week: date) -> None:
+    if not has_something_to_close(project, week):
+        created = timezone.localtime(project.created_at, project.tzinfo)
+        raise NothingToClose(
+            f"The week {week_label(week)} ended before the project was created ({created:%d %B %Y}) and holds "
+            "nothing to review: there is no review cycle to close."
+        )
 
 
 def request_refresh(*, project: Project, week: date) -> bool:
@@ -196,8 +208,8 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
     freeze the report, open the next cycle and send the experts their digest.
 
     Returns the closed cycle (None if the project is gone). A closed week is returned unchanged; a week
-    still running raises WeekNotOver. Step timings are logged and kept in the report's `close.steps`
-    (with their lane; `close.wall_seconds` is the steps' wall time).
+    still running raises WeekNotOver, one with nothing to close NothingToClose. Step timings are logged and
+    kept in the report's `close.steps` (with their lane; `close.wall_seconds` is the steps' wall time).
     """
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
@@ -210,9 +222,11 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
             f"{timezone.localtime(ends, project.tzinfo):%A %d %B %Y, %H:%M} ({project.time_zone})."
         )
     with week_lock(project=project, week=week):
-        cycle = get_cycle(project=project, week=week)
-        if cycle.is_closed:
+        cycle = ReviewCycle.objects.filter(project=project, week=week).first()
+        if cycle is not None and cycle.is_closed:
             return cycle
+        check_something_to_close(project, week)  # before a cycle is made for the week
+        cycle = cycle or get_cycle(project=project, week=week)
         try:
             return _close(project, cycle, week=week, closed_by=closed_by, now=now)
         except Exception as exc:
@@ -315,7 +329,7 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     for project in Project.objects.all():
         try:
             week = current_week(project, now - grace) - timedelta(days=7)
-            if project.created_at >= week_end(project, week):
+            if ended_before_the_project(project, week):
                 continue  # the project did not exist that week
         except Exception:
             logger.exception("cannot tell which week of %s is due; the sweep goes on", project.slug)

@@ -41,6 +41,7 @@ from labeling.selectors.report import (
     cycle_decisions,
     decision_of_week,
     decisions_of,
+    has_something_to_close,
     report_of_week,
     retention_reference_of,
     week_to_discuss,
@@ -106,6 +107,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     if not is_closed:
         close_work = queued_work(work_key("close_week", project.pk, week.isoformat()))
         refresh_work = queued_work(work_key("refresh_metrics", project.pk, week.isoformat()))
+    something_to_close = is_closed or week == current or has_something_to_close(project, week)
     closing = _closing_count(request) if not is_closed else 0
     if close_work and not closing:
         closing = 1
@@ -123,7 +125,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "is_closed": is_closed,
         "is_current": week == current,
         "can_manage": can_manage,
-        "can_close": can_manage and not is_closed and week < current,
+        "can_close": can_manage and not is_closed and week < current and something_to_close,
+        "before_the_project": not something_to_close,
         "closing": closing,
         "close_work": close_work,
         "refresh_work": refresh_work,

@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def meeting_data(project, lead, expert, other_expert, rubric):
     """Two weeks of stored metrics before the running week, and one tied item waiting for a lead."""
+    project.created_at -= timedelta(weeks=4)  # it existed in the weeks it has metrics of
+    project.save(update_fields=["created_at"])
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
     this_week = calendar.current_week(project)
     last_week = this_week - timedelta(days=7)

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from labeling.exceptions import NothingToClose
 from labeling.models import (
     CycleStatus,
     Decision,
@@ -18,6 +19,7 @@ from labeling.models import (
 )
 from labeling.rules import calendar
 from labeling.services import cycles
+from labeling.services.routing import route_outputs
 from tests.conftest import _member
 from tests.factories import OutputFactory
 from tests.helpers.metrics import store_retention, store_week
@@ -25,6 +27,13 @@ from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
 from tests.outbox import enqueued, run_as_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture(autouse=True)
+def project_from_long_ago(project):
+    """The project existed in every week these tests read (a week before it existed is another case, below)."""
+    project.created_at = timezone.now() - timedelta(weeks=52)
+    project.save(update_fields=["created_at"])
 
 
 @pytest.fixture
@@ -159,6 +168,41 @@ def test_a_past_week_with_nothing_in_it_has_an_empty_page_and_export(client, pro
     assert 'id="live-note"' in html and "No pass rate yet" in html and 'id="close-week"' in html
     assert "No pass rate yet." in client.get(url("meeting-markdown", project, label)).content.decode()
     assert not ReviewCycle.objects.exists()
+
+
+def test_a_week_before_the_project_with_nothing_to_review_has_no_cycle_to_close(client, project, lead, this_week):
+    """A week that ended before the project was created shows its figures with a note, not a close button; a close
+    asked for anyway is a 409 that says why, and makes no cycle (a closed one would open a next week nobody closes)."""
+    project.created_at = timezone.now() - timedelta(days=2)
+    project.save(update_fields=["created_at"])
+    client.force_login(lead)
+    label = week_label(this_week - timedelta(weeks=5))
+
+    html = client.get(url("meeting-week", project, label)).content.decode()
+    response = client.post(url("meeting-close", project, label))
+
+    assert 'id="before-project-note"' in html and 'id="close-week"' not in html and 'id="live-note"' not in html
+    assert response.status_code == 409 and "ended before the project was created" in response.content.decode()
+    with pytest.raises(NothingToClose):
+        cycles.close_week(project_id=project.pk, week=this_week - timedelta(weeks=5))
+    assert not ReviewCycle.objects.exists() and not enqueued()
+
+
+def test_a_week_before_the_project_that_holds_review_work_may_be_closed(client, project, lead, this_week):
+    """Outputs sent with older timestamps are queued in their own weeks: those weeks have something to close."""
+    project.created_at = timezone.now() - timedelta(days=2)
+    project.save(update_fields=["created_at"])
+    week = this_week - timedelta(weeks=5)
+    queue = Queue.objects.create(project=project, slug="imported", name="Imported")
+    sent_late = OutputFactory(project=project, occurred_at=calendar.week_start(project, week) + timedelta(days=1))
+    route_outputs(project_id=project.pk, output_ids=[sent_late.pk])
+    assert Item.objects.get(queue=queue).week == week
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(week))).content.decode()
+
+    assert 'id="close-week"' in html and "The week is over and not closed yet" in html
+    assert cycles.close_week(project_id=project.pk, week=week).status == CycleStatus.CLOSED
 
 
 def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project, lead, queue, metrics):
