@@ -1,9 +1,12 @@
 """One place that turns errors into API responses: `{"errors": [{"index", "field", "message"}]}`."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.parsers import PayloadTooLarge
 from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter, InvalidSpec
 
 
@@ -29,6 +32,9 @@ def _printable(error: dict) -> dict:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses a body over its cap as DRF's JSON parser reads it; DRF leaves that to Django's HTML 400.
+        exc = PayloadTooLarge(f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     if isinstance(exc, BatchInvalid):
         errors = [error.as_dict() for error in exc.errors]
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
