@@ -8,13 +8,14 @@ is told the project does not exist (404), before any parameter is checked.
 from functools import cached_property
 
 import msgspec
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import renderers, serializers
+from rest_framework import renderers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from api.negotiation import UnknownFormat
 from api.permissions import CanReadOrSignedIn
 from api.serializers.metrics import (
     AgreementOut,
@@ -75,25 +76,23 @@ class _MetricsView(GenericAPIView):
 
     permission_classes = [CanReadOrSignedIn]
     query_class = ReportQuery
-    unknown_format = False
+    unknown_format: UnknownFormat | None = None
 
     @cached_property
     def project(self):
         api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
         slug = self.request.query_params.get("project")
         project = project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=ALL_ROLES)
-        if self.unknown_format:
-            formats = " or ".join(f"`{renderer.format}`" for renderer in self.get_renderers())
-            raise serializers.ValidationError({"format": f"Unknown format: use {formats}."})
+        if self.unknown_format is not None:
+            raise self.unknown_format
         return project
 
     def perform_content_negotiation(self, request, force=False):
         try:
             return super().perform_content_negotiation(request, force)
-        except Http404:
-            # DRF answers an unknown `?format=` with a bare 404 before authenticating; we answer it with a
-            # 400 naming the parameter, once we know the caller may read the project.
-            self.unknown_format = True
+        except UnknownFormat as exc:
+            # Answered once we know the caller may read the project: a member's `?project=` is checked first.
+            self.unknown_format = exc
             return super().perform_content_negotiation(request, force=True)
 
     def handle_exception(self, exc):

@@ -8,7 +8,7 @@ says, as the OTLP specification asks. The key and its `ingest` scope are checked
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
@@ -112,6 +112,8 @@ class TracesView(APIView):
             "(a google.rpc.Status) are in the request's encoding."
         ),
         request={PROTOBUF_TYPE: OpenApiTypes.BINARY, JSON_TYPE: OpenApiTypes.OBJECT},
+        # drf-spectacular offers `?format=` for a view with two renderers; AnswerInRequestEncoding never reads it.
+        parameters=[OpenApiParameter("format", exclude=True)],
         responses={
             200: OpenApiResponse(TracesResponseOut, description="ExportTraceServiceResponse."),
             400: OpenApiResponse(OtlpStatusOut, description="The body is not an OTLP ExportTraceServiceRequest."),

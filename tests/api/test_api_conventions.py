@@ -1,14 +1,14 @@
 """Rules every API endpoint shares, whatever the view: errors in the API's JSON shape, a body over Django's cap a
-413."""
+413, an unknown `?format=` a 400 naming it."""
 
 import json
 
 import pytest
 from django.conf import settings
 
-from labeling.models import Dataset
+from labeling.models import Dataset, Output
 from labeling.services.api_keys import create_api_key
-from tests.conftest import Api
+from tests.conftest import Api, output_record
 
 DATASETS = "/api/v1/projects/support-bot/datasets"
 
@@ -32,3 +32,55 @@ def test_a_body_over_djangos_cap_is_a_413_in_the_apis_shape(builder, client, eng
         [error] = response.json()["errors"]
         assert error["message"] == f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
     assert not Dataset.objects.exists()
+
+
+@pytest.fixture
+def stored(api, project):
+    assert api.post("/api/v1/outputs", {"outputs": [output_record(0)]}).status_code == 200
+    return Output.objects.get(project=project)
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("post", "/api/v1/outputs?format=csv"),  # an ingest: nothing stored
+        ("get", "/api/v1/key?format=csv"),
+        ("get", "/api/v1/outputs/conv-0?format=csv"),  # a stored output, not "no such output"
+        ("get", f"{DATASETS}?format=csv"),
+    ],
+)
+def test_an_unknown_format_is_a_400_naming_it_not_a_404(api, stored, method, path):
+    """DRF's URL_FORMAT_OVERRIDE answered a bare 404 "Not found." on endpoints that have no use for `format`."""
+    response = api.post(path, {"outputs": [output_record(1)]}) if method == "post" else api.get(path)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [{"index": None, "field": "format", "message": "Unknown format: use `json`."}]
+    assert Output.objects.count() == 1  # the ingest stored nothing
+
+
+def test_format_json_names_the_one_format_these_endpoints_answer_in(api, stored):
+    assert api.get("/api/v1/key?format=json").status_code == 200
+    assert api.get("/api/v1/outputs/conv-0?format=json").json()["external_id"] == "conv-0"
+
+
+def test_the_schema_offers_format_only_where_it_does_something(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    offered = {
+        path
+        for path, item in schema["paths"].items()
+        for operation in item.values()
+        if any(parameter["name"] == "format" for parameter in operation.get("parameters", []))
+    }
+    assert offered == {
+        "/api/v1/labels",
+        "/api/v1/cycles/{week}/report",
+        "/api/v1/projects/{project_slug}/datasets/{dataset_slug}/versions/{version}/download",
+    }  # not the OTLP endpoint, which answers in the request's encoding whatever `format` says
+
+
+def test_the_schemas_unknown_format_names_each_format_once(client, db):
+    response = client.get("/api/schema/?format=xml")
+
+    assert response.status_code == 400
+    assert b"Unknown format: use `yaml` or `json`." in response.content

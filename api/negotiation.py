@@ -1,0 +1,29 @@
+"""Content negotiation for the API: DRF's, except that an unknown `?format=` is a 400 naming `format`."""
+
+from django.http import Http404
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+
+
+class UnknownFormat(ValidationError):
+    """A `?format=` none of the view's renderers has: a 400 naming `format` and the formats it takes."""
+
+    def __init__(self, renderers):
+        # Once each: the schema view has two renderers per format.
+        formats = " or ".join(f"`{name}`" for name in dict.fromkeys(renderer.format for renderer in renderers))
+        super().__init__({"format": f"Unknown format: use {formats}."})
+
+
+class FormatNegotiation(DefaultContentNegotiation):
+    """DRF reads `?format=` on every view (URL_FORMAT_OVERRIDE) and answers one no renderer has with a bare 404,
+    which reads as "no such output" and refuses an ingest without saying why. Here it is a 400 naming it, as any
+    unknown parameter value is; like DRF's 404 it comes before authentication, and it tells nothing of a project.
+
+    Views whose own `format` parameter names a file (the downloads) negotiate with force=True, which ignores this.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except Http404:
+            raise UnknownFormat(renderers) from None
