@@ -4,7 +4,7 @@ from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.retention import MEASURES
 from labeling.rules.calendar import week_from_label
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
-from labeling.selectors.metrics_api import SEGMENTS, queue_of_project
+from labeling.selectors.metrics_api import SEGMENTS, question_of_project, queue_of_project
 
 PROJECT_HELP = "The project's slug. Required with a signed-in session; optional with an API key (it must be the key's)."
 WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."
@@ -57,6 +57,11 @@ class MetricsQuery(serializers.Serializer):
                 attrs["queue"] = queue_of_project(project, attrs["queue"])
             except InvalidInput as exc:
                 raise serializers.ValidationError({"queue": exc.message}) from None
+        if "question" in attrs:
+            try:
+                attrs["question"] = question_of_project(project, attrs["question"])
+            except InvalidInput as exc:
+                raise serializers.ValidationError({"question": exc.message}) from None
         try:
             attrs["weeks"] = week_range(project=project, first=weeks.get("from"), last=weeks.get("to"))
         except InvalidInput as exc:
@@ -68,7 +73,10 @@ class QuestionFilter(MetricsQuery):
     def extra_fields(self) -> dict:
         return {
             "question": serializers.CharField(
-                required=False, max_length=64, help_text="Only this rubric question (its key); unknown keys match none."
+                required=False,
+                max_length=64,
+                help_text="Only this rubric question (its key, of any rubric version); an unknown key is a 400 "
+                "listing the rubric's questions.",
             )
         }
 

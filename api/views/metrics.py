@@ -119,7 +119,8 @@ class QualityView(_MetricsView):
         description=(
             "For binary questions `value` is the pass rate (`passes` of `n`) with its Wilson 95% interval; for "
             "ratings the mean with a Student-t interval; for choices `shares` counts each option. An unknown "
-            f"`queue` is a 400 listing the project's queues; an unknown `question` matches nothing.\n\n{_RANGE}"
+            "`queue` is a 400 listing the project's queues, an unknown `question` one listing its rubric's "
+            f"questions (of any version).\n\n{_RANGE}"
         ),
         parameters=[QualityQuery],
         responses={200: QualityOut, **_ERRORS},
@@ -143,7 +144,8 @@ class AgreementView(_MetricsView):
         description=(
             "`results`: Krippendorff's alpha, Fleiss' and Cohen's kappa over the week's items with two or more "
             "labels, with the pairwise kappas naming experts by username. `experts`: per week and expert, labels "
-            "agreeing with the gold answer of those compared; with `question`, only that question counts. "
+            "agreeing with the gold answer of those compared; with `question`, only that question counts (an unknown "
+            "one is a 400 listing the rubric's questions). "
             f"Agreement spans all queues: `queue` is a 400 here.\n\n{_RANGE}"
         ),
         parameters=[AgreementQuery],

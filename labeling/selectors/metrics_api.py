@@ -27,6 +27,7 @@ from labeling.models import (
 
 from .management import project_queues
 from .metrics import WeekRange
+from .rubrics import question_keys
 
 SEGMENTS = tuple(RetentionSegment.values)
 
@@ -38,6 +39,15 @@ def queue_of_project(project: Project, slug: str) -> Queue:
         known = ", ".join(queues) or "none yet"
         raise InvalidInput(f"Unknown queue {slug!r}. This project's queues: {known}.")
     return queues[slug]
+
+
+def question_of_project(project: Project, key: str) -> str:
+    """The key, if a version of the project's rubric has it, else InvalidInput listing them (one query)."""
+    keys = question_keys(project)
+    if key not in keys:
+        known = ", ".join(sorted(keys)) or "none yet"
+        raise InvalidInput(f"Unknown question {key!r}. This project's rubric questions: {known}.")
+    return key
 
 
 def _week_fields(week: date) -> dict:

@@ -58,6 +58,16 @@ def questions_of(project: Project) -> list[dict]:
     return rubric.questions if rubric else []
 
 
+def question_keys(project: Project) -> set[str]:
+    """Every question key of any version of the project's rubric (one query): an older version's keys still name
+    the answers and the metrics of the weeks labeled under it."""
+    return {
+        question["key"]
+        for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True)
+        for question in questions
+    }
+
+
 def verdict_question(project: Project, questions: list[dict] | None = None) -> dict | None:
     """The question a week's pass rate is about: the verdict question (`rules.gold.verdict_question`) of the current
     rubric, or of these questions."""

@@ -49,6 +49,7 @@ from labeling.models import (
 from labeling.rules import gold as rules_gold
 from labeling.rules.annotators import annotator_pseudonym as _pseudonym
 from labeling.rules.calendar import cycle_week
+from labeling.selectors.rubrics import question_keys
 
 from . import outbox, version_files, webhook_events
 from .export_rows import ROW_CHUNK
@@ -139,11 +140,7 @@ def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
     answers of rows labeled under it)."""
     if not keys:
         return []
-    known = {
-        question["key"]
-        for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True)
-        for question in questions
-    }
+    known = question_keys(project)
     return list(dict.fromkeys(key for key in keys if key not in known))
 
 
