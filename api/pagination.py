@@ -26,6 +26,16 @@ class StrictCursorPagination(CursorPagination):
         self.view = view
         return super().paginate_queryset(queryset, request, view)
 
+    def get_paginated_response_schema(self, schema):
+        # DRF writes OpenAPI 3.0's `nullable: true`, which 3.1 (this schema's version) no longer has: the null
+        # links of a first or last page would not match. 3.1 says it with a list of types.
+        paginated = super().get_paginated_response_schema(schema)
+        for link in ("next", "previous"):
+            described = paginated["properties"][link]
+            del described["nullable"]
+            described["type"] = [described["type"], "null"]
+        return paginated
+
     def _endpoint(self) -> str:
         match = self.request.resolver_match
         return match.view_name if match else type(self).__name__

@@ -9,7 +9,15 @@ class FeedbackOut(serializers.Serializer):
     at = serializers.DateTimeField(source="feedback_at")
 
 
+def any_json(help_text: str) -> serializers.JSONField:
+    """A stored JSON value as sent, null included. Not allow_null: drf-spectacular writes a nullable any-value as
+    `oneOf: [{}, {"type": "null"}]`, which a null matches twice (so fails); the schema `{}` already admits null."""
+    return serializers.JSONField(required=False, help_text=help_text)
+
+
 class OutputOut(serializers.ModelSerializer):
+    input = any_json("As sent: a string or a list of messages; null when not sent.")
+    context = any_json("As sent: any JSON; null when not sent.")
     feedback = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,0 +1,70 @@
+"""Real answers validate against the schema served at /api/schema/ (OpenAPI 3.1, so JSON Schema 2020-12): a page's
+null links and an output's null input and context included, which OpenAPI 3.0 wording (`nullable`) and a nullable
+any-value (`oneOf: [{}, null]`, which null matches twice) had made invalid."""
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from labeling.services.datasets import build_version, create_dataset
+from tests.conftest import output_record
+from tests.helpers.labeling import label_outputs
+
+SCHEMA = "urn:expertloop:openapi"
+DATASETS = "/api/v1/projects/{project_slug}/datasets"
+VERSIONS = f"{DATASETS}/{{dataset_slug}}/versions"
+ROWS = f"{VERSIONS}/{{version}}/rows"
+EVAL = "/api/v1/projects/support-bot/datasets/support-eval"
+
+
+def problems(schema: dict, path: str, body) -> list[str]:
+    """How the body breaks the 200 answer the schema declares for GET `path` (an empty list: it matches)."""
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in ("paths", path, "get", "responses", "200", "content", "application/json", "schema")
+    )
+    registry = Registry().with_resource(SCHEMA, DRAFT202012.create_resource(schema))
+    validator = Draft202012Validator({"$ref": f"{SCHEMA}#/{pointer}"}, registry=registry)
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(body)]
+
+
+@pytest.fixture
+def schema(client):
+    return client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+
+@pytest.fixture
+def dataset(project):
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    build_version(dataset_id=dataset.pk)
+    return dataset
+
+
+def test_the_last_page_of_each_paged_list_matches_the_schema(api, schema, dataset):
+    first_rows = api.get(f"{EVAL}/versions/1/rows?page_size=2").json()
+    last_rows = api.get(first_rows["next"]).json()
+    answers = {
+        DATASETS: api.get("/api/v1/projects/support-bot/datasets").json(),
+        VERSIONS: api.get(f"{EVAL}/versions").json(),
+        ROWS: last_rows,
+    }
+
+    assert last_rows["next"] is None and last_rows["previous"]  # a last page, with a way back
+    for path, body in answers.items():
+        assert body["results"] and body["next"] is None
+        assert problems(schema, path, body) == [], path
+    assert problems(schema, ROWS, first_rows) == []
+
+
+def test_an_output_without_input_or_context_matches_the_schema(api, schema):
+    sent = api.post("/api/v1/outputs", {"outputs": [output_record(0, input=None, context=None)]})
+    assert sent.status_code == 200, sent.content
+
+    one = api.get("/api/v1/outputs/conv-0").json()
+    listed = api.get("/api/v1/outputs").json()
+
+    assert (one["input"], one["context"]) == (None, None)
+    assert problems(schema, "/api/v1/outputs/{external_id}", one) == []
+    assert problems(schema, "/api/v1/outputs", listed) == []
