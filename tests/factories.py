@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -29,6 +31,14 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 
     slug = factory.Sequence(lambda n: f"project-{n}")
     name = factory.LazyAttribute(lambda project: project.slug.replace("-", " ").title())
+
+
+def created_weeks_ago(project: Project, weeks: int) -> Project:
+    """Date the project's creation back: a week that ended before it was created holds nothing to close
+    (rules.weekly_close.ended_before_the_project), so a test closing or reading past weeks needs a project as old."""
+    project.created_at = timezone.now() - timedelta(weeks=weeks)
+    project.save(update_fields=["created_at"])
+    return project
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from labeling.models import CycleStatus, OutboxMessage, Queue, ReviewCycle, week_label
 from labeling.rules import calendar
+from tests.factories import created_weeks_ago
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import TIE_WITH_FIX, label_outputs
 from tests.helpers.metrics import store_retention, store_week
@@ -19,8 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def meeting_data(project, lead, expert, other_expert, rubric):
     """Two weeks of stored metrics before the running week, and one tied item waiting for a lead."""
-    project.created_at -= timedelta(weeks=4)  # it existed in the weeks it has metrics of
-    project.save(update_fields=["created_at"])
+    created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
     this_week = calendar.current_week(project)
     last_week = this_week - timedelta(days=7)

@@ -18,7 +18,7 @@ from labeling.services.members import change_role, remove_member
 from labeling.services.projects import ProjectSettings, settings_of, update_project_settings
 from labeling.web import audit_sentences
 from tests.conftest import _member
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
 from tests.helpers.labeling import label_outputs
 from tests.outbox import enqueued, run_as_worker
 
@@ -134,7 +134,7 @@ def test_an_adjudication_and_a_meeting_decision_appear(lead_client, project, lea
 
 
 def test_a_week_closed_by_a_lead_names_the_lead(lead_client, project, lead, rubric):
-    week = calendar.current_week(project) - timedelta(days=7)
+    week = calendar.current_week(created_weeks_ago(project, 2)) - timedelta(days=7)
     lead_client.post(f"/p/{project.slug}/meeting/{week_label(week)}/close")
     [message] = enqueued()
     run_as_worker(message)

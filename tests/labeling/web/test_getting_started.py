@@ -15,7 +15,7 @@ from labeling.services.cycles import close_week
 from labeling.services.invitations import invite_member, revoke_invitation
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.factories import MembershipFactory, OutputFactory, UserFactory, created_weeks_ago
 from tests.helpers.labeling import label_outputs
 from tests.helpers.rubrics import QUESTIONS
 
@@ -51,7 +51,7 @@ def test_each_step_ticks_when_its_fact_appears_and_the_list_goes_when_all_are_do
     label_outputs(project, 1, answers=[{"correct": True, "helpful": 4}], queue="sample")
     assert done_steps(client, project) == STEPS[:5]
 
-    close_week(project_id=project.pk, week=current_week(project) - timedelta(days=7))
+    close_week(project_id=project.pk, week=current_week(created_weeks_ago(project, 2)) - timedelta(days=7))
     page = client.get(f"/p/{project.slug}/").content.decode()
     assert "Getting started" not in page and 'data-step="' not in page
 
@@ -118,7 +118,9 @@ def test_it_costs_one_query_however_much_data(client, project, lead, django_asse
 
 def test_a_closed_week_alone_is_not_every_step(project, lead):
     """Each step reads its own fact: a week closed with nothing in it ticks only that step."""
-    close_week(project_id=project.pk, week=current_week(project, timezone.now()) - timedelta(days=7))
+    close_week(
+        project_id=project.pk, week=current_week(created_weeks_ago(project, 2), timezone.now()) - timedelta(days=7)
+    )
 
     checklist = getting_started(project)
 

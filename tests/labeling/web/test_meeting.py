@@ -21,7 +21,7 @@ from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.routing import route_outputs
 from tests.conftest import _member
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
 from tests.outbox import enqueued, run_as_worker
@@ -32,8 +32,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 @pytest.fixture(autouse=True)
 def project_from_long_ago(project):
     """The project existed in every week these tests read (a week before it existed is another case, below)."""
-    project.created_at = timezone.now() - timedelta(weeks=52)
-    project.save(update_fields=["created_at"])
+    created_weeks_ago(project, 52)
 
 
 @pytest.fixture
@@ -173,8 +172,7 @@ def test_a_past_week_with_nothing_in_it_has_an_empty_page_and_export(client, pro
 def test_a_week_before_the_project_with_nothing_to_review_has_no_cycle_to_close(client, project, lead, this_week):
     """A week that ended before the project was created shows its figures with a note, not a close button; a close
     asked for anyway is a 409 that says why, and makes no cycle (a closed one would open a next week nobody closes)."""
-    project.created_at = timezone.now() - timedelta(days=2)
-    project.save(update_fields=["created_at"])
+    created_weeks_ago(project, 0)
     client.force_login(lead)
     label = week_label(this_week - timedelta(weeks=5))
 
@@ -190,8 +188,7 @@ def test_a_week_before_the_project_with_nothing_to_review_has_no_cycle_to_close(
 
 def test_a_week_before_the_project_that_holds_review_work_may_be_closed(client, project, lead, this_week):
     """Outputs sent with older timestamps are queued in their own weeks: those weeks have something to close."""
-    project.created_at = timezone.now() - timedelta(days=2)
-    project.save(update_fields=["created_at"])
+    created_weeks_ago(project, 0)
     week = this_week - timedelta(weeks=5)
     queue = Queue.objects.create(project=project, slug="imported", name="Imported")
     sent_late = OutputFactory(project=project, occurred_at=calendar.week_start(project, week) + timedelta(days=1))
