@@ -50,6 +50,9 @@ class QueueFact:
     created_at: datetime
     backlog: int  # labels still wanted (slots not done) on the queue's items of every week not closed yet
     last_label_at: datetime | None  # the newest label since the idle cutoff (None: none since)
+    # Read only for a queue queue_idle may hold for (active, labels still wanted, none since the cutoff): its newest
+    # label of all, so the alert says since when it is idle (None: nobody ever labeled in it).
+    idle_since: datetime | None = None
     # The last closed week's QueueWeek row: labels None when the queue has none (nothing placed in it that week).
     closed_week_quota: int | None = None
     closed_week_labels: int | None = None
@@ -168,23 +171,40 @@ def close_overdue(facts: AlertFacts) -> list[Finding]:
 def queue_idle(facts: AlertFacts) -> list[Finding]:
     """Each active queue with labels still wanted in a week not closed yet and none given for ALERT_QUEUE_IDLE_DAYS
     days (a queue younger than that is not idle yet). Not only the running week's: at a week flip the new week has no
-    work yet while the last one's still waits, and the alert must not resolve then to open again later."""
+    work yet while the last one's still waits, and the alert must not resolve then to open again later. It says since
+    when the queue is idle (its last label, or its creation), not the threshold: the alert's text is kept while it
+    holds, and that date stays true until a label resolves it."""
     cutoff = idle_cutoff(facts.now)
-    days = settings.ALERT_QUEUE_IDLE_DAYS
-    return [
-        Finding(
-            rule=AlertRule.QUEUE_IDLE,
-            key=queue.slug,
-            title=f"Nobody labeled in {queue.name} for {days} day(s)",
-            detail=(
-                f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted in its open "
-                f"week(s) and has had none since {_when(cutoff)}."
-            ),
-            facts={"queue": queue.slug, "backlog": queue.backlog, "idle_days": days},
+    findings = []
+    for queue in facts.queues:
+        if not (queue.active and queue.backlog > 0 and queue.last_label_at is None and queue.created_at <= cutoff):
+            continue
+        since = queue.idle_since or queue.created_at
+        days = (facts.now - since).days
+        if queue.idle_since is None:
+            title = f"Nobody has labeled in {queue.name} yet"
+            none = f"has never had a label since it was created at {_when(since)}"
+        else:
+            title = f"Nobody labeled in {queue.name} since {since.astimezone(UTC):%Y-%m-%d}"
+            none = f"has had none since its last label at {_when(since)}"
+        findings.append(
+            Finding(
+                rule=AlertRule.QUEUE_IDLE,
+                key=queue.slug,
+                title=title,
+                detail=(
+                    f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted in its open "
+                    f"week(s) and {none}: idle for {days} day(s) when this alert opened."
+                ),
+                facts={
+                    "queue": queue.slug,
+                    "backlog": queue.backlog,
+                    "last_label_at": _iso(queue.idle_since),
+                    "idle_days": days,
+                },
+            )
         )
-        for queue in facts.queues
-        if queue.active and queue.backlog > 0 and queue.last_label_at is None and queue.created_at <= cutoff
-    ]
+    return findings
 
 
 def quota_missed(facts: AlertFacts) -> list[Finding]:

@@ -112,7 +112,8 @@ def _resolve(alert: Alert, now: datetime) -> bool:
 
 
 def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert]) -> rules.AlertFacts:
-    """What the rules need, read from stored rows in eight queries whatever the project's size."""
+    """What the rules need, read from stored rows in eight queries whatever the project's size (nine when a queue
+    may be idle)."""
     held_keys: dict[str, set[str]] = defaultdict(set)
     for rule, key in held:
         held_keys[rule].add(key)
@@ -144,13 +145,10 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         )
     }
     cutoff = rules.idle_cutoff(now)
+    members = Membership.objects.filter(project=project).values("user_id")
     # Through the (expert, created_at) index: only the labels of the project's members since the cutoff are read.
     last_labels = dict(
-        Label.objects.filter(
-            item__project=project,
-            created_at__gte=cutoff,
-            expert_id__in=Membership.objects.filter(project=project).values("user_id"),
-        )
+        Label.objects.filter(item__project=project, created_at__gte=cutoff, expert_id__in=members)
         .values("item__queue_id")
         .annotate(last=Max("created_at"))
         .values_list("item__queue_id", "last")
@@ -167,12 +165,25 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         .annotate(count=Count("pk"))
         .values("count")
     )
-    queues = []
-    for queue_id, slug, name, quota, created_at, active, backlog in (
+    rows = list(
         Queue.objects.filter(project=project)
         .annotate(backlog=Coalesce(Subquery(open_slots), Value(0)))
         .values_list("pk", "slug", "name", "weekly_quota", "created_at", "is_active", "backlog")
-    ):
+    )
+    # One more query, only when a queue may be idle: its labels before the cutoff, so the alert says since when.
+    maybe_idle = [pk for pk, *_, active, backlog in rows if active and backlog > 0 and pk not in last_labels]
+    idle_since = (
+        dict(
+            Label.objects.filter(item__queue_id__in=maybe_idle, expert_id__in=members)
+            .values("item__queue_id")
+            .annotate(last=Max("created_at"))
+            .values_list("item__queue_id", "last")
+        )
+        if maybe_idle
+        else {}
+    )
+    queues = []
+    for queue_id, slug, name, quota, created_at, active, backlog in rows:
         closed_quota, closed_labels = closed_week.get(queue_id, (None, None))
         queues.append(
             rules.QueueFact(
@@ -182,6 +193,7 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
                 created_at=created_at,
                 backlog=backlog,
                 last_label_at=last_labels.get(queue_id),
+                idle_since=idle_since.get(queue_id),
                 closed_week_quota=closed_quota,
                 closed_week_labels=closed_labels,
                 active=active,

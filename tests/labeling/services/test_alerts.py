@@ -69,7 +69,8 @@ def team(project, lead, expert):
 
 
 def _queue(project, slug="sample", **fields) -> Queue:
-    queue = Queue.objects.create(project=project, slug=slug, name=slug.title(), **fields)
+    fields.setdefault("name", slug.title())
+    queue = Queue.objects.create(project=project, slug=slug, **fields)
     Queue.objects.filter(pk=queue.pk).update(created_at=LONG_AGO)
     return queue
 
@@ -383,6 +384,33 @@ def test_an_idle_queue_stays_alerted_across_the_week_flip(team, django_capture_o
     assert _evaluate(project, django_capture_on_commit_callbacks, now=monday).resolved == [alert]
 
 
+def test_an_idle_queue_alert_says_since_when_it_is_idle_not_the_threshold(team, django_capture_on_commit_callbacks):
+    """The last label is 22 days old and the threshold 3 days: the alert names the last label's time and the 22 days,
+    never the cutoff (NOW minus 3 days)."""
+    project = team["project"]
+    queue = _queue(project, slug="weekly", name="Weekly sample")
+    _wanted(project, queue, labels=2)
+    _label(project, queue, team["expert"], datetime(2026, 11, 3, 9, 30, tzinfo=UTC))
+
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+
+    assert alert.title == "Nobody labeled in Weekly sample since 2026-11-03"
+    assert "since its last label at 2026-11-03 09:30 UTC: idle for 22 day(s)" in alert.detail
+    assert "2026-11-22" not in alert.detail  # the idle cutoff
+    assert (alert.facts["last_label_at"], alert.facts["idle_days"]) == ("2026-11-03T09:30:00+00:00", 22)
+
+
+def test_a_queue_nobody_ever_labeled_in_says_so(team, django_capture_on_commit_callbacks):
+    project = team["project"]
+    _wanted(project, _queue(project, slug="untouched", name="Untouched"))
+
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+
+    assert alert.title == "Nobody has labeled in Untouched yet"
+    assert "has never had a label since it was created at 2026-10-01 00:00 UTC: idle for 55 day(s)" in alert.detail
+    assert alert.facts["last_label_at"] is None
+
+
 def test_a_project_that_seldom_has_outputs_has_not_stopped(team, django_capture_on_commit_callbacks):
     """27 outputs in the 28 days before the silence is less than one per 24 hours: its silence is its habit."""
     for index in range(27):
@@ -436,13 +464,14 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
     team, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     """Whatever the project holds (queues, labels, outputs, alerts), re-evaluating what holds reads the same rows:
-    its unresolved alerts, cycles, last closed week, queue weeks, recent labels, queues, outputs (newest and the
-    capped baseline), thumbs-down changes; then one update of last_seen_at (and the test's savepoint)."""
+    its unresolved alerts, cycles, last closed week, queue weeks, recent labels, queues, the idle queues' last labels,
+    outputs (newest and the capped baseline), thumbs-down changes; then one update of last_seen_at (and the test's
+    savepoint)."""
     for plant in (_queue_idle, _quota_missed, _ingest_stopped, _thumbs_down_rise):
         plant(team, "plant")
     ReviewCycle.objects.create(project=team["project"], week=LAST - timedelta(days=7), failure_kind="close")
     _evaluate(team["project"], django_capture_on_commit_callbacks)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
     for index in range(5):
@@ -452,7 +481,7 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
         _label(team["project"], queue, team["expert"], NOW - timedelta(days=5))
     _evaluate(team["project"], django_capture_on_commit_callbacks)
     assert Alert.objects.unresolved().filter(project=team["project"]).count() == 15
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
 
