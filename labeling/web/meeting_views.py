@@ -1,7 +1,7 @@
 """The weekly review meeting page, its Markdown export, the meeting's decisions, "close the week", and dashboards.
 
-Every member of the project (experts, leads, engineers, admins) reads the meeting page, the export
-and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
+Every member of the project (experts, leads, engineers, admins) and every operator reads the meeting page,
+the export and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
 else gets a 404 from `check_can_manage`, as for every other manage screen. Experts label blind: their
 page and export leave out the failure themes' examples and explore filters (`selectors.themes.blind_report`).
 
@@ -32,7 +32,7 @@ from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
-from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, member_project, visible_project
+from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.management import project_queues
@@ -266,7 +266,9 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
 @login_required
 @require_GET
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = member_project(request.user, slug)
+    """The project's figures over a range of weeks. Operators read it as they read the meeting page it sits beside
+    (its Dashboard tab): nothing on it is blind to anyone."""
+    project, membership = visible_project(request.user, slug)
     queues = project_queues(project)
     questions = questions_of(project)
     weeks, queue_slug, question, errors = _dashboard_filters(request, project, queues, questions)

@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.routing import route_outputs
 from tests.conftest import _member
-from tests.factories import OutputFactory, created_weeks_ago
+from tests.factories import OutputFactory, UserFactory, created_weeks_ago
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
 from tests.outbox import enqueued, run_as_worker
@@ -74,6 +75,24 @@ def url(name, project, *args):
 def test_an_outsider_gets_404_on_the_pages(client, project, outsider, name):
     client.force_login(outsider)
     assert client.get(url(name, project)).status_code == 404
+
+
+def test_an_operator_reads_the_meeting_and_follows_its_dashboard_tab(client, project, queue, metrics, last_week):
+    """An operator (no membership) reads the meeting page; its Dashboard tab, and the overview's link, lead to a
+    dashboard the operator may read too, not to a 404."""
+    operator = UserFactory(username="sam")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    client.force_login(operator)
+    dashboard = url("dashboard", project)
+
+    meeting = client.get(url("meeting-week", project, week_label(last_week))).content.decode()
+    overview = client.get(f"/p/{project.slug}/").content.decode()
+
+    assert f'href="{dashboard}"' in meeting and f'href="{dashboard}"' in overview
+    response = client.get(dashboard)
+    assert response.status_code == 200 and response.context["membership"] is None
+    assert "82%" in response.content.decode()
+    assert 'href="{}"'.format(url("adjudication", project)) not in meeting  # reading only: no lead's screens
 
 
 def test_an_outsider_gets_404_on_a_week_its_export_and_every_write(client, project, outsider, lead, last_week):
