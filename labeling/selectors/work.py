@@ -29,7 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Slot
+from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations
 from labeling.rules.calendar import cycle_week, week_start
@@ -157,6 +157,27 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
 _STAND_INS = {"user_id": -7_000_001, "project_slug": "prepared stand-in", "item_id": -7_000_002}
 _HELD_ITEM = Prepared(partial(_item_for_labeler_query, handed=False), **_STAND_INS)
 _HANDED_ITEM = Prepared(partial(_item_for_labeler_query, handed=True), **_STAND_INS)
+
+
+def skipped_item_for_labeler(user, project_slug: str, item_id: int) -> Item | None:
+    """The project's item if the user skipped it, for its read-only page (Back after a skip lands there); one query.
+
+    Blind labeling holds: the user was shown this item before skipping it, and sees no one's answers on it. Loaded
+    like `item_for_labeler` (project, queue, output, `member_role`, `queue_admits`), with the skip's `skip_reason`.
+    """
+    skip = Skip.objects.filter(item=OuterRef("pk"), expert_id=user.pk)
+    item = (
+        Item.objects.select_related("output", "queue", "project")
+        .filter(Exists(skip), pk=item_id, project__slug=project_slug)
+        .annotate(
+            **labeling_annotations(user, project="project_id", queue="queue_id"),
+            skip_reason=Subquery(skip.values("reason")[:1]),
+        )
+        .first()
+    )
+    if item is not None:
+        item.queue.project = item.project
+    return item
 
 
 def comments_on(item: Item) -> list[Comment]:

@@ -216,6 +216,26 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
     release_lease(expert=expert, item=item)
 
 
+@transaction.atomic
+def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool:
+    """Hand the expert back an item they skipped: lease them one of its available slots and forget the skip. False,
+    changing nothing, when none is available (other experts hold or filled them all since)."""
+    ensure_can_label(expert, item.queue, grant)
+    now = timezone.now()
+    slot = Slot.objects.select_for_update(skip_locked=True).available(now).filter(item=item).order_by("number").first()
+    if slot is None:
+        return False
+    try:
+        with transaction.atomic():
+            Slot.objects.filter(pk=slot.pk).update(
+                state=SlotState.LEASED, expert=expert, leased_at=now, lease_expires_at=now + lease_duration()
+            )
+    except IntegrityError:
+        pass  # a twin request (a double click) handed it back first: the expert holds a slot of the item already
+    Skip.objects.filter(item=item, expert=expert).delete()
+    return True
+
+
 def release_lease(*, expert, item: Item) -> bool:
     """Free the expert's live lease on the item, if they hold one."""
     return bool(_free(Slot.objects.leased_to(expert).filter(item=item)))

@@ -177,9 +177,13 @@ def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) ->
 @login_required
 @require_http_methods(["GET", "POST"])
 def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
-    item = _held_item(request, slug, item_id)
     if request.method == "GET":
+        try:
+            item = _held_item(request, slug, item_id)
+        except Http404:
+            return _skipped_page(request, slug, item_id)  # Back (or a reload) after a skip lands here
         return _labeling_screen(request, item)
+    item = _held_item(request, slug, item_id)
     grant = _grant(request, item)
     rubric = rubric_version(item.project, request.POST.get("rubric_id", ""))
     answers = answers_from_post(rubric.questions, request.POST, original_output=item.output.output)
@@ -220,11 +224,7 @@ def _labeling_screen(
     context = {
         "project": item.project,
         "item": item,
-        "output": output,
-        "conversation": chat_messages(output.input),
-        "input_is_text": isinstance(output.input, str),
-        "context_text": _as_text(output.context),
-        "metadata": [(key, _as_text(value)) for key, value in _metadata_items(output.metadata)],
+        **_evidence(output),
         "rubric": rubric,
         "fields": fields,
         "form_errors": {key: message for key, message in (errors or {}).items() if key not in known},
@@ -234,6 +234,32 @@ def _labeling_screen(
         "handed": handed_token(request.user, item),
     }
     return render(request, "labeling/expert/item.html", context, status=status)
+
+
+def _skipped_page(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    """An item the user skipped, read-only, with the way back to labeling (and to take it back); else a 404."""
+    item = work.skipped_item_for_labeler(request.user, slug, item_id)
+    if item is None or item.member_role is None:
+        raise Http404("No such item.")
+    context = {
+        "project": item.project,
+        "item": item,
+        **_evidence(item.output),
+        "next_url": _next_url(item.queue),
+        "may_undo": item.member_role in LABELING_ROLES and item.queue_admits and item.queue.is_active,
+    }
+    return render(request, "labeling/expert/skipped.html", context)
+
+
+def _evidence(output) -> dict[str, Any]:
+    """What the item's page shows of its output (the templates' expert/_evidence.html)."""
+    return {
+        "output": output,
+        "conversation": chat_messages(output.input),
+        "input_is_text": isinstance(output.input, str),
+        "context_text": _as_text(output.context),
+        "metadata": [(key, _as_text(value)) for key, value in _metadata_items(output.metadata)],
+    }
 
 
 def _metadata_items(metadata: Any) -> list[tuple[str, Any]]:
@@ -271,6 +297,20 @@ def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""), grant=grant)
     messages.info(request, f"Skipped item {item.pk}; it will not be offered to you again.")
     return _hand_next_item(request, item.queue, grant)
+
+
+@login_required
+@require_POST
+def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    item = work.skipped_item_for_labeler(request.user, slug, item_id)
+    if item is None:
+        raise Http404("No such item.")
+    grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
+    if assignment.undo_skip(expert=request.user, item=item, grant=grant):
+        messages.success(request, f"Item {item.pk} is yours to label again.")
+    else:
+        messages.info(request, "Other experts hold or have labeled every copy of this item: it cannot be handed back.")
+    return redirect(_item_url(item))
 
 
 @login_required

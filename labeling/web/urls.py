@@ -38,6 +38,7 @@ urlpatterns = [
     path("p/<slug:slug>/q/<slug:queue_slug>/next", expert_views.next_item, name="next-item"),
     path("p/<slug:slug>/items/<int:item_id>/", expert_views.label_item, name="item"),
     path("p/<slug:slug>/items/<int:item_id>/skip", expert_views.skip_item, name="item-skip"),
+    path("p/<slug:slug>/items/<int:item_id>/unskip", expert_views.undo_skip, name="item-unskip"),
     path("p/<slug:slug>/items/<int:item_id>/flag", expert_views.flag_item, name="item-flag"),
     path("p/<slug:slug>/items/<int:item_id>/comment", expert_views.comment_item, name="item-comment"),
     # Leads: queues (rule, sample, quota, overlap, preview), rubric versions, experts' progress.

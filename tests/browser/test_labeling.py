@@ -228,6 +228,24 @@ def test_reload_back_and_forward_show_the_screens_of_their_addresses(page, live_
     assert sorted(Label.objects.filter(expert=expert).values_list("item_id", flat=True)) == sorted([first, second])
 
 
+def test_back_after_a_skip_shows_the_skipped_item_with_a_note(page, live_server, expert, project, queue):
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    skipped = open_next(page, live_server, queue)
+    press_and_follow(page, "s")
+    second = current_item(page)
+
+    with page.expect_navigation():
+        page.go_back()  # the skipped item: read-only, saying so, not a 404
+
+    assert current_item(page) == skipped
+    expect(page.locator("#skipped-note")).to_contain_text("You skipped this item")
+    assert page.locator("#label-form").count() == 0
+    with page.expect_navigation():
+        page.locator("#go-on-labeling").click()  # back to the item leased after the skip
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(second))
+
+
 def test_a_refused_label_swaps_in_its_errors_and_keeps_the_address(page, live_server, expert, project, queue):
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)

@@ -609,7 +609,52 @@ def test_a_skipped_item_is_never_offered_again(client, expert, project, rubric, 
     assert take(client, queue) == second
     assert client.post(item_url(second, "skip")).headers["Location"] == next_url(queue)
     assert b"All done in this queue" in client.get(next_url(queue)).content
+
+
+def test_back_after_a_skip_shows_the_item_read_only_with_a_note(client, expert, other_expert, project, rubric, queue):
+    """Back (or a reload) after a skip lands on the skipped item's page: read-only, saying so, with the way on."""
+    first, _ = make_items(project, 2, output="The parcel ships **Monday**.")
+    client.force_login(expert)
+    take(client, queue)
+    client.post(item_url(first, "skip"), {"reason": "not my area"})
+
+    response = client.get(item_url(first))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "You skipped this item" in html and "not my area" in html and "<strong>Monday</strong>" in html
+    assert f'href="{next_url(queue)}"' in html and 'id="undo-skip-form"' in html
+    assert 'id="label-form"' not in html and 'name="handed"' not in html  # nothing to label, flag or comment
+    client.force_login(other_expert)  # blind labeling: an item one did not hold nor skip stays out of sight
     assert client.get(item_url(first)).status_code == 404
+
+
+def test_undo_skip_hands_the_item_back_to_label(client, expert, project, rubric, queue):
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+    client.post(item_url(first, "skip"))
+
+    response = client.post(item_url(first, "unskip"))
+
+    assert response.status_code == 302 and response.headers["Location"] == item_url(first)
+    assert not Skip.objects.filter(item=first, expert=expert).exists()
+    assert Slot.objects.get(item=first).expert == expert and 'id="label-form"' in client.get(item_url(first)).text
+    assert client.post(item_url(first), {**VALID, "rubric_id": rubric.pk}).headers["Location"] == item_url(second)
+
+
+def test_undo_skip_changes_nothing_when_others_took_every_slot(client, expert, other_expert, project, rubric, queue):
+    first = make_items(project, 1)[0]
+    client.force_login(expert)
+    take(client, queue)
+    client.post(item_url(first, "skip"))
+    assignment.next_item(expert=other_expert, queue=queue)
+
+    response = client.post(item_url(first, "unskip"), follow=True)
+
+    assert "cannot be handed back" in response.text and "You skipped this item" in response.text
+    assert Skip.objects.filter(item=first, expert=expert).exists()
+    assert Slot.objects.get(item=first).expert == other_expert
 
 
 def test_a_flag_and_a_comment_are_stored_and_shown(client, expert, other_expert, project, rubric, queue):
