@@ -3,6 +3,8 @@ import json
 from django import template
 from django.utils.safestring import mark_safe
 
+from labeling.rules.text import EXCERPT_CHARS
+from labeling.rules.text import excerpt as plain_excerpt
 from labeling.web.markdown import render_markdown
 
 register = template.Library()
@@ -20,3 +22,9 @@ def markdown(text) -> str:
 @register.filter
 def pretty_json(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
+    """An output's one-paragraph plain-text preview (JSON as JSON, not a Python repr), as every page shows it."""
+    return plain_excerpt(value, int(limit))

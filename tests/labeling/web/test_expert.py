@@ -7,12 +7,13 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 
 from labeling.models import Comment, Flag, Item, Label, LabelRevision, Membership, Queue, Skip, Slot, SlotState
 from labeling.services import assignment, labels
 from labeling.services.rubrics import publish_rubric
 from labeling.web.answer_forms import answers_from_post
-from tests.factories import UserFactory
+from tests.factories import OutputFactory, UserFactory
 from tests.helpers.labeling import handed_token, make_items, take
 from tests.helpers.rubrics import questions
 
@@ -94,6 +95,17 @@ def test_the_overview_shows_this_weeks_progress_per_eligible_queue(
     assert "no quota" in html  # the VIP queue has none
     assert f'<form method="post" action="/p/{project.slug}/q/all/next">' in html  # a POST: it leases
     assert unlimited.weekly_quota is None
+
+
+def test_the_overview_shows_a_json_output_as_json_like_every_other_page(client, expert, project):
+    OutputFactory(project=project, output={"n": [1, 2, 3], "json": 'say "hi"'})  # in jsonb's order of keys
+    client.force_login(expert)
+
+    html = client.get(f"/p/{project.slug}/").content.decode()
+
+    shown = '{"n": [1, 2, 3], "json": "say \\"hi\\""}'  # compact JSON, as explore shows it
+    assert f'<td class="output-text">{escape(shown)}</td>' in html
+    assert "&#x27;json&#x27;" not in html  # not a Python repr
 
 
 def test_a_queue_open_to_named_experts_is_listed_for_them(client, expert, project, queue):
