@@ -13,6 +13,7 @@ Inputs are plain dicts:
 A None value leaves a gap; a chart with no value at all renders a "no data yet" note instead.
 """
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from itertools import count
@@ -75,6 +76,8 @@ class _Frame:
     ):
         self.labels = list(labels)
         self.y_min, self.y_max = _domain([value for value in values if value is not None], *y_range)
+        self.ticks = _ticks(self.y_min, self.y_max, whole_numbers=fmt is whole)
+        self.y_min, self.y_max = self.ticks[0], self.ticks[-1]
         self.fmt = fmt
         self.plot_w = WIDTH - LEFT - RIGHT
         self.plot_h = HEIGHT - TOP - BOTTOM
@@ -90,8 +93,7 @@ class _Frame:
 
     def axes(self, *, band_x: bool = False) -> str:
         parts = ['<g class="axes">']
-        for step in range(5):
-            value = self.y_min + (self.y_max - self.y_min) * step / 4
+        for value in self.ticks:
             y = _num(self.y(value))
             parts.append(f'<line class="gridline" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
             parts.append(
@@ -124,6 +126,16 @@ class _Frame:
 def _domain(values: list[float], low: float, high: float) -> tuple[float, float]:
     """The y range: [low, high], widened to hold every value."""
     return min([low, *values]), max([high, *values])
+
+
+def _ticks(low: float, high: float, *, whole_numbers: bool) -> list[float]:
+    """The y axis's ticks: five evenly spaced from `low` to `high`; on an axis of counts, whole numbers a whole step
+    apart up to `high` or just past it (a fifth of 3 is 0.75, and its ticks would read "0 1 2 2 3")."""
+    if not whole_numbers:
+        return [low + (high - low) * step / 4 for step in range(5)]
+    first = math.floor(low)
+    step = max(1, math.ceil((high - first) / 4))
+    return [first + step * index for index in range(math.ceil((high - first) / step) + 1)]
 
 
 def _segments(indexed: list[tuple[int, float | None]]) -> list[list[tuple[int, float]]]:

@@ -177,3 +177,16 @@ def test_a_histogram_has_adjacent_columns_percentile_markers_and_escaped_labels(
 
 def test_a_histogram_of_nothing_says_so():
     assert "no-data" in charts.histogram_chart(name="h", title="Tokens", bars=[{"label": "0", "value": 0}])
+
+
+@pytest.mark.parametrize(("largest", "ticks"), [(3, ["0", "1", "2", "3"]), (7, ["0", "2", "4", "6", "8"])])
+def test_a_count_axis_has_distinct_whole_number_ticks(largest, ticks):
+    """A fifth of a largest count of 3 is 0.75: five even ticks would read "0 1 2 2 3"."""
+    bars = [{"label": f"2026-12-0{day}", "value": value} for day, value in enumerate([1, largest, 2], start=1)]
+    svg = svg_of(parse(charts.histogram_chart(name="per-day", title="Outputs per day", bars=bars)))
+
+    labels = [tick.text for tick in svg.findall(f".//{SVG}text[@class='tick'][@text-anchor='end']")]
+
+    assert labels == ticks
+    top = svg.find(f".//{SVG}rect[@data-value='{largest}']")
+    assert float(top.get("y")) >= charts.TOP  # the tallest column still inside the plot
