@@ -1,5 +1,6 @@
-"""Static files under production settings (DEBUG unset) with nothing collected: the labeling page's script and
-stylesheets still load, so the keyboard flow works on a server started as the README starts gunicorn."""
+"""Static files under production settings (DEBUG unset) with nothing collected: the labeling page's script,
+stylesheets and icon still load, so the keyboard flow works on a server started as the README starts gunicorn
+(and no browser asks for a /favicon.ico that is not there)."""
 
 import re
 
@@ -21,14 +22,14 @@ def test_the_labeling_page_loads_its_scripts_from_a_production_server_without_co
     item = take(client, queue)
     page = client.get(f"/p/{project.slug}/items/{item.pk}/").content.decode()
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
-    assert "/static/labeling/label.js" in assets, assets
+    assert "/static/labeling/label.js" in assets and "/static/labeling/favicon.svg" in assets, assets
 
     empty_static_root = tmp_path / "staticfiles"  # what a fresh clone has: nothing collected
     with gunicorn(database_url(), STATIC_ROOT=str(empty_static_root)) as server:
         for path in assets:
             answer = server.get(path)
             assert answer.status == 200, (path, answer.status)
-            kind = "javascript" if path.endswith(".js") else "css"
+            kind = {".js": "javascript", ".css": "css", ".svg": "image/svg+xml"}[path[path.rindex(".") :]]
             assert kind in answer.headers["Content-Type"], (path, answer.headers["Content-Type"])
         assert "keydown" in server.get("/static/labeling/label.js").body  # the script itself, not an error page
         assert server.get("/static/labeling/no-such-file.js").status == 404
