@@ -48,7 +48,7 @@ def exception_handler(exc, context):
         ]
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
-        error = {"index": None, "field": None, "message": exc.message}
+        error = {"index": None, "field": exc.field, "message": exc.message}
         return Response({"errors": [_printable(error)]}, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is not None:

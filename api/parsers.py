@@ -53,7 +53,7 @@ class StrictJSONParser(JSONParser):
         problem = find_unstorable(data)
         if problem:
             field, message = problem
-            raise ParseError(f"{field}: {message}" if field else message)
+            raise ParseError({field: message} if field else message)
         return data
 
 

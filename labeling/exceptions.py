@@ -8,9 +8,10 @@ class DomainError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.message = message
+        self.field = field  # the parameter or field at fault, when one is: the API's error names it
 
 
 @dataclass(frozen=True)

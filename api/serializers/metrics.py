@@ -65,7 +65,8 @@ class MetricsQuery(serializers.Serializer):
         try:
             attrs["weeks"] = week_range(project=project, first=weeks.get("from"), last=weeks.get("to"))
         except InvalidInput as exc:
-            raise serializers.ValidationError(exc.message) from None
+            # Backwards or too long: `from` is at fault (a default `from` is never after `to`, nor too early).
+            raise serializers.ValidationError({"from": exc.message}) from None
         return attrs
 
 

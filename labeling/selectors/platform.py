@@ -300,13 +300,13 @@ def usage_range(*, since: date | None, until: date | None, today: date) -> tuple
     first, last = date(WEEK_YEARS.start, 1, 1), date(WEEK_YEARS.stop - 1, 12, 31)
     for name, day in (("since", since), ("until", until)):
         if day is not None and not first <= day <= last:
-            raise InvalidInput(f"`{name}` ({day}) is out of range: usage weeks run from {first} to {last}.")
+            raise InvalidInput(f"`{name}` ({day}) is out of range: usage weeks run from {first} to {last}.", field=name)
     until = until or today
     since = since or until - timedelta(days=7 * USAGE_WEEKS - 1)
     if since > until:
-        raise InvalidInput(f"The range starts ({since}) after it ends ({until}).")
+        raise InvalidInput(f"The range starts ({since}) after it ends ({until}).", field="since")
     if (until - since).days > MAX_USAGE_DAYS:
-        raise InvalidInput("The range is at most five years: narrow `since` and `until`.")
+        raise InvalidInput("The range is at most five years: narrow `since` and `until`.", field="since")
     return since, until
 
 

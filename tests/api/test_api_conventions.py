@@ -34,6 +34,16 @@ def test_a_body_over_djangos_cap_is_a_413_in_the_apis_shape(builder, client, eng
     assert not Dataset.objects.exists()
 
 
+def test_a_json_value_that_cannot_be_stored_is_a_400_naming_its_field(builder):
+    """The API's JSON parser refuses a NUL (PostgreSQL stores none) anywhere in a body, saying where it is."""
+    response = builder.post(DATASETS, '{"name": "Support", "queues": ["a\\u0000b"]}')
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "queues[0]" and "NUL" in error["message"]
+    assert not Dataset.objects.exists()
+
+
 @pytest.fixture
 def stored(api, project):
     assert api.post("/api/v1/outputs", {"outputs": [output_record(0)]}).status_code == 200
