@@ -240,6 +240,20 @@ def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project
     assert "6 of 10 users" in html and "3 of 10 users" in html
 
 
+def test_the_movers_show_each_change_with_its_sign_and_say_which_weeks_their_items_are(client, project, lead, queue):
+    movers = [
+        {"tag": "refunds", "value": 0.5, "previous": 0.8, "change": -0.3, "n": 10, "previous_n": 12},
+        {"tag": "shipping", "value": 0.9, "previous": 0.7, "change": 0.2, "n": 8, "previous_n": 7},
+    ]
+    cycle = closed_cycle(project, calendar.current_week(project) - timedelta(days=7), agenda={"movers": movers})
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+
+    assert "-30 pts" in html and "+20 pts" in html
+    assert "Items (this / last week)" in html and "8 / 7" in html
+
+
 def test_an_open_week_is_built_live_and_says_so(client, project, lead, queue, metrics):
     client.force_login(lead)
     html = client.get(url("meeting-week", project, week_label(metrics))).content.decode()
@@ -256,6 +270,7 @@ def test_the_running_week_has_no_close_button_and_no_next_week(client, project, 
     response = client.get(url("meeting-week", project, week_label(this_week)))
     html = response.content.decode()
     assert 'id="close-week"' not in html
+    assert "no figure last week to compare with" in html  # last week exists; it has no figure
     assert 'rel="next"' not in html and 'rel="prev"' in html
     assert "No pass rate yet" in html  # empty charts are friendly, not broken
 
