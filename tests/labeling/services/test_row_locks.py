@@ -14,7 +14,7 @@ import pytest
 from labeling.models import DatasetVersion, Item, Output, QualityMetric, Queue, QueueWeek, VersionStatus
 from labeling.rules import calendar
 from labeling.services.datasets import build_version, create_dataset
-from labeling.services.ingest import ingest_outputs
+from labeling.services.ingest import ingest_outputs, record_feedback
 from labeling.services.metrics import refresh_week_metrics
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
@@ -88,6 +88,22 @@ def test_routing_places_outputs_while_a_redaction_rewrites_them(project):
 
     assert placed == 3
     assert all("[EMAIL]" in output.output for output in Output.objects.filter(pk__in=[o.pk for o in outputs]))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_routing_places_outputs_while_their_late_feedback_is_stored(project):
+    """A feedback batch holds its outputs' rows until it commits; a placement of those outputs (which takes them
+    `FOR KEY SHARE`, so that no deletion takes them meanwhile) does not wait for it."""
+    outputs = [OutputFactory(project=project, external_id=f"fb-{n}") for n in range(3)]
+    queue = create_queue(project=project, values=QueueValues(slug="all", name="All"))
+    body = json.dumps({"feedback": [{"external_id": o.external_id, "score": -1} for o in outputs]}).encode()
+
+    with held_halfway(partial(record_feedback, project=project, body=body), "labeling_output"):
+        placed = place_in_queue(project=project, queue_id=queue.pk, outputs=outputs, within_quota=False)
+
+    assert placed == 3
+    assert set(Output.objects.filter(project=project).values_list("feedback_score", flat=True)) == {-1}
 
 
 @pytest.mark.postgres
