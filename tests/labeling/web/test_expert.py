@@ -130,6 +130,7 @@ def test_operators_read_an_overview_without_queues_or_items(client, expert, proj
     response = client.get(f"/p/{project.slug}/")
 
     assert response.status_code == 200 and list(response.context["queues"]) == []
+    assert "You read this project as an operator" in response.content.decode()  # not "your role", they have none
     assert client.get(next_url(queue)).status_code == 404
     assert client.get(item_url(item)).status_code == 404
 
