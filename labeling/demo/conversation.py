@@ -63,6 +63,8 @@ _COMMENTS: dict[str, list[str]] = {
                      "Are you sure? That's not the policy I was told", "wrong info"],
     "hallucinated_order_data": ["That's not true, tracking says something different", "My order was NOT delivered!!",
                                 "I haven't received any refund", "where did you get that from?", "This is made up"],
+    "promised": ["You said my refund would arrive by now. It hasn't", "I haven't received any refund",
+                 "The date you gave me has passed, still no refund", "where is my refund??"],
     "evasive": ["You didn't answer my question", "useless", "I want to talk to a human", "That doesn't help at all"],
     "missing_escalation": ["I need a real person to look at this", "waiting is not a solution",
                            "So nobody is going to help me?"],
@@ -118,11 +120,17 @@ def thanks_turn(rng: random.Random, topic: str) -> Turn:
     return Turn(topic, rng.choice(THANKS), rng.choice(_WELCOME))
 
 
-def feedback(rng: random.Random, kind: str) -> dict | None:
-    """End-user feedback, or None: failures get rated more often, and mostly down."""
-    if rng.random() >= (0.45 if kind in FAILURES else 0.22):
+def feedback(rng: random.Random, kind: str, *, promised: bool = False) -> dict | None:
+    """End-user feedback, or None: failures get rated more often, and mostly down.
+
+    A `promised` answer (a refund date the bot could not know) is rated when the date passes without the refund:
+    more often than other failures, and nearly always down.
+    """
+    if rng.random() >= (0.75 if promised else 0.45 if kind in FAILURES else 0.22):
         return None
-    if kind in FAILURES:
+    if promised:
+        score = rng.choices([-1, 0, 1], [90, 7, 3])[0]
+    elif kind in FAILURES:
         score = rng.choices([-1, 0, 1], [72, 18, 10])[0]
     elif kind in FLAWS:
         score = rng.choices([-1, 0, 1], [20, 35, 45])[0]
@@ -130,5 +138,5 @@ def feedback(rng: random.Random, kind: str) -> dict | None:
         score = rng.choices([-1, 0, 1], [6, 14, 80])[0]
     if rng.random() >= 0.55:
         return {"score": score, "comment": ""}
-    pool = {1: "up", 0: "neutral", -1: kind if kind in FAILURES else "down"}[score]
+    pool = {1: "up", 0: "neutral", -1: "promised" if promised else kind if kind in FAILURES else "down"}[score]
     return {"score": score, "comment": rng.choice(_COMMENTS[pool])}

@@ -29,12 +29,14 @@ CLAUDE_SHARE = [0.0, 0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75]
 PROMPT_V13_FROM_WEEK = 5  # v13 fixed the return-window answers (fewer wrong_policy failures)
 FAILURE_RATE = {GPT: 0.21, GPT_NEXT: 0.17, CLAUDE: 0.12}
 FLAW_RATE = {GPT: (0.07, 0.02), GPT_NEXT: (0.05, 0.02), CLAUDE: (0.02, 0.05)}  # (too_long, curt)
-# From the start of the last full week (see `_gpt_next_from`) GPT's sessions are answered by GPT_NEXT, which in a
-# share of its returns and billing answers adds "Your refund will arrive by <a date it cannot know>": a failure that
-# no tag or metadata shows, for the explore page's search to find, and a new model in the last closed week whose
-# answers get more thumbs-down, for "what changed" to find.
+# From the start of the last full week (see `_gpt_next_from`) GPT's sessions are answered by GPT_NEXT, which in
+# most of its returns and billing answers that give no date adds "Your refund will arrive by <a date it cannot know>":
+# a failure that no tag or metadata shows, for the explore page's search to find, and a new model in the last closed
+# week whose answers get more thumbs-down, for "what changed" to find. The model answers ~30 rated outputs in that
+# week, tested with ~60 other comparisons (Benjamini–Hochberg): its rate must sit far above the others' ~23 %, on
+# whatever weekday the demo is seeded (conversation.feedback: the promised customers rate more often, and down).
 PROMISE_TOPICS = ("returns", "billing")
-PROMISE_RATE = 0.5
+PROMISE_RATE = 0.8
 APP_VERSIONS = ["4.11.0", "4.11.0", "4.11.2", "4.11.2", "4.12.0", "4.12.0", "4.12.1", "4.12.1"]
 BROWSING = ["product_viewed", "product_viewed", "order_viewed", "cart_updated", "search_performed"]
 
@@ -150,10 +152,11 @@ class _Simulation:
             latency = rng.lognormvariate(7.1 if model == CLAUDE else 7.4, 0.35)  # ms
             at += latency / 1000
             text = turn.core if thanks else talk.answer(rng, turn, model=model, kind=kind)
-            if not thanks and self._promises_a_date(rng, model, turn, kind, text):
+            promised = not thanks and self._promises_a_date(rng, model, turn, kind, text)
+            if promised:
                 text += f"\n\nYour refund will arrive by {self._date_text(at + rng.randint(2, 5) * DAY)}."
                 kind = "hallucinated_order_data"
-            self._output(rng, shopper, at, turn, kind, history, text, base, model, prompt, int(latency))
+            self._output(rng, shopper, at, turn, kind, history, text, base, model, prompt, int(latency), promised)
             history.append({"role": "assistant", "content": text})
             kinds.append(kind)
             if thanks:  # a thank-you ends the chat
@@ -190,6 +193,7 @@ class _Simulation:
     def _output(
         self, rng: random.Random, shopper: _Shopper, at: float, turn: Turn, kind: str,
         history: list[dict[str, str]], text: str, base: dict[str, str], model: str, prompt: str, latency: int,
+        promised: bool,
     ) -> None:  # fmt: skip
         external_id = self._id(rng, "msg_", 16)
         metadata = {"topic": turn.topic, "channel": base["channel"], "locale": shopper.locale,
@@ -213,7 +217,7 @@ class _Simulation:
         }
         if turn.context is not None:
             record["context"] = turn.context
-        opinion = talk.feedback(rng, kind)
+        opinion = talk.feedback(rng, kind, promised=promised)
         if opinion is not None:
             record["feedback"] = opinion
         if at < HORIZON:

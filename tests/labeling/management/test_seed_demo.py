@@ -260,6 +260,32 @@ def test_the_demo_has_outputs_worth_exploring_and_two_saved_views(seeded):
     )
 
 
+def test_the_last_closed_weeks_meeting_finds_the_new_models_thumbs_down_rate(seeded, client):
+    """What the README promises the meeting shows under *What changed*: the GPT upgrade is new in the last closed week,
+    and its thumbs-down rate (the refund-date promises customers rate down) stands well above all outputs' before it,
+    significant after the correction for every comparison of the week."""
+    from django.conf import settings
+
+    from labeling.demo.conversation import GPT_NEXT
+    from labeling.models import WeekChange, week_label
+    from labeling.selectors.report import latest_closed_week
+
+    project = Project.objects.get(slug="support-bot")
+    week = latest_closed_week(project)
+    changes = WeekChange.objects.filter(project=project, week=week, dimension="model", value=GPT_NEXT)
+    assert changes.filter(kind="new_slice").exists()
+    down = changes.get(kind="new_slice_thumbs_down")
+    assert down.current_total >= 20 and down.baseline_weeks == settings.CHANGES_BASELINE_WEEKS
+    # README: "about 60 %" of its rated answers against "about 23 %" of everything before it (the counts vary a
+    # little with the weekday the demo is seeded on).
+    assert 0.45 <= down.current <= 0.8 and 0.19 <= down.baseline <= 0.27
+    assert down.q_value <= settings.CHANGES_FDR_Q and down.p_value < 0.001
+
+    client.force_login(get_user_model().objects.get(username="lead"))
+    page = client.get(f"/p/support-bot/meeting/{week_label(week)}/").content.decode()
+    assert f"Thumbs-down rate of model {GPT_NEXT} (new this week)" in page
+
+
 def test_the_lead_runs_a_second_project_and_an_invitation_waits(seeded):
     """The team screens have content: two projects on the lead's home page, an invitation pending on the members
     page with its email sent, and the second project's queue holding its recent queries."""
