@@ -490,8 +490,8 @@ def test_the_label_export_as_csv(reader, project, weeks):
     [
         ("from=2026-W60", "from"),
         ("to=last-week", "to"),
-        ("from=2026-W48&to=2026-W40", None),
-        ("from=2020-W01&to=2026-W01", None),
+        ("from=2026-W48&to=2026-W40", "from"),
+        ("from=2020-W01&to=2026-W01", "from"),
         ("format=xlsx", "format"),
     ],
 )
