@@ -9,7 +9,7 @@ import random
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Subquery, Value
+from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Least
 
 from labeling.models import Label, Output, Project, Queue, Rubric
@@ -71,10 +71,13 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
 
 
 def date_past_work(project: Project, current, now) -> None:
-    """Past weeks' labels were given during those weeks, not while seeding: a day after each output."""
+    """Past weeks' labels were given during those weeks, not while seeding: a day after each output. And each took a
+    reviewer a minute or two, not the instant the seed took (the experts' median time and expert hours show it)."""
     occurred_at = Subquery(Output.objects.filter(items__pk=OuterRef("item_id")).values("occurred_at")[:1])
     given_at = Least(occurred_at + timedelta(days=1), Value(now))
     Label.objects.filter(item__project=project, item__week__lt=current).update(created_at=given_at, updated_at=given_at)
+    # 25 to 164 s, spread by label and expert without a random draw (the seed stays reproducible).
+    Label.objects.filter(item__project=project).update(seconds_spent=25 + (F("id") * 7919 + F("expert_id") * 31) % 140)
 
 
 def _answers(rng: random.Random, kind: str, output) -> dict:

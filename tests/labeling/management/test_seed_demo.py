@@ -204,6 +204,16 @@ def test_the_demo_has_past_weeks_reviewed_and_this_weeks_work_open(seeded):
     assert any(len(set(verdicts)) == 2 for verdicts in pairs.values())
 
 
+def test_the_demos_reviewers_took_a_minute_or_two_a_label(seeded):
+    """Labels seeded in an instant showed a median of 0 s a label on the experts' page and 0.0 expert hours."""
+    from labeling.models import ExpertWeek, Label
+
+    seconds = list(Label.objects.values_list("seconds_spent", flat=True))
+    assert seconds and 25 <= min(seconds) and max(seconds) < 165
+    medians = ExpertWeek.objects.filter(project__slug="support-bot").values_list("median_seconds", flat=True)
+    assert medians and all(median and median >= 25 for median in medians)
+
+
 def test_the_demo_redacts_the_contact_details_its_shoppers_type(seeded):
     """The demo project has the built-ins on; shoppers' e-mails, phones, cards and IBANs are stored as placeholders."""
     project = Project.objects.get(slug="support-bot")
