@@ -21,11 +21,14 @@ from .conversation import FAILURES
 
 EXPERTS = ("expert1", "expert2")
 THIS_WEEK_SHARE = 0.3  # of this week's items expert1 has already done
-FLAG_NOTES = [
-    "Policy question: does the 30-day window start at delivery or at purchase? We answer both ways.",
-    "The bot promised a refund date we cannot guarantee. Worth a rule in the prompt?",
-    "Customer was clearly upset; the answer ignored it. Should this have gone to a human?",
-]
+# What an expert writes when raising a failure for the meeting: about the failure they saw.
+FLAG_NOTES = {
+    "wrong_policy": "Policy question: does the 30-day window start at delivery or at purchase? We answer both ways.",
+    "hallucinated_order_data": "These order details are not in the context: where does the bot get them from?",
+    "evasive": "The answer talks around the question. Is the prompt making it too cautious?",
+    "missing_escalation": "Customer was clearly upset; the answer ignored it. Should this have gone to a human?",
+}
+PROMISE_NOTE = "The bot promised a refund date we cannot guarantee. Worth a rule in the prompt?"
 COMMENTS = [
     "Checked the order in the back office: the tracking number is made up.",
     "Borderline. The facts are right but the customer has to read three paragraphs.",
@@ -62,12 +65,18 @@ def label_history(*, project: Project, truth: dict[str, str], seed: int, now) ->
                 made += 1
                 # Each expert raises the first failure they meet, and a few more, for the weekly meeting.
                 if kind in FAILURES and (expert.pk not in flagged or rng.random() < 0.05):
-                    flag_item(expert=expert, item=item, note=rng.choice(FLAG_NOTES))
+                    flag_item(expert=expert, item=item, note=_flag_note(kind, item.output))
                     flagged.add(expert.pk)
                 if rng.random() < 0.03:
                     comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
     date_past_work(project, current, now)
     return made
+
+
+def _flag_note(kind: str, output) -> str:
+    if "refund will arrive by" in str(output.output):  # the GPT upgrade's promise (support_bot.PROMISE_RATE)
+        return PROMISE_NOTE
+    return FLAG_NOTES.get(kind, FLAG_NOTES["missing_escalation"])  # "rude": the customer was upset too
 
 
 def date_past_work(project: Project, current, now) -> None:

@@ -214,6 +214,17 @@ def test_the_demos_reviewers_took_a_minute_or_two_a_label(seeded):
     assert medians and all(median and median >= 25 for median in medians)
 
 
+def test_the_demos_flag_notes_are_about_the_outputs_they_flag(seeded):
+    """A note about a promised refund date sat on an answer about delivery: each note now names the failure seen."""
+    from labeling.demo.labels import PROMISE_NOTE
+    from labeling.models import Flag
+
+    flags = list(Flag.objects.filter(item__project__slug="support-bot").values_list("note", "item__output__output"))
+    assert flags
+    for note, output in flags:
+        assert (note == PROMISE_NOTE) == ("refund will arrive by" in str(output)), (note, output)
+
+
 def test_the_demo_redacts_the_contact_details_its_shoppers_type(seeded):
     """The demo project has the built-ins on; shoppers' e-mails, phones, cards and IBANs are stored as placeholders."""
     project = Project.objects.get(slug="support-bot")
