@@ -196,6 +196,9 @@ def _open_queues(project: Project, now: datetime) -> None:
     since = datetime.combine(
         cycle_week(project, now) - timedelta(weeks=REVIEWED_WEEKS), datetime.min.time(), tzinfo=project.tzinfo
     )
+    # The team adopted expertloop then, not when the demo was seeded: its weeks from there on are review cycles, the
+    # history before them was sent with its dates (rules.weekly_close.ended_before_the_project).
+    Project.objects.filter(pk=project.pk).update(created_at=since)
     for spec in QUEUES:
         queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
         backfill_queue(queue=queue, since=since)
