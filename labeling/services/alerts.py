@@ -113,7 +113,7 @@ def _resolve(alert: Alert, now: datetime) -> bool:
 
 def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert]) -> rules.AlertFacts:
     """What the rules need, read from stored rows in eight queries whatever the project's size (nine when a queue
-    may be idle)."""
+    may newly be idle)."""
     held_keys: dict[str, set[str]] = defaultdict(set)
     for rule, key in held:
         held_keys[rule].add(key)
@@ -170,8 +170,13 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         .annotate(backlog=Coalesce(Subquery(open_slots), Value(0)))
         .values_list("pk", "slug", "name", "weekly_quota", "created_at", "is_active", "backlog")
     )
-    # One more query, only when a queue may be idle: its labels before the cutoff, so the alert says since when.
-    maybe_idle = [pk for pk, *_, active, backlog in rows if active and backlog > 0 and pk not in last_labels]
+    # One more query, only when a queue may newly be idle: its labels before the cutoff, so the alert says since when
+    # (it reads all of the queue's labels; an alert already open keeps the text it opened with, so not every hour).
+    maybe_idle = [
+        pk
+        for pk, slug, *_, active, backlog in rows
+        if active and backlog > 0 and pk not in last_labels and slug not in held_keys[AlertRule.QUEUE_IDLE]
+    ]
     idle_since = (
         dict(
             Label.objects.filter(item__queue_id__in=maybe_idle, expert_id__in=members)
