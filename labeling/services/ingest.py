@@ -140,18 +140,27 @@ def _decode(project: Project, body: bytes, kind) -> list:
         raise
 
 
+_HASH_AS_SENT = "hash_as_sent"  # a row's key besides its columns, read by _classify only
+
+
 def _output_row(record: rec.OutputRecord, *, now: datetime, redactor: Redactor | None) -> dict[str, Any]:
     occurred_at = rec.utc(record.occurred_at, now)
     feedback = record.feedback
     metadata = record.metadata or {}
     tags = record.tags or []
     # The hash covers what the sender sent, with the time in UTC: re-sending with another offset
-    # for the same instant is still a duplicate.
-    digest = rec.content_hash(
-        record.external_id, record.occurred_at and occurred_at.isoformat(), record.end_user_id,
-        record.session_id, record.model, record.input, record.output, record.context, metadata, tags,
-        feedback and [feedback.score, feedback.comment],
-    )  # fmt: skip
+    # for the same instant is still a duplicate. An id sent as "" is stored as an absent one is (""), so both hash
+    # as null: a re-send that swaps one for the other is a duplicate too.
+    ids = (record.end_user_id, record.session_id, record.model)
+
+    def hashed(end_user_id, session_id, model) -> str:
+        return rec.content_hash(
+            record.external_id, record.occurred_at and occurred_at.isoformat(), end_user_id, session_id, model,
+            record.input, record.output, record.context, metadata, tags,
+            feedback and [feedback.score, feedback.comment],
+        )  # fmt: skip
+
+    digest = hashed(*(value or None for value in ids))
     texts = [record.input, record.output, record.context, metadata, feedback.comment if feedback else ""]
     version = None
     if redactor is not None:
@@ -176,6 +185,8 @@ def _output_row(record: rec.OutputRecord, *, now: datetime, redactor: Redactor |
         "feedback_at": now if feedback else None,
         "content_hash": digest,
         "redaction_version": version,
+        # Rows stored before "" hashed as null hashed it as sent: a re-send of such a row matches either hash.
+        _HASH_AS_SENT: hashed(*ids) if "" in ids else None,
     }
 
 
@@ -204,7 +215,7 @@ def _store(model, project, records, to_row, columns, *, received_at) -> IngestRe
         rows, created = _insert_postgresql(model, project.pk, records, to_row, columns, received_at)
     else:
         rows = [to_row(record) for record in records]
-        created = _insert_portable(model, project, rows, received_at)
+        created = _insert_portable(model, project, rows, columns, received_at)
     return _classify(model, project, rows, created)
 
 
@@ -265,7 +276,7 @@ def _insert_sql(model, columns) -> str:
     )
 
 
-def _insert_portable(model, project, rows, received_at) -> list[tuple[int, str | None]]:
+def _insert_portable(model, project, rows, columns, received_at) -> list[tuple[int, str | None]]:
     keyed = [row["external_id"] for row in rows if row["external_id"] is not None]
     existing = set(model.objects.filter(project=project, external_id__in=keyed).values_list("external_id", flat=True))
     fresh, seen = [], set()
@@ -274,7 +285,7 @@ def _insert_portable(model, project, rows, received_at) -> list[tuple[int, str |
         if external_id is not None and (external_id in existing or external_id in seen):
             continue
         seen.add(external_id)
-        fresh.append(model(project=project, received_at=received_at, **row))
+        fresh.append(model(project=project, received_at=received_at, **{name: row[name] for name in columns}))
     # SQLite serialises writers (IMMEDIATE transactions), so nothing can slip in between.
     created = model.objects.bulk_create(fresh, batch_size=500)
     return [(obj.pk, obj.external_id) for obj in created]
@@ -300,7 +311,7 @@ def _classify(model, project, rows, created) -> IngestResult:
         )
     )
     for row in leftovers:
-        if stored.get(row["external_id"]) == row["content_hash"]:
+        if stored.get(row["external_id"]) in {row["content_hash"], row.get(_HASH_AS_SENT)} - {None}:
             result.duplicates += 1
         else:
             result.conflicts += 1

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from labeling.models import Output
+from labeling.services.records import content_hash
 from tests.conftest import output_record
 
 URL = "/api/v1/outputs"
@@ -65,6 +66,36 @@ def test_the_same_instant_in_another_offset_is_a_duplicate(api):
     api.post(URL, batch([output_record(1, occurred_at="2026-11-20T09:15:00+01:00")]))
     response = api.post(URL, batch([output_record(1, occurred_at="2026-11-20T08:15:00Z")]))
     assert response.json()["duplicates"] == 1
+
+
+@pytest.mark.parametrize("field", ["model", "end_user_id", "session_id"])
+def test_an_id_sent_empty_or_left_out_is_the_same_content(api, project, field):
+    """Both are stored as "": a re-send that swaps one for the other was a conflict, as if the content differed."""
+    without = {name: value for name, value in output_record(1).items() if name != field}
+    api.post(URL, batch([without, output_record(2, **{field: ""})]))
+
+    response = api.post(URL, batch([output_record(1, **{field: ""}), {**output_record(2), field: None}]))
+
+    assert response.json() == {"created": 0, "duplicates": 2, "conflicts": 0, "conflict_ids": []}
+    assert set(Output.objects.filter(project=project).values_list(field, flat=True)) == {""}
+
+
+def test_a_row_hashed_before_empty_ids_hashed_as_null_still_takes_its_resend_as_a_duplicate(api, project):
+    """Rows stored earlier hashed "" as sent; the hash cannot be recomputed from the row (it covers the text before
+    redaction), so a re-send matches the hash as sent too."""
+    record = output_record(1, model="")
+    api.post(URL, batch([record]))
+    feedback = [record["feedback"]["score"], record["feedback"]["comment"]]
+    as_sent = content_hash(
+        record["external_id"], "2026-11-20T08:15:00+00:00", record["end_user_id"], record["session_id"], "",
+        record["input"], record["output"], record["context"], record["metadata"], record["tags"], feedback,
+    )  # fmt: skip
+    Output.objects.filter(project=project).update(content_hash=as_sent)
+
+    response = api.post(URL, batch([record]))
+
+    assert response.json()["duplicates"] == 1
+    assert api.post(URL, batch([output_record(1, model="", output="Other")])).json()["conflicts"] == 1
 
 
 def test_metadata_key_order_does_not_make_a_conflict(api):
