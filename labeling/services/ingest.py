@@ -151,16 +151,23 @@ def _output_row(record: rec.OutputRecord, *, now: datetime, redactor: Redactor |
     # The hash covers what the sender sent, with the time in UTC: re-sending with another offset
     # for the same instant is still a duplicate. An id sent as "" is stored as an absent one is (""), so both hash
     # as null: a re-send that swaps one for the other is a duplicate too.
-    ids = (record.end_user_id, record.session_id, record.model)
-
-    def hashed(end_user_id, session_id, model) -> str:
-        return rec.content_hash(
-            record.external_id, record.occurred_at and occurred_at.isoformat(), end_user_id, session_id, model,
-            record.input, record.output, record.context, metadata, tags,
-            feedback and [feedback.score, feedback.comment],
-        )  # fmt: skip
-
-    digest = hashed(*(value or None for value in ids))
+    end_user_id, session_id, model = record.end_user_id, record.session_id, record.model
+    moment = record.occurred_at and occurred_at.isoformat()
+    content = (
+        record.input,
+        record.output,
+        record.context,
+        metadata,
+        tags,
+        feedback and [feedback.score, feedback.comment],
+    )
+    digest = rec.content_hash(
+        record.external_id, moment, end_user_id or None, session_id or None, model or None, *content
+    )
+    as_sent = None
+    if end_user_id == "" or session_id == "" or model == "":
+        # Rows stored before "" hashed as null hashed it as sent: a re-send of such a row matches either hash.
+        as_sent = rec.content_hash(record.external_id, moment, end_user_id, session_id, model, *content)
     texts = [record.input, record.output, record.context, metadata, feedback.comment if feedback else ""]
     version = None
     if redactor is not None:
@@ -185,8 +192,7 @@ def _output_row(record: rec.OutputRecord, *, now: datetime, redactor: Redactor |
         "feedback_at": now if feedback else None,
         "content_hash": digest,
         "redaction_version": version,
-        # Rows stored before "" hashed as null hashed it as sent: a re-send of such a row matches either hash.
-        _HASH_AS_SENT: hashed(*ids) if "" in ids else None,
+        _HASH_AS_SENT: as_sent,
     }
 
 
