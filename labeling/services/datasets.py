@@ -145,7 +145,11 @@ def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
 
 
 def _name_taken(slug: str) -> str:
-    return f"A dataset named {slug!r} exists already."
+    # The slug, not the name: two names can share one (case, spaces, punctuation, or the same first 64 characters).
+    return (
+        f"The dataset {slug!r} exists already: a name's slug (its letters and digits, lowercase, joined by dashes, "
+        "64 at most) must differ from every other dataset's."
+    )
 
 
 def split_of(external_id: str, splits: dict[str, int]) -> str:

@@ -154,15 +154,29 @@ def test_questions_are_keys_of_any_of_the_projects_rubric_versions(builder, proj
     ]
 
 
+def taken(slug: str) -> str:
+    return (
+        f"The dataset '{slug}' exists already: a name's slug (its letters and digits, lowercase, joined by dashes, "
+        "64 at most) must differ from every other dataset's."
+    )
+
+
+def test_two_long_names_alike_in_their_first_64_characters_share_a_slug_and_the_400_says_so(builder, project):
+    assert builder.post(DATASETS, {"name": "y" * 200}).status_code == 201
+
+    response = builder.post(DATASETS, {"name": "y" * 199 + "z"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"index": None, "field": "name", "message": taken("y" * 64)}]
+
+
 def test_a_taken_name_is_a_400_naming_it(builder, project):
     create_dataset(project=project, spec={"name": "Support eval"})
 
     response = builder.post(DATASETS, {"name": "Support  eval"})
 
     assert response.status_code == 400
-    assert response.json()["errors"] == [
-        {"index": None, "field": "name", "message": "A dataset named 'support-eval' exists already."}
-    ]
+    assert response.json()["errors"] == [{"index": None, "field": "name", "message": taken("support-eval")}]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -192,9 +206,7 @@ def test_a_name_taken_while_the_request_runs_is_a_400_naming_it(project):
     assert errors == []
     [refused] = [result for result in results if result != "created"]
     assert refused.status_code == 400, refused.content[:300]
-    assert refused.json()["errors"] == [
-        {"index": None, "field": "name", "message": "A dataset named 'race-one' exists already."}
-    ]
+    assert refused.json()["errors"] == [{"index": None, "field": "name", "message": taken("race-one")}]
     assert Dataset.objects.count() == 1
     assert AuditEvent.objects.filter(action="dataset.created").count() == 1
 
