@@ -190,12 +190,17 @@ def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | N
     if lease and _FILL_OWN_LEASE(slot_id=lease[0], expert_id=expert.pk):
         return Slot(pk=lease[0], item_id=item.pk, expert_id=expert.pk, state=SlotState.DONE, leased_at=lease[1])
     now = timezone.now()
-    spare = Slot.objects.select_for_update(skip_locked=True).available(now).filter(item=item).order_by("number").first()
+    spare = _spare_slot(item, now)
     if spare is None:
         return None
     Slot.objects.filter(pk=spare.pk).update(state=SlotState.DONE, expert=expert, leased_at=now, lease_expires_at=None)
     spare.state, spare.expert_id, spare.leased_at, spare.lease_expires_at = SlotState.DONE, expert.pk, now, None
     return spare
+
+
+def _spare_slot(item: Item, now: datetime) -> Slot | None:
+    """One of the item's slots nobody holds now, locked (one another request holds is passed over)."""
+    return Slot.objects.select_for_update(skip_locked=True).available(now).filter(item=item).order_by("number").first()
 
 
 # Every first label fills its lease with this update: compiled once per process (rules.prepared).
@@ -222,7 +227,7 @@ def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool
     changing nothing, when none is available (other experts hold or filled them all since)."""
     ensure_can_label(expert, item.queue, grant)
     now = timezone.now()
-    slot = Slot.objects.select_for_update(skip_locked=True).available(now).filter(item=item).order_by("number").first()
+    slot = _spare_slot(item, now)
     if slot is None:
         return False
     try:

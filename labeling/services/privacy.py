@@ -101,8 +101,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     outputs = Output.objects.filter(project=project, end_user_id=end_user_id)
     # Locked before their items are read: a placement in flight holds them (routing.kept_from_deletion) and is
     # waited for, so the items it makes go with them; one that starts later finds them gone.
-    list(outputs.select_for_update().order_by("pk").values_list("pk", flat=True))
-    external_ids = list(outputs.values_list("external_id", flat=True))
+    external_ids = list(outputs.select_for_update().order_by("pk").values_list("external_id", flat=True))
     item_ids = set(Item.objects.filter(output__in=outputs).values_list("pk", flat=True))
     result = ErasureResult()
     if external_ids:

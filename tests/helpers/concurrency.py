@@ -61,11 +61,34 @@ def waits_on_a_lock(pid: int) -> bool:
         return cursor.fetchone()[0]
 
 
+def in_thread_noting_its_pid(target: Callable[[], Any]) -> tuple[threading.Thread, list[Exception], list[int]]:
+    """`in_thread`, and the list its backend's pid goes to once its connection is open."""
+    pid: list[int] = []
+
+    def run() -> None:
+        pid.append(backend_pid())
+        target()
+
+    return (*in_thread(run), pid)
+
+
+def comes_to_wait_on_a_lock(pid: list[int]) -> bool:
+    """Whether the backend of `in_thread_noting_its_pid` waits for a lock within `wait_for`'s time."""
+    return wait_for(lambda: bool(pid) and waits_on_a_lock(pid[0]))
+
+
+def waiting_on_a_lock(target: Callable[[], Any]) -> tuple[threading.Thread, list[Exception]]:
+    """`target()` on a thread of its own, returned (with its errors) once it waits for a lock."""
+    thread, errors, pid = in_thread_noting_its_pid(target)
+    assert comes_to_wait_on_a_lock(pid)
+    return thread, errors
+
+
 @contextmanager
 def held_halfway(work, table_it_writes: str):
     """Run `work()` on a thread of its own until it waits for `table_it_writes`, which another connection holds;
     yield while it waits, holding whatever it has locked so far, then let it finish and raise what it raised."""
-    holding, release, worker_pid = threading.Event(), threading.Event(), []
+    holding, release = threading.Event(), threading.Event()
 
     def hold_the_table():
         with transaction.atomic(), connection.cursor() as cursor:
@@ -73,15 +96,11 @@ def held_halfway(work, table_it_writes: str):
             holding.set()
             release.wait(30)
 
-    def run_the_work():
-        worker_pid.append(backend_pid())
-        work()
-
     holder, holder_errors = in_thread(hold_the_table)
     assert holding.wait(20)
-    worker, work_errors = in_thread(run_the_work)
+    worker, work_errors, worker_pid = in_thread_noting_its_pid(work)
     try:
-        assert wait_for(lambda: worker_pid and waits_on_a_lock(worker_pid[0]))
+        assert comes_to_wait_on_a_lock(worker_pid)
         with connection.cursor() as cursor:
             # The work cannot end while the table is held: whatever waited for it would end in this error.
             cursor.execute("SET lock_timeout = '5s'")

@@ -18,8 +18,7 @@ from labeling.services.privacy import erase_end_user, purge_expired_outputs
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.routing import place_in_queue
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import backend_pid, held_halfway, in_thread, waits_on_a_lock
-from tests.helpers.processes import wait_for
+from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -45,19 +44,6 @@ def erase(project) -> None:
 
 def purge(project) -> None:
     purge_expired_outputs(project=project)
-
-
-def waiting_on_a_lock(work):
-    """`work()` on a thread of its own; return the thread and its errors once it waits for a lock."""
-    pid = []
-
-    def run():
-        pid.append(backend_pid())
-        work()
-
-    thread, errors = in_thread(run)
-    assert wait_for(lambda: pid and waits_on_a_lock(pid[0]))
-    return thread, errors
 
 
 def only_the_staying_outputs_are_placed(project, stays) -> None:
