@@ -30,6 +30,15 @@ class OutputQuerySet(models.QuerySet):
     def unrouted(self):
         return self.filter(routed_at__isnull=True)
 
+    def locked_for_rewrite(self):
+        """These outputs, locked to change columns other than their keys, in id order (inside a transaction).
+
+        Id order: every writer of many outputs locks them in the same order (the search index too), so two writers
+        over overlapping outputs wait for each other instead of deadlocking; a plain UPDATE locks in scan order.
+        NO KEY UPDATE: a placement of these outputs (`routing.kept_from_deletion`, FOR KEY SHARE) need not wait.
+        """
+        return self.select_for_update(no_key=True).order_by("pk")
+
 
 class Output(models.Model):
     """One AI output sent by a product app, unique per project by `external_id`.

@@ -103,12 +103,9 @@ def record_feedback(*, project: Project, body: bytes) -> FeedbackResult:
     latest = {record.external_id: record for record in records}  # a later record in the batch wins
     redactor = redactor_for(project)
     with transaction.atomic():
-        # Lock in pk order so that overlapping feedback batches cannot deadlock. NO KEY: a placement of these
-        # outputs (routing.kept_from_deletion) need not wait, as feedback changes no key.
         outputs = list(
-            Output.objects.select_for_update(no_key=True)
-            .filter(project=project, external_id__in=latest)
-            .order_by("pk")
+            Output.objects.filter(project=project, external_id__in=latest)
+            .locked_for_rewrite()
             .only("pk", "external_id", "metadata")
         )
         for output in outputs:

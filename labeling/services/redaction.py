@@ -118,12 +118,9 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
         while True:
             redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
             with transaction.atomic():
-                # NO KEY: routing may place these outputs meanwhile (its items point at them), and the rewrite
-                # changes no key.
                 outputs = list(
-                    Output.objects.select_for_update(no_key=True)
-                    .filter(stale, project=project, pk__gt=last_pk)
-                    .order_by("pk")
+                    Output.objects.filter(stale, project=project, pk__gt=last_pk)
+                    .locked_for_rewrite()
                     .only("pk", "input", "output", "context", "metadata", "feedback_comment", "redaction_version")[
                         :batch_size
                     ]

@@ -189,8 +189,15 @@ def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = 
         matching = [output for output in outputs if is_sampled(queue, output) and rule_matches(queue.rule, output)]
         if matching:
             created += place_in_queue(project=project, queue_id=queue.pk, outputs=matching)
-    Output.objects.unrouted().filter(pk__in=[output.pk for output in outputs]).update(routed_at=timezone.now())
+    _mark_routed([output.pk for output in outputs])
     return created
+
+
+@transaction.atomic
+def _mark_routed(output_ids: list[int]) -> None:
+    # Locked first: an UPDATE alone locks in scan order, and two routing tasks over overlapping batches deadlocked.
+    routed = Output.objects.unrouted().filter(pk__in=output_ids).locked_for_rewrite().values_list("pk", flat=True)
+    Output.objects.filter(pk__in=list(routed)).update(routed_at=timezone.now())
 
 
 @transaction.atomic

@@ -8,7 +8,7 @@ re-runs the task, which indexes the new comment. On PostgreSQL the vector holds 
 explore page searches with a plain substring match instead.
 """
 
-from django.db import connection
+from django.db import connection, transaction
 
 from labeling.models import Output
 from labeling.rules.text import text_chars
@@ -38,24 +38,23 @@ UPDATE labeling_output SET
         FROM jsonb_path_query(output, 'strict $.**') AS value
         WHERE jsonb_typeof(value) = 'string'
     )
-FROM (
-    SELECT id FROM labeling_output WHERE project_id = %s AND id = ANY(%s) ORDER BY id FOR NO KEY UPDATE
-) AS locked
-WHERE labeling_output.id = locked.id
+WHERE id = ANY(%s)
 """
 
 
 def index_outputs(*, project_id: int, output_ids: list[int]) -> int:
     """(Re)compute the search vector and length of the project's outputs; return how many rows were indexed.
 
-    Rows are locked in id order first: two routing tasks over overlapping batches (a retry, late feedback)
-    then wait for each other instead of deadlocking.
+    The rows are locked first, in id order, by a statement of their own: two routing tasks over overlapping batches
+    (a retry, late feedback) then wait for each other. Locking them in the UPDATE itself (a `FOR NO KEY UPDATE`
+    subquery joined back) deadlocked now and then: the update could come to wait on a row its own lock held.
     """
     if not output_ids:
         return 0
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_INDEX_SQL, [project_id, list(output_ids)])
+        with transaction.atomic(), connection.cursor() as cursor:
+            locked = Output.objects.filter(project_id=project_id, pk__in=output_ids).locked_for_rewrite()
+            cursor.execute(_INDEX_SQL, [list(locked.values_list("pk", flat=True))])
             return cursor.rowcount
     outputs = list(Output.objects.filter(project_id=project_id, pk__in=output_ids).only("pk", "output"))
     for output in outputs:
