@@ -104,10 +104,11 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "membership": membership,
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
-        "outputs": work.latest_outputs(project),
         "can_explore": may_explore(project, membership),
     }
     if context["can_explore"]:
+        # The newest outputs are the explore page's first rows (texts, end users, feedback): for those who may explore.
+        context["outputs"] = work.latest_outputs(project)
         context["saved_views"] = saved_views(project)
     # An operator who is also a member (an expert, say) sees them as an operator does, not as the role would.
     context["show_alerts"] = sees_alerts(membership, operator=operator)

@@ -98,6 +98,20 @@ def test_the_project_page_links_to_explore_and_lists_saved_views(client, project
     assert 'id="explore-link"' not in page and "Refund promises" not in page
 
 
+def test_an_expert_kept_out_of_explore_gets_no_outputs_on_the_project_page(client, project, expert, lead, outputs):
+    """The project page's latest outputs are the explore page's newest rows (texts, end users, feedback comments):
+    shown only to whoever may explore."""
+    project.experts_can_explore = False
+    project.save(update_fields=["experts_can_explore"])
+    client.force_login(expert)
+
+    page = client.get(url("project", project)).content.decode()
+
+    assert "Latest outputs" not in page and "refund will arrive" not in page and "No refund yet" not in page
+    client.force_login(lead)
+    assert "refund will arrive" in client.get(url("project", project)).content.decode()
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
