@@ -105,6 +105,11 @@ class MembershipQuerySet(models.QuerySet):
     def experts(self):
         return self.filter(role=Role.EXPERT)
 
+    def of_active_accounts(self):
+        """Memberships whose account is active: the people the project's e-mails go to. Deactivating an account is
+        how an operator cuts a person off, and their memberships stay, so mail must not reach them through those."""
+        return self.filter(user__is_active=True)
+
 
 class Membership(models.Model):
     """A user's role in one project."""

@@ -46,7 +46,8 @@ def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
 
 def manager_emails(project: Project) -> list[str]:
     """The e-mail addresses of the project's leads (and admins) who have one, sorted, each once: who is told."""
-    managing = Membership.objects.filter(project=project, role__in=MANAGING_ROLES).exclude(user__email="")
+    managing = Membership.objects.of_active_accounts().filter(project=project, role__in=MANAGING_ROLES)
+    managing = managing.exclude(user__email="")
     return sorted(set(managing.values_list("user__email", flat=True)))
 
 

@@ -394,7 +394,8 @@ def send_digests(*, cycle_id: int) -> int:
     cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
     project = cycle.project
     experts = list(
-        Membership.objects.filter(project=project, role=Role.EXPERT)
+        Membership.objects.of_active_accounts()
+        .filter(project=project, role=Role.EXPERT)
         .exclude(user__email="")
         .select_related("user")
         .order_by("user__username")

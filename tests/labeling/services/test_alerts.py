@@ -24,6 +24,7 @@ from labeling.models import (
     CycleStatus,
     Item,
     Label,
+    Membership,
     Output,
     Project,
     Queue,
@@ -37,7 +38,7 @@ from labeling.rules import alerts as rules
 from labeling.rules.calendar import week_end
 from labeling.services import alerts, cycles, webhooks
 from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory, ProjectFactory
+from tests.factories import OutputFactory, ProjectFactory, UserFactory
 from tests.helpers.rubrics import QUESTIONS
 from tests.labeling.services.test_cycle_failures import LEGACY_MOMENT
 from tests.labeling.services.test_cycles import WEEK
@@ -228,6 +229,17 @@ def test_each_rule_opens_once_holds_through_acknowledgement_resolves_and_opens_a
     assert back.opened[0].pk != alert.pk
     assert Alert.objects.filter(project=project).count() == 2
     assert len(mail.outbox) == 2 and len(_deliveries(team["standard"])) == 2
+
+
+def test_a_deactivated_lead_is_not_told(team, django_capture_on_commit_callbacks):
+    """Deactivating an account is how an operator cuts a person off: the project's alerts stop reaching them too."""
+    gone = UserFactory(username="lou", is_active=False)
+    Membership.objects.create(project=team["project"], user=gone, role="lead")
+    _quota_missed(team, "plant")
+
+    _evaluate(team["project"], django_capture_on_commit_callbacks)
+
+    assert [message.to for message in mail.outbox] == [["lena@example.com"]]
 
 
 def test_an_opened_alert_is_delivered_as_a_payload_and_a_readable_slack_message(

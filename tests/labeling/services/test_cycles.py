@@ -113,6 +113,17 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
     assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
 
 
+def test_a_deactivated_expert_gets_no_digest(project, week_of_labels, django_capture_on_commit_callbacks):
+    """Deactivating an account is how an operator cuts a person off: no more of the project's week by e-mail."""
+    Membership.objects.create(project=project, user=UserFactory(username="gwen", is_active=False), role="expert")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cycles.close_week(project_id=project.pk, week=WEEK)
+
+    digests = [message for message in mail.outbox if "your week after 2026-W46" in message.subject]
+    assert sorted(message.to[0] for message in digests) == ["erin@example.com", "ezra@example.com"]
+
+
 def test_closing_twice_leaves_one_report_and_the_same_numbers(
     project, week_of_labels, django_capture_on_commit_callbacks
 ):
