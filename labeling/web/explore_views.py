@@ -155,10 +155,16 @@ def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBl
 
 def _with_value(spec: ExploreFilter, parameter: str, value: str) -> str | None:
     """The canonical query of the filter with one more value; None when no filter can say it (a model-less
-    output, a metadata value too long for a parameter)."""
+    output, a metadata value too long for a parameter, a tag beside any of several tags)."""
     if parameter == "model" and value == "(none)":
         return None
     params = QueryDict(filter_query(spec), mutable=True)
+    if parameter == "tag" and spec.tags and value not in spec.tags:
+        # A tag's count is of the outputs that also have the tags asked for: its link must narrow to them, not add
+        # one more alternative. "Any of a, b, and also c" is no filter: that count gets no link.
+        if len(spec.tags) > 1 and not spec.all_tags:
+            return None
+        params["tags"] = "all"
     params.appendlist(parameter, value)
     try:
         return filter_query(parse_filter(params))

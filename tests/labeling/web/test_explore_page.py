@@ -366,3 +366,25 @@ def test_an_expert_sees_no_gold_on_the_page_or_in_the_facets_and_cannot_filter_b
     refused = client.get(url("explore", project, query="gold=correct:true"))
     assert refused.status_code == 400 and "Experts label blind" in refused.content.decode()
     assert client.get(url("explore-summary", project, query="gold=correct:true")).status_code == 400
+
+
+def test_a_tag_facet_narrows_to_the_count_it_shows(client, lead, project, outputs):
+    """Under tag=billing, the shipping facet counts the billing outputs that are also tagged shipping (one): its
+    link must show that one, not every output tagged either (a union of three)."""
+    client.force_login(lead)
+    page = client.get(url("explore-summary", project, query="tag=billing"), headers={"X-Requested-With": "fetch"})
+    link, count = re.search(
+        r'href="/p/support-bot/explore/\?([^"]+)">shipping</a>\s*<span class="count">(\d+)<', page.content.decode()
+    ).groups()
+    followed = client.get(url("explore", project, query=link.replace("&amp;", "&")))
+    assert count == "1" and shown(followed) == ["both-1"]
+
+
+def test_a_tag_facet_under_any_of_several_tags_is_a_count_without_a_link(client, lead, project, outputs):
+    """Under "billing or shipping", no filter says "and also urgent": the urgent facet shows its count, no link."""
+    make(project, external_id="urgent-1", tags=["billing", "urgent"])
+    client.force_login(lead)
+    page = client.get(
+        url("explore-summary", project, query="tag=billing&tag=shipping"), headers={"X-Requested-With": "fetch"}
+    ).content.decode()
+    assert re.search(r"<span>urgent</span>\s*<span class=\"count\">1<", page)
