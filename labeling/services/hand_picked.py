@@ -35,12 +35,18 @@ def add_to_queue(
 ) -> AddResult:
     """Make an item in `queue` for each of the project's outputs among `output_ids` that is not in it yet.
 
-    At most ADD_LIMIT ids (InvalidInput beyond). Ids of other projects' outputs, or of none, are ignored.
+    At most ADD_LIMIT ids (InvalidInput beyond, and for an inactive queue: no expert is handed its items).
+    Ids of other projects' outputs, or of none, are ignored.
     The caller has checked that `actor` may manage the project; `source` (the explore filter's query
     string) goes into the audit event.
     """
     if queue.project_id != project.pk:
         raise NotFound("No such queue.")
+    if not queue.is_active:
+        raise InvalidInput(
+            f"Nothing was added: “{queue.name}” is inactive, so no expert would be handed its items. "
+            "Make it active in its settings first, or choose another queue."
+        )
     wanted = list(dict.fromkeys(output_ids))
     if len(wanted) > ADD_LIMIT:
         raise InvalidInput(f"Add at most {ADD_LIMIT:,} outputs at a time ({len(wanted):,} were chosen).")

@@ -74,10 +74,11 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
     verdict = None if blind else page.verdict_question if page is not None else verdict_question(project)
     query = filter_query(spec) if spec is not None else ""
     can_manage = membership is not None and membership.role in MANAGING_ROLES
+    choices = filter_choices(project)
     context = {
         "project": project,
         "membership": membership,
-        "bar": filter_bar(request.GET, problems, filter_choices(project), verdict),
+        "bar": filter_bar(request.GET, problems, choices, verdict),
         "help": PARAMETERS,
         "spec": spec,
         "query": query,
@@ -91,6 +92,8 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "can_manage": can_manage,
         "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",
+        # Only active queues take outputs: an inactive one is on no expert's screen (the filter lists every queue).
+        "add_queues": [queue for queue in choices.queues if queue.is_active],
     }
     return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
 

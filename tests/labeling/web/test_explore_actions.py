@@ -196,3 +196,21 @@ def test_a_big_export_streams_in_memory_that_does_not_grow_with_it(client, lead,
     assert large_size > 3.5 * small_size
     assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
     assert large_peak < large_size  # less than the body: never all rows at once
+
+
+def test_an_inactive_queue_is_not_offered_and_adding_to_one_is_refused(client, lead, project, queue, outputs):
+    """An inactive queue is on no expert's screen: outputs added to it would never be labeled. The page offers only
+    active queues (its filter still lists every queue), and a page from before the queue was switched off is told."""
+    Queue.objects.create(project=project, slug="archived", name="Archived", is_active=False)
+    client.force_login(lead)
+
+    page = client.get(EXPLORE).content.decode()
+    add_select = page[page.index('id="add-queue"') : page.index("</select>", page.index('id="add-queue"'))]
+    assert 'value="refunds"' in add_select and 'value="archived"' not in add_select
+    assert 'name="queue" value="archived"' in page  # a filter by it still works
+
+    response = client.post(ADD, {"queue": "archived", "output": ["out-1"], "filter": ""})
+
+    assert response.status_code == 400
+    assert "“Archived” is inactive" in response.content.decode()
+    assert not Item.objects.exists()
