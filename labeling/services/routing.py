@@ -287,6 +287,13 @@ PREVIEW_SCAN_LIMIT = 10_000
 PREVIEW_EXAMPLES = 5
 
 
+class _Flag(ExpressionWrapper):
+    """A condition selected as a boolean column. One that can match nothing (a sample rate of 0, a rule listing no
+    tag) is FALSE: Django selects it as the integer 0, which PostgreSQL refuses as a FILTER's condition."""
+
+    empty_result_set_value = False
+
+
 def preview_rule(
     *, project: Project, rule: dict, sample_rate: float, queue_id: int = 0, week: date | None = None
 ) -> dict[str, Any]:
@@ -305,8 +312,8 @@ def preview_rule(
         matches = rule_filter(rule)
         # Aggregating a sliced queryset reads FROM (the window) AS subquery: the LIMIT bounds the scan.
         counts = window.annotate(
-            is_match=ExpressionWrapper(matches, output_field=BooleanField()),
-            is_sampled=ExpressionWrapper(matches & sample_filter(queue_id, sample_rate), output_field=BooleanField()),
+            is_match=_Flag(matches, output_field=BooleanField()),
+            is_sampled=_Flag(matches & sample_filter(queue_id, sample_rate), output_field=BooleanField()),
         ).aggregate(
             outputs=Count("pk"),
             matched=Count("pk", filter=Q(is_match=True)),

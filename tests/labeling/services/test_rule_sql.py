@@ -131,6 +131,19 @@ def test_the_sql_sample_draws_what_is_sampled_draws(project, outputs):
     assert differ == []
 
 
+def test_the_preview_counts_what_rule_matches_and_is_sampled_accept(project, outputs):
+    """Every rule at every sample rate, counted by the preview's SQL, as Python counts it: a rule or a sample that
+    can match nothing ({"tags_any": []}, a rate of 0) included, which Django selects as the integer 0."""
+    differ = []
+    for rule, rate in itertools.product(map(validate_rule, RULES), [0.0, 0.5, 1.0]):
+        matching = [output for output in outputs if rule_matches(rule, output)]
+        expected = (len(matching), sum(is_sampled(Queue(pk=7, sample_rate=rate), output) for output in matching))
+        counts = preview_rule(project=project, rule=rule, sample_rate=rate, queue_id=7)
+        if (counts["matched"], counts["sampled"]) != expected:
+            differ.append((rule, rate))
+    assert differ == []
+
+
 def test_the_sample_threshold_is_the_exact_cut_of_the_float_comparison():
     for rate in (0.1, 0.5, 1 / 3, 0.999999):
         cut = routing.sample_threshold(rate)

@@ -334,6 +334,15 @@ def test_the_preview_samples_as_the_saved_queue_would(lead_client, project, week
     assert response.context["preview"]["sampled"] == expected
 
 
+def test_a_sample_rate_of_zero_previews_as_nothing_sampled(lead_client, project, week_outputs):
+    """0 is what a lead types first on the way to 0.25, and what pauses a queue's sampling: the preview says
+    nothing is sampled (it was a 500 on PostgreSQL)."""
+    response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="0"))
+
+    assert response.status_code == 200
+    assert (response.context["preview"]["matched"], response.context["preview"]["sampled"]) == (6, 0)
+
+
 def test_a_bad_rule_previews_as_a_400_fragment(lead_client, project):
     response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="3", metadata="oops"))
     assert response.status_code == 400
