@@ -5,6 +5,7 @@ dataset is a 404, bad input re-renders with a 400 and stores nothing, pages run 
 queries. "Build now" enqueues the build after commit; the test runs the task itself, as a worker would.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -120,6 +121,23 @@ def test_it_validates_ownership_of_a_dataset_slug(engineer_client, project, othe
     assert callbacks == [] and not OutboxMessage.objects.exists()
     foreign.refresh_from_db()
     assert foreign.build_requested_at is None
+
+
+def tabs(html: str) -> list[str]:
+    """The names of the sub-navigation's tabs."""
+    nav = html[html.index('<nav class="subnav"') : html.index("</nav>", html.index('<nav class="subnav"'))]
+    return re.findall(r"<a href=\"[^\"]+\"[^>]*>([^<]+)</a>", nav.split('class="tabs"', 1)[1])
+
+
+def test_a_lead_keeps_every_manage_tab_on_the_dataset_and_adjudication_pages(client, lead, engineer, project):
+    """The same tabs as on the queues page, not a shorter row that loses Members, Settings or the audit log."""
+    client.force_login(lead)
+    every = tabs(client.get(f"/p/{project.slug}/manage/queues/").content.decode())
+    assert "Settings" in every and "Audit log" in every
+    for page in (urls(project)["list"], urls(project)["create"], f"/p/{project.slug}/manage/adjudication/"):
+        assert tabs(client.get(page).content.decode()) == every, page
+    client.force_login(engineer)
+    assert tabs(client.get(urls(project)["list"]).content.decode()) == ["Datasets"]
 
 
 def test_build_needs_a_post(engineer_client, project, dataset):
