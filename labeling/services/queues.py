@@ -12,7 +12,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from labeling.exceptions import InvalidSpec
+from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import AuditEvent, Membership, Project, Queue, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 
@@ -131,7 +131,12 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
 
 @transaction.atomic
 def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> None:
-    """Route the project's outputs since `since` through the queue, in a task sent after commit."""
+    """Route the project's outputs since `since` through the queue, in a task sent after commit. InvalidInput for an
+    inactive queue: no expert is handed its items."""
+    if not queue.is_active:
+        raise InvalidInput(
+            f"“{queue.name}” is inactive, so no expert would be handed its items: make it active to backfill it."
+        )
     since_iso = since.isoformat() if since else None
     AuditEvent.objects.create(
         project_id=queue.project_id,

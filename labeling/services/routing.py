@@ -264,7 +264,10 @@ def kept_from_deletion(output_ids: list[int]) -> set[int]:
 
 
 def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 2000) -> int:
-    """Route the project's existing outputs (since a time) through one queue; return items made."""
+    """Route the project's existing outputs (since a time) through one queue; return items made. An inactive queue
+    takes none (it was switched off after its backfill was asked for): no expert is handed its items."""
+    if not queue.is_active:
+        return 0
     outputs = Output.objects.filter(project_id=queue.project_id).only(*_ROUTING_FIELDS).order_by("pk")
     if since is not None:
         outputs = outputs.filter(occurred_at__gte=since)

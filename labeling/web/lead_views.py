@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import InvalidSpec
+from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project
@@ -125,7 +125,11 @@ def queue_backfill(request, slug: str, queue_id: int):
     project, _ = managed_project(request.user, slug)
     queue = management.queue_of_project(project, queue_id)
     since = calendar.week_start(project, calendar.current_week(project))
-    queue_services.request_backfill(queue=queue, since=since, actor=request.user)
+    try:
+        queue_services.request_backfill(queue=queue, since=since, actor=request.user)
+    except InvalidInput as refused:  # a page from before the queue was switched off
+        messages.error(request, refused.message)
+        return redirect("labeling:queue-edit", slug=project.slug, queue_id=queue.pk)
     messages.success(
         request,
         f"Backfill of “{queue.name}” requested: a worker places this week's outputs (since {since:%a %d %b}) "

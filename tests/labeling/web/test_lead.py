@@ -397,6 +397,24 @@ def test_a_backfill_a_worker_runs_shows_as_running(lead_client, project, lead):
     assert 'data-backfill="running"' in lead_client.get(urls(project, queue.pk)["list"]).content.decode()
 
 
+def test_an_inactive_queue_is_not_backfilled(lead_client, project, lead, week_outputs):
+    """An inactive queue is on no expert's screen: its page offers no backfill, a stale page's request is refused
+    with a message, and one queued before the queue was switched off places nothing when the worker runs it."""
+    queue = make_queue(project, rule={"tags_any": ["billing"]})
+    request_backfill(queue=queue, since=None, actor=lead)
+    [queued] = enqueued()
+    Queue.objects.filter(pk=queue.pk).update(is_active=False)
+
+    page = lead_client.get(urls(project, queue.pk)["edit"]).content.decode()
+    assert "Backfill this week's outputs</button>" not in page and "Make it active" in page
+    response = lead_client.post(urls(project, queue.pk)["backfill"], follow=True)
+    assert "“Billing” is inactive" in response.content.decode()
+    assert AuditEvent.objects.filter(action="queue.backfill_requested").count() == 1  # the refused one is not
+
+    run_as_worker(queued)
+    assert not Item.objects.filter(queue=queue).exists()
+
+
 def test_backfill_takes_only_post(lead_client, project):
     queue = make_queue(project)
     assert lead_client.get(urls(project, queue.pk)["backfill"]).status_code == 405
