@@ -47,7 +47,7 @@ from labeling.models import (
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
 from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
-from labeling.rules.explore import ExploreFilter, filter_query, is_double
+from labeling.rules.explore import MAX_CHARS, ExploreFilter, filter_query, is_double
 from labeling.rules.gold import gold_answer
 from labeling.rules.text import excerpt
 
@@ -72,6 +72,7 @@ HISTOGRAM_BINS = 12
 # ts_headline marks matches with these (they cannot occur in stored text, which is refused with control
 # characters); templates turn the pieces into escaped text and <mark> elements, never raw HTML.
 MARK_START, MARK_END = "\x02", "\x03"
+SUBSTRING_EXCERPT_CHARS = 400  # a row's text on SQLite, where there is no headline
 _ID_LIKE = re.compile(r"^[\w#./:@-]*\d[\w#./:@-]*$")
 _PLAIN_OUTPUT = (
     "(SELECT string_agg(value #>> '{}', ' ') FROM jsonb_path_query(labeling_output.output, "
@@ -441,8 +442,26 @@ def _add_pieces(rows: list[ResultRow], q: str) -> None:
             row.pieces = marked_pieces(headlines.get(row.output.pk) or excerpt(row.output.output))
         return
     terms = [term for term, excluded in _substring_terms(q) if not excluded] if q else []
+    pattern = _terms_pattern(terms)
     for row in rows:
-        row.pieces = _substring_pieces(excerpt(row.output.output, 400), terms)
+        row.pieces = _substring_pieces(_excerpt_showing(row.output.output, pattern), pattern)
+
+
+def _terms_pattern(terms: list[str]) -> re.Pattern | None:
+    if not terms:
+        return None
+    return re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+
+
+def _excerpt_showing(value: Any, pattern: re.Pattern | None) -> str:
+    """The output's excerpt (SUBSTRING_EXCERPT_CHARS); when its first match lies past that, the excerpt from a little
+    before the match, so the row shows why it was found (PostgreSQL's headline picks its fragment so too)."""
+    text = excerpt(value, MAX_CHARS)
+    match = pattern.search(text) if pattern else None
+    if match is None or match.end() < SUBSTRING_EXCERPT_CHARS:
+        return excerpt(text, SUBSTRING_EXCERPT_CHARS)
+    start = max(0, match.start() - SUBSTRING_EXCERPT_CHARS // 4)
+    return "…" + excerpt(text[start:].lstrip(), SUBSTRING_EXCERPT_CHARS - 1)
 
 
 def marked_pieces(headline: str) -> list[tuple[str, bool]]:
@@ -454,10 +473,9 @@ def marked_pieces(headline: str) -> list[tuple[str, bool]]:
     return pieces
 
 
-def _substring_pieces(text: str, terms: list[str]) -> list[tuple[str, bool]]:
-    if not terms:
+def _substring_pieces(text: str, pattern: re.Pattern | None) -> list[tuple[str, bool]]:
+    if pattern is None:
         return [(text, False)]
-    pattern = re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
     pieces, at = [], 0
     for match in pattern.finditer(text):
         if match.start() > at:
