@@ -27,7 +27,7 @@ from expertloop_client import ChecksumMismatch, Client, ConfigurationError, NotF
 
 from labeling.models import Output, Queue, UsageEvent, VersionFile, week_label
 from labeling.rules.calendar import current_week
-from labeling.services.datasets import build_version, create_dataset
+from labeling.services.datasets import build_version, create_dataset, split_of
 from labeling.services.resolution import adjudicate
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
@@ -463,6 +463,52 @@ def test_to_pandas_equals_the_verified_jsonl_download_and_to_hf_loads_the_same_r
     assert parquet.name == "support-bot-support-eval-v1.parquet"
     assert list(pd.read_parquet(parquet)["id"]) == [row["id"] for row in rows]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "support-bot-support-eval-v1.parquet", "support.jsonl"]
+    client.close()
+
+
+def _first_output_in(split: str, splits: dict[str, int], *, after: int) -> int:
+    """The first number from `after` whose output (`out-<n>`, as label_outputs names it) falls in `split`."""
+    return next(n for n in range(after, after + 1000) if split_of(f"out-{n:05d}", splits) == split)
+
+
+def test_to_hf_loads_splits_that_each_leave_a_column_empty_with_the_versions_own_types(
+    server, project, lead, read_key, tmp_path
+):
+    # The test split holds only a correction (no tone); train only a tone (no correction). Inferred from the first
+    # split it reads, `datasets` typed the other's column null and failed: "Couldn't cast array of type string to
+    # null", as on the demo's main dataset.
+    splits = {"test": 50, "train": 50}
+    [tie] = label_outputs(project, 1, answers=TIE, start=_first_output_in("test", splits, after=0))
+    adjudicate(lead=lead, item=tie, answers={"correct": False, "fix": "Parcels arrive in 3 days."})
+    friendly = ({"correct": True, "tone": "friendly"}, {"correct": True, "tone": "friendly"})
+    label_outputs(project, 1, answers=friendly, start=_first_output_in("train", splits, after=100))
+    dataset = create_dataset(project=project, spec={"name": "Support eval", "splits": splits})
+    rendered(build_version(dataset_id=dataset.pk))
+    client = Client(server.url, read_key.secret)
+
+    hf = client.dataset("support-eval").version("latest").to_hf(cache_dir=tmp_path / "hf")
+
+    assert {name: len(rows) for name, rows in hf.items()} == {"test": 1, "train": 1}
+    assert hf["test"][0]["expected_output"] == "Parcels arrive in 3 days." and hf["test"][0]["label"]["tone"] is None
+    assert hf["train"][0]["expected_output"] is None
+    assert hf["train"][0]["label"]["tone"] == {"value": "friendly", "method": "unanimous"}
+    assert hf["train"].features["label"]["fix"]["value"].dtype == "string"
+    assert json.loads(hf["train"][0]["metadata"]) == {"topic": "shipping"}  # free-form: JSON text, as in the card
+    client.close()
+
+
+def test_to_hf_names_a_split_with_a_dash_as_hugging_face_wants(server, project, read_key, tmp_path):
+    label_outputs(project, 2)
+    dataset = create_dataset(project=project, spec={"name": "Support eval", "splits": {"hold-out": 100}})
+    rendered(build_version(dataset_id=dataset.pk))
+    client = Client(server.url, read_key.secret)
+    latest = client.dataset("support-eval").version("latest")
+
+    whole = latest.to_hf(cache_dir=tmp_path / "hf")
+    asked_as_stored = latest.to_hf("hold-out", cache_dir=tmp_path / "hf")
+
+    assert list(whole) == ["hold_out"] and len(whole["hold_out"]) == 2  # datasets refuses "hold-out" as a name
+    assert [row["id"] for row in asked_as_stored] == [row["id"] for row in whole["hold_out"]]
     client.close()
 
 

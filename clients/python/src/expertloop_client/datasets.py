@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -43,6 +44,9 @@ FORMATS = (
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "hf": "hf.zip"}
 VERSION_HEADER = "X-Dataset-Version"
 CHUNK = 1 << 16
+# The `hf` zip: its features (`datasets.Features.to_dict()`) and one JSONL file per split, named as Hugging Face wants.
+HF_FEATURES = "features.json"
+HF_SPLIT_FILE = re.compile(r"data/(\w+(?:\.\w+)*)\.jsonl")
 
 
 class Dataset:
@@ -186,37 +190,36 @@ class DatasetVersion:
     def to_hf(
         self, split: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
     ) -> datasets.DatasetDict | datasets.Dataset:
-        """The version as Hugging Face `datasets`, loaded from the verified JSONL download: a DatasetDict with one
-        entry per split, or the Dataset of one `split`."""
+        """The version as Hugging Face `datasets`, loaded from the verified `hf` download with the types of its card
+        (`features.json`): a DatasetDict with one entry per split, named as Hugging Face wants (`hold-out` becomes
+        `hold_out`), or the Dataset of one `split` (either spelling)."""
         try:
             import datasets
         except ImportError:
             raise ImportError("datasets is not installed: pip install 'expertloop-client[hf]'") from None
+        wanted = split.replace("-", "_") if split is not None else None
         with tempfile.TemporaryDirectory(prefix="expertloop-") as folder:
-            whole = self.download(Path(folder) / "rows.jsonl")
-            files: dict[str, Path] = {}
-            handles: dict[str, Any] = {}
-            try:
-                with whole.open("rb") as lines:
-                    for line in lines:
-                        name = json.loads(line)["split"]
-                        if split is not None and name != split:
-                            continue
-                        if name not in handles:
-                            files[name] = Path(folder) / f"split-{len(files)}.jsonl"
-                            handles[name] = files[name].open("wb")
-                        handles[name].write(line)
-            finally:
-                for handle in handles.values():
-                    handle.close()
+            archive = self.download(Path(folder) / "version.hf.zip", format="hf")
+            files: dict[str, str] = {}
+            with zipfile.ZipFile(archive) as zipped:
+                # Types from the card, never inferred: `datasets` infers them from the first split it reads, and
+                # types a column null that split leaves empty (a question nobody answered there), then fails on
+                # the next split that has a value.
+                features = datasets.Features.from_dict(json.loads(zipped.read(HF_FEATURES)))
+                for member in zipped.namelist():
+                    found = HF_SPLIT_FILE.fullmatch(member)
+                    if found is None or (wanted is not None and found.group(1) != wanted):
+                        continue
+                    # Copied under a name of our own: nothing in the zip chooses where a file goes.
+                    files[found.group(1)] = str(Path(folder) / f"split-{len(files)}.jsonl")
+                    with zipped.open(member) as source, open(files[found.group(1)], "wb") as copy:
+                        shutil.copyfileobj(source, copy)
             if not files:
                 where = f" in split {split!r}" if split else ""
                 raise ExpertloopError(f"Version {self.number} has no rows{where}.")
-            loaded = datasets.load_dataset(
-                "json", data_files={name: str(file) for name, file in files.items()}, cache_dir=cache_dir
-            )
+            loaded = datasets.load_dataset("json", data_files=files, features=features, cache_dir=cache_dir)
             # Arrow has the rows in memory or in its cache now: the temporary files may go.
-            return loaded[split] if split is not None else loaded
+            return loaded[wanted] if wanted is not None else loaded
 
 
 def _check_derived(path: Path, format: str) -> None:
