@@ -512,6 +512,27 @@ def test_to_hf_names_a_split_with_a_dash_as_hugging_face_wants(server, project, 
     client.close()
 
 
+def test_a_download_to_a_folder_not_made_yet_goes_into_it_under_the_servers_file_names(
+    server, read_key, version, tmp_path
+):
+    # As the client's README writes it: `download("exports/", …)`. It wrote a file named `exports`, which the next
+    # format's download then replaced.
+    client = Client(server.url, read_key.secret)
+    latest = client.dataset("support-eval").version("latest")
+    folder = f"{tmp_path}/exports/"
+
+    parquet = latest.download(folder, format="parquet")
+    chat = latest.download(folder, format="openai-chat")
+
+    assert (tmp_path / "exports").is_dir()
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
+        "support-bot-support-eval-v1.openai-chat.jsonl",
+        "support-bot-support-eval-v1.parquet",
+    ]
+    assert (parquet.parent, chat.parent) == (tmp_path / "exports", tmp_path / "exports")
+    client.close()
+
+
 def test_a_download_changed_on_the_way_fails_its_checksum_and_leaves_no_file(server, read_key, version, tmp_path):
     def flip_one_byte(path: str, headers: dict, body: bytes) -> bytes:
         if "/download" not in path or not body:

@@ -120,12 +120,16 @@ class DatasetVersion:
         entries pass their CRC check, and each line of the eval JSONL formats (`openai-chat`, `openai-preference`,
         `openai-evals`, `langsmith`, `langfuse`, `braintrust`) must be JSON. On any mismatch ChecksumMismatch is raised
         and nothing is left at `path` (the bytes go to a temporary file beside it, renamed only once verified). A
-        directory as `path` gets the server's file name, `<project>-<dataset>-v<number>.<ext>` (`openai-chat.jsonl`,
-        `hf.zip`, …).
+        directory as `path` (or a path ending in `/`, a folder made if need be) gets the server's file name,
+        `<project>-<dataset>-v<number>.<ext>` (`openai-chat.jsonl`, `hf.zip`, …).
         """
         if format not in FORMATS:
             raise ValueError(f"format is one of {', '.join(FORMATS)}, not {format!r}")
-        target = Path(path)
+        given = os.fspath(path)
+        target = Path(given)
+        # "exports/" names a folder even before it exists: made here, not taken for a file named "exports".
+        if given.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             extension = EXTENSIONS.get(format, f"{format}.jsonl")
             target = target / f"{self.dataset._project()}-{self.dataset.slug}-v{self.number}.{extension}"
