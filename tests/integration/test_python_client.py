@@ -533,6 +533,20 @@ def test_a_download_to_a_folder_not_made_yet_goes_into_it_under_the_servers_file
     client.close()
 
 
+def test_a_downloaded_file_gets_the_permissions_any_new_file_of_the_process_gets(server, read_key, version, tmp_path):
+    # The bytes go to a temporary file first; tempfile.mkstemp made it readable by its owner alone, so a dataset
+    # pulled into a shared folder or a volume another user reads was unreadable there, unlike one curl writes.
+    client = Client(server.url, read_key.secret)
+    latest = client.dataset("support-eval").version("latest")
+    (tmp_path / "by-open").touch()
+    expected = (tmp_path / "by-open").stat().st_mode & 0o777
+
+    downloaded = latest.download(tmp_path / "support.jsonl")
+
+    assert downloaded.stat().st_mode & 0o777 == expected != 0o600
+    client.close()
+
+
 def test_a_download_changed_on_the_way_fails_its_checksum_and_leaves_no_file(server, read_key, version, tmp_path):
     def flip_one_byte(path: str, headers: dict, body: bytes) -> bytes:
         if "/download" not in path or not body:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -134,7 +135,7 @@ class DatasetVersion:
             extension = EXTENSIONS.get(format, f"{format}.jsonl")
             target = target / f"{self.dataset._project()}-{self.dataset.slug}-v{self.number}.{extension}"
         expected_etag = f'"{self.sha256}-{format}'  # then `"`, or the format's revision `.v<n>"`
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        handle, temporary = _temporary_beside(target)
         try:
             digest = hashlib.sha256()
             head = tail = b""
@@ -224,6 +225,19 @@ class DatasetVersion:
             loaded = datasets.load_dataset("json", data_files=files, features=features, cache_dir=cache_dir)
             # Arrow has the rows in memory or in its cache now: the temporary files may go.
             return loaded[wanted] if wanted is not None else loaded
+
+
+def _temporary_beside(target: Path) -> tuple[int, str]:
+    """A new file beside `target` for the bytes until they are verified (its open descriptor and its path). Made with
+    the permissions any new file of the process gets (the umask's), not mkstemp's owner-only ones, which the renamed
+    download would keep."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows only
+    while True:
+        temporary = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 def _check_derived(path: Path, format: str) -> None:
