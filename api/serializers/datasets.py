@@ -198,8 +198,19 @@ class RowsQuery(serializers.Serializer):
         return split
 
 
+def format_field(formats) -> serializers.ChoiceField:
+    """A file's `format` parameter, whose refusal names the formats there are (a guess such as `openai_chat` then
+    finds the right name), not DRF's bare "not a valid choice"."""
+    named = ", ".join(formats)
+    return serializers.ChoiceField(
+        choices=list(formats),
+        default=next(iter(formats)),
+        error_messages={"invalid_choice": f'"{{input}}" is not a format. The formats: {named}.'},
+    )
+
+
 class DownloadQuery(serializers.Serializer):
-    format = serializers.ChoiceField(choices=list(FORMATS), default="jsonl")
+    format = format_field(FORMATS)
 
 
 class VersionRefField(serializers.CharField):

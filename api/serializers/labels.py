@@ -1,5 +1,4 @@
-from rest_framework import serializers
-
+from api.serializers.datasets import format_field
 from api.serializers.metrics import MetricsQuery
 from labeling.services.label_exports import FORMATS
 
@@ -8,4 +7,4 @@ class LabelsQuery(MetricsQuery):
     """`from`, `to` (ISO weeks, as the metrics take them), `project` for a session, and the file's `format`."""
 
     def extra_fields(self) -> dict:
-        return {"format": serializers.ChoiceField(choices=list(FORMATS), default="jsonl")}
+        return {"format": format_field(FORMATS)}

@@ -512,6 +512,8 @@ def test_bad_weeks_or_formats_are_400s(reader, project, query, field):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == field
+    if field == "format":
+        assert response.json()["errors"][0]["message"] == '"xlsx" is not a format. The formats: jsonl, csv.'
 
 
 def test_the_label_export_is_for_the_keys_project_and_its_engineers(client, project, weeks, other_project, expert):

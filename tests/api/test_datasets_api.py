@@ -340,12 +340,17 @@ def test_if_none_match_with_the_etag_is_a_304_without_a_body(client, read_key, v
     assert client.get(url, HTTP_IF_NONE_MATCH='"stale"', **auth).status_code == 200
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "json", "JSONL"])
-def test_an_unknown_format_is_a_400(reader, v1, fmt):
+@pytest.mark.parametrize("fmt", ["xlsx", "json", "JSONL", "openai_chat"])
+def test_an_unknown_format_is_a_400_naming_the_formats_there_are(reader, v1, fmt):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "format"
+    [error] = response.json()["errors"]
+    # A CI job that guessed a name sees the right one, not a bare "not a valid choice".
+    assert error["field"] == "format" and error["message"] == (
+        f'"{fmt}" is not a format. The formats: jsonl, csv, parquet, openai-chat, openai-preference, openai-evals, '
+        "langsmith, langfuse, braintrust, hf."
+    )
 
 
 INJECTIONS = ['=HYPERLINK("http://evil.example","click")', "+1", "-2", "@SUM(A1:A9)", "\tx", "\rx"]
