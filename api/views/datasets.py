@@ -59,6 +59,10 @@ _READ_ERRORS = {
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
     404: _UNKNOWN,
 }
+_WATCH_ERRORS = {
+    **_READ_ERRORS,
+    403: OpenApiResponse(ErrorsOut, description="The key has neither the `read` nor the `datasets` scope."),
+}
 _WRITE_ERRORS = {
     401: _READ_ERRORS[401],
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `datasets` scope, or no CSRF token."),
@@ -109,7 +113,7 @@ class DatasetListView(_DatasetView, ListAPIView):
     def get_permissions(self):
         if self.request.method == "POST":
             return [CanBuildDatasetsOrSignedIn()]
-        return super().get_permissions()
+        return [CanWatchDatasetsOrSignedIn()]
 
     def get_queryset(self):
         return datasets_of_project(self.project)
@@ -139,7 +143,7 @@ class DatasetListView(_DatasetView, ListAPIView):
     @extend_schema(
         operation_id="list_datasets",
         summary="List the project's eval datasets",
-        responses={200: DatasetOut(many=True), **_READ_ERRORS},
+        responses={200: DatasetOut(many=True), **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -156,13 +160,14 @@ class DatasetDetailView(_DatasetView, RetrieveAPIView):
         operation_id="get_dataset",
         summary="Get a dataset's definition, newest ready version and build state",
         description="After `POST …/build`, poll `build.state` here: a key with `read` or `datasets` may.",
-        responses={200: DatasetOut, **_READ_ERRORS},
+        responses={200: DatasetOut, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
 class VersionListView(_DatasetView, ListAPIView):
+    permission_classes = [CanWatchDatasetsOrSignedIn]  # a version's status and figures, no rows
     serializer_class = VersionOut
     pagination_class = VersionPagination
 
@@ -177,13 +182,14 @@ class VersionListView(_DatasetView, ListAPIView):
     @extend_schema(
         operation_id="list_dataset_versions",
         summary="List a dataset's versions, newest first",
-        responses={200: VersionOut(many=True), **_READ_ERRORS},
+        responses={200: VersionOut(many=True), **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
 class VersionDetailView(_DatasetView, RetrieveAPIView):
+    permission_classes = [CanWatchDatasetsOrSignedIn]
     serializer_class = VersionOut
 
     @cached_property
@@ -201,7 +207,7 @@ class VersionDetailView(_DatasetView, RetrieveAPIView):
         summary="Get one version (any status)",
         description=f"`latest` is the newest ready version; the `{VERSION_HEADER}` header names the version served.",
         parameters=[_VERSION],
-        responses={200: VersionOut, **_READ_ERRORS},
+        responses={200: VersionOut, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)

@@ -295,10 +295,15 @@ def test_a_build_needs_the_datasets_scope_of_the_project_in_the_url(client, read
     assert not enqueued("labeling.build_dataset")
 
 
-def test_a_datasets_key_watches_a_dataset_but_reads_no_rows(builder, dataset, ingest_key, client):
+def test_a_datasets_key_watches_a_dataset_but_reads_no_rows(builder, dataset, ingest_key, client, other_project):
+    """It sees the definitions, the build state and each version's status, as the README's CI job polls them."""
     build_version(dataset_id=dataset.pk)
 
     assert builder.get(EVAL).status_code == 200
+    assert [d["slug"] for d in builder.get(DATASETS).json()["results"]] == [dataset.slug]
+    assert builder.get(f"{EVAL}/versions").json()["results"][0]["status"] == "ready"
+    assert builder.get(f"{EVAL}/versions/1").json()["status"] == "ready"
+    assert builder.get(f"/api/v1/projects/{other_project.slug}/datasets").status_code == 404  # its project only
     assert builder.get(f"{EVAL}/versions/1/download").status_code == 403
     assert builder.get(f"{EVAL}/versions/1/rows").status_code == 403
     assert Api(client, ingest_key.secret).get(EVAL).status_code == 403
