@@ -36,6 +36,7 @@ from api.serializers.datasets import (
     VersionOut,
 )
 from api.serializers.outputs import ErrorsOut
+from labeling.exceptions import InvalidInput
 from labeling.models import ApiKey
 from labeling.rules.access import DATASET_ROLES, project_for_caller
 from labeling.selectors.datasets import (
@@ -465,6 +466,9 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
     )
     def post(self, request, *args, **kwargs):
         dataset = dataset_with_state(self.project, self.kwargs["dataset_slug"])  # a 404 before any 400
+        if request.data:  # `{"full": true}` would otherwise be an ordinary build that looked like a full one
+            field = next(iter(request.data), None) if isinstance(request.data, dict) else None
+            raise InvalidInput("A build takes no body: ask for a full rebuild with ?full=true.", field=field)
         query = BuildQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         request_build(dataset=dataset, actor=request.user, full=query.validated_data["full"], api_key=self.api_key)

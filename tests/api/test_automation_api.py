@@ -284,6 +284,16 @@ def test_a_build_answer_names_the_version_it_started_from(builder, dataset):
     assert builder.post(f"{EVAL}/build?full=maybe", {}).status_code == 400
 
 
+def test_a_build_refuses_a_body_it_would_ignore(builder, dataset):
+    """`{"full": true}` was an ordinary build that answered as if it were the full one asked for."""
+    refused = builder.post(f"{EVAL}/build", {"full": True})
+
+    assert refused.status_code == 400
+    [error] = refused.json()["errors"]
+    assert error["field"] == "full" and "?full=true" in error["message"]
+    assert not enqueued("labeling.build_dataset")
+
+
 def test_a_build_needs_the_datasets_scope_of_the_project_in_the_url(client, reader, dataset, other_project):
     other = create_api_key(project=other_project, name="other", scopes=["read", "datasets"])
     create_dataset(project=other_project, spec={"name": "Support eval"})
