@@ -466,7 +466,8 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
     )
     def post(self, request, *args, **kwargs):
         dataset = dataset_with_state(self.project, self.kwargs["dataset_slug"])  # a 404 before any 400
-        if request.data:  # `{"full": true}` would otherwise be an ordinary build that looked like a full one
+        # A JSON body such as `{"full": true}` would otherwise be an ordinary build that answered as the full one.
+        if request.content_type.startswith("application/json") and request.data:
             field = next(iter(request.data), None) if isinstance(request.data, dict) else None
             raise InvalidInput("A build takes no body: ask for a full rebuild with ?full=true.", field=field)
         query = BuildQuery(data=request.query_params)
