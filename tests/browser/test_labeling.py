@@ -97,6 +97,34 @@ def test_an_expert_labels_skips_and_flags_with_the_keyboard_alone(page, live_ser
     assert not Label.objects.filter(item_id__in=[skipped, flagged]).exists()
 
 
+def test_a_flag_or_a_comment_mid_label_keeps_the_answers_given_so_far(page, live_server, expert, project, queue):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    for key in [*KEYS, "j", "e"]:  # … and on to the text question, to write in it
+        page.keyboard.press(key)
+    page.keyboard.type("Promises next-day shipping")
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("f")
+    page.keyboard.type("Is next-day shipping our policy?")
+    press_and_follow(page, "Enter")
+    assert "Flagged for the weekly review meeting" in page.locator(".messages").inner_text()
+    page.keyboard.press("c")
+    page.keyboard.type("Asked the shipping team.")
+    press_and_follow(page, "Control+Enter")
+    assert "Asked the shipping team." in page.locator("#comments").inner_text()
+
+    # The same item, with what the expert had answered and written still there: Enter sends all of it.
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+    assert page.locator("textarea[name=q-critique]").input_value() == "Promises next-day shipping"
+    assert current_item(page) == item
+    press_and_follow(page, "Enter")
+    assert current_item(page) != item
+    assert Label.objects.get(item_id=item).answers == {**ANSWERS, "critique": "Promises next-day shipping"}
+    assert Flag.objects.get().item_id == item
+
+
 HOSTILE = (
     '<img src=x onerror="window.__xss=1">\n\n'
     "<script>window.__xss=2</script>\n\n"

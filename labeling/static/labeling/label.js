@@ -8,6 +8,8 @@
   "use strict";
 
   var SWAPPED_FORMS = ["label-form", "skip-form"];
+  // A flag or a comment comes back as this item's screen too: the answers given so far, not sent yet, are put back.
+  var KEEPING_FORMS = ["flag-form", "comment-form"];
   var form, overlay, questions, active, submitting;
 
   // (Re)read the screen: at load, and after each swap.
@@ -29,9 +31,10 @@
     });
     document.querySelectorAll("form").forEach(function (each) {
       each.addEventListener("submit", function (event) {
-        if (SWAPPED_FORMS.indexOf(each.id) !== -1 && window.fetch && window.DOMParser) {
+        var keeps = KEEPING_FORMS.indexOf(each.id) !== -1;
+        if ((keeps || SWAPPED_FORMS.indexOf(each.id) !== -1) && window.fetch && window.DOMParser) {
           event.preventDefault();
-          send(each, event.submitter);
+          send(each, event.submitter, keeps ? answersGiven() : null);
         }
         submitting = true;
         each.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
@@ -44,7 +47,7 @@
     if (questions.length) setActive(start === -1 ? 0 : start, false);
   }
 
-  function send(sending, submitter) {
+  function send(sending, submitter, answers) {
     var body = new FormData(sending);
     if (submitter && submitter.name) body.append(submitter.name, submitter.value);
     fetch(sending.action, {
@@ -56,7 +59,11 @@
       var type = response.headers.get("Content-Type") || "";
       if (type.indexOf("text/html") !== 0) throw new Error("not a screen");
       var url = response.headers.get("X-Screen-Location") || response.url;
-      return response.text().then(function (html) { show(html, url); });
+      return response.text().then(function (html) {
+        show(html, url, answers);
+        var again = answers && document.getElementById(sending.id);
+        if (again) again.scrollIntoView({ block: "nearest" });  // back where the flag or comment was written
+      });
     }).catch(function () {
       // Nothing came back: the answers are still on the screen, so the expert can send them again.
       submitting = false;
@@ -65,8 +72,9 @@
     });
   }
 
-  // Put the screen the server answered in place of this one, under its own address.
-  function show(html, url) {
+  // Put the screen the server answered in place of this one, under its own address; `answers` (answersGiven)
+  // go back into its label form when it is the same item's.
+  function show(html, url, answers) {
     var next = new DOMParser().parseFromString(html, "text/html");
     next.querySelectorAll("script").forEach(function (script) { script.remove(); });  // this one is running
     document.title = next.title;
@@ -74,7 +82,37 @@
     var target = new URL(url, location.href);
     if (target.href !== location.href) history.pushState({ screen: true }, "", target.href);
     window.scrollTo(0, 0);
+    if (answers) putBack(answers);
     bind();
+  }
+
+  // What the label form holds now, answered but not sent: its item and every answer field.
+  function answersGiven() {
+    var screen = document.querySelector(".labeling");
+    if (!form || !screen) return null;
+    var names = Array.prototype.map.call(form.querySelectorAll("[name^='q-']"), function (input) { return input.name; });
+    var fields = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name.indexOf("q-") === 0) fields.push([name, value]);
+    });
+    return { item: screen.dataset.itemId, names: names, fields: fields };
+  }
+
+  function putBack(answers) {
+    var screen = document.querySelector(".labeling");
+    var again = document.getElementById("label-form");
+    if (!screen || !again || screen.dataset.itemId !== answers.item) return;
+    // By field name: should a new rubric version have been published meanwhile, an answer it no longer offers is
+    // left out, its new questions keep what the server gave them, and the server checks the rest against it.
+    again.querySelectorAll("[name^='q-']").forEach(function (input) {
+      if (answers.names.indexOf(input.name) === -1) return;  // a question that was not on the screen
+      var given = answers.fields.filter(function (field) { return field[0] === input.name; });
+      if (input.type === "radio" || input.type === "checkbox") {
+        input.checked = given.some(function (field) { return field[1] === input.value; });
+      } else {
+        input.value = given.length ? given[given.length - 1][1] : "";
+      }
+    });
   }
 
   function notice(text) {
