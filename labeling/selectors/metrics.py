@@ -10,7 +10,7 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
@@ -128,7 +128,11 @@ def agreement_series(*, project: Project, weeks: WeekRange, question: str | None
 
 
 def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | None = None) -> list[dict]:
-    """Labels done against labels wanted, items against quota, and backlog per week (queues summed)."""
+    """Labels done against labels wanted, items against quota, and backlog per week (queues summed).
+
+    The quota of queues summed is None when one of them has none, as in the weekly report's headline: SUM skips
+    NULLs, and the items of a queue without a quota would be set against the others' quotas.
+    """
     rows = QueueWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     if queue_slug is not None:
         rows = rows.filter(queue__slug=queue_slug)
@@ -137,6 +141,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
         for row in rows.order_by("week")
         .values("week")
         .annotate(
+            queues=Count("pk"),
+            queues_with_quota=Count("quota"),  # before `quota` names the sum
             labels=Sum("labels"),
             labels_wanted=Sum("labels_wanted"),
             items=Sum("items"),
@@ -153,7 +159,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
                 "week": week_label(week),
                 "week_start": week.isoformat(),
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
-                "quota": row.get("quota"),
+                "quota": row.get("quota") if row.get("queues_with_quota") == row.get("queues") else None,
             }
         )
     return series

@@ -461,6 +461,28 @@ def test_the_dashboard_range_queue_and_question_filters(client, project, lead, q
     assert "No pass rate yet" in empty
 
 
+def test_the_dashboards_quota_of_all_queues_is_none_when_a_queue_has_none_as_on_the_meeting_page(
+    client, project, lead, queue, metrics
+):
+    """Billing wants 20 items a week, a thumbs-down queue takes every one: "all queues" have no quota, or the 50 + 7
+    items of both would be set against billing's 20 alone."""
+    week = metrics
+    thumbs_down = Queue.objects.create(project=project, slug="thumbs-down", name="Thumbs down")
+    QueueWeek.objects.create(project=project, week=week, queue=thumbs_down, quota=None, items=7, items_complete=7,
+                             labels_wanted=7, labels=7, backlog=0)  # fmt: skip
+    client.force_login(lead)
+    span = {"from": week_label(week), "to": week_label(week)}
+
+    html = client.get(url("dashboard", project), span).content.decode()
+    meeting = client.get(url("meeting-week", project, week_label(week))).content.decode()
+
+    row = html.split(f'<tr data-week="{week_label(week)}">')[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["37", "107", "57", "—", "70"]
+    assert "on 57 items · no quota" in meeting
+    billing = client.get(url("dashboard", project), {**span, "queue": queue.slug}).content.decode()
+    assert '<td class="num">20</td>' in billing.split(f'<tr data-week="{week_label(week)}">')[1].split("</tr>")[0]
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
