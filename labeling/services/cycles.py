@@ -410,7 +410,10 @@ def send_digests(*, cycle_id: int) -> int:
         row = figures.get(user.pk)
         lines = [f"Hello {user.get_full_name() or user.username},", ""]
         if row and row.labels:
-            agreement = f", agreeing with the gold answer {row.gold_rate:.0%} of the time" if row.gold_rate else ""
+            # None: nothing of theirs was compared; 0.0 is a rate to tell like any other.
+            agreement = (
+                f", agreeing with the gold answer {row.gold_rate:.0%} of the time" if row.gold_rate is not None else ""
+            )
             lines.append(f"In {cycle.label} you labeled {row.labels} item(s){agreement}. Thank you.")
         else:
             lines.append(f"You labeled no items in {cycle.label}.")
