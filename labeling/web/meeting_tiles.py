@@ -1,5 +1,7 @@
 """What the meeting page and the dashboard show of a report or a trend: headline tiles and the quality chart."""
 
+from datetime import date, timedelta
+
 from labeling.reports import (
     fmt_interval,
     fmt_percent,
@@ -29,6 +31,8 @@ def headline_tiles(report: dict) -> list[dict]:
     headline = report.get("headline") or {}
     tiles = []
     pass_rate = headline.get("pass_rate")
+    # Without a figure this week the headline keeps none of last week's either; the trend has it.
+    previous_pass_rate = fmt_percent(pass_rate.get("previous")) if pass_rate else _trend_value_before(report)
     tiles.append(
         {
             "key": "pass-rate",
@@ -41,7 +45,8 @@ def headline_tiles(report: dict) -> list[dict]:
             if pass_rate
             else "No gold answers yet this week.",
             "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
-            "previous": fmt_percent(pass_rate.get("previous")) if pass_rate else None,
+            "previous": previous_pass_rate,
+            "measured": pass_rate is not None,
         }
     )
     alpha = headline.get("alpha")
@@ -55,6 +60,7 @@ def headline_tiles(report: dict) -> list[dict]:
             else "No item has two labels yet.",
             "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
+            "measured": alpha is not None,
         }
     )
     labels = headline.get("labels") or {}
@@ -99,6 +105,13 @@ def headline_tiles(report: dict) -> list[dict]:
     if comparison:
         tiles.append(_retention_comparison_tile(retention, comparison))
     return tiles
+
+
+def _trend_value_before(report: dict) -> str | None:
+    """Last week's pooled pass rate from the report's trend, formatted (None when it had none)."""
+    last_week = (date.fromisoformat(report["week_start"]) - timedelta(days=7)).isoformat()
+    point = next((point for point in report.get("pass_rate_trend") or [] if point["week_start"] == last_week), None)
+    return fmt_percent(point["value"]) if point and point["value"] is not None else None
 
 
 def _retention_comparison_tile(retention: dict, comparison: dict) -> dict:

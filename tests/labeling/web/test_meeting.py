@@ -275,6 +275,20 @@ def test_the_running_week_has_no_close_button_and_no_next_week(client, project, 
     assert "No pass rate yet" in html  # empty charts are friendly, not broken
 
 
+def test_a_week_without_figures_yet_does_not_say_last_week_had_none(client, project, lead, queue, metrics, this_week):
+    """Monday morning: no gold answers or doubly labeled items yet this week, while last week had both."""
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, week_label(this_week))).content.decode()
+
+    def tile(key):
+        return html.split(f'data-tile="{key}"')[1].split("</div>")[0]
+
+    assert "No gold answers yet this week." in tile("pass-rate")
+    assert "last week 82.0%" in tile("pass-rate")  # 41 of 50
+    assert "No item has two labels yet." in tile("alpha")
+    assert "no figure last week" not in tile("pass-rate") + tile("alpha")
+
+
 # Decisions ---------------------------------------------------------------------------------------------------
 
 
