@@ -34,13 +34,27 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
     """
     resolved = {}
     for question in questions:
-        values = [answers[question["key"]] for answers in answer_sets if question["key"] in answers]
+        key = question["key"]
+        values = [answers[key] for answers in answer_sets if key in answers and answers_kind(question, answers[key])]
         entry = combine(question, values)
         if entry is not None and len(answer_sets) == 1 and question["kind"] == QuestionKind.CORRECTION:
             entry = sole_correction(values[0]) or entry
         if entry is not None:
             resolved[question["key"]] = entry
     return resolved
+
+
+def answers_kind(question: dict, value: Any) -> bool:
+    """Whether a value is an answer of the question's kind: a label of an earlier rubric version may have answered
+    the same key asked as another kind (a choice that became a rating), and such an answer counts for nothing."""
+    kind = question["kind"]
+    if kind == QuestionKind.BINARY:
+        return isinstance(value, bool)
+    if kind == QuestionKind.RATING:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == QuestionKind.MULTI_CHOICE:
+        return isinstance(value, list)
+    return isinstance(value, str)  # choice, text, correction
 
 
 def combine(question: dict, values: list[Any]) -> dict | None:

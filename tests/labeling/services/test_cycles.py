@@ -160,6 +160,47 @@ def test_closing_twice_leaves_one_report_and_the_same_numbers(
     assert DatasetVersion.objects.count() == 1 and len(mail.outbox) == 2
 
 
+def test_a_week_whose_rubric_asked_a_question_as_another_kind_midweek_closes(
+    project, django_capture_on_commit_callbacks
+):
+    """Midweek a lead turns `tone` from a choice into a rating. An item labeled under both versions takes its gold
+    tone from the rating alone, and the week's mean tone is of ratings: a choice is no answer to a rating."""
+    asked = [{"key": "correct", "kind": "binary", "prompt": "Correct?"}]
+    v1 = publish_rubric(project=project, questions=[*asked, {"key": "tone", "kind": "choice", "prompt": "Tone?",
+                                                             "options": ["friendly", "curt"]}])  # fmt: skip
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
+    for user in (erin, ezra):
+        Membership.objects.create(project=project, user=user, role="expert")
+    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    outputs = [OutputFactory(project=project, external_id=f"w-{i}", occurred_at=moment) for i in range(3)]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+
+    def label(expert, rubric, tone):
+        submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric,
+                     answers={"correct": True, "tone": tone})  # fmt: skip
+
+    label(erin, v1, "friendly")  # the first item, by both under version 1
+    label(ezra, v1, "friendly")
+    label(erin, v1, "friendly")  # the second item, before the change …
+    v2 = publish_rubric(project=project, questions=[*asked, {"key": "tone", "kind": "rating", "prompt": "Tone?",
+                                                             "scale": [1, 5]}])  # fmt: skip
+    label(ezra, v2, 4)  # … and after it
+    label(erin, v2, 2)  # the third item, under version 2 only
+    label(ezra, v2, 4)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cycle = cycles.close_week(project_id=project.pk, week=WEEK)
+
+    assert cycle.status == CycleStatus.CLOSED
+    first, second, third = Item.objects.filter(project=project).order_by("pk")
+    assert first.resolution.automatic["tone"]["value"] == "friendly"  # resolved under version 1, its own
+    assert second.resolution.automatic["tone"]["value"] == 4
+    assert third.resolution.automatic["tone"]["value"] == 3
+    tone = QualityMetric.objects.get(project=project, week=WEEK, question="tone")
+    assert (tone.kind, tone.n, tone.value) == ("rating", 2, 3.5)
+
+
 def test_a_week_still_running_cannot_be_closed(project):
     this_week = calendar.current_week(project)
 
