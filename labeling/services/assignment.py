@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling.models import Item, Project, Queue, Skip, Slot, SlotState
+from labeling.models import Item, Label, Project, Queue, Skip, Slot, SlotState
 from labeling.rules.access import LabelingGrant, ensure_can_label
 from labeling.rules.prepared import PreparedUpdate, server_binding_cursor
 from labeling.rules.text import check_storable
@@ -213,12 +213,16 @@ _FILL_OWN_LEASE = PreparedUpdate(
 
 
 @transaction.atomic
-def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | None = None) -> None:
-    """Give the expert's slot back and never offer them this item again."""
+def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | None = None) -> bool:
+    """Give the expert's slot back and never offer them this item again. False, changing nothing, when they labeled
+    it (its screen shown again by Back or a second tab): their label stays, and a skip would count it twice."""
     check_storable(reason=reason)
     ensure_can_label(expert, item.queue, grant)
+    if Label.objects.filter(item=item, expert=expert).exists():
+        return False
     Skip.objects.get_or_create(item=item, expert=expert, defaults={"reason": reason.strip()[:500]})
     release_lease(expert=expert, item=item)
+    return True
 
 
 @transaction.atomic

@@ -295,8 +295,10 @@ def chat_messages(value: Any) -> list[dict[str, Any]] | None:
 def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
     grant = _grant(request, item)
-    assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""), grant=grant)
-    messages.info(request, f"Skipped item {item.pk}; it will not be offered to you again.")
+    if assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""), grant=grant):
+        messages.info(request, f"Skipped item {item.pk}; it will not be offered to you again.")
+    else:
+        messages.info(request, f"Item {item.pk} keeps your label: an item you labeled is not skipped.")
     return _hand_next_item(request, item.queue, grant)
 
 

@@ -624,6 +624,25 @@ def test_a_skipped_item_is_never_offered_again(client, expert, project, rubric, 
     assert b"All done in this queue" in client.get(next_url(queue)).content
 
 
+def test_skipping_an_item_one_labeled_keeps_the_label_and_records_no_skip(client, lead, expert, project, rubric, queue):
+    """`s` on the screen of an item labeled a moment ago (Back, or a second tab still showing it) goes on to the next
+    item: the label stays and counts, and no skip is added to the expert's figures."""
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+    client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
+
+    response = client.post(item_url(first, "skip"), {"handed": handed_token(client.get(item_url(first)).text)})
+
+    assert response.status_code == 302 and response.headers["Location"] == item_url(second)
+    assert not Skip.objects.exists() and Label.objects.get(item=first, expert=expert).answers == STORED
+    assert "keeps your label" in client.get(response.headers["Location"]).text
+    client.force_login(lead)
+    experts = client.get(f"/p/{project.slug}/manage/experts/").text
+    row = experts.split(f'data-expert="{expert.username}"')[1].split("</tr>")[0]
+    assert re.findall(r'<td class="num">(\d+)</td>', row)[:4] == ["1", "1", "0", "0"]  # labels, all time, skips, flags
+
+
 def test_back_after_a_skip_shows_the_item_read_only_with_a_note(client, expert, other_expert, project, rubric, queue):
     """Back (or a reload) after a skip lands on the skipped item's page: read-only, saying so, with the way on."""
     first, _ = make_items(project, 2, output="The parcel ships **Monday**.")
