@@ -17,6 +17,7 @@ from labeling.models import (
     LabelRevision,
     ReviewCycle,
     Rubric,
+    Skip,
     Slot,
     SlotState,
     week_label,
@@ -81,6 +82,9 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
     now = timezone.now()
     seconds = min(int((now - slot.leased_at).total_seconds()), MAX_SECONDS_PER_LABEL) if slot.leased_at else 0
     label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers=clean, seconds_spent=seconds)
+    if locked["skipped"]:
+        # Skipped in another tab, labeled from this one: the label undoes the skip, so the item counts once.
+        Skip.objects.filter(item=item, expert=expert).delete()
     # Complete once no slot is left undone: one conditional update, its count says whether it happened.
     if _COMPLETE_ITEM(item_id=item.pk, now=now):
         enqueue_resolution(item.pk)
@@ -98,8 +102,9 @@ def _locked_item(*, item_id: int, expert_id: int):
             label_id=Subquery(Label.objects.filter(item=OuterRef("pk"), expert=expert_id).values("pk")[:1]),
             lease_id=Subquery(own_slot.values("pk")[:1]),
             leased_at=Subquery(own_slot.values("leased_at")[:1]),
+            skipped=Exists(Skip.objects.filter(item=OuterRef("pk"), expert=expert_id)),
         )
-        .values("overlap", "status", "label_id", "lease_id", "leased_at")
+        .values("overlap", "status", "label_id", "lease_id", "leased_at", "skipped")
     )
 
 

@@ -643,6 +643,24 @@ def test_skipping_an_item_one_labeled_keeps_the_label_and_records_no_skip(client
     assert re.findall(r'<td class="num">(\d+)</td>', row)[:4] == ["1", "1", "0", "0"]  # labels, all time, skips, flags
 
 
+def test_a_label_sent_from_a_second_tab_after_a_skip_replaces_the_skip(client, lead, expert, project, rubric, queue):
+    """Skipped in one tab, labeled from the same screen still open in another: the item counts once, as labeled."""
+    first, _ = make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+    shown = handed_token(client.get(item_url(first)).text)
+    client.post(item_url(first, "skip"), {"handed": shown})
+
+    client.post(item_url(first), {**VALID, "rubric_id": rubric.pk, "handed": shown})
+
+    assert Label.objects.get(item=first, expert=expert).answers == STORED
+    assert not Skip.objects.exists()
+    client.force_login(lead)
+    experts = client.get(f"/p/{project.slug}/manage/experts/").text
+    row = experts.split(f'data-expert="{expert.username}"')[1].split("</tr>")[0]
+    assert re.findall(r'<td class="num">(\d+)</td>', row)[:4] == ["1", "1", "0", "0"]  # labels, all time, skips, flags
+
+
 def test_back_after_a_skip_shows_the_item_read_only_with_a_note(client, expert, other_expert, project, rubric, queue):
     """Back (or a reload) after a skip lands on the skipped item's page: read-only, saying so, with the way on."""
     first, _ = make_items(project, 2, output="The parcel ships **Monday**.")
