@@ -176,12 +176,15 @@ UPDATE {Slot._meta.db_table}
 """
 
 
-def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | None = None) -> Slot | None:
+def claim_slot_for_submit(
+    *, expert, item: Item, lease: tuple[int, datetime] | None = None, started_at: datetime | None = None
+) -> Slot | None:
     """Mark done the slot an expert's label fills: their own lease, else (it ran out and was taken) any
     slot of the item still available. None when every slot is held by others or done.
 
     `lease` is (slot id, leased_at) of the expert's lease as read under the item's row lock, if known:
-    a conditional update then proves it is still theirs, without a SELECT … FOR UPDATE first.
+    a conditional update then proves it is still theirs, without a SELECT … FOR UPDATE first. `started_at`: when
+    the expert began on the item, the spare slot's `leased_at` (the label's time is counted from it); else now.
     """
     if lease is None:
         own = Slot.objects.select_for_update().leased_to(expert).filter(item=item).only("pk", "leased_at").first()
@@ -193,8 +196,9 @@ def claim_slot_for_submit(*, expert, item: Item, lease: tuple[int, datetime] | N
     spare = _spare_slot(item, now)
     if spare is None:
         return None
-    Slot.objects.filter(pk=spare.pk).update(state=SlotState.DONE, expert=expert, leased_at=now, lease_expires_at=None)
-    spare.state, spare.expert_id, spare.leased_at, spare.lease_expires_at = SlotState.DONE, expert.pk, now, None
+    began = min(started_at, now) if started_at else now
+    Slot.objects.filter(pk=spare.pk).update(state=SlotState.DONE, expert=expert, leased_at=began, lease_expires_at=None)
+    spare.state, spare.expert_id, spare.leased_at, spare.lease_expires_at = SlotState.DONE, expert.pk, began, None
     return spare
 
 

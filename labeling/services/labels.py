@@ -36,13 +36,22 @@ MAX_SECONDS_PER_LABEL = 3600
 
 
 @transaction.atomic
-def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: LabelingGrant | None = None) -> Label:
+def submit_label(
+    *,
+    expert,
+    item: Item,
+    rubric: Rubric,
+    answers: dict,
+    grant: LabelingGrant | None = None,
+    shown_at: datetime | None = None,
+) -> Label:
     """Save the expert's label for the item, or replace their earlier one (its answers kept as history).
 
     Editing is allowed while the cycle of the item's week is open (CycleClosed after). A first label
     fills the expert's leased slot, even on an item of a closed week (late work on its backlog). If
     that lease ran out and another expert took the slot, a spare slot is used when the item still has
-    one; otherwise LeaseLost, and nothing is saved. `grant`: the request's check of the item's queue.
+    one (its time counted from `shown_at`, when the expert was shown the item, if known); otherwise LeaseLost, and
+    nothing is saved. `grant`: the request's check of the item's queue.
     """
     ensure_can_label(expert, item.queue, grant)
     if rubric.project_id != item.project_id:
@@ -73,7 +82,7 @@ def submit_label(*, expert, item: Item, rubric: Rubric, answers: dict, grant: La
             enqueue_resolution(item.pk)
         return existing
     lease = (locked["lease_id"], locked["leased_at"]) if locked["lease_id"] else None
-    slot = claim_slot_for_submit(expert=expert, item=item, lease=lease)
+    slot = claim_slot_for_submit(expert=expert, item=item, lease=lease, started_at=shown_at)
     if slot is None:
         raise LeaseLost(
             "Your lease on this item ran out and it was handed to other experts, who hold all of its "

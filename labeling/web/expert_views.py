@@ -14,6 +14,7 @@ swaps in and records in the history: one request per label and no page load.
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
@@ -73,15 +75,30 @@ HANDED_MAX_AGE = 24 * 3600
 
 
 def handed_token(user, item: Item) -> str:
-    return signing.dumps([item.pk, user.pk], salt=HANDED_SALT)
+    # The moment it was shown rides along: a label saved in a spare slot (the lease went to someone else) measures
+    # its time from there.
+    return signing.dumps([item.pk, user.pk, int(timezone.now().timestamp())], salt=HANDED_SALT)
 
 
 def _was_handed(request: HttpRequest, item_id: int) -> bool:
+    return _handed(request, item_id) is not None
+
+
+def _shown_at(request: HttpRequest, item_id: int) -> datetime | None:
+    """When the page whose form was POSTed showed the item to the user (None: unknown, or never shown)."""
+    handed = _handed(request, item_id)
+    return datetime.fromtimestamp(handed[2], UTC) if handed and len(handed) == 3 else None
+
+
+def _handed(request: HttpRequest, item_id: int) -> list | None:
     try:
         value = signing.loads(request.POST.get("handed", ""), salt=HANDED_SALT, max_age=HANDED_MAX_AGE)
     except signing.BadSignature:
-        return False
-    return value == [item_id, request.user.pk]
+        return None
+    # Pages shown before the time was added hold [item, user]; they are still the user's for a day.
+    if isinstance(value, list) and value[:2] == [item_id, request.user.pk] and len(value) in (2, 3):
+        return value
+    return None
 
 
 def _next_url(queue: Queue) -> str:
@@ -189,7 +206,14 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     rubric = rubric_version(item.project, request.POST.get("rubric_id", ""))
     answers = answers_from_post(rubric.questions, request.POST, original_output=item.output.output)
     try:
-        labels.submit_label(expert=request.user, item=item, rubric=rubric, answers=answers, grant=grant)
+        labels.submit_label(
+            expert=request.user,
+            item=item,
+            rubric=rubric,
+            answers=answers,
+            grant=grant,
+            shown_at=_shown_at(request, item.pk),
+        )
     except InvalidAnswers as exc:
         screen = _labeling_screen(request, item, rubric=rubric, errors=exc.errors, status=400)
         return _screen(screen, _item_url(item))

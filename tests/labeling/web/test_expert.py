@@ -592,6 +592,28 @@ def test_a_lost_lease_falls_back_to_a_spare_slot(client, expert, other_expert, p
     assert Label.objects.filter(item=item, expert=expert).exists()
 
 
+def test_a_label_saved_in_a_spare_slot_counts_the_time_since_the_item_was_shown(
+    client, monkeypatch, expert, other_expert, project, rubric, queue
+):
+    """Twenty minutes on an item, the lease ran out and went to another expert: the label still took twenty
+    minutes, not 0 s, in every median time per label."""
+    queue.overlap = 2
+    queue.save()
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    twenty_minutes_ago = timezone.now() - timedelta(minutes=20)
+    with monkeypatch.context() as frozen:
+        frozen.setattr("django.utils.timezone.now", lambda: twenty_minutes_ago)  # the screen is shown then
+        token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item, expert=expert).update(lease_expires_at=timezone.now() - timedelta(minutes=5))
+    assignment.next_item(expert=other_expert, queue=queue)
+
+    client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "handed": token})
+
+    assert 20 * 60 <= Label.objects.get(item=item, expert=expert).seconds_spent < 21 * 60
+
+
 def test_posts_need_a_csrf_token(expert, project, rubric, queue):
     make_items(project, 1)
     client = Client(enforce_csrf_checks=True)
