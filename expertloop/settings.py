@@ -20,9 +20,44 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 
+# Every variable is read through these: an unset or empty value (a `.env` line `NAME=`) means the default, blanks
+# around a value are ignored, and a value that does not parse stops the start with a message naming the variable
+# (environ's own casts raised a bare "invalid literal for int() with base 10: ''").
+def env_text(name: str, *, default: str = "") -> str:
+    return env.str(name, default="").strip() or default
+
+
+def env_int(name: str, *, default: int) -> int:
+    raw = env_text(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+
+
+def env_float(name: str, *, default: float) -> float:
+    raw = env_text(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+
+
+def env_list(name: str, *, default: list[str]) -> list[str]:
+    """Comma-separated; "a.example.com, b.example.com" is two names, not "a.example.com" and " b.example.com"."""
+    raw = env_text(name)
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
 def env_bool(name: str, *, default: bool) -> bool:
     """Like env.bool, but a value that is neither true nor false is an error, not False."""
-    raw = env.str(name, default="").strip().lower()
+    raw = env_text(name).lower()
     if not raw:
         return default
     if raw in {"1", "true", "yes", "on"}:
@@ -41,10 +76,10 @@ if not SECRET_KEY:
     # Only for local development: DEBUG is on and no secret was given.
     SECRET_KEY = "insecure-dev-only-key-do-not-deploy"
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env_text("TIME_ZONE", default="UTC")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -119,20 +154,31 @@ TEMPLATES = [
 
 # Absent DATABASE_URL → a SQLite file for a first look; production uses PostgreSQL.
 VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'expertloop.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+try:
+    DATABASES = {
+        "default": env.db_url_config(env_text("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'expertloop.sqlite3'}"))
+    }
+except (ValueError, ImproperlyConfigured) as exc:
+    # Not the URL itself: it holds the password.
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not a database URL such as postgres://user:password@host:5432/name ({exc})."
+    ) from None
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=60)
+if DATABASES["default"]["CONN_MAX_AGE"] < 0:
+    raise ImproperlyConfigured("DB_CONN_MAX_AGE must be 0 (a connection per request) or a number of seconds.")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A database that is down or hung answers 503 within seconds instead of holding a web worker: connections
 # give up after DB_CONNECT_TIMEOUT, statements of web and API requests after DB_STATEMENT_TIMEOUT (seconds;
 # 0 = none). Celery workers and management commands use DB_TASK_STATEMENT_TIMEOUT (expertloop/db.py).
-DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
-DB_STATEMENT_TIMEOUT = env.int("DB_STATEMENT_TIMEOUT", default=30)
-DB_TASK_STATEMENT_TIMEOUT = env.int("DB_TASK_STATEMENT_TIMEOUT", default=3600)
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", default=3)
+DB_STATEMENT_TIMEOUT = env_int("DB_STATEMENT_TIMEOUT", default=30)
+DB_TASK_STATEMENT_TIMEOUT = env_int("DB_TASK_STATEMENT_TIMEOUT", default=3600)
 if DB_CONNECT_TIMEOUT < 1:
     raise ImproperlyConfigured("DB_CONNECT_TIMEOUT must be a positive integer (seconds).")
 for _name in ("DB_STATEMENT_TIMEOUT", "DB_TASK_STATEMENT_TIMEOUT"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a number of seconds.")
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", default=True)  # read on SQLite too: a typo fails anywhere
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["connect_timeout"] = DB_CONNECT_TIMEOUT
@@ -146,7 +192,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # PostgreSQL time (the item query: 0.7 ms to plan, 0.1 ms to run). Django's own cursors inline parameters into
     # the SQL and never prepare. Off (DB_PREPARED_STATEMENTS=false) behind a pooler in transaction mode that does
     # not keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
-    _options["prepare_threshold"] = 5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None  # psycopg's 5
+    _options["prepare_threshold"] = 5 if DB_PREPARED_STATEMENTS else None  # psycopg's 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's runserver and an eager Celery share one file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -159,15 +205,15 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in throttling (README "Sign-in throttling"): locks per account and per client address, checked
 # before any password is hashed; each lockout in a row lasts twice as long as the one before.
 AUTHENTICATION_BACKENDS = ["labeling.web.signin.ThrottledModelBackend"]
-SIGNIN_ACCOUNT_FAILURE_LIMIT = env.int("SIGNIN_ACCOUNT_FAILURE_LIMIT", default=10)
-SIGNIN_ADDRESS_FAILURE_LIMIT = env.int("SIGNIN_ADDRESS_FAILURE_LIMIT", default=30)
-SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=300)
-SIGNIN_LOCKOUT_MAX_SECONDS = env.int("SIGNIN_LOCKOUT_MAX_SECONDS", default=24 * 3600)
-SIGNIN_FORGET_AFTER_SECONDS = env.int("SIGNIN_FORGET_AFTER_SECONDS", default=24 * 3600)
+SIGNIN_ACCOUNT_FAILURE_LIMIT = env_int("SIGNIN_ACCOUNT_FAILURE_LIMIT", default=10)
+SIGNIN_ADDRESS_FAILURE_LIMIT = env_int("SIGNIN_ADDRESS_FAILURE_LIMIT", default=30)
+SIGNIN_LOCKOUT_SECONDS = env_int("SIGNIN_LOCKOUT_SECONDS", default=300)
+SIGNIN_LOCKOUT_MAX_SECONDS = env_int("SIGNIN_LOCKOUT_MAX_SECONDS", default=24 * 3600)
+SIGNIN_FORGET_AFTER_SECONDS = env_int("SIGNIN_FORGET_AFTER_SECONDS", default=24 * 3600)
 # Sign-ins (password checks, ~0.3 s of CPU each) run at once per web process; more get a 429. 0 = no cap.
-SIGNIN_MAX_CONCURRENT_CHECKS = env.int("SIGNIN_MAX_CONCURRENT_CHECKS", default=1)
+SIGNIN_MAX_CONCURRENT_CHECKS = env_int("SIGNIN_MAX_CONCURRENT_CHECKS", default=1)
 # Reverse proxies in front of the app that append to X-Forwarded-For (0: the client address is REMOTE_ADDR).
-SIGNIN_PROXY_COUNT = env.int("SIGNIN_PROXY_COUNT", default=0)
+SIGNIN_PROXY_COUNT = env_int("SIGNIN_PROXY_COUNT", default=0)
 for _name in (
     "SIGNIN_ACCOUNT_FAILURE_LIMIT", "SIGNIN_ADDRESS_FAILURE_LIMIT", "SIGNIN_LOCKOUT_SECONDS",
     "SIGNIN_LOCKOUT_MAX_SECONDS", "SIGNIN_FORGET_AFTER_SECONDS",
@@ -180,17 +226,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:home"
 LOGOUT_REDIRECT_URL = "login"
 # Password reset by email (README "Sign-in"): how long a reset link works, in seconds.
-PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=24 * 3600)
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", default=24 * 3600)
 if PASSWORD_RESET_TIMEOUT < 60:
     raise ImproperlyConfigured("PASSWORD_RESET_TIMEOUT must be at least 60 (seconds).")
 
 # Single sign-on through OpenID Connect (README "Sign-in"): on when OIDC_ISSUER is set. allauth only runs the
 # provider's login and callback (labeling/web/sso.py decides who may sign in); the login page, password
 # reset and sign-out stay Django's.
-OIDC_ISSUER = env.str("OIDC_ISSUER", default="").strip().rstrip("/")
-OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_ISSUER = env_text("OIDC_ISSUER").rstrip("/")
+OIDC_CLIENT_ID = env_text("OIDC_CLIENT_ID")
 OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
-OIDC_NAME = env.str("OIDC_NAME", default="Company sign-in").strip() or "Company sign-in"
+OIDC_NAME = env_text("OIDC_NAME", default="Company sign-in")
 if OIDC_ISSUER and not re.match(r"https?://[^/\s]+", OIDC_ISSUER):
     raise ImproperlyConfigured(f"OIDC_ISSUER={OIDC_ISSUER!r} must be the provider's https:// issuer URL.")
 if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
@@ -219,24 +265,24 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 
 # Who may create projects in the web UI: `staff` (users with is_staff, and superusers) or `everyone` signed in.
-PROJECT_CREATORS = env.str("PROJECT_CREATORS", default="").strip().lower() or "staff"
+PROJECT_CREATORS = env_text("PROJECT_CREATORS", default="staff").lower()
 if PROJECT_CREATORS not in {"staff", "everyone"}:
     raise ImproperlyConfigured(f"PROJECT_CREATORS={PROJECT_CREATORS!r} must be staff or everyone.")
 
 # Files the workers render once and the web serves (a dataset version's Parquet and Hugging Face zip): every web and
 # worker process must see the same directory (docker-compose.yml mounts one volume at it). Not served as static files:
 # downloads go through the API's access checks.
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_ROOT = Path(env_text("MEDIA_ROOT", default=str(VAR_DIR / "media"))).resolve()
 # What the hourly sweep keeps of those files: each dataset's newest versions, and any file made or downloaded lately.
 # The others are deleted and made again when someone asks (labeling/services/version_files.py).
-DATASET_FILES_KEEP_LATEST = env.int("DATASET_FILES_KEEP_LATEST", default=2)
-DATASET_FILES_KEEP_DAYS = env.int("DATASET_FILES_KEEP_DAYS", default=14)
+DATASET_FILES_KEEP_LATEST = env_int("DATASET_FILES_KEEP_LATEST", default=2)
+DATASET_FILES_KEEP_DAYS = env_int("DATASET_FILES_KEEP_DAYS", default=14)
 for _name in ("DATASET_FILES_KEEP_LATEST", "DATASET_FILES_KEEP_DAYS"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be 0 or more.")
 
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATIC_ROOT = Path(env_text("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))).resolve()
 # WhiteNoise also serves the apps' own static files, found at start-up, so a server started without
 # `collectstatic` (gunicorn from the README, outside Docker) still sends label.js: without it the labeling
 # page's keyboard flow silently broke. Files collected into STATIC_ROOT (the Docker image does) win.
@@ -276,7 +322,7 @@ if SESSION_COOKIE_SECURE:
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 # Load balancers probe these over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
 if SECURE_HSTS_SECONDS < 0:
     raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 (no HSTS header) or a number of seconds.")
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
@@ -284,7 +330,10 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
 
 # Celery. Absent REDIS_URL → tasks run eagerly in-process (the demo); present → always through the
 # broker, and a broker that is down is an error, never a silent fallback to running inline.
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env_text("REDIS_URL")
+# Both the broker (kombu) and the cache (redis-py) take these; anything else failed only at the first task or request.
+if REDIS_URL and not re.match(r"rediss?://", REDIS_URL):
+    raise ImproperlyConfigured("REDIS_URL must start with redis:// or rediss://, e.g. redis://redis:6379/0.")
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -292,11 +341,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="expertloop")
+CELERY_TASK_DEFAULT_QUEUE = env_text("CELERY_DEFAULT_QUEUE", default="expertloop")
 # Webhook deliveries wait on other people's servers (up to WEBHOOK_TIMEOUT_SECONDS an attempt): they have a queue
 # of their own, so that a worker consuming only it (`-Q`) waits on slow receivers while the others (`-X`) do the
 # rest. A worker started with neither consumes both queues, as one small deployment needs.
-CELERY_WEBHOOK_QUEUE = env.str("CELERY_WEBHOOK_QUEUE", default="expertloop-webhooks")
+CELERY_WEBHOOK_QUEUE = env_text("CELERY_WEBHOOK_QUEUE", default="expertloop-webhooks")
 CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, CELERY_WEBHOOK_QUEUE])]
 CELERY_TASK_ROUTES = {
     task: {"queue": CELERY_WEBHOOK_QUEUE} for task in ("labeling.deliver_webhook", "labeling.deliver_due_webhooks")
@@ -320,33 +369,42 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=240),
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=240),
     "unacked_restore_throttle": 1,
     # How often (seconds) a worker looks; the tests that kill a worker look every second.
-    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=10),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", default=10),
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
+# Intervals of beat's sweeps and the workers' look for lost tasks: 0 or less would run them without pause.
+for _name in (
+    "ROUTE_SWEEP_SECONDS", "CYCLE_SWEEP_SECONDS", "METRICS_REFRESH_SECONDS", "CELERY_UNACKED_RESTORE_SECONDS",
+):  # fmt: skip
+    if env_int(_name, default=1) < 1:  # unset: the defaults below, all positive
+        raise ImproperlyConfigured(f"{_name} must be a positive number of seconds.")
+RETENTION_PURGE_HOUR = env_int("RETENTION_PURGE_HOUR", default=3)
+if not 0 <= RETENTION_PURGE_HOUR <= 23:
+    raise ImproperlyConfigured("RETENTION_PURGE_HOUR must be an hour of the day, 0 to 23.")
 CELERY_BEAT_SCHEDULE = {
     "route-pending-outputs": {
         "task": "labeling.route_pending_outputs",
-        "schedule": env.int("ROUTE_SWEEP_SECONDS", default=300),
+        "schedule": env_int("ROUTE_SWEEP_SECONDS", default=300),
     },
     # Each project's week is closed once it is over (plus the grace below); the sweep finds them.
     "close-due-weeks": {
         "task": "labeling.close_due_weeks",
-        "schedule": env.int("CYCLE_SWEEP_SECONDS", default=600),
+        "schedule": env_int("CYCLE_SWEEP_SECONDS", default=600),
     },
     # The running week's figures (meeting page, dashboards, API) are recomputed this often.
     "refresh-running-weeks": {
         "task": "labeling.refresh_running_weeks",
-        "schedule": env.int("METRICS_REFRESH_SECONDS", default=3600),
+        "schedule": env_int("METRICS_REFRESH_SECONDS", default=3600),
     },
     # The outbox's sweep: sends queued work the broker missed (labeling/services/README.md, "Outbox").
     # A sweep message older than its own interval is dropped: a worker back from an outage runs one, not all.
     "publish-outbox": {
         "task": "labeling.publish_outbox",
-        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=5),
-        "options": {"expires": env.int("OUTBOX_SWEEP_SECONDS", default=5)},
+        "schedule": env_int("OUTBOX_SWEEP_SECONDS", default=5),
+        "options": {"expires": env_int("OUTBOX_SWEEP_SECONDS", default=5)},
     },
     # Hourly: the Parquet/hf files of superseded versions nobody downloaded lately, and the directories of versions
     # deleted without their on-commit cleanup running.
@@ -357,17 +415,17 @@ CELERY_BEAT_SCHEDULE = {
     # Nightly (hour in beat's time zone): raw outputs past a project's `raw_retention_days` are deleted.
     "purge-expired-outputs": {
         "task": "labeling.purge_expired_outputs",
-        "schedule": crontab(minute=30, hour=env.int("RETENTION_PURGE_HOUR", default=3)),
+        "schedule": crontab(minute=30, hour=RETENTION_PURGE_HOUR),
     },
 }
 # A failed close (or running-week refresh) is retried by the sweeps after CYCLE_RETRY_BASE_SECONDS,
 # doubling with each failure up to CYCLE_RETRY_MAX_SECONDS.
-CYCLE_RETRY_BASE_SECONDS = env.int("CYCLE_RETRY_BASE_SECONDS", default=600)
-CYCLE_RETRY_MAX_SECONDS = env.int("CYCLE_RETRY_MAX_SECONDS", default=12 * 3600)
+CYCLE_RETRY_BASE_SECONDS = env_int("CYCLE_RETRY_BASE_SECONDS", default=600)
+CYCLE_RETRY_MAX_SECONDS = env_int("CYCLE_RETRY_MAX_SECONDS", default=12 * 3600)
 if not 1 <= CYCLE_RETRY_BASE_SECONDS <= CYCLE_RETRY_MAX_SECONDS:
     raise ImproperlyConfigured("CYCLE_RETRY_BASE_SECONDS must be at least 1 and at most CYCLE_RETRY_MAX_SECONDS.")
 # Workers write a heartbeat row this often (a beat task); /readyz calls a worker silent after 3 missed beats.
-WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=60)
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", default=60)
 if WORKER_HEARTBEAT_SECONDS < 1:
     raise ImproperlyConfigured("WORKER_HEARTBEAT_SECONDS must be a positive integer.")
 CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
@@ -379,28 +437,28 @@ CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
 READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
 # Outbox: published messages are deleted after OUTBOX_KEEP_DAYS. (After a failed publish, requests skip
 # their immediate try for REDIS_BREAKER_RESET_SECONDS and leave the message to the sweep.)
-OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=3)
+OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", default=3)
 if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1:
     raise ImproperlyConfigured("OUTBOX_SWEEP_SECONDS and OUTBOX_KEEP_DAYS must be positive.")
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
-CYCLE_CLOSE_GRACE_HOURS = env.int("CYCLE_CLOSE_GRACE_HOURS", default=0)
+CYCLE_CLOSE_GRACE_HOURS = env_int("CYCLE_CLOSE_GRACE_HOURS", default=0)
 if CYCLE_CLOSE_GRACE_HOURS < 0:
     raise ImproperlyConfigured("CYCLE_CLOSE_GRACE_HOURS must be 0 or more.")
 # "What changed": a cycle week is compared with the CHANGES_BASELINE_WEEKS weeks before it, and a change is listed
 # when its Benjamini-Hochberg q value (over every comparison tried for the week) is at most CHANGES_FDR_Q.
-CHANGES_BASELINE_WEEKS = env.int("CHANGES_BASELINE_WEEKS", default=4)
+CHANGES_BASELINE_WEEKS = env_int("CHANGES_BASELINE_WEEKS", default=4)
 if not 1 <= CHANGES_BASELINE_WEEKS <= 26:
     raise ImproperlyConfigured("CHANGES_BASELINE_WEEKS must be between 1 and 26.")
-CHANGES_FDR_Q = env.float("CHANGES_FDR_Q", default=0.05)
+CHANGES_FDR_Q = env_float("CHANGES_FDR_Q", default=0.05)
 if not 0 < CHANGES_FDR_Q < 1:
     raise ImproperlyConfigured("CHANGES_FDR_Q must lie strictly between 0 and 1, e.g. 0.05.")
 # Alerts (README "Alerts"): evaluated every ALERT_EVALUATE_SECONDS and after each close. A week still open
 # ALERT_CLOSE_OVERDUE_HOURS after its close was due (end + CYCLE_CLOSE_GRACE_HOURS) is overdue; a queue with work
 # waiting and no label for ALERT_QUEUE_IDLE_DAYS days is idle; a project with no output for ALERT_INGEST_SILENCE_HOURS
 # that had at least one per such window on average over the 28 days before has stopped sending.
-ALERT_CLOSE_OVERDUE_HOURS = env.int("ALERT_CLOSE_OVERDUE_HOURS", default=6)
-ALERT_QUEUE_IDLE_DAYS = env.int("ALERT_QUEUE_IDLE_DAYS", default=3)
-ALERT_INGEST_SILENCE_HOURS = env.int("ALERT_INGEST_SILENCE_HOURS", default=24)
+ALERT_CLOSE_OVERDUE_HOURS = env_int("ALERT_CLOSE_OVERDUE_HOURS", default=6)
+ALERT_QUEUE_IDLE_DAYS = env_int("ALERT_QUEUE_IDLE_DAYS", default=3)
+ALERT_INGEST_SILENCE_HOURS = env_int("ALERT_INGEST_SILENCE_HOURS", default=24)
 if ALERT_CLOSE_OVERDUE_HOURS < 0:
     raise ImproperlyConfigured("ALERT_CLOSE_OVERDUE_HOURS must be 0 or more.")
 if not 1 <= ALERT_QUEUE_IDLE_DAYS <= 365:
@@ -409,25 +467,25 @@ if not 1 <= ALERT_INGEST_SILENCE_HOURS <= 28 * 24:
     raise ImproperlyConfigured("ALERT_INGEST_SILENCE_HOURS must be between 1 and 672 (the 28 days compared with).")
 CELERY_BEAT_SCHEDULE["evaluate-alerts"] = {
     "task": "labeling.evaluate_alerts",
-    "schedule": env.int("ALERT_EVALUATE_SECONDS", default=3600),
+    "schedule": env_int("ALERT_EVALUATE_SECONDS", default=3600),
     # A round older than its interval is dropped: a worker back from an outage runs one, not a backlog of them.
-    "options": {"expires": env.int("ALERT_EVALUATE_SECONDS", default=3600)},
+    "options": {"expires": env_int("ALERT_EVALUATE_SECONDS", default=3600)},
 }
 if CELERY_BEAT_SCHEDULE["evaluate-alerts"]["schedule"] < 60:
     raise ImproperlyConfigured("ALERT_EVALUATE_SECONDS must be 60 or more.")
 
 # How long an item handed to an expert stays theirs before another expert may take its slot.
-LEASE_SECONDS = env.int("LEASE_SECONDS", default=15 * 60)
+LEASE_SECONDS = env_int("LEASE_SECONDS", default=15 * 60)
 
 # Ingest limits (documented in README.md and the OpenAPI schema).
-INGEST_MAX_RECORDS = env.int("INGEST_MAX_RECORDS", default=1000)
-INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=5 * 1024 * 1024)
-INGEST_MAX_JSON_DEPTH = env.int("INGEST_MAX_JSON_DEPTH", default=32)
+INGEST_MAX_RECORDS = env_int("INGEST_MAX_RECORDS", default=1000)
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+INGEST_MAX_JSON_DEPTH = env_int("INGEST_MAX_JSON_DEPTH", default=32)
 # How long one custom redaction regex may run on one string before that string is withheld whole.
-REDACTION_TIMEOUT_MS = env.int("REDACTION_TIMEOUT_MS", default=50)
+REDACTION_TIMEOUT_MS = env_int("REDACTION_TIMEOUT_MS", default=50)
 # The OTLP/HTTP traces endpoint (README "OpenTelemetry"): the most bytes of one export request, counted after
 # gzip or deflate is undone (a compressed body may not be longer either), so that a small gzip bomb is a 413.
-OTLP_MAX_BODY_BYTES = env.int("OTLP_MAX_BODY_BYTES", default=8 * 1024 * 1024)
+OTLP_MAX_BODY_BYTES = env_int("OTLP_MAX_BODY_BYTES", default=8 * 1024 * 1024)
 # Django's own cap on request.body must not be lower than ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1
 for _name in (
@@ -441,7 +499,7 @@ for _name in (
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive integer.")
 # Timestamps ingest accepts: from INGEST_EARLIEST_TIMESTAMP to now + INGEST_MAX_FUTURE_SECONDS (README).
-_earliest = env.str("INGEST_EARLIEST_TIMESTAMP", default="") or "2000-01-01T00:00:00Z"
+_earliest = env_text("INGEST_EARLIEST_TIMESTAMP", default="2000-01-01T00:00:00Z")
 try:
     INGEST_EARLIEST_TIMESTAMP = datetime.fromisoformat(_earliest)
 except ValueError:
@@ -451,11 +509,11 @@ if INGEST_EARLIEST_TIMESTAMP.utcoffset() is None:
 INGEST_EARLIEST_TIMESTAMP = INGEST_EARLIEST_TIMESTAMP.astimezone(UTC)
 if not datetime(1970, 1, 1, tzinfo=UTC) <= INGEST_EARLIEST_TIMESTAMP < datetime.now(UTC):
     raise ImproperlyConfigured("INGEST_EARLIEST_TIMESTAMP must lie between 1970-01-01T00:00:00Z and now.")
-INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=86400)
+INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", default=86400)
 if not 0 <= INGEST_MAX_FUTURE_SECONDS <= 366 * 86400:
     raise ImproperlyConfigured("INGEST_MAX_FUTURE_SECONDS must be between 0 and 31622400 (366 days).")
 
-API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="6000/min")
+API_THROTTLE_RATE = env_text("API_THROTTLE_RATE", default="6000/min")
 if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
     raise ImproperlyConfigured(
         f"API_THROTTLE_RATE={API_THROTTLE_RATE!r} must look like 6000/min (per s, min, hour or day)."
@@ -492,7 +550,7 @@ SPECTACULAR_SETTINGS = {
 
 # Short socket timeouts: a request never waits long on a Redis that is down or unreachable; what uses the
 # cache then falls back to "local", this process's memory (e.g. the API throttle, api/throttles.py).
-REDIS_CACHE_SOCKET_TIMEOUT = env.float("REDIS_CACHE_SOCKET_TIMEOUT", default=0.5)
+REDIS_CACHE_SOCKET_TIMEOUT = env_float("REDIS_CACHE_SOCKET_TIMEOUT", default=0.5)
 CACHES = {
     "default": (
         {
@@ -509,42 +567,52 @@ CACHES = {
     "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local-fallback"},
 }
 # After Redis fails once, callers skip it for this long (per process) before trying again.
-REDIS_BREAKER_RESET_SECONDS = env.int("REDIS_BREAKER_RESET_SECONDS", default=5)
+REDIS_BREAKER_RESET_SECONDS = env_int("REDIS_BREAKER_RESET_SECONDS", default=5)
 if REDIS_CACHE_SOCKET_TIMEOUT <= 0:
     raise ImproperlyConfigured("REDIS_CACHE_SOCKET_TIMEOUT must be a number of seconds above 0.")
 if REDIS_BREAKER_RESET_SECONDS < 1 or CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] < 1:
     raise ImproperlyConfigured("REDIS_BREAKER_RESET_SECONDS and CELERY_VISIBILITY_TIMEOUT must be 1 or more.")
 
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console.
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
+try:
+    vars().update(env.email_url_config(env_text("EMAIL_URL", default="consolemail://")))
+except (ValueError, ImproperlyConfigured):
+    # Not the URL itself: it holds the password.
+    raise ImproperlyConfigured(
+        "EMAIL_URL is not a mail URL such as smtp+tls://user:password@smtp.example.com:587 or consolemail://."
+    ) from None
+DEFAULT_FROM_EMAIL = env_text("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
 # Where people reach this server; links in e-mails (digests) start with it.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+SITE_URL = env_text("SITE_URL", default="http://127.0.0.1:8000")
+if not re.match(r"https?://[^/\s]+", SITE_URL):
+    raise ImproperlyConfigured(
+        f"SITE_URL={SITE_URL!r} must be where people reach the server, e.g. https://expertloop.example.com."
+    )
 # Invitations to a project (labeling/services/invitations.py): days a link stays usable, and how many a
 # project may send (invitations and resends) per hour before the next one is refused with a 429.
-INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
-INVITATIONS_PER_PROJECT_PER_HOUR = env.int("INVITATIONS_PER_PROJECT_PER_HOUR", default=50)
+INVITATION_MAX_AGE_DAYS = env_int("INVITATION_MAX_AGE_DAYS", default=7)
+INVITATIONS_PER_PROJECT_PER_HOUR = env_int("INVITATIONS_PER_PROJECT_PER_HOUR", default=50)
 if INVITATION_MAX_AGE_DAYS < 1 or INVITATIONS_PER_PROJECT_PER_HOUR < 1:
     raise ImproperlyConfigured("INVITATION_MAX_AGE_DAYS and INVITATIONS_PER_PROJECT_PER_HOUR must be 1 or more.")
 # Webhooks (README "Webhooks"). Only https:// URLs to public addresses, checked at each send, unless
 # WEBHOOKS_ALLOW_PRIVATE (local development, the tests): then http:// and private, loopback, link-local too.
 WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
 # One attempt: connecting may take WEBHOOK_CONNECT_TIMEOUT_SECONDS, the whole request WEBHOOK_TIMEOUT_SECONDS.
-WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5)
-WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # Seconds between a failed attempt and the next; the delivery is failed after the last (~24 h in all).
-WEBHOOK_RETRY_SCHEDULE = [
-    int(value)
-    for value in env.list(
-        "WEBHOOK_RETRY_SCHEDULE", default=["5", "30", "120", "600", "3600", "10800", "21600", "21600", "28800"]
-    )
-]
+_retry_schedule = env_list(
+    "WEBHOOK_RETRY_SCHEDULE", default=["5", "30", "120", "600", "3600", "10800", "21600", "21600", "28800"]
+)
+if not all(value.isdigit() for value in _retry_schedule):
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCHEDULE must list positive numbers of seconds, e.g. 5,30,120.")
+WEBHOOK_RETRY_SCHEDULE = [int(value) for value in _retry_schedule]
 # An endpoint whose every attempt failed for this long (and at least WEBHOOK_DISABLE_MIN_FAILURES times) is
 # disabled, and the project's leads are told.
-WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600)
-WEBHOOK_DISABLE_MIN_FAILURES = env.int("WEBHOOK_DISABLE_MIN_FAILURES", default=5)
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", default=24 * 3600)
+WEBHOOK_DISABLE_MIN_FAILURES = env_int("WEBHOOK_DISABLE_MIN_FAILURES", default=5)
 # /readyz reports `webhooks: stalled` (degraded) when a delivery is still pending this long after it was due.
-WEBHOOK_STALL_SECONDS = env.int("WEBHOOK_STALL_SECONDS", default=600)
+WEBHOOK_STALL_SECONDS = env_int("WEBHOOK_STALL_SECONDS", default=600)
 if not 0 < WEBHOOK_CONNECT_TIMEOUT_SECONDS <= WEBHOOK_TIMEOUT_SECONDS <= 60:
     raise ImproperlyConfigured(
         "Webhook timeouts: 0 < WEBHOOK_CONNECT_TIMEOUT_SECONDS <= WEBHOOK_TIMEOUT_SECONDS <= 60."
@@ -558,27 +626,30 @@ if WEBHOOK_DISABLE_AFTER_SECONDS < 0 or WEBHOOK_DISABLE_MIN_FAILURES < 1:
 # Beat's sweep sends deliveries that are due and were not sent by their own task (a lost message, a retry hours away).
 # A worker's claim on a delivery lasts WEBHOOK_TIMEOUT_SECONDS and this margin (recording the answer, a slow
 # database): only then may another worker take over the claim of one that died.
-WEBHOOK_LEASE_MARGIN_SECONDS = env.float("WEBHOOK_LEASE_MARGIN_SECONDS", default=5)
+WEBHOOK_LEASE_MARGIN_SECONDS = env_float("WEBHOOK_LEASE_MARGIN_SECONDS", default=5)
 if WEBHOOK_LEASE_MARGIN_SECONDS <= 0:
     raise ImproperlyConfigured("WEBHOOK_LEASE_MARGIN_SECONDS must be positive.")
 # Finished deliveries (their bodies, the attempt log) are deleted this many days after they finished.
-WEBHOOK_DELIVERY_KEEP_DAYS = env.int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
+WEBHOOK_DELIVERY_KEEP_DAYS = env_int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
 if WEBHOOK_DELIVERY_KEEP_DAYS < 1:
     raise ImproperlyConfigured("WEBHOOK_DELIVERY_KEEP_DAYS must be 1 or more.")
 CELERY_BEAT_SCHEDULE["deliver-due-webhooks"] = {
     "task": "labeling.deliver_due_webhooks",
-    "schedule": env.int("WEBHOOK_SWEEP_SECONDS", default=10),
-    "options": {"expires": env.int("WEBHOOK_SWEEP_SECONDS", default=10)},
+    "schedule": env_int("WEBHOOK_SWEEP_SECONDS", default=10),
+    "options": {"expires": env_int("WEBHOOK_SWEEP_SECONDS", default=10)},
 }
 if CELERY_BEAT_SCHEDULE["deliver-due-webhooks"]["schedule"] < 1:
     raise ImproperlyConfigured("WEBHOOK_SWEEP_SECONDS must be a positive integer.")
 
+LOG_LEVEL = env_text("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django installs its own console handler; route everything through ours instead, once.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},

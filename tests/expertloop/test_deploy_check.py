@@ -62,11 +62,11 @@ def test_a_missing_https_setting_fails_the_check(changed, check):
     [
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT must be a positive integer"),
         ({"DB_STATEMENT_TIMEOUT": "-1"}, "DB_STATEMENT_TIMEOUT must be 0 (no limit) or a number of seconds"),
-        ({"DB_TASK_STATEMENT_TIMEOUT": "soon"}, "invalid literal for int"),
+        ({"DB_TASK_STATEMENT_TIMEOUT": "soon"}, "DB_TASK_STATEMENT_TIMEOUT='soon' is not a whole number"),
         ({"SECURE_HSTS_SECONDS": "-5"}, "SECURE_HSTS_SECONDS must be 0"),
         ({"SECURE_SSL_REDIRECT": "perhaps"}, "SECURE_SSL_REDIRECT"),
         ({"DATASET_FILES_KEEP_LATEST": "-1"}, "DATASET_FILES_KEEP_LATEST must be 0 or more"),
-        ({"DATASET_FILES_KEEP_DAYS": "two weeks"}, "invalid literal for int"),
+        ({"DATASET_FILES_KEEP_DAYS": "two weeks"}, "DATASET_FILES_KEEP_DAYS='two weeks' is not a whole number"),
     ],
 )
 def test_bad_timeout_and_https_values_fail_at_start(env, message):

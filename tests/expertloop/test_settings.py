@@ -1,8 +1,25 @@
 """Settings come from the environment and fail loudly on bad values."""
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.helpers.processes import manage_check
+from tests.helpers.processes import ROOT, manage_check, settings_free_environment
+
+
+def run_in_a_fresh_process(code: str, **env) -> subprocess.CompletedProcess:
+    """Python code run after django.setup() with the production settings and only the given settings variables."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT, env={**settings_free_environment(), "DJANGO_SETTINGS_MODULE": "expertloop.settings", **env},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+
+def settings_in_a_fresh_process(names: list[str], **env) -> dict[str, str]:
+    code = "from django.conf import settings; " + "; ".join(f"print(str(settings.{name}))" for name in names)
+    return dict(zip(names, run_in_a_fresh_process(code, **env).stdout.splitlines(), strict=True))
 
 
 def test_secret_key_is_required_unless_debug():
@@ -17,10 +34,24 @@ def test_secret_key_is_required_unless_debug():
     "env, message",
     [
         ({"TIME_ZONE": "Mars/Olympus"}, "not a known IANA time zone"),
-        ({"INGEST_MAX_RECORDS": "many"}, "invalid literal for int"),
+        ({"INGEST_MAX_RECORDS": "many"}, "INGEST_MAX_RECORDS='many' is not a whole number"),
+        ({"CHANGES_FDR_Q": "five percent"}, "CHANGES_FDR_Q='five percent' is not a number"),
+        ({"WEBHOOK_RETRY_SCHEDULE": "5,30,an hour"}, "WEBHOOK_RETRY_SCHEDULE must list positive numbers"),
+        ({"DB_PREPARED_STATEMENTS": "maybe"}, "DB_PREPARED_STATEMENTS='maybe' is not a boolean"),
+        ({"DB_CONN_MAX_AGE": "-1"}, "DB_CONN_MAX_AGE must be 0"),
+        ({"ROUTE_SWEEP_SECONDS": "0"}, "ROUTE_SWEEP_SECONDS must be a positive number of seconds"),
+        ({"CYCLE_SWEEP_SECONDS": "-600"}, "CYCLE_SWEEP_SECONDS must be a positive number of seconds"),
+        ({"METRICS_REFRESH_SECONDS": "0"}, "METRICS_REFRESH_SECONDS must be a positive number of seconds"),
+        ({"CELERY_UNACKED_RESTORE_SECONDS": "0"}, "CELERY_UNACKED_RESTORE_SECONDS must be a positive number"),
+        ({"RETENTION_PURGE_HOUR": "24"}, "RETENTION_PURGE_HOUR must be an hour of the day, 0 to 23"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis:// or rediss://"),
+        ({"SITE_URL": "expertloop.example.com"}, "SITE_URL='expertloop.example.com' must be where people reach"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+        ({"EMAIL_URL": "smtp.example.com"}, "EMAIL_URL is not a mail URL such as smtp+tls://"),
         ({"INGEST_MAX_RECORDS": "0"}, "must be a positive integer"),
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
+        ({"DATABASE_URL": "postgres://el:s3cr3t-pw@db:5342x/el"}, "DATABASE_URL is not a database URL such as"),
         ({"REDIS_CACHE_SOCKET_TIMEOUT": "0"}, "REDIS_CACHE_SOCKET_TIMEOUT must be"),
         ({"CELERY_VISIBILITY_TIMEOUT": "0"}, "CELERY_VISIBILITY_TIMEOUT must be"),
         ({"SIGNIN_LOCKOUT_SECONDS": "0"}, "SIGNIN_LOCKOUT_SECONDS must be a positive integer"),
@@ -40,6 +71,44 @@ def test_bad_values_fail_at_start(env, message):
     result = manage_check(SECRET_KEY="s3cret", **env)
     assert result.returncode != 0
     assert message in result.stderr
+    assert "s3cr3t-pw" not in result.stderr  # a database URL's password is not printed
+
+
+# A `.env` line left as `NAME=` (or Compose's `${NAME:-}`) reaches the app as an empty string: the default, as the
+# README's Configuration says, never a start-up failure (environ's int("") was one) or an empty queue name or path.
+EMPTY_MEANS_DEFAULT = [
+    "DB_CONN_MAX_AGE", "DB_CONNECT_TIMEOUT", "INGEST_MAX_RECORDS", "CHANGES_FDR_Q", "TIME_ZONE", "API_THROTTLE_RATE",
+    "DATABASE_URL", "EMAIL_URL", "CELERY_DEFAULT_QUEUE", "MEDIA_ROOT", "WEBHOOK_RETRY_SCHEDULE", "LOG_LEVEL",
+    "RETENTION_PURGE_HOUR", "DB_PREPARED_STATEMENTS",
+]  # fmt: skip
+
+
+def test_an_empty_value_means_the_default():
+    shown = settings_in_a_fresh_process(
+        ["TIME_ZONE", "CELERY_TASK_DEFAULT_QUEUE", "MEDIA_ROOT", "INGEST_MAX_RECORDS", "DATABASES"],
+        SECRET_KEY="s3cret", **dict.fromkeys(EMPTY_MEANS_DEFAULT, ""),
+    )  # fmt: skip
+
+    assert shown["TIME_ZONE"] == "UTC"
+    assert shown["CELERY_TASK_DEFAULT_QUEUE"] == "expertloop"
+    assert shown["MEDIA_ROOT"] == str(ROOT / "var" / "media")
+    assert shown["INGEST_MAX_RECORDS"] == "1000"
+    assert "expertloop.sqlite3" in shown["DATABASES"]
+
+
+def test_host_names_listed_with_blanks_after_the_commas_are_all_answered():
+    # "a, b" was the hosts "a" and " b": every request to the second name was a 400 Bad Request.
+    statuses = [
+        run_in_a_fresh_process(
+            "from django.test import Client; "
+            f"print(Client().get('/healthz', HTTP_HOST={host!r}).status_code)",
+            SECRET_KEY="s3cret", DATABASE_URL="sqlite:///:memory:",
+            ALLOWED_HOSTS="expertloop.example.com, labels.example.com ,",
+        ).stdout.strip()
+        for host in ("expertloop.example.com", "labels.example.com")
+    ]  # fmt: skip
+
+    assert statuses == ["200", "200"]
 
 
 def test_without_redis_tasks_run_eagerly_and_it_says_so():

@@ -11,16 +11,17 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def settings_free_environment() -> dict:
+    """This process's environment without the settings variables a test run sets (tests/settings.py, CI)."""
+    own = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS", "MEDIA_ROOT"}
+    return {k: v for k, v in os.environ.items() if k not in own and not k.startswith("CELERY_")}
+
+
 def manage_check(**env) -> subprocess.CompletedProcess:
     """Run `manage.py check` with production settings and only the given settings variables."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-    }
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--settings=expertloop.settings"],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env={**settings_free_environment(), **env}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
 
