@@ -75,6 +75,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=true.")
     # Only for local development: DEBUG is on and no secret was given.
     SECRET_KEY = "insecure-dev-only-key-do-not-deploy"
+# Former keys, comma-separated, still accepted after SECRET_KEY changed: sessions, password reset links and webhook
+# signing secrets made with them keep working until `reseal_webhook_secrets` has run and they are dropped.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
