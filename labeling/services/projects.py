@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from labeling.exceptions import InvalidSpec
+from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import (
     AuditEvent,
     Item,
@@ -27,8 +27,10 @@ from labeling.models import (
 from labeling.models.projects import validate_time_zone
 from labeling.rules.access import check_can_copy_project
 from labeling.rules.calendar import current_week
+from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import text_problem
+from labeling.selectors.invitations import account_exists_for_email
 
 from .routing import validate_rule
 from .rubrics import publish_rubric
@@ -213,6 +215,39 @@ def _problems(parsed: ProjectSpec) -> dict[str, list[str]]:
         for name in queue.eligible_experts:
             if name not in experts:
                 add("queues", f"Queue {queue.slug!r}: eligible expert {name!r} is not an expert member.")
+    for message in _new_account_problems(parsed.members):
+        add("members", message)
+    return problems
+
+
+def _new_account_problems(members: list[MemberSpec]) -> list[str]:
+    """The accounts the spec creates must be usable, as an invitation's are: a valid username that no account has in
+    another case, and an email address no other account has (single sign-on refuses an address two accounts share,
+    and password reset mails go to it). Accounts that exist already are taken as they are."""
+    User = get_user_model()
+    usernames = [member.username for member in members]
+    existing = set(User.objects.filter(username__in=usernames).values_list("username", flat=True))
+    problems, emails = [], []
+    for member in (member for member in members if member.username not in existing):
+        who = f"Member {member.username!r}:"
+        try:
+            User(username=member.username).clean_fields(
+                exclude=[field.name for field in User._meta.fields if field.name != "username"]
+            )
+        except ValidationError as exc:
+            problems += [f"{who} {message}" for message in exc.messages]
+        if other := User.objects.filter(username__iexact=member.username).first():
+            problems.append(f"{who} the username {other.username!r} differs only in case; list it or choose another.")
+        if not member.email.strip():
+            continue
+        try:
+            email = valid_email(member.email)
+        except InvalidInput:
+            problems.append(f"{who} {member.email!r} is not an email address.")
+            continue
+        if account_exists_for_email(email) or email in emails:
+            problems.append(f"{who} {email} is the email of another account: list that account, or give another.")
+        emails.append(email)
     return problems
 
 
@@ -241,7 +276,7 @@ def _ensure_users(members: list[MemberSpec]) -> dict:
     users = {user.username: user for user in User.objects.filter(username__in=[m.username for m in members])}
     for member in members:
         if member.username not in users:
-            user = User(username=member.username, email=member.email)
+            user = User(username=member.username, email=normalize_email(member.email))
             user.set_unusable_password()
             user.save()
             users[member.username] = user

@@ -114,6 +114,37 @@ def test_a_bad_project_spec_creates_nothing(tmp_path, db, change, message):
     assert not Project.objects.exists() and not Queue.objects.exists() and not Rubric.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "member, message",
+    [
+        ("{username: ann, role: expert, email: ann.example.com}", "Member 'ann': 'ann.example.com' is not an email"),
+        # Single sign-on refuses an email two accounts share, and so does an invitation's new account.
+        ("{username: ann, role: expert, email: Taken@Example.com}", "taken@example.com is the email of another"),
+        ("{username: ann smith, role: expert}", "Member 'ann smith': Enter a valid username"),
+        ("{username: TAKEN, role: expert}", "Member 'TAKEN': the username 'taken' differs only in case"),
+    ],
+)
+def test_a_member_account_that_could_not_be_used_creates_nothing(tmp_path, db, django_user_model, member, message):
+    django_user_model.objects.create_user(username="taken", email="taken@example.com")
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(SPEC.replace("{username: ann, role: expert}", member))
+
+    with pytest.raises(CommandError, match=message):
+        run("create_project", str(spec))
+
+    assert not Project.objects.exists()
+    assert list(django_user_model.objects.values_list("username", flat=True)) == ["taken"]
+
+
+def test_a_new_members_email_is_stored_as_invitations_compare_it(tmp_path, db, django_user_model):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(SPEC.replace("{username: ann, role: expert}", "{username: ann, role: expert, email: ' Ann@X.COM'}"))
+
+    run("create_project", str(spec))
+
+    assert django_user_model.objects.get(username="ann").email == "ann@x.com"
+
+
 def test_create_project_refuses_unreadable_files(tmp_path, db):
     bad = tmp_path / "bad.yaml"
     bad.write_text("slug: [unclosed")
