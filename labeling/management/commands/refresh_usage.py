@@ -1,14 +1,16 @@
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.models import Project
 from labeling.services.platform import backfill_usage
 
 
-def _positive(value: str) -> int:
-    weeks = int(value)
-    if not 1 <= weeks <= 520:
-        raise ValueError(value)
-    return weeks
+def _weeks(value: str) -> int:
+    # ArgumentTypeError's text is what argparse prints (a ValueError printed "invalid _positive value: '0'").
+    if not value.strip().isdigit() or not 1 <= int(value) <= 520:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of weeks from 1 to 520.")
+    return int(value)
 
 
 class Command(BaseCommand):
@@ -21,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", help="Project slug (default: every project).")
-        parser.add_argument("--weeks", type=_positive, default=12, help="How many weeks, 1 to 520 (default 12).")
+        parser.add_argument("--weeks", type=_weeks, default=12, help="How many weeks, 1 to 520 (default 12).")
 
     def handle(self, *args, project: str | None, weeks: int, **options):
         projects = Project.objects.order_by("slug")

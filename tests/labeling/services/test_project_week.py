@@ -239,8 +239,9 @@ def test_the_backfill_command_computes_each_projects_last_weeks(usage):
 def test_the_backfill_command_refuses_an_unknown_project_and_a_bad_week_count(usage):
     with pytest.raises(CommandError, match="No project with slug 'nope'"):
         call_command("refresh_usage", "--project", "nope")
-    with pytest.raises(CommandError):
-        call_command("refresh_usage", "--weeks", "0")
+    for weeks in ("0", "521", "twelve"):
+        with pytest.raises(CommandError, match=f"argument --weeks: '{weeks}' is not a number of weeks from 1 to 520"):
+            call_command("refresh_usage", "--weeks", weeks)
 
 
 def test_the_backfill_writes_no_week_before_the_project_began():
