@@ -31,6 +31,7 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 
 from labeling.models import ThrottleKind
+from labeling.rules.client_addresses import counted_address
 from labeling.rules.prepared import Prepared
 from labeling.selectors.signin import accounts_for_password_reset, active_lock
 from labeling.services.signin import record_failure, record_reset_request, record_success
@@ -97,12 +98,7 @@ def client_address(request: HttpRequest) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return ""
-    if ip.version == 6 and ip.ipv4_mapped:
-        return str(ip.ipv4_mapped)
-    if ip.version == 6:
-        # One client usually holds a whole /64: count it as one address, or it could rotate through them.
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+    return counted_address(ip)
 
 
 @cache

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from labeling.rules.client_addresses import parse_counted_address
 from labeling.selectors.signin import active_lock
 from labeling.services.signin import unlock_sign_in
 
@@ -14,6 +15,11 @@ class Command(BaseCommand):
     def handle(self, *args, username, address, **options):
         if not username and not address:
             raise CommandError("Name a username, an --address, or both.")
+        if address:
+            # Locks are kept on the counted form (an IPv6 client's /64): the address from the logs finds its lock.
+            typed, address = address, parse_counted_address(address)
+            if address is None:
+                raise CommandError(f"{typed!r} is not an IP address (e.g. 203.0.113.7 or 2001:db8::7).")
         lock = active_lock(username=username, address=address)
         rows = unlock_sign_in(username=username, address=address)
         what = " and ".join(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from labeling.models import AuditEvent, SignInThrottle
@@ -133,6 +133,33 @@ def test_an_operator_unlocks_an_account_with_a_command(client, expert, project, 
     assert signed_in(sign_in(client, "/login/", "erin", address="198.51.100.2"))
     event = AuditEvent.objects.get(project=project, action="sign_in.unlocked")
     assert event.details["username"] == "erin"
+
+
+@pytest.mark.parametrize(
+    "locked, typed",
+    [
+        ("2001:db8:1:2::7", "2001:db8:1:2::7"),  # the address in the logs: the lock is on its /64
+        ("2001:db8:1:2::7", "2001:db8:1:2:ffff::1"),
+        ("203.0.113.7", "::ffff:203.0.113.7"),
+        ("203.0.113.7", " 203.0.113.7 "),
+    ],
+)
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=100, SIGNIN_ADDRESS_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=3600)
+def test_an_operator_unlocks_an_address_as_it_appears_in_the_logs(client, expert, capsys, locked, typed):
+    for guess in ["a", "b", "c"]:
+        sign_in(client, "/login/", guess, "wrong", address=locked)
+    assert sign_in(client, "/login/", "erin", address=locked).status_code == 429
+
+    call_command("unlock_sign_in", "--address", typed)
+
+    assert "Unlocked address" in capsys.readouterr().out
+    assert signed_in(sign_in(client, "/login/", "erin", address=locked))
+
+
+@pytest.mark.parametrize("typed", ["203.0.113", "erin", "203.0.113.7:51234"])
+def test_unlocking_something_that_is_not_an_address_is_an_error_not_nothing_to_do(db, typed):
+    with pytest.raises(CommandError, match="is not an IP address"):
+        call_command("unlock_sign_in", "--address", typed)
 
 
 @override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_LOCKOUT_SECONDS=3600)
