@@ -81,15 +81,19 @@ def otlp_json_records(document: bytes) -> otlp.MappedExport:
     return otlp.map_export(otlp.request_from_json(decoded))
 
 
+# What Notepad and Windows PowerShell's `Out-File -Encoding utf8` put before the text: no part of the first line.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def is_one_json_document(path: Path) -> bool:
     """Whether an OTLP/JSON file is one (pretty-printed) document rather than one export per line: its first line is
     not JSON on its own, and the whole file is. A file that is neither is read line by line, so that every bad line
     is named."""
     with path.open("rb") as handle:
-        first = next((line for line in handle if line.strip()), None)
+        first = next((line.removeprefix(UTF8_BOM) for line in handle if line.strip()), None)
     if first is None or _decodes(first):
         return False
-    return _decodes(path.read_bytes())
+    return _decodes(path.read_bytes().removeprefix(UTF8_BOM))
 
 
 def _decodes(data: bytes) -> bool:

@@ -9,7 +9,12 @@ from labeling.exceptions import InvalidInput, RecordError
 from labeling.management.base import ProjectCommand
 from labeling.models import Project
 from labeling.services import records
-from labeling.services.import_formats import is_one_json_document, openai_chat_record, otlp_json_records
+from labeling.services.import_formats import (
+    UTF8_BOM,
+    is_one_json_document,
+    openai_chat_record,
+    otlp_json_records,
+)
 from labeling.services.ingest import IngestResult, ingest_outputs
 
 MAX_ERRORS_SHOWN = 50
@@ -112,12 +117,13 @@ class Command(ProjectCommand):
 
 
 def _lines(file: Path, *, whole: bool):
-    """(line number, bytes) of each line, or of the whole file as line 1."""
+    """(line number, bytes) of each line, or of the whole file as line 1; a UTF-8 byte order mark is not text."""
     with file.open("rb") as handle:
         if whole:
-            yield 1, handle.read()
+            yield 1, handle.read().removeprefix(UTF8_BOM)
             return
-        yield from enumerate(handle, start=1)
+        for number, line in enumerate(handle, start=1):
+            yield number, line.removeprefix(UTF8_BOM) if number == 1 else line
 
 
 def _encoded(number: int, label: str, record: dict, errors: list[tuple[int, str]]) -> list[_Item]:

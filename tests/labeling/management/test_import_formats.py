@@ -74,6 +74,28 @@ def test_otlp_json_as_one_pretty_printed_document(tmp_path, project):
     assert Output.objects.filter(project=project).count() == 2
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "otlp-json-lines", "otlp-json-document", "openai-chat"])
+def test_a_file_saved_with_a_utf8_byte_order_mark_and_windows_line_ends_imports(tmp_path, project, fmt):
+    """What Notepad or Windows PowerShell's `Out-File -Encoding utf8` writes: line 1 was refused as not JSON."""
+    records = {
+        "jsonl": [{"external_id": "a", "input": "q", "output": "x"}, {"external_id": "b", "input": "q", "output": "y"}],
+        "otlp-json-lines": [export(llm_span("0000000000000001", "x")), export(llm_span("0000000000000002", "y"))],
+        "otlp-json-document": [export(llm_span("0000000000000001", "x"), llm_span("0000000000000002", "y"))],
+        "openai-chat": [
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]}
+            for answer in ("x", "y")
+        ],
+    }[fmt]
+    text = json.dumps(records[0], indent=2) if fmt == "otlp-json-document" else "\n".join(map(json.dumps, records))
+    path = tmp_path / "outputs.jsonl"
+    path.write_bytes("\ufeff".encode() + text.replace("\n", "\r\n").encode() + b"\r\n")
+
+    out, _ = run("--project", project.slug, "--format", fmt.removesuffix("-lines").removesuffix("-document"), str(path))
+
+    assert "2 created" in out
+    assert Output.objects.filter(project=project).count() == 2
+
+
 def test_otlp_json_with_a_bad_line_imports_nothing(tmp_path, project):
     lines = [
         export(llm_span("0000000000000001", "fine")),
