@@ -17,7 +17,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from labeling.selectors import health
 
@@ -27,14 +27,15 @@ FATAL = {"database", "broker", "worker"}
 DEGRADING = ("closes", "routing", "webhooks")
 
 
+# GET or HEAD: uptime monitors and some load balancers probe with HEAD.
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     now = timezone.now()
     components: dict[str, str] = {}

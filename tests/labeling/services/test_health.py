@@ -57,6 +57,14 @@ def test_readyz_is_ok_with_database_broker_and_a_recent_worker(client, project, 
     assert "projects" not in body and "errors" not in body and "no-store" in response["Cache-Control"]
 
 
+def test_a_head_probe_gets_the_status_a_get_gets(client, settings, worker_alive):
+    """Uptime monitors and some load balancers probe with HEAD: it was a 405, so the server looked down."""
+    assert client.head("/healthz").status_code == 200
+    assert client.head("/readyz").status_code == 200
+    settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    assert client.head("/readyz").status_code == 503
+
+
 def test_readyz_is_503_when_the_broker_is_unreachable(client, settings, worker_alive):
     settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
 
