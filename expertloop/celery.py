@@ -4,7 +4,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.signals import beat_init, celeryd_init
 
 from expertloop.db import use_task_statement_timeout
 
@@ -18,10 +18,12 @@ logger = logging.getLogger(__name__)
 
 
 @celeryd_init.connect
-def refuse_worker_without_broker(**kwargs):
-    """A worker with no REDIS_URL would consume from an in-memory broker nobody publishes to."""
+@beat_init.connect
+def refuse_to_start_without_broker(sender=None, **kwargs):
+    """A worker or beat with no REDIS_URL would consume from, or send to, an in-memory broker of its own."""
     if app.conf.task_always_eager:
-        raise RuntimeError("REDIS_URL is not set: tasks run eagerly in the web process; no worker is needed.")
+        # SystemExit, not an Exception: Celery logs a signal handler's Exception and starts the process anyway.
+        raise SystemExit("REDIS_URL is not set: tasks run eagerly in the web process; no worker or beat is needed.")
 
 
 @celeryd_init.connect
