@@ -3,6 +3,7 @@
 import os
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.demo.seed import SeedReport, seed_demo
@@ -32,6 +33,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, seed: int, reset: bool, base_url: str, **options) -> None:
+        if not settings.DEBUG:
+            # On a real server it would make the account named `admin` a superuser with a published password (and
+            # --reset would delete the accounts that share the demo's usernames).
+            raise CommandError(
+                "seed_demo gives its users, `admin` a superuser among them, passwords printed in the README and the "
+                "code: it runs only with DEBUG=true (scripts/demo.sh sets it). On a server others can reach, do not "
+                "run it; on a throwaway one, run it as DEBUG=true python manage.py seed_demo."
+            )
         started = time.monotonic()
         try:
             report = seed_demo(seed=seed, reset=reset)

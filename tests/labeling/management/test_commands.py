@@ -203,3 +203,18 @@ def test_import_outputs_refuses_unknown_project_and_missing_file(tmp_path, proje
         run("import_outputs", "--project", "nope", str(_jsonl(tmp_path, [output_record(0)])))
     with pytest.raises(CommandError, match="No such file"):
         run("import_outputs", "--project", project.slug, str(tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.parametrize("args", [[], ["--reset"]])
+def test_seed_demo_refuses_without_debug_and_leaves_the_servers_admin_alone(db, django_user_model, settings, args):
+    """On a real server (DEBUG off) it made the account named `admin` a superuser with the password printed in the
+    README and the code, and `--reset` deleted the accounts named admin, lead, expert1, …"""
+    settings.DEBUG = False
+    admin = django_user_model.objects.create_user(username="admin", password="the-real-one-123")
+
+    with pytest.raises(CommandError, match="runs only with DEBUG=true"):
+        run("seed_demo", *args)
+
+    admin.refresh_from_db()
+    assert admin.check_password("the-real-one-123") and not admin.is_superuser
+    assert not Project.objects.exists()
