@@ -104,14 +104,15 @@ def test_matches_are_marked_in_the_result(projects):
     assert marked == {"refunded", "refund", "refunds"}
 
 
-@pytest.mark.skipif(connection.vendor == "postgresql", reason="the SQLite fallback's excerpt (PostgreSQL's headline)")
-def test_on_sqlite_a_match_past_the_excerpt_is_shown_marked(project):
+def test_a_match_past_the_first_400_characters_is_shown_marked(project):
     """A long answer whose match comes late: the row shows the text around the match, not its first 400
-    characters without it (as ts_headline's fragment does on PostgreSQL)."""
+    characters without it. PostgreSQL's headline picks such a fragment; the demo's SQLite excerpt did not."""
     late = "Thanks for your patience. " * 40 + "Your refund will arrive by 14 March."
-    OutputFactory(project=project, external_id="late", output=late)
+    output = OutputFactory(project=project, external_id="late", output=late)
+    index_outputs(project_id=project.pk, output_ids=[output.pk])  # as routing does
 
     [row] = result_page(project, parse_filter({"q": ['"refund will arrive"']})).rows
 
-    assert [text for text, hit in row.pieces if hit] == ["refund will arrive"]
-    assert row.pieces[0][0].startswith("…") and len("".join(text for text, _ in row.pieces)) <= 400
+    marked = " ".join(text for text, hit in row.pieces if hit).lower()
+    assert "refund" in marked and "arrive" in marked  # one phrase on SQLite, word by word in a headline
+    assert len("".join(text for text, _ in row.pieces)) <= 400
