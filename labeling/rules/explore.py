@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
 from labeling.rules.calendar import WEEK_YEARS
@@ -173,6 +173,20 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
         pairs.append(("theme", theme_key(*spec.theme)))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
+
+
+def query_without_end_user(query: str, end_user_id: str, placeholder: str) -> str:
+    """A filter's query string with an end user's id put out of sight: as the `end_user` parameter, or as a word
+    searched for (the search finds outputs by their end user's id). The same string when the id is not in it."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    word = re.compile(rf'(?<![^\s"-]){re.escape(end_user_id)}(?![^\s"])')
+    cleaned = [
+        (name, placeholder if value == end_user_id else value)
+        if name == "end_user"
+        else (name, word.sub(placeholder, value) if name == "q" else value)
+        for name, value in pairs
+    ]
+    return query if cleaned == pairs else urlencode(cleaned)
 
 
 class _Reader:

@@ -8,6 +8,8 @@ by a redacted copy without those rows (whose files a worker renders).
 Frozen weekly reports lose their entries about the erased outputs (agenda entries about their items,
 failure-theme examples quoting them), and the failure themes of the weeks that held them are deleted
 (their terms may be the end user's words; an open week's next refresh or close themes it again).
+Saved explore views filtering on the end user are deleted, and the audit events that copied them (an export's
+filter, an output's external id, a lead's gold answers for it) keep who did what with ERASED in their place.
 What stays is what carries no text of theirs: aggregate metric rows, "what changed" rows (slice
 values such as models, tags and metadata values, and rates), decisions (the lead's text; the link to
 the item is cleared), and an audit event naming the end user only by a keyed hash. See README
@@ -41,9 +43,11 @@ from labeling.models import (
     Resolution,
     ResolutionStatus,
     ReviewCycle,
+    SavedView,
     UsageEvent,
     VersionStatus,
 )
+from labeling.rules.explore import query_without_end_user
 from labeling.rules.text import check_storable
 
 from . import version_files
@@ -53,6 +57,16 @@ from .retention import forget_end_user
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
 RETENTION_BATCH = 2000
+ERASED = "[erased]"  # what stands in a kept record where an erased end user's id or text was
+# Audit events keeping an explore filter (under this key): it may name the end user, by id or as a word searched for.
+FILTER_DETAILS = {
+    "outputs.exported": "filter",
+    "queue.outputs_added": "filter",
+    "saved_view.created": "query",
+    "saved_view.deleted": "query",
+}
+# Audit events about one output, named by its external id; a lead's gold answers quote the output or correct it.
+OUTPUT_DETAILS = ("gold.adjudicated", "gold.marked_for_adjudication")
 
 
 @dataclass
@@ -67,6 +81,8 @@ class ErasureResult:
     successor_versions: list[str] = field(default_factory=list)
     reports_scrubbed: int = 0
     themes_deleted: int = 0
+    saved_views_deleted: int = 0
+    audit_events_scrubbed: int = 0
 
 
 def end_user_digest(project: Project, end_user_id: str) -> str:
@@ -127,6 +143,8 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     result.outputs, result.items = deleted.get(Output._meta.label, 0), deleted.get(Item._meta.label, 0)
     result.labels, result.comments = deleted.get(Label._meta.label, 0), deleted.get(Comment._meta.label, 0)
     result.flags = deleted.get(Flag._meta.label, 0)
+    result.saved_views_deleted = _delete_saved_views_naming(project, end_user_id)
+    result.audit_events_scrubbed = _scrub_audit_log(project, end_user_id, set(external_ids))
     AuditEvent.objects.create(
         project=project,
         actor=actor,
@@ -214,6 +232,50 @@ def _delete_themes_of(project: Project, weeks: set) -> int:
     refresh or close themes it again; a closed week's frozen report drops its themes too (`_scrub_reports`)."""
     _, deleted = FailureTheme.objects.filter(project=project, week__in=weeks).delete()
     return deleted.get(FailureTheme._meta.label, 0)
+
+
+def _delete_saved_views_naming(project: Project, end_user_id: str) -> int:
+    """Delete the saved explore views filtering on the end user (or searching for their id): their query names
+    them, and they find nothing any more. Views of anything else stay."""
+    views = SavedView.objects.select_for_update().filter(project=project).only("pk", "query").order_by("pk")
+    naming = [view.pk for view in views if query_without_end_user(view.query, end_user_id, ERASED) != view.query]
+    SavedView.objects.filter(pk__in=naming).delete()
+    return len(naming)
+
+
+def _scrub_audit_log(project: Project, end_user_id: str, external_ids: set[str]) -> int:
+    """Put the end user out of sight in the audit events that copied them: explore filters naming them (exports,
+    saved views, outputs added to a queue), their outputs' external ids, and a lead's gold answers for those outputs.
+    The events stay (who did what, when), with ERASED where the id or text was."""
+    events = AuditEvent.objects.filter(project=project, action__in=[*FILTER_DETAILS, *OUTPUT_DETAILS]).order_by("pk")
+    scrubbed = 0
+    for event in events.only("pk", "action", "details").iterator():
+        details = _audit_details_without(event.action, event.details, end_user_id, external_ids)
+        if details != event.details:
+            AuditEvent.objects.filter(pk=event.pk).update(details=details)
+            scrubbed += 1
+    return scrubbed
+
+
+def _audit_details_without(action: str, details: Any, end_user_id: str, external_ids: set[str]) -> Any:
+    if not isinstance(details, dict):
+        return details
+    cleaned = dict(details)
+    key = FILTER_DETAILS.get(action)
+    if key and isinstance(cleaned.get(key), str):
+        cleaned[key] = query_without_end_user(cleaned[key], end_user_id, ERASED)
+    if isinstance(cleaned.get("external_ids"), list):
+        cleaned["external_ids"] = [ERASED if name in external_ids else name for name in cleaned["external_ids"]]
+    if action in OUTPUT_DETAILS and cleaned.get("external_id") in external_ids:
+        cleaned["external_id"] = ERASED
+        if isinstance(cleaned.get("answers"), dict):  # {question: [before, after]}: texts may quote the output
+            cleaned["answers"] = {
+                question: [ERASED if isinstance(value, str) else value for value in pair]
+                if isinstance(pair, list)
+                else pair
+                for question, pair in cleaned["answers"].items()
+            }
+    return cleaned
 
 
 # Retention ----------------------------------------------------------------------------------------------------

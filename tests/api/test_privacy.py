@@ -16,7 +16,17 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from labeling.models import AuditEvent, DatasetVersion, Membership, Output, Queue, UsageEvent, VersionStatus
+from labeling.models import (
+    AuditEvent,
+    DatasetVersion,
+    Item,
+    Membership,
+    Output,
+    Queue,
+    SavedView,
+    UsageEvent,
+    VersionStatus,
+)
 from labeling.rules.calendar import cycle_week
 from labeling.services.api_keys import create_api_key
 from labeling.services.assignment import next_item
@@ -24,7 +34,7 @@ from labeling.services.cycles import close_week
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import comment_on_item, flag_item, submit_label
 from labeling.services.privacy import end_user_digest
-from labeling.services.resolution import resolve_item
+from labeling.services.resolution import adjudicate, resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from labeling.services.version_files import version_directory
@@ -214,3 +224,36 @@ def test_a_key_erases_only_in_its_own_project(client, project, other_project, wo
     foreign = create_api_key(project=other_project, name="dpo", scopes=["privacy"])
     assert client.delete(f"/api/v1/end-users/{ANA}", HTTP_AUTHORIZATION=f"Bearer {foreign.secret}").status_code == 204
     assert Output.objects.filter(end_user_id=ANA, project=project).count() == 3
+
+
+def test_erasure_leaves_the_end_user_in_no_saved_view_and_no_audit_event_of_an_export_or_a_gold_answer(
+    client, project, lead, world
+):
+    """Filters naming the end user (their id, or a search for it) and a lead's gold answer quoting their output
+    were copied into saved views and the audit log; an auditor reading the log afterwards sees none of it."""
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    client.force_login(lead)
+    explore = f"/p/{project.slug}/explore/"
+    saved = client.post(f"{explore}views/save", {"name": "One customer", "query": f"end_user={ANA}&feedback=down"})
+    assert saved.status_code == 302
+    client.post(f"{explore}views/save", {"name": "Thumbs down", "query": "feedback=down"})
+    for query in (f"end_user={ANA}", f"q={ANA}+refund", "q=bo"):
+        assert client.get(f"{explore}export.jsonl?{query}").status_code == 200
+    item = Item.objects.filter(output__end_user_id=ANA).order_by("pk").first()
+    adjudicate(lead=lead, item=item, answers={"fix": f"Sorry {SECRET}-adjudicated"}, note="")
+    assert SECRET in client.get(f"/p/{project.slug}/manage/audit/").content.decode()
+
+    erasure = client.delete(f"/api/v1/end-users/{ANA}", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    assert erasure.status_code == 204
+
+    assert [line for line in dump_database().splitlines() if SECRET in line.lower()] == []
+    assert SECRET not in client.get(f"/p/{project.slug}/manage/audit/").content.decode()
+    assert list(SavedView.objects.values_list("name", flat=True)) == ["Thumbs down"]  # nobody else's view went
+    exported = AuditEvent.objects.filter(action="outputs.exported").order_by("pk")
+    assert [event.details["filter"] for event in exported] == [
+        "end_user=%5Berased%5D",
+        "q=%5Berased%5D+refund",
+        "q=bo",
+    ]
+    erased = AuditEvent.objects.get(action="privacy.end_user_erased").details
+    assert (erased["saved_views_deleted"], erased["audit_events_scrubbed"]) == (1, 4)
