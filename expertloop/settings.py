@@ -651,7 +651,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # An erasure's path names the end user: no line says it in clear (expertloop/log_privacy.py).
+    "filters": {"hide_end_users": {"()": "expertloop.log_privacy.HideEndUsers"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["hide_end_users"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Django installs its own console handler; route everything through ours instead, once.

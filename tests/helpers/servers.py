@@ -62,15 +62,15 @@ class Server:
 
 
 @contextmanager
-def gunicorn(database_url: str, *, threads: int = 2, **env: str) -> Iterator[Server]:
-    """A gunicorn like the Dockerfile's (gthread), one worker process, production settings; once it has stopped,
-    what it logged is printed and kept in `server.log`."""
+def gunicorn(database_url: str, *, threads: int = 2, options: tuple[str, ...] = (), **env: str) -> Iterator[Server]:
+    """A gunicorn like the Dockerfile's (gthread), one worker process, production settings, with gunicorn's own
+    `options` added; once it has stopped, what it logged is printed and kept in `server.log`."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DEBUG"}}
     production = {
         "DJANGO_SETTINGS_MODULE": "expertloop.settings", "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1", "SECURE_COOKIES": "true",
     }  # fmt: skip
-    with Gunicorn(env={**clean, **production, **env}, threads=threads) as process:
+    with Gunicorn(env={**clean, **production, **env}, threads=threads, options=options) as process:
         server = Server(process.port)
         try:
             yield server
