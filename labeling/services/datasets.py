@@ -54,6 +54,7 @@ from labeling.selectors.rubrics import question_keys
 from . import outbox, version_files, webhook_events
 from .export_rows import ROW_CHUNK
 from .queues import audit_actor
+from .resolution import resolve_stale_items
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -195,6 +196,9 @@ class _Unchanged(Exception):
 def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | None:
     """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash.
 
+    The project's items whose gold is stale (a label edited since they were resolved, or never resolved) are resolved
+    first, so every row's `label` and `gold_status` are those of the answers in its `annotations`.
+
     The rows of the version before are copied where nothing they were made from changed (see `_fill`);
     `full=True` builds every row from scratch. Either way the bytes are the same.
 
@@ -202,6 +206,11 @@ def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | No
     incremental one was in flight) or made nothing, the build from scratch asked for has not happened yet, so it
     claims the next number and makes it (a version from scratch that copied no row, `rows_copied == 0`, is one).
     """
+    # Gold answers first: a label edited since its item was resolved waits for a task (or the weekly close) to resolve
+    # it again, and a row made meanwhile would put the old gold beside the new answers.
+    project_id = Dataset.objects.filter(pk=dataset_id).values_list("project_id", flat=True).first()
+    if project_id is not None:
+        resolve_stale_items(project_id=project_id)
     while True:
         version = _claim_build(dataset_id)
         if version is None:

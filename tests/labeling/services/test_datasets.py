@@ -6,8 +6,9 @@ import json
 import pytest
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import Dataset, DatasetLine, DatasetRow, DatasetVersion, VersionStatus
+from labeling.models import Dataset, DatasetLine, DatasetRow, DatasetVersion, Label, VersionStatus
 from labeling.services.datasets import build_version, create_dataset, split_of, version_diff
+from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, resolve_item
 from tests.helpers.labeling import label_outputs
 
@@ -151,3 +152,27 @@ def test_deleting_a_version_or_its_dataset_deletes_its_rows(project):
     dataset.delete()
     assert not DatasetRow.objects.filter(version_id=second.pk).exists()
     assert not DatasetLine.objects.exists()  # the lines go with their dataset
+
+
+def test_a_build_reads_the_gold_of_labels_edited_since_their_item_was_resolved(project):
+    """An edited label marks its item's gold stale and asks a task to resolve it again. A build made before that task
+    ran (a queue behind, a worker down, or migration 0024's items waiting for the close) wrote the old gold beside the
+    new answers: a row saying "unanimous: correct" over two experts who now disagree, and `gold_status` "resolved"."""
+    [agreed] = label_outputs(project, answers=({"correct": True}, {"correct": True}))
+    [tied] = label_outputs(project, answers=({"correct": True}, {"correct": False}), start=10)
+    for item, answers in ((agreed, {"correct": False}), (tied, {"correct": True})):
+        label = Label.objects.filter(item=item).order_by("pk").last()
+        submit_label(expert=label.expert, item=item, rubric=label.rubric, answers=answers)  # its task never runs here
+    everything = create_dataset(project=project, spec={"name": "Everything", "only_resolved": False})
+    resolved = create_dataset(project=project, spec={"name": "Resolved"})
+
+    rows = {row["id"]: row for row in map(json.loads, _lines(build_version(dataset_id=everything.pk)))}
+
+    assert rows["out-00000"]["gold_status"] == "needs_adjudication" and "correct" not in rows["out-00000"]["label"]
+    assert rows["out-00010"]["gold_status"] == "resolved"
+    assert rows["out-00010"]["label"]["correct"] == {"value": True, "method": "unanimous"}
+    assert [json.loads(line)["id"] for line in _lines(build_version(dataset_id=resolved.pk))] == ["out-00010"]
+
+
+def _lines(version) -> list[str]:
+    return list(version.rows.order_by("position").values_list("line__text", flat=True))
