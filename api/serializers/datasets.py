@@ -68,6 +68,14 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class ProjectMomentField(serializers.DateTimeField):
+    """An ISO 8601 moment; one without an offset is read in the project's time zone (the serializer's `tzinfo`
+    context), as the web form reads it, not in the server's."""
+
+    def default_timezone(self):
+        return self.context.get("tzinfo") or super().default_timezone()
+
+
 class DatasetIn(serializers.Serializer):
     """A dataset definition, as the "new dataset" form makes it. Unknown fields are refused, naming them."""
 
@@ -88,8 +96,8 @@ class DatasetIn(serializers.Serializer):
         child=TextField(max_length=200), required=False, default=list, max_length=200,
         help_text="Only outputs with one of these tags; empty or absent: any tags.",
     )  # fmt: skip
-    since = serializers.DateTimeField(required=False, help_text="Outputs that occurred at or after this moment.")
-    until = serializers.DateTimeField(required=False, help_text="Outputs that occurred before this moment.")
+    since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
+    until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
     splits = SplitsField(
         required=False,
         help_text='Split name → share in percent, adding up to 100; by default {"train": 80, "test": 20}.',

@@ -134,7 +134,7 @@ class DatasetListView(_DatasetView, ListAPIView):
     )
     def post(self, request, *args, **kwargs):
         project = self.project  # who may write first: a 404 before any 400
-        definition = DatasetIn(data=request.data)
+        definition = DatasetIn(data=request.data, context={"tzinfo": project.tzinfo})
         definition.is_valid(raise_exception=True)
         dataset = create_dataset(project=project, spec=definition.spec(), actor=request.user, api_key=self.api_key)
         shown = dataset_with_state(project, dataset.slug)

@@ -98,6 +98,17 @@ def test_a_datasets_key_creates_a_dataset_with_the_forms_spec(builder, project, 
     assert event.actor is None and event.details["api_key"] == project.api_keys.get(name="builder").prefix
 
 
+def test_a_moment_without_an_offset_is_read_in_the_projects_time_zone(builder, project):
+    """As the web form reads it; it was read in the server's zone (UTC here), an hour off for a Paris project."""
+    project.time_zone = "Europe/Paris"
+    project.save(update_fields=["time_zone"])
+
+    response = builder.post(DATASETS, {"name": "November", "since": "2026-11-01T00:00:00"})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["filters"]["since"] == "2026-11-01T00:00:00+01:00"
+
+
 def test_a_dataset_made_of_a_name_alone_takes_the_forms_defaults(builder):
     response = builder.post(DATASETS, {"name": "Everything"})
 
