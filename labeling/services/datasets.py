@@ -196,8 +196,8 @@ class _Unchanged(Exception):
 def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | None:
     """Build the dataset's next version; None when nothing changed. Safe to run twice, or after a crash.
 
-    The project's items whose gold is stale (a label edited since they were resolved, or never resolved) are resolved
-    first, so every row's `label` and `gold_status` are those of the answers in its `annotations`.
+    The project's items whose gold a label edit made stale are resolved first, so no row's `label` and `gold_status`
+    contradict the answers in its `annotations`; an item never resolved yet stays so (its row says so).
 
     The rows of the version before are copied where nothing they were made from changed (see `_fill`);
     `full=True` builds every row from scratch. Either way the bytes are the same.
@@ -210,7 +210,7 @@ def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | No
     # it again, and a row made meanwhile would put the old gold beside the new answers.
     project_id = Dataset.objects.filter(pk=dataset_id).values_list("project_id", flat=True).first()
     if project_id is not None:
-        resolve_stale_items(project_id=project_id)
+        resolve_stale_items(project_id=project_id, resolved_before_only=True)
     while True:
         version = _claim_build(dataset_id)
         if version is None:

@@ -69,10 +69,12 @@ def resolve_complete_items(*, project_id: int) -> int:
     return sum(resolve_item(item_id=item_id) is not None for item_id in ids.iterator())
 
 
-def resolve_stale_items(*, project_id: int, through_week: date | None = None, chunk: int = 2000) -> int:
+def resolve_stale_items(
+    *, project_id: int, through_week: date | None = None, resolved_before_only: bool = False, chunk: int = 2000
+) -> int:
     """Resolve, in bulk, the complete items up to a week (None: of every week) whose gold answer may be out of date
-    (the weekly close's first step, and a dataset build's): never resolved, or a label edited since; return how many
-    were (re)computed.
+    (the weekly close's first step): never resolved, or a label edited since; return how many were (re)computed.
+    `resolved_before_only` (a dataset build's first step): only those with a gold answer a label edit made stale.
 
     Same answers as `resolve_item`, without a transaction per item: at the weekly close that would be
     tens of thousands of round trips. It reads only the items marked stale (`Item.gold_stale`, a partial
@@ -81,6 +83,8 @@ def resolve_stale_items(*, project_id: int, through_week: date | None = None, ch
     stale = Item.objects.filter(project_id=project_id, status=ItemStatus.COMPLETE, gold_stale=True)
     if through_week is not None:
         stale = stale.filter(week__lte=through_week)
+    if resolved_before_only:
+        stale = stale.filter(resolution__isnull=False)
     item_ids = list(stale.order_by("pk").values_list("pk", flat=True))
     rubrics: dict[int, list[dict]] = {}
     done = 0
