@@ -52,8 +52,9 @@ def _labeled_project(project):
         for i in range(ITEMS)
     )  # fmt: skip
     week = now.date()
-    items = Item.objects.bulk_create(
-        Item(project=project, queue=queue, output=o, week=week, overlap=2, status=ItemStatus.COMPLETE) for o in outputs
+    items = Item.objects.bulk_create(  # resolved below, so their gold is not stale
+        Item(project=project, queue=queue, output=o, week=week, overlap=2, status=ItemStatus.COMPLETE, gold_stale=False)
+        for o in outputs
     )
     Slot.objects.bulk_create(
         Slot(item=item, queue=queue, number=n + 1, state=SlotState.DONE, expert=expert)
