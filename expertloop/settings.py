@@ -27,24 +27,22 @@ def env_text(name: str, *, default: str = "") -> str:
     return env.str(name, default="").strip() or default
 
 
-def env_int(name: str, *, default: int) -> int:
+def _env_number(name: str, *, default, cast, kind: str):
     raw = env_text(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {kind}.") from None
+
+
+def env_int(name: str, *, default: int) -> int:
+    return _env_number(name, default=default, cast=int, kind="a whole number")
 
 
 def env_float(name: str, *, default: float) -> float:
-    raw = env_text(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    return _env_number(name, default=default, cast=float, kind="a number")
 
 
 def env_list(name: str, *, default: list[str]) -> list[str]:
