@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from labeling.services.webhooks import reseal_secrets
 
@@ -16,4 +16,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Endpoint {endpoint_id}: no key of SECRET_KEY or SECRET_KEY_FALLBACKS opens its secret; "
                 "rotate it on its webhooks page."
+            )
+        if unreadable:
+            # Exit 1: a rotation script must not go on to drop a fallback key while an endpoint is unaccounted for.
+            raise CommandError(
+                f"{len(unreadable)} endpoint(s) no key opens (above): if a former key sealed them, add it to "
+                "SECRET_KEY_FALLBACKS and run this again; else rotate their secrets."
             )

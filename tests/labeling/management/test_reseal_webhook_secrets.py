@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import override_settings
 
 from labeling.models import WebhookEndpoint
@@ -35,11 +36,13 @@ def test_resealing_keeps_the_secrets_readable_once_the_old_key_is_dropped(projec
         lost = _add(project, lead, "lost")
 
     with override_settings(SECRET_KEY="the-new-key", SECRET_KEY_FALLBACKS=["the-old-key"]):
-        call_command("reseal_webhook_secrets")
+        with pytest.raises(CommandError, match=r"1 endpoint\(s\) no key opens") as failed:  # exit 1: a script stops
+            call_command("reseal_webhook_secrets")
     output = capsys.readouterr().out
 
     assert "2 signing secrets sealed again with the current SECRET_KEY" in output
     assert f"Endpoint {lost.endpoint.pk}: no key" in output and "rotate" in output
+    assert "SECRET_KEY_FALLBACKS" in str(failed.value)
     with override_settings(SECRET_KEY="the-new-key", SECRET_KEY_FALLBACKS=[]):
         for one in made:
             assert webhooks.signing_secret(WebhookEndpoint.objects.get(pk=one.endpoint.pk)) == one.secret
