@@ -34,8 +34,8 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
     """
     resolved = {}
     for question in questions:
-        key = question["key"]
-        values = [answers[key] for answers in answer_sets if key in answers and answers_kind(question, answers[key])]
+        key, kind = question["key"], question["kind"]
+        values = [answers[key] for answers in answer_sets if key in answers and is_of_kind(kind, answers[key])]
         entry = combine(question, values)
         if entry is not None and len(answer_sets) == 1 and question["kind"] == QuestionKind.CORRECTION:
             entry = sole_correction(values[0]) or entry
@@ -44,13 +44,13 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
     return resolved
 
 
-def answers_kind(question: dict, value: Any) -> bool:
-    """Whether a value is an answer of the question's kind: a label of an earlier rubric version may have answered
-    the same key asked as another kind (a choice that became a rating), and such an answer counts for nothing."""
-    kind = question["kind"]
+def is_of_kind(kind: str, value: Any) -> bool:
+    """Whether a value has the type of an answer (or gold value) of a question of this kind. A label of an earlier
+    rubric version may have answered the same key asked as another kind (a choice that became a rating): such an
+    answer counts for nothing in gold, quality and agreement, and a dataset row shows it as null."""
     if kind == QuestionKind.BINARY:
         return isinstance(value, bool)
-    if kind == QuestionKind.RATING:
+    if kind == QuestionKind.RATING:  # a rating's gold, a median, may be a float
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == QuestionKind.MULTI_CHOICE:
         return isinstance(value, list)

@@ -10,12 +10,13 @@ the version exists.
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import connection
 
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion, QuestionKind, Rubric
-from labeling.rules.gold import verdict_question
+from labeling.rules.gold import is_of_kind, verdict_question
 
 # Rows a build writes and a download reads per statement (the datasets service builds with it too).
 ROW_CHUNK = 2000
@@ -100,28 +101,21 @@ class Drain(io.RawIOBase):
         return data
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _gold_value(kind: str, value: Any) -> Any:
+    if not is_of_kind(kind, value):
+        return None
+    if kind == QuestionKind.RATING:
+        return float(value)
+    return [str(option) for option in value] if kind == QuestionKind.MULTI_CHOICE else value
 
 
-def _texts(value: Any) -> list[str] | None:
-    return [str(option) for option in value] if isinstance(value, list) else None
-
-
-# One type per question kind: the gold value (a rating's median can fall between two steps, so it is a float;
-# a text or correction is gold only once decided, one string: the experts' undecided texts, method `list`,
-# stay in the annotations) and an expert's raw answer.
-GOLD_VALUE = {
-    QuestionKind.BINARY: lambda v: v if isinstance(v, bool) else None,
-    QuestionKind.RATING: lambda v: float(v) if _is_number(v) else None,
-    QuestionKind.CHOICE: lambda v: v if isinstance(v, str) else None,
-    QuestionKind.MULTI_CHOICE: _texts,
-    QuestionKind.TEXT: lambda v: v if isinstance(v, str) else None,
-    QuestionKind.CORRECTION: lambda v: v if isinstance(v, str) else None,
-}
+# One type per question kind (rules.gold.is_of_kind): the gold value (a rating's median can fall between two steps,
+# so it is a float; a text or correction is gold only once decided, one string: the experts' undecided texts, method
+# `list`, stay in the annotations) and an expert's raw answer (a rating is a whole number).
+GOLD_VALUE = {kind: partial(_gold_value, kind) for kind in QuestionKind}
 ANSWER_VALUE = {
     **GOLD_VALUE,
-    QuestionKind.RATING: lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None,
+    QuestionKind.RATING: lambda v: v if is_of_kind(QuestionKind.RATING, v) and isinstance(v, int) else None,
 }
 
 

@@ -15,7 +15,7 @@ from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Output, Project, Queue
 from labeling.rules.calendar import current_week
 
-from .queues import audit_actor
+from .queues import audit_actor, ensure_takes_items
 from .routing import place_in_queue
 
 ADD_LIMIT = 1000  # outputs per call: a lead's pick or the newest of a filter's result
@@ -42,11 +42,7 @@ def add_to_queue(
     """
     if queue.project_id != project.pk:
         raise NotFound("No such queue.")
-    if not queue.is_active:
-        raise InvalidInput(
-            f"Nothing was added: “{queue.name}” is inactive, so no expert would be handed its items. "
-            "Make it active in its settings first, or choose another queue."
-        )
+    ensure_takes_items(queue, remedy="nothing was added. Make it active in its settings, or choose another queue.")
     wanted = list(dict.fromkeys(output_ids))
     if len(wanted) > ADD_LIMIT:
         raise InvalidInput(f"Add at most {ADD_LIMIT:,} outputs at a time ({len(wanted):,} were chosen).")

@@ -27,7 +27,7 @@ from labeling.models import (
     Resolution,
     Skip,
 )
-from labeling.rules.gold import answers_kind, gold_answers
+from labeling.rules.gold import gold_answers, is_of_kind
 from labeling.selectors.rubrics import questions_of
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
@@ -72,7 +72,7 @@ def _quality_rows(project, week, questions, gold) -> list[QualityMetric]:
         for question in questions:
             # A gold answer resolved under a rubric version that asked the key as another kind is left out.
             values = [answers.get(question["key"]) for answers in answer_sets]
-            figures = question_quality(question, [value for value in values if answers_kind(question, value)])
+            figures = question_quality(question, [value for value in values if is_of_kind(question["kind"], value)])
             if figures is not None:
                 rows.append(
                     QualityMetric(
@@ -121,8 +121,8 @@ def _expert_rows(project, week, questions, labels, gold, items) -> list[ExpertWe
     for question in questions:
         if question["kind"] not in COMPARABLE_KINDS:
             continue
-        key = question["key"]
-        shared = [(e, i, a[key]) for i, e, a, _ in labels if label_counts[i] > 1 and answers_kind(question, a.get(key))]
+        key, kind = question["key"], question["kind"]
+        shared = [(e, i, a[key]) for i, e, a, _ in labels if label_counts[i] > 1 and is_of_kind(kind, a.get(key))]
         question_gold = {
             item_id: answers[key] for item_id, (_, answers) in gold.items() if answers.get(key) is not None
         }

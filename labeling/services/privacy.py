@@ -248,13 +248,14 @@ def _scrub_audit_log(project: Project, end_user_id: str, external_ids: set[str])
     saved views, outputs added to a queue), their outputs' external ids, and a lead's gold answers for those outputs.
     The events stay (who did what, when), with ERASED where the id or text was."""
     events = AuditEvent.objects.filter(project=project, action__in=[*FILTER_DETAILS, *OUTPUT_DETAILS]).order_by("pk")
-    scrubbed = 0
+    scrubbed = []
     for event in events.only("pk", "action", "details").iterator():
         details = _audit_details_without(event.action, event.details, end_user_id, external_ids)
         if details != event.details:
-            AuditEvent.objects.filter(pk=event.pk).update(details=details)
-            scrubbed += 1
-    return scrubbed
+            event.details = details
+            scrubbed.append(event)
+    AuditEvent.objects.bulk_update(scrubbed, ["details"], batch_size=500)
+    return len(scrubbed)
 
 
 def _audit_details_without(action: str, details: Any, end_user_id: str, external_ids: set[str]) -> Any:

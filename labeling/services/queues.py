@@ -129,14 +129,17 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
     return queue
 
 
+def ensure_takes_items(queue: Queue, *, remedy: str) -> None:
+    """InvalidInput for an inactive queue, ending with `remedy`: no expert is handed its items, so none are put in."""
+    if not queue.is_active:
+        raise InvalidInput(f"“{queue.name}” is inactive, so no expert would be handed its items: {remedy}")
+
+
 @transaction.atomic
 def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> None:
     """Route the project's outputs since `since` through the queue, in a task sent after commit. InvalidInput for an
     inactive queue: no expert is handed its items."""
-    if not queue.is_active:
-        raise InvalidInput(
-            f"“{queue.name}” is inactive, so no expert would be handed its items: make it active to backfill it."
-        )
+    ensure_takes_items(queue, remedy="make it active to backfill it.")
     since_iso = since.isoformat() if since else None
     AuditEvent.objects.create(
         project_id=queue.project_id,
