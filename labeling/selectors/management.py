@@ -84,6 +84,9 @@ class ExpertProgress:
 def expert_progress(project: Project, *, since: datetime, now: datetime | None = None) -> list[ExpertProgress]:
     """Per labeling member (experts, and leads who label): throughput, pace, skips, flags and live leases.
 
+    Labels are counted this week (`since`) and all time; skips and flags this week only, as the weekly review
+    reads them.
+
     Two queries: the members with their counts (one correlated subquery per count, so the counts
     cannot multiply each other as joins would), and the seconds of their labels for the medians.
     """
@@ -95,8 +98,12 @@ def expert_progress(project: Project, *, since: datetime, now: datetime | None =
         .annotate(
             labels_this_week=row_count(labels.filter(created_at__gte=since)),
             labels_all_time=row_count(labels),
-            skips=row_count(Skip.objects.filter(item__project=project, expert=OuterRef("user_id"))),
-            flags=row_count(Flag.objects.filter(item__project=project, expert=OuterRef("user_id"))),
+            skips=row_count(
+                Skip.objects.filter(item__project=project, expert=OuterRef("user_id"), created_at__gte=since)
+            ),
+            flags=row_count(
+                Flag.objects.filter(item__project=project, expert=OuterRef("user_id"), created_at__gte=since)
+            ),
             live_leases=row_count(
                 Slot.objects.live_leases(now).filter(queue__project=project, expert=OuterRef("user_id"))
             ),

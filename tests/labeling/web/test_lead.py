@@ -521,6 +521,12 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
     Skip.objects.create(item=item(), expert=expert)
     Flag.objects.create(item=item(), expert=expert, note="discuss")
     Flag.objects.create(item=item(), expert=expert, note="again")
+    # Skips and flags from before this week sit beside "This week": they count there no more than old labels do.
+    Skip.objects.filter(pk=Skip.objects.create(item=item(), expert=expert).pk).update(
+        created_at=now - timedelta(days=30)
+    )
+    old_flag = Flag.objects.create(item=item(), expert=expert, note="last month")
+    Flag.objects.filter(pk=old_flag.pk).update(created_at=now - timedelta(days=30))
     live, expired = item(), item()
     for leased, expires_at in [(live, now + timedelta(minutes=5)), (expired, now - timedelta(minutes=5))]:
         Slot.objects.filter(item=leased, number=1).update(state="leased", expert=expert, lease_expires_at=expires_at)
