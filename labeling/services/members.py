@@ -1,4 +1,5 @@
-"""Change a member's role or remove them from a project; a project always keeps at least one lead.
+"""Change a member's role or remove them from a project; a project always keeps at least one lead
+whose account is active.
 
 Access is checked per request from the Membership row (rules/access.py), so a removed member's next
 request is refused without touching their sessions. Their labels stay (they are the project's data);
@@ -17,6 +18,8 @@ from labeling.services.assignment import release_project_leases
 from labeling.services.invitations import revoke_invitations_sent_by
 
 LAST_LEAD = "{name} is the last lead of {project}: make someone else lead first, so the project keeps one."
+# Said beside LAST_LEAD when the project lists other leads: the members page shows them, so say why they do not count.
+LEADS_DEACTIVATED = " The other leads' accounts are deactivated: they cannot sign in to manage it."
 
 
 @transaction.atomic
@@ -94,5 +97,8 @@ def _lock(project: Project, membership: Membership, *, acting) -> Membership:
 
 
 def _refuse_last_lead(project: Project, membership: Membership) -> None:
-    if not Membership.objects.filter(project=project, role=Role.LEAD).exclude(pk=membership.pk).exists():
-        raise Conflict(LAST_LEAD.format(name=membership.user.get_username(), project=project.name))
+    # Only leads who can sign in count: a deactivated account (an operator cut that person off) manages nothing.
+    other_leads = Membership.objects.filter(project=project, role=Role.LEAD).exclude(pk=membership.pk)
+    if not other_leads.of_active_accounts().exists():
+        message = LAST_LEAD.format(name=membership.user.get_username(), project=project.name)
+        raise Conflict(message + (LEADS_DEACTIVATED if other_leads.exists() else ""))

@@ -200,3 +200,18 @@ def test_a_refused_removal_revokes_nothing(project, lead):
         remove_member(membership=membership_of(lead, project), removed_by=lead)
     assert pending_emails(project) == ["nora@example.com"]
     assert not AuditEvent.objects.filter(action="member.invitation_revoked").exists()
+
+
+def test_a_lead_whose_account_is_deactivated_does_not_count_as_the_projects_lead(project, lead):
+    """Deactivating an account is how an operator cuts a person off: a project whose only other lead is such an
+    account would be left with nobody who can manage it, so the last active lead stays."""
+    leo = MembershipFactory(project=project, role="lead", user=UserFactory(username="leo", is_active=False)).user
+
+    with pytest.raises(Conflict, match="lena is the last lead of Support bot"):
+        change_role(membership=membership_of(lead, project), role="expert", changed_by=lead)
+    with pytest.raises(Conflict, match="accounts are deactivated"):
+        remove_member(membership=membership_of(lead, project), removed_by=lead)
+    assert membership_of(lead, project).role == "lead"
+    # The deactivated lead may go: the active one stays.
+    remove_member(membership=membership_of(leo, project), removed_by=lead)
+    assert not Membership.objects.filter(user=leo, project=project).exists()
