@@ -1,13 +1,20 @@
-"""A project's API keys as its keys page shows them: active first, the one used last, the stale ones."""
+"""A project's API keys as its keys page shows them: active first, the one used last, the stale ones, and
+those whose issuer could not issue them today.
+
+A key belongs to the project, not to the person who issued it (a product app's ingest must not stop because an
+engineer left), so it keeps working when its issuer is removed, demoted or deactivated: the page flags it
+instead, and a lead decides whether to revoke it.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import ApiKey, Project
+from labeling.models import ApiKey, Membership, Project
+from labeling.rules.access import KEY_ROLES, issuable_scopes
 
 # An active key nobody used for this long is worth a look: forgotten, or an app that stopped sending.
 STALE_AFTER = timedelta(days=30)
@@ -18,6 +25,8 @@ class KeyRow:
     api_key: ApiKey
     used_last: bool  # the active key used most recently: the one the product app sends now
     stale: bool  # active, and unused (or never used) for STALE_AFTER
+    # Active, and its issuer may not issue it today: removed, deactivated, or in a role without these scopes.
+    issuer_lost_access: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +39,11 @@ class ProjectKeys:
 def project_keys(project: Project, now: datetime | None = None) -> ProjectKeys:
     """Every key of the project with who made it: active ones newest first, then the revoked ones (one query)."""
     now = now or timezone.now()
+    issuer_role = Membership.objects.of_active_accounts().filter(project=project, user_id=OuterRef("created_by_id"))
     keys = list(
         ApiKey.objects.filter(project=project)
         .select_related("created_by")
+        .annotate(issuer_role=Subquery(issuer_role.values("role")[:1]))
         .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-pk")
     )
     active = [key for key in keys if key.revoked_at is None]
@@ -43,10 +54,19 @@ def project_keys(project: Project, now: datetime | None = None) -> ProjectKeys:
             api_key=key,
             used_last=key is last_used,
             stale=key.revoked_at is None and (key.last_used_at or key.created_at) < now - STALE_AFTER,
+            issuer_lost_access=key.revoked_at is None and _issuer_lost_access(key),
         )
         for key in keys
     ]
     return ProjectKeys(rows=rows, last_used=last_used, active=len(active))
+
+
+def _issuer_lost_access(key: ApiKey) -> bool:
+    """Could the key's issuer not issue it now (`rules.access.check_can_issue_key`'s rule)? None: a command's key."""
+    if key.created_by_id is None:
+        return False
+    role = key.issuer_role  # None: no longer a member, or the account is deactivated
+    return role not in KEY_ROLES or not set(key.scopes) <= set(issuable_scopes(role))
 
 
 def key_of_project(project: Project, key_id: int) -> ApiKey:

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import ApiKey, AuditEvent
+from labeling.models import ApiKey, AuditEvent, Membership
 from labeling.services import api_keys as key_services
 from labeling.services.api_keys import create_api_key, revoke_api_key
 from tests.conftest import Api, _member, output_record
@@ -233,6 +233,37 @@ def test_the_list_shows_the_key_used_last_stale_and_revoked_keys(lead_client, pr
     assert html.count(">stale</span>") == 1 and html.count(">revoked</span>") == 1
     assert html.count("Revoke…</a>") == 2  # active keys only
     assert "lena" in html and "a command" in html  # who created each
+
+
+def test_keys_whose_issuer_lost_access_are_flagged_and_keep_working_until_a_lead_revokes_them(
+    lead_client, project, lead, engineer, django_assert_num_queries
+):
+    """A key belongs to the project (the product app's ingest must not stop when an engineer leaves), so it keeps
+    working; but the page says which keys were issued by someone who could not issue them today, for a lead."""
+    left = create_api_key(project=project, name="enzo's pull", scopes=["read"], created_by=engineer)
+    deactivated_user = _member(project, "ed", "engineer")
+    deactivated = create_api_key(project=project, name="ed's pull", scopes=["read"], created_by=deactivated_user)
+    demoted_user = _member(project, "lia", "lead")
+    demoted = create_api_key(project=project, name="erasure", scopes=["privacy"], created_by=demoted_user)
+    kept = create_api_key(project=project, name="prod app", scopes=["ingest"], created_by=lead)
+    create_api_key(project=project, name="from a shell", scopes=["ingest"])  # no issuer: nothing to flag
+    Membership.objects.filter(user=engineer, project=project).delete()
+    type(deactivated_user).objects.filter(pk=deactivated_user.pk).update(is_active=False)
+    Membership.objects.filter(user=demoted_user, project=project).update(role="engineer")  # no privacy keys now
+
+    with django_assert_num_queries(4):
+        response = lead_client.get(list_url(project))
+
+    flagged = {row.api_key.name for row in response.context["keys"].rows if row.issuer_lost_access}
+    assert flagged == {"enzo's pull", "ed's pull", "erasure"}
+    html = response.content.decode()
+    assert html.count(">issuer lost access</span>") == 3
+    for issued in (left, deactivated, demoted):
+        assert revoke_url(project, issued.api_key) in html
+        assert Api(Client(), issued.secret).get("/api/v1/key").status_code == 200  # still working
+    assert lead_client.post(revoke_url(project, left.api_key)).status_code == 302
+    assert Api(Client(), left.secret).get("/api/v1/key").status_code == 401
+    assert Api(Client(), kept.secret).get("/api/v1/key").status_code == 200
 
 
 # Revoking ------------------------------------------------------------------------------------------------------
