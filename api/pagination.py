@@ -21,10 +21,23 @@ class StrictCursorPagination(CursorPagination):
     page_size = 100
     max_page_size = 1000
     page_size_query_param = "page_size"
+    # DRF's max_page_size clamps rather than refuses (the outputs list, paged by hand, refuses out of range): the
+    # schema says so, so that a client does not learn it by counting rows.
+    page_size_query_description = (
+        f"Items per page: {page_size} by default, at most {max_page_size:,}; a larger value is lowered to "
+        f"{max_page_size:,}, and one that is not a positive whole number gives the default."
+    )
 
     def paginate_queryset(self, queryset, request, view=None):
         self.view = view
         return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["default"] = self.page_size
+        return parameters
 
     def get_paginated_response_schema(self, schema):
         # DRF writes OpenAPI 3.0's `nullable: true`, which 3.1 (this schema's version) no longer has: the null

@@ -175,6 +175,22 @@ def test_the_page_size_is_clamped_to_1000(reader, dataset):
     assert len(reader.get(f"{EVAL}/versions/2/rows").json()["results"]) == 100
 
 
+def test_the_schema_says_each_dataset_lists_page_size_limit_and_that_a_larger_one_is_lowered(client, db):
+    """The lists clamp as DRF's max_page_size does (the outputs list refuses instead, and says so): a client reading
+    the schema must learn it there, not by counting the rows it got."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    datasets = "/api/v1/projects/{project_slug}/datasets"
+    for path in (
+        datasets,
+        f"{datasets}/{{dataset_slug}}/versions",
+        f"{datasets}/{{dataset_slug}}/versions/{{version}}/rows",
+    ):
+        [page_size] = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "page_size"]
+        assert "100 by default, at most 1,000" in page_size["description"], path
+        assert "a larger value is lowered to 1,000" in page_size["description"], path
+        assert page_size["schema"] == {"type": "integer", "default": 100}, path
+
+
 @pytest.mark.parametrize(
     "cursor",
     ["garbage", base64.b64encode(b"p=abc").decode(), base64.b64encode(b"o=1&r=x").decode()],
