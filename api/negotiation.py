@@ -17,7 +17,9 @@ class UnknownFormat(ValidationError):
 class FormatNegotiation(DefaultContentNegotiation):
     """DRF reads `?format=` on every view (URL_FORMAT_OVERRIDE) and answers one no renderer has with a bare 404,
     which reads as "no such output" and refuses an ingest without saying why. Here it is a 400 naming it, as any
-    unknown parameter value is; like DRF's 404 it comes before authentication, and it tells nothing of a project.
+    unknown parameter value is; but only once the view's authentication and permissions have passed: DRF negotiates
+    before them, and a caller with no key or a wrong one must hear 401 (a key without the scope 403), not fix the
+    format first and only then learn of its key.
 
     Views whose own `format` parameter names a file (the downloads) negotiate with force=True, which ignores this.
     """
@@ -26,4 +28,8 @@ class FormatNegotiation(DefaultContentNegotiation):
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except Http404:
+            view = request.parser_context.get("view") if request.parser_context else None
+            if view is not None:  # what APIView.initial does next, brought forward: its 401 or 403 wins
+                view.perform_authentication(request)
+                view.check_permissions(request)
             raise UnknownFormat(renderers) from None

@@ -68,6 +68,29 @@ def test_an_unknown_format_is_a_400_naming_it_not_a_404(api, stored, method, pat
     assert Output.objects.count() == 1  # the ingest stored nothing
 
 
+@pytest.mark.parametrize(
+    "method, path, scope_refused",
+    [
+        ("post", "/api/v1/outputs?format=csv", False),
+        ("get", "/api/v1/key?format=csv", False),  # any valid key may name itself
+        ("get", "/api/v1/outputs/conv-0?format=csv", True),
+        ("get", f"{DATASETS}?format=csv", True),
+        ("get", f"{DATASETS}/support-eval/versions/latest/download?format=xml", True),  # the file's own `format`
+    ],
+)
+def test_credentials_are_decided_before_an_unknown_format(client, ingest_key, method, path, scope_refused):
+    """No key or a wrong one is a 401, a key without the scope a 403, whatever `format` says: a client told only
+    "Unknown format" fixes that and learns of its key on the next request (an ingest's sender may think it good)."""
+    callers = [(Api(client, None), 401), (Api(client, "el_000000000000_" + "x" * 43), 401)]
+    if scope_refused:  # an ingest-only key
+        callers.append((Api(client, ingest_key.secret), 403))
+    for caller, expected in callers:
+        response = caller.post(path, {"outputs": [output_record(1)]}) if method == "post" else caller.get(path)
+        assert response.status_code == expected, response.content
+        assert response.json()["errors"][0]["field"] != "format"
+    assert not Output.objects.exists()
+
+
 def test_format_json_names_the_one_format_these_endpoints_answer_in(api, stored):
     assert api.get("/api/v1/key?format=json").status_code == 200
     assert api.get("/api/v1/outputs/conv-0?format=json").json()["external_id"] == "conv-0"
