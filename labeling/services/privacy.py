@@ -12,7 +12,8 @@ Saved explore views filtering on the end user are deleted, and the audit events 
 filter, an output's external id, a lead's gold answers for it) keep who did what with ERASED in their place.
 What stays is what carries no text of theirs: aggregate metric rows, "what changed" rows (slice
 values such as models, tags and metadata values, and rates), decisions (the lead's text; the link to
-the item is cleared), and an audit event naming the end user only by a keyed hash. See README
+the item is cleared), and an audit event naming the end user only by a keyed hash. The raw-retention purge
+scrubs the frozen reports of the outputs it deletes the same way, keeping the themes (aggregate terms). See README
 "Personal data".
 """
 
@@ -128,7 +129,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
             "theme__week", flat=True
         )
     )
-    result.reports_scrubbed = _scrub_reports(project, item_ids, set(external_ids), themed_weeks)
+    result.reports_scrubbed = len(_scrub_reports(project, item_ids, set(external_ids), themed_weeks))
     result.themes_deleted = _delete_themes_of(project, themed_weeks)
     events = UsageEvent.objects.filter(project=project, end_user_id=end_user_id)
     for rows in (outputs, events):  # the weeks whose kept "what changed" counts may name the user's values
@@ -189,20 +190,20 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
         result.withdrawn_versions += [f"{dataset.slug}/v{version.number}" for version in versions]
 
 
-def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str], themed_weeks: set) -> int:
+def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str], themed_weeks: set) -> set[int]:
     """Drop, from frozen weekly reports, the entries about erased items or outputs (agenda entries quote outputs,
     notes and comments; failure-theme examples quote outputs and name them by external id), and the whole failure
-    themes of a week whose themes held an erased output: their terms may be the end user's own words."""
+    themes of the `themed_weeks`: their terms may be the end user's own words. Return the reports' cycle ids."""
     if not item_ids and not external_ids:
-        return 0
-    scrubbed = 0
+        return set()
+    scrubbed = set()
     for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
         cleaned = _without_entries(cycle.report, item_ids, external_ids)
         if cycle.week in themed_weeks and cleaned.get("themes"):
             cleaned["themes"] = []
         if cleaned != cycle.report:
             ReviewCycle.objects.filter(pk=cycle.pk).update(report=cleaned)
-            scrubbed += 1
+            scrubbed.add(cycle.pk)
     return scrubbed
 
 
@@ -301,7 +302,7 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
         return None
     now = now or timezone.now()
     cutoff = now - timedelta(days=project.raw_retention_days)
-    deleted = 0
+    deleted, reports = 0, set()
     try:
         while True:
             with transaction.atomic():
@@ -311,7 +312,12 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
                     break
                 # Locked before their items are read, as an erasure locks its outputs (see erase_end_user).
                 locked = Output.objects.filter(pk__in=ids).select_for_update().order_by("pk")
-                ids = list(locked.values_list("pk", flat=True))
+                external_ids = dict(locked.values_list("pk", "external_id"))
+                ids = list(external_ids)
+                # The frozen reports quoting them (flagged items' excerpts, notes, comments; theme examples) lose
+                # those entries; a theme's terms stay, as aggregate figures do.
+                item_ids = set(Item.objects.filter(output_id__in=ids).values_list("pk", flat=True))
+                reports |= _scrub_reports(project, item_ids, set(external_ids.values()), themed_weeks=set())
                 Output.objects.filter(pk__in=ids).delete()  # their items, labels, comments, webhook deliveries cascade
                 deleted += len(ids)
     finally:
@@ -320,5 +326,6 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
             forget_weeks(project=project, until=cutoff)  # their kept "what changed" counts may name purged values
         kept = Output.objects.filter(project=project, occurred_at__lt=cutoff).count()
         details = {"days": project.raw_retention_days, "cutoff": cutoff.isoformat(), "deleted": deleted, "kept": kept}
+        details["reports_scrubbed"] = len(reports)
         AuditEvent.objects.create(project=project, action="retention.outputs_deleted", details=details)
     return deleted
