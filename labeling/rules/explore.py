@@ -8,7 +8,7 @@ turns a filter into SQL is `selectors.explore.filter_outputs`: no user string ev
 
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl, urlencode
@@ -175,18 +175,27 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
     return urlencode(pairs)
 
 
-def query_without_end_user(query: str, end_user_id: str, placeholder: str) -> str:
-    """A filter's query string with an end user's id put out of sight: as the `end_user` parameter, or as a word
-    searched for (the search finds outputs by their end user's id). The same string when the id is not in it."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    word = re.compile(rf'(?<![^\s"-]){re.escape(end_user_id)}(?![^\s"])')
-    cleaned = [
-        (name, placeholder if value == end_user_id else value)
-        if name == "end_user"
-        else (name, word.sub(placeholder, value) if name == "q" else value)
-        for name, value in pairs
-    ]
-    return query if cleaned == pairs else urlencode(cleaned)
+def end_user_out_of_queries(
+    end_user_id: str, placeholder: str, *, sessions: Collection[str] = (), external_ids: Collection[str] = ()
+) -> Callable[[str], str]:
+    """A function putting an end user out of sight in a filter's query string: their id as the `end_user` parameter,
+    one of their session ids as `session`, and any of those or one of their outputs' external ids as a word searched
+    for (the search finds outputs by each). It returns the same string when none of them is in it."""
+    names = sorted({end_user_id, *sessions, *external_ids} - {""}, key=len, reverse=True)  # the longest name first
+    word = re.compile(rf'(?<![^\s"-])(?:{"|".join(map(re.escape, names))})(?![^\s"])')
+    by_parameter = {"end_user": {end_user_id}, "session": set(sessions) - {""}}
+
+    def scrubbed(query: str) -> str:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        cleaned = [
+            (name, placeholder if value in by_parameter[name] else value)
+            if name in by_parameter
+            else (name, word.sub(placeholder, value) if name == "q" else value)
+            for name, value in pairs
+        ]
+        return query if cleaned == pairs else urlencode(cleaned)
+
+    return scrubbed
 
 
 class _Reader:

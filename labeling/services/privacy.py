@@ -8,8 +8,9 @@ by a redacted copy without those rows (whose files a worker renders).
 Frozen weekly reports lose their entries about the erased outputs (agenda entries about their items,
 failure-theme examples quoting them), and the failure themes of the weeks that held them are deleted
 (their terms may be the end user's words; an open week's next refresh or close themes it again).
-Saved explore views filtering on the end user are deleted, and the audit events that copied them (an export's
-filter, an output's external id, a lead's gold answers for it) keep who did what with ERASED in their place.
+Saved explore views filtering on the end user (by id, session id or an output's external id) are deleted, and the
+audit events that copied them (an export's filter, an output's external id, a lead's gold answers for it) keep who
+did what with ERASED in their place.
 What stays is what carries no text of theirs: aggregate metric rows, "what changed" rows (slice
 values such as models, tags and metadata values, and rates), decisions (the lead's text; the link to
 the item is cleared), and an audit event naming the end user only by a keyed hash. The raw-retention purge
@@ -17,6 +18,7 @@ scrubs the frozen reports of the outputs it deletes the same way, keeping the th
 "Personal data".
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +50,7 @@ from labeling.models import (
     UsageEvent,
     VersionStatus,
 )
-from labeling.rules.explore import query_without_end_user
+from labeling.rules.explore import end_user_out_of_queries
 from labeling.rules.text import check_storable
 
 from . import version_files
@@ -140,12 +142,15 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     forget_end_user(project=project, end_user_id=end_user_id)
     # Items, slots, labels, revisions, skips, flags, comments, gold answers and the webhook deliveries about
     # them (their bodies name the output, may quote it) go with the outputs.
+    sessions = set(outputs.exclude(session_id="").values_list("session_id", flat=True).distinct())
     _, deleted = outputs.delete()
     result.outputs, result.items = deleted.get(Output._meta.label, 0), deleted.get(Item._meta.label, 0)
     result.labels, result.comments = deleted.get(Label._meta.label, 0), deleted.get(Comment._meta.label, 0)
     result.flags = deleted.get(Flag._meta.label, 0)
-    result.saved_views_deleted = _delete_saved_views_naming(project, end_user_id)
-    result.audit_events_scrubbed = _scrub_audit_log(project, end_user_id, set(external_ids))
+    # Filters find their outputs by their id, a session id of theirs or an output's external id.
+    out_of_sight = end_user_out_of_queries(end_user_id, ERASED, sessions=sessions, external_ids=external_ids)
+    result.saved_views_deleted = _delete_saved_views_naming(project, out_of_sight)
+    result.audit_events_scrubbed = _scrub_audit_log(project, out_of_sight, set(external_ids))
     AuditEvent.objects.create(
         project=project,
         actor=actor,
@@ -235,23 +240,24 @@ def _delete_themes_of(project: Project, weeks: set) -> int:
     return deleted.get(FailureTheme._meta.label, 0)
 
 
-def _delete_saved_views_naming(project: Project, end_user_id: str) -> int:
-    """Delete the saved explore views filtering on the end user (or searching for their id): their query names
-    them, and they find nothing any more. Views of anything else stay."""
+def _delete_saved_views_naming(project: Project, out_of_sight: Callable[[str], str]) -> int:
+    """Delete the saved explore views filtering on the end user (by their id, a session id of theirs or an output's
+    external id, as a parameter or searched for): their query names them, and they find nothing any more. Views of
+    anything else stay."""
     views = SavedView.objects.select_for_update().filter(project=project).only("pk", "query").order_by("pk")
-    naming = [view.pk for view in views if query_without_end_user(view.query, end_user_id, ERASED) != view.query]
+    naming = [view.pk for view in views if out_of_sight(view.query) != view.query]
     SavedView.objects.filter(pk__in=naming).delete()
     return len(naming)
 
 
-def _scrub_audit_log(project: Project, end_user_id: str, external_ids: set[str]) -> int:
+def _scrub_audit_log(project: Project, out_of_sight: Callable[[str], str], external_ids: set[str]) -> int:
     """Put the end user out of sight in the audit events that copied them: explore filters naming them (exports,
     saved views, outputs added to a queue), their outputs' external ids, and a lead's gold answers for those outputs.
     The events stay (who did what, when), with ERASED where the id or text was."""
     events = AuditEvent.objects.filter(project=project, action__in=[*FILTER_DETAILS, *OUTPUT_DETAILS]).order_by("pk")
     scrubbed = []
     for event in events.only("pk", "action", "details").iterator():
-        details = _audit_details_without(event.action, event.details, end_user_id, external_ids)
+        details = _audit_details_without(event.action, event.details, out_of_sight, external_ids)
         if details != event.details:
             event.details = details
             scrubbed.append(event)
@@ -259,13 +265,15 @@ def _scrub_audit_log(project: Project, end_user_id: str, external_ids: set[str])
     return len(scrubbed)
 
 
-def _audit_details_without(action: str, details: Any, end_user_id: str, external_ids: set[str]) -> Any:
+def _audit_details_without(
+    action: str, details: Any, out_of_sight: Callable[[str], str], external_ids: set[str]
+) -> Any:
     if not isinstance(details, dict):
         return details
     cleaned = dict(details)
     key = FILTER_DETAILS.get(action)
     if key and isinstance(cleaned.get(key), str):
-        cleaned[key] = query_without_end_user(cleaned[key], end_user_id, ERASED)
+        cleaned[key] = out_of_sight(cleaned[key])
     if isinstance(cleaned.get("external_ids"), list):
         cleaned["external_ids"] = [ERASED if name in external_ids else name for name in cleaned["external_ids"]]
     if action in OUTPUT_DETAILS and cleaned.get("external_id") in external_ids:

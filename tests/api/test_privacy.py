@@ -257,3 +257,32 @@ def test_erasure_leaves_the_end_user_in_no_saved_view_and_no_audit_event_of_an_e
     ]
     erased = AuditEvent.objects.get(action="privacy.end_user_erased").details
     assert (erased["saved_views_deleted"], erased["audit_events_scrubbed"]) == (1, 4)
+
+
+def test_erasure_leaves_their_session_and_output_ids_in_no_saved_view_and_no_export_filter(
+    client, project, lead, world
+):
+    """A filter finds the end user's outputs by their session id (`session=`, or searched for) or an output's
+    external id as well as by their id; a saved view or an export's audit event with such a filter named them."""
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    client.force_login(lead)
+    explore = f"/p/{project.slug}/explore/"
+    saved = client.post(f"{explore}views/save", {"name": "One session", "query": f"session=sess-{SECRET}"})
+    assert saved.status_code == 302
+    client.post(f"{explore}views/save", {"name": "Bo", "query": "q=conv-bo-1"})
+    for query in (f"session=sess-{SECRET}", f"q=conv-{SECRET}-1", f"q=sess-{SECRET}+refund", "session=other"):
+        assert client.get(f"{explore}export.jsonl?{query}").status_code == 200
+    assert sum(SECRET in line for line in dump_database().splitlines() if "outputs.exported" in line) == 3
+
+    erasure = client.delete(f"/api/v1/end-users/{ANA}", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    assert erasure.status_code == 204
+
+    assert [line for line in dump_database().splitlines() if SECRET in line.lower()] == []
+    assert list(SavedView.objects.values_list("name", flat=True)) == ["Bo"]  # nobody else's view went
+    exported = AuditEvent.objects.filter(action="outputs.exported").order_by("pk")
+    assert [event.details["filter"] for event in exported] == [
+        "session=%5Berased%5D",
+        "q=%5Berased%5D",
+        "q=%5Berased%5D+refund",
+        "session=other",
+    ]
