@@ -7,6 +7,7 @@ freezes what `build_report` returns. Reads only: the metric rows are written by 
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ from labeling.models import (
 from labeling.rules.calendar import current_week
 from labeling.rules.gold import open_ties
 from labeling.rules.retention_reference import rate_at
-from labeling.rules.text import excerpt
+from labeling.rules.text import EXCERPT_CHARS, excerpt
 from labeling.rules.weekly_close import ended_before_the_project
 
 from .changes import week_changes
@@ -42,6 +43,7 @@ from .themes import week_themes
 TREND_WEEKS = 12
 RETENTION_COHORTS = 8
 AGENDA_LIMIT = 50
+FLAG_EXCERPT_CHARS = 200
 MOVERS = 5
 MOVER_MIN_ITEMS = 5
 
@@ -410,6 +412,38 @@ def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | 
     }
 
 
+def with_excerpts_of(report: dict, *, by_item: dict[int, Any], by_output: dict[str, Any]) -> dict:
+    """The report with the excerpts of some outputs made again from their values, as `build_report` makes them:
+    agenda entries name the output's item (`by_item`), failure-theme examples its external id (`by_output`)."""
+    cleaned = dict(report)
+    if isinstance(report.get("agenda"), dict):
+        agenda = cleaned["agenda"] = dict(report["agenda"])
+        for key, limit in (("flags", FLAG_EXCERPT_CHARS), ("adjudication", EXCERPT_CHARS)):
+            if isinstance(agenda.get(key), list):
+                agenda[key] = [
+                    {**entry, "excerpt": excerpt(by_item[entry["item_id"]], limit)}
+                    if entry.get("item_id") in by_item
+                    else entry
+                    for entry in agenda[key]
+                ]
+    if isinstance(report.get("themes"), list):
+        cleaned["themes"] = [
+            {
+                **theme,
+                "examples": [
+                    {**example, "excerpt": excerpt(by_output[example["output"]], EXCERPT_CHARS)}
+                    if example.get("output") in by_output
+                    else example
+                    for example in theme.get("examples") or []
+                ],
+            }
+            if "examples" in theme
+            else theme
+            for theme in report["themes"]
+        ]
+    return cleaned
+
+
 def _adjudication_agenda(project: Project) -> list[dict]:
     """Items waiting for a lead's decision, oldest complete first, with the questions that tie."""
     waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT)
@@ -446,7 +480,7 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
             "expert": flag.expert.username,
             "note": flag.note,
             "created_at": flag.created_at.isoformat(),
-            "excerpt": excerpt(flag.item.output.output, 200),
+            "excerpt": excerpt(flag.item.output.output, FLAG_EXCERPT_CHARS),
             "comments": comments.get(flag.item_id, []),
         }
         for flag in flags

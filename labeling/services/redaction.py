@@ -12,9 +12,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 
-from labeling.models import AuditEvent, Output, Project, RedactionRuleSet
+from labeling.models import AuditEvent, Item, Output, Project, RedactionRuleSet, ReviewCycle
 from labeling.rules import redaction as engine
 from labeling.selectors.redaction import current_rule_set
+from labeling.selectors.report import with_excerpts_of
 
 from .search_index import index_outputs
 
@@ -106,13 +107,14 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     """Apply the rules in force to the project's outputs stored under older rules (or none); return how many.
 
     Only when asked (a lead or operator runs `manage.py redact_outputs`): the text stored earlier is what
-    is redacted again, placeholders stay as they are, counts are added to the output's own. Each batch is
+    is redacted again, placeholders stay as they are, counts are added to the output's own. The frozen reports'
+    excerpts of them are made again from the redacted text. Each batch is
     its own transaction, so a long run holds no lock for long and a rerun picks up where it stopped.
     """
     redactor = redactor_for(project)
     if redactor is None:
         return 0
-    done, last_pk = 0, 0
+    done, last_pk, reports = 0, 0, set()
     stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
     try:
         while True:
@@ -121,9 +123,16 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 outputs = list(
                     Output.objects.filter(stale, project=project, pk__gt=last_pk)
                     .locked_for_rewrite()
-                    .only("pk", "input", "output", "context", "metadata", "feedback_comment", "redaction_version")[
-                        :batch_size
-                    ]
+                    .only(
+                        "pk",
+                        "external_id",
+                        "input",
+                        "output",
+                        "context",
+                        "metadata",
+                        "feedback_comment",
+                        "redaction_version",
+                    )[:batch_size]
                 )
                 if not outputs:
                     break
@@ -138,6 +147,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                     output.redaction_version = redactor.version
                 fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
                 Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
+                reports |= _redact_report_excerpts(project, outputs)
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
             done += len(outputs)
@@ -148,6 +158,25 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
             project=project,
             actor=actor,
             action="redaction.outputs_redacted",
-            details={"version": redactor.version, "outputs": done},
+            details={"version": redactor.version, "outputs": done, "reports": len(reports)},
         )
     return done
+
+
+def _redact_report_excerpts(project: Project, outputs: list[Output]) -> set[int]:
+    """Make the excerpts of these outputs in the frozen weekly reports again from their redacted text (flagged and
+    tied items, failure-theme examples), so a report no longer quotes what was just removed; return those reports'
+    cycle ids. A flag's note and comments are the experts' words and stay."""
+    values = {output.pk: output.output for output in outputs}
+    by_item = {
+        pk: values[output_id]
+        for pk, output_id in Item.objects.filter(output_id__in=values).values_list("pk", "output_id")
+    }
+    by_output = {output.external_id: output.output for output in outputs}
+    rewritten = set()
+    for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
+        report = with_excerpts_of(cycle.report, by_item=by_item, by_output=by_output)
+        if report != cycle.report:
+            ReviewCycle.objects.filter(pk=cycle.pk).update(report=report)
+            rewritten.add(cycle.pk)
+    return rewritten
