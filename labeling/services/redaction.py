@@ -6,13 +6,24 @@ what is not is listed in README.md ("Personal data: redaction").
 """
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 
-from labeling.models import AuditEvent, Item, Output, Project, RedactionRuleSet, ReviewCycle
+from labeling.models import (
+    AuditEvent,
+    DatasetRow,
+    DatasetVersion,
+    Item,
+    Output,
+    Project,
+    RedactionRuleSet,
+    ReviewCycle,
+    VersionStatus,
+)
 from labeling.rules import redaction as engine
 from labeling.selectors.redaction import current_rule_set
 from labeling.selectors.report import with_excerpts_of
@@ -103,18 +114,27 @@ def merge_counts(metadata: dict, counts: Counter) -> dict:
     return {**metadata, "redactions": dict(sorted(merged.items()))}
 
 
-def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500) -> int:
-    """Apply the rules in force to the project's outputs stored under older rules (or none); return how many.
+@dataclass
+class RedactionRun:
+    outputs: int = 0  # rewritten under the rules in force
+    reports: int = 0  # frozen weekly reports whose excerpts of them were made again
+    # Ready dataset versions ("slug/vN") holding a row of an output whose text changed: versions never change.
+    versions_with_earlier_text: list[str] = field(default_factory=list)
+
+
+def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500) -> RedactionRun:
+    """Apply the rules in force to the project's outputs stored under older rules (or none).
 
     Only when asked (a lead or operator runs `manage.py redact_outputs`): the text stored earlier is what
     is redacted again, placeholders stay as they are, counts are added to the output's own. The frozen reports'
-    excerpts of them are made again from the redacted text. Each batch is
+    excerpts of them are made again from the redacted text; the ready dataset versions holding a row of one whose
+    text changed are named, not changed (a new build holds the redacted text). Each batch is
     its own transaction, so a long run holds no lock for long and a rerun picks up where it stopped.
     """
     redactor = redactor_for(project)
     if redactor is None:
-        return 0
-    done, last_pk, reports = 0, 0, set()
+        return RedactionRun()
+    done, last_pk, reports, versions = 0, 0, set(), set()
     stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
     try:
         while True:
@@ -136,6 +156,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 )
                 if not outputs:
                     break
+                changed = []
                 for output in outputs:
                     counts: Counter = Counter()
                     output.input = redactor.redact_value(output.input, counts)
@@ -145,9 +166,12 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                     output.feedback_comment = redactor.redact_text(output.feedback_comment, counts)
                     output.metadata = merge_counts(metadata, counts)
                     output.redaction_version = redactor.version
+                    if counts:
+                        changed.append(output.external_id)
                 fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
                 Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
                 reports |= _redact_report_excerpts(project, outputs)
+                versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
             done += len(outputs)
@@ -158,9 +182,23 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
             project=project,
             actor=actor,
             action="redaction.outputs_redacted",
-            details={"version": redactor.version, "outputs": done, "reports": len(reports)},
+            details={
+                "version": redactor.version,
+                "outputs": done,
+                "reports": len(reports),
+                "versions_with_earlier_text": sorted(versions),
+            },
         )
-    return done
+    return RedactionRun(outputs=done, reports=len(reports), versions_with_earlier_text=sorted(versions))
+
+
+def _versions_holding(project: Project, external_ids: list[str]) -> set[str]:
+    """The project's ready dataset versions ("slug/vN") with a row of one of these outputs."""
+    if not external_ids:
+        return set()
+    rows = DatasetRow.objects.filter(version=OuterRef("pk"), external_id__in=external_ids)
+    versions = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).filter(Exists(rows))
+    return {f"{slug}/v{number}" for slug, number in versions.values_list("dataset__slug", "number")}
 
 
 def _redact_report_excerpts(project: Project, outputs: list[Output]) -> set[int]:

@@ -10,5 +10,11 @@ class Command(ProjectCommand):
     )
 
     def handle_project(self, project: Project, **options):
-        count = redact_stored_outputs(project=project)
-        self.stdout.write(f"Redacted {count} stored output(s) of {project.slug} with the rules in force.")
+        run = redact_stored_outputs(project=project)
+        self.stdout.write(f"Redacted {run.outputs} stored output(s) of {project.slug} with the rules in force.")
+        if run.versions_with_earlier_text:
+            self.stdout.write(
+                "These dataset versions never change and still hold the earlier text of outputs redacted now: "
+                f"{', '.join(run.versions_with_earlier_text)}. Build a new version of each dataset: it holds the "
+                "redacted text."
+            )

@@ -40,7 +40,7 @@ def test_redacting_stored_outputs_redacts_the_excerpts_of_the_frozen_reports_quo
     marker = [{"name": "marker", "pattern": r"Zqxv\w+"}]
     save_rule_set(project=project, builtins=["email"], custom=marker, phone_region="GB")
 
-    assert redact_stored_outputs(project=project) == Output.objects.filter(project=project).count()
+    assert redact_stored_outputs(project=project).outputs == Output.objects.filter(project=project).count()
 
     frozen = ReviewCycle.objects.get(project=project, week=week).report
     assert ADDRESS not in str(frozen) and "Zqxv" not in str(frozen)
