@@ -137,7 +137,7 @@ def _django_iso(iso_millis: str) -> str:
 
 
 def row(index: int, rubric_version: int = 1) -> dict:
-    """Dataset row `index`, shaped like labeling.services.datasets._row: two or three annotators, the
+    """Dataset row `index`, shaped like labeling.services.datasets.rows._row: two or three annotators, the
     resolved gold answers, sometimes a critique and (one row in eight) an adjudicated correction."""
     record = records.record(index)
     h = records._mix(7 * index + 5)

@@ -588,7 +588,9 @@ def counts(conn: psycopg.Connection, project_id: int, week: date) -> dict:
 
 STEP_MODULES = {
     "labeling.services.resolution": ("resolve_stale_items", "_resolve_chunk"),
-    "labeling.services.datasets": ("build_version", "_fill", "_write_rows", "_write_incremental", "_read_back"),
+    # Wrapped where they are called from: _fill calls the writers through the names builds imports.
+    "labeling.services.datasets.builds": ("build_version", "_fill", "write_rows", "write_incremental"),
+    "labeling.services.datasets.storage": ("read_back",),
     "labeling.services.metrics": ("refresh_week_metrics",),
     "labeling.services.retention": ("refresh_retention", "activity_weeks", "user_verdicts"),
     "labeling.services.cycles": (

@@ -154,4 +154,4 @@ def _last_user_message(value: Any) -> Any:
     return value
 
 
-_grouping_code()  # now, while the files and libraries on disk are the ones this process runs (see datasets._row_code)
+_grouping_code()  # now, while the files and libraries on disk are the ones this process runs (see datasets.rows)

@@ -19,7 +19,8 @@ from django.utils import timezone
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion, VersionStatus
 from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
-from labeling.services.datasets import ROW_CHUNK, build_version, create_dataset
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.export_rows import ROW_CHUNK
 from labeling.services.exports import COLUMNS, FORMATS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item

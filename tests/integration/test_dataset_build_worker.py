@@ -27,7 +27,8 @@ from labeling.models import (
     SlotState,
     VersionStatus,
 )
-from labeling.services.datasets import _RowMaker, _selected_keys, create_dataset
+from labeling.services.datasets import create_dataset
+from labeling.services.datasets.rows import RowMaker, selected_keys
 from labeling.services.rubrics import publish_rubric
 from labeling.tasks import build_dataset
 from tests.factories import MembershipFactory, UserFactory
@@ -79,7 +80,7 @@ def _labeled_project(project):
 def _clean_checksum(dataset) -> str:
     """The SHA-256 of the dataset's JSONL as a build from scratch makes its lines, without storing a version."""
     digest = hashlib.sha256()
-    for _, _, line, _, _ in _RowMaker(dataset).rows(_selected_keys(dataset)):
+    for _, _, line, _, _ in RowMaker(dataset).rows(selected_keys(dataset)):
         digest.update(line + b"\n")
     return digest.hexdigest()
 

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_each_code_fingerprint_is_read_as_its_module_is_imported():
     script = (
         "import json, django; django.setup()\n"
-        "from labeling.services import datasets, themes\n"
-        "print(json.dumps([datasets._row_code.cache_info().currsize, themes._grouping_code.cache_info().currsize]))"
+        "from labeling.services import themes\nfrom labeling.services.datasets import rows\n"
+        "print(json.dumps([rows.row_code.cache_info().currsize, themes._grouping_code.cache_info().currsize]))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "tests.settings")}
     command = [sys.executable, "-c", script]

@@ -21,13 +21,13 @@ from django.utils import timezone
 
 from labeling.models import Dataset, DatasetLine, DatasetVersion, Item, Label, Output, Resolution, VersionStatus
 from labeling.services.datasets import (
-    _selected_keys,
     build_version,
     create_dataset,
     definition_fingerprint,
     request_build,
     version_diff,
 )
+from labeling.services.datasets.rows import selected_keys
 from labeling.services.labels import submit_label
 from labeling.services.privacy import erase_end_user
 from labeling.services.resolution import adjudicate, resolve_item
@@ -253,7 +253,7 @@ def test_every_source_of_a_rows_bytes_moves_its_digest_and_no_other_rows(project
 
 def _digests(dataset: Dataset) -> dict[int, str]:
     with transaction.atomic():
-        return {pk: digest for pk, _, digest in _selected_keys(dataset)}
+        return {pk: digest for pk, _, digest in selected_keys(dataset)}
 
 
 def test_a_definition_change_or_full_true_builds_from_scratch(project):
@@ -284,7 +284,7 @@ def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scra
     """A lead asks a full rebuild to repair a wrongly copied line while an incremental build is in flight: the full
     task claims the same building version and waits for it, finds it built by copying (the bad line with it), and
     builds the next version from scratch."""
-    from labeling.services import datasets
+    from labeling.services.datasets import builds
 
     items = label_outputs(project, 6)
     dataset, twin = _twins(project)
@@ -295,15 +295,15 @@ def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scra
     label = Label.objects.filter(item=items[4]).order_by("pk").first()
     submit_label(expert=label.expert, item=items[4], rubric=label.rubric, answers={"correct": True, "helpful": 1})
     resolve_item(item_id=items[4].pk)
-    claim = datasets._claim_build
+    claim = builds._claim_build
 
     def claimed_while_an_incremental_build_fills_it(dataset_id):
         version = claim(dataset_id)
-        monkeypatch.setattr(datasets, "_claim_build", claim)
+        monkeypatch.setattr(builds, "_claim_build", claim)
         build_version(dataset_id=dataset_id)  # the incremental task, which claimed this version first, commits
         return version
 
-    monkeypatch.setattr(datasets, "_claim_build", claimed_while_an_incremental_build_fills_it)
+    monkeypatch.setattr(builds, "_claim_build", claimed_while_an_incremental_build_fills_it)
     rebuilt = build_version(dataset_id=dataset.pk, full=True)
 
     incremental = dataset.versions.get(number=2)
@@ -316,20 +316,20 @@ def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scra
 
 
 def test_a_twin_delivery_of_a_full_build_does_not_build_it_again(project, monkeypatch):
-    from labeling.services import datasets
+    from labeling.services.datasets import builds
 
     label_outputs(project, 4)
     dataset, _ = _twins(project)
     label_outputs(project, 1)
-    claim = datasets._claim_build
+    claim = builds._claim_build
 
     def claimed_while_the_first_delivery_fills_it(dataset_id):
         version = claim(dataset_id)
-        monkeypatch.setattr(datasets, "_claim_build", claim)
+        monkeypatch.setattr(builds, "_claim_build", claim)
         build_version(dataset_id=dataset_id, full=True)  # the first delivery, which claimed this version first
         return version
 
-    monkeypatch.setattr(datasets, "_claim_build", claimed_while_the_first_delivery_fills_it)
+    monkeypatch.setattr(builds, "_claim_build", claimed_while_the_first_delivery_fills_it)
     twin_delivery = build_version(dataset_id=dataset.pk, full=True)
 
     assert (twin_delivery.number, twin_delivery.rows_copied) == (2, 0)
@@ -350,7 +350,7 @@ def test_a_failed_or_withdrawn_predecessor_means_a_build_from_scratch(project, s
 
 
 def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, monkeypatch):
-    from labeling.services import datasets
+    from labeling.services.datasets import storage
 
     items = label_outputs(project, 9)
     dataset, twin = _twins(project)
@@ -358,7 +358,7 @@ def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, m
         label = Label.objects.filter(item=item).order_by("pk").first()
         submit_label(expert=label.expert, item=item, rubric=label.rubric, answers={"correct": True, "helpful": 3})
         resolve_item(item_id=item.pk)
-    monkeypatch.setattr(datasets._CopyRuns, "RUNS_PER_STATEMENT", 2)
+    monkeypatch.setattr(storage._CopyRuns, "RUNS_PER_STATEMENT", 2)
 
     with CaptureQueriesContext(connection) as queries:
         version = build_version(dataset_id=dataset.pk)
@@ -374,7 +374,7 @@ def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database
 ):
     """Multi-byte UTF-8 lines, an incremental build: both ways of reading the figures back hash what a full build
     hashes. Past CHECKSUM_IN_DATABASE_MAX_BYTES (lowered here) the lines are streamed to Python instead."""
-    from labeling.services import datasets
+    from labeling.services.datasets import storage
 
     texts = ["Ça arrive vendredi", "小包は金曜日に届きます", "Parcel 🚚 on its way", "Zürich\u00a0— “quoted”"]
     items = label_outputs(project, 4, texts=texts)
@@ -384,7 +384,7 @@ def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database
     resolve_item(item_id=items[1].pk)
     label_outputs(project, 1, texts=["Ünïcödé last"])
     if not in_database:
-        monkeypatch.setattr(datasets, "CHECKSUM_IN_DATABASE_MAX_BYTES", 100)
+        monkeypatch.setattr(storage, "CHECKSUM_IN_DATABASE_MAX_BYTES", 100)
 
     with CaptureQueriesContext(connection) as queries:
         version = build_version(dataset_id=dataset.pk)
@@ -396,7 +396,7 @@ def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database
 
 def test_the_checksum_hashed_in_the_database_is_that_of_the_lines_streamed_to_python(project):
     from labeling.exceptions import DomainError
-    from labeling.services.datasets import _checksum_in_database, _figures_streamed
+    from labeling.services.datasets.storage import _checksum_in_database, _figures_streamed
 
     label_outputs(project, 3, texts=["naïve", "😀 emoji", "plain"])
     dataset = create_dataset(project=project, spec={"name": "Eval"})
@@ -412,7 +412,7 @@ def test_the_checksum_hashed_in_the_database_is_that_of_the_lines_streamed_to_py
 def test_lines_that_do_not_reach_the_hash_in_position_order_are_streamed_instead(project):
     """The in-database hash proves its input came in position order (0…n-1, each row's arrival); a version whose
     positions skip a number fails that proof, and its figures are streamed to Python in position order."""
-    from labeling.services.datasets import _checksum_in_database, _figures_streamed, _read_back, _Tally
+    from labeling.services.datasets.storage import _checksum_in_database, _figures_streamed, _Tally, read_back
 
     label_outputs(project, 3, texts=["one", "two", "three"])
     dataset = create_dataset(project=project, spec={"name": "Eval"})
@@ -423,5 +423,5 @@ def test_lines_that_do_not_reach_the_hash_in_position_order_are_streamed_instead
         tally.add(split, rubric_version, rows=1, octets=len(line.encode()))
 
     assert _checksum_in_database(version.pk, 3) is None
-    assert _read_back(version.pk, 3, tally) == _figures_streamed(version.pk, 3)
-    assert _read_back(version.pk, 3, tally)["sha256"] == version.sha256
+    assert read_back(version.pk, 3, tally) == _figures_streamed(version.pk, 3)
+    assert read_back(version.pk, 3, tally)["sha256"] == version.sha256

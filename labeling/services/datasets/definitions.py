@@ -1,0 +1,135 @@
+"""A dataset's definition, checked whole (`create_dataset`), and asking a worker for a build (`request_build`)."""
+
+from datetime import datetime
+
+import msgspec
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from labeling.exceptions import InvalidSpec
+from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
+from labeling.selectors.rubrics import question_keys
+
+from .. import outbox
+from ..queues import audit_actor
+
+
+class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    description: str = ""
+    queues: list[str] = []  # queue slugs; empty = all
+    questions: list[str] = []  # question keys; empty = all
+    only_resolved: bool = True
+    tags_any: list[str] = []
+    since: datetime | None = None
+    until: datetime | None = None
+    splits: dict[str, int] = msgspec.field(default_factory=lambda: {"train": 80, "test": 20})
+    auto_rebuild: bool = True
+
+
+@transaction.atomic
+def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKey | None = None) -> Dataset:
+    """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes). InvalidSpec names
+    the field of each problem. `api_key`: the key that asked (a CI job's), kept in the audit event."""
+    try:
+        parsed = msgspec.convert(spec, DatasetSpec, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidSpec(f"Invalid dataset: {exc}") from None
+    name = parsed.name.replace("\x00", "").strip()
+    slug = slugify(name)[:64].strip("-")
+    problems: list[tuple[str, str]] = []  # (field, problem)
+    if not name or not slug:
+        problems.append(("name", "A dataset needs a name with at least one letter or digit."))
+    if slug and Dataset.objects.filter(project=project, slug=slug).exists():
+        problems.append(("name", _name_taken(slug)))
+    if not parsed.splits or any(share <= 0 for share in parsed.splits.values()) or sum(parsed.splits.values()) != 100:
+        problems.append(
+            ("splits", "Split shares must be positive whole numbers adding up to 100, e.g. train 80, test 20.")
+        )
+    if any(not slugify(split) or slugify(split) != split for split in parsed.splits):
+        problems.append(("splits", "Split names are lowercase letters, digits and dashes."))
+    queues = list(Queue.objects.filter(project=project, slug__in=parsed.queues))
+    missing = set(parsed.queues) - {queue.slug for queue in queues}
+    if missing:
+        problems.append(("queues", f"No such queue(s) in this project: {', '.join(sorted(missing))}."))
+    unknown_questions = _unknown_question_keys(project, parsed.questions)
+    if unknown_questions:
+        problems.append(("questions", f"No such question in this project's rubric: {', '.join(unknown_questions)}."))
+    if problems:
+        messages = [problem for _, problem in problems]
+        raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
+    filters = {"tags_any": parsed.tags_any} if parsed.tags_any else {}
+    if parsed.since:
+        filters["since"] = parsed.since.isoformat()
+    if parsed.until:
+        filters["until"] = parsed.until.isoformat()
+    try:
+        # A savepoint: a create of the same name that committed since the check above breaks the unique slug.
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                project=project,
+                slug=slug,
+                name=name[:200],
+                description=parsed.description,
+                questions=parsed.questions,
+                only_resolved=parsed.only_resolved,
+                filters=filters,
+                splits=dict(sorted(parsed.splits.items())),
+                auto_rebuild=parsed.auto_rebuild,
+            )
+    except IntegrityError:
+        if not Dataset.objects.filter(project=project, slug=slug).exists():
+            raise
+        raise InvalidSpec(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
+    dataset.queues.set(queues)
+    AuditEvent.objects.create(
+        project=project,
+        actor=audit_actor(actor),
+        action="dataset.created",
+        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name, **_by_key(api_key)},
+    )
+    return dataset
+
+
+def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
+    """The keys no version of the project's rubric has, in the order given (an older version's keys name the
+    answers of rows labeled under it)."""
+    if not keys:
+        return []
+    known = question_keys(project)
+    return list(dict.fromkeys(key for key in keys if key not in known))
+
+
+def _name_taken(slug: str) -> str:
+    # The slug, not the name: two names can share one (case, spaces, punctuation, or the same first 64 characters).
+    return (
+        f"The dataset {slug!r} exists already: a name's slug (its letters and digits, lowercase, joined by dashes, "
+        "64 at most) must differ from every other dataset's."
+    )
+
+
+@transaction.atomic
+def request_build(*, dataset: Dataset, actor=None, full: bool = False, api_key: ApiKey | None = None) -> None:
+    """Ask a worker to build a new version (through the outbox: sent once this transaction commits); `full`
+    builds every row from scratch instead of copying the unchanged rows of the version before. `api_key`: the
+    key that asked, kept in the audit event."""
+    details = {"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name, **_by_key(api_key)}
+    AuditEvent.objects.create(
+        project_id=dataset.project_id,
+        actor=audit_actor(actor),
+        action="dataset.build_requested",
+        details={**details, "full": True} if full else details,
+    )
+    Dataset.objects.filter(pk=dataset.pk).update(build_requested_at=timezone.now(), build_error="")
+    outbox.enqueue(
+        task="labeling.build_dataset",
+        args=[dataset.pk],
+        kwargs={"full": True} if full else None,
+        # A full build asked while an incremental one waits is not the same work: it gets its own key.
+        dedupe_key=work_key("build_dataset", dataset.pk, *(["full"] if full else [])),
+    )
+
+
+def _by_key(api_key: ApiKey | None) -> dict[str, str]:
+    return {"api_key": api_key.prefix} if api_key else {}
