@@ -11,7 +11,6 @@ from django.http import QueryDict
 from labeling.exceptions import InvalidFilter
 from labeling.models import Output
 from labeling.rules.explore import parse_filter
-from labeling.selectors import explore
 from labeling.selectors.explore import (
     EXACT_LIMIT,
     HISTOGRAM_BINS,
@@ -26,6 +25,7 @@ from labeling.selectors.explore import (
     result_page,
     summary,
 )
+from labeling.selectors.explore import facets as explore_facets
 from tests.factories import ProjectFactory
 from tests.helpers.explore import utc
 
@@ -263,7 +263,7 @@ def test_a_count_past_its_time_budget_gives_the_planners_estimate_and_leaves_the
 def test_daily_counts_a_big_filter_on_a_sample_and_scales_it(monkeypatch):
     project = ProjectFactory(slug="sampled-days", time_zone="UTC")
     _insert_outputs(project, 4000, utc(2, 0))  # 4,000 seconds of 2026-11-02
-    monkeypatch.setattr(explore, "DAILY_SAMPLE_ROWS", 2000)  # half the pages
+    monkeypatch.setattr(explore_facets, "DAILY_SAMPLE_ROWS", 2000)  # half the pages
 
     exact = daily(project, spec("from=2026-11-01&to=2026-11-03"))
     sampled = daily(project, spec("from=2026-11-01&to=2026-11-03"), total=Total(20_000, estimated=True))

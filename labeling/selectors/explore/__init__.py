@@ -1,0 +1,70 @@
+"""Reads behind the explore page and `GET /api/v1/outputs`: one filter (`rules.explore.ExploreFilter`) turned
+into SQL by `filter_outputs`, a page of results newest first with the search's matches marked, the facets and
+histograms of the newest matches, outputs per day, and one session's conversation.
+
+Search on PostgreSQL is full-text over the stored `search_vector` (`websearch_to_tsquery`: "a phrase", OR,
+-word; English stems, accents folded); a query that looks like an id (one word with a digit, such as an order
+number) must also appear exactly in the text, or be an output's, session's or end user's id. On SQLite (the
+demo) every word is a case-insensitive substring of the output, input, comment or context instead.
+
+Facets are exact up to EXACT_LIMIT matches; past it they come from the newest EXACT_LIMIT matches, scaled up, and
+the per-day counts from a sample of the table. A total is exact when PostgreSQL counts it within COUNT_BUDGET_MS,
+else the planner's estimate. Each says when it is an estimate.
+
+The package: `filters.py` turns a filter into SQL (and the search's condition), `results.py` reads a page of
+results with its total, cursor and marked matches (and one session's conversation), `facets.py` the facets,
+histograms and outputs per day.
+"""
+
+from .filters import filter_outputs, search_condition
+from .results import (
+    EXACT_LIMIT,
+    EXPLORE_PAGE,
+    MAX_CONVERSATION,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    Page,
+    ResultRow,
+    Total,
+    conversation,
+    count_matches,
+    cursor_scope,
+    decode_cursor,
+    encode_cursor,
+    gold_of_outputs,
+    marked_pieces,
+    newest_first,
+    result_page,
+)
+from .facets import HISTOGRAM_BINS, Day, Facet, FacetValue, Histogram, Summary, daily, histogram, summary
+
+__all__ = [
+    "EXACT_LIMIT",
+    "EXPLORE_PAGE",
+    "HISTOGRAM_BINS",
+    "MAX_CONVERSATION",
+    "MAX_PAGE_SIZE",
+    "PAGE_SIZE",
+    "Day",
+    "Facet",
+    "FacetValue",
+    "Histogram",
+    "Page",
+    "ResultRow",
+    "Summary",
+    "Total",
+    "conversation",
+    "count_matches",
+    "cursor_scope",
+    "daily",
+    "decode_cursor",
+    "encode_cursor",
+    "filter_outputs",
+    "gold_of_outputs",
+    "histogram",
+    "marked_pieces",
+    "newest_first",
+    "result_page",
+    "search_condition",
+    "summary",
+]

@@ -1,0 +1,248 @@
+"""A filter of the explore page or the outputs API turned into SQL (`filter_outputs`), and the search's condition."""
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery
+from django.db import connection
+from django.db.models import Exists, F, JSONField, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
+from django.db.models.functions import Cast, Concat
+from django.db.models.lookups import Exact, IContains
+
+from labeling.exceptions import InvalidFilter, InvalidWeek
+from labeling.models import (
+    FailureTheme,
+    FailureThemeOutput,
+    Flag,
+    Item,
+    Label,
+    Output,
+    Project,
+    QuestionKind,
+    Queue,
+    Resolution,
+)
+from labeling.models.outputs import MetadataKey
+from labeling.rules.calendar import day_start, week_from_label
+from labeling.rules.explore import ExploreFilter
+
+from ..rubrics import questions_of
+
+SEARCH_CONFIGURATION = "expertloop_search"  # migration 0014; services.search_index fills the vectors
+_ID_LIKE = re.compile(r"^[\w#./:@-]*\d[\w#./:@-]*$")
+_GOLD_KINDS = (QuestionKind.BINARY, QuestionKind.CHOICE, QuestionKind.RATING)
+
+
+def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
+    """The project's outputs that meet every condition of the filter (unordered). InvalidFilter for a queue or
+    gold question the project does not have."""
+    outputs = Output.objects.filter(project=project)
+    if spec.q:
+        outputs = outputs.filter(search_condition(spec.q))
+    if spec.since:
+        outputs = outputs.filter(occurred_at__gte=day_start(project, spec.since))
+    if spec.until:
+        outputs = outputs.filter(occurred_at__lt=day_start(project, spec.until + timedelta(days=1)))
+    if spec.models:
+        outputs = outputs.filter(model__in=spec.models)
+    if spec.tags:
+        outputs = outputs.filter(_tags_condition(spec.tags, every=spec.all_tags))
+    for key, values in spec.metadata:
+        outputs = outputs.filter(_metadata_text_in(key, values))
+    for key in spec.metadata_keys:
+        outputs = outputs.filter(metadata__has_key=key)
+    if spec.end_user:
+        outputs = outputs.filter(end_user_id=spec.end_user)
+    if spec.session:
+        outputs = outputs.filter(session_id=spec.session)
+    if spec.feedback:
+        scores = [score for score in spec.feedback if score is not None]
+        condition = Q(feedback_score__in=scores)
+        if None in spec.feedback:
+            condition |= Q(feedback_score__isnull=True)
+        outputs = outputs.filter(condition)
+    if spec.has_comment is not None:
+        outputs = outputs.exclude(feedback_comment="") if spec.has_comment else outputs.filter(feedback_comment="")
+    if spec.labeled is not None:
+        labeled = Exists(Label.objects.filter(item__output=OuterRef("pk")))
+        outputs = outputs.filter(labeled if spec.labeled else ~labeled)
+    if spec.flagged is not None:
+        flagged = Exists(Flag.objects.filter(item__output=OuterRef("pk")))
+        outputs = outputs.filter(flagged if spec.flagged else ~flagged)
+    if spec.queues:
+        queue_ids = _queue_ids(project, spec.queues)
+        outputs = outputs.filter(Exists(Item.objects.filter(output=OuterRef("pk"), queue_id__in=queue_ids)))
+    if spec.gold:
+        for condition in _gold_conditions(project, spec.gold):
+            outputs = outputs.filter(Exists(Resolution.objects.filter(condition, item__output=OuterRef("pk"))))
+    if spec.min_chars is not None:
+        outputs = outputs.filter(output_chars__gte=spec.min_chars)
+    if spec.max_chars is not None:
+        outputs = outputs.filter(output_chars__lte=spec.max_chars)
+    if spec.theme:
+        members = FailureThemeOutput.objects.filter(theme_id=_theme_id(project, spec.theme))
+        outputs = outputs.filter(pk__in=members.values("output_id"))
+    return outputs
+
+
+def search_condition(q: str) -> Q:
+    """The search words as a condition on Output (see the module's docstring). InvalidFilter when the words are
+    all too common to be indexed ("the", "don't"), so the person learns why nothing matched."""
+    word = q.strip()
+    # One word may be an id: an output's, a session's or an end user's (each an index lookup).
+    ids = Q(external_id=word) | Q(session_id=word) | Q(end_user_id=word) if " " not in word else Q(pk__in=[])
+    if connection.vendor == "postgresql":
+        _check_searchable(q)
+        condition = Q(search_vector=tsquery(q))
+        if _ID_LIKE.match(word):
+            # The parser splits "ORD-1234" into parts that other texts share: ask for the exact string too.
+            condition &= Q(IContains(_searched_text(), word))
+        return condition | ids
+    condition = Q()
+    for term, excluded in substring_terms(q):
+        # SQLite keeps JSON as text with non-ASCII letters and quotes escaped ("Z\u00fcrich"): look for the
+        # term written the same way there, and as typed in the comment.
+        escaped = json.dumps(term)[1:-1]
+        found = Q(output__icontains=escaped) | Q(input__icontains=escaped) | Q(context__icontains=escaped)
+        found |= Q(feedback_comment__icontains=term)
+        condition &= ~found if excluded else found
+    return condition | ids
+
+
+def _check_searchable(q: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT numnode(websearch_to_tsquery(%s::regconfig, %s))", [SEARCH_CONFIGURATION, q])
+        if cursor.fetchone()[0] == 0:
+            raise InvalidFilter(
+                {"q": "Nothing to search for: words as common as “the” or “don't”, and punctuation, are not indexed."}
+            )
+
+
+def tsquery(q: str) -> SearchQuery:
+    return SearchQuery(q, config=SEARCH_CONFIGURATION, search_type="websearch")
+
+
+def _searched_text() -> Concat:
+    text = [
+        Cast("output", TextField()),
+        Cast("input", TextField()),
+        F("feedback_comment"),
+        Cast("context", TextField()),
+    ]
+    return Concat(*(piece for part in text for piece in (part, Value(" "))), output_field=TextField())
+
+
+def substring_terms(q: str) -> list[tuple[str, bool]]:
+    """The SQLite fallback's terms: quoted phrases and words, a leading '-' excludes one; OR is read as a word."""
+    terms = []
+    for phrase, word in re.findall(r'(-?"[^"]*")|(\S+)', q):
+        term = (phrase or word).replace('"', "")
+        excluded = term.startswith("-") and len(term) > 1
+        term = term.removeprefix("-") if excluded else term
+        if term.strip():
+            terms.append((term.strip(), excluded))
+    return terms
+
+
+def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
+    if connection.vendor == "postgresql":
+        if every:
+            return Q(tags__contains=list(tags))
+        condition = Q()
+        for tag in tags:
+            condition |= Q(tags__contains=[tag])
+        return condition
+    # SQLite has no JSON containment: ask json_each for the tag.
+    has = [RawSQL("EXISTS (SELECT 1 FROM json_each(labeling_output.tags) WHERE value = %s)", [tag]) for tag in tags]
+    condition = Q()
+    for test in has:
+        condition = condition & Q(Exact(test, True)) if every else condition | Q(Exact(test, True))
+    return condition
+
+
+def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
+    """metadata[key], read as text (a number as its digits, true as "true"), is one of the values."""
+    values = list(values)
+    if connection.vendor != "postgresql":
+        # SQLite: json_each names the key as a key (a JSON path would read "0" as an array index), and its
+        # `type` spells booleans out as PostgreSQL's ->> does.
+        placeholders = ", ".join(["%s"] * len(values))
+        sql = (
+            "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND "
+            "CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(value AS TEXT) END "
+            f"IN ({placeholders}))"
+        )
+        return Q(Exact(RawSQL(sql, [key, *values]), True))
+    text = MetadataKey(key, as_text=True)
+    condition = Q()
+    for value in values:
+        condition |= Q(Exact(text, value))
+    return condition
+
+
+def _queue_ids(project: Project, slugs: Iterable[str]) -> list[int]:
+    found = dict(Queue.objects.filter(project=project, slug__in=list(slugs)).values_list("slug", "pk"))
+    missing = [slug for slug in slugs if slug not in found]
+    if missing:
+        raise InvalidFilter({"queue": f"This project has no queue {missing[0][:64]!r}."})
+    return list(found.values())
+
+
+def _theme_id(project: Project, theme: tuple[str, int]) -> int:
+    """The stored failure theme a filter names (week label, rank); InvalidFilter when the project has none such."""
+    label, rank = theme
+    missing = InvalidFilter(
+        {"theme": f"This project has no failure theme {label}.{rank} (a week has themes once it has enough failures)."}
+    )
+    try:
+        week = week_from_label(project, label)
+    except InvalidWeek:
+        raise missing from None
+    found = FailureTheme.objects.filter(project=project, week=week, rank=rank).values_list("pk", flat=True).first()
+    if found is None:
+        raise missing
+    return found
+
+
+def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Q]:
+    """Per (question, answer): a condition on Resolution that its gold answer (adjudicated over automatic,
+    a tie being no answer, as rules.gold decides) is that answer."""
+    questions = {question["key"]: question for question in questions_of(project)}
+    conditions = []
+    for key, answer in pairs:
+        question = questions.get(key)
+        if question is None or question["kind"] not in _GOLD_KINDS:
+            keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
+            raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
+        # As JSON: a bare Python value would reach PostgreSQL as `jsonb = boolean` (no such operator).
+        value = Value(_typed_answer(question, answer), output_field=JSONField())
+        adjudicated = KeyTransform("value", KeyTransform(key, "adjudicated"))
+        automatic = KeyTransform("value", KeyTransform(key, "automatic"))
+        tie = Exact(KeyTextTransform("method", KeyTransform(key, "automatic")), "tie")
+        decided_by_lead = Q(adjudicated__has_key=key)
+        conditions.append(
+            (decided_by_lead & Q(KeyTransformExact(adjudicated, value)))
+            | (~decided_by_lead & Q(KeyTransformExact(automatic, value)) & ~Q(tie))
+        )
+    return conditions
+
+
+def _typed_answer(question: dict, answer: str) -> Any:
+    kind, text = question["kind"], answer.strip().lower()
+    if kind == QuestionKind.BINARY and text in ("true", "yes", "pass", "false", "no", "fail"):
+        return text in ("true", "yes", "pass")
+    if kind == QuestionKind.RATING and re.fullmatch(r"-?[0-9]{1,6}", text):
+        return int(text)
+    if kind == QuestionKind.CHOICE and answer in question.get("options", []):
+        return answer
+    expected = {
+        QuestionKind.BINARY: "true or false",
+        QuestionKind.RATING: "a whole number",
+        QuestionKind.CHOICE: f"one of {question.get('options', [])}",
+    }[kind]
+    raise InvalidFilter({"gold": f"{answer[:40]!r} is not an answer to {question['key']!r}: use {expected}."})

@@ -1,0 +1,274 @@
+"""A page of results newest first with its total, cursor and the search's matches marked, and one session's
+conversation."""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.postgres.search import SearchHeadline
+from django.db import OperationalError, connection, transaction
+from django.db.models import Prefetch, Q, QuerySet, TextField
+from django.db.models.expressions import RawSQL
+from psycopg.errors import QueryCanceled
+
+from labeling.exceptions import InvalidFilter
+from labeling.models import (
+    Item,
+    Label,
+    Output,
+    Project,
+    Resolution,
+)
+from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
+from labeling.rules.explore import MAX_CHARS, ExploreFilter, filter_query
+from labeling.rules.gold import gold_answer
+from labeling.rules.text import excerpt
+
+from ..planner import estimated_rows
+from ..rubrics import verdict_question
+from .filters import SEARCH_CONFIGURATION, filter_outputs, substring_terms, tsquery
+
+PAGE_SIZE = 50
+# The explore page signs its cursors for itself; the API list names its own endpoint (rules.cursors).
+EXPLORE_PAGE = "labeling:explore"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_PAGE_SIZE = 200
+EXACT_LIMIT = 10_000
+COUNT_BUDGET_MS = 50  # longest a total may take before the estimate is shown instead
+MAX_CONVERSATION = 500
+# ts_headline marks matches with these (they cannot occur in stored text, which is refused with control
+# characters); templates turn the pieces into escaped text and <mark> elements, never raw HTML.
+MARK_START, MARK_END = "\x02", "\x03"
+SUBSTRING_EXCERPT_CHARS = 400  # a row's text on SQLite, where there is no headline
+_PLAIN_OUTPUT = (
+    "(SELECT string_agg(value #>> '{}', ' ') FROM jsonb_path_query(labeling_output.output, "
+    "'strict $.** ? (@.type() == \"string\")') AS value)"
+)
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many outputs match: exact, or PostgreSQL's estimate (`estimated`)."""
+
+    value: int
+    estimated: bool = False
+
+
+@dataclass
+class ResultRow:
+    output: Output
+    # The output's text as (text, is_match) pieces: the search's matches in context, or its excerpt.
+    pieces: list[tuple[str, bool]]
+    verdict: Any = None  # the gold answer to the rubric's verdict question, when decided
+
+
+@dataclass
+class Page:
+    rows: list[ResultRow]
+    next_cursor: str | None
+    total: Total | None = None
+    verdict_question: dict | None = None
+
+
+def newest_first(outputs: QuerySet[Output]) -> QuerySet[Output]:
+    return outputs.order_by("-occurred_at", "-pk")
+
+
+def count_matches(outputs: QuerySet[Output], *, budget_ms: int = COUNT_BUDGET_MS) -> Total:
+    """Exact up to EXACT_LIMIT when PostgreSQL can count that far within `budget_ms`, else the planner's estimate.
+
+    A bounded count is cheap when the index answers the whole filter, but a filter the index cannot answer
+    (a common word with a metadata value, say) reads every candidate row: seconds at a million outputs
+    (bench/README.md, W5). Past the budget the count is cancelled and the total is the planner's estimate,
+    marked as one, so a page never waits on its total.
+    """
+    bounded = outputs.order_by()[: EXACT_LIMIT + 1]
+    if connection.vendor != "postgresql":
+        counted = bounded.count()
+        return Total(counted if counted <= EXACT_LIMIT else outputs.count())
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Local to this savepoint's transaction: reset below, rolled back with the savepoint on a cancel.
+            cursor.execute("SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
+                           [f"{budget_ms}ms"])  # fmt: skip
+            previous = cursor.fetchone()[0]
+            counted = bounded.count()
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    except OperationalError as cancelled:
+        if not isinstance(cancelled.__cause__, QueryCanceled):
+            raise
+        return Total(max(estimated_rows(outputs), 1), estimated=True)
+    if counted <= EXACT_LIMIT:
+        return Total(counted)
+    return Total(max(estimated_rows(outputs), counted), estimated=True)
+
+
+def result_page(
+    project: Project,
+    spec: ExploreFilter,
+    *,
+    cursor: str | None = None,
+    cursor_endpoint: str = EXPLORE_PAGE,
+    limit: int = PAGE_SIZE,
+    with_total: bool = True,
+    with_pieces: bool = True,
+    with_gold: bool = True,
+) -> Page:
+    """One page of matches, newest first, and the cursor of the next page (keyset: no OFFSET to walk); cursors are
+    signed for `cursor_endpoint`, the page or API endpoint that hands them out, and for this project and filter."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    outputs = filter_outputs(project, spec)
+    page = newest_first(outputs)
+    scope = cursor_scope(project, spec)
+    if cursor:
+        moment, pk = decode_cursor(cursor, endpoint=cursor_endpoint, scope=scope)
+        page = page.filter(Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=pk))
+    found = list(page[: limit + 1])
+    has_more = len(found) > limit
+    found = found[:limit]
+    # Experts label blind: the page leaves the gold verdicts out for them (`with_gold=False`).
+    question = verdict_question(project) if with_pieces and with_gold else None
+    rows = [ResultRow(output, []) for output in found]
+    if with_pieces:
+        _add_pieces(rows, spec.q)
+        _add_verdicts(rows, question)
+    return Page(
+        rows=rows,
+        next_cursor=encode_cursor(found[-1], endpoint=cursor_endpoint, scope=scope) if has_more else None,
+        total=at_least(count_matches(outputs), len(found) + has_more) if with_total else None,
+        verdict_question=question,
+    )
+
+
+def at_least(total: Total, seen: int) -> Total:
+    """An estimate is never below what was seen: the planner can guess 3 where a page holds 51."""
+    return Total(max(total.value, seen), estimated=True) if total.estimated and total.value < seen else total
+
+
+def cursor_scope(project: Project, spec: ExploreFilter) -> str:
+    """What a result page's cursor is good for: the project (by id) and the filter, in its canonical form."""
+    return f"{project.pk} {filter_query(spec)}"
+
+
+def encode_cursor(output: Output, *, scope: str, endpoint: str = EXPLORE_PAGE) -> str:
+    """The signed cursor of the page after this output, for this endpoint and scope (see `rules.cursors`): its
+    moment in microseconds since the epoch and its pk, `<microseconds>_<pk>`, signed."""
+    micros = (output.occurred_at - _EPOCH) // timedelta(microseconds=1)
+    return sign_cursor(f"{micros}_{output.pk}", endpoint=endpoint, scope=scope)
+
+
+def decode_cursor(cursor: str, *, scope: str, endpoint: str = EXPLORE_PAGE) -> tuple[datetime, int]:
+    """The (occurred_at, pk) a cursor was made from; InvalidFilter for anything this endpoint did not hand out
+    for this scope."""
+    position = cursor_position(cursor, endpoint=endpoint, scope=scope)
+    try:
+        micros, pk = position.split("_")
+        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+    except (ValueError, OverflowError):  # signed but unreadable: only after a change of format
+        raise InvalidFilter({"cursor": NOT_HANDED_OUT}) from None
+
+
+def _add_pieces(rows: list[ResultRow], q: str) -> None:
+    if q and rows and connection.vendor == "postgresql":
+        headlines = dict(
+            Output.objects.filter(pk__in=[row.output.pk for row in rows])
+            .annotate(
+                headline=SearchHeadline(
+                    RawSQL(_PLAIN_OUTPUT, [], output_field=TextField()),
+                    tsquery(q),
+                    config=SEARCH_CONFIGURATION,
+                    start_sel=MARK_START,
+                    stop_sel=MARK_END,
+                    max_words=45,
+                    min_words=20,
+                    max_fragments=2,
+                    fragment_delimiter=" … ",
+                )
+            )
+            .values_list("pk", "headline")
+        )
+        for row in rows:
+            row.pieces = marked_pieces(headlines.get(row.output.pk) or excerpt(row.output.output))
+        return
+    terms = [term for term, excluded in substring_terms(q) if not excluded] if q else []
+    pattern = _terms_pattern(terms)
+    for row in rows:
+        row.pieces = _substring_pieces(_excerpt_showing(row.output.output, pattern), pattern)
+
+
+def _terms_pattern(terms: list[str]) -> re.Pattern | None:
+    if not terms:
+        return None
+    return re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+
+
+def _excerpt_showing(value: Any, pattern: re.Pattern | None) -> str:
+    """The output's excerpt (SUBSTRING_EXCERPT_CHARS); when its first match lies past that, the excerpt from a little
+    before the match, so the row shows why it was found (PostgreSQL's headline picks its fragment so too)."""
+    text = excerpt(value, MAX_CHARS)
+    match = pattern.search(text) if pattern else None
+    if match is None or match.end() < SUBSTRING_EXCERPT_CHARS:
+        return excerpt(text, SUBSTRING_EXCERPT_CHARS)
+    start = max(0, match.start() - SUBSTRING_EXCERPT_CHARS // 4)
+    return "…" + excerpt(text[start:].lstrip(), SUBSTRING_EXCERPT_CHARS - 1)
+
+
+def marked_pieces(headline: str) -> list[tuple[str, bool]]:
+    """A headline's text split at the match marks into (text, is_match) pieces."""
+    pieces = []
+    for index, part in enumerate(re.split(f"[{MARK_START}{MARK_END}]", headline)):
+        if part:
+            pieces.append((part, index % 2 == 1))
+    return pieces
+
+
+def _substring_pieces(text: str, pattern: re.Pattern | None) -> list[tuple[str, bool]]:
+    if pattern is None:
+        return [(text, False)]
+    pieces, at = [], 0
+    for match in pattern.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at : match.start()], False))
+        pieces.append((match.group(), True))
+        at = match.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
+
+
+def _add_verdicts(rows: list[ResultRow], question: dict | None) -> None:
+    if question is None or not rows:
+        return
+    verdicts = gold_of_outputs([row.output.pk for row in rows], question["key"])
+    for row in rows:
+        row.verdict = verdicts.get(row.output.pk)
+
+
+def gold_of_outputs(output_ids: Iterable[int], key: str) -> dict[int, Any]:
+    """Each output's decided gold answer to one question (of its first item that has one)."""
+    gold: dict[int, Any] = {}
+    resolutions = Resolution.objects.filter(item__output_id__in=list(output_ids)).order_by("item_id")
+    for output_id, automatic, adjudicated in resolutions.values_list("item__output_id", "automatic", "adjudicated"):
+        answer = gold_answer((automatic or {}).get(key), (adjudicated or {}).get(key))
+        if answer is not None:
+            gold.setdefault(output_id, answer)
+    return gold
+
+
+# -- one conversation ---------------------------------------------------------------------------------------
+
+
+def conversation(project: Project, session_id: str) -> list[Output]:
+    """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
+    their queue, labels (with experts) and gold answer, prefetched (three queries in all)."""
+    if not session_id:  # outputs without a session are not one conversation
+        return []
+    labels = Label.objects.select_related("expert").order_by("created_at")
+    items = Item.objects.select_related("queue", "resolution").prefetch_related(Prefetch("labels", queryset=labels))
+    return list(
+        Output.objects.filter(project=project, session_id=session_id)
+        .order_by("occurred_at", "pk")
+        .prefetch_related(Prefetch("items", queryset=items.order_by("pk")))[:MAX_CONVERSATION]
+    )
