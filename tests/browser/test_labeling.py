@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
+from tests.factories import PASSWORD
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import make_items
 
@@ -321,3 +322,40 @@ def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live
     finally:
         context.close()
     assert list(Label.objects.values_list("item_id", "answers")) == [(first, {"correct": True})]
+
+
+def test_a_label_sent_after_the_session_ended_is_kept_and_sent_after_signing_in_again(
+    page, live_server, expert, project, queue
+):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    for key in [*KEYS, "j", "e"]:
+        page.keyboard.press(key)
+    page.keyboard.type("Promises next-day shipping")
+    page.keyboard.press("Escape")
+    context = page.context
+    kept = [cookie for cookie in context.cookies() if "sessionid" not in cookie["name"]]
+    context.clear_cookies()  # signed out meanwhile: the session expired, or they signed out in another tab
+    context.add_cookies(kept)
+
+    page.keyboard.press("Enter")
+
+    # The screen with the answers stays, saying why nothing was saved.
+    expect(page.locator(".messages")).to_contain_text("You were signed out, so this was not saved.")
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(item)
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+    assert not Label.objects.exists()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Sign in again").click()
+    page.fill("input[name=username]", "erin")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(item)  # its answers put back from this tab
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+    assert page.locator("textarea[name=q-critique]").input_value() == "Promises next-day shipping"
+    press_and_follow(page, "Enter")
+    assert current_item(page) != item
+    assert Label.objects.get(item_id=item).answers == {**ANSWERS, "critique": "Promises next-day shipping"}

@@ -10,6 +10,8 @@
   var SWAPPED_FORMS = ["label-form", "skip-form"];
   // A flag or a comment comes back as this item's screen too: the answers given so far, not sent yet, are put back.
   var KEEPING_FORMS = ["flag-form", "comment-form"];
+  // Answers sent while signed out wait in this tab's storage under this prefix and the item id, for the sign-in.
+  var UNSENT = "expertloop-unsent-answers:";
   var form, overlay, questions, active, submitting;
 
   // (Re)read the screen: at load, and after each swap.
@@ -41,6 +43,7 @@
       });
     });
 
+    restoreUnsent();
     // Start on the first question with an error, else the first one not answered yet.
     var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
     if (start === -1) start = questions.findIndex(function (question) { return !answered(question); });
@@ -59,6 +62,7 @@
       var type = response.headers.get("Content-Type") || "";
       if (type.indexOf("text/html") !== 0) throw new Error("not a screen");
       var url = response.headers.get("X-Screen-Location") || response.url;
+      if (isSignIn(url)) return keepUntilSignedIn(sending);
       return response.text().then(function (html) {
         show(html, url, answers);
         var again = answers && document.getElementById(sending.id);
@@ -115,7 +119,7 @@
     });
   }
 
-  function notice(text) {
+  function notice(text, link, kind) {
     var box = document.querySelector(".messages");
     if (!box) {
       box = document.createElement("div");
@@ -123,10 +127,57 @@
       document.querySelector("main").before(box);
     }
     var line = document.createElement("p");
-    line.className = "message error";
-    line.setAttribute("role", "alert");
+    line.className = "message " + (kind || "error");
+    line.setAttribute("role", kind ? "status" : "alert");
     line.textContent = text;
+    if (link) {
+      var anchor = document.createElement("a");
+      anchor.href = link.href;
+      anchor.textContent = link.text;
+      line.append(" ", anchor);
+    }
     box.replaceChildren(line);
+  }
+
+  // The session ended (it expired, or the expert signed out in another tab): the server answered with its sign-in
+  // page. Nothing was saved, so the screen stays with its answers, and this tab keeps them for after the sign-in.
+  function isSignIn(url) {
+    var screen = document.querySelector(".labeling");
+    var signIn = screen && screen.dataset.signInUrl;
+    return Boolean(signIn) && new URL(url, location.href).pathname === signIn;
+  }
+
+  function keepUntilSignedIn(sending) {
+    var answers = answersGiven();
+    try {
+      if (answers) sessionStorage.setItem(UNSENT + answers.item, JSON.stringify(answers));
+    } catch (error) {
+      answers = null;  // storage refused (private mode, full): the answers stay on this screen only
+    }
+    submitting = false;
+    sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+    var signIn = document.querySelector(".labeling").dataset.signInUrl;
+    notice(
+      "You were signed out, so this was not saved." +
+        (answers ? " Your answers are kept in this tab and put back on this item after you sign in." : ""),
+      { href: signIn + "?next=" + encodeURIComponent(location.pathname), text: "Sign in again" }
+    );
+  }
+
+  // Back from signing in again: put back the answers the sign-out kept, once.
+  function restoreUnsent() {
+    var screen = document.querySelector(".labeling");
+    if (!form || !screen) return;
+    var saved = null;
+    try {
+      saved = sessionStorage.getItem(UNSENT + screen.dataset.itemId);
+      sessionStorage.removeItem(UNSENT + screen.dataset.itemId);
+    } catch (error) {
+      return;
+    }
+    if (!saved) return;
+    putBack(JSON.parse(saved));
+    notice("Your answers from before you were signed out are back: press Enter to send them.", null, "info");
   }
 
   function inputs(question) {
