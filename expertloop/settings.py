@@ -224,6 +224,8 @@ for _name in (
 if SIGNIN_MAX_CONCURRENT_CHECKS < 0 or SIGNIN_PROXY_COUNT < 0:
     raise ImproperlyConfigured("SIGNIN_MAX_CONCURRENT_CHECKS and SIGNIN_PROXY_COUNT must be 0 or more.")
 LOGIN_URL = "login"
+# A form whose token a sign-in elsewhere renewed: a page that says so (label.js keeps the answers), not Django's.
+CSRF_FAILURE_VIEW = "labeling.web.errors.csrf_failure"
 LOGIN_REDIRECT_URL = "labeling:home"
 LOGOUT_REDIRECT_URL = "login"
 # Password reset by email (README "Sign-in"): how long a reset link works, in seconds.

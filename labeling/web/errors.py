@@ -21,3 +21,18 @@ class DomainErrorMiddleware:
         if isinstance(exception, DomainError):
             return render(request, "labeling/error.html", {"message": exception.message}, status=exception.status_code)
         return None
+
+
+# Set on the answer to a form whose CSRF token a sign-in or sign-out since has renewed: label.js keeps its screen.
+STALE_FORM_HEADER = "X-Form-Stale"
+
+
+def csrf_failure(request, reason=""):
+    """Answer a form posted with a token no longer valid: a page opened before a sign-in or sign-out in another tab."""
+    message = (
+        "This page was out of date (you signed in or out in another tab since it was opened), so nothing was saved. "
+        "Go back, reload the page and send it again."
+    )
+    response = render(request, "labeling/error.html", {"message": message}, status=403)
+    response[STALE_FORM_HEADER] = "1"
+    return response

@@ -359,3 +359,31 @@ def test_a_label_sent_after_the_session_ended_is_kept_and_sent_after_signing_in_
     press_and_follow(page, "Enter")
     assert current_item(page) != item
     assert Label.objects.get(item_id=item).answers == {**ANSWERS, "critique": "Promises next-day shipping"}
+
+
+def test_a_label_sent_from_a_screen_older_than_a_new_sign_in_is_kept_and_sent_after_a_reload(
+    page, browser, live_server, expert, project, queue
+):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    for key in KEYS:
+        page.keyboard.press(key)
+    other_tab = page.context.new_page()  # signs out and in again: the sign-in renews the form token of the site
+    other_tab.goto(f"{live_server.url}/p/{project.slug}/")
+    with other_tab.expect_navigation():
+        other_tab.get_by_role("button", name="Sign out").click()
+    sign_in(other_tab, live_server, "erin", keyboard=True)
+
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".messages")).to_contain_text("out of date, so this was not saved")
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(item)
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+    assert not Label.objects.exists()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Reload this item").click()
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()  # put back from this tab
+    press_and_follow(page, "Enter")
+    assert current_item(page) != item
+    assert Label.objects.get(item_id=item).answers == ANSWERS

@@ -62,7 +62,15 @@
       var type = response.headers.get("Content-Type") || "";
       if (type.indexOf("text/html") !== 0) throw new Error("not a screen");
       var url = response.headers.get("X-Screen-Location") || response.url;
-      if (isSignIn(url)) return keepUntilSignedIn(sending);
+      if (isSignIn(url)) {
+        return keepUnsent(sending, "You were signed out, so this was not saved.", "after you sign in", {
+          href: signInUrl() + "?next=" + encodeURIComponent(location.pathname), text: "Sign in again",
+        });
+      }
+      if (response.headers.get("X-Form-Stale")) {
+        return keepUnsent(sending, "This screen is out of date, so this was not saved: you signed in or out in " +
+          "another tab since it was opened.", "when you reload it", { href: location.pathname, text: "Reload this item" });
+      }
       return response.text().then(function (html) {
         show(html, url, answers);
         var again = answers && document.getElementById(sending.id);
@@ -140,14 +148,18 @@
   }
 
   // The session ended (it expired, or the expert signed out in another tab): the server answered with its sign-in
-  // page. Nothing was saved, so the screen stays with its answers, and this tab keeps them for after the sign-in.
-  function isSignIn(url) {
+  // page. Or a sign-in since renewed the form token: the server refused the form. Either way nothing was saved, so
+  // the screen stays with its answers, and this tab keeps them to put back on the item once it is loaded again.
+  function signInUrl() {
     var screen = document.querySelector(".labeling");
-    var signIn = screen && screen.dataset.signInUrl;
-    return Boolean(signIn) && new URL(url, location.href).pathname === signIn;
+    return (screen && screen.dataset.signInUrl) || "";
   }
 
-  function keepUntilSignedIn(sending) {
+  function isSignIn(url) {
+    return Boolean(signInUrl()) && new URL(url, location.href).pathname === signInUrl();
+  }
+
+  function keepUnsent(sending, why, when, link) {
     var answers = answersGiven();
     try {
       if (answers) sessionStorage.setItem(UNSENT + answers.item, JSON.stringify(answers));
@@ -156,15 +168,10 @@
     }
     submitting = false;
     sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
-    var signIn = document.querySelector(".labeling").dataset.signInUrl;
-    notice(
-      "You were signed out, so this was not saved." +
-        (answers ? " Your answers are kept in this tab and put back on this item after you sign in." : ""),
-      { href: signIn + "?next=" + encodeURIComponent(location.pathname), text: "Sign in again" }
-    );
+    notice(why + (answers ? " Your answers are kept in this tab and put back on this item " + when + "." : ""), link);
   }
 
-  // Back from signing in again: put back the answers the sign-out kept, once.
+  // Back on the item (signed in again, or reloaded): put back the answers keepUnsent kept, once.
   function restoreUnsent() {
     var screen = document.querySelector(".labeling");
     if (!form || !screen) return;
@@ -177,7 +184,7 @@
     }
     if (!saved) return;
     putBack(JSON.parse(saved));
-    notice("Your answers from before you were signed out are back: press Enter to send them.", null, "info");
+    notice("Your answers that were not saved are back: press Enter to send them.", null, "info");
   }
 
   function inputs(question) {

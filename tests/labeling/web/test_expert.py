@@ -627,6 +627,22 @@ def test_posts_need_a_csrf_token(expert, project, rubric, queue):
     assert not Label.objects.exists() and not Skip.objects.exists() and not Flag.objects.exists()
 
 
+def test_a_form_posted_with_a_token_renewed_since_says_the_page_was_out_of_date(expert, project, rubric, queue):
+    [item] = make_items(project, 1)
+    assignment.next_item(expert=expert, queue=queue)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(expert)
+    client.get(item_url(item))  # sets the token cookie; a sign-in in another tab since would have renewed it
+    stale_token = "a" * 64
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "csrfmiddlewaretoken": stale_token})
+
+    assert response.status_code == 403
+    assert response["X-Form-Stale"] == "1"  # label.js keeps the screen and its answers on this
+    assert "This page was out of date" in response.content.decode() and "nothing was saved" in response.content.decode()
+    assert not Label.objects.exists()
+
+
 # --- skip, flag, comment ----------------------------------------------------------------------
 
 
