@@ -221,7 +221,10 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
         lost = render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
         return _screen(lost, _item_url(item))
-    messages.success(request, f"Label saved for item {item.pk}.")
+    if item.own_answers is not None:  # an edit (back to a labeled item, or a second tab on it): it replaced one
+        messages.success(request, f"Label changed for item {item.pk}: it replaces the one you gave before.")
+    else:
+        messages.success(request, f"Label saved for item {item.pk}.")
     # Straight to the next item's page: one redirect instead of two (through the next-item URL).
     return _hand_next_item(request, item.queue, grant)
 

@@ -242,6 +242,21 @@ def test_the_labeling_screen_shows_the_item_and_the_current_rubric(client, exper
     assert 'src="/static/labeling/label.js"' in html
 
 
+def test_a_second_label_of_the_same_item_says_it_replaced_the_first(client, expert, project, rubric, queue):
+    first, _ = make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}, follow=True)  # from one tab
+
+    # From a second tab still showing the item: the expert's label changes, and the message says so.
+    response = client.post(item_url(item), {**VALID, "q-correct": "no", "rubric_id": rubric.pk}, follow=True)
+
+    html = response.content.decode()
+    assert f"Label changed for item {item.pk}: it replaces the one you gave before." in html
+    assert f"Label saved for item {item.pk}" not in html
+    assert Label.objects.get(item=item, expert=expert).answers["correct"] is False
+
+
 def test_a_label_is_stored_and_the_expert_moves_to_the_next_item(client, expert, project, rubric, queue):
     first, second = make_items(project, 2)
     client.force_login(expert)
