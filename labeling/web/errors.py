@@ -1,6 +1,7 @@
 """Map domain errors raised by services to web responses, in one place (STYLE.md rule 6)."""
 
 from django.http import Http404
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import render
 
 from labeling.exceptions import DomainError, NotFound
@@ -28,11 +29,19 @@ STALE_FORM_HEADER = "X-Form-Stale"
 
 
 def csrf_failure(request, reason=""):
-    """Answer a form posted with a token no longer valid: a page opened before a sign-in or sign-out in another tab."""
-    message = (
-        "This page was out of date (you signed in or out in another tab since it was opened), so nothing was saved. "
-        "Go back, reload the page and send it again."
-    )
+    """Answer a form the CSRF check refused. A token that no longer matches is a page opened before a sign-in or
+    sign-out in another tab (label.js keeps its answers); anything else (no cookie, another origin) says so."""
+    stale = reason.startswith("CSRF token from") and reason.endswith("incorrect.")
+    if stale:
+        message = (
+            "This page was out of date (you signed in or out in another tab since it was opened), so nothing was "
+            "saved. Go back, reload the page and send it again."
+        )
+    elif reason == REASON_NO_CSRF_COOKIE:
+        message = "Your browser sent no cookie with this form, so nothing was saved: allow cookies for this site."
+    else:
+        message = "This form could not be checked as sent from this site, so nothing was saved: reload the page."
     response = render(request, "labeling/error.html", {"message": message}, status=403)
-    response[STALE_FORM_HEADER] = "1"
+    if stale:
+        response[STALE_FORM_HEADER] = "1"
     return response

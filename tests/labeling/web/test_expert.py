@@ -658,6 +658,20 @@ def test_a_form_posted_with_a_token_renewed_since_says_the_page_was_out_of_date(
     assert not Label.objects.exists()
 
 
+def test_a_form_refused_for_another_reason_than_a_renewed_token_says_that_reason(expert, project, rubric, queue):
+    """Only a token that no longer matches is "out of date" (label.js keeps the answers for a reload): a browser that
+    sends no cookie is told to allow cookies, which no reload would fix."""
+    [item] = make_items(project, 1)
+    assignment.next_item(expert=expert, queue=queue)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(expert)
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "csrfmiddlewaretoken": "a" * 64})
+
+    assert response.status_code == 403 and "X-Form-Stale" not in response
+    assert "allow cookies for this site" in response.content.decode() and not Label.objects.exists()
+
+
 # --- skip, flag, comment ----------------------------------------------------------------------
 
 
