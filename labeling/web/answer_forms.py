@@ -110,6 +110,12 @@ def _options(question: dict, chosen: set[str]) -> list[Option]:
         return [Option("yes", "Yes", "y", "yes" in chosen), Option("no", "No", "n", "no" in chosen)]
     if kind == QuestionKind.RATING:
         low, high = question["scale"]
+        if low >= 0:
+            # A rating's digit is its value (7 on a 0-10 scale is 7, not the seventh step); past 9, no key.
+            return [
+                Option(str(value), str(value), str(value) if value <= 9 else "", str(value) in chosen)
+                for value in range(low, high + 1)
+            ]
         pairs = [(str(value), str(value)) for value in range(low, high + 1)]
     else:
         pairs = [(option, option.replace("_", " ")) for option in question.get("options") or []]

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
+from labeling.services.rubrics import publish_rubric
 from tests.factories import PASSWORD
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import make_items
@@ -387,3 +388,29 @@ def test_a_label_sent_from_a_screen_older_than_a_new_sign_in_is_kept_and_sent_af
     press_and_follow(page, "Enter")
     assert current_item(page) != item
     assert Label.objects.get(item_id=item).answers == ANSWERS
+
+
+def test_a_digit_picks_the_rating_of_that_value_on_a_scale_from_zero(page, live_server, expert, project, queue):
+    """On a 0-10 scale the key 7 answers 7 (it answered 6, the seventh step); yes/no still takes y, n, 1 and 2."""
+    publish_rubric(
+        project=project,
+        questions=[
+            {"key": "likely", "kind": "rating", "scale": [0, 10], "prompt": "Would the customer recommend us?"},
+            {"key": "correct", "kind": "binary", "prompt": "Correct?"},
+        ],
+    )
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+
+    assert page.locator("input[name=q-likely][value='7'] ~ kbd").inner_text() == "7"
+    page.keyboard.press("7")
+    page.keyboard.press("2")  # the yes/no question, by its place: no
+    press_and_follow(page, "Enter")
+    page.keyboard.press("0")
+    page.keyboard.press("y")
+    press_and_follow(page, "Enter")
+
+    answers = dict(Label.objects.filter(expert=expert).values_list("item_id", "answers"))
+    second = next(item_id for item_id in answers if item_id != first)
+    assert (answers[first], answers[second]) == ({"likely": 7, "correct": False}, {"likely": 0, "correct": True})

@@ -208,9 +208,13 @@
     if (active < questions.length - 1) setActive(active + 1);
   }
 
-  function pick(question, index) {
+  // The option a key picks: the one the page marks with it (y/n; a rating's digit is its value, else the n-th
+  // option's); a question whose options carry no digit (yes/no) takes 1-9 as the n-th option.
+  function pick(question, key) {
     var choices = inputs(question);
-    var input = choices[index];
+    var input = choices.find(function (choice) { return choice.dataset.shortcut === key; });
+    var digits = choices.some(function (choice) { return /^[0-9]$/.test(choice.dataset.shortcut || ""); });
+    if (!input && !digits && /^[1-9]$/.test(key)) input = choices[Number(key) - 1];
     if (!input) return false;
     input.checked = input.type === "checkbox" ? !input.checked : true;
     input.dispatchEvent(new Event("change", { bubbles: true }));
@@ -308,17 +312,17 @@
       submit(form);
     } else if (key === "Escape") {
       if (target && target.blur) target.blur();
-    } else if (/^[1-9]$/.test(key) && question) {
+    } else if (/^[0-9]$/.test(key) && question) {
       var kind = question.dataset.kind;
       if (kind === "rating" || kind === "choice" || kind === "binary") {
-        if (pick(question, Number(key) - 1)) advance();
+        if (pick(question, key)) advance();
       } else if (kind === "multi_choice") {
-        pick(question, Number(key) - 1);
+        pick(question, key);
       } else {
         handled = false;
       }
     } else if ((key === "y" || key === "n") && question && question.dataset.kind === "binary") {
-      if (pick(question, key === "y" ? 0 : 1)) advance();
+      if (pick(question, key)) advance();
     } else if (key === "j" || key === "ArrowDown") {
       setActive(active + 1);
     } else if (key === "k" || key === "ArrowUp") {
