@@ -549,6 +549,11 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_request_components"],
     # A cycle's `status` (open / closed) in the report and the changes: one enum, named for what it is.
     "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": ["open", "closed"]},
+    # What each path converter matches (api/urls.py): a slug outside its pattern is no route at all.
+    "PATH_CONVERTER_OVERRIDES": {
+        "slug": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"},
+        "text": {"type": "string", "minLength": 1},
+    },
 }
 
 # Short socket timeouts: a request never waits long on a Redis that is down or unreachable; what uses the

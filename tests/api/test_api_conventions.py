@@ -91,6 +91,16 @@ def test_credentials_are_decided_before_an_unknown_format(client, ingest_key, me
     assert not Output.objects.exists()
 
 
+def test_an_output_whose_external_id_holds_a_newline_is_found_by_its_url(api, project):
+    """`<path:…>` stops at a newline, so an id ingest had taken had no URL: an HTML 404 instead of the output."""
+    assert api.post("/api/v1/outputs", {"outputs": [output_record(0, external_id="conv-1\nturn-2")]}).status_code == 200
+
+    response = api.get("/api/v1/outputs/conv-1%0Aturn-2")
+
+    assert response.status_code == 200, response.content[:200]
+    assert response.json()["external_id"] == "conv-1\nturn-2"
+
+
 def test_format_json_names_the_one_format_these_endpoints_answer_in(api, stored):
     assert api.get("/api/v1/key?format=json").status_code == 200
     assert api.get("/api/v1/outputs/conv-0?format=json").json()["external_id"] == "conv-0"

@@ -286,3 +286,19 @@ def test_erasure_leaves_their_session_and_output_ids_in_no_saved_view_and_no_exp
         "q=%5Berased%5D+refund",
         "session=other",
     ]
+
+
+def test_an_end_user_whose_id_holds_a_newline_can_be_erased(client, project):
+    """Ingest takes any id up to 200 characters, a newline included; the erasure's URL (`<path:…>`, which stops at a
+    newline) had no route for such an id: an HTML 404, and the end user could not be erased over the API."""
+    ingest = Api(client, create_api_key(project=project, name="app", scopes=["ingest"]).secret)
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    end_user = f"ana\n{SECRET}"
+    sent = ingest.post("/api/v1/outputs", {"outputs": [output_record(0, end_user_id=end_user)]})
+    assert sent.status_code == 200 and Output.objects.filter(end_user_id=end_user).exists()
+
+    response = client.delete("/api/v1/end-users/ana%0Azq81", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+
+    assert response.status_code == 204, response.content[:200]
+    assert not Output.objects.filter(end_user_id=end_user).exists()
+    assert AuditEvent.objects.filter(action="privacy.end_user_erased").count() == 1
