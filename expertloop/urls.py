@@ -34,3 +34,5 @@ urlpatterns = [
     path("", include("api.urls")),
     path("", include("labeling.web.urls")),
 ]
+
+handler404 = "expertloop.errors.not_found"

@@ -44,6 +44,30 @@ def test_a_json_value_that_cannot_be_stored_is_a_400_naming_its_field(builder):
     assert not Dataset.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/projects/caf%C3%A9/datasets",  # not a slug: no route
+        "/api/v1/projects/support-bot/datasets/eval/versions/1/rows/extra",
+        "/api/v1/nothing-here",
+    ],
+)
+def test_a_url_no_endpoint_has_is_a_404_in_the_apis_shape(api, path):
+    """The schema's 404s are JSON; a path no route matched was Django's HTML page."""
+    response = api.get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert error["message"].startswith("No API endpoint has this URL")
+
+
+def test_a_page_no_route_matches_is_still_the_html_404(client, db):
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
 @pytest.fixture
 def stored(api, project):
     assert api.post("/api/v1/outputs", {"outputs": [output_record(0)]}).status_code == 200
