@@ -17,6 +17,26 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+UNSTORABLE_URL = (
+    "The URL path or a query parameter holds a NUL character or a lone surrogate (refused before the endpoint, "
+    "by expertloop.middleware.RefuseUnstorableInputMiddleware); the message names it."
+)
+
+
+def declare_unstorable_url_refusal(result, generator, request, public):
+    """Every API URL may be answered 400 by the middleware that refuses unstorable text in the path or query, before
+    any view runs: an operation that declares no 400 of its own gets that one, so a client expects it everywhere."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if responses is not None and "400" not in responses:
+                responses["400"] = {
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorsOut"}}},
+                    "description": UNSTORABLE_URL,
+                }
+    return result
+
+
 def add_request_components(result, generator, request, public):
     """Publish the ingest request bodies, generated from the same structs that validate them."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(request_schemas())

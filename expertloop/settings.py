@@ -546,7 +546,11 @@ SPECTACULAR_SETTINGS = {
     "OAS_VERSION": "3.1.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_request_components"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_request_components",
+        "api.schema.declare_unstorable_url_refusal",
+    ],
     # A cycle's `status` (open / closed) in the report and the changes: one enum, named for what it is.
     "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": ["open", "closed"]},
     # What each path converter matches (api/urls.py): a slug outside its pattern is no route at all.

@@ -69,6 +69,9 @@ _WRITE_ERRORS = {
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `datasets` scope, or no CSRF token."),
     404: _UNKNOWN,
 }
+_BAD_CURSOR = OpenApiResponse(
+    ErrorsOut, description="A cursor not handed out for this list: pass back `next` or `previous` as given."
+)
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
 _WITHDRAWN = OpenApiResponse(ErrorsOut, description="Withdrawn after an end user's erasure; the note says why.")
 _PREPARING = OpenApiResponse(
@@ -144,7 +147,7 @@ class DatasetListView(_DatasetView, ListAPIView):
     @extend_schema(
         operation_id="list_datasets",
         summary="List the project's eval datasets",
-        responses={200: DatasetOut(many=True), **_WATCH_ERRORS},
+        responses={200: DatasetOut(many=True), 400: _BAD_CURSOR, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -183,7 +186,7 @@ class VersionListView(_DatasetView, ListAPIView):
     @extend_schema(
         operation_id="list_dataset_versions",
         summary="List a dataset's versions, newest first",
-        responses={200: VersionOut(many=True), **_WATCH_ERRORS},
+        responses={200: VersionOut(many=True), 400: _BAD_CURSOR, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -1,11 +1,12 @@
 """The key's project's redaction rules in force, read-only (leads edit them on the web)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
 from api.permissions import CanRead
+from api.serializers.outputs import ErrorsOut
 from api.serializers.redaction import RedactionRulesOut
 from labeling.selectors.redaction import current_rule_set
 
@@ -17,7 +18,11 @@ class RedactionRulesView(APIView):
     @extend_schema(
         operation_id="get_redaction_rules",
         summary="Get the redaction rules applied at ingest",
-        responses={200: RedactionRulesOut},
+        responses={
+            200: RedactionRulesOut,
+            401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
+            403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+        },
     )
     def get(self, request):
         rule_set = current_rule_set(request.auth.project)

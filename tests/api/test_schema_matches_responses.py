@@ -68,3 +68,33 @@ def test_an_output_without_input_or_context_matches_the_schema(api, schema):
     assert (one["input"], one["context"]) == (None, None)
     assert problems(schema, "/api/v1/outputs/{external_id}", one) == []
     assert problems(schema, "/api/v1/outputs", listed) == []
+
+
+REFUSALS = {
+    "a made-up cursor on the datasets": (DATASETS, "/api/v1/projects/support-bot/datasets?cursor=abc", "full", 400),
+    "a made-up cursor on the versions": (VERSIONS, f"{EVAL}/versions?cursor=abc", "full", 400),
+    "the redaction rules without a key": ("/api/v1/redaction-rules", "/api/v1/redaction-rules", None, 401),
+    "the redaction rules without read": ("/api/v1/redaction-rules", "/api/v1/redaction-rules", "ingest", 403),
+    "a NUL in the key's query": ("/api/v1/key", "/api/v1/key?x=%00", "full", 400),
+    "a NUL in a dataset's query": (f"{DATASETS}/{{dataset_slug}}", f"{EVAL}?x=%00", "full", 400),
+    "a NUL in a version's query": (f"{VERSIONS}/{{version}}", f"{EVAL}/versions/1?x=%00", "full", 400),
+}
+
+
+@pytest.mark.parametrize(("path", "url", "key", "status"), REFUSALS.values(), ids=REFUSALS.keys())
+def test_each_refusal_is_a_status_the_schema_declares_for_the_endpoint(
+    client, schema, dataset, full_key, ingest_key, path, url, key, status
+):
+    """Found by schemathesis: a bad cursor on two dataset lists, the middleware's 400 for a NUL in any URL and the
+    redaction rules' 401 and 403 were answered but not declared, so a client generated from the schema had no
+    type for them."""
+    keys = {"full": full_key.secret, "ingest": ingest_key.secret, None: None}
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {keys[key]}"} if keys[key] else {}
+
+    response = client.get(url, **headers)
+
+    assert response.status_code == status, response.content[:200]
+    declared = schema["paths"][path]["get"]["responses"]
+    assert str(status) in declared, sorted(declared)
+    assert declared[str(status)]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorsOut"}
+    assert response.json()["errors"][0]["message"]
