@@ -37,6 +37,22 @@ Timestamp = Annotated[
     ),
 ]
 Comment = Annotated[str, msgspec.Meta(max_length=10_000)]
+# What _check_content refuses, said in the schema too (msgspec decodes these as any value and any object).
+NotNull = Annotated[
+    Any, msgspec.Meta(description="Text or any JSON value but null.", extra_json_schema={"not": {"type": "null"}})
+]
+ChatMessage = Annotated[
+    dict[str, Any],
+    msgspec.Meta(
+        extra_json_schema={
+            "required": ["role"],
+            "properties": {
+                "role": {"type": "string"},
+                "content": {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "null"}]},
+            },
+        }
+    ),
+]
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,8 +66,8 @@ class OutputRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     """One AI output. `input` is a string or a list of chat messages ({role, content, …})."""
 
     external_id: Id
-    output: Any
-    input: str | list[dict[str, Any]] | None = None
+    output: NotNull
+    input: str | list[ChatMessage] | None = None
     occurred_at: Timestamp | None = None
     model: ShortText | None = None
     end_user_id: ShortText | None = None
@@ -402,4 +418,6 @@ def request_schemas() -> dict[str, dict]:
     _, components = msgspec.json.schema_components(
         [OutputsBatch, EventsBatch, FeedbackBatch], ref_template="#/components/schemas/{name}"
     )
+    for kind in (OUTPUTS, EVENTS, FEEDBACK):  # _check_count's limit, a setting read when the schema is built
+        components[kind.batch.__name__]["properties"][kind.key]["maxItems"] = settings.INGEST_MAX_RECORDS
     return components

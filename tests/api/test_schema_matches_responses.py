@@ -7,6 +7,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from labeling.models import Output
 from labeling.services.datasets import build_version, create_dataset
 from tests.conftest import output_record
 from tests.helpers.labeling import label_outputs
@@ -98,3 +99,42 @@ def test_each_refusal_is_a_status_the_schema_declares_for_the_endpoint(
     assert str(status) in declared, sorted(declared)
     assert declared[str(status)]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorsOut"}
     assert response.json()["errors"][0]["message"]
+
+
+def request_problems(schema: dict, path: str, body) -> list[str]:
+    """How the body breaks the JSON request body the schema declares for POST `path`."""
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in ("paths", path, "post", "requestBody", "content", "application/json", "schema")
+    )
+    registry = Registry().with_resource(SCHEMA, DRAFT202012.create_resource(schema))
+    validator = Draft202012Validator({"$ref": f"{SCHEMA}#/{pointer}"}, registry=registry)
+    return [error.message for error in validator.iter_errors(body)]
+
+
+INGEST_REFUSALS = {
+    "a null output": {"outputs": [output_record(0, output=None)]},
+    "a chat message without a role": {"outputs": [output_record(0, input=[{"content": "Hi"}])]},
+    "a chat message whose content is a number": {"outputs": [output_record(0, input=[{"role": "user", "content": 1}])]},
+    "more records than a batch holds": {"outputs": [output_record(n) for n in range(1001)]},
+}
+
+
+@pytest.mark.parametrize("body", INGEST_REFUSALS.values(), ids=INGEST_REFUSALS.keys())
+def test_the_schema_refuses_the_outputs_ingest_refuses(api, schema, project, body):
+    """Found by schemathesis: the schema allowed a null `output`, any object as a chat message and a batch of any
+    size, which ingest refuses (a 400), so a client could send a batch the schema called valid and lose it."""
+    response = api.post("/api/v1/outputs", body)
+
+    assert response.status_code == 400, response.content[:200]
+    assert not Output.objects.exists()  # nothing of the batch was stored
+    assert request_problems(schema, "/api/v1/outputs", body) != []
+    assert request_problems(schema, "/api/v1/outputs", {"outputs": [output_record(0)]}) == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/outputs", "/api/v1/events", "/api/v1/feedback"])
+def test_an_ingest_body_is_required_as_the_schema_says(api, schema, path):
+    response = api.post(path, b"")
+
+    assert response.status_code == 400 and "The body is empty" in response.json()["errors"][0]["message"]
+    assert schema["paths"][path]["post"]["requestBody"]["required"] is True
