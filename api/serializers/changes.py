@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.serializers.metrics import PROJECT_HELP, WEEK_HELP
+from api.serializers.metrics import PROJECT_HELP, WEEK_HELP, WeekField
 from labeling.exceptions import InvalidWeek
 from labeling.models import ChangeDimension, ChangeKind
 from labeling.rules.calendar import week_from_label
@@ -15,11 +15,7 @@ class ChangesQuery(serializers.Serializer):
     """Needs `context["project"]`; `week` becomes the cycle week's first day (absent: None)."""
 
     project = serializers.SlugField(required=False, help_text=PROJECT_HELP)
-    week = serializers.CharField(
-        required=False,
-        max_length=16,
-        help_text=f"{WEEK_HELP} By default the latest closed week, else the running week.",
-    )
+    week = WeekField(help_text=f"{WEEK_HELP} By default the latest closed week, else the running week.")
 
     def validate(self, attrs):
         unknown = [name for name in self.initial_data if name not in KNOWN_PARAMETERS]

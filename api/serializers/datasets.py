@@ -79,7 +79,7 @@ class ProjectMomentField(serializers.DateTimeField):
 class DatasetIn(serializers.Serializer):
     """A dataset definition, as the "new dataset" form makes it. Unknown fields are refused, naming them."""
 
-    name = TextField(max_length=200, help_text="The dataset's slug is made from it.")
+    name = TextField(min_length=1, max_length=200, help_text="The dataset's slug is made from it.")
     description = TextField(max_length=5000, required=False, allow_blank=True, default="")
     queues = serializers.ListField(
         child=serializers.SlugField(max_length=64), required=False, default=list, max_length=200,
@@ -221,6 +221,11 @@ class DownloadQuery(serializers.Serializer):
     format = format_field(FORMATS)
 
 
+# What VersionRefField takes (and a version in a URL names): a number from 1 to 999,999,999, or `latest`.
+VERSION_REF_SCHEMA = {"type": "string", "pattern": rf"^({LATEST}|0*[1-9]\d{{0,8}})$"}
+
+
+@extend_schema_field(VERSION_REF_SCHEMA)
 class VersionRefField(serializers.CharField):
     """A version number, or `latest` for the newest ready version."""
 

@@ -1,8 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.retention import MEASURES
-from labeling.rules.calendar import week_from_label
+from labeling.rules.calendar import WEEK_LABEL_PATTERN, week_from_label
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
 from labeling.selectors.metrics_api import SEGMENTS, question_of_project, queue_of_project
 
@@ -10,6 +11,17 @@ PROJECT_HELP = "The project's slug. Required with a signed-in session; optional 
 WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."
 
 # Query parameters ---------------------------------------------------------------------------------------
+
+WEEK_SCHEMA = {"type": "string", "pattern": WEEK_LABEL_PATTERN}
+
+
+@extend_schema_field(WEEK_SCHEMA)
+class WeekField(serializers.CharField):
+    """An ISO week label. The serializer reads it with week_from_label, whose refusal says what is wrong with it;
+    the schema shows the labels that reading takes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, max_length=16, **kwargs)
 
 
 def queue_field(help_text: str = "Only this queue (its slug); an unknown slug is a 400 listing the queues."):
@@ -26,14 +38,8 @@ class MetricsQuery(serializers.Serializer):
         # `from` is a Python keyword, so the fields cannot be class attributes.
         return {
             "project": serializers.SlugField(required=False, help_text=PROJECT_HELP),
-            "from": serializers.CharField(
-                required=False,
-                max_length=16,
-                help_text=f"{WEEK_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`.",
-            ),
-            "to": serializers.CharField(
-                required=False, max_length=16, help_text=f"{WEEK_HELP} The last week; by default the current one."
-            ),
+            "from": WeekField(help_text=f"{WEEK_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`."),
+            "to": WeekField(help_text=f"{WEEK_HELP} The last week; by default the current one."),
             **self.extra_fields(),
         }
 

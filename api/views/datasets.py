@@ -40,6 +40,7 @@ from labeling.exceptions import InvalidInput
 from labeling.models import ApiKey
 from labeling.rules.access import DATASET_ROLES, project_for_caller
 from labeling.selectors.datasets import (
+    LATEST,
     dataset_of_project,
     dataset_with_state,
     datasets_of_project,
@@ -81,7 +82,10 @@ _PREPARING = OpenApiResponse(
 )
 PREPARING_RETRY_SECONDS = 5
 _VERSION = OpenApiParameter(
-    "version", str, OpenApiParameter.PATH, description="A version number, or `latest`: the newest ready version."
+    "version",
+    {"type": "string", "pattern": rf"^({LATEST}|\d{{1,9}})$"},  # as version_of_dataset reads it: else a 404
+    OpenApiParameter.PATH,
+    description="A version number, or `latest`: the newest ready version.",
 )
 
 

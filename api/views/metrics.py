@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from api.negotiation import UnknownFormat
 from api.permissions import CanReadOrSignedIn
 from api.serializers.metrics import (
+    WEEK_SCHEMA,
     AgreementOut,
     AgreementQuery,
     QualityOut,
@@ -240,7 +241,9 @@ class CycleReportView(_MetricsView):
             "Markdown document; errors stay JSON."
         ),
         parameters=[
-            OpenApiParameter("week", str, OpenApiParameter.PATH, description="An ISO week label, e.g. `2026-W48`."),
+            OpenApiParameter(
+                "week", WEEK_SCHEMA, OpenApiParameter.PATH, description="An ISO week label, e.g. `2026-W48`."
+            ),
             ReportQuery,
             OpenApiParameter("format", str, enum=["json", "markdown"], description="`markdown`: a document."),
         ],

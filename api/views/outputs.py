@@ -70,7 +70,7 @@ class OutputsView(OutputsIngestView):
             ),
             OpenApiParameter(
                 "page_size",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},  # as _page_size reads it
                 description=f"Outputs per page, 1 to {MAX_PAGE_SIZE} (default {PAGE_SIZE}).",
             ),
         ],
@@ -151,7 +151,7 @@ class OutputDetailView(RetrieveAPIView):
         parameters=[
             OpenApiParameter(
                 "include",
-                OpenApiTypes.STR,
+                {"type": "array", "items": {"type": "string", "enum": list(INCLUDES)}},  # as _includes reads it
                 description=f"Comma-separated: {', '.join(INCLUDES)}.",
                 explode=False,
             )

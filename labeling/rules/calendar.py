@@ -30,6 +30,9 @@ _FIRST, _LAST = FIRST_DAY.toordinal(), LAST_DAY.toordinal()
 # Weeks a URL or a client may name: every helper stays inside the dates Python can represent around them.
 WEEK_LABEL = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
 WEEK_YEARS = range(1970, 2200)
+# The labels week_from_label takes, for the API schema: WEEK_LABEL within WEEK_YEARS, weeks 01 to 53 (a 53rd week in a
+# year that has none still passes the pattern and is refused, naming the year).
+WEEK_LABEL_PATTERN = r"^(19[7-9]\d|2[01]\d\d)-W(0[1-9]|[1-4]\d|5[0-3])$"
 
 
 def accepted_range(now: datetime | None = None) -> tuple[datetime, datetime]:

@@ -2,12 +2,16 @@
 null links and an output's null input and context included, which OpenAPI 3.0 wording (`nullable`) and a nullable
 any-value (`oneOf: [{}, null]`, which null matches twice) had made invalid."""
 
+import re
+
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from labeling.models import Output
+from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_YEARS
+from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from tests.conftest import output_record
 from tests.helpers.labeling import label_outputs
@@ -138,3 +142,61 @@ def test_an_ingest_body_is_required_as_the_schema_says(api, schema, path):
 
     assert response.status_code == 400 and "The body is empty" in response.json()["errors"][0]["message"]
     assert schema["paths"][path]["post"]["requestBody"]["required"] is True
+
+
+def parameter_problems(schema: dict, path: str, name: str, value: str) -> list[str]:
+    """How `value` breaks the schema of GET `path`'s parameter `name` (an array's items are comma-separated)."""
+    [parameter] = [each for each in schema["paths"][path]["get"]["parameters"] if each["name"] == name]
+    described = parameter["schema"]
+    if described["type"] == "array":
+        value = value.split(",")
+    elif described["type"] == "integer":
+        value = int(value)
+    return [error.message for error in Draft202012Validator(described).iter_errors(value)]
+
+
+WEEKS = (["2026-W45", "2026-W01"], ["0", "2026-W4", "2026-W54", "2026-W00", "1969-W52", "2200-W01"])
+PARAMETERS = {
+    "a week of the metrics": ("/api/v1/metrics/quality", "from", "/api/v1/metrics/quality?to=2026-W48&from={}", WEEKS),
+    "a week of the changes": ("/api/v1/metrics/changes", "week", "/api/v1/metrics/changes?week={}", WEEKS),
+    "a cycle's week": ("/api/v1/cycles/{week}/report", "week", "/api/v1/cycles/{}/report", (["2026-W45"], ["0"])),
+    "a page of outputs": ("/api/v1/outputs", "page_size", "/api/v1/outputs?page_size={}", (["1", "200"], ["0", "201"])),
+    "what an output includes": (
+        "/api/v1/outputs/{external_id}", "include", "/api/v1/outputs/conv-0?include={}", (["labels,gold"], ["bogus"])
+    ),
+    "the newer version of a diff": (f"{DATASETS}/{{dataset_slug}}/diff", "to", f"{EVAL}/diff?from=1&to={{}}",
+                                    (["latest", "1"], ["0", "x", "1000000000"])),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "name", "url", "values"), PARAMETERS.values(), ids=PARAMETERS.keys())
+def test_a_parameters_schema_takes_the_values_the_endpoint_takes(api, schema, dataset, path, name, url, values):
+    """Found by schemathesis: week labels, the outputs' page size, `include` and a diff's `to` were declared as any
+    string or integer, so values the schema called valid were refused with a 400."""
+    assert api.post("/api/v1/outputs", {"outputs": [output_record(0)]}).status_code == 200
+    taken, refused = values
+    for value in taken:
+        response = api.get(url.format(value))
+        assert response.status_code == 200, (value, response.content[:200])
+        assert parameter_problems(schema, path, name, value) == [], value
+    for value in refused:
+        response = api.get(url.format(value))
+        assert response.status_code in (400, 404), (value, response.content[:200])
+        assert parameter_problems(schema, path, name, value) != [], value
+
+
+def test_a_dataset_without_a_name_is_refused_by_the_schema_as_by_the_endpoint(client, schema, project):
+    builder = create_api_key(project=project, name="builder", scopes=["datasets"])
+
+    response = client.post(DATASETS.replace("{project_slug}", "support-bot"), {"name": ""},
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {builder.secret}")  # fmt: skip
+
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "name"
+    assert request_problems(schema, DATASETS, {"name": ""}) != []
+    assert request_problems(schema, DATASETS, {"name": "Eval"}) == []
+
+
+def test_the_week_pattern_takes_the_years_week_from_label_takes():
+    pattern = re.compile(WEEK_LABEL_PATTERN)
+    for year in (WEEK_YEARS.start - 1, WEEK_YEARS.start, WEEK_YEARS.stop - 1, WEEK_YEARS.stop, 1999, 2000, 2100):
+        assert bool(pattern.fullmatch(f"{year}-W01")) == (year in WEEK_YEARS), year
