@@ -38,16 +38,14 @@ def declare_unstorable_url_refusal(result, generator, request, public):
 
 
 def add_request_components(result, generator, request, public):
-    """Publish the ingest request bodies, generated from the same structs that validate them. Each is required:
-    an empty body is a 400 (`The body is empty; …`), which drf-spectacular cannot tell from a schema given as a
-    dict."""
-    components = request_schemas()
-    result.setdefault("components", {}).setdefault("schemas", {}).update(components)
-    refs = {f"#/components/schemas/{name}" for name in components}
+    """Publish the ingest request bodies, generated from the same structs that validate them. Every request body
+    of the API is required, which drf-spectacular cannot tell from a schema given as a dict: ingest answers an
+    empty body with a 400 (`The body is empty; …`), the OTLP endpoint a request without a Content-Type with a 415."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(request_schemas())
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             body = operation.get("requestBody") if isinstance(operation, dict) else None
-            if body and any(media.get("schema", {}).get("$ref") in refs for media in body["content"].values()):
+            if body:
                 body["required"] = True
     return result
 

@@ -26,6 +26,15 @@ from labeling.services import otlp
 _ENCODINGS = {PROTOBUF_TYPE: otlp.PROTOBUF, JSON_TYPE: otlp.JSON}
 
 
+# An OTLP/JSON ExportTraceServiceRequest as request_from_json reads it: `resourceSpans`, or the empty export `{}`;
+# fields it does not know are ignored beside `resourceSpans`, but a document of them alone is no export (a 400).
+_JSON_EXPORT = {
+    "type": "object",
+    "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}},
+    "anyOf": [{"required": ["resourceSpans"]}, {"maxProperties": 0}],
+}
+
+
 class _Bytes(BaseRenderer):
     """Names a media type the endpoint answers with (for content negotiation and the schema); the view
     encodes the body itself."""
@@ -111,7 +120,7 @@ class TracesView(APIView):
             "`errorMessage` gives the first reasons; the other spans are stored. The answer and every error "
             "(a google.rpc.Status) are in the request's encoding."
         ),
-        request={PROTOBUF_TYPE: OpenApiTypes.BINARY, JSON_TYPE: OpenApiTypes.OBJECT},
+        request={PROTOBUF_TYPE: OpenApiTypes.BINARY, JSON_TYPE: _JSON_EXPORT},
         # drf-spectacular offers `?format=` for a view with two renderers; AnswerInRequestEncoding never reads it.
         parameters=[OpenApiParameter("format", exclude=True)],
         responses={

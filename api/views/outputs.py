@@ -12,7 +12,7 @@ from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
-from labeling.rules.explore import FEEDBACK, PARAMETERS, YES_NO, filter_query, parse_filter
+from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, YES_NO, filter_query, parse_filter
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
 from labeling.selectors.labels import INCLUDES, output_items
@@ -24,12 +24,10 @@ _CHOICES = {
     "feedback": list(FEEDBACK),
     **dict.fromkeys(("comment", "labeled", "flagged"), list(YES_NO)),
 }
-_TYPES = {
-    "from": OpenApiTypes.DATE,
-    "to": OpenApiTypes.DATE,
-    "min_chars": OpenApiTypes.INT,
-    "max_chars": OpenApiTypes.INT,
-}
+# As labeling.rules.explore reads them: a day of the years 2000 to 2100, a length of 0 to MAX_CHARS characters.
+_DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}
+_LENGTH = {"type": "integer", "minimum": 0, "maximum": MAX_CHARS}
+_TYPES = {"from": _DAY, "to": _DAY, "min_chars": _LENGTH, "max_chars": _LENGTH}
 FILTER_PARAMETERS = [
     OpenApiParameter(
         name, _TYPES.get(name, OpenApiTypes.STR), description=help_text, enum=_CHOICES.get(name), many=name in _REPEATED

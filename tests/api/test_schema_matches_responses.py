@@ -164,6 +164,10 @@ PARAMETERS = {
     "what an output includes": (
         "/api/v1/outputs/{external_id}", "include", "/api/v1/outputs/conv-0?include={}", (["labels,gold"], ["bogus"])
     ),
+    "a length of the outputs": ("/api/v1/outputs", "min_chars", "/api/v1/outputs?min_chars={}",
+                                (["0", "10000000"], ["-1", "10000001"])),
+    "a day of the facets": ("/api/v1/outputs/facets", "from", "/api/v1/outputs/facets?from={}",
+                            (["2026-11-30", "2000-01-01"], ["1999-12-31", "2101-01-01", "30-11-2026"])),
     "the newer version of a diff": (f"{DATASETS}/{{dataset_slug}}/diff", "to", f"{EVAL}/diff?from=1&to={{}}",
                                     (["latest", "1"], ["0", "x", "1000000000"])),
 }  # fmt: skip
@@ -200,3 +204,22 @@ def test_the_week_pattern_takes_the_years_week_from_label_takes():
     pattern = re.compile(WEEK_LABEL_PATTERN)
     for year in (WEEK_YEARS.start - 1, WEEK_YEARS.start, WEEK_YEARS.stop - 1, WEEK_YEARS.stop, 1999, 2000, 2100):
         assert bool(pattern.fullmatch(f"{year}-W01")) == (year in WEEK_YEARS), year
+
+
+OTLP = "/api/v1/otel/v1/traces"
+OTLP_DOCUMENTS = {
+    "the empty export": ({}, 200),
+    "spans beside a field the server does not know": ({"resourceSpans": [], "extension": {}}, 200),
+    "only a field the server does not know": ({"extension": {}}, 400),
+}
+
+
+@pytest.mark.parametrize(("document", "status"), OTLP_DOCUMENTS.values(), ids=OTLP_DOCUMENTS.keys())
+def test_the_otlp_json_schema_takes_the_documents_the_endpoint_takes(api, schema, document, status):
+    """Found by schemathesis: the OTLP/JSON body was declared as any object and optional, so `{"extension": {}}`
+    and a request with no body and no Content-Type (a 415) were valid by the schema."""
+    response = api.post(OTLP, document)
+
+    assert response.status_code == status, response.content[:200]
+    assert (request_problems(schema, OTLP, document) == []) == (status == 200)
+    assert schema["paths"][OTLP]["post"]["requestBody"]["required"] is True
