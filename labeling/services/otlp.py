@@ -12,11 +12,13 @@ import base64
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import msgspec
 from django.conf import settings
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -162,6 +164,7 @@ def request_from_json(document: Any) -> ExportTraceServiceRequest:
     if not isinstance(document, dict) or (document and "resourceSpans" not in document):
         raise InvalidInput('Not an OTLP ExportTraceServiceRequest: send {"resourceSpans": [...]} as OTLP/JSON.')
     _prepare(document)
+    _refuse_values_for_messages(document, ExportTraceServiceRequest.DESCRIPTOR)
     request = ExportTraceServiceRequest()
     try:
         # OTLP/JSON receivers must ignore fields they do not know (the OTLP specification).
@@ -187,6 +190,41 @@ def _prepare(document: dict[str, Any]) -> None:
                     _ids_to_base64(owner)
                 for owner in (span, *_dicts(span.get("events")), *links):
                     _cut_deep_values(owner.get("attributes"))
+
+
+def _refuse_values_for_messages(document: dict[str, Any], descriptor: Descriptor, path: str = "") -> None:
+    """InvalidInput where a message of `descriptor` (at any depth) holds a value that is no JSON object.
+
+    Protobuf's JSON parser, told to ignore unknown fields (as OTLP/JSON receivers must), takes a string where a
+    message belongs as that message, with its characters for field names, all unknown and ignored: a span sent as
+    `"x"` became an empty span and the export a success that stored nothing. Runs after _prepare, which cuts
+    attribute values nested too deep, so the walk stays shallow."""
+    fields = _fields_by_key(descriptor)
+    for key, value in document.items():
+        field = fields.get(key)
+        if field is None or field.message_type is None or value is None:
+            continue  # unknown fields are ignored; scalars, and a list's own shape, are the parser's to check
+        repeated = field.is_repeated
+        if repeated and not isinstance(value, list):
+            continue
+        for index, item in enumerate(value if repeated else [value]):
+            where = f"{path}{key}[{index}]" if repeated else f"{path}{key}"
+            if not isinstance(item, dict):
+                kind = _JSON_KINDS.get(type(item), type(item).__name__)
+                raise InvalidInput(
+                    f"Not an OTLP ExportTraceServiceRequest: {where} is {kind} where a {field.message_type.name} "
+                    "object belongs."
+                )
+            _refuse_values_for_messages(item, field.message_type, f"{where}.")
+
+
+@cache
+def _fields_by_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    """A message's fields by the keys the JSON parser takes for them: lowerCamelCase and the proto name."""
+    return {key: field for field in descriptor.fields for key in (field.json_name, field.name)}
+
+
+_JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list"}
 
 
 def _ids_to_base64(owner: dict[str, Any]) -> None:

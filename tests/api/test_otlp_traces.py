@@ -190,6 +190,25 @@ def test_json_that_is_not_an_export_is_a_400_naming_the_problem(client, ingest_k
     assert (status, code) == (400, 3) and expected in message
 
 
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"resourceSpans": ["AAA"]}, "resourceSpans[0] is a string"),
+        ({"resourceSpans": [{"resource": "shop"}]}, "resourceSpans[0].resource is a string"),
+        (export(span(attrs=answer("kept")), "not a span"), "resourceSpans[0].scopeSpans[0].spans[1] is a string"),
+        (export({**span(attrs=answer("x")), "events": [7]}), "spans[0].events[0] is a number"),
+    ],
+)
+def test_a_value_where_an_otlp_message_belongs_is_a_400_and_nothing_is_stored(client, ingest_key, document, named):
+    """Found by schemathesis: protobuf's JSON parser, told to ignore unknown fields as OTLP/JSON asks, read a string
+    where a message belongs as that message with its characters for field names: `{"resourceSpans": ["AAA"]}` was
+    an empty export and a span sent as a string an empty span, answered as a success while nothing was stored."""
+    status, code, message = status_of(post(client, document, key=ingest_key))
+
+    assert (status, code) == (400, 3) and named in message, message
+    assert not Output.objects.exists()
+
+
 def test_other_content_types_and_encodings_are_a_415(client, ingest_key):
     plain = post(client, b"hello", key=ingest_key, content_type="text/plain")
     form = post(client, b"", key=ingest_key, content_type="application/x-www-form-urlencoded")
