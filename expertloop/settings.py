@@ -578,10 +578,15 @@ CACHES = {
     ),
     "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local-fallback"},
 }
+# The same bound for publishing a task (labeling/services/outbox.py): the worker's own broker connection keeps
+# CELERY_BROKER_TRANSPORT_OPTIONS' longer timeouts, but a request must not wait seconds per try on a Redis that
+# accepts connections and never answers (frozen, or a network partition): what it could not send waits in the outbox.
+REDIS_PUBLISH_SOCKET_TIMEOUT = env_float("REDIS_PUBLISH_SOCKET_TIMEOUT", default=0.5)
 # After Redis fails once, callers skip it for this long (per process) before trying again.
 REDIS_BREAKER_RESET_SECONDS = env_int("REDIS_BREAKER_RESET_SECONDS", default=5)
-if REDIS_CACHE_SOCKET_TIMEOUT <= 0:
-    raise ImproperlyConfigured("REDIS_CACHE_SOCKET_TIMEOUT must be a number of seconds above 0.")
+for _name in ("REDIS_CACHE_SOCKET_TIMEOUT", "REDIS_PUBLISH_SOCKET_TIMEOUT"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a number of seconds above 0.")
 if REDIS_BREAKER_RESET_SECONDS < 1 or CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] < 1:
     raise ImproperlyConfigured("REDIS_BREAKER_RESET_SECONDS and CELERY_VISIBILITY_TIMEOUT must be 1 or more.")
 

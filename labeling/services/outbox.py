@@ -13,6 +13,7 @@ Tasks stay idempotent: a message published twice (a crash between the send and t
 """
 
 import logging
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.connection import ConnectionPool
 
 from labeling.models import OutboxMessage
 from labeling.resilience import broker_breaker
@@ -122,7 +124,7 @@ def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
         # CELERY_TASK_PUBLISH_RETRY_POLICY bounds the try (~0.7 s to a refused port; retry=False would
         # fall back to kombu's own connect retries, ~6 s). A failure leaves the row for the next sweep.
         send = partial(
-            current_app.send_task,
+            _send_task,
             message.task,
             args=message.args,
             kwargs=message.kwargs,
@@ -144,6 +146,26 @@ def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
         return False
     _mark_published(message)
     return True
+
+
+# Connections to the broker for publishing, per broker URL, with REDIS_PUBLISH_SOCKET_TIMEOUT: with the broker's
+# own 5 s socket timeout, a Redis that accepts connections and never answers held a request ~20 s (4 tries).
+_publishing_pools: dict[str, ConnectionPool] = {}
+os.register_at_fork(after_in_child=_publishing_pools.clear)  # a forked child never shares its parent's sockets
+
+
+def _send_task(name: str, **options) -> None:
+    app = current_app
+    pool = _publishing_pools.get(app.conf.broker_url)
+    if pool is None:
+        timeout = settings.REDIS_PUBLISH_SOCKET_TIMEOUT
+        transport_options = {
+            **app.conf.broker_transport_options, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+        }  # fmt: skip
+        connection = app.connection_for_write(transport_options=transport_options)
+        pool = _publishing_pools.setdefault(app.conf.broker_url, connection.Pool(app.conf.broker_pool_limit))
+    with pool.acquire(block=True) as connection:
+        app.send_task(name, connection=connection, **options)
 
 
 def _registered_task(name: str) -> Task:
