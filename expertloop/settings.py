@@ -441,8 +441,13 @@ READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
 # Outbox: published messages are deleted after OUTBOX_KEEP_DAYS. (After a failed publish, requests skip
 # their immediate try for REDIS_BREAKER_RESET_SECONDS and leave the message to the sweep.)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", default=3)
-if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1:
-    raise ImproperlyConfigured("OUTBOX_SWEEP_SECONDS and OUTBOX_KEEP_DAYS must be positive.")
+# A message sent this long ago that no worker took, while its queue in Redis is empty, was lost by Redis (restarted
+# without its data): the sweep sends it again.
+OUTBOX_RESEND_AFTER_SECONDS = env_int("OUTBOX_RESEND_AFTER_SECONDS", default=600)
+if CELERY_BEAT_SCHEDULE["publish-outbox"]["schedule"] < 1 or OUTBOX_KEEP_DAYS < 1 or OUTBOX_RESEND_AFTER_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "OUTBOX_SWEEP_SECONDS, OUTBOX_KEEP_DAYS and OUTBOX_RESEND_AFTER_SECONDS must be positive."
+    )
 # Hours after a cycle week ends before beat closes it (leads may close it earlier from the meeting page).
 CYCLE_CLOSE_GRACE_HOURS = env_int("CYCLE_CLOSE_GRACE_HOURS", default=0)
 if CYCLE_CLOSE_GRACE_HOURS < 0:

@@ -145,6 +145,7 @@ def publish_outbox() -> int:
     from labeling.services import outbox
 
     sent = outbox.publish_pending()
+    sent += outbox.resend_lost()
     outbox.prune()
     return sent
 

@@ -113,6 +113,48 @@ def _publish(messages, *, limit: int, skip_if_broker_down: bool) -> int:
     return sent
 
 
+def resend_lost(*, now: datetime | None = None) -> int:
+    """Send again the messages Redis lost; return how many.
+
+    A message sent over OUTBOX_RESEND_AFTER_SECONDS ago that no worker has taken, while its queue in Redis is
+    empty, is no longer there: Redis restarted without its data, or failed over to a replica that never had
+    it. Tasks are idempotent, so one sent again that a worker had prefetched is harmless.
+    """
+    if current_app.conf.task_always_eager or OutboxMessage.objects.pending().exists():
+        return 0  # no broker; or one that failed the sweep just now (what it holds is unknown)
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS)
+    resent = 0
+    with transaction.atomic():
+        # SKIP LOCKED: a message another sweep is sending again is theirs.
+        lost = list(OutboxMessage.objects.unstarted(sent_before=cutoff).select_for_update(skip_locked=True)[:_BATCH])
+        try:
+            empty = {queue for queue in {_queue_of(m.task) for m in lost} if _queue_is_empty(queue)}
+            for message in lost:
+                if _queue_of(message.task) not in empty:
+                    continue  # still in Redis, waiting its turn behind others
+                _send_task(
+                    message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
+                    argsrepr=_short_repr(message.args),
+                )  # fmt: skip
+                OutboxMessage.objects.filter(pk=message.pk).update(
+                    published_at=timezone.now(), attempts=F("attempts") + 1
+                )
+                logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
+                resent += 1
+        except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
+            logger.warning("Outbox: could not look for messages the broker lost: %s", exc)
+    return resent
+
+
+def _queue_of(task: str) -> str:
+    return settings.CELERY_TASK_ROUTES.get(task, {}).get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _queue_is_empty(queue: str) -> bool:
+    with _publishing_pool().acquire(block=True) as connection:
+        return connection.default_channel.queue_declare(queue=queue).message_count == 0
+
+
 def _send(message: OutboxMessage, *, skip_if_broker_down: bool) -> bool:
     if current_app.conf.task_always_eager:
         # No broker (the demo): the task runs here and now; mark it first, as a worker would see it sent.
@@ -154,7 +196,7 @@ _publishing_pools: dict[str, ConnectionPool] = {}
 os.register_at_fork(after_in_child=_publishing_pools.clear)  # a forked child never shares its parent's sockets
 
 
-def _send_task(name: str, **options) -> None:
+def _publishing_pool() -> ConnectionPool:
     app = current_app
     pool = _publishing_pools.get(app.conf.broker_url)
     if pool is None:
@@ -164,8 +206,12 @@ def _send_task(name: str, **options) -> None:
         }  # fmt: skip
         connection = app.connection_for_write(transport_options=transport_options)
         pool = _publishing_pools.setdefault(app.conf.broker_url, connection.Pool(app.conf.broker_pool_limit))
-    with pool.acquire(block=True) as connection:
-        app.send_task(name, connection=connection, **options)
+    return pool
+
+
+def _send_task(name: str, **options) -> None:
+    with _publishing_pool().acquire(block=True) as connection:
+        current_app.send_task(name, connection=connection, **options)
 
 
 def _registered_task(name: str) -> Task:

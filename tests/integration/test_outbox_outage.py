@@ -68,10 +68,10 @@ def own_redis():
         server.kill()
 
 
-def _start_worker(redis_url: str, tmp_path: Path, *, beat: bool) -> subprocess.Popen:
+def _start_worker(redis_url: str, tmp_path: Path, *, beat: bool, **env: str) -> subprocess.Popen:
     """A Celery worker (with embedded beat, its outbox sweep every second, if `beat`), logging to a file."""
     log = tmp_path / "worker.log"
-    env = env_for_test_database(REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1")
+    env = env_for_test_database(REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1", **env)
     # Beat's schedule in memory: the default shelve file (dbm.sqlite3 on Python 3.13) sometimes fails to
     # open under load ("locking protocol"), and a test of the outbox must not hang on that.
     beat_args = ["-B", "--scheduler", "celery.beat:Scheduler"] if beat else []
@@ -198,3 +198,30 @@ def test_a_worker_that_starts_after_the_outage_sends_what_waited(client, project
     assert built, worker.log.read_text()[-4000:]
     assert "Task labeling.publish_outbox" in worker.log.read_text()
     assert not OutboxMessage.objects.pending().exists()
+
+
+def test_a_build_redis_lost_after_it_was_sent_is_sent_again_and_runs(client, project, lead, own_redis, tmp_path):
+    """Redis restarted without its data (no persistence, a failover to an empty replica) after "Build now" was
+    sent and before any worker took it: the sweep of a worker that starts afterwards sends it again."""
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    client.force_login(lead)
+    assert client.post(reverse("labeling:dataset-build", args=[project.slug, dataset.slug])).status_code == 302
+    [build] = OutboxMessage.objects.filter(task="labeling.build_dataset")
+    assert build.published_at is not None  # in Redis, waiting for a worker
+
+    own_redis.kill()  # with it, every message it held
+    own_redis.start()
+    time.sleep(1.5)  # older than OUTBOX_RESEND_AFTER_SECONDS below
+    worker = _start_worker(own_redis.url, tmp_path, beat=True, OUTBOX_RESEND_AFTER_SECONDS="1")
+    try:
+        built = wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
+        time.sleep(3)  # more sweeps: a message the worker took is not sent again
+    finally:
+        _stop(worker)
+    assert built, worker.log.read_text()[-4000:]
+    assert _succeeded(worker.log, "labeling.build_dataset") == 1
+    build.refresh_from_db()
+    assert build.started_at and build.finished_at
+    html = client.get(reverse("labeling:dataset", args=[project.slug, dataset.slug])).content.decode()
+    assert "building-note" not in html and 'data-version="1"' in html

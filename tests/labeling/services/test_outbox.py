@@ -211,3 +211,23 @@ def test_without_a_broker_the_demo_runs_the_work_in_the_process_that_asked_for_i
     message = OutboxMessage.objects.get()
     assert message.published_at and message.started_at and message.finished_at  # run, marked as a worker does
     assert WorkerHeartbeat.objects.exists()
+
+
+def test_a_sent_message_redis_lost_is_sent_again_and_one_still_queued_is_not(
+    broker_queue, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        lost = outbox.enqueue(task="labeling.build_dataset", args=[5], dedupe_key="build_dataset:5")
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS + 1)
+
+    assert outbox.resend_lost() == 0  # sent just now: not yet looked for
+    assert outbox.resend_lost(now=later) == 0  # still in Redis, waiting for a worker
+    broker_queue.delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # Redis restarted without its data
+    assert outbox.resend_lost(now=later) == 1
+    assert [headers["outbox_id"] for headers in queued(broker_queue)] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.attempts == 2 and lost.published_at > timezone.now() - timedelta(seconds=60)
+
+    broker_queue.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    outbox.mark_started(message_id=lost.pk)  # a worker took it
+    assert outbox.resend_lost(now=later + timedelta(hours=1)) == 0
