@@ -604,6 +604,12 @@ except (ValueError, ImproperlyConfigured):
         "EMAIL_URL is not a mail URL such as smtp+tls://user:password@smtp.example.com:587 or consolemail://."
     ) from None
 DEFAULT_FROM_EMAIL = env_text("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
+# Django waits on an SMTP server for ever by default: one that accepts and never answers (a frozen host, a firewall
+# dropping packets) held the request that sends an invitation or a password reset, and the worker sending a weekly
+# close's digests. Each connect or exchange now gives up after this many seconds (the mail is logged as not sent).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", default=10)
+if EMAIL_TIMEOUT < 1:
+    raise ImproperlyConfigured("EMAIL_TIMEOUT must be a positive number of seconds.")
 # Where people reach this server; links in e-mails (digests) start with it.
 SITE_URL = env_text("SITE_URL", default="http://127.0.0.1:8000")
 if not re.match(r"https?://[^/\s]+", SITE_URL):

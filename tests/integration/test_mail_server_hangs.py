@@ -1,0 +1,62 @@
+"""A mail server that accepts connections and never answers (a frozen host, a firewall that drops packets): a
+real gunicorn still answers the lead who invites a member, the invitation is kept, and the web thread is free
+for the next request (each exchange gives up after EMAIL_TIMEOUT; before, Django waited for ever)."""
+
+import http.client
+import os
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from labeling.models import Invitation
+from tests.helpers.servers import Gunicorn, database_url
+from tests.integration.test_database_outage import black_hole  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CLIENT_TIMEOUT_SECONDS = 45  # a browser waits longer; a lead does not
+CSRF_TOKEN = "c" * 32
+
+
+def _post(port: int, path: str, form: dict, cookie: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT_SECONDS)
+    headers = {
+        "Host": "127.0.0.1",
+        "Cookie": f"{cookie}; {settings.CSRF_COOKIE_NAME}={CSRF_TOKEN}",
+        "X-CSRFToken": CSRF_TOKEN,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    try:
+        conn.request("POST", path, body=urlencode(form), headers=headers)
+        return conn.getresponse().status
+    except TimeoutError:
+        return 0  # no answer
+    finally:
+        conn.close()
+
+
+def test_inviting_a_member_is_answered_while_the_mail_server_hangs(project, lead, black_hole, tmp_path):  # noqa: F811
+    browser = Client()
+    browser.force_login(lead)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL"}},
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "EMAIL_URL": f"smtp://127.0.0.1:{black_hole}",
+    }
+    members = f"/p/{project.slug}/manage/members/"
+
+    with Gunicorn(env=env, workers=1, threads=1, log_path=tmp_path / "gunicorn.log") as web:
+        invited = _post(web.port, members + "invite", {"email": "dana@example.com", "role": "expert"}, cookie)
+        second = _post(web.port, members + "invite", {"email": "eli@example.com", "role": "expert"}, cookie)
+        log = web.output()
+
+    assert (invited, second) == (302, 302), log[-3000:]
+    # Kept and shown pending: the lead can resend once the mail server is back.
+    assert set(Invitation.objects.filter(project=project).values_list("email", flat=True)) == {
+        "dana@example.com",
+        "eli@example.com",
+    }
