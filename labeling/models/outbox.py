@@ -15,11 +15,9 @@ class OutboxMessageQuerySet(models.QuerySet):
         """Not published yet: the dispatcher still has to send these."""
         return self.filter(published_at__isnull=True)
 
-    def unstarted(self, *, sent_before):
-        """Published before `sent_before` and not taken by any worker since, oldest first."""
-        return self.filter(published_at__lt=sent_before, started_at__isnull=True, finished_at__isnull=True).order_by(
-            "pk"
-        )
+    def unfinished(self, *, sent_before):
+        """Published before `sent_before` and not finished by any worker since, oldest first."""
+        return self.filter(published_at__lt=sent_before, finished_at__isnull=True).order_by("pk")
 
     def outstanding(self):
         """Asked for and not finished: unpublished, or published and not yet taken (or done) by a worker."""
@@ -66,12 +64,12 @@ class OutboxMessage(models.Model):
                 name="outbox_outstanding_by_key",
             ),
             models.Index(fields=["published_at"], name="outbox_published_at"),
-            # The sweep's look for messages the broker lost: sent and not taken is a short list, however large
+            # The sweep's look for messages the broker lost: sent and not finished is a short list, however large
             # the table of sent ones.
             models.Index(
                 fields=["id"],
-                condition=Q(published_at__isnull=False, started_at__isnull=True, finished_at__isnull=True),
-                name="outbox_sent_unstarted",
+                condition=Q(published_at__isnull=False, finished_at__isnull=True),
+                name="outbox_sent_unfinished",
             ),
         ]
 

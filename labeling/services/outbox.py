@@ -12,6 +12,7 @@ services never import `labeling.tasks` (which imports them): the layers run one 
 Tasks stay idempotent: a message published twice (a crash between the send and the mark) is harmless.
 """
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -116,9 +117,10 @@ def _publish(messages, *, limit: int, skip_if_broker_down: bool) -> int:
 def resend_lost(*, now: datetime | None = None) -> int:
     """Send again the messages Redis lost; return how many.
 
-    A message sent over OUTBOX_RESEND_AFTER_SECONDS ago that no worker has taken, while its queue in Redis is
-    empty, is no longer there: Redis restarted without its data, or failed over to a replica that never had
-    it. Tasks are idempotent, so one sent again that a worker had prefetched is harmless.
+    A message sent over OUTBOX_RESEND_AFTER_SECONDS ago and not finished, while its queue in Redis is empty and no
+    worker holds it (Redis keeps a taken message until the worker acks it: every outbox task acks late), is no
+    longer there: Redis restarted without its data, or failed over to a replica that never had it. Tasks are
+    idempotent, so one sent again that a worker had prefetched is harmless.
     """
     if current_app.conf.task_always_eager or OutboxMessage.objects.pending().exists():
         return 0  # no broker; or one that failed the sweep just now (what it holds is unknown)
@@ -126,24 +128,40 @@ def resend_lost(*, now: datetime | None = None) -> int:
     resent = 0
     with transaction.atomic():
         # SKIP LOCKED: a message another sweep is sending again is theirs.
-        lost = list(OutboxMessage.objects.unstarted(sent_before=cutoff).select_for_update(skip_locked=True)[:_BATCH])
+        lost = list(OutboxMessage.objects.unfinished(sent_before=cutoff).select_for_update(skip_locked=True)[:_BATCH])
         try:
             empty = {queue for queue in {_queue_of(m.task) for m in lost} if _queue_is_empty(queue)}
+            held = _held_by_workers() if lost else set()
             for message in lost:
-                if _queue_of(message.task) not in empty:
-                    continue  # still in Redis, waiting its turn behind others
+                if _queue_of(message.task) not in empty or message.pk in held:
+                    continue  # still in Redis: waiting its turn behind others, or running
                 _send_task(
                     message.task, args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk},
                     argsrepr=_short_repr(message.args),
                 )  # fmt: skip
+                # Not started again: the page says "queued" until a worker takes it.
                 OutboxMessage.objects.filter(pk=message.pk).update(
-                    published_at=timezone.now(), attempts=F("attempts") + 1
+                    published_at=timezone.now(), started_at=None, attempts=F("attempts") + 1
                 )
                 logger.warning("Outbox: %s #%s was lost by the broker; sent again", message.task, message.pk)
                 resent += 1
         except Exception as exc:  # the broker went away meanwhile: the next sweep looks again
             logger.warning("Outbox: could not look for messages the broker lost: %s", exc)
     return resent
+
+
+def _held_by_workers() -> set[int]:
+    """The outbox ids of the messages workers have taken and not acked (kombu's Redis `unacked` hash)."""
+    with _publishing_pool().acquire(block=True) as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            payloads = client.hvals(channel.unacked_key)
+    held = set()
+    for payload in payloads:
+        message = json.loads(payload)[0]
+        if isinstance(outbox_id := (message.get("headers") or {}).get(HEADER), int):
+            held.add(outbox_id)
+    return held
 
 
 def _queue_of(task: str) -> str:

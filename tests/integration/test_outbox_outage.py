@@ -11,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
 from django.urls import reverse
 
-from labeling.models import DatasetVersion, Item, OutboxMessage, VersionStatus
+from labeling.models import DatasetVersion, Item, Label, OutboxMessage, VersionStatus
 from labeling.resilience import broker_breaker as breaker
 from labeling.services.datasets import create_dataset
 from labeling.services.queues import QueueValues, create_queue
@@ -25,6 +26,7 @@ from tests.factories import OutputFactory
 from tests.helpers.labeling import label_outputs
 from tests.helpers.processes import ROOT, env_for_test_database, wait_for
 from tests.helpers.servers import free_port
+from tests.integration.test_dataset_build_worker import _dsn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.alone]
 
@@ -225,3 +227,41 @@ def test_a_build_redis_lost_after_it_was_sent_is_sent_again_and_runs(client, pro
     assert build.started_at and build.finished_at
     html = client.get(reverse("labeling:dataset", args=[project.slug, dataset.slug])).content.decode()
     assert "building-note" not in html and 'data-version="1"' in html
+
+
+def test_a_build_whose_worker_and_redis_were_both_lost_is_sent_again_and_runs(
+    client, project, lead, own_redis, tmp_path
+):
+    """The worker building is SIGKILLed, and Redis restarts without its data (so the build's message is not
+    handed to another worker after the visibility timeout): a worker that starts afterwards builds it."""
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    first = _start_worker(own_redis.url, tmp_path, beat=False)
+    assert wait_for(lambda: not OutboxMessage.objects.outstanding().exists())  # the items' resolutions ran
+    client.force_login(lead)
+    blocker = psycopg.connect(_dsn())  # the labels held: the build stops inside its transaction, its version claimed
+    try:
+        blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        assert client.post(reverse("labeling:dataset-build", args=[project.slug, dataset.slug])).status_code == 302
+        assert wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists())
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=15)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    own_redis.kill()
+    own_redis.start()
+    detail = reverse("labeling:dataset", args=[project.slug, dataset.slug])
+    assert "Building…" in client.get(detail).content.decode()
+
+    time.sleep(1.5)  # older than OUTBOX_RESEND_AFTER_SECONDS below
+    worker = _start_worker(own_redis.url, tmp_path, beat=True, OUTBOX_RESEND_AFTER_SECONDS="1")
+    try:
+        built = wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
+        time.sleep(3)  # more sweeps: nothing is sent again while it runs or once it is done
+    finally:
+        _stop(worker)
+    assert built, worker.log.read_text()[-4000:]
+    assert _succeeded(worker.log, "labeling.build_dataset") == 1
+    assert [(v.number, v.status) for v in DatasetVersion.objects.filter(dataset=dataset)] == [(1, VersionStatus.READY)]
+    assert "building-note" not in client.get(detail).content.decode()

@@ -18,6 +18,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu import Connection
 
 from labeling.models import OutboxMessage, WorkerHeartbeat
 from labeling.services import outbox
@@ -228,6 +229,13 @@ def test_a_sent_message_redis_lost_is_sent_again_and_one_still_queued_is_not(
     lost.refresh_from_db()
     assert lost.attempts == 2 and lost.published_at > timezone.now() - timedelta(seconds=60)
 
-    broker_queue.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
-    outbox.mark_started(message_id=lost.pk)  # a worker took it
-    assert outbox.resend_lost(now=later + timedelta(hours=1)) == 0
+    # A worker takes it (and runs it: Redis keeps it, unacked, until the worker acks it): not sent again.
+    with Connection(settings.CELERY_BROKER_URL) as conn:
+        taken = conn.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE).get(timeout=5)
+        outbox.mark_started(message_id=lost.pk)
+        assert outbox.resend_lost(now=later + timedelta(hours=1)) == 0
+        taken.ack()
+    # Unfinished and no longer anywhere in Redis (its worker killed, Redis restarted empty): sent again, queued again.
+    assert outbox.resend_lost(now=later + timedelta(hours=1)) == 1
+    lost.refresh_from_db()
+    assert lost.started_at is None and lost.attempts == 3
