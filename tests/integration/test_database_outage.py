@@ -27,30 +27,6 @@ MESSAGE = "The database is not answering right now. Try again in 30 seconds."
 pytestmark = pytest.mark.alone  # each test times how fast a 503 comes
 
 
-@pytest.fixture
-def black_hole():
-    """A port that accepts connections and never says a word."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    held, stop = [], threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
-
-
 class FreezableProxy:
     """A TCP proxy to PostgreSQL that can stop passing bytes, as a frozen server or a partitioned network do."""
 

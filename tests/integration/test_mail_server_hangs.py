@@ -12,7 +12,6 @@ from django.test import Client
 
 from labeling.models import Invitation
 from tests.helpers.servers import Gunicorn, database_url
-from tests.integration.test_database_outage import black_hole  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +36,7 @@ def _post(port: int, path: str, form: dict, cookie: str) -> int:
         conn.close()
 
 
-def test_inviting_a_member_is_answered_while_the_mail_server_hangs(project, lead, black_hole, tmp_path):  # noqa: F811
+def test_inviting_a_member_is_answered_while_the_mail_server_hangs(project, lead, black_hole, tmp_path):
     browser = Client()
     browser.force_login(lead)
     cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"

@@ -25,8 +25,7 @@ from tests.conftest import point_celery_at
 from tests.factories import OutputFactory
 from tests.helpers.labeling import label_outputs
 from tests.helpers.processes import ROOT, env_for_test_database, wait_for
-from tests.helpers.servers import free_port
-from tests.integration.test_dataset_build_worker import _dsn
+from tests.helpers.servers import database_url, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.alone]
 
@@ -239,7 +238,8 @@ def test_a_build_whose_worker_and_redis_were_both_lost_is_sent_again_and_runs(
     first = _start_worker(own_redis.url, tmp_path, beat=False)
     assert wait_for(lambda: not OutboxMessage.objects.outstanding().exists())  # the items' resolutions ran
     client.force_login(lead)
-    blocker = psycopg.connect(_dsn())  # the labels held: the build stops inside its transaction, its version claimed
+    # The labels held: the build stops inside its transaction, its version claimed.
+    blocker = psycopg.connect(database_url())
     try:
         blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
         assert client.post(reverse("labeling:dataset-build", args=[project.slug, dataset.slug])).status_code == 302
