@@ -3,8 +3,8 @@ is closed, being closed, failed or overdue (or the project is too young to have 
 still open comes first, the oldest of them: an older week's failure does not go away when a later week closes, and
 it is the one a lead fixes first.
 
-Beat closes a project's last ended week once it is over plus CYCLE_CLOSE_GRACE_HOURS (`services.cycles.due_weeks`),
-looking every CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed OVERDUE_AFTER past that is
+Beat closes a project's weeks once each is over plus CYCLE_CLOSE_GRACE_HOURS (`services.cycles.due_weeks`, the
+oldest missed one first), looking every CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed OVERDUE_AFTER past that is
 overdue: nothing is closing it (no worker, no beat), and someone should look. The home page and the platform page
 both read it from here; the `close_overdue` alert waits longer (ALERT_CLOSE_OVERDUE_HOURS) before it tells anyone.
 """

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound, NothingToClose, WeekNotOver
@@ -35,8 +36,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.calendar import current_week, week_end
-from labeling.rules.weekly_close import ended_before_the_project
+from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.selectors.digest import project_digest_lines
 from labeling.selectors.report import build_report, has_something_to_close
 
@@ -317,34 +317,54 @@ def _rebuild_datasets(project: Project) -> list[dict]:
 
 
 def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
-    """(project id, week) of each project whose last ended week is not closed yet (what beat closes).
+    """(project id, week) of each project's oldest week that is over and not closed yet (what beat closes).
 
-    A week whose close failed is due again only from its `next_attempt_at` (exponential backoff). A project
-    whose week cannot even be computed (say, a time zone that tzdata no longer has) is logged and skipped:
-    it never keeps the others from closing.
+    The weeks to close are those after the project's latest closed week (none before the week it was created in,
+    and only the last ended week if it never closed one), up to its last ended week, and any older week whose close
+    failed. The oldest goes first and one per project per sweep,
+    so after beat or the workers were down for weeks each missed week closes in order, with its own report, and the
+    report of the week after it compares with its figures. A week whose close failed is due again only from its
+    `next_attempt_at` (exponential backoff); meanwhile the weeks after it close. A project whose week cannot even be
+    computed (say, a time zone that tzdata no longer has) is logged and skipped: it never keeps the others from
+    closing.
     """
     now = now or timezone.now()
     grace = timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
-    ended = {}
+    bounds = {}
     for project in Project.objects.all():
         try:
-            week = current_week(project, now - grace) - timedelta(days=7)
-            if ended_before_the_project(project, week):
-                continue  # the project did not exist that week
+            last = current_week(project, now - grace) - timedelta(days=7)
+            first = cycle_week(project, project.created_at)  # the first week the project existed in
+            if first > last:
+                continue  # the project did not exist in its last ended week
         except Exception:
             logger.exception("cannot tell which week of %s is due; the sweep goes on", project.slug)
             continue
-        ended[project.pk] = week
-    # One query for every project's cycle of its ended week: closed, or a failed close still backing off.
-    not_due = {
-        project_id
-        for project_id, week, status, kind, next_attempt_at in ReviewCycle.objects.filter(
-            project_id__in=ended, week__in=set(ended.values())
-        ).values_list("project_id", "week", "status", "failure_kind", "next_attempt_at")
-        if ended[project_id] == week
-        and (status == CycleStatus.CLOSED or kind == "close" and next_attempt_at and next_attempt_at > now)
-    }
-    return [(project_id, week) for project_id, week in ended.items() if project_id not in not_due]
+        bounds[project.pk] = (first, last)
+    # Two queries for every project: its latest closed week, and its failed closes still open.
+    latest_closed = dict(
+        ReviewCycle.objects.filter(project_id__in=bounds, status=CycleStatus.CLOSED)
+        .values("project_id")
+        .annotate(latest=Max("week"))
+        .values_list("project_id", "latest")
+    )
+    failed: dict[int, dict[date, bool]] = {}  # project -> failed week -> still backing off
+    for project_id, week, next_attempt_at in ReviewCycle.objects.filter(
+        project_id__in=bounds, status=CycleStatus.OPEN, failure_kind="close"
+    ).values_list("project_id", "week", "next_attempt_at"):
+        failed.setdefault(project_id, {})[week] = bool(next_attempt_at and next_attempt_at > now)
+    due = []
+    for project_id, (first, last) in bounds.items():
+        backing_off = {week for week, waits in failed.get(project_id, {}).items() if waits}
+        retries = [week for week, waits in failed.get(project_id, {}).items() if not waits and week <= last]
+        # A project that never closed a week (a fresh one, or one whose beat never ran) starts at its last one.
+        week = max(first, latest_closed[project_id] + timedelta(days=7)) if project_id in latest_closed else last
+        while week in backing_off:
+            week += timedelta(days=7)
+        weeks = [*retries, week] if week <= last else retries
+        if weeks:
+            due.append((project_id, min(weeks)))
+    return due
 
 
 def running_weeks_to_refresh(now: datetime | None = None) -> list[tuple[int, date]]:

@@ -378,3 +378,33 @@ def test_three_closes_at_once_freeze_one_report_and_send_the_digests_once(projec
     assert sorted(message.to[0] for message in mail.outbox) == ["erin@example.com", "ezra@example.com"]
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
     assert QualityMetric.objects.filter(project=project, week=WEEK).count() == 3
+
+
+def test_after_beat_was_down_for_weeks_each_missed_week_closes_in_order_with_its_own_figures(project):
+    """Beat closes the oldest week still open first, one per sweep, until it has caught up; a failed close of an
+    older week is tried again once its backoff is over, not forgotten when a later week closes."""
+    type(project).objects.update(created_at=datetime(2026, 10, 1, tzinfo=UTC))
+    cycles.close_week(project_id=project.pk, week=date(2026, 10, 26), now=datetime(2026, 11, 2, 1, tzinfo=UTC))
+    for day in (3, 11, 18):  # one output in each week beat missed
+        OutputFactory(project=project, external_id=f"nov-{day}", occurred_at=datetime(2026, 11, day, 12, tzinfo=UTC))
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)  # back after three weeks: the 2nd, 9th and 16th are over and open
+
+    closed = []
+    while due := cycles.due_weeks(now):
+        assert len(due) == 1
+        [(project_id, week)] = due
+        closed.append(week)
+        cycles.close_week(project_id=project_id, week=week, now=now)
+
+    assert closed == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
+    closed_weeks = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).values_list("week", flat=True)
+    assert sorted(closed_weeks) == [date(2026, 10, 26), *closed]
+    assert dict(ProjectWeek.objects.filter(project=project, week__in=closed).values_list("week", "outputs")) == {
+        week: 1 for week in closed
+    }
+
+    # An older week whose close failed is due again once its backoff is over, though later weeks have closed.
+    older = ReviewCycle.objects.create(project=project, week=date(2026, 10, 19))
+    cycles.record_failure(project=project, week=older.week, kind="close", error="boom", now=now)
+    assert cycles.due_weeks(now) == []
+    assert cycles.due_weeks(now + timedelta(days=1)) == [(project.pk, date(2026, 10, 19))]
