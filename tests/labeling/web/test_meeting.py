@@ -1,6 +1,6 @@
 """The weekly review meeting page, its decisions, close and Markdown export, and the dashboards (Django test client)."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -548,3 +548,27 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(client, project, lead, que
         store_week(project, extra, metrics, passes=5, n=10, labels=20, agreement=False)
     with django_assert_num_queries(9):
         assert client.get(url("dashboard", project)).status_code == 200
+
+
+def test_the_meeting_page_shows_its_times_and_dates_in_the_projects_time_zone(client, project, lead):
+    """A week closed at 00:30 on Monday in Berlin was closed on Monday, not at 23:30 on Sunday (the server's UTC);
+    a project created at 00:30 on Monday in Auckland was created on that Monday, after the week before it ended."""
+    type(project).objects.filter(pk=project.pk).update(time_zone="Europe/Berlin")
+    project.refresh_from_db()
+    week = date(2026, 11, 16)
+    cycle = closed_cycle(project, week)
+    ReviewCycle.objects.filter(pk=cycle.pk).update(closed_at=datetime(2026, 11, 22, 23, 30, tzinfo=UTC))
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+
+    assert "Figures frozen when the week was closed, 2026-11-23 00:30" in html
+
+    cycle.delete()
+    type(project).objects.filter(pk=project.pk).update(
+        time_zone="Pacific/Auckland",
+        created_at=datetime(2026, 11, 22, 11, 30, tzinfo=UTC),  # Monday 00:30 there
+    )
+    html = client.get(url("meeting-week", project, week_label(date(2026, 11, 16)))).content.decode()
+
+    assert 'id="before-project-note"' in html and "ended before the project was created (23 November 2026)" in html
