@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from labeling.models import AuditEvent, Flag, Item, Label, OutboxMessage, Queue, Rubric, Skip, Slot
+from labeling.rules import calendar
 from labeling.rules.calendar import cycle_week
 from labeling.services.queues import QueueValues, create_queue, request_backfill
 from labeling.services.routing import is_sampled
@@ -322,6 +323,18 @@ def test_the_preview_counts_this_weeks_matches_and_sample(lead_client, project, 
     data = {**preview_params(weekly_quota="3"), "feedback_scores": ["-1"]}
     down = lead_client.post(urls(project, 0)["preview"], data)
     assert (down.context["preview"]["matched"], down.context["preview"]["placed"]) == (4, 3)
+
+
+def test_the_previews_examples_say_when_they_occurred_in_the_projects_time_zone(lead_client, project):
+    """The fragment the page swaps in on each keystroke shows times as the page does: in the project's zone."""
+    type(project).objects.filter(pk=project.pk).update(time_zone="Pacific/Kiritimati")  # UTC+14
+    project.refresh_from_db()
+    began = calendar.week_start(project, calendar.current_week(project))  # a Monday, 00:00 there
+    OutputFactory(project=project, tags=["billing"], occurred_at=began + timedelta(hours=1))
+
+    html = lead_client.get(urls(project, 0)["preview"], preview_params()).content.decode()
+
+    assert "Mon 01:00" in html and "Sun 11:00" not in html
 
 
 def test_the_preview_samples_as_the_saved_queue_would(lead_client, project, week_outputs):
