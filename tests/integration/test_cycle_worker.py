@@ -115,3 +115,23 @@ def test_beat_and_a_worker_close_the_week_once_and_a_second_close_changes_nothin
     worker_log, beat_log = _stop(worker_and_beat["worker"]), _stop(worker_and_beat["beat"])
     assert "Sending due task close-due-weeks (labeling.close_due_weeks)" in beat_log
     assert "Task labeling.close_week" in worker_log and "succeeded" in worker_log
+
+
+def test_back_after_three_weeks_down_beat_and_a_worker_close_each_missed_week_in_order(worker_and_beat, project):
+    """The last close before the outage was four weeks ago: the three weeks since close, oldest first."""
+    type(project).objects.filter(pk=project.pk).update(created_at=timezone.now() - timedelta(days=60))
+    running = calendar.current_week(project)
+    ReviewCycle.objects.create(project=project, week=running - timedelta(weeks=4), status=CycleStatus.CLOSED)
+    missed = [running - timedelta(weeks=n) for n in (3, 2, 1)]
+
+    closed = wait_for(
+        lambda: ReviewCycle.objects.filter(project=project, week__in=missed, status=CycleStatus.CLOSED).count() == 3,
+        timeout=120,
+    )
+    assert closed, "beat and the worker did not close the missed weeks:\n" + _stop(worker_and_beat["worker"])[-3000:]
+    order = list(
+        ReviewCycle.objects.filter(project=project, week__in=missed)
+        .order_by("closed_at")
+        .values_list("week", flat=True)
+    )
+    assert order == missed
