@@ -3,7 +3,7 @@
 Definitions (the arithmetic is in `labeling.metrics.retention`):
 
 - **Activity**: an Output or a UsageEvent of the project with a non-empty `end_user_id`, at `occurred_at`.
-- **Weeks** are the project's cycle weeks: `occurred_at` in `project.time_zone`, weeks starting on
+- **Weeks** are the project's cycle weeks: `occurred_at` in `project.tzinfo`, weeks starting on
   `project.cycle_weekday` (as `calendar.cycle_week`). Sunday 23:30 and Monday 00:10 local time are in
   different weeks of a Monday-start project, whatever UTC says.
 - **Cohort**: the week of a user's first activity ever (all history). Cell (cohort, k) counts the cohort's
@@ -94,7 +94,8 @@ def _weeks_in_sql(project: Project, until: datetime | None = None) -> list[tuple
         per_mask=_WEEKS_PER_MASK,
     )
     base = date.min + timedelta(days=project.cycle_weekday)  # date.min, 0001-01-01, is a Monday
-    params = {"tz": project.time_zone, "base": base, "project": project.pk, "until": until, "since": _SINCE}
+    # The zone Python counts weeks in (UTC for a name tzdata dropped, which PostgreSQL refuses), not the stored name.
+    params = {"tz": project.tzinfo.key, "base": base, "project": project.pk, "until": until, "since": _SINCE}
     with transaction.atomic(), connection.cursor() as cursor:
         # Tens of thousands of users: with the default 4 MB work_mem the hash aggregate spills to disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
@@ -325,7 +326,7 @@ class _HistoryRefresh:
         """Users' histories of the activity from `window` to `now`, and the (count, hash sum) of the activity
         before `window` and of that from `window` to `next_from`."""
         params = {
-            "tz": self.project.time_zone, "base": self.base, "project": self.project.pk, "since": _SINCE,
+            "tz": self.project.tzinfo.key, "base": self.base, "project": self.project.pk, "since": _SINCE,
             "window": window, "until": self.now, "next": max(self.next_from, window),
         }  # fmt: skip
         with connection.cursor() as cursor:

@@ -7,7 +7,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from labeling import tasks
-from labeling.models import CycleStatus, Item, Output, Project, Queue, ReviewCycle, RoutingState
+from labeling.models import CycleStatus, Item, Output, Project, Queue, RetentionCell, ReviewCycle, RoutingState
 from labeling.rules import calendar
 from labeling.services import cycles, routing
 from labeling.services.health import record_heartbeat
@@ -199,6 +199,23 @@ def test_a_project_whose_time_zone_tzdata_dropped_runs_its_weeks_in_utc(two_proj
     assert calendar.current_week(odd) == utc_day - timedelta(days=(utc_day.weekday() - odd.cycle_weekday) % 7)
     assert {project_id for project_id, _ in cycles.due_weeks()} == {odd.pk, other.pk}
     assert {project_id for project_id, _ in cycles.running_weeks_to_refresh()} == {odd.pk, other.pk}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("zone", ["US/Pacific-New", "Mars/Olympus_Mons"])
+def test_a_project_whose_time_zone_tzdata_dropped_closes_its_weeks_in_utc(two_projects, zone):
+    """Retention buckets its users' weeks in SQL: with the stored name PostgreSQL refused the zone (or, knowing it,
+    would count other weeks than Python's UTC ones), so every close of the project failed."""
+    odd = two_projects["support-bot"]["project"]
+    Project.objects.filter(pk=odd.pk).update(time_zone=zone)
+    odd.refresh_from_db()
+    week = _last_week(odd)
+    OutputFactory(project=odd, end_user_id="u-1", occurred_at=calendar.week_start(odd, week) + timedelta(hours=1))
+
+    cycle = cycles.close_week(project_id=odd.pk, week=week)
+
+    assert cycle.status == CycleStatus.CLOSED and not cycle.failure_kind
+    assert RetentionCell.objects.filter(project=odd, cohort_week=week, offset=0, cohort_users=1).exists()
 
 
 def test_a_project_with_a_large_backlog_does_not_crowd_the_others_out_of_a_sweep(db):
