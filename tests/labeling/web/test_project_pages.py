@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from labeling.models import AuditEvent, Membership, Project, Rubric
+from labeling.services.api_keys import create_api_key
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubric_templates import BY_KEY, SCRATCH
 from tests.factories import MembershipFactory, UserFactory
@@ -351,3 +352,17 @@ def test_the_pages_work_on_the_sqlite_demo_database(tmp_path):
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sqlite ok" in result.stdout
+
+
+@pytest.mark.parametrize("page", ["manage/settings/", "manage/members/", "keys/", "manage/audit/", "meeting/"])
+def test_a_project_whose_time_zone_tzdata_dropped_shows_its_pages_in_utc(lead_client, project, page):
+    """Its weeks fall back to UTC (Project.tzinfo); the pages that show times in the project's zone did not, and
+    answered 500 for a name this Python does not know."""
+    AuditEvent.objects.create(project=project, action="project.settings_changed", details={"changes": {}})
+    create_api_key(project=project, name="app", scopes=["ingest"])
+    Project.objects.filter(pk=project.pk).update(time_zone="US/Pacific-New")
+
+    response = lead_client.get(f"/p/{project.slug}/{page}", follow=True)
+
+    assert response.status_code == 200
+    assert "It ends  (" not in response.content.decode()  # the settings tab's end of the week, in UTC
