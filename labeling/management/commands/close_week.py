@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from labeling.management.base import ProjectCommand
-from labeling.models import Project
+from labeling.models import CycleStatus, Project, ReviewCycle
 from labeling.rules import calendar
 from labeling.services import cycles
 
@@ -20,7 +20,8 @@ class Command(ProjectCommand):
         first_day = (
             calendar.week_from_label(project, week) if week else calendar.current_week(project) - timedelta(days=7)
         )
-        was_closed = cycles.get_cycle(project=project, week=first_day).is_closed
+        # Read, not get_cycle: a week the close refuses (still running, before the project) must get no cycle.
+        was_closed = ReviewCycle.objects.filter(project=project, week=first_day, status=CycleStatus.CLOSED).exists()
         cycle = cycles.close_week(project_id=project.pk, week=first_day)
         if was_closed:
             self.stdout.write(f"{project.slug} {cycle.label} was already closed on {cycle.closed_at:%Y-%m-%d %H:%M}.")

@@ -274,6 +274,14 @@ def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels,
 def test_the_close_week_command_refuses_bad_input(project, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("close_week", **options)
+    # A refused week gets no cycle: a stray one would hold the project's week start day fixed (projects settings).
+    assert not ReviewCycle.objects.exists()
+
+
+def test_the_close_week_command_makes_no_cycle_for_a_week_before_the_project(project):
+    with pytest.raises(CommandError, match="ended before the project was created"):
+        call_command("close_week", project=project.slug, week="2026-W10")
+    assert not ReviewCycle.objects.exists()
 
 
 def _terminate(pid: int) -> None:
