@@ -416,3 +416,29 @@ def test_after_beat_was_down_for_weeks_each_missed_week_closes_in_order_with_its
     cycles.record_failure(project=project, week=older.week, kind="close", error="boom", now=now)
     assert cycles.due_weeks(now) == []
     assert cycles.due_weeks(now + timedelta(days=1)) == [(project.pk, date(2026, 10, 19))]
+
+
+def test_work_that_arrives_for_a_closed_week_is_resolved_at_the_next_close_and_counted_in_no_weeks_figures(
+    project, week_of_labels
+):
+    """What the README says of late work: an output sent with a closed week's date is queued in that week, its labels
+    are accepted, its gold answer is resolved at the next close (and goes into datasets), and the closed week's report
+    and rows stay as frozen; the next week's figures are of the next week's items, so they do not count it either."""
+    type(project).objects.update(created_at=datetime(2026, 10, 1, tzinfo=UTC))
+    closed = cycles.close_week(project_id=project.pk, week=WEEK)
+    frozen_rows = list(QualityMetric.objects.filter(project=project, week=WEEK).order_by("pk").values())
+    late = OutputFactory(project=project, external_id="late", occurred_at=datetime(2026, 11, 12, 9, tzinfo=UTC))
+    route_outputs(project_id=project.pk, output_ids=[late.pk])
+    item = Item.objects.get(output=late)
+    assert item.week == WEEK
+    for expert in week_of_labels["experts"]:
+        assert next_item(expert=expert, queue=week_of_labels["queue"]) == item
+        answers = {"correct": False, "helpful": 1, "tone": "friendly"}
+        submit_label(expert=expert, item=item, rubric=week_of_labels["rubric"], answers=answers)
+
+    cycles.close_week(project_id=project.pk, week=WEEK + timedelta(days=7))
+
+    assert Resolution.objects.filter(item=item).exists()
+    assert ReviewCycle.objects.get(pk=closed.pk).report == closed.report
+    assert list(QualityMetric.objects.filter(project=project, week=WEEK).order_by("pk").values()) == frozen_rows
+    assert not QualityMetric.objects.filter(project=project, week=WEEK + timedelta(days=7)).exists()
