@@ -8,7 +8,7 @@ per project in Python.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -211,7 +211,8 @@ def platform_rows(*, now: datetime | None = None) -> list[PlatformRow]:
         this, last = running[project.pk], running[project.pk] - timedelta(days=7)
 
         started, ends = week_start(project, this), week_end(project, this)
-        elapsed = (now - started) / (ends - started)
+        # In UTC: between two times of one zone Python subtracts wall clocks, 168 h for a week of 167 or 169.
+        elapsed = (now - started) / (ends.astimezone(UTC) - started.astimezone(UTC))
         newest = newest_versions.get(project.pk)
         rows.append(
             PlatformRow(
