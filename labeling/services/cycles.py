@@ -320,8 +320,8 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     """(project id, week) of each project's oldest week that is over and not closed yet (what beat closes).
 
     The weeks to close are those after the project's latest closed week (none before the week it was created in,
-    and only the last ended week if it never closed one), up to its last ended week, and any older week whose close
-    failed. The oldest goes first and one per project per sweep,
+    and only the last ended week if it never closed one), up to its last ended week, and any older week of the
+    project's whose close failed. The oldest goes first and one per project per sweep,
     so after beat or the workers were down for weeks each missed week closes in order, with its own report, and the
     report of the week after it compares with its figures. A week whose close failed is due again only from its
     `next_attempt_at` (exponential backoff); meanwhile the weeks after it close. A project whose week cannot even be
@@ -356,7 +356,8 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     due = []
     for project_id, (first, last) in bounds.items():
         backing_off = {week for week, waits in failed.get(project_id, {}).items() if waits}
-        retries = [week for week, waits in failed.get(project_id, {}).items() if not waits and week <= last]
+        # Not a failed week from before the project: it may hold nothing to close any more, and a lead closes it.
+        retries = [week for week, waits in failed.get(project_id, {}).items() if not waits and first <= week <= last]
         # A project that never closed a week (a fresh one, or one whose beat never ran) starts at its last one.
         week = max(first, latest_closed[project_id] + timedelta(days=7)) if project_id in latest_closed else last
         while week in backing_off:

@@ -417,6 +417,12 @@ def test_after_beat_was_down_for_weeks_each_missed_week_closes_in_order_with_its
     assert cycles.due_weeks(now) == []
     assert cycles.due_weeks(now + timedelta(days=1)) == [(project.pk, date(2026, 10, 19))]
 
+    # Not one from before the project, though: with its back-dated items since erased it has nothing to close, and
+    # asking to close it would stop the sweep for every project after it (NothingToClose). A lead closes it by hand.
+    ReviewCycle.objects.filter(pk=older.pk).update(week=date(2026, 9, 21))
+    assert cycles.due_weeks(now + timedelta(days=1)) == []
+    cycles.request_due_closes(now + timedelta(days=1))
+
 
 def test_work_that_arrives_for_a_closed_week_is_resolved_at_the_next_close_and_counted_in_no_weeks_figures(
     project, week_of_labels
