@@ -4,9 +4,10 @@ still open comes first, the oldest of them: an older week's failure does not go 
 it is the one a lead fixes first.
 
 Beat closes a project's weeks once each is over plus CYCLE_CLOSE_GRACE_HOURS (`services.cycles.due_weeks`, the
-oldest missed one first), looking every CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed OVERDUE_AFTER past that is
-overdue: nothing is closing it (no worker, no beat), and someone should look. The home page and the platform page
-both read it from here; the `close_overdue` alert waits longer (ALERT_CLOSE_OVERDUE_HOURS) before it tells anyone.
+oldest missed one first), looking every CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed
+OVERDUE_AFTER past that is overdue: nothing is closing it (no worker, no beat), and someone should look. The home
+page and the platform page both read it from here; the `close_overdue` alert waits longer
+(ALERT_CLOSE_OVERDUE_HOURS) before it tells anyone.
 """
 
 from dataclasses import dataclass

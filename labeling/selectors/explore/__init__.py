@@ -16,6 +16,7 @@ results with its total, cursor and marked matches (and one session's conversatio
 histograms and outputs per day.
 """
 
+from .facets import HISTOGRAM_BINS, Day, Facet, FacetValue, Histogram, Summary, daily, histogram, summary
 from .filters import filter_outputs, search_condition
 from .results import (
     EXACT_LIMIT,
@@ -36,7 +37,6 @@ from .results import (
     newest_first,
     result_page,
 )
-from .facets import HISTOGRAM_BINS, Day, Facet, FacetValue, Histogram, Summary, daily, histogram, summary
 
 __all__ = [
     "EXACT_LIMIT",
