@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -271,10 +270,8 @@ def test_refusals_bad_key_read_only_key_not_otlp_and_oversize(server, key, proje
     outcomes = {}
     for name, secret, batch in [("bad key", "el_0000_nope", spans), ("read-only", read_only, spans), ("big", key, big)]:
         otlp, session = exporter(server, secret)
-        started = time.monotonic()
         assert otlp.export(batch) == SpanExportResult.FAILURE
-        assert time.monotonic() - started < 5  # refused at once: none of these is retried
-        [answer] = session.answers
+        [answer] = session.answers  # one request: none of these is retried
         outcomes[name] = (answer.status_code, Status.FromString(answer.content).message)
 
     garbage = requests.post(
@@ -311,10 +308,8 @@ def test_refusals_through_the_json_exporter(server, key, project):
     outcomes = {}
     for name, secret, batch in [("bad key", "el_0000_nope", spans), ("read-only", read_only, spans), ("big", key, big)]:
         otlp, transport = json_exporter(server, secret)
-        started = time.monotonic()
         assert otlp.export(batch) == SpanExportResult.FAILURE
-        assert time.monotonic() - started < 5
-        [answer] = transport.answers
+        [answer] = transport.answers  # one request: none of these is retried
         assert answer.headers()["Content-Type"] == "application/json"
         outcomes[name] = (answer.status_code, answer.json()["message"])
 
