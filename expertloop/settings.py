@@ -415,7 +415,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labeling.sweep_version_files",
         "schedule": crontab(minute=45),
     },
-    # Nightly (hour in beat's time zone): raw outputs past a project's `raw_retention_days` are deleted.
+    # Nightly (hour in beat's time zone): raw outputs past a project's `raw_retention_days` are deleted, and the
+    # usage events' properties emptied.
     "purge-expired-outputs": {
         "task": "labeling.purge_expired_outputs",
         "schedule": crontab(minute=30, hour=RETENTION_PURGE_HOUR),

@@ -152,7 +152,8 @@ def publish_outbox() -> int:
 
 @shared_task(name="labeling.purge_expired_outputs", acks_late=True, time_limit=3600, soft_time_limit=3500)
 def purge_expired_outputs() -> int:
-    """Beat's nightly sweep: delete raw outputs past each project's retention period (audited per project)."""
+    """Beat's nightly sweep: delete raw outputs past each project's retention period and empty its usage events'
+    properties (audited per project)."""
     import logging
 
     from labeling.models import Project

@@ -1,4 +1,5 @@
-"""Personal data after ingest: erase one end user on request, and delete raw outputs past a project's retention.
+"""Personal data after ingest: erase one end user on request; past a project's retention, delete raw outputs and empty
+usage events' properties.
 
 Erasure deletes rows rather than blanking texts: an output goes with everything hanging off it (its
 items, slots, labels and their revisions, skips, flags, comments, gold answers), and the end user's
@@ -18,7 +19,7 @@ scrubs the frozen reports of the outputs it deletes the same way, keeping the th
 "Personal data".
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -305,12 +306,13 @@ def expired_outputs(project: Project, cutoff: datetime):
 
 
 def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> int | None:
-    """Delete the project's expired raw outputs in batches and audit the run; None when it keeps them forever."""
+    """Delete the project's expired raw outputs and empty its expired usage events' properties, in batches, and audit
+    the run; return how many outputs were deleted, None when the project keeps them forever."""
     if project.raw_retention_days is None:
         return None
     now = now or timezone.now()
     cutoff = now - timedelta(days=project.raw_retention_days)
-    deleted, reports = 0, set()
+    deleted, reports, emptied = 0, set(), 0
     try:
         while True:
             with transaction.atomic():
@@ -328,6 +330,8 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
                 reports |= _scrub_reports(project, item_ids, set(external_ids.values()), themed_weeks=set())
                 Output.objects.filter(pk__in=ids).delete()  # their items, labels, comments, webhook deliveries cascade
                 deleted += len(ids)
+        for count in _empty_expired_event_properties(project, cutoff):
+            emptied += count  # counted batch by batch: a run stopped later still audits what it emptied
     finally:
         # Audited even when a later batch fails or the task is stopped: what was deleted is on record.
         if deleted:
@@ -335,5 +339,25 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
         kept = Output.objects.filter(project=project, occurred_at__lt=cutoff).count()
         details = {"days": project.raw_retention_days, "cutoff": cutoff.isoformat(), "deleted": deleted, "kept": kept}
         details["reports_scrubbed"] = len(reports)
+        details["event_properties_emptied"] = emptied
         AuditEvent.objects.create(project=project, action="retention.outputs_deleted", details=details)
     return deleted
+
+
+def _empty_expired_event_properties(project: Project, cutoff: datetime) -> Iterator[int]:
+    """Empty the properties of the project's usage events that occurred before the cutoff, yielding each batch's count.
+
+    The rows stay: retention reads their end user and time, never their properties, which hold whatever the app sent
+    (page URLs, search terms, e-mail addresses). Batches walk the events by time from the last one emptied, and only
+    those still holding properties are read (a partial index on them), so a night does not read or rewrite the
+    events emptied on earlier nights.
+    """
+    pending = UsageEvent.objects.filter(project=project, occurred_at__lt=cutoff).exclude(properties={})
+    since = None
+    while True:
+        batch = pending if since is None else pending.filter(occurred_at__gte=since)
+        rows = list(batch.order_by("occurred_at").values_list("pk", "occurred_at")[:RETENTION_BATCH])
+        if not rows:
+            return
+        yield UsageEvent.objects.filter(pk__in=[pk for pk, _ in rows]).update(properties={})
+        since = rows[-1][1]

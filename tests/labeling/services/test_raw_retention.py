@@ -7,14 +7,18 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Item, Label, Membership, Output, Queue, ResolutionStatus
+from labeling.models import AuditEvent, Item, Label, Membership, Output, Queue, ResolutionStatus, UsageEvent
 from labeling.services.assignment import next_item
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import submit_label
+from labeling.services.privacy import purge_expired_outputs as purge_outputs
 from labeling.services.resolution import resolve_item
+from labeling.services.retention import refresh_retention
 from labeling.services.routing import route_outputs
 from labeling.tasks import purge_expired_outputs
 from tests.factories import OutputFactory, UserFactory
+from tests.labeling.services.test_retention import KOLKATA, V_NOW, Judge, add_event, from_scratch, local, stored_cells
+from tests.labeling.services.test_retention import verdict_project as verdict_project  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -89,3 +93,41 @@ def test_a_project_spec_sets_the_retention_period(db):
     assert create_project(spec={"slug": "kept", "name": "Kept", "raw_retention_days": 90}).raw_retention_days == 90
     with pytest.raises(InvalidSpec, match="raw_retention_days"):
         create_project(spec={"slug": "never", "name": "Never", "raw_retention_days": 0})
+
+
+def test_the_purge_empties_old_event_properties_and_leaves_retention_exactly_as_it_was(verdict_project, other_project):
+    """Events past the period keep their existence, end user and time (what retention reads), not their properties."""
+    project = verdict_project
+    personal = {"email": "ann@example.com", "page": "/orders?q=ann@example.com"}
+    UsageEvent.objects.filter(project=project).update(properties=personal)
+    elsewhere = add_event(other_project, "ann", local("2026-11-05 09:00", KOLKATA))
+    UsageEvent.objects.filter(pk=elsewhere.pk).update(properties=personal)
+    # Every output has a gold answer (the one without gets a rating's), so the purge keeps them all: only events are
+    # at stake here.
+    rating = {"helpful": {"value": 2, "method": "median", "spread": 0, "votes": [2]}}
+    for output in Output.objects.filter(project=project, items__isnull=True):
+        Judge(project)(output, rating)
+    refresh_retention(project=project, now=V_NOW)
+    before = stored_cells(project)
+    assert {segment for segment, _, _ in before} == {"all", "pass", "fail"}
+
+    project.raw_retention_days = 10
+    project.save(update_fields=["raw_retention_days"])
+    assert purge_outputs(project=project, now=local("2026-11-25 00:00", KOLKATA)) == 0  # cutoff: 11-15 00:00 IST
+
+    events = UsageEvent.objects.filter(project=project).order_by("occurred_at")
+    assert [(event.end_user_id, event.properties) for event in events] == [
+        ("lt", {}), ("ed", {}), ("fw", {}), ("mq", personal), ("nt", personal)
+    ]  # fmt: skip
+    assert UsageEvent.objects.get(pk=elsewhere.pk).properties == personal  # another project, no period
+    audit = AuditEvent.objects.get(project=project, action="retention.outputs_deleted")
+    assert (audit.details["deleted"], audit.details["event_properties_emptied"]) == (0, 3)
+
+    # Retention, refreshed as it is hourly and rebuilt from scratch, is the same cell by cell.
+    refresh_retention(project=project, now=V_NOW)
+    assert stored_cells(project) == before  # no cell rewritten
+    assert from_scratch(project, V_NOW) == {key: values for key, (_, values) in before.items()}
+
+    assert purge_outputs(project=project, now=local("2026-11-25 00:00", KOLKATA)) == 0  # the next night
+    runs = AuditEvent.objects.filter(project=project, action="retention.outputs_deleted").order_by("pk")
+    assert [run.details["event_properties_emptied"] for run in runs] == [3, 0]
