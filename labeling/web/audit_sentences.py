@@ -125,6 +125,13 @@ def _erased(d: dict) -> str:
     )
 
 
+def _retention_purged(d: dict) -> str:
+    deleted = f"Deleted {text(d['deleted'])} outputs older than {text(d['days'])} days (the raw-retention period)"
+    if "event_properties_emptied" not in d:  # a run from before events' properties were emptied
+        return deleted
+    return f"{deleted} and emptied the properties of {text(d['event_properties_emptied'])} usage events"
+
+
 def _exported(d: dict) -> str:
     where = f" matching {text(d['filter'])}" if d.get("filter") else ""
     return f"Exported outputs as {text(d['format']).upper()}{where}"
@@ -186,9 +193,7 @@ ACTIONS: dict[str, Action] = {
     "webhook.deleted": Action("Webhook deleted", "Deleted the webhook endpoint {url}"),
     "webhook.redelivered": Action("Webhook redelivered", "Sent {event} {message_id} to {url} again"),
     "privacy.end_user_erased": Action("End user erased", _erased),
-    "retention.outputs_deleted": Action(
-        "Old outputs deleted", "Deleted {deleted} outputs older than {days} days (the raw-retention period)"
-    ),
+    "retention.outputs_deleted": Action("Old outputs deleted", _retention_purged),
     "redaction.rules_saved": Action("Redaction rules saved", "Saved version {version} of the redaction rules"),
     "redaction.outputs_redacted": Action(
         "Stored outputs redacted", "Redacted {outputs} stored outputs with version {version} of the rules"

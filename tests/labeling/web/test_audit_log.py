@@ -258,6 +258,22 @@ def test_times_are_in_the_projects_time_zone_and_automatic_events_say_so(lead_cl
     assert "Erased an end user&#x27;s data: 2 outputs, 1 labels, 5 usage events" in html
 
 
+def test_a_retention_run_says_how_many_events_it_emptied(lead_client, project):
+    """A night that deleted no output but emptied events' properties does not read as if it did nothing."""
+    event(project, "retention.outputs_deleted", at=datetime(2026, 11, 20, 3, 30, tzinfo=UTC), days=30, deleted=0,
+          kept=2, event_properties_emptied=1200)  # fmt: skip
+    event(project, "retention.outputs_deleted", at=datetime(2026, 11, 19, 3, 30, tzinfo=UTC), days=30, deleted=4)
+
+    response = lead_client.get(url(project))
+
+    assert [row["sentence"] for row in response.context["rows"]] == [
+        "Deleted 0 outputs older than 30 days (the raw-retention period) and emptied the properties of 1200 usage "
+        "events",
+        "Deleted 4 outputs older than 30 days (the raw-retention period)",  # a run audited before events were emptied
+    ]
+    assert "emptied the properties of 1200 usage events" in response.content.decode()
+
+
 # Filters and pages --------------------------------------------------------------------------------------------
 
 
