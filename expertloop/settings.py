@@ -548,6 +548,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Send AI outputs and usage events; pull labels, datasets and metrics.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public: no key is checked there, so a client (or Swagger UI) that sends its
+    # bearer token everywhere, an operator token or an unknown one, still reads them (it was a 401).
+    "SERVE_AUTHENTICATION": [],
     # 3.1: the request bodies come from JSON Schema (msgspec), which uses `type: "null"`.
     "OAS_VERSION": "3.1.0",
     "SWAGGER_UI_DIST": "SIDECAR",
