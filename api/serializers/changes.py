@@ -3,12 +3,10 @@
 from rest_framework import serializers
 
 from api.serializers.metrics import PROJECT_HELP, WEEK_HELP, WeekField
+from api.serializers.queries import refuse_unknown_parameters
 from labeling.exceptions import InvalidWeek
 from labeling.models import ChangeDimension, ChangeKind
 from labeling.rules.calendar import week_from_label
-
-# `format` is DRF's own (`?format=json`); every other name is refused so a typo never passes unnoticed.
-KNOWN_PARAMETERS = ("project", "week", "format")
 
 
 class ChangesQuery(serializers.Serializer):
@@ -18,10 +16,7 @@ class ChangesQuery(serializers.Serializer):
     week = WeekField(help_text=f"{WEEK_HELP} By default the latest closed week, else the running week.")
 
     def validate(self, attrs):
-        unknown = [name for name in self.initial_data if name not in KNOWN_PARAMETERS]
-        if unknown:
-            known = ", ".join(f"`{name}`" for name in KNOWN_PARAMETERS[:2])
-            raise serializers.ValidationError({name: f"Unknown parameter: use {known}." for name in unknown})
+        refuse_unknown_parameters(self.initial_data, known=self.fields)
         if "week" in attrs:
             try:
                 attrs["week"] = week_from_label(self.context["project"], attrs["week"])

@@ -465,7 +465,8 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         description=(
             "A worker builds it; no version is made when nothing changed since the last one. The answer's "
             "`status_url` (also the `Location` header) is the dataset: poll its `build.state` until it is `idle` "
-            "(or `failed`); `latest_version` is then the version to download."
+            "(or `failed`); `latest_version` is then the version to download. An unknown parameter is a 400 naming "
+            "it, and nothing is built."
         ),
         parameters=[BuildQuery],
         request=None,

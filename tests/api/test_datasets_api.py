@@ -555,6 +555,23 @@ def test_a_full_build_is_asked_for_by_a_parameter_and_a_bad_value_is_a_400(clien
     assert [message.kwargs for message in enqueued("labeling.build_dataset")] == [{"full": True}]
 
 
+@pytest.mark.parametrize("query", ["fulll=true", "full=true&rebuild=1", "force=1"])
+def test_a_build_with_an_unknown_parameter_is_a_400_naming_it_and_builds_nothing(client, project, dataset, query):
+    """A typo such as `?fulll=true` must not run an ordinary incremental build that answers as the asked one."""
+    client.force_login(_member(project, "enzo", "engineer"))
+
+    response = client.post(f"{EVAL}/build?{query}")
+
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert error["field"] == query.split("&")[-1].split("=")[0]
+    assert error["message"] == "Unknown parameter: use `full`."
+    assert enqueued("labeling.build_dataset") == []
+    dataset.refresh_from_db()
+    assert dataset.build_requested_at is None
+    assert client.post(f"{EVAL}/build?full=true&format=json").status_code == 202  # DRF's own `format` is taken
+
+
 def test_a_build_needs_a_session_with_csrf_and_a_role_or_a_datasets_key(
     client, project, dataset, expert, full_key, other_project
 ):
