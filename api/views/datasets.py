@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import parse_etags
+from django.utils.log import log_response
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -356,12 +357,12 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         """The file a worker rendered (a byte range of it when asked), or 503 with Retry-After while it is prepared."""
         stored = file_for_download(version=version, fmt=fmt)
         if stored is None:
-            return self.preparing(version=version, fmt=fmt, headers=headers)
+            return self.preparing(request, version=version, fmt=fmt, headers=headers)
         try:
             file = default_storage.open(stored.name, "rb")
         except FileNotFoundError:  # swept (or lost) since it was read as ready: asked for again, like any lost file
             file_for_download(version=version, fmt=fmt)
-            return self.preparing(version=version, fmt=fmt, headers=headers)
+            return self.preparing(request, version=version, fmt=fmt, headers=headers)
         export = FORMATS[fmt]
         headers["Accept-Ranges"] = "bytes"
         if stored.sha256:  # of the whole file, a byte range's answer too
@@ -386,7 +387,7 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         )
 
     @staticmethod
-    def preparing(*, version, fmt: str, headers: dict[str, str]) -> Response:
+    def preparing(request, *, version, fmt: str, headers: dict[str, str]) -> Response:
         """503 with Retry-After: a worker is making the file."""
         message = (
             f"The {fmt} file of version {version.number} is being prepared by a worker: "
@@ -394,7 +395,11 @@ class VersionDownloadView(_DatasetView, GenericAPIView):
         )
         answer = {"errors": [{"index": None, "field": "format", "message": message}]}
         retry = {"Retry-After": str(PREPARING_RETRY_SECONDS), VERSION_HEADER: headers[VERSION_HEADER]}
-        return Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
+        response = Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=retry)
+        # An expected state that clients poll through, not a failure: logged at INFO, which marks the response as
+        # logged, so django.request does not log it again at ERROR (as it does every other 5xx) on each poll.
+        log_response("File being prepared: %s", request.path, response=response, request=request._request, level="info")
+        return response
 
 
 def repr_digest(sha256_hex: str) -> str:

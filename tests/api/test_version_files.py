@@ -4,6 +4,7 @@ bytes the streamed renderer made, strong ETags and byte ranges, and an erasure t
 import base64
 import hashlib
 import io
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from labeling.models import VersionFile, VersionFileState
@@ -69,6 +71,34 @@ def test_a_new_version_asks_a_worker_for_its_files_and_the_download_waits_for_th
     assert response.headers["Retry-After"] == "5"
     assert "being prepared" in response.json()["errors"][0]["message"]
     assert len(enqueued(RENDER_TASK)) == 1  # asked once
+
+
+@pytest.fixture
+def request_log(caplog):
+    """What django.request logs, from INFO up."""
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        yield caplog
+
+
+def test_polling_a_file_being_prepared_logs_no_error_but_a_database_outage_still_does(reader, version, request_log):
+    """The 503 while a worker renders is an expected state a client polls through: an operator's error log must
+    not fill with it. A real 5xx (the database down) is still an error."""
+    for _poll in range(2):
+        assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 503
+
+    polls = [(r.levelno, r.status_code) for r in request_log.records if r.name == "django.request"]
+    assert polls == [(logging.INFO, 503)] * 2
+
+    request_log.clear()
+
+    def refuse(execute, sql, params, many, context):
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    with connection.execute_wrapper(refuse):
+        assert reader.get(f"{EVAL}/versions/1/download?format=parquet").status_code == 503
+
+    outage = [(r.levelno, r.status_code) for r in request_log.records if r.name == "django.request"]
+    assert outage == [(logging.ERROR, 503)]
 
 
 def test_a_version_made_before_files_existed_is_rendered_when_first_downloaded(reader, version):
