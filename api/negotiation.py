@@ -1,7 +1,7 @@
 """Content negotiation for the API: DRF's, except that an unknown `?format=` is a 400 naming `format`."""
 
 from django.http import Http404
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 
 
@@ -19,7 +19,7 @@ class FormatNegotiation(DefaultContentNegotiation):
     which reads as "no such output" and refuses an ingest without saying why. Here it is a 400 naming it, as any
     unknown parameter value is; but only once the view's authentication and permissions have passed: DRF negotiates
     before them, and a caller with no key or a wrong one must hear 401 (a key without the scope 403), not fix the
-    format first and only then learn of its key.
+    format first and only then learn of its key. The same holds for the 406 of an Accept header no renderer meets.
 
     Views whose own `format` parameter names a file (the downloads) negotiate with force=True, which ignores this.
     """
@@ -28,8 +28,16 @@ class FormatNegotiation(DefaultContentNegotiation):
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except Http404:
-            view = request.parser_context.get("view") if request.parser_context else None
-            if view is not None:  # what APIView.initial does next, brought forward: its 401 or 403 wins
-                view.perform_authentication(request)
-                view.check_permissions(request)
+            self.check_credentials_first(request)
             raise UnknownFormat(renderers) from None
+        except NotAcceptable:  # an Accept header none of the renderers meets: a 406, after the same checks
+            self.check_credentials_first(request)
+            raise
+
+    @staticmethod
+    def check_credentials_first(request) -> None:
+        """What APIView.initial does after negotiating, brought forward: its 401 or 403 wins."""
+        view = request.parser_context.get("view") if request.parser_context else None
+        if view is not None:
+            view.perform_authentication(request)
+            view.check_permissions(request)

@@ -115,6 +115,37 @@ def test_credentials_are_decided_before_an_unknown_format(client, ingest_key, me
     assert not Output.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "method, path, scope_refused",
+    [
+        ("post", "/api/v1/outputs", False),
+        ("get", "/api/v1/key", False),
+        ("get", "/api/v1/outputs/conv-0", True),
+        ("get", f"{DATASETS}", True),
+        ("get", "/api/v1/metrics/quality", True),
+    ],
+)
+def test_credentials_are_decided_before_an_accept_header_the_endpoint_cannot_answer(
+    client, ingest_key, method, path, scope_refused
+):
+    """As for an unknown `format`: a 406 for `Accept: application/xml` came before the 401 of a missing key."""
+    callers = [(Api(client, None), 401), (Api(client, "el_000000000000_" + "x" * 43), 401)]
+    if scope_refused:  # an ingest-only key
+        callers.append((Api(client, ingest_key.secret), 403))
+    for caller, expected in callers:
+        headers = {"HTTP_ACCEPT": "application/xml", **caller._headers(...)}
+        if method == "post":
+            body = json.dumps({"outputs": [output_record(1)]})
+            response = client.generic("POST", path, body, content_type="application/json", **headers)
+        else:
+            response = client.get(path, **headers)
+        assert response.status_code == expected, response.content
+    assert not Output.objects.exists()
+    accepted = Api(client, ingest_key.secret)
+    response = client.get("/api/v1/key", HTTP_ACCEPT="application/xml", **accepted._headers(...))
+    assert response.status_code == 406  # a good key still hears that the Accept header cannot be met
+
+
 def test_an_output_whose_external_id_holds_a_newline_is_found_by_its_url(api, project):
     """`<path:…>` stops at a newline, so an id ingest had taken had no URL: an HTML 404 instead of the output."""
     assert api.post("/api/v1/outputs", {"outputs": [output_record(0, external_id="conv-1\nturn-2")]}).status_code == 200
