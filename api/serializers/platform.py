@@ -6,7 +6,9 @@ class UsageQuery(serializers.Serializer):
         required=False, help_text="The first week's earliest start (YYYY-MM-DD); by default 12 weeks before `until`."
     )
     until = serializers.DateField(
-        required=False, help_text="The last week's latest start (YYYY-MM-DD); by default today."
+        required=False,
+        help_text="The last week's latest start (YYYY-MM-DD); by default today: the project's, or without `project` the"
+        " latest among every project's time zone.",
     )
     project = serializers.SlugField(required=False, max_length=64, help_text="Only this project (its slug).")
 

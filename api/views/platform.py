@@ -44,10 +44,13 @@ class UsageView(GenericAPIView):
     def get(self, request, *args, **kwargs):
         query = UsageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        since, until = usage_range(
-            since=query.validated_data.get("since"), until=query.validated_data.get("until"), today=timezone.localdate()
-        )
         slug = query.validated_data.get("project")
         project = visible_project(request.user, slug)[0] if slug else None
+        since, until = usage_range(
+            since=query.validated_data.get("since"),
+            until=query.validated_data.get("until"),
+            now=timezone.now(),
+            project=project,
+        )
         rows = usage_rows(since=since, until=until, project=project)
         return Response(UsageRowOut([usage_record(row) for row in rows], many=True).data)

@@ -294,21 +294,32 @@ USAGE_WEEKS = 12
 MAX_USAGE_DAYS = 366 * 5  # a range a page or a CSV can hold
 
 
-def usage_range(*, since: date | None, until: date | None, today: date) -> tuple[date, date]:
+def usage_range(
+    *, since: date | None, until: date | None, now: datetime, project: Project | None = None
+) -> tuple[date, date]:
     """The weeks to show: those starting from `since` through `until` (default: the last USAGE_WEEKS weeks up to
-    today). InvalidInput for a date outside WEEK_YEARS, a range that is backwards or longer than five years."""
+    today, see `_usage_today`). InvalidInput for a date outside WEEK_YEARS, a range that is backwards or longer than
+    five years."""
     # Bounded first: a default `since` 12 weeks before an `until` in year 1 does not exist (OverflowError).
     first, last = date(WEEK_YEARS.start, 1, 1), date(WEEK_YEARS.stop - 1, 12, 31)
     for name, day in (("since", since), ("until", until)):
         if day is not None and not first <= day <= last:
             raise InvalidInput(f"`{name}` ({day}) is out of range: usage weeks run from {first} to {last}.", field=name)
-    until = until or today
+    until = until or _usage_today(now=now, project=project)
     since = since or until - timedelta(days=7 * USAGE_WEEKS - 1)
     if since > until:
         raise InvalidInput(f"The range starts ({since}) after it ends ({until}).", field="since")
     if (until - since).days > MAX_USAGE_DAYS:
         raise InvalidInput("The range is at most five years: narrow `since` and `until`.", field="since")
     return since, until
+
+
+def _usage_today(*, now: datetime, project: Project | None) -> date:
+    """The project's today, or the latest today among every project's zones: in a zone ahead of UTC the running
+    week has begun while UTC's date is still the day before, and it must not be missing from the default range."""
+    projects = [project] if project is not None else Project.objects.order_by().only("time_zone")
+    days = (timezone.localtime(now, shown.tzinfo).date() for shown in projects)
+    return max(days, default=now.astimezone(UTC).date())
 
 
 USAGE_COLUMNS = (

@@ -75,11 +75,11 @@ def usage(request: HttpRequest) -> HttpResponse:
     form = UsageRangeForm(request.GET)
     if not form.is_valid():
         raise InvalidInput("; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
-    since, until = selector.usage_range(
-        since=form.cleaned_data["since"], until=form.cleaned_data["until"], today=timezone.localdate()
-    )
     slug = form.cleaned_data["project"]
     project = visible_project(request.user, slug)[0] if slug else None
+    since, until = selector.usage_range(
+        since=form.cleaned_data["since"], until=form.cleaned_data["until"], now=timezone.now(), project=project
+    )
     records = [selector.usage_record(row) for row in selector.usage_rows(since=since, until=until, project=project)]
     fmt = request.GET.get("format", "html")
     if fmt not in ("html", "csv"):

@@ -169,7 +169,8 @@ def test_the_usage_page_reads_a_fixed_number_of_queries(client, operator, django
     client.force_login(operator)
     since = (timezone.localdate() - timedelta(days=400)).isoformat()
 
-    with django_assert_num_queries(5):  # session, user, permissions (2), the rows with their projects
+    # session, user, permissions (2), the projects' time zones (the default `until`), the rows with their projects
+    with django_assert_num_queries(6):
         client.get("/platform/usage/", {"since": since})
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         client.get(URL, {"since": since})

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Project, ProjectWeek
-from labeling.selectors.platform import platform_rows
+from labeling.selectors.platform import platform_rows, usage_range, usage_rows
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,3 +32,21 @@ def test_the_running_weeks_change_counts_the_share_of_its_real_hours_gone_by(zon
 
     assert row.this_week.week == week
     assert row.this_week.change == pytest.approx(hours / 168 - 1)
+
+
+@pytest.mark.parametrize("only_auckland", [False, True])
+def test_the_default_usage_range_holds_the_running_week_of_a_zone_already_in_monday(only_auckland):
+    """Monday 08:00 in Auckland is still Sunday 19:00 in UTC: the default range ends on the Auckland project's
+    today (Monday), so its running week is shown, not missing until UTC's midnight. Shown alone, a project's range
+    ends on its own today; a UTC project's range ends on Sunday."""
+    now = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)  # Monday 7 Dec 2026, 08:00 NZDT
+    auckland = ProjectFactory(time_zone="Pacific/Auckland", cycle_weekday=0)
+    utc = ProjectFactory(time_zone="UTC", cycle_weekday=0)
+    running = date(2026, 12, 7)
+    ProjectWeek.objects.create(project=auckland, week=running, outputs=5, computed_at=now)
+
+    since, until = usage_range(since=None, until=None, now=now, project=auckland if only_auckland else None)
+
+    assert until == running
+    assert [(row.project, row.week) for row in usage_rows(since=since, until=until)][0] == (auckland, running)
+    assert usage_range(since=None, until=None, now=now, project=utc)[1] == date(2026, 12, 6)
