@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from labeling.models import CycleStatus, ReviewCycle
+from labeling.models import CycleStatus, Queue, ReviewCycle
 from labeling.rules.calendar import current_week
 from tests.factories import UserFactory
 from tests.helpers.browser import sign_in
@@ -84,3 +84,22 @@ def test_a_lead_without_the_permission_gets_a_404(page, live_server, lead):
     response = page.goto(f"{live_server.url}/platform/")
 
     assert response.status == 404
+
+
+def test_at_1280_px_the_page_never_scrolls_sideways_whatever_the_table_and_a_queue_name_200_characters_long(
+    page, live_server, platform
+):
+    """The thirteen columns are wider than the screen: the table scrolls inside its own box, and a queue name of
+    200 characters (one unbroken word) wraps in its cell, so the page itself keeps to the viewport."""
+    Queue.objects.filter(project=platform[0]).update(name="Q" * 200)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, live_server, "opal")
+    page.goto(f"{live_server.url}/platform/")
+    expect(page.locator("table.platform-table tbody tr")).to_have_count(5)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    wrapper = page.locator("table.platform-table").locator("xpath=..")
+    assert wrapper.evaluate("box => getComputedStyle(box).overflowX") == "auto"
+    assert wrapper.evaluate("box => box.scrollWidth > box.clientWidth")  # the table scrolls in its box
+    name = page.locator(f'tr[data-project="{platform[0].slug}"] [data-col="labels"] .queue-progress').first
+    assert name.evaluate("cell => cell.getBoundingClientRect().width") < 600
