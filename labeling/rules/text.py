@@ -44,6 +44,40 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+# Unicode's explicit directional formatting characters: embeddings and overrides (U+202A–U+202E) and isolates
+# (U+2066–U+2069). In user text put inline among the app's own words, an override (U+202E) would reverse those
+# words too, up to the end of the line, unless the text is isolated: `isolated` in plain text, the `bidi_isolate`
+# template filter (a <bdi>) and the `.chip` rule of app.css in pages.
+DIRECTIONAL_FORMATTING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_OPENS_ISOLATE, _POPS_ISOLATE = frozenset("\u2066\u2067\u2068"), "\u2069"
+
+
+def without_stray_isolate_ends(text: str) -> str:
+    """The text without each U+2069 (pop directional isolate) that closes no isolate opened in it: such a one
+    would close the isolate the text is wrapped in, and let an override after it reverse what follows."""
+    if _POPS_ISOLATE not in text:
+        return text
+    kept, open_isolates = [], 0
+    for char in text:
+        if char in _OPENS_ISOLATE:
+            open_isolates += 1
+        elif char == _POPS_ISOLATE:
+            if not open_isolates:
+                continue
+            open_isolates -= 1
+        kept.append(char)
+    return "".join(kept)
+
+
+def isolated(text: str) -> str:
+    """User text for a plain-text sentence (an audit log line, a message): wrapped in U+2068…U+2069 (a first-strong
+    isolate) when it holds a directional formatting character, so those reorder nothing around it; as is
+    otherwise, so ordinary text copies without invisible characters."""
+    if DIRECTIONAL_FORMATTING.isdisjoint(text):
+        return text
+    return f"\u2068{without_stray_isolate_ends(text)}\u2069"
+
+
 def strings_in(value: Any, *, skip_keys: frozenset[str] = frozenset()) -> list[str]:
     """Every string value in a JSON value (object keys left out), in document order; the values of `skip_keys`
     left out too (e.g. a chat message's "role")."""

@@ -1,9 +1,10 @@
 import json
 
 from django import template
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeData, mark_safe
 
-from labeling.rules.text import EXCERPT_CHARS
+from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.web.markdown import render_markdown
 
@@ -17,6 +18,15 @@ def markdown(text) -> str:
         text = json.dumps(text, indent=2, ensure_ascii=False)
         return mark_safe(render_markdown(f"```json\n{text}\n```"))
     return mark_safe(render_markdown(text))  # noqa: S308 — sanitised by nh3 above
+
+
+@register.filter
+def bidi_isolate(value) -> str:
+    """User text put inline among the page's own words (a quoted comment, a name before a button), escaped and in a
+    <bdi>: a right-to-left override in it (U+202E) reverses it alone, never the quote or the words after it."""
+    cleaned = without_stray_isolate_ends(str(value))
+    # Text already escaped (marked safe) stays so: dropping a U+2069 from it makes no markup.
+    return format_html("<bdi>{}</bdi>", mark_safe(cleaned) if isinstance(value, SafeData) else cleaned)
 
 
 @register.filter

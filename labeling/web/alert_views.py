@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from labeling.rules.access import alerting_project
+from labeling.rules.text import isolated
 from labeling.selectors.alerts import alert_of_project
 from labeling.services.alerts import acknowledge_alert
 
@@ -21,7 +22,7 @@ def alert_acknowledge(request: HttpRequest, slug: str, alert_id: int) -> HttpRes
     if alert is None:
         raise Http404("No such alert.")
     if acknowledge_alert(alert=alert, user=request.user):
-        messages.success(request, f"Alert acknowledged: {alert.title}.")
+        messages.success(request, f"Alert acknowledged: {isolated(alert.title)}.")
     else:
         messages.info(request, "This alert was already acknowledged or resolved.")
     back = request.POST.get("next", "")

@@ -9,6 +9,8 @@ its raw action with the details as key=value pairs.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from labeling.rules.text import isolated
+
 # How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
 VALUE_CHARS = 160
 LIST_ITEMS = 8
@@ -52,7 +54,8 @@ def text(value) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{key}={text(item)}" for key, item in value.items())
     shown = str(value)
-    return shown if len(shown) <= VALUE_CHARS else shown[: VALUE_CHARS - 1] + "…"
+    # Isolated: a right-to-left override in a name (U+202E) would reverse the rest of the sentence.
+    return isolated(shown if len(shown) <= VALUE_CHARS else shown[: VALUE_CHARS - 1] + "…")
 
 
 def _words(name: str) -> str:

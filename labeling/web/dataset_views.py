@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
 from labeling.rules.access import DATASET_ROLES, MANAGING_ROLES, member_project
+from labeling.rules.text import isolated
 from labeling.selectors.datasets import dataset_of_project, dataset_summaries, ready_version, versions_of_dataset
 from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
@@ -67,7 +68,9 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
         except InvalidSpec as exc:
             form.add_problems(exc)
         else:
-            messages.success(request, f"Dataset “{dataset.name}” created. Build its first version when you are ready.")
+            messages.success(
+                request, f"Dataset “{isolated(dataset.name)}” created. Build its first version when you are ready."
+            )
             return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
     return render(request, "labeling/datasets/form.html", context, status=400)
 

@@ -24,6 +24,7 @@ from labeling.models import Item, Output, Project
 from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, labels_blind, member_project
 from labeling.rules.explore import PARAMETERS, ExploreFilter, filter_query, parse_filter
 from labeling.rules.gold import gold_answers
+from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
 from labeling.selectors.explore_page import filter_choices, saved_views
 from labeling.selectors.rubrics import questions_of, verdict_question
@@ -291,7 +292,7 @@ def view_save(request: HttpRequest, slug: str) -> HttpResponse:
     except DomainError as refused:
         messages.error(request, refused.message)
         return redirect(explore_url(project, query))
-    messages.success(request, f"Saved the view “{saved.name}”: it is listed here and on the project page.")
+    messages.success(request, f"Saved the view “{isolated(saved.name)}”: it is listed here and on the project page.")
     return redirect(explore_url(project, saved.query))
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from labeling.exceptions import Conflict, InvalidAccount, InvitationUnusable, InvitationUsed
+from labeling.rules.text import isolated
 from labeling.selectors.invitations import account_exists_for_email, project_joined_through
 from labeling.services import invitations as invitation_services
 
@@ -82,7 +83,9 @@ def invitation(request, token: str):
             return _refused(request, exc)
         else:
             login(request, new_user, backend=settings.AUTHENTICATION_BACKENDS[0])
-            messages.success(request, f"Welcome to {invited.project.name}. Your account {new_user.username} is ready.")
+            messages.success(
+                request, f"Welcome to {isolated(invited.project.name)}. Your account {new_user.username} is ready."
+            )
             return redirect("labeling:project", slug=invited.project.slug)
     status = 400 if form.is_bound else 200
     return render(request, "labeling/members/invitation.html", context, status=status)

@@ -24,6 +24,7 @@ from labeling.rules.access import (
     may_revoke_key,
     member_project,
 )
+from labeling.rules.text import isolated
 from labeling.selectors.api_keys import key_of_project, project_keys
 from labeling.services.api_keys import IssuedKey, create_api_key, revoke_api_key
 
@@ -95,7 +96,7 @@ def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse
         context = {**_frame(project, membership), "api_key": api_key}
         return render(request, "labeling/keys/revoke.html", context)
     if not api_key.is_active:
-        messages.info(request, f"The key “{api_key.name}” was revoked already.")
+        messages.info(request, f"The key “{isolated(api_key.name)}” was revoked already.")
     else:
         revoke_api_key(api_key=api_key, revoked_by=request.user)
         messages.success(

@@ -12,6 +12,7 @@ from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project
+from labeling.rules.text import isolated
 from labeling.selectors import management
 from labeling.selectors.outbox import queued_backfills
 from labeling.services import queues as queue_services
@@ -79,7 +80,7 @@ def _queue_editor(request, project, *, queue):
                     "add this week's outputs too.",
                 )
             else:
-                messages.success(request, f"Queue “{saved.name}” saved.")
+                messages.success(request, f"Queue “{isolated(saved.name)}” saved.")
             return redirect("labeling:queue-edit", slug=project.slug, queue_id=saved.pk)
     return render(request, "labeling/lead/queue_form.html", context, status=400)
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import DomainError, TooManyRequests
 from labeling.rules import calendar
 from labeling.rules.access import managed_project
+from labeling.rules.text import isolated
 from labeling.selectors import members as member_selectors
 from labeling.selectors.invitations import open_invitations
 from labeling.services import invitations as invitation_services
@@ -80,7 +81,7 @@ def member_remove(request, slug: str, membership_id: int):
     except DomainError as exc:
         return _refused(request, project, exc)
     freed = f" {released} item(s) they held are free for others now." if released else ""
-    messages.success(request, f"{membership.user.username} was removed from {project.name}.{freed}")
+    messages.success(request, f"{membership.user.username} was removed from {isolated(project.name)}.{freed}")
     if membership.pk == own.pk:  # the lead left the project: its pages are closed to them now
         return redirect("labeling:home")
     return redirect("labeling:members", slug=project.slug)

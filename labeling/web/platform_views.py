@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import DomainError, InvalidInput
 from labeling.rules.access import check_operator, visible_project
+from labeling.rules.text import isolated
 from labeling.selectors import platform as selector
 from labeling.services.exports import csv_rows
 from labeling.services.operator_tokens import issue_operator_token, revoke_operator_token
@@ -130,5 +131,5 @@ def tokens(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     check_operator(request.user)
     token = revoke_operator_token(user=request.user, token_id=token_id)
-    messages.success(request, f"Token “{token.name}” revoked: scripts using it are refused from now on.")
+    messages.success(request, f"Token “{isolated(token.name)}” revoked: scripts using it are refused from now on.")
     return redirect("labeling:platform-tokens")

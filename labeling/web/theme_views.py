@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.rules import calendar
 from labeling.rules.access import managed_project
+from labeling.rules.text import isolated
 from labeling.services import themes as theme_services
 
 
@@ -33,7 +34,9 @@ def theme_save_view(request: HttpRequest, slug: str, week_label: str, rank: int)
         messages.error(request, refused.message)
         return redirect(reverse("labeling:meeting-week", args=[project.slug, week_label]) + "#failure-themes")
     if created:
-        messages.success(request, f"Saved the view “{saved.name}”: it is listed here and on the project page.")
+        messages.success(
+            request, f"Saved the view “{isolated(saved.name)}”: it is listed here and on the project page."
+        )
     else:
-        messages.info(request, f"The theme was saved already, as the view “{saved.name}”.")
+        messages.info(request, f"The theme was saved already, as the view “{isolated(saved.name)}”.")
     return redirect(f"{explore}?{saved.query}")

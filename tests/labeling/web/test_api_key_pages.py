@@ -276,7 +276,7 @@ def test_a_revoked_key_is_refused_at_once(lead_client, project, lead):
     assert app.get("/api/v1/outputs").status_code == 200
 
     confirm = lead_client.get(revoke_url(project, key))
-    assert confirm.status_code == 200 and "Revoke the key “app”?" in confirm.content.decode()
+    assert confirm.status_code == 200 and "Revoke the key “<bdi>app</bdi>”?" in confirm.content.decode()
     key.refresh_from_db()
     assert key.revoked_at is None  # asking is not revoking
 

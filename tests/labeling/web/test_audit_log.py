@@ -243,6 +243,25 @@ def test_details_are_shown_as_text_never_as_html(lead_client, project, lead):
     assert incomplete["sentence"] is None and incomplete["pairs"] == [("name", "no prefix or scopes")]
 
 
+def test_a_name_with_a_right_to_left_override_is_isolated_so_the_rest_of_the_sentence_keeps_its_order(
+    lead_client, project, lead
+):
+    """A queue named "abc\u202edef" (U+202E, right-to-left override) is wrapped in U+2068…U+2069 (a first-strong
+    isolate): without it, the words after the name showed reversed. A U+2069 of the name's own that closes nothing
+    is dropped, else it would end the isolate early; a name without such characters stays as it is."""
+    event(project, "queue.outputs_added", actor=lead, queue="abc\u202edef", added=5, already_in=0)
+    event(project, "saved_view.created", actor=lead, name="\u2069\u202eescaped")
+    event(project, "dataset.created", actor=lead, name="Support eval")
+
+    rows = lead_client.get(url(project)).context["rows"]
+
+    assert [row["sentence"] for row in rows] == [
+        "Created the dataset “Support eval”",
+        "Saved the explore view “\u2068\u202eescaped\u2069”",
+        "Added 5 outputs to the queue \u2068abc\u202edef\u2069 from the explore page (0 were in it already)",
+    ]
+
+
 def test_times_are_in_the_projects_time_zone_and_automatic_events_say_so(lead_client, project):
     project.time_zone = "Asia/Tokyo"
     project.save()

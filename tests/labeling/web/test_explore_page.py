@@ -247,6 +247,16 @@ def test_the_total_says_when_it_is_an_estimate(total, text):
     assert _total_text(total) == text
 
 
+def test_the_message_isolates_a_saved_view_name_holding_a_right_to_left_override(client, lead, project):
+    """A name "abc\u202edef" (U+202E) is wrapped in U+2068…U+2069 in the message: without it, the words after the
+    name ("it is listed here…") showed reversed."""
+    client.force_login(lead)
+
+    page = client.post(url("explore-view-save", project), {"name": "abc\u202edef", "query": ""}, follow=True)
+
+    assert "Saved the view “\u2068abc\u202edef\u2069”: it is listed here" in page.content.decode()
+
+
 def test_a_saved_view_round_trip(client, lead, expert, project, outputs):
     client.force_login(lead)
     response = client.post(
