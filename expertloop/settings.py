@@ -176,9 +176,15 @@ DB_STATEMENT_TIMEOUT = env_int("DB_STATEMENT_TIMEOUT", default=30)
 DB_TASK_STATEMENT_TIMEOUT = env_int("DB_TASK_STATEMENT_TIMEOUT", default=3600)
 if DB_CONNECT_TIMEOUT < 1:
     raise ImproperlyConfigured("DB_CONNECT_TIMEOUT must be a positive integer (seconds).")
+# PostgreSQL notices a client that died (a worker killed mid-close) only when it next writes to it, so the dead
+# client's statement would run on to its end holding its locks; every DB_CLIENT_CHECK_INTERVAL seconds a backend
+# in a statement checks its client is still there and cancels the statement if not (PostgreSQL 14+; 0 = never).
+DB_CLIENT_CHECK_INTERVAL = env_int("DB_CLIENT_CHECK_INTERVAL", default=5)
 for _name in ("DB_STATEMENT_TIMEOUT", "DB_TASK_STATEMENT_TIMEOUT"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a number of seconds.")
+if DB_CLIENT_CHECK_INTERVAL < 0:
+    raise ImproperlyConfigured("DB_CLIENT_CHECK_INTERVAL must be 0 (never check) or a number of seconds.")
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", default=True)  # read on SQLite too: a typo fails anywhere
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
@@ -187,6 +193,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # is a long analytic scan that would repay it.
     _options["options"] = (
         f"{_options.get('options', '')} -c statement_timeout={DB_STATEMENT_TIMEOUT}s -c jit=off"
+        f" -c client_connection_check_interval={DB_CLIENT_CHECK_INTERVAL}s"
     ).strip()
     # Server-side prepared statements for the statements that bind their parameters on the server: the labeling
     # screen's compiled queries (labeling/rules/prepared.py) and ingest's INSERT. Planning was most of their

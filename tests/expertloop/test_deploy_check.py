@@ -63,6 +63,7 @@ def test_a_missing_https_setting_fails_the_check(changed, check):
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT must be a positive integer"),
         ({"DB_STATEMENT_TIMEOUT": "-1"}, "DB_STATEMENT_TIMEOUT must be 0 (no limit) or a number of seconds"),
         ({"DB_TASK_STATEMENT_TIMEOUT": "soon"}, "DB_TASK_STATEMENT_TIMEOUT='soon' is not a whole number"),
+        ({"DB_CLIENT_CHECK_INTERVAL": "-5"}, "DB_CLIENT_CHECK_INTERVAL must be 0 (never check) or a number of seconds"),
         ({"SECURE_HSTS_SECONDS": "-5"}, "SECURE_HSTS_SECONDS must be 0"),
         ({"SECURE_SSL_REDIRECT": "perhaps"}, "SECURE_SSL_REDIRECT"),
         ({"DATASET_FILES_KEEP_LATEST": "-1"}, "DATASET_FILES_KEEP_LATEST must be 0 or more"),
