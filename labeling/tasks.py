@@ -81,6 +81,14 @@ def close_week(project_id: int, week_iso: str, closed_by_id: int | None = None) 
     return cycle.status if cycle else None
 
 
+@shared_task(name="labeling.send_digests", acks_late=True, time_limit=900, soft_time_limit=840)
+def send_digests(cycle_id: int) -> int:
+    """E-mail the experts their digest of a closed week (idempotent: claimed once per cycle)."""
+    from labeling.services import cycles
+
+    return cycles.send_digests(cycle_id=cycle_id)
+
+
 @shared_task(name="labeling.close_due_weeks", acks_late=True, time_limit=300, soft_time_limit=240)
 def close_due_weeks() -> int:
     """Beat's sweep: queue the close of every project week that is over and still open."""

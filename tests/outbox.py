@@ -21,3 +21,10 @@ def run_as_worker(message: OutboxMessage) -> Any:
 
     task = current_app.tasks[message.task]
     return task.apply(args=message.args, kwargs=message.kwargs, headers={HEADER: message.pk}).get()
+
+
+def run_each_as_worker(task: str) -> None:
+    """Run every message of the task asked for so far, published or not, as a worker does on delivery (with eager
+    Celery they ran when published already: tasks are idempotent, so a second run finds nothing left to do)."""
+    for message in OutboxMessage.objects.filter(task=task).order_by("pk"):
+        run_as_worker(message)

@@ -292,7 +292,9 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
             AuditEvent.objects.create(
                 project=project, actor=closed_by, action="cycle.closed", details={"week": week_label(week), **timings}
             )
-            transaction.on_commit(partial(send_digests, cycle_id=cycle.pk), robust=True)
+            # Asked for in the close's transaction: a worker that dies after the commit leaves the digests owed
+            # (the outbox row), and whoever runs it sends them; send_digests' claim keeps them to one send.
+            outbox.enqueue(task="labeling.send_digests", args=[cycle.pk], dedupe_key=work_key("send_digests", cycle.pk))
             cycle.refresh_from_db()
             webhook_events.cycle_closed(cycle)  # cycle.closed and cycle.digest, with the close
             # The closed week's quotas and changes, and a failed or overdue close resolved: told after the close.
@@ -407,11 +409,15 @@ def _request_each(weeks: list[tuple[int, date]], request: Callable[..., bool]) -
 
 
 def send_digests(*, cycle_id: int) -> int:
-    """E-mail each expert of the project their week: last week's work and this week's queues. Sent once."""
+    """E-mail each expert of the project their week: last week's work and this week's queues. Sent once.
+
+    The close asks for it through the outbox, so a worker lost before the claim leaves it to the next delivery; one
+    lost after the claim loses the digests rather than sending them twice.
+    """
     now = timezone.now()
     claimed = ReviewCycle.objects.filter(pk=cycle_id, digests_sent_at__isnull=True).update(digests_sent_at=now)
     if not claimed:
-        return 0  # a twin sent them (at most once: a crash after the claim loses a digest, never doubles it)
+        return 0  # a twin sent them, or the cycle is gone
     cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
     project = cycle.project
     experts = list(

@@ -2,10 +2,13 @@
 
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from labeling.models import (
@@ -24,7 +27,7 @@ from labeling.services.rubrics import publish_rubric
 from labeling.tasks import close_week
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.factories import OutputFactory, UserFactory
-from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.processes import ROOT, env_for_test_database, stop, wait_for
 from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -135,3 +138,98 @@ def test_back_after_three_weeks_down_beat_and_a_worker_close_each_missed_week_in
         .values_list("week", flat=True)
     )
     assert order == missed
+
+
+# Where the test stops the worker: the claim of the digests (digests_sent_at set from null) waits on an advisory lock
+# the test holds, so the worker is killed after the close committed and before the claim did, whatever its speed.
+_STOP_AT_THE_DIGEST_CLAIM = """
+CREATE FUNCTION el_test_wait_before_digest_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242, 1);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER el_test_wait_before_digest_claim BEFORE UPDATE ON labeling_reviewcycle FOR EACH ROW
+    WHEN (OLD.digests_sent_at IS NULL AND NEW.digests_sent_at IS NOT NULL)
+    EXECUTE FUNCTION el_test_wait_before_digest_claim();
+"""
+
+
+def _dsn() -> str:
+    db = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"]
+    )
+
+
+def _digest_claim_waiting() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = 4242 AND objid = 1"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def _mailed_to(mail_dir) -> list[str]:
+    return sorted(
+        line.removeprefix("To: ")
+        for path in mail_dir.glob("*")
+        for line in path.read_text().splitlines()
+        if line.startswith("To: ")
+    )
+
+
+def test_a_worker_killed_after_the_close_commits_and_before_the_digests_are_claimed_loses_no_digest(project, tmp_path):
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    last_week, _ = _last_week_of_labels(project)
+    mail_dir = tmp_path / "mail"
+    env = {
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        "CELERY_UNACKED_RESTORE_SECONDS": "1",
+        "EMAIL_URL": f"filemail:///{mail_dir}",
+    }
+
+    def start_worker(name):
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env_for_test_database(**env), stdout=(tmp_path / f"{name}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    blocker = psycopg.connect(_dsn(), autocommit=True)
+    blocker.execute("SELECT pg_advisory_lock(4242, 1)")
+    with connection.cursor() as cursor:
+        cursor.execute(_STOP_AT_THE_DIGEST_CLAIM)
+    first = second = None
+    try:
+        first = start_worker("first")
+        close_week.delay(project.pk, last_week.isoformat())
+        assert wait_for(_digest_claim_waiting, timeout=120), (tmp_path / "first.log").read_text()[-3000:]
+        assert ReviewCycle.objects.get(project=project, week=last_week).status == CycleStatus.CLOSED
+
+        first.kill()
+        first.wait()
+        # Its backend goes (client_connection_check_interval) with the claim undone, before the lock is let go.
+        assert wait_for(lambda: not _digest_claim_waiting(), timeout=30)
+        assert ReviewCycle.objects.get(project=project, week=last_week).digests_sent_at is None
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS el_test_wait_before_digest_claim ON labeling_reviewcycle")
+            cursor.execute("DROP FUNCTION IF EXISTS el_test_wait_before_digest_claim()")
+        blocker.close()
+        if first is not None and first.poll() is None:
+            first.kill()
+            first.wait()
+
+    try:
+        second = start_worker("second")  # takes what the killed worker held, once Redis gives it back
+        sent = wait_for(lambda: len(_mailed_to(mail_dir)) >= 2, timeout=60)
+        assert sent, "the digests were never sent:\n" + (tmp_path / "second.log").read_text()[-3000:]
+        time.sleep(5)  # a redelivered twin, if any, has had its chance to send them again
+    finally:
+        if second is not None:
+            stop(second)
+    assert _mailed_to(mail_dir) == ["erin@example.com", "ezra@example.com"]
+    assert ReviewCycle.objects.get(project=project, week=last_week).digests_sent_at is not None

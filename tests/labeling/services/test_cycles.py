@@ -21,6 +21,7 @@ from labeling.models import (
     FailureTheme,
     Item,
     Membership,
+    OutboxMessage,
     ProjectWeek,
     QualityMetric,
     Queue,
@@ -40,6 +41,7 @@ from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, UserFactory
 from tests.helpers.rubrics import QUESTIONS
+from tests.outbox import run_each_as_worker
 
 WEEK = date(2026, 11, 9)  # a Monday, long over by the test's "now"
 # What the two experts say about each of ten outputs: six agree on pass, two on fail, two tie.
@@ -79,6 +81,7 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
 
     with django_capture_on_commit_callbacks(execute=True):
         cycle = cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)
+    run_each_as_worker("labeling.send_digests")
 
     assert cycle.status == CycleStatus.CLOSED and cycle.closed_by == lead and cycle.label == "2026-W46"
     assert Resolution.objects.filter(item__project=project).count() == 10
@@ -119,6 +122,7 @@ def test_a_deactivated_expert_gets_no_digest(project, week_of_labels, django_cap
 
     with django_capture_on_commit_callbacks(execute=True):
         cycles.close_week(project_id=project.pk, week=WEEK)
+    run_each_as_worker("labeling.send_digests")
 
     digests = [message for message in mail.outbox if "your week after 2026-W46" in message.subject]
     assert sorted(message.to[0] for message in digests) == ["erin@example.com", "ezra@example.com"]
@@ -153,6 +157,7 @@ def test_closing_twice_leaves_one_report_and_the_same_numbers(
 
     with django_capture_on_commit_callbacks(execute=True):
         again = cycles.close_week(project_id=project.pk, week=WEEK)
+    run_each_as_worker("labeling.send_digests")
 
     assert again.pk == first.pk and again.report == first.report
     assert ReviewCycle.objects.filter(project=project, week=WEEK).count() == 1
@@ -378,11 +383,13 @@ def test_three_closes_at_once_freeze_one_report_and_send_the_digests_once(projec
         thread.start()
     for thread in threads:
         thread.join()
+    run_each_as_worker("labeling.send_digests")
 
     assert errors == []
     cycle = ReviewCycle.objects.get(project=project, week=WEEK)
     assert cycle.status == CycleStatus.CLOSED and all(report == cycle.report for report in reports)
     assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
+    assert OutboxMessage.objects.filter(task="labeling.send_digests").count() == 1  # asked for by the winner only
     assert sorted(message.to[0] for message in mail.outbox) == ["erin@example.com", "ezra@example.com"]
     assert DatasetVersion.objects.filter(dataset=dataset).count() == 1
     assert QualityMetric.objects.filter(project=project, week=WEEK).count() == 3

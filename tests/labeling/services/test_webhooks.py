@@ -37,6 +37,7 @@ from tests.helpers.labeling import AGREE, TIE, label_outputs
 from tests.helpers.webhook_receiver import Receiver
 from tests.labeling.services.test_cycles import WEEK
 from tests.labeling.services.test_cycles import week_of_labels as week_of_labels  # noqa: F401  (a fixture)
+from tests.outbox import run_each_as_worker
 
 ALL_EVENTS = ["output.flagged", "item.needs_adjudication", "dataset.version_ready", "cycle.closed", "cycle.digest"]
 
@@ -537,6 +538,7 @@ def test_a_closed_week_is_emitted_once_with_the_email_digest_text_and_a_slack_me
     with django_capture_on_commit_callbacks(execute=True):
         cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)
     cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)  # closed already: nothing new
+    run_each_as_worker("labeling.send_digests")
 
     sent = {(d.endpoint_id, d.event): d.body for d in WebhookDelivery.objects.exclude(event="item.needs_adjudication")}
     assert sorted(sent) == sorted(
