@@ -193,7 +193,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # is a long analytic scan that would repay it.
     _options["options"] = (
         f"{_options.get('options', '')} -c statement_timeout={DB_STATEMENT_TIMEOUT}s -c jit=off"
-        f" -c client_connection_check_interval={DB_CLIENT_CHECK_INTERVAL}s"
+        # Left out at 0: a server older than PostgreSQL 14 refuses a connection that names the setting at all.
+        + (f" -c client_connection_check_interval={DB_CLIENT_CHECK_INTERVAL}s" if DB_CLIENT_CHECK_INTERVAL else "")
     ).strip()
     # Server-side prepared statements for the statements that bind their parameters on the server: the labeling
     # screen's compiled queries (labeling/rules/prepared.py) and ingest's INSERT. Planning was most of their

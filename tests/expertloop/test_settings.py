@@ -114,3 +114,16 @@ def test_host_names_listed_with_blanks_after_the_commas_are_all_answered():
 def test_without_redis_tasks_run_eagerly_and_it_says_so():
     result = manage_check(DEBUG="true")
     assert "REDIS_URL is not set: Celery tasks run eagerly" in result.stderr
+
+
+def test_the_client_check_is_sent_to_postgresql_unless_it_is_turned_off():
+    """`DB_CLIENT_CHECK_INTERVAL=0` sends no `client_connection_check_interval` at all: a server older than
+    PostgreSQL 14 refuses a connection that names it, so 0 must be the way to run against one."""
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['options'])"
+    database = {"SECRET_KEY": "s3cret", "DATABASE_URL": "postgres://u@127.0.0.1:5432/db"}
+
+    checked = run_in_a_fresh_process(code, **database).stdout
+    unchecked = run_in_a_fresh_process(code, **database, DB_CLIENT_CHECK_INTERVAL="0").stdout
+
+    assert "client_connection_check_interval=5s" in checked
+    assert "client_connection_check_interval" not in unchecked and "statement_timeout=" in unchecked
