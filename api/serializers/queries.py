@@ -15,4 +15,5 @@ def refuse_unknown_parameters(params: Iterable[str], known: Iterable[str]) -> No
     unknown = [name for name in params if name not in known and name != FORMAT_PARAMETER]
     if unknown:
         named = ", ".join(f"`{name}`" for name in known)
-        raise serializers.ValidationError({name: f"Unknown parameter: use {named}." for name in unknown})
+        message = f"Unknown parameter: use {named}." if known else "Unknown parameter: this endpoint takes none."
+        raise serializers.ValidationError({name: message for name in unknown})

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from api.authentication import ApiKeyAuthentication
 from api.permissions import CanErase
 from api.serializers.outputs import ErrorsOut
+from api.serializers.queries import refuse_unknown_parameters
 from labeling.services.privacy import erase_end_user
 
 
@@ -24,17 +25,20 @@ class EndUserErasureView(APIView):
             "them) and usage events; withdraws every dataset version holding one of their rows (its record stays "
             "with a note, its downloads answer 410) and succeeds the newest by a copy without those rows; drops "
             "their items from frozen weekly reports. Audited. Idempotent: 204 whether or not anything was found, "
-            "so the answer does not tell whether the id was ever known."
+            "so the answer does not tell whether the id was ever known. It takes no query parameter: one is a 400 "
+            "naming it, and nothing is erased."
         ),
         parameters=[OpenApiParameter("end_user_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
         request=None,
         responses={
             204: OpenApiResponse(description="Erased, or nothing to erase."),
-            400: OpenApiResponse(ErrorsOut, description="Not an end user id (empty, too long, NUL)."),
+            400: OpenApiResponse(ErrorsOut, description="Not an end user id (empty, too long, NUL), or any parameter."),
             401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
             403: OpenApiResponse(ErrorsOut, description="The key lacks the `privacy` scope."),
         },
     )
     def delete(self, request, end_user_id: str):
+        # Destructive: a parameter the caller thinks changes it (`?dry_run=true`) must not pass unnoticed.
+        refuse_unknown_parameters(request.query_params, known=())
         erase_end_user(project=request.auth.project, end_user_id=end_user_id, api_key=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -302,3 +302,19 @@ def test_an_end_user_whose_id_holds_a_newline_can_be_erased(client, project):
     assert response.status_code == 204, response.content[:200]
     assert not Output.objects.filter(end_user_id=end_user).exists()
     assert AuditEvent.objects.filter(action="privacy.end_user_erased").count() == 1
+
+
+def test_an_erasure_with_a_query_parameter_erases_nothing_and_names_it(client, project):
+    """The erasure takes no parameter: `?dry_run=true` (which a caller may expect to preview) was ignored and the end
+    user erased; it is a 400 naming it, and nothing is erased."""
+    ingest = Api(client, create_api_key(project=project, name="app", scopes=["ingest"]).secret)
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    assert ingest.post("/api/v1/outputs", {"outputs": [output_record(0, end_user_id="ana")]}).status_code == 200
+
+    response = client.delete("/api/v1/end-users/ana?dry_run=true", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+
+    assert response.status_code == 400, response.content[:200]
+    [error] = response.json()["errors"]
+    assert error["field"] == "dry_run" and "takes none" in error["message"]
+    assert Output.objects.filter(end_user_id="ana").exists()
+    assert not AuditEvent.objects.filter(action="privacy.end_user_erased").exists()
