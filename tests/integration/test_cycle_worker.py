@@ -29,6 +29,7 @@ from labeling.tasks import route_outputs as route_outputs_task
 from tests.factories import OutputFactory, UserFactory
 from tests.helpers.processes import ROOT, env_for_test_database, stop, wait_for
 from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.servers import database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -154,13 +155,6 @@ CREATE TRIGGER el_test_wait_before_digest_claim BEFORE UPDATE ON labeling_review
 """
 
 
-def _dsn() -> str:
-    db = connection.settings_dict
-    return psycopg.conninfo.make_conninfo(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"]
-    )
-
-
 def _digest_claim_waiting() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -198,7 +192,7 @@ def test_a_worker_killed_after_the_close_commits_and_before_the_digests_are_clai
             stderr=subprocess.STDOUT,
         )  # fmt: skip
 
-    blocker = psycopg.connect(_dsn(), autocommit=True)
+    blocker = psycopg.connect(database_url(), autocommit=True)
     blocker.execute("SELECT pg_advisory_lock(4242, 1)")
     with connection.cursor() as cursor:
         cursor.execute(_STOP_AT_THE_DIGEST_CLAIM)

@@ -34,6 +34,7 @@ from labeling.tasks import build_dataset
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.processes import ROOT, env_for_test_database, wait_for
 from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.servers import database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 ITEMS = 6000  # three chunks of rows
@@ -102,13 +103,6 @@ def _stop(process, sig=signal.SIGTERM):
     process.wait(timeout=30)
 
 
-def _dsn() -> str:
-    db = connection.settings_dict
-    return psycopg.conninfo.make_conninfo(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"]
-    )
-
-
 def _a_build_waits_on_the_labels() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -127,7 +121,7 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
 
     # Hold the labels table so the build stops inside its transaction, with its version claimed: the
     # worker is killed there, at a moment the test knows, however fast the build has become.
-    blocker = psycopg.connect(_dsn())
+    blocker = psycopg.connect(database_url())
     blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
     first = _start_worker()
     try:
