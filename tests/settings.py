@@ -1,6 +1,8 @@
 """Test settings: the real settings, fed the environment a test run needs (nothing else differs)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-not-for-deployment")
@@ -16,6 +18,9 @@ if os.environ.get("EXPERTLOOP_TEST_QUEUES_OF") != _TEST_PROCESS:
     os.environ["CELERY_WEBHOOK_QUEUE"] = f"expertloop-webhooks-test-{os.getpid()}"
     # Rendered dataset files of this test process (and the Celery workers it starts), never the checkout's var/media.
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix=f"expertloop-media-test-{os.getpid()}-")
+    # Gone when the process that made it exits (the workers and servers it starts, which share it, stop before it):
+    # every run used to leave one folder per test process in /tmp.
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)
 
 from expertloop.settings import *  # noqa: E402,F403
 

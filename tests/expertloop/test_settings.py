@@ -1,7 +1,9 @@
 """Settings come from the environment and fail loudly on bad values."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +129,18 @@ def test_the_client_check_is_sent_to_postgresql_unless_it_is_turned_off():
 
     assert "client_connection_check_interval=5s" in checked
     assert "client_connection_check_interval" not in unchecked and "statement_timeout=" in unchecked
+
+
+def test_a_test_process_removes_its_media_folder_when_it_exits():
+    """Each test process renders dataset files into a media folder of its own under /tmp; it must not outlive the
+    process, or every run leaves one folder per process behind."""
+    environment = {key: value for key, value in os.environ.items() if key != "EXPERTLOOP_TEST_QUEUES_OF"}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.MEDIA_ROOT)"
+    shown = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+    media_root = Path(shown.stdout.strip().splitlines()[-1])
+    assert media_root.name.startswith("expertloop-media-test-")
+    assert not media_root.exists()
