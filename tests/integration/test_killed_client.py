@@ -27,6 +27,7 @@ from expertloop.db import use_task_statement_timeout
 use_task_statement_timeout()  # as a Celery worker: statements may run for an hour
 django.setup()
 from django.db import connection, transaction
+from labeling.models import Project
 with transaction.atomic():
     Project.objects.select_for_update().get(pk=int(sys.argv[1]))
     with connection.cursor() as cursor:
