@@ -73,6 +73,11 @@ def cycle_week(project: Project, moment: datetime) -> date:
     return week_function(project)(moment)
 
 
+def local_today(project: Project, now: datetime | None = None) -> date:
+    """The project's date now, in its time zone (UTC's may still be yesterday, or already tomorrow)."""
+    return timezone.localtime(now or timezone.now(), project.tzinfo).date()
+
+
 def current_week(project: Project, now: datetime | None = None) -> date:
     """First day of the project's running cycle week."""
     return cycle_week(project, now or timezone.now())

@@ -28,7 +28,7 @@ from labeling.models import (
     ReviewCycle,
     Rubric,
 )
-from labeling.rules.calendar import WEEK_YEARS, current_week, week_end, week_start
+from labeling.rules.calendar import WEEK_YEARS, current_week, local_today, week_end, week_start
 from labeling.rules.gold import verdict_question
 from labeling.rules.weekly_close import CYCLE_FIELDS, FAILED_CLOSE, CloseStatus, close_status
 
@@ -194,7 +194,7 @@ def platform_rows(*, now: datetime | None = None) -> list[PlatformRow]:
         .annotate(newest=Max("built_at"))
         .values_list("dataset__project_id", "newest")
     )
-    today = {project.pk: timezone.localtime(now, project.tzinfo).date() for project in projects}
+    today = {project.pk: local_today(project, now) for project in projects}
     errors: dict[int, int] = defaultdict(int)
     first_day = min(today.values()) - timedelta(days=INGEST_ERROR_DAYS - 1)
     for project_id, day, count in (
@@ -318,7 +318,7 @@ def _usage_today(*, now: datetime, project: Project | None) -> date:
     """The project's today, or the latest today among every project's zones: in a zone ahead of UTC the running
     week has begun while UTC's date is still the day before, and it must not be missing from the default range."""
     projects = [project] if project is not None else Project.objects.order_by().only("time_zone")
-    days = (timezone.localtime(now, shown.tzinfo).date() for shown in projects)
+    days = (local_today(shown, now) for shown in projects)
     return max(days, default=now.astimezone(UTC).date())
 
 

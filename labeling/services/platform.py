@@ -14,7 +14,7 @@ from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
 from labeling.models import IngestErrorDay, Label, Output, Project, ProjectWeek, UsageEvent
-from labeling.rules.calendar import current_week, cycle_week, week_end, week_start
+from labeling.rules.calendar import current_week, cycle_week, local_today, week_end, week_start
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def record_ingest_errors(*, project: Project, count: int, now: datetime | None =
     whether or not it could be counted."""
     if count <= 0:
         return
-    day = timezone.localtime(now or timezone.now(), project.tzinfo).date()
+    day = local_today(project, now)
     table = IngestErrorDay._meta.db_table
     try:
         # A savepoint: inside a caller's transaction, a failed count must not break what the caller does next.

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from django.db import connection
 from harness.server import Gunicorn, free_port
 
-__all__ = ["Answer", "Gunicorn", "Server", "database_url", "free_port", "gunicorn"]
+__all__ = ["Answer", "Gunicorn", "Server", "database_url", "free_port", "gunicorn", "session_cookie"]
+
+
+def session_cookie(user) -> str:
+    """A `Cookie` header value signing `user` in, for a request to a server process on the test database."""
+    from django.conf import settings
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
 def database_url(*, host: str | None = None, port: int | None = None) -> str:

@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.test import Client
 
 from labeling.models import OutboxMessage, Output
 from labeling.services.datasets import create_dataset
 from tests.helpers.labeling import label_outputs
 from tests.helpers.processes import wait_for
-from tests.helpers.servers import Gunicorn, database_url, free_port
+from tests.helpers.servers import Gunicorn, database_url, free_port, session_cookie
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -75,9 +74,7 @@ def test_ingest_and_build_now_are_answered_while_redis_hangs_and_their_work_wait
 ):
     label_outputs(project, 2)
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
-    browser = Client()
-    browser.force_login(lead)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    cookie = session_cookie(lead)
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
         "DJANGO_SETTINGS_MODULE": "tests.settings",

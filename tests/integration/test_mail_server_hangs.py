@@ -8,10 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
 from labeling.models import Invitation
-from tests.helpers.servers import Gunicorn, database_url
+from tests.helpers.servers import Gunicorn, database_url, session_cookie
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,9 +36,7 @@ def _post(port: int, path: str, form: dict, cookie: str) -> int:
 
 
 def test_inviting_a_member_is_answered_while_the_mail_server_hangs(project, lead, black_hole, tmp_path):
-    browser = Client()
-    browser.force_login(lead)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    cookie = session_cookie(lead)
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL"}},
         "DJANGO_SETTINGS_MODULE": "tests.settings",
