@@ -115,6 +115,10 @@ class LeaseLost(Conflict):
     """The expert's lease ran out, the item went to others, and no slot is left for this label."""
 
 
+class QueuePaused(Conflict):
+    """A lead paused the queue (its *Active* box unticked): it hands out no new item; what experts hold stays theirs."""
+
+
 class VersionNotReady(Conflict):
     """A version that is still building, or failed, has no rows to serve."""
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Combinable
 
-from labeling.exceptions import Forbidden, InvalidInput, NotFound
+from labeling.exceptions import Forbidden, InvalidInput, NotFound, QueuePaused
 from labeling.models import ApiKey, Membership, Project, Queue, Role, Scope
 
 # Operators see every project and its outputs. An explicit permission (superusers have every one):
@@ -236,6 +236,19 @@ def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> Labelin
     if grant is not None and grant.user_id == user.pk and grant.queue_id == queue.pk:
         return grant
     return check_can_label(user, queue)
+
+
+def hands_out_items(queue: Queue) -> bool:
+    """The queue hands experts new items: a lead pausing it (its *Active* box) stops that, while what they already
+    hold there stays theirs to finish."""
+    return queue.is_active
+
+
+def check_hands_out_items(queue: Queue) -> None:
+    """Raise QueuePaused unless the queue hands out new items (`hands_out_items`). Ask after the labeling check: one
+    who may not label there learns nothing about the queue."""
+    if not hands_out_items(queue):
+        raise QueuePaused(f"“{queue.name}” is paused: its lead stopped handing out items.")
 
 
 def check_can_manage(user, project: Project) -> Membership:

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from labeling.models import Item, Label, Project, Queue, Skip, Slot, SlotState
-from labeling.rules.access import LabelingGrant, ensure_can_label
+from labeling.rules.access import LabelingGrant, check_hands_out_items, ensure_can_label
 from labeling.rules.prepared import PreparedUpdate, server_binding_cursor
 from labeling.rules.text import check_storable
 
@@ -31,7 +31,8 @@ def lease_duration() -> timedelta:
 
 
 def next_item(*, expert, queue: Queue, grant: LabelingGrant | None = None) -> Item | None:
-    """Lease the expert a slot of the queue's most urgent item; resume their live lease if they hold one."""
+    """Lease the expert a slot of the queue's most urgent item; resume their live lease if they hold one.
+    QueuePaused when the queue is paused and they hold none there: a paused queue hands out no new item."""
     item_id = next_item_id(expert=expert, queue=queue, grant=grant)
     return Item.objects.select_related("output", "queue").get(pk=item_id) if item_id else None
 
@@ -44,7 +45,7 @@ def next_item_id(*, expert, queue: Queue, grant: LabelingGrant | None = None) ->
             # Each step is one statement, atomic by itself. Inside a caller's transaction a savepoint keeps it usable
             # after a failed claim; outside one (a label's next screen) no BEGIN and COMMIT: two round trips fewer.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                return _resume(expert, queue) or _claim(expert, queue)
+                return _resume(expert, queue) or _claim_new(expert, queue)
         except IntegrityError:
             # The same expert claimed this item from another tab at the same instant; take another.
             continue
@@ -120,6 +121,13 @@ def _resume(expert, queue: Queue) -> int | None:
     """The expert's own lease in this queue (even if it ran out but nobody took it): extend it."""
     now = timezone.now()
     return _run(_own_lease, expert=expert, queue=queue, now=now, lease_expires_at=now + lease_duration())
+
+
+def _claim_new(expert, queue: Queue) -> int | None:
+    """`_claim`, in a queue that hands out new items. The queue was read by this request: a lead pausing it in the
+    same instant may see one more item handed out, never a held one lost."""
+    check_hands_out_items(queue)
+    return _claim(expert, queue)
 
 
 def _claim(expert, queue: Queue) -> int | None:
@@ -232,8 +240,10 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
 @transaction.atomic
 def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool:
     """Hand the expert back an item they skipped: lease them one of its available slots and forget the skip. False,
-    changing nothing, when none is available (other experts hold or filled them all since)."""
+    changing nothing, when none is available (other experts hold or filled them all since). QueuePaused, changing
+    nothing, in a paused queue: handing it back is handing out an item."""
     ensure_can_label(expert, item.queue, grant)
+    check_hands_out_items(item.queue)
     now = timezone.now()
     slot = _spare_slot(item, now)
     if slot is None:

@@ -27,13 +27,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
+from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound, QueuePaused
 from labeling.models import Item, Queue, Rubric
 from labeling.rules.access import (
     LABELING_ROLES,
     MANAGING_ROLES,
     LabelingGrant,
+    check_hands_out_items,
     grant_from,
+    hands_out_items,
     may_create_projects,
     may_explore,
     overview_project,
@@ -147,7 +149,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
 def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
     """POST leases the next item and redirects to it. GET changes nothing (a prefetch or a crawler must
     not take slots): it redirects to the item the expert already holds, else offers a button that POSTs,
-    else says the queue is done."""
+    else says the queue is done. A paused queue sends the expert home saying so, unless they hold an item there."""
     queue = work.queue_for_labeler(request.user, slug, queue_slug, with_next=request.method == "GET")
     if queue is None:
         raise Http404("No such queue.")
@@ -156,6 +158,10 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
         return _hand_next_item(request, queue, grant)
     if queue.held_item_id is not None:
         return redirect("labeling:item", slug=queue.project.slug, item_id=queue.held_item_id)
+    try:
+        check_hands_out_items(queue)
+    except QueuePaused as exc:
+        return _queue_paused(request, exc)
     template = "labeling/expert/next.html" if queue.has_waiting else "labeling/expert/done.html"
     return render(request, template, {"project": queue.project, "queue": queue})
 
@@ -178,8 +184,11 @@ def _screen(response: HttpResponse, url: str) -> HttpResponse:
 
 def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) -> HttpResponse:
     """Lease the next item and redirect to its page, or answer with it when the script swaps screens; with none
-    left, the queue's "all done" page."""
-    item_id = assignment.next_item_id(expert=request.user, queue=queue, grant=grant)
+    left, the queue's "all done" page; in a paused queue, the expert's home page saying so."""
+    try:
+        item_id = assignment.next_item_id(expert=request.user, queue=queue, grant=grant)
+    except QueuePaused as exc:
+        return _queue_paused(request, exc)
     if item_id is None:
         done = {"project": queue.project, "queue": queue}
         if request.method == "POST" and not _swaps(request):
@@ -190,6 +199,12 @@ def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) ->
         if item is not None:  # leased a moment ago: only a lease taken back since leaves it out
             return _screen(_labeling_screen(request, item), _item_url(item))
     return redirect("labeling:item", slug=queue.project.slug, item_id=item_id)
+
+
+def _queue_paused(request: HttpRequest, exc: QueuePaused) -> HttpResponse:
+    """Home, saying the queue is paused. A redirect for label.js too: its fetch follows it and swaps the page in."""
+    messages.warning(request, exc.message)
+    return redirect("labeling:home")
 
 
 @login_required
@@ -274,7 +289,7 @@ def _skipped_page(request: HttpRequest, slug: str, item_id: int) -> HttpResponse
         "item": item,
         **_evidence(item.output),
         "next_url": _next_url(item.queue),
-        "may_undo": item.member_role in LABELING_ROLES and item.queue_admits and item.queue.is_active,
+        "may_undo": item.member_role in LABELING_ROLES and item.queue_admits and hands_out_items(item.queue),
     }
     return render(request, "labeling/expert/skipped.html", context)
 
@@ -336,7 +351,11 @@ def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     if item is None:
         raise Http404("No such item.")
     grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
-    if assignment.undo_skip(expert=request.user, item=item, grant=grant):
+    try:
+        handed_back = assignment.undo_skip(expert=request.user, item=item, grant=grant)
+    except QueuePaused as exc:
+        return _queue_paused(request, exc)
+    if handed_back:
         messages.success(request, f"Item {item.pk} is yours to label again.")
     else:
         messages.info(request, "Other experts hold or have labeled every copy of this item: it cannot be handed back.")

@@ -307,6 +307,24 @@ def test_the_last_label_of_a_queue_swaps_in_all_done(page, live_server, expert, 
     assert "All done in this queue" in page.locator("h1").inner_text()
 
 
+def test_a_label_on_a_paused_queue_is_saved_and_swaps_in_the_home_page_saying_so(
+    page, live_server, expert, project, queue
+):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    Queue.objects.filter(pk=queue.pk).update(is_active=False)  # the lead pauses it while the expert labels
+
+    label_by_keyboard(page)
+
+    messages = page.locator(".messages").inner_text()
+    assert f"Label saved for item {first}" in messages
+    assert "“All answers” is paused: its lead stopped handing out items." in messages
+    assert page.url == f"{live_server.url}/p/{project.slug}/"  # home: the expert's one project's page
+    assert Label.objects.get(item_id=first, expert=expert).answers == ANSWERS
+    assert not Slot.objects.filter(state=SlotState.LEASED).exists()
+
+
 def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live_server, expert, project, queue):
     make_items(project, 2)
     context = browser.new_context(java_script_enabled=False)

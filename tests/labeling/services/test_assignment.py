@@ -9,10 +9,10 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound
+from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound, QueuePaused
 from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
 from labeling.services import assignment
-from labeling.services.assignment import claimable, next_item, skip_item
+from labeling.services.assignment import claimable, next_item, skip_item, undo_skip
 from labeling.services.labels import submit_label
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
@@ -119,6 +119,51 @@ def test_an_expired_lease_that_nobody_took_is_still_the_experts(project, expert,
     expire_leases()
 
     assert submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS).answers == ANSWERS
+
+
+def pause(queue):
+    """What a lead's unticking the queue's *Active* box stores."""
+    Queue.objects.filter(pk=queue.pk).update(is_active=False)
+    queue.refresh_from_db()
+
+
+def test_a_paused_queue_hands_out_no_new_item(project, expert, outsider):
+    queue = make_queue(project, 2)
+    pause(queue)
+
+    with pytest.raises(QueuePaused, match="“Queue” is paused: its lead stopped handing out items"):
+        next_item(expert=expert, queue=queue)
+
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()
+    with pytest.raises(NotFound):  # one who may not label there learns nothing, paused or not
+        next_item(expert=outsider, queue=queue)
+
+
+def test_a_paused_queue_resumes_the_experts_own_lease_and_takes_their_label(project, expert, rubric):
+    queue = make_queue(project, 2)
+    held = next_item(expert=expert, queue=queue)
+    pause(queue)
+
+    assert next_item(expert=expert, queue=queue) == held  # the work in progress stays theirs
+    submit_label(expert=expert, item=held, rubric=rubric, answers=ANSWERS)
+
+    with pytest.raises(QueuePaused):
+        next_item(expert=expert, queue=queue)
+    assert Label.objects.get(item=held, expert=expert).answers == ANSWERS
+    assert list(Slot.objects.exclude(state=SlotState.FREE).values_list("item", "state")) == [(held.pk, "done")]
+
+
+def test_a_skip_in_a_paused_queue_is_not_handed_back(project, expert):
+    queue = make_queue(project, 1)
+    item = next_item(expert=expert, queue=queue)
+    skip_item(expert=expert, item=item)
+    pause(queue)
+
+    with pytest.raises(QueuePaused):
+        undo_skip(expert=expert, item=Item.objects.select_related("queue").get(pk=item.pk))
+
+    assert Skip.objects.filter(item=item, expert=expert).exists()
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()
 
 
 def test_editing_a_label_keeps_its_history(project, expert, rubric):
@@ -331,10 +376,13 @@ def test_the_claim_statement_takes_exactly_the_slots_the_queryset_chooses(projec
     for queue, slot_ids in expected.items():
         assert _claims_until_none(expert, queue) == slot_ids, queue.slug
 
-    # An inactive queue still hands out its items; a queue that does not admit the expert hands out nothing.
+    # The statement takes an inactive queue's slots like any other's: next_item refuses a paused queue before it
+    # runs (QueuePaused), and a queue that does not admit the expert (NotFound). Either hands out nothing.
     paused, restricted = list(expected)[1:]
     Slot.objects.filter(queue__in=[paused, restricted]).update(state=SlotState.FREE, expert=None, leased_at=None)
-    assert next_item(expert=expert, queue=paused).queue == paused
+    with pytest.raises(QueuePaused):
+        next_item(expert=expert, queue=paused)
+    assert not Slot.objects.filter(queue__in=[paused, restricted]).exclude(state=SlotState.FREE).exists()
     with pytest.raises(NotFound):
         next_item(expert=expert, queue=restricted)
 

@@ -54,6 +54,9 @@ def next_url(queue):
     return f"/p/{queue.project.slug}/q/{queue.slug}/next"
 
 
+SWAP = {"HTTP_X_SWAP_SCREEN": "1"}  # what label.js sends with a label or a skip
+
+
 def snapshot():
     """Everything an expert's actions can change."""
     return (
@@ -206,6 +209,74 @@ def test_an_empty_queue_says_all_done_with_a_link_back(client, expert, project, 
     assert f'href="/p/{project.slug}/"'.encode() in response.content
 
 
+PAUSED = "“All answers” is paused: its lead stopped handing out items."
+
+
+def pause(queue):
+    """What a lead's unticking the queue's *Active* box stores."""
+    Queue.objects.filter(pk=queue.pk).update(is_active=False)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_next_on_a_paused_queue_goes_home_with_a_message_and_leases_nothing(
+    client, expert, project, rubric, queue, method
+):
+    make_items(project, 2)
+    pause(queue)
+    client.force_login(expert)
+
+    response = getattr(client, method)(next_url(queue), follow=True)
+
+    assert response.redirect_chain[0] == ("/", 302)
+    assert response.status_code == 200 and PAUSED in response.content.decode()
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()
+
+
+def test_next_on_a_paused_queue_goes_back_to_the_item_the_expert_holds(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    pause(queue)
+
+    assert client.get(next_url(queue)).headers["Location"] == item_url(item)
+    assert take(client, queue) == item
+    assert Slot.objects.exclude(state=SlotState.FREE).count() == 1
+
+
+@pytest.mark.parametrize("swap", [{}, SWAP], ids=["form", "script"])
+def test_a_label_on_a_paused_queue_is_saved_and_hands_out_no_other_item(client, expert, project, rubric, queue, swap):
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    pause(queue)
+    shown = client.get(item_url(item))
+    assert 'id="label-form"' in shown.content.decode()  # the item the expert holds can still be finished
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}, follow=True, **swap)
+
+    assert response.redirect_chain[0] == ("/", 302)  # label.js's fetch follows it to the page it swaps in
+    html = response.content.decode()
+    assert f"Label saved for item {first.pk}" in html and PAUSED in html
+    assert Label.objects.get(item=first, expert=expert).answers == STORED
+    assert list(Slot.objects.exclude(state=SlotState.FREE).values_list("item", "state")) == [(first.pk, "done")]
+
+
+def test_a_skip_on_a_paused_queue_hands_out_no_other_item_nor_hands_it_back(client, expert, project, rubric, queue):
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+    pause(queue)
+
+    skipped = client.post(item_url(first, "skip"), follow=True)
+    undone = client.post(item_url(first, "unskip"), follow=True)
+
+    assert skipped.redirect_chain[0] == ("/", 302) and PAUSED in skipped.content.decode()
+    assert undone.redirect_chain[0] == ("/", 302) and PAUSED in undone.content.decode()
+    assert Skip.objects.filter(item=first, expert=expert).exists()
+    assert not Slot.objects.exclude(state=SlotState.FREE).exists()
+    assert 'id="undo-skip-form"' not in client.get(item_url(first)).content.decode()
+
+
 # --- the labeling screen ----------------------------------------------------------------------
 
 
@@ -273,9 +344,6 @@ def test_a_label_is_stored_and_the_expert_moves_to_the_next_item(client, expert,
     assert Slot.objects.get(item=second).expert == expert and Slot.objects.get(item=second).state == SlotState.LEASED
     following = client.get(response.headers["Location"])
     assert f"Label saved for item {item.pk}" in following.content.decode()
-
-
-SWAP = {"HTTP_X_SWAP_SCREEN": "1"}  # what label.js sends with a label or a skip
 
 
 def test_asked_by_the_script_a_label_answers_with_the_next_items_screen_itself(client, expert, project, rubric, queue):
