@@ -231,7 +231,10 @@ class QueueForm(RuleForm):
         help_text="None ticked: every expert of the project.",
     )
     is_active = forms.BooleanField(
-        label="Active", required=False, initial=True, help_text="Inactive queues receive no new outputs."
+        label="Active",
+        required=False,
+        initial=True,
+        help_text="Inactive (paused) queues receive no new outputs and hand experts no new items.",
     )
 
     field_order = ["name", "slug", "description"]
