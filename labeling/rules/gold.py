@@ -124,6 +124,16 @@ def gold_answer(automatic_entry: dict | None, adjudicated_entry: dict | None) ->
     return None
 
 
+def same_answer(kind: str, first: Any, second: Any) -> bool:
+    """Whether two answers to a question of this kind are the same answer: a multi-choice answer is a set of options
+    (its order is not part of it); a value of another kind (an earlier rubric version's) is never the same."""
+    if not (is_of_kind(kind, first) and is_of_kind(kind, second)):
+        return False
+    if kind == QuestionKind.MULTI_CHOICE:
+        return set(first) == set(second)
+    return first == second
+
+
 def verdict_question(questions: Iterable[dict]) -> dict | None:
     """The verdict question among these: the first binary one (None without one).
 

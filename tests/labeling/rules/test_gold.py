@@ -11,6 +11,7 @@ from labeling.rules.gold import (
     open_ties,
     output_verdict,
     resolve_answers,
+    same_answer,
 )
 from tests.helpers.rubrics import BINARY, CHOICE, CORRECTION, MULTI, RATING, TEXT
 
@@ -137,3 +138,21 @@ def test_one_experts_text_answer_stays_a_list():
         "value": ["Too long."],
         "method": "list",
     }
+
+
+@pytest.mark.parametrize(
+    "kind, first, second, same",
+    [
+        ("binary", True, True, True),
+        ("binary", True, 1, False),  # a rating's 1 is not a yes
+        ("rating", 4, 4, True),
+        ("rating", 3.5, 3, False),  # a median between two steps is not the lead's 3
+        ("multi_choice", ["wrong", "long"], ["long", "wrong"], True),  # options, not their order
+        ("multi_choice", ["wrong"], ["wrong", "long"], False),
+        ("choice", "calm", "calm", True),
+        ("correction", ["Say 3 days.", "Say three days."], "Say 3 days.", False),  # the experts' list is no answer
+        ("choice", None, "calm", False),  # a tie has no gold: any answer decides it
+    ],
+)
+def test_same_answer_says_when_a_leads_answer_changes_nothing(kind, first, second, same):
+    assert same_answer(kind, first, second) is same
