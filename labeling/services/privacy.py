@@ -70,7 +70,7 @@ FILTER_DETAILS = {
     "saved_view.deleted": "query",
 }
 # Audit events about one output, named by its external id; a lead's gold answers quote the output or correct it.
-OUTPUT_DETAILS = ("gold.adjudicated", "gold.marked_for_adjudication")
+OUTPUT_DETAILS = ("gold.adjudicated", "gold.confirmed", "gold.marked_for_adjudication")
 
 
 @dataclass

@@ -5,6 +5,7 @@ module stores it. Recomputing is idempotent and never touches what a lead decide
 win, and survive every rebuild.
 """
 
+from dataclasses import dataclass
 from datetime import date
 
 import msgspec
@@ -23,7 +24,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import gold_answer, open_ties, resolve_answers
+from labeling.rules.gold import gold_answer, open_ties, resolve_answers, same_answer
 from labeling.rules.text import check_storable
 
 from . import outbox, webhook_events
@@ -212,9 +213,29 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     return resolution
 
 
+@dataclass(frozen=True)
+class Adjudication:
+    """What `adjudicate` recorded: the resolution, and each decided question's gold before and after (empty: the
+    lead confirmed the gold as it is)."""
+
+    resolution: Resolution
+    decided: dict[str, list]
+
+    @property
+    def confirmed(self) -> bool:
+        return not self.decided
+
+
 @transaction.atomic
-def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Resolution:
-    """Record a lead's gold answers for some or all questions; they win over the automatic ones."""
+def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Adjudication:
+    """Record a lead's gold answers; they win over the automatic ones, and survive every recompute.
+
+    Only what the lead decided is theirs: an answer that differs from the question's current gold (or gives one to a
+    question without: a tie, or no answer). An answer equal to the gold is left as it is: an automatic one keeps
+    following the labels, an earlier decision stays. When nothing differs, the lead confirms the gold as it is: the
+    item leaves the adjudication list (if sent there) and the confirmation is audited, while a tie left open refuses
+    it (InvalidAnswers), since it would settle nothing.
+    """
     check_can_manage(lead, item.project)
     check_storable(note=note)
     resolution = resolve_item(item_id=item.pk)
@@ -225,24 +246,30 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Resolution
     validate_answers([{**question, "required": False} for question in questions], given)
     if not given:
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
+    kinds = {question["key"]: question["kind"] for question in questions}
     # Each decided question's gold value before and after, for the audit log.
-    changed = {
-        key: [gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)), value]
-        for key, value in given.items()
-    }
+    decided = {}
+    for key, value in given.items():
+        before = gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key))
+        if not same_answer(kinds[key], before, value):
+            decided[key] = [before, value]
+    waiting = [key for key in open_ties(resolution.automatic, resolution.adjudicated) if key not in decided]
+    if not decided and waiting:
+        raise InvalidAnswers({"answers": f"Nothing changed, and the item still ties on: {', '.join(waiting)}."})
     resolution.adjudicated = {
         **resolution.adjudicated,
-        **{key: {"value": value, "method": "adjudicated"} for key, value in given.items()},
+        **{key: {"value": value, "method": "adjudicated"} for key, (_, value) in decided.items()},
     }
     resolution.adjudicated_by, resolution.adjudicated_at = lead, timezone.now()
     resolution.marked_for_adjudication = False
     resolution.note = note.strip() or resolution.note
     resolution.status = _status(resolution)
     resolution.save()
+    named = {"item": item.pk, "external_id": item.output.external_id}
     AuditEvent.objects.create(
         project_id=item.project_id,
         actor=lead,
-        action="gold.adjudicated",
-        details={"item": item.pk, "external_id": item.output.external_id, "answers": changed},
+        action="gold.adjudicated" if decided else "gold.confirmed",
+        details={**named, "answers": decided} if decided else named,
     )
-    return resolution
+    return Adjudication(resolution=resolution, decided=decided)

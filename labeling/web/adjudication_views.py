@@ -74,14 +74,20 @@ def _decide(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpR
     answers = posted_answers(case, request.POST)
     note = request.POST.get("note", "")
     try:
-        decided = resolution_services.adjudicate(lead=request.user, item=case.item, answers=answers, note=note)
+        outcome = resolution_services.adjudicate(lead=request.user, item=case.item, answers=answers, note=note)
     except InvalidAnswers as exc:
         return _case_page(request, case, errors=exc.errors, status=400)
+    decided = outcome.resolution
     if decided.status == ResolutionStatus.NEEDS_ADJUDICATION:
         waiting = ", ".join(open_ties(decided.automatic, decided.adjudicated))
         messages.warning(request, f"Saved. Item {case.item.pk} still ties on: {waiting}. Decide it to settle it.")
         return redirect("labeling:adjudicate", slug=project.slug, item_id=case.item.pk)
-    messages.success(request, f"Gold answer of item {case.item.pk} recorded.")
+    if outcome.confirmed:
+        messages.success(
+            request, f"Gold answer of item {case.item.pk} confirmed as it is: it keeps following the experts' labels."
+        )
+    else:
+        messages.success(request, f"Gold answer of item {case.item.pk} recorded.")
     return redirect("labeling:adjudication", slug=project.slug)
 
 

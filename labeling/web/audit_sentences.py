@@ -180,6 +180,9 @@ ACTIONS: dict[str, Action] = {
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
     "gold.adjudicated": Action("Item adjudicated", _adjudicated),
+    "gold.confirmed": Action(
+        "Gold answer confirmed", "Confirmed the gold answer of item {item} ({external_id}) as it is"
+    ),
     "gold.marked_for_adjudication": Action(
         "Item sent to adjudication", "Sent item {item} ({external_id}) to adjudication"
     ),

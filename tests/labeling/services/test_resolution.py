@@ -134,3 +134,19 @@ def test_adjudication_is_for_leads_and_validated(project, rubric, lead, expert):
     with pytest.raises(InvalidAnswers):
         adjudicate(lead=lead, item=item, answers={})
     assert Resolution.objects.get(item=item).adjudicated == {}
+
+
+def test_an_answer_equal_to_the_gold_is_not_the_leads_decision(project, rubric, lead):
+    """Through the service, as through the page: the prefilled multi-choice (its options in another order) and the
+    agreed rating stay automatic; only the tie the lead settles is theirs."""
+    [item] = label_outputs(
+        project,
+        answers=[{"correct": True, "helpful": 4, "issues": ["wrong", "long"]},
+                 {"correct": False, "helpful": 4, "issues": ["long", "wrong"]}],
+        rubric=rubric,
+    )  # fmt: skip
+
+    outcome = adjudicate(lead=lead, item=item, answers={"correct": False, "helpful": 4, "issues": ["long", "wrong"]})
+
+    assert Resolution.objects.get(item=item).adjudicated == {"correct": {"value": False, "method": "adjudicated"}}
+    assert not outcome.confirmed and outcome.decided == {"correct": [None, False]}

@@ -6,8 +6,11 @@ was, bad answers re-render with a 400 and store nothing, pages run a fixed numbe
 
 import pytest
 
-from labeling.models import Item, ItemStatus, Label, Queue, Resolution, ResolutionStatus
+from labeling.models import AuditEvent, Item, ItemStatus, Label, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_item
+from tests.conftest import _member
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.labeling import label_outputs
 
@@ -196,10 +199,9 @@ def test_a_lead_records_the_gold_answer_and_the_item_leaves_the_list(lead_client
     assert response.status_code == 302 and response.headers["Location"] == list_url(project)
     resolution = Resolution.objects.get(item=item)
     assert resolution.status == ResolutionStatus.RESOLVED
+    # helpful and tone were posted as the experts agreed (the prefill): they stay the experts', not the lead's.
     assert resolution.adjudicated == {
         "correct": {"value": False, "method": "adjudicated"},
-        "helpful": {"value": 4, "method": "adjudicated"},
-        "tone": {"value": "friendly", "method": "adjudicated"},
         "fix": {"value": mine, "method": "adjudicated"},
     }
     assert gold_answers(resolution.automatic, resolution.adjudicated)["correct"] is False
@@ -301,3 +303,98 @@ def test_a_complete_item_whose_resolution_is_still_queued_is_shown_and_decided(l
     lead_client.post(item_url(project, item), {"q-correct": "no"})
     assert Resolution.objects.get(item=item).status == ResolutionStatus.RESOLVED
     assert Item.objects.get(pk=item.pk).status == ItemStatus.COMPLETE
+
+
+# What counts as the lead's decision ------------------------------------------------------------------------------
+
+
+def relabel(item, expert, **changes) -> None:
+    """The expert edits their label of the complete item; its gold is recomputed (as the task would)."""
+    label = Label.objects.get(item=item, expert=expert)
+    submit_label(expert=expert, item=item, rubric=label.rubric, answers={**label.answers, **changes})
+    resolve_item(item_id=item.pk)
+
+
+def gold_of(item) -> dict:
+    return gold_answers(**Resolution.objects.values("automatic", "adjudicated").get(item=item))
+
+
+def test_only_the_question_the_lead_decides_is_theirs_and_the_others_keep_following_the_labels(
+    lead_client, project, experts, lead
+):
+    """The form comes prefilled with the automatic gold; posting it back with one tie decided records that one
+    question only: a later label that flips another question's majority still moves that question's gold."""
+    third = _member(project, "elio", "expert")
+    answers = (
+        {"correct": True, "helpful": 4, "tone": "friendly"},
+        {"correct": True, "helpful": 4, "tone": "curt"},
+        {"correct": False, "helpful": 4, "tone": "rude"},
+    )  # correct: majority yes; helpful: median 4; tone: a three-way tie
+    [item] = label_outputs(project, answers=answers, experts=[*experts, third])
+    page = lead_client.get(item_url(project, item))
+    prefilled = {q["field"].name: o.value for q in page.context["questions"] if q["field"]
+                 for o in q["field"].options if o.checked}  # fmt: skip
+    assert prefilled == {"q-correct": "yes", "q-helpful": "4"}
+
+    response = lead_client.post(item_url(project, item), {**prefilled, "q-tone": "friendly"})
+
+    assert response.status_code == 302 and response.headers["Location"] == list_url(project)
+    resolution = Resolution.objects.get(item=item)
+    assert resolution.status == ResolutionStatus.RESOLVED
+    assert resolution.adjudicated == {"tone": {"value": "friendly", "method": "adjudicated"}}
+    [event] = AuditEvent.objects.filter(action="gold.adjudicated")
+    assert event.details["answers"] == {"tone": [None, "friendly"]}
+    # The second expert changes their mind: correct's majority flips to no, and the gold follows.
+    relabel(item, experts[1], correct=False)
+    assert gold_of(item) == {"correct": False, "helpful": 4, "tone": "friendly"}
+    assert Resolution.objects.get(item=item).status == ResolutionStatus.RESOLVED
+
+
+def test_a_lead_confirms_a_marked_item_as_it_is_without_freezing_its_gold(lead_client, project, experts, lead):
+    """Sent to adjudication, then submitted unchanged: the item leaves the list as a confirmation (audited as
+    one), nothing is stored as decided, and its gold keeps following the labels."""
+    [item] = label_outputs(project, answers=AGREE, experts=experts)
+    lead_client.post(item_url(project, item), {"action": "mark", "note": "Refund rule looks wrong"})
+
+    response = lead_client.post(item_url(project, item), {"q-correct": "yes", "q-helpful": "5", "note": "It is fine."})
+
+    assert response.status_code == 302 and response.headers["Location"] == list_url(project)
+    assert state(item) == (ResolutionStatus.RESOLVED, {}, False, "It is fine.")
+    resolution = Resolution.objects.get(item=item)
+    assert (resolution.adjudicated_by, resolution.adjudicated_at is not None) == (lead, True)
+    [event] = AuditEvent.objects.filter(action__startswith="gold.").exclude(action="gold.marked_for_adjudication")
+    assert (event.action, event.actor, event.details) == (
+        "gold.confirmed", lead, {"item": item.pk, "external_id": item.output.external_id}
+    )  # fmt: skip
+    page = lead_client.get(list_url(project))
+    assert page.context["rows"] == [] and "confirmed as it is" in page.content.decode()
+    # Not frozen: an expert's edit makes it a tie, and it waits for a lead again.
+    relabel(item, experts[1], correct=False)
+    assert "correct" not in gold_of(item)
+    assert Resolution.objects.get(item=item).status == ResolutionStatus.NEEDS_ADJUDICATION
+
+
+def test_changing_nothing_on_a_tied_item_stores_nothing(lead_client, project, experts):
+    """Only the settled answers posted back, the tie left open: nothing to record, a 400 that names the tie."""
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    before = state(item)
+
+    response = lead_client.post(item_url(project, item), {"q-helpful": "4", "q-tone": "friendly"})
+
+    assert response.status_code == 400
+    assert "Nothing was saved." in response.content.decode() and "still ties on: correct" in response.content.decode()
+    assert state(item) == before and not AuditEvent.objects.filter(action__startswith="gold.").exists()
+
+
+def test_a_decision_made_before_stays_the_leads_and_takes_a_new_value(lead_client, project, experts):
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    lead_client.post(item_url(project, item), {"q-correct": "no", "q-helpful": "2"})
+    assert set(Resolution.objects.get(item=item).adjudicated) == {"correct", "helpful"}
+
+    lead_client.post(item_url(project, item), {"q-correct": "yes", "q-helpful": "2", "q-tone": "friendly"})
+
+    assert Resolution.objects.get(item=item).adjudicated == {
+        "correct": {"value": True, "method": "adjudicated"}, "helpful": {"value": 2, "method": "adjudicated"},
+    }  # fmt: skip
+    latest = AuditEvent.objects.filter(action="gold.adjudicated").latest("pk")
+    assert latest.details["answers"] == {"correct": [False, True]}
