@@ -37,6 +37,9 @@ class ReviewCycle(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     digests_sent_at = models.DateTimeField(null=True, blank=True)
+    # Closed while catching up (a newer ended week still open): its digest goes with a newer week's, which lists it,
+    # instead of on its own (services.cycles.send_digests).
+    digest_deferred = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # The last failed close or metrics refresh of the week, kept until one succeeds: shown to the project's
     # leads on the meeting page and on /readyz; the sweeps try again from `next_attempt_at` (backoff).

@@ -37,7 +37,7 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
-from labeling.selectors.digest import project_digest_lines
+from labeling.selectors.digest import meeting_url, project_digest_lines
 from labeling.selectors.report import build_report, has_something_to_close
 
 from . import alerts, outbox, webhook_events
@@ -284,17 +284,26 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
     }
 
     with transaction.atomic():
+        deferred = _digest_waits(project, week=week, now=now)
         won = ReviewCycle.objects.filter(pk=cycle.pk, status=CycleStatus.OPEN).update(
-            status=CycleStatus.CLOSED, report=report, closed_at=now, closed_by=closed_by, **_NO_FAILURE
+            status=CycleStatus.CLOSED,
+            report=report,
+            closed_at=now,
+            closed_by=closed_by,
+            digest_deferred=deferred,
+            **_NO_FAILURE,
         )
         get_cycle(project=project, week=week + timedelta(days=7))
         if won:
             AuditEvent.objects.create(
                 project=project, actor=closed_by, action="cycle.closed", details={"week": week_label(week), **timings}
             )
-            # Asked for in the close's transaction: a worker that dies after the commit leaves the digests owed
-            # (the outbox row), and whoever runs it sends them; send_digests' claim keeps them to one send.
-            outbox.enqueue(task="labeling.send_digests", args=[cycle.pk], dedupe_key=work_key("send_digests", cycle.pk))
+            if not deferred:
+                # Asked for in the close's transaction: a worker that dies after the commit leaves the digests owed
+                # (the outbox row), and whoever runs it sends them; send_digests' claim keeps them to one send.
+                outbox.enqueue(
+                    task="labeling.send_digests", args=[cycle.pk], dedupe_key=work_key("send_digests", cycle.pk)
+                )
             cycle.refresh_from_db()
             webhook_events.cycle_closed(cycle)  # cycle.closed and cycle.digest, with the close
             # The closed week's quotas and changes, and a failed or overdue close resolved: told after the close.
@@ -302,6 +311,24 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
     logger.info("closed %s %s in %s", project.slug, week_label(week), timings)
     cycle.refresh_from_db()
     return cycle
+
+
+def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:
+    """Whether the week's close is catching up, so its digest waits for the newest week's: the project's newest ended
+    week is after it, is one the sweep closes (not before the project's first week), and is not closed yet.
+
+    One e-mail per catch-up instead of one per missed week; on time, the newest ended week is the one closing. Nothing
+    is lost: the newest week's close lists every waiting week when it sends its digest, and if it fails the weeks wait
+    for the project's next close that succeeds (its retry, or the week after it).
+    """
+    newest = current_week(project, now) - timedelta(days=7)
+    if newest <= week or newest < cycle_week(project, project.created_at):
+        return False
+    # Locked until this close commits: a close of the newest week at the same time either froze its report first (so
+    # this week sends its own digest) or waits for this commit, and its digest then finds this week waiting.
+    newest_cycle = get_cycle(project=project, week=newest)
+    status = ReviewCycle.objects.select_for_update().filter(pk=newest_cycle.pk).values_list("status", flat=True).get()
+    return status != CycleStatus.CLOSED
 
 
 def _rebuild_datasets(project: Project) -> list[dict]:
@@ -411,14 +438,20 @@ def _request_each(weeks: list[tuple[int, date]], request: Callable[..., bool]) -
 def send_digests(*, cycle_id: int) -> int:
     """E-mail each expert of the project their week: last week's work and this week's queues. Sent once.
 
+    It also names the older weeks whose digests waited for this one (closed while the close caught up, see
+    `_digest_waits`), each with the expert's labels and its meeting page, and claims them with its own.
     The close asks for it through the outbox, so a worker lost before the claim leaves it to the next delivery; one
     lost after the claim loses the digests rather than sending them twice.
     """
     now = timezone.now()
-    claimed = ReviewCycle.objects.filter(pk=cycle_id, digests_sent_at__isnull=True).update(digests_sent_at=now)
-    if not claimed:
-        return 0  # a twin sent them, or the cycle is gone
-    cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
+    with transaction.atomic():
+        claimed = ReviewCycle.objects.filter(pk=cycle_id, digests_sent_at__isnull=True, digest_deferred=False).update(
+            digests_sent_at=now
+        )
+        if not claimed:
+            return 0  # a twin sent them, the cycle is gone, or its digest waits for a newer week's
+        cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
+        caught_up = _claim_waiting_digests(cycle, now=now)
     project = cycle.project
     experts = list(
         Membership.objects.of_active_accounts()
@@ -429,12 +462,15 @@ def send_digests(*, cycle_id: int) -> int:
     )
     if not experts:
         return 0
-    figures = {row.expert_id: row for row in ExpertWeek.objects.filter(project=project, week=cycle.week)}
+    figures = {
+        (row.week, row.expert_id): row
+        for row in ExpertWeek.objects.filter(project=project, week__in=[cycle.week, *(c.week for c in caught_up)])
+    }
     project_lines = project_digest_lines(cycle)  # the same lines the cycle.digest webhook and Slack get
     messages = []
     for membership in experts:
         user = membership.user
-        row = figures.get(user.pk)
+        row = figures.get((cycle.week, user.pk))
         lines = [f"Hello {user.get_full_name() or user.username},", ""]
         if row and row.labels:
             # None: nothing of theirs was compared; 0.0 is a rate to tell like any other.
@@ -444,6 +480,12 @@ def send_digests(*, cycle_id: int) -> int:
             lines.append(f"In {cycle.label} you labeled {row.labels} item(s){agreement}. Thank you.")
         else:
             lines.append(f"You labeled no items in {cycle.label}.")
+        if caught_up:
+            lines += ["", "The weekly close was catching up: these earlier weeks closed with it, each with its report:"]
+            for older in caught_up:
+                done = figures.get((older.week, user.pk))
+                labeled = f"you labeled {done.labels} item(s)" if done and done.labels else "you labeled no items"
+                lines.append(f"- {older.label}: {labeled} — {meeting_url(older)}")
         lines += ["", *project_lines]
         messages.append(
             EmailMessage(
@@ -454,6 +496,27 @@ def send_digests(*, cycle_id: int) -> int:
         )
     with mailers.default as connection:  # one connection for all of them
         return connection.send_messages(messages) or 0
+
+
+def _claim_waiting_digests(cycle: ReviewCycle, *, now: datetime) -> list[ReviewCycle]:
+    """Claim the project's closed weeks before `cycle` whose digests wait for a newer week's; return them, oldest
+    first. In the caller's transaction: the rows are locked (in pk order), so of two digests sent at once (the newest
+    week's and a retried older close's) one claims each waiting week and the other finds it claimed."""
+    waiting = list(
+        ReviewCycle.objects.select_for_update()
+        .filter(
+            project_id=cycle.project_id,
+            status=CycleStatus.CLOSED,
+            digest_deferred=True,
+            digests_sent_at__isnull=True,
+            week__lt=cycle.week,
+        )
+        .order_by("pk")
+    )
+    ReviewCycle.objects.filter(pk__in=[older.pk for older in waiting]).update(digests_sent_at=now)
+    for older in waiting:
+        older.project = cycle.project  # for its meeting link
+    return sorted(waiting, key=lambda older: older.week)
 
 
 # Decisions ---------------------------------------------------------------------------------------------------

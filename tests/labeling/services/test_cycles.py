@@ -431,6 +431,80 @@ def test_after_beat_was_down_for_weeks_each_missed_week_closes_in_order_with_its
     cycles.request_due_closes(now + timedelta(days=1))
 
 
+def _missed_three_weeks(project) -> datetime:
+    """Erin and Ezra, experts of a project made on 1 October whose 2026-W44 closed on time (with its digests sent),
+    then beat was down: one output in each of 2026-W45, W46 and W47. Returns the moment it is back (25 November)."""
+    type(project).objects.update(created_at=datetime(2026, 10, 1, tzinfo=UTC))
+    for name in ("erin", "ezra"):
+        Membership.objects.create(project=project, user=UserFactory(username=name), role="expert")
+    cycles.close_week(project_id=project.pk, week=date(2026, 10, 26), now=datetime(2026, 11, 2, 1, tzinfo=UTC))
+    run_each_as_worker("labeling.send_digests")
+    for day in (3, 11, 18):
+        OutputFactory(project=project, external_id=f"nov-{day}", occurred_at=datetime(2026, 11, day, 12, tzinfo=UTC))
+    return datetime(2026, 11, 25, 9, tzinfo=UTC)
+
+
+def _digests() -> dict[str, list[str]]:
+    """The experts' digests sent so far: the week each names in its subject -> their bodies."""
+    sent: dict[str, list[str]] = {}
+    for message in mail.outbox:
+        if "your week after " in message.subject:
+            sent.setdefault(message.subject.rsplit(" ", 1)[-1], []).append(message.body)
+    return sent
+
+
+def test_after_beat_was_down_for_weeks_the_experts_get_one_digest_naming_the_weeks_it_caught_up(project):
+    """Three missed weeks close one per sweep, but the experts get one e-mail: the newest week's digest, which names
+    the two weeks that closed with it, late, each with its meeting page. Sweeping and sending again adds none."""
+    now = _missed_three_weeks(project)
+    assert sorted(_digests()) == ["2026-W44"]  # the week closed on time sent its own, as always
+    mail.outbox.clear()
+
+    for _ in range(2):  # the sweep runs twice, and each outbox row is delivered twice
+        while due := cycles.due_weeks(now):
+            [(project_id, week)] = due
+            cycles.close_week(project_id=project_id, week=week, now=now)
+        for week in (date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)):
+            cycles.close_week(project_id=project.pk, week=week, now=now)
+        run_each_as_worker("labeling.send_digests")
+
+    digests = _digests()
+    assert sorted(digests) == ["2026-W47"] and len(digests["2026-W47"]) == 2
+    assert sorted(message.to[0] for message in mail.outbox if "your week after" in message.subject) == [
+        "erin@example.com", "ezra@example.com",
+    ]  # fmt: skip
+    body = digests["2026-W47"][0]
+    assert "You labeled no items in 2026-W47." in body
+    for label in ("2026-W45", "2026-W46"):
+        assert f"- {label}: you labeled no items — http://127.0.0.1:8000/p/support-bot/meeting/{label}/" in body
+    assert "2026-W44" not in body  # a week whose digest went out on its own is not told again
+    assert not ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED, digests_sent_at=None).exists()
+
+
+@pytest.mark.postgres
+def test_the_digests_of_caught_up_weeks_wait_for_the_newest_weeks_close_when_it_fails_and_go_with_its_retry(project):
+    """A catch-up whose newest week fails to close sends no digest yet, and loses none: the caught-up weeks go with
+    the next close of the project that succeeds (here the retry, once the poisoned record is gone)."""
+    now = _missed_three_weeks(project)
+    mail.outbox.clear()
+    for week in (date(2026, 11, 2), date(2026, 11, 9)):
+        cycles.close_week(project_id=project.pk, week=week, now=now)
+    # A record from before ingest had a range: retention cannot hold its cohort, so the close fails.
+    poisoned = OutputFactory(project=project, end_user_id="u-legacy", occurred_at=datetime(1, 6, 1, tzinfo=UTC))
+    with pytest.raises(DatabaseError):
+        cycles.close_week(project_id=project.pk, week=date(2026, 11, 16), now=now)
+    run_each_as_worker("labeling.send_digests")
+    assert _digests() == {}
+
+    poisoned.delete()
+    cycles.close_week(project_id=project.pk, week=date(2026, 11, 16), now=now + timedelta(hours=1))  # the retry
+    run_each_as_worker("labeling.send_digests")
+
+    digests = _digests()
+    assert sorted(digests) == ["2026-W47"] and len(digests["2026-W47"]) == 2
+    assert "2026-W45" in digests["2026-W47"][0] and "2026-W46" in digests["2026-W47"][0]
+
+
 def test_work_that_arrives_for_a_closed_week_is_resolved_at_the_next_close_and_counted_in_no_weeks_figures(
     project, week_of_labels
 ):
