@@ -175,6 +175,23 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
     return urlencode(pairs)
 
 
+def queue_renamed_in_query(query: str, old: str, new: str) -> str:
+    """The query string with the queue slug `old` replaced by `new` (named once, where `old` was); the same string
+    when it names no `old` queue. A search for the words is not a queue and stays."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if ("queue", old) not in pairs:
+        return query
+    renamed, named = [], set()
+    for name, value in pairs:
+        if name == "queue":
+            value = new if value == old else value
+            if value in named:
+                continue  # it named `new` already: a queue deleted since, whose slug the renamed one took
+            named.add(value)
+        renamed.append((name, value))
+    return urlencode(renamed)
+
+
 def end_user_out_of_queries(
     end_user_id: str, placeholder: str, *, sessions: Collection[str] = (), external_ids: Collection[str] = ()
 ) -> Callable[[str], str]:

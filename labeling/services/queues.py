@@ -2,7 +2,8 @@
 
 Values are checked by `queue_problems` (also used by the web form, so the lead sees each problem beside
 its field), then again inside the write, where the slug's uniqueness is also guarded by the database.
-Editing a queue never changes items already placed: they carry their own overlap and priority.
+Editing a queue never changes items already placed: they carry their own overlap and priority. Renaming its slug
+rewrites what stored the old one (saved explore views) in the same transaction.
 """
 
 import re
@@ -13,8 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from labeling.exceptions import InvalidInput, InvalidSpec
-from labeling.models import AuditEvent, Membership, Project, Queue, work_key
+from labeling.models import AuditEvent, Membership, Project, Queue, SavedView, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
+from labeling.rules.explore import queue_renamed_in_query
 
 from . import outbox
 from .routing import validate_rule
@@ -102,10 +104,12 @@ def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
 
 @transaction.atomic
 def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
-    """Replace the queue's settings. Items already placed keep the overlap and priority they were made with."""
+    """Replace the queue's settings. Items already placed keep the overlap and priority they were made with; a new
+    slug is carried into what names the queue by its slug (saved views)."""
     # Lock the row: routing holds this lock while it fills the queue, so a quota never changes mid-placement.
     queue = Queue.objects.select_for_update(no_key=True, of=("self",)).select_related("project").get(pk=queue.pk)
     rule = _check(project=queue.project, values=values, queue=queue)
+    old_slug = queue.slug
     fields = _fields(values, rule)
     changed = sorted(name for name in AUDITED_FIELDS if getattr(queue, name) != fields[name])
     before = set(queue.eligible_experts.values_list("pk", flat=True))
@@ -118,6 +122,8 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
             queue.save(update_fields=list(fields))
     except IntegrityError:
         raise _taken(values.slug) from None
+    if queue.slug != old_slug:
+        _follow_rename(queue.project, old_slug, queue.slug)
     queue.eligible_experts.set(values.eligible_expert_ids)
     if changed:
         AuditEvent.objects.create(
@@ -127,6 +133,20 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
             details={"queue": queue.pk, "slug": queue.slug, "changed": changed},
         )
     return queue
+
+
+def _follow_rename(project: Project, old: str, new: str) -> None:
+    """Name the queue by its new slug where the project stored the old one, in the rename's transaction: a saved
+    view keeps opening the same outputs (its link stays a plain `?queue=<slug>`)."""
+    # Slugs are [a-z0-9-], written as they are in a query string: the `contains` narrows, the rule decides.
+    views = SavedView.objects.select_for_update().filter(project=project, query__contains=f"queue={old}")
+    renamed = []
+    for view in views.only("pk", "query").order_by("pk"):
+        query = queue_renamed_in_query(view.query, old, new)
+        if query != view.query:
+            view.query = query
+            renamed.append(view)
+    SavedView.objects.bulk_update(renamed, ["query"])
 
 
 def ensure_takes_items(queue: Queue, *, remedy: str) -> None:

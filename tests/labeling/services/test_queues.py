@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import AuditEvent, Item, Queue
+from labeling.models import AuditEvent, Item, Queue, SavedView
 from labeling.services.queues import QueueValues, create_queue, queue_problems, request_backfill, update_queue
+from labeling.services.saved_views import save_view
 from tests.factories import MembershipFactory, OutputFactory
 from tests.outbox import enqueued, run_as_worker
 
@@ -123,6 +124,41 @@ def test_update_queue_keeps_its_own_slug_but_not_anothers(project):
 
     queue.refresh_from_db()
     assert (queue.slug, queue.name) == ("billing", "Renamed")
+
+
+def test_renaming_a_queue_renames_it_in_the_saved_views_that_filter_on_it(project, other_project):
+    """A saved view stores the queue by its slug: renaming the slug rewrites the views naming the old one, in the same
+    transaction, so each still opens on the same queue. Views of other queues, and another project's views naming
+    either slug, are left alone."""
+    refunds = create_queue(project=project, values=values(slug="refunds", name="Refunds"))
+    create_queue(project=project, values=values(slug="refunds-old", name="Old refunds"))
+    create_queue(project=project, values=values(slug="billing", name="Billing"))
+    for name, query in [
+        ("Only refunds", "queue=refunds"),
+        ("Refunds or billing, down", "feedback=down&queue=billing&queue=refunds&flagged=yes"),
+        ("The old refunds", "queue=refunds-old"),
+        ("Searched", "q=queue%3Drefunds"),  # a search for the words, not the queue
+        ("Stale", "queue=refund-requests&queue=refunds"),  # names a queue deleted since: named once after
+    ]:
+        save_view(project=project, name=name, query=query)
+    create_queue(project=other_project, values=values(slug="refunds", name="Refunds"))
+    create_queue(project=other_project, values=values(slug="refund-requests", name="Requests"))
+    save_view(project=other_project, name="Theirs", query="queue=refunds")
+    save_view(project=other_project, name="Their requests", query="queue=refund-requests")
+
+    update_queue(queue=refunds, values=values(slug="refund-requests", name="Refund requests"))
+
+    assert dict(SavedView.objects.filter(project=project).values_list("name", "query")) == {
+        "Only refunds": "queue=refund-requests",
+        "Refunds or billing, down": "feedback=down&queue=billing&queue=refund-requests&flagged=yes",
+        "The old refunds": "queue=refunds-old",
+        "Searched": "q=queue%3Drefunds",
+        "Stale": "queue=refund-requests",
+    }
+    assert dict(SavedView.objects.filter(project=other_project).values_list("name", "query")) == {
+        "Theirs": "queue=refunds",
+        "Their requests": "queue=refund-requests",
+    }
 
 
 def test_update_queue_with_bad_values_changes_nothing(project, expert):

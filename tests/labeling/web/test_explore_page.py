@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.models import SavedView
+from labeling.models import Item, Queue, SavedView
 from labeling.selectors.explore import Total
 from labeling.services.search_index import index_outputs
 from labeling.web.explore_views import _total_text
@@ -280,6 +280,52 @@ def test_a_saved_view_round_trip(client, lead, expert, project, outputs):
     client.force_login(lead)
     assert client.post(url("explore-view-delete", project, saved.pk)).status_code == 302
     assert not SavedView.objects.exists()
+
+
+def saved_view_link(client, project, name: str) -> str:
+    """The href of the saved view `name` as the project page lists it."""
+    page = client.get(url("project", project)).content.decode()
+    return re.search(rf'<a href="([^"]+)">{re.escape(name)}</a>', page)[1].replace("&amp;", "&")
+
+
+def test_a_saved_view_on_a_queue_opens_the_same_outputs_after_the_lead_renames_the_queue(client, lead, project):
+    """The view stores the queue by its slug; renaming the slug in the queue form carries the view along."""
+    label_outputs(project, 1, queue="billing")  # routed before "refunds" exists: not in it
+    refunds = label_outputs(project, 2, queue="refunds", texts=["Refund one.", "Refund two."])
+    index_outputs(project_id=project.pk, output_ids=[item.output_id for item in Item.objects.all()])
+    client.force_login(lead)
+    client.post(url("explore-view-save", project), {"name": "Refunds down", "query": "queue=refunds"})
+    before = shown(client.get(saved_view_link(client, project, "Refunds down")))
+    assert sorted(before) == sorted(item.output.external_id for item in refunds)
+
+    queue = refunds[0].queue
+    form = {"name": "Refund requests", "slug": "refund-requests", "has_comment": "any", "sample_rate": "1",
+            "overlap": "1", "priority": "0", "is_active": "on"}  # fmt: skip
+    assert client.post(url("queue-edit", project, queue.pk), form).status_code == 302
+    queue.refresh_from_db()
+    assert queue.slug == "refund-requests"
+
+    link = saved_view_link(client, project, "Refunds down")
+    response = client.get(link)
+    assert response.status_code == 200
+    assert shown(response) == before
+    assert link == url("explore", project, query="queue=refund-requests")
+
+
+def test_a_saved_view_on_a_deleted_queue_opens_with_the_message_beside_the_queue_field(client, lead, project):
+    """An operator may delete a queue in the admin (no service rewrites the views then): the view still opens, as a
+    400 naming the queue, with the queue ticked in the bar so the lead can untick it."""
+    label_outputs(project, 1, queue="refunds")
+    view = SavedView.objects.create(project=project, name="Refunds", query="queue=refunds&feedback=down")
+    Queue.objects.get(project=project, slug="refunds").delete()
+    client.force_login(lead)
+
+    response = client.get(saved_view_link(client, project, view.name))
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert '<p class="error field-error">This project has no queue &#x27;refunds&#x27;.</p>' in page
+    assert '<input type="checkbox" name="queue" value="refunds" checked>' in page
 
 
 def test_another_projects_saved_view_cannot_be_deleted(client, lead, project, other_project):
