@@ -18,6 +18,9 @@ from labeling.models import AlertRule, CycleStatus, Project, week_label
 
 from .calendar import current_week, week_end, week_start
 
+# The rules whose findings are keyed by a queue's slug (a renamed queue's alert follows it: services/queues.py).
+QUEUE_RULES = (AlertRule.QUEUE_IDLE, AlertRule.QUOTA_MISSED)
+
 # "Usually has outputs": at least one per silence window on average over these days before the silence.
 INGEST_BASELINE_DAYS = 28
 

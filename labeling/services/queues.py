@@ -3,7 +3,7 @@
 Values are checked by `queue_problems` (also used by the web form, so the lead sees each problem beside
 its field), then again inside the write, where the slug's uniqueness is also guarded by the database.
 Editing a queue never changes items already placed: they carry their own overlap and priority. Renaming its slug
-rewrites what stored the old one (saved explore views) in the same transaction.
+rewrites what stored the old one (saved explore views, the queue's unresolved alerts) in the same transaction.
 """
 
 import re
@@ -14,8 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from labeling.exceptions import InvalidInput, InvalidSpec
-from labeling.models import AuditEvent, Membership, Project, Queue, SavedView, work_key
+from labeling.models import Alert, AuditEvent, Membership, Project, Queue, SavedView, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
+from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.explore import queue_renamed_in_query
 
 from . import outbox
@@ -105,7 +106,7 @@ def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
 @transaction.atomic
 def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
     """Replace the queue's settings. Items already placed keep the overlap and priority they were made with; a new
-    slug is carried into what names the queue by its slug (saved views)."""
+    slug is carried into what names the queue by its slug (saved views, its open alerts)."""
     # Lock the row: routing holds this lock while it fills the queue, so a quota never changes mid-placement.
     queue = Queue.objects.select_for_update(no_key=True, of=("self",)).select_related("project").get(pk=queue.pk)
     rule = _check(project=queue.project, values=values, queue=queue)
@@ -137,7 +138,8 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
 
 def _follow_rename(project: Project, old: str, new: str) -> None:
     """Name the queue by its new slug where the project stored the old one, in the rename's transaction: a saved
-    view keeps opening the same outputs (its link stays a plain `?queue=<slug>`)."""
+    view keeps opening the same outputs (its link stays a plain `?queue=<slug>`), and an unresolved alert about the
+    queue stays the same alert (acknowledged, told once) rather than resolving and opening again."""
     # Slugs are [a-z0-9-], written as they are in a query string: the `contains` narrows, the rule decides.
     views = SavedView.objects.select_for_update().filter(project=project, query__contains=f"queue={old}")
     renamed = []
@@ -147,6 +149,14 @@ def _follow_rename(project: Project, old: str, new: str) -> None:
             view.query = query
             renamed.append(view)
     SavedView.objects.bulk_update(renamed, ["query"])
+    alerts = Alert.objects.unresolved().select_for_update().filter(project=project, rule__in=QUEUE_RULES)
+    # An alert already open under the new slug (about a queue deleted since) stays; the old one resolves as it would.
+    taken = set(alerts.filter(key=new).values_list("rule", flat=True))
+    for alert in alerts.filter(key=old).exclude(rule__in=taken).order_by("pk"):
+        alert.key = new
+        if alert.facts.get("queue") == old:
+            alert.facts = {**alert.facts, "queue": new}
+        alert.save(update_fields=["key", "facts"])
 
 
 def ensure_takes_items(queue: Queue, *, remedy: str) -> None:

@@ -37,6 +37,7 @@ from labeling.models import (
 from labeling.rules import alerts as rules
 from labeling.rules.calendar import week_end
 from labeling.services import alerts, cycles, webhooks
+from labeling.services.queues import QueueValues, update_queue
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, ProjectFactory, UserFactory
 from tests.helpers.rubrics import QUESTIONS
@@ -294,6 +295,35 @@ def test_an_archived_queue_raises_no_queue_alert_and_its_open_one_resolves(
     # And an archived queue whose condition holds from the start opens nothing.
     Alert.objects.filter(project=project).delete()
     assert _evaluate(project, django_capture_on_commit_callbacks).opened == []
+
+
+@pytest.mark.parametrize("rule", [AlertRule.QUEUE_IDLE, AlertRule.QUOTA_MISSED])
+def test_renaming_a_queue_keeps_its_alert_acknowledged_not_resolved_and_opened_anew(
+    team, rule, other_project, django_capture_on_commit_callbacks
+):
+    """A queue's alert is keyed by its slug: a lead renaming the slug carries the alert along, so the condition still
+    holding keeps the same acknowledged alert, and nobody is told it resolved and opened again. Another project's
+    alert about a queue of the same slug stays as it is."""
+    project = team["project"]
+    key = PLANTS[rule](team, "plant")
+    theirs = Alert.objects.create(project=other_project, rule=rule, key=key, title="Theirs", facts={"queue": key})
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+    assert alerts.acknowledge_alert(alert=alert, user=team["lead"])
+    queue = Queue.objects.get(project=project, slug=key)
+
+    update_queue(
+        queue=queue,
+        actor=team["lead"],
+        values=QueueValues(slug=f"{key}-renamed", name=queue.name, weekly_quota=queue.weekly_quota),
+    )
+    evaluation = _evaluate(project, django_capture_on_commit_callbacks)
+
+    assert (evaluation.opened, evaluation.kept, evaluation.resolved) == ([], 1, [])
+    alert.refresh_from_db()
+    assert (alert.key, alert.state, alert.facts["queue"]) == (f"{key}-renamed", AlertState.ACKNOWLEDGED, alert.key)
+    assert len(mail.outbox) == 1
+    assert len(_deliveries(team["standard"])) == 1 and not _deliveries(team["standard"], "alert.resolved")
+    assert Alert.objects.values_list("key", "facts").get(pk=theirs.pk) == (key, {"queue": key})
 
 
 def test_a_queue_with_nothing_in_the_last_closed_week_missed_its_quota(team, django_capture_on_commit_callbacks):

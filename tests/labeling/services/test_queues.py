@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import AuditEvent, Item, Queue, SavedView
+from labeling.models import Alert, AlertRule, AuditEvent, Item, Queue, SavedView
 from labeling.services.queues import QueueValues, create_queue, queue_problems, request_backfill, update_queue
 from labeling.services.saved_views import save_view
 from tests.factories import MembershipFactory, OutputFactory
@@ -159,6 +159,19 @@ def test_renaming_a_queue_renames_it_in_the_saved_views_that_filter_on_it(projec
         "Theirs": "queue=refunds",
         "Their requests": "queue=refund-requests",
     }
+
+
+def test_renaming_into_the_slug_of_a_deleted_queue_with_an_open_alert_leaves_both_alerts(project):
+    """A queue deleted in the admin may leave an unresolved alert under its slug until the next evaluation resolves
+    it: renaming another queue to that slug must not break the one-unresolved-alert rule (nor fail the rename)."""
+    refunds = create_queue(project=project, values=values(slug="refunds", name="Refunds"))
+    for key in ("refunds", "refund-requests"):
+        Alert.objects.create(project=project, rule=AlertRule.QUEUE_IDLE, key=key, title=key, facts={"queue": key})
+
+    update_queue(queue=refunds, values=values(slug="refund-requests", name="Refunds"))
+
+    assert sorted(Alert.objects.values_list("key", flat=True)) == ["refund-requests", "refunds"]
+    assert Queue.objects.get(pk=refunds.pk).slug == "refund-requests"
 
 
 def test_update_queue_with_bad_values_changes_nothing(project, expert):
