@@ -169,10 +169,12 @@ def selected_keys(dataset: Dataset) -> Iterator[tuple[int, str, str]]:
 # On PostgreSQL the digest is two 64-bit hashes of the sources as stored (`hash_record_extended`), the labels' hashes
 # XORed per item (a set: their order cannot matter), in hex: 32 characters, as the MD5 elsewhere. Hashing the
 # sources' text instead (timestamps formatted, the labels' text aggregated and grouped by, then MD5) through a
-# server-side cursor took 0.59 s for W4's 67,000 items and 79 ms for G's 8,300 at 104 weeks; this takes 0.37 s and
-# 59 ms (bench/README.md). The labels are aggregated per item before the join: those of the project's items, a
-# superset of the chosen ones that needs no second pass over them. This statement is part of the code that shapes a
-# row (`row_code`: it orders the rows), so a change to it makes the next build one from scratch.
+# server-side cursor took 0.59 s for W4's 67,000 items and 79 ms for G's 8,300 at 104 weeks (bench/README.md). Each
+# item's labels are aggregated in a LATERAL subquery, one probe of the label index per item. The project's labels
+# grouped once and joined cost the same with fresh statistics (W4's 67,000 items: 0.43 s, this 0.42 s), but after a
+# bulk import, with statistics that say the project has one item, PostgreSQL joined them in a nested loop that
+# grouped every label again for each item (6,000 items: 12 s, against 36 ms). This statement is part of the code that shapes a row (`row_code`: it orders
+# the rows), so a change to it makes the next build one from scratch.
 _KEYS_PG = """
 SELECT i.id, o.external_id,
        lpad(to_hex(hash_record_extended(ROW(i.id, i.output_id, o.redaction_version, o.feedback_at, r.updated_at), 0)),
@@ -180,13 +182,11 @@ SELECT i.id, o.external_id,
   FROM ({items}) AS i (id, output_id)
   JOIN {output} o ON o.id = i.output_id
   LEFT JOIN {resolution} r ON r.item_id = i.id
-  LEFT JOIN (
-      SELECT item_id, count(*) AS n,
-             bit_xor(hash_record_extended(ROW(id, expert_id, rubric_id, updated_at), 0)) AS labels
-        FROM {label} WHERE item_id IN (SELECT id FROM {item} WHERE project_id = %s)
-       GROUP BY item_id
-  ) l ON l.item_id = i.id
- ORDER BY o.external_id, coalesce(l.n, 0) DESC, i.id
+ CROSS JOIN LATERAL (
+      SELECT count(*) AS n, bit_xor(hash_record_extended(ROW(id, expert_id, rubric_id, updated_at), 0)) AS labels
+        FROM {label} WHERE item_id = i.id
+  ) l
+ ORDER BY o.external_id, l.n DESC, i.id
 """
 
 
@@ -197,7 +197,7 @@ def _keys_postgresql(dataset: Dataset) -> Iterator[tuple[int, str, str]]:
     # size). libpq holds the result in one compact block (~130 bytes a key: a few MB for 67,000, ~130 MB for a
     # million); Python tuples are made a chunk at a time, and the connection is free for the row maker's queries.
     with connection.cursor() as cursor:
-        cursor.execute(_KEYS_PG.format(items=items, **tables), [*params, dataset.project_id])
+        cursor.execute(_KEYS_PG.format(items=items, **tables), params)
         while rows := cursor.fetchmany(ROW_CHUNK * 5):
             yield from rows
 

@@ -1,9 +1,7 @@
 """Assignment: no slot handed to two experts, overlap honoured, abandoned leases freed at once."""
 
-import json
-import re
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -18,6 +16,7 @@ from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.history import add_history
+from tests.helpers.plans import rows_handled
 from tests.helpers.rubrics import questions
 
 QUESTIONS = questions(required=("helpful",))  # the shared rubric; a missing rating is refused below
@@ -400,76 +399,6 @@ def test_a_lease_is_either_live_or_available_even_at_its_last_instant(project, e
     assert not leased.live_leases(now + timedelta(microseconds=1)).exists()
 
 
-def _rows_handled(action) -> int:
-    """Rows the plans of the statements `action` runs handled, summed over their nodes (rows returned or removed
-    by a filter, × loops): the action runs and is rolled back, then each of its statements is EXPLAINed
-    (ANALYZE), rolled back too."""
-    run: list[tuple[str, object]] = []  # (sql, params): some statements bind on the server and log "$1" placeholders
-
-    def capture(execute, sql, params, many, context):
-        run.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(capture), transaction.atomic():
-        action()
-        transaction.set_rollback(True)
-    statements = [(sql, params) for sql, params in run if sql.lstrip().startswith(("SELECT", "UPDATE"))]
-
-    def handled(node: dict) -> int:
-        rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Join Filter", 0)
-        return rows * node["Actual Loops"] + sum(handled(child) for child in node.get("Plans", ()))
-
-    def explained(statement: str, params) -> int:
-        with connection.cursor() as cursor, transaction.atomic():
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-            plan = cursor.fetchone()[0]
-            transaction.set_rollback(True)
-        return handled((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
-
-    total = 0
-    for sql, params in statements:
-        # The plan for these values, and the generic plan a prepared statement may settle on (rules.prepared): the
-        # worse of the two counts.
-        numbered, values = _numbered(sql, params)
-        types = ", ".join(_parameter_type(value) for value in values)
-        with connection.cursor() as cursor:
-            cursor.execute(f"PREPARE rows_handled ({types}) AS {numbered}")
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-                generic = explained(f"EXECUTE rows_handled ({', '.join(['%s'] * len(values))})", values)
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("DEALLOCATE rows_handled")
-        total += max(explained(sql, params), generic)
-    return total
-
-
-def _parameter_type(value) -> str:
-    # bool before int (a bool is an int); Django passes ints as psycopg's Int4/Int8, subclasses of int.
-    kinds = ((bool, "boolean"), (int, "bigint"), (str, "text"), (datetime, "timestamptz"), (type(None), "unknown"))
-    return next(name for kind, name in kinds if isinstance(value, kind))
-
-
-def _numbered(sql: str, params) -> tuple[str, list]:
-    """The statement with $1, $2 … for its %s or %(name)s placeholders, and the values in that order."""
-    values: list = []
-    numbers: dict[str, int] = {}
-
-    def number(match: re.Match) -> str:
-        name = match.group(1)
-        if name is None:
-            values.append(params[len(values)])
-            return f"${len(values)}"
-        if name not in numbers:
-            values.append(params[name])
-            numbers[name] = len(values)
-        return f"${numbers[name]}"
-
-    return re.sub(r"%(?:\(([a-z_]+)\))?s", number, sql), values
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
 def test_next_item_and_a_label_read_none_of_the_experts_history_even_with_stale_statistics(
     project, expert, other_expert, rubric
@@ -488,15 +417,15 @@ def test_next_item_and_a_label_read_none_of_the_experts_history_even_with_stale_
     def submit():
         submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
 
-    claim_without_history = _rows_handled(hand_out)
+    claim_without_history = rows_handled(hand_out)
     item = next_item(expert=expert, queue=queue)
-    submit_without_history = _rows_handled(submit)
+    submit_without_history = rows_handled(submit)
     add_history(queue=queue, expert=expert, count=5_000)
     add_history(queue=queue, expert=other_expert, count=5_000)
 
-    submit_with_history = _rows_handled(submit)
+    submit_with_history = rows_handled(submit)
     submit_label(expert=expert, item=item, rubric=rubric, answers=ANSWERS)
-    claim_with_history = _rows_handled(hand_out)
+    claim_with_history = rows_handled(hand_out)
 
     assert claim_with_history <= claim_without_history + 5, (claim_with_history, claim_without_history)
     assert submit_with_history <= submit_without_history + 5, (submit_with_history, submit_without_history)
