@@ -3,7 +3,6 @@
 from rest_framework import serializers
 
 from api.serializers.metrics import PROJECT_HELP, WEEK_HELP, WeekField
-from api.serializers.queries import refuse_unknown_parameters
 from labeling.exceptions import InvalidWeek
 from labeling.models import ChangeDimension, ChangeKind
 from labeling.rules.calendar import week_from_label
@@ -16,7 +15,6 @@ class ChangesQuery(serializers.Serializer):
     week = WeekField(help_text=f"{WEEK_HELP} By default the latest closed week, else the running week.")
 
     def validate(self, attrs):
-        refuse_unknown_parameters(self.initial_data, known=self.fields)
         if "week" in attrs:
             try:
                 attrs["week"] = week_from_label(self.context["project"], attrs["week"])

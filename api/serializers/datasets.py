@@ -2,7 +2,6 @@ import msgspec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers.queries import refuse_unknown_parameters
 from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.exports import FORMATS
@@ -267,11 +266,6 @@ class BuildQuery(serializers.Serializer):
         help_text="Build every row from scratch; by default the unchanged rows of the last version are copied "
         "(the bytes are the same either way).",
     )
-
-    def validate(self, attrs):
-        # A typo such as `?fulll=true` would otherwise run an ordinary build that answered as the one asked for.
-        refuse_unknown_parameters(self.initial_data, known=self.fields)
-        return attrs
 
 
 class BuildOut(serializers.Serializer):

@@ -31,7 +31,7 @@ def queue_field(help_text: str = "Only this queue (its slug); an unknown slug is
 class MetricsQuery(serializers.Serializer):
     """`from`, `to` and `project`, shared by every metrics endpoint; needs `context["project"]`."""
 
-    # Parameters another endpoint takes that make no sense here: refused rather than silently ignored.
+    # Parameters another metrics endpoint takes that make no sense here: refused with this reason (api.parameters).
     not_here: dict[str, str] = {}
 
     def get_fields(self):
@@ -47,9 +47,6 @@ class MetricsQuery(serializers.Serializer):
         return {}
 
     def validate(self, attrs):
-        unwanted = [name for name in self.not_here if name in self.initial_data]
-        if unwanted:
-            raise serializers.ValidationError({name: self.not_here[name] for name in unwanted})
         project = self.context["project"]
         weeks = {}
         for name in ("from", "to"):

@@ -23,6 +23,7 @@ from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 
 from api.pagination import DatasetPagination, RowPagination, VersionPagination
+from api.parameters import KnownParametersOnly
 from api.permissions import CanBuildDatasetsOrSignedIn, CanReadOrSignedIn, CanWatchDatasetsOrSignedIn
 from api.serializers.datasets import (
     BuildOut,
@@ -90,7 +91,7 @@ _VERSION = OpenApiParameter(
 )
 
 
-class _DatasetView:
+class _DatasetView(KnownParametersOnly):
     """The project and dataset named in the URL, if the caller may read them (NotFound otherwise)."""
 
     permission_classes = [CanReadOrSignedIn]
@@ -105,6 +106,9 @@ class _DatasetView:
     @cached_property
     def dataset(self):
         return dataset_of_project(self.project, self.kwargs["dataset_slug"])
+
+    def check_access(self) -> None:
+        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
 
     @property
     def api_key(self) -> ApiKey | None:

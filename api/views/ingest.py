@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
+from api.parameters import KnownParametersOnly
 from api.parsers import RawJSONParser
 from api.permissions import CanIngest
 from api.serializers.outputs import ErrorsOut, FeedbackResultOut, IngestResultOut
@@ -26,7 +27,7 @@ _ERRORS = {
 }
 
 
-class _IngestView(APIView):
+class _IngestView(KnownParametersOnly, APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [CanIngest]
     parser_classes = [RawJSONParser]

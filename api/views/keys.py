@@ -5,12 +5,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
+from api.parameters import KnownParametersOnly
 from api.permissions import HasApiKey
 from api.serializers.keys import KeyOut
 from api.serializers.outputs import ErrorsOut
 
 
-class CurrentKeyView(APIView):
+class CurrentKeyView(KnownParametersOnly, APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
 

@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 
+from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.labels import LabelsQuery
 from api.serializers.outputs import ErrorsOut
@@ -20,7 +21,7 @@ from labeling.rules.access import DATASET_ROLES, project_for_caller
 from labeling.services.label_exports import FORMATS, label_chunks
 
 
-class LabelExportView(GenericAPIView):
+class LabelExportView(KnownParametersOnly, GenericAPIView):
     permission_classes = [CanReadOrSignedIn]
 
     @cached_property
@@ -28,6 +29,9 @@ class LabelExportView(GenericAPIView):
         api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
         slug = self.request.query_params.get("project")
         return project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=DATASET_ROLES)
+
+    def check_access(self) -> None:
+        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
 
     def perform_content_negotiation(self, request, force=False):
         # `format` names the file here, not one of DRF's renderers: errors are still JSON.

@@ -16,6 +16,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from api.negotiation import UnknownFormat
+from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.metrics import (
     WEEK_SCHEMA,
@@ -72,7 +73,7 @@ class MarkdownRenderer(renderers.BaseRenderer):
         return data.encode(self.charset)
 
 
-class _MetricsView(GenericAPIView):
+class _MetricsView(KnownParametersOnly, GenericAPIView):
     """The caller's project: the key's, or the member's `?project=` (NotFound otherwise)."""
 
     permission_classes = [CanReadOrSignedIn]
@@ -87,6 +88,13 @@ class _MetricsView(GenericAPIView):
         if self.unknown_format is not None:
             raise self.unknown_format
         return project
+
+    def check_access(self) -> None:
+        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
+
+    @property
+    def parameter_reasons(self) -> dict[str, str]:
+        return getattr(self.query_class, "not_here", {})
 
     def perform_content_negotiation(self, request, force=False):
         try:

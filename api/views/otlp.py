@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
 from api.otlp_encoding import JSON_TYPE, PROTOBUF_TYPE, encode, media_type_of, status_body
+from api.parameters import KnownParametersOnly
 from api.parsers import OtlpJSONParser, OtlpProtobufParser
 from api.permissions import CanIngest
 from api.serializers.otlp import OtlpStatusOut, TracesResponseOut
@@ -92,7 +93,7 @@ def _detail_text(detail) -> str:
     return str(detail)
 
 
-class TracesView(APIView):
+class TracesView(KnownParametersOnly, APIView):
     """Receive an OTLP trace export; store each LLM span as an output (README "OpenTelemetry")."""
 
     authentication_classes = [ApiKeyAuthentication]

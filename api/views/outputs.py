@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
+from api.parameters import KnownParametersOnly
 from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
@@ -101,7 +102,7 @@ def _page_size(value: str | None) -> int:
     return int(value)
 
 
-class OutputFacetsView(APIView):
+class OutputFacetsView(KnownParametersOnly, APIView):
     """Counts and histograms of the key's outputs that a filter finds (routed before the detail path)."""
 
     authentication_classes = [ApiKeyAuthentication]
@@ -123,7 +124,7 @@ class OutputFacetsView(APIView):
         return Response(FacetsOut(summary(request.auth.project, parse_filter(request.query_params))).data)
 
 
-class OutputDetailView(RetrieveAPIView):
+class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
     """One stored output of the key's project, by your external id, with its routing (and labels and gold)."""
 
     authentication_classes = [ApiKeyAuthentication]

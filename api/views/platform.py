@@ -8,6 +8,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from api.authentication import OperatorTokenAuthentication
+from api.parameters import KnownParametersOnly
 from api.permissions import IsOperator
 from api.serializers.outputs import ErrorsOut
 from api.serializers.platform import UsageQuery, UsageRowOut
@@ -15,7 +16,7 @@ from labeling.rules.access import visible_project
 from labeling.selectors.platform import usage_range, usage_record, usage_rows
 
 
-class UsageView(GenericAPIView):
+class UsageView(KnownParametersOnly, GenericAPIView):
     # An operator's token or session; project API keys speak for one project, never for the platform.
     authentication_classes = [OperatorTokenAuthentication, SessionAuthentication]
     permission_classes = [IsOperator]

@@ -7,13 +7,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
+from api.parameters import KnownParametersOnly
 from api.permissions import CanErase
 from api.serializers.outputs import ErrorsOut
-from api.serializers.queries import refuse_unknown_parameters
 from labeling.services.privacy import erase_end_user
 
 
-class EndUserErasureView(APIView):
+class EndUserErasureView(KnownParametersOnly, APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [CanErase]
 
@@ -38,7 +38,5 @@ class EndUserErasureView(APIView):
         },
     )
     def delete(self, request, end_user_id: str):
-        # Destructive: a parameter the caller thinks changes it (`?dry_run=true`) must not pass unnoticed.
-        refuse_unknown_parameters(request.query_params, known=())
         erase_end_user(project=request.auth.project, end_user_id=end_user_id, api_key=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,13 +5,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
+from api.parameters import KnownParametersOnly
 from api.permissions import CanRead
 from api.serializers.outputs import ErrorsOut
 from api.serializers.redaction import RedactionRulesOut
 from labeling.selectors.redaction import current_rule_set
 
 
-class RedactionRulesView(APIView):
+class RedactionRulesView(KnownParametersOnly, APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [CanRead]
 

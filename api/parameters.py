@@ -1,0 +1,80 @@
+"""The rule for query parameters, on every API endpoint: one the endpoint does not take is a 400 naming it and listing
+those it takes, so a typo (`?splt=test`, `?fulll=true`) never passes as the default and widens what is answered or
+done.
+
+What an endpoint takes is what its OpenAPI schema declares for the operation: the query parameters and query
+serializers of its `@extend_schema(parameters=…)`, a list view's pagination, and DRF's `format` (api.negotiation)
+unless the schema excludes it. One declaration, so an endpoint cannot take a parameter its documentation omits.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.mixins import ListModelMixin
+
+# DRF's own `?format=`, which every endpoint negotiated by api.negotiation takes; not listed in the refusal, as the
+# schema lists it only where it does more than name JSON.
+FORMAT_PARAMETER = "format"
+
+
+def refuse_unknown_parameters(
+    params: Iterable[str], known: Iterable[str], *, takes_format: bool = True, reasons: Mapping[str, str] | None = None
+) -> None:
+    """Raise a ValidationError naming each parameter outside `known` (and `format`), listing the known ones; a name
+    in `reasons` (another endpoint's parameter, meaningless here) is refused with its reason."""
+    known, reasons = list(known), reasons or {}
+    accepted = {*known, FORMAT_PARAMETER} if takes_format else set(known)
+    unknown = [name for name in params if name not in accepted]
+    if unknown:
+        named = ", ".join(f"`{name}`" for name in known)
+        usage = f"use {named}." if known else "this endpoint takes none."
+        raise serializers.ValidationError(
+            {
+                name: f"{reasons[name]} Use {named}." if name in reasons else f"Unknown parameter: {usage}"
+                for name in unknown
+            }
+        )
+
+
+def declared_parameters(view, method: str) -> tuple[list[str], bool]:
+    """The query parameters the schema declares for the view's `method`, and whether it takes `format`."""
+    handler = getattr(view, method.lower())
+    names: list[str] = []
+    excluded: set[str] = set()
+    # Where drf-spectacular keeps a handler's @extend_schema (its SchemaGenerator.create_view reads it the same way).
+    schema_class = getattr(handler, "kwargs", {}).get("schema")
+    if schema_class is not None:
+        schema = schema_class()
+        schema.view, schema.method = view, method
+        for parameter in schema.get_override_parameters():
+            if not isinstance(parameter, OpenApiParameter):  # a query serializer: each field is a parameter
+                names += list(parameter().fields if isinstance(parameter, type) else parameter.fields)
+            elif parameter.location == OpenApiParameter.QUERY:
+                (excluded.add if parameter.exclude else names.append)(parameter.name)
+    if method in ("GET", "HEAD") and isinstance(view, ListModelMixin) and view.paginator is not None:
+        names += [parameter["name"] for parameter in view.paginator.get_schema_operation_parameters(view)]
+    return [name for name in names if name not in excluded], FORMAT_PARAMETER not in excluded
+
+
+# Mixed into every API view: a query parameter the endpoint does not take is a 400, after authentication,
+# permissions and throttling (no key is a 401, a key without the scope a 403, whatever the query says) and the view's
+# `check_access` (a project hidden from the caller is a 404), before the handler does anything (a write writes
+# nothing). A comment, not a docstring: drf-spectacular would describe a view without a docstring of its own by it.
+class KnownParametersOnly:
+    # Parameters of a sibling endpoint that mean nothing on this one, refused with a reason of their own.
+    parameter_reasons: Mapping[str, str] = {}
+
+    def check_access(self) -> None:
+        """Raise NotFound if the caller may not see what the URL (or `?project=`) names; a view that hides it so."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        method = request.method.lower()
+        # OPTIONS describes the endpoint and reads no parameter; a method the view lacks is DRF's 405, which says why.
+        if method != "options" and method in self.http_method_names and hasattr(self, method):
+            self.check_access()
+            known, takes_format = declared_parameters(self, request.method)
+            refuse_unknown_parameters(
+                request.query_params, known, takes_format=takes_format, reasons=self.parameter_reasons
+            )
