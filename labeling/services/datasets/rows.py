@@ -173,8 +173,8 @@ def selected_keys(dataset: Dataset) -> Iterator[tuple[int, str, str]]:
 # item's labels are aggregated in a LATERAL subquery, one probe of the label index per item. The project's labels
 # grouped once and joined cost the same with fresh statistics (W4's 67,000 items: 0.43 s, this 0.42 s), but after a
 # bulk import, with statistics that say the project has one item, PostgreSQL joined them in a nested loop that
-# grouped every label again for each item (6,000 items: 12 s, against 36 ms). This statement is part of the code that shapes a row (`row_code`: it orders
-# the rows), so a change to it makes the next build one from scratch.
+# grouped every label again for each item (6,000 items: 12 s, against 36 ms). This statement is part of the code that
+# shapes a row (`row_code`: it orders the rows), so a change to it makes the next build one from scratch.
 _KEYS_PG = """
 SELECT i.id, o.external_id,
        lpad(to_hex(hash_record_extended(ROW(i.id, i.output_id, o.redaction_version, o.feedback_at, r.updated_at), 0)),
