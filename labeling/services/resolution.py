@@ -5,8 +5,9 @@ module stores it. Recomputing is idempotent and never touches what a lead decide
 win, and survive every rebuild.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import msgspec
 from django.db import connection, transaction
@@ -220,6 +221,7 @@ class Adjudication:
 
     resolution: Resolution
     decided: dict[str, list]
+    moved: list[str] = field(default_factory=list)  # questions whose gold changed after the lead's page showed it
 
     @property
     def confirmed(self) -> bool:
@@ -227,14 +229,18 @@ class Adjudication:
 
 
 @transaction.atomic
-def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Adjudication:
+def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[str, Any] | None = None) -> Adjudication:
     """Record a lead's gold answers; they win over the automatic ones, and survive every recompute.
 
-    Only what the lead decided is theirs: an answer that differs from the question's current gold (or gives one to a
-    question without: a tie, or no answer). An answer equal to the gold is left as it is: an automatic one keeps
-    following the labels, an earlier decision stays. When nothing differs, the lead confirms the gold as it is: the
-    item leaves the adjudication list (if sent there) and the confirmation is audited, while a tie left open refuses
-    it (InvalidAnswers), since it would settle nothing.
+    Only what the lead decided is theirs: an answer that differs from the question's gold as the lead's page showed
+    it (`shown`, question key → gold value, None for a tie or no answer), else from the current gold (or gives one to
+    a question without: a tie, or no answer). An answer equal to it is left as it is: an automatic one keeps following
+    the labels, an earlier decision stays. So a gold an expert's edit moved while the page was open is not taken for
+    the lead's change; a question the lead did change is theirs even so (as a decision wins over any later edit), and
+    `moved` names both kinds for the page to tell. When nothing differs, the lead confirms the gold as it is: the item
+    leaves the adjudication list (if sent there) and the confirmation is audited, while a tie left open, or a gold
+    that moved since it was shown, refuses it (InvalidAnswers): it would settle nothing, or confirm what the lead
+    never saw.
     """
     check_can_manage(lead, item.project)
     check_storable(note=note)
@@ -247,15 +253,23 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Adjudicati
     if not given:
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
     kinds = {question["key"]: question["kind"] for question in questions}
+    current = {key: gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)) for key in kinds}
+    shown = {key: value for key, value in (shown or {}).items() if key in kinds}
+    moved = [key for key in kinds if key in shown and shown[key] != current[key]]
     # Each decided question's gold value before and after, for the audit log.
     decided = {}
     for key, value in given.items():
-        before = gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key))
-        if not same_answer(kinds[key], before, value):
-            decided[key] = [before, value]
+        started_from = shown[key] if key in shown else current[key]
+        if not same_answer(kinds[key], started_from, value):
+            decided[key] = [current[key], value]
     waiting = [key for key in open_ties(resolution.automatic, resolution.adjudicated) if key not in decided]
     if not decided and waiting:
         raise InvalidAnswers({"answers": f"Nothing changed, and the item still ties on: {', '.join(waiting)}."})
+    if not decided and moved:
+        raise InvalidAnswers(
+            {"answers": f"The gold of {', '.join(moved)} changed while you had the page open: nothing was confirmed. "
+             "Here it is as it is now."}
+        )  # fmt: skip
     resolution.adjudicated = {
         **resolution.adjudicated,
         **{key: {"value": value, "method": "adjudicated"} for key, (_, value) in decided.items()},
@@ -272,4 +286,4 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "") -> Adjudicati
         action="gold.adjudicated" if decided else "gold.confirmed",
         details={**named, "answers": decided} if decided else named,
     )
-    return Adjudication(resolution=resolution, decided=decided)
+    return Adjudication(resolution=resolution, decided=decided, moved=moved)

@@ -6,6 +6,7 @@ their names (blind labeling ends here: leads may know who said what) and records
 answers through `services.resolution.adjudicate`, the one validator of answers.
 """
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from labeling.exceptions import InvalidAnswers
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
-from labeling.rules.gold import open_ties
+from labeling.rules.gold import gold_answer, open_ties, same_answer
 from labeling.selectors import gold
 from labeling.services import resolution as resolution_services
 
@@ -73,10 +74,23 @@ def _send_to_adjudication(request: HttpRequest, project, case: gold.Adjudication
 def _decide(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpResponse:
     answers = posted_answers(case, request.POST)
     note = request.POST.get("note", "")
+    shown = posted_shown(request.POST)
     try:
-        outcome = resolution_services.adjudicate(lead=request.user, item=case.item, answers=answers, note=note)
+        outcome = resolution_services.adjudicate(
+            lead=request.user, item=case.item, answers=answers, note=note, shown=shown
+        )
     except InvalidAnswers as exc:
         return _case_page(request, case, errors=exc.errors, status=400)
+    if moved := [key for key in outcome.moved if key in outcome.decided]:
+        messages.warning(
+            request, f"The gold of {', '.join(moved)} changed while you had the page open; your answer was recorded."
+        )
+    if moved := [key for key in outcome.moved if key not in outcome.decided]:
+        messages.warning(
+            request,
+            f"The gold of {', '.join(moved)} changed while you had the page open; left as shown, it keeps following "
+            "the experts' labels.",
+        )
     decided = outcome.resolution
     if decided.status == ResolutionStatus.NEEDS_ADJUDICATION:
         waiting = ", ".join(open_ties(decided.automatic, decided.adjudicated))
@@ -122,6 +136,28 @@ def posted_answers(case: gold.AdjudicationCase, data: QueryDict) -> dict[str, An
         else:
             effective.pop(field_name(key), None)
     return answers_from_post(case.questions, effective)
+
+
+def shown_gold(case: gold.AdjudicationCase) -> str:
+    """Each question's gold as this page shows it, posted back in a hidden field so the service tells the lead's
+    changes from a gold that an expert's edit moved while the page was open (not signed: a lead may decide anything)."""
+    return json.dumps(
+        {key: gold_answer(case.automatic.get(key), case.adjudicated.get(key)) for key in _keys(case)},
+        separators=(",", ":"),
+    )
+
+
+def posted_shown(data: QueryDict) -> dict[str, Any] | None:
+    """The gold the page showed, as posted back; None without it (a client posting answers only: today's gold)."""
+    try:
+        shown = json.loads(data.get("shown", ""))
+    except ValueError:
+        return None
+    return shown if isinstance(shown, dict) else None
+
+
+def _keys(case: gold.AdjudicationCase) -> list[str]:
+    return [question["key"] for question in case.questions]
 
 
 def _prefill(question: dict, automatic: dict | None, adjudicated: dict | None) -> Any:
@@ -206,6 +242,15 @@ def _text_choices(case, key: str, current: Any, data: QueryDict | None) -> dict:
     }
 
 
+def _changed(case: gold.AdjudicationCase, posted: QueryDict) -> set[str]:
+    """The questions whose posted answer is not the gold the page had shown (all of them without that)."""
+    answers, shown = posted_answers(case, posted), posted_shown(posted)
+    if shown is None:
+        return set(_keys(case))
+    kinds = {question["key"]: question["kind"] for question in case.questions}
+    return {key for key in kinds if key not in shown or not same_answer(kinds[key], shown[key], answers.get(key))}
+
+
 def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] | None = None, status: int = 200):
     posted = request.POST if errors is not None else None
     errors = errors or {}
@@ -213,16 +258,18 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         question["key"]: _prefill(question, case.automatic.get(question["key"]), case.adjudicated.get(question["key"]))
         for question in case.questions
     }
-    option_questions = [question for question in case.questions if question["kind"] not in TEXT_KINDS]
-    fields = {
-        field.key: field
-        for field in form_fields(
-            [{**question, "required": False} for question in option_questions],
-            answers=prefill,
-            posted=posted,
-            errors=errors,
-        )
-    }
+    # Shown again after an error, the page starts from today's gold, as a fresh one would: the lead's changes stay,
+    # and a question they left as it was shows (and posts back) the gold as it is now, not the one it showed before.
+    changed = _changed(case, posted) if posted is not None else set()
+    fields = {}
+    for question in case.questions:
+        if question["kind"] not in TEXT_KINDS:
+            [fields[question["key"]]] = form_fields(
+                [{**question, "required": False}],
+                answers=prefill,
+                posted=posted if question["key"] in changed else None,
+                errors=errors,
+            )
     experts = [
         {"label": label, "name": _expert_name(label.expert), "username": label.expert.username} for label in case.labels
     ]
@@ -251,7 +298,9 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
                 "needs_decision": bool(automatic and automatic["is_tie"] and adjudicated is None),
                 "adjudicated": _display(question, adjudicated["value"]) if adjudicated else None,
                 "field": fields.get(key),
-                "texts": _text_choices(case, key, prefill[key], posted) if kind in TEXT_KINDS else None,
+                "texts": _text_choices(case, key, prefill[key], posted if key in changed else None)
+                if kind in TEXT_KINDS
+                else None,
                 "pick_name": _pick_name(key),
                 "own_name": _own_name(key),
                 "error": errors.get(key, ""),
@@ -272,6 +321,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         "form_errors": [message for key, message in errors.items() if key not in known],
         "has_errors": bool(errors),
         "note": request.POST.get("note", "") if posted is not None else "",
+        "shown": shown_gold(case),
         "tab": "adjudication",
         "can_manage": True,
     }

@@ -4,6 +4,9 @@ Leads and admins only (everyone else gets a 404), another project's item is a 40
 was, bad answers re-render with a 400 and store nothing, pages run a fixed number of queries.
 """
 
+import re
+from html import unescape
+
 import pytest
 
 from labeling.models import AuditEvent, Item, ItemStatus, Label, Queue, Resolution, ResolutionStatus
@@ -398,3 +401,92 @@ def test_a_decision_made_before_stays_the_leads_and_takes_a_new_value(lead_clien
     }  # fmt: skip
     latest = AuditEvent.objects.filter(action="gold.adjudicated").latest("pk")
     assert latest.details["answers"] == {"correct": [False, True]}
+
+
+# A page opened before an expert's edit --------------------------------------------------------------------------
+
+
+def as_the_browser_posts(page) -> dict:
+    """The case form as the browser submits it untouched: the prefilled options and the hidden fields."""
+    html = page.content.decode()
+    form = {name: value for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)}
+    form = {name: unescape(value) for name, value in form.items() if name != "csrfmiddlewaretoken"}
+    form.update({q["field"].name: o.value for q in page.context["questions"] if q["field"]
+                 for o in q["field"].options if o.checked})  # fmt: skip
+    return form
+
+
+@pytest.fixture
+def three_experts(project, experts):
+    return [*experts, _member(project, "elio", "expert")]
+
+
+THREE = (
+    {"correct": True, "helpful": 4, "tone": "friendly"},
+    {"correct": True, "helpful": 4, "tone": "curt"},
+    {"correct": False, "helpful": 4, "tone": "rude"},
+)  # correct: majority yes; helpful: median 4; tone: a three-way tie
+
+
+def test_a_gold_that_flips_while_the_page_is_open_is_not_taken_for_the_leads_decision(
+    lead_client, project, three_experts
+):
+    """The lead opens the case (correct prefilled yes), an expert's edit flips correct's majority to no, then the
+    lead decides the tone: correct, posted back as the page showed it, stays automatic and follows the labels."""
+    [item] = label_outputs(project, answers=THREE, experts=three_experts)
+    page = lead_client.get(item_url(project, item))
+    form = as_the_browser_posts(page)
+    assert form["q-correct"] == "yes"
+
+    relabel(item, three_experts[1], correct=False)
+    response = lead_client.post(item_url(project, item), {**form, "q-tone": "friendly"})
+
+    assert response.status_code == 302 and response.headers["Location"] == list_url(project)
+    assert Resolution.objects.get(item=item).adjudicated == {"tone": {"value": "friendly", "method": "adjudicated"}}
+    assert gold_of(item) == {"correct": False, "helpful": 4, "tone": "friendly"}
+    [event] = AuditEvent.objects.filter(action="gold.adjudicated")
+    assert event.details["answers"] == {"tone": [None, "friendly"]}
+    message = lead_client.get(list_url(project)).content.decode()
+    assert "correct changed while you had the page open" in message and "keeps following" in message
+    # Still the experts': the second one changes their mind back, and the gold follows again.
+    relabel(item, three_experts[1], correct=True)
+    assert gold_of(item)["correct"] is True
+
+
+def test_a_leads_change_wins_over_a_gold_that_moved_meanwhile_and_the_page_says_so(lead_client, project, three_experts):
+    """The lead settles the tone tie as curt; meanwhile an expert's edit made friendly the majority. The lead's
+    explicit answer is recorded (as any decision wins over the labels), and the message says the gold had moved."""
+    [item] = label_outputs(project, answers=THREE, experts=three_experts)
+    form = as_the_browser_posts(lead_client.get(item_url(project, item)))
+
+    relabel(item, three_experts[2], tone="friendly")
+    response = lead_client.post(item_url(project, item), {**form, "q-tone": "curt"})
+
+    assert response.status_code == 302
+    assert Resolution.objects.get(item=item).adjudicated == {"tone": {"value": "curt", "method": "adjudicated"}}
+    [event] = AuditEvent.objects.filter(action="gold.adjudicated")
+    assert event.details["answers"] == {"tone": ["friendly", "curt"]}
+    html = lead_client.get(list_url(project)).content.decode()
+    assert "tone changed while you had the page open" in html and "your answer was recorded" in html
+
+
+def test_confirming_a_gold_that_moved_while_the_page_was_open_is_refused_and_shows_it_as_it_is(
+    lead_client, project, three_experts
+):
+    """A marked item submitted unchanged confirms the gold the lead saw; if an edit moved it meanwhile nothing is
+    confirmed (the item stays on the list), and the page, shown again, holds the new gold to confirm or change."""
+    answers = tuple({**answer, "tone": "friendly"} for answer in THREE)
+    [item] = label_outputs(project, answers=answers, experts=three_experts)
+    lead_client.post(item_url(project, item), {"action": "mark", "note": "Check it"})
+    form = as_the_browser_posts(lead_client.get(item_url(project, item)))
+
+    relabel(item, three_experts[1], correct=False)
+    response = lead_client.post(item_url(project, item), form)
+
+    assert response.status_code == 400
+    assert "correct changed while you had the page open" in response.content.decode()
+    assert state(item) == (ResolutionStatus.NEEDS_ADJUDICATION, {}, True, "Check it")
+    again = as_the_browser_posts(response)
+    assert again["q-correct"] == "no"
+    assert lead_client.post(item_url(project, item), again).status_code == 302
+    assert state(item) == (ResolutionStatus.RESOLVED, {}, False, "Check it")
