@@ -48,6 +48,10 @@ def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -
     Each queue carries `done_this_week` (items of the current cycle week that are complete),
     `placed_this_week`, `my_labels_this_week` (labels the user saved since the week began) and
     `waiting_for_me` (open items the user could be handed now, or holds a live lease on).
+
+    A paused queue (`is_active` false) is among them only while the user still holds an item there, with
+    `held_item_id`, the item "next item" would resume (None in an active queue): a paused queue hands out nothing new,
+    but what the user holds stays theirs to finish, and the pages link to it.
     """
     return queues_for_labeler_in(user, [project], now=now)
 
@@ -61,12 +65,15 @@ def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | 
     eligible = Queue.eligible_experts.through.objects.filter(queue_id=OuterRef("pk"))
     this_week = Item.objects.filter(queue=OuterRef("pk"), week=OuterRef("running_week"))
     my_labels = Label.objects.filter(item__queue=OuterRef("pk"), expert=user, created_at__gte=OuterRef("week_began"))
+    # The oldest first, as next_item resumes them; a run-out lease stays the user's until someone takes the slot.
+    held = Slot.objects.leased_to(user).filter(queue=OuterRef("pk")).order_by("leased_at")
     return (
-        Queue.objects.active()
+        Queue.objects.filter(Q(is_active=True) | Exists(held))
         .filter(project_id__in=list(weeks))
         .filter(~Exists(eligible) | Exists(eligible.filter(user_id=user.pk)))
         .alias(running_week=_by_project(weeks, DateField()), week_began=_by_project(began, DateTimeField()))
         .annotate(
+            held_item_id=Case(When(is_active=False, then=Subquery(held.values("item_id")[:1]))),
             done_this_week=_count(this_week.filter(status=ItemStatus.COMPLETE), "queue"),
             placed_this_week=_count(this_week, "queue"),
             my_labels_this_week=_count(my_labels, "item__queue"),

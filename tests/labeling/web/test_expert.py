@@ -13,7 +13,7 @@ from labeling.models import Comment, Flag, Item, Label, LabelRevision, Membershi
 from labeling.services import assignment, labels
 from labeling.services.rubrics import publish_rubric
 from labeling.web.answer_forms import answers_from_post
-from tests.factories import OutputFactory, UserFactory
+from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
 from tests.helpers.labeling import handed_token, make_items, take
 from tests.helpers.rubrics import questions
 
@@ -275,6 +275,35 @@ def test_a_skip_on_a_paused_queue_hands_out_no_other_item_nor_hands_it_back(clie
     assert Skip.objects.filter(item=first, expert=expert).exists()
     assert not Slot.objects.exclude(state=SlotState.FREE).exists()
     assert 'id="undo-skip-form"' not in client.get(item_url(first)).content.decode()
+
+
+def held_line(html: str) -> str | None:
+    """The line that offers the expert an item they still hold in a paused queue, or None."""
+    found = re.search(r'<p class="notice held-paused"[^>]*>(.*?)</p>', html, re.S)
+    return re.sub(r"\s+", " ", found.group(1)).strip() if found else None
+
+
+def test_an_item_held_in_a_paused_queue_is_offered_on_the_experts_pages_until_it_is_labeled(
+    client, expert, other_expert, project, rubric, queue
+):
+    """Paused queues are hidden from the expert's pages, but the item they still hold there is theirs to finish: the
+    project page and the home page link to it, and once it is labeled the line is gone. Nobody else sees it."""
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    pause(queue)
+    line = f'You still hold an item in “<bdi>All answers</bdi>” (paused): <a href="{item_url(item)}">finish it</a>'
+
+    assert held_line(client.get(f"/p/{project.slug}/").content.decode()) == line
+    MembershipFactory(project=ProjectFactory(slug="faq-bot"), user=expert, role="expert")  # two projects: the home page
+    assert held_line(client.get("/").content.decode()) == line
+    other = Client()
+    other.force_login(other_expert)
+    assert held_line(other.get(f"/p/{project.slug}/").content.decode()) is None
+
+    assert client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}).status_code == 302
+    assert held_line(client.get(f"/p/{project.slug}/").content.decode()) is None
+    assert held_line(client.get("/").content.decode()) is None
 
 
 # --- the labeling screen ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from labeling.models import DatasetVersion, Project, ReviewCycle, VersionStatus
+from labeling.models import DatasetVersion, Project, Queue, ReviewCycle, VersionStatus
 from labeling.rules.calendar import current_week
 from labeling.selectors import work
 from labeling.selectors.gold import adjudication_queue
@@ -212,6 +212,12 @@ def _projects_with_everything(user, count: int) -> None:
 def test_the_home_page_runs_a_fixed_number_of_queries(client, db, count, django_assert_num_queries):
     user = UserFactory(username="mo")
     _projects_with_everything(user, count)
+    # Where mo labels, a second queue mo holds an item in, then paused: its line on the card costs no query.
+    for queue in Queue.objects.filter(project__memberships__user=user, project__memberships__role="expert"):
+        paused = create_queue(project=queue.project, values=QueueValues(slug="paused", name="Paused"))
+        make_items(queue.project, 1)
+        assert next_item(expert=user, queue=paused) is not None
+        Queue.objects.filter(pk=paused.pk).update(is_active=False)
     client.force_login(user)
 
     # session, user, projects with their counts, the queues of the projects mo labels in, the cycles of those mo leads
@@ -219,3 +225,4 @@ def test_the_home_page_runs_a_fixed_number_of_queries(client, db, count, django_
         response = client.get("/")
 
     assert len(response.context["projects"]) == count
+    assert response.content.decode().count('class="notice held-paused"') == len(range(0, count, 3))
