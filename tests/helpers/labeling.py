@@ -2,14 +2,18 @@
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
-from labeling.models import Item, Membership, Output, Queue
+from django.utils import timezone
+
+from labeling.models import Item, ItemStatus, Label, Membership, Output, Queue, Resolution, ResolutionStatus
+from labeling.rules.calendar import cycle_week
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.resolution import resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory, UserFactory
+from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.rubrics import QUESTIONS
 
 AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
@@ -75,6 +79,57 @@ def label_outputs(
         items.append(item.pk)
     stored = Item.objects.in_bulk(items)
     return [stored[pk] for pk in items]
+
+
+def bulk_labeled_items(
+    project,
+    count: int,
+    *,
+    occurred_at: datetime | None = None,
+    end_users: int = 0,
+    resolved: bool = True,
+    start: int = 0,
+    **output_fields,
+) -> tuple[int, int]:
+    """`count` outputs, each a complete item with two agreeing labels (bulk, fast); their numbers (items, labels).
+
+    The outputs (numbered from `start`) occur at `occurred_at` (now), from `end_users` end users in turn (none: no end
+    user), with other fields as given; the items are resolved, or else wait for the close's resolve (`gold_stale`).
+    Found or made: the rubric, the queue ("all") and its two experts.
+    """
+    rubric = project.rubrics.order_by("-version").first() or publish_rubric(project=project, questions=QUESTIONS)
+    queue, made = Queue.objects.get_or_create(project=project, slug="all", defaults={"name": "All", "overlap": 2})
+    if made:
+        for _ in range(2):
+            MembershipFactory(project=project, user=UserFactory(), role="expert")
+    experts = [membership.user for membership in project.memberships.filter(role="expert").order_by("pk")[:2]]
+    prefix = f"{project.slug}-"
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    outputs = Output.objects.bulk_create(
+        Output(project=project, external_id=f"{prefix}{n:05d}", occurred_at=occurred_at, received_at=now,
+               routed_at=now, input="Where is my parcel?", output=f"It ships on day {n % 7}.",
+               end_user_id=f"user-{n % end_users}" if end_users else "", content_hash=f"{project.pk:08x}{n:056x}",
+               **output_fields)
+        for n in range(start, start + count)
+    )  # fmt: skip
+    items = Item.objects.bulk_create(
+        Item(project=project, queue=queue, output=output, week=cycle_week(project, occurred_at), overlap=2,
+             status=ItemStatus.COMPLETE, gold_stale=not resolved)
+        for output in outputs
+    )  # fmt: skip
+    labels = Label.objects.bulk_create(
+        Label(item=item, expert=expert, rubric=rubric, answers={"correct": True})
+        for item in items
+        for expert in experts
+    )
+    if resolved:
+        Resolution.objects.bulk_create(
+            Resolution(item=item, status=ResolutionStatus.RESOLVED,
+                       automatic={"correct": {"value": True, "method": "unanimous"}})
+            for item in items
+        )  # fmt: skip
+    return len(items), len(labels)
 
 
 def make_items(project, count: int, **output_fields) -> list[Item]:

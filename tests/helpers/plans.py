@@ -3,9 +3,17 @@ tests that pin a plan's shape (no statement that reads a history, or rescans a s
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import connection, transaction
+from psycopg.types.json import Jsonb
+
+
+def analyze(*models) -> None:
+    """Bring the planner's statistics of these models' tables up to date (what autoanalyze does, later)."""
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
 
 
 def rows_handled(action) -> int:
@@ -55,17 +63,27 @@ def rows_handled(action) -> int:
 
 
 def _parameter_type(value) -> str:
-    # bool before int (a bool is an int); Django passes ints as psycopg's Int4/Int8, subclasses of int.
-    kinds = ((bool, "boolean"), (int, "bigint"), (str, "text"), (datetime, "timestamptz"), (type(None), "unknown"))
+    # bool before int (a bool is an int), datetime before date; Django passes ints as psycopg's Int4/Int8, subclasses
+    # of int, and a list (`__any`, `unnest`) as an array of its items' type.
+    if isinstance(value, list | tuple):
+        return (_parameter_type(value[0]) if value else "text") + "[]"
+    if isinstance(value, Jsonb):
+        return "jsonb"
+    kinds = (
+        (bool, "boolean"), (int, "bigint"), (str, "text"), (datetime, "timestamptz"), (date, "date"),
+        (type(None), "unknown"),
+    )  # fmt: skip
     return next(name for kind, name in kinds if isinstance(value, kind))
 
 
 def _numbered(sql: str, params) -> tuple[str, list]:
-    """The statement with $1, $2 … for its %s or %(name)s placeholders, and the values in that order."""
+    """The statement with $1, $2 … for its %s or %(name)s placeholders (and % for %%), and the values in that order."""
     values: list = []
     numbers: dict[str, int] = {}
 
     def number(match: re.Match) -> str:
+        if match.group(0) == "%%":
+            return "%"  # a literal % (the modulo operator), which PREPARE, run without parameters, reads as is
         name = match.group(1)
         if name is None:
             values.append(params[len(values)])
@@ -75,4 +93,4 @@ def _numbered(sql: str, params) -> tuple[str, list]:
             numbers[name] = len(values)
         return f"${numbers[name]}"
 
-    return re.sub(r"%(?:\(([a-z_]+)\))?s", number, sql), values
+    return re.sub(r"%%|%(?:\(([a-z_]+)\))?s", number, sql), values

@@ -5,7 +5,6 @@ import json
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import (
@@ -14,23 +13,17 @@ from labeling.models import (
     DatasetRow,
     DatasetVersion,
     Item,
-    ItemStatus,
     Label,
     Output,
-    Queue,
     Resolution,
-    ResolutionStatus,
     VersionStatus,
 )
 from labeling.services.datasets import build_version, create_dataset, split_of, version_diff
 from labeling.services.datasets.rows import selected_keys
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, resolve_item
-from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.labeling import label_outputs
-from tests.helpers.plans import rows_handled
-from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.labeling import bulk_labeled_items, label_outputs
+from tests.helpers.plans import analyze, rows_handled
 
 
 def test_a_build_freezes_resolved_items_into_canonical_rows(project):
@@ -204,44 +197,11 @@ def test_a_builds_keys_read_each_items_labels_once_even_with_stale_statistics(pr
     statistics know only another project's items, and the planner believes this one has a single item. The keys
     statement still handles rows in proportion to the items and labels, where a nested loop that aggregated the
     project's labels again for each item handled millions (6,000 items took 12 s)."""
-    _bulk_labeled_items(other_project, 300)
-    with connection.cursor() as cursor:
-        for model in (Output, Item, Label, Resolution):
-            cursor.execute(f"ANALYZE {model._meta.db_table}")
-    items, labels = _bulk_labeled_items(project, 1_500)
+    bulk_labeled_items(other_project, 300)
+    analyze(Output, Item, Label, Resolution)
+    items, labels = bulk_labeled_items(project, 1_500)
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
 
     handled = rows_handled(lambda: list(selected_keys(dataset)))
 
     assert handled <= 20 * (items + labels), handled
-
-
-def _bulk_labeled_items(project, count: int) -> tuple[int, int]:
-    """`count` outputs, each a complete and resolved item with two agreeing labels (bulk, fast); their numbers."""
-    rubric = publish_rubric(project=project, questions=QUESTIONS)
-    queue = Queue.objects.create(project=project, slug="all", name="All", overlap=2)
-    experts = [MembershipFactory(project=project, user=UserFactory()).user for _ in range(2)]
-    prefix = f"{project.slug}-"
-    now = timezone.now()
-    outputs = Output.objects.bulk_create(
-        Output(project=project, external_id=f"{prefix}{n:05d}", occurred_at=now, received_at=now, routed_at=now,
-               input="Where is my parcel?", output=f"It ships on day {n % 7}.",
-               content_hash=f"{project.pk:08x}{n:056x}")
-        for n in range(count)
-    )  # fmt: skip
-    items = Item.objects.bulk_create(
-        Item(project=project, queue=queue, output=output, week=now.date(), overlap=2, status=ItemStatus.COMPLETE,
-             gold_stale=False)
-        for output in outputs
-    )  # fmt: skip
-    labels = Label.objects.bulk_create(
-        Label(item=item, expert=expert, rubric=rubric, answers={"correct": True})
-        for item in items
-        for expert in experts
-    )
-    Resolution.objects.bulk_create(
-        Resolution(item=item, status=ResolutionStatus.RESOLVED,
-                   automatic={"correct": {"value": True, "method": "unanimous"}})
-        for item in items
-    )  # fmt: skip
-    return len(items), len(labels)
