@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from labeling.metrics.retention import cohorts, weighted_mean
 from labeling.models import (
@@ -31,7 +32,9 @@ from labeling.services.retention import activity_weeks, refresh_retention
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
+from tests.helpers.labeling import bulk_labeled_items
 from tests.helpers.metrics import retention_grid as grid
+from tests.helpers.plans import analyze, rows_handled
 
 W = date.fromisoformat
 
@@ -562,3 +565,23 @@ def test_an_end_user_erased_with_only_recent_activity_leaves_their_cohort_too(fi
     erase_end_user(project=fixture_project, end_user_id="d2")
     assert refreshed_as_from_scratch(fixture_project, NOW) == "full: an end user was erased"
     assert not RetentionUser.objects.filter(project=fixture_project, end_user_id="d2").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("probed_users", [2000, 0])  # each user's cohort week probed, or one pass over the project
+def test_a_refresh_reads_each_outputs_gold_once_even_with_stale_statistics(
+    project, other_project, monkeypatch, probed_users
+):
+    """A project's 600 outputs, items and gold answers came after the last ANALYZE (a bulk import; autoanalyze not
+    yet run): the statistics know only another project's, and the planner believes this one has a single item. Judging
+    the new cohorts still handles rows in proportion to the outputs, where a nested loop that read all the project's
+    items again for each output of a cohort week handled millions."""
+    monkeypatch.setattr(retention_service, "_PROBED_USERS", probed_users)
+    moment = timezone.now() - timedelta(days=14)
+    bulk_labeled_items(other_project, 300, occurred_at=moment, end_users=100)
+    analyze(Output, UsageEvent, Item, Resolution)
+    outputs, _ = bulk_labeled_items(project, 600, occurred_at=moment, end_users=100)
+
+    handled = rows_handled(lambda: refresh_retention(project=project))
+
+    assert handled <= 20 * 3 * outputs, handled  # an output, its item and its resolution
