@@ -74,13 +74,13 @@ _EVENT_HASH = "hashtextextended(name, id)"
 _WEEK = "project_id = %(project)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
 
 # The labeled pass rates' rows: the week's resolved items (by their output's moment), with the verdict question's
-# entries and the output's slices, as `change_counts._verdicts` reads them; hashed with the item's id.
+# entries and the output's slices, as `change_counts._verdicts` reads them; hashed with the item's id. The items are
+# found by their output alone (they are its project's), as in `change_counts._verdicts`.
 _VERDICT_FROM = f"""
-  FROM {Item._meta.db_table} i
+  FROM {Output._meta.db_table} o
+  JOIN {Item._meta.db_table} i ON i.output_id = o.id
   JOIN {Resolution._meta.db_table} r ON r.item_id = i.id
-  JOIN {Output._meta.db_table} o ON o.id = i.output_id
- WHERE i.project_id = %(project)s AND o.project_id = %(project)s
-   AND o.occurred_at >= %(start)s AND o.occurred_at < %(end)s
+ WHERE o.project_id = %(project)s AND o.occurred_at >= %(start)s AND o.occurred_at < %(end)s
 """
 _VERDICT_HASH = (
     "jsonb_hash_extended(o.metadata, jsonb_hash_extended(o.tags, "

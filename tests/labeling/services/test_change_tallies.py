@@ -9,12 +9,14 @@ import pytest
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from labeling.models import ChangeWeekTally, Output, Resolution, UsageEvent, WeekChange
+from labeling.models import ChangeWeekTally, Item, Output, Resolution, UsageEvent, WeekChange
 from labeling.rules import calendar
 from labeling.services import change_counts, change_tallies
 from labeling.services.changes import refresh_week_changes
 from labeling.services.privacy import erase_end_user, purge_expired_outputs
 from tests.helpers.changes import add_verdicts
+from tests.helpers.labeling import bulk_labeled_items
+from tests.helpers.plans import analyze, rows_handled
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -334,3 +336,24 @@ def test_a_stale_tally_would_show_if_the_guard_were_skipped(project, week, histo
     with mock.patch.object(change_tallies, "_why_count", side_effect=lambda tally, *_: None if tally else "x"):
         kept, scratch = refreshed_both_ways(project, week)
     assert kept != scratch
+
+
+@pytest.mark.parametrize("kept", [True, False])  # from kept week tallies, or counted live (a week too varied to keep)
+def test_a_closes_pass_rates_read_each_outputs_gold_once_even_with_stale_statistics(
+    project, other_project, week, monkeypatch, kept
+):
+    """A project's outputs, items and gold answers of the closed week and the one before came after the last ANALYZE
+    (a bulk import; autoanalyze not yet run): the statistics know only another project's, and the planner believes
+    this one has a single item. Counting the labeled pass rates still handles rows in proportion to the outputs, where
+    a nested loop that read all the project's outputs again for each of its items handled millions."""
+    if not kept:
+        monkeypatch.setattr(change_tallies, "MAX_KEPT_VALUES", 0)
+    moment = calendar.week_start(project, week) + timedelta(days=2)
+    bulk_labeled_items(other_project, 300, occurred_at=moment)
+    analyze(Output, UsageEvent, Item, Resolution)
+    before, _ = bulk_labeled_items(project, 300, occurred_at=moment - timedelta(weeks=1))
+    this_week, _ = bulk_labeled_items(project, 600, occurred_at=moment, start=before)
+
+    handled = rows_handled(lambda: refresh_week_changes(project=project, week=week, now=timezone.now()))
+
+    assert handled <= 20 * 3 * (before + this_week), handled  # an output, its item and its resolution
