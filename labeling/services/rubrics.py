@@ -64,12 +64,26 @@ def _kind_problems(question: Question) -> list[str]:
 
 
 @transaction.atomic
-def publish_rubric(*, project: Project, questions: object, guidelines: str = "", published_by=None) -> Rubric:
-    """Publish the next version of the project's rubric."""
+def publish_rubric(
+    *, project: Project, questions: object, guidelines: str = "", published_by=None, replaces: int | None = None
+) -> Rubric:
+    """Publish the next version of the project's rubric.
+
+    `replaces`: the version the lead's page showed (0: none), so that a page older than the newest version cannot
+    publish over it unseen. If the newer version is this very one (the twin of a double click), it is returned and
+    nothing is stored; else InvalidSpec. None (commands, the API, tests): the next version, unchecked."""
     canonical = validate_questions(questions)
     # Lock the project row: two leads publishing at once get versions n+1 and n+2, not a clash.
     Project.objects.lock(project.pk)
     latest = Rubric.objects.filter(project=project).aggregate(latest=Max("version"))["latest"] or 0
+    if replaces is not None and latest != replaces:
+        newest = Rubric.objects.get(project=project, version=latest)
+        if newest.questions == canonical and newest.guidelines == guidelines:
+            return newest
+        raise InvalidSpec(
+            f"Rubric v{latest} was published while you edited v{replaces}: "
+            "nothing was published. Its questions are below; edit them and publish again."
+        )
     rubric = Rubric.objects.create(
         project=project, version=latest + 1, questions=canonical, guidelines=guidelines, created_by=published_by
     )

@@ -328,6 +328,9 @@ class RubricForm(SpecForm):
         help_text="Markdown, shown to experts beside the labeling form.",
     )
 
+    # The version the page showed (the template writes it): publishing checks it is still the newest.
+    replaces = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
     def clean_questions(self) -> object:
         text = self.cleaned_data["questions"]
         try:

@@ -154,6 +154,7 @@ def rubric_versions(request, slug: str):
                     questions=form.cleaned_data["questions"],
                     guidelines=form.cleaned_data["guidelines"],
                     published_by=request.user,
+                    replaces=form.cleaned_data["replaces"],
                 )
             except InvalidSpec as exc:
                 form.add_problems(exc)
@@ -165,6 +166,8 @@ def rubric_versions(request, slug: str):
                 )
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400
+        versions = management.rubric_versions(project)  # again: a version published meanwhile is shown
+        current = versions[0] if versions else None
     else:
         form = RubricForm(initial=RubricForm.initial_for(current))
         status = 200

@@ -4,6 +4,7 @@ Leads and admins only (everyone else gets a 404), bad input re-renders with a 40
 list pages run a fixed number of queries.
 """
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from labeling.services.queues import QueueValues, create_queue, request_backfill
 from labeling.services.routing import is_sampled
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.concurrency import run_at_once
 from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_as_worker
 
@@ -599,3 +601,47 @@ def test_the_preview_runs_a_fixed_number_of_bounded_queries(
     examples = response.context["preview"]["examples"]
     assert len(examples) == 5 and all(example["external_id"] for example in examples)
     assert response.content.decode().count("<li><code>") == 5
+
+
+def shown_version(page) -> str:
+    """The version the rubric page's form says it edits (posted back with the new one)."""
+    return re.search(r'name="replaces" value="(\d+)"', page.content.decode()).group(1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_publish_makes_one_version(project, lead, rubric_v1):
+    """Two identical posts at once publish one version (both answer as the first did), not v2 and an identical v3."""
+    url = urls(project, 0)["rubric"]
+    viewer = Client()
+    viewer.force_login(lead)
+    form = {
+        "questions": "- {key: a, kind: text, prompt: A}",
+        "guidelines": "",
+        "replaces": shown_version(viewer.get(url)),
+    }
+
+    def publish():
+        tab = Client()
+        tab.force_login(lead)
+        return tab.post(url, form)
+
+    results, errors = run_at_once(publish, [(), ()])
+
+    assert errors == []
+    assert [response.status_code for response in results] == [302, 302]
+    assert list(Rubric.objects.filter(project=project).values_list("version", flat=True)) == [2, 1]
+    assert AuditEvent.objects.filter(action="rubric.published").count() == 2  # v1's and v2's
+
+
+def test_publishing_from_a_page_older_than_the_newest_version_is_refused(lead_client, project, lead, rubric_v1):
+    """Another lead published v2 while this page showed v1: publishing it as v3 would drop v2 unseen."""
+    url = urls(project, 0)["rubric"]
+    replaces = shown_version(lead_client.get(url))
+    publish_rubric(project=project, questions=[{"key": "b", "kind": "text", "prompt": "B"}], published_by=lead)
+
+    response = lead_client.post(url, {"questions": "- {key: a, kind: text, prompt: A}", "replaces": replaces})
+
+    assert response.status_code == 400
+    assert "v2 was published while you edited v1" in response.content.decode()
+    assert list(Rubric.objects.filter(project=project).values_list("version", flat=True)) == [2, 1]
