@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -39,6 +40,8 @@ from . import outbox, webhook_transport
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the Standard Webhooks spec asks for 24 to 64
 MAX_ENDPOINTS_PER_PROJECT = 20
+# A rotation this recent that the page did not know of is a double click's twin (see rotate_secret).
+TWIN_ROTATION = timedelta(minutes=1)
 _encoder = msgspec.json.Encoder()
 
 
@@ -172,12 +175,31 @@ def create_endpoint(
     return EndpointWithSecret(endpoint, secret)
 
 
+def rotation_mark(endpoint: WebhookEndpoint) -> str:
+    """What the rotate button posts back: when the secret the page knew of was made ("" for the first)."""
+    return endpoint.secret_rotated_at.isoformat() if endpoint.secret_rotated_at else ""
+
+
 @transaction.atomic
-def rotate_secret(*, endpoint: WebhookEndpoint, actor) -> EndpointWithSecret:
-    """Give a standard endpoint a new secret (returned this once); the old one signs nothing from now on."""
+def rotate_secret(*, endpoint: WebhookEndpoint, actor, seen: str | None = None) -> EndpointWithSecret:
+    """Give a standard endpoint a new secret (returned this once); the old one signs nothing from now on.
+
+    `seen`: the page's rotation_mark. If the secret was rotated since, moments ago (the twin of a double click, or
+    another lead at the same time), that secret is returned and no other made: the browser shows the answer to the
+    last click, which must name the secret kept. None: always a new one."""
     check_can_manage(actor, endpoint.project)
     if endpoint.kind != WebhookKind.STANDARD:
         raise InvalidInput("A Slack endpoint has no signing secret: its URL is the secret (make a new one in Slack).")
+    # The row lock makes a twin wait for the first rotation and read it.
+    endpoint = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("project").get(pk=endpoint.pk)
+    rotated_at = endpoint.secret_rotated_at
+    if (
+        seen is not None
+        and seen != rotation_mark(endpoint)
+        and rotated_at is not None
+        and rotated_at > timezone.now() - TWIN_ROTATION
+    ):
+        return EndpointWithSecret(endpoint, signing_secret(endpoint))
     secret = new_secret()
     endpoint.secret_sealed, endpoint.secret_rotated_at = seal(secret), timezone.now()
     endpoint.save(update_fields=["secret_sealed", "secret_rotated_at"])

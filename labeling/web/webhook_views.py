@@ -67,6 +67,7 @@ def _detail(request: HttpRequest, project, endpoint, *, secret: str = "", status
         "endpoint": endpoint,
         "deliveries": delivery_log(endpoint),
         "secret": secret,
+        "rotation_mark": webhook_services.rotation_mark(endpoint),
         "retry_schedule": retry_schedule_text(),
     }
     return _no_store(render(request, "labeling/webhooks/detail.html", context, status=status))
@@ -85,7 +86,7 @@ def webhook_rotate(request: HttpRequest, slug: str, endpoint_id: int) -> HttpRes
     """A new signing secret, shown in this answer only."""
     project, _ = managed_project(request.user, slug)
     endpoint = endpoint_of_project(project, endpoint_id)
-    rotated = webhook_services.rotate_secret(endpoint=endpoint, actor=request.user)
+    rotated = webhook_services.rotate_secret(endpoint=endpoint, actor=request.user, seen=request.POST.get("rotated"))
     return _detail(request, project, rotated.endpoint, secret=rotated.secret)
 
 

@@ -6,11 +6,13 @@ import re
 import socket
 
 import pytest
+from django.test import Client
 
 from labeling.models import AUTO_DISABLED, AuditEvent, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from labeling.services import webhooks
 from labeling.services.labels import flag_item
 from tests.conftest import _member
+from tests.helpers.concurrency import run_at_once
 from tests.helpers.labeling import AGREE, label_outputs
 
 LIST = "/p/support-bot/manage/webhooks/"
@@ -233,3 +235,27 @@ def test_others_get_a_404_and_change_nothing(
     endpoint.refresh_from_db()
     assert endpoint.enabled and WebhookDelivery.objects.count() == 2
     assert webhooks.signing_secret(endpoint) == endpoint_with_log.secret
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_rotate_makes_one_secret_and_both_answers_show_it(project, lead):
+    """The browser shows the answer to the second click; had each click made its own secret, the one it showed
+    could be the one the other click replaced, and every delivery signed with the secret kept would fail."""
+    endpoint = webhooks.create_endpoint(project=project, created_by=lead, url="https://hooks.example.com/x",
+                                        events=["cycle.closed"]).endpoint  # fmt: skip
+    page = Client()
+    page.force_login(lead)
+    form = dict(re.findall(r'name="(rotated)" value="([^"]*)"', page.get(f"{LIST}{endpoint.pk}/").content.decode()))
+
+    def rotate():
+        tab = Client()
+        tab.force_login(lead)
+        return tab.post(f"{LIST}{endpoint.pk}/rotate", form)
+
+    results, errors = run_at_once(rotate, [(), ()])
+
+    assert errors == [] and [response.status_code for response in results] == [200, 200]
+    kept = webhooks.signing_secret(WebhookEndpoint.objects.get())
+    assert [secret_in(response.content.decode()) for response in results] == [kept, kept]
+    assert AuditEvent.objects.filter(action="webhook.secret_rotated").count() == 1
