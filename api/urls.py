@@ -55,5 +55,9 @@ urlpatterns = [
     path("api/v1/cycles/<str:week>/report", metrics.CycleReportView.as_view(), name="cycle-report"),
     path("api/v1/platform/usage", platform.UsageView.as_view(), name="platform-usage"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
+        name="docs",
+    ),
 ]
