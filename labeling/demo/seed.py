@@ -43,13 +43,14 @@ from labeling.services.ingest import ingest_events, ingest_outputs
 from labeling.services.platform import backfill_usage
 from labeling.services.projects import create_project
 from labeling.services.redaction import save_rule_set
-from labeling.services.resolution import adjudicate
+from labeling.services.resolution import adjudicate, resolve_stale_items
 from labeling.services.routing import backfill_queue, validate_rule
 from labeling.services.saved_views import save_view
 from labeling.services.search_index import index_outputs
 from labeling.services.version_files import render_version_files, sweep_superseded_files
 
 from .labels import label_history
+from .lately import acknowledge_the_missed_quota, confirm_a_flagged_item, pause_a_queue_with_an_item_held
 from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
 from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SAVED_VIEWS, SLUG, project_spec
@@ -206,8 +207,8 @@ def _open_queues(project: Project, now: datetime) -> None:
 
 def _weekly_cycles(project: Project, now: datetime) -> None:
     """Two eval datasets, the reviewed weeks closed one after another (gold answers, dataset versions,
-    metrics, frozen reports, posts to the team's Slack), what the last meeting decided, and live figures
-    for the running week."""
+    metrics, frozen reports, posts to the team's Slack), what the last meeting decided, the queue the lead paused this
+    week, and live figures for the running week."""
     for spec in DATASETS:
         create_dataset(project=project, spec=spec)
     this_week = cycle_week(project, now)
@@ -218,10 +219,15 @@ def _weekly_cycles(project: Project, now: datetime) -> None:
         cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
         if weeks_ago > 1:
             _settle_ties(project, week, lead)  # in that week's meeting; the last week's wait for you
+        if weeks_ago == REVIEWED_WEEKS:
+            confirm_a_flagged_item(project=project, week=week)  # a second look that changed nothing
     for text, owner, due_in_days in DECISIONS:
         cycles.add_decision(
             user=lead, cycle=cycle, text=text, owner=owner, due_date=(this_week + timedelta(days=due_in_days))
         )
+    pause_a_queue_with_an_item_held(project=project, this_week=this_week)
+    # This week's labels are resolved on commit (after this transaction); the live figures need their gold now.
+    resolve_stale_items(project_id=project.pk)
     cycles.refresh_metrics(project=project, week=this_week, now=now)
     record_slack_answers(endpoint=slack)
     _dataset_files_two_weeks_on(project, now)
@@ -240,11 +246,12 @@ def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:
 def _platform_view(now: datetime) -> None:
     """The demo projects' usage rows for the platform page's trends (the weeks before they were reviewed too), and
     their alerts as the hourly evaluation finds them: the summarizer's idle queue and missed quota, the SQL
-    assistant's failed close."""
+    assistant's failed close; the lead has acknowledged the missed quota."""
     projects = list(Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG]))
     backfill_usage(projects=projects, weeks=TREND_WEEKS, now=now)
     for project in projects:
         evaluate_alerts(project=project, now=now)
+    acknowledge_the_missed_quota(project=next(project for project in projects if project.slug == SUMMARIZER_SLUG))
 
 
 def _settle_ties(project: Project, week, lead) -> None:

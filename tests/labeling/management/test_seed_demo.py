@@ -89,7 +89,9 @@ def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
         "correct", "helpfulness", "tone", "issues", "critique", "corrected_answer",
     ]  # fmt: skip
     assert "## Policy cheat sheet" in rubric.guidelines
-    assert set(project.queues.values_list("slug", flat=True)) == {"weekly-sample", "thumbs-down", "refunds"}
+    assert dict(project.queues.values_list("slug", "is_active")) == {
+        "weekly-sample": True, "thumbs-down": True, "refunds": True, "escalations": False,
+    }  # fmt: skip
     roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
     assert roles == {"expert1": "expert", "expert2": "expert", "lead": "lead", "engineer": "engineer"}
     admin = get_user_model().objects.get(username="admin")
@@ -447,8 +449,11 @@ def test_the_platform_page_tells_the_three_apart(seeded):
     from labeling.rules.calendar import cycle_week
     from labeling.selectors.platform import TREND_WEEKS
 
-    alerts = set(Alert.objects.filter(state=AlertState.OPEN).values_list("project__slug", "rule"))
+    alerts = set(Alert.objects.unresolved().values_list("project__slug", "rule"))
     assert {(SQL_SLUG, "close_failed"), (SUMMARIZER_SLUG, "queue_idle"), (SUMMARIZER_SLUG, "quota_missed")} <= alerts
+    # The lead has seen the missed quota; the idle queue's alert is still open.
+    acknowledged = set(Alert.objects.filter(state=AlertState.ACKNOWLEDGED).values_list("project__slug", "rule"))
+    assert acknowledged == {(SUMMARIZER_SLUG, "quota_missed")}
     # The support bot's experts label every week and its closes succeed; whether its sampled queue reached its quota
     # depends on which outputs the hash of database ids picks, so quota_missed may or may not be there; the thumbs-down
     # its new model's refund-date promises bring usually raises thumbs_down_rise.
@@ -473,6 +478,43 @@ def test_the_platform_page_tells_the_three_apart(seeded):
     html = admin.get("/platform/?sort=close&dir=desc").content.decode()
     assert re.findall(r'<tr data-project="([^"]+)" class="needs-attention"', html) == [SQL_SLUG]
     assert re.findall(r'<tr data-project="([^"]+)"', html)[0] == SQL_SLUG
+
+
+def test_the_demo_shows_a_paused_queue_a_confirmed_gold_and_this_weeks_live_pass_rate(seeded):
+    """The newest screens have something to show: expert1 still holds an item in the queue the lead paused (their
+    home page says so), the audit log has a gold the lead confirmed as it was, and the running week's meeting page
+    has a pass rate from this week's gold (the live figures were refreshed before the week's labels were resolved)."""
+    from django.test import Client
+
+    from labeling.models import AuditEvent, Resolution
+    from labeling.models.cycles import week_label
+    from labeling.rules.calendar import cycle_week
+
+    project = Project.objects.get(slug="support-bot")
+    expert1 = Client()
+    expert1.force_login(get_user_model().objects.get(username="expert1"))
+    home = expert1.get("/").content.decode()
+    assert "You still hold an item in “<bdi>Escalations</bdi>” (paused)" in home
+
+    changes = [
+        details["changed"]
+        for details in AuditEvent.objects.filter(project=project, action="queue.updated").values_list(
+            "details", flat=True
+        )
+    ]
+    assert changes == [["is_active"]]
+    confirmed = AuditEvent.objects.get(project=project, action="gold.confirmed")
+    resolution = Resolution.objects.get(item_id=confirmed.details["item"])
+    assert resolution.status == "resolved" and not resolution.marked_for_adjudication
+    assert resolution.item.flags.exists()
+
+    lead = Client()
+    lead.force_login(get_user_model().objects.get(username="lead"))
+    audit = lead.get("/p/support-bot/manage/audit/").content.decode()
+    assert confirmed.details["external_id"] in audit
+    this_week = week_label(cycle_week(project, timezone.now()))
+    meeting = lead.get(f"/p/support-bot/meeting/{this_week}/").content.decode()
+    assert "Live figures" in meeting and "No gold answers yet this week." not in meeting
 
 
 def test_the_demos_oldest_versions_files_are_made_on_request_and_the_newest_are_on_disk(seeded, client):

@@ -1,0 +1,69 @@
+"""What the support bot's lead did lately, for the screens of the newest features to show something real.
+
+A fourth queue the lead opened this week and then paused while rewriting the escalation guidelines, with
+`expert1` still holding an item there (their home and project pages say "You still hold an item in “Escalations”
+(paused): finish it"); a flagged item the lead took a second look at in an earlier week's meeting and confirmed as
+it was (`gold.confirmed` in the audit log); and the summarizer's missed-quota alert, acknowledged by the lead.
+Written through the same services the pages use.
+"""
+
+from dataclasses import replace
+from datetime import date
+
+from django.contrib.auth import get_user_model
+
+from labeling.models import Alert, AlertRule, Item, Project, Queue, Resolution, ResolutionStatus
+from labeling.rules.calendar import week_start
+from labeling.rules.gold import gold_answers, open_ties
+from labeling.services.alerts import acknowledge_alert
+from labeling.services.assignment import next_item
+from labeling.services.queues import QueueValues, create_queue, update_queue
+from labeling.services.resolution import adjudicate, mark_for_adjudication
+from labeling.services.routing import backfill_queue
+
+from .project import LEAD_USERNAME
+
+PAUSED_QUEUE = QueueValues(
+    slug="escalations",
+    name="Escalations",
+    description="Shipping conversations that may have needed a person. Paused while the lead rewrites the "
+    "escalation section of the guidelines.",
+    rule={"metadata": {"topic": "shipping"}},
+    sample_rate=0.2,
+    overlap=1,
+    priority=1,
+)
+HOLDER = "expert1"
+CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
+
+
+def pause_a_queue_with_an_item_held(*, project: Project, this_week: date) -> Queue:
+    """Open the escalations queue on this week's outputs, let `expert1` take an item, then pause the queue."""
+    lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    queue = create_queue(project=project, values=PAUSED_QUEUE, actor=lead)
+    backfill_queue(queue=queue, since=week_start(project, this_week))
+    next_item(expert=get_user_model().objects.get(username=HOLDER), queue=queue)
+    return update_queue(queue=queue, values=replace(PAUSED_QUEUE, is_active=False), actor=lead)
+
+
+def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
+    """In the week's meeting the lead sends a flagged, settled item for a second look and confirms its gold as is."""
+    lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    settled = Resolution.objects.filter(
+        item__project=project, item__week=week, status=ResolutionStatus.RESOLVED, item__flags__isnull=False
+    )
+    for resolution in settled.select_related("item__output").order_by("item_id"):
+        gold = gold_answers(resolution.automatic, resolution.adjudicated)
+        if open_ties(resolution.automatic, resolution.adjudicated) or "correct" not in gold:
+            continue
+        mark_for_adjudication(lead=lead, item=resolution.item, note="Flagged: is the verdict right?")
+        adjudicate(lead=lead, item=resolution.item, answers={"correct": gold["correct"]}, note=CONFIRM_NOTE, shown=gold)
+        return resolution.item
+    return None
+
+
+def acknowledge_the_missed_quota(*, project: Project) -> None:
+    """The lead has seen the summarizer's missed quota (its idle queue's alert stays open)."""
+    lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    for alert in Alert.objects.unresolved().filter(project=project, rule=AlertRule.QUOTA_MISSED).order_by("pk"):
+        acknowledge_alert(alert=alert, user=lead)
