@@ -3,7 +3,9 @@ from allauth.socialaccount import views as allauth_social_views
 from allauth.urls import build_provider_urlpatterns
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from labeling.web import health_views, signin
 
@@ -20,6 +22,8 @@ urlpatterns = [
     # Health for the operator (README, "Health"): liveness without the database, readiness with it.
     path("healthz", health_views.healthz, name="healthz"),
     path("readyz", health_views.readyz, name="readyz"),
+    # Browsers ask for it on pages that link no icon (the admin, an API answer opened in a tab): a 404 each time.
+    path("favicon.ico", RedirectView.as_view(url=static("labeling/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("login/", signin.SignInView.as_view(), name="login"),
     # The same page under the name allauth's pages link to (their "back to sign in"); resolving finds the one above.
