@@ -3,7 +3,8 @@
 A fourth queue the lead opened this week and then paused while rewriting the escalation guidelines, with
 `expert1` still holding an item there (their home and project pages say "You still hold an item in “Escalations”
 (paused): finish it"); a flagged item the lead took a second look at in an earlier week's meeting and confirmed as
-it was (`gold.confirmed` in the audit log); and the summarizer's missed-quota alert, acknowledged by the lead.
+it was (`gold.confirmed` in the audit log); the summarizer's missed-quota alert, acknowledged by the lead; and the
+operator token `admin` gave the platform's nightly usage export, which has used it.
 Written through the same services the pages use.
 """
 
@@ -17,6 +18,7 @@ from labeling.rules.calendar import week_start
 from labeling.rules.gold import gold_answers, open_ties
 from labeling.services.alerts import acknowledge_alert
 from labeling.services.assignment import next_item
+from labeling.services.operator_tokens import authenticate_operator_token, issue_operator_token
 from labeling.services.queues import QueueValues, create_queue, update_queue
 from labeling.services.resolution import adjudicate, mark_for_adjudication
 from labeling.services.routing import backfill_queue
@@ -34,6 +36,7 @@ PAUSED_QUEUE = QueueValues(
     priority=1,
 )
 HOLDER = "expert1"
+EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
 
 
@@ -67,3 +70,9 @@ def acknowledge_the_missed_quota(*, project: Project) -> None:
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
     for alert in Alert.objects.unresolved().filter(project=project, rule=AlertRule.QUOTA_MISSED).order_by("pk"):
         acknowledge_alert(alert=alert, user=lead)
+
+
+def issue_the_usage_export_token(*, operator) -> None:
+    """The operator's token a nightly script pulls the platform usage with; it has run once (the tokens page shows
+    when). The secret is dropped: that script's copy is the only one."""
+    authenticate_operator_token(issue_operator_token(user=operator, name=EXPORT_TOKEN_NAME).secret)

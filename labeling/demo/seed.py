@@ -50,7 +50,12 @@ from labeling.services.search_index import index_outputs
 from labeling.services.version_files import render_version_files, sweep_superseded_files
 
 from .labels import label_history
-from .lately import acknowledge_the_missed_quota, confirm_a_flagged_item, pause_a_queue_with_an_item_held
+from .lately import (
+    acknowledge_the_missed_quota,
+    confirm_a_flagged_item,
+    issue_the_usage_export_token,
+    pause_a_queue_with_an_item_held,
+)
 from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
 from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SAVED_VIEWS, SLUG, project_spec
@@ -246,12 +251,13 @@ def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:
 def _platform_view(now: datetime) -> None:
     """The demo projects' usage rows for the platform page's trends (the weeks before they were reviewed too), and
     their alerts as the hourly evaluation finds them: the summarizer's idle queue and missed quota, the SQL
-    assistant's failed close; the lead has acknowledged the missed quota."""
+    assistant's failed close; the lead has acknowledged the missed quota; the admin's token for a usage export."""
     projects = list(Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG]))
     backfill_usage(projects=projects, weeks=TREND_WEEKS, now=now)
     for project in projects:
         evaluate_alerts(project=project, now=now)
     acknowledge_the_missed_quota(project=next(project for project in projects if project.slug == SUMMARIZER_SLUG))
+    issue_the_usage_export_token(operator=get_user_model().objects.get(username=ADMIN[0]))
 
 
 def _settle_ties(project: Project, week, lead) -> None:

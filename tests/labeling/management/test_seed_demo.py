@@ -517,6 +517,20 @@ def test_the_demo_shows_a_paused_queue_a_confirmed_gold_and_this_weeks_live_pass
     assert "Live figures" in meeting and "No gold answers yet this week." not in meeting
 
 
+def test_the_admins_platform_tokens_page_lists_a_token_a_script_has_used(seeded):
+    from django.test import Client
+
+    from labeling.demo.lately import EXPORT_TOKEN_NAME
+    from labeling.models import OperatorToken
+
+    token = OperatorToken.objects.get(user__username="admin")
+    assert token.name == EXPORT_TOKEN_NAME and token.last_used_at is not None and token.revoked_at is None
+    admin = Client()
+    admin.force_login(get_user_model().objects.get(username="admin"))
+    page = admin.get("/platform/tokens/").content.decode()
+    assert EXPORT_TOKEN_NAME in page and token.prefix in page and "No tokens yet." not in page
+
+
 def test_the_demos_oldest_versions_files_are_made_on_request_and_the_newest_are_on_disk(seeded, client):
     from django.core.files.storage import default_storage
 
