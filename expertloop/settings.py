@@ -14,6 +14,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from expertloop import mail
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -607,21 +609,14 @@ for _name in ("REDIS_CACHE_SOCKET_TIMEOUT", "REDIS_PUBLISH_SOCKET_TIMEOUT"):
 if REDIS_BREAKER_RESET_SECONDS < 1 or CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] < 1:
     raise ImproperlyConfigured("REDIS_BREAKER_RESET_SECONDS and CELERY_VISIBILITY_TIMEOUT must be 1 or more.")
 
-# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console.
-try:
-    vars().update(env.email_url_config(env_text("EMAIL_URL", default="consolemail://")))
-except (ValueError, ImproperlyConfigured):
-    # Not the URL itself: it holds the password.
-    raise ImproperlyConfigured(
-        "EMAIL_URL is not a mail URL such as smtp+tls://user:password@smtp.example.com:587 or consolemail://."
-    ) from None
-DEFAULT_FROM_EMAIL = env_text("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
-# Django waits on an SMTP server for ever by default: one that accepts and never answers (a frozen host, a firewall
-# dropping packets) held the request that sends an invitation or a password reset, and the worker sending a weekly
-# close's digests. Each connect or exchange now gives up after this many seconds (the mail is logged as not sent).
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", default=10)
-if EMAIL_TIMEOUT < 1:
+# The default mailer (Django's MAILERS, expertloop/mail.py) from EMAIL_URL, e.g.
+# smtp+tls://user:password@smtp.example.com:587; absent → mail is printed to the console. An SMTP exchange gives up
+# after EMAIL_TIMEOUT seconds. No EMAIL_* setting of Django's is defined: Django 6.1 deprecates them for MAILERS.
+_email_timeout = env_int("EMAIL_TIMEOUT", default=mail.DEFAULT_TIMEOUT_SECONDS)
+if _email_timeout < 1:
     raise ImproperlyConfigured("EMAIL_TIMEOUT must be a positive number of seconds.")
+MAILERS = {"default": mail.mailer_from_url(env_text("EMAIL_URL", default="consolemail://"), timeout=_email_timeout)}
+DEFAULT_FROM_EMAIL = env_text("DEFAULT_FROM_EMAIL", default="expertloop <noreply@localhost>")
 # Where people reach this server; links in e-mails (digests) start with it.
 SITE_URL = env_text("SITE_URL", default="http://127.0.0.1:8000")
 if not re.match(r"https?://[^/\s]+", SITE_URL):

@@ -8,6 +8,9 @@ import tempfile
 os.environ.setdefault("SECRET_KEY", "test-only-secret-not-for-deployment")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SECURE_COOKIES", "false")  # the live server in browser tests speaks plain HTTP
+# Mail kept in memory (the default mailer, MAILERS, on Django's locmem backend): the servers and workers a test starts
+# print none of it to their logs. A test that wants another mailer passes its own EMAIL_URL (a filemail:// folder).
+os.environ.setdefault("EMAIL_URL", "memorymail://")
 # Queues of this test process's own (each pytest-xdist worker is one), so a Celery worker a test starts never eats
 # another run's or another xdist worker's messages. The xdist workers inherit the controller's environment, and the
 # Celery workers theirs: the names are made once per test process, then inherited.

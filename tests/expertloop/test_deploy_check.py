@@ -17,6 +17,7 @@ PRODUCTION = {
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
+    "EMAIL_URL": "smtp+tls://expertloop:s3cr3t@smtp.example.com:587",
 }
 
 
@@ -46,9 +47,11 @@ def test_production_settings_pass_every_deployment_check_including_the_openapi_s
         ({"SECURE_SSL_REDIRECT": "false"}, "security.W008"),
         ({"SECURE_HSTS_PRELOAD": "false"}, "security.W021"),
         ({"SECURE_COOKIES": "false"}, "security.W012"),
+        ({"EMAIL_URL": None}, "mail.E001"),  # mail printed to the console: no invitation would arrive
+        ({"EMAIL_URL": "filemail:////tmp/expertloop-mail"}, "mail.E001"),
     ],
 )
-def test_a_missing_https_setting_fails_the_check(changed, check):
+def test_a_missing_https_or_mail_setting_fails_the_check(changed, check):
     env = {name: value for name, value in {**PRODUCTION, **changed}.items() if value is not None}
 
     result = check_deploy(**env)

@@ -50,6 +50,8 @@ def test_secret_key_is_required_unless_debug():
         ({"SITE_URL": "expertloop.example.com"}, "SITE_URL='expertloop.example.com' must be where people reach"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
         ({"EMAIL_URL": "smtp.example.com"}, "EMAIL_URL is not a mail URL such as smtp+tls://"),
+        ({"EMAIL_URL": "smtp://mailer:s3cr3t-pw@smtp.example.com:2525x"}, "EMAIL_URL is not a mail URL such as"),
+        ({"EMAIL_TIMEOUT": "0"}, "EMAIL_TIMEOUT must be a positive number of seconds"),
         ({"INGEST_MAX_RECORDS": "0"}, "must be a positive integer"),
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),

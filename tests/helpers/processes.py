@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def settings_free_environment() -> dict:
     """This process's environment without the settings variables a test run sets (tests/settings.py, CI)."""
-    own = {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS", "MEDIA_ROOT"}
+    own = {
+        "SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS", "MEDIA_ROOT",
+        "EMAIL_URL",
+    }  # fmt: skip
     return {k: v for k, v in os.environ.items() if k not in own and not k.startswith("CELERY_")}
 
 
