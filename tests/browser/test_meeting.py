@@ -4,9 +4,9 @@ link to the adjudication screen and closes the week; an expert reads the page bu
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Error, expect
 
-from labeling.models import CycleStatus, OutboxMessage, Queue, ReviewCycle, week_label
+from labeling.models import CycleStatus, Decision, OutboxMessage, Queue, ReviewCycle, week_label
 from labeling.rules import calendar
 from tests.factories import created_weeks_ago
 from tests.helpers.browser import sign_in
@@ -130,4 +130,77 @@ def test_an_expert_reads_the_meeting_but_cannot_close_it(page, live_server, proj
     assert not ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).exists()
     page.reload()
     expect(page.locator("#live-note")).to_be_visible()
+    assert errors == []
+
+
+class SlowAnswers:
+    """Each POST reaches the server at once, but its answer reaches the page only when `release` is called: the
+    second click of a double click (or a second Enter) comes while the first answer is on its way, as on a slow
+    network."""
+
+    def __init__(self, page, pattern: str):
+        self.page, self.held = page, []
+        page.route(pattern, self._hold)
+
+    def _hold(self, route):
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        self.held.append((route, route.fetch(max_redirects=0)))
+
+    def wait_for_first(self) -> None:
+        for _ in range(200):
+            if self.held:
+                return
+            self.page.wait_for_timeout(25)
+        raise AssertionError("the form was not sent")
+
+    def release(self) -> None:
+        """Let the answers through (a page that sent a second request dropped the first's answer)."""
+        held, self.held = self.held, []
+        for route, response in held:
+            try:
+                route.fulfill(response=response)
+            except Error:
+                pass  # the request the page gave up on
+
+
+def test_a_double_click_or_a_second_enter_on_add_decision_records_one_decision(
+    page, live_server, project, lead, meeting_data
+):
+    """The page sends a POST form once (submit-once.js): the second click or Enter is ignored, not a second row."""
+    errors = watch_errors(page)
+    label = meeting_data["label"]
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{label}/")
+    slow = SlowAnswers(page, "**/decisions")
+
+    page.get_by_label("Decision").fill("Add the refund policy to the retrieval context")
+    # Raw mouse clicks: a locator would wait for the page to finish loading, which no user does.
+    button = page.get_by_role("button", name="Add decision").bounding_box()
+    x, y = button["x"] + button["width"] / 2, button["y"] + button["height"] / 2
+    page.mouse.click(x, y)
+    slow.wait_for_first()
+    page.mouse.click(x, y)
+    page.wait_for_timeout(300)  # time for a second request, if the page sends one
+    assert Decision.objects.count() == 1
+    with page.expect_navigation():
+        slow.release()
+    expect(page.locator(".messages")).to_contain_text("Decision recorded.")
+    expect(page.locator(".decision-log tbody tr")).to_have_count(1)
+
+    page.get_by_label("Decision").fill("Ask the retrieval team for the policy's owner")
+    page.get_by_label("Owner").focus()
+    page.keyboard.press("Enter")
+    slow.wait_for_first()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert Decision.objects.count() == 2
+    with page.expect_navigation():
+        slow.release()
+    expect(page.locator(".decision-log tbody tr")).to_have_count(2)
+    assert sorted(Decision.objects.values_list("text", flat=True)) == [
+        "Add the refund policy to the retrieval context",
+        "Ask the retrieval team for the policy's owner",
+    ]
     assert errors == []
