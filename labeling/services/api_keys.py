@@ -23,6 +23,8 @@ NAME_MAX_CHARS = ApiKey._meta.get_field("name").max_length
 # A hijacked session must not mint keys in bulk; a team issuing or rotating keys stays far below this.
 KEYS_PER_WINDOW = 20
 KEY_WINDOW = timedelta(hours=1)
+# A live key of the same name the same user made this recently is a double click's (or a resent form's) twin.
+TWIN_KEY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 
     `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
     privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
-    KEY_WINDOW (TooManyRequests beyond)."""
+    KEY_WINDOW (TooManyRequests beyond). A user's second key named like a live key they made within TWIN_KEY is
+    refused (DomainError): the twin of a double click would leave two live keys, one of them never shown."""
     # The project's row lock makes concurrent creations wait for each other, so none counts past the limit, and
     # the role check after it reads what a concurrent demotion left.
     Project.objects.lock(project.pk)
@@ -56,6 +59,8 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
     if len(name.strip()) > NAME_MAX_CHARS:
         raise DomainError(f"A key's name is at most {NAME_MAX_CHARS} characters.")
     check_storable(name=name)
+    if created_by is not None:
+        _check_not_a_twin(project, name.strip(), created_by)
     _check_key_rate(project)
     minted = bearer.mint(KEY_PREFIX)
     api_key = ApiKey.objects.create(
@@ -73,6 +78,20 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
         details={"prefix": minted.prefix, "name": api_key.name, "scopes": api_key.scopes},
     )
     return IssuedKey(api_key=api_key, secret=minted.secret)
+
+
+def _check_not_a_twin(project: Project, name: str, created_by) -> None:
+    """Under the project's lock, so the twin of a double click waits for the first key and sees it."""
+    since = timezone.now() - TWIN_KEY
+    twin = ApiKey.objects.filter(
+        project=project, name=name, created_by=created_by, revoked_at__isnull=True, created_at__gt=since
+    ).first()
+    if twin is not None:
+        # Its secret was in the answer to the request that made it, and is stored nowhere: it cannot be shown again.
+        raise DomainError(
+            f"A key named “{name}” (el_{twin.prefix}_…) was just created: its secret was shown once, on the page that "
+            "created it. If you missed it, revoke that key and create another."
+        )
 
 
 def _check_key_rate(project: Project) -> None:

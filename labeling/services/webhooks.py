@@ -141,7 +141,10 @@ def create_endpoint(
     include_transcripts: bool = False,
     description: str = "",
 ) -> EndpointWithSecret:
-    """Add an endpoint (leads and admins); a standard one gets a new secret, returned this once."""
+    """Add an endpoint (leads and admins); a standard one gets a new secret, returned this once.
+
+    One with the URL and events of an endpoint the project has is refused (InvalidInput naming it): the twin of a
+    double click would send every event twice, and show only the second secret."""
     if created_by is not None:
         check_can_manage(created_by, project)
     if kind not in WebhookKind.values:
@@ -155,6 +158,12 @@ def create_endpoint(
     Project.objects.lock(project.pk)
     if WebhookEndpoint.objects.filter(project=project).count() >= MAX_ENDPOINTS_PER_PROJECT:
         raise InvalidInput(f"A project has at most {MAX_ENDPOINTS_PER_PROJECT} webhook endpoints: delete one first.")
+    twin = WebhookEndpoint.objects.filter(project=project, url=url, events=events).order_by("pk").first()
+    if twin is not None:
+        described = f" ({twin.description})" if twin.description else ""
+        raise InvalidInput(
+            f"Endpoint {twin.pk}{described} already sends these events to {twin.shown_url}: nothing was added."
+        )
     secret = new_secret() if kind == WebhookKind.STANDARD else ""
     endpoint = WebhookEndpoint.objects.create(
         project=project,

@@ -81,6 +81,26 @@ def test_bad_input_is_a_form_error_and_adds_nothing(lead_client, project, data, 
     assert not WebhookEndpoint.objects.exists() and "whsec_" not in html
 
 
+def test_an_endpoint_with_the_url_and_events_of_another_is_refused_naming_it(lead_client, project):
+    """A double click (or the form sent again) added the same URL twice: every event went out twice, and the page
+    showed the second secret only. Now a 400 names the endpoint it would repeat and nothing is added; the same URL
+    with other events (another consumer there) is added as before."""
+    add(lead_client, description="CI")
+    endpoint = WebhookEndpoint.objects.get()
+
+    twin = add(lead_client, description="CI")
+
+    assert twin.status_code == 400
+    html = twin.content.decode()
+    assert "No endpoint was added." in html
+    assert f"Endpoint {endpoint.pk} (CI) already sends these events to https://hooks.example.com/expertloop" in html
+    assert "whsec_" not in html
+    assert WebhookEndpoint.objects.count() == 1
+    assert AuditEvent.objects.filter(action="webhook.created").count() == 1
+    assert add(lead_client, events=("cycle.closed",)).status_code == 200
+    assert WebhookEndpoint.objects.count() == 2
+
+
 def test_a_slack_endpoint_takes_a_slack_url_and_the_weekly_events(lead_client, project):
     response = lead_client.post(
         LIST,
