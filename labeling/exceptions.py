@@ -65,6 +65,14 @@ class InvalidSpec(DomainError):
         super().__init__(self.message)
 
 
+@dataclass
+class EditConflict(InvalidSpec):
+    """A field the lead changed was changed by someone else since their page showed it: nothing was saved."""
+
+    # The clashing fields' values now, as the page shows them (its `shown` takes them, so saving again decides).
+    current: dict = field(default_factory=dict)
+
+
 class NotFound(DomainError):
     status_code = 404
 

@@ -1,7 +1,7 @@
 """Create a project with its rubric, queues and members from one specification (YAML or JSON, or the
 new-project page), and change a project's settings (the lead's settings page)."""
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,7 @@ from labeling.models import (
 from labeling.models.projects import validate_time_zone
 from labeling.rules.access import check_can_copy_project
 from labeling.rules.calendar import current_week
+from labeling.rules.edits import lead_changes
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import text_problem
@@ -308,6 +309,31 @@ def _stored(name: str, value: Any) -> Any:
     return parse_reference(value) if name == "retention_reference" else value
 
 
+_SETTING_NAMES = {
+    "time_zone": "time zone",
+    "cycle_weekday": "week start",
+    "experts_can_explore": "“Experts may explore”",
+    "raw_retention_days": "raw retention (days)",
+    "retention_reference": "retention reference",
+    "retention_reference_source": "retention reference's source",
+}
+
+
+def _setting_changed_to(name: str, value: Any) -> str:
+    """“Someone else changed the time zone to “Europe/Berlin””: a clash as the lead reads it."""
+    if name == "cycle_weekday":
+        shown = Weekday(value).label
+    elif value is None or value == "":
+        shown = "none"
+    elif isinstance(value, bool):
+        shown = "on" if value else "off"
+    elif isinstance(value, str):
+        shown = f"“{value}”"
+    else:
+        shown = str(value)
+    return f"Someone else changed the {_SETTING_NAMES.get(name, name)} to {shown}"
+
+
 def settings_problems(
     *, project: Project, values: ProjectSettings, now: datetime | None = None
 ) -> dict[str, list[str]]:
@@ -373,14 +399,23 @@ def _calendar_problems(project: Project, values: ProjectSettings, now: datetime)
 
 @transaction.atomic
 def update_project_settings(
-    *, project: Project, values: ProjectSettings, changed_by, now: datetime | None = None
+    *, project: Project, values: ProjectSettings, changed_by, now: datetime | None = None, shown: dict | None = None
 ) -> dict[str, dict[str, Any]]:
     """Save a lead's settings and audit `project.settings_changed` with the before and after of each changed field.
 
     Returns those changes (empty: nothing changed, nothing audited). Raises InvalidSpec with every problem.
+    `shown`: the settings the lead's page showed (asdict of settings_of). Only the fields the lead changed are saved
+    (another lead's save meanwhile stays); EditConflict, nothing saved, when one of them was changed since by
+    someone else. None: every field is replaced.
     """
     # The row lock makes two leads' saves (and their before/after) follow one another.
     locked = Project.objects.select_for_update().get(pk=project.pk)
+    if shown is not None:
+        current = asdict(settings_of(locked))
+        changed = lead_changes(
+            submitted=asdict(values), shown=shown, current=current, label=_setting_changed_to, noun="settings"
+        )
+        values = replace(values, **{name: current[name] for name in current if name not in changed})
     problems = settings_problems(project=locked, values=values, now=now)
     if problems:
         flat = [problem for messages in problems.values() for problem in messages]

@@ -6,8 +6,9 @@ Editing a queue never changes items already placed: they carry their own overlap
 rewrites what stored the old one (saved explore views, the queue's unresolved alerts) in the same transaction.
 """
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -17,6 +18,7 @@ from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import Alert, AuditEvent, Membership, Project, Queue, SavedView, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
+from labeling.rules.edits import lead_changes
 from labeling.rules.explore import queue_renamed_in_query
 
 from . import outbox
@@ -104,11 +106,18 @@ def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
 
 
 @transaction.atomic
-def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
+def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict | None = None) -> Queue:
     """Replace the queue's settings. Items already placed keep the overlap and priority they were made with; a new
-    slug is carried into what names the queue by its slug (saved views, its open alerts)."""
+    slug is carried into what names the queue by its slug (saved views, its open alerts).
+
+    `shown`: the queue_settings the lead's page showed. Only the fields the lead changed are saved (another lead's
+    save meanwhile stays); EditConflict, nothing saved, when one of them was changed since by someone else. None
+    (commands, tests): every field is replaced."""
     # Lock the row: routing holds this lock while it fills the queue, so a quota never changes mid-placement.
+    # The lock also orders two leads' saves, so the second compares its page with what the first saved.
     queue = Queue.objects.select_for_update(no_key=True, of=("self",)).select_related("project").get(pk=queue.pk)
+    if shown is not None:
+        values = _only_lead_changes(queue, values, shown)
     rule = _check(project=queue.project, values=values, queue=queue)
     old_slug = queue.slug
     fields = _fields(values, rule)
@@ -134,6 +143,51 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None) -> Queue:
             details={"queue": queue.pk, "slug": queue.slug, "changed": changed},
         )
     return queue
+
+
+def queue_settings(queue: Queue) -> dict:
+    """The settings a lead edits, as JSON values: what the queue editor shows and posts back as `shown`."""
+    return {
+        **{name: getattr(queue, name) for name in AUDITED_FIELDS},
+        "eligible_experts": sorted(user.pk for user in queue.eligible_experts.all()),
+    }
+
+
+def _only_lead_changes(queue: Queue, values: QueueValues, shown: dict) -> QueueValues:
+    """The values with the fields the lead did not change taken from the queue as it is now."""
+    try:
+        rule = validate_rule(values.rule)
+    except InvalidSpec:
+        rule = values.rule  # a change, which _check reports
+    submitted = {**_fields(values, rule), "eligible_experts": sorted(set(values.eligible_expert_ids))}
+    current = queue_settings(queue)
+    changed = lead_changes(submitted=submitted, shown=shown, current=current, label=_changed_to, noun="queue")
+    kept = {name: current[name] for name in current if name not in changed}
+    if "eligible_experts" in kept:
+        kept["eligible_expert_ids"] = tuple(kept.pop("eligible_experts"))
+    return replace(values, **kept)
+
+
+_SETTING_NAMES = {"sample_rate": "sample rate", "weekly_quota": "weekly quota", "rule": "routing rule",
+                  "is_active": "Active box", "eligible_experts": "eligible experts"}  # fmt: skip
+
+
+def _changed_to(name: str, value: object) -> str:
+    """“Someone else changed the weekly quota to 40”: a clash as the lead reads it."""
+    if name == "eligible_experts":
+        users = get_user_model().objects.filter(pk__in=value).order_by("username").values_list("username", flat=True)
+        shown = ", ".join(users) or "none ticked (every expert)"
+    elif name == "rule":
+        shown = json.dumps(value, ensure_ascii=False) if value else "none (every output)"
+    elif value is None:
+        shown = "none"
+    elif isinstance(value, bool):
+        shown = "ticked" if value else "unticked"
+    elif isinstance(value, str):
+        shown = f"“{value}”"
+    else:
+        shown = str(value)
+    return f"Someone else changed the {_SETTING_NAMES.get(name, name)} to {shown}"
 
 
 def _follow_rename(project: Project, old: str, new: str) -> None:

@@ -16,7 +16,7 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
-from .spec_forms import SpecForm, comma_list
+from .spec_forms import ShownField, SpecForm, comma_list
 
 HAS_COMMENT = {"any": None, "yes": True, "no": False}
 # Stand in for fields that did not clean when the service is asked about the others (see QueueForm.clean).
@@ -194,8 +194,9 @@ class PreviewForm(RuleForm):
     queue_id = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
-class QueueForm(RuleForm):
-    """Create or edit a queue. The service's own checks (slug taken, …) are shown beside their fields."""
+class QueueForm(RuleForm, ShownField):
+    """Create or edit a queue. The service's own checks (slug taken, …) are shown beside their fields; an edit posts
+    back the settings its page showed (`shown`), so a save changes only what this lead changed."""
 
     RULE_FIELDS = ("tags_any", "tags_all", "metadata", "models", "feedback_scores", "has_comment")
 
@@ -261,6 +262,7 @@ class QueueForm(RuleForm):
             "eligible_experts": [user.pk for user in queue.eligible_experts.all()],
             "is_active": queue.is_active,
             **cls.initial_for_rule(queue.rule),
+            "shown": queue_services.queue_settings(queue),
         }
 
     def clean(self):

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import InvalidInput, InvalidSpec
+from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project
@@ -69,8 +69,12 @@ def _queue_editor(request, project, *, queue):
             if queue is None:
                 saved = queue_services.create_queue(project=project, values=form.values(), actor=request.user)
             else:
-                saved = queue_services.update_queue(queue=queue, values=form.values(), actor=request.user)
+                saved = queue_services.update_queue(
+                    queue=queue, values=form.values(), actor=request.user, shown=form.cleaned_data["shown"]
+                )
         except InvalidSpec as exc:
+            if isinstance(exc, EditConflict):  # another lead's save meanwhile: the page learns its values
+                form.take_current(exc)
             form.add_problems(exc)
         else:
             if queue is None:

@@ -24,7 +24,7 @@ from labeling.services.rubric_templates import (
     starter_queues,
 )
 
-from .spec_forms import SpecForm
+from .spec_forms import ShownField, SpecForm
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 # The third way to start, beside the templates and "from scratch": another project's rubric and queues.
@@ -177,7 +177,7 @@ class NewProjectForm(_ProblemsForm):
         return spec
 
 
-class ProjectSettingsForm(_ProblemsForm):
+class ProjectSettingsForm(_ProblemsForm, ShownField):
     name = forms.CharField(max_length=projects.NAME_MAX)
     description = forms.CharField(
         required=False, max_length=projects.DESCRIPTION_MAX, widget=forms.Textarea(attrs={"rows": 3})
@@ -223,7 +223,8 @@ class ProjectSettingsForm(_ProblemsForm):
     )
 
     def __init__(self, *args, project: Project, **kwargs):
-        kwargs.setdefault("initial", asdict(projects.settings_of(project)))
+        shown = asdict(projects.settings_of(project))
+        kwargs.setdefault("initial", {**shown, "shown": shown})
         super().__init__(*args, **kwargs)
         self.project = project
         self.fields["time_zone"].help_text = (

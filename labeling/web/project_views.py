@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from labeling.exceptions import InvalidSpec
+from labeling.exceptions import EditConflict, InvalidSpec
 from labeling.rules import calendar
 from labeling.rules.access import check_can_create_project, copyable_projects, managed_project
 from labeling.services import projects
@@ -58,8 +58,12 @@ def project_settings(request, slug: str):
     form = ProjectSettingsForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
         try:
-            changes = projects.update_project_settings(project=project, values=form.values(), changed_by=request.user)
+            changes = projects.update_project_settings(
+                project=project, values=form.values(), changed_by=request.user, shown=form.cleaned_data["shown"]
+            )
         except InvalidSpec as exc:  # another lead's save since the form looked
+            if isinstance(exc, EditConflict):  # the page learns the values saved meanwhile
+                form.take_current(exc)
             form.add_problems(exc)
         else:
             messages.success(

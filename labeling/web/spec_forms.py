@@ -1,8 +1,10 @@
 """What the forms that turn typed text into a service's spec share: comma lists, and the service's refusal."""
 
+import json
+
 from django import forms
 
-from labeling.exceptions import InvalidSpec
+from labeling.exceptions import EditConflict, InvalidSpec
 
 
 def comma_list(text: str) -> list[str]:
@@ -23,3 +25,22 @@ class SpecForm(forms.Form):
         """Show each problem of the service's InvalidSpec (or its message) on the form."""
         for problem in exc.problems or [exc.message]:
             self.add_error(self.problems_field, problem)
+
+
+class ShownField(forms.Form):
+    """A settings form that posts back the values its page showed (`shown`, one hidden JSON field written by the
+    view), so the service saves only what this lead changed (rules.edits)."""
+
+    shown = forms.JSONField(required=False, widget=forms.HiddenInput)
+
+    def clean_shown(self) -> dict | None:
+        shown = self.cleaned_data.get("shown")
+        if shown is not None and not isinstance(shown, dict):
+            raise forms.ValidationError("This page is damaged: reload it.")
+        return shown
+
+    def take_current(self, exc: EditConflict) -> None:
+        """After a clash, the page shows the clashing fields' values now: saving again keeps the lead's values."""
+        data = self.data.copy()
+        data["shown"] = json.dumps({**(self.cleaned_data.get("shown") or {}), **exc.current})
+        self.data = data

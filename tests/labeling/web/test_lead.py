@@ -19,6 +19,7 @@ from labeling.services.routing import is_sampled
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.concurrency import run_at_once
+from tests.helpers.forms import form_as_shown
 from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_as_worker
 
@@ -291,6 +292,62 @@ def test_a_bad_edit_changes_nothing(lead_client, project):
     assert response.status_code == 400
     queue.refresh_from_db()
     assert (queue.overlap, queue.name) == (1, "Billing")
+
+
+def client_of(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_stale_queue_form_saves_only_the_leads_change_and_keeps_another_leads(lead_client, project, lead):
+    """Lead A's page, opened before lead B raised the quota, saved its stale quota back (and the audit log said A
+    changed it). The form posts back what it showed: only A's change (the name) is saved, B's quota stays."""
+    queue = make_queue(project, weekly_quota=10)
+    edit = urls(project, queue.pk)["edit"]
+    page_a = form_as_shown(lead_client.get(edit).content.decode(), "queue-form")
+    other = UserFactory(username="lou")
+    MembershipFactory(project=project, user=other, role="lead")
+    client_b = client_of(other)
+    page_b = form_as_shown(client_b.get(edit).content.decode(), "queue-form")
+    assert client_b.post(edit, {**page_b, "weekly_quota": "40"}).status_code == 302
+
+    response = lead_client.post(edit, {**page_a, "name": "Billing v2"})
+
+    assert response.status_code == 302
+    queue.refresh_from_db()
+    assert (queue.name, queue.weekly_quota) == ("Billing v2", 40)
+    event = AuditEvent.objects.filter(action="queue.updated", actor=lead).get()
+    assert event.details["changed"] == ["name"]
+
+
+def test_a_stale_queue_form_changing_what_another_lead_changed_is_refused_naming_it(lead_client, project, lead):
+    """Both leads changed the quota: A's save is a 400 naming the field and its value now, and saves nothing (not
+    A's other change either). The page shown again knows B's value: saving it again keeps A's, on purpose."""
+    queue = make_queue(project, weekly_quota=10)
+    edit = urls(project, queue.pk)["edit"]
+    page_a = form_as_shown(lead_client.get(edit).content.decode(), "queue-form")
+    other = UserFactory(username="lou")
+    MembershipFactory(project=project, user=other, role="lead")
+    client_b = client_of(other)
+    page_b = form_as_shown(client_b.get(edit).content.decode(), "queue-form")
+    assert client_b.post(edit, {**page_b, "weekly_quota": "40", "priority": "3"}).status_code == 302
+
+    refused = lead_client.post(edit, {**page_a, "weekly_quota": "25", "name": "Billing v2"})
+
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "Someone else changed the weekly quota to 40 since this page was opened" in html
+    assert "nothing was saved" in html
+    queue.refresh_from_db()
+    assert (queue.name, queue.weekly_quota, queue.priority) == ("Billing", 40, 3)
+    assert not AuditEvent.objects.filter(action="queue.updated", actor=lead).exists()
+
+    again = form_as_shown(html, "queue-form")
+    assert again["weekly_quota"] == ["25"] and again["name"] == ["Billing v2"]  # A's values, kept in the form
+    assert lead_client.post(edit, again).status_code == 302
+    queue.refresh_from_db()
+    assert (queue.name, queue.weekly_quota, queue.priority) == ("Billing v2", 25, 3)
 
 
 # Preview -------------------------------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""Stale settings forms: a lead's page posts back the values it showed (`shown`), so that a save applies only what
+this lead changed and never reverts, unseen, what another lead saved meanwhile (nor audits it as this lead's).
+Used by services.queues.update_queue and services.projects.update_project_settings.
+"""
+
+from collections.abc import Callable, Mapping
+
+from labeling.exceptions import EditConflict
+
+
+def lead_changes(
+    *, submitted: Mapping, shown: Mapping, current: Mapping, label: Callable[[str, object], str], noun: str
+) -> list[str]:
+    """The fields the lead changed (submitted ≠ shown; one the page did not show counts as changed).
+
+    EditConflict, naming each field and its value now, when one of them was changed by someone else since the page
+    showed it (current ≠ shown), unless to the lead's very value."""
+    changed = [name for name in submitted if name not in shown or submitted[name] != shown[name]]
+    clashes = [
+        name for name in changed if name in shown and current[name] != shown[name] and current[name] != submitted[name]
+    ]
+    if clashes:
+        problems = [
+            f"{label(name, current[name])} since this page was opened (you changed it too): nothing was saved. "
+            "Your value is in the form: save again to keep it."
+            for name in clashes
+        ]
+        raise EditConflict(
+            f"The {noun} was not saved: " + " ".join(problems),
+            problems,
+            list(clashes),
+            current={name: current[name] for name in clashes},
+        )
+    return changed
