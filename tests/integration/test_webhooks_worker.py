@@ -184,8 +184,9 @@ def test_slow_receivers_hold_up_no_other_work(project, lead, receiver, start_wor
     """Deliveries have their own queue: a worker of theirs waits on slow receivers while the worker for the
     rest builds a dataset asked for after them."""
     settings.WEBHOOKS_ALLOW_PRIVATE = True
-    receiver.script("/slow", ("sleep", 8, 200))
-    slow = [_add(project, lead, receiver.url("/slow")).endpoint for _ in range(3)]  # 3 attempts of 2 s each
+    for n in range(3):  # three endpoints, so three URLs (a project has each URL once for the same events)
+        receiver.script(f"/slow{n}", ("sleep", 8, 200))
+    slow = [_add(project, lead, receiver.url(f"/slow{n}")).endpoint for n in range(3)]  # 3 attempts of 2 s each
     label_outputs(project, 1)
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
     workers = [start_worker(queues=WEBHOOK_QUEUE), start_worker(queues=settings.CELERY_TASK_DEFAULT_QUEUE)]

@@ -296,7 +296,7 @@ def test_ties_found_by_the_weekly_close_are_emitted_once_each(project, lead):
 def test_ties_are_told_with_one_read_of_the_endpoints_and_one_insert_however_many(project, lead):
     """A close that finds many ties does not read the endpoints and insert deliveries once per tie."""
     _endpoint(project, lead, events=["item.needs_adjudication"])
-    _endpoint(project, lead, events=["item.needs_adjudication"])
+    _endpoint(project, lead, url="https://hooks.example.com/other", events=["item.needs_adjudication"])
     tied = label_outputs(project, 5, answers=TIE, resolve=False)
 
     with CaptureQueriesContext(connection) as queries:
