@@ -24,6 +24,7 @@ from labeling.services import resolution as resolution_services
 
 from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
 from .expert_views import _as_text, chat_messages
+from .spec_forms import ShownValuesField
 
 METHODS = {
     "unanimous": "Unanimous",
@@ -149,11 +150,7 @@ def shown_gold(case: gold.AdjudicationCase) -> str:
 
 def posted_shown(data: QueryDict) -> dict[str, Any] | None:
     """The gold the page showed, as posted back; None without it (a client posting answers only: today's gold)."""
-    try:
-        shown = json.loads(data.get("shown", ""))
-    except ValueError:
-        return None
-    return shown if isinstance(shown, dict) else None
+    return ShownValuesField().posted(data)
 
 
 def _keys(case: gold.AdjudicationCase) -> list[str]:

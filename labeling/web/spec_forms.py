@@ -1,8 +1,10 @@
-"""What the forms that turn typed text into a service's spec share: comma lists, and the service's refusal."""
+"""What the forms that turn typed text into a service's spec share: comma lists, the service's refusal, and the
+values a page showed, posted back."""
 
 import json
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 
 from labeling.exceptions import EditConflict, InvalidSpec
 
@@ -27,17 +29,45 @@ class SpecForm(forms.Form):
             self.add_error(self.problems_field, problem)
 
 
+class ShownValuesField(forms.JSONField):
+    """The values a page showed, posted back in one hidden field (rules.edits, adjudication): a JSON object, or
+    nothing from a client that sends none. Anything else is a damaged page, JSON nested past Python's recursion limit
+    included (a RecursionError, which Django's JSONField lets through as a 500)."""
+
+    widget = forms.HiddenInput
+    default_error_messages = {"invalid": "This page is damaged: reload it."}
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value):
+        try:
+            value = super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if value is not None and not isinstance(value, dict):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
+    def posted(self, data) -> dict | None:
+        """The values in a form's posted data (None without them, or damaged ones: the caller's today's values)."""
+        try:
+            return self.clean(data.get("shown"))
+        except forms.ValidationError:
+            return None
+
+
 class ShownField(forms.Form):
     """A settings form that posts back the values its page showed (`shown`, one hidden JSON field written by the
     view), so the service saves only what this lead changed (rules.edits)."""
 
-    shown = forms.JSONField(required=False, widget=forms.HiddenInput)
-
-    def clean_shown(self) -> dict | None:
-        shown = self.cleaned_data.get("shown")
-        if shown is not None and not isinstance(shown, dict):
-            raise forms.ValidationError("This page is damaged: reload it.")
-        return shown
+    shown = ShownValuesField()
 
     def take_current(self, exc: EditConflict) -> None:
         """After a clash, the page shows the clashing fields' values now: saving again keeps the lead's values."""
