@@ -32,3 +32,14 @@ def lead_changes(
             current={name: current[name] for name in clashes},
         )
     return changed
+
+
+def value_as_read(value: object, *, on: str = "on", off: str = "off") -> str:
+    """A setting's value as a lead reads it in a clash's sentence: none, on / off, “text”, or the number."""
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return on if value else off
+    if isinstance(value, str):
+        return f"“{value}”"
+    return str(value)

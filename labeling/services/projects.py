@@ -27,7 +27,7 @@ from labeling.models import (
 from labeling.models.projects import validate_time_zone
 from labeling.rules.access import check_can_copy_project
 from labeling.rules.calendar import current_week
-from labeling.rules.edits import lead_changes
+from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import text_problem
@@ -321,16 +321,7 @@ _SETTING_NAMES = {
 
 def _setting_changed_to(name: str, value: Any) -> str:
     """“Someone else changed the time zone to “Europe/Berlin””: a clash as the lead reads it."""
-    if name == "cycle_weekday":
-        shown = Weekday(value).label
-    elif value is None or value == "":
-        shown = "none"
-    elif isinstance(value, bool):
-        shown = "on" if value else "off"
-    elif isinstance(value, str):
-        shown = f"“{value}”"
-    else:
-        shown = str(value)
+    shown = Weekday(value).label if name == "cycle_weekday" else value_as_read(value)
     return f"Someone else changed the {_SETTING_NAMES.get(name, name)} to {shown}"
 
 

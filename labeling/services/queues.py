@@ -18,7 +18,7 @@ from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import Alert, AuditEvent, Membership, Project, Queue, SavedView, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
-from labeling.rules.edits import lead_changes
+from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
 
 from . import outbox
@@ -179,14 +179,8 @@ def _changed_to(name: str, value: object) -> str:
         shown = ", ".join(users) or "none ticked (every expert)"
     elif name == "rule":
         shown = json.dumps(value, ensure_ascii=False) if value else "none (every output)"
-    elif value is None:
-        shown = "none"
-    elif isinstance(value, bool):
-        shown = "ticked" if value else "unticked"
-    elif isinstance(value, str):
-        shown = f"“{value}”"
     else:
-        shown = str(value)
+        shown = value_as_read(value, on="ticked", off="unticked")
     return f"Someone else changed the {_SETTING_NAMES.get(name, name)} to {shown}"
 
 
