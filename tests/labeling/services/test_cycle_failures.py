@@ -139,8 +139,7 @@ def test_a_poisoned_project_fails_its_close_visibly_while_the_other_routes_and_c
 def test_a_failed_refresh_is_recorded_backs_off_and_clears_when_it_works(settings, two_projects):
     settings.CYCLE_RETRY_BASE_SECONDS = 600
     bad, good = two_projects["support-bot"]["project"], two_projects["sql-assistant"]["project"]
-    # 2026 mistyped as 1026, stored before ingest had a range: a cohort 52,000 weeks old.
-    legacy = OutputFactory(project=bad, end_user_id="u-legacy", occurred_at=datetime(1026, 11, 20, 9, tzinfo=UTC))
+    legacy = OutputFactory(project=bad, end_user_id="u-legacy", occurred_at=LEGACY_MOMENT)
     running = calendar.current_week(bad)
 
     for project_id, week in cycles.running_weeks_to_refresh():
