@@ -16,7 +16,7 @@ question key (see `Resolution`).
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from labeling.models import QuestionKind
@@ -132,6 +132,16 @@ def same_answer(kind: str, first: Any, second: Any) -> bool:
     if kind == QuestionKind.MULTI_CHOICE:
         return set(first) == set(second)
     return first == second
+
+
+def changed_by_lead(kinds: Mapping[str, str], answers: Mapping[str, Any], started_from: Mapping[str, Any]) -> list[str]:
+    """The questions (key → kind, in that order) whose answer is not the one the lead's page started from: what the
+    lead changed on an adjudication form. One the page did not start from counts as changed."""
+    return [
+        key
+        for key, kind in kinds.items()
+        if key not in started_from or not same_answer(kind, started_from[key], answers.get(key))
+    ]
 
 
 def verdict_question(questions: Iterable[dict]) -> dict | None:

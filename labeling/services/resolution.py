@@ -25,7 +25,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import gold_answer, open_ties, resolve_answers, same_answer
+from labeling.rules.gold import changed_by_lead, gold_answer, open_ties, resolve_answers
 from labeling.rules.text import check_storable
 
 from . import outbox, webhook_events
@@ -257,11 +257,8 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     shown = {key: value for key, value in (shown or {}).items() if key in kinds}
     moved = [key for key in kinds if key in shown and shown[key] != current[key]]
     # Each decided question's gold value before and after, for the audit log.
-    decided = {}
-    for key, value in given.items():
-        started_from = shown[key] if key in shown else current[key]
-        if not same_answer(kinds[key], started_from, value):
-            decided[key] = [current[key], value]
+    changed = changed_by_lead(kinds, given, {**current, **shown})
+    decided = {key: [current[key], given[key]] for key in changed if key in given}
     waiting = [key for key in open_ties(resolution.automatic, resolution.adjudicated) if key not in decided]
     if not decided and waiting:
         raise InvalidAnswers({"answers": f"Nothing changed, and the item still ties on: {', '.join(waiting)}."})

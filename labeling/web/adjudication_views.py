@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from labeling.exceptions import InvalidAnswers
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
-from labeling.rules.gold import gold_answer, open_ties, same_answer
+from labeling.rules.gold import changed_by_lead, gold_answer, open_ties
 from labeling.selectors import gold
 from labeling.services import resolution as resolution_services
 
@@ -245,7 +245,7 @@ def _changed(case: gold.AdjudicationCase, posted: QueryDict) -> set[str]:
     if shown is None:
         return set(_keys(case))
     kinds = {question["key"]: question["kind"] for question in case.questions}
-    return {key for key in kinds if key not in shown or not same_answer(kinds[key], shown[key], answers.get(key))}
+    return set(changed_by_lead(kinds, answers, shown))
 
 
 def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] | None = None, status: int = 200):
