@@ -64,3 +64,20 @@ def form_as_shown(html: str, form_id: str) -> dict[str, list[str]]:
     reader.feed(html)
     # A browser drops the newline right after <textarea> (Django writes one).
     return {name: [v[1:] if v.startswith("\n") else v for v in values] for name, values in reader.data.items()}
+
+
+def stale_page_after_another_leads_save(lead_client, project, url: str, form_id: str, changes: dict) -> dict:
+    """The form of `url` as lead A's page showed it, after another lead of the project ("lou") opened the same page
+    and saved `changes` on it: what A's stale page still posts."""
+    from django.test import Client
+
+    from tests.factories import MembershipFactory, UserFactory
+
+    page_a = form_as_shown(lead_client.get(url).content.decode(), form_id)
+    other = UserFactory(username="lou")
+    MembershipFactory(project=project, user=other, role="lead")
+    client_b = Client()
+    client_b.force_login(other)
+    page_b = form_as_shown(client_b.get(url).content.decode(), form_id)
+    assert client_b.post(url, {**page_b, **changes}).status_code == 302
+    return page_a

@@ -19,7 +19,7 @@ from labeling.services.routing import is_sampled
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.concurrency import run_at_once
-from tests.helpers.forms import form_as_shown
+from tests.helpers.forms import form_as_shown, stale_page_after_another_leads_save
 from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_as_worker
 
@@ -294,23 +294,12 @@ def test_a_bad_edit_changes_nothing(lead_client, project):
     assert (queue.overlap, queue.name) == (1, "Billing")
 
 
-def client_of(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_a_stale_queue_form_saves_only_the_leads_change_and_keeps_another_leads(lead_client, project, lead):
     """Lead A's page, opened before lead B raised the quota, saved its stale quota back (and the audit log said A
     changed it). The form posts back what it showed: only A's change (the name) is saved, B's quota stays."""
     queue = make_queue(project, weekly_quota=10)
     edit = urls(project, queue.pk)["edit"]
-    page_a = form_as_shown(lead_client.get(edit).content.decode(), "queue-form")
-    other = UserFactory(username="lou")
-    MembershipFactory(project=project, user=other, role="lead")
-    client_b = client_of(other)
-    page_b = form_as_shown(client_b.get(edit).content.decode(), "queue-form")
-    assert client_b.post(edit, {**page_b, "weekly_quota": "40"}).status_code == 302
+    page_a = stale_page_after_another_leads_save(lead_client, project, edit, "queue-form", {"weekly_quota": "40"})
 
     response = lead_client.post(edit, {**page_a, "name": "Billing v2"})
 
@@ -326,12 +315,9 @@ def test_a_stale_queue_form_changing_what_another_lead_changed_is_refused_naming
     A's other change either). The page shown again knows B's value: saving it again keeps A's, on purpose."""
     queue = make_queue(project, weekly_quota=10)
     edit = urls(project, queue.pk)["edit"]
-    page_a = form_as_shown(lead_client.get(edit).content.decode(), "queue-form")
-    other = UserFactory(username="lou")
-    MembershipFactory(project=project, user=other, role="lead")
-    client_b = client_of(other)
-    page_b = form_as_shown(client_b.get(edit).content.decode(), "queue-form")
-    assert client_b.post(edit, {**page_b, "weekly_quota": "40", "priority": "3"}).status_code == 302
+    page_a = stale_page_after_another_leads_save(
+        lead_client, project, edit, "queue-form", {"weekly_quota": "40", "priority": "3"}
+    )
 
     refused = lead_client.post(edit, {**page_a, "weekly_quota": "25", "name": "Billing v2"})
 

@@ -21,7 +21,7 @@ from labeling.services.api_keys import create_api_key
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubric_templates import BY_KEY, SCRATCH
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.forms import form_as_shown
+from tests.helpers.forms import stale_page_after_another_leads_save
 from tests.helpers.labeling import make_items
 from tests.helpers.processes import ROOT, manage_check
 
@@ -373,13 +373,9 @@ def test_a_stale_settings_page_saves_only_the_leads_change_and_keeps_another_lea
     """Lead A's settings page, opened before lead B changed the description, saved the old description back (and
     the audit log said A changed it). Now only A's change (the name) is saved; B's description stays."""
     url = settings_url(project)
-    page_a = form_as_shown(lead_client.get(url).content.decode(), "settings-form")
-    other = UserFactory(username="lou")
-    MembershipFactory(project=project, user=other, role="lead")
-    client_b = Client()
-    client_b.force_login(other)
-    page_b = form_as_shown(client_b.get(url).content.decode(), "settings-form")
-    assert client_b.post(url, {**page_b, "description": "Refunds and returns."}).status_code == 302
+    page_a = stale_page_after_another_leads_save(
+        lead_client, project, url, "settings-form", {"description": "Refunds and returns."}
+    )
 
     response = lead_client.post(url, {**page_a, "name": "Support bot (EU)"})
 
@@ -393,13 +389,9 @@ def test_a_stale_settings_page_saves_only_the_leads_change_and_keeps_another_lea
 def test_a_stale_settings_page_changing_what_another_lead_changed_is_refused_naming_it(lead_client, project, lead):
     """Both leads changed the description: A's save is a 400 naming it and its value now; nothing is saved."""
     url = settings_url(project)
-    page_a = form_as_shown(lead_client.get(url).content.decode(), "settings-form")
-    other = UserFactory(username="lou")
-    MembershipFactory(project=project, user=other, role="lead")
-    client_b = Client()
-    client_b.force_login(other)
-    page_b = form_as_shown(client_b.get(url).content.decode(), "settings-form")
-    assert client_b.post(url, {**page_b, "description": "Refunds and returns."}).status_code == 302
+    page_a = stale_page_after_another_leads_save(
+        lead_client, project, url, "settings-form", {"description": "Refunds and returns."}
+    )
 
     refused = lead_client.post(url, {**page_a, "description": "Shipping.", "name": "Support bot (EU)"})
 
