@@ -4,7 +4,8 @@ A fourth queue the lead opened this week and then paused while rewriting the esc
 `expert1` still holding an item there (their home and project pages say "You still hold an item in “Escalations”
 (paused): finish it"); a flagged item the lead took a second look at in an earlier week's meeting and confirmed as
 it was (`gold.confirmed` in the audit log); the summarizer's missed-quota alert, acknowledged by the lead; and the
-operator token `admin` gave the platform's nightly usage export, which has used it.
+operator token `admin` gave the platform's nightly usage export, which has used it; and the ingest key the support
+bot's production app sends its outputs with (the keys page shows it as used last).
 Written through the same services the pages use.
 """
 
@@ -17,6 +18,7 @@ from labeling.models import Alert, AlertRule, Item, Project, Queue, Resolution, 
 from labeling.rules.calendar import week_start
 from labeling.rules.gold import gold_answers, open_ties
 from labeling.services.alerts import acknowledge_alert
+from labeling.services.api_keys import authenticate_key, create_api_key
 from labeling.services.assignment import next_item
 from labeling.services.operator_tokens import authenticate_operator_token, issue_operator_token
 from labeling.services.queues import QueueValues, create_queue, update_queue
@@ -37,6 +39,7 @@ PAUSED_QUEUE = QueueValues(
 )
 HOLDER = "expert1"
 EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
+APP_KEY_NAME = "Support bot (production)"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
 
 
@@ -76,3 +79,9 @@ def issue_the_usage_export_token(*, operator) -> None:
     """The operator's token a nightly script pulls the platform usage with; it has run once (the tokens page shows
     when). The secret is dropped: that script's copy is the only one."""
     authenticate_operator_token(issue_operator_token(user=operator, name=EXPORT_TOKEN_NAME).secret)
+
+
+def issue_the_apps_ingest_key(*, project: Project) -> None:
+    """The key the support bot's production app sends outputs and events with, and has just used. The secret is
+    dropped: the app's deployment holds the only copy (the demo's own key, printed by the command, is another)."""
+    authenticate_key(create_api_key(project=project, name=APP_KEY_NAME, scopes=["ingest"]).secret)

@@ -53,6 +53,7 @@ from .labels import label_history
 from .lately import (
     acknowledge_the_missed_quota,
     confirm_a_flagged_item,
+    issue_the_apps_ingest_key,
     issue_the_usage_export_token,
     pause_a_queue_with_an_item_held,
 )
@@ -127,6 +128,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             seed_team(support_bot=project, now=now or timezone.now(), seed=seed)
             seed_summarizer(now=now or timezone.now(), seed=seed)
             _platform_view(now or timezone.now())
+            issue_the_apps_ingest_key(project=project)
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
     outputs = Output.objects.filter(project=project)

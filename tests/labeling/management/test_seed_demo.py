@@ -127,7 +127,7 @@ def test_it_stores_eight_weeks_of_realistic_history(seeded):
     events = UsageEvent.objects.filter(project=project)
     assert events.count() > outputs.count()
     assert {"session_start", "message_sent", "order_viewed"} <= set(events.values_list("name", flat=True))
-    key = ApiKey.objects.get(project=project)
+    key = ApiKey.objects.get(project=project, name="demo")
     assert key.scopes == ["ingest", "read"] and key.is_active
     example = out.split("/api/v1/outputs/")[1].split()[0]
     assert outputs.filter(external_id=example).exists()
@@ -143,7 +143,7 @@ def test_a_second_run_adds_nothing_and_issues_a_fresh_key(seeded):
     assert Project.objects.filter(slug="support-bot").count() == 1
     assert (Output.objects.count(), UsageEvent.objects.count(), get_user_model().objects.count()) == counts
     assert get_user_model().objects.get(username="expert1").check_password("expert1-demo")
-    keys = ApiKey.objects.order_by("created_at", "pk")
+    keys = ApiKey.objects.filter(name="demo").order_by("created_at", "pk")
     assert [key.is_active for key in keys] == [False, True]
     assert keys[1].prefix in out and keys[0].prefix not in out.split("API key")[1]
 
@@ -549,3 +549,15 @@ def test_the_demos_oldest_versions_files_are_made_on_request_and_the_newest_are_
     dataset = project.datasets.order_by("slug").first()
     html = client.get(f"/p/support-bot/datasets/{dataset.slug}/").content.decode()
     assert "Prepare PARQUET</button>" in html
+
+
+def test_the_keys_page_shows_the_key_the_support_bots_app_sent_with_as_used_last(seeded):
+    from django.test import Client
+
+    from labeling.demo.lately import APP_KEY_NAME
+
+    lead = Client()
+    lead.force_login(get_user_model().objects.get(username="lead"))
+    page = lead.get("/p/support-bot/keys/").content.decode()
+    used_last = page.split('id="key-used-last"', 1)[1].split("</p>", 1)[0]
+    assert APP_KEY_NAME in used_last and "No active key has been used yet." not in page
