@@ -29,7 +29,7 @@ def rows_handled(action) -> int:
     with connection.execute_wrapper(capture), transaction.atomic():
         action()
         transaction.set_rollback(True)
-    statements = [(sql, params) for sql, params in run if sql.lstrip().startswith(("SELECT", "UPDATE"))]
+    statements = [(sql, params) for sql, params in run if sql.lstrip().startswith(("SELECT", "UPDATE", "WITH"))]
 
     def handled(node: dict) -> int:
         rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Join Filter", 0)
