@@ -1,7 +1,8 @@
 """Personal data after ingest: erase one end user on request; past a project's retention, delete raw outputs and empty
 usage events' properties.
 
-Erasure deletes rows rather than blanking texts: an output goes with everything hanging off it (its
+Erasure deletes rows rather than blanking texts: the end user's outputs, and those sent without an end user id in a
+session only theirs, go; an output goes with everything hanging off it (its
 items, slots, labels and their revisions, skips, flags, comments, gold answers), and the end user's
 usage events go too. Dataset versions holding a row of theirs are withdrawn (their rows deleted, the
 record kept with a note, their rendered Parquet and Hugging Face files deleted) and the newest of them is succeeded
@@ -118,7 +119,10 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    outputs = Output.objects.filter(project=project, end_user_id=end_user_id)
+    outputs = Output.objects.filter(
+        Q(end_user_id=end_user_id) | Q(end_user_id="", session_id__in=_sessions_only_theirs(project, end_user_id)),
+        project=project,
+    )
     # Locked before their items are read: a placement in flight holds them (routing.kept_from_deletion) and is
     # waited for, so the items it makes go with them; one that starts later finds them gone.
     external_ids = list(outputs.select_for_update().order_by("pk").values_list("external_id", flat=True))
@@ -163,6 +167,17 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
         },
     )
     return result
+
+
+def _sessions_only_theirs(project: Project, end_user_id: str) -> list[str]:
+    """The session ids of the end user's outputs that no other end user's output carries: there, an output without an
+    end user id is theirs too (an app that names the end user only once they sign in sent the first turns without).
+    A session id other end users' outputs carry as well says nothing of whose its anonymous outputs are: they stay."""
+    theirs = Output.objects.filter(project=project, end_user_id=end_user_id).exclude(session_id="")
+    shared = Output.objects.filter(project=project, session_id=OuterRef("session_id")).exclude(
+        end_user_id__in=("", end_user_id)
+    )
+    return list(theirs.filter(~Exists(shared)).order_by().values_list("session_id", flat=True).distinct())
 
 
 def _withdraw_versions(project: Project, external_ids: set[str], result: ErasureResult) -> None:
