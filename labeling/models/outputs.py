@@ -116,6 +116,11 @@ class UsageEvent(models.Model):
     received_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
     content_hash = models.CharField(max_length=64)
+    # The redaction rule-set version `redact_stored_outputs` last applied to the properties, so a rerun reads only the
+    # events not done yet. Ingest redacts with the rules in force without recording it (its insert stays as it was):
+    # NULL is "not known", and a run reads those again, which changes nothing when the rules did not. A plain integer:
+    # a positive one's CHECK would make adding the column scan this large table under a lock that holds ingest.
+    redaction_version = models.IntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

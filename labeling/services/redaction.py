@@ -6,6 +6,7 @@ what is not is listed in README.md ("Personal data: redaction").
 """
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from labeling.models import (
     Project,
     RedactionRuleSet,
     ReviewCycle,
+    UsageEvent,
     VersionStatus,
 )
 from labeling.rules import redaction as engine
@@ -117,13 +119,15 @@ def merge_counts(metadata: dict, counts: Counter) -> dict:
 @dataclass
 class RedactionRun:
     outputs: int = 0  # rewritten under the rules in force
+    usage_events: int = 0  # whose properties changed under the rules in force
     reports: int = 0  # frozen weekly reports whose excerpts of them were made again
     # Ready dataset versions ("slug/vN") holding a row of an output whose text changed: versions never change.
     versions_with_earlier_text: list[str] = field(default_factory=list)
 
 
 def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500) -> RedactionRun:
-    """Apply the rules in force to the project's outputs stored under older rules (or none).
+    """Apply the rules in force to the project's outputs stored under older rules (or none), then to its usage events'
+    properties.
 
     Only when asked (a lead or operator runs `manage.py redact_outputs`): the text stored earlier is what
     is redacted again, placeholders stay as they are, counts are added to the output's own. The frozen reports'
@@ -134,9 +138,10 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     redactor = redactor_for(project)
     if redactor is None:
         return RedactionRun()
-    done, last_pk, reports, versions = 0, 0, set(), set()
-    stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
+    run, reports, versions = RedactionRun(), set(), set()
     try:
+        last_pk = 0
+        stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
         while True:
             redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
             with transaction.atomic():
@@ -174,22 +179,59 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
-            done += len(outputs)
+            run.outputs += len(outputs)
             last_pk = outputs[-1].pk
+        for changed_events in _redact_stored_events(project, redactor, batch_size):
+            run.usage_events += changed_events  # counted batch by batch: a run stopped later audits what it did
     finally:
         # Audited even when a later batch fails: the batches already rewritten are on record.
+        run.reports, run.versions_with_earlier_text = len(reports), sorted(versions)
         AuditEvent.objects.create(
             project=project,
             actor=actor,
             action="redaction.outputs_redacted",
             details={
                 "version": redactor.version,
-                "outputs": done,
-                "reports": len(reports),
-                "versions_with_earlier_text": sorted(versions),
+                "outputs": run.outputs,
+                "usage_events": run.usage_events,
+                "reports": run.reports,
+                "versions_with_earlier_text": run.versions_with_earlier_text,
             },
         )
-    return RedactionRun(outputs=done, reports=len(reports), versions_with_earlier_text=sorted(versions))
+    return run
+
+
+def _redact_stored_events(project: Project, redactor: engine.Redactor, batch_size: int) -> Iterator[int]:
+    """Apply the rules to the properties of the project's usage events not done under this version yet (ingest
+    redacted them with the rules of their day), a batch per transaction; yield how many each batch changed.
+
+    Events without properties (none sent, or emptied by the raw-retention purge) are not read. The rows are locked:
+    the purge emptying them meanwhile waits, and is not undone by a write of their earlier properties.
+    """
+    stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
+    pending = UsageEvent.objects.filter(stale, project=project).exclude(properties={})
+    last_pk = 0
+    while True:
+        redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]
+        with transaction.atomic():
+            events = list(
+                pending.filter(pk__gt=last_pk)
+                .select_for_update(no_key=True)
+                .order_by("pk")
+                .only("pk", "properties")[:batch_size]
+            )
+            if not events:
+                return
+            changed = []
+            for event in events:
+                properties = redactor.redact_value(event.properties, Counter())
+                if properties != event.properties:
+                    event.properties = properties
+                    changed.append(event)
+            UsageEvent.objects.bulk_update(changed, ["properties"], batch_size=batch_size)
+            UsageEvent.objects.filter(pk__in=[event.pk for event in events]).update(redaction_version=redactor.version)
+        last_pk = events[-1].pk
+        yield len(changed)
 
 
 def _versions_holding(project: Project, external_ids: list[str]) -> set[str]:

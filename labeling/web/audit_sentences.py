@@ -140,6 +140,12 @@ def _exported(d: dict) -> str:
     return f"Exported outputs as {text(d['format']).upper()}{where}"
 
 
+def _redacted(d: dict) -> str:
+    # Runs before usage events were redacted too recorded no count of them.
+    events = f" and {text(d['usage_events'])} usage events" if "usage_events" in d else ""
+    return f"Redacted {text(d['outputs'])} stored outputs{events} with version {text(d['version'])} of the rules"
+
+
 def _unlocked(d: dict) -> str:
     whom = [text(d["username"])] if d.get("username") else []
     whom += [f"the address {text(d['address'])}"] if d.get("address") else []
@@ -201,9 +207,7 @@ ACTIONS: dict[str, Action] = {
     "privacy.end_user_erased": Action("End user erased", _erased),
     "retention.outputs_deleted": Action("Old outputs deleted", _retention_purged),
     "redaction.rules_saved": Action("Redaction rules saved", "Saved version {version} of the redaction rules"),
-    "redaction.outputs_redacted": Action(
-        "Stored outputs redacted", "Redacted {outputs} stored outputs with version {version} of the rules"
-    ),
+    "redaction.outputs_redacted": Action("Stored outputs redacted", _redacted),
     "outputs.exported": Action("Outputs exported", _exported),
     "saved_view.created": Action("Explore view saved", "Saved the explore view “{name}”"),
     "saved_view.deleted": Action("Explore view deleted", "Deleted the explore view “{name}”"),

@@ -14,6 +14,7 @@ from django.db import connection
 
 from labeling.models import AuditEvent, Output, RedactionRuleSet, UsageEvent
 from labeling.services.redaction import save_rule_set
+from labeling.web.audit_sentences import sentence
 from tests.conftest import output_record
 
 ALL = ["email", "phone", "card", "iban"]
@@ -209,3 +210,36 @@ def test_older_outputs_are_redacted_again_only_when_asked(api, project):
     assert second.metadata["redactions"] == {"card": 1, "email": 4, "iban": 1, "phone": 4}  # 4 e-mails counted once
     assert (third.output, third.metadata) == (current.output, current.metadata)  # already under v2: untouched
     assert AuditEvent.objects.filter(project=project, action="redaction.outputs_redacted").count() == 1
+
+
+def test_older_usage_events_are_redacted_by_the_same_command(api, project):
+    """`redact_outputs` rewrote outputs only: events stored before a rule was added kept the phone it removes."""
+
+    def event(n):
+        return {"external_id": f"ev-{n}", "end_user_id": "u-1", "name": "message_sent",
+                "properties": {"text": f"write to {EMAIL} or call {PHONE}", "n": n, "page": "/help"}}  # fmt: skip
+
+    api.post("/api/v1/events", {"events": [event(1)]})  # no rules yet
+    rules(project, builtins=["email"])
+    api.post("/api/v1/events", {"events": [event(2), event(3)]})  # the e-mail redacted at ingest, the phone kept
+    rules(project)
+    api.post("/api/v1/events", {"events": [event(4)]})  # under the rules in force
+
+    out = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=out)
+
+    assert "Redacted 0 stored output(s) and 3 usage event(s)" in out.getvalue()
+    stored = UsageEvent.objects.filter(project=project).order_by("external_id")
+    assert [event.properties for event in stored] == [
+        {"text": "write to [EMAIL] or call [PHONE]", "n": n, "page": "/help"} for n in (1, 2, 3, 4)
+    ]
+    audit = AuditEvent.objects.get(project=project, action="redaction.outputs_redacted")
+    assert audit.details["usage_events"] == 3
+    assert (
+        sentence(audit.action, audit.details)
+        == "Redacted 0 stored outputs and 3 usage events with version 2 of the rules"
+    )
+
+    again = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=again)
+    assert "Redacted 0 stored output(s) and 0 usage event(s)" in again.getvalue()

@@ -5,13 +5,16 @@ from labeling.services.redaction import redact_stored_outputs
 
 class Command(ProjectCommand):
     help = (
-        "Apply a project's redaction rules in force to its outputs stored under older rules or none. "
-        "Ingest redacts new outputs by itself; this is only for outputs stored before the rules changed."
+        "Apply a project's redaction rules in force to its outputs stored under older rules or none, and to its usage "
+        "events' properties. Ingest redacts new records by itself; this is for those stored before the rules changed."
     )
 
     def handle_project(self, project: Project, **options):
         run = redact_stored_outputs(project=project)
-        self.stdout.write(f"Redacted {run.outputs} stored output(s) of {project.slug} with the rules in force.")
+        self.stdout.write(
+            f"Redacted {run.outputs} stored output(s) and {run.usage_events} usage event(s) of {project.slug} "
+            "with the rules in force."
+        )
         if run.versions_with_earlier_text:
             self.stdout.write(
                 "These dataset versions never change and still hold the earlier text of outputs redacted now: "
