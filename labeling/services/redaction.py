@@ -1,4 +1,6 @@
-"""Save a project's redaction rules (a new version per edit) and build the redactor ingest applies.
+"""Save a project's redaction rules (a new version per edit), build the redactor ingest applies, and apply the rules
+in force to what was stored before them (`redact_stored_outputs`: outputs, the labels and gold about them, usage
+events).
 
 Ingest calls `redactor_for(project)` once per batch: one query, the patterns compiled once, and None
 when the project has no rules in force, so a project without rules pays nothing. What is redacted and
@@ -19,10 +21,15 @@ from labeling.models import (
     DatasetRow,
     DatasetVersion,
     Item,
+    Label,
+    LabelRevision,
     Output,
     Project,
+    QuestionKind,
     RedactionRuleSet,
+    Resolution,
     ReviewCycle,
+    Rubric,
     UsageEvent,
     VersionStatus,
 )
@@ -31,6 +38,8 @@ from labeling.selectors.redaction import current_rule_set
 from labeling.selectors.report import with_excerpts_of
 
 from .search_index import index_outputs
+
+FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write, which may quote the output
 
 
 def redactor_for(project: Project) -> engine.Redactor | None:
@@ -139,6 +148,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     if redactor is None:
         return RedactionRun()
     run, reports, versions = RedactionRun(), set(), set()
+    free_text = _free_text_questions(project)
     try:
         last_pk = 0
         stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
@@ -175,6 +185,9 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                         changed.append(output.external_id)
                 fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
                 Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
+                # What experts and leads wrote about them quotes them too; it goes into datasets.
+                reviewed = _redact_reviews(redactor, outputs, free_text)
+                changed += [output.external_id for output in outputs if output.pk in reviewed]
                 reports |= _redact_report_excerpts(project, outputs)
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
@@ -199,6 +212,91 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
             },
         )
     return run
+
+
+def _free_text_questions(project: Project) -> dict[int, frozenset[str]]:
+    """The keys of the text and correction questions of each of the project's rubric versions, by the version's id.
+    Other answers are the rubric's own words (a choice's options), never the output's."""
+    return {
+        pk: frozenset(question["key"] for question in questions if question["kind"] in FREE_TEXT)
+        for pk, questions in Rubric.objects.filter(project=project).values_list("pk", "questions")
+    }
+
+
+def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text: dict[int, frozenset[str]]) -> set[int]:
+    """Apply the rules to the free-text answers about these outputs (their labels, the answers an edit replaced, the
+    gold: experts' texts and a lead's correction), which often quote them; return the ids of the outputs whose
+    answers changed. Flags, comments, skip reasons and a lead's note are the review's own conversation, never in a
+    dataset, and stay.
+
+    The items are locked first, in id order, as every writer of an item's labels and gold locks them (`submit_label`,
+    `resolve_item`, `adjudicate`): an edit waits for this batch and is not overwritten by it.
+    """
+    output_of = dict(
+        Item.objects.filter(output_id__in=[output.pk for output in outputs])
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "output_id")
+    )
+    if not output_of:
+        return set()
+    changed_items: set[int] = set()
+    labels = list(
+        Label.objects.filter(item_id__in=output_of).order_by("pk").only("pk", "item_id", "rubric_id", "answers")
+    )
+    item_of_label = {label.pk: label.item_id for label in labels}
+    revisions = list(
+        LabelRevision.objects.filter(label_id__in=item_of_label)
+        .order_by("pk")
+        .only("pk", "label_id", "rubric_id", "answers")
+    )
+    for model, rows, item_of in (
+        (Label, labels, lambda label: label.item_id),
+        (LabelRevision, revisions, lambda revision: item_of_label[revision.label_id]),
+    ):
+        rewritten = []
+        for row in rows:
+            answers = _redacted_answers(redactor, row.answers, free_text.get(row.rubric_id, frozenset()))
+            if answers != row.answers:
+                row.answers = answers
+                rewritten.append(row)
+                changed_items.add(item_of(row))
+        # Not `updated_at`: an answer redacted is not the expert's edit (`labeled_at`); the output's new redaction
+        # version tells a dataset build that the row changed.
+        model.objects.bulk_update(rewritten, ["answers"], batch_size=500)
+    every_free_text = frozenset().union(*free_text.values())
+    rewritten = []
+    for resolution in (
+        Resolution.objects.filter(item_id__in=output_of)
+        .order_by("pk")
+        .only("pk", "item_id", "automatic", "adjudicated")
+    ):
+        automatic = _redacted_gold(redactor, resolution.automatic, every_free_text)
+        adjudicated = _redacted_gold(redactor, resolution.adjudicated, every_free_text)
+        if (automatic, adjudicated) != (resolution.automatic, resolution.adjudicated):
+            resolution.automatic, resolution.adjudicated = automatic, adjudicated
+            rewritten.append(resolution)
+            changed_items.add(resolution.item_id)
+    Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated"], batch_size=500)
+    return {output_of[item_id] for item_id in changed_items}
+
+
+def _redacted_answers(redactor: engine.Redactor, answers: Any, keys: frozenset[str]) -> Any:
+    if not isinstance(answers, dict):
+        return answers
+    return {key: redactor.redact_value(value, Counter()) if key in keys else value for key, value in answers.items()}
+
+
+def _redacted_gold(redactor: engine.Redactor, entries: Any, keys: frozenset[str]) -> Any:
+    """Gold entries ({key: {"value": …, "method": …}}) with the values of the free-text questions redacted."""
+    if not isinstance(entries, dict):
+        return entries
+    return {
+        key: {**entry, "value": redactor.redact_value(entry.get("value"), Counter())}
+        if key in keys and isinstance(entry, dict) and "value" in entry
+        else entry
+        for key, entry in entries.items()
+    }
 
 
 def _redact_stored_events(project: Project, redactor: engine.Redactor, batch_size: int) -> Iterator[int]:

@@ -1,14 +1,18 @@
 """Redacting stored outputs again (`redact_outputs`) and the dataset versions built from their earlier text: a
 version never changes, so the run names the ready versions that still hold that text, for a lead to build anew."""
 
+import json
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
-from labeling.models import AuditEvent
+from labeling.models import AuditEvent, Label, LabelRevision, Resolution
+from labeling.selectors.datasets import rows_of_version
 from labeling.services.datasets import build_version, create_dataset
+from labeling.services.labels import submit_label
 from labeling.services.redaction import save_rule_set
+from labeling.services.resolution import adjudicate, resolve_item
 from tests.helpers.labeling import label_outputs
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +41,41 @@ def test_redacting_stored_outputs_names_the_dataset_versions_still_holding_their
     again = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=again)  # nothing left under older rules
     assert "Redacted 0 stored output(s)" in again.getvalue() and "earlier text" not in again.getvalue()
+
+
+PHONE, EMAIL = "415-555-0100", "jane.doe@example.com"
+
+
+def test_redacting_stored_outputs_redacts_what_experts_and_leads_wrote_about_them(project, lead):
+    """Experts' critiques and corrections, the answers an edit replaced and a lead's gold correction quote the output:
+    `redact_outputs` left them, and the next dataset version still carried the number in its `annotations`, `label`
+    and `expected_output`. Answers that are not free text (choices, ratings) are the rubric's words and stay."""
+    phone_texts = (
+        {"correct": False, "tone": "curt", "critique": f"It gave out {PHONE}", "fix": f"Never share {PHONE}."},
+        {"correct": False, "helpful": 2, "critique": "Leaks a number", "fix": f"Write to {EMAIL} instead."},
+    )
+    [item] = label_outputs(project, 1, answers=phone_texts, texts=[f"Sure, call {PHONE} or {EMAIL}."])
+    first = Label.objects.filter(item=item).order_by("pk").first()
+    edited = {**phone_texts[0], "critique": f"It gave out {PHONE}, twice"}  # the earlier answers become a revision
+    submit_label(expert=first.expert, item=item, rubric=first.rubric, answers=edited)
+    resolve_item(item_id=item.pk)
+    adjudicate(lead=lead, item=item, answers={"fix": f"Don't call {PHONE}; write to {EMAIL}."})
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    save_rule_set(project=project, builtins=["email", "phone"], custom=[], phone_region="US")
+
+    call_command("redact_outputs", project=project.slug, stdout=StringIO())
+
+    labels = list(Label.objects.filter(item=item).order_by("pk").values_list("answers", flat=True))
+    assert labels == [
+        {"correct": False, "tone": "curt", "critique": "It gave out [PHONE], twice", "fix": "Never share [PHONE]."},
+        {"correct": False, "helpful": 2, "critique": "Leaks a number", "fix": "Write to [EMAIL] instead."},
+    ]
+    [revision] = LabelRevision.objects.filter(label=first).values_list("answers", flat=True)
+    assert revision["critique"] == "It gave out [PHONE]" and revision["tone"] == "curt"
+    gold = Resolution.objects.get(item=item)
+    assert gold.adjudicated["fix"] == {"value": "Don't call [PHONE]; write to [EMAIL].", "method": "adjudicated"}
+    assert gold.automatic["critique"]["value"] == ["It gave out [PHONE], twice", "Leaks a number"]
+    assert gold.automatic["tone"]["value"] == "curt"
+    row = json.loads(rows_of_version(build_version(dataset_id=dataset.pk)).get().line.text)
+    assert row["expected_output"] == "Don't call [PHONE]; write to [EMAIL]."
+    assert PHONE not in json.dumps(row) and EMAIL not in json.dumps(row)
