@@ -127,6 +127,7 @@ def merge_counts(metadata: dict, counts: Counter) -> dict:
 
 @dataclass
 class RedactionRun:
+    version: int | None = None  # of the rules applied; None when the project has none in force (nothing was done)
     outputs: int = 0  # rewritten under the rules in force
     usage_events: int = 0  # whose properties changed under the rules in force
     reports: int = 0  # frozen weekly reports whose excerpts of them were made again
@@ -147,7 +148,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     redactor = redactor_for(project)
     if redactor is None:
         return RedactionRun()
-    run, reports, versions = RedactionRun(), set(), set()
+    run, reports, versions = RedactionRun(version=redactor.version), set(), set()
     free_text = _free_text_questions(project)
     try:
         last_pk = 0

@@ -243,3 +243,20 @@ def test_older_usage_events_are_redacted_by_the_same_command(api, project):
     again = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=again)
     assert "Redacted 0 stored output(s) and 0 usage event(s)" in again.getvalue()
+
+
+@pytest.mark.parametrize("builtins", [None, []])
+def test_redacting_stored_outputs_without_rules_says_there_are_none(api, project, builtins):
+    """Without rules in force (none saved, or all switched off) it said "Redacted 0 stored output(s) … with the rules
+    in force", as if it had looked and found nothing to remove."""
+    api.post("/api/v1/outputs", {"outputs": [pii_record(1)]})
+    if builtins is not None:
+        rules(project, builtins=builtins)
+
+    out = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=out)
+
+    assert out.getvalue() == (
+        f"{project.slug} has no redaction rules in force: nothing was redacted. Save some on Manage → Redaction.\n"
+    )
+    assert EMAIL in Output.objects.get(project=project).output

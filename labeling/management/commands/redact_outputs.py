@@ -11,6 +11,12 @@ class Command(ProjectCommand):
 
     def handle_project(self, project: Project, **options):
         run = redact_stored_outputs(project=project)
+        if run.version is None:
+            self.stdout.write(
+                f"{project.slug} has no redaction rules in force: nothing was redacted. "
+                "Save some on Manage → Redaction."
+            )
+            return
         self.stdout.write(
             f"Redacted {run.outputs} stored output(s) and {run.usage_events} usage event(s) of {project.slug} "
             "with the rules in force."
