@@ -150,6 +150,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
         return RedactionRun()
     run, reports, versions = RedactionRun(version=redactor.version), set(), set()
     free_text = _free_text_questions(project)
+    adjudications = _adjudications_by_output(project)
     try:
         last_pk = 0
         stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
@@ -189,6 +190,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 # What experts and leads wrote about them quotes them too; it goes into datasets.
                 reviewed = _redact_reviews(redactor, outputs, free_text)
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
+                _redact_adjudications(redactor, outputs, adjudications, free_text)
                 reports |= _redact_report_excerpts(project, outputs)
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
@@ -265,7 +267,7 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
         # Not `updated_at`: an answer redacted is not the expert's edit (`labeled_at`); the output's new redaction
         # version tells a dataset build that the row changed.
         model.objects.bulk_update(rewritten, ["answers"], batch_size=500)
-    every_free_text = frozenset().union(*free_text.values())
+    every_free_text = _any_version(free_text)
     rewritten = []
     for resolution in (
         Resolution.objects.filter(item_id__in=output_of)
@@ -280,6 +282,51 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
             changed_items.add(resolution.item_id)
     Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated"], batch_size=500)
     return {output_of[item_id] for item_id in changed_items}
+
+
+def _any_version(free_text: dict[int, frozenset[str]]) -> frozenset[str]:
+    """The keys of the questions that are free text in some rubric version (gold and the audit log name no version)."""
+    return frozenset().union(*free_text.values())
+
+
+def _adjudications_by_output(project: Project) -> dict[str, list[int]]:
+    """The ids of the project's `gold.adjudicated` audit events, by the external id of the output they are about."""
+    events = AuditEvent.objects.filter(project=project, action="gold.adjudicated").order_by("pk")
+    by_output: dict[str, list[int]] = {}
+    for pk, external_id in events.values_list("pk", "details__external_id"):
+        if isinstance(external_id, str):
+            by_output.setdefault(external_id, []).append(pk)
+    return by_output
+
+
+def _redact_adjudications(
+    redactor: engine.Redactor,
+    outputs: list[Output],
+    adjudications: dict[str, list[int]],
+    free_text: dict[int, frozenset[str]],
+) -> None:
+    """Apply the rules to the free-text gold before and after that the audit events of a lead's adjudication of these
+    outputs quote (`{"answers": {question: [before, after]}}`): the log keeps who decided what and when, not the
+    personal data the decision quoted."""
+    pks = [pk for output in outputs for pk in adjudications.get(output.external_id, ())]
+    if not pks:
+        return
+    keys = _any_version(free_text)
+    rewritten = []
+    for event in AuditEvent.objects.filter(pk__in=pks).select_for_update().order_by("pk").only("pk", "details"):
+        answers = event.details.get("answers") if isinstance(event.details, dict) else None
+        if not isinstance(answers, dict):
+            continue
+        redacted = {
+            key: [redactor.redact_value(value, Counter()) for value in pair]
+            if key in keys and isinstance(pair, list)
+            else pair
+            for key, pair in answers.items()
+        }
+        if redacted != answers:
+            event.details = {**event.details, "answers": redacted}
+            rewritten.append(event)
+    AuditEvent.objects.bulk_update(rewritten, ["details"], batch_size=500)
 
 
 def _redacted_answers(redactor: engine.Redactor, answers: Any, keys: frozenset[str]) -> Any:

@@ -79,3 +79,23 @@ def test_redacting_stored_outputs_redacts_what_experts_and_leads_wrote_about_the
     row = json.loads(rows_of_version(build_version(dataset_id=dataset.pk)).get().line.text)
     assert row["expected_output"] == "Don't call [PHONE]; write to [EMAIL]."
     assert PHONE not in json.dumps(row) and EMAIL not in json.dumps(row)
+
+
+def test_redacting_stored_outputs_redacts_the_gold_answers_the_audit_log_quotes(project, lead):
+    """A lead's adjudication is audited with each decided question's gold before and after: after the run the gold
+    held placeholders, but the audit log page still showed the number the expert quoted and the address the lead
+    wrote. Who decided what, and when, stays."""
+    answers = ({"correct": False, "fix": f"Call {PHONE}"}, {"correct": True, "tone": "curt"})
+    [item] = label_outputs(project, 1, answers=answers, texts=[f"Call {PHONE}"])
+    adjudicate(lead=lead, item=item, answers={"correct": False, "fix": f"Write to {EMAIL}.", "tone": "rude"})
+    save_rule_set(project=project, builtins=["email", "phone"], custom=[], phone_region="US")
+
+    call_command("redact_outputs", project=project.slug, stdout=StringIO())
+
+    audit = AuditEvent.objects.get(project=project, action="gold.adjudicated")
+    assert audit.actor == lead and audit.details["external_id"] == item.output.external_id
+    assert audit.details["answers"] == {
+        "correct": [None, False],
+        "fix": [["Call [PHONE]"], "Write to [EMAIL]."],
+        "tone": ["curt", "rude"],
+    }
