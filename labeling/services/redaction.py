@@ -351,20 +351,23 @@ def _redact_stored_events(project: Project, redactor: engine.Redactor, batch_siz
     """Apply the rules to the properties of the project's usage events not done under this version yet (ingest
     redacted them with the rules of their day), a batch per transaction; yield how many each batch changed.
 
-    Events without properties (none sent, or emptied by the raw-retention purge) are not read. The rows are locked:
-    the purge emptying them meanwhile waits, and is not undone by a write of their earlier properties.
+    Events without properties (none sent, or emptied by the raw-retention purge) are not read. Batches walk the
+    events by time from the last one done, through the partial index of those with properties (as the purge does):
+    a batch is stamped with the version, so the next one no longer finds it, and no batch reads the project's events
+    from the start again. The rows are locked: the purge emptying them meanwhile waits, and is not undone by a write
+    of their earlier properties.
     """
     stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
     pending = UsageEvent.objects.filter(stale, project=project).exclude(properties={})
-    last_pk = 0
+    since = None
     while True:
         redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]
         with transaction.atomic():
+            batch = pending if since is None else pending.filter(occurred_at__gte=since)
             events = list(
-                pending.filter(pk__gt=last_pk)
-                .select_for_update(no_key=True)
-                .order_by("pk")
-                .only("pk", "properties")[:batch_size]
+                batch.select_for_update(no_key=True)
+                .order_by("occurred_at", "pk")
+                .only("pk", "occurred_at", "properties")[:batch_size]
             )
             if not events:
                 return
@@ -376,7 +379,7 @@ def _redact_stored_events(project: Project, redactor: engine.Redactor, batch_siz
                     changed.append(event)
             UsageEvent.objects.bulk_update(changed, ["properties"], batch_size=batch_size)
             UsageEvent.objects.filter(pk__in=[event.pk for event in events]).update(redaction_version=redactor.version)
-        last_pk = events[-1].pk
+        since = events[-1].occurred_at
         yield len(changed)
 
 

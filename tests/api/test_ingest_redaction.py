@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from labeling.models import AuditEvent, Output, RedactionRuleSet, UsageEvent
-from labeling.services.redaction import save_rule_set
+from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.web.audit_sentences import sentence
 from tests.conftest import output_record
 
@@ -260,3 +260,21 @@ def test_redacting_stored_outputs_without_rules_says_there_are_none(api, project
         f"{project.slug} has no redaction rules in force: nothing was redacted. Save some on Manage → Redaction.\n"
     )
     assert EMAIL in Output.objects.get(project=project).output
+
+
+def test_stored_usage_events_are_redacted_in_batches_that_each_go_on_from_the_last(api, project):
+    """Batches walk the events by time: many at one moment, more than a batch holds, are all done, each once."""
+    moments = ["2026-11-20T09:00:00Z"] * 5 + ["2026-11-19T09:00:00Z", "2026-11-21T09:00:00Z"]
+    events = [
+        {"end_user_id": "u-1", "name": "search", "occurred_at": at, "properties": {"q": f"{EMAIL} {n}"}}
+        for n, at in enumerate(moments)
+    ]
+    api.post("/api/v1/events", {"events": events})
+    rules(project, builtins=["email"])
+
+    run = redact_stored_outputs(project=project, batch_size=2)
+
+    assert run.usage_events == 7
+    stored = UsageEvent.objects.filter(project=project)
+    assert sorted(event.properties["q"] for event in stored) == [f"[EMAIL] {n}" for n in range(7)]
+    assert redact_stored_outputs(project=project, batch_size=2).usage_events == 0
