@@ -45,6 +45,7 @@ urlpatterns = [
     path(VERSION, datasets.VersionDetailView.as_view(), name="dataset-version"),
     path(f"{VERSION}/rows", datasets.RowListView.as_view(), name="dataset-rows"),
     path(f"{VERSION}/download", datasets.VersionDownloadView.as_view(), name="dataset-download"),
+    path(f"{VERSION}/withdraw", datasets.VersionWithdrawView.as_view(), name="dataset-version-withdraw"),
     path(f"{DATASET}/diff", datasets.DatasetDiffView.as_view(), name="dataset-diff"),
     path(f"{DATASET}/build", datasets.DatasetBuildView.as_view(), name="dataset-build"),
     path("api/v1/metrics/quality", metrics.QualityView.as_view(), name="metrics-quality"),

@@ -132,7 +132,7 @@ class VersionNotReady(Conflict):
 
 
 class VersionWithdrawn(DomainError):
-    """A version withdrawn after an erasure: its record stays, its rows and downloads are gone for good."""
+    """A version withdrawn (by a lead, or after an erasure): its record stays, its rows and downloads are gone."""
 
     status_code = 410
 

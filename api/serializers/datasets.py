@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.selectors.datasets import LATEST, build_state
+from labeling.services.datasets import REASON_MAX_CHARS
 from labeling.services.exports import FORMATS
 
 
@@ -148,7 +149,7 @@ class VersionOut(serializers.ModelSerializer):
         model = DatasetVersion
         fields = [
             "number", "status", "row_count", "rows_copied", "split_counts", "sha256", "rubric_versions", "cycle_week",
-            "created_at", "built_at", "withdrawn_at", "withdrawn_note", "files",
+            "created_at", "built_at", "withdrawn_at", "withdrawn_note", "withdrawn_by", "withdrawn_by_key", "files",
         ]  # fmt: skip
         extra_kwargs = {
             "rows_copied": {
@@ -157,10 +158,39 @@ class VersionOut(serializers.ModelSerializer):
             }
         }
 
+    withdrawn_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who withdrew it: the username of the lead (or of who ran the erasure); null for a key or a command.",
+    )
+    withdrawn_by_key = serializers.SlugRelatedField(
+        slug_field="prefix",
+        read_only=True,
+        allow_null=True,
+        help_text="The prefix of the API key that withdrew it (a CI job's, or a `privacy` key's erasure); else null.",
+    )
+
     @extend_schema_field(serializers.DictField(child=StoredFileOut()))
     def get_files(self, version) -> dict[str, dict]:
         files = self.context["file_states"].get(version.pk, {})
         return {fmt: {"state": file.state, "size": file.size, "sha256": file.sha256} for fmt, file in files.items()}
+
+
+class WithdrawIn(serializers.Serializer):
+    """Why a version is withdrawn. Unknown fields are refused, naming them."""
+
+    reason = TextField(
+        max_length=REASON_MAX_CHARS,
+        allow_blank=True,  # refused by the service, which says what a reason is for
+        help_text="Why (required): the note every later request for the version is answered with (410 Gone).",
+    )
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+        return attrs
 
 
 class MessageOut(serializers.Serializer):

@@ -1,10 +1,12 @@
-"""Eval datasets for engineers: datasets, versions, rows, streamed downloads, diffs and "build now".
+"""Eval datasets for engineers: datasets, versions, rows, streamed downloads, diffs, "build now" and a lead's
+"withdraw".
 
 Reads take a key with the `read` scope of the project in the URL, or a signed-in engineer, lead or
 admin of it; anyone else is told the project does not exist (404). Creating a dataset and "build now" take a
 key with the `datasets` scope (a CI job's), or a signed-in engineer, lead or admin (with CSRF, as DRF's
 SessionAuthentication enforces); a dataset's definition and build state are also shown to a `datasets` key,
-so that the job can wait for its build.
+so that the job can wait for its build. Withdrawing a version takes the same, and then a lead or admin: signed in,
+or the issuer of the key (403 otherwise).
 """
 
 import base64
@@ -36,11 +38,12 @@ from api.serializers.datasets import (
     RowOut,
     RowsQuery,
     VersionOut,
+    WithdrawIn,
 )
 from api.serializers.outputs import ErrorsOut
 from labeling.exceptions import InvalidInput
 from labeling.models import ApiKey
-from labeling.rules.access import DATASET_ROLES, project_for_caller
+from labeling.rules.access import DATASET_ROLES, check_can_withdraw_versions, project_for_caller
 from labeling.selectors.datasets import (
     LATEST,
     dataset_of_project,
@@ -52,7 +55,7 @@ from labeling.selectors.datasets import (
     version_of_dataset,
     versions_of_dataset,
 )
-from labeling.services.datasets import create_dataset, request_build, version_diff
+from labeling.services.datasets import create_dataset, request_build, version_diff, withdraw_version
 from labeling.services.exports import FORMATS
 from labeling.services.version_files import file_for_download, file_states
 
@@ -76,7 +79,9 @@ _BAD_CURSOR = OpenApiResponse(
     ErrorsOut, description="A cursor not handed out for this list: pass back `next` or `previous` as given."
 )
 _NOT_READY = OpenApiResponse(ErrorsOut, description="The version is building or failed: it has no rows.")
-_WITHDRAWN = OpenApiResponse(ErrorsOut, description="Withdrawn after an end user's erasure; the note says why.")
+_WITHDRAWN = OpenApiResponse(
+    ErrorsOut, description="Withdrawn (by a lead, or after an end user's erasure): the note says why."
+)
 _PREPARING = OpenApiResponse(
     ErrorsOut,
     description="Parquet or hf only: a worker is preparing the file (new, or made again after the disk sweep). Try "
@@ -493,3 +498,59 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         url = self.dataset_url(dataset)
         answer = {"status": "requested", "status_url": url, "latest_version": dataset.latest_version}
         return Response(BuildOut(answer).data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+
+
+class VersionWithdrawView(_DatasetView, GenericAPIView):
+    permission_classes = [CanBuildDatasetsOrSignedIn]
+    serializer_class = VersionOut
+
+    @extend_schema(
+        operation_id="withdraw_dataset_version",
+        summary="Withdraw a ready version (a lead or admin: signed in, or a `datasets` key one of them issued)",
+        description=(
+            "For a version that holds bad gold, or text redacted since: its rows and rendered files are deleted, the "
+            "record stays (number, checksum, counts, who withdrew it, when and why, in `withdrawn_by`, "
+            "`withdrawn_by_key`, `withdrawn_at` and `withdrawn_note`), and its downloads, rows and diffs answer 410 "
+            "Gone with the reason; `latest` names the newest version still ready. Audited as "
+            "`dataset.version_withdrawn`, and sent to the webhooks that take `dataset.version_withdrawn`. Name the "
+            "version by its number (`latest` is a 400: a retry would withdraw the next one). A version withdrawn "
+            "already is answered as it is, unchanged (a retry is harmless); one still building, or failed, is a 409. "
+            "An engineer, or a key an engineer issued, is a 403."
+        ),
+        parameters=[_VERSION],
+        request=WithdrawIn,
+        responses={
+            200: VersionOut,
+            400: ErrorsOut,
+            **_WRITE_ERRORS,
+            403: OpenApiResponse(
+                ErrorsOut,
+                description="The key lacks the `datasets` scope or was issued by someone who is not a lead or admin; "
+                "a signed-in engineer; or no CSRF token.",
+            ),
+            409: OpenApiResponse(ErrorsOut, description="The version is building or failed: nothing to withdraw."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        dataset = self.dataset  # who may see it first: a 404, then who may withdraw: a 403, before any 400
+        check_can_withdraw_versions(self.project, user=request.user, api_key=self.api_key)
+        ref = self.kwargs["version"]
+        if ref == LATEST:
+            raise InvalidInput(
+                f"Name the version to withdraw by its number: `{LATEST}` moves once one is withdrawn, so a retry "
+                "would withdraw the version before it.",
+                field="version",
+            )
+        version = version_of_dataset(dataset, ref)  # a number that names no version: 404
+        answer = WithdrawIn(data=request.data)
+        answer.is_valid(raise_exception=True)
+        withdrawal = withdraw_version(
+            dataset=dataset,
+            number=version.number,
+            reason=answer.validated_data["reason"],
+            actor=request.user,
+            api_key=self.api_key,
+        )
+        shown = versions_of_dataset(dataset).get(pk=withdrawal.version.pk)  # with who withdrew it, as lists show it
+        context = {**self.get_serializer_context(), "file_states": {}}
+        return Response(VersionOut(shown, context=context).data, headers={VERSION_HEADER: str(shown.number)})

@@ -1,8 +1,9 @@
 """Eval datasets: a named selection of labeled items, and its immutable, numbered versions."""
 
+from django.conf import settings
 from django.db import models
 
-from .projects import Project
+from .projects import ApiKey, Project
 from .queues import Queue
 
 
@@ -42,7 +43,8 @@ class VersionStatus(models.TextChoices):
     BUILDING = "building", "Building"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
-    # Its rows were removed (an end user's erasure); the record stays, with a note, and downloads answer 410.
+    # Its rows were removed (an end user's erasure, or a lead's withdrawal); the record stays, with a note saying
+    # why, and downloads answer 410.
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
@@ -74,6 +76,12 @@ class DatasetVersion(models.Model):
     built_at = models.DateTimeField(null=True, blank=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_note = models.TextField(blank=True)
+    # Who withdrew it: a lead (signed in, or the one who ran an erasure), or a key (a CI job's, a DPO's); both may be
+    # empty (an erasure by a command), and stay empty once the person or key is deleted: the audit log keeps them.
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    withdrawn_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     objects = DatasetVersionQuerySet.as_manager()
 

@@ -18,6 +18,7 @@ class WebhookEvent(models.TextChoices):
     OUTPUT_FLAGGED = "output.flagged", "An expert flags an item"
     ITEM_NEEDS_ADJUDICATION = "item.needs_adjudication", "An item needs a lead's decision"
     DATASET_VERSION_READY = "dataset.version_ready", "A dataset version is ready"
+    DATASET_VERSION_WITHDRAWN = "dataset.version_withdrawn", "A dataset version is withdrawn"
     CYCLE_CLOSED = "cycle.closed", "A week is closed"
     CYCLE_DIGEST = "cycle.digest", "The weekly digest"
     ALERT_OPENED = "alert.opened", "An alert is opened"

@@ -37,6 +37,15 @@ PRIVACY_KEY_REFUSED = (
     "Only the project's leads and admins may issue a key with the privacy scope: it erases end users' data. "
     "Leave the scope out, or ask a lead."
 )
+# Withdrawing a dataset version takes it from every engineer who pulls it: the people who decide gold answers do it.
+WITHDRAW_VERSION_ROLES = MANAGING_ROLES
+WITHDRAW_VERSION_REFUSED = (
+    "Only the project's leads and admins withdraw a dataset version: ask one of them, and say which version and why."
+)
+WITHDRAW_VERSION_KEY_REFUSED = (
+    "This key was issued by someone who is not a lead or admin of the project, and only they withdraw a dataset "
+    "version: ask a lead to withdraw it, or to issue the job a key with the `datasets` scope."
+)
 REVOKE_KEY_REFUSED = "Engineers revoke only the keys they issued: ask one of the project's leads to revoke this one."
 
 
@@ -297,6 +306,23 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
     if membership is None:
         raise NotFound("No such API key.")
     raise Forbidden(REVOKE_KEY_REFUSED)
+
+
+def check_can_withdraw_versions(project: Project, *, user=None, api_key: ApiKey | None = None) -> None:
+    """Forbidden unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key
+    (with the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
+    speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not."""
+    if api_key is not None:
+        issuer = api_key.created_by_id
+        if issuer is not None and not _holds_role(issuer, project, WITHDRAW_VERSION_ROLES):
+            raise Forbidden(WITHDRAW_VERSION_KEY_REFUSED)
+        return
+    if user is None or not user.is_authenticated or not _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES):
+        raise Forbidden(WITHDRAW_VERSION_REFUSED)
+
+
+def _holds_role(user_id: int, project: Project, roles: tuple[str, ...]) -> bool:
+    return Membership.objects.filter(user_id=user_id, project=project, role__in=roles).exists()
 
 
 def may_create_projects(user, *, operator: bool | None = None) -> bool:

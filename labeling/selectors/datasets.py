@@ -97,8 +97,12 @@ def dataset_of_project(project: Project, slug: str) -> Dataset:
 
 
 def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
-    """Every version of the dataset, newest first (rows are not loaded)."""
-    return DatasetVersion.objects.filter(dataset=dataset).order_by("-number")
+    """Every version of the dataset, newest first (rows are not loaded), with who withdrew the withdrawn ones."""
+    return (
+        DatasetVersion.objects.filter(dataset=dataset)
+        .select_related("withdrawn_by", "withdrawn_by_key")
+        .order_by("-number")
+    )
 
 
 def version_of_dataset(dataset: Dataset, ref: str) -> DatasetVersion:

@@ -4,9 +4,9 @@ usage events' properties.
 Erasure deletes rows rather than blanking texts: the end user's outputs, and those sent without an end user id in a
 session only theirs, go; an output goes with everything hanging off it (its
 items, slots, labels and their revisions, skips, flags, comments, gold answers), and the end user's
-usage events go too. Dataset versions holding a row of theirs are withdrawn (their rows deleted, the
-record kept with a note, their rendered Parquet and Hugging Face files deleted) and the newest of them is succeeded
-by a redacted copy without those rows (whose files a worker renders).
+usage events go too. Dataset versions holding a row of theirs are withdrawn as a lead withdraws one
+(`datasets.withdraw_versions`: their rows deleted, the record kept with a note, their rendered Parquet and Hugging Face
+files deleted) and the newest of them is succeeded by a redacted copy without those rows (whose files a worker renders).
 Frozen weekly reports lose their entries about the erased outputs (agenda entries about their items,
 failure-theme examples quoting them), and the failure themes of the weeks that held them are deleted
 (their terms may be the end user's words; an open week's next refresh or close themes it again).
@@ -55,9 +55,8 @@ from labeling.models import (
 from labeling.rules.explore import end_user_out_of_queries
 from labeling.rules.text import check_storable
 
-from . import version_files
 from .change_tallies import forget_weeks
-from .datasets import copy_version_without, delete_rows
+from .datasets import copy_version_without, withdraw_versions
 from .retention import forget_end_user
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
@@ -129,7 +128,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     item_ids = set(Item.objects.filter(output__in=outputs).values_list("pk", flat=True))
     result = ErasureResult()
     if external_ids:
-        _withdraw_versions(project, set(external_ids), result)
+        _withdraw_versions(project, set(external_ids), result, actor=actor, api_key=api_key)
     # Always: a thumbs-down output that was never queued has no item, yet a theme example quotes it.
     themed_weeks = set(
         FailureThemeOutput.objects.filter(theme__project=project, output__in=outputs).values_list(
@@ -180,7 +179,9 @@ def _sessions_only_theirs(project: Project, end_user_id: str) -> list[str]:
     return list(theirs.filter(~Exists(shared)).order_by().values_list("session_id", flat=True).distinct())
 
 
-def _withdraw_versions(project: Project, external_ids: set[str], result: ErasureResult) -> None:
+def _withdraw_versions(
+    project: Project, external_ids: set[str], result: ErasureResult, *, actor, api_key: ApiKey | None
+) -> None:
     """Withdraw every ready version holding one of the rows; succeed each dataset's newest by a redacted copy."""
     affected = (
         DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
@@ -201,13 +202,8 @@ def _withdraw_versions(project: Project, external_ids: set[str], result: Erasure
         note = f"Withdrawn on {now:%Y-%m-%d}: it held rows of an end user whose data was erased."
         if successor is not None:
             note += f" Version {successor.number} is the same without those rows."
-        # Their rendered files (Parquet, Hugging Face) hold the rows too: deleted once this commits.
-        version_files.discard_files(version_ids=[version.pk for version in versions])
-        # Their rows go, and with them the lines no other version holds: the end user's among them.
-        delete_rows([version.pk for version in versions])
-        DatasetVersion.objects.filter(pk__in=[version.pk for version in versions]).update(
-            status=VersionStatus.WITHDRAWN, withdrawn_at=now, withdrawn_note=note
-        )
+        # Their rows and files go, and with them the lines no other version holds: the end user's among them.
+        withdraw_versions(versions=versions, note=note, now=now, by=actor, api_key=api_key)
         result.withdrawn_versions += [f"{dataset.slug}/v{version.number}" for version in versions]
 
 

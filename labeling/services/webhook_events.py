@@ -170,6 +170,30 @@ def dataset_version_ready(version: DatasetVersion) -> int:
     return emit(project_id=project.pk, event=WebhookEvent.DATASET_VERSION_READY, data=data)
 
 
+def dataset_version_withdrawn(version: DatasetVersion, *, latest_version: int | None) -> int:
+    """A ready version was withdrawn (by a lead, or an end user's erasure): its rows and downloads are gone.
+    `latest_version`: the number `latest` names now (None when no ready version is left)."""
+    dataset = version.dataset
+    project = dataset.project
+    if not _listening(project.pk, WebhookEvent.DATASET_VERSION_WITHDRAWN):
+        return 0
+    data = {
+        "project": project.slug,
+        "dataset": {"slug": dataset.slug, "name": dataset.name},
+        "version": {
+            "number": version.number,
+            "rows": version.row_count,
+            "sha256": version.sha256,
+            "withdrawn_at": version.withdrawn_at.isoformat() if version.withdrawn_at else None,
+            "note": version.withdrawn_note,
+            "url": site_url(reverse("api:dataset-version", args=[project.slug, dataset.slug, str(version.number)])),
+        },
+        "latest_version": latest_version,
+        "page_url": site_url(reverse("labeling:dataset", args=[project.slug, dataset.slug])),
+    }
+    return emit(project_id=project.pk, event=WebhookEvent.DATASET_VERSION_WITHDRAWN, data=data)
+
+
 def cycle_closed(cycle: ReviewCycle) -> int:
     """A week was closed: its report is frozen. Also the weekly digest (`cycle.digest`), the text the experts'
     e-mail has; Slack endpoints get each as a short message."""

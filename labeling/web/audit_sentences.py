@@ -194,6 +194,9 @@ ACTIONS: dict[str, Action] = {
     ),
     "dataset.created": Action("Dataset created", "Created the dataset “{name}”"),
     "dataset.build_requested": Action("Dataset build requested", "Asked for a new version of the dataset “{name}”"),
+    "dataset.version_withdrawn": Action(
+        "Dataset version withdrawn", "Withdrew version {version} of the dataset “{name}”: {reason}"
+    ),
     "webhook.created": Action("Webhook added", "Added the {kind} webhook endpoint {url} for {events}"),
     "webhook.secret_rotated": Action("Webhook secret rotated", "Rotated the signing secret of the webhook {url}"),
     "webhook.enabled": Action("Webhook enabled", "Enabled the webhook endpoint {url}"),

@@ -1,9 +1,10 @@
-"""Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions and "build now".
+"""Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions, "build now" and a lead's
+"withdraw".
 
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
-404. Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
-Parquet or hf file a worker is still rendering, which shows "preparing…", or one swept to save disk, which shows
-"Prepare" (services/version_files.py).
+404. Withdrawing a version is for leads and admins (engineers get a 403). Downloads and diffs are served by the REST
+API (session auth works there); these pages link to it, except to a Parquet or hf file a worker is still rendering,
+which shows "preparing…", or one swept to save disk, which shows "Prepare" (services/version_files.py).
 """
 
 from django.contrib import messages
@@ -80,13 +81,19 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
 def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
     dataset = dataset_of_project(project, dataset_slug)
+    return render(request, "labeling/datasets/detail.html", _detail_context(project, membership, dataset))
+
+
+def _detail_context(project, membership, dataset, *, refused: dict | None = None) -> dict:
+    """The dataset page's context; `refused`: a withdrawal sent back (its version's `number`, the `reason` typed and
+    the `error`), shown open on that version's row."""
     versions = list(versions_of_dataset(dataset))
     # Building once a worker took the build (its version is claimed); before that, queued: the build
     # waits in the outbox (broker unreachable) or in the broker (no worker free). A requested build always
     # set build_requested_at in the same transaction, so without it there is nothing to ask the outbox.
     work = queued_work(work_key("build_dataset", dataset.pk)) if dataset.build_requested_at else None
     building = any(v.status == VersionStatus.BUILDING for v in versions) or bool(work and work.running)
-    context = {
+    return {
         **_frame(project, membership),
         "dataset": dataset,
         "rows": _version_rows(project, dataset, versions),
@@ -95,8 +102,9 @@ def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRe
         "unsent": bool(work and not work.sent),
         "api_base": _api_base(project, dataset),
         "formats": DOWNLOAD_FORMATS,
+        "reason_max": dataset_services.REASON_MAX_CHARS,
+        "refused": refused or {},
     }
-    return render(request, "labeling/datasets/detail.html", context)
 
 
 @login_required
@@ -110,6 +118,40 @@ def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRes
         f"Build of “{dataset.name}” requested. The new version appears below when it is ready; "
         "if nothing changed since the last version, no new one is made.",
     )
+    return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
+
+
+@login_required
+@require_POST
+def version_withdraw(request: HttpRequest, slug: str, dataset_slug: str, number: int) -> HttpResponse:
+    """A lead or admin withdraws a ready version, saying why; a reason missing or too long shows the page again (400)
+    with the form open on that version."""
+    project, membership = member_project(request.user, slug, DATASET_ROLES)
+    dataset = dataset_of_project(project, dataset_slug)
+    reason = request.POST.get("reason", "")
+    try:
+        withdrawal = dataset_services.withdraw_version(
+            dataset=dataset, number=number, reason=reason, actor=request.user
+        )
+    except InvalidInput as exc:
+        refused = {"number": number, "reason": reason, "error": exc.message}
+        context = _detail_context(project, membership, dataset, refused=refused)
+        return render(request, "labeling/datasets/detail.html", context, status=400)
+    version = withdrawal.version
+    if not withdrawal.withdrawn_now:
+        when = f"{version.withdrawn_at:%Y-%m-%d %H:%M}" if version.withdrawn_at else "earlier"
+        messages.info(request, f"v{version.number} was withdrawn already ({when}): nothing changed.")
+    else:
+        now_latest = (
+            f"“latest” is now v{withdrawal.latest}."
+            if withdrawal.latest is not None
+            else "No version is ready now: “latest” answers 404 until the next build."
+        )
+        messages.success(
+            request,
+            f"v{version.number} withdrawn: its rows and files are deleted, and its downloads answer 410 Gone with "
+            f"your reason. {now_latest}",
+        )
     return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)
 
 
@@ -157,6 +199,7 @@ def _version_rows(project, dataset, versions) -> list[dict]:
             {
                 "version": version,
                 "is_ready": is_ready,
+                "is_latest": is_ready and version.number == ready[-1],
                 "downloads": downloads,
                 # Rows copied from the version before (their sources unchanged; they share its lines): the rest
                 # were built this time, new or changed.

@@ -90,6 +90,11 @@ urlpatterns = [
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/", dataset_views.dataset_detail, name="dataset"),
     path("p/<slug:slug>/datasets/<slug:dataset_slug>/build", dataset_views.dataset_build, name="dataset-build"),
     path(
+        "p/<slug:slug>/datasets/<slug:dataset_slug>/v<int:number>/withdraw",
+        dataset_views.version_withdraw,
+        name="dataset-version-withdraw",
+    ),
+    path(
         "p/<slug:slug>/datasets/<slug:dataset_slug>/v<int:number>/prepare",
         dataset_views.version_file_prepare,
         name="dataset-file-prepare",

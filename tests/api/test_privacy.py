@@ -161,6 +161,7 @@ def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_
         version.refresh_from_db()
         assert version.status == VersionStatus.WITHDRAWN and not version.rows.exists()
         assert "Version 3 is the same without those rows" in version.withdrawn_note
+        assert version.withdrawn_by_key.name == "dpo"  # who withdrew it: the erasure's key
         base = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}/versions/{version.number}"
         gone = reader.get(f"{base}/download?format=jsonl")
         assert gone.status_code == 410

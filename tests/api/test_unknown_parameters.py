@@ -66,6 +66,8 @@ ENDPOINTS = [
     Endpoint("dataset-download", "GET", f"{EVAL}/versions/1/download", "format=csv", "fromat=csv", "read"),
     Endpoint("dataset-diff", "GET", f"{EVAL}/diff", "from=1&to=latest", "form=1", "read"),
     Endpoint("dataset-build", "POST", f"{EVAL}/build", "full=true", "fulll=true", "datasets", ok=202),
+    Endpoint("dataset-version-withdraw", "POST", f"{EVAL}/versions/1/withdraw", "format=json", "force=true",
+             "datasets", body={"reason": "Bad gold."}),
     Endpoint("metrics-quality", "GET", "/api/v1/metrics/quality", "from={week}&to={week}", "sinec={week}", "read"),
     Endpoint("metrics-agreement", "GET", "/api/v1/metrics/agreement", "from={week}", "form={week}", "read"),
     Endpoint("metrics-throughput", "GET", "/api/v1/metrics/throughput", "to={week}", "until={week}", "read"),

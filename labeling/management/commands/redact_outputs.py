@@ -25,5 +25,6 @@ class Command(ProjectCommand):
             self.stdout.write(
                 "These dataset versions never change and still hold the earlier text of outputs redacted now: "
                 f"{', '.join(run.versions_with_earlier_text)}. Build a new version of each dataset: it holds the "
-                "redacted text."
+                "redacted text. Then a lead can withdraw the old versions on the dataset's page (Withdraw…), or "
+                "through POST …/versions/<n>/withdraw."
             )

@@ -14,14 +14,17 @@ The package, by what each part decides:
   rows.py         what a row holds and in which order: the key cursor, the row maker, the definition fingerprint
   storage.py      rows as stored: written by COPY, copied from the version before, checksummed, compared
   builds.py       a build from claim to ready (build_version), and a copy without some rows (erasure)
+  withdrawals.py  a ready version withdrawn: by a lead (withdraw_version), or by an erasure (withdraw_versions)
 """
 
 from .builds import build_version, copy_version_without
 from .definitions import DatasetSpec, create_dataset, request_build
 from .rows import definition_fingerprint, split_of
 from .storage import delete_rows, version_diff
+from .withdrawals import REASON_MAX_CHARS, Withdrawal, withdraw_version, withdraw_versions
 
 __all__ = [
+    "REASON_MAX_CHARS",
     "DatasetSpec",
     "build_version",
     "copy_version_without",
@@ -31,4 +34,7 @@ __all__ = [
     "request_build",
     "split_of",
     "version_diff",
+    "Withdrawal",
+    "withdraw_version",
+    "withdraw_versions",
 ]

@@ -9,6 +9,12 @@
   var MAX_CHECKS = 400; // 20 minutes: a build that takes longer (or a lost task) stops the polling
   var checks = 0;
 
+  function typing() {
+    return Array.prototype.some.call(document.querySelectorAll(".withdraw-form textarea"), function (box) {
+      return box.value.trim() !== "";
+    });
+  }
+
   function schedule() {
     if (checks < MAX_CHECKS) setTimeout(check, INTERVAL);
   }
@@ -24,7 +30,8 @@
       .then(function (html) {
         // Parsed, never inserted: only asked whether the page still shows a build under way.
         var doc = new DOMParser().parseFromString(html, "text/html");
-        if (doc.querySelector("[data-building]")) schedule();
+        // A reason being typed to withdraw a version is not thrown away by the reload: it waits.
+        if (doc.querySelector("[data-building]") || typing()) schedule();
         else window.location.reload();
       })
       .catch(schedule);

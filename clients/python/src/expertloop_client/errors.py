@@ -41,7 +41,7 @@ class NotReady(ExpertloopError):
 
 
 class Gone(ExpertloopError):
-    """410: the dataset version was withdrawn after an end user's erasure."""
+    """410: the dataset version was withdrawn (by a lead, or after an end user's erasure); the message says why."""
 
 
 class RateLimited(ExpertloopError):

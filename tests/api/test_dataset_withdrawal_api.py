@@ -1,0 +1,137 @@
+"""Withdrawing a dataset version over REST: `POST …/versions/<n>/withdraw {"reason": …}`.
+
+A key with the `datasets` scope that a lead or admin issued (a CI job's), or a signed-in lead or admin. A key an
+engineer issued, a key without the scope and a signed-in engineer get a 403; experts and other projects a 404. The
+answer is the version as it is now; a retry answers the same and changes nothing; `latest` is refused (a retry would
+withdraw the next one); a version building is a 409. Subscribed webhooks hear `dataset.version_withdrawn`.
+"""
+
+import json
+
+import pytest
+from django.test import Client
+
+from labeling.models import AuditEvent, DatasetVersion, VersionStatus, WebhookDelivery
+from labeling.services import webhooks
+from labeling.services.api_keys import create_api_key
+from labeling.services.datasets import build_version, create_dataset
+from tests.conftest import Api, _member
+from tests.helpers.labeling import label_outputs
+
+BASE = "/api/v1/projects/support-bot/datasets/support-eval"
+REASON = "Holds gold a lead overturned: the refund window is 30 days."
+
+
+def withdraw(api, number, body=None):
+    return api.post(f"{BASE}/versions/{number}/withdraw", {"reason": REASON} if body is None else body)
+
+
+@pytest.fixture
+def versions(project):
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    first = build_version(dataset_id=dataset.pk)
+    label_outputs(project, 2)
+    return first, build_version(dataset_id=dataset.pk)
+
+
+@pytest.fixture
+def ci(client, project, lead):
+    """A CI job's key, issued by a lead, with `read` and `datasets`."""
+    return Api(client, create_api_key(project=project, name="ci", scopes=["read", "datasets"], created_by=lead).secret)
+
+
+def test_a_datasets_key_a_lead_issued_withdraws_a_version_once(ci, project, lead, versions):
+    _, second = versions
+    endpoint = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/in", events=["dataset.version_withdrawn"]
+    ).endpoint
+
+    response = withdraw(ci, 2)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["number"], body["status"], body["withdrawn_note"]) == (2, "withdrawn", REASON)
+    assert body["withdrawn_by"] is None and body["withdrawn_by_key"] == project.api_keys.get(name="ci").prefix
+    assert (body["sha256"], body["row_count"], body["files"]) == (second.sha256, 5, {})
+    assert response["X-Dataset-Version"] == "2"
+    gone = ci.get(f"{BASE}/versions/2/download")
+    assert gone.status_code == 410 and REASON in gone.json()["errors"][0]["message"]
+    assert ci.get(f"{BASE}/versions/latest")["X-Dataset-Version"] == "1"
+    [audit] = AuditEvent.objects.filter(action="dataset.version_withdrawn")
+    assert audit.actor is None and audit.details["api_key"] == body["withdrawn_by_key"]
+    [delivery] = WebhookDelivery.objects.filter(endpoint=endpoint)
+    data = json.loads(delivery.body)["data"]
+    assert (data["version"]["number"], data["version"]["note"], data["latest_version"]) == (2, REASON, 1)
+    assert data["version"]["sha256"] == second.sha256 and data["dataset"]["slug"] == "support-eval"
+
+    again = withdraw(ci, 2, {"reason": "A retry with other words."})
+
+    assert again.status_code == 200 and again.json() == body
+    assert AuditEvent.objects.filter(action="dataset.version_withdrawn").count() == 1
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_signed_in_lead_withdraws_with_csrf(project, lead, versions):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(lead)
+    assert strict.post(f"{BASE}/versions/2/withdraw", {"reason": REASON}).status_code == 403  # no CSRF token
+
+    client = Client()
+    client.force_login(lead)
+    response = client.post(f"{BASE}/versions/2/withdraw", {"reason": REASON}, content_type="application/json")
+
+    assert response.status_code == 200 and response.json()["withdrawn_by"] == "lena"
+
+
+def test_who_may_not_withdraw(client, project, engineer, expert, versions, read_key, other_project):
+    engineers_key = create_api_key(project=project, name="eng", scopes=["read", "datasets"], created_by=engineer)
+    without_scope = create_api_key(project=project, name="reader", scopes=["read"], created_by=None)
+    for key in (engineers_key, without_scope):
+        refused = withdraw(Api(client, key.secret), 2)
+        assert refused.status_code == 403, key.name
+    assert "issued by someone who is not a lead" in withdraw(Api(client, engineers_key.secret), 2).content.decode()
+    assert withdraw(Api(client, None), 2).status_code == 401
+    client.force_login(engineer)
+    refused = withdraw(Api(client, None), 2)
+    assert refused.status_code == 403 and "leads and admins" in refused.json()["errors"][0]["message"]
+    for persona in (expert, _member(other_project, "olga", "lead")):
+        client.force_login(persona)
+        assert withdraw(Api(client, None), 2).status_code == 404
+    theirs = create_api_key(project=other_project, name="theirs", scopes=["datasets"], created_by=None)
+    assert withdraw(Api(client, theirs.secret), 2).status_code == 404
+
+    assert set(DatasetVersion.objects.values_list("status", flat=True)) == {VersionStatus.READY}
+    assert not AuditEvent.objects.filter(action="dataset.version_withdrawn").exists()
+
+
+@pytest.mark.parametrize(
+    ("number", "body", "status", "field"),
+    [
+        ("latest", None, 400, "version"),
+        (2, {}, 400, "reason"),
+        (2, {"reason": "  "}, 400, "reason"),
+        (2, {"reason": 5}, 400, "reason"),
+        (2, {"reason": "x" * 2001}, 400, "reason"),
+        (2, {"reason": REASON, "note": "typo"}, 400, "note"),
+        (7, None, 404, None),
+        ("9999999999", None, 404, None),
+    ],
+)
+def test_bad_requests_withdraw_nothing(ci, versions, number, body, status, field):
+    response = withdraw(ci, number, body)
+
+    assert response.status_code == status, response.content
+    if field:
+        assert response.json()["errors"][0]["field"] == field
+    assert set(DatasetVersion.objects.values_list("status", flat=True)) == {VersionStatus.READY}
+
+
+def test_a_version_still_building_is_a_409(ci, versions):
+    first, _ = versions
+    DatasetVersion.objects.create(dataset=first.dataset, number=3, status=VersionStatus.BUILDING)
+
+    response = withdraw(ci, 3)
+
+    assert response.status_code == 409 and "still being built" in response.json()["errors"][0]["message"]
+    assert DatasetVersion.objects.get(number=3).status == VersionStatus.BUILDING
