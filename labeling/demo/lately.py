@@ -3,9 +3,10 @@
 A fourth queue the lead opened this week and then paused while rewriting the escalation guidelines, with
 `expert1` still holding an item there (their home and project pages say "You still hold an item in “Escalations”
 (paused): finish it"); a flagged item the lead took a second look at in an earlier week's meeting and confirmed as
-it was (`gold.confirmed` in the audit log); the summarizer's missed-quota alert, acknowledged by the lead; and the
-operator token `admin` gave the platform's nightly usage export, which has used it; and the ingest key the support
-bot's production app sends its outputs with (the keys page shows it as used last).
+it was (`gold.confirmed` in the audit log); the first version of the thumbs-down regressions, withdrawn by the lead
+(its gold still passed refund answers quoting the old 14-day window); the summarizer's missed-quota alert,
+acknowledged by the lead; the operator token `admin` gave the platform's nightly usage export, which has used it; and
+the ingest key the support bot's production app sends its outputs with (the keys page shows it as used last).
 Written through the same services the pages use.
 """
 
@@ -14,12 +15,13 @@ from datetime import date
 
 from django.contrib.auth import get_user_model
 
-from labeling.models import Alert, AlertRule, Item, Project, Queue, Resolution, ResolutionStatus
+from labeling.models import Alert, AlertRule, DatasetVersion, Item, Project, Queue, Resolution, ResolutionStatus
 from labeling.rules.calendar import week_start
 from labeling.rules.gold import gold_answers, open_ties
 from labeling.services.alerts import acknowledge_alert
 from labeling.services.api_keys import authenticate_key, create_api_key
 from labeling.services.assignment import next_item
+from labeling.services.datasets import withdraw_version
 from labeling.services.operator_tokens import authenticate_operator_token, issue_operator_token
 from labeling.services.queues import QueueValues, create_queue, update_queue
 from labeling.services.resolution import adjudicate, mark_for_adjudication
@@ -41,6 +43,11 @@ HOLDER = "expert1"
 EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
 APP_KEY_NAME = "Support bot (production)"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
+WITHDRAWN_DATASET = "thumbs-down-regressions"
+WITHDRAW_REASON = (
+    "Its gold still passes refund answers that quote the old 14-day window (the policy is 30 days since March). "
+    "Use v2 or later: they hold the answers the experts re-judged."
+)
 
 
 def pause_a_queue_with_an_item_held(*, project: Project, this_week: date) -> Queue:
@@ -66,6 +73,15 @@ def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
         adjudicate(lead=lead, item=resolution.item, answers={"correct": gold["correct"]}, note=CONFIRM_NOTE, shown=gold)
         return resolution.item
     return None
+
+
+def withdraw_a_version_with_outdated_gold(*, project: Project) -> DatasetVersion | None:
+    """The lead withdraws v1 of the thumbs-down regressions: its gold judged refund answers by the old policy."""
+    lead = get_user_model().objects.get(username=LEAD_USERNAME)
+    dataset = project.datasets.filter(slug=WITHDRAWN_DATASET).first()
+    if dataset is None or not dataset.versions.ready().filter(number=1).exists():
+        return None
+    return withdraw_version(dataset=dataset, number=1, reason=WITHDRAW_REASON, actor=lead).version
 
 
 def acknowledge_the_missed_quota(*, project: Project) -> None:

@@ -56,6 +56,7 @@ from .lately import (
     issue_the_apps_ingest_key,
     issue_the_usage_export_token,
     pause_a_queue_with_an_item_held,
+    withdraw_a_version_with_outdated_gold,
 )
 from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
@@ -215,7 +216,7 @@ def _open_queues(project: Project, now: datetime) -> None:
 def _weekly_cycles(project: Project, now: datetime) -> None:
     """Two eval datasets, the reviewed weeks closed one after another (gold answers, dataset versions,
     metrics, frozen reports, posts to the team's Slack), what the last meeting decided, the queue the lead paused this
-    week, and live figures for the running week."""
+    week, the dataset version the lead withdrew, and live figures for the running week."""
     for spec in DATASETS:
         create_dataset(project=project, spec=spec)
     this_week = cycle_week(project, now)
@@ -233,6 +234,7 @@ def _weekly_cycles(project: Project, now: datetime) -> None:
             user=lead, cycle=cycle, text=text, owner=owner, due_date=(this_week + timedelta(days=due_in_days))
         )
     pause_a_queue_with_an_item_held(project=project, this_week=this_week)
+    withdraw_a_version_with_outdated_gold(project=project)
     # This week's labels are resolved on commit (after this transaction); the live figures need their gold now.
     resolve_stale_items(project_id=project.pk)
     cycles.refresh_metrics(project=project, week=this_week, now=now)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0039_add_cycle_digest_deferred'),
+        ('labeling', '0040_add_event_redaction_version'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -539,7 +539,7 @@ def test_the_demos_oldest_versions_files_are_made_on_request_and_the_newest_are_
     project = Project.objects.get(slug="support-bot")
     for dataset in project.datasets.all():
         versions = list(DatasetVersion.objects.filter(dataset=dataset, status="ready").order_by("-number"))
-        assert len(versions) >= 3, dataset.slug
+        assert len(versions) >= 2, dataset.slug  # the thumbs-down regressions' v1 was withdrawn (next test)
         for version in versions[:2]:
             files = VersionFile.objects.filter(version=version)
             assert {f.state for f in files} == {"ready"} and all(default_storage.exists(f.name) for f in files)
@@ -561,3 +561,27 @@ def test_the_keys_page_shows_the_key_the_support_bots_app_sent_with_as_used_last
     page = lead.get("/p/support-bot/keys/").content.decode()
     used_last = page.split('id="key-used-last"', 1)[1].split("</p>", 1)[0]
     assert APP_KEY_NAME in used_last and "No active key has been used yet." not in page
+
+
+def test_the_lead_withdrew_a_version_and_latest_is_the_newest_ready_one(seeded, client):
+    from labeling.demo.lately import WITHDRAW_REASON
+    from labeling.models import AuditEvent, DatasetVersion
+
+    withdrawn = DatasetVersion.objects.get(
+        dataset__project__slug="support-bot", dataset__slug="thumbs-down-regressions", number=1
+    )
+    assert (withdrawn.status, withdrawn.withdrawn_note, withdrawn.withdrawn_by.username) == (
+        "withdrawn",
+        WITHDRAW_REASON,
+        "lead",
+    )
+    assert withdrawn.sha256 and withdrawn.row_count and not withdrawn.rows.exists()
+    assert AuditEvent.objects.filter(action="dataset.version_withdrawn", details__version=1).exists()
+    client.force_login(get_user_model().objects.get(username="engineer"))
+    api = "/api/v1/projects/support-bot/datasets/thumbs-down-regressions/versions"
+    gone = client.get(f"{api}/1/download")
+    assert gone.status_code == 410 and WITHDRAW_REASON in gone.json()["errors"][0]["message"]
+    newest = DatasetVersion.objects.filter(dataset=withdrawn.dataset, status="ready").order_by("-number").first()
+    assert client.get(f"{api}/latest")["X-Dataset-Version"] == str(newest.number) != "1"
+    page = client.get("/p/support-bot/datasets/thumbs-down-regressions/").content.decode()
+    assert ">withdrawn</span>" in page and "by lead" in page
