@@ -162,3 +162,28 @@ def test_an_admin_withdraws_and_withdrawing_the_only_ready_version_leaves_no_lat
     assert "No version is ready now" in response.content.decode()
     assert client.get(f"{API}/versions/latest").status_code == 404
     assert client.get(API).json()["latest_version"] is None
+
+
+def test_a_withdrawal_that_fails_midway_leaves_the_version_whole(client, project, lead, versions, monkeypatch):
+    """Nothing half written: a failure after the rows were deleted (here, telling the webhooks) rolls them back, and
+    the files stay on disk (they are deleted only once the withdrawal commits)."""
+    from labeling.services import webhook_events
+
+    _, second = versions
+    directory = Path(settings.MEDIA_ROOT, version_directory(second.pk))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("webhook outbox unavailable")
+
+    monkeypatch.setattr(webhook_events, "dataset_version_withdrawn", broken)
+    client.force_login(lead)
+    client.raise_request_exception = False
+
+    response = client.post(withdraw_url(2), {"reason": REASON})
+
+    assert response.status_code == 500
+    second.refresh_from_db()
+    assert second.status == VersionStatus.READY and second.withdrawn_note == "" and second.withdrawn_by is None
+    assert DatasetRow.objects.filter(version=second).count() == 5
+    assert VersionFile.objects.filter(version=second).exists() and directory.is_dir()
+    assert not AuditEvent.objects.filter(action="dataset.version_withdrawn").exists()
