@@ -6,16 +6,18 @@ answer is the version as it is now; a retry answers the same and changes nothing
 withdraw the next one); a version building is a 409. Subscribed webhooks hear `dataset.version_withdrawn`.
 """
 
+import hashlib
 import json
 
 import pytest
 from django.test import Client
 
-from labeling.models import AuditEvent, DatasetVersion, VersionStatus, WebhookDelivery
+from labeling.models import AuditEvent, DatasetLine, DatasetRow, DatasetVersion, VersionStatus, WebhookDelivery
 from labeling.services import webhooks
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from tests.conftest import Api, _member
+from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
 from tests.helpers.labeling import label_outputs
 
 BASE = "/api/v1/projects/support-bot/datasets/support-eval"
@@ -135,3 +137,25 @@ def test_a_version_still_building_is_a_409(ci, versions):
 
     assert response.status_code == 409 and "still being built" in response.json()["errors"][0]["message"]
     assert DatasetVersion.objects.get(number=3).status == VersionStatus.BUILDING
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_withdrawal_waits_for_a_build_in_flight_that_copies_the_versions_rows(project, lead, versions):
+    """The next build copies v2's unchanged rows, pointing at v2's lines. Withdrawing v2 meanwhile waits for it, and
+    then deletes only the lines no row points at: v3 keeps every line it copied, and its download is whole."""
+    _, second = versions
+    label_outputs(project, 2)  # new rows, so v3 is built (incrementally on v2)
+    ci = Api(Client(), create_api_key(project=project, name="ci", scopes=["read", "datasets"], created_by=lead).secret)
+    withdrawal = {}
+
+    with held_halfway(lambda: build_version(dataset_id=second.dataset_id), DatasetLine._meta.db_table):
+        thread, errors = waiting_on_a_lock(lambda: withdrawal.setdefault("response", withdraw(ci, 2)))
+    thread.join(60)
+
+    assert errors == [] and withdrawal["response"].status_code == 200
+    third = DatasetVersion.objects.get(number=3)
+    assert third.status == VersionStatus.READY and third.rows_copied == 5
+    assert not DatasetRow.objects.filter(version=third).exclude(line_id__in=DatasetLine.objects.values("pk")).exists()
+    download = ci.get(f"{BASE}/versions/3/download")
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == third.sha256
