@@ -57,6 +57,27 @@ def is_of_kind(kind: str, value: Any) -> bool:
     return isinstance(value, str)  # choice, text, correction
 
 
+def asked_alike(question: dict, asked: dict | None) -> bool:
+    """Whether an answer given to `asked` (the question as a label's rubric version put it; None: not asked) answers
+    `question`: the same kind on the same options or scale. A rating on 1-5 that became 1-3 under the same key, or a
+    choice whose options changed, asks something else (a 3 of five is not a 3 of three): gold, quality and agreement
+    compare only answers given alike. The prompt, help and `required` may change."""
+    if asked is None or asked["kind"] != question["kind"]:
+        return False
+    if question["kind"] == QuestionKind.RATING:
+        return list(asked["scale"]) == list(question["scale"])
+    if question["kind"] in (QuestionKind.CHOICE, QuestionKind.MULTI_CHOICE):
+        return set(asked["options"]) == set(question["options"])
+    return True
+
+
+def answers_as_asked(questions: list[dict], asked: list[dict], answers: dict[str, Any]) -> dict[str, Any]:
+    """A label's answers that answer these questions: those its own rubric version (`asked`) asked alike."""
+    asked_by_key = {question["key"]: question for question in asked}
+    alike = {question["key"] for question in questions if asked_alike(question, asked_by_key.get(question["key"]))}
+    return {key: value for key, value in answers.items() if key in alike}
+
+
 def combine(question: dict, values: list[Any]) -> dict | None:
     """Return the automatic entry for one question from the experts' answers (empty answers left out)."""
     if not values:

@@ -23,7 +23,7 @@ from labeling.models import (
     ResolutionStatus,
     Rubric,
 )
-from labeling.rules.gold import gold_answer, open_ties, resolve_answers
+from labeling.rules.gold import answers_as_asked, gold_answer, open_ties, resolve_answers
 from labeling.rules.text import excerpt
 
 VOTE_NAMES = {"true": "yes", "false": "no"}  # how rules.gold.combine writes a binary question's votes
@@ -172,6 +172,9 @@ def adjudication_case(project: Project, item_id: int) -> AdjudicationCase:
     automatic = (
         resolution.automatic
         if resolution is not None
-        else resolve_answers(rubric.questions, [label.answers for label in labels])
+        else resolve_answers(
+            rubric.questions,
+            [answers_as_asked(rubric.questions, label.rubric.questions, label.answers) for label in labels],
+        )
     )
     return AdjudicationCase(item=item, resolution=resolution, labels=labels, rubric=rubric, automatic=automatic)

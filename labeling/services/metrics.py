@@ -25,9 +25,10 @@ from labeling.models import (
     Queue,
     QueueWeek,
     Resolution,
+    Rubric,
     Skip,
 )
-from labeling.rules.gold import gold_answers, is_of_kind
+from labeling.rules.gold import answers_as_asked, gold_answers, is_of_kind
 from labeling.selectors.rubrics import questions_of
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
@@ -42,16 +43,32 @@ def refresh_week_metrics(*, project: Project, week: date) -> None:
     Project.objects.lock(project.pk)
     questions = questions_of(project)
     items = Item.objects.filter(project=project, week=week)
-    labels = list(
+    label_rows = list(
         Label.objects.filter(item__project=project, item__week=week).values_list(
-            "item_id", "expert_id", "answers", "seconds_spent"
+            "item_id", "expert_id", "answers", "seconds_spent", "rubric_id", "rubric__version"
         )
     )
+    asked = dict(Rubric.objects.filter(pk__in={row[4] for row in label_rows}).values_list("pk", "questions"))
+    # Figures are about the current rubric's questions: an answer (or a gold answer, resolved under the newest
+    # version its item's labels answered) counts only where its version asked the question alike.
+    labels = [
+        (item_id, expert_id, answers_as_asked(questions, asked[rubric_id], answers), spent)
+        for item_id, expert_id, answers, spent, rubric_id, _ in label_rows
+    ]
+    newest: dict[int, tuple[int, int]] = {}
+    for item_id, *_, rubric_id, version in label_rows:
+        if version > newest.get(item_id, (0, 0))[0]:
+            newest[item_id] = (version, rubric_id)
     gold_rows = Resolution.objects.filter(item__in=items).values_list(
         "item_id", "item__queue_id", "automatic", "adjudicated"
     )
     gold = {
-        item_id: (queue_id, gold_answers(automatic, adjudicated))
+        item_id: (
+            queue_id,
+            answers_as_asked(questions, asked[newest[item_id][1]], gold_answers(automatic, adjudicated))
+            if item_id in newest
+            else {},
+        )
         for item_id, queue_id, automatic, adjudicated in gold_rows
     }
 

@@ -25,7 +25,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import changed_by_lead, gold_answer, open_ties, resolve_answers
+from labeling.rules.gold import answers_as_asked, changed_by_lead, gold_answer, open_ties, resolve_answers
 from labeling.rules.text import check_storable
 
 from . import outbox, webhook_events
@@ -51,7 +51,9 @@ def resolve_item(*, item_id: int) -> Resolution | None:
     questions = max((label.rubric for label in labels), key=lambda rubric: rubric.version).questions
     resolution, created = Resolution.objects.get_or_create(item=item, defaults={"status": ResolutionStatus.RESOLVED})
     before = None if created else resolution.status
-    resolution.automatic = resolve_answers(questions, [label.answers for label in labels])
+    resolution.automatic = resolve_answers(
+        questions, [answers_as_asked(questions, label.rubric.questions, label.answers) for label in labels]
+    )
     resolution.status = _status(resolution)
     resolution.save(update_fields=["automatic", "status", "updated_at"])
     Item.objects.filter(pk=item.pk, gold_stale=True).update(gold_stale=False)
@@ -105,17 +107,18 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    answers_by_item: dict[int, list[dict]] = {}
+    labels_by_item: dict[int, list[tuple[dict, int]]] = {}
     newest_rubric: dict[int, tuple[int, int]] = {}
     for item_id, answers, rubric_id, version in (
         Label.objects.filter(item_id__any=item_ids)
         .order_by("pk")
         .values_list("item_id", "answers", "rubric_id", "rubric__version")
     ):
-        answers_by_item.setdefault(item_id, []).append(answers)
+        labels_by_item.setdefault(item_id, []).append((answers, rubric_id))
         if version > newest_rubric.get(item_id, (0, 0))[0]:
             newest_rubric[item_id] = (version, rubric_id)
-    missing = {rubric_id for _, rubric_id in newest_rubric.values()} - set(rubrics)
+    # Every version a label answered: an answer counts only where its version asked the question alike.
+    missing = {rubric_id for labels in labels_by_item.values() for _, rubric_id in labels} - set(rubrics)
     rubrics.update(Rubric.objects.filter(pk__in=missing).values_list("pk", "questions"))
     existing = {
         resolution.item_id: resolution
@@ -123,10 +126,12 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
     }
     now = timezone.now()
     changed, created, undecided = [], [], []
-    for item_id, answer_sets in answers_by_item.items():
+    for item_id, labels in labels_by_item.items():
         resolution = existing.get(item_id) or Resolution(item_id=item_id)
         before = resolution.status if resolution.pk else None
-        resolution.automatic = resolve_answers(rubrics[newest_rubric[item_id][1]], answer_sets)
+        questions = rubrics[newest_rubric[item_id][1]]
+        answer_sets = [answers_as_asked(questions, rubrics[rubric_id], answers) for answers, rubric_id in labels]
+        resolution.automatic = resolve_answers(questions, answer_sets)
         resolution.status = _status(resolution)
         if _became_undecided(before, resolution.status):
             undecided.append(item_id)

@@ -206,6 +206,55 @@ def test_a_week_whose_rubric_asked_a_question_as_another_kind_midweek_closes(
     assert (tone.kind, tone.n, tone.value) == ("rating", 2, 3.5)
 
 
+def test_a_rating_asked_on_another_scale_midweek_is_compared_only_with_answers_on_that_scale(
+    project, django_capture_on_commit_callbacks
+):
+    """Midweek a lead turns `helpful` from a 1-5 into a 1-3 rating under the same key. A 5 on the old scale is not a
+    5 (or a 3) on the new one: the item labeled under both takes its gold from the new scale alone, and the week's
+    mean, agreement and each expert's agreement with the gold compare only answers given on the current scale.
+    `correct`, asked alike by both versions, counts every item."""
+    correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
+    v1 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
+                                                              "scale": [1, 5]}])  # fmt: skip
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
+    for user in (erin, ezra):
+        Membership.objects.create(project=project, user=user, role="expert")
+    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    outputs = [OutputFactory(project=project, external_id=f"w-{i}", occurred_at=moment) for i in range(3)]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+
+    def label(expert, rubric, helpful):
+        submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric,
+                     answers={"correct": True, "helpful": helpful})  # fmt: skip
+
+    label(erin, v1, 2)  # the first item, by both on the 1-5 scale
+    label(ezra, v1, 2)
+    label(erin, v1, 5)  # the second item, before the change …
+    v2 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
+                                                              "scale": [1, 3]}])  # fmt: skip
+    label(ezra, v2, 3)  # … and after it
+    label(erin, v2, 3)  # the third item, on the 1-3 scale only
+    label(ezra, v2, 3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cycles.close_week(project_id=project.pk, week=WEEK)
+
+    first, second, third = Item.objects.filter(project=project).order_by("pk")
+    assert first.resolution.automatic["helpful"]["value"] == 2  # resolved on the 1-5 scale, its own
+    assert second.resolution.automatic["helpful"] == {"value": 3, "method": "median", "spread": 0, "votes": [3]}
+    helpful = QualityMetric.objects.get(project=project, week=WEEK, question="helpful")
+    assert (helpful.n, helpful.value) == (2, 3.0)
+    assert QualityMetric.objects.get(project=project, week=WEEK, question="correct").n == 3
+    agreement = AgreementMetric.objects.get(project=project, week=WEEK, question="helpful")
+    assert (agreement.units, agreement.labels) == (1, 2)
+    assert AgreementMetric.objects.get(project=project, week=WEEK, question="correct").units == 3
+    assert ExpertWeek.objects.get(project=project, week=WEEK, expert=erin).gold_agreement == {
+        "correct": {"agree": 3, "compared": 3},
+        "helpful": {"agree": 1, "compared": 1},
+    }
+
+
 def test_a_week_still_running_cannot_be_closed(project):
     this_week = calendar.current_week(project)
 
