@@ -9,7 +9,11 @@ MAX_TEXT = 20_000
 
 
 def validate_answers(questions: list[dict], answers: dict[str, Any]) -> dict[str, Any]:
-    """Return the answers keyed by question, with empty optional answers left out; raise InvalidAnswers."""
+    """Return the answers keyed by question, with empty optional answers left out; raise InvalidAnswers.
+
+    An optional multi-choice question with none of its options ticked (`[]`) is answered: none of them applies (the
+    form has no other way to say so, and "an option is in when more than half chose it" counts everyone asked). A
+    required one needs at least one option ticked."""
     if not isinstance(answers, dict):
         raise InvalidAnswers({"answers": "Expected an object of answers keyed by question."})
     errors: dict[str, str] = {}
@@ -23,6 +27,8 @@ def validate_answers(questions: list[dict], answers: dict[str, Any]) -> dict[str
         if value is None or value == "" or value == []:
             if question.get("required", True):
                 errors[key] = "This question needs an answer."
+            elif value == [] and question["kind"] == QuestionKind.MULTI_CHOICE:
+                clean[key] = []
             continue
         problem = _problem(question, value)
         if problem:

@@ -19,6 +19,7 @@ from labeling.models import (
     Item,
     ItemStatus,
     Label,
+    QuestionKind,
     Resolution,
     ResolutionStatus,
     Rubric,
@@ -253,11 +254,16 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     if resolution is None:
         raise NotFound("No complete item to adjudicate.")
     questions = Label.objects.filter(item=item).select_related("rubric").latest("rubric__version").rubric.questions
-    given = {key: value for key, value in answers.items() if value not in (None, "", [])}
+    kinds = {question["key"]: question["kind"] for question in questions}
+    # An empty multi-choice answer is a decision (none of its options applies); other empty answers decide nothing.
+    given = {
+        key: value
+        for key, value in answers.items()
+        if value not in (None, "", []) or (value == [] and kinds.get(key) == QuestionKind.MULTI_CHOICE)
+    }
     validate_answers([{**question, "required": False} for question in questions], given)
     if not given:
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
-    kinds = {question["key"]: question["kind"] for question in questions}
     current = {key: gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)) for key in kinds}
     shown = {key: value for key, value in (shown or {}).items() if key in kinds}
     moved = [key for key in kinds if key in shown and shown[key] != current[key]]

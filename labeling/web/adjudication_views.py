@@ -121,8 +121,15 @@ def _own_name(key: str) -> str:
     return f"own-{key}"
 
 
+def _none_name(key: str) -> str:
+    return f"none-{key}"
+
+
 def posted_answers(case: gold.AdjudicationCase, data: QueryDict) -> dict[str, Any]:
-    """The lead's answers, typed, from the case form (undecided questions left out)."""
+    """The lead's answers, typed, from the case form (undecided questions left out).
+
+    A multi-choice question with no option ticked is undecided unless its *None of these* box is ticked: then the
+    lead's answer is that none applies (`[]`)."""
     effective = data.copy()
     texts = {f"label-{label.pk}": label.answers for label in case.labels}
     for question in case.questions:
@@ -136,7 +143,12 @@ def posted_answers(case: gold.AdjudicationCase, data: QueryDict) -> dict[str, An
             effective[field_name(key)] = texts[pick][key]
         else:
             effective.pop(field_name(key), None)
-    return answers_from_post(case.questions, effective)
+    answers = answers_from_post(case.questions, effective)
+    for question in case.questions:
+        key = question["key"]
+        if question["kind"] == QuestionKind.MULTI_CHOICE and answers.get(key) == [] and _none_name(key) not in data:
+            del answers[key]
+    return answers
 
 
 def shown_gold(case: gold.AdjudicationCase) -> str:
@@ -287,7 +299,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
                     {
                         "expert": expert,
                         "value": _display(question, label.answers.get(key)),
-                        "given": key in label.answers and label.answers[key] not in (None, "", []),
+                        "given": key in label.answers and label.answers[key] not in (None, ""),  # [] is "none of these"
                     }
                     for expert, label in zip(experts, case.labels, strict=True)
                 ],
@@ -299,6 +311,10 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
                 if kind in TEXT_KINDS
                 else None,
                 "pick_name": _pick_name(key),
+                "none_name": _none_name(key),
+                "none_checked": (
+                    _none_name(key) in posted if posted is not None and key in changed else prefill[key] == []
+                ),
                 "own_name": _own_name(key),
                 "error": errors.get(key, ""),
             }

@@ -389,6 +389,27 @@ def test_changing_nothing_on_a_tied_item_stores_nothing(lead_client, project, ex
     assert state(item) == before and not AuditEvent.objects.filter(action__startswith="gold.").exists()
 
 
+def test_a_lead_settles_a_multi_choice_tie_with_none_of_its_options(lead_client, project, experts, lead):
+    """One expert ticks `evasive`, the other none of the options: a tie. The lead decides that none applies with the
+    question's *None of these* box (an unticked set alone leaves the tie open, as any question left undecided)."""
+    [item] = label_outputs(project, answers=({"correct": True, "issues": ["evasive"]}, {"correct": True, "issues": []}),
+                           experts=experts)  # fmt: skip
+    assert Resolution.objects.get(item=item).status == ResolutionStatus.NEEDS_ADJUDICATION
+    page = lead_client.get(item_url(project, item)).content.decode()
+    assert 'name="none-issues"' in page
+    issues = re.search(r'id="question-issues".*?</fieldset>', page, re.S).group(0)
+    assert re.findall(r'class="answer-value[^"]*">([^<]*)<', issues) == ["evasive", "none"]
+
+    left_open = lead_client.post(item_url(project, item), {"q-correct": "yes"})
+    response = lead_client.post(item_url(project, item), {"q-correct": "yes", "none-issues": "on"})
+
+    assert left_open.status_code == 400 and "still ties on: issues" in left_open.content.decode()
+    assert response.status_code == 302
+    resolution = Resolution.objects.get(item=item)
+    assert resolution.adjudicated == {"issues": {"value": [], "method": "adjudicated"}}
+    assert resolution.status == ResolutionStatus.RESOLVED
+
+
 def test_a_decision_made_before_stays_the_leads_and_takes_a_new_value(lead_client, project, experts):
     [item] = label_outputs(project, answers=TIE, experts=experts)
     lead_client.post(item_url(project, item), {"q-correct": "no", "q-helpful": "2"})

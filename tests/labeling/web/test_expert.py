@@ -9,8 +9,20 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from labeling.models import Comment, Flag, Item, Label, LabelRevision, Membership, Queue, Skip, Slot, SlotState
-from labeling.services import assignment, labels
+from labeling.models import (
+    Comment,
+    Flag,
+    Item,
+    Label,
+    LabelRevision,
+    Membership,
+    QualityMetric,
+    Queue,
+    Skip,
+    Slot,
+    SlotState,
+)
+from labeling.services import assignment, labels, metrics, resolution
 from labeling.services.rubrics import publish_rubric
 from labeling.web.answer_forms import answers_from_post
 from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
@@ -490,6 +502,34 @@ def test_a_correction_left_as_prefilled_is_no_correction(client, expert, project
 
     assert "fix" not in Label.objects.get(item=first).answers
     assert Label.objects.get(item=second).answers["fix"] == "Line one.\nLine 2."
+
+
+def test_an_optional_multi_choice_left_unticked_answers_none_of_its_options(
+    client, expert, other_expert, project, rubric
+):
+    """`issues` is optional: an expert who ticks none of its options says none applies, which is an answer. So an
+    option one of two experts ticked is chosen by exactly half (a tie, as the gold rule says), and the week's share
+    of items with an option counts the items whose experts ticked none."""
+    queue = Queue.objects.create(project=project, slug="pairs", name="Pairs", overlap=2)
+    items = make_items(project, 3)
+    ticked = {expert: [["evasive"], [], ["evasive"]], other_expert: [["evasive"], [], []]}
+    for person, choices in ticked.items():
+        client.force_login(person)
+        for item, issues in zip(items, choices, strict=True):
+            assert take(client, queue) == item
+            data = {**VALID, "q-issues": issues, "rubric_id": rubric.pk}
+            assert client.post(item_url(item), {k: v for k, v in data.items() if v != []}).status_code == 302
+
+    assert Label.objects.get(item=items[1], expert=expert).answers["issues"] == []
+    gold = [resolution.resolve_item(item_id=item.pk).automatic["issues"] for item in items]
+    assert [(entry["value"], entry["method"]) for entry in gold] == [
+        (["evasive"], "unanimous"),
+        ([], "unanimous"),
+        (None, "tie"),
+    ]
+    metrics.refresh_week_metrics(project=project, week=items[0].week)
+    issues = QualityMetric.objects.get(project=project, queue=queue, question="issues")
+    assert (issues.n, issues.shares["evasive"]) == (2, {"count": 1, "share": 0.5})
 
 
 @pytest.mark.parametrize(
