@@ -131,7 +131,8 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
     """The project's item if the user holds it (or, `handed`, was shown it), in one query.
 
     Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
-    (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled) and
+    (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled), `own_rubric_id` (the
+    rubric version they answered) and
     `current_rubric_id` (the project's current rubric version, None before one is published).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
@@ -150,10 +151,11 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
     items = Item.objects.select_related("output", "queue", "project").filter(pk=item_id, project__slug=project_slug)
     if not handed:
         items = items.filter(held_by(user))
-    own = Label.objects.filter(item=OuterRef("pk"), expert_id=user.pk).values("answers")[:1]
+    own = Label.objects.filter(item=OuterRef("pk"), expert_id=user.pk)
     return items.annotate(
         **labeling_annotations(user, project="project_id", queue="queue_id"),
-        own_answers=Subquery(own, output_field=JSONField()),
+        own_answers=Subquery(own.values("answers")[:1], output_field=JSONField()),
+        own_rubric_id=Subquery(own.values("rubric_id")[:1]),
         current_rubric_id=Subquery(
             Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")
         ),

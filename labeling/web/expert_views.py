@@ -41,6 +41,7 @@ from labeling.rules.access import (
     overview_project,
     sees_alerts,
 )
+from labeling.rules.gold import answers_as_asked
 from labeling.selectors import work
 from labeling.selectors.alerts import project_alerts
 from labeling.selectors.explore_page import saved_views
@@ -255,6 +256,11 @@ def _labeling_screen(
     answers = item.own_answers  # the expert's own label, never anyone else's (blind labeling)
     rubric = rubric or published_version(item.project, item.current_rubric_id)  # read with the item
     questions = rubric.questions if rubric else []
+    if answers is not None and rubric is not None and item.own_rubric_id != rubric.pk:
+        # Answered under another version: an answer to a question asked differently since (a 3 of five, now out of
+        # three) is not shown as this form's answer, which a resend would store unseen.
+        answered_on = published_version(item.project, item.own_rubric_id)
+        answers = answers_as_asked(questions, answered_on.questions if answered_on else [], answers)
     output = item.output
     fields = form_fields(
         questions,

@@ -492,6 +492,26 @@ def test_editing_a_label_shows_its_answers_and_keeps_the_old_ones(client, expert
     assert LabelRevision.objects.get().answers["correct"] is True
 
 
+def test_editing_a_label_after_its_rating_got_another_scale_does_not_show_the_old_rating_as_an_answer(
+    client, expert, project, rubric, queue
+):
+    """The expert gave `helpful` 3 of five; then a lead asked it out of three under the same key. Back on the item,
+    the form must not show 3 of three checked (sent again, it would become that answer unseen); answers whose
+    question did not change stay checked."""
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    client.post(item_url(item), {**VALID, "q-helpful": "3", "rubric_id": rubric.pk})
+    rescaled = [{**question, "scale": [1, 3]} if question["key"] == "helpful" else question for question in QUESTIONS]
+    publish_rubric(project=project, questions=rescaled)
+
+    html = client.get(item_url(item)).content.decode()
+
+    helpful = re.search(r'id="question-helpful".*?</fieldset>', html, re.S).group(0)
+    assert "checked" not in helpful
+    assert 'value="friendly" checked' in html and 'value="yes" checked' in html
+
+
 def test_a_correction_left_as_prefilled_is_no_correction(client, expert, project, rubric, queue):
     make_items(project, 2, output="Line one.\nLine two.")
     client.force_login(expert)
