@@ -492,6 +492,26 @@ def test_editing_a_label_shows_its_answers_and_keeps_the_old_ones(client, expert
     assert LabelRevision.objects.get().answers["correct"] is True
 
 
+def test_a_label_sent_from_a_screen_of_the_version_before_a_publish_is_saved_against_that_version(
+    client, expert, project, rubric, queue
+):
+    """A lead publishes while the expert holds an item: the item stays theirs, and the label sent from the screen
+    they were shown is validated against and saved with the version that screen asked; the next screen asks the new
+    one."""
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    v2 = publish_rubric(project=project, questions=[{"key": "ok", "kind": "binary", "prompt": "OK?"}])
+
+    response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk})
+
+    assert response.status_code == 302
+    label = Label.objects.get(item=item)
+    assert (label.rubric, label.answers) == (rubric, STORED)
+    following = client.get(response.headers["Location"]).content.decode()
+    assert f'name="rubric_id" value="{v2.pk}"' in following and 'name="q-ok"' in following
+
+
 def test_editing_a_label_after_its_rating_got_another_scale_does_not_show_the_old_rating_as_an_answer(
     client, expert, project, rubric, queue
 ):
