@@ -13,8 +13,10 @@ from labeling.models import Item, Label, Resolution
 from labeling.rules.gold import gold_answers
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item, resolve_stale_items
+from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory
 from tests.helpers.labeling import TIE, label_outputs, make_items
+from tests.helpers.rubrics import QUESTIONS
 
 AGREE_TRUE = [{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}]
 
@@ -145,3 +147,32 @@ def test_the_upgrade_makes_one_experts_correction_the_gold_of_items_resolved_bef
     assert resolve_stale_items(project_id=project.pk, through_week=fixed.week) == 2  # the close's first step
     assert gold(fixed)["fix"] == "It arrives on Monday." and gold(unfixed)["fix"] == [" "]  # no text: no correction
     assert gold(pair)["fix"] == ["Monday."]
+
+
+def test_the_upgrade_recomputes_the_gold_of_items_labeled_under_several_rubric_versions(project, rubric):
+    """Before the rule that compares only answers asked alike, an item labeled across a change of scale took the median
+    of both scales; the upgrade marks such items stale, and the close's first step gives them the gold of the newest
+    scale alone. Items labeled under one version are left as they are."""
+    [same] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric)
+    rescaled = publish_rubric(
+        project=project,
+        questions=[
+            {**question, "scale": [1, 3]} if question["key"] == "helpful" else question for question in QUESTIONS
+        ],
+    )
+    [across] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric, resolve=False)
+    newest = Label.objects.filter(item=across).order_by("pk").last()
+    Label.objects.filter(pk=newest.pk).update(rubric=rescaled, answers={"correct": True, "helpful": 2})
+    resolve_item(item_id=across.pk)
+    # As the rule before left it: the median of a 4 of five and a 2 of three.
+    Resolution.objects.filter(item=across).update(
+        automatic={"correct": {"value": True, "method": "unanimous", "votes": {"true": 2}},
+                   "helpful": {"value": 3, "method": "median", "spread": 2, "votes": [2, 4]}}
+    )  # fmt: skip
+
+    migration = importlib.import_module("labeling.migrations.0040_gold_stale_items_labeled_under_several_versions")
+    migration.mark_items_of_several_versions_stale(apps, None)
+
+    assert set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True)) == {across.pk}
+    assert resolve_stale_items(project_id=project.pk, through_week=across.week) == 1
+    assert gold(across)["helpful"] == 2 and gold(same)["helpful"] == 4
