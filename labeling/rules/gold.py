@@ -71,6 +71,17 @@ def asked_alike(question: dict, asked: dict | None) -> bool:
     return True
 
 
+def asked_differently(before: list[dict], after: list[dict]) -> list[str]:
+    """The keys `after` (a new rubric version) keeps from `before` but asks differently (`asked_alike`): their answers
+    under `before` stop counting toward them."""
+    earlier = {question["key"]: question for question in before}
+    return [
+        question["key"]
+        for question in after
+        if question["key"] in earlier and not asked_alike(question, earlier[question["key"]])
+    ]
+
+
 def answers_as_asked(questions: list[dict], asked: list[dict], answers: dict[str, Any]) -> dict[str, Any]:
     """A label's answers that answer these questions: those its own rubric version (`asked`) asked alike."""
     asked_by_key = {question["key"]: question for question in asked}

@@ -12,6 +12,7 @@ from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project
+from labeling.rules.gold import asked_differently
 from labeling.rules.text import isolated
 from labeling.selectors import management
 from labeling.selectors.outbox import queued_backfills
@@ -168,6 +169,14 @@ def rubric_versions(request, slug: str):
                     f"Rubric v{rubric.version} published. Experts answer it from their next item on; "
                     "labels already given keep the version they answered.",
                 )
+                changed = asked_differently(current.questions, rubric.questions) if current else []
+                if changed and current.version == rubric.version - 1:
+                    messages.warning(
+                        request,
+                        f"v{rubric.version} asks {', '.join(changed)} on another scale, options or kind than "
+                        f"v{current.version}: their earlier answers no longer count toward them in gold answers and "
+                        "figures. To keep comparing them, ask the new version under a new key.",
+                    )
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400
         versions = management.rubric_versions(project)  # again: a version published meanwhile is shown

@@ -6,6 +6,7 @@ list pages run a fixed number of queries.
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -520,6 +521,29 @@ def test_publishing_creates_v2_and_keeps_v1_and_its_labels(lead_client, project,
     page = lead_client.get(response.headers["Location"])
     assert [(r.version, r.label_count) for r in page.context["versions"]] == [(2, 0), (1, 1)]
     assert "Rubric v2 published" in page.content.decode()
+
+
+def test_publishing_a_question_asked_differently_under_the_same_key_says_its_earlier_answers_stop_counting(
+    lead_client, project, rubric_v1
+):
+    """`helpful` goes from 1-5 to 1-3 and `tone` loses an option under the same keys: the lead is told, on the page
+    after publishing, that earlier answers to them no longer count and how to keep them (a new key). A changed prompt
+    (`correct`) is not a change of what is asked."""
+    questions = (
+        "- {key: correct, kind: binary, prompt: Is it right}\n"
+        "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 3], required: false}\n"
+        "- {key: tone, kind: choice, prompt: Tone, options: [friendly, curt], required: false}\n"
+    )
+
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+
+    assert response.status_code == 302
+    page = lead_client.get(response.headers["Location"]).content.decode()
+    assert "Rubric v2 published" in page
+    assert (
+        "v2 asks helpful, tone on another scale, options or kind than v1: their earlier answers no longer count "
+        "toward them in gold answers and figures. To keep comparing them, ask the new version under a new key."
+    ) in unescape(page)
 
 
 def test_json_questions_are_accepted_too(lead_client, project):
