@@ -340,7 +340,8 @@ def test_without_javascript_the_form_posts_and_the_next_page_loads(browser, live
         assert "Label saved" in page.locator(".messages").inner_text()
     finally:
         context.close()
-    assert list(Label.objects.values_list("item_id", "answers")) == [(first, {"correct": True})]
+    # `issues`, optional and left unticked, is answered: none of its options applies.
+    assert list(Label.objects.values_list("item_id", "answers")) == [(first, {"correct": True, "issues": []})]
 
 
 def test_a_label_sent_after_the_session_ended_is_kept_and_sent_after_signing_in_again(
