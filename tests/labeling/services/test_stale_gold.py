@@ -170,7 +170,7 @@ def test_the_upgrade_recomputes_the_gold_of_items_labeled_under_several_rubric_v
                    "helpful": {"value": 3, "method": "median", "spread": 2, "votes": [2, 4]}}
     )  # fmt: skip
 
-    migration = importlib.import_module("labeling.migrations.0040_gold_stale_items_labeled_under_several_versions")
+    migration = importlib.import_module("labeling.migrations.0042_gold_stale_items_labeled_under_several_versions")
     migration.mark_items_of_several_versions_stale(apps, None)
 
     assert set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True)) == {across.pk}

@@ -25,6 +25,6 @@ def mark_items_of_several_versions_stale(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("labeling", "0039_add_cycle_digest_deferred")]
+    dependencies = [("labeling", "0041_version_withdrawal")]
 
     operations = [migrations.RunPython(mark_items_of_several_versions_stale, migrations.RunPython.noop, elidable=True)]
