@@ -1,8 +1,9 @@
 """Saved explore views: a name and the canonical query string of a filter, per project.
 
 The query is read with `rules.explore.parse_filter` (an unknown parameter or a bad value is refused, never
-saved) and stored as `filter_query` writes it back, so equal filters are saved alike and opening a view is
-opening `/p/<slug>/explore/?<query>`. Names are unique per project (the database guards it too).
+saved), checked against the project (a queue, gold question or failure theme it does not have is refused too) and
+stored as `filter_query` writes it back, so equal filters are saved alike and opening a view is opening
+`/p/<slug>/explore/?<query>`. Names are unique per project (the database guards it too).
 """
 
 from urllib.parse import parse_qs
@@ -13,8 +14,9 @@ from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Project, SavedView
 from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.text import check_storable
+from labeling.selectors.explore import filter_outputs
 
-from .queues import audit_actor
+from .queues import audit_actor, lock_saved_views
 
 MAX_NAME_CHARS = 100  # SavedView.name
 MAX_QUERY_CHARS = 4000  # SavedView.query
@@ -24,7 +26,8 @@ MAX_QUERY_CHARS = 4000  # SavedView.query
 def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedView:
     """Save the filter in `query` (a query string, with or without "?") under `name`.
 
-    InvalidFilter (an InvalidInput) for a bad filter; InvalidInput for an empty, too long or taken name.
+    InvalidFilter (an InvalidInput) for a bad filter, or one naming what the project does not have; InvalidInput for
+    an empty, too long or taken name.
     """
     name = " ".join((name or "").split())
     check_storable(name=name)
@@ -36,9 +39,13 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
     too_long = InvalidInput(f"The filter is too long to save (at most {MAX_QUERY_CHARS:,} characters).")
     if len(query) > 4 * MAX_QUERY_CHARS:  # refused unparsed: far beyond any filter worth saving
         raise too_long
-    canonical = filter_query(parse_filter(parse_qs(query, keep_blank_values=True)))
+    spec = parse_filter(parse_qs(query, keep_blank_values=True))
+    canonical = filter_query(spec)
     if len(canonical) > MAX_QUERY_CHARS:
         raise too_long
+    # Checked under the lock a queue's rename takes: a slug renamed meanwhile is refused here, or rewritten by it.
+    lock_saved_views(project.pk)
+    filter_outputs(project, spec)  # InvalidFilter for a queue, gold question or theme the project does not have
     try:
         with transaction.atomic():
             view = SavedView.objects.create(project=project, name=name, query=canonical, created_by=audit_actor(actor))

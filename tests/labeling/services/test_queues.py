@@ -133,6 +133,7 @@ def test_renaming_a_queue_renames_it_in_the_saved_views_that_filter_on_it(projec
     refunds = create_queue(project=project, values=values(slug="refunds", name="Refunds"))
     create_queue(project=project, values=values(slug="refunds-old", name="Old refunds"))
     create_queue(project=project, values=values(slug="billing", name="Billing"))
+    deleted = create_queue(project=project, values=values(slug="refund-requests", name="Deleted since"))
     for name, query in [
         ("Only refunds", "queue=refunds"),
         ("Refunds or billing, down", "feedback=down&queue=billing&queue=refunds&flagged=yes"),
@@ -141,6 +142,7 @@ def test_renaming_a_queue_renames_it_in_the_saved_views_that_filter_on_it(projec
         ("Stale", "queue=refund-requests&queue=refunds"),  # names a queue deleted since: named once after
     ]:
         save_view(project=project, name=name, query=query)
+    deleted.delete()  # in the admin
     create_queue(project=other_project, values=values(slug="refunds", name="Refunds"))
     create_queue(project=other_project, values=values(slug="refund-requests", name="Requests"))
     save_view(project=other_project, name="Theirs", query="queue=refunds")

@@ -4,6 +4,7 @@ import pytest
 
 from labeling.exceptions import InvalidFilter, InvalidInput, NotFound
 from labeling.models import AuditEvent, SavedView
+from labeling.services.queues import QueueValues, create_queue
 from labeling.services.saved_views import delete_view, save_view
 
 pytestmark = pytest.mark.django_db
@@ -36,11 +37,15 @@ def test_a_view_is_saved_with_the_filters_canonical_query(project, lead):
         ("Nul\x00", "feedback=down", InvalidInput, "NUL"),
         ("Long", "tag=" + "a" * 20_000, InvalidInput, "too long to save"),
         ("Thumbs down", "feedback=down&comment=yes", InvalidInput, "named 'Thumbs down' already"),
+        ("Gone", "queue=refunds", InvalidFilter, "no queue 'refunds'"),  # one of the other project's
+        ("Gone", "gold=nonsense:true", InvalidFilter, "No pass/fail, choice or rating question 'nonsense'"),
+        ("Gone", "theme=2026-W48.1", InvalidFilter, "no failure theme 2026-W48.1"),
     ],
 )
 def test_bad_names_and_filters_are_refused(project, other_project, lead, name, query, error, message):
     save_view(project=project, name="Thumbs down", query="feedback=down")
     save_view(project=other_project, name="Long", query="feedback=down")  # names are per project
+    create_queue(project=other_project, values=QueueValues(slug="refunds", name="Refunds"))
 
     with pytest.raises(error, match=message):
         save_view(project=project, name=name, query=query, actor=lead)
