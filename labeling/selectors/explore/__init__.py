@@ -32,10 +32,10 @@ from .results import (
     cursor_scope,
     decode_cursor,
     encode_cursor,
-    gold_of_outputs,
     marked_pieces,
     newest_first,
     result_page,
+    verdicts_of_outputs,
 )
 
 __all__ = [
@@ -60,7 +60,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "filter_outputs",
-    "gold_of_outputs",
+    "verdicts_of_outputs",
     "histogram",
     "marked_pieces",
     "newest_first",

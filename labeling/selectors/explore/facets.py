@@ -20,7 +20,7 @@ from labeling.rules.explore import ExploreFilter, is_double
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
 from .filters import filter_outputs
-from .results import EXACT_LIMIT, Total, at_least, count_matches, gold_of_outputs, newest_first
+from .results import EXACT_LIMIT, Total, at_least, count_matches, newest_first, verdicts_of_outputs
 
 DAILY_SAMPLE_ROWS = 5_000  # about how many rows a sampled per-day chart reads (~80 a day over 60 days)
 DAILY_DAYS = 60  # the per-day charts' range when the filter gives no dates
@@ -112,7 +112,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     question = verdict_question(project) if with_gold else None
     if question is not None:
         verdicts = Counter(
-            str(v).lower() for v in gold_of_outputs([row[0] for row in sample], question["key"]).values()
+            str(v).lower() for v in verdicts_of_outputs([row[0] for row in sample], question["key"]).values()
         )
         facets.append(facet("gold", f"Gold: {question.get('prompt', question['key'])}", verdicts, key=question["key"]))
     for key, _ in keys.most_common(TOP_METADATA_KEYS):

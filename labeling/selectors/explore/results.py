@@ -23,7 +23,7 @@ from labeling.models import (
 )
 from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
 from labeling.rules.explore import MAX_CHARS, ExploreFilter, filter_query
-from labeling.rules.gold import gold_answer
+from labeling.rules.gold import gold_answer, output_verdict
 from labeling.rules.text import excerpt
 
 from ..planner import estimated_rows
@@ -61,7 +61,7 @@ class ResultRow:
     output: Output
     # The output's text as (text, is_match) pieces: the search's matches in context, or its excerpt.
     pieces: list[tuple[str, bool]]
-    verdict: Any = None  # the gold answer to the rubric's verdict question, when decided
+    verdict: bool | None = None  # the output's verdict (`verdicts_of_outputs`), when decided
 
 
 @dataclass
@@ -241,20 +241,20 @@ def _substring_pieces(text: str, pattern: re.Pattern | None) -> list[tuple[str, 
 def _add_verdicts(rows: list[ResultRow], question: dict | None) -> None:
     if question is None or not rows:
         return
-    verdicts = gold_of_outputs([row.output.pk for row in rows], question["key"])
+    verdicts = verdicts_of_outputs([row.output.pk for row in rows], question["key"])
     for row in rows:
         row.verdict = verdicts.get(row.output.pk)
 
 
-def gold_of_outputs(output_ids: Iterable[int], key: str) -> dict[int, Any]:
-    """Each output's decided gold answer to one question (of its first item that has one)."""
-    gold: dict[int, Any] = {}
-    resolutions = Resolution.objects.filter(item__output_id__in=list(output_ids)).order_by("item_id")
+def verdicts_of_outputs(output_ids: Iterable[int], key: str) -> dict[int, bool]:
+    """Each decided output's verdict: the gold answers of its items to the verdict question `key`, combined by the
+    project's one rule (`rules.gold.output_verdict`: a fail in any queue is a fail), as failure themes read it."""
+    answers: dict[int, list[Any]] = {}
+    resolutions = Resolution.objects.filter(item__output_id__in=list(output_ids))
     for output_id, automatic, adjudicated in resolutions.values_list("item__output_id", "automatic", "adjudicated"):
-        answer = gold_answer((automatic or {}).get(key), (adjudicated or {}).get(key))
-        if answer is not None:
-            gold.setdefault(output_id, answer)
-    return gold
+        answers.setdefault(output_id, []).append(gold_answer((automatic or {}).get(key), (adjudicated or {}).get(key)))
+    verdicts = {output_id: output_verdict(given) for output_id, given in answers.items()}
+    return {output_id: verdict for output_id, verdict in verdicts.items() if verdict is not None}
 
 
 # -- one conversation ---------------------------------------------------------------------------------------

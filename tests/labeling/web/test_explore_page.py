@@ -10,6 +10,10 @@ from django.utils import timezone
 
 from labeling.models import Item, Queue, SavedView
 from labeling.selectors.explore import Total
+from labeling.services import hand_picked
+from labeling.services.assignment import next_item
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_item
 from labeling.services.search_index import index_outputs
 from labeling.web.explore_views import _total_text
 from tests.factories import OutputFactory
@@ -444,3 +448,23 @@ def test_a_tag_facet_under_any_of_several_tags_is_a_count_without_a_link(client,
         url("explore-summary", project, query="tag=billing&tag=shipping"), headers={"X-Requested-With": "fetch"}
     ).content.decode()
     assert re.search(r"<span>urgent</span>\s*<span class=\"count\">1<", page)
+
+
+def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, lead, expert, project, rubric):
+    """Its gold answer passed in one queue and failed in another: the project's one rule (`rules.gold.output_verdict`,
+    which failure themes and "what changed" read) makes it a fail. The row used to show the first queue's pass, and
+    the verdict facet to count it as one, while the facet's fail link found it."""
+    (passed,) = label_outputs(project, queue="sample", experts=[lead, expert])  # both say correct
+    billing = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=1)
+    hand_picked.add_to_queue(project=project, queue=billing, output_ids=[passed.output_id])
+    submit_label(expert=expert, item=next_item(expert=expert, queue=billing), rubric=rubric, answers={"correct": False})
+    resolve_item(item_id=Item.objects.get(queue=billing).pk)
+    client.force_login(lead)
+
+    page = client.get(url("explore", project)).content.decode()
+    summary = client.get(url("explore-summary", project)).content.decode()
+
+    assert "gold: fail" in page and "gold: pass" not in page
+    verdicts = re.findall(r'explore/\?gold=correct%3A(\w+)">\w+</a>\s*<span class="count">(\d+)<', summary)
+    assert verdicts == [("false", "1")]
+    assert shown(client.get(url("explore", project, query="gold=correct%3Afalse"))) == [passed.output.external_id]
