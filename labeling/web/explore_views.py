@@ -148,8 +148,8 @@ class FacetBlock:
 def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBlock:
     block, current = FacetBlock(facet.title), filter_query(spec)
     for value in facet.values:
-        parameter_value = f"{facet.key}:{value.value}" if facet.parameter in ("meta", "gold") else value.value
-        query = _with_value(spec, facet.parameter, parameter_value)
+        key = facet.key if facet.parameter in ("meta", "gold") else ""
+        query = _with_value(spec, facet.parameter, value.value, key=key)
         if query == current:  # already part of the filter: nothing to add
             block.links.append(FacetLink(value.label, value.count, None, selected=True))
         else:
@@ -157,9 +157,10 @@ def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBl
     return block
 
 
-def _with_value(spec: ExploreFilter, parameter: str, value: str) -> str | None:
-    """The canonical query of the filter with one more value; None when no filter can say it (a model-less
-    output, a metadata value too long for a parameter, a tag beside any of several tags)."""
+def _with_value(spec: ExploreFilter, parameter: str, value: str, *, key: str = "") -> str | None:
+    """The canonical query of the filter with one more value (`key:value` for meta and gold); None when no filter can
+    say it (a model-less output, a value too long for a parameter, a tag beside any of several tags, a value with
+    spaces at its ends or a metadata key holding ":", which the filter would read as another value)."""
     if parameter == "model" and value == "(none)":
         return None
     params = QueryDict(filter_query(spec), mutable=True)
@@ -169,11 +170,18 @@ def _with_value(spec: ExploreFilter, parameter: str, value: str) -> str | None:
         if len(spec.tags) > 1 and not spec.all_tags:
             return None
         params["tags"] = "all"
-    params.appendlist(parameter, value)
+    params.appendlist(parameter, f"{key}:{value}" if key else value)
     try:
-        return filter_query(parse_filter(params))
+        widened = parse_filter(params)
     except InvalidFilter:
         return None
+    named = {
+        "model": widened.models,
+        "tag": widened.tags,
+        "meta": dict(widened.metadata).get(key, ()),
+        "gold": [answer for question, answer in widened.gold if question == key],
+    }.get(parameter)
+    return filter_query(widened) if named is None or value in named else None
 
 
 def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day]) -> list:

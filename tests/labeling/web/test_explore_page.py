@@ -450,6 +450,21 @@ def test_a_tag_facet_under_any_of_several_tags_is_a_count_without_a_link(client,
     assert re.search(r"<span>urgent</span>\s*<span class=\"count\">1<", page)
 
 
+def test_a_facet_value_no_filter_can_name_is_a_count_without_a_link(client, lead, project):
+    """Ingest stores tags, models and metadata as sent; the filter trims a value's ends and reads `meta=key:value` at
+    the first colon. A facet link for " vip" or the key "k:y" used to open another filter, which found nothing."""
+    make(project, external_id="odd", model="gpt-4o ", tags=[" vip", "vip"], metadata={"topic": " billing", "k:y": "v"})
+    client.force_login(lead)
+
+    page = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).content.decode()
+
+    links = re.findall(r'href="/p/support-bot/explore/\?([^"]+)">', page)
+    assert sorted(link.replace("&amp;", "&") for link in links) == ["feedback=none", "tag=vip"]
+    for label in ("gpt-4o ", " vip", " billing", "v"):
+        assert re.search(rf"<span>{re.escape(label)}</span>\s*<span class=\"count\">1<", page), label
+    assert shown(client.get(url("explore", project, query="tag=vip"))) == ["odd"]
+
+
 def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, lead, expert, project, rubric):
     """Its gold answer passed in one queue and failed in another: the project's one rule (`rules.gold.output_verdict`,
     which failure themes and "what changed" read) makes it a fail. The row used to show the first queue's pass, and
