@@ -32,12 +32,14 @@ def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     more = False
     if request.POST.get("all") == "1":
         output_ids, more = newest_match_ids(project, spec, limit=hand_picked.ADD_LIMIT)
+        nothing = "Nothing was added: no output matches the filter."
     else:
         # Django refuses a form of more than 1,000 fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) with a 400 first.
         output_ids = ids_of_external_ids(project, request.POST.getlist("output"))
+        nothing = "Nothing was added: choose outputs first, or add all results."
     back = reverse("labeling:explore", args=[project.slug]) + (f"?{query}" if query else "")
     if not output_ids:
-        messages.error(request, "Nothing was added: choose outputs first, or add all results.")
+        messages.error(request, nothing)
         return redirect(back)
     result = hand_picked.add_to_queue(
         project=project, queue=queue, output_ids=output_ids, actor=request.user, source=query

@@ -121,6 +121,17 @@ def test_a_bad_filter_or_queue_is_a_400_with_the_message(client, lead, queue, ou
     assert not Item.objects.exists()
 
 
+def test_adding_all_of_a_filter_that_matches_nothing_says_so(client, lead, queue, outputs):
+    """It used to say "choose outputs first, or add all results" to the lead who had just asked for all results."""
+    client.force_login(lead)
+
+    response = client.post(ADD, {"queue": "refunds", "all": "1", "filter": "model=support-bot-9"})
+
+    assert response.headers["Location"] == f"{EXPLORE}?model=support-bot-9"
+    assert said(response) == ["Nothing was added: no output matches the filter."]
+    assert not Item.objects.exists()
+
+
 @pytest.mark.parametrize("picked", [[], ["out-\x00"], ["nope"]])
 def test_nothing_ticked_adds_nothing_and_says_so(client, lead, queue, outputs, picked):
     """No rows, an id that cannot be stored (a NUL) or an unknown one: nothing to add, never a 500."""
