@@ -100,8 +100,12 @@ def search_condition(q: str) -> Q:
         _check_searchable(q)
         condition = Q(search_vector=tsquery(q))
         if _ID_LIKE.match(word):
-            # The parser splits "ORD-1234" into parts that other texts share: ask for the exact string too.
-            condition &= Q(IContains(_searched_text(), word))
+            # The parser splits "ORD-1234" into parts that other texts share: ask for the exact string too. Left out
+            # ("-ORD-1234"), the outputs left out are those the word alone would find.
+            excluded = word.startswith("-") and len(word) > 1
+            term = word[1:] if excluded else word
+            found = Q(search_vector=tsquery(term)) & Q(IContains(_searched_text(), term))
+            condition = ~found if excluded else found
         return condition | ids
     condition = Q()
     for term, excluded in substring_terms(q):
