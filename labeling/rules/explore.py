@@ -138,6 +138,21 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
     return parsed
 
 
+BLIND = "Experts label blind: gold answers are not shown to them, nor can they filter by one."
+BLIND_THEME = "Experts label blind: a failure theme groups outputs that failed their gold answer."
+
+
+def blind_problems(spec: ExploreFilter) -> dict[str, str]:
+    """What a member who labels blind (an expert) may not filter by, with why: a gold answer, and a failure theme
+    (its outputs are the week's gold failures). Empty when the filter is theirs to use."""
+    problems = {}
+    if spec.gold:
+        problems["gold"] = BLIND
+    if spec.theme:
+        problems["theme"] = BLIND_THEME
+    return problems
+
+
 def filter_query(spec: ExploreFilter, **extra: str) -> str:
     """The canonical query string of a filter (parameters in PARAMETERS order), plus `extra` parameters."""
     pairs: list[tuple[str, str]] = []

@@ -36,6 +36,7 @@ from labeling.rules.access import (
     check_hands_out_items,
     grant_from,
     hands_out_items,
+    labels_blind,
     may_create_projects,
     may_explore,
     overview_project,
@@ -129,7 +130,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     if context["can_explore"]:
         # The newest outputs are the explore page's first rows (texts, end users, feedback): for those who may explore.
         context["outputs"] = work.latest_outputs(project)
-        context["saved_views"] = saved_views(project)
+        context["saved_views"] = saved_views(project, blind=labels_blind(membership))
     # An operator who is also a member (an expert, say) sees them as an operator does, not as the role would.
     context["show_alerts"] = sees_alerts(membership, operator=operator)
     if context["show_alerts"]:

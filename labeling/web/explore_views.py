@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import DomainError, InvalidFilter, NotFound
 from labeling.models import Item, Output, Project
 from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, labels_blind, member_project
-from labeling.rules.explore import PARAMETERS, ExploreFilter, filter_query, parse_filter
+from labeling.rules.explore import PARAMETERS, ExploreFilter, blind_problems, filter_query, parse_filter
 from labeling.rules.gold import gold_answers
 from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
@@ -36,18 +36,15 @@ from .expert_views import chat_messages
 from .explore_forms import chips, filter_bar
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
-BLIND = "Experts label blind: gold answers are not shown to them, nor can they filter by one."
-BLIND_THEME = "Experts label blind: a failure theme groups outputs that failed their gold answer."
 
 
 def _parsed(params, blind: bool, **options) -> ExploreFilter:
-    """The filter, refusing a gold answer to an expert (`blind`): the same rule as the conversation's. A failure
-    theme is refused too: its outputs are the week's gold failures."""
+    """The filter, refusing a gold answer or a failure theme to an expert (`blind`): the same rule as the
+    conversation's."""
     spec = parse_filter(params, **options)
-    if blind and spec.gold:
-        raise InvalidFilter({"gold": BLIND})
-    if blind and spec.theme:
-        raise InvalidFilter({"theme": BLIND_THEME})
+    problems = blind_problems(spec) if blind else {}
+    if problems:
+        raise InvalidFilter(problems)
     return spec
 
 
@@ -89,7 +86,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "total": _total_text(page.total) if page is not None else "",
         "next_query": filter_query(spec, cursor=page.next_cursor) if page is not None and page.next_cursor else "",
         "paged": bool(request.GET.get("cursor")),
-        "saved_views": saved_views(project),
+        "saved_views": saved_views(project, blind=blind),
         "can_manage": can_manage,
         "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",

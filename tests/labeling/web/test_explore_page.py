@@ -428,6 +428,21 @@ def test_an_expert_sees_no_gold_on_the_page_or_in_the_facets_and_cannot_filter_b
     assert client.get(url("explore-summary", project, query="gold=correct:true")).status_code == 400
 
 
+def test_an_expert_is_not_listed_the_saved_views_that_filter_by_gold(client, lead, expert, project, rubric):
+    """A view of the failing outputs opened for an expert only to say "Experts label blind": it is not listed to them
+    (nor its name, which can say what failed), on the explore page or the project page."""
+    label_outputs(project, 1, experts=[lead], answers=({"correct": False},))
+    SavedView.objects.create(project=project, name="Thumbs down", query="feedback=down")
+    SavedView.objects.create(project=project, name="Wrong refund dates", query="q=refund&gold=correct%3Afalse")
+    SavedView.objects.create(project=project, name="Theme one", query="theme=2026-W48.1")
+    for person, listed in ((lead, True), (expert, False)):
+        client.force_login(person)
+        for page in (url("explore", project), url("project", project)):
+            html = client.get(page).content.decode()
+            assert "Thumbs down" in html, page
+            assert ("Wrong refund dates" in html) is listed and ("Theme one" in html) is listed, page
+
+
 def test_a_tag_facet_narrows_to_the_count_it_shows(client, lead, project, outputs):
     """Under tag=billing, the shipping facet counts the billing outputs that are also tagged shipping (one): its
     link must show that one, not every output tagged either (a union of three)."""
