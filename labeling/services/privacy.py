@@ -57,6 +57,7 @@ from labeling.rules.text import check_storable
 
 from .change_tallies import forget_weeks
 from .datasets import copy_version_without, withdraw_versions
+from .queues import lock_saved_views
 from .retention import forget_end_user
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
@@ -105,10 +106,13 @@ def check_end_user_id(end_user_id: str) -> str:
 def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None = None, actor=None) -> ErasureResult:
     """Remove every text of one end user from the project (idempotent: a second call finds nothing).
 
-    Datasets are locked first: no build can claim a version meanwhile, and a build in flight is
-    waited for, so no version made from their rows can appear after this commits.
+    Datasets are locked first (after the project's row): no build can claim a version meanwhile, and a build in
+    flight is waited for, so no version made from their rows can appear after this commits.
     """
     check_end_user_id(end_user_id)
+    # The project's row first, as saving a view takes it: a view naming the end user saved meanwhile is committed
+    # before the views are read (and deleted), or saved after. First, so no lock held here waits behind a queue edit.
+    lock_saved_views(project.pk)
     datasets = list(
         Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True)
     )

@@ -1,8 +1,9 @@
-"""A view saved while a lead renames the queue it filters on: whichever comes second waits for the first and sees
-what it did, so no saved view is left naming a slug no queue has.
+"""A view saved while a lead renames the queue it filters on, or while an end user it names is erased: whichever
+comes second waits for the first and sees what it did, so no saved view is left naming a slug no queue has, or the
+erased end user.
 
-Renaming rewrites the views that name the old slug; a view inserted meanwhile (not yet committed) used to be missed,
-and kept opening on "This project has no queue" from then on. Both lock the project's row first.
+Renaming rewrites the views that name the old slug, an erasure deletes those naming the end user; a view inserted
+meanwhile (not yet committed) used to be missed. All three lock the project's row before they read or write views.
 """
 
 from functools import partial
@@ -10,9 +11,11 @@ from functools import partial
 import pytest
 
 from labeling.exceptions import InvalidFilter
-from labeling.models import SavedView
+from labeling.models import AuditEvent, SavedView
+from labeling.services.privacy import erase_end_user
 from labeling.services.queues import QueueValues, create_queue, update_queue
 from labeling.services.saved_views import save_view
+from tests.factories import OutputFactory
 from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -58,3 +61,20 @@ def test_a_rename_during_a_views_save_waits_for_it_and_rewrites_the_view(project
     assert list(SavedView.objects.filter(project=project).values_list("query", flat=True)) == [
         "feedback=down&queue=refund-requests"
     ]
+
+
+def test_an_erasure_during_a_views_save_waits_for_it_and_deletes_the_view_naming_the_end_user(project):
+    """The view naming the end user is inserted, not committed, when their erasure runs: the erasure used to miss it,
+    and the view (and its audit event) kept their id. It waits for the save, then deletes the view and scrubs the
+    event."""
+    OutputFactory(project=project, end_user_id="u-gone")
+    naming = partial(save_view, project=project, name="One customer", query="end_user=u-gone&feedback=down")
+
+    with held_halfway(naming, "labeling_auditevent"):  # the view inserted, not committed
+        erasing, errors = waiting_on_a_lock(partial(erase_end_user, project=project, end_user_id="u-gone"))
+    erasing.join(30)
+
+    assert not errors
+    assert not SavedView.objects.filter(project=project).exists()
+    (created,) = AuditEvent.objects.filter(action="saved_view.created")
+    assert "u-gone" not in created.details["query"]
