@@ -30,6 +30,7 @@ from labeling.models import (
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
 from labeling.rules.explore import ExploreFilter
+from labeling.rules.gold import verdict_question
 
 from ..rubrics import questions_of
 
@@ -79,7 +80,7 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
         outputs = outputs.filter(Exists(Item.objects.filter(output=OuterRef("pk"), queue_id__in=queue_ids)))
     if spec.gold:
         for condition in _gold_conditions(project, spec.gold):
-            outputs = outputs.filter(Exists(Resolution.objects.filter(condition, item__output=OuterRef("pk"))))
+            outputs = outputs.filter(condition)
     if spec.min_chars is not None:
         outputs = outputs.filter(output_chars__gte=spec.min_chars)
     if spec.max_chars is not None:
@@ -213,27 +214,38 @@ def _theme_id(project: Project, theme: tuple[str, int]) -> int:
     return found
 
 
-def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Q]:
-    """Per (question, answer): a condition on Resolution that its gold answer (adjudicated over automatic,
-    a tie being no answer, as rules.gold decides) is that answer."""
-    questions = {question["key"]: question for question in questions_of(project)}
+def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Exists]:
+    """Per (question, answer): a condition on Output that one of its items' gold answer (adjudicated over automatic,
+    a tie being no answer, as rules.gold decides) is that answer. A pass on the verdict question also needs no fail
+    in another queue: by the project's one rule (`rules.gold.output_verdict`) that output failed."""
+    listed = questions_of(project)
+    questions = {question["key"]: question for question in listed}
+    verdict = verdict_question(listed)
     conditions = []
     for key, answer in pairs:
         question = questions.get(key)
         if question is None or question["kind"] not in _GOLD_KINDS:
             keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
             raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
-        # As JSON: a bare Python value would reach PostgreSQL as `jsonb = boolean` (no such operator).
-        value = Value(_typed_answer(question, answer), output_field=JSONField())
-        adjudicated = KeyTransform("value", KeyTransform(key, "adjudicated"))
-        automatic = KeyTransform("value", KeyTransform(key, "automatic"))
-        tie = Exact(KeyTextTransform("method", KeyTransform(key, "automatic")), "tie")
-        decided_by_lead = Q(adjudicated__has_key=key)
-        conditions.append(
-            (decided_by_lead & Q(KeyTransformExact(adjudicated, value)))
-            | (~decided_by_lead & Q(KeyTransformExact(automatic, value)) & ~Q(tie))
-        )
+        typed = _typed_answer(question, answer)
+        conditions.append(_has_gold(key, typed))
+        if question is verdict and typed is True:
+            conditions.append(~_has_gold(key, False))
     return conditions
+
+
+def _has_gold(key: str, answer: Any) -> Exists:
+    """The output has an item whose gold answer to the question `key` is `answer`."""
+    # As JSON: a bare Python value would reach PostgreSQL as `jsonb = boolean` (no such operator).
+    value = Value(answer, output_field=JSONField())
+    adjudicated = KeyTransform("value", KeyTransform(key, "adjudicated"))
+    automatic = KeyTransform("value", KeyTransform(key, "automatic"))
+    tie = Exact(KeyTextTransform("method", KeyTransform(key, "automatic")), "tie")
+    decided_by_lead = Q(adjudicated__has_key=key)
+    is_answer = (decided_by_lead & Q(KeyTransformExact(adjudicated, value))) | (
+        ~decided_by_lead & Q(KeyTransformExact(automatic, value)) & ~Q(tie)
+    )
+    return Exists(Resolution.objects.filter(is_answer, item__output=OuterRef("pk")))
 
 
 def _typed_answer(question: dict, answer: str) -> Any:

@@ -483,7 +483,7 @@ def test_a_facet_value_no_filter_can_name_is_a_count_without_a_link(client, lead
 def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, lead, expert, project, rubric):
     """Its gold answer passed in one queue and failed in another: the project's one rule (`rules.gold.output_verdict`,
     which failure themes and "what changed" read) makes it a fail. The row used to show the first queue's pass, and
-    the verdict facet to count it as one, while the facet's fail link found it."""
+    the verdict facet to count it as one, while the facet's fail link found it (and `gold=correct:true` did too)."""
     (passed,) = label_outputs(project, queue="sample", experts=[lead, expert])  # both say correct
     billing = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=1)
     hand_picked.add_to_queue(project=project, queue=billing, output_ids=[passed.output_id])
@@ -498,3 +498,4 @@ def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, l
     verdicts = re.findall(r'explore/\?gold=correct%3A(\w+)">\w+</a>\s*<span class="count">(\d+)<', summary)
     assert verdicts == [("false", "1")]
     assert shown(client.get(url("explore", project, query="gold=correct%3Afalse"))) == [passed.output.external_id]
+    assert shown(client.get(url("explore", project, query="gold=correct%3Atrue"))) == []  # it did not pass
