@@ -57,7 +57,6 @@ from labeling.rules.text import check_storable
 
 from .change_tallies import forget_weeks
 from .datasets import copy_version_without, withdraw_versions
-from .queues import lock_saved_views
 from .retention import forget_end_user
 
 MAX_END_USER_ID = 200  # the column's length: a longer id names nobody
@@ -112,7 +111,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     check_end_user_id(end_user_id)
     # The project's row first, as saving a view takes it: a view naming the end user saved meanwhile is committed
     # before the views are read (and deleted), or saved after. First, so no lock held here waits behind a queue edit.
-    lock_saved_views(project.pk)
+    Project.objects.lock(project.pk)
     datasets = list(
         Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True)
     )

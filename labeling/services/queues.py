@@ -115,7 +115,7 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict |
     (commands, tests): every field is replaced."""
     # The project's row first (then the queue's: one order for both): a rename rewrites the saved views
     # naming the old slug, and a view being saved meanwhile must either be among them or see the new slug.
-    lock_saved_views(queue.project_id)
+    Project.objects.lock(queue.project_id)
     # Lock the row: routing holds this lock while it fills the queue, so a quota never changes mid-placement.
     # The lock also orders two leads' saves, so the second compares its page with what the first saved.
     queue = Queue.objects.select_for_update(no_key=True, of=("self",)).select_related("project").get(pk=queue.pk)
@@ -185,13 +185,6 @@ def _changed_to(name: str, value: object) -> str:
     else:
         shown = value_as_read(value, on="ticked", off="unticked")
     return f"Someone else changed the {_SETTING_NAMES.get(name, name)} to {shown}"
-
-
-def lock_saved_views(project_id: int) -> None:
-    """Lock the project's row for the rest of the transaction, as saving a view and renaming a queue both do first:
-    a view saved during a rename would otherwise be missed by the rename's rewrite and keep the old slug."""
-    # FOR NO KEY UPDATE: ingest's inserts (FOR KEY SHARE on the project) do not wait for it.
-    list(Project.objects.select_for_update(no_key=True).filter(pk=project_id).values_list("pk", flat=True))
 
 
 def _follow_rename(project: Project, old: str, new: str) -> None:

@@ -16,7 +16,7 @@ from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.text import check_storable
 from labeling.selectors.explore import filter_outputs
 
-from .queues import audit_actor, lock_saved_views
+from .queues import audit_actor
 
 MAX_NAME_CHARS = 100  # SavedView.name
 MAX_QUERY_CHARS = 4000  # SavedView.query
@@ -44,7 +44,7 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
     if len(canonical) > MAX_QUERY_CHARS:
         raise too_long
     # Checked under the lock a queue's rename takes: a slug renamed meanwhile is refused here, or rewritten by it.
-    lock_saved_views(project.pk)
+    Project.objects.lock(project.pk)
     filter_outputs(project, spec)  # InvalidFilter for a queue, gold question or theme the project does not have
     try:
         with transaction.atomic():
