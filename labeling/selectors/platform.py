@@ -45,6 +45,9 @@ class QueueProgress:
     labels: int
     labels_wanted: int
     quota: int | None
+    # Paused now (`Queue.is_active` off), set for the running week only: it hands out nothing, so what it still
+    # wants is not expected work. A past week's figures are what that week had.
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,12 @@ class WeekFigures:
 
     @property
     def labels(self) -> int:
-        return sum(queue.labels for queue in self.queues)
+        """Labels done in the queues that expect work (not paused), the counterpart of `labels_wanted`."""
+        return sum(queue.labels for queue in self.queues if not queue.paused)
 
     @property
     def labels_wanted(self) -> int:
-        return sum(queue.labels_wanted for queue in self.queues)
+        return sum(queue.labels_wanted for queue in self.queues if not queue.paused)
 
     @property
     def labels_done_share(self) -> float | None:
@@ -160,12 +164,13 @@ def platform_rows(*, now: datetime | None = None) -> list[PlatformRow]:
         .only("project_id", "week", "outputs", "outputs_with_feedback", "thumbs_down", "experts_active")
     }
     queues = defaultdict(list)
-    for row in (
+    for project_id, week, *progress, active in (
         QueueWeek.objects.filter(week__in=shown)
-        .values_list("project_id", "week", "queue__name", "labels", "labels_wanted", "quota")
+        .values_list("project_id", "week", "queue__name", "labels", "labels_wanted", "quota", "queue__is_active")
         .order_by("queue__name", "queue_id")
     ):
-        queues[row[0], row[1]].append(QueueProgress(*row[2:]))
+        paused = not active and week == running[project_id]
+        queues[project_id, week].append(QueueProgress(*progress, paused=paused))
     verdicts = _verdict_keys()
     passes: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])
     for project_id, week, question, n, passed in (

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.metrics.quality import wilson_interval
-from labeling.models import Alert, AlertRule, AlertState, CycleStatus, Project, ProjectWeek, ReviewCycle
+from labeling.models import Alert, AlertRule, AlertState, CycleStatus, Project, ProjectWeek, Queue, ReviewCycle
 from labeling.rules.calendar import current_week
 from tests.factories import ProjectFactory, UserFactory
 from tests.helpers.platform import plant_alerts, plant_projects, planted
@@ -366,3 +366,30 @@ def test_a_project_with_an_unknown_time_zone_shows_its_close_in_utc_and_says_so(
     assert _cell(rows[broken.slug], "close").startswith("Closed")  # its last week (in UTC) was closed
     assert "unknown time zone" in _cell(rows[broken.slug], "close").lower()
     assert "unknown time zone" not in _cell(rows[fine.slug], "close").lower()
+
+
+def _this_week(row_html: str, column: str) -> str:
+    """The cell's "this week" part, as text."""
+    part = _cell_html(row_html, column).split('<div class="this-week">', 1)[1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part)).strip()
+
+
+def test_a_paused_queue_shows_as_paused_this_week_and_expects_no_labels(client, operator):
+    """A paused queue (its Active box unticked) hands out nothing, yet this week showed its labels against those
+    wanted and its quota as work still expected. It now says paused with the labels it got; the week's labels wanted
+    leave it out. The last (complete) week keeps its figures as they were."""
+    paused, running = plant_projects(2)
+    Queue.objects.filter(project=paused).update(is_active=False)
+    client.force_login(operator)
+
+    html = client.get("/platform/").content.decode()
+
+    rows = _rows(html)
+    figures = planted(0)
+    this_week = _this_week(rows[paused.slug], "labels")
+    assert this_week == f"Main 000 paused {figures.labels} labels"
+    assert "quota" not in this_week and f"/{figures.labels_wanted}" not in this_week
+    assert _cell(rows[paused.slug], "labels").startswith(f"Main 000 {figures.labels}/{figures.labels_wanted} quota 20")
+    assert (
+        _this_week(rows[running.slug], "labels") == f"Main 001 {planted(1).labels}/{planted(1).labels_wanted} quota 20"
+    )
