@@ -26,7 +26,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import answers_as_asked, changed_by_lead, gold_answer, open_ties, resolve_answers
+from labeling.rules.gold import answers_as_asked, changed_by_lead, gold_answer, open_ties, resolve_answers, same_answer
 from labeling.rules.text import check_storable
 
 from . import outbox, webhook_events
@@ -220,6 +220,40 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     return resolution
 
 
+def _decided_meanwhile(lead, resolution: Resolution, current: dict, moved: list[str]) -> dict[str, str]:
+    """The questions another lead decided since the lead's page showed them (their gold moved and is a decision now:
+    only a lead changes those), each with a sentence naming who and what."""
+    other = resolution.adjudicated_by
+    who = "You" if other is None or other.pk == lead.pk else (other.get_full_name() or other.username)
+    return {key: f"{who} decided {_as_read(current[key])} for {key}" for key in moved if key in resolution.adjudicated}
+
+
+def _refuse_clashes(meanwhile: dict[str, str], decided: dict, kinds: dict) -> None:
+    """InvalidAnswers when the lead answers otherwise a question another lead decided meanwhile: theirs stands until
+    this lead, having seen it, decides again (the page shown again posts it back as shown; saving replaces it)."""
+    clashes = {
+        key: value
+        for key, (now, value) in decided.items()
+        if key in meanwhile and not same_answer(kinds[key], now, value)
+    }
+    if clashes:
+        raise InvalidAnswers(
+            {
+                key: f"{meanwhile[key]} since this page was opened (you decided it too): nothing was saved. "
+                f"Your {_as_read(value)} is still in the form: save again to replace it."
+                for key, value in clashes.items()
+            }
+        )
+
+
+def _as_read(value: Any) -> str:
+    if isinstance(value, bool):
+        value = "Yes" if value else "No"
+    elif isinstance(value, list):
+        value = ", ".join(str(option) for option in value) or "none"
+    return f"“{value}”"
+
+
 @dataclass(frozen=True)
 class Adjudication:
     """What `adjudicate` recorded: the resolution, and each decided question's gold before and after (empty: the
@@ -228,6 +262,8 @@ class Adjudication:
     resolution: Resolution
     decided: dict[str, list]
     moved: list[str] = field(default_factory=list)  # questions whose gold changed after the lead's page showed it
+    # Of `moved`, those another lead decided meanwhile and this lead left as shown: who decided what (theirs stands).
+    kept: dict[str, str] = field(default_factory=dict)
 
     @property
     def confirmed(self) -> bool:
@@ -270,6 +306,8 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     # Each decided question's gold value before and after, for the audit log.
     changed = changed_by_lead(kinds, given, {**current, **shown})
     decided = {key: [current[key], given[key]] for key in changed if key in given}
+    meanwhile = _decided_meanwhile(lead, resolution, current, moved)
+    _refuse_clashes(meanwhile, decided, kinds)
     waiting = [key for key in open_ties(resolution.automatic, resolution.adjudicated) if key not in decided]
     if not decided and waiting:
         raise InvalidAnswers({"answers": f"Nothing changed, and the item still ties on: {', '.join(waiting)}."})
@@ -294,4 +332,5 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
         action="gold.adjudicated" if decided else "gold.confirmed",
         details={**named, "answers": decided} if decided else named,
     )
-    return Adjudication(resolution=resolution, decided=decided, moved=moved)
+    kept = {key: sentence for key, sentence in meanwhile.items() if key not in decided}
+    return Adjudication(resolution=resolution, decided=decided, moved=moved, kept=kept)

@@ -81,12 +81,16 @@ def _decide(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpR
             lead=request.user, item=case.item, answers=answers, note=note, shown=shown
         )
     except InvalidAnswers as exc:
-        return _case_page(request, case, errors=exc.errors, status=400)
+        # Read again: another lead's decision (or an expert's edit) may have come in since this request read it, and
+        # the page shown again starts from today's gold.
+        return _case_page(request, gold.adjudication_case(project, case.item.pk), errors=exc.errors, status=400)
     if moved := [key for key in outcome.moved if key in outcome.decided]:
         messages.warning(
             request, f"The gold of {', '.join(moved)} changed while you had the page open; your answer was recorded."
         )
-    if moved := [key for key in outcome.moved if key not in outcome.decided]:
+    for sentence in outcome.kept.values():
+        messages.warning(request, f"{sentence} while you had the page open: that decision stands.")
+    if moved := [key for key in outcome.moved if key not in outcome.decided and key not in outcome.kept]:
         messages.warning(
             request,
             f"The gold of {', '.join(moved)} changed while you had the page open; left as shown, it keeps following "

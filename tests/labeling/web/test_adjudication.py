@@ -4,18 +4,25 @@ Leads and admins only (everyone else gets a 404), another project's item is a 40
 was, bad answers re-render with a 400 and store nothing, pages run a fixed number of queries.
 """
 
+import json
 import re
+import threading
 from html import unescape
 
 import pytest
+from django.db import transaction
+from django.test import Client
 
 from labeling.models import AuditEvent, Item, ItemStatus, Label, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
 from labeling.services.labels import submit_label
-from labeling.services.resolution import resolve_item
+from labeling.services.resolution import adjudicate, resolve_item
 from tests.conftest import _member
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.concurrency import backend_pid, run_at_once, waits_on_a_lock
+from tests.helpers.forms import form_as_shown
 from tests.helpers.labeling import label_outputs
+from tests.helpers.processes import wait_for
 
 TIE = (
     {"correct": True, "helpful": 4, "tone": "friendly", "fix": "Parcels take 3 days."},
@@ -511,3 +518,101 @@ def test_confirming_a_gold_that_moved_while_the_page_was_open_is_refused_and_sho
     assert again["q-correct"] == "no"
     assert lead_client.post(item_url(project, item), again).status_code == 302
     assert state(item) == (ResolutionStatus.RESOLVED, {}, False, "Check it")
+
+
+# Two leads on one tie -------------------------------------------------------------------------------------------
+
+
+def _second_lead(project) -> Client:
+    other = Client()
+    other.force_login(_member(project, "lou", "lead"))
+    return other
+
+
+def test_a_tie_another_lead_decided_since_the_page_opened_is_not_overwritten(lead_client, project, experts, lead):
+    """Lena and Lou open the same tie; Lena decides yes, then Lou (his page still showing the tie) decides no. Lou's
+    answer used to replace Lena's without a word. Now nothing of his is saved: the page, a 400, says Lena decided yes
+    meanwhile and keeps his answer in the form, so saving it again from there (having seen hers) replaces it."""
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    lou = _second_lead(project)
+    lenas_form = as_the_browser_posts(lead_client.get(item_url(project, item)))
+    lous_form = as_the_browser_posts(lou.get(item_url(project, item)))
+
+    assert lead_client.post(item_url(project, item), {**lenas_form, "q-correct": "yes"}).status_code == 302
+    refused = lou.post(item_url(project, item), {**lous_form, "q-correct": "no", "note": "Lou's reason"})
+
+    assert refused.status_code == 400
+    html = unescape(refused.content.decode())
+    assert "lena decided “Yes” for correct since this page was opened" in html
+    assert "nothing was saved" in html
+    resolution = Resolution.objects.get(item=item)
+    assert (resolution.adjudicated, resolution.adjudicated_by, resolution.note) == (
+        {"correct": {"value": True, "method": "adjudicated"}},
+        lead,
+        "",
+    )
+    assert AuditEvent.objects.filter(action="gold.adjudicated").count() == 1
+
+    again = form_as_shown(refused.content.decode(), "adjudicate-form")
+    assert again["q-correct"] == ["no"] and json.loads(again["shown"][0])["correct"] is True
+    assert again["note"] == ["Lou's reason"]
+    assert lou.post(item_url(project, item), again).status_code == 302
+    assert gold_of(item)["correct"] is False
+    assert Resolution.objects.get(item=item).note == "Lou's reason"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_leads_deciding_one_tie_at_once_one_decides_and_the_other_is_told(project, experts, lead):
+    """Lena's and Lou's decisions of the same tie arrive together: Lena's holds the item while Lou's request waits on
+    it; once hers commits, Lou's reads her decision and is refused naming it, instead of silently replacing it.
+    (Lena decides through the service the page calls: a test client request inside the transaction held open would
+    have its connection closed by the other thread's request signals.)"""
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    lou = _second_lead(project)
+    lous_form = as_the_browser_posts(lou.get(item_url(project, item)))
+    lena_in, lou_pid = threading.Event(), []
+
+    def lena_decides():
+        with transaction.atomic():
+            adjudicate(lead=lead, item=item, answers={"correct": True}, shown=json.loads(lous_form["shown"]))
+            lena_in.set()
+            assert wait_for(lambda: bool(lou_pid) and waits_on_a_lock(lou_pid[0])), "Lou's decision never waited"
+        return "decided"
+
+    def lou_decides():
+        assert lena_in.wait(20)
+        lou_pid.append(backend_pid())
+        return lou.post(item_url(project, item), {**lous_form, "q-correct": "no"})
+
+    results, errors = run_at_once(lambda step: step(), [(lena_decides,), (lou_decides,)])
+
+    assert errors == []
+    [refused] = [result for result in results if result != "decided"]
+    assert refused.status_code == 400
+    assert "lena decided “Yes” for correct since this page was opened" in unescape(refused.content.decode())
+    resolution = Resolution.objects.get(item=item)
+    assert (resolution.adjudicated, resolution.adjudicated_by) == (
+        {"correct": {"value": True, "method": "adjudicated"}},
+        lead,
+    )
+    assert AuditEvent.objects.filter(action="gold.adjudicated").count() == 1
+
+
+def test_a_question_another_lead_decided_while_the_page_was_open_and_left_as_shown_keeps_their_decision(
+    lead_client, project, experts
+):
+    """Lou's page still shows the tie Lena has since decided; he decides another question only. Lena's decision
+    stands, and his message said the tie "keeps following the experts' labels", which it does not: it names her."""
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    lou = _second_lead(project)
+    lous_form = as_the_browser_posts(lou.get(item_url(project, item)))
+    lead_client.post(item_url(project, item), {**as_the_browser_posts(lead_client.get(item_url(project, item))),
+                                               "q-correct": "yes"})  # fmt: skip
+
+    response = lou.post(item_url(project, item), {**lous_form, "q-helpful": "3"}, follow=True)
+
+    assert gold_of(item)["correct"] is True and gold_of(item)["helpful"] == 3
+    html = unescape(response.content.decode())
+    assert "lena decided “Yes” for correct while you had the page open: that decision stands" in html
+    assert "keeps following" not in html
