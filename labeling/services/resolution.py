@@ -220,12 +220,28 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     return resolution
 
 
-def _decided_meanwhile(lead, resolution: Resolution, current: dict, moved: list[str]) -> dict[str, str]:
+def _decided_meanwhile(lead, item: Item, resolution: Resolution, current: dict, moved: list[str]) -> dict[str, str]:
     """The questions another lead decided since the lead's page showed them (their gold moved and is a decision now:
     only a lead changes those), each with a sentence naming who and what."""
-    other = resolution.adjudicated_by
-    who = "You" if other is None or other.pk == lead.pk else (other.get_full_name() or other.username)
-    return {key: f"{who} decided {_as_read(current[key])} for {key}" for key in moved if key in resolution.adjudicated}
+    keys = [key for key in moved if key in resolution.adjudicated]
+    if not keys:
+        return {}
+    # Who decided each: the latest audited decision of it (`adjudicated_by` is whoever decided any question last).
+    deciders: dict[str, Any] = {}
+    events = AuditEvent.objects.filter(project_id=item.project_id, action="gold.adjudicated", details__item=item.pk)
+    for event in events.select_related("actor").order_by("-pk"):
+        for key in keys:
+            if key in (event.details.get("answers") or {}):
+                deciders.setdefault(key, event.actor)
+        if len(deciders) == len(keys):
+            break
+    return {key: f"{_name(deciders.get(key), lead)} decided {_as_read(current[key])} for {key}" for key in keys}
+
+
+def _name(user, lead) -> str:
+    if user is None:  # not audited, or their account was deleted since
+        return "Another lead"
+    return "You (in another page)" if user.pk == lead.pk else (user.get_full_name() or user.username)
 
 
 def _refuse_clashes(meanwhile: dict[str, str], decided: dict, kinds: dict) -> None:
@@ -306,7 +322,7 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     # Each decided question's gold value before and after, for the audit log.
     changed = changed_by_lead(kinds, given, {**current, **shown})
     decided = {key: [current[key], given[key]] for key in changed if key in given}
-    meanwhile = _decided_meanwhile(lead, resolution, current, moved)
+    meanwhile = _decided_meanwhile(lead, item, resolution, current, moved)
     _refuse_clashes(meanwhile, decided, kinds)
     waiting = [key for key in open_ties(resolution.automatic, resolution.adjudicated) if key not in decided]
     if not decided and waiting:

@@ -616,3 +616,24 @@ def test_a_question_another_lead_decided_while_the_page_was_open_and_left_as_sho
     html = unescape(response.content.decode())
     assert "lena decided “Yes” for correct while you had the page open: that decision stands" in html
     assert "keeps following" not in html
+
+
+def test_the_refusal_names_the_lead_who_decided_that_question_not_the_last_to_decide_any(lead_client, project, experts):
+    """Ada's page is open; Lena decides the tie, then Lou (from a fresh page) rates helpful. Ada's answer to the tie
+    is refused naming Lena, who decided it, though Lou decided last on the item."""
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    ada = Client()
+    ada.force_login(_member(project, "ada", "lead"))
+    adas_form = as_the_browser_posts(ada.get(item_url(project, item)))
+    lead_client.post(item_url(project, item), {**as_the_browser_posts(lead_client.get(item_url(project, item))),
+                                               "q-correct": "yes"})  # fmt: skip
+    lou = _second_lead(project)
+    lous_form = form_as_shown(lou.get(item_url(project, item)).content.decode(), "adjudicate-form")
+    assert lou.post(item_url(project, item), {**lous_form, "q-helpful": "3"}).status_code == 302
+    assert Resolution.objects.get(item=item).adjudicated_by.username == "lou"
+
+    refused = ada.post(item_url(project, item), {**adas_form, "q-correct": "no"})
+
+    assert refused.status_code == 400
+    assert "lena decided “Yes” for correct since this page was opened" in unescape(refused.content.decode())
+    assert gold_of(item)["correct"] is True
