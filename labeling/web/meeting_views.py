@@ -145,9 +145,15 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "decisions": cycle_decisions(cycle),
         "form": form,
         "failures": failures,
+        # The auto datasets this week's close could not build (the close went on without them), for the leads.
+        "failed_builds": _failed_builds(report) if can_manage and is_closed else [],
         "min_theme_failures": theme_metrics.MIN_DOCUMENTS,
     }
     return render(request, "labeling/meeting/week.html", context, status=status)
+
+
+def _failed_builds(report: dict) -> list[dict]:
+    return [build for build in ((report.get("close") or {}).get("datasets") or []) if build.get("error")]
 
 
 def _closing_count(request: HttpRequest) -> int:

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,9 +21,11 @@ from labeling.models import (
 )
 from labeling.rules import calendar
 from labeling.services import cycles
+from labeling.services.datasets import create_dataset
 from labeling.services.routing import route_outputs
 from tests.conftest import _member
 from tests.factories import OutputFactory, UserFactory, created_weeks_ago
+from tests.helpers.labeling import label_outputs
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
 from tests.outbox import enqueued, run_as_worker
@@ -572,3 +575,32 @@ def test_the_meeting_page_shows_its_times_and_dates_in_the_projects_time_zone(cl
     html = client.get(url("meeting-week", project, week_label(date(2026, 11, 16)))).content.decode()
 
     assert 'id="before-project-note"' in html and "ended before the project was created (23 November 2026)" in html
+
+
+def test_a_dataset_the_close_could_not_build_is_told_on_the_closed_weeks_page(client, project, lead, expert, last_week):
+    """The close goes on when an auto dataset fails to build, and stored the failure in the frozen report only: the
+    lead who closed the week saw "closed", nothing else, until someone opened the dataset. The closed week's page
+    now tells its leads which dataset failed, with the error and a link to the dataset (experts are not told)."""
+    moment = calendar.week_start(project, last_week) + timedelta(days=2)
+    label_outputs(project, 2, occurred_at=moment)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    with connection.cursor() as cursor:  # the database refuses the rows, as a full disk would
+        cursor.execute(
+            "CREATE FUNCTION el_test_refuse_rows() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER el_test_refuse_rows BEFORE INSERT ON labeling_datasetrow "
+            "FOR EACH STATEMENT EXECUTE FUNCTION el_test_refuse_rows()"
+        )
+
+    cycle = cycles.close_week(project_id=project.pk, week=last_week, closed_by=lead)
+
+    assert cycle.is_closed
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+    assert 'id="failed-builds"' in html
+    assert dataset.slug in html and "No space left on device" in html
+    assert url("dataset", project, dataset.slug) in html
+    client.force_login(expert)
+    assert 'id="failed-builds"' not in client.get(url("meeting-week", project, cycle.label)).content.decode()
