@@ -393,3 +393,15 @@ def test_a_paused_queue_shows_as_paused_this_week_and_expects_no_labels(client, 
     assert (
         _this_week(rows[running.slug], "labels") == f"Main 001 {planted(1).labels}/{planted(1).labels_wanted} quota 20"
     )
+
+
+def test_each_row_links_the_projects_meeting_page_and_its_dashboard_which_the_operator_reads(client, operator):
+    """The README promised both links on each row; the row linked the meeting page only."""
+    [project] = plant_projects(1)
+    client.force_login(operator)
+
+    row = _rows(client.get("/platform/").content.decode())[project.slug]
+
+    assert f'href="/p/{project.slug}/meeting/"' in row
+    assert f'href="/p/{project.slug}/dashboard/"' in row
+    assert client.get(f"/p/{project.slug}/dashboard/").status_code == 200
