@@ -37,6 +37,9 @@ class Queue(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a lead last resumed it (ticked Active again); null: active since it was created. The queue_idle alert
+    # counts its idle days from here, as from a new queue's creation: paused, it handed out nothing.
+    resumed_at = models.DateTimeField(null=True, blank=True)
 
     objects = QueueQuerySet.as_manager()
 

@@ -62,6 +62,12 @@ class QueueFact:
     # Archived (the queue's `is_active` off: no outputs routed in, gone from the experts' screens): no queue rule
     # holds for it, so its alerts resolve.
     active: bool = True
+    resumed_at: datetime | None = None  # when a lead last made it active again (None: active since its creation)
+
+    @property
+    def handing_out_since(self) -> datetime:
+        """Since when it hands out items: its creation, or its resumption after a pause (it handed out nothing)."""
+        return max(self.created_at, self.resumed_at or self.created_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,18 +179,23 @@ def close_overdue(facts: AlertFacts) -> list[Finding]:
 
 def queue_idle(facts: AlertFacts) -> list[Finding]:
     """Each active queue with labels still wanted in a week not closed yet and none given for ALERT_QUEUE_IDLE_DAYS
-    days (a queue younger than that is not idle yet). Not only the running week's: at a week flip the new week has no
-    work yet while the last one's still waits, and the alert must not resolve then to open again later. It says since
-    when the queue is idle (its last label, or its creation), not the threshold: the alert's text is kept while it
-    holds, and that date stays true until a label resolves it."""
+    days (a queue younger than that, or resumed after a pause more lately, is not idle yet). Not only the running
+    week's: at a week flip the new week has no work yet while the last one's still waits, and the alert must not
+    resolve then to open again later. It says since when the queue is idle (its last label, its resumption, or its
+    creation), not the threshold: the alert's text is kept while it holds, and that date stays true until a label
+    resolves it."""
     cutoff = idle_cutoff(facts.now)
     findings = []
     for queue in facts.queues:
-        if not (queue.active and queue.backlog > 0 and queue.last_label_at is None and queue.created_at <= cutoff):
+        started = queue.handing_out_since
+        if not (queue.active and queue.backlog > 0 and queue.last_label_at is None and started <= cutoff):
             continue
-        since = queue.idle_since or queue.created_at
+        since = max(queue.idle_since or started, started)
         days = (facts.now - since).days
-        if queue.idle_since is None:
+        if queue.resumed_at is not None and since == queue.resumed_at:
+            title = f"Nobody labeled in {queue.name} since it was resumed on {since.astimezone(UTC):%Y-%m-%d}"
+            none = f"has had none since it was resumed at {_when(since)}"
+        elif queue.idle_since is None:
             title = f"Nobody has labeled in {queue.name} yet"
             none = f"has never had a label since it was created at {_when(since)}"
         else:

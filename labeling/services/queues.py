@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import Alert, AuditEvent, Membership, Project, Queue, SavedView, work_key
@@ -128,6 +129,8 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict |
     before = set(queue.eligible_experts.values_list("pk", flat=True))
     if before != set(values.eligible_expert_ids):
         changed.append("eligible_experts")
+    if fields["is_active"] and not queue.is_active:
+        fields["resumed_at"] = timezone.now()
     for name, value in fields.items():
         setattr(queue, name, value)
     try:

@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from labeling import tasks
 from labeling.exceptions import NotFound
@@ -667,3 +668,29 @@ def test_the_thresholds_are_settings(settings):
     assert rules.ingest_windows() == 112  # 28 days of 6-hour windows
     settings.ALERT_QUEUE_IDLE_DAYS = 5
     assert rules.idle_cutoff(NOW) == NOW - timedelta(days=5)
+
+
+def test_a_queue_resumed_lately_is_not_idle_until_the_idle_days_pass_without_a_label(
+    team, django_capture_on_commit_callbacks
+):
+    """A lead resumes a queue paused for weeks with work still waiting: its last label is weeks old, so the next round
+    opened "Nobody labeled in Paused since 2026-11-03" at once (an e-mail to the leads) though it had handed out items
+    for minutes. A resumed queue is idle, as a new one is, once ALERT_QUEUE_IDLE_DAYS pass without a label, and the
+    alert says since when: its resumption, not the label before the pause."""
+    project = team["project"]
+    queue = _queue(project, slug="paused", name="Paused", is_active=False)
+    _wanted(project, queue, labels=2)
+    _label(project, queue, team["expert"], datetime(2026, 11, 3, 9, 30, tzinfo=UTC))
+    capture = django_capture_on_commit_callbacks
+
+    update_queue(queue=queue, actor=team["lead"], values=QueueValues(slug="paused", name="Paused", is_active=True))
+    resumed = timezone.now()
+
+    def idle(now):
+        return [alert for alert in _evaluate(project, capture, now=now).opened if alert.rule == AlertRule.QUEUE_IDLE]
+
+    assert idle(resumed + timedelta(hours=1)) == []
+    assert idle(resumed + timedelta(days=2)) == []
+    [alert] = idle(resumed + timedelta(days=3, hours=1))
+    assert alert.title == f"Nobody labeled in Paused since it was resumed on {resumed.astimezone(UTC):%Y-%m-%d}"
+    assert "has had none since it was resumed at" in alert.detail and "idle for 3 day(s)" in alert.detail
