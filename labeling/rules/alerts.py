@@ -224,7 +224,7 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
 def quota_missed(facts: AlertFacts) -> list[Finding]:
     """Each active queue that still has a quota and whose last closed week has fewer labels than its quota then. A
     queue with no row for that week had nothing placed nor labeled: 0 labels against its quota now, if it existed
-    the whole week."""
+    the whole week. A queue resumed since the week began was paused in it (handing out nothing): not held to it."""
     if facts.last_closed_week is None:
         return []
     label = week_label(facts.last_closed_week)
@@ -233,6 +233,8 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
     for queue in facts.queues:
         if not queue.active or queue.quota is None:
             continue
+        if queue.resumed_at is not None and queue.resumed_at > began:
+            continue  # paused in the week: it never had the whole week to meet the quota
         if queue.closed_week_labels is not None:
             labels, quota = queue.closed_week_labels, queue.closed_week_quota
         elif queue.created_at < began:

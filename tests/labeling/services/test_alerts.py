@@ -694,3 +694,25 @@ def test_a_queue_resumed_lately_is_not_idle_until_the_idle_days_pass_without_a_l
     [alert] = idle(resumed + timedelta(days=3, hours=1))
     assert alert.title == f"Nobody labeled in Paused since it was resumed on {resumed.astimezone(UTC):%Y-%m-%d}"
     assert "has had none since it was resumed at" in alert.detail and "idle for 3 day(s)" in alert.detail
+
+
+def test_a_queue_paused_in_the_last_closed_week_is_not_held_to_its_quota_once_resumed(
+    team, django_capture_on_commit_callbacks
+):
+    """Paused during the last closed week it missed its quota, as it handed out nothing: no alert while paused, but
+    resuming it opened "missed its quota" at the next round. Like a queue created during the week, it never had a
+    whole week to meet it; one that ran the whole week still is (the other queue)."""
+    project = team["project"]
+    paused = _queue(project, slug="paused", name="Paused", weekly_quota=10, is_active=False)
+    running = _queue(project, slug="running", name="Running", weekly_quota=10)
+    for queue in (paused, running):
+        QueueWeek.objects.create(project=project, week=LAST, queue=queue, quota=10, items=10, labels=3)
+    update_queue(
+        queue=paused,
+        actor=team["lead"],
+        values=QueueValues(slug="paused", name="Paused", weekly_quota=10, is_active=True),
+    )
+
+    opened = _evaluate(project, django_capture_on_commit_callbacks, now=timezone.now()).opened
+
+    assert [alert.key for alert in opened if alert.rule == AlertRule.QUOTA_MISSED] == ["running"]
