@@ -37,8 +37,10 @@ class Queue(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # When a lead last resumed it (ticked Active again); null: active since it was created. The queue_idle alert
-    # counts its idle days from here, as from a new queue's creation: paused, it handed out nothing.
+    # When a lead last paused it (unticked Active; null: never, or paused since its creation) and last resumed it
+    # (null: active since it was created). Paused, it handed out nothing: queue_idle counts its idle days from its
+    # resumption, and quota_missed does not hold it to the quota of a week it was paused in.
+    paused_at = models.DateTimeField(null=True, blank=True)
     resumed_at = models.DateTimeField(null=True, blank=True)
 
     objects = QueueQuerySet.as_manager()

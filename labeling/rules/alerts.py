@@ -62,7 +62,15 @@ class QueueFact:
     # Archived (the queue's `is_active` off: no outputs routed in, gone from the experts' screens): no queue rule
     # holds for it, so its alerts resolve.
     active: bool = True
-    resumed_at: datetime | None = None  # when a lead last made it active again (None: active since its creation)
+    # When a lead last paused it (None: never, or paused since its creation) and made it active again (None: active
+    # since its creation).
+    paused_at: datetime | None = None
+    resumed_at: datetime | None = None
+
+    def paused_between(self, start: datetime, end: datetime) -> bool:
+        """Whether its last pause overlapped [start, end): resumed after the start, paused before the end."""
+        resumed_after_start = self.resumed_at is not None and self.resumed_at > start
+        return resumed_after_start and (self.paused_at is None or self.paused_at < end)
 
     @property
     def handing_out_since(self) -> datetime:
@@ -224,7 +232,7 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
 def quota_missed(facts: AlertFacts) -> list[Finding]:
     """Each active queue that still has a quota and whose last closed week has fewer labels than its quota then. A
     queue with no row for that week had nothing placed nor labeled: 0 labels against its quota now, if it existed
-    the whole week. A queue resumed since the week began was paused in it (handing out nothing): not held to it."""
+    the whole week. A queue paused in the week (handing out nothing; it is active again) is not held to it."""
     if facts.last_closed_week is None:
         return []
     label = week_label(facts.last_closed_week)
@@ -233,7 +241,7 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
     for queue in facts.queues:
         if not queue.active or queue.quota is None:
             continue
-        if queue.resumed_at is not None and queue.resumed_at > began:
+        if queue.paused_between(began, week_end(facts.project, facts.last_closed_week)):
             continue  # paused in the week: it never had the whole week to meet the quota
         if queue.closed_week_labels is not None:
             labels, quota = queue.closed_week_labels, queue.closed_week_quota

@@ -168,13 +168,15 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
     rows = list(
         Queue.objects.filter(project=project)
         .annotate(backlog=Coalesce(Subquery(open_slots), Value(0)))
-        .values_list("pk", "slug", "name", "weekly_quota", "created_at", "is_active", "backlog", "resumed_at")
+        .values_list(
+            "pk", "slug", "name", "weekly_quota", "created_at", "is_active", "backlog", "paused_at", "resumed_at"
+        )
     )
     # One more query, only when a queue may newly be idle: its labels before the cutoff, so the alert says since when
     # (it reads all of the queue's labels; an alert already open keeps the text it opened with, so not every hour).
     maybe_idle = [
         pk
-        for pk, slug, *_, active, backlog, _resumed in rows
+        for pk, slug, *_, active, backlog, _paused, _resumed in rows
         if active and backlog > 0 and pk not in last_labels and slug not in held_keys[AlertRule.QUEUE_IDLE]
     ]
     idle_since = (
@@ -188,7 +190,7 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         else {}
     )
     queues = []
-    for queue_id, slug, name, quota, created_at, active, backlog, resumed_at in rows:
+    for queue_id, slug, name, quota, created_at, active, backlog, paused_at, resumed_at in rows:
         closed_quota, closed_labels = closed_week.get(queue_id, (None, None))
         queues.append(
             rules.QueueFact(
@@ -202,6 +204,7 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
                 closed_week_quota=closed_quota,
                 closed_week_labels=closed_labels,
                 active=active,
+                paused_at=paused_at,
                 resumed_at=resumed_at,
             )
         )

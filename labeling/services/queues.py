@@ -129,8 +129,8 @@ def update_queue(*, queue: Queue, values: QueueValues, actor=None, shown: dict |
     before = set(queue.eligible_experts.values_list("pk", flat=True))
     if before != set(values.eligible_expert_ids):
         changed.append("eligible_experts")
-    if fields["is_active"] and not queue.is_active:
-        fields["resumed_at"] = timezone.now()
+    if fields["is_active"] != queue.is_active:
+        fields["resumed_at" if fields["is_active"] else "paused_at"] = timezone.now()
     for name, value in fields.items():
         setattr(queue, name, value)
     try:

@@ -701,18 +701,17 @@ def test_a_queue_paused_in_the_last_closed_week_is_not_held_to_its_quota_once_re
 ):
     """Paused during the last closed week it missed its quota, as it handed out nothing: no alert while paused, but
     resuming it opened "missed its quota" at the next round. Like a queue created during the week, it never had a
-    whole week to meet it; one that ran the whole week still is (the other queue)."""
+    whole week to meet it. One that ran the whole week still is held to it, paused and resumed since or not."""
     project = team["project"]
     paused = _queue(project, slug="paused", name="Paused", weekly_quota=10, is_active=False)
     running = _queue(project, slug="running", name="Running", weekly_quota=10)
-    for queue in (paused, running):
+    later = _queue(project, slug="later", name="Later", weekly_quota=10)
+    for queue in (paused, running, later):
         QueueWeek.objects.create(project=project, week=LAST, queue=queue, quota=10, items=10, labels=3)
-    update_queue(
-        queue=paused,
-        actor=team["lead"],
-        values=QueueValues(slug="paused", name="Paused", weekly_quota=10, is_active=True),
-    )
+    for queue, active in ((paused, True), (later, False), (later, True)):  # "later": paused after the week ended
+        values = QueueValues(slug=queue.slug, name=queue.name, weekly_quota=10, is_active=active)
+        update_queue(queue=queue, actor=team["lead"], values=values)
 
     opened = _evaluate(project, django_capture_on_commit_callbacks, now=timezone.now()).opened
 
-    assert [alert.key for alert in opened if alert.rule == AlertRule.QUOTA_MISSED] == ["running"]
+    assert sorted(alert.key for alert in opened if alert.rule == AlertRule.QUOTA_MISSED) == ["later", "running"]
