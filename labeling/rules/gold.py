@@ -168,11 +168,16 @@ def same_answer(kind: str, first: Any, second: Any) -> bool:
 
 def changed_by_lead(kinds: Mapping[str, str], answers: Mapping[str, Any], started_from: Mapping[str, Any]) -> list[str]:
     """The questions (key → kind, in that order) whose answer is not the one the lead's page started from: what the
-    lead changed on an adjudication form. One the page did not start from counts as changed."""
+    lead changed on an adjudication form. One the page did not start from counts as changed; one it started without
+    an answer (a tie) and left without one does not."""
     return [
         key
         for key, kind in kinds.items()
-        if key not in started_from or not same_answer(kind, started_from[key], answers.get(key))
+        if key not in started_from
+        or not (
+            same_answer(kind, started_from[key], answers.get(key))
+            or (started_from[key] is None and answers.get(key) is None)
+        )
     ]
 
 

@@ -328,9 +328,10 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     if not decided and waiting:
         raise InvalidAnswers({"answers": f"Nothing changed, and the item still ties on: {', '.join(waiting)}."})
     if not decided and moved:
+        why = f" ({'; '.join(meanwhile.values())} since this page was opened)" if meanwhile else ""
         raise InvalidAnswers(
-            {"answers": f"The gold of {', '.join(moved)} changed while you had the page open: nothing was confirmed. "
-             "Here it is as it is now."}
+            {"answers": f"The gold of {', '.join(moved)} changed while you had the page open{why}: nothing was "
+             "confirmed. Here it is as it is now."}
         )  # fmt: skip
     resolution.adjudicated = {
         **resolution.adjudicated,

@@ -637,3 +637,24 @@ def test_the_refusal_names_the_lead_who_decided_that_question_not_the_last_to_de
     assert refused.status_code == 400
     assert "lena decided “Yes” for correct since this page was opened" in unescape(refused.content.decode())
     assert gold_of(item)["correct"] is True
+
+
+def test_submitting_unchanged_after_another_lead_decided_the_tie_confirms_nothing_and_names_them(
+    lead_client, project, experts
+):
+    """Lou's page still shows the tie; Lena decides it; Lou submits his page unchanged. Nothing is confirmed (he never
+    saw her decision) and the page, shown again with it, says who decided what."""
+    [item] = label_outputs(project, answers=TIE, experts=experts)
+    lou = _second_lead(project)
+    lous_form = as_the_browser_posts(lou.get(item_url(project, item)))
+    lead_client.post(item_url(project, item), {**as_the_browser_posts(lead_client.get(item_url(project, item))),
+                                               "q-correct": "yes"})  # fmt: skip
+
+    refused = lou.post(item_url(project, item), lous_form)
+
+    assert refused.status_code == 400
+    html = unescape(refused.content.decode())
+    assert "The gold of correct changed while you had the page open (lena decided “Yes” for correct" in html
+    assert "nothing was confirmed" in html
+    assert form_as_shown(refused.content.decode(), "adjudicate-form")["q-correct"] == ["yes"]
+    assert not AuditEvent.objects.filter(action="gold.confirmed").exists()
