@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0039_add_cycle_digest_deferred'),
+        ('labeling', '0042_gold_stale_items_labeled_under_several_versions'),
     ]
 
     operations = [
