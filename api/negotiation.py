@@ -32,7 +32,9 @@ class FormatNegotiation(DefaultContentNegotiation):
             raise UnknownFormat(renderers) from None
         except NotAcceptable:  # an Accept header none of the renderers meets: a 406, after the same checks
             self.check_credentials_first(request)
-            raise
+            raise NotAcceptable(
+                f"The Accept header names no type this endpoint answers in: {answered_in(renderers)}."
+            ) from None
 
     @staticmethod
     def check_credentials_first(request) -> None:
@@ -41,3 +43,21 @@ class FormatNegotiation(DefaultContentNegotiation):
         if view is not None:
             view.perform_authentication(request)
             view.check_permissions(request)
+
+
+def answered_in(renderers) -> str:
+    """The media types of the renderers, once each, for a message: `application/json` or `text/markdown`."""
+    return " or ".join(f"`{media_type}`" for media_type in dict.fromkeys(renderer.media_type for renderer in renderers))
+
+
+class NamesItsOwnFile:
+    """A view whose `format` parameter names the file it sends (the downloads): DRF's renderers do not choose, so
+    neither `?format=` nor `Accept` is negotiated (no 400 for the one, no 406 for the other); errors are still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+def answers_not_acceptable(view) -> bool:
+    """Whether the view answers 406 to an Accept header none of its renderers meets (the schema declares it)."""
+    return isinstance(view.get_content_negotiator(), FormatNegotiation) and not isinstance(view, NamesItsOwnFile)

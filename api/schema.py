@@ -1,5 +1,9 @@
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 
+from api.negotiation import answered_in, answers_not_acceptable
+from api.serializers.outputs import ErrorsOut
 from labeling.services.records import request_schemas
 
 
@@ -62,3 +66,43 @@ class OperatorTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An operator token: `Authorization: Bearer elop_…` (issued on /platform/tokens/).",
         }
+
+
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 0}}
+}
+OVER_RATE = "Over the key's request rate (`API_THROTTLE_RATE`, {rate}): wait `Retry-After` seconds."
+DATABASE_DOWN = (
+    "The database is down, unreachable or too slow (README, When the database fails); answered by "
+    "expertloop.middleware.DatabaseUnavailableMiddleware. Try again after `Retry-After` seconds."
+)
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus the answers that come from outside the views themselves, so that a client
+    generated from the schema has a type for them: 406 from content negotiation (api/negotiation.py), 429 from the
+    throttle (api/throttles.py) and 503 from the database middleware, each in the error shape the endpoint uses."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if not operation:
+            return operation
+        responses = operation["responses"]
+        api_errors = {"application/json": {"schema": self.resolve_serializer(ErrorsOut, "response").ref}}
+        # The shape of this endpoint's refusals, as its 401 declares it: this API's `{"errors": […]}`, or for OTLP
+        # a google.rpc.Status in either encoding.
+        errors = responses.get("401", {}).get("content") or api_errors
+        if answers_not_acceptable(self.view):
+            renderers = self.view.get_renderers()
+            responses["406"] = {
+                "content": api_errors,  # a 406 is always JSON: no renderer the caller accepts was found
+                "description": f"The `Accept` header names no type this endpoint answers in: {answered_in(renderers)}.",
+            }
+        if self.view.get_throttles():
+            rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"]
+            responses["429"] = {"content": errors, "headers": RETRY_AFTER, "description": OVER_RATE.format(rate=rate)}
+        outage = responses.setdefault("503", {"content": errors, "description": ""})
+        outage["description"] = f"{outage['description']}\n\n{DATABASE_DOWN}".strip()
+        outage["headers"] = RETRY_AFTER
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation

@@ -24,6 +24,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 
+from api.negotiation import NamesItsOwnFile
 from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.parameters import KnownParametersOnly
 from api.permissions import CanBuildDatasetsOrSignedIn, CanReadOrSignedIn, CanWatchDatasetsOrSignedIn
@@ -276,11 +277,7 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
 
 
-class VersionDownloadView(_DatasetView, GenericAPIView):
-    def perform_content_negotiation(self, request, force=False):
-        # `format` names the file to download here, not one of DRF's renderers: errors are still JSON.
-        return super().perform_content_negotiation(request, force=True)
-
+class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
     @extend_schema(
         operation_id="download_dataset_version",
         summary="Download a ready version as JSONL, CSV, Parquet or an eval format (streamed)",

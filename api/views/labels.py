@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 
+from api.negotiation import NamesItsOwnFile
 from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.labels import LabelsQuery
@@ -21,7 +22,7 @@ from labeling.rules.access import DATASET_ROLES, project_for_caller
 from labeling.services.label_exports import FORMATS, label_chunks
 
 
-class LabelExportView(KnownParametersOnly, GenericAPIView):
+class LabelExportView(NamesItsOwnFile, KnownParametersOnly, GenericAPIView):
     permission_classes = [CanReadOrSignedIn]
 
     @cached_property
@@ -32,10 +33,6 @@ class LabelExportView(KnownParametersOnly, GenericAPIView):
 
     def check_access(self) -> None:
         self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
-
-    def perform_content_negotiation(self, request, force=False):
-        # `format` names the file here, not one of DRF's renderers: errors are still JSON.
-        return super().perform_content_negotiation(request, force=True)
 
     @extend_schema(
         operation_id="export_labels",

@@ -5,6 +5,7 @@ any-value (`oneOf: [{}, null]`, which null matches twice) had made invalid."""
 import re
 
 import pytest
+from django.db import OperationalError, connection
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -15,6 +16,7 @@ from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from tests.conftest import output_record
 from tests.helpers.labeling import label_outputs
+from tests.helpers.otlp import export, span
 
 SCHEMA = "urn:expertloop:openapi"
 DATASETS = "/api/v1/projects/{project_slug}/datasets"
@@ -223,3 +225,89 @@ def test_the_otlp_json_schema_takes_the_documents_the_endpoint_takes(api, schema
     assert response.status_code == status, response.content[:200]
     assert (request_problems(schema, OTLP, document) == []) == (status == 200)
     assert schema["paths"][OTLP]["post"]["requestBody"]["required"] is True
+
+
+def answer_problems(schema: dict, path: str, method: str, response) -> list[str]:
+    """How a real answer breaks what the schema declares for it: its status, headers and body (an empty list: it
+    matches)."""
+    declared = schema["paths"][path][method]["responses"].get(str(response.status_code))
+    if declared is None:
+        return [f"{response.status_code} is not declared for {method.upper()} {path}"]
+    media_type = response["Content-Type"].split(";")[0]
+    problems = [f"no {name} header" for name in declared.get("headers", {}) if not response.has_header(name)]
+    if media_type not in declared["content"]:
+        return [*problems, f"{media_type} is not declared for its {response.status_code}"]
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in ("paths", path, method, "responses", str(response.status_code), "content", media_type, "schema")
+    )
+    registry = Registry().with_resource(SCHEMA, DRAFT202012.create_resource(schema))
+    validator = Draft202012Validator({"$ref": f"{SCHEMA}#/{pointer}"}, registry=registry)
+    return [*problems, *(f"{error.json_path}: {error.message}" for error in validator.iter_errors(response.json()))]
+
+
+def _refuse_the_database(execute, sql, params, many, context):
+    raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+
+OUTSIDE_ANSWERS = {
+    "the outputs list": ("/api/v1/outputs", "get", "/api/v1/outputs", None),
+    "outputs ingest": ("/api/v1/outputs", "post", "/api/v1/outputs", {"outputs": [output_record(0)]}),
+    "the weekly report": ("/api/v1/cycles/{week}/report", "get", "/api/v1/cycles/2026-W45/report", None),
+    "the datasets": (DATASETS, "get", "/api/v1/projects/support-bot/datasets", None),
+    "OTLP/JSON": ("/api/v1/otel/v1/traces", "post", "/api/v1/otel/v1/traces", export(span())),
+}
+
+
+@pytest.mark.parametrize(("path", "method", "url", "body"), OUTSIDE_ANSWERS.values(), ids=OUTSIDE_ANSWERS.keys())
+def test_the_answers_from_outside_the_views_are_the_ones_the_schema_declares(
+    client, schema, full_key, settings, path, method, url, body
+):
+    """An unsupported Accept (406), the throttle (429) and a database outage (503) were answered by every endpoint
+    but declared by none (but a download's 503), so a client generated from the schema had no type for them."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1/hour"}}
+
+    def send(**headers):
+        if method == "get":
+            return client.get(url, HTTP_AUTHORIZATION=f"Bearer {full_key.secret}", **headers)
+        return client.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {full_key.secret}",
+                           **headers)  # fmt: skip
+
+    with connection.execute_wrapper(_refuse_the_database):
+        unavailable = send()
+    not_acceptable = send(HTTP_ACCEPT="image/png")
+    send()
+    throttled = send()
+
+    assert unavailable.status_code == 503 and unavailable["Retry-After"] == "30"
+    assert (throttled.status_code, int(throttled["Retry-After"]) > 0) == (429, True)
+    answers = [unavailable, throttled]
+    if path != "/api/v1/otel/v1/traces":  # OTLP answers in the request's encoding, whatever Accept says
+        assert not_acceptable.status_code == 406, not_acceptable.content[:200]
+        assert "`application/json`" in not_acceptable.json()["errors"][0]["message"]
+        answers.append(not_acceptable)
+    for response in answers:
+        assert answer_problems(schema, path, method, response) == [], response.status_code
+
+
+FILES = {
+    "a download": (f"{VERSIONS}/{{version}}/download", f"{EVAL}/versions/1/download?format=csv"),
+    "the label export": ("/api/v1/labels", "/api/v1/labels"),
+}
+
+
+@pytest.mark.parametrize(("path", "url"), FILES.values(), ids=FILES.keys())
+def test_the_files_answer_whatever_accept_says_and_declare_no_406(client, schema, dataset, full_key, path, url):
+    response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {full_key.secret}", HTTP_ACCEPT="image/png")
+
+    assert response.status_code == 200
+    assert "406" not in schema["paths"][path]["get"]["responses"]
+
+
+def test_every_operation_declares_the_throttle_and_the_database_outage_with_retry_after(schema):
+    operations = [op for path, item in schema["paths"].items() if path.startswith("/api/v1/") for op in item.values()]
+
+    assert len(operations) >= 25
+    for operation in operations:
+        for status in ("429", "503"):
+            assert "Retry-After" in operation["responses"][status]["headers"], (operation["operationId"], status)
