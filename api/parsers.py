@@ -80,23 +80,34 @@ class OtlpParser(BaseParser):
         return self._decompressed(body, coding, limit)
 
     def _decompressed(self, body: bytes, coding: str, limit: int) -> bytes:
-        # wbits: 16 + MAX_WBITS reads a gzip stream; MAX_WBITS the zlib stream HTTP calls "deflate".
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in coding else zlib.MAX_WBITS)
+        gzip = "gzip" in coding
         parts, size, pending = [], 0, body
         try:
-            while not decompressor.eof and size <= limit:
-                part = decompressor.decompress(pending, min(self.READ_SIZE, limit + 1 - size))
-                pending = decompressor.unconsumed_tail
-                if not part and not pending:
-                    break  # all input read, and it ends before its end of stream
-                parts.append(part)
-                size += len(part)
+            while True:
+                # wbits: 16 + MAX_WBITS reads one gzip member; MAX_WBITS the zlib stream HTTP calls "deflate".
+                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
+                while not decompressor.eof and size <= limit:
+                    part = decompressor.decompress(pending, min(self.READ_SIZE, limit + 1 - size))
+                    pending = decompressor.unconsumed_tail
+                    if not part and not pending:
+                        break  # all input read, and it ends before its end of stream
+                    parts.append(part)
+                    size += len(part)
+                if size > limit or not decompressor.eof:
+                    break
+                # A gzip body may be several members one after another (RFC 1952 2.2, as `cat a.gz b.gz` makes):
+                # each is read, not only the first. Zero bytes after the last are padding, as Python's gzip takes.
+                pending = decompressor.unused_data
+                if not gzip or not pending.strip(b"\0"):
+                    break
         except zlib.error as exc:
             raise ParseError(f"The body is not valid {coding} data: {exc}.") from None
         if size > limit:
             raise PayloadTooLarge(f"The body is over the limit of {limit} bytes once decompressed ({coding}).")
         if not decompressor.eof:
             raise ParseError(f"The {coding} data ends before its end of stream.")
+        if pending.strip(b"\0"):
+            raise ParseError(f"The {coding} data is followed by {len(pending)} bytes that are not part of it.")
         return b"".join(parts)
 
 

@@ -6,6 +6,7 @@ The exporter of the real OpenTelemetry SDK against a live server: tests/integrat
 
 import gzip
 import json
+import zlib
 
 import pytest
 from django.db import OperationalError, connection
@@ -128,8 +129,6 @@ def test_redaction_applies_as_for_rest_ingest(client, ingest_key, project):
 
 
 def test_gzip_and_deflate_bodies_are_decompressed(client, ingest_key, project):
-    import zlib
-
     body = protobuf_of(export(span("00000000000000f1", attrs=answer("zipped"))))
     gzipped = post(client, gzip.compress(body), key=ingest_key, content_type=PROTOBUF, HTTP_CONTENT_ENCODING="gzip")
     body = protobuf_of(export(span("00000000000000f2", attrs=answer("deflated"))))
@@ -243,6 +242,41 @@ def test_truncated_gzip_is_a_400(client, ingest_key):
     )
 
     assert (status, message) == (400, "The gzip data ends before its end of stream.")
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(client, ingest_key, project):
+    """A gzip body may be members one after another (RFC 1952 2.2; `cat a.gz b.gz`, a proxy that compresses as it
+    streams). Only the first was read: two spans whose members split at a message boundary stored one and
+    answered 200, losing the other without a word."""
+    first = protobuf_of(export(span("00000000000000b1", attrs=answer("one"))))
+    second = protobuf_of(export(span("00000000000000b2", attrs=answer("two"))))  # protobuf: concatenated = merged
+    members = gzip.compress(first) + gzip.compress(second)
+
+    response = post(client, members, key=ingest_key, content_type=PROTOBUF, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 200 and response["X-Expertloop-Created-Outputs"] == "2"
+    assert sorted(Output.objects.filter(project=project).values_list("output", flat=True)) == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress", "message"),
+    [
+        (
+            "gzip",
+            gzip.compress,
+            "The body is not valid gzip data: Error -3 while decompressing data: incorrect header check.",
+        ),
+        ("deflate", zlib.compress, "The deflate data is followed by 7 bytes that are not part of it."),
+    ],
+)
+def test_bytes_after_the_compressed_data_are_a_400(client, ingest_key, project, coding, compress, message):
+    """They were ignored: whatever the sender meant them to be was dropped, with a 200."""
+    body = compress(protobuf_of(export(span(attrs=answer("ok"))))) + b"garbage"
+
+    response = post(client, body, key=ingest_key, content_type=PROTOBUF, HTTP_CONTENT_ENCODING=coding)
+
+    assert status_of(response) == (400, 3, message)
+    assert not Output.objects.filter(project=project).exists()
 
 
 def test_an_accept_header_does_not_change_the_answer(client, ingest_key):
