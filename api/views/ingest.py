@@ -23,7 +23,9 @@ _ERRORS = {
     401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `ingest` scope."),
     413: OpenApiResponse(ErrorsOut, description=f"The body is over {settings.INGEST_MAX_BODY_BYTES:,} bytes."),
-    415: OpenApiResponse(ErrorsOut, description="The Content-Type is not application/json."),
+    415: OpenApiResponse(
+        ErrorsOut, description="The Content-Type is not application/json, or the body has a Content-Encoding."
+    ),
 }
 
 

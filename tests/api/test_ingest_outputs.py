@@ -1,11 +1,13 @@
 """POST /api/v1/outputs: strict, all-or-nothing, idempotent by external_id."""
 
+import gzip
 import json
 
 import pytest
 from django.db import connection
 
-from labeling.models import Output
+from labeling.models import Dataset, Output
+from labeling.services.api_keys import create_api_key
 from labeling.services.records import content_hash
 from tests.conftest import output_record
 
@@ -230,6 +232,29 @@ def test_wrong_content_type_is_415(api):
     assert response.status_code == 415
     assert "application/x-www-form-urlencoded" in response.json()["errors"][0]["message"]
     assert not Output.objects.exists()
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_a_compressed_body_is_a_415_naming_the_content_encoding(client, project, coding):
+    """The Content-Encoding was ignored: a gzipped batch was a 400 "not valid JSON: invalid character (byte 0)", and
+    a body that said it was compressed but was not went through. The JSON endpoints take plain JSON only (OTLP takes
+    gzip and deflate)."""
+    key = create_api_key(project=project, name="ci", scopes=["ingest", "datasets"])
+    bodies = {
+        URL: batch([output_record(0)]),
+        "/api/v1/events": {"events": [{"end_user_id": "u-1", "name": "session_start"}]},
+        "/api/v1/projects/support-bot/datasets": {"name": "Nightly"},
+    }
+    for url, body in bodies.items():
+        sent = gzip.compress(json.dumps(body).encode()) if coding == "gzip" else json.dumps(body)
+        response = client.post(url, sent, content_type="application/json", HTTP_CONTENT_ENCODING=coding,
+                               HTTP_AUTHORIZATION=f"Bearer {key.secret}")  # fmt: skip
+
+        assert response.status_code == 415, (url, response.content[:200])
+        assert response.json()["errors"][0]["message"] == (
+            f"Content-Encoding {coding!r} is not supported here: send the JSON uncompressed."
+        )
+    assert not Output.objects.exists() and not Dataset.objects.exists()
 
 
 def test_a_body_over_the_limit_is_413(api, settings):
