@@ -105,10 +105,24 @@ class DatasetIn(serializers.Serializer):
     )  # fmt: skip
     auto_rebuild = serializers.BooleanField(required=False, default=True, help_text="Rebuilt when a week closes.")
 
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+    def to_internal_value(self, data):
+        # Unknown fields are named with the fields' own problems: a misspelt `nmae` alone read "name: required".
+        unknown = (
+            {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            if isinstance(data, dict)
+            else {}
+        )
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+            raise
         if unknown:
-            raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+            raise serializers.ValidationError(unknown)
+        return attrs
+
+    def validate(self, attrs):
         if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
             raise serializers.ValidationError({"until": "Pick a moment after `since`."})
         return attrs

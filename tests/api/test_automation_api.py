@@ -121,6 +121,13 @@ BAD_SPECS = {
     "no name": ({}, "name", "required"),
     "a name of dashes": ({"name": "---"}, "name", "at least one letter or digit"),
     "an unknown field": ({"name": "x", "split": {"train": 100}}, "split", "Unknown field"),
+    # A misspelt field was not named when another field failed too: `{"nmae": …}` was "name: This field is required."
+    "a misspelt name": ({"nmae": "Nightly eval"}, "nmae", "Unknown field"),
+    "a misspelt field beside a bad one": (
+        {"name": "x", "sinse": "2026-11-01", "splits": {"a": "x"}},
+        "sinse",
+        "Unknown",
+    ),
     "shares not adding up": ({"name": "x", "splits": {"train": 80, "test": 10}}, "splits", "adding up to 100"),
     "a share that is text": ({"name": "x", "splits": {"train": "most"}}, "splits", "'train': A valid integer"),
     "a bad split name": ({"name": "x", "splits": {"Train Set": 100}}, "splits", "lowercase"),
