@@ -104,6 +104,16 @@ JSON_VALUES: dict[str, bytes] = {
     "0001-W01": b'"0001-W01"',
     "deep json": b"[" * 10_000 + b"]" * 10_000,
     "long string": b'"' + b"x" * 10_000 + b'"',
+    # Legal JSON, or what lenient encoders write, that a strict reader must still answer with a 4xx.
+    "NaN": b"NaN",
+    "-Infinity": b"-Infinity",
+    "1e400": b"1e400",
+    "-0.0": b"-0.0",
+    "24:00": b'"2026-11-20T24:00:00Z"',
+    "leap second": b'"2016-12-31T23:59:60Z"',
+    "no zone": b'"2026-11-20T09:00:00"',
+    "array of objects": b'[{"a": 1}]',
+    "object": b'{"a": {"b": []}}',
 }
 JSON_KEYS: dict[str, bytes] = {
     "nul key": b'"a\\u0000b"',
@@ -532,6 +542,40 @@ def _send_json(guard: Guard, routes: list[tuple[str, str]]) -> None:
         for what, body in bodies.items():
             guard.send(persona, "POST", url, body=body, content_type="application/json", what=what)
             guard.send("lead", "POST", url, body=body, content_type="application/json", what=what)
+        if url.endswith("/otel/v1/traces"):
+            for what, body in _protobuf_bodies().items():
+                guard.send(persona, "POST", url, body=body, content_type="application/x-protobuf", what=what)
+
+
+def _protobuf_bodies() -> dict[str, bytes]:
+    """Binary OTLP exports that are cut short, padded, or lie about a length: a 400, never a server error."""
+    from labeling.services.otlp import request_from_json
+    from tests.helpers.otlp import export, span
+
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.completion.0.content": "hi"}
+    whole = request_from_json(export(span(attrs=attributes))).SerializeToString()
+    bodies = {f"protobuf cut to {size} bytes": whole[:size] for size in (1, 2, len(whole) // 2, len(whole) - 1)}
+    bodies["protobuf followed by garbage"] = whole + b"\xff\xff\xff"
+    bodies["protobuf sent twice"] = whole + whole
+    bodies["protobuf field longer than the body"] = b"\x0a\xff\xff\xff\xff\x0f" + whole
+    bodies["protobuf length past 2 GiB"] = b"\x0a\x80\x80\x80\x80\x80\x80\x80\x80\x01"
+    bodies["protobuf nested 10,000 deep"] = _nested_protobuf(10_000)
+    return bodies
+
+
+def _nested_protobuf(depth: int) -> bytes:
+    """resource_spans (field 1) holding a resource (field 1) holding itself, `depth` times: each level a
+    length-delimited field 1 around the next."""
+    body = b""
+    for _ in range(depth):
+        size, varint = len(body), b""
+        while True:
+            byte, size = size & 0x7F, size >> 7
+            varint += bytes([byte | (0x80 if size else 0)])
+            if not size:
+                break
+        body = b"\x0a" + varint + body
+    return body
 
 
 def _with_hole(record: dict) -> dict[str, dict]:
