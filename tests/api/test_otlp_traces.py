@@ -7,6 +7,7 @@ The exporter of the real OpenTelemetry SDK against a live server: tests/integrat
 import gzip
 import json
 import zlib
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import OperationalError, connection
@@ -18,6 +19,7 @@ from expertloop.middleware import UNAVAILABLE_MESSAGE
 from labeling.models import Output
 from labeling.services.redaction import save_rule_set
 from tests.helpers.otlp import TRACE_ID, export, span
+from tests.helpers.servers import post_cut_short
 
 URL = "/api/v1/otel/v1/traces"
 PROTOBUF = "application/x-protobuf"
@@ -277,6 +279,31 @@ def test_bytes_after_the_compressed_data_are_a_400(client, ingest_key, project, 
 
     assert status_of(response) == (400, 3, message)
     assert not Output.objects.filter(project=project).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("content_type", [PROTOBUF, "application/json"])
+def test_an_export_cut_short_of_its_content_length_is_a_400_and_stores_nothing(live_server, ingest_key, content_type):
+    """A connection cut mid-upload hands the app fewer bytes than Content-Length said, and neither gunicorn nor
+    Django complain. Binary protobuf cut at a message boundary still decodes: the first resource's spans were
+    stored and the answer was 200."""
+    first = export(span("00000000000000c1", attrs=answer("one")))
+    both = {
+        "resourceSpans": first["resourceSpans"] + export(span("00000000000000c2", attrs=answer("two")))["resourceSpans"]
+    }
+    whole, sent = (
+        (protobuf_of(both), protobuf_of(first))
+        if content_type == PROTOBUF
+        else (json.dumps(both).encode(), json.dumps(first).encode()[:-1])
+    )
+    address = (urlsplit(live_server.url).hostname, urlsplit(live_server.url).port)
+
+    answer_bytes = post_cut_short(address, URL, sent, declared=len(whole), Authorization=f"Bearer {ingest_key.secret}",
+                                  **{"Content-Type": content_type})  # fmt: skip
+
+    assert answer_bytes.startswith(b"HTTP/1.1 400 "), answer_bytes[:300]
+    assert f"The body ended after {len(sent)} of the {len(whole)} bytes".encode() in answer_bytes
+    assert not Output.objects.exists()
 
 
 def test_an_accept_header_does_not_change_the_answer(client, ingest_key):

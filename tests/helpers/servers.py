@@ -7,6 +7,7 @@ tests alike (the test run has bench/ on sys.path: `pythonpath` in pyproject.toml
 import http.client
 import os
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from django.db import connection
 from harness.server import Gunicorn, free_port
 
-__all__ = ["Answer", "Gunicorn", "Server", "database_url", "free_port", "gunicorn", "session_cookie"]
+__all__ = [
+    "Answer", "Gunicorn", "Server", "database_url", "free_port", "gunicorn", "post_cut_short", "session_cookie",
+]  # fmt: skip
 
 
 def session_cookie(user) -> str:
@@ -88,3 +91,17 @@ def gunicorn(database_url: str, *, threads: int = 2, options: tuple[str, ...] = 
             process.stop()
             print(process.log[-3000:])
             server.log = process.log
+
+
+def post_cut_short(address: tuple[str, int], path: str, body: bytes, *, declared: int, **headers: str) -> bytes:
+    """POST `body` with a Content-Length of `declared` bytes, then stop sending (as a connection cut mid-upload
+    does, the reply still readable): the server's raw answer."""
+    lines = [f"POST {path} HTTP/1.1", "Host: localhost", f"Content-Length: {declared}", "Connection: close"]
+    head = "\r\n".join(lines + [f"{name}: {value}" for name, value in headers.items()]) + "\r\n\r\n"
+    with socket.create_connection(address, timeout=20) as sock:
+        sock.sendall(head.encode() + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
