@@ -31,11 +31,12 @@ def read_bounded(stream, request, limit: int) -> bytes:
     return body
 
 
-def refuse_content_coding(request, media_type: str) -> None:
+def refuse_content_coding(parser_context: dict | None, media_type: str) -> None:
     """UnsupportedMediaType for a body sent with a Content-Encoding (gzip, br, …): the JSON parsers read plain JSON,
     and a gzipped batch read as JSON was a 400 about its first byte (RFC 9110: a coding the server does not take is a
     415). OTLP, whose exporters compress, has its own parser that undoes gzip and deflate."""
-    coding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    request = (parser_context or {}).get("request")
+    coding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower() if request is not None else ""
     if coding not in ("", "identity"):
         raise UnsupportedMediaType(
             media_type, detail=f"Content-Encoding {coding[:40]!r} is not supported here: send the JSON uncompressed."
@@ -53,7 +54,7 @@ class RawJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
-        refuse_content_coding(parser_context["request"], media_type)
+        refuse_content_coding(parser_context, media_type)
         return read_bounded(stream, parser_context["request"], settings.INGEST_MAX_BODY_BYTES)
 
 
@@ -65,7 +66,7 @@ class StrictJSONParser(JSONParser):
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        refuse_content_coding(parser_context["request"], media_type)
+        refuse_content_coding(parser_context, media_type)
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
