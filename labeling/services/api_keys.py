@@ -15,6 +15,7 @@ from labeling.rules import bearer
 from labeling.rules.access import check_can_issue_key, check_can_revoke_key
 from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
+from labeling.rules.twins import twin_of
 
 KEY_PREFIX = "el_"
 # Writing last_used_at on every request would turn every read into a write; a minute is precise enough.
@@ -23,8 +24,6 @@ NAME_MAX_CHARS = ApiKey._meta.get_field("name").max_length
 # A hijacked session must not mint keys in bulk; a team issuing or rotating keys stays far below this.
 KEYS_PER_WINDOW = 20
 KEY_WINDOW = timedelta(hours=1)
-# A live key of the same name the same user made this recently is a double click's (or a resent form's) twin.
-TWIN_KEY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 
     `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
     privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
-    KEY_WINDOW (TooManyRequests beyond). A user's second key named like a live key they made within TWIN_KEY is
-    refused (DomainError): the twin of a double click would leave two live keys, one of them never shown."""
+    KEY_WINDOW (TooManyRequests beyond). A user's second key named like a live key they made moments ago is refused
+    (DomainError): the twin of a double click (rules.twins) would leave two live keys, one of them never shown."""
     # The project's row lock makes concurrent creations wait for each other, so none counts past the limit, and
     # the role check after it reads what a concurrent demotion left.
     Project.objects.lock(project.pk)
@@ -82,10 +81,7 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 
 def _check_not_a_twin(project: Project, name: str, created_by) -> None:
     """Under the project's lock, so the twin of a double click waits for the first key and sees it."""
-    since = timezone.now() - TWIN_KEY
-    twin = ApiKey.objects.filter(
-        project=project, name=name, created_by=created_by, revoked_at__isnull=True, created_at__gt=since
-    ).first()
+    twin = twin_of(ApiKey.objects.filter(project=project, name=name, created_by=created_by, revoked_at__isnull=True))
     if twin is not None:
         # Its secret was in the answer to the request that made it, and is stored nowhere: it cannot be shown again.
         raise DomainError(

@@ -37,6 +37,7 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
+from labeling.rules.twins import twin_of
 from labeling.selectors.digest import meeting_url, project_digest_lines
 from labeling.selectors.report import build_report, has_something_to_close
 
@@ -526,7 +527,8 @@ def _claim_waiting_digests(cycle: ReviewCycle, *, now: datetime) -> list[ReviewC
 def add_decision(
     *, user, cycle: ReviewCycle, text: str, owner: str = "", due_date: date | None = None, item_id: int | None = None
 ) -> Decision:
-    """Record what the meeting decided (leads and admins)."""
+    """Record what the meeting decided (leads and admins); the same decision posted again moments later by the same
+    lead is the first one (rules.twins)."""
     check_can_manage(user, cycle.project)
     text, owner = (text or "").strip(), (owner or "").strip()
     if not text:
@@ -539,9 +541,13 @@ def add_decision(
         raise InvalidInput("A decision may not contain NUL characters.")
     if item_id is not None and not Item.objects.filter(pk=item_id, project=cycle.project).exists():
         raise NotFound("No such item.")
-    decision = Decision.objects.create(
-        cycle=cycle, text=text, owner=owner, due_date=due_date, item_id=item_id, created_by=user
-    )
+    # The cycle's row lock makes the same decision posted twice at the same instant wait for the first, and find it.
+    ReviewCycle.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=cycle.pk)
+    same = {"text": text, "owner": owner, "due_date": due_date, "item_id": item_id}
+    twin = twin_of(Decision.objects.filter(cycle=cycle, created_by=user, **same))
+    if twin is not None:
+        return twin
+    decision = Decision.objects.create(cycle=cycle, created_by=user, **same)
     AuditEvent.objects.create(
         project_id=cycle.project_id, actor=user, action="decision.added", details=_decision_details(decision)
     )

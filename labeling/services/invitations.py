@@ -39,6 +39,7 @@ from labeling.models import AuditEvent, Invitation, Membership, Project, Role
 from labeling.rules.access import check_can_manage
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.limits import check_window_limit
+from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.invitations import (
     account_exists_for_email,
     invitation_for_token,
@@ -55,7 +56,7 @@ SEND_ACTIONS = ("member.invited", "member.invitation_resent")
 @dataclass(frozen=True)
 class IssuedInvitation:
     invitation: Invitation
-    token: str  # in the emailed link only, never stored
+    token: str | None  # in the emailed link only, never stored; None for a twin (its link went out with the first)
 
 
 @transaction.atomic
@@ -63,12 +64,19 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
     """Invite an email to the project with a role, or renew its pending invitation; the email goes on commit.
 
     `invited_by` must manage the project (None: a command or the demo, unchecked). Refuses a person who is
-    a member already, and more than INVITATIONS_PER_PROJECT_PER_HOUR sends an hour (TooManyRequests).
+    a member already, and more than INVITATIONS_PER_PROJECT_PER_HOUR sends an hour (TooManyRequests). The same
+    person's invitation of the email with the role, sent moments ago, is the twin of this one: returned (token None),
+    nothing sent (rules.twins).
     """
     _lock_as_manager(project, invited_by)
     email = valid_email(email)
     if role not in Role.values:
         raise InvalidInput(f"Role must be one of {', '.join(Role.values)}.")
+    if invited_by is not None:
+        sent = project.invitations.pending().filter(email=email, role=role, invited_by=invited_by)
+        twin = twin_of(sent, at="sent_at")
+        if twin is not None:  # the form posted twice: the first e-mail's link stays the one that works
+            return IssuedInvitation(invitation=twin, token=None)
     _check_sends(project)
     if is_member_by_email(project, email):
         raise Conflict(f"{email} is a member of {project.name} already: change their role in the list instead.")
@@ -102,10 +110,17 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
 
 
 @transaction.atomic
-def resend_invitation(*, invitation: Invitation, resent_by) -> str:
-    """Send a pending (or expired) invitation again with a new token and expiry; the old link stops working."""
+def resend_invitation(*, invitation: Invitation, resent_by) -> str | None:
+    """Send a pending (or expired) invitation again with a new token and expiry; the old link stops working.
+
+    The same person's resend of it moments ago (the button posted twice) sends nothing more: None (rules.twins)."""
     project = invitation.project
     _lock_as_manager(project, resent_by)
+    resent = audited_twin(
+        project_id=project.pk, actor=resent_by, action="member.invitation_resent", invitation=invitation.pk
+    )
+    if resent is not None and Invitation.objects.pending().filter(pk=invitation.pk).exists():
+        return None
     _check_sends(project)
     token = secrets.token_urlsafe(32)
     now = timezone.now()

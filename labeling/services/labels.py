@@ -25,6 +25,7 @@ from labeling.models import (
 from labeling.rules.access import LabelingGrant, check_member, ensure_can_label
 from labeling.rules.prepared import Prepared, PreparedUpdate
 from labeling.rules.text import check_storable
+from labeling.rules.twins import twin_of
 
 from . import webhook_events
 from .answers import validate_answers
@@ -135,22 +136,40 @@ _COMPLETE_ITEM = PreparedUpdate(
 
 @transaction.atomic
 def flag_item(*, expert, item: Item, note: str) -> Flag:
-    """Raise the item for the weekly review meeting (and tell the webhooks that listen: `output.flagged`)."""
+    """Raise the item for the weekly review meeting (and tell the webhooks that listen: `output.flagged`); the same
+    note posted again moments later is the first flag (rules.twins)."""
     check_member(expert, item.project)
     check_storable(note=note)
     note = note.strip()
     if not note:
         raise DomainError("Say in a few words why the item should be discussed.")
-    flag = Flag.objects.create(item=item, expert=expert, note=note[:2000])
+    note = note[:2000]
+    _lock_for_twins(item)
+    twin = twin_of(Flag.objects.filter(item=item, expert=expert, note=note))
+    if twin is not None:
+        return twin  # the same flag posted again: already raised, and the webhooks told once
+    flag = Flag.objects.create(item=item, expert=expert, note=note)
     webhook_events.output_flagged(flag)
     return flag
 
 
+@transaction.atomic
 def comment_on_item(*, author, item: Item, body: str) -> Comment:
+    """Add the author's comment to the item; the same comment posted again moments later is the first one."""
     check_member(author, item.project)
     body = body.strip()
     if not body:
         raise DomainError("A comment cannot be empty.")
     if "\x00" in body:
         raise DomainError("A comment may not contain NUL characters.")
-    return Comment.objects.create(item=item, author=author, body=body[:5000])
+    body = body[:5000]
+    _lock_for_twins(item)
+    return twin_of(Comment.objects.filter(item=item, author=author, body=body)) or Comment.objects.create(
+        item=item, author=author, body=body
+    )
+
+
+def _lock_for_twins(item: Item) -> None:
+    """Take the item's row lock, so a flag or comment posted twice at the same instant waits for the first and finds
+    it (rules.twins). NO KEY UPDATE: a row that only points at the item (a skip, a lease) need not wait for it."""
+    Item.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=item.pk)

@@ -28,6 +28,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.gold import answers_as_asked, changed_by_lead, gold_answer, open_ties, resolve_answers, same_answer
 from labeling.rules.text import check_storable
+from labeling.rules.twins import audited_twin
 
 from . import outbox, webhook_events
 from .answers import validate_answers
@@ -196,12 +197,17 @@ def enqueue_resolution(item_id: int) -> None:
 
 @transaction.atomic
 def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
-    """Send an item to the adjudication list even though its labels agree."""
+    """Send an item to the adjudication list even though its labels agree; the same lead's mark posted again moments
+    later, with the item still waiting and the same note, changes nothing (rules.twins)."""
     check_can_manage(lead, item.project)
     check_storable(note=note)
+    # resolve_item locks the item's row until this transaction ends: a twin posted at the same instant waits, then
+    # finds this mark.
     resolution = resolve_item(item_id=item.pk)
     if resolution is None:
         raise DomainError("Only an item with all its labels can be adjudicated.")
+    if _marked_moments_ago(resolution, lead=lead, note=note):
+        return resolution
     before = resolution.status
     resolution.marked_for_adjudication = True
     resolution.adjudicated_at = None
@@ -218,6 +224,16 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
         details={"item": item.pk, "external_id": item.output.external_id},
     )
     return resolution
+
+
+def _marked_moments_ago(resolution: Resolution, *, lead, note: str) -> bool:
+    """Whether the item waits on this lead's mark, made moments ago with this note: a twin of this one."""
+    if not resolution.marked_for_adjudication or resolution.adjudicated_at is not None:
+        return False
+    if note.strip() and note.strip() != resolution.note:
+        return False
+    action, project_id = "gold.marked_for_adjudication", resolution.item.project_id
+    return audited_twin(project_id=project_id, actor=lead, action=action, item=resolution.item_id) is not None
 
 
 def _decided_meanwhile(lead, item: Item, resolution: Resolution, current: dict, moved: list[str]) -> dict[str, str]:

@@ -13,7 +13,6 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -33,6 +32,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.access import check_can_manage
+from labeling.rules.twins import is_recent
 from labeling.rules.webhooks import address_refusal, check_events, check_url
 
 from . import outbox, webhook_transport
@@ -40,8 +40,6 @@ from . import outbox, webhook_transport
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the Standard Webhooks spec asks for 24 to 64
 MAX_ENDPOINTS_PER_PROJECT = 20
-# A rotation this recent that the page did not know of is a double click's twin (see rotate_secret).
-TWIN_ROTATION = timedelta(minutes=1)
 _encoder = msgspec.json.Encoder()
 
 
@@ -201,13 +199,7 @@ def rotate_secret(*, endpoint: WebhookEndpoint, actor, seen: str | None = None) 
         raise InvalidInput("A Slack endpoint has no signing secret: its URL is the secret (make a new one in Slack).")
     # The row lock makes a twin wait for the first rotation and read it.
     endpoint = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("project").get(pk=endpoint.pk)
-    rotated_at = endpoint.secret_rotated_at
-    if (
-        seen is not None
-        and seen != rotation_mark(endpoint)
-        and rotated_at is not None
-        and rotated_at > timezone.now() - TWIN_ROTATION
-    ):
+    if seen is not None and seen != rotation_mark(endpoint) and is_recent(endpoint.secret_rotated_at):
         return EndpointWithSecret(endpoint, signing_secret(endpoint))
     secret = new_secret()
     endpoint.secret_sealed, endpoint.secret_rotated_at = seal(secret), timezone.now()

@@ -1,0 +1,226 @@
+"""Forms posted twice without JavaScript (a double click with scripts off, a browser sending a slow POST again, a
+proxy's retry), through Django's test client: the second post writes nothing (no row, audit event or e-mail) and
+answers as the first did. A different write, or the same one again after a minute, is recorded. Two posts at the same
+instant leave one row too (PostgreSQL, one thread each)."""
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Comment, Decision, Flag, Invitation, Queue, week_label
+from labeling.rules.calendar import current_week
+from labeling.rules.twins import TWIN_WINDOW
+from labeling.services.invitations import invite_member
+from tests.factories import created_weeks_ago
+from tests.helpers.concurrency import comes_to_wait_on_a_lock, held_halfway, in_thread_noting_its_pid, run_at_once
+from tests.helpers.labeling import AGREE, label_outputs, make_items, take
+
+
+def client_of(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def item_url(item, action: str) -> str:
+    return f"/p/{item.project.slug}/items/{item.pk}/{action}"
+
+
+def decisions_url(project) -> str:
+    last_week = current_week(project) - timedelta(days=7)
+    return f"/p/{project.slug}/meeting/{week_label(last_week)}/decisions"
+
+
+def mark_url(item) -> str:
+    return f"/p/{item.project.slug}/manage/adjudication/{item.pk}/"
+
+
+def answer(response) -> tuple[int, str]:
+    return response.status_code, response.headers.get("Location", "")
+
+
+def moments_pass(rows, at: str = "created_at") -> None:
+    """Date these rows back past the twin window, as if the next post came a minute later."""
+    rows.update(**{at: timezone.now() - TWIN_WINDOW - timedelta(seconds=1)})
+
+
+@dataclass
+class Form:
+    """A form of the lead or expert pages: who posts it where with what, and the rows one post writes."""
+
+    user: object
+    url: str
+    data: dict
+    rows: object  # a queryset of what one post adds
+    emails: int = 0  # what one post sends
+    table: str = ""  # the table one post writes last
+
+
+def flag_form(project, expert, note="Policy changed last week?") -> Form:
+    Queue.objects.create(project=project, slug="all", name="All", weekly_quota=10)
+    make_items(project, 1)
+    item = take(client_of(expert), project.queues.get())
+    return Form(expert, item_url(item, "flag"), {"note": note}, Flag.objects.filter(item=item), table="labeling_flag")
+
+
+def comment_form(project, expert) -> Form:
+    form = flag_form(project, expert)
+    url, data = form.url.replace("/flag", "/comment"), {"body": "The carrier is wrong."}
+    return Form(expert, url, data, Comment.objects, table="labeling_comment")
+
+
+def decision_form(project, lead) -> Form:
+    created_weeks_ago(project, 4)
+    data = {"text": "Add the refund policy", "owner": "Priya", "due_date": "2026-12-04"}
+    return Form(lead, decisions_url(project), data, Decision.objects, table="labeling_decision")
+
+
+def mark_form(project, lead) -> Form:
+    [item] = label_outputs(project, answers=AGREE)
+    data = {"action": "mark", "note": "Refund rule looks wrong"}
+    marks = AuditEvent.objects.filter(action="gold.marked_for_adjudication")
+    return Form(lead, mark_url(item), data, marks, table="labeling_resolution")
+
+
+def resend_form(project, lead) -> Form:
+    invitation = invite_member(project=project, email="nora@example.com", role="expert", invited_by=lead).invitation
+    url = f"/p/{project.slug}/manage/invitations/{invitation.pk}/resend"
+    return Form(lead, url, {}, AuditEvent.objects.filter(action="member.invitation_resent"), 1, "labeling_invitation")
+
+
+def invite_form(project, lead) -> Form:
+    url = f"/p/{project.slug}/manage/members/invite"
+    data = {"email": "nora@example.com", "role": "expert"}
+    return Form(lead, url, data, AuditEvent.objects.filter(action="member.invited"), 1, "labeling_invitation")
+
+
+FORMS = {
+    "flag": (flag_form, "expert"),
+    "comment": (comment_form, "expert"),
+    "decision": (decision_form, "lead"),
+    "mark for adjudication": (mark_form, "lead"),
+    "invitation resend": (resend_form, "lead"),
+    "invite": (invite_form, "lead"),
+}
+
+
+@pytest.fixture(params=list(FORMS))
+def form(request, project) -> Form:
+    make, persona = FORMS[request.param]
+    return make(project, request.getfixturevalue(persona))
+
+
+def test_a_form_posted_twice_writes_once_and_answers_as_the_first_did(form, django_capture_on_commit_callbacks):
+    client = client_of(form.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(form.url, form.data)
+        second = client.post(form.url, form.data)
+
+    assert answer(first)[0] == 302 and answer(second) == answer(first)
+    assert form.rows.count() == 1 and len(mail.outbox) == form.emails
+
+
+def test_a_flag_or_comment_posted_twice_says_what_the_first_said(project, expert):
+    form = flag_form(project, expert)
+    client = client_of(expert)
+    client.post(form.url, form.data)
+
+    page = client.post(form.url, form.data, follow=True).content.decode()
+
+    assert "Flagged for the weekly review meeting." in page and Flag.objects.count() == 1
+
+
+def test_a_different_note_or_the_same_a_minute_later_is_a_second_flag_and_comment(project, expert):
+    form = flag_form(project, expert)
+    client = client_of(expert)
+    comment_url = form.url.replace("/flag", "/comment")
+    for text in ("Policy changed?", "And the carrier is wrong."):
+        client.post(form.url, {"note": text})
+        client.post(comment_url, {"body": text})
+    moments_pass(Flag.objects)
+    moments_pass(Comment.objects)
+    client.post(form.url, {"note": "Policy changed?"})
+    client.post(comment_url, {"body": "Policy changed?"})
+
+    assert sorted(Flag.objects.values_list("note", flat=True)) == [
+        "And the carrier is wrong.", "Policy changed?", "Policy changed?"
+    ]  # fmt: skip
+    assert Comment.objects.count() == 3
+
+
+def test_a_decision_differing_in_its_owner_or_date_is_a_second_decision(project, lead):
+    form = decision_form(project, lead)
+    client = client_of(lead)
+    client.post(form.url, form.data)
+    client.post(form.url, {**form.data, "owner": "Sam"})
+    client.post(form.url, {**form.data, "due_date": ""})
+    client.post(form.url, {**form.data, "due_date": ""})
+
+    assert Decision.objects.count() == 3
+    assert {(d.owner, d.due_date) for d in Decision.objects.all()} == {
+        ("Priya", date(2026, 12, 4)), ("Sam", date(2026, 12, 4)), ("Priya", None)
+    }  # fmt: skip
+
+
+def test_marking_again_with_another_note_or_after_a_decision_is_recorded(project, lead):
+    form = mark_form(project, lead)
+    client = client_of(lead)
+    client.post(form.url, form.data)
+    client.post(form.url, {**form.data, "note": "And the tone"})
+    assert form.rows.count() == 2
+    client.post(form.url, {"q-correct": "no"})  # the lead decides; the item leaves the list
+    client.post(form.url, {**form.data, "note": "And the tone"})
+
+    assert form.rows.count() == 3
+
+
+def test_the_emailed_link_of_an_invitation_posted_twice_works(project, lead, django_capture_on_commit_callbacks):
+    form = invite_form(project, lead)
+    client = client_of(lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(form.url, form.data)
+        client.post(form.url, form.data)
+        resend = f"/p/{project.slug}/manage/invitations/{Invitation.objects.get().pk}/resend"
+        client.post(resend)
+        client.post(resend)
+
+    assert len(mail.outbox) == 2 and Invitation.objects.get().send_count == 2
+    link = re.search(r"http://127\.0\.0\.1:8000(/invitations/\S+)", mail.outbox[-1].body).group(1)
+    assert Client().get(link).status_code == 200  # the second post did not replace the link just sent
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_form_posted_twice_at_the_same_instant_writes_once(form):
+    def post():
+        return answer(client_of(form.user).post(form.url, form.data))
+
+    sent = len(mail.outbox)  # the invitation a resend needs went out when it was made
+    results, errors = run_at_once(post, [(), ()])
+
+    assert errors == [] and results[0] == results[1] and results[0][0] == 302
+    assert form.rows.count() == 1 and len(mail.outbox) - sent == form.emails
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_twin_posted_while_the_first_is_halfway_waits_for_it_and_writes_nothing(form):
+    """The first post is held just before its last write, its locks taken: the twin waits for it (the parent row's
+    lock), then finds it. Without that lock the twin would find nothing yet, and write its own row."""
+    twin = None
+
+    def post():
+        response = client_of(form.user).post(form.url, form.data)
+        assert response.status_code == 302, response.content[:300]
+
+    with held_halfway(post, form.table):
+        twin, errors, pid = in_thread_noting_its_pid(post)
+        assert comes_to_wait_on_a_lock(pid)
+    twin.join(30)
+
+    assert errors == [] and form.rows.count() == 1
