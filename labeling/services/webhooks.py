@@ -32,7 +32,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.twins import is_recent
+from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.webhooks import address_refusal, check_events, check_url
 
 from . import outbox, webhook_transport
@@ -246,11 +246,19 @@ def delete_endpoint(*, endpoint: WebhookEndpoint, actor) -> None:
 @transaction.atomic
 def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     """Send a delivery's message again, as a new delivery with the same `webhook-id` and body (receivers
-    that saw it already can drop it)."""
+    that saw it already can drop it). The same person's redelivery of the message moments ago (the button posted
+    twice) is returned, and nothing more sent (rules.twins)."""
     endpoint = delivery.endpoint
     check_can_manage(actor, endpoint.project)
     if not endpoint.enabled:
         raise InvalidInput("The endpoint is disabled: enable it first, then redeliver.")
+    # The delivery's row lock makes a twin posted at the same instant wait for the first redelivery, and find it.
+    WebhookDelivery.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=delivery.pk)
+    same_message = {"endpoint": endpoint.pk, "message_id": delivery.message_id}
+    if audited_twin(project_id=endpoint.project_id, actor=actor, action="webhook.redelivered", **same_message):
+        twin = twin_of(WebhookDelivery.objects.filter(endpoint=endpoint, message_id=delivery.message_id))
+        if twin is not None:
+            return twin
     again = WebhookDelivery.objects.create(
         endpoint=endpoint,
         event=delivery.event,

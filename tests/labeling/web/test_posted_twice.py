@@ -12,10 +12,12 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Comment, Decision, Flag, Invitation, Queue, week_label
+from labeling.models import AuditEvent, Comment, Decision, Flag, Invitation, Queue, WebhookDelivery, week_label
 from labeling.rules.calendar import current_week
 from labeling.rules.twins import TWIN_WINDOW
+from labeling.services import webhooks
 from labeling.services.invitations import invite_member
+from labeling.services.labels import flag_item
 from tests.factories import created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, held_halfway, in_thread_noting_its_pid, run_at_once
 from tests.helpers.labeling import AGREE, label_outputs, make_items, take
@@ -99,6 +101,18 @@ def invite_form(project, lead) -> Form:
     return Form(lead, url, data, AuditEvent.objects.filter(action="member.invited"), 1, "labeling_invitation")
 
 
+def redeliver_form(project, lead) -> Form:
+    endpoint = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/in", events=["output.flagged"]
+    ).endpoint
+    [item] = label_outputs(project, answers=AGREE)
+    flag_item(expert=lead, item=item, note="odd")
+    delivery = WebhookDelivery.objects.get()
+    url = f"/p/{project.slug}/manage/webhooks/{endpoint.pk}/deliveries/{delivery.pk}/redeliver"
+    again = WebhookDelivery.objects.filter(redelivery_of=delivery)
+    return Form(lead, url, {}, again, table="labeling_webhookdelivery")
+
+
 FORMS = {
     "flag": (flag_form, "expert"),
     "comment": (comment_form, "expert"),
@@ -106,6 +120,7 @@ FORMS = {
     "mark for adjudication": (mark_form, "lead"),
     "invitation resend": (resend_form, "lead"),
     "invite": (invite_form, "lead"),
+    "redeliver": (redeliver_form, "lead"),
 }
 
 
@@ -224,3 +239,14 @@ def test_a_twin_posted_while_the_first_is_halfway_waits_for_it_and_writes_nothin
     twin.join(30)
 
     assert errors == [] and form.rows.count() == 1
+
+
+def test_redelivering_the_message_again_a_minute_later_sends_it_again(project, lead):
+    form = redeliver_form(project, lead)
+    client = client_of(lead)
+    client.post(form.url)
+    moments_pass(AuditEvent.objects, at="at")
+    moments_pass(WebhookDelivery.objects)
+    client.post(form.url)
+
+    assert form.rows.count() == 2
