@@ -200,6 +200,10 @@ def claim_slot_for_submit(
     # The lease may have run out and gone to another expert since it was read: the update counts.
     if lease and _FILL_OWN_LEASE(slot_id=lease[0], expert_id=expert.pk):
         return Slot(pk=lease[0], item_id=item.pk, expert_id=expert.pk, state=SlotState.DONE, leased_at=lease[1])
+    if lease and Label.objects.filter(item=item, expert=expert).exists():
+        # The lease was filled by a twin of this label (the form posted twice at once) that committed while this one
+        # waited for the item's lock: the lease read before was the statement's snapshot. No spare slot for a second.
+        return None
     now = timezone.now()
     spare = _spare_slot(item, now)
     if spare is None:

@@ -46,7 +46,8 @@ def submit_label(
     grant: LabelingGrant | None = None,
     shown_at: datetime | None = None,
 ) -> Label:
-    """Save the expert's label for the item, or replace their earlier one (its answers kept as history).
+    """Save the expert's label for the item, or replace their earlier one (its answers kept as history; the same
+    answers again change nothing).
 
     Editing is allowed while the cycle of the item's week is open (CycleClosed after). A first label
     fills the expert's leased slot, even on an item of a closed week (late work on its backlog). If
@@ -65,12 +66,14 @@ def submit_label(
         raise Item.DoesNotExist("Item matching query does not exist.")  # as .get() would
     locked = rows[0]
     if locked["label_id"]:
+        existing = Label.objects.get(pk=locked["label_id"])
+        if existing.answers == clean and existing.rubric_id == rubric.pk:
+            return existing  # the same answers again (the form posted twice): no edit, so no revision
         if ReviewCycle.objects.filter(project_id=item.project_id, week=item.week, status=CycleStatus.CLOSED).exists():
             raise CycleClosed(
                 f"The week {week_label(item.week)} is closed: its labels went into the weekly report and "
                 "datasets, so they can no longer be changed. Raise a flag or a comment instead."
             )
-        existing = Label.objects.get(pk=locked["label_id"])
         LabelRevision.objects.create(
             label=existing, rubric_id=existing.rubric_id, answers=existing.answers, seconds_spent=existing.seconds_spent
         )
@@ -85,6 +88,9 @@ def submit_label(
     lease = (locked["lease_id"], locked["leased_at"]) if locked["lease_id"] else None
     slot = claim_slot_for_submit(expert=expert, item=item, lease=lease, started_at=shown_at)
     if slot is None:
+        twin = Label.objects.filter(item=item, expert=expert).first()  # read now: committed while this one waited
+        if twin is not None and twin.answers == clean and twin.rubric_id == rubric.pk:
+            return twin  # the same form posted twice at once: the first saved it
         raise LeaseLost(
             "Your lease on this item ran out and it was handed to other experts, who hold all of its "
             f"{locked['overlap']} label slot(s). Your answers were not saved; take the next item."

@@ -223,7 +223,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     rubric = rubric_version(item.project, request.POST.get("rubric_id", ""))
     answers = answers_from_post(rubric.questions, request.POST, original_output=item.output.output)
     try:
-        labels.submit_label(
+        label = labels.submit_label(
             expert=request.user,
             item=item,
             rubric=rubric,
@@ -238,7 +238,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
         lost = render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
         return _screen(lost, _item_url(item))
-    if item.own_answers is not None:  # an edit (back to a labeled item, or a second tab on it): it replaced one
+    if item.own_answers not in (None, label.answers):  # an edit (back to a labeled item, or a second tab on it)
         messages.success(request, f"Label changed for item {item.pk}: it replaces the one you gave before.")
     else:
         messages.success(request, f"Label saved for item {item.pk}.")

@@ -6,21 +6,35 @@ instant leave one row too (PostgreSQL, one thread each)."""
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 import pytest
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Comment, Decision, Flag, Invitation, Queue, WebhookDelivery, week_label
+from labeling.models import (
+    AuditEvent,
+    Comment,
+    Decision,
+    Flag,
+    Invitation,
+    Label,
+    LabelRevision,
+    Queue,
+    WebhookDelivery,
+    week_label,
+)
 from labeling.rules.calendar import current_week
 from labeling.rules.twins import TWIN_WINDOW
 from labeling.services import webhooks
 from labeling.services.invitations import invite_member
 from labeling.services.labels import flag_item
+from labeling.services.rubrics import publish_rubric
 from tests.factories import created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, held_halfway, in_thread_noting_its_pid, run_at_once
 from tests.helpers.labeling import AGREE, label_outputs, make_items, take
+from tests.helpers.rubrics import QUESTIONS
 
 
 def client_of(user) -> Client:
@@ -63,11 +77,29 @@ class Form:
     table: str = ""  # the table one post writes last
 
 
-def flag_form(project, expert, note="Policy changed last week?") -> Form:
-    Queue.objects.create(project=project, slug="all", name="All", weekly_quota=10)
+def flag_form(project, expert, note="Policy changed last week?", overlap=1) -> Form:
+    Queue.objects.create(project=project, slug="all", name="All", weekly_quota=10, overlap=overlap)
     make_items(project, 1)
     item = take(client_of(expert), project.queues.get())
     return Form(expert, item_url(item, "flag"), {"note": note}, Flag.objects.filter(item=item), table="labeling_flag")
+
+
+class Writes:
+    """The rows of several tables, counted together."""
+
+    def __init__(self, *querysets):
+        self.querysets = querysets
+
+    def count(self) -> int:
+        return sum(rows.count() for rows in self.querysets)
+
+
+def label_form(project, expert, overlap=1) -> Form:
+    form = flag_form(project, expert, overlap=overlap)
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    data = {"q-correct": "yes", "q-helpful": "4", "rubric_id": rubric.pk}
+    labels = Writes(Label.objects, LabelRevision.objects)
+    return Form(expert, form.url.removesuffix("flag"), data, labels, table="labeling_label")
 
 
 def comment_form(project, expert) -> Form:
@@ -116,6 +148,8 @@ def redeliver_form(project, lead) -> Form:
 FORMS = {
     "flag": (flag_form, "expert"),
     "comment": (comment_form, "expert"),
+    "label": (label_form, "expert"),
+    "label of an item labeled twice": (partial(label_form, overlap=2), "expert"),
     "decision": (decision_form, "lead"),
     "mark for adjudication": (mark_form, "lead"),
     "invitation resend": (resend_form, "lead"),
@@ -148,6 +182,19 @@ def test_a_flag_or_comment_posted_twice_says_what_the_first_said(project, expert
     page = client.post(form.url, form.data, follow=True).content.decode()
 
     assert "Flagged for the weekly review meeting." in page and Flag.objects.count() == 1
+
+
+def test_a_label_posted_twice_is_saved_not_changed(project, expert):
+    form = label_form(project, expert)
+    client = client_of(expert)
+    client.post(form.url, form.data)
+
+    page = client.post(form.url, form.data, follow=True).content.decode()
+
+    assert "Label saved for item" in page and "Label changed" not in page
+    assert not LabelRevision.objects.exists()
+    changed = client.post(form.url, {**form.data, "q-helpful": "2"}, follow=True).content.decode()
+    assert "Label changed for item" in changed and LabelRevision.objects.count() == 1  # an edit is still one
 
 
 def test_a_different_note_or_the_same_a_minute_later_is_a_second_flag_and_comment(project, expert):
