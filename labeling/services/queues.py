@@ -21,6 +21,7 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
+from labeling.rules.twins import audited_twin
 
 from . import outbox
 from .routing import validate_rule
@@ -222,9 +223,11 @@ def ensure_takes_items(queue: Queue, *, remedy: str) -> None:
 @transaction.atomic
 def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> None:
     """Route the project's outputs since `since` through the queue, in a task sent after commit. InvalidInput for an
-    inactive queue: no expert is handed its items."""
+    inactive queue: no expert is handed its items. The same person's request moments ago is this one: nothing more."""
     ensure_takes_items(queue, remedy="make it active to backfill it.")
     since_iso = since.isoformat() if since else None
+    if _asked_moments_ago(queue, actor=audit_actor(actor), since_iso=since_iso):
+        return  # the button posted twice: the first request stands, its task deduplicated
     AuditEvent.objects.create(
         project_id=queue.project_id,
         actor=audit_actor(actor),
@@ -237,6 +240,17 @@ def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> Non
         args=[queue.pk, since_iso],
         dedupe_key=work_key("backfill_queue", queue.pk, since_iso or "all"),
     )
+
+
+def _asked_moments_ago(queue: Queue, *, actor, since_iso: str | None) -> bool:
+    """Whether this person asked for the same backfill moments ago (rules.twins); a task or command never twins."""
+    if actor is None:
+        return False
+    # The queue's row lock makes a twin posted at the same instant wait for the first request, and find it.
+    Queue.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=queue.pk)
+    asked = {"queue": queue.pk, "since": since_iso}
+    twin = audited_twin(project_id=queue.project_id, actor=actor, action="queue.backfill_requested", **asked)
+    return twin is not None
 
 
 def _check(*, project: Project, values: QueueValues, queue: Queue | None = None) -> dict:

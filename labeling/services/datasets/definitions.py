@@ -9,6 +9,7 @@ from django.utils.text import slugify
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
+from labeling.rules.twins import audited_twin
 from labeling.selectors.rubrics import question_keys
 
 from .. import outbox
@@ -110,10 +111,13 @@ def _name_taken(slug: str) -> str:
 
 
 @transaction.atomic
+@transaction.atomic
 def request_build(*, dataset: Dataset, actor=None, full: bool = False, api_key: ApiKey | None = None) -> None:
     """Ask a worker to build a new version (through the outbox: sent once this transaction commits); `full`
     builds every row from scratch instead of copying the unchanged rows of the version before. `api_key`: the
-    key that asked, kept in the audit event."""
+    key that asked, kept in the audit event. The same person's request moments ago is this one: nothing more."""
+    if _asked_moments_ago(dataset, actor=audit_actor(actor), full=full):
+        return  # the button posted twice: the first request stands, its build deduplicated
     details = {"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name, **_by_key(api_key)}
     AuditEvent.objects.create(
         project_id=dataset.project_id,
@@ -129,6 +133,17 @@ def request_build(*, dataset: Dataset, actor=None, full: bool = False, api_key: 
         # A full build asked while an incremental one waits is not the same work: it gets its own key.
         dedupe_key=work_key("build_dataset", dataset.pk, *(["full"] if full else [])),
     )
+
+
+def _asked_moments_ago(dataset: Dataset, *, actor, full: bool) -> bool:
+    """Whether this person asked for the same build moments ago (rules.twins); a key, task or command never twins."""
+    if actor is None:
+        return False
+    # The dataset's row lock makes a twin posted at the same instant wait for the first request, and find it.
+    Dataset.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=dataset.pk)
+    same = {"dataset": dataset.pk, "full__isnull": not full}  # a full build's event alone says "full"
+    twin = audited_twin(project_id=dataset.project_id, actor=actor, action="dataset.build_requested", **same)
+    return twin is not None
 
 
 def _by_key(api_key: ApiKey | None) -> dict[str, str]:

@@ -28,6 +28,7 @@ from labeling.models import (
 from labeling.rules.calendar import current_week
 from labeling.rules.twins import TWIN_WINDOW
 from labeling.services import webhooks
+from labeling.services.datasets import create_dataset
 from labeling.services.invitations import invite_member
 from labeling.services.labels import flag_item
 from labeling.services.rubrics import publish_rubric
@@ -145,6 +146,20 @@ def redeliver_form(project, lead) -> Form:
     return Form(lead, url, {}, again, table="labeling_webhookdelivery")
 
 
+def backfill_form(project, lead) -> Form:
+    queue = Queue.objects.create(project=project, slug="all", name="All", weekly_quota=10)
+    url = f"/p/{project.slug}/manage/queues/{queue.pk}/backfill"
+    asked = AuditEvent.objects.filter(action="queue.backfill_requested")
+    return Form(lead, url, {}, asked, table="labeling_auditevent")
+
+
+def build_form(project, lead) -> Form:
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    url = f"/p/{project.slug}/datasets/{dataset.slug}/build"
+    asked = AuditEvent.objects.filter(action="dataset.build_requested")
+    return Form(lead, url, {}, asked, table="labeling_auditevent")
+
+
 FORMS = {
     "flag": (flag_form, "expert"),
     "comment": (comment_form, "expert"),
@@ -155,6 +170,8 @@ FORMS = {
     "invitation resend": (resend_form, "lead"),
     "invite": (invite_form, "lead"),
     "redeliver": (redeliver_form, "lead"),
+    "backfill": (backfill_form, "lead"),
+    "dataset build": (build_form, "lead"),
 }
 
 
