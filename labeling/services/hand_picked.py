@@ -14,6 +14,7 @@ from django.db import transaction
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Output, Project, Queue
 from labeling.rules.calendar import current_week
+from labeling.rules.twins import audited_twin
 
 from .queues import audit_actor, ensure_takes_items
 from .routing import place_in_queue
@@ -38,7 +39,8 @@ def add_to_queue(
     At most ADD_LIMIT ids (InvalidInput beyond, and for an inactive queue: no expert is handed its items).
     Ids of other projects' outputs, or of none, are ignored.
     The caller has checked that `actor` may manage the project; `source` (the explore filter's query
-    string) goes into the audit event.
+    string) goes into the audit event. The same person's add of the same outputs moments ago, posted again, adds
+    nothing and is not audited again: its result is returned.
     """
     if queue.project_id != project.pk:
         raise NotFound("No such queue.")
@@ -57,6 +59,13 @@ def add_to_queue(
         if outputs
         else 0
     )
+    external_ids = [output.external_id for output in outputs]
+    if not added:
+        twin = _added_moments_ago(
+            project, queue=queue, actor=audit_actor(actor), external_ids=external_ids, source=source
+        )
+        if twin is not None:
+            return twin  # the form posted twice: the first post added them, and says so again
     result = AddResult(added=added, already_in=len(outputs) - added)
     AuditEvent.objects.create(
         project=project,
@@ -66,8 +75,24 @@ def add_to_queue(
             "queue": queue.slug,
             "added": result.added,
             "already_in": result.already_in,
-            "external_ids": [output.external_id for output in outputs],
+            "external_ids": external_ids,
             "filter": source,
         },
     )
     return result
+
+
+def _added_moments_ago(
+    project: Project, *, queue: Queue, actor, external_ids: list[str], source: str
+) -> AddResult | None:
+    """What this person's add of the same outputs to the queue did moments ago (rules.twins), if they made one.
+
+    Asked only when this add placed nothing: the outputs are in the queue, and a twin of this post put them there
+    (placing waits for it to commit, so its audit event is read here)."""
+    if actor is None:
+        return None
+    same = {"queue": queue.slug, "filter": source, "external_ids": external_ids}
+    twin = audited_twin(project_id=project.pk, actor=actor, action="queue.outputs_added", **same)
+    if twin is None:
+        return None
+    return AddResult(added=twin.details["added"], already_in=twin.details["already_in"])

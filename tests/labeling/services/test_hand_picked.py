@@ -99,6 +99,11 @@ def test_two_leads_adding_at_once_make_one_item_per_output(project, lead):
 
     assert errors == []
     assert sorted(Item.objects.filter(queue=queue).values_list("output_id", flat=True)) == sorted(ids)
-    assert sum(result.added for result in results) == 200
-    assert sum(result.already_in for result in results) == 2 * 150 + 2 * 150 - 200
+    # Each pick's twin (the same lead, the same outputs, at once) adds nothing, is not audited, and answers as the
+    # pick that added them did (rules.twins).
+    events = [event.details for event in AuditEvent.objects.filter(action="queue.outputs_added")]
+    assert len(events) == 2 and sum(event["added"] for event in events) == 200
+    assert sum(event["already_in"] for event in events) == 150 + 150 - 200
+    recorded = sorted((event["added"], event["already_in"]) for event in events)
+    assert sorted((result.added, result.already_in) for result in results) == sorted(recorded * 2)
     assert Slot.objects.count() == 200

@@ -32,7 +32,7 @@ from labeling.services.datasets import create_dataset
 from labeling.services.invitations import invite_member
 from labeling.services.labels import flag_item
 from labeling.services.rubrics import publish_rubric
-from tests.factories import created_weeks_ago
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, held_halfway, in_thread_noting_its_pid, run_at_once
 from tests.helpers.labeling import AGREE, label_outputs, make_items, take
 from tests.helpers.rubrics import QUESTIONS
@@ -160,6 +160,15 @@ def build_form(project, lead) -> Form:
     return Form(lead, url, {}, asked, table="labeling_auditevent")
 
 
+def add_to_queue_form(project, lead) -> Form:
+    Queue.objects.create(project=project, slug="refunds", name="Refunds", weekly_quota=1)
+    for n in range(3):
+        OutputFactory(project=project, external_id=f"out-{n}")
+    data = {"queue": "refunds", "output": ["out-0", "out-2"], "filter": ""}
+    added = AuditEvent.objects.filter(action="queue.outputs_added")
+    return Form(lead, f"/p/{project.slug}/explore/add", data, added, table="labeling_auditevent")
+
+
 FORMS = {
     "flag": (flag_form, "expert"),
     "comment": (comment_form, "expert"),
@@ -172,6 +181,7 @@ FORMS = {
     "redeliver": (redeliver_form, "lead"),
     "backfill": (backfill_form, "lead"),
     "dataset build": (build_form, "lead"),
+    "add to queue": (add_to_queue_form, "lead"),
 }
 
 
@@ -199,6 +209,18 @@ def test_a_flag_or_comment_posted_twice_says_what_the_first_said(project, expert
     page = client.post(form.url, form.data, follow=True).content.decode()
 
     assert "Flagged for the weekly review meeting." in page and Flag.objects.count() == 1
+
+
+def test_outputs_added_to_a_queue_twice_are_said_added_both_times(project, lead):
+    form = add_to_queue_form(project, lead)
+    client = client_of(lead)
+    client.post(form.url, form.data)
+
+    page = client.post(form.url, form.data, follow=True).content.decode()
+
+    assert "2 outputs added to Refunds." in page and "in it already" not in page
+    again = client.post(form.url, {**form.data, "output": ["out-0", "out-1"]}, follow=True).content.decode()
+    assert "1 output added to Refunds; 1 was in it already." in again and form.rows.count() == 2
 
 
 def test_a_label_posted_twice_is_saved_not_changed(project, expert):
