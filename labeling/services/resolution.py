@@ -28,7 +28,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.gold import answers_as_asked, changed_by_lead, gold_answer, open_ties, resolve_answers, same_answer
 from labeling.rules.text import check_storable
-from labeling.rules.twins import audited_twin
+from labeling.rules.twins import audited_twin, twin_of
 
 from . import outbox, webhook_events
 from .answers import validate_answers
@@ -333,6 +333,9 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     if not given:
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
     current = {key: gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)) for key in kinds}
+    repeated = _adjudicated_moments_ago(resolution, lead=lead, given=given, current=current, note=note)
+    if repeated is not None:
+        return repeated
     shown = {key: value for key, value in (shown or {}).items() if key in kinds}
     moved = [key for key in kinds if key in shown and shown[key] != current[key]]
     # Each decided question's gold value before and after, for the audit log.
@@ -367,3 +370,21 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     )
     kept = {key: sentence for key, sentence in meanwhile.items() if key not in decided}
     return Adjudication(resolution=resolution, decided=decided, moved=moved, kept=kept)
+
+
+def _adjudicated_moments_ago(
+    resolution: Resolution, *, lead, given: dict, current: dict, note: str
+) -> Adjudication | None:
+    """What this lead's decision on the item moments ago recorded, if these answers (and note) are that decision as
+    it stands: the form posted twice (rules.twins). The item's row lock (resolve_item) makes a twin posted at the same
+    instant wait for the first decision, and find it."""
+    if any(current.get(key) != value for key, value in given.items()):
+        return None
+    if note.strip() and note.strip() != resolution.note:
+        return None
+    if twin_of(Resolution.objects.filter(pk=resolution.pk, adjudicated_by=lead), at="adjudicated_at") is None:
+        return None
+    decision = audited_twin(
+        project_id=resolution.item.project_id, actor=lead, action="gold.adjudicated", item=resolution.item_id
+    )
+    return Adjudication(resolution=resolution, decided=decision.details["answers"] if decision else {})

@@ -34,7 +34,7 @@ from labeling.services.labels import flag_item
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, held_halfway, in_thread_noting_its_pid, run_at_once
-from tests.helpers.labeling import AGREE, label_outputs, make_items, take
+from tests.helpers.labeling import AGREE, TIE, label_outputs, make_items, take
 from tests.helpers.rubrics import QUESTIONS
 
 
@@ -169,6 +169,13 @@ def add_to_queue_form(project, lead) -> Form:
     return Form(lead, f"/p/{project.slug}/explore/add", data, added, table="labeling_auditevent")
 
 
+def adjudicate_form(project, lead) -> Form:
+    [item] = label_outputs(project, answers=TIE)
+    decisions = AuditEvent.objects.filter(action__in=["gold.adjudicated", "gold.confirmed"])
+    data = {"q-correct": "no", "note": "Refunds take 5 days"}
+    return Form(lead, mark_url(item), data, decisions, table="labeling_auditevent")
+
+
 FORMS = {
     "flag": (flag_form, "expert"),
     "comment": (comment_form, "expert"),
@@ -176,6 +183,7 @@ FORMS = {
     "label of an item labeled twice": (partial(label_form, overlap=2), "expert"),
     "decision": (decision_form, "lead"),
     "mark for adjudication": (mark_form, "lead"),
+    "adjudicate": (adjudicate_form, "lead"),
     "invitation resend": (resend_form, "lead"),
     "invite": (invite_form, "lead"),
     "redeliver": (redeliver_form, "lead"),
@@ -221,6 +229,18 @@ def test_outputs_added_to_a_queue_twice_are_said_added_both_times(project, lead)
     assert "2 outputs added to Refunds." in page and "in it already" not in page
     again = client.post(form.url, {**form.data, "output": ["out-0", "out-1"]}, follow=True).content.decode()
     assert "1 output added to Refunds; 1 was in it already." in again and form.rows.count() == 2
+
+
+def test_a_decision_on_a_case_posted_twice_is_recorded_once_and_another_answer_is_a_new_one(project, lead):
+    form = adjudicate_form(project, lead)
+    client = client_of(lead)
+    client.post(form.url, form.data)
+
+    page = client.post(form.url, form.data, follow=True).content.decode()
+
+    assert "recorded." in page and "confirmed" not in page and form.rows.count() == 1
+    client.post(form.url, {**form.data, "q-correct": "yes"})
+    assert list(form.rows.values_list("action", flat=True)) == ["gold.adjudicated", "gold.adjudicated"]
 
 
 def test_a_label_posted_twice_is_saved_not_changed(project, expert):
