@@ -34,8 +34,10 @@ def reader(answers: list[httpx.Response]) -> _reader.Reader:
     return _reader.Reader(url="http://server", headers={}, timeout=5, transport=httpx.MockTransport(handler))
 
 
-PREPARING = httpx.Response(
-    503, headers={"Retry-After": "5"}, json={"errors": [{"message": "The parquet file is being prepared."}]}
+PREPARING = httpx.Response(  # as the server answers: naming the version whose file is being made
+    503,
+    headers={"Retry-After": "5", "X-Dataset-Version": "1"},
+    json={"errors": [{"message": "The parquet file is being prepared."}]},
 )
 
 

@@ -23,10 +23,24 @@ import httpx
 import pandas as pd
 import pytest
 from django.conf import settings
-from expertloop_client import ChecksumMismatch, Client, ConfigurationError, NotFound, PermissionDenied
+from expertloop_client import (
+    BadRequest,
+    ChecksumMismatch,
+    Client,
+    ConfigurationError,
+    Gone,
+    NotFound,
+    NotReady,
+    PermissionDenied,
+    ServerError,
+    StillPreparing,
+)
+from expertloop_client import datasets as client_datasets
 
-from labeling.models import Output, Queue, UsageEvent, VersionFile, week_label
+from expertloop.middleware import UNAVAILABLE_MESSAGE
+from labeling.models import DatasetVersion, Output, Queue, UsageEvent, VersionFile, VersionStatus, week_label
 from labeling.rules.calendar import current_week
+from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset, split_of
 from labeling.services.resolution import adjudicate
 from tests.helpers.labeling import TIE, label_outputs
@@ -62,7 +76,8 @@ class Relay:
     response: it returns the body and may change the headers (a dict) in place."""
 
     def __init__(self, upstream_port: int, *, port: int | None = None, tamper=None, refuse=None):
-        """`refuse(path)` may answer instead of the server: (status, headers) with an empty body."""
+        """`refuse(path)` may answer instead of the server: (status, headers) with an empty body, or (status, headers,
+        body)."""
         relay = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,11 +96,12 @@ class Relay:
                 relay.seen.append((time.monotonic(), self.path))
                 refusal = relay.refuse(self.path) if relay.refuse else None
                 if refusal:
-                    status, headers = refusal
+                    status, headers, answer = (*refusal, b"")[:3]
                     self.send_response(status)
-                    for name, value in {**headers, "Content-Length": "0"}.items():
+                    for name, value in {**headers, "Content-Length": str(len(answer))}.items():
                         self.send_header(name, value)
                     self.end_headers()
+                    self.wfile.write(answer)
                     return
                 upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
                 try:
@@ -619,6 +635,102 @@ def test_reads_name_what_went_wrong(server, project, ingest_key, read_key):
 
     assert missing.value.status == 404 and missing.value.errors
     assert refused.value.status == 403 and "lacks the `read` scope" in str(refused.value)
+
+
+REASON = "Holds gold a lead overturned: the refund window is 30 days."
+
+
+@pytest.fixture
+def ci_key(project, lead):
+    """A CI job's key, issued by a lead: `read` and `datasets`."""
+    return create_api_key(project=project, name="ci", scopes=["read", "datasets"], created_by=lead)
+
+
+def test_a_leads_key_withdraws_a_version_and_its_rows_downloads_and_diffs_then_raise_gone_with_the_reason(
+    server, project, ci_key, version, tmp_path
+):
+    label_outputs(project, 2, start=100)
+    build_version(dataset_id=version.dataset_id)  # version 2
+    client = Client(server.url, ci_key.secret)
+    dataset = client.dataset("support-eval")
+    first = dataset.version(1)
+    assert dataset.diff(1) == {"from": 1, "to": 2, "added": ["out-00100", "out-00101"], "removed": [], "changed": []}
+
+    answer = first.withdraw(REASON)
+
+    assert (answer["number"], answer["status"], answer["withdrawn_note"]) == (1, "withdrawn", REASON)
+    assert answer["withdrawn_by_key"] == ci_key.api_key.prefix and first.info == answer
+    assert dataset.version(1).withdraw("A retry, in other words.") == answer  # harmless: nothing changes
+    reads = {
+        "download": lambda: first.download(tmp_path / "v1.jsonl"),
+        "parquet": lambda: first.download(tmp_path / "v1.parquet", format="parquet"),
+        "rows": lambda: list(first.iter_rows()),
+        "diff": lambda: dataset.diff(1, 2),
+        "diff to": lambda: dataset.diff(2, 1),
+    }
+    for name, read in reads.items():
+        with pytest.raises(Gone) as gone:
+            read()
+        assert gone.value.status == 410 and f"Version 1 was withdrawn. {REASON}" in str(gone.value), name
+    assert list(tmp_path.iterdir()) == []
+    assert dataset.version("latest").number == 2
+    client.close()
+
+
+def test_a_withdrawal_the_server_refuses_raises_the_clients_error_with_the_servers_message(
+    server, project, lead, engineer, read_key, ci_key, version
+):
+    DatasetVersion.objects.create(dataset=version.dataset, number=2, status=VersionStatus.BUILDING)
+    engineers = create_api_key(project=project, name="eng", scopes=["read", "datasets"], created_by=engineer)
+    ci = Client(server.url, ci_key.secret).dataset("support-eval")
+
+    refusals = [
+        (PermissionDenied, "issued by someone who is not a lead", Client(server.url, engineers.secret), 1, REASON),
+        (PermissionDenied, "datasets", Client(server.url, read_key.secret), 1, REASON),
+        (BadRequest, "Name the version to withdraw by its number", None, "latest", REASON),
+        (BadRequest, "reason: ", None, 1, "  "),
+        (NotFound, "HTTP 404", None, 9, REASON),
+        (NotReady, "still being built", None, 2, REASON),
+    ]
+    for error, message, client, number, reason in refusals:
+        dataset = client.dataset("support-eval") if client else ci
+        with pytest.raises(error, match=message) as raised:
+            dataset.version(number).withdraw(reason)
+        assert raised.value.errors and raised.value.errors[0]["message"], message
+
+    assert set(DatasetVersion.objects.values_list("status", flat=True)) == {VersionStatus.READY, VersionStatus.BUILDING}
+
+
+def test_a_withdrawal_answered_429_or_503_is_sent_again_after_the_wait_and_done_once(server, project, ci_key, version):
+    answers = iter([(429, {"Retry-After": "1"}), (503, {"Retry-After": "1"})])
+
+    with Relay(server.port, refuse=lambda path: next(answers, None) if path.endswith("/withdraw") else None) as relay:
+        answer = Client(relay.url, ci_key.secret).dataset("support-eval").version(1).withdraw(REASON)
+
+    assert answer["status"] == "withdrawn" and answer["withdrawn_note"] == REASON
+    tries = [moment for moment, path in relay.seen if path.endswith("/withdraw")]
+    assert len(tries) == 3 and tries[1] - tries[0] >= 1.0 and tries[2] - tries[1] >= 1.0
+
+
+def test_a_downloads_503_of_a_database_that_is_down_is_retried_as_a_read_not_waited_out_as_a_file_being_made(
+    server, read_key, version, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(client_datasets, "PREPARE_WAIT", 20.0)  # the client's wait for a worker's file, shortened
+    database_down = json.dumps({"errors": [{"index": None, "field": None, "message": UNAVAILABLE_MESSAGE}]})
+    answer = (503, {"Retry-After": "1", "Content-Type": "application/json"}, database_down.encode())
+
+    with Relay(server.port, refuse=lambda path: answer if "/download" in path else None) as relay:
+        latest = Client(relay.url, read_key.secret).dataset("support-eval").version(1)
+        for fmt in ("jsonl", "parquet"):
+            started = time.monotonic()
+            with pytest.raises(ServerError) as raised:
+                latest.download(tmp_path / f"v1.{fmt}", format=fmt)
+            assert not isinstance(raised.value, StillPreparing), fmt
+            assert raised.value.status == 503 and "The database is not answering" in str(raised.value)
+            assert time.monotonic() - started < 10, fmt  # three tries a second apart, not the worker's wait
+
+    assert sum("/download" in path for _, path in relay.seen) == 6
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project, read_key, expert):

@@ -1,4 +1,5 @@
-"""Read calls (datasets, metrics, reports): on the caller's thread, raising ExpertloopError on failure."""
+"""Calls on the caller's thread (reading datasets, metrics and reports; withdrawing a version), raising
+ExpertloopError on failure."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 from ._sender import RETRY_STATUSES, retry_after_seconds
 from .errors import ServerError, StillPreparing, error_for
 
+VERSION_HEADER = "X-Dataset-Version"
 READ_ATTEMPTS = 3
 MAX_READ_WAIT = 30.0  # seconds: a longer Retry-After is not waited for; the error is raised instead
 # seconds a download waits while the server prepares its file (Parquet and hf are rendered by a worker once)
@@ -48,6 +50,13 @@ class Reader:
             response.read()
             return response.json()
 
+    def post_json(self, path: str, body: dict[str, Any]) -> Any:
+        """POST a JSON body to an endpoint where a repeat is harmless (it answers the same, changing nothing more):
+        retried as reads are."""
+        with self.stream(path, method="POST", body=body) as response:
+            response.read()
+            return response.json()
+
     def get_text(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> str:
         with self.stream(path, params, headers) as response:
             response.read()
@@ -61,6 +70,8 @@ class Reader:
         headers: dict[str, str] | None = None,
         *,
         prepare_wait: float = 0.0,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
     ) -> Iterator[httpx.Response]:
         """A 200 response whose body is not read yet; other statuses raise (429, 5xx and no answer retried).
 
@@ -74,7 +85,9 @@ class Reader:
             attempt += 1
             with ExitStack() as stack:
                 try:
-                    response = stack.enter_context(self._client().stream("GET", path, params=query, headers=headers))
+                    response = stack.enter_context(
+                        self._client().stream(method, path, params=query, headers=headers, json=body)
+                    )
                     if response.status_code != 200:
                         response.read()
                 except httpx.TransportError as exc:
@@ -86,7 +99,7 @@ class Reader:
                         yield response  # errors while the caller reads the body are the caller's: no retry
                         return
                     wait = retry_after_seconds(response)
-                    if prepare_wait and response.status_code == 503 and wait is not None:
+                    if prepare_wait and wait is not None and _preparing(response):
                         if time.monotonic() + wait > deadline:
                             raise StillPreparing(
                                 f"The server was still preparing the file after {prepare_wait:g} s: "
@@ -100,6 +113,12 @@ class Reader:
                     if not retry or (wait is not None and wait > MAX_READ_WAIT):
                         raise _error(response)
             time.sleep(wait if wait is not None else 0.5 * 2 ** (attempt - 1))
+
+
+def _preparing(response: httpx.Response) -> bool:
+    """A download's 503 saying a worker is making the file: it names the version, as a 503 of the database being down
+    (or of a proxy) does not. Those are retried as any 503 of a read, not waited out as a file being made."""
+    return response.status_code == 503 and VERSION_HEADER in response.headers
 
 
 def _error(response: httpx.Response) -> Exception:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from ._reader import PREPARE_WAIT, Reader
+from ._reader import PREPARE_WAIT, VERSION_HEADER, Reader
 from .errors import ChecksumMismatch, ExpertloopError
 from .metrics import Records
 
@@ -43,7 +43,6 @@ FORMATS = (
 )  # fmt: skip
 # The server's file name extension per format: the eval formats are JSONL files, `hf` a zip.
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "hf": "hf.zip"}
-VERSION_HEADER = "X-Dataset-Version"
 CHUNK = 1 << 16
 # The `hf` zip: its features (`datasets.Features.to_dict()`) and one JSONL file per split, named as Hugging Face wants.
 HF_FEATURES = "features.json"
@@ -72,6 +71,11 @@ class Dataset:
             raise ValueError(f"version is a positive number or 'latest', not {version!r}")
         return DatasetVersion(self, version)
 
+    def diff(self, from_: int, to: int | str = "latest") -> dict[str, Any]:
+        """The external ids `added`, `removed` and `changed` from version `from_` to `to` (a number or `latest`), with
+        `from` and `to` as numbers (the `read` scope). Either version withdrawn: Gone; not ready: NotReady."""
+        return dict(self._reader.get_json(f"{self.path}/diff", {"from": from_, "to": to}))
+
 
 class DatasetVersion:
     def __init__(self, dataset: Dataset, version: int | str):
@@ -98,6 +102,21 @@ class DatasetVersion:
         # Every read names the number `info` found, so rows, downloads and pandas all come from one version
         # even when `latest` moves on in the meantime.
         return f"{self.dataset.path}/versions/{self.number}"
+
+    def withdraw(self, reason: str) -> dict[str, Any]:
+        """Withdraw this version so that nobody pulls it any more (bad gold, text redacted since): its rows and files
+        are deleted, its record stays, and its rows, downloads and diffs raise Gone with `reason` from then on. Needs
+        a key with the `datasets` scope that a lead or admin issued. Returns the version as it now is (also `info`).
+
+        Name the version by number: `version("latest").withdraw(…)` is refused (BadRequest), as a repeat would withdraw
+        the version before it. Withdrawing a withdrawn version changes nothing, so a retry is harmless (and the
+        client retries a 429, a 5xx or a lost answer). BadRequest (no reason, over 2,000 characters),
+        PermissionDenied (no `datasets` scope, or an engineer's key), NotFound, NotReady (building or failed)."""
+        # The number as asked, not as `info` pinned it: the server refuses `latest` with its reason.
+        path = f"{self.dataset.path}/versions/{self._asked}/withdraw"
+        answer = dict(self._reader.post_json(path, {"reason": reason}))
+        self.__dict__["info"] = answer  # the cached_property, now the withdrawn version
+        return answer
 
     def iter_rows(self, split: str | None = None, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every row in order (one canonical JSON row each), following the rows endpoint's cursor pages."""
