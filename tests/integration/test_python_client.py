@@ -712,6 +712,24 @@ def test_a_withdrawal_answered_429_or_503_is_sent_again_after_the_wait_and_done_
     assert len(tries) == 3 and tries[1] - tries[0] >= 1.0 and tries[2] - tries[1] >= 1.0
 
 
+def test_build_asks_the_worker_for_a_version_and_waits_until_it_is_ready(
+    server, project, ci_key, read_key, version, worker
+):
+    label_outputs(project, 2, start=100)
+    dataset = Client(server.url, ci_key.secret).dataset("support-eval")
+
+    built = dataset.build(interval=0.5, timeout=120)
+
+    assert (built["build"]["state"], built["latest_version"]) == ("idle", 2)
+    assert len(list(dataset.version("latest").iter_rows())) == 12
+    assert dataset.build(interval=0.5, timeout=120)["latest_version"] == 2  # nothing changed: no version made
+    asked = dataset.build(full=True, wait=False)
+    assert (asked["status"], asked["latest_version"]) == ("requested", 2)
+    assert asked["status_url"].endswith("/api/v1/projects/support-bot/datasets/support-eval")
+    with pytest.raises(PermissionDenied, match="datasets"):
+        Client(server.url, read_key.secret).dataset("support-eval").build()
+
+
 def test_a_downloads_503_of_a_database_that_is_down_is_retried_as_a_read_not_waited_out_as_a_file_being_made(
     server, read_key, version, tmp_path, monkeypatch
 ):

@@ -14,6 +14,7 @@ from .datasets import Dataset, DatasetVersion
 from .errors import (
     AuthenticationFailed,
     BadRequest,
+    BuildFailed,
     ChecksumMismatch,
     ConfigurationError,
     ExpertloopError,
@@ -29,7 +30,7 @@ from .errors import (
 from .metrics import Cycles, Metrics, Records
 
 __all__ = [
-    "AuthenticationFailed", "BadRequest", "ChecksumMismatch", "Client", "ConfigurationError", "Cycles", "Dataset",
-    "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NotFound", "NotReady", "PermissionDenied", "RateLimited",
-    "Records", "RecordError", "ServerError", "Stats", "StillPreparing", "__version__",
+    "AuthenticationFailed", "BadRequest", "BuildFailed", "ChecksumMismatch", "Client", "ConfigurationError", "Cycles",
+    "Dataset", "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NotFound", "NotReady", "PermissionDenied",
+    "RateLimited", "Records", "RecordError", "ServerError", "Stats", "StillPreparing", "__version__",
 ]  # fmt: skip

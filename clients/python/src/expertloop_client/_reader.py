@@ -50,10 +50,10 @@ class Reader:
             response.read()
             return response.json()
 
-    def post_json(self, path: str, body: dict[str, Any]) -> Any:
-        """POST a JSON body to an endpoint where a repeat is harmless (it answers the same, changing nothing more):
-        retried as reads are."""
-        with self.stream(path, method="POST", body=body) as response:
+    def post_json(self, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> Any:
+        """POST (a JSON body, if any) to an endpoint where a repeat is harmless (it answers the same, or asks for what
+        is already asked for): retried as reads are."""
+        with self.stream(path, params, method="POST", body=body) as response:
             response.read()
             return response.json()
 
@@ -73,7 +73,7 @@ class Reader:
         method: str = "GET",
         body: dict[str, Any] | None = None,
     ) -> Iterator[httpx.Response]:
-        """A 200 response whose body is not read yet; other statuses raise (429, 5xx and no answer retried).
+        """A 200 (or 202) response whose body is not read yet; other statuses raise (429, 5xx and no answer retried).
 
         `prepare_wait`: seconds to wait out 503s that carry Retry-After (a worker is preparing the file: a download in
         Parquet or hf), honouring it, before StillPreparing is raised; these waits are not counted as attempts."""
@@ -88,14 +88,14 @@ class Reader:
                     response = stack.enter_context(
                         self._client().stream(method, path, params=query, headers=headers, json=body)
                     )
-                    if response.status_code != 200:
+                    if response.status_code not in (200, 202):
                         response.read()
                 except httpx.TransportError as exc:
                     if attempt >= READ_ATTEMPTS:
                         raise ServerError(f"No answer from {self._options['base_url']}: {exc!r}") from exc
                     wait = None
                 else:
-                    if response.status_code == 200:
+                    if response.status_code in (200, 202):
                         yield response  # errors while the caller reads the body are the caller's: no retry
                         return
                     wait = retry_after_seconds(response)

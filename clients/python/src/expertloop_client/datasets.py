@@ -10,6 +10,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from ._reader import PREPARE_WAIT, VERSION_HEADER, Reader
-from .errors import ChecksumMismatch, ExpertloopError
+from .errors import BuildFailed, ChecksumMismatch, ExpertloopError
 from .metrics import Records
 
 if TYPE_CHECKING:
@@ -60,6 +61,39 @@ class Dataset:
     @property
     def path(self) -> str:
         return f"/api/v1/projects/{quote(self._project(), safe='')}/datasets/{quote(self.slug, safe='')}"
+
+    def details(self) -> dict[str, Any]:
+        """The dataset as the API describes it: its definition, `latest_version` and `build` (`state`: idle, queued,
+        building or failed; `version`; `error`). A key with `read` or `datasets` may ask."""
+        return dict(self._reader.get_json(self.path))
+
+    def build(
+        self, *, full: bool = False, wait: bool = True, timeout: float = 3600.0, interval: float = 2.0
+    ) -> dict[str, Any]:
+        """Ask the server's worker for a new version (a key with the `datasets` scope; `full`: every row from scratch)
+        and, with `wait`, poll `details()` every `interval` seconds until the build is over: the dataset is returned
+        then, its `latest_version` the new version (the same one when nothing had changed, as no version is made
+        then). A failed build raises BuildFailed with the server's reason; one still under way after `timeout`
+        seconds raises ExpertloopError. Without `wait`: the server's 202 answer (`status`, `status_url`,
+        `latest_version`). Asking again while a build is asked for adds nothing, so the request is retried as reads
+        are."""
+        answer = dict(self._reader.post_json(f"{self.path}/build", params={"full": "true"} if full else None))
+        if not wait:
+            return answer
+        deadline = time.monotonic() + timeout
+        while True:
+            dataset = self.details()
+            build = dataset["build"]
+            if build["state"] == "idle":
+                return dataset
+            if build["state"] == "failed":
+                raise BuildFailed(f"The build of {self.slug} failed: {build.get('error') or 'no reason given'}")
+            if time.monotonic() + interval > deadline:
+                raise ExpertloopError(
+                    f"The build of {self.slug} was still {build['state']} after {timeout:g} s: is a Celery worker "
+                    "running?"
+                )
+            time.sleep(interval)
 
     def versions(self) -> Records:
         """Every version, newest first (each as `version(n).info` would give it)."""

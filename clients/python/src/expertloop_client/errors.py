@@ -44,6 +44,10 @@ class Gone(ExpertloopError):
     """410: the dataset version was withdrawn (by a lead, or after an end user's erasure); the message says why."""
 
 
+class BuildFailed(ExpertloopError):
+    """The worker's build of a new version failed; the message has the server's `build.error`."""
+
+
 class RateLimited(ExpertloopError):
     """429 after the client's retries: over the key's request rate."""
 
