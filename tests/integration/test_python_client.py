@@ -751,6 +751,26 @@ def test_a_downloads_503_of_a_database_that_is_down_is_retried_as_a_read_not_wai
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_output_and_the_label_export_are_what_the_http_endpoints_answer(server, project, read_key):
+    label_outputs(project, 3)
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {read_key.secret}"})
+    client = Client(server.url, read_key.secret)
+
+    output = client.output("out-00001", include=["labels", "gold"])
+    labels = list(client.iter_labels())
+
+    assert output == http.get("/api/v1/outputs/out-00001", params={"include": "labels,gold"}).json()
+    assert output["items"][0]["labels"] and output["items"][0]["gold"]["status"] == "resolved"
+    assert client.output("out-00001")["items"][0].keys().isdisjoint({"labels", "gold"})
+    exported = http.get("/api/v1/labels")
+    assert labels == [json.loads(line) for line in exported.text.splitlines()] and len(labels) == 6
+    with pytest.raises(NotFound):
+        client.output("never-logged")
+    with pytest.raises(BadRequest, match="from"):
+        list(client.iter_labels(from_="last week"))
+    client.close()
+
+
 def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project, read_key, expert):
     this_week = current_week(project)
     queue = Queue.objects.create(project=project, slug="sample", name="Sample")

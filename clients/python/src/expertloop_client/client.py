@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -225,3 +227,18 @@ class Client:
     def dataset(self, slug: str) -> Dataset:
         """A dataset of the project by its slug; `.version("latest" | n)` reads it."""
         return Dataset(self._reader, lambda: self.project, slug)
+
+    def output(self, external_id: str, *, include: Sequence[str] = ()) -> dict[str, Any]:
+        """An output of the project by your external_id: its fields, feedback and `items` (the queues it was routed
+        to); `include=("labels", "gold")` adds each item's labels and gold answers. NotFound when it is not stored."""
+        path = f"/api/v1/outputs/{quote(external_id, safe='')}"
+        return dict(self._reader.get_json(path, {"include": ",".join(include) or None}))
+
+    def iter_labels(self, *, from_: str | None = None, to: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every label of the weeks `from_` to `to` (labels such as `2026-W40`, both included; by default the last 12
+        weeks), one dict each as the server streams them: external_id, queue, item, week, annotator (a pseudonym),
+        answers, rubric_version, labeled_at, seconds_spent and the item's gold."""
+        with self._reader.stream("/api/v1/labels", {"from": from_, "to": to}) as response:
+            for line in response.iter_lines():
+                if line:
+                    yield json.loads(line)
