@@ -38,11 +38,21 @@ from expertloop_client import (
 from expertloop_client import datasets as client_datasets
 
 from expertloop.middleware import UNAVAILABLE_MESSAGE
-from labeling.models import DatasetVersion, Output, Queue, UsageEvent, VersionFile, VersionStatus, week_label
+from labeling.models import (
+    DatasetLine,
+    DatasetVersion,
+    Output,
+    Queue,
+    UsageEvent,
+    VersionFile,
+    VersionStatus,
+    week_label,
+)
 from labeling.rules.calendar import current_week
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset, split_of
 from labeling.services.resolution import adjudicate
+from tests.helpers.concurrency import held_halfway, in_thread
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.processes import ROOT, env_for_test_database
@@ -699,6 +709,30 @@ def test_a_withdrawal_the_server_refuses_raises_the_clients_error_with_the_serve
         assert raised.value.errors and raised.value.errors[0]["message"], message
 
     assert set(DatasetVersion.objects.values_list("status", flat=True)) == {VersionStatus.READY, VersionStatus.BUILDING}
+
+
+def test_a_withdrawal_that_waits_for_a_build_in_flight_is_waited_for_past_the_clients_request_timeout(
+    server, project, ci_key, version
+):
+    """The server withdraws a version only once a build copying its rows is over (minutes for a large one): the
+    client waits for that answer, rather than giving up after its 1 s request timeout and its retries (three
+    'No answer' errors while the withdrawal went through all the same)."""
+    label_outputs(project, 2, start=100)  # new rows: version 2 is built on version 1's
+    withdrawal = {}
+    client = Client(server.url, ci_key.secret, timeout=1)
+
+    with held_halfway(lambda: build_version(dataset_id=version.dataset_id), DatasetLine._meta.db_table):
+        started = time.monotonic()
+        thread, errors = in_thread(
+            lambda: withdrawal.setdefault("answer", client.dataset("support-eval").version(1).withdraw(REASON))
+        )
+        time.sleep(5)  # the build holds what the withdrawal needs past every try of a 1 s timeout
+    thread.join(60)
+
+    assert errors == [] and withdrawal["answer"]["status"] == "withdrawn"
+    assert time.monotonic() - started >= 5
+    assert DatasetVersion.objects.get(number=2).status == VersionStatus.READY
+    client.close()
 
 
 def test_a_withdrawal_answered_429_or_503_is_sent_again_after_the_wait_and_done_once(server, project, ci_key, version):

@@ -50,10 +50,18 @@ class Reader:
             response.read()
             return response.json()
 
-    def post_json(self, path: str, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> Any:
+    def post_json(
+        self,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        *,
+        read_timeout: float | None = None,
+    ) -> Any:
         """POST (a JSON body, if any) to an endpoint where a repeat is harmless (it answers the same, or asks for what
-        is already asked for): retried as reads are."""
-        with self.stream(path, params, method="POST", body=body) as response:
+        is already asked for): retried as reads are. `read_timeout`: seconds to wait for an answer the server may
+        take long to give, instead of the client's `timeout`."""
+        with self.stream(path, params, method="POST", body=body, read_timeout=read_timeout) as response:
             response.read()
             return response.json()
 
@@ -72,6 +80,7 @@ class Reader:
         prepare_wait: float = 0.0,
         method: str = "GET",
         body: dict[str, Any] | None = None,
+        read_timeout: float | None = None,
     ) -> Iterator[httpx.Response]:
         """A 200 (or 202) response whose body is not read yet; other statuses raise (429, 5xx and no answer retried).
 
@@ -80,13 +89,16 @@ class Reader:
         # None, not {}: httpx replaces a query already in `path` (a `next` link) with the params given.
         query = {name: value for name, value in (params or {}).items() if value is not None} or None
         deadline = time.monotonic() + prepare_wait
+        timeout: httpx.Timeout | Any = httpx.USE_CLIENT_DEFAULT
+        if read_timeout is not None:
+            timeout = httpx.Timeout(self._options["timeout"], read=read_timeout)
         attempt = 0
         while True:
             attempt += 1
             with ExitStack() as stack:
                 try:
                     response = stack.enter_context(
-                        self._client().stream(method, path, params=query, headers=headers, json=body)
+                        self._client().stream(method, path, params=query, headers=headers, json=body, timeout=timeout)
                     )
                     if response.status_code not in (200, 202):
                         response.read()

@@ -137,7 +137,7 @@ class DatasetVersion:
         # even when `latest` moves on in the meantime.
         return f"{self.dataset.path}/versions/{self.number}"
 
-    def withdraw(self, reason: str) -> dict[str, Any]:
+    def withdraw(self, reason: str, *, timeout: float = 600.0) -> dict[str, Any]:
         """Withdraw this version so that nobody pulls it any more (bad gold, text redacted since): its rows and files
         are deleted, its record stays, and its rows, downloads and diffs raise Gone with `reason` from then on. Needs
         a key with the `datasets` scope that a lead or admin issued. Returns the version as it now is (also `info`).
@@ -145,10 +145,13 @@ class DatasetVersion:
         Name the version by number: `version("latest").withdraw(…)` is refused (BadRequest), as a repeat would withdraw
         the version before it. Withdrawing a withdrawn version changes nothing, so a retry is harmless (and the
         client retries a 429, a 5xx or a lost answer). BadRequest (no reason, over 2,000 characters),
-        PermissionDenied (no `datasets` scope, or an engineer's key), NotFound, NotReady (building or failed)."""
+        PermissionDenied (no `datasets` scope, or an engineer's key), NotFound, NotReady (building or failed).
+
+        The server withdraws only once a build in flight that copies the version's rows is over: the answer is
+        waited for up to `timeout` seconds, not the client's (shorter) request timeout."""
         # The number as asked, not as `info` pinned it: the server refuses `latest` with its reason.
         path = f"{self.dataset.path}/versions/{self._asked}/withdraw"
-        answer = dict(self._reader.post_json(path, {"reason": reason}))
+        answer = dict(self._reader.post_json(path, {"reason": reason}, read_timeout=timeout))
         self.__dict__["info"] = answer  # the cached_property, now the withdrawn version
         return answer
 
