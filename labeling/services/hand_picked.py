@@ -2,8 +2,9 @@
 
 Items are made by `routing.place_in_queue`, the one home for making items: the same overlap, priority and
 label slots as routing gives them, in the running cycle week (an old output picked today is this week's work,
-never a closed week's), under the queue's row lock, which serialises concurrent
-adds, so an output is never in a queue twice. The audit log says who added what, and from which filter.
+never a closed week's), under the queue's row lock, which serialises concurrent adds (an output is never in a
+queue twice) and orders an add with a pause (a paused queue takes none). The audit log says who added what, and
+from which filter.
 """
 
 from collections.abc import Iterable
@@ -44,6 +45,9 @@ def add_to_queue(
     """
     if queue.project_id != project.pk:
         raise NotFound("No such queue.")
+    # The queue's row lock, as a lead's settings save and routing take it: a pause committed while this waited is
+    # seen here, and one saved after waits for these items (the row the caller read may be paused already).
+    queue = Queue.objects.select_for_update(no_key=True).get(pk=queue.pk)
     ensure_takes_items(queue, remedy="nothing was added. Make it active in its settings, or choose another queue.")
     wanted = list(dict.fromkeys(output_ids))
     if len(wanted) > ADD_LIMIT:

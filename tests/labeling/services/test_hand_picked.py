@@ -1,8 +1,10 @@
 """Adding hand-picked outputs to a queue: idempotent, concurrent-safe, quota-free, audited, labelable."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound
@@ -10,8 +12,9 @@ from labeling.models import AuditEvent, Item, Queue, Slot
 from labeling.rules.calendar import current_week
 from labeling.services.assignment import next_item
 from labeling.services.hand_picked import ADD_LIMIT, add_to_queue
+from labeling.services.queues import QueueValues, update_queue
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import run_at_once
+from tests.helpers.concurrency import in_thread, run_at_once, waiting_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +110,36 @@ def test_two_leads_adding_at_once_make_one_item_per_output(project, lead):
     recorded = sorted((event["added"], event["already_in"]) for event in events)
     assert sorted((result.added, result.already_in) for result in results) == sorted(recorded * 2)
     assert Slot.objects.count() == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_paused_while_outputs_are_added_takes_none_of_them(project, lead):
+    """A lead pauses the queue while another adds picked outputs to it (the add read the queue while it was active):
+    the add waits for the pause and then refuses, as it refuses a queue it finds paused. It used to check the row it
+    had read, and put the outputs into the paused queue, where no expert is handed them."""
+    queue = make_queue(project)
+    ids = [output.pk for output in make_outputs(project, 3)]
+    paused, release = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        with transaction.atomic():
+            update_queue(queue=Queue.objects.get(pk=queue.pk), values=QueueValues(slug="refunds", name="Refunds",
+                                                                                 is_active=False))  # fmt: skip
+            paused.set()
+            release.wait(20)
+
+    pauser, pause_errors = in_thread(pause)
+    assert paused.wait(20)
+    adder, add_errors = waiting_on_a_lock(
+        lambda: add_to_queue(project=project, queue=queue, output_ids=ids, actor=lead)
+    )
+    release.set()
+    pauser.join(20)
+    adder.join(20)
+
+    assert pause_errors == []
+    assert [type(error) for error in add_errors] == [InvalidInput]
+    assert "inactive" in str(add_errors[0])
+    assert not Item.objects.filter(queue=queue).exists()
+    assert not AuditEvent.objects.filter(action="queue.outputs_added").exists()
