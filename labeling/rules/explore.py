@@ -32,6 +32,9 @@ def is_double(value: int | float) -> bool:
     return -NUMBER_MAX <= value <= NUMBER_MAX
 
 
+# Values matched as stored, spaces at their ends included: ingest keeps models, tags, ids and metadata as sent, so
+# " vip" is another tag than "vip" (and the facet offering " vip" must find it). Other values are trimmed.
+AS_STORED = frozenset({"model", "tag", "meta", "has_meta", "end_user", "session"})
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
 YES_NO = {"yes": True, "no": False}
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
@@ -45,8 +48,8 @@ PARAMETERS = {
     "model": "A model; repeat for any of several.",
     "tag": "A tag; repeat for several (see `tags`).",
     "tags": "`any` (default) or `all`: whether one of the tags is enough or all must be present.",
-    "meta": "`key:value`: the metadata key holds this value (compared as text). Repeat: different keys must all "
-    "hold, values of one key are alternatives.",
+    "meta": "`key:value`: the metadata key holds this value (compared as text, spaces included). Repeat: different "
+    "keys must all hold, values of one key are alternatives.",
     "has_meta": "A metadata key the output has; repeat for several.",
     "end_user": "The end user's id.",
     "session": "The session id.",
@@ -243,7 +246,8 @@ class _Reader:
     def _values(self, name: str) -> list[str]:
         values = self.params.getlist(name) if hasattr(self.params, "getlist") else self.params.get(name, [])
         values = [values] if isinstance(values, str) else list(values)
-        values = [value.strip() for value in values if value.strip()]
+        # A blank value is no condition (the bar sends its empty fields).
+        values = [value if name in AS_STORED else value.strip() for value in values if value.strip()]
         if len(values) > MAX_VALUES:
             self.problems[name] = f"At most {MAX_VALUES} values."
             return []
@@ -336,6 +340,6 @@ class _Reader:
             if not colon or not key.strip():
                 self.problems[name] = f"{value[:40]!r} is not `key:value`."
                 return ()
-            pairs.append((key.strip(), rest.strip()))
-        # "topic:billing" and "topic: billing" are one condition: dedupe after trimming, as the URL will show it.
+            pairs.append((key, rest) if name in AS_STORED else (key.strip(), rest.strip()))
+        # "correct:true" and "correct: true" are one condition: dedupe after trimming, as the URL will show it.
         return tuple(dict.fromkeys(pairs))

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import QueryDict
 
-from labeling.rules.explore import FEEDBACK, PARAMETERS, ExploreFilter, filter_query
+from labeling.rules.explore import AS_STORED, FEEDBACK, PARAMETERS, ExploreFilter, filter_query
 from labeling.selectors.explore_page import FilterChoices
 
 FEEDBACK_LABELS = {"up": "👍 up", "down": "👎 down", "neutral": "neutral", "none": "no feedback"}
@@ -71,7 +71,10 @@ BAR_FIELDS = set(PARAMETERS)  # the bar has a field for every filter parameter
 
 
 def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None) -> FilterBar:
-    values = {name: [v.strip() for v in params.getlist(name) if v.strip()] for name in params}
+    # As parse_filter reads them: a value kept with its spaces is shown with them, so the next search keeps it.
+    values = {
+        name: [v if name in AS_STORED else v.strip() for v in params.getlist(name) if v.strip()] for name in params
+    }
 
     def options(known: list[str], chosen: list[str], labels: dict[str, str] | None = None) -> list[Option]:
         every = list(dict.fromkeys([*known, *chosen]))

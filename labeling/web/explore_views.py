@@ -156,8 +156,8 @@ def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBl
 
 def _with_value(spec: ExploreFilter, parameter: str, value: str, *, key: str = "") -> str | None:
     """The canonical query of the filter with one more value (`key:value` for meta and gold); None when no filter can
-    say it (a model-less output, a value too long for a parameter, a tag beside any of several tags, a value with
-    spaces at its ends or a metadata key holding ":", which the filter would read as another value)."""
+    say it (a model-less output, a value too long for a parameter or blank, a tag beside any of several tags, or a
+    metadata key holding ":", which the filter would read as another key)."""
     if parameter == "model" and value == "(none)":
         return None
     params = QueryDict(filter_query(spec), mutable=True)

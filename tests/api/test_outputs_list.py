@@ -387,3 +387,25 @@ def test_every_filter_parameter_is_documented_in_the_schema(client):
         assert {"200", "400", "403"} <= set(operation["responses"])
     assert "post" in schema["paths"]["/api/v1/outputs"]  # ingest kept its place
     assert "facets" in schema["paths"]["/api/v1/outputs/{external_id}"]["get"]["description"]
+
+
+def test_a_value_ingest_stored_with_spaces_at_its_ends_is_found_by_the_facet_that_counts_it(client, shop):
+    """Ingest keeps models, tags, ids and metadata values as sent, spaces included; the filter used to trim the value
+    it was given, so the facet offered " vip" and the filter looked for "vip", which is another tag."""
+    record = {"external_id": "odd-ends", "output": "x", "model": "gpt-4o ", "tags": [" vip", "spaced"],
+              "session_id": " s-9", "end_user_id": "u-9 ",
+              "metadata": {"topic": " billing", " plan": "pro"}}  # fmt: skip
+    assert Api(client, shop["ingest"]).post(URL, {"outputs": [record]}).json()["created"] == 1
+    reader = Api(client, shop["read"])
+
+    facets = reader.get(f"{URL}/facets?tag=spaced").json()["facets"]
+
+    offered = {(f["parameter"], f["key"], v["value"]) for f in facets for v in f["values"]}
+    assert {("model", "", "gpt-4o "), ("tag", "", " vip"), ("meta", "topic", " billing")} <= offered
+    for parameter, key, value in offered - {("feedback", "", "none")}:
+        assert listed(reader, {parameter: f"{key}:{value}" if key else value}) == ["odd-ends"], (parameter, value)
+    for params in ({"session": " s-9"}, {"end_user": "u-9 "}, {"has_meta": " plan"}, {"meta": " plan:pro"}):
+        assert listed(reader, params) == ["odd-ends"], params
+    # A value is the value as given: without its spaces it is another tag, model or id, which no output has.
+    for params in ({"tag": "vip"}, {"model": "gpt-4o"}, {"meta": "topic:billing"}, {"session": "s-9"}):
+        assert "odd-ends" not in listed(reader, params), params
