@@ -409,3 +409,21 @@ def test_a_value_ingest_stored_with_spaces_at_its_ends_is_found_by_the_facet_tha
     # A value is the value as given: without its spaces it is another tag, model or id, which no output has.
     for params in ({"tag": "vip"}, {"model": "gpt-4o"}, {"meta": "topic:billing"}, {"session": "s-9"}):
         assert "odd-ends" not in listed(reader, params), params
+
+
+@pytest.mark.parametrize("number", [1e16, 1e-07, 1.5e-05, 0.1, 1 / 3, 2.0, 12, 10**15])
+def test_a_metadata_number_facet_finds_the_outputs_it_counts(client, shop, number):
+    """A key holding text and numbers lists its numbers as values, written as the filter reads them: a number as
+    PostgreSQL writes it (0.0000001, not Python's 1e-07), so its `meta=` finds the outputs it counts."""
+    records = [{"external_id": f"n-{n}", "output": "x", "tags": ["numbers"], "metadata": {"score": value}}
+               for n, value in enumerate(["high", number, number])]  # fmt: skip
+    assert Api(client, shop["ingest"]).post(URL, {"outputs": records}).json()["created"] == 3
+    reader = Api(client, shop["read"])
+
+    facets = reader.get(f"{URL}/facets?tag=numbers").json()["facets"]
+
+    (score,) = [facet for facet in facets if facet["parameter"] == "meta" and facet["key"] == "score"]
+    counted = {value["value"]: value["count"] for value in score["values"]}
+    assert counted.pop("high") == 1 and list(counted.values()) == [2]
+    (value,) = counted
+    assert sorted(listed(reader, {"meta": f"score:{value}"})) == ["n-1", "n-2"]

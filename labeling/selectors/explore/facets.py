@@ -19,7 +19,7 @@ from labeling.rules.explore import ExploreFilter, is_double
 
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
-from .filters import filter_outputs
+from .filters import filter_outputs, metadata_text
 from .results import EXACT_LIMIT, Total, at_least, count_matches, newest_first, verdicts_of_outputs
 
 DAILY_SAMPLE_ROWS = 5_000  # about how many rows a sampled per-day chart reads (~80 a day over 60 days)
@@ -96,14 +96,12 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
         for key, value in (metadata or {}).items():
             keys[key] += 1
             if isinstance(value, bool) or isinstance(value, str):
-                metadata_values.setdefault(key, Counter())[
-                    str(value).lower() if isinstance(value, bool) else value
-                ] += 1
+                metadata_values.setdefault(key, Counter())[metadata_text(value)] += 1
             elif isinstance(value, int | float) and is_double(value):
                 numbers.setdefault(key, []).append(value)
     for key, values in numbers.items():
         if key in metadata_values:  # a key that holds text too: its numbers are values as well, as meta= reads them
-            metadata_values[key].update(str(value) for value in values)
+            metadata_values[key].update(metadata_text(value) for value in values)
     facets = [
         facet("model", "Model", models),
         facet("tag", "Tag", tags),

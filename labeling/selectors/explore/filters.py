@@ -4,6 +4,7 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
@@ -170,17 +171,30 @@ def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
     return condition
 
 
+def metadata_text(value: str | bool | int | float) -> str:
+    """A metadata value written as `_metadata_text_in` reads it (what a facet offers for `meta=key:value`): text as
+    it is, true as "true", a number as the database writes it: PostgreSQL's numeric has no exponent (0.0000001 where
+    Python writes 1e-07); on SQLite the number's JSON text, which Python wrote."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and connection.vendor == "postgresql":
+        return format(Decimal(repr(value)), "f")  # the digits the stored numeric was parsed from, without exponent
+    return str(value)
+
+
 def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
     """metadata[key], read as text (a number as its digits, true as "true"), is one of the values."""
     values = list(values)
     if connection.vendor != "postgresql":
         # SQLite: json_each names the key as a key (a JSON path would read "0" as an array index), and its
-        # `type` spells booleans out as PostgreSQL's ->> does.
+        # `type` spells booleans out as PostgreSQL's ->> does. A real is read as its JSON text (-> by the key's
+        # path): CAST gives 15 digits and its own exponent ("1.0e+16"), which no facet or person writes.
         placeholders = ", ".join(["%s"] * len(values))
         sql = (
             "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND "
-            "CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(value AS TEXT) END "
-            f"IN ({placeholders}))"
+            "CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            "WHEN 'real' THEN COALESCE(labeling_output.metadata -> fullkey, CAST(value AS TEXT)) "
+            f"ELSE CAST(value AS TEXT) END IN ({placeholders}))"
         )
         return Q(Exact(RawSQL(sql, [key, *values]), True))
     text = MetadataKey(key, as_text=True)

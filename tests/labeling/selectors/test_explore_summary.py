@@ -3,6 +3,7 @@ outputs per day in the project's time zone, one session's conversation, and the 
 
 import base64
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -26,7 +27,7 @@ from labeling.selectors.explore import (
     summary,
 )
 from labeling.selectors.explore import facets as explore_facets
-from tests.factories import ProjectFactory
+from tests.factories import OutputFactory, ProjectFactory
 from tests.helpers.explore import utc
 
 pytestmark = pytest.mark.django_db
@@ -277,3 +278,17 @@ def test_a_per_day_chart_draws_at_most_its_ranges_last_year():
     project = ProjectFactory(slug="long-range", time_zone="UTC")
     days = daily(project, spec("from=2000-01-01&to=2100-12-31"))
     assert len(days) == 366 and days[-1].day == date(2100, 12, 31)
+
+
+@pytest.mark.parametrize("number", [1e16, 1e-07, 1 / 3, 2.0, 12])
+def test_a_metadata_number_facet_value_filters_to_the_outputs_it_counts(number):
+    """On either database: a number counted beside a key's text is written as `meta=` reads it, and finds them."""
+    project = ProjectFactory()
+    for value in ("high", number, number):
+        OutputFactory(project=project, metadata={"score": value})
+
+    counted = facet_counts(summary(project, spec()))["score"]
+
+    assert counted.pop("high") == 1 and list(counted.values()) == [2]
+    (value,) = counted
+    assert filter_outputs(project, spec(urlencode({"meta": f"score:{value}"}))).count() == 2
