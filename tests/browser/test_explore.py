@@ -4,6 +4,7 @@ explore.js), reads a conversation, saves the view, adds five results to a queue,
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -106,3 +107,34 @@ def test_a_lead_finds_outputs_saves_the_view_and_sends_five_to_an_expert(
         card.get_by_role("button", name="Start labeling").click()
     expect(expert_page.locator(".ai-output")).to_contain_text("Your refund will arrive by")
     expert_page.context.close()
+
+
+def test_the_counts_say_so_when_the_session_ended_or_the_server_failed_instead_of_showing_its_page(
+    page, live_server, lead, project
+):
+    """explore.js put whatever the summary request answered into the side panel: after the session ended, the sign-in
+    page (a form inside the explore page); on a proxy's 502, its error page. It now says what happened, with a link."""
+    outputs_worth_finding(project)
+    sign_in(page, live_server, "lena")
+
+    def session_ends(route):
+        Session.objects.all().delete()  # as when it expired: the request still carries the cookie
+        route.continue_()
+
+    page.route("**/explore/summary*", session_ends)
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?q=refund")
+    expect(page.locator("#explore-summary .error")).to_have_text(
+        "Your session has ended: sign in again to see the counts."
+    )
+    expect(page.locator("#explore-summary input[name=password]")).to_have_count(0)
+    with page.expect_navigation():
+        page.locator("#explore-summary").get_by_role("link", name="sign in again").click()
+    assert "/login/" in page.url
+
+    sign_in(page, live_server, "lena")
+    page.unroute("**/explore/summary*")
+    page.route("**/explore/summary*", lambda route: route.fulfill(status=502, body="<h1>502 Bad Gateway</h1>"))
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?q=refund")
+    expect(page.locator("#explore-summary .error")).to_contain_text("The counts could not be loaded (error 502)")
+    expect(page.locator("#explore-summary h1")).to_have_count(0)
+    expect(page.locator("#explore-summary").get_by_role("link", name="open them as a page")).to_be_visible()

@@ -8,27 +8,49 @@
   if (!target || !window.fetch || !window.DOMParser) return;
   target.classList.add("loading");
   target.setAttribute("aria-busy", "true");
+
+  // A short message in place of the counts: `before`, a link, `after`.
+  function say(before, linkText, href, after) {
+    var link = document.createElement("a");
+    link.href = href;
+    link.textContent = linkText;
+    var message = document.createElement("p");
+    message.className = "error";
+    message.setAttribute("role", "alert");
+    message.append(before, link, after);
+    target.replaceChildren(message);
+  }
+
+  function failed(status) {
+    var code = status ? " (error " + status + ")" : "";
+    say("The counts could not be loaded" + code + ": ", "open them as a page", target.dataset.summaryUrl, "");
+  }
+
   fetch(target.dataset.summaryUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-    .then(function (response) { return response.text(); })
-    .then(function (html) {
-      // Rendered by our server with autoescaping (facet values are user data): parse it, run nothing.
-      var doc = new DOMParser().parseFromString(html, "text/html");
-      // The charts need the width of the result column; the counts stay beside the results.
-      var charts = doc.querySelector(".explore-charts");
-      var slot = document.getElementById("explore-charts");
-      if (charts && slot) slot.replaceChildren(charts);
-      target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
+    .then(function (response) {
+      // The summary never redirects but to the sign-in page: the session ended. Reopened, this page goes to
+      // sign-in and comes back here.
+      if (response.redirected) {
+        say("Your session has ended: ", "sign in again", window.location.href, " to see the counts.");
+        return;
+      }
+      return response.text().then(function (html) {
+        // Rendered by our server with autoescaping (facet values are user data): parse it, run nothing.
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        // Only our fragment goes in (a refused filter's is a 400 naming the problem); an error page, ours or a
+        // proxy's, does not.
+        if (!doc.querySelector(".explore-summary") || !(response.ok || response.status === 400)) {
+          failed(response.status);
+          return;
+        }
+        // The charts need the width of the result column; the counts stay beside the results.
+        var charts = doc.querySelector(".explore-charts");
+        var slot = document.getElementById("explore-charts");
+        if (charts && slot) slot.replaceChildren(charts);
+        target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
+      });
     })
-    .catch(function () {
-      var note = document.createElement("p");
-      note.className = "error";
-      note.textContent = "The counts could not be loaded: ";
-      var link = document.createElement("a");
-      link.href = target.dataset.summaryUrl;
-      link.textContent = "open them as a page";
-      note.appendChild(link);
-      target.replaceChildren(note);
-    })
+    .catch(function () { failed(0); })
     .finally(function () {
       target.classList.remove("loading");
       target.removeAttribute("aria-busy");
