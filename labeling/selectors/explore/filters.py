@@ -190,10 +190,12 @@ def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
         # `type` spells booleans out as PostgreSQL's ->> does. A real is read as its JSON text (-> by the key's
         # path): CAST gives 15 digits and its own exponent ("1.0e+16"), which no facet or person writes.
         placeholders = ", ".join(["%s"] * len(values))
+        real = "CAST(value AS TEXT)"
+        if connection.Database.sqlite_version_info >= (3, 38):  # -> came in 3.38 (Django takes 3.37)
+            real = f"COALESCE(labeling_output.metadata -> fullkey, {real})"
         sql = (
             "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND "
-            "CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-            "WHEN 'real' THEN COALESCE(labeling_output.metadata -> fullkey, CAST(value AS TEXT)) "
+            f"CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'real' THEN {real} "
             f"ELSE CAST(value AS TEXT) END IN ({placeholders}))"
         )
         return Q(Exact(RawSQL(sql, [key, *values]), True))
