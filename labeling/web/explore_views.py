@@ -9,6 +9,7 @@ Without script, a link opens the same fragment as a page.
 Adding to a queue and exporting are helper views of their own (`explore_action_views`, leads only).
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +182,13 @@ def _with_value(spec: ExploreFilter, parameter: str, value: str, *, key: str = "
     return filter_query(widened) if named is None or value in named else None
 
 
+def _number_format(width: float):
+    """Writes a histogram's numbers with the decimals its bin width needs: a key from 0 to 1 (a confidence) gets
+    "0.18", a length or latency whole numbers."""
+    decimals = 0 if not 0 < width < 1 else min(6, math.ceil(-math.log10(width)))
+    return lambda value: f"{value:,.{decimals}f}"
+
+
 def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day]) -> list:
     per_day = [{"label": day.day.strftime("%b %d"), "value": day.outputs} for day in days]
     down_share = [
@@ -203,15 +211,17 @@ def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day])
         ),
     ]
     for histogram in found.histograms:
+        width = histogram.bins[0][1] - histogram.bins[0][0] if histogram.bins else 1
+        number = _number_format(width)
         bars = [
-            {"label": f"{low:,.0f}", "value": count, "detail": f"{low:,.0f} to {high:,.0f}"}
+            {"label": number(low), "value": count, "detail": f"{number(low)} to {number(high)}"}
             for low, high, count in histogram.bins
         ]
         markers = []
         if histogram.bins:
-            low, width = histogram.bins[0][0], histogram.bins[0][1] - histogram.bins[0][0]
+            low = histogram.bins[0][0]
             markers = [
-                {"at": (value - low) / width if width else 0, "label": f"{name} = {value:,.0f}"}
+                {"at": (value - low) / width if width else 0, "label": f"{name} = {number(value)}"}
                 for name, value in histogram.percentiles.items()
             ]
         made.append(

@@ -506,3 +506,17 @@ def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, l
     assert verdicts == [("false", "1")]
     assert shown(client.get(url("explore", project, query="gold=correct%3Afalse"))) == [passed.output.external_id]
     assert shown(client.get(url("explore", project, query="gold=correct%3Atrue"))) == []  # it did not pass
+
+
+def test_a_histogram_of_a_metadata_key_below_one_labels_its_bins_and_percentiles_with_decimals(client, lead, project):
+    """A key such as `confidence` from 0 to 1: its bins and percentiles were written as whole numbers ("0 to 0",
+    "p50 = 1"), so the chart said nothing. They get as many decimals as a bin's width needs."""
+    for n in range(1, 11):
+        make(project, external_id=f"c-{n}", metadata={"confidence": n / 10})
+    client.force_login(lead)
+
+    page = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).text
+
+    (chart,) = re.findall(r"<figcaption class=\"chart-title\">confidence</figcaption>.*?</figure>", page, re.S)
+    assert "p50 = 0.60" in chart and "p99 = 1.00" in chart
+    assert re.search(r"<td>0\.10 to 0\.1\d</td>", chart) and "0 to 0<" not in chart
