@@ -36,6 +36,14 @@ def is_double(value: int | float) -> bool:
 # " vip" is another tag than "vip" (and the facet offering " vip" must find it). Other values are trimmed.
 AS_STORED = frozenset({"model", "tag", "meta", "has_meta", "end_user", "session"})
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
+
+
+def shown_value(value: str) -> str:
+    """A filter value as a facet or chip shows it: in quotes when it has spaces at its ends, which would hide that
+    " vip" is another tag than "vip"."""
+    return f"“{value}”" if value != value.strip() else value
+
+
 YES_NO = {"yes": True, "no": False}
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import QueryDict
 
-from labeling.rules.explore import AS_STORED, FEEDBACK, PARAMETERS, ExploreFilter, filter_query
+from labeling.rules.explore import AS_STORED, FEEDBACK, PARAMETERS, ExploreFilter, filter_query, shown_value
 from labeling.selectors.explore_page import FilterChoices
 
 FEEDBACK_LABELS = {"up": "👍 up", "down": "👎 down", "neutral": "neutral", "none": "no feedback"}
@@ -122,18 +122,18 @@ def chips(spec: ExploreFilter) -> list[Chip]:
         add(f"From {spec.since.isoformat()}", since=None)
     if spec.until:
         add(f"To {spec.until.isoformat()}", until=None)
-    each("models", "Model")
-    each("tags", "All tags" if spec.all_tags and len(spec.tags) > 1 else "Tag")
+    each("models", "Model", shown_value)
+    each("tags", "All tags" if spec.all_tags and len(spec.tags) > 1 else "Tag", shown_value)
     for key, allowed in spec.metadata:
         for value in allowed:
             rest = tuple(v for v in allowed if v != value)
             metadata = tuple((k, rest if k == key else vs) for k, vs in spec.metadata if k != key or rest)
-            add(f"{key} = {value}", metadata=metadata)
-    each("metadata_keys", "Has")
+            add(f"{shown_value(key)} = {shown_value(value)}", metadata=metadata)
+    each("metadata_keys", "Has", shown_value)
     if spec.end_user:
-        add(f"End user: {spec.end_user}", end_user="")
+        add(f"End user: {shown_value(spec.end_user)}", end_user="")
     if spec.session:
-        add(f"Session: {spec.session}", session="")
+        add(f"Session: {shown_value(spec.session)}", session="")
     names = {score: name for name, score in FEEDBACK.items()}
     each("feedback", "Feedback", lambda score: FEEDBACK_LABELS[names[score]])
     for name, (yes, no) in YES_NO_LABELS.items():

@@ -15,7 +15,7 @@ from labeling.models import (
     Project,
 )
 from labeling.rules.calendar import day_start
-from labeling.rules.explore import ExploreFilter, is_double
+from labeling.rules.explore import ExploreFilter, is_double, shown_value
 
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
@@ -81,7 +81,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
         values = [
-            FacetValue(str(value), (labels or {}).get(value, str(value)), round(count * scale))
+            FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), round(count * scale))
             for value, count in counts.most_common(TOP_VALUES)
         ]
         return Facet(parameter, title, values, key)

@@ -487,6 +487,19 @@ def test_a_facet_value_with_spaces_at_its_ends_links_to_its_outputs_and_the_bar_
     assert 'value=" vip"' in bar and 'value="topic: billing"' in bar and 'value=" s"' in bar
 
 
+def test_a_value_with_spaces_at_its_ends_is_shown_in_quotes_beside_the_one_without(client, lead, project):
+    """ " vip" and "vip" are two tags: their facets and chips used to read alike ("vip" twice)."""
+    make(project, external_id="odd", tags=[" vip"])
+    make(project, external_id="plain", tags=["vip"])
+    client.force_login(lead)
+
+    facets = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).text
+    chips = client.get(url("explore", project, query="tag=+vip&tag=vip")).text
+
+    assert re.search(r'tag=\+vip">“ vip”</a>', facets) and re.search(r'tag=vip">vip</a>', facets)
+    assert "Tag: “ vip”" in chips and "Tag: vip " in chips
+
+
 def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, lead, expert, project, rubric):
     """Its gold answer passed in one queue and failed in another: the project's one rule (`rules.gold.output_verdict`,
     which failure themes and "what changed" read) makes it a fail. The row used to show the first queue's pass, and
