@@ -47,7 +47,9 @@ def add_to_queue(
         raise NotFound("No such queue.")
     # The queue's row lock, as a lead's settings save and routing take it: a pause committed while this waited is
     # seen here, and one saved after waits for these items (the row the caller read may be paused already).
-    queue = Queue.objects.select_for_update(no_key=True).get(pk=queue.pk)
+    queue = Queue.objects.select_for_update(no_key=True).filter(pk=queue.pk).order_by("pk").first()
+    if queue is None:  # deleted (in the admin) since the caller read it
+        raise NotFound("No such queue.")
     ensure_takes_items(queue, remedy="nothing was added. Make it active in its settings, or choose another queue.")
     wanted = list(dict.fromkeys(output_ids))
     if len(wanted) > ADD_LIMIT:

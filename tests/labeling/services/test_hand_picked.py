@@ -143,3 +143,15 @@ def test_a_queue_paused_while_outputs_are_added_takes_none_of_them(project, lead
     assert "inactive" in str(add_errors[0])
     assert not Item.objects.filter(queue=queue).exists()
     assert not AuditEvent.objects.filter(action="queue.outputs_added").exists()
+
+
+def test_a_queue_deleted_since_the_page_read_it_is_not_found(project, lead):
+    """The admin deleted the queue after the lead's request read it: a 404 saying so, not a 500 (DoesNotExist)."""
+    queue = make_queue(project)
+    picked = make_outputs(project, 1)
+    Queue.objects.filter(pk=queue.pk).delete()
+
+    with pytest.raises(NotFound, match="No such queue"):
+        add_to_queue(project=project, queue=queue, output_ids=[picked[0].pk], actor=lead)
+
+    assert not Item.objects.exists() and not AuditEvent.objects.exists()
