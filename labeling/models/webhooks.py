@@ -95,7 +95,8 @@ class WebhookDelivery(models.Model):
     """One event for one endpoint, tried until it succeeds or its retries run out.
 
     `message_id` (`msg_…`) is the `webhook-id` of every attempt, a redelivery included, so a receiver can
-    drop a message it has seen. `body` is the exact JSON sent. `attempts` counts the attempts begun (one a
+    drop a message it has seen. `body` is the exact JSON sent (one not sent yet has its texts made again when
+    its output is redacted again: `redaction.redact_stored_outputs`). `attempts` counts the attempts begun (one a
     worker died in counts too); `attempt_log` keeps each finished one: when, how long, answer, error.
     A worker claims the delivery with a conditional update of `claimed_until` (a lease a little longer than
     the request may take), so two copies of its task never send it at once.

@@ -1,6 +1,6 @@
 """Save a project's redaction rules (a new version per edit), build the redactor ingest applies, and apply the rules
-in force to what was stored before them (`redact_stored_outputs`: outputs, the labels and gold about them, usage
-events).
+in force to what was stored before them (`redact_stored_outputs`: outputs, the labels and gold about them, the webhook
+deliveries about them not sent yet, usage events).
 
 Ingest calls `redactor_for(project)` once per batch: one query, the patterns compiled once, and None
 when the project has no rules in force, so a project without rules pays nothing. What is redacted and
@@ -20,6 +20,7 @@ from labeling.models import (
     AuditEvent,
     DatasetRow,
     DatasetVersion,
+    DeliveryStatus,
     Item,
     Label,
     LabelRevision,
@@ -32,12 +33,15 @@ from labeling.models import (
     Rubric,
     UsageEvent,
     VersionStatus,
+    WebhookDelivery,
+    WebhookKind,
 )
 from labeling.rules import redaction as engine
 from labeling.selectors.redaction import current_rule_set
 from labeling.selectors.report import with_excerpts_of
 
 from .search_index import index_outputs
+from .webhook_events import with_texts_made_again
 
 FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write, which may quote the output
 
@@ -192,6 +196,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
                 _redact_adjudications(redactor, outputs, adjudications, free_text)
                 reports |= _redact_report_excerpts(project, outputs)
+                _redact_pending_deliveries(redactor, outputs)
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
@@ -381,6 +386,38 @@ def _redact_stored_events(project: Project, redactor: engine.Redactor, batch_siz
             UsageEvent.objects.filter(pk__in=[event.pk for event in events]).update(redaction_version=redactor.version)
         since = events[-1].occurred_at
         yield len(changed)
+
+
+def _redact_pending_deliveries(redactor: engine.Redactor, outputs: list[Output]) -> None:
+    """Make the texts of the deliveries about these outputs not sent yet (pending, retrying against a failing
+    endpoint) again: the transcript from their redacted texts, the flag's note redacted (it goes out with the texts
+    because it may quote them). Each attempt signs the body it reads, and the `webhook-id` stays the message's.
+
+    Sent and failed deliveries keep their body, the exact JSON sent. The rows are locked: a worker's claim waits for
+    this batch, then reads the new body."""
+    by_pk = {output.pk: output for output in outputs}
+    pending = (
+        WebhookDelivery.objects.select_for_update(of=("self",))
+        .filter(
+            output_id__in=by_pk,
+            status=DeliveryStatus.PENDING,
+            endpoint__include_transcripts=True,
+            endpoint__kind=WebhookKind.STANDARD,
+        )
+        .order_by("pk")
+        .only("pk", "output_id", "body")
+    )
+
+    def redacted_note(text: str) -> str:
+        return redactor.redact_text(text, Counter())
+
+    rewritten = []
+    for delivery in pending:
+        body = with_texts_made_again(delivery.body, by_pk[delivery.output_id], note=redacted_note)
+        if body != delivery.body:
+            delivery.body = body
+            rewritten.append(delivery)
+    WebhookDelivery.objects.bulk_update(rewritten, ["body"], batch_size=500)
 
 
 def _versions_holding(project: Project, external_ids: list[str]) -> set[str]:

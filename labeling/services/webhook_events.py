@@ -5,7 +5,7 @@ endpoints that opted in (`include_transcripts`), each text cut to TRANSCRIPT_MAX
 shows one of each.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -81,6 +81,20 @@ def _transcript(output: Output) -> dict:
     if cut_input or cut_output:
         transcript["truncated"] = True
     return {"transcript": transcript}
+
+
+def with_texts_made_again(body: str, output: Output, *, note: Callable[[str], str]) -> str:
+    """A body with the texts (an endpoint that opted in) made again: the transcript from the output's stored texts,
+    the flag's note through `note`. Other bodies come back as they are."""
+    message = msgspec.json.decode(body)
+    data = message.get("data") if isinstance(message, dict) else None
+    if not isinstance(data, dict) or ("transcript" not in data and "note" not in data):
+        return body
+    if "transcript" in data:
+        data.update(_transcript(output))
+    if isinstance(data.get("note"), str):
+        data["note"] = note(data["note"])
+    return msgspec.json.encode(message).decode()
 
 
 def output_flagged(flag: Flag) -> int:

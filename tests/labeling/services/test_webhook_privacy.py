@@ -7,14 +7,17 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from labeling.models import DeliveryStatus, Output, WebhookDelivery
 from labeling.services import webhooks
 from labeling.services.labels import flag_item
 from labeling.services.privacy import erase_end_user, purge_expired_outputs
-from labeling.services.webhook_delivery import prune_deliveries
+from labeling.services.redaction import redact_stored_outputs, save_rule_set
+from labeling.services.webhook_delivery import attempt_delivery, prune_deliveries
 from labeling.services.webhook_events import TRANSCRIPT_MAX_CHARS
 from tests.helpers.labeling import AGREE, label_outputs
+from tests.helpers.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +135,41 @@ def test_the_redacted_version_an_erasure_makes_is_announced(project, lead):
     [second] = [version for version in announced if version["number"] == 2]
     assert successor.number == 2 and second["rows"] == successor.row_count == 1
     assert second["sha256"] == successor.sha256
+
+
+ADDRESS = "ana.lopez@example.com"
+
+
+def test_redacting_stored_outputs_redacts_what_a_retried_delivery_sends_and_keeps_what_was_sent(
+    project, lead, expert, settings
+):
+    """A delivery still retrying when the rules are applied to the stored outputs sends their redacted texts (and the
+    flag's note redacted), signed, under the same webhook-id; a delivery sent before keeps its body: the log shows
+    what was sent."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    with Receiver() as receiver:
+        receiver.script("/in", 500, 200)
+        made = webhooks.create_endpoint(
+            project=project, created_by=lead, url=receiver.url("/in"), events=["output.flagged"],
+            include_transcripts=True,
+        )  # fmt: skip
+        sent, retrying = label_outputs(
+            project, 2, answers=AGREE[:1], texts=[f"Write to {ADDRESS}."] * 2, input=f"I am {ADDRESS}"
+        )
+        flag_item(expert=expert, item=sent, note=f"Quotes {ADDRESS}")
+        WebhookDelivery.objects.update(status=DeliveryStatus.SUCCEEDED, finished_at=timezone.now())
+        flag_item(expert=expert, item=retrying, note=f"Quotes {ADDRESS}")
+        pending = WebhookDelivery.objects.get(status=DeliveryStatus.PENDING)
+        assert attempt_delivery(delivery_id=pending.pk) == 5  # the receiver failed: tried again in 5 s
+        save_rule_set(project=project, builtins=["email"], custom=[], phone_region="GB")
+
+        redact_stored_outputs(project=project)
+        assert attempt_delivery(delivery_id=pending.pk, now=timezone.now() + timedelta(seconds=6)) is None
+
+        first, again = receiver.at("/in")
+    assert ADDRESS in first.body.decode() and ADDRESS not in again.body.decode()
+    payload = Webhook(made.secret).verify(again.body, again.headers)
+    assert payload["data"]["transcript"] == {"input": "I am [EMAIL]", "output": "Write to [EMAIL]."}
+    assert payload["data"]["note"] == "Quotes [EMAIL]"
+    assert again.headers["webhook-id"] == first.headers["webhook-id"]  # the same message: a receiver drops a twin
+    assert ADDRESS in WebhookDelivery.objects.get(status=DeliveryStatus.SUCCEEDED, output=sent.output).body
