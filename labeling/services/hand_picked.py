@@ -54,6 +54,10 @@ def add_to_queue(
     wanted = list(dict.fromkeys(output_ids))
     if len(wanted) > ADD_LIMIT:
         raise InvalidInput(f"Add at most {ADD_LIMIT:,} outputs at a time ({len(wanted):,} were chosen).")
+    # The project's row first (then the queue's, as a queue's edit takes them), as an end user's erasure takes it
+    # first: an erasure running meanwhile waits for this add and scrubs its audit event (the filter, the outputs'
+    # external ids), or has committed before and the outputs it deleted are not found here.
+    Project.objects.lock(project.pk)
     outputs = list(
         Output.objects.filter(project=project, pk__in=wanted)
         .only("pk", "external_id", "occurred_at")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from django.db import transaction
 
 from labeling.models import AuditEvent, Project
 from labeling.rules.explore import ExploreFilter, filter_query
@@ -79,8 +80,12 @@ FORMATS = {
 }
 
 
+@transaction.atomic
 def record_export(*, project: Project, spec: ExploreFilter, fmt: str, actor=None) -> None:
     """Audit an export as it starts: `outputs.exported` with the format and the filter."""
+    # The project's row, as an end user's erasure takes it first: an erasure running meanwhile waits for this event
+    # and scrubs the end user from its filter, or has committed before (the export then finds none of theirs).
+    Project.objects.lock(project.pk)
     AuditEvent.objects.create(
         project=project, actor=actor, action="outputs.exported", details={"format": fmt, "filter": filter_query(spec)}
     )
