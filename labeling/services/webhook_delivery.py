@@ -22,19 +22,23 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from labeling.exceptions import DomainError
+from labeling.exceptions import DomainError, InvalidInput
 from labeling.models import (
     AUTO_DISABLED,
     AuditEvent,
     DeliveryStatus,
+    Output,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookKind,
 )
+from labeling.rules.access import check_can_manage
 from labeling.selectors.members import manager_emails
 
 from . import webhook_transport
-from .webhooks import enqueue_delivery, signing_secret
+from .redaction import redact_free_text, redactor_for
+from .webhook_events import with_texts_made_again
+from .webhooks import audit_details, enqueue_delivery, signing_secret
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +188,39 @@ def _tell_leads(*, endpoint_id: int, reason: str) -> int:
         f"Its delivery log, and the button to enable it: {page}\n"
     )
     return send_mail(f"[expertloop] {project.name}: a webhook endpoint was disabled", body, None, emails)
+
+
+@transaction.atomic
+def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
+    """Send a delivery's message again, as a new delivery with the same `webhook-id` (receivers that saw it already
+    can drop it) and body, its texts (an endpoint that opted in) as stored now: the transcript made again from the
+    output, the flag's note under the redaction rules in force. A message sent before its output was redacted again
+    does not send the removed text a second time."""
+    endpoint = delivery.endpoint
+    check_can_manage(actor, endpoint.project)
+    if not endpoint.enabled:
+        raise InvalidInput("The endpoint is disabled: enable it first, then redeliver.")
+    body = delivery.body
+    output = Output.objects.filter(pk=delivery.output_id).only("pk", "input", "output").first()
+    if output is not None and endpoint.include_transcripts and endpoint.kind == WebhookKind.STANDARD:
+        body = with_texts_made_again(body, output, note=partial(redact_free_text, redactor_for(endpoint.project)))
+    again = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event=delivery.event,
+        message_id=delivery.message_id,
+        body=body,
+        next_attempt_at=timezone.now(),
+        redelivery_of=delivery,
+        output_id=delivery.output_id,
+    )
+    AuditEvent.objects.create(
+        project_id=endpoint.project_id,
+        actor=actor,
+        action="webhook.redelivered",
+        details=audit_details(endpoint, event=delivery.event, message_id=delivery.message_id),
+    )
+    enqueue_delivery(again.pk)
+    return again
 
 
 def prune_deliveries(*, limit: int = 10_000) -> int:

@@ -1,5 +1,6 @@
 """Webhook endpoints (a lead adds, rotates, pauses, deletes them) and events (`emit`, from the services where
-each happens). Sending is services/webhook_delivery.py; the events' payloads services/webhook_events.py.
+each happens). Sending (and a lead's redelivery) is services/webhook_delivery.py; the events' payloads
+services/webhook_events.py.
 
 Secrets: a standard endpoint's `whsec_…` secret must be readable to sign each attempt, so it cannot be
 hashed like an API key. It is stored encrypted (Fernet) with a key derived from SECRET_KEY (decrypting also
@@ -124,7 +125,7 @@ def _checked_url(url: str, kind: str) -> str:
     return url
 
 
-def _details(endpoint: WebhookEndpoint, **more) -> dict:
+def audit_details(endpoint: WebhookEndpoint, **more) -> dict:
     return {"endpoint": endpoint.pk, "kind": endpoint.kind, "url": endpoint.shown_url, **more}
 
 
@@ -177,7 +178,7 @@ def create_endpoint(
         project=project,
         actor=created_by,
         action="webhook.created",
-        details=_details(endpoint, events=events, include_transcripts=include_transcripts),
+        details=audit_details(endpoint, events=events, include_transcripts=include_transcripts),
     )
     return EndpointWithSecret(endpoint, secret)
 
@@ -205,7 +206,7 @@ def rotate_secret(*, endpoint: WebhookEndpoint, actor, seen: str | None = None) 
     endpoint.secret_sealed, endpoint.secret_rotated_at = seal(secret), timezone.now()
     endpoint.save(update_fields=["secret_sealed", "secret_rotated_at"])
     AuditEvent.objects.create(
-        project_id=endpoint.project_id, actor=actor, action="webhook.secret_rotated", details=_details(endpoint)
+        project_id=endpoint.project_id, actor=actor, action="webhook.secret_rotated", details=audit_details(endpoint)
     )
     return EndpointWithSecret(endpoint, secret)
 
@@ -227,7 +228,7 @@ def set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, actor) -> bool:
             project_id=endpoint.project_id,
             actor=actor,
             action="webhook.enabled" if enabled else "webhook.disabled",
-            details=_details(endpoint),
+            details=audit_details(endpoint),
         )
     endpoint.refresh_from_db()
     return bool(changed)
@@ -238,44 +239,9 @@ def delete_endpoint(*, endpoint: WebhookEndpoint, actor) -> None:
     """Delete an endpoint and its delivery log (a delivery in flight finds it gone and stops)."""
     check_can_manage(actor, endpoint.project)
     AuditEvent.objects.create(
-        project_id=endpoint.project_id, actor=actor, action="webhook.deleted", details=_details(endpoint)
+        project_id=endpoint.project_id, actor=actor, action="webhook.deleted", details=audit_details(endpoint)
     )
     endpoint.delete()
-
-
-@transaction.atomic
-def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
-    """Send a delivery's message again, as a new delivery with the same `webhook-id` and body (receivers
-    that saw it already can drop it). The same person's redelivery of the message moments ago (the button posted
-    twice) is returned, and nothing more sent (rules.twins)."""
-    endpoint = delivery.endpoint
-    check_can_manage(actor, endpoint.project)
-    if not endpoint.enabled:
-        raise InvalidInput("The endpoint is disabled: enable it first, then redeliver.")
-    # The delivery's row lock makes a twin posted at the same instant wait for the first redelivery, and find it.
-    WebhookDelivery.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=delivery.pk)
-    same_message = {"endpoint": endpoint.pk, "message_id": delivery.message_id}
-    if audited_twin(project_id=endpoint.project_id, actor=actor, action="webhook.redelivered", **same_message):
-        twin = twin_of(WebhookDelivery.objects.filter(endpoint=endpoint, message_id=delivery.message_id))
-        if twin is not None:
-            return twin
-    again = WebhookDelivery.objects.create(
-        endpoint=endpoint,
-        event=delivery.event,
-        message_id=delivery.message_id,
-        body=delivery.body,
-        next_attempt_at=timezone.now(),
-        redelivery_of=delivery,
-        output_id=delivery.output_id,
-    )
-    AuditEvent.objects.create(
-        project_id=endpoint.project_id,
-        actor=actor,
-        action="webhook.redelivered",
-        details=_details(endpoint, event=delivery.event, message_id=delivery.message_id),
-    )
-    enqueue_delivery(again.pk)
-    return again
 
 
 def enqueue_delivery(delivery_id: int) -> None:

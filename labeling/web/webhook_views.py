@@ -22,6 +22,7 @@ from labeling.selectors.webhooks import (
     retry_schedule_text,
 )
 from labeling.services import webhooks as webhook_services
+from labeling.services.webhook_delivery import redeliver
 
 from .webhook_forms import WebhookEndpointForm
 
@@ -133,7 +134,7 @@ def webhook_redeliver(request: HttpRequest, slug: str, endpoint_id: int, deliver
     endpoint = endpoint_of_project(project, endpoint_id)
     delivery = delivery_of_endpoint(endpoint, delivery_id)
     try:
-        webhook_services.redeliver(delivery=delivery, actor=request.user)
+        redeliver(delivery=delivery, actor=request.user)
     except InvalidInput as exc:
         messages.error(request, exc.message)
     else:

@@ -14,7 +14,7 @@ from labeling.services import webhooks
 from labeling.services.labels import flag_item
 from labeling.services.privacy import erase_end_user, purge_expired_outputs
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
-from labeling.services.webhook_delivery import attempt_delivery, prune_deliveries
+from labeling.services.webhook_delivery import attempt_delivery, prune_deliveries, redeliver
 from labeling.services.webhook_events import TRANSCRIPT_MAX_CHARS
 from tests.helpers.labeling import AGREE, label_outputs
 from tests.helpers.webhook_receiver import Receiver
@@ -66,7 +66,7 @@ def test_a_redelivery_is_erased_with_the_delivery_it_repeats(project, expert, le
     first = WebhookDelivery.objects.filter(body__contains=erased_id).first()
     WebhookDelivery.objects.filter(pk=first.pk).update(status=DeliveryStatus.FAILED)
     first.refresh_from_db()
-    webhooks.redeliver(delivery=first, actor=lead)
+    redeliver(delivery=first, actor=lead)
 
     erase_end_user(project=project, end_user_id="erased")
 
@@ -173,3 +173,23 @@ def test_redacting_stored_outputs_redacts_what_a_retried_delivery_sends_and_keep
     assert payload["data"]["note"] == "Quotes [EMAIL]"
     assert again.headers["webhook-id"] == first.headers["webhook-id"]  # the same message: a receiver drops a twin
     assert ADDRESS in WebhookDelivery.objects.get(status=DeliveryStatus.SUCCEEDED, output=sent.output).body
+
+
+def test_a_redelivery_after_redacting_stored_outputs_sends_the_redacted_texts(project, lead, expert, endpoints):
+    """Redeliver repeats the message (same webhook-id), but with its texts as stored now: a delivery sent before the
+    rules were applied to its output would otherwise send the removed address again."""
+    [item] = label_outputs(project, answers=AGREE[:1], texts=[f"Write to {ADDRESS}."], input=f"I am {ADDRESS}")
+    flag_item(expert=expert, item=item, note=f"Quotes {ADDRESS}")
+    WebhookDelivery.objects.update(status=DeliveryStatus.SUCCEEDED, finished_at=timezone.now())
+    save_rule_set(project=project, builtins=["email"], custom=[], phone_region="GB")
+    redact_stored_outputs(project=project)
+    plain, full = (WebhookDelivery.objects.get(endpoint=endpoint) for endpoint in endpoints)
+
+    again = redeliver(delivery=full, actor=lead)
+    plain_again = redeliver(delivery=plain, actor=lead)
+
+    data = json.loads(again.body)["data"]
+    assert data["transcript"] == {"input": "I am [EMAIL]", "output": "Write to [EMAIL]."}
+    assert data["note"] == "Quotes [EMAIL]" and again.message_id == full.message_id
+    assert ADDRESS in WebhookDelivery.objects.get(pk=full.pk).body  # the log keeps what was sent
+    assert plain_again.body == plain.body  # no texts: the same message, byte for byte

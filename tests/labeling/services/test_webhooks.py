@@ -32,7 +32,7 @@ from labeling.services import cycles, webhook_events, webhook_transport, webhook
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import flag_item
 from labeling.services.resolution import mark_for_adjudication, resolve_stale_items
-from labeling.services.webhook_delivery import attempt_delivery, request_due_deliveries
+from labeling.services.webhook_delivery import attempt_delivery, redeliver, request_due_deliveries
 from tests.helpers.labeling import AGREE, TIE, label_outputs
 from tests.helpers.webhook_receiver import Receiver
 from tests.labeling.services.test_cycles import WEEK
@@ -512,7 +512,7 @@ def test_redelivery_sends_the_same_message_again(project, lead, expert, receiver
     original = WebhookDelivery.objects.get()
     _deliver(original)
 
-    again = webhooks.redeliver(delivery=original, actor=lead)
+    again = redeliver(delivery=original, actor=lead)
     _deliver(again)
 
     first, second = receiver.at("/hook")
