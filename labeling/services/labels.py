@@ -31,6 +31,7 @@ from . import webhook_events
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
 from .resolution import enqueue_resolution
+from .routing import kept_from_deletion
 
 # Time on an item is measured from the lease; a tab left open overnight should not count as work.
 MAX_SECONDS_PER_LABEL = 3600
@@ -141,15 +142,25 @@ _COMPLETE_ITEM = PreparedUpdate(
 
 
 @transaction.atomic
+def _keep_output_of(item: Item) -> None:
+    """Hold the item's output (FOR KEY SHARE, as a placement does) until the transaction ends: an end user's erasure or
+    the retention purge, which lock the outputs first, waits for this write and deletes it with them; NotFound when one
+    has deleted the output (and the item) first."""
+    if not kept_from_deletion([item.output_id]):
+        raise NotFound("No such item: it was deleted with its output.")
+
+
+@transaction.atomic
 def flag_item(*, expert, item: Item, note: str) -> Flag:
-    """Raise the item for the weekly review meeting (and tell the webhooks that listen: `output.flagged`); the same
-    note posted again moments later is the first flag (rules.twins)."""
+    """Raise the item for the weekly review meeting (and tell the webhooks that listen: `output.flagged`, in the same
+    transaction); the same note posted again moments later is the first flag (rules.twins)."""
     check_member(expert, item.project)
     check_storable(note=note)
     note = note.strip()
     if not note:
         raise DomainError("Say in a few words why the item should be discussed.")
     note = note[:2000]
+    _keep_output_of(item)
     _lock_for_twins(item)
     twin = twin_of(Flag.objects.filter(item=item, expert=expert, note=note))
     if twin is not None:
@@ -169,6 +180,7 @@ def comment_on_item(*, author, item: Item, body: str) -> Comment:
     if "\x00" in body:
         raise DomainError("A comment may not contain NUL characters.")
     body = body[:5000]
+    _keep_output_of(item)
     _lock_for_twins(item)
     return twin_of(Comment.objects.filter(item=item, author=author, body=body)) or Comment.objects.create(
         item=item, author=author, body=body
