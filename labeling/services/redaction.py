@@ -160,7 +160,6 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
         return RedactionRun()
     run, reports, versions = RedactionRun(version=redactor.version), set(), set()
     free_text = _free_text_questions(project)
-    adjudications = _adjudications_by_output(project)
     try:
         last_pk = 0
         stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
@@ -200,7 +199,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 # What experts and leads wrote about them quotes them too; it goes into datasets.
                 reviewed = _redact_reviews(redactor, outputs, free_text)
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
-                _redact_adjudications(redactor, outputs, adjudications, free_text)
+                _redact_adjudications(redactor, project, outputs, free_text)
                 reports |= _redact_report_excerpts(project, outputs)
                 _redact_pending_deliveries(redactor, outputs)
                 versions |= _versions_holding(project, changed)
@@ -300,31 +299,23 @@ def _any_version(free_text: dict[int, frozenset[str]]) -> frozenset[str]:
     return frozenset().union(*free_text.values())
 
 
-def _adjudications_by_output(project: Project) -> dict[str, list[int]]:
-    """The ids of the project's `gold.adjudicated` audit events, by the external id of the output they are about."""
-    events = AuditEvent.objects.filter(project=project, action="gold.adjudicated").order_by("pk")
-    by_output: dict[str, list[int]] = {}
-    for pk, external_id in events.values_list("pk", "details__external_id"):
-        if isinstance(external_id, str):
-            by_output.setdefault(external_id, []).append(pk)
-    return by_output
-
-
 def _redact_adjudications(
-    redactor: engine.Redactor,
-    outputs: list[Output],
-    adjudications: dict[str, list[int]],
-    free_text: dict[int, frozenset[str]],
+    redactor: engine.Redactor, project: Project, outputs: list[Output], free_text: dict[int, frozenset[str]]
 ) -> None:
     """Apply the rules to the free-text gold before and after that the audit events of a lead's adjudication of these
     outputs quote (`{"answers": {question: [before, after]}}`): the log keeps who decided what and when, not the
-    personal data the decision quoted."""
-    pks = [pk for output in outputs for pk in adjudications.get(output.external_id, ())]
-    if not pks:
-        return
+    personal data the decision quoted.
+
+    Read here, after `_redact_reviews` locked the outputs' items, not once when the run starts: an adjudication holds
+    its item until its event is committed, so one made while the run goes on is read too."""
+    events = AuditEvent.objects.filter(
+        project=project,
+        action="gold.adjudicated",
+        details__external_id__in=[output.external_id for output in outputs],
+    )
     keys = _any_version(free_text)
     rewritten = []
-    for event in AuditEvent.objects.filter(pk__in=pks).select_for_update().order_by("pk").only("pk", "details"):
+    for event in events.select_for_update().order_by("pk").only("pk", "details"):
         answers = event.details.get("answers") if isinstance(event.details, dict) else None
         if not isinstance(answers, dict):
             continue
