@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from labeling.exceptions import DomainError, InvalidInput
+from labeling.exceptions import DomainError, InvalidInput, NotFound
 from labeling.models import (
     AUTO_DISABLED,
     AuditEvent,
@@ -37,6 +37,7 @@ from labeling.selectors.members import manager_emails
 
 from . import webhook_transport
 from .redaction import redact_free_text, redactor_for
+from .routing import kept_from_deletion
 from .webhook_events import with_texts_made_again
 from .webhooks import audit_details, enqueue_delivery, signing_secret
 
@@ -200,6 +201,10 @@ def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     check_can_manage(actor, endpoint.project)
     if not endpoint.enabled:
         raise InvalidInput("The endpoint is disabled: enable it first, then redeliver.")
+    # The output held as a placement holds it: an erasure or the purge (outputs locked first) waits for this
+    # redelivery and deletes it with the delivery it repeats, or has deleted both already.
+    if delivery.output_id is not None and not kept_from_deletion([delivery.output_id]):
+        raise NotFound("No such delivery: it was deleted with the output it was about.")
     body = delivery.body
     output = Output.objects.filter(pk=delivery.output_id).only("pk", "input", "output").first()
     if output is not None and endpoint.include_transcripts and endpoint.kind == WebhookKind.STANDARD:

@@ -14,6 +14,7 @@ from labeling.models import Flag, WebhookDelivery
 from labeling.services import webhooks
 from labeling.services.labels import flag_item
 from labeling.services.privacy import erase_end_user
+from labeling.services.webhook_delivery import redeliver
 from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
 from tests.helpers.labeling import AGREE, label_outputs
 
@@ -64,3 +65,27 @@ def test_an_erasure_during_a_flag_waits_for_it_and_deletes_the_flag_and_its_deli
 
     assert not errors
     assert not Flag.objects.exists() and not WebhookDelivery.objects.exists()
+
+
+def test_a_redelivery_during_the_erasure_of_its_end_user_waits_and_is_told_the_delivery_is_gone(
+    project, expert, lead, flagged_output_listener
+):
+    """A lead redelivers a delivery about the output being erased: the redelivery used to fail with an integrity error
+    (a 500) once the erasure committed. It waits, then finds the output gone, and nothing is sent."""
+    [item] = label_outputs(project, answers=AGREE[:1], end_user_id="u-gone")
+    flag_item(expert=expert, item=item, note="Quotes their address")
+    delivery = WebhookDelivery.objects.select_related("endpoint__project").get()
+    gone: list = []
+
+    def again() -> None:
+        try:
+            redeliver(delivery=delivery, actor=lead)
+        except NotFound as refused:
+            gone.append(refused)
+
+    with held_halfway(partial(erase_end_user, project=project, end_user_id="u-gone"), "labeling_auditevent"):
+        redelivering, errors = waiting_on_a_lock(again)
+    redelivering.join(30)
+
+    assert not errors and len(gone) == 1
+    assert not WebhookDelivery.objects.exists()
