@@ -10,9 +10,9 @@ from functools import partial
 import pytest
 
 from labeling.exceptions import NotFound
-from labeling.models import Flag, WebhookDelivery
+from labeling.models import Comment, Flag, WebhookDelivery
 from labeling.services import webhooks
-from labeling.services.labels import flag_item
+from labeling.services.labels import comment_on_item, flag_item
 from labeling.services.privacy import erase_end_user
 from labeling.services.webhook_delivery import redeliver
 from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
@@ -89,3 +89,22 @@ def test_a_redelivery_during_the_erasure_of_its_end_user_waits_and_is_told_the_d
 
     assert not errors and len(gone) == 1
     assert not WebhookDelivery.objects.exists()
+
+
+def test_a_comment_during_the_erasure_of_its_end_user_waits_and_is_told_the_item_is_gone(project, expert):
+    """As a flag: the comment used to fail with an integrity error (a 500) once the erasure committed."""
+    [item] = label_outputs(project, answers=AGREE[:1], end_user_id="u-gone")
+    gone: list = []
+
+    def comment() -> None:
+        try:
+            comment_on_item(author=expert, item=item, body="They wrote their address again")
+        except NotFound as refused:
+            gone.append(refused)
+
+    with held_halfway(partial(erase_end_user, project=project, end_user_id="u-gone"), "labeling_auditevent"):
+        commenting, errors = waiting_on_a_lock(comment)
+    commenting.join(30)
+
+    assert not errors and len(gone) == 1
+    assert not Comment.objects.exists()
