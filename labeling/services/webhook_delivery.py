@@ -33,6 +33,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.access import check_can_manage
+from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.members import manager_emails
 
 from . import webhook_transport
@@ -196,7 +197,8 @@ def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     """Send a delivery's message again, as a new delivery with the same `webhook-id` (receivers that saw it already
     can drop it) and body, its texts (an endpoint that opted in) as stored now: the transcript made again from the
     output, the flag's note under the redaction rules in force. A message sent before its output was redacted again
-    does not send the removed text a second time."""
+    does not send the removed text a second time. The same person's redelivery of the message moments ago (the
+    button posted twice) is returned, and nothing more sent (rules.twins)."""
     endpoint = delivery.endpoint
     check_can_manage(actor, endpoint.project)
     if not endpoint.enabled:
@@ -205,6 +207,13 @@ def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     # redelivery and deletes it with the delivery it repeats, or has deleted both already.
     if delivery.output_id is not None and not kept_from_deletion([delivery.output_id]):
         raise NotFound("No such delivery: it was deleted with the output it was about.")
+    # The delivery's row lock makes a twin posted at the same instant wait for the first redelivery, and find it.
+    WebhookDelivery.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=delivery.pk)
+    same_message = {"endpoint": endpoint.pk, "message_id": delivery.message_id}
+    if audited_twin(project_id=endpoint.project_id, actor=actor, action="webhook.redelivered", **same_message):
+        twin = twin_of(WebhookDelivery.objects.filter(endpoint=endpoint, message_id=delivery.message_id))
+        if twin is not None:
+            return twin
     body = delivery.body
     output = Output.objects.filter(pk=delivery.output_id).only("pk", "input", "output").first()
     if output is not None and endpoint.include_transcripts and endpoint.kind == WebhookKind.STANDARD:

@@ -33,7 +33,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.twins import audited_twin, is_recent, twin_of
+from labeling.rules.twins import is_recent
 from labeling.rules.webhooks import address_refusal, check_events, check_url
 
 from . import outbox, webhook_transport
