@@ -15,7 +15,11 @@ class Resolution(models.Model):
     """The gold answer of a complete item.
 
     `automatic` is recomputed from the labels every time (idempotent); `adjudicated` holds a lead's
-    decisions per question and is never touched by a recompute, so it survives every rebuild.
+    decisions per question, each entry with the rubric version the lead decided under
+    ({"value": …, "method": "adjudicated", "rubric_version": 2}); a recompute keeps every one. A decision counts while
+    the item's newest labels ask its question alike (`labeling.rules.gold.asked_alike`): when labels are edited under
+    a version that asks it on another scale, options or kind, the recompute moves it to `set_aside` (it no longer
+    answers the question asked), and back should a later version ask it alike again.
     `labeling.rules.gold` merges the two into the gold answer: adjudicated answers win, a tie is no
     answer. Each entry of `automatic` reads
     {"value": …, "method": "unanimous" | "majority" | "median" | "tie" | "list" | "single",
@@ -26,6 +30,7 @@ class Resolution(models.Model):
     status = models.CharField(max_length=32, choices=ResolutionStatus)
     automatic = models.JSONField(default=dict)
     adjudicated = models.JSONField(default=dict, blank=True)
+    set_aside = models.JSONField(default=dict, blank=True)
     marked_for_adjudication = models.BooleanField(default=False)
     adjudicated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

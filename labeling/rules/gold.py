@@ -89,6 +89,26 @@ def answers_as_asked(questions: list[dict], asked: list[dict], answers: dict[str
     return {key: value for key, value in answers.items() if key in alike}
 
 
+def decisions_as_asked(
+    questions: list[dict], decisions: Mapping[str, dict], asked_in: Mapping[int, list[dict]]
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """A lead's decisions (adjudicated and set-aside entries) split into those that answer these questions (the
+    item's newest labels' version) and those set aside: a decision counts where the version it was decided under
+    (`rubric_version`; `asked_in` maps it to its questions) asked the question alike. A 5 decided on a 1-5 scale is
+    no answer on the 1-3 scale the same key asks later. A decision on a question these do not ask, or without a
+    version (none is written so), counts as before."""
+    by_key = {question["key"]: question for question in questions}
+    counting, set_aside = {}, {}
+    for key, entry in decisions.items():
+        version = entry.get("rubric_version")
+        asked = {question["key"]: question for question in asked_in.get(version, [])}.get(key)
+        if version is None or key not in by_key or asked_alike(by_key[key], asked):
+            counting[key] = entry
+        else:
+            set_aside[key] = entry
+    return counting, set_aside
+
+
 def combine(question: dict, values: list[Any]) -> dict | None:
     """Return the automatic entry for one question from the experts' answers (empty answers left out)."""
     if not values:

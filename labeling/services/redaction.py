@@ -282,15 +282,17 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
     for resolution in (
         Resolution.objects.filter(item_id__in=output_of)
         .order_by("pk")
-        .only("pk", "item_id", "automatic", "adjudicated")
+        .only("pk", "item_id", "automatic", "adjudicated", "set_aside")
     ):
-        automatic = _redacted_gold(redactor, resolution.automatic, every_free_text)
-        adjudicated = _redacted_gold(redactor, resolution.adjudicated, every_free_text)
-        if (automatic, adjudicated) != (resolution.automatic, resolution.adjudicated):
-            resolution.automatic, resolution.adjudicated = automatic, adjudicated
+        # A decision set aside (its question asked anew) is kept, so it is redacted as the others are.
+        gold = ("automatic", "adjudicated", "set_aside")
+        redacted = [_redacted_gold(redactor, getattr(resolution, name), every_free_text) for name in gold]
+        if redacted != [getattr(resolution, name) for name in gold]:
+            for name, value in zip(gold, redacted, strict=True):
+                setattr(resolution, name, value)
             rewritten.append(resolution)
             changed_items.add(resolution.item_id)
-    Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated"], batch_size=500)
+    Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated", "set_aside"], batch_size=500)
     return {output_of[item_id] for item_id in changed_items}
 
 

@@ -26,7 +26,15 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules.access import check_can_manage
-from labeling.rules.gold import answers_as_asked, changed_by_lead, gold_answer, open_ties, resolve_answers, same_answer
+from labeling.rules.gold import (
+    answers_as_asked,
+    changed_by_lead,
+    decisions_as_asked,
+    gold_answer,
+    open_ties,
+    resolve_answers,
+    same_answer,
+)
 from labeling.rules.text import check_storable
 from labeling.rules.twins import audited_twin, twin_of
 
@@ -56,12 +64,36 @@ def resolve_item(*, item_id: int) -> Resolution | None:
     resolution.automatic = resolve_answers(
         questions, [answers_as_asked(questions, label.rubric.questions, label.answers) for label in labels]
     )
+    _sort_decisions(resolution, questions, _decision_questions(item.project_id, [resolution]))
     resolution.status = _status(resolution)
-    resolution.save(update_fields=["automatic", "status", "updated_at"])
+    resolution.save(update_fields=["automatic", "adjudicated", "set_aside", "status", "updated_at"])
     Item.objects.filter(pk=item.pk, gold_stale=True).update(gold_stale=False)
     if _became_undecided(before, resolution.status):
         webhook_events.items_need_adjudication(project_id=item.project_id, item_ids=[item.pk], reason="tie")
     return resolution
+
+
+def _decision_questions(project_id: int, resolutions: list[Resolution]) -> dict[int, list[dict]]:
+    """The questions of each rubric version the resolutions' decisions were made under, by version (one query, none
+    when nothing was decided)."""
+    versions = {
+        entry.get("rubric_version")
+        for resolution in resolutions
+        for entry in (*resolution.adjudicated.values(), *resolution.set_aside.values())
+    } - {None}
+    if not versions:
+        return {}
+    return dict(Rubric.objects.filter(project_id=project_id, version__in=versions).values_list("version", "questions"))
+
+
+def _sort_decisions(resolution: Resolution, questions: list[dict], asked_in: dict[int, list[dict]]) -> bool:
+    """Keep in `adjudicated` the lead's decisions that answer `questions` (the newest labels' version) and set the
+    others aside (`rules.gold.decisions_as_asked`); True when that moved one."""
+    counting, set_aside = decisions_as_asked(questions, {**resolution.set_aside, **resolution.adjudicated}, asked_in)
+    if (counting, set_aside) == (resolution.adjudicated, resolution.set_aside):
+        return False
+    resolution.adjudicated, resolution.set_aside = counting, set_aside
+    return True
 
 
 def _became_undecided(before: str | None, after: str) -> bool:
@@ -95,12 +127,12 @@ def resolve_stale_items(
     rubrics: dict[int, list[dict]] = {}
     done = 0
     for start in range(0, len(item_ids), chunk):
-        done += _resolve_chunk(item_ids[start : start + chunk], rubrics)
+        done += _resolve_chunk(project_id, item_ids[start : start + chunk], rubrics)
     return done
 
 
 @transaction.atomic
-def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
+def _resolve_chunk(project_id: int, item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
     # The items' row locks (in id order, as every resolve takes them) keep a label edit from landing between
     # reading the labels and clearing the flag: an edit waits, then marks the item stale again.
     item_ids = list(
@@ -127,6 +159,7 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
         for resolution in Resolution.objects.select_for_update().filter(item_id__any=item_ids)
     }
     now = timezone.now()
+    asked_in = _decision_questions(project_id, list(existing.values()))
     changed, created, undecided = [], [], []
     for item_id, labels in labels_by_item.items():
         resolution = existing.get(item_id) or Resolution(item_id=item_id)
@@ -134,6 +167,7 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
         questions = rubrics[newest_rubric[item_id][1]]
         answer_sets = [answers_as_asked(questions, rubrics[rubric_id], answers) for answers, rubric_id in labels]
         resolution.automatic = resolve_answers(questions, answer_sets)
+        _sort_decisions(resolution, questions, asked_in)
         resolution.status = _status(resolution)
         if _became_undecided(before, resolution.status):
             undecided.append(item_id)
@@ -142,7 +176,6 @@ def _resolve_chunk(item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
     _store(changed, created)
     Item.objects.filter(pk__any=item_ids).update(gold_stale=False)
     if undecided:
-        project_id = Item.objects.filter(pk=undecided[0]).values_list("project_id", flat=True).get()
         webhook_events.items_need_adjudication(project_id=project_id, item_ids=undecided, reason="tie")
     return len(changed) + len(created)
 
@@ -158,30 +191,30 @@ def _store(changed: list[Resolution], created: list[Resolution]) -> None:
     Django's bulk operations.
     """
     if connection.vendor != "postgresql":
-        Resolution.objects.bulk_update(changed, ["automatic", "status", "updated_at"])
+        Resolution.objects.bulk_update(changed, ["automatic", "adjudicated", "set_aside", "status", "updated_at"])
         Resolution.objects.bulk_create(created, ignore_conflicts=True)
         return
     table = Resolution._meta.db_table
     with connection.cursor() as cursor:
         if changed:
-            rows = [(r.pk, r.automatic, r.status, r.updated_at) for r in changed]
+            rows = [(r.pk, r.automatic, r.status, r.updated_at, r.adjudicated, r.set_aside) for r in changed]
             cursor.execute(
                 f"UPDATE {table} AS stored SET automatic = r -> 1, status = r ->> 2, "
-                "updated_at = (r ->> 3)::timestamptz "
+                "updated_at = (r ->> 3)::timestamptz, adjudicated = r -> 4, set_aside = r -> 5 "
                 "FROM jsonb_array_elements(%s::jsonb) AS changed(r) WHERE stored.id = (r ->> 0)::bigint",
                 [_rows_encoder.encode(rows).decode()],
             )
         if created:
             rows = [
                 (r.item_id, r.status, r.automatic, r.adjudicated, r.marked_for_adjudication, r.adjudicated_by_id,
-                 r.adjudicated_at, r.note, r.updated_at)
+                 r.adjudicated_at, r.note, r.updated_at, r.set_aside)
                 for r in created
             ]  # fmt: skip
             cursor.execute(
                 f"INSERT INTO {table} (item_id, status, automatic, adjudicated, marked_for_adjudication, "
-                "adjudicated_by_id, adjudicated_at, note, updated_at) "
+                "adjudicated_by_id, adjudicated_at, note, updated_at, set_aside) "
                 "SELECT (r ->> 0)::bigint, r ->> 1, r -> 2, r -> 3, (r ->> 4)::boolean, (r ->> 5)::integer, "
-                "(r ->> 6)::timestamptz, r ->> 7, (r ->> 8)::timestamptz "
+                "(r ->> 6)::timestamptz, r ->> 7, (r ->> 8)::timestamptz, r -> 9 "
                 "FROM jsonb_array_elements(%s::jsonb) AS new(r) ON CONFLICT (item_id) DO NOTHING",
                 [_rows_encoder.encode(rows).decode()],
             )
@@ -321,7 +354,8 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     resolution = resolve_item(item_id=item.pk)
     if resolution is None:
         raise NotFound("No complete item to adjudicate.")
-    questions = Label.objects.filter(item=item).select_related("rubric").latest("rubric__version").rubric.questions
+    newest = Label.objects.filter(item=item).select_related("rubric").latest("rubric__version").rubric
+    questions = newest.questions
     kinds = {question["key"]: question["kind"] for question in questions}
     # An empty multi-choice answer is a decision (none of its options applies); other empty answers decide nothing.
     given = {
@@ -354,8 +388,13 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
         )  # fmt: skip
     resolution.adjudicated = {
         **resolution.adjudicated,
-        **{key: {"value": value, "method": "adjudicated"} for key, (_, value) in decided.items()},
+        # The version decided under: the decision counts while the item's labels ask its question alike.
+        **{
+            key: {"value": value, "method": "adjudicated", "rubric_version": newest.version}
+            for key, (_, value) in decided.items()
+        },
     }
+    resolution.set_aside = {key: entry for key, entry in resolution.set_aside.items() if key not in decided}
     resolution.adjudicated_by, resolution.adjudicated_at = lead, timezone.now()
     resolution.marked_for_adjudication = False
     resolution.note = note.strip() or resolution.note
@@ -366,7 +405,7 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
         project_id=item.project_id,
         actor=lead,
         action="gold.adjudicated" if decided else "gold.confirmed",
-        details={**named, "answers": decided} if decided else named,
+        details={**named, "answers": decided, "rubric_version": newest.version} if decided else named,
     )
     kept = {key: sentence for key, sentence in meanwhile.items() if key not in decided}
     return Adjudication(resolution=resolution, decided=decided, moved=moved, kept=kept)

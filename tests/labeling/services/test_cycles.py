@@ -32,11 +32,12 @@ from labeling.models import (
     WeekChange,
 )
 from labeling.rules import calendar
+from labeling.rules.gold import gold_answers
 from labeling.services import cycles
 from labeling.services.assignment import next_item
 from labeling.services.datasets import create_dataset
 from labeling.services.labels import submit_label
-from labeling.services.resolution import resolve_stale_items
+from labeling.services.resolution import adjudicate, resolve_stale_items
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, UserFactory
@@ -253,6 +254,45 @@ def test_a_rating_asked_on_another_scale_midweek_is_compared_only_with_answers_o
         "correct": {"agree": 3, "compared": 3},
         "helpful": {"agree": 1, "compared": 1},
     }
+
+
+def test_a_decision_on_a_scale_the_labels_no_longer_ask_is_set_aside_from_the_gold(
+    project, lead, django_capture_on_commit_callbacks
+):
+    """A lead decides `helpful` 5 of five on an item labeled under v1; then v2 asks `helpful` on 1-3 and both experts
+    edit their labels under it. The decision was made on the 1-5 scale: it is no answer on the 1-3 one, so the gold
+    and the week's mean take the experts' 1-3 answers, while the decision is kept (set aside, with its version) and
+    counts again for `correct`, which both versions ask alike."""
+    correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
+    v1 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
+                                                              "scale": [1, 5]}])  # fmt: skip
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
+    for user in (erin, ezra):
+        Membership.objects.create(project=project, user=user, role="expert")
+    output = OutputFactory(project=project, external_id="w-0", occurred_at=datetime(2026, 11, 11, 12, tzinfo=UTC))
+    route_outputs(project_id=project.pk, output_ids=[output.pk])
+    item = Item.objects.get(project=project)
+    for expert, helpful in ((erin, 4), (ezra, 3)):
+        next_item(expert=expert, queue=queue)
+        submit_label(expert=expert, item=item, rubric=v1, answers={"correct": True, "helpful": helpful})
+    decision = adjudicate(lead=lead, item=item, answers={"correct": False, "helpful": 5})
+    assert decision.resolution.adjudicated["helpful"] == {"value": 5, "method": "adjudicated", "rubric_version": 1}
+    v2 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
+                                                              "scale": [1, 3]}])  # fmt: skip
+    for expert in (erin, ezra):
+        submit_label(expert=expert, item=item, rubric=v2, answers={"correct": True, "helpful": 1})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cycles.close_week(project_id=project.pk, week=WEEK)
+
+    resolution = Resolution.objects.get(item=item)
+    assert gold_answers(resolution.automatic, resolution.adjudicated) == {"correct": False, "helpful": 1}
+    assert resolution.set_aside == {"helpful": {"value": 5, "method": "adjudicated", "rubric_version": 1}}
+    helpful = QualityMetric.objects.get(project=project, week=WEEK, question="helpful")
+    assert (helpful.n, helpful.value) == (1, 1.0)
+    assert QualityMetric.objects.get(project=project, week=WEEK, question="correct").value == 0.0
+    assert AuditEvent.objects.get(action="gold.adjudicated").details["rubric_version"] == 1
 
 
 def test_a_week_still_running_cannot_be_closed(project):

@@ -73,7 +73,11 @@ def test_redacting_stored_outputs_redacts_what_experts_and_leads_wrote_about_the
     [revision] = LabelRevision.objects.filter(label=first).values_list("answers", flat=True)
     assert revision["critique"] == "It gave out [PHONE]" and revision["tone"] == "curt"
     gold = Resolution.objects.get(item=item)
-    assert gold.adjudicated["fix"] == {"value": "Don't call [PHONE]; write to [EMAIL].", "method": "adjudicated"}
+    assert gold.adjudicated["fix"] == {
+        "value": "Don't call [PHONE]; write to [EMAIL].",
+        "method": "adjudicated",
+        "rubric_version": 1,
+    }
     assert gold.automatic["critique"]["value"] == ["It gave out [PHONE], twice", "Leaks a number"]
     assert gold.automatic["tone"]["value"] == "curt"
     row = json.loads(rows_of_version(build_version(dataset_id=dataset.pk)).get().line.text)

@@ -148,5 +148,7 @@ def test_an_answer_equal_to_the_gold_is_not_the_leads_decision(project, rubric, 
 
     outcome = adjudicate(lead=lead, item=item, answers={"correct": False, "helpful": 4, "issues": ["long", "wrong"]})
 
-    assert Resolution.objects.get(item=item).adjudicated == {"correct": {"value": False, "method": "adjudicated"}}
+    assert Resolution.objects.get(item=item).adjudicated == {
+        "correct": {"value": False, "method": "adjudicated", "rubric_version": 1}
+    }
     assert not outcome.confirmed and outcome.decided == {"correct": [None, False]}

@@ -71,7 +71,9 @@ def test_the_close_stores_what_resolving_each_item_alone_stores_and_keeps_a_lead
     )  # fmt: skip
     stored = {row["item"]: row for row in Resolution.objects.values("item", "updated_at", *fields)}
     assert stored[decided.pk]["updated_at"] > before
-    assert stored[decided.pk]["adjudicated"] == {"correct": {"value": True, "method": "adjudicated"}}
+    assert stored[decided.pk]["adjudicated"] == {
+        "correct": {"value": True, "method": "adjudicated", "rubric_version": 1}
+    }
     assert stored[decided.pk]["note"] == "Checked the tracking page."
     assert stored[decided.pk]["adjudicated_by"] == lead.pk
     assert stored[tied.pk]["status"] == "needs_adjudication" and stored[agreed[0].pk]["status"] == "resolved"
@@ -176,3 +178,31 @@ def test_the_upgrade_recomputes_the_gold_of_items_labeled_under_several_rubric_v
     assert set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True)) == {across.pk}
     assert resolve_stale_items(project_id=project.pk, through_week=across.week) == 1
     assert gold(across)["helpful"] == 2 and gold(same)["helpful"] == 4
+
+
+def test_the_upgrade_dates_a_decision_by_the_labels_version_then_and_sets_it_aside_when_they_ask_it_anew(
+    project, rubric, lead
+):
+    """A decision stored before decisions named their rubric version is dated by the newest version of the item's labels
+    when the lead made it: a 5 of five decided before an expert's label was edited onto a 1-3 scale is set aside at
+    the next close, while the decision on `correct`, asked alike, stays the gold."""
+    [item] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric)
+    adjudicate(lead=lead, item=item, answers={"correct": False, "helpful": 5})
+    legacy = {"correct": {"value": False, "method": "adjudicated"}, "helpful": {"value": 5, "method": "adjudicated"}}
+    Resolution.objects.filter(item=item).update(adjudicated=legacy)
+    rescaled = publish_rubric(
+        project=project,
+        questions=[
+            {**question, "scale": [1, 3]} if question["key"] == "helpful" else question for question in QUESTIONS
+        ],
+    )
+    for label in Label.objects.filter(item=item).select_related("expert"):
+        submit_label(expert=label.expert, item=item, rubric=rescaled, answers={"correct": True, "helpful": 2})
+
+    migration = importlib.import_module("labeling.migrations.0045_stamp_decisions_with_their_rubric_version")
+    migration.stamp_versions(apps, None)
+
+    stamped = Resolution.objects.get(item=item).adjudicated
+    assert {key: entry["rubric_version"] for key, entry in stamped.items()} == {"correct": 1, "helpful": 1}
+    resolve_stale_items(project_id=project.pk)
+    assert gold(item) == {"correct": False, "helpful": 2}

@@ -211,8 +211,8 @@ def test_a_lead_records_the_gold_answer_and_the_item_leaves_the_list(lead_client
     assert resolution.status == ResolutionStatus.RESOLVED
     # helpful and tone were posted as the experts agreed (the prefill): they stay the experts', not the lead's.
     assert resolution.adjudicated == {
-        "correct": {"value": False, "method": "adjudicated"},
-        "fix": {"value": mine, "method": "adjudicated"},
+        "correct": {"value": False, "method": "adjudicated", "rubric_version": 1},
+        "fix": {"value": mine, "method": "adjudicated", "rubric_version": 1},
     }
     assert gold_answers(resolution.automatic, resolution.adjudicated)["correct"] is False
     assert (resolution.adjudicated_by, resolution.note) == (lead, "The policy says 3 working days.")
@@ -228,7 +228,7 @@ def test_a_lead_picks_one_experts_correction(lead_client, project, experts, othe
     lead_client.post(item_url(project, item), {"q-correct": "yes", "pick-fix": f"label-{label.pk}", "own-fix": ""})
 
     assert Resolution.objects.get(item=item).adjudicated["fix"] == {
-        "value": "Parcels take 2 to 4 days.", "method": "adjudicated",
+        "value": "Parcels take 2 to 4 days.", "method": "adjudicated", "rubric_version": 1,
     }  # fmt: skip
 
 
@@ -351,7 +351,7 @@ def test_only_the_question_the_lead_decides_is_theirs_and_the_others_keep_follow
     assert response.status_code == 302 and response.headers["Location"] == list_url(project)
     resolution = Resolution.objects.get(item=item)
     assert resolution.status == ResolutionStatus.RESOLVED
-    assert resolution.adjudicated == {"tone": {"value": "friendly", "method": "adjudicated"}}
+    assert resolution.adjudicated == {"tone": {"value": "friendly", "method": "adjudicated", "rubric_version": 1}}
     [event] = AuditEvent.objects.filter(action="gold.adjudicated")
     assert event.details["answers"] == {"tone": [None, "friendly"]}
     # The second expert changes their mind: correct's majority flips to no, and the gold follows.
@@ -413,7 +413,7 @@ def test_a_lead_settles_a_multi_choice_tie_with_none_of_its_options(lead_client,
     assert left_open.status_code == 400 and "still ties on: issues" in left_open.content.decode()
     assert response.status_code == 302
     resolution = Resolution.objects.get(item=item)
-    assert resolution.adjudicated == {"issues": {"value": [], "method": "adjudicated"}}
+    assert resolution.adjudicated == {"issues": {"value": [], "method": "adjudicated", "rubric_version": 1}}
     assert resolution.status == ResolutionStatus.RESOLVED
 
 
@@ -425,8 +425,9 @@ def test_a_decision_made_before_stays_the_leads_and_takes_a_new_value(lead_clien
     lead_client.post(item_url(project, item), {"q-correct": "yes", "q-helpful": "2", "q-tone": "friendly"})
 
     assert Resolution.objects.get(item=item).adjudicated == {
-        "correct": {"value": True, "method": "adjudicated"}, "helpful": {"value": 2, "method": "adjudicated"},
-    }  # fmt: skip
+        "correct": {"value": True, "method": "adjudicated", "rubric_version": 1},
+        "helpful": {"value": 2, "method": "adjudicated", "rubric_version": 1},
+    }
     latest = AuditEvent.objects.filter(action="gold.adjudicated").latest("pk")
     assert latest.details["answers"] == {"correct": [False, True]}
 
@@ -470,7 +471,9 @@ def test_a_gold_that_flips_while_the_page_is_open_is_not_taken_for_the_leads_dec
     response = lead_client.post(item_url(project, item), {**form, "q-tone": "friendly"})
 
     assert response.status_code == 302 and response.headers["Location"] == list_url(project)
-    assert Resolution.objects.get(item=item).adjudicated == {"tone": {"value": "friendly", "method": "adjudicated"}}
+    assert Resolution.objects.get(item=item).adjudicated == {
+        "tone": {"value": "friendly", "method": "adjudicated", "rubric_version": 1}
+    }
     assert gold_of(item) == {"correct": False, "helpful": 4, "tone": "friendly"}
     [event] = AuditEvent.objects.filter(action="gold.adjudicated")
     assert event.details["answers"] == {"tone": [None, "friendly"]}
@@ -491,7 +494,9 @@ def test_a_leads_change_wins_over_a_gold_that_moved_meanwhile_and_the_page_says_
     response = lead_client.post(item_url(project, item), {**form, "q-tone": "curt"})
 
     assert response.status_code == 302
-    assert Resolution.objects.get(item=item).adjudicated == {"tone": {"value": "curt", "method": "adjudicated"}}
+    assert Resolution.objects.get(item=item).adjudicated == {
+        "tone": {"value": "curt", "method": "adjudicated", "rubric_version": 1}
+    }
     [event] = AuditEvent.objects.filter(action="gold.adjudicated")
     assert event.details["answers"] == {"tone": ["friendly", "curt"]}
     html = lead_client.get(list_url(project)).content.decode()
