@@ -202,10 +202,48 @@ def operator_permission_held(user) -> Exists:
     return Exists(held)
 
 
-def _admits(user, queue: int | Combinable) -> Q:
-    """The queue admits the user: it names no eligible experts, or names them."""
+def queue_admits(user, queue: int | Combinable) -> Q:
+    """The queue admits the user: it names no eligible experts, or names them. Who labels there is a member with a
+    LABELING_ROLES role whom the queue admits (`check_can_label`, `named_experts`)."""
     named = Queue.eligible_experts.through.objects.filter(queue_id=queue)
     return ~Exists(named) | Exists(named.filter(user_id=user.pk))
+
+
+@dataclass(frozen=True, slots=True)
+class NamedExperts:
+    """A queue that names its eligible experts, and which of them may label there now."""
+
+    queue_id: int
+    queue_name: str
+    may_label: tuple[int, ...]  # user ids: members whose role labels
+    gone: tuple[str, ...]  # usernames of the others: removed from the project, or given a role that does not label
+
+    @property
+    def without_expert(self) -> bool:
+        """Nobody may label in the queue: its items wait for nobody (the list still names people, so it is not
+        "every expert")."""
+        return not self.may_label
+
+
+def named_experts(project_id: int) -> dict[int, NamedExperts]:
+    """The project's queues that name eligible experts, by id, with who of them may label there now: the rule of
+    `check_can_label` (a member with a LABELING_ROLES role, named by the queue). A removed member keeps their name on
+    the queue (services/members.py), so a queue may be left with nobody. One query."""
+    may_label = Membership.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), role__in=LABELING_ROLES)
+    rows = (
+        Queue.eligible_experts.through.objects.filter(queue__project_id=project_id)
+        .annotate(labels=Exists(may_label))
+        .order_by("queue__name", "queue_id", "user__username")
+        .values_list("queue_id", "queue__name", "user_id", "user__username", "labels")
+    )
+    found: dict[int, tuple[str, list[int], list[str]]] = {}
+    for queue_id, queue_name, user_id, username, labels in rows:
+        _, able, gone = found.setdefault(queue_id, (queue_name, [], []))
+        (able.append(user_id) if labels else gone.append(username))
+    return {
+        queue_id: NamedExperts(queue_id, name, tuple(able), tuple(gone))
+        for queue_id, (name, able, gone) in found.items()
+    }
 
 
 def check_can_label(user, queue: Queue) -> LabelingGrant:
@@ -213,7 +251,7 @@ def check_can_label(user, queue: Queue) -> LabelingGrant:
     role = None
     if user.is_authenticated:
         role = (
-            Membership.objects.filter(_admits(user, queue.pk), user_id=user.pk, project_id=queue.project_id)
+            Membership.objects.filter(queue_admits(user, queue.pk), user_id=user.pk, project_id=queue.project_id)
             .values_list("role", flat=True)
             .first()
         )
@@ -227,7 +265,7 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
         "member_role": Subquery(
             Membership.objects.filter(user_id=user.pk, project_id=OuterRef(project)).values("role")[:1]
         ),
-        "queue_admits": _admits(user, OuterRef(queue)),
+        "queue_admits": queue_admits(user, OuterRef(queue)),
     }
 
 

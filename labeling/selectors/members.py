@@ -7,7 +7,7 @@ from django.db.models import Max, OuterRef, Subquery
 
 from labeling.exceptions import NotFound
 from labeling.models import Invitation, Label, Membership, Project
-from labeling.rules.access import MANAGING_ROLES
+from labeling.rules.access import MANAGING_ROLES, named_experts
 from labeling.selectors.management import row_count
 
 
@@ -16,6 +16,9 @@ class MemberRow:
     membership: Membership
     labels_this_week: int
     last_active: datetime | None  # the later of the last sign-in and the last label in this project
+    # The queues that name this member as the only eligible expert who may label there: removing them (or giving them
+    # a role that does not label) leaves those queues with nobody.
+    last_expert_of: tuple[str, ...] = ()
 
     @property
     def user(self):
@@ -23,7 +26,8 @@ class MemberRow:
 
 
 def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
-    """The project's members by role and username, with labels since `since` and last activity. One query."""
+    """The project's members by role and username, with labels since `since`, last activity and the queues they are the
+    last eligible expert of. Two queries."""
     labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id")).order_by()
     members = (
         Membership.objects.filter(project=project)
@@ -34,11 +38,16 @@ def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
         )
         .order_by("role", "user__username")
     )
+    last_of: dict[int, list[str]] = {}
+    for named in named_experts(project.pk).values():
+        if len(named.may_label) == 1:
+            last_of.setdefault(named.may_label[0], []).append(named.queue_name)
     return [
         MemberRow(
             membership=member,
             labels_this_week=member.labels_this_week,
             last_active=max((at for at in (member.user.last_login, member.last_label_at) if at), default=None),
+            last_expert_of=tuple(last_of.get(member.user_id, ())),
         )
         for member in members
     ]

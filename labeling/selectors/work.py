@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
 from labeling.models.review import untouched_by
-from labeling.rules.access import labeling_annotations
+from labeling.rules.access import labeling_annotations, queue_admits
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.prepared import Prepared
 
@@ -62,7 +62,6 @@ def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | 
     now = now or timezone.now()
     weeks = {project.pk: cycle_week(project, now) for project in projects}
     began = {project.pk: week_start(project, weeks[project.pk]) for project in projects}
-    eligible = Queue.eligible_experts.through.objects.filter(queue_id=OuterRef("pk"))
     this_week = Item.objects.filter(queue=OuterRef("pk"), week=OuterRef("running_week"))
     my_labels = Label.objects.filter(item__queue=OuterRef("pk"), expert=user, created_at__gte=OuterRef("week_began"))
     # The oldest first, as next_item resumes them; a run-out lease stays the user's until someone takes the slot.
@@ -70,7 +69,7 @@ def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | 
     return (
         Queue.objects.filter(Q(is_active=True) | Exists(held))
         .filter(project_id__in=list(weeks))
-        .filter(~Exists(eligible) | Exists(eligible.filter(user_id=user.pk)))
+        .filter(queue_admits(user, OuterRef("pk")))
         .alias(running_week=_by_project(weeks, DateField()), week_began=_by_project(began, DateTimeField()))
         .annotate(
             held_item_id=Case(When(is_active=False, then=Subquery(held.values("item_id")[:1]))),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
-from labeling.rules.access import managed_project
+from labeling.rules.access import managed_project, named_experts
 from labeling.rules.gold import asked_differently
 from labeling.rules.text import isolated
 from labeling.selectors import management
@@ -30,8 +30,15 @@ def queue_list(request, slug: str):
     week = calendar.current_week(project)
     queues = list(management.queues_with_week_counts(project, week))
     backfills = queued_backfills([queue.pk for queue in queues])
+    stranded = _without_expert(project)
     rows = [
-        {"queue": queue, "rule": describe_rule(queue.rule), "backfill": backfills.get(queue.pk)} for queue in queues
+        {
+            "queue": queue,
+            "rule": describe_rule(queue.rule),
+            "backfill": backfills.get(queue.pk),
+            "without_expert": stranded.get(queue.pk),
+        }
+        for queue in queues
     ]
     return render(
         request, "labeling/lead/queue_list.html", {"project": project, "week": week, "rows": rows, "tab": "queues"}
@@ -59,6 +66,7 @@ def _queue_editor(request, project, *, queue):
     form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue)
     context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
     context["backfill"] = queued_backfills([queue.pk]).get(queue.pk) if queue else None
+    context["without_expert"] = _without_expert(project).get(queue.pk) if queue else None
     if request.method == "GET":
         return render(request, "labeling/lead/queue_form.html", context)
     if "preview" in request.POST:
@@ -88,6 +96,12 @@ def _queue_editor(request, project, *, queue):
                 messages.success(request, f"Queue “{isolated(saved.name)}” saved.")
             return redirect("labeling:queue-edit", slug=project.slug, queue_id=saved.pk)
     return render(request, "labeling/lead/queue_form.html", context, status=400)
+
+
+def _without_expert(project):
+    """The queues nobody may label in (their eligible experts were all removed or given a role that does not label),
+    by id: the lead is told on the queue list and the queue's page."""
+    return {queue_id: named for queue_id, named in named_experts(project.pk).items() if named.without_expert}
 
 
 @login_required

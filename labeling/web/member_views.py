@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, TooManyRequests
 from labeling.rules import calendar
-from labeling.rules.access import managed_project
+from labeling.rules.access import managed_project, named_experts
 from labeling.rules.text import isolated
 from labeling.selectors import members as member_selectors
 from labeling.selectors.invitations import open_invitations
@@ -68,6 +68,7 @@ def member_role(request, slug: str, membership_id: int):
     except DomainError as exc:
         return _refused(request, project, exc)
     messages.success(request, f"{changed.user.username} is now {changed.get_role_display().lower()}.")
+    _tell_queues_without_expert(request, project, changed.user.username)
     return redirect("labeling:members", slug=project.slug)
 
 
@@ -82,6 +83,7 @@ def member_remove(request, slug: str, membership_id: int):
         return _refused(request, project, exc)
     freed = f" {released} item(s) they held are free for others now." if released else ""
     messages.success(request, f"{membership.user.username} was removed from {isolated(project.name)}.{freed}")
+    _tell_queues_without_expert(request, project, membership.user.username)
     if membership.pk == own.pk:  # the lead left the project: its pages are closed to them now
         return redirect("labeling:home")
     return redirect("labeling:members", slug=project.slug)
@@ -108,6 +110,23 @@ def invitation_revoke(request, slug: str, invitation_id: int):
     invitation_services.revoke_invitation(invitation=invitation, revoked_by=request.user)
     messages.success(request, f"Invitation to {invitation.email} revoked: its link no longer works.")
     return redirect("labeling:members", slug=project.slug)
+
+
+def _tell_queues_without_expert(request, project, username: str) -> None:
+    """Warn when the member was the last eligible expert of queues: they keep the name, and nobody may label them."""
+    left = [
+        named.queue_name
+        for named in named_experts(project.pk).values()
+        if named.without_expert and username in named.gone
+    ]
+    if left:
+        names = ", ".join(f"“{isolated(name)}”" for name in left)
+        messages.warning(
+            request,
+            f"{username} was the last eligible expert of {names}: nobody can label "
+            f"{'it' if len(left) == 1 else 'them'} now. "
+            "Tick other experts (or none, for every expert) on the queue's page.",
+        )
 
 
 def _refused(request, project, exc: DomainError, *, invite_form=None):

@@ -66,12 +66,13 @@ def test_the_page_lists_every_member_with_role_activity_and_this_weeks_labels(le
 
 
 def test_the_member_list_runs_a_fixed_number_of_queries(lead_client, project, lead, expert, django_assert_num_queries):
-    """Session, user, membership, the members (one query, counts annotated), the invitations."""
+    """Session, user, membership, the members (one query, counts annotated), the queues' named experts, the
+    invitations."""
     for n in range(5):
         MembershipFactory(project=project, role="expert", user=UserFactory(username=f"extra{n}"))
     invited(project, lead)
     invited(project, lead, email="omar@example.com")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert lead_client.get(members_url(project)).status_code == 200
 
 
@@ -232,6 +233,42 @@ def test_a_removed_expert_loses_access_on_the_next_request_and_their_lease_is_fr
     assert expert_client.get(f"/p/{project.slug}/items/{item.pk}/").status_code == 404
     assert expert_client.get(f"/p/{project.slug}/").status_code == 404
     assert expert_client.post(f"/p/{project.slug}/q/{queue.slug}/next").status_code == 404
+
+
+@pytest.mark.parametrize("how", ["remove", "make engineer"])
+def test_a_lead_is_told_which_queues_the_last_eligible_expert_leaves_without_anyone_to_label_them(
+    lead_client, project, expert, other_expert, how
+):
+    """Dana is the only expert "Escalations" admits; "Shared" admits Dana and Erin. Before Dana is removed (or made an
+    engineer), her row says she is the last eligible expert of "Escalations"; after, the message names that queue, and
+    the queue list and the queue's page say nobody can label it, naming Dana. "Shared" is still labeled by Erin."""
+    escalations = Queue.objects.create(project=project, slug="escalations", name="Escalations")
+    escalations.eligible_experts.set([expert])
+    shared = Queue.objects.create(project=project, slug="shared", name="Shared")
+    shared.eligible_experts.set([expert, other_expert])
+    name = expert.username
+    target = Membership.objects.get(user=expert, project=project)
+
+    page = lead_client.get(members_url(project)).content.decode()
+    assert f"{name} is the last eligible expert of Escalations: nobody will be able to label it." in page
+
+    if how == "remove":
+        response = lead_client.post(members_url(project, f"{target.pk}/remove"), follow=True)
+    else:
+        response = lead_client.post(members_url(project, f"{target.pk}/role"), {"role": "engineer"}, follow=True)
+    told = response.content.decode()
+    assert f"{name} was the last eligible expert of “Escalations”: nobody can label it now." in told
+    assert "Shared" not in told.split("was the last eligible expert of")[1].split("</p>")[0]
+
+    listing = lead_client.get(f"/p/{project.slug}/manage/queues/").content.decode()
+    assert listing.count("Nobody can label this queue.") == 1
+    assert f"It names only {name} as eligible expert, no longer an expert of this project" in listing
+    editor = lead_client.get(f"/p/{project.slug}/manage/queues/{escalations.pk}/").content.decode()
+    assert "Nobody can label this queue." in editor
+    assert (
+        "Nobody can label this queue."
+        not in lead_client.get(f"/p/{project.slug}/manage/queues/{shared.pk}/").content.decode()
+    )
 
 
 # The invitation page -----------------------------------------------------------------------------------------
