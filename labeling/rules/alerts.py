@@ -77,6 +77,10 @@ class QueueFact:
         """Since when it hands out items: its creation, or its resumption after a pause (it handed out nothing)."""
         return max(self.created_at, self.resumed_at or self.created_at)
 
+    # Who the queue names as eligible experts when none of them may label there any more (removed, or given a role that
+    # does not label: rules.access.named_experts); empty while someone may.
+    nobody_eligible: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class ThumbsDownFact:
@@ -195,6 +199,9 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
     cutoff = idle_cutoff(facts.now)
     findings = []
     for queue in facts.queues:
+        if queue.active and queue.backlog > 0 and queue.nobody_eligible:
+            findings.append(_nobody_eligible(queue))
+            continue
         started = queue.handing_out_since
         if not (queue.active and queue.backlog > 0 and queue.last_label_at is None and started <= cutoff):
             continue
@@ -229,6 +236,23 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
     return findings
 
 
+def _nobody_eligible(queue: QueueFact) -> Finding:
+    """queue_idle for a queue whose eligible experts may all no longer label: it holds at once, not after the idle
+    days (no label can come), and says why, as the lead can fix it in the queue's settings."""
+    names = ", ".join(queue.nobody_eligible)
+    return Finding(
+        rule=AlertRule.QUEUE_IDLE,
+        key=queue.slug,
+        title=f"Nobody can label in {queue.name}: no eligible expert left",
+        detail=(
+            f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted, and it names only "
+            f"{names} as eligible experts, none of whom may label in the project now (removed, or given a role that "
+            "does not label). Tick other experts in the queue's settings, or none for every expert."
+        ),
+        facts={"queue": queue.slug, "backlog": queue.backlog, "no_eligible_expert": list(queue.nobody_eligible)},
+    )
+
+
 def quota_missed(facts: AlertFacts) -> list[Finding]:
     """Each active queue that still has a quota and whose last closed week has fewer labels than its quota then. A
     queue with no row for that week had nothing placed nor labeled: 0 labels against its quota now, if it existed
@@ -253,14 +277,22 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
         if quota is None or labels >= quota:
             continue
         nothing = " (nothing was placed in it)" if queue.closed_week_labels is None else ""
+        why, facts_why = "", {}
+        if queue.nobody_eligible:
+            names = ", ".join(queue.nobody_eligible)
+            why = (
+                f" Nobody can label in it now: it names only {names} as eligible experts, none of whom may label in "
+                "the project any more."
+            )
+            facts_why = {"no_eligible_expert": list(queue.nobody_eligible)}
         findings.append(
             Finding(
                 rule=AlertRule.QUOTA_MISSED,
                 key=queue.slug,
                 title=f"{queue.name} missed its quota in {label}",
                 detail=f"The queue {queue.name} ({queue.slug}) had {labels} label(s) in {label}{nothing}, short of its "
-                f"weekly quota of {quota}.",
-                facts={"queue": queue.slug, "week": label, "labels": labels, "quota": quota},
+                f"weekly quota of {quota}.{why}",
+                facts={"queue": queue.slug, "week": label, "labels": labels, "quota": quota, **facts_why},
             )
         )
     return findings

@@ -43,7 +43,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules import alerts as rules
-from labeling.rules.access import check_can_manage, operates_all_projects
+from labeling.rules.access import check_can_manage, named_experts, operates_all_projects
 from labeling.rules.calendar import current_week, week_from_label
 from labeling.selectors.members import manager_emails
 
@@ -73,10 +73,25 @@ def evaluate_alerts(*, project: Project, now: datetime | None = None) -> Evaluat
         kept = [alert.pk for key, alert in unresolved.items() if key in found]
         if kept:
             Alert.objects.unresolved().filter(pk__in=kept).update(last_seen_at=now)
+        for key, alert in unresolved.items():
+            if key in found and _why_changed(alert, found[key]):
+                _retell(alert, found[key])
         resolved = [alert for key, alert in unresolved.items() if key not in found and _resolve(alert, now)]
         new = [finding for key, finding in found.items() if key not in unresolved]
         opened = [alert for finding in new if (alert := _open(project, finding, now)) is not None]
     return Evaluation(opened=opened, kept=len(kept), resolved=resolved)
+
+
+def _why_changed(alert: Alert, finding: rules.Finding) -> bool:
+    """An alert keeps the text it opened with while it holds, except when its queue was left with no eligible expert
+    (or got one back): then its reason changed, and what the lead can do."""
+    return alert.facts.get("no_eligible_expert") != finding.facts.get("no_eligible_expert")
+
+
+def _retell(alert: Alert, finding: rules.Finding) -> None:
+    """Give the alert its finding's title, detail and facts (its state and times stay: it is the same alert)."""
+    alert.title, alert.detail, alert.facts = finding.title[:300], finding.detail, finding.facts
+    Alert.objects.filter(pk=alert.pk).update(title=alert.title, detail=alert.detail, facts=alert.facts)
 
 
 def _open(project: Project, finding: rules.Finding, now: datetime) -> Alert | None:
@@ -112,7 +127,7 @@ def _resolve(alert: Alert, now: datetime) -> bool:
 
 
 def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert]) -> rules.AlertFacts:
-    """What the rules need, read from stored rows in eight queries whatever the project's size (nine when a queue
+    """What the rules need, read from stored rows in nine queries whatever the project's size (ten when a queue
     may newly be idle)."""
     held_keys: dict[str, set[str]] = defaultdict(set)
     for rule, key in held:
@@ -189,6 +204,8 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         if maybe_idle
         else {}
     )
+    # The queues whose eligible experts may all no longer label: queue_idle holds for them at once, and says why.
+    stranded = {queue_id: named.gone for queue_id, named in named_experts(project.pk).items() if named.without_expert}
     queues = []
     for queue_id, slug, name, quota, created_at, active, backlog, paused_at, resumed_at in rows:
         closed_quota, closed_labels = closed_week.get(queue_id, (None, None))
@@ -206,6 +223,7 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
                 active=active,
                 paused_at=paused_at,
                 resumed_at=resumed_at,
+                nobody_eligible=stranded.get(queue_id, ()),
             )
         )
     newest = Output.objects.filter(project=project).aggregate(newest=Max("occurred_at"))["newest"]

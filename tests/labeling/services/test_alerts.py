@@ -38,6 +38,7 @@ from labeling.models import (
 from labeling.rules import alerts as rules
 from labeling.rules.calendar import week_end
 from labeling.services import alerts, cycles, webhooks
+from labeling.services.members import change_role, remove_member
 from labeling.services.queues import QueueValues, update_queue
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, ProjectFactory, UserFactory
@@ -507,14 +508,15 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
     team, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     """Whatever the project holds (queues, labels, outputs, alerts), re-evaluating what holds reads the same rows:
-    its unresolved alerts, cycles, last closed week, queue weeks, recent labels, queues, outputs (newest and the capped
-    baseline), thumbs-down changes; then one update of last_seen_at (and the test's savepoint). A queue's last label
-    of all is read only when its idle alert is to open, not again while it is open."""
+    its unresolved alerts, cycles, last closed week, queue weeks, recent labels, queues, who of the queues' named
+    experts may label, outputs (newest and the capped baseline), thumbs-down changes; then one update of last_seen_at
+    (and the test's savepoint). A queue's last label of all is read only when its idle alert is to open, not again
+    while it is open."""
     for plant in (_queue_idle, _quota_missed, _ingest_stopped, _thumbs_down_rise):
         plant(team, "plant")
     ReviewCycle.objects.create(project=team["project"], week=LAST - timedelta(days=7), failure_kind="close")
     _evaluate(team["project"], django_capture_on_commit_callbacks)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
     for index in range(5):
@@ -524,7 +526,7 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
         _label(team["project"], queue, team["expert"], NOW - timedelta(days=5))
     _evaluate(team["project"], django_capture_on_commit_callbacks)
     assert Alert.objects.unresolved().filter(project=team["project"]).count() == 15
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
 
@@ -715,3 +717,43 @@ def test_a_queue_paused_in_the_last_closed_week_is_not_held_to_its_quota_once_re
     opened = _evaluate(project, django_capture_on_commit_callbacks, now=timezone.now()).opened
 
     assert sorted(alert.key for alert in opened if alert.rule == AlertRule.QUOTA_MISSED) == ["later", "running"]
+
+
+def test_a_queue_whose_last_eligible_expert_was_removed_is_alerted_at_once_saying_why(
+    team, django_capture_on_commit_callbacks
+):
+    """Escalations names only the expert, who labeled an hour ago (not idle). Removed from the project, they keep their
+    name on the queue and nobody may label it: the alert opens at once and names them, not the idle days. An idle
+    alert already open on another queue, acknowledged, is told the new reason when its last expert goes (made
+    engineer), and stays the same acknowledged alert."""
+    project, expert = team["project"], team["expert"]
+    escalations = _queue(project, slug="escalations", name="Escalations")
+    escalations.eligible_experts.set([expert])
+    _wanted(project, escalations)
+    _label(project, escalations, expert, NOW - timedelta(hours=1))
+    other = UserFactory(username="omar")
+    Membership.objects.create(project=project, user=other, role="expert")
+    archive = _queue(project, slug="archive", name="Archive")
+    archive.eligible_experts.set([other])
+    _wanted(project, archive)
+    idle = _evaluate(project, django_capture_on_commit_callbacks).opened
+    assert [(alert.key, alert.title) for alert in idle] == [("archive", "Nobody has labeled in Archive yet")]
+    alerts.acknowledge_alert(alert=idle[0], user=team["lead"])
+
+    remove_member(membership=Membership.objects.get(project=project, user=expert), removed_by=team["lead"])
+    change_role(
+        membership=Membership.objects.get(project=project, user=other), role="engineer", changed_by=team["lead"]
+    )
+    evaluation = _evaluate(project, django_capture_on_commit_callbacks)
+
+    [opened] = evaluation.opened
+    assert (opened.rule, opened.key) == (AlertRule.QUEUE_IDLE, "escalations")
+    assert opened.title == "Nobody can label in Escalations: no eligible expert left"
+    assert f"it names only {expert.username} as eligible experts, none of whom may label" in opened.detail
+    assert opened.facts["no_eligible_expert"] == [expert.username]
+    retold = Alert.objects.get(pk=idle[0].pk)
+    assert (retold.state, retold.title) == (
+        AlertState.ACKNOWLEDGED,
+        "Nobody can label in Archive: no eligible expert left",
+    )
+    assert "names only omar as eligible experts" in retold.detail
