@@ -30,13 +30,15 @@ def queue_list(request, slug: str):
     week = calendar.current_week(project)
     queues = list(management.queues_with_week_counts(project, week))
     backfills = queued_backfills([queue.pk for queue in queues])
-    stranded = _without_expert(project)
+    named = named_experts(project.pk)
     rows = [
         {
             "queue": queue,
             "rule": describe_rule(queue.rule),
             "backfill": backfills.get(queue.pk),
-            "without_expert": stranded.get(queue.pk),
+            # Who the queue names but may not label there any more, and whether that leaves nobody.
+            "gone": named[queue.pk].gone if queue.pk in named else (),
+            "without_expert": named[queue.pk] if queue.pk in named and named[queue.pk].without_expert else None,
         }
         for queue in queues
     ]

@@ -262,6 +262,7 @@ def test_a_lead_is_told_which_queues_the_last_eligible_expert_leaves_without_any
 
     listing = lead_client.get(f"/p/{project.slug}/manage/queues/").content.decode()
     assert listing.count("Nobody can label this queue.") == 1
+    assert listing.count(f"{name} (no longer an expert)") == 2  # in both queues' lists of experts
     assert f"It names only {name} as eligible expert, no longer an expert of this project" in listing
     editor = lead_client.get(f"/p/{project.slug}/manage/queues/{escalations.pk}/").content.decode()
     assert "Nobody can label this queue." in editor
