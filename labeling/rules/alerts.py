@@ -247,7 +247,8 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
         detail=(
             f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted, and it names only "
             f"{names} as eligible experts, none of whom may label in the project now (removed, or given a role that "
-            "does not label). Tick other experts in the queue's settings, or none for every expert."
+            "does not label). In the queue's settings, tick other experts (and untick them), or untick everyone for "
+            "every expert."
         ),
         facts={"queue": queue.slug, "backlog": queue.backlog, "no_eligible_expert": list(queue.nobody_eligible)},
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -47,11 +47,19 @@ def queues_with_week_counts(project: Project, week: date) -> QuerySet[Queue]:
     )
 
 
-def project_experts(project: Project) -> QuerySet:
-    """Users who are experts of the project: the only people a queue can be restricted to."""
+def queue_expert_choices(project: Project, queue: Queue | None = None) -> QuerySet:
+    """The people a lead may tick as a queue's eligible experts: the project's experts, and those the queue names
+    already (a removed member keeps their name on it), each annotated `may_label` (the labeling rule's role test)."""
+    named = Q(eligible_queues=queue) if queue is not None else Q(pk__in=[])
     return (
         get_user_model()
-        .objects.filter(memberships__project=project, memberships__role=Role.EXPERT)
+        .objects.filter(Q(memberships__project=project, memberships__role=Role.EXPERT) | named)
+        .annotate(
+            may_label=Exists(
+                Membership.objects.filter(project=project, user_id=OuterRef("pk"), role__in=LABELING_ROLES)
+            )
+        )
+        .distinct()
         .order_by("username")
     )
 

@@ -83,7 +83,9 @@ def queue_problems(*, project: Project, values: QueueValues, queue: Queue | None
     experts = set(
         Membership.objects.experts().filter(project=project, user_id__in=wanted).values_list("user_id", flat=True)
     )
-    if wanted - experts:
+    # A name the queue keeps (its expert was removed since) may stay: only adding a non-expert is refused.
+    kept = set(queue.eligible_experts.filter(pk__in=wanted).values_list("pk", flat=True)) if queue else set()
+    if wanted - experts - kept:
         add("eligible_experts", "Only experts of this project can be eligible for its queues.")
     return problems
 

@@ -194,6 +194,14 @@ class PreviewForm(RuleForm):
     queue_id = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
+class ExpertChoiceField(forms.ModelMultipleChoiceField):
+    """The queue's eligible experts: one a queue still names but who may not label any more is shown marked, so a
+    save keeps them unless the lead unticks them (an empty list would be every expert)."""
+
+    def label_from_instance(self, obj) -> str:
+        return obj.username if getattr(obj, "may_label", True) else f"{obj.username} (no longer an expert)"
+
+
 class QueueForm(RuleForm, ShownField):
     """Create or edit a queue. The service's own checks (slug taken, …) are shown beside their fields; an edit posts
     back the settings its page showed (`shown`), so a save changes only what this lead changed."""
@@ -224,7 +232,7 @@ class QueueForm(RuleForm, ShownField):
         initial=0,
         help_text="Higher is served first.",
     )
-    eligible_experts = forms.ModelMultipleChoiceField(
+    eligible_experts = ExpertChoiceField(
         label="Eligible experts",
         queryset=None,
         required=False,

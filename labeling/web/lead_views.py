@@ -64,7 +64,7 @@ def queue_edit(request, slug: str, queue_id: int):
 
 def _queue_editor(request, project, *, queue):
     """GET shows the form; POST with `preview` re-renders it with the rule's preview; POST saves."""
-    experts = management.project_experts(project)
+    experts = management.queue_expert_choices(project, queue)
     form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue)
     context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
     context["backfill"] = queued_backfills([queue.pk]).get(queue.pk) if queue else None

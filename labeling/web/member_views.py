@@ -125,7 +125,7 @@ def _tell_queues_without_expert(request, project, username: str) -> None:
             request,
             f"{username} was the last eligible expert of {names}: nobody can label "
             f"{'it' if len(left) == 1 else 'them'} now. "
-            "Tick other experts (or none, for every expert) on the queue's page.",
+            "On the queue's page, tick other experts (and untick them), or untick everyone for every expert.",
         )
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Flag, Item, Label, OutboxMessage, Queue, Rubric, Skip, Slot
+from labeling.models import AuditEvent, Flag, Item, Label, Membership, OutboxMessage, Queue, Rubric, Skip, Slot
 from labeling.rules import calendar
 from labeling.rules.calendar import cycle_week
 from labeling.services.queues import QueueValues, create_queue, request_backfill
@@ -713,3 +713,23 @@ def test_publishing_from_a_page_older_than_the_newest_version_is_refused(lead_cl
     assert response.status_code == 400
     assert "v2 was published while you edited v1" in response.content.decode()
     assert list(Rubric.objects.filter(project=project).values_list("version", flat=True)) == [2, 1]
+
+
+def test_saving_a_queue_keeps_its_removed_expert_unless_the_lead_unticks_them(lead_client, project, lead, expert):
+    """Escalations names only Dana, who was removed. A lead raising its quota used to save it naming nobody, which is
+    "every expert": the queue opened to all without anyone choosing it. Dana's box is shown, ticked and marked, and
+    stays unless the lead unticks it."""
+    queue = make_queue(project, eligible_expert_ids=(expert.pk,))
+    Membership.objects.filter(project=project, user=expert).delete()
+    edit = urls(project, queue.pk)["edit"]
+    html = lead_client.get(edit).content.decode()
+    assert f"{expert.username} (no longer an expert)" in html
+
+    assert lead_client.post(edit, {**form_as_shown(html, "queue-form"), "weekly_quota": "40"}).status_code == 302
+    assert list(queue.eligible_experts.values_list("pk", flat=True)) == [expert.pk]
+    assert AuditEvent.objects.filter(action="queue.updated").get().details["changed"] == ["weekly_quota"]
+
+    unticked = {**form_as_shown(lead_client.get(edit).content.decode(), "queue-form")}
+    unticked.pop("eligible_experts")
+    assert lead_client.post(edit, unticked).status_code == 302
+    assert not queue.eligible_experts.exists()  # every expert now, as the lead chose
