@@ -291,6 +291,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         key, kind = question["key"], question["kind"]
         automatic = _automatic(question, case.automatic.get(key))
         adjudicated = case.adjudicated.get(key)
+        set_aside = case.resolution.set_aside.get(key) if case.resolution else None
         questions.append(
             {
                 "number": number,
@@ -310,6 +311,10 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
                 "automatic": automatic,
                 "needs_decision": bool(automatic and automatic["is_tie"] and adjudicated is None),
                 "adjudicated": _display(question, adjudicated["value"]) if adjudicated else None,
+                # A decision made under a version that asked this key on another scale, options or kind: kept, not gold.
+                "set_aside": {"value": set_aside["value"], "version": set_aside.get("rubric_version")}
+                if set_aside
+                else None,
                 "field": fields.get(key),
                 "texts": _text_choices(case, key, prefill[key], posted if key in changed else None)
                 if kind in TEXT_KINDS

@@ -17,6 +17,7 @@ from labeling.models import AuditEvent, Item, ItemStatus, Label, Queue, Resoluti
 from labeling.rules.gold import gold_answers
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, resolve_item
+from labeling.services.rubrics import publish_rubric
 from tests.conftest import _member
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.concurrency import backend_pid, run_at_once, waits_on_a_lock
@@ -663,3 +664,21 @@ def test_submitting_unchanged_after_another_lead_decided_the_tie_confirms_nothin
     assert "nothing was confirmed" in html
     assert form_as_shown(refused.content.decode(), "adjudicate-form")["q-correct"] == ["yes"]
     assert not AuditEvent.objects.filter(action="gold.confirmed").exists()
+
+
+def test_a_decision_set_aside_by_a_new_scale_is_shown_on_the_item(lead_client, project, lead, experts, rubric):
+    """The lead decided `helpful` 5 under v1; the labels were then edited under v2, which asks it on 1-3. The item's
+    page says the earlier decision was set aside and why, rather than showing the gold as if nothing was decided."""
+    [item] = label_outputs(project, answers=[{"correct": True, "helpful": 4}, {"correct": True, "helpful": 4}])
+    lead_client.post(item_url(project, item), {"q-correct": "yes", "q-helpful": "5"})
+    rescaled = publish_rubric(
+        project=project,
+        questions=[{**q, "scale": [1, 3]} if q["key"] == "helpful" else q for q in rubric.questions],
+    )
+    for label in Label.objects.filter(item=item).select_related("expert"):
+        submit_label(expert=label.expert, item=item, rubric=rescaled, answers={"correct": True, "helpful": 2})
+    resolve_item(item_id=item.pk)
+
+    page = unescape(lead_client.get(item_url(project, item)).content.decode())
+
+    assert "Set aside: decided 5 under version 1, which asked this question differently" in page
