@@ -553,7 +553,7 @@ def test_a_tie_another_lead_decided_since_the_page_opened_is_not_overwritten(lea
     assert "nothing was saved" in html
     resolution = Resolution.objects.get(item=item)
     assert (resolution.adjudicated, resolution.adjudicated_by, resolution.note) == (
-        {"correct": {"value": True, "method": "adjudicated"}},
+        {"correct": {"value": True, "method": "adjudicated", "rubric_version": 1}},
         lead,
         "",
     )
@@ -599,7 +599,7 @@ def test_two_leads_deciding_one_tie_at_once_one_decides_and_the_other_is_told(pr
     assert "lena decided “Yes” for correct since this page was opened" in unescape(refused.content.decode())
     resolution = Resolution.objects.get(item=item)
     assert (resolution.adjudicated, resolution.adjudicated_by) == (
-        {"correct": {"value": True, "method": "adjudicated"}},
+        {"correct": {"value": True, "method": "adjudicated", "rubric_version": 1}},
         lead,
     )
     assert AuditEvent.objects.filter(action="gold.adjudicated").count() == 1
