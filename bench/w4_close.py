@@ -515,13 +515,16 @@ class Setup:
             adjudicated_by = adjudicated_at = None
             ties = [key for key, entry in resolution.automatic.items() if entry["method"] == "tie"]
             if ties and rng.random() < 0.9:
-                resolution.adjudicated = {key: {"value": tone, "method": "adjudicated"} for key in ties}
+                # Stamped with the rubric version decided under, as adjudicate() stamps it.
+                resolution.adjudicated = {
+                    key: {"value": tone, "method": "adjudicated", "rubric_version": 1} for key in ties
+                }
                 adjudicated_by, adjudicated_at = self.lead, _ts(done_at + 86400)
                 resolution.adjudicated_at = adjudicated_at
             rows.append((self.next_id("resolution"), item_id, _status(resolution), _json(resolution.automatic).decode(),
-                         _json(resolution.adjudicated).decode(), False, adjudicated_at, "", adjudicated_by,
+                         _json(resolution.adjudicated).decode(), "{}", False, adjudicated_at, "", adjudicated_by,
                          _ts(done_at + 90_000)))  # fmt: skip
-        columns = ["id", "item_id", "status", "automatic", "adjudicated", "marked_for_adjudication",
+        columns = ["id", "item_id", "status", "automatic", "adjudicated", "set_aside", "marked_for_adjudication",
                    "adjudicated_at", "note", "adjudicated_by_id", "updated_at"]  # fmt: skip
         copy_rows(self.conn, "labeling_resolution", columns, rows)
         reset_sequences(self.conn, ["labeling_resolution"])
