@@ -162,50 +162,52 @@ def items_need_adjudication(*, project_id: int, item_ids: Iterable[int], reason:
 
 def dataset_version_ready(version: DatasetVersion) -> int:
     """A dataset build finished with a new version."""
-    dataset = version.dataset
-    project = dataset.project
-    if not _listening(project.pk, WebhookEvent.DATASET_VERSION_READY):
+    if not _listening(version.dataset.project_id, WebhookEvent.DATASET_VERSION_READY):
         return 0
-    api_args = [project.slug, dataset.slug, str(version.number)]
-    data = {
-        "project": project.slug,
-        "dataset": {"slug": dataset.slug, "name": dataset.name},
-        "version": {
-            "number": version.number,
-            "rows": version.row_count,
-            "splits": version.split_counts,
-            "sha256": version.sha256,
-            "built_at": version.built_at.isoformat() if version.built_at else None,
-            "url": site_url(reverse("api:dataset-version", args=api_args)),
-            "download_url": site_url(reverse("api:dataset-download", args=api_args)),
-        },
-        "page_url": site_url(reverse("labeling:dataset", args=[project.slug, dataset.slug])),
-    }
-    return emit(project_id=project.pk, event=WebhookEvent.DATASET_VERSION_READY, data=data)
+    data = _about_version(
+        version,
+        splits=version.split_counts,
+        built_at=version.built_at.isoformat() if version.built_at else None,
+        download_url=site_url(reverse("api:dataset-download", args=_version_args(version))),
+    )
+    return emit(project_id=version.dataset.project_id, event=WebhookEvent.DATASET_VERSION_READY, data=data)
 
 
 def dataset_version_withdrawn(version: DatasetVersion, *, latest_version: int | None) -> int:
     """A ready version was withdrawn (by a lead, or an end user's erasure): its rows and downloads are gone.
     `latest_version`: the number `latest` names now (None when no ready version is left)."""
-    dataset = version.dataset
-    project = dataset.project
-    if not _listening(project.pk, WebhookEvent.DATASET_VERSION_WITHDRAWN):
+    if not _listening(version.dataset.project_id, WebhookEvent.DATASET_VERSION_WITHDRAWN):
         return 0
-    data = {
-        "project": project.slug,
-        "dataset": {"slug": dataset.slug, "name": dataset.name},
+    data = _about_version(
+        version,
+        withdrawn_at=version.withdrawn_at.isoformat() if version.withdrawn_at else None,
+        note=version.withdrawn_note,
+    )
+    data["latest_version"] = latest_version
+    return emit(project_id=version.dataset.project_id, event=WebhookEvent.DATASET_VERSION_WITHDRAWN, data=data)
+
+
+def _version_args(version: DatasetVersion) -> list[str]:
+    return [version.dataset.project.slug, version.dataset.slug, str(version.number)]
+
+
+def _about_version(version: DatasetVersion, **details: Any) -> dict:
+    """What the dataset events say of a version: its project, dataset, number, counts, checksum and links, with
+    `details` added to the version's part."""
+    dataset = version.dataset
+    project_slug, dataset_slug, _ = args = _version_args(version)
+    return {
+        "project": project_slug,
+        "dataset": {"slug": dataset_slug, "name": dataset.name},
         "version": {
             "number": version.number,
             "rows": version.row_count,
             "sha256": version.sha256,
-            "withdrawn_at": version.withdrawn_at.isoformat() if version.withdrawn_at else None,
-            "note": version.withdrawn_note,
-            "url": site_url(reverse("api:dataset-version", args=[project.slug, dataset.slug, str(version.number)])),
+            **details,
+            "url": site_url(reverse("api:dataset-version", args=args)),
         },
-        "latest_version": latest_version,
-        "page_url": site_url(reverse("labeling:dataset", args=[project.slug, dataset.slug])),
+        "page_url": site_url(reverse("labeling:dataset", args=[project_slug, dataset_slug])),
     }
-    return emit(project_id=project.pk, event=WebhookEvent.DATASET_VERSION_WITHDRAWN, data=data)
 
 
 def cycle_closed(cycle: ReviewCycle) -> int:
