@@ -2,11 +2,12 @@
 week's headline, as plain text: the same lines in each expert's e-mail, the `cycle.digest` webhook and Slack."""
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, OuterRef
 from django.urls import reverse
 
 from labeling.models import Item, ReviewCycle
 from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
+from labeling.rules.access import queue_admits
 
 
 def site_url(path: str) -> str:
@@ -18,10 +19,16 @@ def meeting_url(cycle: ReviewCycle) -> str:
     return site_url(reverse("labeling:meeting-week", args=[cycle.project.slug, cycle.label]))
 
 
-def project_digest_lines(cycle: ReviewCycle) -> list[str]:
-    """The project's week after `cycle`: each active queue with its items waiting (and quota), then the report."""
+def project_digest_lines(cycle: ReviewCycle, *, expert=None) -> list[str]:
+    """The project's week after `cycle`: each active queue with its items waiting (and quota), then the report.
+
+    `expert`: only the queues they may label in (a queue that names its eligible experts and not them is not theirs
+    to work); None, every active queue, as the `cycle.digest` webhook and Slack tell the team."""
     project = cycle.project
-    queues = list(project.queues.active().order_by("-priority", "slug"))
+    queues = project.queues.active().order_by("-priority", "slug")
+    if expert is not None:
+        queues = queues.filter(queue_admits(expert, OuterRef("pk")))
+    queues = list(queues)
     open_now = dict(
         Item.objects.filter(queue__in=queues, status="open")
         .values("queue_id")

@@ -467,7 +467,6 @@ def send_digests(*, cycle_id: int) -> int:
         (row.week, row.expert_id): row
         for row in ExpertWeek.objects.filter(project=project, week__in=[cycle.week, *(c.week for c in caught_up)])
     }
-    project_lines = project_digest_lines(cycle)  # the same lines the cycle.digest webhook and Slack get
     messages = []
     for membership in experts:
         user = membership.user
@@ -487,7 +486,8 @@ def send_digests(*, cycle_id: int) -> int:
                 done = figures.get((older.week, user.pk))
                 labeled = f"you labeled {done.labels} item(s)" if done and done.labels else "you labeled no items"
                 lines.append(f"- {older.label}: {labeled} — {meeting_url(older)}")
-        lines += ["", *project_lines]
+        # The queues they may label in: the team-wide lines (the cycle.digest webhook, Slack) list every one.
+        lines += ["", *project_digest_lines(cycle, expert=user)]
         messages.append(
             EmailMessage(
                 subject=f"[expertloop] {project.name}: your week after {cycle.label}",

@@ -33,6 +33,7 @@ from labeling.models import (
 )
 from labeling.rules import calendar
 from labeling.rules.gold import gold_answers
+from labeling.selectors.digest import project_digest_lines
 from labeling.services import cycles
 from labeling.services.assignment import next_item
 from labeling.services.datasets import create_dataset
@@ -146,6 +147,26 @@ def test_an_expert_who_never_agreed_with_the_gold_is_told_so_in_the_digest(proje
     assert "you labeled 4 item(s), agreeing with the gold answer 0% of the time." in bodies["erin"]
     assert "you labeled 4 item(s), agreeing with the gold answer 75% of the time." in bodies["ezra"]
     assert "you labeled 4 item(s). Thank you." in bodies["ella"]
+
+
+def test_each_expert_is_told_only_the_queues_they_may_label_in_and_the_team_every_one(project):
+    """Refunds names Erin as its one eligible expert: Ezra cannot label there, so his digest used to send him to a
+    queue that turns him away. Each expert's e-mail lists the queues that admit them; the team-wide lines (the
+    cycle.digest webhook, Slack) still list every active queue."""
+    cycle = ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED)
+    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
+    for user in (erin, ezra):
+        Membership.objects.create(project=project, user=user, role="expert")
+    refunds = Queue.objects.create(project=project, slug="refunds", name="Refunds")
+    refunds.eligible_experts.set([erin])
+    Queue.objects.create(project=project, slug="general", name="General")  # names nobody: every expert
+
+    cycles.send_digests(cycle_id=cycle.pk)
+
+    bodies = {message.to[0].split("@")[0]: message.body for message in mail.outbox}
+    assert "- Refunds:" in bodies["erin"] and "- Refunds:" not in bodies["ezra"]
+    assert "- General:" in bodies["erin"] and "- General:" in bodies["ezra"]
+    assert "- Refunds:" in "\n".join(project_digest_lines(cycle))
 
 
 def test_closing_twice_leaves_one_report_and_the_same_numbers(
