@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -50,8 +51,22 @@ def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         error = {"index": None, "field": exc.field, "message": exc.message}
         return Response({"errors": [_printable(error)]}, status=exc.status_code)
+    if isinstance(exc, UnsupportedMediaType) and str(exc.detail).startswith("Unsupported media type"):
+        exc = _with_the_types_taken(exc, context)
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
         response.data = {"errors": [_printable(error) for error in _flatten(detail)]}
     return response
+
+
+def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMediaType:
+    """DRF's 415 names the Content-Type sent, not the one to send: `curl -d` without `-H` sends a form. Name the types
+    the endpoint reads."""
+    view = context.get("view")
+    types = [parser.media_type for parser in view.get_parsers()] if view is not None else []
+    if not types:
+        return exc
+    return UnsupportedMediaType(
+        "", detail=f"{exc.detail} Send the body with `Content-Type: {'` or `'.join(dict.fromkeys(types))}`."
+    )

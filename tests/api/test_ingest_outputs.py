@@ -226,11 +226,14 @@ def test_invalid_utf8_is_refused_naming_the_record(api):
     assert not Output.objects.exists()
 
 
-def test_wrong_content_type_is_415(api):
+def test_wrong_content_type_is_415_naming_the_one_to_send(api):
+    """`curl -d` without `-H` sends a form: the 415 named only what was sent, not what to send."""
     response = api.post(URL, "external_id=a&output=b", content_type="application/x-www-form-urlencoded")
 
     assert response.status_code == 415
-    assert "application/x-www-form-urlencoded" in response.json()["errors"][0]["message"]
+    message = response.json()["errors"][0]["message"]
+    assert "application/x-www-form-urlencoded" in message
+    assert message.endswith("Send the body with `Content-Type: application/json`.")
     assert not Output.objects.exists()
 
 
