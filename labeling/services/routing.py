@@ -212,6 +212,10 @@ def place_in_queue(
     # The queue's row lock serialises placements into it: the quota count below cannot go stale. NO KEY: rows that
     # point at the queue (the week's metric rows) need not wait for a placement, which can run for seconds.
     queue = Queue.objects.select_for_update(no_key=True).get(pk=queue_id)
+    if within_quota and not queue.is_active:
+        # Paused (or archived) after routing or a backfill read it as active: it takes no outputs, as routing reads
+        # only active queues. A lead's hand-picked outputs (within_quota False) are refused before, with a message.
+        return 0
     # An erasure or the raw-retention purge may have deleted some since they were read: the rest are kept from
     # deletion until this commits (a deleter locks them first, so it waits and then deletes the new items too).
     outputs = list(outputs)

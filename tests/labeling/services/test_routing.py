@@ -1,11 +1,14 @@
 """Routing: rules as data, deterministic samples, exact weekly quotas, idempotent placement."""
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import Item, OutboxMessage, Output, Queue, Slot
+from labeling.services.queues import QueueValues, update_queue
 from labeling.services.routing import (
     backfill_queue,
     cycle_week,
@@ -18,7 +21,7 @@ from labeling.services.routing import (
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.conftest import output_record
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import run_at_once
+from tests.helpers.concurrency import in_thread, run_at_once, waiting_on_a_lock
 from tests.outbox import enqueued, run_as_worker
 
 WEEK = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday
@@ -150,6 +153,35 @@ def test_concurrent_routing_tasks_give_the_same_items_and_an_exact_quota(project
     expected = {o for o in Output.objects.filter(pk__in=ids) if is_sampled(sampled_queue, o)}
     assert set(Item.objects.filter(queue=sampled_queue).values_list("output_id", flat=True)) == {o.pk for o in expected}
     assert Slot.objects.count() == Item.objects.count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_paused_while_routing_places_outputs_takes_none_of_them(project):
+    """Routing read the queue as active, then a lead paused it before routing took its row: the outputs still went
+    into the paused queue, where no expert is handed them (routing reads only active queues). Routing waits for the
+    pause, sees the queue paused, and places nothing there."""
+    queue = make_queue(project, slug="refunds", name="Refunds")
+    ids = [output.pk for output in make_outputs(project, 3)]
+    paused, release = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        with transaction.atomic():
+            update_queue(queue=Queue.objects.get(pk=queue.pk), values=QueueValues(slug="refunds", name="Refunds",
+                                                                                 is_active=False))  # fmt: skip
+            paused.set()
+            release.wait(20)
+
+    pauser, pause_errors = in_thread(pause)
+    assert paused.wait(20)
+    router, route_errors = waiting_on_a_lock(lambda: route_outputs(project_id=project.pk, output_ids=ids))
+    release.set()
+    pauser.join(20)
+    router.join(20)
+
+    assert pause_errors == [] and route_errors == []
+    assert not Item.objects.filter(queue=queue).exists()
+    assert Output.objects.filter(pk__in=ids, routed_at__isnull=False).count() == 3
 
 
 def run_enqueued(callbacks):
