@@ -84,6 +84,28 @@ def waiting_on_a_lock(target: Callable[[], Any]) -> tuple[threading.Thread, list
     return thread, errors
 
 
+def waits_for_uncommitted(change: Callable[[], Any], work: Callable[[], Any]) -> list[Exception]:
+    """Make `change()` on a thread of its own and hold it uncommitted; run `work()` (which read the state before it)
+    until it waits for one of the change's locks; then commit the change, let the work finish, and return the
+    work's errors (the change must raise none)."""
+    changed, release = threading.Event(), threading.Event()
+
+    def change_and_hold() -> None:
+        with transaction.atomic():
+            change()
+            changed.set()
+            release.wait(20)
+
+    changer, change_errors = in_thread(change_and_hold)
+    assert changed.wait(20)
+    worker, work_errors = waiting_on_a_lock(work)
+    release.set()
+    changer.join(20)
+    worker.join(20)
+    assert change_errors == []
+    return work_errors
+
+
 @contextmanager
 def held_halfway(work, table_it_writes: str):
     """Run `work()` on a thread of its own until it waits for `table_it_writes`, which another connection holds;

@@ -1,10 +1,8 @@
 """Adding hand-picked outputs to a queue: idempotent, concurrent-safe, quota-free, audited, labelable."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound
@@ -14,7 +12,7 @@ from labeling.services.assignment import next_item
 from labeling.services.hand_picked import ADD_LIMIT, add_to_queue
 from labeling.services.queues import QueueValues, update_queue
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import in_thread, run_at_once, waiting_on_a_lock
+from tests.helpers.concurrency import run_at_once, waits_for_uncommitted
 
 pytestmark = pytest.mark.django_db
 
@@ -120,25 +118,13 @@ def test_a_queue_paused_while_outputs_are_added_takes_none_of_them(project, lead
     had read, and put the outputs into the paused queue, where no expert is handed them."""
     queue = make_queue(project)
     ids = [output.pk for output in make_outputs(project, 3)]
-    paused, release = threading.Event(), threading.Event()
+    pause = QueueValues(slug="refunds", name="Refunds", is_active=False)
 
-    def pause() -> None:
-        with transaction.atomic():
-            update_queue(queue=Queue.objects.get(pk=queue.pk), values=QueueValues(slug="refunds", name="Refunds",
-                                                                                 is_active=False))  # fmt: skip
-            paused.set()
-            release.wait(20)
-
-    pauser, pause_errors = in_thread(pause)
-    assert paused.wait(20)
-    adder, add_errors = waiting_on_a_lock(
-        lambda: add_to_queue(project=project, queue=queue, output_ids=ids, actor=lead)
+    add_errors = waits_for_uncommitted(
+        lambda: update_queue(queue=Queue.objects.get(pk=queue.pk), values=pause),
+        lambda: add_to_queue(project=project, queue=queue, output_ids=ids, actor=lead),
     )
-    release.set()
-    pauser.join(20)
-    adder.join(20)
 
-    assert pause_errors == []
     assert [type(error) for error in add_errors] == [InvalidInput]
     assert "inactive" in str(add_errors[0])
     assert not Item.objects.filter(queue=queue).exists()

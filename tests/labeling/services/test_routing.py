@@ -1,10 +1,8 @@
 """Routing: rules as data, deterministic samples, exact weekly quotas, idempotent placement."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from labeling.models import Item, OutboxMessage, Output, Queue, Slot
@@ -21,7 +19,7 @@ from labeling.services.routing import (
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.conftest import output_record
 from tests.factories import OutputFactory
-from tests.helpers.concurrency import in_thread, run_at_once, waiting_on_a_lock
+from tests.helpers.concurrency import run_at_once, waits_for_uncommitted
 from tests.outbox import enqueued, run_as_worker
 
 WEEK = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday
@@ -163,23 +161,14 @@ def test_a_queue_paused_while_routing_places_outputs_takes_none_of_them(project)
     pause, sees the queue paused, and places nothing there."""
     queue = make_queue(project, slug="refunds", name="Refunds")
     ids = [output.pk for output in make_outputs(project, 3)]
-    paused, release = threading.Event(), threading.Event()
+    pause = QueueValues(slug="refunds", name="Refunds", is_active=False)
 
-    def pause() -> None:
-        with transaction.atomic():
-            update_queue(queue=Queue.objects.get(pk=queue.pk), values=QueueValues(slug="refunds", name="Refunds",
-                                                                                 is_active=False))  # fmt: skip
-            paused.set()
-            release.wait(20)
+    errors = waits_for_uncommitted(
+        lambda: update_queue(queue=Queue.objects.get(pk=queue.pk), values=pause),
+        lambda: route_outputs(project_id=project.pk, output_ids=ids),
+    )
 
-    pauser, pause_errors = in_thread(pause)
-    assert paused.wait(20)
-    router, route_errors = waiting_on_a_lock(lambda: route_outputs(project_id=project.pk, output_ids=ids))
-    release.set()
-    pauser.join(20)
-    router.join(20)
-
-    assert pause_errors == [] and route_errors == []
+    assert errors == []
     assert not Item.objects.filter(queue=queue).exists()
     assert Output.objects.filter(pk__in=ids, routed_at__isnull=False).count() == 3
 
