@@ -1,13 +1,15 @@
 """The weekly digest's project part ("This week in …": the queues waiting, the report's link) and the closed
 week's headline, as plain text: the same lines in each expert's e-mail, the `cycle.digest` webhook and Slack."""
 
+from collections.abc import Callable
+
 from django.conf import settings
-from django.db.models import Count, OuterRef
+from django.db.models import Count
 from django.urls import reverse
 
 from labeling.models import Item, ReviewCycle
 from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
-from labeling.rules.access import queue_admits
+from labeling.rules.access import named_experts
 
 
 def site_url(path: str) -> str:
@@ -19,28 +21,37 @@ def meeting_url(cycle: ReviewCycle) -> str:
     return site_url(reverse("labeling:meeting-week", args=[cycle.project.slug, cycle.label]))
 
 
-def project_digest_lines(cycle: ReviewCycle, *, expert=None) -> list[str]:
-    """The project's week after `cycle`: each active queue with its items waiting (and quota), then the report.
+def project_digest_lines(cycle: ReviewCycle) -> list[str]:
+    """The project's week after `cycle` for the team: each active queue with its items waiting (and quota), then the
+    report (the `cycle.digest` webhook and Slack)."""
+    return digest_lines_by_expert(cycle)(None)
 
-    `expert`: only the queues they may label in (a queue that names its eligible experts and not them is not theirs
-    to work); None, every active queue, as the `cycle.digest` webhook and Slack tell the team."""
+
+def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[str]]:
+    """The project part of the digest for each expert: one read of the active queues, their waiting items and whom
+    they name, then, for an expert's id, only the queues they may label in (a queue that names its eligible experts
+    and not them is not theirs to work: `rules.access.named_experts`); for None, every one."""
     project = cycle.project
-    queues = project.queues.active().order_by("-priority", "slug")
-    if expert is not None:
-        queues = queues.filter(queue_admits(expert, OuterRef("pk")))
-    queues = list(queues)
+    queues = list(project.queues.active().order_by("-priority", "slug"))
     open_now = dict(
         Item.objects.filter(queue__in=queues, status="open")
         .values("queue_id")
         .annotate(n=Count("pk"))
         .values_list("queue_id", "n")
     )
-    lines = [f"This week in {project.name}:"]
-    for queue in queues:
-        quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
-        link = site_url(reverse("labeling:next-item", args=[project.slug, queue.slug]))
-        lines.append(f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — {link}")
-    lines += ["", f"The weekly report: {meeting_url(cycle)}"]
+    named = named_experts(project.pk)
+    report = ["", f"The weekly report: {meeting_url(cycle)}"]
+
+    def lines(expert_id: int | None) -> list[str]:
+        shown = [f"This week in {project.name}:"]
+        for queue in queues:
+            if expert_id is not None and queue.pk in named and expert_id not in named[queue.pk].may_label:
+                continue
+            quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
+            link = site_url(reverse("labeling:next-item", args=[project.slug, queue.slug]))
+            shown.append(f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — {link}")
+        return shown + report
+
     return lines
 
 

@@ -38,7 +38,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.twins import twin_of
-from labeling.selectors.digest import meeting_url, project_digest_lines
+from labeling.selectors.digest import digest_lines_by_expert, meeting_url
 from labeling.selectors.report import build_report, has_something_to_close
 
 from . import alerts, outbox, webhook_events
@@ -467,6 +467,7 @@ def send_digests(*, cycle_id: int) -> int:
         (row.week, row.expert_id): row
         for row in ExpertWeek.objects.filter(project=project, week__in=[cycle.week, *(c.week for c in caught_up)])
     }
+    queue_lines = digest_lines_by_expert(cycle)
     messages = []
     for membership in experts:
         user = membership.user
@@ -487,7 +488,7 @@ def send_digests(*, cycle_id: int) -> int:
                 labeled = f"you labeled {done.labels} item(s)" if done and done.labels else "you labeled no items"
                 lines.append(f"- {older.label}: {labeled} — {meeting_url(older)}")
         # The queues they may label in: the team-wide lines (the cycle.digest webhook, Slack) list every one.
-        lines += ["", *project_digest_lines(cycle, expert=user)]
+        lines += ["", *queue_lines(user.pk)]
         messages.append(
             EmailMessage(
                 subject=f"[expertloop] {project.name}: your week after {cycle.label}",

@@ -9,6 +9,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.signals import connection_created
+from django.test.utils import CaptureQueriesContext
 
 from labeling.exceptions import CycleClosed, InvalidWeek, WeekNotOver
 from labeling.models import (
@@ -169,6 +170,33 @@ def test_each_expert_is_told_only_the_queues_they_may_label_in_and_the_team_ever
     assert "- Refunds:" in "\n".join(project_digest_lines(cycle))
 
 
+def test_the_digests_read_the_queues_once_whatever_the_number_of_experts(project):
+    """Each expert's list of queues is their own, but it is cut from one read of the queues, their waiting items and
+    whom they name: sending to twelve experts asks the database what sending to two does."""
+    Queue.objects.create(project=project, slug="refunds", name="Refunds").eligible_experts.set(
+        [_expert(project, "erin")]
+    )
+    _expert(project, "ezra")
+
+    def statements_to_send() -> int:
+        cycle = ReviewCycle.objects.create(project=project, week=WEEK + timedelta(days=7 * ReviewCycle.objects.count()))
+        with CaptureQueriesContext(connection) as sent:
+            cycles.send_digests(cycle_id=cycle.pk)
+        return len(sent)
+
+    two = statements_to_send()
+    for name in ("ella", "emil", "enzo", "eve", "ewan", "eyal", "ezio", "elif", "eben", "egon"):
+        _expert(project, name)
+
+    assert statements_to_send() == two
+
+
+def _expert(project, username):
+    user = UserFactory(username=username)
+    Membership.objects.create(project=project, user=user, role="expert")
+    return user
+
+
 def test_closing_twice_leaves_one_report_and_the_same_numbers(
     project, week_of_labels, django_capture_on_commit_callbacks
 ):
@@ -187,6 +215,19 @@ def test_closing_twice_leaves_one_report_and_the_same_numbers(
     assert DatasetVersion.objects.count() == 1 and len(mail.outbox) == 2
 
 
+def _two_experts_on_a_queue_of(project, *, outputs: int):
+    """Erin and Ezra, experts of a queue that wants two labels an item, and `outputs` outputs of week 46 routed
+    into it (external ids w-0, w-1, …)."""
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
+    for user in (erin, ezra):
+        Membership.objects.create(project=project, user=user, role="expert")
+    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    made = [OutputFactory(project=project, external_id=f"w-{i}", occurred_at=moment) for i in range(outputs)]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in made])
+    return queue, erin, ezra
+
+
 def test_a_week_whose_rubric_asked_a_question_as_another_kind_midweek_closes(
     project, django_capture_on_commit_callbacks
 ):
@@ -195,13 +236,7 @@ def test_a_week_whose_rubric_asked_a_question_as_another_kind_midweek_closes(
     asked = [{"key": "correct", "kind": "binary", "prompt": "Correct?"}]
     v1 = publish_rubric(project=project, questions=[*asked, {"key": "tone", "kind": "choice", "prompt": "Tone?",
                                                              "options": ["friendly", "curt"]}])  # fmt: skip
-    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
-    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
-    for user in (erin, ezra):
-        Membership.objects.create(project=project, user=user, role="expert")
-    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
-    outputs = [OutputFactory(project=project, external_id=f"w-{i}", occurred_at=moment) for i in range(3)]
-    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    queue, erin, ezra = _two_experts_on_a_queue_of(project, outputs=3)
 
     def label(expert, rubric, tone):
         submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric,
@@ -238,13 +273,7 @@ def test_a_rating_asked_on_another_scale_midweek_is_compared_only_with_answers_o
     correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
     v1 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
                                                               "scale": [1, 5]}])  # fmt: skip
-    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
-    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
-    for user in (erin, ezra):
-        Membership.objects.create(project=project, user=user, role="expert")
-    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
-    outputs = [OutputFactory(project=project, external_id=f"w-{i}", occurred_at=moment) for i in range(3)]
-    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    queue, erin, ezra = _two_experts_on_a_queue_of(project, outputs=3)
 
     def label(expert, rubric, helpful):
         submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric,
@@ -287,12 +316,7 @@ def test_a_decision_on_a_scale_the_labels_no_longer_ask_is_set_aside_from_the_go
     correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
     v1 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
                                                               "scale": [1, 5]}])  # fmt: skip
-    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
-    erin, ezra = UserFactory(username="erin"), UserFactory(username="ezra")
-    for user in (erin, ezra):
-        Membership.objects.create(project=project, user=user, role="expert")
-    output = OutputFactory(project=project, external_id="w-0", occurred_at=datetime(2026, 11, 11, 12, tzinfo=UTC))
-    route_outputs(project_id=project.pk, output_ids=[output.pk])
+    queue, erin, ezra = _two_experts_on_a_queue_of(project, outputs=1)
     item = Item.objects.get(project=project)
     for expert, helpful in ((erin, 4), (ezra, 3)):
         next_item(expert=expert, queue=queue)
