@@ -45,6 +45,20 @@ def env_for_test_database(**extra) -> dict:
     return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings", **extra}
 
 
+def start_worker(**env: str) -> subprocess.Popen:
+    """A real Celery worker process on this run's Redis queue (emptied first) and test database; `env`: settings
+    of its own (DB_TASK_STATEMENT_TIMEOUT, …)."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env_for_test_database(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
 def wait_for(predicate, timeout=30.0) -> bool:
     """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
     deadline = time.monotonic() + timeout

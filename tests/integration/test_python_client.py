@@ -23,8 +23,10 @@ import httpx
 import pandas as pd
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from expertloop_client import (
     BadRequest,
+    BuildFailed,
     ChecksumMismatch,
     Client,
     ConfigurationError,
@@ -55,7 +57,7 @@ from labeling.services.resolution import adjudicate
 from tests.helpers.concurrency import held_halfway, in_thread
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
-from tests.helpers.processes import ROOT, env_for_test_database
+from tests.helpers.processes import ROOT, env_for_test_database, start_worker, stop
 from tests.helpers.servers import Gunicorn, free_port
 from tests.helpers.version_files import rendered
 
@@ -762,6 +764,37 @@ def test_build_asks_the_worker_for_a_version_and_waits_until_it_is_ready(
     assert asked["status_url"].endswith("/api/v1/projects/support-bot/datasets/support-eval")
     with pytest.raises(PermissionDenied, match="datasets"):
         Client(server.url, read_key.secret).dataset("support-eval").build()
+
+
+@pytest.fixture
+def impatient_worker():
+    """A worker whose statements PostgreSQL cancels after 1 s (an operator's DB_TASK_STATEMENT_TIMEOUT)."""
+    process = start_worker(DB_TASK_STATEMENT_TIMEOUT="1")
+    yield process
+    stop(process)
+
+
+def test_a_build_the_worker_fails_raises_build_failed_with_the_servers_reason(
+    server, project, ci_key, version, impatient_worker
+):
+    """While an index is built on the dataset lines (CREATE INDEX holds their table in SHARE mode), the worker's
+    build cannot write its new lines: PostgreSQL cancels the statement at the worker's timeout and the build fails.
+    `build()` raises BuildFailed with the reason the server gives, and a build asked once the table is free makes
+    the version."""
+    label_outputs(project, 2, start=100)  # new rows: the build writes lines
+    dataset = Client(server.url, ci_key.secret).dataset("support-eval")
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {DatasetLine._meta.db_table} IN SHARE MODE")
+        with pytest.raises(BuildFailed) as failed:
+            dataset.build(interval=0.5, timeout=120)
+
+    reason = dataset.details()["build"]["error"]
+    assert "canceling statement due to statement timeout" in reason
+    assert str(failed.value) == f"The build of support-eval failed: {reason}"
+    assert DatasetVersion.objects.get(number=2).status == VersionStatus.FAILED
+    built = dataset.build(interval=0.5, timeout=120)
+    assert (built["build"]["state"], built["build"]["error"], built["latest_version"]) == ("idle", "", 3)
 
 
 def test_a_downloads_503_of_a_database_that_is_down_is_retried_as_a_read_not_waited_out_as_a_file_being_made(
