@@ -877,3 +877,58 @@ def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project,
     assert markdown.startswith("#") and week in markdown
     assert client.cycles.latest_week() == changes.meta["week"]
     client.close()
+
+
+def _answer(http: httpx.Client, path: str, **params):
+    response = http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_create_is_not_repeated(
+    server, project, ci_key, read_key, version
+):
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ci_key.secret}"})
+    client = Client(server.url, ci_key.secret)
+
+    created = client.create_dataset(
+        "Nightly eval",
+        description="Resolved items, tagged returns.",
+        queues=("sample",),
+        tags_any=["returns"],
+        since=datetime(2026, 1, 1, tzinfo=UTC),
+        splits={"train": 70, "test": 30},
+        auto_rebuild=False,
+    )
+
+    details = created.details()
+    assert created.slug == details["slug"] == "nightly-eval"
+    assert (details["queues"], details["splits"], details["auto_rebuild"]) == (
+        ["sample"],
+        {"test": 30, "train": 70},
+        False,
+    )
+    assert details["filters"] == {"tags_any": ["returns"], "since": "2026-01-01T00:00:00+00:00"}
+    assert (details["latest_version"], details["build"]["state"]) == (None, "idle")
+    listed = client.datasets()
+    assert listed == _answer(http, "/api/v1/projects/support-bot/datasets")["results"]
+    assert [dataset["slug"] for dataset in listed] == ["support-eval", "nightly-eval"]
+    assert Client(server.url, read_key.secret).datasets() == listed  # `read` lists them too
+    with pytest.raises(BadRequest) as taken:
+        client.create_dataset("Nightly  EVAL", splits={"train": 50, "test": 40}, queues=["nope"])
+    assert {error["field"] for error in taken.value.errors} == {"name", "splits", "queues"}
+    with pytest.raises(PermissionDenied, match="datasets"):
+        Client(server.url, read_key.secret).create_dataset("Another")
+
+    # A 503 may follow a create that went through: raised, not sent again. A 429 is: the server did nothing then.
+    answers = iter([(429, {"Retry-After": "1"}), (503, {"Retry-After": "1"})])
+    refuse = lambda path: next(answers, None) if path.endswith("/datasets") else None  # noqa: E731
+    with Relay(server.port, refuse=refuse) as relay:
+        through_relay = Client(relay.url, ci_key.secret, project="support-bot")
+        with pytest.raises(ServerError) as unanswered:
+            through_relay.create_dataset("Weekly eval")
+        assert through_relay.create_dataset("Weekly eval").slug == "weekly-eval"
+    assert unanswered.value.status == 503
+    assert [path for _, path in relay.seen].count("/api/v1/projects/support-bot/datasets") == 3
+    assert [dataset["slug"] for dataset in client.datasets()][-1] == "weekly-eval"
+    client.close()

@@ -17,6 +17,7 @@ from .errors import ServerError, StillPreparing, error_for
 
 VERSION_HEADER = "X-Dataset-Version"
 READ_ATTEMPTS = 3
+SUCCESS = frozenset({200, 201, 202, 204})
 MAX_READ_WAIT = 30.0  # seconds: a longer Retry-After is not waited for; the error is raised instead
 # seconds a download waits while the server prepares its file (Parquet and hf are rendered by a worker once)
 PREPARE_WAIT = 600.0
@@ -65,6 +66,14 @@ class Reader:
             response.read()
             return response.json()
 
+    def send_json(self, method: str, path: str, body: dict[str, Any] | None = None, *, idempotent: bool) -> Any:
+        """Send a write and return its JSON answer (None for a 204). `idempotent`: a repeat changes nothing (an
+        erasure), so it is retried as reads are; otherwise (a create) only a 429 is sent again, as the server did
+        nothing then: a 5xx or a lost answer may follow a write that went through, and is raised, not repeated."""
+        with self.stream(path, method=method, body=body, idempotent=idempotent) as response:
+            response.read()
+            return response.json() if response.status_code != 204 and response.content else None
+
     def get_text(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> str:
         with self.stream(path, params, headers) as response:
             response.read()
@@ -81,8 +90,10 @@ class Reader:
         method: str = "GET",
         body: dict[str, Any] | None = None,
         read_timeout: float | None = None,
+        idempotent: bool = True,
     ) -> Iterator[httpx.Response]:
-        """A 200 (or 202) response whose body is not read yet; other statuses raise (429, 5xx and no answer retried).
+        """A 200 (or 201, 202, 204) response whose body is not read yet; other statuses raise (429, 5xx and no answer
+        retried; only 429 when not `idempotent`).
 
         `prepare_wait`: seconds to wait out 503s that carry Retry-After (a worker is preparing the file: a download in
         Parquet or hf), honouring it, before StillPreparing is raised; these waits are not counted as attempts."""
@@ -100,14 +111,14 @@ class Reader:
                     response = stack.enter_context(
                         self._client().stream(method, path, params=query, headers=headers, json=body, timeout=timeout)
                     )
-                    if response.status_code not in (200, 202):
+                    if response.status_code not in SUCCESS:
                         response.read()
                 except httpx.TransportError as exc:
-                    if attempt >= READ_ATTEMPTS:
+                    if attempt >= READ_ATTEMPTS or not idempotent:
                         raise ServerError(f"No answer from {self._options['base_url']}: {exc!r}") from exc
                     wait = None
                 else:
-                    if response.status_code in (200, 202):
+                    if response.status_code in SUCCESS:
                         yield response  # errors while the caller reads the body are the caller's: no retry
                         return
                     wait = retry_after_seconds(response)
@@ -121,7 +132,8 @@ class Reader:
                         attempt -= 1  # waiting for the file is not a failed attempt
                         time.sleep(wait)
                         continue
-                    retry = response.status_code in RETRY_STATUSES and attempt < READ_ATTEMPTS
+                    retryable = RETRY_STATUSES if idempotent else {429}
+                    retry = response.status_code in retryable and attempt < READ_ATTEMPTS
                     if not retry or (wait is not None and wait > MAX_READ_WAIT):
                         raise _error(response)
             time.sleep(wait if wait is not None else 0.5 * 2 ** (attempt - 1))

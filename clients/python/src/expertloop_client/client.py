@@ -7,7 +7,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -15,9 +15,9 @@ import httpx
 
 from ._reader import Reader
 from ._sender import Sender, Stats
-from .datasets import Dataset
+from .datasets import Dataset, _pages
 from .errors import ConfigurationError, RecordError
-from .metrics import Cycles, Metrics
+from .metrics import Cycles, Metrics, Records
 
 __version__ = "0.1.0"
 MAX_BATCH = 1000  # the server's INGEST_MAX_RECORDS default
@@ -228,6 +228,47 @@ class Client:
         """A dataset of the project by its slug; `.version("latest" | n)` reads it."""
         return Dataset(self._reader, lambda: self.project, slug)
 
+    def datasets(self) -> Records:
+        """Every dataset of the project, oldest first, as `Dataset.details()` gives each: its definition,
+        `latest_version` and `build` (a key with `read` or `datasets`)."""
+        path = f"/api/v1/projects/{quote(self.project, safe='')}/datasets"
+        return Records(_pages(self._reader, path, {"page_size": 1000}))
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        queues: Sequence[str] | None = None,
+        questions: Sequence[str] | None = None,
+        only_resolved: bool | None = None,
+        tags_any: Sequence[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        splits: dict[str, int] | None = None,
+        auto_rebuild: bool | None = None,
+    ) -> Dataset:
+        """Define a dataset (a key with the `datasets` scope) and return it: `.details()` has the definition as
+        stored, `.build()` makes its first version (none is built before). The slug is made from `name`. Unset
+        arguments take the server's defaults: every queue and question, only resolved items, splits train 80 and
+        test 20, rebuilt when a week closes. `since` and `until` without an offset are read in the project's time
+        zone. BadRequest names each problem's field (a name taken, shares not adding up to 100, an unknown queue or
+        question). Not retried but after a 429: a repeat of a create that went through is refused as a name taken."""
+        body: dict[str, Any] = {"name": name}
+        for field, value in (
+            ("description", description), ("queues", queues), ("questions", questions),
+            ("only_resolved", only_resolved), ("tags_any", tags_any), ("since", since), ("until", until),
+            ("splits", splits), ("auto_rebuild", auto_rebuild),
+        ):  # fmt: skip
+            if value is not None:
+                body[field] = value.isoformat() if isinstance(value, datetime) else value
+        for field in ("queues", "questions", "tags_any"):
+            if field in body:
+                body[field] = list(body[field])
+        path = f"/api/v1/projects/{quote(self.project, safe='')}/datasets"
+        created = self._reader.send_json("POST", path, body, idempotent=False)
+        return self.dataset(created["slug"])
+
     def output(self, external_id: str, *, include: Sequence[str] = ()) -> dict[str, Any]:
         """An output of the project by your external_id: its fields, feedback and `items` (the queues it was routed
         to); `include=("labels", "gold")` adds each item's labels and gold answers. NotFound when it is not stored."""
@@ -242,3 +283,60 @@ class Client:
             for line in response.iter_lines():
                 if line:
                     yield json.loads(line)
+
+    def iter_outputs(self, *, page_size: int | None = None, **filters: Any) -> Iterator[dict[str, Any]]:
+        """The project's outputs that the explore filters find, newest first, one dict each, page after page (the
+        `read` scope; `page_size` 1 to 200 a request). Filters are the REST parameters as keywords: `q`, `from_`
+        and `to` (a `date` or YYYY-MM-DD), `model`, `tag` (`tags="all"` to need every one), `meta` ("key:value"),
+        `has_meta`, `end_user`, `session`, `feedback`, `comment`, `labeled`, `flagged` (True or False), `gold`
+        ("question:answer"), `queue`, `min_chars`, `max_chars`, `theme`; a list repeats one (any of several). An
+        unknown filter or a bad value is a BadRequest naming it, never a wider result."""
+        return _pages(self._reader, "/api/v1/outputs", {**_explore_params(filters), "page_size": page_size})
+
+    def output_facets(self, **filters: Any) -> dict[str, Any]:
+        """What the outputs a filter finds (the filters of `iter_outputs`) are made of: `total`, and counts per model,
+        tag, feedback, gold verdict and top metadata values (`facets`), the length histograms (`histograms`);
+        counted over the newest `sample` matches (`estimated` when more match). The `read` scope."""
+        return dict(self._reader.get_json("/api/v1/outputs/facets", _explore_params(filters)))
+
+    def erase_end_user(self, end_user_id: str) -> None:
+        """Erase one end user's data from the project (a key with the `privacy` scope): their outputs (with the
+        items, labels and comments on them) and events; every dataset version holding one of their rows is
+        withdrawn and the newest succeeded by a copy without them. Answers the same whether or not the id was ever
+        known, so a repeat is harmless and the call is retried as reads are."""
+        self._reader.send_json("DELETE", f"/api/v1/end-users/{quote(end_user_id, safe='')}", idempotent=True)
+
+    def redaction_rules(self) -> dict[str, Any]:
+        """The redaction rules ingest applies now (the `read` scope): `version`, `builtins`, `phone_region`,
+        `custom` and `created_at`; all empty (`version` None) when the project has none. Leads edit them on the
+        web: the API has no call to change them or to redact stored outputs again."""
+        return dict(self._reader.get_json("/api/v1/redaction-rules"))
+
+    def platform_usage(
+        self, *, since: date | str | None = None, until: date | str | None = None, project: str | None = None
+    ) -> Records:
+        """Usage per project and cycle week (operators: make the client with an operator token, `elop_…`, as its
+        api_key): outputs, events, storage_bytes, labels, expert_hours, experts_active and ingest_errors, newest week
+        first. `since` and `until` bound the weeks' starts (by default the last 12 weeks); `project`: one project's
+        slug only."""
+        params = {"since": _day(since), "until": _day(until), "project": project}
+        return Records(self._reader.get_json("/api/v1/platform/usage", params))
+
+
+def _day(value: date | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _explore_params(filters: dict[str, Any]) -> dict[str, Any]:
+    """Keyword filters as the explore endpoints read them: `from_` is `from`, a date YYYY-MM-DD, True and False
+    `yes` and `no`, a list or tuple the parameter repeated."""
+    params: dict[str, Any] = {}
+    for name, value in filters.items():
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, list | tuple | set | frozenset):
+            value = [_day(part) for part in value]
+        else:
+            value = _day(value)
+        params[name.rstrip("_")] = value
+    return params
