@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,8 +23,10 @@ import httpx
 import pandas as pd
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from expertloop_client import (
+    AuthenticationFailed,
     BadRequest,
     BuildFailed,
     ChecksumMismatch,
@@ -53,10 +55,14 @@ from labeling.models import (
 from labeling.rules.calendar import current_week
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset, split_of
+from labeling.services.operator_tokens import issue_operator_token
+from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
+from tests.factories import OutputFactory, UserFactory
 from tests.helpers.concurrency import held_halfway, in_thread
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
+from tests.helpers.platform import TREND, plant_projects
 from tests.helpers.processes import ROOT, env_for_test_database, start_worker, stop
 from tests.helpers.servers import Gunicorn, free_port
 from tests.helpers.version_files import rendered
@@ -100,6 +106,9 @@ class Relay:
                 self.forward()
 
             def do_POST(self):
+                self.forward()
+
+            def do_DELETE(self):
                 self.forward()
 
             def forward(self):
@@ -931,4 +940,108 @@ def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_crea
     assert unanswered.value.status == 503
     assert [path for _, path in relay.seen].count("/api/v1/projects/support-bot/datasets") == 3
     assert [dataset["slug"] for dataset in client.datasets()][-1] == "weekly-eval"
+    client.close()
+
+
+def test_outputs_are_found_page_by_page_with_the_explore_filters_and_counted_as_the_http_endpoints_answer(
+    server, project, read_key
+):
+    label_outputs(project, 3, model="gpt-a", tags=["returns"])
+    for n in range(4):
+        OutputFactory(
+            project=project, external_id=f"raw-{n}", model="gpt-b", tags=["billing"], metadata={"plan": "pro"}
+        )
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {read_key.secret}"})
+    client = Client(server.url, read_key.secret)
+
+    everything = list(client.iter_outputs(page_size=2))
+
+    pages, link = [], "/api/v1/outputs?page_size=2"
+    while link:
+        page = http.get(link).json()
+        pages.append(page["results"])
+        link = page["next"]
+    assert len(pages) == 4 and everything == [output for page in pages for output in page]
+    assert len({output["external_id"] for output in everything}) == 7
+    labeled = {"out-00000", "out-00001", "out-00002"}
+    raw = {f"raw-{n}" for n in range(4)}
+    cases = [
+        ({"model": "gpt-b"}, {"model": "gpt-b"}, raw),
+        ({"model": ["gpt-a", "gpt-b"]}, {"model": ["gpt-a", "gpt-b"]}, labeled | raw),
+        ({"tag": ("returns",), "labeled": True}, {"tag": "returns", "labeled": "yes"}, labeled),
+        ({"labeled": False, "meta": "plan:pro"}, {"labeled": "no", "meta": "plan:pro"}, raw),
+        ({"from_": date(2000, 1, 1), "to": "2000-01-02"}, {"from": "2000-01-01", "to": "2000-01-02"}, set()),
+    ]
+    for filters, params, expected in cases:
+        found = list(client.iter_outputs(**filters))
+        assert found == _answer(http, "/api/v1/outputs", **params)["results"], filters
+        assert {output["external_id"] for output in found} == expected, filters
+        facets = client.output_facets(**filters)
+        assert facets == _answer(http, "/api/v1/outputs/facets", **params) and facets["total"] == len(expected)
+    with pytest.raises(BadRequest, match="colour") as unknown:
+        list(client.iter_outputs(colour="red"))
+    assert unknown.value.errors[0]["field"] == "colour"
+    with pytest.raises(BadRequest, match="labeled"):
+        client.output_facets(labeled="maybe")
+    client.close()
+
+
+def test_an_end_user_is_erased_and_erasing_again_is_harmless(server, project, read_key):
+    privacy = create_api_key(project=project, name="privacy", scopes=["privacy"])
+    for external_id, end_user in (("a-1", "team/u 7"), ("a-2", "team/u 7"), ("b-1", "u-kept")):
+        OutputFactory(project=project, external_id=external_id, end_user_id=end_user)
+    client = Client(server.url, privacy.secret)
+
+    assert client.erase_end_user("team/u 7") is None
+
+    assert stored_ids(project) == ["b-1"]
+    client.erase_end_user("team/u 7")  # again, and an id never known: the same answer
+    client.erase_end_user("never-seen")
+    with pytest.raises(PermissionDenied, match="privacy"):
+        Client(server.url, read_key.secret).erase_end_user("u-kept")
+    # An erasure repeated changes nothing: a 503 is sent again after its wait, as a read is.
+    answers = iter([(503, {"Retry-After": "1"})])
+    with Relay(server.port, refuse=lambda path: next(answers, None) if "/end-users/" in path else None) as relay:
+        Client(relay.url, privacy.secret).erase_end_user("u-kept")
+    assert [path for _, path in relay.seen] == ["/api/v1/end-users/u-kept"] * 2
+    assert stored_ids(project) == []
+    client.close()
+
+
+def test_the_redaction_rules_in_force_are_what_the_http_endpoint_answers(server, project, read_key, lead):
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {read_key.secret}"})
+    client = Client(server.url, read_key.secret)
+    none = {"version": None, "builtins": [], "phone_region": None, "custom": [], "created_at": None}
+    assert client.redaction_rules() == none
+
+    custom = [{"name": "order", "pattern": r"ORD-\d+"}]
+    save_rule_set(project=project, builtins=["email"], custom=custom, phone_region="US", actor=lead)
+
+    rules = client.redaction_rules()
+    assert rules == _answer(http, "/api/v1/redaction-rules")
+    assert (rules["version"], rules["builtins"], rules["custom"]) == (1, ["email"], custom)
+    client.close()
+
+
+def test_platform_usage_is_what_the_http_endpoint_answers_an_operators_token(server, read_key):
+    plant_projects(2)
+    operator = UserFactory(username="opal")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    token = issue_operator_token(user=operator, name="chargeback").secret
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+    client = Client(server.url, token)
+
+    usage = client.platform_usage()
+
+    assert usage == _answer(http, "/api/v1/platform/usage") and len(usage) == 2 * TREND
+    weeks = sorted({row["week"] for row in usage})
+    one = client.platform_usage(project="p-001", since=date.fromisoformat(weeks[-2]), until=weeks[-1])
+    assert [(row["project"], row["week"]) for row in one] == [("p-001", weeks[-1]), ("p-001", weeks[-2])]
+    assert one == _answer(http, "/api/v1/platform/usage", project="p-001", since=weeks[-2], until=weeks[-1])
+    with pytest.raises(NotFound):
+        client.platform_usage(project="no-such-project")
+    with pytest.raises(BadRequest, match="since"):
+        client.platform_usage(since="last week")
+    with pytest.raises(AuthenticationFailed):
+        Client(server.url, read_key.secret).platform_usage()  # a project's key never speaks for the platform
     client.close()

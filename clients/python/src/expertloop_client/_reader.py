@@ -1,4 +1,4 @@
-"""Calls on the caller's thread (reading datasets, metrics and reports; withdrawing a version), raising
+"""Calls on the caller's thread (reads; writes such as withdrawing a version or creating a dataset), raising
 ExpertloopError on failure."""
 
 from __future__ import annotations

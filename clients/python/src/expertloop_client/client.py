@@ -55,8 +55,9 @@ class Client:
 
     Logging (`log_output`, `log_event`, `log_feedback`) needs the `ingest` scope and never raises or waits: records
     go to a bounded in-memory queue that a background thread sends in batches of `batch_size`, at least every
-    `flush_interval` seconds. Reading (`dataset`, `metrics`, `cycles`) needs the `read` scope and raises
-    ExpertloopError subclasses.
+    `flush_interval` seconds. Reading (`dataset`, `datasets`, `iter_outputs`, `metrics`, `cycles`, …) needs the
+    `read` scope, `create_dataset` the `datasets` scope, `erase_end_user` the `privacy` scope and `platform_usage` an
+    operator token as api_key; all of them raise ExpertloopError subclasses.
 
     url and api_key default to the EXPERTLOOP_URL and EXPERTLOOP_API_KEY environment variables. `project` (its slug)
     is only needed to read datasets; by default the client asks the server which project the key belongs to.
