@@ -1045,3 +1045,15 @@ def test_platform_usage_is_what_the_http_endpoint_answers_an_operators_token(ser
     with pytest.raises(AuthenticationFailed):
         Client(server.url, read_key.secret).platform_usage()  # a project's key never speaks for the platform
     client.close()
+
+
+def test_a_create_that_got_no_answer_is_raised_at_once_not_sent_again(black_hole):
+    """The server may have created the dataset before its answer was lost: a second try would be refused as a name
+    taken, so the client raises after the first (1 s) instead of trying three times."""
+    client = Client(f"http://127.0.0.1:{black_hole}", "el_test_key", project="support-bot", timeout=1)
+    started = time.monotonic()
+
+    with pytest.raises(ServerError, match="No answer"):
+        client.create_dataset("Nightly eval")
+
+    assert time.monotonic() - started < 3  # three tries would take 3 s and their 1.5 s of backoff
