@@ -188,15 +188,28 @@ def skipped_item_for_labeler(user, project_slug: str, item_id: int) -> Item | No
     return item
 
 
-def comments_on(item: Item) -> list[Comment]:
-    """The item's comments with their authors, oldest first (every labeling screen shows them: compiled once)."""
-    return _COMMENTS(item_id=item.pk)
+def comments_on(item: Item, *, reader) -> list[Comment]:
+    """The item's comments the reader may see on their labeling screen, with their authors, oldest first; one query.
+
+    Blind labeling: until the reader has labeled the item, only their own comments (another expert's "clearly wrong"
+    is their judgement); once they have, everyone's. The item's comments have no other kind: only people who hold or
+    labeled it write them (`services.labels.comment_on_item` from the labeling screen), leads as labelers too.
+    """
+    return _COMMENTS(item_id=item.pk, reader_id=reader.pk)
 
 
-_COMMENTS = Prepared(
-    lambda *, item_id: Comment.objects.filter(item=item_id).select_related("author").order_by("created_at", "pk"),
-    item_id=-7_000_002,
-)
+def _comments_query(*, item_id: int, reader_id: int) -> QuerySet[Comment]:
+    """comments_on's queryset, for `Prepared` (every labeling screen shows them: compiled once)."""
+    labeled = Exists(Label.objects.filter(item=OuterRef("item_id"), expert=reader_id))
+    return (
+        Comment.objects.filter(item=item_id)
+        .filter(Q(author=reader_id) | labeled)
+        .select_related("author")
+        .order_by("created_at", "pk")
+    )
+
+
+_COMMENTS = Prepared(_comments_query, item_id=-7_000_002, reader_id=-7_000_001)
 
 
 def latest_outputs(project: Project, *, limit: int = 10) -> QuerySet[Output]:

@@ -280,7 +280,7 @@ def _labeling_screen(
         "form_errors": {key: message for key, message in (errors or {}).items() if key not in known},
         "has_errors": bool(errors),
         "label": answers is not None,
-        "comments": work.comments_on(item),
+        "comments": work.comments_on(item, reader=request.user),  # blind until labeled
         "handed": handed_token(request.user, item),
     }
     return render(request, "labeling/expert/item.html", context, status=status)

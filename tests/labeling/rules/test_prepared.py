@@ -123,7 +123,7 @@ def test_a_prepared_update_refuses_a_stand_in_that_never_reaches_the_sql(project
         prepared(item_id=1)
 
 
-def test_the_prepared_comments_are_the_items_comments_oldest_first_with_their_authors(
+def test_the_prepared_comments_are_the_readers_own_until_they_labeled_then_all_oldest_first_with_their_authors(
     project, expert, lead, queue, rubric, django_assert_num_queries
 ):
     first, second = make_items(project, 2)
@@ -131,11 +131,21 @@ def test_the_prepared_comments_are_the_items_comments_oldest_first_with_their_au
         labels.comment_on_item(author=author, item=item, body=body)
 
     with django_assert_num_queries(1):
-        comments = work.comments_on(first)
+        comments = work.comments_on(first, reader=expert)
         seen = [(comment.body, comment.author.username) for comment in comments]
 
-    assert seen == [("a", "lena"), ("b", "erin"), ("c", "lena")]
+    assert seen == [("b", "erin")]  # blind: not the lead's, until the expert labels the item
+    held = assignment.next_item(expert=expert, queue=queue)
+    assert held == first
+    labels.submit_label(expert=expert, item=held, rubric=rubric, answers={"correct": True})
+    comments = work.comments_on(first, reader=expert)
+    assert [(comment.body, comment.author.username) for comment in comments] == [
+        ("a", "lena"),
+        ("b", "erin"),
+        ("c", "lena"),
+    ]
     assert comments == list(first.comments.order_by("created_at", "pk"))
+    assert [comment.body for comment in work.comments_on(first, reader=lead)] == ["a", "c"]
 
 
 @pytest.mark.postgres

@@ -968,6 +968,51 @@ def test_a_flag_and_a_comment_are_stored_and_shown(client, expert, other_expert,
     assert "Flagged for the weekly review meeting." in html
 
 
+def test_an_expert_sees_no_one_elses_comment_on_an_item_until_they_have_labeled_it(
+    client, expert, other_expert, lead, project, rubric
+):
+    """Blind labeling: another expert's "clearly wrong" is their judgement, so the labeling screen shows the expert
+    only their own comments until they label the item; back on it afterwards (to edit their label), everyone's."""
+    queue = Queue.objects.create(project=project, slug="trio", name="Trio", overlap=3)
+    item = make_items(project, 1)[0]
+    assert assignment.next_item(expert=other_expert, queue=queue) == item
+    labels.comment_on_item(author=other_expert, item=item, body="Clearly wrong, says refund in 30 days.")
+    assert assignment.next_item(expert=lead, queue=queue) == item
+    labels.comment_on_item(author=lead, item=item, body="Looks fine to me.")
+    client.force_login(expert)
+    assert take(client, queue) == item
+    client.post(item_url(item, "comment"), {"body": "Which policy applies here?"})
+
+    before = client.get(item_url(item)).text
+
+    assert "Which policy applies here?" in before
+    assert "Clearly wrong" not in before and "Looks fine to me." not in before
+    assert before.count('class="comment-body"') == 1
+    client.post(item_url(item), {**VALID, "rubric_id": rubric.pk})
+    after = client.get(item_url(item)).text
+    assert "Clearly wrong, says refund in 30 days." in after and "Looks fine to me." in after
+    assert after.count('class="comment-body"') == 3
+
+
+def test_the_next_screen_swapped_in_after_a_label_shows_no_one_elses_comment(
+    client, expert, other_expert, project, rubric
+):
+    """label.js swaps in the next item's screen answered to the label's POST: it is blind like the page itself."""
+    queue = Queue.objects.create(project=project, slug="pairs", name="Pairs", overlap=2)
+    first, second = make_items(project, 2)
+    for item in (first, second):
+        assert assignment.next_item(expert=other_expert, queue=queue) == item
+        labels.submit_label(expert=other_expert, item=item, rubric=rubric, answers=STORED)
+        labels.comment_on_item(author=other_expert, item=item, body=f"Clearly wrong, item {item.pk}.")
+    client.force_login(expert)
+    assert take(client, queue) == first
+
+    swapped = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk}, **SWAP)
+
+    assert swapped.status_code == 200 and swapped.headers["X-Screen-Location"] == item_url(second)
+    assert "Clearly wrong" not in swapped.text and "comments on this item show once you have labeled it" in swapped.text
+
+
 @pytest.mark.parametrize("suffix, data", [("flag", {"note": "   "}), ("comment", {"body": ""})])
 def test_an_empty_flag_or_comment_is_refused_with_a_message(client, expert, project, rubric, queue, suffix, data):
     make_items(project, 1)
@@ -998,7 +1043,8 @@ def test_the_labeling_screen_runs_a_fixed_number_of_queries(
         labels.comment_on_item(author=[lead, expert, other_expert][index % 3], item=item, body=f"more {index}")
     with django_assert_num_queries(4):
         response = client.get(item_url(item))
-    assert response.content.decode().count('class="comment-body"') == 7
+    # Blind until labeled: the expert's own two of the seven (test_an_expert_sees_no_one_elses_comment_…).
+    assert response.content.decode().count('class="comment-body"') == 2
 
 
 # --- untrusted output -------------------------------------------------------------------------
