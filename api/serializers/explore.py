@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from api.serializers.outputs import OutputOut
+from labeling.rules.explore import facet_filter
 
 
 class OutputPageOut(serializers.Serializer):
@@ -16,9 +17,15 @@ class OutputPageOut(serializers.Serializer):
 
 
 class FacetValueOut(serializers.Serializer):
-    value = serializers.CharField(help_text="As the filter parameter takes it (after `key:` when `key` is set).")
+    value = serializers.CharField(help_text="As stored (after `key:` in the filter when `key` is set).")
     label = serializers.CharField()
     count = serializers.IntegerField()
+    filter = serializers.CharField(
+        required=False,  # FacetOut writes it: it needs the facet's parameter and key
+        help_text="The filter parameter's value that finds exactly these outputs: `parameter=<filter>`. It is "
+        '`key:value` for `meta` and `gold`, with a value in double quotes (`" vip"`) when spaces at its ends are '
+        "part of it: an unquoted value is read without them.",
+    )
 
 
 class FacetOut(serializers.Serializer):
@@ -30,6 +37,12 @@ class FacetOut(serializers.Serializer):
         help_text="For `meta` the metadata key, for `gold` the question: filter with `parameter=key:value`."
     )
     values = FacetValueOut(many=True, help_text="The most frequent values, most frequent first.")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for value in data["values"]:
+            value["filter"] = facet_filter(instance.parameter, instance.key, value["value"])
+        return data
 
 
 class BinOut(serializers.Serializer):

@@ -38,7 +38,9 @@ FILTER_PARAMETERS = [
 _FILTER = (
     "Every given filter must hold; a repeated parameter offers alternatives unless its help says otherwise. "
     "An unknown parameter or a bad value is a 400 naming the parameter (a typo never widens the result); so is "
-    "a `queue` or `gold` question the project does not have, and a search made only of words too common to index."
+    "a `queue` or `gold` question the project does not have, and a search made only of words too common to index. "
+    "A value is read without the spaces at its ends (and around a `meta` pair's colon); in double quotes it is "
+    'exactly what they hold: `tag=" vip"` finds the tag " vip", as a facet\'s `filter` writes it.'
 )
 _ERRORS = {
     400: OpenApiResponse(ErrorsOut, description="A bad parameter; `field` names it."),

@@ -32,8 +32,10 @@ def is_double(value: int | float) -> bool:
     return -NUMBER_MAX <= value <= NUMBER_MAX
 
 
-# Values matched as stored, spaces at their ends included: ingest keeps models, tags, ids and metadata as sent, so
-# " vip" is another tag than "vip" (and the facet offering " vip" must find it). Other values are trimmed.
+# Values matched as stored: ingest keeps models, tags, ids and metadata as sent, so " vip" is another tag than "vip".
+# Typed, they are forgiving: spaces at a value's ends (and around a `key:value`'s colon) are not part of it, as for
+# every other value. A value in double quotes is exactly what the quotes hold, spaces included: the canonical query
+# (facet links, chips, saved views) quotes each value the forgiving reading would change (`typed_value`).
 AS_STORED = frozenset({"model", "tag", "meta", "has_meta", "end_user", "session"})
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
 
@@ -42,6 +44,56 @@ def shown_value(value: str) -> str:
     """A filter value as a facet or chip shows it: in quotes when it has spaces at its ends, which would hide that
     " vip" is another tag than "vip"."""
     return f"“{value}”" if value != value.strip() else value
+
+
+def read_value(text: str) -> str:
+    """A typed value as the filter compares it: in double quotes, exactly what they hold; else without the spaces at
+    its ends."""
+    text = text.strip()
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def typed_value(value: str) -> str:
+    """The value as the canonical query writes it, so that `read_value` gives it back: as it is, or in quotes when
+    the forgiving reading would change it (spaces at its ends, quotes around it)."""
+    return value if read_value(value) == value else f'"{value}"'
+
+
+# A metadata key in quotes (`" plan":pro`, `"a:b":x`): up to the first quote followed by the colon.
+_QUOTED_KEY = re.compile(r'"(.*?)"\s*:(.*)', re.DOTALL)
+
+
+def read_pair(text: str) -> tuple[str, str] | None:
+    """A typed `key:value` as the filter compares it (each side as `read_value` reads it, a key in quotes up to its
+    closing quote); None when it is not one."""
+    text = text.strip()
+    quoted = _QUOTED_KEY.fullmatch(text)
+    if quoted:
+        key, rest = quoted[1], quoted[2]
+    else:
+        key, colon, rest = text.partition(":")
+        if not colon:
+            return None
+        key = key.strip()
+    return (key, read_value(rest)) if key else None
+
+
+def typed_pair(key: str, value: str) -> str:
+    """`key:value` as the canonical query writes it, so that `read_pair` gives both back (a key with spaces at its
+    ends, a colon or a leading quote goes in quotes)."""
+    if key != key.strip() or ":" in key or key.startswith('"'):
+        key = f'"{key}"'
+    return f"{key}:{typed_value(value)}"
+
+
+def facet_filter(parameter: str, key: str, value: str) -> str:
+    """The value of `parameter` that finds exactly a facet's value (`key:value` for meta and gold): the facet links
+    and the API's facets write it so, quoted where the forgiving reading would change it."""
+    if parameter == "meta":
+        return typed_pair(key, value)
+    if key:
+        return f"{key}:{value}"
+    return typed_value(value) if parameter in AS_STORED else value
 
 
 YES_NO = {"yes": True, "no": False}
@@ -56,8 +108,8 @@ PARAMETERS = {
     "model": "A model; repeat for any of several.",
     "tag": "A tag; repeat for several (see `tags`).",
     "tags": "`any` (default) or `all`: whether one of the tags is enough or all must be present.",
-    "meta": "`key:value`: the metadata key holds this value (compared as text, spaces included). Repeat: different "
-    "keys must all hold, values of one key are alternatives.",
+    "meta": '`key:value`: the metadata key holds this value (compared as text; `"key":" value"` in quotes keeps '
+    "spaces at their ends). Repeat: different keys must all hold, values of one key are alternatives.",
     "has_meta": "A metadata key the output has; repeat for several.",
     "end_user": "The end user's id.",
     "session": "The session id.",
@@ -173,16 +225,16 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
         pairs.append(("from", spec.since.isoformat()))
     if spec.until:
         pairs.append(("to", spec.until.isoformat()))
-    pairs += [("model", model) for model in spec.models]
-    pairs += [("tag", tag) for tag in spec.tags]
+    pairs += [("model", typed_value(model)) for model in spec.models]
+    pairs += [("tag", typed_value(tag)) for tag in spec.tags]
     if spec.all_tags and spec.tags:
         pairs.append(("tags", "all"))
-    pairs += [("meta", f"{key}:{value}") for key, values in spec.metadata for value in values]
-    pairs += [("has_meta", key) for key in spec.metadata_keys]
+    pairs += [("meta", typed_pair(key, value)) for key, values in spec.metadata for value in values]
+    pairs += [("has_meta", typed_value(key)) for key in spec.metadata_keys]
     if spec.end_user:
-        pairs.append(("end_user", spec.end_user))
+        pairs.append(("end_user", typed_value(spec.end_user)))
     if spec.session:
-        pairs.append(("session", spec.session))
+        pairs.append(("session", typed_value(spec.session)))
     names = {value: name for name, value in FEEDBACK.items()}
     pairs += [("feedback", names[score]) for score in spec.feedback]
     for name, value in (("comment", spec.has_comment), ("labeled", spec.labeled)):
@@ -254,8 +306,10 @@ class _Reader:
     def _values(self, name: str) -> list[str]:
         values = self.params.getlist(name) if hasattr(self.params, "getlist") else self.params.get(name, [])
         values = [values] if isinstance(values, str) else list(values)
-        # A blank value is no condition (the bar sends its empty fields).
-        values = [value if name in AS_STORED else value.strip() for value in values if value.strip()]
+        # A blank value is no condition (the bar sends its empty fields); nor is an empty pair of quotes.
+        values = [value.strip() for value in values if value.strip()]
+        if name in AS_STORED and name != "meta":  # a pair is read by `pairs`
+            values = [read_value(value) for value in values if read_value(value)]
         if len(values) > MAX_VALUES:
             self.problems[name] = f"At most {MAX_VALUES} values."
             return []
@@ -344,10 +398,14 @@ class _Reader:
     def pairs(self, name: str) -> tuple[tuple[str, str], ...]:
         pairs = []
         for value in self.many(name):
-            key, colon, rest = value.partition(":")
-            if not colon or not key.strip():
+            if name in AS_STORED:
+                pair = read_pair(value)
+            else:
+                key, colon, rest = value.partition(":")
+                pair = (key.strip(), rest.strip()) if colon else None
+            if pair is None or not pair[0]:
                 self.problems[name] = f"{value[:40]!r} is not `key:value`."
                 return ()
-            pairs.append((key, rest) if name in AS_STORED else (key.strip(), rest.strip()))
+            pairs.append(pair)
         # "correct:true" and "correct: true" are one condition: dedupe after trimming, as the URL will show it.
         return tuple(dict.fromkeys(pairs))

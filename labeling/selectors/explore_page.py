@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 from labeling.exceptions import InvalidFilter
 from labeling.models import Output, Project, Queue, SavedView
-from labeling.rules.explore import blind_problems, parse_filter
+from labeling.rules.explore import blind_problems, parse_filter, typed_pair, typed_value
 
 RECENT = 500
 MAX_SUGGESTIONS = 40
@@ -18,7 +18,8 @@ MAX_SUGGESTIONS = 40
 
 @dataclass(frozen=True)
 class FilterChoices:
-    models: list[str]
+    models: list[str]  # as stored
+    # As the bar's text fields take them (`rules.explore.typed_value`): a value with spaces at its ends in quotes.
     tags: list[str]
     metadata_keys: list[str]
     metadata_values: list[str]  # "key:value", as the `meta` parameter takes it
@@ -32,13 +33,13 @@ def filter_choices(project: Project) -> FilterChoices:
     for model, output_tags, metadata in recent.values_list("model", "tags", "metadata")[:RECENT]:
         if model:
             models[model] += 1
-        tags.update(tag for tag in output_tags or [] if isinstance(tag, str))
+        tags.update(typed_value(tag) for tag in output_tags or [] if isinstance(tag, str))
         for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
-            keys[key] += 1
+            keys[typed_value(key)] += 1
             if isinstance(value, str) and len(value) <= 60:
-                values[f"{key}:{value}"] += 1
+                values[typed_pair(key, value)] += 1
             elif isinstance(value, bool):
-                values[f"{key}:{str(value).lower()}"] += 1
+                values[typed_pair(key, str(value).lower())] += 1
 
     def top(counts: Counter) -> list[str]:
         return [value for value, _ in counts.most_common(MAX_SUGGESTIONS)]

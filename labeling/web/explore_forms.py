@@ -11,7 +11,15 @@ from typing import Any
 
 from django.http import QueryDict
 
-from labeling.rules.explore import AS_STORED, FEEDBACK, PARAMETERS, ExploreFilter, filter_query, shown_value
+from labeling.rules.explore import (
+    FEEDBACK,
+    PARAMETERS,
+    ExploreFilter,
+    filter_query,
+    read_value,
+    shown_value,
+    typed_value,
+)
 from labeling.selectors.explore_page import FilterChoices
 
 FEEDBACK_LABELS = {"up": "👍 up", "down": "👎 down", "neutral": "neutral", "none": "no feedback"}
@@ -71,10 +79,9 @@ BAR_FIELDS = set(PARAMETERS)  # the bar has a field for every filter parameter
 
 
 def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None) -> FilterBar:
-    # As parse_filter reads them: a value kept with its spaces is shown with them, so the next search keeps it.
-    values = {
-        name: [v if name in AS_STORED else v.strip() for v in params.getlist(name) if v.strip()] for name in params
-    }
+    # As typed, trimmed: a value in quotes (spaces kept inside, as a facet link writes it) stays in its quotes, so the
+    # next search keeps it.
+    values = {name: [v.strip() for v in params.getlist(name) if v.strip()] for name in params}
 
     def options(known: list[str], chosen: list[str], labels: dict[str, str] | None = None) -> list[Option]:
         every = list(dict.fromkeys([*known, *chosen]))
@@ -88,7 +95,12 @@ def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoic
     return FilterBar(
         values=values,
         problems=problems,
-        models=options(choices.models, values.get("model", [])),
+        # A model box sends the model as typed (quoted if spaces at its ends), ticked however the model was typed.
+        models=options(
+            [typed_value(model) for model in choices.models],
+            [typed_value(read_value(model)) for model in values.get("model", [])],
+            {typed_value(model): shown_value(model) for model in choices.models},
+        ),
         feedback=options(list(FEEDBACK), [v.lower() for v in values.get("feedback", [])], FEEDBACK_LABELS),
         queues=options([q.slug for q in choices.queues], values.get("queue", []), queue_names),
         gold_options=gold_options,

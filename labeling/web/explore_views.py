@@ -23,7 +23,14 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import DomainError, InvalidFilter, NotFound
 from labeling.models import Item, Output, Project
 from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, labels_blind, member_project
-from labeling.rules.explore import PARAMETERS, ExploreFilter, blind_problems, filter_query, parse_filter
+from labeling.rules.explore import (
+    PARAMETERS,
+    ExploreFilter,
+    blind_problems,
+    facet_filter,
+    filter_query,
+    parse_filter,
+)
 from labeling.rules.gold import gold_answers
 from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
@@ -157,8 +164,7 @@ def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBl
 
 def _with_value(spec: ExploreFilter, parameter: str, value: str, *, key: str = "") -> str | None:
     """The canonical query of the filter with one more value (`key:value` for meta and gold); None when no filter can
-    say it (a model-less output, a value too long for a parameter or blank, a tag beside any of several tags, or a
-    metadata key holding ":", which the filter would read as another key)."""
+    say it (a model-less output, a value too long for a parameter or blank, a tag beside any of several tags)."""
     if parameter == "model" and value == "(none)":
         return None
     params = QueryDict(filter_query(spec), mutable=True)
@@ -168,7 +174,7 @@ def _with_value(spec: ExploreFilter, parameter: str, value: str, *, key: str = "
         if len(spec.tags) > 1 and not spec.all_tags:
             return None
         params["tags"] = "all"
-    params.appendlist(parameter, f"{key}:{value}" if key else value)
+    params.appendlist(parameter, facet_filter(parameter, key, value))  # quoted where spaces at its ends count
     try:
         widened = parse_filter(params)
     except InvalidFilter:

@@ -390,8 +390,9 @@ def test_every_filter_parameter_is_documented_in_the_schema(client):
 
 
 def test_a_value_ingest_stored_with_spaces_at_its_ends_is_found_by_the_facet_that_counts_it(client, shop):
-    """Ingest keeps models, tags, ids and metadata values as sent, spaces included; the filter used to trim the value
-    it was given, so the facet offered " vip" and the filter looked for "vip", which is another tag."""
+    """Ingest keeps models, tags, ids and metadata values as sent, spaces included, and a typed filter value is read
+    without the spaces at its ends: each facet value comes with its `filter`, quoted where those spaces count, which
+    finds exactly the outputs it counts."""
     record = {"external_id": "odd-ends", "output": "x", "model": "gpt-4o ", "tags": [" vip", "spaced"],
               "session_id": " s-9", "end_user_id": "u-9 ",
               "metadata": {"topic": " billing", " plan": "pro"}}  # fmt: skip
@@ -400,14 +401,19 @@ def test_a_value_ingest_stored_with_spaces_at_its_ends_is_found_by_the_facet_tha
 
     facets = reader.get(f"{URL}/facets?tag=spaced").json()["facets"]
 
-    offered = {(f["parameter"], f["key"], v["value"]) for f in facets for v in f["values"]}
-    assert {("model", "", "gpt-4o "), ("tag", "", " vip"), ("meta", "topic", " billing")} <= offered
-    for parameter, key, value in offered - {("feedback", "", "none")}:
-        assert listed(reader, {parameter: f"{key}:{value}" if key else value}) == ["odd-ends"], (parameter, value)
-    for params in ({"session": " s-9"}, {"end_user": "u-9 "}, {"has_meta": " plan"}, {"meta": " plan:pro"}):
+    offered = {(f["parameter"], f["key"], v["value"], v["filter"]) for f in facets for v in f["values"]}
+    assert {
+        ("model", "", "gpt-4o ", '"gpt-4o "'),
+        ("tag", "", " vip", '" vip"'),
+        ("tag", "", "spaced", "spaced"),
+        ("meta", "topic", " billing", 'topic:" billing"'),
+    } <= offered
+    for parameter, _key, value, typed in offered - {("feedback", "", "none", "none")}:
+        assert listed(reader, {parameter: typed}) == ["odd-ends"], (parameter, value)
+    for params in ({"session": '" s-9"'}, {"end_user": '"u-9 "'}, {"has_meta": '" plan"'}, {"meta": '" plan":pro'}):
         assert listed(reader, params) == ["odd-ends"], params
-    # A value is the value as given: without its spaces it is another tag, model or id, which no output has.
-    for params in ({"tag": "vip"}, {"model": "gpt-4o"}, {"meta": "topic:billing"}, {"session": "s-9"}):
+    # Unquoted, a value is read without the spaces at its ends: another tag, model or id, which no output has.
+    for params in ({"tag": " vip"}, {"model": "gpt-4o "}, {"meta": "topic: billing"}, {"session": " s-9"}):
         assert "odd-ends" not in listed(reader, params), params
 
 

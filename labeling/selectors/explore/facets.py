@@ -32,7 +32,7 @@ HISTOGRAM_BINS = 12
 
 @dataclass(frozen=True)
 class FacetValue:
-    value: str  # as the filter parameter takes it
+    value: str  # as stored (rules.explore.facet_filter writes it as the filter parameter takes it)
     label: str
     count: int
 

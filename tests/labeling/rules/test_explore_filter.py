@@ -7,7 +7,14 @@ import pytest
 from django.http import QueryDict
 
 from labeling.exceptions import InvalidFilter
-from labeling.rules.explore import MAX_VALUES, PARAMETERS, ExploreFilter, filter_query, parse_filter
+from labeling.rules.explore import (
+    MAX_VALUES,
+    PARAMETERS,
+    ExploreFilter,
+    facet_filter,
+    filter_query,
+    parse_filter,
+)
 
 LONG = "x" * 201
 
@@ -123,6 +130,9 @@ ROUND_TRIPS = [
     "meta=topic:billing&meta=topic:+billing",  # the same pair written twice
     "tags=all",  # all of no tags
     "q=%C3%A9t%C3%A9+%E2%80%9Cquoted%E2%80%9D&end_user=%F0%9F%A6%8A",
+    # values whose spaces at their ends (or quotes) are part of them, in quotes
+    "model=%22gpt+%22&tag=%22+vip%22&meta=%22+plan%22:%22+pro+%22&meta=%22k:y%22:v&has_meta=%22+plan%22",
+    "end_user=%22u-9+%22&session=%22%22s%22%22",
 ]
 
 
@@ -140,3 +150,34 @@ def test_the_canonical_query_string_orders_parameters_as_the_allow_list_and_adds
     assert filter_query(ExploreFilter()) == ""
     order = [name for name in PARAMETERS if name in filter_query(parse(ROUND_TRIPS[3]))]
     assert order == ["end_user", "session", "feedback", "comment", "labeled", "flagged"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("meta=topic:+billing", ExploreFilter(metadata=(("topic", ("billing",)),))),
+        ("meta=topic:billing+", ExploreFilter(metadata=(("topic", ("billing",)),))),
+        ("meta=+topic+:+billing+", ExploreFilter(metadata=(("topic", ("billing",)),))),
+        ("meta=topic:%22+billing%22", ExploreFilter(metadata=(("topic", (" billing",)),))),
+        ("meta=%22+topic%22+:+billing", ExploreFilter(metadata=((" topic", ("billing",)),))),
+        (
+            "tag=+vip+&model=gpt-4o+&end_user=u-7+&session=+s-1&has_meta=+plan",
+            ExploreFilter(tags=("vip",), models=("gpt-4o",), end_user="u-7", session="s-1", metadata_keys=("plan",)),
+        ),
+        ("tag=%22+vip%22&tag=vip", ExploreFilter(tags=(" vip", "vip"))),
+        ("tag=%22%22", ExploreFilter()),  # empty quotes are no condition, as a blank value
+    ],
+)
+def test_a_typed_value_is_read_without_the_spaces_around_it_and_a_quoted_one_exactly(typed, expected):
+    assert parse(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("parameter", "key", "value"),
+    [("tag", "", " vip"), ("model", "", "gpt-4o "), ("session", "", '"s"'), ("meta", "topic", " billing "),
+     ("meta", " plan", "pro"), ("meta", "k:y", "v"), ("meta", '"q', ""), ("has_meta", "", " plan")],
+)  # fmt: skip
+def test_a_facets_filter_finds_exactly_its_value(parameter, key, value):
+    spec = parse_filter({parameter: [facet_filter(parameter, key, value)]})
+    found = {"tag": spec.tags, "model": spec.models, "session": (spec.session,), "has_meta": spec.metadata_keys}
+    assert (spec.metadata == ((key, (value,)),)) if parameter == "meta" else found[parameter] == (value,)

@@ -1,10 +1,12 @@
 """The explore page, its counts and charts, a session's conversation and saved views (Django test client)."""
 
+import importlib
 import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
@@ -465,11 +467,11 @@ def test_a_tag_facet_under_any_of_several_tags_is_a_count_without_a_link(client,
     assert re.search(r"<span>urgent</span>\s*<span class=\"count\">1<", page)
 
 
-def test_a_facet_value_with_spaces_at_its_ends_links_to_its_outputs_and_the_bar_keeps_it(client, lead, project):
-    """Ingest stores tags, models and metadata as sent, and the filter matches them so: the links for "gpt-4o ",
-    " vip" and " billing" find the output their facet counts (they used to be counts without a link, the filter
-    trimming the value). The bar shows the value with its spaces, so searching again keeps it. Only a metadata key
-    holding ":" (which `meta=key:value` would read as another key) gets no link."""
+def test_a_facet_value_with_spaces_at_its_ends_links_to_exactly_its_outputs_and_the_bar_keeps_it(client, lead, project):
+    """Ingest stores tags, models and metadata as sent; a typed value is read without the spaces at its ends, so the
+    links for "gpt-4o ", " vip", " billing" (and the key "k:y", which `meta=key:value` would split) carry the value in
+    quotes, which the filter reads exactly: they find the output their facet counts, not the one stored without the
+    spaces. The bar shows the value in its quotes, so searching again keeps it; typed in quotes, it finds the same."""
     make(project, external_id="odd", model="gpt-4o ", tags=[" vip"], metadata={"topic": " billing", "k:y": "v"})
     make(project, external_id="plain", model="gpt-4o", tags=["vip"], metadata={"topic": "billing"})
     client.force_login(lead)
@@ -477,14 +479,61 @@ def test_a_facet_value_with_spaces_at_its_ends_links_to_its_outputs_and_the_bar_
     page = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"})
 
     links = [link.replace("&amp;", "&") for link in re.findall(r'href="/p/support-bot/explore/\?([^"]+)">', page.text)]
-    spaced = ["model=gpt-4o+", "tag=+vip", "meta=topic%3A+billing"]
+    spaced = ["model=%22gpt-4o+%22", "tag=%22+vip%22", "meta=topic%3A%22+billing%22", "meta=%22k%3Ay%22%3Av"]
     assert set(spaced) <= set(links)
-    assert re.search(r"<span>v</span>\s*<span class=\"count\">1<", page.text)
     for link in spaced:
         followed = client.get(url("explore", project, query=link))
         assert followed.status_code == 200 and shown(followed) == ["odd"], link
-    bar = client.get(url("explore", project, query="tag=+vip&meta=topic%3A+billing&session=+s")).text
-    assert 'value=" vip"' in bar and 'value="topic: billing"' in bar and 'value=" s"' in bar
+    for typed in ({"tag": '" vip"'}, {"meta": 'topic:" billing"'}, {"model": ' "gpt-4o " '}, {"meta": '"k:y": v'}):
+        followed = client.get(url("explore", project, query=urlencode(typed)), follow=True)
+        assert followed.status_code == 200 and shown(followed) == ["odd"], typed
+    bar = client.get(url("explore", project, query="tag=%22+vip%22&meta=topic%3A%22+billing%22&session=%22+s%22")).text
+    assert 'value="&quot; vip&quot;"' in bar and 'value="topic:&quot; billing&quot;"' in bar
+    assert 'value="&quot; s&quot;"' in bar
+    assert 'value="&quot;gpt-4o &quot;"' in bar and 'value="gpt-4o"' in bar  # each model's box sends it as typed
+
+
+def test_a_typed_filter_value_is_read_without_the_spaces_around_it(client, lead, project):
+    """A lead types `topic: billing`, or pastes an id with a trailing space: the filter used to look for " billing"
+    and "u-7 " as stored, and found nothing. Spaces at a typed value's ends and around the colon are not part of it."""
+    make(project, external_id="plain", metadata={"topic": "billing"}, end_user_id="u-7", tags=["vip"])
+    make(project, external_id="other", metadata={"topic": "shipping"}, end_user_id="u-8", tags=["new"])
+    client.force_login(lead)
+
+    for typed in (
+        {"meta": "topic: billing"},
+        {"meta": "topic:billing "},
+        {"meta": " topic : billing"},
+        {"end_user": "u-7 "},
+        {"tag": " vip"},
+        {"has_meta": "topic ", "tag": "vip "},
+    ):
+        response = client.get(url("explore", project, query=urlencode(typed)), follow=True)
+        assert response.status_code == 200 and shown(response) == ["plain"], typed
+    assert (
+        client.get(url("explore", project, query="meta=topic%3A+billing"))
+        .headers["Location"]
+        .endswith("?meta=topic%3Abilling")
+    )  # the canonical filter, as a facet link writes it
+
+
+def test_the_migration_quotes_a_saved_views_values_whose_spaces_count(client, lead, project):
+    """A view saved while values were read as stored (`tag=+vip` for the tag " vip") would open "vip" now: the
+    migration writes such values in quotes, so the view opens what it was saved for; other views stay as they are."""
+    make(project, external_id="odd", tags=[" vip"], metadata={"topic": " billing"})
+    make(project, external_id="plain", tags=["vip"], metadata={"topic": "billing"})
+    spaced = SavedView.objects.create(project=project, name="Spaced", query="tag=+vip&meta=topic%3A+billing&labeled=no")
+    plain = SavedView.objects.create(project=project, name="Plain", query="tag=vip&meta=topic%3Abilling")
+
+    importlib.import_module("labeling.migrations.0046_quote_saved_view_values_with_spaces").quote_values(apps, None)
+
+    spaced.refresh_from_db()
+    plain.refresh_from_db()
+    assert spaced.query == "tag=%22+vip%22&meta=topic%3A%22+billing%22&labeled=no"
+    assert plain.query == "tag=vip&meta=topic%3Abilling"
+    client.force_login(lead)
+    assert shown(client.get(url("explore", project, query=spaced.query))) == ["odd"]
+    assert shown(client.get(url("explore", project, query=plain.query))) == ["plain"]
 
 
 def test_a_value_with_spaces_at_its_ends_is_shown_in_quotes_beside_the_one_without(client, lead, project):
@@ -494,9 +543,9 @@ def test_a_value_with_spaces_at_its_ends_is_shown_in_quotes_beside_the_one_witho
     client.force_login(lead)
 
     facets = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).text
-    chips = client.get(url("explore", project, query="tag=+vip&tag=vip")).text
+    chips = client.get(url("explore", project, query="tag=%22+vip%22&tag=vip")).text
 
-    assert re.search(r'tag=\+vip">“ vip”</a>', facets) and re.search(r'tag=vip">vip</a>', facets)
+    assert re.search(r'tag=%22\+vip%22">“ vip”</a>', facets) and re.search(r'tag=vip">vip</a>', facets)
     assert "Tag: “ vip”" in chips and "Tag: vip " in chips
 
 
