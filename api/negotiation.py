@@ -1,8 +1,12 @@
-"""Content negotiation for the API: DRF's, except that an unknown `?format=` is a 400 naming `format`."""
+"""Content negotiation for the API: DRF's, except that an unknown `?format=` is a 400 naming `format`, and that
+Accept is read as RFC 9110 says (its q values count; an empty one asks for anything)."""
 
 from django.http import Http404
 from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.utils.mediatypes import _MediaType
+
+ANYTHING = _MediaType("*/*")
 
 
 class UnknownFormat(ValidationError):
@@ -26,7 +30,7 @@ class FormatNegotiation(DefaultContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         try:
-            return super().select_renderer(request, renderers, format_suffix)
+            return self.by_quality(request, renderers, format_suffix)
         except Http404:
             self.check_credentials_first(request)
             raise UnknownFormat(renderers) from None
@@ -36,6 +40,34 @@ class FormatNegotiation(DefaultContentNegotiation):
                 f"The Accept header names no type this endpoint answers in: {answered_in(renderers)}."
             ) from None
 
+    def by_quality(self, request, renderers, format_suffix=None):
+        """DRF's choice, with the Accept header's q values heeded (DRF ranks ranges only by how specific they are,
+        so `application/json;q=0, text/markdown` got JSON): each renderer's quality is that of the most specific
+        range naming its type (RFC 9110 12.5.1), q=0 is "not acceptable", and at equal quality the more specific
+        range, then the view's first renderer, wins, as before. An Accept with no type in it (`Accept: `, sent by
+        some clients) asks for anything, as an absent one does, rather than for nothing (a 406)."""
+        format = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        if format:
+            renderers = self.filter_renderers(renderers, format)
+        accepts = self._get_parsed_accept_list(request) or [ANYTHING]
+        best, best_rank = None, None
+        for position, renderer in enumerate(renderers):
+            offered = _MediaType(renderer.media_type)
+            ranges = [accept for accept in accepts if offered.match(accept)]
+            if not ranges:
+                continue
+            accept = max(ranges, key=lambda media_type: media_type.precedence)  # the first of the most specific
+            rank = (quality(accept), accept.precedence, -position)
+            if rank[0] > 0 and (best_rank is None or rank > best_rank):
+                best, best_rank = (renderer, offered, accept), rank
+        if best is None:
+            raise NotAcceptable(available_renderers=renderers)
+        renderer, offered, accept = best
+        if offered.precedence > accept.precedence:  # `*/*` or `text/*`: the renderer's type, with the range's params
+            params = "".join(f";{key}={value}" for key, value in accept.params.items() if key != "q")
+            return renderer, renderer.media_type + params
+        return renderer, accept.orig
+
     @staticmethod
     def check_credentials_first(request) -> None:
         """What APIView.initial does after negotiating, brought forward: its 401 or 403 wins."""
@@ -43,6 +75,15 @@ class FormatNegotiation(DefaultContentNegotiation):
         if view is not None:
             view.perform_authentication(request)
             view.check_permissions(request)
+
+
+def quality(media_type: _MediaType) -> float:
+    """A range's q value; one that is not a number from 0 to 1 counts as absent (1), as DRF read every q before."""
+    try:
+        value = float(media_type.params.get("q", "1"))
+    except ValueError:
+        return 1.0
+    return value if 0 <= value <= 1 else 1.0
 
 
 def answered_in(renderers) -> str:

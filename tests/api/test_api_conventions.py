@@ -146,6 +146,27 @@ def test_credentials_are_decided_before_an_accept_header_the_endpoint_cannot_ans
     assert response.status_code == 406  # a good key still hears that the Accept header cannot be met
 
 
+@pytest.mark.parametrize("accept", ["", "   ", ",", " , "])
+def test_an_empty_accept_header_is_answered_in_json_as_if_absent(api, accept):
+    """Some clients send `Accept: ` with nothing after it: that asks for nothing in particular, not for nothing."""
+    response = api.client.get("/api/v1/key", HTTP_ACCEPT=accept, **api._headers(...))
+
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["project"] == "support-bot"
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/json;q=0", "application/json; q=0.000, text/csv", "*/*;q=0", "application/*;q=0, */*"]
+)
+def test_a_type_the_accept_header_gives_q_0_is_not_acceptable(api, accept):
+    """RFC 9110 12.4.2: `q=0` means "not acceptable"; the most specific range naming a type decides its quality."""
+    response = api.client.get("/api/v1/key", HTTP_ACCEPT=accept, **api._headers(...))
+
+    assert response.status_code == 406, response.content
+    assert "application/json" in response.json()["errors"][0]["message"]
+
+
 def test_an_output_whose_external_id_holds_a_newline_is_found_by_its_url(api, project):
     """`<path:…>` stops at a newline, so an id ingest had taken had no URL: an HTML 404 instead of the output."""
     assert api.post("/api/v1/outputs", {"outputs": [output_record(0, external_id="conv-1\nturn-2")]}).status_code == 200

@@ -478,6 +478,28 @@ def test_a_report_as_markdown_carries_the_decisions_and_errors_stay_json(client,
     assert missing.json()["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(
+    "accept, answered",
+    [
+        ("application/json;q=0, text/markdown", "text/markdown"),
+        ("application/json;q=0.5, text/markdown", "text/markdown"),
+        ("text/markdown;q=0.9, application/json;q=0.8", "text/markdown"),
+        ("text/markdown;q=0.5, */*", "application/json"),
+        ("text/*;q=0.9, application/json;q=0.1", "text/markdown"),
+        ("*/*, text/markdown", "text/markdown"),  # equal quality: the more specific range, as before
+        ("text/markdown, application/json", "application/json"),  # equal quality and specificity: ours first
+        ("", "application/json"),
+    ],
+)
+def test_the_report_is_answered_in_the_type_the_accept_header_prefers(reader, project, this_week, accept, answered):
+    """The q values of Accept decide between JSON and Markdown: DRF compares only how specific each range is, so
+    `application/json;q=0, text/markdown` was answered in JSON, the one type the client had refused."""
+    response = reader.client.get(report_path(this_week), HTTP_ACCEPT=accept, **reader._headers(...))
+
+    assert response.status_code == 200, response.content[:200]
+    assert response["Content-Type"].split(";")[0] == answered
+
+
 @pytest.mark.parametrize("path", [f"{QUALITY}?format=csv", "/api/v1/metrics/retention?format=markdown"])
 def test_an_unknown_format_is_a_400_after_the_access_check(client, reader, other_project_key, project, path):
     response = reader.get(path)
