@@ -69,6 +69,18 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class JSONBooleanField(serializers.BooleanField):
+    """A flag of a JSON body: true or false, and only those. DRF's BooleanField, made for forms and query strings,
+    reads "false", "no", "off", 0 and 1 as flags, so a quoted "false" built a dataset of every output's item."""
+
+    default_error_messages = {"invalid": "Must be true or false (a JSON boolean, not in quotes)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class ProjectMomentField(serializers.DateTimeField):
     """An ISO 8601 moment; one without an offset is read in the project's time zone (the serializer's `tzinfo`
     context), as the web form reads it, not in the server's."""
@@ -90,7 +102,7 @@ class DatasetIn(serializers.Serializer):
         child=TextField(max_length=200), required=False, default=list, max_length=200,
         help_text="Question keys of the rubric (of any of its versions); empty or absent: every question.",
     )  # fmt: skip
-    only_resolved = serializers.BooleanField(
+    only_resolved = JSONBooleanField(
         required=False, default=True, help_text="Only items with a settled gold answer (ties wait for a lead)."
     )
     tags_any = serializers.ListField(
@@ -103,7 +115,7 @@ class DatasetIn(serializers.Serializer):
         required=False,
         help_text='Split name → share in percent, adding up to 100; by default {"train": 80, "test": 20}.',
     )  # fmt: skip
-    auto_rebuild = serializers.BooleanField(required=False, default=True, help_text="Rebuilt when a week closes.")
+    auto_rebuild = JSONBooleanField(required=False, default=True, help_text="Rebuilt when a week closes.")
 
     def to_internal_value(self, data):
         # Unknown fields are named with the fields' own problems: a misspelt `nmae` alone read "name: required".

@@ -139,7 +139,11 @@ BAD_SPECS = {
         "after `since`",
     ),  # fmt: skip
     "a bad moment": ({"name": "x", "since": "yesterday"}, "since", "Datetime has wrong format"),
-    "a flag that is not one": ({"name": "x", "only_resolved": "perhaps"}, "only_resolved", "valid boolean"),
+    "a flag that is not one": ({"name": "x", "only_resolved": "perhaps"}, "only_resolved", "true or false"),
+    # DRF's BooleanField took "false", "no", "off", 0 and 1 from a JSON body: a quoted "false" was read as false.
+    "a flag sent as text": ({"name": "x", "only_resolved": "false"}, "only_resolved", "true or false"),
+    "a flag sent as a number": ({"name": "x", "auto_rebuild": 0}, "auto_rebuild", "true or false"),
+    "a flag sent as yes": ({"name": "x", "auto_rebuild": "yes"}, "auto_rebuild", "true or false"),
     "an unknown question": ({"name": "x", "questions": ["correct", "corect"]}, "questions", "No such question"),
     "a name that is a number": ({"name": 5}, "name", "Not a valid string"),
     "a question that is a number": ({"name": "x", "questions": [5]}, "questions", "Not a valid string"),
