@@ -1,8 +1,10 @@
+import codecs
 import zlib
 
 from django.conf import settings
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser, JSONParser, get_encoding
+from rest_framework.utils import json
 
 from labeling.services.records import find_unstorable, too_deep_message
 
@@ -59,7 +61,8 @@ class RawJSONParser(BaseParser):
 
 
 class StrictJSONParser(JSONParser):
-    """DRF's JSON parser, refusing what would fail later: deep nesting, NUL and lone surrogates.
+    """DRF's JSON parser, refusing what would fail later: deep nesting, NUL and lone surrogates, and what it would
+    read otherwise than the sender meant: a key given twice in one object.
 
     The stdlib decoder raises RecursionError (not ValueError) on deeply nested input, which DRF's
     parser lets through as a 500; and PostgreSQL refuses NUL in text and jsonb.
@@ -67,15 +70,57 @@ class StrictJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         refuse_content_coding(parser_context, media_type)
+        encoding = get_encoding(parser_context or {})
         try:
-            data = super().parse(stream, media_type, parser_context)
+            # DRF's JSONParser.parse, with the hook: json keeps the last of a duplicated key without a word.
+            data = json.load(
+                codecs.getreader(encoding)(stream),
+                parse_constant=json.strict_constant if self.strict else None,
+                object_pairs_hook=_object_once,
+            )
         except RecursionError:
             raise ParseError(too_deep_message()) from None
-        problem = find_unstorable(data)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        problem = find_unstorable(data) or _duplicated_key(data)  # the walk for duplicates is depth-bounded then
         if problem:
             field, message = problem
             raise ParseError({field: message} if field else message)
         return data
+
+
+class _Duplicated(dict):
+    """A JSON object that gave `key` more than once (the last value kept): marked as parsed, reported after."""
+
+    key: str
+
+
+def _object_once(pairs: list[tuple[str, object]]) -> dict:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    seen: set[str] = set()
+    marked = _Duplicated(found)
+    marked.key = next(key for key, _ in pairs if key in seen or seen.add(key))
+    return marked
+
+
+def _duplicated_key(data) -> tuple[str, str] | None:
+    """(path, message) for the first object, in document order, that gave a key twice; None when none did."""
+    pending = [(data, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, _Duplicated):
+            field = f"{path}.{value.key}" if path else value.key
+            return field, f"`{value.key}` is given twice in one object; send each key once."
+        if isinstance(value, dict):
+            children = [(item, f"{path}.{key}" if path else key) for key, item in value.items()]
+        elif isinstance(value, list):
+            children = [(item, f"{path}[{position}]") for position, item in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(children))
+    return None
 
 
 class OtlpParser(BaseParser):

@@ -45,6 +45,26 @@ def test_a_json_value_that_cannot_be_stored_is_a_400_naming_its_field(builder):
 
 
 @pytest.mark.parametrize(
+    "body, field, key",
+    [
+        ('{"name": "Support", "name": "Billing"}', "name", "name"),
+        # Last one wins made these shares add up to 100: {"train": 50, "test": 50}.
+        ('{"name": "Support", "splits": {"train": 10, "train": 50, "test": 50}}', "splits.train", "train"),
+        ('{"name": "Support", "tags_any": [{"a": 1, "a": 2}]}', "tags_any[0].a", "a"),
+    ],
+)
+def test_a_key_given_twice_in_one_json_object_is_a_400_naming_it(builder, body, field, key):
+    """JSON parsers keep the last of a duplicated key without a word: the sender meant one of the two values."""
+    response = builder.post(DATASETS, body)
+
+    assert response.status_code == 400, response.content
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["message"] == f"`{key}` is given twice in one object; send each key once."
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/v1/projects/caf%C3%A9/datasets",  # not a slug: no route
