@@ -54,4 +54,5 @@ class ApiKeyRateThrottle(BaseThrottle):
             return 0
 
     def wait(self) -> float:
-        return max(0.0, self.window_end - time.time())
+        # At least a second: a window that ended since allow_request gives 0, and DRF sends no Retry-After for 0.
+        return max(1.0, self.window_end - time.time())

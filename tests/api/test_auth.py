@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from api import throttles
 from labeling.models import ApiKey, Output
 from labeling.services.api_keys import revoke_api_key
 from tests.conftest import Api, output_record
@@ -126,6 +127,42 @@ def test_a_key_over_its_rate_is_throttled_with_retry_after(client, full_key, set
     response = caller.get(f"{URL}/none")
     assert 0 < int(response.headers["Retry-After"]) <= 60
     assert "throttled" in response.json()["errors"][0]["message"].lower()
+
+
+class _ClockAtAWindowsEnd:
+    """time.time() for the throttle alone: starts 15 ms before a minute's end, and each reading is 10 ms later, so
+    the second request is counted in the old window and its wait computed in the new one."""
+
+    def __init__(self):
+        self.now = 60 * 29_000_000 - 0.015  # the end of a minute (in 2025): no other test's window
+
+    def time(self) -> float:
+        self.now += 0.01
+        return self.now - 0.01
+
+
+@pytest.mark.parametrize(
+    "method, path", [("get", f"{URL}/none"), ("post", "/api/v1/otel/v1/traces")], ids=["json", "otlp"]
+)
+def test_a_request_throttled_as_its_window_ends_still_says_when_to_retry(
+    client, full_key, settings, monkeypatch, method, path
+):
+    """The wait was computed after the check: a window that ended in between gave 0, and DRF sends no Retry-After
+    for 0 ("Expected available in 0 seconds."), leaving a client that honours it nothing to wait for."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1/min"}}
+    monkeypatch.setattr(throttles, "time", _ClockAtAWindowsEnd())
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {full_key.secret}"}
+
+    def send():
+        if method == "post":
+            return client.post(path, b"{}", content_type="application/json", **headers)
+        return client.get(path, **headers)
+
+    assert send().status_code != 429
+    response = send()
+
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
 
 
 def test_revoking_in_the_admin_goes_through_the_service(client, full_key, project):
