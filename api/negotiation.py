@@ -37,7 +37,8 @@ class FormatNegotiation(DefaultContentNegotiation):
         except NotAcceptable:  # an Accept header none of the renderers meets: a 406, after the same checks
             self.check_credentials_first(request)
             raise NotAcceptable(
-                f"The Accept header names no type this endpoint answers in: {answered_in(renderers)}."
+                "The Accept header names no type this endpoint answers in, or refuses each with q=0: "
+                f"{answered_in(renderers)}."
             ) from None
 
     def by_quality(self, request, renderers, format_suffix=None):

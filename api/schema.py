@@ -69,7 +69,7 @@ class OperatorTokenScheme(OpenApiAuthenticationExtension):
 
 
 RETRY_AFTER = {
-    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 0}}
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}}
 }
 OVER_RATE = "Over the key's request rate (`API_THROTTLE_RATE`, {rate}): wait `Retry-After` seconds."
 DATABASE_DOWN = (
@@ -96,7 +96,8 @@ class ApiAutoSchema(AutoSchema):
             renderers = self.view.get_renderers()
             responses["406"] = {
                 "content": api_errors,  # a 406 is always JSON: no renderer the caller accepts was found
-                "description": f"The `Accept` header names no type this endpoint answers in: {answered_in(renderers)}.",
+                "description": f"The `Accept` header names no type this endpoint answers in, or refuses each with q=0: "
+                f"{answered_in(renderers)}.",
             }
         if self.view.get_throttles():
             rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["api_key"]
