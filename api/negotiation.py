@@ -50,7 +50,7 @@ class FormatNegotiation(DefaultContentNegotiation):
         format = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
         if format:
             renderers = self.filter_renderers(renderers, format)
-        accepts = self._get_parsed_accept_list(request) or [ANYTHING]
+        accepts = [_MediaType(token) for token in self.get_accept_list(request)] or [ANYTHING]
         best, best_rank = None, None
         for position, renderer in enumerate(renderers):
             offered = _MediaType(renderer.media_type)
