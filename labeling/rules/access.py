@@ -209,6 +209,12 @@ def queue_admits(user, queue: int | Combinable) -> Q:
     return ~Exists(named) | Exists(named.filter(user_id=user.pk))
 
 
+def labeling_memberships(project: int | Combinable) -> QuerySet[Membership]:
+    """The project's memberships whose holder may label now: a LABELING_ROLES role on an active account (deactivating
+    an account is how an operator cuts a person off; their memberships stay)."""
+    return Membership.objects.of_active_accounts().filter(project_id=project, role__in=LABELING_ROLES)
+
+
 @dataclass(frozen=True, slots=True)
 class NamedExperts:
     """A queue that names its eligible experts, and which of them may label there now."""
@@ -216,7 +222,8 @@ class NamedExperts:
     queue_id: int
     queue_name: str
     may_label: tuple[int, ...]  # user ids: members whose role labels
-    gone: tuple[str, ...]  # usernames of the others: removed from the project, or given a role that does not label
+    # Usernames of the others: removed from the project, given a role that does not label, or their account deactivated.
+    gone: tuple[str, ...]
 
     @property
     def without_expert(self) -> bool:
@@ -227,9 +234,10 @@ class NamedExperts:
 
 def named_experts(project_id: int) -> dict[int, NamedExperts]:
     """The project's queues that name eligible experts, by id, with who of them may label there now: the rule of
-    `check_can_label` (a member with a LABELING_ROLES role, named by the queue). A removed member keeps their name on
-    the queue (services/members.py), so a queue may be left with nobody. One query."""
-    may_label = Membership.objects.filter(project_id=project_id, user_id=OuterRef("user_id"), role__in=LABELING_ROLES)
+    `check_can_label` (a member with a LABELING_ROLES role, named by the queue) on an active account
+    (`labeling_memberships`: a deactivated one cannot sign in). A removed member keeps their name on the queue
+    (services/members.py), as a deactivated one does, so a queue may be left with nobody. One query."""
+    may_label = labeling_memberships(project_id).filter(user_id=OuterRef("user_id"))
     rows = (
         Queue.eligible_experts.through.objects.filter(queue__project_id=project_id)
         .annotate(labels=Exists(may_label))

@@ -77,8 +77,8 @@ class QueueFact:
         """Since when it hands out items: its creation, or its resumption after a pause (it handed out nothing)."""
         return max(self.created_at, self.resumed_at or self.created_at)
 
-    # Who the queue names as eligible experts when none of them may label there any more (removed, or given a role that
-    # does not label: rules.access.named_experts); empty while someone may.
+    # Who the queue names as eligible experts when none of them may label there any more (removed, given a role that
+    # does not label, or their account deactivated: rules.access.named_experts); empty while someone may.
     nobody_eligible: tuple[str, ...] = ()
 
 
@@ -246,9 +246,9 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
         title=f"Nobody can label in {queue.name}: no eligible expert left",
         detail=(
             f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted, and it names only "
-            f"{names} as eligible experts, none of whom may label in the project now (removed, or given a role that "
-            "does not label). In the queue's settings, tick other experts (and untick them), or untick everyone for "
-            "every expert."
+            f"{names} as eligible experts, none of whom may label in the project now (removed, given a role that "
+            "does not label, or their account deactivated). In the queue's settings, tick other experts (and untick "
+            "them), or untick everyone for every expert."
         ),
         facts={"queue": queue.slug, "backlog": queue.backlog, "no_eligible_expert": list(queue.nobody_eligible)},
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from labeling.exceptions import NotFound
 from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot
-from labeling.rules.access import LABELING_ROLES
+from labeling.rules.access import LABELING_ROLES, labeling_memberships
 
 
 def project_queues(project: Project) -> list[Queue]:
@@ -49,16 +49,13 @@ def queues_with_week_counts(project: Project, week: date) -> QuerySet[Queue]:
 
 def queue_expert_choices(project: Project, queue: Queue | None = None) -> QuerySet:
     """The people a lead may tick as a queue's eligible experts: the project's experts, and those the queue names
-    already (a removed member keeps their name on it), each annotated `may_label` (the labeling rule's role test)."""
+    already (a removed member keeps their name on it), each annotated `may_label` (`rules.access.named_experts`'s
+    test: a labeling role on an active account)."""
     named = Q(eligible_queues=queue) if queue is not None else Q(pk__in=[])
     return (
         get_user_model()
         .objects.filter(Q(memberships__project=project, memberships__role=Role.EXPERT) | named)
-        .annotate(
-            may_label=Exists(
-                Membership.objects.filter(project=project, user_id=OuterRef("pk"), role__in=LABELING_ROLES)
-            )
-        )
+        .annotate(may_label=Exists(labeling_memberships(project.pk).filter(user_id=OuterRef("pk"))))
         .distinct()
         .order_by("username")
     )

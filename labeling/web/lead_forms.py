@@ -199,7 +199,9 @@ class ExpertChoiceField(forms.ModelMultipleChoiceField):
     save keeps them unless the lead unticks them (an empty list would be every expert)."""
 
     def label_from_instance(self, obj) -> str:
-        return obj.username if getattr(obj, "may_label", True) else f"{obj.username} (no longer an expert)"
+        if getattr(obj, "may_label", True):
+            return obj.username
+        return f"{obj.username} (account deactivated)" if not obj.is_active else f"{obj.username} (no longer an expert)"
 
 
 class QueueForm(RuleForm, ShownField):

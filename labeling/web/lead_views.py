@@ -101,8 +101,8 @@ def _queue_editor(request, project, *, queue):
 
 
 def _without_expert(project):
-    """The queues nobody may label in (their eligible experts were all removed or given a role that does not label),
-    by id: the lead is told on the queue list and the queue's page."""
+    """The queues nobody may label in (their eligible experts were all removed, given a role that does not label, or
+    deactivated), by id: the lead is told on the queue list and the queue's page."""
     return {queue_id: named for queue_id, named in named_experts(project.pk).items() if named.without_expert}
 
 

@@ -757,3 +757,28 @@ def test_a_queue_whose_last_eligible_expert_was_removed_is_alerted_at_once_sayin
         "Nobody can label in Archive: no eligible expert left",
     )
     assert "names only omar as eligible experts" in retold.detail
+
+
+def test_a_queue_whose_only_expert_was_deactivated_is_alerted_at_once_saying_why(
+    team, django_capture_on_commit_callbacks
+):
+    """Escalations names only the expert, who labeled an hour ago. An operator deactivates their account (their
+    membership stays): nobody can label in the queue any more, so the alert opens at once and names them, as for a
+    removed expert. Their account made active again, the alert resolves (they labeled an hour ago: not idle)."""
+    project, expert = team["project"], team["expert"]
+    escalations = _queue(project, slug="escalations", name="Escalations")
+    escalations.eligible_experts.set([expert])
+    _wanted(project, escalations)
+    _label(project, escalations, expert, NOW - timedelta(hours=1))
+    assert _evaluate(project, django_capture_on_commit_callbacks).opened == []
+
+    expert.is_active = False
+    expert.save(update_fields=["is_active"])
+    [opened] = _evaluate(project, django_capture_on_commit_callbacks).opened
+
+    assert (opened.rule, opened.key) == (AlertRule.QUEUE_IDLE, "escalations")
+    assert opened.title == "Nobody can label in Escalations: no eligible expert left"
+    assert opened.facts["no_eligible_expert"] == [expert.username]
+    expert.is_active = True
+    expert.save(update_fields=["is_active"])
+    assert [alert.pk for alert in _evaluate(project, django_capture_on_commit_callbacks).resolved] == [opened.pk]

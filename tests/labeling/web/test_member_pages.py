@@ -272,6 +272,29 @@ def test_a_lead_is_told_which_queues_the_last_eligible_expert_leaves_without_any
     )
 
 
+def test_a_queue_whose_only_expert_was_deactivated_says_nobody_can_label_it(lead_client, project, expert, other_expert):
+    """Escalations admits only Dana; Shared admits Dana and Erin. An operator deactivates Dana's account (her
+    membership stays): the queue list and Escalations' page say nobody can label it, naming Dana; Shared does not."""
+    escalations = Queue.objects.create(project=project, slug="escalations", name="Escalations")
+    escalations.eligible_experts.set([expert])
+    shared = Queue.objects.create(project=project, slug="shared", name="Shared")
+    shared.eligible_experts.set([expert, other_expert])
+    listing_url = f"/p/{project.slug}/manage/queues/"
+    assert "Nobody can label this queue." not in lead_client.get(listing_url).content.decode()
+
+    expert.is_active = False
+    expert.save(update_fields=["is_active"])
+
+    listing = lead_client.get(listing_url).content.decode()
+    assert listing.count("Nobody can label this queue.") == 1
+    assert f"It names only {expert.username} as eligible expert" in listing
+    editor = lead_client.get(f"/p/{project.slug}/manage/queues/{escalations.pk}/").content.decode()
+    assert "Nobody can label this queue." in editor
+    assert f"{expert.username} (account deactivated)" in editor
+    shared_page = lead_client.get(f"/p/{project.slug}/manage/queues/{shared.pk}/").content.decode()
+    assert "Nobody can label this queue." not in shared_page
+
+
 # The invitation page -----------------------------------------------------------------------------------------
 
 
