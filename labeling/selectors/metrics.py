@@ -17,6 +17,7 @@ from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import AgreementMetric, Project, QualityMetric, QueueWeek, RetentionCell, week_label
 from labeling.rules.calendar import current_week
+from labeling.rules.paused import expecting_work
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -131,9 +132,12 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     """Labels done against labels wanted, items against quota, and backlog per week (queues summed).
 
     The quota of queues summed is None when one of them has none, as in the weekly report's headline: SUM skips
-    NULLs, and the items of a queue without a quota would be set against the others' quotas.
+    NULLs, and the items of a queue without a quota would be set against the others' quotas. A queue paused now is
+    left out of the running week, as on the platform page and the meeting page (`rules.paused.expects_work`).
     """
-    rows = QueueWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
+    rows = QueueWeek.objects.filter(
+        expecting_work(current_week(project)), project=project, week__range=(weeks.first, weeks.last)
+    )
     if queue_slug is not None:
         rows = rows.filter(queue__slug=queue_slug)
     sums = {

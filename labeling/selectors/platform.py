@@ -30,6 +30,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import WEEK_YEARS, current_week, local_today, week_end, week_start
 from labeling.rules.gold import verdict_question
+from labeling.rules.paused import expects_work
 from labeling.rules.weekly_close import CYCLE_FIELDS, FAILED_CLOSE, CloseStatus, close_status
 
 from .alerts import open_alerts_by_project
@@ -46,7 +47,7 @@ class QueueProgress:
     labels_wanted: int
     quota: int | None
     # Paused now (`Queue.is_active` off), set for the running week only: it hands out nothing, so what it still
-    # wants is not expected work. A past week's figures are what that week had.
+    # wants is not expected work. A past week's figures are what that week had (`rules.paused.expects_work`).
     paused: bool = False
 
 
@@ -169,7 +170,7 @@ def platform_rows(*, now: datetime | None = None) -> list[PlatformRow]:
         .values_list("project_id", "week", "queue__name", "labels", "labels_wanted", "quota", "queue__is_active")
         .order_by("queue__name", "queue_id")
     ):
-        paused = not active and week == running[project_id]
+        paused = not expects_work(queue_active=active, week=week, running_week=running[project_id])
         queues[project_id, week].append(QueueProgress(*progress, paused=paused))
     verdicts = _verdict_keys()
     passes: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0])

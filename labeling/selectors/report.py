@@ -30,6 +30,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import current_week
 from labeling.rules.gold import open_ties
+from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
 from labeling.rules.text import EXCERPT_CHARS, excerpt
 from labeling.rules.weekly_close import ended_before_the_project
@@ -157,6 +158,13 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         .select_related("queue")
         .order_by("queue__slug")
     )
+    # The headline counts the work expected: a queue paused now, in the running week, as the platform page does.
+    running = current_week(project, now)
+    expected = [
+        row
+        for row in queue_weeks
+        if expects_work(queue_active=row.queue.is_active, week=row.week, running_week=running)
+    ]
     trend = pooled_trend(quality, question=verdict_key, weeks=trend_weeks) if verdict_key else []
     # The trend has a point per week; a week without gold answers has no value and no headline figure.
     measured = {point["week_start"]: point for point in trend if point["value"] is not None}
@@ -175,7 +183,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         "headline": {
             "pass_rate": _headline_pass_rate(this_week, last_week),
             "alpha": _headline_alpha(agreement, verdict_key, week, previous),
-            "labels": _headline_labels(queue_weeks, week, previous),
+            "labels": _headline_labels(expected, week, previous),
             "retention_week1": retention.pop("week1"),
         },
         "quality": [_quality_entry(row) for row in quality if row["week_start"] == week.isoformat()],

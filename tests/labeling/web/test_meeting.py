@@ -20,8 +20,10 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules import calendar
+from labeling.selectors.platform import platform_rows
 from labeling.services import cycles
 from labeling.services.datasets import create_dataset
+from labeling.services.queues import QueueValues, update_queue
 from labeling.services.routing import route_outputs
 from tests.conftest import _member
 from tests.factories import OutputFactory, UserFactory, created_weeks_ago
@@ -498,6 +500,42 @@ def test_the_dashboards_quota_of_all_queues_is_none_when_a_queue_has_none_as_on_
     assert "on 57 items · no quota" in meeting
     billing = client.get(url("dashboard", project), {**span, "queue": queue.slug}).content.decode()
     assert '<td class="num">20</td>' in billing.split(f'<tr data-week="{week_label(week)}">')[1].split("</tr>")[0]
+
+
+def test_a_queue_paused_this_week_leaves_its_quota_out_of_the_meeting_page_and_dashboard_as_on_the_platform_page(
+    client, project, lead, queue, this_week, last_week
+):
+    """Billing (quota 20) runs; its lead paused Escalations (quota 30) this week. The platform page leaves a paused
+    queue's labels wanted and quota out of the running week, but the meeting page and the dashboard counted them: the
+    week looked short of a 50-item quota the lead had stopped on purpose. All three now leave it out. Last week, closed
+    before the pause, keeps the figures its close froze."""
+    escalations = Queue.objects.create(project=project, slug="escalations", name="Escalations", weekly_quota=30)
+    for week in (last_week, this_week):
+        QueueWeek.objects.create(project=project, week=week, queue=queue, quota=20, items=10, items_complete=4,
+                                 labels_wanted=20, labels=8, backlog=12)  # fmt: skip
+        QueueWeek.objects.create(project=project, week=week, queue=escalations, quota=30, items=5, items_complete=1,
+                                 labels_wanted=10, labels=2, backlog=8)  # fmt: skip
+    with_both = {"done": 10, "wanted": 30, "quota": 50, "items": 15, "previous_done": 0, "change": 10}
+    cycle = closed_cycle(project, last_week, headline={**sample_report()["headline"], "labels": with_both})
+    update_queue(queue=escalations, actor=lead, values=QueueValues(slug="escalations", name="Escalations",
+                                                                    weekly_quota=30, is_active=False))  # fmt: skip
+    client.force_login(lead)
+
+    meeting = client.get(url("meeting-week", project, week_label(this_week))).content.decode()
+    tile = meeting.split('data-tile="labels"')[1].split("</div>")[0]
+    assert "8 / 20" in tile and "on 10 items · quota 20 items" in tile
+    span = {"from": week_label(last_week), "to": week_label(this_week)}
+    dashboard = client.get(url("dashboard", project), span).content.decode()
+    row = dashboard.split(f'<tr data-week="{week_label(this_week)}">')[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["8", "20", "10", "20", "12"]
+    [platform] = [row for row in platform_rows() if row.project == project]
+    assert (platform.this_week.labels, platform.this_week.labels_wanted) == (8, 20)
+    # The weeks before the running one are as stored, on all three.
+    closed = client.get(url("meeting-week", project, cycle.label)).content.decode()
+    assert "on 15 items · quota 50 items" in closed.split('data-tile="labels"')[1].split("</div>")[0]
+    row = dashboard.split(f'<tr data-week="{week_label(last_week)}">')[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["10", "30", "15", "50", "20"]
+    assert (platform.last_week.labels, platform.last_week.labels_wanted) == (10, 30)
 
 
 @pytest.mark.parametrize(
