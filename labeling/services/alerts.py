@@ -2,9 +2,11 @@
 the condition holds, resolve it when it clears; leads acknowledge them. README "Alerts".
 
 An alert opened is told once: an e-mail to the project's leads (on commit) and the `alert.opened` webhook event
-(Slack too); a resolution sends `alert.resolved`. "Once" holds under concurrency: the partial unique constraint
-allows one unresolved alert per (project, rule, key), so of two evaluations at once only the one whose insert wins
-tells anyone; a resolution is a conditional update whose row count says who resolved it.
+(Slack too); a resolution sends `alert.resolved`. An alert whose reason changes while it holds (`_why_changed`) is
+retold: its text replaced and the leads mailed once more, once per change. "Once" holds under concurrency: the
+partial unique constraint allows one unresolved alert per (project, rule, key), so of two evaluations at once only
+the one whose insert wins tells anyone; a resolution and a retelling are conditional updates whose row count says
+who did it.
 """
 
 import logging
@@ -89,9 +91,16 @@ def _why_changed(alert: Alert, finding: rules.Finding) -> bool:
 
 
 def _retell(alert: Alert, finding: rules.Finding) -> None:
-    """Give the alert its finding's title, detail and facts (its state and times stay: it is the same alert)."""
-    alert.title, alert.detail, alert.facts = finding.title[:300], finding.detail, finding.facts
-    Alert.objects.filter(pk=alert.pk).update(title=alert.title, detail=alert.detail, facts=alert.facts)
+    """Give the alert its finding's title, detail and facts (its state and times stay: it is the same alert), and tell
+    the leads its new reason by e-mail, once: the update is conditional on the text it replaces, so of two
+    evaluations at once only the one whose update wins mails, and the next evaluation finds nothing changed."""
+    title, detail = finding.title[:300], finding.detail
+    won = Alert.objects.filter(pk=alert.pk, title=alert.title, detail=alert.detail).update(
+        title=title, detail=detail, facts=finding.facts
+    )
+    alert.title, alert.detail, alert.facts = title, detail, finding.facts
+    if won:
+        transaction.on_commit(partial(send_alert_email, alert_id=alert.pk, retold=True), robust=True)
 
 
 def _open(project: Project, finding: rules.Finding, now: datetime) -> Alert | None:
@@ -258,20 +267,23 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
     )
 
 
-def send_alert_email(*, alert_id: int) -> int:
-    """E-mail the project's leads (and admins) that the alert opened: its title, detail and the project's page."""
+def send_alert_email(*, alert_id: int, retold: bool = False) -> int:
+    """E-mail the project's leads (and admins) that the alert opened, or (`retold`) that its reason changed: its
+    title, detail and the project's page. A resolved alert is not mailed as retold."""
     alert = Alert.objects.select_related("project").filter(pk=alert_id).first()
-    if alert is None:
+    if alert is None or (retold and alert.state == AlertState.RESOLVED):
         return 0
     project = alert.project
     emails = manager_emails(project)
     if not emails:
         return 0
     page = settings.SITE_URL.rstrip("/") + reverse("labeling:project", args=[project.slug]) + "#alerts"
+    changed = "The reason of this alert changed since you were told of it:\n\n" if retold else ""
     body = (
-        f"{alert.title}.\n\n{alert.detail}\n\n"
+        f"{changed}{alert.title}.\n\n{alert.detail}\n\n"
         f"The project's alerts, and the button to acknowledge this one: {page}\n\n"
-        "You get this e-mail once per alert; it is resolved by itself when the condition clears.\n"
+        "You get this e-mail once per alert, and once more each time its reason changes; it is resolved by itself "
+        "when the condition clears.\n"
     )
     return send_mail(f"[expertloop] {project.name}: {alert.title}", body, None, emails)
 

@@ -782,3 +782,39 @@ def test_a_queue_whose_only_expert_was_deactivated_is_alerted_at_once_saying_why
     expert.is_active = True
     expert.save(update_fields=["is_active"])
     assert [alert.pk for alert in _evaluate(project, django_capture_on_commit_callbacks).resolved] == [opened.pk]
+
+
+def test_an_alert_whose_reason_changes_is_mailed_again_once_per_change(team, django_capture_on_commit_callbacks):
+    """Archive is idle: an alert, one e-mail. Its only eligible expert is made an engineer: the alert is retold "no
+    eligible expert left", a new reason with something for the lead to do, and the leads used to learn it only on the
+    page. They now get one e-mail saying the reason changed, not one per evaluation; the expert back, the alert is
+    retold the idle reason and mailed once more."""
+    project = team["project"]
+    omar = UserFactory(username="omar")
+    membership = Membership.objects.create(project=project, user=omar, role="expert")
+    archive = _queue(project, slug="archive", name="Archive")
+    archive.eligible_experts.set([omar])
+    _wanted(project, archive)
+    [alert] = _evaluate(project, django_capture_on_commit_callbacks).opened
+    assert [message.subject for message in mail.outbox] == [
+        "[expertloop] Support bot: Nobody has labeled in Archive yet"
+    ]
+
+    change_role(membership=membership, role="engineer", changed_by=team["lead"])
+    _evaluate(project, django_capture_on_commit_callbacks)
+    _evaluate(project, django_capture_on_commit_callbacks, now=NOW + timedelta(hours=1))
+
+    assert len(mail.outbox) == 2
+    retold = mail.outbox[1]
+    assert retold.subject == "[expertloop] Support bot: Nobody can label in Archive: no eligible expert left"
+    assert retold.to == ["lena@example.com"] and "names only omar as eligible experts" in retold.body
+    assert "The reason of this alert changed" in retold.body and f"/p/{project.slug}/#alerts" in retold.body
+    assert Alert.objects.get().pk == alert.pk  # the same alert, retold
+
+    change_role(membership=membership, role="expert", changed_by=team["lead"])
+    _evaluate(project, django_capture_on_commit_callbacks)
+    _evaluate(project, django_capture_on_commit_callbacks)
+
+    assert [message.subject for message in mail.outbox][2:] == [
+        "[expertloop] Support bot: Nobody has labeled in Archive yet"
+    ]
