@@ -176,6 +176,14 @@ class QualityRowOut(serializers.Serializer):
             "ci_low": _ratio("The 95% interval's low end: Wilson for pass rates, Student t for means."),
             "ci_high": _ratio("The 95% interval's high end."),
             "shares": serializers.DictField(child=ShareOut(), help_text="choice / multi_choice: option → share."),
+            "scale": serializers.CharField(
+                allow_blank=True,
+                help_text=(
+                    "How the rubric asked the question for this row: its kind with a rating's scale ('rating 1-5') or "
+                    "a fingerprint of a choice's options. Rows of one question with different scales do not compare "
+                    "(a rescaled rating); empty for rows stored before the scale was recorded."
+                ),
+            ),
         }
 
 

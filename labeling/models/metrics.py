@@ -30,6 +30,9 @@ class QualityMetric(models.Model):
     ci_low = models.FloatField(null=True, blank=True)
     ci_high = models.FloatField(null=True, blank=True)
     shares = models.JSONField(default=dict, blank=True)
+    # How the rubric asked the question when the row was computed (rules.gold.asked_as: "rating 1-5"): figures of one
+    # key asked otherwise (rescaled, other options) do not compare. "" on rows stored before it was recorded.
+    scale = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["week", "queue", "question"]

@@ -14,6 +14,8 @@ gold answers through here. A resolution's two fields hold entries `{"value": …
 question key (see `Resolution`).
 """
 
+import hashlib
+import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -59,16 +61,23 @@ def is_of_kind(kind: str, value: Any) -> bool:
 
 def asked_alike(question: dict, asked: dict | None) -> bool:
     """Whether an answer given to `asked` (the question as a label's rubric version put it; None: not asked) answers
-    `question`: the same kind on the same options or scale. A rating on 1-5 that became 1-3 under the same key, or a
-    choice whose options changed, asks something else (a 3 of five is not a 3 of three): gold, quality and agreement
-    compare only answers given alike. The prompt, help and `required` may change."""
-    if asked is None or asked["kind"] != question["kind"]:
-        return False
-    if question["kind"] == QuestionKind.RATING:
-        return list(asked["scale"]) == list(question["scale"])
-    if question["kind"] in (QuestionKind.CHOICE, QuestionKind.MULTI_CHOICE):
-        return set(asked["options"]) == set(question["options"])
-    return True
+    `question`: the same kind on the same options or scale (`asked_as`). A rating on 1-5 that became 1-3 under the
+    same key, or a choice whose options changed, asks something else (a 3 of five is not a 3 of three): gold, quality
+    and agreement compare only answers given alike. The prompt, help and `required` may change."""
+    return asked is not None and asked_as(asked) == asked_as(question)
+
+
+def asked_as(question: dict) -> str:
+    """How a question is asked, as far as its answers compare: its kind with a rating's scale ("rating 1-5") or a
+    fingerprint of a choice's options (in any order). Equal for two askings exactly when they are alike; a quality row
+    records it, so a trend never joins figures taken on different scales."""
+    kind = str(question["kind"])
+    if kind == QuestionKind.RATING:
+        return f"{kind} {'-'.join(str(point) for point in question['scale'])}"
+    if kind in (QuestionKind.CHOICE, QuestionKind.MULTI_CHOICE):
+        options = json.dumps(sorted(set(question["options"])), ensure_ascii=False)
+        return f"{kind} {hashlib.sha256(options.encode()).hexdigest()[:16]}"
+    return kind
 
 
 def asked_differently(before: list[dict], after: list[dict]) -> list[str]:

@@ -65,7 +65,7 @@ def quality_series(
         rows = rows.filter(queue__slug=queue_slug)
     if question is not None:
         rows = rows.filter(question=question)
-    fields = ("week", "question", "kind", "n", "passes", "value", "ci_low", "ci_high", "shares")
+    fields = ("week", "question", "kind", "n", "passes", "value", "ci_low", "ci_high", "shares", "scale")
     return [
         {
             "week": week_label(row["week"]),
@@ -83,7 +83,10 @@ def pooled_trend(rows: list[dict], *, question: str, weeks: WeekRange) -> list[d
 
     Binary: pass rate = passes / n with its Wilson 95% interval. Rating: the item-weighted mean of the
     queues' means (no interval: the stored rows do not hold the spread of the pooled items). Weeks
-    without rows get a point with value None, so charts show the gap.
+    without rows get a point with value None, so charts show the gap. A point whose question was asked otherwise than
+    at the point measured before it (its rows' `scale`: a rating rescaled from 1-5 to 1-3) has `scale_changed`: a
+    chart starts a new line there rather than join means that do not compare. A week's rows are computed together,
+    under one rubric; rows stored before scales were recorded ("") are taken to be asked alike.
     """
     pooled: dict[str, dict] = {}
     for row in rows:
@@ -97,11 +100,17 @@ def pooled_trend(rows: list[dict], *, question: str, weeks: WeekRange) -> list[d
         cell["total"] += (row["value"] or 0.0) * row["n"]
         cell["queues"] += 1
     trend = []
+    asked = ""  # how the question was asked at the last point measured
     for week in weeks.each():
         label = week_label(week)
         point = {"week": label, "week_start": week.isoformat(), "value": None, "ci_low": None, "ci_high": None,
                  "n": 0, "passes": None}  # fmt: skip
         cell = pooled.get(label)
+        scale = cell["source"].get("scale", "") if cell else ""
+        if scale:
+            if asked and scale != asked:
+                point["scale_changed"] = True
+            asked = scale
         if cell and cell["kind"] == "binary":
             low, high = wilson_interval(cell["passes"], cell["n"])
             point.update(value=cell["passes"] / cell["n"], ci_low=low, ci_high=high, n=cell["n"], passes=cell["passes"])

@@ -28,7 +28,7 @@ from labeling.models import (
     Rubric,
     Skip,
 )
-from labeling.rules.gold import answers_as_asked, gold_answers, is_of_kind
+from labeling.rules.gold import answers_as_asked, asked_as, gold_answers, is_of_kind
 from labeling.selectors.rubrics import questions_of
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
@@ -98,6 +98,7 @@ def _quality_rows(project, week, questions, gold) -> list[QualityMetric]:
                         queue_id=queue_id,
                         question=question["key"],
                         kind=question["kind"],
+                        scale=asked_as(question),
                         **figures,
                     )
                 )

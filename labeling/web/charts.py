@@ -5,7 +5,8 @@ The CSP forbids inline styles: looks come from classes styled in meeting.css, pl
 presentation attributes (fill="none" on lines) so a chart stays readable without the stylesheet.
 
 Inputs are plain dicts:
-- line points: {"x": label, "value": float | None, "low": float | None, "high": float | None, "detail": str}
+- line points: {"x": label, "value": float | None, "low": float | None, "high": float | None, "detail": str,
+  "break_before": bool (optional: the line does not join it to the point before)}
 - series: {"key": css-safe name, "name": legend text, "points": [{"x", "value", "detail"}]}, optionally
   "column" (the data table's header, else the name) and "reference" (drawn dashed with square markers,
   one line through its points across the categories it leaves out)
@@ -138,14 +139,16 @@ def _ticks(low: float, high: float, *, whole_numbers: bool) -> list[float]:
     return [first + step * index for index in range(math.ceil((high - first) / step) + 1)]
 
 
-def _segments(indexed: list[tuple[int, float | None]]) -> list[list[tuple[int, float]]]:
-    """Runs of consecutive defined values: a None breaks the line."""
+def _segments(
+    indexed: list[tuple[int, float | None]], breaks: frozenset[int] = frozenset()
+) -> list[list[tuple[int, float]]]:
+    """Runs of consecutive defined values: a None breaks the line, and so does an index in `breaks` (a point that does
+    not compare with the one before: a rating asked on another scale)."""
     runs: list[list[tuple[int, float]]] = [[]]
     for index, value in indexed:
-        if value is None:
-            if runs[-1]:
-                runs.append([])
-        else:
+        if (value is None or index in breaks) and runs[-1]:
+            runs.append([])
+        if value is not None:
             runs[-1].append((index, value))
     return [run for run in runs if run]
 
@@ -161,10 +164,12 @@ def _svg_open(frame: _Frame, name: str, title: str, description: str, *, band_x:
     return [svg, frame.axes(band_x=band_x)]
 
 
-def _polylines(frame: _Frame, indexed: list[tuple[int, float | None]], css: str) -> list[str]:
-    """One line per run of defined values: a None leaves a gap."""
+def _polylines(
+    frame: _Frame, indexed: list[tuple[int, float | None]], css: str, breaks: frozenset[int] = frozenset()
+) -> list[str]:
+    """One line per run of defined values: a None leaves a gap, an index in `breaks` starts a new line."""
     lines = []
-    for run in _segments(indexed):
+    for run in _segments(indexed, breaks):
         coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
         lines.append(f'<polyline class="line {css}" fill="none" points="{coords}"/>')
     return lines
@@ -217,7 +222,9 @@ def line_chart(
     def has_band(point: dict) -> bool:
         return point.get("low") is not None and point.get("high") is not None
 
-    for run in _segments([(index, 0.0 if has_band(point) else None) for index, point in enumerate(points)]):
+    # A point marked `break_before` (asked on another scale than the one before) starts a new line and band.
+    breaks = frozenset(index for index, point in enumerate(points) if point.get("break_before"))
+    for run in _segments([(index, 0.0 if has_band(point) else None) for index, point in enumerate(points)], breaks):
         indexes = [index for index, _ in run]
         if len(indexes) == 1:  # a lone interval: draw it as a whisker
             point, x = points[indexes[0]], _num(frame.x(indexes[0]))
@@ -228,7 +235,7 @@ def line_chart(
         lower = [f"{_num(frame.x(i))},{_num(frame.y(points[i]['low']))}" for i in reversed(indexes)]
         parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
 
-    parts += _polylines(frame, list(enumerate(values)), "series-0")
+    parts += _polylines(frame, list(enumerate(values)), "series-0", breaks)
     for index, point in enumerate(points):
         if point.get("value") is None:
             continue
@@ -449,6 +456,7 @@ def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") 
             "detail": f"{row['passes']}/{row['n']} passed"
             if row.get("passes") is not None
             else f"n = {row.get('n') or 0}",
+            "break_before": bool(row.get("scale_changed")),
         }
         for row in trend
     ]

@@ -148,7 +148,14 @@ def quality_chart(question: str | None, kind: str | None, trend: list[dict], que
     if kind == "rating":
         scale = next((q.get("scale") for q in questions if q["key"] == question), None) or [0, 1]
         points = [
-            {"x": p["week"], "value": p["value"], "low": p["ci_low"], "high": p["ci_high"], "detail": f"n = {p['n']}"}
+            {
+                "x": p["week"],
+                "value": p["value"],
+                "low": p["ci_low"],
+                "high": p["ci_high"],
+                "detail": f"n = {p['n']}" + (" · asked on another scale from here" if p.get("scale_changed") else ""),
+                "break_before": bool(p.get("scale_changed")),
+            }
             for p in trend
         ]
         return charts.line_chart(

@@ -141,7 +141,7 @@ def test_quality_lists_each_week_queue_and_question_with_counts_beside_rates(rea
     assert first == {
         "week": week_label(weeks[0]), "week_start": weeks[0].isoformat(), "queue": "complaints",
         "queue_name": "Complaints", "question": "correct", "kind": "binary", "n": stored.n, "passes": stored.passes,
-        "value": stored.value, "ci_low": 0.3, "ci_high": 0.7, "shares": {},
+        "value": stored.value, "ci_low": 0.3, "ci_high": 0.7, "shares": {}, "scale": "",
     }  # fmt: skip
     choice = body["results"][1]
     assert choice["passes"] is None and choice["value"] is None

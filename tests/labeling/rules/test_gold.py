@@ -4,6 +4,8 @@ majority, ties, rating medians, multi-choice, corrections), adjudicated over aut
 import pytest
 
 from labeling.rules.gold import (
+    asked_alike,
+    asked_as,
     combine,
     gold_answer,
     gold_answers,
@@ -156,3 +158,21 @@ def test_one_experts_text_answer_stays_a_list():
 )
 def test_same_answer_says_when_a_leads_answer_changes_nothing(kind, first, second, same):
     assert same_answer(kind, first, second) is same
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "alike"),
+    [
+        (RATING, {**RATING, "scale": [1, 3]}, False),
+        (RATING, {**RATING, "prompt": "Helpful to the customer?", "required": True}, True),
+        (CHOICE, {**CHOICE, "options": list(reversed(CHOICE["options"]))}, True),
+        (CHOICE, {**CHOICE, "options": [*CHOICE["options"], "other"]}, False),
+        (MULTI, {**MULTI, "kind": "choice"}, False),
+        (BINARY, {**BINARY, "prompt": "Right?"}, True),
+    ],
+)
+def test_a_quality_rows_scale_is_equal_exactly_when_two_askings_are_alike(before, after, alike):
+    """The scale a quality row records (`asked_as`) is the rule of `asked_alike`: a trend breaks where it differs."""
+    assert asked_alike(after, before) is alike
+    assert (asked_as(before) == asked_as(after)) is alike
+    assert len(asked_as(after)) <= 64  # QualityMetric.scale

@@ -35,6 +35,7 @@ from labeling.models import (
 from labeling.rules import calendar
 from labeling.rules.gold import gold_answers
 from labeling.selectors.digest import project_digest_lines
+from labeling.selectors.metrics import WeekRange, pooled_trend, quality_series
 from labeling.services import cycles
 from labeling.services.assignment import next_item
 from labeling.services.datasets import create_dataset
@@ -304,6 +305,47 @@ def test_a_rating_asked_on_another_scale_midweek_is_compared_only_with_answers_o
         "correct": {"agree": 3, "compared": 3},
         "helpful": {"agree": 1, "compared": 1},
     }
+
+
+def test_a_rating_rescaled_between_two_closes_breaks_the_trend_instead_of_joining_the_means(
+    project, lead, client, django_capture_on_commit_callbacks
+):
+    """W46 closes with `helpful` asked on 1-5 (a mean of 5.0), W47 with it asked on 1-3 (a mean of 3.0), under the same
+    key. The quality rows did not say on which scale, so the dashboard's trend joined five of five to three of three as
+    if helpfulness fell. Each row now records how its question was asked (`rules.gold.asked_as`, the test of
+    `asked_alike`): the trend starts a new line at W47 and says the scale changed; every figure stays as it was."""
+    correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
+    helpful = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]}
+    v1 = publish_rubric(project=project, questions=[correct, helpful])
+    queue, erin, ezra = _two_experts_on_a_queue_of(project, outputs=1)
+
+    def label_both(rubric, value):
+        for expert in (erin, ezra):
+            submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric,
+                         answers={"correct": True, "helpful": value})  # fmt: skip
+
+    label_both(v1, 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        cycles.close_week(project_id=project.pk, week=WEEK)
+    v2 = publish_rubric(project=project, questions=[correct, {**helpful, "scale": [1, 3]}])
+    later = OutputFactory(project=project, external_id="w-later", occurred_at=datetime(2026, 11, 18, 12, tzinfo=UTC))
+    route_outputs(project_id=project.pk, output_ids=[later.pk])
+    label_both(v2, 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        cycles.close_week(project_id=project.pk, week=WEEK + timedelta(days=7))
+
+    rows = QualityMetric.objects.filter(project=project, question="helpful").order_by("week")
+    assert [(row.value, row.scale) for row in rows] == [(5.0, "rating 1-5"), (3.0, "rating 1-3")]
+    assert {row.scale for row in QualityMetric.objects.filter(question="correct")} == {"binary"}
+    weeks = WeekRange(first=WEEK, last=WEEK + timedelta(days=7))
+    trend = pooled_trend(quality_series(project=project, weeks=weeks), question="helpful", weeks=weeks)
+    assert [(point["value"], point.get("scale_changed", False)) for point in trend] == [(5.0, False), (3.0, True)]
+    client.force_login(lead)
+    span = {"from": "2026-W46", "to": "2026-W47", "question": "helpful"}
+    html = client.get(f"/p/{project.slug}/dashboard/", span).content.decode()
+    chart = html.split('data-chart="quality"')[1].split("</figure>")[0]
+    assert chart.count('<polyline class="line series-0"') == 2  # a line for each scale, not one through both
+    assert chart.count('<circle class="point series-0"') == 2 and "asked on another scale" in chart
 
 
 def test_a_decision_on_a_scale_the_labels_no_longer_ask_is_set_aside_from_the_gold(
