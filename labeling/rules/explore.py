@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
@@ -276,8 +277,7 @@ def end_user_out_of_queries(
     """A function putting an end user out of sight in a filter's query string: their id as the `end_user` parameter,
     one of their session ids as `session`, and any of those or one of their outputs' external ids as a word searched
     for (the search finds outputs by each). It returns the same string when none of them is in it."""
-    names = sorted({end_user_id, *sessions, *external_ids} - {""}, key=len, reverse=True)  # the longest name first
-    word = re.compile(rf'(?<![^\s"-])(?:{"|".join(map(re.escape, names))})(?![^\s"])')
+    word = re.compile(rf'(?<![^\s"-])(?:{_any_of(end_user_id, sessions, external_ids)})(?![^\s"])')
     by_parameter = {"end_user": {end_user_id}, "session": set(sessions) - {""}}
 
     def scrubbed(query: str) -> str:
@@ -291,6 +291,21 @@ def end_user_out_of_queries(
         return query if cleaned == pairs else urlencode(cleaned)
 
     return scrubbed
+
+
+def end_user_out_of_text(
+    end_user_id: str, placeholder: str, *, sessions: Collection[str] = (), external_ids: Collection[str] = ()
+) -> Callable[[str], str]:
+    """A function putting an end user out of sight in words a person wrote (a saved view's name): their id, one of
+    their session ids or one of their outputs' external ids, wherever it stands as a word of its own."""
+    word = re.compile(rf"(?<!\w)(?:{_any_of(end_user_id, sessions, external_ids)})(?!\w)")
+    return partial(word.sub, placeholder)
+
+
+def _any_of(end_user_id: str, sessions: Collection[str], external_ids: Collection[str]) -> str:
+    """A regex alternation of the names an end user's outputs are found by, the longest first."""
+    names = sorted({end_user_id, *sessions, *external_ids} - {""}, key=len, reverse=True)
+    return "|".join(map(re.escape, names))
 
 
 class _Reader:

@@ -10,9 +10,9 @@ files deleted) and the newest of them is succeeded by a redacted copy without th
 Frozen weekly reports lose their entries about the erased outputs (agenda entries about their items,
 failure-theme examples quoting them), and the failure themes of the weeks that held them are deleted
 (their terms may be the end user's words; an open week's next refresh or close themes it again).
-Saved explore views filtering on the end user (by id, session id or an output's external id) are deleted, and the
-audit events that copied them (an export's filter, an output's external id, a lead's gold answers for it) keep who
-did what with ERASED in their place.
+Saved explore views filtering on the end user (by id, session id or an output's external id) or named after them are
+deleted, and the audit events that copied them (an export's filter, a saved view's filter and name, an output's external
+id, a lead's gold answers for it) keep who did what with ERASED in their place.
 What stays is what carries no text of theirs: aggregate metric rows, "what changed" rows (slice
 values such as models, tags and metadata values, and rates), decisions (the lead's text; the link to
 the item is cleared), and an audit event naming the end user only by a keyed hash. The raw-retention purge
@@ -52,7 +52,7 @@ from labeling.models import (
     UsageEvent,
     VersionStatus,
 )
-from labeling.rules.explore import end_user_out_of_queries
+from labeling.rules.explore import end_user_out_of_queries, end_user_out_of_text
 from labeling.rules.text import check_storable
 
 from .change_tallies import forget_weeks
@@ -69,6 +69,8 @@ FILTER_DETAILS = {
     "saved_view.created": "query",
     "saved_view.deleted": "query",
 }
+# Audit events keeping a saved view's name (under this key): a lead may name a view after the end user it is about.
+NAME_DETAILS = {"saved_view.created": "name", "saved_view.deleted": "name"}
 # Audit events about one output, named by its external id; a lead's gold answers quote the output or correct it.
 OUTPUT_DETAILS = ("gold.adjudicated", "gold.confirmed", "gold.marked_for_adjudication")
 
@@ -156,8 +158,9 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     result.flags = deleted.get(Flag._meta.label, 0)
     # Filters find their outputs by their id, a session id of theirs or an output's external id.
     out_of_sight = end_user_out_of_queries(end_user_id, ERASED, sessions=sessions, external_ids=external_ids)
-    result.saved_views_deleted = _delete_saved_views_naming(project, out_of_sight)
-    result.audit_events_scrubbed = _scrub_audit_log(project, out_of_sight, set(external_ids))
+    out_of_words = end_user_out_of_text(end_user_id, ERASED, sessions=sessions, external_ids=external_ids)
+    result.saved_views_deleted = _delete_saved_views_naming(project, out_of_sight, out_of_words)
+    result.audit_events_scrubbed = _scrub_audit_log(project, out_of_sight, out_of_words, set(external_ids))
     AuditEvent.objects.create(
         project=project,
         actor=actor,
@@ -255,24 +258,30 @@ def _delete_themes_of(project: Project, weeks: set) -> int:
     return deleted.get(FailureTheme._meta.label, 0)
 
 
-def _delete_saved_views_naming(project: Project, out_of_sight: Callable[[str], str]) -> int:
+def _delete_saved_views_naming(
+    project: Project, out_of_sight: Callable[[str], str], out_of_words: Callable[[str], str]
+) -> int:
     """Delete the saved explore views filtering on the end user (by their id, a session id of theirs or an output's
-    external id, as a parameter or searched for): their query names them, and they find nothing any more. Views of
-    anything else stay."""
-    views = SavedView.objects.select_for_update().filter(project=project).only("pk", "query").order_by("pk")
-    naming = [view.pk for view in views if out_of_sight(view.query) != view.query]
+    external id, as a parameter or searched for): their query names them, and they find nothing any more; and those
+    whose name names them (a view named after the end user it is about). Views of anything else stay."""
+    views = SavedView.objects.select_for_update().filter(project=project).only("pk", "name", "query").order_by("pk")
+    naming = [
+        view.pk for view in views if out_of_sight(view.query) != view.query or out_of_words(view.name) != view.name
+    ]
     SavedView.objects.filter(pk__in=naming).delete()
     return len(naming)
 
 
-def _scrub_audit_log(project: Project, out_of_sight: Callable[[str], str], external_ids: set[str]) -> int:
+def _scrub_audit_log(
+    project: Project, out_of_sight: Callable[[str], str], out_of_words: Callable[[str], str], external_ids: set[str]
+) -> int:
     """Put the end user out of sight in the audit events that copied them: explore filters naming them (exports,
-    saved views, outputs added to a queue), their outputs' external ids, and a lead's gold answers for those outputs.
-    The events stay (who did what, when), with ERASED where the id or text was."""
+    saved views, outputs added to a queue), saved views' names, their outputs' external ids, and a lead's gold answers
+    for those outputs. The events stay (who did what, when), with ERASED where the id or text was."""
     events = AuditEvent.objects.filter(project=project, action__in=[*FILTER_DETAILS, *OUTPUT_DETAILS]).order_by("pk")
     scrubbed = []
     for event in events.only("pk", "action", "details").iterator():
-        details = _audit_details_without(event.action, event.details, out_of_sight, external_ids)
+        details = _audit_details_without(event.action, event.details, out_of_sight, out_of_words, external_ids)
         if details != event.details:
             event.details = details
             scrubbed.append(event)
@@ -281,7 +290,11 @@ def _scrub_audit_log(project: Project, out_of_sight: Callable[[str], str], exter
 
 
 def _audit_details_without(
-    action: str, details: Any, out_of_sight: Callable[[str], str], external_ids: set[str]
+    action: str,
+    details: Any,
+    out_of_sight: Callable[[str], str],
+    out_of_words: Callable[[str], str],
+    external_ids: set[str],
 ) -> Any:
     if not isinstance(details, dict):
         return details
@@ -289,6 +302,9 @@ def _audit_details_without(
     key = FILTER_DETAILS.get(action)
     if key and isinstance(cleaned.get(key), str):
         cleaned[key] = out_of_sight(cleaned[key])
+    key = NAME_DETAILS.get(action)
+    if key and isinstance(cleaned.get(key), str):
+        cleaned[key] = out_of_words(cleaned[key])
     if isinstance(cleaned.get("external_ids"), list):
         cleaned["external_ids"] = [ERASED if name in external_ids else name for name in cleaned["external_ids"]]
     if action in OUTPUT_DETAILS and cleaned.get("external_id") in external_ids:

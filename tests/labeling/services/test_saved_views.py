@@ -4,8 +4,10 @@ import pytest
 
 from labeling.exceptions import InvalidFilter, InvalidInput, NotFound
 from labeling.models import AuditEvent, SavedView
+from labeling.services.privacy import erase_end_user
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.saved_views import delete_view, save_view
+from tests.factories import OutputFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +66,24 @@ def test_a_view_is_deleted_only_through_its_own_project(project, other_project, 
     assert AuditEvent.objects.get(action="saved_view.deleted").details["name"] == "Thumbs down"
     with pytest.raises(NotFound):
         delete_view(project=project, view_id=view.pk, actor=lead)
+
+
+def test_an_erasure_leaves_the_end_user_in_no_saved_views_name_nor_its_audit_events(project, lead):
+    """A lead named a view after the end user it was about, filtering on something else: the erasure kept the view,
+    and the audit events of its saving and deletion, with the end user's id in their names."""
+    OutputFactory(project=project, end_user_id="ana-7")
+    save_view(project=project, name="Complaints of ana-7", query="feedback=down", actor=lead)
+    save_view(project=project, name="Thumbs down for ana-77", query="feedback=down&comment=yes", actor=lead)
+    gone = save_view(project=project, name="ana-7 refunds", query="q=refund", actor=lead)
+    delete_view(project=project, view_id=gone.pk, actor=lead)
+
+    erase_end_user(project=project, end_user_id="ana-7")
+
+    assert list(SavedView.objects.values_list("name", flat=True)) == ["Thumbs down for ana-77"]  # another end user
+    names = AuditEvent.objects.filter(action__startswith="saved_view.").order_by("pk").values_list("action", "details")
+    assert [(action, details["name"]) for action, details in names] == [
+        ("saved_view.created", "Complaints of [erased]"),
+        ("saved_view.created", "Thumbs down for ana-77"),
+        ("saved_view.created", "[erased] refunds"),
+        ("saved_view.deleted", "[erased] refunds"),
+    ]
