@@ -140,6 +140,7 @@ class RedactionRun:
     version: int | None = None  # of the rules applied; None when the project has none in force (nothing was done)
     outputs: int = 0  # rewritten under the rules in force
     usage_events: int = 0  # whose properties changed under the rules in force
+    withdrawal_reasons: int = 0  # of withdrawn dataset versions, changed under the rules in force
     reports: int = 0  # frozen weekly reports whose excerpts of them were made again
     # Ready dataset versions ("slug/vN") holding a row of an output whose text changed: versions never change.
     versions_with_earlier_text: list[str] = field(default_factory=list)
@@ -209,6 +210,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
             last_pk = outputs[-1].pk
         for changed_events in _redact_stored_events(project, redactor, batch_size):
             run.usage_events += changed_events  # counted batch by batch: a run stopped later audits what it did
+        run.withdrawal_reasons = _redact_withdrawal_reasons(project, redactor)
     finally:
         # Audited even when a later batch fails: the batches already rewritten are on record.
         run.reports, run.versions_with_earlier_text = len(reports), sorted(versions)
@@ -220,6 +222,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 "version": redactor.version,
                 "outputs": run.outputs,
                 "usage_events": run.usage_events,
+                "withdrawal_reasons": run.withdrawal_reasons,
                 "reports": run.reports,
                 "versions_with_earlier_text": run.versions_with_earlier_text,
             },
@@ -385,6 +388,38 @@ def _redact_stored_events(project: Project, redactor: engine.Redactor, batch_siz
             UsageEvent.objects.filter(pk__in=[event.pk for event in events]).update(redaction_version=redactor.version)
         since = events[-1].occurred_at
         yield len(changed)
+
+
+@transaction.atomic
+def _redact_withdrawal_reasons(project: Project, redactor: engine.Redactor) -> int:
+    """Apply the rules to the reasons the project's dataset versions were withdrawn for, where a lead may quote what
+    was wrong ("contains jane@example.com"): on the version (the dataset page, every 410 answer) and in the audit
+    event `dataset.version_withdrawn`; return how many versions' reasons changed. A project withdraws few versions, so
+    each run reads them all: a reason redacted already comes out the same. An erasure's note names nobody."""
+    versions = (
+        DatasetVersion.objects.select_for_update(of=("self",))
+        .filter(dataset__project=project, status=VersionStatus.WITHDRAWN)
+        .exclude(withdrawn_note="")
+        .order_by("pk")
+        .only("pk", "withdrawn_note")
+    )
+    rewritten = []
+    for version in versions:
+        note = redact_free_text(redactor, version.withdrawn_note)
+        if note != version.withdrawn_note:
+            version.withdrawn_note = note
+            rewritten.append(version)
+    DatasetVersion.objects.bulk_update(rewritten, ["withdrawn_note"], batch_size=500)
+    events = AuditEvent.objects.filter(project=project, action="dataset.version_withdrawn")
+    scrubbed = []
+    for event in events.select_for_update().order_by("pk").only("pk", "details"):
+        reason = event.details.get("reason") if isinstance(event.details, dict) else None
+        redacted = redact_free_text(redactor, reason) if isinstance(reason, str) else reason
+        if redacted != reason:
+            event.details = {**event.details, "reason": redacted}
+            scrubbed.append(event)
+    AuditEvent.objects.bulk_update(scrubbed, ["details"], batch_size=500)
+    return len(rewritten)
 
 
 def _redact_pending_deliveries(redactor: engine.Redactor, outputs: list[Output]) -> None:

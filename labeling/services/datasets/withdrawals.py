@@ -16,6 +16,7 @@ from labeling.rules.text import check_storable
 
 from .. import version_files, webhook_events
 from ..queues import audit_actor
+from ..redaction import redact_free_text, redactor_for
 from .storage import delete_rows
 
 REASON_MAX_CHARS = 2000
@@ -98,6 +99,8 @@ def withdraw_version(
         )
     if version.status != VersionStatus.READY:
         raise VersionNotReady(f"Version {number} failed: it has no rows or downloads to withdraw. Nothing changed.")
+    # A lead may quote what was wrong ("contains jane@example.com"): the project's redaction rules apply.
+    note = redact_free_text(redactor_for(dataset.project), note)
     latest = withdraw_versions(versions=[version], note=note, by=actor, api_key=api_key)
     AuditEvent.objects.create(
         project_id=dataset.project_id,
