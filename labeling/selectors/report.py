@@ -5,6 +5,7 @@ One function answers "the report of week W" for the meeting page, its Markdown e
 freezes what `build_report` returns. Reads only: the metric rows are written by the close or a refresh.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -420,16 +421,19 @@ def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | 
     }
 
 
-def with_excerpts_of(report: dict, *, by_item: dict[int, Any], by_output: dict[str, Any]) -> dict:
+def with_excerpts_of(
+    report: dict, *, by_item: dict[int, Any], by_output: dict[str, Any], words: Callable[[str], str] | None = None
+) -> dict:
     """The report with the excerpts of some outputs made again from their values, as `build_report` makes them:
-    agenda entries name the output's item (`by_item`), failure-theme examples its external id (`by_output`)."""
+    agenda entries name the output's item (`by_item`), failure-theme examples its external id (`by_output`). The
+    flag notes and comments quoted about those items go through `words` (the redaction rules), when given."""
     cleaned = dict(report)
     if isinstance(report.get("agenda"), dict):
         agenda = cleaned["agenda"] = dict(report["agenda"])
         for key, limit in (("flags", FLAG_EXCERPT_CHARS), ("adjudication", EXCERPT_CHARS)):
             if isinstance(agenda.get(key), list):
                 agenda[key] = [
-                    {**entry, "excerpt": excerpt(by_item[entry["item_id"]], limit)}
+                    _with_words(entry, words) | {"excerpt": excerpt(by_item[entry["item_id"]], limit)}
                     if entry.get("item_id") in by_item
                     else entry
                     for entry in agenda[key]
@@ -450,6 +454,23 @@ def with_excerpts_of(report: dict, *, by_item: dict[int, Any], by_output: dict[s
             for theme in report["themes"]
         ]
     return cleaned
+
+
+def _with_words(entry: dict, words: Callable[[str], str] | None) -> dict:
+    """An agenda entry with its flag's note and its comments' bodies through `words`."""
+    if words is None:
+        return entry
+    entry = dict(entry)
+    if isinstance(entry.get("note"), str):
+        entry["note"] = words(entry["note"])
+    if isinstance(entry.get("comments"), list):
+        entry["comments"] = [
+            {**comment, "body": words(comment["body"])}
+            if isinstance(comment, dict) and isinstance(comment.get("body"), str)
+            else comment
+            for comment in entry["comments"]
+        ]
+    return entry
 
 
 def _adjudication_agenda(project: Project) -> list[dict]:

@@ -25,6 +25,8 @@ from labeling.rules.access import LabelingGrant, check_hands_out_items, ensure_c
 from labeling.rules.prepared import PreparedUpdate, server_binding_cursor
 from labeling.rules.text import check_storable
 
+from .redaction import redact_free_text, redactor_for
+
 
 def lease_duration() -> timedelta:
     return timedelta(seconds=settings.LEASE_SECONDS)
@@ -236,7 +238,9 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
     ensure_can_label(expert, item.queue, grant)
     if Label.objects.filter(item=item, expert=expert).exists():
         return False
-    Skip.objects.get_or_create(item=item, expert=expert, defaults={"reason": reason.strip()[:500]})
+    # An expert may paste the end user's address from the output: the project's redaction rules apply.
+    reason = redact_free_text(redactor_for(item.project), reason.strip()[:500])[:500] if reason.strip() else ""
+    Skip.objects.get_or_create(item=item, expert=expert, defaults={"reason": reason})
     release_lease(expert=expert, item=item)
     return True
 

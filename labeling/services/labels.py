@@ -30,6 +30,7 @@ from labeling.rules.twins import twin_of
 from . import webhook_events
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
+from .redaction import redact_free_text, redactor_for
 from .resolution import enqueue_resolution
 from .routing import kept_from_deletion
 
@@ -159,9 +160,9 @@ def flag_item(*, expert, item: Item, note: str) -> Flag:
     note = note.strip()
     if not note:
         raise DomainError("Say in a few words why the item should be discussed.")
-    note = note[:2000]
     _keep_output_of(item)
     _lock_for_twins(item)
+    note = _as_stored(item, note, 2000)
     twin = twin_of(Flag.objects.filter(item=item, expert=expert, note=note))
     if twin is not None:
         return twin  # the same flag posted again: already raised, and the webhooks told once
@@ -179,12 +180,19 @@ def comment_on_item(*, author, item: Item, body: str) -> Comment:
         raise DomainError("A comment cannot be empty.")
     if "\x00" in body:
         raise DomainError("A comment may not contain NUL characters.")
-    body = body[:5000]
     _keep_output_of(item)
     _lock_for_twins(item)
+    body = _as_stored(item, body, 5000)
     return twin_of(Comment.objects.filter(item=item, author=author, body=body)) or Comment.objects.create(
         item=item, author=author, body=body
     )
+
+
+def _as_stored(item: Item, text: str, limit: int) -> str:
+    """The text with the project's redaction rules applied (an expert may paste the end user's address from the
+    output), cut to `limit`. Read under the item's lock, which a `redact_outputs` batch holds: its rules are the ones
+    in force after it."""
+    return redact_free_text(redactor_for(item.project), text[:limit])[:limit]
 
 
 def _lock_for_twins(item: Item) -> None:

@@ -1,10 +1,12 @@
 """Save a project's redaction rules (a new version per edit), build the redactor ingest applies, and apply the rules
-in force to what was stored before them (`redact_stored_outputs`: outputs, the labels and gold about them, the webhook
-deliveries about them not sent yet, usage events).
+in force to what was stored before them (`redact_stored_outputs`: outputs, the labels, gold, flags, comments and skips
+about them, the webhook deliveries about them not sent yet, usage events, the reasons versions were withdrawn for).
 
 Ingest calls `redactor_for(project)` once per batch: one query, the patterns compiled once, and None
-when the project has no rules in force, so a project without rules pays nothing. What is redacted and
-what is not is listed in README.md ("Personal data: redaction").
+when the project has no rules in force, so a project without rules pays nothing. What people write while rules are in
+force (a label's free-text answers, a flag's note, a comment, a skip reason, a withdrawal's reason) is stored through
+`redact_free_text` or `redact_answers`. What is redacted and what is not is listed in README.md ("Personal data:
+redaction").
 """
 
 from collections import Counter
@@ -19,9 +21,11 @@ from django.db.models import Exists, Max, OuterRef, Q
 
 from labeling.models import (
     AuditEvent,
+    Comment,
     DatasetRow,
     DatasetVersion,
     DeliveryStatus,
+    Flag,
     Item,
     Label,
     LabelRevision,
@@ -32,6 +36,7 @@ from labeling.models import (
     Resolution,
     ReviewCycle,
     Rubric,
+    Skip,
     UsageEvent,
     VersionStatus,
     WebhookDelivery,
@@ -45,6 +50,8 @@ from .search_index import index_outputs
 from .webhook_events import with_texts_made_again
 
 FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write, which may quote the output
+# The review's conversation about an item: experts paste the end user's address or number from the output into it.
+CONVERSATION = ((Flag, "note"), (Comment, "body"), (Skip, "reason"))
 
 
 def redactor_for(project: Project) -> engine.Redactor | None:
@@ -108,7 +115,7 @@ def save_rule_set(
 
 
 def redact_free_text(redactor: engine.Redactor | None, text: str) -> str:
-    """Words people wrote, with the rules applied (as they are, without rules): for those that leave expertloop."""
+    """Words people wrote, with the rules applied (as they are, without rules)."""
     return redactor.redact_text(text, Counter()) if redactor is not None else text
 
 
@@ -201,7 +208,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
                 reviewed = _redact_reviews(redactor, outputs, free_text)
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
                 _redact_adjudications(redactor, project, outputs, free_text)
-                reports |= _redact_report_excerpts(project, outputs)
+                reports |= _redact_report_excerpts(redactor, project, outputs)
                 _redact_pending_deliveries(redactor, outputs)
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
@@ -242,8 +249,8 @@ def _free_text_questions(project: Project) -> dict[int, frozenset[str]]:
 def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text: dict[int, frozenset[str]]) -> set[int]:
     """Apply the rules to the free-text answers about these outputs (their labels, the answers an edit replaced, the
     gold: experts' texts and a lead's correction), which often quote them; return the ids of the outputs whose
-    answers changed. Flags, comments, skip reasons and a lead's note are the review's own conversation, never in a
-    dataset, and stay.
+    answers changed. The flags' notes, comments and skip reasons about them are redacted too, but are in no dataset (a
+    lead's adjudication note stays).
 
     The items are locked first, in id order, as every writer of an item's labels and gold locks them (`submit_label`,
     `resolve_item`, `adjudicate`): an edit waits for this batch and is not overwritten by it.
@@ -256,6 +263,7 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
     )
     if not output_of:
         return set()
+    _redact_conversation(redactor, list(output_of))
     changed_items: set[int] = set()
     labels = list(
         Label.objects.filter(item_id__in=output_of).order_by("pk").only("pk", "item_id", "rubric_id", "answers")
@@ -297,6 +305,21 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
             changed_items.add(resolution.item_id)
     Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated", "set_aside"], batch_size=500)
     return {output_of[item_id] for item_id in changed_items}
+
+
+def _redact_conversation(redactor: engine.Redactor, item_ids: list[int]) -> None:
+    """Apply the rules to the flags' notes, comments and skip reasons about these items (their caps kept: a placeholder
+    may be longer than what it replaces)."""
+    for model, name in CONVERSATION:
+        limit = model._meta.get_field(name).max_length
+        rows = model.objects.filter(item_id__in=item_ids).exclude(**{name: ""}).order_by("pk").only("pk", name)
+        rewritten = []
+        for row in rows:
+            text = redact_free_text(redactor, getattr(row, name))[:limit]
+            if text != getattr(row, name):
+                setattr(row, name, text)
+                rewritten.append(row)
+        model.objects.bulk_update(rewritten, [name], batch_size=500)
 
 
 def _any_version(free_text: dict[int, frozenset[str]]) -> frozenset[str]:
@@ -460,10 +483,10 @@ def _versions_holding(project: Project, external_ids: list[str]) -> set[str]:
     return {f"{slug}/v{number}" for slug, number in versions.values_list("dataset__slug", "number")}
 
 
-def _redact_report_excerpts(project: Project, outputs: list[Output]) -> set[int]:
+def _redact_report_excerpts(redactor: engine.Redactor, project: Project, outputs: list[Output]) -> set[int]:
     """Make the excerpts of these outputs in the frozen weekly reports again from their redacted text (flagged and
-    tied items, failure-theme examples), so a report no longer quotes what was just removed; return those reports'
-    cycle ids. A flag's note and comments are the experts' words and stay."""
+    tied items, failure-theme examples), and apply the rules to the flag notes and comments quoted with them, so a
+    report no longer quotes what was just removed; return those reports' cycle ids."""
     values = {output.pk: output.output for output in outputs}
     by_item = {
         pk: values[output_id]
@@ -472,7 +495,8 @@ def _redact_report_excerpts(project: Project, outputs: list[Output]) -> set[int]
     by_output = {output.external_id: output.output for output in outputs}
     rewritten = set()
     for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
-        report = with_excerpts_of(cycle.report, by_item=by_item, by_output=by_output)
+        words = partial(redact_free_text, redactor)
+        report = with_excerpts_of(cycle.report, by_item=by_item, by_output=by_output, words=words)
         if report != cycle.report:
             ReviewCycle.objects.filter(pk=cycle.pk).update(report=report)
             rewritten.add(cycle.pk)

@@ -10,7 +10,7 @@ from labeling.rules import calendar
 from labeling.rules.text import excerpt
 from labeling.selectors.report import build_report
 from labeling.services.assignment import next_item
-from labeling.services.labels import flag_item
+from labeling.services.labels import comment_on_item, flag_item
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.routing import route_outputs
 from tests.factories import OutputFactory
@@ -33,7 +33,9 @@ def test_redacting_stored_outputs_redacts_the_excerpts_of_the_frozen_reports_quo
     )
     Queue.objects.create(project=project, slug="all", name="All")
     route_outputs(project_id=project.pk, output_ids=[flagged.pk])
-    flag_item(expert=expert, item=next_item(expert=expert, queue=Queue.objects.get()), note="An address")
+    item = next_item(expert=expert, queue=Queue.objects.get())
+    flag_item(expert=expert, item=item, note=f"An address: {ADDRESS}")
+    comment_on_item(author=expert, item=item, body=f"Mail {ADDRESS} first")
     report = build_report(project=project, week=week, status=CycleStatus.CLOSED)
     ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report=report)
     assert ADDRESS in str(report["agenda"]) and "Zqxvlast" in str(report["themes"])
@@ -49,4 +51,7 @@ def test_redacting_stored_outputs_redacts_the_excerpts_of_the_frozen_reports_quo
     assert frozen["agenda"]["flags"][0]["excerpt"].startswith("Write to [EMAIL] about card [CUSTOM:marker].")
     examples = [example for theme in frozen["themes"] for example in theme["examples"]]
     assert examples and all(example["excerpt"].startswith("[CUSTOM:marker]") for example in examples)
-    assert frozen["throughput"] == report["throughput"] and frozen["agenda"]["flags"][0]["note"] == "An address"
+    assert frozen["throughput"] == report["throughput"]
+    # The flag's note and the comment quoted with it, where the expert pasted the address, are redacted as stored.
+    assert frozen["agenda"]["flags"][0]["note"] == "An address: [EMAIL]"
+    assert frozen["agenda"]["flags"][0]["comments"][0]["body"] == "Mail [EMAIL] first"

@@ -3,12 +3,17 @@ number from the output into a flag's note, a comment, a skip reason or a free-te
 withdrawal reason. Written while rules are in force, each is stored redacted; written before, `redact_outputs`
 redacts it."""
 
+import json
+
 import pytest
 
-from labeling.models import AuditEvent, DatasetVersion
+from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Skip, WebhookDelivery
+from labeling.services import webhooks
 from labeling.services.datasets import build_version, create_dataset, withdraw_version
+from labeling.services.labels import comment_on_item, flag_item
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
-from tests.helpers.labeling import label_outputs
+from tests.factories import UserFactory
+from tests.helpers.labeling import AGREE, label_outputs
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +22,54 @@ PHONE, EMAIL = "415-555-0100", "jane.doe@example.com"
 
 def _rules(project):
     save_rule_set(project=project, builtins=["email", "phone"], custom=[], phone_region="US")
+
+
+def _skip(project, item, reason):
+    """A third expert skips the item (it has two slots, both labeled: the skip is of an item they were not given)."""
+    from labeling.models import Membership
+    from labeling.services.assignment import skip_item
+
+    skipper = UserFactory(username="skipper")
+    Membership.objects.create(project=project, user=skipper, role="expert")
+    assert skip_item(expert=skipper, item=item, reason=reason)
+
+
+def test_redacting_stored_outputs_redacts_flag_notes_comments_and_skip_reasons(project, expert):
+    """They were the review's own words and stayed as written, the end user's address and number with them."""
+    [item] = label_outputs(project, 1, answers=AGREE, texts=[f"Call {PHONE} or write to {EMAIL}."])
+    flag_item(expert=expert, item=item, note=f"It leaks {EMAIL}")
+    comment_on_item(author=expert, item=item, body=f"And {PHONE}, twice.")
+    _skip(project, item, f"Not sure about {EMAIL}")
+    _rules(project)
+
+    run = redact_stored_outputs(project=project)
+
+    assert run.outputs == 1
+    assert Flag.objects.get().note == "It leaks [EMAIL]"
+    assert Comment.objects.get().body == "And [PHONE], twice."
+    assert Skip.objects.get().reason == "Not sure about [EMAIL]"
+
+
+def test_a_flag_comment_or_skip_written_while_rules_are_in_force_is_stored_and_sent_redacted(project, expert, lead):
+    """The rules were applied at ingest only: the note went into the table and out to a webhook as typed."""
+    endpoint = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/full", events=["output.flagged"],
+        include_transcripts=True,
+    ).endpoint  # fmt: skip
+    _rules(project)
+    [item] = label_outputs(project, 1, answers=AGREE)
+
+    flag = flag_item(expert=expert, item=item, note=f"It leaks {EMAIL}")
+    comment = comment_on_item(author=expert, item=item, body=f"Call {PHONE}")
+    _skip(project, item, f"Ask {EMAIL}")
+
+    assert (flag.note, comment.body) == ("It leaks [EMAIL]", "Call [PHONE]")
+    assert Flag.objects.get().note == "It leaks [EMAIL]" and Comment.objects.get().body == "Call [PHONE]"
+    assert Skip.objects.get().reason == "Ask [EMAIL]"
+    body = json.loads(WebhookDelivery.objects.get(endpoint=endpoint).body)
+    assert body["data"]["note"] == "It leaks [EMAIL]"
+    # The same note posted again is the same flag (it is compared as stored).
+    assert flag_item(expert=expert, item=item, note=f"It leaks {EMAIL}") == flag
 
 
 def _withdrawn(project, lead, reason):
