@@ -15,6 +15,7 @@ from labeling.models import (
     ItemStatus,
     Label,
     LabelRevision,
+    RedactionRuleSet,
     ReviewCycle,
     Rubric,
     Skip,
@@ -30,7 +31,7 @@ from labeling.rules.twins import twin_of
 from . import webhook_events
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
-from .redaction import redact_free_text, redactor_for
+from .redaction import redact_answers, redact_free_text, redactor_for
 from .resolution import enqueue_resolution
 from .routing import kept_from_deletion
 
@@ -67,6 +68,9 @@ def submit_label(
     if not rows:
         raise Item.DoesNotExist("Item matching query does not exist.")  # as .get() would
     locked = rows[0]
+    if locked["redacting"]:
+        # Read under the item's lock, which a `redact_outputs` batch holds: its rules are the ones in force after it.
+        clean = redact_answers(project=item.project, questions=rubric.questions, answers=clean)
     if locked["label_id"]:
         existing = Label.objects.get(pk=locked["label_id"])
         if existing.answers == clean and existing.rubric_id == rubric.pk:
@@ -121,8 +125,10 @@ def _locked_item(*, item_id: int, expert_id: int):
             lease_id=Subquery(own_slot.values("pk")[:1]),
             leased_at=Subquery(own_slot.values("leased_at")[:1]),
             skipped=Exists(Skip.objects.filter(item=OuterRef("pk"), expert=expert_id)),
+            # Whether the project ever had redaction rules: only then are they read, for the free-text answers.
+            redacting=Exists(RedactionRuleSet.objects.filter(project=OuterRef("project_id"))),
         )
-        .values("overlap", "status", "label_id", "lease_id", "leased_at", "skipped")
+        .values("overlap", "status", "label_id", "lease_id", "leased_at", "skipped", "redacting")
     )
 
 

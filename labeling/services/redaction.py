@@ -119,6 +119,21 @@ def redact_free_text(redactor: engine.Redactor | None, text: str) -> str:
     return redactor.redact_text(text, Counter()) if redactor is not None else text
 
 
+def free_text_keys(questions: list[dict]) -> frozenset[str]:
+    """The keys of a rubric version's text and correction questions: other answers are the rubric's own words."""
+    return frozenset(question["key"] for question in questions if question.get("kind") in FREE_TEXT)
+
+
+def redact_answers(*, project: Project, questions: list[dict], answers: dict) -> dict:
+    """A label's answers with the rules in force applied to its free-text ones, which may quote the output; the rules
+    are read only when one of them holds text."""
+    keys = free_text_keys(questions)
+    if not any(isinstance(answers.get(key), str) and answers[key] for key in keys):
+        return answers
+    redactor = redactor_for(project)
+    return answers if redactor is None else _redacted_answers(redactor, answers, keys)
+
+
 def preview(*, builtins: list[str], custom: list[dict[str, str]], phone_region: str, text: str) -> dict[str, Any]:
     """What the rules (saved or not) would do to a sample: its segments and the counts per kind."""
     engine.check_rules(builtins=builtins, custom=custom, phone_region=phone_region)
@@ -241,7 +256,7 @@ def _free_text_questions(project: Project) -> dict[int, frozenset[str]]:
     """The keys of the text and correction questions of each of the project's rubric versions, by the version's id.
     Other answers are the rubric's own words (a choice's options), never the output's."""
     return {
-        pk: frozenset(question["key"] for question in questions if question["kind"] in FREE_TEXT)
+        pk: free_text_keys(questions)
         for pk, questions in Rubric.objects.filter(project=project).values_list("pk", "questions")
     }
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Skip, WebhookDelivery
+from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Label, Skip, WebhookDelivery
 from labeling.services import webhooks
 from labeling.services.datasets import build_version, create_dataset, withdraw_version
-from labeling.services.labels import comment_on_item, flag_item
+from labeling.services.labels import comment_on_item, flag_item, submit_label
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from tests.factories import UserFactory
 from tests.helpers.labeling import AGREE, label_outputs
@@ -70,6 +70,32 @@ def test_a_flag_comment_or_skip_written_while_rules_are_in_force_is_stored_and_s
     assert body["data"]["note"] == "It leaks [EMAIL]"
     # The same note posted again is the same flag (it is compared as stored).
     assert flag_item(expert=expert, item=item, note=f"It leaks {EMAIL}") == flag
+
+
+def test_a_label_written_after_its_output_was_redacted_is_redacted(project, expert):
+    """The run visits only outputs redacted under older rules: a label written later on an output already done stayed
+    with the address its expert copied, through every later run."""
+    [item] = label_outputs(project, 1, answers=AGREE[:1], resolve=False, texts=[f"Write to {EMAIL}"])
+    _rules(project)
+    redact_stored_outputs(project=project)
+    label = Label.objects.get(item=item)
+
+    submit_label(
+        expert=label.expert,
+        item=item,
+        rubric=label.rubric,
+        answers={"correct": False, "tone": "curt", "critique": f"It gave out {EMAIL}", "fix": f"Never {PHONE}"},
+    )
+    redact_stored_outputs(project=project)
+
+    label.refresh_from_db()
+    assert label.answers == {
+        "correct": False,
+        "tone": "curt",
+        "critique": "It gave out [EMAIL]",
+        "fix": "Never [PHONE]",
+    }
+    assert label.revisions.get().answers == AGREE[0]
 
 
 def _withdrawn(project, lead, reason):
