@@ -40,6 +40,7 @@ from labeling.rules.twins import audited_twin, twin_of
 
 from . import outbox, webhook_events
 from .answers import validate_answers
+from .redaction import redact_answers
 
 
 def _status(resolution: Resolution) -> str:
@@ -366,6 +367,8 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     validate_answers([{**question, "required": False} for question in questions], given)
     if not given:
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
+    # A correction may quote the output: stored under the redaction rules in force, as a label's answers are.
+    given = redact_answers(project=item.project, questions=questions, answers=given)
     current = {key: gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)) for key in kinds}
     repeated = _adjudicated_moments_ago(resolution, lead=lead, given=given, current=current, note=note)
     if repeated is not None:

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Label, Skip, WebhookDelivery
+from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Label, Resolution, Skip, WebhookDelivery
 from labeling.services import webhooks
 from labeling.services.datasets import build_version, create_dataset, withdraw_version
 from labeling.services.labels import comment_on_item, flag_item, submit_label
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
+from labeling.services.resolution import adjudicate
 from tests.factories import UserFactory
 from tests.helpers.labeling import AGREE, label_outputs
 
@@ -127,3 +128,18 @@ def test_a_version_withdrawn_while_rules_are_in_force_keeps_its_reason_redacted(
     assert DatasetVersion.objects.get(pk=version.pk).withdrawn_note == "Withdrawn: contains [EMAIL]"
     audit = AuditEvent.objects.get(project=project, action="dataset.version_withdrawn")
     assert audit.details["reason"] == "Withdrawn: contains [EMAIL]"
+
+
+def test_a_leads_correction_written_after_its_output_was_redacted_is_redacted(project, lead):
+    """As a label: the gold correction a lead wrote on an output redacted already went into the gold, the audit log
+    and the next dataset version with the address in it, and no later run visited it."""
+    [item] = label_outputs(project, 1, answers=AGREE[:1], texts=[f"Write to {EMAIL}"])
+    _rules(project)
+    redact_stored_outputs(project=project)
+
+    adjudicate(lead=lead, item=item, answers={"fix": f"Write to {EMAIL} or call {PHONE}."})
+    redact_stored_outputs(project=project)
+
+    assert Resolution.objects.get(item=item).adjudicated["fix"]["value"] == "Write to [EMAIL] or call [PHONE]."
+    audit = AuditEvent.objects.get(project=project, action="gold.adjudicated")
+    assert audit.details["answers"]["fix"] == [None, "Write to [EMAIL] or call [PHONE]."]
