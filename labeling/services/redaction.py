@@ -168,7 +168,9 @@ class RedactionRun:
     versions_with_earlier_text: list[str] = field(default_factory=list)
 
 
-def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500) -> RedactionRun:
+def redact_stored_outputs(
+    *, project: Project, actor=None, batch_size: int = 500, every_output: bool = False
+) -> RedactionRun:
     """Apply the rules in force to the project's outputs stored under older rules (or none), then to its usage events'
     properties.
 
@@ -177,6 +179,9 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     excerpts of them are made again from the redacted text; the ready dataset versions holding a row of one whose
     text changed are named, not changed (a new build holds the redacted text). Each batch is
     its own transaction, so a long run holds no lock for long and a rerun picks up where it stopped.
+
+    `every_output`: visit the outputs redacted under these rules already too, for what was written about them before
+    writes applied the rules (labels, flags, comments; a text redacted already comes out the same).
     """
     redactor = redactor_for(project)
     if redactor is None:
@@ -185,7 +190,7 @@ def redact_stored_outputs(*, project: Project, actor=None, batch_size: int = 500
     free_text = _free_text_questions(project)
     try:
         last_pk = 0
-        stale = Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
+        stale = Q() if every_output else Q(redaction_version__isnull=True) | Q(redaction_version__lt=redactor.version)
         while True:
             redactor.budget = [engine.SLOW_SECONDS_PER_BATCH]  # each batch gets the time an ingest batch gets
             with transaction.atomic():

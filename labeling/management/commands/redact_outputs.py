@@ -9,8 +9,18 @@ class Command(ProjectCommand):
         "events' properties. Ingest redacts new records by itself; this is for those stored before the rules changed."
     )
 
-    def handle_project(self, project: Project, **options):
-        run = redact_stored_outputs(project=project)
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            dest="every_output",
+            help="Also visit the outputs redacted under the rules in force already: for the labels, flags and "
+            "comments written about them before writes applied the rules.",
+        )
+
+    def handle_project(self, project: Project, *, every_output: bool = False, **options):
+        run = redact_stored_outputs(project=project, every_output=every_output)
         if run.version is None:
             self.stdout.write(
                 f"{project.slug} has no redaction rules in force: nothing was redacted. "

@@ -4,10 +4,12 @@ withdrawal reason. Written while rules are in force, each is stored redacted; wr
 redacts it."""
 
 import json
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
-from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Label, Resolution, Skip, WebhookDelivery
+from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Label, Output, Resolution, Skip, WebhookDelivery
 from labeling.services import webhooks
 from labeling.services.datasets import build_version, create_dataset, withdraw_version
 from labeling.services.labels import comment_on_item, flag_item, submit_label
@@ -143,3 +145,24 @@ def test_a_leads_correction_written_after_its_output_was_redacted_is_redacted(pr
     assert Resolution.objects.get(item=item).adjudicated["fix"]["value"] == "Write to [EMAIL] or call [PHONE]."
     audit = AuditEvent.objects.get(project=project, action="gold.adjudicated")
     assert audit.details["answers"]["fix"] == [None, "Write to [EMAIL] or call [PHONE]."]
+
+
+def test_redact_outputs_all_redacts_what_was_written_about_outputs_redacted_already(project, expert):
+    """Labels and flags written before writes applied the rules, on outputs a run had redacted: a run visits only
+    outputs under older rules, so without `--all` nothing would reach them."""
+    [item] = label_outputs(project, 1, answers=AGREE[:1], texts=[f"Write to {EMAIL}"])
+    flag = flag_item(expert=expert, item=item, note="Leaks an address")
+    _rules(project)
+    redact_stored_outputs(project=project)
+    # As stored before this change: the answer and note were written as typed.
+    Label.objects.filter(item=item).update(answers={**AGREE[0], "critique": f"It gave out {EMAIL}"})
+    Flag.objects.filter(pk=flag.pk).update(note=f"Leaks {EMAIL}")
+
+    out = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=out)
+    assert Flag.objects.get().note == f"Leaks {EMAIL}"  # not visited: the output is redacted under these rules
+    call_command("redact_outputs", "--all", project=project.slug, stdout=out)
+
+    assert Label.objects.get(item=item).answers["critique"] == "It gave out [EMAIL]"
+    assert Flag.objects.get().note == "Leaks [EMAIL]"
+    assert Output.objects.get().output == "Write to [EMAIL]"
