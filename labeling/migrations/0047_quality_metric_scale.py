@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0045_stamp_decisions_with_their_rubric_version'),
+        ('labeling', '0046_quote_saved_view_values_with_spaces'),
     ]
 
     operations = [
