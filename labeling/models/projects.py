@@ -31,10 +31,10 @@ class Weekday(models.IntegerChoices):
 
 class ProjectQuerySet(models.QuerySet):
     def lock(self, pk: int) -> "Project | None":
-        """Take the row lock that makes a project's writers follow one another: members, invitations and keys,
-        rubric and redaction versions, webhook endpoints, the recomputes of a week's rows, and an end user's erasure
-        with the writers of what it scrubs (saved views, an export's and an add to a queue's audit events); those that
-        also lock a queue take this row first, as a queue's edit does.
+        """Take the row lock that makes a project's writers follow one another: its settings, members, invitations
+        and keys, rubric and redaction versions, webhook endpoints, the recomputes of a week's rows, and an end user's
+        erasure with the writers of what it scrubs (saved views, an export's and an add to a queue's audit events);
+        those that also lock a queue take this row first, as a queue's edit does.
 
         FOR NO KEY UPDATE, not FOR UPDATE: it orders those writers all the same, but does not block a transaction
         that inserts a row pointing at the project (an ingest batch, a membership, an audit event) — which would

@@ -399,8 +399,10 @@ def update_project_settings(
     (another lead's save meanwhile stays); EditConflict, nothing saved, when one of them was changed since by
     someone else. None: every field is replaced.
     """
-    # The row lock makes two leads' saves (and their before/after) follow one another.
-    locked = Project.objects.select_for_update().get(pk=project.pk)
+    # The project's lock makes two leads' saves (and their before/after) follow one another; no ingest waits for it.
+    locked = Project.objects.lock(project.pk)
+    if locked is None:
+        raise Project.DoesNotExist
     if shown is not None:
         current = asdict(settings_of(locked))
         changed = lead_changes(

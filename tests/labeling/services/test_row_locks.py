@@ -11,19 +11,22 @@ from functools import partial
 
 import pytest
 
-from labeling.models import DatasetVersion, Item, Output, QualityMetric, Queue, QueueWeek, VersionStatus
+from labeling.models import DatasetVersion, Item, Output, Project, QualityMetric, Queue, QueueWeek, VersionStatus
 from labeling.rules import calendar
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.ingest import ingest_outputs, record_feedback
 from labeling.services.metrics import refresh_week_metrics
+from labeling.services.projects import ProjectSettings, settings_of, update_project_settings
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.routing import place_in_queue
+from labeling.services.rubrics import publish_rubric
 from tests.conftest import output_record
 from tests.factories import OutputFactory
 from tests.helpers.concurrency import held_halfway
 from tests.helpers.labeling import label_outputs
 from tests.helpers.row_locks import locks_joined_rows
+from tests.helpers.rubrics import QUESTIONS
 
 
 def _build(project, dataset) -> None:
@@ -121,3 +124,22 @@ def test_the_guard_on_row_locks_tells_a_lock_on_joined_rows_from_one_that_names_
     assert not locks_joined_rows(without_join)
     assert locks_joined_rows("SELECT 1 FROM a JOIN b ON a.id = b.a_id FOR NO KEY UPDATE SKIP LOCKED")
     assert locks_joined_rows("SELECT 1 FROM a JOIN b ON a.id = b.a_id FOR KEY SHARE")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ingest_and_labels_go_on_while_a_lead_saves_the_projects_settings(project, lead):
+    """A settings save holds the project's row until it commits; the rows inserted meanwhile that point at the project
+    (an ingest batch's outputs, a queue, the items routing makes, the experts' memberships and labels) do not wait
+    for it."""
+    publish_rubric(project=project, questions=QUESTIONS)
+    values = ProjectSettings(**{**vars(settings_of(project)), "name": "Support bot, renamed"})
+    saving = partial(update_project_settings, project=project, values=values, changed_by=lead)
+
+    with held_halfway(saving, "labeling_auditevent"):  # the name saved, its audit event waiting
+        result = ingest_outputs(project=project, body=json.dumps({"outputs": [output_record(7)]}).encode())
+        (labeled,) = label_outputs(project, 1, resolve=False)
+
+    assert result.created == 1
+    assert labeled.labels.count() == 2
+    assert Project.objects.get(pk=project.pk).name == "Support bot, renamed"  # saved once the table was free
