@@ -41,6 +41,7 @@ from labeling.rules.twins import audited_twin, twin_of
 from . import outbox, webhook_events
 from .answers import validate_answers
 from .redaction import redact_answers
+from .routing import kept_from_deletion
 
 
 def _status(resolution: Resolution) -> str:
@@ -52,6 +53,12 @@ def _status(resolution: Resolution) -> str:
 @transaction.atomic
 def resolve_item(*, item_id: int) -> Resolution | None:
     """(Re)compute the gold answer of a complete item; None while the item still needs labels."""
+    # The item's output first (FOR KEY SHARE, as a flag or a placement takes it), then the item: the delivery of
+    # `item.needs_adjudication` points at the output, and an erasure, which locks the outputs before it deletes their
+    # items, would wait for this item while this waited for its output (a deadlock, one side aborted).
+    output_id = Item.objects.filter(pk=item_id).values_list("output_id", flat=True).first()
+    if output_id is None or not kept_from_deletion([output_id]):
+        return None
     item = Item.objects.select_for_update().filter(pk=item_id, status=ItemStatus.COMPLETE).first()
     if item is None:
         return None
@@ -134,6 +141,12 @@ def resolve_stale_items(
 
 @transaction.atomic
 def _resolve_chunk(project_id: int, item_ids: list[int], rubrics: dict[int, list[dict]]) -> int:
+    # When an endpoint hears of ties, their deliveries point at the outputs: the outputs are held first (as in
+    # resolve_item), else an erasure deadlocks with this chunk. Else nothing here points at an output, and the close's
+    # thousands of outputs are spared the lock. An endpoint made meanwhile hears of the ties found after this chunk.
+    heard = webhook_events.adjudication_heard(project_id)
+    if heard:
+        kept_from_deletion(list(Item.objects.filter(pk__any=item_ids).values_list("output_id", flat=True)))
     # The items' row locks (in id order, as every resolve takes them) keep a label edit from landing between
     # reading the labels and clearing the flag: an edit waits, then marks the item stale again.
     item_ids = list(
@@ -176,7 +189,7 @@ def _resolve_chunk(project_id: int, item_ids: list[int], rubrics: dict[int, list
         (changed if resolution.pk else created).append(resolution)
     _store(changed, created)
     Item.objects.filter(pk__any=item_ids).update(gold_stale=False)
-    if undecided:
+    if undecided and heard:
         webhook_events.items_need_adjudication(project_id=project_id, item_ids=undecided, reason="tie")
     return len(changed) + len(created)
 

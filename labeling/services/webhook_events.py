@@ -129,6 +129,11 @@ def output_flagged(flag: Flag) -> int:
     )
 
 
+def adjudication_heard(project_id: int) -> bool:
+    """Whether an enabled endpoint of the project wants `item.needs_adjudication` (resolution locks outputs for it)."""
+    return _listening(project_id, WebhookEvent.ITEM_NEEDS_ADJUDICATION)
+
+
 def items_need_adjudication(*, project_id: int, item_ids: Iterable[int], reason: str) -> int:
     """Items whose gold answer became a lead's to decide (`reason`: "tie" when the labels tie or disagree
     with no majority, "marked" when a lead sent the item there)."""
