@@ -40,6 +40,7 @@ from labeling.models import (
     UsageEvent,
     VersionStatus,
     WebhookDelivery,
+    WebhookEndpoint,
     WebhookKind,
 )
 from labeling.rules import redaction as engine
@@ -229,7 +230,7 @@ def redact_stored_outputs(
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
                 _redact_adjudications(redactor, project, outputs, free_text)
                 reports |= _redact_report_excerpts(redactor, project, outputs)
-                _redact_pending_deliveries(redactor, outputs)
+                _redact_pending_deliveries(redactor, project, outputs)
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
@@ -465,13 +466,23 @@ def _redact_withdrawal_reasons(project: Project, redactor: engine.Redactor) -> i
     return len(rewritten)
 
 
-def _redact_pending_deliveries(redactor: engine.Redactor, outputs: list[Output]) -> None:
+def _redact_pending_deliveries(redactor: engine.Redactor, project: Project, outputs: list[Output]) -> None:
     """Make the texts of the deliveries about these outputs not sent yet (pending, retrying against a failing
     endpoint) again: the transcript from their redacted texts, the flag's note redacted (it goes out with the texts
     because it may quote them). Each attempt signs the body it reads, and the `webhook-id` stays the message's.
 
     Sent and failed deliveries keep their body, the exact JSON sent. The rows are locked: a worker's claim waits for
-    this batch, then reads the new body."""
+    this batch, then reads the new body.
+
+    The project's endpoints that take texts are locked first, in id order, as a worker recording an attempt takes its
+    endpoint before its delivery: a worker disabling an endpoint fails all its pending deliveries, and would wait for
+    one locked here while this waited for the one it holds (a deadlock, one side aborted)."""
+    list(
+        WebhookEndpoint.objects.filter(project=project, include_transcripts=True, kind=WebhookKind.STANDARD)
+        .select_for_update(no_key=True, of=("self",))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     by_pk = {output.pk: output for output in outputs}
     pending = (
         WebhookDelivery.objects.select_for_update(of=("self",))

@@ -109,6 +109,16 @@ def _headers(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> dict[str, 
 
 @transaction.atomic
 def _record(delivery_id: int, answer: webhook_transport.Answer, *, started: datetime) -> float | None:
+    # The endpoint's row before the delivery's, as a redaction batch takes them (redaction._redact_pending_deliveries):
+    # a failure that disables the endpoint fails its other pending deliveries, which the batch may hold meanwhile.
+    endpoint_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("endpoint_id", flat=True).first()
+    if endpoint_id is None:
+        return None  # deleted with its endpoint meanwhile
+    list(
+        WebhookEndpoint.objects.filter(pk=endpoint_id)
+        .select_for_update(no_key=True, of=("self",))
+        .values_list("pk", flat=True)
+    )
     delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return None  # deleted with its endpoint meanwhile, or failed because the endpoint was disabled
@@ -203,6 +213,11 @@ def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     check_can_manage(actor, endpoint.project)
     if not endpoint.enabled:
         raise InvalidInput("The endpoint is disabled: enable it first, then redeliver.")
+    # The endpoint's row first, as a worker recording an attempt and the endpoint's deletion take it: a deletion in
+    # flight is waited for (then the delivery is gone), and none starts before the new delivery is committed.
+    locked = WebhookEndpoint.objects.select_for_update(no_key=True, of=("self",)).filter(pk=endpoint.pk)
+    if not list(locked.values_list("pk", flat=True)):
+        raise NotFound("No such delivery: its endpoint was deleted.")
     # The output held as a placement holds it: an erasure or the purge (outputs locked first) waits for this
     # redelivery and deletes it with the delivery it repeats, or has deleted both already.
     if delivery.output_id is not None and not kept_from_deletion([delivery.output_id]):

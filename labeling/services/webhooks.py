@@ -238,6 +238,10 @@ def set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, actor) -> bool:
 def delete_endpoint(*, endpoint: WebhookEndpoint, actor) -> None:
     """Delete an endpoint and its delivery log (a delivery in flight finds it gone and stops)."""
     check_can_manage(actor, endpoint.project)
+    # The endpoint's row before its deliveries', as a worker recording an attempt and a redelivery take them: deleting
+    # the deliveries first would wait for one of them while it waited for the endpoint (a deadlock).
+    if not list(WebhookEndpoint.objects.select_for_update(of=("self",)).filter(pk=endpoint.pk).values_list("pk")):
+        return  # deleted meanwhile
     AuditEvent.objects.create(
         project_id=endpoint.project_id, actor=actor, action="webhook.deleted", details=audit_details(endpoint)
     )
