@@ -33,8 +33,9 @@ class ProjectQuerySet(models.QuerySet):
     def lock(self, pk: int) -> "Project | None":
         """Take the row lock that makes a project's writers follow one another: its settings, members, invitations
         and keys, rubric and redaction versions, webhook endpoints, the recomputes of a week's rows, and an end user's
-        erasure with the writers of what it scrubs (saved views, an export's and an add to a queue's audit events);
-        those that also lock a queue take this row first, as a queue's edit does.
+        erasure with the writers of what it scrubs (saved views; exports and adds to a queue hold erasures off by a
+        lock of their own, privacy.hold_erasures_off, so as not to wait for a recompute); those that also lock a
+        queue take this row first, as a queue's edit does.
 
         FOR NO KEY UPDATE, not FOR UPDATE: it orders those writers all the same, but does not block a transaction
         that inserts a row pointing at the project (an ingest batch, a membership, an audit event) — which would

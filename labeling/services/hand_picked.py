@@ -17,6 +17,7 @@ from labeling.models import AuditEvent, Output, Project, Queue
 from labeling.rules.calendar import current_week
 from labeling.rules.twins import audited_twin
 
+from .privacy import hold_erasures_off
 from .queues import audit_actor, ensure_takes_items
 from .routing import place_in_queue
 
@@ -54,10 +55,9 @@ def add_to_queue(
     wanted = list(dict.fromkeys(output_ids))
     if len(wanted) > ADD_LIMIT:
         raise InvalidInput(f"Add at most {ADD_LIMIT:,} outputs at a time ({len(wanted):,} were chosen).")
-    # The project's row first (then the queue's, as a queue's edit takes them), as an end user's erasure takes it
-    # first: an erasure running meanwhile waits for this add and scrubs its audit event (the filter, the outputs'
-    # external ids), or has committed before and the outputs it deleted are not found here.
-    Project.objects.lock(project.pk)
+    # An erasure running meanwhile waits for this add and scrubs its audit event (the filter, the outputs' external
+    # ids), or has committed before and the outputs it deleted are not found here.
+    hold_erasures_off(project.pk)
     outputs = list(
         Output.objects.filter(project=project, pk__in=wanted)
         .only("pk", "external_id", "occurred_at")

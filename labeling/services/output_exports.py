@@ -25,6 +25,7 @@ from labeling.rules.explore import ExploreFilter, filter_query
 from labeling.selectors.explore import filter_outputs, newest_first
 
 from .exports import batched, csv_rows
+from .privacy import hold_erasures_off
 
 COLUMNS = (
     "external_id", "occurred_at", "model", "end_user_id", "session_id", "input", "output", "context", "metadata",
@@ -83,9 +84,9 @@ FORMATS = {
 @transaction.atomic
 def record_export(*, project: Project, spec: ExploreFilter, fmt: str, actor=None) -> None:
     """Audit an export as it starts: `outputs.exported` with the format and the filter."""
-    # The project's row, as an end user's erasure takes it first: an erasure running meanwhile waits for this event
-    # and scrubs the end user from its filter, or has committed before (the export then finds none of theirs).
-    Project.objects.lock(project.pk)
+    # An erasure running meanwhile waits for this event and scrubs the end user from its filter, or has committed
+    # before (the export then finds none of theirs).
+    hold_erasures_off(project.pk)
     AuditEvent.objects.create(
         project=project, actor=actor, action="outputs.exported", details={"format": fmt, "filter": filter_query(spec)}
     )

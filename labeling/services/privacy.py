@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -91,6 +91,27 @@ class ErasureResult:
     audit_events_scrubbed: int = 0
 
 
+# An advisory key space of its own (the retention and week locks use others): a project's erasures against the writers
+# of the audit events they scrub.
+_ERASURE_LOCK_SPACE = 0x454C_4552 << 32  # "ELER"
+
+
+def hold_erasures_off(project_id: int) -> None:
+    """Until the transaction ends, make an end user's erasure in the project wait for this writer, or this writer wait
+    for an erasure in flight: for writers of an audit event that may name an end user (an export's filter, an add to
+    a queue's). Unlike the project's row lock it is not held by the recomputes of a week's rows (seconds at a large
+    project's close), so those writers never wait for one; they do not wait for each other either (a shared lock)."""
+    _erasure_lock(project_id, shared=True)
+
+
+def _erasure_lock(project_id: int, *, shared: bool) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite, the demo's: one writer at a time
+    with connection.cursor() as cursor:
+        take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        cursor.execute(f"SELECT {take}(%s)", [_ERASURE_LOCK_SPACE + project_id])
+
+
 def end_user_digest(project: Project, end_user_id: str) -> str:
     """A keyed hash naming an end user in the audit log: provable given the id, not reversible without the secret."""
     return salted_hmac("privacy.end-user", f"{project.pk}:{end_user_id}", algorithm="sha256").hexdigest()
@@ -114,6 +135,9 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     # The project's row first, as saving a view takes it: a view naming the end user saved meanwhile is committed
     # before the views are read (and deleted), or saved after. First, so no lock held here waits behind a queue edit.
     Project.objects.lock(project.pk)
+    # Then, before the outputs, the exports and adds to a queue in flight are waited for (hold_erasures_off): their
+    # audit events are committed before the log is scrubbed, or written after this commits.
+    _erasure_lock(project.pk, shared=False)
     datasets = list(
         Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True)
     )

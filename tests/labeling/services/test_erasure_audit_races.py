@@ -1,7 +1,8 @@
 """An export, or outputs added to a queue, whose audit event names an end user being erased at that moment: the
 erasure scrubs the audit events that copied them, and used to miss one written by a request not committed yet (its
-filter kept their id). Both writers now take the project's row, as the erasure does first: whichever comes second
-waits for the first.
+filter kept their id). Both writers now hold erasures off (`privacy.hold_erasures_off`), which the erasure waits
+for first: whichever comes second waits for the first. They do not wait for the other holders of the project's row
+(a recompute of the week's metrics holds it for seconds at a large project's close).
 """
 
 from functools import partial
@@ -10,12 +11,15 @@ import pytest
 from django.http import QueryDict
 
 from labeling.models import AuditEvent, Item, Output, Queue
+from labeling.rules.calendar import current_week
 from labeling.rules.explore import parse_filter
 from labeling.services.hand_picked import add_to_queue
+from labeling.services.metrics import refresh_week_metrics
 from labeling.services.output_exports import record_export
 from labeling.services.privacy import erase_end_user
 from tests.factories import OutputFactory
 from tests.helpers.concurrency import held_halfway, run_at_once, waiting_on_a_lock
+from tests.helpers.labeling import label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -85,3 +89,22 @@ def test_adding_the_end_users_outputs_to_a_queue_as_they_are_erased_ends_without
     (added,) = AuditEvent.objects.filter(action="queue.outputs_added")
     names = [output.external_id for output in theirs]
     assert not set(names) & set(added.details["external_ids"])
+
+
+@pytest.mark.parametrize("writer", ["an export", "an add to a queue"])
+def test_an_export_or_an_add_to_a_queue_goes_on_while_the_weeks_metrics_are_recomputed(project, lead, writer):
+    """A recompute of the week's metric rows holds the project's row until it commits; an export or an add, which
+    only order themselves against an erasure, used to wait for it (an export's download, the lead's add page)."""
+    label_outputs(project, 2)
+    output = OutputFactory(project=project)
+    queue = Queue.objects.create(project=project, slug="refunds", name="Refunds")
+    recompute = partial(refresh_week_metrics, project=project, week=current_week(project))
+
+    with held_halfway(recompute, "labeling_qualitymetric"):  # the project's row held, the rows waiting
+        if writer == "an export":
+            record_export(project=project, spec=parse_filter(QueryDict("feedback=down")), fmt="jsonl", actor=lead)
+        else:
+            add_to_queue(project=project, queue=queue, output_ids=[output.pk], actor=lead, source="q=late")
+
+    action = "outputs.exported" if writer == "an export" else "queue.outputs_added"
+    assert AuditEvent.objects.filter(action=action).count() == 1
