@@ -51,6 +51,7 @@ from labeling.models import (
     SavedView,
     UsageEvent,
     VersionStatus,
+    WebhookEndpoint,
 )
 from labeling.rules.explore import end_user_out_of_queries, end_user_out_of_text
 from labeling.rules.text import check_storable
@@ -138,6 +139,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     # Then, before the outputs, the exports and adds to a queue in flight are waited for (hold_erasures_off): their
     # audit events are committed before the log is scrubbed, or written after this commits.
     _erasure_lock(project.pk, shared=False)
+    _lock_endpoints(project)
     datasets = list(
         Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True)
     )
@@ -196,6 +198,19 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
         },
     )
     return result
+
+
+def _lock_endpoints(project: Project) -> None:
+    """Lock the project's webhook endpoints before the outputs, whose deletion deletes the deliveries about them: a
+    worker takes its endpoint, then its delivery, then (disabling the endpoint) fails the others pending; deleting
+    them first would wait for its delivery while it waited for them (a deadlock). In the order a redelivery takes them
+    (endpoint, then output)."""
+    list(
+        WebhookEndpoint.objects.filter(project=project)
+        .select_for_update(no_key=True, of=("self",))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _sessions_only_theirs(project: Project, end_user_id: str) -> list[str]:
@@ -374,6 +389,7 @@ def purge_expired_outputs(*, project: Project, now: datetime | None = None) -> i
                 ids = list(batch)
                 if not ids:
                     break
+                _lock_endpoints(project)
                 # Locked before their items are read, as an erasure locks its outputs (see erase_end_user).
                 locked = Output.objects.filter(pk__in=ids).select_for_update().order_by("pk")
                 external_ids = dict(locked.values_list("pk", "external_id"))

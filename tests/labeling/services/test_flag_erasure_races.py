@@ -10,13 +10,14 @@ from functools import partial
 import pytest
 
 from labeling.exceptions import NotFound
-from labeling.models import Comment, Flag, WebhookDelivery
+from labeling.models import Comment, Flag, WebhookDelivery, WebhookEndpoint
 from labeling.services import webhooks
 from labeling.services.labels import comment_on_item, flag_item
 from labeling.services.privacy import erase_end_user
-from labeling.services.webhook_delivery import redeliver
+from labeling.services.webhook_delivery import attempt_delivery, redeliver
 from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
 from tests.helpers.labeling import AGREE, label_outputs
+from tests.helpers.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -108,3 +109,29 @@ def test_a_comment_during_the_erasure_of_its_end_user_waits_and_is_told_the_item
 
     assert not errors and len(gone) == 1
     assert not Comment.objects.exists()
+
+
+def test_an_erasure_while_a_worker_disables_the_failing_endpoint_ends_without_a_deadlock(
+    project, lead, expert, settings
+):
+    """The worker recording the last failed attempt holds that delivery and then fails the endpoint's other pending
+    deliveries; the erasure deletes the deliveries about the end user's outputs. With both of them about the end user,
+    they used to deadlock and PostgreSQL aborted one (a 500 for the erasure, or a failed task). The erasure now takes
+    the project's endpoints first, as the worker does its endpoint: it waits for the worker, then deletes both."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS, settings.WEBHOOK_DISABLE_MIN_FAILURES = 0, 1
+    items = label_outputs(project, 2, answers=AGREE[:1], end_user_id="u-gone")
+    with Receiver() as receiver:
+        receiver.script("/down", 503)
+        webhooks.create_endpoint(project=project, created_by=lead, url=receiver.url("/down"), events=["output.flagged"])
+        for item in items:
+            flag_item(expert=expert, item=item, note="Quotes their address")
+        _, later = WebhookDelivery.objects.order_by("pk")
+
+        with held_halfway(partial(attempt_delivery, delivery_id=later.pk), "labeling_webhookendpoint"):
+            erasing, errors = waiting_on_a_lock(partial(erase_end_user, project=project, end_user_id="u-gone"))
+        erasing.join(30)
+
+    assert not errors
+    assert not Flag.objects.exists() and not WebhookDelivery.objects.exists()
+    assert not WebhookEndpoint.objects.get().enabled
