@@ -6,6 +6,8 @@ Services look for the twin under the lock that orders such writes (the parent ro
 instant waits for the first and then finds it. Writing the same again after TWIN_WINDOW is meant, and is recorded.
 """
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 
 from django.db.models import Model, QuerySet
@@ -34,3 +36,11 @@ def audited_twin(*, project_id: int, actor, action: str, **details) -> AuditEven
     has no row of its own (a mark, a resend)."""
     same = {f"details__{key}": value for key, value in details.items()}
     return twin_of(AuditEvent.objects.filter(project_id=project_id, actor=actor, action=action, **same), at="at")
+
+
+def fingerprint(asked: object) -> str:
+    """The SHA-256 of what a create was asked (JSON-like values, keys in any order): kept in its audit event as
+    `asked_sha256` where the rows it makes cannot tell (a project's rubric and queues), so that the same form posted
+    again is known from a different one under the same slug, which is refused as taken."""
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -96,18 +96,6 @@ def decisions_of(cycle: ReviewCycle | None) -> list[dict]:
     ]
 
 
-def decision_of_week(*, project: Project, week: date, decision_id: int) -> Decision:
-    """Return the decision of the project's week with this id, else NotFound (one query)."""
-    decision = (
-        Decision.objects.filter(pk=decision_id, cycle__project=project, cycle__week=week)
-        .select_related("cycle__project")
-        .first()
-    )
-    if decision is None:
-        raise NotFound("No such decision.")
-    return decision
-
-
 # The report of a week ----------------------------------------------------------------------------------------
 
 

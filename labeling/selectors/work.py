@@ -34,6 +34,7 @@ from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations, queue_admits
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.prepared import Prepared
+from labeling.rules.twins import twin_of
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
@@ -186,6 +187,13 @@ def skipped_item_for_labeler(user, project_slug: str, item_id: int) -> Item | No
     if item is not None:
         item.queue.project = item.project
     return item
+
+
+def handed_back_moments_ago(user, project_slug: str, item_id: int) -> bool:
+    """Whether the user was leased this item of the project moments ago (rules.twins): an undo of its skip posted
+    again finds the skip gone and the item theirs, as the first left it."""
+    leases = Slot.objects.leased_to(user).filter(item_id=item_id, item__project__slug=project_slug)
+    return twin_of(leases, at="leased_at") is not None
 
 
 def comments_on(item: Item, *, reader) -> list[Comment]:

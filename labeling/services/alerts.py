@@ -47,6 +47,7 @@ from labeling.models import (
 from labeling.rules import alerts as rules
 from labeling.rules.access import check_can_manage, named_experts, operates_all_projects
 from labeling.rules.calendar import current_week, week_from_label
+from labeling.rules.twins import is_recent
 from labeling.selectors.members import manager_emails
 
 from . import outbox, webhook_events
@@ -290,8 +291,9 @@ def send_alert_email(*, alert_id: int, retold: bool = False) -> int:
 
 @transaction.atomic
 def acknowledge_alert(*, alert: Alert, user) -> bool:
-    """Mark an open alert seen (the project's leads and admins, and operators); False if it was not open. An
-    acknowledged alert stays until its condition clears, and is never opened again meanwhile."""
+    """Mark an open alert seen (the project's leads and admins, and operators); False if it was not open, unless this
+    user acknowledged it moments ago (the same post again, rules.twins). An acknowledged alert stays until its
+    condition clears, and is never opened again meanwhile."""
     if not operates_all_projects(user):
         check_can_manage(user, alert.project)
     now = timezone.now()
@@ -306,7 +308,10 @@ def acknowledge_alert(*, alert: Alert, user) -> bool:
             details={"alert": alert.pk, "rule": alert.rule, "key": alert.key, "title": alert.title},
         )
     alert.refresh_from_db()
-    return bool(changed)
+    if changed:
+        return True
+    mine = alert.state == AlertState.ACKNOWLEDGED and alert.acknowledged_by_id == user.pk
+    return mine and is_recent(alert.acknowledged_at)
 
 
 def request_evaluation(*, project_id: int) -> None:

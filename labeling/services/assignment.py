@@ -249,9 +249,13 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
 def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool:
     """Hand the expert back an item they skipped: lease them one of its available slots and forget the skip. False,
     changing nothing, when none is available (other experts hold or filled them all since). QueuePaused, changing
-    nothing, in a paused queue: handing it back is handing out an item."""
+    nothing, in a paused queue: handing it back is handing out an item. True, changing nothing, when the skip is gone
+    and the expert holds the item: the same undo posted again (rules.twins)."""
     ensure_can_label(expert, item.queue, grant)
     check_hands_out_items(item.queue)
+    # The skip's row lock makes an undo posted twice at the same instant wait for the first, then find it done.
+    if Skip.objects.select_for_update().filter(item=item, expert=expert).values_list("pk", flat=True).first() is None:
+        return Slot.objects.leased_to(expert).filter(item=item).exists()
     now = timezone.now()
     slot = _spare_slot(item, now)
     if slot is None:

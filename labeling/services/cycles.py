@@ -37,7 +37,7 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
-from labeling.rules.twins import twin_of
+from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
 from labeling.selectors.report import build_report, has_something_to_close
 
@@ -556,10 +556,23 @@ def add_decision(
 
 
 @transaction.atomic
-def delete_decision(*, user, decision: Decision) -> None:
-    check_can_manage(user, decision.cycle.project)
+def delete_decision(*, user, project: Project, week: date, decision_id: int) -> None:
+    """Delete a decision of the project's week (leads and admins); NotFound for one it does not have, unless this
+    lead deleted it moments ago: the same delete posted again is the first one (rules.twins)."""
+    check_can_manage(user, project)
+    # The row lock makes a delete posted twice at the same instant wait for the first, then find the row gone.
+    decision = (
+        Decision.objects.select_for_update(of=("self",))
+        .filter(pk=decision_id, cycle__project=project, cycle__week=week)
+        .select_related("cycle")
+        .first()
+    )
+    if decision is None:
+        if audited_twin(project_id=project.pk, actor=user, action="decision.deleted", decision=decision_id):
+            return
+        raise NotFound("No such decision.")
     AuditEvent.objects.create(
-        project_id=decision.cycle.project_id, actor=user, action="decision.deleted", details=_decision_details(decision)
+        project_id=project.pk, actor=user, action="decision.deleted", details=_decision_details(decision)
     )
     decision.delete()
 

@@ -31,6 +31,7 @@ from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
 from labeling.rules.text import text_problem
+from labeling.rules.twins import audited_twin, fingerprint
 from labeling.selectors.invitations import account_exists_for_email
 
 from .routing import validate_rule
@@ -91,7 +92,11 @@ def create_project(*, spec: object, created_by=None) -> Project:
     reset mail (their email must be in the spec), or sign in through single sign-on.
     """
     parsed = _parse(spec)
+    asked = fingerprint(msgspec.to_builtins(parsed))
     problems = _problems(parsed)
+    # The slug taken by this very form posted moments ago (the project commits with its audit event)?
+    if "slug" in problems and (twin := _created_twin(parsed.slug, asked, created_by)) is not None:
+        return twin
     if problems:
         flat = [problem for messages in problems.values() for problem in messages]
         raise InvalidSpec("Invalid project spec: " + " ".join(flat), flat)
@@ -108,6 +113,8 @@ def create_project(*, spec: object, created_by=None) -> Project:
                 retention_reference_source=parsed.retention_reference_source.strip(),
             )
     except IntegrityError:  # created by a concurrent call since _problems looked
+        if (twin := _created_twin(parsed.slug, asked, created_by)) is not None:
+            return twin  # the same form posted twice at the same instant: this one waited for the first
         taken = f"A project with slug {parsed.slug!r} exists already."
         raise InvalidSpec(f"Invalid project spec: {taken}", [taken]) from None
     users = _ensure_users(parsed.members)
@@ -138,9 +145,30 @@ def create_project(*, spec: object, created_by=None) -> Project:
         )
         queue.eligible_experts.set([users[name] for name in queue_spec.eligible_experts])
     AuditEvent.objects.create(
-        project=project, actor=created_by, action="project.created", details={"slug": project.slug}
+        project=project,
+        actor=created_by,
+        action="project.created",
+        details={"slug": project.slug, "asked_sha256": asked},
     )
     return project
+
+
+def _saved_twin(project: Project, changed_by, *, shown: dict | None, after: dict) -> dict[str, dict[str, Any]]:
+    """The changes this lead saved moments ago from the same page (`shown`) to the same values (`after`): the same
+    form posted again, answered as the first was (rules.twins). Empty for any other save that changes nothing."""
+    event = audited_twin(project_id=project.pk, actor=changed_by, action="project.settings_changed") if shown else None
+    changes = event.details["changes"] if event is not None else {}
+    same = all(shown.get(key) == change["before"] and after[key] == change["after"] for key, change in changes.items())
+    return changes if same else {}
+
+
+def _created_twin(slug: str, asked: str, created_by) -> Project | None:
+    """The project `created_by` made moments ago from this very spec: the same form posted again (rules.twins)."""
+    project = Project.objects.filter(slug=slug).first() if created_by is not None else None
+    if project is None:
+        return None
+    made = audited_twin(project_id=project.pk, actor=created_by, action="project.created", asked_sha256=asked)
+    return project if made is not None else None
 
 
 @transaction.atomic
@@ -174,16 +202,22 @@ def copy_project(*, source_slug: str, spec: dict, created_by) -> Project:
     return create_project(spec={**spec, **copied}, created_by=created_by)
 
 
-def spec_problems(spec: object) -> dict[str, list[str]]:
+def spec_problems(spec: object, *, created_by=None) -> dict[str, list[str]]:
     """What is wrong with a project spec, by field (`spec` for its shape); empty when it may be created.
 
-    The new-project form asks first, to show each problem beside its field; create_project asks again.
+    The new-project form asks first, to show each problem beside its field; create_project asks again. A slug that
+    `created_by` took moments ago is left to create_project, which tells the same form posted again (the first
+    project) from another (taken).
     """
     try:
         parsed = _parse(spec)
     except InvalidSpec as exc:
         return {"spec": [exc.message]}
-    return _problems(parsed)
+    problems = _problems(parsed)
+    taken = Project.objects.filter(slug=parsed.slug).first() if created_by is not None and "slug" in problems else None
+    if taken and audited_twin(project_id=taken.pk, actor=created_by, action="project.created"):
+        del problems["slug"]
+    return problems
 
 
 def _parse(spec: object) -> ProjectSpec:
@@ -394,7 +428,8 @@ def update_project_settings(
 ) -> dict[str, dict[str, Any]]:
     """Save a lead's settings and audit `project.settings_changed` with the before and after of each changed field.
 
-    Returns those changes (empty: nothing changed, nothing audited). Raises InvalidSpec with every problem.
+    Returns those changes (empty: nothing changed, nothing audited; the same save posted again moments ago by the same
+    lead returns the first one's, rules.twins). Raises InvalidSpec with every problem.
     `shown`: the settings the lead's page showed (asdict of settings_of). Only the fields the lead changed are saved
     (another lead's save meanwhile stays); EditConflict, nothing saved, when one of them was changed since by
     someone else. None: every field is replaced.
@@ -422,7 +457,7 @@ def update_project_settings(
     }
     changes = {name: {"before": before[name], "after": after[name]} for name in after if before[name] != after[name]}
     if not changes:
-        return {}
+        return _saved_twin(locked, changed_by, shown=shown, after=after)
     for name, change in changes.items():
         setattr(locked, name, _stored(name, change["after"]))
         setattr(project, name, _stored(name, change["after"]))

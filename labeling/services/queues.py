@@ -8,7 +8,7 @@ rewrites what stored the old one (saved explore views, the queue's unresolved al
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -21,7 +21,7 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
-from labeling.rules.twins import audited_twin
+from labeling.rules.twins import audited_twin, fingerprint
 
 from . import outbox
 from .routing import validate_rule
@@ -50,8 +50,11 @@ class QueueValues:
     is_active: bool = True
 
 
-def queue_problems(*, project: Project, values: QueueValues, queue: Queue | None = None) -> dict[str, list[str]]:
-    """Return what is wrong with the values, by field name; empty when they may be saved."""
+def queue_problems(
+    *, project: Project, values: QueueValues, queue: Queue | None = None, actor=None
+) -> dict[str, list[str]]:
+    """Return what is wrong with the values, by field name; empty when they may be saved. A new queue's slug that
+    `actor` took moments ago is left to create_queue, which tells the same form posted again from another."""
     problems: dict[str, list[str]] = {}
 
     def add(name: str, message: str) -> None:
@@ -59,7 +62,7 @@ def queue_problems(*, project: Project, values: QueueValues, queue: Queue | None
 
     if not SLUG_PATTERN.match(values.slug or ""):
         add("slug", "Use 1–64 lowercase letters, digits and hyphens, starting with a letter or digit.")
-    elif _slug_taken(project, values.slug, queue):
+    elif _slug_taken(project, values.slug, queue) and (queue or not _created_twin(project, values.slug, actor)):
         add("slug", f"This project has a queue with slug {values.slug!r} already.")
     if not (values.name or "").strip():
         add("name", "A queue needs a name.")
@@ -92,21 +95,39 @@ def queue_problems(*, project: Project, values: QueueValues, queue: Queue | None
 
 @transaction.atomic
 def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
-    """Create a queue in the project. New outputs are routed into it; existing ones only by a backfill."""
-    rule = _check(project=project, values=values)
+    """Create a queue in the project. New outputs are routed into it; existing ones only by a backfill. The same
+    queue asked again moments ago by the same lead is the first one (rules.twins)."""
+    asked = fingerprint(asdict(values))
+    try:
+        rule = _check(project=project, values=values)
+    except InvalidSpec:  # the slug taken, by this very form posted moments ago? (committed with its audit event)
+        if (twin := _created_twin(project, values.slug, actor, asked_sha256=asked)) is not None:
+            return twin
+        raise
     try:
         with transaction.atomic():
             queue = Queue.objects.create(project=project, **_fields(values, rule))
     except IntegrityError:  # a concurrent request took the slug after the check above
+        if (twin := _created_twin(project, values.slug, actor, asked_sha256=asked)) is not None:
+            return twin  # the same form posted twice at the same instant: this one waited for the first
         raise _taken(values.slug) from None
     queue.eligible_experts.set(values.eligible_expert_ids)
     AuditEvent.objects.create(
         project=project,
         actor=audit_actor(actor),
         action="queue.created",
-        details={"queue": queue.pk, "slug": queue.slug},
+        details={"queue": queue.pk, "slug": queue.slug, "asked_sha256": asked},
     )
     return queue
+
+
+def _created_twin(project: Project, slug: str, actor, **asked) -> Queue | None:
+    """The queue with this slug `actor` created moments ago (`asked`: from these very values): a form posted
+    again."""
+    if audit_actor(actor) is None:
+        return None
+    made = audited_twin(project_id=project.pk, actor=actor, action="queue.created", slug=slug, **asked)
+    return Queue.objects.filter(pk=made.details["queue"], slug=slug).first() if made is not None else None
 
 
 @transaction.atomic

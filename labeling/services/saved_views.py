@@ -14,17 +14,20 @@ from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Project, SavedView
 from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.text import check_storable
+from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.explore import filter_outputs
 
 from .queues import audit_actor
 
 MAX_NAME_CHARS = 100  # SavedView.name
 MAX_QUERY_CHARS = 4000  # SavedView.query
+DELETED = "saved_view.deleted"
 
 
 @transaction.atomic
 def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedView:
-    """Save the filter in `query` (a query string, with or without "?") under `name`.
+    """Save the filter in `query` (a query string, with or without "?") under `name`; the same view saved again
+    moments ago by the same person is the first one (`saved_twin`).
 
     InvalidFilter (an InvalidInput) for a bad filter, or one naming what the project does not have; InvalidInput for
     an empty, too long or taken name.
@@ -45,6 +48,9 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
         raise too_long
     # Checked under the lock a queue's rename takes: a slug renamed meanwhile is refused here, or rewritten by it.
     Project.objects.lock(project.pk)
+    twin = saved_twin(project=project, name=name, query=canonical, actor=actor)
+    if twin is not None:
+        return twin
     filter_outputs(project, spec)  # InvalidFilter for a queue, gold question or theme the project does not have
     try:
         with transaction.atomic():
@@ -60,16 +66,28 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
     return view
 
 
+def saved_twin(*, project: Project, name: str, query: str, actor) -> SavedView | None:
+    """The view `actor` saved moments ago under this name with this (canonical) query: the same save posted again,
+    which is the first one (rules.twins), not a name taken."""
+    if audit_actor(actor) is None:
+        return None
+    return twin_of(SavedView.objects.filter(project=project, name=name, query=query, created_by=actor))
+
+
 @transaction.atomic
 def delete_view(*, project: Project, view_id: int, actor=None) -> None:
-    """Delete one of the project's saved views; another project's, or a gone one, is NotFound."""
+    """Delete one of the project's saved views; another project's, or a gone one, is NotFound, unless `actor` deleted
+    it moments ago: the same delete posted again is the first one (rules.twins)."""
+    # The row lock makes a delete posted twice at the same instant wait for the first, then find the row gone.
     view = SavedView.objects.select_for_update(of=("self",)).filter(project=project, pk=view_id).first()
     if view is None:
+        if audit_actor(actor) and audited_twin(project_id=project.pk, actor=actor, action=DELETED, view=view_id):
+            return
         raise NotFound("No such saved view.")
     AuditEvent.objects.create(
         project=project,
         actor=audit_actor(actor),
-        action="saved_view.deleted",
+        action=DELETED,
         details={"view": view.pk, "name": view.name, "query": view.query},
     )
     view.delete()

@@ -35,7 +35,7 @@ from labeling.rules import text as text_rules
 from labeling.rules.text import strings_in
 from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
 
-from .saved_views import save_view
+from .saved_views import save_view, saved_twin
 
 # Keys of chat messages and content parts that name their structure, not what was said ("role": "user").
 _STRUCTURE_KEYS = frozenset({"role", "type", "name", "id", "tool_call_id", "index"})
@@ -90,7 +90,8 @@ def refresh_week_themes(*, project: Project, week: date) -> int:
 def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> tuple[SavedView, bool]:
     """Save the theme's explore filter as a view named for its top terms and week; (the view, whether it is new).
 
-    A theme saved before gives the view saved then; NotFound for a theme the week does not have; InvalidInput
+    A theme saved before gives the view saved then (new, when the same lead saved it moments ago: the same post
+    again, rules.twins); NotFound for a theme the week does not have; InvalidInput
     for a week not closed yet (its hourly refresh renumbers the themes, so `theme=week.rank` would later open
     another one) and when another filter holds the name already.
     """
@@ -102,8 +103,9 @@ def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> t
     theme = theme_of_week(project=project, week=week, rank=rank)
     name, query = theme_view_name(theme, week), theme["explore_query"]
     saved = SavedView.objects.filter(project=project, name=name, query=query).first()
-    if saved is not None:
+    if saved is not None and saved_twin(project=project, name=name, query=query, actor=actor) is None:
         return saved, False
+    # New, or saved by this lead moments ago (the same post again), which save_view answers as the first did.
     return save_view(project=project, name=name, query=query, actor=actor), True
 
 

@@ -355,6 +355,9 @@ def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
 @require_POST
 def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = work.skipped_item_for_labeler(request.user, slug, item_id)
+    if item is None and work.handed_back_moments_ago(request.user, slug, item_id):  # the same undo posted again
+        messages.success(request, f"Item {item_id} is yours to label again.")
+        return redirect("labeling:item", slug=slug, item_id=item_id)
     if item is None:
         raise Http404("No such item.")
     grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)

@@ -250,12 +250,13 @@ class QueueForm(RuleForm, ShownField):
 
     field_order = ["name", "slug", "description"]
 
-    def __init__(self, *args, project: Project, experts, queue: Queue | None = None, **kwargs):
+    def __init__(self, *args, project: Project, experts, queue: Queue | None = None, actor=None, **kwargs):
         if queue is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_for_queue(queue)
         super().__init__(*args, **kwargs)
         self.project = project
         self.queue = queue
+        self.actor = actor  # who posts it: a slug they took moments ago is the service's to judge
         self.fields["eligible_experts"].queryset = experts
 
     @classmethod
@@ -280,7 +281,9 @@ class QueueForm(RuleForm, ShownField):
         # Ask the service even when some fields are bad (stand-ins take their place), so that a taken
         # slug is reported together with an out-of-range overlap, not one round trip later.
         values = self.values(partial=True)
-        problems = queue_services.queue_problems(project=self.project, values=values, queue=self.queue)
+        problems = queue_services.queue_problems(
+            project=self.project, values=values, queue=self.queue, actor=self.actor
+        )
         for name, messages in problems.items():
             if name not in self.errors:  # else the form has said what is wrong with it already
                 for message in messages:

@@ -65,7 +65,7 @@ def queue_edit(request, slug: str, queue_id: int):
 def _queue_editor(request, project, *, queue):
     """GET shows the form; POST with `preview` re-renders it with the rule's preview; POST saves."""
     experts = management.queue_expert_choices(project, queue)
-    form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue)
+    form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue, actor=request.user)
     context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
     context["backfill"] = queued_backfills([queue.pk]).get(queue.pk) if queue else None
     context["without_expert"] = _without_expert(project).get(queue.pk) if queue else None

@@ -39,7 +39,6 @@ from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
 from labeling.selectors.report import (
     cycle_decisions,
-    decision_of_week,
     decisions_of,
     has_something_to_close,
     report_of_week,
@@ -205,8 +204,7 @@ def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
     project, _ = managed_project(request.user, slug)
     week = _week(project, week_label)
-    decision = decision_of_week(project=project, week=week, decision_id=decision_id)
-    cycles.delete_decision(user=request.user, decision=decision)
+    cycles.delete_decision(user=request.user, project=project, week=week, decision_id=decision_id)
     messages.success(request, "Decision deleted.")
     return redirect(_meeting_url(project, week) + "#decisions")
 

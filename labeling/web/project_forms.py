@@ -128,9 +128,11 @@ class NewProjectForm(_ProblemsForm):
     # every page does for a project they cannot see (a forged POST learns nothing from a form error).
     copy_from = forms.CharField(required=False, max_length=64, label="Project to copy")
 
-    def __init__(self, *args, copyable: list[Project], **kwargs):
-        """`copyable`: the projects whose rubric and queues the user may copy (`access.copyable_projects`)."""
+    def __init__(self, *args, copyable: list[Project], created_by=None, **kwargs):
+        """`copyable`: the projects whose rubric and queues the user may copy (`access.copyable_projects`);
+        `created_by`: who posts it (a slug they took moments ago is the service's to judge: the same form again?)."""
         super().__init__(*args, **kwargs)
+        self.created_by = created_by
         if copyable:
             field = self.fields["rubric_template"]
             field.choices = [*field.choices, (COPY, "Copy the rubric and queues of …")]
@@ -152,7 +154,7 @@ class NewProjectForm(_ProblemsForm):
         if cleaned.get("rubric_template") == COPY and not cleaned.get("copy_from"):
             self.add_error("copy_from", "Choose the project whose rubric and queues to copy.")
         if not self.errors:
-            self.show_problems(projects.spec_problems(self.spec()))
+            self.show_problems(projects.spec_problems(self.spec(), created_by=self.created_by))
         return cleaned
 
     def source_slug(self) -> str | None:

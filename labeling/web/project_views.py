@@ -22,7 +22,8 @@ from .project_forms import NewProjectForm, ProjectSettingsForm, template_preview
 @require_http_methods(["GET", "POST"])
 def project_create(request):
     check_can_create_project(request.user)
-    form = NewProjectForm(request.POST or None, copyable=list(copyable_projects(request.user).order_by("name")))
+    copyable = list(copyable_projects(request.user).order_by("name"))
+    form = NewProjectForm(request.POST or None, copyable=copyable, created_by=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             if source := form.source_slug():

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
-from labeling.rules.twins import audited_twin
+from labeling.rules.twins import audited_twin, fingerprint
 from labeling.selectors.rubrics import question_keys
 
 from .. import outbox
@@ -32,17 +32,22 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
 @transaction.atomic
 def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKey | None = None) -> Dataset:
     """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes). InvalidSpec names
-    the field of each problem. `api_key`: the key that asked (a CI job's), kept in the audit event."""
+    the field of each problem. The same spec asked again moments ago by the same person is the first dataset
+    (rules.twins). `api_key`: the key that asked (a CI job's), kept in the audit event."""
     try:
         parsed = msgspec.convert(spec, DatasetSpec, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid dataset: {exc}") from None
     name = parsed.name.replace("\x00", "").strip()
     slug = slugify(name)[:64].strip("-")
+    asked = fingerprint(msgspec.to_builtins(parsed))
     problems: list[tuple[str, str]] = []  # (field, problem)
     if not name or not slug:
         problems.append(("name", "A dataset needs a name with at least one letter or digit."))
     if slug and Dataset.objects.filter(project=project, slug=slug).exists():
+        # Taken by this very spec posted moments ago (the dataset commits with its audit event)?
+        if (twin := _created_twin(project, slug, actor, asked)) is not None:
+            return twin
         problems.append(("name", _name_taken(slug)))
     if not parsed.splits or any(share <= 0 for share in parsed.splits.values()) or sum(parsed.splits.values()) != 100:
         problems.append(
@@ -82,15 +87,31 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
     except IntegrityError:
         if not Dataset.objects.filter(project=project, slug=slug).exists():
             raise
+        if (twin := _created_twin(project, slug, actor, asked)) is not None:
+            return twin  # the same form posted twice at the same instant: this one waited for the first
         raise InvalidSpec(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
     dataset.queues.set(queues)
     AuditEvent.objects.create(
         project=project,
         actor=audit_actor(actor),
         action="dataset.created",
-        details={"dataset": dataset.pk, "slug": dataset.slug, "name": dataset.name, **_by_key(api_key)},
+        details={
+            "dataset": dataset.pk,
+            "slug": dataset.slug,
+            "name": dataset.name,
+            "asked_sha256": asked,
+            **_by_key(api_key),
+        },
     )
     return dataset
+
+
+def _created_twin(project: Project, slug: str, actor, asked: str) -> Dataset | None:
+    """The dataset `actor` created moments ago from this very spec: the same form posted again (rules.twins)."""
+    if audit_actor(actor) is None:
+        return None
+    made = audited_twin(project_id=project.pk, actor=actor, action="dataset.created", slug=slug, asked_sha256=asked)
+    return Dataset.objects.filter(pk=made.details["dataset"], slug=slug).first() if made is not None else None
 
 
 def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:

@@ -37,6 +37,7 @@ from labeling.models import (
 )
 from labeling.rules import alerts as rules
 from labeling.rules.calendar import week_end
+from labeling.rules.twins import TWIN_WINDOW
 from labeling.services import alerts, cycles, webhooks
 from labeling.services.members import change_role, remove_member
 from labeling.services.queues import QueueValues, update_queue
@@ -538,6 +539,8 @@ def test_only_leads_and_operators_acknowledge(team):
     with pytest.raises(NotFound):
         alerts.acknowledge_alert(alert=alert, user=team["expert"])
     assert alerts.acknowledge_alert(alert=alert, user=team["lead"])
+    assert alerts.acknowledge_alert(alert=alert, user=team["lead"])  # the same post again (rules.twins)
+    Alert.objects.update(acknowledged_at=timezone.now() - TWIN_WINDOW)
     assert not alerts.acknowledge_alert(alert=alert, user=team["lead"])  # once
     alert.refresh_from_db()
     assert (alert.state, alert.acknowledged_by) == (AlertState.ACKNOWLEDGED, team["lead"])

@@ -3,6 +3,7 @@ and a lead's settings (audited; a calendar change never puts the weeks already c
 
 import re
 from datetime import datetime
+from unittest.mock import ANY
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -76,7 +77,7 @@ def test_the_creator_becomes_lead_and_the_creation_is_audited(db):
 
     assert list(Membership.objects.filter(project=project).values_list("user__username", "role")) == [("sam", "lead")]
     event = AuditEvent.objects.get(project=project, action="project.created")
-    assert event.actor == creator and event.details == {"slug": "faq-bot"}
+    assert event.actor == creator and event.details == {"slug": "faq-bot", "asked_sha256": ANY}
     assert Rubric.objects.get(project=project).created_by == creator
 
 

@@ -1,9 +1,11 @@
 """Saved explore views: canonical queries, bad filters refused, names unique per project, audited."""
 
 import pytest
+from django.utils import timezone
 
 from labeling.exceptions import InvalidFilter, InvalidInput, NotFound
 from labeling.models import AuditEvent, SavedView
+from labeling.rules.twins import TWIN_WINDOW
 from labeling.services.privacy import erase_end_user
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.saved_views import delete_view, save_view
@@ -64,8 +66,11 @@ def test_a_view_is_deleted_only_through_its_own_project(project, other_project, 
 
     assert not SavedView.objects.exists()
     assert AuditEvent.objects.get(action="saved_view.deleted").details["name"] == "Thumbs down"
+    delete_view(project=project, view_id=view.pk, actor=lead)  # the same delete again: the first one (rules.twins)
+    AuditEvent.objects.update(at=timezone.now() - TWIN_WINDOW)
     with pytest.raises(NotFound):
         delete_view(project=project, view_id=view.pk, actor=lead)
+    assert AuditEvent.objects.filter(action="saved_view.deleted").count() == 1
 
 
 def test_an_erasure_leaves_the_end_user_in_no_saved_views_name_nor_its_audit_events(project, lead):

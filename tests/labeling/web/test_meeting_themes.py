@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from labeling.metrics import themes as theme_metrics
 from labeling.models import (
@@ -22,6 +23,7 @@ from labeling.models import week_label as label_of
 from labeling.rules import calendar
 from labeling.rules import explore as explore_rules
 from labeling.rules.explore import filter_query, parse_filter
+from labeling.rules.twins import TWIN_WINDOW
 from labeling.selectors.report import build_report
 from labeling.selectors.themes import theme_key
 from labeling.services.api_keys import create_api_key
@@ -146,6 +148,9 @@ def test_a_lead_saves_a_theme_as_a_filter_that_opens_its_outputs(client, project
     assert explore_ids(client.get(response["Location"]).content.decode()) == theme_members(project, closed_week, 2)
     assert AuditEvent.objects.filter(project=project, action="saved_view.created").count() == 1
 
+    twice = client.post(save_url(project, closed_week, 2), follow=True)  # a form posted twice: as the first
+    assert "Saved the view" in twice.content.decode()
+    SavedView.objects.update(created_at=timezone.now() - TWIN_WINDOW)
     again = client.post(save_url(project, closed_week, 2), follow=True)
     assert SavedView.objects.filter(project=project).count() == 1
     assert "saved already" in again.content.decode()

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
+from html import unescape
 
 import pytest
 from django.core import mail
@@ -14,27 +15,39 @@ from django.test import Client
 from django.utils import timezone
 
 from labeling.models import (
+    Alert,
+    AlertRule,
+    AlertState,
     AuditEvent,
     Comment,
+    CycleStatus,
+    Dataset,
     Decision,
+    FailureTheme,
     Flag,
     Invitation,
     Label,
     LabelRevision,
+    Membership,
     Queue,
+    ReviewCycle,
+    SavedView,
+    Skip,
+    Slot,
     WebhookDelivery,
     week_label,
 )
 from labeling.rules.calendar import current_week
 from labeling.rules.twins import TWIN_WINDOW
 from labeling.services import webhooks
+from labeling.services.cycles import add_decision, get_cycle
 from labeling.services.datasets import create_dataset
 from labeling.services.invitations import invite_member
 from labeling.services.labels import flag_item
 from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory, created_weeks_ago
+from tests.factories import MembershipFactory, OutputFactory, UserFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, held_halfway, in_thread_noting_its_pid, run_at_once
-from tests.helpers.labeling import AGREE, TIE, label_outputs, make_items, take
+from tests.helpers.labeling import AGREE, TIE, handed_token, label_outputs, make_items, take
 from tests.helpers.rubrics import QUESTIONS
 
 
@@ -76,6 +89,7 @@ class Form:
     rows: object  # a queryset of what one post adds
     emails: int = 0  # what one post sends
     table: str = ""  # the table one post writes last
+    request_param: str = ""  # its name in FORMS
 
 
 def flag_form(project, expert, note="Policy changed last week?", overlap=1) -> Form:
@@ -176,6 +190,107 @@ def adjudicate_form(project, lead) -> Form:
     return Form(lead, mark_url(item), data, decisions, table="labeling_auditevent")
 
 
+def delete_decision_form(project, lead) -> Form:
+    created_weeks_ago(project, 4)
+    cycle = get_cycle(project=project, week=current_week(project) - timedelta(days=7))
+    decision = add_decision(user=lead, cycle=cycle, text="Add the refund policy")
+    deleted = AuditEvent.objects.filter(action="decision.deleted")
+    return Form(lead, f"{decisions_url(project)}/{decision.pk}/delete", {}, deleted, table="labeling_decision")
+
+
+def save_view_form(project, lead) -> Form:
+    data = {"name": "Thumbs down", "query": "feedback=down"}
+    return Form(lead, f"/p/{project.slug}/explore/views/save", data, SavedView.objects, table="labeling_savedview")
+
+
+def delete_view_form(project, lead) -> Form:
+    view = SavedView.objects.create(project=project, name="Thumbs down", query="feedback=down")
+    deleted = AuditEvent.objects.filter(action="saved_view.deleted")
+    return Form(lead, f"/p/{project.slug}/explore/views/{view.pk}/delete", {}, deleted, table="labeling_savedview")
+
+
+def new_project_form(project, lead) -> Form:
+    lead.is_staff = True  # PROJECT_CREATORS: staff
+    lead.save()
+    data = {
+        "name": "FAQ bot",
+        "slug": "faq-bot",
+        "time_zone": "UTC",
+        "cycle_weekday": "1",
+        "rubric_template": "scratch",
+    }
+    made = AuditEvent.objects.filter(action="project.created")
+    return Form(lead, "/projects/new", data, made, table="labeling_auditevent")
+
+
+def new_queue_form(project, lead) -> Form:
+    data = {"name": "Refunds", "slug": "refunds", "sample_rate": "1", "overlap": "1", "priority": "0"}
+    data |= {"is_active": "on", "weekly_quota": "40"}
+    url = f"/p/{project.slug}/manage/queues/new"
+    return Form(lead, url, data, Queue.objects, table="labeling_auditevent")
+
+
+def new_dataset_form(project, lead) -> Form:
+    data = {"name": "Support eval", "splits": "train=80, test=20", "auto_rebuild": "on"}
+    url = f"/p/{project.slug}/datasets/new"
+    return Form(lead, url, data, Dataset.objects, table="labeling_auditevent")
+
+
+def theme_form(project, lead) -> Form:
+    week = current_week(project) - timedelta(days=7)
+    ReviewCycle.objects.create(project=project, week=week, status=CycleStatus.CLOSED, report={})
+    FailureTheme.objects.create(
+        project=project, week=week, rank=1, terms=["refund", "days"], size=3, share=1.0, failures=3, themed=3
+    )
+    url = f"/p/{project.slug}/meeting/{week_label(week)}/themes/1/save"
+    return Form(lead, url, {}, SavedView.objects, table="labeling_savedview")
+
+
+def settings_form(project, lead) -> Form:
+    shown = {"name": project.name, "description": project.description, "time_zone": project.time_zone}
+    shown |= {"cycle_weekday": str(project.cycle_weekday), "raw_retention_days": ""}
+    data = {**shown, "description": "Answers from the help centre."}
+    page = client_of(lead).get(f"/p/{project.slug}/manage/settings/").content.decode()
+    data["shown"] = unescape(re.search(r'name="shown" value="([^"]+)"', page).group(1))
+    changed = AuditEvent.objects.filter(action="project.settings_changed")
+    return Form(lead, f"/p/{project.slug}/manage/settings/", data, changed, table="labeling_auditevent")
+
+
+def acknowledge_form(project, lead) -> Form:
+    alert = Alert.objects.create(
+        project=project, rule=AlertRule.QUOTA_MISSED, key="refunds", state=AlertState.OPEN, title="Refunds short"
+    )
+    seen = AuditEvent.objects.filter(action="alert.acknowledged")
+    return Form(lead, f"/p/{project.slug}/alerts/{alert.pk}/acknowledge", {}, seen, table="labeling_auditevent")
+
+
+def skip_form(project, expert) -> Form:
+    # One item: two skips at the same instant would each lease the expert a next item (a race of next_item's claim).
+    Queue.objects.create(project=project, slug="all", name="All", weekly_quota=10)
+    make_items(project, 1)
+    client = client_of(expert)
+    item = take(client, project.queues.get())
+    handed = handed_token(client.get(item_url(item, "")).content.decode())
+    return Form(expert, item_url(item, "skip"), {"handed": handed}, Skip.objects, table="labeling_skip")
+
+
+def undo_skip_form(project, expert) -> Form:
+    form = skip_form(project, expert)
+    client_of(expert).post(form.url, form.data)
+    undone = Skip.objects.filter(expert=expert).values("pk")  # one post leaves none
+    return Form(expert, form.url.replace("/skip", "/unskip"), {}, _Unskipped(undone), table="labeling_skip")
+
+
+class _Unskipped:
+    """Undoing a skip deletes its row: one post leaves one fewer (none)."""
+
+    def __init__(self, skips):
+        self.skips = skips
+
+    def count(self) -> int:
+        return 1 - self.skips.count()
+
+
 FORMS = {
     "flag": (flag_form, "expert"),
     "comment": (comment_form, "expert"),
@@ -190,13 +305,26 @@ FORMS = {
     "backfill": (backfill_form, "lead"),
     "dataset build": (build_form, "lead"),
     "add to queue": (add_to_queue_form, "lead"),
+    "decision delete": (delete_decision_form, "lead"),
+    "save an explore view": (save_view_form, "lead"),
+    "delete an explore view": (delete_view_form, "lead"),
+    "new project": (new_project_form, "lead"),
+    "new queue": (new_queue_form, "lead"),
+    "new dataset": (new_dataset_form, "lead"),
+    "failure theme as a view": (theme_form, "lead"),
+    "project settings": (settings_form, "lead"),
+    "alert acknowledge": (acknowledge_form, "lead"),
+    "skip": (skip_form, "expert"),
+    "undo skip": (undo_skip_form, "expert"),
 }
 
 
 @pytest.fixture(params=list(FORMS))
 def form(request, project) -> Form:
     make, persona = FORMS[request.param]
-    return make(project, request.getfixturevalue(persona))
+    form = make(project, request.getfixturevalue(persona))
+    form.request_param = request.param
+    return form
 
 
 def test_a_form_posted_twice_writes_once_and_answers_as_the_first_did(form, django_capture_on_commit_callbacks):
@@ -207,6 +335,83 @@ def test_a_form_posted_twice_writes_once_and_answers_as_the_first_did(form, djan
 
     assert answer(first)[0] == 302 and answer(second) == answer(first)
     assert form.rows.count() == 1 and len(mail.outbox) == form.emails
+
+
+def said(response) -> list[str]:
+    """The messages on the page a post led to."""
+    return re.findall(r'<p class="message [^"]*" role="status">(.*?)</p>', response.content.decode(), flags=re.S)
+
+
+def test_a_form_posted_twice_says_what_the_first_said(form):
+    client = client_of(form.user)
+    first = said(client.post(form.url, form.data, follow=True))
+
+    second = said(client.post(form.url, form.data, follow=True))
+
+    assert first and second == first
+
+
+# What the same post gets when it is not a twin: from another person, or a minute later (by the page it leads to).
+NOT_A_TWIN = {
+    "decision delete": "<h1>Not Found</h1>",
+    "save an explore view": "has a saved view named &#x27;Thumbs down&#x27; already.",
+    "delete an explore view": "<h1>Not Found</h1>",
+    "new project": "A project with slug &#x27;faq-bot&#x27; exists already.",
+    "new queue": "This project has a queue with slug &#x27;refunds&#x27; already.",
+    "new dataset": "The dataset &#x27;support-eval&#x27; exists already",
+    "failure theme as a view": "The theme was saved already, as the view",
+    "project settings": "Nothing changed: the settings were saved already.",
+    "alert acknowledge": "This alert was already acknowledged or resolved.",
+    "undo skip": "<h1>Not Found</h1>",
+}
+
+
+def a_minute_passes() -> None:
+    """Date back every trace a twin is known by, as if the next post came a minute later."""
+    moments_pass(AuditEvent.objects, at="at")
+    moments_pass(SavedView.objects)
+    moments_pass(Alert.objects.exclude(acknowledged_at=None), at="acknowledged_at")
+    moments_pass(Slot.objects.exclude(leased_at=None), at="leased_at")
+
+
+def someone_else_like(user, project):
+    """Another member of the project in the same role (and as free to create projects)."""
+    role = Membership.objects.get(user=user, project=project).role
+    return MembershipFactory(project=project, user=UserFactory(username="nina", is_staff=user.is_staff), role=role).user
+
+
+@pytest.mark.parametrize("form", list(NOT_A_TWIN), indirect=True)
+def test_the_same_post_by_someone_else_or_a_minute_later_is_told_what_is_so(form, project):
+    client = client_of(form.user)
+    client.post(form.url, form.data)
+
+    by_someone_else = client_of(someone_else_like(form.user, project)).post(form.url, form.data, follow=True)
+    a_minute_passes()
+    later = client.post(form.url, form.data, follow=True)
+
+    for response in (by_someone_else, later):
+        assert NOT_A_TWIN[form.request_param] in response.content.decode()
+    assert form.rows.count() == 1
+
+
+@pytest.mark.parametrize(
+    "form, change",
+    [
+        ("save an explore view", {"query": "feedback=up"}),
+        ("new project", {"description": "Answers from the help centre."}),
+        ("new project", {"rubric_template": "support-reply"}),
+        ("new queue", {"weekly_quota": "50"}),
+        ("new dataset", {"splits": "train=90, test=10"}),
+    ],
+    indirect=["form"],
+)
+def test_another_form_under_the_name_just_taken_is_told_it_is_taken(form, change):
+    client = client_of(form.user)
+    client.post(form.url, form.data)
+
+    response = client.post(form.url, {**form.data, **change}, follow=True)
+
+    assert NOT_A_TWIN[form.request_param] in response.content.decode() and form.rows.count() == 1
 
 
 def test_a_flag_or_comment_posted_twice_says_what_the_first_said(project, expert):

@@ -330,7 +330,8 @@ form = {"name": "FAQ bot", "slug": "faq-bot", "time_zone": "Europe/Berlin", "cyc
         "rubric_template": "answer-quality"}
 created = client.post("/projects/new", form)
 assert created.status_code == 302, created.content[:500]
-assert client.post("/projects/new", form).status_code == 400
+assert client.post("/projects/new", form)["Location"] == created["Location"]  # the same form again: the first
+assert client.post("/projects/new", {**form, "rubric_template": "scratch"}).status_code == 400
 settings = {"name": "FAQ", "time_zone": "UTC", "cycle_weekday": "0", "raw_retention_days": "7"}
 assert client.post("/p/faq-bot/manage/settings/", settings).status_code == 302
 project = Project.objects.get()
@@ -341,7 +342,8 @@ print("sqlite ok")
 
 
 def test_the_pages_work_on_the_sqlite_demo_database(tmp_path):
-    """Without PostgreSQL (the demo's SQLite): create a project, refuse its slug again, edit its settings."""
+    """Without PostgreSQL (the demo's SQLite): create a project, take the same form posted again for it and refuse
+    another form's use of its slug, edit its settings."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
