@@ -20,6 +20,7 @@ from labeling.rules import bearer
 from labeling.rules.access import check_operator
 from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
+from labeling.rules.twins import twin_of
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +35,20 @@ TOKEN_WINDOW = timedelta(hours=1)
 class IssuedToken:
     token: OperatorToken
     secret: str  # shown once, never stored
+    # The active token of the same name the user issued moments before: the same form posted again, most likely
+    # (rules.twins). Its secret went only to the answer of that post, which a browser that resent the form never
+    # showed; it cannot be shown again, so this post issues a token of its own and the page names that one.
+    earlier: OperatorToken | None = None
 
 
 @transaction.atomic
 def issue_operator_token(*, user, name: str) -> IssuedToken:
     """Issue a token acting as `user`, an operator (else NotFound); the returned secret is the only copy.
-    At most TOKENS_PER_WINDOW a user per TOKEN_WINDOW (TooManyRequests beyond)."""
+    At most TOKENS_PER_WINDOW a user per TOKEN_WINDOW (TooManyRequests beyond).
+
+    The same form posted again moments later issues a second token, naming the first (`IssuedToken.earlier`): the
+    first secret cannot be shown again (only its hash is kept), and revoking it in favour of the second could revoke
+    the one on the screen, since two posts at once may be served in either order."""
     check_operator(user)
     name = (name or "").strip()
     if not name:
@@ -56,10 +65,11 @@ def issue_operator_token(*, user, name: str) -> IssuedToken:
         window=TOKEN_WINDOW,
         refusal="You issued {limit} tokens in the last hour, the most allowed. Try again in {wait}.",
     )
+    earlier = twin_of(OperatorToken.objects.filter(user=user, name=name, revoked_at__isnull=True))
     minted = bearer.mint(TOKEN_PREFIX)
     token = OperatorToken.objects.create(user=user, name=name, prefix=minted.prefix, secret_hash=minted.secret_hash)
     logger.info("operator token %s issued by user %s", minted.prefix, user.pk)
-    return IssuedToken(token=token, secret=minted.secret)
+    return IssuedToken(token=token, secret=minted.secret, earlier=earlier)
 
 
 def revoke_operator_token(*, user, token_id: int) -> OperatorToken:

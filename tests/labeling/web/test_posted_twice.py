@@ -10,6 +10,7 @@ from functools import partial
 from html import unescape
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -29,6 +30,7 @@ from labeling.models import (
     Label,
     LabelRevision,
     Membership,
+    OperatorToken,
     Queue,
     ReviewCycle,
     SavedView,
@@ -412,6 +414,29 @@ def test_another_form_under_the_name_just_taken_is_told_it_is_taken(form, change
     response = client.post(form.url, {**form.data, **change}, follow=True)
 
     assert NOT_A_TWIN[form.request_param] in response.content.decode() and form.rows.count() == 1
+
+
+def test_a_token_form_posted_twice_issues_a_second_token_and_names_the_first_for_revoking(project):
+    """A secret is kept only as a hash: the first one cannot be shown again. The second post issues its own token
+    (revoking the first instead could revoke the one on the screen, when two posts are served out of order) and says
+    which earlier token the browser may never have shown. Another name, or a minute later: no such word."""
+    operator = UserFactory(username="opal")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    client = client_of(operator)
+    first = client.post("/platform/tokens/", {"name": "chargeback"})
+
+    second = client.post("/platform/tokens/", {"name": "chargeback"})
+
+    earlier, latest = OperatorToken.objects.order_by("pk")
+    page = second.content.decode()
+    assert second.status_code == 200 and second.context["issued"].token == latest
+    note = page[page.index('id="earlier-token"') :]
+    assert f"elop_{earlier.prefix}_…" in note and f"/platform/tokens/{earlier.pk}/revoke" in note
+    assert first.context["issued"].secret not in page and 'id="earlier-token"' not in first.content.decode()
+    other_name = client.post("/platform/tokens/", {"name": "billing"}).content.decode()
+    OperatorToken.objects.update(created_at=timezone.now() - TWIN_WINDOW - timedelta(seconds=1))
+    later = client.post("/platform/tokens/", {"name": "chargeback"}).content.decode()
+    assert 'id="earlier-token"' not in other_name + later
 
 
 def test_a_flag_or_comment_posted_twice_says_what_the_first_said(project, expert):
