@@ -13,12 +13,17 @@ from datetime import datetime
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
 _WHITESPACE = re.compile(r"\s+")
+HIDDEN_UNTIL_LABELED = "hidden until you have labeled it"  # an expert's copy: blind labeling (`blind_report`)
 
 
 def md_text(value: object) -> str:
     """Return `value` as one line of inert Markdown text."""
     text = _WHITESPACE.sub(" ", "" if value is None else str(value)).strip()
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _comments_hidden(count: int) -> str:
+    return f"{count} comment{'s' if count != 1 else ''} by others {HIDDEN_UNTIL_LABELED}"
 
 
 def fmt_percent(value: float | None) -> str:
@@ -285,12 +290,16 @@ def _agenda(report: dict) -> list[str]:
         lines.append("Nothing waits for a decision.")
     lines += ["", f"### Flagged items ({len(agenda.get('flags') or [])})", ""]
     for flag in agenda.get("flags") or []:
+        # An expert's copy leaves out others' notes and comments on items they have not labeled (`blind_report`).
+        note = f"(note {HIDDEN_UNTIL_LABELED})" if flag.get("note_hidden") else md_text(flag.get("note"))
         lines.append(
             f"- Item {flag.get('item_id')} ({md_text(flag.get('queue'))}), flagged by {md_text(flag.get('expert'))}: "
-            f"{md_text(flag.get('note'))}. Output: “{md_text(flag.get('excerpt'))}”"
+            f"{note}. Output: “{md_text(flag.get('excerpt'))}”"
         )
         for comment in flag.get("comments") or []:
             lines.append(f"  - {md_text(comment.get('author'))}: {md_text(comment.get('body'))}")
+        if flag.get("comments_hidden"):
+            lines.append(f"  - {_comments_hidden(flag['comments_hidden'])}")
     if not agenda.get("flags"):
         lines.append("No open flags.")
     lines += ["", "### Biggest movers by tag", ""]
@@ -348,7 +357,7 @@ def _themes(report: dict, min_failures: int | None = None) -> list[str]:
     failures, themed = themes[0].get("failures", 0), themes[0].get("themed", 0)
     intro = f"The week's {failures} failing outputs, grouped by what they say"
     intro += f" (themed on an evenly spread {themed} of them)." if themed < failures else "."
-    # An expert's copy has neither examples nor filters (`selectors.themes.blind_report`): no empty columns then.
+    # An expert's copy has neither examples nor filters (`selectors.themes.blind_themes`): no empty columns then.
     with_examples = "examples" in themes[0]
     headers = ["Theme", "Top terms", "Outputs", "Share"] + (["Examples", "Explore filter"] if with_examples else [])
     rows = []

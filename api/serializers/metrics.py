@@ -375,7 +375,11 @@ class ReportOut(serializers.Serializer):
         help_text="`cohorts` (segment all), `curves` per segment and `reference`: the lead's expected curve "
         "({points: [{week, rate}], source}) or null."
     )
-    agenda = serializers.DictField(help_text="`adjudication`, `flags` and `movers` lists.")
+    agenda = serializers.DictField(
+        help_text="`adjudication`, `flags` and `movers` lists. A signed-in expert's copy leaves out another person's "
+        "flag note and comments on an item they have not labeled: the flag then has `note` null, `note_hidden` true "
+        "and `comments_hidden` (how many)."
+    )
 
     def to_representation(self, report):
         # The report is served exactly as it was frozen (or built): no field is added, dropped or reformatted.

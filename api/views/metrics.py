@@ -48,8 +48,7 @@ from labeling.selectors.metrics_api import (
     retention_cells,
     retention_curves,
 )
-from labeling.selectors.report import decisions_of, report_of_week
-from labeling.selectors.themes import blind_report
+from labeling.selectors.report import blind_report, decisions_of, report_of_week
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
@@ -271,7 +270,7 @@ class CycleReportView(_MetricsView):
         report = found.report
         # A key is the project's, not a person's; a signed-in expert labels blind.
         if not isinstance(request.auth, ApiKey) and labels_blind(check_member(request.user, project)):
-            report = blind_report(report)
+            report = blind_report(report, reader=request.user)
         if request.accepted_renderer.format == MarkdownRenderer.format:
             markdown = report_markdown(
                 report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS

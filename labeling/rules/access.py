@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Combinable
 
 from labeling.exceptions import Forbidden, InvalidInput, NotFound, QueuePaused
-from labeling.models import ApiKey, Membership, Project, Queue, Role, Scope
+from labeling.models import ApiKey, Label, Membership, Project, Queue, Role, Scope
 
 # Operators see every project and its outputs. An explicit permission (superusers have every one):
 # `is_staff` alone only lets a user into the admin site, where its own model permissions apply.
@@ -126,6 +126,14 @@ def labels_blind(membership: Membership | None) -> bool:
     """Experts label blind: they see no gold answer, nor what one selects (the week's failing outputs).
     A membership of None is an operator's, who sees everything."""
     return membership is not None and membership.role == Role.EXPERT
+
+
+def labels_that_unblind(reader_id: int) -> QuerySet[Label]:
+    """Blind labeling: a reader reads other people's judgement of an item (their comments, their flag notes) only once
+    they have labeled the item themselves; their own they always read. The reader's labels, each opening its item:
+    narrow them to an item (`.filter(item=OuterRef(...))` in an Exists) or to the items a page shows. Leads label
+    blind on the labeling screen too; the meeting page opens everything to them (`labels_blind`)."""
+    return Label.objects.filter(expert=reader_id)
 
 
 def managed_project(user, slug: str) -> tuple[Project, Membership]:

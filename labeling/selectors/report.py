@@ -29,6 +29,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
+from labeling.rules.access import labels_that_unblind
 from labeling.rules.calendar import current_week
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
@@ -40,7 +41,7 @@ from .changes import week_changes
 from .gold import adjudication_queue, gold_entries, gold_of_entries
 from .metrics import RETENTION_OFFSETS, WeekRange, pooled_trend, quality_series
 from .rubrics import questions_of, verdict_question
-from .themes import week_themes
+from .themes import blind_themes, week_themes
 
 TREND_WEEKS = 12
 RETENTION_COHORTS = 8
@@ -406,6 +407,39 @@ def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | 
         if reference is None
         else {"rate": reference_rate, "source": reference["source"], "verdict": _verdict(this, reference_rate)},
         "past": None if past is None else {**past, "verdict": _verdict(this, past["rate"])},
+    }
+
+
+def blind_report(report: dict, *, reader) -> dict:
+    """The report as an expert reads it (`rules.access.labels_blind`): the failure themes without their examples
+    (`themes.blind_themes`), and the flagged items blind as on the labeling screen (`rules.access.labels_that_unblind`):
+    on an item the reader has not labeled, another person's flag note and comments are left out (`note_hidden`, and
+    how many comments in `comments_hidden`), since the reader may still be handed it. One query, with flags.
+
+    A report names people by username, as it was frozen: the reader's own note and comments are those under theirs."""
+    report = blind_themes(report)
+    agenda = report.get("agenda")
+    flags = agenda.get("flags") if isinstance(agenda, dict) else None
+    if not isinstance(flags, list) or not flags:
+        return report
+    shown = {flag.get("item_id") for flag in flags} - {None}
+    labeled = set(labels_that_unblind(reader.pk).filter(item_id__in=shown).values_list("item_id", flat=True))
+    own = reader.get_username()
+    flags = [flag if flag.get("item_id") in labeled else _blind_flag(flag, own) for flag in flags]
+    return {**report, "agenda": {**agenda, "flags": flags}}
+
+
+def _blind_flag(flag: dict, own: str) -> dict:
+    """A flagged item's agenda entry without the note and comments of anyone but `own` (a username)."""
+    comments = flag.get("comments") or []
+    kept = [comment for comment in comments if comment.get("author") == own]
+    note_hidden = flag.get("expert") != own
+    return {
+        **flag,
+        "note": None if note_hidden else flag.get("note"),
+        "note_hidden": note_hidden,
+        "comments": kept,
+        "comments_hidden": len(comments) - len(kept),
     }
 
 

@@ -108,8 +108,8 @@ def week_themes(*, project: Project, week: date) -> list[dict]:
     ]
 
 
-def blind_report(report: dict) -> dict:
-    """The report as an expert reads it (`rules.access.labels_blind`): each failure theme keeps its terms, size and
+def blind_themes(report: dict) -> dict:
+    """The report's themes as an expert reads them (`report.blind_report`): each failure theme keeps its terms, size and
     share (aggregates, like the pass rates) but not its examples nor its explore filter, which would show an expert
     which outputs, their own among them, failed their gold answer."""
     if "themes" not in report:

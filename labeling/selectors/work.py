@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
 from labeling.models.review import untouched_by
-from labeling.rules.access import labeling_annotations, queue_admits
+from labeling.rules.access import labeling_annotations, labels_that_unblind, queue_admits
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.prepared import Prepared
 from labeling.rules.twins import twin_of
@@ -199,16 +199,17 @@ def handed_back_moments_ago(user, project_slug: str, item_id: int) -> bool:
 def comments_on(item: Item, *, reader) -> list[Comment]:
     """The item's comments the reader may see on their labeling screen, with their authors, oldest first; one query.
 
-    Blind labeling: until the reader has labeled the item, only their own comments (another expert's "clearly wrong"
-    is their judgement); once they have, everyone's. The item's comments have no other kind: only people who hold or
-    labeled it write them (`services.labels.comment_on_item` from the labeling screen), leads as labelers too.
+    Blind labeling (`rules.access.labels_that_unblind`): until the reader has labeled the item, only their own
+    comments (another expert's "clearly wrong" is their judgement); once they have, everyone's. The item's comments
+    have no other kind: only people who hold or labeled it write them (`services.labels.comment_on_item` from the
+    labeling screen), leads as labelers too.
     """
     return _COMMENTS(item_id=item.pk, reader_id=reader.pk)
 
 
 def _comments_query(*, item_id: int, reader_id: int) -> QuerySet[Comment]:
     """comments_on's queryset, for `Prepared` (every labeling screen shows them: compiled once)."""
-    labeled = Exists(Label.objects.filter(item=OuterRef("item_id"), expert=reader_id))
+    labeled = Exists(labels_that_unblind(reader_id).filter(item=OuterRef("item_id")))
     return (
         Comment.objects.filter(item=item_id)
         .filter(Q(author=reader_id) | labeled)

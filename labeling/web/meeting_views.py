@@ -3,7 +3,8 @@
 Every member of the project (experts, leads, engineers, admins) and every operator reads the meeting page,
 the export and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
 else gets a 404 from `check_can_manage`, as for every other manage screen. Experts label blind: their
-page and export leave out the failure themes' examples and explore filters (`selectors.themes.blind_report`).
+page and export leave out the failure themes' examples and explore filters, and the flag notes and comments of
+others on the flagged items they have not labeled yet (`selectors.report.blind_report`).
 
 The page, the export and the API read a week's report through one selector (`report_of_week`): a
 closed week shows its frozen report; an open one is built live from the stored metric rows and says its
@@ -38,6 +39,7 @@ from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
 from labeling.selectors.report import (
+    blind_report,
     cycle_decisions,
     decisions_of,
     has_something_to_close,
@@ -46,7 +48,6 @@ from labeling.selectors.report import (
     week_to_discuss,
 )
 from labeling.selectors.rubrics import questions_of, verdict_question
-from labeling.selectors.themes import blind_report
 from labeling.services import cycles
 
 from . import charts
@@ -96,7 +97,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     found = report_of_week(project=project, week=week)
     cycle, report = found.cycle, found.report
     if labels_blind(membership):
-        report = blind_report(report)
+        report = blind_report(report, reader=request.user)
     current = calendar.current_week(project)
     can_manage = membership is not None and membership.role in MANAGING_ROLES  # None: an operator, reading
     is_closed = bool(cycle and cycle.is_closed)
@@ -171,7 +172,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
     project, membership = visible_project(request.user, slug)
     week = _week(project, week_label)
     found = report_of_week(project=project, week=week)
-    report = blind_report(found.report) if labels_blind(membership) else found.report
+    report = blind_report(found.report, reader=request.user) if labels_blind(membership) else found.report
     text = report_markdown(report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS)
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'
