@@ -262,6 +262,31 @@ def named_experts(project_id: int) -> dict[int, NamedExperts]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class QueueLabelers:
+    """Who may label in each of a project's queues now, of both kinds (`queue_labelers`)."""
+
+    named: dict[int, NamedExperts]  # the queues that name eligible experts, by id
+    everyone: tuple[int, ...]  # user ids: who may label in a queue that names none (every labeling member)
+
+    def may_label(self, queue_id: int) -> tuple[int, ...]:
+        named = self.named.get(queue_id)
+        return self.everyone if named is None else named.may_label
+
+    def without_expert(self, queue_id: int) -> bool:
+        """Nobody may label in the queue now: its items wait for nobody."""
+        return not self.may_label(queue_id)
+
+
+def queue_labelers(project_id: int) -> QueueLabelers:
+    """Who may label in the project's queues now: in a queue that names eligible experts, those of them who may
+    (`named_experts`); in one that names none, every member who may label in the project (`labeling_memberships`).
+    Either may be left with nobody: its named experts, or all of the project's experts and leads, removed, given a
+    role that does not label, or deactivated. Two queries."""
+    everyone = labeling_memberships(project_id).order_by("user_id").values_list("user_id", flat=True)
+    return QueueLabelers(named=named_experts(project_id), everyone=tuple(everyone))
+
+
 def check_can_label(user, queue: Queue) -> LabelingGrant:
     """Experts and leads of the project label; a queue with eligible experts admits only them. One query."""
     role = None

@@ -77,8 +77,12 @@ class QueueFact:
         """Since when it hands out items: its creation, or its resumption after a pause (it handed out nothing)."""
         return max(self.created_at, self.resumed_at or self.created_at)
 
-    # Who the queue names as eligible experts when none of them may label there any more (removed, given a role that
-    # does not label, or their account deactivated: rules.access.named_experts); empty while someone may.
+    # Nobody may label in it now (rules.access.queue_labelers): the experts it names may all no longer label
+    # (removed, given a role that does not label, or their account deactivated), or, naming none, no expert or lead
+    # of the project may.
+    nobody_may_label: bool = False
+    # Who the queue names as eligible experts when none of them may label there any more; empty for a queue that
+    # names none, and while someone may.
     nobody_eligible: tuple[str, ...] = ()
 
 
@@ -199,7 +203,7 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
     cutoff = idle_cutoff(facts.now)
     findings = []
     for queue in facts.queues:
-        if queue.active and queue.backlog > 0 and queue.nobody_eligible:
+        if queue.active and queue.backlog > 0 and queue.nobody_may_label:
             findings.append(_nobody_eligible(queue))
             continue
         started = queue.handing_out_since
@@ -237,8 +241,21 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
 
 
 def _nobody_eligible(queue: QueueFact) -> Finding:
-    """queue_idle for a queue whose eligible experts may all no longer label: it holds at once, not after the idle
-    days (no label can come), and says why, as the lead can fix it in the queue's settings."""
+    """queue_idle for a queue nobody may label now: it holds at once, not after the idle days (no label can come), and
+    says why, as the lead can fix it in the queue's settings (named experts) or on the members page (everyone)."""
+    if not queue.nobody_eligible:  # a queue for every expert, and the project has none who may label
+        return Finding(
+            rule=AlertRule.QUEUE_IDLE,
+            key=queue.slug,
+            title=f"Nobody can label in {queue.name}: no expert left in the project",
+            detail=(
+                f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted; it names no "
+                "eligible experts, so every expert and lead of the project may label it, and none may now (removed, "
+                "given a role that does not label, or their account deactivated). Invite an expert on the members "
+                "page, or give a member back a role that labels."
+            ),
+            facts={"queue": queue.slug, "backlog": queue.backlog, "no_expert_left": True},
+        )
     names = ", ".join(queue.nobody_eligible)
     return Finding(
         rule=AlertRule.QUEUE_IDLE,
@@ -286,6 +303,9 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
                 "the project any more."
             )
             facts_why = {"no_eligible_expert": list(queue.nobody_eligible)}
+        elif queue.nobody_may_label:
+            why = " Nobody can label in it now: no expert or lead of the project may label any more."
+            facts_why = {"no_expert_left": True}
         findings.append(
             Finding(
                 rule=AlertRule.QUOTA_MISSED,

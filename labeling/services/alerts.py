@@ -45,7 +45,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.rules import alerts as rules
-from labeling.rules.access import check_can_manage, named_experts, operates_all_projects
+from labeling.rules.access import check_can_manage, operates_all_projects, queue_labelers
 from labeling.rules.calendar import current_week, week_from_label
 from labeling.rules.twins import is_recent
 from labeling.selectors.members import manager_emails
@@ -214,8 +214,9 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         if maybe_idle
         else {}
     )
-    # The queues whose eligible experts may all no longer label: queue_idle holds for them at once, and says why.
-    stranded = {queue_id: named.gone for queue_id, named in named_experts(project.pk).items() if named.without_expert}
+    # The queues nobody may label now (their named experts all gone, or, naming none, every expert and lead of the
+    # project): queue_idle holds for them at once, and says why.
+    labelers = queue_labelers(project.pk)
     queues = []
     for queue_id, slug, name, quota, created_at, active, backlog, paused_at, resumed_at in rows:
         closed_quota, closed_labels = closed_week.get(queue_id, (None, None))
@@ -233,7 +234,8 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
                 active=active,
                 paused_at=paused_at,
                 resumed_at=resumed_at,
-                nobody_eligible=stranded.get(queue_id, ()),
+                nobody_may_label=labelers.without_expert(queue_id),
+                nobody_eligible=labelers.named[queue_id].gone if queue_id in labelers.named else (),
             )
         )
     newest = Output.objects.filter(project=project).aggregate(newest=Max("occurred_at"))["newest"]

@@ -510,14 +510,14 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
 ):
     """Whatever the project holds (queues, labels, outputs, alerts), re-evaluating what holds reads the same rows:
     its unresolved alerts, cycles, last closed week, queue weeks, recent labels, queues, who of the queues' named
-    experts may label, outputs (newest and the capped baseline), thumbs-down changes; then one update of last_seen_at
-    (and the test's savepoint). A queue's last label of all is read only when its idle alert is to open, not again
-    while it is open."""
+    experts may label and who may label in a queue for everyone, outputs (newest and the capped baseline),
+    thumbs-down changes; then one update of last_seen_at (and the test's savepoint). A queue's last label of all is
+    read only when its idle alert is to open, not again while it is open."""
     for plant in (_queue_idle, _quota_missed, _ingest_stopped, _thumbs_down_rise):
         plant(team, "plant")
     ReviewCycle.objects.create(project=team["project"], week=LAST - timedelta(days=7), failure_kind="close")
     _evaluate(team["project"], django_capture_on_commit_callbacks)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
     for index in range(5):
@@ -527,7 +527,7 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
         _label(team["project"], queue, team["expert"], NOW - timedelta(days=5))
     _evaluate(team["project"], django_capture_on_commit_callbacks)
     assert Alert.objects.unresolved().filter(project=team["project"]).count() == 15
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         alerts.evaluate_alerts(project=team["project"], now=NOW)
 
 
@@ -785,6 +785,51 @@ def test_a_queue_whose_only_expert_was_deactivated_is_alerted_at_once_saying_why
     expert.is_active = True
     expert.save(update_fields=["is_active"])
     assert [alert.pk for alert in _evaluate(project, django_capture_on_commit_callbacks).resolved] == [opened.pk]
+
+
+@pytest.mark.parametrize("gone", ["deactivated", "removed"])
+def test_a_queue_for_every_expert_is_alerted_at_once_when_nobody_in_the_project_may_label(
+    team, django_capture_on_commit_callbacks, gone
+):
+    """Sample names no eligible experts: every expert and lead of the project may label it. The project is run by an
+    admin (who does not label) and its one expert labeled an hour ago (not idle). The expert deactivated or removed,
+    nobody may label in the queue: the alert opens at once and says why, as for a queue whose named experts are all
+    gone. The expert back, it resolves."""
+    project, expert = team["project"], team["expert"]
+    Membership.objects.filter(project=project, user=team["lead"]).update(role="admin")
+    sample = _queue(project, slug="sample", name="Sample")
+    _wanted(project, sample)
+    _label(project, sample, expert, NOW - timedelta(hours=1))
+    assert _evaluate(project, django_capture_on_commit_callbacks).opened == []
+
+    membership = Membership.objects.get(project=project, user=expert)
+    if gone == "deactivated":
+        expert.is_active = False
+        expert.save(update_fields=["is_active"])
+    else:
+        remove_member(membership=membership, removed_by=team["lead"])
+    [opened] = _evaluate(project, django_capture_on_commit_callbacks).opened
+
+    assert (opened.rule, opened.key) == (AlertRule.QUEUE_IDLE, "sample")
+    assert opened.title == "Nobody can label in Sample: no expert left in the project"
+    assert "names no eligible experts" in opened.detail and opened.facts["no_expert_left"] is True
+    if gone == "deactivated":
+        expert.is_active = True
+        expert.save(update_fields=["is_active"])
+    else:
+        Membership.objects.create(project=project, user=expert, role="expert")
+    assert [alert.pk for alert in _evaluate(project, django_capture_on_commit_callbacks).resolved] == [opened.pk]
+
+
+def test_a_queue_for_every_expert_is_not_stranded_while_a_lead_may_label(team, django_capture_on_commit_callbacks):
+    """Leads label too: with the project's only expert deactivated, its lead may still label in a queue for everyone."""
+    project, expert = team["project"], team["expert"]
+    sample = _queue(project, slug="sample", name="Sample")
+    _wanted(project, sample)
+    _label(project, sample, expert, NOW - timedelta(hours=1))
+    expert.is_active = False
+    expert.save(update_fields=["is_active"])
+    assert _evaluate(project, django_capture_on_commit_callbacks).opened == []
 
 
 def test_an_alert_whose_reason_changes_is_mailed_again_once_per_change(team, django_capture_on_commit_callbacks):
