@@ -25,7 +25,7 @@ from labeling.rules.access import LabelingGrant, check_hands_out_items, ensure_c
 from labeling.rules.prepared import PreparedUpdate, server_binding_cursor
 from labeling.rules.text import check_storable
 
-from .redaction import redact_free_text, redactor_for
+from .redaction import lock_item_for_words, words_as_stored
 
 
 def lease_duration() -> timedelta:
@@ -238,8 +238,12 @@ def skip_item(*, expert, item: Item, reason: str = "", grant: LabelingGrant | No
     ensure_can_label(expert, item.queue, grant)
     if Label.objects.filter(item=item, expert=expert).exists():
         return False
-    # An expert may paste the end user's address from the output: the project's redaction rules apply.
-    reason = redact_free_text(redactor_for(item.project), reason.strip()[:500])[:500] if reason.strip() else ""
+    # An expert may paste the end user's address from the output: the project's redaction rules apply, read under
+    # the item's lock as a flag's note or a comment is, so a `redact_outputs` batch does not miss the reason.
+    reason = reason.strip()
+    if reason:
+        lock_item_for_words(item)
+        reason = words_as_stored(item, reason, 500)
     Skip.objects.get_or_create(item=item, expert=expert, defaults={"reason": reason})
     release_lease(expert=expert, item=item)
     return True

@@ -31,7 +31,7 @@ from labeling.rules.twins import twin_of
 from . import webhook_events
 from .answers import validate_answers
 from .assignment import claim_slot_for_submit
-from .redaction import redact_answers, redact_free_text, redactor_for
+from .redaction import lock_item_for_words, redact_answers, words_as_stored
 from .resolution import enqueue_resolution
 from .routing import kept_from_deletion
 
@@ -168,7 +168,7 @@ def flag_item(*, expert, item: Item, note: str) -> Flag:
         raise DomainError("Say in a few words why the item should be discussed.")
     _keep_output_of(item)
     _lock_for_twins(item)
-    note = _as_stored(item, note, 2000)
+    note = words_as_stored(item, note, 2000)
     twin = twin_of(Flag.objects.filter(item=item, expert=expert, note=note))
     if twin is not None:
         return twin  # the same flag posted again: already raised, and the webhooks told once
@@ -188,20 +188,13 @@ def comment_on_item(*, author, item: Item, body: str) -> Comment:
         raise DomainError("A comment may not contain NUL characters.")
     _keep_output_of(item)
     _lock_for_twins(item)
-    body = _as_stored(item, body, 5000)
+    body = words_as_stored(item, body, 5000)
     return twin_of(Comment.objects.filter(item=item, author=author, body=body)) or Comment.objects.create(
         item=item, author=author, body=body
     )
 
 
-def _as_stored(item: Item, text: str, limit: int) -> str:
-    """The text with the project's redaction rules applied (an expert may paste the end user's address from the
-    output), cut to `limit`. Read under the item's lock, which a `redact_outputs` batch holds: its rules are the ones
-    in force after it."""
-    return redact_free_text(redactor_for(item.project), text[:limit])[:limit]
-
-
 def _lock_for_twins(item: Item) -> None:
     """Take the item's row lock, so a flag or comment posted twice at the same instant waits for the first and finds
-    it (rules.twins). NO KEY UPDATE: a row that only points at the item (a skip, a lease) need not wait for it."""
-    Item.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=item.pk)
+    it (rules.twins); the same lock a `redact_outputs` batch holds (`lock_item_for_words`)."""
+    lock_item_for_words(item)

@@ -120,6 +120,20 @@ def redact_free_text(redactor: engine.Redactor | None, text: str) -> str:
     return redactor.redact_text(text, Counter()) if redactor is not None else text
 
 
+def lock_item_for_words(item: Item) -> None:
+    """Take the item's row lock before reading the rules for what a person writes about it (a flag's note, a comment,
+    a skip's reason: `words_as_stored`). A `redact_outputs` batch holds it while it redacts the item's texts: a write
+    waits for the batch and reads the rules in force after it, or the batch waits for the write and finds its text.
+    NO KEY UPDATE: a row that only points at the item (a skip, a lease) need not wait for it."""
+    Item.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=item.pk)
+
+
+def words_as_stored(item: Item, text: str, limit: int) -> str:
+    """The text with the project's redaction rules applied (an expert may paste the end user's address from the
+    output), cut to `limit`. Read under `lock_item_for_words`: its rules are the ones in force after any batch."""
+    return redact_free_text(redactor_for(item.project), text[:limit])[:limit]
+
+
 def free_text_keys(questions: list[dict]) -> frozenset[str]:
     """The keys of a rubric version's text and correction questions: other answers are the rubric's own words."""
     return frozenset(question["key"] for question in questions if question.get("kind") in FREE_TEXT)

@@ -7,14 +7,24 @@ from functools import partial
 
 import pytest
 
-from labeling.models import AuditEvent, DeliveryStatus, Output, Resolution, WebhookDelivery, WebhookEndpoint
+from labeling.models import (
+    AuditEvent,
+    DeliveryStatus,
+    Output,
+    Queue,
+    Resolution,
+    Skip,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from labeling.services import webhooks
+from labeling.services.assignment import next_item, skip_item
 from labeling.services.labels import flag_item
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.resolution import adjudicate
 from labeling.services.webhook_delivery import attempt_delivery
-from tests.helpers.concurrency import held_halfway, waiting_on_a_lock
-from tests.helpers.labeling import AGREE, label_outputs
+from tests.helpers.concurrency import held_halfway, waiting_on_a_lock, waits_for_uncommitted
+from tests.helpers.labeling import AGREE, label_outputs, make_items
 from tests.helpers.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -72,3 +82,21 @@ def test_a_redaction_run_while_a_worker_disables_the_failing_endpoint_ends_witho
     assert not WebhookEndpoint.objects.get().enabled
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.FAILED}
     assert all(EMAIL not in output.output for output in Output.objects.all())
+
+
+def test_a_skip_written_during_a_redaction_run_has_its_reason_redacted(project, expert):
+    """New rules are saved and a run's batch holds the item (not committed) when the expert skips it, pasting the end
+    user's address: the skip read the rules before they were in force and stored the address after the batch, which
+    redacted the item's skips without it. It now reads the rules under the item's lock, as a flag or comment does."""
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    make_items(project, 1)
+    held = next_item(expert=expert, queue=queue)
+
+    def new_rules_and_a_run():
+        save_rule_set(project=project, builtins=["email"], custom=[], phone_region="US")
+        redact_stored_outputs(project=project)
+
+    skipping = partial(skip_item, expert=expert, item=held, reason=f"Write to {EMAIL}")
+    assert waits_for_uncommitted(new_rules_and_a_run, skipping) == []
+
+    assert Skip.objects.get(item=held, expert=expert).reason == "Write to [EMAIL]"
