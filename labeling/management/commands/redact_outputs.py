@@ -29,7 +29,7 @@ class Command(ProjectCommand):
             return
         self.stdout.write(
             f"Redacted {run.outputs} stored output(s) and {run.usage_events} usage event(s) of {project.slug} "
-            "with the rules in force."
+            f"with the rules in force, and the reasons of {run.withdrawal_reasons} withdrawn dataset version(s)."
         )
         if run.versions_with_earlier_text:
             self.stdout.write(

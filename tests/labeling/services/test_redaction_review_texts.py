@@ -122,6 +122,22 @@ def test_redacting_stored_outputs_redacts_the_reasons_versions_were_withdrawn_fo
     assert audit.details["reason"] == "Withdrawn: contains [EMAIL]" and audit.details["version"] == version.number
 
 
+def test_redact_outputs_says_how_many_withdrawal_reasons_it_redacted(project, lead):
+    """The command printed the outputs and usage events it redacted, not the withdrawal reasons (which it audits)."""
+    _withdrawn(project, lead, f"Withdrawn: contains {EMAIL}")
+    _rules(project)
+
+    out = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=out)
+    again = StringIO()
+    call_command("redact_outputs", project=project.slug, stdout=again)
+
+    assert "the reasons of 1 withdrawn dataset version(s)" in out.getvalue()
+    assert "the reasons of 0 withdrawn dataset version(s)" in again.getvalue()  # redacted already
+    audit = AuditEvent.objects.filter(action="redaction.outputs_redacted").order_by("pk").first()
+    assert audit.details["withdrawal_reasons"] == 1
+
+
 def test_a_version_withdrawn_while_rules_are_in_force_keeps_its_reason_redacted(project, lead):
     _rules(project)
 
