@@ -1,6 +1,7 @@
 """A write's twin: the same write by the same person moments ago. A double click with scripts off, a browser sending
 a slow POST again or a proxy's retry each post a form twice; the second post must write nothing and answer as the
-first did (or, where that cannot be, say why: a key's secret is shown once).
+first did (or, where that cannot be, say why: a key's or token's secret is shown once, so a second is issued and the
+page names the first, to revoke).
 
 Services look for the twin under the lock that orders such writes (the parent row's), so a twin arriving at the same
 instant waits for the first and then finds it. Writing the same again after TWIN_WINDOW is meant, and is recorded.

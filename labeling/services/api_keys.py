@@ -30,6 +30,10 @@ KEY_WINDOW = timedelta(hours=1)
 class IssuedKey:
     api_key: ApiKey
     secret: str  # shown once, never stored
+    # The live key of the same name and scopes the same user issued moments before: the same form posted again, most
+    # likely (rules.twins). Its secret went only to the answer of that post, which a browser that resent the form
+    # never showed; it cannot be shown again, so this post issues a key of its own and the page names that one.
+    earlier: ApiKey | None = None
 
 
 def parse_scopes(text: str) -> list[str]:
@@ -46,8 +50,12 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
 
     `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
     privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
-    KEY_WINDOW (TooManyRequests beyond). A user's second key named like a live key they made moments ago is refused
-    (DomainError): the twin of a double click (rules.twins) would leave two live keys, one of them never shown."""
+    KEY_WINDOW (TooManyRequests beyond).
+
+    The same form (name and scopes) posted again by the same user moments later issues a second key, naming the first
+    (`IssuedKey.earlier`): the first secret cannot be shown again (only its hash is kept), and refusing the second post
+    could be the answer the browser shows while the first one, never shown, is lost, since two posts at once may be
+    served in either order."""
     # The project's row lock makes concurrent creations wait for each other, so none counts past the limit, and
     # the role check after it reads what a concurrent demotion left.
     Project.objects.lock(project.pk)
@@ -58,16 +66,16 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
     if len(name.strip()) > NAME_MAX_CHARS:
         raise DomainError(f"A key's name is at most {NAME_MAX_CHARS} characters.")
     check_storable(name=name)
-    if created_by is not None:
-        _check_not_a_twin(project, name.strip(), created_by)
+    scopes = parse_scopes(",".join(scopes))
     _check_key_rate(project)
+    earlier = _twin(project, name.strip(), scopes, created_by) if created_by is not None else None
     minted = bearer.mint(KEY_PREFIX)
     api_key = ApiKey.objects.create(
         project=project,
         name=name.strip(),
         prefix=minted.prefix,
         secret_hash=minted.secret_hash,
-        scopes=parse_scopes(",".join(scopes)),
+        scopes=scopes,
         created_by=created_by,
     )
     AuditEvent.objects.create(
@@ -76,18 +84,13 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
         action="api_key.created",
         details={"prefix": minted.prefix, "name": api_key.name, "scopes": api_key.scopes},
     )
-    return IssuedKey(api_key=api_key, secret=minted.secret)
+    return IssuedKey(api_key=api_key, secret=minted.secret, earlier=earlier)
 
 
-def _check_not_a_twin(project: Project, name: str, created_by) -> None:
+def _twin(project: Project, name: str, scopes: list[str], created_by) -> ApiKey | None:
     """Under the project's lock, so the twin of a double click waits for the first key and sees it."""
-    twin = twin_of(ApiKey.objects.filter(project=project, name=name, created_by=created_by, revoked_at__isnull=True))
-    if twin is not None:
-        # Its secret was in the answer to the request that made it, and is stored nowhere: it cannot be shown again.
-        raise DomainError(
-            f"A key named “{name}” (el_{twin.prefix}_…) was just created: its secret was shown once, on the page that "
-            "created it. If you missed it, revoke that key and create another."
-        )
+    live = ApiKey.objects.filter(project=project, created_by=created_by, revoked_at__isnull=True)
+    return twin_of(live.filter(name=name, scopes=scopes))
 
 
 def _check_key_rate(project: Project) -> None:

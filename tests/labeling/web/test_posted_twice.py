@@ -19,6 +19,7 @@ from labeling.models import (
     Alert,
     AlertRule,
     AlertState,
+    ApiKey,
     AuditEvent,
     Comment,
     CycleStatus,
@@ -437,6 +438,32 @@ def test_a_token_form_posted_twice_issues_a_second_token_and_names_the_first_for
     OperatorToken.objects.update(created_at=timezone.now() - TWIN_WINDOW - timedelta(seconds=1))
     later = client.post("/platform/tokens/", {"name": "chargeback"}).content.decode()
     assert 'id="earlier-token"' not in other_name + later
+
+
+def test_a_key_form_posted_twice_issues_a_second_key_and_names_the_first_for_revoking(project, lead, engineer):
+    """As with operator tokens: refusing the second post could be the answer the browser shows while the first key's
+    secret, in the answer it never showed, is lost (two posts at once may be served in either order). The second post
+    issues its own key and names the first, with a button that revokes it. Other scopes, another person, or a minute
+    later: no such word."""
+    client, url = client_of(lead), f"/p/{project.slug}/keys/"
+    form = {"name": "support-bot prod", "scopes": ["ingest", "read"]}
+    first = client.post(url, form)
+
+    second = client.post(url, form)
+
+    earlier, latest = ApiKey.objects.order_by("pk")
+    page = second.content.decode()
+    assert second.status_code == 200 and second.context["issued"].api_key == latest
+    note = page[page.index('id="earlier-key"') :]
+    assert f"el_{earlier.prefix}_…" in note and f'action="/p/{project.slug}/keys/{earlier.pk}/revoke"' in note
+    assert first.context["issued"].secret not in page and 'id="earlier-key"' not in first.content.decode()
+    client.post(f"/p/{project.slug}/keys/{earlier.pk}/revoke")
+    assert ApiKey.objects.get(pk=earlier.pk).revoked_at and ApiKey.objects.get(pk=latest.pk).revoked_at is None
+    other_scopes = client.post(url, {**form, "scopes": ["read"]}).content.decode()
+    someone_else = client_of(engineer).post(url, {**form, "scopes": ["ingest"]}).content.decode()
+    ApiKey.objects.update(created_at=timezone.now() - TWIN_WINDOW - timedelta(seconds=1))
+    later = client.post(url, form).content.decode()
+    assert 'id="earlier-key"' not in other_scopes + someone_else + later and ApiKey.objects.count() == 5
 
 
 def test_a_flag_or_comment_posted_twice_says_what_the_first_said(project, expert):
