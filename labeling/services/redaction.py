@@ -41,6 +41,7 @@ from labeling.models import (
     VersionStatus,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookEvent,
     WebhookKind,
 )
 from labeling.rules import redaction as engine
@@ -48,7 +49,7 @@ from labeling.selectors.redaction import current_rule_set
 from labeling.selectors.report import with_excerpts_of
 
 from .search_index import index_outputs
-from .webhook_events import with_texts_made_again
+from .webhook_events import with_texts_made_again, with_withdrawal_note
 
 FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write, which may quote the output
 # The review's conversation about an item: experts paste the end user's address or number from the output into it.
@@ -253,6 +254,7 @@ def redact_stored_outputs(
         for changed_events in _redact_stored_events(project, redactor, batch_size):
             run.usage_events += changed_events  # counted batch by batch: a run stopped later audits what it did
         run.withdrawal_reasons = _redact_withdrawal_reasons(project, redactor)
+        _redact_pending_withdrawals(project, redactor)
     finally:
         # Audited even when a later batch fails: the batches already rewritten are on record.
         run.reports, run.versions_with_earlier_text = len(reports), sorted(versions)
@@ -478,6 +480,38 @@ def _redact_withdrawal_reasons(project: Project, redactor: engine.Redactor) -> i
             scrubbed.append(event)
     AuditEvent.objects.bulk_update(scrubbed, ["details"], batch_size=500)
     return len(rewritten)
+
+
+@transaction.atomic
+def _redact_pending_withdrawals(project: Project, redactor: engine.Redactor) -> None:
+    """Apply the rules to the reason in the project's `dataset.version_withdrawn` deliveries not sent yet (pending,
+    retrying against a failing endpoint): it goes to every standard endpoint, with the texts or not. Each attempt
+    signs the body it reads, and the `webhook-id` stays the message's; sent and failed deliveries keep their body.
+
+    The endpoints are locked first, in id order, then the deliveries, as in `_redact_pending_deliveries` (see why
+    there). Most runs find none pending and lock nothing."""
+    deliveries = WebhookDelivery.objects.filter(
+        endpoint__project=project,
+        endpoint__kind=WebhookKind.STANDARD,
+        event=WebhookEvent.DATASET_VERSION_WITHDRAWN,
+        status=DeliveryStatus.PENDING,
+    )
+    if not deliveries.exists():
+        return
+    list(
+        WebhookEndpoint.objects.filter(project=project, kind=WebhookKind.STANDARD)
+        .select_for_update(no_key=True, of=("self",))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    rewritten = []
+    note = partial(redact_free_text, redactor)
+    for delivery in deliveries.select_for_update(of=("self",)).order_by("pk").only("pk", "body"):
+        body = with_withdrawal_note(delivery.body, note=note)
+        if body != delivery.body:
+            delivery.body = body
+            rewritten.append(delivery)
+    WebhookDelivery.objects.bulk_update(rewritten, ["body"], batch_size=500)
 
 
 def _redact_pending_deliveries(redactor: engine.Redactor, project: Project, outputs: list[Output]) -> None:

@@ -97,6 +97,18 @@ def with_texts_made_again(body: str, output: Output, *, note: Callable[[str], st
     return msgspec.json.encode(message).decode()
 
 
+def with_withdrawal_note(body: str, *, note: Callable[[str], str]) -> str:
+    """A `dataset.version_withdrawn` body with the reason (`data.version.note`, which a lead may have quoted personal
+    data in) through `note`. Other bodies come back as they are."""
+    message = msgspec.json.decode(body)
+    data = message.get("data") if isinstance(message, dict) else None
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(version, dict) or not isinstance(version.get("note"), str):
+        return body
+    version["note"] = note(version["note"])
+    return msgspec.json.encode(message).decode()
+
+
 def output_flagged(flag: Flag) -> int:
     """An expert flagged an item for the weekly meeting."""
     item = flag.item

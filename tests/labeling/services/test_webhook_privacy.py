@@ -11,6 +11,7 @@ from standardwebhooks import Webhook
 
 from labeling.models import DeliveryStatus, Output, WebhookDelivery
 from labeling.services import webhooks
+from labeling.services.datasets import build_version, create_dataset, withdraw_version
 from labeling.services.labels import flag_item
 from labeling.services.privacy import erase_end_user, purge_expired_outputs
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
@@ -193,3 +194,34 @@ def test_a_redelivery_after_redacting_stored_outputs_sends_the_redacted_texts(pr
     assert data["note"] == "Quotes [EMAIL]" and again.message_id == full.message_id
     assert ADDRESS in WebhookDelivery.objects.get(pk=full.pk).body  # the log keeps what was sent
     assert plain_again.body == plain.body  # no texts: the same message, byte for byte
+
+
+def test_redacting_stored_outputs_redacts_the_reason_a_retried_withdrawal_delivery_sends(project, lead, settings):
+    """A version withdrawn for a reason quoting an address before the rules existed: the run redacts the reason on the
+    version and in the audit log, and in the `dataset.version_withdrawn` delivery still retrying against a failing
+    endpoint (one without the texts: the reason goes to every endpoint), which then sends it redacted, signed, under
+    the same webhook-id."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    with Receiver() as receiver:
+        receiver.script("/in", 500, 200)
+        made = webhooks.create_endpoint(
+            project=project, created_by=lead, url=receiver.url("/in"), events=["dataset.version_withdrawn"]
+        )
+        label_outputs(project, 1)
+        dataset = create_dataset(project=project, spec={"name": "Eval"})
+        version = build_version(dataset_id=dataset.pk)
+        withdraw_version(dataset=dataset, number=version.number, reason=f"Contains {ADDRESS}", actor=lead)
+        pending = WebhookDelivery.objects.get(status=DeliveryStatus.PENDING)
+        assert attempt_delivery(delivery_id=pending.pk) == 5  # the receiver failed: tried again in 5 s
+        save_rule_set(project=project, builtins=["email"], custom=[], phone_region="GB")
+
+        redact_stored_outputs(project=project)
+        assert ADDRESS not in WebhookDelivery.objects.get(pk=pending.pk).body
+        assert attempt_delivery(delivery_id=pending.pk, now=timezone.now() + timedelta(seconds=6)) is None
+
+        first, again = receiver.at("/in")
+    assert ADDRESS in first.body.decode() and ADDRESS not in again.body.decode()
+    payload = Webhook(made.secret).verify(again.body, again.headers)
+    assert payload["data"]["version"]["note"] == "Contains [EMAIL]"
+    assert payload["data"]["version"]["number"] == version.number
+    assert again.headers["webhook-id"] == first.headers["webhook-id"]
