@@ -30,6 +30,7 @@ from labeling.models import (
     Output,
     WebhookDelivery,
     WebhookEndpoint,
+    WebhookEvent,
     WebhookKind,
 )
 from labeling.rules.access import check_can_manage
@@ -39,7 +40,7 @@ from labeling.selectors.members import manager_emails
 from . import webhook_transport
 from .redaction import redact_free_text, redactor_for
 from .routing import kept_from_deletion
-from .webhook_events import with_texts_made_again
+from .webhook_events import with_texts_made_again, with_withdrawal_note
 from .webhooks import audit_details, enqueue_delivery, signing_secret
 
 logger = logging.getLogger(__name__)
@@ -206,9 +207,9 @@ def _tell_leads(*, endpoint_id: int, reason: str) -> int:
 def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     """Send a delivery's message again, as a new delivery with the same `webhook-id` (receivers that saw it already
     can drop it) and body, its texts (an endpoint that opted in) as stored now: the transcript made again from the
-    output, the flag's note under the redaction rules in force. A message sent before its output was redacted again
-    does not send the removed text a second time. The same person's redelivery of the message moments ago (the
-    button posted twice) is returned, and nothing more sent (rules.twins)."""
+    output, the flag's note and a withdrawal's reason under the redaction rules in force. A message sent before its
+    output was redacted again does not send the removed text a second time. The same person's redelivery of the
+    message moments ago (the button posted twice) is returned, and nothing more sent (rules.twins)."""
     endpoint = delivery.endpoint
     check_can_manage(actor, endpoint.project)
     if not endpoint.enabled:
@@ -230,9 +231,12 @@ def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
         if twin is not None:
             return twin
     body = delivery.body
+    words = partial(redact_free_text, redactor_for(endpoint.project))
     output = Output.objects.filter(pk=delivery.output_id).only("pk", "input", "output").first()
     if output is not None and endpoint.include_transcripts and endpoint.kind == WebhookKind.STANDARD:
-        body = with_texts_made_again(body, output, note=partial(redact_free_text, redactor_for(endpoint.project)))
+        body = with_texts_made_again(body, output, note=words)
+    if delivery.event == WebhookEvent.DATASET_VERSION_WITHDRAWN and endpoint.kind == WebhookKind.STANDARD:
+        body = with_withdrawal_note(body, note=words)  # a lead's reason may quote an address
     again = WebhookDelivery.objects.create(
         endpoint=endpoint,
         event=delivery.event,

@@ -225,3 +225,31 @@ def test_redacting_stored_outputs_redacts_the_reason_a_retried_withdrawal_delive
     assert payload["data"]["version"]["note"] == "Contains [EMAIL]"
     assert payload["data"]["version"]["number"] == version.number
     assert again.headers["webhook-id"] == first.headers["webhook-id"]
+
+
+def test_a_withdrawal_redelivered_after_redacting_stored_outputs_sends_the_reason_redacted(project, lead, settings):
+    """A `dataset.version_withdrawn` message sent before the rules existed, then redelivered by a lead after the run:
+    the redelivery repeated the body byte for byte, the address in the reason included. It sends the reason as the
+    rules in force have it, under the same webhook-id."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    with Receiver() as receiver:
+        receiver.script("/in", 200, 200)
+        made = webhooks.create_endpoint(
+            project=project, created_by=lead, url=receiver.url("/in"), events=["dataset.version_withdrawn"]
+        )
+        label_outputs(project, 1)
+        dataset = create_dataset(project=project, spec={"name": "Eval"})
+        version = build_version(dataset_id=dataset.pk)
+        withdraw_version(dataset=dataset, number=version.number, reason=f"Contains {ADDRESS}", actor=lead)
+        sent = WebhookDelivery.objects.get()
+        assert attempt_delivery(delivery_id=sent.pk) is None
+        save_rule_set(project=project, builtins=["email"], custom=[], phone_region="GB")
+        redact_stored_outputs(project=project)
+
+        again = redeliver(delivery=WebhookDelivery.objects.get(pk=sent.pk), actor=lead)
+        assert attempt_delivery(delivery_id=again.pk) is None
+        first, second = receiver.at("/in")
+    assert ADDRESS in first.body.decode() and ADDRESS not in second.body.decode()
+    payload = Webhook(made.secret).verify(second.body, second.headers)
+    assert payload["data"]["version"]["note"] == "Contains [EMAIL]"
+    assert second.headers["webhook-id"] == first.headers["webhook-id"]
