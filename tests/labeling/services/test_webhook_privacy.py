@@ -204,13 +204,7 @@ def test_redacting_stored_outputs_redacts_the_reason_a_retried_withdrawal_delive
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     with Receiver() as receiver:
         receiver.script("/in", 500, 200)
-        made = webhooks.create_endpoint(
-            project=project, created_by=lead, url=receiver.url("/in"), events=["dataset.version_withdrawn"]
-        )
-        label_outputs(project, 1)
-        dataset = create_dataset(project=project, spec={"name": "Eval"})
-        version = build_version(dataset_id=dataset.pk)
-        withdraw_version(dataset=dataset, number=version.number, reason=f"Contains {ADDRESS}", actor=lead)
+        made, version = _a_version_withdrawn_quoting_an_address(project, lead, receiver)
         pending = WebhookDelivery.objects.get(status=DeliveryStatus.PENDING)
         assert attempt_delivery(delivery_id=pending.pk) == 5  # the receiver failed: tried again in 5 s
         save_rule_set(project=project, builtins=["email"], custom=[], phone_region="GB")
@@ -234,13 +228,7 @@ def test_a_withdrawal_redelivered_after_redacting_stored_outputs_sends_the_reaso
     settings.WEBHOOKS_ALLOW_PRIVATE = True
     with Receiver() as receiver:
         receiver.script("/in", 200, 200)
-        made = webhooks.create_endpoint(
-            project=project, created_by=lead, url=receiver.url("/in"), events=["dataset.version_withdrawn"]
-        )
-        label_outputs(project, 1)
-        dataset = create_dataset(project=project, spec={"name": "Eval"})
-        version = build_version(dataset_id=dataset.pk)
-        withdraw_version(dataset=dataset, number=version.number, reason=f"Contains {ADDRESS}", actor=lead)
+        made, version = _a_version_withdrawn_quoting_an_address(project, lead, receiver)
         sent = WebhookDelivery.objects.get()
         assert attempt_delivery(delivery_id=sent.pk) is None
         save_rule_set(project=project, builtins=["email"], custom=[], phone_region="GB")
@@ -253,3 +241,17 @@ def test_a_withdrawal_redelivered_after_redacting_stored_outputs_sends_the_reaso
     payload = Webhook(made.secret).verify(second.body, second.headers)
     assert payload["data"]["version"]["note"] == "Contains [EMAIL]"
     assert second.headers["webhook-id"] == first.headers["webhook-id"]
+
+
+def _a_version_withdrawn_quoting_an_address(project, lead, receiver):
+    """An endpoint hearing of withdrawals (without the texts: the reason goes to every endpoint) at the receiver's
+    `/in`, and a version withdrawn for a reason quoting ADDRESS, before any redaction rule: (the endpoint as made, the
+    version)."""
+    made = webhooks.create_endpoint(
+        project=project, created_by=lead, url=receiver.url("/in"), events=["dataset.version_withdrawn"]
+    )
+    label_outputs(project, 1)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    version = build_version(dataset_id=dataset.pk)
+    withdraw_version(dataset=dataset, number=version.number, reason=f"Contains {ADDRESS}", actor=lead)
+    return made, version
