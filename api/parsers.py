@@ -1,5 +1,6 @@
 import codecs
 import zlib
+from functools import partial
 
 from django.conf import settings
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
@@ -71,18 +72,20 @@ class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         refuse_content_coding(parser_context, media_type)
         encoding = get_encoding(parser_context or {})
+        duplicated: list[_Duplicated] = []  # the objects that gave a key twice: the body is walked only if any did
         try:
             # DRF's JSONParser.parse, with the hook: json keeps the last of a duplicated key without a word.
             data = json.load(
                 codecs.getreader(encoding)(stream),
                 parse_constant=json.strict_constant if self.strict else None,
-                object_pairs_hook=_object_once,
+                object_pairs_hook=partial(_object_once, duplicated),
             )
         except RecursionError:
             raise ParseError(too_deep_message()) from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        problem = find_unstorable(data) or _duplicated_key(data)  # the walk for duplicates is depth-bounded then
+        # Unstorable first: the walk for the duplicated key's path is depth-bounded then.
+        problem = find_unstorable(data) or (_duplicated_key(data) if duplicated else None)
         if problem:
             field, message = problem
             raise ParseError({field: message} if field else message)
@@ -95,13 +98,14 @@ class _Duplicated(dict):
     key: str
 
 
-def _object_once(pairs: list[tuple[str, object]]) -> dict:
+def _object_once(duplicated: list, pairs: list[tuple[str, object]]) -> dict:
     found = dict(pairs)
     if len(found) == len(pairs):
         return found
     seen: set[str] = set()
     marked = _Duplicated(found)
     marked.key = next(key for key, _ in pairs if key in seen or seen.add(key))
+    duplicated.append(marked)
     return marked
 
 

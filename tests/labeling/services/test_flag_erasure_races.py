@@ -30,25 +30,35 @@ def flagged_output_listener(project, lead):
     )  # fmt: skip
 
 
+def _refused_during_the_erasure(project, write) -> list[NotFound]:
+    """Run `write` while the erasure of "u-gone" is held halfway (its deletes done, not committed) and return the
+    NotFound it was told; any other error fails the test."""
+    refusals: list[NotFound] = []
+
+    def attempt() -> None:
+        try:
+            write()
+        except NotFound as refused:  # kept for the test: a thread's exception is otherwise reported as a failure
+            refusals.append(refused)
+
+    with held_halfway(partial(erase_end_user, project=project, end_user_id="u-gone"), "labeling_auditevent"):
+        writing, errors = waiting_on_a_lock(attempt)
+    writing.join(30)
+    assert not errors
+    return refusals
+
+
 def test_a_flag_during_the_erasure_of_its_end_user_waits_and_is_told_the_item_is_gone(
     project, expert, flagged_output_listener
 ):
     """The erasure has deleted the item, not committed, when the expert flags it: the flag used to fail with an
     integrity error (a 500) once the erasure committed. It waits, then finds no item."""
     [item] = label_outputs(project, answers=AGREE[:1], end_user_id="u-gone")
-    gone: list = []
+    gone = _refused_during_the_erasure(
+        project, partial(flag_item, expert=expert, item=item, note="Quotes their address")
+    )
 
-    def flag() -> None:
-        try:
-            flag_item(expert=expert, item=item, note="Quotes their address")
-        except NotFound as refused:  # kept for the test: a thread's exception is otherwise reported as a failure
-            gone.append(refused)
-
-    with held_halfway(partial(erase_end_user, project=project, end_user_id="u-gone"), "labeling_auditevent"):
-        flagging, errors = waiting_on_a_lock(flag)
-    flagging.join(30)
-
-    assert not errors and len(gone) == 1
+    assert len(gone) == 1
     assert not Flag.objects.exists() and not WebhookDelivery.objects.exists()
 
 
@@ -76,38 +86,19 @@ def test_a_redelivery_during_the_erasure_of_its_end_user_waits_and_is_told_the_d
     [item] = label_outputs(project, answers=AGREE[:1], end_user_id="u-gone")
     flag_item(expert=expert, item=item, note="Quotes their address")
     delivery = WebhookDelivery.objects.select_related("endpoint__project").get()
-    gone: list = []
+    gone = _refused_during_the_erasure(project, partial(redeliver, delivery=delivery, actor=lead))
 
-    def again() -> None:
-        try:
-            redeliver(delivery=delivery, actor=lead)
-        except NotFound as refused:
-            gone.append(refused)
-
-    with held_halfway(partial(erase_end_user, project=project, end_user_id="u-gone"), "labeling_auditevent"):
-        redelivering, errors = waiting_on_a_lock(again)
-    redelivering.join(30)
-
-    assert not errors and len(gone) == 1
+    assert len(gone) == 1
     assert not WebhookDelivery.objects.exists()
 
 
 def test_a_comment_during_the_erasure_of_its_end_user_waits_and_is_told_the_item_is_gone(project, expert):
     """As a flag: the comment used to fail with an integrity error (a 500) once the erasure committed."""
     [item] = label_outputs(project, answers=AGREE[:1], end_user_id="u-gone")
-    gone: list = []
+    write = partial(comment_on_item, author=expert, item=item, body="They wrote their address again")
+    gone = _refused_during_the_erasure(project, write)
 
-    def comment() -> None:
-        try:
-            comment_on_item(author=expert, item=item, body="They wrote their address again")
-        except NotFound as refused:
-            gone.append(refused)
-
-    with held_halfway(partial(erase_end_user, project=project, end_user_id="u-gone"), "labeling_auditevent"):
-        commenting, errors = waiting_on_a_lock(comment)
-    commenting.join(30)
-
-    assert not errors and len(gone) == 1
+    assert len(gone) == 1
     assert not Comment.objects.exists()
 
 
