@@ -63,10 +63,17 @@ class SplitsField(serializers.DictField):
 class TextField(serializers.CharField):
     """Text, and only text: DRF's CharField would take 5 or true as "5" or "True"."""
 
+    # Its own key: a subclass's `invalid` (SlugField's) says what is wrong with a string, not that it is none.
+    default_error_messages = {"not_text": "Not a valid string."}
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
-            self.fail("invalid")
+            self.fail("not_text")
         return super().to_internal_value(data)
+
+
+class SlugTextField(TextField, serializers.SlugField):
+    """A slug, given as text: DRF's SlugField, a CharField, read the number 1 as the slug "1"."""
 
 
 class JSONBooleanField(serializers.BooleanField):
@@ -89,14 +96,17 @@ class ProjectMomentField(serializers.DateTimeField):
         return self.context.get("tzinfo") or super().default_timezone()
 
 
+QUEUE_SLUGS_ARE_STRINGS = 'Queue slugs are strings: give each in quotes, e.g. "sample".'
+
+
 class DatasetIn(serializers.Serializer):
     """A dataset definition, as the "new dataset" form makes it. Unknown fields are refused, naming them."""
 
     name = TextField(min_length=1, max_length=200, help_text="The dataset's slug is made from it.")
     description = TextField(max_length=5000, required=False, allow_blank=True, default="")
     queues = serializers.ListField(
-        child=serializers.SlugField(max_length=64), required=False, default=list, max_length=200,
-        help_text="Queue slugs; empty or absent: items of every queue.",
+        child=SlugTextField(max_length=64, error_messages={"not_text": QUEUE_SLUGS_ARE_STRINGS}),
+        required=False, default=list, max_length=200, help_text="Queue slugs; empty or absent: items of every queue.",
     )  # fmt: skip
     questions = serializers.ListField(
         child=TextField(max_length=200), required=False, default=list, max_length=200,

@@ -160,6 +160,19 @@ def test_a_bad_definition_is_a_400_naming_the_field_and_stores_nothing(builder, 
     assert not Dataset.objects.exists()
 
 
+@pytest.mark.parametrize("queue", [1, 1.0, True, {"slug": "1"}], ids=["a number", "a float", "a flag", "an object"])
+def test_a_queue_that_is_not_a_string_is_a_400_naming_queues_and_stores_nothing(builder, project, queue):
+    """DRF's SlugField read the number 1 as the slug "1": `"queues": [1]` made a dataset of the queue `1`."""
+    Queue.objects.create(project=project, slug="1", name="One")
+
+    response = builder.post(DATASETS, {"name": "x", "queues": [queue]})
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "queues" and "Queue slugs are strings" in error["message"], error
+    assert not Dataset.objects.exists()
+
+
 def test_questions_are_keys_of_any_of_the_projects_rubric_versions(builder, project, rubric):
     """A key the current rubric dropped still names the answers of the rows labeled under an older version."""
     publish_rubric(project=project, questions=[question for question in QUESTIONS if question["key"] != "tone"])
