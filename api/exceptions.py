@@ -3,12 +3,12 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
-from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.exceptions import Throttled, UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from api.parsers import PayloadTooLarge
-from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter, InvalidSpec
+from labeling.exceptions import BatchInvalid, DomainError, InvalidFilter, InvalidSpec, TooManyRequests
 
 
 def _flatten(detail, field=None):
@@ -50,7 +50,7 @@ def exception_handler(exc, context):
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
         error = {"index": None, "field": exc.field, "message": exc.message}
-        return Response({"errors": [_printable(error)]}, status=exc.status_code)
+        return Response({"errors": [_printable(error)]}, status=exc.status_code, headers=retry_after(exc))
     if isinstance(exc, UnsupportedMediaType) and str(exc.detail).startswith("Unsupported media type"):
         exc = _with_the_types_taken(exc, context)
     response = drf_exception_handler(exc, context)
@@ -58,6 +58,18 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
         response.data = {"errors": [_printable(error) for error in _flatten(detail)]}
     return response
+
+
+def retry_after(exc) -> dict[str, str]:
+    """The Retry-After header of a 429, a domain limit's as the throttle's: whole seconds, at least 1 (a 0 reads as
+    "at once"). None for other errors. (DRF's own handler sets the throttle's on the REST views; OTLP's uses this.)"""
+    if isinstance(exc, TooManyRequests):
+        wait = exc.retry_after
+    elif isinstance(exc, Throttled) and exc.wait is not None:
+        wait = exc.wait
+    else:
+        return {}
+    return {"Retry-After": str(max(1, int(wait)))}
 
 
 def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMediaType:

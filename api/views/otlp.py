@@ -16,6 +16,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
+from api.exceptions import retry_after
 from api.otlp_encoding import JSON_TYPE, PROTOBUF_TYPE, encode, media_type_of, status_body
 from api.parameters import KnownParametersOnly
 from api.parsers import OtlpJSONParser, OtlpProtobufParser
@@ -69,13 +70,11 @@ def request_media_type(request) -> str:
 def status_response(exc, context) -> HttpResponse | None:
     """Errors as google.rpc.Status in the request's encoding (JSON when it has neither OTLP encoding)."""
     if isinstance(exc, DomainError):
-        code, message, headers = exc.status_code, exc.message, {}
+        code, message, headers = exc.status_code, exc.message, retry_after(exc)
     elif isinstance(exc, exceptions.APIException):
-        code, message, headers = exc.status_code, _detail_text(exc.detail), {}
+        code, message, headers = exc.status_code, _detail_text(exc.detail), retry_after(exc)
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
     else:
         return None  # a database outage: DatabaseUnavailableMiddleware answers 503 with Retry-After
     body, content_type = status_body(code, message, request_media_type(context["request"]))

@@ -6,8 +6,11 @@ import json
 import pytest
 from django.conf import settings
 
+from api.exceptions import exception_handler
+from api.views.otlp import status_response
+from labeling.exceptions import TooManyRequests
 from labeling.models import Dataset, Output
-from labeling.services.api_keys import create_api_key
+from labeling.services.api_keys import KEYS_PER_WINDOW, create_api_key
 from tests.conftest import Api, output_record
 
 DATASETS = "/api/v1/projects/support-bot/datasets"
@@ -32,6 +35,21 @@ def test_a_body_over_djangos_cap_is_a_413_in_the_apis_shape(builder, client, eng
         [error] = response.json()["errors"]
         assert error["message"] == f"The body is over the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
     assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize("handler", [exception_handler, status_response], ids=["rest", "otlp"])
+def test_a_limit_the_domain_enforces_is_a_429_with_retry_after_like_the_throttles(project, rf, handler):
+    """The throttle's 429 carried Retry-After, a domain limit's (TooManyRequests) none. No API view reaches such a
+    limit yet, so the handlers are given the refusal of a real one: a key past the project's hourly issue limit."""
+    for n in range(KEYS_PER_WINDOW):
+        create_api_key(project=project, name=f"key {n}", scopes=["read"])
+    with pytest.raises(TooManyRequests) as refused:
+        create_api_key(project=project, name="one more", scopes=["read"])
+
+    response = handler(refused.value, {"request": rf.post("/api/v1/outputs"), "view": None})
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) == refused.value.retry_after >= 1
 
 
 def test_a_json_value_that_cannot_be_stored_is_a_400_naming_its_field(builder):
