@@ -1,12 +1,57 @@
 """Content negotiation for the API: DRF's, except that an unknown `?format=` is a 400 naming `format`, and that
 Accept is read as RFC 9110 says (its q values count; an empty one asks for anything)."""
 
+from dataclasses import dataclass
+
 from django.http import Http404
+from django.utils.http import parse_header_parameters
 from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.utils.mediatypes import _MediaType
 
-ANYTHING = _MediaType("*/*")
+
+@dataclass(frozen=True, eq=False)
+class MediaRange:
+    """A renderer's media type or a range of an Accept header (`text/*;q=0.5`), read as DRF reads them (its reader,
+    `_MediaType`, is private): the type, lower case, and the parameters, their names lower case."""
+
+    orig: str
+    main_type: str
+    sub_type: str
+    params: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> "MediaRange":
+        try:
+            full_type, params = parse_header_parameters(text)
+        except ValueError:  # over Django's header length, or an unknown RFC 2231 charset: a range matching nothing
+            full_type, params = "", {}
+        main_type, _, sub_type = full_type.partition("/")
+        return cls(orig=text, main_type=main_type, sub_type=sub_type, params=params)
+
+    def match(self, accepted: "MediaRange") -> bool:
+        """Whether this type is in the range `accepted`: type and subtype alike or `*` on either side, and each of
+        this type's parameters but q given alike by the range (the range's other parameters do not count)."""
+        return (
+            all(name == "q" or accepted.params.get(name) == value for name, value in self.params.items())
+            and _alike(self.sub_type, accepted.sub_type)
+            and _alike(self.main_type, accepted.main_type)
+        )
+
+    @property
+    def precedence(self) -> int:
+        """How specific it is: 0 for `*/*`, 1 for `type/*`, 2 for `type/subtype`, 3 with parameters besides q."""
+        if self.main_type == "*":
+            return 0
+        if self.sub_type == "*":
+            return 1
+        return 2 if set(self.params) <= {"q"} else 3
+
+
+def _alike(one: str, other: str) -> bool:
+    return one == other or "*" in (one, other)
+
+
+ANYTHING = MediaRange.parse("*/*")
 
 
 class UnknownFormat(ValidationError):
@@ -50,10 +95,10 @@ class FormatNegotiation(DefaultContentNegotiation):
         format = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
         if format:
             renderers = self.filter_renderers(renderers, format)
-        accepts = [_MediaType(token) for token in self.get_accept_list(request)] or [ANYTHING]
+        accepts = [MediaRange.parse(token) for token in self.get_accept_list(request)] or [ANYTHING]
         best, best_rank = None, None
         for position, renderer in enumerate(renderers):
-            offered = _MediaType(renderer.media_type)
+            offered = MediaRange.parse(renderer.media_type)
             ranges = [accept for accept in accepts if offered.match(accept)]
             if not ranges:
                 continue
@@ -78,7 +123,7 @@ class FormatNegotiation(DefaultContentNegotiation):
             view.check_permissions(request)
 
 
-def quality(media_type: _MediaType) -> float:
+def quality(media_type: MediaRange) -> float:
     """A range's q value; one that is not a number from 0 to 1 counts as absent (1), as DRF read every q before."""
     try:
         value = float(media_type.params.get("q", "1"))
