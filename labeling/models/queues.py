@@ -12,6 +12,10 @@ class QueueQuerySet(models.QuerySet):
     def active(self):
         return self.filter(is_active=True)
 
+    def for_every_expert(self):
+        """The queues that name no eligible experts: every expert and lead of their project may label in them."""
+        return self.filter(eligible_experts__isnull=True)
+
 
 class Queue(models.Model):
     """A routing rule and the review queue it fills.

@@ -233,12 +233,6 @@ class NamedExperts:
     # Usernames of the others: removed from the project, given a role that does not label, or their account deactivated.
     gone: tuple[str, ...]
 
-    @property
-    def without_expert(self) -> bool:
-        """Nobody may label in the queue: its items wait for nobody (the list still names people, so it is not
-        "every expert")."""
-        return not self.may_label
-
 
 def named_experts(project_id: int) -> dict[int, NamedExperts]:
     """The project's queues that name eligible experts, by id, with who of them may label there now: the rule of
@@ -276,6 +270,11 @@ class QueueLabelers:
     def without_expert(self, queue_id: int) -> bool:
         """Nobody may label in the queue now: its items wait for nobody."""
         return not self.may_label(queue_id)
+
+    def gone(self, queue_id: int) -> tuple[str, ...]:
+        """Usernames of whom the queue names who may not label there any more; none for a queue that names nobody."""
+        named = self.named.get(queue_id)
+        return () if named is None else named.gone
 
 
 def queue_labelers(project_id: int) -> QueueLabelers:

@@ -6,8 +6,8 @@ from datetime import datetime
 from django.db.models import Max, OuterRef, Subquery
 
 from labeling.exceptions import NotFound
-from labeling.models import Invitation, Label, Membership, Project
-from labeling.rules.access import MANAGING_ROLES, named_experts
+from labeling.models import Invitation, Label, Membership, Project, Queue
+from labeling.rules.access import MANAGING_ROLES, QueueLabelers, queue_labelers
 from labeling.selectors.management import row_count
 
 
@@ -16,8 +16,9 @@ class MemberRow:
     membership: Membership
     labels_this_week: int
     last_active: datetime | None  # the later of the last sign-in and the last label in this project
-    # The queues that name this member as the only eligible expert who may label there: removing them (or giving them
-    # a role that does not label) leaves those queues with nobody.
+    # The queues where this member is the only one who may label (named as the only eligible expert who may, or, in a
+    # queue that names nobody, the only expert or lead of the project who may): removing them (or giving them a role
+    # that does not label) leaves those queues with nobody.
     last_expert_of: tuple[str, ...] = ()
 
     @property
@@ -27,7 +28,8 @@ class MemberRow:
 
 def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
     """The project's members by role and username, with labels since `since`, last activity and the queues they are the
-    last eligible expert of. Two queries."""
+    last eligible expert of. Three queries, and one more for the names of the queues for every expert when only one
+    member may label in the project."""
     labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id")).order_by()
     members = (
         Membership.objects.filter(project=project)
@@ -38,19 +40,40 @@ def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
         )
         .order_by("role", "user__username")
     )
+    labelers = queue_labelers(project.pk)
     last_of: dict[int, list[str]] = {}
-    for named in named_experts(project.pk).values():
+    for named in labelers.named.values():
         if len(named.may_label) == 1:
             last_of.setdefault(named.may_label[0], []).append(named.queue_name)
+    if len(labelers.everyone) == 1:
+        last_of.setdefault(labelers.everyone[0], []).extend(_queues_for_every_expert(project))
     return [
         MemberRow(
             membership=member,
             labels_this_week=member.labels_this_week,
             last_active=max((at for at in (member.user.last_login, member.last_label_at) if at), default=None),
-            last_expert_of=tuple(last_of.get(member.user_id, ())),
+            last_expert_of=tuple(sorted(last_of.get(member.user_id, ()))),
         )
         for member in members
     ]
+
+
+def queues_left_without_expert(project: Project, user_id: int, *, before: QueueLabelers) -> list[str]:
+    """The names of the queues where the user could label `before` a change of their membership and nobody may now:
+    they were its last eligible expert. Two queries, and one more when a queue for every expert is left so."""
+    after = queue_labelers(project.pk)
+    left = [
+        named.queue_name
+        for queue_id, named in after.named.items()
+        if user_id in before.may_label(queue_id) and after.without_expert(queue_id)
+    ]
+    if user_id in before.everyone and not after.everyone:
+        left.extend(_queues_for_every_expert(project))
+    return sorted(left)
+
+
+def _queues_for_every_expert(project: Project) -> list[str]:
+    return list(Queue.objects.filter(project=project).for_every_expert().values_list("name", flat=True))
 
 
 def manager_emails(project: Project) -> list[str]:

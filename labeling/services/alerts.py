@@ -235,7 +235,7 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
                 paused_at=paused_at,
                 resumed_at=resumed_at,
                 nobody_may_label=labelers.without_expert(queue_id),
-                nobody_eligible=labelers.named[queue_id].gone if queue_id in labelers.named else (),
+                nobody_eligible=labelers.gone(queue_id),
             )
         )
     newest = Output.objects.filter(project=project).aggregate(newest=Max("occurred_at"))["newest"]

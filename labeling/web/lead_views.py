@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
-from labeling.rules.access import managed_project, named_experts
+from labeling.rules.access import managed_project, queue_labelers
 from labeling.rules.gold import asked_differently
 from labeling.rules.text import isolated
 from labeling.selectors import management
@@ -30,15 +30,16 @@ def queue_list(request, slug: str):
     week = calendar.current_week(project)
     queues = list(management.queues_with_week_counts(project, week))
     backfills = queued_backfills([queue.pk for queue in queues])
-    named = named_experts(project.pk)
+    labelers = queue_labelers(project.pk)
     rows = [
         {
             "queue": queue,
             "rule": describe_rule(queue.rule),
             "backfill": backfills.get(queue.pk),
-            # Who the queue names but may not label there any more, and whether that leaves nobody.
-            "gone": named[queue.pk].gone if queue.pk in named else (),
-            "without_expert": named[queue.pk] if queue.pk in named and named[queue.pk].without_expert else None,
+            # Who the queue names but may not label there any more, and whether nobody may (a queue that names
+            # nobody: no expert or lead of the project may).
+            "gone": labelers.gone(queue.pk),
+            "without_expert": labelers.without_expert(queue.pk),
         }
         for queue in queues
     ]
@@ -68,7 +69,7 @@ def _queue_editor(request, project, *, queue):
     form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue, actor=request.user)
     context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
     context["backfill"] = queued_backfills([queue.pk]).get(queue.pk) if queue else None
-    context["without_expert"] = _without_expert(project).get(queue.pk) if queue else None
+    context.update(_without_expert(project, queue))
     if request.method == "GET":
         return render(request, "labeling/lead/queue_form.html", context)
     if "preview" in request.POST:
@@ -100,10 +101,14 @@ def _queue_editor(request, project, *, queue):
     return render(request, "labeling/lead/queue_form.html", context, status=400)
 
 
-def _without_expert(project):
-    """The queues nobody may label in (their eligible experts were all removed, given a role that does not label, or
-    deactivated), by id: the lead is told on the queue list and the queue's page."""
-    return {queue_id: named for queue_id, named in named_experts(project.pk).items() if named.without_expert}
+def _without_expert(project, queue) -> dict:
+    """Whether nobody may label in the queue (`without_expert`: its eligible experts, or, naming none, every expert and
+    lead of the project, were removed, given a role that does not label, or deactivated) and whom it names who may not
+    (`gone`), for its page; a new queue has neither."""
+    if queue is None:
+        return {"without_expert": False, "gone": ()}
+    labelers = queue_labelers(project.pk)
+    return {"without_expert": labelers.without_expert(queue.pk), "gone": labelers.gone(queue.pk)}
 
 
 @login_required

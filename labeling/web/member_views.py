@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, TooManyRequests
 from labeling.rules import calendar
-from labeling.rules.access import managed_project, named_experts
+from labeling.rules.access import QueueLabelers, managed_project, queue_labelers
 from labeling.rules.text import isolated
 from labeling.selectors import members as member_selectors
 from labeling.selectors.invitations import open_invitations
@@ -61,6 +61,7 @@ def member_role(request, slug: str, membership_id: int):
     form = RoleForm(request.POST)
     if not form.is_valid():
         return _page(request, project, error="Choose one of the roles.", status=400)
+    before = queue_labelers(project.pk)
     try:
         changed = member_services.change_role(
             membership=membership, role=form.cleaned_data["role"], changed_by=request.user
@@ -68,7 +69,7 @@ def member_role(request, slug: str, membership_id: int):
     except DomainError as exc:
         return _refused(request, project, exc)
     messages.success(request, f"{changed.user.username} is now {changed.get_role_display().lower()}.")
-    _tell_queues_without_expert(request, project, changed.user.username)
+    _tell_queues_without_expert(request, project, changed.user, before)
     return redirect("labeling:members", slug=project.slug)
 
 
@@ -77,13 +78,14 @@ def member_role(request, slug: str, membership_id: int):
 def member_remove(request, slug: str, membership_id: int):
     project, own = managed_project(request.user, slug)
     membership = member_selectors.membership_of_project(project, membership_id)
+    before = queue_labelers(project.pk)
     try:
         released = member_services.remove_member(membership=membership, removed_by=request.user)
     except DomainError as exc:
         return _refused(request, project, exc)
     freed = f" {released} item(s) they held are free for others now." if released else ""
     messages.success(request, f"{membership.user.username} was removed from {isolated(project.name)}.{freed}")
-    _tell_queues_without_expert(request, project, membership.user.username)
+    _tell_queues_without_expert(request, project, membership.user, before)
     if membership.pk == own.pk:  # the lead left the project: its pages are closed to them now
         return redirect("labeling:home")
     return redirect("labeling:members", slug=project.slug)
@@ -112,13 +114,12 @@ def invitation_revoke(request, slug: str, invitation_id: int):
     return redirect("labeling:members", slug=project.slug)
 
 
-def _tell_queues_without_expert(request, project, username: str) -> None:
-    """Warn when the member was the last eligible expert of queues: they keep the name, and nobody may label them."""
-    left = [
-        named.queue_name
-        for named in named_experts(project.pk).values()
-        if named.without_expert and username in named.gone
-    ]
+def _tell_queues_without_expert(request, project, user, before: QueueLabelers) -> None:
+    """Warn when the member was the last eligible expert of queues (`before` the change, who could label in each): of
+    one that names them they keep the name, and of one that names nobody they were the project's last who labels;
+    nobody may label them now."""
+    username = user.username
+    left = member_selectors.queues_left_without_expert(project, user.pk, before=before)
     if left:
         names = ", ".join(f"“{isolated(name)}”" for name in left)
         messages.warning(

@@ -66,13 +66,13 @@ def test_the_page_lists_every_member_with_role_activity_and_this_weeks_labels(le
 
 
 def test_the_member_list_runs_a_fixed_number_of_queries(lead_client, project, lead, expert, django_assert_num_queries):
-    """Session, user, membership, the members (one query, counts annotated), the queues' named experts, the
-    invitations."""
+    """Session, user, membership, the members (one query, counts annotated), the queues' named experts, who may label
+    in a queue that names nobody, the invitations."""
     for n in range(5):
         MembershipFactory(project=project, role="expert", user=UserFactory(username=f"extra{n}"))
     invited(project, lead)
     invited(project, lead, email="omar@example.com")
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         assert lead_client.get(members_url(project)).status_code == 200
 
 
@@ -293,6 +293,74 @@ def test_a_queue_whose_only_expert_was_deactivated_says_nobody_can_label_it(lead
     assert f"{expert.username} (account deactivated)" in editor
     shared_page = lead_client.get(f"/p/{project.slug}/manage/queues/{shared.pk}/").content.decode()
     assert "Nobody can label this queue." not in shared_page
+
+
+@pytest.fixture
+def admin_client(client, project):
+    """The project run by an admin, who does not label: its experts are the only ones who may."""
+    client.force_login(MembershipFactory(project=project, role="admin", user=UserFactory(username="ada")).user)
+    return client
+
+
+@pytest.mark.parametrize("how", ["remove", "make engineer"])
+def test_a_lead_is_told_when_the_projects_only_expert_leaves_a_queue_for_every_expert_without_anyone_to_label_it(
+    admin_client, project, expert, how
+):
+    """Sample names no eligible experts: every expert and lead of the project may label it; Escalations names Erin.
+    Erin is the project's one expert, and its admin does not label. Before she is removed (or made an engineer), her
+    row says she is the last eligible expert of both; after, the message names both, and the queue list and Sample's
+    page say nobody can label it, as a queue for every expert with nobody in the project who may."""
+    sample = Queue.objects.create(project=project, slug="sample", name="Sample")
+    Queue.objects.create(project=project, slug="escalations", name="Escalations").eligible_experts.set([expert])
+    target = Membership.objects.get(user=expert, project=project)
+
+    page = admin_client.get(members_url(project)).content.decode()
+    assert "erin is the last eligible expert of Escalations, Sample: nobody will be able to label them." in page
+
+    if how == "remove":
+        response = admin_client.post(members_url(project, f"{target.pk}/remove"), follow=True)
+    else:
+        response = admin_client.post(members_url(project, f"{target.pk}/role"), {"role": "engineer"}, follow=True)
+    told = response.content.decode()
+    assert "erin was the last eligible expert of “Escalations”, “Sample”: nobody can label them now." in told
+
+    listing = admin_client.get(f"/p/{project.slug}/manage/queues/").content.decode()
+    assert listing.count("Nobody can label this queue.") == 2
+    assert "It names no eligible experts, so every expert and lead of this project may label it" in listing
+    editor = admin_client.get(f"/p/{project.slug}/manage/queues/{sample.pk}/").content.decode()
+    assert "Nobody can label this queue." in editor and "It names no eligible experts" in editor
+
+
+def test_a_queue_for_every_expert_whose_projects_only_expert_was_deactivated_says_nobody_can_label_it(
+    admin_client, project, expert
+):
+    """Sample names no eligible experts; Erin is the project's one expert. An operator deactivates her account (her
+    membership stays): the queue list and Sample's page say nobody can label it."""
+    sample = Queue.objects.create(project=project, slug="sample", name="Sample")
+    listing_url = f"/p/{project.slug}/manage/queues/"
+    assert "Nobody can label this queue." not in admin_client.get(listing_url).content.decode()
+
+    expert.is_active = False
+    expert.save(update_fields=["is_active"])
+
+    listing = admin_client.get(listing_url).content.decode()
+    assert listing.count("Nobody can label this queue.") == 1
+    assert "It names no eligible experts, so every expert and lead of this project may label it" in listing
+    editor = admin_client.get(f"/p/{project.slug}/manage/queues/{sample.pk}/").content.decode()
+    assert "Nobody can label this queue." in editor
+
+
+def test_a_queue_for_every_expert_keeps_its_labelers_while_a_lead_may_label(lead_client, project, lead, expert):
+    """Leads label too: with a lead in the project, its one expert is not the last who may label a queue for every
+    expert, and removing her leaves the queue to the lead, unmarked; the lead is its last eligible expert now."""
+    Queue.objects.create(project=project, slug="sample", name="Sample")
+    target = Membership.objects.get(user=expert, project=project)
+    assert "last eligible expert" not in lead_client.get(members_url(project)).content.decode()
+
+    told = lead_client.post(members_url(project, f"{target.pk}/remove"), follow=True).content.decode()
+    assert "erin was removed" in told and "erin was the last eligible expert" not in told
+    assert "lena is the last eligible expert of Sample: nobody will be able to label it." in told
+    assert "Nobody can label this queue." not in lead_client.get(f"/p/{project.slug}/manage/queues/").content.decode()
 
 
 # The invitation page -----------------------------------------------------------------------------------------
