@@ -47,6 +47,7 @@ from .datasets import build_version
 from .lanes import Step, run_lanes
 from .metrics import refresh_week_metrics
 from .platform import refresh_project_week
+from .redaction import lock_item_for_words, redact_free_text, redactor_for
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
 from .themes import refresh_week_themes
@@ -540,10 +541,18 @@ def add_decision(
         raise InvalidInput("The owner's name is at most 200 characters.")
     if "\x00" in text + owner:
         raise InvalidInput("A decision may not contain NUL characters.")
-    if item_id is not None and not Item.objects.filter(pk=item_id, project=cycle.project).exists():
-        raise NotFound("No such item.")
+    if item_id is not None:
+        item = Item.objects.filter(pk=item_id, project=cycle.project).first()
+        if item is None:
+            raise NotFound("No such item.")
+        # Before the cycle, as a `redact_outputs` batch locks its items before the weeks whose reports quote them.
+        lock_item_for_words(item)
     # The cycle's row lock makes the same decision posted twice at the same instant wait for the first, and find it.
     ReviewCycle.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=cycle.pk)
+    # The meeting may quote the end user's address from an output: stored under the redaction rules in force, read
+    # under the locks a `redact_outputs` run takes before it reads decisions (the item's; the week's with --all), and
+    # compared as stored with a twin.
+    text = redact_free_text(redactor_for(cycle.project), text)[: Decision._meta.get_field("text").max_length]
     same = {"text": text, "owner": owner, "due_date": due_date, "item_id": item_id}
     twin = twin_of(Decision.objects.filter(cycle=cycle, created_by=user, **same))
     if twin is not None:

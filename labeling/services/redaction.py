@@ -1,12 +1,13 @@
 """Save a project's redaction rules (a new version per edit), build the redactor ingest applies, and apply the rules
-in force to what was stored before them (`redact_stored_outputs`: outputs, the labels, gold, flags, comments and skips
-about them, the webhook deliveries about them not sent yet, usage events, the reasons versions were withdrawn for).
+in force to what was stored before them (`redact_stored_outputs`: outputs, the labels, gold, flags, comments, skips,
+adjudication notes and meeting decisions about them, the webhook deliveries about them not sent yet, usage events, the
+reasons versions were withdrawn for).
 
 Ingest calls `redactor_for(project)` once per batch: one query, the patterns compiled once, and None
 when the project has no rules in force, so a project without rules pays nothing. What people write while rules are in
-force (a label's free-text answers, a flag's note, a comment, a skip reason, a withdrawal's reason) is stored through
-`redact_free_text` or `redact_answers`. What is redacted and what is not is listed in README.md ("Personal data:
-redaction").
+force (a label's free-text answers, a flag's note, a comment, a skip reason, a lead's adjudication note, a meeting's
+decision, a withdrawal's reason) is stored through `redact_free_text` or `redact_answers`. What is redacted and what
+is not is listed in README.md ("Personal data: redaction").
 """
 
 from collections import Counter
@@ -24,6 +25,7 @@ from labeling.models import (
     Comment,
     DatasetRow,
     DatasetVersion,
+    Decision,
     DeliveryStatus,
     Flag,
     Item,
@@ -52,8 +54,10 @@ from .search_index import index_outputs
 from .webhook_events import with_texts_made_again, with_withdrawal_note
 
 FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write, which may quote the output
-# The review's conversation about an item: experts paste the end user's address or number from the output into it.
-CONVERSATION = ((Flag, "note"), (Comment, "body"), (Skip, "reason"))
+# The review's conversation about an item: experts and leads paste the end user's address or number from the output
+# into it.
+CONVERSATION = ((Flag, "note"), (Comment, "body"), (Skip, "reason"), (Resolution, "note"))
+DECISION_EVENTS = ("decision.added", "decision.deleted")  # the audit events that copy a meeting decision's text
 
 
 def redactor_for(project: Project) -> engine.Redactor | None:
@@ -129,9 +133,10 @@ def lock_item_for_words(item: Item) -> None:
     Item.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=item.pk)
 
 
-def words_as_stored(item: Item, text: str, limit: int) -> str:
+def words_as_stored(item: Item, text: str, limit: int | None = None) -> str:
     """The text with the project's redaction rules applied (an expert may paste the end user's address from the
-    output), cut to `limit`. Read under `lock_item_for_words`: its rules are the ones in force after any batch."""
+    output), cut to `limit` (if any). Read under `lock_item_for_words` (or another lock a `redact_outputs` batch takes
+    on the item first): its rules are the ones in force after any batch."""
     return redact_free_text(redactor_for(item.project), text[:limit])[:limit]
 
 
@@ -197,7 +202,8 @@ def redact_stored_outputs(
     its own transaction, so a long run holds no lock for long and a rerun picks up where it stopped.
 
     `every_output`: visit the outputs redacted under these rules already too, for what was written about them before
-    writes applied the rules (labels, flags, comments; a text redacted already comes out the same).
+    writes applied the rules (labels, flags, comments; a text redacted already comes out the same), and every decision
+    of the project's meetings, those about no item too.
     """
     redactor = redactor_for(project)
     if redactor is None:
@@ -244,6 +250,7 @@ def redact_stored_outputs(
                 reviewed = _redact_reviews(redactor, outputs, free_text)
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
                 _redact_adjudications(redactor, project, outputs, free_text)
+                _redact_decisions_about(redactor, project, outputs)
                 reports |= _redact_report_excerpts(redactor, project, outputs)
                 _redact_pending_deliveries(redactor, project, outputs)
                 versions |= _versions_holding(project, changed)
@@ -254,6 +261,8 @@ def redact_stored_outputs(
         for changed_events in _redact_stored_events(project, redactor, batch_size):
             run.usage_events += changed_events  # counted batch by batch: a run stopped later audits what it did
         run.withdrawal_reasons = _redact_withdrawal_reasons(project, redactor)
+        if every_output:
+            _redact_every_decision(project, redactor)
         _redact_pending_withdrawals(project, redactor)
     finally:
         # Audited even when a later batch fails: the batches already rewritten are on record.
@@ -286,8 +295,8 @@ def _free_text_questions(project: Project) -> dict[int, frozenset[str]]:
 def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text: dict[int, frozenset[str]]) -> set[int]:
     """Apply the rules to the free-text answers about these outputs (their labels, the answers an edit replaced, the
     gold: experts' texts and a lead's correction), which often quote them; return the ids of the outputs whose
-    answers changed. The flags' notes, comments and skip reasons about them are redacted too, but are in no dataset (a
-    lead's adjudication note stays).
+    answers changed. The flags' notes, comments, skip reasons and a lead's adjudication note about them are redacted
+    too (`_redact_conversation`), but are in no dataset.
 
     The items are locked first, in id order, as every writer of an item's labels and gold locks them (`submit_label`,
     `resolve_item`, `adjudicate`): an edit waits for this batch and is not overwritten by it.
@@ -394,6 +403,59 @@ def _redact_adjudications(
             event.details = {**event.details, "answers": redacted}
             rewritten.append(event)
     AuditEvent.objects.bulk_update(rewritten, ["details"], batch_size=500)
+
+
+def _redact_decisions_about(redactor: engine.Redactor, project: Project, outputs: list[Output]) -> None:
+    """Apply the rules to the text of the meeting decisions about these outputs' items, where a lead may quote the
+    output, and to the audit events that copy it (a deleted decision's too).
+
+    Read here, after `_redact_reviews` locked the items: `add_decision` writes a decision about an item under the
+    item's lock, so one made while the run goes on is waited for and read too."""
+    item_ids = list(Item.objects.filter(output_id__in=[output.pk for output in outputs]).values_list("pk", flat=True))
+    if item_ids:
+        decisions = Decision.objects.filter(item_id__in=item_ids)
+        events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS, details__item__in=item_ids)
+        _redact_decisions(redactor, decisions, events)
+
+
+@transaction.atomic
+def _redact_every_decision(project: Project, redactor: engine.Redactor) -> None:
+    """Apply the rules to the text of every decision of the project's meetings, those about no item too (or whose item
+    was erased since), and to the audit events that copy it. A meeting records a handful a week: `--all` reads them
+    all, and a text redacted already comes out the same.
+
+    The project's weeks are locked first, in id order: `add_decision` writes under its week's lock, so one written
+    meanwhile is waited for and read too."""
+    list(
+        ReviewCycle.objects.filter(project=project)
+        .select_for_update(no_key=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    decisions = Decision.objects.filter(cycle__project=project)
+    events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS)
+    _redact_decisions(redactor, decisions, events)
+
+
+def _redact_decisions(redactor: engine.Redactor, decisions, events) -> None:
+    """The decisions' texts (their cap kept: a placeholder may be longer than what it replaces) and the events' copies
+    of them, redacted."""
+    limit = Decision._meta.get_field("text").max_length
+    rewritten = []
+    for decision in decisions.select_for_update(of=("self",)).order_by("pk").only("pk", "text"):
+        text = redact_free_text(redactor, decision.text)[:limit]
+        if text != decision.text:
+            decision.text = text
+            rewritten.append(decision)
+    Decision.objects.bulk_update(rewritten, ["text"], batch_size=500)
+    scrubbed = []
+    for event in events.select_for_update().order_by("pk").only("pk", "details"):
+        text = event.details.get("text") if isinstance(event.details, dict) else None
+        redacted = redact_free_text(redactor, text)[:limit] if isinstance(text, str) else text
+        if redacted != text:
+            event.details = {**event.details, "text": redacted}
+            scrubbed.append(event)
+    AuditEvent.objects.bulk_update(scrubbed, ["details"], batch_size=500)
 
 
 def _redacted_answers(redactor: engine.Redactor, answers: Any, keys: frozenset[str]) -> Any:

@@ -40,7 +40,7 @@ from labeling.rules.twins import audited_twin, twin_of
 
 from . import outbox, webhook_events
 from .answers import validate_answers
-from .redaction import redact_answers
+from .redaction import redact_answers, words_as_stored
 from .routing import kept_from_deletion
 
 
@@ -253,13 +253,14 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     resolution = resolve_item(item_id=item.pk)
     if resolution is None:
         raise DomainError("Only an item with all its labels can be adjudicated.")
+    note = _note_as_stored(item, note)
     if _marked_moments_ago(resolution, lead=lead, note=note):
         return resolution
     before = resolution.status
     resolution.marked_for_adjudication = True
     resolution.adjudicated_at = None
-    if note.strip():
-        resolution.note = note.strip()
+    if note:
+        resolution.note = note
     resolution.status = _status(resolution)
     resolution.save()
     if _became_undecided(before, resolution.status):
@@ -273,11 +274,17 @@ def mark_for_adjudication(*, lead, item: Item, note: str = "") -> Resolution:
     return resolution
 
 
+def _note_as_stored(item: Item, note: str) -> str:
+    """A lead's note on the item, stripped, under the redaction rules in force: they quote the output as experts do.
+    Read after `resolve_item` locked the item, the row a `redact_outputs` batch locks before it redacts the note."""
+    return words_as_stored(item, note.strip()) if note.strip() else ""
+
+
 def _marked_moments_ago(resolution: Resolution, *, lead, note: str) -> bool:
-    """Whether the item waits on this lead's mark, made moments ago with this note: a twin of this one."""
+    """Whether the item waits on this lead's mark, made moments ago with this note (as stored): a twin of this one."""
     if not resolution.marked_for_adjudication or resolution.adjudicated_at is not None:
         return False
-    if note.strip() and note.strip() != resolution.note:
+    if note and note != resolution.note:
         return False
     action, project_id = "gold.marked_for_adjudication", resolution.item.project_id
     return audited_twin(project_id=project_id, actor=lead, action=action, item=resolution.item_id) is not None
@@ -382,6 +389,7 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
         raise InvalidAnswers({"answers": "Give the gold answer for at least one question."})
     # A correction may quote the output: stored under the redaction rules in force, as a label's answers are.
     given = redact_answers(project=item.project, questions=questions, answers=given)
+    note = _note_as_stored(item, note)
     current = {key: gold_answer(resolution.automatic.get(key), resolution.adjudicated.get(key)) for key in kinds}
     repeated = _adjudicated_moments_ago(resolution, lead=lead, given=given, current=current, note=note)
     if repeated is not None:
@@ -413,7 +421,7 @@ def adjudicate(*, lead, item: Item, answers: dict, note: str = "", shown: dict[s
     resolution.set_aside = {key: entry for key, entry in resolution.set_aside.items() if key not in decided}
     resolution.adjudicated_by, resolution.adjudicated_at = lead, timezone.now()
     resolution.marked_for_adjudication = False
-    resolution.note = note.strip() or resolution.note
+    resolution.note = note or resolution.note
     resolution.status = _status(resolution)
     resolution.save()
     named = {"item": item.pk, "external_id": item.output.external_id}
@@ -431,11 +439,11 @@ def _adjudicated_moments_ago(
     resolution: Resolution, *, lead, given: dict, current: dict, note: str
 ) -> Adjudication | None:
     """What this lead's decision on the item moments ago recorded, if these answers (and note) are that decision as
-    it stands: the form posted twice (rules.twins). The item's row lock (resolve_item) makes a twin posted at the same
-    instant wait for the first decision, and find it."""
+    it stands: the form posted twice (rules.twins; the note compared as stored). The item's row lock (resolve_item)
+    makes a twin posted at the same instant wait for the first decision, and find it."""
     if any(current.get(key) != value for key, value in given.items()):
         return None
-    if note.strip() and note.strip() != resolution.note:
+    if note and note != resolution.note:
         return None
     if twin_of(Resolution.objects.filter(pk=resolution.pk, adjudicated_by=lead), at="adjudicated_at") is None:
         return None

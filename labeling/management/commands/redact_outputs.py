@@ -16,7 +16,8 @@ class Command(ProjectCommand):
             action="store_true",
             dest="every_output",
             help="Also visit the outputs redacted under the rules in force already: for the labels, flags and "
-            "comments written about them before writes applied the rules.",
+            "comments written about them before writes applied the rules; and every meeting decision, those about no "
+            "item too.",
         )
 
     def handle_project(self, project: Project, *, every_output: bool = False, **options):

@@ -1,21 +1,36 @@
 """The redaction rules and what people write about outputs and datasets: experts paste the end user's address or
 number from the output into a flag's note, a comment, a skip reason or a free-text answer, and a lead into a version's
-withdrawal reason. Written while rules are in force, each is stored redacted; written before, `redact_outputs`
-redacts it."""
+withdrawal reason, an adjudication note or a meeting's decision. Written while rules are in force, each is stored
+redacted; written before, `redact_outputs` redacts it."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
-from labeling.models import AuditEvent, Comment, DatasetVersion, Flag, Label, Output, Resolution, Skip, WebhookDelivery
+from labeling.models import (
+    AuditEvent,
+    Comment,
+    DatasetVersion,
+    Decision,
+    Flag,
+    Label,
+    Output,
+    Resolution,
+    Skip,
+    WebhookDelivery,
+    week_label,
+)
+from labeling.rules.calendar import current_week
 from labeling.services import webhooks
+from labeling.services.cycles import add_decision, delete_decision, get_cycle
 from labeling.services.datasets import build_version, create_dataset, withdraw_version
 from labeling.services.labels import comment_on_item, flag_item, submit_label
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
-from labeling.services.resolution import adjudicate
-from tests.factories import UserFactory
+from labeling.services.resolution import adjudicate, mark_for_adjudication
+from tests.factories import UserFactory, created_weeks_ago
 from tests.helpers.labeling import AGREE, label_outputs
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +197,96 @@ def test_redact_outputs_all_redacts_what_was_written_about_outputs_redacted_alre
     assert Label.objects.get(item=item).answers["critique"] == "It gave out [EMAIL]"
     assert Flag.objects.get().note == "Leaks [EMAIL]"
     assert Output.objects.get().output == "Write to [EMAIL]"
+
+
+# A lead's words: the adjudication note, and the weekly meeting's decisions ----------------------------------------
+
+
+def test_an_adjudication_note_written_while_rules_are_in_force_is_stored_redacted(project, lead):
+    """The note was stored as typed (on the adjudication list and page), the end user's address with it."""
+    _rules(project)
+    [item] = label_outputs(project, 1, answers=AGREE)
+
+    mark_for_adjudication(lead=lead, item=item, note=f"Ask {EMAIL} what they meant")
+    assert Resolution.objects.get(item=item).note == "Ask [EMAIL] what they meant"
+    # The same mark posted again is the first one (the note is compared as stored).
+    mark_for_adjudication(lead=lead, item=item, note=f"Ask {EMAIL} what they meant")
+    assert AuditEvent.objects.filter(action="gold.marked_for_adjudication").count() == 1
+
+    adjudicate(lead=lead, item=item, answers={"correct": False}, note=f"They called back from {PHONE}")
+    assert Resolution.objects.get(item=item).note == "They called back from [PHONE]"
+
+
+def test_redacting_stored_outputs_redacts_adjudication_notes(project, lead):
+    """The run redacted the gold a lead decided, not the note they wrote with it: "a lead's adjudication note stays"."""
+    [item] = label_outputs(project, 1, answers=AGREE, texts=[f"Write to {EMAIL}"])
+    adjudicate(lead=lead, item=item, answers={"correct": False}, note=f"It gave out {EMAIL} and {PHONE}")
+    _rules(project)
+
+    redact_stored_outputs(project=project)
+
+    assert Resolution.objects.get(item=item).note == "It gave out [EMAIL] and [PHONE]"
+
+
+def _last_week(project):
+    created_weeks_ago(project, 4)
+    week = current_week(project) - timedelta(days=7)
+    return week, get_cycle(project=project, week=week)
+
+
+def _markdown(client, project, lead, week) -> str:
+    client.force_login(lead)
+    response = client.get(f"/p/{project.slug}/meeting/{week_label(week)}/report.md")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_decision_written_while_rules_are_in_force_is_stored_redacted(client, project, lead):
+    """The meeting's decision kept the address the lead quoted: on the page, in the Markdown export, in the log."""
+    week, cycle = _last_week(project)
+    [item] = label_outputs(project, 1, answers=AGREE)
+    _rules(project)
+
+    about_item = add_decision(user=lead, cycle=cycle, text=f"Reply to {EMAIL} by Friday", item_id=item.pk)
+    general = add_decision(user=lead, cycle=cycle, text=f"Stop quoting {PHONE} in prompts")
+
+    assert about_item.text == "Reply to [EMAIL] by Friday" and general.text == "Stop quoting [PHONE] in prompts"
+    assert set(Decision.objects.values_list("text", flat=True)) == {about_item.text, general.text}
+    logged = AuditEvent.objects.filter(action="decision.added").values_list("details__text", flat=True)
+    assert set(logged) == {about_item.text, general.text}
+    markdown = _markdown(client, project, lead, week)
+    assert r"- Reply to \[EMAIL\] by Friday" in markdown and EMAIL not in markdown and PHONE not in markdown
+    # The same decision posted again is the first one (its text is compared as stored).
+    assert add_decision(user=lead, cycle=cycle, text=f"Reply to {EMAIL} by Friday", item_id=item.pk) == about_item
+
+
+def test_redacting_stored_outputs_redacts_the_decisions_about_them_and_all_decisions_with_all(client, project, lead):
+    """A decision about an item quotes its output: the run redacts it with the output (and the log's copies of it, a
+    deleted decision's too). A decision about no item is reached by `--all`, which reads all the project's."""
+    week, cycle = _last_week(project)
+    [item] = label_outputs(project, 1, answers=AGREE, texts=[f"Write to {EMAIL}"])
+    about_item = add_decision(user=lead, cycle=cycle, text=f"Reply to {EMAIL} by Friday", item_id=item.pk)
+    deleted = add_decision(user=lead, cycle=cycle, text=f"Call {PHONE}", item_id=item.pk)
+    delete_decision(user=lead, project=project, week=week, decision_id=deleted.pk)
+    general = add_decision(user=lead, cycle=cycle, text=f"Stop quoting {PHONE} in prompts")
+    _rules(project)
+
+    call_command("redact_outputs", project=project.slug, stdout=StringIO())
+
+    assert Decision.objects.get(pk=about_item.pk).text == "Reply to [EMAIL] by Friday"
+    assert Decision.objects.get(pk=general.pk).text == f"Stop quoting {PHONE} in prompts"  # about no output
+    texts = AuditEvent.objects.filter(action__startswith="decision.").values_list("details__text", flat=True)
+    assert sorted(texts) == ["Call [PHONE]", "Call [PHONE]", "Reply to [EMAIL] by Friday", general.text]
+
+    call_command("redact_outputs", "--all", project=project.slug, stdout=StringIO())
+
+    assert Decision.objects.get(pk=general.pk).text == "Stop quoting [PHONE] in prompts"
+    texts = AuditEvent.objects.filter(action__startswith="decision.").values_list("details__text", flat=True)
+    assert sorted(texts) == [
+        "Call [PHONE]",
+        "Call [PHONE]",
+        "Reply to [EMAIL] by Friday",
+        "Stop quoting [PHONE] in prompts",
+    ]
+    markdown = _markdown(client, project, lead, week)
+    assert EMAIL not in markdown and PHONE not in markdown and r"- Stop quoting \[PHONE\] in prompts" in markdown
