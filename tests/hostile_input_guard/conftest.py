@@ -1,23 +1,26 @@
-"""The hostile-input guard's demo: each part seeds its own, so the parts run in any order on any xdist worker."""
+"""The hostile-input guard's demo: each part seeds it when it is not seeded yet, so the parts run in any order on any
+xdist worker; parts run one after another on a worker share it, and the first one's discovery (scope="package")."""
 
 import pytest
 
 from labeling.models import OutboxMessage
 
 
-@pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """The demo project (every screen has content); each test's own writes still roll back."""
+@pytest.fixture(scope="package")
+def site(django_db_setup, django_db_blocker):
+    """The demo project (every screen has content) and the guard's own rows; each test's own writes still roll back."""
     from functools import partial
 
     from labeling.demo import seed
     from labeling.demo.support_bot import generate
+    from tests.hostile_input_guard.guard import make_site
 
     # A tenth of the demo's shoppers: every screen still has content, and each page renders faster.
     with pytest.MonkeyPatch.context() as patch, django_db_blocker.unblock():
         patch.setattr(seed, "generate", partial(generate, shoppers=30))
         report = seed.seed_demo()
-    yield report
+        made = make_site(report.project)
+    yield made
     with django_db_blocker.unblock():
         seed.delete_demo()
         # Seeding asked for tasks (routing, closes, builds) through the outbox; later tests expect none.

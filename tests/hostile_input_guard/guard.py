@@ -10,8 +10,8 @@ keeping the values the page rendered, so the value gets as deep as a real user's
 It runs on PostgreSQL because that is where a NUL in text or an out-of-range integer fails.
 
 About 11,000 requests in all: the test files of this package each send one `Part` of them (every request
-belongs to exactly one part), so pytest-xdist spreads the guard over its workers. Each part discovers
-everything and crawls every page, then sends only its own requests.
+belongs to exactly one part), so pytest-xdist spreads the guard over its workers. The parts of a package
+run share one discovery (the first part's crawl of every page); each sends only its own requests.
 """
 
 import enum
@@ -347,17 +347,45 @@ MUST_FIND_FORMS = {
 }  # fmt: skip
 
 
-def run_guard(demo, part: Part) -> None:
+@dataclass
+class Discovery:
+    """Where input goes, found once per demo and shared by the parts: every request belongs to one part, but finding
+    them (the URLconf, the schema, a crawl of every page as each persona) is the same work for each."""
+
+    path_probes: list[tuple[str, str, str, str]]  # (persona, method, url, what): a hostile value in a path parameter
+    targets: list[Target]
+    json_routes: list[tuple[str, str]]
+    form_names: set[str]
+    # A page as a user reaches it, without any hostile value, answered with a server error: (its part, the line).
+    crawl_failures: list[tuple[Part, str]]
+
+
+@dataclass
+class Site:
+    """The guard's demo for a package of parts: the seeded project, an API key and an alert made with it (committed,
+    so every part sees the same rows), and the discovery the first part made."""
+
+    project: Project
+    key_secret: str
+    discovery: Discovery | None = None
+
+
+def make_site(project: Project) -> Site:
+    """The rows the guard needs besides the demo's, committed with it: the key its `key` persona sends, an alert."""
+    _an_alert(project)
+    key = create_api_key(project=project, name="guard", scopes=["ingest", "read"])
+    return Site(project=project, key_secret=key.secret)
+
+
+def run_guard(site: Site, part: Part) -> None:
     """Send every hostile family everywhere `part` covers; fail on any 5xx, or if the crawl missed a form."""
     started = time.monotonic()
-    project = demo.project
     user_model = get_user_model()
     clients = {"anonymous": Client(raise_request_exception=False)}
     for persona, username in (("lead", "lead"), ("expert", "expert1"), ("admin", "admin")):
         clients[persona] = Client(raise_request_exception=False)
         clients[persona].force_login(user_model.objects.get(username=username))
-    key = create_api_key(project=project, name="guard", scopes=["ingest", "read"])
-    clients["key"] = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {key.secret}")
+    clients["key"] = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {site.key_secret}")
     guard = Guard(clients, part)
 
     def record(sender, request, **kwargs):
@@ -369,14 +397,17 @@ def run_guard(demo, part: Part) -> None:
         # (a page with the 599 time zones renders 1,200 templates), a twentieth of the guard's time.
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(client, "store_rendered_templates", lambda *args, **kwargs: None)
-            found_forms = _run(guard, project)
+            if site.discovery is None:
+                site.discovery = _discover(guard, site.project)
+            found = site.discovery
+            _send(guard, found)
     finally:
         got_request_exception.disconnect(record)
     elapsed = time.monotonic() - started
     print(f"hostile-input guard, {part.value}: {guard.sent} requests in {elapsed:.1f} s")
     for where, spent in sorted(guard.timings.items(), key=lambda kv: -kv[1])[:10]:
         print(f"  {spent:6.2f} s {where}")
-    assert MUST_FIND_FORMS <= found_forms, f"forms not found: {sorted(MUST_FIND_FORMS - found_forms)}"
+    assert MUST_FIND_FORMS <= found.form_names, f"forms not found: {sorted(MUST_FIND_FORMS - found.form_names)}"
     assert guard.sent > 100, f"only {guard.sent} requests for {part.value}: is the discovery broken?"
     assert not guard.failures, f"{len(guard.failures)} server errors:\n" + "\n".join(guard.failures)
 
@@ -402,12 +433,15 @@ def _route_of(path: str) -> str | None:
         return None
 
 
-def _run(guard: Guard, project: Project) -> set[str]:
-    """Send every family everywhere; return the URL names of the forms found."""
+def _discover(guard: Guard, project: Project) -> Discovery:
+    """Every place a hostile value can go, for every part: the path parameters of each route, the fields each view and
+    the schema name, and the forms and query links of every page, crawled as each persona with `guard`'s clients."""
     values = _path_values(project)
     schema = openapi_parameters()
     targets: list[Target] = []
     json_routes: list[tuple[str, str]] = []
+    path_probes: list[tuple[str, str, str, str]] = []
+    crawl_failures: list[tuple[Part, str]] = []
     pages: list[tuple[str, str]] = []  # (persona, url) to read forms and links from
     for route, pattern in url_patterns():
         url = fill(route, values)
@@ -430,8 +464,7 @@ def _run(guard: Guard, project: Project) -> set[str]:
                         continue
                     hostile = fill(route, values, (name, quote_from_bytes(raw, safe="")))
                     for method in ("GET", "POST"):
-                        if Part.of(route, method) == guard.part:
-                            guard.send(persona, method, hostile, what=f"path {name} = {family}")
+                        path_probes.append((persona, method, hostile, f"path {name} = {family}"))
             for method in ("GET", "POST"):
                 targets.append(Target(url, method, persona, fields=sorted(params)))
             pages.append((persona, url))
@@ -444,10 +477,11 @@ def _run(guard: Guard, project: Project) -> set[str]:
         if route is None or (persona, route) in harvested or route.endswith("logout/"):
             continue
         page = guard.clients[persona].get(url)
-        if page.status_code >= 500 and page.status_code != 503 and Part.of(urlsplit(url).path, "GET") == guard.part:
+        if page.status_code >= 500 and page.status_code != 503:
             # A page as a user reaches it, without any hostile value: a server error here is a bug all the same
             # (503 is an answer by design: /readyz while the test runs no Celery worker).
-            guard.failures.append(f"{page.status_code} GET {url[:150]!r} as {persona} [crawl, no hostile value]")
+            line = f"{page.status_code} GET {url[:150]!r} as {persona} [crawl, no hostile value]"
+            crawl_failures.append((Part.of(urlsplit(url).path, "GET"), line))
         if page.status_code in (301, 302) and page["Location"].startswith("/"):
             pages.insert(0, (persona, page["Location"]))
             continue
@@ -473,10 +507,18 @@ def _run(guard: Guard, project: Project) -> set[str]:
             if parts.query:
                 names = sorted({pair.split("=", 1)[0] for pair in parts.query.split("&") if pair})
                 targets.append(Target(parts.path, "GET", persona, fields=names))
-    _send_fields(guard, [target for target in targets if Part.of(target.url, target.method) == guard.part])
+    return Discovery(path_probes, targets, json_routes, form_names, crawl_failures)
+
+
+def _send(guard: Guard, found: Discovery) -> None:
+    """Send the hostile values of `guard`'s part to where `found` says input goes."""
+    guard.failures += [line for part, line in found.crawl_failures if part == guard.part]
+    for persona, method, url, what in found.path_probes:
+        if Part.of(url, method) == guard.part:
+            guard.send(persona, method, url, what=what)
+    _send_fields(guard, [target for target in found.targets if Part.of(target.url, target.method) == guard.part])
     if guard.part == Part.API:
-        _send_json(guard, json_routes)
-    return form_names
+        _send_json(guard, found.json_routes)
 
 
 def _admin_in_scope(route: str) -> bool:
