@@ -51,7 +51,21 @@ fi
 # demo, a gunicorn) is built once. Files are handed out in collection order, those of `heavy` tests first
 # (tests/conftest.py), so that no test of minutes starts when the other worker is nearly done. The tests that start
 # real processes (Celery workers, gunicorn, chromium) share the pool: most of their time is spent waiting on those
-# processes. Then, alone, the tests that assert wall-clock timings (outages answered within seconds, the client's
-# cost per call): they must not share the cores.
-"$py" -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not alone"
+# processes. Beside them, in a third process (its own test database), the `outage` tests: they kill Redis or a worker
+# and wait out the outage, minutes in which a worker of the pool would leave its core idle. Then, alone, the tests
+# that assert wall-clock timings (outages answered within seconds, the client's cost per call): they must not share
+# the cores.
+outage_log=$(mktemp)
+"$py" -m pytest -m outage tests/integration >"$outage_log" 2>&1 &
+outage_pid=$!
+pool_status=0
+"$py" -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not alone and not outage" || pool_status=$?
+outage_status=0
+wait "$outage_pid" || outage_status=$?
+echo "The outage tests, run beside the rest:"
+cat "$outage_log"
+rm -f "$outage_log"
+if [ "$pool_status" -ne 0 ] || [ "$outage_status" -ne 0 ]; then
+  exit 1
+fi
 exec "$py" -m pytest -m alone tests/integration

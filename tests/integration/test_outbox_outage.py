@@ -27,7 +27,7 @@ from tests.helpers.labeling import label_outputs
 from tests.helpers.processes import ROOT, env_for_test_database, wait_for
 from tests.helpers.servers import database_url, free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.heavy]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.outage]
 
 
 class OwnRedis:

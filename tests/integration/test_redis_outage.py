@@ -23,7 +23,7 @@ from labeling.models import Output, Queue
 from tests.conftest import output_record
 from tests.helpers.servers import Gunicorn, database_url, free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.heavy]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.outage]
 ROOT = Path(__file__).resolve().parents[2]
 
 
