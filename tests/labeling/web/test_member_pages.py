@@ -272,6 +272,19 @@ def test_a_lead_is_told_which_queues_the_last_eligible_expert_leaves_without_any
     )
 
 
+def _queue_pages(client, queue) -> tuple[str, str]:
+    """The lead's queue list and the queue's own page, as text."""
+    base = f"/p/{queue.project.slug}/manage/queues/"
+    return client.get(base).content.decode(), client.get(f"{base}{queue.pk}/").content.decode()
+
+
+def _deactivated_then_pages(client, user, queue) -> tuple[str, str]:
+    """An operator deactivates the user's account (their membership stays); then `_queue_pages`."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return _queue_pages(client, queue)
+
+
 def test_a_queue_whose_only_expert_was_deactivated_says_nobody_can_label_it(lead_client, project, expert, other_expert):
     """Escalations admits only Dana; Shared admits Dana and Erin. An operator deactivates Dana's account (her
     membership stays): the queue list and Escalations' page say nobody can label it, naming Dana; Shared does not."""
@@ -279,16 +292,11 @@ def test_a_queue_whose_only_expert_was_deactivated_says_nobody_can_label_it(lead
     escalations.eligible_experts.set([expert])
     shared = Queue.objects.create(project=project, slug="shared", name="Shared")
     shared.eligible_experts.set([expert, other_expert])
-    listing_url = f"/p/{project.slug}/manage/queues/"
-    assert "Nobody can label this queue." not in lead_client.get(listing_url).content.decode()
+    assert "Nobody can label this queue." not in _queue_pages(lead_client, escalations)[0]
 
-    expert.is_active = False
-    expert.save(update_fields=["is_active"])
-
-    listing = lead_client.get(listing_url).content.decode()
+    listing, editor = _deactivated_then_pages(lead_client, expert, escalations)
     assert listing.count("Nobody can label this queue.") == 1
     assert f"It names only {expert.username} as eligible expert" in listing
-    editor = lead_client.get(f"/p/{project.slug}/manage/queues/{escalations.pk}/").content.decode()
     assert "Nobody can label this queue." in editor
     assert f"{expert.username} (account deactivated)" in editor
     shared_page = lead_client.get(f"/p/{project.slug}/manage/queues/{shared.pk}/").content.decode()
@@ -337,16 +345,11 @@ def test_a_queue_for_every_expert_whose_projects_only_expert_was_deactivated_say
     """Sample names no eligible experts; Erin is the project's one expert. An operator deactivates her account (her
     membership stays): the queue list and Sample's page say nobody can label it."""
     sample = Queue.objects.create(project=project, slug="sample", name="Sample")
-    listing_url = f"/p/{project.slug}/manage/queues/"
-    assert "Nobody can label this queue." not in admin_client.get(listing_url).content.decode()
+    assert "Nobody can label this queue." not in _queue_pages(admin_client, sample)[0]
 
-    expert.is_active = False
-    expert.save(update_fields=["is_active"])
-
-    listing = admin_client.get(listing_url).content.decode()
+    listing, editor = _deactivated_then_pages(admin_client, expert, sample)
     assert listing.count("Nobody can label this queue.") == 1
     assert "It names no eligible experts, so every expert and lead of this project may label it" in listing
-    editor = admin_client.get(f"/p/{project.slug}/manage/queues/{sample.pk}/").content.decode()
     assert "Nobody can label this queue." in editor
 
 
