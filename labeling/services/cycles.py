@@ -47,7 +47,7 @@ from .datasets import build_version
 from .lanes import Step, run_lanes
 from .metrics import refresh_week_metrics
 from .platform import refresh_project_week
-from .redaction import lock_item_for_words, redact_free_text, redactor_for
+from .redaction import redact_free_text, redactor_for
 from .resolution import resolve_stale_items
 from .retention import refresh_retention
 from .themes import refresh_week_themes
@@ -541,12 +541,11 @@ def add_decision(
         raise InvalidInput("The owner's name is at most 200 characters.")
     if "\x00" in text + owner:
         raise InvalidInput("A decision may not contain NUL characters.")
-    if item_id is not None:
-        item = Item.objects.filter(pk=item_id, project=cycle.project).first()
-        if item is None:
-            raise NotFound("No such item.")
-        # Before the cycle, as a `redact_outputs` batch locks its items before the weeks whose reports quote them.
-        lock_item_for_words(item)
+    # The item's row lock (`lock_item_for_words`), found and taken in one statement (an item erased meanwhile is not
+    # found), before the cycle's, as a `redact_outputs` batch locks its items before the weeks whose reports quote them.
+    item = Item.objects.select_for_update(no_key=True).filter(pk=item_id, project=cycle.project)
+    if item_id is not None and item.values_list("pk", flat=True).first() is None:
+        raise NotFound("No such item.")
     # The cycle's row lock makes the same decision posted twice at the same instant wait for the first, and find it.
     ReviewCycle.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=cycle.pk)
     # The meeting may quote the end user's address from an output: stored under the redaction rules in force, read
