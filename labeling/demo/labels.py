@@ -28,6 +28,8 @@ FLAG_NOTES = {
     "evasive": "The answer talks around the question. Is the prompt making it too cautious?",
     "missing_escalation": "Customer was clearly upset; the answer ignored it. Should this have gone to a human?",
 }
+# A five-point helpfulness as the same reviewer reads it on three points (rubric v2): a 4 is "nothing to add" too.
+ON_THREE_POINTS = {1: 1, 2: 1, 3: 2, 4: 3, 5: 3}
 PROMISE_NOTE = "The bot promised a refund date we cannot guarantee. Worth a rule in the prompt?"
 COMMENTS = [
     "Checked the order in the back office: the tracking number is made up.",
@@ -36,41 +38,58 @@ COMMENTS = [
 ]
 
 
-def label_history(*, project: Project, truth: dict[str, str], seed: int, now) -> int:
-    """Label every item of past weeks (and part of this week) as the demo experts; return labels made."""
-    rng = random.Random(seed)
-    rubric = Rubric.objects.current_for(project)
-    current = cycle_week(project, now)
-    experts = list(get_user_model().objects.filter(username__in=EXPERTS).order_by("username"))
-    made, flagged = 0, set()
-    for queue in Queue.objects.filter(project=project).order_by("-priority", "pk"):
-        for expert in experts:
-            this_week_left = None
-            while (item := next_item(expert=expert, queue=queue)) is not None:
-                if item.week >= current:
-                    # This week: expert1 does a share of it, expert2 has not started yet.
-                    if this_week_left is None:
-                        open_now = queue.items.filter(week__gte=current).count()
-                        this_week_left = int(open_now * THIS_WEEK_SHARE) if expert.username == "expert1" else 0
-                    if this_week_left <= 0:
+class ReviewHistory:
+    """The demo experts' past review work, in sittings: `label(before=week)` does the items of the weeks before that
+    week, `label()` the rest (and part of this week). Each sitting labels with the rubric version current then, so
+    the weeks before a rubric change are answered on the old scale and closed before the change is published."""
+
+    def __init__(self, *, project: Project, truth: dict[str, str], seed: int, now):
+        self.project, self.truth, self.now = project, truth, now
+        self.rng = random.Random(seed)
+        self.current = cycle_week(project, now)
+        self.experts = list(get_user_model().objects.filter(username__in=EXPERTS).order_by("username"))
+        self.flagged: set[int] = set()
+
+    def label(self, *, before=None) -> int:
+        """Label every open item of the weeks before `before` (None: every past week, and part of this one) as the
+        demo experts; return labels made."""
+        rng, rubric, made = self.rng, Rubric.objects.current_for(self.project), 0
+        for queue in Queue.objects.filter(project=self.project).order_by("-priority", "pk"):
+            for expert in self.experts:
+                this_week_left = None
+                # A queue serves its items oldest first (CLAIM_ORDER: by item, made in the order of the outputs).
+                while (item := next_item(expert=expert, queue=queue)) is not None:
+                    if before is not None and item.week >= before:
                         release_lease(expert=expert, item=item)
                         break
-                    this_week_left -= 1
-                kind = truth.get(item.output.external_id, "good")
-                if rng.random() < 0.02:
-                    skip_item(expert=expert, item=item, reason="Not sure about this policy; leaving it to others.")
-                    continue
-                answers = _answers(rng, kind, item.output)
-                submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
-                made += 1
-                # Each expert raises the first failure they meet, and a few more, for the weekly meeting.
-                if kind in FAILURES and (expert.pk not in flagged or rng.random() < 0.05):
-                    flag_item(expert=expert, item=item, note=_flag_note(kind, item.output))
-                    flagged.add(expert.pk)
-                if rng.random() < 0.03:
-                    comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
-    date_past_work(project, current, now)
-    return made
+                    if item.week >= self.current:
+                        # This week: expert1 does a share of it, expert2 has not started yet.
+                        if this_week_left is None:
+                            open_now = queue.items.filter(week__gte=self.current).count()
+                            this_week_left = int(open_now * THIS_WEEK_SHARE) if expert.username == "expert1" else 0
+                        if this_week_left <= 0:
+                            release_lease(expert=expert, item=item)
+                            break
+                        this_week_left -= 1
+                    kind = self.truth.get(item.output.external_id, "good")
+                    if rng.random() < 0.02:
+                        skip_item(expert=expert, item=item, reason="Not sure about this policy; leaving it to others.")
+                        continue
+                    answers = _answers(rng, kind, item.output, helpfulness_scale(rubric))
+                    submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
+                    made += 1
+                    # Each expert raises the first failure they meet, and a few more, for the weekly meeting.
+                    if kind in FAILURES and (expert.pk not in self.flagged or rng.random() < 0.05):
+                        flag_item(expert=expert, item=item, note=_flag_note(kind, item.output))
+                        self.flagged.add(expert.pk)
+                    if rng.random() < 0.03:
+                        comment_on_item(author=expert, item=item, body=rng.choice(COMMENTS))
+        date_past_work(self.project, self.current, self.now)
+        return made
+
+
+def helpfulness_scale(rubric: Rubric) -> list[int]:
+    return next(question["scale"] for question in rubric.questions if question["key"] == "helpfulness")
 
 
 def _flag_note(kind: str, output) -> str:
@@ -89,15 +108,18 @@ def date_past_work(project: Project, current, now) -> None:
     Label.objects.filter(item__project=project).update(seconds_spent=25 + (F("id") * 7919 + F("expert_id") * 31) % 140)
 
 
-def _answers(rng: random.Random, kind: str, output) -> dict:
+def _answers(rng: random.Random, kind: str, output, scale: list[int]) -> dict:
     """What a careful but human reviewer says about an answer of this kind: mostly what the answer
-    deserves (the same for every reviewer), now and then a different reading."""
+    deserves (the same for every reviewer), now and then a different reading. Helpfulness on the rubric's scale:
+    1-5, or 1-3 from rubric v2, where the in-between readings of five points fall together (fewer disagreements)."""
     failed = kind in FAILURES and kind != "rude"
     correct = not failed
     if rng.random() < 0.1:  # reviewers disagree now and then
         correct = not correct
     helpfulness = {"good": 5, "too_long": 3, "curt": 3, "rude": 1}.get(kind, 2 if kind == "evasive" else 1)
     helpfulness = max(1, min(5, helpfulness + rng.choice([-1, 0, 0, 0, 1])))
+    if scale == [1, 3]:
+        helpfulness = ON_THREE_POINTS[helpfulness]
     deserved_tone = random.Random(output.external_id).choice(["friendly", "friendly", "neutral"])
     tone = {"curt": "curt", "rude": "rude"}.get(kind) or deserved_tone
     if rng.random() < 0.08:

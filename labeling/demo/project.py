@@ -111,6 +111,29 @@ Write one when the answer is wrong or unhelpful: it is the most valuable thing y
 engineers train and test on it. Short beats complete; never promise what the policy does not allow.
 """
 
+# Rubric v2, published two weeks ago: reviewers rarely agreed on a 2 against a 1 or a 4 against a 5, so the team asks
+# helpfulness on three points. The dashboard's helpfulness trend starts a new line at that week (a 2 of three is not
+# a 2 of five); everything else is asked as before.
+RESCALED_WEEKS_AGO = 2
+HELPFULNESS_ON_THREE_POINTS = {
+    "key": "helpfulness",
+    "kind": "rating",
+    "scale": [1, 3],
+    "prompt": "How helpful is the answer to this customer?",
+    "help": "1 = useless or sends the customer the wrong way · 2 = answers, but the customer has to work for it · "
+    "3 = nothing to add.",
+}
+QUESTIONS_V2 = [HELPFULNESS_ON_THREE_POINTS if question["key"] == "helpfulness" else question for question in QUESTIONS]
+GUIDELINES_V2 = GUIDELINES.replace(
+    """## Helpfulness (1–5)
+5 means you would send it unchanged. 3 means it is right but the customer still has to dig (a link
+instead of the two steps they need). 1 means it does not help or sends the customer the wrong way.""",
+    """## Helpfulness (1–3, since rubric v2)
+3 means you would send it unchanged. 2 means it is right but the customer still has to dig (a link
+instead of the two steps they need). 1 means it does not help or sends the customer the wrong way.
+(Until v2 this was a 1–5 scale; we rarely agreed on a 4 against a 5, so the in-between points went.)""",
+)
+
 # Explore views the lead saved: what the GPT upgrade started promising, and the unhappy customers' words.
 SAVED_VIEWS = [
     ("Refund date promises", f'q="refund will arrive by"&model={GPT_NEXT}'),
@@ -201,7 +224,7 @@ DECISIONS: list[tuple[str, str, int]] = [
     ),
     (
         "Guidelines: an answer that is correct but evasive about delivery dates fails `correct`. Publish "
-        "rubric v2 with that example.",
+        "rubric v3 with that example.",
         "lead",
         2,
     ),

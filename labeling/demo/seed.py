@@ -21,6 +21,7 @@ from django.utils import timezone
 from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import (
     ApiKey,
+    AuditEvent,
     DatasetVersion,
     Label,
     Membership,
@@ -29,6 +30,7 @@ from labeling.models import (
     Queue,
     Resolution,
     ResolutionStatus,
+    Rubric,
     UsageEvent,
     VersionStatus,
 )
@@ -45,11 +47,12 @@ from labeling.services.projects import create_project
 from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate, resolve_stale_items
 from labeling.services.routing import backfill_queue, validate_rule
+from labeling.services.rubrics import publish_rubric
 from labeling.services.saved_views import save_view
 from labeling.services.search_index import index_outputs
 from labeling.services.version_files import render_version_files, sweep_superseded_files
 
-from .labels import label_history
+from .labels import ReviewHistory
 from .lately import (
     acknowledge_the_missed_quota,
     confirm_a_flagged_item,
@@ -60,7 +63,20 @@ from .lately import (
 )
 from .personal_data import RULES as REDACTION_RULES
 from .personal_data import add_contact_details
-from .project import ADMIN, DATASETS, DECISIONS, LEAD_USERNAME, MEMBERS, QUEUES, SAVED_VIEWS, SLUG, project_spec
+from .project import (
+    ADMIN,
+    DATASETS,
+    DECISIONS,
+    GUIDELINES_V2,
+    LEAD_USERNAME,
+    MEMBERS,
+    QUESTIONS_V2,
+    QUEUES,
+    RESCALED_WEEKS_AGO,
+    SAVED_VIEWS,
+    SLUG,
+    project_spec,
+)
 from .summarizer import SUMMARIZER_SLUG, seed_summarizer
 from .support_bot import WEEKS, generate
 from .team import SQL_SLUG, seed_team
@@ -121,8 +137,8 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             project.outputs.update(routed_at=timezone.now())
             _index(project)
             _open_queues(project, now or timezone.now())
-            label_history(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
-            _weekly_cycles(project, now or timezone.now())
+            reviews = ReviewHistory(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
+            _weekly_cycles(project, now or timezone.now(), reviews)
             lead = get_user_model().objects.get(username=LEAD_USERNAME)
             for name, query in SAVED_VIEWS:
                 save_view(project=project, name=name, query=query, actor=lead)
@@ -208,22 +224,30 @@ def _open_queues(project: Project, now: datetime) -> None:
     # The team adopted expertloop then, not when the demo was seeded: its weeks from there on are review cycles, the
     # history before them was sent with its dates (rules.weekly_close.ended_before_the_project).
     Project.objects.filter(pk=project.pk).update(created_at=since)
+    Rubric.objects.filter(project=project).update(created_at=since)  # v1, published with the project
     for spec in QUEUES:
         queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
         backfill_queue(queue=queue, since=since)
 
 
-def _weekly_cycles(project: Project, now: datetime) -> None:
-    """Two eval datasets, the reviewed weeks closed one after another (gold answers, dataset versions,
-    metrics, frozen reports, posts to the team's Slack), what the last meeting decided, the queue the lead paused this
-    week, the dataset version the lead withdrew, and live figures for the running week."""
+def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory) -> None:
+    """Two eval datasets, the reviewed weeks labeled and closed one after another (gold answers, dataset versions,
+    metrics, frozen reports, posts to the team's Slack) with rubric v2 published between two of them, what the last
+    meeting decided, the queue the lead paused this week, the dataset version the lead withdrew, and live figures for
+    the running week."""
     for spec in DATASETS:
         create_dataset(project=project, spec=spec)
     this_week = cycle_week(project, now)
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
     slack = add_slack_endpoint(project=project, lead=lead)  # each close below posts to it
+    rescaled = this_week - timedelta(weeks=RESCALED_WEEKS_AGO)
+    # The weeks before v2 are labeled and closed under v1: their figures were computed on its five-point scale.
+    reviews.label(before=rescaled)
     for weeks_ago in range(REVIEWED_WEEKS, 0, -1):
         week = this_week - timedelta(weeks=weeks_ago)
+        if week == rescaled:
+            _publish_rubric_v2(project, lead, week)
+            reviews.label()  # the weeks since, and part of this one
         cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
         if weeks_ago > 1:
             _settle_ties(project, week, lead)  # in that week's meeting; the last week's wait for you
@@ -240,6 +264,16 @@ def _weekly_cycles(project: Project, now: datetime) -> None:
     cycles.refresh_metrics(project=project, week=this_week, now=now)
     record_slack_answers(endpoint=slack)
     _dataset_files_two_weeks_on(project, now)
+
+
+def _publish_rubric_v2(project: Project, lead, week) -> None:
+    """Rubric v2 (helpfulness on three points), as the lead published it on the Monday morning of `week`."""
+    rubric = publish_rubric(project=project, questions=QUESTIONS_V2, guidelines=GUIDELINES_V2, published_by=lead)
+    published_at = datetime.combine(week, datetime.min.time(), tzinfo=project.tzinfo) + timedelta(hours=9)
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=published_at)
+    AuditEvent.objects.filter(project=project, action="rubric.published", details__version=rubric.version).update(
+        at=published_at
+    )
 
 
 def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:

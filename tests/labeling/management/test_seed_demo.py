@@ -585,3 +585,22 @@ def test_the_lead_withdrew_a_version_and_latest_is_the_newest_ready_one(seeded, 
     assert client.get(f"{api}/latest")["X-Dataset-Version"] == str(newest.number) != "1"
     page = client.get("/p/support-bot/datasets/thumbs-down-regressions/").content.decode()
     assert ">withdrawn</span>" in page and "by lead" in page
+
+
+def test_the_dashboard_marks_the_week_the_team_rescaled_helpfulness(seeded, client):
+    """The team moved helpfulness from five points to three two weeks ago (rubric v2): the dashboard's helpfulness
+    trend starts a new line at that week and says the question was asked on another scale from there, and only
+    there."""
+    from labeling.models import week_label
+    from labeling.rules.calendar import cycle_week
+
+    project = Project.objects.get(slug="support-bot")
+    rescaled = week_label(cycle_week(project, timezone.now()) - 2 * WEEK)
+    client.force_login(get_user_model().objects.get(username="lead"))
+    page = client.get("/p/support-bot/dashboard/?question=helpfulness").content.decode()
+    chart = page[page.index('data-chart="quality"') :]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td></tr>", chart)
+    measured = [(week, counts) for week, value, counts in rows if value != "—"]
+    assert len(measured) >= 3  # a week before the rescale and two after it have a mean
+    marked = [week for week, counts in measured if "asked on another scale from here" in counts]
+    assert marked == [rescaled]
