@@ -290,10 +290,15 @@ def _agenda(report: dict) -> list[str]:
         lines.append("Nothing waits for a decision.")
     lines += ["", f"### Flagged items ({len(agenda.get('flags') or [])})", ""]
     for flag in agenda.get("flags") or []:
-        # An expert's copy leaves out others' notes and comments on items they have not labeled (`blind_report`).
+        # An expert's copy leaves out others' names, notes and comments on items they have not labeled (`blind_report`).
+        flagger = (
+            f"another person (name {HIDDEN_UNTIL_LABELED})"
+            if flag.get("expert_hidden")
+            else md_text(flag.get("expert"))
+        )
         note = f"(note {HIDDEN_UNTIL_LABELED})" if flag.get("note_hidden") else md_text(flag.get("note"))
         lines.append(
-            f"- Item {flag.get('item_id')} ({md_text(flag.get('queue'))}), flagged by {md_text(flag.get('expert'))}: "
+            f"- Item {flag.get('item_id')} ({md_text(flag.get('queue'))}), flagged by {flagger}: "
             f"{note}. Output: “{md_text(flag.get('excerpt'))}”"
         )
         for comment in flag.get("comments") or []:

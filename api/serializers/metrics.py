@@ -377,8 +377,8 @@ class ReportOut(serializers.Serializer):
     )
     agenda = serializers.DictField(
         help_text="`adjudication`, `flags` and `movers` lists. A signed-in expert's copy leaves out another person's "
-        "flag note and comments on an item they have not labeled: the flag then has `note` null, `note_hidden` true "
-        "and `comments_hidden` (how many)."
+        "name, flag note and comments on an item they have not labeled: the flag then has `expert` and `note` null, "
+        "`expert_hidden` and `note_hidden` true, and `comments_hidden` (how many)."
     )
 
     def to_representation(self, report):

@@ -414,7 +414,9 @@ def blind_report(report: dict, *, reader) -> dict:
     """The report as an expert reads it (`rules.access.labels_blind`): the failure themes without their examples
     (`themes.blind_themes`), and the flagged items blind as on the labeling screen (`rules.access.labels_that_unblind`):
     on an item the reader has not labeled, another person's flag note and comments are left out (`note_hidden`, and
-    how many comments in `comments_hidden`), since the reader may still be handed it. One query, with flags.
+    how many comments in `comments_hidden`), and so is who flagged it (`expert` null, `expert_hidden`): knowing which
+    colleague doubted an item biases a label as the note would, and the reader may still be handed it. One query,
+    with flags.
 
     A report names people by username, as it was frozen: the reader's own note and comments are those under theirs."""
     report = blind_themes(report)
@@ -430,14 +432,16 @@ def blind_report(report: dict, *, reader) -> dict:
 
 
 def _blind_flag(flag: dict, own: str) -> dict:
-    """A flagged item's agenda entry without the note and comments of anyone but `own` (a username)."""
+    """A flagged item's agenda entry without the name, note and comments of anyone but `own` (a username)."""
     comments = flag.get("comments") or []
     kept = [comment for comment in comments if comment.get("author") == own]
-    note_hidden = flag.get("expert") != own
+    others = flag.get("expert") != own
     return {
         **flag,
-        "note": None if note_hidden else flag.get("note"),
-        "note_hidden": note_hidden,
+        "expert": None if others else flag.get("expert"),
+        "expert_hidden": others,
+        "note": None if others else flag.get("note"),
+        "note_hidden": others,
         "comments": kept,
         "comments_hidden": len(comments) - len(kept),
     }

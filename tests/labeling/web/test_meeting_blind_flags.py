@@ -81,3 +81,49 @@ def test_an_expert_reads_through_the_api_what_the_page_shows(client, project, ex
     assert NOTE not in str(report) and COMMENT not in str(report)
     assert flag["item_id"] == item.pk
     assert flag["note_hidden"] is True and flag["comments_hidden"] == 1 and flag["comments"] == []
+
+
+def _report(client, project) -> dict:
+    label = week_label(calendar.current_week(project))
+    return client.get(f"/api/v1/cycles/{label}/report?project={project.slug}").json()
+
+
+def test_an_expert_learns_who_flagged_an_item_only_once_they_have_labeled_it(
+    client, project, rubric, expert, other_expert, item
+):
+    """Knowing which colleague flagged an item biases a label as much as the note would."""
+    flagger = other_expert.get_username()
+    client.force_login(expert)
+    for text in pages(client, project):
+        assert f"Item {item.pk}" in text
+        assert flagger not in text
+    [flag] = _report(client, project)["agenda"]["flags"]
+    assert flagger not in str(flag)
+    assert flag["expert"] is None and flag["expert_hidden"] is True
+    held = next_item(expert=expert, queue=item.queue)
+    submit_label(expert=expert, item=held, rubric=rubric, answers={"correct": True, "helpful": 4})
+    for text in pages(client, project):
+        assert f"flagged by {flagger}" in text
+    [flag] = _report(client, project)["agenda"]["flags"]
+    assert flag["expert"] == flagger and not flag.get("expert_hidden")
+
+
+def test_an_expert_reads_their_own_name_on_their_flag_of_an_item_they_have_not_labeled(
+    client, project, expert, other_expert, item
+):
+    flag_item(expert=expert, item=item, note=OWN_NOTE)
+    client.force_login(expert)
+    for text in pages(client, project):
+        assert f"flagged by {expert.get_username()}" in text
+        assert other_expert.get_username() not in text
+    names = {flag["expert"] for flag in _report(client, project)["agenda"]["flags"]}
+    assert names == {expert.get_username(), None}
+
+
+def test_a_lead_reads_who_flagged_every_item(client, project, lead, other_expert, item):
+    flagger = other_expert.get_username()
+    client.force_login(lead)
+    for text in pages(client, project):
+        assert f"flagged by {flagger}" in text
+    [flag] = _report(client, project)["agenda"]["flags"]
+    assert flag["expert"] == flagger
