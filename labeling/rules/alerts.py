@@ -243,31 +243,29 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
 def _nobody_eligible(queue: QueueFact) -> Finding:
     """queue_idle for a queue nobody may label now: it holds at once, not after the idle days (no label can come), and
     says why, as the lead can fix it in the queue's settings (named experts) or on the members page (everyone)."""
-    if not queue.nobody_eligible:  # a queue for every expert, and the project has none who may label
-        return Finding(
-            rule=AlertRule.QUEUE_IDLE,
-            key=queue.slug,
-            title=f"Nobody can label in {queue.name}: no expert left in the project",
-            detail=(
-                f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted; it names no "
-                "eligible experts, so every expert and lead of the project may label it, and none may now (removed, "
-                "given a role that does not label, or their account deactivated). Invite an expert on the members "
-                "page, or give a member back a role that labels."
-            ),
-            facts={"queue": queue.slug, "backlog": queue.backlog, "no_expert_left": True},
+    if queue.nobody_eligible:
+        names = ", ".join(queue.nobody_eligible)
+        title = f"Nobody can label in {queue.name}: no eligible expert left"
+        why = (
+            f", and it names only {names} as eligible experts, none of whom may label in the project now (removed, "
+            "given a role that does not label, or their account deactivated). In the queue's settings, tick other "
+            "experts (and untick them), or untick everyone for every expert."
         )
-    names = ", ".join(queue.nobody_eligible)
+        fact = {"no_eligible_expert": list(queue.nobody_eligible)}
+    else:  # a queue for every expert, and the project has none who may label
+        title = f"Nobody can label in {queue.name}: no expert left in the project"
+        why = (
+            "; it names no eligible experts, so every expert and lead of the project may label it, and none may now "
+            "(removed, given a role that does not label, or their account deactivated). Invite an expert on the "
+            "members page, or give a member back a role that labels."
+        )
+        fact = {"no_expert_left": True}
     return Finding(
         rule=AlertRule.QUEUE_IDLE,
         key=queue.slug,
-        title=f"Nobody can label in {queue.name}: no eligible expert left",
-        detail=(
-            f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted, and it names only "
-            f"{names} as eligible experts, none of whom may label in the project now (removed, given a role that "
-            "does not label, or their account deactivated). In the queue's settings, tick other experts (and untick "
-            "them), or untick everyone for every expert."
-        ),
-        facts={"queue": queue.slug, "backlog": queue.backlog, "no_eligible_expert": list(queue.nobody_eligible)},
+        title=title,
+        detail=f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted{why}",
+        facts={"queue": queue.slug, "backlog": queue.backlog, **fact},
     )
 
 

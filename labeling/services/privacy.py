@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -56,6 +56,7 @@ from labeling.models import (
 from labeling.rules.explore import end_user_out_of_queries, end_user_out_of_text
 from labeling.rules.text import check_storable
 
+from .advisory_locks import hold_project_lock
 from .change_tallies import forget_weeks
 from .datasets import copy_version_without, withdraw_versions
 from .retention import forget_end_user
@@ -102,15 +103,7 @@ def hold_erasures_off(project_id: int) -> None:
     for an erasure in flight: for writers of an audit event that may name an end user (an export's filter, an add to
     a queue's). Unlike the project's row lock it is not held by the recomputes of a week's rows (seconds at a large
     project's close), so those writers never wait for one; they do not wait for each other either (a shared lock)."""
-    _erasure_lock(project_id, shared=True)
-
-
-def _erasure_lock(project_id: int, *, shared: bool) -> None:
-    if connection.vendor != "postgresql":
-        return  # SQLite, the demo's: one writer at a time
-    with connection.cursor() as cursor:
-        take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        cursor.execute(f"SELECT {take}(%s)", [_ERASURE_LOCK_SPACE + project_id])
+    hold_project_lock(_ERASURE_LOCK_SPACE, project_id, shared=True)
 
 
 def end_user_digest(project: Project, end_user_id: str) -> str:
@@ -138,7 +131,7 @@ def erase_end_user(*, project: Project, end_user_id: str, api_key: ApiKey | None
     Project.objects.lock(project.pk)
     # Then, before the outputs, the exports and adds to a queue in flight are waited for (hold_erasures_off): their
     # audit events are committed before the log is scrubbed, or written after this commits.
-    _erasure_lock(project.pk, shared=False)
+    hold_project_lock(_ERASURE_LOCK_SPACE, project.pk)
     _lock_endpoints(project)
     datasets = list(
         Dataset.objects.select_for_update().filter(project=project).order_by("pk").values_list("pk", flat=True)

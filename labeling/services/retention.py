@@ -53,6 +53,8 @@ from labeling.rules.gold import output_verdict
 from labeling.selectors.gold import gold_entries, gold_of_entries
 from labeling.selectors.rubrics import verdict_question
 
+from .advisory_locks import hold_project_lock
+
 # Each user's weeks come back as bit masks, one row per user and 63-week span (a bigint holds 63 bits):
 # `day` counts days from a first cycle weekday of year 1, so `day / 7` numbers the cycle weeks and
 # every local date falls in one. Grouping by user alone is far cheaper than a DISTINCT over
@@ -190,10 +192,10 @@ def refresh_retention(*, project: Project, now: datetime | None = None, full: bo
             Project.objects.lock(project.pk)
             _store_changes(project, table)
         return len(table)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         # One refresh of a project at a time (its users' histories are read, changed and written back); ingest,
         # which locks the project's row, is not held up.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RETENTION_LOCK_SPACE + project.pk])
+        hold_project_lock(_RETENTION_LOCK_SPACE, project.pk)
         table, scope, count = _HistoryRefresh(project, now).cells(full=full)
         _store_changes(project, table, scope)
     return count

@@ -417,6 +417,20 @@ def test_another_form_under_the_name_just_taken_is_told_it_is_taken(form, change
     assert NOT_A_TWIN[form.request_param] in response.content.decode() and form.rows.count() == 1
 
 
+def _issued_twice(client, url, form, model, kind):
+    """The form that issues a secret (`kind`: "token" or "key"), posted twice: the second answer shows its own new
+    secret, not the first one, and names the first (`id="earlier-<kind>"`), which the first answer did not. Returns
+    the earlier row and the page from that note on."""
+    first = client.post(url, form)
+    second = client.post(url, form)
+    earlier, latest = model.objects.order_by("pk")
+    page = second.content.decode()
+    issued = second.context["issued"]
+    assert second.status_code == 200 and (issued.token if kind == "token" else issued.api_key) == latest
+    assert first.context["issued"].secret not in page and f'id="earlier-{kind}"' not in first.content.decode()
+    return earlier, page[page.index(f'id="earlier-{kind}"') :]
+
+
 def test_a_token_form_posted_twice_issues_a_second_token_and_names_the_first_for_revoking(project):
     """A secret is kept only as a hash: the first one cannot be shown again. The second post issues its own token
     (revoking the first instead could revoke the one on the screen, when two posts are served out of order) and says
@@ -424,16 +438,10 @@ def test_a_token_form_posted_twice_issues_a_second_token_and_names_the_first_for
     operator = UserFactory(username="opal")
     operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
     client = client_of(operator)
-    first = client.post("/platform/tokens/", {"name": "chargeback"})
 
-    second = client.post("/platform/tokens/", {"name": "chargeback"})
+    earlier, note = _issued_twice(client, "/platform/tokens/", {"name": "chargeback"}, OperatorToken, "token")
 
-    earlier, latest = OperatorToken.objects.order_by("pk")
-    page = second.content.decode()
-    assert second.status_code == 200 and second.context["issued"].token == latest
-    note = page[page.index('id="earlier-token"') :]
     assert f"elop_{earlier.prefix}_…" in note and f"/platform/tokens/{earlier.pk}/revoke" in note
-    assert first.context["issued"].secret not in page and 'id="earlier-token"' not in first.content.decode()
     other_name = client.post("/platform/tokens/", {"name": "billing"}).content.decode()
     OperatorToken.objects.update(created_at=timezone.now() - TWIN_WINDOW - timedelta(seconds=1))
     later = client.post("/platform/tokens/", {"name": "chargeback"}).content.decode()
@@ -447,16 +455,11 @@ def test_a_key_form_posted_twice_issues_a_second_key_and_names_the_first_for_rev
     later: no such word."""
     client, url = client_of(lead), f"/p/{project.slug}/keys/"
     form = {"name": "support-bot prod", "scopes": ["ingest", "read"]}
-    first = client.post(url, form)
 
-    second = client.post(url, form)
+    earlier, note = _issued_twice(client, url, form, ApiKey, "key")
 
-    earlier, latest = ApiKey.objects.order_by("pk")
-    page = second.content.decode()
-    assert second.status_code == 200 and second.context["issued"].api_key == latest
-    note = page[page.index('id="earlier-key"') :]
+    latest = ApiKey.objects.exclude(pk=earlier.pk).get()
     assert f"el_{earlier.prefix}_…" in note and f'action="/p/{project.slug}/keys/{earlier.pk}/revoke"' in note
-    assert first.context["issued"].secret not in page and 'id="earlier-key"' not in first.content.decode()
     client.post(f"/p/{project.slug}/keys/{earlier.pk}/revoke")
     assert ApiKey.objects.get(pk=earlier.pk).revoked_at and ApiKey.objects.get(pk=latest.pk).revoked_at is None
     other_scopes = client.post(url, {**form, "scopes": ["read"]}).content.decode()
