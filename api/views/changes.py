@@ -4,12 +4,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from api.serializers.changes import ChangesOut, ChangesQuery
-from api.views.metrics import _ERRORS, _MetricsView
+from api.views.metrics import METRICS_ERRORS, MetricsView
 from labeling.selectors.changes import changes_of_week
 from labeling.selectors.report import week_to_discuss
 
 
-class ChangesView(_MetricsView):
+class ChangesView(MetricsView):
     query_class = ChangesQuery
 
     @extend_schema(
@@ -25,7 +25,7 @@ class ChangesView(_MetricsView):
             "parameter is a 400 naming it; a week that has not started is a 404."
         ),
         parameters=[ChangesQuery],
-        responses={200: ChangesOut, **_ERRORS},
+        responses={200: ChangesOut, **METRICS_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         query = self.query()

@@ -55,7 +55,7 @@ _RANGE = (
     f"default the last 12 weeks up to the current one; at most {MAX_WEEKS} weeks. A malformed week, `from` after "
     "`to` or a longer range is a 400 naming the parameter. Weeks without stored rows are simply absent."
 )
-_ERRORS = {
+METRICS_ERRORS = {
     400: OpenApiResponse(ErrorsOut, description="A bad parameter; the message names it."),
     401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
@@ -72,7 +72,7 @@ class MarkdownRenderer(renderers.BaseRenderer):
         return data.encode(self.charset)
 
 
-class _MetricsView(KnownParametersOnly, GenericAPIView):
+class MetricsView(KnownParametersOnly, GenericAPIView):
     """The caller's project: the key's, or the member's `?project=` (NotFound otherwise)."""
 
     permission_classes = [CanReadOrSignedIn]
@@ -118,7 +118,7 @@ class _MetricsView(KnownParametersOnly, GenericAPIView):
         return {"project": self.project.slug, "from": week_label(weeks.first), "to": week_label(weeks.last)}
 
 
-class QualityView(_MetricsView):
+class QualityView(MetricsView):
     query_class = QualityQuery
 
     @extend_schema(
@@ -131,7 +131,7 @@ class QualityView(_MetricsView):
             f"questions (of any version).\n\n{_RANGE}"
         ),
         parameters=[QualityQuery],
-        responses={200: QualityOut, **_ERRORS},
+        responses={200: QualityOut, **METRICS_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         query = self.query()
@@ -143,7 +143,7 @@ class QualityView(_MetricsView):
         return Response(QualityOut({**self.range_out(weeks), "results": rows}).data)
 
 
-class AgreementView(_MetricsView):
+class AgreementView(MetricsView):
     query_class = AgreementQuery
 
     @extend_schema(
@@ -157,7 +157,7 @@ class AgreementView(_MetricsView):
             f"Agreement spans all queues: `queue` is a 400 here.\n\n{_RANGE}"
         ),
         parameters=[AgreementQuery],
-        responses={200: AgreementOut, **_ERRORS},
+        responses={200: AgreementOut, **METRICS_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         query = self.query()
@@ -167,7 +167,7 @@ class AgreementView(_MetricsView):
         return Response(AgreementOut({**self.range_out(weeks), "results": results, "experts": experts}).data)
 
 
-class ThroughputView(_MetricsView):
+class ThroughputView(MetricsView):
     query_class = ThroughputQuery
 
     @extend_schema(
@@ -179,7 +179,7 @@ class ThroughputView(_MetricsView):
             f"`question` is a 400 here.\n\n{_RANGE}"
         ),
         parameters=[ThroughputQuery],
-        responses={200: ThroughputOut, **_ERRORS},
+        responses={200: ThroughputOut, **METRICS_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         query = self.query()
@@ -189,7 +189,7 @@ class ThroughputView(_MetricsView):
         return Response(ThroughputOut({**self.range_out(weeks), "queues": queues, "experts": experts}).data)
 
 
-class RetentionView(_MetricsView):
+class RetentionView(MetricsView):
     query_class = RetentionQuery
 
     @extend_schema(
@@ -204,7 +204,7 @@ class RetentionView(_MetricsView):
             f"out). `queue` and `question` are a 400 here.\n\n{_RANGE}"
         ),
         parameters=[RetentionQuery],
-        responses={200: RetentionOut, **_ERRORS},
+        responses={200: RetentionOut, **METRICS_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         query = self.query()
@@ -231,7 +231,7 @@ def _written_alike(cells: list[dict], curves: dict[str, list[dict]]) -> bool:
     return all(rate is None or rate == 0 or 1e-4 <= rate <= 1 for rate in rates)
 
 
-class CycleReportView(_MetricsView):
+class CycleReportView(MetricsView):
     renderer_classes = [renderers.JSONRenderer, MarkdownRenderer]
 
     @extend_schema(
@@ -258,7 +258,7 @@ class CycleReportView(_MetricsView):
             (200, "application/json"): ReportOut,
             (200, "text/markdown"): OpenApiTypes.STR,
             # Errors are JSON whatever was asked for.
-            **{(code, "application/json"): response for code, response in _ERRORS.items()},
+            **{(code, "application/json"): response for code, response in METRICS_ERRORS.items()},
             (404, "application/json"): OpenApiResponse(
                 ErrorsOut, description="No such project or week, or not yours to read."
             ),

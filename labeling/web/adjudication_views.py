@@ -23,7 +23,7 @@ from labeling.selectors import gold
 from labeling.services import resolution as resolution_services
 
 from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
-from .expert_views import _as_text, chat_messages
+from .expert_views import as_text, chat_messages
 from .spec_forms import ShownValuesField
 
 METHODS = {
@@ -337,7 +337,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         "output": output,
         "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
-        "context_text": _as_text(output.context),
+        "context_text": as_text(output.context),
         "experts": experts,
         "questions": questions,
         "form_errors": [message for key, message in errors.items() if key not in known],

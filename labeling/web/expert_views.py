@@ -307,8 +307,8 @@ def _evidence(output) -> dict[str, Any]:
         "output": output,
         "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
-        "context_text": _as_text(output.context),
-        "metadata": [(key, _as_text(value)) for key, value in _metadata_items(output.metadata)],
+        "context_text": as_text(output.context),
+        "metadata": [(key, as_text(value)) for key, value in _metadata_items(output.metadata)],
     }
 
 
@@ -316,7 +316,7 @@ def _metadata_items(metadata: Any) -> list[tuple[str, Any]]:
     return sorted(metadata.items()) if isinstance(metadata, dict) else ([("metadata", metadata)] if metadata else [])
 
 
-def _as_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
     """Strings as they are, other JSON pretty-printed; None stays None."""
     if value is None or isinstance(value, str):
         return value
