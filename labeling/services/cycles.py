@@ -548,10 +548,12 @@ def add_decision(
         raise NotFound("No such item.")
     # The cycle's row lock makes the same decision posted twice at the same instant wait for the first, and find it.
     ReviewCycle.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=cycle.pk)
-    # The meeting may quote the end user's address from an output: stored under the redaction rules in force, read
-    # under the locks a `redact_outputs` run takes before it reads decisions (the item's; the week's with --all), and
-    # compared as stored with a twin.
-    text = redact_free_text(redactor_for(cycle.project), text)[: Decision._meta.get_field("text").max_length]
+    # The meeting may quote the end user's address from an output, and name its owner by an address: stored under the
+    # redaction rules in force, read under the locks a `redact_outputs` run takes before it reads decisions (the
+    # item's; the week's with --all), and compared as stored with a twin.
+    redactor = redactor_for(cycle.project)
+    text = redact_free_text(redactor, text)[: Decision._meta.get_field("text").max_length]
+    owner = redact_free_text(redactor, owner)[: Decision._meta.get_field("owner").max_length]
     same = {"text": text, "owner": owner, "due_date": due_date, "item_id": item_id}
     twin = twin_of(Decision.objects.filter(cycle=cycle, created_by=user, **same))
     if twin is not None:

@@ -1,13 +1,13 @@
 """Save a project's redaction rules (a new version per edit), build the redactor ingest applies, and apply the rules
 in force to what was stored before them (`redact_stored_outputs`: outputs, the labels, gold, flags, comments, skips,
-adjudication notes and meeting decisions about them, the webhook deliveries about them not sent yet, usage events, the
-reasons versions were withdrawn for).
+adjudication notes and meeting decisions (text and owner) about them, the webhook deliveries about them not sent yet,
+usage events, the reasons versions were withdrawn for; with `every_output`, every decision and saved view name).
 
 Ingest calls `redactor_for(project)` once per batch: one query, the patterns compiled once, and None
 when the project has no rules in force, so a project without rules pays nothing. What people write while rules are in
 force (a label's free-text answers, a flag's note, a comment, a skip reason, a lead's adjudication note, a meeting's
-decision, a withdrawal's reason) is stored through `redact_free_text` or `redact_answers`. What is redacted and what
-is not is listed in README.md ("Personal data: redaction").
+decision and its owner, a saved view's name, a withdrawal's reason) is stored through `redact_free_text` or
+`redact_answers`. What is redacted and what is not is listed in README.md ("Personal data: redaction").
 """
 
 from collections import Counter
@@ -38,6 +38,7 @@ from labeling.models import (
     Resolution,
     ReviewCycle,
     Rubric,
+    SavedView,
     Skip,
     UsageEvent,
     VersionStatus,
@@ -58,6 +59,7 @@ FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write
 # into it.
 CONVERSATION = ((Flag, "note"), (Comment, "body"), (Skip, "reason"), (Resolution, "note"))
 DECISION_EVENTS = ("decision.added", "decision.deleted")  # the audit events that copy a meeting decision's text
+SAVED_VIEW_EVENTS = ("saved_view.created", "saved_view.deleted")  # the audit events that copy a saved view's name
 
 
 def redactor_for(project: Project) -> engine.Redactor | None:
@@ -185,6 +187,11 @@ class RedactionRun:
     usage_events: int = 0  # whose properties changed under the rules in force
     withdrawal_reasons: int = 0  # of withdrawn dataset versions, changed under the rules in force
     reports: int = 0  # frozen weekly reports whose excerpts of them were made again
+    # What leads wrote, changed under the rules in force: adjudication notes, decisions' texts and owners.
+    adjudication_notes: int = 0
+    decisions: int = 0
+    decision_owners: int = 0
+    saved_view_names: int | None = None  # visited only with `every_output` (None: not visited)
     # Ready dataset versions ("slug/vN") holding a row of an output whose text changed: versions never change.
     versions_with_earlier_text: list[str] = field(default_factory=list)
 
@@ -203,7 +210,8 @@ def redact_stored_outputs(
 
     `every_output`: visit the outputs redacted under these rules already too, for what was written about them before
     writes applied the rules (labels, flags, comments; a text redacted already comes out the same), and every decision
-    of the project's meetings, those about no item too.
+    of the project's meetings, those about no item too, and every saved view's name (told apart by a number when two
+    come out the same).
     """
     redactor = redactor_for(project)
     if redactor is None:
@@ -247,22 +255,26 @@ def redact_stored_outputs(
                 fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
                 Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
                 # What experts and leads wrote about them quotes them too; it goes into datasets.
-                reviewed = _redact_reviews(redactor, outputs, free_text)
+                reviewed, notes = _redact_reviews(redactor, outputs, free_text)
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
                 _redact_adjudications(redactor, project, outputs, free_text)
-                _redact_decisions_about(redactor, project, outputs)
+                texts, owners = _redact_decisions_about(redactor, project, outputs)
                 reports |= _redact_report_excerpts(redactor, project, outputs)
                 _redact_pending_deliveries(redactor, project, outputs)
                 versions |= _versions_holding(project, changed)
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
             run.outputs += len(outputs)
+            run.adjudication_notes += notes
+            run.decisions, run.decision_owners = run.decisions + texts, run.decision_owners + owners
             last_pk = outputs[-1].pk
         for changed_events in _redact_stored_events(project, redactor, batch_size):
             run.usage_events += changed_events  # counted batch by batch: a run stopped later audits what it did
         run.withdrawal_reasons = _redact_withdrawal_reasons(project, redactor)
         if every_output:
-            _redact_every_decision(project, redactor)
+            texts, owners = _redact_every_decision(project, redactor)
+            run.decisions, run.decision_owners = run.decisions + texts, run.decision_owners + owners
+            run.saved_view_names = _redact_saved_view_names(project, redactor)
         _redact_pending_withdrawals(project, redactor)
     finally:
         # Audited even when a later batch fails: the batches already rewritten are on record.
@@ -277,6 +289,10 @@ def redact_stored_outputs(
                 "usage_events": run.usage_events,
                 "withdrawal_reasons": run.withdrawal_reasons,
                 "reports": run.reports,
+                "adjudication_notes": run.adjudication_notes,
+                "decisions": run.decisions,
+                "decision_owners": run.decision_owners,
+                "saved_view_names": run.saved_view_names,
                 "versions_with_earlier_text": run.versions_with_earlier_text,
             },
         )
@@ -292,11 +308,13 @@ def _free_text_questions(project: Project) -> dict[int, frozenset[str]]:
     }
 
 
-def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text: dict[int, frozenset[str]]) -> set[int]:
+def _redact_reviews(
+    redactor: engine.Redactor, outputs: list[Output], free_text: dict[int, frozenset[str]]
+) -> tuple[set[int], int]:
     """Apply the rules to the free-text answers about these outputs (their labels, the answers an edit replaced, the
     gold: experts' texts and a lead's correction), which often quote them; return the ids of the outputs whose
-    answers changed. The flags' notes, comments, skip reasons and a lead's adjudication note about them are redacted
-    too (`_redact_conversation`), but are in no dataset.
+    answers changed, and how many adjudication notes changed. The flags' notes, comments, skip reasons and a lead's
+    adjudication note about them are redacted too (`_redact_conversation`), but are in no dataset.
 
     The items are locked first, in id order, as every writer of an item's labels and gold locks them (`submit_label`,
     `resolve_item`, `adjudicate`): an edit waits for this batch and is not overwritten by it.
@@ -308,8 +326,8 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
         .values_list("pk", "output_id")
     )
     if not output_of:
-        return set()
-    _redact_conversation(redactor, list(output_of))
+        return set(), 0
+    rewritten_by_model = _redact_conversation(redactor, list(output_of))
     changed_items: set[int] = set()
     labels = list(
         Label.objects.filter(item_id__in=output_of).order_by("pk").only("pk", "item_id", "rubric_id", "answers")
@@ -350,12 +368,13 @@ def _redact_reviews(redactor: engine.Redactor, outputs: list[Output], free_text:
             rewritten.append(resolution)
             changed_items.add(resolution.item_id)
     Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated", "set_aside"], batch_size=500)
-    return {output_of[item_id] for item_id in changed_items}
+    return {output_of[item_id] for item_id in changed_items}, rewritten_by_model[Resolution]
 
 
-def _redact_conversation(redactor: engine.Redactor, item_ids: list[int]) -> None:
-    """Apply the rules to the flags' notes, comments and skip reasons about these items (their caps kept: a placeholder
-    may be longer than what it replaces)."""
+def _redact_conversation(redactor: engine.Redactor, item_ids: list[int]) -> Counter:
+    """Apply the rules to the flags' notes, comments, skip reasons and adjudication notes about these items (their caps
+    kept: a placeholder may be longer than what it replaces); return how many rows of each model changed."""
+    rewritten_by_model: Counter = Counter()
     for model, name in CONVERSATION:
         limit = model._meta.get_field(name).max_length
         rows = model.objects.filter(item_id__in=item_ids).exclude(**{name: ""}).order_by("pk").only("pk", name)
@@ -366,6 +385,8 @@ def _redact_conversation(redactor: engine.Redactor, item_ids: list[int]) -> None
                 setattr(row, name, text)
                 rewritten.append(row)
         model.objects.bulk_update(rewritten, [name], batch_size=500)
+        rewritten_by_model[model] = len(rewritten)
+    return rewritten_by_model
 
 
 def _any_version(free_text: dict[int, frozenset[str]]) -> frozenset[str]:
@@ -405,24 +426,26 @@ def _redact_adjudications(
     AuditEvent.objects.bulk_update(rewritten, ["details"], batch_size=500)
 
 
-def _redact_decisions_about(redactor: engine.Redactor, project: Project, outputs: list[Output]) -> None:
-    """Apply the rules to the text of the meeting decisions about these outputs' items, where a lead may quote the
-    output, and to the audit events that copy it (a deleted decision's too).
+def _redact_decisions_about(redactor: engine.Redactor, project: Project, outputs: list[Output]) -> tuple[int, int]:
+    """Apply the rules to the text and owner of the meeting decisions about these outputs' items, where a lead may
+    quote the output (or name the owner by an address), and to the audit events that copy them (a deleted decision's
+    too); return how many texts and owners changed.
 
     Read here, after `_redact_reviews` locked the items: `add_decision` writes a decision about an item under the
     item's lock, so one made while the run goes on is waited for and read too."""
     item_ids = list(Item.objects.filter(output_id__in=[output.pk for output in outputs]).values_list("pk", flat=True))
-    if item_ids:
-        decisions = Decision.objects.filter(item_id__in=item_ids)
-        events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS, details__item__in=item_ids)
-        _redact_decisions(redactor, decisions, events)
+    if not item_ids:
+        return 0, 0
+    decisions = Decision.objects.filter(item_id__in=item_ids)
+    events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS, details__item__in=item_ids)
+    return _redact_decisions(redactor, decisions, events)
 
 
 @transaction.atomic
-def _redact_every_decision(project: Project, redactor: engine.Redactor) -> None:
-    """Apply the rules to the text of every decision of the project's meetings, those about no item too (or whose item
-    was erased since), and to the audit events that copy it. A meeting records a handful a week: `--all` reads them
-    all, and a text redacted already comes out the same.
+def _redact_every_decision(project: Project, redactor: engine.Redactor) -> tuple[int, int]:
+    """Apply the rules to the text and owner of every decision of the project's meetings, those about no item too (or
+    whose item was erased since), and to the audit events that copy them; return how many texts and owners changed. A
+    meeting records a handful a week: `--all` reads them all, and a text redacted already comes out the same.
 
     The project's weeks are locked first, in id order: `add_decision` writes under its week's lock, so one written
     meanwhile is waited for and read too."""
@@ -434,28 +457,80 @@ def _redact_every_decision(project: Project, redactor: engine.Redactor) -> None:
     )
     decisions = Decision.objects.filter(cycle__project=project)
     events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS)
-    _redact_decisions(redactor, decisions, events)
+    return _redact_decisions(redactor, decisions, events)
 
 
-def _redact_decisions(redactor: engine.Redactor, decisions, events) -> None:
-    """The decisions' texts (their cap kept: a placeholder may be longer than what it replaces) and the events' copies
-    of them, redacted."""
-    limit = Decision._meta.get_field("text").max_length
-    rewritten = []
-    for decision in decisions.select_for_update(of=("self",)).order_by("pk").only("pk", "text"):
-        text = redact_free_text(redactor, decision.text)[:limit]
-        if text != decision.text:
-            decision.text = text
+def _redact_decisions(redactor: engine.Redactor, decisions, events) -> tuple[int, int]:
+    """The decisions' texts and owners (their caps kept: a placeholder may be longer than what it replaces) and the
+    events' copies of them, redacted; return how many decisions' texts and owners changed."""
+    limits = {name: Decision._meta.get_field(name).max_length for name in ("text", "owner")}
+    rewritten, changed = [], Counter()
+    for decision in decisions.select_for_update(of=("self",)).order_by("pk").only("pk", *limits):
+        redacted = {name: redact_free_text(redactor, getattr(decision, name))[:limit] for name, limit in limits.items()}
+        differing = [name for name, value in redacted.items() if value != getattr(decision, name)]
+        if differing:
+            for name in differing:
+                setattr(decision, name, redacted[name])
+            changed.update(differing)
             rewritten.append(decision)
-    Decision.objects.bulk_update(rewritten, ["text"], batch_size=500)
+    Decision.objects.bulk_update(rewritten, list(limits), batch_size=500)
+    _redact_event_copies(redactor, events, limits)
+    return changed["text"], changed["owner"]
+
+
+def _redact_event_copies(redactor: engine.Redactor, events, limits: dict[str, int]) -> None:
+    """The audit events' copies of a row's texts (`details[key]`, cut to `limits[key]` as the row's), redacted."""
     scrubbed = []
     for event in events.select_for_update().order_by("pk").only("pk", "details"):
-        text = event.details.get("text") if isinstance(event.details, dict) else None
-        redacted = redact_free_text(redactor, text)[:limit] if isinstance(text, str) else text
-        if redacted != text:
-            event.details = {**event.details, "text": redacted}
+        if not isinstance(event.details, dict):
+            continue
+        details = {
+            key: redact_free_text(redactor, value)[: limits[key]] if key in limits and isinstance(value, str) else value
+            for key, value in event.details.items()
+        }
+        if details != event.details:
+            event.details = details
             scrubbed.append(event)
     AuditEvent.objects.bulk_update(scrubbed, ["details"], batch_size=500)
+
+
+@transaction.atomic
+def _redact_saved_view_names(project: Project, redactor: engine.Redactor) -> int:
+    """Apply the rules to the names of the project's saved views, where a lead may name the end user a view is about
+    ("complaints from bob@example.com"), and to the audit events that copy them; return how many names changed.
+
+    Names are unique per project: a name that comes out as another's (two addresses, one placeholder) gets the first
+    free number, "… (2)", as no name taken so far or being changed now can be. The project's row is locked first, as
+    `save_view` takes it before it reads the rules and the names: a view saved meanwhile is waited for and read too.
+    A project keeps a handful of views: `--all` reads them all, and a name redacted already comes out the same."""
+    Project.objects.lock(project.pk)
+    limit = SavedView._meta.get_field("name").max_length
+    views = list(
+        SavedView.objects.filter(project=project).select_for_update(of=("self",)).order_by("pk").only("pk", "name")
+    )
+    taken = {view.name for view in views}
+    rewritten = []
+    for view in views:
+        name = redact_free_text(redactor, view.name)[:limit]
+        if name != view.name:
+            view.name = _free_name(name, taken, limit)
+            taken.add(view.name)
+            rewritten.append(view)
+    # No name is ever held twice, not even for a moment: each new name was free of the old names too.
+    SavedView.objects.bulk_update(rewritten, ["name"], batch_size=500)
+    events = AuditEvent.objects.filter(project=project, action__in=SAVED_VIEW_EVENTS)
+    _redact_event_copies(redactor, events, {"name": limit})
+    return len(rewritten)
+
+
+def _free_name(name: str, taken: set[str], limit: int) -> str:
+    """`name`, or the first "name (n)" not taken, cut to `limit` characters."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = name[: limit - len(suffix)] + suffix
+    return candidate
 
 
 def _redacted_answers(redactor: engine.Redactor, answers: Any, keys: frozenset[str]) -> Any:

@@ -3,7 +3,8 @@
 The query is read with `rules.explore.parse_filter` (an unknown parameter or a bad value is refused, never
 saved), checked against the project (a queue, gold question or failure theme it does not have is refused too) and
 stored as `filter_query` writes it back, so equal filters are saved alike and opening a view is opening
-`/p/<slug>/explore/?<query>`. Names are unique per project (the database guards it too).
+`/p/<slug>/explore/?<query>`. Names are unique per project (the database guards it too), and stored under the
+project's redaction rules in force: a lead may name a view after the end user it is about.
 """
 
 from urllib.parse import parse_qs
@@ -18,6 +19,7 @@ from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.explore import filter_outputs
 
 from .queues import audit_actor
+from .redaction import redact_free_text, redactor_for
 
 MAX_NAME_CHARS = 100  # SavedView.name
 MAX_QUERY_CHARS = 4000  # SavedView.query
@@ -30,7 +32,7 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
     moments ago by the same person is the first one (`saved_twin`).
 
     InvalidFilter (an InvalidInput) for a bad filter, or one naming what the project does not have; InvalidInput for
-    an empty, too long or taken name.
+    an empty, too long or taken name (taken as stored: two names the redaction rules make alike are one).
     """
     name = " ".join((name or "").split())
     check_storable(name=name)
@@ -48,6 +50,9 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
         raise too_long
     # Checked under the lock a queue's rename takes: a slug renamed meanwhile is refused here, or rewritten by it.
     Project.objects.lock(project.pk)
+    # Under that lock, as rules are saved and `redact_outputs --all` reads the names: stored as the rules in force make
+    # it, compared as stored with a twin and with the names taken.
+    name = stored_name(project, name)
     twin = saved_twin(project=project, name=name, query=canonical, actor=actor)
     if twin is not None:
         return twin
@@ -64,6 +69,11 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
         details={"view": view.pk, "name": name, "query": canonical},
     )
     return view
+
+
+def stored_name(project: Project, name: str) -> str:
+    """The name as a view named so is stored: with the project's redaction rules in force applied (cut to fit)."""
+    return redact_free_text(redactor_for(project), name)[:MAX_NAME_CHARS]
 
 
 def saved_twin(*, project: Project, name: str, query: str, actor) -> SavedView | None:

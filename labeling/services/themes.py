@@ -35,7 +35,7 @@ from labeling.rules import text as text_rules
 from labeling.rules.text import strings_in
 from labeling.selectors.themes import theme_of_week, theme_view_name, week_failures
 
-from .saved_views import save_view, saved_twin
+from .saved_views import save_view, saved_twin, stored_name
 
 # Keys of chat messages and content parts that name their structure, not what was said ("role": "user").
 _STRUCTURE_KEYS = frozenset({"role", "type", "name", "id", "tool_call_id", "index"})
@@ -101,7 +101,7 @@ def save_theme_view(*, project: Project, week: date, rank: int, actor=None) -> t
             "Save a theme as a filter once the week is closed."
         )
     theme = theme_of_week(project=project, week=week, rank=rank)
-    name, query = theme_view_name(theme, week), theme["explore_query"]
+    name, query = stored_name(project, theme_view_name(theme, week)), theme["explore_query"]
     saved = SavedView.objects.filter(project=project, name=name, query=query).first()
     if saved is not None and saved_twin(project=project, name=name, query=query, actor=actor) is None:
         return saved, False

@@ -140,10 +140,30 @@ def _exported(d: dict) -> str:
     return f"Exported outputs as {text(d['format']).upper()}{where}"
 
 
+# What else a redaction run may have redacted, as its event counts it: told when it changed some.
+REDACTED_TOO = {
+    "withdrawal_reasons": "the reasons of {n} withdrawn dataset version{s}",
+    "adjudication_notes": "{n} adjudication note{s}",
+    "decisions": "the texts of {n} meeting decision{s}",
+    "decision_owners": "the owners of {n} decision{s}",
+    "saved_view_names": "the names of {n} saved view{s}",
+}
+
+
 def _redacted(d: dict) -> str:
     # Runs before usage events were redacted too recorded no count of them.
     events = f" and {text(d['usage_events'])} usage events" if "usage_events" in d else ""
-    return f"Redacted {text(d['outputs'])} stored outputs{events} with version {text(d['version'])} of the rules"
+    done = f"Redacted {text(d['outputs'])} stored outputs{events} with version {text(d['version'])} of the rules"
+    # Runs before these were counted recorded none; a count of nothing is left out.
+    too = [
+        words.format(n=d[key], s="" if d[key] == 1 else "s")
+        for key, words in REDACTED_TOO.items()
+        if isinstance(d.get(key), int) and d[key] > 0
+    ]
+    if not too:
+        return done
+    listed = too[0] if len(too) == 1 else f"{', '.join(too[:-1])} and {too[-1]}"
+    return f"{done}; also {listed}"
 
 
 def _unlocked(d: dict) -> str:

@@ -17,7 +17,7 @@ class Command(ProjectCommand):
             dest="every_output",
             help="Also visit the outputs redacted under the rules in force already: for the labels, flags and "
             "comments written about them before writes applied the rules; and every meeting decision, those about no "
-            "item too.",
+            "item too, and every saved view's name.",
         )
 
     def handle_project(self, project: Project, *, every_output: bool = False, **options):
@@ -28,9 +28,13 @@ class Command(ProjectCommand):
                 "Save some on Manage → Redaction."
             )
             return
+        # Names are visited only with --all: a count of them otherwise would claim none needed it.
+        names = "" if run.saved_view_names is None else f", and the names of {run.saved_view_names} saved view(s)"
         self.stdout.write(
             f"Redacted {run.outputs} stored output(s) and {run.usage_events} usage event(s) of {project.slug} "
-            f"with the rules in force, and the reasons of {run.withdrawal_reasons} withdrawn dataset version(s)."
+            f"with the rules in force, the reasons of {run.withdrawal_reasons} withdrawn dataset version(s), "
+            f"{run.adjudication_notes} adjudication note(s), the texts of {run.decisions} meeting decision(s) and "
+            f"the owners of {run.decision_owners}{names}."
         )
         if run.versions_with_earlier_text:
             self.stdout.write(
