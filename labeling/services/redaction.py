@@ -187,7 +187,11 @@ class RedactionRun:
     usage_events: int = 0  # whose properties changed under the rules in force
     withdrawal_reasons: int = 0  # of withdrawn dataset versions, changed under the rules in force
     reports: int = 0  # frozen weekly reports whose excerpts of them were made again
-    # What leads wrote, changed under the rules in force: adjudication notes, decisions' texts and owners.
+    # What people wrote about the outputs, changed under the rules in force: flag notes, comments, skip reasons
+    # (experts), adjudication notes, decisions' texts and owners (leads).
+    flag_notes: int = 0
+    comments: int = 0
+    skip_reasons: int = 0
     adjudication_notes: int = 0
     decisions: int = 0
     decision_owners: int = 0
@@ -255,7 +259,7 @@ def redact_stored_outputs(
                 fields = ["input", "output", "context", "metadata", "feedback_comment", "redaction_version"]
                 Output.objects.bulk_update(outputs, fields, batch_size=batch_size)
                 # What experts and leads wrote about them quotes them too; it goes into datasets.
-                reviewed, notes = _redact_reviews(redactor, outputs, free_text)
+                reviewed, conversation = _redact_reviews(redactor, outputs, free_text)
                 changed += [output.external_id for output in outputs if output.pk in reviewed]
                 _redact_adjudications(redactor, project, outputs, free_text)
                 texts, owners = _redact_decisions_about(redactor, project, outputs)
@@ -265,7 +269,10 @@ def redact_stored_outputs(
                 # The search must not find what was just removed.
                 index_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
             run.outputs += len(outputs)
-            run.adjudication_notes += notes
+            run.flag_notes += conversation[Flag]
+            run.comments += conversation[Comment]
+            run.skip_reasons += conversation[Skip]
+            run.adjudication_notes += conversation[Resolution]
             run.decisions, run.decision_owners = run.decisions + texts, run.decision_owners + owners
             last_pk = outputs[-1].pk
         for changed_events in _redact_stored_events(project, redactor, batch_size):
@@ -289,6 +296,9 @@ def redact_stored_outputs(
                 "usage_events": run.usage_events,
                 "withdrawal_reasons": run.withdrawal_reasons,
                 "reports": run.reports,
+                "flag_notes": run.flag_notes,
+                "comments": run.comments,
+                "skip_reasons": run.skip_reasons,
                 "adjudication_notes": run.adjudication_notes,
                 "decisions": run.decisions,
                 "decision_owners": run.decision_owners,
@@ -310,11 +320,11 @@ def _free_text_questions(project: Project) -> dict[int, frozenset[str]]:
 
 def _redact_reviews(
     redactor: engine.Redactor, outputs: list[Output], free_text: dict[int, frozenset[str]]
-) -> tuple[set[int], int]:
+) -> tuple[set[int], Counter]:
     """Apply the rules to the free-text answers about these outputs (their labels, the answers an edit replaced, the
     gold: experts' texts and a lead's correction), which often quote them; return the ids of the outputs whose
-    answers changed, and how many adjudication notes changed. The flags' notes, comments, skip reasons and a lead's
-    adjudication note about them are redacted too (`_redact_conversation`), but are in no dataset.
+    answers changed, and how many rows of each CONVERSATION model changed. The flags' notes, comments, skip reasons
+    and a lead's adjudication note about them are redacted too (`_redact_conversation`), but are in no dataset.
 
     The items are locked first, in id order, as every writer of an item's labels and gold locks them (`submit_label`,
     `resolve_item`, `adjudicate`): an edit waits for this batch and is not overwritten by it.
@@ -326,7 +336,7 @@ def _redact_reviews(
         .values_list("pk", "output_id")
     )
     if not output_of:
-        return set(), 0
+        return set(), Counter()
     rewritten_by_model = _redact_conversation(redactor, list(output_of))
     changed_items: set[int] = set()
     labels = list(
@@ -368,7 +378,7 @@ def _redact_reviews(
             rewritten.append(resolution)
             changed_items.add(resolution.item_id)
     Resolution.objects.bulk_update(rewritten, ["automatic", "adjudicated", "set_aside"], batch_size=500)
-    return {output_of[item_id] for item_id in changed_items}, rewritten_by_model[Resolution]
+    return {output_of[item_id] for item_id in changed_items}, rewritten_by_model
 
 
 def _redact_conversation(redactor: engine.Redactor, item_ids: list[int]) -> Counter:

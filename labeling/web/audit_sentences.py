@@ -143,6 +143,9 @@ def _exported(d: dict) -> str:
 # What else a redaction run may have redacted, as its event counts it: told when it changed some.
 REDACTED_TOO = {
     "withdrawal_reasons": "the reasons of {n} withdrawn dataset version{s}",
+    "flag_notes": "the notes of {n} flag{s}",
+    "comments": "{n} comment{s}",
+    "skip_reasons": "the reasons of {n} skip{s}",
     "adjudication_notes": "{n} adjudication note{s}",
     "decisions": "the texts of {n} meeting decision{s}",
     "decision_owners": "the owners of {n} decision{s}",

@@ -33,8 +33,9 @@ class Command(ProjectCommand):
         self.stdout.write(
             f"Redacted {run.outputs} stored output(s) and {run.usage_events} usage event(s) of {project.slug} "
             f"with the rules in force, the reasons of {run.withdrawal_reasons} withdrawn dataset version(s), "
-            f"{run.adjudication_notes} adjudication note(s), the texts of {run.decisions} meeting decision(s) and "
-            f"the owners of {run.decision_owners}{names}."
+            f"the notes of {run.flag_notes} flag(s), {run.comments} comment(s), the reasons of {run.skip_reasons} "
+            f"skip(s), {run.adjudication_notes} adjudication note(s), the texts of {run.decisions} meeting "
+            f"decision(s) and the owners of {run.decision_owners}{names}."
         )
         if run.versions_with_earlier_text:
             self.stdout.write(

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from labeling.models import AuditEvent, Decision, SavedView, week_label
+from labeling.models import AuditEvent, Comment, Decision, Flag, SavedView, Skip, week_label
 from labeling.rules.calendar import current_week
 from labeling.services.cycles import add_decision, delete_decision, get_cycle
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
@@ -166,9 +166,15 @@ def test_redact_outputs_all_redacts_saved_view_names_keeping_them_unique(client,
 
 def test_a_run_says_and_audits_how_many_notes_decisions_owners_and_view_names_it_redacted(client, project, lead):
     """The command printed, and the audit log told, the outputs, usage events and withdrawal reasons it redacted, not
-    the lead's adjudication notes, decisions, owners and view names it changed too."""
+    the flag notes, comments and skip reasons, nor the lead's adjudication notes, decisions, owners and view names it
+    changed too."""
     _, cycle = _last_week(project)
     [item] = label_outputs(project, 1, answers=AGREE, texts=[f"Write to {EMAIL}"])
+    # Written before the rules, as an expert would have: a flag, two comments (one quoting nothing), a skip.
+    Flag.objects.create(item=item, expert=lead, note=f"It told {EMAIL} to wait")
+    Comment.objects.create(item=item, author=lead, body=f"Call {PHONE}")
+    Comment.objects.create(item=item, author=lead, body="Nothing personal here")
+    Skip.objects.create(item=item, expert=lead, reason=f"Not sure about {PHONE}")
     adjudicate(lead=lead, item=item, answers={"correct": False}, note=f"It gave out {EMAIL}")
     add_decision(user=lead, cycle=cycle, text=f"Reply to {EMAIL}", owner=EMAIL, item_id=item.pk)
     add_decision(user=lead, cycle=cycle, text=f"Never quote {PHONE}")
@@ -178,17 +184,22 @@ def test_a_run_says_and_audits_how_many_notes_decisions_owners_and_view_names_it
     out = _redact_outputs(project, "--all")
 
     assert (
-        "1 adjudication note(s), the texts of 2 meeting decision(s) and the owners of 1, "
-        "and the names of 1 saved view(s)"
+        "the notes of 1 flag(s), 1 comment(s), the reasons of 1 skip(s), 1 adjudication note(s), the texts of 2 "
+        "meeting decision(s) and the owners of 1, and the names of 1 saved view(s)"
     ) in out
     details = AuditEvent.objects.get(action="redaction.outputs_redacted").details
-    counted = ("adjudication_notes", "decisions", "decision_owners", "saved_view_names")
-    assert [details[key] for key in counted] == [1, 2, 1, 1]
+    counted = (
+        "flag_notes", "comments", "skip_reasons", "adjudication_notes", "decisions", "decision_owners",
+        "saved_view_names",
+    )  # fmt: skip
+    assert [details[key] for key in counted] == [1, 1, 1, 1, 2, 1, 1]
     client.force_login(lead)
     audit_page = client.get(_url("audit", project)).content.decode()
     assert (
-        "Redacted 1 stored outputs and 0 usage events with version 1 of the rules; also 1 adjudication note, the "
-        "texts of 2 meeting decisions, the owners of 1 decision and the names of 1 saved view"
+        "Redacted 1 stored outputs and 0 usage events with version 1 of the rules; also the notes of 1 flag, 1 "
+        "comment, the reasons of 1 skip, 1 adjudication note, the texts of 2 meeting decisions, the owners of 1 "
+        "decision and the names of 1 saved view"
     ) in audit_page
     run = redact_stored_outputs(project=project, every_output=True)  # redacted already
-    assert (run.adjudication_notes, run.decisions, run.decision_owners, run.saved_view_names) == (0, 0, 0, 0)
+    again = (run.flag_notes, run.comments, run.skip_reasons, run.adjudication_notes, run.decisions, run.decision_owners)
+    assert again + (run.saved_view_names,) == (0, 0, 0, 0, 0, 0, 0)
