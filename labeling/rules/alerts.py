@@ -16,7 +16,8 @@ from django.conf import settings
 
 from labeling.models import AlertRule, CycleStatus, Project, week_label
 
-from .calendar import current_week, week_end, week_start
+from .calendar import week_end, week_start
+from .weekly_close import close_due_at, last_due_week
 
 # The rules whose findings are keyed by a queue's slug (a renamed queue's alert follows it: services/queues.py).
 QUEUE_RULES = (AlertRule.QUEUE_IDLE, AlertRule.QUOTA_MISSED)
@@ -114,13 +115,13 @@ class AlertFacts:
 
 
 def overdue_after() -> timedelta:
-    """How long after its end a week still open is overdue."""
-    return timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS + settings.ALERT_CLOSE_OVERDUE_HOURS)
+    """How long after its close was due (`close_due_at`) a week still open is overdue."""
+    return timedelta(hours=settings.ALERT_CLOSE_OVERDUE_HOURS)
 
 
 def last_overdue_week(project: Project, now: datetime) -> date | None:
     """The latest week whose close is overdue at `now` if it is still open (None if the project did not exist)."""
-    week = current_week(project, now - overdue_after()) - timedelta(days=7)
+    week = last_due_week(project, now - overdue_after())
     return week if project.created_at < week_end(project, week) else None
 
 
@@ -173,7 +174,7 @@ def close_overdue(facts: AlertFacts) -> list[Finding]:
         cycle = facts.cycles.get(week)
         if cycle is not None and (cycle.status == CycleStatus.CLOSED or cycle.failure_kind == "close"):
             continue
-        due = week_end(facts.project, week) + overdue_after()
+        due = close_due_at(facts.project, week) + overdue_after()
         if facts.now < due:
             continue
         label = week_label(week)

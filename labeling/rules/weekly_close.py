@@ -3,15 +3,15 @@ is closed, being closed, failed or overdue (or the project is too young to have 
 still open comes first, the oldest of them: an older week's failure does not go away when a later week closes, and
 it is the one a lead fixes first.
 
-Beat closes a project's weeks once each is over plus CYCLE_CLOSE_GRACE_HOURS (`services.cycles.due_weeks`, the
-oldest missed one first), looking every CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed
-OVERDUE_AFTER past that is overdue: nothing is closing it (no worker, no beat), and someone should look. The home
-page and the platform page both read it from here; the `close_overdue` alert waits longer
-(ALERT_CLOSE_OVERDUE_HOURS) before it tells anyone.
+Beat closes a project's weeks once each is over plus CYCLE_CLOSE_GRACE_HOURS of elapsed time (`close_due_at`, which
+`services.cycles.due_weeks` reads through `last_due_week`, the oldest missed week first), looking every
+CYCLE_SWEEP_SECONDS; a close takes minutes. A week still not closed OVERDUE_AFTER past that is overdue: nothing is
+closing it (no worker, no beat), and someone should look. The home page and the platform page both read it from here;
+the `close_overdue` alert waits longer (ALERT_CLOSE_OVERDUE_HOURS after the same moment) before it tells anyone.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -67,6 +67,21 @@ def ended_before_the_project(project: Project, week: date) -> bool:
     return project.created_at >= week_end(project, week)
 
 
+def close_due_at(project: Project, week: date) -> datetime:
+    """When the week is due to close: its end plus CYCLE_CLOSE_GRACE_HOURS of elapsed time.
+
+    Added to the instant, not to the local clock: a clock change within the grace (a week ending at midnight before a
+    02:00 change) neither adds nor removes an hour, so the page, beat and the alerts name the same moment.
+    """
+    return week_end(project, week).astimezone(UTC) + timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
+
+
+def last_due_week(project: Project, now: datetime) -> date:
+    """The latest week whose close is due at `now` (`close_due_at` is at or before it): the week before the one
+    holding the moment a grace before now."""
+    return current_week(project, now - timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)) - timedelta(days=7)
+
+
 def weeks_to_read(project: Project, now: datetime) -> tuple[date, date]:
     """The running week and the week that ended before it: the cycles `close_status` reads (with FAILED_CLOSE)."""
     running = current_week(project, now)
@@ -77,8 +92,7 @@ def close_status(project: Project, cycles: dict[date, ReviewCycle], now: datetim
     """The close status of the project, from its cycles (by week; a week without one is absent): those of
     `weeks_to_read` and those matching FAILED_CLOSE. Other cycles given are ignored."""
     running, ended = weeks_to_read(project, now)
-    grace = timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
-    running_due_at = week_end(project, running) + grace
+    running_due_at = close_due_at(project, running)
     failed = sorted(
         week
         for week, cycle in cycles.items()
@@ -89,13 +103,13 @@ def close_status(project: Project, cycles: dict[date, ReviewCycle], now: datetim
         return CloseStatus(
             state=CloseState.FAILED,
             week=failed[0],
-            due_at=week_end(project, failed[0]) + grace,
+            due_at=close_due_at(project, failed[0]),
             running_due_at=running_due_at,
             error=cycle.last_error,
             failed_at=cycle.failed_at,
             failed_weeks=len(failed),
         )
-    due_at = week_end(project, ended) + grace
+    due_at = close_due_at(project, ended)
     cycle = cycles.get(ended)
     if cycle is not None and cycle.status == CycleStatus.CLOSED:
         state = CloseState.CLOSED

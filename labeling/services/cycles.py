@@ -38,6 +38,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.twins import audited_twin, twin_of
+from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
 from labeling.selectors.report import build_report, has_something_to_close
 
@@ -360,11 +361,10 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     closing.
     """
     now = now or timezone.now()
-    grace = timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)
     bounds = {}
     for project in Project.objects.all():
         try:
-            last = current_week(project, now - grace) - timedelta(days=7)
+            last = last_due_week(project, now)
             first = cycle_week(project, project.created_at)  # the first week the project existed in
             if first > last:
                 continue  # the project did not exist in its last ended week

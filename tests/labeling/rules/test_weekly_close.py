@@ -7,7 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from labeling.models import CycleStatus, Project, ReviewCycle
+from labeling.rules.calendar import week_end
 from labeling.rules.weekly_close import OVERDUE_AFTER, CloseState, close_status, weeks_to_read
+from labeling.selectors.platform import platform_rows
+from labeling.services.cycles import due_weeks
+from tests.factories import ProjectFactory
 
 UTC = ZoneInfo("UTC")
 RUNNING = date(2026, 11, 23)  # a Monday
@@ -101,3 +105,25 @@ def test_a_closed_older_week_with_a_stale_failure_is_not_failed():
     status = close_status(OLD_PROJECT, {ENDED - timedelta(days=7): stale}, DUE + timedelta(minutes=5))
 
     assert status.state == CloseState.CLOSING
+
+
+# Berlin changes its clocks at 02:00 on a Sunday: a week that ends at Sunday midnight with a grace of 4 hours has the
+# change inside its grace, forward an hour on 2026-03-29 and back an hour on 2026-10-25.
+@pytest.mark.django_db
+@pytest.mark.parametrize("week", [date(2026, 3, 22), date(2026, 10, 18)], ids=["clocks-forward", "clocks-back"])
+def test_the_page_and_beat_agree_on_when_a_week_is_due_across_a_clock_change(settings, week):
+    """The grace is elapsed time after the week's end: the page said "due" an hour before beat closed the week (or an
+    hour after), and turned it overdue when beat had only just started on it."""
+    settings.CYCLE_CLOSE_GRACE_HOURS = 4
+    project = ProjectFactory(time_zone="Europe/Berlin", cycle_weekday=6)
+    Project.objects.filter(pk=project.pk).update(created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    project.refresh_from_db()
+    due = week_end(project, week).astimezone(UTC) + timedelta(hours=4)
+
+    for now, is_due in [(due - timedelta(minutes=1), False), (due, True), (due + timedelta(minutes=1), True)]:
+        (row,) = platform_rows(now=now)  # what the platform page shows (the home page reads the same status)
+        beat_closes_it = (project.pk, week) in due_weeks(now)
+        assert (row.close.week, row.close.due_at) == (week, due), now
+        assert (row.close.due_at <= now, beat_closes_it) == (is_due, is_due), now
+    assert close_status(project, {}, due + OVERDUE_AFTER - timedelta(minutes=1)).state == CloseState.CLOSING
+    assert close_status(project, {}, due + OVERDUE_AFTER).state == CloseState.OVERDUE

@@ -866,3 +866,23 @@ def test_an_alert_whose_reason_changes_is_mailed_again_once_per_change(team, dja
     assert [message.subject for message in mail.outbox][2:] == [
         "[expertloop] Support bot: Nobody has labeled in Archive yet"
     ]
+
+
+@pytest.mark.parametrize("week", [date(2026, 3, 22), date(2026, 10, 18)], ids=["clocks-forward", "clocks-back"])
+def test_close_overdue_counts_the_grace_in_elapsed_hours_across_a_clock_change(
+    db, settings, week, django_capture_on_commit_callbacks
+):
+    """Berlin changes its clocks in the grace after a Sunday-midnight week end: the alert opens
+    ALERT_CLOSE_OVERDUE_HOURS after the close was due as beat counts it (the end plus the grace in elapsed hours), not
+    an hour later or earlier."""
+    settings.CYCLE_CLOSE_GRACE_HOURS, settings.ALERT_CLOSE_OVERDUE_HOURS = 4, 6
+    project = ProjectFactory(time_zone="Europe/Berlin", cycle_weekday=6)
+    Project.objects.filter(pk=project.pk).update(created_at=LONG_AGO - timedelta(days=365))
+    project.refresh_from_db()
+    ReviewCycle.objects.create(project=project, week=week - timedelta(days=7), status=CycleStatus.CLOSED)
+    overdue = week_end(project, week).astimezone(UTC) + timedelta(hours=4 + 6)
+
+    early = _evaluate(project, django_capture_on_commit_callbacks, now=overdue - timedelta(minutes=1))
+    assert early.opened == []
+    opened = _evaluate(project, django_capture_on_commit_callbacks, now=overdue).opened
+    assert [alert.rule for alert in opened] == [AlertRule.CLOSE_OVERDUE]
