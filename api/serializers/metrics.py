@@ -376,9 +376,11 @@ class ReportOut(serializers.Serializer):
         "({points: [{week, rate}], source}) or null."
     )
     agenda = serializers.DictField(
-        help_text="`adjudication`, `flags` and `movers` lists. A signed-in expert's copy leaves out another person's "
-        "name, flag note and comments on an item they have not labeled: the flag then has `expert` and `note` null, "
-        "`expert_hidden` and `note_hidden` true, and `comments_hidden` (how many)."
+        help_text="`adjudication`, `flags` and `movers` lists. A flag names who flagged it by username (`expert`) and "
+        "user id (`expert_id`), a comment its author (`author`, `author_id`); reports frozen before the ids were kept "
+        "have names only. A signed-in expert's copy leaves out another person's name, id, flag note and comments on "
+        "an item they have not labeled: the flag then has `expert` and `note` null, no `expert_id`, `expert_hidden` "
+        "and `note_hidden` true, and `comments_hidden` (how many)."
     )
 
     def to_representation(self, report):

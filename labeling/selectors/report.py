@@ -418,7 +418,9 @@ def blind_report(report: dict, *, reader) -> dict:
     colleague doubted an item biases a label as the note would, and the reader may still be handed it. One query,
     with flags.
 
-    A report names people by username, as it was frozen: the reader's own note and comments are those under theirs."""
+    A report names people by username as it was frozen, and by user id (`expert_id`, `author_id`): the reader's own note
+    and comments are those under their id, so a rename after the close keeps them theirs and a newcomer given an old
+    name reads nobody else's. Reports frozen before the ids were kept match by username."""
     report = blind_themes(report)
     agenda = report.get("agenda")
     flags = agenda.get("flags") if isinstance(agenda, dict) else None
@@ -426,18 +428,25 @@ def blind_report(report: dict, *, reader) -> dict:
         return report
     shown = {flag.get("item_id") for flag in flags} - {None}
     labeled = set(labels_that_unblind(reader.pk).filter(item_id__in=shown).values_list("item_id", flat=True))
-    own = reader.get_username()
-    flags = [flag if flag.get("item_id") in labeled else _blind_flag(flag, own) for flag in flags]
+    flags = [flag if flag.get("item_id") in labeled else _blind_flag(flag, reader) for flag in flags]
     return {**report, "agenda": {**agenda, "flags": flags}}
 
 
-def _blind_flag(flag: dict, own: str) -> dict:
-    """A flagged item's agenda entry without the name, note and comments of anyone but `own` (a username)."""
+def _written_by(entry: dict, reader, *, name: str, user_id: str) -> bool:
+    """Is the report entry the reader's: by its user id, or by its username in a report frozen before ids were kept."""
+    if entry.get(user_id) is not None:
+        return entry[user_id] == reader.pk
+    return entry.get(name) == reader.get_username()
+
+
+def _blind_flag(flag: dict, reader) -> dict:
+    """A flagged item's agenda entry without the name (nor id), note and comments of anyone but the reader."""
     comments = flag.get("comments") or []
-    kept = [comment for comment in comments if comment.get("author") == own]
-    others = flag.get("expert") != own
+    kept = [comment for comment in comments if _written_by(comment, reader, name="author", user_id="author_id")]
+    others = not _written_by(flag, reader, name="expert", user_id="expert_id")
+    shown = {key: value for key, value in flag.items() if not (others and key == "expert_id")}
     return {
-        **flag,
+        **shown,
         "expert": None if others else flag.get("expert"),
         "expert_hidden": others,
         "note": None if others else flag.get("note"),
@@ -525,7 +534,12 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
     comments: dict[int, list[dict]] = {}
     for comment in Comment.objects.filter(item_id__in={flag.item_id for flag in flags}).select_related("author"):
         comments.setdefault(comment.item_id, []).append(
-            {"author": comment.author.username, "body": comment.body, "created_at": comment.created_at.isoformat()}
+            {
+                "author": comment.author.username,
+                "author_id": comment.author_id,  # names change: `blind_report` knows the reader's own by id
+                "body": comment.body,
+                "created_at": comment.created_at.isoformat(),
+            }
         )
     return [
         {
@@ -533,6 +547,7 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
             "item_id": flag.item_id,
             "queue": flag.item.queue.slug,
             "expert": flag.expert.username,
+            "expert_id": flag.expert_id,
             "note": flag.note,
             "created_at": flag.created_at.isoformat(),
             "excerpt": excerpt(flag.item.output.output, FLAG_EXCERPT_CHARS),

@@ -1,14 +1,17 @@
 """Blind labeling on the meeting page: an expert reads another person's flag note or comment on an item only once
 they have labeled it, as on the labeling screen (`selectors.work.comments_on`); leads read everything (test client)."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
-from labeling.models import Queue, week_label
+from labeling.models import Membership, Queue, ReviewCycle, Role, week_label
 from labeling.rules import calendar
 from labeling.services.assignment import next_item
+from labeling.services.cycles import close_week
 from labeling.services.labels import comment_on_item, flag_item, submit_label
-from tests.factories import created_weeks_ago
+from tests.factories import UserFactory, created_weeks_ago
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -127,3 +130,91 @@ def test_a_lead_reads_who_flagged_every_item(client, project, lead, other_expert
         assert f"flagged by {flagger}" in text
     [flag] = _report(client, project)["agenda"]["flags"]
     assert flag["expert"] == flagger
+
+
+OWN_COMMENT = "I flagged it for the refund window"
+
+
+def _closed(project) -> None:
+    """Close the running week (as beat does once it is over): its report is frozen with the names of the day."""
+    week = calendar.current_week(project)
+    close_week(project_id=project.pk, week=week, now=calendar.week_end(project, week) + timedelta(minutes=1))
+
+
+def _rename(user, username: str) -> None:
+    type(user).objects.filter(pk=user.pk).update(username=username)
+    user.refresh_from_db()
+
+
+def test_an_expert_renamed_after_the_close_still_reads_their_own_flag_and_comment(client, project, expert, item):
+    """The frozen report named them by their old username: matched by name, their own note and comment were hidden
+    from them as another person's."""
+    flag_item(expert=expert, item=item, note=OWN_NOTE)
+    comment_on_item(author=expert, item=item, body=OWN_COMMENT)
+    _closed(project)
+    _rename(expert, "erin.renamed")
+    client.force_login(expert)
+
+    for text in pages(client, project):
+        assert OWN_NOTE in text and OWN_COMMENT in text
+        assert NOTE not in text and COMMENT not in text
+    flags = _report(client, project)["agenda"]["flags"]
+    own = next(flag for flag in flags if flag["note"] == OWN_NOTE)
+    assert not own["expert_hidden"] and [comment["body"] for comment in own["comments"]] == [OWN_COMMENT]
+
+
+def test_a_new_user_given_a_renamed_experts_old_name_does_not_read_their_flag(client, project, other_expert, item):
+    old_name = other_expert.get_username()
+    _closed(project)
+    _rename(other_expert, "olga.renamed")
+    newcomer = UserFactory(username=old_name)
+    Membership.objects.create(project=project, user=newcomer, role=Role.EXPERT)
+    client.force_login(newcomer)
+
+    for text in pages(client, project):
+        assert f"Item {item.pk}" in text
+        assert NOTE not in text and COMMENT not in text
+        assert HIDDEN in text
+    [flag] = _report(client, project)["agenda"]["flags"]
+    assert flag["expert_hidden"] is True and flag["note"] is None and flag["comments"] == []
+
+
+def test_a_hidden_flagger_is_not_named_by_id_either(client, project, expert, other_expert, lead, item):
+    """The report keeps who flagged and commented by user id too (names change); an expert's copy drops the id of a
+    person it does not name, while a lead reads both."""
+    _closed(project)
+    client.force_login(expert)
+    [flag] = _report(client, project)["agenda"]["flags"]
+    assert flag["expert"] is None and "expert_id" not in flag
+    assert flag["comments"] == [] and flag["comments_hidden"] == 1
+
+    client.force_login(lead)
+    [flag] = _report(client, project)["agenda"]["flags"]
+    assert (flag["expert"], flag["expert_id"]) == (other_expert.get_username(), other_expert.pk)
+    assert [(comment["author"], comment["author_id"]) for comment in flag["comments"]] == [
+        (other_expert.get_username(), other_expert.pk)
+    ]
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, _label(project)])).content.decode()
+    assert "expert_id" not in markdown and "author_id" not in markdown
+
+
+def _label(project) -> str:
+    return week_label(calendar.current_week(project))
+
+
+def test_a_report_frozen_before_ids_were_kept_still_shows_an_expert_their_own_flag(client, project, expert, item):
+    """Older frozen reports name people by username only: the reader's own entries are matched by name there."""
+    flag_item(expert=expert, item=item, note=OWN_NOTE)
+    comment_on_item(author=expert, item=item, body=OWN_COMMENT)
+    _closed(project)
+    cycle = ReviewCycle.objects.get(project=project, week=calendar.current_week(project))
+    for flag in cycle.report["agenda"]["flags"]:
+        del flag["expert_id"]
+        for comment in flag["comments"]:
+            del comment["author_id"]
+    cycle.save(update_fields=["report"])
+    client.force_login(expert)
+
+    for text in pages(client, project):
+        assert OWN_NOTE in text and OWN_COMMENT in text
+        assert NOTE not in text and COMMENT not in text
