@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from labeling.models import Item, ReviewCycle
 from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
-from labeling.rules.access import named_experts
+from labeling.rules.access import QueueLabelers, queue_labelers
 
 
 def site_url(path: str) -> str:
@@ -28,9 +28,10 @@ def project_digest_lines(cycle: ReviewCycle) -> list[str]:
 
 
 def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[str]]:
-    """The project part of the digest for each expert: one read of the active queues, their waiting items and whom
-    they name, then, for an expert's id, only the queues they may label in (a queue that names its eligible experts
-    and not them is not theirs to work: `rules.access.named_experts`); for None, every one."""
+    """The project part of the digest for each expert: one read of the active queues, their waiting items and who may
+    label them, then, for an expert's id, only the queues they may label in (a queue that names its eligible experts
+    and not them is not theirs to work: `rules.access.named_experts`); for None, the team's (the lead's, in the
+    `cycle.digest` webhook and Slack), every one, a queue nobody may label now marked as the lead screens mark it."""
     project = cycle.project
     queues = list(project.queues.active().order_by("-priority", "slug"))
     open_now = dict(
@@ -39,20 +40,41 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
         .annotate(n=Count("pk"))
         .values_list("queue_id", "n")
     )
-    named = named_experts(project.pk)
+    labelers = queue_labelers(project.pk)
     report = ["", f"The weekly report: {meeting_url(cycle)}"]
 
     def lines(expert_id: int | None) -> list[str]:
         shown = [f"This week in {project.name}:"]
         for queue in queues:
-            if expert_id is not None and queue.pk in named and expert_id not in named[queue.pk].may_label:
+            if expert_id is not None and expert_id not in labelers.may_label(queue.pk):
                 continue
             quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
-            link = site_url(reverse("labeling:next-item", args=[project.slug, queue.slug]))
-            shown.append(f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — {link}")
+            waiting = f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — "
+            if expert_id is None and labelers.without_expert(queue.pk):
+                shown.append(waiting + _nobody_can_label(project.slug, queue.pk, labelers))
+                continue
+            shown.append(waiting + site_url(reverse("labeling:next-item", args=[project.slug, queue.slug])))
         return shown + report
 
     return lines
+
+
+def _nobody_can_label(project_slug: str, queue_id: int, labelers: QueueLabelers) -> str:
+    """The warning of the lead screens (lead/_without_expert.html), as one line with where a lead fixes it."""
+    gone = labelers.gone(queue_id)
+    if gone:
+        names, many = ", ".join(gone), len(gone) > 1
+        queue_page = site_url(reverse("labeling:queue-edit", args=[project_slug, queue_id]))
+        return (
+            f"Nobody can label this queue: it names only {names} as eligible expert{'s' if many else ''}, no longer "
+            f"{'experts' if many else 'an expert'} of this project; its items wait for nobody. Change whom it names: "
+            f"{queue_page}"
+        )
+    members_page = site_url(reverse("labeling:members", args=[project_slug]))
+    return (
+        "Nobody can label this queue: it admits every expert and lead of this project, and none may label now; its "
+        f"items wait for nobody. Invite an expert: {members_page}"
+    )
 
 
 def headline_lines(report: dict) -> list[str]:

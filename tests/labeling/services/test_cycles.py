@@ -171,6 +171,41 @@ def test_each_expert_is_told_only_the_queues_they_may_label_in_and_the_team_ever
     assert "- Refunds:" in "\n".join(project_digest_lines(cycle))
 
 
+def test_the_team_digest_warns_of_a_queue_nobody_can_label_and_the_experts_e_mails_do_not(project):
+    """Refunds names only Erin, whose account was deactivated: its items wait for nobody. The lead screens said so;
+    the digest the lead reads (the cycle.digest webhook, Slack) listed it like any other queue. It says so too, with
+    where to fix it; an expert's e-mail lists only queues they may label, so it has no such queue to warn of."""
+    cycle = ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED)
+    erin = _expert(project, "erin")
+    _expert(project, "ezra")
+    refunds = Queue.objects.create(project=project, slug="refunds", name="Refunds")
+    refunds.eligible_experts.set([erin])
+    Queue.objects.create(project=project, slug="general", name="General")
+    type(erin).objects.filter(pk=erin.pk).update(is_active=False)
+
+    team = "\n".join(project_digest_lines(cycle))
+    cycles.send_digests(cycle_id=cycle.pk)
+
+    [refunds_line] = [line for line in team.splitlines() if "Refunds" in line]
+    assert "Nobody can label this queue" in refunds_line and "erin" in refunds_line
+    assert f"/p/{project.slug}/manage/queues/{refunds.pk}/" in refunds_line  # where a lead changes whom it names
+    [general_line] = [line for line in team.splitlines() if "General" in line]
+    assert "Nobody" not in general_line
+    [ezra_mail] = [message.body for message in mail.outbox]
+    assert "Nobody" not in ezra_mail and "Refunds" not in ezra_mail
+
+
+def test_the_team_digest_warns_of_a_queue_for_every_expert_when_the_project_has_none_left(project):
+    """A queue that names nobody admits every expert and lead: with none left, nobody can label it either."""
+    cycle = ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED)
+    Queue.objects.create(project=project, slug="general", name="General")
+    Membership.objects.create(project=project, user=UserFactory(username="enzo"), role="engineer")
+
+    [general_line] = [line for line in project_digest_lines(cycle) if "General" in line]
+
+    assert "Nobody can label this queue" in general_line and f"/p/{project.slug}/manage/members/" in general_line
+
+
 def test_the_digests_read_the_queues_once_whatever_the_number_of_experts(project):
     """Each expert's list of queues is their own, but it is cut from one read of the queues, their waiting items and
     whom they name: sending to twelve experts asks the database what sending to two does."""
