@@ -1,5 +1,6 @@
 """What changed, from kept week tallies: the stored rows are exactly those counted from scratch, whatever changed."""
 
+import copy
 from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
@@ -9,11 +10,12 @@ import pytest
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from labeling.models import ChangeWeekTally, Item, Output, Resolution, UsageEvent, WeekChange
+from labeling.models import ChangeWeekTally, Item, Output, Project, Resolution, UsageEvent, WeekChange
 from labeling.rules import calendar
 from labeling.services import change_counts, change_tallies
 from labeling.services.changes import refresh_week_changes
 from labeling.services.privacy import erase_end_user, purge_expired_outputs
+from tests.factories import ProjectFactory
 from tests.helpers.changes import add_verdicts
 from tests.helpers.labeling import bulk_labeled_items
 from tests.helpers.plans import analyze, rows_handled
@@ -102,118 +104,166 @@ def counted(project) -> dict:
     return {t.starts_at: (t.counted_at, t.counted_because) for t in ChangeWeekTally.objects.filter(project=project)}
 
 
-@pytest.fixture
-def history(project, week):
-    """Four steady baseline weeks and a drifting cycle week, their tallies kept by a first refresh."""
-    for offset, each in enumerate(weeks_before(week)):
-        add_stream(project, each, 600, seed=offset)
-    add_stream(project, week, 700, seed=99, drift=0.5)
-    rows = assert_same_as_from_scratch(project, week)
-    assert len(rows) >= 5  # a week with changes to get right, not an empty list
-    return rows
+class TestOnAKeptHistory:
+    """Four steady baseline weeks and a drifting cycle week, their tallies kept by a first refresh: built and committed
+    once for the class (about 3,100 outputs and as many events, and two refreshes), which each test reads or changes
+    inside its own transaction, rolled back after it. `project` here is that history's project, read afresh."""
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def kept_history(cls, django_db_setup, django_db_blocker):
+        with django_db_blocker.unblock():
+            project = ProjectFactory(slug="support-bot", name="Support bot")
+            try:
+                week = calendar.current_week(project) - timedelta(days=7)
+                for offset, each in enumerate(weeks_before(week)):
+                    add_stream(project, each, 600, seed=offset)
+                add_stream(project, week, 700, seed=99, drift=0.5)
+                rows = assert_same_as_from_scratch(project, week)
+                assert len(rows) >= 5  # a week with changes to get right, not an empty list
+            except BaseException:
+                project.delete()
+                raise
+        yield project.pk, rows
+        with django_db_blocker.unblock():
+            project.delete()  # its outputs, events, tallies and changes with it
 
-def test_a_second_refresh_reads_the_kept_weeks_and_counts_only_the_cycle_week(project, week, history):
-    before = counted(project)
-    assert len(before) == 5  # the four baseline weeks and the closed week itself
-    assert {because for _, because in before.values()} == {"not counted yet", "closed"}
+    @pytest.fixture
+    def project(self, kept_history):
+        return Project.objects.get(pk=kept_history[0])  # a fresh instance: a test may change its calendar
 
-    with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
+    @pytest.fixture
+    def history(self, kept_history):
+        """The changes the first refresh stored."""
+        return copy.deepcopy(kept_history[1])
+
+    def test_a_second_refresh_reads_the_kept_weeks_and_counts_only_the_cycle_week(self, project, week, history):
+        before = counted(project)
+        assert len(before) == 5  # the four baseline weeks and the closed week itself
+        assert {because for _, because in before.values()} == {"not counted yet", "closed"}
+
+        with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
+            assert_same_as_from_scratch(project, week)
+
+        assert aggregated.call_count == 1  # the cycle week alone (kept again: it is closed)
+        after = counted(project)
+        closed = calendar.week_start(project, week)
+        assert {start: after[start] for start in after if start != closed} == {
+            start: before[start] for start in before if start != closed
+        }
+
+    def test_the_running_weeks_refresh_keeps_the_week_the_last_close_still_reads(self, project, week, history):
+        running = week + timedelta(weeks=1)
+        refresh_week_changes(
+            project=project, week=running, now=calendar.week_start(project, running) + timedelta(hours=2)
+        )
+        assert calendar.week_start(project, weeks_before(week)[-1]) in counted(project)
+
+        with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
+            assert_same_as_from_scratch(project, week)  # the close, after the next week's first refreshes
+        assert aggregated.call_count == 1  # its own week only
+
+    def test_the_counts_are_those_of_the_plain_path_field_by_field(self, project, week, history):
+        starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
+        window = change_counts.WeekWindow(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+
+        kept = change_tallies.cached_week_counts(project=project, window=window)
+
+        assert kept == change_counts.week_counts(project, window)
+        assert kept.slices and kept.numbers and kept.event_names and kept.lengths[1]
+
+    def test_rows_arriving_late_into_a_baseline_week_are_counted(self, project, week, history):
+        late = weeks_before(week)[2]
+        add_stream(project, late, 300, seed=7, drift=1.0)  # a new model, more thumbs-down, a new event name
+
+        rows = assert_same_as_from_scratch(project, week)
+
+        tally = ChangeWeekTally.objects.get(project=project, starts_at=calendar.week_start(project, late))
+        assert tally.counted_because == "its rows changed"
+        assert rows != history
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            pytest.param({"feedback_score": -1}, id="late thumbs-down"),
+            pytest.param({"feedback_comment": "late comment"}, id="late comment"),
+            pytest.param({"output_chars": 5000}, id="indexed length"),
+            pytest.param({"model": "gpt-next"}, id="model"),
+            pytest.param({"tags": ["recall"]}, id="tags"),
+            pytest.param({"metadata": {"topic": "topic-39", "latency_ms": 9999}}, id="metadata (a redaction)"),
+        ],
+    )
+    def test_a_row_changed_in_place_in_a_baseline_week_is_counted_again(self, project, week, history, change):
+        outputs = Output.objects.filter(
+            project=project, occurred_at__gte=calendar.week_start(project, weeks_before(week)[0])
+        ).filter(occurred_at__lt=calendar.week_start(project, week))
+        Output.objects.filter(pk__in=list(outputs.order_by("pk").values_list("pk", flat=True)[:400])).update(**change)
+
         assert_same_as_from_scratch(project, week)
 
-    assert aggregated.call_count == 1  # the cycle week alone (kept again: it is closed)
-    after = counted(project)
-    closed = calendar.week_start(project, week)
-    assert {start: after[start] for start in after if start != closed} == {
-        start: before[start] for start in before if start != closed
-    }
+        assert counted(project)[calendar.week_start(project, weeks_before(week)[0])][1] == "its rows changed"
 
+    def test_an_erasure_and_the_raw_data_purge_are_counted(self, project, week, history):
+        erase_end_user(project=project, end_user_id="user-3")
+        assert counted(project) == {}  # user-3 was active every week: no kept counts may still name their values
+        assert_same_as_from_scratch(project, week)
 
-def test_the_running_weeks_refresh_keeps_the_week_the_last_close_still_reads(project, week, history):
-    running = week + timedelta(weeks=1)
-    refresh_week_changes(project=project, week=running, now=calendar.week_start(project, running) + timedelta(hours=2))
-    assert calendar.week_start(project, weeks_before(week)[-1]) in counted(project)
+        project.raw_retention_days = (timezone.now() - calendar.week_start(project, weeks_before(week)[1])).days
+        project.save(update_fields=["raw_retention_days"])
+        assert purge_expired_outputs(project=project)
+        cutoff = timezone.now() - timedelta(days=project.raw_retention_days)
+        assert counted(project) and all(start >= cutoff for start in counted(project))  # none that held purged rows
+        assert_same_as_from_scratch(project, week)
 
-    with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
-        assert_same_as_from_scratch(project, week)  # the close, after the next week's first refreshes
-    assert aggregated.call_count == 1  # its own week only
+    def test_metadata_keys_and_values_entering_and_leaving_the_caps(self, project, week, history):
+        # A rare key becomes common in one baseline week, a topic climbs into the 30 most frequent, and ties at the
+        # 30th place are broken by value, as the SQL's ROW_NUMBER does.
+        baseline = weeks_before(week)[1]
+        outputs = list(
+            Output.objects.filter(project=project, occurred_at__gte=calendar.week_start(project, baseline))
+            .filter(occurred_at__lt=calendar.week_start(project, weeks_before(week)[0]))
+            .order_by("pk")
+        )
+        for i, out in enumerate(outputs[:300]):
+            out.metadata = {**out.metadata, "rare": "yes", "topic": f"tie-{i % 25}"}
+        Output.objects.bulk_update(outputs[:300], ["metadata"])
 
+        assert_same_as_from_scratch(project, week)
 
-def test_the_counts_are_those_of_the_plain_path_field_by_field(project, week, history):
-    starts = [calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)]
-    window = change_counts.WeekWindow(starts=starts, end=calendar.week_end(project, week), elapsed=None)
+        for out in outputs[:300]:
+            out.metadata = {key: value for key, value in out.metadata.items() if key != "rare"}
+        Output.objects.bulk_update(outputs[:300], ["metadata"])
+        assert_same_as_from_scratch(project, week)
 
-    kept = change_tallies.cached_week_counts(project=project, window=window)
+    @pytest.mark.parametrize("calendar_change", [{"time_zone": "America/Los_Angeles"}, {"cycle_weekday": 3}])
+    def test_another_calendar_counts_its_own_weeks(self, project, week, history, calendar_change):
+        for field, value in calendar_change.items():
+            setattr(project, field, value)
+        project.save(update_fields=list(calendar_change))
+        week = calendar.current_week(project) - timedelta(days=7)
 
-    assert kept == change_counts.week_counts(project, window)
-    assert kept.slices and kept.numbers and kept.event_names and kept.lengths[1]
+        assert_same_as_from_scratch(project, week)
 
+        starts = {calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)}
+        assert set(counted(project)) == starts  # the other calendar's weeks are forgotten
 
-def test_rows_arriving_late_into_a_baseline_week_are_counted(project, week, history):
-    late = weeks_before(week)[2]
-    add_stream(project, late, 300, seed=7, drift=1.0)  # a new model, more thumbs-down, a new event name
+    @pytest.mark.parametrize("weeks", [2, 6])
+    def test_another_number_of_baseline_weeks(self, project, week, history, settings, weeks):
+        add_stream(project, week - timedelta(weeks=5), 500, seed=11)
+        add_stream(project, week - timedelta(weeks=6), 500, seed=12)
+        settings.CHANGES_BASELINE_WEEKS = weeks
 
-    rows = assert_same_as_from_scratch(project, week)
+        assert_same_as_from_scratch(project, week)
 
-    tally = ChangeWeekTally.objects.get(project=project, starts_at=calendar.week_start(project, late))
-    assert tally.counted_because == "its rows changed"
-    assert rows != history
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        pytest.param({"feedback_score": -1}, id="late thumbs-down"),
-        pytest.param({"feedback_comment": "late comment"}, id="late comment"),
-        pytest.param({"output_chars": 5000}, id="indexed length"),
-        pytest.param({"model": "gpt-next"}, id="model"),
-        pytest.param({"tags": ["recall"]}, id="tags"),
-        pytest.param({"metadata": {"topic": "topic-39", "latency_ms": 9999}}, id="metadata (a redaction)"),
-    ],
-)
-def test_a_row_changed_in_place_in_a_baseline_week_is_counted_again(project, week, history, change):
-    outputs = Output.objects.filter(
-        project=project, occurred_at__gte=calendar.week_start(project, weeks_before(week)[0])
-    ).filter(occurred_at__lt=calendar.week_start(project, week))
-    Output.objects.filter(pk__in=list(outputs.order_by("pk").values_list("pk", flat=True)[:400])).update(**change)
-
-    assert_same_as_from_scratch(project, week)
-
-    assert counted(project)[calendar.week_start(project, weeks_before(week)[0])][1] == "its rows changed"
-
-
-def test_an_erasure_and_the_raw_data_purge_are_counted(project, week, history):
-    erase_end_user(project=project, end_user_id="user-3")
-    assert counted(project) == {}  # user-3 was active every week: no kept counts may still name their values
-    assert_same_as_from_scratch(project, week)
-
-    project.raw_retention_days = (timezone.now() - calendar.week_start(project, weeks_before(week)[1])).days
-    project.save(update_fields=["raw_retention_days"])
-    assert purge_expired_outputs(project=project)
-    cutoff = timezone.now() - timedelta(days=project.raw_retention_days)
-    assert counted(project) and all(start >= cutoff for start in counted(project))  # none that held purged rows
-    assert_same_as_from_scratch(project, week)
-
-
-def test_metadata_keys_and_values_entering_and_leaving_the_caps(project, week, history):
-    # A rare key becomes common in one baseline week, a topic climbs into the 30 most frequent, and ties at the
-    # 30th place are broken by value, as the SQL's ROW_NUMBER does.
-    baseline = weeks_before(week)[1]
-    outputs = list(
-        Output.objects.filter(project=project, occurred_at__gte=calendar.week_start(project, baseline))
-        .filter(occurred_at__lt=calendar.week_start(project, weeks_before(week)[0]))
-        .order_by("pk")
-    )
-    for i, out in enumerate(outputs[:300]):
-        out.metadata = {**out.metadata, "rare": "yes", "topic": f"tie-{i % 25}"}
-    Output.objects.bulk_update(outputs[:300], ["metadata"])
-
-    assert_same_as_from_scratch(project, week)
-
-    for out in outputs[:300]:
-        out.metadata = {key: value for key, value in out.metadata.items() if key != "rare"}
-    Output.objects.bulk_update(outputs[:300], ["metadata"])
-    assert_same_as_from_scratch(project, week)
+    def test_a_stale_tally_would_show_if_the_guard_were_skipped(self, project, week, history):
+        """The guard is what keeps the rows exact: without it, a late thumbs-down wave is missed."""
+        first = calendar.week_start(project, weeks_before(week)[0])
+        outputs = Output.objects.filter(project=project, occurred_at__gte=first, occurred_at__lt=calendar.week_start(
+            project, week))  # fmt: skip
+        outputs.update(feedback_score=-1)
+        with mock.patch.object(change_tallies, "_why_count", side_effect=lambda tally, *_: None if tally else "x"):
+            kept, scratch = refreshed_both_ways(project, week)
+        assert kept != scratch
 
 
 def test_ties_at_the_cut_follow_the_databases_order(project, week):
@@ -290,28 +340,6 @@ def verdict_question_is(question):
             yield
 
 
-@pytest.mark.parametrize("calendar_change", [{"time_zone": "America/Los_Angeles"}, {"cycle_weekday": 3}])
-def test_another_calendar_counts_its_own_weeks(project, week, history, calendar_change):
-    for field, value in calendar_change.items():
-        setattr(project, field, value)
-    project.save(update_fields=list(calendar_change))
-    week = calendar.current_week(project) - timedelta(days=7)
-
-    assert_same_as_from_scratch(project, week)
-
-    starts = {calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)}
-    assert set(counted(project)) == starts  # the other calendar's weeks are forgotten
-
-
-@pytest.mark.parametrize("weeks", [2, 6])
-def test_another_number_of_baseline_weeks(project, week, history, settings, weeks):
-    add_stream(project, week - timedelta(weeks=5), 500, seed=11)
-    add_stream(project, week - timedelta(weeks=6), 500, seed=12)
-    settings.CHANGES_BASELINE_WEEKS = weeks
-
-    assert_same_as_from_scratch(project, week)
-
-
 def test_a_week_with_an_id_like_key_is_too_varied_to_keep_and_counted_live(project, week, monkeypatch):
     monkeypatch.setattr(change_tallies, "MAX_KEPT_VALUES", 100)
     for offset, each in enumerate([*weeks_before(week), week]):
@@ -325,17 +353,6 @@ def test_a_week_with_an_id_like_key_is_too_varied_to_keep_and_counted_live(proje
     with mock.patch.object(change_tallies, "_count", wraps=change_tallies._count) as aggregated:
         assert_same_as_from_scratch(project, week)
     assert aggregated.call_count == 0  # a kept "too varied" week sends the step to the plain path at once
-
-
-def test_a_stale_tally_would_show_if_the_guard_were_skipped(project, week, history):
-    """The guard is what keeps the rows exact: without it, a late thumbs-down wave is missed."""
-    first = calendar.week_start(project, weeks_before(week)[0])
-    outputs = Output.objects.filter(project=project, occurred_at__gte=first, occurred_at__lt=calendar.week_start(
-        project, week))  # fmt: skip
-    outputs.update(feedback_score=-1)
-    with mock.patch.object(change_tallies, "_why_count", side_effect=lambda tally, *_: None if tally else "x"):
-        kept, scratch = refreshed_both_ways(project, week)
-    assert kept != scratch
 
 
 @pytest.mark.parametrize("kept", [True, False])  # from kept week tallies, or counted live (a week too varied to keep)
