@@ -29,11 +29,21 @@ from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
 from labeling.services.version_files import sweep_superseded_files
 from tests.helpers.labeling import TIE, label_outputs
-from tests.helpers.processes import wait_for
+from tests.helpers.processes import start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 SCALARS = ["id", "split", "output", "expected_output", "rubric_version"]
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup):
+    """One real Celery worker for the module (it takes seconds to start): no test here stops it or changes its
+    settings, and each test's version has an id, and so a storage directory, of its own: a file the worker is still
+    making for one test is never taken for the next test's."""
+    process = start_worker()
+    yield process
+    stop(process)
 
 
 @pytest.fixture
