@@ -130,6 +130,13 @@ def has_something_to_close(project: Project, week: date) -> bool:
     return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week=week).exists()
 
 
+def within_the_project(project: Project, week: date) -> bool:
+    """Whether the week is one of the project's: it had not ended when the project was created, or it or an earlier
+    week holds review work (outputs sent with older dates). The meeting page offers no week before the first of them
+    (no query unless the week ended before the project)."""
+    return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week__lte=week).exists()
+
+
 def build_report(*, project: Project, week: date, status: str, now: datetime | None = None) -> dict:
     """Build the week's report from the stored rows and the live agenda (the format DESIGN describes)."""
     now = now or timezone.now()
@@ -199,11 +206,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         "retention": retention,
         "changes": week_changes(project=project, week=week),
         "themes": week_themes(project=project, week=week),
-        "agenda": {
-            "adjudication": _adjudication_agenda(project),
-            "flags": _flag_agenda(project, week),
-            "movers": _movers(project, verdict_key, week),
-        },
+        "agenda": _agenda(project, verdict_key, week),
     }
 
 
@@ -506,6 +509,17 @@ def _with_words(entry: dict, words: Callable[[str], str] | None) -> dict:
             for comment in entry["comments"]
         ]
     return entry
+
+
+def _agenda(project: Project, verdict_key: str | None, week: date) -> dict:
+    """What the meeting goes through: none for a week that holds nothing to review (it ended before the project)."""
+    if not has_something_to_close(project, week):
+        return {"adjudication": [], "flags": [], "movers": []}
+    return {
+        "adjudication": _adjudication_agenda(project),
+        "flags": _flag_agenda(project, week),
+        "movers": _movers(project, verdict_key, week),
+    }
 
 
 def _adjudication_agenda(project: Project) -> list[dict]:

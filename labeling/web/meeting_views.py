@@ -36,6 +36,7 @@ from labeling.rules import calendar
 from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
+from labeling.selectors.agenda import agenda_since_close
 from labeling.selectors.management import project_queues
 from labeling.selectors.outbox import queued_work
 from labeling.selectors.report import (
@@ -46,6 +47,7 @@ from labeling.selectors.report import (
     report_of_week,
     retention_reference_of,
     week_to_discuss,
+    within_the_project,
 )
 from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import cycles
@@ -99,6 +101,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     if labels_blind(membership):
         report = blind_report(report, reader=request.user)
     current = calendar.current_week(project)
+    previous = week - timedelta(days=7)
     can_manage = membership is not None and membership.role in MANAGING_ROLES  # None: an operator, reading
     is_closed = bool(cycle and cycle.is_closed)
     # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
@@ -131,7 +134,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "close_work": close_work,
         "refresh_work": refresh_work,
         "closing_next": closing + 1 if 0 < closing < CLOSING_REFRESHES else 0,
-        "previous_label": week_label(week - timedelta(days=7)),
+        # Weeks before the project's first hold nothing: no link walks back into them without end.
+        "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
         "tiles": headline_tiles(report),
         "pass_rate_chart": charts.pass_rate_chart(report.get("pass_rate_trend") or []),
@@ -141,7 +145,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
             reference=(report.get("retention") or {}).get("reference"),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
-        "agenda": report.get("agenda") or {"adjudication": [], "flags": [], "movers": []},
+        "agenda": _agenda(project, report, cycle if is_closed else None),
         "decisions": cycle_decisions(cycle),
         "form": form,
         "failures": failures,
@@ -150,6 +154,14 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "min_theme_failures": theme_metrics.MIN_DOCUMENTS,
     }
     return render(request, "labeling/meeting/week.html", context, status=status)
+
+
+def _agenda(project: Project, report: dict, closed_cycle) -> dict:
+    """The report's agenda; a closed week's frozen one with what was decided since the close marked on it."""
+    agenda = report.get("agenda") or {"adjudication": [], "flags": [], "movers": []}
+    if closed_cycle is None or not agenda.get("adjudication"):
+        return agenda
+    return agenda_since_close(project, agenda, closed_at=closed_cycle.closed_at)
 
 
 def _failed_builds(report: dict) -> list[dict]:
