@@ -310,6 +310,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     kind = next((q["kind"] for q in questions if q["key"] == question), None)
     quality = metric_selectors.quality_series(**span, queue_slug=queue_slug, question=question) if question else []
     trend = metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
+    # Agreement is stored per week and question, for all queues together (the page says so under a queue filter).
     agreement = metric_selectors.agreement_series(**span)
     throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
     latest = metric_selectors.latest_agreement(agreement)
@@ -335,6 +336,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 metric_selectors.retention_curves(**span), reference=retention_reference_of(project)
             ),
             "throughput": throughput,
+            "queue_name": next((queue.name for queue in queues if queue.slug == queue_slug), None),
             "first_label": week_label(first),
             "last_label": week_label(last),
         }

@@ -16,6 +16,7 @@ from labeling.services.routing import route_outputs
 from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.forms import form_as_shown
 from tests.helpers.labeling import label_outputs
+from tests.helpers.metrics import store_week
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -163,3 +164,24 @@ def test_the_decision_form_posts_to_its_own_anchor_and_a_refusal_shows_there(cli
     form = refused.content.decode().split('id="decision-form"')[1].split("</form>")[0]
     assert "The due date must be a real date, up to 9999-12-31: pick it in the calendar." in form
     assert 'max="9999-12-31"' in form
+
+
+# 2. The dashboard's queue filter and agreement ---------------------------------------------------------------------
+
+
+def test_with_a_queue_filter_the_dashboard_says_agreement_covers_all_queues(client, project, lead, rubric):
+    """Agreement is stored per week and question, for all queues together: filtered to one queue, the page says so
+    next to the agreement charts instead of passing them off as that queue's."""
+    created_weeks_ago(project, 52)
+    week = calendar.current_week(project) - timedelta(days=7)
+    billing = Queue.objects.create(project=project, slug="billing", name="Billing")
+    Queue.objects.create(project=project, slug="escalations", name="Escalations")
+    store_week(project, billing, week, passes=41, n=50, alpha=0.75)
+    client.force_login(lead)
+
+    filtered = client.get(url("dashboard", project), {"queue": "escalations"}).content.decode()
+    unfiltered = client.get(url("dashboard", project)).content.decode()
+
+    note = filtered.split('id="agreement-scope"')[1].split("</p>")[0]
+    assert "Agreement covers all queues" in note and "Escalations" in note
+    assert 'id="agreement-scope"' not in unfiltered
