@@ -50,6 +50,7 @@ class FilterBar:
     gold_others: list[str]  # gold pairs the verdict select does not offer, kept as text inputs
     choices: FilterChoices
     unknown: dict[str, str] = field(default_factory=dict)  # problems of parameters the bar has no field for
+    blind: bool = False  # an expert's bar: no gold or failure theme field, as they may not filter by either
 
     @property
     def yes_no(self) -> list[dict[str, str]]:
@@ -76,9 +77,13 @@ class FilterBar:
 
 
 BAR_FIELDS = set(PARAMETERS)  # the bar has a field for every filter parameter
+# The parameters refused to a member who labels blind (`rules.explore.blind_problems`): their bar leaves them out.
+BLIND_FIELDS = {"gold", "theme"}
 
 
-def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None) -> FilterBar:
+def filter_bar(
+    params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None, *, blind: bool = False
+) -> FilterBar:
     # As typed, trimmed: a value in quotes (spaces kept inside, as a facet link writes it) stays in its quotes, so the
     # next search keeps it.
     values = {name: [v.strip() for v in params.getlist(name) if v.strip()] for name in params}
@@ -87,6 +92,7 @@ def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoic
         every = list(dict.fromkeys([*known, *chosen]))
         return [Option(value, (labels or {}).get(value, value), value in chosen) for value in every]
 
+    fields = BAR_FIELDS - BLIND_FIELDS if blind else BAR_FIELDS
     queue_names = {queue.slug: queue.name for queue in choices.queues}
     gold_chosen = values.get("gold", [])
     # The verdict question (the rubric's first pass/fail one) gets a select; other gold pairs stay text inputs.
@@ -106,7 +112,8 @@ def filter_bar(params: QueryDict, problems: dict[str, str], choices: FilterChoic
         gold_options=gold_options,
         gold_others=[value for value in gold_chosen if value not in gold_values],
         choices=choices,
-        unknown={name: message for name, message in problems.items() if name not in BAR_FIELDS},
+        unknown={name: message for name, message in problems.items() if name not in fields},
+        blind=blind,
     )
 
 

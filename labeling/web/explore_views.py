@@ -84,7 +84,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "project": project,
         "membership": membership,
-        "bar": filter_bar(request.GET, problems, choices, verdict),
+        "bar": filter_bar(request.GET, problems, choices, verdict, blind=blind),
         "help": PARAMETERS,
         "spec": spec,
         "query": query,

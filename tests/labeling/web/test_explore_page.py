@@ -582,3 +582,19 @@ def test_a_histogram_of_a_metadata_key_below_one_labels_its_bins_and_percentiles
     (chart,) = re.findall(r"<figcaption class=\"chart-title\">confidence</figcaption>.*?</figure>", page, re.S)
     assert "p50 = 0.60" in chart and "p99 = 1.00" in chart
     assert re.search(r"<td>0\.10 to 0\.1\d</td>", chart) and "0 to 0<" not in chart
+
+
+def test_an_expert_is_not_offered_the_gold_or_failure_theme_filters(client, lead, expert, project, rubric):
+    """Experts are refused a gold answer and a failure theme (blind labeling): the filter bar has no field for them,
+    rather than a "Gold verdict" select that offers only "any"; a link that still carries one says why it is refused."""
+    label_outputs(project, 1, experts=[lead], answers=({"correct": True},))
+    for person, offered in ((lead, True), (expert, False)):
+        client.force_login(person)
+        page = client.get(url("explore", project)).content.decode()
+        assert ('name="gold"' in page) is offered and ("Gold verdict" in page) is offered, person
+        assert ('name="theme"' in page) is offered and ("Failure theme" in page) is offered, person
+    for query in ("gold=correct:true", "theme=2026-W48.1"):
+        refused = client.get(url("explore", project, query=query))
+        html = refused.content.decode()
+        assert refused.status_code == 400 and "Experts label blind" in html and 'role="alert"' in html, query
+        assert 'id="filter-bar"' in html and 'name="gold"' not in html and 'name="theme"' not in html, query
