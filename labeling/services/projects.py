@@ -381,6 +381,22 @@ def settings_problems(
     return problems
 
 
+def _weeks_counted(project: Project) -> bool:
+    """Whether weeks are counted yet: an output is queued or a week has a cycle (beat closes empty weeks too)."""
+    return Item.objects.filter(project=project).exists() or ReviewCycle.objects.filter(project=project).exists()
+
+
+def week_start_fixed(project: Project) -> str:
+    """Why the project's week start can no longer change, in words for the settings page; "" while it may."""
+    if not _weeks_counted(project):
+        return ""
+    day = Weekday(project.cycle_weekday).label
+    return (
+        f"Fixed: this project's queued items, quotas and weekly reports are counted in weeks that start on {day}, "
+        "and weeks starting on another day would overlap them."
+    )
+
+
 def _calendar_problems(project: Project, values: ProjectSettings, now: datetime) -> dict[str, list[str]]:
     """Refuse a calendar change that would put the weeks already counted out of step.
 
@@ -395,8 +411,7 @@ def _calendar_problems(project: Project, values: ProjectSettings, now: datetime)
     zone_changes = values.time_zone != project.time_zone
     if not (day_changes or zone_changes):
         return {}
-    # Weeks are counted once an output is queued or a week has a cycle (beat closes empty weeks too).
-    counted = Item.objects.filter(project=project).exists() or ReviewCycle.objects.filter(project=project).exists()
+    counted = _weeks_counted(project)
     if day_changes:
         if counted:
             old_day = Weekday(project.cycle_weekday).label

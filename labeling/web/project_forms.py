@@ -233,6 +233,20 @@ class ProjectSettingsForm(_ProblemsForm, ShownField):
             "Weeks start at midnight here. A change applies to the running week and later ones; closed weeks keep "
             "their dates and reports. Refused in the hours when it would move the running week."
         )
+        fixed = projects.week_start_fixed(project)
+        if fixed:
+            # Shown disabled with why, so no choice is offered only to be refused; a browser then posts no value
+            # and the field keeps the project's day (Django's disabled field).
+            self.fields["cycle_weekday"].disabled = True
+            self.fields["cycle_weekday"].help_text = fixed
+
+    def clean_cycle_weekday(self) -> int:
+        field, posted = self.fields["cycle_weekday"], self.data.get("cycle_weekday")
+        if field.disabled and posted not in (None, ""):
+            # A page drawn before the day was fixed still posts one: a change is refused beside the field
+            # (settings_problems), never dropped while the page says "Settings saved".
+            return field.clean(posted)
+        return self.cleaned_data["cycle_weekday"]
 
     def clean(self):
         cleaned = super().clean()

@@ -23,6 +23,8 @@ class _FormReader(HTMLParser):
             return
         if not self.inside or not attrs.get("name") and tag != "option":
             return
+        if tag in ("input", "textarea", "select") and "disabled" in attrs:
+            return  # a browser posts no disabled control
         if tag == "input":
             kind = (attrs.get("type") or "text").lower()
             if kind in ("submit", "button", "reset", "image", "file"):

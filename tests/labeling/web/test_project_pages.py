@@ -21,7 +21,7 @@ from labeling.services.api_keys import create_api_key
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubric_templates import BY_KEY, SCRATCH
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.forms import stale_page_after_another_leads_save
+from tests.helpers.forms import form_as_shown, stale_page_after_another_leads_save
 from tests.helpers.labeling import make_items
 from tests.helpers.processes import ROOT, manage_check
 
@@ -269,6 +269,42 @@ def test_a_week_start_change_once_items_are_queued_is_refused_beside_the_field(l
     project.refresh_from_db()
     assert project.cycle_weekday == 0
     assert not AuditEvent.objects.filter(action="project.settings_changed").exists()
+
+
+def weekday_field(page: str) -> str:
+    """The week start field's HTML on the settings page."""
+    field_html = page[page.index('id="field-cycle_weekday"') :]
+    return field_html[: field_html.index("</div>")]
+
+
+def test_the_week_start_is_shown_fixed_with_why_once_weeks_are_counted(lead_client, project):
+    """Once items are queued the week start cannot change: the page shows the select disabled with the reason beside
+    it, rather than an enabled select whose every other choice is refused."""
+    assert "disabled" not in weekday_field(lead_client.get(settings_url(project)).content.decode())
+    create_queue(project=project, values=QueueValues(slug="all", name="All"))
+    make_items(project, 1)
+
+    field_html = weekday_field(lead_client.get(settings_url(project)).content.decode())
+
+    assert re.search(r"<select[^>]* disabled", field_html)
+    assert '<option value="0" selected>Monday</option>' in field_html
+    assert "queued items, quotas and weekly reports are counted in weeks that start on Monday" in field_html
+
+
+def test_with_the_week_start_fixed_the_other_settings_still_save(lead_client, project):
+    """A disabled select is not posted: the form keeps the week start as it is and saves the rest."""
+    create_queue(project=project, values=QueueValues(slug="all", name="All"))
+    make_items(project, 1)
+    posted = form_as_shown(lead_client.get(settings_url(project)).content.decode(), "settings-form")
+    assert "cycle_weekday" not in posted
+
+    response = lead_client.post(settings_url(project), {**posted, "name": "Support assistant"})
+
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.name, project.cycle_weekday) == ("Support assistant", 0)
+    event = AuditEvent.objects.get(project=project, action="project.settings_changed")
+    assert set(event.details["changes"]) == {"name"}
 
 
 def test_a_bad_retention_is_a_400_and_nothing_changes(lead_client, project):
