@@ -222,5 +222,6 @@ _COMMENTS = Prepared(_comments_query, item_id=-7_000_002, reader_id=-7_000_001)
 
 
 def latest_outputs(project: Project, *, limit: int = 10) -> QuerySet[Output]:
-    fields = ["pk", "occurred_at", "end_user_id", "model", "output", "feedback_score", "feedback_comment"]
+    fields = ["pk", "external_id", "session_id", "occurred_at", "end_user_id", "model", "output"]
+    fields += ["feedback_score", "feedback_comment"]
     return Output.objects.filter(project=project).only(*fields).order_by("-occurred_at", "-pk")[:limit]

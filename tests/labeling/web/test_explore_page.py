@@ -118,6 +118,27 @@ def test_an_expert_kept_out_of_explore_gets_no_outputs_on_the_project_page(clien
     assert "refund will arrive" in client.get(url("project", project)).content.decode()
 
 
+@pytest.mark.parametrize("persona", ["lead", "engineer", "expert"])
+def test_each_latest_output_on_the_project_page_links_to_where_explore_opens_it(client, request, project, persona):
+    """A row with a session opens its conversation (the explore row's link); one without opens explore on its id."""
+    make(project, external_id="ord-1", output="Your refund is on its way.", session_id="s #1")
+    make(project, external_id="ord-2", output="The parcel ships Friday.")
+    client.force_login(request.getfixturevalue(persona))
+
+    page = client.get(url("project", project)).content.decode()
+
+    links = dict(re.findall(r'<a class="output-link" href="([^"]+)">([^<]*)</a>', page))
+    assert set(links.values()) == {"Your refund is on its way.", "The parcel ships Friday."}
+    by_text = {text: href.replace("&amp;", "&") for href, text in links.items()}
+    explore_page = client.get(url("explore", project)).content.decode()
+    conversation = by_text["Your refund is on its way."]
+    assert conversation.replace("&", "&amp;") in explore_page  # the very link explore's row has
+    opened = client.get(conversation)
+    assert opened.status_code == 200 and "Your refund is on its way." in opened.content.decode()
+    found = client.get(by_text["The parcel ships Friday."], follow=True)
+    assert found.status_code == 200 and shown(found) == ["ord-2"]
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -199,6 +220,7 @@ def test_untrusted_text_is_escaped_everywhere(client, lead, project):
         client.get(url("explore", project)),
         client.get(url("explore-summary", project)),
         client.get(url("explore-session", project, query=urlencode({"id": SCRIPT}))),
+        client.get(url("project", project)),  # its latest outputs link the session's conversation
     ]
     for response in pages:
         assert response.status_code == 200
