@@ -9,8 +9,9 @@ Thresholds are settings (expertloop/settings.py, README "Alerts"): ALERT_CLOSE_O
 ALERT_QUEUE_IDLE_DAYS, ALERT_INGEST_SILENCE_HOURS, with CYCLE_CLOSE_GRACE_HOURS.
 """
 
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.conf import settings
 
@@ -140,8 +141,26 @@ def ingest_baseline(now: datetime) -> tuple[datetime, datetime]:
     return end - timedelta(days=INGEST_BASELINE_DAYS), end
 
 
+MOMENT_FORMAT = "%Y-%m-%d %H:%M"
+_MOMENT_IN_UTC = re.compile(r"\b(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC\b")
+
+
 def _when(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "never"
+    return f"{moment.astimezone(UTC):{MOMENT_FORMAT}} UTC" if moment else "never"
+
+
+def moments_in_zone(text: str, zone: tzinfo) -> str:
+    """An alert's text with each moment `_when` wrote in UTC told in `zone` instead. The text is stored (and e-mailed)
+    in UTC; a page tells it in the zone it shows its other times in, so "opened" and "last at" agree."""
+
+    def local(match: re.Match) -> str:
+        try:
+            moment = datetime.strptime(match[1], MOMENT_FORMAT).replace(tzinfo=UTC).astimezone(zone)
+        except (ValueError, OverflowError):
+            return match[0]
+        return f"{moment:{MOMENT_FORMAT} %Z}"
+
+    return _MOMENT_IN_UTC.sub(local, text)
 
 
 def close_failed(facts: AlertFacts) -> list[Finding]:

@@ -1,9 +1,11 @@
 import json
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
+from labeling.rules.alerts import moments_in_zone
 from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.web.markdown import render_markdown
@@ -27,6 +29,12 @@ def bidi_isolate(value) -> str:
     cleaned = without_stray_isolate_ends(str(value))
     # Text already escaped (marked safe) stays so: dropping a U+2069 from it makes no markup.
     return format_html("<bdi>{}</bdi>", mark_safe(cleaned) if isinstance(value, SafeData) else cleaned)
+
+
+@register.filter
+def in_page_zone(alert_text) -> str:
+    """An alert's detail with its UTC moments in the zone the page shows times in (plain text: escaped)."""
+    return moments_in_zone(str(alert_text), timezone.get_current_timezone())
 
 
 @register.filter

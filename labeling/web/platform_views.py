@@ -73,18 +73,26 @@ def _trend(row: selector.PlatformRow):
 @require_GET
 def usage(request: HttpRequest) -> HttpResponse:
     check_operator(request.user)
-    form = UsageRangeForm(request.GET)
-    if not form.is_valid():
-        raise InvalidInput("; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
-    slug = form.cleaned_data["project"]
-    project = visible_project(request.user, slug)[0] if slug else None
-    since, until = selector.usage_range(
-        since=form.cleaned_data["since"], until=form.cleaned_data["until"], now=timezone.now(), project=project
-    )
-    records = [selector.usage_record(row) for row in selector.usage_rows(since=since, until=until, project=project)]
     fmt = request.GET.get("format", "html")
     if fmt not in ("html", "csv"):
         raise InvalidInput(f"The format is 'html' or 'csv', not {fmt!r}.")
+    form = UsageRangeForm(request.GET)
+    project, since, until = None, None, None
+    if form.is_valid():
+        slug = form.cleaned_data["project"]
+        project = visible_project(request.user, slug)[0] if slug else None
+        try:
+            since, until = selector.usage_range(
+                since=form.cleaned_data["since"], until=form.cleaned_data["until"], now=timezone.now(), project=project
+            )
+        except InvalidInput as refused:
+            form.add_error(refused.field if refused.field in form.fields else None, refused.message)
+    if form.errors:
+        if fmt == "csv":
+            raise InvalidInput("; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
+        # The page again with the filter and each problem beside its field, to correct it there.
+        return render(request, "labeling/platform/usage.html", {"form": form}, status=400)
+    records = [selector.usage_record(row) for row in selector.usage_rows(since=since, until=until, project=project)]
     if fmt == "csv":
         response = StreamingHttpResponse(csv_rows(selector.USAGE_COLUMNS, records), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="expertloop-usage-{since}-{until}.csv"'

@@ -2,6 +2,7 @@
 a fixed number of queries whatever the number of projects."""
 
 import re
+import zoneinfo
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from labeling.metrics.quality import wilson_interval
 from labeling.models import Alert, AlertRule, AlertState, CycleStatus, Project, ProjectWeek, Queue, ReviewCycle
 from labeling.rules.calendar import current_week
+from labeling.services.alerts import evaluate_alerts
 from tests.factories import ProjectFactory, UserFactory
 from tests.helpers.platform import plant_alerts, plant_projects, planted
 
@@ -405,3 +407,74 @@ def test_each_row_links_the_projects_meeting_page_and_its_dashboard_which_the_op
     assert f'href="/p/{project.slug}/meeting/"' in row
     assert f'href="/p/{project.slug}/dashboard/"' in row
     assert client.get(f"/p/{project.slug}/dashboard/").status_code == 200
+
+
+def test_the_heading_describes_the_table_as_it_is_laid_out(client, operator):
+    """The outputs are two columns (this week, last week); every other figure is last week's with this week's below
+    it. The heading used to say that of every figure, which the first two columns contradict."""
+    plant_projects(1)
+    client.force_login(operator)
+
+    html = client.get("/platform/").content.decode()
+
+    heading = re.sub(r"\s+", " ", re.search(r'<div class="page-head">(.*?)</div>', html, flags=re.S)[1])
+    assert "Each figure is the last complete week's" not in heading
+    assert "Outputs: this week so far and last week, in two columns" in heading
+    assert "Every other figure is the last complete week's, with this week so far below it" in heading
+    (row,) = _rows(html).values()
+    for column in ("outputs", "outputs_last"):
+        assert 'class="this-week"' not in _cell_html(row, column)
+    for column in ("thumbs_down", "labels", "pass_rate", "agreement", "experts"):
+        assert 'class="this-week"' in _cell_html(row, column)
+
+
+def test_an_alerts_times_are_shown_in_the_zone_of_the_rest_of_the_page(client, operator, settings):
+    """A failed close's alert said "opened … CET" beside a detail "last at … UTC": both are now in the page's zone, the
+    project's on its page's alert card, the server's in the platform row's tooltip (as that page's close times); the
+    stored text (and its e-mail) keep UTC."""
+    settings.TIME_ZONE = "America/New_York"
+    (project,) = plant_projects(1)
+    Project.objects.filter(pk=project.pk).update(time_zone="Europe/Berlin")
+    project.refresh_from_db()
+    failed_at = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=1)
+    ReviewCycle.objects.filter(project=project, failure_kind="").update(
+        status=CycleStatus.OPEN, failure_kind="close", last_error="boom", failed_at=failed_at
+    )
+    (alert,) = evaluate_alerts(project=project).opened
+    assert alert.rule == AlertRule.CLOSE_FAILED and f"{failed_at:%Y-%m-%d %H:%M} UTC" in alert.detail
+    berlin, new_york = zoneinfo.ZoneInfo("Europe/Berlin"), zoneinfo.ZoneInfo("America/New_York")
+    client.force_login(operator)
+
+    card = client.get(f"/p/{project.slug}/").content.decode()
+    card = card[card.index(f'data-alert="{alert.pk}"') :]
+    card = card[: card.index("</li>")]
+    row = _rows(client.get("/platform/").content.decode())[project.slug]
+
+    assert "UTC" not in card and f"last at {timezone.localtime(failed_at, berlin):%Y-%m-%d %H:%M %Z}" in card
+    assert f"opened {timezone.localtime(alert.opened_at, berlin):%Y-%m-%d %H:%M %Z}" in card
+    assert "UTC" not in row and f"last at {timezone.localtime(failed_at, new_york):%Y-%m-%d %H:%M %Z}" in row
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("since=2026-13-45", "since", "Enter a valid date"),
+        ("since=0900-01-01", "since", "out of range"),
+        ("since=2026-06-01&until=2026-01-01", "since", "starts (2026-06-01) after it ends"),
+        ("until=tomorrow", "until", "Enter a valid date"),
+    ],
+)
+def test_a_bad_usage_range_keeps_the_form_with_the_error_beside_its_field(client, operator, query, field, message):
+    client.force_login(operator)
+
+    response = client.get(f"/platform/usage/?{query}")
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    form = html[html.index('class="usage-filter"') :]
+    form = form[: form.index("</form>")]
+    assert 'name="since"' in form and 'name="until"' in form and 'name="project"' in form
+    # The error is the field's own, told to screen readers with it (aria-describedby).
+    assert re.search(rf'id="id_{field}_error"><li>[^<]*{re.escape(message)}', form)
+    assert re.search(rf'name="{field}"[^>]*aria-describedby="id_{field}_error"', form)
+    assert "Back to your projects" not in html
