@@ -3,9 +3,13 @@ plain-text preview every page and report shows of an AI output."""
 
 import json
 import re
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from django.utils.text import slugify
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from labeling.exceptions import InvalidInput
 
@@ -38,10 +42,86 @@ def check_storable(**fields: str) -> None:
 
 
 def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
-    """Return a one-paragraph plain-text preview of an output (text as is, anything else as compact JSON)."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """Return a one-paragraph plain-text preview of an output: a text as the reader of its rendered Markdown sees
+    it (no asterisks, backticks or fences), anything else as compact JSON; cut at `limit` with an ellipsis."""
+    if not isinstance(value, str):
+        return shortened(json.dumps(value, ensure_ascii=False), limit)
+    if len(value) <= _CACHED_CHARS:
+        return _text_excerpt(value, limit)
+    return shortened(markdown_text(value, at_least=limit + 1), limit)
+
+
+# Pages show the same outputs again (the project page's latest, explore's first page, the adjudication list), and
+# parsing Markdown costs ~0.1 ms an output: short texts' previews are kept per process (512, at most ~4M characters).
+_CACHED_CHARS = 8_000
+
+
+@lru_cache(maxsize=512)
+def _text_excerpt(text: str, limit: int) -> str:
+    return shortened(markdown_text(text, at_least=limit + 1), limit)
+
+
+def shortened(text: str, limit: int) -> str:
+    """The text on one line (whitespace collapsed), cut at `limit` characters with an ellipsis when longer."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# The Markdown the item and session pages render (labeling/web/markdown.py): CommonMark with tables and raw HTML
+# off, so a tag is text there and so here (every page escapes the excerpt).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+# Text with none of these is its own plain text (parsing costs ~20x a plain split): what can open markup inline
+# (emphasis, code, links, images, autolinks, entities, escapes, tables, fences) or at a line's start (headings are
+# '#', quotes '>'; list items, setext underlines and breaks start with '-', '+', '=' or a number and '.' or ')').
+_MAY_BE_MARKDOWN = re.compile(r"[*_`#\[\]!<>|~&\\]|^\s*(?:[-+=]|\d{1,9}[.)])", re.MULTILINE)
+# Parsing costs about a microsecond a character, and an output can be long: a preview parses only a first window of
+# it (twice the characters it needs, ending at a line's end), and more only when markup took the room.
+_FIRST_WINDOW_CHARS = 320
+
+
+def markdown_text(text: str, *, at_least: int | None = None) -> str:
+    """The text a reader of this rendered Markdown sees, on one line: the words of emphasis, code spans, links
+    (their text), images (their alt text), headings, list items (an ordered item keeps its number, as the page
+    shows it), quotes, tables and fenced code; raw HTML as the text it is. With `at_least`, only enough of a long
+    text is parsed to give that many characters, unless the whole text gives fewer."""
+    if not _MAY_BE_MARKDOWN.search(text):
+        return " ".join(text.split())
+    if at_least is None:
+        return _plain_text(text)
+    window = max(_FIRST_WINDOW_CHARS, 2 * at_least)
+    while True:
+        # The window ends at a line's end when one is near, so a code span or a link is rarely split (a split one
+        # would show its markup, past what the preview keeps).
+        cut = text.find("\n", window, window + window // 2)
+        if window >= len(text) or (cut == -1 and window + window // 2 >= len(text)):
+            return _plain_text(text)
+        plain = _plain_text(text[: cut if cut != -1 else window])
+        if len(plain) >= at_least:
+            return plain
+        window *= 4  # markup took the room (a long link or image address): parse more
+
+
+def _plain_text(text: str) -> str:
+    parts = []
+    for token in _MARKDOWN.parse(text):
+        if token.type == "inline":
+            parts.extend(_inline_text(token.children or []))
+        elif token.type in ("fence", "code_block"):
+            parts.append(token.content)
+        elif token.type == "list_item_open" and token.info:
+            parts.append(token.info + token.markup)  # an ordered list's number and its '.' or ')'
+        parts.append(" ")
+    return " ".join("".join(parts).split())
+
+
+def _inline_text(tokens: Iterable[Token]) -> Iterable[str]:
+    for token in tokens:
+        if token.type in ("text", "text_special", "code_inline"):
+            yield token.content
+        elif token.type in ("softbreak", "hardbreak"):
+            yield " "
+        elif token.type == "image":
+            yield from _inline_text(token.children or [])  # the alt text
 
 
 # Unicode's explicit directional formatting characters: embeddings and overrides (U+202A–U+202E) and isolates

@@ -3,6 +3,7 @@
 import pytest
 from django.template import Context, Template
 
+from labeling.rules import text as text_rules
 from labeling.rules.text import EXCERPT_CHARS, excerpt
 
 
@@ -24,6 +25,70 @@ def test_a_long_output_is_cut_at_the_limit_with_an_ellipsis():
     assert excerpt(words) == "word " * 31 + "word…" and len(excerpt(words)) == EXCERPT_CHARS
     assert excerpt(words, 21) == "word word word word…"  # no space left before the ellipsis
     assert excerpt("x" * 20, 20) == "x" * 20  # exactly at the limit: shown whole
+
+
+DEMO_ORDER = "Your order **KP-6526738** ships on **Friday, 11 December**.\n\nTracking number: `87584817291062`"
+DEMO_SQL = "Here is the query:\n\n```sql\nSELECT id, total\nFROM orders\nWHERE total > 100;\n```"
+
+
+@pytest.mark.parametrize(
+    "output, preview",
+    [
+        (DEMO_ORDER, "Your order KP-6526738 ships on Friday, 11 December. Tracking number: 87584817291062"),
+        (DEMO_SQL, "Here is the query: SELECT id, total FROM orders WHERE total > 100;"),
+        ("# Refunds\n\n- *first* step\n- __second__ step", "Refunds first step second step"),
+        ("1. Open **Settings**\n2. Click [Billing](https://example.com/billing)", "1. Open Settings 2. Click Billing"),
+        ("> Quoted ![a chart](https://x.test/c.png) and <https://x.test>", "Quoted a chart and https://x.test"),
+        ("| Plan | Price |\n|---|---|\n| Pro | 10 € |", "Plan Price Pro 10 €"),
+        # Raw HTML is shown as the text it is (it is escaped on every page), never dropped nor run.
+        ("Hello <script>alert(1)</script> <b>world</b>", "Hello <script>alert(1)</script> <b>world</b>"),
+        ("Use `**kwargs**` and \\*stars\\*", "Use **kwargs** and *stars*"),
+    ],
+)
+def test_a_markdown_output_is_previewed_as_its_plain_text(output, preview):
+    """The preview of an output is the text its rendered Markdown shows: no asterisks, backticks or fences."""
+    assert excerpt(output) == preview
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "5 * 3 = 15, and 2 * 4 = 8",
+        "order_id_123 and user_id_9 match",
+        "snake_case_name, a_b_c",
+        "Prices: 3 < 5 > 2 & so on",
+        "It costs $5 (incl. VAT) - roughly",
+        "2026. A year to remember",  # a number and a full stop are not a list here: kept as written
+        "see [1] and [2]",
+    ],
+)
+def test_text_that_is_not_markdown_is_previewed_unchanged(text):
+    assert excerpt(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Title\n\n    indented four spaces\n\tand a tab",
+        "two trailing spaces  \nmake a hard break",
+        "Q: why? A: because. 50% off (today only), e-mail a.b@c.d; \"quoted\" 'too'",
+        "line one\n   line two\n\n\n   line three",
+        "Ünïcödé – dashes — and a non-breaking\u00a0space",
+    ],
+)
+def test_text_without_markdown_signs_skips_the_parser_and_reads_the_same(text):
+    """Text with no character that can start markup is not parsed (for speed): the parser would show it so too."""
+    assert not text_rules._MAY_BE_MARKDOWN.search(text)
+    assert text_rules.markdown_text(text) == text_rules._plain_text(text) == " ".join(text.split())
+
+
+def test_a_long_markdown_output_is_cut_after_its_plain_text_with_an_ellipsis():
+    long = "**Bold** " + "[link](https://example.com/a/very/long/path/that/takes/room) " * 40
+    preview = excerpt(long)
+    assert preview.startswith("Bold link link") and preview.endswith("…") and len(preview) == EXCERPT_CHARS
+    # Markup before the text must not make a long output look complete.
+    heavy = "![](https://example.com/" + "x" * 5000 + ".png)\n\n" + "word " * 100
+    assert excerpt(heavy).endswith("…") and len(excerpt(heavy)) == EXCERPT_CHARS
 
 
 @pytest.mark.parametrize(
