@@ -24,7 +24,7 @@ from labeling.models import (
 from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
 from labeling.rules.explore import MAX_CHARS, ExploreFilter, filter_query
 from labeling.rules.gold import gold_answer, output_verdict
-from labeling.rules.text import excerpt
+from labeling.rules.text import excerpt, markdown_text, shortened
 
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
@@ -190,7 +190,9 @@ def _add_pieces(rows: list[ResultRow], q: str) -> None:
             .values_list("pk", "headline")
         )
         for row in rows:
-            row.pieces = marked_pieces(headlines.get(row.output.pk) or excerpt(row.output.output))
+            headline = headlines.get(row.output.pk)
+            # The headline quotes the stored Markdown; the row shows its plain text, as an excerpt does.
+            row.pieces = marked_pieces(markdown_text(headline) if headline else excerpt(row.output.output))
         return
     terms = [term for term, excluded in substring_terms(q) if not excluded] if q else []
     pattern = _terms_pattern(terms)
@@ -210,9 +212,9 @@ def _excerpt_showing(value: Any, pattern: re.Pattern | None) -> str:
     text = excerpt(value, MAX_CHARS)
     match = pattern.search(text) if pattern else None
     if match is None or match.end() < SUBSTRING_EXCERPT_CHARS:
-        return excerpt(text, SUBSTRING_EXCERPT_CHARS)
+        return shortened(text, SUBSTRING_EXCERPT_CHARS)
     start = max(0, match.start() - SUBSTRING_EXCERPT_CHARS // 4)
-    return "…" + excerpt(text[start:].lstrip(), SUBSTRING_EXCERPT_CHARS - 1)
+    return "…" + shortened(text[start:].lstrip(), SUBSTRING_EXCERPT_CHARS - 1)
 
 
 def marked_pieces(headline: str) -> list[tuple[str, bool]]:

@@ -231,6 +231,22 @@ def test_untrusted_text_is_escaped_everywhere(client, lead, project):
     assert re.search(r"<mark>world</mark>", pages[0].content.decode())
 
 
+def test_markdown_outputs_are_previewed_as_plain_text_on_the_project_page_and_in_explore(client, lead, project):
+    """The demo's answers are Markdown: the previews show their text, not the asterisks, backticks and fences."""
+    make(project, external_id="order-1", output="Your order **KP-6526738** ships on **Friday, 11 December**.\n\n"
+         "Tracking number: `87584817291062`")  # fmt: skip
+    make(project, external_id="sql-1", output="```sql\nSELECT id FROM orders;\n```")
+    client.force_login(lead)
+    for page in (client.get(url("project", project)), client.get(url("explore", project))):
+        text = page.content.decode()
+        assert "Your order KP-6526738 ships on Friday, 11 December. Tracking number: 87584817291062" in text
+        assert "SELECT id FROM orders;" in text
+        assert "**KP" not in text and "`87584817291062`" not in text and "```" not in text
+    # A search still marks its match, in the plain text of the passage quoted around it.
+    found = client.get(url("explore", project, query="q=tracking")).content.decode()
+    assert "Friday, 11 December. <mark>Tracking</mark> number" in found and "**" not in found
+
+
 def test_next_pages_with_a_cursor_until_the_last(client, lead, project):
     start = timezone.now()
     make(project, 55)  # same moment: the keyset's tie-break on the id keeps the order
