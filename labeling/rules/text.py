@@ -52,11 +52,13 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
 
 
 # Pages show the same outputs again (the project page's latest, explore's first page, the adjudication list), and
-# parsing Markdown costs ~0.1 ms an output: short texts' previews are kept per process (512, at most ~4M characters).
-_CACHED_CHARS = 8_000
+# parsing Markdown costs ~0.1 ms an output: short texts' previews are kept per process. Bounded at 256 texts of up to
+# 2,000 characters (at most 2 MB even in UCS-4), so a web worker's memory stays where the RSS bound keeps it; a longer
+# text is parsed only in a first window anyway (`markdown_text`).
+_CACHED_CHARS = 2_000
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=256)
 def _text_excerpt(text: str, limit: int) -> str:
     return shortened(markdown_text(text, at_least=limit + 1), limit)
 
