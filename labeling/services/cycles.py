@@ -526,6 +526,18 @@ def _claim_waiting_digests(cycle: ReviewCycle, *, now: datetime) -> list[ReviewC
 
 
 @transaction.atomic
+def decide_in_week(*, user, project: Project, week: date, **decision) -> Decision:
+    """`add_decision` in the project's week, its cycle made if need be. A week that ended before the project and holds
+    nothing to review has no meeting: InvalidInput, and no cycle is made for it (it could never be closed)."""
+    if not has_something_to_close(project, week):
+        raise InvalidInput(
+            f"{week_label(week)} ended before this project was created and holds nothing to review: it has no "
+            "meeting to record a decision in."
+        )
+    return add_decision(user=user, cycle=get_cycle(project=project, week=week), **decision)
+
+
+@transaction.atomic
 def add_decision(
     *, user, cycle: ReviewCycle, text: str, owner: str = "", due_date: date | None = None, item_id: int | None = None
 ) -> Decision:

@@ -201,9 +201,8 @@ def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
     week = _week(project, week_label)
     form = DecisionForm(request.POST)
     if form.is_valid():
-        cycle = cycles.get_cycle(project=project, week=week)
         try:
-            cycles.add_decision(user=request.user, cycle=cycle, **form.cleaned_data)
+            cycles.decide_in_week(user=request.user, project=project, week=week, **form.cleaned_data)
         except InvalidInput as exc:
             form.add_error(None, exc.message)
         else:

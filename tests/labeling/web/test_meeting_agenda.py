@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from django.urls import reverse
 
-from labeling.models import Item, Queue, week_label
+from labeling.models import Decision, Item, Queue, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.labels import submit_label
@@ -123,6 +123,22 @@ def test_a_week_before_the_project_has_no_agenda_and_no_earlier_week_to_go_to(
     assert f"Item {item.pk}" in first and "Odd answer" in first
     assert 'rel="prev"' not in first and 'rel="next"' not in first
     assert f"item {item.pk}" not in export.lower() and "Odd answer" not in export and "Needs adjudication (0)" in export
+
+
+def test_a_week_before_the_project_takes_no_decision_and_gets_no_cycle(client, project, lead):
+    """Such a week has no meeting: its page offers no decision form, and a decision posted to it anyway is refused
+    with why, leaving no decision and no cycle behind (an open week that could never be closed)."""
+    created_weeks_ago(project, 0)
+    client.force_login(lead)
+
+    page = client.get(url("meeting-week", project, "2020-W01")).content.decode()
+    refused = client.post(url("decision-add", project, "2020-W01"), {"text": "Ship the fix", "owner": "lena"})
+
+    assert 'id="decision-form"' not in page
+    assert refused.status_code == 400
+    assert "2020-W01 ended before this project was created" in refused.content.decode()
+    assert not ReviewCycle.objects.filter(project=project).exists()
+    assert not Decision.objects.exists()
 
 
 def test_previous_goes_back_to_the_weeks_that_hold_review_work_sent_with_older_dates(client, project, lead):
