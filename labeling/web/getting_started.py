@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from labeling.models import Project
 
-KEY_VARIABLE = "$EXPERTLOOP_KEY"
+KEY_VARIABLE = "$EXPERTLOOP_API_KEY"
 
 
 def ingest_snippets(request: HttpRequest, project: Project) -> dict[str, str]:

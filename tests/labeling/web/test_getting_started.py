@@ -64,7 +64,7 @@ def test_until_an_output_arrives_it_shows_the_curl_line_the_otel_variables_and_a
     assert "curl -sS http://testserver/api/v1/outputs" in page
     assert "support-bot:first-1" in page  # the project's slug, in the output's external id
     assert "export OTEL_EXPORTER_OTLP_ENDPOINT=http://testserver/api/v1/otel" in page
-    assert "OTEL_EXPORTER_OTLP_HEADERS=&quot;Authorization=Bearer%20$EXPERTLOOP_KEY&quot;" in page
+    assert "OTEL_EXPORTER_OTLP_HEADERS=&quot;Authorization=Bearer%20$EXPERTLOOP_API_KEY&quot;" in page
     assert f'href="/p/{project.slug}/keys/"' in page
 
     OutputFactory(project=project)
