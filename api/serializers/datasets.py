@@ -240,6 +240,11 @@ class AnnotationOut(serializers.Serializer):
     answers = serializers.DictField()
 
 
+class GoldAnswerOut(serializers.Serializer):
+    value = serializers.JSONField(help_text="Typed by the question's kind: a boolean, a number, a string or a list.")
+    method = serializers.ChoiceField(choices=["unanimous", "majority", "median", "list", "single", "adjudicated"])
+
+
 class RowOut(serializers.Serializer):
     """One canonical row. Declared for the schema; the row itself is its stored line, parsed."""
 
@@ -248,7 +253,15 @@ class RowOut(serializers.Serializer):
     input = MessageOut(many=True)
     output = serializers.CharField()
     expected_output = serializers.CharField(allow_null=True, help_text="The gold correction, if any.")
-    label = serializers.DictField(help_text='Question key → {"value", "method"}: the gold answer.')
+    gold_status = serializers.ChoiceField(
+        choices=["resolved", "needs_adjudication"],
+        allow_null=True,
+        required=False,
+        help_text="`resolved`; `needs_adjudication` (a tie, or a lead sent the item back); null: complete, not "
+        "resolved yet. Only a dataset with `only_resolved` false has the last two. Absent from rows stored before it "
+        "existed.",
+    )
+    label = serializers.DictField(child=GoldAnswerOut(), help_text="Question key → the gold answer.")
     annotations = AnnotationOut(many=True)
     metadata = serializers.DictField()
     tags = serializers.ListField(child=serializers.CharField())

@@ -1,11 +1,12 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labeling.models import Output
 
 
 class FeedbackOut(serializers.Serializer):
-    score = serializers.IntegerField(source="feedback_score")
-    comment = serializers.CharField(source="feedback_comment")
+    score = serializers.IntegerField(source="feedback_score", help_text="-1 (thumbs down), 0 or 1 (thumbs up).")
+    comment = serializers.CharField(source="feedback_comment", help_text="Empty when none was sent.")
     at = serializers.DateTimeField(source="feedback_at")
 
 
@@ -18,7 +19,8 @@ def any_json(help_text: str) -> serializers.JSONField:
 class OutputOut(serializers.ModelSerializer):
     input = any_json("As sent: a string or a list of messages; null when not sent.")
     context = any_json("As sent: any JSON; null when not sent.")
-    feedback = serializers.SerializerMethodField()
+    tags = serializers.ListField(child=serializers.CharField(), help_text="As sent.")
+    feedback = serializers.SerializerMethodField(help_text="The end user's feedback; null when none was sent.")
 
     class Meta:
         model = Output
@@ -27,6 +29,7 @@ class OutputOut(serializers.ModelSerializer):
             "output", "context", "metadata", "tags", "feedback", "redaction_version",
         ]  # fmt: skip
 
+    @extend_schema_field(FeedbackOut(allow_null=True))
     def get_feedback(self, output: Output) -> dict | None:
         return None if output.feedback_score is None else FeedbackOut(output).data
 

@@ -277,6 +277,28 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
 
 
+def _answer_header(name: str, description: str, statuses: list[int], *, required: bool = True) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, str, OpenApiParameter.HEADER, description=description, response=statuses, required=required
+    )
+
+
+# The headers a download answers with (README, Downloads): a client checks, resumes and caches the file with them.
+_DOWNLOAD_HEADERS = [
+    _answer_header("ETag", "Strong: names the stored rows and the format's revision.", [200, 206, 304, 416]),
+    _answer_header(VERSION_HEADER, "The version's number.", [200, 206, 304, 416]),
+    _answer_header(
+        "Repr-Digest",
+        "RFC 9530 `sha-256=:<base64>:` of the whole file (a range's too): jsonl, parquet and hf.",
+        [200, 206, 416],
+        required=False,
+    ),
+    _answer_header("Content-Disposition", "`attachment; filename=…`.", [200, 206]),
+    _answer_header("Content-Range", "`bytes <a>-<b>/<size>`; for a 416, `bytes */<size>`.", [206, 416]),
+    _answer_header("Accept-Ranges", "`bytes`: parquet and hf.", [200, 206, 416], required=False),
+]
+
+
 class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
     @extend_schema(
         operation_id="download_dataset_version",
@@ -326,13 +348,23 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
             _VERSION,
             DownloadQuery,
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="An ETag you hold."),
+            OpenApiParameter(
+                "Range", str, OpenApiParameter.HEADER, description="parquet and hf: one byte range, `bytes=<a>-<b>`."
+            ),
+            OpenApiParameter(
+                "If-Range", str, OpenApiParameter.HEADER, description="The ETag of your partial copy: else the whole."
+            ),
+            *_DOWNLOAD_HEADERS,
         ],
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.BINARY,
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
             (200, "application/zip"): OpenApiTypes.BINARY,
+            (206, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+            (206, "application/zip"): OpenApiTypes.BINARY,
             304: OpenApiResponse(description="Not modified: your copy is current."),
+            416: OpenApiResponse(description="The byte range starts past the file's end (see `Content-Range`)."),
             400: ErrorsOut,
             **_READ_ERRORS,
             409: _NOT_READY,

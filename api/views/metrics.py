@@ -24,7 +24,6 @@ from api.serializers.metrics import (
     AgreementQuery,
     QualityOut,
     QualityQuery,
-    ReportOut,
     ReportQuery,
     RetentionOut,
     RetentionQuery,
@@ -33,6 +32,7 @@ from api.serializers.metrics import (
     retention_out,
 )
 from api.serializers.outputs import ErrorsOut
+from api.serializers.report import ReportOut
 from labeling.metrics import themes as theme_metrics
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown

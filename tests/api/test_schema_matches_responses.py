@@ -3,6 +3,7 @@ null links and an output's null input and context included, which OpenAPI 3.0 wo
 any-value (`oneOf: [{}, null]`, which null matches twice) had made invalid."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
@@ -10,13 +11,20 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from labeling.models import Output
+from labeling.models import Output, Queue, ReviewCycle, week_label
+from labeling.rules import calendar
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_YEARS
 from labeling.services.api_keys import create_api_key
+from labeling.services.assignment import next_item
+from labeling.services.cycles import close_week
 from labeling.services.datasets import build_version, create_dataset
+from labeling.services.labels import comment_on_item, flag_item, submit_label
 from tests.conftest import output_record
-from tests.helpers.labeling import label_outputs
+from tests.factories import created_weeks_ago
+from tests.helpers.labeling import label_outputs, make_items
 from tests.helpers.otlp import export, span
+from tests.helpers.reports import sample_report
+from tests.helpers.version_files import rendered
 
 SCHEMA = "urn:expertloop:openapi"
 DATASETS = "/api/v1/projects/{project_slug}/datasets"
@@ -311,3 +319,139 @@ def test_every_operation_declares_the_throttle_and_the_database_outage_with_retr
     for operation in operations:
         for status in ("429", "503"):
             assert "Retry-After" in operation["responses"][status]["headers"], (operation["operationId"], status)
+
+
+# Keys a value may carry that no schema can name: they are the data's own (as sent, or a rubric's question keys).
+DATA_KEYED = {"metadata", "answers", "input", "output", "context", "value", "filters"}
+
+
+def _shapes(schema: dict, node: dict) -> list[dict]:
+    """The schemas a value must match at `node`: its $ref resolved, its allOf / oneOf / anyOf branches flattened."""
+    if "$ref" in node:
+        target = schema
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        return _shapes(schema, target)
+    found = [node]
+    for combinator in ("allOf", "oneOf", "anyOf"):
+        for branch in node.get(combinator, []):
+            found += _shapes(schema, branch)
+    return found
+
+
+def unshaped(schema: dict, node: dict, body, at: str = "$") -> list[str]:
+    """The places in `body` whose shape the schema leaves out: a key no `properties` declares, or an object or a list
+    declared only as free-form (`{}` or an untyped dict), but under keys that hold the data's own keys (DATA_KEYED)."""
+    shapes = _shapes(schema, node)
+    if isinstance(body, dict):
+        declared = {name: each for shape in shapes for name, each in shape.get("properties", {}).items()}
+        typed = [s["additionalProperties"] for s in shapes if isinstance(s.get("additionalProperties"), dict)]
+        typed = [each for each in typed if each]
+        if not declared and not typed:
+            return [f"{at}: a free-form object"]
+        found = []
+        for key, value in body.items():
+            if key in declared:
+                found += unshaped(schema, declared[key], value, f"{at}.{key}") if key not in DATA_KEYED else []
+            elif typed:
+                found += unshaped(schema, typed[0], value, f"{at}.{key}")
+            else:
+                found.append(f"{at}.{key}: not declared")
+        return found
+    if isinstance(body, list):
+        items = [shape["items"] for shape in shapes if isinstance(shape.get("items"), dict)]
+        if not items:
+            return [f"{at}: a free-form list"]
+        return [
+            problem for index, each in enumerate(body) for problem in unshaped(schema, items[0], each, f"{at}[{index}]")
+        ]
+    return []
+
+
+def answer_shape(schema: dict, path: str) -> dict:
+    """What the schema declares for the 200 JSON answer of GET `path`."""
+    return schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+
+def test_a_rows_answer_declares_every_key_of_its_rows(api, schema, dataset):
+    """`gold_status`, in every row, was missing from the rows' schema: a client generated from it dropped it."""
+    body = api.get(f"{EVAL}/versions/latest/rows").json()
+
+    assert body["results"] and all("gold_status" in row for row in body["results"])
+    assert unshaped(schema, answer_shape(schema, ROWS), body) == []
+    assert problems(schema, ROWS, body) == []
+
+
+def test_an_outputs_detail_declares_its_feedback_labels_and_gold(api, schema, dataset):
+    """`feedback` was declared as any object: a client generated from the schema had no `score` nor `comment`."""
+    sent = api.post("/api/v1/feedback", {"feedback": [{"external_id": "out-00000", "score": -1, "comment": "wrong"}]})
+    assert sent.status_code == 200, sent.content
+
+    body = api.get("/api/v1/outputs/out-00000?include=labels,gold").json()
+
+    assert body["feedback"]["score"] == -1 and body["items"][0]["gold"]
+    assert unshaped(schema, answer_shape(schema, "/api/v1/outputs/{external_id}"), body) == []
+    assert problems(schema, "/api/v1/outputs/{external_id}", body) == []
+
+
+REPORT = "/api/v1/cycles/{week}/report"
+
+
+@pytest.fixture
+def flagged(project, rubric, other_expert):
+    """This week's item that another expert labeled, flagged and commented on."""
+    created_weeks_ago(project, 4)
+    queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2, weekly_quota=20)
+    [item] = make_items(project, 1)
+    held = next_item(expert=other_expert, queue=queue)
+    submit_label(expert=other_expert, item=held, rubric=rubric, answers={"correct": False, "helpful": 2})
+    flag_item(expert=other_expert, item=item, note="Refunds take 30 days")
+    comment_on_item(author=other_expert, item=item, body="I marked it incorrect")
+    return item
+
+
+def test_a_weekly_report_declares_every_key_it_carries(client, api, schema, project, expert, flagged):
+    """`changes`, `close` and `themes` were missing from the report's schema, and the headline, agenda, throughput,
+    retention, quality and agreement were free-form objects: a client generated from it had no type for them. The
+    blind copy an expert reads (`expert` null, `expert_hidden`, `note_hidden`, `comments_hidden`) too."""
+    week = calendar.current_week(project)
+    url = f"/api/v1/cycles/{week_label(week)}/report"
+    open_report = api.get(url).json()
+    client.force_login(expert)
+    blind = client.get(f"{url}?project={project.slug}").json()
+    close_week(project_id=project.pk, week=week, now=calendar.week_end(project, week) + timedelta(minutes=1))
+    closed = api.get(url).json()
+    ReviewCycle.objects.filter(project=project, week=week).update(report=sample_report())
+    frozen = api.get(url).json()
+
+    assert blind["agenda"]["flags"][0]["expert_hidden"] is True
+    assert closed["status"] == "closed" and "close" in closed
+    for report in (open_report, blind, closed, frozen):
+        assert unshaped(schema, answer_shape(schema, REPORT), report) == [], report["status"]
+        assert problems(schema, REPORT, report) == [], report["status"]
+
+
+DOWNLOAD = f"{VERSIONS}/{{version}}/download"
+
+
+def test_a_downloads_range_answer_and_headers_are_the_ones_the_schema_declares(client, full_key, schema, dataset):
+    """The 206 of a byte range (Content-Range), the 416 of one past the end, and the ETag, Repr-Digest and version
+    headers clients rely on were answered but not declared, nor the Range and If-Range a client may send."""
+    rendered(dataset.versions.get(number=1))
+    url = f"{EVAL}/versions/1/download?format=parquet"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {full_key.secret}"}
+    whole = client.get(url, **auth)
+    part = client.get(url, HTTP_RANGE="bytes=0-9", **auth)
+    past = client.get(url, HTTP_RANGE="bytes=999999999-", **auth)
+    same = client.get(url, HTTP_IF_NONE_MATCH=whole["ETag"], **auth)
+
+    operation = schema["paths"][DOWNLOAD]["get"]
+    assert {each["name"] for each in operation["parameters"] if each["in"] == "header"} >= {"Range", "If-Range"}
+    for response in (whole, part, past, same):
+        declared = operation["responses"].get(str(response.status_code))
+        assert declared is not None, response.status_code
+        sent = {name for name in declared.get("headers", {}) if response.has_header(name)}
+        assert sent == set(declared.get("headers", {})) - {"Retry-After"}, response.status_code
+    assert (whole.status_code, part.status_code, past.status_code, same.status_code) == (200, 206, 416, 304)
+    assert {"ETag", "Repr-Digest", "X-Dataset-Version"} <= set(operation["responses"]["200"]["headers"])
+    assert "Content-Range" in operation["responses"]["206"]["headers"]

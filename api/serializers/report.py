@@ -1,0 +1,319 @@
+"""A cycle week's report, for the schema: the shape `labeling.selectors.report.build_report` makes and the close
+freezes (`close`). The report is served as stored, so a key added to the format later is not required: a report
+frozen before it lacks it."""
+
+from rest_framework import serializers
+
+from api.serializers.changes import ChangeOut
+from api.serializers.metrics import CurvePointOut, ShareOut
+
+
+def _ratio(help_text: str = "", **kwargs) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text or "Null when undefined (no data).", **kwargs)
+
+
+# A key not every report has: one newer than the reports frozen before it, or one only some copies carry (a blind
+# copy's, a closed week's `close`).
+OPTIONAL = {"required": False}
+
+
+class HeadlinePassRateOut(serializers.Serializer):
+    value = _ratio("The verdict question's pass rate this week.")
+    ci_low = _ratio()
+    ci_high = _ratio()
+    n = serializers.IntegerField()
+    passes = serializers.IntegerField(allow_null=True)
+    previous = _ratio("Last week's.")
+    change = _ratio()
+
+
+class HeadlineAlphaOut(serializers.Serializer):
+    question = serializers.CharField()
+    value = _ratio("Krippendorff's alpha of the verdict question.")
+    previous = _ratio()
+    change = _ratio()
+    units = serializers.IntegerField()
+
+
+class HeadlineLabelsOut(serializers.Serializer):
+    done = serializers.IntegerField()
+    wanted = serializers.IntegerField()
+    quota = serializers.IntegerField(allow_null=True, help_text="Null when a queue has no quota.")
+    items = serializers.IntegerField(**OPTIONAL)
+    previous_done = serializers.IntegerField()
+    change = serializers.IntegerField()
+
+
+class CohortWeek1Out(serializers.Serializer):
+    rate = _ratio()
+    returned = serializers.IntegerField()
+    users = serializers.IntegerField()
+
+
+class RateWithIntervalOut(CohortWeek1Out):
+    ci_low = _ratio("The 95% Wilson interval's low end.")
+    ci_high = _ratio()
+
+
+VERDICTS = ["above", "below", "within"]
+
+
+class ReferenceWeek1Out(serializers.Serializer):
+    rate = _ratio("The reference curve's rate at week 1.")
+    source = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=VERDICTS, allow_null=True)
+
+
+class PastCohortsOut(RateWithIntervalOut):
+    cohorts = serializers.IntegerField()
+    first_cohort_week = serializers.CharField()
+    last_cohort_week = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=VERDICTS, allow_null=True)
+
+
+class Week1ComparisonOut(serializers.Serializer):
+    cohort = RateWithIntervalOut()
+    reference = ReferenceWeek1Out(allow_null=True)
+    past = PastCohortsOut(allow_null=True)
+
+
+class RetentionWeek1Out(serializers.Serializer):
+    def get_fields(self):
+        return {
+            "cohort_week": serializers.CharField(help_text="Last week: the cohort whose week 1 is this week."),
+            "all": CohortWeek1Out(),
+            "pass": CohortWeek1Out(),
+            "fail": CohortWeek1Out(),
+            "previous_all": CohortWeek1Out(),
+            "comparison": Week1ComparisonOut(**OPTIONAL),
+        }
+
+
+class HeadlineOut(serializers.Serializer):
+    pass_rate = HeadlinePassRateOut(allow_null=True)
+    alpha = HeadlineAlphaOut(allow_null=True)
+    labels = HeadlineLabelsOut()
+    retention_week1 = RetentionWeek1Out(allow_null=True, required=False)
+
+
+class ReportQualityOut(serializers.Serializer):
+    queue = serializers.CharField()
+    queue_name = serializers.CharField()
+    question = serializers.CharField()
+    kind = serializers.CharField()
+    n = serializers.IntegerField()
+    passes = serializers.IntegerField(allow_null=True)
+    value = _ratio()
+    ci_low = _ratio()
+    ci_high = _ratio()
+    shares = serializers.DictField(child=ShareOut())
+
+
+class TrendPointOut(serializers.Serializer):
+    week = serializers.CharField()
+    week_start = serializers.DateField()
+    value = _ratio("Null for a week without gold answers.")
+    ci_low = _ratio()
+    ci_high = _ratio()
+    n = serializers.IntegerField()
+    passes = serializers.IntegerField(allow_null=True, **OPTIONAL)
+    scale_changed = serializers.BooleanField(help_text="The question was asked otherwise from this week.", **OPTIONAL)
+
+
+class ReportAgreementOut(serializers.Serializer):
+    question = serializers.CharField()
+    kind = serializers.CharField()
+    level = serializers.CharField()
+    alpha = _ratio()
+    alpha_interval = _ratio()
+    fleiss_kappa = _ratio()
+    cohen_kappa = _ratio()
+    units = serializers.IntegerField()
+    labels = serializers.IntegerField()
+    experts = serializers.IntegerField()
+
+
+class ReportQueueOut(serializers.Serializer):
+    queue = serializers.CharField()
+    queue_name = serializers.CharField()
+    quota = serializers.IntegerField(allow_null=True)
+    items = serializers.IntegerField()
+    items_complete = serializers.IntegerField()
+    labels = serializers.IntegerField()
+    labels_wanted = serializers.IntegerField()
+    backlog = serializers.IntegerField()
+    median_seconds = _ratio()
+
+
+class ReportExpertOut(serializers.Serializer):
+    expert = serializers.CharField()
+    labels = serializers.IntegerField()
+    skips = serializers.IntegerField()
+    flags = serializers.IntegerField()
+    median_seconds = _ratio()
+    gold_rate = _ratio(**OPTIONAL)
+    gold_compared = serializers.IntegerField(**OPTIONAL)
+
+
+class ReportThroughputOut(serializers.Serializer):
+    queues = ReportQueueOut(many=True)
+    experts = ReportExpertOut(many=True)
+
+
+class CohortCellOut(serializers.Serializer):
+    offset = serializers.IntegerField()
+    active_on = serializers.IntegerField()
+    rate = _ratio()
+    active_on_or_after = serializers.IntegerField()
+    rate_on_or_after = _ratio()
+    incomplete = serializers.BooleanField()
+
+
+class CohortOut(serializers.Serializer):
+    cohort_week = serializers.CharField()
+    cohort_start = serializers.DateField()
+    users = serializers.IntegerField()
+    cells = CohortCellOut(many=True)
+
+
+class ReferencePointOut(serializers.Serializer):
+    week = serializers.IntegerField()
+    rate = serializers.FloatField()
+
+
+class RetentionReferenceOut(serializers.Serializer):
+    points = ReferencePointOut(many=True)
+    source = serializers.CharField()
+
+
+class ReportRetentionOut(serializers.Serializer):
+    cohorts = CohortOut(many=True, help_text="The last 8 cohorts (segment all).")
+    curves = serializers.DictField(child=CurvePointOut(many=True), help_text="Segment → the mean curve.")
+    reference = RetentionReferenceOut(allow_null=True, help_text="The lead's expected curve, or null.", **OPTIONAL)
+
+
+class ThemeExampleOut(serializers.Serializer):
+    output = serializers.CharField(help_text="The output's external id.")
+    item_id = serializers.IntegerField(allow_null=True)
+    excerpt = serializers.CharField()
+
+
+class ThemeOut(serializers.Serializer):
+    rank = serializers.IntegerField()
+    key = serializers.CharField()
+    terms = serializers.ListField(child=serializers.CharField())
+    size = serializers.IntegerField()
+    share = serializers.FloatField(help_text="Of the themed failures.")
+    failures = serializers.IntegerField()
+    themed = serializers.IntegerField()
+    examples = ThemeExampleOut(many=True, required=False, help_text="Left out of an expert's blind copy.")
+    explore_query = serializers.CharField(
+        allow_null=True, required=False, help_text="Left out of an expert's blind copy."
+    )
+
+
+class AdjudicationEntryOut(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    queue = serializers.CharField()
+    week = serializers.CharField()
+    questions = serializers.ListField(child=serializers.CharField(), help_text="The questions that tie.")
+    excerpt = serializers.CharField()
+
+
+class FlagCommentOut(serializers.Serializer):
+    author = serializers.CharField()
+    author_id = serializers.IntegerField(**OPTIONAL)
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class FlagEntryOut(serializers.Serializer):
+    flag_id = serializers.IntegerField()
+    item_id = serializers.IntegerField()
+    queue = serializers.CharField()
+    expert = serializers.CharField(allow_null=True, help_text="Who flagged it; null in a blind copy.")
+    expert_id = serializers.IntegerField(help_text="Left out of a blind copy.", **OPTIONAL)
+    note = serializers.CharField(allow_null=True, help_text="Null in a blind copy.")
+    created_at = serializers.DateTimeField()
+    excerpt = serializers.CharField()
+    comments = FlagCommentOut(many=True, help_text="The reader's own only, in a blind copy.")
+    expert_hidden = serializers.BooleanField(help_text="A blind copy: who flagged it is left out.", **OPTIONAL)
+    note_hidden = serializers.BooleanField(help_text="A blind copy: the note is left out.", **OPTIONAL)
+    comments_hidden = serializers.IntegerField(help_text="A blind copy: how many comments are left out.", **OPTIONAL)
+
+
+class MoverOut(serializers.Serializer):
+    tag = serializers.CharField()
+    value = serializers.FloatField()
+    previous = serializers.FloatField()
+    change = serializers.FloatField()
+    n = serializers.IntegerField()
+    previous_n = serializers.IntegerField()
+
+
+class AgendaOut(serializers.Serializer):
+    adjudication = AdjudicationEntryOut(many=True)
+    flags = FlagEntryOut(many=True)
+    movers = MoverOut(many=True)
+
+
+class DatasetBuildOut(serializers.Serializer):
+    dataset = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True, help_text="Null: nothing changed, or the build failed.")
+    error = serializers.CharField(allow_blank=True)
+
+
+class CloseStepOut(serializers.Serializer):
+    step = serializers.CharField()
+    seconds = serializers.FloatField()
+    lane = serializers.IntegerField(**OPTIONAL)
+
+
+class CloseOut(serializers.Serializer):
+    resolved_items = serializers.IntegerField()
+    datasets = DatasetBuildOut(many=True)
+    steps = CloseStepOut(many=True)
+    wall_seconds = serializers.FloatField(**OPTIONAL)
+
+
+class ReportOut(serializers.Serializer):
+    """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
+
+    version = serializers.IntegerField(help_text="The report format's version.")
+    project = serializers.CharField()
+    project_name = serializers.CharField()
+    week = serializers.CharField()
+    week_start = serializers.DateField()
+    week_end = serializers.DateField(help_text="The week's last day, inclusive.")
+    status = serializers.ChoiceField(choices=["open", "closed"], help_text="`open`: built live, may still change.")
+    generated_at = serializers.DateTimeField()
+    verdict_question = serializers.CharField(allow_null=True, help_text="The rubric's first binary question.")
+    headline = HeadlineOut(
+        help_text="pass_rate, alpha, labels and retention_week1, with last week's. retention_week1.comparison: this "
+        "week's cohort's week-1 rate with its 95% Wilson interval (`cohort`), the project's retention reference at "
+        "week 1 (`reference`) and the pooled mean of the 8 cohorts before it (`past`); a verdict is above / below "
+        "(the cohort's whole interval is) or within. Absent from reports frozen before it existed."
+    )
+    quality = ReportQualityOut(many=True)
+    pass_rate_trend = TrendPointOut(
+        many=True,
+        help_text="The verdict question's pass rate in each of the 12 weeks up to this one, oldest first; a week "
+        "without gold answers has `value` null. Reports frozen before this format list only weeks with a value.",
+    )
+    agreement = ReportAgreementOut(many=True)
+    throughput = ReportThroughputOut()
+    retention = ReportRetentionOut()
+    changes = ChangeOut(many=True, help_text="The week's significant changes, biggest first.", **OPTIONAL)
+    themes = ThemeOut(many=True, help_text="The week's failure themes, biggest first.", **OPTIONAL)
+    agenda = AgendaOut(
+        help_text="A flag names who flagged it by username (`expert`) and user id (`expert_id`), a comment its author "
+        "(`author`, `author_id`); reports frozen before the ids were kept have names only. A signed-in expert's copy "
+        "leaves out another person's name, id, flag note and comments on an item they have not labeled: the flag "
+        "then has `expert` and `note` null, no `expert_id`, `expert_hidden` and `note_hidden` true, and "
+        "`comments_hidden` (how many)."
+    )
+    close = CloseOut(help_text="What the close did: only in a report frozen by the close.", **OPTIONAL)
+
+    def to_representation(self, report):
+        # The report is served exactly as it was frozen (or built): no field is added, dropped or reformatted.
+        return report
