@@ -138,8 +138,9 @@ def _week_fields() -> dict:
     }
 
 
-def _ratio(help_text: str = "") -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True, help_text=help_text or "Null when undefined (no data).")
+def ratio_field(help_text: str = "", **kwargs) -> serializers.FloatField:
+    """A share or rate, null when undefined (the report's fields too: `api.serializers.report`)."""
+    return serializers.FloatField(allow_null=True, help_text=help_text or "Null when undefined (no data).", **kwargs)
 
 
 class _RangeOut(serializers.Serializer):
@@ -172,9 +173,9 @@ class QualityRowOut(serializers.Serializer):
             "kind": serializers.CharField(help_text="binary, rating, choice or multi_choice."),
             "n": serializers.IntegerField(help_text="Items with a gold answer to the question."),
             "passes": serializers.IntegerField(allow_null=True, help_text="binary: items whose gold answer is pass."),
-            "value": _ratio("binary: the pass rate (passes / n); rating: the mean. Null for choices."),
-            "ci_low": _ratio("The 95% interval's low end: Wilson for pass rates, Student t for means."),
-            "ci_high": _ratio("The 95% interval's high end."),
+            "value": ratio_field("binary: the pass rate (passes / n); rating: the mean. Null for choices."),
+            "ci_low": ratio_field("The 95% interval's low end: Wilson for pass rates, Student t for means."),
+            "ci_high": ratio_field("The 95% interval's high end."),
             "shares": serializers.DictField(child=ShareOut(), help_text="choice / multi_choice: option → share."),
             "scale": serializers.CharField(
                 allow_blank=True,
@@ -195,7 +196,7 @@ class QualityOut(_RangeOut):
 class PairOut(serializers.Serializer):
     a = serializers.CharField(allow_null=True, help_text="An expert's username.")
     b = serializers.CharField(allow_null=True, help_text="The other expert's username.")
-    kappa = _ratio("Cohen's kappa of the two (weighted for ratings).")
+    kappa = ratio_field("Cohen's kappa of the two (weighted for ratings).")
     n = serializers.IntegerField(allow_null=True, help_text="Units both labeled.")
 
 
@@ -206,10 +207,10 @@ class AgreementRowOut(serializers.Serializer):
             "question": serializers.CharField(),
             "kind": serializers.CharField(),
             "level": serializers.CharField(help_text="Krippendorff's alpha level: nominal or ordinal."),
-            "alpha": _ratio("Krippendorff's alpha at `level`."),
-            "alpha_interval": _ratio("Interval-level alpha (ratings)."),
-            "fleiss_kappa": _ratio(),
-            "cohen_kappa": _ratio("The mean of the pairwise kappas."),
+            "alpha": ratio_field("Krippendorff's alpha at `level`."),
+            "alpha_interval": ratio_field("Interval-level alpha (ratings)."),
+            "fleiss_kappa": ratio_field(),
+            "cohen_kappa": ratio_field("The mean of the pairwise kappas."),
             "pairs": PairOut(many=True),
             "units": serializers.IntegerField(help_text="Items with two or more labels."),
             "labels": serializers.IntegerField(),
@@ -220,7 +221,7 @@ class AgreementRowOut(serializers.Serializer):
 class GoldCountOut(serializers.Serializer):
     agree = serializers.IntegerField()
     compared = serializers.IntegerField()
-    rate = _ratio()
+    rate = ratio_field()
 
 
 class ExpertGoldOut(serializers.Serializer):
@@ -228,7 +229,7 @@ class ExpertGoldOut(serializers.Serializer):
         return {
             **_week_fields(),
             "expert": serializers.CharField(help_text="The expert's username."),
-            "gold_rate": _ratio("Labels agreeing with the gold answer / labels compared."),
+            "gold_rate": ratio_field("Labels agreeing with the gold answer / labels compared."),
             "agree": serializers.IntegerField(),
             "compared": serializers.IntegerField(),
             "questions": serializers.DictField(child=GoldCountOut(), help_text="Question key → counts."),
@@ -255,7 +256,7 @@ class QueueWeekOut(serializers.Serializer):
             "labels": serializers.IntegerField(),
             "labels_wanted": serializers.IntegerField(),
             "backlog": serializers.IntegerField(help_text="Labels still wanted on the week's items."),
-            "median_seconds": _ratio("Median seconds per label."),
+            "median_seconds": ratio_field("Median seconds per label."),
         }
 
 
@@ -267,7 +268,7 @@ class ExpertWeekOut(serializers.Serializer):
             "labels": serializers.IntegerField(),
             "skips": serializers.IntegerField(),
             "flags": serializers.IntegerField(),
-            "median_seconds": _ratio("Median seconds per label."),
+            "median_seconds": ratio_field("Median seconds per label."),
         }
 
 
@@ -287,14 +288,14 @@ class RetentionCellOut(serializers.Serializer):
     cohort_users = serializers.IntegerField()
     active_on = serializers.IntegerField(help_text="Cohort users active in week cohort + offset.")
     active_on_or_after = serializers.IntegerField(help_text="Cohort users active in that week or any later one.")
-    rate = _ratio("active_on / cohort_users.")
-    rate_on_or_after = _ratio("active_on_or_after / cohort_users.")
+    rate = ratio_field("active_on / cohort_users.")
+    rate_on_or_after = ratio_field("active_on_or_after / cohort_users.")
     incomplete = serializers.BooleanField(help_text="The cell's week has not ended yet.")
 
 
 class CurvePointOut(serializers.Serializer):
     offset = serializers.IntegerField()
-    rate = _ratio("returned / users.")
+    rate = ratio_field("returned / users.")
     returned = serializers.IntegerField()
     users = serializers.IntegerField()
     cohorts = serializers.IntegerField(help_text="Complete cells averaged.")

@@ -5,12 +5,7 @@ frozen before it lacks it."""
 from rest_framework import serializers
 
 from api.serializers.changes import ChangeOut
-from api.serializers.metrics import CurvePointOut, ShareOut
-
-
-def _ratio(help_text: str = "", **kwargs) -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True, help_text=help_text or "Null when undefined (no data).", **kwargs)
-
+from api.serializers.metrics import CurvePointOut, ShareOut, ratio_field
 
 # A key not every report has: one newer than the reports frozen before it, or one only some copies carry (a blind
 # copy's, a closed week's `close`).
@@ -18,20 +13,20 @@ OPTIONAL = {"required": False}
 
 
 class HeadlinePassRateOut(serializers.Serializer):
-    value = _ratio("The verdict question's pass rate this week.")
-    ci_low = _ratio()
-    ci_high = _ratio()
+    value = ratio_field("The verdict question's pass rate this week.")
+    ci_low = ratio_field()
+    ci_high = ratio_field()
     n = serializers.IntegerField()
     passes = serializers.IntegerField(allow_null=True)
-    previous = _ratio("Last week's.")
-    change = _ratio()
+    previous = ratio_field("Last week's.")
+    change = ratio_field()
 
 
 class HeadlineAlphaOut(serializers.Serializer):
     question = serializers.CharField()
-    value = _ratio("Krippendorff's alpha of the verdict question.")
-    previous = _ratio()
-    change = _ratio()
+    value = ratio_field("Krippendorff's alpha of the verdict question.")
+    previous = ratio_field()
+    change = ratio_field()
     units = serializers.IntegerField()
 
 
@@ -45,21 +40,21 @@ class HeadlineLabelsOut(serializers.Serializer):
 
 
 class CohortWeek1Out(serializers.Serializer):
-    rate = _ratio()
+    rate = ratio_field()
     returned = serializers.IntegerField()
     users = serializers.IntegerField()
 
 
 class RateWithIntervalOut(CohortWeek1Out):
-    ci_low = _ratio("The 95% Wilson interval's low end.")
-    ci_high = _ratio()
+    ci_low = ratio_field("The 95% Wilson interval's low end.")
+    ci_high = ratio_field()
 
 
 VERDICTS = ["above", "below", "within"]
 
 
 class ReferenceWeek1Out(serializers.Serializer):
-    rate = _ratio("The reference curve's rate at week 1.")
+    rate = ratio_field("The reference curve's rate at week 1.")
     source = serializers.CharField()
     verdict = serializers.ChoiceField(choices=VERDICTS, allow_null=True)
 
@@ -103,18 +98,18 @@ class ReportQualityOut(serializers.Serializer):
     kind = serializers.CharField()
     n = serializers.IntegerField()
     passes = serializers.IntegerField(allow_null=True)
-    value = _ratio()
-    ci_low = _ratio()
-    ci_high = _ratio()
+    value = ratio_field()
+    ci_low = ratio_field()
+    ci_high = ratio_field()
     shares = serializers.DictField(child=ShareOut())
 
 
 class TrendPointOut(serializers.Serializer):
     week = serializers.CharField()
     week_start = serializers.DateField()
-    value = _ratio("Null for a week without gold answers.")
-    ci_low = _ratio()
-    ci_high = _ratio()
+    value = ratio_field("Null for a week without gold answers.")
+    ci_low = ratio_field()
+    ci_high = ratio_field()
     n = serializers.IntegerField()
     passes = serializers.IntegerField(allow_null=True, **OPTIONAL)
     scale_changed = serializers.BooleanField(help_text="The question was asked otherwise from this week.", **OPTIONAL)
@@ -124,10 +119,10 @@ class ReportAgreementOut(serializers.Serializer):
     question = serializers.CharField()
     kind = serializers.CharField()
     level = serializers.CharField()
-    alpha = _ratio()
-    alpha_interval = _ratio()
-    fleiss_kappa = _ratio()
-    cohen_kappa = _ratio()
+    alpha = ratio_field()
+    alpha_interval = ratio_field()
+    fleiss_kappa = ratio_field()
+    cohen_kappa = ratio_field()
     units = serializers.IntegerField()
     labels = serializers.IntegerField()
     experts = serializers.IntegerField()
@@ -142,7 +137,7 @@ class ReportQueueOut(serializers.Serializer):
     labels = serializers.IntegerField()
     labels_wanted = serializers.IntegerField()
     backlog = serializers.IntegerField()
-    median_seconds = _ratio()
+    median_seconds = ratio_field()
 
 
 class ReportExpertOut(serializers.Serializer):
@@ -150,8 +145,8 @@ class ReportExpertOut(serializers.Serializer):
     labels = serializers.IntegerField()
     skips = serializers.IntegerField()
     flags = serializers.IntegerField()
-    median_seconds = _ratio()
-    gold_rate = _ratio(**OPTIONAL)
+    median_seconds = ratio_field()
+    gold_rate = ratio_field(**OPTIONAL)
     gold_compared = serializers.IntegerField(**OPTIONAL)
 
 
@@ -163,9 +158,9 @@ class ReportThroughputOut(serializers.Serializer):
 class CohortCellOut(serializers.Serializer):
     offset = serializers.IntegerField()
     active_on = serializers.IntegerField()
-    rate = _ratio()
+    rate = ratio_field()
     active_on_or_after = serializers.IntegerField()
-    rate_on_or_after = _ratio()
+    rate_on_or_after = ratio_field()
     incomplete = serializers.BooleanField()
 
 
