@@ -119,7 +119,7 @@ def test_the_overview_shows_a_json_output_as_json_like_every_other_page(client, 
     html = client.get(f"/p/{project.slug}/").content.decode()
 
     shown = '{"n": [1, 2, 3], "json": "say \\"hi\\""}'  # compact JSON, as explore shows it
-    assert f'<td class="output-text">{escape(shown)}</td>' in html
+    assert f'">{escape(shown)}</a></td>' in html  # the row's text, linked to where explore opens the output
     assert "&#x27;json&#x27;" not in html  # not a Python repr
 
 
