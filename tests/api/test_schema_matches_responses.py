@@ -11,19 +11,16 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from labeling.models import Output, Queue, ReviewCycle, week_label
+from labeling.models import Output, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_YEARS
 from labeling.services.api_keys import create_api_key
-from labeling.services.assignment import next_item
 from labeling.services.cycles import close_week
 from labeling.services.datasets import build_version, create_dataset
-from labeling.services.labels import comment_on_item, flag_item, submit_label
 from tests.conftest import output_record
-from tests.factories import created_weeks_ago
-from tests.helpers.labeling import label_outputs, make_items
+from tests.helpers.labeling import label_outputs
 from tests.helpers.otlp import export, span
-from tests.helpers.reports import sample_report
+from tests.helpers.reports import flagged_item, sample_report
 from tests.helpers.version_files import rendered
 
 SCHEMA = "urn:expertloop:openapi"
@@ -400,14 +397,7 @@ REPORT = "/api/v1/cycles/{week}/report"
 @pytest.fixture
 def flagged(project, rubric, other_expert):
     """This week's item that another expert labeled, flagged and commented on."""
-    created_weeks_ago(project, 4)
-    queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2, weekly_quota=20)
-    [item] = make_items(project, 1)
-    held = next_item(expert=other_expert, queue=queue)
-    submit_label(expert=other_expert, item=held, rubric=rubric, answers={"correct": False, "helpful": 2})
-    flag_item(expert=other_expert, item=item, note="Refunds take 30 days")
-    comment_on_item(author=other_expert, item=item, body="I marked it incorrect")
-    return item
+    return flagged_item(project, rubric, other_expert, note="Refunds take 30 days", comment="I marked it incorrect")
 
 
 def test_a_weekly_report_declares_every_key_it_carries(client, api, schema, project, expert, flagged):

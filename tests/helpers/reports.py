@@ -1,4 +1,10 @@
-"""A frozen weekly report as the close stores it, for tests of what reads one."""
+"""A frozen weekly report as the close stores it, and a flagged item for its agenda, for tests of what reads one."""
+
+from labeling.models import Queue
+from labeling.services.assignment import next_item
+from labeling.services.labels import comment_on_item, flag_item, submit_label
+from tests.factories import created_weeks_ago
+from tests.helpers.labeling import make_items
 
 HOSTILE_OUTPUT = '<script>alert("x")</script> **Refund** [click](http://evil.example) `rm -rf` | cell'
 
@@ -77,3 +83,17 @@ def sample_report(**overrides) -> dict:
     }  # fmt: skip
     report.update(overrides)
     return report
+
+
+def flagged_item(project, rubric, expert, *, note: str, comment: str):
+    """An item of this week (a four-week-old project, queue "billing" for two experts) that `expert` labeled, flagged
+    with `note` and commented on with `comment`: the agenda's flagged items, as every reader sees them."""
+    created_weeks_ago(project, 4)
+    queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2, weekly_quota=20)
+    [item] = make_items(project, 1)
+    assert item.queue == queue
+    held = next_item(expert=expert, queue=queue)
+    submit_label(expert=expert, item=held, rubric=rubric, answers={"correct": False, "helpful": 2})
+    flag_item(expert=expert, item=item, note=note)
+    comment_on_item(author=expert, item=item, body=comment)
+    return item

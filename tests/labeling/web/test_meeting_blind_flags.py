@@ -6,13 +6,13 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from labeling.models import Membership, Queue, ReviewCycle, Role, week_label
+from labeling.models import Membership, ReviewCycle, Role, week_label
 from labeling.rules import calendar
 from labeling.services.assignment import next_item
 from labeling.services.cycles import close_week
 from labeling.services.labels import comment_on_item, flag_item, submit_label
-from tests.factories import UserFactory, created_weeks_ago
-from tests.helpers.labeling import make_items
+from tests.factories import UserFactory
+from tests.helpers.reports import flagged_item
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -25,15 +25,7 @@ HIDDEN = "hidden until you have labeled it"
 @pytest.fixture
 def item(project, rubric, other_expert):
     """An item of this week that another expert labeled, flagged and commented on."""
-    created_weeks_ago(project, 4)
-    queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2, weekly_quota=20)
-    [item] = make_items(project, 1)
-    assert item.queue == queue
-    held = next_item(expert=other_expert, queue=queue)
-    submit_label(expert=other_expert, item=held, rubric=rubric, answers={"correct": False, "helpful": 2})
-    flag_item(expert=other_expert, item=item, note=NOTE)
-    comment_on_item(author=other_expert, item=item, body=COMMENT)
-    return item
+    return flagged_item(project, rubric, other_expert, note=NOTE, comment=COMMENT)
 
 
 def pages(client, project) -> list[str]:
