@@ -102,6 +102,20 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
     return sentences
 
 
+def fmt_quota(labels: dict) -> str:
+    """A report's quota as the headline says it: "quota 60 items in 2 of 3 queues (52 placed there)" when only some
+    queues have one, "quota 20 items" when all do, "no quota" when none does (or, in a report frozen before the
+    queues were counted, when one had none)."""
+    quota = labels.get("quota")
+    if quota is None:
+        return "no quota"
+    queues, with_quota = labels.get("queues"), labels.get("queues_with_quota")
+    if queues is None or with_quota is None or with_quota >= queues:
+        return f"quota {quota} items"
+    placed = labels.get("items_in_quota_queues", 0)
+    return f"quota {quota} items in {with_quota} of {queues} queues ({placed} placed there)"
+
+
 def _headline(report: dict) -> list[str]:
     headline = report.get("headline") or {}
     rows = []
@@ -128,12 +142,11 @@ def _headline(report: dict) -> list[str]:
         )
     labels = headline.get("labels")
     if labels:
-        quota = labels.get("quota")
         rows.append(
             [
                 "Labels done",
-                f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({labels.get('items', 0)} items"
-                + (f"; quota {quota} items)" if quota is not None else "; no quota)"),
+                f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({labels.get('items', 0)} items; "
+                f"{fmt_quota(labels)})",
                 str(labels.get("previous_done", "—")),
                 fmt_signed(labels.get("change")),
             ]

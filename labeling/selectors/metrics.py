@@ -10,7 +10,7 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
@@ -140,8 +140,8 @@ def agreement_series(*, project: Project, weeks: WeekRange, question: str | None
 def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | None = None) -> list[dict]:
     """Labels done against labels wanted, items against quota, and backlog per week (queues summed).
 
-    The quota of queues summed is None when one of them has none, as in the weekly report's headline: SUM skips
-    NULLs, and the items of a queue without a quota would be set against the others' quotas. A queue paused now is
+    The quota is summed over the queues that have one (None when none has), with `queues_with_quota` of `queues`
+    and `items_in_quota_queues`, the items it caps, as in the weekly report's headline. A queue paused now is
     left out of the running week, as on the platform page and the meeting page (`rules.paused.expects_work`).
     """
     rows = QueueWeek.objects.filter(
@@ -156,6 +156,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
         .annotate(
             queues=Count("pk"),
             queues_with_quota=Count("quota"),  # before `quota` names the sum
+            items_in_quota_queues=Sum("items", filter=Q(quota__isnull=False)),  # before `items` names the sum
             labels=Sum("labels"),
             labels_wanted=Sum("labels_wanted"),
             items=Sum("items"),
@@ -172,7 +173,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
                 "week": week_label(week),
                 "week_start": week.isoformat(),
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
-                "quota": row.get("quota") if row.get("queues_with_quota") == row.get("queues") else None,
+                "quota": row.get("quota"),  # SUM skips the queues without one; None when no queue has one
+                **{key: row.get(key) or 0 for key in ("queues", "queues_with_quota", "items_in_quota_queues")},
             }
         )
     return series

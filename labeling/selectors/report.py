@@ -241,14 +241,21 @@ def _headline_alpha(agreement: dict, verdict_key: str | None, week: date, previo
 
 
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date) -> dict:
+    """Labels done of those wanted, and the quota of the queues that have one against the items placed in them."""
     current = [row for row in queue_weeks if row.week == week]
     done = sum(row.labels for row in current)
     previous_done = sum(row.labels for row in queue_weeks if row.week == previous)
-    quotas = [row.quota for row in current]
+    # A quota caps the items placed in its queue: summed over the queues that have one, it is set against their items
+    # alone (a queue without one, say every thumbs-down, would fill anyone's quota). Reports frozen before these
+    # counts have `quota` only, None when a queue had none (`reports.fmt_quota` reads both).
+    with_quota = [row for row in current if row.quota is not None]
     return {
         "done": done,
         "wanted": sum(row.labels_wanted for row in current),
-        "quota": sum(quotas) if quotas and None not in quotas else None,
+        "quota": sum(row.quota for row in with_quota) if with_quota else None,
+        "queues": len(current),
+        "queues_with_quota": len(with_quota),
+        "items_in_quota_queues": sum(row.items for row in with_quota),
         "items": sum(row.items for row in current),
         "previous_done": previous_done,
         "change": done - previous_done,

@@ -6,6 +6,7 @@ from labeling.reports import (
     fmt_interval,
     fmt_percent,
     fmt_points,
+    fmt_quota,
     retention_comparison_label,
     retention_comparison_sentences,
 )
@@ -64,14 +65,12 @@ def headline_tiles(report: dict) -> list[dict]:
         }
     )
     labels = headline.get("labels") or {}
-    quota = labels.get("quota")
     tiles.append(
         {
             "key": "labels",
             "label": "Labels done",
             "value": f"{labels.get('done', 0)} / {labels.get('wanted', 0)}",
-            "detail": f"on {labels.get('items', 0)} items · "
-            + (f"quota {quota} items" if quota is not None else "no quota"),
+            "detail": f"on {labels.get('items', 0)} items · {fmt_quota(labels)}",
             "change": _change(labels.get("change"), unit="count") if labels else None,
             "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
         }

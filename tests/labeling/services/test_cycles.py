@@ -101,6 +101,7 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
     assert headline["alpha"]["question"] == "correct" and headline["alpha"]["units"] == 10
     assert headline["labels"] == {
         "done": 20, "wanted": 20, "quota": 50, "items": 10, "previous_done": 0, "change": 20,
+        "queues": 1, "queues_with_quota": 1, "items_in_quota_queues": 10,
     }  # fmt: skip
     assert [entry["item_id"] for entry in report["agenda"]["adjudication"]] == sorted(
         Item.objects.filter(resolution__status="needs_adjudication").values_list("pk", flat=True)

@@ -480,11 +480,11 @@ def test_the_dashboard_range_queue_and_question_filters(client, project, lead, q
     assert "No pass rate yet" in empty
 
 
-def test_the_dashboards_quota_of_all_queues_is_none_when_a_queue_has_none_as_on_the_meeting_page(
+def test_the_dashboards_quota_of_all_queues_is_that_of_the_queues_with_one_as_on_the_meeting_page(
     client, project, lead, queue, metrics
 ):
-    """Billing wants 20 items a week, a thumbs-down queue takes every one: "all queues" have no quota, or the 50 + 7
-    items of both would be set against billing's 20 alone."""
+    """Billing wants 20 items a week, a thumbs-down queue takes every one: "all queues" have billing's quota of 20, said
+    to be 1 queue's of 2 and set against billing's 50 items alone, not the 50 + 7 of both (it said no quota at all)."""
     week = metrics
     thumbs_down = Queue.objects.create(project=project, slug="thumbs-down", name="Thumbs down")
     QueueWeek.objects.create(project=project, week=week, queue=thumbs_down, quota=None, items=7, items_complete=7,
@@ -496,8 +496,9 @@ def test_the_dashboards_quota_of_all_queues_is_none_when_a_queue_has_none_as_on_
     meeting = client.get(url("meeting-week", project, week_label(week))).content.decode()
 
     row = html.split(f'<tr data-week="{week_label(week)}">')[1].split("</tr>")[0]
-    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["37", "107", "57", "—", "70"]
-    assert "on 57 items · no quota" in meeting
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["37", "107", "57", "20 ", "70"]
+    assert "(1 of 2 queues)</span>" in row
+    assert "on 57 items · quota 20 items in 1 of 2 queues (50 placed there)" in meeting
     billing = client.get(url("dashboard", project), {**span, "queue": queue.slug}).content.decode()
     assert '<td class="num">20</td>' in billing.split(f'<tr data-week="{week_label(week)}">')[1].split("</tr>")[0]
 
