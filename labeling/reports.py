@@ -116,6 +116,11 @@ def fmt_quota(labels: dict) -> str:
     return f"quota {quota} items in {with_quota} of {queues} queues ({placed} placed there)"
 
 
+def labels_so_far_compared(labels: dict) -> str:
+    """A running week's labels set against last week by the same moment: "last week by this time: 2 (132 in all)"."""
+    return f"last week by this time: {labels['previous_by_now']} ({labels.get('previous_done', 0)} in all)"
+
+
 def _headline(report: dict) -> list[str]:
     headline = report.get("headline") or {}
     rows = []
@@ -142,12 +147,13 @@ def _headline(report: dict) -> list[str]:
         )
     labels = headline.get("labels")
     if labels:
+        so_far = "previous_by_now" in labels
         rows.append(
             [
-                "Labels done",
+                "Labels done (so far)" if so_far else "Labels done",
                 f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({labels.get('items', 0)} items; "
                 f"{fmt_quota(labels)})",
-                str(labels.get("previous_done", "—")),
+                labels_so_far_compared(labels) if so_far else str(labels.get("previous_done", "—")),
                 fmt_signed(labels.get("change")),
             ]
         )

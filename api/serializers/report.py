@@ -33,10 +33,20 @@ class HeadlineAlphaOut(serializers.Serializer):
 class HeadlineLabelsOut(serializers.Serializer):
     done = serializers.IntegerField()
     wanted = serializers.IntegerField()
-    quota = serializers.IntegerField(allow_null=True, help_text="Null when a queue has no quota.")
+    quota = serializers.IntegerField(
+        allow_null=True,
+        help_text="Summed over the queues that have one; null when none has (in reports frozen before "
+        "`queues_with_quota`, null when any queue had none).",
+    )
     items = serializers.IntegerField(**OPTIONAL)
+    queues = serializers.IntegerField(help_text="The queues expecting work this week.", **OPTIONAL)
+    queues_with_quota = serializers.IntegerField(**OPTIONAL)
+    items_in_quota_queues = serializers.IntegerField(help_text="The items the quota caps.", **OPTIONAL)
     previous_done = serializers.IntegerField()
-    change = serializers.IntegerField()
+    change = serializers.IntegerField(allow_null=True, help_text="Null while the week runs: see `previous_by_now`.")
+    previous_by_now = serializers.IntegerField(
+        help_text="While the week runs: last week's labels by the same moment of its week.", **OPTIONAL
+    )
 
 
 class CohortWeek1Out(serializers.Serializer):

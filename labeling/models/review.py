@@ -1,6 +1,6 @@
 """What experts work on: items placed in queues, their label slots, labels, skips, flags and comments."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import models
@@ -162,6 +162,17 @@ class Slot(models.Model):
         return f"slot {self.number} of item {self.item_id} ({self.state})"
 
 
+class LabelQuerySet(models.QuerySet):
+    def on_items_of_week(self, week: date) -> "LabelQuerySet":
+        """Labels on the items of a cycle week (the week their outputs occurred in), whenever they were saved.
+
+        What "labels this week" means on every page (the meeting and platform pages, the experts, members and
+        project pages): the week's items are what its quotas cap and its report judges, so a label saved on
+        Monday on last week's leftover item is last week's.
+        """
+        return self.filter(item__week=week)
+
+
 class Label(models.Model):
     """An expert's answers for an item, validated against the rubric version they were shown."""
 
@@ -173,6 +184,8 @@ class Label(models.Model):
     seconds_spent = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LabelQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "expert"], name="label_one_per_expert_and_item")]

@@ -7,6 +7,7 @@ from labeling.reports import (
     fmt_percent,
     fmt_points,
     fmt_quota,
+    labels_so_far_compared,
     retention_comparison_label,
     retention_comparison_sentences,
 )
@@ -65,6 +66,7 @@ def headline_tiles(report: dict) -> list[dict]:
         }
     )
     labels = headline.get("labels") or {}
+    so_far = "previous_by_now" in labels  # the running week: set against last week by the same moment
     tiles.append(
         {
             "key": "labels",
@@ -73,6 +75,7 @@ def headline_tiles(report: dict) -> list[dict]:
             "detail": f"on {labels.get('items', 0)} items · {fmt_quota(labels)}",
             "change": _change(labels.get("change"), unit="count") if labels else None,
             "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
+            "compared": f"so far; {labels_so_far_compared(labels)}" if so_far else None,
         }
     )
     retention = headline.get("retention_week1")
