@@ -15,6 +15,7 @@ from django.utils import timezone
 from labeling.exceptions import NotFound
 from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot
 from labeling.rules.access import LABELING_ROLES, labeling_memberships
+from labeling.rules.calendar import week_start
 
 
 def project_queues(project: Project) -> list[Queue]:
@@ -86,22 +87,23 @@ class ExpertProgress:
         return self.membership.user
 
 
-def expert_progress(project: Project, *, since: datetime, now: datetime | None = None) -> list[ExpertProgress]:
+def expert_progress(project: Project, *, week: date, now: datetime | None = None) -> list[ExpertProgress]:
     """Per labeling member (experts, and leads who label): throughput, pace, skips, flags and live leases.
 
-    Labels are counted this week (`since`) and all time; skips and flags this week only, as the weekly review
-    reads them.
+    Labels are counted on the week's items (`Label.objects.on_items_of_week`, as the meeting page counts them) and
+    all time; skips and flags made since the week began.
 
     Two queries: the members with their counts (one correlated subquery per count, so the counts
     cannot multiply each other as joins would), and the seconds of their labels for the medians.
     """
     now = now or timezone.now()
+    since = week_start(project, week)
     labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id"))
     members = (
         Membership.objects.filter(project=project, role__in=LABELING_ROLES)
         .select_related("user")
         .annotate(
-            labels_this_week=row_count(labels.filter(created_at__gte=since)),
+            labels_this_week=row_count(labels.on_items_of_week(week)),
             labels_all_time=row_count(labels),
             skips=row_count(
                 Skip.objects.filter(item__project=project, expert=OuterRef("user_id"), created_at__gte=since)

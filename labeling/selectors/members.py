@@ -1,7 +1,7 @@
-"""Reads behind the members page: every member with role, last activity and this week's labels."""
+"""Reads behind the members page: every member with role, last activity and their labels on this week's items."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import Max, OuterRef, Subquery
 
@@ -26,16 +26,16 @@ class MemberRow:
         return self.membership.user
 
 
-def project_members(project: Project, *, since: datetime) -> list[MemberRow]:
-    """The project's members by role and username, with labels since `since`, last activity and the queues they are the
-    last eligible expert of. Three queries, and one more for the names of the queues for every expert when only one
-    member may label in the project."""
+def project_members(project: Project, *, week: date) -> list[MemberRow]:
+    """The project's members by role and username, with their labels on the week's items (`on_items_of_week`), last
+    activity and the queues they are the last eligible expert of. Three queries, and one more for the names of the
+    queues for every expert when only one member may label in the project."""
     labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id")).order_by()
     members = (
         Membership.objects.filter(project=project)
         .select_related("user")
         .annotate(
-            labels_this_week=row_count(labels.filter(created_at__gte=since)),
+            labels_this_week=row_count(labels.on_items_of_week(week)),
             last_label_at=Subquery(labels.values("expert").annotate(at=Max("created_at")).values("at")),
         )
         .order_by("role", "user__username")

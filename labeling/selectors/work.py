@@ -13,7 +13,6 @@ from django.db.models import (
     Case,
     Count,
     DateField,
-    DateTimeField,
     Exists,
     Expression,
     Field,
@@ -32,7 +31,7 @@ from django.utils import timezone
 from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations, labels_that_unblind, queue_admits
-from labeling.rules.calendar import cycle_week, week_start
+from labeling.rules.calendar import cycle_week
 from labeling.rules.prepared import Prepared
 from labeling.rules.twins import twin_of
 
@@ -46,9 +45,10 @@ def _count(queryset: QuerySet, group_by: str) -> Coalesce:
 def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -> QuerySet[Queue]:
     """The project's active queues the user may label in, with this week's progress, in one query.
 
-    Each queue carries `done_this_week` (items of the current cycle week that are complete),
-    `placed_this_week`, `my_labels_this_week` (labels the user saved since the week began) and
-    `waiting_for_me` (open items the user could be handed now, or holds a live lease on).
+    Each queue carries `done_this_week` (items of the current cycle week that are complete) of `placed_this_week`
+    (items placed in that week, what the quota caps), `my_labels_this_week` (the user's labels on that week's items,
+    `Label.objects.on_items_of_week`, as every page counts labels this week) and `waiting_for_me` (open items the user
+    could be handed now, or holds a live lease on).
 
     A paused queue (`is_active` false) is among them only while the user still holds an item there, with
     `held_item_id`, the item "next item" would resume (None in an active queue): a paused queue hands out nothing new,
@@ -62,16 +62,15 @@ def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | 
     its own project's running cycle week. The caller passes only projects the user labels in."""
     now = now or timezone.now()
     weeks = {project.pk: cycle_week(project, now) for project in projects}
-    began = {project.pk: week_start(project, weeks[project.pk]) for project in projects}
     this_week = Item.objects.filter(queue=OuterRef("pk"), week=OuterRef("running_week"))
-    my_labels = Label.objects.filter(item__queue=OuterRef("pk"), expert=user, created_at__gte=OuterRef("week_began"))
+    my_labels = Label.objects.on_items_of_week(OuterRef("running_week")).filter(item__queue=OuterRef("pk"), expert=user)
     # The oldest first, as next_item resumes them; a run-out lease stays the user's until someone takes the slot.
     held = Slot.objects.leased_to(user).filter(queue=OuterRef("pk")).order_by("leased_at")
     return (
         Queue.objects.filter(Q(is_active=True) | Exists(held))
         .filter(project_id__in=list(weeks))
         .filter(queue_admits(user, OuterRef("pk")))
-        .alias(running_week=_by_project(weeks, DateField()), week_began=_by_project(began, DateTimeField()))
+        .alias(running_week=_by_project(weeks, DateField()))
         .annotate(
             held_item_id=Case(When(is_active=False, then=Subquery(held.values("item_id")[:1]))),
             done_this_week=_count(this_week.filter(status=ItemStatus.COMPLETE), "queue"),

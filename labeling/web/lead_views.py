@@ -224,10 +224,9 @@ def rubric_versions(request, slug: str):
 def expert_progress(request, slug: str):
     project, _ = managed_project(request.user, slug)
     week = calendar.current_week(project)
-    since = calendar.week_start(project, week)
     rows = [
         {"progress": progress, "median": _duration(progress.median_seconds)}
-        for progress in management.expert_progress(project, since=since)
+        for progress in management.expert_progress(project, week=week)
     ]
     totals = {
         "labels_this_week": sum(row["progress"].labels_this_week for row in rows),

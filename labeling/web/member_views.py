@@ -143,7 +143,7 @@ def _page(request, project, *, invite_form=None, error: str = "", status: int = 
         "project": project,
         "tab": "members",
         "week": week,
-        "rows": member_selectors.project_members(project, since=calendar.week_start(project, week)),
+        "rows": member_selectors.project_members(project, week=week),
         "invitations": list(open_invitations(project)),
         "invite_form": invite_form or InviteForm(),
         "role_choices": RoleForm.base_fields["role"].choices,

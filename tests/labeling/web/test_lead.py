@@ -590,16 +590,18 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
     queue = make_queue(project, overlap=2)
     now = timezone.now()
 
-    def item(**fields):
+    def item(week=None):
         made = Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
-                                   week=this_week(project), overlap=2, **fields)  # fmt: skip
+                                   week=week or this_week(project), overlap=2)  # fmt: skip
         for number in (1, 2):
             Slot.objects.create(item=made, queue=queue, number=number)
         return made
 
     for seconds in (30, 50, 400):
         Label.objects.create(item=item(), expert=expert, rubric=rubric, answers={}, seconds_spent=seconds)
-    old = Label.objects.create(item=item(), expert=expert, rubric=rubric, answers={}, seconds_spent=10)
+    # A label of a month ago is on an item of that month's week (labels this week are those on this week's items).
+    month_ago = this_week(project) - timedelta(weeks=4)
+    old = Label.objects.create(item=item(month_ago), expert=expert, rubric=rubric, answers={}, seconds_spent=10)
     Label.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=30))
     Skip.objects.create(item=item(), expert=expert)
     Flag.objects.create(item=item(), expert=expert, note="discuss")
