@@ -83,7 +83,8 @@ def test_an_expert_sees_each_projects_waiting_counts_as_its_own_page_counts_them
     # The figures themselves: 3 items, one labeled by erin; 5 items wanting two labels; VIP is not hers.
     assert home_queues(response, "support-bot") == {"sample": {"waiting": 2, "mine": 1}}
     assert home_queues(response, "faq-bot") == {"all": {"waiting": 5, "mine": 0}}
-    assert "1 / 10" in response.content.decode()  # done this week of the quota, as the project page shows it
+    # Items complete of the items placed, with the quota beside them, as the project page shows it (it said "1 / 10").
+    assert "<strong>1</strong> of 3 placed · quota 10" in response.content.decode()
 
 
 def test_a_one_project_expert_goes_straight_to_the_project(client, expert, project, other_project):

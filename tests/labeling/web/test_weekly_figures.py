@@ -16,7 +16,7 @@ from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
 from labeling.services.metrics import refresh_week_metrics
 from labeling.services.queues import QueueValues, update_queue
-from tests.factories import OutputFactory, created_weeks_ago
+from tests.factories import MembershipFactory, OutputFactory, created_weeks_ago
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -188,7 +188,7 @@ def test_a_closed_week_still_compares_with_the_whole_week_before(client, project
 
 
 def test_an_experts_card_counts_items_against_items_and_names_its_labels(
-    client, project, expert, other_expert, rubric, last_week
+    client, project, other_project, expert, rubric, last_week
 ):
     """Overlap 2 and a quota of 40: three items placed, the expert labeled two (nobody else yet), so none is complete.
     The card said "Done this week 0 / 40" with an empty bar beside "My labels this week 2" and the lead's queue list
@@ -200,6 +200,7 @@ def test_an_experts_card_counts_items_against_items_and_names_its_labels(
         submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=rubric, answers=ANSWERS)
     old = item_of_week(project, queue, last_week)
     Label.objects.create(item=old, expert=expert, rubric=rubric, answers=ANSWERS, seconds_spent=9)  # saved now
+    MembershipFactory(project=other_project, user=expert, role="expert")  # two projects: the home page lists them
     client.force_login(expert)
 
     page = client.get(f"/p/{project.slug}/").content.decode()
