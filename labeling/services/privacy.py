@@ -237,12 +237,26 @@ def _withdraw_versions(
         successor = copy_version_without(version=newest, external_ids=external_ids) if newest in versions else None
         if successor is not None:
             result.successor_versions.append(f"{dataset.slug}/v{successor.number}")
-        note = f"Withdrawn on {now:%Y-%m-%d}: it held rows of an end user whose data was erased."
-        if successor is not None:
-            note += f" Version {successor.number} is the same without those rows."
+        notes = {version.pk: _erasure_note(version, newest, successor, now) for version in versions}
         # Their rows and files go, and with them the lines no other version holds: the end user's among them.
-        withdraw_versions(versions=versions, note=note, now=now, by=actor, api_key=api_key)
+        withdraw_versions(versions=versions, note=notes, now=now, by=actor, api_key=api_key)
         result.withdrawn_versions += [f"{dataset.slug}/v{version.number}" for version in versions]
+
+
+def _erasure_note(
+    version: DatasetVersion, newest: DatasetVersion, successor: DatasetVersion | None, now: datetime
+) -> str:
+    """Why `version` was withdrawn, and what replaces it: the successor is a copy of the newest ready version without
+    the end user's rows, so only the newest is "the same" as it; an older one held other rows (or fewer)."""
+    note = f"Withdrawn on {now:%Y-%m-%d}: it held rows of an end user whose data was erased."
+    if successor is None:  # the newest held none of their rows: it is the version to use
+        return note + f" Version {newest.number}, the dataset's latest, holds none of them."
+    if version.pk == newest.pk:
+        return note + f" Version {successor.number} is the same without those rows."
+    return note + (
+        f" Version {successor.number}, a copy of version {newest.number} (the latest then) without those rows, "
+        "replaces it."
+    )
 
 
 def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str], themed_weeks: set) -> set[int]:

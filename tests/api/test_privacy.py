@@ -160,7 +160,6 @@ def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_
     for version in (first, second):
         version.refresh_from_db()
         assert version.status == VersionStatus.WITHDRAWN and not version.rows.exists()
-        assert "Version 3 is the same without those rows" in version.withdrawn_note
         assert version.withdrawn_by_key.name == "dpo"  # who withdrew it: the erasure's key
         base = f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}/versions/{version.number}"
         gone = reader.get(f"{base}/download?format=jsonl")
@@ -175,7 +174,7 @@ def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_
 
     client.force_login(engineer)  # the dataset page lists them as withdrawn, with the note and no downloads
     page = client.get(f"/p/{project.slug}/datasets/{dataset.slug}/").content.decode()
-    assert page.count(">withdrawn</span>") == 2 and "Version 3 is the same without those rows" in page
+    assert page.count(">withdrawn</span>") == 2 and second.withdrawn_note in page and first.withdrawn_note in page
     assert "versions/1/download" not in page and "versions/3/download" in page
 
     audit = AuditEvent.objects.get(action="privacy.end_user_erased")
@@ -184,6 +183,23 @@ def test_erasure_leaves_no_text_of_the_end_user_in_any_table_or_current_dataset_
     assert (audit.details["comments"], audit.details["flags"], audit.details["reports_scrubbed"]) == (3, 3, 1)
     assert audit.details["withdrawn_versions"] == ["eval/v1", "eval/v2"]
     assert audit.details["successor_versions"] == ["eval/v3"]
+
+
+def test_after_an_erasure_each_withdrawn_version_names_its_successor_truthfully(client, project, world):
+    """Only the newest withdrawn version is "the same without those rows" as its successor; an older one, holding
+    other rows (v1 lacks conv-bo-9), is told the successor is a copy of the newest without them."""
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    first, second = world["versions"]
+    assert first.row_count != second.row_count  # v2 holds one more of bo's outputs
+
+    response = client.delete(f"/api/v1/end-users/{ANA}", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    assert response.status_code == 204
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert "Version 3 is the same without those rows." in second.withdrawn_note
+    assert "same without those rows" not in first.withdrawn_note
+    assert "Version 3, a copy of version 2 (the latest then) without those rows, replaces it." in first.withdrawn_note
 
 
 def test_erasure_is_idempotent_and_needs_the_privacy_scope(client, project, world):

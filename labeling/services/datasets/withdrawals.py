@@ -3,10 +3,12 @@ erasure (`withdraw_versions`, which both use): the versions' rows, the lines onl
 go; the record stays (number, checksum, counts) with who withdrew it, when and why, its downloads, rows and diffs
 answer 410 Gone with that note, and `latest` names the newest version still ready."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound, VersionNotReady
@@ -30,10 +32,16 @@ class Withdrawal:
 
 
 def withdraw_versions(
-    *, versions: list[DatasetVersion], note: str, now: datetime | None = None, by=None, api_key: ApiKey | None = None
+    *,
+    versions: list[DatasetVersion],
+    note: str | Mapping[int, str],
+    now: datetime | None = None,
+    by=None,
+    api_key: ApiKey | None = None,
 ) -> int | None:
-    """Withdraw these ready versions of one dataset with `note` (why: downloads answer 410 with it), and tell the
-    webhooks, each with the version `latest` names afterwards; return that version's number (None: none is ready).
+    """Withdraw these ready versions of one dataset with `note` (why: downloads answer 410 with it; a mapping gives
+    each version's own, by primary key), and tell the webhooks, each with the version `latest` names afterwards;
+    return that version's number (None: none is ready).
 
     The caller holds the dataset's row lock and has waited for a build in flight: no build claims a version meanwhile,
     and none copies these versions' rows once this commits (a build copies only from a ready predecessor).
@@ -44,14 +52,15 @@ def withdraw_versions(
     version_files.discard_files(version_ids=ids)
     # Their rows go, and with them the lines no other version holds.
     delete_rows(ids)
+    notes = {pk: note for pk in ids} if isinstance(note, str) else dict(note)
     withdrawn = {
         "status": VersionStatus.WITHDRAWN,
         "withdrawn_at": now,
-        "withdrawn_note": note,
         "withdrawn_by": audit_actor(by),
         "withdrawn_by_key": api_key,
     }
-    DatasetVersion.objects.filter(pk__in=ids).update(**withdrawn)
+    each_note = Case(*(When(pk=pk, then=Value(notes[pk])) for pk in ids), output_field=TextField())
+    DatasetVersion.objects.filter(pk__in=ids).update(**withdrawn, withdrawn_note=each_note)
     latest = (
         DatasetVersion.objects.ready()
         .filter(dataset_id=versions[0].dataset_id)
@@ -60,7 +69,7 @@ def withdraw_versions(
         .first()
     )
     for version in versions:
-        for name, value in withdrawn.items():
+        for name, value in {**withdrawn, "withdrawn_note": notes[version.pk]}.items():
             setattr(version, name, value)
         webhook_events.dataset_version_withdrawn(version, latest_version=latest)
     return latest
