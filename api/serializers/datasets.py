@@ -319,7 +319,7 @@ class DiffQuery(serializers.Serializer):
     def get_fields(self):
         # `from` is a Python keyword, so the fields cannot be class attributes.
         return {
-            "from": serializers.IntegerField(min_value=1, max_value=10**9 - 1, help_text="The older version."),
+            "from": VersionRefField(help_text="The older version (a number or `latest`)."),
             "to": VersionRefField(default=LATEST, help_text="The newer version (a number or `latest`)."),
         }
 

@@ -493,7 +493,7 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
         dataset = self.dataset  # who may see it first: a 404 before any 400
         query = DiffQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        old = ready_version(dataset, str(query.validated_data["from"]))
+        old = ready_version(dataset, query.validated_data["from"])
         new = ready_version(dataset, query.validated_data["to"])
         return Response(DiffOut({"from": old.number, "to": new.number, **version_diff(old=old, new=new)}).data)
 

@@ -514,7 +514,22 @@ def test_the_diff_lists_added_removed_and_changed_ids(reader, project, lead, dat
     assert reader.get(f"{EVAL}/versions/2").json()["rows_copied"] == v1.row_count - 2
 
 
-@pytest.mark.parametrize("query", ["", "?from=abc", "?from=0", "?from=1&to=xyz", "?from=1&to=-1"])
+def test_a_diff_takes_latest_for_from_as_every_version_url_does(reader, project, dataset, v1):
+    """`?from=latest&to=1` was a 400 "A valid integer is required." while `latest` works in every other version URL."""
+    label_outputs(project, 2, start=100)
+    build_version(dataset_id=dataset.pk)
+
+    backwards = reader.get(f"{EVAL}/diff?from=latest&to=1")
+    itself = reader.get(f"{EVAL}/diff?from=latest&to=latest")
+
+    assert backwards.status_code == 200, backwards.json()
+    assert backwards.json() == {"from": 2, "to": 1, "added": [], "removed": ["out-00100", "out-00101"], "changed": []}
+    assert itself.json() == {"from": 2, "to": 2, "added": [], "removed": [], "changed": []}
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?from=abc", "?from=0", "?from=1&to=xyz", "?from=1&to=-1", "?from=Latest", "?from=1e3"]
+)
 def test_a_diff_without_good_version_numbers_is_a_400(reader, v1, query):
     response = reader.get(f"{EVAL}/diff{query}")
 
