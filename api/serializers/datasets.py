@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.selectors.datasets import LATEST, build_state
-from labeling.services.datasets import REASON_MAX_CHARS
+from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
 from labeling.services.exports import FORMATS
 
 
@@ -25,12 +25,25 @@ class BuildStateOut(serializers.Serializer):
         return build_state(dataset)
 
 
+class DatasetFiltersOut(serializers.Serializer):
+    """The schema of a dataset's `filters`: only those set are present."""
+
+    tags_any = serializers.ListField(child=serializers.CharField(), required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+@extend_schema_field(DatasetFiltersOut)
+class FiltersField(serializers.DictField):
+    """The stored filters as they are (ISO moments with their offset), documented by DatasetFiltersOut."""
+
+
 class DatasetOut(serializers.ModelSerializer):
     splits = serializers.DictField(child=serializers.IntegerField(), help_text="Split name → share in percent.")
     latest_version = serializers.IntegerField(allow_null=True, help_text="The newest ready version's number.")
     queues = serializers.SerializerMethodField(help_text="The queues' slugs; empty: every queue.")
     questions = serializers.ListField(child=serializers.CharField(), help_text="Question keys; empty: every one.")
-    filters = serializers.DictField(help_text="`tags_any`, `since` and `until`, when set.")
+    filters = FiltersField(help_text="`tags_any`, `since` and `until`, when set; POST takes this object as it is.")
     build = BuildStateOut(source="*", help_text="The state of the last build asked for: poll it after a build.")
 
     class Meta:
@@ -97,12 +110,48 @@ class ProjectMomentField(serializers.DateTimeField):
 
 
 QUEUE_SLUGS_ARE_STRINGS = 'Queue slugs are strings: give each in quotes, e.g. "sample".'
+FILTER_NAMES = ("tags_any", "since", "until")
+
+
+def _tags_any_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=TextField(max_length=200), required=False, max_length=200,
+        help_text="Only outputs with one of these tags; empty or absent: any tags.",
+    )  # fmt: skip
+
+
+class DatasetFiltersIn(serializers.Serializer):
+    """Which outputs a dataset takes, as GET shows them under `filters`; each may be given top-level instead."""
+
+    tags_any = _tags_any_field()
+    since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
+    until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
+
+    def to_internal_value(self, data):
+        # Reported on `filters`, each problem naming its filter (an unknown one too): `{"tag_any": …}` was ignored.
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(f"An object of {', '.join(FILTER_NAMES)}, as GET shows it.")
+        problems = {name: ["Unknown filter."] for name in sorted(set(data) - set(self.fields))}
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            problems = {**exc.detail, **problems}
+        if problems:
+            raise serializers.ValidationError(
+                [f"`{name}`: {' '.join(map(str, detail))}" for name, detail in problems.items()]
+            )
+        return attrs
 
 
 class DatasetIn(serializers.Serializer):
-    """A dataset definition, as the "new dataset" form makes it. Unknown fields are refused, naming them."""
+    """A dataset definition, as the "new dataset" form makes it, or as GET shows one. Unknown fields are refused,
+    naming them. The project's own checks (a name taken, an unknown queue or question, split shares) are named in
+    the same 400 as the fields of the wrong type: the serializer's `project` context."""
 
-    name = TextField(min_length=1, max_length=200, help_text="The dataset's slug is made from it.")
+    name = TextField(
+        min_length=1, max_length=200,
+        help_text="The dataset's slug is made from it (its Latin letters and digits; `dataset-<n>` when it has none).",
+    )  # fmt: skip
     description = TextField(max_length=5000, required=False, allow_blank=True, default="")
     queues = serializers.ListField(
         child=SlugTextField(max_length=64, error_messages={"not_text": QUEUE_SLUGS_ARE_STRINGS}),
@@ -115,12 +164,14 @@ class DatasetIn(serializers.Serializer):
     only_resolved = JSONBooleanField(
         required=False, default=True, help_text="Only items with a settled gold answer (ties wait for a lead)."
     )
-    tags_any = serializers.ListField(
-        child=TextField(max_length=200), required=False, default=list, max_length=200,
-        help_text="Only outputs with one of these tags; empty or absent: any tags.",
-    )  # fmt: skip
+    tags_any = _tags_any_field()
     since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
+    filters = DatasetFiltersIn(
+        required=False,
+        help_text="`tags_any`, `since` and `until` nested, as GET shows them: a definition read from GET posts back "
+        "as it is. Each may be top-level instead; given both ways, the values must agree.",
+    )
     splits = SplitsField(
         required=False,
         help_text='Split name → share in percent, adding up to 100; by default {"train": 80, "test": 20}.',
@@ -128,8 +179,9 @@ class DatasetIn(serializers.Serializer):
     auto_rebuild = JSONBooleanField(required=False, default=True, help_text="Rebuilt when a week closes.")
 
     def to_internal_value(self, data):
-        # Unknown fields are named with the fields' own problems: a misspelt `nmae` alone read "name: required".
-        unknown = (
+        # Every problem in one 400: unknown fields, fields of the wrong type, and the project's checks of the fields
+        # that passed theirs (a misspelt `nmae` alone read "name: required"; a bad queue waited for a second round).
+        errors = (
             {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
             if isinstance(data, dict)
             else {}
@@ -137,17 +189,56 @@ class DatasetIn(serializers.Serializer):
         try:
             attrs = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            if unknown and isinstance(exc.detail, dict):
-                raise serializers.ValidationError({**exc.detail, **unknown}) from None
-            raise
-        if unknown:
-            raise serializers.ValidationError(unknown)
+            if not isinstance(exc.detail, dict) or not isinstance(data, dict):
+                raise
+            errors = {**exc.detail, **errors}
+            attrs = self._fields_passing(data, errors)
+        attrs, conflicts = self._with_filters_unnested(attrs, data)
+        errors = {**conflicts, **errors}
+        if "until" not in errors and "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
+            errors["until"] = ["Pick a moment after `since`."]
+        if errors and "project" in self.context:
+            for name, problem in self._project_problems(attrs, errors):
+                errors.setdefault(name, []).append(problem)
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
-    def validate(self, attrs):
-        if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
-            raise serializers.ValidationError({"until": "Pick a moment after `since`."})
-        return attrs
+    def _fields_passing(self, data, errors: dict) -> dict:
+        """The fields that passed their own checks, validated one by one (DRF drops them all on one error)."""
+        passing = {}
+        for name, field in self.fields.items():
+            if name in errors:
+                continue
+            try:
+                passing[name] = field.run_validation(field.get_value(data))
+            except (serializers.ValidationError, serializers.SkipField):
+                continue
+        return passing
+
+    @staticmethod
+    def _with_filters_unnested(attrs: dict, data) -> tuple[dict, dict]:
+        """The nested `filters` moved top-level, where the service takes them; a filter given both ways with
+        different values is a conflict, named on `filters`."""
+        nested = attrs.pop("filters", None) or {}
+        given = data if isinstance(data, dict) else {}
+        differing = [
+            name
+            for name in FILTER_NAMES
+            if name in nested and name in given and name in attrs and attrs[name] != nested[name]
+        ]
+        if differing:
+            named = ", ".join(f"`{name}`" for name in differing)
+            return attrs, {
+                "filters": [f"{named} given both in `filters` and top-level, with different values: give one."]
+            }
+        return {**attrs, **nested}, {}
+
+    def _project_problems(self, attrs: dict, errors: dict) -> list[tuple[str, str]]:
+        """The project's checks (services.datasets.definition_problems) of the fields without an error of their
+        own. Only when there is an error already: else create_dataset checks them (and tells a form posted twice)."""
+        given = {name: attrs.get(name) for name in ("name", "splits", "queues", "questions") if name not in errors}
+        return definition_problems(project=self.context["project"], **given)
 
     def spec(self) -> dict:
         """The spec `services.datasets.create_dataset` takes (moments as ISO 8601)."""

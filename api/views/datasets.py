@@ -141,10 +141,13 @@ class DatasetListView(_DatasetView, ListAPIView):
         operation_id="create_dataset",
         summary="Define a dataset (a `datasets` key, or a signed-in engineer, lead or admin)",
         description=(
-            'The definition the "new dataset" form makes; every field but `name` is optional. The slug is made '
-            "from the name. Each problem is a 400 naming its field: an unknown field, a text that is not a JSON "
-            "string, a name already taken, split shares that do not add up to 100, a queue the project does not "
-            "have, a question key no version of its rubric has. No version is built: ask for one with "
+            'The definition the "new dataset" form makes; every field but `name` is optional. The filters may be '
+            "top-level or nested under `filters` as `GET` shows them, so a definition read from a dataset posts back "
+            "as it is (given both ways, they must agree). The slug is made from the name: its Latin letters and "
+            "digits, or `dataset-<n>` for a name with none (e.g. all Japanese); the name is kept as typed. One 400 "
+            "names every problem, each with its field: an unknown field, a text that is not a JSON string, a name "
+            "already taken, split shares that do not add up to 100, a queue the project does not have, a question "
+            "key no version of its rubric has. Nothing is stored then. No version is built: ask for one with "
             "`POST …/build`."
         ),
         request=DatasetIn,
@@ -152,7 +155,7 @@ class DatasetListView(_DatasetView, ListAPIView):
     )
     def post(self, request, *args, **kwargs):
         project = self.project  # who may write first: a 404 before any 400
-        definition = DatasetIn(data=request.data, context={"tzinfo": project.tzinfo})
+        definition = DatasetIn(data=request.data, context={"tzinfo": project.tzinfo, "project": project})
         definition.is_valid(raise_exception=True)
         dataset = create_dataset(project=project, spec=definition.spec(), actor=request.user, api_key=self.api_key)
         shown = dataset_with_state(project, dataset.slug)

@@ -3,7 +3,7 @@ plain-text preview every page and report shows of an AI output."""
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +31,25 @@ def slug_from_name(name: str, limit: int = 64) -> str:
     """The slug a name suggests, as the new-project and new-queue pages' scripts suggest it: lowercase ASCII
     letters and digits joined by single hyphens ("" when the name has none, e.g. it is all CJK)."""
     return re.sub(r"-+", "-", slugify(name).replace("_", "-"))[:limit].strip("-")
+
+
+def has_letter_or_digit(text: str) -> bool:
+    """Whether the text holds a letter or digit of any script (a name of dashes or punctuation names nothing)."""
+    return any(char.isalnum() for char in text)
+
+
+def slug_for_name(name: str, *, prefix: str, taken: Collection[str], limit: int = 64) -> str:
+    """The slug of a new row named `name`: its ASCII slug (`slug_from_name`) when it has one, else `<prefix>-<n>`
+    with the smallest n ≥ 1 whose slug is not in `taken` (the slugs starting with `<prefix>-` in the row's scope).
+    URLs take ASCII slugs only (Django's `slug` converter), so a name all in CJK, Greek or Cyrillic gets a
+    generated one; the name itself is kept as typed."""
+    slug = slug_from_name(name, limit)
+    if slug:
+        return slug
+    number = 1
+    while f"{prefix}-{number}" in taken:
+        number += 1
+    return f"{prefix}-{number}"
 
 
 def check_storable(**fields: str) -> None:

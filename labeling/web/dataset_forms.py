@@ -41,7 +41,11 @@ def format_splits(splits: dict[str, int]) -> str:
 
 
 class DatasetForm(SpecForm):
-    name = forms.CharField(label="Name", max_length=200, help_text="The dataset's URL slug is made from it.")
+    name = forms.CharField(
+        label="Name",
+        max_length=200,
+        help_text="The dataset's URL slug is made from it: its Latin letters and digits, dataset-<n> when it has none.",
+    )
     description = forms.CharField(
         label="Description", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )

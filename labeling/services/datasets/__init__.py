@@ -18,7 +18,7 @@ The package, by what each part decides:
 """
 
 from .builds import build_version, copy_version_without
-from .definitions import DatasetSpec, create_dataset, request_build
+from .definitions import DatasetSpec, create_dataset, definition_problems, request_build
 from .rows import definition_fingerprint, split_of
 from .storage import delete_rows, version_diff
 from .withdrawals import REASON_MAX_CHARS, Withdrawal, withdraw_version, withdraw_versions
@@ -30,6 +30,7 @@ __all__ = [
     "copy_version_without",
     "create_dataset",
     "definition_fingerprint",
+    "definition_problems",
     "delete_rows",
     "request_build",
     "split_of",

@@ -9,11 +9,14 @@ from django.utils.text import slugify
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
+from labeling.rules.text import has_letter_or_digit, slug_for_name, slug_from_name
 from labeling.rules.twins import audited_twin, fingerprint
 from labeling.selectors.rubrics import question_keys
 
 from .. import outbox
 from ..queues import audit_actor
+
+GENERATED_SLUG_PREFIX = "dataset"  # the slug of a dataset whose name has no Latin letter or digit: dataset-<n>
 
 
 class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,37 +34,22 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 @transaction.atomic
 def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKey | None = None) -> Dataset:
-    """Create a dataset definition; the slug is made from the name (only a-z, 0-9 and dashes). InvalidSpec names
-    the field of each problem. The same spec asked again moments ago by the same person is the first dataset
-    (rules.twins). `api_key`: the key that asked (a CI job's), kept in the audit event."""
+    """Create a dataset definition; the slug is made from the name (rules.text.slug_for_name: a-z, 0-9 and dashes,
+    or `dataset-<n>` for a name with no Latin letter or digit). InvalidSpec names the field of each problem. The
+    same spec asked again moments ago by the same person is the first dataset (rules.twins). `api_key`: the key that
+    asked (a CI job's), kept in the audit event."""
     try:
         parsed = msgspec.convert(spec, DatasetSpec, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid dataset: {exc}") from None
     name = parsed.name.replace("\x00", "").strip()
-    slug = slugify(name)[:64].strip("-")
     asked = fingerprint(msgspec.to_builtins(parsed))
-    problems: list[tuple[str, str]] = []  # (field, problem)
-    if not name or not slug:
-        problems.append(("name", "A dataset needs a name with at least one letter or digit."))
-    if slug and Dataset.objects.filter(project=project, slug=slug).exists():
-        # Taken by this very spec posted moments ago (the dataset commits with its audit event)?
-        if (twin := _created_twin(project, slug, actor, asked)) is not None:
-            return twin
-        problems.append(("name", _name_taken(slug)))
-    if not parsed.splits or any(share <= 0 for share in parsed.splits.values()) or sum(parsed.splits.values()) != 100:
-        problems.append(
-            ("splits", "Split shares must be positive whole numbers adding up to 100, e.g. train 80, test 20.")
-        )
-    if any(not slugify(split) or slugify(split) != split for split in parsed.splits):
-        problems.append(("splits", "Split names are lowercase letters, digits and dashes."))
-    queues = list(Queue.objects.filter(project=project, slug__in=parsed.queues))
-    missing = set(parsed.queues) - {queue.slug for queue in queues}
-    if missing:
-        problems.append(("queues", f"No such queue(s) in this project: {', '.join(sorted(missing))}."))
-    unknown_questions = _unknown_question_keys(project, parsed.questions)
-    if unknown_questions:
-        problems.append(("questions", f"No such question in this project's rubric: {', '.join(unknown_questions)}."))
+    # Taken by this very spec posted moments ago (the dataset commits with its audit event)?
+    if _name_in_use(project, name) and (twin := _created_twin(project, slug_from_name(name), actor, asked)):
+        return twin
+    problems = definition_problems(
+        project=project, name=name, splits=parsed.splits, queues=parsed.queues, questions=parsed.questions
+    )
     if problems:
         messages = [problem for _, problem in problems]
         raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
@@ -70,26 +58,32 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         filters["since"] = parsed.since.isoformat()
     if parsed.until:
         filters["until"] = parsed.until.isoformat()
-    try:
-        # A savepoint: a create of the same name that committed since the check above breaks the unique slug.
-        with transaction.atomic():
-            dataset = Dataset.objects.create(
-                project=project,
-                slug=slug,
-                name=name[:200],
-                description=parsed.description,
-                questions=parsed.questions,
-                only_resolved=parsed.only_resolved,
-                filters=filters,
-                splits=dict(sorted(parsed.splits.items())),
-                auto_rebuild=parsed.auto_rebuild,
-            )
-    except IntegrityError:
-        if not Dataset.objects.filter(project=project, slug=slug).exists():
-            raise
-        if (twin := _created_twin(project, slug, actor, asked)) is not None:
-            return twin  # the same form posted twice at the same instant: this one waited for the first
-        raise InvalidSpec(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
+    for attempt in range(GENERATED_SLUG_ATTEMPTS):
+        slug = _slug_for(project, name)
+        try:
+            # A savepoint: a create of the same name that committed since the check above breaks the unique slug.
+            with transaction.atomic():
+                dataset = Dataset.objects.create(
+                    project=project,
+                    slug=slug,
+                    name=name[:200],
+                    description=parsed.description,
+                    questions=parsed.questions,
+                    only_resolved=parsed.only_resolved,
+                    filters=filters,
+                    splits=dict(sorted(parsed.splits.items())),
+                    auto_rebuild=parsed.auto_rebuild,
+                )
+            break
+        except IntegrityError:
+            if not Dataset.objects.filter(project=project, slug=slug).exists():
+                raise
+            if (twin := _created_twin(project, slug_from_name(name), actor, asked)) is not None:
+                return twin  # the same form posted twice at the same instant: this one waited for the first
+            if slug_from_name(name) or attempt == GENERATED_SLUG_ATTEMPTS - 1:
+                raise InvalidSpec(f"Invalid dataset: {_name_taken(slug)}", [_name_taken(slug)], ["name"]) from None
+            # A generated slug another create took meanwhile: the next number is free.
+    queues = list(Queue.objects.filter(project=project, slug__in=parsed.queues))
     dataset.queues.set(queues)
     AuditEvent.objects.create(
         project=project,
@@ -106,12 +100,67 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
     return dataset
 
 
+def definition_problems(
+    *,
+    project: Project,
+    name: str | None = None,
+    splits: dict[str, int] | None = None,
+    queues: list[str] | None = None,
+    questions: list[str] | None = None,
+) -> list[tuple[str, str]]:
+    """What is wrong with the parts of a definition given (None: not given, or already refused for its type), as
+    (field, problem) pairs: the API names these beside the type errors of the other fields, in one 400."""
+    problems: list[tuple[str, str]] = []
+    if name is not None:
+        name = name.replace("\x00", "").strip()
+        slug = slug_from_name(name)
+        if not has_letter_or_digit(name):
+            problems.append(("name", "A dataset needs a name with at least one letter or digit."))
+        elif slug and Dataset.objects.filter(project=project, slug=slug).exists():
+            problems.append(("name", _name_taken(slug)))
+        elif not slug and Dataset.objects.filter(project=project, name=name[:200]).exists():
+            problems.append(("name", f"A dataset named {name!r} exists already: give this one another name."))
+    if splits is not None:
+        if not splits or any(share <= 0 for share in splits.values()) or sum(splits.values()) != 100:
+            problems.append(
+                ("splits", "Split shares must be positive whole numbers adding up to 100, e.g. train 80, test 20.")
+            )
+        if any(not slugify(split) or slugify(split) != split for split in splits):
+            problems.append(("splits", "Split names are lowercase letters, digits and dashes."))
+    if queues:
+        found = set(Queue.objects.filter(project=project, slug__in=queues).values_list("slug", flat=True))
+        if missing := set(queues) - found:
+            problems.append(("queues", f"No such queue(s) in this project: {', '.join(sorted(missing))}."))
+    if unknown_questions := _unknown_question_keys(project, questions or []):
+        problems.append(("questions", f"No such question in this project's rubric: {', '.join(unknown_questions)}."))
+    return problems
+
+
+GENERATED_SLUG_ATTEMPTS = 3  # a generated slug taken by a create committed meanwhile: try the next number
+
+
+def _slug_for(project: Project, name: str) -> str:
+    generated = Dataset.objects.filter(project=project, slug__startswith=f"{GENERATED_SLUG_PREFIX}-")
+    return slug_for_name(name, prefix=GENERATED_SLUG_PREFIX, taken=set(generated.values_list("slug", flat=True)))
+
+
+def _name_in_use(project: Project, name: str) -> bool:
+    """Whether a dataset has this name's slug, or (a name with no ASCII slug) this very name."""
+    slug = slug_from_name(name)
+    found = Dataset.objects.filter(project=project)
+    return (found.filter(slug=slug) if slug else found.filter(name=name[:200])).exists()
+
+
 def _created_twin(project: Project, slug: str, actor, asked: str) -> Dataset | None:
-    """The dataset `actor` created moments ago from this very spec: the same form posted again (rules.twins)."""
+    """The dataset `actor` created moments ago from this very spec: the same form posted again (rules.twins).
+    `slug`: the name's ASCII slug, "" for a name with none (its dataset's slug was generated)."""
     if audit_actor(actor) is None:
         return None
-    made = audited_twin(project_id=project.pk, actor=actor, action="dataset.created", slug=slug, asked_sha256=asked)
-    return Dataset.objects.filter(pk=made.details["dataset"], slug=slug).first() if made is not None else None
+    same = {"slug": slug} if slug else {}
+    made = audited_twin(project_id=project.pk, actor=actor, action="dataset.created", asked_sha256=asked, **same)
+    if made is None:
+        return None
+    return Dataset.objects.filter(pk=made.details["dataset"], slug=made.details["slug"]).first()
 
 
 def _unknown_question_keys(project: Project, keys: list[str]) -> list[str]:
@@ -131,7 +180,6 @@ def _name_taken(slug: str) -> str:
     )
 
 
-@transaction.atomic
 @transaction.atomic
 def request_build(*, dataset: Dataset, actor=None, full: bool = False, api_key: ApiKey | None = None) -> None:
     """Ask a worker to build a new version (through the outbox: sent once this transaction commits); `full`

@@ -1,0 +1,147 @@
+"""Defining a dataset over REST: one 400 naming every bad field, names in any script, and a definition read from
+GET posted back as it is."""
+
+import pytest
+
+from labeling.models import AuditEvent, Dataset, Queue
+from labeling.services.api_keys import create_api_key
+from tests.conftest import Api
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+DATASETS = "/api/v1/projects/support-bot/datasets"
+
+
+@pytest.fixture
+def builder(client, project):
+    return Api(client, create_api_key(project=project, name="builder", scopes=["read", "datasets"]).secret)
+
+
+def fields_named(response) -> set[str]:
+    return {error["field"] for error in response.json()["errors"]}
+
+
+# One 400 for every bad field ---------------------------------------------------------------------------------------
+
+
+def test_one_400_names_every_bad_field_type_and_meaning_alike(builder, rubric):
+    """The type checks (name, only_resolved) answered first; fixing them gave a second 400 for splits and queues."""
+    response = builder.post(
+        DATASETS, {"name": 5, "queues": ["nope"], "splits": {"train": 50}, "only_resolved": "false"}
+    )
+
+    assert response.status_code == 400
+    assert fields_named(response) == {"name", "queues", "splits", "only_resolved"}, response.json()
+    assert not Dataset.objects.exists() and not AuditEvent.objects.filter(action="dataset.created").exists()
+
+
+def test_a_taken_name_and_an_unknown_question_are_named_beside_a_bad_type(builder, rubric):
+    assert builder.post(DATASETS, {"name": "Nightly"}).status_code == 201
+
+    response = builder.post(DATASETS, {"name": "Nightly", "questions": ["corect"], "auto_rebuild": "yes"})
+
+    assert response.status_code == 400
+    assert fields_named(response) == {"name", "questions", "auto_rebuild"}, response.json()
+    assert Dataset.objects.count() == 1
+
+
+# Names in any script ------------------------------------------------------------------------------------------------
+
+
+def test_a_name_without_latin_letters_gets_a_generated_slug_and_keeps_its_name(builder, client, project, engineer):
+    """ "日本語" was refused as having no letter or digit."""
+    first = builder.post(DATASETS, {"name": "日本語"})
+    second = builder.post(DATASETS, {"name": "Ελληνικά δεδομένα"})
+
+    assert first.status_code == 201, first.json()
+    assert (first.json()["slug"], first.json()["name"]) == ("dataset-1", "日本語")
+    assert first.headers["Location"] == f"http://testserver{DATASETS}/dataset-1"
+    assert (second.json()["slug"], second.json()["name"]) == ("dataset-2", "Ελληνικά δεδομένα")
+    assert builder.get(f"{DATASETS}/dataset-1").json()["name"] == "日本語"
+    client.force_login(engineer)
+    page = client.get(f"/p/{project.slug}/datasets/dataset-1/").content.decode()
+    assert "日本語" in page and "<code>dataset-1</code>" in page
+
+
+def test_a_name_with_some_latin_letters_keeps_its_ascii_slug(builder):
+    response = builder.post(DATASETS, {"name": "Café 日本 eval"})
+
+    assert response.status_code == 201 and response.json()["slug"] == "cafe-eval"
+
+
+def test_a_generated_slug_skips_one_taken_by_a_name(builder):
+    assert builder.post(DATASETS, {"name": "Dataset 1"}).json()["slug"] == "dataset-1"
+
+    assert builder.post(DATASETS, {"name": "日本語"}).json()["slug"] == "dataset-2"
+
+
+@pytest.mark.parametrize("name", ["---", "!!!", "  "])
+def test_a_name_without_any_letter_or_digit_is_still_refused(builder, name):
+    response = builder.post(DATASETS, {"name": name})
+
+    assert response.status_code == 400 and fields_named(response) == {"name"}
+    assert not Dataset.objects.exists()
+
+
+# A definition from GET posted back ---------------------------------------------------------------------------------
+
+
+def test_a_definition_copied_from_get_creates_the_same_dataset(builder, project, rubric):
+    """GET shows `filters: {tags_any, since, until}`; POST refused that shape as "filters: Unknown field"."""
+    Queue.objects.create(project=project, slug="sample", name="Sample")
+    made = builder.post(
+        DATASETS,
+        {"name": "Billing", "queues": ["sample"], "questions": ["correct"], "tags_any": ["billing"],
+         "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "splits": {"train": 90, "test": 10}},
+    )  # fmt: skip
+    shown = builder.get(made.headers["Location"]).json()
+    copy = {
+        name: value for name, value in shown.items() if name not in ("slug", "latest_version", "build", "created_at")
+    }
+
+    response = builder.post(DATASETS, {**copy, "name": "Billing copy"})
+
+    assert response.status_code == 201, response.json()
+    again = response.json()
+    assert again["filters"] == shown["filters"] == {
+        "tags_any": ["billing"], "since": "2026-11-01T00:00:00+00:00", "until": "2026-12-01T00:00:00+00:00",
+    }  # fmt: skip
+    assert {name: again[name] for name in copy if name != "name"} == {
+        name: shown[name] for name in copy if name != "name"
+    }
+
+
+def test_filters_nested_and_top_level_with_the_same_values_agree(builder):
+    response = builder.post(DATASETS, {"name": "Tagged", "tags_any": ["vip"], "filters": {"tags_any": ["vip"]}})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["filters"] == {"tags_any": ["vip"]}
+
+
+def test_filters_nested_and_top_level_with_different_values_is_a_400_naming_the_conflict(builder):
+    response = builder.post(
+        DATASETS,
+        {"name": "Tagged", "tags_any": ["vip"], "filters": {"tags_any": ["free"], "since": "2026-11-01T00:00:00Z"}},
+    )
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "filters" and "tags_any" in error["message"], error
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"tag_any": ["vip"]}, "tag_any"),
+        ({"since": "yesterday"}, "since"),
+        (["vip"], "object"),
+    ],
+    ids=["an unknown filter", "a bad moment", "not an object"],
+)
+def test_bad_nested_filters_are_a_400_naming_filters(builder, filters, message):
+    response = builder.post(DATASETS, {"name": "Tagged", "filters": filters})
+
+    assert response.status_code == 400
+    assert any(e["field"] == "filters" and message in e["message"] for e in response.json()["errors"]), response.json()
+    assert not Dataset.objects.exists()
