@@ -30,8 +30,8 @@ from labeling.rules.calendar import current_week
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
-from labeling.rules.text import text_problem
-from labeling.rules.twins import audited_twin, fingerprint
+from labeling.rules.text import slug_for_name, slug_from_name, text_problem
+from labeling.rules.twins import audited_twin, fingerprint, twin_of
 from labeling.selectors.invitations import account_exists_for_email
 
 from .routing import validate_rule
@@ -42,6 +42,7 @@ WEEKDAYS = {label.lower(): value for value, label in Weekday.choices}
 NAME_MAX = 200
 DESCRIPTION_MAX = 5000
 RETENTION_DAYS_MAX = 36_500
+GENERATED_SLUG_PREFIX = "project"  # the slug of a project whose name has no Latin letter or digit: project-<n>
 
 
 class RubricSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,6 +82,22 @@ class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     rubric: RubricSpec | None = None
     queues: list[QueueSpec] = []
     members: list[MemberSpec] = []
+
+
+def slug_for_new_project(name: str, *, created_by=None) -> str:
+    """The slug of a new project named `name` when none is typed (rules.text.slug_for_name): the name's Latin letters
+    and digits, or `project-<n>` for a name with none. The generated slug this person's same form took moments ago,
+    when it did, so that create_project tells the form posted twice rather than making a second project."""
+    name = name.strip()
+    generated = f"{GENERATED_SLUG_PREFIX}-"
+    if created_by is not None and not slug_from_name(name):
+        made = AuditEvent.objects.filter(
+            actor=created_by, action="project.created", project__name=name, details__slug__startswith=generated
+        )
+        if (twin := twin_of(made, at="at")) is not None:
+            return twin.details["slug"]
+    taken = set(Project.objects.filter(slug__startswith=generated).values_list("slug", flat=True))
+    return slug_for_name(name, prefix=GENERATED_SLUG_PREFIX, taken=taken)
 
 
 @transaction.atomic

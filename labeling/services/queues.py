@@ -21,6 +21,7 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
+from labeling.rules.text import slug_for_name, slug_from_name
 from labeling.rules.twins import audited_twin, fingerprint
 
 from . import outbox
@@ -48,6 +49,23 @@ class QueueValues:
     priority: int = 0
     eligible_expert_ids: tuple[int, ...] = field(default=())
     is_active: bool = True
+
+
+GENERATED_SLUG_PREFIX = "queue"  # the slug of a queue whose name has no Latin letter or digit: queue-<n>
+
+
+def slug_for_new_queue(project: Project, name: str, *, actor=None) -> str:
+    """The slug of a new queue named `name` when none is typed (rules.text.slug_for_name): the name's Latin letters
+    and digits, or `queue-<n>` for a name with none. The generated slug this lead's same form took moments ago, when
+    it did, so that create_queue tells the form posted twice rather than making a second queue."""
+    name = name.strip()
+    generated = f"{GENERATED_SLUG_PREFIX}-"
+    if audit_actor(actor) is not None and not slug_from_name(name):
+        made = audited_twin(project_id=project.pk, actor=actor, action="queue.created", slug__startswith=generated)
+        if made is not None and Queue.objects.filter(pk=made.details["queue"], name=name).exists():
+            return made.details["slug"]
+    taken = set(Queue.objects.filter(project=project, slug__startswith=generated).values_list("slug", flat=True))
+    return slug_for_name(name, prefix=GENERATED_SLUG_PREFIX, taken=taken)
 
 
 def queue_problems(

@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
+from labeling.rules.text import has_letter_or_digit
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
@@ -212,9 +213,11 @@ class QueueForm(RuleForm, ShownField):
 
     name = forms.CharField(max_length=200)
     slug = forms.CharField(
+        required=False,  # a new queue's, left blank, is made from the name (clean_slug)
         max_length=64,
         validators=[RegexValidator(queue_services.SLUG_PATTERN, "Use lowercase letters, digits and hyphens.")],
-        help_text="Lowercase letters, digits and hyphens; used in URLs.",
+        help_text="Lowercase letters, digits and hyphens; used in URLs. Left blank for a new queue, it is made from "
+        "the name (queue-<n> for a name without Latin letters or digits).",
     )
     description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     weekly_quota = forms.IntegerField(
@@ -275,6 +278,17 @@ class QueueForm(RuleForm, ShownField):
             **cls.initial_for_rule(queue.rule),
             "shown": queue_services.queue_settings(queue),
         }
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug:
+            return slug
+        if self.queue is not None:
+            raise forms.ValidationError("This field is required.")
+        name = self.data.get("name", "")
+        if not has_letter_or_digit(name):
+            raise forms.ValidationError("Choose a slug: the name has no letters or digits to make one from.")
+        return queue_services.slug_for_new_queue(self.project, name, actor=self.actor)
 
     def clean(self):
         cleaned = super().clean()

@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator
 
 from labeling.models import Project, QuestionKind, Weekday
 from labeling.rules import retention_reference as reference_rule
-from labeling.rules.text import slug_from_name
+from labeling.rules.text import has_letter_or_digit
 from labeling.services import projects
 from labeling.services.rubric_templates import (
     SCRATCH,
@@ -111,7 +111,7 @@ class NewProjectForm(_ProblemsForm):
             RegexValidator(SLUG_PATTERN, "Use lowercase letters, digits and hyphens, starting with a letter or digit.")
         ],
         help_text="Lowercase letters, digits and hyphens; in every URL and API call, and it cannot change later. "
-        "Left blank, it is made from the name.",
+        "Left blank, it is made from the name (project-<n> for a name without Latin letters or digits).",
     )
     description = forms.CharField(
         required=False, max_length=projects.DESCRIPTION_MAX, widget=forms.Textarea(attrs={"rows": 3})
@@ -144,10 +144,10 @@ class NewProjectForm(_ProblemsForm):
         slug = self.cleaned_data["slug"]
         if slug:
             return slug
-        slug = slug_from_name(self.data.get("name", ""))
-        if not slug:
+        name = self.data.get("name", "")
+        if not has_letter_or_digit(name):
             raise forms.ValidationError("Choose a slug: the name has no letters or digits to make one from.")
-        return slug
+        return projects.slug_for_new_project(name, created_by=self.created_by)
 
     def clean(self):
         cleaned = super().clean()

@@ -194,6 +194,25 @@ def test_the_queue_list_runs_a_fixed_number_of_queries(lead_client, project, exp
 # Create and edit -----------------------------------------------------------------------------------------------
 
 
+def test_a_queue_slug_left_blank_is_made_from_the_name_or_generated_for_a_name_without_latin_letters(
+    lead_client, project
+):
+    """The slug was required: a name in Japanese left the lead to invent one (the page's script suggests none)."""
+    create = urls(project, 0)["create"]
+    latin = lead_client.post(create, form_data(name="Réfund complaints", slug=""))
+    first = lead_client.post(create, form_data(name="返金の苦情", slug=""))
+    again = lead_client.post(create, form_data(name="返金の苦情", slug=""))  # the form posted twice: the same queue
+    other = lead_client.post(create, form_data(name="Жалобы", slug=""))
+    refused = lead_client.post(create, form_data(name="???", slug=""))
+
+    assert [response.status_code for response in (latin, first, again, other)] == [302] * 4
+    assert list(Queue.objects.order_by("pk").values_list("slug", "name")) == [
+        ("refund-complaints", "Réfund complaints"), ("queue-1", "返金の苦情"), ("queue-2", "Жалобы"),
+    ]  # fmt: skip
+    assert refused.status_code == 400 and "the name has no letters or digits" in refused.content.decode()
+    assert "queue-1" in lead_client.get(urls(project, 0)["list"]).content.decode()
+
+
 def test_a_lead_creates_a_queue_from_the_form(lead_client, project, lead, expert, other_expert):
     response = lead_client.post(urls(project, 0)["create"], form_data(eligible_experts=[str(expert.pk)]))
 

@@ -159,7 +159,7 @@ def test_the_page_needs_a_signed_in_user(client, db):
         ({"rubric_template": "poetry"}, "rubric_template", "Select a valid choice"),
         ({"name": ""}, "name", "This field is required"),
         ({"name": "a\x00b"}, "name", "Null characters are not allowed"),
-        ({"name": "サポート", "slug": ""}, "slug", "Choose a slug: the name has no letters or digits"),
+        ({"name": "!!!", "slug": ""}, "slug", "Choose a slug: the name has no letters or digits"),
         ({"name": "Support bot", "slug": ""}, "slug", "slug &#x27;support-bot&#x27; exists already"),
     ],
 )
@@ -181,6 +181,21 @@ def test_a_slug_left_blank_is_made_from_the_name_as_the_pages_script_would(staff
 
     assert response.status_code == 302
     assert Project.objects.filter(slug="refund-assistant-v2-eu").exists()
+
+
+def test_a_slug_left_blank_for_a_name_without_latin_letters_is_generated_and_the_name_kept(staff_client):
+    """ "サポート" was refused: "the name has no letters or digits" (it has, just no Latin ones)."""
+    first = staff_client.post(NEW, new_project(name="サポート", slug=""))
+    again = staff_client.post(NEW, new_project(name="サポート", slug=""))  # the form posted twice: the same project
+    other = staff_client.post(NEW, new_project(name="Поддержка", slug=""))
+
+    assert (first.status_code, first.headers["Location"]) == (302, "/p/project-1/")
+    assert again.status_code == 302 and again.headers["Location"] == "/p/project-1/"
+    assert other.headers["Location"] == "/p/project-2/"
+    assert list(Project.objects.order_by("slug").values_list("slug", "name")) == [
+        ("project-1", "サポート"), ("project-2", "Поддержка"),
+    ]  # fmt: skip
+    assert "<code>project-1</code>" in staff_client.get("/p/project-1/manage/settings/").content.decode()
 
 
 def test_the_new_project_form_is_protected_against_csrf(staff):
