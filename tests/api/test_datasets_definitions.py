@@ -63,6 +63,21 @@ def test_a_name_without_latin_letters_gets_a_generated_slug_and_keeps_its_name(b
     assert "日本語" in page and "<code>dataset-1</code>" in page
 
 
+def test_a_name_without_latin_letters_posted_twice_makes_one_dataset_and_another_spec_is_told_it_is_taken(
+    client, engineer
+):
+    """A generated slug is no slug taken: the twin is found by the name and the same spec."""
+    client.force_login(engineer)
+    first = client.post(DATASETS, {"name": "日本語"}, content_type="application/json")
+    again = client.post(DATASETS, {"name": "日本語"}, content_type="application/json")
+    other = client.post(DATASETS, {"name": "日本語", "description": "x"}, content_type="application/json")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["slug"] == again.json()["slug"] == "dataset-1"
+    assert other.status_code == 400 and fields_named(other) == {"name"}, other.json()
+    assert Dataset.objects.count() == 1
+
+
 def test_a_name_with_some_latin_letters_keeps_its_ascii_slug(builder):
     response = builder.post(DATASETS, {"name": "Café 日本 eval"})
 
