@@ -108,7 +108,9 @@ def test_keys_issued_and_revoked_read_as_sentences_with_who_did_it(lead_client, 
 
 
 def test_an_adjudication_and_a_meeting_decision_appear(lead_client, project, lead, expert, other_expert):
-    """Written through the lead's own pages: the adjudication, then a decision added and deleted."""
+    """Written through the lead's own pages: the adjudication, then a decision added and deleted (in last week's
+    meeting: the project is older than that week, which has a meeting to record decisions in)."""
+    created_weeks_ago(project, 2)
     [item] = label_outputs(project, answers=TIE, experts=[expert, other_expert])
     assert lead_client.post(f"/p/{project.slug}/manage/adjudication/{item.pk}/", {"q-correct": "no"}).status_code == 302
     week = week_label(calendar.current_week(project) - timedelta(days=7))
