@@ -46,7 +46,12 @@ def openai_chat_record(line: bytes) -> dict[str, Any]:
         external_id = "openai-chat:" + hashlib.sha256(_canonical.encode(document)).hexdigest()
     record: dict[str, Any] = {"external_id": external_id, "output": output}
     if len(messages) > 1:
-        record["input"] = messages[:-1]
+        # A message without `content` gets a null one: OpenAI leaves the key out of an assistant turn that only
+        # called tools, and ingest requires it.
+        record["input"] = [
+            {**message, "content": None} if isinstance(message, dict) and "content" not in message else message
+            for message in messages[:-1]
+        ]
     record.update((key, document[key]) for key in ("model", "metadata", "tags") if key in document)
     tools = {key: document[key] for key in ("tools", "parallel_tool_calls") if key in document}
     if tools:

@@ -174,6 +174,7 @@ BAD_BODIES = {
     "boolean as feedback score": (_bad(feedback={"score": True}), 400, 1, "feedback.score"),
     "tags not strings": (_bad(tags=[1, 2]), 400, 1, "tags[0]"),
     "chat message without role": (_bad(input=[{"content": "hi"}]), 400, 1, "input[0].role"),
+    "chat message without content": (_bad(input=[{"role": "user"}]), 400, 1, "input[0].content"),
     "input is a number": (_bad(input=42), 400, 1, "input"),
     "output missing": (json.dumps(batch([{"external_id": "a"}])), 400, 0, "output"),
     "output null": (_bad(output=None), 400, 1, "output"),
@@ -203,6 +204,18 @@ BAD_BODIES = {
     "-Infinity": ('{"outputs": [{"external_id": "a", "output": -Infinity}]}', 400, 0, "output"),
     "lone surrogate escape": ('{"outputs": [{"external_id": "a", "output": "\\ud800"}]}', 400, 0, "output"),
 }
+
+
+def test_a_chat_message_needs_its_content_key_but_the_content_may_be_null(api, project):
+    """The README: each message has a `content` (a string, a list of parts or null); leaving the key out is a typo."""
+    missing = api.post(URL, batch([output_record(0, input=[{"role": "user"}])]))
+    null = api.post(URL, batch([output_record(1, input=[{"role": "assistant", "content": None}])]))
+
+    assert missing.status_code == 400
+    message = "Each chat message needs a `content`: a string, a list of parts or null."
+    assert missing.json()["errors"] == [{"index": 0, "field": "input[0].content", "message": message}]
+    assert null.status_code == 200 and null.json()["created"] == 1
+    assert not Output.objects.filter(project=project, external_id="conv-0").exists()
 
 
 @pytest.mark.parametrize("body, status, index, field", BAD_BODIES.values(), ids=BAD_BODIES.keys())

@@ -175,6 +175,32 @@ def test_openai_chat_lines_become_outputs(tmp_path, project):
     assert given.context == {"tools": lines[1]["tools"]}
 
 
+def test_an_earlier_assistant_turn_that_only_called_a_tool_imports_with_null_content(tmp_path, project):
+    """OpenAI leaves `content` out of an assistant message that called tools; ingest needs the key, so it is null."""
+    called = {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "track"}}]}
+    messages = [
+        {"role": "user", "content": "Track #1041"},
+        called,
+        {"role": "tool", "tool_call_id": "c1", "content": "In transit"},
+        {"role": "assistant", "content": "It is in transit."},
+    ]
+
+    out, _ = run(
+        "--project",
+        project.slug,
+        "--format",
+        "openai-chat",
+        write(tmp_path, "t.jsonl", [{"id": "t-1", "messages": messages}]),
+    )
+
+    assert "1 created" in out
+    assert Output.objects.get(project=project, external_id="t-1").input == [
+        messages[0],
+        {**called, "content": None},
+        messages[2],
+    ]
+
+
 def test_openai_chat_with_bad_lines_imports_nothing(tmp_path, project):
     lines = [
         CONVERSATION,
