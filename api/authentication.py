@@ -29,6 +29,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
+            sent = _credentials_sent_otherwise(request, header)
+            # A signed-in browser behind a proxy's Basic auth sends both: its session still speaks for it.
+            if sent and not _signed_in(request):
+                raise exceptions.AuthenticationFailed(
+                    f"Credentials were sent as {sent}, which this API does not read: send the key as "
+                    "`Authorization: Bearer <key>`."
+                )
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Send the key as `Authorization: Bearer <key>`.")
@@ -40,6 +47,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="expertloop"'
+
+
+def _credentials_sent_otherwise(request, header: list[bytes]) -> str | None:
+    """How the request carries credentials in a way no API key is read from (another scheme, an `X-API-Key`
+    header), said for the 401; None when it carries none."""
+    if header:
+        scheme = header[0].decode("latin-1")
+        if scheme.isascii() and scheme.isalnum():
+            return f"`Authorization: {scheme[:20]} …`"
+        return "`Authorization` with another scheme"
+    if request.META.get("HTTP_X_API_KEY"):
+        return "an `X-API-Key` header"
+    return None
+
+
+def _signed_in(request) -> bool:
+    user = getattr(request._request, "user", None)  # Django's session user, before DRF's authentication
+    return bool(user is not None and user.is_authenticated)
 
 
 class OperatorTokenAuthentication(authentication.BaseAuthentication):

@@ -79,6 +79,8 @@ def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMedi
     types = [parser.media_type for parser in view.get_parsers()] if view is not None else []
     if not types:
         return exc
-    return UnsupportedMediaType(
-        "", detail=f"{exc.detail} Send the body with `Content-Type: {'` or `'.join(dict.fromkeys(types))}`."
-    )
+    header = f"`Content-Type: {'` or `'.join(dict.fromkeys(types))}`"
+    request = context.get("request")
+    if request is not None and not request.META.get("CONTENT_TYPE"):  # DRF's message then quotes an empty type
+        return UnsupportedMediaType("", detail=f"The request has no Content-Type header: send the body with {header}.")
+    return UnsupportedMediaType("", detail=f"{exc.detail} Send the body with {header}.")

@@ -18,6 +18,14 @@ from rest_framework.mixins import ListModelMixin
 FORMAT_PARAMETER = "format"
 
 
+def choice_parameter(choices: Iterable[str], noun: str, **kwargs) -> serializers.ChoiceField:
+    """A parameter taking one of `choices`, whose refusal lists them (`"x" is not a segment. The segments: all, …`),
+    not DRF's bare "not a valid choice", so a guess finds the right name."""
+    choices = list(choices)
+    listed = f'"{{input}}" is not a {noun}. The {noun}s: {", ".join(choices)}.'
+    return serializers.ChoiceField(choices=choices, error_messages={"invalid_choice": listed}, **kwargs)
+
+
 def refuse_unknown_parameters(
     params: Iterable[str], known: Iterable[str], *, takes_format: bool = True, reasons: Mapping[str, str] | None = None
 ) -> None:

@@ -2,6 +2,7 @@ import msgspec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.parameters import choice_parameter
 from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
@@ -378,13 +379,8 @@ class RowsQuery(serializers.Serializer):
 
 def format_field(formats) -> serializers.ChoiceField:
     """A file's `format` parameter, whose refusal names the formats there are (a guess such as `openai_chat` then
-    finds the right name), not DRF's bare "not a valid choice"."""
-    named = ", ".join(formats)
-    return serializers.ChoiceField(
-        choices=list(formats),
-        default=next(iter(formats)),
-        error_messages={"invalid_choice": f'"{{input}}" is not a format. The formats: {named}.'},
-    )
+    finds the right name)."""
+    return choice_parameter(formats, "format", default=next(iter(formats)))
 
 
 class DownloadQuery(serializers.Serializer):

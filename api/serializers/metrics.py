@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.parameters import choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.retention import MEASURES
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, week_from_label
@@ -109,14 +110,16 @@ class RetentionQuery(MetricsQuery):
 
     def extra_fields(self) -> dict:
         return {
-            "segment": serializers.ChoiceField(
-                choices=list(SEGMENTS),
+            "segment": choice_parameter(
+                SEGMENTS,
+                "segment",
                 required=False,
                 help_text="Only this segment: `all` users, or users whose outputs were labeled `pass` or `fail`. "
                 "By default every segment.",
             ),
-            "measure": serializers.ChoiceField(
-                choices=list(MEASURES),
+            "measure": choice_parameter(
+                MEASURES,
+                "measure",
                 default="active_on",
                 help_text="What the curves average: users active in week k (`active_on`) or in week k or later "
                 "(`active_on_or_after`). The cells always carry both.",

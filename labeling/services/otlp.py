@@ -180,15 +180,17 @@ def request_from_json(document: Any) -> ExportTraceServiceRequest:
 def _prepare(document: dict[str, Any]) -> None:
     """Make an OTLP/JSON document what protobuf's JSON parser takes, in place: hex ids to base64, values nested
     too deep cut."""
-    for resource_spans in _dicts(document.get("resourceSpans")):
+    for r, resource_spans in _indexed_dicts(document.get("resourceSpans")):
         _cut_deep_values(_dict(resource_spans.get("resource")).get("attributes"))
-        for scope_spans in _dicts(resource_spans.get("scopeSpans")):
+        for s, scope_spans in _indexed_dicts(resource_spans.get("scopeSpans")):
             _cut_deep_values(_dict(scope_spans.get("scope")).get("attributes"))
-            for span in _dicts(scope_spans.get("spans")):
-                links = list(_dicts(span.get("links")))
-                for owner in (span, *links):
-                    _ids_to_base64(owner)
-                for owner in (span, *_dicts(span.get("events")), *links):
+            for index, span in _indexed_dicts(scope_spans.get("spans")):
+                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{index}]"
+                _ids_to_base64(span, where)
+                links = _indexed_dicts(span.get("links"))
+                for position, link in links:
+                    _ids_to_base64(link, f"{where}.links[{position}]")
+                for owner in (span, *_dicts(span.get("events")), *(link for _, link in links)):
                     _cut_deep_values(owner.get("attributes"))
 
 
@@ -227,18 +229,31 @@ def _fields_by_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list"}
 
 
-def _ids_to_base64(owner: dict[str, Any]) -> None:
+def _ids_to_base64(owner: dict[str, Any], where: str) -> None:
     """OTLP/JSON writes trace and span ids in hex where protobuf's JSON mapping expects base64: convert in place.
 
-    A value that is not hex is left for the parser (base64 from an older sender parses; anything else is an
-    error it names)."""
+    Base64 from an older sender is left for the parser. Anything else is refused here, as sent: the parser reads
+    base64 leniently (`zz` is the byte 0xcf), so a typo was refused later naming bytes the sender never wrote."""
     for key in ("traceId", "spanId", "parentSpanId"):
         value = owner.get(key)
-        if isinstance(value, str) and value and len(value) % 2 == 0:
-            try:
-                owner[key] = base64.b64encode(bytes.fromhex(value)).decode()
-            except ValueError:
-                pass
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            owner[key] = base64.b64encode(bytes.fromhex(value)).decode()
+        except ValueError:
+            if not _is_base64(value):
+                raise InvalidInput(
+                    f"Not an OTLP ExportTraceServiceRequest: {where}.{key} must be hex (or base64); got {value[:64]!r}."
+                ) from None
+
+
+def _is_base64(text: str) -> bool:
+    """Whole base64, padding included (standard or URL-safe alphabet)."""
+    try:
+        base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return False
+    return True
 
 
 def _cut_deep_values(key_values: Any) -> None:
@@ -269,6 +284,13 @@ def _dict(value: Any) -> dict[str, Any]:
 def _dicts(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, list):
         yield from (item for item in value if isinstance(item, dict))
+
+
+def _indexed_dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of a list with their positions in it (the path an error names)."""
+    if not isinstance(value, list):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
 
 
 # Plain spans --------------------------------------------------------------------------------------------------

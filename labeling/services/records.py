@@ -363,7 +363,8 @@ def _find_bad_values(value: Any, path: str = "", depth: int = 1) -> tuple[str, s
     if depth > settings.INGEST_MAX_JSON_DEPTH:
         return path or None, f"Nested deeper than {settings.INGEST_MAX_JSON_DEPTH} levels."
     if isinstance(value, _NonFinite):
-        return path or None, f"{value} is not valid JSON; send null or a string."
+        # Neutral: whether null or a string would do depends on the field (`output` takes no null).
+        return path or None, f"{value} is not valid JSON."
     if isinstance(value, str):
         return _check_string(value, path)
     if isinstance(value, dict):

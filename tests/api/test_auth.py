@@ -28,6 +28,41 @@ def test_it_refuses_requests_without_a_valid_key(client, project, full_key, head
     assert not Output.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "headers, sent",
+    [
+        ({"HTTP_AUTHORIZATION": "Token {key}"}, "`Authorization: Token …`"),
+        ({"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"}, "`Authorization: Basic …`"),
+        ({"HTTP_X_API_KEY": "{key}"}, "an `X-API-Key` header"),
+    ],
+    ids=["token scheme", "basic auth", "x-api-key header"],
+)
+def test_a_key_sent_another_way_is_told_how_to_send_it(client, full_key, headers, sent):
+    """Credentials were sent, so "Authentication credentials were not provided." sent the engineer looking elsewhere."""
+    extra = {name: value.format(key=full_key.secret) for name, value in headers.items()}
+
+    response = client.post(URL, BODY, content_type="application/json", **extra)
+    traces = client.post("/api/v1/otel/v1/traces", {}, content_type="application/json", **extra)
+
+    assert response.status_code == traces.status_code == 401
+    assert response.headers["WWW-Authenticate"] == traces.headers["WWW-Authenticate"] == 'Bearer realm="expertloop"'
+    message = (
+        f"Credentials were sent as {sent}, which this API does not read: send the key as `Authorization: Bearer <key>`."
+    )
+    assert response.json()["errors"][0]["message"] == message
+    assert traces.json()["message"] == message
+    assert not Output.objects.exists()
+
+
+def test_a_signed_in_engineer_behind_a_basic_auth_proxy_still_reads_by_session(client, engineer, project):
+    """A proxy's Basic credentials ride along with every browser request: they must not hide the session."""
+    client.force_login(engineer)
+
+    response = client.get("/api/v1/projects/support-bot/datasets", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+
+    assert response.status_code == 200, response.content
+
+
 def test_a_key_with_a_wrong_secret_is_refused(client, full_key):
     prefix_only = full_key.secret.rsplit("_", 1)[0] + "_" + "A" * 43
 

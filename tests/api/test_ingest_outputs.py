@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.db import connection
+from django.test.client import FakePayload
 
 from labeling.models import Dataset, Output
 from labeling.services.api_keys import create_api_key
@@ -247,6 +248,34 @@ def test_wrong_content_type_is_415_naming_the_one_to_send(api):
     message = response.json()["errors"][0]["message"]
     assert "application/x-www-form-urlencoded" in message
     assert message.endswith("Send the body with `Content-Type: application/json`.")
+    assert not Output.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_is_named_without_offering_null_where_null_is_refused(api, value):
+    """It said "send null or a string" for `output`, which may not be null."""
+    response = api.post(URL, f'{{"outputs": [{{"external_id": "n", "output": {value}}}]}}')
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"index": 0, "field": "output", "message": f"{value} is not valid JSON."}]
+
+
+def test_a_body_without_a_content_type_is_a_415_saying_which_to_send(client, full_key):
+    """It said 'Unsupported media type ""' (or "text/plain" behind servers that assume it), a type never sent."""
+    body = json.dumps(batch([output_record(0)])).encode()
+
+    response = client.request(
+        REQUEST_METHOD="POST",
+        PATH_INFO=URL,
+        CONTENT_LENGTH=str(len(body)),
+        HTTP_AUTHORIZATION=f"Bearer {full_key.secret}",
+        **{"wsgi.input": FakePayload(body)},
+    )
+
+    assert response.status_code == 415
+    assert response.json()["errors"][0]["message"] == (
+        "The request has no Content-Type header: send the body with `Content-Type: application/json`."
+    )
     assert not Output.objects.exists()
 
 

@@ -610,8 +610,12 @@ def test_a_key_may_name_its_own_project(reader, metrics):
         (f"{AGREEMENT}?queue=sample", "queue", "does not apply"),
         (f"{THROUGHPUT}?question=correct", "question", "does not apply"),
         (f"{RETENTION}?queue=sample", "queue", "does not apply"),
-        (f"{RETENTION}?segment=weird", "segment", "not a valid choice"),
-        (f"{RETENTION}?measure=ever", "measure", "not a valid choice"),
+        (f"{RETENTION}?segment=weird", "segment", '"weird" is not a segment. The segments: all, pass, fail.'),
+        (
+            f"{RETENTION}?measure=ever",
+            "measure",
+            '"ever" is not a measure. The measures: active_on, active_on_or_after.',
+        ),
         (f"{QUALITY}?question={'q' * 65}", "question", "64"),
     ],
 )

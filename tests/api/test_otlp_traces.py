@@ -210,6 +210,29 @@ def test_a_value_where_an_otlp_message_belongs_is_a_400_and_nothing_is_stored(cl
     assert not Output.objects.exists()
 
 
+@pytest.mark.parametrize("field", ["traceId", "spanId"])
+def test_an_id_neither_hex_nor_base64_is_named_as_sent(client, ingest_key, field):
+    """`"traceId": "zz"` was read as base64 and refused as "got 'cf'", a value the sender never wrote."""
+    status, code, message = status_of(post(client, export({**span(attrs=answer("x")), field: "zz"}), key=ingest_key))
+
+    assert (status, code) == (400, 3)
+    assert message == (
+        f"Not an OTLP ExportTraceServiceRequest: resourceSpans[0].scopeSpans[0].spans[0].{field} must be hex "
+        "(or base64); got 'zz'."
+    )
+    assert not Output.objects.exists()
+
+
+def test_an_id_in_base64_from_an_older_sender_still_parses(client, ingest_key, project):
+    import base64
+
+    trace_id = base64.b64encode(bytes.fromhex(TRACE_ID)).decode()
+    response = post(client, export({**span(attrs=answer("kept")), "traceId": trace_id}), key=ingest_key)
+
+    assert response.status_code == 200, response.content
+    assert Output.objects.get(project=project).external_id.startswith(TRACE_ID)
+
+
 def test_other_content_types_and_encodings_are_a_415(client, ingest_key):
     plain = post(client, b"hello", key=ingest_key, content_type="text/plain")
     form = post(client, b"", key=ingest_key, content_type="application/x-www-form-urlencoded")
