@@ -13,9 +13,24 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.mixins import ListModelMixin
 
+from labeling.rules.query_booleans import not_a_query_boolean, read_query_boolean
+
 # DRF's own `?format=`, which every endpoint negotiated by api.negotiation takes; not listed in the refusal, as the
 # schema lists it only where it does more than name JSON.
 FORMAT_PARAMETER = "format"
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """A yes/no query parameter, read by the one rule of `labeling.rules.query_booleans` (DRF's own takes `on`, `t`,
+    `y` and others the explore filters refuse)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):  # DRF hands an absent parameter over as False
+            return data
+        answer = read_query_boolean(data) if isinstance(data, str) else None
+        if answer is None:
+            raise serializers.ValidationError(not_a_query_boolean(str(data)))
+        return answer
 
 
 def choice_parameter(choices: Iterable[str], noun: str, **kwargs) -> serializers.ChoiceField:

@@ -2,7 +2,7 @@ import msgspec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.parameters import choice_parameter
+from api.parameters import QueryBooleanField, choice_parameter
 from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
@@ -426,7 +426,7 @@ class DiffOut(serializers.Serializer):
 
 
 class BuildQuery(serializers.Serializer):
-    full = serializers.BooleanField(
+    full = QueryBooleanField(
         required=False,
         default=False,
         help_text="Build every row from scratch; by default the unchanged rows of the last version are copied "

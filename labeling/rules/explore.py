@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
 from labeling.rules.calendar import WEEK_YEARS
+from labeling.rules.query_booleans import QUERY_BOOLEANS, not_a_query_boolean, read_query_boolean
 from labeling.rules.text import text_problem
 
 MAX_QUERY_CHARS = 500
@@ -97,7 +98,7 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
     return typed_value(value) if parameter in AS_STORED else value
 
 
-YES_NO = {"yes": True, "no": False}
+YES_NO = QUERY_BOOLEANS  # comment, labeled, flagged
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 
 # The allow-list: every parameter a filter may have, with the help the API schema and the page show.
@@ -115,11 +116,11 @@ PARAMETERS = {
     "end_user": "The end user's id.",
     "session": "The session id.",
     "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
-    "comment": "`yes` or `no`: the end user left a feedback comment.",
-    "labeled": "`yes` or `no`: at least one expert has labeled the output.",
+    "comment": "`yes` or `no` (or `true`/`false`, `1`/`0`): the end user left a feedback comment.",
+    "labeled": "`yes` or `no` (or `true`/`false`, `1`/`0`): at least one expert has labeled the output.",
     "gold": "`question:answer`: the gold answer to a rubric question (e.g. `correct:false`); repeat for several.",
     "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
-    "flagged": "`yes` or `no`: an expert flagged the output for the meeting.",
+    "flagged": "`yes` or `no` (or `true`/`false`, `1`/`0`): an expert flagged the output for the meeting.",
     "min_chars": "Shortest output length, in characters.",
     "max_chars": "Longest output length, in characters.",
     "theme": "`2026-W48.1`: the outputs of a failure theme, by its week and rank (as the meeting page links it).",
@@ -400,7 +401,13 @@ class _Reader:
         return f"{year}-W{number:02d}", rank
 
     def yes_no(self, name: str) -> bool | None:
-        return self.choices(name, YES_NO, single=True)[0] if self.one(name) else None
+        value = self.one(name)
+        if not value:
+            return None
+        answer = read_query_boolean(value)
+        if answer is None:
+            self.problems[name] = not_a_query_boolean(value)
+        return answer
 
     def choices(self, name: str, allowed: dict, *, single: bool = False) -> tuple:
         values = [self.one(name)] if single else self.many(name)

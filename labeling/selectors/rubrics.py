@@ -68,6 +68,19 @@ def question_keys(project: Project) -> set[str]:
     }
 
 
+def rating_scales(project: Project) -> dict[str, tuple[int, int]]:
+    """Each rating question's scale, widened over every version of the project's rubric (one query): a rating given
+    under an older, wider scale is still an answer to it."""
+    scales: dict[str, tuple[int, int]] = {}
+    for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True):
+        for question in questions:
+            if question.get("kind") == "rating" and question.get("scale"):
+                low, high = question["scale"]
+                known = scales.get(question["key"], (low, high))
+                scales[question["key"]] = (min(low, known[0]), max(high, known[1]))
+    return scales
+
+
 def verdict_question(project: Project, questions: list[dict] | None = None) -> dict | None:
     """The question a week's pass rate is about: the verdict question (`rules.gold.verdict_question`) of the current
     rubric, or of these questions."""

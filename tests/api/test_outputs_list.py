@@ -12,10 +12,12 @@ from labeling.rules.explore import PARAMETERS
 from labeling.services.api_keys import create_api_key
 from labeling.services.labels import flag_item
 from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
 from labeling.services.search_index import index_outputs
 from tests.conftest import Api
 from tests.factories import OutputFactory, ProjectFactory
 from tests.helpers.labeling import AGREE, TIE, label_outputs
+from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -145,11 +147,17 @@ CASES = {
     "not labeled": ({"labeled": "no"}, set(PLAIN)),
     "flagged": ({"flagged": "yes"}, FLAGGED),
     "not flagged": ({"flagged": "no"}, ALL - FLAGGED),
+    "flagged: true": ({"flagged": "true"}, FLAGGED),
+    "not labeled: false": ({"labeled": "FALSE"}, set(PLAIN)),
+    "comment: 1": ({"comment": "1"}, {"refund-date", "delayed"}),
+    "comment: 0": ({"comment": "0"}, ALL - {"refund-date", "delayed"}),
     "queue": ({"queue": "sample"}, LABELED | {"order"}),
     "queue: other": ({"queue": "backlog"}, {"order"}),
     "queues": ({"queue": ["backlog", "sample"]}, LABELED | {"order"}),
     "gold: true": ({"gold": "correct:true"}, GOLD_TRUE),
     "gold: yes means true": ({"gold": "correct:yes"}, GOLD_TRUE),
+    "gold: 1 means true": ({"gold": "correct:1"}, GOLD_TRUE),
+    "gold: a rating at the top of its scale": ({"gold": "helpful:5"}, set()),
     "gold: false": ({"gold": "correct:false"}, GOLD_FALSE),
     "gold: a rating": ({"gold": "helpful:2"}, GOLD_FALSE),
     "gold: a choice": ({"gold": "tone:curt"}, GOLD_FALSE),
@@ -227,13 +235,15 @@ BAD = {
     "bad date": ("from=10/11/2026", "from", "not a date"),
     "to before from": ("from=2026-11-10&to=2026-11-09", "to", "before the first day"),
     "bad feedback": ("feedback=meh", "feedback", "not one of"),
-    "bad yes/no": ("labeled=maybe", "labeled", "not one of"),
+    "bad yes/no": ("labeled=maybe", "labeled", "'maybe' is not yes or no: use yes, true or 1, or no, false or 0."),
     "bad tags mode": ("tags=some", "tags", "`any` or `all`"),
     "meta without a colon": ("meta=topic", "meta", "key:value"),
     "negative length": ("min_chars=-1", "min_chars", "whole number"),
     "unknown queue": ("queue=nope", "queue", "no queue"),
     "unknown gold question": ("gold=nope:true", "gold", "No pass/fail"),
     "bad gold answer": ("gold=correct:perhaps", "gold", "not an answer"),
+    "gold rating above its scale": ("gold=helpful:9", "gold", "'9' is not an answer to 'helpful': use 1 to 5."),
+    "gold rating below its scale": ("gold=helpful:0", "gold", "'0' is not an answer to 'helpful': use 1 to 5."),
     "only stop words": ("q=the", "q", "Nothing to search for"),
     "NUL": ("q=refund%00", "q", "NUL"),
     "a long search": ("q=" + "refund+" * 1500, "q", "at most 500 characters"),
@@ -433,3 +443,19 @@ def test_a_metadata_number_facet_finds_the_outputs_it_counts(client, shop, numbe
     assert counted.pop("high") == 1 and list(counted.values()) == [2]
     (value,) = counted
     assert sorted(listed(reader, {"meta": f"score:{value}"})) == ["n-1", "n-2"]
+
+
+def test_a_gold_rating_is_checked_against_the_scale_of_every_rubric_version(reader, shop):
+    """A rating outside the scale found nothing (a 200 with no results) where a bad yes/no was a 400; a scale that
+    shrank in a later version still finds the answers given on the older one."""
+    narrowed = [{**question, "scale": [1, 3]} if question["key"] == "helpful" else question for question in QUESTIONS]
+    publish_rubric(project=shop["project"], questions=narrowed)
+
+    older_answer = reader.get(f"{URL}?gold=helpful:5")
+    outside_both = reader.get(f"{URL}?gold=helpful:6")
+
+    assert older_answer.status_code == 200, older_answer.content
+    assert outside_both.status_code == 400
+    assert outside_both.json()["errors"] == [
+        {"index": None, "field": "gold", "message": "'6' is not an answer to 'helpful': use 1 to 5."}
+    ]

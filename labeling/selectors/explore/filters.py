@@ -32,8 +32,9 @@ from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
 from labeling.rules.explore import ExploreFilter
 from labeling.rules.gold import verdict_question
+from labeling.rules.query_booleans import read_query_boolean
 
-from ..rubrics import questions_of
+from ..rubrics import questions_of, rating_scales
 
 SEARCH_CONFIGURATION = "expertloop_search"  # migration 0014; services.search_index fills the vectors
 _ID_LIKE = re.compile(r"^[\w#./:@-]*\d[\w#./:@-]*$")
@@ -237,13 +238,15 @@ def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list
     listed = questions_of(project)
     questions = {question["key"]: question for question in listed}
     verdict = verdict_question(listed)
+    rated = any(questions.get(key, {}).get("kind") == QuestionKind.RATING for key, _ in pairs)
+    scales = rating_scales(project) if rated else {}
     conditions = []
     for key, answer in pairs:
         question = questions.get(key)
         if question is None or question["kind"] not in _GOLD_KINDS:
             keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
             raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
-        typed = _typed_answer(question, answer)
+        typed = _typed_answer(question, answer, scales.get(key))
         conditions.append(_has_gold(key, typed))
         if question is verdict and typed is True:
             conditions.append(~_has_gold(key, False))
@@ -264,17 +267,22 @@ def _has_gold(key: str, answer: Any) -> Exists:
     return Exists(Resolution.objects.filter(is_answer, item__output=OuterRef("pk")))
 
 
-def _typed_answer(question: dict, answer: str) -> Any:
+def _typed_answer(question: dict, answer: str, scale: tuple[int, int] | None) -> Any:
+    """The answer as labels store it; InvalidFilter when the question could not have it (a rating outside `scale`,
+    its widest over the rubric's versions, would only ever find nothing)."""
     kind, text = question["kind"], answer.strip().lower()
-    if kind == QuestionKind.BINARY and text in ("true", "yes", "pass", "false", "no", "fail"):
-        return text in ("true", "yes", "pass")
+    if kind == QuestionKind.BINARY:
+        verdict = {"pass": True, "fail": False}.get(text, read_query_boolean(text))
+        if verdict is not None:
+            return verdict
     if kind == QuestionKind.RATING and re.fullmatch(r"-?[0-9]{1,6}", text):
-        return int(text)
+        if scale is None or scale[0] <= int(text) <= scale[1]:
+            return int(text)
     if kind == QuestionKind.CHOICE and answer in question.get("options", []):
         return answer
     expected = {
         QuestionKind.BINARY: "true or false",
-        QuestionKind.RATING: "a whole number",
+        QuestionKind.RATING: f"{scale[0]} to {scale[1]}" if scale else "a whole number",
         QuestionKind.CHOICE: f"one of {question.get('options', [])}",
     }[kind]
     raise InvalidFilter({"gold": f"{answer[:40]!r} is not an answer to {question['key']!r}: use {expected}."})

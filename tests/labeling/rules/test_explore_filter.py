@@ -54,6 +54,10 @@ def parse(query: str, **kwargs) -> ExploreFilter:
         ("labeled=yes", ExploreFilter(labeled=True)),
         ("labeled=no", ExploreFilter(labeled=False)),
         ("flagged=yes", ExploreFilter(flagged=True)),
+        # One rule for every yes/no query parameter (rules.query_booleans): true/false and 1/0 too, in any case.
+        ("labeled=1", ExploreFilter(labeled=True)),
+        ("flagged=true", ExploreFilter(flagged=True)),
+        ("comment=False", ExploreFilter(has_comment=False)),
         ("gold=correct:false&gold=tone: curt", ExploreFilter(gold=(("correct", "false"), ("tone", "curt")))),
         ("queue=sample&queue=triage", ExploreFilter(queues=("sample", "triage"))),
         ("min_chars=0&max_chars=0", ExploreFilter(min_chars=0, max_chars=0)),
@@ -85,10 +89,9 @@ def test_good_values_parse(query, expected):
         ("end_user=a&end_user=b", "end_user", "Give this filter once"),
         ("session=a&session=b", "session", "Give this filter once"),
         ("feedback=bad", "feedback", "is not one of: up, neutral, down, none"),
-        ("comment=maybe", "comment", "is not one of: yes, no"),
+        ("comment=maybe", "comment", "is not yes or no: use yes, true or 1, or no, false or 0."),
+        ("flagged=on", "flagged", "is not yes or no"),
         ("comment=yes&comment=no", "comment", "Give this filter once"),
-        ("labeled=1", "labeled", "is not one of: yes, no"),
-        ("flagged=true", "flagged", "is not one of: yes, no"),
         ("min_chars=-1", "min_chars", "whole number"),
         ("min_chars=1e3", "min_chars", "whole number"),
         ("min_chars=%D9%A1%D9%A2", "min_chars", "whole number"),  # Arabic-Indic digits
