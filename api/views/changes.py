@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from api.serializers.changes import ChangesOut, ChangesQuery
 from api.views.metrics import METRICS_ERRORS, MetricsView
 from labeling.selectors.changes import changes_of_week
-from labeling.selectors.report import week_to_discuss
+from labeling.selectors.report import check_week_of_the_project, week_to_discuss
 
 
 class ChangesView(MetricsView):
@@ -22,7 +22,8 @@ class ChangesView(MetricsView):
             "q value is within the FDR and whose effect is big enough, biggest first, each with its counts and "
             "test. A closed week answers what its close froze; an open one what the last hourly refresh stored.\n\n"
             "`week` defaults to the latest closed week, else the running week. A malformed week or an unknown "
-            "parameter is a 400 naming it; a week that has not started is a 404."
+            "parameter is a 400 naming it; a week that has not started, or that ended before the project was created "
+            "(and holds no review work), is a 404."
         ),
         parameters=[ChangesQuery],
         responses={200: ChangesOut, **METRICS_ERRORS},
@@ -30,4 +31,5 @@ class ChangesView(MetricsView):
     def get(self, request, *args, **kwargs):
         query = self.query()
         week = query.get("week") or week_to_discuss(self.project)
+        check_week_of_the_project(self.project, week)
         return Response(ChangesOut(changes_of_week(project=self.project, week=week)).data)

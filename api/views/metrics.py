@@ -48,7 +48,7 @@ from labeling.selectors.metrics_api import (
     retention_cells,
     retention_curves,
 )
-from labeling.selectors.report import blind_report, decisions_of, report_of_week
+from labeling.selectors.report import blind_report, check_week_of_the_project, decisions_of, report_of_week
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
@@ -240,10 +240,11 @@ class CycleReportView(MetricsView):
         description=(
             'A closed cycle\'s report is served exactly as it was frozen at the close (`"status": "closed"`). For '
             "a week whose cycle is still open the report is built now from the stored metrics and the live agenda "
-            '(`"status": "open"`): its figures may still change until the close. Every week that has started has '
-            "a report, one without items too (its figures are empty); a week that has not started is a 404, a "
-            "malformed week label a 400. A signed-in expert's copy leaves out the failure themes' `examples` and "
-            "`explore_query` (experts label blind); an API key reads the whole report.\n\n"
+            '(`"status": "open"`): its figures may still change until the close. Every week of the project that '
+            "has started has a report, one without items too (its figures are empty); a week that has not started, "
+            "or that ended before the project was created (and holds no review work), is a 404, a malformed week "
+            "label a 400. A signed-in expert's copy leaves out the failure themes' `examples` and `explore_query` "
+            "(experts label blind); an API key reads the whole report.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),
@@ -266,7 +267,9 @@ class CycleReportView(MetricsView):
     )
     def get(self, request, *args, **kwargs):
         project = self.project
-        found = report_of_week(project=project, week=week_from_label(project, kwargs["week"]))
+        week = week_from_label(project, kwargs["week"])
+        check_week_of_the_project(project, week)
+        found = report_of_week(project=project, week=week)
         report = found.report
         # A key is the project's, not a person's; a signed-in expert labels blind.
         if not isinstance(request.auth, ApiKey) and labels_blind(check_member(request.user, project)):

@@ -138,6 +138,16 @@ def within_the_project(project: Project, week: date) -> bool:
     return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week__lte=week).exists()
 
 
+def check_week_of_the_project(project: Project, week: date) -> None:
+    """NotFound for a week that is not one of the project's: it has not started, or it ended before the project was
+    created and neither it nor an earlier week holds review work (`within_the_project`). The API serves no report or
+    changes of such a week; the meeting page shows the latter with its "before the project" note instead."""
+    if week > current_week(project):
+        raise NotFound(f"Week {week_label(week)} has not started yet.")
+    if not within_the_project(project, week):
+        raise NotFound(f"Week {week_label(week)} ended before this project was created.")
+
+
 def build_report(*, project: Project, week: date, status: str, now: datetime | None = None) -> dict:
     """Build the week's report from the stored rows and the live agenda (the format DESIGN describes)."""
     now = now or timezone.now()

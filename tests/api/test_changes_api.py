@@ -9,11 +9,24 @@ from labeling.models import CycleStatus, ReviewCycle, week_label
 from labeling.rules.calendar import current_week, week_start
 from labeling.services.changes import refresh_week_changes
 from tests.conftest import Api, _member
+from tests.factories import created_weeks_ago
 from tests.helpers.changes import add_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 CHANGES = "/api/v1/metrics/changes"
+
+
+@pytest.fixture
+def project(project):
+    """Created two years ago: the weeks these tests read are the project's own (a week that ended before the project
+    was created, holding no review work, has no report or changes: a 404)."""
+    return created_weeks_ago(project, 104)
+
+
+@pytest.fixture
+def other_project(other_project):
+    return created_weeks_ago(other_project, 104)
 
 
 @pytest.fixture
@@ -101,6 +114,16 @@ def test_bad_parameters_are_a_400_naming_them(reader, project, query, field, wor
     assert response.status_code == 400, response.content
     [error] = response.json()["errors"]
     assert error["field"] == field and words in error["message"]
+
+
+def test_a_week_that_ended_before_the_project_was_created_is_a_404(reader, project):
+    """It was a 200 with status "open" and no changes, for a week that can never be closed."""
+    created_weeks_ago(project, 0)
+
+    response = reader.get(f"{CHANGES}?week=2001-W10")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"] == "Week 2001-W10 ended before this project was created."
 
 
 def test_a_week_that_has_not_started_is_a_404(reader, project):

@@ -25,7 +25,7 @@ from labeling.selectors.metrics_api import SEGMENTS, retention_cells, retention_
 from labeling.services.cycles import add_decision
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, _member
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.rubrics import QUESTIONS
 
 TOPIC = {"key": "topic", "kind": "choice", "prompt": "What is it about?", "options": ["billing", "shipping"]}
@@ -34,6 +34,18 @@ AGREEMENT = "/api/v1/metrics/agreement"
 THROUGHPUT = "/api/v1/metrics/throughput"
 RETENTION = "/api/v1/metrics/retention"
 METRIC_PATHS = [QUALITY, AGREEMENT, THROUGHPUT, RETENTION]
+
+
+@pytest.fixture
+def project(project):
+    """Created two years ago: the weeks these tests read are the project's own (a week that ended before the project
+    was created, holding no review work, has no report or changes: a 404)."""
+    return created_weeks_ago(project, 104)
+
+
+@pytest.fixture
+def other_project(other_project):
+    return created_weeks_ago(other_project, 104)
 
 
 def report_path(week) -> str:
@@ -433,8 +445,22 @@ def test_a_week_that_has_not_started_has_no_report(reader, project, this_week):
     assert "has not started" in response.json()["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("suffix", ["", "?format=markdown"])
+def test_a_week_that_ended_before_the_project_was_created_has_no_report(reader, project, suffix):
+    """It was a 200 "open" report, empty, of a week nobody could ever close (the meeting page notes it as before the
+    project); a week that has not started is a 404 already."""
+    created_weeks_ago(project, 0)
+
+    response = reader.get(f"/api/v1/cycles/2020-W01/report{suffix}")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"] == "Week 2020-W01 ended before this project was created."
+    assert not ReviewCycle.objects.exists()
+
+
 def test_a_past_week_with_nothing_in_it_has_an_empty_live_report(reader, project, this_week):
-    """As on the meeting page: every started week has a report, so a lead can record decisions and close it."""
+    """As on the meeting page: every started week of the project has a report, so a lead can record decisions and
+    close it."""
     week = this_week - timedelta(weeks=5)
 
     response = reader.get(report_path(week))

@@ -9,6 +9,14 @@ from labeling.models import RetentionCell, week_label
 from labeling.rules.calendar import current_week
 from labeling.rules.retention_reference import parse_reference
 from tests.conftest import Api
+from tests.factories import created_weeks_ago
+
+
+@pytest.fixture
+def project(project):
+    """Created two years ago: the weeks these tests read are the project's own (a week that ended before the project
+    was created, holding no review work, has no report or changes: a 404)."""
+    return created_weeks_ago(project, 104)
 
 
 @pytest.fixture

@@ -28,11 +28,18 @@ from labeling.selectors.report import build_report
 from labeling.selectors.themes import theme_key
 from labeling.services.api_keys import create_api_key
 from labeling.services.themes import refresh_week_themes
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.reports import HOSTILE_OUTPUT, sample_report
 from tests.helpers.themes import planted_corpus
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture
+def project(project):
+    """Created two years ago: last week is one of the project's (the API serves no report of a week that ended before
+    the project was created and holds no review work)."""
+    return created_weeks_ago(project, 104)
 
 
 @pytest.fixture
