@@ -80,7 +80,14 @@ def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMedi
     if not types:
         return exc
     header = f"`Content-Type: {'` or `'.join(dict.fromkeys(types))}`"
-    request = context.get("request")
-    if request is not None and not request.META.get("CONTENT_TYPE"):  # DRF's message then quotes an empty type
+    sent = context["request"].META.get("CONTENT_TYPE", "") if context.get("request") is not None else None
+    if sent == "":  # DRF's message then quotes an empty type
         return UnsupportedMediaType("", detail=f"The request has no Content-Type header: send the body with {header}.")
+    if sent is not None and sent.split(";")[0].strip().lower() == "text/plain":
+        # `make demo`'s development server (wsgiref) hands a request without a Content-Type over as text/plain.
+        return UnsupportedMediaType(
+            "",
+            detail="The body was sent as text/plain, or with no Content-Type (which the development server reads "
+            f"as text/plain): send the body with {header}.",
+        )
     return UnsupportedMediaType("", detail=f"{exc.detail} Send the body with {header}.")

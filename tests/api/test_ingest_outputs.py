@@ -279,6 +279,20 @@ def test_a_body_without_a_content_type_is_a_415_saying_which_to_send(client, ful
     assert not Output.objects.exists()
 
 
+def test_a_text_plain_body_is_a_415_that_allows_no_content_type_was_sent(client, full_key):
+    """`make demo`'s development server (wsgiref) reads a request without a Content-Type as text/plain: the 415
+    named a type the engineer never sent, with nothing to say why."""
+    body = json.dumps(batch([output_record(0)]))
+
+    response = client.post(URL, body, content_type="text/plain", HTTP_AUTHORIZATION=f"Bearer {full_key.secret}")
+
+    assert response.status_code == 415
+    assert response.json()["errors"][0]["message"] == (
+        "The body was sent as text/plain, or with no Content-Type (which the development server reads as "
+        "text/plain): send the body with `Content-Type: application/json`."
+    )
+
+
 @pytest.mark.parametrize("coding", ["gzip", "br"])
 def test_a_compressed_body_is_a_415_naming_the_content_encoding(client, project, coding):
     """The Content-Encoding was ignored: a gzipped batch was a 400 "not valid JSON: invalid character (byte 0)", and
