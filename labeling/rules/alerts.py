@@ -46,6 +46,18 @@ class CycleFact:
 
 
 @dataclass(frozen=True, slots=True)
+class ClosedQueueWeek:
+    """A queue's QueueWeek row of the last closed week: its quota then, the items placed and complete (every label
+    they wanted given), and the labels given of those wanted."""
+
+    quota: int | None
+    items: int
+    items_complete: int
+    labels: int
+    labels_wanted: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueFact:
     """A queue, with the labels still wanted on it (backlog) and its row of the last closed week (labels, quota)."""
 
@@ -58,9 +70,8 @@ class QueueFact:
     # Read only for a queue queue_idle may hold for (active, labels still wanted, none since the cutoff): its newest
     # label of all, so the alert says since when it is idle (None: nobody ever labeled in it).
     idle_since: datetime | None = None
-    # The last closed week's QueueWeek row: labels None when the queue has none (nothing placed in it that week).
-    closed_week_quota: int | None = None
-    closed_week_labels: int | None = None
+    # The last closed week's QueueWeek row, the counts the meeting page shows (None: nothing placed in it that week).
+    closed_week: ClosedQueueWeek | None = None
     # Archived (the queue's `is_active` off: no outputs routed in, gone from the experts' screens): no queue rule
     # holds for it, so its alerts resolve.
     active: bool = True
@@ -290,9 +301,11 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
 
 
 def quota_missed(facts: AlertFacts) -> list[Finding]:
-    """Each active queue that still has a quota and whose last closed week has fewer labels than its quota then. A
-    queue with no row for that week had nothing placed nor labeled: 0 labels against its quota now, if it existed
-    the whole week. A queue paused in the week (handing out nothing; it is active again) is not held to it."""
+    """Each active queue that still has a quota and whose last closed week has fewer items complete than it was held
+    to. A quota caps the items routing places in a week, each wanting `overlap` labels, so it is met by items done,
+    not by labels: 40 items with half their labels are not 40 items' work. A queue with no row for that week had
+    nothing placed: 0 of its quota, if it existed the whole week. A queue paused in the week (handing out nothing; it
+    is active again) is not held to it."""
     if facts.last_closed_week is None:
         return []
     label = week_label(facts.last_closed_week)
@@ -303,38 +316,65 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
             continue
         if queue.paused_between(began, week_end(facts.project, facts.last_closed_week)):
             continue  # paused in the week: it never had the whole week to meet the quota
-        if queue.closed_week_labels is not None:
-            labels, quota = queue.closed_week_labels, queue.closed_week_quota
-        elif queue.created_at < began:
+        week = queue.closed_week
+        if week is None and queue.created_at < began:
             # No QueueWeek row: routing placed nothing and nobody labeled, the worst miss, not "no figures".
-            labels, quota = 0, queue.quota
-        else:
+            week = ClosedQueueWeek(quota=queue.quota, items=0, items_complete=0, labels=0, labels_wanted=0)
+        elif week is None:
             continue  # created during the week: it never had a whole week to meet the quota
-        if quota is None or labels >= quota:
+        quota = week.quota
+        if quota is None:
             continue
-        nothing = " (nothing was placed in it)" if queue.closed_week_labels is None else ""
-        why, facts_why = "", {}
-        if queue.nobody_eligible:
-            names = ", ".join(queue.nobody_eligible)
-            why = (
-                f" Nobody can label in it now: it names only {names} as eligible experts, none of whom may label in "
-                "the project any more."
-            )
-            facts_why = {"no_eligible_expert": list(queue.nobody_eligible)}
-        elif queue.nobody_may_label:
-            why = " Nobody can label in it now: no expert or lead of the project may label any more."
-            facts_why = {"no_expert_left": True}
-        findings.append(
-            Finding(
-                rule=AlertRule.QUOTA_MISSED,
-                key=queue.slug,
-                title=f"{queue.name} missed its quota in {label}",
-                detail=f"The queue {queue.name} ({queue.slug}) had {labels} label(s) in {label}{nothing}, short of its "
-                f"weekly quota of {quota}.{why}",
-                facts={"queue": queue.slug, "week": label, "labels": labels, "quota": quota, **facts_why},
-            )
-        )
+        # Held to the items it got: a quota is a cap, and outputs that never arrived (fewer matched its rule or sample
+        # than the quota) are nobody's miss, so a queue that completed every item placed met it. A week with nothing
+        # placed at all still is told: its routing or its product delivered nothing for a whole week.
+        if week.items > 0 and week.items_complete >= min(quota, week.items):
+            continue
+        findings.append(_missed_quota(queue, label, week, quota))
     return findings
+
+
+def _missed_quota(queue: QueueFact, label: str, week: ClosedQueueWeek, quota: int) -> Finding:
+    if week.items == 0:
+        done = f"{queue.name} completed no item in {label}: nothing was placed in it (quota {quota})."
+    elif week.items < quota:
+        done = (
+            f"{queue.name} completed {week.items_complete} of its {week.items} item(s) in {label} (quota {quota}; "
+            f"only {week.items} placed, as fewer outputs matched): {week.labels} of the {week.labels_wanted} labels "
+            "they wanted were given."
+        )
+    else:
+        done = (
+            f"{queue.name} completed {week.items_complete} of its {week.items} items in {label} (quota {quota}): "
+            f"{week.labels} of the {week.labels_wanted} labels they wanted were given."
+        )
+    why, facts_why = "", {}
+    if queue.nobody_eligible:
+        names = ", ".join(queue.nobody_eligible)
+        why = (
+            f" Nobody can label in it now: it names only {names} as eligible experts, none of whom may label in "
+            "the project any more."
+        )
+        facts_why = {"no_eligible_expert": list(queue.nobody_eligible)}
+    elif queue.nobody_may_label:
+        why = " Nobody can label in it now: no expert or lead of the project may label any more."
+        facts_why = {"no_expert_left": True}
+    return Finding(
+        rule=AlertRule.QUOTA_MISSED,
+        key=queue.slug,
+        title=f"{queue.name} missed its quota in {label}",
+        detail=f"{done}{why}",
+        facts={
+            "queue": queue.slug,
+            "week": label,
+            "items": week.items,
+            "items_complete": week.items_complete,
+            "labels": week.labels,
+            "labels_wanted": week.labels_wanted,
+            "quota": quota,
+            **facts_why,
+        },
+    )
 
 
 def ingest_stopped(facts: AlertFacts) -> list[Finding]:

@@ -163,10 +163,11 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
         .first()
     )
     weeks = {running} | ({last_closed} if last_closed else set())
+    # The same row and counts the meeting page shows for the week (selectors/report.py), so the two cannot disagree.
     closed_week = {
-        queue_id: (quota, labels)
-        for queue_id, quota, labels in QueueWeek.objects.filter(project=project, week=last_closed).values_list(
-            "queue_id", "quota", "labels"
+        queue_id: rules.ClosedQueueWeek(*figures)
+        for queue_id, *figures in QueueWeek.objects.filter(project=project, week=last_closed).values_list(
+            "queue_id", "quota", "items", "items_complete", "labels", "labels_wanted"
         )
     }
     cutoff = rules.idle_cutoff(now)
@@ -219,7 +220,6 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
     labelers = queue_labelers(project.pk)
     queues = []
     for queue_id, slug, name, quota, created_at, active, backlog, paused_at, resumed_at in rows:
-        closed_quota, closed_labels = closed_week.get(queue_id, (None, None))
         queues.append(
             rules.QueueFact(
                 slug=slug,
@@ -229,8 +229,7 @@ def _facts(project: Project, now: datetime, *, held: dict[tuple[str, str], Alert
                 backlog=backlog,
                 last_label_at=last_labels.get(queue_id),
                 idle_since=idle_since.get(queue_id),
-                closed_week_quota=closed_quota,
-                closed_week_labels=closed_labels,
+                closed_week=closed_week.get(queue_id),
                 active=active,
                 paused_at=paused_at,
                 resumed_at=resumed_at,

@@ -39,8 +39,12 @@ from labeling.rules import alerts as rules
 from labeling.rules.calendar import week_end
 from labeling.rules.twins import TWIN_WINDOW
 from labeling.services import alerts, cycles, webhooks
+from labeling.services.assignment import next_item
+from labeling.services.labels import submit_label
 from labeling.services.members import change_role, remove_member
+from labeling.services.metrics import refresh_week_metrics
 from labeling.services.queues import QueueValues, update_queue
+from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, ProjectFactory, UserFactory
 from tests.helpers.rubrics import QUESTIONS
@@ -133,12 +137,13 @@ def _queue_idle(team, step):
 
 
 def _quota_missed(team, step):
+    """10 items placed against a quota of 10, one label wanted each, 3 of them done (10 when cleared)."""
     project = team["project"]
     if step == "plant":
         queue = _queue(project, weekly_quota=10)
-        QueueWeek.objects.create(project=project, week=LAST, queue=queue, quota=10, items=10, labels=3)
-    labels = 10 if step == "clear" else 3
-    QueueWeek.objects.filter(project=project, week=LAST).update(labels=labels)
+        QueueWeek.objects.create(project=project, week=LAST, queue=queue, quota=10, items=10, labels_wanted=10)
+    done = 10 if step == "clear" else 3
+    QueueWeek.objects.filter(project=project, week=LAST).update(items_complete=done, labels=done)
     return "sample"
 
 
@@ -260,14 +265,19 @@ def test_an_opened_alert_is_delivered_as_a_payload_and_a_readable_slack_message(
     assert body["data"]["alert"] | {"opened_at": None} == {
         "id": alert.pk, "rule": "quota_missed", "key": "sample", "state": "open",
         "title": "Sample missed its quota in 2026-W47",
-        "detail": "The queue Sample (sample) had 3 label(s) in 2026-W47, short of its weekly quota of 10.",
-        "facts": {"queue": "sample", "week": "2026-W47", "labels": 3, "quota": 10},
+        "detail": (
+            "Sample completed 3 of its 10 items in 2026-W47 (quota 10): 3 of the 10 labels they wanted were given."
+        ),
+        "facts": {
+            "queue": "sample", "week": "2026-W47", "items": 10, "items_complete": 3, "labels": 3, "labels_wanted": 10,
+            "quota": 10,
+        },
         "opened_at": None, "resolved_at": None,
     }  # fmt: skip
     slack = json.loads(_deliveries(team["slack"])[0].body)["text"]
     assert slack.startswith(
         "*Support bot*: Sample missed its quota in 2026-W47.\n"
-        "The queue Sample (sample) had 3 label(s) in 2026-W47, short of its weekly quota of 10.\n"
+        "Sample completed 3 of its 10 items in 2026-W47 (quota 10): 3 of the 10 labels they wanted were given.\n"
     )
     assert slack.endswith("/p/support-bot/#alerts")
     assert mail.outbox[0].subject == "[expertloop] Support bot: Sample missed its quota in 2026-W47"
@@ -342,12 +352,89 @@ def test_a_queue_with_nothing_in_the_last_closed_week_missed_its_quota(team, dja
     opened = _evaluate(project, django_capture_on_commit_callbacks).opened
 
     assert [(alert.rule, alert.key, alert.facts) for alert in opened] == [
-        (AlertRule.QUOTA_MISSED, "empty", {"queue": "empty", "week": "2026-W47", "labels": 0, "quota": 10})
-    ]
-    assert opened[0].detail == (
-        "The queue Empty (empty) had 0 label(s) in 2026-W47 (nothing was placed in it), short of its weekly quota "
-        "of 10."
+        (
+            AlertRule.QUOTA_MISSED,
+            "empty",
+            {
+                "queue": "empty", "week": "2026-W47", "items": 0, "items_complete": 0, "labels": 0,
+                "labels_wanted": 0, "quota": 10,
+            },
+        )
+    ]  # fmt: skip
+    assert opened[0].detail == "Empty completed no item in 2026-W47: nothing was placed in it (quota 10)."
+
+
+def _billing_week(team, *, labels_per_item: int) -> Queue:
+    """Billing (2 experts an item, quota 4) gets 4 outputs of the last closed week, routed and labeled as experts do;
+    the week's figures then computed as the close computes them (the meeting page reads the same row)."""
+    project, expert, other_expert = team["project"], team["expert"], team["other_expert"]
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    queue = _queue(project, slug="billing", name="Billing", overlap=2, weekly_quota=4)
+    moment = datetime(2026, 11, 18, 12, tzinfo=UTC)  # W47's Wednesday
+    outputs = [OutputFactory(project=project, external_id=f"b-{i}", occurred_at=moment) for i in range(4)]
+    route_outputs(project_id=project.pk, output_ids=[output.pk for output in outputs])
+    for _ in range(4):
+        for labeler in (expert, other_expert)[:labels_per_item]:
+            item = next_item(expert=labeler, queue=queue)
+            submit_label(expert=labeler, item=item, rubric=rubric, answers={"correct": True, "helpful": 4})
+    refresh_week_metrics(project=project, week=LAST)
+    return queue
+
+
+def test_a_week_of_half_labeled_items_misses_the_quota_though_its_labels_equal_it(
+    team, other_expert, django_capture_on_commit_callbacks
+):
+    """A quota caps the items placed a week, each wanting `overlap` labels. 4 items with one label of the two each is 4
+    labels, the quota's number, but no item is done: counted in labels it met the quota; in items it missed it."""
+    team["other_expert"] = other_expert
+    _billing_week(team, labels_per_item=1)
+    row = QueueWeek.objects.get(queue__slug="billing", week=LAST)
+    assert (row.items, row.items_complete, row.labels, row.labels_wanted, row.quota) == (4, 0, 4, 8, 4)
+
+    [alert] = _evaluate(team["project"], django_capture_on_commit_callbacks).opened
+
+    assert (alert.rule, alert.key) == (AlertRule.QUOTA_MISSED, "billing")
+    assert alert.title == "Billing missed its quota in 2026-W47"
+    assert alert.detail == (
+        "Billing completed 0 of its 4 items in 2026-W47 (quota 4): 4 of the 8 labels they wanted were given."
     )
+    assert alert.facts == {
+        "queue": "billing", "week": "2026-W47", "items": 4, "items_complete": 0, "labels": 4, "labels_wanted": 8,
+        "quota": 4,
+    }  # fmt: skip
+
+
+def test_a_week_of_fully_labeled_items_meets_the_quota(team, other_expert, django_capture_on_commit_callbacks):
+    team["other_expert"] = other_expert
+    _billing_week(team, labels_per_item=2)
+
+    assert _evaluate(team["project"], django_capture_on_commit_callbacks).opened == []
+
+
+@pytest.mark.parametrize(
+    ("items", "items_complete", "missed"),
+    [(4, 4, False), (4, 3, True), (10, 9, True), (10, 10, False), (12, 10, False)],
+)
+def test_a_queue_is_held_to_the_items_placed_when_fewer_outputs_than_its_quota_arrived(
+    team, items, items_complete, missed, django_capture_on_commit_callbacks
+):
+    """A quota of 10 caps the items placed: a week when only 4 outputs matched asks those 4 done, no more (the 6 that
+    never arrived are nobody's miss); 10 placed ask 10; a quota lowered after 12 were placed asks its 10."""
+    project = team["project"]
+    queue = _queue(project, weekly_quota=10)
+    QueueWeek.objects.create(
+        project=project, week=LAST, queue=queue, quota=10, items=items, items_complete=items_complete,
+        labels=items_complete, labels_wanted=items,
+    )  # fmt: skip
+
+    opened = _evaluate(project, django_capture_on_commit_callbacks).opened
+
+    assert [alert.key for alert in opened] == (["sample"] if missed else [])
+    if missed and items < 10:
+        assert opened[0].detail == (
+            "Sample completed 3 of its 4 item(s) in 2026-W47 (quota 10; only 4 placed, as fewer outputs matched): 3 "
+            "of the 4 labels they wanted were given."
+        )
 
 
 def test_a_later_closed_week_that_meets_the_quota_resolves_quota_missed(team, django_capture_on_commit_callbacks):
@@ -355,7 +442,9 @@ def test_a_later_closed_week_that_meets_the_quota_resolves_quota_missed(team, dj
     _quota_missed(team, "plant")
     alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
     queue = Queue.objects.get(project=project)
-    QueueWeek.objects.create(project=project, week=RUNNING, queue=queue, quota=10, items=10, labels=10)
+    QueueWeek.objects.create(
+        project=project, week=RUNNING, queue=queue, quota=10, items=10, items_complete=10, labels=10, labels_wanted=10
+    )
     ReviewCycle.objects.create(project=project, week=RUNNING, status=CycleStatus.CLOSED)
 
     a_week_later = NOW + timedelta(days=7)
@@ -522,7 +611,16 @@ def test_the_evaluation_reads_a_fixed_number_of_queries(
 
     for index in range(5):
         queue = _queue(team["project"], slug=f"more-{index}", weekly_quota=3)
-        QueueWeek.objects.create(project=team["project"], week=LAST, queue=queue, quota=3, labels=1)
+        QueueWeek.objects.create(
+            project=team["project"],
+            week=LAST,
+            queue=queue,
+            quota=3,
+            items=3,
+            items_complete=1,
+            labels=1,
+            labels_wanted=3,
+        )
         _wanted(team["project"], queue, labels=2)
         _label(team["project"], queue, team["expert"], NOW - timedelta(days=5))
     _evaluate(team["project"], django_capture_on_commit_callbacks)
@@ -582,7 +680,10 @@ def test_the_hourly_task_evaluates_every_project_and_a_failing_one_stops_none(
 
 def test_closing_a_week_whose_quota_is_missed_opens_quota_missed(project, lead, week_of_labels):  # noqa: F811
     """The close asks for an evaluation through the outbox, after the cycle is closed; run as the worker runs it."""
-    assert week_of_labels["queue"].weekly_quota == 50  # and the week has 20 labels
+    assert week_of_labels["queue"].weekly_quota == 50  # and the week's 10 items have their 20 labels
+    # An 11th output of the week, placed and never labeled: the queue completed 10 of its 11 items.
+    late = OutputFactory(project=project, external_id="w-late", occurred_at=datetime(2026, 11, 12, 12, tzinfo=UTC))
+    route_outputs(project_id=project.pk, output_ids=[late.pk])
 
     cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)
 
@@ -591,7 +692,14 @@ def test_closing_a_week_whose_quota_is_missed_opens_quota_missed(project, lead, 
     run_as_worker(message)
     alert = Alert.objects.get(project=project, rule=AlertRule.QUOTA_MISSED)
     assert alert.key == "sample"
-    assert alert.facts == {"queue": "sample", "week": "2026-W46", "labels": 20, "quota": 50}
+    assert alert.facts == {
+        "queue": "sample", "week": "2026-W46", "items": 11, "items_complete": 10, "labels": 20, "labels_wanted": 22,
+        "quota": 50,
+    }  # fmt: skip
+    assert alert.detail == (
+        "Sample completed 10 of its 11 item(s) in 2026-W46 (quota 50; only 11 placed, as fewer outputs matched): 20 "
+        "of the 22 labels they wanted were given."
+    )
 
 
 @pytest.mark.postgres
@@ -712,7 +820,9 @@ def test_a_queue_paused_in_the_last_closed_week_is_not_held_to_its_quota_once_re
     running = _queue(project, slug="running", name="Running", weekly_quota=10)
     later = _queue(project, slug="later", name="Later", weekly_quota=10)
     for queue in (paused, running, later):
-        QueueWeek.objects.create(project=project, week=LAST, queue=queue, quota=10, items=10, labels=3)
+        QueueWeek.objects.create(
+            project=project, week=LAST, queue=queue, quota=10, items=10, items_complete=3, labels=3, labels_wanted=10
+        )
     for queue, active in ((paused, True), (later, False), (later, True)):  # "later": paused after the week ended
         values = QueueValues(slug=queue.slug, name=queue.name, weekly_quota=10, is_active=active)
         update_queue(queue=queue, actor=team["lead"], values=values)

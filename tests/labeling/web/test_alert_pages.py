@@ -24,7 +24,7 @@ def _alert(project, key="sample", state=AlertState.OPEN, rule=AlertRule.QUOTA_MI
         key=key,
         state=state,
         title=f"{key.title()} missed its quota in 2026-W47",
-        detail=f"The queue {key} had 3 label(s) in 2026-W47, short of its weekly quota of 10.",
+        detail=f"{key} completed 3 of its 10 items in 2026-W47 (quota 10): 3 of the 10 labels wanted given.",
         **fields,
     )
 
