@@ -1,7 +1,20 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import changes, datasets, ingest, keys, labels, metrics, otlp, outputs, platform, privacy, redaction
+from api.views import (
+    annotation,
+    changes,
+    datasets,
+    ingest,
+    keys,
+    labels,
+    metrics,
+    otlp,
+    outputs,
+    platform,
+    privacy,
+    redaction,
+)
 
 app_name = "api"
 
@@ -33,6 +46,8 @@ urlpatterns = [
     path("api/v1/outputs/facets", outputs.OutputFacetsView.as_view(), name="output-facets"),
     path("api/v1/outputs/<text:external_id>", outputs.OutputDetailView.as_view(), name="output-detail"),
     path("api/v1/labels", labels.LabelExportView.as_view(), name="labels"),
+    path("api/v1/rubric", annotation.RubricView.as_view(), name="rubric"),
+    path("api/v1/queues", annotation.QueuesView.as_view(), name="queues"),
     path("api/v1/events", ingest.EventsIngestView.as_view(), name="events"),
     path("api/v1/feedback", ingest.FeedbackIngestView.as_view(), name="feedback"),
     # OTLP/HTTP's own path below the endpoint, so that OTEL_EXPORTER_OTLP_ENDPOINT=…/api/v1/otel works.

@@ -85,3 +85,34 @@ def verdict_question(project: Project, questions: list[dict] | None = None) -> d
     """The question a week's pass rate is about: the verdict question (`rules.gold.verdict_question`) of the current
     rubric, or of these questions."""
     return gold.verdict_question(questions if questions is not None else questions_of(project))
+
+
+def rubric_for_api(project: Project, version: int | None = None) -> dict:
+    """The project's rubric version `version` (None: the current one) with every field of its questions spelt out,
+    and every published version newest first (number and date only), in one query; NotFound if there is none."""
+    rubrics = list(Rubric.objects.filter(project=project).order_by("-version"))
+    if not rubrics:
+        raise NotFound("No rubric has been published in this project yet.")
+    chosen = rubrics[0] if version is None else next((r for r in rubrics if r.version == version), None)
+    if chosen is None:
+        raise NotFound(f"No rubric version {version}: the versions are {', '.join(str(r.version) for r in rubrics)}.")
+    return {
+        "version": chosen.version,
+        "published_at": chosen.created_at,
+        "guidelines": chosen.guidelines,
+        "questions": [_spelt_out(question) for question in chosen.questions],
+        "versions": [{"version": rubric.version, "published_at": rubric.created_at} for rubric in rubrics],
+    }
+
+
+def _spelt_out(question: dict) -> dict:
+    """A stored question with the defaults its canonical form omits (services.rubrics.Question) written in."""
+    return {
+        "key": question["key"],
+        "kind": question["kind"],
+        "prompt": question["prompt"],
+        "required": question.get("required", True),
+        "help": question.get("help", ""),
+        "options": question.get("options"),
+        "scale": question.get("scale"),
+    }

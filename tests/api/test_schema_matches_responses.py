@@ -17,11 +17,13 @@ from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_YEARS
 from labeling.services.api_keys import create_api_key
 from labeling.services.cycles import close_week
 from labeling.services.datasets import build_version, create_dataset
+from labeling.services.rubrics import publish_rubric
 from tests.conftest import output_record
 from tests.factories import created_weeks_ago
 from tests.helpers.labeling import label_outputs
 from tests.helpers.otlp import export, span
 from tests.helpers.reports import flagged_item, sample_report
+from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.version_files import rendered
 
 SCHEMA = "urn:expertloop:openapi"
@@ -449,3 +451,22 @@ def test_a_downloads_range_answer_and_headers_are_the_ones_the_schema_declares(c
     assert (whole.status_code, part.status_code, past.status_code, same.status_code) == (200, 206, 416, 304)
     assert {"ETag", "Repr-Digest", "X-Dataset-Version"} <= set(operation["responses"]["200"]["headers"])
     assert "Content-Range" in operation["responses"]["206"]["headers"]
+
+
+def test_the_rubric_and_the_queues_declare_every_key_they_carry(api, schema, rubric, dataset):
+    """The annotation schema's two reads: every question kind (options and scale null or not), an older version, and
+    queues with items waiting."""
+    publish_rubric(project=rubric.project, questions=QUESTIONS[:1])
+    answers = {
+        "/api/v1/rubric": [api.get("/api/v1/rubric").json(), api.get("/api/v1/rubric?version=1").json()],
+        "/api/v1/queues": [api.get("/api/v1/queues").json()],
+    }
+
+    assert {question["kind"] for question in answers["/api/v1/rubric"][1]["questions"]} == {
+        question["kind"] for question in QUESTIONS
+    }
+    assert answers["/api/v1/queues"][0]["results"]
+    for path, bodies in answers.items():
+        for body in bodies:
+            assert unshaped(schema, answer_shape(schema, path), body) == [], path
+            assert problems(schema, path, body) == [], path

@@ -17,10 +17,12 @@ from labeling.models import AuditEvent, Dataset, DatasetVersion, OutboxMessage, 
 from labeling.rules.calendar import current_week
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
+from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api, output_record
 from tests.factories import UserFactory
 from tests.helpers.labeling import label_outputs
 from tests.helpers.otlp import export, span
+from tests.helpers.rubrics import QUESTIONS
 
 EVAL = "/api/v1/projects/support-bot/datasets/support-eval"
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.completion.0.content": "Hi."}
@@ -48,6 +50,8 @@ ENDPOINTS = [
     Endpoint("output-facets", "GET", "/api/v1/outputs/facets", "model=gpt-4o", "page_size=5", "read"),
     Endpoint("output-detail", "GET", "/api/v1/outputs/conv-0", "include=labels", "includes=labels", "read"),
     Endpoint("labels", "GET", "/api/v1/labels", "format=csv", "form=csv", "read"),
+    Endpoint("rubric", "GET", "/api/v1/rubric", "version=1", "verison=1", "read"),
+    Endpoint("queues", "GET", "/api/v1/queues", "project=support-bot", "active=true", "read"),
     Endpoint("events", "POST", "/api/v1/events", "format=json", "async=1", "ingest", body={"events": [EVENT]}),
     Endpoint("feedback", "POST", "/api/v1/feedback", "format=json", "overwrite=false", "ingest",
              body={"feedback": [{"external_id": "conv-0", "score": -1}]}),
@@ -95,6 +99,8 @@ def world(request, project, client):
         label_outputs(project, 7)
         dataset = create_dataset(project=project, spec={"name": "Support eval"})
         build_version(dataset_id=dataset.pk)
+    elif endpoint.route == "rubric":
+        publish_rubric(project=project, questions=QUESTIONS)
     operator = UserFactory(username="opal")
     operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
     return {

@@ -1,0 +1,71 @@
+"""The project's annotation schema: its rubric versions and their questions, and its queues."""
+
+from rest_framework import serializers
+
+from api.serializers.metrics import PROJECT_HELP
+from labeling.models import QuestionKind
+
+# Queries -----------------------------------------------------------------------------------------------
+
+
+class ProjectQuery(serializers.Serializer):
+    project = serializers.SlugField(required=False, help_text=PROJECT_HELP)
+
+
+class RubricQuery(ProjectQuery):
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="A version number (see `versions`); by default the current version. One never published is a 404.",
+    )
+
+
+# Responses ---------------------------------------------------------------------------------------------
+
+
+class QuestionOut(serializers.Serializer):
+    key = serializers.CharField(help_text="Names the answer in labels, datasets and metrics (`?question=`).")
+    kind = serializers.ChoiceField(choices=QuestionKind.choices)
+    prompt = serializers.CharField(help_text="What the expert is asked.")
+    required = serializers.BooleanField()
+    help = serializers.CharField(allow_blank=True, help_text="Shown under the prompt; empty if none.")
+    options = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="`choice` and `multi_choice`: the answers, in order."
+    )
+    scale = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=2,
+        max_length=2,
+        allow_null=True,
+        help_text="`rating`: `[low, high]`, every whole number between them an answer.",
+    )
+
+
+class RubricVersionOut(serializers.Serializer):
+    version = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+
+
+class RubricOut(serializers.Serializer):
+    project = serializers.CharField(help_text="The project's slug.")
+    version = serializers.IntegerField(help_text="The version answered: the current one unless `?version=` named one.")
+    published_at = serializers.DateTimeField()
+    guidelines = serializers.CharField(allow_blank=True, help_text="Markdown shown beside the labeling form.")
+    questions = QuestionOut(many=True)
+    versions = RubricVersionOut(many=True, help_text="Every published version, newest (the current one) first.")
+
+
+class QueueOut(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    active = serializers.BooleanField(source="is_active", help_text="False: paused by a lead, it hands out nothing.")
+    priority = serializers.IntegerField(help_text="Higher is served first.")
+    overlap = serializers.IntegerField(help_text="Labels wanted per item: how many experts label each.")
+    weekly_quota = serializers.IntegerField(allow_null=True, help_text="Items placed per cycle week; null: no quota.")
+    items_open = serializers.IntegerField(help_text="Its items still wanting labels, of every week.")
+
+
+class QueuesOut(serializers.Serializer):
+    project = serializers.CharField(help_text="The project's slug.")
+    results = QueueOut(many=True, help_text="Highest priority first, then by slug.")
