@@ -58,12 +58,14 @@ from labeling.services.datasets import build_version, create_dataset, split_of
 from labeling.services.operator_tokens import issue_operator_token
 from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
+from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory, UserFactory
 from tests.helpers.concurrency import held_halfway, in_thread
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.platform import TREND, plant_projects
 from tests.helpers.processes import ROOT, env_for_test_database, start_worker, stop
+from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import Gunicorn, free_port
 from tests.helpers.version_files import rendered
 
@@ -1020,6 +1022,23 @@ def test_the_redaction_rules_in_force_are_what_the_http_endpoint_answers(server,
     rules = client.redaction_rules()
     assert rules == _answer(http, "/api/v1/redaction-rules")
     assert (rules["version"], rules["builtins"], rules["custom"]) == (1, ["email"], custom)
+    client.close()
+
+
+def test_the_rubric_and_the_queues_are_what_the_http_endpoints_answer(server, project, read_key):
+    publish_rubric(project=project, questions=QUESTIONS[:1])
+    publish_rubric(project=project, questions=QUESTIONS)
+    Queue.objects.create(project=project, slug="complaints", name="Complaints", priority=5)
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {read_key.secret}"})
+    client = Client(server.url, read_key.secret)
+
+    assert client.rubric() == _answer(http, "/api/v1/rubric")
+    older = client.rubric(version=1)
+    assert older == _answer(http, "/api/v1/rubric", version=1) and len(older["questions"]) == 1
+    queues = client.queues()
+    assert list(queues) == _answer(http, "/api/v1/queues")["results"] and queues[0]["slug"] == "complaints"
+    with pytest.raises(NotFound):
+        client.rubric(version=3)
     client.close()
 
 

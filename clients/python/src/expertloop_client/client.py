@@ -17,7 +17,7 @@ from ._reader import Reader
 from ._sender import Sender, Stats
 from .datasets import Dataset, _pages
 from .errors import ConfigurationError, RecordError
-from .metrics import Cycles, Metrics, Records
+from .metrics import Cycles, Metrics, Records, records_of
 
 __version__ = "0.1.0"
 MAX_BATCH = 1000  # the server's INGEST_MAX_RECORDS default
@@ -312,6 +312,16 @@ class Client:
         `custom` and `created_at`; all empty (`version` None) when the project has none. Leads edit them on the
         web: the API has no call to change them or to redact stored outputs again."""
         return dict(self._reader.get_json("/api/v1/redaction-rules"))
+
+    def rubric(self, version: int | None = None) -> dict[str, Any]:
+        """The project's rubric, the current version or `version` (the `read` scope): `questions` (key, kind, prompt,
+        required, help, options, scale), `guidelines`, and `versions`, every published one newest first."""
+        return dict(self._reader.get_json("/api/v1/rubric", {"version": version}))
+
+    def queues(self) -> Records:
+        """The project's queues, highest priority first (the `read` scope): slug, name, active, priority, overlap,
+        weekly_quota and items_open, the items still wanting labels."""
+        return records_of(self._reader.get_json("/api/v1/queues"), "results")
 
     def platform_usage(
         self, *, since: date | str | None = None, until: date | str | None = None, project: str | None = None
