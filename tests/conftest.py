@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import threading
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.core.signals import request_finished
 from django.db import connections
 
+from labeling.rules.calendar import current_week
 from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
@@ -109,6 +111,18 @@ def project(db):
 @pytest.fixture
 def other_project(db):
     return ProjectFactory(slug="sql-assistant", name="SQL assistant")
+
+
+@pytest.fixture
+def this_week(project) -> date:
+    """The project's running week (the Monday, or the day its weeks start on)."""
+    return current_week(project)
+
+
+@pytest.fixture
+def last_week(this_week) -> date:
+    """The week before the running one."""
+    return this_week - timedelta(days=7)
 
 
 def _member(project, username, role):

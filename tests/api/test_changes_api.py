@@ -29,11 +29,6 @@ def other_project(other_project):
     return created_weeks_ago(other_project, 104)
 
 
-@pytest.fixture
-def last_week(project):
-    return current_week(project) - timedelta(days=7)
-
-
 def changed(project, week, *, new_model="gpt-next", new_outputs=60) -> None:
     """Four steady weeks, then a week with a new model; the changes stored."""
     for offset in range(1, 5):

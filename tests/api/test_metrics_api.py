@@ -94,11 +94,6 @@ def add_weeks(project, weeks, *, queues, experts, seed=0):
 
 
 @pytest.fixture
-def this_week(project):
-    return current_week(project)
-
-
-@pytest.fixture
 def weeks(this_week):
     """The last three cycle weeks, oldest first; the last is the running one."""
     return [this_week - timedelta(weeks=2), this_week - timedelta(weeks=1), this_week]

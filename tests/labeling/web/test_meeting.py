@@ -47,16 +47,6 @@ def queue(project):
 
 
 @pytest.fixture
-def this_week(project) -> date:
-    return calendar.current_week(project)
-
-
-@pytest.fixture
-def last_week(this_week) -> date:
-    return this_week - timedelta(days=7)
-
-
-@pytest.fixture
 def metrics(project, rubric, queue, this_week, last_week):
     store_week(project, queue, last_week - timedelta(days=7), passes=30, n=40)
     store_week(project, queue, last_week, passes=41, n=50, alpha=0.75)

@@ -29,16 +29,6 @@ def project_from_long_ago(project):
     created_weeks_ago(project, 52)
 
 
-@pytest.fixture
-def this_week(project) -> date:
-    return calendar.current_week(project)
-
-
-@pytest.fixture
-def last_week(this_week) -> date:
-    return this_week - timedelta(days=7)
-
-
 def url(name, project, *args):
     return reverse(f"labeling:{name}", args=[project.slug, *args])
 
