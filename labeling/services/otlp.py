@@ -234,26 +234,31 @@ def _ids_to_base64(owner: dict[str, Any], where: str) -> None:
 
     Base64 from an older sender is left for the parser. Anything else is refused here, as sent: the parser reads
     base64 leniently (`zz` is the byte 0xcf), so a typo was refused later naming bytes the sender never wrote."""
-    for key in ("traceId", "spanId", "parentSpanId"):
+    for key, size in _ID_BYTES.items():
         value = owner.get(key)
         if not isinstance(value, str) or not value:
             continue
         try:
             owner[key] = base64.b64encode(bytes.fromhex(value)).decode()
         except ValueError:
-            if not _is_base64(value):
+            if not _is_base64_id(value, size):
                 raise InvalidInput(
                     f"Not an OTLP ExportTraceServiceRequest: {where}.{key} must be hex (or base64); got {value[:64]!r}."
                 ) from None
 
 
-def _is_base64(text: str) -> bool:
-    """Whole base64, padding included (standard or URL-safe alphabet)."""
+_ID_BYTES = {"traceId": 16, "spanId": 8, "parentSpanId": 8}  # OTLP's id sizes
+
+
+def _is_base64_id(text: str, size: int) -> bool:
+    """Base64 of an id of `size` bytes, in the standard or URL-safe alphabet, its padding optional: the parser pads
+    what a sender left unpadded, so an unpadded id is read as before."""
+    padded = text + "=" * (-len(text) % 4)
     try:
-        base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
     except ValueError:
         return False
-    return True
+    return len(raw) == size
 
 
 def _cut_deep_values(key_values: Any) -> None:
