@@ -45,7 +45,7 @@ ChatMessage = Annotated[
     dict[str, Any],
     msgspec.Meta(
         extra_json_schema={
-            "required": ["role", "content"],
+            "required": ["role"],
             "properties": {
                 "role": {"type": "string"},
                 "content": {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "null"}]},
@@ -293,12 +293,9 @@ def _check_content(
             for position, message in enumerate(record.input):
                 if not isinstance(message.get("role"), str):
                     return f"input[{position}].role", "Each chat message needs a string `role`."
-                content = message.get("content", _ABSENT)
-                if content is _ABSENT:  # null is a content; a missing key is most likely a typo
-                    return f"input[{position}].content", (
-                        "Each chat message needs a `content`: a string, a list of parts or null."
-                    )
-                if not isinstance(content, str | list | None):
+                # A missing `content` reads as null: the OpenAI SDK's `model_dump(exclude_none=True)` leaves it out of
+                # an assistant turn that only called tools, and such records have always been stored as sent.
+                if not isinstance(message.get("content"), str | list | None):
                     return f"input[{position}].content", "A chat message's `content` is a string or a list of parts."
         for key, value in (record.metadata or {}).items():
             if type(value) is int and not is_double(value):
@@ -314,9 +311,6 @@ def _check_content(
     if may_hold_nul or too_deep:
         return _find_bad_values(msgspec.to_builtins(record))
     return None
-
-
-_ABSENT = object()
 
 
 def _taller_than(value: dict | list, height: int) -> bool:

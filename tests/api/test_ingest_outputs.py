@@ -175,7 +175,6 @@ BAD_BODIES = {
     "boolean as feedback score": (_bad(feedback={"score": True}), 400, 1, "feedback.score"),
     "tags not strings": (_bad(tags=[1, 2]), 400, 1, "tags[0]"),
     "chat message without role": (_bad(input=[{"content": "hi"}]), 400, 1, "input[0].role"),
-    "chat message without content": (_bad(input=[{"role": "user"}]), 400, 1, "input[0].content"),
     "input is a number": (_bad(input=42), 400, 1, "input"),
     "output missing": (json.dumps(batch([{"external_id": "a"}])), 400, 0, "output"),
     "output null": (_bad(output=None), 400, 1, "output"),
@@ -207,16 +206,19 @@ BAD_BODIES = {
 }
 
 
-def test_a_chat_message_needs_its_content_key_but_the_content_may_be_null(api, project):
-    """The README: each message has a `content` (a string, a list of parts or null); leaving the key out is a typo."""
-    missing = api.post(URL, batch([output_record(0, input=[{"role": "user"}])]))
+def test_a_chat_message_without_content_is_stored_as_sent_and_a_bad_content_is_refused(api, project):
+    """A message may leave `content` out (an OpenAI turn that only called tools, dumped with `exclude_none`): it is
+    stored as sent, as null content is; a content that is neither a string, a list of parts nor null is refused."""
+    tool_turn = {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function"}]}
+    missing = api.post(URL, batch([output_record(0, input=[{"role": "user", "content": "hi"}, tool_turn])]))
     null = api.post(URL, batch([output_record(1, input=[{"role": "assistant", "content": None}])]))
+    number = api.post(URL, batch([output_record(2, input=[{"role": "user", "content": 42}])]))
 
-    assert missing.status_code == 400
-    message = "Each chat message needs a `content`: a string, a list of parts or null."
-    assert missing.json()["errors"] == [{"index": 0, "field": "input[0].content", "message": message}]
+    assert missing.status_code == 200 and missing.json()["created"] == 1
+    assert Output.objects.get(project=project, external_id="conv-0").input[1] == tool_turn
     assert null.status_code == 200 and null.json()["created"] == 1
-    assert not Output.objects.filter(project=project, external_id="conv-0").exists()
+    assert number.status_code == 400
+    assert number.json()["errors"][0]["field"] == "input[0].content"
 
 
 @pytest.mark.parametrize("body, status, index, field", BAD_BODIES.values(), ids=BAD_BODIES.keys())
