@@ -279,11 +279,12 @@ def _running_week_so_far(project: Project, week: date, previous: date, now: date
 
     Set against the whole of last week, a running week always looked like a drop. `previous_by_now` counts the labels
     on last week's items saved by then (one query); `change` is left out (None): this week's figure is the hourly
-    refresh's, so a difference of the two would lag by up to an hour. A frozen report never has the key.
+    refresh's, so a difference of the two would lag by up to an hour. A frozen report never has the key. Only the
+    queues the running week's `done` counts (`expects_work`: not those paused now) are counted last week too.
     """
     by_now = week_start(project, previous) + (now - week_start(project, week))
-    labels = Label.objects.filter(item__project=project).on_items_of_week(previous).filter(created_at__lt=by_now)
-    return {"change": None, "previous_by_now": labels.count()}
+    labels = Label.objects.filter(item__project=project, item__queue__is_active=True).on_items_of_week(previous)
+    return {"change": None, "previous_by_now": labels.filter(created_at__lt=by_now).count()}
 
 
 def _quality_entry(row: dict) -> dict:

@@ -163,6 +163,24 @@ def test_a_running_week_is_set_against_last_week_by_the_same_moment_not_its_whol
     assert (figures["change"], figures["previous_done"], figures["previous_by_now"]) == (None, 132, 2)
 
 
+def test_a_running_week_sets_its_labels_against_last_weeks_in_the_same_queues(
+    project, expert, rubric, this_week, last_week
+):
+    """A queue paused now is left out of the running week's labels so far, so its labels of last week are left out of
+    "last week by this time" too: the two count the same queues."""
+    billing = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2)
+    paused = Queue.objects.create(project=project, slug="paused", name="Paused", overlap=2, is_active=False)
+    began = calendar.week_start(project, last_week)
+    for queue in (billing, paused):
+        queue_week(project, queue, last_week, quota=None, items=1, labels=1)
+        queue_week(project, queue, this_week, quota=None, items=1, labels=1)
+        label_saved_at(item_of_week(project, queue, last_week), expert, rubric, began)
+
+    figures = report_of_week(project=project, week=this_week).report["headline"]["labels"]
+
+    assert (figures["done"], figures["previous_by_now"]) == (1, 1)  # billing's alone, on both sides
+
+
 def test_a_closed_week_still_compares_with_the_whole_week_before(client, project, lead, this_week, last_week):
     queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2)
     queue_week(project, queue, last_week - timedelta(days=7), quota=None, items=66, labels=132)
