@@ -170,8 +170,9 @@ class DatasetIn(serializers.Serializer):
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
     filters = DatasetFiltersIn(
         required=False,
-        help_text="`tags_any`, `since` and `until` nested, as GET shows them: a definition read from GET posts back "
-        "as it is. Each may be top-level instead; given both ways, the values must agree.",
+        help_text="`tags_any`, `since` and `until` nested, as GET shows them: a GET's `filters` object posts back as "
+        "it is (its `slug`, `latest_version`, `build` and `created_at` are not fields of a POST). Each may be "
+        "top-level instead; given both ways, the values must agree.",
     )
     splits = SplitsField(
         required=False,

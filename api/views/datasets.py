@@ -142,8 +142,9 @@ class DatasetListView(_DatasetView, ListAPIView):
         summary="Define a dataset (a `datasets` key, or a signed-in engineer, lead or admin)",
         description=(
             'The definition the "new dataset" form makes; every field but `name` is optional. The filters may be '
-            "top-level or nested under `filters` as `GET` shows them, so a definition read from a dataset posts back "
-            "as it is (given both ways, they must agree). The slug is made from the name: its Latin letters and "
+            "top-level or nested under `filters` as `GET` shows them, so a GET's `filters` object posts back as it "
+            "is (given both ways, they must agree; the GET's `slug`, `latest_version`, `build` and `created_at` are "
+            "not fields of a POST). The slug is made from the name: its Latin letters and "
             "digits, or `dataset-<n>` for a name with none (e.g. all Japanese); the name is kept as typed. One 400 "
             "names every problem, each with its field: an unknown field, a text that is not a JSON string, a name "
             "already taken, split shares that do not add up to 100, a queue the project does not have, a question "

@@ -207,15 +207,14 @@ BLIND = "Experts label blind: gold answers are not shown to them, nor can they f
 BLIND_THEME = "Experts label blind: a failure theme groups outputs that failed their gold answer."
 
 
+# What a member who labels blind (an expert) may not filter by, with why: a gold answer, and a failure theme (its
+# outputs are the week's gold failures). The explore bar leaves these fields out for them (`web.explore_forms`).
+BLIND_PARAMETERS = {"gold": BLIND, "theme": BLIND_THEME}
+
+
 def blind_problems(spec: ExploreFilter) -> dict[str, str]:
-    """What a member who labels blind (an expert) may not filter by, with why: a gold answer, and a failure theme
-    (its outputs are the week's gold failures). Empty when the filter is theirs to use."""
-    problems = {}
-    if spec.gold:
-        problems["gold"] = BLIND
-    if spec.theme:
-        problems["theme"] = BLIND_THEME
-    return problems
+    """The BLIND_PARAMETERS the filter uses, with why; empty when the filter is theirs to use."""
+    return {name: why for name, why in BLIND_PARAMETERS.items() if getattr(spec, name)}
 
 
 def filter_query(spec: ExploreFilter, **extra: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from django.http import QueryDict
 
 from labeling.rules.explore import (
+    BLIND_PARAMETERS,
     FEEDBACK,
     PARAMETERS,
     ExploreFilter,
@@ -77,8 +78,6 @@ class FilterBar:
 
 
 BAR_FIELDS = set(PARAMETERS)  # the bar has a field for every filter parameter
-# The parameters refused to a member who labels blind (`rules.explore.blind_problems`): their bar leaves them out.
-BLIND_FIELDS = {"gold", "theme"}
 
 
 def filter_bar(
@@ -92,7 +91,7 @@ def filter_bar(
         every = list(dict.fromkeys([*known, *chosen]))
         return [Option(value, (labels or {}).get(value, value), value in chosen) for value in every]
 
-    fields = BAR_FIELDS - BLIND_FIELDS if blind else BAR_FIELDS
+    fields = BAR_FIELDS - BLIND_PARAMETERS.keys() if blind else BAR_FIELDS  # refused to them: left out
     queue_names = {queue.slug: queue.name for queue in choices.queues}
     gold_chosen = values.get("gold", [])
     # The verdict question (the rubric's first pass/fail one) gets a select; other gold pairs stay text inputs.
