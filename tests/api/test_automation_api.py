@@ -246,6 +246,38 @@ def test_a_name_taken_while_the_request_runs_is_a_400_naming_it(project):
     assert AuditEvent.objects.filter(action="dataset.created").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_name_without_latin_letters_taken_while_the_request_runs_is_a_400_naming_it(project):
+    """No unique slug guards such a name (its slug is generated): the second create waits for the first on the
+    project's row lock, then finds the name taken, instead of making a second dataset of the same name."""
+    secret = create_api_key(project=project, name="builder", scopes=["datasets"]).secret
+    inserted, second_pid = threading.Event(), []
+
+    def first_creates():
+        with transaction.atomic():
+            create_dataset(project=project, spec={"name": "日本語"})
+            inserted.set()
+            deadline = time.monotonic() + 20
+            while not (second_pid and waits_on_a_lock(second_pid[0])):
+                assert time.monotonic() < deadline, "the second create never waited for the first"
+                time.sleep(0.02)
+        return "created"
+
+    def second_creates():
+        assert inserted.wait(20)
+        second_pid.append(backend_pid())
+        return Api(Client(), secret).post(DATASETS, {"name": "日本語"})
+
+    results, errors = run_at_once(lambda step: step(), [(first_creates,), (second_creates,)])
+
+    assert errors == []
+    [refused] = [result for result in results if result != "created"]
+    assert refused.status_code == 400, refused.content[:300]
+    assert refused.json()["errors"][0]["field"] == "name"
+    assert "exists already" in refused.json()["errors"][0]["message"]
+    assert list(Dataset.objects.values_list("name", flat=True)) == ["日本語"]
+
+
 def test_only_a_datasets_key_of_the_project_or_a_signed_in_engineer_may_create(
     client, project, reader, ingest_key, other_project, expert
 ):

@@ -44,6 +44,10 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         raise InvalidSpec(f"Invalid dataset: {exc}") from None
     name = parsed.name.replace("\x00", "").strip()
     asked = fingerprint(msgspec.to_builtins(parsed))
+    if not slug_from_name(name):
+        # No unique slug guards a name without a Latin letter or digit (its slug is generated): creates of one follow
+        # one another on the project's row lock, so the second finds the first's name taken.
+        Project.objects.lock(project.pk)
     # Taken by this very spec posted moments ago (the dataset commits with its audit event)?
     if _name_in_use(project, name) and (twin := _created_twin(project, slug_from_name(name), actor, asked)):
         return twin
