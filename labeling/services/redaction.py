@@ -528,8 +528,19 @@ def _redact_saved_view_names(project: Project, redactor: engine.Redactor) -> int
             rewritten.append(view)
     # No name is ever held twice, not even for a moment: each new name was free of the old names too.
     SavedView.objects.bulk_update(rewritten, ["name"], batch_size=500)
-    events = AuditEvent.objects.filter(project=project, action__in=SAVED_VIEW_EVENTS)
-    _redact_event_copies(redactor, events, {"name": limit})
+    # A view's events name it as it is now stored, its number included; a deleted view's name is redacted alone.
+    renamed = {view.pk: view.name for view in rewritten}
+    scrubbed = []
+    events = AuditEvent.objects.filter(project=project, action__in=SAVED_VIEW_EVENTS).select_for_update()
+    for event in events.order_by("pk").only("pk", "details"):
+        name = event.details.get("name") if isinstance(event.details, dict) else None
+        if not isinstance(name, str):
+            continue
+        stored = renamed.get(event.details.get("view")) or redact_free_text(redactor, name)[:limit]
+        if stored != name:
+            event.details = {**event.details, "name": stored}
+            scrubbed.append(event)
+    AuditEvent.objects.bulk_update(scrubbed, ["details"], batch_size=500)
     return len(rewritten)
 
 
