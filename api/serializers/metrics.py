@@ -141,6 +141,19 @@ def _week_fields() -> dict:
     }
 
 
+class OneWeekRow(serializers.Serializer):
+    """A row of the metrics API (`row`) as a weekly report holds it: without its week fields (the report is of one
+    week) nor `left_out`; a subclass may declare fields of its own beside them (`api.serializers.report`)."""
+
+    row: type[serializers.Serializer]
+    left_out: tuple[str, ...] = ()
+
+    def get_fields(self):
+        leave = {*_week_fields(), *self.left_out}
+        kept = {name: field for name, field in self.row().get_fields().items() if name not in leave}
+        return kept | super().get_fields()
+
+
 def ratio_field(help_text: str = "", **kwargs) -> serializers.FloatField:
     """A share or rate, null when undefined (the report's fields too: `api.serializers.report`)."""
     return serializers.FloatField(allow_null=True, help_text=help_text or "Null when undefined (no data).", **kwargs)

@@ -5,7 +5,15 @@ frozen before it lacks it."""
 from rest_framework import serializers
 
 from api.serializers.changes import ChangeOut
-from api.serializers.metrics import CurvePointOut, ShareOut, ratio_field
+from api.serializers.metrics import (
+    AgreementRowOut,
+    CurvePointOut,
+    ExpertWeekOut,
+    OneWeekRow,
+    QualityRowOut,
+    QueueWeekOut,
+    ratio_field,
+)
 
 # A key not every report has: one newer than the reports frozen before it, or one only some copies carry (a blind
 # copy's, a closed week's `close`).
@@ -101,17 +109,8 @@ class HeadlineOut(serializers.Serializer):
     retention_week1 = RetentionWeek1Out(allow_null=True, required=False)
 
 
-class ReportQualityOut(serializers.Serializer):
-    queue = serializers.CharField()
-    queue_name = serializers.CharField()
-    question = serializers.CharField()
-    kind = serializers.CharField()
-    n = serializers.IntegerField()
-    passes = serializers.IntegerField(allow_null=True)
-    value = ratio_field()
-    ci_low = ratio_field()
-    ci_high = ratio_field()
-    shares = serializers.DictField(child=ShareOut())
+class ReportQualityOut(OneWeekRow):
+    row, left_out = QualityRowOut, ("scale",)
 
 
 class TrendPointOut(serializers.Serializer):
@@ -125,37 +124,16 @@ class TrendPointOut(serializers.Serializer):
     scale_changed = serializers.BooleanField(help_text="The question was asked otherwise from this week.", **OPTIONAL)
 
 
-class ReportAgreementOut(serializers.Serializer):
-    question = serializers.CharField()
-    kind = serializers.CharField()
-    level = serializers.CharField()
-    alpha = ratio_field()
-    alpha_interval = ratio_field()
-    fleiss_kappa = ratio_field()
-    cohen_kappa = ratio_field()
-    units = serializers.IntegerField()
-    labels = serializers.IntegerField()
-    experts = serializers.IntegerField()
+class ReportAgreementOut(OneWeekRow):
+    row, left_out = AgreementRowOut, ("pairs",)
 
 
-class ReportQueueOut(serializers.Serializer):
-    queue = serializers.CharField()
-    queue_name = serializers.CharField()
-    quota = serializers.IntegerField(allow_null=True)
-    items = serializers.IntegerField()
-    items_complete = serializers.IntegerField()
-    labels = serializers.IntegerField()
-    labels_wanted = serializers.IntegerField()
-    backlog = serializers.IntegerField()
-    median_seconds = ratio_field()
+class ReportQueueOut(OneWeekRow):
+    row = QueueWeekOut
 
 
-class ReportExpertOut(serializers.Serializer):
-    expert = serializers.CharField()
-    labels = serializers.IntegerField()
-    skips = serializers.IntegerField()
-    flags = serializers.IntegerField()
-    median_seconds = ratio_field()
+class ReportExpertOut(OneWeekRow):
+    row = ExpertWeekOut
     gold_rate = ratio_field(**OPTIONAL)
     gold_compared = serializers.IntegerField(**OPTIONAL)
 
