@@ -44,9 +44,9 @@ def refresh_week_metrics(*, project: Project, week: date) -> None:
     questions = questions_of(project)
     items = Item.objects.filter(project=project, week=week)
     label_rows = list(
-        Label.objects.filter(item__project=project, item__week=week).values_list(
-            "item_id", "expert_id", "answers", "seconds_spent", "rubric_id", "rubric__version"
-        )
+        Label.objects.filter(item__project=project)
+        .on_items_of_week(week)
+        .values_list("item_id", "expert_id", "answers", "seconds_spent", "rubric_id", "rubric__version")
     )
     asked = dict(Rubric.objects.filter(pk__in={row[4] for row in label_rows}).values_list("pk", "questions"))
     # Figures are about the current rubric's questions: an answer (or a gold answer, resolved under the newest

@@ -48,8 +48,10 @@ def refresh_project_week(*, project: Project, week: date, now: datetime | None =
         "WHERE o.project_id = %s AND o.occurred_at >= %s AND o.occurred_at < %s",
         [project.pk, start, end],
     )
-    labels = Label.objects.filter(item__project=project, item__week=week).aggregate(
-        labels=Count("pk"), seconds=Sum("seconds_spent", default=0), experts=Count("expert", distinct=True)
+    labels = (
+        Label.objects.filter(item__project=project)
+        .on_items_of_week(week)
+        .aggregate(labels=Count("pk"), seconds=Sum("seconds_spent", default=0), experts=Count("expert", distinct=True))
     )
     errors = IngestErrorDay.objects.filter(project=project, day__gte=week, day__lt=week + timedelta(days=7)).aggregate(
         total=Sum("count", default=0)
