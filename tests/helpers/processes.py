@@ -1,8 +1,10 @@
 """Processes the tests start (manage.py, Celery workers) and how they wait for them; gunicorn is in servers.py."""
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,18 +47,55 @@ def env_for_test_database(**extra) -> dict:
     return {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings", **extra}
 
 
-def start_worker(**env: str) -> subprocess.Popen:
-    """A real Celery worker process on this run's Redis queue (emptied first) and test database; `env`: settings
-    of its own (DB_TASK_STATEMENT_TIMEOUT, …)."""
+def start_worker(*options: str, log: Path | None = None, empty_queue: bool = True, **env: str) -> subprocess.Popen:
+    """A real Celery worker process on the test database and this run's Redis queue, in a process group of its own
+    so that `stop_worker` ends the children a prefork pool forks too.
+
+    `options`: worker options besides the solo pool (`"--pool=prefork", "--concurrency=2"`, `"--queues=…"`,
+    `"-B"`); `env`: settings of its own (REDIS_URL, DB_TASK_STATEMENT_TIMEOUT, …). The queue is emptied first of
+    what earlier tests left, unless `empty_queue=False`: a worker that takes over what a killed one held. It logs to
+    `log` (a temporary file when None), kept as `process.log`: a pipe nobody reads would fill after a few hundred
+    tasks and stall it.
+    """
     import redis
     from django.conf import settings
 
-    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env_for_test_database(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    if empty_queue:
+        redis.Redis.from_url(env.get("REDIS_URL", settings.REDIS_URL)).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    if log is None:
+        with tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False) as file:
+            log = Path(file.name)
+    pool = [] if any(option.startswith("--pool") for option in options) else ["--pool=solo"]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "expertloop", "worker", *pool, *options, "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env_for_test_database(**env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    process.log = log
+    return process
+
+
+def worker_ready(process: subprocess.Popen) -> bool:
+    """Whether the worker said it is ready (Celery logs `celery@<host> ready.` once it consumes)."""
+    return " ready." in process.log.read_text(errors="replace")
+
+
+def worker_log(process: subprocess.Popen, tail: int = 3000) -> str:
+    """The end of what the worker logged, for an assertion's message."""
+    return process.log.read_text(errors="replace")[-tail:]
+
+
+def stop_worker(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Send `sig` to the worker's process group and wait for it; SIGKILL the group if it outlives `timeout`."""
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_for(predicate, timeout=30.0) -> bool:

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tests.helpers.processes import start_worker, stop
+from tests.helpers.processes import start_worker, stop_worker
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def worker():
     """A real Celery worker process on this run's Redis queue and test database."""
     process = start_worker()
     yield process
-    stop(process)
+    stop_worker(process)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from labeling.models import OutboxMessage, Output
 from tests.conftest import output_record
-from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.processes import ROOT, env_for_test_database, stop_worker, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -18,8 +18,8 @@ def test_a_worker_routes_the_outputs_a_batch_created(worker, api, project):
 
     routed = wait_for(lambda: Output.objects.filter(project=project, routed_at__isnull=False).count() == 5)
 
-    worker.terminate()
-    log = worker.communicate(timeout=15)[0]
+    stop_worker(worker)
+    log = worker.log.read_text()
     assert routed, "The worker did not route the outputs:\n" + log[-3000:]
     assert "Task labeling.route_outputs" in log and "succeeded" in log
 

@@ -1,6 +1,7 @@
 """The weekly close through Celery beat and a real worker on Redis; a second close changes nothing."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -28,48 +29,34 @@ from labeling.services.rubrics import publish_rubric
 from labeling.tasks import close_week
 from labeling.tasks import route_outputs as route_outputs_task
 from tests.factories import OutputFactory, UserFactory
-from tests.helpers.processes import ROOT, env_for_test_database, stop, wait_for
+from tests.helpers.processes import ROOT, env_for_test_database, start_worker, stop, stop_worker, wait_for, worker_log
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-def _start(args: list[str], **env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "expertloop", *args],
-        cwd=ROOT, env=env_for_test_database(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-
-
-def _stop(process: subprocess.Popen) -> str:
-    process.terminate()
-    try:
-        return process.communicate(timeout=20)[0]
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.communicate()[0]
+def _start_beat(tmp_path) -> subprocess.Popen:
+    """Celery beat, sweeping every second here (every ten minutes by default), the routing sweep kept out of the
+    way; it logs to a file (`process.log`)."""
+    log = tmp_path / "beat.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "expertloop", "beat", "--loglevel=INFO",
+             f"--schedule={tmp_path / 'beat-schedule'}"],
+            cwd=ROOT, env=env_for_test_database(CYCLE_SWEEP_SECONDS="1", ROUTE_SWEEP_SECONDS="3600"), stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    process.log = log
+    return process
 
 
 @pytest.fixture
 def worker_and_beat(tmp_path):
-    import redis
-
-    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
-    worker = _start(
-        ["worker", "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    )
-    # Beat sweeps every second here (every ten minutes by default); the routing sweep is kept out of the way.
-    beat = _start(
-        ["beat", "--loglevel=INFO", f"--schedule={tmp_path / 'beat-schedule'}"],
-        CYCLE_SWEEP_SECONDS="1",
-        ROUTE_SWEEP_SECONDS="3600",
-    )
-    processes = {"worker": worker, "beat": beat}
+    processes = {"worker": start_worker(log=tmp_path / "worker.log"), "beat": _start_beat(tmp_path)}
     yield processes
-    for name, process in processes.items():
-        if process.poll() is None:
-            processes[name] = _stop(process)
+    stop_worker(processes["worker"])
+    stop(processes["beat"])
 
 
 def _last_week_of_labels(project) -> tuple:
@@ -99,7 +86,7 @@ def test_beat_and_a_worker_close_the_week_once_and_a_second_close_changes_nothin
         lambda: ReviewCycle.objects.filter(project=project, week=last_week, status=CycleStatus.CLOSED).exists(),
         timeout=90,
     )
-    assert closed, "beat and the worker did not close the week:\n" + _stop(worker_and_beat["worker"])[-3000:]
+    assert closed, "beat and the worker did not close the week:\n" + worker_log(worker_and_beat["worker"])
     cycle = ReviewCycle.objects.get(project=project, week=last_week)
     figures = list(QualityMetric.objects.filter(project=project).values_list("question", "n", "passes", "value"))
     assert cycle.report["headline"]["pass_rate"]["n"] == 9  # the three disagreements are ties
@@ -117,9 +104,11 @@ def test_beat_and_a_worker_close_the_week_once_and_a_second_close_changes_nothin
     assert (
         list(QualityMetric.objects.filter(project=project).values_list("question", "n", "passes", "value")) == figures
     )
-    worker_log, beat_log = _stop(worker_and_beat["worker"]), _stop(worker_and_beat["beat"])
-    assert "Sending due task close-due-weeks (labeling.close_due_weeks)" in beat_log
-    assert "Task labeling.close_week" in worker_log and "succeeded" in worker_log
+    stop_worker(worker_and_beat["worker"])
+    stop(worker_and_beat["beat"])
+    worker_said, beat_said = (worker_and_beat[name].log.read_text() for name in ("worker", "beat"))
+    assert "Sending due task close-due-weeks (labeling.close_due_weeks)" in beat_said
+    assert "Task labeling.close_week" in worker_said and "succeeded" in worker_said
 
 
 def test_back_after_three_weeks_down_beat_and_a_worker_close_each_missed_week_in_order(worker_and_beat, project):
@@ -133,7 +122,7 @@ def test_back_after_three_weeks_down_beat_and_a_worker_close_each_missed_week_in
         lambda: ReviewCycle.objects.filter(project=project, week__in=missed, status=CycleStatus.CLOSED).count() == 3,
         timeout=120,
     )
-    assert closed, "beat and the worker did not close the missed weeks:\n" + _stop(worker_and_beat["worker"])[-3000:]
+    assert closed, "beat and the worker did not close the missed weeks:\n" + worker_log(worker_and_beat["worker"])
     order = list(
         ReviewCycle.objects.filter(project=project, week__in=missed)
         .order_by("closed_at")
@@ -186,9 +175,6 @@ def _mailed_to(mail_dir) -> list[str]:
 
 
 def test_a_worker_killed_after_the_close_commits_and_before_the_digests_are_claimed_loses_no_digest(project, tmp_path):
-    import redis
-
-    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
     last_week, _ = _last_week_of_labels(project)
     mail_dir = tmp_path / "mail"
     env = {
@@ -198,27 +184,18 @@ def test_a_worker_killed_after_the_close_commits_and_before_the_digests_are_clai
         "EMAIL_URL": f"filemail:///{mail_dir}",
     }
 
-    def start_worker(name):
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env_for_test_database(**env), stdout=(tmp_path / f"{name}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
     blocker = psycopg.connect(database_url(), autocommit=True)
     blocker.execute("SELECT pg_advisory_lock(4242, 1)")
     with connection.cursor() as cursor:
         cursor.execute(_STOP_AT_THE_DIGEST_CLAIM)
     first = second = None
     try:
-        first = start_worker("first")
+        first = start_worker(log=tmp_path / "first.log", **env)
         close_week.delay(project.pk, last_week.isoformat())
-        assert wait_for(_digest_claim_waiting, timeout=120), (tmp_path / "first.log").read_text()[-3000:]
+        assert wait_for(_digest_claim_waiting, timeout=120), worker_log(first)
         assert ReviewCycle.objects.get(project=project, week=last_week).status == CycleStatus.CLOSED
 
-        first.kill()
-        first.wait()
+        stop_worker(first, signal.SIGKILL)
         # Its backend goes (client_connection_check_interval) with the claim undone, before the lock is let go.
         assert wait_for(lambda: not _digest_claim_waiting(), timeout=30)
         assert ReviewCycle.objects.get(project=project, week=last_week).digests_sent_at is None
@@ -227,19 +204,19 @@ def test_a_worker_killed_after_the_close_commits_and_before_the_digests_are_clai
             cursor.execute("DROP TRIGGER IF EXISTS el_test_wait_before_digest_claim ON labeling_reviewcycle")
             cursor.execute("DROP FUNCTION IF EXISTS el_test_wait_before_digest_claim()")
         blocker.close()
-        if first is not None and first.poll() is None:
-            first.kill()
-            first.wait()
+        if first is not None:
+            stop_worker(first, signal.SIGKILL)
 
     try:
-        second = start_worker("second")  # takes what the killed worker held, once Redis gives it back
+        # It takes what the killed worker held, once Redis gives it back.
+        second = start_worker(log=tmp_path / "second.log", empty_queue=False, **env)
         sent = wait_for(lambda: len(_mailed_to(mail_dir)) >= 2, timeout=60)
-        assert sent, "the digests were never sent:\n" + (tmp_path / "second.log").read_text()[-3000:]
+        assert sent, "the digests were never sent:\n" + worker_log(second)
         # A redelivered twin, if any, has had its chance to send them again: nothing of this run's queue is left
         # waiting or held (acks_late: a task is held until it has finished), twice in a row.
         assert wait_for(lambda: _queue_drained() and (time.sleep(0.5) or _queue_drained()), timeout=30)
     finally:
         if second is not None:
-            stop(second)
+            stop_worker(second)
     assert _mailed_to(mail_dir) == ["erin@example.com", "ezra@example.com"]
     assert ReviewCycle.objects.get(project=project, week=last_week).digests_sent_at is not None

@@ -2,15 +2,11 @@
 Redis, ends with exactly one ready version whose checksum equals a clean build's."""
 
 import hashlib
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -32,7 +28,7 @@ from labeling.services.datasets.rows import RowMaker, selected_keys
 from labeling.services.rubrics import publish_rubric
 from labeling.tasks import build_dataset
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.processes import start_worker, stop_worker, wait_for
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import database_url
 
@@ -86,23 +82,6 @@ def _clean_checksum(dataset) -> str:
     return digest.hexdigest()
 
 
-def _start_worker():
-    env = env_for_test_database(CELERY_VISIBILITY_TIMEOUT="3")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "expertloop", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-
-
-def _stop(process, sig=signal.SIGTERM):
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    process.wait(timeout=30)
-
-
 def _a_build_waits_on_the_labels() -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -113,9 +92,6 @@ def _a_build_waits_on_the_labels() -> bool:
 
 
 def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(project):
-    import redis
-
-    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
     dataset = _labeled_project(project)
     expected = _clean_checksum(dataset)
 
@@ -123,21 +99,21 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     # worker is killed there, at a moment the test knows, however fast the build has become.
     blocker = psycopg.connect(database_url())
     blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-    first = _start_worker()
+    first = start_worker(CELERY_VISIBILITY_TIMEOUT="3")
     try:
         build_dataset.delay(dataset.pk)
         assert wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
         assert wait_for(_a_build_waits_on_the_labels, 60)
-        _stop(first, signal.SIGKILL)
+        stop_worker(first, signal.SIGKILL)
     finally:
-        _stop(first, signal.SIGKILL)
+        stop_worker(first, signal.SIGKILL)
         blocker.rollback()
         blocker.close()
 
     version = DatasetVersion.objects.get(dataset=dataset)
     assert version.status == VersionStatus.BUILDING and version.rows.count() == 0  # nothing half-visible
 
-    second = _start_worker()
+    second = start_worker(empty_queue=False, CELERY_VISIBILITY_TIMEOUT="3")
     try:
         build_dataset.delay(dataset.pk)  # and a twin delivery of the same build, for good measure
         done = wait_for(
@@ -150,7 +126,7 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
         # Give the redelivered message time to arrive too, and to find nothing left to do.
         time.sleep(6)
     finally:
-        _stop(second)
+        stop_worker(second)
 
     assert done
     versions = list(DatasetVersion.objects.filter(dataset=dataset))

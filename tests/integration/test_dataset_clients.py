@@ -29,7 +29,7 @@ from labeling.services.datasets import build_version, create_dataset
 from labeling.services.resolution import adjudicate
 from labeling.services.version_files import sweep_superseded_files
 from tests.helpers.labeling import TIE, label_outputs
-from tests.helpers.processes import start_worker, stop, wait_for
+from tests.helpers.processes import start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +43,7 @@ def worker(django_db_setup):
     making for one test is never taken for the next test's."""
     process = start_worker()
     yield process
-    stop(process)
+    stop_worker(process)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from labeling import tasks
 from labeling.models import WorkerHeartbeat
-from tests.helpers.processes import wait_for
+from tests.helpers.processes import stop_worker, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -16,8 +16,8 @@ def test_readyz_turns_ready_once_a_real_worker_ran_the_heartbeat(client, worker)
     tasks.worker_heartbeat.delay()
     beat = wait_for(WorkerHeartbeat.objects.exists)
 
-    worker.terminate()
-    log = worker.communicate(timeout=15)[0]
+    stop_worker(worker)
+    log = worker.log.read_text()
     assert beat, "No heartbeat from the worker:\n" + log[-3000:]
     assert WorkerHeartbeat.objects.get().hostname.startswith("celery@")
     after = client.get("/readyz")

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from labeling.services.queues import QueueValues, create_queue
 from tests.conftest import point_celery_at
 from tests.factories import OutputFactory
 from tests.helpers.labeling import label_outputs
-from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.processes import start_worker, stop_worker, wait_for, worker_log, worker_ready
 from tests.helpers.servers import database_url, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.outage]
@@ -71,37 +70,21 @@ def own_redis():
 
 def _start_worker(redis_url: str, tmp_path: Path, *, beat: bool, **env: str) -> subprocess.Popen:
     """A Celery worker (with embedded beat, its outbox sweep every second, if `beat`), logging to a file."""
-    log = tmp_path / "worker.log"
-    env = env_for_test_database(REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1", **env)
     # Beat's schedule in memory: the default shelve file (dbm.sqlite3 on Python 3.13) sometimes fails to
     # open under load ("locking protocol"), and a test of the outbox must not hang on that.
     beat_args = ["-B", "--scheduler", "celery.beat:Scheduler"] if beat else []
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "expertloop", "worker", *beat_args, "--pool=solo",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    process.log = log
-    assert wait_for(lambda: "ready." in log.read_text(), 30), log.read_text()[-3000:]
+    process = start_worker(
+        *beat_args, log=tmp_path / "worker.log", empty_queue=False, REDIS_URL=redis_url, OUTBOX_SWEEP_SECONDS="1", **env
+    )
+    assert wait_for(lambda: worker_ready(process), 30), worker_log(process)
     return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
 def worker_with_beat(own_redis, tmp_path):
     process = _start_worker(own_redis.url, tmp_path, beat=True)
     yield process
-    _stop(process)
+    stop_worker(process)
 
 
 def _succeeded(log: Path, task: str) -> int:
@@ -195,7 +178,7 @@ def test_a_worker_that_starts_after_the_outage_sends_what_waited(client, project
     try:
         built = wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert built, worker.log.read_text()[-4000:]
     assert "Task labeling.publish_outbox" in worker.log.read_text()
     assert not OutboxMessage.objects.pending().exists()
@@ -219,7 +202,7 @@ def test_a_build_redis_lost_after_it_was_sent_is_sent_again_and_runs(client, pro
         built = wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
         time.sleep(3)  # more sweeps: a message the worker took is not sent again
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert built, worker.log.read_text()[-4000:]
     assert _succeeded(worker.log, "labeling.build_dataset") == 1
     build.refresh_from_db()
@@ -260,7 +243,7 @@ def test_a_build_whose_worker_and_redis_were_both_lost_is_sent_again_and_runs(
         built = wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.READY).exists())
         time.sleep(3)  # more sweeps: nothing is sent again while it runs or once it is done
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert built, worker.log.read_text()[-4000:]
     assert _succeeded(worker.log, "labeling.build_dataset") == 1
     assert [(v.number, v.status) for v in DatasetVersion.objects.filter(dataset=dataset)] == [(1, VersionStatus.READY)]

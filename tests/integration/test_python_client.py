@@ -64,7 +64,7 @@ from tests.helpers.concurrency import held_halfway, in_thread
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
 from tests.helpers.platform import TREND, plant_projects
-from tests.helpers.processes import ROOT, env_for_test_database, start_worker, stop
+from tests.helpers.processes import ROOT, env_for_test_database, start_worker, stop_worker
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import Gunicorn, free_port
 from tests.helpers.version_files import rendered
@@ -782,7 +782,7 @@ def impatient_worker():
     """A worker whose statements PostgreSQL cancels after 1 s (an operator's DB_TASK_STATEMENT_TIMEOUT)."""
     process = start_worker(DB_TASK_STATEMENT_TIMEOUT="1")
     yield process
-    stop(process)
+    stop_worker(process)
 
 
 def test_a_build_the_worker_fails_raises_build_failed_with_the_servers_reason(

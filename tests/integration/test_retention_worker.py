@@ -8,7 +8,7 @@ from django.utils import timezone
 from labeling.models import AuditEvent, Output
 from labeling.tasks import purge_expired_outputs
 from tests.factories import OutputFactory
-from tests.helpers.processes import wait_for
+from tests.helpers.processes import stop_worker, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -22,8 +22,8 @@ def test_a_worker_deletes_expired_raw_outputs_and_audits_the_run(worker, project
     purge_expired_outputs.delay()
     audited = wait_for(lambda: AuditEvent.objects.filter(action="retention.outputs_deleted").exists())
 
-    worker.terminate()
-    log = worker.communicate(timeout=15)[0]
+    stop_worker(worker)
+    log = worker.log.read_text()
     assert audited, "The worker did not run the purge:\n" + log[-3000:]
     assert list(Output.objects.values_list("external_id", flat=True)) == ["young"]
     assert AuditEvent.objects.get(action="retention.outputs_deleted").details["deleted"] == 1

@@ -8,13 +8,9 @@ The worker runs with WEBHOOKS_ALLOW_PRIVATE (the receiver is on 127.0.0.1; one t
 production: then the receiver is refused), a 2 s timeout, a 1 s lease margin and 1 s retries."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -25,7 +21,8 @@ from labeling.models import DatasetVersion, DeliveryStatus, VersionStatus, Webho
 from labeling.services import webhooks
 from labeling.services.datasets import create_dataset, request_build
 from tests.helpers.labeling import label_outputs
-from tests.helpers.processes import ROOT, env_for_test_database, wait_for
+from tests.helpers.processes import start_worker as worker_process
+from tests.helpers.processes import stop_worker, wait_for, worker_ready
 from tests.helpers.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -39,7 +36,11 @@ def receiver():
 
 
 def _start_worker(concurrency: int = 1, queues: str = "", allow_private: bool = True) -> subprocess.Popen:
-    env = env_for_test_database(
+    pool = ["--pool=prefork", f"--concurrency={concurrency}"] if concurrency > 1 else []
+    return worker_process(
+        *pool,
+        *([f"--queues={queues}"] if queues else []),
+        empty_queue=False,  # the fixture emptied both queues; a later worker takes over what a killed one held
         WEBHOOKS_ALLOW_PRIVATE="true" if allow_private else "false",
         WEBHOOK_TIMEOUT_SECONDS="2",
         WEBHOOK_CONNECT_TIMEOUT_SECONDS="1",
@@ -48,29 +49,6 @@ def _start_worker(concurrency: int = 1, queues: str = "", allow_private: bool = 
         CELERY_VISIBILITY_TIMEOUT="3",
         CELERY_UNACKED_RESTORE_SECONDS="1",
     )
-    pool = ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
-    pool += [f"--queues={queues}"] if queues else []
-    log = tempfile.NamedTemporaryFile(prefix="webhooks-worker-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "expertloop", "worker", *pool, "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    process.log_path = Path(log.name)
-    return process
-
-
-def _ready(process: subprocess.Popen) -> bool:
-    """Whether the worker said it is ready (Celery logs `celery@<host> ready.` once it consumes)."""
-    return " ready." in process.log_path.read_text(errors="replace")
-
-
-def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -82,8 +60,8 @@ def start_worker():
     started = []
     yield lambda **options: started.append(_start_worker(**options)) or started[-1]
     for process in started:
-        _stop(process, signal.SIGKILL)
-        process.log_path.unlink(missing_ok=True)
+        stop_worker(process, signal.SIGKILL)
+        process.log.unlink(missing_ok=True)
 
 
 def _add(project, lead, url: str) -> webhooks.EndpointWithSecret:
@@ -137,7 +115,7 @@ def test_a_worker_killed_mid_delivery_redelivers_with_the_same_id(project, lead,
     try:
         _emit(project)
         assert wait_for(lambda: len(receiver.at("/held")) == 1, 30)  # the worker is inside the request now
-        _stop(first, signal.SIGKILL)
+        stop_worker(first, signal.SIGKILL)
     finally:
         released.set()
     assert _delivery(made.endpoint).status == DeliveryStatus.PENDING
@@ -191,7 +169,7 @@ def test_slow_receivers_hold_up_no_other_work(project, lead, receiver, start_wor
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
     workers = [start_worker(queues=WEBHOOK_QUEUE), start_worker(queues=settings.CELERY_TASK_DEFAULT_QUEUE)]
     # Both consuming before anything is asked: a build worker still booting would make the slow receivers look fast.
-    assert wait_for(lambda: all(map(_ready, workers)), 60)
+    assert wait_for(lambda: all(map(worker_ready, workers)), 60)
 
     _emit(project)
     with transaction.atomic():
