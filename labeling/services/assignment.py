@@ -20,16 +20,25 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from labeling.exceptions import LeaseLost
 from labeling.models import Item, Label, Project, Queue, Skip, Slot, SlotState
 from labeling.rules.access import LabelingGrant, check_hands_out_items, ensure_can_label
 from labeling.rules.prepared import PreparedUpdate, server_binding_cursor
-from labeling.rules.text import check_storable
+from labeling.rules.text import check_storable, duration_in_words
 
 from .redaction import lock_item_for_words, words_as_stored
 
 
 def lease_duration() -> timedelta:
     return timedelta(seconds=settings.LEASE_SECONDS)
+
+
+def lease_lost() -> LeaseLost:
+    """The refusal when the item went to another expert, in the expert's words (no "lease", no "slot")."""
+    return LeaseLost(
+        f"You had this item open longer than {duration_in_words(settings.LEASE_SECONDS)} without saving, "
+        "so it went to another expert. Your answers were not saved."
+    )
 
 
 def next_item(*, expert, queue: Queue, grant: LabelingGrant | None = None) -> Item | None:

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from labeling.exceptions import CycleClosed, DomainError, LeaseLost, NotFound
+from labeling.exceptions import CycleClosed, DomainError, NotFound
 from labeling.models import (
     Comment,
     CycleStatus,
@@ -30,7 +30,7 @@ from labeling.rules.twins import twin_of
 
 from . import webhook_events
 from .answers import validate_answers
-from .assignment import claim_slot_for_submit
+from .assignment import claim_slot_for_submit, lease_lost
 from .redaction import lock_item_for_words, redact_answers, words_as_stored
 from .resolution import enqueue_resolution
 from .routing import kept_from_deletion
@@ -97,10 +97,7 @@ def submit_label(
         twin = Label.objects.filter(item=item, expert=expert).first()  # read now: committed while this one waited
         if twin is not None and twin.answers == clean and twin.rubric_id == rubric.pk:
             return twin  # the same form posted twice at once: the first saved it
-        raise LeaseLost(
-            "Your lease on this item ran out and it was handed to other experts, who hold all of its "
-            f"{locked['overlap']} label slot(s). Your answers were not saved; take the next item."
-        )
+        raise lease_lost()
     now = timezone.now()
     seconds = min(int((now - slot.leased_at).total_seconds()), MAX_SECONDS_PER_LABEL) if slot.leased_at else 0
     label = Label.objects.create(item=item, expert=expert, rubric=rubric, answers=clean, seconds_spent=seconds)

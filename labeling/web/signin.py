@@ -33,6 +33,7 @@ from django.urls import reverse
 from labeling.models import ThrottleKind
 from labeling.rules.client_addresses import counted_address
 from labeling.rules.prepared import Prepared
+from labeling.rules.text import duration_in_words
 from labeling.selectors.signin import accounts_for_password_reset, active_lock
 from labeling.services.signin import record_failure, record_reset_request, record_success
 
@@ -209,15 +210,6 @@ class PasswordsOnlyMixin:
         return super().dispatch(request, *args, **kwargs)
 
 
-def _duration(seconds: int) -> str:
-    """A reset link's lifetime in words: "3 days", "24 hours", "90 minutes"."""
-    for unit, size, least in (("day", 86400, 2 * 86400), ("hour", 3600, 3600), ("minute", 60, 60)):
-        if seconds >= least and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
-
-
 class PasswordResetRequestForm(auth_forms.PasswordResetForm):
     """Django's form, except that an active account without a usable password gets the link too: an account
     `create_project` or single sign-on made has no password yet, and this is how its owner chooses one."""
@@ -244,7 +236,7 @@ class PasswordResetRequestView(PasswordsOnlyMixin, auth_views.PasswordResetView)
         # Links start with SITE_URL, as the digests' do, not with whatever Host the request named.
         self.extra_email_context = {
             "site_url": settings.SITE_URL.rstrip("/"),
-            "expires_in": _duration(settings.PASSWORD_RESET_TIMEOUT),
+            "expires_in": duration_in_words(settings.PASSWORD_RESET_TIMEOUT),
         }
         return super().form_valid(form)
 

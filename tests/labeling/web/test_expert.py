@@ -750,7 +750,9 @@ def test_an_expert_never_sees_another_experts_label(client, expert, other_expert
     assert 'class="badge good">labeled' not in html
 
 
-def test_a_lost_lease_says_so_and_stores_nothing(client, expert, other_expert, project, rubric, queue):
+def test_a_lost_lease_says_so_and_stores_nothing(client, settings, expert, other_expert, project, rubric, queue):
+    """The expert reads why in plain words, with the real lease length: no "lease", no "label slot(s)"."""
+    settings.LEASE_SECONDS = 120
     make_items(project, 1)
     client.force_login(expert)
     item = take(client, queue)
@@ -762,7 +764,11 @@ def test_a_lost_lease_says_so_and_stores_nothing(client, expert, other_expert, p
     response = client.post(item_url(item), {**VALID, "rubric_id": rubric.pk, "handed": token})
 
     assert response.status_code == 409
-    assert b"Your lease on this item ran out" in response.content
+    assert (
+        "You had this item open longer than 2 minutes without saving, so it went to another expert. "
+        "Your answers were not saved."
+    ) in response.content.decode()
+    assert "label slot" not in response.content.decode()
     assert snapshot() == before
     # Without the page's token the item is simply not the expert's.
     assert client.post(item_url(item), {**VALID, "rubric_id": rubric.pk}).status_code == 404
