@@ -131,7 +131,7 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
 
     Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
     (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled), `own_rubric_id` (the
-    rubric version they answered) and
+    rubric version they answered), `own_lease_expires_at` (when their lease on it runs out, None without one) and
     `current_rubric_id` (the project's current rubric version, None before one is published).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
@@ -155,6 +155,9 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
         **labeling_annotations(user, project="project_id", queue="queue_id"),
         own_answers=Subquery(own.values("answers")[:1], output_field=JSONField()),
         own_rubric_id=Subquery(own.values("rubric_id")[:1]),
+        own_lease_expires_at=Subquery(
+            Slot.objects.leased_to(user).filter(item=OuterRef("pk")).values("lease_expires_at")[:1]
+        ),
         current_rubric_id=Subquery(
             Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")
         ),

@@ -284,6 +284,23 @@ def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool
     return True
 
 
+def renew_lease(*, expert, item: Item, grant: LabelingGrant | None = None) -> datetime | None:
+    """Extend the expert's lease on the item to a lease length from now, while its screen is open and used; return when
+    it now runs out. None, changing nothing, when they labeled the item: a label holds no lease. LeaseLost, changing
+    nothing, when the item went to another expert. Idempotent: renewing twice is renewing once, later.
+
+    A lease that ran out while nobody took the slot is still the expert's (`leased_to`): it is extended too. What keeps
+    an idle tab from holding an item for ever is the page (it renews only after recent input), and `next_item`, which
+    hands a run-out lease to the next expert who asks."""
+    ensure_can_label(expert, item.queue, grant)
+    expires_at = timezone.now() + lease_duration()
+    if Slot.objects.leased_to(expert).filter(item=item).update(lease_expires_at=expires_at):
+        return expires_at
+    if Label.objects.filter(item=item, expert=expert).exists():
+        return None
+    raise lease_lost()
+
+
 def release_lease(*, expert, item: Item) -> bool:
     """Free the expert's live lease on the item, if they hold one."""
     return bool(_free(Slot.objects.leased_to(expert).filter(item=item)))

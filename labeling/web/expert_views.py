@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -237,6 +238,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     except LeaseLost as exc:
         context = {"project": item.project, "item": item, "message": exc.message, "next_url": _next_url(item.queue)}
         lost = render(request, "labeling/expert/lease_lost.html", context, status=exc.status_code)
+        lost["X-Lease-Lost"] = "1"  # label.js keeps the screen and its answers on this
         return _screen(lost, _item_url(item))
     if item.own_answers not in (None, label.answers):  # an edit (back to a labeled item, or a second tab on it)
         messages.success(request, f"Label changed for item {item.pk}: it replaces the one you gave before.")
@@ -282,6 +284,9 @@ def _labeling_screen(
         "label": answers is not None,
         "comments": work.comments_on(item, reader=request.user),  # blind until labeled
         "handed": handed_token(request.user, item),
+        # For label.js to renew the lease while the expert works (renew_lease); relative: clocks differ.
+        "lease_seconds": settings.LEASE_SECONDS,
+        "lease_seconds_left": _seconds_left(getattr(item, "own_lease_expires_at", None)),
     }
     return render(request, "labeling/expert/item.html", context, status=status)
 
@@ -337,6 +342,23 @@ def chat_messages(value: Any) -> list[dict[str, Any]] | None:
         }
         for message in value
     ]
+
+
+@login_required
+@require_POST
+def renew_lease(request: HttpRequest, slug: str, item_id: int) -> JsonResponse:
+    """Keep the item the open screen shows: label.js posts here while the expert works on it. Answers how many
+    seconds the lease has left (null: the item is labeled, no lease to keep), or 409 with why it is gone."""
+    item = _held_item(request, slug, item_id)
+    try:
+        expires_at = assignment.renew_lease(expert=request.user, item=item, grant=_grant(request, item))
+    except LeaseLost as exc:
+        return JsonResponse({"message": exc.message}, status=exc.status_code)
+    return JsonResponse({"seconds_left": _seconds_left(expires_at)})
+
+
+def _seconds_left(expires_at: datetime | None) -> int | None:
+    return None if expires_at is None else max(0, int((expires_at - timezone.now()).total_seconds()))
 
 
 @login_required

@@ -37,6 +37,7 @@ urlpatterns = [
     path("p/<slug:slug>/", expert_views.project_overview, name="project"),
     path("p/<slug:slug>/q/<slug:queue_slug>/next", expert_views.next_item, name="next-item"),
     path("p/<slug:slug>/items/<int:item_id>/", expert_views.label_item, name="item"),
+    path("p/<slug:slug>/items/<int:item_id>/renew", expert_views.renew_lease, name="item-renew"),
     path("p/<slug:slug>/items/<int:item_id>/skip", expert_views.skip_item, name="item-skip"),
     path("p/<slug:slug>/items/<int:item_id>/unskip", expert_views.undo_skip, name="item-unskip"),
     path("p/<slug:slug>/items/<int:item_id>/flag", expert_views.flag_item, name="item-flag"),

@@ -3,12 +3,16 @@ one request that swaps in the next screen, with history, reload and the back but
 without JavaScript the forms still work; hostile output stays inert; two experts never get the same item;
 `?` lists the keys."""
 
+import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
+from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
 from tests.factories import PASSWORD
 from tests.helpers.browser import sign_in
@@ -433,3 +437,81 @@ def test_a_digit_picks_the_rating_of_that_value_on_a_scale_from_zero(page, live_
     answers = dict(Label.objects.filter(expert=expert).values_list("item_id", "answers"))
     second = next(item_id for item_id in answers if item_id != first)
     assert (answers[first], answers[second]) == ({"likely": 7, "correct": False}, {"likely": 0, "correct": True})
+
+
+def renewals(requests) -> list:
+    return [url for method, url in requests if method == "POST" and url.endswith("/renew")]
+
+
+def test_a_screen_in_use_keeps_its_item_past_the_lease_length(
+    page, settings, live_server, expert, other_expert, project, queue
+):
+    """While the expert works on the item, the page renews its lease: it is not handed to anyone else, and the label
+    is saved however long it took."""
+    settings.LEASE_SECONDS = 4
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+
+    for key in [*KEYS, "j", "k", "j", "k", "j", "k", "j", "k"]:  # about 9 s of work, input every second
+        page.keyboard.press(key)
+        page.wait_for_timeout(1000)
+
+    assert renewals(requests)
+    assert assignment.next_item(expert=other_expert, queue=queue) is None  # still the expert's
+    press_and_follow(page, "Enter")
+    assert Label.objects.get(item_id=item, expert=expert).answers == ANSWERS
+
+
+def test_an_idle_screen_renews_nothing_and_lets_its_item_go(
+    page, settings, live_server, expert, other_expert, project, queue
+):
+    settings.LEASE_SECONDS = 3
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+
+    page.wait_for_timeout(5000)  # no key, no click, no scroll
+
+    assert renewals(requests) == []
+    assert assignment.next_item(expert=other_expert, queue=queue).pk == item
+
+
+def test_a_lost_item_says_so_at_once_and_keeps_the_answers(
+    page, settings, live_server, expert, other_expert, project, queue
+):
+    """The item went to another expert meanwhile (the lease ran out: the expert was away): the next renewal says so
+    on the screen, before more work goes into it; the answers stay on the screen and in the tab, and Enter saves
+    nothing and keeps them too."""
+    settings.LEASE_SECONDS = 4
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    for key in [*KEYS, "j", "e"]:
+        page.keyboard.press(key)
+    page.keyboard.type("Promises next-day shipping")
+    page.keyboard.press("Escape")
+    Slot.objects.filter(item_id=item).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignment.next_item(expert=other_expert, queue=queue).pk == item
+
+    page.keyboard.press("j")  # still working: the page renews, and learns the item is gone
+
+    expect(page.locator(".messages")).to_contain_text(
+        "You had this item open longer than 4 seconds without saving, so it went to another expert.", timeout=6000
+    )
+    expect(page.locator(".messages")).to_contain_text("Your answers are kept in this tab")
+    expect(page.get_by_role("link", name="Take the next item")).to_be_visible()
+    assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+    kept = json.loads(page.evaluate(f"sessionStorage.getItem('expertloop-unsent-answers:{item}')"))
+    assert ["q-critique", "Promises next-day shipping"] in kept["fields"]
+
+    page.keyboard.press("Enter")  # sent anyway: refused, and the screen stays
+
+    expect(page.locator(".messages")).to_contain_text("it went to another expert")
+    assert page.locator(".labeling").get_attribute("data-item-id") == str(item)
+    assert page.locator("textarea[name=q-critique]").input_value() == "Promises next-day shipping"
+    assert not Label.objects.exists()

@@ -13,6 +13,9 @@
   // Answers sent while signed out wait in this tab's storage under this prefix and the item id, for the sign-in.
   var UNSENT = "expertloop-unsent-answers:";
   var form, overlay, questions, active, submitting;
+  // The item's lease (bindLease) and when the expert last pressed a key, clicked, typed or scrolled.
+  var lease = null;
+  var lastInput = 0;
 
   // (Re)read the screen: at load, and after each swap.
   function bind() {
@@ -43,6 +46,7 @@
       });
     });
 
+    bindLease();
     restoreUnsent();
     // Start on the first question with an error, else the first one not answered yet.
     var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
@@ -70,6 +74,12 @@
       if (response.headers.get("X-Form-Stale")) {
         return keepUnsent(sending, "This screen is out of date, so this was not saved: you signed in or out in " +
           "another tab since it was opened.", "when you reload it", { href: location.pathname, text: "Reload this item" });
+      }
+      if (response.status === 409 && response.headers.get("X-Lease-Lost")) {
+        return response.text().then(function (html) {
+          var said = new DOMParser().parseFromString(html, "text/html").querySelector("[role=alert]");
+          itemLost(sending, said ? said.textContent.trim() : "This item went to another expert.");
+        });
       }
       return response.text().then(function (html) {
         show(html, url, answers);
@@ -166,9 +176,70 @@
     } catch (error) {
       answers = null;  // storage refused (private mode, full): the answers stay on this screen only
     }
-    submitting = false;
-    sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+    if (sending) {
+      submitting = false;
+      sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+    }
     notice(why + (answers ? " Your answers are kept in this tab and put back on this item " + when + "." : ""), link);
+  }
+
+  // The item stays this expert's while its screen is open and used: the lease is renewed (renew_lease) before it runs
+  // out, but only while the page is visible and the expert gave input within the last lease length, so an idle tab
+  // lets the item go to another expert. The page says how long the lease has left, not when it ends: clocks differ.
+  function bindLease() {
+    var screen = document.querySelector(".labeling");
+    var left = screen ? screen.dataset.leaseSecondsLeft : "";
+    lease = null;
+    if (!screen || !screen.dataset.renewUrl || !left) return;  // no lease: a labeled item, to change
+    lease = {
+      url: screen.dataset.renewUrl,
+      length: Number(screen.dataset.leaseSeconds) * 1000,
+      endsAt: Date.now() + Number(left) * 1000,
+      lost: false,
+      pending: false,
+    };
+  }
+
+  function renewIfDue() {
+    if (!lease || lease.lost || lease.pending || document.visibilityState !== "visible" || !window.fetch) return;
+    var now = Date.now();
+    if (now - lastInput > lease.length) return;  // idle for a lease length: let the item go
+    if (lease.endsAt - now > lease.length / 3) return;  // not due yet
+    var tokens = document.getElementById("skip-form");  // on every screen that holds a lease: its CSRF and item tokens
+    if (!tokens) return;
+    var body = new FormData();
+    ["csrfmiddlewaretoken", "handed"].forEach(function (name) {
+      if (tokens.elements[name]) body.append(name, tokens.elements[name].value);
+    });
+    var renewing = lease;
+    renewing.pending = true;
+    fetch(renewing.url, { method: "POST", body: body, credentials: "same-origin" }).then(function (response) {
+      // Anything but JSON (signed out, a stale form token) is for the label's submit to explain; try again later.
+      if ((response.headers.get("Content-Type") || "").indexOf("application/json") !== 0) return null;
+      return response.json().then(function (answer) {
+        if (renewing !== lease) return;  // another screen since
+        if (response.status === 409) {
+          renewing.lost = true;
+          itemLost(null, answer.message);
+        } else if (response.ok && answer.seconds_left === null) {
+          lease = null;  // labeled meanwhile (another tab): nothing left to keep
+        } else if (response.ok) {
+          renewing.endsAt = Date.now() + answer.seconds_left * 1000;
+        }
+      });
+    }).catch(function () {}).then(function () { renewing.pending = false; });
+  }
+
+  // The item went to another expert: say so now, before more work goes into it, and keep the answers in this tab.
+  function itemLost(sending, why) {
+    var screen = document.querySelector(".labeling");
+    var next = screen && screen.dataset.nextUrl;
+    keepUnsent(sending, why, "if it is handed to you again", next ? { href: next, text: "Take the next item" } : null);
+  }
+
+  function noteInput() {
+    lastInput = Date.now();
+    renewIfDue();
   }
 
   // Back on the item (signed in again, or reloaded): put back the answers keepUnsent kept, once.
@@ -342,6 +413,12 @@
     }
     if (handled) event.preventDefault();
   });
+
+  ["keydown", "pointerdown", "input", "wheel", "touchstart"].forEach(function (kind) {
+    document.addEventListener(kind, noteInput, { capture: true, passive: true });
+  });
+  document.addEventListener("visibilitychange", renewIfDue);
+  setInterval(renewIfDue, 1000);
 
   // Coming back with the browser's back button restores this page from cache: make it usable again.
   window.addEventListener("pageshow", function (event) {

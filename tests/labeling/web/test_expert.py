@@ -1111,3 +1111,117 @@ def test_next_item_and_submit_run_a_fixed_number_of_queries(
     with django_assert_num_queries(4 + 7 + 4):
         response = client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
     assert response.headers["Location"] == item_url(second)
+
+
+# --- lease renewal (the open labeling screen keeps its item while the expert works on it) ----------
+
+
+def lease_of(expert, item):
+    return Slot.objects.get(item=item, expert=expert, state=SlotState.LEASED).lease_expires_at
+
+
+def test_the_item_screen_says_how_long_its_lease_has_left_and_where_to_renew_it(client, expert, project, rubric, queue):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+
+    html = client.get(item_url(item)).content.decode()
+
+    assert f'data-renew-url="{item_url(item, "renew")}"' in html
+    assert 'data-lease-seconds="900"' in html
+    left = int(re.search(r'data-lease-seconds-left="(\d+)"', html).group(1))
+    assert 890 <= left <= 900
+
+
+def test_a_renewal_extends_the_experts_own_lease_by_a_lease_length_from_now(
+    client, settings, expert, other_expert, project, rubric, queue
+):
+    settings.LEASE_SECONDS = 120
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item).update(lease_expires_at=timezone.now() + timedelta(seconds=5))
+
+    response = client.post(item_url(item, "renew"), {"handed": token})
+
+    assert response.status_code == 200
+    assert 115 <= response.json()["seconds_left"] <= 120
+    assert lease_of(expert, item) > timezone.now() + timedelta(seconds=110)
+    assignment.next_item(expert=other_expert, queue=queue)
+    assert lease_of(expert, item)  # still the expert's: nobody else was handed it
+    again = client.post(item_url(item, "renew"), {"handed": token})  # idempotent: a lease length from now again
+    assert again.status_code == 200 and Slot.objects.filter(item=item, state=SlotState.LEASED).count() == 1
+
+
+def test_a_renewal_keeps_a_lease_that_ran_out_while_nobody_took_it(client, expert, project, rubric, queue):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item).update(lease_expires_at=timezone.now() - timedelta(seconds=30))
+
+    response = client.post(item_url(item, "renew"), {"handed": token})
+
+    assert response.status_code == 200
+    assert lease_of(expert, item) > timezone.now() + timedelta(minutes=14)
+
+
+def test_a_renewal_of_a_lost_item_answers_409_saying_so_and_changes_nothing(
+    client, expert, other_expert, project, rubric, queue
+):
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignment.next_item(expert=other_expert, queue=queue) == item
+    before = snapshot()
+
+    response = client.post(item_url(item, "renew"), {"handed": token})
+
+    assert response.status_code == 409
+    assert response.json()["message"] == (
+        "You had this item open longer than 15 minutes without saving, so it went to another expert. "
+        "Your answers were not saved."
+    )
+    assert snapshot() == before
+    assert lease_of(other_expert, item)
+
+
+def test_a_renewal_of_a_labeled_item_has_nothing_to_renew(client, expert, project, rubric, queue):
+    make_items(project, 2)
+    client.force_login(expert)
+    item = take(client, queue)
+    labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED)
+    token = handed_token(client.get(item_url(item)).content.decode())  # back on it, to change the label
+
+    response = client.post(item_url(item, "renew"), {"handed": token})
+
+    assert response.status_code == 200 and response.json() == {"seconds_left": None}
+
+
+def test_a_renewal_validates_ownership(client, expert, other_expert, outsider, project, rubric, queue):
+    """Only the expert the item was handed to renews it: another expert, even with the page's token, and an outsider
+    get a 404; a GET is refused; nothing changes."""
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    assert client.get(item_url(item, "renew")).status_code == 405
+    before = snapshot()
+    for someone in (other_expert, outsider):
+        client.force_login(someone)
+        assert client.post(item_url(item, "renew"), {"handed": token}).status_code == 404
+    assert snapshot() == before
+
+
+def test_a_renewal_needs_a_csrf_token(expert, project, rubric, queue):
+    [item] = make_items(project, 1)
+    assignment.next_item(expert=expert, queue=queue)
+    Slot.objects.filter(item=item).update(lease_expires_at=timezone.now() + timedelta(seconds=5))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(expert)
+
+    assert client.post(item_url(item, "renew")).status_code == 403
+    assert lease_of(expert, item) < timezone.now() + timedelta(seconds=6)
