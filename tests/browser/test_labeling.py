@@ -515,3 +515,46 @@ def test_a_lost_item_says_so_at_once_and_keeps_the_answers(
     assert page.locator(".labeling").get_attribute("data-item-id") == str(item)
     assert page.locator("textarea[name=q-critique]").input_value() == "Promises next-day shipping"
     assert not Label.objects.exists()
+
+
+def test_a_reload_or_back_and_forward_mid_item_keeps_the_answers_not_sent_yet(
+    page, live_server, expert, project, queue
+):
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    label_by_keyboard(page)
+    second = current_item(page)
+    for key in [*KEYS, "j", "e"]:
+        page.keyboard.press(key)
+    page.keyboard.type("Draft critique")
+    page.keyboard.press("Escape")
+    page.fill("#comment-body", "A comment half written")
+    page.fill("#skip-reason", "Not my area")
+
+    page.reload()
+
+    def assert_draft_is_back():
+        assert page.locator("input[name=q-tone][value=friendly]").is_checked()
+        assert page.locator("input[name=q-issues][value=evasive]").is_checked()
+        assert page.locator("textarea[name=q-critique]").input_value() == "Draft critique"
+        assert page.locator("#comment-body").input_value() == "A comment half written"
+        assert page.locator("#skip-reason").input_value() == "Not my area"
+
+    assert current_item(page) == second
+    assert_draft_is_back()
+    with page.expect_navigation():
+        page.go_back()
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(first))
+    assert page.locator("textarea[name=q-critique]").input_value() == ""  # the first item's label: no draft of it
+    with page.expect_navigation():
+        page.go_forward()
+    expect(page.locator(".labeling")).to_have_attribute("data-item-id", str(second))
+    assert_draft_is_back()
+
+    page.locator("#comment-body").focus()
+    page.keyboard.press("Escape")
+    press_and_follow(page, "Enter")  # saved: the draft is gone
+
+    assert Label.objects.get(item_id=second).answers == {**ANSWERS, "critique": "Draft critique"}
+    assert page.evaluate(f"sessionStorage.getItem('expertloop-draft:{second}')") is None

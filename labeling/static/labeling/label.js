@@ -12,6 +12,11 @@
   var KEEPING_FORMS = ["flag-form", "comment-form"];
   // Answers sent while signed out wait in this tab's storage under this prefix and the item id, for the sign-in.
   var UNSENT = "expertloop-unsent-answers:";
+  // What the expert gave on an item and has not sent yet, kept in this tab as they go, under this prefix and the item
+  // id: a reload, or Back then Forward, shows the item with it again. Forgotten once the label is saved.
+  var DRAFT = "expertloop-draft:";
+  // The screen's other boxes a draft keeps besides the answers.
+  var DRAFT_BOXES = ["comment-body", "flag-note", "skip-reason"];
   var form, overlay, questions, active, submitting;
   // The item's lease (bindLease) and when the expert last pressed a key, clicked, typed or scrolled.
   var lease = null;
@@ -36,6 +41,7 @@
     });
     document.querySelectorAll("form").forEach(function (each) {
       each.addEventListener("submit", function (event) {
+        forgetDraftBoxes(each);
         var keeps = KEEPING_FORMS.indexOf(each.id) !== -1;
         if ((keeps || SWAPPED_FORMS.indexOf(each.id) !== -1) && window.fetch && window.DOMParser) {
           event.preventDefault();
@@ -47,6 +53,7 @@
     });
 
     bindLease();
+    restoreDraft();
     restoreUnsent();
     // Start on the first question with an error, else the first one not answered yet.
     var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
@@ -81,6 +88,7 @@
           itemLost(sending, said ? said.textContent.trim() : "This item went to another expert.");
         });
       }
+      if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
       return response.text().then(function (html) {
         show(html, url, answers);
         var again = answers && document.getElementById(sending.id);
@@ -240,6 +248,71 @@
   function noteInput() {
     lastInput = Date.now();
     renewIfDue();
+  }
+
+  function draftKey() {
+    var screen = document.querySelector(".labeling");
+    return screen && form ? DRAFT + screen.dataset.itemId : null;
+  }
+
+  function draftNow() {
+    var draft = answersGiven();
+    if (!draft) return null;
+    draft.boxes = {};
+    DRAFT_BOXES.forEach(function (id) {
+      var box = document.getElementById(id);
+      if (box) draft.boxes[id] = box.value;
+    });
+    return draft;
+  }
+
+  function saveDraft() {
+    var key = draftKey();
+    try {
+      if (key) sessionStorage.setItem(key, JSON.stringify(draftNow()));
+    } catch (error) { /* storage refused (private mode, full): the draft stays on this screen only */ }
+  }
+
+  function forgetDraft() {
+    var key = draftKey();
+    try {
+      if (key) sessionStorage.removeItem(key);
+    } catch (error) { /* nothing was kept */ }
+  }
+
+  // A flag, a comment or a skip reason being sent is no longer a draft: the screen that answers must not get it back.
+  function forgetDraftBoxes(sending) {
+    var key = draftKey();
+    var draft = draftNow();
+    if (!key || !draft) return;
+    DRAFT_BOXES.forEach(function (id) {
+      if (sending.querySelector("#" + id)) draft.boxes[id] = "";
+    });
+    try {
+      sessionStorage.setItem(key, JSON.stringify(draft));
+    } catch (error) { /* storage refused */ }
+  }
+
+  // The item shown again (a reload, Back then Forward): put back what the expert gave and had not sent.
+  function restoreDraft() {
+    var key = draftKey();
+    var saved = null;
+    try {
+      saved = key && sessionStorage.getItem(key);
+    } catch (error) {
+      return;
+    }
+    if (!saved) return;
+    var before = JSON.stringify(draftNow());
+    var draft = JSON.parse(saved);
+    putBack(draft);
+    Object.keys(draft.boxes || {}).forEach(function (id) {
+      var box = document.getElementById(id);
+      if (box && DRAFT_BOXES.indexOf(id) !== -1) box.value = draft.boxes[id];
+    });
+    if (JSON.stringify(draftNow()) !== before) {
+      notice("Your answers not sent yet are back on this item.", null, "info");
+    }
   }
 
   // Back on the item (signed in again, or reloaded): put back the answers keepUnsent kept, once.
@@ -418,6 +491,16 @@
     document.addEventListener(kind, noteInput, { capture: true, passive: true });
   });
   document.addEventListener("visibilitychange", renewIfDue);
+  // Typing fires "input"; a key picking an option fires "change" (pick). A text box's own "change" comes on blur,
+  // also when a swap takes it off the page, with what was just sent: it is not a draft.
+  ["input", "change"].forEach(function (kind) {
+    document.addEventListener(kind, function (event) {
+      var target = event.target;
+      if (!target || !target.isConnected || !target.closest || !target.closest(".labeling")) return;
+      if (kind === "change" && target.type !== "radio" && target.type !== "checkbox") return;
+      saveDraft();
+    });
+  });
   setInterval(renewIfDue, 1000);
 
   // Coming back with the browser's back button restores this page from cache: make it usable again.
