@@ -422,6 +422,16 @@
     }
   }
 
+  // The letter of a shortcut: the key's own on a Latin layout, else the one at its place on a US keyboard, so that on a
+  // Russian, Hebrew or Arabic layout the y key ("н", "ט", "غ") still answers yes. Other keys stay as they are.
+  function latinKey(event) {
+    var key = event.key;
+    if (key.length !== 1 || /^[A-Za-z]$/.test(key)) return key;
+    var place = /^Key([A-Z])$/.exec(event.code || "");
+    if (!place || !/\p{L}/u.test(key)) return key;
+    return event.shiftKey ? place[1] : place[1].toLowerCase();
+  }
+
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (!overlay || event.isComposing) return;
@@ -444,7 +454,7 @@
       return;
     }
     var question = questions[active];
-    var key = event.key;
+    var key = latinKey(event);
     var handled = true;
 
     if (key === "?") {
