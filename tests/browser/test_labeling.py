@@ -558,3 +558,30 @@ def test_a_reload_or_back_and_forward_mid_item_keeps_the_answers_not_sent_yet(
 
     assert Label.objects.get(item_id=second).answers == {**ANSWERS, "critique": "Draft critique"}
     assert page.evaluate(f"sessionStorage.getItem('expertloop-draft:{second}')") is None
+
+
+def press_on_layout(page, key: str, code: str) -> None:
+    """A key as a non-Latin layout sends it: the letter it types there, the code of its place on the keyboard."""
+    page.evaluate(
+        "([key, code]) => (document.activeElement || document.body).dispatchEvent("
+        "new KeyboardEvent('keydown', {key, code, bubbles: true, cancelable: true}))",
+        [key, code],
+    )
+
+
+def test_letter_keys_work_on_a_russian_hebrew_or_arabic_layout(page, live_server, expert, project, queue):
+    """On a Russian layout the y key types "н": the shortcut goes by the key's place (KeyY), as on a Latin layout."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+
+    press_on_layout(page, "н", "KeyY")  # y: yes
+
+    assert page.locator("input[name=q-correct][value=yes]").is_checked()
+    assert page.locator(".question.is-active").get_attribute("data-key") == "helpful"  # moved on
+    press_on_layout(page, "о", "KeyJ")  # j: next question
+    assert page.locator(".question.is-active").get_attribute("data-key") == "tone"
+    press_on_layout(page, "ל", "KeyK")  # k, on a Hebrew layout: previous question
+    assert page.locator(".question.is-active").get_attribute("data-key") == "helpful"
+    press_on_layout(page, "ب", "KeyF")  # f, on an Arabic layout: flag
+    assert page.locator("#flag-note").evaluate("el => el === document.activeElement")
