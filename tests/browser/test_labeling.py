@@ -585,3 +585,23 @@ def test_letter_keys_work_on_a_russian_hebrew_or_arabic_layout(page, live_server
     assert page.locator(".question.is-active").get_attribute("data-key") == "helpful"
     press_on_layout(page, "ب", "KeyF")  # f, on an Arabic layout: flag
     assert page.locator("#flag-note").evaluate("el => el === document.activeElement")
+
+
+def test_the_shortcuts_overlay_takes_the_focus_and_gives_it_back(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    page.locator("input[name=q-tone][value=curt]").focus()
+
+    page.keyboard.press("?")
+
+    in_overlay = "() => document.getElementById('keys-overlay').contains(document.activeElement)"
+    assert page.evaluate(in_overlay)
+    for _ in range(3):  # Tab stays in the dialog, not behind it
+        page.keyboard.press("Tab")
+        assert page.evaluate(in_overlay)
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(in_overlay)
+    page.keyboard.press("Escape")
+    assert page.locator("#keys-overlay").is_hidden()
+    assert page.locator("input[name=q-tone][value=curt]").evaluate("el => el === document.activeElement")

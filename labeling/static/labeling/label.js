@@ -18,6 +18,8 @@
   // The screen's other boxes a draft keeps besides the answers.
   var DRAFT_BOXES = ["comment-body", "flag-note", "skip-reason"];
   var form, overlay, questions, active, submitting;
+  // What had the focus when the shortcuts overlay opened: it gets it back when the overlay closes.
+  var focusBeforeOverlay = null;
   // The item's lease (bindLease) and when the expert last pressed a key, clicked, typed or scrolled.
   var lease = null;
   var lastInput = 0;
@@ -37,7 +39,7 @@
       question.addEventListener("click", function () { setActive(index, false); });
     });
     overlay.addEventListener("click", function (event) {
-      if (event.target === overlay) toggleOverlay(false);
+      if (event.target === overlay || event.target.closest("#keys-close")) toggleOverlay(false);
     });
     document.querySelectorAll("form").forEach(function (each) {
       each.addEventListener("submit", function (event) {
@@ -380,8 +382,29 @@
     return ["radio", "checkbox", "button", "submit", "reset", "hidden"].indexOf(element.type) === -1;
   }
 
+  // A modal dialog: open, it holds the focus (Tab goes round inside it); closed, the focus goes back where it was.
   function toggleOverlay(show) {
-    overlay.hidden = show === undefined ? !overlay.hidden : !show;
+    var opening = show === undefined ? overlay.hidden : show;
+    if (opening === !overlay.hidden) return;
+    if (opening) {
+      focusBeforeOverlay = document.activeElement;
+      overlay.hidden = false;
+      (document.getElementById("keys-close") || overlay.querySelector("[role=dialog]")).focus();
+    } else {
+      overlay.hidden = true;
+      if (focusBeforeOverlay && focusBeforeOverlay.isConnected && focusBeforeOverlay !== document.body) {
+        focusBeforeOverlay.focus();
+      }
+      focusBeforeOverlay = null;
+    }
+  }
+
+  function tabInOverlay(event) {
+    var stops = Array.prototype.slice.call(overlay.querySelectorAll("button, a[href], [tabindex='0']"));
+    if (!stops.length) return;
+    var at = stops.indexOf(document.activeElement);
+    var next = at === -1 ? 0 : (at + (event.shiftKey ? stops.length - 1 : 1)) % stops.length;
+    stops[next].focus();
   }
 
   function focusBox(element) {
@@ -450,6 +473,9 @@
       if (event.key === "?" || event.key === "Escape") {
         event.preventDefault();
         toggleOverlay(false);
+      } else if (event.key === "Tab") {
+        event.preventDefault();
+        tabInOverlay(event);
       }
       return;
     }
