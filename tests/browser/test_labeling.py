@@ -605,3 +605,18 @@ def test_the_shortcuts_overlay_takes_the_focus_and_gives_it_back(page, live_serv
     page.keyboard.press("Escape")
     assert page.locator("#keys-overlay").is_hidden()
     assert page.locator("input[name=q-tone][value=curt]").evaluate("el => el === document.activeElement")
+
+
+def test_arrow_keys_move_between_the_options_of_a_focused_radio_group(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    page.locator("input[name=q-tone][value=friendly]").focus()
+
+    page.keyboard.press("ArrowDown")
+
+    assert page.locator("input[name=q-tone][value=curt]").is_checked()  # the browser's own radio group keys
+    assert page.locator("input[name=q-tone][value=curt]").evaluate("el => el === document.activeElement")
+    assert page.locator(".question.is-active").get_attribute("data-key") == "tone"
+    page.keyboard.press("j")  # j still moves between questions
+    assert page.locator(".question.is-active").get_attribute("data-key") == "issues"

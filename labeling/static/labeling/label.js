@@ -503,6 +503,8 @@
       }
     } else if ((key === "y" || key === "n") && question && question.dataset.kind === "binary") {
       if (pick(question, key)) advance();
+    } else if ((key === "ArrowDown" || key === "ArrowUp") && target && target.type === "radio") {
+      return;  // the browser's own keys of a radio group: the next or previous option (j and k change question)
     } else if (key === "j" || key === "ArrowDown") {
       setActive(active + 1);
     } else if (key === "k" || key === "ArrowUp") {
