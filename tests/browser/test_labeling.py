@@ -620,3 +620,20 @@ def test_arrow_keys_move_between_the_options_of_a_focused_radio_group(page, live
     assert page.locator(".question.is-active").get_attribute("data-key") == "tone"
     page.keyboard.press("j")  # j still moves between questions
     assert page.locator(".question.is-active").get_attribute("data-key") == "issues"
+
+
+def test_shift_s_goes_to_the_skip_reason_and_enter_skips_with_it(page, live_server, expert, project, queue):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+
+    page.keyboard.press("Shift+S")
+
+    assert page.locator("#skip-reason").evaluate("el => el === document.activeElement")
+    assert not Skip.objects.exists()  # not skipped yet: the reason comes first
+    page.keyboard.type("Not my area")
+    press_and_follow(page, "Enter")
+    assert current_item(page) != item
+    assert list(Skip.objects.values_list("item_id", "reason")) == [(item, "Not my area")]
+    page.keyboard.press("?")
+    assert "Skip with a reason" in page.locator("#keys-overlay").inner_text()

@@ -436,7 +436,7 @@
       return;
     }
     if (event.key !== "Enter") return;
-    if (target.id === "flag-note" && !event.shiftKey && !ctrl) {
+    if ((target.id === "flag-note" || target.id === "skip-reason") && !event.shiftKey && !ctrl) {
       event.preventDefault();
       submit(target.form);
     } else if (ctrl) {
@@ -513,6 +513,8 @@
       focusBox(question.querySelector("textarea"));
     } else if (key === "s") {
       submit(document.getElementById("skip-form"));
+    } else if (key === "S" && event.shiftKey) {
+      focusBox(document.getElementById("skip-reason"));  // skip with a reason: Enter there sends it
     } else if (key === "f") {
       openFlag();
     } else if (key === "c") {
