@@ -284,21 +284,48 @@ def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool
     return True
 
 
-def renew_lease(*, expert, item: Item, grant: LabelingGrant | None = None) -> datetime | None:
+def renew_lease(
+    *, expert, item: Item, grant: LabelingGrant | None = None, started_at: datetime | None = None
+) -> datetime | None:
     """Extend the expert's lease on the item to a lease length from now, while its screen is open and used; return when
     it now runs out. None, changing nothing, when they labeled the item: a label holds no lease. LeaseLost, changing
-    nothing, when the item went to another expert. Idempotent: renewing twice is renewing once, later.
+    nothing, when the item went to other experts, no slot left. Idempotent: renewing twice is renewing once, later.
 
-    A lease that ran out while nobody took the slot is still the expert's (`leased_to`): it is extended too. What keeps
+    A lease that ran out while nobody took the slot is still the expert's (`leased_to`): it is extended too; one another
+    expert took is replaced by a slot of the item still free, if any (a late submit would use it too), leased since
+    `started_at` (when the expert was shown the item, if known: the label's time is counted from it). What keeps
     an idle tab from holding an item for ever is the page (it renews only after recent input), and `next_item`, which
     hands a run-out lease to the next expert who asks."""
     ensure_can_label(expert, item.queue, grant)
-    expires_at = timezone.now() + lease_duration()
+    now = timezone.now()
+    expires_at = now + lease_duration()
     if Slot.objects.leased_to(expert).filter(item=item).update(lease_expires_at=expires_at):
         return expires_at
     if Label.objects.filter(item=item, expert=expert).exists():
         return None
+    # Gone to another expert: as a late submit would (claim_slot_for_submit), keep the item in a slot still free. Not
+    # one the expert skipped meanwhile (in another tab): that skip gave the item up.
+    if not Skip.objects.filter(item=item, expert=expert).exists() and _lease_spare_slot(expert, item, now, started_at):
+        return expires_at
     raise lease_lost()
+
+
+@transaction.atomic
+def _lease_spare_slot(expert, item: Item, now: datetime, started_at: datetime | None) -> bool:
+    spare = _spare_slot(item, now)
+    if spare is None:
+        return False
+    try:
+        with transaction.atomic():
+            Slot.objects.filter(pk=spare.pk).update(
+                state=SlotState.LEASED,
+                expert=expert,
+                leased_at=min(started_at, now) if started_at else now,
+                lease_expires_at=now + lease_duration(),
+            )
+    except IntegrityError:
+        pass  # a twin renewal (another tab) leased the expert a slot of the item first
+    return True
 
 
 def release_lease(*, expert, item: Item) -> bool:

@@ -351,7 +351,9 @@ def renew_lease(request: HttpRequest, slug: str, item_id: int) -> JsonResponse:
     seconds the lease has left (null: the item is labeled, no lease to keep), or 409 with why it is gone."""
     item = _held_item(request, slug, item_id)
     try:
-        expires_at = assignment.renew_lease(expert=request.user, item=item, grant=_grant(request, item))
+        expires_at = assignment.renew_lease(
+            expert=request.user, item=item, grant=_grant(request, item), started_at=_shown_at(request, item.pk)
+        )
     except LeaseLost as exc:
         return JsonResponse({"message": exc.message}, status=exc.status_code)
     return JsonResponse({"seconds_left": _seconds_left(expires_at)})

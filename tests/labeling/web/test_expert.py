@@ -1225,3 +1225,28 @@ def test_a_renewal_needs_a_csrf_token(expert, project, rubric, queue):
 
     assert client.post(item_url(item, "renew")).status_code == 403
     assert lease_of(expert, item) < timezone.now() + timedelta(seconds=6)
+
+
+def test_a_renewal_after_the_lease_went_to_another_expert_keeps_the_item_in_a_spare_slot(
+    client, expert, other_expert, project, rubric, queue
+):
+    """As a late submit would: the item still has a free slot, so the expert keeps working on it, in that slot."""
+    queue.overlap = 2
+    queue.save()
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    token = handed_token(client.get(item_url(item)).content.decode())
+    Slot.objects.filter(item=item, expert=expert).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignment.next_item(expert=other_expert, queue=queue) == item  # the ran-out slot; the other stays free
+    renewed_at = timezone.now()
+
+    response = client.post(item_url(item, "renew"), {"handed": token})
+
+    assert response.status_code == 200
+    assert lease_of(expert, item) > timezone.now() + timedelta(minutes=14)
+    assert lease_of(other_expert, item)
+    mine = Slot.objects.get(item=item, expert=expert)
+    assert mine.leased_at < renewed_at  # since the item was shown, not since the renewal: the label's time counts it
+    labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED)
+    assert Label.objects.filter(item=item, expert=expert).exists()
