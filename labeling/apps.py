@@ -13,6 +13,7 @@ class LabelingConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete
 
+        from labeling import checks  # noqa: F401 — registers the deployment checks of `manage.py check --deploy`
         from labeling.models import DatasetVersion
         from labeling.services.version_files import version_deleted
         from labeling.web import navigation  # noqa: F401 — connects the sign-in receiver the navigation reads

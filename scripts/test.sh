@@ -36,8 +36,10 @@ echo "Testing with DATABASE_URL=${DATABASE_URL:-<sqlite>} REDIS_URL=${REDIS_URL:
 DATABASE_URL=sqlite:///:memory: "$py" manage.py makemigrations --check --dry-run --settings=tests.settings >/dev/null ||
   { echo "Models changed without a migration: run manage.py makemigrations --name <what>." >&2; exit 1; }
 # Production settings must pass Django's deployment checklist (and drf-spectacular's schema check), warnings included;
-# a real mailer among them (mail.E001: the console's would send no invitation).
-DATABASE_URL=sqlite:///:memory: REDIS_URL= DEBUG=false ALLOWED_HOSTS=expertloop.example.com SECURE_COOKIES=true \
+# a real mailer among them (mail.E001: the console's would send no invitation), a SITE_URL people reach
+# (expertloop.E001), PostgreSQL (expertloop.W001) and Redis (expertloop.W002), which the check never connects to.
+DATABASE_URL=postgres://expertloop@db:5432/expertloop REDIS_URL=redis://redis:6379/0 \
+  SITE_URL=https://expertloop.example.com DEBUG=false ALLOWED_HOSTS=expertloop.example.com SECURE_COOKIES=true \
   SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(50))')" SECURE_SSL_REDIRECT=true \
   SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=true SECURE_HSTS_PRELOAD=true \
   EMAIL_URL=smtp+tls://smtp.example.com:587 \

@@ -18,6 +18,10 @@ PRODUCTION = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
     "EMAIL_URL": "smtp+tls://expertloop:s3cr3t@smtp.example.com:587",
+    "SITE_URL": "https://expertloop.example.com",
+    # Never connected to by the check: PostgreSQL and Redis as Compose names them.
+    "DATABASE_URL": "postgres://expertloop:s3cr3t@db:5432/expertloop",
+    "REDIS_URL": "redis://redis:6379/0",
 }
 
 
@@ -28,8 +32,7 @@ def check_deploy(**env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING", "--settings=expertloop.settings"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**clean, "DATABASE_URL": "sqlite:///:memory:", "REDIS_URL": "", "SECRET_KEY": secrets.token_urlsafe(50),
-             **env},
+        env={**clean, "SECRET_KEY": secrets.token_urlsafe(50), **env},
     )  # fmt: skip
 
 
@@ -49,6 +52,16 @@ def test_production_settings_pass_every_deployment_check_including_the_openapi_s
         ({"SECURE_COOKIES": "false"}, "security.W012"),
         ({"EMAIL_URL": None}, "mail.E001"),  # mail printed to the console: no invitation would arrive
         ({"EMAIL_URL": "filemail:////tmp/expertloop-mail"}, "mail.E001"),
+        # Every link in invitations, password resets, digests and webhooks would point at the server's own machine.
+        ({"SITE_URL": None}, "expertloop.E001"),  # the default, http://127.0.0.1:8000
+        ({"SITE_URL": "http://localhost:8000"}, "expertloop.E001"),
+        ({"SITE_URL": "https://127.0.0.2"}, "expertloop.E001"),
+        ({"SITE_URL": "http://[::1]:8000/"}, "expertloop.E001"),
+        ({"SITE_URL": "http://0.0.0.0:8000"}, "expertloop.E001"),
+        ({"DATABASE_URL": None}, "expertloop.W001"),  # the demo's SQLite file
+        ({"DATABASE_URL": "sqlite:///:memory:"}, "expertloop.W001"),
+        ({"REDIS_URL": None}, "expertloop.W002"),  # tasks run eagerly in the web process; beat never runs
+        ({"REDIS_URL": ""}, "expertloop.W002"),
     ],
 )
 def test_a_missing_https_or_mail_setting_fails_the_check(changed, check):
