@@ -6,6 +6,11 @@ from labeling.exceptions import DomainError
 from labeling.models import Project
 
 
+def name_of(command: BaseCommand) -> str:
+    """The name the command is run by (`manage.py <name>`): the audit log names it for what it did."""
+    return type(command).__module__.rpartition(".")[2]
+
+
 class ProjectCommand(BaseCommand):
     """A command about one project, named by `--project`; subclasses write `handle_project`."""
 

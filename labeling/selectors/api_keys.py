@@ -15,6 +15,7 @@ from django.utils import timezone
 from labeling.exceptions import NotFound
 from labeling.models import ApiKey, Membership, Project
 from labeling.rules.access import KEY_ROLES, issuable_scopes
+from labeling.rules.commands import by_command
 
 # An active key nobody used for this long is worth a look: forgotten, or an app that stopped sending.
 STALE_AFTER = timedelta(days=30)
@@ -27,6 +28,7 @@ class KeyRow:
     stale: bool  # active, and unused (or never used) for STALE_AFTER
     # Active, and its issuer may not issue it today: removed, deactivated, or in a role without these scopes.
     issuer_lost_access: bool
+    issuer: str  # who issued it: a username, or the command (keys without an issuer come from create_api_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ def project_keys(project: Project, now: datetime | None = None) -> ProjectKeys:
             used_last=key is last_used,
             stale=key.revoked_at is None and (key.last_used_at or key.created_at) < now - STALE_AFTER,
             issuer_lost_access=key.revoked_at is None and _issuer_lost_access(key),
+            issuer=key.created_by.username if key.created_by_id is not None else by_command("create_api_key"),
         )
         for key in keys
     ]

@@ -14,17 +14,20 @@ from django.db.models import Q
 from labeling.exceptions import InvalidInput
 from labeling.models import AuditEvent, Project
 from labeling.rules.calendar import day_start
+from labeling.rules.commands import COMMAND
 
 PAGE_SIZE = 50
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AuditFilter:
-    """What the reader asked for; None means any. `automatic` picks events no person did (actor unset)."""
+    """What the reader asked for; None means any. `automatic` picks events no person did (actor unset) and no
+    command; `by_command` those of a management command (rules.commands)."""
 
     actions: tuple[str, ...] | None = None
     actor_id: int | None = None
     automatic: bool = False
+    by_command: bool = False
     first_day: date | None = None  # in the project's time zone, inclusive
     last_day: date | None = None  # inclusive
 
@@ -90,7 +93,9 @@ def _matching(project: Project, where: AuditFilter) -> Q:
     if where.actions is not None:
         match &= Q(action__in=where.actions)
     if where.automatic:
-        match &= Q(actor__isnull=True)
+        match &= Q(actor__isnull=True) & ~Q(details__has_key=COMMAND)
+    elif where.by_command:
+        match &= Q(actor__isnull=True, details__has_key=COMMAND)
     elif where.actor_id is not None:
         match &= Q(actor_id=where.actor_id)
     if where.first_day is not None:

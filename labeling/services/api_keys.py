@@ -13,6 +13,7 @@ from labeling.exceptions import DomainError, KeyRejected
 from labeling.models import ApiKey, AuditEvent, Project, Scope
 from labeling.rules import bearer
 from labeling.rules.access import check_can_issue_key, check_can_revoke_key
+from labeling.rules.commands import command_details
 from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
 from labeling.rules.twins import twin_of
@@ -45,12 +46,12 @@ def parse_scopes(text: str) -> list[str]:
 
 
 @transaction.atomic
-def create_api_key(*, project: Project, name: str, scopes: list[str], created_by=None) -> IssuedKey:
+def create_api_key(*, project: Project, name: str, scopes: list[str], created_by=None, command: str = "") -> IssuedKey:
     """Issue a key for the project; the returned secret is the only copy.
 
     `created_by` must be an engineer, lead or admin of the project, and only leads and admins give a key the
-    privacy scope (None: a command or the demo, unchecked). At most KEYS_PER_WINDOW keys a project per
-    KEY_WINDOW (TooManyRequests beyond).
+    privacy scope (None: a command, named by `command`, or the demo, unchecked). At most KEYS_PER_WINDOW keys a
+    project per KEY_WINDOW (TooManyRequests beyond).
 
     The same form (name and scopes) posted again by the same user moments later issues a second key, naming the first
     (`IssuedKey.earlier`): the first secret cannot be shown again (only its hash is kept), and refusing the second post
@@ -82,7 +83,7 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
         project=project,
         actor=created_by,
         action="api_key.created",
-        details={"prefix": minted.prefix, "name": api_key.name, "scopes": api_key.scopes},
+        details={"prefix": minted.prefix, "name": api_key.name, "scopes": api_key.scopes, **command_details(command)},
     )
     return IssuedKey(api_key=api_key, secret=minted.secret, earlier=earlier)
 

@@ -37,6 +37,7 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
+from labeling.rules.commands import command_details
 from labeling.rules.twins import audited_twin, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
@@ -206,13 +207,16 @@ def _request_alerts(project: Project) -> None:
         logger.exception("could not ask for the alert evaluation of %s", project.slug)
 
 
-def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | None = None) -> ReviewCycle | None:
+def close_week(
+    *, project_id: int, week: date, closed_by=None, now: datetime | None = None, command: str = ""
+) -> ReviewCycle | None:
     """Close the project's cycle week: resolve gold answers, rebuild auto datasets, compute the metrics,
     freeze the report, open the next cycle and send the experts their digest.
 
     Returns the closed cycle (None if the project is gone). A closed week is returned unchanged; a week
     still running raises WeekNotOver, one with nothing to close NothingToClose. Step timings are logged and
-    kept in the report's `close.steps` (with their lane; `close.wall_seconds` is the steps' wall time).
+    kept in the report's `close.steps` (with their lane; `close.wall_seconds` is the steps' wall time). `command`:
+    the management command closing it (the audit log names it), when neither a person nor beat does.
     """
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
@@ -231,7 +235,7 @@ def close_week(*, project_id: int, week: date, closed_by=None, now: datetime | N
         check_something_to_close(project, week)  # before a cycle is made for the week
         cycle = cycle or get_cycle(project=project, week=week)
         try:
-            return _close(project, cycle, week=week, closed_by=closed_by, now=now)
+            return _close(project, cycle, week=week, closed_by=closed_by, now=now, command=command)
         except Exception as exc:
             # Recorded for the leads and /readyz; the close sweep tries again after a growing delay.
             _record_and_log(project=project, week=week, kind="close", error=exc)
@@ -262,7 +266,9 @@ def _refresh_in_lanes(
     )
 
 
-def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: datetime) -> ReviewCycle:
+def _close(
+    project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: datetime, command: str = ""
+) -> ReviewCycle:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     with _timed(timings, "resolve"):
@@ -299,7 +305,10 @@ def _close(project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: 
         get_cycle(project=project, week=week + timedelta(days=7))
         if won:
             AuditEvent.objects.create(
-                project=project, actor=closed_by, action="cycle.closed", details={"week": week_label(week), **timings}
+                project=project,
+                actor=closed_by,
+                action="cycle.closed",
+                details={"week": week_label(week), **timings, **command_details(command)},
             )
             if not deferred:
                 # Asked for in the close's transaction: a worker that dies after the commit leaves the digests owed

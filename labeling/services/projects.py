@@ -27,6 +27,7 @@ from labeling.models import (
 from labeling.models.projects import validate_time_zone
 from labeling.rules.access import check_can_copy_project
 from labeling.rules.calendar import current_week
+from labeling.rules.commands import command_details
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
@@ -101,12 +102,13 @@ def slug_for_new_project(name: str, *, created_by=None) -> str:
 
 
 @transaction.atomic
-def create_project(*, spec: object, created_by=None) -> Project:
+def create_project(*, spec: object, created_by=None, command: str = "") -> Project:
     """Create everything the spec describes, or nothing: a bad part anywhere rolls all of it back.
 
     The creator (`created_by`) becomes the project's lead, unless the spec lists them with a role of its own.
     Members that do not exist yet are created without a usable password: they choose one through the password
-    reset mail (their email must be in the spec), or sign in through single sign-on.
+    reset mail (their email must be in the spec), or sign in through single sign-on. `command`: the management
+    command creating it, when no person does (named in the audit log).
     """
     parsed = _parse(spec)
     asked = fingerprint(msgspec.to_builtins(parsed))
@@ -147,6 +149,7 @@ def create_project(*, spec: object, created_by=None) -> Project:
             questions=parsed.rubric.questions,
             guidelines=parsed.rubric.guidelines,
             published_by=created_by,
+            command=command,
         )
     for queue_spec in parsed.queues:
         queue = Queue.objects.create(
@@ -165,7 +168,7 @@ def create_project(*, spec: object, created_by=None) -> Project:
         project=project,
         actor=created_by,
         action="project.created",
-        details={"slug": project.slug, "asked_sha256": asked},
+        details={"slug": project.slug, "asked_sha256": asked, **command_details(command)},
     )
     return project
 

@@ -48,6 +48,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules import redaction as engine
+from labeling.rules.commands import command_details
 from labeling.selectors.redaction import current_rule_set
 from labeling.selectors.report import with_excerpts_of
 
@@ -201,7 +202,7 @@ class RedactionRun:
 
 
 def redact_stored_outputs(
-    *, project: Project, actor=None, batch_size: int = 500, every_output: bool = False
+    *, project: Project, actor=None, batch_size: int = 500, every_output: bool = False, command: str = ""
 ) -> RedactionRun:
     """Apply the rules in force to the project's outputs stored under older rules (or none), then to its usage events'
     properties.
@@ -291,6 +292,7 @@ def redact_stored_outputs(
             actor=actor,
             action="redaction.outputs_redacted",
             details={
+                **command_details(command),
                 "version": redactor.version,
                 "outputs": run.outputs,
                 "usage_events": run.usage_events,

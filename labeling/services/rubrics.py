@@ -8,6 +8,7 @@ from django.db.models import Max
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Project, QuestionKind, Rubric
+from labeling.rules.commands import command_details
 
 from .records import find_unstorable
 
@@ -65,7 +66,13 @@ def _kind_problems(question: Question) -> list[str]:
 
 @transaction.atomic
 def publish_rubric(
-    *, project: Project, questions: object, guidelines: str = "", published_by=None, replaces: int | None = None
+    *,
+    project: Project,
+    questions: object,
+    guidelines: str = "",
+    published_by=None,
+    replaces: int | None = None,
+    command: str = "",
 ) -> Rubric:
     """Publish the next version of the project's rubric.
 
@@ -88,6 +95,9 @@ def publish_rubric(
         project=project, version=latest + 1, questions=canonical, guidelines=guidelines, created_by=published_by
     )
     AuditEvent.objects.create(
-        project=project, actor=published_by, action="rubric.published", details={"version": rubric.version}
+        project=project,
+        actor=published_by,
+        action="rubric.published",
+        details={"version": rubric.version, **command_details(command)},
     )
     return rubric

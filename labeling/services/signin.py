@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from labeling.exceptions import Conflict
 from labeling.models import AuditEvent, Membership, SignInThrottle, ThrottleKind
+from labeling.rules.commands import by_command, command_details
 from labeling.rules.emails import normalize_email
 from labeling.selectors.signin import KEY_LENGTH, Lock, account_key, free_username
 from labeling.services.invitations import accept_invitations_for_email
@@ -102,10 +103,11 @@ def record_success(*, username: str) -> None:
 
 
 @transaction.atomic
-def unlock_sign_in(*, username: str | None = None, address: str | None = None, actor=None) -> int:
+def unlock_sign_in(*, username: str | None = None, address: str | None = None, actor=None, command: str = "") -> int:
     """Lift the lock and forget the failures of an account and/or an address; return how many rows went.
 
-    An account's unlock is written to the audit log of every project the account belongs to."""
+    An account's unlock is written to the audit log of every project the account belongs to. `command`: the
+    management command unlocking it, when no person does."""
     match = Q(pk__in=[])
     if username:
         match |= Q(kind=ThrottleKind.ACCOUNT, key=account_key(username))
@@ -113,8 +115,9 @@ def unlock_sign_in(*, username: str | None = None, address: str | None = None, a
         match |= Q(kind=ThrottleKind.ADDRESS, key=address[:KEY_LENGTH])
     deleted, _ = SignInThrottle.objects.filter(match).delete()
     actor_id = getattr(actor, "pk", None)
-    details = {"username": username or "", "address": address or "", "rows": deleted}
-    log.warning("Sign-in unlocked by user %s: %s", actor_id, details)
+    details = {"username": username or "", "address": address or "", "rows": deleted, **command_details(command)}
+    who = f"user {actor_id}" if actor_id is not None else by_command(command) if command else "nobody named"
+    log.warning("Sign-in unlocked by %s: %s", who, details)
     if username:
         project_ids = Membership.objects.filter(user__username=username).values_list("project_id", flat=True)
         AuditEvent.objects.bulk_create(

@@ -4,12 +4,15 @@ from datetime import date
 
 from django import forms
 
+from labeling.rules.commands import by_command
 from labeling.selectors.audit import AuditFilter
 
 from . import audit_sentences
 
 ANY = ""
 AUTOMATIC = "automatic"  # events no person did: the weekly close, retention, an API key's erasure
+AUTOMATIC_LABEL = "expertloop (automatic)"
+COMMAND = "command"  # events of a management command an operator ran (rules.commands)
 AREA = "area:"
 # Days outside these cannot be turned into moments in every time zone (and nothing was audited then).
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
@@ -29,7 +32,8 @@ class AuditFilterForm(forms.Form):
         self.fields["action"].choices = [(ANY, "Every action"), *audit_sentences.grouped_choices(actions)]
         self.fields["actor"].choices = [
             (ANY, "Anyone"),
-            (AUTOMATIC, "expertloop (automatic)"),
+            (AUTOMATIC, AUTOMATIC_LABEL),
+            (COMMAND, by_command("…")),
             *((str(user.pk), user.username) for user in actors),
         ]
 
@@ -54,7 +58,8 @@ class AuditFilterForm(forms.Form):
         return AuditFilter(
             actions=actions,
             automatic=actor == AUTOMATIC,
-            actor_id=int(actor) if actor not in (ANY, AUTOMATIC) else None,
+            by_command=actor == COMMAND,
+            actor_id=int(actor) if actor not in (ANY, AUTOMATIC, COMMAND) else None,
             first_day=self.cleaned_data["first_day"],
             last_day=self.cleaned_data["last_day"],
         )

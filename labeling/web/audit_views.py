@@ -10,10 +10,11 @@ from django.views.decorators.http import require_GET
 
 from labeling.exceptions import InvalidInput
 from labeling.rules.access import managed_project
+from labeling.rules.commands import COMMAND, by_command
 from labeling.selectors.audit import actions_in_log, actors_in_log, audit_page
 
 from . import audit_sentences
-from .audit_forms import AuditFilterForm
+from .audit_forms import AUTOMATIC_LABEL, AuditFilterForm
 
 
 @login_required
@@ -49,4 +50,16 @@ def _row(event) -> dict:
         "pairs": [] if sentence else audit_sentences.detail_pairs(event.details),
         # An erasure sent with an API key has no person behind it: name the key instead.
         "api_key": details.get("api_key") if event.actor_id is None else None,
+        "who": _who(event, details),
     }
+
+
+def _who(event, details: dict) -> str:
+    """Who did it, as the row's "Who" says it: a person, an API key, a command an operator ran, or nobody."""
+    if event.actor_id is not None:
+        return event.actor.username
+    if details.get("api_key"):
+        return f"API key el_{details['api_key']}_…"
+    if details.get(COMMAND):
+        return by_command(details[COMMAND])
+    return AUTOMATIC_LABEL

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from labeling.management.base import ProjectCommand
+from labeling.management.base import ProjectCommand, name_of
 from labeling.models import CycleStatus, Project, ReviewCycle
 from labeling.rules import calendar
 from labeling.services import cycles
@@ -22,7 +22,7 @@ class Command(ProjectCommand):
         )
         # Read, not get_cycle: a week the close refuses (still running, before the project) must get no cycle.
         was_closed = ReviewCycle.objects.filter(project=project, week=first_day, status=CycleStatus.CLOSED).exists()
-        cycle = cycles.close_week(project_id=project.pk, week=first_day)
+        cycle = cycles.close_week(project_id=project.pk, week=first_day, command=name_of(self))
         if was_closed:
             self.stdout.write(f"{project.slug} {cycle.label} was already closed on {cycle.closed_at:%Y-%m-%d %H:%M}.")
             return

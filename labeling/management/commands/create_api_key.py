@@ -1,4 +1,4 @@
-from labeling.management.base import ProjectCommand
+from labeling.management.base import ProjectCommand, name_of
 from labeling.models import Project
 from labeling.services.api_keys import create_api_key, parse_scopes
 
@@ -16,7 +16,7 @@ class Command(ProjectCommand):
         )
 
     def handle_project(self, project: Project, *, name: str, scopes: str, **options):
-        issued = create_api_key(project=project, name=name, scopes=parse_scopes(scopes))
+        issued = create_api_key(project=project, name=name, scopes=parse_scopes(scopes), command=name_of(self))
         key = issued.api_key
         self.stderr.write(
             f"Key {key.name!r} for {project.slug} with scopes {','.join(key.scopes)} (prefix {key.prefix})."

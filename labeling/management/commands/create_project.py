@@ -4,6 +4,7 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.exceptions import InvalidSpec
+from labeling.management.base import name_of
 from labeling.services.projects import create_project
 
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise CommandError(f"{file} is not valid YAML or JSON: {exc}") from None
         try:
-            project = create_project(spec=spec)
+            project = create_project(spec=spec, command=name_of(self))
         except InvalidSpec as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(

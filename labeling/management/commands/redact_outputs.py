@@ -1,4 +1,4 @@
-from labeling.management.base import ProjectCommand
+from labeling.management.base import ProjectCommand, name_of
 from labeling.models import Project
 from labeling.services.redaction import redact_stored_outputs
 
@@ -21,7 +21,7 @@ class Command(ProjectCommand):
         )
 
     def handle_project(self, project: Project, *, every_output: bool = False, **options):
-        run = redact_stored_outputs(project=project, every_output=every_output)
+        run = redact_stored_outputs(project=project, every_output=every_output, command=name_of(self))
         if run.version is None:
             self.stdout.write(
                 f"{project.slug} has no redaction rules in force: nothing was redacted. "

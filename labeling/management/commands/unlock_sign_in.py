@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from labeling.management.base import name_of
 from labeling.rules.client_addresses import parse_counted_address
 from labeling.selectors.signin import active_lock
 from labeling.services.signin import unlock_sign_in
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             if address is None:
                 raise CommandError(f"{typed!r} is not an IP address (e.g. 203.0.113.7 or 2001:db8::7).")
         lock = active_lock(username=username, address=address)
-        rows = unlock_sign_in(username=username, address=address)
+        rows = unlock_sign_in(username=username, address=address, command=name_of(self))
         what = " and ".join(
             part for part in [username and f"account {username!r}", address and f"address {address}"] if part
         )

@@ -3,10 +3,12 @@ project's time zone; filter by action (or area), person and days; page without r
 outsiders and another project's lead get a 404. Details are text: a `<script>` in them shows escaped."""
 
 import ast
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from labeling.models import AuditEvent, Decision, Membership, ReviewCycle, week_label
@@ -16,6 +18,7 @@ from labeling.services.api_keys import create_api_key, revoke_api_key
 from labeling.services.invitations import accept_invitation, invite_member, resend_invitation, revoke_invitation
 from labeling.services.members import change_role, remove_member
 from labeling.services.projects import ProjectSettings, settings_of, update_project_settings
+from labeling.services.redaction import save_rule_set
 from labeling.web import audit_sentences
 from tests.conftest import _member
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
@@ -279,6 +282,55 @@ def test_times_are_in_the_projects_time_zone_and_automatic_events_say_so(lead_cl
     assert "Erased an end user&#x27;s data: 2 outputs, 1 labels, 5 usage events" in html
 
 
+def test_what_a_command_did_names_the_command_in_the_log_the_filter_and_the_server_log(
+    lead_client, project, lead, rubric, tmp_path, caplog
+):
+    """Commands act as nobody, but an operator ran them: not "expertloop (automatic)", as beat's close is."""
+    week = calendar.current_week(created_weeks_ago(project, 2)) - timedelta(days=7)
+    call_command("create_api_key", project=project.slug, name="cli key", stdout=io.StringIO(), stderr=io.StringIO())
+    save_rule_set(project=project, builtins=["email"], custom=[], phone_region="US", actor=lead)
+    call_command("redact_outputs", project=project.slug, stdout=io.StringIO())
+    call_command("close_week", project=project.slug, week=week_label(week), stdout=io.StringIO())
+    with caplog.at_level("WARNING", logger="labeling.services.signin"):
+        call_command("unlock_sign_in", lead.username, stdout=io.StringIO())
+    event(project, "retention.outputs_deleted", days=90, deleted=4)  # a night's purge: automatic
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f"slug: cli-made\nname: CLI made\nmembers:\n  - {{username: {lead.username}, role: lead}}\n")
+    call_command("create_project", spec, stdout=io.StringIO())
+
+    response = lead_client.get(url(project))
+
+    who = {row["event"].action: row["who"] for row in response.context["rows"]}
+    assert who == {
+        "retention.outputs_deleted": "expertloop (automatic)",
+        "sign_in.unlocked": "a command (manage.py unlock_sign_in)",
+        "cycle.closed": "a command (manage.py close_week)",
+        "redaction.outputs_redacted": "a command (manage.py redact_outputs)",
+        "redaction.rules_saved": lead.username,
+        "api_key.created": "a command (manage.py create_api_key)",
+        "rubric.published": "expertloop (automatic)",  # the fixture's, written by no one
+    }
+    html = response.content.decode()
+    assert "a command (manage.py unlock_sign_in)" in html and "expertloop (automatic)" in html
+    assert "Sign-in unlocked by a command (manage.py unlock_sign_in)" in caplog.text
+    assert "by user None" not in caplog.text
+    made = lead_client.get("/p/cli-made/manage/audit/")
+    assert [row["who"] for row in made.context["rows"]] == ["a command (manage.py create_project)"] * len(
+        made.context["rows"]
+    )
+    commands = lead_client.get(url(project), {"actor": "command"})
+    assert {row["event"].action for row in commands.context["rows"]} == {
+        "sign_in.unlocked", "cycle.closed", "redaction.outputs_redacted", "api_key.created",
+    }  # fmt: skip
+    automatic = lead_client.get(url(project), {"actor": "automatic"})
+    assert {row["event"].action for row in automatic.context["rows"]} == {
+        "retention.outputs_deleted",
+        "rubric.published",
+    }
+    keys = lead_client.get(f"/p/{project.slug}/keys/").content.decode()
+    assert "a command (manage.py create_api_key)" in keys
+
+
 def test_a_retention_run_says_how_many_events_it_emptied(lead_client, project):
     """A night that deleted no output but emptied events' properties does not read as if it did nothing."""
     event(project, "retention.outputs_deleted", at=datetime(2026, 11, 20, 3, 30, tzinfo=UTC), days=30, deleted=0,
@@ -345,7 +397,9 @@ def test_the_log_filters_by_person_and_offers_the_actions_and_people_that_occur(
         ("Rubric", [("rubric.published", "Rubric published")]),
         ("Weeks and meetings", [("cycle.closed", "Week closed")]),
     ]  # fmt: skip
-    assert [label for _, label in form.fields["actor"].choices] == ["Anyone", "expertloop (automatic)", "enzo", "lena"]
+    assert [label for _, label in form.fields["actor"].choices] == [
+        "Anyone", "expertloop (automatic)", "a command (manage.py …)", "enzo", "lena",
+    ]  # fmt: skip
     assert '<optgroup label="API keys">' in response.content.decode()
 
 
