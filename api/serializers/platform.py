@@ -1,11 +1,22 @@
 from rest_framework import serializers
 
+from labeling.rules.calendar import no_such_day
+
+
+class DayField(serializers.DateField):
+    """A YYYY-MM-DD date; one of that format that names no day (2026-13-45) says so, not "wrong format"."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and (problem := no_such_day(value)):
+            raise serializers.ValidationError(problem)
+        return super().to_internal_value(value)
+
 
 class UsageQuery(serializers.Serializer):
-    since = serializers.DateField(
+    since = DayField(
         required=False, help_text="The first week's earliest start (YYYY-MM-DD); by default 12 weeks before `until`."
     )
-    until = serializers.DateField(
+    until = DayField(
         required=False,
         help_text="The last week's latest start (YYYY-MM-DD); by default today: the project's, or without `project` the"
         " latest among every project's time zone.",

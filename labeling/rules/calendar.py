@@ -121,3 +121,19 @@ def week_from_label(project: Project, label: str) -> date:
     except ValueError:
         raise InvalidWeek(f"{label!r} is not a week: {year} has no week {number}.") from None
     return monday + timedelta(days=project.cycle_weekday)
+
+
+_WRITTEN_AS_A_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def no_such_day(text: str) -> str | None:
+    """What is wrong with text written as YYYY-MM-DD that names no day (2026-13-45, 2026-02-30); None for a real day
+    or for text of another format (which the date field's own message covers)."""
+    text = text.strip()
+    if not _WRITTEN_AS_A_DAY.fullmatch(text):
+        return None
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return f"{text} is not a day of the calendar: the date does not exist."
+    return None

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import DomainError, InvalidInput
+from labeling.exceptions import DomainError, InvalidInput, NotFound
 from labeling.rules.access import check_operator, visible_project
 from labeling.rules.text import isolated
 from labeling.selectors import platform as selector
@@ -80,13 +80,20 @@ def usage(request: HttpRequest) -> HttpResponse:
     project, since, until = None, None, None
     if form.is_valid():
         slug = form.cleaned_data["project"]
-        project = visible_project(request.user, slug)[0] if slug else None
         try:
-            since, until = selector.usage_range(
-                since=form.cleaned_data["since"], until=form.cleaned_data["until"], now=timezone.now(), project=project
-            )
-        except InvalidInput as refused:
-            form.add_error(refused.field if refused.field in form.fields else None, refused.message)
+            project = visible_project(request.user, slug)[0] if slug else None
+        except NotFound:  # a slug typed into the Project box: said beside it, as a bad date is
+            form.add_error("project", f"No project {slug!r}.")
+        else:
+            try:
+                since, until = selector.usage_range(
+                    since=form.cleaned_data["since"],
+                    until=form.cleaned_data["until"],
+                    now=timezone.now(),
+                    project=project,
+                )
+            except InvalidInput as refused:
+                form.add_error(refused.field if refused.field in form.fields else None, refused.message)
     if form.errors:
         if fmt == "csv":
             raise InvalidInput("; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()))
@@ -95,7 +102,9 @@ def usage(request: HttpRequest) -> HttpResponse:
     records = [selector.usage_record(row) for row in selector.usage_rows(since=since, until=until, project=project)]
     if fmt == "csv":
         response = StreamingHttpResponse(csv_rows(selector.USAGE_COLUMNS, records), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="expertloop-usage-{since}-{until}.csv"'
+        # One project's file says whose it is, as a download folder of several would need.
+        name = f"expertloop-usage-{project.slug}-{since}-{until}" if project else f"expertloop-usage-{since}-{until}"
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response
     context = {"form": form, "since": since, "until": until, "records": records, "csv_query": _csv_query(request)}
     return render(request, "labeling/platform/usage.html", context)

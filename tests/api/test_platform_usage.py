@@ -131,11 +131,51 @@ def test_dates_at_the_edges_of_the_calendar_are_a_400_naming_them(client, operat
     assert "out of range" in page.content.decode()
 
 
-def test_an_unknown_project_is_a_404(client, operator):
+def test_an_unknown_project_is_a_404_from_the_api_and_a_400_beside_the_pages_field(client, operator):
+    """A slug typed into the page's Project box: the form again with the problem beside the box, not a bare 404."""
     client.force_login(operator)
 
-    assert client.get(URL, {"project": "no-such-project"}).status_code == 404
-    assert client.get("/platform/usage/", {"project": "no-such-project"}).status_code == 404
+    assert client.get(URL, {"project": "nope"}).status_code == 404
+    page = client.get("/platform/usage/", {"project": "nope"})
+    download = client.get("/platform/usage/", {"project": "nope", "format": "csv"})
+
+    assert page.status_code == download.status_code == 400
+    html = page.content.decode()
+    form = html[html.index('class="usage-filter"') :]
+    form = form[: form.index("</form>")]
+    assert re.search(r'id="id_project_error"><li>No project &#x27;nope&#x27;.</li>', form)
+    assert 'name="project" value="nope"' in form
+    assert "No project &#x27;nope&#x27;." in download.content.decode()
+
+
+@pytest.mark.parametrize("day", ["2026-13-45", "2026-02-30", "2026-00-10"])
+def test_a_date_that_does_not_exist_is_named_as_such_not_as_a_wrong_format(client, operator, day):
+    client.force_login(operator)
+
+    api = client.get(URL, {"since": day})
+    page = client.get("/platform/usage/", {"since": day})
+
+    assert api.status_code == page.status_code == 400
+    [error] = api.json()["errors"]
+    assert error["field"] == "since"
+    assert error["message"] == f"{day} is not a day of the calendar: the date does not exist."
+    assert f"{day} is not a day of the calendar" in page.content.decode()
+    assert "wrong format" in client.get(URL, {"since": "26-1-5"}).json()["errors"][0]["message"]
+
+
+def test_a_csv_of_one_project_names_the_project_in_its_filename(client, operator):
+    [project, *_] = plant_projects(2)
+    client.force_login(operator)
+
+    one = client.get("/platform/usage/", {"project": project.slug, "format": "csv"})
+    every = client.get("/platform/usage/", {"format": "csv"})
+
+    assert re.fullmatch(
+        rf'attachment; filename="expertloop-usage-{project.slug}-\d{{4}}-\d\d-\d\d-\d{{4}}-\d\d-\d\d\.csv"',
+        one["Content-Disposition"],
+    )
+    assert re.fullmatch(r'attachment; filename="expertloop-usage-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv"',
+                        every["Content-Disposition"])  # fmt: skip
 
 
 def test_an_unknown_page_format_is_a_400(client, operator):
