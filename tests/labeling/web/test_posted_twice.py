@@ -356,16 +356,16 @@ def test_a_form_posted_twice_says_what_the_first_said(form):
 
 # What the same post gets when it is not a twin: from another person, or a minute later (by the page it leads to).
 NOT_A_TWIN = {
-    "decision delete": "<h1>Not Found</h1>",
+    "decision delete": "<h1>Page not found</h1>",
     "save an explore view": "has a saved view named &#x27;Thumbs down&#x27; already.",
-    "delete an explore view": "<h1>Not Found</h1>",
+    "delete an explore view": "<h1>Page not found</h1>",
     "new project": "A project with slug &#x27;faq-bot&#x27; exists already.",
     "new queue": "This project has a queue with slug &#x27;refunds&#x27; already.",
     "new dataset": "The dataset &#x27;support-eval&#x27; exists already",
     "failure theme as a view": "The theme was saved already, as the view",
     "project settings": "Nothing changed: the settings were saved already.",
     "alert acknowledge": "This alert was already acknowledged or resolved.",
-    "undo skip": "<h1>Not Found</h1>",
+    "undo skip": "<h1>Page not found</h1>",
 }
 
 

@@ -1,0 +1,41 @@
+"""Pages that answer errors look like the site's pages; under /api/ every unmatched URL answers the API's JSON."""
+
+import pytest
+from django.test import RequestFactory
+from django.views.defaults import server_error
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/nothing-here/", "/p/no-such-project/"])
+def test_a_page_that_is_not_there_is_the_sites_404_page(client, expert, path):
+    client.force_login(expert)
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<title>Page not found · expertloop</title>" in html
+    assert 'class="topbar"' in html and "labeling/app.css" in html  # the site's layout and style
+    assert 'href="/">Back to your projects</a>' in html
+
+
+def test_the_500_page_is_the_sites_and_reads_nothing_from_the_database(rf: RequestFactory, django_assert_num_queries):
+    """Rendered when anything failed, the database too: no request context, no query."""
+    with django_assert_num_queries(0):
+        response = server_error(rf.get("/p/x/"))
+
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "<title>Server error · expertloop</title>" in html
+    assert 'class="topbar"' in html and "labeling/app.css" in html
+
+
+@pytest.mark.parametrize("path", ["/api/v1/end-users/", "/api/v1/nothing", "/api/v1/projects/a%20b/outputs"])
+def test_an_unmatched_api_url_answers_the_apis_json_error(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert error["message"].startswith("No API endpoint has this URL")
