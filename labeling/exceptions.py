@@ -161,6 +161,10 @@ class InvitationUsed(InvitationUnusable):
     pass
 
 
+class InvitationReplaced(InvitationUnusable):
+    """A link that a newer e-mail's replaced (invited again, another role, resent)."""
+
+
 class InvitationExpired(InvitationUnusable):
     pass
 

@@ -5,9 +5,9 @@ import hashlib
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from labeling.models import Invitation, Membership, Project
+from labeling.models import AuditEvent, Invitation, Membership, Project
 from labeling.rules.emails import normalize_email
-from labeling.selectors.signin import accounts_with_email
+from labeling.selectors.signin import accounts_for_password_reset, accounts_with_email
 
 # secrets.token_urlsafe(32) gives 43 characters; anything much longer is not a token we issued.
 MAX_TOKEN_LENGTH = 100
@@ -23,6 +23,28 @@ def invitation_for_token(token: str) -> Invitation | None:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     return Invitation.objects.select_related("project", "invited_by").filter(token_hash=token_hash(token)).first()
+
+
+# The audit details that keep the hash of the link a renewal or resend replaced: the newer e-mail's link works, and
+# the older one is told apart from a mistyped link.
+REPLACED_TOKEN = "replaced_token_sha256"
+
+
+def was_replaced(token: str) -> bool:
+    """This token opened an invitation that a newer one (invited again, another role, resent) replaced."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return False
+    return AuditEvent.objects.filter(
+        action__in=["member.invited", "member.invitation_resent"], **{f"details__{REPLACED_TOKEN}": token_hash(token)}
+    ).exists()
+
+
+def account_without_password(email: str) -> bool:
+    """The accounts with this email have no usable password, and may get a first one by e-mail (made by
+    create_project; not those of single sign-on): signing in asks for a password its owner chooses through "Forgot
+    your password?"."""
+    accounts = accounts_for_password_reset(email)
+    return bool(accounts) and not any(account.has_usable_password() for account in accounts)
 
 
 def project_joined_through(token: str, user) -> Project | None:

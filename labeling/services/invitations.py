@@ -32,6 +32,7 @@ from labeling.exceptions import (
     InvitationExpired,
     InvitationForAnotherEmail,
     InvitationNotValid,
+    InvitationReplaced,
     InvitationRevoked,
     InvitationUsed,
 )
@@ -41,10 +42,12 @@ from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.limits import check_window_limit
 from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.invitations import (
+    REPLACED_TOKEN,
     account_exists_for_email,
     invitation_for_token,
     is_member_by_email,
     token_hash,
+    was_replaced,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,7 +106,13 @@ def invite_member(*, project: Project, email: str, role: str, invited_by) -> Iss
         project=project,
         actor=invited_by,
         action="member.invited",
-        details={"invitation": invitation.pk, "email": email, "role": role, "renewed": pending is not None},
+        details={
+            "invitation": invitation.pk,
+            "email": email,
+            "role": role,
+            "renewed": pending is not None,
+            **({REPLACED_TOKEN: pending.token_hash} if pending is not None else {}),
+        },
     )
     _send_on_commit(invitation, token)
     return IssuedInvitation(invitation=invitation, token=token)
@@ -124,6 +133,8 @@ def resend_invitation(*, invitation: Invitation, resent_by) -> str | None:
     _check_sends(project)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
+    # Read under the project's lock, which every resend and renewal takes: the link this resend replaces.
+    replaced = Invitation.objects.filter(pk=invitation.pk).values_list("token_hash", flat=True).first()
     renewed = (
         Invitation.objects.pending()
         .filter(pk=invitation.pk, project=project)
@@ -141,7 +152,12 @@ def resend_invitation(*, invitation: Invitation, resent_by) -> str | None:
         project=project,
         actor=resent_by,
         action="member.invitation_resent",
-        details={"invitation": invitation.pk, "email": invitation.email, "role": invitation.role},
+        details={
+            "invitation": invitation.pk,
+            "email": invitation.email,
+            "role": invitation.role,
+            REPLACED_TOKEN: replaced,
+        },
     )
     _send_on_commit(invitation, token)
     return token
@@ -190,6 +206,8 @@ def check_invitation(token: str) -> Invitation:
     """The invitation a token opens if it can still be accepted; else the InvitationUnusable that says why."""
     invitation = invitation_for_token(token)
     if invitation is None:
+        if was_replaced(token):
+            raise InvitationReplaced("This link was replaced by a newer invitation: use the latest e-mail.")
         raise InvitationNotValid("This invitation link is not valid. Check that you copied the whole link.")
     if invitation.revoked_at is not None:
         raise InvitationRevoked("This invitation was withdrawn. Ask the project's lead for a new one.")

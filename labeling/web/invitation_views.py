@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from labeling.exceptions import Conflict, InvalidAccount, InvitationUnusable, InvitationUsed
 from labeling.rules.text import isolated
-from labeling.selectors.invitations import account_exists_for_email, project_joined_through
+from labeling.selectors.invitations import account_exists_for_email, account_without_password, project_joined_through
 from labeling.services import invitations as invitation_services
 
 from .member_forms import AccountForm
@@ -60,6 +60,8 @@ def invitation(request, token: str):
     here = reverse("labeling:invitation", args=[token])
     if account_exists_for_email(invited.email):
         context["sign_in_url"] = reverse(settings.LOGIN_URL) + "?" + urlencode({"next": here})
+        # An account made by create_project has no password yet: its owner chooses one through the reset mail.
+        context["needs_password"] = settings.PASSWORD_SIGN_IN and account_without_password(invited.email)
         return render(request, "labeling/members/invitation.html", context)
     if not settings.PASSWORD_SIGN_IN:
         # Only the provider signs people in: it creates the account and accepts, then `next` comes back here.

@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from labeling.models import AuditEvent, Invitation, Membership, Queue, Slot, SlotState
-from labeling.services.invitations import invite_member
+from labeling.services.invitations import invite_member, resend_invitation
 from labeling.services.signin import create_invited_account
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs, make_items, take
@@ -510,3 +510,36 @@ def test_a_lead_who_removes_themselves_goes_home_and_the_project_is_closed_to_th
     response = lead_client.post(members_url(project, f"{own.pk}/remove"))
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert lead_client.get(members_url(project)).status_code == 404
+
+
+# Links replaced by newer ones, and accounts without a password ----------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["invited again", "role changed", "resent"])
+def test_a_link_replaced_by_a_newer_invitation_says_so(client, project, lead, how):
+    first = invited(project, lead)
+    if how == "resent":
+        resend_invitation(invitation=first.invitation, resent_by=lead)
+    else:
+        Invitation.objects.update(sent_at=timezone.now() - timedelta(minutes=5))  # not the twin of a double click
+        invited(project, lead, role="engineer" if how == "role changed" else "expert")
+
+    response = client.get(f"/invitations/{first.token}")
+
+    assert response.status_code == 410
+    assert "This link was replaced by a newer invitation: use the latest e-mail." in response.content.decode()
+    assert "not valid" not in response.content.decode()
+    unknown = client.get(f"/invitations/{first.token[:-2]}xy").content.decode()
+    assert "This invitation link is not valid. Check that you copied the whole link." in unknown
+
+
+def test_an_invited_account_without_a_password_is_pointed_to_choosing_one(client, project, lead, django_user_model):
+    """An account create_project made has no usable password: "Sign in" alone left its owner stuck."""
+    django_user_model.objects.create_user(username="nora", email="nora@example.com", password=None)
+    issued = invited(project, lead)
+
+    html = client.get(f"/invitations/{issued.token}").content.decode()
+
+    assert "Your account has no password yet" in html
+    assert '<a href="/password-reset/">Forgot your password?</a>' in html
+    assert "Sign in to accept" in html
