@@ -17,6 +17,7 @@ from labeling.rules.commands import command_details
 from labeling.rules.limits import check_window_limit
 from labeling.rules.text import check_storable
 from labeling.rules.twins import twin_of
+from labeling.services.operator_tokens import TOKEN_PREFIX as OPERATOR_TOKEN_PREFIX
 
 KEY_PREFIX = "el_"
 # Writing last_used_at on every request would turn every read into a write; a minute is precise enough.
@@ -125,6 +126,11 @@ def authenticate_key(token: str) -> ApiKey:
     """Return the active key this token proves, or raise KeyRejected."""
     prefix = bearer.prefix_of(token, KEY_PREFIX)
     if prefix is None:
+        if token.startswith(OPERATOR_TOKEN_PREFIX):  # the platform team's, sent to the wrong API
+            raise KeyRejected(
+                "This is an operator token (elop_…): it reads only /api/v1/platform/usage. "
+                "The project API needs a project's API key (el_…)."
+            )
         raise KeyRejected("Malformed API key.")
     api_key = ApiKey.objects.select_related("project").filter(prefix=prefix).first()
     if api_key is None or not bearer.proves(token, api_key.secret_hash):

@@ -132,3 +132,18 @@ def test_tokens_are_issued_at_most_ten_an_hour(client, operator):
 
     assert response.status_code == 429
     assert OperatorToken.objects.count() == 10
+
+
+@pytest.mark.parametrize("path", ["/api/v1/outputs", "/api/v1/rubric"])
+def test_an_operator_token_sent_to_the_project_api_says_what_it_is_for(client, operator, path):
+    """It is not malformed: it is an operator token, which reads only the usage API."""
+    issued = issue_operator_token(user=operator, name="script")
+
+    response = client.get(path, **_bearer(issued.secret))
+
+    assert response.status_code == 401
+    message = response.json()["errors"][0]["message"]
+    assert message == (
+        "This is an operator token (elop_…): it reads only /api/v1/platform/usage. "
+        "The project API needs a project's API key (el_…)."
+    )
