@@ -40,7 +40,7 @@ SEVERITY = {CloseState.FAILED: 4, CloseState.OVERDUE: 3, CloseState.CLOSING: 1, 
 @dataclass(frozen=True)
 class CloseStatus:
     state: CloseState
-    week: date  # the week the state is about: the oldest failed one, else the week that ended last
+    week: date  # the week the state is about: the oldest failed one, else the week that ended last (NEW: the running)
     due_at: datetime  # when that week is (or was) due to close
     running_due_at: datetime  # when the running week will be
     error: str = ""  # a failed close's recorded error
@@ -114,7 +114,8 @@ def close_status(project: Project, cycles: dict[date, ReviewCycle], now: datetim
     if cycle is not None and cycle.status == CycleStatus.CLOSED:
         state = CloseState.CLOSED
     elif ended_before_the_project(project, ended):
-        state = CloseState.NEW
+        # No week of the project has ended: what is to come is its running week's close, not the week before it.
+        return CloseStatus(state=CloseState.NEW, week=running, due_at=running_due_at, running_due_at=running_due_at)
     elif now >= due_at + OVERDUE_AFTER:
         state = CloseState.OVERDUE
     else:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from labeling.metrics.quality import wilson_interval
 from labeling.models import Alert, AlertRule, AlertState, CycleStatus, Project, ProjectWeek, Queue, ReviewCycle
 from labeling.rules.calendar import current_week
+from labeling.rules.weekly_close import close_due_at
 from labeling.services.alerts import evaluate_alerts
 from tests.factories import ProjectFactory, UserFactory
 from tests.helpers.platform import plant_alerts, plant_projects, planted
@@ -348,7 +349,13 @@ def test_a_project_without_stored_rows_shows_dashes_and_no_ended_week(client, op
     row = _rows(html)[newcomer.slug]
     for column in ("outputs", "outputs_last", "thumbs_down", "labels", "pass_rate", "agreement", "experts"):
         assert _cell(row, column).startswith("—"), column
-    assert _cell(row, "close").startswith("No week ended yet")
+    close = _cell(row, "close")
+    assert close.startswith("No week ended yet")
+    # Not the week that ended before the project began: its own first week, and when that closes.
+    running = current_week(newcomer)
+    due = timezone.localtime(close_due_at(newcomer, running), newcomer.tzinfo)
+    assert f"week of {running - timedelta(days=7):%-d %b}" not in close
+    assert f"First week, of {running:%-d %b}, closes {due:%a %-d %b %H:%M}" in close
     assert _cell(row, "dataset_age") == "none" and _cell(row, "ingest_errors") == "0"
     assert _order(html)[-1] == newcomer.slug
 
