@@ -20,7 +20,7 @@ class WebhookEndpointForm(forms.Form):
         initial=WebhookKind.STANDARD,
         widget=forms.RadioSelect,
         help_text="Slack: paste an incoming-webhook URL (https://hooks.slack.com/services/…); it posts the week's "
-        "close and digest as a short message.",
+        "close and digest, and alerts as they open and resolve, as a short message.",
     )
     events = forms.MultipleChoiceField(
         choices=[(value, f"{value} — {label}") for value, label in WebhookEvent.choices],

@@ -279,3 +279,20 @@ def test_a_double_click_on_rotate_makes_one_secret_and_both_answers_show_it(proj
     kept = webhooks.signing_secret(WebhookEndpoint.objects.get())
     assert [secret_in(response.content.decode()) for response in results] == [kept, kept]
     assert AuditEvent.objects.filter(action="webhook.secret_rotated").count() == 1
+
+
+def test_the_page_says_slack_endpoints_take_alerts_too_and_names_what_one_will_post(lead_client, project):
+    """Slack endpoints take alert.opened and alert.resolved besides the week's close and digest."""
+    page = lead_client.get(LIST).content.decode()
+
+    assert "posts the week&#x27;s close and digest, and alerts as they open and resolve" in page
+    assert "the week's close and digest, and alerts. Standard endpoints" in page
+
+    added = lead_client.post(
+        LIST,
+        {"url": "https://hooks.slack.com/services/T0/B0/abc", "kind": "slack",
+         "events": ["alert.opened", "alert.resolved"]},
+    ).content.decode()  # fmt: skip
+
+    assert "Its events, alert.opened and alert.resolved, will be posted to it." in added
+    assert "The week&#x27;s close and digest will be posted" not in added
