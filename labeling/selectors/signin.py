@@ -30,6 +30,14 @@ def account_key(username: str | None) -> str:
     return (username or "").replace("\x00", "\ufffd")[:KEY_LENGTH]
 
 
+def sign_in_records_of(username: str) -> bool:
+    """Is there an account with this username, or failed sign-ins kept under it (names without an account are
+    throttled too, so that a guesser learns nothing)? Two small queries at most."""
+    if get_user_model().objects.filter(username__iexact=username).exists():
+        return True
+    return SignInThrottle.objects.filter(kind=ThrottleKind.ACCOUNT, key=account_key(username)).exists()
+
+
 def active_lock(*, username: str | None, address: str | None) -> Lock | None:
     """The lock that ends last among the account's and the address's, if either is locked now. One query."""
     match = Q(pk__in=[])

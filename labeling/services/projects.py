@@ -38,7 +38,9 @@ from labeling.selectors.invitations import account_exists_for_email
 from .routing import validate_rule
 from .rubrics import publish_rubric
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+SLUG_RULE = "Expected a slug: 1–64 lowercase letters, digits and hyphens, starting with a letter or digit"
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)]
 WEEKDAYS = {label.lower(): value for value, label in Weekday.choices}
 NAME_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -244,7 +246,9 @@ def _parse(spec: object) -> ProjectSpec:
     try:
         return msgspec.convert(spec, ProjectSpec, strict=True)
     except msgspec.ValidationError as exc:
-        raise InvalidSpec(f"Invalid project spec: {exc}") from None
+        # Said as the new-project form says it, not as the pattern (a slug is the one field with one).
+        message = str(exc).replace(f"Expected `str` matching regex {SLUG_PATTERN!r}", SLUG_RULE)
+        raise InvalidSpec(f"Invalid project spec: {message}") from None
 
 
 def _problems(parsed: ProjectSpec) -> dict[str, list[str]]:

@@ -255,8 +255,16 @@ def _explain(exc: Exception, index: int, raw: bytes) -> RecordError:
     return RecordError(f"Not valid JSON: {exc}.", index, None)
 
 
+# msgspec's words for a timestamp that is a date alone, or a time without a zone, name neither.
+_TIMESTAMP_REFUSALS = ("Invalid RFC3339 encoded datetime", "Expected `datetime` with a timezone component")
+TIMESTAMP_NEEDED = (
+    "Expected a date and time with a time zone (RFC 3339), e.g. 2026-11-20T14:03:00Z or 2026-11-20T15:03:00+01:00."
+)
+
+
 def _message_of(exc: Exception) -> str:
-    return str(exc).split(" - at `", 1)[0]
+    message = str(exc).split(" - at `", 1)[0]
+    return TIMESTAMP_NEEDED if message in _TIMESTAMP_REFUSALS else message
 
 
 def _field_from(text: str) -> str | None:

@@ -151,3 +151,16 @@ def test_a_bad_range_setting_fails_at_start(env, message):
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("moment", ["2026-11-20", "2026-11-20T14:03:00", "yesterday"])
+def test_a_timestamp_without_a_time_or_a_zone_says_both_are_needed(api, moment):
+    """A date alone (or a time without a zone) read "Invalid RFC3339 encoded datetime", naming neither."""
+    response = api.post("/api/v1/outputs", {"outputs": [output_record(0, occurred_at=moment)]})
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["index"], error["field"]) == (0, "occurred_at")
+    assert error["message"] == (
+        "Expected a date and time with a time zone (RFC 3339), e.g. 2026-11-20T14:03:00Z or 2026-11-20T15:03:00+01:00."
+    )

@@ -50,6 +50,8 @@ class Command(ProjectCommand):
         )
 
     def handle_project(self, project: Project, *, file: Path, format: str, **options):
+        if file.is_dir():
+            raise CommandError(f"{file} is a directory: name a file in it.")
         if not file.is_file():
             raise CommandError(f"No such file: {file}.")
         # First validate everything, so that a bad line 90,000 does not leave a half import behind.

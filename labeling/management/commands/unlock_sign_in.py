@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labeling.management.base import name_of
 from labeling.rules.client_addresses import parse_counted_address
-from labeling.selectors.signin import active_lock
+from labeling.selectors.signin import active_lock, sign_in_records_of
 from labeling.services.signin import unlock_sign_in
 
 
@@ -21,6 +21,8 @@ class Command(BaseCommand):
             typed, address = address, parse_counted_address(address)
             if address is None:
                 raise CommandError(f"{typed!r} is not an IP address (e.g. 203.0.113.7 or 2001:db8::7).")
+        if username and not address and not sign_in_records_of(username):
+            raise CommandError(f"No account has the username {username!r}, and no failed sign-in was kept under it.")
         lock = active_lock(username=username, address=address)
         rows = unlock_sign_in(username=username, address=address, command=name_of(self))
         what = " and ".join(

@@ -205,6 +205,28 @@ def test_import_outputs_refuses_unknown_project_and_missing_file(tmp_path, proje
         run("import_outputs", "--project", project.slug, str(tmp_path / "missing.jsonl"))
 
 
+def test_import_outputs_says_a_directory_is_a_directory(tmp_path, project):
+    with pytest.raises(CommandError, match=rf"^{tmp_path} is a directory: name a file in it\.$"):
+        run("import_outputs", "--project", project.slug, str(tmp_path))
+
+
+@pytest.mark.parametrize("where", ["slug: Bad_Slug", "slug: ok\nqueues:\n  - {slug: Not OK, name: Q}"])
+def test_create_project_says_what_a_slug_may_hold_not_the_regex(tmp_path, db, where):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f"name: P\n{where}\n")
+
+    with pytest.raises(CommandError) as refused:
+        run("create_project", str(spec))
+
+    assert "lowercase letters, digits and hyphens" in str(refused.value)
+    assert "regex" not in str(refused.value) and "^[a-z0-9]" not in str(refused.value)
+
+
+def test_unlock_sign_in_says_when_no_account_has_the_username(db):
+    with pytest.raises(CommandError, match="^No account has the username 'nobody'"):
+        run("unlock_sign_in", "nobody")
+
+
 @pytest.mark.parametrize("args", [[], ["--reset"]])
 def test_seed_demo_refuses_without_debug_and_leaves_the_servers_admin_alone(db, django_user_model, settings, args):
     """On a real server (DEBUG off) it made the account named `admin` a superuser with the password printed in the
