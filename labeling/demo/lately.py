@@ -100,4 +100,4 @@ def issue_the_usage_export_token(*, operator) -> None:
 def issue_the_apps_ingest_key(*, project: Project) -> None:
     """The key the support bot's production app sends outputs and events with, and has just used. The secret is
     dropped: the app's deployment holds the only copy (the demo's own key, printed by the command, is another)."""
-    authenticate_key(create_api_key(project=project, name=APP_KEY_NAME, scopes=["ingest"]).secret)
+    authenticate_key(create_api_key(project=project, name=APP_KEY_NAME, scopes=["ingest"], command="seed_demo").secret)

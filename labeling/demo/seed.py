@@ -147,7 +147,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             _platform_view(now or timezone.now())
             issue_the_apps_ingest_key(project=project)
         revoked = _revoke_demo_keys(project)
-        issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES)
+        issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES, command="seed_demo")
     outputs = Output.objects.filter(project=project)
     events = UsageEvent.objects.filter(project=project)
     end_users = set(outputs.values_list("end_user_id", flat=True)) | set(events.values_list("end_user_id", flat=True))

@@ -373,3 +373,22 @@ def test_a_lead_sees_revoke_on_every_active_key(lead_client, project, engineer):
     engineers = create_api_key(project=project, name="pull", scopes=["read"], created_by=engineer).api_key
     assert revoke_url(project, engineers) in lead_client.get(list_url(project)).content.decode()
     assert lead_client.post(revoke_url(project, engineers)).status_code == 302
+
+
+def test_a_key_no_person_issued_names_the_command_that_did(lead_client, project, lead):
+    """As the audit log does: the command its api_key.created event names (rules.commands)."""
+    create_api_key(project=project, name="from the cli", scopes=["ingest"], command="create_api_key")
+    create_api_key(project=project, name="the demo's", scopes=["ingest"], command="seed_demo")
+    create_api_key(project=project, name="older", scopes=["ingest"])  # issued before commands were named
+    create_api_key(project=project, name="lena's", scopes=["ingest"], created_by=lead)
+
+    response = lead_client.get(list_url(project))
+
+    issuers = {row.api_key.name: row.issuer for row in response.context["keys"].rows}
+    assert issuers == {
+        "from the cli": "a command (manage.py create_api_key)",
+        "the demo's": "a command (manage.py seed_demo)",
+        "older": "a command",
+        "lena's": "lena",
+    }
+    assert '<div class="muted small">a command (manage.py seed_demo)</div>' in response.content.decode()
