@@ -56,7 +56,7 @@ def check_celery_has_a_broker(app_configs, **kwargs) -> list:
     return [
         Warning(
             "REDIS_URL is not set: Celery tasks run eagerly in the web process, and no beat runs, so weeks never "
-            "close, leases never expire and webhooks are not retried.",
+            "close and webhooks are not retried.",
             hint="Set REDIS_URL, e.g. redis://redis:6379/0, and run a Celery worker and beat.",
             id="expertloop.W002",
         )
