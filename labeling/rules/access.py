@@ -141,6 +141,11 @@ def managed_project(user, slug: str) -> tuple[Project, Membership]:
     return member_project(user, slug, MANAGING_ROLES)
 
 
+def manages(membership: Membership | None) -> bool:
+    """A membership opens the lead's screens (`managed_project`): a lead's or an admin's, not an operator's None."""
+    return membership is not None and membership.role in MANAGING_ROLES
+
+
 def sees_alerts(membership: Membership | None, *, operator: bool) -> bool:
     """Alerts are for the project's leads and admins, and operators whatever their membership (none, or as one of
     its experts): not its other experts and engineers."""

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, InvalidFilter, NotFound
 from labeling.models import Item, Output, Project
-from labeling.rules.access import MANAGING_ROLES, SAVING_VIEW_ROLES, explore_project, labels_blind, member_project
+from labeling.rules.access import SAVING_VIEW_ROLES, explore_project, labels_blind, manages, member_project
 from labeling.rules.explore import (
     PARAMETERS,
     ExploreFilter,
@@ -79,7 +79,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         problems = refused.problems
     verdict = None if blind else page.verdict_question if page is not None else verdict_question(project)
     query = filter_query(spec) if spec is not None else ""
-    can_manage = membership is not None and membership.role in MANAGING_ROLES
+    can_manage = manages(membership)
     choices = filter_choices(project)
     context = {
         "project": project,
@@ -259,6 +259,8 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
         "session_id": session_id,
         "turns": turns,
         "labels_hidden": not everyone,
+        # Where a lead acts on a reviewed output: its item's case on the adjudication screens.
+        "can_adjudicate": manages(membership),
         "truncated": len(outputs) == explore_selectors.MAX_CONVERSATION,
         "back": request.GET.get("back", ""),
     }

@@ -404,6 +404,31 @@ def test_the_conversation_shows_the_session_in_order_with_labels_and_gold(client
     assert client.get(url("explore-session", project, query=urlencode({"id": "chat/none"}))).status_code == 404
 
 
+def test_the_conversation_links_each_reviewed_output_to_where_a_lead_acts_on_it(
+    client, lead, engineer, expert, project, rubric
+):
+    (done,) = label_outputs(project, 1, session_id="chat/7", experts=[expert, lead])
+    make(project, external_id="waiting", session_id="chat/7")
+    waiting = Item.objects.create(
+        project=project, queue=done.queue, output=project.outputs.get(external_id="waiting"), week=done.week, overlap=2
+    )
+    case = reverse("labeling:adjudicate", args=[project.slug, done.pk])
+    conversation = url("explore-session", project, query=urlencode({"id": "chat/7"}))
+    client.force_login(lead)
+    page = client.get(conversation).content.decode()
+    assert f'href="{case}"' in page and client.get(case).status_code == 200
+    assert reverse("labeling:adjudicate", args=[project.slug, waiting.pk]) not in page  # not complete: no case yet
+    assert "2 of 2 labels" in page and "0 of 2 labels" in page
+
+    client.force_login(engineer)  # may see labels and gold, but adjudication is the leads'
+    page = client.get(conversation).content.decode()
+    assert "2 of 2 labels" in page and "Gold: " in page and case not in page
+
+    client.force_login(expert)  # blind: neither colleagues' label count nor the lead's case
+    page = client.get(conversation).content.decode()
+    assert "of 2 labels" not in page and case not in page
+
+
 def test_the_explore_page_query_count_stays_flat(
     client, lead, project, rubric, django_assert_num_queries, django_assert_max_num_queries
 ):
