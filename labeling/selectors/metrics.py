@@ -1,8 +1,9 @@
 """Reads of the stored weekly metric rows over a range of cycle weeks, as plain dicts: the dashboards' series,
 the weekly report's pooled pass-rate trend, and the week range every reader asks for (dashboard and API).
 
-Rows come from the tables a week's close (or a refresh) wrote, never from labels. Each function runs
-one query whatever the number of weeks, queues, questions or experts; weeks are the cycles' first days
+Rows come from the tables a week's close (or a refresh) wrote, never from labels, except the running week's
+throughput, counted now from its items as the home page counts them. Each function runs one query (the
+throughput two) whatever the number of weeks, queues, questions or experts; weeks are the cycles' first days
 and a `WeekRange` includes both ends. Rates and intervals are pooled here, in Python, from
 the stored counts (a pooled pass rate is passes / n over the queues, with its own Wilson interval).
 """
@@ -10,12 +11,24 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
-from labeling.models import AgreementMetric, Project, QualityMetric, QueueWeek, RetentionCell, week_label
+from labeling.models import (
+    AgreementMetric,
+    Item,
+    ItemStatus,
+    Label,
+    Project,
+    QualityMetric,
+    Queue,
+    QueueWeek,
+    RetentionCell,
+    week_label,
+)
 from labeling.rules.calendar import current_week
 from labeling.rules.paused import expecting_work
 
@@ -143,10 +156,13 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     The quota is summed over the queues that have one (None when none has), with `queues_with_quota` of `queues`
     and `items_in_quota_queues`, the items it caps, as in the weekly report's headline. A queue paused now is
     left out of the running week, as on the platform page and the meeting page (`rules.paused.expects_work`).
+    The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
+    it; the other weeks are read from their stored rows. Two queries.
     """
+    running = current_week(project)
     rows = QueueWeek.objects.filter(
-        expecting_work(current_week(project)), project=project, week__range=(weeks.first, weeks.last)
-    )
+        expecting_work(running), project=project, week__range=(weeks.first, weeks.last)
+    ).exclude(week=running)
     if queue_slug is not None:
         rows = rows.filter(queue__slug=queue_slug)
     sums = {
@@ -165,6 +181,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
             backlog=Sum("backlog"),
         )
     }
+    if weeks.first <= running <= weeks.last:
+        sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})
@@ -178,6 +196,45 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
             }
         )
     return series
+
+
+def running_week_throughput(*, project: Project, week: date, queue_slug: str | None = None) -> dict:
+    """The running week's `throughput_series` sums, counted now from its items and labels as a refresh would store
+    them (`services.metrics`): the items placed in the week (what the home page shows), those complete, the labels
+    they want and have (`Label.objects.on_items_of_week`), each queue's backlog; paused queues left out. One query."""
+    placed = Item.objects.filter(queue=OuterRef("pk"), week=week)
+    labels = Label.objects.on_items_of_week(week).filter(item__queue=OuterRef("pk"))
+    queues = Queue.objects.filter(project=project, is_active=True)
+    if queue_slug is not None:
+        queues = queues.filter(slug=queue_slug)
+    sums = {"queues": 0, "queues_with_quota": 0, "items_in_quota_queues": 0, "quota": None}
+    sums |= dict.fromkeys(("labels", "labels_wanted", "items", "items_complete", "backlog"), 0)
+    figures = queues.values("pk", "weekly_quota").annotate(
+        placed=_counted(placed, "queue"),
+        complete=_counted(placed.filter(status=ItemStatus.COMPLETE), "queue"),
+        wanted=_counted(placed, "queue", Sum("overlap")),
+        done=_counted(labels, "item__queue"),
+    )
+    for queue in figures.filter(placed__gt=0):  # as a refresh stores rows only for the queues with items
+        sums["queues"] += 1
+        for key, name in RUNNING_FIGURES:
+            sums[key] += queue[name]
+        sums["backlog"] += max(queue["wanted"] - queue["done"], 0)
+        if queue["weekly_quota"] is not None:
+            sums["queues_with_quota"] += 1
+            sums["items_in_quota_queues"] += queue["placed"]
+            sums["quota"] = (sums["quota"] or 0) + queue["weekly_quota"]
+    return sums
+
+
+# The throughput's sums and the running week's figures they add up.
+RUNNING_FIGURES = (("labels", "done"), ("labels_wanted", "wanted"), ("items", "placed"), ("items_complete", "complete"))
+
+
+def _counted(rows, group_by: str, aggregate=None) -> Coalesce:
+    """COUNT(*) (or `aggregate`) of a correlated subquery of one queue's rows, 0 when it has none."""
+    figure = rows.order_by().values(group_by).annotate(n=aggregate or Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(figure, output_field=IntegerField()), Value(0))
 
 
 def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETENTION_OFFSETS) -> dict[str, list[dict]]:

@@ -33,12 +33,12 @@ from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
-from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, visible_project
+from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, manages, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
 from labeling.selectors.management import project_queues
-from labeling.selectors.outbox import queued_work
+from labeling.selectors.outbox import last_refreshed_at, queued_work
 from labeling.selectors.report import (
     blind_report,
     cycle_decisions,
@@ -242,10 +242,25 @@ def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
         messages.info(request, f"The week {week_label} is closed: its report is frozen.")
     else:
         messages.success(request, "Recomputing the week's figures: reload in a moment to see them.")
+    if request.POST.get("next") == "dashboard":  # the dashboard's refresh button: back to the dashboard
+        return redirect("labeling:dashboard", slug=project.slug)
     return redirect(_meeting_url(project, week))
 
 
 # Dashboards --------------------------------------------------------------------------------------------------
+
+
+def _running_week(project: Project, membership, weeks) -> dict:
+    """What the dashboard says of the running week, when its range holds it: its throughput is counted now, its other
+    figures are the last refresh's (when that was), which a lead may ask for again from here."""
+    week = calendar.current_week(project)
+    if not weeks.first <= week <= weeks.last:
+        return {}
+    return {
+        "running_label": week_label(week),
+        "refreshed_at": last_refreshed_at(project.pk, week),
+        "can_refresh": manages(membership),
+    }
 
 
 def _dashboard_filters(request: HttpRequest, project: Project, queues: list, questions: list[dict]):
@@ -335,6 +350,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 metric_selectors.retention_curves(**span), reference=retention_reference_of(project)
             ),
             "throughput": throughput,
+            **_running_week(project, membership, weeks),
             "queue_name": next((queue.name for queue in queues if queue.slug == queue_slug), None),
             "first_label": week_label(first),
             "last_label": week_label(last),

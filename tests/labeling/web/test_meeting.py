@@ -506,6 +506,11 @@ def test_a_queue_paused_this_week_leaves_its_quota_out_of_the_meeting_page_and_d
                                  labels_wanted=20, labels=8, backlog=12)  # fmt: skip
         QueueWeek.objects.create(project=project, week=week, queue=escalations, quota=30, items=5, items_complete=1,
                                  labels_wanted=10, labels=2, backlog=8)  # fmt: skip
+    # The running week's items as those rows count them (the dashboard counts them now): 4 labeled twice, 6 open.
+    label_outputs(project, 4, queue=queue.slug)
+    for _ in range(6):
+        Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=this_week,
+                            overlap=2)  # fmt: skip
     with_both = {"done": 10, "wanted": 30, "quota": 50, "items": 15, "previous_done": 0, "change": 10}
     cycle = closed_cycle(project, last_week, headline={**sample_report()["headline"], "labels": with_both})
     update_queue(queue=escalations, actor=lead, values=QueueValues(slug="escalations", name="Escalations",
@@ -527,6 +532,49 @@ def test_a_queue_paused_this_week_leaves_its_quota_out_of_the_meeting_page_and_d
     row = dashboard.split(f'<tr data-week="{week_label(last_week)}">')[1].split("</tr>")[0]
     assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["10", "30", "15", "50", "20"]
     assert (platform.last_week.labels, platform.last_week.labels_wanted) == (10, 30)
+
+
+def test_the_dashboards_running_week_counts_the_items_placed_now_not_the_last_refresh(
+    client, project, lead, engineer, queue, this_week, last_week
+):
+    """The last refresh stored 87 items for the running week; since then the queue's items changed (here: 3 placed,
+    1 labeled twice). The home page counts the items placed now, and so does the dashboard's running week; a closed
+    week keeps what was stored. The quality and agreement still come from the last refresh: the page says when that
+    was, and a lead may refresh them from here."""
+    for week in (last_week, this_week):
+        QueueWeek.objects.create(project=project, week=week, queue=queue, quota=20, items=87, items_complete=80,
+                                 labels_wanted=174, labels=160, backlog=14)  # fmt: skip
+    label_outputs(project, 1, queue=queue.slug, answers=({"correct": True}, {"correct": True}))
+    for _ in range(2):
+        Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=this_week,
+                            overlap=2)  # fmt: skip
+    refreshed = OutboxMessage.objects.create(
+        task="labeling.refresh_metrics",
+        args=[project.pk, this_week.isoformat()],
+        dedupe_key=f"refresh_metrics:{project.pk}:{this_week.isoformat()}",
+        published_at=timezone.now(),
+        finished_at=datetime(2026, 12, 1, 9, 5, tzinfo=UTC),
+    )
+    client.force_login(lead)
+    span = {"from": week_label(last_week), "to": week_label(this_week)}
+
+    html = client.get(url("dashboard", project), span).content.decode()
+
+    row = html.split(f'<tr data-week="{week_label(this_week)}">')[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["2", "6", "3", "20", "4"]
+    row = html.split(f'<tr data-week="{week_label(last_week)}">')[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == ["160", "174", "87", "20", "14"]
+    note = html.split('id="running-week-note"')[1].split("</p>")[0]
+    assert "counted now" in note and "as of 2026-12-01 09:05" in note and "every hour" in note
+    refresh = html.split('id="dashboard-refresh"')[1].split("</form>")[0]
+    assert url("meeting-refresh", project, week_label(this_week)) in refresh
+    response = client.post(url("meeting-refresh", project, week_label(this_week)), {"next": "dashboard"})
+    assert response.status_code == 302 and response.url == url("dashboard", project)
+    refreshed.delete()
+    client.force_login(engineer)  # refreshing is the leads'; without a finished refresh the page says so plainly
+    html = client.get(url("dashboard", project), span).content.decode()
+    assert 'id="dashboard-refresh"' not in html
+    assert "as last computed" in html.split('id="running-week-note"')[1].split("</p>")[0]
 
 
 @pytest.mark.parametrize(
@@ -573,13 +621,15 @@ def test_the_closed_meeting_page_runs_a_fixed_number_of_queries(
 
 def test_the_dashboard_runs_a_fixed_number_of_queries(client, project, lead, queue, metrics, django_assert_num_queries):
     client.force_login(lead)
-    # session, user, project with membership, queues, rubric, quality, agreement, throughput, retention
-    with django_assert_num_queries(9):
+    # session, user, project with membership, queues, rubric, quality, agreement, throughput (stored weeks, the
+    # running week counted now), retention, the running week's last refresh
+    with django_assert_num_queries(11):
         assert client.get(url("dashboard", project)).status_code == 200
     for slug in ("a", "b", "c"):
         extra = Queue.objects.create(project=project, slug=slug, name=slug.upper())
         store_week(project, extra, metrics, passes=5, n=10, labels=20, agreement=False)
-    with django_assert_num_queries(9):
+        label_outputs(project, 1, queue=slug, experts=[lead], answers=({"correct": True},))
+    with django_assert_num_queries(11):
         assert client.get(url("dashboard", project)).status_code == 200
 
 

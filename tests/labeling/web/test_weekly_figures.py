@@ -93,8 +93,14 @@ def test_the_quota_sums_the_queues_that_have_one_and_says_how_many_of_them_and_w
     assert "26 / 174" in labels and "on 87 items" in labels
     assert "quota 60 items in 2 of 3 queues (52 placed there)" in labels and "no quota" not in labels
     assert "quota 60 items in 2 of 3 queues (52 placed there)" in markdown
+    # The dashboard counts the running week's items now (none placed yet), then one in each queue: the same quota.
+    assert throughput_cells(dashboard, this_week) == ["0", "0", "0", "—", "0"]
+    for queue in (billing, escalations, thumbs, paused):
+        Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=this_week,
+                            overlap=queue.overlap)  # fmt: skip
+    dashboard = client.get(url("dashboard", project), {"from": week_label(this_week)}).content.decode()
     partly = '60 <span class="muted small">(2 of 3 queues)</span>'
-    assert throughput_cells(dashboard, this_week) == ["26", "174", "87", partly, "148"]
+    assert throughput_cells(dashboard, this_week) == ["0", "4", "3", partly, "4"]
 
 
 def test_every_queue_with_a_quota_says_the_quota_alone_and_none_says_no_quota(client, project, lead, this_week):
