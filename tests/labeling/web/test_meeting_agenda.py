@@ -201,3 +201,18 @@ def test_with_a_queue_filter_the_dashboard_says_agreement_covers_all_queues(clie
     note = filtered.split('id="agreement-scope"')[1].split("</p>")[0]
     assert "Agreement covers all queues" in note and "Escalations" in note
     assert 'id="agreement-scope"' not in unfiltered
+
+
+def test_with_a_queue_filter_the_dashboard_says_retention_covers_all_end_users(client, project, lead, rubric):
+    """Retention is stored per cohort for the project's end users, not per queue: filtered to one queue, the page says
+    so beside the retention chart, as it does for agreement."""
+    created_weeks_ago(project, 52)
+    Queue.objects.create(project=project, slug="escalations", name="Escalations")
+    client.force_login(lead)
+
+    filtered = client.get(url("dashboard", project), {"queue": "escalations"}).content.decode()
+    unfiltered = client.get(url("dashboard", project)).content.decode()
+
+    note = filtered.split('id="retention-scope"')[1].split("</p>")[0]
+    assert "Retention covers all queues" in note and "Escalations" in note
+    assert 'id="retention-scope"' not in unfiltered
