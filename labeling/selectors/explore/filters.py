@@ -93,6 +93,9 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
     return outputs
 
 
+NOTHING_TO_SEARCH = "Nothing to search for: words as common as “the” or “don't”, and punctuation, are not indexed."
+
+
 def search_condition(q: str) -> Q:
     """The search words as a condition on Output (see the module's docstring). InvalidFilter when the words are
     all too common to be indexed ("the", "don't"), so the person learns why nothing matched."""
@@ -110,14 +113,20 @@ def search_condition(q: str) -> Q:
             found = Q(search_vector=tsquery(term)) & Q(IContains(_searched_text(), term))
             condition = ~found if excluded else found
         return condition | ids
+    groups = substring_groups(q)
+    if not groups:  # '""' or "OR" alone: refused as PostgreSQL refuses them
+        raise InvalidFilter({"q": NOTHING_TO_SEARCH})
     condition = Q()
-    for term, excluded in substring_terms(q):
-        # SQLite keeps JSON as text with non-ASCII letters and quotes escaped ("Z\u00fcrich"): look for the
-        # term written the same way there, and as typed in the comment.
-        escaped = json.dumps(term)[1:-1]
-        found = Q(output__icontains=escaped) | Q(input__icontains=escaped) | Q(context__icontains=escaped)
-        found |= Q(feedback_comment__icontains=term)
-        condition &= ~found if excluded else found
+    for number, group in enumerate(groups):
+        every = Q()
+        for term, excluded in group:
+            # SQLite keeps JSON as text with non-ASCII letters and quotes escaped ("Z\u00fcrich"): look for the
+            # term written the same way there, and as typed in the comment.
+            escaped = json.dumps(term)[1:-1]
+            found = Q(output__icontains=escaped) | Q(input__icontains=escaped) | Q(context__icontains=escaped)
+            found |= Q(feedback_comment__icontains=term)
+            every &= ~found if excluded else found
+        condition = every if number == 0 else condition | every
     return condition | ids
 
 
@@ -125,9 +134,7 @@ def _check_searchable(q: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT numnode(websearch_to_tsquery(%s::regconfig, %s))", [SEARCH_CONFIGURATION, q])
         if cursor.fetchone()[0] == 0:
-            raise InvalidFilter(
-                {"q": "Nothing to search for: words as common as “the” or “don't”, and punctuation, are not indexed."}
-            )
+            raise InvalidFilter({"q": NOTHING_TO_SEARCH})
 
 
 def tsquery(q: str) -> SearchQuery:
@@ -145,15 +152,25 @@ def _searched_text() -> Concat:
 
 
 def substring_terms(q: str) -> list[tuple[str, bool]]:
-    """The SQLite fallback's terms: quoted phrases and words, a leading '-' excludes one; OR is read as a word."""
-    terms = []
+    """The SQLite fallback's terms, every group's (`substring_groups`), in order: what a result marks."""
+    return [term for group in substring_groups(q) for term in group]
+
+
+def substring_groups(q: str) -> list[list[tuple[str, bool]]]:
+    """The SQLite fallback's reading of the search box, as websearch_to_tsquery reads it: quoted phrases and words,
+    each (term, excluded by a leading '-'); the terms of a group are all required, and OR (in any case) separates
+    alternative groups ("a b OR c" is a AND b, or c). An OR with nothing on one side is dropped."""
+    groups: list[list[tuple[str, bool]]] = [[]]
     for phrase, word in re.findall(r'(-?"[^"]*")|(\S+)', q):
+        if word.casefold() == "or":
+            groups.append([])
+            continue
         term = (phrase or word).replace('"', "")
         excluded = term.startswith("-") and len(term) > 1
         term = term.removeprefix("-") if excluded else term
         if term.strip():
-            terms.append((term.strip(), excluded))
-    return terms
+            groups[-1].append((term.strip(), excluded))
+    return [group for group in groups if group]
 
 
 def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:

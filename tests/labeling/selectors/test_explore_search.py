@@ -72,6 +72,25 @@ def test_search_semantics(projects, q, expected):
 
 
 @pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("warehouse OR menu", {"order", "creme"}),
+        ("warehouse or menu", {"order", "creme"}),  # as websearch_to_tsquery reads it, in any case
+        ("payment OR shipping OR menu", {"refunded", "shipping", "creme"}),
+        ("payment refunded OR shipping free", {"refunded", "shipping"}),  # terms AND-ed, OR between the groups
+        ("payment OR shipping warehouse", {"refunded"}),
+        ("refund OR shipping -policy", {"refunded", "date-promise", "refund-policy", "shipping"}),  # -word in its group
+        ('"refund will arrive" OR warehouse', {"date-promise", "order"}),
+        ("OR warehouse OR", {"order"}),  # an OR with nothing on one side is dropped
+    ],
+)
+def test_or_means_the_same_on_postgresql_and_on_the_sqlite_demo(projects, q, expected):
+    """The demo's SQLite searches substrings, not a search index; the search box's OR meant the word "or" there
+    ("refund OR exchange" found every "sorry"). Both now read OR as websearch_to_tsquery does."""
+    assert found(projects[0], q=q) == expected
+
+
+@pytest.mark.parametrize(
     "q", ["'", "\\", ":*", "!", "&|", '"unbalanced', "refund & | !", "(((", "a:*b", "' OR 1=1 --", "\u00e9\u0301"]
 )
 def test_hostile_query_strings_find_or_say_why_not(projects, q):
