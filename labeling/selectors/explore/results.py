@@ -62,6 +62,8 @@ class ResultRow:
     # The output's text as (text, is_match) pieces: the search's matches in context, or its excerpt.
     pieces: list[tuple[str, bool]]
     verdict: bool | None = None  # the output's verdict (`verdicts_of_outputs`), when decided
+    # Found by a search whose words are not in the answer: in its input (an earlier turn), context, comment or ids.
+    matched_elsewhere: bool = False
 
 
 @dataclass
@@ -133,6 +135,8 @@ def result_page(
     rows = [ResultRow(output, []) for output in found]
     if with_pieces:
         _add_pieces(rows, spec.q)
+        for row in rows:
+            row.matched_elsewhere = bool(spec.q) and not any(hit for _, hit in row.pieces)
         _add_verdicts(rows, question)
     return Page(
         rows=rows,

@@ -429,6 +429,20 @@ def test_the_conversation_links_each_reviewed_output_to_where_a_lead_acts_on_it(
     assert "of 2 labels" not in page and case not in page
 
 
+def test_a_result_found_only_by_its_input_says_so_instead_of_passing_off_its_answer_as_the_match(client, lead, project):
+    make(project, external_id="in-answer", input="Hello", output="Your refund is on its way.")
+    make(project, external_id="in-input", input="Where is my refund?", output="The parcel ships Friday.")
+    client.force_login(lead)
+
+    page = client.get(url("explore", project, query="q=refund")).content.decode()
+
+    answer, asked = (page.split(f'data-output="{name}"')[1].split("</li>")[0] for name in ("in-answer", "in-input"))
+    assert "<mark>refund</mark>" in answer and 'class="matched-elsewhere' not in answer
+    assert "<mark>" not in asked and 'class="matched-elsewhere' in asked
+    assert "matched in its input" in asked
+    assert 'class="matched-elsewhere' not in client.get(url("explore", project)).content.decode()  # no search
+
+
 def test_the_explore_page_query_count_stays_flat(
     client, lead, project, rubric, django_assert_num_queries, django_assert_max_num_queries
 ):
