@@ -127,6 +127,13 @@ PARAMETERS = {
 }
 
 
+def verdict_word(answer: str) -> str | None:
+    """How the pages say an answer to the verdict question, as typed in `gold=` or counted in its facet: "pass" or
+    "fail" (the filter menu's and the badges' words), None for no yes/no answer."""
+    verdict = {"pass": True, "fail": False}.get(answer.strip().lower(), read_query_boolean(answer))
+    return None if verdict is None else "pass" if verdict else "fail"
+
+
 def theme_key(week_label: str, rank: int) -> str:
     """How a failure theme is named in links, the explore filter and reports: "2026-W48.1" (THEME reads it back)."""
     return f"{week_label}.{rank}"

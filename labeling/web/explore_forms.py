@@ -20,6 +20,7 @@ from labeling.rules.explore import (
     read_value,
     shown_value,
     typed_value,
+    verdict_word,
 )
 from labeling.selectors.explore_page import FilterChoices
 
@@ -122,8 +123,9 @@ class Chip:
     query: str  # the filter without this condition
 
 
-def chips(spec: ExploreFilter) -> list[Chip]:
-    """One chip per condition of the filter (per value of a repeated parameter), each with the query without it."""
+def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
+    """One chip per condition of the filter (per value of a repeated parameter), each with the query without it.
+    A gold answer to the verdict question (`verdict_key`) reads pass or fail, as the filter menu and badges say."""
     found: list[Chip] = []
 
     def add(label: str, **changes: Any) -> None:
@@ -158,7 +160,7 @@ def chips(spec: ExploreFilter) -> list[Chip]:
         value = getattr(spec, name)
         if value is not None:
             add(yes if value else no, **{name: None})
-    each("gold", "Gold", lambda pair: f"{pair[0]} = {pair[1]}")
+    each("gold", "Gold", lambda pair: (pair[0] == verdict_key and verdict_word(pair[1])) or f"{pair[0]} = {pair[1]}")
     each("queues", "Queue")
     if spec.min_chars is not None:
         add(f"≥ {spec.min_chars:,} characters", min_chars=None)

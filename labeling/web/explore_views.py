@@ -30,6 +30,7 @@ from labeling.rules.explore import (
     facet_filter,
     filter_query,
     parse_filter,
+    verdict_word,
 )
 from labeling.rules.gold import gold_answers
 from labeling.rules.text import isolated
@@ -88,7 +89,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "help": PARAMETERS,
         "spec": spec,
         "query": query,
-        "chips": chips(spec) if spec is not None else [],
+        "chips": chips(spec, verdict["key"] if verdict else None) if spec is not None else [],
         "page": page,
         "verdict": verdict,
         "total": _total_text(page.total) if page is not None else "",
@@ -155,10 +156,12 @@ def _facet_links(facet: explore_selectors.Facet, spec: ExploreFilter) -> FacetBl
     for value in facet.values:
         key = facet.key if facet.parameter in ("meta", "gold") else ""
         query = _with_value(spec, facet.parameter, value.value, key=key)
+        # The gold facet counts the verdict question's answers: pass and fail, as the filter menu and badges say.
+        label = (facet.parameter == "gold" and verdict_word(value.value)) or value.label
         if query == current:  # already part of the filter: nothing to add
-            block.links.append(FacetLink(value.label, value.count, None, selected=True))
+            block.links.append(FacetLink(label, value.count, None, selected=True))
         else:
-            block.links.append(FacetLink(value.label, value.count, query))
+            block.links.append(FacetLink(label, value.count, query))
     return block
 
 

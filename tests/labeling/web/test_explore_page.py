@@ -443,6 +443,22 @@ def test_a_result_found_only_by_its_input_says_so_instead_of_passing_off_its_ans
     assert 'class="matched-elsewhere' not in client.get(url("explore", project)).content.decode()  # no search
 
 
+def test_the_verdict_reads_pass_or_fail_in_the_chip_the_facet_and_the_badges_alike(client, lead, project, rubric):
+    """The filter menu and the badges said pass/fail; the chip said "Gold: correct = false" and the facet "false 1"."""
+    label_outputs(project, 1, experts=[lead], answers=({"correct": False, "helpful": 2},))
+    label_outputs(project, 2, experts=[lead], answers=({"correct": True, "helpful": 4},))
+    client.force_login(lead)
+
+    page = client.get(url("explore", project, query="gold=correct:false")).content.decode()
+    facets = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).content.decode()
+
+    chip = page.split('class="chip filter-chip">')[1].split("<a")[0].strip()
+    assert chip == "Gold: fail" and "gold: fail" in page
+    verdicts = facets.split('data-facet="Gold: ')[1].split("</ul>")[0]
+    assert re.findall(r'">(\w+)</a>\s*<span class="count">(\d+)', verdicts) == [("pass", "2"), ("fail", "1")]
+    assert ">true<" not in verdicts and ">false<" not in verdicts
+
+
 def test_the_explore_page_query_count_stays_flat(
     client, lead, project, rubric, django_assert_num_queries, django_assert_max_num_queries
 ):
