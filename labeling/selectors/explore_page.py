@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from labeling.exceptions import InvalidFilter
+from labeling.exceptions import InvalidFilter, NotFound
 from labeling.models import Output, Project, Queue, SavedView
 from labeling.rules.explore import blind_problems, parse_filter, typed_pair, typed_value
 
@@ -53,6 +53,14 @@ def saved_views(project: Project, *, blind: bool = False) -> list[SavedView]:
     whose filter they may use (`rules.explore.blind_problems`)."""
     views = list(SavedView.objects.filter(project=project).order_by("name"))
     return [view for view in views if not blind or _usable_blind(view.query)]
+
+
+def saved_view(project: Project, view_id: int) -> SavedView:
+    """One of the project's saved views; NotFound for another project's or a gone one."""
+    view = SavedView.objects.filter(project=project, pk=view_id).first()
+    if view is None:
+        raise NotFound("No such saved view.")
+    return view
 
 
 def _usable_blind(query: str) -> bool:

@@ -72,7 +72,7 @@ FILTER_DETAILS = {
     "saved_view.deleted": "query",
 }
 # Audit events keeping a saved view's name (under this key): a lead may name a view after the end user it is about.
-NAME_DETAILS = {"saved_view.created": "name", "saved_view.deleted": "name"}
+NAME_DETAILS = {"saved_view.created": "name", "saved_view.deleted": "name", "saved_view.renamed": "name"}
 # Audit events about one output, named by its external id; a lead's gold answers quote the output or correct it.
 OUTPUT_DETAILS = ("gold.adjudicated", "gold.confirmed", "gold.marked_for_adjudication")
 

@@ -60,7 +60,8 @@ FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write
 # into it.
 CONVERSATION = ((Flag, "note"), (Comment, "body"), (Skip, "reason"), (Resolution, "note"))
 DECISION_EVENTS = ("decision.added", "decision.deleted")  # the audit events that copy a meeting decision's text
-SAVED_VIEW_EVENTS = ("saved_view.created", "saved_view.deleted")  # the audit events that copy a saved view's name
+# The audit events that copy a saved view's name.
+SAVED_VIEW_EVENTS = ("saved_view.created", "saved_view.renamed", "saved_view.deleted")
 
 
 def redactor_for(project: Project) -> engine.Redactor | None:

@@ -24,6 +24,9 @@ from .redaction import redact_free_text, redactor_for
 MAX_NAME_CHARS = 100  # SavedView.name
 MAX_QUERY_CHARS = 4000  # SavedView.query
 DELETED = "saved_view.deleted"
+# Its details name the view as renamed, not as it was: the earlier events hold that, and erasure and redaction
+# scrub every name they hold (`privacy.NAME_DETAILS`, `redaction.SAVED_VIEW_EVENTS`).
+RENAMED = "saved_view.renamed"
 
 
 @transaction.atomic
@@ -34,12 +37,7 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
     InvalidFilter (an InvalidInput) for a bad filter, or one naming what the project does not have; InvalidInput for
     an empty, too long or taken name (taken as stored: two names the redaction rules make alike are one).
     """
-    name = " ".join((name or "").split())
-    check_storable(name=name)
-    if not name:
-        raise InvalidInput("A saved view needs a name.")
-    if len(name) > MAX_NAME_CHARS:
-        raise InvalidInput(f"Use at most {MAX_NAME_CHARS} characters for the name.")
+    name = _checked_name(name)
     query = (query or "").removeprefix("?")
     too_long = InvalidInput(f"The filter is too long to save (at most {MAX_QUERY_CHARS:,} characters).")
     if len(query) > 4 * MAX_QUERY_CHARS:  # refused unparsed: far beyond any filter worth saving
@@ -67,6 +65,43 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
         actor=audit_actor(actor),
         action="saved_view.created",
         details={"view": view.pk, "name": name, "query": canonical},
+    )
+    return view
+
+
+def _checked_name(name: str) -> str:
+    """The name with its spaces squeezed; InvalidInput for an empty or too long one."""
+    name = " ".join((name or "").split())
+    check_storable(name=name)
+    if not name:
+        raise InvalidInput("A saved view needs a name.")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"Use at most {MAX_NAME_CHARS} characters for the name.")
+    return name
+
+
+@transaction.atomic
+def rename_view(*, project: Project, view_id: int, name: str, actor=None) -> SavedView:
+    """Give one of the project's saved views another name, audited; its filter stays. The name is checked and stored
+    as `save_view` stores one (the redaction rules in force applied). InvalidInput for an empty, too long or taken
+    name; NotFound for another project's view or a gone one. The same name again changes nothing."""
+    name = _checked_name(name)
+    # The lock `save_view` and the redaction of names take: the names read here are not being changed meanwhile.
+    Project.objects.lock(project.pk)
+    name = stored_name(project, name)
+    view = SavedView.objects.select_for_update(of=("self",)).filter(project=project, pk=view_id).first()
+    if view is None:
+        raise NotFound("No such saved view.")
+    if view.name == name:
+        return view
+    view.name = name
+    try:
+        with transaction.atomic():
+            view.save(update_fields=["name"])
+    except IntegrityError:  # the unique (project, name) constraint
+        raise _taken(name) from None
+    AuditEvent.objects.create(
+        project=project, actor=audit_actor(actor), action=RENAMED, details={"view": view.pk, "name": name}
     )
     return view
 

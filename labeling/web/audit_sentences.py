@@ -236,6 +236,7 @@ ACTIONS: dict[str, Action] = {
     "redaction.outputs_redacted": Action("Stored outputs redacted", _redacted),
     "outputs.exported": Action("Outputs exported", _exported),
     "saved_view.created": Action("Explore view saved", "Saved the explore view “{name}”"),
+    "saved_view.renamed": Action("Explore view renamed", "Renamed an explore view to “{name}”"),
     "saved_view.deleted": Action("Explore view deleted", "Deleted the explore view “{name}”"),
     "sign_in.unlocked": Action("Sign-in unlocked", _unlocked),
 }

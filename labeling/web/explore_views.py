@@ -12,6 +12,7 @@ Adding to a queue and exporting are helper views of their own (`explore_action_v
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -35,7 +36,7 @@ from labeling.rules.explore import (
 from labeling.rules.gold import gold_answers
 from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
-from labeling.selectors.explore_page import filter_choices, saved_views
+from labeling.selectors.explore_page import filter_choices, saved_view, saved_views
 from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
@@ -59,6 +60,12 @@ def _parsed(params, blind: bool, **options) -> ExploreFilter:
 
 def explore_url(project: Project, query: str = "") -> str:
     return reverse("labeling:explore", args=[project.slug]) + (f"?{query}" if query else "")
+
+
+def _back(request: HttpRequest) -> str:
+    """The posted `back`, the filter of the explore page a saved view's page was opened from, re-encoded: it goes
+    into a redirect's query string, and nothing it holds may leave it."""
+    return QueryDict(request.POST.get("back", "")).urlencode()
 
 
 @login_required
@@ -323,9 +330,39 @@ def view_save(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def view_manage(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
+    """A saved view's page: rename it, or delete it (the confirmation its "×" asks for, no script needed). `back` is
+    the filter of the explore page it was opened from, where both return."""
+    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    context = {"project": project, "view": saved_view(project, view_id), "back": request.GET.get("back", "")}
+    return render(request, "labeling/explore/saved_view.html", context)
+
+
+@login_required
+@require_POST
+def view_rename(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
+    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    back = _back(request)
+    try:
+        view = saved_view_services.rename_view(
+            project=project, view_id=view_id, name=request.POST.get("name", ""), actor=request.user
+        )
+    except NotFound:
+        raise
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        page = reverse("labeling:explore-view", args=[project.slug, view_id])
+        return redirect(f"{page}?{urlencode({'back': back})}")
+    messages.success(request, f"Renamed the view to “{isolated(view.name)}”.")
+    return redirect(explore_url(project, back))
+
+
+@login_required
 @require_POST
 def view_delete(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
+    """Delete a saved view, then back to the filter the page showed (`back`), not to an empty explore page."""
     project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
     saved_view_services.delete_view(project=project, view_id=view_id, actor=request.user)
     messages.success(request, "Saved view deleted.")
-    return redirect(explore_url(project))
+    return redirect(explore_url(project, _back(request)))

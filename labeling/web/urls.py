@@ -129,6 +129,8 @@ urlpatterns = [
     # The session id is a query parameter (`?id=`): ids are any text, a newline or ".." included.
     path("p/<slug:slug>/explore/session", explore_views.explore_session, name="explore-session"),
     path("p/<slug:slug>/explore/views/save", explore_views.view_save, name="explore-view-save"),
+    path("p/<slug:slug>/explore/views/<int:view_id>/", explore_views.view_manage, name="explore-view"),
+    path("p/<slug:slug>/explore/views/<int:view_id>/rename", explore_views.view_rename, name="explore-view-rename"),
     path("p/<slug:slug>/explore/views/<int:view_id>/delete", explore_views.view_delete, name="explore-view-delete"),
     # Leads (and admins, for the export): act on what the explore page found.
     path("p/<slug:slug>/explore/add", explore_action_views.add_to_queue, name="explore-add"),

@@ -84,7 +84,8 @@ def test_a_lead_finds_outputs_saves_the_view_and_sends_five_to_an_expert(
     with page.expect_navigation():
         page.get_by_role("button", name="Save this view").click()
     expect(page.locator(".messages")).to_contain_text("Saved the view “Refund date promises”")
-    expect(page.locator(".saved-view-list").get_by_role("link", name="Refund date promises")).to_be_visible()
+    saved_list = page.locator(".saved-view-list")
+    expect(saved_list.get_by_role("link", name="Refund date promises", exact=True)).to_be_visible()
     assert SavedView.objects.get().query == "q=refund&tag=billing&meta=locale%3Aen-GB"
 
     picked = ["promise-0", "promise-1", "promise-2", "promise-5", "promise-7"]

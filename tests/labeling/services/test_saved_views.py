@@ -8,7 +8,7 @@ from labeling.models import AuditEvent, SavedView
 from labeling.rules.twins import TWIN_WINDOW
 from labeling.services.privacy import erase_end_user
 from labeling.services.queues import QueueValues, create_queue
-from labeling.services.saved_views import delete_view, save_view
+from labeling.services.saved_views import delete_view, rename_view, save_view
 from tests.factories import OutputFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +92,23 @@ def test_an_erasure_leaves_the_end_user_in_no_saved_views_name_nor_its_audit_eve
         ("saved_view.created", "[erased] refunds"),
         ("saved_view.deleted", "[erased] refunds"),
     ]
+
+
+def test_a_view_is_renamed_under_a_free_name_only_in_its_own_project_audited(project, other_project, lead):
+    view = save_view(project=project, name="Thumbs down", query="feedback=down")
+    save_view(project=project, name="Refunds", query="q=refund")
+
+    with pytest.raises(InvalidInput, match="already"):
+        rename_view(project=project, view_id=view.pk, name="Refunds", actor=lead)
+    with pytest.raises(InvalidInput, match="needs a name"):
+        rename_view(project=project, view_id=view.pk, name="   ", actor=lead)
+    with pytest.raises(NotFound):
+        rename_view(project=other_project, view_id=view.pk, name="Mine", actor=lead)
+    renamed = rename_view(project=project, view_id=view.pk, name="  Thumbs   down, this week ", actor=lead)
+
+    view.refresh_from_db()
+    assert renamed.name == view.name == "Thumbs down, this week" and view.query == "feedback=down"
+    event = AuditEvent.objects.get(action="saved_view.renamed")
+    assert (event.actor, event.details) == (lead, {"view": view.pk, "name": "Thumbs down, this week"})
+    rename_view(project=project, view_id=view.pk, name="Thumbs down, this week", actor=lead)  # unchanged: no event
+    assert AuditEvent.objects.filter(action="saved_view.renamed").count() == 1

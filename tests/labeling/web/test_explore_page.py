@@ -326,6 +326,45 @@ def test_a_saved_view_round_trip(client, lead, expert, project, outputs):
     assert not SavedView.objects.exists()
 
 
+def test_a_saved_view_is_deleted_after_a_confirmation_and_the_page_keeps_its_filter(client, lead, project, outputs):
+    """The "×" deleted at once and went back to /explore/ without the filter on screen. It now opens the view's page,
+    which asks before deleting (no script needed) and goes back to the filter the person was looking at."""
+    saved = SavedView.objects.create(project=project, name="Refund promises", query="q=refund")
+    client.force_login(lead)
+    page = client.get(url("explore", project, query="tag=billing")).content.decode()
+    assert url("explore-view-delete", project, saved.pk) not in page  # no delete in one click
+    manage = re.search(r'class="manage-view[^"]*" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert manage == url("explore-view", project, saved.pk, query="back=tag%3Dbilling")
+
+    confirm = client.get(manage).content.decode()
+    assert "Delete the view “Refund promises”?" in confirm and SavedView.objects.filter(pk=saved.pk).exists()
+    form = confirm.split('id="delete-view-form"')[1].split("</form>")[0]
+    assert url("explore-view-delete", project, saved.pk) in form and 'name="back" value="tag=billing"' in form
+
+    deleted = client.post(url("explore-view-delete", project, saved.pk), {"back": "tag=billing"})
+    assert deleted.status_code == 302 and deleted["Location"] == url("explore", project, query="tag=billing")
+    assert not SavedView.objects.exists()
+
+
+def test_a_saved_view_is_renamed_from_its_page(client, lead, expert, project, outputs):
+    saved = SavedView.objects.create(project=project, name="Refund promises", query="q=refund")
+    SavedView.objects.create(project=project, name="Thumbs down", query="feedback=down")
+    client.force_login(lead)
+    rename = url("explore-view-rename", project, saved.pk)
+    assert rename in client.get(url("explore-view", project, saved.pk)).content.decode()
+
+    taken = client.post(rename, {"name": "Thumbs down", "back": "tag=billing"}, follow=True)
+    assert "already" in taken.content.decode() and SavedView.objects.get(pk=saved.pk).name == "Refund promises"
+    renamed = client.post(rename, {"name": "Refund date promises", "back": "tag=billing"})
+    assert renamed.status_code == 302 and renamed["Location"] == url("explore", project, query="tag=billing")
+    assert SavedView.objects.get(pk=saved.pk).name == "Refund date promises"
+    assert "Renamed the view to “Refund date promises”" in client.get(renamed["Location"]).content.decode()
+
+    client.force_login(expert)  # experts open saved views; they do not rename or delete them
+    assert client.get(url("explore-view", project, saved.pk)).status_code == 404
+    assert client.post(rename, {"name": "Mine"}).status_code == 404
+
+
 def saved_view_link(client, project, name: str) -> str:
     """The href of the saved view `name` as the project page lists it."""
     page = client.get(url("project", project)).content.decode()
