@@ -20,6 +20,11 @@ from labeling.selectors.metrics_api import queue_of_project
 from labeling.services import hand_picked, output_exports
 
 
+def chosen_queue_key(project_id: int) -> str:
+    """The session key of the queue a lead last chose in the project's add-to-queue menu."""
+    return f"explore_add_queue:{project_id}"
+
+
 @login_required
 @require_POST
 def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
@@ -29,6 +34,8 @@ def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     spec = parse_filter(QueryDict(request.POST.get("filter", "")))
     query = filter_query(spec)
     queue = queue_of_project(project, request.POST.get("queue", ""))
+    # The explore page's menu comes back on this queue, added to or not: the next click must not go to its first one.
+    request.session[chosen_queue_key(project.pk)] = queue.slug
     more = False
     if request.POST.get("all") == "1":
         output_ids, more = newest_match_ids(project, spec, limit=hand_picked.ADD_LIMIT)

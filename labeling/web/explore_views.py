@@ -43,6 +43,7 @@ from labeling.services import saved_views as saved_view_services
 
 from . import charts
 from .expert_views import chat_messages
+from .explore_action_views import chosen_queue_key
 from .explore_forms import chips, filter_bar
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
@@ -108,6 +109,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",
         # Only active queues take outputs: an inactive one is on no expert's screen (the filter lists every queue).
         "add_queues": [queue for queue in choices.queues if queue.is_active],
+        "add_queue_chosen": request.session.get(chosen_queue_key(project.pk), ""),
     }
     return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
 

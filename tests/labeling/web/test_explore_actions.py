@@ -144,6 +144,23 @@ def test_nothing_ticked_adds_nothing_and_says_so(client, lead, queue, outputs, p
     assert not Item.objects.exists()
 
 
+def test_the_add_menu_keeps_the_queue_chosen_after_nothing_was_added(client, lead, project, queue, outputs):
+    """With nothing ticked, "Add selected" added nothing and the menu came back on its first queue: the next click
+    added to the wrong one. It now comes back on the queue chosen, in this project only."""
+    Queue.objects.create(project=project, slug="billing", name="Billing")  # first by name
+    client.force_login(lead)
+    assert 'value="billing" selected' not in client.get(EXPLORE).content.decode()
+
+    client.post(ADD, {"queue": "refunds", "filter": "", "output": []})
+
+    page = client.get(EXPLORE).content.decode()
+    menu = page.split('id="add-queue"')[1].split("</select>")[0]
+    assert '<option value="refunds" selected>' in menu and 'billing" selected' not in menu
+    client.post(ADD, {"queue": "billing", "filter": "", "output": ["out-1"]})  # the queue used last, after an add too
+    menu = client.get(EXPLORE).content.decode().split('id="add-queue"')[1].split("</select>")[0]
+    assert '<option value="billing" selected>' in menu and '"refunds" selected' not in menu
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_leads_and_admins_export_the_filters_outputs(client, lead, admin, project, outputs, fmt):
     for user in (lead, admin):
