@@ -1,12 +1,13 @@
 """What the support bot's lead did lately, for the screens of the newest features to show something real.
 
-A fourth queue the lead opened this week and then paused while rewriting the escalation guidelines, with
-`expert1` still holding an item there (their home and project pages say "You still hold an item in “Escalations”
-(paused): finish it"); a flagged item the lead took a second look at in an earlier week's meeting and confirmed as
-it was (`gold.confirmed` in the audit log); the first version of the thumbs-down regressions, withdrawn by the lead
-(its gold still passed refund answers quoting the old 14-day window); the summarizer's missed-quota alert,
-acknowledged by the lead; the operator token `admin` gave the platform's nightly usage export, which has used it; and
-the ingest key the support bot's production app sends its outputs with (the keys page shows it as used last).
+A fourth queue the lead opened this week and then paused while rewriting the escalation guidelines, with `expert1`
+still holding an item there (their home and project pages say "You still hold an item in “Escalations” (paused):
+finish it"); a flagged item the lead took a second look at in an earlier week's meeting and confirmed as it was
+(`gold.confirmed` in the audit log), its flags then marked resolved (`flag.resolved`: off the later agendas, struck
+on that week's page as "resolved since the close"); the first version of the thumbs-down regressions, withdrawn by
+the lead (its gold still passed refund answers quoting the old 14-day window); the summarizer's missed-quota alert,
+acknowledged by the lead; the operator token `admin` gave the platform's nightly usage export, which has used it;
+and the ingest key the support bot's production app sends its outputs with (the keys page shows it as used last).
 Written through the same services the pages use.
 """
 
@@ -22,6 +23,7 @@ from labeling.services.alerts import acknowledge_alert
 from labeling.services.api_keys import authenticate_key, create_api_key
 from labeling.services.assignment import next_item
 from labeling.services.datasets import withdraw_version
+from labeling.services.labels import resolve_flag
 from labeling.services.operator_tokens import authenticate_operator_token, issue_operator_token
 from labeling.services.queues import QueueValues, create_queue, update_queue
 from labeling.services.resolution import adjudicate, mark_for_adjudication
@@ -43,6 +45,7 @@ HOLDER = "expert1"
 EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
 APP_KEY_NAME = "Support bot (production)"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
+RESOLVED_NOTE = "Discussed in the meeting: gold confirmed as it was."
 WITHDRAWN_DATASET = "thumbs-down-regressions"
 WITHDRAW_REASON = (
     "Its gold still passes refund answers that quote the old 14-day window (the policy is 30 days since March). "
@@ -60,7 +63,8 @@ def pause_a_queue_with_an_item_held(*, project: Project, this_week: date) -> Que
 
 
 def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
-    """In the week's meeting the lead sends a flagged, settled item for a second look and confirms its gold as is."""
+    """In the week's meeting the lead sends a flagged, settled item for a second look, confirms its gold as is and marks
+    its flags resolved."""
     lead = get_user_model().objects.get(username=LEAD_USERNAME)
     settled = Resolution.objects.filter(
         item__project=project, item__week=week, status=ResolutionStatus.RESOLVED, item__flags__isnull=False
@@ -71,6 +75,8 @@ def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
             continue
         mark_for_adjudication(lead=lead, item=resolution.item, note="Flagged: is the verdict right?")
         adjudicate(lead=lead, item=resolution.item, answers={"correct": gold["correct"]}, note=CONFIRM_NOTE, shown=gold)
+        for flag_id in resolution.item.flags.order_by("pk").values_list("pk", flat=True):
+            resolve_flag(lead=lead, project=project, flag_id=flag_id, note=RESOLVED_NOTE)
         return resolution.item
     return None
 

@@ -228,13 +228,23 @@ class Flag(models.Model):
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
     note = models.TextField(max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by a lead on the item's adjudication page once the meeting has dealt with it: an open flag is on every
+    # later agenda until then (services.labels.resolve_flag).
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["item"], name="flag_item")]
 
     def __str__(self) -> str:
         return f"flag on item {self.item_id}: {self.note[:40]}"
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.resolved_at is not None
 
 
 class Comment(models.Model):

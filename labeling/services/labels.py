@@ -6,8 +6,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from labeling.exceptions import CycleClosed, DomainError, NotFound
+from labeling.exceptions import CycleClosed, DomainError, InvalidInput, NotFound
 from labeling.models import (
+    AuditEvent,
     Comment,
     CycleStatus,
     Flag,
@@ -23,10 +24,10 @@ from labeling.models import (
     SlotState,
     week_label,
 )
-from labeling.rules.access import LabelingGrant, check_member, ensure_can_label
+from labeling.rules.access import LabelingGrant, check_can_manage, check_member, ensure_can_label
 from labeling.rules.prepared import Prepared, PreparedUpdate
 from labeling.rules.text import check_storable
-from labeling.rules.twins import twin_of
+from labeling.rules.twins import is_recent, twin_of
 
 from . import webhook_events
 from .answers import validate_answers
@@ -171,6 +172,42 @@ def flag_item(*, expert, item: Item, note: str) -> Flag:
         return twin  # the same flag posted again: already raised, and the webhooks told once
     flag = Flag.objects.create(item=item, expert=expert, note=note)
     webhook_events.output_flagged(flag)
+    return flag
+
+
+@transaction.atomic
+def resolve_flag(*, lead, project, flag_id: int, note: str = "") -> Flag:
+    """Mark the project's flag resolved (leads and admins), with an optional short note on how: it leaves the agenda of
+    every meeting after. NotFound for a flag the project does not have; a flag resolved already is refused, unless this
+    lead resolved it moments ago: the same post again is the first one (rules.twins)."""
+    check_can_manage(lead, project)
+    check_storable(note=note)
+    note = note.strip()
+    limit = Flag._meta.get_field("resolution_note").max_length
+    if len(note) > limit:
+        raise InvalidInput(f"A resolution note is at most {limit} characters; this one has {len(note):,}.")
+    item = Item.objects.filter(project=project, flags__pk=flag_id).select_related("project").first()
+    if item is None:
+        raise NotFound("No such flag.")
+    # The item's lock first (the order a `redact_outputs` batch takes), then the flag's: a resolve posted twice at the
+    # same instant waits for the first and finds the flag resolved.
+    lock_item_for_words(item)
+    flag = Flag.objects.select_for_update(of=("self",)).select_related("resolved_by").get(pk=flag_id)
+    if flag.is_resolved:
+        if flag.resolved_by_id == lead.pk and is_recent(flag.resolved_at):
+            return flag
+        who = flag.resolved_by.username if flag.resolved_by else "a former member"
+        raise InvalidInput(f"This flag was already resolved by {who} on {flag.resolved_at:%Y-%m-%d}.")
+    flag.resolved_at, flag.resolved_by = timezone.now(), lead
+    flag.resolution_note = words_as_stored(item, note, limit)
+    flag.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+    AuditEvent.objects.create(
+        project_id=project.pk,
+        actor=lead,
+        action="flag.resolved",
+        # Not the note itself: the audit log keeps no copy of free text that redaction would have to find again.
+        details={"flag": flag.pk, "item": item.pk, "with_note": bool(flag.resolution_note)},
+    )
     return flag
 
 

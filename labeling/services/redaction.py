@@ -58,7 +58,13 @@ from .webhook_events import with_texts_made_again, with_withdrawal_note
 FREE_TEXT = (QuestionKind.TEXT, QuestionKind.CORRECTION)  # answers people write, which may quote the output
 # The review's conversation about an item: experts and leads paste the end user's address or number from the output
 # into it.
-CONVERSATION = ((Flag, "note"), (Comment, "body"), (Skip, "reason"), (Resolution, "note"))
+CONVERSATION = (
+    (Flag, "note"),
+    (Flag, "resolution_note"),
+    (Comment, "body"),
+    (Skip, "reason"),
+    (Resolution, "note"),
+)
 DECISION_EVENTS = ("decision.added", "decision.deleted")  # the audit events that copy a meeting decision's text
 # The audit events that copy a saved view's name.
 SAVED_VIEW_EVENTS = ("saved_view.created", "saved_view.renamed", "saved_view.deleted")
@@ -398,7 +404,7 @@ def _redact_conversation(redactor: engine.Redactor, item_ids: list[int]) -> Coun
                 setattr(row, name, text)
                 rewritten.append(row)
         model.objects.bulk_update(rewritten, [name], batch_size=500)
-        rewritten_by_model[model] = len(rewritten)
+        rewritten_by_model[model] += len(rewritten)  # += : a flag has two texts
     return rewritten_by_model
 
 

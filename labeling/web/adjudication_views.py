@@ -1,9 +1,11 @@
 """The lead's adjudication screens: items whose experts tie (or that a lead sent here), and one item's case.
 
-Leads and admins only (`rules.access.managed_project`); anyone else, and any item that is not a
-complete item of this project, gets a 404. The case page shows the experts' labels side by side with
-their names (blind labeling ends here: leads may know who said what) and records the lead's gold
-answers through `services.resolution.adjudicate`, the one validator of answers.
+Leads and admins only (`rules.access.managed_project`); anyone else, and any item not of this project, gets a 404.
+The case page of a complete item shows the experts' labels side by side with their names (blind labeling ends here:
+leads may know who said what) and records the lead's gold answers through `services.resolution.adjudicate`, the one
+validator of answers. Both pages show the item's flags and comments, and a lead marks a flag resolved there
+(`services.labels.resolve_flag`); a flagged item still being labeled has no case yet, so its page shows only the
+output and what was said about it.
 """
 
 import json
@@ -13,13 +15,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import InvalidAnswers
+from labeling.exceptions import InvalidAnswers, InvalidInput, NotFound
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
 from labeling.rules.gold import changed_by_lead, gold_answer, open_ties
 from labeling.selectors import gold
+from labeling.selectors.discussion import discussed_item, item_discussion
+from labeling.services import labels
 from labeling.services import resolution as resolution_services
 
 from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
@@ -58,12 +63,54 @@ def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
 def adjudicate_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     """GET shows the case; POST records the gold answers, or (`action=mark`) sends the item here."""
     project, _ = managed_project(request.user, slug)
-    case = gold.adjudication_case(project, item_id)
     if request.method == "GET":
+        try:
+            case = gold.adjudication_case(project, item_id)
+        except NotFound:
+            # A flagged item still being labeled has no case yet: its page shows what was said about it.
+            return _open_item_page(request, discussed_item(project, item_id))
         return _case_page(request, case)
+    case = gold.adjudication_case(project, item_id)
     if request.POST.get("action") == "mark":
         return _send_to_adjudication(request, project, case)
     return _decide(request, project, case)
+
+
+@login_required
+@require_POST
+def flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
+    """Mark a flag resolved (with an optional note), back on its item's page."""
+    project, _ = managed_project(request.user, slug)
+    try:
+        flag = labels.resolve_flag(
+            lead=request.user, project=project, flag_id=flag_id, note=request.POST.get("note", "")
+        )
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        item_id = request.POST.get("item", "")
+        if not item_id.isdigit():
+            return redirect("labeling:adjudication", slug=project.slug)
+    else:
+        messages.success(request, f"Flag on item {flag.item_id} resolved: it is off the next meetings' agendas.")
+        item_id = flag.item_id
+    return redirect(reverse("labeling:adjudicate", args=[project.slug, item_id]) + "#discussion")
+
+
+def _open_item_page(request: HttpRequest, item) -> HttpResponse:
+    output = item.output
+    context = {
+        "project": item.project,
+        "item": item,
+        "output": output,
+        "conversation": chat_messages(output.input),
+        "input_is_text": isinstance(output.input, str),
+        "context_text": as_text(output.context),
+        "labels_done": item.labels.count(),
+        "discussion": item_discussion(item),
+        "tab": "adjudication",
+        "can_manage": True,
+    }
+    return render(request, "labeling/adjudication/open_item.html", context)
 
 
 def _send_to_adjudication(request: HttpRequest, project, case: gold.AdjudicationCase) -> HttpResponse:
@@ -344,6 +391,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         "has_errors": bool(errors),
         "note": request.POST.get("note", "") if posted is not None else "",
         "shown": shown_gold(case),
+        "discussion": item_discussion(case.item),
         "tab": "adjudication",
         "can_manage": True,
     }

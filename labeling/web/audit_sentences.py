@@ -30,7 +30,7 @@ AREAS = (
     Area("project", "Project", ("project.",)),
     Area("rubric", "Rubric", ("rubric.",)),
     Area("queues", "Queues", ("queue.",)),
-    Area("weeks", "Weeks and meetings", ("cycle.", "decision.")),
+    Area("weeks", "Weeks and meetings", ("cycle.", "decision.", "flag.")),
     Area("alerts", "Alerts", ("alert.",)),
     Area("adjudication", "Adjudication", ("gold.",)),
     Area("datasets", "Datasets", ("dataset.",)),
@@ -208,6 +208,7 @@ ACTIONS: dict[str, Action] = {
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
+    "flag.resolved": Action("Flag resolved", "Resolved flag {flag} on item {item}"),
     "gold.adjudicated": Action("Item adjudicated", _adjudicated),
     "gold.confirmed": Action(
         "Gold answer confirmed", "Confirmed the gold answer of item {item} ({external_id}) as it is"

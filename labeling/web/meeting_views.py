@@ -157,9 +157,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
 
 
 def _agenda(project: Project, report: dict, closed_cycle) -> dict:
-    """The report's agenda; a closed week's frozen one with what was decided since the close marked on it."""
+    """The report's agenda; a closed week's frozen one marked with what was decided and resolved since the close."""
     agenda = report.get("agenda") or {"adjudication": [], "flags": [], "movers": []}
-    if closed_cycle is None or not agenda.get("adjudication"):
+    if closed_cycle is None:
         return agenda
     return agenda_since_close(project, agenda, closed_at=closed_cycle.closed_at)
 

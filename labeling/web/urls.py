@@ -85,6 +85,7 @@ urlpatterns = [
     # Leads: gold answers that need a decision.
     path("p/<slug:slug>/manage/adjudication/", adjudication_views.adjudication_list, name="adjudication"),
     path("p/<slug:slug>/manage/adjudication/<int:item_id>/", adjudication_views.adjudicate_item, name="adjudicate"),
+    path("p/<slug:slug>/manage/flags/<int:flag_id>/resolve", adjudication_views.flag_resolve, name="flag-resolve"),
     # Engineers and leads: eval datasets, their versions, downloads and "build now".
     path("p/<slug:slug>/datasets/", dataset_views.dataset_list, name="datasets"),
     path("p/<slug:slug>/datasets/new", dataset_views.dataset_create, name="dataset-create"),

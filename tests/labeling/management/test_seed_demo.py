@@ -517,6 +517,30 @@ def test_the_demo_shows_a_paused_queue_a_confirmed_gold_and_this_weeks_live_pass
     assert "Live figures" in meeting and "No gold answers yet this week." not in meeting
 
 
+def test_the_demo_shows_a_flag_the_lead_resolved_after_its_weeks_meeting(seeded):
+    """The flags of the item the lead confirmed in the first reviewed week's meeting are resolved, with a note: struck
+    on that week's page as resolved since the close, and on no later agenda; other flags stay open."""
+    from django.test import Client
+
+    from labeling.models import AuditEvent, Flag, ReviewCycle
+
+    project = Project.objects.get(slug="support-bot")
+    confirmed = AuditEvent.objects.get(project=project, action="gold.confirmed")
+    resolved = Flag.objects.filter(item_id=confirmed.details["item"])
+    assert resolved.exists() and not resolved.filter(resolved_at__isnull=True).exists()
+    assert Flag.objects.filter(item__project=project, resolved_at__isnull=True).exists()
+    first = ReviewCycle.objects.filter(project=project, status="closed").order_by("week").first()
+
+    lead = Client()
+    lead.force_login(get_user_model().objects.get(username="lead"))
+    html = lead.get(f"/p/support-bot/meeting/{first.label}/").content.decode()
+    done = html.split("Resolved since the close")[1].split("</ul>")[0]
+    assert all(f'data-flag="{flag.pk}"' in done for flag in resolved)
+    latest = ReviewCycle.objects.filter(project=project).order_by("-week").first()
+    later = lead.get(f"/p/support-bot/meeting/{latest.label}/").content.decode()
+    assert not any(f'data-flag="{flag.pk}"' in later for flag in resolved)
+
+
 def test_the_admins_platform_tokens_page_lists_a_token_a_script_has_used(seeded):
     from django.test import Client
 

@@ -83,7 +83,8 @@ def test_it_validates_ownership(client, project, experts, persona, request):
 
 
 def test_it_validates_ownership_of_an_item_id(lead_client, project, other_project, experts):
-    """A lead naming another project's item, or an item still being labeled, gets a 404; nothing changes."""
+    """A lead naming another project's item gets a 404, and so does a decision on an item still being labeled (its page
+    shows only what was said about it); nothing changes."""
     foreign_experts = [MembershipFactory(project=other_project, role="expert").user for _ in range(2)]
     [foreign] = label_outputs(other_project, answers=TIE, experts=foreign_experts)
     before = state(foreign)
@@ -98,7 +99,8 @@ def test_it_validates_ownership_of_an_item_id(lead_client, project, other_projec
     label_outputs(project, answers=AGREE, experts=experts)
     open_item = Item.objects.create(project=project, queue=Queue.objects.get(project=project), output=OutputFactory(
         project=project), week=foreign.week, overlap=2)  # fmt: skip
-    assert lead_client.get(item_url(project, open_item)).status_code == 404
+    assert 'id="still-labeling"' in lead_client.get(item_url(project, open_item)).content.decode()
+    assert lead_client.post(item_url(project, open_item), {"q-correct": "yes"}).status_code == 404
     assert lead_client.post(item_url(project, open_item), {"action": "mark"}).status_code == 404
     assert not Resolution.objects.filter(item=open_item).exists()
 
@@ -192,8 +194,9 @@ def test_the_case_shows_each_experts_answers_by_name_and_the_automatic_result(le
 
 def test_the_case_runs_a_fixed_number_of_queries(lead_client, project, experts, django_assert_num_queries):
     [item] = label_outputs(project, answers=TIE, experts=experts)
-    # session, user, project with membership, the item with output, queue and resolution, labels with experts and rubric
-    with django_assert_num_queries(5):
+    # session, user, project with membership, the item with output, queue and resolution, labels with experts and
+    # rubric, its flags (with who raised and resolved them), its comments (with their authors)
+    with django_assert_num_queries(7):
         assert lead_client.get(item_url(project, item)).status_code == 200
 
 

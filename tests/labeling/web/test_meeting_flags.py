@@ -1,0 +1,147 @@
+"""Flags as the lead works them: from the meeting's agenda to the item's page, where its flags and comments are read
+and a flag is marked resolved, and off the agendas after (Django test client)."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.models import AuditEvent, Flag, week_label
+from labeling.rules import calendar
+from labeling.services import cycles
+from labeling.services.labels import comment_on_item, flag_item
+from tests.factories import created_weeks_ago
+from tests.helpers.labeling import label_outputs
+from tests.helpers.reports import flagged_item
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+NOTE = "Refunds take 30 days, not 14"
+COMMENT = "I marked it incorrect"
+
+
+def url(name, project, *args):
+    return reverse(f"labeling:{name}", args=[project.slug, *args])
+
+
+def flag_block(html: str) -> str:
+    return html.split("<h3>Flagged items")[1].split('<div class="agenda-block">')[0]
+
+
+def running_week_page(client, project) -> str:
+    return client.get(url("meeting-week", project, week_label(calendar.current_week(project)))).content.decode()
+
+
+@pytest.fixture
+def complete_flagged(project, expert, other_expert):
+    """A complete item of this week, flagged and commented on by `expert`."""
+    created_weeks_ago(project, 4)
+    [item] = label_outputs(project, experts=[expert, other_expert])
+    flag_item(expert=expert, item=item, note=NOTE)
+    comment_on_item(author=other_expert, item=item, body=COMMENT)
+    return item
+
+
+def test_a_flagged_item_on_the_agenda_links_to_its_page_which_shows_its_flags_and_comments(
+    client, project, lead, expert, other_expert, complete_flagged
+):
+    item = complete_flagged
+    client.force_login(lead)
+
+    block = flag_block(running_week_page(client, project))
+    item_page = url("adjudicate", project, item.pk)
+    assert f'href="{item_page}#discussion">Item {item.pk}</a>' in block
+
+    html = client.get(item_page).content.decode()
+    discussion = html.split('id="discussion"')[1].split("</section>")[0]
+    assert NOTE in discussion and expert.username in discussion
+    assert COMMENT in discussion and other_expert.username in discussion
+    assert "Mark resolved" in discussion
+
+
+def test_a_flagged_item_still_being_labeled_has_a_page_with_its_flags(client, project, rubric, lead, other_expert):
+    """One of its two labels is given: it has no gold to decide yet, but the lead reads what was said about it."""
+    item = flagged_item(project, rubric, other_expert, note=NOTE, comment=COMMENT)
+    client.force_login(lead)
+
+    response = client.get(url("adjudicate", project, item.pk))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="still-labeling"' in html and "1 of 2 labels given" in html
+    assert NOTE in html and COMMENT in html and "Mark resolved" in html
+
+
+def test_a_lead_resolves_a_flag_with_a_note_and_it_leaves_the_running_weeks_agenda(
+    client, project, lead, complete_flagged
+):
+    """The same post twice (a double click) resolves it once, audited once, and answers alike."""
+    item = complete_flagged
+    flag = item.flags.get()
+    client.force_login(lead)
+    assert f'data-flag="{flag.pk}"' in flag_block(running_week_page(client, project))
+
+    answers = [
+        client.post(url("flag-resolve", project, flag.pk), {"note": "Guideline fixed", "item": item.pk}) for _ in "12"
+    ]
+
+    assert [answer.status_code for answer in answers] == [302, 302]
+    assert answers[0]["Location"] == answers[1]["Location"] == url("adjudicate", project, item.pk) + "#discussion"
+    flag.refresh_from_db()
+    assert flag.resolved_at is not None and flag.resolved_by == lead and flag.resolution_note == "Guideline fixed"
+    assert AuditEvent.objects.filter(action="flag.resolved", details__flag=flag.pk).count() == 1
+    block = flag_block(running_week_page(client, project))
+    assert f'data-flag="{flag.pk}"' not in block and "No open flags." in block
+    html = client.get(url("adjudicate", project, item.pk)).content.decode()
+    discussion = html.split('id="discussion"')[1].split("</section>")[0]
+    assert f"Resolved by {lead.username}" in discussion and "Guideline fixed" in discussion
+    assert "Mark resolved" not in discussion
+
+
+def test_a_flag_resolved_after_the_close_is_marked_on_the_closed_weeks_page_while_the_report_stays_frozen(
+    client, project, lead, expert, other_expert
+):
+    created_weeks_ago(project, 52)
+    [item] = label_outputs(project, experts=[expert, other_expert], occurred_at=timezone.now() - timedelta(days=7))
+    flag = flag_item(expert=expert, item=item, note=NOTE)
+    cycle = cycles.close_week(project_id=project.pk, week=calendar.current_week(project) - timedelta(days=7))
+    frozen = dict(cycle.report)
+    assert [row["flag_id"] for row in frozen["agenda"]["flags"]] == [flag.pk]
+    client.force_login(lead)
+
+    client.post(url("flag-resolve", project, flag.pk), {"note": "Talked it through"})
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+
+    block = flag_block(html)
+    assert '<span class="since">1 resolved since the close</span>' in block
+    done = block.split("Resolved since the close")[1]
+    assert f'data-flag="{flag.pk}"' in done and f"resolved since the close by {lead.username}" in done
+    assert "Talked it through" in done
+    cycle.refresh_from_db()
+    assert cycle.report == frozen
+    assert f'data-flag="{flag.pk}"' not in flag_block(running_week_page(client, project))
+
+
+def test_a_flag_resolved_by_another_lead_is_not_resolved_again(client, project, lead, complete_flagged):
+    flag = complete_flagged.flags.get()
+    flag.resolved_at, flag.resolution_note = timezone.now() - timedelta(hours=1), "Done"
+    flag.save()
+    client.force_login(lead)
+
+    response = client.post(url("flag-resolve", project, flag.pk), {"note": "Again", "item": flag.item_id}, follow=True)
+
+    assert "already resolved by a former member" in response.content.decode()
+    flag.refresh_from_db()
+    assert flag.resolution_note == "Done"
+    assert not AuditEvent.objects.filter(action="flag.resolved").exists()
+
+
+@pytest.mark.parametrize("who", ["expert", "engineer", "outsider"])
+def test_only_the_projects_leads_resolve_its_flags(client, request, project, who, complete_flagged):
+    flag = complete_flagged.flags.get()
+    client.force_login(request.getfixturevalue(who))
+
+    assert client.post(url("flag-resolve", project, flag.pk)).status_code == 404
+    assert client.get(url("adjudicate", project, complete_flagged.pk)).status_code == 404
+    assert Flag.objects.get(pk=flag.pk).resolved_at is None
