@@ -237,6 +237,12 @@ class Flag(models.Model):
     resolution_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
+        # One open flag per expert and item: flagging again changes its note (services.labels.flag_item).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "expert"], condition=models.Q(resolved_at__isnull=True), name="flag_one_open_per_expert"
+            )
+        ]
         indexes = [models.Index(fields=["item"], name="flag_item")]
 
     def __str__(self) -> str:

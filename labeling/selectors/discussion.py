@@ -1,7 +1,6 @@
 """What the review said about one item, for a lead: its flags (open or resolved) and the experts' comments.
 
-Leads are not blind (the adjudication page names who labeled what), so nothing here is hidden from the reader; the
-expert's own screen reads its flag through `own_open_flag`.
+Leads are not blind (the adjudication page names who labeled what), so nothing here is hidden from the reader.
 """
 
 from dataclasses import dataclass
@@ -34,10 +33,3 @@ def discussed_item(project: Project, item_id: int) -> Item:
         raise NotFound("No such item.")
     item.project = item.queue.project = project
     return item
-
-
-def own_open_flag(item: Item, expert) -> Flag | None:
-    """The expert's open flag on the item, if they raised one (one query)."""
-    return (
-        Flag.objects.filter(item=item, expert=expert, resolved_at__isnull=True).order_by("-created_at", "-pk").first()
-    )

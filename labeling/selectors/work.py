@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Comment, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
+from labeling.models import Comment, Flag, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations, labels_that_unblind, queue_admits
 from labeling.rules.calendar import cycle_week
@@ -131,7 +131,8 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
 
     Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
     (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled), `own_rubric_id` (the
-    rubric version they answered), `own_lease_expires_at` (when their lease on it runs out, None without one) and
+    rubric version they answered), `own_lease_expires_at` (when their lease on it runs out, None without one),
+    `own_flag_note` (the note of the user's open flag on it, None without one) and
     `current_rubric_id` (the project's current rubric version, None before one is published).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
@@ -157,6 +158,9 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
         own_rubric_id=Subquery(own.values("rubric_id")[:1]),
         own_lease_expires_at=Subquery(
             Slot.objects.leased_to(user).filter(item=OuterRef("pk")).values("lease_expires_at")[:1]
+        ),
+        own_flag_note=Subquery(
+            Flag.objects.filter(item=OuterRef("pk"), expert_id=user.pk, resolved_at__isnull=True).values("note")[:1]
         ),
         current_rubric_id=Subquery(
             Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")

@@ -158,7 +158,8 @@ def _keep_output_of(item: Item) -> None:
 @transaction.atomic
 def flag_item(*, expert, item: Item, note: str) -> Flag:
     """Raise the item for the weekly review meeting (and tell the webhooks that listen: `output.flagged`, in the same
-    transaction); the same note posted again moments later is the first flag (rules.twins)."""
+    transaction). An expert has one open flag per item: flagging it again changes that flag's note (the webhooks are
+    not told again), so the meeting discusses it once; the same note posted again is the flag as it is."""
     check_member(expert, item.project)
     check_storable(note=note)
     note = note.strip()
@@ -167,9 +168,13 @@ def flag_item(*, expert, item: Item, note: str) -> Flag:
     _keep_output_of(item)
     _lock_for_twins(item)
     note = words_as_stored(item, note, 2000)
-    twin = twin_of(Flag.objects.filter(item=item, expert=expert, note=note))
-    if twin is not None:
-        return twin  # the same flag posted again: already raised, and the webhooks told once
+    # Under the item's lock: a second post at the same instant waits for the first and finds its flag.
+    open_flag = Flag.objects.filter(item=item, expert=expert, resolved_at__isnull=True).first()
+    if open_flag is not None:
+        if open_flag.note != note:
+            open_flag.note = note
+            open_flag.save(update_fields=["note"])
+        return open_flag
     flag = Flag.objects.create(item=item, expert=expert, note=note)
     webhook_events.output_flagged(flag)
     return flag

@@ -974,6 +974,32 @@ def test_a_flag_and_a_comment_are_stored_and_shown(client, expert, other_expert,
     assert "Flagged for the weekly review meeting." in html
 
 
+def test_flagging_an_item_again_changes_the_experts_open_flag_which_their_screen_shows(
+    client, expert, lead, project, rubric, queue
+):
+    """A second flag by the same expert is not a second card on the meeting page: it changes their open flag's note.
+    Their item screen says what they flagged; once a lead resolved it, flagging again raises a new one."""
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    assert "You flagged this for the meeting" not in client.get(item_url(item)).text
+
+    client.post(item_url(item, "flag"), {"note": "Policy changed last week?"})
+    client.post(item_url(item, "flag"), {"note": "And the carrier is wrong."})
+
+    [flag] = Flag.objects.filter(item=item, expert=expert)
+    assert flag.note == "And the carrier is wrong."
+    box = client.get(item_url(item)).text.split('id="flag-box"')[1].split("</details>")[0]
+    assert "You flagged this for the meeting: <q>And the carrier is wrong.</q>" in box
+    meeting = client.get(f"/p/{project.slug}/meeting/").url
+    assert client.get(meeting).text.count(f'data-flag="{flag.pk}"') == 1
+
+    labels.resolve_flag(lead=lead, project=project, flag_id=flag.pk)
+    assert "You flagged this for the meeting" not in client.get(item_url(item)).text
+    client.post(item_url(item, "flag"), {"note": "Still wrong after the fix"})
+    assert Flag.objects.filter(item=item, expert=expert).count() == 2
+
+
 def test_an_expert_sees_no_one_elses_comment_on_an_item_until_they_have_labeled_it(
     client, expert, other_expert, lead, project, rubric
 ):
