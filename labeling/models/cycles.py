@@ -79,9 +79,18 @@ class Decision(models.Model):
     item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Open until a lead marks it done: an open decision is shown at every later meeting (cycles.mark_decision_done).
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["cycle", "created_at", "id"]
 
     def __str__(self) -> str:
         return f"decision in {self.cycle}: {self.text[:40]}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None

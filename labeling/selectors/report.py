@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
@@ -80,6 +81,16 @@ def cycle_decisions(cycle: ReviewCycle | None) -> list[Decision]:
     if cycle is None:
         return []
     return list(cycle.decisions.select_related("created_by"))
+
+
+def open_decisions_before(project: Project, week: date) -> list[Decision]:
+    """Decisions of the project's earlier weeks not marked done yet, soonest due first (undated last), with their weeks
+    and authors (one query): what a meeting goes through before this week's."""
+    return list(
+        Decision.objects.filter(cycle__project=project, cycle__week__lt=week, done_at__isnull=True)
+        .select_related("cycle", "created_by")
+        .order_by(F("due_date").asc(nulls_last=True), "cycle__week", "pk")
+    )
 
 
 def decisions_of(cycle: ReviewCycle | None) -> list[dict]:

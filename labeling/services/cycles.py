@@ -38,7 +38,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
-from labeling.rules.twins import audited_twin, twin_of
+from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
 from labeling.selectors.report import build_report, has_something_to_close
@@ -606,6 +606,34 @@ def delete_decision(*, user, project: Project, week: date, decision_id: int) -> 
         project_id=project.pk, actor=user, action="decision.deleted", details=_decision_details(decision)
     )
     decision.delete()
+
+
+@transaction.atomic
+def mark_decision_done(*, user, project: Project, decision_id: int) -> Decision:
+    """Mark a decision of the project done (leads and admins): it is no longer carried to later meetings. NotFound for
+    one the project does not have; a decision done already is left as it is (InvalidInput), unless this lead marked it
+    moments ago: the same post again is the first one (rules.twins)."""
+    check_can_manage(user, project)
+    # The row lock makes a mark posted twice at the same instant wait for the first, then find the decision done.
+    decision = (
+        Decision.objects.select_for_update(of=("self",))
+        .filter(pk=decision_id, cycle__project=project)
+        .select_related("cycle", "done_by")
+        .first()
+    )
+    if decision is None:
+        raise NotFound("No such decision.")
+    if decision.is_done:
+        if decision.done_by_id == user.pk and is_recent(decision.done_at):
+            return decision
+        who = decision.done_by.username if decision.done_by else "a former member"
+        raise InvalidInput(f"This decision was already marked done by {who} on {decision.done_at:%Y-%m-%d}.")
+    decision.done_at, decision.done_by = timezone.now(), user
+    decision.save(update_fields=["done_at", "done_by"])
+    AuditEvent.objects.create(
+        project_id=project.pk, actor=user, action="decision.done", details=_decision_details(decision)
+    )
+    return decision
 
 
 def _decision_details(decision: Decision) -> dict:

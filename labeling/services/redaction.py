@@ -65,7 +65,8 @@ CONVERSATION = (
     (Skip, "reason"),
     (Resolution, "note"),
 )
-DECISION_EVENTS = ("decision.added", "decision.deleted")  # the audit events that copy a meeting decision's text
+# The audit events that copy a meeting decision's text.
+DECISION_EVENTS = ("decision.added", "decision.deleted", "decision.done")
 # The audit events that copy a saved view's name.
 SAVED_VIEW_EVENTS = ("saved_view.created", "saved_view.renamed", "saved_view.deleted")
 

@@ -208,6 +208,7 @@ ACTIONS: dict[str, Action] = {
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
+    "decision.done": Action("Decision done", _decision("Marked done")),
     "flag.resolved": Action("Flag resolved", "Resolved flag {flag} on item {item}"),
     "gold.adjudicated": Action("Item adjudicated", _adjudicated),
     "gold.confirmed": Action(

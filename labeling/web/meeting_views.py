@@ -44,6 +44,7 @@ from labeling.selectors.report import (
     cycle_decisions,
     decisions_of,
     has_something_to_close,
+    open_decisions_before,
     report_of_week,
     retention_reference_of,
     week_to_discuss,
@@ -147,6 +148,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": _agenda(project, report, cycle if is_closed else None),
         "decisions": cycle_decisions(cycle),
+        "open_decisions": open_decisions_before(project, week) if something_to_close else [],
+        "today": calendar.local_today(project),
         "form": form,
         "failures": failures,
         # The auto datasets this week's close could not build (the close went on without them), for the leads.
@@ -218,6 +221,21 @@ def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_i
     week = _week(project, week_label)
     cycles.delete_decision(user=request.user, project=project, week=week, decision_id=decision_id)
     messages.success(request, "Decision deleted.")
+    return redirect(_meeting_url(project, week) + "#decisions")
+
+
+@login_required
+@require_POST
+def decision_done(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
+    """Mark a decision (of this week or an earlier one) done, back on the meeting page it was marked from."""
+    project, _ = managed_project(request.user, slug)
+    week = _week(project, week_label)
+    try:
+        cycles.mark_decision_done(user=request.user, project=project, decision_id=decision_id)
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Decision marked done.")
     return redirect(_meeting_url(project, week) + "#decisions")
 
 

@@ -116,6 +116,11 @@ urlpatterns = [
         meeting_views.decision_delete,
         name="decision-delete",
     ),
+    path(
+        "p/<slug:slug>/meeting/<str:week_label>/decisions/<int:decision_id>/done",
+        meeting_views.decision_done,
+        name="decision-done",
+    ),
     path("p/<slug:slug>/meeting/<str:week_label>/close", meeting_views.close, name="meeting-close"),
     path("p/<slug:slug>/meeting/<str:week_label>/refresh", meeting_views.refresh, name="meeting-refresh"),
     path(

@@ -541,6 +541,26 @@ def test_the_demo_shows_a_flag_the_lead_resolved_after_its_weeks_meeting(seeded)
     assert not any(f'data-flag="{flag.pk}"' in later for flag in resolved)
 
 
+def test_the_demos_running_week_shows_the_last_meetings_decisions_still_open(seeded):
+    """The last closed week's decisions are carried to the running week's meeting page, with their owners."""
+    from django.test import Client
+
+    from labeling.models import Decision
+    from labeling.models.cycles import week_label
+    from labeling.rules.calendar import cycle_week
+
+    project = Project.objects.get(slug="support-bot")
+    decisions = list(Decision.objects.filter(cycle__project=project, done_at__isnull=True))
+    assert decisions
+    lead = Client()
+    lead.force_login(get_user_model().objects.get(username="lead"))
+    this_week = week_label(cycle_week(project, timezone.now()))
+    html = lead.get(f"/p/support-bot/meeting/{this_week}/").content.decode()
+    table = html.split('id="open-decisions"')[1].split("</table>")[0]
+    assert all(f'data-decision="{decision.pk}"' in table for decision in decisions)
+    assert "engineer" in table and "No decisions recorded yet." not in html
+
+
 def test_the_admins_platform_tokens_page_lists_a_token_a_script_has_used(seeded):
     from django.test import Client
 

@@ -1,0 +1,96 @@
+"""Decisions carried from meeting to meeting: an earlier week's decision stays on every later meeting page until a
+lead marks it done, with its owner and due date, overdue ones marked (Django test client)."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import AuditEvent, Decision, week_label
+from labeling.rules import calendar
+from labeling.services import cycles
+from tests.factories import created_weeks_ago
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def url(name, project, *args):
+    return reverse(f"labeling:{name}", args=[project.slug, *args])
+
+
+def open_decisions(html: str) -> str:
+    """The page's "Still open from earlier weeks" table, or "" without one."""
+    if 'id="open-decisions"' not in html:
+        return ""
+    return html.split('id="open-decisions"')[1].split("</table>")[0]
+
+
+@pytest.fixture
+def weeks(project):
+    created_weeks_ago(project, 52)
+    this_week = calendar.current_week(project)
+    return this_week - timedelta(days=14), this_week - timedelta(days=7), this_week
+
+
+def decide(project, lead, week, text, *, owner="engineer", due=None):
+    return cycles.decide_in_week(user=lead, project=project, week=week, text=text, owner=owner, due_date=due)
+
+
+def test_an_earlier_weeks_open_decisions_are_on_the_next_meeting_with_owner_and_due_date_overdue_marked(
+    client, project, lead, weeks
+):
+    before_last, last, this_week = weeks
+    today = calendar.local_today(project)
+    overdue = decide(project, lead, before_last, "Update the retrieval snippets", due=today - timedelta(days=2))
+    upcoming = decide(project, lead, last, "Publish rubric v3", owner="lead", due=today + timedelta(days=3))
+    done = decide(project, lead, last, "Ping the carrier team")
+    done.done_at = done.created_at
+    done.save()
+    mine = decide(project, lead, this_week, "Review the escalations queue")
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(this_week))).content.decode()
+
+    table = open_decisions(html)
+    assert "No decisions recorded yet." not in html
+    rows = {d.pk: table.split(f'data-decision="{d.pk}"')[1].split("</tr>")[0] for d in (overdue, upcoming)}
+    assert table.index(f'data-decision="{overdue.pk}"') < table.index(f'data-decision="{upcoming.pk}"')
+    assert "Update the retrieval snippets" in rows[overdue.pk] and "engineer" in rows[overdue.pk]
+    assert (today - timedelta(days=2)).isoformat() in rows[overdue.pk] and "overdue" in rows[overdue.pk]
+    assert week_label(before_last) in rows[overdue.pk]
+    assert (today + timedelta(days=3)).isoformat() in rows[upcoming.pk] and "overdue" not in rows[upcoming.pk]
+    assert "Mark done" in rows[upcoming.pk]
+    assert f'data-decision="{done.pk}"' not in table and f'data-decision="{mine.pk}"' not in table
+    # The week a decision was made in does not carry it to itself.
+    assert f'data-decision="{upcoming.pk}"' not in open_decisions(
+        client.get(url("meeting-week", project, week_label(last))).content.decode()
+    )
+
+
+def test_a_lead_marks_a_carried_decision_done_and_later_meetings_no_longer_show_it(client, project, lead, weeks):
+    """The same post twice (a double click) marks it once, audited once, and answers alike."""
+    _, last, this_week = weeks
+    decision = decide(project, lead, last, "Update the retrieval snippets")
+    client.force_login(lead)
+    page = url("meeting-week", project, week_label(this_week))
+
+    answers = [client.post(url("decision-done", project, week_label(this_week), decision.pk)) for _ in "12"]
+
+    assert [answer["Location"] for answer in answers] == [page + "#decisions"] * 2
+    decision.refresh_from_db()
+    assert decision.done_at is not None and decision.done_by == lead
+    assert AuditEvent.objects.filter(action="decision.done", details__decision=decision.pk).count() == 1
+    assert not open_decisions(client.get(page).content.decode())
+    earlier = client.get(url("meeting-week", project, week_label(last))).content.decode()
+    row = earlier.split(f'data-decision="{decision.pk}"')[1].split("</tr>")[0]
+    assert "done " in row and "Mark done" not in row
+
+
+@pytest.mark.parametrize("who", ["expert", "engineer", "outsider"])
+def test_only_the_projects_leads_mark_decisions_done(client, request, project, lead, weeks, who):
+    _, last, this_week = weeks
+    decision = decide(project, lead, last, "Update the retrieval snippets")
+    client.force_login(request.getfixturevalue(who))
+
+    assert client.post(url("decision-done", project, week_label(this_week), decision.pk)).status_code == 404
+    assert Decision.objects.get(pk=decision.pk).done_at is None
