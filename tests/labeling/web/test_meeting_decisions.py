@@ -94,3 +94,19 @@ def test_only_the_projects_leads_mark_decisions_done(client, request, project, l
 
     assert client.post(url("decision-done", project, week_label(this_week), decision.pk)).status_code == 404
     assert Decision.objects.get(pk=decision.pk).done_at is None
+
+
+def test_decision_texts_are_shown_as_safe_markdown(client, project, lead, weeks):
+    """A decision written in Markdown (as the guidelines are) reads as formatted text, never as raw HTML."""
+    _, last, this_week = weeks
+    text = "Evasive answers fail `correct` on **gpt-4.1-mini**. <script>alert(1)</script> [x](javascript:alert(1))"
+    decide(project, lead, last, text)
+    decide(project, lead, this_week, text)
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(this_week))).content.decode()
+
+    for table in (open_decisions(html), html.split('class="grid decision-log"')[1].split("</table>")[0]):
+        assert "fail <code>correct</code> on <strong>gpt-4.1-mini</strong>" in table
+        assert "**" not in table and "`" not in table
+        assert "<script>" not in table and "&lt;script&gt;alert(1)" in table and 'href="javascript:' not in table
