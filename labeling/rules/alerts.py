@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.conf import settings
+from django.utils.translation import ngettext
 
 from labeling.models import AlertRule, CycleStatus, Project, week_label
 
@@ -156,6 +157,11 @@ MOMENT_FORMAT = "%Y-%m-%d %H:%M"
 _MOMENT_IN_UTC = re.compile(r"\b(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC\b")
 
 
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    """The number with its noun agreeing: "1 label", "3 labels"."""
+    return f"{number} {ngettext(singular, plural or f'{singular}s', number)}"
+
+
 def _when(moment: datetime | None) -> str:
     return f"{moment.astimezone(UTC):{MOMENT_FORMAT}} UTC" if moment else "never"
 
@@ -186,7 +192,7 @@ def close_failed(facts: AlertFacts) -> list[Finding]:
                     key=label,
                     title=f"The close of {label} failed",
                     detail=(
-                        f"The weekly close of {label} failed {cycle.attempts} time(s) in a row, last at "
+                        f"The weekly close of {label} failed {_count(cycle.attempts, 'time')} in a row, last at "
                         f"{_when(cycle.failed_at)}. It is tried again automatically; the week's meeting page shows "
                         "the error."
                     ),
@@ -215,8 +221,8 @@ def close_overdue(facts: AlertFacts) -> list[Finding]:
                 title=f"The week {label} is not closed",
                 detail=(
                     f"{label} ended on {_when(week_end(facts.project, week))} and is still open "
-                    f"{settings.ALERT_CLOSE_OVERDUE_HOURS} hour(s) after its close was due: is the Celery worker or "
-                    "beat running? A lead can close it from the meeting page."
+                    f"{_count(settings.ALERT_CLOSE_OVERDUE_HOURS, 'hour')} after its close was due: is the Celery "
+                    "worker or beat running? A lead can close it from the meeting page."
                 ),
                 facts={"week": label, "ended_at": _iso(week_end(facts.project, week))},
             )
@@ -242,14 +248,16 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
             continue
         since = max(queue.idle_since or started, started)
         days = (facts.now - since).days
+        # A title's date is the project's day (the page tells the body's moments in the project's zone too).
+        day = f"{since.astimezone(facts.project.tzinfo):%Y-%m-%d}"
         if queue.resumed_at is not None and since == queue.resumed_at:
-            title = f"Nobody labeled in {queue.name} since it was resumed on {since.astimezone(UTC):%Y-%m-%d}"
+            title = f"Nobody labeled in {queue.name} since it was resumed on {day}"
             none = f"has had none since it was resumed at {_when(since)}"
         elif queue.idle_since is None:
             title = f"Nobody has labeled in {queue.name} yet"
             none = f"has never had a label since it was created at {_when(since)}"
         else:
-            title = f"Nobody labeled in {queue.name} since {since.astimezone(UTC):%Y-%m-%d}"
+            title = f"Nobody labeled in {queue.name} since {day}"
             none = f"has had none since its last label at {_when(since)}"
         findings.append(
             Finding(
@@ -257,8 +265,8 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
                 key=queue.slug,
                 title=title,
                 detail=(
-                    f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted in its open "
-                    f"week(s) and {none}: idle for {days} day(s) when this alert opened."
+                    f"The queue {queue.name} ({queue.slug}) has {_count(queue.backlog, 'label')} still wanted in the "
+                    f"weeks not closed yet and {none}: idle for {_count(days, 'day')} when this alert opened."
                 ),
                 facts={
                     "queue": queue.slug,
@@ -295,7 +303,7 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
         rule=AlertRule.QUEUE_IDLE,
         key=queue.slug,
         title=title,
-        detail=f"The queue {queue.name} ({queue.slug}) has {queue.backlog} label(s) still wanted{why}",
+        detail=f"The queue {queue.name} ({queue.slug}) has {_count(queue.backlog, 'label')} still wanted{why}",
         facts={"queue": queue.slug, "backlog": queue.backlog, **fact},
     )
 
@@ -339,9 +347,9 @@ def _missed_quota(queue: QueueFact, label: str, week: ClosedQueueWeek, quota: in
         done = f"{queue.name} completed no item in {label}: nothing was placed in it (quota {quota})."
     elif week.items < quota:
         done = (
-            f"{queue.name} completed {week.items_complete} of its {week.items} item(s) in {label} (quota {quota}; "
-            f"only {week.items} placed, as fewer outputs matched): {week.labels} of the {week.labels_wanted} labels "
-            "they wanted were given."
+            f"{queue.name} completed {week.items_complete} of its {_count(week.items, 'item')} in {label} "
+            f"(quota {quota}; only {week.items} placed, as fewer outputs matched): {week.labels} of the "
+            f"{week.labels_wanted} labels they wanted were given."
         )
     else:
         done = (
@@ -390,11 +398,11 @@ def ingest_stopped(facts: AlertFacts) -> list[Finding]:
         Finding(
             rule=AlertRule.INGEST_STOPPED,
             key="",
-            title=f"No outputs for {hours} hour(s)",
+            title=f"No outputs for {_count(hours, 'hour')}",
             detail=(
                 f"The newest output is from {_when(facts.newest_output_at)}; in the {INGEST_BASELINE_DAYS} days "
-                f"before, the project had at least one every {hours} hour(s) on average. Is the product app still "
-                "sending them (its API key, the ingest URL)?"
+                f"before, the project had at least one every {_count(hours, 'hour')} on average. Is the product app "
+                "still sending them (its API key, the ingest URL)?"
             ),
             facts={"newest_output_at": _iso(facts.newest_output_at), "silence_hours": hours},
         )
@@ -416,7 +424,8 @@ def thumbs_down_rise(facts: AlertFacts) -> list[Finding]:
                 title=f"The thumbs-down share rose in {label}",
                 detail=(
                     f"{change.current:.1%} of the outputs of {label} got a thumbs-down{so_far}, against "
-                    f"{change.baseline:.1%} in the {change.baseline_weeks} week(s) before (q = {change.q_value:.3g})."
+                    f"{change.baseline:.1%} in the {_count(change.baseline_weeks, 'week')} before "
+                    f"(q = {change.q_value:.3g})."
                 ),
                 facts={
                     "week": label,

@@ -432,7 +432,7 @@ def test_a_queue_is_held_to_the_items_placed_when_fewer_outputs_than_its_quota_a
     assert [alert.key for alert in opened] == (["sample"] if missed else [])
     if missed and items < 10:
         assert opened[0].detail == (
-            "Sample completed 3 of its 4 item(s) in 2026-W47 (quota 10; only 4 placed, as fewer outputs matched): 3 "
+            "Sample completed 3 of its 4 items in 2026-W47 (quota 10; only 4 placed, as fewer outputs matched): 3 "
             "of the 4 labels they wanted were given."
         )
 
@@ -529,9 +529,41 @@ def test_an_idle_queue_alert_says_since_when_it_is_idle_not_the_threshold(team, 
     alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
 
     assert alert.title == "Nobody labeled in Weekly sample since 2026-11-03"
-    assert "since its last label at 2026-11-03 09:30 UTC: idle for 22 day(s)" in alert.detail
+    assert "since its last label at 2026-11-03 09:30 UTC: idle for 22 days" in alert.detail
     assert "2026-11-22" not in alert.detail  # the idle cutoff
     assert (alert.facts["last_label_at"], alert.facts["idle_days"]) == ("2026-11-03T09:30:00+00:00", 22)
+
+
+def test_an_idle_queue_alert_dates_its_title_in_the_projects_zone_and_counts_in_words(
+    client, team, django_capture_on_commit_callbacks
+):
+    """The last label was at 20:02 on 13 November in New York (01:02 on the 14th in UTC): the title says the 13th, as
+    the body does on the project page ("2026-11-13 20:02 EST"); one label wanted is "1 label", not "1 label(s)"."""
+    project = team["project"]
+    Project.objects.filter(pk=project.pk).update(time_zone="America/New_York")
+    project.refresh_from_db()
+    queue = _queue(project, slug="weekly", name="Weekly sample")
+    _wanted(project, queue, labels=1)
+    _label(project, queue, team["expert"], datetime(2026, 11, 14, 1, 2, tzinfo=UTC))
+
+    alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
+
+    assert alert.title == "Nobody labeled in Weekly sample since 2026-11-13"
+    assert "has 1 label still wanted" in alert.detail and "idle for 11 days when" in alert.detail
+    assert "(s)" not in alert.detail
+    client.force_login(team["lead"])
+    page = client.get(f"/p/{project.slug}/").content.decode()
+    assert "Nobody labeled in Weekly sample since 2026-11-13" in page and "2026-11-13 20:02 EST" in page
+
+
+def test_a_failed_close_alert_says_1_time(team, django_capture_on_commit_callbacks):
+    ReviewCycle.objects.filter(project=team["project"], week=LAST).update(
+        status=CycleStatus.OPEN, failure_kind="close", last_error="boom", failed_at=NOW, attempts=1
+    )
+
+    alert = _evaluate(team["project"], django_capture_on_commit_callbacks).opened[0]
+
+    assert "failed 1 time in a row" in alert.detail and "(s)" not in alert.detail
 
 
 def test_a_queue_nobody_ever_labeled_in_says_so(team, django_capture_on_commit_callbacks):
@@ -541,7 +573,7 @@ def test_a_queue_nobody_ever_labeled_in_says_so(team, django_capture_on_commit_c
     alert = _evaluate(project, django_capture_on_commit_callbacks).opened[0]
 
     assert alert.title == "Nobody has labeled in Untouched yet"
-    assert "has never had a label since it was created at 2026-10-01 00:00 UTC: idle for 55 day(s)" in alert.detail
+    assert "has never had a label since it was created at 2026-10-01 00:00 UTC: idle for 55 days" in alert.detail
     assert alert.facts["last_label_at"] is None
 
 
@@ -697,7 +729,7 @@ def test_closing_a_week_whose_quota_is_missed_opens_quota_missed(project, lead, 
         "quota": 50,
     }  # fmt: skip
     assert alert.detail == (
-        "Sample completed 10 of its 11 item(s) in 2026-W46 (quota 50; only 11 placed, as fewer outputs matched): 20 "
+        "Sample completed 10 of its 11 items in 2026-W46 (quota 50; only 11 placed, as fewer outputs matched): 20 "
         "of the 22 labels they wanted were given."
     )
 
@@ -806,7 +838,7 @@ def test_a_queue_resumed_lately_is_not_idle_until_the_idle_days_pass_without_a_l
     assert idle(resumed + timedelta(days=2)) == []
     [alert] = idle(resumed + timedelta(days=3, hours=1))
     assert alert.title == f"Nobody labeled in Paused since it was resumed on {resumed.astimezone(UTC):%Y-%m-%d}"
-    assert "has had none since it was resumed at" in alert.detail and "idle for 3 day(s)" in alert.detail
+    assert "has had none since it was resumed at" in alert.detail and "idle for 3 days" in alert.detail
 
 
 def test_a_queue_paused_in_the_last_closed_week_is_not_held_to_its_quota_once_resumed(
