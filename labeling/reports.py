@@ -16,6 +16,11 @@ _WHITESPACE = re.compile(r"\s+")
 HIDDEN_UNTIL_LABELED = "hidden until you have labeled it"  # an expert's copy: blind labeling (`blind_report`)
 
 
+def with_stop(text: str) -> str:
+    """The text as a sentence: a full stop added unless it ends in one already, or in ? ! or …."""
+    return text if text.rstrip().endswith((".", "?", "!", "…")) else f"{text}."
+
+
 def md_text(value: object) -> str:
     """Return `value` as one line of inert Markdown text."""
     text = _WHITESPACE.sub(" ", "" if value is None else str(value)).strip()
@@ -318,7 +323,7 @@ def _agenda(report: dict) -> list[str]:
         note = f"(note {HIDDEN_UNTIL_LABELED})" if flag.get("note_hidden") else md_text(flag.get("note"))
         lines.append(
             f"- Item {flag.get('item_id')} ({md_text(flag.get('queue'))}), flagged by {flagger}: "
-            f"{note}. Output: “{md_text(flag.get('excerpt'))}”"
+            f"{with_stop(note)} Output: “{md_text(flag.get('excerpt'))}”"
         )
         for comment in flag.get("comments") or []:
             lines.append(f"  - {md_text(comment.get('author'))}: {md_text(comment.get('body'))}")

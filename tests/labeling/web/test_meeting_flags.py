@@ -145,3 +145,17 @@ def test_only_the_projects_leads_resolve_its_flags(client, request, project, who
     assert client.post(url("flag-resolve", project, flag.pk)).status_code == 404
     assert client.get(url("adjudicate", project, complete_flagged.pk)).status_code == 404
     assert Flag.objects.get(pk=flag.pk).resolved_at is None
+
+
+def test_the_exports_flag_notes_end_with_one_stop(client, project, lead, other_expert, complete_flagged):
+    """A note that ends in ? . or ! gets no full stop after it; one without gets one."""
+    item = complete_flagged
+    flag_item(expert=other_expert, item=item, note="Is the answer too cautious?")
+    flag_item(expert=lead, item=item, note="It cuts both ways.")
+    client.force_login(lead)
+
+    export = client.get(url("meeting-markdown", project, week_label(calendar.current_week(project)))).content.decode()
+
+    assert "too cautious? Output:" in export and "both ways. Output:" in export
+    assert f"{NOTE}. Output:" in export
+    assert "?." not in export and ".." not in export
