@@ -258,8 +258,15 @@ def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     week = _week(project, week_label)
     if not cycles.request_refresh(project=project, week=week):
         messages.info(request, f"The week {week_label} is closed: its report is frozen.")
+    # Asked for now: a fast worker (or the demo's eager Celery) may have finished it already; say which.
+    elif queued_work(work_key("refresh_metrics", project.pk, week.isoformat())) is not None:
+        messages.success(
+            request, "Refresh asked for: the figures below are updated when the worker is done; reload in a moment."
+        )
+    elif any(cycle.week == week and cycle.failure_kind == "refresh" for cycle in health.failing_cycles(project)):
+        messages.error(request, "The refresh of the figures failed: the notice above says why.")
     else:
-        messages.success(request, "Recomputing the week's figures: reload in a moment to see them.")
+        messages.success(request, "The week's figures are recomputed: the page shows them.")
     if request.POST.get("next") == "dashboard":  # the dashboard's refresh button: back to the dashboard
         return redirect("labeling:dashboard", slug=project.slug)
     return redirect(_meeting_url(project, week))

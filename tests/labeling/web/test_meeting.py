@@ -22,6 +22,7 @@ from labeling.models import (
 from labeling.rules import calendar
 from labeling.selectors.platform import platform_rows
 from labeling.services import cycles
+from labeling.services import outbox as outbox_services
 from labeling.services.datasets import create_dataset
 from labeling.services.queues import QueueValues, update_queue
 from labeling.services.routing import route_outputs
@@ -403,6 +404,35 @@ def test_a_lead_refreshes_the_live_figures_of_an_open_week(
     assert 'id="refresh-note"' not in client.get(url("meeting-week", project, label)).content.decode()
 
     assert QueueWeek.objects.get(project=project, week=this_week).items == 1 == item.queue.items.count()
+
+
+def test_a_refresh_waiting_for_the_worker_says_to_reload_in_a_moment(client, project, lead, this_week):
+    client.force_login(lead)
+
+    page = client.post(url("meeting-refresh", project, week_label(this_week)), follow=True).content.decode()
+
+    assert "Refresh asked for: the figures below are updated when the worker is done; reload in a moment." in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_done_before_the_answer_says_the_figures_are_up_to_date(
+    client, project, lead, queue, this_week, monkeypatch
+):
+    """A worker fast enough (or the demo's eager Celery) finished the refresh before the page answers: it says the
+    figures shown are the new ones, not to reload."""
+
+    def fast_worker(message_id: int) -> None:  # the message published and run at once, as a worker would
+        run_as_worker(OutboxMessage.objects.get(pk=message_id))
+
+    monkeypatch.setattr(outbox_services, "_publish_after_commit", fast_worker)
+    Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=this_week, overlap=1)
+    client.force_login(lead)
+
+    page = client.post(url("meeting-refresh", project, week_label(this_week)), follow=True).content.decode()
+
+    assert "The week&#x27;s figures are recomputed: the page shows them." in page
+    assert "reload in a moment" not in page and 'id="refresh-note"' not in page
+    assert QueueWeek.objects.get(project=project, week=this_week).items == 1
 
 
 def test_a_closed_weeks_figures_are_not_refreshed(client, project, lead, last_week, django_capture_on_commit_callbacks):
