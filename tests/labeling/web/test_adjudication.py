@@ -409,7 +409,7 @@ def test_a_lead_settles_a_multi_choice_tie_with_none_of_its_options(lead_client,
     page = lead_client.get(item_url(project, item)).content.decode()
     assert 'name="none-issues"' in page
     issues = re.search(r'id="question-issues".*?</fieldset>', page, re.S).group(0)
-    assert re.findall(r'class="answer-value[^"]*">([^<]*)<', issues) == ["evasive", "none"]
+    assert re.findall(r'class="answer-value[^"]*"[^>]*>([^<]*)<', issues) == ["evasive", "none"]
 
     left_open = lead_client.post(item_url(project, item), {"q-correct": "yes"})
     response = lead_client.post(item_url(project, item), {"q-correct": "yes", "none-issues": "on"})

@@ -1103,7 +1103,7 @@ def test_hostile_output_is_rendered_inert(client, expert, project, rubric, queue
     assert "<img" not in html and "<svg" not in html
     tags = _tags_only(html)
     assert "javascript:" not in tags and not re.search(r"\son\w+\s*=", tags)
-    answer = re.search(r'<div class="markdown ai-output">(.*?)</div>', html, re.S).group(1)
+    answer = re.search(r'<div class="markdown ai-output" dir="auto">(.*?)</div>', html, re.S).group(1)
     assert "&lt;img src=x onerror=" in answer and "&lt;script&gt;window.__xss=2&lt;/script&gt;" in answer
     assert "[x](javascript:window.__xss=3)" in answer  # not made a link at all
     assert re.findall(r"<a [^>]*>", answer) == ['<a href="https://example.com/policy" rel="noopener noreferrer">']
