@@ -2,7 +2,9 @@
 
 Every value that comes from people or the AI (output excerpts, flag notes, comments, decisions, tags,
 names) goes through `md_text`, which flattens it to one line and backslash-escapes Markdown and HTML
-syntax, so a rendered export shows the text as written and never runs or formats it.
+syntax, so a rendered export shows the text as written and never runs or formats it. It also drops the
+directional formatting characters (a right-to-left override, U+202E, …): in a file read in any editor or
+viewer they would reverse the report's own words after the value.
 """
 
 import re
@@ -13,6 +15,7 @@ from datetime import datetime
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
 _WHITESPACE = re.compile(r"\s+")
+_DIRECTIONAL_FORMATTING = re.compile("[\u202a-\u202e\u2066-\u2069]")  # as labeling.rules.text names them
 HIDDEN_UNTIL_LABELED = "hidden until you have labeled it"  # an expert's copy: blind labeling (`blind_report`)
 
 
@@ -23,7 +26,7 @@ def with_stop(text: str) -> str:
 
 def md_text(value: object) -> str:
     """Return `value` as one line of inert Markdown text."""
-    text = _WHITESPACE.sub(" ", "" if value is None else str(value)).strip()
+    text = _WHITESPACE.sub(" ", _DIRECTIONAL_FORMATTING.sub("", "" if value is None else str(value))).strip()
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 

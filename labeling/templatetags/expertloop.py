@@ -8,6 +8,7 @@ from django.utils.safestring import SafeData, mark_safe
 from labeling.rules.alerts import moments_in_zone
 from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
+from labeling.rules.text import isolated as isolated_text
 from labeling.web.markdown import render_markdown
 
 register = template.Library()
@@ -29,6 +30,13 @@ def bidi_isolate(value) -> str:
     cleaned = without_stray_isolate_ends(str(value))
     # Text already escaped (marked safe) stays so: dropping a U+2069 from it makes no markup.
     return format_html("<bdi>{}</bdi>", mark_safe(cleaned) if isinstance(value, SafeData) else cleaned)
+
+
+@register.filter
+def isolated(value) -> str:
+    """User text where no tag may go (a <title>, an attribute, an <option>, a plain-text e-mail): wrapped in
+    U+2068…U+2069 when it holds a directional formatting character, so an override reverses it alone."""
+    return isolated_text(str(value))
 
 
 @register.filter

@@ -115,7 +115,7 @@ def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRes
     dataset_services.request_build(dataset=dataset, actor=request.user)
     messages.success(
         request,
-        f"Build of “{dataset.name}” requested. The new version appears below when it is ready; "
+        f"Build of “{isolated(dataset.name)}” requested. The new version appears below when it is ready; "
         "if nothing changed since the last version, no new one is made.",
     )
     return redirect("labeling:dataset", slug=project.slug, dataset_slug=dataset.slug)

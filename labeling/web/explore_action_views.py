@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.rules.access import managed_project
 from labeling.rules.explore import filter_query, parse_filter
+from labeling.rules.text import isolated
 from labeling.selectors.explore_actions import ids_of_external_ids, newest_match_ids
 from labeling.selectors.metrics_api import queue_of_project
 from labeling.services import hand_picked, output_exports
@@ -51,7 +52,7 @@ def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     result = hand_picked.add_to_queue(
         project=project, queue=queue, output_ids=output_ids, actor=request.user, source=query
     )
-    messages.success(request, _added_message(result, queue.name, more))
+    messages.success(request, _added_message(result, isolated(queue.name), more))
     return redirect(back)
 
 

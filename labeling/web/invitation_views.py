@@ -52,7 +52,8 @@ def invitation(request, token: str):
             except InvitationUnusable as exc:
                 return _refused(request, exc)
             messages.success(
-                request, f"Welcome to {invited.project.name}: you are {membership.get_role_display().lower()}."
+                request,
+                f"Welcome to {isolated(invited.project.name)}: you are {membership.get_role_display().lower()}.",
             )
             return redirect("labeling:project", slug=invited.project.slug)
         context["can_accept"] = True

@@ -101,7 +101,8 @@ def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse
         revoke_api_key(api_key=api_key, revoked_by=request.user)
         messages.success(
             request,
-            f"Key “{api_key.name}” (el_{api_key.prefix}_…) revoked: every request with it is refused from now on.",
+            f"Key “{isolated(api_key.name)}” (el_{api_key.prefix}_…) revoked: "
+            "every request with it is refused from now on.",
         )
     return redirect("labeling:api-keys", slug=project.slug)
 

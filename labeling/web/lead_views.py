@@ -92,7 +92,7 @@ def _queue_editor(request, project, *, queue):
             if queue is None:
                 messages.success(
                     request,
-                    f"Queue “{saved.name}” created. New outputs go into it from now on; backfill it to "
+                    f"Queue “{isolated(saved.name)}” created. New outputs go into it from now on; backfill it to "
                     "add this week's outputs too.",
                 )
             else:
@@ -159,7 +159,7 @@ def queue_backfill(request, slug: str, queue_id: int):
         return redirect("labeling:queue-edit", slug=project.slug, queue_id=queue.pk)
     messages.success(
         request,
-        f"Backfill of “{queue.name}” requested: a worker places this week's outputs (since {since:%a %d %b}) "
+        f"Backfill of “{isolated(queue.name)}” requested: a worker places this week's outputs (since {since:%a %d %b}) "
         "that match its rule in it, within its quota.",
     )
     return redirect("labeling:queues", slug=project.slug)

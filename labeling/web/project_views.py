@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from labeling.exceptions import EditConflict, InvalidSpec
 from labeling.rules import calendar
 from labeling.rules.access import check_can_create_project, copyable_projects, managed_project
+from labeling.rules.text import isolated
 from labeling.services import projects
 
 from .project_forms import NewProjectForm, ProjectSettingsForm, template_previews
@@ -35,8 +36,8 @@ def project_create(request):
         else:
             messages.success(
                 request,
-                f"Project “{project.name}” created, and you are its lead. Its getting-started list below ticks "
-                "itself as the project comes to life.",
+                f"Project “{isolated(project.name)}” created, and you are its lead. "
+                "Its getting-started list below ticks itself as the project comes to life.",
             )
             # The overview: where the home page and its one-project redirect send a lead, with the checklist.
             return redirect("labeling:project", slug=project.slug)

@@ -254,7 +254,7 @@ def test_the_list_shows_the_key_used_last_stale_and_revoked_keys(lead_client, pr
     assert [(row.used_last, row.stale) for row in keys.rows] == [(True, False), (False, True), (False, False)]
     assert keys.last_used.name == "prod app" and keys.active == 2
     html = response.content.decode()
-    assert re.search(r'id="key-used-last">Used last: <strong>prod app</strong> <code>el_\w+_…</code>', html)
+    assert re.search(r'id="key-used-last">Used last: <strong><bdi>prod app</bdi></strong> <code>el_\w+_…</code>', html)
     assert html.count(">stale</span>") == 1 and html.count(">revoked</span>") == 1
     assert html.count("Revoke…</a>") == 2  # active keys only
     assert "lena" in html and "a command" in html  # who created each

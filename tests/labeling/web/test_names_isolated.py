@@ -1,0 +1,68 @@
+"""A project, queue, dataset, saved view or key name is untrusted text put among the page's own words: a right-to-left
+override in it (U+202E) must reverse the name alone, never the crumbs, buttons or sentence after it. Every template
+shows such a name isolated, through `bidi_isolate` (a <bdi>, in HTML) or `isolated` (U+2068…U+2069, where no tag
+may go: a <title>, an attribute, an <option>, a plain-text e-mail)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from labeling.models import Queue
+from labeling.reports import md_text, report_markdown
+from labeling.services.rubrics import publish_rubric
+from tests.factories import MembershipFactory
+from tests.helpers.labeling import make_items, take
+from tests.helpers.rubrics import QUESTIONS
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "labeling" / "templates"
+# What a template calls an untrusted name: `<anything>.project.name`, `queue.name`, a meeting row's `queue`, …
+NAME = re.compile(
+    r"(?:^|\.)(?:project|queue|dataset|view|key|token|last_used)\.name$|^(?:row|flag)\.queue$|^record\.project$"
+)
+INTERPOLATION = re.compile(r"{{\s*([^}|\s]+)\s*((?:\|[^}]*)?)}}")
+OVERRIDE = "LTR \u202eH 794 Item"
+
+
+def bare_names() -> list[str]:
+    bare = []
+    for path in sorted(TEMPLATES.rglob("*")):
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for expression, filters in INTERPOLATION.findall(line):
+                if NAME.search(expression) and "bidi_isolate" not in filters and "isolated" not in filters:
+                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    return bare
+
+
+def test_every_template_isolates_the_untrusted_names_it_shows():
+    assert bare_names() == []
+
+
+@pytest.mark.django_db
+def test_an_override_in_a_queue_or_project_name_reverses_nothing_after_it_on_the_labeling_screen(
+    client, expert, project, other_project
+):
+    project.__class__.objects.filter(pk=project.pk).update(name=OVERRIDE)
+    publish_rubric(project=project, questions=QUESTIONS)
+    queue = Queue.objects.create(project=project, slug="all", name=OVERRIDE, weekly_quota=10)
+    make_items(project, 1)
+    MembershipFactory(project=other_project, user=expert, role="expert")  # so that home lists the projects
+    client.force_login(expert)
+    item = take(client, queue)
+
+    pages = [client.get(f"/p/{project.slug}/items/{item.pk}/"), client.get("/"), client.get(f"/p/{project.slug}/")]
+
+    for response in pages:
+        assert response.status_code == 200, response
+        html = response.content.decode()
+        shown = html.count(OVERRIDE)
+        assert shown and html.count(f"<bdi>{OVERRIDE}</bdi>") + html.count(f"\u2068{OVERRIDE}\u2069") == shown
+
+
+def test_the_markdown_report_drops_an_override_in_a_name_so_it_reverses_nothing():
+    markdown = report_markdown({"project_name": OVERRIDE, "week": "2026-W47"}, [])
+
+    assert markdown.startswith("# LTR H 794 Item: weekly review 2026-W47\n")
+    assert md_text("a\u2066b\u2069c\u202ad\u202c") == "abcd"
