@@ -3,6 +3,7 @@ plain-text preview every page and report shows of an AI output."""
 
 import json
 import re
+import unicodedata
 from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,25 @@ def text_problem(text: str) -> str | None:
     except UnicodeEncodeError:
         return "contains an unpaired surrogate (invalid UTF-16), which cannot be stored"
     return None
+
+
+def name_problem(text: str) -> str | None:
+    """Why the text cannot be a name (of a project, queue, dataset, view, key or token), or None when it can: a name is
+    one line of plain text, shown in crumbs, lists and e-mail subjects and bodies, where a line break or another
+    control character in it ("Evil\\r\\nBcc: …") would start lines of its own."""
+    if problem := text_problem(text):
+        return problem
+    for char in text:
+        if unicodedata.category(char) == "Cc" or char in "\u2028\u2029":
+            return f"contains a line break or another control character (U+{ord(char):04X}): a name is one line of text"
+    return None
+
+
+def check_names(**fields: str) -> None:
+    """Raise InvalidInput naming the first field whose text cannot be a name (`name_problem`)."""
+    for field, value in fields.items():
+        if problem := name_problem(value or ""):
+            raise InvalidInput(f"The {field.replace('_', ' ')} {problem}.")
 
 
 def slug_from_name(name: str, limit: int = 64) -> str:

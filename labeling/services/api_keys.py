@@ -15,7 +15,7 @@ from labeling.rules import bearer
 from labeling.rules.access import check_can_issue_key, check_can_revoke_key
 from labeling.rules.commands import command_details
 from labeling.rules.limits import check_window_limit
-from labeling.rules.text import check_storable
+from labeling.rules.text import check_names
 from labeling.rules.twins import twin_of
 from labeling.services.operator_tokens import TOKEN_PREFIX as OPERATOR_TOKEN_PREFIX
 
@@ -67,7 +67,7 @@ def create_api_key(*, project: Project, name: str, scopes: list[str], created_by
         raise DomainError("A key needs a name.")
     if len(name.strip()) > NAME_MAX_CHARS:
         raise DomainError(f"A key's name is at most {NAME_MAX_CHARS} characters.")
-    check_storable(name=name)
+    check_names(name=name)
     scopes = parse_scopes(",".join(scopes))
     _check_key_rate(project)
     earlier = _twin(project, name.strip(), scopes, created_by) if created_by is not None else None

@@ -19,7 +19,7 @@ from labeling.models import OperatorToken
 from labeling.rules import bearer
 from labeling.rules.access import check_operator
 from labeling.rules.limits import check_window_limit
-from labeling.rules.text import check_storable
+from labeling.rules.text import check_names
 from labeling.rules.twins import twin_of
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def issue_operator_token(*, user, name: str) -> IssuedToken:
         raise InvalidInput("A token needs a name: say what script uses it.")
     if len(name) > NAME_MAX_CHARS:
         raise InvalidInput(f"A token's name is at most {NAME_MAX_CHARS} characters.")
-    check_storable(name=name)
+    check_names(name=name)
     # The user's row lock makes two concurrent issues count one after the other against the limit.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     check_window_limit(

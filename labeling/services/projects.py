@@ -31,7 +31,7 @@ from labeling.rules.commands import command_details
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
-from labeling.rules.text import slug_for_name, slug_from_name, text_problem
+from labeling.rules.text import name_problem, slug_for_name, slug_from_name, text_problem
 from labeling.rules.twins import audited_twin, fingerprint, twin_of
 from labeling.selectors.invitations import account_exists_for_email
 
@@ -320,8 +320,8 @@ def _described_problems(name: str | None, description: str | None, time_zone: st
         problems["name"] = [f"Use at most {NAME_MAX} characters."]
     if len(description) > DESCRIPTION_MAX:
         problems["description"] = [f"Use at most {DESCRIPTION_MAX:,} characters."]
-    for field, text in (("name", name), ("description", description)):
-        if field not in problems and (problem := text_problem(text)):
+    for field, text, problem_of in (("name", name, name_problem), ("description", description, text_problem)):
+        if field not in problems and (problem := problem_of(text)):
             problems[field] = [f"The {field} {problem}."]
     try:
         validate_time_zone(time_zone)

@@ -21,7 +21,7 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
-from labeling.rules.text import slug_for_name, slug_from_name
+from labeling.rules.text import name_problem, slug_for_name, slug_from_name
 from labeling.rules.twins import audited_twin, fingerprint
 
 from . import outbox
@@ -86,6 +86,8 @@ def queue_problems(
         add("name", "A queue needs a name.")
     elif len(values.name) > 200:
         add("name", "Use at most 200 characters.")
+    elif problem := name_problem(values.name):
+        add("name", f"The name {problem}.")
     try:
         validate_rule(values.rule)
     except InvalidSpec as exc:

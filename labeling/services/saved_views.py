@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import AuditEvent, Project, SavedView
 from labeling.rules.explore import filter_query, parse_filter
-from labeling.rules.text import check_storable
+from labeling.rules.text import check_names
 from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.explore import filter_outputs
 
@@ -72,7 +72,7 @@ def save_view(*, project: Project, name: str, query: str, actor=None) -> SavedVi
 def _checked_name(name: str) -> str:
     """The name with its spaces squeezed; InvalidInput for an empty or too long one."""
     name = " ".join((name or "").split())
-    check_storable(name=name)
+    check_names(name=name)
     if not name:
         raise InvalidInput("A saved view needs a name.")
     if len(name) > MAX_NAME_CHARS:

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
-from labeling.rules.text import has_letter_or_digit, slug_for_name, slug_from_name
+from labeling.rules.text import has_letter_or_digit, name_problem, slug_for_name, slug_from_name
 from labeling.rules.twins import audited_twin, fingerprint
 from labeling.selectors.rubrics import question_keys
 
@@ -120,6 +120,8 @@ def definition_problems(
         slug = slug_from_name(name)
         if not has_letter_or_digit(name):
             problems.append(("name", "A dataset needs a name with at least one letter or digit."))
+        elif problem := name_problem(name):
+            problems.append(("name", f"The name {problem}."))
         elif slug and Dataset.objects.filter(project=project, slug=slug).exists():
             problems.append(("name", _name_taken(slug)))
         elif not slug and Dataset.objects.filter(project=project, name=name[:200]).exists():
