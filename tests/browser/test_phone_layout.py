@@ -1,0 +1,62 @@
+"""A real chromium at a phone's size (390×844, also what a 780 px window shows at 200% zoom): the home, project and
+labeling pages fit the screen's width, so nothing scrolls sideways; a wide table scrolls inside its own box and a
+queue card's figures wrap. And a 200-character model name (ingest allows it) fits explore's filter bar."""
+
+import pytest
+
+from labeling.models import Queue
+from labeling.services.rubrics import publish_rubric
+from tests.factories import MembershipFactory, OutputFactory
+from tests.helpers.browser import sign_in
+from tests.helpers.labeling import make_items
+from tests.helpers.rubrics import QUESTIONS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+
+
+def sideways_overflow(page) -> int:
+    return page.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
+
+
+@pytest.fixture
+def expert_with_work(project, other_project, expert):
+    publish_rubric(project=project, questions=QUESTIONS, guidelines="# How to judge\n\nBe fair.")
+    Queue.objects.create(project=project, slug="refunds", name="Refund complaints", weekly_quota=10)
+    make_items(project, 2)
+    MembershipFactory(project=other_project, user=expert, role="expert")  # so that home lists both projects
+    return expert
+
+
+def test_the_home_project_and_labeling_pages_fit_a_phone(page, live_server, project, expert_with_work):
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_server, "erin")
+
+    page.goto(f"{live_server.url}/")
+    page.locator("table.home-queues").first.wait_for()
+    assert sideways_overflow(page) == 0, "home"
+    wrapper = page.locator("table.home-queues").first.locator("xpath=..")
+    assert wrapper.evaluate("box => box.scrollWidth <= box.clientWidth || getComputedStyle(box).overflowX == 'auto'")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+    waiting = page.get_by_text("Waiting for me", exact=False).first
+    assert sideways_overflow(page) == 0, "project"
+    box = waiting.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+
+    page.get_by_role("button", name="Start labeling").first.click()
+    page.locator(".ai-output").wait_for()
+    assert sideways_overflow(page) == 0, "labeling"
+
+
+def test_a_long_unbroken_model_name_fits_explores_filter_bar(page, live_server, lead, project):
+    OutputFactory(project=project, external_id="long-model", model="m" * 200)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/")
+
+    page.locator("details.filter-more summary").click()
+    page.locator("label.check").get_by_text("m" * 200).wait_for()
+    assert sideways_overflow(page) == 0
