@@ -15,12 +15,13 @@ register = template.Library()
 
 
 @register.filter
-def markdown(text) -> str:
-    """Untrusted Markdown → sanitised HTML (see labeling/web/markdown.py)."""
+def markdown(text, under_heading: int = 0) -> str:
+    """Untrusted Markdown → sanitised HTML (see labeling/web/markdown.py); `|markdown:2` for a text below an <h2>,
+    whose own headings then start at <h3>."""
     if not isinstance(text, str):
         text = json.dumps(text, indent=2, ensure_ascii=False)
         return mark_safe(render_markdown(f"```json\n{text}\n```"))
-    return mark_safe(render_markdown(text))  # noqa: S308 — sanitised by nh3 above
+    return mark_safe(render_markdown(text, under_heading=int(under_heading)))  # noqa: S308 — sanitised by nh3 above
 
 
 @register.filter

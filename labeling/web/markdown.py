@@ -24,19 +24,26 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, 
 _CACHED_CHARS = 16_000  # with 128 entries, at most ~6 MB of text and HTML per process
 
 
-def render_markdown(text: str) -> str:
-    """Sanitised HTML for the Markdown text; safe to mark safe in a template."""
+def render_markdown(text: str, *, under_heading: int = 0) -> str:
+    """Sanitised HTML for the Markdown text; safe to mark safe in a template. With `under_heading` n, the text's
+    headings nest under the page's <hn> it sits below: its "#" is an <h(n+1)>, its "##" an <h(n+2)>, down to <h6>."""
     text = text or ""
-    return _rendered(text) if len(text) <= _CACHED_CHARS else _render(text)
+    return _rendered(text, under_heading) if len(text) <= _CACHED_CHARS else _render(text, under_heading)
 
 
 @lru_cache(maxsize=128)
-def _rendered(text: str) -> str:
-    return _render(text)
+def _rendered(text: str, under_heading: int) -> str:
+    return _render(text, under_heading)
 
 
-def _render(text: str) -> str:
-    html = _markdown.render(text)
+def _render(text: str, under_heading: int = 0) -> str:
+    env: dict = {}
+    tokens = _markdown.parse(text, env)
+    if under_heading:
+        for token in tokens:
+            if token.type in ("heading_open", "heading_close"):
+                token.tag = f"h{min(int(token.tag[1]) + under_heading, 6)}"
+    html = _markdown.renderer.render(tokens, _markdown.options, env)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
