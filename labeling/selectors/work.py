@@ -28,7 +28,21 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.models import Comment, Flag, Item, ItemStatus, Label, Output, Project, Queue, Rubric, Skip, Slot
+from labeling.models import (
+    Comment,
+    CycleStatus,
+    Flag,
+    Item,
+    ItemStatus,
+    Label,
+    Output,
+    Project,
+    Queue,
+    ReviewCycle,
+    Rubric,
+    Skip,
+    Slot,
+)
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations, labels_that_unblind, queue_admits
 from labeling.rules.calendar import cycle_week
@@ -132,8 +146,9 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
     Loaded with its project, queue and output, and annotated with `member_role` and `queue_admits`
     (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled), `own_rubric_id` (the
     rubric version they answered), `own_lease_expires_at` (when their lease on it runs out, None without one),
-    `own_flag_note` (the note of the user's open flag on it, None without one) and
-    `current_rubric_id` (the project's current rubric version, None before one is published).
+    `own_flag_note` (the note of the user's open flag on it, None without one), `current_rubric_id` (the project's
+    current rubric version, None before one is published) and `week_closed` (whether the cycle of the item's week is
+    closed).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
     # Every label runs this twice (the item labeled, then the next one's screen): compiled once per process.
@@ -164,6 +179,9 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
         ),
         current_rubric_id=Subquery(
             Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")
+        ),
+        week_closed=Exists(
+            ReviewCycle.objects.filter(project=OuterRef("project_id"), week=OuterRef("week"), status=CycleStatus.CLOSED)
         ),
     ).order_by("pk")[:1]
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
+from labeling.models import week_label
 from labeling.rules.alerts import moments_in_zone
 from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
@@ -38,6 +39,12 @@ def isolated(value) -> str:
     """User text where no tag may go (a <title>, an attribute, an <option>, a plain-text e-mail): wrapped in
     U+2068…U+2069 when it holds a directional formatting character, so an override reverses it alone."""
     return isolated_text(str(value))
+
+
+@register.filter
+def iso_week(week) -> str:
+    """A cycle week's first day as the pages and reports name the week, e.g. "2026-W48"."""
+    return week_label(week)
 
 
 @register.filter
