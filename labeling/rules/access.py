@@ -408,6 +408,15 @@ def _holds_role(user_id: int, project: Project, roles: tuple[str, ...]) -> bool:
     return Membership.objects.filter(user_id=user_id, project=project, role__in=roles).exists()
 
 
+def only_an_expert(user, *, operator: bool) -> bool:
+    """Whether the user is an expert wherever they are a member, and neither staff nor an operator: someone who labels
+    and never uses the API (the top bar leaves its link out for them)."""
+    if user.is_staff or user.is_superuser or operator:
+        return False
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    return roles == {Role.EXPERT}
+
+
 def may_create_projects(user, *, operator: bool | None = None) -> bool:
     """PROJECT_CREATORS decides: `staff` (staff users, superusers and operators, who run every project anyway) or
     `everyone` signed in; never the inactive. `operator`, when the caller knows it already, saves the two permission

@@ -4,15 +4,18 @@ Whether the user operates every project costs two permission queries for anyone 
 renders the navigation, so the answer is kept in the session at sign-in instead of asked on each page. It only
 shows a link: the platform pages ask again on every request (`rules.access.check_operator`), so a permission
 revoked since sign-in leaves a link that answers 404, and one granted since shows the link from the next sign-in.
-The home page's New project link reads it the same way (operators may create projects; the page asks again).
+The home page's New project link reads it the same way (operators may create projects; the page asks again), and
+so does the API link, left out for someone who is only ever an expert (a role changed since shows from the next
+sign-in; the API docs page itself stays open to anyone signed in).
 """
 
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-from labeling.rules.access import may_create_projects, operates_all_projects
+from labeling.rules.access import may_create_projects, only_an_expert, operates_all_projects
 
 OPERATOR_SESSION_KEY = "operates_all_projects"  # read by base.html
+ONLY_AN_EXPERT_SESSION_KEY = "only_an_expert"  # read by base.html
 
 
 def shows_new_project(request) -> bool:
@@ -23,4 +26,6 @@ def shows_new_project(request) -> bool:
 @receiver(user_logged_in, dispatch_uid="labeling.remember_operator")
 def remember_operator(sender, request, user, **kwargs) -> None:
     if request is not None and hasattr(request, "session"):
-        request.session[OPERATOR_SESSION_KEY] = operates_all_projects(user)
+        operator = operates_all_projects(user)
+        request.session[OPERATOR_SESSION_KEY] = operator
+        request.session[ONLY_AN_EXPERT_SESSION_KEY] = only_an_expert(user, operator=operator)
