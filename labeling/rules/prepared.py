@@ -22,6 +22,8 @@ from django.db import connections
 from django.db.models import QuerySet, sql
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 
+from labeling.rules.ids import fits_an_id
+
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
@@ -56,6 +58,12 @@ def _slotted(build: Callable, stand_ins: dict[str, Any], params, connection) -> 
     return slotted
 
 
+def _names_no_row(values: dict[str, Any]) -> bool:
+    """Whether a value is a number no id column holds (past 64 bits): no row matches it, and SQLite would refuse it
+    (OverflowError). The ORM's own lookups know this; the compiled SQL run here does not."""
+    return any(isinstance(value, int) and not fits_an_id(value) for value in values.values())
+
+
 def _filled(params: tuple, values: dict[str, Any], connection) -> list:
     return [_adapted(values[param.name], connection) if isinstance(param, _Slot) else param for param in params]
 
@@ -74,6 +82,8 @@ class Prepared:
 
     def __call__(self, using: str = "default", **values: Any) -> list:
         """The rows of the queryset for these values: model instances, or dicts for a values() queryset."""
+        if _names_no_row(values):
+            return []
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))
@@ -114,6 +124,8 @@ class PreparedUpdate:
         self._compiled: dict[tuple[str, str], tuple[str, tuple]] = {}
 
     def __call__(self, using: str = "default", **values: Any) -> int:
+        if _names_no_row(values):
+            return 0
         connection = connections[using]
         key = (using, connection.vendor)
         statement, params = self._compiled.get(key) or self._compiled.setdefault(key, self._compile(using))

@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
+from labeling.rules.ids import fits_an_id
 from labeling.rules.text import has_letter_or_digit
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
@@ -198,6 +199,15 @@ class PreviewForm(RuleForm):
 class ExpertChoiceField(forms.ModelMultipleChoiceField):
     """The queue's eligible experts: one a queue still names but who may not label any more is shown marked, so a
     save keeps them unless the lead unticks them (an empty list would be every expert)."""
+
+    def _check_values(self, value):
+        # A number past 64 bits names no account; SQLite would refuse it in the query (OverflowError, a 500).
+        for pk in value:
+            if str(pk).lstrip("-").isdigit() and not fits_an_id(int(pk)):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
+                )
+        return super()._check_values(value)
 
     def label_from_instance(self, obj) -> str:
         if getattr(obj, "may_label", True):

@@ -1,0 +1,47 @@
+"""An id past what a 64-bit integer holds (a typo, a fuzzer) is a 404 or a form error, never a 500: on SQLite,
+which refuses such a number outright (OverflowError), as on PostgreSQL."""
+
+import pytest
+
+from labeling.models import Queue
+from labeling.rules.ids import fits_an_id
+from labeling.services.rubrics import publish_rubric
+from tests.helpers.rubrics import QUESTIONS
+
+pytestmark = [pytest.mark.django_db]
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "value, fits",
+    [(1, True), (2**63 - 1, True), (2**63, False), (int(HUGE), False), (-(2**63), True), (-(2**63) - 1, False)],
+)
+def test_an_id_fits_a_64_bit_signed_integer(value, fits):
+    assert fits_an_id(value) is fits
+
+
+def test_a_huge_item_id_is_a_404_on_the_labeling_screen_and_its_actions(client, expert, project):
+    publish_rubric(project=project, questions=QUESTIONS)
+    client.force_login(expert)
+
+    responses = [
+        client.get(f"/p/{project.slug}/items/{HUGE}/"),
+        client.post(f"/p/{project.slug}/items/{HUGE}/", {"q-correct": "yes"}),
+        client.post(f"/p/{project.slug}/items/{HUGE}/skip", {"reason": ""}),
+        client.post(f"/p/{project.slug}/items/{HUGE}/flag", {"note": "odd"}),
+        client.post(f"/p/{project.slug}/items/{HUGE}/comment", {"body": "odd"}),
+    ]
+
+    assert [response.status_code for response in responses] == [404] * len(responses)
+
+
+def test_a_huge_eligible_expert_id_is_a_form_error(client, lead, project):
+    client.force_login(lead)
+
+    response = client.post(f"/p/{project.slug}/manage/queues/new", {"name": "Huge", "slug": "huge", "sample_rate": "1",
+                           "overlap": "1", "priority": "0", "is_active": "on", "eligible_experts": [HUGE]})  # fmt: skip
+
+    assert response.status_code == 400
+    assert "eligible_experts" in response.context["form"].errors
+    assert not Queue.objects.exists()
