@@ -27,9 +27,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--base-url",
-            # scripts/demo.sh serves on $PORT; the printed links and curl line should point there.
-            default=f"http://127.0.0.1:{os.environ.get('PORT') or 8000}",
-            help="Where the demo server runs, for the printed links (default http://127.0.0.1:$PORT or :8000).",
+            # Where people reach the server: SITE_URL when set (the demo's e-mails link there too), else
+            # scripts/demo.sh's $PORT; the printed links and curl line should point there.
+            default=(os.environ.get("SITE_URL") or "").rstrip("/")
+            or f"http://127.0.0.1:{os.environ.get('PORT') or 8000}",
+            help="Where the demo server runs, for the printed links (default $SITE_URL, else http://127.0.0.1:$PORT "
+            "or :8000).",
         )
 
     def handle(self, *args, seed: int, reset: bool, base_url: str, **options) -> None:

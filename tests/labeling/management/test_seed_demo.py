@@ -648,3 +648,23 @@ def test_the_dashboard_marks_the_week_the_team_rescaled_helpfulness(seeded, clie
     assert len(measured) >= 3  # a week before the rescale and two after it have a mean
     marked = [week for week, counts in measured if "asked on another scale from here" in counts]
     assert marked == [rescaled]
+
+
+@pytest.mark.parametrize(
+    "site_url, port, printed",
+    [
+        ("https://demo.example.org/", "9000", "https://demo.example.org"),  # the links its e-mails use
+        (None, "9000", "http://127.0.0.1:9000"),
+        (None, None, "http://127.0.0.1:8000"),
+    ],
+)
+def test_the_printed_sign_in_link_is_where_the_demos_emails_point(monkeypatch, site_url, port, printed):
+    from labeling.management.commands.seed_demo import Command
+
+    for name, value in (("SITE_URL", site_url), ("PORT", port)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+    assert Command().create_parser("manage.py", "seed_demo").parse_args([]).base_url == printed
