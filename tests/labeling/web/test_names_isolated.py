@@ -21,6 +21,8 @@ NAME = re.compile(
     r"(?:^|\.)(?:project|queue|dataset|view|key|token|last_used)\.name$|^(?:row|flag)\.queue$|^record\.project$"
 )
 INTERPOLATION = re.compile(r"{{\s*([^}|\s]+)\s*((?:\|[^}]*)?)}}")
+# An input's value is shown in a box of its own, and isolating characters in it would be posted back with the name.
+INPUT_VALUE = re.compile(r'value="{{[^}]*}}"')
 OVERRIDE = "LTR \u202eH 794 Item"
 
 
@@ -30,7 +32,7 @@ def bare_names() -> list[str]:
         if not path.is_file():
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            for expression, filters in INTERPOLATION.findall(line):
+            for expression, filters in INTERPOLATION.findall(INPUT_VALUE.sub("", line)):
                 if NAME.search(expression) and "bidi_isolate" not in filters and "isolated" not in filters:
                     bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
     return bare
