@@ -366,7 +366,7 @@ def test_invalid_records_are_reported_and_the_rest_of_the_batch_is_stored(server
     assert (no_zone.kind, no_zone.external_id, no_zone.index, no_zone.field, no_zone.status) == (
         "outputs", "c-2", 2, "occurred_at", 400,
     )  # fmt: skip
-    assert "timezone" in no_zone.message and no_zone.record["output"] == "no zone"
+    assert "time zone" in no_zone.message and no_zone.record["output"] == "no zone"
     stats = client.stats
     assert (stats.sent, stats.created, stats.rejected, stats.retries) == (3, 3, 2, 0)
     warnings = [record.getMessage() for record in caplog.records]

@@ -48,12 +48,17 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         # No unique slug guards a name without a Latin letter or digit (its slug is generated): creates of one follow
         # one another on the project's row lock, so the second finds the first's name taken.
         Project.objects.lock(project.pk)
-    # Taken by this very spec posted moments ago (the dataset commits with its audit event)?
-    if _name_in_use(project, name) and (twin := _created_twin(project, slug_from_name(name), actor, asked)):
-        return twin
     problems = definition_problems(
         project=project, name=name, splits=parsed.splits, queues=parsed.queues, questions=parsed.questions
     )
+    # The name taken by this very spec posted moments ago (the dataset commits with its audit event)? Asked after the
+    # checks, not before: a twin committing between the two would otherwise be refused as a name taken.
+    if (
+        problems
+        and _name_in_use(project, name)
+        and (twin := _created_twin(project, slug_from_name(name), actor, asked))
+    ):
+        return twin
     if problems:
         messages = [problem for _, problem in problems]
         raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])

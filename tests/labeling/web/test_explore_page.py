@@ -337,7 +337,7 @@ def test_a_saved_view_is_deleted_after_a_confirmation_and_the_page_keeps_its_fil
     assert manage == url("explore-view", project, saved.pk, query="back=tag%3Dbilling")
 
     confirm = client.get(manage).content.decode()
-    assert "Delete the view “Refund promises”?" in confirm and SavedView.objects.filter(pk=saved.pk).exists()
+    assert "Delete the view “<bdi>Refund promises</bdi>”?" in confirm and SavedView.objects.filter(pk=saved.pk).exists()
     form = confirm.split('id="delete-view-form"')[1].split("</form>")[0]
     assert url("explore-view-delete", project, saved.pk) in form and 'name="back" value="tag=billing"' in form
 
