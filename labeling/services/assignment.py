@@ -269,27 +269,20 @@ def undo_skip(*, expert, item: Item, grant: LabelingGrant | None = None) -> bool
     # The skip's row lock makes an undo posted twice at the same instant wait for the first, then find it done.
     if Skip.objects.select_for_update().filter(item=item, expert=expert).values_list("pk", flat=True).first() is None:
         return Slot.objects.leased_to(expert).filter(item=item).exists()
-    now = timezone.now()
-    slot = _spare_slot(item, now)
-    if slot is None:
+    if not _lease_spare_slot(expert, item, timezone.now()):
         return False
-    try:
-        with transaction.atomic():
-            Slot.objects.filter(pk=slot.pk).update(
-                state=SlotState.LEASED, expert=expert, leased_at=now, lease_expires_at=now + lease_duration()
-            )
-    except IntegrityError:
-        pass  # a twin request (a double click) handed it back first: the expert holds a slot of the item already
     Skip.objects.filter(item=item, expert=expert).delete()
     return True
 
 
+@transaction.atomic
 def renew_lease(
     *, expert, item: Item, grant: LabelingGrant | None = None, started_at: datetime | None = None
 ) -> datetime | None:
     """Extend the expert's lease on the item to a lease length from now, while its screen is open and used; return when
     it now runs out. None, changing nothing, when they labeled the item: a label holds no lease. LeaseLost, changing
-    nothing, when the item went to other experts, no slot left. Idempotent: renewing twice is renewing once, later.
+    nothing, when the item went to other experts, no slot left, or when they skipped it (in another tab).
+    Idempotent: renewing twice is renewing once, later.
 
     A lease that ran out while nobody took the slot is still the expert's (`leased_to`): it is extended too; one another
     expert took is replaced by a slot of the item still free, if any (a late submit would use it too), leased since
@@ -301,17 +294,22 @@ def renew_lease(
     expires_at = now + lease_duration()
     if Slot.objects.leased_to(expert).filter(item=item).update(lease_expires_at=expires_at):
         return expires_at
+    # The item's row lock, as their submit takes it: a label committed meanwhile is seen, and a submit at the same
+    # moment (the Enter that submits also renews) waits and fills the slot leased here instead of taking another.
+    lock_item_for_words(item)
     if Label.objects.filter(item=item, expert=expert).exists():
         return None
-    # Gone to another expert: as a late submit would (claim_slot_for_submit), keep the item in a slot still free. Not
-    # one the expert skipped meanwhile (in another tab): that skip gave the item up.
-    if not Skip.objects.filter(item=item, expert=expert).exists() and _lease_spare_slot(expert, item, now, started_at):
+    if Skip.objects.filter(item=item, expert=expert).exists():
+        raise LeaseLost("You skipped this item (in another tab or window): it is no longer yours to label.")
+    if _lease_spare_slot(expert, item, now, leased_at=min(started_at, now) if started_at else now):
         return expires_at
     raise lease_lost()
 
 
-@transaction.atomic
-def _lease_spare_slot(expert, item: Item, now: datetime, started_at: datetime | None) -> bool:
+def _lease_spare_slot(expert, item: Item, now: datetime, *, leased_at: datetime | None = None) -> bool:
+    """Lease the expert one of the item's slots nobody holds (since `leased_at`, else now), under the item's row lock;
+    False when none is free. True too when a twin request (a double click, another tab) leased them one first."""
+    lock_item_for_words(item)
     spare = _spare_slot(item, now)
     if spare is None:
         return False
@@ -320,11 +318,11 @@ def _lease_spare_slot(expert, item: Item, now: datetime, started_at: datetime | 
             Slot.objects.filter(pk=spare.pk).update(
                 state=SlotState.LEASED,
                 expert=expert,
-                leased_at=min(started_at, now) if started_at else now,
+                leased_at=leased_at or now,
                 lease_expires_at=now + lease_duration(),
             )
     except IntegrityError:
-        pass  # a twin renewal (another tab) leased the expert a slot of the item first
+        pass  # the twin's slot is the expert's: one slot per expert and item
     return True
 
 

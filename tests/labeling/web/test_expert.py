@@ -26,6 +26,7 @@ from labeling.services import assignment, labels, metrics, resolution
 from labeling.services.rubrics import publish_rubric
 from labeling.web.answer_forms import answers_from_post
 from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
+from tests.helpers.concurrency import waits_for_uncommitted
 from tests.helpers.labeling import handed_token, make_items, take
 from tests.helpers.rubrics import questions
 
@@ -1276,3 +1277,28 @@ def test_a_renewal_after_the_lease_went_to_another_expert_keeps_the_item_in_a_sp
     assert mine.leased_at < renewed_at  # since the item was shown, not since the renewal: the label's time counts it
     labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED)
     assert Label.objects.filter(item=item, expert=expert).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_taking_a_spare_slot_and_the_same_experts_submit_at_once_give_one_label(
+    expert, other_expert, project, rubric, queue
+):
+    """The Enter that submits also renews when a renewal is due (label.js): both want a free slot for the expert. The
+    renewal takes the item's row lock, as the submit does, so the submit waits for it and fills the slot it leased,
+    instead of taking a second slot and breaking one-slot-per-expert (a 500, the label lost)."""
+    queue.overlap = 3
+    queue.save()
+    [item] = make_items(project, 1)
+    assignment.next_item(expert=expert, queue=queue)
+    Slot.objects.filter(item=item, expert=expert).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignment.next_item(expert=other_expert, queue=queue) == item  # the ran-out slot; two stay free
+
+    errors = waits_for_uncommitted(
+        lambda: assignment.renew_lease(expert=expert, item=item),
+        lambda: labels.submit_label(expert=expert, item=item, rubric=rubric, answers=STORED),
+    )
+
+    assert errors == []
+    assert Label.objects.filter(item=item, expert=expert).count() == 1
+    assert list(Slot.objects.filter(item=item, expert=expert).values_list("state", flat=True)) == [SlotState.DONE]
