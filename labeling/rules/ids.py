@@ -7,3 +7,14 @@ ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 def fits_an_id(value: int) -> bool:
     """Whether the number fits the database's id column (a 64-bit signed integer)."""
     return ID_MIN <= value <= ID_MAX
+
+
+def id_from_text(text: object) -> int | None:
+    """The id a posted value names: ASCII digits (an optional minus) that fit `fits_an_id`, else None. `str.isdigit`
+    alone also takes "²" or Arabic-Indic digits, which `int()` or a URL's <int:> converter then refuse (a 500)."""
+    text = str(text)
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    value = int(text)
+    return value if fits_an_id(value) else None

@@ -22,6 +22,7 @@ from labeling.exceptions import InvalidAnswers, InvalidInput, NotFound
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
 from labeling.rules.gold import changed_by_lead, gold_answer, open_ties
+from labeling.rules.ids import id_from_text
 from labeling.selectors import gold
 from labeling.selectors.discussion import discussed_item, item_discussion
 from labeling.services import labels
@@ -87,8 +88,8 @@ def flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
         )
     except InvalidInput as exc:
         messages.error(request, exc.message)
-        item_id = request.POST.get("item", "")
-        if not item_id.isdigit():
+        item_id = id_from_text(request.POST.get("item", ""))
+        if item_id is None or item_id < 0:
             return redirect("labeling:adjudication", slug=project.slug)
     else:
         messages.success(request, f"Flag on item {flag.item_id} resolved: it is off the next meetings' agendas.")

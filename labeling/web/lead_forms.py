@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
-from labeling.rules.ids import fits_an_id
+from labeling.rules.ids import id_from_text
 from labeling.rules.text import has_letter_or_digit
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
@@ -203,7 +203,7 @@ class ExpertChoiceField(forms.ModelMultipleChoiceField):
     def _check_values(self, value):
         # A number past 64 bits names no account; SQLite would refuse it in the query (OverflowError, a 500).
         for pk in value:
-            if str(pk).lstrip("-").isdigit() and not fits_an_id(int(pk)):
+            if id_from_text(pk) is None:
                 raise forms.ValidationError(
                     self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
                 )

@@ -36,11 +36,14 @@ def test_a_huge_item_id_is_a_404_on_the_labeling_screen_and_its_actions(client, 
     assert [response.status_code for response in responses] == [404] * len(responses)
 
 
-def test_a_huge_eligible_expert_id_is_a_form_error(client, lead, project):
+@pytest.mark.parametrize("value", [HUGE, "²", "٣"])
+def test_a_huge_or_not_ascii_eligible_expert_id_is_a_form_error(client, lead, project, value):
+    """`"²".isdigit()` is true, yet `int("²")` raises: only ASCII digits are taken for an id."""
     client.force_login(lead)
 
-    response = client.post(f"/p/{project.slug}/manage/queues/new", {"name": "Huge", "slug": "huge", "sample_rate": "1",
-                           "overlap": "1", "priority": "0", "is_active": "on", "eligible_experts": [HUGE]})  # fmt: skip
+    fields = {"name": "Huge", "slug": "huge", "sample_rate": "1", "overlap": "1", "priority": "0", "is_active": "on"}
+
+    response = client.post(f"/p/{project.slug}/manage/queues/new", {**fields, "eligible_experts": [value]})
 
     assert response.status_code == 400
     assert "eligible_experts" in response.context["form"].errors

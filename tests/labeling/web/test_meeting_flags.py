@@ -11,7 +11,7 @@ from labeling.models import AuditEvent, Flag, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from labeling.services.labels import comment_on_item, flag_item
-from tests.factories import created_weeks_ago
+from tests.factories import MembershipFactory, created_weeks_ago
 from tests.helpers.labeling import label_outputs
 from tests.helpers.reports import flagged_item
 
@@ -135,6 +135,31 @@ def test_a_flag_resolved_by_another_lead_is_not_resolved_again(client, project, 
     flag.refresh_from_db()
     assert flag.resolution_note == "Done"
     assert not AuditEvent.objects.filter(action="flag.resolved").exists()
+
+
+@pytest.mark.parametrize("item", ["٣", "²", "99999999999999999999", ""])
+def test_a_refused_resolution_posted_with_a_bad_item_goes_back_to_the_list_not_a_500(
+    client, project, lead, complete_flagged, item
+):
+    """The posted `item` only says where to go back to after a refusal; digits of other scripts are not an id."""
+    flag = complete_flagged.flags.get()
+    client.force_login(lead)
+
+    response = client.post(url("flag-resolve", project, flag.pk), {"note": "x" * 600, "item": item})
+
+    assert response.status_code == 302 and response.url == url("adjudication", project)
+    assert Flag.objects.get(pk=flag.pk).resolved_at is None
+
+
+def test_a_flag_of_another_project_is_not_resolved_through_this_one(
+    client, project, other_project, lead, complete_flagged
+):
+    flag = complete_flagged.flags.get()
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    client.force_login(lead)
+
+    assert client.post(url("flag-resolve", other_project, flag.pk), {"note": "x"}).status_code == 404
+    assert Flag.objects.get(pk=flag.pk).resolved_at is None
 
 
 @pytest.mark.parametrize("who", ["expert", "engineer", "outsider"])
