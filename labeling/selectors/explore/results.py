@@ -135,8 +135,10 @@ def result_page(
     rows = [ResultRow(output, []) for output in found]
     if with_pieces:
         _add_pieces(rows, spec.q)
+        # Only words a search looks for can be marked: one that only leaves words out ("-refund") marks none.
+        looks_for_words = any(not excluded for _, excluded in substring_terms(spec.q)) if spec.q else False
         for row in rows:
-            row.matched_elsewhere = bool(spec.q) and not any(hit for _, hit in row.pieces)
+            row.matched_elsewhere = looks_for_words and not any(hit for _, hit in row.pieces)
         _add_verdicts(rows, question)
     return Page(
         rows=rows,

@@ -480,6 +480,9 @@ def test_a_result_found_only_by_its_input_says_so_instead_of_passing_off_its_ans
     assert "<mark>" not in asked and 'class="matched-elsewhere' in asked
     assert "matched in its input" in asked
     assert 'class="matched-elsewhere' not in client.get(url("explore", project)).content.decode()  # no search
+    # A search that only leaves words out marks none, and says nothing of where it matched.
+    make(project, external_id="no-refund", input="Hi", output="Thanks for writing.")
+    assert 'class="matched-elsewhere' not in client.get(url("explore", project, query="q=-refund")).content.decode()
 
 
 def test_the_verdict_reads_pass_or_fail_in_the_chip_the_facet_and_the_badges_alike(client, lead, project, rubric):
