@@ -18,7 +18,8 @@ from tests.helpers.rubrics import QUESTIONS
 TEMPLATES = Path(__file__).resolve().parents[3] / "labeling" / "templates"
 # What a template calls an untrusted name: `<anything>.project.name`, `queue.name`, a meeting row's `queue`, …
 NAME = re.compile(
-    r"(?:^|\.)(?:project|queue|dataset|view|key|token|last_used)\.name$|^(?:row|flag)\.queue$|^record\.project$"
+    r"(?:^|\.)(?:project|queue|dataset|view|key|token|last_used|withdrawn_by_key)[._]name$|^(?:row|flag)\.queue$"
+    r"|^record\.project$|^inviter$"
 )
 INTERPOLATION = re.compile(r"{{\s*([^}|\s]+)\s*((?:\|[^}]*)?)}}")
 # An input's value is shown in a box of its own, and isolating characters in it would be posted back with the name.
