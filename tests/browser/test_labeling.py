@@ -465,6 +465,26 @@ def test_a_screen_in_use_keeps_its_item_past_the_lease_length(
     assert Label.objects.get(item_id=item, expert=expert).answers == ANSWERS
 
 
+def test_a_renewal_without_an_answer_to_go_by_is_not_tried_every_second(
+    page, settings, live_server, expert, project, queue
+):
+    """The server down (a 503, a sign-in page): a busy screen waits a sixth of the lease (at most 30 s) before trying
+    again, instead of posting on every key and every second while the expert works."""
+    settings.LEASE_SECONDS = 6
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    page.route("**/renew", lambda route: route.fulfill(status=503, body="down", content_type="text/plain"))
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+
+    for key in ["j", "k"] * 16:  # 8 s of work, a key every 250 ms: the renewal is due after 4 s
+        page.keyboard.press(key)
+        page.wait_for_timeout(250)
+
+    assert 1 <= len(renewals(requests)) <= 6, renewals(requests)
+
+
 def test_an_idle_screen_renews_nothing_and_lets_its_item_go(
     page, settings, live_server, expert, other_expert, project, queue
 ):

@@ -207,12 +207,14 @@
       endsAt: Date.now() + Number(left) * 1000,
       lost: false,
       pending: false,
+      retryAt: 0,
     };
   }
 
   function renewIfDue() {
     if (!lease || lease.lost || lease.pending || document.visibilityState !== "visible" || !window.fetch) return;
     var now = Date.now();
+    if (now < lease.retryAt) return;  // the last try got no answer to go by: not every second
     if (now - lastInput > lease.length) return;  // idle for a lease length: let the item go
     if (lease.endsAt - now > lease.length / 3) return;  // not due yet
     var tokens = document.getElementById("skip-form");  // on every screen that holds a lease: its CSRF and item tokens
@@ -223,7 +225,10 @@
     });
     var renewing = lease;
     renewing.pending = true;
+    // Until an answer says otherwise, the next try waits: a server down or a sign-in page is not asked every second.
+    renewing.retryAt = now + Math.min(30000, renewing.length / 6);
     fetch(renewing.url, { method: "POST", body: body, credentials: "same-origin" }).then(function (response) {
+      if (response.status === 404) renewing.lost = true;  // not this expert's item to keep (any more): stop asking
       // Anything but JSON (signed out, a stale form token) is for the label's submit to explain; try again later.
       if ((response.headers.get("Content-Type") || "").indexOf("application/json") !== 0) return null;
       return response.json().then(function (answer) {
@@ -235,6 +240,7 @@
           lease = null;  // labeled meanwhile (another tab): nothing left to keep
         } else if (response.ok) {
           renewing.endsAt = Date.now() + answer.seconds_left * 1000;
+          renewing.retryAt = 0;
         }
       });
     }).catch(function () {}).then(function () { renewing.pending = false; });
