@@ -3,6 +3,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.fields.json import KT
 
 
 def validate_time_zone(value: str) -> None:
@@ -220,6 +221,12 @@ class ApiKey(models.Model):
         return scope in self.scopes
 
 
+# The audit events of an invitation sent (again), whose details may keep the hash of the link it replaced (under
+# REPLACED_TOKEN): the newer e-mail's link works, and the older one is told apart from a mistyped link.
+INVITATION_EVENTS = ("member.invited", "member.invitation_resent")
+REPLACED_TOKEN = "replaced_token_sha256"
+
+
 class AuditEvent(models.Model):
     """Who did what, when: key created or revoked, project created, rubric published, …"""
 
@@ -231,7 +238,16 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["project", "-at"], name="audit_project_at")]
+        indexes = [
+            models.Index(fields=["project", "-at"], name="audit_project_at"),
+            # An invitation link nobody's invitation opens is looked up here (was it replaced?), by anyone who has it,
+            # signed in or not: by its hash, not by scanning the whole log.
+            models.Index(
+                KT(f"details__{REPLACED_TOKEN}"),
+                condition=models.Q(action__in=INVITATION_EVENTS),
+                name="audit_replaced_invitation",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"

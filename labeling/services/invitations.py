@@ -37,12 +37,12 @@ from labeling.exceptions import (
     InvitationUsed,
 )
 from labeling.models import AuditEvent, Invitation, Membership, Project, Role
+from labeling.models.projects import REPLACED_TOKEN
 from labeling.rules.access import check_can_manage
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.limits import check_window_limit
 from labeling.rules.twins import audited_twin, twin_of
 from labeling.selectors.invitations import (
-    REPLACED_TOKEN,
     account_exists_for_email,
     invitation_for_token,
     is_member_by_email,

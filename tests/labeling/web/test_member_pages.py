@@ -10,10 +10,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.models import AuditEvent, Invitation, Membership, Queue, Slot, SlotState
+from labeling.selectors.invitations import was_replaced
 from labeling.services.invitations import invite_member, resend_invitation
 from labeling.services.signin import create_invited_account
 from tests.factories import MembershipFactory, UserFactory
@@ -532,6 +535,21 @@ def test_a_link_replaced_by_a_newer_invitation_says_so(client, project, lead, ho
     assert "not valid" not in response.content.decode()
     unknown = client.get(f"/invitations/{first.token[:-2]}xy").content.decode()
     assert "This invitation link is not valid. Check that you copied the whole link." in unknown
+
+
+@pytest.mark.postgres
+def test_an_unknown_invitation_link_is_looked_up_by_its_hash_not_by_scanning_the_audit_log(project, lead):
+    """Anyone holding a link, signed in or not, asks whether it was replaced: the query is the one the partial index
+    audit_replaced_invitation answers (with sequential scans off, the plan uses it)."""
+    invited(project, lead)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert was_replaced("el_inv_not-a-token") is False
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_replaced_invitation" in plan, plan
 
 
 def test_an_invited_account_without_a_password_is_pointed_to_choosing_one(client, project, lead, django_user_model):
