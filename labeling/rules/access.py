@@ -149,7 +149,7 @@ def manages(membership: Membership | None) -> bool:
 def sees_alerts(membership: Membership | None, *, operator: bool) -> bool:
     """Alerts are for the project's leads and admins, and operators whatever their membership (none, or as one of
     its experts): not its other experts and engineers."""
-    return operator or (membership is not None and membership.role in MANAGING_ROLES)
+    return operator or manages(membership)
 
 
 def alerting_project(user, slug: str) -> Project:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
-from labeling.rules.access import DATASET_ROLES, MANAGING_ROLES, member_project
+from labeling.rules.access import DATASET_ROLES, manages, member_project
 from labeling.rules.text import isolated
 from labeling.selectors.datasets import dataset_of_project, dataset_summaries, ready_version, versions_of_dataset
 from labeling.selectors.management import project_queues
@@ -32,7 +32,7 @@ DOWNLOAD_FORMATS = ("jsonl", "csv", "parquet", "hf")
 
 def _frame(project, membership) -> dict:
     """What the sub-navigation needs: managers see the manage tabs, engineers only Datasets."""
-    return {"project": project, "tab": "datasets", "can_manage": membership.role in MANAGING_ROLES}
+    return {"project": project, "tab": "datasets", "can_manage": manages(membership)}
 
 
 @login_required

@@ -32,12 +32,12 @@ from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric
 from labeling.rules.access import (
     LABELING_ROLES,
-    MANAGING_ROLES,
     LabelingGrant,
     check_hands_out_items,
     grant_from,
     hands_out_items,
     labels_blind,
+    manages,
     may_create_projects,
     may_explore,
     overview_project,
@@ -136,7 +136,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     context["show_alerts"] = sees_alerts(membership, operator=operator)
     if context["show_alerts"]:
         context["alerts"] = project_alerts(project)
-    if membership is not None and membership.role in MANAGING_ROLES:
+    if manages(membership):
         # The page a lead lands on (after creating the project, from the home page): the first steps, until done.
         checklist = getting_started(project)
         if not checklist.complete:

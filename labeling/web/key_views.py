@@ -18,9 +18,9 @@ from labeling.exceptions import DomainError, Forbidden, TooManyRequests
 from labeling.models import Scope
 from labeling.rules.access import (
     KEY_ROLES,
-    MANAGING_ROLES,
     check_may_revoke_key,
     issuable_scopes,
+    manages,
     may_revoke_key,
     member_project,
 )
@@ -33,7 +33,7 @@ from .key_forms import ApiKeyForm
 
 def _frame(project, membership) -> dict:
     """Leads and admins see the page among the manage tabs; engineers in a frame of their own."""
-    can_manage = membership.role in MANAGING_ROLES
+    can_manage = manages(membership)
     return {
         "project": project,
         "tab": "keys",

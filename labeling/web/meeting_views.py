@@ -33,7 +33,7 @@ from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
 from labeling.reports import report_markdown
 from labeling.rules import calendar
-from labeling.rules.access import MANAGING_ROLES, labels_blind, managed_project, manages, visible_project
+from labeling.rules.access import labels_blind, managed_project, manages, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
@@ -103,7 +103,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         report = blind_report(report, reader=request.user)
     current = calendar.current_week(project)
     previous = week - timedelta(days=7)
-    can_manage = membership is not None and membership.role in MANAGING_ROLES  # None: an operator, reading
+    can_manage = manages(membership)  # None: an operator, reading
     is_closed = bool(cycle and cycle.is_closed)
     # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
     # worker, or for the broker to come back) or running.

@@ -9,7 +9,7 @@ from django.urls import reverse
 from labeling.models import AuditEvent, Decision, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
-from tests.factories import created_weeks_ago
+from tests.factories import MembershipFactory, created_weeks_ago
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -93,6 +93,16 @@ def test_only_the_projects_leads_mark_decisions_done(client, request, project, l
     client.force_login(request.getfixturevalue(who))
 
     assert client.post(url("decision-done", project, week_label(this_week), decision.pk)).status_code == 404
+    assert Decision.objects.get(pk=decision.pk).done_at is None
+
+
+def test_a_decision_of_another_project_is_not_marked_done_through_this_one(client, project, other_project, lead, weeks):
+    _, last, this_week = weeks
+    decision = decide(project, lead, last, "Update the retrieval snippets")
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    client.force_login(lead)
+
+    assert client.post(url("decision-done", other_project, week_label(this_week), decision.pk)).status_code == 404
     assert Decision.objects.get(pk=decision.pk).done_at is None
 
 

@@ -125,13 +125,14 @@ def test_a_flag_resolved_after_the_close_is_marked_on_the_closed_weeks_page_whil
 
 def test_a_flag_resolved_by_another_lead_is_not_resolved_again(client, project, lead, complete_flagged):
     flag = complete_flagged.flags.get()
-    flag.resolved_at, flag.resolution_note = timezone.now() - timedelta(hours=1), "Done"
+    other_lead = MembershipFactory(project=project, role="lead").user
+    flag.resolved_at, flag.resolved_by, flag.resolution_note = timezone.now() - timedelta(hours=1), other_lead, "Done"
     flag.save()
     client.force_login(lead)
 
     response = client.post(url("flag-resolve", project, flag.pk), {"note": "Again", "item": flag.item_id}, follow=True)
 
-    assert "already resolved by a former member" in response.content.decode()
+    assert f"already resolved by {other_lead.username}" in response.content.decode()
     flag.refresh_from_db()
     assert flag.resolution_note == "Done"
     assert not AuditEvent.objects.filter(action="flag.resolved").exists()
