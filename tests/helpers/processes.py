@@ -54,8 +54,8 @@ def start_worker(*options: str, log: Path | None = None, empty_queue: bool = Tru
     `options`: worker options besides the solo pool (`"--pool=prefork", "--concurrency=2"`, `"--queues=…"`,
     `"-B"`); `env`: settings of its own (REDIS_URL, DB_TASK_STATEMENT_TIMEOUT, …). The queue is emptied first of
     what earlier tests left, unless `empty_queue=False`: a worker that takes over what a killed one held. It logs to
-    `log` (a temporary file when None), kept as `process.log`: a pipe nobody reads would fill after a few hundred
-    tasks and stall it.
+    `log` (a temporary file when None, which the caller removes), kept as `process.log`: a pipe nobody reads would
+    fill after a few hundred tasks and stall it.
     """
     import redis
     from django.conf import settings

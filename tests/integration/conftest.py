@@ -14,6 +14,7 @@ def worker():
     process = start_worker()
     yield process
     stop_worker(process)
+    process.log.unlink(missing_ok=True)
 
 
 @pytest.fixture

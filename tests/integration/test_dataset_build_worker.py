@@ -91,7 +91,7 @@ def _a_build_waits_on_the_labels() -> bool:
         return cursor.fetchone()[0] > 0
 
 
-def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(project):
+def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(project, tmp_path):
     dataset = _labeled_project(project)
     expected = _clean_checksum(dataset)
 
@@ -99,7 +99,7 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     # worker is killed there, at a moment the test knows, however fast the build has become.
     blocker = psycopg.connect(database_url())
     blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-    first = start_worker(CELERY_VISIBILITY_TIMEOUT="3")
+    first = start_worker(log=tmp_path / "first.log", CELERY_VISIBILITY_TIMEOUT="3")
     try:
         build_dataset.delay(dataset.pk)
         assert wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
@@ -113,7 +113,7 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     version = DatasetVersion.objects.get(dataset=dataset)
     assert version.status == VersionStatus.BUILDING and version.rows.count() == 0  # nothing half-visible
 
-    second = start_worker(empty_queue=False, CELERY_VISIBILITY_TIMEOUT="3")
+    second = start_worker(log=tmp_path / "second.log", empty_queue=False, CELERY_VISIBILITY_TIMEOUT="3")
     try:
         build_dataset.delay(dataset.pk)  # and a twin delivery of the same build, for good measure
         done = wait_for(

@@ -44,6 +44,7 @@ def worker(django_db_setup):
     process = start_worker()
     yield process
     stop_worker(process)
+    process.log.unlink(missing_ok=True)
 
 
 @pytest.fixture

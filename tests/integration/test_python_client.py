@@ -783,6 +783,7 @@ def impatient_worker():
     process = start_worker(DB_TASK_STATEMENT_TIMEOUT="1")
     yield process
     stop_worker(process)
+    process.log.unlink(missing_ok=True)
 
 
 def test_a_build_the_worker_fails_raises_build_failed_with_the_servers_reason(
