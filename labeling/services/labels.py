@@ -126,7 +126,7 @@ def _locked_item(*, item_id: int, expert_id: int):
             # Whether the project ever had redaction rules: only then are they read, for the free-text answers.
             redacting=Exists(RedactionRuleSet.objects.filter(project=OuterRef("project_id"))),
         )
-        .values("overlap", "status", "label_id", "lease_id", "leased_at", "skipped", "redacting")
+        .values("status", "label_id", "lease_id", "leased_at", "skipped", "redacting")
     )
 
 
