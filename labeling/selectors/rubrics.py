@@ -6,6 +6,7 @@ import copy
 from labeling.exceptions import NotFound
 from labeling.models import Project, Rubric
 from labeling.rules import gold
+from labeling.rules.rubric_questions import spelt_out
 
 # Published versions by id, per process. A version is never edited once published (a change is a new version,
 # services.rubrics.publish_rubric), so a row read once stays true; every label names one (its form's rubric_id,
@@ -100,19 +101,6 @@ def rubric_for_api(project: Project, version: int | None = None) -> dict:
         "version": chosen.version,
         "published_at": chosen.created_at,
         "guidelines": chosen.guidelines,
-        "questions": [_spelt_out(question) for question in chosen.questions],
+        "questions": [spelt_out(question) for question in chosen.questions],
         "versions": [{"version": rubric.version, "published_at": rubric.created_at} for rubric in rubrics],
-    }
-
-
-def _spelt_out(question: dict) -> dict:
-    """A stored question with the defaults its canonical form omits (services.rubrics.Question) written in."""
-    return {
-        "key": question["key"],
-        "kind": question["kind"],
-        "prompt": question["prompt"],
-        "required": question.get("required", True),
-        "help": question.get("help", ""),
-        "options": question.get("options"),
-        "scale": question.get("scale"),
     }

@@ -1,7 +1,5 @@
 """Publish rubric versions. A published version is never edited; labels keep the version they answered."""
 
-from typing import Annotated, Literal
-
 import msgspec
 from django.db import transaction
 from django.db.models import Max
@@ -9,20 +7,9 @@ from django.db.models import Max
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Project, QuestionKind, Rubric
 from labeling.rules.commands import command_details
+from labeling.rules.rubric_questions import Question
 
 from .records import find_unstorable
-
-Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-
-
-class Question(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    key: Key
-    kind: Literal["binary", "rating", "choice", "multi_choice", "text", "correction"]
-    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-    required: bool = True
-    help: Annotated[str, msgspec.Meta(max_length=2000)] = ""
-    options: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] | None = None
-    scale: Annotated[list[int], msgspec.Meta(min_length=2, max_length=2)] | None = None
 
 
 def validate_questions(raw: object) -> list[dict]:
