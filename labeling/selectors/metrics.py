@@ -11,7 +11,7 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from labeling.exceptions import InvalidInput
@@ -199,36 +199,64 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
 
 
 def running_week_throughput(*, project: Project, week: date, queue_slug: str | None = None) -> dict:
-    """The running week's `throughput_series` sums, counted now from its items and labels as a refresh would store
-    them (`services.metrics`): the items placed in the week (what the home page shows), those complete, the labels
-    they want and have (`Label.objects.on_items_of_week`), each queue's backlog; paused queues left out. One query."""
-    placed = Item.objects.filter(queue=OuterRef("pk"), week=week)
-    labels = Label.objects.on_items_of_week(week).filter(item__queue=OuterRef("pk"))
+    """The running week's `throughput_series` sums, counted now as a refresh stores each queue's row
+    (`queue_week_figures`): the items placed in the week (what the home page shows), those complete, the labels they
+    want and have, each queue's backlog; paused queues left out. One query."""
     queues = Queue.objects.filter(project=project, is_active=True)
     if queue_slug is not None:
         queues = queues.filter(slug=queue_slug)
     sums = {"queues": 0, "queues_with_quota": 0, "items_in_quota_queues": 0, "quota": None}
-    sums |= dict.fromkeys(("labels", "labels_wanted", "items", "items_complete", "backlog"), 0)
-    figures = queues.values("pk", "weekly_quota").annotate(
-        placed=_counted(placed, "queue"),
-        complete=_counted(placed.filter(status=ItemStatus.COMPLETE), "queue"),
-        wanted=_counted(placed, "queue", Sum("overlap")),
-        done=_counted(labels, "item__queue"),
-    )
-    for queue in figures.filter(placed__gt=0):  # as a refresh stores rows only for the queues with items
+    sums |= dict.fromkeys(QUEUE_WEEK_COUNTS, 0)
+    for queue in queue_week_figures(project=project, week=week, queues=queues):
         sums["queues"] += 1
-        for key, name in RUNNING_FIGURES:
-            sums[key] += queue[name]
-        sums["backlog"] += max(queue["wanted"] - queue["done"], 0)
-        if queue["weekly_quota"] is not None:
+        for key in QUEUE_WEEK_COUNTS:
+            sums[key] += queue[key]
+        if queue["quota"] is not None:
             sums["queues_with_quota"] += 1
-            sums["items_in_quota_queues"] += queue["placed"]
-            sums["quota"] = (sums["quota"] or 0) + queue["weekly_quota"]
+            sums["items_in_quota_queues"] += queue["items"]
+            sums["quota"] = (sums["quota"] or 0) + queue["quota"]
     return sums
 
 
-# The throughput's sums and the running week's figures they add up.
-RUNNING_FIGURES = (("labels", "done"), ("labels_wanted", "wanted"), ("items", "placed"), ("items_complete", "complete"))
+# A queue's week counted from its items and labels: the QueueWeek fields `queue_week_figures` gives, besides its quota.
+QUEUE_WEEK_COUNTS = ("items", "items_complete", "labels_wanted", "labels", "backlog")
+
+
+def queue_week_figures(*, project: Project, week: date, queues: QuerySet[Queue] | None = None) -> list[dict]:
+    """Each queue's throughput in a cycle week, counted from its items and labels: the one rule behind the rows a
+    refresh or a close stores (`services.metrics`) and the running week's live sums.
+
+    Per queue (of `queues`, by default all the project's), in pk order: `queue_id`, `quota` (its weekly quota now),
+    the `items` placed in the week, `items_complete`, the `labels_wanted` (their overlaps), the `labels` on them
+    (`Label.objects.on_items_of_week`) and the `backlog` (labels still wanted, never below 0). A queue without items
+    that week is left out, as a refresh stores no row for it. One query.
+    """
+    placed = Item.objects.filter(queue=OuterRef("pk"), week=week)
+    labels = Label.objects.on_items_of_week(week).filter(item__queue=OuterRef("pk"))
+    queues = Queue.objects.filter(project=project) if queues is None else queues
+    figures = (
+        queues.order_by("pk")
+        .values("pk", "weekly_quota")
+        .annotate(
+            placed=_counted(placed, "queue"),
+            complete=_counted(placed.filter(status=ItemStatus.COMPLETE), "queue"),
+            wanted=_counted(placed, "queue", Sum("overlap")),
+            done=_counted(labels, "item__queue"),
+        )
+        .filter(placed__gt=0)
+    )
+    return [
+        {
+            "queue_id": queue["pk"],
+            "quota": queue["weekly_quota"],
+            "items": queue["placed"],
+            "items_complete": queue["complete"],
+            "labels_wanted": queue["wanted"],
+            "labels": queue["done"],
+            "backlog": max(queue["wanted"] - queue["done"], 0),
+        }
+        for queue in figures
+    ]
 
 
 def _counted(rows, group_by: str, aggregate=None) -> Coalesce:

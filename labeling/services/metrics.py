@@ -18,17 +18,16 @@ from labeling.models import (
     ExpertWeek,
     Flag,
     Item,
-    ItemStatus,
     Label,
     Project,
     QualityMetric,
-    Queue,
     QueueWeek,
     Resolution,
     Rubric,
     Skip,
 )
 from labeling.rules.gold import answers_as_asked, asked_as, gold_answers, is_of_kind
+from labeling.selectors.metrics import queue_week_figures
 from labeling.selectors.rubrics import questions_of
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
@@ -177,34 +176,15 @@ def _count_by_expert(queryset, field: str) -> dict[int, int]:
 
 
 def _queue_rows(project, week, items, labels) -> list[QueueWeek]:
-    per_queue: dict[int, dict] = defaultdict(lambda: {"items": 0, "items_complete": 0, "labels_wanted": 0})
-    item_queue = {}
-    for item_id, queue_id, overlap, status in items.values_list("pk", "queue_id", "overlap", "status"):
-        item_queue[item_id] = queue_id
-        figures = per_queue[queue_id]
-        figures["items"] += 1
-        figures["items_complete"] += status == ItemStatus.COMPLETE
-        figures["labels_wanted"] += overlap
+    # The counts are the selector's, which the dashboard reads live for the running week; only the median is added.
+    item_queue = dict(items.values_list("pk", "queue_id"))
     seconds: dict[int, list[int]] = defaultdict(list)
     for item_id, _, _, spent in labels:
         seconds[item_queue[item_id]].append(spent)
-    quotas = dict(Queue.objects.filter(project=project).values_list("pk", "weekly_quota"))
     rows = []
-    for queue_id, quota in sorted(quotas.items()):
-        figures = per_queue.get(queue_id)
-        if figures is None:
-            continue
-        done = len(seconds.get(queue_id, []))
+    for figures in queue_week_figures(project=project, week=week):
+        spent = seconds.get(figures["queue_id"])
         rows.append(
-            QueueWeek(
-                project=project,
-                week=week,
-                queue_id=queue_id,
-                quota=quota,
-                labels=done,
-                backlog=max(figures["labels_wanted"] - done, 0),
-                median_seconds=statistics.median(seconds[queue_id]) if seconds.get(queue_id) else None,
-                **figures,
-            )
+            QueueWeek(project=project, week=week, median_seconds=statistics.median(spent) if spent else None, **figures)
         )
     return rows
