@@ -41,6 +41,9 @@ class ReviewCycle(models.Model):
     # instead of on its own (services.cycles.send_digests).
     digest_deferred = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a refresh last recomputed the week's figures (its start): the dashboard's "as of" for a running week, kept
+    # here because the refresh's outbox row is swept after OUTBOX_KEEP_DAYS.
+    figures_refreshed_at = models.DateTimeField(null=True, blank=True)
     # The last failed close or metrics refresh of the week, kept until one succeeds: shown to the project's
     # leads on the meeting page and on /readyz; the sweeps try again from `next_attempt_at` (backoff).
     failure_kind = models.CharField(max_length=16, choices=[("close", "Close"), ("refresh", "Refresh")], blank=True)

@@ -9,7 +9,7 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -27,6 +27,7 @@ from labeling.models import (
     Queue,
     QueueWeek,
     RetentionCell,
+    ReviewCycle,
     week_label,
 )
 from labeling.rules.calendar import current_week
@@ -263,6 +264,21 @@ def _counted(rows, group_by: str, aggregate=None) -> Coalesce:
     """COUNT(*) (or `aggregate`) of a correlated subquery of one queue's rows, 0 when it has none."""
     figure = rows.order_by().values(group_by).annotate(n=aggregate or Count("pk")).values("n")[:1]
     return Coalesce(Subquery(figure, output_field=IntegerField()), Value(0))
+
+
+def figures_refreshed_at(*, project: Project, week: date) -> datetime | None:
+    """When a refresh last recomputed the week's figures, as kept on its cycle (it outlives the refresh's outbox row).
+    None when none did, or when a refresh failed since: the rows may then be part old, part new. One query."""
+    cycle = (
+        ReviewCycle.objects.filter(project=project, week=week)
+        .values("figures_refreshed_at", "failure_kind", "failed_at")
+        .first()
+    )
+    if cycle is None or cycle["figures_refreshed_at"] is None:
+        return None
+    if cycle["failure_kind"] == "refresh" and cycle["failed_at"] >= cycle["figures_refreshed_at"]:
+        return None
+    return cycle["figures_refreshed_at"]
 
 
 def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETENTION_OFFSETS) -> dict[str, list[dict]]:

@@ -1,11 +1,9 @@
 """What the pages say about work asked for through the outbox: waiting for the worker, or running."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
-from django.db.models import Exists, OuterRef
-
-from labeling.models import OutboxMessage, ReviewCycle, work_key
+from labeling.models import OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -50,22 +48,3 @@ def queued_backfills(queue_ids: list[int]) -> dict[int, QueuedWork]:
         .values("args", "created_at", "published_at", "started_at")
     )
     return {row["args"][0]: _work(row) for row in rows} if queue_ids else {}
-
-
-def last_refreshed_at(project_id: int, week: date) -> datetime | None:
-    """When the week's figures were last recomputed: the newest refresh a worker finished, unless the week's cycle
-    records a refresh failure since it started (its rows are then older). None when no finished refresh is kept
-    (OUTBOX_KEEP_DAYS) or the last one failed. One query."""
-    failed_since = ReviewCycle.objects.filter(
-        project_id=project_id, week=week, failure_kind="refresh", failed_at__gte=OuterRef("started_at")
-    )
-    row = (
-        OutboxMessage.objects.filter(
-            dedupe_key=work_key("refresh_metrics", project_id, week.isoformat()), finished_at__isnull=False
-        )
-        .order_by("-finished_at")
-        .annotate(failed=Exists(failed_since))
-        .values("finished_at", "failed")
-        .first()
-    )
-    return row["finished_at"] if row and not row["failed"] else None

@@ -121,19 +121,23 @@ def refresh_metrics(*, project: Project, week: date, now: datetime | None = None
     """Recompute the week's metric rows, every cohort's retention cells, what changed, the failure themes (what the
     meeting page shows) and the week's usage row (what the platform page shows).
 
-    A failure is recorded on the week's cycle (see `record_failure`) and raised; a success clears a
-    recorded refresh failure (not a close failure: only a close proves the close works). A closed week is left
+    A failure is recorded on the week's cycle (see `record_failure`) and raised; a success records on the cycle when
+    it started (`figures_refreshed_at`: the figures' "as of") and clears a recorded refresh failure (not a close
+    failure: only a close proves the close works). A closed week is left
     as it is: a refresh queued before its close would otherwise rewrite the rows under its frozen report.
     """
     with week_lock(project=project, week=week):
         if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
             return
+        started = now or timezone.now()
         try:
             _refresh_in_lanes(project, week=week, now=now)
         except Exception as exc:
             _record_and_log(project=project, week=week, kind="refresh", error=exc)
             raise
-        ReviewCycle.objects.filter(project=project, week=week, failure_kind="refresh").update(**_NO_FAILURE)
+        cycle = get_cycle(project=project, week=week)
+        ReviewCycle.objects.filter(pk=cycle.pk).update(figures_refreshed_at=started)
+        ReviewCycle.objects.filter(pk=cycle.pk, failure_kind="refresh").update(**_NO_FAILURE)
 
 
 @contextmanager

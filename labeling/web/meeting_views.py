@@ -38,7 +38,7 @@ from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
 from labeling.selectors.management import project_queues
-from labeling.selectors.outbox import last_refreshed_at, queued_work
+from labeling.selectors.outbox import queued_work
 from labeling.selectors.report import (
     blind_report,
     cycle_decisions,
@@ -283,7 +283,7 @@ def _running_week(project: Project, membership, weeks) -> dict:
         return {}
     return {
         "running_label": week_label(week),
-        "refreshed_at": last_refreshed_at(project.pk, week),
+        "refreshed_at": metric_selectors.figures_refreshed_at(project=project, week=week),
         "can_refresh": manages(membership),
     }
 
