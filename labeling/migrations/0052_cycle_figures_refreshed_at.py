@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labeling', '0051_audit_replaced_invitation_index'),
+        ("labeling", "0051_audit_replaced_invitation_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reviewcycle',
-            name='figures_refreshed_at',
+            model_name="reviewcycle",
+            name="figures_refreshed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
