@@ -247,6 +247,14 @@ class AuditEvent(models.Model):
                 condition=models.Q(action__in=INVITATION_EVENTS),
                 name="audit_replaced_invitation",
             ),
+            # The keys page names the command that issued each key no person issued: its creation event, found by
+            # the key's prefix, not by scanning the project's log once per key (selectors.api_keys).
+            models.Index(
+                "project",
+                KT("details__prefix"),
+                condition=models.Q(action="api_key.created", actor__isnull=True),
+                name="audit_command_key_created",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -43,7 +43,8 @@ def project_keys(project: Project, now: datetime | None = None) -> ProjectKeys:
     """Every key of the project with who made it: active ones newest first, then the revoked ones (one query)."""
     now = now or timezone.now()
     issuer_role = Membership.objects.of_active_accounts().filter(project=project, user_id=OuterRef("created_by_id"))
-    # A key no person issued: the command its creation's audit event names, in the same query.
+    # A key no person issued: the command its creation's audit event names, in the same query, each event found by
+    # its key's prefix through the partial index audit_command_key_created (not a scan of the log per key).
     issued_by_command = (
         AuditEvent.objects.filter(project=project, action="api_key.created", actor__isnull=True)
         .annotate(key_prefix=KT("details__prefix"))

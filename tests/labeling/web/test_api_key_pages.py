@@ -6,7 +6,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.models import ApiKey, AuditEvent, Membership
@@ -289,6 +291,30 @@ def test_keys_whose_issuer_lost_access_are_flagged_and_keep_working_until_a_lead
     assert lead_client.post(revoke_url(project, left.api_key)).status_code == 302
     assert Api(Client(), left.secret).get("/api/v1/key").status_code == 401
     assert Api(Client(), kept.secret).get("/api/v1/key").status_code == 200
+
+
+@pytest.mark.postgres
+def test_the_command_that_issued_each_key_is_found_by_an_index_in_the_one_query_whatever_the_number_of_keys(
+    lead_client, project, django_assert_max_num_queries
+):
+    """A key no person issued names the command its api_key.created event names. Every key's event is found in the
+    page's one query of keys, by the partial index audit_command_key_created (with sequential scans off, the plan uses
+    it), not by scanning the project's audit log once per key."""
+    for n in range(14):
+        create_api_key(project=project, name=f"from a shell {n}", scopes=["ingest"], command="create_project")
+        AuditEvent.objects.create(project=project, action="rubric.published", details={"prefix": "not a key"})
+        if n in (1, 13):
+            # session, user, membership with project, keys with their creators: as many with 2 keys as with 14
+            with django_assert_max_num_queries(4), CaptureQueriesContext(connection) as queries:
+                html = lead_client.get(list_url(project)).content.decode()
+            assert html.count("a command (manage.py create_project)") == n + 1
+
+    (keys_query,) = [query["sql"] for query in queries if 'FROM "labeling_apikey"' in query["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + keys_query)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_command_key_created" in plan, plan
 
 
 # Revoking ------------------------------------------------------------------------------------------------------
