@@ -11,11 +11,13 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from labeling.rules.text import DIRECTIONAL_FORMATTING
+
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&$])")
 _WHITESPACE = re.compile(r"\s+")
-_DIRECTIONAL_FORMATTING = re.compile("[\u202a-\u202e\u2066-\u2069]")  # as labeling.rules.text names them
+_WITHOUT_DIRECTIONAL_FORMATTING = dict.fromkeys(map(ord, DIRECTIONAL_FORMATTING))  # str.translate drops them
 HIDDEN_UNTIL_LABELED = "hidden until you have labeled it"  # an expert's copy: blind labeling (`blind_report`)
 
 
@@ -26,7 +28,8 @@ def with_stop(text: str) -> str:
 
 def md_text(value: object) -> str:
     """Return `value` as one line of inert Markdown text."""
-    text = _WHITESPACE.sub(" ", _DIRECTIONAL_FORMATTING.sub("", "" if value is None else str(value))).strip()
+    text = "" if value is None else str(value).translate(_WITHOUT_DIRECTIONAL_FORMATTING)
+    text = _WHITESPACE.sub(" ", text).strip()
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 

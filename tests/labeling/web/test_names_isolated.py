@@ -10,6 +10,7 @@ import pytest
 
 from labeling.models import Queue
 from labeling.reports import md_text, report_markdown
+from labeling.rules.text import DIRECTIONAL_FORMATTING
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory
 from tests.helpers.labeling import make_items, take
@@ -69,3 +70,5 @@ def test_the_markdown_report_drops_an_override_in_a_name_so_it_reverses_nothing(
 
     assert markdown.startswith("# LTR H 794 Item: weekly review 2026-W47\n")
     assert md_text("a\u2066b\u2069c\u202ad\u202c") == "abcd"
+    # The characters dropped are the ones the pages isolate: one list (rules.text), not a copy that may drift.
+    assert md_text("".join(f"{n}{char}" for n, char in enumerate(sorted(DIRECTIONAL_FORMATTING)))) == "012345678"
