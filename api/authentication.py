@@ -67,17 +67,35 @@ def _signed_in(request) -> bool:
     return bool(user is not None and user.is_authenticated)
 
 
+# What the platform API's every 401 ends with: a script's author learns there what to send, as the project API's
+# 401s say how to send its key.
+SEND_AN_OPERATOR_TOKEN = (
+    "send an operator token as `Authorization: Bearer elop_…` (an operator issues one on /platform/tokens/), "
+    "or sign in as an operator"
+)
+
+
 class OperatorTokenAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer elop_…` on the platform endpoints: the operator who issued the token (whose
     permission the view's permission class asks again). A project key there is refused by name."""
 
     keyword = "Bearer"
+    # Said by the 401 of a request that sent no credentials at all (api.exceptions).
+    no_credentials = f"No credentials were sent: {SEND_AN_OPERATOR_TOKEN}."
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
+            sent = _credentials_sent_otherwise(request, header)
+            # A signed-in browser behind a proxy's Basic auth sends both: its session still speaks for it.
+            if sent and not _signed_in(request):
+                raise _refused(f"Credentials were sent as {sent}, which this API does not read")
             return None
-        secret = header[1].decode("ascii", errors="replace") if len(header) == 2 else ""
+        if len(header) == 1:
+            raise _refused("No token follows `Bearer`")
+        if len(header) > 2:
+            raise _refused("`Authorization: Bearer` takes one token, and this header has several")
+        secret = header[1].decode("ascii", errors="replace")
         if not is_operator_token(secret):
             raise exceptions.AuthenticationFailed(
                 "The platform API takes an operator token (`Authorization: Bearer elop_…`, issued on "
@@ -86,8 +104,12 @@ class OperatorTokenAuthentication(authentication.BaseAuthentication):
         try:
             user = authenticate_operator_token(secret)
         except KeyRejected as exc:
-            raise exceptions.AuthenticationFailed(exc.message) from None
+            raise _refused(exc.message.removesuffix(".")) from None
         return user, None
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="expertloop-platform"'
+
+
+def _refused(problem: str) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(f"{problem}: {SEND_AN_OPERATOR_TOKEN}.")

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
-from rest_framework.exceptions import Throttled, UnsupportedMediaType
+from rest_framework.exceptions import ErrorDetail, NotAuthenticated, Throttled, UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -53,6 +53,8 @@ def exception_handler(exc, context):
         return Response({"errors": [_printable(error)]}, status=exc.status_code, headers=retry_after(exc))
     if isinstance(exc, UnsupportedMediaType) and str(exc.detail).startswith("Unsupported media type"):
         exc = _with_the_types_taken(exc, context)
+    if isinstance(exc, NotAuthenticated):
+        exc = _saying_what_to_send(exc, context)
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
@@ -91,3 +93,14 @@ def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMedi
             f"as text/plain): send the body with {header}.",
         )
     return UnsupportedMediaType("", detail=f"{exc.detail} Send the body with {header}.")
+
+
+def _saying_what_to_send(exc: NotAuthenticated, context) -> NotAuthenticated:
+    """DRF's 401 for a request without credentials says none were provided, not which to send: an authentication
+    class that knows (`no_credentials`) says it instead."""
+    request = context.get("request")
+    for authenticator in getattr(request, "authenticators", None) or ():
+        if message := getattr(authenticator, "no_credentials", None):
+            exc.detail = ErrorDetail(message, code=exc.default_code)  # kept: its WWW-Authenticate header
+            break
+    return exc

@@ -85,6 +85,44 @@ def test_a_wrong_token_or_a_project_key_is_a_401_saying_why(client, secret, mess
     assert message in response.json()["errors"][0]["message"]
 
 
+SEND_A_TOKEN = (
+    "send an operator token as `Authorization: Bearer elop_…` (an operator issues one on /platform/tokens/), "
+    "or sign in as an operator"
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({}, "No credentials were sent"),
+        ({"HTTP_AUTHORIZATION": "Bearer"}, "No token follows `Bearer`"),
+        ({"HTTP_AUTHORIZATION": "Bearer a b"}, "`Authorization: Bearer` takes one token"),
+        ({"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"}, "Credentials were sent as `Authorization: Basic …`"),
+        ({"HTTP_AUTHORIZATION": "Token elop_x"}, "Credentials were sent as `Authorization: Token …`"),
+        ({"HTTP_X_API_KEY": "elop_x"}, "Credentials were sent as an `X-API-Key` header"),
+        ({"HTTP_AUTHORIZATION": "Bearer elop_000000000000_wrong"}, "Invalid operator token"),
+        ({"HTTP_AUTHORIZATION": "Bearer elop_nope"}, "Malformed operator token"),
+    ],
+    ids=["no header", "no token", "two tokens", "basic auth", "token scheme", "x-api-key", "unknown", "malformed"],
+)
+def test_a_request_without_a_usable_token_is_a_401_saying_what_to_send(client, headers, problem):
+    """ "Authentication credentials were not provided." (or "Invalid operator token.") left the script's author to
+    find out in the README what the platform API takes; the project API says how to send its key."""
+    response = client.get(URL, **headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="expertloop-platform"'
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith(problem) and message.endswith(f"{SEND_A_TOKEN}.")
+
+
+def test_a_signed_in_operator_behind_a_basic_auth_proxy_still_reads_by_session(client, operator):
+    """A proxy's Basic credentials ride along with every browser request: they must not hide the session."""
+    client.force_login(operator)
+
+    assert client.get(URL, HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz").status_code == 200
+
+
 def test_a_real_project_key_is_refused_too(client, full_key):
     response = client.get(URL, **_bearer(full_key.secret))
     assert response.status_code == 401
