@@ -175,6 +175,12 @@ def _unlocked(d: dict) -> str:
     return f"Lifted the sign-in lock of {' and '.join(whom) or 'nobody'}"
 
 
+def _made_operator(d: dict) -> str:
+    who = f"{'Created' if d['created'] else 'Made'} {text(d['username'])} {'a new' if d['created'] else 'an'} operator"
+    admin = ", a superuser in the Django admin" if d["superuser"] else ""
+    return f"{who}{admin}: they see every project and its outputs"
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     label: str
@@ -194,6 +200,7 @@ ACTIONS: dict[str, Action] = {
     ),
     "member.role_changed": Action("Role changed", _role_changed),
     "member.removed": Action("Member removed", _removed),
+    "member.made_operator": Action("Operator made", _made_operator),
     "project.created": Action("Project created", "Created the project {slug}"),
     "project.settings_changed": Action("Settings changed", _settings_changed),
     "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),
