@@ -31,10 +31,11 @@ from labeling.rules.commands import command_details
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.emails import normalize_email, valid_email
 from labeling.rules.retention_reference import format_reference, parse_reference, reference_problems
-from labeling.rules.text import name_problem, slug_for_name, slug_from_name, text_problem
-from labeling.rules.twins import audited_twin, fingerprint, twin_of
+from labeling.rules.text import name_problem, slug_for_name, text_problem
+from labeling.rules.twins import TWIN_WINDOW, audited_twin, fingerprint
 from labeling.selectors.invitations import account_exists_for_email
 
+from .advisory_locks import hold_project_lock
 from .routing import validate_rule
 from .rubrics import publish_rubric
 
@@ -46,6 +47,7 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 5000
 RETENTION_DAYS_MAX = 36_500
 GENERATED_SLUG_PREFIX = "project"  # the slug of a project whose name has no Latin letter or digit: project-<n>
+_GENERATED_SLUG_LOCK_SPACE = 0x454C_5047 << 32  # "ELPG": creates of projects with a generated slug, one at a time
 
 
 class RubricSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,32 +89,33 @@ class ProjectSpec(msgspec.Struct, forbid_unknown_fields=True):
     members: list[MemberSpec] = []
 
 
-def slug_for_new_project(name: str, *, created_by=None) -> str:
+def slug_for_new_project(name: str) -> str:
     """The slug of a new project named `name` when none is typed (rules.text.slug_for_name): the name's Latin letters
-    and digits, or `project-<n>` for a name with none. The generated slug this person's same form took moments ago,
-    when it did, so that create_project tells the form posted twice rather than making a second project."""
-    name = name.strip()
-    generated = f"{GENERATED_SLUG_PREFIX}-"
-    if created_by is not None and not slug_from_name(name):
-        made = AuditEvent.objects.filter(
-            actor=created_by, action="project.created", project__name=name, details__slug__startswith=generated
-        )
-        if (twin := twin_of(made, at="at")) is not None:
-            return twin.details["slug"]
-    taken = set(Project.objects.filter(slug__startswith=generated).values_list("slug", flat=True))
-    return slug_for_name(name, prefix=GENERATED_SLUG_PREFIX, taken=taken)
+    and digits, or `project-<n>` for a name with none, the smallest n free now (create_project takes the one free
+    when it creates: `slug_generated`)."""
+    taken = Project.objects.filter(slug__startswith=f"{GENERATED_SLUG_PREFIX}-").values_list("slug", flat=True)
+    return slug_for_name(name.strip(), prefix=GENERATED_SLUG_PREFIX, taken=set(taken))
 
 
 @transaction.atomic
-def create_project(*, spec: object, created_by=None, command: str = "") -> Project:
+def create_project(*, spec: object, created_by=None, command: str = "", slug_generated: bool = False) -> Project:
     """Create everything the spec describes, or nothing: a bad part anywhere rolls all of it back.
 
     The creator (`created_by`) becomes the project's lead, unless the spec lists them with a role of its own.
     Members that do not exist yet are created without a usable password: they choose one through the password
     reset mail (their email must be in the spec), or sign in through single sign-on. `command`: the management
-    command creating it, when no person does (named in the audit log).
+    command creating it, when no person does (named in the audit log). `slug_generated`: the spec's slug is
+    `project-<n>`, made for a name without Latin letters (`slug_for_new_project`), not typed: the project gets the
+    number free when it is created, unless it is the one this very spec made moments ago.
     """
     parsed = _parse(spec)
+    if slug_generated:
+        # Generated slugs have no name to tell two projects apart (two teams' "Отзывы"): their creates follow one
+        # another, so each finds the one before committed, as its twin (the same form posted again) or as taken.
+        hold_project_lock(_GENERATED_SLUG_LOCK_SPACE, 0)  # no project yet: the space's own key
+        if (twin := _generated_twin(parsed, created_by)) is not None:
+            return twin
+        parsed = msgspec.structs.replace(parsed, slug=slug_for_new_project(parsed.name))
     asked = fingerprint(msgspec.to_builtins(parsed))
     problems = _problems(parsed)
     # The slug taken by this very form posted moments ago (the project commits with its audit event)?
@@ -184,6 +187,25 @@ def _saved_twin(project: Project, changed_by, *, shown: dict | None, after: dict
     return changes if same else {}
 
 
+def _generated_twin(parsed: ProjectSpec, created_by) -> Project | None:
+    """The project `created_by` made moments ago from this very spec under a generated slug: the same form posted
+    again. Its fingerprint holds the slug it got, so each such project of the name is asked in turn."""
+    if created_by is None:
+        return None
+    made = AuditEvent.objects.filter(
+        actor=created_by,
+        action="project.created",
+        project__name=parsed.name,
+        details__slug__startswith=f"{GENERATED_SLUG_PREFIX}-",
+        at__gt=timezone.now() - TWIN_WINDOW,
+    ).select_related("project")
+    for event in made.order_by("-at"):
+        same = msgspec.structs.replace(parsed, slug=event.details["slug"])
+        if event.details.get("asked_sha256") == fingerprint(msgspec.to_builtins(same)):
+            return event.project
+    return None
+
+
 def _created_twin(slug: str, asked: str, created_by) -> Project | None:
     """The project `created_by` made moments ago from this very spec: the same form posted again (rules.twins)."""
     project = Project.objects.filter(slug=slug).first() if created_by is not None else None
@@ -194,7 +216,7 @@ def _created_twin(slug: str, asked: str, created_by) -> Project | None:
 
 
 @transaction.atomic
-def copy_project(*, source_slug: str, spec: dict, created_by) -> Project:
+def copy_project(*, source_slug: str, spec: dict, created_by, slug_generated: bool = False) -> Project:
     """Create the project `spec` describes with the rubric and queues of the project `source_slug` names.
 
     Copied: the source's current rubric version (questions and guidelines, as the new project's version 1) and
@@ -221,7 +243,7 @@ def copy_project(*, source_slug: str, spec: dict, created_by) -> Project:
             for queue in queues
         ],
     }
-    return create_project(spec={**spec, **copied}, created_by=created_by)
+    return create_project(spec={**spec, **copied}, created_by=created_by, slug_generated=slug_generated)
 
 
 def spec_problems(spec: object, *, created_by=None) -> dict[str, list[str]]:

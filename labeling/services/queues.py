@@ -21,8 +21,8 @@ from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.edits import lead_changes, value_as_read
 from labeling.rules.explore import queue_renamed_in_query
-from labeling.rules.text import name_problem, slug_for_name, slug_from_name
-from labeling.rules.twins import audited_twin, fingerprint
+from labeling.rules.text import name_problem, slug_for_name
+from labeling.rules.twins import TWIN_WINDOW, audited_twin, fingerprint
 
 from . import outbox
 from .routing import validate_rule
@@ -54,18 +54,14 @@ class QueueValues:
 GENERATED_SLUG_PREFIX = "queue"  # the slug of a queue whose name has no Latin letter or digit: queue-<n>
 
 
-def slug_for_new_queue(project: Project, name: str, *, actor=None) -> str:
+def slug_for_new_queue(project: Project, name: str) -> str:
     """The slug of a new queue named `name` when none is typed (rules.text.slug_for_name): the name's Latin letters
-    and digits, or `queue-<n>` for a name with none. The generated slug this lead's same form took moments ago, when
-    it did, so that create_queue tells the form posted twice rather than making a second queue."""
-    name = name.strip()
-    generated = f"{GENERATED_SLUG_PREFIX}-"
-    if audit_actor(actor) is not None and not slug_from_name(name):
-        made = audited_twin(project_id=project.pk, actor=actor, action="queue.created", slug__startswith=generated)
-        if made is not None and Queue.objects.filter(pk=made.details["queue"], name=name).exists():
-            return made.details["slug"]
-    taken = set(Queue.objects.filter(project=project, slug__startswith=generated).values_list("slug", flat=True))
-    return slug_for_name(name, prefix=GENERATED_SLUG_PREFIX, taken=taken)
+    and digits, or `queue-<n>` for a name with none, the smallest n free now (create_queue takes the one free when it
+    creates: `slug_generated`)."""
+    generated = Queue.objects.filter(project=project, slug__startswith=f"{GENERATED_SLUG_PREFIX}-")
+    return slug_for_name(
+        name.strip(), prefix=GENERATED_SLUG_PREFIX, taken=set(generated.values_list("slug", flat=True))
+    )
 
 
 def queue_problems(
@@ -114,9 +110,18 @@ def queue_problems(
 
 
 @transaction.atomic
-def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
+def create_queue(*, project: Project, values: QueueValues, actor=None, slug_generated: bool = False) -> Queue:
     """Create a queue in the project. New outputs are routed into it; existing ones only by a backfill. The same
-    queue asked again moments ago by the same lead is the first one (rules.twins)."""
+    queue asked again moments ago by the same lead is the first one (rules.twins). `slug_generated`: the slug is
+    `queue-<n>`, made for a name without Latin letters (`slug_for_new_queue`), not typed: the queue gets the number
+    free when it is created."""
+    if slug_generated:
+        # Generated slugs have no name to tell two queues apart (a second "返品" with another rule): their creates
+        # follow one another on the project's row, so each finds the one before as its twin or as taken.
+        Project.objects.lock(project.pk)
+        if (twin := _generated_twin(project, values, actor)) is not None:
+            return twin
+        values = replace(values, slug=slug_for_new_queue(project, values.name))
     asked = fingerprint(asdict(values))
     try:
         rule = _check(project=project, values=values)
@@ -139,6 +144,24 @@ def create_queue(*, project: Project, values: QueueValues, actor=None) -> Queue:
         details={"queue": queue.pk, "slug": queue.slug, "asked_sha256": asked},
     )
     return queue
+
+
+def _generated_twin(project: Project, values: QueueValues, actor) -> Queue | None:
+    """The queue `actor` created moments ago from these very values under a generated slug: the form posted again.
+    Its fingerprint holds the slug it got, so each such queue is asked in turn."""
+    if audit_actor(actor) is None:
+        return None
+    made = AuditEvent.objects.filter(
+        project=project,
+        actor=actor,
+        action="queue.created",
+        details__slug__startswith=f"{GENERATED_SLUG_PREFIX}-",
+        at__gt=timezone.now() - TWIN_WINDOW,
+    )
+    for event in made.order_by("-at"):
+        if event.details.get("asked_sha256") == fingerprint(asdict(replace(values, slug=event.details["slug"]))):
+            return Queue.objects.filter(pk=event.details["queue"], slug=event.details["slug"]).first()
+    return None
 
 
 def _created_twin(project: Project, slug: str, actor, **asked) -> Queue | None:

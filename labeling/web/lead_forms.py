@@ -14,7 +14,7 @@ from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.ids import id_from_text
-from labeling.rules.text import has_letter_or_digit
+from labeling.rules.text import has_letter_or_digit, slug_from_name
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
@@ -270,6 +270,8 @@ class QueueForm(RuleForm, ShownField):
         self.project = project
         self.queue = queue
         self.actor = actor  # who posts it: a slug they took moments ago is the service's to judge
+        # The slug left blank for a name without Latin letters: `queue-<n>`, whose number the service picks.
+        self.slug_generated = False
         self.fields["eligible_experts"].queryset = experts
 
     @classmethod
@@ -298,7 +300,8 @@ class QueueForm(RuleForm, ShownField):
         name = self.data.get("name", "")
         if not has_letter_or_digit(name):
             raise forms.ValidationError("Choose a slug: the name has no letters or digits to make one from.")
-        return queue_services.slug_for_new_queue(self.project, name, actor=self.actor)
+        self.slug_generated = not slug_from_name(name)
+        return queue_services.slug_for_new_queue(self.project, name)
 
     def clean(self):
         cleaned = super().clean()

@@ -79,7 +79,9 @@ def _queue_editor(request, project, *, queue):
     if form.is_valid():
         try:
             if queue is None:
-                saved = queue_services.create_queue(project=project, values=form.values(), actor=request.user)
+                saved = queue_services.create_queue(
+                    project=project, values=form.values(), actor=request.user, slug_generated=form.slug_generated
+                )
             else:
                 saved = queue_services.update_queue(
                     queue=queue, values=form.values(), actor=request.user, shown=form.cleaned_data["shown"]

@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator
 
 from labeling.models import Project, QuestionKind, Weekday
 from labeling.rules import retention_reference as reference_rule
-from labeling.rules.text import has_letter_or_digit
+from labeling.rules.text import has_letter_or_digit, slug_from_name
 from labeling.services import projects
 from labeling.services.rubric_templates import (
     SCRATCH,
@@ -133,6 +133,8 @@ class NewProjectForm(_ProblemsForm):
         `created_by`: who posts it (a slug they took moments ago is the service's to judge: the same form again?)."""
         super().__init__(*args, **kwargs)
         self.created_by = created_by
+        # The slug left blank for a name without Latin letters: `project-<n>`, whose number the service picks.
+        self.slug_generated = False
         if copyable:
             field = self.fields["rubric_template"]
             field.choices = [*field.choices, (COPY, "Copy the rubric and queues of …")]
@@ -147,7 +149,8 @@ class NewProjectForm(_ProblemsForm):
         name = self.data.get("name", "")
         if not has_letter_or_digit(name):
             raise forms.ValidationError("Choose a slug: the name has no letters or digits to make one from.")
-        return projects.slug_for_new_project(name, created_by=self.created_by)
+        self.slug_generated = not slug_from_name(name)
+        return projects.slug_for_new_project(name)
 
     def clean(self):
         cleaned = super().clean()

@@ -28,9 +28,13 @@ def project_create(request):
     if request.method == "POST" and form.is_valid():
         try:
             if source := form.source_slug():
-                project = projects.copy_project(source_slug=source, spec=form.spec(), created_by=request.user)
+                project = projects.copy_project(
+                    source_slug=source, spec=form.spec(), created_by=request.user, slug_generated=form.slug_generated
+                )
             else:
-                project = projects.create_project(spec=form.spec(), created_by=request.user)
+                project = projects.create_project(
+                    spec=form.spec(), created_by=request.user, slug_generated=form.slug_generated
+                )
         except InvalidSpec as exc:  # e.g. the slug was taken by someone else since the form looked
             form.add_problems(exc)
         else:

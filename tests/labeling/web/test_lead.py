@@ -213,6 +213,23 @@ def test_a_queue_slug_left_blank_is_made_from_the_name_or_generated_for_a_name_w
     assert "queue-1" in lead_client.get(urls(project, 0)["list"]).content.decode()
 
 
+def test_two_queues_of_one_name_without_latin_letters_made_moments_apart_get_slugs_of_their_own(lead_client, project):
+    """A second "返品" (returns) queue with another rule a minute after the first was refused, "This project has a
+    queue with slug 'queue-1' already", over a slug nobody typed; only the same form posted again is the same queue."""
+    create = urls(project, 0)["create"]
+    refunds = lead_client.post(create, form_data(name="返品", slug="", tags_any="refund"))
+    returns = lead_client.post(create, form_data(name="返品", slug="", tags_any="return"))
+    again = lead_client.post(create, form_data(name="返品", slug="", tags_any="return"))  # the form posted twice
+    reviews = lead_client.post(create, form_data(name="Отзывы", slug="", sample_rate="0.2"))
+    other_reviews = lead_client.post(create, form_data(name="Отзывы", slug="", sample_rate="0.3"))
+
+    assert [response.status_code for response in (refunds, returns, again, reviews, other_reviews)] == [302] * 5
+    assert list(Queue.objects.order_by("slug").values_list("slug", "name", "rule__tags_any", "sample_rate")) == [
+        ("queue-1", "返品", ["refund"], 0.5), ("queue-2", "返品", ["return"], 0.5),
+        ("queue-3", "Отзывы", ["refund", "billing"], 0.2), ("queue-4", "Отзывы", ["refund", "billing"], 0.3),
+    ]  # fmt: skip
+
+
 def test_a_lead_creates_a_queue_from_the_form(lead_client, project, lead, expert, other_expert):
     response = lead_client.post(urls(project, 0)["create"], form_data(eligible_experts=[str(expert.pk)]))
 

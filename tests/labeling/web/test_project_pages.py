@@ -198,6 +198,25 @@ def test_a_slug_left_blank_for_a_name_without_latin_letters_is_generated_and_the
     assert "<code>project-1</code>" in staff_client.get("/p/project-1/manage/settings/").content.decode()
 
 
+def test_two_projects_of_one_name_without_latin_letters_made_moments_apart_get_slugs_of_their_own(staff_client):
+    """Two teams' "Отзывы" (reviews) a minute apart: the second was refused, "A project with slug 'project-1' exists
+    already", over a slug nobody typed; only the same form posted again is the same project."""
+    support = staff_client.post(NEW, new_project(name="Отзывы", slug="", description="Support's reviews"))
+    sales = staff_client.post(NEW, new_project(name="Отзывы", slug="", description="Sales' reviews"))
+    again = staff_client.post(NEW, new_project(name="Отзывы", slug="", description="Sales' reviews"))  # posted twice
+    rating = staff_client.post(NEW, new_project(name="評価", slug=""))
+    other_rating = staff_client.post(NEW, new_project(name="評価", slug="", time_zone="Asia/Tokyo"))
+
+    assert [response.status_code for response in (support, sales, again, rating, other_rating)] == [302] * 5
+    assert [response.headers["Location"] for response in (support, sales, again, rating, other_rating)] == [
+        "/p/project-1/", "/p/project-2/", "/p/project-2/", "/p/project-3/", "/p/project-4/",
+    ]  # fmt: skip
+    assert list(Project.objects.order_by("slug").values_list("slug", "name", "description")) == [
+        ("project-1", "Отзывы", "Support's reviews"), ("project-2", "Отзывы", "Sales' reviews"),
+        ("project-3", "評価", "Answers from the help centre."), ("project-4", "評価", "Answers from the help centre."),
+    ]  # fmt: skip
+
+
 def test_the_new_project_form_is_protected_against_csrf(staff):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff)
