@@ -40,13 +40,13 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        role = "superuser and operator" if made.user.is_superuser else "operator"
+        role = "a superuser and operator" if made.user.is_superuser else "an operator"
         if made.created:
-            self.stdout.write(f"Created the {role} {username!r}.")
+            self.stdout.write(f"Created {username!r}, {role}.")
         elif made.changed:
-            self.stdout.write(f"Made {username!r} an {role}.")
+            self.stdout.write(f"Made {username!r} {role}.")
         else:
-            self.stdout.write(f"{username!r} is an {role} already: nothing to do.")
+            self.stdout.write(f"{username!r} is {role} already: nothing to do.")
 
     def _password(self, username: str, *, from_env: str | None, from_stdin: bool) -> str | None:
         """The password given, or asked at a terminal when one is needed; None when none is given nor needed."""

@@ -34,7 +34,7 @@ def test_the_first_operator_is_created_with_a_password_from_stdin_and_signs_in_t
         out = run("ops", "--email", " Ops@Example.com ", "--password-stdin", stdin=f"{PASSWORD}\n")
 
     user = account("ops")
-    assert "Created the operator 'ops'" in out
+    assert "Created 'ops', an operator." in out
     assert user.email == "ops@example.com" and user.check_password(PASSWORD)
     assert operates_all_projects(user) and not user.is_superuser
     assert "Operator 'ops' created by a command (manage.py create_operator)" in caplog.text
@@ -63,8 +63,9 @@ def test_at_a_terminal_the_password_is_asked_twice(monkeypatch):
 
 
 def test_superuser_also_lets_the_operator_into_the_admin_with_every_permission():
-    run("ops", "--email", "ops@example.com", "--superuser", "--password-stdin", stdin=PASSWORD)
+    out = run("ops", "--email", "ops@example.com", "--superuser", "--password-stdin", stdin=PASSWORD)
 
+    assert "Created 'ops', a superuser and operator." in out
     user = account("ops")
     assert user.is_staff and user.is_superuser and operates_all_projects(user)
 
