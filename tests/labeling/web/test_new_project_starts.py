@@ -92,6 +92,22 @@ def test_copying_by_the_form_takes_the_rubric_and_queues(client, staff_lead, pro
     assert list(Membership.objects.filter(project=copy).values_list("user__username", flat=True)) == ["stella"]
 
 
+def test_copies_of_one_name_without_latin_letters_get_a_slug_each_and_a_copy_posted_twice_is_one(
+    client, staff_lead, project
+):
+    client.force_login(staff_lead)
+    copy = new_project(name="Отзывы", slug="", rubric_template="copy", copy_from="support-bot")
+
+    first = client.post(NEW, {**copy, "description": "Support"})
+    again = client.post(NEW, {**copy, "description": "Support"})  # the form posted twice
+    second = client.post(NEW, {**copy, "description": "Sales"})
+
+    assert [response.headers["Location"] for response in (first, again, second)] == [
+        "/p/project-1/", "/p/project-1/", "/p/project-2/",
+    ]  # fmt: skip
+    assert Queue.objects.filter(project__slug="project-2").count() == Queue.objects.filter(project=project).count()
+
+
 def test_copy_without_a_project_is_a_400_beside_the_field(client, staff_lead):
     client.force_login(staff_lead)
 
