@@ -21,7 +21,8 @@ class Queue(models.Model):
     """A routing rule and the review queue it fills.
 
     `rule` is data, never ORM keyword arguments: {"tags_any": [...], "tags_all": [...],
-    "metadata": {"key": value-or-list}, "models": [...], "feedback_scores": [...], "has_comment": bool},
+    "metadata": {"key": value-or-list}, "models": [...], "feedback_scores": [...], "has_comment": bool,
+    "text_any": ["phrase", ...]} (the answer holds one of the phrases, in any case: `rules.answer_text`),
     interpreted by the routing service. Sampling is deterministic: a hash of output and queue.
     """
 

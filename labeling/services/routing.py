@@ -1,6 +1,6 @@
 """Place outputs into review queues: each queue's rule, deterministic sample and weekly quota.
 
-A rule is data ({"tags_any": [...], "metadata": {...}, ...}), interpreted by `rule_matches`, never
+A rule is data ({"tags_any": [...], "metadata": {...}, "text_any": [...], ...}), interpreted by `rule_matches`, never
 turned into ORM keyword arguments from user strings. `rule_filter` is the same interpretation as a
 SQL condition for PostgreSQL (the queue editor's preview counts with it); a test runs both on the
 same outputs and requires the same answer. Sampling hashes the queue and the output, so the same output always
@@ -38,6 +38,7 @@ from django.utils import timezone
 from labeling.exceptions import InvalidSpec
 from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
 from labeling.models.outputs import MetadataKey
+from labeling.rules.answer_text import has_any_phrase, phrases_problem
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.text import excerpt
 from labeling.selectors.planner import estimated_rows
@@ -51,6 +52,11 @@ _ROUTING_FIELDS = [
 ]  # fmt: skip
 
 
+def _routing_fields(rules: Iterable[dict]) -> list[str]:
+    """The fields rule_matches reads for these rules: the answer, which can be long, only when one looks in it."""
+    return [*_ROUTING_FIELDS, "output"] if any("text_any" in rule for rule in rules) else _ROUTING_FIELDS
+
+
 class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A queue's filter. Every given condition must hold; an empty rule matches every output."""
 
@@ -60,14 +66,19 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     models: list[str] | None = None
     feedback_scores: list[Literal[-1, 0, 1]] | None = None
     has_comment: bool | None = None
+    # Phrases, any of which the answer holds (rules.answer_text: a plain substring, in lower case).
+    text_any: list[str] | None = None
 
 
 def validate_rule(raw: object) -> dict:
     """Return the rule in canonical form, or raise InvalidSpec saying what is wrong."""
     try:
-        return msgspec.to_builtins(msgspec.convert({} if raw is None else raw, Rule, strict=True))
+        rule = msgspec.convert({} if raw is None else raw, Rule, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid queue rule: {exc}") from None
+    if rule.text_any is not None and (problem := phrases_problem(rule.text_any)):
+        raise InvalidSpec(f"Invalid queue rule: {problem}")
+    return msgspec.to_builtins(rule)
 
 
 def rule_matches(rule: dict, output: Output) -> bool:
@@ -82,6 +93,8 @@ def rule_matches(rule: dict, output: Output) -> bool:
     if "feedback_scores" in rule and output.feedback_score not in rule["feedback_scores"]:
         return False
     if "has_comment" in rule and bool(output.feedback_comment) != rule["has_comment"]:
+        return False
+    if "text_any" in rule and not has_any_phrase(output.output, rule["text_any"]):
         return False
     metadata = output.metadata or {}
     for key, wanted in (rule.get("metadata") or {}).items():
@@ -108,6 +121,26 @@ def _metadata_value_q(key: str, value: str | int | float | bool) -> Q:
     return Q(same, integer) if isinstance(value, int) else Q(same) & ~Q(integer)
 
 
+class _AnswerHasPhrase(Func):
+    """One of the output's strings holds one of the phrases, both lowered as Python lowers them (rules.answer_text):
+    ICU's root collation names the mapping, which the database's own collation would decide otherwise."""
+
+    output_field = BooleanField()
+    template = (
+        "EXISTS (SELECT FROM jsonb_path_query(%(expressions)s, 'strict $.** ? (@.type() == \"string\")')"
+        " AS answer(value), unnest(%(phrases)s::text[]) AS phrase(text) WHERE"
+        """ strpos(lower((answer.value #>> '{}') COLLATE "und-x-icu"), lower(phrase.text COLLATE "und-x-icu")) > 0)"""
+    )
+
+    def __init__(self, phrases: list[str]):
+        super().__init__(F("output"))
+        self.phrases = list(phrases)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = super().as_sql(compiler, connection, phrases="%s", **extra)
+        return sql, (*params, self.phrases)
+
+
 def rule_filter(rule: dict) -> Q:
     """The (validated) rule as a filter on Output: on PostgreSQL it selects exactly what rule_matches accepts."""
     nothing = Q(pk__in=[])
@@ -125,6 +158,8 @@ def rule_filter(rule: dict) -> Q:
         condition &= Q(feedback_score__in=rule["feedback_scores"])
     if "has_comment" in rule:
         condition &= ~Q(feedback_comment="") if rule["has_comment"] else Q(feedback_comment="")
+    if "text_any" in rule:
+        condition &= Q(_AnswerHasPhrase(rule["text_any"])) if rule["text_any"] else nothing
     for key, wanted in (rule.get("metadata") or {}).items():
         allowed = Q()
         for value in wanted if isinstance(wanted, list) else [wanted]:
@@ -180,12 +215,13 @@ def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = 
     if project is None:
         return 0
     index_outputs(project_id=project.pk, output_ids=output_ids)
+    queues = list(Queue.objects.active().filter(project=project))
     outputs = Output.objects.filter(project=project, pk__in=output_ids)
     if not reevaluate:
         outputs = outputs.unrouted()
-    outputs = list(outputs.only(*_ROUTING_FIELDS))
+    outputs = list(outputs.only(*_routing_fields(queue.rule for queue in queues)))
     created = 0
-    for queue in Queue.objects.active().filter(project=project):
+    for queue in queues:
         matching = [output for output in outputs if is_sampled(queue, output) and rule_matches(queue.rule, output)]
         if matching:
             created += place_in_queue(project=project, queue_id=queue.pk, outputs=matching)
@@ -272,7 +308,7 @@ def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 
     takes none (it was switched off after its backfill was asked for): no expert is handed its items."""
     if not queue.is_active:
         return 0
-    outputs = Output.objects.filter(project_id=queue.project_id).only(*_ROUTING_FIELDS).order_by("pk")
+    outputs = Output.objects.filter(project_id=queue.project_id).only(*_routing_fields([queue.rule])).order_by("pk")
     if since is not None:
         outputs = outputs.filter(occurred_at__gte=since)
     project = queue.project

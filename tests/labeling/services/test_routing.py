@@ -1,8 +1,11 @@
 """Routing: rules as data, deterministic samples, exact weekly quotas, idempotent placement."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.models import Item, OutboxMessage, Output, Queue, Slot
@@ -57,14 +60,56 @@ def make_outputs(project, count, **fields):
         ({"has_comment": False}, False),
         ({"tags_any": ["vip"], "feedback_scores": [-1], "metadata": {"topic": "returns"}}, True),
         ({"tags_any": ["vip"], "feedback_scores": [1]}, False),
+        ({"text_any": ["refund will arrive"]}, True),
+        ({"text_any": ["REFUND WILL ARRIVE", "nothing like it"]}, True),
+        ({"text_any": ["refund will arrive by 15"]}, False),
+        ({"text_any": ["wrong refund amount"]}, False),  # the end user's comment is not the answer
+        ({"text_any": []}, False),  # any of no phrase, as any of no tag
+        ({"text_any": ["refund"], "models": ["claude"]}, False),
     ],
 )
 def test_rule_matches(rule, expected):
     output = Output(
         tags=["billing", "vip"], model="gpt-4o", metadata={"topic": "returns", "vip": True, "tier": 1},
-        feedback_score=-1, feedback_comment="wrong refund amount",
+        feedback_score=-1, feedback_comment="wrong refund amount", output="Your Refund will arrive by 14 March.",
     )  # fmt: skip
     assert rule_matches(validate_rule(rule), output) is expected
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("Your refund will arrive by 14 March.", True),
+        ({"role": "assistant", "content": "Your refund WILL arrive soon"}, True),
+        ([{"content": "Sorry."}, {"content": ["Your refund", "will arrive"]}], False),  # each string on its own
+        ({"refund will arrive": "a key is not the answer's text"}, False),
+        (None, False),
+        (42, False),
+    ],
+)
+def test_a_text_condition_reads_every_string_of_the_answer(answer, expected):
+    rule = validate_rule({"text_any": ["refund will arrive"]})
+    assert rule_matches(rule, Output(output=answer)) is expected
+
+
+@pytest.mark.parametrize(
+    "phrases, message",
+    [
+        ([""], "a text_any phrase is empty"),
+        (["refund", "   "], "a text_any phrase is empty"),
+        (["x"] * 21, "text_any has 21 phrases; at most 20"),
+        (["x" * 201], "has 201 characters; at most 200"),
+        (["refund\nwill arrive"], "is one line"),
+        (["bad\x00"], "NUL"),
+        ("refund", "Expected `array | null`, got `str` - at `$.text_any`"),
+        ([3], "Expected `str`"),
+    ],
+)
+def test_a_bad_text_condition_is_refused_saying_why(phrases, message):
+    from labeling.exceptions import InvalidSpec
+
+    with pytest.raises(InvalidSpec, match=re.escape(message)):
+        validate_rule({"text_any": phrases})
 
 
 @pytest.mark.parametrize(
@@ -217,6 +262,26 @@ def test_backfill_routes_existing_outputs_through_a_new_queue(project):
 
     assert backfill_queue(queue=queue) == 10
     assert backfill_queue(queue=queue) == 0
+
+
+def test_a_text_rule_routes_and_backfills_with_the_answers_read_in_the_same_queries(project):
+    """The answer is read with the other routing fields, not one query per output: twice the outputs, as many
+    queries."""
+    queue = make_queue(project, rule=validate_rule({"text_any": ["refund will arrive"]}))
+    queries = []
+    for count in (3, 6):
+        promised = make_outputs(project, count, output="Your refund will ARRIVE by 14 March.")
+        plain = make_outputs(project, count, output="Your refund is on its way.")
+        with CaptureQueriesContext(connection) as routing:
+            made = route_outputs(project_id=project.pk, output_ids=[o.pk for o in promised + plain])
+        assert made == count
+        queries.append(len(routing.captured_queries))
+    assert queries[0] == queries[1]
+
+    Item.objects.all().delete()
+    with CaptureQueriesContext(connection) as backfill:
+        assert backfill_queue(queue=queue) == 9
+    assert len(backfill.captured_queries) < 9
 
 
 def test_preview_counts_this_weeks_matching_outputs(project):

@@ -2,7 +2,8 @@
 
 Both are run on the same stored outputs, including the awkward ones: 1 against 1.0 and true, "1" against
 1, a list where a scalar is wanted, digit-only keys, exponents (which jsonb spells out in digits), no tags,
-JSON null tags, an empty comment. The preview itself reads a bounded window with a fixed number of queries.
+JSON null tags, an empty comment, answers in other cases and scripts ("İ", "ß", a final sigma) and as JSON.
+The preview itself reads a bounded window with a fixed number of queries.
 """
 
 import itertools
@@ -35,6 +36,26 @@ RAW_METADATA = ['{"tier": 1e2, "score": 2.50}', '{"tier": 100.0, "topic": "retur
 TAGS = [[], ["billing"], ["billing", "vip"], ["vip", "refund"], ["Billing"], "null"]  # "null": JSON null
 MODELS = ["gpt-4o", "claude", ""]
 FEEDBACK = [(None, ""), (-1, "Useless"), (1, ""), (0, "ok"), (-1, "")]
+# Answers, given to the outputs in turn: text in several cases and scripts, LIKE's wildcards, JSON with the text in
+# a value or only in a key, and JSON null.
+ANSWERS = [
+    "Your refund will arrive by 14 March.",
+    "YOUR REFUND WILL ARRIVE BY 14 MARCH.",
+    "Our İstanbul office answers.",
+    "Our istanbul office answers.",
+    "Die Straße ist gesperrt.",
+    "DIE STRASSE IST GESPERRT.",
+    "ΤΟ ΚΑΣΤΡΟ ΚΑΙ Ο ΟΔΥΣΣΕΑΣ",
+    "το καστρο και ο οδυσσεας",
+    "Save 50% off_now, Džungla",
+    "ǅUNGLA at 3 \u212a",  # a titlecase digraph and the Kelvin sign
+    {"role": "assistant", "content": "Refund will arrive soon"},
+    [{"content": "Sorry."}, {"content": ["refund", "will arrive"]}],
+    {"Refund will arrive": "a key is not the answer"},
+    "",
+    "null",  # stored as JSON null
+    "İSTANBUL'DA İADE",
+]
 
 RULES = [
     {},
@@ -72,6 +93,22 @@ RULES = [
     {"metadata": {"topic": "returns", "tier": 1}},
     {"tags_any": ["vip"], "feedback_scores": [-1], "has_comment": True, "models": ["gpt-4o"]},
     {"tags_all": ["billing"], "metadata": {"vip": [True, 1]}},
+    {"text_any": ["refund will arrive"]},
+    {"text_any": ["REFUND will ARRIVE by 14"]},
+    {"text_any": ["İstanbul"]},
+    {"text_any": ["ISTANBUL"]},
+    {"text_any": ["i̇stanbul"]},
+    {"text_any": ["strasse"]},
+    {"text_any": ["STRAßE"]},
+    {"text_any": ["ΚΑΣ"]},
+    {"text_any": ["ΑΣΤ", "οδυσσεασ"]},
+    {"text_any": ["ΟΔΥΣΣΕΑΣ"]},
+    {"text_any": ["50%", "f_n"]},
+    {"text_any": ["džungla"]},
+    {"text_any": ["\u212a", "k"]},
+    {"text_any": ["answer", "sorry"]},
+    {"text_any": []},
+    {"text_any": ["refund"], "models": ["claude"], "feedback_scores": [-1]},
 ]
 
 
@@ -92,6 +129,7 @@ def outputs(project):
                 model=MODELS[mo],
                 feedback_score=score,
                 feedback_comment=comment,
+                output=ANSWERS[n % len(ANSWERS)],
                 occurred_at=timezone.now() - timedelta(minutes=n),
             )
         )
@@ -100,6 +138,8 @@ def outputs(project):
             cursor.execute("UPDATE labeling_output SET metadata = %s::jsonb WHERE id = %s", [raw, output.pk])
         nulls = [o.pk for o, (_, t, _, _) in zip(made, combos_again(), strict=True) if TAGS[t] == "null"]
         cursor.execute("UPDATE labeling_output SET tags = 'null'::jsonb WHERE id = ANY(%s)", [nulls])
+        nulls = [o.pk for n, o in enumerate(made) if ANSWERS[n % len(ANSWERS)] == "null"]
+        cursor.execute("UPDATE labeling_output SET output = 'null'::jsonb WHERE id = ANY(%s)", [nulls])
     return list(Output.objects.filter(project=project))  # as the database gives them back
 
 
@@ -175,3 +215,37 @@ def test_the_preview_reads_a_bounded_window_in_a_fixed_number_of_queries(project
     assert estimate["estimated"] and estimate["scanned"] == 100
     assert len(outputs) * 0.5 <= estimate["outputs"] <= len(outputs) * 2
     assert 0 < estimate["matched"] < estimate["outputs"]
+
+
+@pytest.mark.parametrize(
+    "answer, phrase, found",
+    [
+        ("Your Refund will arrive", "REFUND WILL", True),
+        ("Save 50% now", "50%", True),
+        ("Save 500 now", "50%", False),  # a plain substring: no wildcard, no regex
+        ("a.b", ".", True),
+        ("ab", ".", False),
+        # Unicode's full lowercase mapping, as Python's str.lower and ICU's root locale apply it: "İ" lowers to "i"
+        # with a combining dot above, so neither finds the other's dotless spelling ...
+        ("İstanbul", "İSTANBUL", True),
+        ("İstanbul", "istanbul", False),
+        ("istanbul", "İstanbul", False),
+        # ... "ß" has no upper-case letter that lowers to it, so it is not "ss" ...
+        ("Straße", "STRAßE", True),
+        ("Straße", "strasse", False),
+        ("STRASSE", "strasse", True),
+        # ... and a capital sigma lowers to a final sigma at a word's end, in the answer and in the phrase alike.
+        ("ΟΔΥΣΣΕΑΣ", "οδυσσεας", True),
+        ("ΟΔΥΣΣΕΑΣ", "οδυσσεασ", False),
+        ("ΚΑΣΤΡΟ", "ΚΑΣ", False),
+        ("ΚΑΣΤΡΟ", "κασ", True),
+    ],
+)
+def test_text_is_compared_in_lower_case_as_unicode_lowers_it(project, answer, phrase, found):
+    """The chosen semantics, documented by example: the same answer in Python (routing at ingest, backfill) and in
+    PostgreSQL (the preview)."""
+    output = OutputFactory(project=project, output=answer)
+    rule = validate_rule({"text_any": [phrase]})
+
+    assert rule_matches(rule, Output.objects.get(pk=output.pk)) is found
+    assert Output.objects.filter(rule_filter(rule), pk=output.pk).exists() is found
