@@ -20,16 +20,16 @@ MAX_PHRASE_CHARS = 200
 def phrases_problem(phrases: list[str]) -> str | None:
     """Why a rule cannot hold these phrases (empty, too many or too long, not one line), or None when it can."""
     if len(phrases) > MAX_PHRASES:
-        return f"text_any has {len(phrases)} phrases; at most {MAX_PHRASES}."
+        return f"{len(phrases)} phrases; use at most {MAX_PHRASES}."
     for phrase in phrases:
         if not phrase.strip():
-            return "a text_any phrase is empty (or only spaces): it would be found in nearly every answer."
+            return "a phrase is empty (or only spaces): it would be found in nearly every answer."
         if len(phrase) > MAX_PHRASE_CHARS:
-            return f"the text_any phrase “{phrase[:40]}…” has {len(phrase):,} characters; at most {MAX_PHRASE_CHARS}."
+            return f"the phrase “{phrase[:40]}…” has {len(phrase):,} characters; use at most {MAX_PHRASE_CHARS}."
         if problem := text_problem(phrase):
-            return f"a text_any phrase {problem}."
+            return f"a phrase {problem}."
         if phrase.splitlines() != [phrase]:
-            return f"a text_any phrase is one line: {phrase[:40]!r} has a line break."
+            return f"a phrase is one line: {phrase[:40]!r} has a line break."
     return None
 
 

@@ -77,7 +77,7 @@ def validate_rule(raw: object) -> dict:
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid queue rule: {exc}") from None
     if rule.text_any is not None and (problem := phrases_problem(rule.text_any)):
-        raise InvalidSpec(f"Invalid queue rule: {problem}")
+        raise InvalidSpec(f"Invalid queue rule: text_any: {problem}")
     return msgspec.to_builtins(rule)
 
 

@@ -1,7 +1,7 @@
 """Forms of the lead's screens: a queue's routing rule as plain fields, the queue editor, rubric publishing.
 
 A rule is data (see labeling/services/routing.py); these forms only translate between it and text a
-person can type: comma lists for tags and models, `key=value` lines for metadata.
+person can type: comma lists for tags and models, `key=value` lines for metadata, a phrase a line for text.
 """
 
 import re
@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
+from labeling.rules.answer_text import MAX_PHRASE_CHARS, MAX_PHRASES, phrases_problem
 from labeling.rules.ids import id_from_text
 from labeling.rules.text import has_letter_or_digit, slug_from_name
 from labeling.services import queues as queue_services
@@ -99,6 +100,8 @@ def describe_rule(rule: dict) -> list[str]:
         parts.append("feedback " + either([labels[score] for score in rule["feedback_scores"]]))
     if rule.get("has_comment") is not None:
         parts.append("with an end-user comment" if rule["has_comment"] else "without an end-user comment")
+    if "text_any" in rule:
+        parts.append("answer contains " + either([f"“{phrase}”" for phrase in rule["text_any"]]))
     return parts
 
 
@@ -141,6 +144,18 @@ class RuleForm(SpecForm):
         required=False,
         widget=forms.RadioSelect,
     )
+    text_any = forms.CharField(
+        label="Answer contains any of",
+        required=False,
+        max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2) * 2,  # room to paste too many, and be told so
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "placeholder": "refund will arrive\nguaranteed by"}
+        ),
+        help_text=(
+            f"One phrase per line (up to {MAX_PHRASES}), found anywhere in the answer in any case; plain text, no "
+            "wildcards. The input and the end user's comment are not searched."
+        ),
+    )
     sample_rate = forms.FloatField(
         label="Sample rate",
         min_value=0,
@@ -152,6 +167,13 @@ class RuleForm(SpecForm):
 
     def clean_metadata(self) -> dict:
         return parse_metadata(self.cleaned_data.get("metadata", ""))
+
+    def clean_text_any(self) -> list[str]:
+        lines = (line.strip() for line in (self.cleaned_data.get("text_any") or "").splitlines())
+        phrases = list(dict.fromkeys(line for line in lines if line))
+        if problem := phrases_problem(phrases):
+            raise forms.ValidationError(problem[0].upper() + problem[1:])
+        return phrases
 
     def clean(self):
         cleaned = super().clean()
@@ -174,6 +196,8 @@ class RuleForm(SpecForm):
         has_comment = HAS_COMMENT.get(cleaned.get("has_comment") or "any")
         if has_comment is not None:
             rule["has_comment"] = has_comment
+        if cleaned.get("text_any"):
+            rule["text_any"] = cleaned["text_any"]
         return rule
 
     @staticmethod
@@ -186,6 +210,7 @@ class RuleForm(SpecForm):
             "models": ", ".join(rule.get("models", [])),
             "feedback_scores": rule.get("feedback_scores", []),
             "has_comment": "any" if has_comment is None else ("yes" if has_comment else "no"),
+            "text_any": "\n".join(rule.get("text_any", [])),
         }
 
 
@@ -219,7 +244,7 @@ class QueueForm(RuleForm, ShownField):
     """Create or edit a queue. The service's own checks (slug taken, …) are shown beside their fields; an edit posts
     back the settings its page showed (`shown`), so a save changes only what this lead changed."""
 
-    RULE_FIELDS = ("tags_any", "tags_all", "metadata", "models", "feedback_scores", "has_comment")
+    RULE_FIELDS = ("tags_any", "tags_all", "metadata", "models", "feedback_scores", "has_comment", "text_any")
 
     name = forms.CharField(max_length=200)
     slug = forms.CharField(

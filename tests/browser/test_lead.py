@@ -88,6 +88,18 @@ def test_an_expert_cannot_open_the_lead_screens(page, live_server, expert, proje
     assert response.status == 404
 
 
+def test_the_live_preview_counts_the_answers_holding_a_typed_phrase(page, live_server, lead, project):
+    OutputFactory.create_batch(2, project=project, output="Your refund will ARRIVE by 14 March.")
+    OutputFactory.create_batch(3, project=project, output="Your refund is on its way.")
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/new")
+    expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("5")
+
+    page.fill("textarea[name=text_any]", "refund will arrive")  # no click: lead.js previews as the lead types
+
+    expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("2")
+
+
 def test_only_the_newest_preview_is_shown_and_older_requests_are_cancelled(page, live_server, lead, project):
     OutputFactory.create_batch(3, project=project, tags=["billing"])
     OutputFactory.create_batch(2, project=project, tags=["shipping"])

@@ -61,7 +61,7 @@
   var queueForm = document.getElementById("queue-form");
   if (queueForm) {
     var PREVIEW_FIELDS = ["tags_any", "tags_all", "metadata", "models", "feedback_scores", "has_comment",
-                          "sample_rate", "weekly_quota"];
+                          "text_any", "sample_rate", "weekly_quota"];
     livePreview(queueForm, document.getElementById("rule-preview"), function () {
       var params = new URLSearchParams();
       new FormData(queueForm).forEach(function (value, name) {

@@ -95,12 +95,12 @@ def test_a_text_condition_reads_every_string_of_the_answer(answer, expected):
 @pytest.mark.parametrize(
     "phrases, message",
     [
-        ([""], "a text_any phrase is empty"),
-        (["refund", "   "], "a text_any phrase is empty"),
-        (["x"] * 21, "text_any has 21 phrases; at most 20"),
-        (["x" * 201], "has 201 characters; at most 200"),
-        (["refund\nwill arrive"], "is one line"),
-        (["bad\x00"], "NUL"),
+        ([""], "Invalid queue rule: text_any: a phrase is empty"),
+        (["refund", "   "], "text_any: a phrase is empty"),
+        (["x"] * 21, "text_any: 21 phrases; use at most 20."),
+        (["x" * 201], "has 201 characters; use at most 200."),
+        (["refund\nwill arrive"], "text_any: a phrase is one line"),
+        (["bad\x00"], "text_any: a phrase contains a NUL character"),
         ("refund", "Expected `array | null`, got `str` - at `$.text_any`"),
         ([3], "Expected `str`"),
     ],

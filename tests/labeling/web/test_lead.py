@@ -252,6 +252,37 @@ def test_a_lead_creates_a_queue_from_the_form(lead_client, project, lead, expert
     assert "backfill it to add this week" in page.content.decode()  # the message after creating
 
 
+def test_a_lead_asks_for_text_in_the_answer_a_phrase_a_line(lead_client, project):
+    text = "refund will arrive\n  Guaranteed BY \n\nrefund will arrive\n"
+    response = lead_client.post(urls(project, 0)["create"], form_data(tags_any="", text_any=text))
+
+    assert response.status_code == 302
+    queue = Queue.objects.get()
+    assert queue.rule["text_any"] == ["refund will arrive", "Guaranteed BY"]
+    form = lead_client.get(urls(project, queue.pk)["edit"]).context["form"]
+    assert form.initial["text_any"] == "refund will arrive\nGuaranteed BY"
+    listing = lead_client.get(urls(project, 0)["list"]).content.decode()
+    assert "answer contains “refund will arrive” or “Guaranteed BY”" in unescape(listing)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("\n".join(f"phrase {n}" for n in range(21)), "21 phrases; use at most 20."),
+        ("x" * 201, "has 201 characters; use at most 200."),
+    ],
+)
+def test_a_bad_text_condition_is_a_400_saying_why(lead_client, project, text, message):
+    response = lead_client.post(urls(project, 0)["create"], form_data(text_any=text))
+
+    assert response.status_code == 400
+    assert message in response.context["form"].errors["text_any"][0]
+    assert message in unescape(response.content.decode())
+    assert not Queue.objects.exists()
+    preview = lead_client.get(urls(project, 0)["preview"], preview_params(text_any=text))
+    assert preview.status_code == 400 and message in unescape(preview.content.decode())
+
+
 def test_an_empty_rule_and_quota_mean_every_output_and_no_quota(lead_client, project):
     data = form_data(tags_any="", metadata="", models="", feedback_scores=None, has_comment="any", weekly_quota="",
                      is_active=None)  # fmt: skip
@@ -437,6 +468,17 @@ def test_a_sample_rate_of_zero_previews_as_nothing_sampled(lead_client, project,
 
     assert response.status_code == 200
     assert (response.context["preview"]["matched"], response.context["preview"]["sampled"]) == (6, 0)
+
+
+def test_the_preview_counts_the_answers_holding_a_phrase(lead_client, project, week_outputs):
+    OutputFactory(project=project, output="Your REFUND will arrive by 14 March.", occurred_at=timezone.now())
+    OutputFactory(project=project, output={"content": "Your refund will arrive soon."}, occurred_at=timezone.now())
+
+    response = lead_client.get(urls(project, 0)["preview"], preview_params(tags_any="", text_any="refund will arrive"))
+
+    assert response.status_code == 200
+    assert (response.context["preview"]["outputs"], response.context["preview"]["matched"]) == (11, 2)
+    assert "answer contains “refund will arrive”" in unescape(response.content.decode())
 
 
 def test_a_bad_rule_previews_as_a_400_fragment(lead_client, project):
