@@ -210,6 +210,23 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
     return parsed
 
 
+def search_groups(q: str) -> list[list[tuple[str, bool]]]:
+    """The search box read as websearch_to_tsquery reads it (the SQLite fallback's terms, a rule's phrases): quoted
+    phrases and words, each (term, excluded by a leading '-'); the terms of a group are all required, and OR (in any
+    case) separates alternative groups ("a b OR c" is a AND b, or c). An OR with nothing on one side is dropped."""
+    groups: list[list[tuple[str, bool]]] = [[]]
+    for phrase, word in re.findall(r'(-?"[^"]*")|(\S+)', q):
+        if word.casefold() == "or":
+            groups.append([])
+            continue
+        term = (phrase or word).replace('"', "")
+        excluded = term.startswith("-") and len(term) > 1
+        term = term.removeprefix("-") if excluded else term
+        if term.strip():
+            groups[-1].append((term.strip(), excluded))
+    return [group for group in groups if group]
+
+
 BLIND = "Experts label blind: gold answers are not shown to them, nor can they filter by one."
 BLIND_THEME = "Experts label blind: a failure theme groups outputs that failed their gold answer."
 

@@ -30,7 +30,7 @@ from labeling.models import (
 )
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
-from labeling.rules.explore import ExploreFilter
+from labeling.rules.explore import ExploreFilter, search_groups
 from labeling.rules.gold import verdict_question
 from labeling.rules.query_booleans import read_query_boolean
 
@@ -113,7 +113,7 @@ def search_condition(q: str) -> Q:
             found = Q(search_vector=tsquery(term)) & Q(IContains(_searched_text(), term))
             condition = ~found if excluded else found
         return condition | ids
-    groups = substring_groups(q)
+    groups = search_groups(q)
     if not groups:  # '""' or "OR" alone: refused as PostgreSQL refuses them
         raise InvalidFilter({"q": NOTHING_TO_SEARCH})
     condition = Q()
@@ -152,25 +152,8 @@ def _searched_text() -> Concat:
 
 
 def substring_terms(q: str) -> list[tuple[str, bool]]:
-    """The SQLite fallback's terms, every group's (`substring_groups`), in order: what a result marks."""
-    return [term for group in substring_groups(q) for term in group]
-
-
-def substring_groups(q: str) -> list[list[tuple[str, bool]]]:
-    """The SQLite fallback's reading of the search box, as websearch_to_tsquery reads it: quoted phrases and words,
-    each (term, excluded by a leading '-'); the terms of a group are all required, and OR (in any case) separates
-    alternative groups ("a b OR c" is a AND b, or c). An OR with nothing on one side is dropped."""
-    groups: list[list[tuple[str, bool]]] = [[]]
-    for phrase, word in re.findall(r'(-?"[^"]*")|(\S+)', q):
-        if word.casefold() == "or":
-            groups.append([])
-            continue
-        term = (phrase or word).replace('"', "")
-        excluded = term.startswith("-") and len(term) > 1
-        term = term.removeprefix("-") if excluded else term
-        if term.strip():
-            groups[-1].append((term.strip(), excluded))
-    return [group for group in groups if group]
+    """The SQLite fallback's terms, every group's (`rules.explore.search_groups`), in order: what a result marks."""
+    return [term for group in search_groups(q) for term in group]
 
 
 def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
