@@ -1,10 +1,13 @@
 """The lead's screens: queues (list, editor, rule preview, backfill), rubric versions, experts' progress.
 
-Only leads and admins of the project get past `managed_project`; anyone else sees a 404.
+Only leads and admins of the project get past `managed_project`; anyone else sees a 404. The new-queue form opened
+from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
+(`rules.queue_from_filter`), saying what became what and what was not carried.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,7 +15,9 @@ from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project, queue_labelers
+from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.gold import asked_differently
+from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import isolated
 from labeling.selectors import management
 from labeling.selectors.outbox import queued_backfills
@@ -52,7 +57,7 @@ def queue_list(request, slug: str):
 @require_http_methods(["GET", "POST"])
 def queue_create(request, slug: str):
     project, _ = managed_project(request.user, slug)
-    return _queue_editor(request, project, queue=None)
+    return _queue_editor(request, project, queue=None, explore=request.GET.get("explore"))
 
 
 @login_required
@@ -63,11 +68,23 @@ def queue_edit(request, slug: str, queue_id: int):
     return _queue_editor(request, project, queue=queue)
 
 
-def _queue_editor(request, project, *, queue):
-    """GET shows the form; POST with `preview` re-renders it with the rule's preview; POST saves."""
+def _queue_editor(request, project, *, queue, explore: str | None = None):
+    """GET shows the form (a new queue's pre-filled from the explore filter `explore`, a query string, when given; a
+    bad one is a 400 saying why); POST with `preview` re-renders it with the rule's preview; POST saves."""
     experts = management.queue_expert_choices(project, queue)
-    form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue, actor=request.user)
+    made_from, prefill = None, {}
+    if explore is not None:
+        spec = parse_filter(QueryDict(explore))
+        made_from = rule_from_filter(spec)
+        prefill = {"initial": QueueForm.initial_for_rule(made_from.rule)}
+    form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue, actor=request.user, **prefill)
     context = {"project": project, "queue": queue, "form": form, "tab": "queues", "show_errors": True}
+    if made_from:
+        context["from_filter"] = {
+            "query": filter_query(spec),
+            "carried": [(part.part, form.fields[part.field].label, part.note) for part in made_from.carried],
+            "not_carried": made_from.not_carried,
+        }
     context["backfill"] = queued_backfills([queue.pk]).get(queue.pk) if queue else None
     context.update(_without_expert(project, queue))
     if request.method == "GET":
