@@ -79,13 +79,14 @@ def _carry_search(q: str, rule: dict, carried: list[Carried], left: list[str]) -
     leave text out. A search no phrase can stand for (a group of left-out words only: everything but them) is
     named whole."""
     groups = search_groups(q)
+    searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
     phrases = list(dict.fromkeys(" ".join(term for term, out in group if not out) for group in groups))
     excluded = [term for group in groups for term, out in group if out]
     if "" in phrases:
-        left.append(f"the search “{q}” (a rule finds phrases in the answer; it cannot find what lacks one)")
+        left.append(f"{searched} (a rule finds phrases in the answer; it cannot find what lacks one)")
         return
     if problem := phrases_problem(phrases):
-        left.append(f"the search “{q}” (as phrases: {problem})")
+        left.append(f"{searched} (as phrases: {problem})")
         return
     rule["text_any"] = phrases
     note = (
@@ -93,7 +94,7 @@ def _carry_search(q: str, rule: dict, carried: list[Carried], left: list[str]) -
         "find “refund”), and not in the input, the end user's comment or the context. Words searched together "
         "became one phrase, in the order typed."
     )
-    carried.append(Carried(f"the search “{q}”", "text_any", note))
+    carried.append(Carried(searched, "text_any", note))
     if excluded:
         words = ", ".join(f"“-{term}”" for term in excluded)
         left.append(f"the words left out of the search, {words} (a rule finds text, it cannot leave text out)")

@@ -3,6 +3,7 @@
 import pytest
 from django.http import QueryDict
 
+from labeling.demo.project import SAVED_VIEWS
 from labeling.models import Output
 from labeling.rules.explore import ExploreFilter, parse_filter
 from labeling.rules.queue_from_filter import rule_from_filter
@@ -60,7 +61,7 @@ def test_the_carried_parts_say_what_became_which_rule_field():
     result = translated(f'q="refund will arrive by"&model={GPT_NEXT}&tag=billing&feedback=down&comment=yes')
 
     assert [(part.part, part.field) for part in result.carried] == [
-        ('the search “"refund will arrive by"”', "text_any"),
+        ('the search "refund will arrive by"', "text_any"),
         (f"the model {GPT_NEXT}", "models"),
         ("the tags any of billing", "tags_any"),
         ("the feedback down", "feedback_scores"),
@@ -103,6 +104,14 @@ def test_what_a_rule_cannot_say_is_named_and_left_out(query, named):
     assert any(named in part for part in result.not_carried), result.not_carried
     assert result.rule == {}
     assert result.carried == ()
+
+
+def test_the_demos_saved_views_become_rules_whole():
+    """The demo's finding (the new model's refund-date promises) and its other saved view carry over entirely."""
+    for name, query in SAVED_VIEWS:
+        result = translated(query)
+        assert result.rule and result.not_carried == (), name
+    assert translated(SAVED_VIEWS[0][1]).rule == {"text_any": ["refund will arrive by"], "models": [GPT_NEXT]}
 
 
 def test_words_left_out_of_the_search_are_named_and_the_rest_carried():

@@ -78,7 +78,7 @@ def test_the_form_is_pre_filled_and_saved_as_shown_makes_a_queue_that_finds_the_
     assert response.status_code == 200
     html = unescape(response.content.decode())
     assert "Pre-filled from your explore filter" in html
-    assert '“"refund will arrive by"”</bdi> → <strong>Answer contains any of</strong>' in html
+    assert 'the search "refund will arrive by"</bdi> → <strong>Answer contains any of</strong>' in html
     assert f"the model {GPT_NEXT}</bdi> → <strong>Models</strong>" in html
     assert "not by word stems" in html
     assert 'id="not-carried"' not in html  # everything in this filter was carried
