@@ -53,6 +53,7 @@ rubric:
 queues:
   - {slug: sample, name: Weekly sample, sample_rate: 0.1, weekly_quota: 50, overlap: 3, eligible_experts: [ann]}
   - {slug: thumbs-down, name: Thumbs down, rule: {feedback_scores: [-1]}, priority: 10}
+  - {slug: promises, name: Promised dates, rule: {text_any: ["will arrive by", "guaranteed"]}}
 members:
   - {username: ann, role: expert}
   - {username: lou, role: lead, email: lou@example.com}
@@ -74,6 +75,7 @@ def test_create_project_from_yaml(tmp_path, db):
     assert (sample.overlap, sample.weekly_quota, sample.sample_rate) == (3, 50, 0.1)
     assert [user.username for user in sample.eligible_experts.all()] == ["ann"]
     assert Queue.objects.get(project=project, slug="thumbs-down").rule == {"feedback_scores": [-1]}
+    assert Queue.objects.get(project=project, slug="promises").rule == {"text_any": ["will arrive by", "guaranteed"]}
     assert set(Membership.objects.filter(project=project).values_list("user__username", "role")) == {
         ("ann", "expert"),
         ("lou", "lead"),
@@ -97,6 +99,7 @@ def test_create_project_from_json(tmp_path, db):
         ("scale: [1, 5]", "needs a scale"),
         (("overlap: 3", "overlap: 11"), "overlap"),
         (("feedback_scores: [-1]", "feedback_scores: [-2]"), "feedback_scores"),
+        (('"guaranteed"]', '"   "]'), "text_any: a phrase is empty"),
         (("{slug: thumbs-down,", "{slug: sample,"), "used twice"),
         (("eligible_experts: [ann]", "eligible_experts: [lou]"), "not an expert member"),
         (("options: [omission, hallucination, none]", "options: [only]"), "at least two options"),
