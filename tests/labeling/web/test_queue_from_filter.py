@@ -123,6 +123,15 @@ def test_what_the_rule_cannot_say_is_named_on_the_form(client, lead, promises):
     assert (shown["text_any"], shown["tags_any"], shown.get("feedback_scores")) == (["refund"], ["billing"], None)
 
 
+def test_a_filter_no_rule_can_say_is_said_to_take_every_output(client, lead):
+    client.force_login(lead)
+
+    html = unescape(client.get(NEW_QUEUE, {"explore": "from=2026-11-01&labeled=no"}).content.decode())
+
+    assert "as it stands, the queue takes every output" in html
+    assert "Not carried into the rule:" in html and "not labeled yet" in html
+
+
 def test_a_bad_filter_is_a_400_saying_why(client, lead):
     client.force_login(lead)
 
