@@ -5,6 +5,7 @@ person can type: comma lists for tags and models, `key=value` lines for metadata
 """
 
 import re
+from decimal import Decimal
 
 import yaml
 from django import forms
@@ -42,7 +43,11 @@ def parse_metadata_value(text: str) -> str | int | float | bool:
 def format_metadata_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        # In digits with a point, never an exponent (1e-07): parse_metadata_value reads only those back as a number.
+        text = format(Decimal(repr(value)), "f")
+        return text if "." in text else f"{text}.0"
+    if isinstance(value, int):
         return str(value)
     text = str(value)
     # Text that would read back as a number or boolean (or lose its spaces) is written quoted.

@@ -355,6 +355,21 @@ def test_the_edit_form_shows_the_rule_as_typed_and_saves_changes(lead_client, pr
     assert AuditEvent.objects.filter(action="queue.updated", actor=lead).exists()
 
 
+def test_a_number_with_an_exponent_is_shown_in_digits_and_saved_back_as_a_number(lead_client, project):
+    """Python writes 1e-07 with an exponent, which the metadata field reads back as text: a save as shown turned the
+    number into the text "1e-07"."""
+    rule = {"metadata": {"score": 1e-07, "tier": 2.0}}
+    queue = make_queue(project, rule=rule)
+    edit = urls(project, queue.pk)["edit"]
+
+    shown = form_as_shown(lead_client.get(edit).content.decode(), "queue-form")
+    assert set(shown["metadata"][0].splitlines()) == {"score=0.0000001", "tier=2.0"}
+    assert lead_client.post(edit, {**shown, "name": "Renamed"}).status_code == 302
+    queue.refresh_from_db()
+    assert (queue.name, queue.rule) == ("Renamed", rule)
+    assert [type(value) for value in queue.rule["metadata"].values()] == [float, float]
+
+
 def test_a_bad_edit_changes_nothing(lead_client, project):
     queue = make_queue(project)
     response = lead_client.post(urls(project, queue.pk)["edit"], form_data(slug="billing", overlap="11"))
