@@ -7,10 +7,15 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.http import QueryDict
 from django.utils import timezone
 
 from labeling.models import Item, Queue
+from labeling.rules.explore import parse_filter
+from labeling.rules.queue_from_filter import rule_from_filter
+from labeling.services.routing import validate_rule
 from labeling.services.search_index import index_outputs
+from labeling.web.lead_forms import RuleForm
 from tests.factories import OutputFactory
 from tests.helpers.forms import form_as_shown
 from tests.outbox import enqueued, run_as_worker
@@ -121,6 +126,25 @@ def test_what_the_rule_cannot_say_is_named_on_the_form(client, lead, promises):
     assert [part for part in parts if part not in named] == []
     shown = form_as_shown(response.content.decode(), "queue-form")
     assert (shown["text_any"], shown["tags_any"], shown.get("feedback_scores")) == (["refund"], ["billing"], None)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        FINDING,
+        'q=refund will arrive OR "money back" OR ÜBERWEISUNG&tag=billing&tag=VIP user&tags=all',
+        'meta=tier:3&meta=tier:"3"&meta=vip:true&meta=score:0.0000001&meta=code:007&meta="region":" eu "',
+        'meta=note:"quoted"&meta=plan:pro&model=a b&feedback=down&feedback=up&comment=no',
+    ],
+)
+def test_the_pre_filled_form_posts_back_the_translated_rule_unchanged(query):
+    """What the form shows is what it saves: no value is re-read as another (a number as text, spaces trimmed)."""
+    made_from = rule_from_filter(parse_filter(QueryDict(query)))
+    shown = RuleForm.initial_for_rule(made_from.rule)
+    form = RuleForm({**shown, "sample_rate": "1"})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["rule"] == validate_rule(made_from.rule)
 
 
 def test_a_filter_no_rule_can_say_is_said_to_take_every_output(client, lead):
