@@ -33,6 +33,8 @@ class Carried:
 
 @dataclass(frozen=True)
 class FilterAsRule:
+    """The rule (valid as `validate_rule` reads it), what of the filter it carries, and what it leaves out."""
+
     rule: dict
     carried: tuple[Carried, ...]
     not_carried: tuple[str, ...]  # each part of the filter the rule leaves out, in words, with why when not obvious
