@@ -97,6 +97,11 @@ class ExpertWeek(models.Model):
     def __str__(self) -> str:
         return f"expert {self.expert_id} in {self.week}: {self.labels} labels"
 
+    @property
+    def gold_compared(self) -> int:
+        """Answers compared with a gold answer, over every question: what `gold_rate` is a share of."""
+        return sum(counts.get("compared", 0) for counts in self.gold_agreement.values())
+
 
 class QueueWeek(models.Model):
     """A queue's throughput in one week: items placed against the quota, labels, and what is left."""

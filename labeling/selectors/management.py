@@ -87,11 +87,12 @@ class ExpertProgress:
         return self.membership.user
 
 
-def expert_progress(project: Project, *, week: date, now: datetime | None = None) -> list[ExpertProgress]:
+def expert_progress(project: Project, *, week: date, now: datetime | None = None, expert=None) -> list[ExpertProgress]:
     """Per labeling member (experts, and leads who label): throughput, pace, skips, flags and live leases.
 
     Labels are counted on the week's items (`Label.objects.on_items_of_week`, as the meeting page counts them) and
-    all time; skips and flags made since the week began.
+    all time; skips and flags made since the week began. With `expert`, only that member's row (their own page
+    shows the figures the lead's page shows for them, counted by this one rule).
 
     Two queries: the members with their counts (one correlated subquery per count, so the counts
     cannot multiply each other as joins would), and the seconds of their labels for the medians.
@@ -99,9 +100,13 @@ def expert_progress(project: Project, *, week: date, now: datetime | None = None
     now = now or timezone.now()
     since = week_start(project, week)
     labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id"))
+    members = Membership.objects.filter(project=project, role__in=LABELING_ROLES)
+    timed_labels = Label.objects.filter(item__project=project)
+    if expert is not None:
+        members = members.filter(user=expert)
+        timed_labels = timed_labels.filter(expert=expert)
     members = (
-        Membership.objects.filter(project=project, role__in=LABELING_ROLES)
-        .select_related("user")
+        members.select_related("user")
         .annotate(
             labels_this_week=row_count(labels.on_items_of_week(week)),
             labels_all_time=row_count(labels),
@@ -118,7 +123,7 @@ def expert_progress(project: Project, *, week: date, now: datetime | None = None
         .order_by("role", "user__username")
     )
     seconds: dict[int, list[int]] = {}
-    for expert_id, spent in Label.objects.filter(item__project=project).values_list("expert_id", "seconds_spent"):
+    for expert_id, spent in timed_labels.values_list("expert_id", "seconds_spent"):
         seconds.setdefault(expert_id, []).append(spent)
     return [
         ExpertProgress(

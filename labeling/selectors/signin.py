@@ -68,10 +68,10 @@ def accounts_for_password_reset(email: str) -> list:
     """The active accounts a reset link for this email goes to, those without a usable password included (made
     by `create_project` or single sign-on: "no password yet", and the emailed link proves the address)."""
     accounts = get_user_model().objects.filter(email__iexact=email, is_active=True).order_by("pk")
-    return [user for user in accounts if same_address(email, user.email) and _may_reset(user)]
+    return [user for user in accounts if same_address(email, user.email) and may_reset_password(user)]
 
 
-def _may_reset(user) -> bool:
+def may_reset_password(user) -> bool:
     """An account with a password may reset it. One without gets a first password by email only when it has "no
     password yet": never an operator's account, nor one that signs in through the identity provider (a password
     would let it past the provider's own checks)."""

@@ -244,7 +244,7 @@ def expert_progress(request, slug: str):
     project, _ = managed_project(request.user, slug)
     week = calendar.current_week(project)
     rows = [
-        {"progress": progress, "median": _duration(progress.median_seconds)}
+        {"progress": progress, "median": per_label_time(progress.median_seconds)}
         for progress in management.expert_progress(project, week=week)
     ]
     totals = {
@@ -257,7 +257,7 @@ def expert_progress(request, slug: str):
     return render(request, "labeling/lead/experts.html", context)
 
 
-def _duration(seconds: float | None) -> str:
+def per_label_time(seconds: float | None) -> str:
     """42 s, 3 min 05 s."""
     if seconds is None:
         return ""

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from . import (
+    account_views,
     adjudication_views,
     alert_views,
     audit_views,
@@ -25,6 +26,9 @@ app_name = "labeling"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Everyone signed in: their own page (the top bar's name links it), their password.
+    path("me/", account_views.own_page, name="me"),
+    path("me/password", account_views.PasswordChangeView.as_view(), name="password-change"),
     # Operators (the platform team): every project's health side by side, and usage per project and week.
     path("platform/", platform_views.platform, name="platform"),
     path("platform/usage/", platform_views.usage, name="platform-usage"),
