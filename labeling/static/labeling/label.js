@@ -23,14 +23,23 @@
   // The item's lease (bindLease) and when the expert last pressed a key, clicked, typed or scrolled.
   var lease = null;
   var lastInput = 0;
+  // This tab's tabs channel, its id on it, the item it told the other tabs it shows, and the other tabs showing that
+  // item too (their ids): see announceItem.
+  var tabs = window.BroadcastChannel ? new BroadcastChannel("expertloop-open-items") : null;
+  var tabId = Math.random().toString(36).slice(2);
+  var shownItem = null;
+  var sameItemTabs = {};
 
-  // (Re)read the screen: at load, and after each swap.
-  function bind() {
+  // (Re)read the screen: at load, and after each swap; `answers` (answersGiven) go back into its label form when it is
+  // the same item's.
+  function bind(answers) {
     form = document.getElementById("label-form");
     overlay = document.getElementById("keys-overlay");
     questions = form ? Array.prototype.slice.call(form.querySelectorAll(".question")) : [];
     active = -1;
     submitting = false;
+    if (answers) putBack(answers);
+    announceItem();
     if (!overlay) return;
 
     // The mouse moves the active question too, so keys and clicks can be mixed.
@@ -104,8 +113,7 @@
     });
   }
 
-  // Put the screen the server answered in place of this one, under its own address; `answers` (answersGiven)
-  // go back into its label form when it is the same item's.
+  // Put the screen the server answered in place of this one, under its own address, with `answers` (see bind).
   function show(html, url, answers) {
     var next = new DOMParser().parseFromString(html, "text/html");
     next.querySelectorAll("script").forEach(function (script) { script.remove(); });  // this one is running
@@ -114,8 +122,7 @@
     var target = new URL(url, location.href);
     if (target.href !== location.href) history.pushState({ screen: true }, "", target.href);
     window.scrollTo(0, 0);
-    if (answers) putBack(answers);
-    bind();
+    bind(answers);
   }
 
   // What the label form holds now, answered but not sent: its item and every answer field.
@@ -339,6 +346,55 @@
     notice("Your answers that were not saved are back: press Enter to send them.", null, "info");
   }
 
+  // A second tab on the same item (opened twice, or the queue's next item, which is the one already held) would hold
+  // a second draft, and the label sent last replaces the other: each tab says on a channel which item it shows, and
+  // tabs showing the same one warn at once, both of them. A tab that moves on or closes says so, and the warning goes.
+  function announceItem() {
+    var screen = document.querySelector(".labeling");
+    var item = screen && form ? screen.dataset.itemId : null;
+    if (item !== shownItem) {
+      leaveItem();
+      shownItem = item;
+      sameItemTabs = {};
+      if (tabs && item) tabs.postMessage({ showing: item, tab: tabId });
+    }
+    warnOfOtherTab();  // the same item's screen swapped in (a flag, a comment, a refused label) lost the warning
+  }
+
+  function leaveItem() {
+    if (tabs && shownItem) tabs.postMessage({ left: shownItem, tab: tabId });
+  }
+
+  function onTabMessage(event) {
+    var said = event.data || {};
+    if (!shownItem) return;
+    if (said.showing === shownItem) {
+      if (!said.reply) tabs.postMessage({ showing: shownItem, tab: tabId, reply: true });  // so the newer tab warns too
+      sameItemTabs[said.tab] = true;
+    } else if (said.left === shownItem) {
+      delete sameItemTabs[said.tab];
+    }
+    warnOfOtherTab();
+  }
+
+  function warnOfOtherTab() {
+    var warning = document.getElementById("other-tab");
+    var screen = document.querySelector(".labeling");
+    if (!Object.keys(sameItemTabs).length || !screen) {
+      if (warning) warning.remove();
+      return;
+    }
+    if (warning) return;
+    warning = document.createElement("p");
+    warning.id = "other-tab";
+    warning.className = "message warning";
+    warning.setAttribute("role", "alert");
+    warning.textContent = "This item is open in another tab too: label it in one tab only and close the other, " +
+      "or the label sent last replaces the one sent first.";
+    var bar = screen.querySelector(".item-bar");
+    if (bar) bar.after(warning); else screen.prepend(warning);
+  }
+
   function inputs(question) {
     return Array.prototype.slice.call(question.querySelectorAll("input[type=radio], input[type=checkbox]"));
   }
@@ -554,7 +610,11 @@
     if (!event.persisted) return;
     submitting = false;
     document.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+    shownItem = null;
+    announceItem();  // shown again: the other tabs learn it, as at a load
   });
+  window.addEventListener("pagehide", leaveItem);
+  if (tabs) tabs.addEventListener("message", onTabMessage);
 
   // Back and forward between swapped screens: load the screen of that address from the server (the item
   // with the expert's label, or the one they hold), as a page load would.
