@@ -1,5 +1,6 @@
 """A real chromium on the labeling screen, about what an expert loses without noticing: a second tab on the item they
-hold warns in both tabs at once (the label sent last would replace the other)."""
+hold warns in both tabs at once (the label sent last would replace the other), and leaving an item with answers not
+sent asks first; nothing is asked when nothing was typed, or once the label or skip is sent."""
 
 import re
 
@@ -54,6 +55,18 @@ def label_by_keyboard(page) -> None:
     send_and_wait(page, "Enter")
 
 
+def dialogs_of(page) -> list[str]:
+    """The dialogs the page opens from now on (each accepted), by type."""
+    seen = []
+
+    def accept(dialog):
+        seen.append(dialog.type)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    return seen
+
+
 # A second tab ------------------------------------------------------------------------------------------------------
 
 
@@ -101,3 +114,46 @@ def test_two_tabs_on_different_items_show_no_warning(context, live_server, exper
     expect(second.locator("#other-tab")).to_have_count(0)
     third.close()
     expect(first.locator("#other-tab")).to_have_count(0)  # the tab on the same item closed
+
+
+# Leaving an item ---------------------------------------------------------------------------------------------------
+
+
+def test_leaving_an_item_with_answers_not_sent_asks_first(context, live_server, expert, project, queue):
+    make_items(project, 1)
+    page = context.new_page()
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    page.keyboard.press("y")
+    asked = dialogs_of(page)
+
+    with page.expect_navigation():
+        page.goto(f"{live_server.url}/p/{project.slug}/")
+
+    assert asked == ["beforeunload"]
+    assert not Label.objects.filter(item_id=item).exists()
+
+
+def test_leaving_asks_nothing_when_nothing_was_typed_or_once_the_label_is_sent(
+    context, live_server, expert, project, queue
+):
+    make_items(project, 3)
+    page = context.new_page()
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    asked = dialogs_of(page)
+    for key in ["j", "j", "k"]:  # moving between questions answers nothing
+        page.keyboard.press(key)
+    page.fill("#comment-body", "half a thought")
+    page.fill("#comment-body", "")  # typed, then taken back
+
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+    open_next(page, live_server, queue)
+    label_by_keyboard(page)  # sent: the next item is on the screen, untouched
+    page.keyboard.press("j")
+    page.reload()
+    page.fill("#skip-reason", "Not my area")
+    send_and_wait(page, "Enter")  # skipped with the reason typed
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+
+    assert asked == []

@@ -23,6 +23,9 @@
   // The item's lease (bindLease) and when the expert last pressed a key, clicked, typed or scrolled.
   var lease = null;
   var lastInput = 0;
+  // The screen's answers and boxes as the server sent them (draftNow, as JSON), before a draft was put back: input
+  // that differs is kept only in this tab, so closing it or going elsewhere asks first (confirmLeaving).
+  var served = null;
   // This tab's tabs channel, its id on it, the item it told the other tabs it shows, and the other tabs showing that
   // item too (their ids): see announceItem.
   var tabs = window.BroadcastChannel ? new BroadcastChannel("expertloop-open-items") : null;
@@ -38,6 +41,7 @@
     questions = form ? Array.prototype.slice.call(form.querySelectorAll(".question")) : [];
     active = -1;
     submitting = false;
+    served = form ? JSON.stringify(draftNow()) : null;
     if (answers) putBack(answers);
     announceItem();
     if (!overlay) return;
@@ -346,6 +350,19 @@
     notice("Your answers that were not saved are back: press Enter to send them.", null, "info");
   }
 
+  // Leaving the page (closing the tab, a link, a reload) with answers or notes not sent: the browser asks first. The
+  // draft would survive a reload, but not a closed tab, and the item stays leased to nobody working on it. Not while
+  // a label, skip, flag or comment is being sent, nor when nothing was changed on the screen.
+  function hasUnsavedInput() {
+    return Boolean(form) && !submitting && served !== null && JSON.stringify(draftNow()) !== served;
+  }
+
+  function confirmLeaving(event) {
+    if (!hasUnsavedInput()) return;
+    event.preventDefault();
+    event.returnValue = "";  // what older browsers need to ask
+  }
+
   // A second tab on the same item (opened twice, or the queue's next item, which is the one already held) would hold
   // a second draft, and the label sent last replaces the other: each tab says on a channel which item it shows, and
   // tabs showing the same one warn at once, both of them. A tab that moves on or closes says so, and the warning goes.
@@ -614,6 +631,7 @@
     announceItem();  // shown again: the other tabs learn it, as at a load
   });
   window.addEventListener("pagehide", leaveItem);
+  window.addEventListener("beforeunload", confirmLeaving);
   if (tabs) tabs.addEventListener("message", onTabMessage);
 
   // Back and forward between swapped screens: load the screen of that address from the server (the item
