@@ -1,10 +1,13 @@
-"""A real chromium at a phone's size (390×844, also what a 780 px window shows at 200% zoom): the home, project and
-labeling pages fit the screen's width, so nothing scrolls sideways; a wide table scrolls inside its own box and a
-queue card's figures wrap. And a 200-character model name (ingest allows it) fits explore's filter bar."""
+"""A real chromium at a phone's size (390×844, also what a 780 px window shows at 200% zoom): the home, project,
+labeling and own pages fit the screen's width, so nothing scrolls sideways; a wide table scrolls inside its own box
+and a queue card's figures wrap. And a 200-character model name (ingest allows it) fits explore's filter bar."""
+
+from datetime import timedelta
 
 import pytest
 
-from labeling.models import Queue
+from labeling.models import ExpertWeek, Queue
+from labeling.rules.calendar import current_week
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory
 from tests.helpers.browser import sign_in
@@ -48,6 +51,13 @@ def test_the_home_project_and_labeling_pages_fit_a_phone(page, live_server, proj
     page.get_by_role("button", name="Start labeling").first.click()
     page.locator(".ai-output").wait_for()
     assert sideways_overflow(page) == 0, "labeling"
+
+    last_week = current_week(project) - timedelta(weeks=1)
+    ExpertWeek.objects.create(project=project, week=last_week, expert=expert_with_work, labels=120, skips=3, flags=2,
+                              gold_rate=0.75, gold_agreement={"correct": {"agree": 90, "compared": 120}})  # fmt: skip
+    page.goto(f"{live_server.url}/me/")  # the expert's own page: five figures and the past weeks per project
+    page.locator("table.past-weeks").wait_for()
+    assert sideways_overflow(page) == 0, "own page"
 
 
 def test_a_long_unbroken_model_name_fits_explores_filter_bar(page, live_server, lead, project):
