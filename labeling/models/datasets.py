@@ -23,7 +23,7 @@ class Dataset(models.Model):
     queues = models.ManyToManyField(Queue, blank=True, related_name="datasets")
     questions = models.JSONField(default=list, blank=True)
     only_resolved = models.BooleanField(default=True)
-    filters = models.JSONField(default=dict, blank=True)  # {"tags_any": [...], "since": iso, "until": iso}
+    filters = models.JSONField(default=dict, blank=True)  # those set: rules.dataset_filters (tags_any, since, …)
     splits = models.JSONField(default=default_splits)
     auto_rebuild = models.BooleanField(default=True, help_text="Rebuilt when the weekly cycle closes.")
     # The state of the current build, for the "build now" progress; versions themselves are immutable.

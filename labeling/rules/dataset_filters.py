@@ -1,0 +1,205 @@
+"""A dataset's filters as data: which labeled outputs a build takes, checked in one place, and the explore filter
+translated into them.
+
+The stored shape (`Dataset.filters`) holds only the filters set, so a dataset defined before a filter existed keeps
+its bytes and its definition fingerprint:
+
+    {"tags_any": [...], "since": iso, "until": iso,            # since the first datasets
+     "models": [...], "metadata": {key: [values]}, "text": "..."}
+
+Every filter is decided from the output as ingest stored it, the same way on PostgreSQL and SQLite (the demo): a
+model is compared as stored, in SQL; metadata and text are read by `keeps_output` from the decoded JSON, in Python,
+so neither a database's number formatting nor the search index (filled after ingest, stemmed on PostgreSQL only)
+can change which rows a build takes. So the explore search (`q`) itself is not a dataset filter: `from_explore`
+carries a plain phrase as `text`, saying how it differs, and names the rest.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from labeling.rules.explore import ExploreFilter, typed_pair
+from labeling.rules.text import text_problem
+
+FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text")
+MAX_VALUES = 200  # models, tags, metadata keys, values of one key (the API took 200 tags from the first)
+MAX_VALUE_CHARS = 200
+MAX_TEXT_CHARS = 500
+
+TEXT_HELP = "Only outputs whose answer contains this text, ignoring case (an exact phrase, not search words)."
+METADATA_HELP = (
+    "Metadata key → the values it may hold (compared as text: true as `true`, a number as its digits); different "
+    "keys must all hold."
+)
+
+
+def filter_problems(
+    *,
+    tags_any: list[str] | None = None,
+    models: list[str] | None = None,
+    metadata: dict[str, list[str]] | None = None,
+    text: str | None = None,
+) -> list[tuple[str, str]]:
+    """What is wrong with the filters given (already of the right types), as (field, problem) pairs."""
+    problems: list[tuple[str, str]] = []
+    for name, values in (("tags_any", tags_any), ("models", models)):
+        if values and (problem := _values_problem(values)):
+            problems.append((name, f"{_FIELD_NAMES[name]}: {problem}."))
+    if metadata:
+        if len(metadata) > MAX_VALUES:
+            problems.append(("metadata", f"Metadata: at most {MAX_VALUES} keys."))
+        for key, values in metadata.items():
+            if problem := _values_problem([key], noun="key"):
+                problems.append(("metadata", f"Metadata: {problem}."))
+            elif not values:
+                problems.append(("metadata", f"Metadata: give {key!r} at least one value."))
+            elif problem := _values_problem(values):
+                problems.append(("metadata", f"Metadata, {key!r}: {problem}."))
+    if text is not None and text.strip():
+        if problem := text_problem(text):
+            problems.append(("text", f"The text {problem}."))
+        elif len(text) > MAX_TEXT_CHARS:
+            problems.append(("text", f"The text: at most {MAX_TEXT_CHARS} characters (this is {len(text):,})."))
+    return problems
+
+
+_FIELD_NAMES = {"tags_any": "Tags", "models": "Models"}
+
+
+def _values_problem(values: list[str], *, noun: str = "value") -> str | None:
+    if len(values) > MAX_VALUES:
+        return f"at most {MAX_VALUES} {noun}s"
+    for value in values:
+        if not value.strip():
+            return f"a {noun} is blank"
+        if problem := text_problem(value):
+            return f"a {noun} {problem}"
+        if len(value) > MAX_VALUE_CHARS:
+            return f"a {noun} has more than {MAX_VALUE_CHARS} characters"
+    return None
+
+
+def stored_filters(
+    *,
+    tags_any: list[str],
+    since: str | None,
+    until: str | None,
+    models: list[str],
+    metadata: dict[str, list[str]],
+    text: str,
+) -> dict[str, Any]:
+    """The filters as `Dataset.filters` keeps them: only those set, in FILTER_KEYS order (the first three as they
+    always were)."""
+    filters: dict[str, Any] = {"tags_any": tags_any} if tags_any else {}
+    if since:
+        filters["since"] = since
+    if until:
+        filters["until"] = until
+    if models:
+        filters["models"] = list(dict.fromkeys(models))
+    if metadata:
+        filters["metadata"] = {key: list(dict.fromkeys(values)) for key, values in sorted(metadata.items())}
+    if text.strip():
+        filters["text"] = text.strip()
+    return filters
+
+
+def metadata_text(value: Any) -> str | None:
+    """A metadata value as the metadata filter compares it: text as it is, true as "true", a number as its digits
+    (without exponent, as explore on PostgreSQL reads it); None for null, a list or an object (never matched)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return None
+
+
+def keeps_output(filters: dict[str, Any], *, tags: list | None, metadata: dict | None, output_text: str) -> bool:
+    """Whether an output meets the filters read in Python (tags, metadata, text); the others are SQL conditions.
+    `output_text`: the output as the row holds it (a string, or its JSON)."""
+    if (tags_any := filters.get("tags_any")) and not set(tags_any).intersection(tags or []):
+        return False
+    for key, allowed in (filters.get("metadata") or {}).items():
+        if not isinstance(metadata, dict) or key not in metadata or metadata_text(metadata[key]) not in allowed:
+            return False
+    text = filters.get("text")
+    return not text or text.casefold() in output_text.casefold()
+
+
+@dataclass(frozen=True)
+class Translation:
+    """An explore filter as a dataset's: the form's initial values, what changes meaning on the way (`changed`) and
+    what a dataset cannot carry (`left_out`), each a sentence naming the filter."""
+
+    initial: dict[str, Any] = field(default_factory=dict)
+    changed: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
+
+
+# What a dataset cannot carry, by the ExploreFilter field, with why.
+_NOT_CARRIED = {
+    "metadata_keys": "having a metadata key (a dataset compares metadata values)",
+    "end_user": "the end user",
+    "session": "the session",
+    "feedback": "end-user feedback",
+    "has_comment": "a feedback comment",
+    "gold": "a gold answer (a dataset holds every row's gold answer: filter its rows by `label`)",
+    "flagged": "flagged by an expert",
+    "min_chars": "the shortest output length",
+    "max_chars": "the longest output length",
+    "theme": "a failure theme (its outputs change as the weeks' themes are made)",
+}
+
+
+def from_explore(spec: ExploreFilter) -> Translation:
+    """The explore filter as the "new dataset" form's initial values: models, tags (any), metadata values, the
+    days, the queues and a plain search phrase carry over; every other condition is named in `left_out`."""
+    initial: dict[str, Any] = {}
+    changed: list[str] = []
+    left_out = [f"“{why}” is not a dataset filter." for name, why in _NOT_CARRIED.items() if getattr(spec, name)]
+    if spec.models:
+        initial["models"] = ", ".join(spec.models)
+    if spec.tags and (not spec.all_tags or len(spec.tags) == 1):
+        initial["tags_any"] = ", ".join(spec.tags)
+    elif spec.tags:
+        left_out.append("“all of the tags” is not a dataset filter: a dataset takes outputs with any of its tags.")
+    if spec.metadata:
+        initial["metadata"] = "\n".join(typed_pair(key, value) for key, values in spec.metadata for value in values)
+    if spec.since:
+        initial["since"] = spec.since
+    if spec.until:
+        initial["until"] = spec.until + timedelta(days=1)  # explore's last day is included; a dataset's is not
+    if spec.queues:
+        initial["queues"] = list(spec.queues)
+    if spec.labeled is False:
+        left_out.append("“not labeled”: a dataset holds labeled items only.")
+    if spec.q:
+        phrase = _plain_phrase(spec.q)
+        if phrase is None:
+            left_out.append(
+                f"the search “{spec.q}”: a dataset takes one exact phrase, not quotes, OR or -words; put the phrase "
+                "in Text yourself."
+            )
+        else:
+            initial["text"] = phrase
+            changed.append(
+                f"The search “{spec.q}” becomes the exact phrase in the output, ignoring case: explore also finds the "
+                "words apart, in other forms (“refunds”), in the input, comment and context, and ids."
+            )
+    return Translation(initial=initial, changed=tuple(changed), left_out=tuple(left_out))
+
+
+def _plain_phrase(q: str) -> str | None:
+    """The search as one phrase, when it is one phrase in quotes or words alone (no OR, no -word); else None."""
+    q = q.strip()
+    if len(q) > 2 and q[0] == q[-1] == '"' and '"' not in q[1:-1]:
+        return " ".join(q[1:-1].split()) or None
+    words = q.split()
+    if not words or '"' in q or any(word.casefold() == "or" or word.startswith("-") for word in words):
+        return None
+    return " ".join(words)
