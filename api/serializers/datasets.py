@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from api.parameters import QueryBooleanField, choice_parameter
 from labeling.models import Dataset, DatasetVersion, VersionFileState
+from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_HELP
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
 from labeling.services.exports import FORMATS
@@ -27,11 +28,21 @@ class BuildStateOut(serializers.Serializer):
 
 
 class DatasetFiltersOut(serializers.Serializer):
-    """The schema of a dataset's `filters`: only those set are present."""
+    """The schema of a dataset's `filters` (rules.dataset_filters): only those set are present; every one set must
+    hold."""
 
-    tags_any = serializers.ListField(child=serializers.CharField(), required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    tags_any = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Outputs with one of these tags."
+    )
+    since = serializers.DateTimeField(required=False, help_text="Outputs that occurred at or after this moment.")
+    until = serializers.DateTimeField(required=False, help_text="Outputs that occurred before this moment.")
+    models = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Outputs of one of these models (as stored)."
+    )
+    metadata = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False, help_text=METADATA_HELP
+    )
+    text = serializers.CharField(required=False, help_text=TEXT_HELP)
 
 
 @extend_schema_field(DatasetFiltersOut)
@@ -44,7 +55,10 @@ class DatasetOut(serializers.ModelSerializer):
     latest_version = serializers.IntegerField(allow_null=True, help_text="The newest ready version's number.")
     queues = serializers.SerializerMethodField(help_text="The queues' slugs; empty: every queue.")
     questions = serializers.ListField(child=serializers.CharField(), help_text="Question keys; empty: every one.")
-    filters = FiltersField(help_text="`tags_any`, `since` and `until`, when set; POST takes this object as it is.")
+    filters = FiltersField(
+        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text`, those set; POST takes this object "
+        "as it is."
+    )
     build = BuildStateOut(source="*", help_text="The state of the last build asked for: poll it after a build.")
 
     class Meta:
@@ -111,7 +125,7 @@ class ProjectMomentField(serializers.DateTimeField):
 
 
 QUEUE_SLUGS_ARE_STRINGS = 'Queue slugs are strings: give each in quotes, e.g. "sample".'
-FILTER_NAMES = ("tags_any", "since", "until")
+FILTER_NAMES = FILTER_KEYS
 
 
 def _tags_any_field() -> serializers.ListField:
@@ -121,12 +135,56 @@ def _tags_any_field() -> serializers.ListField:
     )  # fmt: skip
 
 
+# The filters' types; their values (blank, too many, too long) are judged with the project's checks, in one place
+# (rules.dataset_filters), and named in the same 400.
+def _models_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=TextField(allow_blank=True, trim_whitespace=False), required=False,
+        help_text="Only outputs of one of these models (as stored); empty or absent: any model.",
+    )  # fmt: skip
+
+
+class MetadataFilterField(serializers.DictField):
+    """Metadata key → its values: a bad value is reported on `metadata`, naming the key."""
+
+    child = serializers.ListField(child=TextField(allow_blank=True, trim_whitespace=False), allow_empty=True)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError(
+                [f"{key!r}: {' '.join(map(str, _flat(problems)))}" for key, problems in exc.detail.items()]
+            ) from None
+
+
+def _flat(detail) -> list:
+    if isinstance(detail, dict):
+        return [problem for problems in detail.values() for problem in _flat(problems)]
+    if isinstance(detail, list):
+        return [problem for problems in detail for problem in _flat(problems)]
+    return [detail]
+
+
+def _metadata_field() -> MetadataFilterField:
+    return MetadataFilterField(required=False, help_text=METADATA_HELP + ' E.g. {"plan": ["pro"]}.')
+
+
+def _text_field() -> TextField:
+    return TextField(required=False, allow_blank=True, trim_whitespace=False, help_text=TEXT_HELP)
+
+
 class DatasetFiltersIn(serializers.Serializer):
     """Which outputs a dataset takes, as GET shows them under `filters`; each may be given top-level instead."""
 
     tags_any = _tags_any_field()
     since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
+    models = _models_field()
+    metadata = _metadata_field()
+    text = _text_field()
 
     def to_internal_value(self, data):
         # Reported on `filters`, each problem naming its filter (an unknown one too): `{"tag_any": …}` was ignored.
@@ -168,11 +226,14 @@ class DatasetIn(serializers.Serializer):
     tags_any = _tags_any_field()
     since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
+    models = _models_field()
+    metadata = _metadata_field()
+    text = _text_field()
     filters = DatasetFiltersIn(
         required=False,
-        help_text="`tags_any`, `since` and `until` nested, as GET shows them: a GET's `filters` object posts back as "
-        "it is (its `slug`, `latest_version`, `build` and `created_at` are not fields of a POST). Each may be "
-        "top-level instead; given both ways, the values must agree.",
+        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text` nested, as GET shows them: a GET's "
+        "`filters` object posts back as it is (its `slug`, `latest_version`, `build` and `created_at` are not fields "
+        "of a POST). Each may be top-level instead; given both ways, the values must agree.",
     )
     splits = SplitsField(
         required=False,
@@ -240,7 +301,8 @@ class DatasetIn(serializers.Serializer):
         """The project's checks (services.datasets.definition_problems) of the fields without an error of their
         own. Only when there is an error already: else create_dataset checks them (and tells a form posted twice)."""
         given = {name: attrs.get(name) for name in ("name", "splits", "queues", "questions") if name not in errors}
-        return definition_problems(project=self.context["project"], **given)
+        filters = {name: attrs[name] for name in ("tags_any", "models", "metadata", "text") if name in attrs}
+        return definition_problems(project=self.context["project"], **given, filters=filters)
 
     def spec(self) -> dict:
         """The spec `services.datasets.create_dataset` takes (moments as ISO 8601)."""
