@@ -14,12 +14,14 @@ can change which rows a build takes. So the explore search (`q`) itself is not a
 carries a plain phrase as `text`, saying how it differs, and names the rest.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from labeling.rules.explore import ExploreFilter, typed_pair
+from labeling.exceptions import InvalidFilter
+from labeling.rules.explore import ExploreFilter, parse_filter, typed_pair
 from labeling.rules.text import text_problem
 
 FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text")
@@ -192,6 +194,15 @@ def from_explore(spec: ExploreFilter) -> Translation:
                 "words apart, in other forms (“refunds”), in the input, comment and context, and ids."
             )
     return Translation(initial=initial, changed=tuple(changed), left_out=tuple(left_out))
+
+
+def from_explore_query(params: Mapping) -> Translation:
+    """The explore page's query parameters (its "Make a dataset from this filter" link) as a dataset's; a filter
+    explore would refuse is carried nowhere, each problem named."""
+    try:
+        return from_explore(parse_filter(params))
+    except InvalidFilter as refused:
+        return Translation(left_out=tuple(f"“{name}”: {problem}" for name, problem in refused.problems.items()))
 
 
 def _plain_phrase(q: str) -> str | None:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
 from labeling.rules.access import DATASET_ROLES, manages, member_project
+from labeling.rules.dataset_filters import from_explore_query
 from labeling.rules.text import isolated
 from labeling.selectors.datasets import dataset_of_project, dataset_summaries, ready_version, versions_of_dataset
 from labeling.selectors.management import project_queues
@@ -54,13 +55,22 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
 def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
     rubric = current_rubric(project)
+    # Opened from explore's "Make a dataset from this filter": its query, translated (what cannot be, named).
+    from_explore = from_explore_query(request.GET) if request.method == "GET" and request.GET else None
     form = DatasetForm(
         request.POST or None,
         project=project,
         queues=project_queues(project),
         question_keys=[question["key"] for question in rubric.questions] if rubric else [],
+        initial=from_explore.initial if from_explore else None,
     )
-    context = {**_frame(project, membership), "form": form, "rubric": rubric}
+    context = {
+        **_frame(project, membership),
+        "form": form,
+        "rubric": rubric,
+        "from_explore": from_explore,
+        "explore_query": request.GET.urlencode() if from_explore else "",
+    }
     if request.method == "GET":
         return render(request, "labeling/datasets/form.html", context)
     if form.is_valid():

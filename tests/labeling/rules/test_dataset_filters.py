@@ -4,7 +4,14 @@ from datetime import date
 
 import pytest
 
-from labeling.rules.dataset_filters import filter_problems, from_explore, keeps_output, metadata_text, stored_filters
+from labeling.rules.dataset_filters import (
+    filter_problems,
+    from_explore,
+    from_explore_query,
+    keeps_output,
+    metadata_text,
+    stored_filters,
+)
 from labeling.rules.explore import parse_filter
 
 
@@ -74,6 +81,14 @@ def test_words_alone_become_one_phrase_and_labeled_yes_is_what_a_dataset_holds_a
 
     assert translation.initial == {"text": "refund will arrive"}
     assert translation.left_out == () and len(translation.changed) == 1
+
+
+def test_a_query_explore_would_refuse_carries_nothing_and_names_each_problem():
+    translation = from_explore_query({"model": ["a"], "feedback": ["sideways"], "modle": ["b"]})
+
+    assert translation.initial == {} and translation.changed == ()
+    assert len(translation.left_out) == 2
+    assert any(note.startswith("“modle”: Unknown filter.") for note in translation.left_out)
 
 
 def test_one_tag_with_all_is_any():

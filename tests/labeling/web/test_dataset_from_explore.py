@@ -1,0 +1,136 @@
+"""A finding on the explore page becomes an eval dataset: "Make a dataset from this filter" opens the new-dataset form
+filled in with what a dataset can carry, naming what it cannot; the form's model, metadata and text filters are
+checked by the service, a bad one a 400 that stores nothing."""
+
+import re
+from html import unescape
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import Dataset
+from labeling.services.datasets import build_version
+from tests.factories import MembershipFactory, UserFactory
+from tests.helpers.labeling import label_outputs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+REGRESSED = "gpt-4.1-mini-2025-04-14"
+FINDING = urlencode({"q": '"refund will arrive by"', "model": REGRESSED})
+
+
+def explore(project, query: str = "") -> str:
+    return reverse("labeling:explore", args=[project.slug]) + (f"?{query}" if query else "")
+
+
+def new_dataset(project, query: str = "") -> str:
+    return reverse("labeling:dataset-create", args=[project.slug]) + (f"?{query}" if query else "")
+
+
+def field_value(html: str, name: str) -> str:
+    """The value an input or textarea named `name` shows."""
+    found = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'<textarea[^>]*name="{name}"[^>]*>\s*([^<]*)</textarea>', html
+    )
+    return unescape(found[1]) if found else ""
+
+
+@pytest.fixture
+def finding(project):
+    """The planted regression in small: the new model's refund promises, and its other answers."""
+    label_outputs(project, 2, model=REGRESSED, texts=["Sorry! Your refund will arrive by 14 March."] * 2)
+    label_outputs(project, 1, model=REGRESSED, texts=["It ships Friday."])
+    label_outputs(project, 1, model="gpt-4o-mini", texts=["Your refund will arrive by 2 March."])
+
+
+@pytest.mark.parametrize(("role", "shown"), [("lead", True), ("admin", True), ("engineer", False)])
+def test_leads_and_admins_get_the_action_with_the_filter(client, project, finding, role, shown):
+    client.force_login(MembershipFactory(project=project, user=UserFactory(username="maya"), role=role).user)
+
+    html = client.get(explore(project, f"model={REGRESSED}")).content.decode()
+
+    link = re.search(r'<a class="button" id="make-dataset" href="([^"]+)"', html)
+    assert bool(link) is shown
+    if shown:
+        assert unescape(link[1]) == new_dataset(project, urlencode({"model": REGRESSED}))
+
+
+def test_the_form_opens_filled_in_with_the_finding_and_says_how_the_search_changed(client, lead, project):
+    client.force_login(lead)
+
+    response = client.get(new_dataset(project, FINDING))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert field_value(html, "models") == REGRESSED
+    assert field_value(html, "text") == "refund will arrive by"
+    notes = unescape(re.search(r'<div class="alert info" id="from-explore".*?</div>', html, re.S)[0])
+    assert "becomes the exact phrase in the output, ignoring case" in notes
+    assert "Not carried" not in notes
+    assert f'href="{explore(project, FINDING)}"'.replace("&", "&amp;") in html
+
+
+def test_what_a_dataset_cannot_carry_is_named_on_the_form(client, lead, project):
+    client.force_login(lead)
+    query = urlencode(
+        [("model", REGRESSED), ("meta", "plan:pro"), ("feedback", "down"), ("tag", "a"), ("tag", "b"), ("tags", "all")]
+    )
+
+    html = client.get(new_dataset(project, query)).content.decode()
+
+    assert field_value(html, "models") == REGRESSED
+    assert field_value(html, "metadata") == "plan:pro"
+    assert field_value(html, "tags_any") == ""
+    notes = unescape(re.search(r'<div class="alert info" id="from-explore".*?</div>', html, re.S)[0])
+    assert "Not carried" in notes and "end-user feedback" in notes and "all of the tags" in notes
+
+
+def test_a_filter_explore_would_refuse_is_named_not_half_carried(client, lead, project):
+    client.force_login(lead)
+
+    html = client.get(new_dataset(project, "model=a&feedback=sideways")).content.decode()
+
+    assert field_value(html, "models") == ""
+    assert "“feedback”: 'sideways' is not one of: up, neutral, down, none." in unescape(html)
+
+
+def test_the_posted_finding_makes_a_dataset_of_the_refund_answers_with_their_gold(client, lead, project, finding):
+    client.force_login(lead)
+    form = {"name": "Refund promises", "models": REGRESSED, "metadata": "", "text": "refund will arrive by",
+            "splits": "train=80, test=20", "only_resolved": "on"}  # fmt: skip
+
+    response = client.post(new_dataset(project), form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    dataset = Dataset.objects.get()
+    assert dataset.filters == {"models": [REGRESSED], "text": "refund will arrive by"}
+    version = build_version(dataset_id=dataset.pk)
+    assert sorted(version.rows.values_list("external_id", flat=True)) == ["out-00000", "out-00001"]
+
+
+def test_metadata_lines_are_key_value_pairs(client, lead, project):
+    client.force_login(lead)
+    form = {"name": "Pro plan", "metadata": 'plan:pro\nplan:team\n" region ":eu', "splits": "train=80, test=20"}
+
+    assert client.post(new_dataset(project), form).status_code == 302
+    assert Dataset.objects.get().filters == {"metadata": {" region ": ["eu"], "plan": ["pro", "team"]}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"metadata": "plan"}, "Write one key:value a line, e.g. plan:pro; got &#x27;plan&#x27;."),
+        ({"metadata": "plan:" + "x" * 201}, "a value has more than 200 characters"),
+        ({"text": "x" * 501}, "The text: at most 500 characters"),
+        ({"models": "a\x00b"}, "Null characters are not allowed."),
+    ],
+)
+def test_a_bad_filter_is_a_400_saying_what_is_wrong_and_nothing_is_stored(client, lead, project, fields, message):
+    client.force_login(lead)
+
+    response = client.post(new_dataset(project), {"name": "Bad", "splits": "train=80, test=20", **fields})
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Dataset.objects.exists()
