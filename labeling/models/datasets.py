@@ -38,6 +38,12 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return f"{self.project} · {self.slug}"
 
+    @property
+    def metadata_filter(self) -> list[tuple[str, list[str]]]:
+        """The metadata filter as (key, values) pairs by key (jsonb keeps its own key order): a template reading the
+        dict's `.items` would find a key named "items" instead."""
+        return sorted(((self.filters or {}).get("metadata") or {}).items())
+
 
 class VersionStatus(models.TextChoices):
     BUILDING = "building", "Building"

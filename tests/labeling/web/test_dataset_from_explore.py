@@ -117,6 +117,19 @@ def test_metadata_lines_are_key_value_pairs(client, lead, project):
     assert Dataset.objects.get().filters == {"metadata": {" region ": ["eu"], "plan": ["pro", "team"]}}
 
 
+def test_the_dataset_page_shows_its_models_metadata_and_text(client, lead, project):
+    client.force_login(lead)
+    form = {"name": "Refunds", "models": "m1, m2", "metadata": "items:x\nplan:pro\nplan:team", "text": "<b>refund</b>",
+            "splits": "train=80, test=20"}  # fmt: skip
+    client.post(new_dataset(project), form)
+
+    html = client.get(reverse("labeling:dataset", args=[project.slug, "refunds"])).content.decode()
+
+    assert "<code>m1</code> <code>m2</code>" in html
+    assert '<span class="chip" dir="auto">items: x</span><span class="chip" dir="auto">plan: pro or team</span>' in html
+    assert '<dd dir="auto">“&lt;b&gt;refund&lt;/b&gt;”, ignoring case</dd>' in html
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
