@@ -189,9 +189,11 @@ def from_explore(spec: ExploreFilter) -> Translation:
             )
         else:
             initial["text"] = phrase
+            quoted = spec.q.strip().startswith('"')
+            apart, searched = ("", spec.q.strip()) if quoted else ("the words apart, ", f"“{spec.q}”")
             changed.append(
-                f"The search “{spec.q}” becomes the exact phrase in the output, ignoring case: explore also finds the "
-                "words apart, in other forms (“refunds”), in the input, comment and context, and ids."
+                f"The search {searched} becomes the exact phrase in the output, ignoring case: explore also finds "
+                f"{apart}other forms of them (“refunds”), in the input, comment and context, and ids."
             )
     return Translation(initial=initial, changed=tuple(changed), left_out=tuple(left_out))
 
