@@ -184,8 +184,8 @@ def from_explore(spec: ExploreFilter) -> Translation:
         phrase = _plain_phrase(spec.q)
         if phrase is None:
             left_out.append(
-                f"the search “{spec.q}”: a dataset takes one exact phrase, not quotes, OR or -words; put the phrase "
-                "in Text yourself."
+                f"the search “{spec.q}”: a dataset takes one exact phrase, not OR, -words or several quoted parts; "
+                "put the phrase in Text yourself."
             )
         else:
             initial["text"] = phrase
