@@ -19,7 +19,7 @@ from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, su
 from labeling.selectors.labels import INCLUDES, output_items
 
 LIST_ENDPOINT = "api:outputs"  # the salt of the list's cursors: the explore page's do not work here
-_REPEATED = {"model", "tag", "meta", "has_meta", "feedback", "gold", "queue"}
+_REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "queue"}
 _CHOICES = {
     "tags": ["any", "all"],
     "feedback": list(FEEDBACK),

@@ -154,6 +154,7 @@ def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
         add(f"End user: {shown_value(spec.end_user)}", end_user="")
     if spec.session:
         add(f"Session: {shown_value(spec.session)}", session="")
+    each("events", "Usage event", shown_value)
     names = {score: name for name, score in FEEDBACK.items()}
     each("feedback", "Feedback", lambda score: FEEDBACK_LABELS[names[score]])
     for name, (yes, no) in YES_NO_LABELS.items():

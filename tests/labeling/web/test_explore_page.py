@@ -172,6 +172,14 @@ def test_the_bar_shows_the_filter_and_chips_remove_one_condition(client, lead, p
     assert chips["Search: refund"] == "model=bot-2.4&amp;tag=billing&amp;tag=shipping"
 
 
+def test_the_bar_keeps_the_usage_events_and_their_chips_remove_one(client, lead, project, outputs):
+    client.force_login(lead)
+    page = client.get(url("explore", project, query="event=return_started&event=refund_asked")).content.decode()
+    assert 'name="event" value="return_started"' in page and 'name="event" value="refund_asked"' in page
+    chips = dict(re.findall(r'<li class="chip filter-chip">(.*?) <a class="chip-remove" href="[^"?]*\??([^"]*)"', page))
+    assert chips["Usage event: return_started"] == "event=refund_asked"
+
+
 def test_the_bars_empty_fields_redirect_to_the_canonical_filter(client, lead, project, outputs):
     client.force_login(lead)
     response = client.get(url("explore", project, query="q=&tag=billing&tags=any&comment=&min_chars=&model=bot-2.4"))
