@@ -14,6 +14,7 @@ from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
 from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, YES_NO, filter_query, parse_filter
+from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
 from labeling.selectors.labels import INCLUDES, output_items
@@ -172,5 +173,7 @@ def _includes(values: list[str]) -> frozenset[str]:
     unknown = sorted(asked - set(INCLUDES))
     if unknown:
         names = ", ".join(f"`{name}`" for name in unknown)
-        raise ValidationError({"include": f"Unknown value(s) {names}: use {', '.join(INCLUDES)} (comma-separated)."})
+        raise ValidationError(
+            {"include": f"Unknown {noun(len(unknown), 'value')} {names}: use {', '.join(INCLUDES)} (comma-separated)."}
+        )
     return frozenset(asked)

@@ -152,14 +152,14 @@ def test_redact_outputs_all_redacts_saved_view_names_keeping_them_unique(client,
         "Complaints from [EMAIL] (3)",
         "Refunds",
     ]
-    assert "the names of 2 saved view(s)" in out
+    assert "the names of 2 saved views" in out
     # Each view's event names it as it is stored now, its number included.
     named = dict(AuditEvent.objects.filter(action="saved_view.created").values_list("details__view", "details__name"))
     assert named == dict(SavedView.objects.values_list("pk", "name"))
     client.force_login(lead)
     page = client.get(_url("explore", project)).content.decode()
     assert "Complaints from [EMAIL] (3)" in page and EMAIL not in page and OTHER_EMAIL not in page
-    assert "the names of 0 saved view(s)" in _redact_outputs(project, "--all")  # redacted already
+    assert "the names of 0 saved views" in _redact_outputs(project, "--all")  # redacted already
 
 
 # What a run says it did ----------------------------------------------------------------------------------------
@@ -185,8 +185,8 @@ def test_a_run_says_and_audits_how_many_notes_decisions_owners_and_view_names_it
     out = _redact_outputs(project, "--all")
 
     assert (
-        "the notes of 1 flag(s), 1 comment(s), the reasons of 1 skip(s), 1 adjudication note(s), the texts of 2 "
-        "meeting decision(s) and the owners of 1, and the names of 1 saved view(s)"
+        "the notes of 1 flag, 1 comment, the reasons of 1 skip, 1 adjudication note, the texts of 2 "
+        "meeting decisions and the owners of 1, and the names of 1 saved view"
     ) in out
     details = AuditEvent.objects.get(action="redaction.outputs_redacted").details
     counted = (
