@@ -24,7 +24,7 @@ _REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "q
 _CHOICES = {
     "tags": ["any", "all"],
     "feedback": list(FEEDBACK),
-    **dict.fromkeys(("comment", "labeled", "flagged"), list(YES_NO)),
+    **dict.fromkeys(("comment", "labeled", "flagged", "has_event"), list(YES_NO)),
 }
 # As labeling.rules.explore reads them: a day of the years 2000 to 2100, a length of 0 to MAX_CHARS characters.
 _DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}

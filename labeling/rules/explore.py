@@ -98,7 +98,7 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
     return typed_value(value) if parameter in AS_STORED else value
 
 
-YES_NO = QUERY_BOOLEANS  # comment, labeled, flagged
+YES_NO = QUERY_BOOLEANS  # comment, labeled, flagged, has_event
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 
 # The allow-list: every parameter a filter may have, with the help the API schema and the page show.
@@ -117,6 +117,8 @@ PARAMETERS = {
     "session": "The session id.",
     "event": "A usage event's name: the output's end user had this event within the days of `from` and `to` (at any "
     "time when no day is given); repeat for any of several.",
+    "has_event": "`yes` or `no` (or `true`/`false`, `1`/`0`): the output's end user had any usage event within the "
+    "days of `from` and `to` (at any time when no day is given).",
     "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
     "comment": "`yes` or `no` (or `true`/`false`, `1`/`0`): the end user left a feedback comment.",
     "labeled": "`yes` or `no` (or `true`/`false`, `1`/`0`): at least one expert has labeled the output.",
@@ -156,6 +158,7 @@ class ExploreFilter:
     end_user: str = ""
     session: str = ""
     events: tuple[str, ...] = ()  # usage event names (their end user had one)
+    has_event: bool | None = None  # their end user had any usage event
     feedback: tuple[int | None, ...] = ()
     has_comment: bool | None = None
     labeled: bool | None = None
@@ -199,6 +202,7 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
         end_user=reader.one("end_user"),
         session=reader.one("session"),
         events=reader.many("event"),
+        has_event=reader.yes_no("has_event"),
         feedback=reader.choices("feedback", FEEDBACK),
         has_comment=reader.yes_no("comment"),
         labeled=reader.yes_no("labeled"),
@@ -265,6 +269,8 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
     if spec.session:
         pairs.append(("session", typed_value(spec.session)))
     pairs += [("event", typed_value(name)) for name in spec.events]
+    if spec.has_event is not None:
+        pairs.append(("has_event", "yes" if spec.has_event else "no"))
     names = {value: name for name, value in FEEDBACK.items()}
     pairs += [("feedback", names[score]) for score in spec.feedback]
     for name, value in (("comment", spec.has_comment), ("labeled", spec.labeled)):

@@ -29,6 +29,7 @@ YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),
     "flagged": ("Flagged", "Not flagged"),
+    "has_event": ("Its end user had a usage event", "Its end user had no usage event"),
 }
 
 

@@ -470,4 +470,6 @@ def test_the_event_filter_finds_the_outputs_of_end_users_who_had_the_event(reade
 
     assert set(listed(reader, {"event": "return_started"})) == {"order", "delayed"}
     assert listed(reader, {"event": "return_started", "to": "2026-11-11"}) == []  # the event came on the 12th
+    assert set(listed(reader, {"has_event": "yes"})) == {"order", "delayed"}
+    assert reader.get(f"{URL}?has_event=maybe").json()["errors"][0]["field"] == "has_event"
     assert reader.get(f"{URL}?event={'x' * 201}").json()["errors"][0]["field"] == "event"

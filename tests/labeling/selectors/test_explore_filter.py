@@ -154,6 +154,10 @@ def test_a_project_without_a_rubric_refuses_every_gold_filter(shop):
         ("event=refund_asked&from=2026-11-11&to=2026-11-14", {"c"}),
         ("event=return_started&tag=urgent", {"a"}),
         ("event=anonymous_visit", set()),  # an output without an end user is nobody's
+        ("has_event=yes", {"a", "b", "c"}),  # any event
+        ("has_event=no", ALL - {"a", "b", "c"}),
+        ("has_event=yes&to=2026-11-12", {"a", "b"}),  # bob's only event came later
+        ("has_event=yes&from=2026-11-13", set()),  # bob's event, but his output came before
     ],
 )
 def test_the_event_filter_finds_the_outputs_of_end_users_who_had_the_event_in_its_days(shop, query, expected):

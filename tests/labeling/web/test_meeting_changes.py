@@ -144,7 +144,7 @@ def test_a_new_models_thumbs_down_rate_reads_against_all_outputs_and_links_to_it
     assert client.get(link).status_code == 200
 
 
-def test_a_new_usage_event_links_to_the_outputs_of_the_end_users_who_had_it_that_week(client, project, lead, week):
+def test_usage_event_changes_link_to_the_outputs_of_the_end_users_who_had_them_that_week(client, project, lead, week):
     for each in [week - timedelta(weeks=n) for n in range(1, 5)]:
         add_events(project, each, 300)
     add_events(project, week, 300)
@@ -158,14 +158,15 @@ def test_a_new_usage_event_links_to_the_outputs_of_the_end_users_who_had_it_that
 
     html = meeting(client, project, week).content.decode()
 
-    entry = html[html.index('data-dimension="event" data-key="" data-value="return_started"') :]
-    entry = entry[: entry.index("</li>")]
-    assert "See the outputs of the end users behind these events" in entry
-    link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
-    assert "event=return_started" in link
-    explore = client.get(link)
-    assert explore.status_code == 200
-    shown = set(re.findall(r'data-output="([^"]+)"', explore.content.decode()))
-    assert shown == {output.external_id for output in theirs}  # u3's outputs of that week, no one else's
-    volume = html[html.index('data-dimension="events"') :]
-    assert "/explore/" not in volume[: volume.index("</li>")]  # all events together name no end users
+    # The new event's share, and the volume of all events: each opens u3's outputs of that week, no one else's.
+    for row, condition in (('data-dimension="event" data-key="" data-value="return_started"', "event=return_started"),
+                           ('data-dimension="events"', "has_event=yes")):  # fmt: skip
+        entry = html[html.index(row) :]
+        entry = entry[: entry.index("</li>")]
+        assert "See the outputs of the end users behind these events" in entry
+        link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
+        assert condition in link
+        explore = client.get(link)
+        assert explore.status_code == 200
+        shown = set(re.findall(r'data-output="([^"]+)"', explore.content.decode()))
+        assert shown == {output.external_id for output in theirs}
