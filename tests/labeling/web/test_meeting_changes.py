@@ -163,7 +163,7 @@ def test_usage_event_changes_link_to_the_outputs_of_the_end_users_who_had_them_t
                            ('data-dimension="events"', "has_event=yes")):  # fmt: skip
         entry = html[html.index(row) :]
         entry = entry[: entry.index("</li>")]
-        assert "See the outputs of the end users behind these events" in entry
+        assert "See their users’ outputs" in entry
         link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
         assert condition in link
         explore = client.get(link)
