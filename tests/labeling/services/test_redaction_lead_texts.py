@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from labeling.models import AuditEvent, Comment, Decision, Flag, SavedView, Skip, week_label
-from labeling.rules.calendar import current_week
-from labeling.services.cycles import add_decision, delete_decision, get_cycle
+from labeling.models import AuditEvent, Comment, Decision, Flag, ReviewCycle, SavedView, Skip, week_label
+from labeling.rules.calendar import current_week, week_end
+from labeling.services.cycles import add_decision, close_week, delete_decision, get_cycle
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.resolution import adjudicate
 from labeling.services.saved_views import save_view
@@ -95,6 +95,22 @@ def test_redact_outputs_redacts_the_owners_of_decisions_and_all_of_them_with_all
     assert Decision.objects.get(pk=general.pk).owner == "[EMAIL] (Bob)"
     owners = AuditEvent.objects.filter(action__startswith="decision.").values_list("details__owner", flat=True)
     assert sorted(owners) == ["[EMAIL]", "[EMAIL] (Bob)", "[PHONE]", "[PHONE]"]
+
+
+def test_redact_outputs_redacts_the_decisions_a_closed_weeks_report_carries(project, lead):
+    """A closed week's report keeps the earlier weeks' open decisions as they stood at its close: the run redacts those
+    copies as it redacts the decisions, and leaves the rest of the report as frozen."""
+    week, cycle = _last_week(project)
+    decision = add_decision(user=lead, cycle=cycle, text=f"Call {PHONE} about it", owner=EMAIL)
+    close_week(project_id=project.pk, week=week + timedelta(days=7), now=week_end(project, week) + timedelta(days=8))
+    closed = ReviewCycle.objects.get(project=project, week=week + timedelta(days=7))
+    _rules(project)
+
+    _redact_outputs(project, "--all")
+
+    closed.refresh_from_db()
+    [carried] = closed.report["carried_decisions"]
+    assert (carried["id"], carried["text"], carried["owner"]) == (decision.pk, "Call [PHONE] about it", "[EMAIL]")
 
 
 # A saved view's name -------------------------------------------------------------------------------------------
