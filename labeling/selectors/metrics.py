@@ -281,6 +281,26 @@ def figures_refreshed_at(*, project: Project, week: date) -> datetime | None:
     return cycle["figures_refreshed_at"]
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """When an open week's figures were computed (None: no finished refresh is recorded) and how many labels on its
+    items were saved (made or edited) after that, which the figures leave out."""
+
+    refreshed_at: datetime | None
+    labels_since: int
+
+
+def figures_freshness(*, project: Project, week: date) -> Freshness:
+    """How current the week's stored figures are (two queries): a lead must not read stale zeros as the truth.
+
+    Without a recorded refresh every label of the week counts as saved since: the figures may leave them all out."""
+    refreshed_at = figures_refreshed_at(project=project, week=week)
+    labels = Label.objects.filter(item__project=project).on_items_of_week(week)
+    if refreshed_at is not None:
+        labels = labels.filter(updated_at__gt=refreshed_at)
+    return Freshness(refreshed_at=refreshed_at, labels_since=labels.count())
+
+
 def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETENTION_OFFSETS) -> dict[str, list[dict]]:
     """Retention curves of the cohorts first active in the range, per segment ("all", "pass", "fail").
 

@@ -135,6 +135,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "close_work": close_work,
         "refresh_work": refresh_work,
         "closing_next": closing + 1 if 0 < closing < CLOSING_REFRESHES else 0,
+        # An open week's figures are stored rows: say as of when, and what was saved since, so stale zeros never
+        # read as the truth.
+        "freshness": None
+        if is_closed or not something_to_close
+        else metric_selectors.figures_freshness(project=project, week=week),
         # Weeks before the project's first hold nothing: no link walks back into them without end.
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,

@@ -1,0 +1,92 @@
+"""The meeting page tells a lead how much its figures can be trusted: when they were computed and what was saved since,
+when a sample is too small to compare with last week, and why a young project has no retention curve yet."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.models import Item, ReviewCycle, week_label
+from labeling.rules import calendar
+from labeling.services import cycles
+from tests.factories import created_weeks_ago
+from tests.helpers.labeling import label_outputs
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+AGREE = ({"correct": True}, {"correct": True})
+
+
+def url(name, project, *args):
+    return reverse(f"labeling:{name}", args=[project.slug, *args])
+
+
+def text_of(html: str, marker: str, end: str = "</p>") -> str:
+    """The text after `marker` up to `end`, tags dropped and spaces squeezed."""
+    part = html.split(marker)[1].split(end)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part)).strip()
+
+
+def tile(html: str, key: str) -> str:
+    part = html.split(f'data-tile="{key}">')[1].split('<div class="tile"')[0].split("</section>")[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", part)).strip()
+
+
+# 1. Stale figures say so -------------------------------------------------------------------------------------------
+
+
+def test_a_new_projects_running_week_says_its_figures_leave_out_the_labels_saved_since_they_were_computed(
+    client, project, lead, expert, other_expert, rubric
+):
+    """A new project: the experts saved labels, no refresh had run, and the page showed "Labels done 0 / 0 on 0 items"
+    under a note that the figures are "recomputed every hour". It now says how many labels its figures leave out; once
+    refreshed it says as of when (in the project's time zone), and counts the labels saved after that."""
+    project.time_zone = "Asia/Kolkata"
+    project.save(update_fields=["time_zone"])
+    week = calendar.current_week(project)
+    label_outputs(project, 3, experts=[expert, other_expert], answers=AGREE)
+    client.force_login(lead)
+    page = url("meeting-week", project, week_label(week))
+
+    html = client.get(page).content.decode()
+    stale = text_of(html, 'id="stale-note"')
+    assert "6 labels saved this week" in stale and "no finished computation" in stale
+    assert "Refresh figures" in stale
+    assert "as last computed" in text_of(html, 'id="live-note"')
+
+    cycles.refresh_metrics(project=project, week=week)
+    html = client.get(page).content.decode()
+    assert 'id="stale-note"' not in html
+    refreshed_at = ReviewCycle.objects.get(project=project, week=week).figures_refreshed_at
+    as_of = f"as of {timezone.localtime(refreshed_at, project.tzinfo):%Y-%m-%d %H:%M}"
+    assert as_of in text_of(html, 'id="live-note"')
+    assert "6 / 6" in tile(html, "labels")
+
+    label_outputs(project, 1, experts=[expert], answers=({"correct": False},), queue="escalations")
+    html = client.get(page).content.decode()
+    stale = text_of(html, 'id="stale-note"')
+    assert "1 label saved since these figures were computed" in stale and "Refresh figures" in stale
+
+    client.force_login(expert)  # an expert cannot refresh: the page says when they will be counted
+    stale = text_of(client.get(page).content.decode(), 'id="stale-note"')
+    assert "1 label saved since" in stale and "next hourly refresh" in stale
+
+
+def test_a_past_week_not_closed_yet_says_what_its_figures_leave_out(
+    client, project, lead, expert, other_expert, rubric
+):
+    created_weeks_ago(project, 3)
+    label_outputs(project, 2, experts=[expert, other_expert], answers=AGREE)
+    week = calendar.current_week(project)
+    refreshed_at = timezone.now() - timedelta(hours=2)
+    ReviewCycle.objects.create(project=project, week=week - timedelta(days=7), figures_refreshed_at=refreshed_at)
+    # The labels were saved on last week's items after its last refresh.
+    Item.objects.filter(project=project).update(week=week - timedelta(days=7))
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(week - timedelta(days=7)))).content.decode()
+
+    assert f"as of {timezone.localtime(refreshed_at, project.tzinfo):%Y-%m-%d %H:%M}" in text_of(html, 'id="live-note"')
+    assert "4 labels saved since these figures were computed" in text_of(html, 'id="stale-note"')
