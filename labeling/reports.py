@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from labeling.rules.text import DIRECTIONAL_FORMATTING
+from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
@@ -127,6 +127,16 @@ def fmt_quota(labels: dict) -> str:
     return f"quota {quota} items in {with_quota} of {queues} queues ({placed} placed there)"
 
 
+FIRST_WEEK = "first week of the project: no earlier week to compare with"
+
+
+def too_few_to_compare(units: int, figure: dict) -> str | None:
+    """Why a headline figure has no change from last week when a side had too few items (None when it has one)."""
+    if not figure.get("too_few_to_compare"):
+        return None
+    return f"too few items to compare ({units} this week, {figure.get('previous_units', 0)} last week)"
+
+
 def labels_so_far_compared(labels: dict) -> str:
     """A running week's labels set against last week by the same moment: "last week by this time: 2 (132 in all)"."""
     return f"last week by this time: {labels['previous_by_now']} ({labels.get('previous_done', 0)} in all)"
@@ -143,7 +153,7 @@ def _headline(report: dict) -> list[str]:
                 f"{fmt_percent(pass_rate.get('value'))} ({pass_rate.get('passes')} of {pass_rate.get('n')} items; "
                 f"95% interval {fmt_percent(pass_rate.get('ci_low'))} – {fmt_percent(pass_rate.get('ci_high'))})",
                 fmt_percent(pass_rate.get("previous")),
-                fmt_points(pass_rate.get("change")),
+                too_few_to_compare(pass_rate.get("n", 0), pass_rate) or fmt_points(pass_rate.get("change")),
             ]
         )
     alpha = headline.get("alpha")
@@ -151,9 +161,9 @@ def _headline(report: dict) -> list[str]:
         rows.append(
             [
                 f"Agreement, Krippendorff's α ({md_text(alpha.get('question'))})",
-                f"{fmt_decimal(alpha.get('value'))} ({alpha.get('units', 0)} items)",
+                f"{fmt_decimal(alpha.get('value'))} ({counted(alpha.get('units', 0), 'item')})",
                 fmt_decimal(alpha.get("previous")),
-                fmt_signed(alpha.get("change")),
+                too_few_to_compare(alpha.get("units", 0), alpha) or fmt_signed(alpha.get("change")),
             ]
         )
     labels = headline.get("labels")
@@ -164,7 +174,11 @@ def _headline(report: dict) -> list[str]:
                 "Labels done (so far)" if so_far else "Labels done",
                 f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({labels.get('items', 0)} items; "
                 f"{fmt_quota(labels)})",
-                labels_so_far_compared(labels) if so_far else str(labels.get("previous_done", "—")),
+                labels_so_far_compared(labels)
+                if so_far
+                else FIRST_WEEK
+                if labels.get("first_week")
+                else str(labels.get("previous_done", "—")),
                 fmt_signed(labels.get("change")),
             ]
         )

@@ -27,15 +27,24 @@ class HeadlinePassRateOut(serializers.Serializer):
     n = serializers.IntegerField()
     passes = serializers.IntegerField(allow_null=True)
     previous = ratio_field("Last week's.")
-    change = ratio_field()
+    change = ratio_field("Null when a side had too few items to compare: see `too_few_to_compare`.")
+    too_few_to_compare = serializers.BooleanField(
+        help_text="Present (true) when this week or last had fewer items than the minimum: no change is given.",
+        **OPTIONAL,
+    )
+    previous_units = serializers.IntegerField(help_text="With `too_few_to_compare`: last week's items.", **OPTIONAL)
 
 
 class HeadlineAlphaOut(serializers.Serializer):
     question = serializers.CharField()
     value = ratio_field("Krippendorff's alpha of the verdict question.")
     previous = ratio_field()
-    change = ratio_field()
+    change = ratio_field("Null when a side had too few items to compare: see `too_few_to_compare`.")
     units = serializers.IntegerField()
+    too_few_to_compare = serializers.BooleanField(
+        help_text="Present (true) when this week or last had fewer items with two labels than the minimum.", **OPTIONAL
+    )
+    previous_units = serializers.IntegerField(help_text="With `too_few_to_compare`: last week's items.", **OPTIONAL)
 
 
 class HeadlineLabelsOut(serializers.Serializer):
@@ -50,8 +59,17 @@ class HeadlineLabelsOut(serializers.Serializer):
     queues = serializers.IntegerField(help_text="The queues expecting work this week.", **OPTIONAL)
     queues_with_quota = serializers.IntegerField(**OPTIONAL)
     items_in_quota_queues = serializers.IntegerField(help_text="The items the quota caps.", **OPTIONAL)
-    previous_done = serializers.IntegerField()
-    change = serializers.IntegerField(allow_null=True, help_text="Null while the week runs: see `previous_by_now`.")
+    previous_done = serializers.IntegerField(
+        help_text="Absent in the project's first week: see `first_week`.", **OPTIONAL
+    )
+    change = serializers.IntegerField(
+        allow_null=True,
+        help_text="Null while the week runs: see `previous_by_now`. Absent in the first week.",
+        **OPTIONAL,
+    )
+    first_week = serializers.BooleanField(
+        help_text="Present (true) in the project's first week: no earlier week to compare with.", **OPTIONAL
+    )
     previous_by_now = serializers.IntegerField(
         help_text="While the week runs: last week's labels by the same moment of its week.", **OPTIONAL
     )

@@ -50,7 +50,9 @@ RETENTION_COHORTS = 8
 AGENDA_LIMIT = 50
 FLAG_EXCERPT_CHARS = 200
 MOVERS = 5
-MOVER_MIN_ITEMS = 5
+# A week-over-week change on fewer items than this on either side is noise, not news: the headline says "too few
+# items to compare" instead, and a tag with fewer is no mover.
+MIN_ITEMS_TO_COMPARE = 5
 
 
 # The cycle of a week and its decisions -----------------------------------------------------------------------
@@ -203,6 +205,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
     measured = {point["week_start"]: point for point in trend if point["value"] is not None}
     this_week, last_week = measured.get(week.isoformat()), measured.get(previous.isoformat())
     retention = _retention(project, week)
+    first_week = not within_the_project(project, previous)  # no week before it to compare with
     return {
         "version": 1,
         "project": project.slug,
@@ -216,8 +219,8 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         "headline": {
             "pass_rate": _headline_pass_rate(this_week, last_week),
             "alpha": _headline_alpha(agreement, verdict_key, week, previous),
-            "labels": _headline_labels(expected, week, previous)
-            | (_running_week_so_far(project, week, previous, now) if week == running else {}),
+            "labels": _headline_labels(expected, week, previous, first_week=first_week)
+            | (_running_week_so_far(project, week, previous, now) if week == running and not first_week else {}),
             "retention_week1": retention.pop("week1"),
         },
         "quality": [_quality_entry(row) for row in quality if row["week_start"] == week.isoformat()],
@@ -252,6 +255,13 @@ def _change(value, previous):
     return None if value is None or previous is None else value - previous
 
 
+def _too_few_to_compare(units: int, previous_units: int | None) -> dict:
+    """The keys that mark a change left out because a side has fewer than MIN_ITEMS_TO_COMPARE items ({} if not)."""
+    if previous_units is None or min(units, previous_units) >= MIN_ITEMS_TO_COMPARE:
+        return {}
+    return {"change": None, "too_few_to_compare": True, "previous_units": previous_units}
+
+
 def _headline_pass_rate(this_week: dict | None, last_week: dict | None) -> dict | None:
     if this_week is None:
         return None
@@ -260,7 +270,7 @@ def _headline_pass_rate(this_week: dict | None, last_week: dict | None) -> dict 
         **{key: this_week[key] for key in ("value", "ci_low", "ci_high", "n", "passes")},
         "previous": previous,
         "change": _change(this_week["value"], previous),
-    }
+    } | _too_few_to_compare(this_week["n"], last_week["n"] if last_week else None)
 
 
 def _headline_alpha(agreement: dict, verdict_key: str | None, week: date, previous: date) -> dict | None:
@@ -275,11 +285,12 @@ def _headline_alpha(agreement: dict, verdict_key: str | None, week: date, previo
         "previous": previous_alpha,
         "change": _change(row.alpha, previous_alpha),
         "units": row.units,
-    }
+    } | _too_few_to_compare(row.units, before.units if before and previous_alpha is not None else None)
 
 
-def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date) -> dict:
-    """Labels done of those wanted, and the quota of the queues that have one against the items placed in them."""
+def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:
+    """Labels done of those wanted, and the quota of the queues that have one against the items placed in them. The
+    project's first week (`first_week`: the one before is not the project's) is compared with no week."""
     current = [row for row in queue_weeks if row.week == week]
     done = sum(row.labels for row in current)
     previous_done = sum(row.labels for row in queue_weeks if row.week == previous)
@@ -295,9 +306,7 @@ def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date) -
         "queues_with_quota": len(with_quota),
         "items_in_quota_queues": sum(row.items for row in with_quota),
         "items": sum(row.items for row in current),
-        "previous_done": previous_done,
-        "change": done - previous_done,
-    }
+    } | ({"first_week": True} if first_week else {"previous_done": previous_done, "change": done - previous_done})
 
 
 def _running_week_so_far(project: Project, week: date, previous: date, now: datetime) -> dict:
@@ -653,7 +662,7 @@ def _movers(project: Project, verdict_key: str | None, week: date) -> list[dict]
     movers = []
     for tag in {tag for tag, _ in counts}:
         now_counts, before = counts.get((tag, week)), counts.get((tag, previous))
-        if not now_counts or not before or min(now_counts[1], before[1]) < MOVER_MIN_ITEMS:
+        if not now_counts or not before or min(now_counts[1], before[1]) < MIN_ITEMS_TO_COMPARE:
             continue
         value, previous_value = now_counts[0] / now_counts[1], before[0] / before[1]
         movers.append(

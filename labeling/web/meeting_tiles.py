@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 from labeling.reports import (
+    FIRST_WEEK,
     fmt_interval,
     fmt_percent,
     fmt_points,
@@ -10,7 +11,9 @@ from labeling.reports import (
     labels_so_far_compared,
     retention_comparison_label,
     retention_comparison_sentences,
+    too_few_to_compare,
 )
+from labeling.rules.text import counted
 
 from . import charts
 
@@ -48,6 +51,7 @@ def headline_tiles(report: dict) -> list[dict]:
             else "No gold answers yet this week.",
             "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
             "previous": previous_pass_rate,
+            "compared": too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None,
             "measured": pass_rate is not None,
         }
     )
@@ -57,11 +61,12 @@ def headline_tiles(report: dict) -> list[dict]:
             "key": "alpha",
             "label": "Agreement (Krippendorff's α)",
             "value": "—" if not alpha or alpha.get("value") is None else f"{alpha['value']:.3f}",
-            "detail": f"{alpha.get('question')} · {alpha.get('units', 0)} items with two labels or more"
+            "detail": f"{alpha.get('question')} · {counted(alpha.get('units', 0), 'item')} with two labels or more"
             if alpha
             else "No item has two labels yet.",
             "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
+            "compared": too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None,
             "measured": alpha is not None,
         }
     )
@@ -75,7 +80,11 @@ def headline_tiles(report: dict) -> list[dict]:
             "detail": f"on {labels.get('items', 0)} items · {fmt_quota(labels)}",
             "change": _change(labels.get("change"), unit="count") if labels else None,
             "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
-            "compared": f"so far; {labels_so_far_compared(labels)}" if so_far else None,
+            "compared": f"so far; {labels_so_far_compared(labels)}"
+            if so_far
+            else FIRST_WEEK
+            if labels.get("first_week")
+            else None,
         }
     )
     retention = headline.get("retention_week1")

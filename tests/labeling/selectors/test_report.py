@@ -9,7 +9,7 @@ from labeling.metrics.quality import wilson_interval
 from labeling.models import Comment, CycleStatus, Flag, Item, QualityMetric, Queue, Resolution, ReviewCycle
 from labeling.rules import calendar
 from labeling.selectors import metrics as metric_selectors
-from labeling.selectors.report import TREND_WEEKS, build_report, report_of_week
+from labeling.selectors.report import MIN_ITEMS_TO_COMPARE, TREND_WEEKS, build_report, report_of_week
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory
 from tests.helpers.rubrics import BINARY
@@ -62,13 +62,25 @@ def test_the_trend_has_a_point_per_week_pooled_over_the_queues_and_shows_a_gap(p
 
 
 def test_the_headline_pass_rate_changes_from_the_week_before(project, queues, week):
-    store_pass_rate(project, queues[0], week, passes=3, n=4)
-    store_pass_rate(project, queues[0], week - timedelta(weeks=1), passes=1, n=2)
+    store_pass_rate(project, queues[0], week, passes=6, n=8)
+    store_pass_rate(project, queues[0], week - timedelta(weeks=1), passes=3, n=6)
 
     pass_rate = build_report(project=project, week=week, status=CycleStatus.OPEN)["headline"]["pass_rate"]
 
     assert (pass_rate["value"], pass_rate["previous"]) == (0.75, 0.5)
-    assert pass_rate["change"] == pytest.approx(0.25)
+    assert pass_rate["change"] == pytest.approx(0.25) and "too_few_to_compare" not in pass_rate
+
+
+@pytest.mark.parametrize(("n", "previous_n"), [(4, 6), (8, 2)])
+def test_a_week_of_fewer_than_the_minimum_items_on_either_side_gives_no_change(project, queues, week, n, previous_n):
+    store_pass_rate(project, queues[0], week, passes=n // 2, n=n)
+    store_pass_rate(project, queues[0], week - timedelta(weeks=1), passes=0, n=previous_n)
+
+    pass_rate = build_report(project=project, week=week, status=CycleStatus.OPEN)["headline"]["pass_rate"]
+
+    assert MIN_ITEMS_TO_COMPARE == 5
+    assert (pass_rate["previous"], pass_rate["change"]) == (0.0, None)
+    assert pass_rate["too_few_to_compare"] is True and pass_rate["previous_units"] == previous_n
 
 
 def test_without_a_verdict_question_there_is_no_trend(project, week):

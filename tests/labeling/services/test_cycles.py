@@ -99,8 +99,9 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
     assert headline["pass_rate"]["ci_low"] == pytest.approx(0.4093, abs=1e-4)
     assert headline["pass_rate"]["ci_high"] == pytest.approx(0.9285, abs=1e-4)
     assert headline["alpha"]["question"] == "correct" and headline["alpha"]["units"] == 10
+    # The project's first week: no "+20 vs last week (0)" against a week it did not exist in.
     assert headline["labels"] == {
-        "done": 20, "wanted": 20, "quota": 50, "items": 10, "previous_done": 0, "change": 20,
+        "done": 20, "wanted": 20, "quota": 50, "items": 10, "first_week": True,
         "queues": 1, "queues_with_quota": 1, "items_in_quota_queues": 10,
     }  # fmt: skip
     assert [entry["item_id"] for entry in report["agenda"]["adjudication"]] == sorted(

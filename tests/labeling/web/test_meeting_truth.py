@@ -8,11 +8,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.models import Item, ReviewCycle, week_label
+from labeling.models import Item, Queue, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from tests.factories import created_weeks_ago
 from tests.helpers.labeling import label_outputs
+from tests.helpers.metrics import store_week
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -90,3 +91,56 @@ def test_a_past_week_not_closed_yet_says_what_its_figures_leave_out(
 
     assert f"as of {timezone.localtime(refreshed_at, project.tzinfo):%Y-%m-%d %H:%M}" in text_of(html, 'id="live-note"')
     assert "4 labels saved since these figures were computed" in text_of(html, 'id="stale-note"')
+
+
+# 2. Comparisons on tiny samples ------------------------------------------------------------------------------------
+
+
+def test_a_change_from_a_week_of_too_few_items_is_not_shown_as_a_change(client, project, lead, rubric):
+    """Last week had 2 gold answers (0 passed) and one item with two labels (α 0.000): "+18.8 pts vs last week (0.0%)"
+    and "−0.080 vs last week (0.000)" read as news. Below the minimum sample the page says so instead."""
+    created_weeks_ago(project, 10)
+    queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2)
+    week = calendar.current_week(project)
+    last_week = week - timedelta(days=7)
+    store_week(project, queue, last_week, passes=0, n=2, alpha=0.0, labels=4)
+    store_week(project, queue, week, passes=3, n=16, alpha=-0.08, labels=32)
+    client.force_login(lead)
+    page = url("meeting-week", project, week_label(week))
+
+    html = client.get(page).content.decode()
+
+    for key in ("pass-rate", "alpha"):
+        assert "too few items to compare" in tile(html, key) and "vs last week" not in tile(html, key)
+    assert "(16 this week, 2 last week)" in tile(html, "pass-rate")
+    markdown = client.get(url("meeting-markdown", project, week_label(week))).content.decode()
+    assert markdown.count("too few items to compare") == 2 and "+18.8 pts" not in markdown
+
+
+def test_agreement_on_one_item_says_one_item(client, project, lead, rubric):
+    created_weeks_ago(project, 10)
+    queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2)
+    week = calendar.current_week(project)
+    store_week(project, queue, week, passes=1, n=1, alpha=0.0, labels=2)
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(week))).content.decode()
+    markdown = client.get(url("meeting-markdown", project, week_label(week))).content.decode()
+
+    assert "1 item with two labels or more" in tile(html, "alpha")
+    assert "0.000 (1 item)" in markdown
+
+
+def test_the_projects_first_week_is_not_compared_with_the_week_before_it(client, project, lead, expert, rubric):
+    """A project created this week: its labels were shown as "+4 vs last week (0)", against a week it did not exist in.
+    The first week, running and closed, compares with nothing."""
+    label_outputs(project, 4, experts=[expert], answers=({"correct": True},))
+    week = calendar.current_week(project)
+    cycles.refresh_metrics(project=project, week=week)
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(week))).content.decode()
+
+    labels = tile(html, "labels")
+    assert "4 / 4" in labels and "first week of the project" in labels
+    assert "last week" not in labels and "vs last week" not in labels
