@@ -301,8 +301,18 @@ def figures_freshness(*, project: Project, week: date) -> Freshness:
     return Freshness(refreshed_at=refreshed_at, labels_since=labels.count())
 
 
-def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETENTION_OFFSETS) -> dict[str, list[dict]]:
-    """Retention curves of the cohorts first active in the range, per segment ("all", "pass", "fail").
+@dataclass(frozen=True)
+class RangeRetention:
+    """The retention curves of a range's cohorts, and its first cohort ({"cohort_week": label, "users"}, None without
+    one): a chart without curves says that cohort is still running rather than that nobody was seen."""
+
+    curves: dict[str, list[dict]]
+    first_cohort: dict | None
+
+
+def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETENTION_OFFSETS) -> RangeRetention:
+    """Retention curves of the cohorts first active in the range, per segment ("all", "pass", "fail"), and the first
+    of those cohorts (one query).
 
     Each point {"offset", "rate", "returned", "users", "cohorts"} is the cohort-size-weighted mean over
     complete cells only (a week still running is left out); offsets with no complete cell are omitted.
@@ -313,7 +323,16 @@ def retention_curves(*, project: Project, weeks: WeekRange, offsets: int = RETEN
             project=project, cohort_week__range=(weeks.first, weeks.last), offset__lt=offsets
         ).values("segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete")
     )
-    return mean_curves(cells, offsets=offsets)
+    return RangeRetention(curves=mean_curves(cells, offsets=offsets), first_cohort=first_cohort(cells))
+
+
+def first_cohort(cells: list[dict]) -> dict | None:
+    """The earliest cohort of these retention cells with users, as {"cohort_week": label, "users"} (no query)."""
+    firsts = [cell for cell in cells if cell["segment"] == "all" and cell["offset"] == 0 and cell["cohort_users"]]
+    if not firsts:
+        return None
+    first = min(firsts, key=lambda cell: cell["cohort_week"])
+    return {"cohort_week": week_label(first["cohort_week"]), "users": first["cohort_users"]}
 
 
 def latest_agreement(rows: list[dict]) -> list[dict]:

@@ -22,6 +22,8 @@ from itertools import count
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from labeling.rules.text import counted
+
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34
 CHAR_WIDTH = 6.5  # px of one character of an axis label, to know how many labels fit
@@ -469,9 +471,16 @@ RETENTION_SERIES = (("all", "All users"), ("pass", "Outputs labeled pass"), ("fa
 
 
 def retention_chart(
-    curves: dict, *, reference: dict | None = None, title: str = "Retention by week since first visit"
+    curves: dict,
+    *,
+    reference: dict | None = None,
+    first_cohort: dict | None = None,
+    title: str = "Retention by week since first visit",
 ) -> SafeString:
     """Retention curves split by verdict; `curves` as in the report's `retention.curves`.
+
+    `first_cohort` ({"cohort_week": label, "users"}) is the first cohort of end users seen: without curves the chart
+    says it is still running (a curve is made of weeks that are over) instead of "no end-user activity".
 
     `reference` (the report's `retention.reference`: {"points": [{"week", "rate"}], "source"}) adds the lead's
     expected curve as a dashed line with square markers, a legend entry naming its source and a column of the
@@ -497,7 +506,18 @@ def retention_chart(
         title=title,
         series=series,
         x_title="Weeks since first visit",
-        empty_message="No retention yet: no end-user activity has been recorded.",
+        empty_message=_no_retention_yet(first_cohort),
+    )
+
+
+def _no_retention_yet(first_cohort: dict | None) -> str:
+    """Why the retention chart is empty: no end user seen yet, or the first cohort's week not over yet."""
+    if not first_cohort:
+        return "No retention yet: no end-user activity has been recorded."
+    users = counted(first_cohort["users"], "user")
+    return (
+        f"First cohort ({first_cohort['cohort_week']}, {users}) still running: retention shows once its week is "
+        "over, week-1 retention a week later."
     )
 
 

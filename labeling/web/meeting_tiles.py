@@ -88,6 +88,7 @@ def headline_tiles(report: dict) -> list[dict]:
         }
     )
     retention = headline.get("retention_week1")
+    before_first = _first_cohort_after(report, retention)
     tiles.append(
         {
             "key": "retention",
@@ -101,21 +102,33 @@ def headline_tiles(report: dict) -> list[dict]:
                 f"{retention['fail']['users']} users, all {fmt_percent(retention['all']['rate'])} "
                 f"({retention['all']['returned']} of {retention['all']['users']} users)"
             )
-            if retention
+            if retention and not before_first
+            else f"No cohort in {retention['cohort_week']}: the first one ({before_first['cohort_week']}, "
+            f"{counted(before_first['users'], 'user')}) has its week-1 retention once the week after it is over."
+            if before_first
             else "No end-user activity yet.",
             "change": None,
             "previous": (
                 f"{fmt_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
                 f"{retention['previous_all']['users']} users, all)"
             )
-            if retention and retention.get("previous_all")
+            if retention and retention.get("previous_all") and not before_first
             else None,
         }
     )
-    comparison = retention.get("comparison") if retention else None
+    comparison = retention.get("comparison") if retention and not before_first else None
     if comparison:
         tiles.append(_retention_comparison_tile(retention, comparison))
     return tiles
+
+
+def _first_cohort_after(report: dict, retention: dict | None) -> dict | None:
+    """The report's first cohort of end users when the week-1 headline's cohort came before it (a young project:
+    nobody to measure yet, rather than "0 of 0 users"); None otherwise."""
+    first = next(iter((report.get("retention") or {}).get("cohorts") or []), None)
+    if not retention or not first or retention["all"]["users"]:
+        return None
+    return first if first["cohort_week"] > retention["cohort_week"] else None  # ISO week labels sort as weeks
 
 
 def _trend_value_before(report: dict) -> str | None:

@@ -145,10 +145,12 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
         "tiles": headline_tiles(report),
         "pass_rate_chart": charts.pass_rate_chart(report.get("pass_rate_trend") or []),
-        # The reference as the report holds it: a closed week shows the one it was closed with.
+        # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest
+        # first: without curves, the first one is still running.
         "retention_chart": charts.retention_chart(
             (report.get("retention") or {}).get("curves") or {},
             reference=(report.get("retention") or {}).get("reference"),
+            first_cohort=next(iter((report.get("retention") or {}).get("cohorts") or []), None),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": _agenda(project, report, cycle if is_closed else None),
@@ -358,6 +360,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     agreement = metric_selectors.agreement_series(**span)
     throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
     latest = metric_selectors.latest_agreement(agreement)
+    retention = metric_selectors.retention_curves(**span)
     context.update(
         {
             "question_kind": kind,
@@ -377,7 +380,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 latest, title=f"Agreement per question, {latest[0]['week']}" if latest else "Agreement per question"
             ),
             "retention_chart": charts.retention_chart(
-                metric_selectors.retention_curves(**span), reference=retention_reference_of(project)
+                retention.curves, reference=retention_reference_of(project), first_cohort=retention.first_cohort
             ),
             "throughput": throughput,
             **_running_week(project, membership, weeks),

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.models import Item, Queue, ReviewCycle, week_label
+from labeling.models import Item, Queue, RetentionCell, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from tests.factories import created_weeks_ago
@@ -144,3 +144,37 @@ def test_the_projects_first_week_is_not_compared_with_the_week_before_it(client,
     labels = tile(html, "labels")
     assert "4 / 4" in labels and "first week of the project" in labels
     assert "last week" not in labels and "vs last week" not in labels
+
+
+# 3. Retention of a young project ------------------------------------------------------------------------------------
+
+
+def test_a_first_cohort_still_running_says_when_retention_shows(client, project, lead, rubric):
+    """20 outputs from 6 end users this week: the cohort is stored (6 users, its week still running) yet the chart said
+    "no end-user activity has been recorded". Curves are made of complete weeks only: it says so, on both pages."""
+    week = calendar.current_week(project)
+    for segment in ("all", "pass"):
+        RetentionCell.objects.create(project=project, segment=segment, cohort_week=week, offset=0, cohort_users=6,
+                                     active_on=6, active_on_or_after=6, incomplete=True)  # fmt: skip
+    client.force_login(lead)
+
+    meeting = client.get(url("meeting-week", project, week_label(week))).content.decode()
+    dashboard = client.get(url("dashboard", project)).content.decode()
+
+    # The week-1 headline's cohort (last week) came before the first one: no "0 of 0 users", no comparison.
+    retention = tile(meeting, "retention")
+    assert (
+        f"No cohort in {week_label(week - timedelta(days=7))}: the first one ({week_label(week)}, 6 users)" in retention
+    )
+    assert "0 of 0 users" not in retention and 'data-tile="retention-comparison"' not in meeting
+    expected = f"First cohort ({week_label(week)}, 6 users) still running"
+    for html in (meeting, dashboard):
+        chart = html.split('aria-label="Retention by week since first visit"')[1].split("</figure>")[0]
+        assert expected in chart and "no end-user activity" not in chart
+    assert (
+        "No retention yet: no end-user activity has been recorded."
+        in client.get(
+            url("dashboard", project),
+            {"from": week_label(week - timedelta(days=70)), "to": week_label(week - timedelta(days=63))},
+        ).content.decode()
+    )
