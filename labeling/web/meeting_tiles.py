@@ -35,6 +35,8 @@ def headline_tiles(report: dict) -> list[dict]:
     """The headline figures as tiles: value, what it is made of, and the change from last week."""
     headline = report.get("headline") or {}
     tiles = []
+    # The project's first week: no tile compares with the week before it (which was not the project's).
+    first_week = FIRST_WEEK if (headline.get("labels") or {}).get("first_week") else None
     pass_rate = headline.get("pass_rate")
     # Without a figure this week the headline keeps none of last week's either; the trend has it.
     previous_pass_rate = fmt_percent(pass_rate.get("previous")) if pass_rate else _trend_value_before(report)
@@ -50,8 +52,8 @@ def headline_tiles(report: dict) -> list[dict]:
             if pass_rate
             else "No gold answers yet this week.",
             "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
-            "previous": previous_pass_rate,
-            "compared": too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None,
+            "previous": None if first_week else previous_pass_rate,
+            "compared": (too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None) or first_week,
             "measured": pass_rate is not None,
         }
     )
@@ -66,7 +68,7 @@ def headline_tiles(report: dict) -> list[dict]:
             else "No item has two labels yet.",
             "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
-            "compared": too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None,
+            "compared": (too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None) or first_week,
             "measured": alpha is not None,
         }
     )
@@ -80,11 +82,7 @@ def headline_tiles(report: dict) -> list[dict]:
             "detail": f"on {labels.get('items', 0)} items · {fmt_quota(labels)}",
             "change": _change(labels.get("change"), unit="count") if labels else None,
             "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
-            "compared": f"so far; {labels_so_far_compared(labels)}"
-            if so_far
-            else FIRST_WEEK
-            if labels.get("first_week")
-            else None,
+            "compared": f"so far; {labels_so_far_compared(labels)}" if so_far else first_week,
         }
     )
     retention = headline.get("retention_week1")
@@ -114,6 +112,7 @@ def headline_tiles(report: dict) -> list[dict]:
             )
             if retention and retention.get("previous_all") and not before_first
             else None,
+            "measured": not before_first,
         }
     )
     comparison = retention.get("comparison") if retention and not before_first else None
