@@ -179,3 +179,19 @@ def test_a_first_cohort_still_running_says_when_retention_shows(client, project,
             {"from": week_label(week - timedelta(days=70)), "to": week_label(week - timedelta(days=63))},
         ).content.decode()
     )
+
+
+def test_the_as_of_of_a_refresh_is_when_it_read_the_labels_even_with_a_moment_given(
+    client, project, lead, expert, other_expert, rubric
+):
+    """The demo refreshes with the moment its seed started (`now`): the figures counted the labels saved after it, yet
+    the page said they left all 25 out. The "as of" is the wall clock's when the refresh starts reading."""
+    week = calendar.current_week(project)
+    label_outputs(project, 2, experts=[expert, other_expert], answers=AGREE)
+    before = timezone.now()
+
+    cycles.refresh_metrics(project=project, week=week, now=before - timedelta(minutes=10))
+
+    assert ReviewCycle.objects.get(project=project, week=week).figures_refreshed_at >= before
+    client.force_login(lead)
+    assert 'id="stale-note"' not in client.get(url("meeting-week", project, week_label(week))).content.decode()
