@@ -559,15 +559,17 @@ def _agenda(project: Project, verdict_key: str | None, week: date) -> dict:
     if not has_something_to_close(project, week):
         return {"adjudication": [], "flags": [], "movers": []}
     return {
-        "adjudication": _adjudication_agenda(project),
+        "adjudication": _adjudication_agenda(project, week),
         "flags": _flag_agenda(project, week),
         "movers": _movers(project, verdict_key, week),
     }
 
 
-def _adjudication_agenda(project: Project) -> list[dict]:
-    """Items waiting for a lead's decision, oldest complete first, with the questions that tie."""
-    waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT)
+def _adjudication_agenda(project: Project, week: date) -> list[dict]:
+    """Items of the week and earlier ones waiting for a lead's decision, oldest complete first, with the questions
+    that tie. As the flags: a past week's agenda (and the one frozen at its close, made in a later week) never lists
+    a later week's items, and a tie left waiting stays on the next weeks' agendas."""
+    waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT, up_to_week=week)
     return [
         {
             "item_id": row.item.pk,

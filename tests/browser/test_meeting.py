@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def meeting_data(project, lead, expert, other_expert, rubric):
-    """Two weeks of stored metrics before the running week, and one tied item waiting for a lead."""
+    """Two weeks of stored metrics before the running week, and one tied item of the last of them waiting for a
+    lead (a week's agenda lists its own and earlier weeks' ties)."""
     created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
     this_week = calendar.current_week(project)
@@ -31,6 +32,7 @@ def meeting_data(project, lead, expert, other_expert, rubric):
     [item] = label_outputs(
         project, answers=TIE_WITH_FIX, experts=[expert, other_expert], queue="all",
         texts=["Your parcel **0** arrives Friday."],
+        occurred_at=calendar.week_start(project, last_week) + timedelta(hours=12),
     )  # fmt: skip
     return {"week": last_week, "label": week_label(last_week), "item": item}
 
