@@ -25,6 +25,7 @@ from labeling.models import (
     Flag,
     Item,
     Label,
+    Output,
     Project,
     QueueWeek,
     RetentionCell,
@@ -32,7 +33,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import labels_that_unblind
-from labeling.rules.calendar import current_week, week_start
+from labeling.rules.calendar import current_week, week_end, week_start
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
@@ -144,15 +145,23 @@ def has_something_to_close(project: Project, week: date) -> bool:
 
 def within_the_project(project: Project, week: date) -> bool:
     """Whether the week is one of the project's: it had not ended when the project was created, or it or an earlier
-    week holds review work (outputs sent with older dates). The meeting page offers no week before the first of them
-    (no query unless the week ended before the project)."""
-    return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week__lte=week).exists()
+    week holds outputs sent with older dates, routed into review items or not yet (a week of outputs and their themes
+    and changes, no items, is answered with zero review figures). The meeting page offers no week before the first of
+    them (no query unless the week ended before the project)."""
+    if not ended_before_the_project(project, week):
+        return True
+    # Outputs as well as items: outputs not routed yet (no queue took them, or the routing waits) have no items, but
+    # their week has its changes and themes. Both tests run on indexes led by the project.
+    return (
+        Item.objects.filter(project=project, week__lte=week).exists()
+        or Output.objects.filter(project=project, occurred_at__lt=week_end(project, week)).exists()
+    )
 
 
 def check_week_of_the_project(project: Project, week: date) -> None:
     """NotFound for a week that is not one of the project's: it has not started, or it ended before the project was
-    created and neither it nor an earlier week holds review work (`within_the_project`). The API serves no report or
-    changes of such a week; the meeting page shows the latter with its "before the project" note instead."""
+    created and neither it nor an earlier week holds outputs or review work (`within_the_project`). The API serves no
+    report or changes of such a week; the meeting page shows the latter with its "before the project" note instead."""
     if week > current_week(project):
         raise NotFound(f"Week {week_label(week)} has not started yet.")
     if not within_the_project(project, week):
