@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.parameters import QueryBooleanField, choice_parameter
+from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Dataset, DatasetVersion, VersionFileState
 from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_HELP
 from labeling.selectors.datasets import LATEST, build_state
@@ -392,12 +393,7 @@ class MessageOut(serializers.Serializer):
 class AnnotationOut(serializers.Serializer):
     annotator = serializers.CharField(help_text="A pseudonym, stable within the project.")
     rubric_version = serializers.IntegerField()
-    answers = serializers.DictField()
-
-
-class GoldAnswerOut(serializers.Serializer):
-    value = serializers.JSONField(help_text="Typed by the question's kind: a boolean, a number, a string or a list.")
-    method = serializers.ChoiceField(choices=["unanimous", "majority", "median", "list", "single", "adjudicated"])
+    answers = answers_field(help_text="Question key → the expert's answer, for the questions the dataset keeps.")
 
 
 class RowOut(serializers.Serializer):
