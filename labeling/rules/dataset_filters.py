@@ -139,6 +139,11 @@ def keeps_output(filters: dict[str, Any], *, tags: list | None, metadata: dict |
     return not phrases or has_any_phrase(answer, phrases)
 
 
+def _given(spec: ExploreFilter, name: str) -> bool:
+    """Whether the filter sets this field: a `no` (False) is a condition too, only None and empty are not."""
+    return getattr(spec, name) not in (None, (), "")
+
+
 @dataclass(frozen=True)
 class Translation:
     """An explore filter as a dataset's: the form's initial values, what changes meaning on the way (`changed`) and
@@ -161,6 +166,8 @@ _NOT_CARRIED = {
     "min_chars": "the shortest output length",
     "max_chars": "the longest output length",
     "theme": "a failure theme (its outputs change as the weeks' themes are made)",
+    "events": "a usage event of the end user",
+    "has_event": "having a usage event",
 }
 
 
@@ -170,7 +177,7 @@ def from_explore(spec: ExploreFilter) -> Translation:
     is named in `left_out`."""
     initial: dict[str, Any] = {}
     changed: list[str] = []
-    left_out = [f"“{why}” is not a dataset filter." for name, why in _NOT_CARRIED.items() if getattr(spec, name)]
+    left_out = [f"“{why}” is not a dataset filter." for name, why in _NOT_CARRIED.items() if _given(spec, name)]
     if spec.models:
         initial["models"] = ", ".join(spec.models)
     if spec.tags and (not spec.all_tags or len(spec.tags) == 1):

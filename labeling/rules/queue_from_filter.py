@@ -156,6 +156,10 @@ def _not_carried_by_any_rule(spec: ExploreFilter) -> list[str]:
         left.append(f"the output length ({' and '.join(bound for bound in bounds if bound)} characters)")
     if spec.theme:
         left.append(f"the failure theme {spec.theme[0]}.{spec.theme[1]}")
+    if spec.events:
+        left.append(f"the end user's usage event {_either(spec.events)}")
+    if spec.has_event is not None:
+        left.append("the end user having a usage event" if spec.has_event else "the end user having no usage event")
     return left
 
 

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from labeling.models import Output, ReviewCycle, week_label
+from labeling.models import Decision, Output, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_YEARS
 from labeling.services.api_keys import create_api_key
@@ -411,6 +411,8 @@ def test_a_weekly_report_declares_every_key_it_carries(client, api, schema, proj
     retention, quality and agreement were free-form objects: a client generated from it had no type for them. The
     blind copy an expert reads (`expert` null, `expert_hidden`, `note_hidden`, `comments_hidden`) too."""
     week = calendar.current_week(project)
+    earlier = ReviewCycle.objects.create(project=project, week=week - timedelta(days=7))
+    Decision.objects.create(cycle=earlier, text="Still open", owner="Priya", due_date=week)  # carried to this week
     url = f"/api/v1/cycles/{week_label(week)}/report"
     open_report = api.get(url).json()
     client.force_login(expert)
@@ -422,6 +424,7 @@ def test_a_weekly_report_declares_every_key_it_carries(client, api, schema, proj
 
     assert blind["agenda"]["flags"][0]["expert_hidden"] is True
     assert closed["status"] == "closed" and "close" in closed
+    assert [entry["text"] for entry in closed["carried_decisions"]] == ["Still open"]
     for report in (open_report, blind, closed, frozen):
         assert unshaped(schema, answer_shape(schema, REPORT), report) == [], report["status"]
         assert problems(schema, REPORT, report) == [], report["status"]

@@ -10,7 +10,7 @@ from django.utils.text import slugify
 from labeling.exceptions import InvalidSpec
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
 from labeling.rules.dataset_filters import filter_problems, stored_filters
-from labeling.rules.text import has_letter_or_digit, name_problem, slug_for_name, slug_from_name
+from labeling.rules.text import has_letter_or_digit, name_problem, noun, slug_for_name, slug_from_name
 from labeling.rules.twins import audited_twin, fingerprint
 from labeling.selectors.rubrics import question_keys
 
@@ -160,7 +160,9 @@ def definition_problems(
     if queues:
         found = set(Queue.objects.filter(project=project, slug__in=queues).values_list("slug", flat=True))
         if missing := set(queues) - found:
-            problems.append(("queues", f"No such queue(s) in this project: {', '.join(sorted(missing))}."))
+            problems.append(
+                ("queues", f"No such {noun(len(missing), 'queue')} in this project: {', '.join(sorted(missing))}.")
+            )
     if unknown_questions := _unknown_question_keys(project, questions or []):
         problems.append(("questions", f"No such question in this project's rubric: {', '.join(unknown_questions)}."))
     return problems + filter_problems(**(filters or {}))

@@ -67,6 +67,10 @@ def test_models_tags_metadata_days_and_queues_carry_over():
         ({"max_chars": "10"}, "the longest output length"),
         ({"theme": "2026-W48.1"}, "a failure theme"),
         ({"labeled": "no"}, "not labeled"),
+        ({"comment": "no"}, "a feedback comment"),
+        ({"flagged": "no"}, "flagged by an expert"),
+        ({"event": "signup"}, "a usage event"),
+        ({"has_event": "no"}, "having a usage event"),
         ({"q": "-late"}, "The search “-late”: a dataset finds phrases in the answer"),
         ({"q": "-late OR refund"}, "The search “-late OR refund”: a dataset finds phrases"),
         ({"q": TOO_MANY}, "as phrases: 21 phrases; use at most 20."),
@@ -182,3 +186,12 @@ def test_stored_filters_keep_the_old_shape_and_add_only_what_is_set():
 def test_bad_filter_values_are_named_with_their_field(filters, field, says):
     ((named, problem),) = filter_problems(**filters)
     assert named == field and says in problem, problem
+
+
+def test_every_explore_filter_field_is_carried_or_named():
+    """A new explore filter field fails here until the dataset translation carries it or names it."""
+    from labeling.rules.dataset_filters import _NOT_CARRIED
+    from labeling.rules.explore import ExploreFilter
+
+    carried = {"q", "since", "until", "models", "tags", "all_tags", "metadata", "queues", "labeled"}
+    assert set(ExploreFilter.__dataclass_fields__) == carried | set(_NOT_CARRIED)

@@ -298,9 +298,10 @@ class Client:
         """The project's outputs that the explore filters find, newest first, one dict each, page after page (the
         `read` scope; `page_size` 1 to 200 a request). Filters are the REST parameters as keywords: `q`, `from_`
         and `to` (a `date` or YYYY-MM-DD), `model`, `tag` (`tags="all"` to need every one), `meta` ("key:value"),
-        `has_meta`, `end_user`, `session`, `feedback`, `comment`, `labeled`, `flagged` (True or False), `gold`
-        ("question:answer"), `queue`, `min_chars`, `max_chars`, `theme`; a list repeats one (any of several). An
-        unknown filter or a bad value is a BadRequest naming it, never a wider result."""
+        `has_meta`, `end_user`, `session`, `event` (a usage event of the output's end user), `has_event`, `feedback`,
+        `comment`, `labeled`, `flagged` (True or False), `gold` ("question:answer"), `queue`, `min_chars`,
+        `max_chars`, `theme`; a list repeats one (any of several). An unknown filter or a bad value is a BadRequest
+        naming it, never a wider result."""
         return _pages(self._reader, "/api/v1/outputs", {**_explore_params(filters), "page_size": page_size})
 
     def output_facets(self, **filters: Any) -> dict[str, Any]:
