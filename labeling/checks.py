@@ -1,12 +1,14 @@
 """Deployment checks of `manage.py check --deploy` for what Django's own do not know: where people reach the server,
 the database and the broker. Settings that fall back to the demo's (a loopback SITE_URL, SQLite, eager Celery) start
-without a word, so only the deployment checklist catches them (README "Production checklist")."""
+without a word, so only the deployment checklist catches them (README "Production checklist"). One database check,
+run by `migrate` (and `check --database default`), asks PostgreSQL for what the SQL needs beyond its defaults."""
 
 import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+from django.db import connections
 
 
 def _is_loopback(host: str) -> bool:
@@ -61,3 +63,35 @@ def check_celery_has_a_broker(app_configs, **kwargs) -> list:
             id="expertloop.W002",
         )
     ]
+
+
+# ICU's root collation: a routing rule's text condition lowers both sides under it (rules.answer_text).
+NEEDED_COLLATIONS = ("und-x-icu",)
+
+
+def missing_collations(connection, names=NEEDED_COLLATIONS) -> list[str]:
+    """The collations of `names` that the PostgreSQL behind `connection` does not have."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT collname FROM pg_collation WHERE collname = ANY(%s)", [list(names)])
+        present = {name for (name,) in cursor.fetchall()}
+    return [name for name in names if name not in present]
+
+
+@register(Tags.database)
+def check_postgresql_has_icu(app_configs, databases=None, **kwargs) -> list:
+    """A PostgreSQL built without ICU would fail the preview and backfill of a rule with text, at the lead's click."""
+    problems = []
+    for alias in databases or ():
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        for name in missing_collations(connection):
+            problems.append(
+                Error(
+                    f"PostgreSQL ({alias!r}) has no collation {name!r}: it was built without ICU, so a queue rule's "
+                    "'Answer contains any of' cannot be previewed or backfilled.",
+                    hint="Use a PostgreSQL built with ICU (Debian's and the official Docker images are).",
+                    id="expertloop.E002",
+                )
+            )
+    return problems

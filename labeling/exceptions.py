@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import ngettext
+
 
 class DomainError(Exception):
     """Base for errors a caller can act on."""
@@ -30,7 +32,8 @@ class BatchInvalid(DomainError):
     """A batch failed validation; nothing was stored. Lists every bad record."""
 
     def __init__(self, errors: list[RecordError]):
-        super().__init__(f"{len(errors)} invalid record(s); nothing was stored.")
+        # Not rules.text.counted: the rules import this module.
+        super().__init__(f"{len(errors)} invalid {ngettext('record', 'records', len(errors))}; nothing was stored.")
         self.errors = errors
 
 

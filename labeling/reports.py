@@ -430,6 +430,27 @@ def _decisions(decisions: Sequence[dict]) -> list[str]:
     return lines + [""]
 
 
+def _carried_decisions(report: dict) -> list[str]:
+    """The earlier weeks' decisions still open (as the close froze them), ahead of the week's own; nothing at all
+    without any, so such a week's document reads as before."""
+    carried = [decision for decision in report.get("carried_decisions") or [] if isinstance(decision, dict)]
+    if not carried:
+        return []
+    when = "when the week closed" if report.get("status") == "closed" else "now"
+    lines = ["### Still open from earlier weeks", "", f"Not marked done {when}, soonest due first.", ""]
+    for decision in carried:
+        details = [f"decided in {md_text(decision.get('week'))}"]
+        if decision.get("owner"):
+            details.append(f"owner: {md_text(decision['owner'])}")
+        if decision.get("due_date"):
+            overdue = ", overdue" if decision.get("overdue") else ""
+            details.append(f"due {md_text(decision['due_date'])}{overdue}")
+        if decision.get("item_id"):
+            details.append(f"item {decision['item_id']}")
+        lines.append(f"- {md_text(decision.get('text'))} ({'; '.join(details)})")
+    return [*lines, "", f"### Decided in {md_text(report.get('week'))}", ""]
+
+
 def _moment(value) -> str:
     """An ISO timestamp as "2026-11-30 00:05 UTC" (in the zone it was written in)."""
     try:
@@ -445,7 +466,8 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
     `min_theme_failures`: how many failing outputs a week needs for themes (`metrics.themes.MIN_DOCUMENTS`, which
     this module, on the ground floor, may not import), said when a week has none.
 
-    `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order.
+    `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order. The
+    report's own `carried_decisions` (earlier weeks' still open, frozen at the close) come first.
     """
     status = report.get("status")
     moment = _moment(report.get("generated_at"))
@@ -489,6 +511,7 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
         *_agenda(report),
         "## Decisions",
         "",
+        *_carried_decisions(report),
         *_decisions(decisions),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -57,8 +57,9 @@ class ChangeOut(serializers.Serializer):
     sentence = serializers.CharField(help_text="What changed, in one sentence with its counts.")
     explore_query = serializers.CharField(
         allow_null=True,
-        help_text="The explore page's query string for the slice and week (`/p/<project>/explore/?…`); null for "
-        "usage events and slices no filter can name.",
+        help_text="The explore page's query string for the slice and week (`/p/<project>/explore/?…`); for usage "
+        "events, the outputs of the end users who had that event (any event, for all of them) in those days; null "
+        "for slices no filter can name.",
     )
 
 

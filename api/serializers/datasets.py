@@ -3,7 +3,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.parameters import QueryBooleanField, choice_parameter
+from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Dataset, DatasetVersion, VersionFileState
+from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
 from labeling.services.exports import FORMATS
@@ -27,11 +29,21 @@ class BuildStateOut(serializers.Serializer):
 
 
 class DatasetFiltersOut(serializers.Serializer):
-    """The schema of a dataset's `filters`: only those set are present."""
+    """The schema of a dataset's `filters` (rules.dataset_filters): only those set are present; every one set must
+    hold."""
 
-    tags_any = serializers.ListField(child=serializers.CharField(), required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    tags_any = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Outputs with one of these tags."
+    )
+    since = serializers.DateTimeField(required=False, help_text="Outputs that occurred at or after this moment.")
+    until = serializers.DateTimeField(required=False, help_text="Outputs that occurred before this moment.")
+    models = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Outputs of one of these models (as stored)."
+    )
+    metadata = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False, help_text=METADATA_HELP
+    )
+    text_any = serializers.ListField(child=serializers.CharField(), required=False, help_text=TEXT_ANY_HELP)
 
 
 @extend_schema_field(DatasetFiltersOut)
@@ -44,7 +56,10 @@ class DatasetOut(serializers.ModelSerializer):
     latest_version = serializers.IntegerField(allow_null=True, help_text="The newest ready version's number.")
     queues = serializers.SerializerMethodField(help_text="The queues' slugs; empty: every queue.")
     questions = serializers.ListField(child=serializers.CharField(), help_text="Question keys; empty: every one.")
-    filters = FiltersField(help_text="`tags_any`, `since` and `until`, when set; POST takes this object as it is.")
+    filters = FiltersField(
+        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text_any`, those set; POST takes this "
+        "object as it is."
+    )
     build = BuildStateOut(source="*", help_text="The state of the last build asked for: poll it after a build.")
 
     class Meta:
@@ -111,7 +126,7 @@ class ProjectMomentField(serializers.DateTimeField):
 
 
 QUEUE_SLUGS_ARE_STRINGS = 'Queue slugs are strings: give each in quotes, e.g. "sample".'
-FILTER_NAMES = ("tags_any", "since", "until")
+FILTER_NAMES = FILTER_KEYS
 
 
 def _tags_any_field() -> serializers.ListField:
@@ -121,12 +136,59 @@ def _tags_any_field() -> serializers.ListField:
     )  # fmt: skip
 
 
+# The filters' types; their values (blank, too many, too long) are judged with the project's checks, in one place
+# (rules.dataset_filters), and named in the same 400.
+def _models_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=TextField(allow_blank=True, trim_whitespace=False), required=False,
+        help_text="Only outputs of one of these models (as stored); empty or absent: any model.",
+    )  # fmt: skip
+
+
+class MetadataFilterField(serializers.DictField):
+    """Metadata key → its values: a bad value is reported on `metadata`, naming the key."""
+
+    child = serializers.ListField(child=TextField(allow_blank=True, trim_whitespace=False), allow_empty=True)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError(
+                [f"{key!r}: {' '.join(map(str, _flat(problems)))}" for key, problems in exc.detail.items()]
+            ) from None
+
+
+def _flat(detail) -> list:
+    if isinstance(detail, dict):
+        return [problem for problems in detail.values() for problem in _flat(problems)]
+    if isinstance(detail, list):
+        return [problem for problems in detail for problem in _flat(problems)]
+    return [detail]
+
+
+def _metadata_field() -> MetadataFilterField:
+    return MetadataFilterField(required=False, help_text=METADATA_HELP + ' E.g. {"plan": ["pro"]}.')
+
+
+def _text_any_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=TextField(allow_blank=True, trim_whitespace=False), required=False,
+        help_text=TEXT_ANY_HELP + ' E.g. ["refund will arrive", "guaranteed by"]; empty or absent: any answer.',
+    )  # fmt: skip
+
+
 class DatasetFiltersIn(serializers.Serializer):
     """Which outputs a dataset takes, as GET shows them under `filters`; each may be given top-level instead."""
 
     tags_any = _tags_any_field()
     since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
+    models = _models_field()
+    metadata = _metadata_field()
+    text_any = _text_any_field()
 
     def to_internal_value(self, data):
         # Reported on `filters`, each problem naming its filter (an unknown one too): `{"tag_any": …}` was ignored.
@@ -168,11 +230,14 @@ class DatasetIn(serializers.Serializer):
     tags_any = _tags_any_field()
     since = ProjectMomentField(required=False, help_text="Outputs that occurred at or after this moment.")
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
+    models = _models_field()
+    metadata = _metadata_field()
+    text_any = _text_any_field()
     filters = DatasetFiltersIn(
         required=False,
-        help_text="`tags_any`, `since` and `until` nested, as GET shows them: a GET's `filters` object posts back as "
-        "it is (its `slug`, `latest_version`, `build` and `created_at` are not fields of a POST). Each may be "
-        "top-level instead; given both ways, the values must agree.",
+        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text_any` nested, as GET shows them: a "
+        "GET's `filters` object posts back as it is (its `slug`, `latest_version`, `build` and `created_at` are not "
+        "fields of a POST). Each may be top-level instead; given both ways, the values must agree.",
     )
     splits = SplitsField(
         required=False,
@@ -240,7 +305,8 @@ class DatasetIn(serializers.Serializer):
         """The project's checks (services.datasets.definition_problems) of the fields without an error of their
         own. Only when there is an error already: else create_dataset checks them (and tells a form posted twice)."""
         given = {name: attrs.get(name) for name in ("name", "splits", "queues", "questions") if name not in errors}
-        return definition_problems(project=self.context["project"], **given)
+        filters = {name: attrs[name] for name in ("tags_any", "models", "metadata", "text_any") if name in attrs}
+        return definition_problems(project=self.context["project"], **given, filters=filters)
 
     def spec(self) -> dict:
         """The spec `services.datasets.create_dataset` takes (moments as ISO 8601)."""
@@ -330,12 +396,7 @@ class MessageOut(serializers.Serializer):
 class AnnotationOut(serializers.Serializer):
     annotator = serializers.CharField(help_text="A pseudonym, stable within the project.")
     rubric_version = serializers.IntegerField()
-    answers = serializers.DictField()
-
-
-class GoldAnswerOut(serializers.Serializer):
-    value = serializers.JSONField(help_text="Typed by the question's kind: a boolean, a number, a string or a list.")
-    method = serializers.ChoiceField(choices=["unanimous", "majority", "median", "list", "single", "adjudicated"])
+    answers = answers_field(help_text="Question key → the expert's answer, for the questions the dataset keeps.")
 
 
 class RowOut(serializers.Serializer):

@@ -259,6 +259,18 @@ class CloseOut(serializers.Serializer):
     wall_seconds = serializers.FloatField(**OPTIONAL)
 
 
+class CarriedDecisionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    week = serializers.CharField(help_text="The week whose meeting made the decision, e.g. `2026-W47`.")
+    text = serializers.CharField(help_text="What was decided (Markdown, as a lead wrote it).")
+    owner = serializers.CharField(allow_blank=True)
+    due_date = serializers.DateField(allow_null=True)
+    item_id = serializers.IntegerField(allow_null=True, help_text="The item it is about, if any.")
+    created_by = serializers.CharField(allow_null=True, help_text="Who recorded it; null for a former member.")
+    created_at = serializers.DateTimeField()
+    overdue = serializers.BooleanField(help_text="Due before the day the report was built (frozen: the close).")
+
+
 class ReportOut(serializers.Serializer):
     """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
 
@@ -294,6 +306,13 @@ class ReportOut(serializers.Serializer):
         "leaves out another person's name, id, flag note and comments on an item they have not labeled: the flag "
         "then has `expert` and `note` null, no `expert_id`, `expert_hidden` and `note_hidden` true, and "
         "`comments_hidden` (how many)."
+    )
+    carried_decisions = CarriedDecisionOut(
+        many=True,
+        help_text="Decisions of earlier weeks' meetings not marked done, soonest due first (undated last): in a closed "
+        "report as they stood at the close (one marked done since stays listed), in an open one as they are now. "
+        "Absent from reports frozen before it existed.",
+        **OPTIONAL,
     )
     close = CloseOut(help_text="What the close did: only in a report frozen by the close.", **OPTIONAL)
 

@@ -246,6 +246,8 @@ class CycleReportView(MetricsView):
             "created (and holds no outputs or review work), is a 404, a malformed week label a 400. A signed-in "
             "expert's copy leaves out the failure themes' `examples` and `explore_query` "
             "(experts label blind); an API key reads the whole report.\n\n"
+            "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
+            "frozen (or now, for an open week).\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),

@@ -14,16 +14,17 @@ from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
 from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, YES_NO, filter_query, parse_filter
+from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
 from labeling.selectors.labels import INCLUDES, output_items
 
 LIST_ENDPOINT = "api:outputs"  # the salt of the list's cursors: the explore page's do not work here
-_REPEATED = {"model", "tag", "meta", "has_meta", "feedback", "gold", "queue"}
+_REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "queue"}
 _CHOICES = {
     "tags": ["any", "all"],
     "feedback": list(FEEDBACK),
-    **dict.fromkeys(("comment", "labeled", "flagged"), list(YES_NO)),
+    **dict.fromkeys(("comment", "labeled", "flagged", "has_event"), list(YES_NO)),
 }
 # As labeling.rules.explore reads them: a day of the years 2000 to 2100, a length of 0 to MAX_CHARS characters.
 _DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}
@@ -172,5 +173,7 @@ def _includes(values: list[str]) -> frozenset[str]:
     unknown = sorted(asked - set(INCLUDES))
     if unknown:
         names = ", ".join(f"`{name}`" for name in unknown)
-        raise ValidationError({"include": f"Unknown value(s) {names}: use {', '.join(INCLUDES)} (comma-separated)."})
+        raise ValidationError(
+            {"include": f"Unknown {noun(len(unknown), 'value')} {names}: use {', '.join(INCLUDES)} (comma-separated)."}
+        )
     return frozenset(asked)

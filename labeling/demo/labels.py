@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import F, OuterRef, Subquery, Value
-from django.db.models.functions import Least
+from django.db.models.functions import Coalesce, Least
 
-from labeling.models import Label, Output, Project, Queue, Rubric
+from labeling.models import Comment, Flag, Label, Output, Project, Queue, Rubric
 from labeling.rules.calendar import cycle_week
 from labeling.services.assignment import next_item, release_lease, skip_item
 from labeling.services.labels import comment_on_item, flag_item, submit_label
@@ -99,11 +99,18 @@ def _flag_note(kind: str, output) -> str:
 
 
 def date_past_work(project: Project, current, now) -> None:
-    """Past weeks' labels were given during those weeks, not while seeding: a day after each output. And each took a
-    reviewer a minute or two, not the instant the seed took (the experts' median time and expert hours show it)."""
+    """Past weeks' labels were given during those weeks, not while seeding: a day after each output. The flags and
+    comments an expert left with a label came with it (the meeting page and the frozen agenda show when a flag was
+    raised). And each label took a reviewer a minute or two, not the instant the seed took (the experts' median time
+    and expert hours show it)."""
     occurred_at = Subquery(Output.objects.filter(items__pk=OuterRef("item_id")).values("occurred_at")[:1])
     given_at = Least(occurred_at + timedelta(days=1), Value(now))
     Label.objects.filter(item__project=project, item__week__lt=current).update(created_at=given_at, updated_at=given_at)
+    for model, person in ((Flag, "expert_id"), (Comment, "author_id")):
+        labeled_at = Label.objects.filter(item_id=OuterRef("item_id"), expert_id=OuterRef(person)).values("created_at")
+        # One left by someone who did not label the item (a lead's) keeps its time.
+        when = Coalesce(Subquery(labeled_at[:1]), F("created_at"))
+        model.objects.filter(item__project=project, item__week__lt=current).update(created_at=when)
     # 25 to 164 s, spread by label and expert without a random draw (the seed stays reproducible).
     Label.objects.filter(item__project=project).update(seconds_spent=25 + (F("id") * 7919 + F("expert_id") * 31) % 140)
 

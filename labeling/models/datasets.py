@@ -23,7 +23,7 @@ class Dataset(models.Model):
     queues = models.ManyToManyField(Queue, blank=True, related_name="datasets")
     questions = models.JSONField(default=list, blank=True)
     only_resolved = models.BooleanField(default=True)
-    filters = models.JSONField(default=dict, blank=True)  # {"tags_any": [...], "since": iso, "until": iso}
+    filters = models.JSONField(default=dict, blank=True)  # those set: rules.dataset_filters (tags_any, since, …)
     splits = models.JSONField(default=default_splits)
     auto_rebuild = models.BooleanField(default=True, help_text="Rebuilt when the weekly cycle closes.")
     # The state of the current build, for the "build now" progress; versions themselves are immutable.
@@ -37,6 +37,12 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} · {self.slug}"
+
+    @property
+    def metadata_filter(self) -> list[tuple[str, list[str]]]:
+        """The metadata filter as (key, values) pairs by key (jsonb keeps its own key order): a template reading the
+        dict's `.items` would find a key named "items" instead."""
+        return sorted(((self.filters or {}).get("metadata") or {}).items())
 
 
 class VersionStatus(models.TextChoices):

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.conf import settings
-from django.utils.translation import ngettext
 
 from labeling.models import AlertRule, CycleStatus, Project, week_label
 
 from .calendar import week_end, week_start
+from .text import counted
 from .weekly_close import close_due_at, last_due_week
 
 # The rules whose findings are keyed by a queue's slug (a renamed queue's alert follows it: services/queues.py).
@@ -157,11 +157,6 @@ MOMENT_FORMAT = "%Y-%m-%d %H:%M"
 _MOMENT_IN_UTC = re.compile(r"\b(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC\b")
 
 
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    """The number with its noun agreeing: "1 label", "3 labels"."""
-    return f"{number} {ngettext(singular, plural or f'{singular}s', number)}"
-
-
 def _when(moment: datetime | None) -> str:
     return f"{moment.astimezone(UTC):{MOMENT_FORMAT}} UTC" if moment else "never"
 
@@ -192,7 +187,7 @@ def close_failed(facts: AlertFacts) -> list[Finding]:
                     key=label,
                     title=f"The close of {label} failed",
                     detail=(
-                        f"The weekly close of {label} failed {_count(cycle.attempts, 'time')} in a row, last at "
+                        f"The weekly close of {label} failed {counted(cycle.attempts, 'time')} in a row, last at "
                         f"{_when(cycle.failed_at)}. It is tried again automatically; the week's meeting page shows "
                         "the error."
                     ),
@@ -221,7 +216,7 @@ def close_overdue(facts: AlertFacts) -> list[Finding]:
                 title=f"The week {label} is not closed",
                 detail=(
                     f"{label} ended on {_when(week_end(facts.project, week))} and is still open "
-                    f"{_count(settings.ALERT_CLOSE_OVERDUE_HOURS, 'hour')} after its close was due: is the Celery "
+                    f"{counted(settings.ALERT_CLOSE_OVERDUE_HOURS, 'hour')} after its close was due: is the Celery "
                     "worker or beat running? A lead can close it from the meeting page."
                 ),
                 facts={"week": label, "ended_at": _iso(week_end(facts.project, week))},
@@ -265,8 +260,8 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
                 key=queue.slug,
                 title=title,
                 detail=(
-                    f"The queue {queue.name} ({queue.slug}) has {_count(queue.backlog, 'label')} still wanted in the "
-                    f"weeks not closed yet and {none}: idle for {_count(days, 'day')} when this alert opened."
+                    f"The queue {queue.name} ({queue.slug}) has {counted(queue.backlog, 'label')} still wanted in the "
+                    f"weeks not closed yet and {none}: idle for {counted(days, 'day')} when this alert opened."
                 ),
                 facts={
                     "queue": queue.slug,
@@ -303,7 +298,7 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
         rule=AlertRule.QUEUE_IDLE,
         key=queue.slug,
         title=title,
-        detail=f"The queue {queue.name} ({queue.slug}) has {_count(queue.backlog, 'label')} still wanted{why}",
+        detail=f"The queue {queue.name} ({queue.slug}) has {counted(queue.backlog, 'label')} still wanted{why}",
         facts={"queue": queue.slug, "backlog": queue.backlog, **fact},
     )
 
@@ -347,7 +342,7 @@ def _missed_quota(queue: QueueFact, label: str, week: ClosedQueueWeek, quota: in
         done = f"{queue.name} completed no item in {label}: nothing was placed in it (quota {quota})."
     elif week.items < quota:
         done = (
-            f"{queue.name} completed {week.items_complete} of its {_count(week.items, 'item')} in {label} "
+            f"{queue.name} completed {week.items_complete} of its {counted(week.items, 'item')} in {label} "
             f"(quota {quota}; only {week.items} placed, as fewer outputs matched): {week.labels} of the "
             f"{week.labels_wanted} labels they wanted were given."
         )
@@ -398,10 +393,10 @@ def ingest_stopped(facts: AlertFacts) -> list[Finding]:
         Finding(
             rule=AlertRule.INGEST_STOPPED,
             key="",
-            title=f"No outputs for {_count(hours, 'hour')}",
+            title=f"No outputs for {counted(hours, 'hour')}",
             detail=(
                 f"The newest output is from {_when(facts.newest_output_at)}; in the {INGEST_BASELINE_DAYS} days "
-                f"before, the project had at least one every {_count(hours, 'hour')} on average. Is the product app "
+                f"before, the project had at least one every {counted(hours, 'hour')} on average. Is the product app "
                 "still sending them (its API key, the ingest URL)?"
             ),
             facts={"newest_output_at": _iso(facts.newest_output_at), "silence_hours": hours},
@@ -424,7 +419,7 @@ def thumbs_down_rise(facts: AlertFacts) -> list[Finding]:
                 title=f"The thumbs-down share rose in {label}",
                 detail=(
                     f"{change.current:.1%} of the outputs of {label} got a thumbs-down{so_far}, against "
-                    f"{change.baseline:.1%} in the {_count(change.baseline_weeks, 'week')} before "
+                    f"{change.baseline:.1%} in the {counted(change.baseline_weeks, 'week')} before "
                     f"(q = {change.q_value:.3g})."
                 ),
                 facts={

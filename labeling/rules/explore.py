@@ -38,7 +38,7 @@ def is_double(value: int | float) -> bool:
 # Typed, they are forgiving: spaces at a value's ends (and around a `key:value`'s colon) are not part of it, as for
 # every other value. A value in double quotes is exactly what the quotes hold, spaces included: the canonical query
 # (facet links, chips, saved views) quotes each value the forgiving reading would change (`typed_value`).
-AS_STORED = frozenset({"model", "tag", "meta", "has_meta", "end_user", "session"})
+AS_STORED = frozenset({"model", "tag", "meta", "has_meta", "end_user", "session", "event"})
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
 
 
@@ -98,7 +98,7 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
     return typed_value(value) if parameter in AS_STORED else value
 
 
-YES_NO = QUERY_BOOLEANS  # comment, labeled, flagged
+YES_NO = QUERY_BOOLEANS  # comment, labeled, flagged, has_event
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 
 # The allow-list: every parameter a filter may have, with the help the API schema and the page show.
@@ -115,6 +115,10 @@ PARAMETERS = {
     "has_meta": "A metadata key the output has; repeat for several.",
     "end_user": "The end user's id.",
     "session": "The session id.",
+    "event": "A usage event's name: the output's end user had this event within the days of `from` and `to` (at any "
+    "time when no day is given); repeat for any of several.",
+    "has_event": "`yes` or `no` (or `true`/`false`, `1`/`0`): the output's end user had any usage event within the "
+    "days of `from` and `to` (at any time when no day is given).",
     "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
     "comment": "`yes` or `no` (or `true`/`false`, `1`/`0`): the end user left a feedback comment.",
     "labeled": "`yes` or `no` (or `true`/`false`, `1`/`0`): at least one expert has labeled the output.",
@@ -153,6 +157,8 @@ class ExploreFilter:
     metadata_keys: tuple[str, ...] = ()
     end_user: str = ""
     session: str = ""
+    events: tuple[str, ...] = ()  # usage event names (their end user had one)
+    has_event: bool | None = None  # their end user had any usage event
     feedback: tuple[int | None, ...] = ()
     has_comment: bool | None = None
     labeled: bool | None = None
@@ -195,6 +201,8 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
         metadata_keys=reader.many("has_meta"),
         end_user=reader.one("end_user"),
         session=reader.one("session"),
+        events=reader.many("event"),
+        has_event=reader.yes_no("has_event"),
         feedback=reader.choices("feedback", FEEDBACK),
         has_comment=reader.yes_no("comment"),
         labeled=reader.yes_no("labeled"),
@@ -260,6 +268,9 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
         pairs.append(("end_user", typed_value(spec.end_user)))
     if spec.session:
         pairs.append(("session", typed_value(spec.session)))
+    pairs += [("event", typed_value(name)) for name in spec.events]
+    if spec.has_event is not None:
+        pairs.append(("has_event", "yes" if spec.has_event else "no"))
     names = {value: name for name, value in FEEDBACK.items()}
     pairs += [("feedback", names[score]) for score in spec.feedback]
     for name, value in (("comment", spec.has_comment), ("labeled", spec.labeled)):

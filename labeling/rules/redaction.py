@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labeling.exceptions import InvalidInput
+from labeling.rules.text import noun
 
 EMAIL, PHONE, CARD, IBAN = "email", "phone", "card", "iban"
 BUILTINS = (EMAIL, PHONE, CARD, IBAN)
@@ -350,7 +351,9 @@ def check_rules(*, builtins: Iterable[str], custom: Iterable[dict], phone_region
     """Validate a rule set; return its custom rules. Raise InvalidInput naming the first problem."""
     unknown = sorted(set(builtins) - set(BUILTINS))
     if unknown:
-        raise InvalidInput(f"Unknown built-in rule(s): {', '.join(unknown)}. Known: {', '.join(BUILTINS)}.")
+        raise InvalidInput(
+            f"Unknown built-in {noun(len(unknown), 'rule')}: {', '.join(unknown)}. Known: {', '.join(BUILTINS)}."
+        )
     import phonenumbers
 
     if phone_region not in phonenumbers.SUPPORTED_REGIONS:

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.utils.text import slugify
+from django.utils.translation import ngettext
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -214,6 +215,16 @@ def strings_in(value: Any, *, skip_keys: frozenset[str] = frozenset()) -> list[s
 def text_chars(value: Any) -> int:
     """An output's length: the characters of its string values (as the search index counts them)."""
     return sum(len(text) for text in strings_in(value))
+
+
+def noun(number: int, singular: str, plural: str | None = None) -> str:
+    """The noun agreeing with the number: "item" for 1, "items" for any other (never "item(s)")."""
+    return ngettext(singular, plural or f"{singular}s", number)
+
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """The number with its noun agreeing: "1 item", "3 items", "0 items"."""
+    return f"{number} {noun(number, singular, plural)}"
 
 
 def duration_in_words(seconds: int) -> str:

@@ -2,7 +2,8 @@
 
 Each entry carries its figures and counts as stored (`WeekChange`), a short sentence saying what changed, and
 `explore_query`: the explore page's query string for that slice and week (None where no explore filter can name the
-slice: usage events, an output without a model, a key the `meta=` filter would read otherwise).
+slice: an output without a model, a key the `meta=` filter would read otherwise). A usage event's query finds the
+outputs of the end users who had that event (any event, for all of them) in those days.
 """
 
 from datetime import date, timedelta
@@ -139,7 +140,7 @@ def explore_query(entry: dict, *, week: date) -> str | None:
     """The explore page's query for the change's slice and week (the baseline weeks for a vanished slice)."""
     dimension, key, value, kind = entry["dimension"], entry["key"], entry["value"], entry["kind"]
     unnamed_model = dimension == ChangeDimension.MODEL and not value
-    if dimension in (ChangeDimension.EVENTS, ChangeDimension.EVENT) or unnamed_model:
+    if unnamed_model:
         return None
     since, until = week, week + timedelta(days=6)
     if kind == ChangeKind.VANISHED_SLICE:
@@ -148,6 +149,8 @@ def explore_query(entry: dict, *, week: date) -> str | None:
         since=since,
         until=until,
         models=(value,) if dimension == ChangeDimension.MODEL else (),
+        events=(value,) if dimension == ChangeDimension.EVENT else (),
+        has_event=True if dimension == ChangeDimension.EVENTS else None,
         tags=(value,) if dimension == ChangeDimension.TAG else (),
         metadata=((key, (value,)),) if dimension == ChangeDimension.METADATA and value else (),
         metadata_keys=(key,) if kind == ChangeKind.METADATA_MEDIAN else (),

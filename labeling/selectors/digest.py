@@ -10,6 +10,7 @@ from django.urls import reverse
 from labeling.models import Item, ReviewCycle
 from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
 from labeling.rules.access import QueueLabelers, queue_labelers
+from labeling.rules.text import counted
 
 
 def site_url(path: str) -> str:
@@ -49,7 +50,7 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
             if expert_id is not None and expert_id not in labelers.may_label(queue.pk):
                 continue
             quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
-            waiting = f"- {queue.name}: {open_now.get(queue.pk, 0)} item(s) waiting{quota} — "
+            waiting = f"- {queue.name}: {counted(open_now.get(queue.pk, 0), 'item')} waiting{quota} — "
             if expert_id is None and labelers.without_expert(queue.pk):
                 shown.append(waiting + _nobody_can_label(project.slug, queue.pk, labelers))
                 continue

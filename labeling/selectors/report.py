@@ -33,7 +33,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import labels_that_unblind
-from labeling.rules.calendar import current_week, week_end, week_start
+from labeling.rules.calendar import current_week, local_today, week_end, week_start
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
@@ -96,18 +96,32 @@ def open_decisions_before(project: Project, week: date) -> list[Decision]:
 
 def decisions_of(cycle: ReviewCycle | None) -> list[dict]:
     """The cycle's decisions as plain data (for the Markdown export and the API)."""
+    return [_decision_data(decision) for decision in cycle_decisions(cycle)]
+
+
+def carried_decisions(project: Project, week: date, *, today: date) -> list[dict]:
+    """The earlier weeks' decisions still open, as plain data with the week each was made in and whether it is overdue
+    on `today` (the project's date): what the report of `week` carries, frozen as they stood at its close."""
     return [
         {
-            "id": decision.pk,
-            "text": decision.text,
-            "owner": decision.owner,
-            "due_date": decision.due_date.isoformat() if decision.due_date else None,
-            "item_id": decision.item_id,
-            "created_by": decision.created_by.username if decision.created_by else None,
-            "created_at": decision.created_at.isoformat(),
+            **_decision_data(decision),
+            "week": decision.cycle.label,
+            "overdue": decision.due_date is not None and decision.due_date < today,
         }
-        for decision in cycle_decisions(cycle)
+        for decision in open_decisions_before(project, week)
     ]
+
+
+def _decision_data(decision: Decision) -> dict:
+    return {
+        "id": decision.pk,
+        "text": decision.text,
+        "owner": decision.owner,
+        "due_date": decision.due_date.isoformat() if decision.due_date else None,
+        "item_id": decision.item_id,
+        "created_by": decision.created_by.username if decision.created_by else None,
+        "created_at": decision.created_at.isoformat(),
+    }
 
 
 # The report of a week ----------------------------------------------------------------------------------------
@@ -239,6 +253,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         "changes": week_changes(project=project, week=week),
         "themes": week_themes(project=project, week=week),
         "agenda": _agenda(project, verdict_key, week),
+        "carried_decisions": carried_decisions(project, week, today=local_today(project, now)),
     }
 
 

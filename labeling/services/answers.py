@@ -4,6 +4,7 @@ from typing import Any
 
 from labeling.exceptions import InvalidAnswers
 from labeling.models import QuestionKind
+from labeling.rules.text import noun
 
 MAX_TEXT = 20_000
 
@@ -56,7 +57,7 @@ def _problem(question: dict, value: Any) -> str | None:
             return "Pick options from the list."
         unknown = [v for v in value if v not in question["options"]]
         if unknown:
-            return f"Unknown option(s): {', '.join(unknown)}."
+            return f"Unknown {noun(len(unknown), 'option')}: {', '.join(unknown)}."
         return "An option is picked twice." if len(set(value)) != len(value) else None
     if kind in (QuestionKind.TEXT, QuestionKind.CORRECTION):
         if not isinstance(value, str):

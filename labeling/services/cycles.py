@@ -38,6 +38,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
+from labeling.rules.text import counted
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
@@ -492,14 +493,16 @@ def send_digests(*, cycle_id: int) -> int:
             agreement = (
                 f", agreeing with the gold answer {row.gold_rate:.0%} of the time" if row.gold_rate is not None else ""
             )
-            lines.append(f"In {cycle.label} you labeled {row.labels} item(s){agreement}. Thank you.")
+            lines.append(f"In {cycle.label} you labeled {counted(row.labels, 'item')}{agreement}. Thank you.")
         else:
             lines.append(f"You labeled no items in {cycle.label}.")
         if caught_up:
             lines += ["", "The weekly close was catching up: these earlier weeks closed with it, each with its report:"]
             for older in caught_up:
                 done = figures.get((older.week, user.pk))
-                labeled = f"you labeled {done.labels} item(s)" if done and done.labels else "you labeled no items"
+                labeled = (
+                    f"you labeled {counted(done.labels, 'item')}" if done and done.labels else "you labeled no items"
+                )
                 lines.append(f"- {older.label}: {labeled} — {meeting_url(older)}")
         # The queues they may label in: the team-wide lines (the cycle.digest webhook, Slack) list every one.
         lines += ["", *queue_lines(user.pk)]

@@ -30,6 +30,7 @@ import msgspec
 import yaml
 
 from labeling.models import DatasetVersion
+from labeling.rules.text import noun
 
 from .export_rows import Drain, RowShape, batched, stored_lines
 
@@ -318,7 +319,7 @@ Expert-labeled outputs exported from expertloop.
 - Project: `{shape.project}`, dataset: `{shape.dataset}`, version {shape.number}
 - Checksum: SHA-256 of the version's canonical JSONL: `{shape.sha256}`
 - Rows: {", ".join(f"{hf_split(split)} {split_counts[split]}" for split in splits) or "none"}
-- Rubric version(s): {rubrics}; verdict question by version: {verdicts or "none"}
+- {noun(len(shape.rubric_versions), "Rubric version")}: {rubrics}; verdict question by version: {verdicts or "none"}
 - License: `{HF_LICENSE}` (expertloop has no license setting; set one before you publish this dataset)
 
 ## How gold was decided

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from labeling.exceptions import InvalidInput
+from labeling.rules.text import noun
 
 from . import otlp
 
@@ -30,7 +31,9 @@ def openai_chat_record(line: bytes) -> dict[str, Any]:
         raise InvalidInput('Each line must be one JSON object: {"messages": [...]}.')
     unknown = sorted(set(document) - set(OPENAI_CHAT_KEYS))
     if unknown:
-        raise InvalidInput(f"Unknown key(s) {', '.join(unknown)}; a line may hold {', '.join(OPENAI_CHAT_KEYS)}.")
+        raise InvalidInput(
+            f"Unknown {noun(len(unknown), 'key')} {', '.join(unknown)}; a line may hold {', '.join(OPENAI_CHAT_KEYS)}."
+        )
     messages = document.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidInput("`messages` must be a non-empty list of chat messages.")

@@ -27,6 +27,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from labeling.exceptions import InvalidInput
 from labeling.models import Project
 from labeling.rules.otlp import MappedSpan, map_span
+from labeling.rules.text import counted
 
 from . import records as rec
 from .ingest import ingest_outputs
@@ -68,7 +69,9 @@ class TracesResult:
             return ""
         shown = "; ".join(map(str, self.rejected[:MAX_REASONS_SHOWN]))
         more = len(self.rejected) - MAX_REASONS_SHOWN
-        return f"{len(self.rejected)} LLM span(s) rejected: {shown}" + (f"; and {more} more." if more > 0 else "")
+        return f"{counted(len(self.rejected), 'LLM span')} rejected: {shown}" + (
+            f"; and {more} more." if more > 0 else ""
+        )
 
 
 @dataclass

@@ -458,7 +458,7 @@ def _redact_decisions_about(redactor: engine.Redactor, project: Project, outputs
         return 0, 0
     decisions = Decision.objects.filter(item_id__in=item_ids)
     events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS, details__item__in=item_ids)
-    return _redact_decisions(redactor, decisions, events)
+    return _redact_decisions(redactor, project, decisions, events)
 
 
 @transaction.atomic
@@ -477,12 +477,12 @@ def _redact_every_decision(project: Project, redactor: engine.Redactor) -> tuple
     )
     decisions = Decision.objects.filter(cycle__project=project)
     events = AuditEvent.objects.filter(project=project, action__in=DECISION_EVENTS)
-    return _redact_decisions(redactor, decisions, events)
+    return _redact_decisions(redactor, project, decisions, events)
 
 
-def _redact_decisions(redactor: engine.Redactor, decisions, events) -> tuple[int, int]:
+def _redact_decisions(redactor: engine.Redactor, project: Project, decisions, events) -> tuple[int, int]:
     """The decisions' texts and owners (their caps kept: a placeholder may be longer than what it replaces) and the
-    events' copies of them, redacted; return how many decisions' texts and owners changed."""
+    events' and frozen reports' copies of them, redacted; return how many decisions' texts and owners changed."""
     limits = {name: Decision._meta.get_field(name).max_length for name in ("text", "owner")}
     rewritten, changed = [], Counter()
     for decision in decisions.select_for_update(of=("self",)).order_by("pk").only("pk", *limits):
@@ -495,7 +495,25 @@ def _redact_decisions(redactor: engine.Redactor, decisions, events) -> tuple[int
             rewritten.append(decision)
     Decision.objects.bulk_update(rewritten, list(limits), batch_size=500)
     _redact_event_copies(redactor, events, limits)
+    _redact_carried_copies(project, {decision.pk: decision for decision in rewritten})
     return changed["text"], changed["owner"]
+
+
+def _redact_carried_copies(project: Project, redacted: dict[int, Decision]) -> None:
+    """The copies of these redacted decisions that frozen weekly reports carry (`carried_decisions`, as they stood at
+    each close), given their redacted text and owner; the rest of each report stays as frozen."""
+    if not redacted:
+        return
+    for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
+        carried = cycle.report.get("carried_decisions") if isinstance(cycle.report, dict) else None
+        named = [isinstance(entry, dict) and entry.get("id") in redacted for entry in carried or ()]
+        if not isinstance(carried, list) or not any(named):
+            continue
+        entries = [
+            entry | {"text": redacted[entry["id"]].text, "owner": redacted[entry["id"]].owner} if is_named else entry
+            for entry, is_named in zip(carried, named, strict=True)
+        ]
+        ReviewCycle.objects.filter(pk=cycle.pk).update(report={**cycle.report, "carried_decisions": entries})
 
 
 def _redact_event_copies(redactor: engine.Redactor, events, limits: dict[str, int]) -> None:

@@ -10,8 +10,9 @@ from datetime import date, datetime, time
 from django import forms
 
 from labeling.models import Project
+from labeling.rules.explore import read_pair
 
-from .spec_forms import SpecForm, comma_list
+from .spec_forms import SpecForm, comma_list, phrase_lines, phrases_field
 
 DEFAULT_SPLITS = "train=80, test=20"
 
@@ -34,6 +35,21 @@ def parse_splits(text: str) -> dict[str, int]:
     if not splits:
         raise forms.ValidationError(f"Give at least one split, e.g. {DEFAULT_SPLITS}.")
     return splits
+
+
+def parse_metadata(text: str) -> dict[str, list[str]]:
+    """One `key:value` a line (as explore's `meta` writes it; a key or value in quotes keeps its spaces) → key → its
+    values, in the order given; raise ValidationError naming the line that is not one."""
+    metadata: dict[str, list[str]] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        pair = read_pair(line)
+        if pair is None:
+            raise forms.ValidationError(f"Write one key:value a line, e.g. plan:pro; got {line.strip()[:80]!r}.")
+        key, value = pair
+        metadata.setdefault(key, []).append(value)
+    return metadata
 
 
 def format_splits(splits: dict[str, int]) -> str:
@@ -70,6 +86,17 @@ class DatasetForm(SpecForm):
     tags_any = forms.CharField(
         label="Tags: any of", required=False, max_length=2000, help_text="Comma-separated; empty: any tags."
     )
+    models = forms.CharField(
+        label="Models: any of", required=False, help_text="Comma-separated, as the outputs name them; empty: any model."
+    )
+    metadata = forms.CharField(
+        label="Metadata",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One key:value a line, e.g. plan:pro (values of one key are alternatives; every key must hold). "
+        "Compared as text: true, a number as its digits.",
+    )
+    text_any = phrases_field()
     since = forms.DateField(
         label="Since",
         required=False,
@@ -104,6 +131,15 @@ class DatasetForm(SpecForm):
     def clean_tags_any(self) -> list[str]:
         return comma_list(self.cleaned_data.get("tags_any", ""))
 
+    def clean_models(self) -> list[str]:
+        return comma_list(self.cleaned_data.get("models", ""))
+
+    def clean_metadata(self) -> dict[str, list[str]]:
+        return parse_metadata(self.cleaned_data.get("metadata", ""))
+
+    def clean_text_any(self) -> list[str]:
+        return phrase_lines(self.cleaned_data.get("text_any", ""))
+
     def clean_splits(self) -> dict[str, int]:
         return parse_splits(self.cleaned_data.get("splits", ""))
 
@@ -127,6 +163,9 @@ class DatasetForm(SpecForm):
             "questions": data["questions"],
             "only_resolved": data["only_resolved"],
             "tags_any": data["tags_any"],
+            "models": data["models"],
+            "metadata": data["metadata"],
+            "text_any": data["text_any"],
             "splits": data["splits"],
             "auto_rebuild": data["auto_rebuild"],
         }

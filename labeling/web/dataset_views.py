@@ -9,13 +9,14 @@ which shows "preparing…", or one swept to save disk, which shows "Prepare" (se
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
 from labeling.rules.access import DATASET_ROLES, manages, member_project
+from labeling.rules.dataset_filters import from_explore_query
 from labeling.rules.text import isolated
 from labeling.selectors.datasets import dataset_of_project, dataset_summaries, ready_version, versions_of_dataset
 from labeling.selectors.management import project_queues
@@ -54,13 +55,24 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
 def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
     rubric = current_rubric(project)
+    # Opened from explore's "Make a dataset from this filter" (`?explore=<the filter's query>`, as a new queue's form
+    # is): the query, translated (what cannot be, named); the form's own parameters stay apart from it.
+    explore = request.GET.get("explore") if request.method == "GET" else None
+    from_explore = from_explore_query(QueryDict(explore)) if explore is not None else None
     form = DatasetForm(
         request.POST or None,
         project=project,
         queues=project_queues(project),
         question_keys=[question["key"] for question in rubric.questions] if rubric else [],
+        initial=from_explore.initial if from_explore else None,
     )
-    context = {**_frame(project, membership), "form": form, "rubric": rubric}
+    context = {
+        **_frame(project, membership),
+        "form": form,
+        "rubric": rubric,
+        "from_explore": from_explore,
+        "explore_query": explore or "",
+    }
     if request.method == "GET":
         return render(request, "labeling/datasets/form.html", context)
     if form.is_valid():

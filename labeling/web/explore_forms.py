@@ -29,6 +29,7 @@ YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),
     "flagged": ("Flagged", "Not flagged"),
+    "has_event": ("Its end user had a usage event", "Its end user had no usage event"),
 }
 
 
@@ -154,6 +155,7 @@ def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
         add(f"End user: {shown_value(spec.end_user)}", end_user="")
     if spec.session:
         add(f"Session: {shown_value(spec.session)}", session="")
+    each("events", "Usage event", shown_value)
     names = {score: name for name, score in FEEDBACK.items()}
     each("feedback", "Feedback", lambda score: FEEDBACK_LABELS[names[score]])
     for name, (yes, no) in YES_NO_LABELS.items():

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import DomainError, TooManyRequests
 from labeling.rules import calendar
 from labeling.rules.access import QueueLabelers, managed_project, queue_labelers
-from labeling.rules.text import isolated
+from labeling.rules.text import counted, isolated, noun
 from labeling.selectors import members as member_selectors
 from labeling.selectors.invitations import open_invitations
 from labeling.services import invitations as invitation_services
@@ -83,7 +83,9 @@ def member_remove(request, slug: str, membership_id: int):
         released = member_services.remove_member(membership=membership, removed_by=request.user)
     except DomainError as exc:
         return _refused(request, project, exc)
-    freed = f" {released} item(s) they held are free for others now." if released else ""
+    freed = (
+        f" {counted(released, 'item')} they held {noun(released, 'is', 'are')} free for others now." if released else ""
+    )
     messages.success(request, f"{membership.user.username} was removed from {isolated(project.name)}.{freed}")
     _tell_queues_without_expert(request, project, membership.user, before)
     if membership.pk == own.pk:  # the lead left the project: its pages are closed to them now

@@ -562,7 +562,7 @@ def test_the_hf_card_names_the_provenance_and_loads_as_a_folder(reader, version,
     card = (tmp_path / "support-eval" / "README.md").read_text()
 
     rows = ", ".join(f"{split} {count}" for split, count in sorted(version.split_counts.items(), key=lambda kv: -kv[1]))
-    facts = ("`support-bot`", "`support-eval`", "version 1", version.sha256, "Rubric version(s): v1", "`correct`")
+    facts = ("`support-bot`", "`support-eval`", "version 1", version.sha256, "Rubric version: v1", "`correct`")
     for fact in (*facts, f"Rows: {rows}"):
         assert fact in card
     assert "How gold was decided" in card

@@ -160,3 +160,55 @@ def test_bad_nested_filters_are_a_400_naming_filters(builder, filters, message):
     assert response.status_code == 400
     assert any(e["field"] == "filters" and message in e["message"] for e in response.json()["errors"]), response.json()
     assert not Dataset.objects.exists()
+
+
+# Models, metadata and phrases ----------------------------------------------------------------------------------------
+
+
+def test_models_metadata_and_text_are_stored_shown_and_post_back_nested(builder):
+    spec = {
+        "models": ["gpt-4.1-mini-2025-04-14"],
+        "metadata": {"plan": ["vip", "team"]},
+        "text_any": ["refund will arrive", "Straße"],
+    }
+    made = builder.post(DATASETS, {"name": "Refund promises", **spec})
+
+    assert made.status_code == 201, made.json()
+    assert made.json()["filters"] == spec
+    again = builder.post(DATASETS, {"name": "Refund promises copy", "filters": made.json()["filters"]})
+    assert again.status_code == 201, again.json()
+    assert again.json()["filters"] == spec
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"models": "gpt"}, "models", "list"),
+        ({"models": [" "]}, "models", "Models: a value is blank."),
+        ({"metadata": {"plan": "vip"}}, "metadata", "list"),
+        ({"metadata": {"plan": []}}, "metadata", "give 'plan' at least one value"),
+        ({"metadata": {"plan": ["x" * 201]}}, "metadata", "more than 200 characters"),
+        ({"text_any": "refund"}, "text_any", "list"),
+        ({"text_any": [5]}, "text_any", "Not a valid string."),
+        ({"text_any": ["x" * 201]}, "text_any", "use at most 200"),
+        ({"text_any": ["x"] * 21}, "text_any", "21 phrases; use at most 20."),
+        ({"filters": {"text": "refund"}}, "filters", "`text`: Unknown filter."),
+        ({"filters": {"model": ["gpt"]}}, "filters", "`model`: Unknown filter."),
+        ({"filters": {"metadata": ["plan:vip"]}}, "filters", "`metadata`"),
+        ({"model": ["gpt"]}, "model", "Unknown field."),
+    ],
+)
+def test_a_bad_model_metadata_or_text_filter_is_a_400_naming_it(builder, body, field, message):
+    response = builder.post(DATASETS, {"name": "Refund promises", **body})
+
+    assert response.status_code == 400, response.json()
+    assert any(e["field"] == field and message in e["message"] for e in response.json()["errors"]), response.json()
+    assert not Dataset.objects.exists()
+
+
+def test_the_schema_types_the_filters(builder, client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    filters = schema["components"]["schemas"]["DatasetFiltersOut"]["properties"]
+    assert set(filters) == {"tags_any", "since", "until", "models", "metadata", "text_any"}
+    assert filters["metadata"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}

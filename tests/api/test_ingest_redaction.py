@@ -201,7 +201,7 @@ def test_older_outputs_are_redacted_again_only_when_asked(api, project):
     out = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=out)
 
-    assert "Redacted 2 stored output(s)" in out.getvalue()
+    assert "Redacted 2 stored outputs" in out.getvalue()
     first, second, third = Output.objects.filter(project=project).order_by("external_id")
     assert [o.redaction_version for o in (first, second, third)] == [2, 2, 2]
     for output in (first, second):
@@ -228,7 +228,7 @@ def test_older_usage_events_are_redacted_by_the_same_command(api, project):
     out = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=out)
 
-    assert "Redacted 0 stored output(s) and 3 usage event(s)" in out.getvalue()
+    assert "Redacted 0 stored outputs and 3 usage events" in out.getvalue()
     stored = UsageEvent.objects.filter(project=project).order_by("external_id")
     assert [event.properties for event in stored] == [
         {"text": "write to [EMAIL] or call [PHONE]", "n": n, "page": "/help"} for n in (1, 2, 3, 4)
@@ -242,7 +242,7 @@ def test_older_usage_events_are_redacted_by_the_same_command(api, project):
 
     again = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=again)
-    assert "Redacted 0 stored output(s) and 0 usage event(s)" in again.getvalue()
+    assert "Redacted 0 stored outputs and 0 usage events" in again.getvalue()
 
 
 @pytest.mark.parametrize("builtins", [None, []])

@@ -104,7 +104,7 @@ def test_a_batch_mixing_good_and_bad_spans_stores_the_good_ones_and_reports_the_
 
     assert mixed.status_code == 200
     assert mixed.json()["partialSuccess"]["rejectedSpans"] == "4"  # int64 in OTLP/JSON: a string
-    assert mixed.json()["partialSuccess"]["errorMessage"].startswith("4 LLM span(s) rejected: span ")
+    assert mixed.json()["partialSuccess"]["errorMessage"].startswith("4 LLM spans rejected: span ")
     assert sorted(Output.objects.filter(project=project).values_list("output", flat=True)) == [
         "answer 0",
         "answer 1",

@@ -7,7 +7,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.db import transaction
 
-from labeling.models import Queue
+from labeling.models import Queue, UsageEvent
 from labeling.rules.explore import PARAMETERS
 from labeling.services.api_keys import create_api_key
 from labeling.services.labels import flag_item
@@ -459,3 +459,17 @@ def test_a_gold_rating_is_checked_against_the_scale_of_every_rubric_version(read
     assert outside_both.json()["errors"] == [
         {"index": None, "field": "gold", "message": "'6' is not an answer to 'helpful': use 1 to 5."}
     ]
+
+
+def test_the_event_filter_finds_the_outputs_of_end_users_who_had_the_event(reader, shop):
+    """As the meeting page's link to a usage event's change: the outputs of the end users behind the events."""
+    for project, user in ((shop["project"], "u-2"), (shop["twin"], "u-1")):
+        UsageEvent.objects.create(
+            project=project, end_user_id=user, name="return_started", occurred_at=at(12, 9), received_at=at(12, 9)
+        )
+
+    assert set(listed(reader, {"event": "return_started"})) == {"order", "delayed"}
+    assert listed(reader, {"event": "return_started", "to": "2026-11-11"}) == []  # the event came on the 12th
+    assert set(listed(reader, {"has_event": "yes"})) == {"order", "delayed"}
+    assert reader.get(f"{URL}?has_event=maybe").json()["errors"][0]["field"] == "has_event"
+    assert reader.get(f"{URL}?event={'x' * 201}").json()["errors"][0]["field"] == "event"

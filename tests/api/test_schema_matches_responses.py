@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from labeling.models import Output, ReviewCycle, week_label
+from labeling.models import Decision, Output, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_YEARS
 from labeling.services.api_keys import create_api_key
@@ -324,8 +324,9 @@ def test_every_operation_declares_the_throttle_and_the_database_outage_with_retr
             assert "Retry-After" in operation["responses"][status]["headers"], (operation["operationId"], status)
 
 
-# Keys a value may carry that no schema can name: they are the data's own (as sent, or a rubric's question keys).
-DATA_KEYED = {"metadata", "answers", "input", "output", "context", "value", "filters"}
+# Keys a value may carry that no schema can name: they are the data's own, as sent. (An expert's `answers`, keyed by
+# the rubric's questions, have no such excuse: the schema types their values, `additionalProperties`.)
+DATA_KEYED = {"metadata", "input", "output", "context", "filters"}
 
 
 def _shapes(schema: dict, node: dict) -> list[dict]:
@@ -411,6 +412,8 @@ def test_a_weekly_report_declares_every_key_it_carries(client, api, schema, proj
     retention, quality and agreement were free-form objects: a client generated from it had no type for them. The
     blind copy an expert reads (`expert` null, `expert_hidden`, `note_hidden`, `comments_hidden`) too."""
     week = calendar.current_week(project)
+    earlier = ReviewCycle.objects.create(project=project, week=week - timedelta(days=7))
+    Decision.objects.create(cycle=earlier, text="Still open", owner="Priya", due_date=week)  # carried to this week
     url = f"/api/v1/cycles/{week_label(week)}/report"
     open_report = api.get(url).json()
     client.force_login(expert)
@@ -422,6 +425,7 @@ def test_a_weekly_report_declares_every_key_it_carries(client, api, schema, proj
 
     assert blind["agenda"]["flags"][0]["expert_hidden"] is True
     assert closed["status"] == "closed" and "close" in closed
+    assert [entry["text"] for entry in closed["carried_decisions"]] == ["Still open"]
     for report in (open_report, blind, closed, frozen):
         assert unshaped(schema, answer_shape(schema, REPORT), report) == [], report["status"]
         assert problems(schema, REPORT, report) == [], report["status"]

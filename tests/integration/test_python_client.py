@@ -946,6 +946,27 @@ def test_datasets_are_listed_and_defined_as_the_http_endpoints_answer_and_a_crea
     client.close()
 
 
+def test_a_dataset_of_a_models_refund_promises_is_defined_with_its_filters(server, project, ci_key):
+    client = Client(server.url, ci_key.secret)
+
+    created = client.create_dataset(
+        "Refund promises", models=("gpt-4.1-mini",), metadata={"plan": ("pro", "team")},
+        text_any=("refund will arrive", "refund arrives"),
+    )  # fmt: skip
+
+    assert created.details()["filters"] == {
+        "models": ["gpt-4.1-mini"], "metadata": {"plan": ["pro", "team"]},
+        "text_any": ["refund will arrive", "refund arrives"],
+    }  # fmt: skip
+    with pytest.raises(BadRequest) as refused:
+        client.create_dataset("Blank", metadata={"plan": ()})
+    assert [error["field"] for error in refused.value.errors] == ["metadata"]
+    with pytest.raises(BadRequest) as refused:
+        client.create_dataset("Blank phrase", text_any=["refund", " "])
+    assert [error["field"] for error in refused.value.errors] == ["text_any"]
+    client.close()
+
+
 def test_outputs_are_found_page_by_page_with_the_explore_filters_and_counted_as_the_http_endpoints_answer(
     server, project, read_key
 ):

@@ -8,6 +8,7 @@ from tqdm import tqdm
 from labeling.exceptions import InvalidInput, RecordError
 from labeling.management.base import ProjectCommand
 from labeling.models import Project
+from labeling.rules.text import counted
 from labeling.services import records
 from labeling.services.import_formats import (
     UTF8_BOM,
@@ -64,7 +65,7 @@ class Command(ProjectCommand):
             for line, message in errors[:MAX_ERRORS_SHOWN]:
                 self.stderr.write(f"line {line}: {message}")
             lines = len({line for line, _ in errors})
-            raise CommandError(f"{lines} invalid line(s) in {file}; nothing was imported.")
+            raise CommandError(f"{counted(lines, 'invalid line')} in {file}; nothing was imported.")
         total = IngestResult()
         for batch in self._batches(file, format, "Importing", []):
             result = ingest_outputs(project=project, body=_body(batch))

@@ -1,5 +1,6 @@
 from labeling.management.base import ProjectCommand, name_of
 from labeling.models import Project
+from labeling.rules.text import counted
 from labeling.services.redaction import redact_stored_outputs
 
 
@@ -29,13 +30,16 @@ class Command(ProjectCommand):
             )
             return
         # Names are visited only with --all: a count of them otherwise would claim none needed it.
-        names = "" if run.saved_view_names is None else f", and the names of {run.saved_view_names} saved view(s)"
+        names = (
+            "" if run.saved_view_names is None else f", and the names of {counted(run.saved_view_names, 'saved view')}"
+        )
         self.stdout.write(
-            f"Redacted {run.outputs} stored output(s) and {run.usage_events} usage event(s) of {project.slug} "
-            f"with the rules in force, the reasons of {run.withdrawal_reasons} withdrawn dataset version(s), "
-            f"the notes of {run.flag_notes} flag(s), {run.comments} comment(s), the reasons of {run.skip_reasons} "
-            f"skip(s), {run.adjudication_notes} adjudication note(s), the texts of {run.decisions} meeting "
-            f"decision(s) and the owners of {run.decision_owners}{names}."
+            f"Redacted {counted(run.outputs, 'stored output')} and {counted(run.usage_events, 'usage event')} of "
+            f"{project.slug} with the rules in force, the reasons of "
+            f"{counted(run.withdrawal_reasons, 'withdrawn dataset version')}, the notes of "
+            f"{counted(run.flag_notes, 'flag')}, {counted(run.comments, 'comment')}, the reasons of "
+            f"{counted(run.skip_reasons, 'skip')}, {counted(run.adjudication_notes, 'adjudication note')}, the texts "
+            f"of {counted(run.decisions, 'meeting decision')} and the owners of {run.decision_owners}{names}."
         )
         if run.versions_with_earlier_text:
             self.stdout.write(

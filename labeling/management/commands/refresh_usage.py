@@ -3,6 +3,7 @@ import argparse
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.models import Project
+from labeling.rules.text import counted
 from labeling.services.platform import backfill_usage
 
 
@@ -32,4 +33,4 @@ class Command(BaseCommand):
             if not projects.exists():
                 raise CommandError(f"No project with slug {project!r}.")
         written = backfill_usage(projects=projects, weeks=weeks)
-        self.stdout.write(f"Computed {written} project week(s).")
+        self.stdout.write(f"Computed {counted(written, 'project week')}.")

@@ -27,6 +27,7 @@ from labeling.models import (
     QuestionKind,
     Queue,
     Resolution,
+    UsageEvent,
 )
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
@@ -63,6 +64,11 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
         outputs = outputs.filter(end_user_id=spec.end_user)
     if spec.session:
         outputs = outputs.filter(session_id=spec.session)
+    if spec.events:
+        outputs = outputs.filter(_had_event(project, spec, names=spec.events))
+    if spec.has_event is not None:
+        had = _had_event(project, spec)
+        outputs = outputs.filter(had) if spec.has_event else outputs.exclude(had)
     if spec.feedback:
         scores = [score for score in spec.feedback if score is not None]
         condition = Q(feedback_score__in=scores)
@@ -205,6 +211,20 @@ def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
     for value in values:
         condition |= Q(Exact(text, value))
     return condition
+
+
+def _had_event(project: Project, spec: ExploreFilter, *, names: Iterable[str] = ()) -> Q:
+    """The output's end user had a usage event (one of `names`, when given) within the filter's days (any time when it
+    names none): the way from usage events to the outputs of the people behind them (an event has an end user, not an
+    output). An output without an end user is nobody's: it never had one."""
+    events = UsageEvent.objects.filter(project=project, end_user_id=OuterRef("end_user_id"))
+    if names:
+        events = events.filter(name__in=names)
+    if spec.since:
+        events = events.filter(occurred_at__gte=day_start(project, spec.since))
+    if spec.until:
+        events = events.filter(occurred_at__lt=day_start(project, spec.until + timedelta(days=1)))
+    return Q(Exists(events)) & ~Q(end_user_id="")
 
 
 def _queue_ids(project: Project, slugs: Iterable[str]) -> list[int]:

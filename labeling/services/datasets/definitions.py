@@ -9,7 +9,8 @@ from django.utils.text import slugify
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import ApiKey, AuditEvent, Dataset, Project, Queue, work_key
-from labeling.rules.text import has_letter_or_digit, name_problem, slug_for_name, slug_from_name
+from labeling.rules.dataset_filters import filter_problems, stored_filters
+from labeling.rules.text import has_letter_or_digit, name_problem, noun, slug_for_name, slug_from_name
 from labeling.rules.twins import audited_twin, fingerprint
 from labeling.selectors.rubrics import question_keys
 
@@ -28,6 +29,9 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
     tags_any: list[str] = []
     since: datetime | None = None
     until: datetime | None = None
+    models: list[str] = []
+    metadata: dict[str, list[str]] = {}  # key → the values it may hold, as text
+    text_any: list[str] = []  # phrases, one of which the answer holds (rules.answer_text, as a queue rule)
     splits: dict[str, int] = msgspec.field(default_factory=lambda: {"train": 80, "test": 20})
     auto_rebuild: bool = True
 
@@ -49,7 +53,17 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         # one another on the project's row lock, so the second finds the first's name taken.
         Project.objects.lock(project.pk)
     problems = definition_problems(
-        project=project, name=name, splits=parsed.splits, queues=parsed.queues, questions=parsed.questions
+        project=project,
+        name=name,
+        splits=parsed.splits,
+        queues=parsed.queues,
+        questions=parsed.questions,
+        filters={
+            "tags_any": parsed.tags_any,
+            "models": parsed.models,
+            "metadata": parsed.metadata,
+            "text_any": parsed.text_any,
+        },
     )
     # The name taken by this very spec posted moments ago (the dataset commits with its audit event)? Asked after the
     # checks, not before: a twin committing between the two would otherwise be refused as a name taken.
@@ -62,11 +76,14 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
     if problems:
         messages = [problem for _, problem in problems]
         raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
-    filters = {"tags_any": parsed.tags_any} if parsed.tags_any else {}
-    if parsed.since:
-        filters["since"] = parsed.since.isoformat()
-    if parsed.until:
-        filters["until"] = parsed.until.isoformat()
+    filters = stored_filters(
+        tags_any=parsed.tags_any,
+        since=parsed.since.isoformat() if parsed.since else None,
+        until=parsed.until.isoformat() if parsed.until else None,
+        models=parsed.models,
+        metadata=parsed.metadata,
+        text_any=parsed.text_any,
+    )
     for attempt in range(GENERATED_SLUG_ATTEMPTS):
         slug = _slug_for(project, name)
         try:
@@ -116,9 +133,11 @@ def definition_problems(
     splits: dict[str, int] | None = None,
     queues: list[str] | None = None,
     questions: list[str] | None = None,
+    filters: dict | None = None,
 ) -> list[tuple[str, str]]:
     """What is wrong with the parts of a definition given (None: not given, or already refused for its type), as
-    (field, problem) pairs: the API names these beside the type errors of the other fields, in one 400."""
+    (field, problem) pairs: the API names these beside the type errors of the other fields, in one 400. `filters`:
+    any of tags_any, models, metadata and text_any (rules.dataset_filters)."""
     problems: list[tuple[str, str]] = []
     if name is not None:
         name = name.replace("\x00", "").strip()
@@ -141,10 +160,12 @@ def definition_problems(
     if queues:
         found = set(Queue.objects.filter(project=project, slug__in=queues).values_list("slug", flat=True))
         if missing := set(queues) - found:
-            problems.append(("queues", f"No such queue(s) in this project: {', '.join(sorted(missing))}."))
+            problems.append(
+                ("queues", f"No such {noun(len(missing), 'queue')} in this project: {', '.join(sorted(missing))}.")
+            )
     if unknown_questions := _unknown_question_keys(project, questions or []):
         problems.append(("questions", f"No such question in this project's rubric: {', '.join(unknown_questions)}."))
-    return problems
+    return problems + filter_problems(**(filters or {}))
 
 
 GENERATED_SLUG_ATTEMPTS = 3  # a generated slug taken by a create committed meanwhile: try the next number

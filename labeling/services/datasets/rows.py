@@ -17,6 +17,7 @@ from django.db.models.functions import MD5, Cast, Coalesce
 from labeling.models import Dataset, Item, ItemStatus, Label, Output, Resolution, ResolutionStatus, Rubric
 from labeling.rules import gold as rules_gold
 from labeling.rules.annotators import annotator_pseudonym as _pseudonym
+from labeling.rules.dataset_filters import PYTHON_FILTERS, keeps_output
 
 from ..export_rows import ROW_CHUNK
 
@@ -102,7 +103,7 @@ def _json(text: str | None) -> Any:
 
 
 def _selected_items(dataset: Dataset):
-    """The complete items the dataset takes (before the tags filter, which reads each output's tags)."""
+    """The complete items the dataset takes, before the filters read in Python (`RowMaker`, by `keeps_output`)."""
     items = Item.objects.filter(project_id=dataset.project_id, status=ItemStatus.COMPLETE)
     queue_ids = list(dataset.queues.values_list("pk", flat=True))
     if queue_ids:
@@ -114,6 +115,8 @@ def _selected_items(dataset: Dataset):
         items = items.filter(output__occurred_at__gte=filters["since"])
     if filters.get("until"):
         items = items.filter(output__occurred_at__lt=filters["until"])
+    if filters.get("models"):
+        items = items.filter(output__model__in=filters["models"])
     return items
 
 
@@ -235,11 +238,13 @@ class RowMaker:
             )
         }
         self.pseudonyms: dict[int, str] = {}
-        self.tags_any = set((dataset.filters or {}).get("tags_any") or [])
+        # Only the filters read per row in Python that are set: a dataset without them checks nothing per row.
+        self.row_filters = {name: value for name, value in (dataset.filters or {}).items() if name in PYTHON_FILTERS}
         self.keys = set(dataset.questions or [])
 
     def rows(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[StoredRow]:
-        """The stored form of the rows of these keys (in their order), less those the tags filter leaves out."""
+        """The stored form of the rows of these keys (in their order), less those the filters read in Python leave
+        out (tags, metadata, text_any)."""
         for chunk in batched(keys, ROW_CHUNK):
             for key, row in self._rows_of_chunk(chunk):
                 yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2]
@@ -271,7 +276,7 @@ class RowMaker:
             item_id, external_id, _ = key
             *json_columns, model, occurred_at, automatic, adjudicated, gold_status = columns[item_id]
             input_, output, metadata, tags = map(_json, json_columns)
-            if self.tags_any and not self.tags_any.intersection(tags or []):
+            if self.row_filters and not keeps_output(self.row_filters, tags=tags, metadata=metadata, answer=output):
                 continue
             for expert_id, *_ in labels[item_id]:
                 if expert_id not in self.pseudonyms:

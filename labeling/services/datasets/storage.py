@@ -84,7 +84,7 @@ def write_incremental(version: DatasetVersion, maker: "RowMaker", predecessor: D
             source = positions.get(digest)
             if source is not None:
                 runs.add(source=source, target=position)
-            elif external_id in built:  # else left out by the tags filter
+            elif external_id in built:  # else left out by a filter read in Python
                 _, split, line, rubric_version, _ = built[external_id]
                 tally.add(split, rubric_version, rows=1, octets=len(line))
                 stored.append((version.pk, position, external_id, split, line, digest, rubric_version))

@@ -107,7 +107,7 @@ def test_otlp_json_with_a_bad_line_imports_nothing(tmp_path, project):
 
     report = refused("--project", project.slug, "--format", "otlp-json", write(tmp_path, "t.jsonl", lines))
 
-    assert "4 invalid line(s)" in report
+    assert "4 invalid lines" in report
     assert 'line 2: Not an OTLP ExportTraceServiceRequest: send {"resourceSpans": [...]} as OTLP/JSON.' in report
     assert f"line 3: span {TRACE_ID}:0000000000000002 (chat): No output text" in report
     assert f"line 4: span {TRACE_ID}:0000000000000003 (chat): model: Expected `str` of length <= 200" in report
@@ -122,7 +122,7 @@ def test_otlp_json_whose_first_line_is_broken_names_every_bad_line(tmp_path, pro
 
     report = refused("--project", project.slug, "--format", "otlp-json", write(tmp_path, "t.jsonl", lines))
 
-    assert "2 invalid line(s)" in report
+    assert "2 invalid lines" in report
     assert "line 1: Not valid JSON" in report and "line 3: Not valid JSON" in report
     assert "body" not in report
     assert not Output.objects.exists()
@@ -213,9 +213,9 @@ def test_openai_chat_with_bad_lines_imports_nothing(tmp_path, project):
 
     report = refused("--project", project.slug, "--format", "openai-chat", write(tmp_path, "c.jsonl", lines))
 
-    assert "5 invalid line(s)" in report
+    assert "5 invalid lines" in report
     assert "line 2: The last message must be the assistant's answer (role `assistant`): it is the output." in report
-    assert "line 3: Unknown key(s) weights; a line may hold messages, id, model, metadata, tags, tools" in report
+    assert "line 3: Unknown key weights; a line may hold messages, id, model, metadata, tags, tools" in report
     assert "line 4: metadata: Expected `object | null`, got `array`" in report
     assert "line 5: Not valid JSON" in report
     assert "line 6: external_id: Expected `str` of length <= 200" in report

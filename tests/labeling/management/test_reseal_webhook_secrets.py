@@ -36,7 +36,10 @@ def test_resealing_keeps_the_secrets_readable_once_the_old_key_is_dropped(projec
         lost = _add(project, lead, "lost")
 
     with override_settings(SECRET_KEY="the-new-key", SECRET_KEY_FALLBACKS=["the-old-key"]):
-        with pytest.raises(CommandError, match=r"1 endpoint\(s\) no key opens") as failed:  # exit 1: a script stops
+        # Exit 1: a script stops. One endpoint is "it", not "endpoint(s) ... them".
+        with pytest.raises(
+            CommandError, match=r"1 endpoint no key opens \(above\): if a former key sealed it,"
+        ) as failed:
             call_command("reseal_webhook_secrets")
     output = capsys.readouterr().out
 
@@ -63,7 +66,7 @@ def test_the_old_key_set_in_the_environment_as_secret_key_fallbacks_opens_the_se
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
-    assert "1 signing secrets sealed again with the current SECRET_KEY" in result.stdout
+    assert "1 signing secret sealed again with the current SECRET_KEY" in result.stdout
     assert "no key" not in result.stdout
     with override_settings(SECRET_KEY="the-new-key", SECRET_KEY_FALLBACKS=[]):
         assert webhooks.signing_secret(WebhookEndpoint.objects.get(pk=made.endpoint.pk)) == made.secret

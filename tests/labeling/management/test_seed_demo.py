@@ -229,6 +229,30 @@ def test_the_demos_flag_notes_are_about_the_outputs_they_flag(seeded):
         assert (note == PROMISE_NOTE) == ("refund will arrive by" in str(output)), (note, output)
 
 
+def test_the_demos_past_flags_and_comments_were_left_in_their_week_with_the_label(seeded):
+    """A closed week's flags read as raised on the seed's day, days after their week and the labels beside them: each
+    was left with its expert's label, a day after the output, as the frozen agenda of its week says too."""
+    from labeling.models import Comment, Flag, Label, ReviewCycle
+    from labeling.rules.calendar import cycle_week, week_start
+
+    project = Project.objects.get(slug="support-bot")
+    this_week = cycle_week(project, timezone.now())
+    labeled_at = {(item, expert): at for item, expert, at in Label.objects.values_list("item", "expert", "created_at")}
+    left = [
+        *Flag.objects.filter(item__project=project).values_list("item", "expert", "item__week", "created_at"),
+        *Comment.objects.filter(item__project=project).values_list("item", "author", "item__week", "created_at"),
+    ]
+    past = [(item, person, week, at) for item, person, week, at in left if week < this_week]
+    assert past and any(week < this_week for _, _, week, _ in past)
+    for item, person, week, at in past:
+        assert at == labeled_at[item, person]
+        assert week_start(project, week) <= at < week_start(project, week) + 8 * timedelta(days=1)
+    first = ReviewCycle.objects.filter(project=project, status="closed", report__agenda__flags__0__isnull=False)
+    frozen = first.order_by("week").first()
+    for flag in frozen.report["agenda"]["flags"]:
+        assert datetime.fromisoformat(flag["created_at"]) < week_start(project, frozen.week) + 2 * WEEK
+
+
 def test_the_demo_redacts_the_contact_details_its_shoppers_type(seeded):
     """The demo project has the built-ins on; shoppers' e-mails, phones, cards and IBANs are stored as placeholders."""
     project = Project.objects.get(slug="support-bot")

@@ -47,6 +47,9 @@ def parse(query: str, **kwargs) -> ExploreFilter:
         ("has_meta=0&has_meta=latency_ms", ExploreFilter(metadata_keys=("0", "latency_ms"))),
         ("end_user=alice", ExploreFilter(end_user="alice")),
         ("session=s-1", ExploreFilter(session="s-1")),
+        ("event=started&event=+refund+&event=started", ExploreFilter(events=("started", "refund"))),
+        ("has_event=yes", ExploreFilter(has_event=True)),
+        ("has_event=0", ExploreFilter(has_event=False)),
         ("feedback=down&feedback=NONE&feedback=down", ExploreFilter(feedback=(-1, None))),
         ("feedback=up&feedback=neutral", ExploreFilter(feedback=(1, 0))),
         ("comment=yes", ExploreFilter(has_comment=True)),
@@ -91,6 +94,7 @@ def test_good_values_parse(query, expected):
         ("feedback=bad", "feedback", "is not one of: up, neutral, down, none"),
         ("comment=maybe", "comment", "is not yes or no: use yes, true or 1, or no, false or 0."),
         ("flagged=on", "flagged", "is not yes or no"),
+        ("has_event=maybe", "has_event", "is not yes or no"),
         ("comment=yes&comment=no", "comment", "Give this filter once"),
         ("min_chars=-1", "min_chars", "whole number"),
         ("min_chars=1e3", "min_chars", "whole number"),
@@ -102,6 +106,7 @@ def test_good_values_parse(query, expected):
         ("q=refund%00", "q", "NUL"),
         (f"model={LONG}", "model", "at most 200 characters"),
         (f"meta=k:{LONG}", "meta", "at most 200 characters"),
+        (f"event={LONG}", "event", "at most 200 characters"),
         (f"q={'x' * 501}", "q", "at most 500 characters"),
         ("&".join(f"tag=t{n}" for n in range(MAX_VALUES + 1)), "tag", f"At most {MAX_VALUES} values"),
     ],
@@ -136,6 +141,7 @@ ROUND_TRIPS = [
     # values whose spaces at their ends (or quotes) are part of them, in quotes
     "model=%22gpt+%22&tag=%22+vip%22&meta=%22+plan%22:%22+pro+%22&meta=%22k:y%22:v&has_meta=%22+plan%22",
     "end_user=%22u-9+%22&session=%22%22s%22%22",
+    "from=2026-11-30&to=2026-12-06&event=return_started&event=%22+vip_visit%22&has_event=no",
 ]
 
 

@@ -6,10 +6,11 @@ import pytest
 from django.http import QueryDict
 
 from labeling.exceptions import InvalidFilter
+from labeling.models import UsageEvent
 from labeling.rules.explore import parse_filter
 from labeling.selectors.explore import filter_outputs
 from tests.factories import ProjectFactory
-from tests.helpers.explore import LABELED, NAMES
+from tests.helpers.explore import LABELED, NAMES, utc
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +142,33 @@ def test_a_project_without_a_rubric_refuses_every_gold_filter(shop):
     other = ProjectFactory(slug="no-rubric")
     with pytest.raises(InvalidFilter, match="use one of \\[\\]"):
         filter_outputs(other, parse_filter(QueryDict("gold=correct:true")))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("event=return_started", {"a", "b"}),  # alice's outputs; carol's event is another project's
+        ("event=Return_started", set()),  # names compared as stored
+        ("event=return_started&event=refund_asked", {"a", "b", "c"}),
+        ("event=refund_asked&from=2026-11-11&to=2026-11-12", set()),  # bob's event was on the 14th
+        ("event=refund_asked&from=2026-11-11&to=2026-11-14", {"c"}),
+        ("event=return_started&tag=urgent", {"a"}),
+        ("event=anonymous_visit", set()),  # an output without an end user is nobody's
+        ("has_event=yes", {"a", "b", "c"}),  # any event
+        ("has_event=no", ALL - {"a", "b", "c"}),
+        ("has_event=yes&to=2026-11-12", {"a", "b"}),  # bob's only event came later
+        ("has_event=yes&from=2026-11-13", set()),  # bob's event, but his output came before
+    ],
+)
+def test_the_event_filter_finds_the_outputs_of_end_users_who_had_the_event_in_its_days(shop, query, expected):
+    twin = ProjectFactory(slug="event-twin")
+    for project, user, name, day in (
+        (shop.project, "alice", "return_started", 10),
+        (shop.project, "bob", "refund_asked", 14),
+        (shop.project, "", "anonymous_visit", 12),
+        (twin, "carol", "return_started", 12),
+    ):
+        UsageEvent.objects.create(
+            project=project, end_user_id=user, name=name, occurred_at=utc(day, 15), received_at=utc(day, 15)
+        )
+    assert found(shop, query) == expected

@@ -62,3 +62,17 @@ def test_an_open_week_says_its_figures_are_provisional_and_missing_parts_say_so(
     for note in ("No figures yet.", "No pass rate yet.", "No agreement figures yet", "No retention figures yet.",
                  "Nothing waits for a decision.", "No open flags.", "No labels yet."):  # fmt: skip
         assert note in text
+
+
+def test_carried_decisions_come_first_inert_and_a_report_without_them_reads_byte_for_byte_as_before():
+    carried = {"id": 7, "week": "2026-W45", "text": "Fix <script>", "owner": "", "due_date": "2026-11-20",
+               "item_id": 502, "created_by": None, "created_at": "2026-11-05T10:00Z", "overdue": True}  # fmt: skip
+    text = report_markdown(sample_report(carried_decisions=[carried]), DECISIONS)
+
+    decisions = text.split("## Decisions\n")[1]
+    assert "- Fix \\<script\\> (decided in 2026-W45; due 2026-11-20, overdue; item 502)" in decisions
+    assert decisions.index("Fix") < decisions.index("### Decided in 2026-W47") < decisions.index("Add the refund")
+    for decided in (DECISIONS, []):
+        assert report_markdown(sample_report(carried_decisions=[]), decided) == report_markdown(
+            sample_report(), decided
+        )

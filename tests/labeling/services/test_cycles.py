@@ -117,7 +117,7 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
     # too and may write to the lead: not this test's concern.)
     digests = [message for message in mail.outbox if "your week after 2026-W46" in message.subject]
     assert sorted(message.to[0] for message in digests) == ["erin@example.com", "ezra@example.com"]
-    assert "you labeled 10 item(s)" in digests[0].body
+    assert "you labeled 10 items" in digests[0].body
     assert AuditEvent.objects.filter(project=project, action="cycle.closed").count() == 1
 
 
@@ -147,9 +147,32 @@ def test_an_expert_who_never_agreed_with_the_gold_is_told_so_in_the_digest(proje
     cycles.send_digests(cycle_id=cycle.pk)
 
     bodies = {message.to[0].split("@")[0]: message.body for message in mail.outbox}
-    assert "you labeled 4 item(s), agreeing with the gold answer 0% of the time." in bodies["erin"]
-    assert "you labeled 4 item(s), agreeing with the gold answer 75% of the time." in bodies["ezra"]
-    assert "you labeled 4 item(s). Thank you." in bodies["ella"]
+    assert "you labeled 4 items, agreeing with the gold answer 0% of the time." in bodies["erin"]
+    assert "you labeled 4 items, agreeing with the gold answer 75% of the time." in bodies["ezra"]
+    assert "you labeled 4 items. Thank you." in bodies["ella"]
+
+
+def test_the_digest_counts_one_item_and_many_items_in_words(project):
+    """It said "1 item(s)": one item is "1 item", any other count "items", in what they labeled and what waits."""
+    cycle = ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED)
+    for name, labels in (("erin", 1), ("ezra", 3)):
+        user = UserFactory(username=name)
+        Membership.objects.create(project=project, user=user, role="expert")
+        ExpertWeek.objects.create(project=project, week=WEEK, expert=user, labels=labels, gold_agreement={})
+    single = Queue.objects.create(project=project, slug="refunds", name="Refunds")
+    several = Queue.objects.create(project=project, slug="general", name="General")
+    for queue, count in ((single, 1), (several, 2)):
+        for output in OutputFactory.create_batch(count, project=project):
+            Item.objects.create(project=project, queue=queue, output=output, week=WEEK, overlap=1)
+
+    cycles.send_digests(cycle_id=cycle.pk)
+
+    bodies = {message.to[0].split("@")[0]: message.body for message in mail.outbox}
+    assert f"In {cycle.label} you labeled 1 item. Thank you." in bodies["erin"]
+    assert f"In {cycle.label} you labeled 3 items. Thank you." in bodies["ezra"]
+    for body in bodies.values():
+        assert "- Refunds: 1 item waiting — " in body and "- General: 2 items waiting — " in body
+        assert "(s)" not in body
 
 
 def test_each_expert_is_told_only_the_queues_they_may_label_in_and_the_team_every_one(project):

@@ -280,6 +280,39 @@ def test_a_definition_change_or_full_true_builds_from_scratch(project):
     assert build_version(dataset_id=dataset.pk).rows_copied == 6  # and incremental again after it
 
 
+def test_models_metadata_and_text_filters_build_the_same_bytes_incrementally_and_a_changed_one_from_scratch(project):
+    """The filters read in Python (metadata, text_any) leave rows out of the incremental build as of the full one; a
+    changed filter is a changed definition: the next build is from scratch, and incremental again after it."""
+    promise = "Your refund will arrive by 14 March."
+    label_outputs(project, 3, model="regressed", metadata={"plan": "vip"}, texts=[promise] * 3)
+    label_outputs(project, 2, model="regressed", metadata={"plan": "free"}, texts=[promise.upper()] * 2)
+    label_outputs(project, 2, model="regressed", metadata={"plan": "vip"}, texts=["It ships Friday."] * 2)
+    label_outputs(project, 2, model="older", metadata={"plan": "vip"}, texts=[promise] * 2)
+    filters = {"models": ["regressed"], "metadata": {"plan": ["vip"]}, "text_any": ["refund will arrive"]}
+    dataset, twin = _twins(project, **filters)
+    assert dataset.versions.get().row_count == 3
+
+    label_outputs(project, 2, model="regressed", metadata={"plan": "vip"}, texts=[promise] * 2)
+    label_outputs(project, 1, model="regressed", metadata={"plan": "vip"}, texts=["No date yet."])
+    grown = build_version(dataset_id=dataset.pk)
+    assert (grown.row_count, grown.rows_copied) == (5, 3)
+    _assert_same_as_full_build(grown, twin)
+
+    fingerprint = definition_fingerprint(dataset)
+    for changed in (dataset, twin):
+        Dataset.objects.filter(pk=changed.pk).update(filters={**filters, "metadata": {"plan": ["vip", "free"]}})
+    dataset.refresh_from_db()
+    assert definition_fingerprint(dataset) != fingerprint
+    widened = build_version(dataset_id=dataset.pk)
+    assert (widened.row_count, widened.rows_copied) == (7, 0)
+    _assert_same_as_full_build(widened, twin)
+
+    label_outputs(project, 1, model="regressed", metadata={"plan": "free"}, texts=[promise])
+    again = build_version(dataset_id=dataset.pk)
+    assert (again.row_count, again.rows_copied) == (8, 7)
+    _assert_same_as_full_build(again, twin)
+
+
 def test_a_full_build_asked_while_an_incremental_one_runs_still_builds_from_scratch(project, monkeypatch):
     """A lead asks a full rebuild to repair a wrongly copied line while an incremental build is in flight: the full
     task claims the same building version and waits for it, finds it built by copying (the bad line with it), and

@@ -31,7 +31,7 @@ def test_redacting_stored_outputs_names_the_dataset_versions_still_holding_their
     out = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=out)
 
-    assert "Redacted 3 stored output(s)" in out.getvalue()
+    assert "Redacted 3 stored outputs" in out.getvalue()
     assert "still hold the earlier text of outputs redacted now: clean/v1, eval/v1, eval/v2." in out.getvalue()
     audit = AuditEvent.objects.get(project=project, action="redaction.outputs_redacted")
     assert audit.details["versions_with_earlier_text"] == ["clean/v1", "eval/v1", "eval/v2"]
@@ -40,7 +40,7 @@ def test_redacting_stored_outputs_names_the_dataset_versions_still_holding_their
 
     again = StringIO()
     call_command("redact_outputs", project=project.slug, stdout=again)  # nothing left under older rules
-    assert "Redacted 0 stored output(s)" in again.getvalue() and "earlier text" not in again.getvalue()
+    assert "Redacted 0 stored outputs" in again.getvalue() and "earlier text" not in again.getvalue()
 
 
 PHONE, EMAIL = "415-555-0100", "jane.doe@example.com"

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from labeling.models import AuditEvent, Comment, Decision, Flag, SavedView, Skip, week_label
-from labeling.rules.calendar import current_week
-from labeling.services.cycles import add_decision, delete_decision, get_cycle
+from labeling.models import AuditEvent, Comment, Decision, Flag, ReviewCycle, SavedView, Skip, week_label
+from labeling.rules.calendar import current_week, week_end
+from labeling.services.cycles import add_decision, close_week, delete_decision, get_cycle
 from labeling.services.redaction import redact_stored_outputs, save_rule_set
 from labeling.services.resolution import adjudicate
 from labeling.services.saved_views import save_view
@@ -97,6 +97,22 @@ def test_redact_outputs_redacts_the_owners_of_decisions_and_all_of_them_with_all
     assert sorted(owners) == ["[EMAIL]", "[EMAIL] (Bob)", "[PHONE]", "[PHONE]"]
 
 
+def test_redact_outputs_redacts_the_decisions_a_closed_weeks_report_carries(project, lead):
+    """A closed week's report keeps the earlier weeks' open decisions as they stood at its close: the run redacts those
+    copies as it redacts the decisions, and leaves the rest of the report as frozen."""
+    week, cycle = _last_week(project)
+    decision = add_decision(user=lead, cycle=cycle, text=f"Call {PHONE} about it", owner=EMAIL)
+    close_week(project_id=project.pk, week=week + timedelta(days=7), now=week_end(project, week) + timedelta(days=8))
+    closed = ReviewCycle.objects.get(project=project, week=week + timedelta(days=7))
+    _rules(project)
+
+    _redact_outputs(project, "--all")
+
+    closed.refresh_from_db()
+    [carried] = closed.report["carried_decisions"]
+    assert (carried["id"], carried["text"], carried["owner"]) == (decision.pk, "Call [PHONE] about it", "[EMAIL]")
+
+
 # A saved view's name -------------------------------------------------------------------------------------------
 
 
@@ -152,14 +168,14 @@ def test_redact_outputs_all_redacts_saved_view_names_keeping_them_unique(client,
         "Complaints from [EMAIL] (3)",
         "Refunds",
     ]
-    assert "the names of 2 saved view(s)" in out
+    assert "the names of 2 saved views" in out
     # Each view's event names it as it is stored now, its number included.
     named = dict(AuditEvent.objects.filter(action="saved_view.created").values_list("details__view", "details__name"))
     assert named == dict(SavedView.objects.values_list("pk", "name"))
     client.force_login(lead)
     page = client.get(_url("explore", project)).content.decode()
     assert "Complaints from [EMAIL] (3)" in page and EMAIL not in page and OTHER_EMAIL not in page
-    assert "the names of 0 saved view(s)" in _redact_outputs(project, "--all")  # redacted already
+    assert "the names of 0 saved views" in _redact_outputs(project, "--all")  # redacted already
 
 
 # What a run says it did ----------------------------------------------------------------------------------------
@@ -185,8 +201,8 @@ def test_a_run_says_and_audits_how_many_notes_decisions_owners_and_view_names_it
     out = _redact_outputs(project, "--all")
 
     assert (
-        "the notes of 1 flag(s), 1 comment(s), the reasons of 1 skip(s), 1 adjudication note(s), the texts of 2 "
-        "meeting decision(s) and the owners of 1, and the names of 1 saved view(s)"
+        "the notes of 1 flag, 1 comment, the reasons of 1 skip, 1 adjudication note, the texts of 2 "
+        "meeting decisions and the owners of 1, and the names of 1 saved view"
     ) in out
     details = AuditEvent.objects.get(action="redaction.outputs_redacted").details
     counted = (

@@ -253,7 +253,7 @@ def test_own_text_typed_without_picking_counts_and_no_pick_leaves_the_question_u
         ({"q-correct": "maybe"}, "correct", "Answer yes or no."),
         ({"q-correct": "yes", "q-helpful": "9"}, "helpful", "Give a rating from 1 to 5."),
         ({"q-correct": "yes", "q-tone": "sarcastic"}, "tone", "Pick one of the listed options."),
-        ({"q-correct": "yes", "q-issues": ["wrong", "nope"]}, "issues", "Unknown option(s): nope."),
+        ({"q-correct": "yes", "q-issues": ["wrong", "nope"]}, "issues", "Unknown option: nope."),
         ({"q-correct": "yes", "pick-fix": "own", "own-fix": "a\x00b"}, "fix", "NUL"),
         ({"note": "nothing decided"}, None, "at least one question"),
     ],

@@ -582,7 +582,7 @@ def test_an_optional_multi_choice_left_unticked_answers_none_of_its_options(
         ({"q-helpful": "0"}, "helpful", "Give a rating from 1 to 5."),
         ({"q-correct": "maybe"}, "correct", "Answer yes or no."),
         ({"q-tone": "sarcastic"}, "tone", "Pick one of the listed options."),
-        ({"q-issues": ["evasive", "made_up"]}, "issues", "Unknown option(s): made_up."),
+        ({"q-issues": ["evasive", "made_up"]}, "issues", "Unknown option: made_up."),
         ({"q-issues": ["evasive", "evasive"]}, "issues", "An option is picked twice."),
         ({"q-critique": "nul\x00byte"}, "critique", "Text may not contain NUL characters."),
         ({"q-correct": ""}, "correct", "This question needs an answer."),

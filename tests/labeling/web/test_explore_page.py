@@ -172,6 +172,17 @@ def test_the_bar_shows_the_filter_and_chips_remove_one_condition(client, lead, p
     assert chips["Search: refund"] == "model=bot-2.4&amp;tag=billing&amp;tag=shipping"
 
 
+def test_the_bar_keeps_the_usage_events_and_their_chips_remove_one(client, lead, project, outputs):
+    client.force_login(lead)
+    query = "event=return_started&event=refund_asked&has_event=yes"
+    page = client.get(url("explore", project, query=query)).content.decode()
+    assert 'name="event" value="return_started"' in page and 'name="event" value="refund_asked"' in page
+    assert '<option value="yes" selected>' in page.split('name="has_event"')[1].split("</select>")[0]
+    chips = dict(re.findall(r'<li class="chip filter-chip">(.*?) <a class="chip-remove" href="[^"?]*\??([^"]*)"', page))
+    assert chips["Usage event: return_started"] == "event=refund_asked&amp;has_event=yes"
+    assert chips["Its end user had a usage event"] == "event=return_started&amp;event=refund_asked"
+
+
 def test_the_bars_empty_fields_redirect_to_the_canonical_filter(client, lead, project, outputs):
     client.force_login(lead)
     response = client.get(url("explore", project, query="q=&tag=billing&tags=any&comment=&min_chars=&model=bot-2.4"))

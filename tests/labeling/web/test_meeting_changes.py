@@ -7,11 +7,11 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from labeling.models import CycleStatus, ReviewCycle, week_label
+from labeling.models import CycleStatus, Output, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.selectors.changes import week_changes
 from labeling.services.changes import refresh_week_changes
-from tests.helpers.changes import add_outputs
+from tests.helpers.changes import add_events, add_outputs
 from tests.helpers.reports import sample_report
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -142,3 +142,31 @@ def test_a_new_models_thumbs_down_rate_reads_against_all_outputs_and_links_to_it
     link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
     assert "model=gpt-next" in link and "feedback=down" in link
     assert client.get(link).status_code == 200
+
+
+def test_usage_event_changes_link_to_the_outputs_of_the_end_users_who_had_them_that_week(client, project, lead, week):
+    for each in [week - timedelta(weeks=n) for n in range(1, 5)]:
+        add_events(project, each, 300)
+    add_events(project, week, 300)
+    add_events(project, week, 100, name="return_started")  # by end users u0 to u16
+    earlier = add_outputs(project, week - timedelta(weeks=1), 5)
+    theirs, others = add_outputs(project, week, 5), add_outputs(project, week, 5)
+    Output.objects.filter(pk__in=[o.pk for o in earlier + theirs]).update(end_user_id="u3")
+    Output.objects.filter(pk__in=[o.pk for o in others]).update(end_user_id="someone-else")
+    refresh_week_changes(project=project, week=week)
+    client.force_login(lead)
+
+    html = meeting(client, project, week).content.decode()
+
+    # The new event's share, and the volume of all events: each opens u3's outputs of that week, no one else's.
+    for row, condition in (('data-dimension="event" data-key="" data-value="return_started"', "event=return_started"),
+                           ('data-dimension="events"', "has_event=yes")):  # fmt: skip
+        entry = html[html.index(row) :]
+        entry = entry[: entry.index("</li>")]
+        assert "See their users’ outputs" in entry
+        link = unescape(re.search(r'href="([^"]*/explore/[^"]*)"', entry).group(1))
+        assert condition in link
+        explore = client.get(link)
+        assert explore.status_code == 200
+        shown = set(re.findall(r'data-output="([^"]+)"', explore.content.decode()))
+        assert shown == {output.external_id for output in theirs}

@@ -229,6 +229,7 @@ def test_a_removed_expert_loses_access_on_the_next_request_and_their_lease_is_fr
     target = Membership.objects.get(user=expert, project=project)
     response = client.post(members_url(project, f"{target.pk}/remove"))
     assert response.status_code == 302
+    assert "1 item they held is free for others now." in client.get(response["Location"]).content.decode()
 
     slot = Slot.objects.get(item=item, number=1)
     assert (slot.state, slot.expert_id) == (SlotState.FREE, None)

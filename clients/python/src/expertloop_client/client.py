@@ -246,6 +246,9 @@ class Client:
         tags_any: Sequence[str] | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
+        models: Sequence[str] | None = None,
+        metadata: dict[str, Sequence[str]] | None = None,
+        text_any: Sequence[str] | None = None,
         splits: dict[str, int] | None = None,
         auto_rebuild: bool | None = None,
     ) -> Dataset:
@@ -253,19 +256,25 @@ class Client:
         stored, `.build()` makes its first version (none is built before). The slug is made from `name`. Unset
         arguments take the server's defaults: every queue and question, only resolved items, splits train 80 and
         test 20, rebuilt when a week closes. `since` and `until` without an offset are read in the project's time
-        zone. BadRequest names each problem's field (a name taken, shares not adding up to 100, an unknown queue or
-        question). Not retried but after a 429: a repeat of a create that went through is refused as a name taken."""
+        zone. `models`: any of these; `metadata`: each key holds one of its values (as text, `{"plan": ["pro"]}`);
+        `text_any`: phrases, one of which the answer holds, in any case (as a queue's "Answer contains any of").
+        BadRequest names each problem's field (a name taken, shares not adding up to 100, an unknown queue or
+        question, a blank filter value). Not retried but after a 429: a repeat of a create that went through is
+        refused as a name taken."""
         body: dict[str, Any] = {"name": name}
         for field, value in (
             ("description", description), ("queues", queues), ("questions", questions),
             ("only_resolved", only_resolved), ("tags_any", tags_any), ("since", since), ("until", until),
-            ("splits", splits), ("auto_rebuild", auto_rebuild),
+            ("models", models), ("metadata", metadata), ("text_any", text_any), ("splits", splits),
+            ("auto_rebuild", auto_rebuild),
         ):  # fmt: skip
             if value is not None:
                 body[field] = value.isoformat() if isinstance(value, datetime) else value
-        for field in ("queues", "questions", "tags_any"):
+        for field in ("queues", "questions", "tags_any", "models", "text_any"):
             if field in body:
                 body[field] = list(body[field])
+        if "metadata" in body:
+            body["metadata"] = {key: list(values) for key, values in body["metadata"].items()}
         path = f"/api/v1/projects/{quote(self.project, safe='')}/datasets"
         created = self._reader.send_json("POST", path, body, idempotent=False)
         return self.dataset(created["slug"])
@@ -289,9 +298,10 @@ class Client:
         """The project's outputs that the explore filters find, newest first, one dict each, page after page (the
         `read` scope; `page_size` 1 to 200 a request). Filters are the REST parameters as keywords: `q`, `from_`
         and `to` (a `date` or YYYY-MM-DD), `model`, `tag` (`tags="all"` to need every one), `meta` ("key:value"),
-        `has_meta`, `end_user`, `session`, `feedback`, `comment`, `labeled`, `flagged` (True or False), `gold`
-        ("question:answer"), `queue`, `min_chars`, `max_chars`, `theme`; a list repeats one (any of several). An
-        unknown filter or a bad value is a BadRequest naming it, never a wider result."""
+        `has_meta`, `end_user`, `session`, `event` (a usage event of the output's end user), `has_event`, `feedback`,
+        `comment`, `labeled`, `flagged` (True or False), `gold` ("question:answer"), `queue`, `min_chars`,
+        `max_chars`, `theme`; a list repeats one (any of several). An unknown filter or a bad value is a BadRequest
+        naming it, never a wider result."""
         return _pages(self._reader, "/api/v1/outputs", {**_explore_params(filters), "page_size": page_size})
 
     def output_facets(self, **filters: Any) -> dict[str, Any]:

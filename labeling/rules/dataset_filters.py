@@ -1,0 +1,231 @@
+"""A dataset's filters as data: which labeled outputs a build takes, checked in one place, and the explore filter
+translated into them.
+
+The stored shape (`Dataset.filters`) holds only the filters set, so a dataset defined before a filter existed keeps
+its bytes and its definition fingerprint:
+
+    {"tags_any": [...], "since": iso, "until": iso,            # since the first datasets
+     "models": [...], "metadata": {key: [values]}, "text_any": [phrases]}
+
+Every filter is decided from the output as ingest stored it, the same way on PostgreSQL and SQLite (the demo): a
+model is compared as stored, in SQL; metadata and text are read by `keeps_output` from the decoded JSON, in Python,
+so neither a database's number formatting nor the search index (filled after ingest, stemmed on PostgreSQL only)
+can change which rows a build takes. `text_any` is a queue rule's text condition, the same phrases found the same
+way (`rules.answer_text`): a dataset and a queue given the same phrases take the same outputs. So the explore
+search (`q`) itself is not a dataset filter: `from_explore` carries it as phrases, as "make a queue" does, saying
+how they differ, and names the rest.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from labeling.exceptions import InvalidFilter
+from labeling.rules.answer_text import MAX_PHRASES, has_any_phrase, phrases_from_search, phrases_problem
+from labeling.rules.explore import ExploreFilter, parse_filter, typed_pair
+from labeling.rules.text import text_problem
+
+FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text_any")
+MAX_VALUES = 200  # models, tags, metadata keys, values of one key (the API took 200 tags from the first)
+MAX_VALUE_CHARS = 200
+
+TEXT_ANY_HELP = (
+    f"Only outputs whose answer contains one of these phrases (up to {MAX_PHRASES}), in any case, as a queue's "
+    "“Answer contains any of” finds them: plain text, in the answer's text (a JSON answer's string values, not its "
+    "keys)."
+)
+METADATA_HELP = (
+    "Metadata key → the values it may hold (compared as text: true as `true`, a number as its digits); different "
+    "keys must all hold."
+)
+
+
+def filter_problems(
+    *,
+    tags_any: list[str] | None = None,
+    models: list[str] | None = None,
+    metadata: dict[str, list[str]] | None = None,
+    text_any: list[str] | None = None,
+) -> list[tuple[str, str]]:
+    """What is wrong with the filters given (already of the right types), as (field, problem) pairs."""
+    problems: list[tuple[str, str]] = []
+    for name, values in (("tags_any", tags_any), ("models", models)):
+        if values and (problem := _values_problem(values)):
+            problems.append((name, f"{_FIELD_NAMES[name]}: {problem}."))
+    if metadata:
+        if len(metadata) > MAX_VALUES:
+            problems.append(("metadata", f"Metadata: at most {MAX_VALUES} keys."))
+        for key, values in metadata.items():
+            if problem := _values_problem([key], noun="key"):
+                problems.append(("metadata", f"Metadata: {problem}."))
+            elif not values:
+                problems.append(("metadata", f"Metadata: give {key!r} at least one value."))
+            elif problem := _values_problem(values):
+                problems.append(("metadata", f"Metadata, {key!r}: {problem}."))
+    if text_any and (problem := phrases_problem(text_any)):
+        problems.append(("text_any", f"Answer contains any of: {problem}"))
+    return problems
+
+
+_FIELD_NAMES = {"tags_any": "Tags", "models": "Models"}
+
+
+def _values_problem(values: list[str], *, noun: str = "value") -> str | None:
+    if len(values) > MAX_VALUES:
+        return f"at most {MAX_VALUES} {noun}s"
+    for value in values:
+        if not value.strip():
+            return f"a {noun} is blank"
+        if problem := text_problem(value):
+            return f"a {noun} {problem}"
+        if len(value) > MAX_VALUE_CHARS:
+            return f"a {noun} has more than {MAX_VALUE_CHARS} characters"
+    return None
+
+
+def stored_filters(
+    *,
+    tags_any: list[str],
+    since: str | None,
+    until: str | None,
+    models: list[str],
+    metadata: dict[str, list[str]],
+    text_any: list[str],
+) -> dict[str, Any]:
+    """The filters as `Dataset.filters` keeps them: only those set, in FILTER_KEYS order (the first three as they
+    always were)."""
+    filters: dict[str, Any] = {"tags_any": tags_any} if tags_any else {}
+    if since:
+        filters["since"] = since
+    if until:
+        filters["until"] = until
+    if models:
+        filters["models"] = list(dict.fromkeys(models))
+    if metadata:
+        filters["metadata"] = {key: list(dict.fromkeys(values)) for key, values in sorted(metadata.items())}
+    if text_any:
+        filters["text_any"] = list(dict.fromkeys(text_any))
+    return filters
+
+
+def metadata_text(value: Any) -> str | None:
+    """A metadata value as the metadata filter compares it: text as it is, true as "true", a number as its digits
+    (without exponent, as explore on PostgreSQL reads it); None for null, a list or an object (never matched)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return None
+
+
+PYTHON_FILTERS = ("tags_any", "metadata", "text_any")  # read by keeps_output; the others are the build's SQL
+
+
+def keeps_output(filters: dict[str, Any], *, tags: list | None, metadata: dict | None, answer: Any) -> bool:
+    """Whether an output meets the filters read in Python (PYTHON_FILTERS); the others are SQL conditions. `answer`:
+    the output decoded, its text or JSON value, read as a queue rule reads it (`answer_text.has_any_phrase`)."""
+    if (tags_any := filters.get("tags_any")) and not set(tags_any).intersection(tags or []):
+        return False
+    for key, allowed in (filters.get("metadata") or {}).items():
+        if not isinstance(metadata, dict) or key not in metadata or metadata_text(metadata[key]) not in allowed:
+            return False
+    phrases = filters.get("text_any")
+    return not phrases or has_any_phrase(answer, phrases)
+
+
+def _given(spec: ExploreFilter, name: str) -> bool:
+    """Whether the filter sets this field: a `no` (False) is a condition too, only None and empty are not."""
+    return getattr(spec, name) not in (None, (), "")
+
+
+@dataclass(frozen=True)
+class Translation:
+    """An explore filter as a dataset's: the form's initial values, what changes meaning on the way (`changed`) and
+    what a dataset cannot carry (`left_out`), each a sentence naming the filter."""
+
+    initial: dict[str, Any] = field(default_factory=dict)
+    changed: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
+
+
+# What a dataset cannot carry, by the ExploreFilter field, with why.
+_NOT_CARRIED = {
+    "metadata_keys": "having a metadata key (a dataset compares metadata values)",
+    "end_user": "the end user",
+    "session": "the session",
+    "feedback": "end-user feedback",
+    "has_comment": "a feedback comment",
+    "gold": "a gold answer (a dataset holds every row's gold answer: filter its rows by `label`)",
+    "flagged": "flagged by an expert",
+    "min_chars": "the shortest output length",
+    "max_chars": "the longest output length",
+    "theme": "a failure theme (its outputs change as the weeks' themes are made)",
+    "events": "a usage event of the end user",
+    "has_event": "having a usage event",
+}
+
+
+def from_explore(spec: ExploreFilter) -> Translation:
+    """The explore filter as the "new dataset" form's initial values: models, tags (any), metadata values, the
+    days, the queues and the search, as phrases (as "make a queue" carries it), carry over; every other condition
+    is named in `left_out`."""
+    initial: dict[str, Any] = {}
+    changed: list[str] = []
+    left_out = [f"“{why}” is not a dataset filter." for name, why in _NOT_CARRIED.items() if _given(spec, name)]
+    if spec.models:
+        initial["models"] = ", ".join(spec.models)
+    if spec.tags and (not spec.all_tags or len(spec.tags) == 1):
+        initial["tags_any"] = ", ".join(spec.tags)
+    elif spec.tags:
+        left_out.append("“all of the tags” is not a dataset filter: a dataset takes outputs with any of its tags.")
+    if spec.metadata:
+        initial["metadata"] = "\n".join(typed_pair(key, value) for key, values in spec.metadata for value in values)
+    if spec.since:
+        initial["since"] = spec.since
+    if spec.until:
+        initial["until"] = spec.until + timedelta(days=1)  # explore's last day is included; a dataset's is not
+    if spec.queues:
+        initial["queues"] = list(spec.queues)
+    if spec.labeled is False:
+        left_out.append("“not labeled”: a dataset holds labeled items only.")
+    if spec.q:
+        _carry_search(spec.q, initial, changed, left_out)
+    return Translation(initial=initial, changed=tuple(changed), left_out=tuple(left_out))
+
+
+def from_explore_query(params: Mapping) -> Translation:
+    """The explore page's query parameters (its "Make a dataset from this filter" link) as a dataset's; a filter
+    explore would refuse is carried nowhere, each problem named."""
+    try:
+        return from_explore(parse_filter(params))
+    except InvalidFilter as refused:
+        return Translation(left_out=tuple(f"“{name}”: {problem}" for name, problem in refused.problems.items()))
+
+
+def _carry_search(q: str, initial: dict, changed: list[str], left_out: list[str]) -> None:
+    """The search as phrases any of which the answer holds (`answer_text.phrases_from_search`, as a queue takes it);
+    left-out words (`-word`) are named, and so is a search no phrase can stand for."""
+    searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
+    phrases, excluded = phrases_from_search(q)
+    if phrases is None:
+        left_out.append(f"{searched[0].upper()}{searched[1:]}: a dataset finds phrases in the answer; it cannot find "
+                        "what lacks one.")  # fmt: skip
+        return
+    if problem := phrases_problem(phrases):
+        left_out.append(f"{searched[0].upper()}{searched[1:]}, as phrases: {problem}")
+        return
+    initial["text_any"] = "\n".join(phrases)
+    changed.append(
+        f"{searched[0].upper()}{searched[1:]} becomes “Answer contains any of”: each phrase is found as written, in "
+        "any case, in the answer only: not by word stems (“refunds” does not find “refund”), and not in the input, "
+        "the end user's comment, the context or ids. Words searched together became one phrase, in the order typed."
+    )
+    if excluded:
+        words = ", ".join(f"“-{term}”" for term in excluded)
+        left_out.append(f"The words left out of the search, {words}: a dataset finds text, it cannot leave text out.")
