@@ -25,6 +25,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer el_…`. The key names its project."""
 
     keyword = "Bearer"
+    # Said by the 401 of a request that sent no credentials at all (api.exceptions).
+    no_credentials = (
+        "No credentials were sent: send a project API key as `Authorization: Bearer <key>` (a lead, engineer or "
+        "admin issues one on the project's API keys page, /p/<project>/keys/)."
+    )
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()

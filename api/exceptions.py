@@ -54,7 +54,7 @@ def exception_handler(exc, context):
     if isinstance(exc, UnsupportedMediaType) and str(exc.detail).startswith("Unsupported media type"):
         exc = _with_the_types_taken(exc, context)
     if isinstance(exc, NotAuthenticated):
-        exc = _saying_what_to_send(exc, context)
+        exc = saying_what_to_send(exc, context)
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
@@ -95,7 +95,7 @@ def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMedi
     return UnsupportedMediaType("", detail=f"{exc.detail} Send the body with {header}.")
 
 
-def _saying_what_to_send(exc: NotAuthenticated, context) -> NotAuthenticated:
+def saying_what_to_send(exc: NotAuthenticated, context) -> NotAuthenticated:
     """DRF's 401 for a request without credentials says none were provided, not which to send: an authentication
     class that knows (`no_credentials`) says it instead."""
     request = context.get("request")

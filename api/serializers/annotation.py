@@ -1,5 +1,6 @@
 """The project's annotation schema: its rubric versions and their questions, and its queues."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.metrics import PROJECT_HELP
@@ -69,3 +70,53 @@ class QueueOut(serializers.Serializer):
 class QueuesOut(serializers.Serializer):
     project = serializers.CharField(help_text="The project's slug.")
     results = QueueOut(many=True, help_text="Highest priority first, then by slug.")
+
+
+# Answers ----------------------------------------------------------------------------------------------
+
+# An answer's type by its question's kind (services.answers.validate_answers): binary a boolean, rating a whole
+# number, choice, text and correction a string, multi_choice the options ticked. The types exclude each other, so
+# a value matches one branch of the oneOf.
+ANSWER_SCHEMA = {
+    "oneOf": [
+        {"type": "boolean"},
+        {"type": "integer"},
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}},
+    ],
+    "description": "By the question's kind: `binary` a boolean, `rating` a whole number, `choice`, `text` and "
+    "`correction` a string, `multi_choice` the options ticked.",
+}
+# A gold value (rules.gold): a rating's median may fall between two steps, and the experts' texts not yet decided
+# (method `list`) are a list of strings.
+GOLD_VALUE_SCHEMA = {
+    "oneOf": [
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}},
+    ],
+    "description": "By the question's kind: `binary` a boolean, `rating` a number (a median may be a half), `choice` "
+    "and a decided `text` or `correction` a string, `multi_choice` the options in; the experts' texts not yet "
+    "decided (method `list`) a list.",
+}
+
+
+@extend_schema_field(ANSWER_SCHEMA)
+class AnswerField(serializers.JSONField):
+    """An expert's answer to one question."""
+
+
+@extend_schema_field(GOLD_VALUE_SCHEMA)
+class GoldValueField(serializers.JSONField):
+    """The gold value of one question."""
+
+
+def answers_field(**kwargs) -> serializers.DictField:
+    """Question key → an expert's answer (keys are the rubric's, so not known to the schema)."""
+    return serializers.DictField(child=AnswerField(), **kwargs)
+
+
+class GoldAnswerOut(serializers.Serializer):
+    value = GoldValueField()
+    method = serializers.ChoiceField(choices=["unanimous", "majority", "median", "list", "single", "adjudicated"])

@@ -3,8 +3,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.parameters import QueryBooleanField, choice_parameter
+from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Dataset, DatasetVersion, VersionFileState
-from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_HELP
+from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
 from labeling.services.exports import FORMATS
@@ -42,7 +43,7 @@ class DatasetFiltersOut(serializers.Serializer):
     metadata = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False, help_text=METADATA_HELP
     )
-    text = serializers.CharField(required=False, help_text=TEXT_HELP)
+    text_any = serializers.ListField(child=serializers.CharField(), required=False, help_text=TEXT_ANY_HELP)
 
 
 @extend_schema_field(DatasetFiltersOut)
@@ -56,8 +57,8 @@ class DatasetOut(serializers.ModelSerializer):
     queues = serializers.SerializerMethodField(help_text="The queues' slugs; empty: every queue.")
     questions = serializers.ListField(child=serializers.CharField(), help_text="Question keys; empty: every one.")
     filters = FiltersField(
-        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text`, those set; POST takes this object "
-        "as it is."
+        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text_any`, those set; POST takes this "
+        "object as it is."
     )
     build = BuildStateOut(source="*", help_text="The state of the last build asked for: poll it after a build.")
 
@@ -172,8 +173,11 @@ def _metadata_field() -> MetadataFilterField:
     return MetadataFilterField(required=False, help_text=METADATA_HELP + ' E.g. {"plan": ["pro"]}.')
 
 
-def _text_field() -> TextField:
-    return TextField(required=False, allow_blank=True, trim_whitespace=False, help_text=TEXT_HELP)
+def _text_any_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=TextField(allow_blank=True, trim_whitespace=False), required=False,
+        help_text=TEXT_ANY_HELP + ' E.g. ["refund will arrive", "guaranteed by"]; empty or absent: any answer.',
+    )  # fmt: skip
 
 
 class DatasetFiltersIn(serializers.Serializer):
@@ -184,7 +188,7 @@ class DatasetFiltersIn(serializers.Serializer):
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
     models = _models_field()
     metadata = _metadata_field()
-    text = _text_field()
+    text_any = _text_any_field()
 
     def to_internal_value(self, data):
         # Reported on `filters`, each problem naming its filter (an unknown one too): `{"tag_any": …}` was ignored.
@@ -228,12 +232,12 @@ class DatasetIn(serializers.Serializer):
     until = ProjectMomentField(required=False, help_text="Outputs that occurred before this moment.")
     models = _models_field()
     metadata = _metadata_field()
-    text = _text_field()
+    text_any = _text_any_field()
     filters = DatasetFiltersIn(
         required=False,
-        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text` nested, as GET shows them: a GET's "
-        "`filters` object posts back as it is (its `slug`, `latest_version`, `build` and `created_at` are not fields "
-        "of a POST). Each may be top-level instead; given both ways, the values must agree.",
+        help_text="`tags_any`, `since`, `until`, `models`, `metadata` and `text_any` nested, as GET shows them: a "
+        "GET's `filters` object posts back as it is (its `slug`, `latest_version`, `build` and `created_at` are not "
+        "fields of a POST). Each may be top-level instead; given both ways, the values must agree.",
     )
     splits = SplitsField(
         required=False,
@@ -301,7 +305,7 @@ class DatasetIn(serializers.Serializer):
         """The project's checks (services.datasets.definition_problems) of the fields without an error of their
         own. Only when there is an error already: else create_dataset checks them (and tells a form posted twice)."""
         given = {name: attrs.get(name) for name in ("name", "splits", "queues", "questions") if name not in errors}
-        filters = {name: attrs[name] for name in ("tags_any", "models", "metadata", "text") if name in attrs}
+        filters = {name: attrs[name] for name in ("tags_any", "models", "metadata", "text_any") if name in attrs}
         return definition_problems(project=self.context["project"], **given, filters=filters)
 
     def spec(self) -> dict:
@@ -392,12 +396,7 @@ class MessageOut(serializers.Serializer):
 class AnnotationOut(serializers.Serializer):
     annotator = serializers.CharField(help_text="A pseudonym, stable within the project.")
     rubric_version = serializers.IntegerField()
-    answers = serializers.DictField()
-
-
-class GoldAnswerOut(serializers.Serializer):
-    value = serializers.JSONField(help_text="Typed by the question's kind: a boolean, a number, a string or a list.")
-    method = serializers.ChoiceField(choices=["unanimous", "majority", "median", "list", "single", "adjudicated"])
+    answers = answers_field(help_text="Question key → the expert's answer, for the questions the dataset keeps.")
 
 
 class RowOut(serializers.Serializer):

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Output
 
 
@@ -36,7 +37,7 @@ class OutputOut(serializers.ModelSerializer):
 
 class ItemLabelOut(serializers.Serializer):
     annotator = serializers.CharField(help_text="A pseudonym, stable within the project (the datasets' too).")
-    answers = serializers.DictField(help_text="Question key → answer.")
+    answers = answers_field(help_text="Question key → the expert's answer.")
     rubric_version = serializers.IntegerField(help_text="The rubric version the expert answered.")
     labeled_at = serializers.DateTimeField(help_text="The last edit of the answers.")
     seconds_spent = serializers.IntegerField()
@@ -60,8 +61,9 @@ class ItemGoldOut(serializers.Serializer):
         allow_null=True, help_text="`resolved`, `needs_adjudication` (a tie waits for a lead), or null: not resolved."
     )
     answers = serializers.DictField(
+        child=GoldAnswerOut(),
         help_text='Question key → {"value", "method"}: the gold answers (a lead\'s `adjudicated` ones win; a tie '
-        "is left out), as in the datasets' `label`."
+        "is left out), as in the datasets' `label`.",
     )
     open_ties = serializers.ListField(child=serializers.CharField(), help_text="Questions tied, waiting for a lead.")
 

@@ -23,7 +23,7 @@ class ChangesView(MetricsView):
             "test. A closed week answers what its close froze; an open one what the last hourly refresh stored.\n\n"
             "`week` defaults to the latest closed week, else the running week. A malformed week or an unknown "
             "parameter is a 400 naming it; a week that has not started, or that ended before the project was created "
-            "(and holds no review work), is a 404."
+            "(and holds no outputs or review work), is a 404."
         ),
         parameters=[ChangesQuery],
         responses={200: ChangesOut, **METRICS_ERRORS},

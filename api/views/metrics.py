@@ -241,9 +241,10 @@ class CycleReportView(MetricsView):
             'A closed cycle\'s report is served exactly as it was frozen at the close (`"status": "closed"`). For '
             "a week whose cycle is still open the report is built now from the stored metrics and the live agenda "
             '(`"status": "open"`): its figures may still change until the close. Every week of the project that '
-            "has started has a report, one without items too (its figures are empty); a week that has not started, "
-            "or that ended before the project was created (and holds no review work), is a 404, a malformed week "
-            "label a 400. A signed-in expert's copy leaves out the failure themes' `examples` and `explore_query` "
+            "has started has a report, one without items too (its figures are empty, its changes and themes those "
+            "of the outputs sent with its dates); a week that has not started, or that ended before the project was "
+            "created (and holds no outputs or review work), is a 404, a malformed week label a 400. A signed-in "
+            "expert's copy leaves out the failure themes' `examples` and `explore_query` "
             "(experts label blind); an API key reads the whole report.\n\n"
             "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
             "frozen (or now, for an open week).\n\n"

@@ -16,7 +16,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
-from api.exceptions import retry_after
+from api.exceptions import retry_after, saying_what_to_send
 from api.otlp_encoding import JSON_TYPE, PROTOBUF_TYPE, encode, media_type_of, status_body
 from api.parameters import KnownParametersOnly
 from api.parsers import OtlpJSONParser, OtlpProtobufParser
@@ -72,6 +72,8 @@ def status_response(exc, context) -> HttpResponse | None:
     if isinstance(exc, DomainError):
         code, message, headers = exc.status_code, exc.message, retry_after(exc)
     elif isinstance(exc, exceptions.APIException):
+        if isinstance(exc, exceptions.NotAuthenticated):
+            exc = saying_what_to_send(exc, context)
         code, message, headers = exc.status_code, _detail_text(exc.detail), retry_after(exc)
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header

@@ -1,7 +1,9 @@
-"""A routing rule's text condition (`text_any`): which phrases a rule may hold, and how they are found in an answer.
+"""The text condition (`text_any`) of a queue's routing rule and of a dataset's filters: which phrases it may hold,
+how they are found in an answer, and how an explore search becomes them.
 
-One reading for routing (`services.routing.rule_matches`), its SQL twin (`rule_filter`, which must agree), the queue
-editor and the explore page's "make a queue from this filter". A phrase is found in an answer when it is a plain
+One reading for routing (`services.routing.rule_matches`), its SQL twin (`rule_filter`, which must agree), a
+dataset's build (`rules.dataset_filters.keeps_output`), the queue and dataset forms and the explore page's "make a
+queue / a dataset from this filter". A phrase is found in an answer when it is a plain
 substring (no wildcard, no regex) of one of the answer's strings (the output itself when it is text; each string
 value of a JSON output, its keys left out), both sides in lower case by Unicode's full mapping: Python's str.lower,
 and PostgreSQL's lower() under ICU's root collation (`und-x-icu`), which agree where the database's own collation
@@ -11,6 +13,7 @@ sigma at a word's end lowers to a final sigma ("ΟΔΥΣΣΕΑΣ" to "οδυσσ
 
 from typing import Any
 
+from labeling.rules.explore import search_groups
 from labeling.rules.text import strings_in, text_problem
 
 MAX_PHRASES = 20
@@ -37,3 +40,14 @@ def has_any_phrase(answer: Any, phrases: list[str]) -> bool:
     """Is one of the (checked) phrases in one of the answer's strings, both in lower case?"""
     lowered = [phrase.lower() for phrase in phrases]
     return any(phrase in text.lower() for text in strings_in(answer) for phrase in lowered)
+
+
+def phrases_from_search(q: str) -> tuple[list[str] | None, list[str]]:
+    """The explore search as phrases any of which the answer holds, and the words it leaves out (`-word`), which no
+    phrase can say. Each group of words searched together (OR separates groups) is one phrase, in the order typed,
+    each once. None for the phrases when a group holds left-out words only (it finds everything but them, which no
+    phrase can stand for); the phrases are not checked (`phrases_problem`)."""
+    groups = search_groups(q)
+    phrases = list(dict.fromkeys(" ".join(term for term, out in group if not out) for group in groups))
+    excluded = [term for group in groups for term, out in group if out]
+    return (None if "" in phrases else phrases), excluded

@@ -5,13 +5,15 @@ The stored shape (`Dataset.filters`) holds only the filters set, so a dataset de
 its bytes and its definition fingerprint:
 
     {"tags_any": [...], "since": iso, "until": iso,            # since the first datasets
-     "models": [...], "metadata": {key: [values]}, "text": "..."}
+     "models": [...], "metadata": {key: [values]}, "text_any": [phrases]}
 
 Every filter is decided from the output as ingest stored it, the same way on PostgreSQL and SQLite (the demo): a
 model is compared as stored, in SQL; metadata and text are read by `keeps_output` from the decoded JSON, in Python,
 so neither a database's number formatting nor the search index (filled after ingest, stemmed on PostgreSQL only)
-can change which rows a build takes. So the explore search (`q`) itself is not a dataset filter: `from_explore`
-carries a plain phrase as `text`, saying how it differs, and names the rest.
+can change which rows a build takes. `text_any` is a queue rule's text condition, the same phrases found the same
+way (`rules.answer_text`): a dataset and a queue given the same phrases take the same outputs. So the explore
+search (`q`) itself is not a dataset filter: `from_explore` carries it as phrases, as "make a queue" does, saying
+how they differ, and names the rest.
 """
 
 from collections.abc import Mapping
@@ -21,15 +23,19 @@ from decimal import Decimal
 from typing import Any
 
 from labeling.exceptions import InvalidFilter
+from labeling.rules.answer_text import MAX_PHRASES, has_any_phrase, phrases_from_search, phrases_problem
 from labeling.rules.explore import ExploreFilter, parse_filter, typed_pair
 from labeling.rules.text import text_problem
 
-FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text")
+FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text_any")
 MAX_VALUES = 200  # models, tags, metadata keys, values of one key (the API took 200 tags from the first)
 MAX_VALUE_CHARS = 200
-MAX_TEXT_CHARS = 500
 
-TEXT_HELP = "Only outputs whose answer contains this text, ignoring case (an exact phrase, not search words)."
+TEXT_ANY_HELP = (
+    f"Only outputs whose answer contains one of these phrases (up to {MAX_PHRASES}), in any case, as a queue's "
+    "“Answer contains any of” finds them: plain text, in the answer's text (a JSON answer's string values, not its "
+    "keys)."
+)
 METADATA_HELP = (
     "Metadata key → the values it may hold (compared as text: true as `true`, a number as its digits); different "
     "keys must all hold."
@@ -41,7 +47,7 @@ def filter_problems(
     tags_any: list[str] | None = None,
     models: list[str] | None = None,
     metadata: dict[str, list[str]] | None = None,
-    text: str | None = None,
+    text_any: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """What is wrong with the filters given (already of the right types), as (field, problem) pairs."""
     problems: list[tuple[str, str]] = []
@@ -58,11 +64,8 @@ def filter_problems(
                 problems.append(("metadata", f"Metadata: give {key!r} at least one value."))
             elif problem := _values_problem(values):
                 problems.append(("metadata", f"Metadata, {key!r}: {problem}."))
-    if text is not None and text.strip():
-        if problem := text_problem(text):
-            problems.append(("text", f"The text {problem}."))
-        elif len(text) > MAX_TEXT_CHARS:
-            problems.append(("text", f"The text: at most {MAX_TEXT_CHARS} characters (this is {len(text):,})."))
+    if text_any and (problem := phrases_problem(text_any)):
+        problems.append(("text_any", f"Answer contains any of: {problem}"))
     return problems
 
 
@@ -89,7 +92,7 @@ def stored_filters(
     until: str | None,
     models: list[str],
     metadata: dict[str, list[str]],
-    text: str,
+    text_any: list[str],
 ) -> dict[str, Any]:
     """The filters as `Dataset.filters` keeps them: only those set, in FILTER_KEYS order (the first three as they
     always were)."""
@@ -102,8 +105,8 @@ def stored_filters(
         filters["models"] = list(dict.fromkeys(models))
     if metadata:
         filters["metadata"] = {key: list(dict.fromkeys(values)) for key, values in sorted(metadata.items())}
-    if text.strip():
-        filters["text"] = text.strip()
+    if text_any:
+        filters["text_any"] = list(dict.fromkeys(text_any))
     return filters
 
 
@@ -121,16 +124,19 @@ def metadata_text(value: Any) -> str | None:
     return None
 
 
-def keeps_output(filters: dict[str, Any], *, tags: list | None, metadata: dict | None, output_text: str) -> bool:
-    """Whether an output meets the filters read in Python (tags, metadata, text); the others are SQL conditions.
-    `output_text`: the output as the row holds it (a string, or its JSON)."""
+PYTHON_FILTERS = ("tags_any", "metadata", "text_any")  # read by keeps_output; the others are the build's SQL
+
+
+def keeps_output(filters: dict[str, Any], *, tags: list | None, metadata: dict | None, answer: Any) -> bool:
+    """Whether an output meets the filters read in Python (PYTHON_FILTERS); the others are SQL conditions. `answer`:
+    the output decoded, its text or JSON value, read as a queue rule reads it (`answer_text.has_any_phrase`)."""
     if (tags_any := filters.get("tags_any")) and not set(tags_any).intersection(tags or []):
         return False
     for key, allowed in (filters.get("metadata") or {}).items():
         if not isinstance(metadata, dict) or key not in metadata or metadata_text(metadata[key]) not in allowed:
             return False
-    text = filters.get("text")
-    return not text or text.casefold() in output_text.casefold()
+    phrases = filters.get("text_any")
+    return not phrases or has_any_phrase(answer, phrases)
 
 
 def _given(spec: ExploreFilter, name: str) -> bool:
@@ -167,7 +173,8 @@ _NOT_CARRIED = {
 
 def from_explore(spec: ExploreFilter) -> Translation:
     """The explore filter as the "new dataset" form's initial values: models, tags (any), metadata values, the
-    days, the queues and a plain search phrase carry over; every other condition is named in `left_out`."""
+    days, the queues and the search, as phrases (as "make a queue" carries it), carry over; every other condition
+    is named in `left_out`."""
     initial: dict[str, Any] = {}
     changed: list[str] = []
     left_out = [f"“{why}” is not a dataset filter." for name, why in _NOT_CARRIED.items() if _given(spec, name)]
@@ -188,20 +195,7 @@ def from_explore(spec: ExploreFilter) -> Translation:
     if spec.labeled is False:
         left_out.append("“not labeled”: a dataset holds labeled items only.")
     if spec.q:
-        phrase = _plain_phrase(spec.q)
-        if phrase is None:
-            left_out.append(
-                f"the search “{spec.q}”: a dataset takes one exact phrase, not OR, -words or several quoted parts; "
-                "put the phrase in Text yourself."
-            )
-        else:
-            initial["text"] = phrase
-            quoted = spec.q.strip().startswith('"')
-            apart, searched = ("", spec.q.strip()) if quoted else ("the words apart, ", f"“{spec.q}”")
-            changed.append(
-                f"The search {searched} becomes the exact phrase in the output, ignoring case: explore also finds "
-                f"{apart}other forms of them (“refunds”), in the input, comment and context, and ids."
-            )
+        _carry_search(spec.q, initial, changed, left_out)
     return Translation(initial=initial, changed=tuple(changed), left_out=tuple(left_out))
 
 
@@ -214,12 +208,24 @@ def from_explore_query(params: Mapping) -> Translation:
         return Translation(left_out=tuple(f"“{name}”: {problem}" for name, problem in refused.problems.items()))
 
 
-def _plain_phrase(q: str) -> str | None:
-    """The search as one phrase, when it is one phrase in quotes or words alone (no OR, no -word); else None."""
-    q = q.strip()
-    if len(q) > 2 and q[0] == q[-1] == '"' and '"' not in q[1:-1]:
-        return " ".join(q[1:-1].split()) or None
-    words = q.split()
-    if not words or '"' in q or any(word.casefold() == "or" or word.startswith("-") for word in words):
-        return None
-    return " ".join(words)
+def _carry_search(q: str, initial: dict, changed: list[str], left_out: list[str]) -> None:
+    """The search as phrases any of which the answer holds (`answer_text.phrases_from_search`, as a queue takes it);
+    left-out words (`-word`) are named, and so is a search no phrase can stand for."""
+    searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
+    phrases, excluded = phrases_from_search(q)
+    if phrases is None:
+        left_out.append(f"{searched[0].upper()}{searched[1:]}: a dataset finds phrases in the answer; it cannot find "
+                        "what lacks one.")  # fmt: skip
+        return
+    if problem := phrases_problem(phrases):
+        left_out.append(f"{searched[0].upper()}{searched[1:]}, as phrases: {problem}")
+        return
+    initial["text_any"] = "\n".join(phrases)
+    changed.append(
+        f"{searched[0].upper()}{searched[1:]} becomes “Answer contains any of”: each phrase is found as written, in "
+        "any case, in the answer only: not by word stems (“refunds” does not find “refund”), and not in the input, "
+        "the end user's comment, the context or ids. Words searched together became one phrase, in the order typed."
+    )
+    if excluded:
+        words = ", ".join(f"“-{term}”" for term in excluded)
+        left_out.append(f"The words left out of the search, {words}: a dataset finds text, it cannot leave text out.")

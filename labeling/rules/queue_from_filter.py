@@ -9,8 +9,8 @@ lists and metadata as `key=value|value` lines: a value those cannot hold is name
 import re
 from dataclasses import dataclass
 
-from labeling.rules.answer_text import phrases_problem
-from labeling.rules.explore import ExploreFilter, search_groups
+from labeling.rules.answer_text import phrases_from_search, phrases_problem
+from labeling.rules.explore import ExploreFilter
 
 # The queue editor's text forms (web.lead_forms): what a comma list, or a metadata line, cannot hold.
 _COMMA_LIST_BREAKERS = ","
@@ -76,15 +76,12 @@ def rule_from_filter(spec: ExploreFilter) -> FilterAsRule:
 
 
 def _carry_search(q: str, rule: dict, carried: list[Carried], left: list[str]) -> None:
-    """The search as phrases, any of which the answer holds: each group of words searched together (OR separates
-    groups) is one phrase, in the order typed. Words left out (`-word`) are named: a rule finds text, it cannot
-    leave text out. A search no phrase can stand for (a group of left-out words only: everything but them) is
-    named whole."""
-    groups = search_groups(q)
+    """The search as phrases, any of which the answer holds (`answer_text.phrases_from_search`). Words left out
+    (`-word`) are named: a rule finds text, it cannot leave text out. A search no phrase can stand for (a group of
+    left-out words only: everything but them) is named whole."""
     searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
-    phrases = list(dict.fromkeys(" ".join(term for term, out in group if not out) for group in groups))
-    excluded = [term for group in groups for term, out in group if out]
-    if "" in phrases:
+    phrases, excluded = phrases_from_search(q)
+    if phrases is None:
         left.append(f"{searched} (a rule finds phrases in the answer; it cannot find what lacks one)")
         return
     if problem := phrases_problem(phrases):

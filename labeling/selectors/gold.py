@@ -6,6 +6,7 @@ Access is asked of `rules.access`; anything refused, or of another project, is N
 """
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -79,13 +80,18 @@ def waiting_for_adjudication() -> QuerySet[Resolution]:
     return Resolution.objects.filter(status=ResolutionStatus.NEEDS_ADJUDICATION)
 
 
-def adjudication_queue(project: Project, *, limit: int = 50) -> tuple[list[WaitingItem], int]:
-    """Items of the project waiting for a lead's decision, oldest complete first, and how many wait in all.
+def adjudication_queue(
+    project: Project, *, limit: int = 50, up_to_week: date | None = None
+) -> tuple[list[WaitingItem], int]:
+    """Items of the project waiting for a lead's decision, oldest complete first, and how many wait in all; with
+    `up_to_week`, only the items of that week and earlier ones (a week's meeting agenda).
 
     Three queries: the count, the resolutions with their items, queues and outputs, and the current
     rubric (for the prompts of the questions that tie).
     """
     waiting = waiting_for_adjudication().filter(item__project=project)
+    if up_to_week is not None:
+        waiting = waiting.filter(item__week__lte=up_to_week)
     total = waiting.count()
     resolutions = list(
         waiting.select_related("item__queue", "item__output")

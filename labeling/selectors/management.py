@@ -15,7 +15,6 @@ from django.utils import timezone
 from labeling.exceptions import NotFound
 from labeling.models import Flag, ItemStatus, Label, Membership, Project, Queue, Role, Rubric, Skip, Slot
 from labeling.rules.access import LABELING_ROLES, labeling_memberships
-from labeling.rules.calendar import week_start
 
 
 def project_queues(project: Project) -> list[Queue]:
@@ -91,14 +90,14 @@ def expert_progress(project: Project, *, week: date, now: datetime | None = None
     """Per labeling member (experts, and leads who label): throughput, pace, skips, flags and live leases.
 
     Labels are counted on the week's items (`Label.objects.on_items_of_week`, as the meeting page counts them) and
-    all time; skips and flags made since the week began. With `expert`, only that member's row (their own page
-    shows the figures the lead's page shows for them, counted by this one rule).
+    all time; skips and flags on the week's items too, whenever made, as the weekly close stores them (`ExpertWeek`):
+    a skip made on Monday of last week's leftover item is last week's, like a label on it. With `expert`, only that
+    member's row (their own page shows the figures the lead's page shows for them, counted by this one rule).
 
     Two queries: the members with their counts (one correlated subquery per count, so the counts
     cannot multiply each other as joins would), and the seconds of their labels for the medians.
     """
     now = now or timezone.now()
-    since = week_start(project, week)
     labels = Label.objects.filter(item__project=project, expert=OuterRef("user_id"))
     members = Membership.objects.filter(project=project, role__in=LABELING_ROLES)
     timed_labels = Label.objects.filter(item__project=project)
@@ -110,12 +109,8 @@ def expert_progress(project: Project, *, week: date, now: datetime | None = None
         .annotate(
             labels_this_week=row_count(labels.on_items_of_week(week)),
             labels_all_time=row_count(labels),
-            skips=row_count(
-                Skip.objects.filter(item__project=project, expert=OuterRef("user_id"), created_at__gte=since)
-            ),
-            flags=row_count(
-                Flag.objects.filter(item__project=project, expert=OuterRef("user_id"), created_at__gte=since)
-            ),
+            skips=row_count(Skip.objects.filter(item__project=project, item__week=week, expert=OuterRef("user_id"))),
+            flags=row_count(Flag.objects.filter(item__project=project, item__week=week, expert=OuterRef("user_id"))),
             live_leases=row_count(
                 Slot.objects.live_leases(now).filter(queue__project=project, expert=OuterRef("user_id"))
             ),

@@ -25,6 +25,7 @@ from labeling.models import (
     Flag,
     Item,
     Label,
+    Output,
     Project,
     QueueWeek,
     RetentionCell,
@@ -32,7 +33,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import labels_that_unblind
-from labeling.rules.calendar import current_week, local_today, week_start
+from labeling.rules.calendar import current_week, local_today, week_end, week_start
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
@@ -160,15 +161,23 @@ def has_something_to_close(project: Project, week: date) -> bool:
 
 def within_the_project(project: Project, week: date) -> bool:
     """Whether the week is one of the project's: it had not ended when the project was created, or it or an earlier
-    week holds review work (outputs sent with older dates). The meeting page offers no week before the first of them
-    (no query unless the week ended before the project)."""
-    return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week__lte=week).exists()
+    week holds outputs sent with older dates, routed into review items or not yet (a week of outputs and their themes
+    and changes, no items, is answered with zero review figures). The meeting page offers no week before the first of
+    them (no query unless the week ended before the project)."""
+    if not ended_before_the_project(project, week):
+        return True
+    # Outputs as well as items: outputs not routed yet (no queue took them, or the routing waits) have no items, but
+    # their week has its changes and themes. Both tests run on indexes led by the project.
+    return (
+        Item.objects.filter(project=project, week__lte=week).exists()
+        or Output.objects.filter(project=project, occurred_at__lt=week_end(project, week)).exists()
+    )
 
 
 def check_week_of_the_project(project: Project, week: date) -> None:
     """NotFound for a week that is not one of the project's: it has not started, or it ended before the project was
-    created and neither it nor an earlier week holds review work (`within_the_project`). The API serves no report or
-    changes of such a week; the meeting page shows the latter with its "before the project" note instead."""
+    created and neither it nor an earlier week holds outputs or review work (`within_the_project`). The API serves no
+    report or changes of such a week; the meeting page shows the latter with its "before the project" note instead."""
     if week > current_week(project):
         raise NotFound(f"Week {week_label(week)} has not started yet.")
     if not within_the_project(project, week):
@@ -583,15 +592,17 @@ def _agenda(project: Project, verdict_key: str | None, week: date) -> dict:
     if not has_something_to_close(project, week):
         return {"adjudication": [], "flags": [], "movers": []}
     return {
-        "adjudication": _adjudication_agenda(project),
+        "adjudication": _adjudication_agenda(project, week),
         "flags": _flag_agenda(project, week),
         "movers": _movers(project, verdict_key, week),
     }
 
 
-def _adjudication_agenda(project: Project) -> list[dict]:
-    """Items waiting for a lead's decision, oldest complete first, with the questions that tie."""
-    waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT)
+def _adjudication_agenda(project: Project, week: date) -> list[dict]:
+    """Items of the week and earlier ones waiting for a lead's decision, oldest complete first, with the questions
+    that tie. As the flags: a past week's agenda (and the one frozen at its close, made in a later week) never lists
+    a later week's items, and a tie left waiting stays on the next weeks' agendas."""
+    waiting, _ = adjudication_queue(project, limit=AGENDA_LIMIT, up_to_week=week)
     return [
         {
             "item_id": row.item.pk,

@@ -10,10 +10,9 @@ from datetime import date, datetime, time
 from django import forms
 
 from labeling.models import Project
-from labeling.rules.dataset_filters import TEXT_HELP
 from labeling.rules.explore import read_pair
 
-from .spec_forms import SpecForm, comma_list
+from .spec_forms import SpecForm, comma_list, phrase_lines, phrases_field
 
 DEFAULT_SPLITS = "train=80, test=20"
 
@@ -97,7 +96,7 @@ class DatasetForm(SpecForm):
         help_text="One key:value a line, e.g. plan:pro (values of one key are alternatives; every key must hold). "
         "Compared as text: true, a number as its digits.",
     )
-    text = forms.CharField(label="Text in the answer", required=False, strip=False, help_text=TEXT_HELP)
+    text_any = phrases_field()
     since = forms.DateField(
         label="Since",
         required=False,
@@ -138,6 +137,9 @@ class DatasetForm(SpecForm):
     def clean_metadata(self) -> dict[str, list[str]]:
         return parse_metadata(self.cleaned_data.get("metadata", ""))
 
+    def clean_text_any(self) -> list[str]:
+        return phrase_lines(self.cleaned_data.get("text_any", ""))
+
     def clean_splits(self) -> dict[str, int]:
         return parse_splits(self.cleaned_data.get("splits", ""))
 
@@ -163,7 +165,7 @@ class DatasetForm(SpecForm):
             "tags_any": data["tags_any"],
             "models": data["models"],
             "metadata": data["metadata"],
-            "text": data["text"],
+            "text_any": data["text_any"],
             "splits": data["splits"],
             "auto_rebuild": data["auto_rebuild"],
         }

@@ -9,7 +9,7 @@ which shows "preparing…", or one swept to save disk, which shows "Prepare" (se
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -55,8 +55,10 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
 def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = member_project(request.user, slug, DATASET_ROLES)
     rubric = current_rubric(project)
-    # Opened from explore's "Make a dataset from this filter": its query, translated (what cannot be, named).
-    from_explore = from_explore_query(request.GET) if request.method == "GET" and request.GET else None
+    # Opened from explore's "Make a dataset from this filter" (`?explore=<the filter's query>`, as a new queue's form
+    # is): the query, translated (what cannot be, named); the form's own parameters stay apart from it.
+    explore = request.GET.get("explore") if request.method == "GET" else None
+    from_explore = from_explore_query(QueryDict(explore)) if explore is not None else None
     form = DatasetForm(
         request.POST or None,
         project=project,
@@ -69,7 +71,7 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "rubric": rubric,
         "from_explore": from_explore,
-        "explore_query": request.GET.urlencode() if from_explore else "",
+        "explore_query": explore or "",
     }
     if request.method == "GET":
         return render(request, "labeling/datasets/form.html", context)

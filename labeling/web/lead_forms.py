@@ -14,13 +14,12 @@ from django.core.validators import RegexValidator
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
-from labeling.rules.answer_text import MAX_PHRASE_CHARS, MAX_PHRASES, phrases_problem
 from labeling.rules.ids import id_from_text
 from labeling.rules.text import has_letter_or_digit, slug_from_name
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
-from .spec_forms import ShownField, SpecForm, comma_list
+from .spec_forms import ShownField, SpecForm, comma_list, phrase_lines, phrases_field
 
 HAS_COMMENT = {"any": None, "yes": True, "no": False}
 # Stand in for fields that did not clean when the service is asked about the others (see QueueForm.clean).
@@ -149,18 +148,7 @@ class RuleForm(SpecForm):
         required=False,
         widget=forms.RadioSelect,
     )
-    text_any = forms.CharField(
-        label="Answer contains any of",
-        required=False,
-        max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2) * 2,  # room to paste too many, and be told so
-        widget=forms.Textarea(
-            attrs={"rows": 3, "spellcheck": "false", "placeholder": "refund will arrive\nguaranteed by"}
-        ),
-        help_text=(
-            f"One phrase per line (up to {MAX_PHRASES}), found anywhere in the answer in any case; plain text, no "
-            "wildcards. The input and the end user's comment are not searched."
-        ),
-    )
+    text_any = phrases_field()
     sample_rate = forms.FloatField(
         label="Sample rate",
         min_value=0,
@@ -174,11 +162,7 @@ class RuleForm(SpecForm):
         return parse_metadata(self.cleaned_data.get("metadata", ""))
 
     def clean_text_any(self) -> list[str]:
-        lines = (line.strip() for line in (self.cleaned_data.get("text_any") or "").splitlines())
-        phrases = list(dict.fromkeys(line for line in lines if line))
-        if problem := phrases_problem(phrases):
-            raise forms.ValidationError(problem[0].upper() + problem[1:])
-        return phrases
+        return phrase_lines(self.cleaned_data.get("text_any", ""))
 
     def clean(self):
         cleaned = super().clean()

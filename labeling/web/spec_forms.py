@@ -7,6 +7,7 @@ from django import forms
 from django.forms.fields import InvalidJSONInput
 
 from labeling.exceptions import EditConflict, InvalidSpec
+from labeling.rules.answer_text import MAX_PHRASE_CHARS, MAX_PHRASES, phrases_problem
 
 
 def comma_list(text: str) -> list[str]:
@@ -16,6 +17,33 @@ def comma_list(text: str) -> list[str]:
         if part.strip():
             seen.setdefault(part.strip())
     return list(seen)
+
+
+def phrases_field() -> forms.CharField:
+    """The "Answer contains any of" field, a queue rule's and a dataset filter's `text_any` (rules.answer_text): one
+    phrase a line; the form's `clean_text_any` reads it with `phrase_lines`."""
+    return forms.CharField(
+        label="Answer contains any of",
+        required=False,
+        max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2) * 2,  # room to paste too many, and be told so
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "placeholder": "refund will arrive\nguaranteed by"}
+        ),
+        help_text=(
+            f"One phrase per line (up to {MAX_PHRASES}), found anywhere in the answer in any case; plain text, no "
+            "wildcards. The input and the end user's comment are not searched."
+        ),
+    )
+
+
+def phrase_lines(text: str) -> list[str]:
+    """One phrase a line → the phrases, stripped, each once, blank lines skipped; a ValidationError saying why they
+    cannot be a `text_any` (too many, too long, …)."""
+    lines = (line.strip() for line in (text or "").splitlines())
+    phrases = list(dict.fromkeys(line for line in lines if line))
+    if problem := phrases_problem(phrases):
+        raise forms.ValidationError(problem[0].upper() + problem[1:])
+    return phrases
 
 
 class SpecForm(forms.Form):

@@ -54,6 +54,34 @@ def test_a_key_sent_another_way_is_told_how_to_send_it(client, full_key, headers
     assert not Output.objects.exists()
 
 
+NO_CREDENTIALS = (
+    "No credentials were sent: send a project API key as `Authorization: Bearer <key>` (a lead, engineer or admin "
+    "issues one on the project's API keys page, /p/<project>/keys/)."
+)
+
+
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("post", URL),
+        ("get", "/api/v1/outputs"),
+        ("get", "/api/v1/projects/support-bot/datasets"),
+        ("get", "/api/v1/metrics/quality?project=support-bot"),
+        ("post", "/api/v1/otel/v1/traces"),
+    ],
+    ids=["ingest", "outputs", "datasets (a key or a session)", "metrics (a key or a session)", "otlp"],
+)
+def test_a_request_without_credentials_is_told_what_to_send(client, project, method, url):
+    """ "Authentication credentials were not provided." said nothing of what the project API takes, nor where a key
+    comes from (the platform API's 401 says what it takes)."""
+    response = getattr(client, method)(url, {} if method == "post" else None, content_type="application/json")
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="expertloop"'
+    body = response.json()
+    assert (body["message"] if "otel" in url else body["errors"][0]["message"]) == NO_CREDENTIALS
+
+
 def test_a_signed_in_engineer_behind_a_basic_auth_proxy_still_reads_by_session(client, engineer, project):
     """A proxy's Basic credentials ride along with every browser request: they must not hide the session."""
     client.force_login(engineer)

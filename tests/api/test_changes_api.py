@@ -121,6 +121,19 @@ def test_a_week_that_ended_before_the_project_was_created_is_a_404(reader, proje
     assert response.json()["errors"][0]["message"] == "Week 2001-W10 ended before this project was created."
 
 
+def test_a_week_with_outputs_but_no_items_yet_is_one_of_the_projects(reader, project):
+    """Outputs sent with older dates, routed into no queue yet: their week's changes are answered, not refused as a
+    week before the project."""
+    created_weeks_ago(project, 0)
+    week = current_week(project) - timedelta(weeks=2)
+    changed(project, week)
+
+    response = reader.get(f"{CHANGES}?week={week_label(week)}")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["results"][0]["value"] == "gpt-next"
+
+
 def test_a_week_that_has_not_started_is_a_404(reader, project):
     response = reader.get(f"{CHANGES}?week={week_label(current_week(project) + timedelta(days=7))}")
 

@@ -162,11 +162,15 @@ def test_bad_nested_filters_are_a_400_naming_filters(builder, filters, message):
     assert not Dataset.objects.exists()
 
 
-# Models, metadata and text ------------------------------------------------------------------------------------------
+# Models, metadata and phrases ----------------------------------------------------------------------------------------
 
 
 def test_models_metadata_and_text_are_stored_shown_and_post_back_nested(builder):
-    spec = {"models": ["gpt-4.1-mini-2025-04-14"], "metadata": {"plan": ["vip", "team"]}, "text": "refund will arrive"}
+    spec = {
+        "models": ["gpt-4.1-mini-2025-04-14"],
+        "metadata": {"plan": ["vip", "team"]},
+        "text_any": ["refund will arrive", "Straße"],
+    }
     made = builder.post(DATASETS, {"name": "Refund promises", **spec})
 
     assert made.status_code == 201, made.json()
@@ -184,8 +188,11 @@ def test_models_metadata_and_text_are_stored_shown_and_post_back_nested(builder)
         ({"metadata": {"plan": "vip"}}, "metadata", "list"),
         ({"metadata": {"plan": []}}, "metadata", "give 'plan' at least one value"),
         ({"metadata": {"plan": ["x" * 201]}}, "metadata", "more than 200 characters"),
-        ({"text": 5}, "text", "Not a valid string."),
-        ({"text": "x" * 501}, "text", "at most 500 characters"),
+        ({"text_any": "refund"}, "text_any", "list"),
+        ({"text_any": [5]}, "text_any", "Not a valid string."),
+        ({"text_any": ["x" * 201]}, "text_any", "use at most 200"),
+        ({"text_any": ["x"] * 21}, "text_any", "21 phrases; use at most 20."),
+        ({"filters": {"text": "refund"}}, "filters", "`text`: Unknown filter."),
         ({"filters": {"model": ["gpt"]}}, "filters", "`model`: Unknown filter."),
         ({"filters": {"metadata": ["plan:vip"]}}, "filters", "`metadata`"),
         ({"model": ["gpt"]}, "model", "Unknown field."),
@@ -203,5 +210,5 @@ def test_the_schema_types_the_filters(builder, client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
     filters = schema["components"]["schemas"]["DatasetFiltersOut"]["properties"]
-    assert set(filters) == {"tags_any", "since", "until", "models", "metadata", "text"}
+    assert set(filters) == {"tags_any", "since", "until", "models", "metadata", "text_any"}
     assert filters["metadata"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}

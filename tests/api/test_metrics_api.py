@@ -12,6 +12,7 @@ from labeling.models import (
     AgreementMetric,
     CycleStatus,
     ExpertWeek,
+    FailureTheme,
     Item,
     QualityMetric,
     Queue,
@@ -20,7 +21,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
-from labeling.rules.calendar import current_week
+from labeling.rules.calendar import current_week, week_start
 from labeling.selectors.metrics_api import SEGMENTS, retention_cells, retention_curves
 from labeling.services.cycles import add_decision
 from labeling.services.rubrics import publish_rubric
@@ -450,6 +451,30 @@ def test_a_week_that_ended_before_the_project_was_created_has_no_report(reader, 
 
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"] == "Week 2020-W01 ended before this project was created."
+    assert not ReviewCycle.objects.exists()
+
+
+@pytest.mark.parametrize("suffix", ["", "?format=markdown"])
+def test_a_week_with_outputs_but_no_items_yet_has_a_report_with_zero_review_figures(reader, project, this_week, suffix):
+    """Outputs sent with older dates that nothing routed into a queue yet, and the themes found in them: the week is
+    one of the project's, answered with its themes and zero review figures, not as a week before the project."""
+    created_weeks_ago(project, 0)
+    week = this_week - timedelta(weeks=3)
+    failing = OutputFactory(project=project, occurred_at=week_start(project, week) + timedelta(hours=12))
+    FailureTheme.objects.create(project=project, week=week, rank=1, terms=["refund", "days"], size=1, share=1.0,
+                                failures=1, themed=1, example_output_ids=[failing.pk])  # fmt: skip
+
+    response = reader.get(f"{report_path(week)}{suffix}")
+
+    assert response.status_code == 200, response.content
+    if suffix:
+        assert "refund" in response.content.decode()
+        return
+    report = response.json()
+    assert (report["status"], report["week"]) == ("open", week_label(week))
+    assert report["headline"]["pass_rate"] is None and report["headline"]["labels"]["done"] == 0
+    assert report["quality"] == [] and report["agenda"] == {"adjudication": [], "flags": [], "movers": []}
+    assert [theme["terms"] for theme in report["themes"]] == [["refund", "days"]]
     assert not ReviewCycle.objects.exists()
 
 

@@ -324,8 +324,9 @@ def test_every_operation_declares_the_throttle_and_the_database_outage_with_retr
             assert "Retry-After" in operation["responses"][status]["headers"], (operation["operationId"], status)
 
 
-# Keys a value may carry that no schema can name: they are the data's own (as sent, or a rubric's question keys).
-DATA_KEYED = {"metadata", "answers", "input", "output", "context", "value", "filters"}
+# Keys a value may carry that no schema can name: they are the data's own, as sent. (An expert's `answers`, keyed by
+# the rubric's questions, have no such excuse: the schema types their values, `additionalProperties`.)
+DATA_KEYED = {"metadata", "input", "output", "context", "filters"}
 
 
 def _shapes(schema: dict, node: dict) -> list[dict]:

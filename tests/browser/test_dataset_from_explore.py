@@ -2,6 +2,7 @@
 filter (the form comes filled in, saying how the search changed and what it could not carry), and its first version
 holds those answers with their gold."""
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -37,16 +38,17 @@ def test_a_lead_makes_a_dataset_of_the_refund_promises_from_the_explore_filter(
 
     expect(page.locator("h1")).to_have_text("New dataset")
     expect(page.locator("input[name=models]")).to_have_value(REGRESSED)
-    expect(page.locator("input[name=text]")).to_have_value("refund will arrive by")
+    expect(page).to_have_url(re.compile(r"/datasets/new\?explore="))
+    expect(page.locator("textarea[name=text_any]")).to_have_value("refund will arrive by")
     notes = page.locator("#from-explore")
-    expect(notes).to_contain_text("becomes the exact phrase in the output")
+    expect(notes).to_contain_text("becomes “Answer contains any of”")
     expect(notes.locator(".left-out li")).to_have_text(["“end-user feedback” is not a dataset filter."])
     page.fill("input[name=name]", "Refund promises")
     with page.expect_navigation():
         page.get_by_role("button", name="Create dataset").click()
 
     expect(page.locator(".definition")).to_contain_text(REGRESSED)
-    expect(page.locator(".definition")).to_contain_text("“refund will arrive by”, ignoring case")
+    expect(page.locator(".definition")).to_contain_text("Answer contains any of“refund will arrive by” in any case")
     version = build_version(dataset_id=Dataset.objects.get(slug="refund-promises").pk)
     assert sorted(version.rows.values_list("external_id", flat=True)) == ["out-00000", "out-00001"]
     assert errors == []

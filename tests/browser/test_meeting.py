@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def meeting_data(project, lead, expert, other_expert, rubric):
-    """Two weeks of stored metrics before the running week, and one tied item waiting for a lead."""
+    """Two weeks of stored metrics before the running week, and one tied item of the last of them waiting for a
+    lead (a week's agenda lists its own and earlier weeks' ties)."""
     created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
     this_week = calendar.current_week(project)
@@ -31,6 +32,7 @@ def meeting_data(project, lead, expert, other_expert, rubric):
     [item] = label_outputs(
         project, answers=TIE_WITH_FIX, experts=[expert, other_expert], queue="all",
         texts=["Your parcel **0** arrives Friday."],
+        occurred_at=calendar.week_start(project, last_week) + timedelta(hours=12),
     )  # fmt: skip
     return {"week": last_week, "label": week_label(last_week), "item": item}
 
@@ -204,4 +206,43 @@ def test_a_double_click_or_a_second_enter_on_add_decision_records_one_decision(
         "Add the refund policy to the retrieval context",
         "Ask the retrieval team for the policy's owner",
     ]
+    assert errors == []
+
+
+def test_a_partly_typed_due_date_is_refused_beside_the_field_and_an_empty_one_means_none(
+    page, live_server, project, lead, meeting_data
+):
+    """Chrome sends an empty value for a date typed in part (a month, no day or year): the form would record the
+    decision with no due date and the typed part gone. The page refuses it beside the field, the part kept."""
+    errors = watch_errors(page)
+    label = meeting_data["label"]
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{label}/")
+    page.get_by_label("Decision").fill("Ask the retrieval team for the policy's owner")
+    due = page.get_by_label("Due date")
+    month = {"x": 16, "y": due.bounding_box()["height"] / 2}  # the first part of mm/dd/yyyy
+    due.click(position=month)
+    page.keyboard.type("12")  # the month only
+    assert due.evaluate("input => input.validity.badInput")
+
+    page.get_by_role("button", name="Add decision").click()
+    page.wait_for_timeout(300)  # time for a request, if the page sends one
+    assert not Decision.objects.exists()
+    refusal = page.locator(".decision-form .field.has-error .error")
+    expect(refusal).to_have_text("The due date is typed in part: finish it, or clear it for no due date.")
+    expect(due).to_have_attribute("aria-invalid", "true")
+    expect(due).to_be_focused()
+    assert due.evaluate("input => input.validity.badInput")  # what was typed is still there to finish
+
+    # Cleared, the date is empty, which means no due date: the decision is recorded without one.
+    due.click(position=month)
+    page.keyboard.press("Backspace")
+    assert not due.evaluate("input => input.validity.badInput")
+    expect(refusal).to_have_count(0)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add decision").click()
+    expect(page.locator(".messages")).to_contain_text("Decision recorded.")
+    decision = Decision.objects.get()
+    assert decision.due_date is None
+    expect(page.locator(".decision-log tbody tr")).to_contain_text("—")
     assert errors == []

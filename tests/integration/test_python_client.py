@@ -950,15 +950,20 @@ def test_a_dataset_of_a_models_refund_promises_is_defined_with_its_filters(serve
     client = Client(server.url, ci_key.secret)
 
     created = client.create_dataset(
-        "Refund promises", models=("gpt-4.1-mini",), metadata={"plan": ("pro", "team")}, text="refund will arrive"
-    )
+        "Refund promises", models=("gpt-4.1-mini",), metadata={"plan": ("pro", "team")},
+        text_any=("refund will arrive", "refund arrives"),
+    )  # fmt: skip
 
     assert created.details()["filters"] == {
-        "models": ["gpt-4.1-mini"], "metadata": {"plan": ["pro", "team"]}, "text": "refund will arrive"
+        "models": ["gpt-4.1-mini"], "metadata": {"plan": ["pro", "team"]},
+        "text_any": ["refund will arrive", "refund arrives"],
     }  # fmt: skip
     with pytest.raises(BadRequest) as refused:
         client.create_dataset("Blank", metadata={"plan": ()})
     assert [error["field"] for error in refused.value.errors] == ["metadata"]
+    with pytest.raises(BadRequest) as refused:
+        client.create_dataset("Blank phrase", text_any=["refund", " "])
+    assert [error["field"] for error in refused.value.errors] == ["text_any"]
     client.close()
 
 

@@ -31,7 +31,7 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
     until: datetime | None = None
     models: list[str] = []
     metadata: dict[str, list[str]] = {}  # key → the values it may hold, as text
-    text: str = ""  # a phrase the output contains, ignoring case
+    text_any: list[str] = []  # phrases, one of which the answer holds (rules.answer_text, as a queue rule)
     splits: dict[str, int] = msgspec.field(default_factory=lambda: {"train": 80, "test": 20})
     auto_rebuild: bool = True
 
@@ -62,7 +62,7 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
             "tags_any": parsed.tags_any,
             "models": parsed.models,
             "metadata": parsed.metadata,
-            "text": parsed.text,
+            "text_any": parsed.text_any,
         },
     )
     # The name taken by this very spec posted moments ago (the dataset commits with its audit event)? Asked after the
@@ -82,7 +82,7 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         until=parsed.until.isoformat() if parsed.until else None,
         models=parsed.models,
         metadata=parsed.metadata,
-        text=parsed.text,
+        text_any=parsed.text_any,
     )
     for attempt in range(GENERATED_SLUG_ATTEMPTS):
         slug = _slug_for(project, name)
@@ -137,7 +137,7 @@ def definition_problems(
 ) -> list[tuple[str, str]]:
     """What is wrong with the parts of a definition given (None: not given, or already refused for its type), as
     (field, problem) pairs: the API names these beside the type errors of the other fields, in one 400. `filters`:
-    any of tags_any, models, metadata and text (rules.dataset_filters)."""
+    any of tags_any, models, metadata and text_any (rules.dataset_filters)."""
     problems: list[tuple[str, str]] = []
     if name is not None:
         name = name.replace("\x00", "").strip()

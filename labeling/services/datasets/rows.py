@@ -17,7 +17,7 @@ from django.db.models.functions import MD5, Cast, Coalesce
 from labeling.models import Dataset, Item, ItemStatus, Label, Output, Resolution, ResolutionStatus, Rubric
 from labeling.rules import gold as rules_gold
 from labeling.rules.annotators import annotator_pseudonym as _pseudonym
-from labeling.rules.dataset_filters import keeps_output
+from labeling.rules.dataset_filters import PYTHON_FILTERS, keeps_output
 
 from ..export_rows import ROW_CHUNK
 
@@ -49,7 +49,6 @@ def row_code() -> str:
         _keys_orm,
         RowMaker,
         _row,
-        _text_of,
         _messages,
         _content,
         _is_text_part,
@@ -239,12 +238,13 @@ class RowMaker:
             )
         }
         self.pseudonyms: dict[int, str] = {}
-        self.filters = dataset.filters or {}
+        # Only the filters read per row in Python that are set: a dataset without them checks nothing per row.
+        self.row_filters = {name: value for name, value in (dataset.filters or {}).items() if name in PYTHON_FILTERS}
         self.keys = set(dataset.questions or [])
 
     def rows(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[StoredRow]:
         """The stored form of the rows of these keys (in their order), less those the filters read in Python leave
-        out (tags, metadata, text)."""
+        out (tags, metadata, text_any)."""
         for chunk in batched(keys, ROW_CHUNK):
             for key, row in self._rows_of_chunk(chunk):
                 yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2]
@@ -276,9 +276,7 @@ class RowMaker:
             item_id, external_id, _ = key
             *json_columns, model, occurred_at, automatic, adjudicated, gold_status = columns[item_id]
             input_, output, metadata, tags = map(_json, json_columns)
-            if self.filters and not keeps_output(
-                self.filters, tags=tags, metadata=metadata, output_text=_text_of(output)
-            ):
+            if self.row_filters and not keeps_output(self.row_filters, tags=tags, metadata=metadata, answer=output):
                 continue
             for expert_id, *_ in labels[item_id]:
                 if expert_id not in self.pseudonyms:
@@ -320,7 +318,7 @@ def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, in
         "id": external_id,
         "split": split_of(external_id, dataset.splits),
         "input": _messages(input_),
-        "output": _text_of(output),
+        "output": output if isinstance(output, str) else _encoder.encode(output).decode(),
         "expected_output": expected,
         # Whether the gold is settled: "needs_adjudication" (a tie, or a lead sent it back) and null (not resolved
         # yet) rows keep their label for reading, but never become training examples (see eval_formats).
@@ -341,11 +339,6 @@ def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, in
         "occurred_at": occurred_at.isoformat(),
         "labeled_at": max(updated_at for *_, updated_at in labels).isoformat(),
     }
-
-
-def _text_of(output) -> str:
-    """The output as a row holds it: its text, or its JSON."""
-    return output if isinstance(output, str) else _encoder.encode(output).decode()
 
 
 def _messages(value) -> list[dict[str, str]]:

@@ -13,6 +13,9 @@ from labeling.rules.dataset_filters import (
     stored_filters,
 )
 from labeling.rules.explore import parse_filter
+from labeling.rules.queue_from_filter import rule_from_filter
+
+TOO_MANY = " OR ".join(f"w{number}" for number in range(21))  # one phrase more than a rule may hold
 
 
 def _translated(**params):
@@ -25,11 +28,11 @@ def test_the_planted_regression_translates_whole_with_the_search_named_as_change
     """The demo's saved view: `q="refund will arrive by"&model=gpt-4.1-mini-2025-04-14`."""
     translation = _translated(q='"refund will arrive by"', model="gpt-4.1-mini-2025-04-14")
 
-    assert translation.initial == {"models": "gpt-4.1-mini-2025-04-14", "text": "refund will arrive by"}
+    assert translation.initial == {"models": "gpt-4.1-mini-2025-04-14", "text_any": "refund will arrive by"}
     assert translation.left_out == ()
     (changed,) = translation.changed
-    assert 'The search "refund will arrive by" becomes the exact phrase' in changed
-    assert "words apart" not in changed  # explore finds a phrase in quotes as a phrase too
+    assert 'The search "refund will arrive by" becomes “Answer contains any of”' in changed
+    assert "not by word stems" in changed
 
 
 def test_models_tags_metadata_days_and_queues_carry_over():
@@ -68,9 +71,9 @@ def test_models_tags_metadata_days_and_queues_carry_over():
         ({"flagged": "no"}, "flagged by an expert"),
         ({"event": "signup"}, "a usage event"),
         ({"has_event": "no"}, "having a usage event"),
-        ({"q": "refund OR return"}, "the search “refund OR return”"),
-        ({"q": "refund -late"}, "the search “refund -late”"),
-        ({"q": '"refund" arrives'}, "the search"),
+        ({"q": "-late"}, "The search “-late”: a dataset finds phrases in the answer"),
+        ({"q": "-late OR refund"}, "The search “-late OR refund”: a dataset finds phrases"),
+        ({"q": TOO_MANY}, "as phrases: 21 phrases; use at most 20."),
     ],
 )
 def test_what_a_dataset_cannot_carry_is_named_never_dropped(params, named):
@@ -78,16 +81,39 @@ def test_what_a_dataset_cannot_carry_is_named_never_dropped(params, named):
 
     (left_out,) = translation.left_out
     assert named in left_out
-    assert "text" not in translation.initial and "tags_any" not in translation.initial
+    assert "text_any" not in translation.initial and "tags_any" not in translation.initial
 
 
 def test_words_alone_become_one_phrase_and_labeled_yes_is_what_a_dataset_holds_anyway():
     translation = _translated(q="refund   will arrive", labeled="yes")
 
-    assert translation.initial == {"text": "refund will arrive"}
+    assert translation.initial == {"text_any": "refund will arrive"}
     assert translation.left_out == ()
     (changed,) = translation.changed
-    assert "explore also finds the words apart, other forms of them" in changed
+    assert "Words searched together became one phrase, in the order typed." in changed
+
+
+@pytest.mark.parametrize(
+    "q",
+    ['"refund will arrive by"', "refund will arrive", "refund OR return", 'refund -late OR "guaranteed by"',
+     '"refund" arrives', "Straße OR STRASSE", "refund OR refund", "-late", TOO_MANY],
+)  # fmt: skip
+def test_a_search_becomes_the_phrases_a_queue_made_from_it_takes(q):
+    """One translation of the search (rules.answer_text.phrases_from_search): the dataset's phrases are the rule's,
+    and what the queue names as not carried the dataset names too."""
+    dataset = _translated(q=q)
+    queue = rule_from_filter(parse_filter({"q": [q]}))
+
+    assert dataset.initial.get("text_any", "").splitlines() == queue.rule.get("text_any", [])
+    assert len(dataset.left_out) == len(queue.not_carried)
+
+
+def test_left_out_words_are_named_beside_the_phrases():
+    translation = _translated(q="refund -late OR return")
+
+    assert translation.initial == {"text_any": "refund\nreturn"}
+    assert translation.left_out == ("The words left out of the search, “-late”: a dataset finds text, it cannot leave "
+                                    "text out.",)  # fmt: skip
 
 
 def test_a_query_explore_would_refuse_carries_nothing_and_names_each_problem():
@@ -112,8 +138,8 @@ def test_a_metadata_value_is_compared_as_explore_writes_it(value, text):
 
 
 def test_keeps_output_reads_tags_metadata_and_text():
-    filters = {"tags_any": ["vip"], "metadata": {"plan": ["pro", "true"]}, "text": "Refund WILL arrive"}
-    kept = {"tags": ["vip"], "metadata": {"plan": "pro"}, "output_text": "Your refund will arrive by Friday."}
+    filters = {"tags_any": ["vip"], "metadata": {"plan": ["pro", "true"]}, "text_any": ["Refund WILL arrive", "by x"]}
+    kept = {"tags": ["vip"], "metadata": {"plan": "pro"}, "answer": "Your refund will arrive by Friday."}
 
     assert keeps_output(filters, **kept)
     assert keeps_output(filters, **{**kept, "metadata": {"plan": True}})
@@ -121,20 +147,23 @@ def test_keeps_output_reads_tags_metadata_and_text():
     assert not keeps_output(filters, **{**kept, "metadata": {"plan": "team"}})
     assert not keeps_output(filters, **{**kept, "metadata": {}})
     assert not keeps_output(filters, **{**kept, "metadata": None})
-    assert not keeps_output(filters, **{**kept, "output_text": "Your refund will come."})
-    assert keeps_output({}, tags=None, metadata=None, output_text="")
+    assert not keeps_output(filters, **{**kept, "answer": "Your refund will come."})
+    assert keeps_output(filters, **{**kept, "answer": {"reply": ["It arrives BY X."]}})
+    assert not keeps_output(filters, **{**kept, "answer": {"refund will arrive": 1}})  # a key is not the answer's text
+    assert keeps_output({}, tags=None, metadata=None, answer="")
 
 
 def test_stored_filters_keep_the_old_shape_and_add_only_what_is_set():
     old = stored_filters(
-        tags_any=["vip"], since="2026-11-01T00:00:00+00:00", until=None, models=[], metadata={}, text=""
+        tags_any=["vip"], since="2026-11-01T00:00:00+00:00", until=None, models=[], metadata={}, text_any=[]
     )
     assert old == {"tags_any": ["vip"], "since": "2026-11-01T00:00:00+00:00"}
-    assert stored_filters(tags_any=[], since=None, until=None, models=[], metadata={}, text="  ") == {}
+    assert stored_filters(tags_any=[], since=None, until=None, models=[], metadata={}, text_any=[]) == {}
     new = stored_filters(
-        tags_any=[], since=None, until=None, models=["b", "a", "b"], metadata={"z": ["1", "1"], "a": ["x"]}, text=" hi "
-    )
-    assert new == {"models": ["b", "a"], "metadata": {"a": ["x"], "z": ["1"]}, "text": "hi"}
+        tags_any=[], since=None, until=None, models=["b", "a", "b"], metadata={"z": ["1", "1"], "a": ["x"]},
+        text_any=["hi", "ho", "hi"],
+    )  # fmt: skip
+    assert new == {"models": ["b", "a"], "metadata": {"a": ["x"], "z": ["1"]}, "text_any": ["hi", "ho"]}
     assert list(new["metadata"]) == ["a", "z"]
 
 
@@ -147,8 +176,11 @@ def test_stored_filters_keep_the_old_shape_and_add_only_what_is_set():
         ({"metadata": {"plan": []}}, "metadata", "give 'plan' at least one value"),
         ({"metadata": {" ": ["x"]}}, "metadata", "a key is blank"),
         ({"metadata": {"plan": ["a\x00"]}}, "metadata", "NUL"),
-        ({"text": "x" * 501}, "text", "at most 500 characters"),
-        ({"text": "a\x00b"}, "text", "NUL"),
+        ({"text_any": ["x" * 201]}, "text_any", "Answer contains any of: the phrase “xxx"),
+        ({"text_any": ["x"] * 21}, "text_any", "21 phrases; use at most 20."),
+        ({"text_any": [" "]}, "text_any", "a phrase is empty"),
+        ({"text_any": ["a\nb"]}, "text_any", "has a line break"),
+        ({"text_any": ["a\x00b"]}, "text_any", "NUL"),
     ],
 )
 def test_bad_filter_values_are_named_with_their_field(filters, field, says):

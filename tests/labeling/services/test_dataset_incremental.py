@@ -281,14 +281,14 @@ def test_a_definition_change_or_full_true_builds_from_scratch(project):
 
 
 def test_models_metadata_and_text_filters_build_the_same_bytes_incrementally_and_a_changed_one_from_scratch(project):
-    """The filters read in Python (metadata, text) leave rows out of the incremental build as of the full one; a
+    """The filters read in Python (metadata, text_any) leave rows out of the incremental build as of the full one; a
     changed filter is a changed definition: the next build is from scratch, and incremental again after it."""
     promise = "Your refund will arrive by 14 March."
     label_outputs(project, 3, model="regressed", metadata={"plan": "vip"}, texts=[promise] * 3)
     label_outputs(project, 2, model="regressed", metadata={"plan": "free"}, texts=[promise.upper()] * 2)
     label_outputs(project, 2, model="regressed", metadata={"plan": "vip"}, texts=["It ships Friday."] * 2)
     label_outputs(project, 2, model="older", metadata={"plan": "vip"}, texts=[promise] * 2)
-    filters = {"models": ["regressed"], "metadata": {"plan": ["vip"]}, "text": "refund will arrive"}
+    filters = {"models": ["regressed"], "metadata": {"plan": ["vip"]}, "text_any": ["refund will arrive"]}
     dataset, twin = _twins(project, **filters)
     assert dataset.versions.get().row_count == 3
 

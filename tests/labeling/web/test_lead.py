@@ -12,9 +12,22 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from labeling.models import AuditEvent, Flag, Item, Label, Membership, OutboxMessage, Queue, Rubric, Skip, Slot
+from labeling.models import (
+    AuditEvent,
+    ExpertWeek,
+    Flag,
+    Item,
+    Label,
+    Membership,
+    OutboxMessage,
+    Queue,
+    Rubric,
+    Skip,
+    Slot,
+)
 from labeling.rules import calendar
 from labeling.rules.calendar import cycle_week
+from labeling.services.metrics import refresh_week_metrics
 from labeling.services.queues import QueueValues, create_queue, request_backfill
 from labeling.services.routing import is_sampled
 from labeling.services.rubrics import publish_rubric
@@ -699,11 +712,11 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
     Skip.objects.create(item=item(), expert=expert)
     Flag.objects.create(item=item(), expert=expert, note="discuss")
     Flag.objects.create(item=item(), expert=expert, note="again")
-    # Skips and flags from before this week sit beside "This week": they count there no more than old labels do.
-    Skip.objects.filter(pk=Skip.objects.create(item=item(), expert=expert).pk).update(
+    # Skips and flags on a month-old week's items sit beside "This week": they count there no more than old labels do.
+    Skip.objects.filter(pk=Skip.objects.create(item=item(month_ago), expert=expert).pk).update(
         created_at=now - timedelta(days=30)
     )
-    old_flag = Flag.objects.create(item=item(), expert=expert, note="last month")
+    old_flag = Flag.objects.create(item=item(month_ago), expert=expert, note="last month")
     Flag.objects.filter(pk=old_flag.pk).update(created_at=now - timedelta(days=30))
     live, expired = item(), item()
     for leased, expires_at in [(live, now + timedelta(minutes=5)), (expired, now - timedelta(minutes=5))]:
@@ -726,6 +739,32 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
     ezra = rows["ezra"]["progress"]
     assert (ezra.labels_all_time, ezra.median_seconds, ezra.live_leases) == (0, None, 0)
     assert set(rows) == {"erin", "ezra", "lena"}  # experts, and the lead, who may label too
+
+
+def test_experts_progress_counts_skips_and_flags_on_the_weeks_items(lead_client, project, expert):
+    """A skip or flag counts in the week of its item, as labels and the stored weekly rows count them: one made this
+    week on last week's leftover item is last week's."""
+    queue = make_queue(project, overlap=1)
+    week = this_week(project)
+    last_week = week - timedelta(weeks=1)
+
+    def item(of_week):
+        return Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
+                                   week=of_week, overlap=1)  # fmt: skip
+
+    Skip.objects.create(item=item(last_week), expert=expert)
+    Flag.objects.create(item=item(last_week), expert=expert, note="made today, on last week's item")
+    Skip.objects.create(item=item(week), expert=expert)
+    Flag.objects.create(item=item(week), expert=expert, note="a")
+    Flag.objects.create(item=item(week), expert=expert, note="b")
+
+    response = lead_client.get(urls(project, 0)["experts"])
+
+    erin = {row["progress"].user.username: row["progress"] for row in response.context["rows"]}["erin"]
+    assert (erin.skips, erin.flags) == (1, 2)
+    refresh_week_metrics(project=project, week=last_week)
+    stored = ExpertWeek.objects.get(project=project, week=last_week, expert=expert)
+    assert (stored.skips, stored.flags) == (1, 1)  # the same item counts in the same week on both
 
 
 def test_experts_progress_runs_a_fixed_number_of_queries(lead_client, project, expert, django_assert_num_queries):

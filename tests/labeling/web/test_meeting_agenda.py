@@ -2,7 +2,7 @@
 that brings a refusal into view, and the dashboard's queue filter against agreement (Django test client)."""
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -27,6 +27,11 @@ def url(name, project, *args):
     return reverse(f"labeling:{name}", args=[project.slug, *args])
 
 
+def in_week(project, week: date) -> datetime:
+    """A moment inside the week: an output that occurred then is queued as one of its items."""
+    return calendar.week_start(project, week) + timedelta(hours=12)
+
+
 def agenda_block(html: str, heading: str) -> str:
     return html.split(f"<h3>{heading}")[1].split('<div class="agenda-block">')[0]
 
@@ -41,8 +46,9 @@ def test_an_item_decided_after_the_close_is_marked_done_on_the_meeting_page_whil
     "decided since the close" and the heading says so, the other still waits; the frozen report and its export keep
     both, as the week's record."""
     created_weeks_ago(project, 52)
-    decided, waiting = label_outputs(project, 2, answers=TIE, experts=[expert, other_expert])
     last_week = calendar.current_week(project) - timedelta(days=7)
+    decided, waiting = label_outputs(project, 2, answers=TIE, experts=[expert, other_expert],
+                                     occurred_at=in_week(project, last_week))  # fmt: skip
     cycle = cycles.close_week(project_id=project.pk, week=last_week)
     frozen = dict(cycle.report)
     assert [row["item_id"] for row in frozen["agenda"]["adjudication"]] == [decided.pk, waiting.pk]
@@ -69,10 +75,13 @@ def test_an_item_decided_after_the_close_is_marked_done_on_the_meeting_page_whil
 
 
 def test_a_tie_the_experts_settled_after_the_close_is_marked_so(client, project, lead, expert, other_expert):
-    """An expert edits their label so the item no longer ties: it left the adjudication list without a lead."""
+    """An expert edits their label so the item no longer ties: it left the adjudication list without a lead. (The item
+    is of the week before the closed one, still open: a closed week's own labels can no longer be edited.)"""
     created_weeks_ago(project, 52)
-    [item] = label_outputs(project, answers=TIE, experts=[expert, other_expert])
-    cycle = cycles.close_week(project_id=project.pk, week=calendar.current_week(project) - timedelta(days=7))
+    last_week = calendar.current_week(project) - timedelta(days=7)
+    earlier = last_week - timedelta(days=7)
+    [item] = label_outputs(project, answers=TIE, experts=[expert, other_expert], occurred_at=in_week(project, earlier))
+    cycle = cycles.close_week(project_id=project.pk, week=last_week)
     rubric = item.labels.get(expert=other_expert).rubric
     submit_label(expert=other_expert, item=item, rubric=rubric, answers={"correct": True, "helpful": 4})
     resolve_item(item_id=item.pk)  # as the task enqueued on commit would
@@ -92,6 +101,33 @@ def test_an_open_weeks_agenda_is_live_and_marks_nothing(client, project, lead, e
     html = client.get(url("meeting-week", project, week_label(calendar.current_week(project)))).content.decode()
     block = agenda_block(html, "Needs adjudication")
     assert '<span class="count">1</span>' in block and "since the close" not in block
+
+
+def test_a_past_weeks_agenda_lists_the_ties_of_that_week_and_earlier_never_a_later_weeks(
+    client, project, lead, expert, other_expert
+):
+    """Each week's page lists the ties of its own items and of earlier weeks still waiting (as its flags are listed),
+    not the project's live queue: a tie on this week's item is not on last week's agenda, open or closed."""
+    created_weeks_ago(project, 52)
+    this_week = calendar.current_week(project)
+    weeks = [this_week - timedelta(weeks=2), this_week - timedelta(weeks=1), this_week]
+    tied = {
+        week: label_outputs(project, answers=TIE, experts=[expert, other_expert], occurred_at=in_week(project, week))[0]
+        for week in weeks
+    }
+    assert [tied[week].week for week in weeks] == weeks
+    client.force_login(lead)
+
+    def listed(week: date) -> set[int]:
+        block = agenda_block(client.get(url("meeting-week", project, week_label(week))).content.decode(), "Needs")
+        return {int(item_id) for item_id in re.findall(r'<li data-item="(\d+)"', block)}
+
+    earlier, last_week = tied[weeks[0]].pk, tied[weeks[1]].pk
+    assert listed(weeks[1]) == {earlier, last_week}  # an open past week: its own and the earlier tie
+    assert listed(this_week) == {earlier, last_week, tied[this_week].pk}  # the running week: every tie so far
+    cycle = cycles.close_week(project_id=project.pk, week=weeks[1])
+    assert {row["item_id"] for row in cycle.report["agenda"]["adjudication"]} == {earlier, last_week}
+    assert listed(weeks[1]) == {earlier, last_week}  # closed: the frozen agenda, the same items
 
 
 # 4. Weeks before the project -----------------------------------------------------------------------------------

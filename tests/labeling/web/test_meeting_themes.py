@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 @pytest.fixture
 def project(project):
     """Created two years ago: last week is one of the project's (the API serves no report of a week that ended before
-    the project was created and holds no review work)."""
+    the project was created and holds no outputs or review work)."""
     return created_weeks_ago(project, 104)
 
 

@@ -248,7 +248,7 @@ class Client:
         until: datetime | str | None = None,
         models: Sequence[str] | None = None,
         metadata: dict[str, Sequence[str]] | None = None,
-        text: str | None = None,
+        text_any: Sequence[str] | None = None,
         splits: dict[str, int] | None = None,
         auto_rebuild: bool | None = None,
     ) -> Dataset:
@@ -257,19 +257,20 @@ class Client:
         arguments take the server's defaults: every queue and question, only resolved items, splits train 80 and
         test 20, rebuilt when a week closes. `since` and `until` without an offset are read in the project's time
         zone. `models`: any of these; `metadata`: each key holds one of its values (as text, `{"plan": ["pro"]}`);
-        `text`: a phrase the output contains, ignoring case. BadRequest names each problem's field (a name taken,
-        shares not adding up to 100, an unknown queue or question, a blank filter value). Not retried but after a
-        429: a repeat of a create that went through is refused as a name taken."""
+        `text_any`: phrases, one of which the answer holds, in any case (as a queue's "Answer contains any of").
+        BadRequest names each problem's field (a name taken, shares not adding up to 100, an unknown queue or
+        question, a blank filter value). Not retried but after a 429: a repeat of a create that went through is
+        refused as a name taken."""
         body: dict[str, Any] = {"name": name}
         for field, value in (
             ("description", description), ("queues", queues), ("questions", questions),
             ("only_resolved", only_resolved), ("tags_any", tags_any), ("since", since), ("until", until),
-            ("models", models), ("metadata", metadata), ("text", text), ("splits", splits),
+            ("models", models), ("metadata", metadata), ("text_any", text_any), ("splits", splits),
             ("auto_rebuild", auto_rebuild),
         ):  # fmt: skip
             if value is not None:
                 body[field] = value.isoformat() if isinstance(value, datetime) else value
-        for field in ("queues", "questions", "tags_any", "models"):
+        for field in ("queues", "questions", "tags_any", "models", "text_any"):
             if field in body:
                 body[field] = list(body[field])
         if "metadata" in body:
