@@ -473,3 +473,20 @@ def test_the_event_filter_finds_the_outputs_of_end_users_who_had_the_event(reade
     assert set(listed(reader, {"has_event": "yes"})) == {"order", "delayed"}
     assert reader.get(f"{URL}?has_event=maybe").json()["errors"][0]["field"] == "has_event"
     assert reader.get(f"{URL}?event={'x' * 201}").json()["errors"][0]["field"] == "event"
+
+
+def test_facets_leave_out_a_metadata_value_or_tag_too_long_to_be_a_category(reader, shop):
+    """A 4 MB metadata string is no category: the facets (value, label and filter each) would carry it three times.
+    Values longer than a filter value may be are left out; the short values of the same key are still counted."""
+    long = "x" * 4_000_000
+    for n, topic in enumerate([long, long, "short"]):
+        OutputFactory(project=shop["project"], external_id=f"long-{n}", metadata={"topic": topic}, tags=["t", long])
+
+    response = reader.get(f"{URL}/facets?tag=t")
+
+    assert response.status_code == 200
+    assert len(response.content) < 10_000
+    facets = response.json()["facets"]
+    counts = {(f["parameter"], f["key"]): {v["value"]: v["count"] for v in f["values"]} for f in facets}
+    assert counts[("meta", "topic")] == {"short": 1}
+    assert counts[("tag", "")] == {"t": 3}

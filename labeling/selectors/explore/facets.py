@@ -15,7 +15,7 @@ from labeling.models import (
     Project,
 )
 from labeling.rules.calendar import day_start
-from labeling.rules.explore import ExploreFilter, is_double, shown_value
+from labeling.rules.explore import MAX_VALUE_CHARS, ExploreFilter, is_double, shown_value
 
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
@@ -80,9 +80,11 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     scale = total.value / len(sample) if sample else 1.0
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
+        # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out.
+        categories = [(value, count) for value, count in counts.most_common() if is_category(str(value))]
         values = [
             FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), round(count * scale))
-            for value, count in counts.most_common(TOP_VALUES)
+            for value, count in categories[:TOP_VALUES]
         ]
         return Facet(parameter, title, values, key)
 
@@ -95,7 +97,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
         feedback[{1: "up", 0: "neutral", -1: "down", None: "none"}[score]] += 1
         for key, value in (metadata or {}).items():
             keys[key] += 1
-            if isinstance(value, bool) or isinstance(value, str):
+            if isinstance(value, bool) or isinstance(value, str) and is_category(value):
                 metadata_values.setdefault(key, Counter())[metadata_text(value)] += 1
             elif isinstance(value, int | float) and is_double(value):
                 numbers.setdefault(key, []).append(value)
@@ -119,6 +121,11 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None], scale)]
     histograms += [histogram(key, values, scale) for key, values in sorted(numbers.items()) if len(values) >= 5]
     return Summary(total=total, sample=len(sample), facets=facets, histograms=histograms)
+
+
+def is_category(value: str) -> bool:
+    """Whether a facet lists the value: one a filter can take (at most MAX_VALUE_CHARS), not a long text."""
+    return len(value) <= MAX_VALUE_CHARS
 
 
 def histogram(title: str, values: list[float], scale: float = 1.0) -> Histogram:
