@@ -1,6 +1,7 @@
 """Django's error handlers (expertloop/urls.py): under /api/, in the API's JSON error shape (api/exceptions.py)."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views.defaults import page_not_found
 
 
@@ -9,5 +10,18 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     such as a project slug with characters a slug cannot hold, which an API client must get as JSON too."""
     if request.path_info.startswith("/api/"):
         message = "No API endpoint has this URL: see /api/schema/ for the paths, and what a slug or id may hold."
+        if meant := _other_slash(request.path_info):
+            message += f" Did you mean {meant}?"
         return JsonResponse({"errors": [{"index": None, "field": None, "message": message}]}, status=404)
     return page_not_found(request, exception)
+
+
+def _other_slash(path: str) -> str | None:
+    """The path with its trailing slash dropped (or one added) when that is an endpoint: `POST /api/v1/outputs/`
+    is a slip clients make, and a bare 404 does not say which."""
+    other = path.removesuffix("/") if path.endswith("/") else f"{path}/"
+    try:
+        resolve(other)
+    except Resolver404:
+        return None
+    return other

@@ -39,3 +39,28 @@ def test_an_unmatched_api_url_answers_the_apis_json_error(client, path):
     assert response["Content-Type"] == "application/json"
     [error] = response.json()["errors"]
     assert error["message"].startswith("No API endpoint has this URL")
+
+
+@pytest.mark.parametrize(
+    ("path", "meant"),
+    [
+        ("/api/v1/outputs/", "/api/v1/outputs"),
+        ("/api/v1/labels/", "/api/v1/labels"),
+        ("/api/v1/projects/demo/datasets/", "/api/v1/projects/demo/datasets"),
+    ],
+)
+def test_an_api_url_off_by_its_trailing_slash_names_the_endpoint_meant(client, path, meant):
+    """`POST /api/v1/outputs/` is a 404: the answer says to drop the slash (or add it) rather than only that no
+    endpoint has the URL."""
+    response = client.post(path, {}, content_type="application/json")
+
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["message"].startswith("No API endpoint has this URL")
+    assert f"Did you mean {meant}?" in error["message"]
+
+
+def test_an_api_url_no_slash_mends_names_no_endpoint(client):
+    [error] = client.get("/api/v1/nothing/").json()["errors"]
+
+    assert "Did you mean" not in error["message"]
