@@ -497,8 +497,8 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
         dataset = self.dataset  # who may see it first: a 404 before any 400
         query = DiffQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        old = ready_version(dataset, query.validated_data["from"])
-        new = ready_version(dataset, query.validated_data["to"])
+        old = ready_version(dataset, query.validated_data["from"], field="from")
+        new = ready_version(dataset, query.validated_data["to"], field="to")
         return Response(DiffOut({"from": old.number, "to": new.number, **version_diff(old=old, new=new)}).data)
 
 

@@ -2,7 +2,7 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -137,6 +137,15 @@ class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
 
     def get_queryset(self):
         return outputs_of_project(self.request.auth.project)
+
+    def get_object(self):
+        """The output; a 404 naming the id asked for (DRF's says "No Output matches the given query.")."""
+        external_id = self.kwargs["external_id"]
+        output = self.get_queryset().filter(external_id=external_id).first()
+        if output is None:
+            raise NotFound(f"No output with external id '{external_id}' in this project.")
+        self.check_object_permissions(self.request, output)
+        return output
 
     @extend_schema(
         operation_id="get_output",

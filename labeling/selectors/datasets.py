@@ -36,7 +36,7 @@ def dataset_with_state(project: Project, slug: str) -> Dataset:
     """One of the project's datasets, annotated as `datasets_of_project` does; NotFound otherwise (one query)."""
     dataset = datasets_of_project(project).filter(slug=slug).first()
     if dataset is None:
-        raise NotFound("No such dataset.")
+        raise NotFound(f"No dataset '{slug}' in this project.")
     dataset.project = project
     return dataset
 
@@ -91,7 +91,7 @@ def dataset_of_project(project: Project, slug: str) -> Dataset:
     """One of the project's datasets; another project's, or none, is NotFound."""
     dataset = Dataset.objects.filter(project=project, slug=slug).first()
     if dataset is None:
-        raise NotFound("No such dataset.")
+        raise NotFound(f"No dataset '{slug}' in this project.")
     dataset.project = project  # already loaded and authorised: spares a query in every caller
     return dataset
 
@@ -105,32 +105,33 @@ def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
     )
 
 
-def version_of_dataset(dataset: Dataset, ref: str) -> DatasetVersion:
-    """The version numbered `ref`, or for "latest" the newest ready one; else NotFound."""
+def version_of_dataset(dataset: Dataset, ref: str, *, field: str | None = None) -> DatasetVersion:
+    """The version numbered `ref`, or for "latest" the newest ready one; else NotFound, naming `field` (the parameter
+    that gave `ref`, when one did)."""
     versions = versions_of_dataset(dataset)
     if ref == LATEST:
         version = versions.ready().first()
         if version is None:
-            raise NotFound("This dataset has no ready version yet.")
+            raise NotFound("This dataset has no ready version yet.", field=field)
     else:
         # Nine digits at most: anything longer is no version number, and would overflow the column.
         if not (ref.isascii() and ref.isdigit() and len(ref) <= 9):
-            raise NotFound(f"No such version: use a version number or `{LATEST}`.")
+            raise NotFound(f"No such version: use a version number or `{LATEST}`.", field=field)
         version = versions.filter(number=int(ref)).first()
         if version is None:
-            raise NotFound(f"No such version: {int(ref)}.")
+            raise NotFound(f"No such version: {int(ref)}.", field=field)
     version.dataset = dataset
     return version
 
 
-def ready_version(dataset: Dataset, ref: str) -> DatasetVersion:
+def ready_version(dataset: Dataset, ref: str, *, field: str | None = None) -> DatasetVersion:
     """Like version_of_dataset, but a version that is not ready raises VersionNotReady."""
-    version = version_of_dataset(dataset, ref)
+    version = version_of_dataset(dataset, ref, field=field)
     if version.status == VersionStatus.WITHDRAWN:
-        raise VersionWithdrawn(f"Version {version.number} was withdrawn. {version.withdrawn_note}".strip())
+        raise VersionWithdrawn(f"Version {version.number} was withdrawn. {version.withdrawn_note}".strip(), field=field)
     if version.status != VersionStatus.READY:
         raise VersionNotReady(
-            f"Version {version.number} is {version.status}: only ready versions have rows and downloads."
+            f"Version {version.number} is {version.status}: only ready versions have rows and downloads.", field=field
         )
     return version
 

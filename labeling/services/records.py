@@ -257,6 +257,7 @@ def _explain(exc: Exception, index: int, raw: bytes) -> RecordError:
 
 # msgspec's words for a timestamp that is a date alone, or a time without a zone, name neither.
 _TIMESTAMP_REFUSALS = ("Invalid RFC3339 encoded datetime", "Expected `datetime` with a timezone component")
+_ENUM_REFUSAL = "Invalid enum value "
 TIMESTAMP_NEEDED = (
     "Expected a date and time with a time zone (RFC 3339), e.g. 2026-11-20T14:03:00Z or 2026-11-20T15:03:00+01:00."
 )
@@ -264,6 +265,9 @@ TIMESTAMP_NEEDED = (
 
 def _message_of(exc: Exception) -> str:
     message = str(exc).split(" - at `", 1)[0]
+    if message.startswith(_ENUM_REFUSAL) and (_field_from(str(exc)) or "").endswith("score"):
+        # msgspec says "Invalid enum value 2", not which values a score takes.
+        return f"Invalid value {message.removeprefix(_ENUM_REFUSAL)}: use -1 (thumbs down), 0 or 1 (thumbs up)."
     return TIMESTAMP_NEEDED if message in _TIMESTAMP_REFUSALS else message
 
 

@@ -257,6 +257,22 @@ def test_an_unknown_project_dataset_or_version_is_a_404(reader, v1, path):
     assert response.json()["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "message"),
+    [
+        (f"{BASE}/nope/versions", None, "No dataset 'nope' in this project."),
+        (f"{EVAL}/versions/7", None, "No such version: 7."),
+        (f"{EVAL}/diff?from=9", "from", "No such version: 9."),
+        (f"{EVAL}/diff?from=1&to=9", "to", "No such version: 9."),
+    ],
+)
+def test_a_404_names_the_dataset_or_the_diff_parameter_that_names_nothing(reader, v1, path, field, message):
+    """ "No such dataset." did not say which slug; a diff's unknown version did not say whether `from` or `to`."""
+    [error] = reader.get(path).json()["errors"]
+
+    assert (error["field"], error["message"]) == (field, message)
+
+
 def test_latest_of_a_dataset_without_a_ready_version_is_a_404(reader, project):
     create_dataset(project=project, spec={"name": "Support eval"})
 

@@ -92,6 +92,15 @@ def test_late_feedback_does_not_make_a_resent_output_a_conflict(api):
     assert api.post("/api/v1/outputs", {"outputs": [output_record(1)]}).json()["duplicates"] == 1
 
 
+def test_a_score_out_of_range_lists_the_scores_taken(api):
+    api.post("/api/v1/outputs", {"outputs": [output_record(1, feedback=None)]})
+
+    response = api.post("/api/v1/feedback", {"feedback": [{"external_id": "conv-1", "score": 2}]})
+
+    [error] = response.json()["errors"]
+    assert (error["field"], error["message"]) == ("score", "Invalid value 2: use -1 (thumbs down), 0 or 1 (thumbs up).")
+
+
 @pytest.mark.parametrize(
     "record, field",
     [

@@ -490,3 +490,11 @@ def test_facets_leave_out_a_metadata_value_or_tag_too_long_to_be_a_category(read
     counts = {(f["parameter"], f["key"]): {v["value"]: v["count"] for v in f["values"]} for f in facets}
     assert counts[("meta", "topic")] == {"short": 1}
     assert counts[("tag", "")] == {"t": 3}
+
+
+def test_an_unknown_external_id_is_a_404_naming_it(reader, shop):
+    response = reader.get(f"{URL}/does-not-exist")
+
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["message"] == "No output with external id 'does-not-exist' in this project."
