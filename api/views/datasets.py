@@ -10,6 +10,7 @@ or the issuer of the key (403 otherwise).
 """
 
 import base64
+import itertools
 import re
 from functools import cached_property
 
@@ -310,6 +311,14 @@ _DOWNLOAD_HEADERS = [
     _answer_header("Content-Range", "`bytes <a>-<b>/<size>`; for a 416, `bytes */<size>`.", [206, 416]),
     _answer_header("Accept-Ranges", "`bytes`: parquet and hf.", [200, 206, 416], required=False),
     _answer_header(
+        "X-Rows",
+        "The file's rows: the version's for the formats of every row; `0` for an empty openai-chat, "
+        "openai-preference or openai-evals file (absent when such a file has rows: counted only as it streams).",
+        [200, 206, 304],
+        required=False,
+    ),
+    _answer_header("X-Rows-Note", "With `X-Rows: 0`: which rows the format takes.", [200], required=False),
+    _answer_header(
         "Cache-Control",
         "A numbered version: `private, max-age=31536000, immutable` for jsonl (rows that never change), "
         "`private, no-cache` for the derived formats (revalidate: a deploy may change their bytes); "
@@ -403,6 +412,8 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
             VERSION_HEADER: str(version.number),
             "Cache-Control": download_cache_control(self.kwargs["version"], fmt=query.validated_data["format"]),
         }
+        if not export.takes:  # a file of every row
+            headers["X-Rows"] = str(version.row_count)
         if etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
             return HttpResponseNotModified(headers=headers)
         # Both slugs are slugs by construction ([a-z0-9-]), so the name needs no quoting.
@@ -413,7 +424,19 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         if query.validated_data["format"] == "jsonl":  # the canonical bytes, whose SHA-256 is the version's
             headers["Repr-Digest"] = repr_digest(version.sha256)
-        return StreamingHttpResponse(export.chunks(version=version), content_type=export.content_type, headers=headers)
+        chunks = export.chunks(version=version)
+        if export.takes:
+            # A format of some rows may have none: an empty 200 said nothing. Its first chunk, read before the headers
+            # go, tells; how many rows a file with some holds is known only once it has streamed.
+            first = next(chunks, None)
+            if first is None:
+                headers["X-Rows"] = "0"
+                headers["X-Rows-Note"] = (
+                    f"None of version {version.number}'s {version.row_count} rows is in "
+                    f"{query.validated_data['format']}, which takes {export.takes}."
+                )
+            chunks = itertools.chain([first] if first is not None else [], chunks)
+        return StreamingHttpResponse(chunks, content_type=export.content_type, headers=headers)
 
     def stored_file(self, request, *, version, fmt: str, filename: str, headers: dict[str, str]) -> HttpResponse:
         """The file a worker rendered (a byte range of it when asked), or 503 with Retry-After while it is prepared."""

@@ -155,6 +155,8 @@ class ExportFormat:
     revision: int = 1
     # Rendered once to a file by a worker and served from it (`version_files.py`): the formats that need pyarrow.
     stored: bool = False
+    # Which rows the format takes, when not every row (README, Downloads): an empty file's note says it.
+    takes: str = ""
 
     def etag(self, version: DatasetVersion) -> str:
         """A strong ETag: the version's checksum, which names its stored rows, the format, and the format's revision,
@@ -168,6 +170,15 @@ class ExportFormat:
 # gold_status (a column; unsettled rows no longer trained on), text parts as text, hf's features.json and card. v3 of
 # openai-chat: earlier assistant turns carry weight 0.
 EVAL_REVISION = 2
+_OPENAI_VALID = ", and that OpenAI would take (see the README)"
+TAKES = {
+    "openai-chat": f"rows with an ideal answer (a settled passing output, or a correction){_OPENAI_VALID}",
+    "openai-preference": (
+        "settled rows whose verdict fails (or whose rubric has no verdict question) and whose correction differs "
+        f"from the output{_OPENAI_VALID}"
+    ),
+    "openai-evals": f"rows with an ideal answer (a settled passing output, or a correction){_OPENAI_VALID}",
+}
 REVISIONS = {"openai-chat": 3}
 FORMATS = {
     "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),  # the stored bytes themselves
@@ -178,7 +189,12 @@ FORMATS = {
     ),
     **{
         name: ExportFormat(
-            f"{name}.jsonl", "application/x-ndjson", chunks, f"-{name}", revision=REVISIONS.get(name, EVAL_REVISION)
+            f"{name}.jsonl",
+            "application/x-ndjson",
+            chunks,
+            f"-{name}",
+            revision=REVISIONS.get(name, EVAL_REVISION),
+            takes=TAKES.get(name, ""),
         )
         for name, chunks in eval_formats.JSONL_FORMATS.items()
     },

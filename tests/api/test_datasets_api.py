@@ -395,6 +395,34 @@ def test_a_numbered_versions_download_may_be_cached_and_latest_may_not(client, r
     assert not_modified.status_code == 304 and not_modified.headers["Cache-Control"] == cache_control
 
 
+@pytest.mark.parametrize(("fmt", "rows"), [("jsonl", "8"), ("csv", "8"), ("langsmith", "8"), ("parquet", "8")])
+def test_a_download_of_every_row_says_how_many_rows_it_holds(reader, v1, fmt, rows):
+    response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
+
+    assert response.status_code == 200
+    assert response.headers["X-Rows"] == rows == str(v1.row_count)
+    assert "X-Rows-Note" not in response.headers
+
+
+def test_an_empty_file_of_a_format_that_takes_some_rows_says_why(reader, project):
+    """openai-preference takes failing rows with a correction: of passing rows it is an empty file (valid JSONL, as
+    peers answer), with X-Rows: 0 and a note naming the condition rather than a bare empty 200."""
+    label_outputs(project, 3)  # all agreed, all passing: no row to prefer a correction in
+    rendered(build_version(dataset_id=create_dataset(project=project, spec={"name": "Support eval"}).pk))
+
+    response = reader.get(f"{EVAL}/versions/1/download?format=openai-preference")
+    chat = reader.get(f"{EVAL}/versions/1/download?format=openai-chat")
+
+    assert response.status_code == 200 and body(response) == b""
+    assert response.headers["X-Rows"] == "0"
+    assert response.headers["X-Rows-Note"] == (
+        "None of version 1's 3 rows is in openai-preference, which takes settled rows whose verdict fails (or whose "
+        "rubric has no verdict question) and whose correction differs from the output, and that OpenAI would take "
+        "(see the README)."
+    )
+    assert body(chat) and "X-Rows" not in chat.headers  # some rows: the count is not known before streaming
+
+
 @pytest.mark.parametrize("fmt", ["xlsx", "json", "JSONL", "openai_chat"])
 def test_an_unknown_format_is_a_400_naming_the_formats_there_are(reader, v1, fmt):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
