@@ -373,6 +373,26 @@ def test_invalid_records_are_reported_and_the_rest_of_the_batch_is_stored(server
     assert any("'c-2'" in line and "occurred_at" in line for line in warnings), warnings
 
 
+def test_a_naive_occurred_at_is_refused_before_sending_saying_it_has_no_time_zone(server, project, ingest_key):
+    """A naive datetime went out as a zone-less string and came back as the server's general RFC 3339 message."""
+    reported = []
+    client = Client(server.url, ingest_key.secret, flush_interval=3600, on_error=reported.append)
+    client.log_output("naive", "no zone", occurred_at=datetime(2026, 1, 5, 9, 15))
+    client.log_event("u-1", "session_start", external_id="e-naive", occurred_at=datetime(2026, 1, 5, 9, 15))
+    client.log_output("aware", "fine", occurred_at=datetime.now(UTC) - timedelta(hours=1))
+
+    assert client.flush(timeout=30)
+    client.close()
+
+    assert stored_ids(project) == ["aware"]
+    assert [(e.kind, e.external_id, e.field, e.status) for e in reported] == [
+        ("outputs", "naive", "occurred_at", None),
+        ("events", "e-naive", "occurred_at", None),
+    ]
+    assert reported[0].message.startswith("occurred_at has no time zone")
+    assert client.stats.sent == 1
+
+
 def test_events_and_feedback_are_sent_after_the_outputs_they_follow(server, project, ingest_key):
     reported = []
     client = Client(server.url, ingest_key.secret, flush_interval=3600, on_error=reported.append)

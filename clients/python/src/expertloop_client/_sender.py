@@ -36,6 +36,10 @@ SINGULAR = {"outputs": "output", "events": "event", "feedback": "feedback"}
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BASE_BACKOFF = 0.25  # seconds; the n-th retry waits uniform(0, min(MAX_BACKOFF, BASE_BACKOFF * 2**n))
 MAX_BACKOFF = 8.0
+NAIVE_OCCURRED_AT = (
+    "occurred_at has no time zone: pass an aware datetime, e.g. datetime.now(timezone.utc) or "
+    "datetime(2026, 1, 5, 9, 15, tzinfo=timezone.utc)."
+)
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,11 @@ class Sender:
         if kind == "events" and record.get("external_id") is None:
             # An event without an id is stored again on every retry; an id of ours makes retries safe.
             record = {**record, "external_id": f"elc-{uuid.uuid4()}"}
+        occurred_at = record.get("occurred_at")
+        if isinstance(occurred_at, datetime) and occurred_at.utcoffset() is None:
+            # Sent, it is a time without a zone, which the server refuses with its general RFC 3339 message.
+            self._reject(kind, record, message=NAIVE_OCCURRED_AT, field="occurred_at")
+            return None
         try:
             return _Ready(serialise(record), record)
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
