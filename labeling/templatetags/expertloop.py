@@ -11,6 +11,7 @@ from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
 from labeling.web.markdown import render_markdown
+from labeling.web.structured import as_json, render_structured
 
 register = template.Library()
 
@@ -51,6 +52,12 @@ def iso_week(week) -> str:
 def in_page_zone(alert_text) -> str:
     """An alert's detail with its UTC moments in the zone the page shows times in (plain text: escaped)."""
     return moments_in_zone(str(alert_text), timezone.get_current_timezone())
+
+
+@register.inclusion_tag("labeling/_context.html")
+def structured_context(value) -> dict:
+    """An output's context made readable (labeling/web/structured.py); its raw JSON behind a toggle unless text."""
+    return {"readable": render_structured(value), "raw_json": None if isinstance(value, str) else as_json(value)}
 
 
 @register.filter

@@ -29,7 +29,7 @@ from labeling.services import labels
 from labeling.services import resolution as resolution_services
 
 from .answer_forms import TEXT_KINDS, answers_from_post, field_name, form_fields
-from .expert_views import as_text, chat_messages
+from .expert_views import chat_messages
 from .spec_forms import ShownValuesField
 
 METHODS = {
@@ -105,7 +105,6 @@ def _open_item_page(request: HttpRequest, item) -> HttpResponse:
         "output": output,
         "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
-        "context_text": as_text(output.context),
         "labels_done": item.labels.count(),
         "discussion": item_discussion(item),
         "tab": "adjudication",
@@ -385,7 +384,6 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
         "output": output,
         "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
-        "context_text": as_text(output.context),
         "experts": experts,
         "questions": questions,
         "form_errors": [message for key, message in errors.items() if key not in known],

@@ -312,7 +312,6 @@ def _evidence(output) -> dict[str, Any]:
         "output": output,
         "conversation": chat_messages(output.input),
         "input_is_text": isinstance(output.input, str),
-        "context_text": as_text(output.context),
         "metadata": [(key, as_text(value)) for key, value in _metadata_items(output.metadata)],
     }
 
