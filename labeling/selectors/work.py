@@ -61,8 +61,9 @@ def queues_for_labeler(user, project: Project, *, now: datetime | None = None) -
 
     Each queue carries `done_this_week` (items of the current cycle week that are complete) of `placed_this_week`
     (items placed in that week, what the quota caps), `my_labels_this_week` (the user's labels on that week's items,
-    `Label.objects.on_items_of_week`, as every page counts labels this week) and `waiting_for_me` (open items the user
-    could be handed now, or holds a live lease on).
+    `Label.objects.on_items_of_week`, as every page counts labels this week), `waiting_for_me` (open items the user
+    could be handed now, or holds a live lease on) and `waiting_from_earlier_weeks` (those of them placed before this
+    week: why more can wait than this week's "placed" says).
 
     A paused queue (`is_active` false) is among them only while the user still holds an item there, with
     `held_item_id`, the item "next item" would resume (None in an active queue): a paused queue hands out nothing new,
@@ -91,6 +92,9 @@ def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | 
             placed_this_week=_count(this_week, "queue"),
             my_labels_this_week=_count(my_labels, "item__queue"),
             waiting_for_me=_count(_waiting_items(user, now).filter(queue=OuterRef("pk")), "queue"),
+            waiting_from_earlier_weeks=_count(
+                _waiting_items(user, now).filter(queue=OuterRef("pk"), week__lt=OuterRef("running_week")), "queue"
+            ),
         )
         .order_by("project_id", "-priority", "slug")
     )

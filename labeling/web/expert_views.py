@@ -165,8 +165,9 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
         check_hands_out_items(queue)
     except QueuePaused as exc:
         return _queue_paused(request, exc)
-    template = "labeling/expert/next.html" if queue.has_waiting else "labeling/expert/done.html"
-    return render(request, template, {"project": queue.project, "queue": queue})
+    if not queue.has_waiting:
+        return _done_page(request, queue)
+    return render(request, "labeling/expert/next.html", {"project": queue.project, "queue": queue})
 
 
 # Sent by label.js with a label or a skip: answer with the next screen, not a redirect to it.
@@ -193,15 +194,23 @@ def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) ->
     except QueuePaused as exc:
         return _queue_paused(request, exc)
     if item_id is None:
-        done = {"project": queue.project, "queue": queue}
         if request.method == "POST" and not _swaps(request):
             return redirect(_next_url(queue))  # the "all done" page, reached by a GET
-        return _screen(render(request, "labeling/expert/done.html", done), _next_url(queue))
+        return _screen(_done_page(request, queue), _next_url(queue))
     if request.method == "POST" and _swaps(request):
         item = work.item_for_labeler(request.user, queue.project.slug, item_id)
         if item is not None:  # leased a moment ago: only a lease taken back since leaves it out
             return _screen(_labeling_screen(request, item), _item_url(item))
     return redirect("labeling:item", slug=queue.project.slug, item_id=item_id)
+
+
+def _done_page(request: HttpRequest, queue: Queue) -> HttpResponse:
+    """The queue's "all done" page, pointing to the project's next queue with work waiting for the user, if any."""
+    others = work.queues_for_labeler(request.user, queue.project).exclude(pk=queue.pk).filter(is_active=True)
+    next_queue = others.filter(waiting_for_me__gt=0).first()
+    return render(
+        request, "labeling/expert/done.html", {"project": queue.project, "queue": queue, "next_queue": next_queue}
+    )
 
 
 def _queue_paused(request: HttpRequest, exc: QueuePaused) -> HttpResponse:

@@ -1302,3 +1302,56 @@ def test_a_renewal_taking_a_spare_slot_and_the_same_experts_submit_at_once_give_
     assert errors == []
     assert Label.objects.filter(item=item, expert=expert).count() == 1
     assert list(Slot.objects.filter(item=item, expert=expert).values_list("state", flat=True)) == [SlotState.DONE]
+
+
+# --- where an expert goes next ----------------------------------------------------------------
+
+
+def test_all_done_in_a_queue_links_to_the_next_queue_with_work_waiting(client, expert, project, queue):
+    vip = Queue.objects.create(project=project, slug="vip", name="VIP answers", rule={"tags_any": ["vip"]})
+    make_items(project, 2, tags=["vip"])
+    Item.objects.filter(queue=queue).delete()
+    client.force_login(expert)
+
+    html = client.get(next_url(queue)).content.decode()
+
+    assert "All done in this queue" in html
+    assert f'href="{next_url(vip)}"' in html and "<bdi>VIP answers</bdi>" in html and "has 2 waiting for you" in html
+
+
+def test_all_done_everywhere_says_every_queue_is_done(client, expert, project, queue):
+    Queue.objects.create(project=project, slug="vip", name="VIP answers", rule={"tags_any": ["vip"]})
+    client.force_login(expert)
+
+    html = client.get(next_url(queue)).content.decode()
+
+    assert "Nothing is waiting for you in any queue of this project either" in html
+    assert "/q/vip/next" not in html
+
+
+def test_the_overview_offers_start_labeling_only_where_work_waits(client, expert, project, queue):
+    Queue.objects.create(project=project, slug="vip", name="VIP answers", rule={"tags_any": ["vip"]})
+    make_items(project, 1)  # into `all` only
+    client.force_login(expert)
+
+    html = client.get(f"/p/{project.slug}/").content.decode()
+
+    assert f'action="{next_url(queue)}"' in html
+    assert f'action="/p/{project.slug}/q/vip/next"' not in html
+    assert "Nothing waiting for you" in html
+
+
+def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
+    client, expert, project, other_project, queue, last_week
+):
+    MembershipFactory(project=other_project, user=expert, role="expert")  # two projects: the home page lists them
+    earlier = make_items(project, 1)
+    Item.objects.filter(pk__in=[item.pk for item in earlier]).update(week=last_week)
+    make_items(project, 2)
+    client.force_login(expert)
+
+    project_html = client.get(f"/p/{project.slug}/").content.decode()
+    home_html = client.get("/").content.decode()
+
+    assert "<strong>3</strong> waiting, 1 from an earlier week" in project_html
+    assert "1 from an earlier week" in home_html
