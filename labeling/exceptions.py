@@ -80,6 +80,11 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class NotForYourRole(NotFound):
+    """A member of the project asked for a page their role does not open: a 404 as for anyone the access rules turn
+    away, but its message is shown, since the member knows the project exists and deserves the true reason."""
+
+
 class Forbidden(DomainError):
     """The user is in the project, but the project does not let their role do this."""
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Combinable
 
-from labeling.exceptions import Forbidden, InvalidInput, NotFound, QueuePaused
+from labeling.exceptions import Forbidden, InvalidInput, NotForYourRole, NotFound, QueuePaused
 from labeling.models import ApiKey, Label, Membership, Project, Queue, Role, Scope
 
 # Operators see every project and its outputs. An explicit permission (superusers have every one):
@@ -136,9 +136,15 @@ def labels_that_unblind(reader_id: int) -> QuerySet[Label]:
     return Label.objects.filter(expert=reader_id)
 
 
-def managed_project(user, slug: str) -> tuple[Project, Membership]:
-    """`member_project` for the lead's screens: leads and admins only."""
-    return member_project(user, slug, MANAGING_ROLES)
+def managed_project(
+    user, slug: str, *, refusal: str = "Only the project's leads open this page."
+) -> tuple[Project, Membership]:
+    """`member_project` for the lead's screens: leads and admins only. A member of another role gets the 404 with
+    `refusal` as its message (they know the project); anyone else "No such project.", which tells nothing."""
+    project, membership = member_project(user, slug)
+    if membership.role not in MANAGING_ROLES:
+        raise NotForYourRole(refusal)
+    return project, membership
 
 
 def manages(membership: Membership | None) -> bool:

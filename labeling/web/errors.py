@@ -4,7 +4,7 @@ from django.http import Http404
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import render
 
-from labeling.exceptions import DomainError, NotFound
+from labeling.exceptions import DomainError, NotForYourRole, NotFound
 
 
 class DomainErrorMiddleware:
@@ -17,6 +17,8 @@ class DomainErrorMiddleware:
     def process_exception(self, request, exception):
         if request.path.startswith("/api/"):
             return None  # DRF's handler (api/exceptions.py) answers API requests
+        if isinstance(exception, NotForYourRole):
+            return render(request, "404.html", {"reason": exception.message}, status=404)
         if isinstance(exception, NotFound):
             raise Http404(exception.message)
         if isinstance(exception, DomainError):

@@ -27,11 +27,14 @@ from labeling.services.routing import preview_rule
 
 from .lead_forms import PreviewForm, QueueForm, RubricForm, describe_rule
 
+# What an expert or engineer of the project reads on a queue screen (still the 404 of the lead's screens).
+QUEUES_REFUSAL = "Only the project's leads manage its queues."
+
 
 @login_required
 @require_GET
 def queue_list(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
     week = calendar.current_week(project)
     queues = list(management.queues_with_week_counts(project, week))
     backfills = queued_backfills([queue.pk for queue in queues])
@@ -56,14 +59,14 @@ def queue_list(request, slug: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_create(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
     return _queue_editor(request, project, queue=None, explore=request.GET.get("explore"))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_edit(request, slug: str, queue_id: int):
-    project, _ = managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
     queue = management.queue_of_project(project, queue_id)
     return _queue_editor(request, project, queue=queue)
 
@@ -134,7 +137,7 @@ def _without_expert(project, queue) -> dict:
 @require_http_methods(["GET", "POST"])
 def queue_preview(request, slug: str):
     """An HTML fragment: how many of this week's outputs the rule matches and would sample."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
     data = request.POST if request.method == "POST" else request.GET
     preview = _preview(project, data, queue_id=None)
     status = 400 if preview["form"].errors else 200
@@ -168,7 +171,7 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
 @login_required
 @require_POST
 def queue_backfill(request, slug: str, queue_id: int):
-    project, _ = managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
     queue = management.queue_of_project(project, queue_id)
     since = calendar.week_start(project, calendar.current_week(project))
     try:

@@ -120,6 +120,25 @@ def test_it_validates_ownership(client, project, persona, request, django_captur
     assert not AuditEvent.objects.filter(action__startswith="queue.").exclude(action="queue.created").exists()
 
 
+@pytest.mark.parametrize(
+    ("persona", "message"),
+    [
+        ("expert", "Only the project's leads manage its queues."),
+        ("engineer", "Only the project's leads manage its queues."),
+        ("outsider", "Nothing is at this address"),  # the 404 of any unknown project: a non-member learns nothing
+    ],
+)
+def test_a_refused_queue_page_says_why_to_members_only(client, project, persona, message, request):
+    client.force_login(request.getfixturevalue(persona))
+
+    response = client.get(f"/p/{project.slug}/manage/queues/")
+
+    assert response.status_code == 404
+    html = response.content.decode().replace("&#x27;", "'")
+    assert message in html
+    assert ("leads" in html) == (persona != "outsider")
+
+
 def test_it_validates_ownership_of_a_queue_id(lead_client, project, other_project, django_capture_on_commit_callbacks):
     """A lead of this project naming another project's queue, through this project's URLs, gets 404."""
     foreign = make_queue(other_project, slug="theirs", name="Theirs")
