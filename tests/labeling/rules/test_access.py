@@ -33,10 +33,16 @@ def test_a_member_gets_the_project_and_membership_in_one_query(project, expert, 
 
 @pytest.mark.parametrize("persona", ["expert", "engineer"])
 def test_it_validates_the_role(request, project, persona):
+    """Still a NotFound (a 404), but a member, who knows the project, is told the true reason."""
     user = request.getfixturevalue(persona)
-    with pytest.raises(NotFound, match="No such project"):
+    with pytest.raises(NotFound, match="Only the project's leads open this page"):
         managed_project(user, "support-bot")
     assert member_project(request.getfixturevalue("lead"), "support-bot", MANAGING_ROLES)[0] == project
+
+
+def test_a_non_member_of_a_managed_project_learns_nothing(outsider, project):
+    with pytest.raises(NotFound, match="No such project"):
+        managed_project(outsider, "support-bot")
 
 
 def test_it_validates_ownership(project, outsider, other_project):
