@@ -28,6 +28,7 @@ from labeling.rules.text import isolated
 from labeling.selectors.api_keys import key_of_project, project_keys
 from labeling.services.api_keys import IssuedKey, create_api_key, revoke_api_key
 
+from .getting_started import EXAMPLE_TEXTS
 from .key_forms import ApiKeyForm
 
 
@@ -107,10 +108,8 @@ def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse
     return redirect("labeling:api-keys", slug=project.slug)
 
 
-# One output, as the README's first example sends it.
-SAMPLE_OUTPUT = json.dumps(
-    {"outputs": [{"external_id": "conv-1:turn-1", "input": "Where is my order?", "output": "It ships tomorrow."}]}
-)
+# One output, with the getting-started line's texts that fit any product.
+SAMPLE_OUTPUT = json.dumps({"outputs": [{"external_id": "conv-1:turn-1", **EXAMPLE_TEXTS}]})
 
 
 def _examples(request: HttpRequest, issued: IssuedKey) -> list[dict]:

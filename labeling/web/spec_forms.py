@@ -26,9 +26,7 @@ def phrases_field() -> forms.CharField:
         label="Answer contains any of",
         required=False,
         max_length=MAX_PHRASES * (MAX_PHRASE_CHARS + 2) * 2,  # room to paste too many, and be told so
-        widget=forms.Textarea(
-            attrs={"rows": 3, "spellcheck": "false", "placeholder": "refund will arrive\nguaranteed by"}
-        ),
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "placeholder": "as an AI\nI cannot"}),
         help_text=(
             f"One phrase per line (up to {MAX_PHRASES}), found anywhere in the answer in any case; plain text, no "
             "wildcards. The input and the end user's comment are not searched."

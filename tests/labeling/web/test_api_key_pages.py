@@ -418,3 +418,10 @@ def test_a_key_no_person_issued_names_the_command_that_did(lead_client, project,
         "lena's": "lena",
     }
     assert '<div class="muted small">a command (manage.py seed_demo)</div>' in response.content.decode()
+
+
+def test_the_new_keys_curl_line_sends_neutral_example_text(lead_client, project):
+    html = issue(lead_client, project, name="summarizer", scopes=["ingest"]).content.decode()
+
+    assert "Where is my order" not in html and "It ships tomorrow" not in html
+    assert "What your app sent to the model" in html

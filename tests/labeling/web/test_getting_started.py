@@ -125,3 +125,13 @@ def test_a_closed_week_alone_is_not_every_step(project, lead):
     checklist = getting_started(project)
 
     assert [step.key for step in checklist.steps if step.done] == ["closed"] and not checklist.complete
+
+
+def test_the_curl_line_sends_neutral_example_text_not_a_support_bots(client, project, lead):
+    """A meeting-notes summarizer's lead reads an example that fits any product, not an order-tracking chat."""
+    client.force_login(lead)
+
+    page = client.get(f"/p/{project.slug}/").content.decode()
+
+    assert "Where is my order" not in page and "It ships tomorrow" not in page
+    assert "What your app sent to the model" in page

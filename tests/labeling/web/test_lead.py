@@ -886,3 +886,10 @@ def test_saving_a_queue_keeps_its_removed_expert_unless_the_lead_unticks_them(le
     unticked.pop("eligible_experts")
     assert lead_client.post(edit, unticked).status_code == 302
     assert not queue.eligible_experts.exists()  # every expert now, as the lead chose
+
+
+def test_the_answer_text_placeholder_fits_any_product(lead_client, project):
+    html = lead_client.get(f"/p/{project.slug}/manage/queues/new").content.decode()
+
+    assert "refund will arrive" not in html and "guaranteed by" not in html
+    assert 'placeholder="as an AI' in html
