@@ -48,7 +48,8 @@ def member_invite(request, slug: str):
     messages.success(
         request,
         f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}; "
-        f"the link works until {timezone.localtime(invitation.expires_at, project.tzinfo):%-d %b %Y, %H:%M}.",
+        f"the link works until {timezone.localtime(invitation.expires_at, project.tzinfo):%-d %b %Y, %H:%M %Z} "
+        f"({project.tzinfo}).",
     )
     return redirect("labeling:members", slug=project.slug)
 

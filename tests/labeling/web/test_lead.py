@@ -893,3 +893,15 @@ def test_the_answer_text_placeholder_fits_any_product(lead_client, project):
 
     assert "refund will arrive" not in html and "guaranteed by" not in html
     assert 'placeholder="as an AI' in html
+
+
+def test_the_rubric_versions_show_when_they_were_published_in_the_projects_zone(lead_client, project):
+    project.time_zone = "Asia/Tokyo"
+    project.save(update_fields=["time_zone"])
+    rubric = publish_rubric(project=project, questions=QUESTIONS)
+    published = timezone.localtime(rubric.created_at, project.tzinfo)
+
+    html = lead_client.get(f"/p/{project.slug}/manage/rubric/").content.decode()
+
+    assert f"{published:%Y-%m-%d %H:%M} JST" in html
+    assert "Times in the project's time zone, Asia/Tokyo." in html

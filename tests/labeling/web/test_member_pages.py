@@ -563,3 +563,13 @@ def test_an_invited_account_without_a_password_is_pointed_to_choosing_one(client
     assert "Your account has no password yet" in html
     assert '<a href="/password-reset/">Forgot your password?</a>' in html
     assert "Sign in to accept" in html
+
+
+def test_the_invitation_confirmation_names_the_zone_of_its_expiry(lead_client, project):
+    project.time_zone = "America/New_York"
+    project.save(update_fields=["time_zone"])
+
+    response = lead_client.post(members_url(project, "invite"), {"email": "nora@example.com", "role": "expert"})
+
+    page = lead_client.get(response.headers["Location"]).content.decode()
+    assert re.search(r"the link works until \d+ \w+ \d{4}, \d\d:\d\d (EST|EDT) \(America/New_York\)", page), page
