@@ -4,7 +4,7 @@ question a week's pass rate is about."""
 import copy
 
 from labeling.exceptions import NotFound
-from labeling.models import Project, Rubric
+from labeling.models import Label, Project, Rubric
 from labeling.rules import gold
 from labeling.rules.rubric_questions import spelt_out
 
@@ -104,3 +104,9 @@ def rubric_for_api(project: Project, version: int | None = None) -> dict:
         "questions": [spelt_out(question) for question in chosen.questions],
         "versions": [{"version": rubric.version, "published_at": rubric.created_at} for rubric in rubrics],
     }
+
+
+def answered_keys(project: Project, keys: list[str]) -> list[str]:
+    """Those of these question keys some label of the project answered (a query per key: a lead names a few)."""
+    labels = Label.objects.filter(rubric__project=project)
+    return [key for key in keys if labels.filter(answers__has_key=key).exists()]

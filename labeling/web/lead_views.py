@@ -21,6 +21,7 @@ from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import isolated
 from labeling.selectors import management
 from labeling.selectors.outbox import queued_backfills
+from labeling.selectors.rubrics import answered_keys
 from labeling.services import queues as queue_services
 from labeling.services import rubrics
 from labeling.services.routing import preview_rule
@@ -213,6 +214,8 @@ def rubric_versions(request, slug: str):
                     "labels already given keep the version they answered.",
                 )
                 changed = asked_differently(current.questions, rubric.questions) if current else []
+                # Only answers given are lost: a question nobody answered yet changes freely.
+                changed = answered_keys(project, changed) if changed else []
                 if changed and current.version == rubric.version - 1:
                     messages.warning(
                         request,

@@ -649,12 +649,19 @@ def test_publishing_creates_v2_and_keeps_v1_and_its_labels(lead_client, project,
     assert "Rubric v2 published" in page.content.decode()
 
 
+def label_answering(project, expert, rubric, answers: dict) -> Label:
+    item = Item.objects.create(project=project, queue=make_queue(project), output=OutputFactory(project=project),
+                               week=this_week(project), overlap=1)  # fmt: skip
+    return Label.objects.create(item=item, expert=expert, rubric=rubric, answers=answers)
+
+
 def test_publishing_a_question_asked_differently_under_the_same_key_says_its_earlier_answers_stop_counting(
-    lead_client, project, rubric_v1
+    lead_client, project, rubric_v1, expert
 ):
     """`helpful` goes from 1-5 to 1-3 and `tone` loses an option under the same keys: the lead is told, on the page
     after publishing, that earlier answers to them no longer count and how to keep them (a new key). A changed prompt
     (`correct`) is not a change of what is asked."""
+    label_answering(project, expert, rubric_v1, {"correct": True, "helpful": 4, "tone": "friendly"})
     questions = (
         "- {key: correct, kind: binary, prompt: Is it right}\n"
         "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 3], required: false}\n"
@@ -905,3 +912,23 @@ def test_the_rubric_versions_show_when_they_were_published_in_the_projects_zone(
 
     assert f"{published:%Y-%m-%d %H:%M} JST" in html
     assert "Times in the project's time zone, Asia/Tokyo." in html
+
+
+def test_publishing_a_question_asked_differently_warns_only_of_answers_that_exist(
+    lead_client, project, rubric_v1, expert
+):
+    """No label answered `tone`; one answered `helpful`: only `helpful` is named. With no labels at all, no warning."""
+    questions = (
+        "- {key: correct, kind: binary, prompt: Is it right}\n"
+        "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 3], required: false}\n"
+        "- {key: tone, kind: choice, prompt: Tone, options: [friendly, curt], required: false}\n"
+    )
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "Rubric v2 published" in page and "no longer count" not in page
+
+    label_answering(project, expert, Rubric.objects.get(version=2), {"correct": True, "helpful": 2})
+    questions = questions.replace("scale: [1, 3]", "scale: [1, 5]").replace("[friendly, curt]", "[friendly, rude]")
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "2"})
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "v3 asks helpful on another scale, options or kind than v2: their earlier answers no longer count" in page
