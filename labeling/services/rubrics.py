@@ -1,5 +1,7 @@
 """Publish rubric versions. A published version is never edited; labels keep the version they answered."""
 
+import re
+
 import msgspec
 from django.db import transaction
 from django.db.models import Max
@@ -14,6 +16,11 @@ from .records import find_unstorable
 
 def validate_questions(raw: object) -> list[dict]:
     """Return the questions in canonical form, or raise InvalidSpec saying what is wrong."""
+    # msgspec stops at the first problem and names it in its own terms ("Invalid enum value … at `$[3].kind`"): this
+    # pass finds the usual ones in every question at once, in a lead's words; msgspec stays the last word.
+    shape_problems = _shape_problems(raw)
+    if shape_problems:
+        raise InvalidSpec("Invalid rubric questions: " + " ".join(shape_problems), shape_problems)
     try:
         questions = msgspec.convert(raw, list[Question], strict=True)
     except msgspec.ValidationError as exc:
@@ -32,6 +39,63 @@ def validate_questions(raw: object) -> list[dict]:
     if problems:
         raise InvalidSpec("Invalid rubric questions: " + " ".join(problems), problems)
     return [msgspec.to_builtins(question) for question in questions]
+
+
+QUESTION_FIELDS = Question.__struct_fields__
+KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+KINDS = QuestionKind.values
+
+
+def _shape_problems(raw: object) -> list[str]:
+    """What is wrong with the fields of every question, numbered from 1 as the lead wrote them."""
+    if not isinstance(raw, list):
+        return ["The questions must be a list, one entry per question."]
+    problems = []
+    for number, question in enumerate(raw, start=1):
+        if not isinstance(question, dict):
+            problems.append(f"Question {number} is not a set of fields ({', '.join(QUESTION_FIELDS[:3])}, …).")
+            continue
+        problems += _field_problems(f"Question {number}", question)
+    return problems
+
+
+def _field_problems(where: str, question: dict) -> list[str]:
+    problems = [
+        f"{where}: {name!r} is not a question field ({', '.join(QUESTION_FIELDS)})."
+        for name in question
+        if name not in QUESTION_FIELDS
+    ]
+    problems += [f"{where} has no {name}." for name in ("key", "kind", "prompt") if name not in question]
+    key, kind, prompt = question.get("key"), question.get("kind"), question.get("prompt")
+    if "key" in question and not (isinstance(key, str) and KEY_PATTERN.fullmatch(key)):
+        shown = repr(key) if isinstance(key, str) else str(key)
+        problems.append(
+            f"{where}: key {shown} must start with a lowercase letter and use only a-z, 0-9 and _ (40 at most)."
+        )
+    if "kind" in question and kind not in KINDS:
+        problems.append(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}.")
+    if "prompt" in question:
+        if not isinstance(prompt, str):
+            problems.append(f"{where}: the prompt must be text.")
+        elif not prompt:
+            problems.append(f"{where}: the prompt is empty.")
+        elif len(prompt) > 500:
+            problems.append(f"{where}: the prompt is longer than 500 characters.")
+    if "required" in question and not isinstance(question["required"], bool):
+        problems.append(f"{where}: required must be true or false.")
+    if "help" in question and not (isinstance(question["help"], str) and len(question["help"]) <= 2000):
+        problems.append(f"{where}: help must be text of 2000 characters at most.")
+    options = question.get("options")
+    if options is not None and not (
+        isinstance(options, list) and all(isinstance(option, str) and 0 < len(option) <= 100 for option in options)
+    ):
+        problems.append(f"{where}: options must be a list of names (1 to 100 characters each).")
+    scale = question.get("scale")
+    if scale is not None and not (
+        isinstance(scale, list) and len(scale) == 2 and all(type(end) is int for end in scale)
+    ):
+        problems.append(f"{where}: scale must be two whole numbers [low, high].")
+    return problems
 
 
 def _kind_problems(question: Question) -> list[str]:

@@ -695,7 +695,7 @@ def test_json_questions_are_accepted_too(lead_client, project):
         ("- {key: a, kind: choice, prompt: Pick, options: [one]}", "needs at least two options"),
         ("- {key: a, kind: text, prompt: A}\n- {key: a, kind: text, prompt: B}", "used twice"),
         ("[]", "at least one question"),
-        ("just: a mapping", "Invalid rubric questions"),
+        ("just: a mapping", "The questions must be a list"),
     ],
 )
 def test_bad_questions_are_refused_with_the_reason(lead_client, project, rubric_v1, questions, message):
