@@ -4,7 +4,7 @@ plain-text preview every page and report shows of an AI output."""
 import json
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -107,6 +107,50 @@ def shortened(text: str, limit: int) -> str:
     """The text on one line (whitespace collapsed), cut at `limit` characters with an ellipsis when longer."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# How much of an answer is searched for the phrase an excerpt shows: past this, an excerpt shows the answer's start.
+_SEARCHED_CHARS = 100_000
+
+
+def excerpt_around(
+    value: Any, phrases: Sequence[str], limit: int = EXCERPT_CHARS, *, also_marked: Sequence[str] = ()
+) -> list[tuple[str, bool]]:
+    """The output's excerpt (`excerpt`) as (text, is_match) pieces, showing why it matched: when the first of the
+    phrases found in it (in any case; else the first of `also_marked`) lies past the excerpt's end, the excerpt starts
+    a little before it, "…" at each end it cuts; every phrase and `also_marked` term it shows is marked. Plain text:
+    a page escapes each piece and marks a match with <mark>, never raw HTML (an answer is untrusted)."""
+    phrases = [phrase for phrase in phrases if phrase.strip()]
+    marked = _any_of([*phrases, *also_marked])
+    if marked is None:
+        return [(excerpt(value, limit), False)]
+    text = excerpt(value, _SEARCHED_CHARS)
+    first = (_any_of(phrases) or marked).search(text) or marked.search(text)
+    if first is None or first.end() < limit:
+        return _pieces(shortened(text, limit), marked)
+    # A little context before the phrase (less for a long one, so it fits), from a word's start.
+    start = max(0, first.start() - min(limit // 4, max(0, limit - 2 - len(first.group()))))
+    if start and not text[start - 1].isspace():
+        start = min(text.find(" ", start) + 1 or start, first.start())
+    return _pieces("…" + shortened(text[start:], limit - 1), marked)
+
+
+def _any_of(terms: Sequence[str]) -> re.Pattern | None:
+    """A pattern finding any of the terms in any case, the longest first where several start at one place."""
+    terms = sorted({term for term in terms if term.strip()}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(term) for term in terms), re.IGNORECASE) if terms else None
+
+
+def _pieces(text: str, pattern: re.Pattern) -> list[tuple[str, bool]]:
+    pieces, at = [], 0
+    for match in pattern.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at : match.start()], False))
+        pieces.append((match.group(), True))
+        at = match.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
 
 
 # The Markdown the item and session pages render (labeling/web/markdown.py): CommonMark with tables and raw HTML

@@ -22,9 +22,9 @@ from labeling.models import (
     Resolution,
 )
 from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
-from labeling.rules.explore import MAX_CHARS, ExploreFilter, filter_query
+from labeling.rules.explore import ExploreFilter, filter_query, search_groups
 from labeling.rules.gold import gold_answer, output_verdict
-from labeling.rules.text import excerpt, markdown_text, shortened
+from labeling.rules.text import excerpt, excerpt_around, markdown_text
 
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
@@ -200,27 +200,12 @@ def _add_pieces(rows: list[ResultRow], q: str) -> None:
             # The headline quotes the stored Markdown; the row shows its plain text, as an excerpt does.
             row.pieces = marked_pieces(markdown_text(headline) if headline else excerpt(row.output.output))
         return
-    terms = [term for term, excluded in substring_terms(q) if not excluded] if q else []
-    pattern = _terms_pattern(terms)
+    # The row shows why it was found: the words searched together where they stand together, else the first word.
+    groups = search_groups(q) if q else []
+    phrases = [" ".join(term for term, excluded in group if not excluded) for group in groups]
+    terms = [term for group in groups for term, excluded in group if not excluded]
     for row in rows:
-        row.pieces = _substring_pieces(_excerpt_showing(row.output.output, pattern), pattern)
-
-
-def _terms_pattern(terms: list[str]) -> re.Pattern | None:
-    if not terms:
-        return None
-    return re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
-
-
-def _excerpt_showing(value: Any, pattern: re.Pattern | None) -> str:
-    """The output's excerpt (SUBSTRING_EXCERPT_CHARS); when its first match lies past that, the excerpt from a little
-    before the match, so the row shows why it was found (PostgreSQL's headline picks its fragment so too)."""
-    text = excerpt(value, MAX_CHARS)
-    match = pattern.search(text) if pattern else None
-    if match is None or match.end() < SUBSTRING_EXCERPT_CHARS:
-        return shortened(text, SUBSTRING_EXCERPT_CHARS)
-    start = max(0, match.start() - SUBSTRING_EXCERPT_CHARS // 4)
-    return "…" + shortened(text[start:].lstrip(), SUBSTRING_EXCERPT_CHARS - 1)
+        row.pieces = excerpt_around(row.output.output, phrases, SUBSTRING_EXCERPT_CHARS, also_marked=terms)
 
 
 def marked_pieces(headline: str) -> list[tuple[str, bool]]:
@@ -229,20 +214,6 @@ def marked_pieces(headline: str) -> list[tuple[str, bool]]:
     for index, part in enumerate(re.split(f"[{MARK_START}{MARK_END}]", headline)):
         if part:
             pieces.append((part, index % 2 == 1))
-    return pieces
-
-
-def _substring_pieces(text: str, pattern: re.Pattern | None) -> list[tuple[str, bool]]:
-    if pattern is None:
-        return [(text, False)]
-    pieces, at = [], 0
-    for match in pattern.finditer(text):
-        if match.start() > at:
-            pieces.append((text[at : match.start()], False))
-        pieces.append((match.group(), True))
-        at = match.end()
-    if at < len(text):
-        pieces.append((text[at:], False))
     return pieces
 
 

@@ -102,3 +102,50 @@ def test_a_long_markdown_output_is_cut_after_its_plain_text_with_an_ellipsis():
 )
 def test_the_bidi_isolate_filter_escapes_and_keeps_only_the_isolate_ends_the_text_opened(shown, expected):
     assert Template("{% load expertloop %}{{ shown|bidi_isolate }}").render(Context({"shown": shown})) == expected
+
+
+# An excerpt around a match: what the queue preview and explore show of a long answer, so one sees why it matched.
+
+LONG_ANSWER = "Thanks for writing to us about your order. " * 12 + "Your REFUND will arrive by Friday. Anything else?"
+
+
+def test_an_excerpt_around_a_match_starts_near_the_phrase_and_marks_it():
+    pieces = text_rules.excerpt_around(LONG_ANSWER, ["refund will arrive by"])
+
+    shown = "".join(text for text, _ in pieces)
+    assert shown.startswith("…") and "Your REFUND will arrive by Friday. Anything else?" in shown
+    assert len(shown) <= EXCERPT_CHARS
+    assert [text for text, hit in pieces if hit] == ["REFUND will arrive by"]  # as written in the answer
+
+
+def test_an_excerpt_around_a_match_cut_on_both_sides_has_an_ellipsis_at_each_end():
+    answer = LONG_ANSWER + " More words follow here. " * 20
+    shown = "".join(text for text, _ in text_rules.excerpt_around(answer, ["refund will arrive"]))
+    assert shown.startswith("…") and shown.endswith("…") and "REFUND will arrive" in shown
+
+
+def test_an_excerpt_around_the_first_match_of_any_phrase_marks_every_phrase_it_shows():
+    answer = "We are sorry. " * 20 + "A credit note is attached; the refund follows."
+    pieces = text_rules.excerpt_around(answer, ["refund", "credit note"])
+    assert [text for text, hit in pieces if hit] == ["credit note", "refund"]
+
+
+def test_an_excerpt_around_no_match_is_the_plain_excerpt_unmarked():
+    assert text_rules.excerpt_around(LONG_ANSWER, ["parcel"]) == [(excerpt(LONG_ANSWER), False)]
+    assert text_rules.excerpt_around(LONG_ANSWER, []) == [(excerpt(LONG_ANSWER), False)]
+
+
+def test_an_early_match_keeps_the_excerpt_from_the_start():
+    pieces = text_rules.excerpt_around("Your refund is on its way. " * 10, ["refund"])
+    assert pieces[0] == ("Your ", False) and pieces[1] == ("refund", True)
+
+
+def test_an_excerpt_around_a_match_in_a_json_answer_finds_it_in_its_strings():
+    answer = {"content": "Hello there. " * 20 + "The refund will arrive by Monday."}
+    pieces = text_rules.excerpt_around(answer, ["refund will arrive"])
+    assert [text for text, hit in pieces if hit] == ["refund will arrive"]
+
+
+def test_markup_in_an_excerpt_around_a_match_is_text_for_the_template_to_escape():
+    pieces = text_rules.excerpt_around("<b>x</b> " * 30 + "<script>refund</script>", ["refund"])
+    assert ("refund", True) in pieces and "<script>" in "".join(text for text, _ in pieces)

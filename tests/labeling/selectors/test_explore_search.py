@@ -136,3 +136,17 @@ def test_a_match_past_the_first_400_characters_is_shown_marked(project):
     marked = " ".join(text for text, hit in row.pieces if hit).lower()
     assert "refund" in marked and "arrive" in marked  # one phrase on SQLite, word by word in a headline
     assert len("".join(text for text, _ in row.pieces)) <= 400
+
+
+def test_words_searched_together_are_shown_where_they_stand_together(project):
+    """A search of several words whose first word also comes early (`refund will arrive by`): the row shows the
+    place where they stand together, late in a long answer, not the first words where only "refund" is."""
+    answer = "About your refund: thanks for your patience. " * 20 + "Your refund will arrive by 14 March."
+    output = OutputFactory(project=project, external_id="late", output=answer)
+    index_outputs(project_id=project.pk, output_ids=[output.pk])
+
+    [row] = result_page(project, parse_filter({"q": ["refund will arrive by"]})).rows
+
+    shown = "".join(text for text, _ in row.pieces)
+    assert "Your refund will arrive" in shown  # a headline ends at its last searched word ("by" is not indexed)
+    assert "arrive" in " ".join(text for text, hit in row.pieces if hit)  # word by word in a headline, one phrase here
