@@ -22,11 +22,13 @@ from django.db.models import (
     BinaryField,
     BooleanField,
     Count,
+    Exists,
     ExpressionWrapper,
     F,
     Func,
     JSONField,
     Min,
+    OuterRef,
     Q,
     TextField,
     Value,
@@ -40,7 +42,7 @@ from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
 from labeling.models.outputs import MetadataKey
 from labeling.rules.answer_text import has_any_phrase, phrases_problem
 from labeling.rules.calendar import cycle_week, week_start
-from labeling.rules.text import excerpt
+from labeling.rules.text import excerpt_around
 from labeling.selectors.planner import estimated_rows
 
 from .search_index import index_outputs
@@ -328,6 +330,7 @@ def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 
 # in a week of 150,000 outputs as in one of 10,000; beyond it the counts are scaled estimates.
 PREVIEW_SCAN_LIMIT = 10_000
 PREVIEW_EXAMPLES = 5
+_EXAMPLE_FIELDS = ["pk", "external_id", "session_id", "occurred_at", "model", "tags", "output"]
 
 
 class _Flag(ExpressionWrapper):
@@ -348,19 +351,24 @@ def preview_rule(
     walked in Python with rule_matches.
     """
     week = week or cycle_week(project, timezone.now())
+    probe = Queue(pk=queue_id, sample_rate=sample_rate)  # samples as the queue does (a new one's is drawn from 0)
     start = week_start(project, week)
     in_week = Output.objects.filter(project=project, occurred_at__gte=start, occurred_at__lt=start + timedelta(days=7))
     window = in_week.order_by("-occurred_at", "-pk")[:PREVIEW_SCAN_LIMIT]
     if connection.vendor == "postgresql":
         matches = rule_filter(rule)
         # Aggregating a sliced queryset reads FROM (the window) AS subquery: the LIMIT bounds the scan.
+        sampled = matches & sample_filter(queue_id, sample_rate)
+        in_queue = Exists(Item.objects.filter(queue_id=queue_id, output=OuterRef("pk")))
         counts = window.annotate(
             is_match=_Flag(matches, output_field=BooleanField()),
-            is_sampled=_Flag(matches & sample_filter(queue_id, sample_rate), output_field=BooleanField()),
+            is_sampled=_Flag(sampled, output_field=BooleanField()),
+            is_missing=_Flag(sampled & ~Q(in_queue), output_field=BooleanField()),
         ).aggregate(
             outputs=Count("pk"),
             matched=Count("pk", filter=Q(is_match=True)),
             sampled=Count("pk", filter=Q(is_sampled=True)),
+            not_in_queue=Count("pk", filter=Q(is_missing=True)),
             oldest=Min("occurred_at"),
         )
         oldest = counts.pop("oldest")
@@ -368,34 +376,44 @@ def preview_rule(
         examples = list(
             in_week.filter(matches, occurred_at__gte=oldest or start)
             .order_by("-occurred_at", "-pk")
-            .only("pk", "external_id", "occurred_at", "model", "tags", "output")[:PREVIEW_EXAMPLES]
+            .only(*_EXAMPLE_FIELDS)[:PREVIEW_EXAMPLES]
         )
     else:
-        counts, examples = _preview_in_python(window, rule, Queue(pk=queue_id, sample_rate=sample_rate))
+        counts, examples = _preview_in_python(window, rule, probe)
     scanned = counts["outputs"]
     estimated = scanned >= PREVIEW_SCAN_LIMIT
     if estimated:
         total = max(scanned, estimated_rows(in_week))
         counts = {name: round(value * total / scanned) for name, value in counts.items()} | {"outputs": total}
+    # Each example shows why it matched (the first phrase it holds, marked) and whether the queue samples it.
+    phrases = rule.get("text_any") or []
     examples = [
-        {"external_id": o.external_id, "occurred_at": o.occurred_at, "model": o.model, "tags": o.tags or [],
-         "excerpt": excerpt(o.output)}
+        {"external_id": o.external_id, "session_id": o.session_id, "occurred_at": o.occurred_at, "model": o.model,
+         "tags": o.tags or [], "pieces": excerpt_around(o.output, phrases), "sampled": is_sampled(probe, o)}
         for o in examples
     ]  # fmt: skip
-    return {**counts, "estimated": estimated, "scanned": scanned, "examples": examples}
+    # What the quota leaves this week for a backfill: the week's items already in the queue use it.
+    in_queue = Item.objects.filter(queue_id=queue_id, week=week).count() if queue_id else 0
+    return {**counts, "in_queue": in_queue, "estimated": estimated, "scanned": scanned, "examples": examples}
 
 
 def _preview_in_python(window, rule: dict, probe: Queue) -> tuple[dict[str, int], list[Output]]:
     """The preview's counts without SQL JSON operators (SQLite, the embedded demo database)."""
-    matched, sampled, total, examples = 0, 0, 0, []
-    for output in window.only(*_ROUTING_FIELDS, "output").iterator(chunk_size=2000):
+    matched, sampled, total, examples = 0, [], 0, []
+    for output in window.only(*_ROUTING_FIELDS, *_EXAMPLE_FIELDS).iterator(chunk_size=2000):
         total += 1
         if rule_matches(rule, output):
             matched += 1
-            sampled += is_sampled(probe, output)
+            if is_sampled(probe, output):
+                sampled.append(output.pk)
             if len(examples) < PREVIEW_EXAMPLES:
                 examples.append(output)
-    return {"outputs": total, "matched": matched, "sampled": sampled}, examples
+    in_queue = 0
+    if probe.pk:  # in pieces: SQLite bounds a statement's parameters
+        for at in range(0, len(sampled), 500):
+            in_queue += Item.objects.filter(queue_id=probe.pk, output__in=sampled[at : at + 500]).count()
+    counts = {"outputs": total, "matched": matched, "sampled": len(sampled), "not_in_queue": len(sampled) - in_queue}
+    return counts, examples
 
 
 def unrouted_batches(

@@ -158,12 +158,15 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
         counts = preview_rule(project=project, rule=rule, sample_rate=sample_rate, queue_id=queue_id)
         quota = form.cleaned_data.get("weekly_quota")
         week = calendar.current_week(project)
+        # What a backfill would place: the sampled matches not in the queue yet, within what the quota leaves.
+        missing = counts["not_in_queue"]
         result.update(
             counts,
             week=week,
             new_queue=not queue_id,
             quota=quota,
             placed=counts["sampled"] if quota is None else min(quota, counts["sampled"]),
+            backfill=missing if quota is None else min(missing, max(0, quota - counts["in_queue"])),
             conditions=describe_rule(rule),
         )
     return result

@@ -197,8 +197,10 @@ def test_the_preview_reads_a_bounded_window_in_a_fixed_number_of_queries(project
     matching = [o for o in outputs if rule_matches(rule, o)]
     assert (exact["outputs"], exact["matched"], exact["estimated"]) == (len(outputs), len(matching), False)
     assert exact["sampled"] == sum(is_sampled(Queue(pk=3, sample_rate=0.5), o) for o in matching)
-    # The counts over a LIMITed window, the examples within its time range; no row walked in Python.
-    counts_sql, examples_sql = (query["sql"] for query in small.captured_queries)
+    # The counts over a LIMITed window, the examples within its time range, the queue's items this week (what its
+    # quota leaves a backfill); no row walked in Python.
+    counts_sql, examples_sql, quota_sql = (query["sql"] for query in small.captured_queries)
+    assert '"labeling_item"."week" =' in quota_sql
     assert f"LIMIT {routing.PREVIEW_SCAN_LIMIT}) subquery" in counts_sql and "COUNT(" in counts_sql
     assert f"LIMIT {routing.PREVIEW_EXAMPLES}" in examples_sql and examples_sql.count('"occurred_at" >=') == 2
     newest = sorted(matching, key=lambda o: (o.occurred_at, o.pk), reverse=True)[: routing.PREVIEW_EXAMPLES]

@@ -528,6 +528,55 @@ def test_the_preview_counts_the_answers_holding_a_phrase(lead_client, project, w
     assert "answer contains “refund will arrive”" in unescape(response.content.decode())
 
 
+def test_the_previews_examples_show_the_phrase_that_matched_marked_and_link_to_the_output(lead_client, project):
+    """A long answer holds the phrase near its end: each example's excerpt is taken around it, "…" where it is cut,
+    the phrase marked (escaped: an answer is untrusted), and its id links to the output."""
+    answer = "Thanks for writing to us about your order. " * 12 + "Your REFUND will arrive by <b>Friday</b>."
+    OutputFactory(project=project, external_id="late-1", output=answer, session_id="", occurred_at=timezone.now())
+    OutputFactory(project=project, external_id="late-2", output=answer, session_id="s-9", occurred_at=timezone.now())
+
+    response = lead_client.get(urls(project, 0)["preview"], preview_params(tags_any="", text_any="refund will arrive"))
+
+    html = response.content.decode()
+    assert html.count("<mark>REFUND will arrive</mark>") == 2
+    assert "&lt;b&gt;Friday&lt;/b&gt;" in html and "<b>" not in html
+    assert html.count('dir="auto">…') == 2  # cut before the phrase
+    assert f'href="/p/{project.slug}/explore/?q=late-1"' in html  # no session: explore finds it by its id
+    assert f'href="/p/{project.slug}/explore/session?id=s-9"' in html  # in its conversation
+
+
+def test_the_previews_examples_say_whether_the_queue_samples_them(lead_client, project, week_outputs):
+    queue = make_queue(project, rule={"tags_any": ["billing"]}, sample_rate=0.5)
+    newest = sorted((o for o in week_outputs if "billing" in o.tags), key=lambda o: (o.occurred_at, o.pk))[-5:]
+
+    response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="0.5", queue_id=queue.pk))
+
+    html = response.content.decode()
+    shown = dict(re.findall(r'data-output="([^"]+)" data-sampled="(yes|no)"', html))
+    assert shown == {o.external_id: "yes" if is_sampled(queue, o) else "no" for o in newest}
+    assert html.count("not sampled</span>") == list(shown.values()).count("no")
+
+
+def test_the_preview_says_how_many_matches_a_backfill_would_place(lead_client, project, lead, week_outputs):
+    """This week's sampled matches not in the queue yet, within what the quota leaves: what a backfill places."""
+    queue = make_queue(project, rule={"tags_any": ["billing"]}, weekly_quota=5)
+    billing = [output for output in week_outputs if "billing" in output.tags]
+    from labeling.services.routing import place_in_queue
+
+    place_in_queue(project=project, queue_id=queue.pk, outputs=billing[:2])
+    params = preview_params(queue_id=queue.pk, weekly_quota="5")
+
+    response = lead_client.get(urls(project, 0)["preview"], params)
+
+    assert response.context["preview"]["not_in_queue"] == 4
+    assert response.context["preview"]["backfill"] == 3  # 2 of the quota's 5 are taken
+    assert 'data-count="backfill">3<' in response.content.decode()
+    assert "4 of the matches are not in the queue yet" in response.content.decode()
+
+    new_queue = lead_client.get(urls(project, 0)["preview"], preview_params()).context["preview"]
+    assert (new_queue["not_in_queue"], new_queue["backfill"]) == (6, 6)
+
+
 def test_a_bad_rule_previews_as_a_400_fragment(lead_client, project):
     response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="3", metadata="oops"))
     assert response.status_code == 400
@@ -828,7 +877,7 @@ def test_the_preview_runs_a_fixed_number_of_bounded_queries(
     assert f"LIMIT {PREVIEW_SCAN_LIMIT}) subquery" in counts_sql and "LIMIT 5" in examples_sql
     examples = response.context["preview"]["examples"]
     assert len(examples) == 5 and all(example["external_id"] for example in examples)
-    assert response.content.decode().count("<li><code>") == 5
+    assert response.content.decode().count("<li data-output=") == 5
 
 
 def shown_version(page) -> str:
