@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from labeling.models import OutboxMessage
+from labeling.models import AuditEvent, OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,18 @@ def queued_backfills(queue_ids: list[int]) -> dict[int, QueuedWork]:
         .values("args", "created_at", "published_at", "started_at")
     )
     return {row["args"][0]: _work(row) for row in rows} if queue_ids else {}
+
+
+def backfill_placed(message: OutboxMessage | None) -> int | None:
+    """How many items a backfill asked for by this message placed, when its task has finished already (with no
+    broker, the demo's eager Celery, it ran on commit of the request); None while it waits for a worker (two queries).
+    """
+    if message is None or not OutboxMessage.objects.filter(pk=message.pk, finished_at__isnull=False).exists():
+        return None
+    event = (
+        AuditEvent.objects.filter(action="queue.backfilled", details__queue=message.args[0], at__gte=message.created_at)
+        .order_by("-at")
+        .values_list("details", flat=True)
+        .first()
+    )
+    return event["placed"] if event else None

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, InvalidSpec
-from labeling.models import Alert, AuditEvent, Membership, Project, Queue, SavedView, work_key
+from labeling.models import Alert, AuditEvent, Membership, OutboxMessage, Project, Queue, SavedView, work_key
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.alerts import QUEUE_RULES
 from labeling.rules.edits import lead_changes, value_as_read
@@ -287,13 +287,14 @@ def ensure_takes_items(queue: Queue, *, remedy: str) -> None:
 
 
 @transaction.atomic
-def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> None:
-    """Route the project's outputs since `since` through the queue, in a task sent after commit. InvalidInput for an
-    inactive queue: no expert is handed its items. The same person's request moments ago is this one: nothing more."""
+def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> OutboxMessage | None:
+    """Route the project's outputs since `since` through the queue, in a task sent after commit; return its outbox
+    message. InvalidInput for an inactive queue: no expert is handed its items. The same person's request moments ago
+    is this one: nothing more (None)."""
     ensure_takes_items(queue, remedy="make it active to backfill it.")
     since_iso = since.isoformat() if since else None
     if _asked_moments_ago(queue, actor=audit_actor(actor), since_iso=since_iso):
-        return  # the button posted twice: the first request stands, its task deduplicated
+        return None  # the button posted twice: the first request stands, its task deduplicated
     AuditEvent.objects.create(
         project_id=queue.project_id,
         actor=audit_actor(actor),
@@ -301,7 +302,7 @@ def request_backfill(*, queue: Queue, since: datetime | None, actor=None) -> Non
         details={"queue": queue.pk, "slug": queue.slug, "since": since_iso},
     )
     # Through the outbox: during a broker outage the backfill waits in the database and is sent after.
-    outbox.enqueue(
+    return outbox.enqueue(
         task="labeling.backfill_queue",
         args=[queue.pk, since_iso],
         dedupe_key=work_key("backfill_queue", queue.pk, since_iso or "all"),

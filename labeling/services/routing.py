@@ -38,7 +38,7 @@ from django.db.models.lookups import Exact, LessThan, Regex
 from django.utils import timezone
 
 from labeling.exceptions import InvalidSpec
-from labeling.models import Item, Output, Project, Queue, RoutingState, Slot
+from labeling.models import AuditEvent, Item, Output, Project, Queue, RoutingState, Slot
 from labeling.models.outputs import MetadataKey
 from labeling.rules.answer_text import has_any_phrase, phrases_problem
 from labeling.rules.calendar import cycle_week, week_start
@@ -323,6 +323,17 @@ def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 
             batch = []
     if batch:
         created += place_in_queue(project=project, queue_id=queue.pk, outputs=batch)
+    # Recorded in the database, not only in the broker: the lead's confirmation (and the audit log) reads it.
+    AuditEvent.objects.create(
+        project_id=queue.project_id,
+        action="queue.backfilled",
+        details={
+            "queue": queue.pk,
+            "slug": queue.slug,
+            "since": since.isoformat() if since else None,
+            "placed": created,
+        },
+    )
     return created
 
 

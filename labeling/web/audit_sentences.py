@@ -207,6 +207,7 @@ ACTIONS: dict[str, Action] = {
     "queue.created": Action("Queue created", "Created the queue {slug}"),
     "queue.updated": Action("Queue changed", "Changed the queue {slug}: {changed}"),
     "queue.backfill_requested": Action("Backfill requested", _backfill),
+    "queue.backfilled": Action("Backfill done", "Placed {placed} outputs in the queue {slug} by a backfill"),
     "queue.outputs_added": Action(
         "Outputs added to a queue",
         "Added {added} outputs to the queue {queue} from the explore page ({already_in} were in it already)",

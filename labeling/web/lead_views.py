@@ -18,9 +18,9 @@ from labeling.rules.access import managed_project, queue_labelers
 from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.gold import asked_differently
 from labeling.rules.queue_from_filter import rule_from_filter
-from labeling.rules.text import isolated
+from labeling.rules.text import counted, isolated
 from labeling.selectors import management
-from labeling.selectors.outbox import queued_backfills
+from labeling.selectors.outbox import backfill_placed, queued_backfills
 from labeling.selectors.rubrics import answered_keys
 from labeling.services import queues as queue_services
 from labeling.services import rubrics
@@ -179,15 +179,23 @@ def queue_backfill(request, slug: str, queue_id: int):
     queue = management.queue_of_project(project, queue_id)
     since = calendar.week_start(project, calendar.current_week(project))
     try:
-        queue_services.request_backfill(queue=queue, since=since, actor=request.user)
+        asked = queue_services.request_backfill(queue=queue, since=since, actor=request.user)
     except InvalidInput as refused:  # a page from before the queue was switched off
         messages.error(request, refused.message)
         return redirect("labeling:queue-edit", slug=project.slug, queue_id=queue.pk)
-    messages.success(
-        request,
-        f"Backfill of “{isolated(queue.name)}” requested: a worker places this week's outputs (since {since:%a %d %b}) "
-        "that match its rule in it, within its quota.",
-    )
+    placed = backfill_placed(asked)
+    if placed is not None:  # no broker (the demo): it ran on commit
+        messages.success(
+            request,
+            f"Backfill of “{isolated(queue.name)}” done: {counted(placed, 'output')} of this week placed in it "
+            f"(those since {since:%a %d %b} that match its rule and sample and were not in it yet, within its quota).",
+        )
+    else:
+        messages.success(
+            request,
+            f"Backfill of “{isolated(queue.name)}” queued: a worker places this week's outputs "
+            f"(since {since:%a %d %b}) that match its rule in it, within its quota; this list shows it until done.",
+        )
     return redirect("labeling:queues", slug=project.slug)
 
 

@@ -611,7 +611,7 @@ def test_backfill_places_this_weeks_outputs_after_commit(lead_client, project, l
     assert message.task == "labeling.backfill_queue" and message.args[0] == queue.pk and len(callbacks) == 1
     assert not Item.objects.exists()  # enqueued, not run inline
     listing = lead_client.get(response.headers["Location"]).content.decode()
-    assert "Backfill of “Billing” requested" in listing
+    assert "Backfill of “Billing” queued: a worker places" in listing
     assert 'data-backfill="queued"' in listing and "backfill queued, waiting for the worker" in listing
     assert 'data-backfill="queued"' in lead_client.get(urls(project, queue.pk)["edit"]).content.decode()
 
@@ -621,6 +621,33 @@ def test_backfill_places_this_weeks_outputs_after_commit(lead_client, project, l
     assert Slot.objects.filter(queue=queue).count() == 5
     assert AuditEvent.objects.filter(action="queue.backfill_requested", actor=lead).exists()
     assert "data-backfill" not in lead_client.get(response.headers["Location"]).content.decode()
+
+
+@pytest.fixture
+def eager_celery():
+    """No broker, as in the demo: a task asked for runs in the request that asks for it."""
+    from celery import current_app
+
+    import labeling.tasks  # noqa: F401  (registers the tasks the outbox runs by name)
+
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backfill_that_ran_at_once_says_how_many_outputs_it_placed(lead_client, project, lead, eager_celery):
+    """With no broker (the demo: eager Celery) the backfill runs within the request: the confirmation gives its count,
+    and the audit log records what it placed."""
+    OutputFactory.create_batch(3, project=project, tags=["billing"], occurred_at=timezone.now())
+    queue = make_queue(project, rule={"tags_any": ["billing"]}, weekly_quota=2)
+
+    response = lead_client.post(urls(project, queue.pk)["backfill"], follow=True)
+
+    assert Item.objects.filter(queue=queue).count() == 2
+    assert "Backfill of “Billing” done: 2 outputs of this week placed in it" in response.content.decode()
+    event = AuditEvent.objects.get(action="queue.backfilled")
+    assert (event.details["queue"], event.details["placed"]) == (queue.pk, 2)
 
 
 def test_a_backfill_a_worker_runs_shows_as_running(lead_client, project, lead):
