@@ -1,0 +1,50 @@
+"""The lead's queue list in a real chromium, at a laptop's width and a phone's: a rule of many long conditions wraps
+inside its cell (each chip keeps its full text in a title), so it runs over no other cell, and at a laptop's width the
+table fits its box (the Open column is not clipped); at a phone's the manage tabs wrap, so the page does not scroll
+sideways (the table scrolls inside its own box)."""
+
+import pytest
+
+from labeling.services.queues import QueueValues, create_queue
+from tests.helpers.browser import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LONG_RULE = {
+    "text_any": ["TBD", "to be confirmed", "we will get back to you", "someone will call you", "will reply tomorrow"],
+    "tags_any": ["billing", "refund", "escalation"],
+    "models": ["support-bot-large-2026-11-preview"],
+}
+
+COLUMNS = ["Queue", "Rule", "Sample", "Overlap", "Priority", "Experts", "Placed / quota", "Complete", "Open"]
+# The column of each cell whose content reaches past the cell's edges (runs over its neighbours); and how far the
+# table overflows its scrolling box.
+OVERFLOW = """table => ({
+  cells: [...table.querySelectorAll('tbody td')].filter(cell => {
+    const box = cell.getBoundingClientRect();
+    return cell.scrollWidth > cell.clientWidth || [...cell.querySelectorAll('*')].some(child => {
+      const inner = child.getBoundingClientRect();
+      return inner.width && (inner.right > box.right + 0.5 || inner.left < box.left - 0.5);
+    });
+  }).map(cell => cell.cellIndex),
+  table: table.parentElement.scrollWidth - table.parentElement.clientWidth,
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_long_rule_wraps_in_its_cell_and_runs_over_no_other(page, live_server, project, lead, width):
+    create_queue(project=project, values=QueueValues(slug="unsure", name="Unsure answers", rule=LONG_RULE))
+    create_queue(project=project, values=QueueValues(slug="billing", name="Billing", rule={"tags_any": ["billing"]}))
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/")
+
+    table = page.locator("table.queues")
+    measured = table.evaluate(OVERFLOW)
+    assert [COLUMNS[index] for index in measured["cells"]] == []
+    if width == 1280:
+        assert measured["table"] <= 0  # the whole table in its box: nothing clipped, no scrollbar
+    assert page.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth") == 0
+    chip = page.locator("tr[data-queue=unsure] .rule .chip").filter(has_text="answer contains")
+    assert chip.get_attribute("title") == chip.text_content()
