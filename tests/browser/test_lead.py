@@ -98,6 +98,9 @@ def test_the_live_preview_counts_the_answers_holding_a_typed_phrase(page, live_s
     page.fill("textarea[name=text_any]", "refund will arrive")  # no click: lead.js previews as the lead types
 
     expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("2")
+    # Each example shows the phrase that matched, marked, and links to its output.
+    expect(page.locator("#rule-preview .preview-examples mark")).to_have_text(["refund will ARRIVE"] * 2)
+    expect(page.locator("#rule-preview .preview-examples a.example-link")).to_have_count(2)
 
 
 def test_only_the_newest_preview_is_shown_and_older_requests_are_cancelled(page, live_server, lead, project):
