@@ -128,8 +128,10 @@ def excerpt_around(
     first = (_any_of(phrases) or marked).search(text) or marked.search(text)
     if first is None or first.end() < limit:
         return _pieces(shortened(text, limit), marked)
-    # A little context before the phrase (less for a long one, so it fits), from a word's start.
+    # A little context before the phrase (less for a long one, so it fits; more near the end, so the room is used),
+    # from a word's start.
     start = max(0, first.start() - min(limit // 4, max(0, limit - 2 - len(first.group()))))
+    start = max(0, min(start, len(text) - (limit - 1)))
     if start and not text[start - 1].isspace():
         start = min(text.find(" ", start) + 1 or start, first.start())
     return _pieces("…" + shortened(text[start:], limit - 1), marked)

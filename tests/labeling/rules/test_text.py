@@ -114,7 +114,7 @@ def test_an_excerpt_around_a_match_starts_near_the_phrase_and_marks_it():
 
     shown = "".join(text for text, _ in pieces)
     assert shown.startswith("…") and "Your REFUND will arrive by Friday. Anything else?" in shown
-    assert len(shown) <= EXCERPT_CHARS
+    assert EXCERPT_CHARS - 15 <= len(shown) <= EXCERPT_CHARS  # near the end: the room before it is used
     assert [text for text, hit in pieces if hit] == ["REFUND will arrive by"]  # as written in the answer
 
 
