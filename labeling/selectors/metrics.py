@@ -11,7 +11,7 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from labeling.exceptions import InvalidInput
@@ -22,6 +22,7 @@ from labeling.models import (
     Item,
     ItemStatus,
     Label,
+    Output,
     Project,
     QualityMetric,
     Queue,
@@ -30,7 +31,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
-from labeling.rules.calendar import current_week
+from labeling.rules.calendar import current_week, cycle_week, week_start
 from labeling.rules.paused import expecting_work
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
@@ -55,13 +56,40 @@ class WeekRange:
         return [self.first + timedelta(weeks=n) for n in range(self.weeks)]
 
 
+def first_week_of_the_project(project: Project) -> date:
+    """The project's first week: the one it was created in, or an earlier one holding its outputs (sent with older
+    dates), routed into review items or not yet: items are queued in their outputs' weeks, and a week of outputs has
+    its changes and themes. The weeks before it ended before the project and hold nothing of it
+    (`selectors.report.within_the_project`). One query, on indexes led by the project."""
+    created = cycle_week(project, project.created_at)
+    items = Item.objects.filter(project=project, week__lt=created)
+    outputs = Output.objects.filter(project=project, occurred_at__lt=week_start(project, created))
+    earlier = Project.objects.filter(pk=project.pk).values(
+        item_week=Subquery(_earliest(items, "week")), output_at=Subquery(_earliest(outputs, "occurred_at"))
+    )[0]
+    weeks = [created, earlier["item_week"]]
+    if earlier["output_at"] is not None:
+        weeks.append(cycle_week(project, earlier["output_at"]))
+    return min(week for week in weeks if week is not None)
+
+
+def _earliest(rows: QuerySet, field: str) -> QuerySet:
+    """The rows' smallest `field`, as a one-value subquery."""
+    return rows.order_by().values("project").annotate(earliest=Min(field)).values("earliest")
+
+
 def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:
-    """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`.
+    """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`, but
+    no earlier than the project's first week (nor later than `last`): a young project's range is its own weeks.
 
     Raises InvalidInput when `first` is after `last` or the range spans more than `MAX_WEEKS` weeks.
     """
     last = last or current_week(project)
-    first = first or last - timedelta(weeks=DEFAULT_WEEKS - 1)
+    if first is None:
+        first = last - timedelta(weeks=DEFAULT_WEEKS - 1)
+        # The project's first week is never after the week it was created in: older projects need no query.
+        if first < cycle_week(project, project.created_at):
+            first = min(max(first, first_week_of_the_project(project)), last)
     if first > last:
         raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
     weeks = WeekRange(first=first, last=last)

@@ -25,7 +25,6 @@ from labeling.models import (
     Flag,
     Item,
     Label,
-    Output,
     Project,
     QueueWeek,
     RetentionCell,
@@ -33,7 +32,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import labels_that_unblind
-from labeling.rules.calendar import current_week, local_today, week_end, week_start
+from labeling.rules.calendar import current_week, local_today, week_start
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
@@ -42,7 +41,7 @@ from labeling.rules.weekly_close import ended_before_the_project
 
 from .changes import week_changes
 from .gold import adjudication_queue, gold_entries, gold_of_entries
-from .metrics import RETENTION_OFFSETS, WeekRange, pooled_trend, quality_series
+from .metrics import RETENTION_OFFSETS, WeekRange, first_week_of_the_project, pooled_trend, quality_series
 from .rubrics import questions_of, verdict_question
 from .themes import blind_themes, week_themes
 
@@ -163,15 +162,9 @@ def within_the_project(project: Project, week: date) -> bool:
     """Whether the week is one of the project's: it had not ended when the project was created, or it or an earlier
     week holds outputs sent with older dates, routed into review items or not yet (a week of outputs and their themes
     and changes, no items, is answered with zero review figures). The meeting page offers no week before the first of
-    them (no query unless the week ended before the project)."""
-    if not ended_before_the_project(project, week):
-        return True
-    # Outputs as well as items: outputs not routed yet (no queue took them, or the routing waits) have no items, but
-    # their week has its changes and themes. Both tests run on indexes led by the project.
-    return (
-        Item.objects.filter(project=project, week__lte=week).exists()
-        or Output.objects.filter(project=project, occurred_at__lt=week_end(project, week)).exists()
-    )
+    them (no query unless the week ended before the project). The dashboards' default range starts at the first such
+    week (`first_week_of_the_project`)."""
+    return not ended_before_the_project(project, week) or week >= first_week_of_the_project(project)
 
 
 def check_week_of_the_project(project: Project, week: date) -> None:

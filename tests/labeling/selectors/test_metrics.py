@@ -16,19 +16,39 @@ from labeling.selectors.metrics import (
     throughput_series,
     week_range,
 )
+from labeling.selectors.report import within_the_project
 from labeling.services.metrics import refresh_week_metrics
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_range_defaults_to_the_weeks_up_to_the_current_one(project):
+    created_weeks_ago(project, 52)  # old enough that every default week is one of its own
     current = calendar.current_week(project)
 
     assert week_range(project=project) == WeekRange(first=current - timedelta(weeks=DEFAULT_WEEKS - 1), last=current)
     last = current - timedelta(weeks=20)
     assert week_range(project=project, last=last).first == last - timedelta(weeks=DEFAULT_WEEKS - 1)
     assert week_range(project=project, first=last, last=last).weeks == 1
+
+
+def test_the_default_range_starts_no_earlier_than_the_projects_first_week(project, rubric, this_week):
+    """A project created this week had eleven weeks before it on the dashboard, rows of zeros before it existed. Its
+    first week is the one the meeting page and the report API take for it (`within_the_project`): the week it was
+    created in, or an earlier one holding review work (outputs sent with older dates)."""
+    assert week_range(project=project) == WeekRange(first=this_week, last=this_week)
+
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample")
+    backdated = this_week - timedelta(weeks=3)
+    _item(project, queue, backdated)
+
+    assert week_range(project=project).first == backdated
+    assert within_the_project(project, backdated) and not within_the_project(project, backdated - timedelta(weeks=1))
+    # A range asked for is kept, before the project too; a `to` before its first week is a range of that week alone.
+    asked = this_week - timedelta(weeks=30)
+    assert week_range(project=project, first=asked).first == asked
+    assert week_range(project=project, last=asked) == WeekRange(first=asked, last=asked)
 
 
 def test_a_range_that_ends_before_it_starts_names_both_weeks(project):
