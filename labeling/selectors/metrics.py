@@ -10,6 +10,7 @@ the stored counts (a pooled pass rate is passes / n over the queues, with its ow
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from django.db.models import Count, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -19,6 +20,7 @@ from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
     AgreementMetric,
+    CycleStatus,
     Item,
     ItemStatus,
     Label,
@@ -96,6 +98,43 @@ def week_range(*, project: Project, first: date | None = None, last: date | None
     if weeks.weeks > MAX_WEEKS:
         raise InvalidInput(f"Ask for {MAX_WEEKS} weeks at most; {weeks.weeks} weeks from `from` to `to`.")
     return weeks
+
+
+class WeekState(StrEnum):
+    """What a week's figures are: final once its close froze them, else still moving (or nothing of the project)."""
+
+    CLOSED = "closed"  # its close froze them
+    RUNNING = "running"  # the current week: counted now, or as the last refresh computed them
+    NOT_CLOSED = "not closed"  # over, not closed yet: as the last refresh computed them, if one did
+    NOT_STARTED = "not started"
+    BEFORE_PROJECT = "before the project"  # ended before the project's first week (`first_week_of_the_project`)
+
+
+def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
+    """Each week of the range and what its figures are. One query, two when the range starts before the week the
+    project was created in."""
+    closed = set(
+        ReviewCycle.objects.filter(
+            project=project, status=CycleStatus.CLOSED, week__range=(weeks.first, weeks.last)
+        ).values_list("week", flat=True)
+    )
+    running = current_week(project)
+    first = weeks.first
+    if first < cycle_week(project, project.created_at):
+        first = first_week_of_the_project(project)
+    states = {}
+    for week in weeks.each():
+        if week in closed:
+            states[week] = WeekState.CLOSED
+        elif week == running:
+            states[week] = WeekState.RUNNING
+        elif week > running:
+            states[week] = WeekState.NOT_STARTED
+        elif week < first:
+            states[week] = WeekState.BEFORE_PROJECT
+        else:
+            states[week] = WeekState.NOT_CLOSED
+    return states
 
 
 def quality_series(
@@ -186,7 +225,9 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     and `items_in_quota_queues`, the items it caps, as in the weekly report's headline. A queue paused now is
     left out of the running week, as on the platform page and the meeting page (`rules.paused.expects_work`).
     The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
-    it; the other weeks are read from their stored rows. Two queries.
+    it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`) and whether
+    any figure was `counted` for it (a week over but never refreshed nor closed has none). Three queries (four when
+    the range starts before the project was created).
     """
     running = current_week(project)
     rows = QueueWeek.objects.filter(
@@ -212,6 +253,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     }
     if weeks.first <= running <= weeks.last:
         sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
+    states = week_states(project=project, weeks=weeks)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})
@@ -219,6 +261,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
             {
                 "week": week_label(week),
                 "week_start": week.isoformat(),
+                "state": states[week],
+                "counted": week in sums,
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
                 "quota": row.get("quota"),  # SUM skips the queues without one; None when no queue has one
                 **{key: row.get(key) or 0 for key in ("queues", "queues_with_quota", "items_in_quota_queues")},

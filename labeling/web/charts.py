@@ -448,16 +448,18 @@ def histogram_chart(
 
 
 def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") -> SafeString:
-    """The pass-rate trend with its 95% interval band; `trend` rows as in the report's `pass_rate_trend`."""
+    """The pass-rate trend with its 95% interval band; `trend` rows as in the report's `pass_rate_trend`, with a `note`
+    where a week's figure is not final (the dashboard's "running", "not closed")."""
     points = [
         {
             "x": row["week"],
             "value": row.get("value"),
             "low": row.get("ci_low"),
             "high": row.get("ci_high"),
-            "detail": f"{row['passes']}/{row['n']} passed"
-            if row.get("passes") is not None
-            else f"n = {row.get('n') or 0}",
+            "detail": (
+                f"{row['passes']}/{row['n']} passed" if row.get("passes") is not None else f"n = {row.get('n') or 0}"
+            )
+            + (f" · {row['note']}" if row.get("note") else ""),
             "break_before": bool(row.get("scale_changed")),
         }
         for row in trend

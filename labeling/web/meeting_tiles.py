@@ -176,7 +176,9 @@ def quality_chart(question: str | None, kind: str | None, trend: list[dict], que
                 "value": p["value"],
                 "low": p["ci_low"],
                 "high": p["ci_high"],
-                "detail": f"n = {p['n']}" + (" · asked on another scale from here" if p.get("scale_changed") else ""),
+                "detail": f"n = {p['n']}"
+                + (" · asked on another scale from here" if p.get("scale_changed") else "")
+                + (f" · {p['note']}" if p.get("note") else ""),
                 "break_before": bool(p.get("scale_changed")),
             }
             for p in trend

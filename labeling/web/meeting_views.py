@@ -355,10 +355,15 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     span = {"project": project, "weeks": weeks}
     kind = next((q["kind"] for q in questions if q["key"] == question), None)
     quality = metric_selectors.quality_series(**span, queue_slug=queue_slug, question=question) if question else []
-    trend = metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
+    throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
+    # A point of a week not closed yet says so: only a close makes a week's figure final.
+    states = {row["week"]: row["state"] for row in throughput}
+    trend = [
+        point | ({"note": states[point["week"]]} if states[point["week"]] != metric_selectors.WeekState.CLOSED else {})
+        for point in metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
+    ]
     # Agreement is stored per week and question, for all queues together (the page says so under a queue filter).
     agreement = metric_selectors.agreement_series(**span)
-    throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
     latest = metric_selectors.latest_agreement(agreement)
     retention = metric_selectors.retention_curves(**span)
     context.update(

@@ -14,6 +14,7 @@ from labeling.rules.calendar import current_week
 from labeling.rules.retention_reference import parse_reference
 from labeling.selectors.report import build_report
 from labeling.web import charts
+from tests.factories import created_weeks_ago
 
 from .test_charts import HOSTILE, SVG, parse, svg_of
 from .test_project_pages import project_settings, settings_url
@@ -132,6 +133,7 @@ def test_the_meeting_page_shows_the_comparison_tile_and_the_reference_on_the_cha
 
 
 def test_the_dashboards_chart_draws_the_projects_reference(lead_client, project, with_reference):
+    created_weeks_ago(project, 12)  # its cohorts are of its own weeks, which the dashboard's default range holds
     response = lead_client.get(reverse("labeling:dashboard", args=[project.slug]))
 
     assert response.status_code == 200

@@ -1,0 +1,82 @@
+"""The dashboard's weeks: its default range is the project's own, and a week whose figures are not final (running,
+over but not closed, before the project) says so instead of showing zeros as if a close had counted them."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import CycleStatus, Item, Label, QualityMetric, Queue, QueueWeek, ReviewCycle, week_label
+from tests.factories import OutputFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lead_client(client, lead):
+    client.force_login(lead)
+    return client
+
+
+@pytest.fixture
+def backdated_work(project, rubric, expert, other_expert, last_week):
+    """A project created this week whose outputs were sent with last week's dates: 3 items, 4 labels, no close."""
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    items = [
+        Item.objects.create(
+            project=project, queue=queue, output=OutputFactory(project=project), week=last_week, overlap=2
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    for item, experts in zip(items, [(expert, other_expert), (expert,), (other_expert,)], strict=True):
+        for who in experts:
+            Label.objects.create(item=item, expert=who, rubric=rubric, answers={"correct": True})
+    return queue
+
+
+def rows_of(html: str) -> dict[str, str]:
+    table = html.split('class="grid throughput-table"')[1].split("</table>")[0]
+    return {row.split('"')[0]: row for row in table.split('<tr data-week="')[1:]}
+
+
+def test_a_new_projects_dashboard_starts_at_its_first_week_and_marks_the_weeks_not_closed(
+    lead_client, project, backdated_work, this_week, last_week
+):
+    for week in (last_week, this_week):  # as a refresh stores them: provisional until the week's close
+        QualityMetric.objects.create(project=project, week=week, queue=backdated_work, question="correct",
+                                     kind="binary", n=3, passes=2, value=2 / 3)  # fmt: skip
+
+    response = lead_client.get(reverse("labeling:dashboard", args=[project.slug]))
+
+    assert response.status_code == 200
+    assert [row["week"] for row in response.context["throughput"]] == [week_label(last_week), week_label(this_week)]
+    assert (response.context["first_label"], response.context["last_label"]) == (
+        week_label(last_week), week_label(this_week)
+    )  # fmt: skip
+    rows = rows_of(response.content.decode())
+    assert "not closed" in rows[week_label(last_week)] and "running" in rows[week_label(this_week)]
+    # No refresh stored its figures: a dash, not the zeros of a week a close counted.
+    assert '<td class="num">0</td>' not in rows[week_label(last_week)]
+    chart = str(response.context["quality_chart"])
+    assert chart.count("<circle") == 2 and chart.count("<tr>") == 3  # the project's two weeks on the axis, not twelve
+    assert "2/3 passed · not closed" in chart and "2/3 passed · running" in chart
+
+
+def test_an_explicit_range_is_kept_and_each_week_says_what_its_figures_are(
+    lead_client, project, backdated_work, this_week, last_week
+):
+    two_weeks_ago = last_week - timedelta(weeks=1)
+    ReviewCycle.objects.create(project=project, week=last_week, status=CycleStatus.CLOSED)
+    QueueWeek.objects.create(project=project, week=last_week, queue=backdated_work, items=3, items_complete=1,
+                             labels_wanted=6, labels=4, backlog=2)  # fmt: skip
+
+    response = lead_client.get(
+        reverse("labeling:dashboard", args=[project.slug]), {"from": week_label(last_week - timedelta(weeks=3))}
+    )
+
+    assert response.status_code == 200
+    assert len(response.context["throughput"]) == 5
+    rows = rows_of(response.content.decode())
+    assert "before the project" in rows[week_label(two_weeks_ago)]
+    closed = rows[week_label(last_week)]
+    assert '<td class="num">4</td>' in closed and "not closed" not in closed and "running" not in closed
