@@ -59,7 +59,7 @@ from labeling.services.operator_tokens import issue_operator_token
 from labeling.services.redaction import save_rule_set
 from labeling.services.resolution import adjudicate
 from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory, UserFactory
+from tests.factories import OutputFactory, UserFactory, created_weeks_ago
 from tests.helpers.concurrency import held_halfway, in_thread
 from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.metrics import store_retention, store_week
@@ -871,6 +871,7 @@ def test_an_output_and_the_label_export_are_what_the_http_endpoints_answer(serve
 
 
 def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project, read_key, expert):
+    created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of, which the default range then holds
     this_week = current_week(project)
     queue = Queue.objects.create(project=project, slug="sample", name="Sample")
     for back in (2, 1, 0):
