@@ -39,7 +39,10 @@ class MetricsQuery(serializers.Serializer):
         # `from` is a Python keyword, so the fields cannot be class attributes.
         return {
             "project": serializers.SlugField(required=False, help_text=PROJECT_HELP),
-            "from": WeekField(help_text=f"{WEEK_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`."),
+            "from": WeekField(
+                help_text=f"{WEEK_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`, from the "
+                "project's first week if that is later."
+            ),
             "to": WeekField(help_text=f"{WEEK_HELP} The last week; by default the current one."),
             **self.extra_fields(),
         }
@@ -138,6 +141,11 @@ def _week_fields() -> dict:
     return {
         "week": serializers.CharField(help_text="The cycle's ISO week label, e.g. `2026-W48`."),
         "week_start": serializers.DateField(help_text="The cycle week's first day."),
+        "week_status": serializers.ChoiceField(
+            choices=["closed", "open"],
+            help_text="`closed`: the week's close froze the row. `open`: the week is running or not closed yet; the "
+            "row is provisional, recomputed until the close (as a report's `status`).",
+        ),
     }
 
 

@@ -52,8 +52,10 @@ from labeling.selectors.report import blind_report, check_week_of_the_project, d
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
-    f"default the last 12 weeks up to the current one; at most {MAX_WEEKS} weeks. A malformed week, `from` after "
-    "`to` or a longer range is a 400 naming the parameter. Weeks without stored rows are simply absent."
+    f"default the last 12 weeks up to the current one, from the project's first week if that is later; at most "
+    f"{MAX_WEEKS} weeks. A malformed week, `from` after `to` or a longer range is a 400 naming the parameter. Weeks "
+    "without stored rows are simply absent. A weekly row's `week_status` is `closed` once its week's close froze it, "
+    "else `open`: the running week, or one waiting for its close, whose figures may still change."
 )
 METRICS_ERRORS = {
     400: OpenApiResponse(ErrorsOut, description="A bad parameter; the message names it."),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from django.db.models import Count, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from labeling.exceptions import InvalidInput
@@ -137,10 +137,24 @@ def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
     return states
 
 
+def week_closed() -> Exists:
+    """Whether a metric row's week is closed (an annotation, no query of its own): its close froze the row's figures,
+    which no refresh changes again. Until then the row is provisional, the running week's above all."""
+    return Exists(
+        ReviewCycle.objects.filter(project=OuterRef("project"), week=OuterRef("week"), status=CycleStatus.CLOSED)
+    )
+
+
+def week_status(closed: bool) -> str:
+    """A row's `week_status` in the metrics API: the status of its week's cycle, as a report's `status` says it."""
+    return CycleStatus.CLOSED.value if closed else CycleStatus.OPEN.value
+
+
 def quality_series(
     *, project: Project, weeks: WeekRange, queue_slug: str | None = None, question: str | None = None
 ) -> list[dict]:
-    """Quality rows per week, queue and question (oldest first), optionally for one queue and/or question."""
+    """Quality rows per week, queue and question (oldest first), optionally for one queue and/or question, each with
+    its `week_status` (`week_closed`)."""
     rows = QualityMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     if queue_slug is not None:
         rows = rows.filter(queue__slug=queue_slug)
@@ -154,8 +168,11 @@ def quality_series(
             "queue": row["queue__slug"],
             "queue_name": row["queue__name"],
             **{key: row[key] for key in fields[1:]},
+            "week_status": week_status(row["closed"]),
         }
-        for row in rows.order_by("week", "queue__slug", "question").values(*fields, "queue__slug", "queue__name")
+        for row in rows.order_by("week", "queue__slug", "question")
+        .annotate(closed=week_closed())
+        .values(*fields, "queue__slug", "queue__name", "closed")
     ]
 
 

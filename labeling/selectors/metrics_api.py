@@ -3,7 +3,8 @@
 The week range is `selectors.metrics.week_range`, shared with the dashboards; a week's report is
 `selectors.report.report_of_week`, shared with the meeting page.
 
-Rows come from the metric tables a week's close wrote (labeling/models/metrics.py), never from labels.
+Rows come from the metric tables a week's close wrote (labeling/models/metrics.py), never from labels; a week not
+closed yet has the rows a refresh wrote, and each row says which (`week_status`: "closed" or "open").
 Every function takes an already authorised project and runs a fixed number of queries (named in its
 docstring), whatever the number of weeks, queues, questions or experts.
 """
@@ -26,7 +27,7 @@ from labeling.models import (
 )
 
 from .management import project_queues
-from .metrics import WeekRange
+from .metrics import WeekRange, week_closed, week_status
 from .rubrics import question_keys
 
 SEGMENTS = tuple(RetentionSegment.values)
@@ -50,8 +51,9 @@ def question_of_project(project: Project, key: str) -> str:
     return key
 
 
-def _week_fields(week: date) -> dict:
-    return {"week": week_label(week), "week_start": week}
+def _week_fields(week: date, closed: bool) -> dict:
+    """A row's week, and whether its close froze it (`closed`, annotated by `week_closed`)."""
+    return {"week": week_label(week), "week_start": week, "week_status": week_status(closed)}
 
 
 def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:
@@ -59,12 +61,12 @@ def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None =
     rows = AgreementMetric.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     if question is not None:
         rows = rows.filter(question=question)
-    rows = list(rows.order_by("week", "question"))
+    rows = list(rows.order_by("week", "question").annotate(closed=week_closed()))
     user_ids = {pair[side] for row in rows for pair in row.pairs for side in ("a", "b")}
     names = _usernames(user_ids)
     return [
         {
-            **_week_fields(row.week),
+            **_week_fields(row.week, row.closed),
             "question": row.question,
             "kind": row.kind,
             "level": row.level,
@@ -97,8 +99,10 @@ def expert_gold_rows(*, project: Project, weeks: WeekRange, question: str | None
     """
     rows = ExpertWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     result = []
-    for row in rows.order_by("week", "expert__username").values(
-        "week", "expert__username", "gold_rate", "gold_agreement"
+    for row in (
+        rows.order_by("week", "expert__username")
+        .annotate(closed=week_closed())
+        .values("week", "expert__username", "gold_rate", "gold_agreement", "closed")
     ):
         by_question = row["gold_agreement"] or {}
         if question is not None:
@@ -111,7 +115,7 @@ def expert_gold_rows(*, project: Project, weeks: WeekRange, question: str | None
         rate = row["gold_rate"] if question is None else (agree / compared if compared else None)
         result.append(
             {
-                **_week_fields(row["week"]),
+                **_week_fields(row["week"], row["closed"]),
                 "expert": row["expert__username"],
                 "gold_rate": rate,
                 "agree": agree,
@@ -136,9 +140,11 @@ def queue_week_rows(*, project: Project, weeks: WeekRange, queue: Queue | None =
         rows = rows.filter(queue=queue)
     fields = ("quota", "items", "items_complete", "labels", "labels_wanted", "backlog", "median_seconds")
     return [
-        {**_week_fields(row["week"]), "queue": row["queue__slug"], "queue_name": row["queue__name"]}
+        {**_week_fields(row["week"], row["closed"]), "queue": row["queue__slug"], "queue_name": row["queue__name"]}
         | {key: row[key] for key in fields}
-        for row in rows.order_by("week", "queue__slug").values("week", "queue__slug", "queue__name", *fields)
+        for row in rows.order_by("week", "queue__slug")
+        .annotate(closed=week_closed())
+        .values("week", "queue__slug", "queue__name", "closed", *fields)
     ]
 
 
@@ -147,8 +153,11 @@ def expert_week_rows(*, project: Project, weeks: WeekRange) -> list[dict]:
     rows = ExpertWeek.objects.filter(project=project, week__range=(weeks.first, weeks.last))
     fields = ("labels", "skips", "flags", "median_seconds")
     return [
-        {**_week_fields(row["week"]), "expert": row["expert__username"]} | {key: row[key] for key in fields}
-        for row in rows.order_by("week", "expert__username").values("week", "expert__username", *fields)
+        {**_week_fields(row["week"], row["closed"]), "expert": row["expert__username"]}
+        | {key: row[key] for key in fields}
+        for row in rows.order_by("week", "expert__username")
+        .annotate(closed=week_closed())
+        .values("week", "expert__username", "closed", *fields)
     ]
 
 

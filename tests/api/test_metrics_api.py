@@ -25,6 +25,7 @@ from labeling.rules.calendar import current_week, week_start
 from labeling.selectors.metrics_api import SEGMENTS, retention_cells, retention_curves
 from labeling.services.cycles import add_decision
 from labeling.services.rubrics import publish_rubric
+from tests.api.test_schema_matches_responses import answer_shape, problems, unshaped
 from tests.conftest import Api, _member
 from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.rubrics import QUESTIONS
@@ -149,7 +150,7 @@ def test_quality_lists_each_week_queue_and_question_with_counts_beside_rates(rea
     assert first == {
         "week": week_label(weeks[0]), "week_start": weeks[0].isoformat(), "queue": "complaints",
         "queue_name": "Complaints", "question": "correct", "kind": "binary", "n": stored.n, "passes": stored.passes,
-        "value": stored.value, "ci_low": 0.3, "ci_high": 0.7, "shares": {}, "scale": "",
+        "value": stored.value, "ci_low": 0.3, "ci_high": 0.7, "shares": {}, "scale": "", "week_status": "open",
     }  # fmt: skip
     choice = body["results"][1]
     assert choice["passes"] is None and choice["value"] is None
@@ -245,17 +246,43 @@ def test_throughput_lists_queue_weeks_and_expert_weeks(reader, metrics, weeks, p
     assert body["queues"][1] == {
         "week": week_label(weeks[2]), "week_start": weeks[2].isoformat(), "queue": "sample", "queue_name": "Sample",
         "quota": 50, "items": stored.items, "items_complete": stored.items_complete, "labels": stored.labels,
-        "labels_wanted": stored.labels_wanted, "backlog": 3, "median_seconds": 40.0,
+        "labels_wanted": stored.labels_wanted, "backlog": 3, "median_seconds": 40.0, "week_status": "open",
     }  # fmt: skip
     assert [row["queue"] for row in body["queues"]] == ["complaints", "sample"]
     assert body["experts"] == [
         {"week": week_label(weeks[2]), "week_start": weeks[2].isoformat(), "expert": name, "labels": 50 + position,
-         "skips": position, "flags": 1, "median_seconds": 35.5}
+         "skips": position, "flags": 1, "median_seconds": 35.5, "week_status": "open"}
         for position, name in enumerate(["erin", "ezra"])
     ]  # fmt: skip
     narrowed = reader.get(f"{THROUGHPUT}?queue=complaints").json()
     assert {row["queue"] for row in narrowed["queues"]} == {"complaints"}
     assert len(narrowed["experts"]) == 6  # expert weeks span every queue
+
+
+# Which weeks are final -----------------------------------------------------------------------------------
+
+
+def test_every_weekly_row_says_whether_its_weeks_close_froze_it(client, reader, metrics, weeks, project):
+    """The running week's rows came in the default range like any other, nothing saying they may still change: a row's
+    `week_status` is "closed" once its week's close froze it, else "open", as the report's `status`."""
+    ReviewCycle.objects.create(project=project, week=weeks[0], status=CycleStatus.CLOSED)
+    ReviewCycle.objects.create(project=project, week=weeks[1])  # over, its close not run yet
+    expected = {week_label(weeks[0]): "closed", week_label(weeks[1]): "open", week_label(weeks[2]): "open"}
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    for path, lists in (
+        (QUALITY, ["results"]),
+        (AGREEMENT, ["results", "experts"]),
+        (THROUGHPUT, ["queues", "experts"]),
+    ):
+        body = reader.get(path).json()
+        for name in lists:
+            assert {row["week"]: row["week_status"] for row in body[name]} == expected, (path, name)
+        assert unshaped(schema, answer_shape(schema, path), body) == [], path
+        assert problems(schema, path, body) == [], path
+    declared = schema["components"]["schemas"]["QualityRowOut"]["properties"]["week_status"]
+    enum = declared["allOf"][0]["$ref"].rsplit("/", 1)[1]
+    assert schema["components"]["schemas"][enum]["enum"] == ["closed", "open"]  # the report's `status` too
 
 
 # Retention -----------------------------------------------------------------------------------------------
