@@ -91,7 +91,20 @@ class QuestionFilter(MetricsQuery):
 
 class QualityQuery(QuestionFilter):
     def extra_fields(self) -> dict:
-        return {"queue": queue_field(), **super().extra_fields()}
+        return {
+            "queue": queue_field(),
+            **super().extra_fields(),
+            "pooled": serializers.BooleanField(
+                default=False,
+                help_text="`true`: the queues pooled, a row per week and yes/no or rating question with `queue` null "
+                "(the weekly report's headline rule). Not with `queue`.",
+            ),
+        }
+
+    def validate(self, attrs):
+        if attrs.get("pooled") and "queue" in attrs:
+            raise serializers.ValidationError({"pooled": "`pooled` pools every queue: leave out `queue`."})
+        return super().validate(attrs)
 
 
 class AgreementQuery(QuestionFilter):
@@ -191,8 +204,8 @@ class QualityRowOut(serializers.Serializer):
     def get_fields(self):
         return {
             **_week_fields(),
-            "queue": serializers.CharField(help_text="The queue's slug."),
-            "queue_name": serializers.CharField(),
+            "queue": serializers.CharField(allow_null=True, help_text="The queue's slug; null in a pooled row."),
+            "queue_name": serializers.CharField(allow_null=True),
             "question": serializers.CharField(help_text="The rubric question's key."),
             "kind": serializers.CharField(help_text="binary, rating, choice or multi_choice."),
             "n": serializers.IntegerField(help_text="Items with a gold answer to the question."),

@@ -44,6 +44,7 @@ from labeling.selectors.metrics_api import (
     agreement_rows,
     expert_gold_rows,
     expert_week_rows,
+    pooled_quality_rows,
     queue_week_rows,
     retention_cells,
     retention_curves,
@@ -130,7 +131,12 @@ class QualityView(MetricsView):
             "For binary questions `value` is the pass rate (`passes` of `n`) with its Wilson 95% interval; for "
             "ratings the mean with a Student-t interval; for choices `shares` counts each option. An unknown "
             "`queue` is a 400 listing the project's queues, an unknown `question` one listing its rubric's "
-            f"questions (of any version).\n\n{_RANGE}"
+            "questions (of any version).\n\n"
+            "`pooled=true` pools the queues: a row per week and yes/no or rating question, `queue` null, by the rule "
+            "of the weekly report's headline (`headline.pass_rate` is the week's pooled row of the verdict question): "
+            "the pass rate is all queues' passes over their `n` with its own Wilson interval, a rating the "
+            "item-weighted mean. Choice questions have no pooled row; `queue` is a 400 with it.\n\n"
+            f"{_RANGE}"
         ),
         parameters=[QualityQuery],
         responses={200: QualityOut, **METRICS_ERRORS},
@@ -142,6 +148,8 @@ class QualityView(MetricsView):
         rows = quality_series(
             project=self.project, weeks=weeks, queue_slug=queue.slug if queue else None, question=query.get("question")
         )
+        if query["pooled"]:
+            rows = pooled_quality_rows(rows, weeks=weeks)
         return Response(QualityOut({**self.range_out(weeks), "results": rows}).data)
 
 

@@ -27,7 +27,7 @@ from labeling.models import (
 )
 
 from .management import project_queues
-from .metrics import WeekRange, week_closed, week_status
+from .metrics import WeekRange, pooled_trend, week_closed, week_status
 from .rubrics import question_keys
 
 SEGMENTS = tuple(RetentionSegment.values)
@@ -54,6 +54,36 @@ def question_of_project(project: Project, key: str) -> str:
 def _week_fields(week: date, closed: bool) -> dict:
     """A row's week, and whether its close froze it (`closed`, annotated by `week_closed`)."""
     return {"week": week_label(week), "week_start": week, "week_status": week_status(closed)}
+
+
+# The kinds a pooled figure exists for: a pass rate and a mean rating (a choice's shares are not pooled).
+POOLED_KINDS = ("binary", "rating")
+
+
+def pooled_quality_rows(rows: list[dict], *, weeks: WeekRange) -> list[dict]:
+    """The quality rows (`quality_series`) pooled over the queues, a row per week and yes/no or rating question with
+    `queue` null: the meeting's headline pass rate is the week's row of the verdict question, pooled by the same rule
+    (`pooled_trend`). Ordered by week and question; no query."""
+    sources = {(row["week"], row["question"]): row for row in rows if row["n"]}
+    pooled = []
+    for question in sorted({row["question"] for row in rows if row["kind"] in POOLED_KINDS}):
+        for point in pooled_trend(rows, question=question, weeks=weeks):
+            source = sources.get((point["week"], question))
+            if source is None or source["kind"] not in POOLED_KINDS:
+                continue
+            pooled.append(
+                {
+                    **{key: source[key] for key in ("week", "week_start", "week_status")},
+                    "queue": None,
+                    "queue_name": None,
+                    "question": question,
+                    "kind": source["kind"],
+                    **{key: point[key] for key in ("n", "passes", "value", "ci_low", "ci_high")},
+                    "shares": {},
+                    "scale": source["scale"],
+                }
+            )
+    return sorted(pooled, key=lambda row: (row["week_start"], row["question"]))
 
 
 def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None = None) -> list[dict]:

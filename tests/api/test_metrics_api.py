@@ -171,6 +171,36 @@ def test_quality_filters_by_range_queue_and_question(reader, metrics, weeks):
     assert {row["week"] for row in only_from["results"]} == {week_label(weeks[1]), week_label(weeks[2])}
 
 
+def test_the_pooled_rows_are_the_meetings_headline_pass_rate(reader, metrics, weeks, project):
+    """The meeting's headline pass rate pools every queue; the quality rows were per queue only, so an engineer could
+    not find the headline in the metrics API. `pooled=true` gives a row per week and question, `queue` null, pooled by
+    the headline's own rule (`pooled_trend`)."""
+    body = reader.get(f"{QUALITY}?pooled=true&{week_query(weeks[0], weeks[2])}").json()
+
+    assert [(row["week"], row["queue"], row["question"]) for row in body["results"]] == [
+        (week_label(week), None, "correct") for week in weeks
+    ]  # a choice question has no pooled figure
+    for row, week in zip(body["results"], weeks, strict=True):
+        headline = reader.get(report_path(week)).json()["headline"]["pass_rate"]
+        assert {key: row[key] for key in ("value", "ci_low", "ci_high", "n", "passes")} == {
+            key: headline[key] for key in ("value", "ci_low", "ci_high", "n", "passes")
+        }
+        stored = QualityMetric.objects.filter(project=project, week=week, question="correct")
+        assert row["n"] == sum(each.n for each in stored) and row["passes"] == sum(each.passes for each in stored)
+        assert (row["queue_name"], row["kind"], row["shares"], row["week_status"]) == (None, "binary", {}, "open")
+    assert [row["question"] for row in reader.get(f"{QUALITY}?pooled=true&question=topic").json()["results"]] == []
+    schema = reader.client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert unshaped(schema, answer_shape(schema, QUALITY), body) == [] and problems(schema, QUALITY, body) == []
+
+
+def test_pooled_rows_of_one_queue_are_a_400(reader, metrics):
+    response = reader.get(f"{QUALITY}?pooled=true&queue=sample")
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert (error["field"], error["message"]) == ("pooled", "`pooled` pools every queue: leave out `queue`.")
+
+
 def test_the_default_range_is_the_twelve_weeks_up_to_the_current_one(reader, project, this_week):
     queue = Queue.objects.create(project=project, slug="sample", name="Sample")
     for offset in (-12, -11, 0, 1):  # one too old, the oldest and newest included, one not started yet
@@ -759,7 +789,7 @@ def test_the_openapi_schema_documents_the_metrics_endpoints_and_validates(client
     assert operations[QUALITY] == "get_quality_metrics"
     assert operations["/api/v1/cycles/{week}/report"] == "get_cycle_report"
     quality = schema["paths"][QUALITY]["get"]
-    assert {p["name"] for p in quality["parameters"]} == {"project", "from", "to", "queue", "question"}
+    assert {p["name"] for p in quality["parameters"]} == {"project", "from", "to", "queue", "question", "pooled"}
     assert {p["name"] for p in schema["paths"][RETENTION]["get"]["parameters"]} == {
         "project", "from", "to", "segment", "measure"
     }  # fmt: skip
