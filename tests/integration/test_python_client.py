@@ -889,6 +889,9 @@ def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project,
     quality = client.metrics.quality(from_=first, queue="sample")
     assert quality == endpoint("/api/v1/metrics/quality", **{"from": first, "queue": "sample"})["results"]
     assert len(quality) == 6 and quality.meta["from"] == first
+    pooled = client.metrics.quality(from_=first, pooled=True)  # the meeting's headline figures, queues pooled
+    assert pooled == endpoint("/api/v1/metrics/quality", **{"from": first, "pooled": "true"})["results"]
+    assert pooled and all(row["queue"] is None for row in pooled)
     for name, table in (("agreement", "results"), ("throughput", "queues"), ("retention", "results")):
         answer = endpoint(f"/api/v1/metrics/{name}")
         rows = getattr(client.metrics, name)()

@@ -52,10 +52,19 @@ class Metrics:
         return records_of(self._reader.get_json(f"/api/v1/metrics/{endpoint}", params), table)
 
     def quality(
-        self, *, from_: str | None = None, to: str | None = None, queue: str | None = None, question: str | None = None
+        self,
+        *,
+        from_: str | None = None,
+        to: str | None = None,
+        queue: str | None = None,
+        question: str | None = None,
+        pooled: bool = False,
     ) -> Records:
-        """Per week, queue and question: n, passes, value (pass rate or mean), ci_low, ci_high, shares."""
-        return self._get("quality", "results", from_=from_, to=to, queue=queue, question=question)
+        """Per week, queue and question: n, passes, value (pass rate or mean), ci_low, ci_high, shares, week_status
+        ("closed" once final). `pooled`: the queues pooled (`queue` None), as the weekly report's headline."""
+        return self._get(
+            "quality", "results", from_=from_, to=to, queue=queue, question=question, pooled="true" if pooled else None
+        )
 
     def agreement(self, *, from_: str | None = None, to: str | None = None, question: str | None = None) -> Records:
         """Per week and question: Krippendorff's alpha, Fleiss' and Cohen's kappa; `.table("experts")`: each
