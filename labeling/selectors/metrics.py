@@ -2,10 +2,11 @@
 the weekly report's pooled pass-rate trend, and the week range every reader asks for (dashboard and API).
 
 Rows come from the tables a week's close (or a refresh) wrote, never from labels, except the running week's
-throughput, counted now from its items as the home page counts them. Each function runs one query (the
-throughput two) whatever the number of weeks, queues, questions or experts; weeks are the cycles' first days
-and a `WeekRange` includes both ends. Rates and intervals are pooled here, in Python, from
-the stored counts (a pooled pass rate is passes / n over the queues, with its own Wilson interval).
+throughput, counted now from its items as the home page counts them. Each function runs a fixed number of queries
+(its docstring says how many) whatever the number of weeks, queues, questions or experts; weeks are the cycles' first
+days and a `WeekRange` includes both ends. A row says whether its week is closed: only a close makes figures final.
+Rates and intervals are pooled here, in Python, from the stored counts (a pooled pass rate is passes / n over the
+queues, with its own Wilson interval).
 """
 
 from dataclasses import dataclass
