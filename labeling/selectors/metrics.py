@@ -313,7 +313,13 @@ def running_week_throughput(*, project: Project, week: date, queue_slug: str | N
 QUEUE_WEEK_COUNTS = ("items", "items_complete", "labels_wanted", "labels", "backlog")
 
 
-def queue_week_figures(*, project: Project, week: date, queues: QuerySet[Queue] | None = None) -> list[dict]:
+def queue_week_figures(
+    *,
+    project: Project,
+    week: date,
+    queues: QuerySet[Queue] | None = None,
+    labels_by_queue: dict[int, int] | None = None,
+) -> list[dict]:
     """Each queue's throughput in a cycle week, counted from its items and labels: the one rule behind the rows a
     refresh or a close stores (`services.metrics`) and the running week's live sums.
 
@@ -321,33 +327,37 @@ def queue_week_figures(*, project: Project, week: date, queues: QuerySet[Queue] 
     the `items` placed in the week, `items_complete`, the `labels_wanted` (their overlaps), the `labels` on them
     (`Label.objects.on_items_of_week`) and the `backlog` (labels still wanted, never below 0). A queue without items
     that week is left out, as a refresh stores no row for it. One query.
+
+    `labels_by_queue`: the labels per queue as a caller already read them (a refresh, whose per-expert rows and
+    medians come from that read), so the stored rows agree with each other on a label committed meanwhile.
     """
     placed = Item.objects.filter(queue=OuterRef("pk"), week=week)
-    labels = Label.objects.on_items_of_week(week).filter(item__queue=OuterRef("pk"))
     queues = Queue.objects.filter(project=project) if queues is None else queues
-    figures = (
-        queues.order_by("pk")
-        .values("pk", "weekly_quota")
-        .annotate(
-            placed=_counted(placed, "queue"),
-            complete=_counted(placed.filter(status=ItemStatus.COMPLETE), "queue"),
-            wanted=_counted(placed, "queue", Sum("overlap")),
-            done=_counted(labels, "item__queue"),
+    counts = {
+        "placed": _counted(placed, "queue"),
+        "complete": _counted(placed.filter(status=ItemStatus.COMPLETE), "queue"),
+        "wanted": _counted(placed, "queue", Sum("overlap")),
+    }
+    if labels_by_queue is None:
+        counts["done"] = _counted(
+            Label.objects.on_items_of_week(week).filter(item__queue=OuterRef("pk")), "item__queue"
         )
-        .filter(placed__gt=0)
-    )
-    return [
-        {
-            "queue_id": queue["pk"],
-            "quota": queue["weekly_quota"],
-            "items": queue["placed"],
-            "items_complete": queue["complete"],
-            "labels_wanted": queue["wanted"],
-            "labels": queue["done"],
-            "backlog": max(queue["wanted"] - queue["done"], 0),
-        }
-        for queue in figures
-    ]
+    figures = queues.order_by("pk").values("pk", "weekly_quota").annotate(**counts).filter(placed__gt=0)
+    rows = []
+    for queue in figures:
+        done = queue["done"] if labels_by_queue is None else labels_by_queue.get(queue["pk"], 0)
+        rows.append(
+            {
+                "queue_id": queue["pk"],
+                "quota": queue["weekly_quota"],
+                "items": queue["placed"],
+                "items_complete": queue["complete"],
+                "labels_wanted": queue["wanted"],
+                "labels": done,
+                "backlog": max(queue["wanted"] - done, 0),
+            }
+        )
+    return rows
 
 
 def _counted(rows, group_by: str, aggregate=None) -> Coalesce:

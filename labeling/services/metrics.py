@@ -177,12 +177,14 @@ def _count_by_expert(queryset, field: str) -> dict[int, int]:
 
 def _queue_rows(project, week, items, labels) -> list[QueueWeek]:
     # The counts are the selector's, which the dashboard reads live for the running week; only the median is added.
+    # The labels are those this refresh read, which its per-expert rows and the medians count too.
     item_queue = dict(items.values_list("pk", "queue_id"))
     seconds: dict[int, list[int]] = defaultdict(list)
     for item_id, _, _, spent in labels:
         seconds[item_queue[item_id]].append(spent)
+    labels_by_queue = {queue_id: len(spent) for queue_id, spent in seconds.items()}
     rows = []
-    for figures in queue_week_figures(project=project, week=week):
+    for figures in queue_week_figures(project=project, week=week, labels_by_queue=labels_by_queue):
         spent = seconds.get(figures["queue_id"])
         rows.append(
             QueueWeek(project=project, week=week, median_seconds=statistics.median(spent) if spent else None, **figures)
