@@ -65,7 +65,7 @@ def check_celery_has_a_broker(app_configs, **kwargs) -> list:
     ]
 
 
-# ICU's root collation: a routing rule's text condition lowers both sides under it (rules.answer_text).
+# ICU's root collation: a text condition's SQL (a rule's preview) lowers both sides under it (rules.answer_text).
 NEEDED_COLLATIONS = ("und-x-icu",)
 
 
@@ -79,7 +79,7 @@ def missing_collations(connection, names=NEEDED_COLLATIONS) -> list[str]:
 
 @register(Tags.database)
 def check_postgresql_has_icu(app_configs, databases=None, **kwargs) -> list:
-    """A PostgreSQL built without ICU would fail the preview and backfill of a rule with text, at the lead's click."""
+    """A PostgreSQL built without ICU would fail the preview of a rule with text (its SQL), at the lead's click."""
     problems = []
     for alias in databases or ():
         connection = connections[alias]
@@ -89,7 +89,7 @@ def check_postgresql_has_icu(app_configs, databases=None, **kwargs) -> list:
             problems.append(
                 Error(
                     f"PostgreSQL ({alias!r}) has no collation {name!r}: it was built without ICU, so a queue rule's "
-                    "'Answer contains any of' cannot be previewed or backfilled.",
+                    "'Answer contains any of' cannot be previewed (routing and backfill read it in Python).",
                     hint="Use a PostgreSQL built with ICU (Debian's and the official Docker images are).",
                     id="expertloop.E002",
                 )
