@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 from labeling.selectors.account import own_figures
 from labeling.selectors.signin import may_reset_password
 
-from .lead_views import per_label_time
+from .formatting import per_label_time
 
 
 def password_state(user) -> str:

@@ -26,6 +26,7 @@ from labeling.services import queues as queue_services
 from labeling.services import rubrics
 from labeling.services.routing import preview_rule
 
+from .formatting import per_label_time
 from .lead_forms import PreviewForm, QueueForm, RubricForm, describe_rule
 
 # What an expert or engineer of the project reads on a queue screen (still the 404 of the lead's screens).
@@ -272,11 +273,3 @@ def expert_progress(request, slug: str):
     }
     context = {"project": project, "week": week, "rows": rows, "totals": totals, "tab": "experts"}
     return render(request, "labeling/lead/experts.html", context)
-
-
-def per_label_time(seconds: float | None) -> str:
-    """42 s, 3 min 05 s."""
-    if seconds is None:
-        return ""
-    seconds = round(seconds)
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
