@@ -19,6 +19,7 @@ from labeling.selectors.account import own_figures
 from labeling.selectors.signin import may_reset_password
 
 from .formatting import per_label_time
+from .signin import ThrottledPasswordChangeForm
 
 
 def password_state(user) -> str:
@@ -49,8 +50,10 @@ def own_page(request: HttpRequest) -> HttpResponse:
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     """Django's view (the old password is asked, the session stays signed in), in the site's layout; a refused form
-    answers 400. Only for an account that has a password to change (`password_state`)."""
+    answers 400. Only for an account that has a password to change (`password_state`). The old password is checked
+    through the sign-in lockout: while locked, or on the failure that locks, the answer is the sign-in's 429 page."""
 
+    form_class = ThrottledPasswordChangeForm
     template_name = "labeling/account/password_change.html"
     success_url = reverse_lazy("labeling:me")
 
@@ -58,6 +61,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         if request.user.is_authenticated and password_state(request.user) != "change":
             raise Http404("This account has no password to change: see your page.")
         return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def form_valid(self, form):
         response = super().form_valid(form)

@@ -1,9 +1,9 @@
 """Sign-in throttling at the door: a gate on concurrent sign-ins, the authentication backend, the 429 page.
 
 - `SignInGateMiddleware` (near the top of MIDDLEWARE): at most SIGNIN_MAX_CONCURRENT_CHECKS sign-in
-  POSTs (the login page, the admin login) run at once per process. PBKDF2 costs ~0.3 s of CPU, so a
-  flood of wrong passwords would otherwise take every core from people using the site; a sign-in over
-  the cap is answered 429 at once ("try again in a moment"), before sessions, CSRF or the database.
+  POSTs (the login page, the admin login, the password change) run at once per process. PBKDF2 costs
+  ~0.3 s of CPU, so a flood of wrong passwords would otherwise take every core from people using the
+  site; a sign-in over the cap is answered 429 at once ("try again in a moment"), before sessions, CSRF or the database.
 - `ThrottledModelBackend` (AUTHENTICATION_BACKENDS): refuses a locked account or client address before
   hashing anything (one indexed query), then counts a failure (services/signin.py) or, on success,
   clears the account's failures.
@@ -25,7 +25,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -140,12 +140,32 @@ class ThrottledModelBackend(ModelBackend):
         return user
 
 
+def throttled_password_check(request: HttpRequest, user, password: str) -> bool:
+    """Is this the signed-in person's password? Asked as the sign-in asks it: refused unhashed while the account or
+    the client address is locked, a wrong one counted (it may lock), a right one clearing the account's failures.
+    A refusal is left on the request for SignInThrottleMiddleware to answer, as the sign-in's is."""
+    username = user.get_username()
+    address = client_address(request)
+    lock = active_lock(username=username, address=address)
+    if lock is not None:
+        request.sign_in_refusal = locked_refusal(lock.kind, lock.seconds_left())
+        return False
+    if user.check_password(password):
+        record_success(username=username)
+        return True
+    caused = record_failure(username=username, address=address)
+    if caused is not None:
+        request.sign_in_refusal = locked_refusal(caused.kind, caused.seconds_left())
+    return False
+
+
 _USER = Prepared(lambda *, user_id: get_user_model()._default_manager.filter(pk=user_id), user_id=-7_000_001)
 
 
 @cache
 def _sign_in_paths() -> frozenset[str]:
-    return frozenset([resolve_url(settings.LOGIN_URL), reverse("admin:login")])
+    # The password change checks the old password as a sign-in does (`ThrottledPasswordChangeForm`).
+    return frozenset([resolve_url(settings.LOGIN_URL), reverse("admin:login"), reverse("labeling:password-change")])
 
 
 class SignInGateMiddleware:
@@ -216,6 +236,24 @@ class PasswordResetRequestForm(auth_forms.PasswordResetForm):
 
     def get_users(self, email):
         return accounts_for_password_reset(email)
+
+
+class ThrottledPasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form, its old password checked through the sign-in lockout (`throttled_password_check`): someone
+    holding a stolen session cannot guess it without limit."""
+
+    def __init__(self, user, *args, request: HttpRequest, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not throttled_password_check(self.request, self.user, old_password):
+            refusal = getattr(self.request, "sign_in_refusal", None)
+            if refusal is not None:
+                raise ValidationError(refusal.message, code="locked")
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old_password
 
 
 class PasswordResetRequestView(PasswordsOnlyMixin, auth_views.PasswordResetView):

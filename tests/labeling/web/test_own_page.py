@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from labeling.models import Flag, Item, Label, Queue, Skip, Slot
+from labeling.models import Flag, Item, Label, Queue, SignInThrottle, Skip, Slot
 from labeling.rules.calendar import week_start
 from labeling.selectors.metrics import week_range
 from labeling.selectors.metrics_api import expert_gold_rows
@@ -194,6 +194,35 @@ def test_a_refused_change_says_why_and_changes_nothing(client, expert, old, new,
     assert 'role="alert"' in response.content.decode()
     expert.refresh_from_db()
     assert expert.check_password(PASSWORD)
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_ADDRESS_FAILURE_LIMIT=1000, SIGNIN_LOCKOUT_SECONDS=600)
+def test_wrong_old_passwords_lock_the_change_as_they_lock_the_sign_in(client, expert):
+    """A stolen session cannot guess the old password without limit: the change counts as a sign-in does."""
+    signed_in(client, expert)
+
+    answers = [change(client, old=f"guess {n}") for n in range(3)]
+
+    assert [answer.status_code for answer in answers] == [400, 400, 429]  # the 3rd failure locks
+    refused = change(client)  # now even the right old password
+    assert refused.status_code == 429
+    assert "Too many failed sign-ins for this account: sign-in is locked for 10 minutes." in refused.content.decode()
+    expert.refresh_from_db()
+    assert expert.check_password(PASSWORD) and not expert.check_password(NEW_PASSWORD)
+    # The same lock as the login page's.
+    login = Client().post("/login/", {"username": expert.username, "password": PASSWORD})
+    assert login.status_code == 429
+
+
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_ADDRESS_FAILURE_LIMIT=1000, SIGNIN_LOCKOUT_SECONDS=600)
+def test_the_right_old_password_clears_the_failures_as_a_sign_in_does(client, expert):
+    signed_in(client, expert)
+    change(client, old="guess 1")
+    change(client, old="guess 2")
+    assert SignInThrottle.objects.get(kind="account", key=expert.username).failures == 2
+
+    assert change(client).status_code == 302
+    assert not SignInThrottle.objects.filter(kind="account", key=expert.username).exists()
 
 
 def test_the_password_form_is_protected_against_csrf(expert):

@@ -265,3 +265,20 @@ def test_a_flood_hashes_one_password_at_a_time_and_refuses_the_rest_at_once(expe
     slowest_refusal = max(seconds for _, seconds, _ in busy)
     fastest_check = min(seconds for _, seconds, _ in checked)
     assert slowest_refusal < fastest_check
+
+
+@override_settings(SIGNIN_MAX_CONCURRENT_CHECKS=1)
+def test_the_password_change_waits_at_the_sign_in_gate_too(client, expert):
+    """The change hashes the old password as a sign-in does: while the one slot is taken, it is refused at once."""
+    from labeling.web.signin import _hashing_slots
+
+    client.force_login(expert)
+    slot = _hashing_slots(1)
+    assert slot.acquire(blocking=False)  # another sign-in is being checked
+    try:
+        response = client.post("/me/password", {"old_password": "guess", "new_password1": "x", "new_password2": "x"})
+    finally:
+        slot.release()
+
+    assert response.status_code == 429 and "Try again in a moment" in response.content.decode()
+    assert not SignInThrottle.objects.exists()  # refused before the password was looked at
