@@ -56,6 +56,12 @@ def format_splits(splits: dict[str, int]) -> str:
     return ", ".join(f"{name}={share}" for name, share in splits.items())
 
 
+def partly_typed_refused(message: str) -> forms.DateInput:
+    """A date picker whose day typed in part is refused with `message` (partial-dates.js): the browser would send it
+    as no date, and the dataset would be made with no bound."""
+    return forms.DateInput(attrs={"type": "date", "data-partial-message": message})
+
+
 class DatasetForm(SpecForm):
     name = forms.CharField(
         label="Name",
@@ -100,13 +106,13 @@ class DatasetForm(SpecForm):
     since = forms.DateField(
         label="Since",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=partly_typed_refused("Since is typed in part: finish it, or clear it for no start."),
         help_text="Outputs from this day on.",
     )
     until = forms.DateField(
         label="Until",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=partly_typed_refused("Until is typed in part: finish it, or clear it for no end."),
         help_text="Outputs before this day (not included).",
     )
     splits = forms.CharField(

@@ -1,8 +1,9 @@
 // Forms marked `data-refuses-partial-dates`: a date typed in part (a month, no day or year) is refused beside its
 // field, the part kept to finish. The browser would send it as an empty value, which the server cannot tell from no
-// date at all: a decision would be recorded with no due date, what was typed silently gone. An empty date still means
-// no date. Loaded with `defer`; the submit listener on the form runs before submit-once.js's on the document, which
-// leaves a refused (preventDefault) form usable.
+// date at all: a decision would be recorded with no due date (a dataset with no Since or Until), what was typed
+// silently gone. An empty date still means no date. Each input may say its own refusal (`data-partial-message`).
+// Loaded with `defer`; the submit listener on the form runs before submit-once.js's on the document, which leaves a
+// refused (preventDefault) form usable.
 (function () {
   "use strict";
 
@@ -20,7 +21,7 @@
 
   function refuse(input) {
     var field = input.closest(".field");
-    if (field.querySelector(".error[data-partial-date]")) return;
+    if (!field || field.querySelector(".error[data-partial-date]")) return;
     var error = document.createElement("p");
     error.className = "error";
     error.id = input.id + "-partial";
