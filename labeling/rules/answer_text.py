@@ -2,7 +2,7 @@
 how they are found in an answer, and how an explore search becomes them.
 
 One reading for routing (`services.routing.rule_matches`), its SQL twin (`rule_filter`, which must agree), a
-dataset's build (`rules.dataset_filters.keeps_output`), the queue and dataset forms and the explore page's "make a
+dataset's build (`rules.dataset_filters.RowFilter`), the queue and dataset forms and the explore page's "make a
 queue / a dataset from this filter". A phrase is found in an answer when it is a plain
 substring (no wildcard, no regex) of one of the answer's strings (the output itself when it is text; each string
 value of a JSON output, its keys left out), both sides in lower case by Unicode's full mapping: Python's str.lower,
@@ -36,10 +36,28 @@ def phrases_problem(phrases: list[str]) -> str | None:
     return None
 
 
+class PhraseMatcher:
+    """Phrases to find in many answers (a queue routing a batch, a dataset's build): lowered once here, and each of
+    an answer's strings lowered once, however many phrases there are."""
+
+    __slots__ = ("_lowered",)
+
+    def __init__(self, phrases: list[str]) -> None:
+        self._lowered = tuple(dict.fromkeys(phrase.lower() for phrase in phrases))
+
+    def matches(self, answer: Any) -> bool:
+        """Is one of the (checked) phrases in one of the answer's strings, both in lower case?"""
+        for text in strings_in(answer):
+            lowered = text.lower()
+            if any(phrase in lowered for phrase in self._lowered):
+                return True
+        return False
+
+
 def has_any_phrase(answer: Any, phrases: list[str]) -> bool:
-    """Is one of the (checked) phrases in one of the answer's strings, both in lower case?"""
-    lowered = [phrase.lower() for phrase in phrases]
-    return any(phrase in text.lower() for text in strings_in(answer) for phrase in lowered)
+    """Is one of the (checked) phrases in one of the answer's strings, both in lower case? For one answer; many are
+    read with one `PhraseMatcher`."""
+    return PhraseMatcher(phrases).matches(answer)
 
 
 def phrases_from_search(q: str) -> tuple[list[str] | None, list[str]]:

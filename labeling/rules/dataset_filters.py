@@ -8,7 +8,7 @@ its bytes and its definition fingerprint:
      "models": [...], "metadata": {key: [values]}, "text_any": [phrases]}
 
 Every filter is decided from the output as ingest stored it, the same way on PostgreSQL and SQLite (the demo): a
-model is compared as stored, in SQL; metadata and text are read by `keeps_output` from the decoded JSON, in Python,
+model is compared as stored, in SQL; metadata and text are read by `RowFilter` from the decoded JSON, in Python,
 so neither a database's number formatting nor the search index (filled after ingest, stemmed on PostgreSQL only)
 can change which rows a build takes. `text_any` is a queue rule's text condition, the same phrases found the same
 way (`rules.answer_text`): a dataset and a queue given the same phrases take the same outputs. So the explore
@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from labeling.exceptions import InvalidFilter
-from labeling.rules.answer_text import MAX_PHRASES, has_any_phrase, phrases_from_search, phrases_problem
+from labeling.rules.answer_text import MAX_PHRASES, PhraseMatcher, phrases_from_search, phrases_problem
 from labeling.rules.explore import ExploreFilter, parse_filter, typed_pair
 from labeling.rules.text import text_problem
 
@@ -124,19 +124,35 @@ def metadata_text(value: Any) -> str | None:
     return None
 
 
-PYTHON_FILTERS = ("tags_any", "metadata", "text_any")  # read by keeps_output; the others are the build's SQL
+PYTHON_FILTERS = ("tags_any", "metadata", "text_any")  # read by RowFilter; the others are the build's SQL
+
+
+class RowFilter:
+    """The filters read in Python (PYTHON_FILTERS), made ready once for a build's many rows: the tags as a set, the
+    phrases lowered (`answer_text.PhraseMatcher`)."""
+
+    __slots__ = ("_tags_any", "_metadata", "_phrases")
+
+    def __init__(self, filters: dict[str, Any]) -> None:
+        self._tags_any = frozenset(filters.get("tags_any") or ())
+        self._metadata = tuple((filters.get("metadata") or {}).items())
+        self._phrases = PhraseMatcher(filters["text_any"]) if filters.get("text_any") else None
+
+    def keeps(self, *, tags: list | None, metadata: dict | None, answer: Any) -> bool:
+        """Whether an output meets these filters. `answer`: the output decoded, its text or JSON value, read as a
+        queue rule reads it."""
+        if self._tags_any and self._tags_any.isdisjoint(tags or ()):
+            return False
+        for key, allowed in self._metadata:
+            if not isinstance(metadata, dict) or key not in metadata or metadata_text(metadata[key]) not in allowed:
+                return False
+        return self._phrases is None or self._phrases.matches(answer)
 
 
 def keeps_output(filters: dict[str, Any], *, tags: list | None, metadata: dict | None, answer: Any) -> bool:
-    """Whether an output meets the filters read in Python (PYTHON_FILTERS); the others are SQL conditions. `answer`:
-    the output decoded, its text or JSON value, read as a queue rule reads it (`answer_text.has_any_phrase`)."""
-    if (tags_any := filters.get("tags_any")) and not set(tags_any).intersection(tags or []):
-        return False
-    for key, allowed in (filters.get("metadata") or {}).items():
-        if not isinstance(metadata, dict) or key not in metadata or metadata_text(metadata[key]) not in allowed:
-            return False
-    phrases = filters.get("text_any")
-    return not phrases or has_any_phrase(answer, phrases)
+    """Whether an output meets the filters read in Python (PYTHON_FILTERS); the others are SQL conditions. For one
+    output; a build reads its rows with one `RowFilter`."""
+    return RowFilter(filters).keeps(tags=tags, metadata=metadata, answer=answer)
 
 
 def _given(spec: ExploreFilter, name: str) -> bool:

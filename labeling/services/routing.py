@@ -12,8 +12,9 @@ the unique (queue, output) constraint makes a repeat a no-op.
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import msgspec
@@ -40,7 +41,7 @@ from django.utils import timezone
 from labeling.exceptions import InvalidSpec
 from labeling.models import AuditEvent, Item, Output, Project, Queue, RoutingState, Slot
 from labeling.models.outputs import MetadataKey
-from labeling.rules.answer_text import has_any_phrase, phrases_problem
+from labeling.rules.answer_text import PhraseMatcher, phrases_problem
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.rules.text import excerpt_around
 from labeling.selectors.planner import estimated_rows
@@ -85,6 +86,16 @@ def validate_rule(raw: object) -> dict:
 
 def rule_matches(rule: dict, output: Output) -> bool:
     """Does the output meet every condition of the (validated) rule?"""
+    return rule_matcher(rule)(output)
+
+
+def rule_matcher(rule: dict) -> Callable[[Output], bool]:
+    """`rule_matches` for one (validated) rule over many outputs: its phrases are lowered once, not per output."""
+    phrases = PhraseMatcher(rule["text_any"]) if "text_any" in rule else None
+    return partial(_meets_rule, rule, phrases)
+
+
+def _meets_rule(rule: dict, phrases: PhraseMatcher | None, output: Output) -> bool:
     tags = set(output.tags or [])
     if "tags_any" in rule and not tags.intersection(rule["tags_any"]):
         return False
@@ -96,7 +107,7 @@ def rule_matches(rule: dict, output: Output) -> bool:
         return False
     if "has_comment" in rule and bool(output.feedback_comment) != rule["has_comment"]:
         return False
-    if "text_any" in rule and not has_any_phrase(output.output, rule["text_any"]):
+    if phrases is not None and not phrases.matches(output.output):
         return False
     metadata = output.metadata or {}
     for key, wanted in (rule.get("metadata") or {}).items():
@@ -224,7 +235,8 @@ def route_outputs(*, project_id: int, output_ids: list[int], reevaluate: bool = 
     outputs = list(outputs.only(*_routing_fields(queue.rule for queue in queues)))
     created = 0
     for queue in queues:
-        matching = [output for output in outputs if is_sampled(queue, output) and rule_matches(queue.rule, output)]
+        matches = rule_matcher(queue.rule)
+        matching = [output for output in outputs if is_sampled(queue, output) and matches(output)]
         if matching:
             created += place_in_queue(project=project, queue_id=queue.pk, outputs=matching)
     _mark_routed([output.pk for output in outputs])
@@ -313,10 +325,10 @@ def backfill_queue(*, queue: Queue, since: datetime | None = None, chunk: int = 
     outputs = Output.objects.filter(project_id=queue.project_id).only(*_routing_fields([queue.rule])).order_by("pk")
     if since is not None:
         outputs = outputs.filter(occurred_at__gte=since)
-    project = queue.project
+    project, matches = queue.project, rule_matcher(queue.rule)
     created, batch = 0, []
     for output in outputs.iterator(chunk_size=chunk):
-        if is_sampled(queue, output) and rule_matches(queue.rule, output):
+        if is_sampled(queue, output) and matches(output):
             batch.append(output)
         if len(batch) >= chunk:
             created += place_in_queue(project=project, queue_id=queue.pk, outputs=batch)
@@ -411,9 +423,10 @@ def preview_rule(
 def _preview_in_python(window, rule: dict, probe: Queue) -> tuple[dict[str, int], list[Output]]:
     """The preview's counts without SQL JSON operators (SQLite, the embedded demo database)."""
     matched, sampled, total, examples = 0, [], 0, []
+    matches = rule_matcher(rule)
     for output in window.only(*_ROUTING_FIELDS, *_EXAMPLE_FIELDS).iterator(chunk_size=2000):
         total += 1
-        if rule_matches(rule, output):
+        if matches(output):
             matched += 1
             if is_sampled(probe, output):
                 sampled.append(output.pk)

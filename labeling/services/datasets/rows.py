@@ -17,7 +17,7 @@ from django.db.models.functions import MD5, Cast, Coalesce
 from labeling.models import Dataset, Item, ItemStatus, Label, Output, Resolution, ResolutionStatus, Rubric
 from labeling.rules import gold as rules_gold
 from labeling.rules.annotators import annotator_pseudonym as _pseudonym
-from labeling.rules.dataset_filters import PYTHON_FILTERS, keeps_output
+from labeling.rules.dataset_filters import PYTHON_FILTERS, RowFilter
 
 from ..export_rows import ROW_CHUNK
 
@@ -103,7 +103,7 @@ def _json(text: str | None) -> Any:
 
 
 def _selected_items(dataset: Dataset):
-    """The complete items the dataset takes, before the filters read in Python (`RowMaker`, by `keeps_output`)."""
+    """The complete items the dataset takes, before the filters read in Python (`RowMaker`, by `RowFilter`)."""
     items = Item.objects.filter(project_id=dataset.project_id, status=ItemStatus.COMPLETE)
     queue_ids = list(dataset.queues.values_list("pk", flat=True))
     if queue_ids:
@@ -240,6 +240,7 @@ class RowMaker:
         self.pseudonyms: dict[int, str] = {}
         # Only the filters read per row in Python that are set: a dataset without them checks nothing per row.
         self.row_filters = {name: value for name, value in (dataset.filters or {}).items() if name in PYTHON_FILTERS}
+        self.row_filter = RowFilter(self.row_filters) if self.row_filters else None
         self.keys = set(dataset.questions or [])
 
     def rows(self, keys: Iterable[tuple[int, str, str]]) -> Iterator[StoredRow]:
@@ -276,7 +277,7 @@ class RowMaker:
             item_id, external_id, _ = key
             *json_columns, model, occurred_at, automatic, adjudicated, gold_status = columns[item_id]
             input_, output, metadata, tags = map(_json, json_columns)
-            if self.row_filters and not keeps_output(self.row_filters, tags=tags, metadata=metadata, answer=output):
+            if self.row_filter is not None and not self.row_filter.keeps(tags=tags, metadata=metadata, answer=output):
                 continue
             for expert_id, *_ in labels[item_id]:
                 if expert_id not in self.pseudonyms:
