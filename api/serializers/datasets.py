@@ -176,7 +176,8 @@ def _metadata_field() -> MetadataFilterField:
 def _text_any_field() -> serializers.ListField:
     return serializers.ListField(
         child=TextField(allow_blank=True, trim_whitespace=False), required=False,
-        help_text=TEXT_ANY_HELP + ' E.g. ["refund will arrive", "guaranteed by"]; empty or absent: any answer.',
+        help_text=TEXT_ANY_HELP + ' E.g. ["refund will arrive", "guaranteed by"]; absent: any answer '
+        "(no phrase, [], is refused).",
     )  # fmt: skip
 
 

@@ -21,7 +21,10 @@ MAX_PHRASE_CHARS = 200
 
 
 def phrases_problem(phrases: list[str]) -> str | None:
-    """Why a rule cannot hold these phrases (empty, too many or too long, not one line), or None when it can."""
+    """Why a rule cannot hold these phrases (none, too many, a phrase empty, too long or not one line), or None when
+    it can. No phrase at all is refused rather than read: a queue would take no answer, a dataset every one."""
+    if not phrases:
+        return "give at least one phrase, or leave the condition out."
     if len(phrases) > MAX_PHRASES:
         return f"{len(phrases)} phrases; use at most {MAX_PHRASES}."
     for phrase in phrases:

@@ -64,7 +64,7 @@ def filter_problems(
                 problems.append(("metadata", f"Metadata: give {key!r} at least one value."))
             elif problem := _values_problem(values):
                 problems.append(("metadata", f"Metadata, {key!r}: {problem}."))
-    if text_any and (problem := phrases_problem(text_any)):
+    if text_any is not None and (problem := phrases_problem(text_any)):
         problems.append(("text_any", f"Answer contains any of: {problem}"))
     return problems
 
@@ -92,7 +92,7 @@ def stored_filters(
     until: str | None,
     models: list[str],
     metadata: dict[str, list[str]],
-    text_any: list[str],
+    text_any: list[str] | None,
 ) -> dict[str, Any]:
     """The filters as `Dataset.filters` keeps them: only those set, in FILTER_KEYS order (the first three as they
     always were)."""

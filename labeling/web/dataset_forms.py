@@ -171,10 +171,11 @@ class DatasetForm(SpecForm):
             "tags_any": data["tags_any"],
             "models": data["models"],
             "metadata": data["metadata"],
-            "text_any": data["text_any"],
             "splits": data["splits"],
             "auto_rebuild": data["auto_rebuild"],
         }
+        if data["text_any"]:
+            spec["text_any"] = data["text_any"]  # a blank field sets no condition (no phrase is refused)
         for key in ("since", "until"):
             if data.get(key):
                 spec[key] = self._moment(data[key])

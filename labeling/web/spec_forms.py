@@ -39,7 +39,7 @@ def phrase_lines(text: str) -> list[str]:
     cannot be a `text_any` (too many, too long, …)."""
     lines = (line.strip() for line in (text or "").splitlines())
     phrases = list(dict.fromkeys(line for line in lines if line))
-    if problem := phrases_problem(phrases):
+    if phrases and (problem := phrases_problem(phrases)):  # a blank field: no condition
         raise forms.ValidationError(problem[0].upper() + problem[1:])
     return phrases
 

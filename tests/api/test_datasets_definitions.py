@@ -190,6 +190,8 @@ def test_models_metadata_and_text_are_stored_shown_and_post_back_nested(builder)
         ({"metadata": {"plan": ["x" * 201]}}, "metadata", "more than 200 characters"),
         ({"text_any": "refund"}, "text_any", "list"),
         ({"text_any": [5]}, "text_any", "Not a valid string."),
+        ({"text_any": []}, "text_any", "give at least one phrase, or leave the condition out."),
+        ({"filters": {"text_any": []}}, "text_any", "give at least one phrase, or leave the condition out."),
         ({"text_any": ["x" * 201]}, "text_any", "use at most 200"),
         ({"text_any": ["x"] * 21}, "text_any", "21 phrases; use at most 20."),
         ({"filters": {"text": "refund"}}, "filters", "`text`: Unknown filter."),

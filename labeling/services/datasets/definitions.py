@@ -31,7 +31,9 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
     until: datetime | None = None
     models: list[str] = []
     metadata: dict[str, list[str]] = {}  # key → the values it may hold, as text
-    text_any: list[str] = []  # phrases, one of which the answer holds (rules.answer_text, as a queue rule)
+    # Phrases, one of which the answer holds (rules.answer_text, as a queue rule); unset, not [], when not given: no
+    # phrase at all is refused.
+    text_any: list[str] | msgspec.UnsetType = msgspec.UNSET
     splits: dict[str, int] = msgspec.field(default_factory=lambda: {"train": 80, "test": 20})
     auto_rebuild: bool = True
 
@@ -52,6 +54,7 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         # No unique slug guards a name without a Latin letter or digit (its slug is generated): creates of one follow
         # one another on the project's row lock, so the second finds the first's name taken.
         Project.objects.lock(project.pk)
+    text_any = None if parsed.text_any is msgspec.UNSET else parsed.text_any
     problems = definition_problems(
         project=project,
         name=name,
@@ -62,7 +65,7 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
             "tags_any": parsed.tags_any,
             "models": parsed.models,
             "metadata": parsed.metadata,
-            "text_any": parsed.text_any,
+            "text_any": text_any,
         },
     )
     # The name taken by this very spec posted moments ago (the dataset commits with its audit event)? Asked after the
@@ -82,7 +85,7 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         until=parsed.until.isoformat() if parsed.until else None,
         models=parsed.models,
         metadata=parsed.metadata,
-        text_any=parsed.text_any,
+        text_any=text_any,
     )
     for attempt in range(GENERATED_SLUG_ATTEMPTS):
         slug = _slug_for(project, name)

@@ -64,7 +64,6 @@ def make_outputs(project, count, **fields):
         ({"text_any": ["REFUND WILL ARRIVE", "nothing like it"]}, True),
         ({"text_any": ["refund will arrive by 15"]}, False),
         ({"text_any": ["wrong refund amount"]}, False),  # the end user's comment is not the answer
-        ({"text_any": []}, False),  # any of no phrase, as any of no tag
         ({"text_any": ["refund"], "models": ["claude"]}, False),
     ],
 )
@@ -95,6 +94,7 @@ def test_a_text_condition_reads_every_string_of_the_answer(answer, expected):
 @pytest.mark.parametrize(
     "phrases, message",
     [
+        ([], "Invalid queue rule: text_any: give at least one phrase, or leave the condition out."),
         ([""], "Invalid queue rule: text_any: a phrase is empty"),
         (["refund", "   "], "text_any: a phrase is empty"),
         (["x"] * 21, "text_any: 21 phrases; use at most 20."),
@@ -110,6 +110,19 @@ def test_a_bad_text_condition_is_refused_saying_why(phrases, message):
 
     with pytest.raises(InvalidSpec, match=re.escape(message)):
         validate_rule({"text_any": phrases})
+
+
+@pytest.mark.django_db
+def test_a_project_spec_with_a_queue_of_no_phrase_is_refused_and_nothing_made():
+    """`{"text_any": []}` took no output (any of no phrase), and the queue editor then dropped it, taking every one."""
+    from labeling.exceptions import InvalidSpec
+    from labeling.models import Project
+    from labeling.services.projects import create_project
+
+    queue = {"slug": "promises", "name": "Promises", "rule": {"text_any": []}}
+    with pytest.raises(InvalidSpec, match="text_any: give at least one phrase, or leave the condition out"):
+        create_project(spec={"slug": "support", "name": "Support", "queues": [queue]})
+    assert not Project.objects.filter(slug="support").exists()
 
 
 @pytest.mark.parametrize(

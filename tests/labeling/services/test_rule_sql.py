@@ -107,7 +107,6 @@ RULES = [
     {"text_any": ["džungla"]},
     {"text_any": ["\u212a", "k"]},
     {"text_any": ["answer", "sorry"]},
-    {"text_any": []},
     {"text_any": ["refund"], "models": ["claude"], "feedback_scores": [-1]},
 ]
 
