@@ -11,6 +11,7 @@ and PostgreSQL's lower() under ICU's root collation (`und-x-icu`), which agree w
 sigma at a word's end lowers to a final sigma ("ΟΔΥΣΣΕΑΣ" to "οδυσσεας"), in the answer and the phrase alike.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from labeling.rules.explore import search_groups
@@ -72,3 +73,35 @@ def phrases_from_search(q: str) -> tuple[list[str] | None, list[str]]:
     phrases = list(dict.fromkeys(" ".join(term for term, out in group if not out) for group in groups))
     excluded = [term for group in groups for term, out in group if out]
     return (None if "" in phrases else phrases), excluded
+
+
+@dataclass(frozen=True)
+class SearchAsPhrases:
+    """An explore search as a `text_any` ("make a queue / a dataset from this filter"): the phrases, or None with the
+    `problem` saying why none can stand for it; the words it leaves out, each shown as “-word”, which no phrase can
+    say; and the `note` saying how finding the phrases differs from the search."""
+
+    searched: str  # "the search “…”", in its own quotes when it has some
+    phrases: list[str] | None
+    problem: str | None
+    excluded: str  # "“-late”, “-delay”", or "" when it leaves no word out
+    note: str
+
+
+SEARCH_AS_PHRASES_NOTE = (
+    "Each phrase is found as written, in any case, in the answer only: not by word stems (“refunds” does not find "
+    "“refund”), and not in the input, the end user's comment, the context or ids. Words searched together became "
+    "one phrase, in the order typed."
+)
+
+
+def search_as_phrases(q: str) -> SearchAsPhrases:
+    """The search as phrases (`phrases_from_search`), checked (`phrases_problem`), with what they cannot carry."""
+    searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
+    phrases, excluded = phrases_from_search(q)
+    if phrases is None:
+        problem = "no phrase can stand for it, as a phrase is found in the answer and none finds what lacks one."
+    elif problem := phrases_problem(phrases):
+        problem = f"as phrases, {problem}"
+    words = ", ".join(f"“-{term}”" for term in excluded)
+    return SearchAsPhrases(searched, None if problem else phrases, problem, words, SEARCH_AS_PHRASES_NOTE)

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from labeling.exceptions import InvalidFilter
-from labeling.rules.answer_text import MAX_PHRASES, PhraseMatcher, phrases_from_search, phrases_problem
+from labeling.rules.answer_text import MAX_PHRASES, PhraseMatcher, phrases_problem, search_as_phrases
 from labeling.rules.explore import ExploreFilter, parse_filter, typed_pair
 from labeling.rules.text import text_problem
 
@@ -225,23 +225,16 @@ def from_explore_query(params: Mapping) -> Translation:
 
 
 def _carry_search(q: str, initial: dict, changed: list[str], left_out: list[str]) -> None:
-    """The search as phrases any of which the answer holds (`answer_text.phrases_from_search`, as a queue takes it);
+    """The search as phrases any of which the answer holds (`answer_text.search_as_phrases`, as a queue takes it);
     left-out words (`-word`) are named, and so is a search no phrase can stand for."""
-    searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
-    phrases, excluded = phrases_from_search(q)
-    if phrases is None:
-        left_out.append(f"{searched[0].upper()}{searched[1:]}: a dataset finds phrases in the answer; it cannot find "
-                        "what lacks one.")  # fmt: skip
+    search = search_as_phrases(q)
+    searched = search.searched[0].upper() + search.searched[1:]
+    if search.phrases is None:
+        left_out.append(f"{searched}: {search.problem}")
         return
-    if problem := phrases_problem(phrases):
-        left_out.append(f"{searched[0].upper()}{searched[1:]}, as phrases: {problem}")
-        return
-    initial["text_any"] = "\n".join(phrases)
-    changed.append(
-        f"{searched[0].upper()}{searched[1:]} becomes “Answer contains any of”: each phrase is found as written, in "
-        "any case, in the answer only: not by word stems (“refunds” does not find “refund”), and not in the input, "
-        "the end user's comment, the context or ids. Words searched together became one phrase, in the order typed."
-    )
-    if excluded:
-        words = ", ".join(f"“-{term}”" for term in excluded)
-        left_out.append(f"The words left out of the search, {words}: a dataset finds text, it cannot leave text out.")
+    initial["text_any"] = "\n".join(search.phrases)
+    changed.append(f"{searched} becomes “Answer contains any of”. {search.note}")
+    if search.excluded:
+        left_out.append(
+            f"The words left out of the search, {search.excluded}: a dataset finds text, it cannot leave text out."
+        )

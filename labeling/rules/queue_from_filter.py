@@ -9,7 +9,7 @@ lists and metadata as `key=value|value` lines: a value those cannot hold is name
 import re
 from dataclasses import dataclass
 
-from labeling.rules.answer_text import phrases_from_search, phrases_problem
+from labeling.rules.answer_text import search_as_phrases
 from labeling.rules.explore import ExploreFilter
 
 # The queue editor's text forms (web.lead_forms): what a comma list, or a metadata line, cannot hold.
@@ -76,27 +76,19 @@ def rule_from_filter(spec: ExploreFilter) -> FilterAsRule:
 
 
 def _carry_search(q: str, rule: dict, carried: list[Carried], left: list[str]) -> None:
-    """The search as phrases, any of which the answer holds (`answer_text.phrases_from_search`). Words left out
-    (`-word`) are named: a rule finds text, it cannot leave text out. A search no phrase can stand for (a group of
-    left-out words only: everything but them) is named whole."""
-    searched = f"the search {q}" if '"' in q else f"the search “{q}”"  # its own quotes, or ours
-    phrases, excluded = phrases_from_search(q)
-    if phrases is None:
-        left.append(f"{searched} (a rule finds phrases in the answer; it cannot find what lacks one)")
+    """The search as phrases, any of which the answer holds (`answer_text.search_as_phrases`). Words left out
+    (`-word`) are named: a rule finds text, it cannot leave text out. A search no phrase can stand for is named
+    whole."""
+    search = search_as_phrases(q)
+    if search.phrases is None:
+        left.append(f"{search.searched} ({search.problem})")
         return
-    if problem := phrases_problem(phrases):
-        left.append(f"{searched} (as phrases: {problem})")
-        return
-    rule["text_any"] = phrases
-    note = (
-        "Each phrase is found as written, in any case, in the answer only: not by word stems (“refunds” does not "
-        "find “refund”), and not in the input, the end user's comment or the context. Words searched together "
-        "became one phrase, in the order typed."
-    )
-    carried.append(Carried(searched, "text_any", note))
-    if excluded:
-        words = ", ".join(f"“-{term}”" for term in excluded)
-        left.append(f"the words left out of the search, {words} (a rule finds text, it cannot leave text out)")
+    rule["text_any"] = search.phrases
+    carried.append(Carried(search.searched, "text_any", search.note))
+    if search.excluded:
+        left.append(
+            f"the words left out of the search, {search.excluded} (a rule finds text, it cannot leave text out)"
+        )
 
 
 def _carry_metadata(spec: ExploreFilter, rule: dict, carried: list[Carried], left: list[str]) -> None:

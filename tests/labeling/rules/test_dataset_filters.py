@@ -71,9 +71,9 @@ def test_models_tags_metadata_days_and_queues_carry_over():
         ({"flagged": "no"}, "flagged by an expert"),
         ({"event": "signup"}, "a usage event"),
         ({"has_event": "no"}, "having a usage event"),
-        ({"q": "-late"}, "The search “-late”: a dataset finds phrases in the answer"),
-        ({"q": "-late OR refund"}, "The search “-late OR refund”: a dataset finds phrases"),
-        ({"q": TOO_MANY}, "as phrases: 21 phrases; use at most 20."),
+        ({"q": "-late"}, "The search “-late”: no phrase can stand for it, as a phrase is found in the answer"),
+        ({"q": "-late OR refund"}, "The search “-late OR refund”: no phrase can stand for it"),
+        ({"q": TOO_MANY}, "as phrases, 21 phrases; use at most 20."),
     ],
 )
 def test_what_a_dataset_cannot_carry_is_named_never_dropped(params, named):
