@@ -19,12 +19,11 @@ how they differ, and names the rest.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from labeling.exceptions import InvalidFilter
 from labeling.rules.answer_text import MAX_PHRASES, PhraseMatcher, phrases_problem, search_as_phrases
-from labeling.rules.explore import ExploreFilter, parse_filter, typed_pair
+from labeling.rules.explore import ExploreFilter, metadata_text, parse_filter, typed_pair
 from labeling.rules.text import text_problem
 
 FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text_any")
@@ -108,20 +107,6 @@ def stored_filters(
     if text_any:
         filters["text_any"] = list(dict.fromkeys(text_any))
     return filters
-
-
-def metadata_text(value: Any) -> str | None:
-    """A metadata value as the metadata filter compares it: text as it is, true as "true", a number as its digits
-    (without exponent, as explore on PostgreSQL reads it); None for null, a list or an object (never matched)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return format(Decimal(repr(value)), "f")
-    return None
 
 
 PYTHON_FILTERS = ("tags_any", "metadata", "text_any")  # read by RowFilter; the others are the build's SQL

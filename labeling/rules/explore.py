@@ -11,7 +11,9 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import partial
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
@@ -78,6 +80,23 @@ def read_pair(text: str) -> tuple[str, str] | None:
             return None
         key = key.strip()
     return (key, read_value(rest)) if key else None
+
+
+def metadata_text(value: Any) -> str | None:
+    """A metadata value as the metadata filter (`meta=key:value`) compares it, in explore, its facets, a dataset's
+    filter and the queue editor: text as it is, true as "true", a number as its digits without exponent (1e-07 as
+    "0.0000001", 1e16 as "10000000000000000"). That is PostgreSQL's reading (jsonb's ->> writes a number's numeric,
+    which has no exponent); explore on SQLite finds a number by this text too (selectors.explore.filters). None for
+    null, a list or an object, which no value matches."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")  # the digits Python wrote in the JSON, spelled out
+    return None
 
 
 def typed_pair(key: str, value: str) -> str:

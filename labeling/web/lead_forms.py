@@ -5,7 +5,6 @@ person can type: comma lists for tags and models, `key=value` lines for metadata
 """
 
 import re
-from decimal import Decimal
 
 import yaml
 from django import forms
@@ -14,6 +13,7 @@ from django.core.validators import RegexValidator
 from labeling.exceptions import InvalidSpec
 from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
+from labeling.rules.explore import metadata_text
 from labeling.rules.ids import id_from_text
 from labeling.rules.text import has_letter_or_digit, slug_from_name
 from labeling.services import queues as queue_services
@@ -44,7 +44,7 @@ def format_metadata_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         # In digits with a point, never an exponent (1e-07): parse_metadata_value reads only those back as a number.
-        text = format(Decimal(repr(value)), "f")
+        text = metadata_text(value)
         return text if "." in text else f"{text}.0"
     if isinstance(value, int):
         return str(value)

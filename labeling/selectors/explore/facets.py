@@ -15,11 +15,11 @@ from labeling.models import (
     Project,
 )
 from labeling.rules.calendar import day_start
-from labeling.rules.explore import MAX_VALUE_CHARS, ExploreFilter, is_double, shown_value
+from labeling.rules.explore import MAX_VALUE_CHARS, ExploreFilter, is_double, metadata_text, shown_value
 
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
-from .filters import filter_outputs, metadata_text
+from .filters import filter_outputs
 from .results import EXACT_LIMIT, Total, at_least, count_matches, newest_first, verdicts_of_outputs
 
 DAILY_SAMPLE_ROWS = 5_000  # about how many rows a sampled per-day chart reads (~80 a day over 60 days)

@@ -4,7 +4,6 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
@@ -31,7 +30,7 @@ from labeling.models import (
 )
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
-from labeling.rules.explore import ExploreFilter, search_groups
+from labeling.rules.explore import ExploreFilter, metadata_text, search_groups
 from labeling.rules.gold import verdict_question
 from labeling.rules.query_booleans import read_query_boolean
 
@@ -178,39 +177,39 @@ def _tags_condition(tags: Iterable[str], *, every: bool) -> Q:
     return condition
 
 
-def metadata_text(value: str | bool | int | float) -> str:
-    """A metadata value written as `_metadata_text_in` reads it (what a facet offers for `meta=key:value`): text as
-    it is, true as "true", a number as the database writes it: PostgreSQL's numeric has no exponent (0.0000001 where
-    Python writes 1e-07); on SQLite the number's JSON text, which Python wrote."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and connection.vendor == "postgresql":
-        return format(Decimal(repr(value)), "f")  # the digits the stored numeric was parsed from, without exponent
-    return str(value)
-
-
 def _metadata_text_in(key: str, values: Iterable[str]) -> Q:
     """metadata[key], read as text (a number as its digits, true as "true"), is one of the values."""
     values = list(values)
     if connection.vendor != "postgresql":
         # SQLite: json_each names the key as a key (a JSON path would read "0" as an array index), and its
         # `type` spells booleans out as PostgreSQL's ->> does. A real is read as its JSON text (-> by the key's
-        # path): CAST gives 15 digits and its own exponent ("1.0e+16"), which no facet or person writes.
-        placeholders = ", ".join(["%s"] * len(values))
+        # path: CAST gives 15 digits and its own exponent, "1.0e+16"), which Python wrote ("1e-07"): it is compared
+        # with the JSON text of the floats whose digits (metadata_text, PostgreSQL's reading) are a value.
+        reals = [text for value in values if (text := _float_json_text(value)) is not None]
         real = "CAST(value AS TEXT)"
         if connection.Database.sqlite_version_info >= (3, 38):  # -> came in 3.38 (Django takes 3.37)
             real = f"COALESCE(labeling_output.metadata -> fullkey, {real})"
         sql = (
-            "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND "
-            f"CASE type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'real' THEN {real} "
-            f"ELSE CAST(value AS TEXT) END IN ({placeholders}))"
-        )
-        return Q(Exact(RawSQL(sql, [key, *values]), True))
+            "EXISTS (SELECT 1 FROM json_each(labeling_output.metadata) WHERE key = %s AND CASE type "
+            f"WHEN 'real' THEN {real} IN ({', '.join(['%s'] * len(reals)) or 'NULL'}) "
+            "WHEN 'true' THEN 'true' IN ({0}) WHEN 'false' THEN 'false' IN ({0}) "
+            "ELSE CAST(value AS TEXT) IN ({0}) END)"
+        ).replace("{0}", ", ".join(["%s"] * len(values)))
+        return Q(Exact(RawSQL(sql, [key, *reals, *values, *values, *values]), True))
     text = MetadataKey(key, as_text=True)
     condition = Q()
     for value in values:
         condition |= Q(Exact(text, value))
     return condition
+
+
+def _float_json_text(value: str) -> str | None:
+    """The JSON text Python writes for the float whose metadata text is this value, if one's is."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return repr(number) if metadata_text(number) == value else None
 
 
 def _had_event(project: Project, spec: ExploreFilter, *, names: Iterable[str] = ()) -> Q:

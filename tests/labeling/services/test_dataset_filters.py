@@ -7,6 +7,9 @@ import pytest
 
 from labeling.exceptions import InvalidSpec
 from labeling.models import Dataset, Item, Output, Queue
+from labeling.rules.dataset_filters import from_explore
+from labeling.rules.explore import parse_filter
+from labeling.selectors.explore.filters import filter_outputs
 from labeling.services.datasets import build_version, create_dataset, definition_fingerprint
 from labeling.services.datasets.rows import RowMaker
 from labeling.services.routing import rule_filter
@@ -60,6 +63,22 @@ def test_metadata_values_are_compared_as_text_every_key_holding(project, metadat
         assert _ids(dataset) == expected
     else:
         assert build_version(dataset_id=dataset.pk, full=True).row_count == 0
+
+
+@pytest.mark.parametrize("value", ["0.0000001", "1e-07", "10000000000000000", "1e+16", "2.5", "2.50"])
+def test_a_dataset_from_an_explore_metadata_filter_on_a_number_keeps_what_explore_found(project, value):
+    """Explore and the dataset read a number's metadata value as one text (rules.explore.metadata_text): a float
+    Python writes as 1e-07 is "0.0000001" to both, so `meta=dose:…` finds in explore what the dataset keeps."""
+    label_outputs(project, 1, metadata={"dose": 1e-07})
+    label_outputs(project, 1, metadata={"dose": 1e16})
+    label_outputs(project, 1, metadata={"dose": 2.5})
+    label_outputs(project, 1, metadata={"dose": "1e-07"})
+    found = filter_outputs(project, parse_filter({"meta": [f"dose:{value}"]}))
+    translation = from_explore(parse_filter({"meta": [f"dose:{value}"]}))
+    dataset = create_dataset(project=project, spec={"name": "Dose", "metadata": {"dose": [value]}})
+
+    assert translation.initial == {"metadata": f"dose:{value}"}
+    assert sorted(found.values_list("external_id", flat=True)) == _ids(dataset)
 
 
 def test_the_filters_combine_with_tags_and_queues(project):
