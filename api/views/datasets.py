@@ -276,15 +276,6 @@ class RowListView(_DatasetView, ListAPIView):
         return response
 
 
-def download_cache_control(ref: str, *, fmt: str) -> str:
-    """`latest` moves with each build: never stored. A numbered version's JSONL is its stored rows, which never change:
-    kept for a year unasked. Its other formats are derived, and a deploy that changes their bytes changes their ETag:
-    kept, but revalidated (a 304 when current). `private` throughout: the answer needs a key."""
-    if ref == LATEST:
-        return "no-store"
-    return "private, max-age=31536000, immutable" if fmt == "jsonl" else "private, no-cache"
-
-
 def etag_matches(if_none_match: str, etag: str) -> bool:
     """If-None-Match compares weakly (RFC 9110 13.1.2): a `W/` prefix does not matter; `*` matches anything."""
     tags = parse_etags(if_none_match) if if_none_match else []
@@ -318,13 +309,6 @@ _DOWNLOAD_HEADERS = [
         required=False,
     ),
     _answer_header("X-Rows-Note", "With `X-Rows: 0`: which rows the format takes.", [200], required=False),
-    _answer_header(
-        "Cache-Control",
-        "A numbered version: `private, max-age=31536000, immutable` for jsonl (rows that never change), "
-        "`private, no-cache` for the derived formats (revalidate: a deploy may change their bytes); "
-        "`latest`: `no-store`.",
-        [200, 206, 304],
-    ),
 ]
 
 
@@ -410,7 +394,7 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
         headers = {
             "ETag": export.etag(version),
             VERSION_HEADER: str(version.number),
-            "Cache-Control": download_cache_control(self.kwargs["version"], fmt=query.validated_data["format"]),
+            "Cache-Control": "no-store",
         }
         if not export.takes:  # a file of every row
             headers["X-Rows"] = str(version.row_count)
@@ -457,7 +441,6 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
             wanted = None  # the client's partial copy is of other bytes: send the whole file
         if wanted == "unsatisfiable":
             file.close()
-            del headers["Cache-Control"]  # an error: not kept (the middleware's no-store)
             headers["Content-Range"] = f"bytes */{stored.size}"
             return HttpResponse(status=status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE, headers=headers)
         if wanted is None:

@@ -373,28 +373,6 @@ def test_if_none_match_with_the_etag_is_a_304_without_a_body(client, read_key, v
     assert client.get(url, HTTP_IF_NONE_MATCH='"stale"', **auth).status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("ref", "fmt", "cache_control"),
-    [
-        ("1", "jsonl", "private, max-age=31536000, immutable"),  # the stored bytes of a version that never changes
-        ("1", "csv", "private, no-cache"),  # derived: a deploy may change its bytes (and ETag); revalidate
-        ("1", "parquet", "private, no-cache"),
-        ("latest", "jsonl", "no-store"),  # moves with each build
-        ("latest", "csv", "no-store"),
-    ],
-)
-def test_a_numbered_versions_download_may_be_cached_and_latest_may_not(client, read_key, v1, ref, fmt, cache_control):
-    url = f"{EVAL}/versions/{ref}/download?format={fmt}"
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {read_key.secret}"}
-
-    response = client.get(url, **auth)
-    not_modified = client.get(url, HTTP_IF_NONE_MATCH=response.headers["ETag"], **auth)
-
-    assert response.status_code == 200
-    assert response.headers["Cache-Control"] == cache_control
-    assert not_modified.status_code == 304 and not_modified.headers["Cache-Control"] == cache_control
-
-
 @pytest.mark.parametrize(("fmt", "rows"), [("jsonl", "8"), ("csv", "8"), ("langsmith", "8"), ("parquet", "8")])
 def test_a_download_of_every_row_says_how_many_rows_it_holds(reader, v1, fmt, rows):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
