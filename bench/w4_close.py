@@ -472,7 +472,8 @@ class Setup:
                     if rng.random() < 0.006:
                         note = "Check this one: " + excerpt_words(rng, 5, 15)
                         resolved = _ts(at + 3 * 86400) if week < self.args.weeks - 2 and rng.random() < 0.9 else None
-                        flags.append((self.next_id("flag"), item_id, expert, note, _ts(at), resolved))
+                        # A resolved flag's note is optional; the column holds "" rather than NULL (0048).
+                        flags.append((self.next_id("flag"), item_id, expert, note, _ts(at), resolved, ""))
                         comments.append((self.next_id("comment"), item_id, self.lead,
                                          "Agreed, " + excerpt_words(rng, 4, 12), _ts(at + 7200)))  # fmt: skip
                 if rng.random() < 0.03:
@@ -494,7 +495,8 @@ class Setup:
         copy_rows(conn, "labeling_label", ["id", "item_id", "expert_id", "rubric_id", "answers", "seconds_spent",
                                            "created_at", "updated_at"], labels)  # fmt: skip
         copy_rows(conn, "labeling_skip", ["id", "item_id", "expert_id", "reason", "created_at"], skips)
-        copy_rows(conn, "labeling_flag", ["id", "item_id", "expert_id", "note", "created_at", "resolved_at"], flags)
+        flag_columns = ["id", "item_id", "expert_id", "note", "created_at", "resolved_at", "resolution_note"]
+        copy_rows(conn, "labeling_flag", flag_columns, flags)
         copy_rows(conn, "labeling_comment", ["id", "item_id", "author_id", "body", "created_at"], comments)
         reset_sequences(conn, [f"labeling_{name}" for name in ("item", "slot", "label", "skip", "flag", "comment")])
 
