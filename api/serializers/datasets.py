@@ -73,10 +73,11 @@ class DatasetOut(serializers.ModelSerializer):
         return sorted(queue.slug for queue in dataset.queues.all())
 
 
-class SplitsField(serializers.DictField):
-    """Split name → share: a bad share is reported on `splits`, naming the split."""
+class KeyNamingDictField(serializers.DictField):
+    """A JSON object whose bad values are reported on the field itself, each problem naming its key (`described`)."""
 
-    child = serializers.IntegerField(min_value=1, max_value=100)
+    def described(self, key: str, problems: str) -> str:
+        raise NotImplementedError
 
     def to_internal_value(self, data):
         try:
@@ -85,8 +86,17 @@ class SplitsField(serializers.DictField):
             if not isinstance(exc.detail, dict):
                 raise
             raise serializers.ValidationError(
-                [f"The share of {name!r}: {' '.join(map(str, problems))}" for name, problems in exc.detail.items()]
+                [self.described(key, " ".join(map(str, _flat(problems)))) for key, problems in exc.detail.items()]
             ) from None
+
+
+class SplitsField(KeyNamingDictField):
+    """Split name → share: a bad share is reported on `splits`, naming the split."""
+
+    child = serializers.IntegerField(min_value=1, max_value=100)
+
+    def described(self, key: str, problems: str) -> str:
+        return f"The share of {key!r}: {problems}"
 
 
 class TextField(serializers.CharField):
@@ -145,20 +155,13 @@ def _models_field() -> serializers.ListField:
     )  # fmt: skip
 
 
-class MetadataFilterField(serializers.DictField):
+class MetadataFilterField(KeyNamingDictField):
     """Metadata key → its values: a bad value is reported on `metadata`, naming the key."""
 
     child = serializers.ListField(child=TextField(allow_blank=True, trim_whitespace=False), allow_empty=True)
 
-    def to_internal_value(self, data):
-        try:
-            return super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if not isinstance(exc.detail, dict):
-                raise
-            raise serializers.ValidationError(
-                [f"{key!r}: {' '.join(map(str, _flat(problems)))}" for key, problems in exc.detail.items()]
-            ) from None
+    def described(self, key: str, problems: str) -> str:
+        return f"{key!r}: {problems}"
 
 
 def _flat(detail) -> list:
