@@ -214,3 +214,18 @@ def test_the_schema_types_the_filters(builder, client):
     filters = schema["components"]["schemas"]["DatasetFiltersOut"]["properties"]
     assert set(filters) == {"tags_any", "since", "until", "models", "metadata", "text_any"}
     assert filters["metadata"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"splits": {"train": 0, "test": 100}}, "splits",
+         "The share of 'train': Ensure this value is greater than or equal to 1."),
+        ({"metadata": {"plan": "vip"}}, "metadata", "'plan': Expected a list of items but got type \"str\"."),
+    ],
+)  # fmt: skip
+def test_a_bad_value_of_a_keyed_field_is_one_message_naming_its_key(builder, body, field, message):
+    response = builder.post(DATASETS, {"name": "Keyed", **body})
+
+    assert response.status_code == 400, response.json()
+    assert [e["message"] for e in response.json()["errors"] if e["field"] == field] == [message], response.json()
