@@ -529,7 +529,8 @@ def test_a_lost_item_says_so_at_once_and_keeps_the_answers(
     kept = json.loads(page.evaluate(f"sessionStorage.getItem('expertloop-unsent-answers:{item}')"))
     assert ["q-critique", "Promises next-day shipping"] in kept["fields"]
 
-    page.keyboard.press("Enter")  # sent anyway: refused, and the screen stays
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/items/{item}/")):
+        page.keyboard.press("Enter")  # sent anyway: refused, and the screen stays
 
     expect(page.locator(".messages")).to_contain_text("it went to another expert")
     assert page.locator(".labeling").get_attribute("data-item-id") == str(item)
