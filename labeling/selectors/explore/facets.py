@@ -17,6 +17,7 @@ from labeling.models import (
 from labeling.rules.calendar import day_start
 from labeling.rules.explore import MAX_VALUE_CHARS, ExploreFilter, is_double, metadata_text, shown_value
 
+from ..metrics import first_week_of_the_project
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
 from .filters import filter_outputs
@@ -163,16 +164,26 @@ class Day:
         return self.thumbs_down / self.rated if self.rated else None
 
 
+def _default_since(project: Project, until: date) -> date:
+    """The last DAILY_DAYS up to `until`, from the project's first week when that is later (and not after `until`)."""
+    since = until - timedelta(days=DAILY_DAYS - 1)
+    # A project created before that range started needs no query: nothing of it can be older than its creation week.
+    if since >= timezone.localdate(project.created_at, timezone=project.tzinfo):
+        return since
+    return min(max(since, first_week_of_the_project(project)), until)
+
+
 def daily(project: Project, spec: ExploreFilter, *, today: date | None = None, total: Total | None = None) -> list[Day]:
     """Outputs and thumbs-down per day (project time zone) over the filter's dates (at most their last MAX_DAILY_DAYS),
-    else the last DAILY_DAYS.
+    else the last DAILY_DAYS, but not before the project's first week: a young project's chart is its own days, not
+    eight weeks of empty bars.
 
     Exact unless the filter's `total` (as `summary` counted it) is over EXACT_LIMIT: such a filter on PostgreSQL is
     counted on a sample of the table's pages (TABLESAMPLE SYSTEM, about DAILY_SAMPLE_ROWS of the project's rows
     in the range, the same pages every time) and scaled up: grouping 700,000 rows by day took 5 s (W5).
     """
     until = spec.until or today or timezone.localdate(timezone=project.tzinfo)
-    since = max(spec.since or until - timedelta(days=DAILY_DAYS - 1), until - timedelta(days=MAX_DAILY_DAYS - 1))
+    since = max(spec.since or _default_since(project, until), until - timedelta(days=MAX_DAILY_DAYS - 1))
     in_range = Q(
         occurred_at__gte=day_start(project, since), occurred_at__lt=day_start(project, until + timedelta(days=1))
     )

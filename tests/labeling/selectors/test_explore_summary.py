@@ -10,7 +10,8 @@ from django.db import connection
 from django.http import QueryDict
 
 from labeling.exceptions import InvalidFilter
-from labeling.models import Output
+from labeling.models import Output, Project
+from labeling.rules.calendar import cycle_week
 from labeling.rules.explore import parse_filter
 from labeling.selectors.explore import (
     EXACT_LIMIT,
@@ -27,7 +28,7 @@ from labeling.selectors.explore import (
     summary,
 )
 from labeling.selectors.explore import facets as explore_facets
-from tests.factories import OutputFactory, ProjectFactory
+from tests.factories import OutputFactory, ProjectFactory, created_weeks_ago
 from tests.helpers.explore import utc
 
 pytestmark = pytest.mark.django_db
@@ -162,10 +163,25 @@ def test_daily_counts_days_in_the_projects_time_zone_with_empty_days(shop):
 
 
 def test_daily_follows_the_filter_and_defaults_to_the_last_sixty_days(shop):
-    days = daily(shop.project, spec("tag=billing"), today=date(2026, 11, 16))
+    old_project = created_weeks_ago(Project.objects.get(pk=shop.project.pk), 104)  # a copy: the shop is shared
+
+    days = daily(old_project, spec("tag=billing"), today=date(2026, 11, 16))
 
     assert len(days) == 60 and days[-1].day == date(2026, 11, 16)
     assert {day.day: day.outputs for day in days if day.outputs} == {date(2026, 11, 9): 1, date(2026, 11, 10): 1}
+
+
+def test_a_young_projects_chart_starts_at_its_first_week_not_sixty_days_back(shop):
+    """The shop was created today with outputs sent from the week of 9 November: its chart is those weeks' days,
+    not eight weeks of empty bars before anything of it existed."""
+    first_output = Output.objects.filter(project=shop.project).earliest("occurred_at")
+    first_week = cycle_week(shop.project, first_output.occurred_at)
+
+    days = daily(shop.project, spec(), today=date(2026, 11, 16))
+
+    assert days[0].day == first_week and days[-1].day == date(2026, 11, 16)
+    assert len(days) == (date(2026, 11, 16) - first_week).days + 1 < 60
+    assert sum(day.outputs for day in days) == Output.objects.filter(project=shop.project).count()
 
 
 def test_a_conversation_is_its_sessions_outputs_in_time_order_with_labels_and_gold(shop, django_assert_num_queries):
