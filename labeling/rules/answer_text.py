@@ -58,12 +58,6 @@ class PhraseMatcher:
         return False
 
 
-def has_any_phrase(answer: Any, phrases: list[str]) -> bool:
-    """Is one of the (checked) phrases in one of the answer's strings, both in lower case? For one answer; many are
-    read with one `PhraseMatcher`."""
-    return PhraseMatcher(phrases).matches(answer)
-
-
 def phrases_from_search(q: str) -> tuple[list[str] | None, list[str]]:
     """The explore search as phrases any of which the answer holds, and the words it leaves out (`-word`), which no
     phrase can say. Each group of words searched together (OR separates groups) is one phrase, in the order typed,
