@@ -80,6 +80,20 @@ def asked_as(question: dict) -> str:
     return kind
 
 
+# What can make two askings of a key unalike, in the order a reader is told of them.
+ASKED_CHANGES = ("kind", "scale", "options")
+
+
+def what_differs(question: dict, other: dict) -> str | None:
+    """What makes two askings of one key unalike (`asked_alike`): their "kind", else a rating's "scale" or a choice's
+    "options"; None when they are alike."""
+    if asked_alike(question, other):
+        return None
+    if question["kind"] != other["kind"]:
+        return "kind"
+    return "scale" if question["kind"] == QuestionKind.RATING else "options"
+
+
 def asked_differently(before: list[dict], after: list[dict]) -> list[str]:
     """The keys `after` (a new rubric version) keeps from `before` but asks differently (`asked_alike`): their answers
     under `before` stop counting toward them."""

@@ -1,8 +1,16 @@
-"""The shape of a rubric question: what publishing checks, and what readers of a stored question may rely on."""
+"""The shape of a rubric question: what publishing checks, and what readers of a stored question may rely on; and
+how a key was asked across the rubric versions a dataset version's rows answered (`question_histories`)."""
 
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from itertools import combinations
 from typing import Annotated, Literal
 
 import msgspec
+
+from labeling.rules.gold import ASKED_CHANGES, asked_as, what_differs
+from labeling.rules.text import isolated
 
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
@@ -20,3 +28,76 @@ class Question(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 def spelt_out(question: dict) -> dict:
     """A stored question (canonical form, defaults omitted) with every field written in."""
     return msgspec.structs.asdict(msgspec.convert(question, Question))
+
+
+def described(question: dict) -> str:
+    """A question's kind with what bounds its answers, in plain text: "rating 1–5", 'choice ("yes", "no")', "text"."""
+    kind = str(question["kind"])
+    if kind == "rating":
+        low, high = question["scale"]
+        return f"{kind} {low}–{high}"
+    if kind in ("choice", "multi_choice"):
+        # Quoted as JSON strings: an option holding a comma, a quote or a line break stays one, visibly.
+        quoted = (isolated(json.dumps(option, ensure_ascii=False)) for option in question["options"])
+        return f"{kind} ({', '.join(quoted)})"
+    return kind
+
+
+def _versions(numbers: list[int]) -> str:
+    named = [f"v{number}" for number in numbers]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+
+
+@dataclass(frozen=True)
+class QuestionHistory:
+    """One question key of a dataset version: how each rubric version its rows answered asked it, and what differs."""
+
+    key: str
+    asked: tuple[tuple[int, dict], ...]  # (rubric version, the question with every field spelt out), oldest first
+    what_changed: tuple[str, ...]  # of gold.ASKED_CHANGES; empty when every version asked it alike
+
+    @property
+    def changed(self) -> bool:
+        """Whether the key changed meaning: its answers under one version do not compare with those under another."""
+        return bool(self.what_changed)
+
+    def described(self) -> str:
+        """How the versions asked it, those asking alike together: "rating 1–5 in v1, 1–7 in v2"."""
+        alike: dict[str, list[tuple[int, dict]]] = {}
+        for number, question in self.asked:
+            alike.setdefault(asked_as(question), []).append((number, question))
+        kinds = {question["kind"] for _, question in self.asked}
+        parts = []
+        for group in alike.values():
+            text = described(group[0][1])
+            if parts and len(kinds) == 1:  # one kind throughout: said once, "rating 1–5 in v1, 1–7 in v2"
+                text = text.removeprefix(f"{group[0][1]['kind']} ")
+            parts.append(f"{text} in {_versions([number for number, _ in group])}")
+        return ", ".join(parts)
+
+    def warning(self) -> str | None:
+        """The line that tells a reader not to compare the key's values across versions; None when it never changed."""
+        if not self.changed:
+            return None
+        return f"`{self.key}`: {self.described()}: filter on `rubric_version` before you compare values"
+
+
+def question_histories(asked_in: Mapping[int, list[dict]], *, keys: Collection[str] = ()) -> list[QuestionHistory]:
+    """Each key the rubric versions ask (`asked_in`: version → its stored questions), only those of `keys` when given
+    (a dataset that keeps some questions): in the newest version's order, then the keys only older versions ask.
+    What changed is every difference between any two versions that ask the key (`gold.asked_alike`: kind, a rating's
+    scale, a choice's options; a prompt, help or `required` reworded changes no meaning). A version that does not ask
+    a key is not listed under it."""
+    by_key: dict[str, list[tuple[int, dict]]] = {}
+    for number in sorted(asked_in, reverse=True):
+        for question in asked_in[number]:
+            if not keys or question["key"] in keys:
+                by_key.setdefault(question["key"], []).append((number, spelt_out(question)))
+    histories = []
+    for key, newest_first in by_key.items():
+        asked = tuple(reversed(newest_first))
+        differences = {what_differs(first, second) for (_, first), (_, second) in combinations(asked, 2)}
+        histories.append(
+            QuestionHistory(key=key, asked=asked, what_changed=tuple(c for c in ASKED_CHANGES if c in differences))
+        )
+    return histories
