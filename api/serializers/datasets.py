@@ -4,8 +4,9 @@ from rest_framework import serializers
 
 from api.parameters import QueryBooleanField, choice_parameter
 from api.serializers.annotation import GoldAnswerOut, answers_field
-from labeling.models import Dataset, DatasetVersion, VersionFileState
+from labeling.models import Dataset, DatasetVersion, QuestionKind, VersionFileState
 from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
+from labeling.rules.gold import ASKED_CHANGES
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
 from labeling.services.exports import FORMATS
@@ -374,6 +375,71 @@ class VersionOut(serializers.ModelSerializer):
     def get_files(self, version) -> dict[str, dict]:
         files = self.context["file_states"].get(version.pk, {})
         return {fmt: {"state": file.state, "size": file.size, "sha256": file.sha256} for fmt, file in files.items()}
+
+
+class QuestionAskedOut(serializers.Serializer):
+    rubric_version = serializers.IntegerField(help_text="The rubric version that asked the question so.")
+    key = serializers.CharField()
+    kind = serializers.ChoiceField(choices=QuestionKind.values)
+    prompt = serializers.CharField()
+    required = serializers.BooleanField()
+    help = serializers.CharField(allow_blank=True)
+    options = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="A choice's options; null for other kinds."
+    )
+    scale = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        min_length=2,
+        max_length=2,
+        help_text="A rating's [min, max]; null for other kinds.",
+    )
+
+
+class QuestionHistoryOut(serializers.Serializer):
+    key = serializers.CharField()
+    changed = serializers.BooleanField(
+        help_text="Whether the key changed meaning between the rubric versions the rows answered: its values under "
+        "one version do not compare with those under another (filter on `rubric_version` first)."
+    )
+    what_changed = serializers.ListField(
+        child=serializers.ChoiceField(choices=ASKED_CHANGES),
+        help_text="What differs between those versions: `kind`, a rating's `scale`, a choice's `options`. Empty when "
+        "unchanged (a reworded prompt or help changes no meaning).",
+    )
+    warning = serializers.CharField(
+        allow_null=True, help_text="The warning line of the Hugging Face card for a changed key; null when unchanged."
+    )
+    asked = QuestionAskedOut(
+        many=True,
+        help_text="The question as each rubric version of the rows asked it, oldest first (a version that did not ask "
+        "it is left out: its rows have no answer to it).",
+    )
+
+
+class VersionDetailOut(VersionOut):
+    """A version with its questions; the view gives them as `questions` (`selectors.datasets.questions_of_versions`)."""
+
+    questions = serializers.SerializerMethodField(
+        help_text="Each question the dataset keeps, in the newest rubric's order, as each rubric version its rows "
+        "answered asked it, with a flag for a key that changed meaning between them."
+    )
+
+    class Meta(VersionOut.Meta):
+        fields = [*VersionOut.Meta.fields, "questions"]
+
+    @extend_schema_field(QuestionHistoryOut(many=True))
+    def get_questions(self, version) -> list[dict]:
+        return [
+            {
+                "key": history.key,
+                "changed": history.changed,
+                "what_changed": list(history.what_changed),
+                "warning": history.warning(),
+                "asked": [{"rubric_version": number, **question} for number, question in history.asked],
+            }
+            for history in self.context["questions"].get(version.pk, [])
+        ]
 
 
 class WithdrawIn(serializers.Serializer):

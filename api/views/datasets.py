@@ -39,6 +39,7 @@ from api.serializers.datasets import (
     DownloadQuery,
     RowOut,
     RowsQuery,
+    VersionDetailOut,
     VersionOut,
     WithdrawIn,
 )
@@ -51,6 +52,7 @@ from labeling.selectors.datasets import (
     dataset_of_project,
     dataset_with_state,
     datasets_of_project,
+    questions_of_versions,
     ready_version,
     rows_of_version,
     split_names,
@@ -214,7 +216,7 @@ class VersionListView(_DatasetView, ListAPIView):
 
 class VersionDetailView(_DatasetView, RetrieveAPIView):
     permission_classes = [CanWatchDatasetsOrSignedIn]
-    serializer_class = VersionOut
+    serializer_class = VersionDetailOut
 
     @cached_property
     def version(self):
@@ -224,14 +226,20 @@ class VersionDetailView(_DatasetView, RetrieveAPIView):
         return self.version
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "file_states": file_states(versions=[self.version])}
+        return {
+            **super().get_serializer_context(),
+            "file_states": file_states(versions=[self.version]),
+            "questions": questions_of_versions(self.dataset, [self.version]),
+        }
 
     @extend_schema(
         operation_id="get_dataset_version",
         summary="Get one version (any status)",
-        description=f"`latest` is the newest ready version; the `{VERSION_HEADER}` header names the version served.",
+        description=f"`latest` is the newest ready version; the `{VERSION_HEADER}` header names the version served. "
+        "`questions` says what each question meant in each rubric version the rows answered, and flags a key that "
+        "changed meaning between them (`changed`): compare its values within one `rubric_version` only.",
         parameters=[_VERSION],
-        responses={200: VersionOut, **_WATCH_ERRORS},
+        responses={200: VersionDetailOut, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)

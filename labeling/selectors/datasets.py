@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from labeling.exceptions import NotFound, VersionNotReady, VersionWithdrawn
-from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, VersionStatus
+from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, Rubric, VersionStatus
+from labeling.rules.rubric_questions import QuestionHistory, question_histories
 
 LATEST = "latest"
 
@@ -145,3 +146,19 @@ def rows_of_version(version: DatasetVersion, *, split: str | None = None) -> Que
     """The version's rows (position and stored line only), optionally of one split."""
     rows = DatasetRow.objects.filter(version=version).select_related("line").only("pk", "position", "line__text")
     return rows.filter(split=split) if split else rows
+
+
+def questions_of_versions(dataset: Dataset, versions: list[DatasetVersion]) -> dict[int, list[QuestionHistory]]:
+    """Per version (by id): each question the dataset keeps, as each rubric version its rows answered asked it, and
+    whether the key changed meaning between them (`rules.rubric_questions.question_histories`). One query."""
+    numbers = {number for version in versions for number in version.rubric_versions or []}
+    asked = dict(
+        Rubric.objects.filter(project_id=dataset.project_id, version__in=numbers).values_list("version", "questions")
+    )
+    keys = dataset.questions or ()
+    return {
+        version.pk: question_histories(
+            {number: asked[number] for number in version.rubric_versions or [] if number in asked}, keys=keys
+        )
+        for version in versions
+    }

@@ -30,7 +30,7 @@ import msgspec
 import yaml
 
 from labeling.models import DatasetVersion
-from labeling.rules.text import noun
+from labeling.rules.text import isolated, noun
 
 from .export_rows import Drain, RowShape, batched, stored_lines
 
@@ -288,6 +288,27 @@ def hf_features_json(shape: RowShape) -> dict:
     return {column: feature(arrow_type) for column, arrow_type in _hf_types(shape).items()}
 
 
+def hf_questions(shape: RowShape) -> str:
+    """The card's "Questions" section: each question as each rubric version of the rows asked it (its newest prompt),
+    and a warning for each key that changed meaning between them, whose values do not compare across versions."""
+    lines = []
+    for history in shape.questions:
+        prompt = " ".join(history.asked[-1][1]["prompt"].split())  # one line: a line break would end the list item
+        lines.append(f"- `{history.key}`: {history.described()} ({isolated(prompt)})")
+    warnings = [f"**Warning:** {history.warning()}" for history in shape.questions if history.changed]
+    if any("kind" in history.what_changed for history in shape.questions):
+        warnings.append(
+            "A key whose kind changed has its newest kind's type in `label` and `annotations` here: answers given as "
+            "another kind are null in these files (the version's JSONL download keeps them as given)."
+        )
+    text = "\n".join(lines) or "None."
+    return (
+        "## Questions\n\nWhat each question asked, in each rubric version the rows answered (a row's and an "
+        f"annotation's `rubric_version` names its version):\n\n{text}\n\n"
+        + "".join(f"{warning}\n\n" for warning in warnings)
+    )
+
+
 def hf_card(shape: RowShape, split_counts: dict[str, int]) -> str:
     """The dataset card: a YAML header (license, configs and data files per split, features) and the provenance in
     prose."""
@@ -322,7 +343,7 @@ Expert-labeled outputs exported from expertloop.
 - {noun(len(shape.rubric_versions), "Rubric version")}: {rubrics}; verdict question by version: {verdicts or "none"}
 - License: `{HF_LICENSE}` (expertloop has no license setting; set one before you publish this dataset)
 
-## How gold was decided
+{hf_questions(shape)}## How gold was decided
 
 Each row is one output, labeled by one or more domain experts. Its `label` is the gold answer per question:
 binary and choice questions by majority (`unanimous`, `majority`; a tie is no answer and waits for a lead), rating

@@ -17,6 +17,7 @@ from django.db import connection
 
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion, QuestionKind, Rubric
 from labeling.rules.gold import is_of_kind, verdict_question
+from labeling.rules.rubric_questions import QuestionHistory, question_histories
 
 # Rows a build writes and a download reads per statement (the datasets service builds with it too).
 ROW_CHUNK = 2000
@@ -132,6 +133,7 @@ class RowShape:
     rubric_versions: tuple[int, ...]
     kinds: dict[str, str]  # question key → kind, in the newest rubric's order, then older keys
     verdict_keys: dict[int, str | None]  # rubric version → its verdict question (None: it has none)
+    questions: tuple[QuestionHistory, ...] = ()  # each kept key as each rubric version asked it, and what changed
 
     @classmethod
     def of(cls, version: DatasetVersion) -> "RowShape":
@@ -142,7 +144,9 @@ class RowShape:
         rubrics = Rubric.objects.filter(project_id=dataset.project_id, version__in=version.rubric_versions or [])
         kinds: dict[str, str] = {}
         verdict_keys: dict[int, str | None] = {}
+        asked_in: dict[int, list[dict]] = {}
         for rubric_version, questions in rubrics.order_by("-version").values_list("version", "questions"):
+            asked_in[rubric_version] = questions
             kept = [q for q in questions if not wanted or q["key"] in wanted]
             # The pass rate's question of this rubric version; a dataset that leaves it out has no verdict (another
             # binary question it keeps never stands in for it).
@@ -160,6 +164,7 @@ class RowShape:
             rubric_versions=tuple(version.rubric_versions or []),
             kinds=kinds,
             verdict_keys=verdict_keys,
+            questions=tuple(question_histories(asked_in, keys=wanted)),
         )
 
     # -- the gold verdict ------------------------------------------------------------------------------------

@@ -168,7 +168,7 @@ class ExportFormat:
 # A format's revision goes up whenever a deploy changes the bytes it makes from the same stored rows: a client that
 # cached the old file by its ETag must not be answered 304. v2 of the eval formats and hf, v2 of CSV, v3 of Parquet:
 # gold_status (a column; unsettled rows no longer trained on), text parts as text, hf's features.json and card. v3 of
-# openai-chat: earlier assistant turns carry weight 0.
+# openai-chat: earlier assistant turns carry weight 0. v3 of hf: the card's "Questions" section.
 EVAL_REVISION = 2
 _OPENAI_VALID = ", and that OpenAI would take (see the README)"
 TAKES = {
@@ -179,7 +179,7 @@ TAKES = {
     ),
     "openai-evals": f"rows with an ideal answer (a settled passing output, or a correction){_OPENAI_VALID}",
 }
-REVISIONS = {"openai-chat": 3}
+REVISIONS = {"openai-chat": 3, "hf": 3}
 FORMATS = {
     "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),  # the stored bytes themselves
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks, "-csv", revision=2),
@@ -198,6 +198,8 @@ FORMATS = {
         )
         for name, chunks in eval_formats.JSONL_FORMATS.items()
     },
-    "hf": ExportFormat("hf.zip", "application/zip", eval_formats.hf_chunks, "-hf", revision=EVAL_REVISION, stored=True),
+    "hf": ExportFormat(
+        "hf.zip", "application/zip", eval_formats.hf_chunks, "-hf", revision=REVISIONS["hf"], stored=True
+    ),
 }
 STORED_FORMATS = tuple(name for name, export in FORMATS.items() if export.stored)

@@ -1,13 +1,15 @@
 """The row rules of the eval formats that the fixture-wide tests in tests/api/test_dataset_formats.py do not reach:
-message content that only looks like JSON parts, and a dataset that leaves its rubric's verdict question out."""
+message content that only looks like JSON parts, a dataset that leaves its rubric's verdict question out, and the
+card's warning for a question whose kind changed between rubric versions."""
 
 import pytest
 
 from labeling.models import DatasetVersion
 from labeling.services.datasets import create_dataset
-from labeling.services.eval_formats import openai_ready
+from labeling.services.eval_formats import hf_questions, openai_ready
 from labeling.services.export_rows import RowShape
 from labeling.services.rubrics import publish_rubric
+from tests.helpers.rubrics import CHOICE
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +56,18 @@ def test_a_dataset_without_the_rubrics_verdict_question_has_no_verdict(project):
 
     assert shapes["safety"].verdict_key(row) is None
     assert shapes["all"].verdict_key(row) == "correct"
+
+
+def test_the_cards_questions_warn_of_a_kind_change_and_say_its_other_answers_are_null_in_the_typed_files(project):
+    """`tone` was a choice in rubric v1 and a rating in v2: the typed columns hold it as a rating, so the card says
+    the v1 answers are null there and warns not to compare its values across versions."""
+    publish_rubric(project=project, questions=[CHOICE])
+    publish_rubric(project=project, questions=[{**CHOICE, "kind": "rating", "scale": [1, 3], "options": None}])
+    dataset = create_dataset(project=project, spec={"name": "Tone"})
+    shape = RowShape.of(DatasetVersion.objects.create(dataset=dataset, number=1, rubric_versions=[1, 2]))
+
+    section = hf_questions(shape)
+
+    assert shape.kinds == {"tone": "rating"}
+    assert '- `tone`: choice ("friendly", "curt", "rude") in v1, rating 1–3 in v2 (How does it sound?)' in section
+    assert "**Warning:** `tone`: choice" in section and "answers given as another kind are null" in section
