@@ -22,9 +22,11 @@ from labeling.models import (
     VersionStatus,
 )
 from labeling.services.datasets import build_version, create_dataset, request_build
+from labeling.services.rubrics import publish_rubric
 from labeling.services.version_files import render_version_files, sweep_superseded_files
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs
+from tests.helpers.rubrics import QUESTIONS, RATING
 from tests.outbox import enqueued, run_as_worker
 
 
@@ -282,16 +284,36 @@ def test_the_detail_page_lists_every_version_with_downloads_and_a_diff(engineer_
     assert "data-building" not in html
 
 
+def test_the_detail_page_warns_where_a_question_changed_meaning_between_the_rubric_versions_a_version_holds(
+    engineer_client, project, dataset
+):
+    """v1 holds rows under rubric v1 only: no warning. v2 holds rows rated on 1-5 (v1) and on 1-7 (v2) under the
+    same key: its row says so, naming the key and both scales."""
+    label_outputs(project, 2)
+    build_version(dataset_id=dataset.pk)
+    publish_rubric(project=project, questions=[{**q, "scale": [1, 7]} if q is RATING else q for q in QUESTIONS])
+    label_outputs(project, 2, answers=({"correct": True, "helpful": 7},) * 2, start=100)
+    build_version(dataset_id=dataset.pk)
+
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    [warning] = re.findall(r'<tr data-question-changes="(\d+)".*?</tr>', html, re.S)
+    assert warning == "2"
+    block = re.search(r'<tr data-question-changes="2".*?</tr>', html, re.S).group(0)
+    assert "<code>helpful</code>" in block and "rating 1–5 in v1, 1–7 in v2" in block
+    assert "Filter on <code>rubric_version</code> before you compare values" in block
+
+
 def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):
     label_outputs(project, 2)
     build_version(dataset_id=dataset.pk)
     label_outputs(project, 1, start=100)
     build_version(dataset_id=dataset.pk)
-    # session, user, project with membership, the dataset, its queues, its versions, their files
-    with django_assert_num_queries(7):
+    # session, user, project with membership, the dataset, its queues, its versions, their files, their rubrics
+    with django_assert_num_queries(8):
         engineer_client.get(urls(project)["detail"])
     render_version_files(version_id=DatasetVersion.objects.get(dataset=dataset, number=1).pk)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         engineer_client.get(urls(project)["detail"])
 
 
