@@ -17,7 +17,7 @@
 
 import ipaddress
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from django.conf import settings
@@ -46,6 +46,9 @@ class Refusal:
     message: str
     retry_after: int | None  # seconds
     status: int = 429
+    # The page's heading and its link back: what was refused, in the words of the form the person used.
+    title: str = "Sign-in refused"
+    back: str = "Back to sign in"
 
 
 BUSY = Refusal("Too many sign-in attempts right now. Try again in a moment.", retry_after=1)
@@ -64,6 +67,11 @@ def locked_refusal(kind: str, seconds: int) -> Refusal:
     )
 
 
+def password_change_refusal(kind: str, seconds: int) -> Refusal:
+    """The sign-in's lock, told to someone changing their password on /me/ (they tried no sign-in)."""
+    return replace(locked_refusal(kind, seconds), title="Password change refused", back="Back to the password change")
+
+
 def reset_refusal(seconds: int) -> Refusal:
     return Refusal(
         "Too many failed sign-ins and password reset requests from your network address: password reset is "
@@ -78,7 +86,12 @@ def passwords_off_refusal() -> Refusal:
 
 def refused(request: HttpRequest, refusal: Refusal) -> HttpResponse:
     """The page that says why a sign-in (or a reset request) was refused and for how long."""
-    context = {"message": refusal.message, "sign_in_url": request.get_full_path()}
+    context = {
+        "title": refusal.title,
+        "message": refusal.message,
+        "back": refusal.back,
+        "sign_in_url": request.get_full_path(),
+    }
     response = render(request, "registration/sign_in_refused.html", context, status=refusal.status)
     if refusal.retry_after is not None:
         response["Retry-After"] = str(refusal.retry_after)
@@ -148,14 +161,14 @@ def throttled_password_check(request: HttpRequest, user, password: str) -> bool:
     address = client_address(request)
     lock = active_lock(username=username, address=address)
     if lock is not None:
-        request.sign_in_refusal = locked_refusal(lock.kind, lock.seconds_left())
+        request.sign_in_refusal = password_change_refusal(lock.kind, lock.seconds_left())
         return False
     if user.check_password(password):
         record_success(username=username)
         return True
     caused = record_failure(username=username, address=address)
     if caused is not None:
-        request.sign_in_refusal = locked_refusal(caused.kind, caused.seconds_left())
+        request.sign_in_refusal = password_change_refusal(caused.kind, caused.seconds_left())
     return False
 
 

@@ -214,6 +214,24 @@ def test_wrong_old_passwords_lock_the_change_as_they_lock_the_sign_in(client, ex
     assert login.status_code == 429
 
 
+@override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=1, SIGNIN_ADDRESS_FAILURE_LIMIT=1000, SIGNIN_LOCKOUT_SECONDS=600)
+def test_the_lockout_page_of_a_refused_change_speaks_of_the_password_change(client, expert):
+    """Someone changing their password on /me/ is told their change was refused, not a sign-in they never tried."""
+    signed_in(client, expert)
+
+    locking = change(client, old="a guess").content.decode()  # the failure that locks
+    while_locked = change(client).content.decode()  # then any try while the lock lasts
+
+    for page in (locking, while_locked):
+        assert "<title>Password change refused · expertloop</title>" in page
+        assert "<h1>Password change refused</h1>" in page
+        assert '<a href="/me/password">Back to the password change</a>' in page
+        assert "Sign-in refused" not in page and "Back to sign in" not in page
+    # The sign-in's own lockout page keeps its words.
+    login = Client().post("/login/", {"username": expert.username, "password": PASSWORD}).content.decode()
+    assert "<h1>Sign-in refused</h1>" in login and "Back to sign in" in login
+
+
 @override_settings(SIGNIN_ACCOUNT_FAILURE_LIMIT=3, SIGNIN_ADDRESS_FAILURE_LIMIT=1000, SIGNIN_LOCKOUT_SECONDS=600)
 def test_the_right_old_password_clears_the_failures_as_a_sign_in_does(client, expert):
     signed_in(client, expert)
