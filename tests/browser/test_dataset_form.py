@@ -43,3 +43,31 @@ def test_a_partly_typed_until_is_refused_beside_the_field_not_dropped_as_no_boun
         page.get_by_role("button", name="Create dataset").click()
     assert str(Dataset.objects.get().filters["until"]).startswith("2025-12-31")
     assert errors == []
+
+
+def test_a_refused_date_keeps_its_help_text_described_and_gets_it_back_alone_once_cleared(
+    page, live_server, project, lead
+):
+    """A screen reader reads a date field's help text through its aria-describedby: the refusal adds its own id beside
+    it, and clearing the refusal takes only that id away, never the help text's."""
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/datasets/new")
+    until = page.get_by_label("Until")
+    expect(until).to_have_attribute("aria-describedby", "id_until_helptext")
+    until.click(position={"x": 16, "y": until.bounding_box()["height"] / 2})  # the month of mm/dd/yyyy
+    page.keyboard.type("12")  # the month only
+
+    page.get_by_role("button", name="Create dataset").click()
+
+    expect(page.locator("#field-until .error")).to_be_visible()
+    expect(until).to_have_attribute("aria-describedby", "id_until_helptext id_until-partial")
+    expect(until).to_have_accessible_description(
+        "Outputs before this day (not included). Until is typed in part: finish it, or clear it for no end."
+    )
+
+    until.fill("2025-12-31")  # finished: the refusal goes
+
+    expect(page.locator("#field-until .error")).to_have_count(0)
+    expect(until).to_have_attribute("aria-describedby", "id_until_helptext")
+    expect(until).to_have_accessible_description("Outputs before this day (not included).")
+    expect(until).not_to_have_attribute("aria-invalid", "true")

@@ -9,13 +9,24 @@
 
   var MESSAGE = "The due date is typed in part: finish it, or clear it for no due date.";
 
+  // The refusal's id joins the field's own aria-describedby ids (its help text) and leaves them as it found them:
+  // a screen reader keeps reading the help text, with the refusal while it stands.
+  function describedBy(input) {
+    return (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+  }
+
+  function describe(input, ids) {
+    if (ids.length) input.setAttribute("aria-describedby", ids.join(" "));
+    else input.removeAttribute("aria-describedby");
+  }
+
   function clear(input) {
     var field = input.closest(".field");
     var shown = field && field.querySelector(".error[data-partial-date]");
     if (!shown) return;
     shown.remove();
     input.removeAttribute("aria-invalid");
-    input.removeAttribute("aria-describedby");
+    describe(input, describedBy(input).filter(function (id) { return id !== shown.id; }));
     if (!field.querySelector(".error")) field.classList.remove("has-error");
   }
 
@@ -32,7 +43,7 @@
     field.appendChild(error);
     field.classList.add("has-error");
     input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", error.id);
+    describe(input, describedBy(input).filter(function (id) { return id !== error.id; }).concat(error.id));
   }
 
   document.querySelectorAll("form[data-refuses-partial-dates]").forEach(function (form) {
