@@ -10,7 +10,7 @@ from django.urls import reverse
 from labeling.models import Item, ReviewCycle
 from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
 from labeling.rules.access import QueueLabelers, queue_labelers
-from labeling.rules.text import counted
+from labeling.rules.text import counted, isolated
 
 
 def site_url(path: str) -> str:
@@ -45,12 +45,14 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
     report = ["", f"The weekly report: {meeting_url(cycle)}"]
 
     def lines(expert_id: int | None) -> list[str]:
-        shown = [f"This week in {project.name}:"]
+        # Plain text: names isolated as the invitation e-mail isolates them (`isolated`), so a right-to-left override
+        # in one reverses the name alone, not the count waiting and the link after it.
+        shown = [f"This week in {isolated(project.name)}:"]
         for queue in queues:
             if expert_id is not None and expert_id not in labelers.may_label(queue.pk):
                 continue
             quota = f", quota {queue.weekly_quota}" if queue.weekly_quota else ""
-            waiting = f"- {queue.name}: {counted(open_now.get(queue.pk, 0), 'item')} waiting{quota} — "
+            waiting = f"- {isolated(queue.name)}: {counted(open_now.get(queue.pk, 0), 'item')} waiting{quota} — "
             if expert_id is None and labelers.without_expert(queue.pk):
                 shown.append(waiting + _nobody_can_label(project.slug, queue.pk, labelers))
                 continue

@@ -38,7 +38,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
-from labeling.rules.text import counted
+from labeling.rules.text import counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
@@ -489,7 +489,7 @@ def send_digests(*, cycle_id: int) -> int:
     for membership in experts:
         user = membership.user
         row = figures.get((cycle.week, user.pk))
-        lines = [f"Hello {user.get_full_name() or user.username},", ""]
+        lines = [f"Hello {isolated(user.get_full_name() or user.username)},", ""]
         if row and row.labels:
             # None: nothing of theirs was compared; 0.0 is a rate to tell like any other.
             agreement = (
@@ -510,7 +510,7 @@ def send_digests(*, cycle_id: int) -> int:
         lines += ["", *queue_lines(user.pk)]
         messages.append(
             EmailMessage(
-                subject=f"[expertloop] {project.name}: your week after {cycle.label}",
+                subject=f"[expertloop] {isolated(project.name)}: your week after {cycle.label}",
                 body="\n".join(lines) + "\n",
                 to=[user.email],
             )

@@ -176,6 +176,30 @@ def test_the_digest_counts_one_item_and_many_items_in_words(project):
         assert "(s)" not in body
 
 
+def test_the_digest_isolates_the_names_a_right_to_left_override_would_reverse_its_lines_with(project):
+    """A queue or project named with a right-to-left override (U+202E) reversed the rest of its digest line: the count
+    waiting, the link. The names are isolated (U+2068…U+2069) as the plain-text invitation e-mail isolates them, in
+    each expert's e-mail (its subject and greeting too) and in the team's lines (the cycle.digest webhook, Slack)."""
+    project.name = "Support \u202eteam"
+    project.save(update_fields=["name"])
+    cycle = ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED)
+    erin = _expert(project, "erin")
+    type(erin).objects.filter(pk=erin.pk).update(first_name="\u202eErin")
+    Queue.objects.create(project=project, slug="refunds", name="\u202eRefunds")
+    Queue.objects.create(project=project, slug="general", name="General")  # nothing to isolate: as typed
+
+    team = project_digest_lines(cycle)
+    cycles.send_digests(cycle_id=cycle.pk)
+
+    [message] = mail.outbox
+    for lines in (team, message.body.splitlines()):
+        assert "This week in \u2068Support \u202eteam\u2069:" in lines
+        assert any(line.startswith("- \u2068\u202eRefunds\u2069: 0 items waiting — ") for line in lines)
+        assert any(line.startswith("- General: 0 items waiting — ") for line in lines)
+    assert message.body.startswith("Hello \u2068\u202eErin\u2069,\n")
+    assert message.subject == f"[expertloop] \u2068Support \u202eteam\u2069: your week after {cycle.label}"
+
+
 def test_each_expert_is_told_only_the_queues_they_may_label_in_and_the_team_every_one(project):
     """Refunds names Erin as its one eligible expert: Ezra cannot label there, so his digest used to send him to a
     queue that turns him away. Each expert's e-mail lists the queues that admit them; the team-wide lines (the
