@@ -149,6 +149,20 @@ def test_a_lead_invites_from_the_page_and_sees_it_pending(lead_client, project, 
     assert 'data-invitation="nora@example.com"' in page and "Invitation sent to nora@example.com" in page
 
 
+def test_the_pending_invitations_say_their_times_are_in_the_projects_zone_as_other_pages_do(lead_client, project, lead):
+    """The keys, audit log and rubric pages note the zone their times are in with one sentence; the invitations
+    table says it in the same words, its times in that zone."""
+    project.time_zone = "Asia/Tokyo"
+    project.save(update_fields=["time_zone"])
+    sent = timezone.localtime(invited(project, lead).invitation.sent_at, project.tzinfo)
+
+    page = lead_client.get(members_url(project)).content.decode()
+
+    section = page[page.index("<h2>Pending invitations</h2>") :]
+    assert '<p class="help">Times in the project\'s time zone, Asia/Tokyo.</p>' in section
+    assert f"{sent:%-d %b, %H:%M}" in section
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [({"email": "not-an-email", "role": "expert"}, "valid email"), ({"email": "x@example.com", "role": "owner"}, "")],
