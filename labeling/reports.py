@@ -137,6 +137,39 @@ def too_few_to_compare(units: int, figure: dict) -> str | None:
     return f"too few items to compare ({units} this week, {figure.get('previous_units', 0)} last week)"
 
 
+def first_cohort(report: dict) -> dict | None:
+    """The report's first cohort of end users ({"cohort_week", "users"}; its cohorts run oldest first), or None."""
+    return next(iter((report.get("retention") or {}).get("cohorts") or []), None)
+
+
+def first_cohort_after(report: dict, retention: dict | None) -> dict | None:
+    """The report's first cohort of end users when the week-1 headline's cohort came before it (a young project:
+    nobody to measure yet, rather than "0 of 0 users"); None otherwise."""
+    first = first_cohort(report)
+    if not retention or not first or retention["all"]["users"]:
+        return None
+    return first if first["cohort_week"] > retention["cohort_week"] else None  # ISO week labels sort as weeks
+
+
+def no_week1_retention_yet(retention: dict, first: dict) -> str:
+    """The week-1 headline of a young project, whose cohort came before the first one: when it will have a figure.
+    The meeting page's tile and report.md say it in these words."""
+    return (
+        f"No cohort in {retention['cohort_week']}: the first one ({first['cohort_week']}, "
+        f"{counted(first['users'], 'user')}) has its week-1 retention once the week after it is over."
+    )
+
+
+def first_cohort_running(first: dict) -> str:
+    """Why there is no retention curve while the first cohort's week runs (curves are made of complete weeks only).
+    The retention chart's empty message (meeting page, dashboard) and report.md say it in these words."""
+    users = counted(first["users"], "user")
+    return (
+        f"First cohort ({first['cohort_week']}, {users}) still running: retention shows once its week is "
+        "over, week-1 retention a week later."
+    )
+
+
 def labels_so_far_compared(labels: dict) -> str:
     """A running week's labels set against last week by the same moment: "last week by this time: 2 (132 in all)"."""
     return f"last week by this time: {labels['previous_by_now']} ({labels.get('previous_done', 0)} in all)"
@@ -183,7 +216,17 @@ def _headline(report: dict) -> list[str]:
             ]
         )
     retention = headline.get("retention_week1")
-    if retention:
+    before_first = first_cohort_after(report, retention)
+    if before_first:
+        rows.append(
+            [
+                f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
+                no_week1_retention_yet(retention, before_first),
+                "—",
+                "—",
+            ]
+        )
+    elif retention:
         rows.append(
             [
                 f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
@@ -193,7 +236,7 @@ def _headline(report: dict) -> list[str]:
                 "—",
             ]
         )
-    comparison = (retention or {}).get("comparison")
+    comparison = (retention or {}).get("comparison") if not before_first else None
     if comparison and comparison["cohort"].get("rate") is not None:
         cohort = comparison["cohort"]
         rows.append(
@@ -302,7 +345,8 @@ def _retention(report: dict) -> list[str]:
     curves = (report.get("retention") or {}).get("curves") or {}
     offsets = sorted({cell["offset"] for cells in curves.values() for cell in cells or []})
     if not offsets:
-        return ["No retention figures yet.", ""]
+        first = first_cohort(report)
+        return [first_cohort_running(first) if first else "No retention figures yet.", ""]
     by_key = {key: {cell["offset"]: cell for cell in cells or []} for key, cells in curves.items()}
     rows = [[f"Week {offset}", *(_rate(by_key.get(key, {}).get(offset)) for key in ("all", "pass", "fail"))]
             for offset in offsets]  # fmt: skip

@@ -22,7 +22,7 @@ from itertools import count
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from labeling.rules.text import counted
+from labeling.reports import first_cohort_running
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34
@@ -516,11 +516,7 @@ def _no_retention_yet(first_cohort: dict | None) -> str:
     """Why the retention chart is empty: no end user seen yet, or the first cohort's week not over yet."""
     if not first_cohort:
         return "No retention yet: no end-user activity has been recorded."
-    users = counted(first_cohort["users"], "user")
-    return (
-        f"First cohort ({first_cohort['cohort_week']}, {users}) still running: retention shows once its week is "
-        "over, week-1 retention a week later."
-    )
+    return first_cohort_running(first_cohort)
 
 
 def _reference_series(reference: dict, shown: set[str]) -> dict:

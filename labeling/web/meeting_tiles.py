@@ -4,11 +4,13 @@ from datetime import date, timedelta
 
 from labeling.reports import (
     FIRST_WEEK,
+    first_cohort_after,
     fmt_interval,
     fmt_percent,
     fmt_points,
     fmt_quota,
     labels_so_far_compared,
+    no_week1_retention_yet,
     retention_comparison_label,
     retention_comparison_sentences,
     too_few_to_compare,
@@ -86,7 +88,7 @@ def headline_tiles(report: dict) -> list[dict]:
         }
     )
     retention = headline.get("retention_week1")
-    before_first = _first_cohort_after(report, retention)
+    before_first = first_cohort_after(report, retention)
     tiles.append(
         {
             "key": "retention",
@@ -101,8 +103,7 @@ def headline_tiles(report: dict) -> list[dict]:
                 f"({retention['all']['returned']} of {retention['all']['users']} users)"
             )
             if retention and not before_first
-            else f"No cohort in {retention['cohort_week']}: the first one ({before_first['cohort_week']}, "
-            f"{counted(before_first['users'], 'user')}) has its week-1 retention once the week after it is over."
+            else no_week1_retention_yet(retention, before_first)
             if before_first
             else "No end-user activity yet.",
             "change": None,
@@ -119,15 +120,6 @@ def headline_tiles(report: dict) -> list[dict]:
     if comparison:
         tiles.append(_retention_comparison_tile(retention, comparison))
     return tiles
-
-
-def _first_cohort_after(report: dict, retention: dict | None) -> dict | None:
-    """The report's first cohort of end users when the week-1 headline's cohort came before it (a young project:
-    nobody to measure yet, rather than "0 of 0 users"); None otherwise."""
-    first = next(iter((report.get("retention") or {}).get("cohorts") or []), None)
-    if not retention or not first or retention["all"]["users"]:
-        return None
-    return first if first["cohort_week"] > retention["cohort_week"] else None  # ISO week labels sort as weeks
 
 
 def _trend_value_before(report: dict) -> str | None:

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
-from labeling.reports import report_markdown
+from labeling.reports import first_cohort, report_markdown
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, managed_project, manages, visible_project
 from labeling.selectors import health
@@ -150,7 +150,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "retention_chart": charts.retention_chart(
             (report.get("retention") or {}).get("curves") or {},
             reference=(report.get("retention") or {}).get("reference"),
-            first_cohort=next(iter((report.get("retention") or {}).get("cohorts") or []), None),
+            first_cohort=first_cohort(report),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": _agenda(project, report, cycle if is_closed else None),

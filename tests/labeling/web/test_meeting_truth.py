@@ -181,6 +181,33 @@ def test_a_first_cohort_still_running_says_when_retention_shows(client, project,
     )
 
 
+def test_the_markdown_export_says_what_the_page_says_of_a_first_cohort_still_running(client, project, lead, rubric):
+    """The meeting page says why a young project has no week-1 retention and no curve yet (its first cohort is still
+    running); report.md showed "0 of 0 users" and "No retention figures yet." instead. It says it in the same words."""
+    week = calendar.current_week(project)
+    for segment in ("all", "pass"):
+        RetentionCell.objects.create(project=project, segment=segment, cohort_week=week, offset=0, cohort_users=6,
+                                     active_on=6, active_on_or_after=6, incomplete=True)  # fmt: skip
+    client.force_login(lead)
+
+    meeting = client.get(url("meeting-week", project, week_label(week))).content.decode()
+    markdown = client.get(url("meeting-markdown", project, week_label(week))).content.decode()
+
+    headline_note = (
+        f"No cohort in {week_label(week - timedelta(days=7))}: the first one ({week_label(week)}, 6 users) has its "
+        "week-1 retention once the week after it is over."
+    )
+    curve_note = (
+        f"First cohort ({week_label(week)}, 6 users) still running: retention shows once its week is over, week-1 "
+        "retention a week later."
+    )
+    assert headline_note in tile(meeting, "retention") and curve_note in meeting  # the page's words
+    headline = markdown.split("## Headline")[1].split("## ")[0]
+    assert headline_note in headline and "0 of 0 users" not in headline
+    retention = markdown.split("## Retention of end users by verdict")[1].split("## ")[0]
+    assert curve_note in retention and "No retention figures yet." not in retention
+
+
 def test_the_as_of_of_a_refresh_is_when_it_read_the_labels_even_with_a_moment_given(
     client, project, lead, expert, other_expert, rubric
 ):
