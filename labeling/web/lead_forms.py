@@ -120,8 +120,9 @@ class RuleForm(SpecForm):
         label="Metadata",
         required=False,
         max_length=5000,
+        # An example any project's outputs may carry, whatever its template (support bot, summarizer, SQL assistant).
         widget=forms.Textarea(
-            attrs={"rows": 3, "spellcheck": "false", "placeholder": "topic=returns|billing\nlocale=en-GB"}
+            attrs={"rows": 3, "spellcheck": "false", "placeholder": "environment=production\nlocale=en-GB|fr-FR"}
         ),
         help_text=(
             "One key=value per line; a|b for any of several. true, false and numbers match JSON values; "

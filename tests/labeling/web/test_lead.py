@@ -978,6 +978,22 @@ def test_the_answer_text_placeholder_fits_any_product(lead_client, project):
     assert 'placeholder="as an AI' in html
 
 
+def test_the_metadata_placeholder_fits_any_template_and_typed_as_shown_is_a_valid_rule(lead_client, project):
+    """It read "topic=returns|billing", a support bot's, on every project (a summarizer's, a SQL assistant's...). Its
+    example names no product, and copied into the field as shown it saves as the rule it shows."""
+    html = lead_client.get(urls(project, 0)["create"]).content.decode()
+    placeholder = unescape(re.search(r'<textarea name="metadata"[^>]*placeholder="([^"]*)"', html)[1])
+
+    assert not re.search(r"return|refund|billing|order|ticket|customer", placeholder, re.I)
+    response = lead_client.post(urls(project, 0)["create"], form_data(metadata=placeholder))
+
+    assert response.status_code == 302
+    assert Queue.objects.get(slug="refund-complaints").rule["metadata"] == {
+        "environment": "production",
+        "locale": ["en-GB", "fr-FR"],
+    }
+
+
 def test_the_rubric_versions_show_when_they_were_published_in_the_projects_zone(lead_client, project):
     project.time_zone = "Asia/Tokyo"
     project.save(update_fields=["time_zone"])
