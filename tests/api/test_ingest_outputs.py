@@ -2,6 +2,8 @@
 
 import gzip
 import json
+import re
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -13,6 +15,7 @@ from labeling.services.records import content_hash
 from tests.conftest import output_record
 
 URL = "/api/v1/outputs"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def batch(records):
@@ -390,3 +393,19 @@ def test_every_column_round_trips_exactly(api, project):
             assert cursor.fetchone() == (True,)
     # And a re-send is a duplicate, not a conflict.
     assert api.post(URL, batch([record, other])).json()["duplicates"] == 2
+
+
+def test_the_readmes_first_outputs_are_one_template_among_others_and_each_is_stored_as_written(api, project):
+    """The README's first ingest example is a support bot's, as the demo's first project is; it says so, and a
+    summarizer's and a SQL assistant's records follow in the same fields. Each, as written there, is stored."""
+    section = README.read_text().split("### Outputs: `POST /api/v1/outputs`")[1].split("### Errors")[0]
+    first_example = section.index("```sh")
+    assert "support bot" in section[:first_example] and "another template" in section[:first_example]
+    curl_body = re.search(r"-d '(.*?)'\n```", section, re.S)[1]
+    other_templates = re.search(r"for other templates.*?```json\n(.*?)```", section, re.S)[1]
+
+    for records in (json.loads(curl_body)["outputs"], json.loads(other_templates)):
+        response = api.post(URL, batch(records))
+        assert response.status_code == 200, response.json()
+        assert response.json()["created"] == len(records)
+    assert Output.objects.filter(project=project).count() == 4
