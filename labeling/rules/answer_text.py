@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeling.rules.explore import search_groups
+from labeling.rules.listed_values import nothing_listed
 from labeling.rules.text import strings_in, text_problem
 
 MAX_PHRASES = 20
@@ -23,9 +24,9 @@ MAX_PHRASE_CHARS = 200
 
 def phrases_problem(phrases: list[str]) -> str | None:
     """Why a rule cannot hold these phrases (none, too many, a phrase empty, too long or not one line), or None when
-    it can. No phrase at all is refused rather than read: a queue would take no answer, a dataset every one."""
+    it can. No phrase at all is refused rather than read, as every list of nothing is (rules.listed_values)."""
     if not phrases:
-        return "give at least one phrase, or leave the condition out."
+        return nothing_listed("phrase")
     if len(phrases) > MAX_PHRASES:
         return f"{len(phrases)} phrases; use at most {MAX_PHRASES}."
     for phrase in phrases:

@@ -24,6 +24,7 @@ from typing import Any
 from labeling.exceptions import InvalidFilter
 from labeling.rules.answer_text import MAX_PHRASES, PhraseMatcher, phrases_problem, search_as_phrases
 from labeling.rules.explore import ExploreFilter, metadata_text, parse_filter, typed_pair
+from labeling.rules.listed_values import FILTER_LISTS, empty_lists
 from labeling.rules.text import text_problem
 
 FILTER_KEYS = ("tags_any", "since", "until", "models", "metadata", "text_any")
@@ -48,8 +49,10 @@ def filter_problems(
     metadata: dict[str, list[str]] | None = None,
     text_any: list[str] | None = None,
 ) -> list[tuple[str, str]]:
-    """What is wrong with the filters given (already of the right types), as (field, problem) pairs."""
-    problems: list[tuple[str, str]] = []
+    """What is wrong with the filters given (already of the right types), as (field, problem) pairs. None: not given;
+    a list of nothing is refused, as a queue rule's is (rules.listed_values)."""
+    given = {"tags_any": tags_any, "models": models, "metadata": metadata, "text_any": text_any}
+    problems = [(name, f"{_FIELD_NAMES[name]}: {problem}") for name, problem in empty_lists(given, FILTER_LISTS)]
     for name, values in (("tags_any", tags_any), ("models", models)):
         if values and (problem := _values_problem(values)):
             problems.append((name, f"{_FIELD_NAMES[name]}: {problem}."))
@@ -59,16 +62,14 @@ def filter_problems(
         for key, values in metadata.items():
             if problem := _values_problem([key], noun="key"):
                 problems.append(("metadata", f"Metadata: {problem}."))
-            elif not values:
-                problems.append(("metadata", f"Metadata: give {key!r} at least one value."))
-            elif problem := _values_problem(values):
+            elif values and (problem := _values_problem(values)):
                 problems.append(("metadata", f"Metadata, {key!r}: {problem}."))
-    if text_any is not None and (problem := phrases_problem(text_any)):
-        problems.append(("text_any", f"Answer contains any of: {problem}"))
+    if text_any and (problem := phrases_problem(text_any)):
+        problems.append(("text_any", f"{_FIELD_NAMES['text_any']}: {problem}"))
     return problems
 
 
-_FIELD_NAMES = {"tags_any": "Tags", "models": "Models"}
+_FIELD_NAMES = {"tags_any": "Tags", "models": "Models", "metadata": "Metadata", "text_any": "Answer contains any of"}
 
 
 def _values_problem(values: list[str], *, noun: str = "value") -> str | None:

@@ -43,6 +43,7 @@ from labeling.models import AuditEvent, Item, Output, Project, Queue, RoutingSta
 from labeling.models.outputs import MetadataKey
 from labeling.rules.answer_text import PhraseMatcher, phrases_problem
 from labeling.rules.calendar import cycle_week, week_start
+from labeling.rules.listed_values import RULE_LISTS, empty_lists
 from labeling.rules.text import excerpt_around
 from labeling.selectors.planner import estimated_rows
 
@@ -79,9 +80,12 @@ def validate_rule(raw: object) -> dict:
         rule = msgspec.convert({} if raw is None else raw, Rule, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidSpec(f"Invalid queue rule: {exc}") from None
+    canonical = msgspec.to_builtins(rule)
+    for name, problem in empty_lists(canonical, RULE_LISTS):  # a list of nothing (rules.listed_values)
+        raise InvalidSpec(f"Invalid queue rule: {name}: {problem}")
     if rule.text_any is not None and (problem := phrases_problem(rule.text_any)):
         raise InvalidSpec(f"Invalid queue rule: text_any: {problem}")
-    return msgspec.to_builtins(rule)
+    return canonical
 
 
 def rule_matches(rule: dict, output: Output) -> bool:

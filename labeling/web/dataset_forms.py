@@ -168,14 +168,13 @@ class DatasetForm(SpecForm):
             "queues": data["queues"],
             "questions": data["questions"],
             "only_resolved": data["only_resolved"],
-            "tags_any": data["tags_any"],
-            "models": data["models"],
             "metadata": data["metadata"],
             "splits": data["splits"],
             "auto_rebuild": data["auto_rebuild"],
         }
-        if data["text_any"]:
-            spec["text_any"] = data["text_any"]  # a blank field sets no condition (no phrase is refused)
+        for key in ("tags_any", "models", "text_any"):
+            if data[key]:
+                spec[key] = data[key]  # a blank field sets no condition (a list of nothing is refused)
         for key in ("since", "until"):
             if data.get(key):
                 spec[key] = self._moment(data[key])

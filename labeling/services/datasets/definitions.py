@@ -26,13 +26,13 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
     queues: list[str] = []  # queue slugs; empty = all
     questions: list[str] = []  # question keys; empty = all
     only_resolved: bool = True
-    tags_any: list[str] = []
+    # The list filters are unset, not [], when not given: a list of nothing is refused (rules.listed_values).
+    tags_any: list[str] | msgspec.UnsetType = msgspec.UNSET
     since: datetime | None = None
     until: datetime | None = None
-    models: list[str] = []
+    models: list[str] | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, list[str]] = {}  # key → the values it may hold, as text
-    # Phrases, one of which the answer holds (rules.answer_text, as a queue rule); unset, not [], when not given: no
-    # phrase at all is refused.
+    # Phrases, one of which the answer holds (rules.answer_text, as a queue rule).
     text_any: list[str] | msgspec.UnsetType = msgspec.UNSET
     splits: dict[str, int] = msgspec.field(default_factory=lambda: {"train": 80, "test": 20})
     auto_rebuild: bool = True
@@ -54,7 +54,9 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         # No unique slug guards a name without a Latin letter or digit (its slug is generated): creates of one follow
         # one another on the project's row lock, so the second finds the first's name taken.
         Project.objects.lock(project.pk)
-    text_any = None if parsed.text_any is msgspec.UNSET else parsed.text_any
+    tags_any, models, text_any = (
+        None if value is msgspec.UNSET else value for value in (parsed.tags_any, parsed.models, parsed.text_any)
+    )
     problems = definition_problems(
         project=project,
         name=name,
@@ -62,8 +64,8 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         queues=parsed.queues,
         questions=parsed.questions,
         filters={
-            "tags_any": parsed.tags_any,
-            "models": parsed.models,
+            "tags_any": tags_any,
+            "models": models,
             "metadata": parsed.metadata,
             "text_any": text_any,
         },
@@ -80,10 +82,10 @@ def create_dataset(*, project: Project, spec: object, actor=None, api_key: ApiKe
         messages = [problem for _, problem in problems]
         raise InvalidSpec("Invalid dataset: " + " ".join(messages), messages, [field for field, _ in problems])
     filters = stored_filters(
-        tags_any=parsed.tags_any,
+        tags_any=tags_any or [],
         since=parsed.since.isoformat() if parsed.since else None,
         until=parsed.until.isoformat() if parsed.until else None,
-        models=parsed.models,
+        models=models or [],
         metadata=parsed.metadata,
         text_any=text_any,
     )

@@ -100,6 +100,13 @@ def test_create_project_from_json(tmp_path, db):
         (("overlap: 3", "overlap: 11"), "overlap"),
         (("feedback_scores: [-1]", "feedback_scores: [-2]"), "feedback_scores"),
         (('"guaranteed"]', '"   "]'), "text_any: a phrase is empty"),
+        # A list of nothing took no output at all (tags_all: every output): each is refused as text_any [] is.
+        (("feedback_scores: [-1]", "feedback_scores: []"), "feedback_scores: give at least one feedback score, or"),
+        (("feedback_scores: [-1]", "tags_any: []"), "tags_any: give at least one tag, or leave the condition out"),
+        (("feedback_scores: [-1]", "tags_all: []"), "tags_all: give at least one tag, or leave the condition out"),
+        (("feedback_scores: [-1]", "models: []"), "models: give at least one model, or leave the condition out"),
+        (("feedback_scores: [-1]", "metadata: {plan: []}"), "metadata: give 'plan' at least one value, or leave"),
+        (('text_any: ["will arrive by", "guaranteed"]', "text_any: []"), "text_any: give at least one phrase, or"),
         (("{slug: thumbs-down,", "{slug: sample,"), "used twice"),
         (("eligible_experts: [ann]", "eligible_experts: [lou]"), "not an expert member"),
         (("options: [omission, hallucination, none]", "options: [only]"), "at least two options"),

@@ -112,6 +112,33 @@ def test_a_bad_text_condition_is_refused_saying_why(phrases, message):
         validate_rule({"text_any": phrases})
 
 
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ({"tags_any": []}, "Invalid queue rule: tags_any: give at least one tag, or leave the condition out."),
+        ({"tags_all": []}, "Invalid queue rule: tags_all: give at least one tag, or leave the condition out."),
+        ({"models": []}, "Invalid queue rule: models: give at least one model, or leave the condition out."),
+        (
+            {"feedback_scores": []},
+            "Invalid queue rule: feedback_scores: give at least one feedback score, or leave the condition out.",
+        ),
+        (
+            {"metadata": {"plan": "pro", "topic": []}},
+            "Invalid queue rule: metadata: give 'topic' at least one value, or leave the key out.",
+        ),
+        ({"text_any": []}, "Invalid queue rule: text_any: give at least one phrase, or leave the condition out."),
+    ],
+)
+def test_a_condition_listing_nothing_is_refused_as_no_phrase_is(rule, message):
+    """A list of nothing was read literally: tags_any, models, feedback_scores and a metadata key of [] took no output
+    at all, tags_all [] every output, and the queue editor then dropped the condition. Each is refused, saying so."""
+    from labeling.exceptions import InvalidSpec
+
+    with pytest.raises(InvalidSpec) as refused:
+        validate_rule(rule)
+    assert refused.value.message == message
+
+
 @pytest.mark.django_db
 def test_a_project_spec_with_a_queue_of_no_phrase_is_refused_and_nothing_made():
     """`{"text_any": []}` took no output (any of no phrase), and the queue editor then dropped it, taking every one."""
