@@ -153,21 +153,25 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
     if form.is_valid():
         if queue_id is None:
             queue_id = form.cleaned_data.get("queue_id") or 0
-            if queue_id:
-                management.queue_of_project(project, queue_id)  # another project's queue: 404
+        queue = management.queue_of_project(project, queue_id) if queue_id else None  # another project's queue: 404
+        # Paused as saved, as the backfill button reads it: routing passes the queue by and a backfill is refused.
+        paused = queue is not None and not queue.is_active
         rule, sample_rate = form.cleaned_data["rule"], form.cleaned_data["sample_rate"]
         counts = preview_rule(project=project, rule=rule, sample_rate=sample_rate, queue_id=queue_id)
         quota = form.cleaned_data.get("weekly_quota")
         week = calendar.current_week(project)
         # What a backfill would place: the sampled matches not in the queue yet, within what the quota leaves.
         missing = counts["not_in_queue"]
+        backfill = missing if quota is None else min(missing, max(0, quota - counts["in_queue"]))
         result.update(
             counts,
             week=week,
             new_queue=not queue_id,
             quota=quota,
             placed=counts["sampled"] if quota is None else min(quota, counts["sampled"]),
-            backfill=missing if quota is None else min(missing, max(0, quota - counts["in_queue"])),
+            paused=paused,
+            backfill=0 if paused else backfill,
+            backfill_once_active=backfill,
             conditions=describe_rule(rule),
         )
     return result

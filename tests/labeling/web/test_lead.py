@@ -577,6 +577,33 @@ def test_the_preview_says_how_many_matches_a_backfill_would_place(lead_client, p
     assert (new_queue["not_in_queue"], new_queue["backfill"]) == (6, 6)
 
 
+def test_a_paused_queues_preview_offers_no_backfill_and_says_what_one_would_place_once_active(
+    lead_client, project, week_outputs
+):
+    """A paused queue takes nothing: routing passes it by, a backfill asked for is refused, and one queued before the
+    pause places none. Its preview said "A backfill would place 6" all the same; it says none, why, and what a
+    backfill would place once the queue is active again, on the live preview and the page's Preview button alike."""
+    queue = make_queue(project, rule={"tags_any": ["billing"]}, is_active=False)
+    missing = "this week's sampled matches not in it yet"
+
+    live = lead_client.get(urls(project, 0)["preview"], preview_params(queue_id=queue.pk))
+    button = lead_client.post(
+        urls(project, queue.pk)["edit"],
+        {**form_data(slug="billing", name="Billing", tags_any="billing", metadata="", models="", feedback_scores=None,
+                     has_comment="any", sample_rate="1", weekly_quota="", is_active=None), "preview": "1"},
+    )  # fmt: skip
+
+    for response in (live, button):
+        html = unescape(response.content.decode())
+        assert response.status_code == 200
+        assert (response.context["preview"]["not_in_queue"], response.context["preview"]["backfill"]) == (6, 0)
+        assert 'data-count="backfill">0<' in html
+        assert "This queue is paused: routing puts no output in it, and a backfill places none." in html
+        assert f"Made active again and saved, a backfill would place 6 ({missing})." in html
+    active = lead_client.get(urls(project, 0)["preview"], preview_params(queue_id=make_queue(project, slug="on").pk))
+    assert "paused" not in active.content.decode()
+
+
 def test_a_bad_rule_previews_as_a_400_fragment(lead_client, project):
     response = lead_client.get(urls(project, 0)["preview"], preview_params(sample_rate="3", metadata="oops"))
     assert response.status_code == 400
