@@ -120,7 +120,8 @@ class WeekNotOver(Conflict):
 
 
 class NothingToClose(Conflict):
-    """A week that ended before the project was created and holds nothing to review has no cycle to close."""
+    """A week that ended before the project was created and holds none of its outputs and nothing to review has no
+    cycle to close."""
 
 
 class CycleClosed(Conflict):

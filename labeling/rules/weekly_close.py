@@ -63,7 +63,8 @@ CYCLE_FIELDS = ("project_id", "week", "status", "failure_kind", "last_error", "f
 
 def ended_before_the_project(project: Project, week: date) -> bool:
     """Did the week end before the project was created? Beat never closes such a week, and nobody may close one that
-    holds nothing to review (outputs sent with older timestamps are queued in their own weeks, which may)."""
+    holds none of the project's outputs and nothing to review (outputs sent with older timestamps are in their own
+    weeks, which a lead may close: `selectors.report.has_something_to_close`)."""
     return project.created_at >= week_end(project, week)
 
 

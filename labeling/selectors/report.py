@@ -25,6 +25,7 @@ from labeling.models import (
     Flag,
     Item,
     Label,
+    Output,
     Project,
     QueueWeek,
     RetentionCell,
@@ -32,7 +33,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import labels_that_unblind
-from labeling.rules.calendar import current_week, local_today, week_start
+from labeling.rules.calendar import current_week, local_today, week_end, week_start
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
@@ -140,8 +141,8 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
     """The week's report: frozen when its cycle is closed, else built now from the stored rows.
 
     Every week that has started has a report, one without items too (its figures are zero or empty, as a
-    lead may still record decisions on it or close it, unless it ended before the project existed:
-    `has_something_to_close`); a week that has not started is NotFound. A closed
+    lead may still record decisions on it or close it, unless it ended before the project existed and holds none of
+    its outputs: `has_something_to_close`); a week that has not started is NotFound. A closed
     cycle without a frozen report (closed by hand) is built now.
     """
     if week > current_week(project):
@@ -154,8 +155,15 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
 
 
 def has_something_to_close(project: Project, week: date) -> bool:
-    """Whether a week that is over may be closed: the project existed then, or the week holds review work."""
-    return not ended_before_the_project(project, week) or Item.objects.filter(project=project, week=week).exists()
+    """Whether a week that is over may be closed: the project existed then, or the week holds its outputs (sent with
+    older dates) or review work. A week of outputs only closes as any week does, freezing its figures: the outputs
+    counted, nothing labeled; a week before the project that holds nothing of it has no meeting and no cycle."""
+    if not ended_before_the_project(project, week):
+        return True
+    sent = Output.objects.filter(
+        project=project, occurred_at__gte=week_start(project, week), occurred_at__lt=week_end(project, week)
+    )
+    return sent.exists() or Item.objects.filter(project=project, week=week).exists()
 
 
 def within_the_project(project: Project, week: date) -> bool:
@@ -581,7 +589,7 @@ def _with_words(entry: dict, words: Callable[[str], str] | None) -> dict:
 
 
 def _agenda(project: Project, verdict_key: str | None, week: date) -> dict:
-    """What the meeting goes through: none for a week that holds nothing to review (it ended before the project)."""
+    """What the meeting goes through: none for a week with no meeting (`has_something_to_close`)."""
     if not has_something_to_close(project, week):
         return {"adjudication": [], "flags": [], "movers": []}
     return {

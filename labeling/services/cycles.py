@@ -92,7 +92,7 @@ def check_something_to_close(project: Project, week: date) -> None:
         created = timezone.localtime(project.created_at, project.tzinfo)
         raise NothingToClose(
             f"The week {week_label(week)} ended before the project was created ({created:%d %B %Y}) and holds "
-            "nothing to review: there is no review cycle to close."
+            "none of its outputs and nothing to review: there is no review cycle to close."
         )
 
 
@@ -546,11 +546,12 @@ def _claim_waiting_digests(cycle: ReviewCycle, *, now: datetime) -> list[ReviewC
 @transaction.atomic
 def decide_in_week(*, user, project: Project, week: date, **decision) -> Decision:
     """`add_decision` in the project's week, its cycle made if need be. A week that ended before the project and holds
-    nothing to review has no meeting: InvalidInput, and no cycle is made for it (it could never be closed)."""
+    none of its outputs and nothing to review has no meeting: InvalidInput, and no cycle is made for it (it could
+    never be closed)."""
     if not has_something_to_close(project, week):
         raise InvalidInput(
-            f"{week_label(week)} ended before this project was created and holds nothing to review: it has no "
-            "meeting to record a decision in."
+            f"{week_label(week)} ended before this project was created and holds none of its outputs and nothing to "
+            "review: it has no meeting to record a decision in."
         )
     return add_decision(user=user, cycle=get_cycle(project=project, week=week), **decision)
 

@@ -691,6 +691,34 @@ def test_after_beat_was_down_for_weeks_each_missed_week_closes_in_order_with_its
     cycles.request_due_closes(now + timedelta(days=1))
 
 
+def test_the_sweep_closes_no_week_before_the_project_but_one_holding_outputs_may_be_closed_by_hand(project, capsys):
+    """Outputs sent with their older dates make those weeks closable by hand: a lead's close (the meeting page's task,
+    or this command) freezes the week, its outputs counted. Beat still closes no week before the one the project was
+    created in: not a team's imported history week by week, each with a digest, and not the empty weeks between them,
+    which hold nothing to close (NothingToClose would end its sweep, for every project after this one)."""
+    type(project).objects.filter(pk=project.pk).update(created_at=datetime(2026, 11, 4, tzinfo=UTC))
+    project.refresh_from_db()
+    OutputFactory(project=project, external_id="imported", occurred_at=datetime(2026, 10, 7, 12, tzinfo=UTC))
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+
+    swept = []
+    while due := cycles.due_weeks(now):
+        [(project_id, week)] = due
+        swept.append(week)
+        cycles.close_week(project_id=project_id, week=week, now=now)
+    assert swept == [date(2026, 11, 16)]  # a project that never closed a week starts at its last one
+
+    call_command("close_week", project=project.slug, week="2026-W41")  # 5 to 11 October: the imported output
+    assert "Closed" in capsys.readouterr().out
+    imported = ReviewCycle.objects.get(project=project, week=date(2026, 10, 5))
+    assert imported.status == CycleStatus.CLOSED and imported.report["headline"]["labels"]["done"] == 0
+    assert ProjectWeek.objects.get(project=project, week=date(2026, 10, 5)).outputs == 1
+    with pytest.raises(CommandError, match="ended before the project was created"):
+        call_command("close_week", project=project.slug, week="2026-W40")  # nothing in it at all
+    assert not ReviewCycle.objects.filter(project=project, week=date(2026, 9, 28)).exists()
+    assert cycles.due_weeks(now) == [] and cycles.request_due_closes(now) == 0
+
+
 def _missed_three_weeks(project) -> datetime:
     """Erin and Ezra, experts of a project made on 1 October whose 2026-W44 closed on time (with its digests sent),
     then beat was down: one output in each of 2026-W45, W46 and W47. Returns the moment it is back (25 November)."""

@@ -14,6 +14,7 @@ from labeling.models import (
     Decision,
     Item,
     OutboxMessage,
+    ProjectWeek,
     Queue,
     QueueWeek,
     ReviewCycle,
@@ -215,6 +216,35 @@ def test_a_week_before_the_project_that_holds_review_work_may_be_closed(client, 
 
     assert 'id="close-week"' in html and "The week is over and not closed yet" in html
     assert cycles.close_week(project_id=project.pk, week=week).status == CycleStatus.CLOSED
+
+
+def test_a_week_before_the_project_that_holds_outputs_only_may_be_closed_and_freezes_their_count(
+    client, project, lead, this_week
+):
+    """A team that sent a week of outputs with their dates, none routed into a queue: the page showed that week's
+    figures but no close button, and a close asked for was a 409. Closing it freezes the week as it was: its outputs
+    counted, nothing labeled. Through the page, the task it queues, and the command alike."""
+    created_weeks_ago(project, 0)
+    week, other = this_week - timedelta(weeks=5), this_week - timedelta(weeks=6)
+    for sent in (week, week, week, other):
+        OutputFactory(project=project, occurred_at=calendar.week_start(project, sent) + timedelta(days=1))
+    assert not Item.objects.exists()
+    client.force_login(lead)
+    label = week_label(week)
+
+    html = client.get(url("meeting-week", project, label)).content.decode()
+    assert 'id="close-week"' in html and 'id="before-project-note"' not in html
+    response = client.post(url("meeting-close", project, label))
+    assert response.status_code == 302 and response["Location"].endswith("?closing=1")
+    [message] = enqueued()
+    run_as_worker(message)  # what the worker does
+
+    cycle = ReviewCycle.objects.get(project=project, week=week)
+    assert cycle.status == CycleStatus.CLOSED and cycle.closed_by == lead
+    assert cycle.report["headline"]["labels"]["done"] == 0 and cycle.report["headline"]["pass_rate"] is None
+    assert ProjectWeek.objects.get(project=project, week=week).outputs == 3
+    assert 'id="frozen-note"' in client.get(url("meeting-week", project, label)).content.decode()
+    assert cycles.close_week(project_id=project.pk, week=other).status == CycleStatus.CLOSED
 
 
 def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project, lead, queue, metrics):
