@@ -315,6 +315,19 @@ def test_a_bad_text_condition_is_a_400_saying_why(lead_client, project, text, me
     assert preview.status_code == 400 and message in unescape(preview.content.decode())
 
 
+def test_a_metadata_key_given_no_value_is_a_400_saying_so(lead_client, project):
+    """`topic=|` (any of no value) was saved as {"topic": []}: a queue that took no output, and no word of it."""
+    message = "Invalid queue rule: metadata: give 'topic' at least one value, or leave the key out."
+
+    response = lead_client.post(urls(project, 0)["create"], form_data(metadata="topic=|\ntier=2"))
+
+    assert response.status_code == 400
+    assert message in unescape(response.content.decode())
+    assert not Queue.objects.exists()
+    preview = lead_client.get(urls(project, 0)["preview"], preview_params(metadata="topic= | "))
+    assert preview.status_code == 400 and message in unescape(preview.content.decode())
+
+
 def test_an_empty_rule_and_quota_mean_every_output_and_no_quota(lead_client, project):
     data = form_data(tags_any="", metadata="", models="", feedback_scores=None, has_comment="any", weekly_quota="",
                      is_active=None)  # fmt: skip
