@@ -9,11 +9,17 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """A URL no route matches. The API's views answer their own 404s; this one is a path that names no endpoint,
     such as a project slug with characters a slug cannot hold, which an API client must get as JSON too."""
     if request.path_info.startswith("/api/"):
-        message = "No API endpoint has this URL: see /api/schema/ for the paths, and what a slug or id may hold."
-        if meant := _other_slash(request.path_info):
-            message += f" Did you mean {meant}?"
-        return JsonResponse({"errors": [{"index": None, "field": None, "message": message}]}, status=404)
+        return api_not_found(request)
     return page_not_found(request, exception)
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """The API's JSON 404 for a path that names no endpoint, naming the endpoint one slash away if there is one.
+    Also answered with DEBUG on (expertloop.middleware.ApiNotFoundMiddleware), when Django skips handler404."""
+    message = "No API endpoint has this URL: see /api/schema/ for the paths, and what a slug or id may hold."
+    if meant := _other_slash(request.path_info):
+        message += f" Did you mean {meant}?"
+    return JsonResponse({"errors": [{"index": None, "field": None, "message": message}]}, status=404)
 
 
 def _other_slash(path: str) -> str | None:

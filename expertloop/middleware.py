@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from api.otlp_encoding import OTLP_PATH_PREFIX, media_type_of, status_body
+from expertloop.errors import api_not_found
 from labeling.rules.text import text_problem
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,27 @@ class NoStoreMiddleware:
         response = self.get_response(request)
         if not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiNotFoundMiddleware:
+    """Under /api/, the API's JSON 404 with DEBUG on too. Django then answers a URL no route matches (or an Http404
+    no DRF view caught) with its HTML debug page and never calls handler404 (expertloop.errors.not_found): an
+    engineer trying the API on the demo saw HTML where production answers JSON. The web pages keep the debug page.
+    Placed inside CommonMiddleware, which may still turn the 404 into its APPEND_SLASH redirect, as in production."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code == 404
+            and request.path_info.startswith("/api/")
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return api_not_found(request)
         return response
 
 

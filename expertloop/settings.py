@@ -121,6 +121,8 @@ MIDDLEWARE = [
     "expertloop.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # With DEBUG on, an unmatched /api/ URL answers the API's JSON 404 too, not Django's HTML debug page.
+    "expertloop.middleware.ApiNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -64,3 +64,31 @@ def test_an_api_url_no_slash_mends_names_no_endpoint(client):
     [error] = client.get("/api/v1/nothing/").json()["errors"]
 
     assert "Did you mean" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "meant"), [("/api/v1/nothing", None), ("/api/v1/outputs/", "/api/v1/outputs"), ("/api/v1/", None)]
+)
+def test_with_debug_on_an_unmatched_api_url_still_answers_the_apis_json_error(client, settings, path, meant):
+    """DEBUG (the demo) answers a URL no route matches with Django's HTML debug page and never calls handler404: an
+    engineer trying the API there saw HTML, not the JSON 404 (and its "Did you mean") that production gives."""
+    settings.DEBUG = True
+
+    response = client.post(path, {}, content_type="application/json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert error["message"].startswith("No API endpoint has this URL")
+    assert (f"Did you mean {meant}?" in error["message"]) if meant else ("Did you mean" not in error["message"])
+
+
+def test_with_debug_on_a_page_that_is_not_there_is_still_djangos_debug_page(client, expert, settings):
+    settings.DEBUG = True
+    client.force_login(expert)
+
+    response = client.get("/nothing-here/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert "Using the URLconf defined in" in response.content.decode()  # the page that lists the patterns tried
