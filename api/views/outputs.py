@@ -155,9 +155,10 @@ class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
             "`include=labels` adds each item's labels (pseudonymous annotator, answers, rubric version, time), "
             "skips and flags; `include=gold` its gold answers (`value` and `method` per question) and open ties; "
             "`include=labels,gold` both. An unknown value is a 400 naming it.\n\n"
-            "The path `/api/v1/outputs/facets` is the facets endpoint: an output whose external id is literally "
-            "`facets` is found with `GET /api/v1/outputs?q=facets` (a search that is one word also finds the "
-            "output with that external id)."
+            "The path `/api/v1/outputs/facets` is the facets endpoint, and `/api/v1/outputs/facets/` no route (a "
+            "404 naming the endpoint, as a slash after any endpoint is): an output whose external id is literally "
+            "`facets` or `facets/` is found with `GET /api/v1/outputs?q=facets` (a search that is one word also "
+            "finds the output with that external id)."
         ),
         parameters=[
             OpenApiParameter(

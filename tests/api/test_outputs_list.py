@@ -360,6 +360,29 @@ def test_an_output_named_facets_is_found_by_the_list(reader, shop):
     assert "results" not in reader.get(f"{URL}/facets").json()  # the path is the facets endpoint
 
 
+@pytest.mark.parametrize("query", ["", "?tag=billing"])
+def test_facets_with_a_trailing_slash_is_the_slip_every_endpoint_answers_not_an_output_id(reader, query):
+    """`/api/v1/outputs/facets/` read as the output whose external id is "facets/": a 404 about no such output, or
+    with a filter a 400 calling `tag` unknown. A slash after an endpoint is no route (POST /api/v1/outputs/ is a 404
+    saying "Did you mean /api/v1/outputs?"), and so it is here."""
+    response = reader.get(f"{URL}/facets/{query}")
+
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["message"].startswith("No API endpoint has this URL")
+    assert "Did you mean /api/v1/outputs/facets?" in error["message"]
+
+
+def test_an_output_id_that_only_starts_or_ends_like_facets_is_still_an_output(reader, shop):
+    for external_id in ("facets/x", "my-facets/", "facets//"):
+        OutputFactory(project=shop["project"], external_id=external_id)
+
+        response = reader.get(f"{URL}/{external_id}")
+
+        assert response.status_code == 200, external_id
+        assert response.json()["external_id"] == external_id
+
+
 @pytest.mark.parametrize(
     ("params", "queries"),
     [
