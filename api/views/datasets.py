@@ -418,8 +418,9 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
             headers["Repr-Digest"] = repr_digest(version.sha256)
         chunks = export.chunks(version=version)
         if export.takes:
-            # A format of some rows may have none: an empty 200 said nothing. Its first chunk, read before the headers
-            # go, tells; how many rows a file with some holds is known only once it has streamed.
+            # A format of some rows may have none: an empty 200 said nothing. Its first chunk (its first record alone),
+            # read before the headers go, tells; how many rows a file with some holds is known only once it has
+            # streamed. An empty file is read through first: no stored count says which rows a format takes.
             first = next(chunks, None)
             if first is None:
                 headers["X-Rows"] = "0"

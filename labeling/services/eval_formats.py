@@ -207,7 +207,12 @@ def _jsonl(record: Callable[[dict, RowShape], dict | None]) -> Callable[..., Ite
     def chunks(*, version: DatasetVersion) -> Iterator[bytes]:
         shape = RowShape.of(version)
         records = (record(_decode(line), shape) for line in stored_lines(version))
-        return batched(_sorted.encode(item).decode() + "\n" for item in records if item is not None)
+        lines = (_sorted.encode(item).decode() + "\n" for item in records if item is not None)
+        # The first record is a chunk of its own: a download reads up to it before its headers go (they say whether
+        # the file is empty), not up to a full chunk, which of a version where few rows qualify was all of it.
+        if (first := next(lines, None)) is not None:
+            yield first.encode()
+            yield from batched(lines)
 
     chunks.__doc__ = f"The version as {record.__name__} JSONL: one record a line, rows without one left out."
     return chunks

@@ -401,6 +401,33 @@ def test_an_empty_file_of_a_format_that_takes_some_rows_says_why(reader, project
     assert body(chat) and "X-Rows" not in chat.headers  # some rows: the count is not known before streaming
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(("failing", "pages_before_headers"), [((), 2), ((0,), 1), ((ROW_CHUNK + 3,), 2)])
+def test_the_headers_of_an_openai_file_wait_for_its_first_record_only(reader, dataset, failing, pages_before_headers):
+    """Whether a format of some rows has none decides its headers (X-Rows: 0 and a note), so rows are read before
+    they go: up to the first record that qualifies, not a whole chunk of records (ROW_CHUNK of them, or 256 KB) that
+    on a version where few rows qualify was all of it before the first byte. An empty file is still read through."""
+    version = synthetic_version(dataset, ROW_CHUNK + 7, number=2)  # passing rows: none in openai-preference
+    for position in failing:  # … but these, failing with a correction
+        line = version.rows.get(position=position).line
+        row = {**json.loads(line.text), "label": {"correct": {"method": "unanimous", "value": False}}}
+        line.text = json.dumps({**row, "expected_output": f"fixed {position}"}, sort_keys=True, separators=(",", ":"))
+        line.save(update_fields=["text"])
+
+    with CaptureQueriesContext(connection) as before_headers:
+        response = reader.get(f"{EVAL}/versions/2/download?format=openai-preference")
+    pages = [query for query in before_headers.captured_queries if f"LIMIT {ROW_CHUNK}" in query["sql"]]
+
+    assert response.status_code == 200 and len(pages) == pages_before_headers
+    records = [json.loads(line) for line in body(response).decode().splitlines()]
+    assert [record["preferred_output"][0]["content"] for record in records] == [f"fixed {at}" for at in failing]
+    if failing:
+        assert "X-Rows" not in response.headers and "X-Rows-Note" not in response.headers
+    else:
+        assert response.headers["X-Rows"] == "0"
+        assert response.headers["X-Rows-Note"].startswith(f"None of version 2's {ROW_CHUNK + 7} rows is in")
+
+
 @pytest.mark.parametrize("fmt", ["xlsx", "json", "JSONL", "openai_chat"])
 def test_an_unknown_format_is_a_400_naming_the_formats_there_are(reader, v1, fmt):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
