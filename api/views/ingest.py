@@ -40,6 +40,14 @@ class _IngestView(KnownParametersOnly, APIView):
         return request.data if isinstance(request.data, bytes) else b""
 
 
+# As the README says (ingest, "Strict"): a duplicated key is not refused here, for the speed of ingest alone.
+_KEY_GIVEN_TWICE = (
+    "A key given twice in one JSON object keeps its last value, as most JSON parsers do; the other endpoints refuse "
+    "it, but finding it here would take a second, Python-level parse of every batch. Idempotency compares records "
+    "as decoded: the record sent again without the duplicate is a duplicate, not a conflict."
+)
+
+
 def _request(component: str) -> dict:
     return {"application/json": {"$ref": f"#/components/schemas/{component}"}}
 
@@ -51,7 +59,8 @@ class OutputsIngestView(_IngestView):
         description=(
             f"At most {settings.INGEST_MAX_RECORDS:,} records and {settings.INGEST_MAX_BODY_BYTES:,} bytes per "
             "request. All-or-nothing: one invalid record refuses the batch. Unknown fields are refused. "
-            f"Strings may not contain NUL; JSON values nest at most {settings.INGEST_MAX_JSON_DEPTH} levels."
+            f"Strings may not contain NUL; JSON values nest at most {settings.INGEST_MAX_JSON_DEPTH} levels. "
+            f"{_KEY_GIVEN_TWICE}"
         ),
         request=_request("OutputsBatch"),
         responses={200: IngestResultOut, **_ERRORS},
@@ -65,6 +74,7 @@ class EventsIngestView(_IngestView):
     @extend_schema(
         operation_id="ingest_events",
         summary="Send usage events (batch; idempotent when external_id is given)",
+        description=f"The same rules as outputs. {_KEY_GIVEN_TWICE}",
         request=_request("EventsBatch"),
         responses={200: IngestResultOut, **_ERRORS},
     )
@@ -77,7 +87,10 @@ class FeedbackIngestView(_IngestView):
     @extend_schema(
         operation_id="ingest_feedback",
         summary="Send end-user feedback for outputs sent earlier",
-        description="The last feedback sent for an output wins. Unknown external ids are listed in `not_found`.",
+        description=(
+            "The last feedback sent for an output wins. Unknown external ids are listed in `not_found`. "
+            f"{_KEY_GIVEN_TWICE}"
+        ),
         request=_request("FeedbackBatch"),
         responses={200: FeedbackResultOut, **_ERRORS},
     )

@@ -68,6 +68,27 @@ def test_a_resent_id_with_other_content_is_a_conflict_and_the_stored_row_stays(a
     assert Output.objects.get(project=project, external_id="conv-1").output.startswith("Your order #1001")
 
 
+def test_a_key_given_twice_in_a_record_keeps_the_last_value_and_the_docs_say_so(api, project, client):
+    """Ingest keeps the last of a duplicated key, as most JSON parsers and peers' ingest APIs do (the other endpoints
+    refuse it; here the check would cost a second, Python-level parse of every batch). Idempotency holds: the record
+    is compared as decoded, so the same record sent without the duplicate is a duplicate, not a conflict."""
+    twice = json.dumps(batch([output_record(1, output="first")])).replace(
+        '"output": "first"', '"output": "first", "output": "last"'
+    )
+
+    response = api.post(URL, twice)
+    again = api.post(URL, batch([output_record(1, output="last")]))
+
+    assert response.status_code == 200 and response.json()["created"] == 1
+    assert Output.objects.get(project=project, external_id="conv-1").output == "last"
+    assert again.json() == {"created": 0, "duplicates": 1, "conflicts": 0, "conflict_ids": []}
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for path in ("/api/v1/outputs", "/api/v1/events", "/api/v1/feedback"):
+        assert (
+            "A key given twice in one JSON object keeps its last value" in schema["paths"][path]["post"]["description"]
+        )
+
+
 def test_the_same_instant_in_another_offset_is_a_duplicate(api):
     api.post(URL, batch([output_record(1, occurred_at="2026-11-20T09:15:00+01:00")]))
     response = api.post(URL, batch([output_record(1, occurred_at="2026-11-20T08:15:00Z")]))
