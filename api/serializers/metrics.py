@@ -245,7 +245,16 @@ class AgreementRowOut(serializers.Serializer):
             "kind": serializers.CharField(),
             "level": serializers.CharField(help_text="Krippendorff's alpha level: nominal or ordinal."),
             "alpha": ratio_field("Krippendorff's alpha at `level`."),
-            "alpha_interval": ratio_field("Interval-level alpha (ratings)."),
+            "alpha_interval": ratio_field(
+                "Not a confidence interval: Krippendorff's alpha again, computed at the interval level of measurement "
+                "(differences between ratings weighed by their size). Rating questions only, null otherwise. Kept "
+                "for existing clients; the same value as `alpha_at_interval_level`."
+            ),
+            "alpha_at_interval_level": ratio_field(
+                "Krippendorff's alpha at the interval level of measurement, for rating questions (null otherwise): "
+                "a second alpha beside `alpha` (ordinal for ratings), not an interval around it. Also served as "
+                "`alpha_interval`."
+            ),
             "fleiss_kappa": ratio_field(),
             "cohen_kappa": ratio_field("The mean of the pairwise kappas."),
             "pairs": PairOut(many=True),
@@ -266,9 +275,18 @@ class ExpertGoldOut(serializers.Serializer):
         return {
             **_week_fields(),
             "expert": serializers.CharField(help_text="The expert's username."),
-            "gold_rate": ratio_field("Labels agreeing with the gold answer / labels compared."),
-            "agree": serializers.IntegerField(),
-            "compared": serializers.IntegerField(),
+            "gold_rate": ratio_field(
+                "`agree` / `compared`: the share of the expert's answers equal to the item's gold answer, on items "
+                "that several experts labeled and that have a gold answer. The gold answer is the experts' majority, "
+                "including their own answer, unless a lead adjudicated it; a tie gives no gold, so it is not "
+                "compared. With two labels per item the rate is therefore 1.0 unless a lead settled a tie: both "
+                "agree (a gold answer both match) or they differ (a tie, left out). It measures agreement with the "
+                "consensus, not accuracy against an independent key. Null when nothing was compared."
+            ),
+            "agree": serializers.IntegerField(help_text="Answers equal to the gold answer."),
+            "compared": serializers.IntegerField(
+                help_text="Answers on items with two or more labels and a gold answer (ties are not compared)."
+            ),
             "questions": serializers.DictField(child=GoldCountOut(), help_text="Question key → counts."),
         }
 

@@ -143,7 +143,8 @@ class TrendPointOut(serializers.Serializer):
 
 
 class ReportAgreementOut(OneWeekRow):
-    row, left_out = AgreementRowOut, ("pairs",)
+    # A frozen report keeps the keys it was frozen with: `alpha_at_interval_level` (the API's clearer name) is not one.
+    row, left_out = AgreementRowOut, ("pairs", "alpha_at_interval_level")
 
 
 class ReportQueueOut(OneWeekRow):
@@ -152,8 +153,13 @@ class ReportQueueOut(OneWeekRow):
 
 class ReportExpertOut(OneWeekRow):
     row = ExpertWeekOut
-    gold_rate = ratio_field(**OPTIONAL)
-    gold_compared = serializers.IntegerField(**OPTIONAL)
+    gold_rate = ratio_field(
+        "Of the expert's answers on items several experts labeled and that have a gold answer, the share equal to it "
+        "(the metrics API's `experts[].gold_rate`): the gold answer is the majority, including the expert's own, so "
+        "with two labels per item it is 1.0 unless a lead settled a tie.",
+        **OPTIONAL,
+    )
+    gold_compared = serializers.IntegerField(help_text="The answers `gold_rate` is a share of.", **OPTIONAL)
 
 
 class ReportThroughputOut(serializers.Serializer):

@@ -161,9 +161,12 @@ class AgreementView(MetricsView):
         summary="Agreement between experts per week and question, and each expert's agreement with gold",
         description=(
             "`results`: Krippendorff's alpha, Fleiss' and Cohen's kappa over the week's items with two or more "
-            "labels, with the pairwise kappas naming experts by username. `experts`: per week and expert, labels "
-            "agreeing with the gold answer of those compared; with `question`, only that question counts (an unknown "
-            "one is a 400 listing the rubric's questions). "
+            "labels, with the pairwise kappas naming experts by username. `alpha_at_interval_level` (also served as "
+            "`alpha_interval`, its older name) is a second alpha for ratings, at the interval level of measurement: "
+            "not a confidence interval. `experts`: per week and expert, labels agreeing with the gold answer of those "
+            "compared (`gold_rate`); the gold answer is the majority including the expert's own label and a tie has "
+            "none, so with two labels per item `gold_rate` is 1.0 unless a lead settled a tie. With `question`, only "
+            "that question counts (an unknown one is a 400 listing the rubric's questions). "
             f"Agreement spans all queues: `queue` is a 400 here.\n\n{_RANGE}"
         ),
         parameters=[AgreementQuery],

@@ -102,6 +102,7 @@ def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None =
             "level": row.level,
             "alpha": row.alpha,
             "alpha_interval": row.alpha_interval,
+            "alpha_at_interval_level": row.alpha_interval,
             "fleiss_kappa": row.fleiss_kappa,
             "cohen_kappa": row.cohen_kappa,
             "pairs": [

@@ -24,10 +24,12 @@ from labeling.models import (
 from labeling.rules.calendar import current_week, week_start
 from labeling.selectors.metrics_api import SEGMENTS, retention_cells, retention_curves
 from labeling.services.cycles import add_decision
+from labeling.services.metrics import refresh_week_metrics
 from labeling.services.rubrics import publish_rubric
 from tests.api.test_schema_matches_responses import answer_shape, problems, unshaped
 from tests.conftest import Api, _member
 from tests.factories import OutputFactory, created_weeks_ago
+from tests.helpers.labeling import AGREE, TIE, label_outputs
 from tests.helpers.rubrics import QUESTIONS
 
 TOPIC = {"key": "topic", "kind": "choice", "prompt": "What is it about?", "options": ["billing", "shipping"]}
@@ -264,6 +266,43 @@ def test_agreement_for_one_question_counts_only_that_question(reader, metrics, w
     assert ezra["expert"] == "ezra" and list(ezra["questions"]) == ["helpful"]
     assert (ezra["agree"], ezra["compared"], ezra["gold_rate"]) == (7, 11, 7 / 11)
     assert reader.get(f"{AGREEMENT}?question=fix").json()["experts"] == []  # compared on no one's labels
+
+
+def schema_properties(client, component: str) -> dict:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    return schema["components"]["schemas"][component]["properties"]
+
+
+def test_alpha_interval_is_a_second_alpha_not_a_confidence_interval(client, reader, metrics, weeks):
+    """`alpha_interval` read like a confidence interval: it is Krippendorff's alpha computed at the interval level of
+    measurement (ratings only). The answer says so under a name of its own, `alpha_at_interval_level`, and the
+    old field's description says what it is."""
+    body = reader.get(f"{AGREEMENT}?{week_query(weeks[0], weeks[0])}").json()
+
+    correct, helpful = body["results"]
+    assert (helpful["alpha_at_interval_level"], helpful["alpha_interval"]) == (0.45, 0.45)
+    assert (correct["alpha_at_interval_level"], correct["alpha_interval"]) == (None, None)  # not a rating
+    fields = schema_properties(client, "AgreementRowOut")
+    assert "not a confidence interval" in fields["alpha_interval"]["description"].lower()
+    assert "interval level of measurement" in fields["alpha_at_interval_level"]["description"]
+
+
+def test_gold_rate_is_one_with_two_labels_per_item_and_its_description_says_why(client, reader, project, this_week):
+    """Two labels per item: where they agree, the gold answer is theirs (both agree with it); where they differ it is
+    a tie with no gold, so nothing is compared. Each expert's `gold_rate` is then 1.0 unless a lead adjudicated: the
+    figure is right by its definition, and its description says so."""
+    experts = [_member(project, "lab0", "expert"), _member(project, "lab1", "expert")]
+    label_outputs(project, 2, answers=AGREE, experts=experts)
+    label_outputs(project, 1, answers=TIE, experts=experts)
+    refresh_week_metrics(project=project, week=this_week)
+
+    body = reader.get(f"{AGREEMENT}?question=correct").json()
+
+    assert [(row["expert"], row["gold_rate"], row["agree"], row["compared"]) for row in body["experts"]] == [
+        ("lab0", 1.0, 2, 2), ("lab1", 1.0, 2, 2)
+    ]  # fmt: skip
+    described = schema_properties(client, "ExpertGoldOut")["gold_rate"]["description"]
+    assert "including their own" in described and "tie" in described and "1.0" in described
 
 
 # Throughput ----------------------------------------------------------------------------------------------
