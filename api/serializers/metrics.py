@@ -124,6 +124,19 @@ class RetentionQuery(MetricsQuery):
         "question": "Retention is of the project's end users: `question` does not apply here.",
     }
 
+    def get_fields(self):
+        # Here `from` and `to` bound the cohorts (as Amplitude's and Mixpanel's retention do), not the activity.
+        fields = super().get_fields()
+        fields["from"].help_text = (
+            f"{WEEK_HELP} The first cohort: users first active from this week on. By default {DEFAULT_WEEKS} weeks up "
+            "to `to`, from the project's first week if that is later."
+        )
+        fields["to"].help_text = (
+            f"{WEEK_HELP} The last cohort: users first active up to this week. It bounds the cohorts, not the weeks of "
+            "activity: each cohort's cells run on to the current week (`activity_week`). By default the current week."
+        )
+        return fields
+
     def extra_fields(self) -> dict:
         return {
             "segment": choice_parameter(
@@ -340,6 +353,10 @@ class RetentionCellOut(serializers.Serializer):
     cohort = serializers.CharField(help_text="The cohort's week label: the week its users were first active.")
     cohort_week = serializers.DateField(help_text="The cohort week's first day.")
     offset = serializers.IntegerField(help_text="Weeks after the cohort week.")
+    activity_week = serializers.CharField(
+        help_text="The week label of the week the cell counts activity in (cohort + offset); it may be after `to`, "
+        "which bounds the cohorts."
+    )
     cohort_users = serializers.IntegerField()
     active_on = serializers.IntegerField(help_text="Cohort users active in week cohort + offset.")
     active_on_or_after = serializers.IntegerField(help_text="Cohort users active in that week or any later one.")
@@ -359,6 +376,11 @@ class CurvePointOut(serializers.Serializer):
 class RetentionOut(_RangeOut):
     def lists(self) -> dict:
         return {
+            "range_of": serializers.ChoiceField(
+                choices=["cohorts"],
+                help_text="What `from` and `to` bound: the cohorts (the week their users were first active), not the "
+                "weeks of activity; each cohort's cells run on to the current week.",
+            ),
             "segment": serializers.CharField(allow_null=True, help_text="The segment asked for; null for all."),
             "measure": serializers.ChoiceField(choices=list(MEASURES)),
             "results": RetentionCellOut(many=True, help_text="Ordered by segment, cohort week and offset."),
@@ -380,6 +402,7 @@ def retention_out(data: dict) -> dict:
         "project": data["project"],
         "from": data["from"],
         "to": data["to"],
+        "range_of": data["range_of"],
         "segment": data["segment"],
         "measure": data["measure"],
         # The selector's cells already carry RetentionCellOut's keys in its order; only the date is rendered.

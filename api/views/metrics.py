@@ -210,8 +210,11 @@ class RetentionView(MetricsView):
         summary="Weekly cohort retention of the project's end users",
         description=(
             "`results`: the cohort grid of the cohorts first active from `from` to `to`, counts beside rates: of "
-            "`cohort_users` first active in the cohort week, `active_on` were active `offset` weeks later and "
-            "`active_on_or_after` then or later. A cell whose week is still running is `incomplete`. Segments: "
+            "`cohort_users` first active in the cohort week, `active_on` were active `offset` weeks later (in "
+            "`activity_week`) and `active_on_or_after` then or later. `from` and `to` bound the cohorts, not the "
+            "weeks of activity (`range_of`: `cohorts`), as in Amplitude's and Mixpanel's retention: each cohort's "
+            "cells run on to the current week, past `to`; keep the cells whose `activity_week` is not after a week "
+            "to bound the activity too. A cell whose week is still running is `incomplete`. Segments: "
             "`all` users, and users whose outputs were labeled `pass` or `fail`. `curves`: per segment, the "
             "cohort-size-weighted mean of `measure` at each offset over the complete cells (incomplete ones left "
             f"out). `queue` and `question` are a 400 here.\n\n{_RANGE}"
@@ -224,7 +227,8 @@ class RetentionView(MetricsView):
         weeks, segment, measure = query["weeks"], query.get("segment"), query["measure"]
         cells = retention_cells(project=self.project, weeks=weeks, segment=segment)
         curves = retention_curves(cells, weeks=weeks, segments=(segment,) if segment else SEGMENTS, measure=measure)
-        data = {**self.range_out(weeks), "segment": segment, "measure": measure, "results": cells, "curves": curves}
+        data = {**self.range_out(weeks), "range_of": "cohorts", "segment": segment, "measure": measure}
+        data |= {"results": cells, "curves": curves}
         # RetentionOut describes this body for the schema; a serializer call per cell cost 380 ms at 104 weeks.
         if _written_alike(cells, curves):
             # The bytes JSONRenderer gives for retention_out(data), written by msgspec straight from the selector's

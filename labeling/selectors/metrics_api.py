@@ -9,7 +9,7 @@ Every function takes an already authorised project and runs a fixed number of qu
 docstring), whatever the number of weeks, queues, questions or experts.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 
@@ -207,6 +207,10 @@ def retention_cells(*, project: Project, weeks: WeekRange, segment: str | None =
     order = {name: index for index, name in enumerate(SEGMENTS)}
     found = sorted(rows.values_list(*fields), key=lambda row: (order[row[0]], row[1], row[2]))
     labels = {week: week_label(week) for week in {row[1] for row in found}}
+    # The week each cell counts activity in, as a label: `to` bounds the cohorts, and their cells run on past it.
+    activity = {
+        (week, offset): week_label(week + timedelta(weeks=offset)) for week, offset in {row[1:3] for row in found}
+    }
     # Keys in the API's order (RetentionCellOut), so the API copies each cell without reordering it.
     return [
         {
@@ -214,6 +218,7 @@ def retention_cells(*, project: Project, weeks: WeekRange, segment: str | None =
             "cohort": labels[cohort_week],
             "cohort_week": cohort_week,
             "offset": offset,
+            "activity_week": activity[cohort_week, offset],
             "cohort_users": users,
             "active_on": active_on,
             "active_on_or_after": on_or_after,

@@ -392,8 +392,9 @@ def test_retention_serves_the_grid_with_rates_and_weighted_curves_over_complete_
         ("pass", week_label(two), 0), ("pass", week_label(two), 1), ("pass", week_label(two), 2),
     ]  # fmt: skip
     assert body["results"][1] == {
-        "segment": "all", "cohort": week_label(two), "cohort_week": two.isoformat(), "offset": 1, "cohort_users": 10,
-        "active_on": 4, "active_on_or_after": 6, "rate": 0.4, "rate_on_or_after": 0.6, "incomplete": False,
+        "segment": "all", "cohort": week_label(two), "cohort_week": two.isoformat(), "offset": 1,
+        "activity_week": week_label(one), "cohort_users": 10, "active_on": 4, "active_on_or_after": 6, "rate": 0.4,
+        "rate_on_or_after": 0.6, "incomplete": False,
     }  # fmt: skip
     assert body["results"][2]["incomplete"] and body["results"][4]["incomplete"]
     # Offset 0 pools the two complete cohorts (the current week's is still running); offset 1 only the oldest.
@@ -421,6 +422,27 @@ def test_retention_for_one_segment_measure_and_range(reader, retention):
     assert only_recent["curves"]["all"] == [{"offset": 0, "rate": 1.0, "returned": 30, "users": 30, "cohorts": 1}]
 
 
+def test_retention_says_from_and_to_bound_the_cohorts_and_names_each_cells_activity_week(
+    client, reader, retention, this_week
+):
+    """`to` bounds the cohorts, not the weeks of activity: a cohort's cells run on to the current week. The answer
+    names what `from` and `to` bound (`range_of`), each cell its week of activity (cohort + offset, as a label), and
+    the parameters' descriptions say it; the cells' numbers are the same."""
+    two, one = retention
+
+    body = reader.get(f"{RETENTION}?segment=all&{week_query(two, two)}").json()
+
+    assert (body["from"], body["to"], body["range_of"]) == (week_label(two), week_label(two), "cohorts")
+    assert [(cell["cohort"], cell["offset"], cell["activity_week"], cell["active_on"]) for cell in body["results"]] == [
+        (week_label(two), 0, week_label(two), 10), (week_label(two), 1, week_label(one), 4),
+        (week_label(two), 2, week_label(this_week), 3),
+    ]  # fmt: skip
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parameters = {p["name"]: p["description"] for p in schema["paths"][RETENTION]["get"]["parameters"]}
+    assert "last cohort" in parameters["to"] and "not the weeks of activity" in parameters["to"]
+    assert "first cohort" in parameters["from"]
+
+
 def retention_body_by_serializer(project, query: dict) -> dict:
     """The body as the view built it before: `RetentionOut` run over the selectors' rows, cell by cell."""
     params = RetentionQuery(data=query, context={"project": project})
@@ -429,8 +451,8 @@ def retention_body_by_serializer(project, query: dict) -> dict:
     rows = retention_cells(project=project, weeks=weeks, segment=segment)
     curves = retention_curves(rows, weeks=weeks, segments=(segment,) if segment else SEGMENTS, measure=measure)
     data = {
-        "project": project.slug, "from": week_label(weeks.first), "to": week_label(weeks.last), "segment": segment,
-        "measure": measure, "results": rows, "curves": curves,
+        "project": project.slug, "from": week_label(weeks.first), "to": week_label(weeks.last), "range_of": "cohorts",
+        "segment": segment, "measure": measure, "results": rows, "curves": curves,
     }  # fmt: skip
     return RetentionOut(data).data
 

@@ -80,7 +80,9 @@ class Metrics:
     def retention(
         self, *, from_: str | None = None, to: str | None = None, segment: str | None = None, measure: str | None = None
     ) -> Records:
-        """The cohort grid, a row per segment, cohort and offset; `.meta["curves"]`: the weighted mean curves."""
+        """The cohort grid, a row per segment, cohort and offset; `.meta["curves"]`: the weighted mean curves.
+        `from_` and `to` bound the cohorts, not the weeks of activity: each cohort's cells run on to the current week
+        (a cell's `activity_week` names its week)."""
         return self._get("retention", "results", from_=from_, to=to, segment=segment, measure=measure)
 
     def changes(self, *, week: str | None = None) -> Records:
