@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from api.parameters import QueryBooleanField, choice_parameter
 from api.serializers.annotation import GoldAnswerOut, answers_field
-from labeling.models import Dataset, DatasetVersion, QuestionKind, VersionFileState
+from labeling.models import Dataset, DatasetVersion, QuestionKind, VersionFileState, week_label
 from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
 from labeling.rules.gold import ASKED_CHANGES
 from labeling.selectors.datasets import LATEST, build_state
@@ -340,6 +340,10 @@ class VersionOut(serializers.ModelSerializer):
 
     split_counts = serializers.DictField(child=serializers.IntegerField(), help_text="Rows per split.")
     rubric_versions = serializers.ListField(child=serializers.IntegerField())
+    cycle_week_label = serializers.SerializerMethodField(
+        help_text="The ISO week label of `cycle_week` (e.g. `2026-W48`), as the metrics and reports name weeks; null "
+        "with it."
+    )
     files = serializers.SerializerMethodField(
         help_text="The files a worker makes for a ready version (`parquet`, `hf`), by format: whether a download is "
         "served at once. Empty for a version that is not ready. The other formats are streamed at once."
@@ -349,13 +353,17 @@ class VersionOut(serializers.ModelSerializer):
         model = DatasetVersion
         fields = [
             "number", "status", "row_count", "rows_copied", "split_counts", "sha256", "rubric_versions", "cycle_week",
-            "created_at", "built_at", "withdrawn_at", "withdrawn_note", "withdrawn_by", "withdrawn_by_key", "files",
+            "cycle_week_label", "created_at", "built_at", "withdrawn_at", "withdrawn_note", "withdrawn_by",
+            "withdrawn_by_key", "files",
         ]  # fmt: skip
         extra_kwargs = {
+            "cycle_week": {
+                "help_text": "The first day of the cycle week it was built in (`cycle_week_label` is its ISO label)."
+            },
             "rows_copied": {
                 "help_text": "Rows kept unchanged from the version before (nothing they are made from changed); the "
                 "others were built new. 0 for a build from scratch."
-            }
+            },
         }
 
     withdrawn_by = serializers.SlugRelatedField(
@@ -370,6 +378,10 @@ class VersionOut(serializers.ModelSerializer):
         allow_null=True,
         help_text="The prefix of the API key that withdrew it (a CI job's, or a `privacy` key's erasure); else null.",
     )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_cycle_week_label(self, version) -> str | None:
+        return week_label(version.cycle_week) if version.cycle_week else None
 
     @extend_schema_field(serializers.DictField(child=StoredFileOut()))
     def get_files(self, version) -> dict[str, dict]:

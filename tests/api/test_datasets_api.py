@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from labeling.models import DatasetLine, DatasetRow, DatasetVersion, VersionStatus
+from labeling.models import DatasetLine, DatasetRow, DatasetVersion, VersionStatus, week_label
 from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
@@ -139,6 +139,20 @@ def test_versions_are_listed_newest_first_and_latest_is_the_newest_ready_one(rea
     assert latest.headers["X-Dataset-Version"] == "1"
     assert reader.get(f"{EVAL}/versions/3").json()["status"] == "building"  # metadata of any version
     assert reader.get(f"{EVAL}/versions/3").headers["X-Dataset-Version"] == "3"
+
+
+def test_a_versions_cycle_week_comes_with_its_iso_week_label_as_the_metrics_weeks_do(reader, dataset, v1):
+    """`cycle_week` is the week's first day, where the metrics and reports name weeks by ISO label ("2026-W48"):
+    `cycle_week_label` gives the label beside it (null with it), and `cycle_week` stays as it was."""
+    DatasetVersion.objects.create(dataset=dataset, number=2, status=VersionStatus.BUILDING)
+
+    version = reader.get(f"{EVAL}/versions/1").json()
+    building = reader.get(f"{EVAL}/versions/2").json()
+
+    assert version["cycle_week"] == v1.cycle_week.isoformat()
+    assert version["cycle_week_label"] == week_label(v1.cycle_week)
+    assert (building["cycle_week"], building["cycle_week_label"]) == (None, None)
+    assert reader.get(f"{EVAL}/versions").json()["results"][1]["cycle_week_label"] == week_label(v1.cycle_week)
 
 
 # Rows -----------------------------------------------------------------------------------------------------
