@@ -7,6 +7,7 @@ from api.serializers.annotation import GoldAnswerOut, answers_field
 from labeling.models import Dataset, DatasetVersion, QuestionKind, VersionFileState, week_label
 from labeling.rules.dataset_filters import FILTER_KEYS, METADATA_HELP, TEXT_ANY_HELP
 from labeling.rules.gold import ASKED_CHANGES
+from labeling.rules.row_changes import TEXT_LIMIT
 from labeling.selectors.datasets import LATEST, build_state
 from labeling.services.datasets import REASON_MAX_CHARS, definition_problems
 from labeling.services.exports import FORMATS
@@ -555,6 +556,27 @@ class DiffQuery(serializers.Serializer):
         }
 
 
+# Changed rows a diff says what changed in; the others are only in `changed` (counted in `changed_rows_left_out`).
+DIFF_DETAILS = 1000
+
+
+class GoldMoveOut(serializers.Serializer):
+    before = GoldAnswerOut(allow_null=True, help_text="The gold answer in `from` (as the row's `label`); null: none.")
+    after = GoldAnswerOut(allow_null=True, help_text="The gold answer in `to`; null: none.")
+
+
+class ChangedRowOut(serializers.Serializer):
+    id = serializers.CharField(help_text="The external id.")
+    fields = serializers.ListField(
+        child=serializers.CharField(), help_text="The row's fields whose values differ (e.g. `label`), sorted."
+    )
+    gold = serializers.DictField(
+        child=GoldMoveOut(),
+        help_text=f"Question key → its gold answer before and after, for the questions whose gold moved (value or "
+        f"method). Texts over {TEXT_LIMIT} characters are cut, ending with `…`: read the row for the whole text.",
+    )
+
+
 class DiffOut(serializers.Serializer):
     def get_fields(self):
         def ids(help_text: str) -> serializers.ListField:
@@ -565,7 +587,18 @@ class DiffOut(serializers.Serializer):
             "to": serializers.IntegerField(),
             "added": ids("External ids in `to` only, sorted."),
             "removed": ids("External ids in `from` only, sorted."),
-            "changed": ids("External ids in both whose rows differ, sorted."),
+            "changed": ids(
+                "External ids in both whose rows differ, sorted (ids only: `changed_rows` says what changed)."
+            ),  # fmt: skip
+            "changed_rows": ChangedRowOut(
+                many=True,
+                help_text=f"What changed in each of the first {DIFF_DETAILS} ids of `changed`, in its order: the "
+                "row's fields that differ and the gold answers that moved, before and after.",
+            ),
+            "changed_rows_left_out": serializers.IntegerField(
+                help_text=f"Changed rows past the first {DIFF_DETAILS}, in `changed` but not in `changed_rows` "
+                "(0 when every one is there)."
+            ),
         }
 
 

@@ -30,6 +30,7 @@ from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.parameters import KnownParametersOnly
 from api.permissions import CanBuildDatasetsOrSignedIn, CanReadOrSignedIn, CanWatchDatasetsOrSignedIn
 from api.serializers.datasets import (
+    DIFF_DETAILS,
     BuildOut,
     BuildQuery,
     DatasetIn,
@@ -525,7 +526,7 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
 
     @extend_schema(
         operation_id="diff_dataset_versions",
-        summary="External ids added, removed and changed between two ready versions",
+        summary="External ids added, removed and changed between two ready versions, and what changed in each",
         parameters=[DiffQuery],
         responses={200: DiffOut, 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY, 410: _WITHDRAWN},
     )
@@ -535,7 +536,8 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
         query.is_valid(raise_exception=True)
         old = ready_version(dataset, query.validated_data["from"], field="from")
         new = ready_version(dataset, query.validated_data["to"], field="to")
-        return Response(DiffOut({"from": old.number, "to": new.number, **version_diff(old=old, new=new)}).data)
+        diff = version_diff(old=old, new=new, details=DIFF_DETAILS)
+        return Response(DiffOut({"from": old.number, "to": new.number, **diff}).data)
 
 
 class DatasetBuildView(_DatasetView, GenericAPIView):

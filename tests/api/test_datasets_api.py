@@ -591,12 +591,33 @@ def test_the_diff_lists_added_removed_and_changed_ids(reader, project, lead, dat
     response = reader.get(f"{EVAL}/diff?from=1&to=latest")
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert {key: body[key] for key in ("from", "to", "added", "removed", "changed")} == {
         "from": 1, "to": 2, "added": ["out-00100", "out-00101"], "removed": ["out-00000"], "changed": ["out-00001"],
     }  # fmt: skip
     assert reader.get(f"{EVAL}/diff?from=2").json()["to"] == 2  # `to` defaults to latest
     # The rest was kept unchanged: neither the removed row nor the changed one.
     assert reader.get(f"{EVAL}/versions/2").json()["rows_copied"] == v1.row_count - 2
+
+
+def test_each_changed_row_says_which_fields_changed_and_how_its_gold_moved(reader, project, lead, dataset, v1):
+    """`changed` held ids only: an engineer fetched every changed row of both versions to see what changed. Each
+    changed row now comes with the row's fields that differ and, per question whose gold moved, before and after."""
+    items = {item.output.external_id: item for item in project.items.select_related("output")}
+    adjudicate(lead=lead, item=items["out-00001"], answers={"correct": False, "fix": "x" * 300})
+    build_version(dataset_id=dataset.pk)
+
+    body = reader.get(f"{EVAL}/diff?from=1&to=2").json()
+
+    assert body["changed"] == ["out-00001"] and body["changed_rows_left_out"] == 0
+    [entry] = body["changed_rows"]
+    assert entry["id"] == "out-00001"
+    assert {"label", "expected_output"} <= set(entry["fields"]) and "input" not in entry["fields"]
+    assert entry["gold"]["correct"] == {
+        "before": {"value": True, "method": "unanimous"}, "after": {"value": False, "method": "adjudicated"}
+    }  # fmt: skip
+    assert entry["gold"]["fix"]["before"] is None
+    assert entry["gold"]["fix"]["after"] == {"value": "x" * 199 + "…", "method": "adjudicated"}  # a long text is cut
 
 
 def test_a_diff_takes_latest_for_from_as_every_version_url_does(reader, project, dataset, v1):
@@ -608,8 +629,9 @@ def test_a_diff_takes_latest_for_from_as_every_version_url_does(reader, project,
     itself = reader.get(f"{EVAL}/diff?from=latest&to=latest")
 
     assert backwards.status_code == 200, backwards.json()
-    assert backwards.json() == {"from": 2, "to": 1, "added": [], "removed": ["out-00100", "out-00101"], "changed": []}
-    assert itself.json() == {"from": 2, "to": 2, "added": [], "removed": [], "changed": []}
+    unchanged = {"changed": [], "changed_rows": [], "changed_rows_left_out": 0}
+    assert backwards.json() == {"from": 2, "to": 1, "added": [], "removed": ["out-00100", "out-00101"], **unchanged}
+    assert itself.json() == {"from": 2, "to": 2, "added": [], "removed": [], **unchanged}
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ before where their sources did not change (`write_incremental`), checksummed in 
 the lines only they held (`delete_rows`), and compared between two versions (`version_diff`)."""
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable
 from itertools import batched
@@ -13,6 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Sum
 
 from labeling.exceptions import DomainError
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion
+from labeling.rules.row_changes import row_changes
 
 from ..export_rows import ROW_CHUNK
 from .rows import RowMaker, StoredRow, selected_keys
@@ -326,8 +328,12 @@ def _copy_rows(dataset_id: int, rows: list[tuple[int, int, str, str, bytes, str,
     )
 
 
-def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict[str, list[str]]:
-    """External ids added, removed and changed between two versions of one dataset."""
+def version_diff(*, old: DatasetVersion, new: DatasetVersion, details: int = 0) -> dict[str, Any]:
+    """External ids added, removed and changed between two versions of one dataset.
+
+    With `details`, also `changed_rows`: what changed in each of the first `details` changed rows (by id), by the one
+    rule of `rules.row_changes`, and `changed_rows_left_out`: how many changed rows are past that bound.
+    """
     if old.dataset_id != new.dataset_id:
         raise DomainError("Both versions must belong to the same dataset.")
     before = dict(old.rows.values_list("external_id", "line_id").iterator(chunk_size=ROW_CHUNK * 5))
@@ -340,5 +346,23 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion) -> dict[str, list[
         ids = {line for _, old_line, new_line in chunk for line in (old_line, new_line)}
         texts = dict(DatasetLine.objects.filter(pk__in=ids).values_list("pk", "text"))
         changed += [key for key, old_line, new_line in chunk if texts[old_line] != texts[new_line]]
-    return {"added": sorted(after.keys() - before.keys()), "removed": sorted(before.keys() - after.keys()),
-            "changed": sorted(changed)}  # fmt: skip
+    changed.sort()
+    diff = {"added": sorted(after.keys() - before.keys()), "removed": sorted(before.keys() - after.keys()),
+            "changed": changed}  # fmt: skip
+    if details:
+        diff["changed_rows"] = _changed_rows([(key, before[key], after[key]) for key in changed[:details]])
+        diff["changed_rows_left_out"] = max(len(changed) - details, 0)
+    return diff
+
+
+def _changed_rows(pairs: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """Each changed row's id with what changed in it, from its two stored lines (a query per chunk of rows)."""
+    entries = []
+    for chunk in batched(pairs, ROW_CHUNK):
+        ids = {line for _, old_line, new_line in chunk for line in (old_line, new_line)}
+        texts = dict(DatasetLine.objects.filter(pk__in=ids).values_list("pk", "text"))
+        entries += [
+            {"id": key, **row_changes(json.loads(texts[old_line]), json.loads(texts[new_line]))}
+            for key, old_line, new_line in chunk
+        ]
+    return entries

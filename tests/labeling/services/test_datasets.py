@@ -22,7 +22,7 @@ from labeling.services.datasets import build_version, create_dataset, split_of, 
 from labeling.services.datasets.rows import selected_keys
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, resolve_item
-from tests.helpers.labeling import bulk_labeled_items, label_outputs
+from tests.helpers.labeling import TIE, bulk_labeled_items, label_outputs
 from tests.helpers.plans import analyze, rows_handled
 
 
@@ -67,6 +67,26 @@ def test_nothing_changed_makes_no_new_version_and_new_labels_make_version_two(pr
     }  # fmt: skip
     first.refresh_from_db()
     assert first.rows.count() == 5  # version 1 is frozen
+
+
+def test_a_diff_details_only_its_first_changed_rows_and_counts_the_rest(project, lead):
+    """What changed is given for the first `details` changed ids, in order; the others are counted, so an answer about
+    a version where every row changed stays bounded."""
+    items = label_outputs(project, 3, answers=TIE)
+    dataset = create_dataset(project=project, spec={"name": "Eval", "only_resolved": False})
+    first = build_version(dataset_id=dataset.pk)
+    for item in items:
+        adjudicate(lead=lead, item=item, answers={"correct": True})
+    second = build_version(dataset_id=dataset.pk)
+
+    diff = version_diff(old=first, new=second, details=2)
+
+    assert diff["changed"] == ["out-00000", "out-00001", "out-00002"] and diff["changed_rows_left_out"] == 1
+    assert [entry["id"] for entry in diff["changed_rows"]] == ["out-00000", "out-00001"]
+    assert diff["changed_rows"][0]["gold"]["correct"] == {
+        "before": None, "after": {"value": True, "method": "adjudicated"}
+    }  # fmt: skip
+    assert "gold_status" in diff["changed_rows"][0]["fields"]
 
 
 def test_an_item_never_changes_split_as_the_dataset_grows():
