@@ -10,6 +10,7 @@ from labeling.rules.alerts import moments_in_zone
 from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
+from labeling.web.expert_views import skip_to_undo as skipped_item_of
 from labeling.web.markdown import render_markdown
 from labeling.web.structured import as_json, render_structured
 
@@ -24,6 +25,12 @@ def markdown(text, under_heading: int = 0) -> str:
         text = json.dumps(text, indent=2, ensure_ascii=False)
         return mark_safe(render_markdown(f"```json\n{text}\n```"))
     return mark_safe(render_markdown(text, under_heading=int(under_heading)))  # noqa: S308 — sanitised by nh3 above
+
+
+@register.filter
+def skip_to_undo(message) -> int | None:
+    """The item a "Skipped item …" message offers to hand back (an "Undo skip" button in it), else None."""
+    return skipped_item_of(message)
 
 
 @register.filter

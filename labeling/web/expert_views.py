@@ -371,13 +371,32 @@ def _seconds_left(expires_at: datetime | None) -> int | None:
     return None if expires_at is None else max(0, int((expires_at - timezone.now()).total_seconds()))
 
 
+# A "Skipped item …" message carries this tag with the item's id: the page shows an "Undo skip" button in it (base.html,
+# the skip_to_undo filter), which posts to undo_skip, as the skipped item's page reached by Back does.
+UNDO_SKIP_TAG = "undo-skip-"
+
+
+def undo_skip_tag(item_id: int) -> str:
+    return f"{UNDO_SKIP_TAG}{item_id}"
+
+
+def skip_to_undo(message) -> int | None:
+    """The item whose skip `message` offers to undo, else None."""
+    for tag in (getattr(message, "extra_tags", "") or "").split():
+        if tag.startswith(UNDO_SKIP_TAG) and tag[len(UNDO_SKIP_TAG) :].isdigit():
+            return int(tag[len(UNDO_SKIP_TAG) :])
+    return None
+
+
 @login_required
 @require_POST
 def skip_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     item = _held_item(request, slug, item_id)
     grant = _grant(request, item)
     if assignment.skip_item(expert=request.user, item=item, reason=request.POST.get("reason", ""), grant=grant):
-        messages.info(request, f"Skipped item {item.pk}; it will not be offered to you again.")
+        messages.info(
+            request, f"Skipped item {item.pk}; it will not be offered to you again.", extra_tags=undo_skip_tag(item.pk)
+        )
     else:
         messages.info(request, f"Item {item.pk} keeps your label: an item you labeled is not skipped.")
     return _hand_next_item(request, item.queue, grant)

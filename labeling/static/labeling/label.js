@@ -32,6 +32,11 @@
   var tabId = Math.random().toString(36).slice(2);
   var shownItem = null;
   var sameItemTabs = {};
+  // One-character shortcuts (letters, digits, `?`) can be turned off in the shortcuts list (WCAG 2.1.4): a speech
+  // input or a stray key press must not label or skip. Kept per browser; only Enter, Ctrl+Enter, Esc and the arrows
+  // stay on then.
+  var SINGLE_KEYS = "expertloop-single-key-shortcuts";
+  var singleKeys = readSingleKeys();
 
   // (Re)read the screen: at load, and after each swap; `answers` (answersGiven) go back into its label form when it is
   // the same item's.
@@ -45,15 +50,25 @@
     if (answers) putBack(answers);
     announceItem();
     if (!overlay) return;
+    statusRegion();
+    applySingleKeys();
 
     // The mouse moves the active question too, so keys and clicks can be mixed.
     questions.forEach(function (question, index) {
       question.addEventListener("focusin", function () { setActive(index, false); });
       question.addEventListener("click", function () { setActive(index, false); });
+      // Answered: its error from the refused label goes (typing fires "input", a pick "change").
+      ["input", "change"].forEach(function (kind) {
+        question.addEventListener(kind, function () { clearErrorOnceAnswered(question); });
+      });
     });
     overlay.addEventListener("click", function (event) {
       if (event.target === overlay || event.target.closest("#keys-close")) toggleOverlay(false);
     });
+    var opener = document.getElementById("keys-open");
+    if (opener) opener.addEventListener("click", function () { toggleOverlay(true); });
+    var toggle = document.getElementById("single-keys");
+    if (toggle) toggle.addEventListener("change", function () { setSingleKeys(toggle.checked); });
     document.querySelectorAll("form").forEach(function (each) {
       each.addEventListener("submit", function (event) {
         forgetDraftBoxes(each);
@@ -105,9 +120,11 @@
       }
       if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
       return response.text().then(function (html) {
+        var before = document.querySelector(".labeling");
         show(html, url, answers);
         var again = answers && document.getElementById(sending.id);
         if (again) again.scrollIntoView({ block: "nearest" });  // back where the flag or comment was written
+        afterSwap(sending, before ? before.dataset.itemId : null);
       });
     }).catch(function () {
       // Nothing came back: the answers are still on the screen, so the expert can send them again.
@@ -117,16 +134,87 @@
     });
   }
 
-  // Put the screen the server answered in place of this one, under its own address, with `answers` (see bind).
+  // Put the screen the server answered in place of this one, under its own address, with `answers` (see bind). The
+  // body's content and attributes are replaced, not the body: the status region stays the one a screen reader watches.
   function show(html, url, answers) {
     var next = new DOMParser().parseFromString(html, "text/html");
     next.querySelectorAll("script").forEach(function (script) { script.remove(); });  // this one is running
     document.title = next.title;
-    document.body.replaceWith(document.adoptNode(next.body));
+    var region = statusRegion();
+    var incoming = document.adoptNode(next.body);
+    var body = document.body;
+    Array.prototype.slice.call(body.attributes).forEach(function (attribute) { body.removeAttribute(attribute.name); });
+    Array.prototype.slice.call(incoming.attributes).forEach(function (attribute) {
+      body.setAttribute(attribute.name, attribute.value);
+    });
+    Array.prototype.slice.call(body.childNodes).forEach(function (node) { if (node !== region) node.remove(); });
+    while (incoming.firstChild) body.insertBefore(incoming.firstChild, region);
     var target = new URL(url, location.href);
     if (target.href !== location.href) history.pushState({ screen: true }, "", target.href);
     window.scrollTo(0, 0);
     bind(answers);
+  }
+
+  // A swapped-in screen, for a screen reader: the page's messages (and a refused label's summary) are said in the
+  // status region, and the focus goes where the work goes on. A flag or a comment: its message, which the focus reads
+  // out (refused: back in its box). A refused label: the first question in error. Else the screen's heading.
+  function afterSwap(sending, itemBefore) {
+    var said = Array.prototype.map.call(document.querySelectorAll(".messages .message"), function (message) {
+      var words = message.cloneNode(true);
+      words.querySelectorAll("button").forEach(function (button) { button.remove(); });  // "Undo skip": found by Tab
+      return words.textContent.replace(/\s+/g, " ").trim();
+    });
+    var messageLine = document.querySelector(".messages .message");
+    if (sending && KEEPING_FORMS.indexOf(sending.id) !== -1 && messageLine) {
+      if (!messageLine.classList.contains("error")) {
+        messageLine.tabIndex = -1;
+        messageLine.focus({ preventScroll: true });
+        return;
+      }
+      if (sending.id === "flag-form") openFlag(); else focusBox(document.getElementById("comment-body"));
+      announce(said.join(" "));
+      return;
+    }
+    var refused = document.querySelector("#label-form .form-error");
+    if (refused) {
+      refused.removeAttribute("role");  // said below, once
+      said.push(refused.textContent.trim());
+    }
+    var firstError = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
+    var screen = document.querySelector(".labeling");
+    var item = screen && form ? screen.dataset.itemId : null;
+    if (item && item !== itemBefore) said.push("Item " + item + " loaded.");
+    announce(said.join(" "));
+    if (firstError !== -1) {
+      moveTo(firstError);
+      return;
+    }
+    var heading = document.querySelector("main h1");
+    if (heading) {
+      if (!heading.hasAttribute("tabindex")) heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    }
+  }
+
+  // The polite status region of the labeling screen, made once and kept through every swap (show).
+  function statusRegion() {
+    var region = document.getElementById("screen-status");
+    if (!region) {
+      region = document.createElement("div");
+      region.id = "screen-status";
+      region.className = "sr-only";
+      region.setAttribute("role", "status");
+      region.setAttribute("aria-live", "polite");
+      document.body.append(region);
+    }
+    return region;
+  }
+
+  function announce(text) {
+    if (!text) return;
+    var line = document.createElement("p");
+    line.textContent = text;
+    statusRegion().replaceChildren(line);  // a new node: the same words said twice in a row are said again
   }
 
   // What the label form holds now, answered but not sent: its item and every answer field.
@@ -425,12 +513,43 @@
   function setActive(index, scroll) {
     if (!questions.length) return;
     active = Math.max(0, Math.min(questions.length - 1, index));
-    questions.forEach(function (question, i) { question.classList.toggle("is-active", i === active); });
+    questions.forEach(function (question, i) {
+      question.classList.toggle("is-active", i === active);
+      if (i === active) question.setAttribute("aria-current", "true"); else question.removeAttribute("aria-current");
+    });
     if (scroll !== false) questions[active].scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
+  // A key moved the active question: the focus goes to it, so a screen reader says which question it is, and Tab goes
+  // on into its options.
+  function moveTo(index) {
+    setActive(index);
+    var question = questions[active];
+    if (question && !question.contains(document.activeElement)) question.focus({ preventScroll: true });
+  }
+
   function advance() {
-    if (active < questions.length - 1) setActive(active + 1);
+    if (active < questions.length - 1) moveTo(active + 1);
+  }
+
+  function questionName(question) {
+    var prompt = question.querySelector(".q-prompt");
+    return "Question " + (questions.indexOf(question) + 1) + ", " + (prompt ? prompt.textContent.trim() : "");
+  }
+
+  // The error a refused label showed on a question goes once it is answered, and its ties to the question with it.
+  function clearErrorOnceAnswered(question) {
+    if (!question.classList.contains("has-error")) return;
+    var box = question.querySelector("textarea");
+    if (box ? !box.value.trim() : !answered(question)) return;
+    question.classList.remove("has-error");
+    question.removeAttribute("aria-describedby");
+    question.querySelectorAll("[aria-invalid]").forEach(function (input) {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    });
+    var error = question.querySelector(".field-error");
+    if (error) error.hidden = true;
   }
 
   // The option a key picks: the one the page marks with it (y/n; a rating's digit is its value, else the n-th
@@ -443,6 +562,10 @@
     if (!input) return false;
     input.checked = input.type === "checkbox" ? !input.checked : true;
     input.dispatchEvent(new Event("change", { bubbles: true }));
+    // The focus is not on the option (it stays where the keys are pressed): say what was picked.
+    var label = input.closest("label");
+    var name = label && label.querySelector(".option-label") ? label.querySelector(".option-label").textContent : "";
+    announce(questionName(question) + ": " + name.trim() + (input.checked ? " selected." : " not selected."));
     return true;
   }
 
@@ -479,11 +602,41 @@
   }
 
   function tabInOverlay(event) {
-    var stops = Array.prototype.slice.call(overlay.querySelectorAll("button, a[href], [tabindex='0']"));
+    var stops = Array.prototype.slice.call(overlay.querySelectorAll("button, a[href], input, [tabindex='0']"));
     if (!stops.length) return;
     var at = stops.indexOf(document.activeElement);
     var next = at === -1 ? 0 : (at + (event.shiftKey ? stops.length - 1 : 1)) % stops.length;
     stops[next].focus();
+  }
+
+  function readSingleKeys() {
+    try {
+      return localStorage.getItem(SINGLE_KEYS) !== "off";
+    } catch (error) {
+      return true;  // storage refused: on, as by default
+    }
+  }
+
+  function setSingleKeys(on) {
+    singleKeys = on;
+    try {
+      if (on) localStorage.removeItem(SINGLE_KEYS); else localStorage.setItem(SINGLE_KEYS, "off");
+    } catch (error) { /* storage refused: the choice holds on this screen only */ }
+    applySingleKeys();
+  }
+
+  // The setting shown: its checkbox, the hints of one-key shortcuts hidden when off (label.css), and the one-key
+  // aria-keyshortcuts put aside then, so a screen reader does not offer a key that does nothing.
+  function applySingleKeys() {
+    document.documentElement.classList.toggle("single-keys-off", !singleKeys);
+    var toggle = document.getElementById("single-keys");
+    if (toggle) toggle.checked = singleKeys;
+    document.querySelectorAll("[aria-keyshortcuts], [data-keyshortcuts]").forEach(function (element) {
+      var keys = element.getAttribute("aria-keyshortcuts") || element.getAttribute("data-keyshortcuts");
+      if (keys.length !== 1) return;
+      element.setAttribute(singleKeys ? "aria-keyshortcuts" : "data-keyshortcuts", keys);
+      element.removeAttribute(singleKeys ? "data-keyshortcuts" : "aria-keyshortcuts");
+    });
   }
 
   function focusBox(element) {
@@ -561,6 +714,7 @@
     var question = questions[active];
     var key = latinKey(event);
     var handled = true;
+    if (!singleKeys && key.length === 1) return;  // one-character shortcuts turned off: the key is the page's own
 
     if (key === "?") {
       toggleOverlay(true);
@@ -585,9 +739,9 @@
     } else if ((key === "ArrowDown" || key === "ArrowUp") && target && target.type === "radio") {
       return;  // the browser's own keys of a radio group: the next or previous option (j and k change question)
     } else if (key === "j" || key === "ArrowDown") {
-      setActive(active + 1);
+      moveTo(active + 1);
     } else if (key === "k" || key === "ArrowUp") {
-      setActive(active - 1);
+      moveTo(active - 1);
     } else if (key === "e" && question) {
       focusBox(question.querySelector("textarea"));
     } else if (key === "s") {

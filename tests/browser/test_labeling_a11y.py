@@ -1,0 +1,229 @@
+"""The labeling screen with a screen reader and the keyboard alone: what a swap, a key, an error, a flag or a comment
+changes is said in a live region that outlives the swaps, and the focus goes where the work goes on; the shortcut
+hints are not part of the options' names; the one-letter shortcuts can be turned off, and a skip undone at once."""
+
+import pytest
+from playwright.sync_api import expect
+
+from labeling.models import Queue, Skip, Slot, SlotState
+from labeling.services.rubrics import publish_rubric
+from tests.helpers.browser import sign_in
+from tests.helpers.labeling import make_items
+from tests.helpers.rubrics import questions
+
+from .test_labeling import KEYS, current_item, open_next, press_and_follow
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+FOCUSED_ID = "() => document.activeElement && document.activeElement.id"
+
+
+@pytest.fixture
+def queue(project, rubric):
+    return Queue.objects.create(project=project, slug="all", name="All answers")
+
+
+def status(page):
+    return page.locator("#screen-status")
+
+
+def mark_status_region(page) -> None:
+    """Mark the live region as it is now: a region swapped out and in again anew is not announced by screen readers."""
+    page.evaluate("document.getElementById('screen-status').dataset.first = '1'")
+
+
+def test_a_saved_label_or_a_skip_is_announced_and_the_focus_goes_to_the_new_items_heading(
+    page, live_server, expert, project, queue
+):
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    expect(status(page)).to_have_attribute("role", "status")
+    expect(status(page)).to_have_attribute("aria-live", "polite")
+    mark_status_region(page)
+
+    for key in KEYS:
+        page.keyboard.press(key)
+    press_and_follow(page, "Enter")
+
+    second = current_item(page)
+    assert second != first
+    expect(status(page)).to_have_attribute("data-first", "1")  # the same region, still in the page
+    expect(status(page)).to_contain_text(f"Label saved for item {first}.")
+    expect(status(page)).to_contain_text(f"Item {second} loaded.")
+    heading = page.locator("h1.item-title")
+    expect(heading).to_be_focused()
+    expect(heading).to_have_attribute("tabindex", "-1")
+    expect(heading).to_have_text(f"Item {second}")
+
+    press_and_follow(page, "s")
+
+    third = current_item(page)
+    expect(status(page)).to_have_attribute("data-first", "1")
+    expect(status(page)).to_contain_text(f"Skipped item {second}")
+    expect(status(page)).to_contain_text(f"Item {third} loaded.")
+    expect(page.locator("h1.item-title")).to_be_focused()
+    page.keyboard.press("y")  # the keys work from the heading
+    assert page.locator("input[name=q-correct][value=yes]").is_checked()
+
+
+def test_keys_move_the_focus_to_the_active_question_and_a_pick_is_announced(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    expect(page.locator("#question-correct")).to_have_attribute("aria-current", "true")  # the active one at load
+
+    page.keyboard.press("y")
+
+    assert page.evaluate(FOCUSED_ID) == "question-helpful"
+    expect(page.locator("#question-helpful")).to_have_attribute("aria-current", "true")
+    assert page.locator("[aria-current]").count() == 1
+    expect(status(page)).to_have_text("Question 1, Is the answer correct?: Yes selected.")
+
+    page.keyboard.press("4")
+    assert page.evaluate(FOCUSED_ID) == "question-tone"
+    expect(status(page)).to_have_text("Question 2, How helpful is it?: 4 selected.")
+    page.keyboard.press("j")
+    assert page.evaluate(FOCUSED_ID) == "question-issues"
+    page.keyboard.press("2")  # multi-choice: toggles, stays
+    assert page.evaluate(FOCUSED_ID) == "question-issues"
+    expect(status(page)).to_have_text("Question 4, Which problems?: evasive selected.")
+    page.keyboard.press("2")
+    expect(status(page)).to_have_text("Question 4, Which problems?: evasive not selected.")
+    page.keyboard.press("k")
+    assert page.evaluate(FOCUSED_ID) == "question-tone"
+
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("e")  # the text question: keys typed there are text, Escape leaves it
+    page.keyboard.type("jk y")
+    assert page.locator("textarea[name=q-critique]").input_value() == "jk y"
+    page.keyboard.press("Escape")
+    page.keyboard.press("k")
+    assert page.evaluate(FOCUSED_ID) == "question-issues"
+
+
+def test_a_refused_label_ties_each_error_to_its_question_and_focuses_the_first(
+    page, live_server, expert, project, queue
+):
+    publish_rubric(project=project, questions=questions(required=["correct", "tone"]))
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+
+    press_and_follow(page, "Enter")  # nothing answered
+
+    question = page.locator("#question-correct")
+    expect(question).to_be_focused()
+    error = page.locator("#error-correct")
+    expect(error).to_be_visible()
+    expect(question).to_have_attribute("aria-describedby", "error-correct")
+    for option in page.locator("#question-correct input").all():
+        expect(option).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#question-tone")).to_have_attribute("aria-describedby", "error-tone")
+    expect(status(page)).to_contain_text("Some answers need attention; nothing was saved.")
+
+    page.keyboard.press("y")  # answered: its error goes
+
+    expect(error).to_be_hidden()
+    expect(question).not_to_have_class("has-error")
+    assert question.get_attribute("aria-describedby") is None
+    for option in page.locator("#question-correct input").all():
+        assert option.get_attribute("aria-invalid") is None
+    expect(page.locator("#error-tone")).to_be_visible()  # not answered yet
+
+
+def test_after_a_flag_or_a_comment_the_focus_goes_to_what_it_says(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+
+    page.keyboard.press("f")
+    page.keyboard.type("Is next-day shipping our policy?")
+    press_and_follow(page, "Enter")
+
+    said = page.locator(".messages .message").first
+    expect(said).to_contain_text("Flagged for the weekly review meeting")
+    expect(said).to_be_focused()
+    page.keyboard.press("c")  # the keys go on working from there
+    page.keyboard.type("Asked the shipping team.")
+    press_and_follow(page, "Control+Enter")
+    said = page.locator(".messages .message").first
+    expect(said).to_contain_text("Comment added.")
+    expect(said).to_be_focused()
+
+    page.keyboard.press("f")
+    press_and_follow(page, "Enter")  # an empty note is refused: back in the box to write it
+    expect(page.locator(".messages")).to_contain_text("Say in a few words")
+    expect(page.locator("#flag-note")).to_be_focused()
+    assert current_item(page) == item
+
+
+def test_the_shortcut_hints_are_not_part_of_the_options_names(page, live_server, expert, project, queue):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+
+    snapshot = page.locator("#label-form").aria_snapshot()
+
+    assert 'radio "Yes"' in snapshot
+    assert 'radio "4"' in snapshot
+    assert 'checkbox "evasive"' in snapshot
+    assert 'radio "y Yes"' not in snapshot
+    assert page.locator("#label-form kbd:not([aria-hidden=true])").count() == 0
+
+
+def test_the_one_letter_shortcuts_can_be_turned_off_for_this_browser(page, live_server, expert, project, queue):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+
+    page.locator("#keys-open").click()  # a button opens the list, not only `?`
+    expect(page.locator("#keys-overlay")).to_be_visible()
+    toggle = page.get_by_role("checkbox", name="One-key shortcuts")
+    expect(toggle).to_be_checked()
+    toggle.uncheck()
+    page.keyboard.press("Escape")
+    expect(page.locator("#keys-overlay")).to_be_hidden()
+
+    page.evaluate("document.activeElement.blur()")
+    for key in ["y", "s", "f", "?", "j"]:
+        page.keyboard.press(key)
+    assert not page.locator("input[name=q-correct][value=yes]").is_checked()
+    expect(page.locator("#keys-overlay")).to_be_hidden()
+    assert not Skip.objects.exists()
+    assert current_item(page) == item
+
+    page.reload()  # kept in this browser
+    page.keyboard.press("y")
+    assert not page.locator("input[name=q-correct][value=yes]").is_checked()
+    page.locator("input[name=q-correct][value=yes]").check()
+    page.locator("h1.item-title").focus()
+    press_and_follow(page, "Enter")  # Enter, not a character key, still sends the label
+    assert current_item(page) != item
+
+    page.locator("#keys-open").click()
+    page.get_by_role("checkbox", name="One-key shortcuts").check()
+    page.keyboard.press("Escape")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("y")
+    assert page.locator("input[name=q-correct][value=yes]").is_checked()
+
+
+def test_a_skip_says_so_with_an_undo_that_hands_the_item_back(page, live_server, expert, project, queue):
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    skipped = open_next(page, live_server, queue)
+
+    press_and_follow(page, "s")
+    assert current_item(page) != skipped
+    expect(page.locator(".messages")).to_contain_text(f"Skipped item {skipped}")
+
+    with page.expect_navigation():
+        page.locator(".messages").get_by_role("button", name="Undo").click()
+
+    assert current_item(page) == skipped
+    expect(page.locator(".messages")).to_contain_text(f"Item {skipped} is yours to label again.")
+    assert page.locator("#label-form").count() == 1
+    assert not Skip.objects.filter(item_id=skipped).exists()
+    assert Slot.objects.filter(item_id=skipped, expert=expert, state=SlotState.LEASED).exists()
