@@ -944,6 +944,20 @@ def test_undo_skip_hands_the_item_back_to_label(client, expert, project, rubric,
     assert client.post(item_url(first), {**VALID, "rubric_id": rubric.pk}).headers["Location"] == item_url(second)
 
 
+def test_the_skipped_message_offers_to_undo_the_skip_without_javascript(client, expert, project, rubric, queue):
+    """The message on the next item's page holds an "Undo skip" button posting to the undo, as Back's page does."""
+    first, second = make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+
+    page = client.get(client.post(item_url(first, "skip")).headers["Location"]).text
+
+    assert f"Skipped item {first.pk}" in page
+    assert f'<form method="post" action="{item_url(first, "unskip")}" id="undo-skip-{first.pk}" hidden>' in page
+    assert f'<button type="submit" form="undo-skip-{first.pk}" class="undo-skip">Undo skip</button>' in page
+    assert "undo-skip" not in client.get(item_url(second)).text  # said once
+
+
 def test_undo_skip_changes_nothing_when_others_took_every_slot(client, expert, other_expert, project, rubric, queue):
     first = make_items(project, 1)[0]
     client.force_login(expert)
