@@ -25,9 +25,51 @@ from django.utils.safestring import SafeString, mark_safe
 from labeling.reports import first_cohort_running
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34
-CHAR_WIDTH = 6.5  # px of one character of an axis label, to know how many labels fit
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34  # LEFT is the least: a frame widens it to hold its y labels
 _ids = count(1)
+
+# Axis labels stay legible on any screen. The SVG scales with its chart's width (a 640-unit viewBox drawn 308 px wide
+# on a 390 px phone), so a narrower chart draws its labels larger in viewBox units: per band, the chart's least width
+# in CSS px and the labels' font size in viewBox units, at least 9.5 px on screen at that width. meeting.css sets the
+# same sizes with container queries on .chart (tests/labeling/web/test_charts.py checks they agree); the x labels
+# drawn in each band are those that fit side by side at its size.
+TICK_BANDS = (("wide", 560, 11), ("medium", 440, 14), ("narrow", 340, 18), ("phone", 0, 24))
+LARGEST_TICK = max(size for _, _, size in TICK_BANDS)
+TICK_GAP = 0.6  # the least space between two x labels, in ems
+
+# Advance widths in ems, from DejaVu Sans (the widest of the common system sans-serifs), a little over: an estimate
+# that is never short, so labels judged apart are apart on screen.
+_NARROW, _WIDE = set("ijl'|!.,:;"), set("MWmw%…—@")
+_CHAR_EMS = {" ": 0.33, "-": 0.38, "–": 0.52, "f": 0.4, "t": 0.41, "r": 0.43, "(": 0.4, ")": 0.4, "/": 0.35}
+
+
+def text_width(text: str, size: float) -> float:
+    """An estimate, never short, of `text`'s width in viewBox units at font size `size` (a digit is 0.64 em)."""
+    ems = 0.0
+    for char in text:
+        if char in _CHAR_EMS:
+            ems += _CHAR_EMS[char]
+        elif char in _NARROW:
+            ems += 0.34
+        elif char in _WIDE:
+            ems += 1.0
+        elif char.isdigit() or (char.isascii() and char.islower()):
+            ems += 0.64
+        elif char.isascii() and char.isupper():
+            ems += 0.8
+        else:  # accented, other scripts, symbols: as wide as an em
+            ems += 1.0
+    return ems * size * 1.04
+
+
+def _shorten(text: str, size: float, limit: float) -> str:
+    """`text`, cut short with "…" to be at most `limit` wide at `size` (one character at least)."""
+    if text_width(text, size) <= limit:
+        return text
+    for end in range(len(text) - 1, 0, -1):
+        if text_width(text[:end].rstrip() + "…", size) <= limit:
+            return text[:end].rstrip() + "…"
+    return text[:1] + "…"
 
 
 def percent(value: float | None) -> str:
@@ -82,48 +124,114 @@ class _Frame:
         self.ticks = _ticks(self.y_min, self.y_max, whole_numbers=fmt is whole)
         self.y_min, self.y_max = self.ticks[0], self.ticks[-1]
         self.fmt = fmt
-        self.plot_w = WIDTH - LEFT - RIGHT
+        # Room on the left for the widest y label at the largest size it is drawn at.
+        widest = max(text_width(fmt(value), LARGEST_TICK) for value in self.ticks)
+        self.left = max(LEFT, math.ceil(widest) + 10)
+        self.plot_w = WIDTH - self.left - RIGHT
         self.plot_h = HEIGHT - TOP - BOTTOM
 
     def x(self, index: int) -> float:
         if len(self.labels) == 1:
-            return LEFT + self.plot_w / 2
-        return LEFT + self.plot_w * index / (len(self.labels) - 1)
+            return self.left + self.plot_w / 2
+        return self.left + self.plot_w * index / (len(self.labels) - 1)
 
     def y(self, value: float) -> float:
         span = self.y_max - self.y_min or 1.0
         return TOP + self.plot_h * (1 - (value - self.y_min) / span)
 
-    def axes(self, *, band_x: bool = False) -> str:
+    def axes(self, *, band_x: bool = False, shorten: bool = False) -> str:
+        """Gridlines with the y labels, and the x labels that fit in each band (see TICK_BANDS): each drawn once,
+        with a class per band it shows in. `shorten` cuts long labels to their column's width (a bar chart's
+        categories, each one named) before leaving any out."""
         parts = ['<g class="axes">']
         for value in self.ticks:
             y = _num(self.y(value))
-            parts.append(f'<line class="gridline" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
+            parts.append(f'<line class="gridline" x1="{self.left}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>')
             parts.append(
-                f'<text class="tick" x="{LEFT - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">'
+                f'<text class="tick" x="{self.left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">'
                 f"{escape(self.fmt(value))}</text>"
             )
-        widest = max((len(label) for label in self.labels), default=1) * CHAR_WIDTH + 10
-        fit = max(2, int(self.plot_w // widest))
-        every = max(1, -(-len(self.labels) // fit))
-        last = len(self.labels) - 1
-        for index, label in enumerate(self.labels):
-            # Every `every`-th label, and always the last one, never one crowding it.
-            if index != last and (index % every or last - index < every):
-                continue
-            x = self.bar_center(index) if band_x else self.x(index)
-            # The last point sits on the plot's right edge: anchor its label there so it is not clipped.
-            anchor = "end" if not band_x and index == len(self.labels) - 1 and index else "middle"
+        positions = [self.bar_center(index) if band_x else self.x(index) for index in range(len(self.labels))]
+        slot = self.plot_w / max(len(self.labels), 1) if shorten else None
+        bands: dict[tuple[int, str, float, str], list[str]] = {}
+        for band, _, size in TICK_BANDS:
+            for placed in _place_labels(self.labels, positions, size, lo=self.left - 4, hi=WIDTH - 2, slot=slot):
+                bands.setdefault(placed, []).append(band)
+        for (index, text, x, anchor), shown_in in sorted(bands.items()):
+            full = self.labels[index]
+            title = f"<title>{escape(full)}</title>" if text != full else ""
+            classes = " ".join(f"on-{band}" for band in shown_in)
             parts.append(
-                f'<text class="tick" x="{_num(x)}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">'
-                f"{escape(label)}</text>"
+                f'<text class="tick x-tick {classes}" x="{_num(x)}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
+                f"{escape(text)}{title}</text>"
             )
         parts.append("</g>")
         return "".join(parts)
 
     def bar_center(self, index: int) -> float:
         slot = self.plot_w / max(len(self.labels), 1)
-        return LEFT + slot * (index + 0.5)
+        return self.left + slot * (index + 0.5)
+
+
+def _place_labels(
+    labels: Sequence[str], positions: Sequence[float], size: float, *, lo: float, hi: float, slot: float | None
+) -> list[tuple[int, str, float, str]]:
+    """The x labels to draw at font size `size`, as (index, text, x, text-anchor), so that no two come closer than
+    TICK_GAP and none leaves [lo, hi]: every k-th counting back from the last (the latest week is always named), for
+    the k that names the most. A label sits centred on its point, or starts or ends there at the chart's edges; the
+    label next to each edge one may be left out when that one crowds it. A label too wide for `slot` (or for half the
+    axis) is cut short with "…"."""
+    gap = TICK_GAP * size
+    limit = (slot - gap) if slot else (hi - lo) / 2
+    texts = [_shorten(label, size, limit) for label in labels]
+    widths = [text_width(text, size) for text in texts]
+    best: list[tuple[int, str, float, str]] = []
+    best_rank = (0, 0)
+    for every in range(1, len(labels) + 1):
+        if math.ceil(len(labels) / every) < best_rank[0]:
+            break  # fewer labels than the best, at best
+        tried = _every_kth(texts, widths, positions, every, gap=gap, lo=lo, hi=hi)
+        if tried is not None and (len(tried[0]), -tried[1]) > best_rank:
+            best, best_rank = tried[0], (len(tried[0]), -tried[1])
+    return best
+
+
+def _every_kth(
+    texts: Sequence[str],
+    widths: Sequence[float],
+    positions: Sequence[float],
+    every: int,
+    *,
+    gap: float,
+    lo: float,
+    hi: float,
+) -> tuple[list[tuple[int, str, float, str]], int] | None:
+    """Every `every`-th label counting back from the last, with how many were left out for crowding the last label
+    or being crowded by the first; None if they do not fit otherwise."""
+    last = len(texts) - 1
+    indexes = list(range(last, -1, -every))  # right to left
+    placed: list[tuple[int, str, float, str]] = []
+    left_out, left_edge = 0, math.inf
+    for number, index in enumerate(indexes):
+        x, width = positions[index], widths[index]
+        if lo <= x - width / 2 and x + width / 2 <= hi:
+            anchor, left = "middle", x - width / 2
+        elif x - width / 2 < lo and x + width <= hi:
+            anchor, left = "start", x
+        elif x + width / 2 > hi and lo <= x - width:
+            anchor, left = "end", x - width
+        else:
+            return None
+        if left + width + gap > left_edge:
+            # The last label, ending at its point, may crowd its neighbour; the first, starting at its point, may be
+            # crowded by its own: leave that one out. Any other crowding means `every` is too small.
+            if number == 1 or number == len(indexes) - 1:
+                left_out += 1
+                continue
+            return None
+        placed.append((index, texts[index], round(x, 1), anchor))
+        left_edge = left
+    return placed[::-1], left_out
 
 
 def _domain(values: list[float], low: float, high: float) -> tuple[float, float]:
@@ -155,7 +263,9 @@ def _segments(
     return [run for run in runs if run]
 
 
-def _svg_open(frame: _Frame, name: str, title: str, description: str, *, band_x: bool = False) -> list[str]:
+def _svg_open(
+    frame: _Frame, name: str, title: str, description: str, *, band_x: bool = False, shorten: bool = False
+) -> list[str]:
     """The chart's first parts: the SVG element with its title and description, then the frame's axes."""
     chart_id = _chart_id(name)
     svg = (
@@ -163,7 +273,7 @@ def _svg_open(frame: _Frame, name: str, title: str, description: str, *, band_x:
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">'
         f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(description)}</desc>'
     )
-    return [svg, frame.axes(band_x=band_x)]
+    return [svg, frame.axes(band_x=band_x, shorten=shorten)]
 
 
 def _polylines(
@@ -309,7 +419,7 @@ def multi_line_chart(
             tip = f"{line['name']}, {labels[index]}: {formatter(value)}"
             if point.get("detail"):
                 tip += f" · {point['detail']}"
-            x, y = frame.x(index), frame.y(value)
+            x, y = round(frame.x(index), 1), round(frame.y(value), 1)  # a square centred where a dot would be
             data = f'data-series="{escape(line["key"])}" data-x="{escape(labels[index])}" data-value="{value:.4f}"'
             if is_reference:  # a square, not a dot: told apart without its colour
                 parts.append(
@@ -363,11 +473,11 @@ def bar_chart(
     formatter = FORMATS[fmt]
     values = [bar.get("value") for bar in bars]
     frame = _Frame([str(bar["label"]) for bar in bars], values, y_range, formatter)
-    parts = _svg_open(frame, name, title, f"{len(bars)} bars.", band_x=True)
+    parts = _svg_open(frame, name, title, f"{len(bars)} bars.", band_x=True, shorten=True)
     slot = frame.plot_w / len(bars)
     width = min(slot * 0.6, 80)
     zero = frame.y(0.0)
-    parts.append(f'<line class="baseline" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_num(zero)}" y2="{_num(zero)}"/>')
+    parts.append(f'<line class="baseline" x1="{frame.left}" x2="{WIDTH - RIGHT}" y1="{_num(zero)}" y2="{_num(zero)}"/>')
     for index, bar in enumerate(bars):
         center = frame.bar_center(index)
         value = bar.get("value")
@@ -421,13 +531,13 @@ def histogram_chart(
         top = frame.y(value)
         tip = f"{bar['label']}: {whole(value)}" + (f" · {bar['detail']}" if bar.get("detail") else "")
         parts.append(
-            f'<rect class="bar" x="{_num(LEFT + slot * index + 0.5)}" y="{_num(top)}" '
+            f'<rect class="bar" x="{_num(frame.left + slot * index + 0.5)}" y="{_num(top)}" '
             f'width="{_num(max(slot - 1, 0.5))}" '
             f'height="{_num(max(zero - top, 0.5 if value else 0))}" data-label="{escape(bar["label"])}" '
             f'data-value="{value}"><title>{escape(tip)}</title></rect>'
         )
     for marker in markers:
-        x = _num(LEFT + slot * min(max(marker["at"], 0.0), len(bars)))
+        x = _num(frame.left + slot * min(max(marker["at"], 0.0), len(bars)))
         parts.append(
             # Labelled in the legend below and the tooltip: close percentiles would overlap as SVG text.
             f'<line class="marker" x1="{x}" x2="{x}" y1="{TOP}" y2="{_num(zero)}">'

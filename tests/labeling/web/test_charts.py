@@ -1,6 +1,8 @@
 """The server-side SVG charts: well-formed, escaped, honest about gaps and empty data."""
 
+import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +192,109 @@ def test_a_count_axis_has_distinct_whole_number_ticks(largest, ticks):
     assert labels == ticks
     top = svg.find(f".//{SVG}rect[@data-value='{largest}']")
     assert float(top.get("y")) >= charts.TOP  # the tallest column still inside the plot
+
+
+# Axis labels on any screen: the SVG scales with its chart, so a phone draws a 640-unit viewBox about 308 px wide and
+# an 11-unit label 5 px tall; meeting.css draws them larger in narrower charts (container queries on .chart), and each
+# x label says in which of those bands it is drawn (class on-<band>), so that none overlaps another at its size.
+PHONE_CHART_WIDTH = 300  # px: a 390 px phone's chart is 308 px wide, a 320 px one's about 240 (still 9 px)
+
+
+def x_labels(svg: ET.Element, band: str | None) -> list[ET.Element]:
+    """The x labels drawn in a band (all of them when the chart does not say: no band)."""
+    ticks = [text for text in svg.iter(f"{SVG}text") if "tick" in text.get("class", "").split()]
+    texts = [tick for tick in ticks if tick.get("dominant-baseline") is None]  # the y labels are centred on their line
+    if band is None:
+        return texts
+    return [text for text in texts if f"on-{band}" in text.get("class", "").split()]
+
+
+def extent(label: ET.Element, width: float) -> tuple[float, float]:
+    """Where a label of this width reaches from and to, given its anchor."""
+    x = float(label.get("x"))
+    start = {"start": x, "middle": x - width / 2, "end": x - width}[label.get("text-anchor", "start")]
+    return start, start + width
+
+
+def overlapping(spans: list[tuple[float, float]]) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    spans = sorted(spans)
+    return [(one, two) for one, two in zip(spans, spans[1:], strict=False) if one[1] > two[0]]
+
+
+def tick_bands_in_css() -> list[tuple[str | None, int, int]]:
+    """(band, least chart width in px, font size) of each container query on .chart in meeting.css that sizes the
+    axis labels, and of the base size (for the widest charts)."""
+    text = (Path(charts.__file__).resolve().parents[1] / "static" / "labeling" / "meeting.css").read_text()
+    queries = re.findall(r"@container chart \((?:(\d+)px <= )?width < (\d+)px\) \{(.*?)\n\}", text, re.S)
+    bands = []
+    for low, _, body in queries:
+        size = re.search(r"\.tick \{ font-size: (\d+)px", body).group(1)
+        band = re.search(r"\.x-tick\.on-([a-z]+) \{", body)
+        bands.append((band and band.group(1), int(low or 0), int(size)))
+    base = re.search(r"\.chart-svg \.tick \{ font-size: (\d+)px", text).group(1)
+    base_band = re.search(r"\.chart-svg \.x-tick:not\(\.on-([a-z]+)\) \{", text)
+    widest = max((int(high) for _, high, _ in queries), default=0)
+    return [*bands, (base_band and base_band.group(1), widest, int(base))]
+
+
+def test_axis_labels_are_at_least_9_px_on_screen_at_every_chart_width_the_css_draws_them():
+    """Before: one 11-unit size at every width, 5 px tall on a phone."""
+    bands = tick_bands_in_css()
+
+    for _, low, size in bands:
+        assert size * max(low, PHONE_CHART_WIDTH) / charts.WIDTH >= 9, (low, size)
+    # The bands, widths and sizes are the ones charts.py places its x labels for.
+    assert sorted(bands) == sorted(charts.TICK_BANDS)
+
+
+def week_label_width(text: str, size: float) -> float:
+    """A week label's width, an estimate of the tests' own: 0.65 em a character (chromium draws "2026-W41" 5.13 em
+    wide in DejaVu Sans, the font system-ui falls back to here)."""
+    return len(text) * 0.65 * size
+
+
+@pytest.mark.parametrize("weeks", [1, 2, 3, 5, 8, 9, 10, 13, 20, 26, 53])
+def test_week_labels_never_overlap_and_the_latest_week_is_always_named(weeks):
+    """Before: with nine weeks the last label, drawn ending at its point, overlapped the one before it."""
+    svg = svg_of(parse(charts.pass_rate_chart(trend([0.5] * weeks))))
+    latest = f"2026-W{40 + weeks - 1:02d}"
+
+    for band, _, size in tick_bands_in_css():
+        labels = x_labels(svg, band)
+        spans = [extent(label, week_label_width(label.text, size)) for label in labels]
+        assert all(left >= 0 and right <= charts.WIDTH for left, right in spans), band
+        assert not overlapping(spans), band
+        assert latest in [label.text for label in labels], band
+        if weeks <= 5 and size == 11:
+            assert len(labels) == weeks  # a desktop chart of a few weeks names every one
+
+
+@pytest.mark.parametrize("days", [7, 30, 60])
+def test_day_labels_of_a_histogram_never_overlap(days):
+    bars = [{"label": f"Oct {day:02d}", "value": day % 5} for day in range(1, days + 1)]
+    svg = svg_of(parse(charts.histogram_chart(name="per-day", title="Outputs per day", bars=bars)))
+
+    for band, _, size in charts.TICK_BANDS:
+        spans = [extent(label, charts.text_width(label.text, size)) for label in x_labels(svg, band)]
+        assert spans and not overlapping(spans)
+
+
+def test_a_long_question_name_under_a_bar_is_cut_short_with_its_full_name_in_a_tooltip():
+    rows = [{"question": name, "alpha": 0.6} for name in ("Is the answer factually correct?", "tone", "helpfulness")]
+    svg = svg_of(parse(charts.agreement_chart(rows)))
+
+    for band, _, size in charts.TICK_BANDS:
+        labels = x_labels(svg, band)
+        assert len(labels) == 3, band  # each bar named, at every size
+        assert not overlapping([extent(label, charts.text_width(label.text, size)) for label in labels]), band
+    phone = x_labels(svg, "phone")[0]
+    assert phone.text.endswith("…") and phone.find(f"{SVG}title").text == "Is the answer factually correct?"
+
+
+# Widths chromium draws these labels at, 11 units of DejaVu Sans (getBBox), the font system-ui falls back to here.
+DRAWN_WIDTHS = {"2026-W41": 56.4, "helpfulness": 63.3, "Week 0": 40.8, "100%": 31.4, "1.000": 31.7, "correct": 38.5}
+
+
+@pytest.mark.parametrize(("text", "drawn"), DRAWN_WIDTHS.items())
+def test_the_label_width_estimate_is_never_short_of_what_a_browser_draws(text, drawn):
+    assert drawn <= charts.text_width(text, 11) <= drawn * 1.25

@@ -1,0 +1,56 @@
+"""A real chromium at a phone's size: the charts' axis labels are drawn large enough to read (a 640-unit SVG shrunk
+to 308 px drew its 11-unit labels 5 px tall) and the week labels shown never overlap, there or on a desktop."""
+
+from datetime import timedelta
+
+import pytest
+
+from labeling.models import Queue, week_label
+from labeling.rules import calendar
+from tests.factories import created_weeks_ago
+from tests.helpers.browser import sign_in
+from tests.helpers.metrics import store_retention, store_week
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Each chart's drawn axis labels: text, left and right edges, height on screen, and whether it names a week (the y
+# labels are centred on their gridline).
+DRAWN_TICKS = """() => [...document.querySelectorAll('figure.chart svg')].map(svg => ({
+  chart: svg.closest('figure').dataset.chart,
+  ticks: [...svg.querySelectorAll('text.tick')].filter(text => getComputedStyle(text).display != 'none').map(text => {
+    const box = text.getBoundingClientRect();
+    const names_a_week = !text.hasAttribute('dominant-baseline');
+    return {text: text.textContent, left: box.left, right: box.right, height: box.height, x: names_a_week};
+  }),
+}))"""
+
+
+@pytest.fixture
+def ten_weeks(project, lead, rubric):
+    """Ten weeks of pass rate and retention, more labels than a phone's chart has room for; the last week's label."""
+    created_weeks_ago(project, 12)
+    queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
+    this_week = calendar.current_week(project)
+    for weeks_ago in range(1, 11):
+        store_week(project, queue, this_week - timedelta(weeks=weeks_ago), passes=20 + weeks_ago, n=40)
+    for weeks_ago in range(2, 10):
+        store_retention(project, this_week - timedelta(weeks=weeks_ago), this_week)
+    return week_label(this_week - timedelta(weeks=1))
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_axis_labels_are_legible_and_week_labels_never_overlap(page, live_server, project, ten_weeks, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{ten_weeks}/")  # the last week's meeting
+    page.locator("figure[data-chart=pass-rate] svg").wait_for()
+    charts = page.evaluate(DRAWN_TICKS)
+
+    assert {"pass-rate", "retention"} <= {chart["chart"] for chart in charts}
+    for chart in charts:
+        assert all(tick["height"] >= 9 for tick in chart["ticks"]), chart
+        x_ticks = sorted((tick for tick in chart["ticks"] if tick["x"]), key=lambda tick: tick["left"])
+        assert x_ticks, chart["chart"]
+        for before, after in zip(x_ticks, x_ticks[1:], strict=False):
+            assert before["right"] <= after["left"], (chart["chart"], before, after)
