@@ -1,13 +1,15 @@
 """A real chromium at a phone's size: the charts' axis labels are drawn large enough to read (a 640-unit SVG shrunk
-to 308 px drew its 11-unit labels 5 px tall) and the week labels shown never overlap, there or on a desktop."""
+to 308 px drew its 11-unit labels 5 px tall) and the x labels shown never overlap, there or on a desktop."""
 
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from labeling.models import Queue, week_label
 from labeling.rules import calendar
-from tests.factories import created_weeks_ago
+from labeling.services.search_index import index_outputs
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.browser import sign_in
 from tests.helpers.metrics import store_retention, store_week
 
@@ -48,9 +50,32 @@ def test_axis_labels_are_legible_and_week_labels_never_overlap(page, live_server
     charts = page.evaluate(DRAWN_TICKS)
 
     assert {"pass-rate", "retention"} <= {chart["chart"] for chart in charts}
+    assert_legible_and_apart(charts)
+
+
+def assert_legible_and_apart(charts: list[dict]) -> None:
     for chart in charts:
         assert all(tick["height"] >= 9 for tick in chart["ticks"]), chart
         x_ticks = sorted((tick for tick in chart["ticks"] if tick["x"]), key=lambda tick: tick["left"])
         assert x_ticks, chart["chart"]
         for before, after in zip(x_ticks, x_ticks[1:], strict=False):
             assert before["right"] <= after["left"], (chart["chart"], before, after)
+
+
+def test_explores_charts_take_the_phones_width_and_their_labels_are_legible(page, live_server, project, lead):
+    """Before: explore drew its charts two a row at any width, 133 px wide on a phone."""
+    now = timezone.now()
+    made = [OutputFactory(project=project, occurred_at=now - timedelta(days=n), metadata={"latency_ms": 100 + 40 * n})
+            for n in range(30)]  # fmt: skip
+    index_outputs(project_id=project.pk, output_ids=[output.pk for output in made])
+    page.set_viewport_size({"width": 390, "height": 900})
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/")
+    page.locator("#explore-charts figure.chart svg").first.wait_for()
+    charts = page.evaluate(DRAWN_TICKS)
+
+    assert charts
+    for chart in page.locator("#explore-charts figure.chart").all():
+        assert chart.bounding_box()["width"] >= 280
+    assert_legible_and_apart(charts)
