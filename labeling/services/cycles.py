@@ -42,7 +42,7 @@ from labeling.rules.text import counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
-from labeling.selectors.report import build_report, has_something_to_close
+from labeling.selectors.report import build_report, has_something_to_close, within_the_project
 
 from . import alerts, outbox, webhook_events
 from .changes import refresh_week_changes
@@ -273,6 +273,19 @@ def _refresh_in_lanes(
     )
 
 
+def _refresh_open_previous_week(project: Project, *, week: date, now: datetime) -> bool:
+    """Compute the figures of the week before, if it is still open: the report freezes the change from it, and a week
+    closed out of order (or the first one beat closes) would otherwise compare with rows never computed ("+22 vs last
+    week (0)" beside a week of 2 labels). Its own lock, then its cycle stays open. True when it ran."""
+    previous = week - timedelta(days=7)
+    if not within_the_project(project, previous) or not has_something_to_close(project, previous):
+        return False  # the report compares with no week, or with one that holds nothing
+    if ReviewCycle.objects.filter(project=project, week=previous, status=CycleStatus.CLOSED).exists():
+        return False  # frozen by its own close: the rows are final
+    refresh_metrics(project=project, week=previous, now=now)
+    return True
+
+
 def _close(
     project: Project, cycle: ReviewCycle, *, week: date, closed_by, now: datetime, command: str = ""
 ) -> ReviewCycle:
@@ -284,12 +297,17 @@ def _close(
         project, week=week, now=now, first=[("datasets", partial(_rebuild_datasets, project))]
     )
     timings.update((step["step"], step["seconds"]) for step in lane_steps)
+    with _timed(timings, "previous week"):
+        previous_refreshed = _refresh_open_previous_week(project, week=week, now=now)
+    if not previous_refreshed:
+        del timings["previous week"]
     with _timed(timings, "report"):
         report = build_report(project=project, week=week, now=now, status=CycleStatus.CLOSED)
     # A list, not a mapping: jsonb does not keep the order of keys, and the steps have one.
     steps = [
         {"step": "resolve", "seconds": timings["resolve"]},
         *lane_steps,
+        *([{"step": "previous week", "seconds": timings["previous week"]}] if previous_refreshed else []),
         {"step": "report", "seconds": timings["report"]},
     ]
     report["close"] = {

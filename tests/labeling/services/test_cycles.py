@@ -679,7 +679,8 @@ def test_after_beat_was_down_for_weeks_each_missed_week_closes_in_order_with_its
     }
 
     # An older week whose close failed is due again once its backoff is over, though later weeks have closed.
-    older = ReviewCycle.objects.create(project=project, week=date(2026, 10, 19))
+    # (Its cycle exists: the first close above computed its figures, the week before, to compare with.)
+    older, _ = ReviewCycle.objects.get_or_create(project=project, week=date(2026, 10, 19))
     cycles.record_failure(project=project, week=older.week, kind="close", error="boom", now=now)
     assert cycles.due_weeks(now) == []
     assert cycles.due_weeks(now + timedelta(days=1)) == [(project.pk, date(2026, 10, 19))]
