@@ -480,9 +480,12 @@ def _decisions(decisions: Sequence[dict]) -> list[str]:
         if decision.get("owner"):
             details.append(f"owner: {md_text(decision['owner'])}")
         if decision.get("due_date"):
-            details.append(f"due {md_text(decision['due_date'])}")
+            overdue = ", overdue" if decision.get("overdue") else ""
+            details.append(f"due {md_text(decision['due_date'])}{overdue}")
         if decision.get("item_id"):
             details.append(f"item {decision['item_id']}")
+        if decision.get("done_on"):
+            details.append(f"done {md_text(decision['done_on'])}")
         suffix = f" ({'; '.join(details)})" if details else ""
         lines.append(f"- {md_text(decision.get('text'))}{suffix}")
     return lines + [""]
@@ -524,7 +527,8 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
     `min_theme_failures`: how many failing outputs a week needs for themes (`metrics.themes.MIN_DOCUMENTS`, which
     this module, on the ground floor, may not import), said when a week has none.
 
-    `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None)}], in meeting order. The
+    `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None), "done_on" (ISO date or None),
+    "overdue"}] (`selectors.report.decisions_of`), in meeting order. The
     report's own `carried_decisions` (earlier weeks' still open, frozen at the close) come first.
     """
     status = report.get("status")

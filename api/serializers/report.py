@@ -295,6 +295,20 @@ class CarriedDecisionOut(serializers.Serializer):
     overdue = serializers.BooleanField(help_text="Due before the day the report was built (frozen: the close).")
 
 
+class WeekDecisionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField(help_text="What was decided (Markdown, as a lead wrote it).")
+    owner = serializers.CharField(allow_blank=True)
+    due_date = serializers.DateField(allow_null=True)
+    item_id = serializers.IntegerField(allow_null=True, help_text="The item it is about, if any.")
+    created_by = serializers.CharField(allow_null=True, help_text="Who recorded it; null for a former member.")
+    created_at = serializers.DateTimeField()
+    done_on = serializers.DateField(
+        allow_null=True, help_text="The day (the project's) it was marked done; null while it is open."
+    )
+    overdue = serializers.BooleanField(help_text="Open and due before today (the project's date).")
+
+
 class ReportOut(serializers.Serializer):
     """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
 
@@ -337,6 +351,11 @@ class ReportOut(serializers.Serializer):
         "report as they stood at the close (one marked done since stays listed), in an open one as they are now. "
         "Absent from reports frozen before it existed.",
         **OPTIONAL,
+    )
+    decisions = WeekDecisionOut(
+        many=True,
+        help_text="The week's own decisions, oldest first, each with its status now (not frozen: a decision is marked "
+        "done after its meeting), as the meeting page shows them.",
     )
     close = CloseOut(help_text="What the close did: only in a report frozen by the close.", **OPTIONAL)
 

@@ -264,7 +264,8 @@ class CycleReportView(MetricsView):
             "expert's copy leaves out the failure themes' `examples` and `explore_query` "
             "(experts label blind); an API key reads the whole report.\n\n"
             "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
-            "frozen (or now, for an open week).\n\n"
+            "frozen (or now, for an open week). `decisions` lists the week's own, each with its status now (`done_on`, "
+            "`overdue`), as the meeting page shows them.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),
@@ -294,9 +295,8 @@ class CycleReportView(MetricsView):
         # A key is the project's, not a person's; a signed-in expert labels blind.
         if not isinstance(request.auth, ApiKey) and labels_blind(check_member(request.user, project)):
             report = blind_report(report, reader=request.user)
+        # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
+        decisions = decisions_of(found.cycle, project=project)
         if request.accepted_renderer.format == MarkdownRenderer.format:
-            markdown = report_markdown(
-                report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS
-            )
-            return Response(markdown)
-        return Response(ReportOut(report).data)
+            return Response(report_markdown(report, decisions, min_theme_failures=theme_metrics.MIN_DOCUMENTS))
+        return Response(ReportOut({**report, "decisions": decisions}).data)

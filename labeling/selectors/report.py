@@ -96,9 +96,24 @@ def open_decisions_before(project: Project, week: date) -> list[Decision]:
     )
 
 
-def decisions_of(cycle: ReviewCycle | None) -> list[dict]:
-    """The cycle's decisions as plain data (for the Markdown export and the API)."""
-    return [_decision_data(decision) for decision in cycle_decisions(cycle)]
+def decisions_of(cycle: ReviewCycle | None, *, project: Project) -> list[dict]:
+    """The cycle's decisions as plain data with their status now (`decision_status`), for the Markdown export and the
+    API's `decisions`."""
+    today = local_today(project)
+    return [
+        _decision_data(decision) | decision_status(decision, project=project, today=today)
+        for decision in cycle_decisions(cycle)
+    ]
+
+
+def decision_status(decision: Decision, *, project: Project, today: date) -> dict:
+    """A decision's status, the one rule of the meeting page, report.md and the JSON report: `done_on` (the project's
+    day it was marked done, ISO; None while open) and `overdue` (open, and due before `today`, the project's date)."""
+    done_on = timezone.localtime(decision.done_at, project.tzinfo).date().isoformat() if decision.done_at else None
+    return {
+        "done_on": done_on,
+        "overdue": done_on is None and decision.due_date is not None and decision.due_date < today,
+    }
 
 
 def carried_decisions(project: Project, week: date, *, today: date) -> list[dict]:
@@ -108,7 +123,7 @@ def carried_decisions(project: Project, week: date, *, today: date) -> list[dict
         {
             **_decision_data(decision),
             "week": decision.cycle.label,
-            "overdue": decision.due_date is not None and decision.due_date < today,
+            "overdue": decision_status(decision, project=project, today=today)["overdue"],
         }
         for decision in open_decisions_before(project, week)
     ]

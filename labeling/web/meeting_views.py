@@ -42,6 +42,7 @@ from labeling.selectors.outbox import queued_work
 from labeling.selectors.report import (
     blind_report,
     cycle_decisions,
+    decision_status,
     decisions_of,
     has_something_to_close,
     open_decisions_before,
@@ -154,9 +155,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": _agenda(project, report, cycle if is_closed else None),
-        "decisions": cycle_decisions(cycle),
-        "open_decisions": open_decisions_before(project, week) if something_to_close else [],
-        "today": calendar.local_today(project),
+        "decisions": _with_status(cycle_decisions(cycle), project),
+        "open_decisions": _with_status(open_decisions_before(project, week) if something_to_close else [], project),
         "form": form,
         "failures": failures,
         # The auto datasets this week's close could not build (the close went on without them), for the leads.
@@ -164,6 +164,14 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "min_theme_failures": theme_metrics.MIN_DOCUMENTS,
     }
     return render(request, "labeling/meeting/week.html", context, status=status)
+
+
+def _with_status(decisions: list, project: Project) -> list:
+    """The decisions, each with its `status` (done on, overdue) by the rule report.md and the API read too."""
+    today = calendar.local_today(project)
+    for decision in decisions:
+        decision.status = decision_status(decision, project=project, today=today)
+    return decisions
 
 
 def _agenda(project: Project, report: dict, closed_cycle) -> dict:
@@ -195,7 +203,9 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
     week = _week(project, week_label)
     found = report_of_week(project=project, week=week)
     report = blind_report(found.report, reader=request.user) if labels_blind(membership) else found.report
-    text = report_markdown(report, decisions_of(found.cycle), min_theme_failures=theme_metrics.MIN_DOCUMENTS)
+    text = report_markdown(
+        report, decisions_of(found.cycle, project=project), min_theme_failures=theme_metrics.MIN_DOCUMENTS
+    )
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'
     return response
