@@ -128,6 +128,36 @@ def fmt_quota(labels: dict) -> str:
 
 
 FIRST_WEEK = "first week of the project: no earlier week to compare with"
+NOT_COMPUTED = "not computed yet"
+
+
+def figures_not_computed(report: dict) -> bool:
+    """Whether an open report's figures were never computed (no refresh recorded, no rows stored): its zeros and
+    empty tiles are no figures, and every reader says "not computed yet" instead."""
+    return (report.get("freshness") or {}).get("computed") is False
+
+
+def figures_as_of(freshness: dict) -> str | None:
+    """When an open week's figures were last computed, "2026-12-01 09:05" in the project's time zone (None: never)."""
+    try:
+        return f"{datetime.fromisoformat(freshness['refreshed_at']):%Y-%m-%d %H:%M}"
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def labels_left_out(freshness: dict) -> str | None:
+    """The stale-figures warning of an open week, the page's and report.md's: the labels saved since its figures were
+    computed, "6 labels saved this week, and no finished computation of these figures is recorded" without one (None
+    when nothing was saved since)."""
+    saved = freshness.get("labels_since") or 0
+    if not saved:
+        return None
+    since = (
+        "since these figures were computed"
+        if figures_as_of(freshness)
+        else "this week, and no finished computation of these figures is recorded"
+    )
+    return f"{counted(saved, 'label')} saved {since}"
 
 
 def too_few_to_compare(units: int, figure: dict) -> str | None:
@@ -205,8 +235,10 @@ def _headline(report: dict) -> list[str]:
         rows.append(
             [
                 "Labels done (so far)" if so_far else "Labels done",
-                f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({labels.get('items', 0)} items; "
-                f"{fmt_quota(labels)})",
+                NOT_COMPUTED
+                if labels.get("not_computed")
+                else f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted "
+                f"({counted(labels.get('items', 0), 'item')}; {fmt_quota(labels)})",
                 labels_so_far_compared(labels)
                 if so_far
                 else FIRST_WEEK
@@ -532,12 +564,24 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
     report's own `carried_decisions` (earlier weeks' still open, frozen at the close) come first.
     """
     status = report.get("status")
-    moment = _moment(report.get("generated_at"))
-    state = (
-        f"Closed; figures frozen at {moment}."
-        if status == "closed"
-        else f"Open: live, provisional figures as of {moment}."
-    )
+    freshness = report.get("freshness") or {}
+    if status == "closed":
+        state = f"Closed; figures frozen at {_moment(report.get('generated_at'))}."
+    elif freshness.get("refreshed_at"):
+        state = f"Open: provisional figures, computed {_moment(freshness['refreshed_at'])}."
+    elif freshness:
+        state = (
+            "Open: provisional figures, not computed yet."
+            if figures_not_computed(report)
+            else ("Open: provisional figures, with no finished computation of them recorded.")
+        )
+    else:  # a week that ended before the project: nothing of it is computed from review work
+        state = f"Open: provisional figures as of {_moment(report.get('generated_at'))}."
+    left_out = labels_left_out(freshness)
+    if left_out:
+        state += (
+            f" **{left_out}:** the figures below may leave {'it' if freshness['labels_since'] == 1 else 'them'} out."
+        )
     name = md_text(report.get("project_name") or report.get("project"))
     lines = [
         f"# {name}: weekly review {md_text(report.get('week'))}",

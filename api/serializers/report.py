@@ -73,6 +73,11 @@ class HeadlineLabelsOut(serializers.Serializer):
     previous_by_now = serializers.IntegerField(
         help_text="While the week runs: last week's labels by the same moment of its week.", **OPTIONAL
     )
+    not_computed = serializers.BooleanField(
+        help_text="Present (true) in an open week whose figures were never computed: `done` is no figure yet, "
+        "`change` null.",
+        **OPTIONAL,
+    )
 
 
 class CohortWeek1Out(serializers.Serializer):
@@ -309,6 +314,22 @@ class WeekDecisionOut(serializers.Serializer):
     overdue = serializers.BooleanField(help_text="Open and due before today (the project's date).")
 
 
+class FreshnessOut(serializers.Serializer):
+    refreshed_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the figures were last computed (the project's time zone); null: no finished computation "
+        "recorded.",
+    )
+    labels_since = serializers.IntegerField(
+        help_text="Labels on the week's items saved since then (every one of them without a computation): the figures "
+        "may leave them out."
+    )
+    computed = serializers.BooleanField(
+        help_text="False when the figures were never computed (no refresh recorded, no rows stored): the zeros and "
+        "empty figures are then no figures."
+    )
+
+
 class ReportOut(serializers.Serializer):
     """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
 
@@ -350,6 +371,11 @@ class ReportOut(serializers.Serializer):
         help_text="Decisions of earlier weeks' meetings not marked done, soonest due first (undated last): in a closed "
         "report as they stood at the close (one marked done since stays listed), in an open one as they are now. "
         "Absent from reports frozen before it existed.",
+        **OPTIONAL,
+    )
+    freshness = FreshnessOut(
+        help_text="An open week's only (not a frozen report's, nor a week's before the project): how current its "
+        "figures are. Where `computed` is false, `headline.labels` has `not_computed` true and `change` null.",
         **OPTIONAL,
     )
     decisions = WeekDecisionOut(

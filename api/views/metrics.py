@@ -265,7 +265,8 @@ class CycleReportView(MetricsView):
             "(experts label blind); an API key reads the whole report.\n\n"
             "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
             "frozen (or now, for an open week). `decisions` lists the week's own, each with its status now (`done_on`, "
-            "`overdue`), as the meeting page shows them.\n\n"
+            "`overdue`), as the meeting page shows them. An open week's report has `freshness`: when its figures "
+            "were last computed, the labels saved since, and whether they were computed at all.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),

@@ -42,7 +42,14 @@ from labeling.rules.weekly_close import ended_before_the_project
 
 from .changes import week_changes
 from .gold import adjudication_queue, gold_entries, gold_of_entries
-from .metrics import RETENTION_OFFSETS, WeekRange, first_week_of_the_project, pooled_trend, quality_series
+from .metrics import (
+    RETENTION_OFFSETS,
+    WeekRange,
+    figures_freshness,
+    first_week_of_the_project,
+    pooled_trend,
+    quality_series,
+)
 from .rubrics import questions_of, verdict_question
 from .themes import blind_themes, week_themes
 
@@ -231,6 +238,15 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
     this_week, last_week = measured.get(week.isoformat()), measured.get(previous.isoformat())
     retention = _retention(project, week)
     first_week = not within_the_project(project, previous)  # no week before it to compare with
+    freshness = None
+    if str(status) != CycleStatus.CLOSED and has_something_to_close(project, week):
+        stored = (
+            any(row.week == week for row in queue_weeks)
+            or any(row_week == week for row_week, _ in agreement)
+            or this_week is not None
+        )
+        freshness = _freshness(project, week, stored=stored)
+    not_computed = {"not_computed": True, "change": None} if freshness and not freshness["computed"] else {}
     return {
         "version": 1,
         "project": project.slug,
@@ -245,7 +261,8 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
             "pass_rate": _headline_pass_rate(this_week, last_week),
             "alpha": _headline_alpha(agreement, verdict_key, week, previous),
             "labels": _headline_labels(expected, week, previous, first_week=first_week)
-            | (_running_week_so_far(project, week, previous, now) if week == running and not first_week else {}),
+            | (_running_week_so_far(project, week, previous, now) if week == running and not first_week else {})
+            | not_computed,
             "retention_week1": retention.pop("week1"),
         },
         "quality": [_quality_entry(row) for row in quality if row["week_start"] == week.isoformat()],
@@ -273,6 +290,19 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         "themes": week_themes(project=project, week=week),
         "agenda": _agenda(project, verdict_key, week),
         "carried_decisions": carried_decisions(project, week, today=local_today(project, now)),
+    } | ({"freshness": freshness} if freshness else {})
+
+
+def _freshness(project: Project, week: date, *, stored: bool) -> dict:
+    """How current an open week's figures are, for every reader (`figures_freshness`, two queries): when they were last
+    computed (in the project's time zone; None: no finished computation recorded), the labels saved since, and whether
+    they were computed at all (a refresh recorded, or rows stored): zeros never computed are not figures."""
+    found = figures_freshness(project=project, week=week)
+    refreshed_at = timezone.localtime(found.refreshed_at, project.tzinfo).isoformat() if found.refreshed_at else None
+    return {
+        "refreshed_at": refreshed_at,
+        "labels_since": found.labels_since,
+        "computed": found.refreshed_at is not None or stored,
     }
 
 

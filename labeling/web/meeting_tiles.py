@@ -5,6 +5,8 @@ from datetime import date, timedelta
 from labeling.reports import (
     FIRST_WEEK,
     first_cohort_after,
+    NOT_COMPUTED,
+    figures_not_computed,
     fmt_interval,
     fmt_percent,
     fmt_points,
@@ -37,6 +39,8 @@ def headline_tiles(report: dict) -> list[dict]:
     """The headline figures as tiles: value, what it is made of, and the change from last week."""
     headline = report.get("headline") or {}
     tiles = []
+    # An open week never computed: its empty tiles and zeros are no figures, each says so instead of "no activity".
+    not_computed = f"Figures {NOT_COMPUTED}." if figures_not_computed(report) else None
     # The project's first week: no tile compares with the week before it (which was not the project's).
     first_week = FIRST_WEEK if (headline.get("labels") or {}).get("first_week") else None
     pass_rate = headline.get("pass_rate")
@@ -52,7 +56,7 @@ def headline_tiles(report: dict) -> list[dict]:
                 f"{fmt_percent(pass_rate['ci_low'])}–{fmt_percent(pass_rate['ci_high'])}"
             )
             if pass_rate
-            else "No gold answers yet this week.",
+            else not_computed or "No gold answers yet this week.",
             "change": _change(pass_rate.get("change"), unit="points") if pass_rate else None,
             "previous": None if first_week else previous_pass_rate,
             "compared": (too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None) or first_week,
@@ -67,7 +71,7 @@ def headline_tiles(report: dict) -> list[dict]:
             "value": "—" if not alpha or alpha.get("value") is None else f"{alpha['value']:.3f}",
             "detail": f"{alpha.get('question')} · {counted(alpha.get('units', 0), 'item')} with two labels or more"
             if alpha
-            else "No item has two labels yet.",
+            else not_computed or "No item has two labels yet.",
             "change": _change(alpha.get("change"), unit="decimal") if alpha else None,
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
             "compared": (too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None) or first_week,
@@ -75,16 +79,18 @@ def headline_tiles(report: dict) -> list[dict]:
         }
     )
     labels = headline.get("labels") or {}
-    so_far = "previous_by_now" in labels  # the running week: set against last week by the same moment
+    labels_not_computed = labels.get("not_computed")
     tiles.append(
         {
             "key": "labels",
             "label": "Labels done",
-            "value": f"{labels.get('done', 0)} / {labels.get('wanted', 0)}",
-            "detail": f"on {labels.get('items', 0)} items · {fmt_quota(labels)}",
+            "value": "—" if labels_not_computed else f"{labels.get('done', 0)} / {labels.get('wanted', 0)}",
+            "detail": not_computed
+            if labels_not_computed
+            else f"on {counted(labels.get('items', 0), 'item')} · {fmt_quota(labels)}",
             "change": _change(labels.get("change"), unit="count") if labels else None,
             "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
-            "compared": f"so far; {labels_so_far_compared(labels)}" if so_far else first_week,
+            "compared": _labels_compared(labels, first_week),
         }
     )
     retention = headline.get("retention_week1")
@@ -105,7 +111,7 @@ def headline_tiles(report: dict) -> list[dict]:
             if retention and not before_first
             else no_week1_retention_yet(retention, before_first)
             if before_first
-            else "No end-user activity yet.",
+            else not_computed or "No end-user activity yet.",
             "change": None,
             "previous": (
                 f"{fmt_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
@@ -120,6 +126,15 @@ def headline_tiles(report: dict) -> list[dict]:
     if comparison:
         tiles.append(_retention_comparison_tile(retention, comparison))
     return tiles
+
+
+def _labels_compared(labels: dict, first_week: str | None) -> str | None:
+    """What the labels tile sets this week's against: the running week's last week by the same moment ("so far", but
+    not beside figures never computed), else the first week's note."""
+    if "previous_by_now" not in labels:
+        return first_week
+    compared = labels_so_far_compared(labels)
+    return compared if labels.get("not_computed") else f"so far; {compared}"
 
 
 def _trend_value_before(report: dict) -> str | None:

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
-from labeling.reports import first_cohort, report_markdown
+from labeling.reports import first_cohort, figures_as_of, figures_not_computed, labels_left_out, report_markdown
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, managed_project, manages, visible_project
 from labeling.selectors import health
@@ -119,6 +119,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     failures = health.failing_cycles(project) if can_manage else []
     if closing and cycle and cycle.failure_kind == "close" and cycle.failed_at > timezone.now() - CLOSE_FAILED_RECENTLY:
         closing = CLOSING_REFRESHES  # the close just failed: stop reloading, the notice says why
+    freshness = None if is_closed or not something_to_close else report.get("freshness")
     context = {
         "project": project,
         "membership": membership,
@@ -137,10 +138,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "refresh_work": refresh_work,
         "closing_next": closing + 1 if 0 < closing < CLOSING_REFRESHES else 0,
         # An open week's figures are stored rows: say as of when, and what was saved since, so stale zeros never
-        # read as the truth.
-        "freshness": None
-        if is_closed or not something_to_close
-        else metric_selectors.figures_freshness(project=project, week=week),
+        # read as the truth (the report's `freshness`, which report.md and the API read too).
+        "freshness": freshness,
+        "figures_as_of": figures_as_of(freshness or {}),
+        "figures_not_computed": figures_not_computed(report),
+        "labels_left_out": labels_left_out(freshness or {}),
         # Weeks before the project's first hold nothing: no link walks back into them without end.
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,

@@ -303,6 +303,8 @@ def test_the_running_week_has_no_close_button_and_no_next_week(client, project, 
 
 def test_a_week_without_figures_yet_does_not_say_last_week_had_none(client, project, lead, queue, metrics, this_week):
     """Monday morning: no gold answers or doubly labeled items yet this week, while last week had both."""
+    # The hourly refresh ran (never computed, the tiles would say "not computed yet": test_meeting_never_computed).
+    ReviewCycle.objects.create(project=project, week=this_week, figures_refreshed_at=timezone.now())
     client.force_login(lead)
     html = client.get(url("meeting-week", project, week_label(this_week))).content.decode()
 
