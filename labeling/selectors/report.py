@@ -43,17 +43,18 @@ from labeling.rules.weekly_close import ended_before_the_project
 from .changes import week_changes
 from .gold import adjudication_queue, gold_entries, gold_of_entries
 from .metrics import (
+    DEFAULT_WEEKS,
     RETENTION_OFFSETS,
-    WeekRange,
     figures_freshness,
     first_week_of_the_project,
     pooled_trend,
     quality_series,
+    week_range,
 )
 from .rubrics import questions_of, verdict_question
 from .themes import blind_themes, week_themes
 
-TREND_WEEKS = 12
+TREND_WEEKS = DEFAULT_WEEKS  # the pass-rate trend's weeks (`week_range`'s default)
 RETENTION_COHORTS = 8
 AGENDA_LIMIT = 50
 FLAG_EXCERPT_CHARS = 200
@@ -214,7 +215,9 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
     verdict = verdict_question(project, questions)
     verdict_key = verdict["key"] if verdict else None
     previous = week - timedelta(days=7)
-    trend_weeks = WeekRange(first=week - timedelta(weeks=TREND_WEEKS - 1), last=week)
+    # TREND_WEEKS up to the week, from the project's first week at the earliest, as the dashboard's range (no rows
+    # "2026-W33 | — | 0" before a young project existed).
+    trend_weeks = week_range(project=project, last=week)
     quality = quality_series(project=project, weeks=trend_weeks)
     agreement = {
         (row.week, row.question): row

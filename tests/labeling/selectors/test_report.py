@@ -11,7 +11,7 @@ from labeling.rules import calendar
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.report import MIN_ITEMS_TO_COMPARE, TREND_WEEKS, build_report, report_of_week
 from labeling.services.rubrics import publish_rubric
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.rubrics import BINARY
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,8 @@ VERDICT = [BINARY]  # the verdict question alone
 
 @pytest.fixture
 def week(project):
-    """A week over and open, as a meeting discusses it."""
+    """A week over and open, as a meeting discusses it, of a project old enough for a full pass-rate trend."""
+    created_weeks_ago(project, 20)
     return calendar.current_week(project) - timedelta(days=7)
 
 
