@@ -573,7 +573,7 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
         state = (
             "Open: provisional figures, not computed yet."
             if figures_not_computed(report)
-            else ("Open: provisional figures, with no finished computation of them recorded.")
+            else "Open: provisional figures, with no finished computation of them recorded."
         )
     else:  # a week that ended before the project: nothing of it is computed from review work
         state = f"Open: provisional figures as of {_moment(report.get('generated_at'))}."
