@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 from labeling.reports import (
     FIRST_WEEK,
-    first_cohort_after,
     NOT_COMPUTED,
     figures_not_computed,
+    first_cohort_after,
     fmt_interval,
     fmt_percent,
     fmt_points,

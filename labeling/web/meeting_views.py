@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics import themes as theme_metrics
 from labeling.models import Project, week_label, work_key
-from labeling.reports import first_cohort, figures_as_of, figures_not_computed, labels_left_out, report_markdown
+from labeling.reports import figures_as_of, figures_not_computed, first_cohort, labels_left_out, report_markdown
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, managed_project, manages, visible_project
 from labeling.selectors import health
