@@ -288,26 +288,24 @@ class CloseOut(serializers.Serializer):
     wall_seconds = serializers.FloatField(**OPTIONAL)
 
 
-class CarriedDecisionOut(serializers.Serializer):
+class DecisionOut(serializers.Serializer):
+    """What a meeting decided, as both lists of decisions give it."""
+
     id = serializers.IntegerField()
-    week = serializers.CharField(help_text="The week whose meeting made the decision, e.g. `2026-W47`.")
     text = serializers.CharField(help_text="What was decided (Markdown, as a lead wrote it).")
     owner = serializers.CharField(allow_blank=True)
     due_date = serializers.DateField(allow_null=True)
     item_id = serializers.IntegerField(allow_null=True, help_text="The item it is about, if any.")
     created_by = serializers.CharField(allow_null=True, help_text="Who recorded it; null for a former member.")
     created_at = serializers.DateTimeField()
+
+
+class CarriedDecisionOut(DecisionOut):
+    week = serializers.CharField(help_text="The week whose meeting made the decision, e.g. `2026-W47`.")
     overdue = serializers.BooleanField(help_text="Due before the day the report was built (frozen: the close).")
 
 
-class WeekDecisionOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    text = serializers.CharField(help_text="What was decided (Markdown, as a lead wrote it).")
-    owner = serializers.CharField(allow_blank=True)
-    due_date = serializers.DateField(allow_null=True)
-    item_id = serializers.IntegerField(allow_null=True, help_text="The item it is about, if any.")
-    created_by = serializers.CharField(allow_null=True, help_text="Who recorded it; null for a former member.")
-    created_at = serializers.DateTimeField()
+class WeekDecisionOut(DecisionOut):
     done_on = serializers.DateField(
         allow_null=True, help_text="The day (the project's) it was marked done; null while it is open."
     )
