@@ -308,8 +308,9 @@ def _running_week(project: Project, membership, weeks) -> dict:
 
 
 def _dashboard_filters(request: HttpRequest, project: Project, queues: list, questions: list[dict]):
-    """The range, queue and question asked for, with defaults; or a list of what is wrong with them."""
-    errors = []
+    """The range, queue and question asked for, with defaults; or what is wrong with them, by the field it is about
+    ("range" for a first week after the last), so the page marks that field invalid and names the error on it."""
+    errors: dict[str, str] = {}
     weeks: dict[str, date] = {}
     for name in ("from", "to"):
         label = request.GET.get(name, "").strip()
@@ -317,20 +318,20 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
             try:
                 weeks[name] = calendar.week_from_label(project, label)
             except InvalidWeek as exc:
-                errors.append(f"“{name}”: {exc.message}")
+                errors[name] = f"“{name}”: {exc.message}"
     span = None
     if not errors:
         try:
             span = metric_selectors.week_range(project=project, first=weeks.get("from"), last=weeks.get("to"))
         except InvalidInput as exc:
-            errors.append(exc.message)
+            errors["range"] = exc.message
     queue_slug = request.GET.get("queue", "").strip() or None
     if queue_slug and queue_slug not in {queue.slug for queue in queues}:
-        errors.append(f"This project has no queue “{queue_slug}”.")
+        errors["queue"] = f"This project has no queue “{queue_slug}”."
     keys = [q["key"] for q in questions]
     question = request.GET.get("question", "").strip() or None
     if question and question not in keys:
-        errors.append(f"The rubric has no question “{question}”.")
+        errors["question"] = f"The rubric has no question “{question}”."
     if question is None:
         verdict = verdict_question(project, questions)
         question = verdict["key"] if verdict else None
