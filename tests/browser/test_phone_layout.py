@@ -1,17 +1,21 @@
 """A real chromium at a phone's size (390×844, also what a 780 px window shows at 200% zoom): the home, project,
 labeling and own pages fit the screen's width, so nothing scrolls sideways; a wide table scrolls inside its own box
-and a queue card's figures wrap. And a 200-character model name (ingest allows it) fits explore's filter bar."""
+and a queue card's figures wrap. And a 200-character model name (ingest allows it) fits explore's filter bar. A lead's
+explore page (its header actions), meeting page (its movers table) and members page (its pending invitations) fit too
+(accessibility walkthrough T #4, WCAG 1.4.10)."""
 
 from datetime import timedelta
 
 import pytest
 
-from labeling.models import ExpertWeek, Queue
+from labeling.models import CycleStatus, ExpertWeek, Queue, ReviewCycle, week_label
 from labeling.rules.calendar import current_week
+from labeling.services.invitations import invite_member
 from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory, OutputFactory
+from tests.factories import MembershipFactory, OutputFactory, created_weeks_ago
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import make_items
+from tests.helpers.reports import sample_report
 from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -70,3 +74,29 @@ def test_a_long_unbroken_model_name_fits_explores_filter_bar(page, live_server, 
     page.locator("details.filter-more summary").click()
     page.locator("label.check").get_by_text("m" * 200).wait_for()
     assert sideways_overflow(page) == 0
+
+
+def test_a_leads_explore_meeting_and_members_pages_fit_a_phone(page, live_server, project, lead):
+    OutputFactory(project=project, external_id="one", tags=["refunds"])
+    created_weeks_ago(project, 4)
+    last_week = current_week(project) - timedelta(weeks=1)
+    movers = [{"tag": "international-shipping-and-customs", "value": 0.5, "previous": 0.8, "change": -0.3, "n": 10,
+               "previous_n": 12}]  # fmt: skip
+    report = sample_report(week=week_label(last_week), week_start=last_week.isoformat(), agenda={"movers": movers})
+    ReviewCycle.objects.create(project=project, week=last_week, status=CycleStatus.CLOSED, report=report)
+    invite_member(project=project, email="a.very.long.address.for.a.phone@customer-support.example.com",
+                  role="expert", invited_by=lead)  # fmt: skip
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/")
+    page.locator("#export-csv").wait_for()
+    assert sideways_overflow(page) == 0, "explore"
+
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{week_label(last_week)}/")
+    page.locator("table.movers").wait_for()
+    assert sideways_overflow(page) == 0, "meeting"
+
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/members/")
+    page.locator("table.invitations").wait_for()
+    assert sideways_overflow(page) == 0, "members"
