@@ -33,17 +33,7 @@ class AnyText:
         return value
 
 
-class OutputId(AnyText):
-    """An output's external id, but not `facets/`: that is the facets endpoint with a slash after it, which is no
-    route, as a slash after any endpoint is (a 404 saying "Did you mean /api/v1/outputs/facets?"), not a lookup of
-    an output "facets/" (a 404 about no such output, or a 400 calling the facets' filters unknown). Such an output,
-    like one named `facets`, is found with `GET /api/v1/outputs?q=…`."""
-
-    regex = r"(?!facets/\Z)[\s\S]+"
-
-
 register_converter(AnyText, "text")
-register_converter(OutputId, "output_id")
 
 DATASETS = "api/v1/projects/<slug:project_slug>/datasets"
 DATASET = f"{DATASETS}/<slug:dataset_slug>"
@@ -54,7 +44,7 @@ urlpatterns = [
     path("api/v1/outputs", outputs.OutputsView.as_view(), name="outputs"),  # GET lists (read), POST ingests
     # Before the detail route, which would take `facets` for an external id (see get_output's description).
     path("api/v1/outputs/facets", outputs.OutputFacetsView.as_view(), name="output-facets"),
-    path("api/v1/outputs/<output_id:external_id>", outputs.OutputDetailView.as_view(), name="output-detail"),
+    path("api/v1/outputs/<text:external_id>", outputs.OutputDetailView.as_view(), name="output-detail"),
     path("api/v1/labels", labels.LabelExportView.as_view(), name="labels"),
     path("api/v1/rubric", annotation.RubricView.as_view(), name="rubric"),
     path("api/v1/queues", annotation.QueuesView.as_view(), name="queues"),

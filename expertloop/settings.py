@@ -578,7 +578,6 @@ SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {
         "slug": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"},
         "text": {"type": "string", "minLength": 1},
-        "output_id": {"type": "string", "minLength": 1},  # "text" but `facets/`, the facets endpoint's slip
     },
 }
 

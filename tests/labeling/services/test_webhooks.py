@@ -22,6 +22,7 @@ from labeling.models import (
     DeliveryStatus,
     Item,
     OutboxMessage,
+    Output,
     ResolutionStatus,
     WebhookDelivery,
     WebhookEndpoint,
@@ -257,6 +258,20 @@ def test_a_flag_is_emitted_once_without_the_transcript_unless_opted_in(project, 
     assert len({delivery.message_id for delivery in deliveries}) == 2
     assert all(delivery.message_id.startswith("msg_") for delivery in deliveries)
     assert OutboxMessage.objects.filter(task="labeling.deliver_webhook").count() == 2
+
+
+def test_an_output_whose_id_reads_like_the_facets_endpoint_is_flagged_with_its_url(project, lead, expert):
+    """An external id is any text, "facets/" too: the flag's webhook names its API URL, and the flag is saved (a URL
+    pattern that refused the id made reverse() fail inside the flag's transaction)."""
+    _endpoint(project, lead, events=["output.flagged"])
+    [item] = label_outputs(project, answers=AGREE[:1])
+    Output.objects.filter(pk=item.output_id).update(external_id="facets/")
+
+    flag_item(expert=expert, item=item, note="Wrong day.")
+
+    [delivery] = WebhookDelivery.objects.filter(event="output.flagged")
+    assert json.loads(delivery.body)["data"]["output"]["url"].endswith("/api/v1/outputs/facets/")
+    assert item.flags.count() == 1
 
 
 def test_a_tie_is_emitted_once_and_a_lead_marking_an_item_once(project, lead):
