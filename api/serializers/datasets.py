@@ -144,7 +144,7 @@ FILTER_NAMES = FILTER_KEYS
 def _tags_any_field() -> serializers.ListField:
     return serializers.ListField(
         child=TextField(max_length=200), required=False, max_length=200,
-        help_text="Only outputs with one of these tags; absent: any tags (no tag, [], is refused).",
+        help_text="Only outputs with one of these tags; empty or absent: any tags.",
     )  # fmt: skip
 
 
@@ -153,7 +153,7 @@ def _tags_any_field() -> serializers.ListField:
 def _models_field() -> serializers.ListField:
     return serializers.ListField(
         child=TextField(allow_blank=True, trim_whitespace=False), required=False,
-        help_text="Only outputs of one of these models (as stored); absent: any model (no model, [], is refused).",
+        help_text="Only outputs of one of these models (as stored); empty or absent: any model.",
     )  # fmt: skip
 
 

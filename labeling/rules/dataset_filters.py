@@ -50,7 +50,7 @@ def filter_problems(
     text_any: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """What is wrong with the filters given (already of the right types), as (field, problem) pairs. None: not given;
-    a list of nothing is refused, as a queue rule's is (rules.listed_values)."""
+    no phrase or metadata value is refused, as a queue rule's is; no tag or model is any (rules.listed_values)."""
     given = {"tags_any": tags_any, "models": models, "metadata": metadata, "text_any": text_any}
     problems = [(name, f"{_FIELD_NAMES[name]}: {problem}") for name, problem in empty_lists(given, FILTER_LISTS)]
     for name, values in (("tags_any", tags_any), ("models", models)):

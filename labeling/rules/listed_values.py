@@ -1,12 +1,14 @@
 """A condition that lists values lists at least one: a queue rule's `tags_any`, `tags_all`, `models`,
-`feedback_scores`, `text_any` and the values of a metadata key, and a dataset's `tags_any`, `models`, `text_any` and
-metadata values. One check, asked wherever a rule or a filter comes in (`services.routing.validate_rule`: the queue
-editor, the project spec, a copied project; `rules.dataset_filters.filter_problems`: the dataset API and form).
+`feedback_scores`, `text_any` and the values of a metadata key, and a dataset's `text_any` and metadata values. One
+check, asked wherever a rule or a filter comes in (`services.routing.validate_rule`: the queue editor, the project
+spec, a copied project; `rules.dataset_filters.filter_problems`: the dataset API and form).
 
 A list of nothing has no reading a person would guess. A queue read it literally: any of no tag, model, feedback score
-or metadata value took no output at all, all of no tag every output. A dataset read an empty tag or model list as
-"any". And the queue editor shows an empty list as a blank field, which it saves as no condition: every output. So
-it is refused, saying what to do, as no phrase (`text_any: []`) was first.
+or metadata value took no output at all, all of no tag every output. And the queue editor shows an empty list as a
+blank field, which it saves as no condition: every output. So it is refused, saying what to do, as no phrase
+(`text_any: []`) was first (migration 0055 rewrote the rules stored before). A dataset's `tags_any: []` and
+`models: []` are not refused: the dataset API has always documented them as "any tags", "any model", and clients
+send them so.
 """
 
 from collections.abc import Mapping
@@ -15,7 +17,7 @@ from typing import Any
 # The list conditions of a queue's rule and of a dataset's filters, each with the noun of one of its values.
 RULE_LISTS = {"tags_any": "tag", "tags_all": "tag", "models": "model", "feedback_scores": "feedback score",
               "text_any": "phrase"}  # fmt: skip
-FILTER_LISTS = {"tags_any": "tag", "models": "model", "text_any": "phrase"}
+FILTER_LISTS = {"text_any": "phrase"}
 
 
 def nothing_listed(noun: str) -> str:

@@ -26,7 +26,7 @@ class DatasetSpec(msgspec.Struct, forbid_unknown_fields=True):
     queues: list[str] = []  # queue slugs; empty = all
     questions: list[str] = []  # question keys; empty = all
     only_resolved: bool = True
-    # The list filters are unset, not [], when not given: a list of nothing is refused (rules.listed_values).
+    # The list filters are unset when not given; of them, no phrase is refused (rules.listed_values).
     tags_any: list[str] | msgspec.UnsetType = msgspec.UNSET
     since: datetime | None = None
     until: datetime | None = None
