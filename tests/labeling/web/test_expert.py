@@ -1005,7 +1005,7 @@ def test_flagging_an_item_again_changes_the_experts_open_flag_which_their_screen
     [flag] = Flag.objects.filter(item=item, expert=expert)
     assert flag.note == "And the carrier is wrong."
     box = client.get(item_url(item)).text.split('id="flag-box"')[1].split("</details>")[0]
-    assert "You flagged this for the meeting: <q>And the carrier is wrong.</q>" in box
+    assert "You flagged this for the meeting: <q><bdi>And the carrier is wrong.</bdi></q>" in box
     meeting = client.get(f"/p/{project.slug}/meeting/").url
     assert client.get(meeting).text.count(f'data-flag="{flag.pk}"') == 1
 

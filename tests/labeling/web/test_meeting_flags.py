@@ -185,3 +185,19 @@ def test_the_exports_flag_notes_end_with_one_stop(client, project, lead, other_e
     assert "too cautious? Output:" in export and "both ways. Output:" in export
     assert f"{NOTE}. Output:" in export
     assert "?." not in export and ".." not in export
+
+
+def test_a_resolution_note_with_an_override_reverses_neither_its_quotation_marks_nor_the_queue_after_it(
+    client, project, lead, expert, other_expert
+):
+    created_weeks_ago(project, 52)
+    [item] = label_outputs(project, experts=[expert, other_expert], occurred_at=timezone.now() - timedelta(days=7))
+    flag = flag_item(expert=expert, item=item, note="\u05d4\u05e2\u05e8\u05d4")
+    cycle = cycles.close_week(project_id=project.pk, week=calendar.current_week(project) - timedelta(days=7))
+    client.force_login(lead)
+
+    client.post(url("flag-resolve", project, flag.pk), {"note": "\u202eTalked it through"})
+    done = flag_block(client.get(url("meeting-week", project, cycle.label)).content.decode())
+
+    assert "<q><bdi>\u202eTalked it through</bdi></q>" in done
+    assert '<p class="flag-note" dir="auto">\u05d4\u05e2\u05e8\u05d4</p>' in done.split("Resolved since the close")[1]

@@ -99,7 +99,7 @@ def test_the_meeting_page_lists_the_weeks_themes_biggest_first(client, project, 
     assert "50 failing outputs" in section and "48% of the themed failures" in section
     stored = FailureTheme.objects.get(project=project, week=themed_week, rank=1)
     assert all(f'<span class="term">{term}</span>' in section for term in stored.terms)
-    assert len(re.findall(r'<q class="excerpt" dir="auto">', section)) == 9
+    assert len(re.findall(r'<q class="excerpt"><bdi>', section)) == 9
 
 
 def test_each_theme_link_opens_exactly_its_outputs_on_the_explore_page(client, project, lead, themed_week):

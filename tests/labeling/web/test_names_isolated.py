@@ -72,3 +72,43 @@ def test_the_markdown_report_drops_an_override_in_a_name_so_it_reverses_nothing(
     assert md_text("a\u2066b\u2069c\u202ad\u202c") == "abcd"
     # The characters dropped are the ones the pages isolate: one list (rules.text), not a copy that may drift.
     assert md_text("".join(f"{n}{char}" for n, char in enumerate(sorted(DIRECTIONAL_FORMATTING)))) == "012345678"
+
+
+# Other people's free text put inline among the page's words: a flag's or resolution's note, a comment and its author,
+# a decision's owner, an output's tag. Isolated through a filter, or the whole content of an element that isolates it:
+# one carrying `dir` (HTML's rendering rules give [dir] `unicode-bidi: isolate`) or a `.chip` (app.css does).
+FREE_TEXT = re.compile(
+    r"(?:^|\.)(?:resolution_note|resolution\.note)$|^(?:flag|comment)\.(?:note|body)$|^decision\.owner$"
+    r"|^comment\.author(?:\.username)?$|^flag\.expert\.username$|^(?:mover\.)?tag$"
+)
+OWN_ELEMENT_WITH_DIR = r"<(?P<tag>\w+)\b[^>]*\b(?:dir=\"auto\"|class=\"chip[ \"])[^>]*>\s*{{\s*%s\s*}}\s*</(?P=tag)>"
+
+
+def bare_free_texts() -> list[str]:
+    bare = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value|for|id|name)="{{[^}]*}}"', "", line))
+            for expression, filters in INTERPOLATION.findall(line):
+                if not FREE_TEXT.search(expression) or "isolate" in filters:
+                    continue
+                own = OWN_ELEMENT_WITH_DIR % re.escape(f"{expression}{filters}".strip())
+                if not re.search(own, line):
+                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    return bare
+
+
+def test_every_template_isolates_the_free_text_it_shows_inline():
+    assert bare_free_texts() == []
+
+
+def test_every_quotation_isolates_its_text_and_keeps_the_pages_direction():
+    """A <q dir="auto"> around right-to-left text puts its quotation marks at the text's ends, not the page's: the
+    marks stay the page's (no dir on the <q>) and the text inside takes its own direction in a <bdi>."""
+    wrong = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for attributes, content in re.findall(r"<q\b([^>]*)>(.*?)</q>", line):
+                if "dir=" in attributes or not re.fullmatch(r"\s*{{[^}]*bidi_isolate[^}]*}}\s*", content):
+                    wrong.append(f"{path.relative_to(TEMPLATES)}:{number}: <q{attributes}>{content}</q>")
+    assert wrong == []
