@@ -9,7 +9,7 @@ viewer they would reverse the report's own words after the value.
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
@@ -544,20 +544,27 @@ def _carried_decisions(report: dict) -> list[str]:
     return [*lines, "", f"### Decided in {md_text(report.get('week'))}", ""]
 
 
-def _moment(value) -> str:
-    """An ISO timestamp as "2026-11-30 00:05 UTC" (in the zone it was written in)."""
+def _moment(value, zone: tzinfo | None = None) -> str:
+    """An ISO timestamp as "2026-11-30 08:22 PST (America/Los_Angeles)" in `zone`, the one the meeting page shows
+    times in (else "2026-11-30 16:22 UTC", in the zone it was written in)."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return md_text(value)
+    if zone is not None and moment.tzinfo is not None:
+        moment = moment.astimezone(zone)
+        return f"{md_text(f'{moment:%Y-%m-%d %H:%M} {moment.tzname()}')} ({md_text(str(zone))})"
     return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
 
 
-def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: int | None = None) -> str:
+def report_markdown(
+    report: dict, decisions: list[dict], *, min_theme_failures: int | None = None, time_zone: tzinfo | None = None
+) -> str:
     """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
 
     `min_theme_failures`: how many failing outputs a week needs for themes (`metrics.themes.MIN_DOCUMENTS`, which
-    this module, on the ground floor, may not import), said when a week has none.
+    this module, on the ground floor, may not import), said when a week has none. `time_zone`: the zone its moments
+    are written in (the project's, as the meeting page shows them), else UTC.
 
     `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None), "done_on" (ISO date or None),
     "overdue"}] (`selectors.report.decisions_of`), in meeting order. The
@@ -566,9 +573,9 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
     status = report.get("status")
     freshness = report.get("freshness") or {}
     if status == "closed":
-        state = f"Closed; figures frozen at {_moment(report.get('generated_at'))}."
+        state = f"Closed; figures frozen at {_moment(report.get('generated_at'), time_zone)}."
     elif freshness.get("refreshed_at"):
-        state = f"Open: provisional figures, computed {_moment(freshness['refreshed_at'])}."
+        state = f"Open: provisional figures, computed {_moment(freshness['refreshed_at'], time_zone)}."
     elif freshness:
         state = (
             "Open: provisional figures, not computed yet."
@@ -576,7 +583,7 @@ def report_markdown(report: dict, decisions: list[dict], *, min_theme_failures: 
             else "Open: provisional figures, with no finished computation of them recorded."
         )
     else:  # a week that ended before the project: nothing of it is computed from review work
-        state = f"Open: provisional figures as of {_moment(report.get('generated_at'))}."
+        state = f"Open: provisional figures as of {_moment(report.get('generated_at'), time_zone)}."
     left_out = labels_left_out(freshness)
     if left_out:
         state += (

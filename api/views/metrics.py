@@ -299,5 +299,8 @@ class CycleReportView(MetricsView):
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
         decisions = decisions_of(found.cycle, project=project)
         if request.accepted_renderer.format == MarkdownRenderer.format:
-            return Response(report_markdown(report, decisions, min_theme_failures=theme_metrics.MIN_DOCUMENTS))
+            markdown = report_markdown(
+                report, decisions, min_theme_failures=theme_metrics.MIN_DOCUMENTS, time_zone=project.tzinfo
+            )
+            return Response(markdown)
         return Response(ReportOut({**report, "decisions": decisions}).data)

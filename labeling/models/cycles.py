@@ -33,6 +33,9 @@ class ReviewCycle(models.Model):
     status = models.CharField(max_length=16, choices=CycleStatus, default=CycleStatus.OPEN)
     report = models.JSONField(default=dict, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The zone whose calendar drew the week when it closed: the project may change zones later, and a closed week
+    # keeps its dates (frozen in its report) and says the zone they are in ("" for weeks closed before it was kept).
+    closed_in_time_zone = models.CharField(max_length=64, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

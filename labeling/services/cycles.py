@@ -324,6 +324,7 @@ def _close(
             report=report,
             closed_at=now,
             closed_by=closed_by,
+            closed_in_time_zone=project.time_zone,
             digest_deferred=deferred,
             **_NO_FAILURE,
         )

@@ -11,6 +11,7 @@ from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
 from labeling.web.expert_views import skip_to_undo as skipped_item_of
+from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
 from labeling.web.structured import as_json, render_structured
 
@@ -53,6 +54,13 @@ def isolated(value) -> str:
 def iso_week(week) -> str:
     """A cycle week's first day as the pages and reports name the week, e.g. "2026-W48"."""
     return week_label(week)
+
+
+@register.filter(expects_localtime=True)
+def local_time(moment, with_seconds: bool = False) -> str:
+    """A moment in the page's zone, "2026-11-01 01:30", with its UTC offset when that local time occurs twice
+    (labeling/web/formatting.py); `|local_time:True` with seconds."""
+    return local_time_text(moment, bool(with_seconds)) if moment else ""
 
 
 @register.filter

@@ -206,7 +206,10 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
     found = report_of_week(project=project, week=week)
     report = blind_report(found.report, reader=request.user) if labels_blind(membership) else found.report
     text = report_markdown(
-        report, decisions_of(found.cycle, project=project), min_theme_failures=theme_metrics.MIN_DOCUMENTS
+        report,
+        decisions_of(found.cycle, project=project),
+        min_theme_failures=theme_metrics.MIN_DOCUMENTS,
+        time_zone=project.tzinfo,
     )
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'

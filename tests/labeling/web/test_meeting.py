@@ -770,3 +770,30 @@ def test_a_dataset_the_close_could_not_build_is_told_on_the_closed_weeks_page(cl
     assert url("dataset", project, dataset.slug) in html
     client.force_login(expert)
     assert 'id="failed-builds"' not in client.get(url("meeting-week", project, cycle.label)).content.decode()
+
+
+def test_a_closed_week_says_the_zone_it_was_closed_in_and_its_report_the_same_times_as_the_page(
+    client, project, lead, expert, other_expert, last_week
+):
+    """A week closed under Los Angeles' calendar keeps saying so after the project moves to Honolulu (its dates are
+    frozen in its report); report.md writes its moments in the zone the page shows them in, naming it, not in UTC."""
+    type(project).objects.filter(pk=project.pk).update(time_zone="America/Los_Angeles")
+    project.refresh_from_db()
+    created_weeks_ago(project, 52)
+    week = calendar.current_week(project) - timedelta(days=7)
+    label_outputs(project, 1, experts=[expert, other_expert], occurred_at=calendar.week_start(project, week))
+    cycle = cycles.close_week(project_id=project.pk, week=week)
+    closed_at = datetime(2026, 11, 30, 16, 22, tzinfo=UTC)  # 08:22 in Los Angeles
+    report = {**cycle.report, "generated_at": closed_at.isoformat()}
+    ReviewCycle.objects.filter(pk=cycle.pk).update(closed_at=closed_at, report=report)
+    type(project).objects.filter(pk=project.pk).update(time_zone="Pacific/Honolulu")
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+    markdown = client.get(url("meeting-markdown", project, cycle.label)).content.decode()
+
+    head = html.split("<h1>")[1].split("</p>")[0]
+    assert "America/Los_Angeles" in head and "Pacific/Honolulu" not in head
+    assert "Figures frozen when the week was closed, 2026-11-30 06:22" in html  # the page's zone, which it names
+    assert "Times in the project's time zone, Pacific/Honolulu." in html
+    assert "Closed; figures frozen at 2026-11-30 06:22 HST (Pacific/Honolulu)." in markdown
