@@ -402,8 +402,9 @@ def _agenda(report: dict) -> list[str]:
     lines = [f"### Needs adjudication ({len(agenda.get('adjudication') or [])})", ""]
     for row in agenda.get("adjudication") or []:
         ties = ", ".join(md_text(key) for key in row.get("questions") or []) or "marked by a lead"
+        queue = md_text(row.get("queue_name") or row.get("queue"))  # a report frozen before names were kept: the slug
         lines.append(
-            f"- Item {row.get('item_id')} ({md_text(row.get('queue'))}, {md_text(row.get('week'))}), "
+            f"- Item {row.get('item_id')} ({queue}, {md_text(row.get('week'))}), "
             f"ties on: {ties}. Output: “{md_text(row.get('excerpt'))}”"
         )
     if not agenda.get("adjudication"):
@@ -417,8 +418,9 @@ def _agenda(report: dict) -> list[str]:
             else md_text(flag.get("expert"))
         )
         note = f"(note {HIDDEN_UNTIL_LABELED})" if flag.get("note_hidden") else md_text(flag.get("note"))
+        queue = md_text(flag.get("queue_name") or flag.get("queue"))
         lines.append(
-            f"- Item {flag.get('item_id')} ({md_text(flag.get('queue'))}), flagged by {flagger}: "
+            f"- Item {flag.get('item_id')} ({queue}), flagged by {flagger}: "
             f"{with_stop(note)} Output: “{md_text(flag.get('excerpt'))}”"
         )
         for comment in flag.get("comments") or []:

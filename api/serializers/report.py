@@ -227,6 +227,7 @@ class ThemeOut(serializers.Serializer):
 class AdjudicationEntryOut(serializers.Serializer):
     item_id = serializers.IntegerField()
     queue = serializers.CharField()
+    queue_name = serializers.CharField(help_text="Absent in a report frozen before it was kept.", **OPTIONAL)
     week = serializers.CharField()
     questions = serializers.ListField(child=serializers.CharField(), help_text="The questions that tie.")
     excerpt = serializers.CharField()
@@ -243,6 +244,7 @@ class FlagEntryOut(serializers.Serializer):
     flag_id = serializers.IntegerField()
     item_id = serializers.IntegerField()
     queue = serializers.CharField()
+    queue_name = serializers.CharField(help_text="Absent in a report frozen before it was kept.", **OPTIONAL)
     expert = serializers.CharField(allow_null=True, help_text="Who flagged it; null in a blind copy.")
     expert_id = serializers.IntegerField(help_text="Left out of a blind copy.", **OPTIONAL)
     note = serializers.CharField(allow_null=True, help_text="Null in a blind copy.")

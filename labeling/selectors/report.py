@@ -656,6 +656,7 @@ def _adjudication_agenda(project: Project, week: date) -> list[dict]:
         {
             "item_id": row.item.pk,
             "queue": row.item.queue.slug,
+            "queue_name": row.item.queue.name,
             "week": week_label(row.item.week),
             "questions": open_ties(row.resolution.automatic, row.resolution.adjudicated),
             "excerpt": row.excerpt,
@@ -687,6 +688,7 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
             "flag_id": flag.pk,
             "item_id": flag.item_id,
             "queue": flag.item.queue.slug,
+            "queue_name": flag.item.queue.name,
             "expert": flag.expert.username,
             "expert_id": flag.expert_id,
             "note": flag.note,

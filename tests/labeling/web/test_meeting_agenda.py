@@ -10,7 +10,7 @@ from django.urls import reverse
 from labeling.models import Decision, Item, Queue, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
-from labeling.services.labels import submit_label
+from labeling.services.labels import flag_item, submit_label
 from labeling.services.resolution import resolve_item
 from labeling.services.routing import route_outputs
 from tests.factories import OutputFactory, created_weeks_ago
@@ -252,3 +252,24 @@ def test_with_a_queue_filter_the_dashboard_says_retention_covers_all_end_users(c
     note = filtered.split('id="retention-scope"')[1].split("</p>")[0]
     assert "Retention covers all queues" in note and "Escalations" in note
     assert 'id="retention-scope"' not in unfiltered
+
+
+def test_the_agenda_and_report_md_name_each_items_queue_as_the_adjudication_list_does(
+    client, project, lead, expert, other_expert
+):
+    """The agenda said the queue's slug ("weekly-sample · 2026-W44") where the adjudication list, home and dashboard
+    say its name: it says the name now, isolated, and so does report.md."""
+    created_weeks_ago(project, 52)
+    [tie] = label_outputs(project, answers=TIE, experts=[expert, other_expert], queue="weekly-sample")
+    Queue.objects.filter(project=project, slug="weekly-sample").update(name="عينة أسبوعية")
+    flag_item(expert=expert, item=tie, note="Look")
+    client.force_login(lead)
+    label = week_label(calendar.current_week(project))
+
+    html = client.get(url("meeting-week", project, label)).content.decode()
+    markdown = client.get(url("meeting-markdown", project, label)).content.decode()
+
+    for heading in ("Needs adjudication", "Flagged items"):
+        block = agenda_block(html, heading)
+        assert "<bdi>عينة أسبوعية</bdi>" in block and "weekly-sample" not in block
+    assert f"- Item {tie.pk} (عينة أسبوعية, {label})" in markdown and "weekly-sample" not in markdown
