@@ -23,6 +23,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.annotators import annotator_pseudonym
+from labeling.rules.text import isolated
 from labeling.selectors.digest import headline_lines, meeting_url, project_digest_lines, site_url
 
 from .webhooks import Message, emit, emit_each
@@ -244,15 +245,14 @@ def cycle_closed(cycle: ReviewCycle) -> int:
         "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
     }
     sent = 0
+    name = isolated(project.name)  # as the digest's lines isolate it: an override in it reverses nothing after it
     if _listening(project.pk, WebhookEvent.CYCLE_CLOSED):
-        slack = _slack(
-            "\n".join([f"*{project.name}*: the week {cycle.label} is closed.", *headline, f"The meeting: {link}"])
-        )
+        slack = _slack("\n".join([f"*{name}*: the week {cycle.label} is closed.", *headline, f"The meeting: {link}"]))
         sent += emit(project_id=project.pk, event=WebhookEvent.CYCLE_CLOSED, data=closed, slack_text=slack)
     if _listening(project.pk, WebhookEvent.CYCLE_DIGEST):
         lines = project_digest_lines(cycle)
         digest = {"project": project.slug, "week": cycle.label, "text": "\n".join(lines), "meeting_url": link}
-        slack = _slack("\n".join([f"*{project.name}*, after {cycle.label}:", *headline, "", *lines]))
+        slack = _slack("\n".join([f"*{name}*, after {cycle.label}:", *headline, "", *lines]))
         sent += emit(project_id=project.pk, event=WebhookEvent.CYCLE_DIGEST, data=digest, slack_text=slack)
     return sent
 
@@ -282,7 +282,7 @@ def alert_opened(alert: Alert) -> int:
     if not _listening(project.pk, WebhookEvent.ALERT_OPENED):
         return 0
     data = _alert_data(alert)
-    slack = _slack(f"*{project.name}*: {alert.title}.\n{alert.detail}\n{data['project_url']}")
+    slack = _slack(f"*{isolated(project.name)}*: {alert.title}.\n{alert.detail}\n{data['project_url']}")
     return emit(project_id=project.pk, event=WebhookEvent.ALERT_OPENED, data=data, slack_text=slack)
 
 
@@ -292,5 +292,5 @@ def alert_resolved(alert: Alert) -> int:
     if not _listening(project.pk, WebhookEvent.ALERT_RESOLVED):
         return 0
     data = _alert_data(alert)
-    slack = _slack(f"*{project.name}*: resolved: {alert.title}.\n{data['project_url']}")
+    slack = _slack(f"*{isolated(project.name)}*: resolved: {alert.title}.\n{data['project_url']}")
     return emit(project_id=project.pk, event=WebhookEvent.ALERT_RESOLVED, data=data, slack_text=slack)

@@ -18,6 +18,8 @@ from standardwebhooks import Webhook
 
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import (
+    Alert,
+    AlertRule,
     AuditEvent,
     DeliveryStatus,
     Item,
@@ -651,3 +653,25 @@ def test_https_goes_to_the_checked_address_with_the_hosts_name_for_tls(monkeypat
     assert answer.status_code == 204 and answer.ok, answer.error
     assert lookups == ["hooks.test"]  # one lookup: the check's; the connection used its address
     assert seen == {"server_name": "hooks.test", "host": f"hooks.test:{port}"}
+
+
+def test_a_right_to_left_override_in_the_projects_name_reverses_nothing_after_it_in_slack(
+    project, lead, week_of_labels, django_capture_on_commit_callbacks
+):
+    """The Slack messages isolate the project's name as the digest's lines do (rules.text.isolated): an override
+    (U+202E) in it would reverse the week, the headline and the links after it."""
+    type(project).objects.filter(pk=project.pk).update(name="Support \u202ebot")
+    project.refresh_from_db()
+    events = ["cycle.closed", "cycle.digest", "alert.opened", "alert.resolved"]
+    slack = _endpoint(project, lead, url="https://hooks.slack.com/services/T0/B0/x", kind="slack", events=events)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)
+    run_each_as_worker("labeling.send_digests")
+    alert = Alert.objects.create(project=project, rule=AlertRule.QUEUE_IDLE, key="sample", title="Nobody labeled")
+    webhook_events.alert_opened(alert)
+    webhook_events.alert_resolved(alert)
+
+    texts = {d.event: json.loads(d.body)["text"] for d in WebhookDelivery.objects.filter(endpoint=slack.endpoint)}
+    assert sorted(texts) == sorted(events)
+    assert all(text.startswith("*\u2068Support \u202ebot\u2069*") for text in texts.values()), texts
