@@ -1,4 +1,4 @@
-"""The weekly digest's project part ("This week in …": the queues waiting, the report's link) and the closed
+"""The weekly digest's project part ("This week (2026-W49) in …": the queues waiting, the report's link) and the closed
 week's headline, as plain text: the same lines in each expert's e-mail, the `cycle.digest` webhook and Slack."""
 
 from collections.abc import Callable
@@ -7,9 +7,10 @@ from django.conf import settings
 from django.db.models import Count
 from django.urls import reverse
 
-from labeling.models import Item, ReviewCycle
+from labeling.models import Item, ReviewCycle, week_label
 from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
 from labeling.rules.access import QueueLabelers, queue_labelers
+from labeling.rules.calendar import current_week
 from labeling.rules.text import counted, isolated
 
 
@@ -43,11 +44,13 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
     )
     labelers = queue_labelers(project.pk)
     report = ["", f"The weekly report: {meeting_url(cycle)}"]
+    # Named: the digest of a week closed late goes out weeks after it, when "this week" is not the week after it.
+    this_week = week_label(current_week(project))
 
     def lines(expert_id: int | None) -> list[str]:
         # Plain text: names isolated as the invitation e-mail isolates them (`isolated`), so a right-to-left override
         # in one reverses the name alone, not the count waiting and the link after it.
-        shown = [f"This week in {isolated(project.name)}:"]
+        shown = [f"This week ({this_week}) in {isolated(project.name)}:"]
         for queue in queues:
             if expert_id is not None and expert_id not in labelers.may_label(queue.pk):
                 continue

@@ -490,6 +490,14 @@ def send_digests(*, cycle_id: int) -> int:
         cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
         caught_up = _claim_waiting_digests(cycle, now=now)
     project = cycle.project
+    # A week closed after a newer week's digest went out (left open, then closed by hand): its digest comes second,
+    # so it says it is late rather than read as the latest week's.
+    newer = (
+        ReviewCycle.objects.filter(project=project, week__gt=cycle.week, digests_sent_at__isnull=False)
+        .order_by("-week")
+        .first()
+    )
+    late = f" (closed late, after {newer.label})" if newer else ""
     experts = list(
         Membership.objects.of_active_accounts()
         .filter(project=project, role=Role.EXPERT)
@@ -509,6 +517,11 @@ def send_digests(*, cycle_id: int) -> int:
         user = membership.user
         row = figures.get((cycle.week, user.pk))
         lines = [f"Hello {isolated(user.get_full_name() or user.username)},", ""]
+        if newer:
+            lines += [
+                f"{cycle.label} closed late, after the digest of {newer.label} went out: these are its final figures.",
+                "",
+            ]
         if row and row.labels:
             # None: nothing of theirs was compared; 0.0 is a rate to tell like any other.
             agreement = (
@@ -529,7 +542,7 @@ def send_digests(*, cycle_id: int) -> int:
         lines += ["", *queue_lines(user.pk)]
         messages.append(
             EmailMessage(
-                subject=f"[expertloop] {isolated(project.name)}: your week after {cycle.label}",
+                subject=f"[expertloop] {isolated(project.name)}: your week after {cycle.label}{late}",
                 body="\n".join(lines) + "\n",
                 to=[user.email],
             )

@@ -418,7 +418,7 @@ def test_the_demo_has_a_slack_webhook_with_a_delivery_log_and_sends_nothing(seed
     assert log.count() == 2 * closed and not log.filter(status="pending").exists()  # nothing left to send
     assert set(log.values_list("status", flat=True)) == {"succeeded", "failed"}
     digest = log.filter(event="cycle.digest").first()
-    assert f"This week in {project.name}:" in digest.body and "/meeting/" in digest.body
+    assert "This week (" in digest.body and f") in {project.name}:" in digest.body and "/meeting/" in digest.body
     client.force_login(get_user_model().objects.get(username="lead"))
     page = client.get(f"/p/support-bot/manage/webhooks/{endpoint.pk}/").content.decode()
     assert "no_service" in page and "Enable" in page

@@ -31,6 +31,7 @@ from labeling.models import (
     RetentionCell,
     ReviewCycle,
     WeekChange,
+    week_label,
 )
 from labeling.rules import calendar
 from labeling.rules.gold import gold_answers
@@ -193,7 +194,8 @@ def test_the_digest_isolates_the_names_a_right_to_left_override_would_reverse_it
 
     [message] = mail.outbox
     for lines in (team, message.body.splitlines()):
-        assert "This week in \u2068Support \u202eteam\u2069:" in lines
+        running = week_label(calendar.current_week(project))
+        assert f"This week ({running}) in \u2068Support \u202eteam\u2069:" in lines
         assert any(line.startswith("- \u2068\u202eRefunds\u2069: 0 items waiting — ") for line in lines)
         assert any(line.startswith("- General: 0 items waiting — ") for line in lines)
     assert message.body.startswith("Hello \u2068\u202eErin\u2069,\n")
@@ -818,3 +820,37 @@ def test_work_that_arrives_for_a_closed_week_is_resolved_at_the_next_close_and_c
     assert ReviewCycle.objects.get(pk=closed.pk).report == closed.report
     assert list(QualityMetric.objects.filter(project=project, week=WEEK).order_by("pk").values()) == frozen_rows
     assert not QualityMetric.objects.filter(project=project, week=WEEK + timedelta(days=7)).exists()
+
+
+def test_the_digest_names_the_week_it_calls_this_week(project, week_of_labels, django_capture_on_commit_callbacks):
+    """ "Your week after 2026-W46 … This week in Support bot: 0 items waiting" left the reader to work out which week
+    "this week" is (the digest of a week closed late is sent weeks after it): it says the running week's ISO label."""
+    running = week_label(calendar.current_week(project))
+    with django_capture_on_commit_callbacks(execute=True):
+        cycle = cycles.close_week(project_id=project.pk, week=WEEK)
+    run_each_as_worker("labeling.send_digests")
+
+    digest = next(message for message in mail.outbox if "your week after 2026-W46" in message.subject)
+    assert f"This week ({running}) in Support bot:" in digest.body.splitlines()
+    assert f"This week ({running}) in Support bot:" in project_digest_lines(cycle)
+
+
+def test_a_week_closed_after_a_newer_weeks_digest_went_out_says_it_closed_late(project):
+    """2026-W45 left open while W46 closed and sent its digest, then closed by hand: its digest comes after the newer
+    one's, so it says so (subject and first line) rather than read as the latest week."""
+    now = _missed_three_weeks(project)
+    mail.outbox.clear()
+    cycles.close_week(project_id=project.pk, week=date(2026, 11, 16), now=now)  # W47, the newest: sent on its own
+    run_each_as_worker("labeling.send_digests")
+    assert sorted(_digests()) == ["2026-W47"]
+    mail.outbox.clear()
+
+    cycles.close_week(project_id=project.pk, week=date(2026, 11, 2), now=now)  # W45, closed by hand after it
+    run_each_as_worker("labeling.send_digests")
+
+    late = [message for message in mail.outbox if "your week after" in message.subject]
+    assert len(late) == 2
+    assert all(m.subject.endswith(": your week after 2026-W45 (closed late, after 2026-W47)") for m in late)
+    assert late[0].body.splitlines()[2] == (
+        "2026-W45 closed late, after the digest of 2026-W47 went out: these are its final figures."
+    )

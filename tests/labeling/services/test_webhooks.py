@@ -2,6 +2,7 @@
 transcripts only on opt-in, signed delivery to a real local receiver, retries, disabling, the sweep."""
 
 import json
+import re
 import socket
 import time
 from datetime import timedelta
@@ -567,7 +568,7 @@ def test_a_closed_week_is_emitted_once_with_the_email_digest_text_and_a_slack_me
     digest = json.loads(sent[standard.pk, "cycle.digest"])["data"]["text"]
     # The e-mail's project part, word for word: the same function wrote both.
     email = mail.outbox[0].body
-    assert digest.startswith("This week in Support bot:\n- Sample: ") and digest in email
+    assert re.match(r"This week \(\d{4}-W\d\d\) in Support bot:\n- Sample: ", digest) and digest in email
     slack_closed = json.loads(sent[slack.pk, "cycle.closed"])["text"]
     assert slack_closed.startswith("*Support bot*: the week 2026-W46 is closed.\nPass rate (correct): 75.0% of 8 items")
     assert slack_closed.endswith("The meeting: http://127.0.0.1:8000/p/support-bot/meeting/2026-W46/")
