@@ -122,9 +122,9 @@ def fmt_quota(labels: dict) -> str:
         return "no quota"
     queues, with_quota = labels.get("queues"), labels.get("queues_with_quota")
     if queues is None or with_quota is None or with_quota >= queues:
-        return f"quota {quota} items"
+        return f"quota {counted(quota, 'item')}"
     placed = labels.get("items_in_quota_queues", 0)
-    return f"quota {quota} items in {with_quota} of {queues} queues ({placed} placed there)"
+    return f"quota {counted(quota, 'item')} in {with_quota} of {counted(queues, 'queue')} ({placed} placed there)"
 
 
 FIRST_WEEK = "first week of the project: no earlier week to compare with"

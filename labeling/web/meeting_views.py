@@ -321,7 +321,9 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
             try:
                 weeks[name] = calendar.week_from_label(project, label)
             except InvalidWeek as exc:
-                errors[name] = f"“{name}”: {exc.message}"
+                # Named as the range's own error names them ("`from` (2026-W10) is after `to` (2026-W01)").
+                reason = exc.message.removeprefix(f"{label!r} ")
+                errors[name] = f"`{name}` ({label}) {reason}"
     span = None
     if not errors:
         try:

@@ -117,6 +117,20 @@ def test_every_queue_with_a_quota_says_the_quota_alone_and_none_says_no_quota(cl
     assert "on 3 items · no quota" in tile(none, "labels")
 
 
+def test_one_item_is_one_item_on_the_tile_and_in_report_md(client, project, lead, this_week):
+    """ "on 1 items · quota 1 items": the counts agree with their nouns (rules.text.counted), on the page and in
+    report.md."""
+    one = Queue.objects.create(project=project, slug="one", name="One", weekly_quota=1)
+    queue_week(project, one, this_week, quota=1, items=1, labels=1)
+    client.force_login(lead)
+
+    page = client.get(url("meeting-week", project, week_label(this_week))).content.decode()
+    markdown = client.get(url("meeting-markdown", project, week_label(this_week))).content.decode()
+
+    assert "on 1 item · quota 1 item" in tile(page, "labels")
+    assert "(1 item; quota 1 item)" in markdown
+
+
 def test_a_report_frozen_before_quotas_were_counted_per_queue_still_renders_as_it_did(client, project, lead, last_week):
     """Old frozen reports have only `quota` (None when a queue had none): the page and the export read them as
     before, without the queues' count."""
