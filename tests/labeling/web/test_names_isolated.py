@@ -112,3 +112,15 @@ def test_every_quotation_isolates_its_text_and_keeps_the_pages_direction():
                 if "dir=" in attributes or not re.fullmatch(r"\s*{{[^}]*bidi_isolate[^}]*}}\s*", content):
                     wrong.append(f"{path.relative_to(TEMPLATES)}:{number}: <q{attributes}>{content}</q>")
     assert wrong == []
+
+
+@pytest.mark.django_db
+def test_the_project_pages_crumb_is_its_name_not_its_slug(client, lead, project):
+    """A project named in CJK gets a generated slug ("project-1"): its crumb says the name the lead gave it."""
+    project.__class__.objects.filter(pk=project.pk).update(name="客服助手", slug="project-1")
+    client.force_login(lead)
+
+    html = client.get("/p/project-1/").content.decode()
+
+    crumbs = html.split('<p class="crumbs">')[1].split("</p>")[0]
+    assert crumbs.endswith("<bdi>客服助手</bdi>") and "project-1" not in crumbs
