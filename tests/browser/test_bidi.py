@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from labeling.models import AuditEvent
 from tests.factories import OutputFactory
 from tests.helpers.browser import sign_in
+from tests.helpers.labeling import TIE, label_outputs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,3 +60,28 @@ def test_an_override_in_a_queue_name_leaves_the_rest_of_the_audit_sentence_in_or
     glyphs = [glyph for glyph in cell.evaluate(GLYPHS) if glyph["char"].strip()]
     assert glyphs[-1]["char"] == ")"
     assert glyphs[-1]["right"] >= max(glyph["right"] for glyph in glyphs)  # the sentence's last word ends the line
+
+
+ARABIC_FEEDBACK = "الرد غير مفيد"
+QUOTED = """q => {
+    const text = q.querySelector("bdi") || q, box = q.getBoundingClientRect(), inner = text.getBoundingClientRect();
+    return {direction: getComputedStyle(q).direction, left: inner.left - box.left, right: box.right - inner.right};
+}"""
+
+
+def test_an_arabic_comment_is_quoted_at_the_english_sentences_ends(
+    page, live_server, lead, expert, other_expert, project
+):
+    """A <q dir="auto"> took the comment's direction, so its marks swapped ends (”…“) in an English sentence: the
+    <q> keeps the page's direction, its opening mark on the left, and the comment inside reads right to left."""
+    [item] = label_outputs(project, answers=TIE, experts=[expert, other_expert], feedback_comment=ARABIC_FEEDBACK)
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/adjudication/{item.pk}/")
+
+    quoted = page.locator("q", has_text=ARABIC_FEEDBACK).first
+    expect(quoted).to_be_visible()
+    shape = quoted.evaluate(QUOTED)
+    assert shape["direction"] == "ltr" and shape["left"] > 0 and shape["right"] > 0  # a mark on each side
+    glyphs = quoted.evaluate(GLYPHS)
+    assert glyphs[0]["right"] == max(glyph["right"] for glyph in glyphs)  # its first letter on the right
