@@ -273,16 +273,28 @@ def _refresh_in_lanes(
     )
 
 
-def _refresh_open_previous_week(project: Project, *, week: date, now: datetime) -> bool:
+def _refresh_open_previous_week(project: Project, *, week: date) -> bool:
     """Compute the figures of the week before, if it is still open: the report freezes the change from it, and a week
     closed out of order (or the first one beat closes) would otherwise compare with rows never computed ("+22 vs last
-    week (0)" beside a week of 2 labels). Its own lock, then its cycle stays open. True when it ran."""
+    week (0)" beside a week of 2 labels). Only the rows the report reads of it (`refresh_week_metrics`: quality,
+    agreement, queues), under its own lock; its cycle stays open. True when it ran.
+
+    A failure here is logged and the close goes on: the week being closed is frozen either way, comparing with the
+    rows the week before has (as it did before this step), and that week's own refresh records its failures."""
     previous = week - timedelta(days=7)
     if not within_the_project(project, previous) or not has_something_to_close(project, previous):
         return False  # the report compares with no week, or with one that holds nothing
-    if ReviewCycle.objects.filter(project=project, week=previous, status=CycleStatus.CLOSED).exists():
-        return False  # frozen by its own close: the rows are final
-    refresh_metrics(project=project, week=previous, now=now)
+    with week_lock(project=project, week=previous):
+        if ReviewCycle.objects.filter(project=project, week=previous, status=CycleStatus.CLOSED).exists():
+            return False  # frozen by its own close: the rows are final
+        try:
+            with transaction.atomic():
+                refresh_week_metrics(project=project, week=previous)
+        except Exception:
+            logger.exception(
+                "could not compute %s %s before closing the week after it", project.slug, week_label(previous)
+            )
+            return False
     return True
 
 
@@ -298,7 +310,7 @@ def _close(
     )
     timings.update((step["step"], step["seconds"]) for step in lane_steps)
     with _timed(timings, "previous week"):
-        previous_refreshed = _refresh_open_previous_week(project, week=week, now=now)
+        previous_refreshed = _refresh_open_previous_week(project, week=week)
     if not previous_refreshed:
         del timings["previous week"]
     with _timed(timings, "report"):
