@@ -2,7 +2,7 @@
 how a key was asked across the rubric versions a dataset version's rows answered (`question_histories`)."""
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Annotated, Literal
@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 import msgspec
 
 from labeling.rules.gold import ASKED_CHANGES, asked_as, what_differs
-from labeling.rules.text import isolated
 
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
@@ -30,15 +29,21 @@ def spelt_out(question: dict) -> dict:
     return msgspec.structs.asdict(msgspec.convert(question, Question))
 
 
-def described(question: dict) -> str:
-    """A question's kind with what bounds its answers, in plain text: "rating 1–5", 'choice ("yes", "no")', "text"."""
+def _as_written(option: str) -> str:
+    return option
+
+
+def described(question: dict, *, isolate: Callable[[str], str] = _as_written) -> str:
+    """A question's kind with what bounds its answers, in plain text: "rating 1–5", 'choice ("yes", "no")', "text".
+    Plain for data (the API's JSON); where it is displayed as text, `isolate` (`text.isolated`) wraps each option, so
+    a direction override in one reorders none of the words around it."""
     kind = str(question["kind"])
     if kind == "rating":
         low, high = question["scale"]
         return f"{kind} {low}–{high}"
     if kind in ("choice", "multi_choice"):
         # Quoted as JSON strings: an option holding a comma, a quote or a line break stays one, visibly.
-        quoted = (isolated(json.dumps(option, ensure_ascii=False)) for option in question["options"])
+        quoted = (isolate(json.dumps(option, ensure_ascii=False)) for option in question["options"])
         return f"{kind} ({', '.join(quoted)})"
     return kind
 
@@ -61,25 +66,27 @@ class QuestionHistory:
         """Whether the key changed meaning: its answers under one version do not compare with those under another."""
         return bool(self.what_changed)
 
-    def described(self) -> str:
-        """How the versions asked it, those asking alike together: "rating 1–5 in v1, 1–7 in v2"."""
+    def described(self, *, isolate: Callable[[str], str] = _as_written) -> str:
+        """How the versions asked it, those asking alike together: "rating 1–5 in v1, 1–7 in v2" (`isolate`: as for
+        the function `described`)."""
         alike: dict[str, list[tuple[int, dict]]] = {}
         for number, question in self.asked:
             alike.setdefault(asked_as(question), []).append((number, question))
         kinds = {question["kind"] for _, question in self.asked}
         parts = []
         for group in alike.values():
-            text = described(group[0][1])
+            text = described(group[0][1], isolate=isolate)
             if parts and len(kinds) == 1:  # one kind throughout: said once, "rating 1–5 in v1, 1–7 in v2"
                 text = text.removeprefix(f"{group[0][1]['kind']} ")
             parts.append(f"{text} in {_versions([number for number, _ in group])}")
         return ", ".join(parts)
 
-    def warning(self) -> str | None:
-        """The line that tells a reader not to compare the key's values across versions; None when it never changed."""
+    def warning(self, *, isolate: Callable[[str], str] = _as_written) -> str | None:
+        """The line that tells a reader not to compare the key's values across versions; None when it never changed.
+        The one wording of the API, the dataset page and the Hugging Face card (`isolate`: as for `described`)."""
         if not self.changed:
             return None
-        return f"`{self.key}`: {self.described()}: filter on `rubric_version` before you compare values"
+        return f"`{self.key}`: {self.described(isolate=isolate)}: filter on `rubric_version` before you compare values"
 
 
 def question_histories(asked_in: Mapping[int, list[dict]], *, keys: Collection[str] = ()) -> list[QuestionHistory]:

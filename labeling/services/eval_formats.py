@@ -299,8 +299,9 @@ def hf_questions(shape: RowShape) -> str:
     lines = []
     for history in shape.questions:
         prompt = " ".join(history.asked[-1][1]["prompt"].split())  # one line: a line break would end the list item
-        lines.append(f"- `{history.key}`: {history.described()} ({isolated(prompt)})")
-    warnings = [f"**Warning:** {history.warning()}" for history in shape.questions if history.changed]
+        # Options isolated as the prompt is: the card is read as text, where an override would reorder its words.
+        lines.append(f"- `{history.key}`: {history.described(isolate=isolated)} ({isolated(prompt)})")
+    warnings = [f"**Warning:** {history.warning(isolate=isolated)}" for history in shape.questions if history.changed]
     if any("kind" in history.what_changed for history in shape.questions):
         warnings.append(
             "A key whose kind changed has its newest kind's type in `label` and `annotations` here: answers given as "

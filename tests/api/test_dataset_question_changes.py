@@ -11,7 +11,7 @@ from labeling.services.datasets import build_version, create_dataset
 from labeling.services.rubrics import publish_rubric
 from tests.conftest import Api
 from tests.helpers.labeling import label_outputs
-from tests.helpers.rubrics import QUESTIONS, RATING
+from tests.helpers.rubrics import CHOICE, QUESTIONS, RATING
 from tests.helpers.version_files import rendered
 
 EVAL = "/api/v1/projects/support-bot/datasets/support-eval"
@@ -116,3 +116,20 @@ def test_the_card_is_derived_at_download_the_stored_rows_and_checksum_are_untouc
     lines = [list(v.rows.order_by("position").values_list("line__text", flat=True)) for v in (widened, twin)]
     assert lines[0] == lines[1] and all("Questions" not in line for line in lines[0])
     assert reader.get(f"{EVAL}/versions/1/download?format=jsonl")["ETag"] == f'"{widened.sha256}"'
+
+
+def test_a_changed_option_with_right_to_left_text_reaches_the_api_plain_and_the_card_isolated(reader, project):
+    """The API's `warning` is data: it carries the option as written, no invisible isolating characters
+    (U+2066…U+2069). The card is read as text, and isolates each option there as it isolates each prompt."""
+    rtl = "\u05e9\u05dc\u05d5\u05dd \u202eevil"
+    label_outputs(project, 1)
+    reworded = [{**question, "options": ["friendly", rtl]} if question is CHOICE else question for question in QUESTIONS]
+    publish_rubric(project=project, questions=reworded)
+    label_outputs(project, 1, start=100)
+    rendered(build_version(dataset_id=create_dataset(project=project, spec={"name": "Support eval"}).pk))
+
+    warning = by_key(reader.get(f"{EVAL}/versions/1").json())["tone"]["warning"]
+
+    assert f'"{rtl}"' in warning
+    assert not {"\u2066", "\u2067", "\u2068", "\u2069"} & set(warning)
+    assert f'\u2068"{rtl}"\u2069' in card(reader)

@@ -5,6 +5,7 @@ import pytest
 
 from labeling.rules.gold import asked_alike, what_differs
 from labeling.rules.rubric_questions import question_histories
+from labeling.rules.text import isolated
 from tests.helpers.rubrics import BINARY, CHOICE, MULTI, QUESTIONS, RATING, TEXT
 
 ADVICE = ": filter on `rubric_version` before you compare values"
@@ -70,4 +71,6 @@ def test_unchanged_keys_keep_the_newest_order_then_older_keys_and_only_the_kept_
 def test_an_option_with_a_bidi_override_or_a_line_break_stays_one_visible_option():
     [tone] = question_histories({1: [{**CHOICE, "options": ["ok", "evil\u202e", "two\nlines"]}]})
 
-    assert tone.described() == 'choice ("ok", \u2068"evil\u202e"\u2069, "two\\nlines") in v1'
+    assert tone.described() == 'choice ("ok", "evil\u202e", "two\\nlines") in v1'  # plain: API JSON carries it
+    shown = 'choice ("ok", \u2068"evil\u202e"\u2069, "two\\nlines") in v1'  # a displayed copy isolates each option
+    assert tone.described(isolate=isolated) == shown
