@@ -7,6 +7,7 @@ queries. "Build now" enqueues the build after commit; the test runs the task its
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape as html_unescape
 
 import pytest
 from django.template.defaultfilters import filesizeformat
@@ -24,6 +25,7 @@ from labeling.models import (
 from labeling.services.datasets import build_version, create_dataset, request_build
 from labeling.services.rubrics import publish_rubric
 from labeling.services.version_files import render_version_files, sweep_superseded_files
+from tests.conftest import Api
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs
 from tests.helpers.rubrics import QUESTIONS, RATING
@@ -285,10 +287,11 @@ def test_the_detail_page_lists_every_version_with_downloads_and_a_diff(engineer_
 
 
 def test_the_detail_page_warns_where_a_question_changed_meaning_between_the_rubric_versions_a_version_holds(
-    engineer_client, project, dataset
+    engineer_client, project, dataset, read_key
 ):
     """v1 holds rows under rubric v1 only: no warning. v2 holds rows rated on 1-5 (v1) and on 1-7 (v2) under the
-    same key: its row says so, naming the key and both scales."""
+    same key: its row says so, naming the key and both scales, in the very words of the API's `warning` (one
+    wording, the one the Hugging Face card prints)."""
     label_outputs(project, 2)
     build_version(dataset_id=dataset.pk)
     publish_rubric(project=project, questions=[{**q, "scale": [1, 7]} if q is RATING else q for q in QUESTIONS])
@@ -300,8 +303,11 @@ def test_the_detail_page_warns_where_a_question_changed_meaning_between_the_rubr
     [warning] = re.findall(r'<tr data-question-changes="(\d+)".*?</tr>', html, re.S)
     assert warning == "2"
     block = re.search(r'<tr data-question-changes="2".*?</tr>', html, re.S).group(0)
-    assert "<code>helpful</code>" in block and "rating 1–5 in v1, 1–7 in v2" in block
-    assert "Filter on <code>rubric_version</code> before you compare values" in block
+    api = Api(engineer_client, read_key.secret).get(f"/api/v1/projects/{project.slug}/datasets/support-eval/versions/2")
+    [changed] = [question for question in api.json()["questions"] if question["changed"]]
+    [shown] = re.findall(r"<p>(.*?)</p>", block, re.S)
+    assert html_unescape(re.sub(r"<[^>]+>", "", shown)) == changed["warning"]
+    assert "`helpful`: rating 1–5 in v1, 1–7 in v2" in changed["warning"]
 
 
 def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):
