@@ -123,7 +123,7 @@ def test_a_changed_option_with_right_to_left_text_reaches_the_api_plain_and_the_
     (U+2066…U+2069). The card is read as text, and isolates each option there as it isolates each prompt."""
     rtl = "\u05e9\u05dc\u05d5\u05dd \u202eevil"
     label_outputs(project, 1)
-    reworded = [{**question, "options": ["friendly", rtl]} if question is CHOICE else question for question in QUESTIONS]
+    reworded = [{**q, "options": ["friendly", rtl]} if q is CHOICE else q for q in QUESTIONS]
     publish_rubric(project=project, questions=reworded)
     label_outputs(project, 1, start=100)
     rendered(build_version(dataset_id=create_dataset(project=project, spec={"name": "Support eval"}).pk))
