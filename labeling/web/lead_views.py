@@ -21,6 +21,7 @@ from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import counted, isolated
 from labeling.selectors import management
 from labeling.selectors.outbox import backfill_placed, queued_backfills
+from labeling.selectors.queues import backfill_figure
 from labeling.selectors.rubrics import answered_keys
 from labeling.services import queues as queue_services
 from labeling.services import rubrics
@@ -154,24 +155,20 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
         if queue_id is None:
             queue_id = form.cleaned_data.get("queue_id") or 0
         queue = management.queue_of_project(project, queue_id) if queue_id else None  # another project's queue: 404
-        # Paused as saved, as the backfill button reads it: routing passes the queue by and a backfill is refused.
-        paused = queue is not None and not queue.is_active
         rule, sample_rate = form.cleaned_data["rule"], form.cleaned_data["sample_rate"]
         counts = preview_rule(project=project, rule=rule, sample_rate=sample_rate, queue_id=queue_id)
         quota = form.cleaned_data.get("weekly_quota")
         week = calendar.current_week(project)
-        # What a backfill would place: the sampled matches not in the queue yet, within what the quota leaves.
-        missing = counts["not_in_queue"]
-        backfill = missing if quota is None else min(missing, max(0, quota - counts["in_queue"]))
+        backfill = backfill_figure(queue, not_in_queue=counts["not_in_queue"], in_queue=counts["in_queue"], quota=quota)
         result.update(
             counts,
             week=week,
             new_queue=not queue_id,
             quota=quota,
             placed=counts["sampled"] if quota is None else min(quota, counts["sampled"]),
-            paused=paused,
-            backfill=0 if paused else backfill,
-            backfill_once_active=backfill,
+            paused=backfill.paused,
+            backfill=backfill.places,
+            backfill_once_active=backfill.once_active,
             conditions=describe_rule(rule),
         )
     return result
