@@ -10,9 +10,9 @@ from labeling.rules.alerts import moments_in_zone
 from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
-from labeling.web.expert_views import skip_to_undo as skipped_item_of
 from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
+from labeling.web.messages import skip_to_undo as skipped_item_of
 from labeling.web.structured import as_json, render_structured
 
 register = template.Library()

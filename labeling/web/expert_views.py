@@ -53,6 +53,7 @@ from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
 from .getting_started import ingest_snippets
+from .messages import undo_skip_tag
 
 
 def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
@@ -369,23 +370,6 @@ def renew_lease(request: HttpRequest, slug: str, item_id: int) -> JsonResponse:
 
 def _seconds_left(expires_at: datetime | None) -> int | None:
     return None if expires_at is None else max(0, int((expires_at - timezone.now()).total_seconds()))
-
-
-# A "Skipped item …" message carries this tag with the item's id: the page shows an "Undo skip" button in it (base.html,
-# the skip_to_undo filter), which posts to undo_skip, as the skipped item's page reached by Back does.
-UNDO_SKIP_TAG = "undo-skip-"
-
-
-def undo_skip_tag(item_id: int) -> str:
-    return f"{UNDO_SKIP_TAG}{item_id}"
-
-
-def skip_to_undo(message) -> int | None:
-    """The item whose skip `message` offers to undo, else None."""
-    for tag in (getattr(message, "extra_tags", "") or "").split():
-        if tag.startswith(UNDO_SKIP_TAG) and tag[len(UNDO_SKIP_TAG) :].isdigit():
-            return int(tag[len(UNDO_SKIP_TAG) :])
-    return None
 
 
 @login_required
