@@ -375,7 +375,8 @@ class ReportOut(serializers.Serializer):
     )
     freshness = FreshnessOut(
         help_text="An open week's only (not a frozen report's, nor a week's before the project): how current its "
-        "figures are. Where `computed` is false, `headline.labels` has `not_computed` true and `change` null.",
+        "figures are. Where `computed` is false, `headline.labels` has `not_computed` true and `change` null (absent "
+        "in the first week).",
         **OPTIONAL,
     )
     decisions = WeekDecisionOut(

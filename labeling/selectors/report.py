@@ -249,7 +249,10 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
             or this_week is not None
         )
         freshness = _freshness(project, week, stored=stored)
-    not_computed = {"not_computed": True, "change": None} if freshness and not freshness["computed"] else {}
+    not_computed = {}
+    if freshness and not freshness["computed"]:
+        # No change to show: none from zeros never computed, and none at all in the first week (the schema's "absent").
+        not_computed = {"not_computed": True} | ({} if first_week else {"change": None})
     return {
         "version": 1,
         "project": project.slug,

@@ -67,3 +67,14 @@ def test_a_week_never_computed_says_so_on_the_page_in_the_export_and_the_api(cli
     assert f"Open: provisional figures, computed {as_of}" in markdown and "saved this week" not in markdown
     assert "(1 item; quota 50 items)" in markdown
     assert 'id="stale-note"' not in html
+
+
+def test_the_first_week_never_computed_has_no_change_in_the_api_report(api, project, rubric):
+    """The schema has `change` absent in the project's first week (nothing to compare with), computed or not."""
+    label_outputs(project, 1, answers=AGREE, end_user_id="user-1")
+    label = week_label(calendar.current_week(project))
+
+    labels = api.get(f"/api/v1/cycles/{label}/report").json()["headline"]["labels"]
+
+    assert labels["first_week"] is True and labels["not_computed"] is True
+    assert "change" not in labels
