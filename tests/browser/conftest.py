@@ -23,8 +23,31 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        new_context = browser.new_context
+        browser.new_context = lambda *args, **kwargs: _closed_after_its_requests(new_context(*args, **kwargs))
         yield browser
         browser.close()
+
+
+def _closed_after_its_requests(context):
+    """The context, whose close first lets the requests it has in flight finish (10 s at most). A request a page sent
+    last (a label sent as the test ends, a lease renewal) may still be served by the live server, and the database is
+    flushed for the next test right after: the flush and that request then fail each other (CI, stop 43: "couldn't
+    be flushed", then a duplicate project in the next test). Every context a test opens closes so, its own too."""
+    in_flight = set()
+    context.on("request", lambda request: in_flight.add(request))
+    context.on("requestfinished", lambda request: in_flight.discard(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
+    close = context.close
+
+    def close_after_its_requests(*args, **kwargs):
+        deadline = time.monotonic() + 10
+        while in_flight and context.pages and time.monotonic() < deadline:
+            context.pages[0].wait_for_timeout(50)  # lets Playwright deliver the requests' events
+        close(*args, **kwargs)
+
+    context.close = close_after_its_requests
+    return context
 
 
 @pytest.fixture
@@ -32,15 +55,5 @@ def page(browser):
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(10_000)
-    in_flight = set()
-    context.on("request", lambda request: in_flight.add(request))
-    context.on("requestfinished", lambda request: in_flight.discard(request))
-    context.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
-    # A request the page sent last (a label sent as the test ends, a lease renewal) may still be served by the live
-    # server: let it finish before the database is flushed for the next test, or the flush and that request fail
-    # each other (CI, stop 43: "couldn't be flushed", then a duplicate project in the next test).
-    deadline = time.monotonic() + 10
-    while in_flight and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
     context.close()
