@@ -572,8 +572,12 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_request_components",
         "api.schema.declare_unstorable_url_refusal",
     ],
-    # A cycle's `status` (open / closed) in the report and the changes: one enum, named for what it is.
-    "ENUM_NAME_OVERRIDES": {"CycleStatusEnum": ["open", "closed"]},
+    # A cycle's `status` (open / closed) in the report and the changes, and a dataset version's (in the list and the
+    # detail, two serializers): one enum each, named for what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "CycleStatusEnum": ["open", "closed"],
+        "VersionStatusEnum": "labeling.models.datasets.VersionStatus",
+    },
     # What each path converter matches (api/urls.py): a slug outside its pattern is no route at all.
     "PATH_CONVERTER_OVERRIDES": {
         "slug": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"},
