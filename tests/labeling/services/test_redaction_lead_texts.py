@@ -68,7 +68,7 @@ def test_a_decisions_owner_written_while_rules_are_in_force_is_stored_redacted(c
     assert Decision.objects.get().owner == "[EMAIL]"
     assert AuditEvent.objects.get(action="decision.added").details["owner"] == "[EMAIL]"
     page = response.content.decode()
-    assert "<td>[EMAIL]</td>" in page and EMAIL not in page
+    assert "<td><bdi>[EMAIL]</bdi></td>" in page and EMAIL not in page
     markdown = client.get(_url("meeting-markdown", project, week_label(week))).content.decode()
     assert EMAIL not in markdown and r"\[EMAIL\]" in markdown
     audit_page = client.get(_url("audit", project)).content.decode()

@@ -668,8 +668,14 @@ def test_the_dashboard_says_when_the_running_weeks_figures_were_computed_after_t
     [
         ({"from": "2026-W54"}, "no week 54"),
         # Each parameter named and its value given as the range's error does: "`from` (2026-W10) is after `to`".
-        ({"from": "2026-W60"}, "<p>`from` (2026-W60) is not a week: 2026 has no week 60.</p>"),
-        ({"to": "last week"}, "<p>`to` (last week) is not a week: write it as an ISO week, e.g. 2026-W48.</p>"),
+        (
+            {"from": "2026-W60"},
+            '<p id="dashboard-error-from">`from` (2026-W60) is not a week: 2026 has no week 60.</p>',
+        ),
+        (
+            {"to": "last week"},
+            '<p id="dashboard-error-to">`to` (last week) is not a week: write it as an ISO week, e.g. 2026-W48.</p>',
+        ),
         ({"from": "2026-W10", "to": "2026-W01"}, "`from` (2026-W10) is after `to` (2026-W01)"),
         ({"from": "2020-W01", "to": "2026-W01"}, "Ask for 104 weeks at most; 314 weeks from `from` to `to`"),
         ({"queue": "nope"}, "no queue “nope”"),

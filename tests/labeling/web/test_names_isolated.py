@@ -122,5 +122,5 @@ def test_the_project_pages_crumb_is_its_name_not_its_slug(client, lead, project)
 
     html = client.get("/p/project-1/").content.decode()
 
-    crumbs = html.split('<p class="crumbs">')[1].split("</p>")[0]
+    crumbs = html.split('<nav class="crumbs" aria-label="Breadcrumb">')[1].split("</nav>")[0]
     assert crumbs.endswith("<bdi>客服助手</bdi>") and "project-1" not in crumbs
