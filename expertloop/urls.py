@@ -7,6 +7,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from expertloop.errors import api_not_found
 from labeling.web import health_views, signin
 
 # Single sign-on (allauth): the provider's login and callback, and the few pages its flow may redirect to;
@@ -35,6 +36,11 @@ urlpatterns = [
     path("password-reset/done/", signin.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("password-reset/<uidb64>/<token>/", signin.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("accounts/", include(sso_urlpatterns)),
+    # The facets endpoint with a slash after it is no route, as a slash after any endpoint is (a 404 saying "Did you
+    # mean /api/v1/outputs/facets?"), not a lookup of an output "facets/", nor a 400 calling the facets' filters
+    # unknown. Answered here, ahead of the API's routes: the output route still takes any id, so that reverse() names
+    # an output "facets/" (a webhook's URL for it), found with `GET /api/v1/outputs?q=…`.
+    path("api/v1/outputs/facets/", api_not_found),
     path("", include("api.urls")),
     path("", include("labeling.web.urls")),
 ]

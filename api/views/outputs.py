@@ -13,7 +13,6 @@ from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
-from expertloop.errors import api_not_found
 from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, YES_NO, filter_query, parse_filter
 from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
@@ -135,15 +134,6 @@ class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
     permission_classes = [CanRead]
     serializer_class = OutputDetailOut
     lookup_field = "external_id"
-
-    def dispatch(self, request, *args, **kwargs):
-        # `facets/` is the facets endpoint with a slash after it, which is no route, as a slash after any endpoint
-        # is (a 404 saying "Did you mean /api/v1/outputs/facets?"): not a lookup of an output "facets/", nor a 400
-        # calling the facets' filters unknown. The route still takes it, so that reverse() names such an output (a
-        # webhook's URL for it); the output is found with `GET /api/v1/outputs?q=…`.
-        if kwargs.get("external_id") == "facets/":
-            return api_not_found(request)
-        return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self):
         return outputs_of_project(self.request.auth.project)
