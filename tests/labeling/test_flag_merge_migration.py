@@ -1,23 +1,15 @@
 """Migration 0049: an expert's open flags on one item are merged into one before the constraint that keeps them so."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from tests.factories import OutputFactory
+from tests.helpers.migrations import migrate, migrate_to_latest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("labeling", "0048_flag_resolution")]
 AFTER = [("labeling", "0049_one_open_flag_per_expert")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def test_an_experts_open_flags_on_an_item_are_merged_into_the_oldest_and_others_are_kept(project, expert, other_expert):
@@ -41,4 +33,4 @@ def test_an_experts_open_flags_on_an_item_are_merged_into_the_oldest_and_others_
         assert sorted(Flag.objects.values_list("pk", flat=True)) == sorted([first.pk, others.pk, resolved.pk])
         assert Flag.objects.get(pk=first.pk).note == "Policy changed?\n\nAnd the carrier is wrong."
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to_latest()

@@ -2,22 +2,14 @@
 control characters, as the rule would have had the person type them; every other name stays as it was."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from labeling.rules.text import name_problem
+from tests.helpers.migrations import migrate, migrate_to_latest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("labeling", "0053_audit_command_key_created_index")]
 AFTER = [("labeling", "0054_clean_control_characters_from_names")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def test_names_with_control_characters_are_cleaned_and_the_rest_left_alone(project, lead):
@@ -61,4 +53,4 @@ def test_names_with_control_characters_are_cleaned_and_the_rest_left_alone(proje
         migrate(BEFORE)  # reversible: the characters are gone for good, so going back changes nothing
         assert apps.get_model("labeling", "Queue").objects.get(pk=queue.pk).name == "返金 の苦情"
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to_latest()

@@ -2,25 +2,17 @@
 rewritten to route as they did, so their queues can be edited and copied again."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from labeling.models import Queue
 from labeling.services.projects import copy_project
 from labeling.services.routing import rule_matches, validate_rule
 from tests.factories import OutputFactory
+from tests.helpers.migrations import migrate, migrate_to_latest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("labeling", "0054_clean_control_characters_from_names")]
 AFTER = [("labeling", "0055_rules_listing_nothing")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def test_a_rule_listing_nothing_routes_as_it_did_and_its_queue_can_be_copied(project, lead):
@@ -54,4 +46,4 @@ def test_a_rule_listing_nothing_routes_as_it_did_and_its_queue_can_be_copied(pro
         copy = copy_project(source_slug=project.slug, spec={"slug": "copied", "name": "Copied"}, created_by=lead)
         assert Queue.objects.filter(project=copy).count() == 4
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate_to_latest()

@@ -149,13 +149,19 @@ def test_the_projects_first_week_is_not_compared_with_the_week_before_it(client,
 # 3. Retention of a young project ------------------------------------------------------------------------------------
 
 
-def test_a_first_cohort_still_running_says_when_retention_shows(client, project, lead, rubric):
-    """20 outputs from 6 end users this week: the cohort is stored (6 users, its week still running) yet the chart said
-    "no end-user activity has been recorded". Curves are made of complete weeks only: it says so, on both pages."""
+def store_a_first_cohort_still_running(project):
+    """This week's cohort, the project's first: 6 end users, its week still running. Returns the week."""
     week = calendar.current_week(project)
     for segment in ("all", "pass"):
         RetentionCell.objects.create(project=project, segment=segment, cohort_week=week, offset=0, cohort_users=6,
                                      active_on=6, active_on_or_after=6, incomplete=True)  # fmt: skip
+    return week
+
+
+def test_a_first_cohort_still_running_says_when_retention_shows(client, project, lead, rubric):
+    """20 outputs from 6 end users this week: the cohort is stored (6 users, its week still running) yet the chart said
+    "no end-user activity has been recorded". Curves are made of complete weeks only: it says so, on both pages."""
+    week = store_a_first_cohort_still_running(project)
     client.force_login(lead)
 
     meeting = client.get(url("meeting-week", project, week_label(week))).content.decode()
@@ -184,10 +190,7 @@ def test_a_first_cohort_still_running_says_when_retention_shows(client, project,
 def test_the_markdown_export_says_what_the_page_says_of_a_first_cohort_still_running(client, project, lead, rubric):
     """The meeting page says why a young project has no week-1 retention and no curve yet (its first cohort is still
     running); report.md showed "0 of 0 users" and "No retention figures yet." instead. It says it in the same words."""
-    week = calendar.current_week(project)
-    for segment in ("all", "pass"):
-        RetentionCell.objects.create(project=project, segment=segment, cohort_week=week, offset=0, cohort_users=6,
-                                     active_on=6, active_on_or_after=6, incomplete=True)  # fmt: skip
+    week = store_a_first_cohort_still_running(project)
     client.force_login(lead)
 
     meeting = client.get(url("meeting-week", project, week_label(week))).content.decode()
