@@ -17,7 +17,7 @@ from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.helpers import row_locks
+from tests.helpers import flush, row_locks
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import free_port
 
@@ -80,6 +80,11 @@ def _live_server_threads_close_their_connections():
     request_finished.connect(_close_a_threads_connections, dispatch_uid="tests-close-thread-connections")
     yield
     request_finished.disconnect(dispatch_uid="tests-close-thread-connections")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_empties_only_the_tables_with_rows():
+    flush.install()
 
 
 @pytest.fixture(scope="session", autouse=True)
