@@ -148,15 +148,22 @@ def test_a_second_run_adds_nothing_and_issues_a_fresh_key(seeded):
     assert keys[1].prefix in out and keys[0].prefix not in out.split("API key")[1]
 
 
-def test_reset_seeds_from_scratch(seeded):
+def test_reset_seeds_from_scratch(seeded, monkeypatch):
+    from functools import partial
+
+    from labeling.demo import seed as demo
+
     old = Project.objects.get(slug="support-bot")
-    count = Output.objects.count()
+    # A tenth of the shoppers: seeding again is what is tested, not the size of what is seeded (the fixture's).
+    monkeypatch.setattr(demo, "generate", partial(generate, shoppers=30))
 
     out = seed("--reset")
 
     assert "already seeded" not in out
-    assert Project.objects.get(slug="support-bot").pk != old.pk
-    assert Output.objects.count() == count
+    project = Project.objects.get(slug="support-bot")
+    assert project.pk != old.pk and not Output.objects.filter(project_id=old.pk).exists()
+    shoppers_outputs = generate(seed=7, now=datetime.now(UTC), shoppers=30).truth
+    assert set(project.outputs.values_list("external_id", flat=True)) == set(shoppers_outputs)
     assert get_user_model().objects.filter(username__in=["expert1", "admin"]).count() == 2
 
 
