@@ -24,9 +24,16 @@ class Question(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     scale: Annotated[list[int], msgspec.Meta(min_length=2, max_length=2)] | None = None
 
 
+_DEFAULTS = {
+    field.name: None if field.default is msgspec.NODEFAULT else field.default
+    for field in msgspec.structs.fields(Question)
+}
+
+
 def spelt_out(question: dict) -> dict:
-    """A stored question (canonical form, defaults omitted) with every field written in."""
-    return msgspec.structs.asdict(msgspec.convert(question, Question))
+    """A stored question (canonical form, defaults omitted) with every field of `Question` written in, in its order.
+    Not checked again: it was when published, and a version published before a rule was tightened must still read."""
+    return {name: question.get(name, _DEFAULTS[name]) for name in Question.__struct_fields__}
 
 
 def _as_written(option: str) -> str:

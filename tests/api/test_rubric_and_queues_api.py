@@ -67,6 +67,22 @@ def test_the_rubric_is_the_current_version_with_every_field_of_its_questions(rea
     ]
 
 
+def test_a_version_stored_under_looser_rules_is_read_as_it_was_stored(reader, rubrics):
+    """The questions were checked when they were published; reading them checks nothing again. A version published
+    before a rule was tightened (a prompt of 600 characters, a field since dropped) is answered, not a server error."""
+    first, _ = rubrics
+    stored = [{**QUESTIONS[0], "prompt": "Is it correct? " * 40, "placeholder": "yes/no"}, *first.questions[1:]]
+    Rubric.objects.filter(pk=first.pk).update(questions=stored)
+
+    response = reader.get(f"{RUBRIC}?version=1")
+
+    assert response.status_code == 200, response.content
+    correct = response.json()["questions"][0]
+    assert correct["prompt"] == "Is it correct? " * 40
+    assert (correct["required"], correct["help"], correct["options"]) == (True, "", None)
+    assert "placeholder" not in correct
+
+
 def test_an_older_version_is_answered_by_number(reader, rubrics):
     body = reader.get(f"{RUBRIC}?version=1").json()
 
