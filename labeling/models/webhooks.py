@@ -1,5 +1,7 @@
 """Webhook endpoints of a project and the deliveries made to them (README "Webhooks")."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -137,3 +139,16 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.message_id} → endpoint {self.endpoint_id} ({self.status})"
+
+    @property
+    def attempts_made(self) -> list[dict]:
+        """`attempt_log` with each attempt's `at` read back as a moment (None if unreadable), so a page shows it in
+        its zone as it shows every other time."""
+        return [{**entry, "at": _moment(entry.get("at"))} for entry in self.attempt_log]
+
+
+def _moment(text) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
