@@ -18,7 +18,7 @@ from django.conf import settings
 from labeling.models import AlertRule, CycleStatus, Project, week_label
 
 from .calendar import week_end, week_start
-from .text import counted
+from .text import counted, isolated
 from .weekly_close import close_due_at, last_due_week
 
 # The rules whose findings are keyed by a queue's slug (a renamed queue's alert follows it: services/queues.py).
@@ -85,6 +85,12 @@ class QueueFact:
         """Whether its last pause overlapped [start, end): resumed after the start, paused before the end."""
         resumed_after_start = self.resumed_at is not None and self.resumed_at > start
         return resumed_after_start and (self.paused_at is None or self.paused_at < end)
+
+    @property
+    def shown_name(self) -> str:
+        """Its name as an alert's text writes it: isolated (rules.text.isolated), as the title and detail are plain
+        text shown on pages, in e-mails and in Slack, where an override in the name must reverse nothing after it."""
+        return isolated(self.name)
 
     @property
     def handing_out_since(self) -> datetime:
@@ -246,13 +252,13 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
         # A title's date is the project's day (the page tells the body's moments in the project's zone too).
         day = f"{since.astimezone(facts.project.tzinfo):%Y-%m-%d}"
         if queue.resumed_at is not None and since == queue.resumed_at:
-            title = f"Nobody labeled in {queue.name} since it was resumed on {day}"
+            title = f"Nobody labeled in {queue.shown_name} since it was resumed on {day}"
             none = f"has had none since it was resumed at {_when(since)}"
         elif queue.idle_since is None:
-            title = f"Nobody has labeled in {queue.name} yet"
+            title = f"Nobody has labeled in {queue.shown_name} yet"
             none = f"has never had a label since it was created at {_when(since)}"
         else:
-            title = f"Nobody labeled in {queue.name} since {day}"
+            title = f"Nobody labeled in {queue.shown_name} since {day}"
             none = f"has had none since its last label at {_when(since)}"
         findings.append(
             Finding(
@@ -260,8 +266,8 @@ def queue_idle(facts: AlertFacts) -> list[Finding]:
                 key=queue.slug,
                 title=title,
                 detail=(
-                    f"The queue {queue.name} ({queue.slug}) has {counted(queue.backlog, 'label')} still wanted in the "
-                    f"weeks not closed yet and {none}: idle for {counted(days, 'day')} when this alert opened."
+                    f"The queue {queue.shown_name} ({queue.slug}) has {counted(queue.backlog, 'label')} still wanted "
+                    f"in the weeks not closed yet and {none}: idle for {counted(days, 'day')} when this alert opened."
                 ),
                 facts={
                     "queue": queue.slug,
@@ -278,8 +284,8 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
     """queue_idle for a queue nobody may label now: it holds at once, not after the idle days (no label can come), and
     says why, as the lead can fix it in the queue's settings (named experts) or on the members page (everyone)."""
     if queue.nobody_eligible:
-        names = ", ".join(queue.nobody_eligible)
-        title = f"Nobody can label in {queue.name}: no eligible expert left"
+        names = ", ".join(isolated(name) for name in queue.nobody_eligible)
+        title = f"Nobody can label in {queue.shown_name}: no eligible expert left"
         why = (
             f", and it names only {names} as eligible experts, none of whom may label in the project now (removed, "
             "given a role that does not label, or their account deactivated). In the queue's settings, tick other "
@@ -287,7 +293,7 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
         )
         fact = {"no_eligible_expert": list(queue.nobody_eligible)}
     else:  # a queue for every expert, and the project has none who may label
-        title = f"Nobody can label in {queue.name}: no expert left in the project"
+        title = f"Nobody can label in {queue.shown_name}: no expert left in the project"
         why = (
             "; it names no eligible experts, so every expert and lead of the project may label it, and none may now "
             "(removed, given a role that does not label, or their account deactivated). Invite an expert on the "
@@ -298,7 +304,7 @@ def _nobody_eligible(queue: QueueFact) -> Finding:
         rule=AlertRule.QUEUE_IDLE,
         key=queue.slug,
         title=title,
-        detail=f"The queue {queue.name} ({queue.slug}) has {counted(queue.backlog, 'label')} still wanted{why}",
+        detail=f"The queue {queue.shown_name} ({queue.slug}) has {counted(queue.backlog, 'label')} still wanted{why}",
         facts={"queue": queue.slug, "backlog": queue.backlog, **fact},
     )
 
@@ -339,21 +345,21 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
 
 def _missed_quota(queue: QueueFact, label: str, week: ClosedQueueWeek, quota: int) -> Finding:
     if week.items == 0:
-        done = f"{queue.name} completed no item in {label}: nothing was placed in it (quota {quota})."
+        done = f"{queue.shown_name} completed no item in {label}: nothing was placed in it (quota {quota})."
     elif week.items < quota:
         done = (
-            f"{queue.name} completed {week.items_complete} of its {counted(week.items, 'item')} in {label} "
+            f"{queue.shown_name} completed {week.items_complete} of its {counted(week.items, 'item')} in {label} "
             f"(quota {quota}; only {week.items} placed, as fewer outputs matched): {week.labels} of the "
             f"{week.labels_wanted} labels they wanted were given."
         )
     else:
         done = (
-            f"{queue.name} completed {week.items_complete} of its {week.items} items in {label} (quota {quota}): "
+            f"{queue.shown_name} completed {week.items_complete} of its {week.items} items in {label} (quota {quota}): "
             f"{week.labels} of the {week.labels_wanted} labels they wanted were given."
         )
     why, facts_why = "", {}
     if queue.nobody_eligible:
-        names = ", ".join(queue.nobody_eligible)
+        names = ", ".join(isolated(name) for name in queue.nobody_eligible)
         why = (
             f" Nobody can label in it now: it names only {names} as eligible experts, none of whom may label in "
             "the project any more."
@@ -365,7 +371,7 @@ def _missed_quota(queue: QueueFact, label: str, week: ClosedQueueWeek, quota: in
     return Finding(
         rule=AlertRule.QUOTA_MISSED,
         key=queue.slug,
-        title=f"{queue.name} missed its quota in {label}",
+        title=f"{queue.shown_name} missed its quota in {label}",
         detail=f"{done}{why}",
         facts={
             "queue": queue.slug,

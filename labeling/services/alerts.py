@@ -47,6 +47,7 @@ from labeling.models import (
 from labeling.rules import alerts as rules
 from labeling.rules.access import check_can_manage, operates_all_projects, queue_labelers
 from labeling.rules.calendar import current_week, week_from_label
+from labeling.rules.text import isolated
 from labeling.rules.twins import is_recent
 from labeling.selectors.members import manager_emails
 
@@ -287,7 +288,7 @@ def send_alert_email(*, alert_id: int, retold: bool = False) -> int:
         "You get this e-mail once per alert, and once more each time its reason changes; it is resolved by itself "
         "when the condition clears.\n"
     )
-    return send_mail(f"[expertloop] {project.name}: {alert.title}", body, None, emails)
+    return send_mail(f"[expertloop] {isolated(project.name)}: {alert.title}", body, None, emails)
 
 
 @transaction.atomic

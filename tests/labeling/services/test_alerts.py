@@ -1028,3 +1028,45 @@ def test_close_overdue_counts_the_grace_in_elapsed_hours_across_a_clock_change(
     assert early.opened == []
     opened = _evaluate(project, django_capture_on_commit_callbacks, now=overdue).opened
     assert [alert.rule for alert in opened] == [AlertRule.CLOSE_OVERDUE]
+
+
+OVERRIDE = "LTR \u202eH 794 Item"  # a right-to-left override (U+202E) in a name: it reverses what follows it
+
+
+def test_a_queue_name_in_an_alert_is_isolated_so_its_override_reverses_nothing_after_it(
+    team, client, django_capture_on_commit_callbacks
+):
+    """An alert's title and detail are plain text holding the queue's name, user text: with an override in it, "missed
+    its quota in 2026-W47" read reversed on the project page, in the e-mail and in Slack. The name is now isolated in
+    the text (U+2068…U+2069), the page isolates the title from the line it sits in (<bdi>), and the e-mail's subject
+    isolates the project's name as the digest's does."""
+    project = team["project"]
+    Project.objects.filter(pk=project.pk).update(name=OVERRIDE)
+    project.refresh_from_db()
+    _quota_missed(team, "plant")
+    Queue.objects.filter(project=project, slug="sample").update(name=OVERRIDE)
+
+    [alert] = _evaluate(project, django_capture_on_commit_callbacks).opened
+
+    shown = f"\u2068{OVERRIDE}\u2069"
+    assert alert.title == f"{shown} missed its quota in 2026-W47"
+    assert alert.detail.startswith(f"{shown} completed 3 of its 10 items in 2026-W47")
+    assert mail.outbox[0].subject == f"[expertloop] {shown}: {shown} missed its quota in 2026-W47"
+    assert json.loads(_deliveries(team["slack"])[0].body)["text"].startswith(f"*{shown}*: {alert.title}.\n")
+    client.force_login(team["lead"])
+    page = client.get(f"/p/{project.slug}/").content.decode()
+    assert f'<strong class="alert-title"><bdi>{shown} missed its quota in 2026-W47</bdi></strong>' in page
+
+
+def test_the_expert_names_in_an_alert_are_isolated_too(team, django_capture_on_commit_callbacks):
+    """A queue left with no eligible expert names them in its alert: each name isolated, as the queue's is."""
+    project, expert = team["project"], UserFactory(username="omar\u202e")
+    Membership.objects.create(project=project, user=expert, role="expert")
+    queue = _queue(project, slug="escalations", name="Escalations")
+    queue.eligible_experts.set([expert])
+    _wanted(project, queue)
+    remove_member(membership=Membership.objects.get(project=project, user=expert), removed_by=team["lead"])
+
+    [alert] = _evaluate(project, django_capture_on_commit_callbacks).opened
+
+    assert "it names only \u2068omar\u202e\u2069 as eligible experts, none of whom may label" in alert.detail
