@@ -9,6 +9,7 @@ The running week's agenda is built live, so a resolved flag is simply not on it 
 from datetime import datetime
 
 from labeling.models import Flag, Item, Project, ResolutionStatus
+from labeling.rules.text import isolated
 
 DECIDED_SINCE = "decided since the close"
 RESOLVED_SINCE = "resolved since the close"
@@ -60,7 +61,8 @@ def _flag_resolved(row: dict, resolved: tuple | None) -> dict:
     if resolved is None:
         return {**row, "resolved": None, "resolution_note": ""}
     by, note = resolved
-    return {**row, "resolved": f"{RESOLVED_SINCE} by {by or 'a former member'}", "resolution_note": note}
+    who = isolated(by) if by else "a former member"  # a username (any text, from single sign-on) in a sentence
+    return {**row, "resolved": f"{RESOLVED_SINCE} by {who}", "resolution_note": note}
 
 
 def _settled(state: tuple | None, closed_at: datetime | None) -> str | None:
@@ -73,5 +75,6 @@ def _settled(state: tuple | None, closed_at: datetime | None) -> str | None:
     if status is None:  # a label was taken back: the item needs labels again before it has a gold answer
         return "no longer waiting: the item needs labels again"
     if adjudicated_at is not None and (closed_at is None or adjudicated_at >= closed_at):
-        return f"{DECIDED_SINCE}: gold recorded by {adjudicated_by or 'a former member'}"
+        who = isolated(adjudicated_by) if adjudicated_by else "a former member"
+        return f"{DECIDED_SINCE}: gold recorded by {who}"
     return f"{DECIDED_SINCE}: the labels no longer tie"

@@ -87,7 +87,8 @@ def invitation(request, token: str):
         else:
             login(request, new_user, backend=settings.AUTHENTICATION_BACKENDS[0])
             messages.success(
-                request, f"Welcome to {isolated(invited.project.name)}. Your account {new_user.username} is ready."
+                request,
+                f"Welcome to {isolated(invited.project.name)}. Your account {isolated(new_user.username)} is ready.",
             )
             return redirect("labeling:project", slug=invited.project.slug)
     status = 400 if form.is_bound else 200

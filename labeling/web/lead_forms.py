@@ -15,7 +15,7 @@ from labeling.models import FeedbackScore, Project, Queue, Rubric
 from labeling.models.queues import WEEKLY_QUOTA_MAX
 from labeling.rules.explore import metadata_text
 from labeling.rules.ids import id_from_text
-from labeling.rules.text import has_letter_or_digit, slug_from_name
+from labeling.rules.text import has_letter_or_digit, isolated, slug_from_name
 from labeling.services import queues as queue_services
 from labeling.services.routing import validate_rule
 
@@ -225,9 +225,11 @@ class ExpertChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
     def label_from_instance(self, obj) -> str:
+        # A checkbox's label is plain text (Django escapes it): the name isolated as an <option> isolates names.
+        name = isolated(obj.username)
         if getattr(obj, "may_label", True):
-            return obj.username
-        return f"{obj.username} (account deactivated)" if not obj.is_active else f"{obj.username} (no longer an expert)"
+            return name
+        return f"{name} (account deactivated)" if not obj.is_active else f"{name} (no longer an expert)"
 
 
 class QueueForm(RuleForm, ShownField):

@@ -69,7 +69,7 @@ def member_role(request, slug: str, membership_id: int):
         )
     except DomainError as exc:
         return _refused(request, project, exc)
-    messages.success(request, f"{changed.user.username} is now {changed.get_role_display().lower()}.")
+    messages.success(request, f"{isolated(changed.user.username)} is now {changed.get_role_display().lower()}.")
     _tell_queues_without_expert(request, project, changed.user, before)
     return redirect("labeling:members", slug=project.slug)
 
@@ -87,7 +87,7 @@ def member_remove(request, slug: str, membership_id: int):
     freed = (
         f" {counted(released, 'item')} they held {noun(released, 'is', 'are')} free for others now." if released else ""
     )
-    messages.success(request, f"{membership.user.username} was removed from {isolated(project.name)}.{freed}")
+    messages.success(request, f"{isolated(membership.user.username)} was removed from {isolated(project.name)}.{freed}")
     _tell_queues_without_expert(request, project, membership.user, before)
     if membership.pk == own.pk:  # the lead left the project: its pages are closed to them now
         return redirect("labeling:home")
@@ -121,7 +121,7 @@ def _tell_queues_without_expert(request, project, user, before: QueueLabelers) -
     """Warn when the member was the last eligible expert of queues (`before` the change, who could label in each): of
     one that names them they keep the name, and of one that names nobody they were the project's last who labels;
     nobody may label them now."""
-    username = user.username
+    username = isolated(user.username)
     left = member_selectors.queues_left_without_expert(project, user.pk, before=before)
     if left:
         names = ", ".join(f"“{isolated(name)}”" for name in left)

@@ -417,7 +417,7 @@ def test_a_key_no_person_issued_names_the_command_that_did(lead_client, project,
         "older": "a command",
         "lena's": "lena",
     }
-    assert '<div class="muted small">a command (manage.py seed_demo)</div>' in response.content.decode()
+    assert '<div class="muted small"><bdi>a command (manage.py seed_demo)</bdi></div>' in response.content.decode()
 
 
 def test_the_new_keys_curl_line_sends_neutral_example_text(lead_client, project):

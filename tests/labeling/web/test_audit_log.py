@@ -106,7 +106,7 @@ def test_keys_issued_and_revoked_read_as_sentences_with_who_did_it(lead_client, 
         f"Created the API key “support-bot prod” (el_{prefix}_…) with the scopes ingest, read",
     ]
     html = response.content.decode()
-    assert html.count('<span class="person">lena</span>') == 2
+    assert html.count('<span class="person"><bdi>lena</bdi></span>') == 2
     assert issued.secret not in html
 
 

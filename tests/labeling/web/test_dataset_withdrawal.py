@@ -56,7 +56,7 @@ def test_a_lead_withdraws_a_version_and_engineers_are_answered_410_with_the_reas
     assert response.status_code == 200
     shown = response.content.decode()
     assert "v2 withdrawn: its rows and files are deleted" in shown and "“latest” is now v1." in shown
-    assert escape(REASON) in shown and "by lena" in shown and f'action="{withdraw_url(2)}"' not in shown
+    assert escape(REASON) in shown and "by <bdi>lena</bdi>" in shown and f'action="{withdraw_url(2)}"' not in shown
     # The record stays, with who, when and why; its rows, the lines only it held and its files are gone.
     withdrawn = DatasetVersion.objects.get(pk=second.pk)
     assert (withdrawn.status, withdrawn.withdrawn_note) == (VersionStatus.WITHDRAWN, REASON)

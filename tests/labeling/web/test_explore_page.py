@@ -445,12 +445,13 @@ def test_the_conversation_shows_the_session_in_order_with_labels_and_gold(client
         first.output.external_id, second.output.external_id, "unlabeled"
     ]  # fmt: skip
     assert page.count('data-queue="refunds"') == 2
-    assert page.count("<strong>erin</strong>") == 2 and page.count("<strong>lena</strong>") == 2
+    assert page.count("<strong><bdi>erin</bdi></strong>") == 2 and page.count("<strong><bdi>lena</bdi></strong>") == 2
     assert "Gold: " in page
 
     client.force_login(expert)  # blind labeling: an expert sees their own labels only, and no gold
     page = client.get(url("explore-session", project, query=urlencode({"id": "chat/42"}))).content.decode()
-    assert page.count("<strong>erin</strong>") == 2 and "<strong>lena</strong>" not in page and "Gold: " not in page
+    assert page.count("<strong><bdi>erin</bdi></strong>") == 2 and "<bdi>lena</bdi>" not in page
+    assert "Gold: " not in page
     assert client.get(url("explore-session", project, query=urlencode({"id": "chat/none"}))).status_code == 404
 
 

@@ -44,7 +44,10 @@ def test_an_item_decided_after_the_close_is_marked_done_on_the_meeting_page_whil
 ):
     """The lead opens last week's meeting, decides one of the two ties it lists and comes back: that item is marked
     "decided since the close" and the heading says so, the other still waits; the frozen report and its export keep
-    both, as the week's record."""
+    both, as the week's record. The lead's name in "gold recorded by …" is isolated: a right-to-left override in it
+    (U+202E, a username single sign-on took from its claims) reverses nothing after it."""
+    type(lead).objects.filter(pk=lead.pk).update(username="lena\u202e")
+    lead.refresh_from_db()
     created_weeks_ago(project, 52)
     last_week = calendar.current_week(project) - timedelta(days=7)
     decided, waiting = label_outputs(project, 2, answers=TIE, experts=[expert, other_expert],
@@ -62,7 +65,7 @@ def test_an_item_decided_after_the_close_is_marked_done_on_the_meeting_page_whil
     block = agenda_block(html, "Needs adjudication")
     assert re.search(r'<span class="count">2</span>\s*<span class="since">1 decided since the close</span>', block)
     done = block.split(f'data-item="{decided.pk}"')[1].split("</li>")[0]
-    assert f"decided since the close: gold recorded by {lead.username}" in done
+    assert f"decided since the close: gold recorded by \u2068{lead.username}\u2069" in done
     assert f'data-item="{waiting.pk}"' in block
     still = block.split(f'data-item="{waiting.pk}"')[1].split("</li>")[0]
     assert "since the close" not in still

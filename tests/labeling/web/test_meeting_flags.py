@@ -95,7 +95,7 @@ def test_a_lead_resolves_a_flag_with_a_note_and_it_leaves_the_running_weeks_agen
     assert f'data-flag="{flag.pk}"' not in block and "No open flags." in block
     html = client.get(url("adjudicate", project, item.pk)).content.decode()
     discussion = html.split('id="discussion"')[1].split("</section>")[0]
-    assert f"Resolved by {lead.username}" in discussion and "Guideline fixed" in discussion
+    assert f"Resolved by <bdi>{lead.username}</bdi>" in discussion and "Guideline fixed" in discussion
     assert "Mark resolved" not in discussion
 
 

@@ -268,7 +268,10 @@ def test_a_lead_is_told_which_queues_the_last_eligible_expert_leaves_without_any
     target = Membership.objects.get(user=expert, project=project)
 
     page = lead_client.get(members_url(project)).content.decode()
-    assert f"{name} is the last eligible expert of Escalations: nobody will be able to label it." in page
+    assert (
+        f"<bdi>{name}</bdi> is the last eligible expert of <bdi>Escalations</bdi>: nobody will be able to label it."
+        in page
+    )
 
     if how == "remove":
         response = lead_client.post(members_url(project, f"{target.pk}/remove"), follow=True)
@@ -280,8 +283,8 @@ def test_a_lead_is_told_which_queues_the_last_eligible_expert_leaves_without_any
 
     listing = lead_client.get(f"/p/{project.slug}/manage/queues/").content.decode()
     assert listing.count("Nobody can label this queue.") == 1
-    assert listing.count(f"{name} (no longer an expert)") == 2  # in both queues' lists of experts
-    assert f"It names only {name} as eligible expert, no longer an expert of this project" in listing
+    assert listing.count(f"<bdi>{name}</bdi> (no longer an expert)") == 2  # in both queues' lists of experts
+    assert f"It names only <bdi>{name}</bdi> as eligible expert, no longer an expert of this project" in listing
     editor = lead_client.get(f"/p/{project.slug}/manage/queues/{escalations.pk}/").content.decode()
     assert "Nobody can label this queue." in editor
     assert (
@@ -314,7 +317,7 @@ def test_a_queue_whose_only_expert_was_deactivated_says_nobody_can_label_it(lead
 
     listing, editor = _deactivated_then_pages(lead_client, expert, escalations)
     assert listing.count("Nobody can label this queue.") == 1
-    assert f"It names only {expert.username} as eligible expert" in listing
+    assert f"It names only <bdi>{expert.username}</bdi> as eligible expert" in listing
     assert "Nobody can label this queue." in editor
     assert f"{expert.username} (account deactivated)" in editor
     shared_page = lead_client.get(f"/p/{project.slug}/manage/queues/{shared.pk}/").content.decode()
@@ -341,7 +344,10 @@ def test_a_lead_is_told_when_the_projects_only_expert_leaves_a_queue_for_every_e
     target = Membership.objects.get(user=expert, project=project)
 
     page = admin_client.get(members_url(project)).content.decode()
-    assert "erin is the last eligible expert of Escalations, Sample: nobody will be able to label them." in page
+    assert (
+        "<bdi>erin</bdi> is the last eligible expert of <bdi>Escalations</bdi>, <bdi>Sample</bdi>: nobody will be able "
+        "to label them." in page
+    )
 
     if how == "remove":
         response = admin_client.post(members_url(project, f"{target.pk}/remove"), follow=True)
@@ -380,7 +386,7 @@ def test_a_queue_for_every_expert_keeps_its_labelers_while_a_lead_may_label(lead
 
     told = lead_client.post(members_url(project, f"{target.pk}/remove"), follow=True).content.decode()
     assert "erin was removed" in told and "erin was the last eligible expert" not in told
-    assert "lena is the last eligible expert of Sample: nobody will be able to label it." in told
+    assert "<bdi>lena</bdi> is the last eligible expert of <bdi>Sample</bdi>: nobody will be able to label it." in told
     assert "Nobody can label this queue." not in lead_client.get(f"/p/{project.slug}/manage/queues/").content.decode()
 
 

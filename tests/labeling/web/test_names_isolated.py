@@ -12,7 +12,7 @@ from labeling.models import Queue
 from labeling.reports import md_text, report_markdown
 from labeling.rules.text import DIRECTIONAL_FORMATTING
 from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import make_items, take
 from tests.helpers.rubrics import QUESTIONS
 
@@ -124,3 +124,58 @@ def test_the_project_pages_crumb_is_its_name_not_its_slug(client, lead, project)
 
     crumbs = html.split('<nav class="crumbs" aria-label="Breadcrumb">')[1].split("</nav>")[0]
     assert crumbs.endswith("<bdi>客服助手</bdi>") and "project-1" not in crumbs
+
+
+# A person's name: a username or full name (which single sign-on takes from the identity provider's claims, any
+# text), a key's issuer, who flagged an item. Shown isolated as the names above are: `bidi_isolate` in the page's text,
+# `isolated` inside a tag (an attribute) or a plain-text e-mail; a data-* attribute or an input's value is left as is
+# (read by scripts and tests, or posted back).
+USER_NAME = re.compile(
+    r"(?:^|\.)(?:username|get_username|get_full_name)$|^row\.(?:issuer|who)$|^flag\.expert$|^(?:answer\.)?expert\.name$"
+)
+
+
+def bare_user_names() -> list[str]:
+    bare = []
+    for path in sorted(TEMPLATES.rglob("*")):
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value)="{{[^}]*}}"', "", line))
+            for match in re.finditer(INTERPOLATION, line):
+                expression, filters = match.groups()
+                if not USER_NAME.search(expression):
+                    continue
+                before = line[: match.start()]
+                in_tag = before.rfind("<") > before.rfind(">") or path.suffix == ".txt"
+                wanted = "isolated" if in_tag else "bidi_isolate"
+                if not re.search(rf"\|{wanted}\b", filters):
+                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    return bare
+
+
+def test_every_template_isolates_the_names_of_people_it_shows():
+    assert bare_user_names() == []
+
+
+@pytest.mark.django_db
+def test_an_override_in_a_username_reverses_nothing_after_it_on_the_members_page_and_in_its_messages(
+    client, project, lead
+):
+    """A username (from single sign-on: any text) with a right-to-left override: on the members page, in the top
+    bar and in the message after removing the member, the name is isolated wherever it is shown."""
+    user = UserFactory(username=OVERRIDE, email="omar@example.com")  # an address of its own: not shown isolated
+    member = MembershipFactory(project=project, user=user, role="expert")
+    client.force_login(lead)
+
+    html = client.get(f"/p/{project.slug}/manage/members/").content.decode()
+
+    shown = html.count(OVERRIDE)
+    assert shown >= 3 and html.count(f"<bdi>{OVERRIDE}</bdi>") + html.count(f'data-member="{OVERRIDE}"') == shown
+    client.force_login(member.user)
+    assert f'class="who" href="/me/" title="Your page: your password and your figures"><bdi>{OVERRIDE}</bdi></a>' in (
+        client.get("/me/").content.decode()
+    )
+    client.force_login(lead)
+    response = client.post(f"/p/{project.slug}/manage/members/{member.pk}/remove", follow=True)
+    assert f"\u2068{OVERRIDE}\u2069 was removed from" in response.content.decode()
