@@ -659,7 +659,7 @@ def test_the_lead_withdrew_a_version_and_latest_is_the_newest_ready_one(seeded, 
     newest = DatasetVersion.objects.filter(dataset=withdrawn.dataset, status="ready").order_by("-number").first()
     assert client.get(f"{api}/latest")["X-Dataset-Version"] == str(newest.number) != "1"
     page = client.get("/p/support-bot/datasets/thumbs-down-regressions/").content.decode()
-    assert ">withdrawn</span>" in page and "by lead" in page
+    assert ">withdrawn</span>" in page and "by <bdi>lead</bdi>" in page
 
 
 def test_the_dashboard_marks_the_week_the_team_rescaled_helpfulness(seeded, client):
