@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from labeling.models import (
+    ApiKey,
     CycleStatus,
     Dataset,
     DatasetVersion,
@@ -22,6 +23,7 @@ from labeling.models import (
 )
 from labeling.rules import calendar
 from labeling.services import webhooks
+from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.operator_tokens import issue_operator_token
 from labeling.services.redaction import save_rule_set
@@ -159,3 +161,18 @@ def test_the_platform_pages_say_their_zone_the_servers_and_tell_the_fall_back_01
     assert '<td class="nowrap">2026-11-01 01:30 UTC−07:00</td>' in tokens
     note = "Times in the server's time zone, America/Los_Angeles."
     assert note in platform and note in tokens
+
+
+def test_the_api_keys_page_tells_the_fall_back_0130s_apart(client, in_los_angeles, lead):
+    """The keys page named its zone already but wrote its times without the offset: a key issued at the first 01:30
+    and used at the second read as issued and used at the same minute."""
+    project = in_los_angeles
+    key = create_api_key(project=project, name="prod", scopes=["ingest"], created_by=lead).api_key
+    ApiKey.objects.filter(pk=key.pk).update(created_at=FIRST_0130, last_used_at=SECOND_0130)
+    client.force_login(lead)
+
+    html = client.get(url("api-keys", project)).content.decode()
+
+    assert '<td class="nowrap">2026-11-01 01:30 UTC−07:00<div class="muted small">' in html
+    assert '<td class="nowrap last-used">2026-11-01 01:30 UTC−08:00<div class="muted small">' in html
+    assert NOTE in html
