@@ -40,7 +40,6 @@ from api.serializers.datasets import (
     DownloadQuery,
     RowOut,
     RowsQuery,
-    VersionDetailOut,
     VersionOut,
     WithdrawIn,
 )
@@ -203,12 +202,19 @@ class VersionListView(_DatasetView, ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        context = {**self.get_serializer_context(), "file_states": file_states(versions=page)}
+        context = {
+            **self.get_serializer_context(),
+            "file_states": file_states(versions=page),
+            "questions": questions_of_versions(self.dataset, page),  # the whole page's rubric versions at once
+        }
         return self.get_paginated_response(VersionOut(page, many=True, context=context).data)
 
     @extend_schema(
         operation_id="list_dataset_versions",
         summary="List a dataset's versions, newest first",
+        description="Each version as `GET …/versions/<v>` gives it, `questions` included: what each question meant "
+        "in each rubric version its rows answered, and `changed` where a key changed meaning between them, so versions "
+        "compare without a call each.",
         responses={200: VersionOut(many=True), 400: _BAD_CURSOR, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
@@ -217,7 +223,7 @@ class VersionListView(_DatasetView, ListAPIView):
 
 class VersionDetailView(_DatasetView, RetrieveAPIView):
     permission_classes = [CanWatchDatasetsOrSignedIn]
-    serializer_class = VersionDetailOut
+    serializer_class = VersionOut
 
     @cached_property
     def version(self):
@@ -240,7 +246,7 @@ class VersionDetailView(_DatasetView, RetrieveAPIView):
         "`questions` says what each question meant in each rubric version the rows answered, and flags a key that "
         "changed meaning between them (`changed`): compare its values within one `rubric_version` only.",
         parameters=[_VERSION],
-        responses={200: VersionDetailOut, **_WATCH_ERRORS},
+        responses={200: VersionOut, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
@@ -623,5 +629,9 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
             api_key=self.api_key,
         )
         shown = versions_of_dataset(dataset).get(pk=withdrawal.version.pk)  # with who withdrew it, as lists show it
-        context = {**self.get_serializer_context(), "file_states": {}}
+        context = {
+            **self.get_serializer_context(),
+            "file_states": {},
+            "questions": questions_of_versions(dataset, [shown]),
+        }
         return Response(VersionOut(shown, context=context).data, headers={VERSION_HEADER: str(shown.number)})

@@ -24,10 +24,12 @@ from labeling.services.export_rows import ROW_CHUNK
 from labeling.services.exports import COLUMNS, FORMATS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
+from labeling.services.rubrics import publish_rubric
 from labeling.services.version_files import file_name, write_atomically
 from tests.conftest import Api, _member
 from tests.factories import UserFactory
 from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.version_files import rendered
 from tests.outbox import enqueued
 
@@ -739,14 +741,20 @@ def test_listing_datasets_takes_a_fixed_number_of_queries(reader, project, datas
 def test_listing_versions_takes_a_fixed_number_of_queries(
     client, project, engineer, versions, django_assert_num_queries
 ):
+    publish_rubric(project=project, questions=QUESTIONS)
+    publish_rubric(project=project, questions=QUESTIONS[:2])
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
     for number in range(1, versions + 1):
-        DatasetVersion.objects.create(dataset=dataset, number=number, status=VersionStatus.READY)
+        rubric_versions = [1, 2] if number % 2 else [2]
+        DatasetVersion.objects.create(
+            dataset=dataset, number=number, status=VersionStatus.READY, rubric_versions=rubric_versions
+        )
     client.force_login(engineer)
 
-    # Session, user, project with membership, dataset, versions, their stored files.
-    with django_assert_num_queries(6):
-        assert len(client.get(f"{EVAL}/versions").json()["results"]) == versions
+    # Session, user, project with membership, dataset, versions, their stored files, the rubric versions they name.
+    with django_assert_num_queries(7):
+        results = client.get(f"{EVAL}/versions").json()["results"]
+    assert len(results) == versions and all(version["questions"] for version in results)
 
 
 @pytest.mark.parametrize("page_size", [2, 8])

@@ -398,6 +398,18 @@ def test_an_outputs_detail_declares_its_feedback_labels_and_gold(api, schema, da
     assert problems(schema, "/api/v1/outputs/{external_id}", body) == []
 
 
+def test_a_listed_version_declares_its_questions_as_a_version_does(api, schema, dataset):
+    """The list now gives each version's `questions`, declared as the detail's are: a client generated from the
+    schema has them."""
+    listed = api.get(f"{EVAL}/versions").json()
+    one = api.get(f"{EVAL}/versions/1").json()
+
+    assert listed["results"][0]["questions"] and listed["results"][0]["questions"] == one["questions"]
+    for path, body in ((VERSIONS, listed), (f"{VERSIONS}/{{version}}", one)):
+        assert unshaped(schema, answer_shape(schema, path), body) == [], path
+        assert problems(schema, path, body) == [], path
+
+
 REPORT = "/api/v1/cycles/{week}/report"
 
 
