@@ -551,8 +551,9 @@ class DiffQuery(serializers.Serializer):
         }
 
 
-# Changed rows a diff says what changed in; the others are only in `changed` (counted in `changed_rows_left_out`).
-DIFF_DETAILS = 1000
+# The ids a diff lists of each kind (added, removed, changed), and the changed rows it says what changed in: the rest
+# are counted in `<list>_left_out`, so that the answer of two large versions stays small.
+DIFF_LIMIT = 1000
 
 
 class GoldMoveOut(serializers.Serializer):
@@ -577,22 +578,32 @@ class DiffOut(serializers.Serializer):
         def ids(help_text: str) -> serializers.ListField:
             return serializers.ListField(child=serializers.CharField(), help_text=help_text)
 
+        def left_out(listed: str) -> serializers.IntegerField:
+            return serializers.IntegerField(
+                help_text=f"How many more ids there are past the first {DIFF_LIMIT} of `{listed}` (0 when every one "
+                "is listed)."
+            )
+
         return {
             "from": serializers.IntegerField(),
             "to": serializers.IntegerField(),
-            "added": ids("External ids in `to` only, sorted."),
-            "removed": ids("External ids in `from` only, sorted."),
+            "added": ids(f"External ids in `to` only, sorted: the first {DIFF_LIMIT}."),
+            "added_left_out": left_out("added"),
+            "removed": ids(f"External ids in `from` only, sorted: the first {DIFF_LIMIT}."),
+            "removed_left_out": left_out("removed"),
             "changed": ids(
-                "External ids in both whose rows differ, sorted (ids only: `changed_rows` says what changed)."
-            ),  # fmt: skip
+                f"External ids in both whose rows differ, sorted: the first {DIFF_LIMIT} (ids only: `changed_rows` "
+                "says what changed)."
+            ),
+            "changed_left_out": left_out("changed"),
             "changed_rows": ChangedRowOut(
                 many=True,
-                help_text=f"What changed in each of the first {DIFF_DETAILS} ids of `changed`, in its order: the "
+                help_text=f"What changed in each of the first {DIFF_LIMIT} ids of `changed`, in its order: the "
                 "row's fields that differ and the gold answers that moved, before and after.",
             ),
             "changed_rows_left_out": serializers.IntegerField(
-                help_text=f"Changed rows past the first {DIFF_DETAILS}, in `changed` but not in `changed_rows` "
-                "(0 when every one is there)."
+                help_text=f"Changed rows past the first {DIFF_LIMIT}, not in `changed_rows` (0 when every one is "
+                "there): the same count as `changed_left_out`."
             ),
         }
 

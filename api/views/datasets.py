@@ -30,7 +30,7 @@ from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.parameters import KnownParametersOnly
 from api.permissions import CanBuildDatasetsOrSignedIn, CanReadOrSignedIn, CanWatchDatasetsOrSignedIn
 from api.serializers.datasets import (
-    DIFF_DETAILS,
+    DIFF_LIMIT,
     BuildOut,
     BuildQuery,
     DatasetIn,
@@ -533,6 +533,9 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
     @extend_schema(
         operation_id="diff_dataset_versions",
         summary="External ids added, removed and changed between two ready versions, and what changed in each",
+        description=f"Each list holds its first {DIFF_LIMIT} ids, sorted; `added_left_out`, `removed_left_out` and "
+        "`changed_left_out` count the ids past them (0 when every one is listed). For every id of a larger diff, "
+        "compare the two versions' downloads.",
         parameters=[DiffQuery],
         responses={200: DiffOut, 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY, 410: _WITHDRAWN},
     )
@@ -542,7 +545,7 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
         query.is_valid(raise_exception=True)
         old = ready_version(dataset, query.validated_data["from"], field="from")
         new = ready_version(dataset, query.validated_data["to"], field="to")
-        diff = version_diff(old=old, new=new, details=DIFF_DETAILS)
+        diff = version_diff(old=old, new=new, details=DIFF_LIMIT, limit=DIFF_LIMIT)
         return Response(DiffOut({"from": old.number, "to": new.number, **diff}).data)
 
 

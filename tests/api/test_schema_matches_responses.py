@@ -410,6 +410,21 @@ def test_a_listed_version_declares_its_questions_as_a_version_does(api, schema, 
         assert problems(schema, path, body) == [], path
 
 
+DIFF = f"{DATASETS}/{{dataset_slug}}/diff"
+LEFT_OUT = {"added_left_out", "removed_left_out", "changed_left_out"}
+
+
+def test_a_diff_declares_how_many_ids_each_list_left_out(api, schema, dataset):
+    """`added_left_out`, `removed_left_out` and `changed_left_out` are declared and required, as
+    `changed_rows_left_out` is."""
+    diff = api.get(f"{EVAL}/diff?from=1&to=1").json()
+
+    assert LEFT_OUT <= set(diff)
+    assert unshaped(schema, answer_shape(schema, DIFF), diff) == []
+    assert problems(schema, DIFF, diff) == []
+    assert LEFT_OUT <= set(schema["components"]["schemas"]["DiffOut"]["required"])
+
+
 REPORT = "/api/v1/cycles/{week}/report"
 
 

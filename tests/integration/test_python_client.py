@@ -699,7 +699,8 @@ def test_a_leads_key_withdraws_a_version_and_its_rows_downloads_and_diffs_then_r
     first = dataset.version(1)
     assert dataset.diff(1) == {
         "from": 1, "to": 2, "added": ["out-00100", "out-00101"], "removed": [], "changed": [],
-        "changed_rows": [], "changed_rows_left_out": 0,
+        "added_left_out": 0, "removed_left_out": 0, "changed_left_out": 0, "changed_rows": [],
+        "changed_rows_left_out": 0,
     }  # fmt: skip
 
     answer = first.withdraw(REASON)

@@ -107,9 +107,10 @@ class Dataset:
 
     def diff(self, from_: int, to: int | str = "latest") -> dict[str, Any]:
         """The external ids `added`, `removed` and `changed` from version `from_` to `to` (a number or `latest`), with
-        `from` and `to` as numbers (the `read` scope); `changed_rows`: what changed in each of the first 1,000 changed
-        rows (`fields` that differ; `gold`: question → its gold answer `before` and `after`), `changed_rows_left_out`
-        the rest. Either version withdrawn: Gone; not ready: NotReady."""
+        `from` and `to` as numbers (the `read` scope). Each list holds its first 1,000 ids; `added_left_out`,
+        `removed_left_out` and `changed_left_out` count the rest. `changed_rows`: what changed in each of the first
+        1,000 changed rows (`fields` that differ; `gold`: question → its gold answer `before` and `after`),
+        `changed_rows_left_out` the rest. Either version withdrawn: Gone; not ready: NotReady."""
         return dict(self._reader.get_json(f"{self.path}/diff", {"from": from_, "to": to}))
 
 
