@@ -7,10 +7,12 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.core import mail
 
 from labeling.models import week_label
 from labeling.rules import calendar
 from tests.factories import UserFactory, created_weeks_ago
+from tests.labeling.web.test_password_reset import ask_reset, link_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -160,6 +162,21 @@ def test_the_password_change_form(client, expert):
         client, "/me/password", {"old_password": "not my password", "new_password1": "x", "new_password2": "y"}
     )
     assert_every_description_exists(html, invalid={"old_password"})
+
+
+def test_the_password_reset_request_form(client, db):
+    html = post_refused(client, "/password-reset/", {"email": "not an address"}, status=200)
+    assert_every_description_exists(html, invalid={"email"})
+
+
+def test_the_password_reset_new_password_form(client, expert):
+    ask_reset(client, expert.email)
+    form_page = client.get(link_in(mail.outbox[0]))  # the token moves into the session: a token-free URL
+
+    html = post_refused(client, form_page["Location"], {"new_password1": "", "new_password2": "short"}, status=200)
+
+    assert_every_description_exists(html, invalid={"new_password1", "new_password2"})
+    assert "This field is required." in html and "This password is too short" in html
 
 
 def test_the_dashboard_week_range(client, lead, project):
