@@ -185,6 +185,14 @@ def test_the_one_letter_shortcuts_can_be_turned_off_for_this_browser(page, live_
     toggle.uncheck()
     page.keyboard.press("Escape")
     expect(page.locator("#keys-overlay")).to_be_hidden()
+    # The hints of one-key shortcuts go, "c" for a comment with the others; those with Enter stay: they still work.
+    expect(page.locator("#comment-form").get_by_text("to write")).to_be_hidden()
+    expect(page.locator("#comment-form kbd", has_text="Ctrl")).to_be_visible()
+    expect(page.locator("#skip-form kbd")).to_be_hidden()
+    page.locator("#flag-box summary").click()
+    expect(page.locator("#flag-form kbd").first).to_have_text("Enter")
+    expect(page.locator("#flag-form kbd").first).to_be_visible()
+    page.locator("#flag-box summary").click()
 
     page.evaluate("document.activeElement.blur()")
     for key in ["y", "s", "f", "?", "j"]:
