@@ -12,7 +12,7 @@ from labeling.models import Queue
 from labeling.reports import md_text, report_markdown
 from labeling.rules.text import DIRECTIONAL_FORMATTING
 from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, OutputFactory
 from tests.helpers.labeling import label_outputs, make_items, take
 from tests.helpers.rubrics import QUESTIONS
 
@@ -168,6 +168,21 @@ def test_an_override_in_a_rubric_question_reverses_nothing_after_it(client, expe
     for name, response in pages.items():
         assert response.status_code == 200, name
         assert all_isolated(response.content.decode()), name
+
+
+@pytest.mark.django_db
+def test_an_override_in_a_queue_or_model_name_stays_in_its_box_in_the_explore_filter_bar(client, lead, project):
+    Queue.objects.create(project=project, slug="all", name=OVERRIDE, weekly_quota=10)
+    OutputFactory(project=project, external_id="reversed", model=OVERRIDE)
+    client.force_login(lead)
+
+    html = client.get(f"/p/{project.slug}/explore/").content.decode()
+
+    boxes = re.findall(r'<label class="check"><input type="checkbox" name="(\w+)"[^>]*>(.*?)</label>', html)
+    assert [(name, text) for name, text in boxes if OVERRIDE in text] == [
+        ("model", f" <bdi>{OVERRIDE}</bdi>"),
+        ("queue", f" <bdi>{OVERRIDE}</bdi>"),
+    ]
 
 
 @pytest.mark.django_db
