@@ -572,8 +572,8 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_request_components",
         "api.schema.declare_unstorable_url_refusal",
     ],
-    # A cycle's `status` (open / closed) in the report and the changes, and a dataset version's (in the list and the
-    # detail, two serializers): one enum each, named for what it is.
+    # A cycle's `status` (open / closed) in the report and the changes, and a dataset version's (in the list, the
+    # detail and a withdrawal's answer): one enum each, named for what it is.
     "ENUM_NAME_OVERRIDES": {
         "CycleStatusEnum": ["open", "closed"],
         "VersionStatusEnum": "labeling.models.datasets.VersionStatus",

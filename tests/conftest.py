@@ -17,7 +17,7 @@ from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.helpers import flush, row_locks
+from tests.helpers import flush, row_locks, template_db
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import free_port
 
@@ -80,6 +80,12 @@ def _live_server_threads_close_their_connections():
     request_finished.connect(_close_a_threads_connections, dispatch_uid="tests-close-thread-connections")
     yield
     request_finished.disconnect(dispatch_uid="tests-close-thread-connections")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """pytest-django's hook before the test database is made: make it a copy of a migrated template."""
+    template_db.use_a_migrated_template()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -322,74 +322,6 @@ class DatasetIn(serializers.Serializer):
         }
 
 
-class StoredFileOut(serializers.Serializer):
-    state = serializers.ChoiceField(
-        choices=[VersionFileState.READY, VersionFileState.PENDING, VersionFileState.ON_REQUEST],
-        help_text="`ready`: the download is served at once; `pending`: a worker is making the file (the download "
-        "answers 503 with Retry-After meanwhile); `on_request`: not on disk (a superseded version's file is deleted "
-        "after two weeks without a download): the first download asks a worker to make it again.",
-    )
-    size = serializers.IntegerField(
-        allow_null=True, help_text="The file's bytes, once made (a file made again has the same bytes)."
-    )
-    sha256 = serializers.CharField(allow_null=True, help_text="The SHA-256 of the file's bytes, once made.")
-
-
-class VersionOut(serializers.ModelSerializer):
-    """A version; the view gives the stored files' states of the versions it serializes as `file_states` (one query
-    for a page of versions)."""
-
-    split_counts = serializers.DictField(child=serializers.IntegerField(), help_text="Rows per split.")
-    rubric_versions = serializers.ListField(child=serializers.IntegerField())
-    cycle_week_label = serializers.SerializerMethodField(
-        help_text="The ISO week label of `cycle_week` (e.g. `2026-W48`), as the metrics and reports name weeks; null "
-        "with it."
-    )
-    files = serializers.SerializerMethodField(
-        help_text="The files a worker makes for a ready version (`parquet`, `hf`), by format: whether a download is "
-        "served at once. Empty for a version that is not ready. The other formats are streamed at once."
-    )
-
-    class Meta:
-        model = DatasetVersion
-        fields = [
-            "number", "status", "row_count", "rows_copied", "split_counts", "sha256", "rubric_versions", "cycle_week",
-            "cycle_week_label", "created_at", "built_at", "withdrawn_at", "withdrawn_note", "withdrawn_by",
-            "withdrawn_by_key", "files",
-        ]  # fmt: skip
-        extra_kwargs = {
-            "cycle_week": {
-                "help_text": "The first day of the cycle week it was built in (`cycle_week_label` is its ISO label)."
-            },
-            "rows_copied": {
-                "help_text": "Rows kept unchanged from the version before (nothing they are made from changed); the "
-                "others were built new. 0 for a build from scratch."
-            },
-        }
-
-    withdrawn_by = serializers.SlugRelatedField(
-        slug_field="username",
-        read_only=True,
-        allow_null=True,
-        help_text="Who withdrew it: the username of the lead (or of who ran the erasure); null for a key or a command.",
-    )
-    withdrawn_by_key = serializers.SlugRelatedField(
-        slug_field="prefix",
-        read_only=True,
-        allow_null=True,
-        help_text="The prefix of the API key that withdrew it (a CI job's, or a `privacy` key's erasure); else null.",
-    )
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_cycle_week_label(self, version) -> str | None:
-        return week_label(version.cycle_week) if version.cycle_week else None
-
-    @extend_schema_field(serializers.DictField(child=StoredFileOut()))
-    def get_files(self, version) -> dict[str, dict]:
-        files = self.context["file_states"].get(version.pk, {})
-        return {fmt: {"state": file.state, "size": file.size, "sha256": file.sha256} for fmt, file in files.items()}
-
-
 class QuestionAskedOut(serializers.Serializer):
     rubric_version = serializers.IntegerField(help_text="The rubric version that asked the question so.")
     key = serializers.CharField()
@@ -430,16 +362,79 @@ class QuestionHistoryOut(serializers.Serializer):
     )
 
 
-class VersionDetailOut(VersionOut):
-    """A version with its questions; the view gives them as `questions` (`selectors.datasets.questions_of_versions`)."""
+class StoredFileOut(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=[VersionFileState.READY, VersionFileState.PENDING, VersionFileState.ON_REQUEST],
+        help_text="`ready`: the download is served at once; `pending`: a worker is making the file (the download "
+        "answers 503 with Retry-After meanwhile); `on_request`: not on disk (a superseded version's file is deleted "
+        "after two weeks without a download): the first download asks a worker to make it again.",
+    )
+    size = serializers.IntegerField(
+        allow_null=True, help_text="The file's bytes, once made (a file made again has the same bytes)."
+    )
+    sha256 = serializers.CharField(allow_null=True, help_text="The SHA-256 of the file's bytes, once made.")
 
+
+class VersionOut(serializers.ModelSerializer):
+    """A version; the view gives the stored files' states of the versions it serializes as `file_states`, and their
+    questions as `questions` (`selectors.datasets.questions_of_versions`): one query each for a page of versions."""
+
+    split_counts = serializers.DictField(child=serializers.IntegerField(), help_text="Rows per split.")
+    rubric_versions = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The rubric versions the rows answered, ascending."
+    )
+    cycle_week_label = serializers.SerializerMethodField(
+        help_text="The ISO week label of `cycle_week` (e.g. `2026-W48`), as the metrics and reports name weeks; null "
+        "with it."
+    )
+    files = serializers.SerializerMethodField(
+        help_text="The files a worker makes for a ready version (`parquet`, `hf`), by format: whether a download is "
+        "served at once. Empty for a version that is not ready. The other formats are streamed at once."
+    )
     questions = serializers.SerializerMethodField(
         help_text="Each question the dataset keeps, in the newest rubric's order, as each rubric version its rows "
-        "answered asked it, with a flag for a key that changed meaning between them."
+        "answered (`rubric_versions`) asked it, with a flag for a key that changed meaning between them. Empty for a "
+        "version without rows answering a rubric (building, failed)."
     )
 
-    class Meta(VersionOut.Meta):
-        fields = [*VersionOut.Meta.fields, "questions"]
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "number", "status", "row_count", "rows_copied", "split_counts", "sha256", "rubric_versions", "cycle_week",
+            "cycle_week_label", "created_at", "built_at", "withdrawn_at", "withdrawn_note", "withdrawn_by",
+            "withdrawn_by_key", "files", "questions",
+        ]  # fmt: skip
+        extra_kwargs = {
+            "cycle_week": {
+                "help_text": "The first day of the cycle week it was built in (`cycle_week_label` is its ISO label)."
+            },
+            "rows_copied": {
+                "help_text": "Rows kept unchanged from the version before (nothing they are made from changed); the "
+                "others were built new. 0 for a build from scratch."
+            },
+        }
+
+    withdrawn_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who withdrew it: the username of the lead (or of who ran the erasure); null for a key or a command.",
+    )
+    withdrawn_by_key = serializers.SlugRelatedField(
+        slug_field="prefix",
+        read_only=True,
+        allow_null=True,
+        help_text="The prefix of the API key that withdrew it (a CI job's, or a `privacy` key's erasure); else null.",
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_cycle_week_label(self, version) -> str | None:
+        return week_label(version.cycle_week) if version.cycle_week else None
+
+    @extend_schema_field(serializers.DictField(child=StoredFileOut()))
+    def get_files(self, version) -> dict[str, dict]:
+        files = self.context["file_states"].get(version.pk, {})
+        return {fmt: {"state": file.state, "size": file.size, "sha256": file.sha256} for fmt, file in files.items()}
 
     @extend_schema_field(QuestionHistoryOut(many=True))
     def get_questions(self, version) -> list[dict]:
@@ -556,8 +551,9 @@ class DiffQuery(serializers.Serializer):
         }
 
 
-# Changed rows a diff says what changed in; the others are only in `changed` (counted in `changed_rows_left_out`).
-DIFF_DETAILS = 1000
+# The ids a diff lists of each kind (added, removed, changed), and the changed rows it says what changed in: the rest
+# are counted in `<list>_left_out`, so that the answer of two large versions stays small.
+DIFF_LIMIT = 1000
 
 
 class GoldMoveOut(serializers.Serializer):
@@ -582,22 +578,32 @@ class DiffOut(serializers.Serializer):
         def ids(help_text: str) -> serializers.ListField:
             return serializers.ListField(child=serializers.CharField(), help_text=help_text)
 
+        def left_out(listed: str) -> serializers.IntegerField:
+            return serializers.IntegerField(
+                help_text=f"How many more ids there are past the first {DIFF_LIMIT} of `{listed}` (0 when every one "
+                "is listed)."
+            )
+
         return {
             "from": serializers.IntegerField(),
             "to": serializers.IntegerField(),
-            "added": ids("External ids in `to` only, sorted."),
-            "removed": ids("External ids in `from` only, sorted."),
+            "added": ids(f"External ids in `to` only, sorted: the first {DIFF_LIMIT}."),
+            "added_left_out": left_out("added"),
+            "removed": ids(f"External ids in `from` only, sorted: the first {DIFF_LIMIT}."),
+            "removed_left_out": left_out("removed"),
             "changed": ids(
-                "External ids in both whose rows differ, sorted (ids only: `changed_rows` says what changed)."
-            ),  # fmt: skip
+                f"External ids in both whose rows differ, sorted: the first {DIFF_LIMIT} (ids only: `changed_rows` "
+                "says what changed)."
+            ),
+            "changed_left_out": left_out("changed"),
             "changed_rows": ChangedRowOut(
                 many=True,
-                help_text=f"What changed in each of the first {DIFF_DETAILS} ids of `changed`, in its order: the "
+                help_text=f"What changed in each of the first {DIFF_LIMIT} ids of `changed`, in its order: the "
                 "row's fields that differ and the gold answers that moved, before and after.",
             ),
             "changed_rows_left_out": serializers.IntegerField(
-                help_text=f"Changed rows past the first {DIFF_DETAILS}, in `changed` but not in `changed_rows` "
-                "(0 when every one is there)."
+                help_text=f"Changed rows past the first {DIFF_LIMIT}, not in `changed_rows` (0 when every one is "
+                "there): the same count as `changed_left_out`."
             ),
         }
 

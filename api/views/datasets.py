@@ -30,7 +30,7 @@ from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.parameters import KnownParametersOnly
 from api.permissions import CanBuildDatasetsOrSignedIn, CanReadOrSignedIn, CanWatchDatasetsOrSignedIn
 from api.serializers.datasets import (
-    DIFF_DETAILS,
+    DIFF_LIMIT,
     BuildOut,
     BuildQuery,
     DatasetIn,
@@ -40,7 +40,6 @@ from api.serializers.datasets import (
     DownloadQuery,
     RowOut,
     RowsQuery,
-    VersionDetailOut,
     VersionOut,
     WithdrawIn,
 )
@@ -203,12 +202,19 @@ class VersionListView(_DatasetView, ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        context = {**self.get_serializer_context(), "file_states": file_states(versions=page)}
+        context = {
+            **self.get_serializer_context(),
+            "file_states": file_states(versions=page),
+            "questions": questions_of_versions(self.dataset, page),  # the whole page's rubric versions at once
+        }
         return self.get_paginated_response(VersionOut(page, many=True, context=context).data)
 
     @extend_schema(
         operation_id="list_dataset_versions",
         summary="List a dataset's versions, newest first",
+        description="Each version as `GET …/versions/<v>` gives it, `questions` included: what each question meant "
+        "in each rubric version its rows answered, and `changed` where a key changed meaning between them, so versions "
+        "compare without a call each.",
         responses={200: VersionOut(many=True), 400: _BAD_CURSOR, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
@@ -217,7 +223,7 @@ class VersionListView(_DatasetView, ListAPIView):
 
 class VersionDetailView(_DatasetView, RetrieveAPIView):
     permission_classes = [CanWatchDatasetsOrSignedIn]
-    serializer_class = VersionDetailOut
+    serializer_class = VersionOut
 
     @cached_property
     def version(self):
@@ -240,7 +246,7 @@ class VersionDetailView(_DatasetView, RetrieveAPIView):
         "`questions` says what each question meant in each rubric version the rows answered, and flags a key that "
         "changed meaning between them (`changed`): compare its values within one `rubric_version` only.",
         parameters=[_VERSION],
-        responses={200: VersionDetailOut, **_WATCH_ERRORS},
+        responses={200: VersionOut, **_WATCH_ERRORS},
     )
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
@@ -527,6 +533,9 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
     @extend_schema(
         operation_id="diff_dataset_versions",
         summary="External ids added, removed and changed between two ready versions, and what changed in each",
+        description=f"Each list holds its first {DIFF_LIMIT} ids, sorted; `added_left_out`, `removed_left_out` and "
+        "`changed_left_out` count the ids past them (0 when every one is listed). For every id of a larger diff, "
+        "compare the two versions' downloads.",
         parameters=[DiffQuery],
         responses={200: DiffOut, 400: ErrorsOut, **_READ_ERRORS, 409: _NOT_READY, 410: _WITHDRAWN},
     )
@@ -536,7 +545,7 @@ class DatasetDiffView(_DatasetView, GenericAPIView):
         query.is_valid(raise_exception=True)
         old = ready_version(dataset, query.validated_data["from"], field="from")
         new = ready_version(dataset, query.validated_data["to"], field="to")
-        diff = version_diff(old=old, new=new, details=DIFF_DETAILS)
+        diff = version_diff(old=old, new=new, details=DIFF_LIMIT, limit=DIFF_LIMIT)
         return Response(DiffOut({"from": old.number, "to": new.number, **diff}).data)
 
 
@@ -623,5 +632,9 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
             api_key=self.api_key,
         )
         shown = versions_of_dataset(dataset).get(pk=withdrawal.version.pk)  # with who withdrew it, as lists show it
-        context = {**self.get_serializer_context(), "file_states": {}}
+        context = {
+            **self.get_serializer_context(),
+            "file_states": {},
+            "questions": questions_of_versions(dataset, [shown]),
+        }
         return Response(VersionOut(shown, context=context).data, headers={VERSION_HEADER: str(shown.number)})

@@ -133,3 +133,23 @@ def test_a_changed_option_with_right_to_left_text_reaches_the_api_plain_and_the_
     assert f'"{rtl}"' in warning
     assert not {"\u2066", "\u2067", "\u2068", "\u2069"} & set(warning)
     assert f'\u2068"{rtl}"\u2069' in card(reader)
+
+
+def test_the_version_list_gives_each_versions_questions_so_versions_compare_without_a_call_each(reader, project):
+    """The list had `rubric_versions` and no `questions`: an engineer comparing versions fetched each one to see which
+    of them changed a question's meaning. Each listed version now has them, as its own detail gives them."""
+    label_outputs(project, 2)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    build_version(dataset_id=dataset.pk)  # version 1: rubric v1 only
+    publish_rubric(project=project, questions=WIDER)
+    label_outputs(project, 2, answers=({"correct": True, "helpful": 7}, {"correct": True, "helpful": 6}), start=100)
+    build_version(dataset_id=dataset.pk)  # version 2: rubric v1 and v2, `helpful` on 1-5 then 1-7
+
+    listed = reader.get(f"{EVAL}/versions").json()["results"]
+
+    assert [(version["number"], version["rubric_versions"]) for version in listed] == [(2, [1, 2]), (1, [1])]
+    newest, oldest = (by_key(version) for version in listed)
+    assert (newest["helpful"]["changed"], newest["helpful"]["warning"]) == (True, WARNING)
+    assert (oldest["helpful"]["changed"], oldest["helpful"]["warning"]) == (False, None)
+    for version in listed:
+        assert version["questions"] == reader.get(f"{EVAL}/versions/{version['number']}").json()["questions"]

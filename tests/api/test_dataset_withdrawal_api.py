@@ -74,6 +74,16 @@ def test_a_datasets_key_a_lead_issued_withdraws_a_version_once(ci, project, lead
     assert WebhookDelivery.objects.count() == 1
 
 
+def test_the_withdrawal_answers_the_version_as_the_list_now_shows_it_questions_included(ci, versions):
+    """The answer is the version as listed: with `questions` since the list has them (a client keeps it as `info`)."""
+    before = ci.get(f"{BASE}/versions/2").json()
+
+    body = withdraw(ci, 2).json()
+
+    assert body["questions"] and body["questions"] == before["questions"]
+    assert body == ci.get(f"{BASE}/versions").json()["results"][0] == ci.get(f"{BASE}/versions/2").json()
+
+
 def test_a_signed_in_lead_withdraws_with_csrf(project, lead, versions):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(lead)

@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from api.views import datasets as datasets_views
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion, VersionStatus, week_label
 from labeling.rules.cursors import NOT_HANDED_OUT
 from labeling.services.api_keys import create_api_key
@@ -24,10 +25,12 @@ from labeling.services.export_rows import ROW_CHUNK
 from labeling.services.exports import COLUMNS, FORMATS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
+from labeling.services.rubrics import publish_rubric
 from labeling.services.version_files import file_name, write_atomically
 from tests.conftest import Api, _member
 from tests.factories import UserFactory
 from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.version_files import rendered
 from tests.outbox import enqueued
 
@@ -629,9 +632,38 @@ def test_a_diff_takes_latest_for_from_as_every_version_url_does(reader, project,
     itself = reader.get(f"{EVAL}/diff?from=latest&to=latest")
 
     assert backwards.status_code == 200, backwards.json()
-    unchanged = {"changed": [], "changed_rows": [], "changed_rows_left_out": 0}
-    assert backwards.json() == {"from": 2, "to": 1, "added": [], "removed": ["out-00100", "out-00101"], **unchanged}
-    assert itself.json() == {"from": 2, "to": 2, "added": [], "removed": [], **unchanged}
+    unchanged = {"changed": [], "changed_left_out": 0, "changed_rows": [], "changed_rows_left_out": 0}
+    none_left_out = {"added_left_out": 0, "removed_left_out": 0}
+    assert backwards.json() == {
+        "from": 2, "to": 1, "added": [], "removed": ["out-00100", "out-00101"], **none_left_out, **unchanged
+    }  # fmt: skip
+    assert itself.json() == {"from": 2, "to": 2, "added": [], "removed": [], **none_left_out, **unchanged}
+
+
+def test_each_list_of_a_diff_holds_its_first_ids_and_counts_the_rest_as_changed_rows_does(
+    reader, project, lead, dataset, v1, monkeypatch
+):
+    """`added`, `removed` and `changed` were unbounded: two large versions gave a huge answer. Each now holds the
+    first DIFF_LIMIT ids (1,000; 1 here), as `changed_rows` does, and `<list>_left_out` counts the rest."""
+    monkeypatch.setattr(datasets_views, "DIFF_LIMIT", 1)
+    items = {item.output.external_id: item for item in project.items.select_related("output")}
+    for gone in ("out-00000", "out-00002"):
+        mark_for_adjudication(lead=lead, item=items[gone], note="Check again")
+    for changed in ("out-00001", "out-00003"):
+        adjudicate(lead=lead, item=items[changed], answers={"correct": False, "fix": "Parcels arrive in 3 days."})
+    label_outputs(project, 3, start=100)
+    build_version(dataset_id=dataset.pk)
+
+    body = reader.get(f"{EVAL}/diff?from=1&to=2").json()
+
+    assert {key: value for key, value in body.items() if key != "changed_rows"} == {
+        "from": 1, "to": 2,
+        "added": ["out-00100"], "added_left_out": 2,
+        "removed": ["out-00000"], "removed_left_out": 1,
+        "changed": ["out-00001"], "changed_left_out": 1,
+        "changed_rows_left_out": 1,
+    }  # fmt: skip
+    assert [entry["id"] for entry in body["changed_rows"]] == ["out-00001"]
 
 
 @pytest.mark.parametrize(
@@ -739,14 +771,20 @@ def test_listing_datasets_takes_a_fixed_number_of_queries(reader, project, datas
 def test_listing_versions_takes_a_fixed_number_of_queries(
     client, project, engineer, versions, django_assert_num_queries
 ):
+    publish_rubric(project=project, questions=QUESTIONS)
+    publish_rubric(project=project, questions=QUESTIONS[:2])
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
     for number in range(1, versions + 1):
-        DatasetVersion.objects.create(dataset=dataset, number=number, status=VersionStatus.READY)
+        rubric_versions = [1, 2] if number % 2 else [2]
+        DatasetVersion.objects.create(
+            dataset=dataset, number=number, status=VersionStatus.READY, rubric_versions=rubric_versions
+        )
     client.force_login(engineer)
 
-    # Session, user, project with membership, dataset, versions, their stored files.
-    with django_assert_num_queries(6):
-        assert len(client.get(f"{EVAL}/versions").json()["results"]) == versions
+    # Session, user, project with membership, dataset, versions, their stored files, the rubric versions they name.
+    with django_assert_num_queries(7):
+        results = client.get(f"{EVAL}/versions").json()["results"]
+    assert len(results) == versions and all(version["questions"] for version in results)
 
 
 @pytest.mark.parametrize("page_size", [2, 8])

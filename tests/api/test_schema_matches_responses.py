@@ -398,6 +398,33 @@ def test_an_outputs_detail_declares_its_feedback_labels_and_gold(api, schema, da
     assert problems(schema, "/api/v1/outputs/{external_id}", body) == []
 
 
+def test_a_listed_version_declares_its_questions_as_a_version_does(api, schema, dataset):
+    """The list now gives each version's `questions`, declared as the detail's are: a client generated from the
+    schema has them."""
+    listed = api.get(f"{EVAL}/versions").json()
+    one = api.get(f"{EVAL}/versions/1").json()
+
+    assert listed["results"][0]["questions"] and listed["results"][0]["questions"] == one["questions"]
+    for path, body in ((VERSIONS, listed), (f"{VERSIONS}/{{version}}", one)):
+        assert unshaped(schema, answer_shape(schema, path), body) == [], path
+        assert problems(schema, path, body) == [], path
+
+
+DIFF = f"{DATASETS}/{{dataset_slug}}/diff"
+LEFT_OUT = {"added_left_out", "removed_left_out", "changed_left_out"}
+
+
+def test_a_diff_declares_how_many_ids_each_list_left_out(api, schema, dataset):
+    """`added_left_out`, `removed_left_out` and `changed_left_out` are declared and required, as
+    `changed_rows_left_out` is."""
+    diff = api.get(f"{EVAL}/diff?from=1&to=1").json()
+
+    assert LEFT_OUT <= set(diff)
+    assert unshaped(schema, answer_shape(schema, DIFF), diff) == []
+    assert problems(schema, DIFF, diff) == []
+    assert LEFT_OUT <= set(schema["components"]["schemas"]["DiffOut"]["required"])
+
+
 REPORT = "/api/v1/cycles/{week}/report"
 
 

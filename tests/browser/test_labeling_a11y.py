@@ -185,6 +185,14 @@ def test_the_one_letter_shortcuts_can_be_turned_off_for_this_browser(page, live_
     toggle.uncheck()
     page.keyboard.press("Escape")
     expect(page.locator("#keys-overlay")).to_be_hidden()
+    # The hints of one-key shortcuts go, "c" for a comment with the others; those with Enter stay: they still work.
+    expect(page.locator("#comment-form").get_by_text("to write")).to_be_hidden()
+    expect(page.locator("#comment-form kbd", has_text="Ctrl")).to_be_visible()
+    expect(page.locator("#skip-form kbd")).to_be_hidden()
+    page.locator("#flag-box summary").click()
+    expect(page.locator("#flag-form kbd").first).to_have_text("Enter")
+    expect(page.locator("#flag-form kbd").first).to_be_visible()
+    page.locator("#flag-box summary").click()
 
     page.evaluate("document.activeElement.blur()")
     for key in ["y", "s", "f", "?", "j"]:
@@ -208,6 +216,24 @@ def test_the_one_letter_shortcuts_can_be_turned_off_for_this_browser(page, live_
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("y")
     assert page.locator("input[name=q-correct][value=yes]").is_checked()
+
+
+def test_a_message_the_screen_writes_itself_is_in_a_named_region(page, live_server, expert, project, queue):
+    """A message label.js writes (the server did not answer) sits in the "Messages" region, as the server's do, not
+    outside every landmark where a screen reader's list of regions never finds it."""
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    page.route("**/items/**", lambda route: route.abort() if route.request.method == "POST" else route.continue_())
+    for key in KEYS:
+        page.keyboard.press(key)
+
+    page.keyboard.press("Enter")
+
+    region = page.get_by_role("region", name="Messages")
+    expect(region).to_contain_text("The server did not answer, so nothing changed here.")
+    assert page.locator(".messages").count() == 1
+    assert current_item(page) == item
 
 
 def test_a_skip_says_so_with_an_undo_that_hands_the_item_back(page, live_server, expert, project, queue):

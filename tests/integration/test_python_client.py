@@ -699,7 +699,8 @@ def test_a_leads_key_withdraws_a_version_and_its_rows_downloads_and_diffs_then_r
     first = dataset.version(1)
     assert dataset.diff(1) == {
         "from": 1, "to": 2, "added": ["out-00100", "out-00101"], "removed": [], "changed": [],
-        "changed_rows": [], "changed_rows_left_out": 0,
+        "added_left_out": 0, "removed_left_out": 0, "changed_left_out": 0, "changed_rows": [],
+        "changed_rows_left_out": 0,
     }  # fmt: skip
 
     answer = first.withdraw(REASON)
@@ -720,6 +721,34 @@ def test_a_leads_key_withdraws_a_version_and_its_rows_downloads_and_diffs_then_r
         assert gone.value.status == 410 and f"Version 1 was withdrawn. {REASON}" in str(gone.value), name
     assert list(tmp_path.iterdir()) == []
     assert dataset.version("latest").number == 2
+    client.close()
+
+
+def test_a_versions_rubric_versions_and_questions_are_properties_as_the_http_endpoints_answer_them(
+    server, project, ci_key
+):
+    """`questions` and `rubric_versions` were only in `info`, untyped: now properties, as `sha256` and `number` are,
+    kept by a withdrawal (whose answer `info` becomes)."""
+    label_outputs(project, 2)
+    wider = [{**question, "scale": [1, 7]} if question["kind"] == "rating" else question for question in QUESTIONS]
+    publish_rubric(project=project, questions=wider)
+    label_outputs(project, 2, answers=({"correct": True, "helpful": 7}, {"correct": True, "helpful": 6}), start=100)
+    build_version(dataset_id=create_dataset(project=project, spec={"name": "Support eval"}).pk)
+    http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ci_key.secret}"})
+    answer = http.get("/api/v1/projects/support-bot/datasets/support-eval/versions/1").json()
+    client = Client(server.url, ci_key.secret)
+    dataset = client.dataset("support-eval")
+    version = dataset.version(1)
+
+    assert version.rubric_versions == answer["rubric_versions"] == [1, 2]
+    assert version.questions == answer["questions"]
+    helpful = next(question for question in version.questions if question["key"] == "helpful")
+    assert (helpful["changed"], helpful["what_changed"]) == (True, ["scale"])
+    assert [(asked["rubric_version"], asked["scale"]) for asked in helpful["asked"]] == [(1, [1, 5]), (2, [1, 7])]
+    assert [listed["questions"] for listed in dataset.versions()] == [answer["questions"]]
+    version.withdraw(REASON)
+    assert (version.rubric_versions, version.questions) == ([1, 2], answer["questions"])
+    http.close()
     client.close()
 
 

@@ -328,11 +328,15 @@ def _copy_rows(dataset_id: int, rows: list[tuple[int, int, str, str, bytes, str,
     )
 
 
-def version_diff(*, old: DatasetVersion, new: DatasetVersion, details: int = 0) -> dict[str, Any]:
+def version_diff(
+    *, old: DatasetVersion, new: DatasetVersion, details: int = 0, limit: int | None = None
+) -> dict[str, Any]:
     """External ids added, removed and changed between two versions of one dataset.
 
     With `details`, also `changed_rows`: what changed in each of the first `details` changed rows (by id), by the one
-    rule of `rules.row_changes`, and `changed_rows_left_out`: how many changed rows are past that bound.
+    rule of `rules.row_changes`, and `changed_rows_left_out`: how many changed rows are past that bound. With `limit`,
+    `added`, `removed` and `changed` each hold their first `limit` ids, and `added_left_out`, `removed_left_out` and
+    `changed_left_out` count the rest.
     """
     if old.dataset_id != new.dataset_id:
         raise DomainError("Both versions must belong to the same dataset.")
@@ -352,6 +356,10 @@ def version_diff(*, old: DatasetVersion, new: DatasetVersion, details: int = 0) 
     if details:
         diff["changed_rows"] = _changed_rows([(key, before[key], after[key]) for key in changed[:details]])
         diff["changed_rows_left_out"] = max(len(changed) - details, 0)
+    if limit is not None:
+        for name in ("added", "removed", "changed"):
+            diff[f"{name}_left_out"] = max(len(diff[name]) - limit, 0)
+            diff[name] = diff[name][:limit]
     return diff
 
 

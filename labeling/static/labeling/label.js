@@ -249,8 +249,10 @@
   function notice(text, link, kind) {
     var box = document.querySelector(".messages");
     if (!box) {
-      box = document.createElement("div");
+      // The region base.html draws for the server's messages: named, so a screen reader lists it with the landmarks.
+      box = document.createElement("section");
       box.className = "messages";
+      box.setAttribute("aria-label", "Messages");
       document.querySelector("main").before(box);
     }
     var line = document.createElement("p");

@@ -924,6 +924,8 @@ def test_back_after_a_skip_shows_the_item_read_only_with_a_note(client, expert, 
     assert response.status_code == 200
     html = response.content.decode()
     assert "You skipped this item" in html and "not my area" in html and "<strong>Monday</strong>" in html
+    # Headed as the labeling screen is: one <h1> naming the item, for a screen reader's list of headings.
+    assert re.findall(r"<h1\b[^>]*>(.*?)</h1>", html, re.S) == [f"Item {first.pk}"]
     assert f'href="{next_url(queue)}"' in html and 'id="undo-skip-form"' in html
     assert 'id="label-form"' not in html and 'name="handed"' not in html  # nothing to label, flag or comment
     client.force_login(other_expert)  # blind labeling: an item one did not hold nor skip stays out of sight

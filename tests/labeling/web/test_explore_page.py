@@ -418,8 +418,8 @@ def test_a_saved_view_on_a_deleted_queue_opens_with_the_message_beside_the_queue
 
     page = response.content.decode()
     assert response.status_code == 400
-    assert '<p class="error field-error">This project has no queue &#x27;refunds&#x27;.</p>' in page
-    assert '<input type="checkbox" name="queue" value="refunds" checked>' in page
+    assert '<p class="error field-error" id="e-queue">This project has no queue &#x27;refunds&#x27;.</p>' in page
+    assert '<input type="checkbox" name="queue" value="refunds" checked aria-invalid="true">' in page
 
 
 def test_another_projects_saved_view_cannot_be_deleted(client, lead, project, other_project):

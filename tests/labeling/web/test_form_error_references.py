@@ -7,16 +7,21 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.core import mail
 
 from labeling.models import week_label
 from labeling.rules import calendar
+from labeling.rules.explore import MAX_QUERY_CHARS, MAX_VALUE_CHARS, PARAMETERS
 from tests.factories import UserFactory, created_weeks_ago
+from tests.labeling.web.test_password_reset import ask_reset, link_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
 class _References(HTMLParser):
-    """Every id on the page, every id an aria-describedby names, and each invalid control's name."""
+    """Every id on the page, every id an aria-describedby names, and each invalid control's name. A control in a
+    <fieldset> is described by the fieldset's description too (a group of checkboxes: Django's and lead/_choices.html's
+    way; a screen reader reads it on entering the group)."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -25,6 +30,7 @@ class _References(HTMLParser):
         self.invalid: list[str] = []
         self._open: list[tuple[str, str]] = []  # (id, tag) of elements whose text is being read
         self.text: dict[str, str] = {}
+        self._groups: list[str] = []  # the aria-describedby of each open fieldset
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -32,12 +38,19 @@ class _References(HTMLParser):
             self.ids[attrs["id"]] = tag
             self.text.setdefault(attrs["id"], "")
             self._open.append((attrs["id"], tag))
-        for target in (attrs.get("aria-describedby") or "").split():
+        described = attrs.get("aria-describedby") or ""
+        if tag == "fieldset":
+            self._groups.append(described)
+        elif attrs.get("name") and not described and self._groups:
+            described = self._groups[-1]
+        for target in described.split():
             self.described.append((attrs.get("name") or attrs.get("id") or tag, target))
         if attrs.get("aria-invalid") == "true":
             self.invalid.append(attrs.get("name") or attrs.get("id") or tag)
 
     def handle_endtag(self, tag):
+        if tag == "fieldset" and self._groups:
+            self._groups.pop()
         for index in range(len(self._open) - 1, -1, -1):
             if self._open[index][1] == tag:
                 del self._open[index]
@@ -162,6 +175,21 @@ def test_the_password_change_form(client, expert):
     assert_every_description_exists(html, invalid={"old_password"})
 
 
+def test_the_password_reset_request_form(client, db):
+    html = post_refused(client, "/password-reset/", {"email": "not an address"}, status=200)
+    assert_every_description_exists(html, invalid={"email"})
+
+
+def test_the_password_reset_new_password_form(client, expert):
+    ask_reset(client, expert.email)
+    form_page = client.get(link_in(mail.outbox[0]))  # the token moves into the session: a token-free URL
+
+    html = post_refused(client, form_page["Location"], {"new_password1": "", "new_password2": "short"}, status=200)
+
+    assert_every_description_exists(html, invalid={"new_password1", "new_password2"})
+    assert "This field is required." in html and "This password is too short" in html
+
+
 def test_the_dashboard_week_range(client, lead, project):
     client.force_login(lead)
     response = client.get(f"/p/{project.slug}/dashboard/", {"from": "2026-W99"})
@@ -173,6 +201,17 @@ def test_the_explore_filter_bar(client, lead, project):
     client.force_login(lead)
     response = client.get(f"/p/{project.slug}/explore/", {"min_chars": "lots", "max_chars": "many"})
     assert_every_description_exists(response.content.decode(), invalid={"min_chars", "max_chars"})
+
+
+@pytest.mark.parametrize("name", list(PARAMETERS))
+def test_every_explore_filter_ties_its_error_to_its_field(client, lead, project, name):
+    """Each filter of the bar refused alone (a value too long for it): its field is invalid and reads its error."""
+    client.force_login(lead)
+    too_long = "x" * ((MAX_QUERY_CHARS if name == "q" else MAX_VALUE_CHARS) + 1)
+
+    response = client.get(f"/p/{project.slug}/explore/", {name: too_long})
+
+    assert_every_description_exists(response.content.decode(), invalid={name})
 
 
 def test_the_sign_in_form(client, expert):

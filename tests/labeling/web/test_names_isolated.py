@@ -12,8 +12,8 @@ from labeling.models import Queue
 from labeling.reports import md_text, report_markdown
 from labeling.rules.text import DIRECTIONAL_FORMATTING
 from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.labeling import make_items, take
+from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.labeling import label_outputs, make_items, take
 from tests.helpers.rubrics import QUESTIONS
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "labeling" / "templates"
@@ -112,6 +112,77 @@ def test_every_quotation_isolates_its_text_and_keeps_the_pages_direction():
                 if "dir=" in attributes or not re.fullmatch(r"\s*{{[^}]*bidi_isolate[^}]*}}\s*", content):
                     wrong.append(f"{path.relative_to(TEMPLATES)}:{number}: <q{attributes}>{content}</q>")
     assert wrong == []
+
+
+# A rubric's words are a lead's text put among the page's own: a question's prompt and help, a choice's options
+# (the pages that show options: the labeling screen, adjudication, the rubric page and the new project's templates).
+RUBRIC_TEXT = re.compile(r"(?:^|\.)(?:prompt|help)$")
+OPTION = re.compile(r"^option(?:\.label)?$")
+PAGES_WITH_OPTIONS = {"expert/item.html", "adjudication/item.html", "lead/rubric.html", "projects/new.html"}
+
+
+def bare_rubric_texts() -> list[str]:
+    bare = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        where = str(path.relative_to(TEMPLATES / "labeling")) if path.is_relative_to(TEMPLATES / "labeling") else ""
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for expression, filters in INTERPOLATION.findall(INPUT_VALUE.sub("", line)):
+                rubric = RUBRIC_TEXT.search(expression) or (where in PAGES_WITH_OPTIONS and OPTION.search(expression))
+                if rubric and "isolate" not in filters:
+                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    return bare
+
+
+def test_every_template_isolates_the_rubric_text_it_shows():
+    assert bare_rubric_texts() == []
+
+
+def all_isolated(html: str) -> bool:
+    """Every OVERRIDE the page shows is isolated alone (an input's value and a text box's content are not shown
+    among the page's words, and are posted back as they are)."""
+    shown = re.sub(r'value="[^"]*"|<textarea\b[^>]*>.*?</textarea>', "", html, flags=re.S)
+    count = shown.count(OVERRIDE)
+    return count > 0 and shown.count(f"<bdi>{OVERRIDE}</bdi>") + shown.count(f"\u2068{OVERRIDE}\u2069") == count
+
+
+@pytest.mark.django_db
+def test_an_override_in_a_rubric_question_reverses_nothing_after_it(client, expert, lead, project):
+    publish_rubric(
+        project=project,
+        questions=[
+            {"key": "correct", "kind": "binary", "prompt": OVERRIDE, "help": OVERRIDE},
+            {"key": "tone", "kind": "choice", "prompt": "Tone?", "options": ["calm", OVERRIDE], "required": False},
+            {"key": "critique", "kind": "text", "prompt": OVERRIDE, "required": False},
+        ],
+    )
+    queue = Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
+    make_items(project, 1)
+    client.force_login(expert)
+    item = take(client, queue)
+    pages = {"labeling screen": client.get(f"/p/{project.slug}/items/{item.pk}/")}
+    [tie] = label_outputs(project, answers=({"correct": True}, {"correct": False}), queue="ties")
+    client.force_login(lead)
+    pages["adjudication"] = client.get(f"/p/{project.slug}/manage/adjudication/{tie.pk}/")
+    pages["rubric"] = client.get(f"/p/{project.slug}/manage/rubric/")
+
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        assert all_isolated(response.content.decode()), name
+
+
+@pytest.mark.django_db
+def test_an_override_in_a_queue_or_model_name_stays_in_its_box_in_the_explore_filter_bar(client, lead, project):
+    Queue.objects.create(project=project, slug="all", name=OVERRIDE, weekly_quota=10)
+    OutputFactory(project=project, external_id="reversed", model=OVERRIDE)
+    client.force_login(lead)
+
+    html = client.get(f"/p/{project.slug}/explore/").content.decode()
+
+    boxes = re.findall(r'<label class="check"><input type="checkbox" name="(\w+)"[^>]*>(.*?)</label>', html)
+    assert [(name, text) for name, text in boxes if OVERRIDE in text] == [
+        ("model", f" <bdi>{OVERRIDE}</bdi>"),
+        ("queue", f" <bdi>{OVERRIDE}</bdi>"),
+    ]
 
 
 @pytest.mark.django_db

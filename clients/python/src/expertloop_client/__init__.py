@@ -10,7 +10,7 @@ See clients/python/README.md.
 
 from ._sender import Stats
 from .client import Client, __version__
-from .datasets import Dataset, DatasetVersion
+from .datasets import Dataset, DatasetVersion, QuestionAsked, QuestionHistory
 from .errors import (
     AuthenticationFailed,
     BadRequest,
@@ -32,5 +32,6 @@ from .metrics import Cycles, Metrics, Records
 __all__ = [
     "AuthenticationFailed", "BadRequest", "BuildFailed", "ChecksumMismatch", "Client", "ConfigurationError", "Cycles",
     "Dataset", "DatasetVersion", "ExpertloopError", "Gone", "Metrics", "NotFound", "NotReady", "PermissionDenied",
-    "RateLimited", "Records", "RecordError", "ServerError", "Stats", "StillPreparing", "__version__",
+    "QuestionAsked", "QuestionHistory", "RateLimited", "Records", "RecordError", "ServerError", "Stats",
+    "StillPreparing", "__version__",
 ]  # fmt: skip

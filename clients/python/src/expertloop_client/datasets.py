@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import quote, urlsplit
 
 from ._reader import PREPARE_WAIT, VERSION_HEADER, Reader
@@ -48,6 +48,29 @@ CHUNK = 1 << 16
 # The `hf` zip: its features (`datasets.Features.to_dict()`) and one JSONL file per split, named as Hugging Face wants.
 HF_FEATURES = "features.json"
 HF_SPLIT_FILE = re.compile(r"data/(\w+(?:\.\w+)*)\.jsonl")
+
+
+class QuestionAsked(TypedDict):
+    """A question as one rubric version asked it."""
+
+    rubric_version: int
+    key: str
+    kind: str  # binary, rating, choice, multi_choice, text or correction
+    prompt: str
+    required: bool
+    help: str
+    options: list[str] | None  # a choice's options
+    scale: list[int] | None  # a rating's [min, max]
+
+
+class QuestionHistory(TypedDict):
+    """One question a dataset keeps, as each rubric version a version's rows answered asked it."""
+
+    key: str
+    changed: bool  # it changed meaning between them: compare its values within one rubric_version only
+    what_changed: list[str]  # of kind, scale, options; empty when unchanged
+    warning: str | None  # the dataset card's warning line for a changed key
+    asked: list[QuestionAsked]  # oldest first; a rubric version that did not ask it is left out
 
 
 class Dataset:
@@ -107,9 +130,10 @@ class Dataset:
 
     def diff(self, from_: int, to: int | str = "latest") -> dict[str, Any]:
         """The external ids `added`, `removed` and `changed` from version `from_` to `to` (a number or `latest`), with
-        `from` and `to` as numbers (the `read` scope); `changed_rows`: what changed in each of the first 1,000 changed
-        rows (`fields` that differ; `gold`: question → its gold answer `before` and `after`), `changed_rows_left_out`
-        the rest. Either version withdrawn: Gone; not ready: NotReady."""
+        `from` and `to` as numbers (the `read` scope). Each list holds its first 1,000 ids; `added_left_out`,
+        `removed_left_out` and `changed_left_out` count the rest. `changed_rows`: what changed in each of the first
+        1,000 changed rows (`fields` that differ; `gold`: question → its gold answer `before` and `after`),
+        `changed_rows_left_out` the rest. Either version withdrawn: Gone; not ready: NotReady."""
         return dict(self._reader.get_json(f"{self.path}/diff", {"from": from_, "to": to}))
 
 
@@ -132,6 +156,18 @@ class DatasetVersion:
     def sha256(self) -> str:
         """The SHA-256 of the version's canonical JSONL."""
         return str(self.info["sha256"])
+
+    @property
+    def rubric_versions(self) -> list[int]:
+        """The rubric versions the version's rows answered, ascending (a row's `rubric_version` is one of them)."""
+        return [int(number) for number in self.info["rubric_versions"]]
+
+    @property
+    def questions(self) -> list[QuestionHistory]:
+        """Each question the dataset keeps, in the newest rubric's order, as each of `rubric_versions` asked it
+        (`asked`), and whether its meaning changed between them (`changed`, `what_changed`: kind, scale, options;
+        `warning`): a changed key's values compare only within one `rubric_version`."""
+        return list(self.info["questions"])
 
     @property
     def path(self) -> str:
