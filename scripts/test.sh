@@ -48,20 +48,21 @@ DATABASE_URL=postgres://expertloop@db:5432/expertloop REDIS_URL=redis://redis:63
 if [ $# -gt 0 ]; then
   exec "$py" -m pytest "$@"
 fi
-# The whole suite in two steps. First everything but the `alone` tests on three pytest-xdist workers, each with its
-# own test database, Celery queue and cache keys: whole files go to one worker, so a module's fixture (a demo, a
-# gunicorn) is built once. Three on two cores, because a third of the tests spend much of their time waiting on the
-# processes they start (chromium, gunicorn, Celery workers) or on a lease to pass: with three the cores are ~96 % busy
-# and the pool took 725 s on this machine, against 820 s with two. Files are handed out in collection
-# order, those of `heavy` tests first (tests/conftest.py), so that no test of minutes starts when the others are
-# nearly done. Beside them, in another process (its own test database), the `outage` tests: they kill Redis or a
-# worker and wait out the outage, minutes in which a worker of the pool would idle. Then, alone, the tests that assert
-# wall-clock timings (outages answered within seconds, the client's cost per call): they must not share the cores.
+# The whole suite in two steps. First everything but the `alone` tests on a pytest-xdist worker per core and one more,
+# each with its own test database, Celery queue and cache keys: whole files go to one worker, so a module's fixture (a
+# demo, a gunicorn) is built once. One more than the cores, because a third of the tests spend much of their time
+# waiting on the processes they start (chromium, gunicorn, Celery workers) or on a lease to pass: on 2 cores, with
+# three workers the cores are ~96 % busy and the pool took 725 s, against 820 s with two. Files are handed out in
+# collection order, those of `heavy` tests first (tests/conftest.py), so that no test of minutes starts when the
+# others are nearly done. Beside them, in another process (its own test database), the `outage` tests: they kill Redis
+# or a worker and wait out the outage, minutes in which a worker of the pool would idle. Then, alone, the tests that
+# assert wall-clock timings (outages answered within seconds, the client's cost per call): they must not share the
+# cores.
 outage_log=$(mktemp)
 "$py" -m pytest -m outage tests/integration >"$outage_log" 2>&1 &
 outage_pid=$!
 pool_status=0
-"$py" -m pytest -n 3 --dist loadfile --no-loadscope-reorder -m "not alone and not outage" || pool_status=$?
+"$py" -m pytest -n "$(( $(nproc) + 1 ))" --dist loadfile --no-loadscope-reorder -m "not alone and not outage" || pool_status=$?
 outage_status=0
 wait "$outage_pid" || outage_status=$?
 echo "The outage tests, run beside the rest:"
