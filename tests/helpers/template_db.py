@@ -3,17 +3,18 @@
 Migrating an empty database through every migration takes 10-30 s, and each test process makes one: the three
 pytest-xdist workers and the outage process at once at the start of `make test`, the `alone` step after them, and
 every `pytest tests/…/test_x.py` a developer runs. The first process to need it migrates a template named after a
-digest of the migration files, under a file lock the others wait on; each test database is then
-`CREATE DATABASE … TEMPLATE` it (Django's TEST["TEMPLATE"]), a second or so, and Django's own migrate on it finds
-nothing left to apply. A changed migration gives a new digest, so a new template; the older ones are dropped.
+digest of the migration files, under an advisory lock the others wait on; each test database is then `CREATE
+DATABASE … TEMPLATE` it (Django's TEST["TEMPLATE"]), a second or so, and Django's own migrate on it finds nothing
+left to apply. A changed migration gives a new digest, so a new template; the older ones are dropped. (Two checkouts
+with different migrations testing at once against one server could drop each other's template between its making and
+its copy: the run whose template went fails to make its test database, and its next run makes it again. Code a
+RunPython step imports is not in the digest.)
 """
 
-import fcntl
 import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,7 +33,10 @@ def use_a_migrated_template() -> None:
         return
     prefix = f"test_{database['NAME']}_template_"
     template = prefix + _migrations_digest()
-    with _lock(template), _server(database) as server:
+    with _server(database) as server:
+        # Held to the end of the block, across every process and checkout that makes templates of this name on this
+        # server: a template is built once, and no run drops another's template while it is being built.
+        server.execute("SELECT pg_advisory_lock(hashtext(%s))", [prefix])
         if not _exists(server, template):
             _migrate(server, database, template)
             _drop_older(server, prefix, keep=template)
@@ -46,13 +50,6 @@ def _migrations_digest() -> str:
         digest.update(f"{app}.{name}\n".encode())
         digest.update(Path(sys.modules[type(migration).__module__].__file__).read_bytes())
     return digest.hexdigest()[:12]
-
-
-@contextmanager
-def _lock(name: str):
-    with open(Path(tempfile.gettempdir()) / f"{name}.lock", "w") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
-        yield
 
 
 @contextmanager
@@ -88,4 +85,4 @@ def _drop_older(server, prefix: str, keep: str) -> None:
             try:
                 server.execute(f'DROP DATABASE IF EXISTS "{name}"')
             except psycopg.errors.ObjectInUse:
-                pass  # another checkout's run is copying it right now: left to a later run
+                pass  # a session is connected to it (another checkout's run): left to a later run
