@@ -156,7 +156,7 @@ def test_an_existing_account_with_the_verified_email_signs_in_then_again_by_its_
 
     for answer in (first, again):
         assert answer.status_code == 200 and answer.url == f"{app}/p/support-bot/", answer.text  # her one project
-        assert '<a class="who" href="/me/"' in answer.text and ">erin</a>" in answer.text
+        assert '<a class="who" href="/me/"' in answer.text and "><bdi>erin</bdi></a>" in answer.text
     assert get_user_model().objects.count() == 1  # no second account
     assert SocialAccount.objects.get().user == expert
     assert get_user_model().objects.get(pk=expert.pk).has_usable_password()  # her password still works
