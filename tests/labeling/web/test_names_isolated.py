@@ -28,15 +28,20 @@ INPUT_VALUE = re.compile(r'value="{{[^}]*}}"')
 OVERRIDE = "LTR \u202eH 794 Item"
 
 
+def template_lines(pattern: str = "*"):
+    """(path, line number, line) of every template file matching `pattern`: what the scans below read."""
+    for path in sorted(TEMPLATES.rglob(pattern)):
+        if path.is_file():
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                yield path, number, line
+
+
 def bare_names() -> list[str]:
     bare = []
-    for path in sorted(TEMPLATES.rglob("*")):
-        if not path.is_file():
-            continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            for expression, filters in INTERPOLATION.findall(INPUT_VALUE.sub("", line)):
-                if NAME.search(expression) and "bidi_isolate" not in filters and "isolated" not in filters:
-                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    for path, number, line in template_lines():
+        for expression, filters in INTERPOLATION.findall(INPUT_VALUE.sub("", line)):
+            if NAME.search(expression) and "bidi_isolate" not in filters and "isolated" not in filters:
+                bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
     return bare
 
 
@@ -86,15 +91,14 @@ OWN_ELEMENT_WITH_DIR = r"<(?P<tag>\w+)\b[^>]*\b(?:dir=\"auto\"|class=\"chip[ \"]
 
 def bare_free_texts() -> list[str]:
     bare = []
-    for path in sorted(TEMPLATES.rglob("*.html")):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value|for|id|name)="{{[^}]*}}"', "", line))
-            for expression, filters in INTERPOLATION.findall(line):
-                if not FREE_TEXT.search(expression) or "isolate" in filters:
-                    continue
-                own = OWN_ELEMENT_WITH_DIR % re.escape(f"{expression}{filters}".strip())
-                if not re.search(own, line):
-                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    for path, number, line in template_lines("*.html"):
+        line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value|for|id|name)="{{[^}]*}}"', "", line))
+        for expression, filters in INTERPOLATION.findall(line):
+            if not FREE_TEXT.search(expression) or "isolate" in filters:
+                continue
+            own = OWN_ELEMENT_WITH_DIR % re.escape(f"{expression}{filters}".strip())
+            if not re.search(own, line):
+                bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
     return bare
 
 
@@ -106,11 +110,10 @@ def test_every_quotation_isolates_its_text_and_keeps_the_pages_direction():
     """A <q dir="auto"> around right-to-left text puts its quotation marks at the text's ends, not the page's: the
     marks stay the page's (no dir on the <q>) and the text inside takes its own direction in a <bdi>."""
     wrong = []
-    for path in sorted(TEMPLATES.rglob("*.html")):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            for attributes, content in re.findall(r"<q\b([^>]*)>(.*?)</q>", line):
-                if "dir=" in attributes or not re.fullmatch(r"\s*{{[^}]*bidi_isolate[^}]*}}\s*", content):
-                    wrong.append(f"{path.relative_to(TEMPLATES)}:{number}: <q{attributes}>{content}</q>")
+    for path, number, line in template_lines("*.html"):
+        for attributes, content in re.findall(r"<q\b([^>]*)>(.*?)</q>", line):
+            if "dir=" in attributes or not re.fullmatch(r"\s*{{[^}]*bidi_isolate[^}]*}}\s*", content):
+                wrong.append(f"{path.relative_to(TEMPLATES)}:{number}: <q{attributes}>{content}</q>")
     assert wrong == []
 
 
@@ -123,13 +126,12 @@ PAGES_WITH_OPTIONS = {"expert/item.html", "adjudication/item.html", "lead/rubric
 
 def bare_rubric_texts() -> list[str]:
     bare = []
-    for path in sorted(TEMPLATES.rglob("*.html")):
+    for path, number, line in template_lines("*.html"):
         where = str(path.relative_to(TEMPLATES / "labeling")) if path.is_relative_to(TEMPLATES / "labeling") else ""
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            for expression, filters in INTERPOLATION.findall(INPUT_VALUE.sub("", line)):
-                rubric = RUBRIC_TEXT.search(expression) or (where in PAGES_WITH_OPTIONS and OPTION.search(expression))
-                if rubric and "isolate" not in filters:
-                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+        for expression, filters in INTERPOLATION.findall(INPUT_VALUE.sub("", line)):
+            rubric = RUBRIC_TEXT.search(expression) or (where in PAGES_WITH_OPTIONS and OPTION.search(expression))
+            if rubric and "isolate" not in filters:
+                bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
     return bare
 
 
@@ -212,20 +214,17 @@ USER_NAME = re.compile(
 
 def bare_user_names() -> list[str]:
     bare = []
-    for path in sorted(TEMPLATES.rglob("*")):
-        if not path.is_file():
-            continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value)="{{[^}]*}}"', "", line))
-            for match in re.finditer(INTERPOLATION, line):
-                expression, filters = match.groups()
-                if not USER_NAME.search(expression):
-                    continue
-                before = line[: match.start()]
-                in_tag = before.rfind("<") > before.rfind(">") or path.suffix == ".txt"
-                wanted = "isolated" if in_tag else "bidi_isolate"
-                if not re.search(rf"\|{wanted}\b", filters):
-                    bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    for path, number, line in template_lines():
+        line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value)="{{[^}]*}}"', "", line))
+        for match in re.finditer(INTERPOLATION, line):
+            expression, filters = match.groups()
+            if not USER_NAME.search(expression):
+                continue
+            before = line[: match.start()]
+            in_tag = before.rfind("<") > before.rfind(">") or path.suffix == ".txt"
+            wanted = "isolated" if in_tag else "bidi_isolate"
+            if not re.search(rf"\|{wanted}\b", filters):
+                bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
     return bare
 
 
