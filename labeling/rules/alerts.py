@@ -326,11 +326,11 @@ def quota_missed(facts: AlertFacts) -> list[Finding]:
         if queue.paused_between(began, week_end(facts.project, facts.last_closed_week)):
             continue  # paused in the week: it never had the whole week to meet the quota
         week = queue.closed_week
-        if week is None and queue.created_at < began:
+        if (week is None or not week.items) and queue.created_at >= began:
+            continue  # created during the week and got nothing: it never had a whole week to meet the quota
+        if week is None:
             # No QueueWeek row: routing placed nothing and nobody labeled, the worst miss, not "no figures".
             week = ClosedQueueWeek(quota=queue.quota, items=0, items_complete=0, labels=0, labels_wanted=0)
-        elif week is None:
-            continue  # created during the week: it never had a whole week to meet the quota
         quota = week.quota
         if quota is None:
             continue

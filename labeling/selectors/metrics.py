@@ -34,7 +34,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
-from labeling.rules.calendar import current_week, cycle_week, week_start
+from labeling.rules.calendar import current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
@@ -326,7 +326,8 @@ def queue_week_figures(
     Per queue (of `queues`, by default all the project's), in pk order: `queue_id`, `quota` (its weekly quota now),
     the `items` placed in the week, `items_complete`, the `labels_wanted` (their overlaps), the `labels` on them
     (`Label.objects.on_items_of_week`) and the `backlog` (labels still wanted, never below 0). A queue without items
-    that week is left out, as a refresh stores no row for it. One query.
+    that week is left out, as a refresh stores no row for it, unless it holds a quota (active, made before the week
+    ended): a quota nothing was placed against is still one, 0 placed, not "no quota". One query.
 
     `labels_by_queue`: the labels per queue as a caller already read them (a refresh, whose per-expert rows and
     medians come from that read), so the stored rows agree with each other on a label committed meanwhile.
@@ -342,7 +343,10 @@ def queue_week_figures(
         counts["done"] = _counted(
             Label.objects.on_items_of_week(week).filter(item__queue=OuterRef("pk")), "item__queue"
         )
-    figures = queues.order_by("pk").values("pk", "weekly_quota").annotate(**counts).filter(placed__gt=0)
+    holds_a_quota = Q(weekly_quota__isnull=False, is_active=True, created_at__lt=week_end(project, week))
+    figures = (
+        queues.order_by("pk").values("pk", "weekly_quota").annotate(**counts).filter(Q(placed__gt=0) | holds_a_quota)
+    )
     rows = []
     for queue in figures:
         done = queue["done"] if labels_by_queue is None else labels_by_queue.get(queue["pk"], 0)

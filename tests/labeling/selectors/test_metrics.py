@@ -85,7 +85,8 @@ def test_the_running_weeks_live_throughput_is_what_a_refresh_stores_for_the_same
     week's queue rows. Both read one rule, so on the same data they cannot disagree, queue by queue and summed."""
     capped = Queue.objects.create(project=project, slug="capped", name="Capped", overlap=2, weekly_quota=5)
     open_ended = Queue.objects.create(project=project, slug="open-ended", name="Open ended", overlap=1)
-    Queue.objects.create(project=project, slug="idle", name="Idle", weekly_quota=3)  # no items: no row, no quota
+    # No items, and a quota: a row with 0 placed, its quota counted (a queue without one and no items has no row).
+    Queue.objects.create(project=project, slug="idle", name="Idle", weekly_quota=3)
     _item(project, capped, this_week, labels=[(expert, 30), (other_expert, 50)], complete=True)
     _item(project, capped, this_week, labels=[(expert, 12)])
     _item(project, capped, this_week)
@@ -97,7 +98,7 @@ def test_the_running_weeks_live_throughput_is_what_a_refresh_stores_for_the_same
     refresh_week_metrics(project=project, week=this_week)
 
     stored = {row.queue.slug: row for row in QueueWeek.objects.filter(project=project, week=this_week)}
-    assert set(stored) == {"capped", "open-ended"}
+    assert set(stored) == {"capped", "open-ended", "idle"}
     for slug, row in stored.items():
         assert live[slug] == {
             "queues": 1, "queues_with_quota": int(row.quota is not None),
@@ -107,9 +108,9 @@ def test_the_running_weeks_live_throughput_is_what_a_refresh_stores_for_the_same
         }  # fmt: skip
     assert live["capped"]["quota"] == 5
     assert (stored["capped"].labels, stored["capped"].backlog, stored["capped"].median_seconds) == (3, 3, 30)
-    assert live["idle"]["queues"] == 0
+    assert (live["idle"]["queues"], live["idle"]["quota"], live["idle"]["items"]) == (1, 3, 0)
     assert live[None] == {
-        "queues": 2, "queues_with_quota": 1, "items_in_quota_queues": 3, "quota": 5, "labels": 4,
+        "queues": 3, "queues_with_quota": 2, "items_in_quota_queues": 3, "quota": 8, "labels": 4,
         "labels_wanted": 7, "items": 4, "items_complete": 2, "backlog": 3,
     }  # fmt: skip
 

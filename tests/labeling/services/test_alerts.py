@@ -339,15 +339,25 @@ def test_renaming_a_queue_keeps_its_alert_acknowledged_not_resolved_and_opened_a
     assert Alert.objects.values_list("key", "facts").get(pk=theirs.pk) == (key, {"queue": key})
 
 
-def test_a_queue_with_nothing_in_the_last_closed_week_missed_its_quota(team, django_capture_on_commit_callbacks):
-    """No QueueWeek row for the week (nothing placed, nothing labeled) is 0 labels against the quota: the worst miss.
-    Not for a queue created during that week (it never had a whole week), nor an archived one."""
+@pytest.mark.parametrize("computed", [False, True], ids=["no rows", "rows computed"])
+def test_a_queue_with_nothing_in_the_last_closed_week_missed_its_quota(
+    team, django_capture_on_commit_callbacks, computed
+):
+    """No QueueWeek row for the week (nothing placed, nothing labeled), or the row a close stores for a quota queue
+    that got nothing (0 placed), is 0 labels against the quota: the worst miss. Not for a queue created during that
+    week (it never had a whole week), nor an archived one."""
     project = team["project"]
     _queue(project, slug="empty", weekly_quota=10)  # created long before W47
     young = Queue.objects.create(project=project, slug="young", name="Young", weekly_quota=10)
     Queue.objects.filter(pk=young.pk).update(created_at=datetime(2026, 11, 17, tzinfo=UTC))  # W47's Tuesday
     _queue(project, slug="archived", weekly_quota=10, is_active=False)
     _queue(project, slug="no-quota")
+    if computed:
+        refresh_week_metrics(project=project, week=LAST)
+        assert set(QueueWeek.objects.filter(week=LAST).values_list("queue__slug", "items")) == {
+            ("empty", 0),
+            ("young", 0),
+        }
 
     opened = _evaluate(project, django_capture_on_commit_callbacks).opened
 

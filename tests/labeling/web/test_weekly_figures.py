@@ -93,8 +93,9 @@ def test_the_quota_sums_the_queues_that_have_one_and_says_how_many_of_them_and_w
     assert "26 / 174" in labels and "on 87 items" in labels
     assert "quota 60 items in 2 of 3 queues (52 placed there)" in labels and "no quota" not in labels
     assert "quota 60 items in 2 of 3 queues (52 placed there)" in markdown
-    # The dashboard counts the running week's items now (none placed yet), then one in each queue: the same quota.
-    assert throughput_cells(dashboard, this_week) == ["0", "0", "0", "—", "0"]
+    # The dashboard counts the running week's items now: none placed yet, against the two active quotas (the queue
+    # without one has no row yet), then one in each queue: the same quota, of 3 queues.
+    assert throughput_cells(dashboard, this_week) == ["0", "0", "0", "60", "0"]
     for queue in (billing, escalations, thumbs, paused):
         Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=this_week,
                             overlap=queue.overlap)  # fmt: skip
@@ -278,3 +279,36 @@ def test_every_page_counts_labels_this_week_on_this_weeks_items(
     assert tile(meeting, "labels").startswith("Labels done 2 /")
     assert platform.this_week.labels == 2
     assert [queue.my_labels_this_week for queue in card.context["queues"]] == [2]
+
+
+def test_a_computed_week_counts_a_quota_queue_that_got_no_item_with_0_placed(client, project, lead, last_week):
+    """Escalations wants 40 items a week and got none in a computed week; billing (quota 20) got 2 and a thumbs-down
+    queue without one got 1. The refresh stored no row for escalations, so the tile said "quota 20 items in 1 of 2
+    queues" (and "no quota" once billing got nothing too): a quota nothing was placed against still is one, 0 placed."""
+    billing = Queue.objects.create(project=project, slug="billing", name="Billing", weekly_quota=20)
+    Queue.objects.create(project=project, slug="escalations", name="Escalations", weekly_quota=40)
+    thumbs = Queue.objects.create(project=project, slug="thumbs", name="Thumbs down")
+    Queue.objects.filter(project=project).update(created_at=calendar.week_start(project, last_week))
+    for queue, items in ((billing, 2), (thumbs, 1)):
+        for _ in range(items):
+            item_of_week(project, queue, last_week)
+    refresh_week_metrics(project=project, week=last_week)
+    client.force_login(lead)
+
+    def figures():
+        page = client.get(url("meeting-week", project, week_label(last_week))).content.decode()
+        markdown = client.get(url("meeting-markdown", project, week_label(last_week))).content.decode()
+        dashboard = client.get(url("dashboard", project), {"from": week_label(last_week)}).content.decode()
+        return tile(page, "labels"), markdown, throughput_cells(dashboard, last_week)[3]
+
+    labels, markdown, dashboard_quota = figures()
+    assert "quota 60 items in 2 of 3 queues (2 placed there)" in labels
+    assert "quota 60 items in 2 of 3 queues (2 placed there)" in markdown
+    assert dashboard_quota == '60 <span class="muted small">(2 of 3 queues)</span>'
+
+    Item.objects.filter(queue=billing).delete()
+    refresh_week_metrics(project=project, week=last_week)
+    labels, markdown, dashboard_quota = figures()
+    assert "quota 60 items in 2 of 3 queues (0 placed there)" in labels and "no quota" not in labels
+    assert "quota 60 items in 2 of 3 queues (0 placed there)" in markdown
+    assert dashboard_quota == '60 <span class="muted small">(2 of 3 queues)</span>'
