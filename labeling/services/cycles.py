@@ -340,7 +340,9 @@ def _close(
             digest_deferred=deferred,
             **_NO_FAILURE,
         )
-        get_cycle(project=project, week=week + timedelta(days=7))
+        following = week + timedelta(days=7)
+        if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
+            get_cycle(project=project, week=following)
         if won:
             AuditEvent.objects.create(
                 project=project,

@@ -83,6 +83,9 @@ def test_closing_a_week_resolves_builds_computes_freezes_and_opens_the_next(
 ):
     dataset = create_dataset(project=project, spec={"name": "Support eval"})
     assert Dataset.objects.get(pk=dataset.pk).auto_rebuild
+    # Both weeks ended before the project was created: the next one holds an output sent with its date, so it has
+    # something to close and gets its cycle (one holding nothing gets none: test_meeting).
+    OutputFactory(project=project, external_id="next-week", occurred_at=datetime(2026, 11, 18, 12, tzinfo=UTC))
 
     with django_capture_on_commit_callbacks(execute=True):
         cycle = cycles.close_week(project_id=project.pk, week=WEEK, closed_by=lead)

@@ -247,6 +247,31 @@ def test_a_week_before_the_project_that_holds_outputs_only_may_be_closed_and_fre
     assert cycles.close_week(project_id=project.pk, week=other).status == CycleStatus.CLOSED
 
 
+def test_closing_a_week_before_the_project_opens_no_cycle_for_a_next_week_that_holds_nothing(
+    client, project, lead, this_week
+):
+    """Closing a week of outputs sent with old dates opened the next week's cycle, even when that week too ended before
+    the project and held nothing: an open cycle no one could ever close, nor decide in. The next week's cycle is
+    opened only when it is a week with something to close (the rule the close and the decisions read), as closing
+    the week just before the project opens the project's first."""
+    created_weeks_ago(project, 0)
+    first, empty, late = this_week - timedelta(weeks=6), this_week - timedelta(weeks=5), this_week - timedelta(weeks=1)
+    for sent in (first, late):
+        OutputFactory(project=project, occurred_at=calendar.week_start(project, sent) + timedelta(days=1))
+
+    cycles.close_week(project_id=project.pk, week=first)
+    cycles.close_week(project_id=project.pk, week=late)
+
+    assert dict(ReviewCycle.objects.filter(project=project).values_list("week", "status")) == {
+        first: CycleStatus.CLOSED,
+        late: CycleStatus.CLOSED,
+        this_week: CycleStatus.OPEN,
+    }
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, week_label(empty))).content.decode()
+    assert 'id="before-project-note"' in html and 'id="close-week"' not in html
+
+
 def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project, lead, queue, metrics):
     # The stored rows say 41/50 = 82%; the frozen report says 33/40. The page must show the frozen one.
     frozen = sample_report()
