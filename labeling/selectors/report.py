@@ -339,14 +339,58 @@ def _headline_alpha(agreement: dict, verdict_key: str | None, week: date, previo
     if row is None:
         return None
     before = agreement.get((previous, verdict_key))
-    previous_alpha = before.alpha if before else None
+    return _alpha_figure(
+        verdict_key, row.alpha, row.units, before.alpha if before else None, before.units if before else 0
+    )
+
+
+def _alpha_figure(question: str | None, alpha, units: int, previous_alpha, previous_units: int) -> dict:
     return {
-        "question": verdict_key,
-        "value": row.alpha,
+        "question": question,
+        "value": alpha,
         "previous": previous_alpha,
-        "change": _change(row.alpha, previous_alpha),
-        "units": row.units,
-    } | _too_few_to_compare(row.units, before.units if before and previous_alpha is not None else None)
+        "change": _change(alpha, previous_alpha),
+        "units": units,
+    } | _too_few_to_compare(units, previous_units if previous_alpha is not None else None)
+
+
+def _labels_change(done: int, previous_done: int) -> dict:
+    return {"previous_done": previous_done, "change": done - previous_done}
+
+
+def compared_with_week_before(report: dict, before: dict) -> dict:
+    """`report` with its week-over-week comparison made again from `before`, the report its week before froze: the
+    headline's previous figures and changes, and that week's point of the pass-rate trend, as `build_report` makes
+    them from the rows that week's close left (what a close in order reads).
+
+    A week closed before the week before it compared with that week as it stood then (still open, later labels
+    missing): the later close restates it once that week's figures are final. The week's own figures, agenda and
+    movers are left as they were frozen. A report frozen in an older format without a figure keeps it as it was."""
+    headline, previous_headline = report.get("headline") or {}, before.get("headline") or {}
+    restated = dict(headline)
+    pass_rate, previous_rate = headline.get("pass_rate"), previous_headline.get("pass_rate")
+    if pass_rate and "passes" in pass_rate:
+        restated["pass_rate"] = _headline_pass_rate(pass_rate, previous_rate)
+    alpha, previous_alpha = headline.get("alpha"), previous_headline.get("alpha")
+    if alpha and "units" in alpha:
+        asked_alike = previous_alpha and previous_alpha.get("question") == alpha.get("question")
+        restated["alpha"] = _alpha_figure(
+            alpha.get("question"),
+            alpha["value"],
+            alpha["units"],
+            previous_alpha.get("value") if asked_alike else None,
+            previous_alpha.get("units", 0) if asked_alike else 0,
+        )
+    labels, previous_labels = headline.get("labels"), previous_headline.get("labels")
+    if labels and "previous_done" in labels and previous_labels and "done" in previous_labels:
+        restated["labels"] = labels | _labels_change(labels["done"], previous_labels["done"])
+    points = {point.get("week_start"): point for point in before.get("pass_rate_trend") or []}
+    final = points.get(before.get("week_start"))
+    trend = [
+        final if final is not None and point.get("week_start") == before.get("week_start") else point
+        for point in report.get("pass_rate_trend") or []
+    ]
+    return {**report, "headline": restated} | ({"pass_rate_trend": trend} if "pass_rate_trend" in report else {})
 
 
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:
@@ -367,7 +411,7 @@ def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *
         "queues_with_quota": len(with_quota),
         "items_in_quota_queues": sum(row.items for row in with_quota),
         "items": sum(row.items for row in current),
-    } | ({"first_week": True} if first_week else {"previous_done": previous_done, "change": done - previous_done})
+    } | ({"first_week": True} if first_week else _labels_change(done, previous_done))
 
 
 def _running_week_so_far(project: Project, week: date, previous: date, now: datetime) -> dict:

@@ -42,7 +42,12 @@ from labeling.rules.text import counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
-from labeling.selectors.report import build_report, has_something_to_close, within_the_project
+from labeling.selectors.report import (
+    build_report,
+    compared_with_week_before,
+    has_something_to_close,
+    within_the_project,
+)
 
 from . import alerts, outbox, webhook_events
 from .changes import refresh_week_changes
@@ -341,6 +346,8 @@ def _close(
             **_NO_FAILURE,
         )
         following = week + timedelta(days=7)
+        if won:
+            _compare_the_week_after_again(project, week=following, before=report)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
             get_cycle(project=project, week=following)
         if won:
@@ -363,6 +370,23 @@ def _close(
     logger.info("closed %s %s in %s", project.slug, week_label(week), timings)
     cycle.refresh_from_db()
     return cycle
+
+
+def _compare_the_week_after_again(project: Project, *, week: date, before: dict) -> None:
+    """If the week after the one closing was closed first (out of order: by a lead, or while this week's close failed
+    and waited), its report compared with this week as it stood then: restate that comparison from the report this
+    close freezes (`compared_with_week_before`), so both orders of closing give the same figures. In the close's
+    transaction, under the row lock of the week after (a redaction of its report waits, as for any write to it)."""
+    after = (
+        ReviewCycle.objects.select_for_update(no_key=True)
+        .filter(project=project, week=week, status=CycleStatus.CLOSED)
+        .only("pk", "report")
+        .order_by()
+        .first()
+    )
+    if after is None or not after.report:
+        return
+    ReviewCycle.objects.filter(pk=after.pk).update(report=compared_with_week_before(after.report, before))
 
 
 def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:

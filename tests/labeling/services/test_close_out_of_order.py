@@ -10,7 +10,7 @@ from labeling.models import ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from tests.factories import created_weeks_ago
-from tests.helpers.labeling import label_outputs
+from tests.helpers.labeling import AGREE, label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -39,3 +39,56 @@ def test_closing_a_week_before_the_one_before_it_freezes_that_weeks_actual_label
     api_labels = api.get(f"/api/v1/cycles/{week_label(last)}/report").json()["headline"]["labels"]
     assert api_labels["previous_done"] == 2
     assert "| 2 | +4 |" in api.get(f"/api/v1/cycles/{week_label(last)}/report?format=markdown").content.decode()
+
+
+FAIL = ({"correct": False, "helpful": 1}, {"correct": False, "helpful": 2})
+COMPARED = ("pass_rate", "alpha", "labels")  # the headline figures set against the week before
+
+
+def _label_in(project, week, count, answers=AGREE):
+    label_outputs(project, count, answers=answers, occurred_at=calendar.week_start(project, week) + timedelta(hours=1))
+
+
+def _figures(project, week) -> dict:
+    report = ReviewCycle.objects.get(project=project, week=week, status="closed").report
+    return {
+        "headline": {key: report["headline"][key] for key in COMPARED},
+        "pass_rate_trend": report["pass_rate_trend"],
+        "quality": report["quality"],
+        "agreement": report["agreement"],
+    }
+
+
+def test_a_week_closed_after_the_week_after_it_gives_the_reports_an_in_order_close_gives(
+    client, project, other_project, lead
+):
+    """The same weeks in two projects: one closes them in order; the other closes the later week first (its lead, or
+    beat while the earlier week's close failed and waited to be tried again), and the earlier week gets 5 more items
+    labeled before it closes. The later week froze "vs last week" against the earlier one as it stood then (10
+    labels, all passing), not as it closed (20 labels, half failing). Once both weeks are closed, both orders give the
+    same figures: the earlier week's close restates the later week's comparison from its final figures."""
+    in_order, out_of_order = other_project, project
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    for each in (in_order, out_of_order):
+        created_weeks_ago(each, 5)
+        _label_in(each, before_last, 5)
+        _label_in(each, last, 4)
+        _label_in(each, last, 2, FAIL)
+
+    _label_in(in_order, before_last, 5, FAIL)
+    cycles.close_week(project_id=in_order.pk, week=before_last)
+    cycles.close_week(project_id=in_order.pk, week=last)
+
+    cycles.close_week(project_id=out_of_order.pk, week=last)
+    _label_in(out_of_order, before_last, 5, FAIL)
+    cycles.close_week(project_id=out_of_order.pk, week=before_last)
+
+    for week in (before_last, last):
+        assert _figures(out_of_order, week) == _figures(in_order, week), week_label(week)
+    labels = _figures(out_of_order, last)["headline"]["labels"]
+    assert (labels["done"], labels["previous_done"], labels["change"]) == (12, 20, -8)
+    client.force_login(lead)
+    page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(last)])).content.decode()
+    labels_tile = page.split('data-tile="labels"')[1].split("</div>")[0]
+    assert "-8" in labels_tile and "(20)" in labels_tile
