@@ -373,13 +373,13 @@ def compared_with_week_before(report: dict, before: dict) -> dict:
         restated["pass_rate"] = _headline_pass_rate(pass_rate, previous_rate)
     alpha, previous_alpha = headline.get("alpha"), previous_headline.get("alpha")
     if alpha and "units" in alpha:
-        asked_alike = previous_alpha and previous_alpha.get("question") == alpha.get("question")
+        same_question = previous_alpha and previous_alpha.get("question") == alpha.get("question")
         restated["alpha"] = _alpha_figure(
             alpha.get("question"),
             alpha["value"],
             alpha["units"],
-            previous_alpha.get("value") if asked_alike else None,
-            previous_alpha.get("units", 0) if asked_alike else 0,
+            previous_alpha.get("value") if same_question else None,
+            previous_alpha.get("units", 0) if same_question else 0,
         )
     labels, previous_labels = headline.get("labels"), previous_headline.get("labels")
     if labels and "previous_done" in labels and previous_labels and "done" in previous_labels:
