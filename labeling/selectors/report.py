@@ -358,14 +358,15 @@ def _labels_change(done: int, previous_done: int) -> dict:
     return {"previous_done": previous_done, "change": done - previous_done}
 
 
-def compared_with_week_before(report: dict, before: dict) -> dict:
+def compared_with_week_before(project: Project, report: dict, before: dict) -> dict:
     """`report` with its week-over-week comparison made again from `before`, the report its week before froze: the
     headline's previous figures and changes, and that week's point of the pass-rate trend, as `build_report` makes
-    them from the rows that week's close left (what a close in order reads).
+    them from the rows that week's close left (what a close in order reads); and the agenda's movers by tag, read
+    again from the gold answers of both weeks (one query).
 
     A week closed before the week before it compared with that week as it stood then (still open, later labels
-    missing): the later close restates it once that week's figures are final. The week's own figures, agenda and
-    movers are left as they were frozen. A report frozen in an older format without a figure keeps it as it was."""
+    missing): the later close restates it once that week's figures are final. The week's own figures and the rest of
+    its agenda are left as they were frozen. A report frozen in an older format without a figure keeps it as it was."""
     headline, previous_headline = report.get("headline") or {}, before.get("headline") or {}
     restated = dict(headline)
     pass_rate, previous_rate = headline.get("pass_rate"), previous_headline.get("pass_rate")
@@ -390,7 +391,14 @@ def compared_with_week_before(report: dict, before: dict) -> dict:
         final if final is not None and point.get("week_start") == before.get("week_start") else point
         for point in report.get("pass_rate_trend") or []
     ]
-    return {**report, "headline": restated} | ({"pass_rate_trend": trend} if "pass_rate_trend" in report else {})
+    restated_report = {**report, "headline": restated}
+    if "pass_rate_trend" in report:
+        restated_report["pass_rate_trend"] = trend
+    agenda = report.get("agenda")
+    if isinstance(agenda, dict) and "movers" in agenda and report.get("week_start"):
+        week = date.fromisoformat(report["week_start"])
+        restated_report["agenda"] = agenda | {"movers": _movers(project, report.get("verdict_question"), week)}
+    return restated_report
 
 
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:

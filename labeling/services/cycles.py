@@ -386,7 +386,7 @@ def _compare_the_week_after_again(project: Project, *, week: date, before: dict)
     )
     if after is None or not after.report:
         return
-    ReviewCycle.objects.filter(pk=after.pk).update(report=compared_with_week_before(after.report, before))
+    ReviewCycle.objects.filter(pk=after.pk).update(report=compared_with_week_before(project, after.report, before))
 
 
 def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:

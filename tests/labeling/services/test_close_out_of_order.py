@@ -56,6 +56,7 @@ def _figures(project, week) -> dict:
         "pass_rate_trend": report["pass_rate_trend"],
         "quality": report["quality"],
         "agreement": report["agreement"],
+        "movers": report["agenda"]["movers"],  # the tag "shipping", on every item
     }
 
 
@@ -88,6 +89,8 @@ def test_a_week_closed_after_the_week_after_it_gives_the_reports_an_in_order_clo
         assert _figures(out_of_order, week) == _figures(in_order, week), week_label(week)
     labels = _figures(out_of_order, last)["headline"]["labels"]
     assert (labels["done"], labels["previous_done"], labels["change"]) == (12, 20, -8)
+    [mover] = _figures(out_of_order, last)["movers"]
+    assert (mover["tag"], mover["previous"], mover["previous_n"]) == ("shipping", 0.5, 10)
     client.force_login(lead)
     page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(last)])).content.decode()
     labels_tile = page.split('data-tile="labels"')[1].split("</div>")[0]
