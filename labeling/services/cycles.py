@@ -92,19 +92,23 @@ def request_close(*, project: Project, week: date, closed_by=None) -> bool:
     return True
 
 
-def check_something_to_close(project: Project, week: date) -> None:
+def check_something_to_close(project: Project, week: date, *, nothing: str = "no review cycle to close") -> None:
     if not has_something_to_close(project, week):
         created = timezone.localtime(project.created_at, project.tzinfo)
         raise NothingToClose(
             f"The week {week_label(week)} ended before the project was created ({created:%d %B %Y}) and holds "
-            "none of its outputs and nothing to review: there is no review cycle to close."
+            f"none of its outputs and nothing to review: there is {nothing}."
         )
 
 
 def request_refresh(*, project: Project, week: date) -> bool:
-    """Queue a recompute of the week's figures (through the outbox); False if the week is closed (frozen)."""
+    """Queue a recompute of the week's figures (through the outbox); False if the week is closed (frozen).
+
+    A week with nothing to close raises NothingToClose: it has no figures, and its refresh would make a cycle nobody
+    could close."""
     if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
         return False
+    check_something_to_close(project, week, nothing="nothing to compute")
     outbox.enqueue(
         task="labeling.refresh_metrics",
         args=[project.pk, week.isoformat()],

@@ -202,6 +202,20 @@ def test_a_week_before_the_project_with_nothing_to_review_has_no_cycle_to_close(
     assert not ReviewCycle.objects.exists() and not enqueued()
 
 
+def test_a_week_before_the_project_with_nothing_to_review_has_no_figures_to_refresh(client, project, lead, this_week):
+    """The refresh posted for such a week (the page offers none) was queued, and the worker then made an open cycle
+    for it that nobody could close or decide in; it is now a 409 that says why, as the close is, and nothing is
+    queued."""
+    created_weeks_ago(project, 0)
+    client.force_login(lead)
+    label = week_label(this_week - timedelta(weeks=5))
+
+    response = client.post(url("meeting-refresh", project, label))
+
+    assert response.status_code == 409 and "ended before the project was created" in response.content.decode()
+    assert not enqueued() and not ReviewCycle.objects.exists()
+
+
 def test_a_week_before_the_project_that_holds_review_work_may_be_closed(client, project, lead, this_week):
     """Outputs sent with older timestamps are queued in their own weeks: those weeks have something to close."""
     created_weeks_ago(project, 0)
