@@ -22,7 +22,8 @@ from itertools import count
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from labeling.reports import first_cohort_running
+from labeling.metrics.agreement import too_few_units
+from labeling.reports import agreement_basis, first_cohort_running, fmt_agreement
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34  # LEFT is the least: a frame widens it to hold its y labels
@@ -491,7 +492,7 @@ def bar_chart(
         if value is None:
             parts.append(
                 f'<text class="bar-missing" x="{_num(center)}" y="{_num(zero - 6)}" text-anchor="middle">'
-                f"n/a<title>{escape(tip)}</title></text>"
+                f"{escape(bar.get('missing', 'n/a'))}<title>{escape(tip)}</title></text>"
             )
             continue
         top, bottom = sorted((frame.y(value), zero))
@@ -659,11 +660,13 @@ def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per questio
     bars = [
         {
             "label": row["question"],
-            "value": row.get("alpha"),
-            "detail": f"{row.get('units', 0)} items, {row.get('labels', 0)} labels, {row.get('level', '')}",
+            # Over too few items no figure is drawn: the bar's place says why.
+            "value": None if too_few_units(row.get("units", 0)) else row.get("alpha"),
+            "missing": "too few items",
+            "detail": f"{agreement_basis(row.get('units', 0))}, {row.get('labels', 0)} labels, {row.get('level', '')}",
             "extra": [
-                decimal(row.get("fleiss_kappa")),
-                decimal(row.get("cohen_kappa")),
+                fmt_agreement(row.get("fleiss_kappa"), row.get("units", 0)),
+                fmt_agreement(row.get("cohen_kappa"), row.get("units", 0)),
                 str(row.get("units", 0)),
                 str(row.get("experts", 0)),
             ],
