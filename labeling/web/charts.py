@@ -485,15 +485,26 @@ def bar_chart(
     width = min(slot * 0.6, 80)
     zero = frame.y(0.0)
     parts.append(f'<line class="baseline" x1="{frame.left}" x2="{WIDTH - RIGHT}" y1="{_num(zero)}" y2="{_num(zero)}"/>')
+
+    def bands_it_fits(text: str) -> list[str]:
+        """The bands in which `text`, drawn at their size, fits its bar's column (TICK_BANDS)."""
+        return [band for band, _, size in TICK_BANDS if text_width(text, size) + BAR_VALUE_GAP * size <= slot]
+
     for index, bar in enumerate(bars):
         center = frame.bar_center(index)
         value = bar.get("value")
         tip = f"{bar['label']}: {formatter(value)}" + (f" · {bar['detail']}" if bar.get("detail") else "")
         if value is None:
-            parts.append(
-                f'<text class="bar-missing" x="{_num(center)}" y="{_num(zero - 6)}" text-anchor="middle">'
-                f"{escape(bar.get('missing', 'n/a'))}<title>{escape(tip)}</title></text>"
-            )
+            # Why there is no bar where it fits ("too few items"), else a dash; its tooltip and the table say it all.
+            missing = bar.get("missing", "n/a")
+            fits = bands_it_fits(missing)
+            for text, shown_in in ((missing, fits), ("—", [band for band, _, _ in TICK_BANDS if band not in fits])):
+                if shown_in:
+                    parts.append(
+                        f'<text class="bar-missing banded {" ".join(f"on-{band}" for band in shown_in)}" '
+                        f'x="{_num(center)}" y="{_num(zero - 6)}" text-anchor="middle">'
+                        f"{escape(text)}<title>{escape(tip)}</title></text>"
+                    )
             continue
         top, bottom = sorted((frame.y(value), zero))
         css = "bar negative" if value < 0 else "bar"
@@ -505,7 +516,7 @@ def bar_chart(
         # Above the bar, or for a bar below zero above the zero line (below it the x labels would be in the way).
         # Drawn at the axis labels' size in each band it fits its column at; the data table has every value.
         text = formatter(value)
-        fits = [band for band, _, size in TICK_BANDS if text_width(text, size) + BAR_VALUE_GAP * size <= slot]
+        fits = bands_it_fits(text)
         if fits:
             classes, label_y = " ".join(f"on-{band}" for band in fits), (top if value >= 0 else zero) - 4
             parts.append(

@@ -113,7 +113,7 @@ def test_bars_go_up_from_zero_and_below_it_for_negative_agreement():
     assert float(up.get("y")) + float(up.get("height")) == pytest.approx(baseline, abs=0.2)
     assert float(down.get("y")) == pytest.approx(baseline, abs=0.2)
     assert "negative" in down.get("class")
-    assert svg.find(f".//{SVG}text[@class='bar-missing']") is not None
+    assert [text for text in svg.iter(f"{SVG}text") if "bar-missing" in text.get("class", "").split()]
     rows = figure.findall(".//details/table/tbody/tr")
     assert [cell.text for cell in rows[0]] == ["correct", "0.800", "0.790", "0.810", "30", "3"]
     assert [cell.text for cell in rows[1]][:4] == ["tone", "-0.200", "-0.100", "—"]
@@ -257,7 +257,9 @@ def test_a_bars_value_is_drawn_at_the_axis_labels_size_where_it_fits_its_column_
     edge once drawn larger. Now each is drawn in the bands where it fits its column (the table has every value); a
     full bar leaves room above it for its value at the largest size, and a bar below zero has its value above the
     zero line, clear of the x labels."""
-    rows = [{"question": f"q{n}", "alpha": 1.0 if n == 0 else -0.2 if n == 1 else 0.5} for n in range(questions)]
+    rows = [
+        {"question": f"q{n}", "alpha": 1.0 if n == 0 else -0.2 if n == 1 else 0.5, "units": 30} for n in range(questions)
+    ]
     svg = svg_of(parse(charts.agreement_chart(rows)))
     values = [text for text in svg.iter(f"{SVG}text") if "bar-value" in text.get("class", "").split()]
     zero = float(svg.find(f".//{SVG}line[@class='baseline']").get("y1"))
@@ -275,6 +277,22 @@ def test_a_bars_value_is_drawn_at_the_axis_labels_size_where_it_fits_its_column_
     assert values[0].text == "1.000" and float(values[0].get("y")) < zero
     if questions > 1:
         assert values[1].text == "-0.200" and float(values[1].get("y")) == pytest.approx(zero - 4)
+
+
+def test_why_a_bar_is_missing_is_said_where_it_fits_its_column_and_a_dash_where_it_does_not():
+    """"too few items" is wider than a column of five at the larger sizes: there a dash stands in (the tooltip and the
+    table say why), never a label running into the next column."""
+    rows = [{"question": f"q{n}", "alpha": 0.0, "units": 1} for n in range(5)]
+    svg = svg_of(parse(charts.agreement_chart(rows)))
+    missing = [text for text in svg.iter(f"{SVG}text") if "bar-missing" in text.get("class", "").split()]
+    slot = (charts.WIDTH - charts.RIGHT - float(svg.find(f".//{SVG}line[@class='baseline']").get("x1"))) / 5
+
+    for band, _, size in charts.TICK_BANDS:
+        shown = [text for text in missing if f"on-{band}" in text.get("class").split()]
+        assert len(shown) == 5, band  # one for each bar
+        assert all(charts.text_width(text.text, size) <= slot for text in shown), band
+    assert {text.text for text in missing if "on-wide" in text.get("class")} == {"too few items"}
+    assert {text.text for text in missing if "on-phone" in text.get("class")} == {"—"}
 
 
 def week_label_width(text: str, size: float) -> float:
