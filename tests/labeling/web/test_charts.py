@@ -257,9 +257,8 @@ def test_a_bars_value_is_drawn_at_the_axis_labels_size_where_it_fits_its_column_
     edge once drawn larger. Now each is drawn in the bands where it fits its column (the table has every value); a
     full bar leaves room above it for its value at the largest size, and a bar below zero has its value above the
     zero line, clear of the x labels."""
-    rows = [
-        {"question": f"q{n}", "alpha": 1.0 if n == 0 else -0.2 if n == 1 else 0.5, "units": 30} for n in range(questions)
-    ]
+    alphas = [1.0, -0.2, *[0.5] * (questions - 2)][:questions]
+    rows = [{"question": f"q{n}", "alpha": alpha, "units": 30} for n, alpha in enumerate(alphas)]
     svg = svg_of(parse(charts.agreement_chart(rows)))
     values = [text for text in svg.iter(f"{SVG}text") if "bar-value" in text.get("class", "").split()]
     zero = float(svg.find(f".//{SVG}line[@class='baseline']").get("y1"))
