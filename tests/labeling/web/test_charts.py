@@ -279,7 +279,7 @@ def test_a_bars_value_is_drawn_at_the_axis_labels_size_where_it_fits_its_column_
 
 
 def test_why_a_bar_is_missing_is_said_where_it_fits_its_column_and_a_dash_where_it_does_not():
-    """"too few items" is wider than a column of five at the larger sizes: there a dash stands in (the tooltip and the
+    """ "too few items" is wider than a column of five at the larger sizes: there a dash stands in (the tooltip and the
     table say why), never a label running into the next column."""
     rows = [{"question": f"q{n}", "alpha": 0.0, "units": 1} for n in range(5)]
     svg = svg_of(parse(charts.agreement_chart(rows)))
