@@ -28,6 +28,7 @@ from labeling.models import (
     QueueWeek,
     ReviewCycle,
     Rubric,
+    Weekday,
 )
 from labeling.rules.calendar import WEEK_YEARS, current_week, local_today, week_end, week_start
 from labeling.rules.gold import verdict_question
@@ -331,6 +332,16 @@ def usage_range(
     if (until - since).days > MAX_USAGE_DAYS:
         raise InvalidInput("The range is at most five years: narrow `since` and `until`.", field="since")
     return since, until
+
+
+def week_starts_missed(*, since: date, until: date, project: Project | None = None) -> list[str]:
+    """The weekdays the projects' (or the project's) weeks start on, named, when none falls from `since` through
+    `until`: their rows are listed under those days, so such a range shows none however many are stored."""
+    starts = (
+        {project.cycle_weekday} if project is not None else set(Project.objects.values_list("cycle_weekday", flat=True))
+    )
+    days = {(since + timedelta(days=offset)).weekday() for offset in range(min(7, (until - since).days + 1))}
+    return [] if starts & days else [Weekday(day).label for day in sorted(starts)]
 
 
 def _usage_today(*, now: datetime, project: Project | None) -> date:
