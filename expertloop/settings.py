@@ -5,6 +5,7 @@ See the configuration table in README.md.
 
 import logging
 import re
+import warnings
 import zoneinfo
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,6 +303,9 @@ STATIC_ROOT = Path(env_text("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")
 # `collectstatic` (gunicorn from the README, outside Docker) still sends label.js: without it the labeling
 # page's keyboard flow silently broke. Files collected into STATIC_ROOT (the Docker image does) win.
 WHITENOISE_USE_FINDERS = True
+# So nothing collected is no fault: WhiteNoise's "No directory at: <STATIC_ROOT>" warning, logged at every start of
+# a server started as the README says, would only send its operator looking for a problem there is not.
+warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"))
 
 # Security headers. The content security policy is enforced, not report-only.
 from django.utils.csp import CSP  # noqa: E402
