@@ -5,6 +5,7 @@ See the configuration table in README.md.
 
 import logging
 import re
+import warnings
 import zoneinfo
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +169,16 @@ except (ValueError, ImproperlyConfigured) as exc:
     raise ImproperlyConfigured(
         f"DATABASE_URL is not a database URL such as postgres://user:password@host:5432/name ({exc})."
     ) from None
+# Any other engine would fail later and less clearly: a KeyError for a URL without a scheme, "did you install
+# mysqlclient?" for MySQL, which the app cannot run on anyway. Named by its scheme only: the URL holds the password.
+_database_scheme = env_text("DATABASE_URL", default="sqlite://").partition("://")
+if not _database_scheme[1]:
+    raise ImproperlyConfigured("DATABASE_URL is not a database URL such as postgres://user:password@host:5432/name.")
+if DATABASES["default"].get("ENGINE") not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must be PostgreSQL's (postgres://user:password@host:5432/name), or SQLite's for a first look "
+        f"(sqlite:////absolute/path.sqlite3): expertloop runs on no other database, not on {_database_scheme[0]}://."
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=60)
 if DATABASES["default"]["CONN_MAX_AGE"] < 0:
     raise ImproperlyConfigured("DB_CONN_MAX_AGE must be 0 (a connection per request) or a number of seconds.")
@@ -302,6 +313,9 @@ STATIC_ROOT = Path(env_text("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")
 # `collectstatic` (gunicorn from the README, outside Docker) still sends label.js: without it the labeling
 # page's keyboard flow silently broke. Files collected into STATIC_ROOT (the Docker image does) win.
 WHITENOISE_USE_FINDERS = True
+# So nothing collected is no fault: WhiteNoise's "No directory at: <STATIC_ROOT>" warning, logged at every start of
+# a server started as the README says, would only send its operator looking for a problem there is not.
+warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"))
 
 # Security headers. The content security policy is enforced, not report-only.
 from django.utils.csp import CSP  # noqa: E402

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
+from labeling.metrics.agreement import too_few_units
 from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
@@ -43,6 +44,19 @@ def fmt_percent(value: float | None) -> str:
 
 def fmt_decimal(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+TOO_FEW_FOR_AGREEMENT = "too few for an agreement figure"
+
+
+def fmt_agreement(value: float | None, units: int) -> str:
+    """An agreement figure over `units` items with two labels: "—" when they are too few for it to mean anything."""
+    return "—" if too_few_units(units) else fmt_decimal(value)
+
+
+def agreement_basis(units: int) -> str:
+    """What an agreement stands on: "12 items", or "1 item: too few for an agreement figure" under the minimum."""
+    return counted(units, "item") + (f": {TOO_FEW_FOR_AGREEMENT}" if too_few_units(units) else "")
 
 
 def fmt_points(change: float | None) -> str:
@@ -221,10 +235,11 @@ def _headline(report: dict) -> list[str]:
         )
     alpha = headline.get("alpha")
     if alpha:
+        units = alpha.get("units", 0)
         rows.append(
             [
                 f"Agreement, Krippendorff's α ({md_text(alpha.get('question'))})",
-                f"{fmt_decimal(alpha.get('value'))} ({counted(alpha.get('units', 0), 'item')})",
+                f"{fmt_agreement(alpha.get('value'), units)} ({agreement_basis(units)})",
                 fmt_decimal(alpha.get("previous")),
                 too_few_to_compare(alpha.get("units", 0), alpha) or fmt_signed(alpha.get("change")),
             ]
@@ -329,10 +344,11 @@ def _agreement(report: dict) -> list[str]:
         [
             md_text(row.get("question")),
             md_text(row.get("level")),
-            fmt_decimal(row.get("alpha")),
-            fmt_decimal(row.get("fleiss_kappa")),
-            fmt_decimal(row.get("cohen_kappa")),
-            str(row.get("units", 0)),
+            *(
+                fmt_agreement(row.get(figure), row.get("units", 0))
+                for figure in ("alpha", "fleiss_kappa", "cohen_kappa")
+            ),
+            f"{row.get('units', 0)} (too few)" if too_few_units(row.get("units", 0)) else str(row.get("units", 0)),
             str(row.get("labels", 0)),
             str(row.get("experts", 0)),
         ]

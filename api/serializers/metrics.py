@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from api.parameters import choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
+from labeling.metrics.agreement import MIN_UNITS
 from labeling.metrics.retention import MEASURES
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, week_from_label
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
@@ -272,6 +273,11 @@ class AgreementRowOut(serializers.Serializer):
             "cohen_kappa": ratio_field("The mean of the pairwise kappas."),
             "pairs": PairOut(many=True),
             "units": serializers.IntegerField(help_text="Items with two or more labels."),
+            "too_few_items": serializers.BooleanField(
+                help_text=f"True when `units` is under {MIN_UNITS}: alpha and the kappas over so few items mean "
+                "nothing (over one item alpha is 0 or null), and the dashboard and meeting page show none. The numbers "
+                "are still given, as computed."
+            ),
             "labels": serializers.IntegerField(),
             "experts": serializers.IntegerField(),
         }

@@ -45,6 +45,11 @@ class HeadlineAlphaOut(serializers.Serializer):
         help_text="Present (true) when this week or last had fewer items with two labels than the minimum.", **OPTIONAL
     )
     previous_units = serializers.IntegerField(help_text="With `too_few_to_compare`: last week's items.", **OPTIONAL)
+    too_few_items = serializers.BooleanField(
+        help_text="Present (true) when this week had fewer items with two labels than the minimum: `value` over so "
+        "few means nothing, and the meeting page shows none (reports frozen before this key lack it: read `units`).",
+        **OPTIONAL,
+    )
 
 
 class HeadlineLabelsOut(serializers.Serializer):
@@ -149,7 +154,8 @@ class TrendPointOut(serializers.Serializer):
 
 class ReportAgreementOut(OneWeekRow):
     # A frozen report keeps the keys it was frozen with: `alpha_at_interval_level` (the API's clearer name) is not one.
-    row, left_out = AgreementRowOut, ("pairs", "alpha_at_interval_level")
+    # Nor `too_few_items`: `units` says it (labeling.metrics.agreement.MIN_UNITS).
+    row, left_out = AgreementRowOut, ("pairs", "alpha_at_interval_level", "too_few_items")
 
 
 class ReportQueueOut(OneWeekRow):

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication
 from api.parameters import KnownParametersOnly
+from api.path_ids import slash_slip
 from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
@@ -143,7 +144,11 @@ class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
         external_id = self.kwargs["external_id"]
         output = self.get_queryset().filter(external_id=external_id).first()
         if output is None:
-            raise NotFound(f"No output with external id '{external_id}' in this project.")
+            outputs = self.get_queryset()
+            slip = slash_slip(
+                external_id, route="api:output-detail", known=lambda meant: outputs.filter(external_id=meant).exists()
+            )
+            raise NotFound(f"No output with external id '{external_id}' in this project{slip or '.'}")
         self.check_object_permissions(self.request, output)
         return output
 
@@ -155,6 +160,9 @@ class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
             "`include=labels` adds each item's labels (pseudonymous annotator, answers, rubric version, time), "
             "skips and flags; `include=gold` its gold answers (`value` and `method` per question) and open ties; "
             "`include=labels,gold` both. An unknown value is a 400 naming it.\n\n"
+            "An external id is any text, a slash at its end included: `/api/v1/outputs/abc/` asks for the output "
+            "`abc/`. When there is none and `abc` exists, the 404 says so and names `abc`'s URL (not a redirect: an "
+            "output `abc/` may be sent later).\n\n"
             "The path `/api/v1/outputs/facets` is the facets endpoint, and `/api/v1/outputs/facets/` no route (a "
             "404 naming the endpoint, as a slash after any endpoint is): an output whose external id is literally "
             "`facets` or `facets/` is found with `GET /api/v1/outputs?q=facets` (a search that is one word also "

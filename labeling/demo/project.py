@@ -152,7 +152,7 @@ QUEUES: list[dict[str, Any]] = [
     {
         "slug": "refunds",
         "name": "Returns and refunds",
-        "description": "A third of the returns conversations, where wrong policy costs money.",
+        "description": "The returns conversations, where wrong policy costs money.",
         "rule": {"metadata": {"topic": "returns"}},
         "sample_rate": 0.3,
         "weekly_quota": 20,
@@ -162,7 +162,7 @@ QUEUES: list[dict[str, Any]] = [
     {
         "slug": "weekly-sample",
         "name": "Weekly sample",
-        "description": "About one answer in eight, labelled twice to measure agreement.",
+        "description": "A steady sample of every answer: the week's quality figures and the experts' agreement.",
         "sample_rate": 0.12,
         "weekly_quota": 40,
         "overlap": 2,

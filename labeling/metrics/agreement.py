@@ -19,7 +19,16 @@ if TYPE_CHECKING:  # numpy is imported where it is used: a web process never loa
 Units = Mapping[Hashable, Mapping[Hashable, Any]]
 
 LEVELS = ("nominal", "ordinal", "interval")
+# Fewer items with two labels or more than this make no agreement figure: alpha over one item is 0 or undefined, and
+# over a handful one label moves it by tenths. The same minimum as a week-over-week change's (the report's
+# MIN_ITEMS_TO_COMPARE). The figures are still computed and served (flagged); the pages show none.
+MIN_UNITS = 5
 WEIGHTS = (None, "linear", "quadratic")
+
+
+def too_few_units(units: int) -> bool:
+    """Whether an agreement over this many items (with two labels or more) is too small a sample to mean anything."""
+    return units < MIN_UNITS
 
 
 def level_for(question: dict) -> str | None:

@@ -2,12 +2,20 @@
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from labeling.models import Membership, Output, Project
+from labeling.models import Membership, Output, Project, UsageEvent
 from labeling.rules.access import operator_permission_held
 
 
 def outputs_of_project(project: Project) -> QuerySet[Output]:
     return Output.objects.filter(project=project)
+
+
+def end_user_is_known(project: Project, end_user_id: str) -> bool:
+    """Whether an output or usage event of the project names the end user (as an erasure finds them)."""
+    return (
+        Output.objects.filter(project=project, end_user_id=end_user_id).exists()
+        or UsageEvent.objects.filter(project=project, end_user_id=end_user_id).exists()
+    )
 
 
 def projects_of_user(user) -> QuerySet[Project]:

@@ -7,8 +7,9 @@ from django.conf import settings
 from django.db.models import Count
 from django.urls import reverse
 
+from labeling.metrics.agreement import too_few_units
 from labeling.models import Item, ReviewCycle, week_label
-from labeling.reports import fmt_decimal, fmt_percent, fmt_points, fmt_signed
+from labeling.reports import agreement_basis, fmt_decimal, fmt_percent, fmt_points, fmt_signed
 from labeling.rules.access import QueueLabelers, queue_labelers
 from labeling.rules.calendar import current_week
 from labeling.rules.text import counted, isolated
@@ -93,8 +94,10 @@ def headline_lines(report: dict) -> list[str]:
             f"{pass_rate.get('n')} items ({fmt_points(pass_rate.get('change'))})"
         )
     if alpha := headline.get("alpha"):
+        units = alpha.get("units", 0)
+        figure = "" if too_few_units(units) else f"{fmt_decimal(alpha.get('value'))} over "
         lines.append(
-            f"Agreement (Krippendorff's α): {fmt_decimal(alpha.get('value'))} ({fmt_signed(alpha.get('change'))})"
+            f"Agreement (Krippendorff's α): {figure}{agreement_basis(units)} ({fmt_signed(alpha.get('change'))})"
         )
     if labels := headline.get("labels"):
         lines.append(

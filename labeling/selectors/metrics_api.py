@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from django.contrib.auth import get_user_model
 
 from labeling.exceptions import InvalidInput
+from labeling.metrics.agreement import too_few_units
 from labeling.metrics.retention import MEASURES, mean_curves
 from labeling.models import (
     AgreementMetric,
@@ -110,6 +111,7 @@ def agreement_rows(*, project: Project, weeks: WeekRange, question: str | None =
                 for pair in row.pairs
             ],
             "units": row.units,
+            "too_few_items": too_few_units(row.units),
             "labels": row.labels,
             "experts": row.experts,
         }

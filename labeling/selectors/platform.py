@@ -14,6 +14,7 @@ from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput
+from labeling.metrics.agreement import too_few_units
 from labeling.metrics.quality import wilson_interval
 from labeling.models import (
     AgreementMetric,
@@ -27,6 +28,7 @@ from labeling.models import (
     QueueWeek,
     ReviewCycle,
     Rubric,
+    Weekday,
 )
 from labeling.rules.calendar import WEEK_YEARS, current_week, local_today, week_end, week_start
 from labeling.rules.gold import verdict_question
@@ -80,6 +82,16 @@ class WeekFigures:
     queues: list[QueueProgress] = field(default_factory=list)
     pass_rate: PassRate | None = None
     alpha: float | None = None
+    alpha_units: int = 0  # the items with two labels α is over
+
+    @property
+    def alpha_too_few(self) -> bool:
+        """Whether α stands on too few items to be a figure (shown as such, sorted with the weeks without one)."""
+        return self.alpha is not None and too_few_units(self.alpha_units)
+
+    @property
+    def alpha_shown(self) -> float | None:
+        return None if self.alpha_too_few else self.alpha
 
     @property
     def labels(self) -> int:
@@ -123,7 +135,7 @@ SORT_KEYS = {
     "thumbs_down": lambda row: row.last_week.thumbs_down_share,
     "labels": lambda row: row.last_week.labels_done_share,
     "pass_rate": lambda row: row.last_week.pass_rate.value if row.last_week.pass_rate else None,
-    "agreement": lambda row: row.last_week.alpha,
+    "agreement": lambda row: row.last_week.alpha_shown,
     "experts": lambda row: row.last_week.experts_active,
     "close": lambda row: row.close.severity,
     "dataset_age": lambda row: row.dataset_age,
@@ -183,10 +195,10 @@ def platform_rows(*, now: datetime | None = None) -> list[PlatformRow]:
             passes[project_id, week][0] += passed or 0
             passes[project_id, week][1] += n
     alphas = {
-        (project_id, week): alpha
-        for project_id, week, question, alpha in AgreementMetric.objects.filter(week__in=shown)
+        (project_id, week): (alpha, units)
+        for project_id, week, question, alpha, units in AgreementMetric.objects.filter(week__in=shown)
         .order_by()
-        .values_list("project_id", "week", "question", "alpha")
+        .values_list("project_id", "week", "question", "alpha", "units")
         if question == verdicts.get(project_id)
     }
     # The weeks shown and every older week still open with a failed close: what `close_status` reads.
@@ -244,18 +256,20 @@ class _Tables:
     usage: dict[tuple[int, date], ProjectWeek]
     queues: dict[tuple[int, date], list[QueueProgress]]
     passes: dict[tuple[int, date], list[int]]
-    alphas: dict[tuple[int, date], float | None]
+    alphas: dict[tuple[int, date], tuple[float | None, int]]
 
 
 def _figures(tables: _Tables, project_id: int, week: date, elapsed: float) -> WeekFigures:
     """The week's figures from the stored rows; `elapsed` is the share of the week gone by (1 once it is over)."""
     key = (project_id, week)
     passed, n = tables.passes.get(key, (0, 0))
+    alpha, alpha_units = tables.alphas.get(key, (None, 0))
     figures = WeekFigures(
         week=week,
         queues=tables.queues.get(key, []),
         pass_rate=PassRate(passed, n, *wilson_interval(passed, n)) if n else None,
-        alpha=tables.alphas.get(key),
+        alpha=alpha,
+        alpha_units=alpha_units,
     )
     stored = tables.usage.get(key)
     if stored is not None:
@@ -318,6 +332,16 @@ def usage_range(
     if (until - since).days > MAX_USAGE_DAYS:
         raise InvalidInput("The range is at most five years: narrow `since` and `until`.", field="since")
     return since, until
+
+
+def week_starts_missed(*, since: date, until: date, project: Project | None = None) -> list[str]:
+    """The weekdays the projects' (or the project's) weeks start on, named, when none falls from `since` through
+    `until`: their rows are listed under those days, so such a range shows none however many are stored."""
+    starts = (
+        {project.cycle_weekday} if project is not None else set(Project.objects.values_list("cycle_weekday", flat=True))
+    )
+    days = {(since + timedelta(days=offset)).weekday() for offset in range(min(7, (until - since).days + 1))}
+    return [] if starts & days else [Weekday(day).label for day in sorted(starts)]
 
 
 def _usage_today(*, now: datetime, project: Project | None) -> date:

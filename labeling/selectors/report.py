@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
+from labeling.metrics.agreement import MIN_UNITS, too_few_units
 from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
@@ -60,8 +61,9 @@ AGENDA_LIMIT = 50
 FLAG_EXCERPT_CHARS = 200
 MOVERS = 5
 # A week-over-week change on fewer items than this on either side is noise, not news: the headline says "too few
-# items to compare" instead, and a tag with fewer is no mover.
-MIN_ITEMS_TO_COMPARE = 5
+# items to compare" instead, and a tag with fewer is no mover. One minimum for every small sample: an agreement on
+# fewer items is no figure either (labeling.metrics.agreement).
+MIN_ITEMS_TO_COMPARE = MIN_UNITS
 
 
 # The cycle of a week and its decisions -----------------------------------------------------------------------
@@ -351,6 +353,7 @@ def _alpha_figure(question: str | None, alpha, units: int, previous_alpha, previ
         "previous": previous_alpha,
         "change": _change(alpha, previous_alpha),
         "units": units,
+        **({"too_few_items": True} if too_few_units(units) else {}),
     } | _too_few_to_compare(units, previous_units if previous_alpha is not None else None)
 
 

@@ -4,6 +4,9 @@ Data only, so the new-project page can show each template's questions and queues
 them. Every template must pass `rubrics.validate_questions` and its queues `services.projects.QueueSpec` (tests
 check each one). The queues start a team's weekly routine: the outputs users rated down, all of them (they are
 few and they hurt), and a weekly sample of everything, labeled twice so agreement can be measured.
+
+A queue's description says what the queue is for, never its numbers: it is stored text, which would go on saying "one in
+five" after a lead changed the sample rate. The pages show the numbers from the queue's settings.
 """
 
 from copy import deepcopy
@@ -87,7 +90,7 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
         queues=[
             thumbs_down_queue("Every answer its user rated down: the fastest way to find what hurts."),
             weekly_sample_queue(
-                "One answer in five, up to 50 a week, labeled by two experts to measure agreement.",
+                "A steady sample of every answer: the week's quality figures and the experts' agreement.",
                 sample_rate=0.2,
                 weekly_quota=50,
             ),
@@ -156,7 +159,7 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
                 "priority": 5,
             },
             weekly_sample_queue(
-                "About one reply in eight, up to 40 a week, labeled by two experts to measure agreement.",
+                "A steady sample of every reply: the week's quality figures and the experts' agreement.",
                 sample_rate=0.12,
                 weekly_quota=40,
             ),
@@ -204,7 +207,7 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
         queues=[
             thumbs_down_queue("Every summary its reader rated down."),
             weekly_sample_queue(
-                "One summary in ten, up to 30 a week (checking against the source takes time), labeled twice.",
+                "A steady sample of every summary: the week's quality figures and the experts' agreement.",
                 sample_rate=0.1,
                 weekly_quota=30,
             ),
@@ -248,7 +251,7 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
         queues=[
             thumbs_down_queue("Every query its user rated down: often a wrong join or filter."),
             weekly_sample_queue(
-                "One query in five, up to 40 a week, labeled by two experts to measure agreement.",
+                "A steady sample of every query: the week's quality figures and the experts' agreement.",
                 sample_rate=0.2,
                 weekly_quota=40,
             ),
@@ -260,7 +263,7 @@ TEMPLATES: tuple[RubricTemplate, ...] = (
 SCRATCH_QUESTIONS = [{"key": "verdict", "kind": "binary", "prompt": "Does the output pass?"}]
 SCRATCH_QUEUES = [
     weekly_sample_queue(
-        "One output in five, up to 50 a week, labeled by two experts to measure agreement.",
+        "A steady sample of every output: the week's quality figures and the experts' agreement.",
         sample_rate=0.2,
         weekly_quota=50,
     )

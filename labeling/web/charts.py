@@ -22,7 +22,8 @@ from itertools import count
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from labeling.reports import first_cohort_running
+from labeling.metrics.agreement import too_few_units
+from labeling.reports import agreement_basis, first_cohort_running, fmt_agreement
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34  # LEFT is the least: a frame widens it to hold its y labels
@@ -36,6 +37,9 @@ _ids = count(1)
 TICK_BANDS = (("wide", 560, 11), ("medium", 440, 14), ("narrow", 340, 18), ("phone", 0, 24))
 LARGEST_TICK = max(size for _, _, size in TICK_BANDS)
 TICK_GAP = 0.6  # the least space between two x labels, in ems
+BAR_VALUE_GAP = 0.25  # the least space between two bars' value labels, in ems: each is centred in its own column
+# A bar chart's plot starts lower, so a full bar's value label, drawn above it at the largest size, stays in the SVG.
+BAR_CHART_TOP = max(TOP, math.ceil(0.8 * LARGEST_TICK) + 4)
 
 # Advance widths in ems, from DejaVu Sans (the widest of the common system sans-serifs), a little over: an estimate
 # that is never short, so labels judged apart are apart on screen.
@@ -118,8 +122,11 @@ class _Frame:
         values: Sequence[float | None],
         y_range: tuple[float, float],
         fmt: Callable[[float | None], str],
+        *,
+        top: float = TOP,
     ):
         self.labels = list(labels)
+        self.top = top
         self.y_min, self.y_max = _domain([value for value in values if value is not None], *y_range)
         self.ticks = _ticks(self.y_min, self.y_max, whole_numbers=fmt is whole)
         self.y_min, self.y_max = self.ticks[0], self.ticks[-1]
@@ -128,7 +135,7 @@ class _Frame:
         widest = max(text_width(fmt(value), LARGEST_TICK) for value in self.ticks)
         self.left = max(LEFT, math.ceil(widest) + 10)
         self.plot_w = WIDTH - self.left - RIGHT
-        self.plot_h = HEIGHT - TOP - BOTTOM
+        self.plot_h = HEIGHT - top - BOTTOM
 
     def x(self, index: int) -> float:
         if len(self.labels) == 1:
@@ -137,7 +144,7 @@ class _Frame:
 
     def y(self, value: float) -> float:
         span = self.y_max - self.y_min or 1.0
-        return TOP + self.plot_h * (1 - (value - self.y_min) / span)
+        return self.top + self.plot_h * (1 - (value - self.y_min) / span)
 
     def axes(self, *, band_x: bool = False, shorten: bool = False) -> str:
         """Gridlines with the y labels, and the x labels that fit in each band (see TICK_BANDS): each drawn once,
@@ -162,7 +169,7 @@ class _Frame:
             title = f"<title>{escape(full)}</title>" if text != full else ""
             classes = " ".join(f"on-{band}" for band in shown_in)
             parts.append(
-                f'<text class="tick x-tick {classes}" x="{_num(x)}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
+                f'<text class="tick x-tick banded {classes}" x="{_num(x)}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
                 f"{escape(text)}{title}</text>"
             )
         parts.append("</g>")
@@ -472,21 +479,32 @@ def bar_chart(
         return _empty(title, empty_message)
     formatter = FORMATS[fmt]
     values = [bar.get("value") for bar in bars]
-    frame = _Frame([str(bar["label"]) for bar in bars], values, y_range, formatter)
+    frame = _Frame([str(bar["label"]) for bar in bars], values, y_range, formatter, top=BAR_CHART_TOP)
     parts = _svg_open(frame, name, title, f"{len(bars)} bars.", band_x=True, shorten=True)
     slot = frame.plot_w / len(bars)
     width = min(slot * 0.6, 80)
     zero = frame.y(0.0)
     parts.append(f'<line class="baseline" x1="{frame.left}" x2="{WIDTH - RIGHT}" y1="{_num(zero)}" y2="{_num(zero)}"/>')
+
+    def bands_it_fits(text: str) -> list[str]:
+        """The bands in which `text`, drawn at their size, fits its bar's column (TICK_BANDS)."""
+        return [band for band, _, size in TICK_BANDS if text_width(text, size) + BAR_VALUE_GAP * size <= slot]
+
     for index, bar in enumerate(bars):
         center = frame.bar_center(index)
         value = bar.get("value")
         tip = f"{bar['label']}: {formatter(value)}" + (f" · {bar['detail']}" if bar.get("detail") else "")
         if value is None:
-            parts.append(
-                f'<text class="bar-missing" x="{_num(center)}" y="{_num(zero - 6)}" text-anchor="middle">'
-                f"n/a<title>{escape(tip)}</title></text>"
-            )
+            # Why there is no bar where it fits ("too few items"), else a dash; its tooltip and the table say it all.
+            missing = bar.get("missing", "n/a")
+            fits = bands_it_fits(missing)
+            for text, shown_in in ((missing, fits), ("—", [band for band, _, _ in TICK_BANDS if band not in fits])):
+                if shown_in:
+                    parts.append(
+                        f'<text class="bar-missing banded {" ".join(f"on-{band}" for band in shown_in)}" '
+                        f'x="{_num(center)}" y="{_num(zero - 6)}" text-anchor="middle">'
+                        f"{escape(text)}<title>{escape(tip)}</title></text>"
+                    )
             continue
         top, bottom = sorted((frame.y(value), zero))
         css = "bar negative" if value < 0 else "bar"
@@ -495,11 +513,16 @@ def bar_chart(
             f'height="{_num(max(bottom - top, 0.5))}" data-label="{escape(bar["label"])}" data-value="{value:.4f}">'
             f"<title>{escape(tip)}</title></rect>"
         )
-        label_y = top - 4 if value >= 0 else bottom + 12
-        parts.append(
-            f'<text class="bar-value" x="{_num(center)}" y="{_num(label_y)}" text-anchor="middle">'
-            f"{escape(formatter(value))}</text>"
-        )
+        # Above the bar, or for a bar below zero above the zero line (below it the x labels would be in the way).
+        # Drawn at the axis labels' size in each band it fits its column at; the data table has every value.
+        text = formatter(value)
+        fits = bands_it_fits(text)
+        if fits:
+            classes, label_y = " ".join(f"on-{band}" for band in fits), (top if value >= 0 else zero) - 4
+            parts.append(
+                f'<text class="bar-value banded {classes}" x="{_num(center)}" y="{_num(label_y)}" text-anchor="middle">'
+                f"{escape(text)}</text>"
+            )
     parts.append("</svg>")
     rows = [
         [str(bar["label"]), formatter(bar.get("value")), *(str(cell) for cell in bar.get("extra", ()))] for bar in bars
@@ -540,7 +563,7 @@ def histogram_chart(
         x = _num(frame.left + slot * min(max(marker["at"], 0.0), len(bars)))
         parts.append(
             # Labelled in the legend below and the tooltip: close percentiles would overlap as SVG text.
-            f'<line class="marker" x1="{x}" x2="{x}" y1="{TOP}" y2="{_num(zero)}">'
+            f'<line class="marker" x1="{x}" x2="{x}" y1="{frame.top}" y2="{_num(zero)}">'
             f"<title>{escape(marker['label'])}</title></line>"
         )
     parts.append("</svg>")
@@ -648,11 +671,13 @@ def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per questio
     bars = [
         {
             "label": row["question"],
-            "value": row.get("alpha"),
-            "detail": f"{row.get('units', 0)} items, {row.get('labels', 0)} labels, {row.get('level', '')}",
+            # Over too few items no figure is drawn: the bar's place says why.
+            "value": None if too_few_units(row.get("units", 0)) else row.get("alpha"),
+            "missing": "too few items",
+            "detail": f"{agreement_basis(row.get('units', 0))}, {row.get('labels', 0)} labels, {row.get('level', '')}",
             "extra": [
-                decimal(row.get("fleiss_kappa")),
-                decimal(row.get("cohen_kappa")),
+                fmt_agreement(row.get("fleiss_kappa"), row.get("units", 0)),
+                fmt_agreement(row.get("cohen_kappa"), row.get("units", 0)),
                 str(row.get("units", 0)),
                 str(row.get("experts", 0)),
             ],

@@ -199,8 +199,8 @@ def _version_rows(project, dataset, versions) -> list[dict]:
     """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
     state, size): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be `pending` (a
     worker prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for it again);
-    its size in bytes once made (None for the formats streamed as they are made). `changed_questions`: the keys that
-    changed meaning between the rubric versions the version's rows answered."""
+    its size in bytes once made (None for the formats streamed as they are made). `changed_questions`: the warning of
+    each key that changed meaning between the rubric versions the version's rows answered."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
     states = download_states(versions=versions)
@@ -226,8 +226,11 @@ def _version_rows(project, dataset, versions) -> list[dict]:
                 "unchanged": version.rows_copied if is_ready else 0,
                 "diff_from": earlier[-1] if is_ready and earlier else None,
                 "diff_url": f"{base}/diff?from={earlier[-1]}&to={version.number}" if is_ready and earlier else "",
-                # Keys asked differently by the rubric versions its rows answered: their values do not compare.
-                "changed_questions": [history for history in questions[version.pk] if history.changed],
+                # Keys asked differently by the rubric versions its rows answered: their values do not compare. Each
+                # option in the sentence isolated on its own, so an override in one reverses no other word.
+                "changed_questions": [
+                    history.warning(isolate=isolated) for history in questions[version.pk] if history.changed
+                ],
             }
         )
     return rows

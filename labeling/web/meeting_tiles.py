@@ -2,11 +2,14 @@
 
 from datetime import date, timedelta
 
+from labeling.metrics.agreement import MIN_UNITS, too_few_units
 from labeling.reports import (
     FIRST_WEEK,
     NOT_COMPUTED,
+    TOO_FEW_FOR_AGREEMENT,
     figures_not_computed,
     first_cohort_after,
+    fmt_agreement,
     fmt_interval,
     fmt_percent,
     fmt_points,
@@ -68,8 +71,9 @@ def headline_tiles(report: dict) -> list[dict]:
         {
             "key": "alpha",
             "label": "Agreement (Krippendorff's α)",
-            "value": "—" if not alpha or alpha.get("value") is None else f"{alpha['value']:.3f}",
+            "value": fmt_agreement(alpha.get("value"), alpha.get("units", 0)) if alpha else "—",
             "detail": f"{alpha.get('question')} · {counted(alpha.get('units', 0), 'item')} with two labels or more"
+            + (f": {TOO_FEW_FOR_AGREEMENT} ({MIN_UNITS} needed)" if too_few_units(alpha.get("units", 0)) else "")
             if alpha
             else not_computed or "No item has two labels yet.",
             "change": _change(alpha.get("change"), unit="decimal") if alpha else None,

@@ -30,8 +30,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics import themes as theme_metrics
+from labeling.metrics.agreement import too_few_units
 from labeling.models import Project, week_label, work_key
-from labeling.reports import figures_as_of, figures_not_computed, first_cohort, labels_left_out, report_markdown
+from labeling.reports import (
+    agreement_basis,
+    figures_as_of,
+    figures_not_computed,
+    first_cohort,
+    labels_left_out,
+    report_markdown,
+)
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, managed_project, manages, visible_project
 from labeling.selectors import health
@@ -393,7 +401,11 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 title=f"Krippendorff's α of “{question}” by week",
                 fmt="decimal",
                 points=[
-                    {"x": row["week"], "value": row["alpha"], "detail": f"{row['units']} items"}
+                    {
+                        "x": row["week"],
+                        "value": None if too_few_units(row["units"]) else row["alpha"],
+                        "detail": agreement_basis(row["units"]),
+                    }
                     for row in agreement
                     if row["question"] == question
                 ],

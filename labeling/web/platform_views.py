@@ -107,6 +107,8 @@ def usage(request: HttpRequest) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response
     context = {"form": form, "since": since, "until": until, "records": records, "csv_query": _csv_query(request)}
+    if not records:
+        context["week_starts"] = selector.week_starts_missed(since=since, until=until, project=project)
     return render(request, "labeling/platform/usage.html", context)
 
 

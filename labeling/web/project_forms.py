@@ -10,6 +10,7 @@ from functools import cache
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.template.defaultfilters import pluralize
 
 from labeling.models import Project, QuestionKind, Weekday
 from labeling.rules import retention_reference as reference_rule
@@ -45,7 +46,10 @@ def template_previews() -> list[dict]:
         return [{**question, "kind_label": kinds[question["kind"]]} for question in raw]
 
     def queues(raw: list[dict]) -> list[dict]:
-        return [{"name": queue["name"], "description": queue["description"]} for queue in raw]
+        return [
+            {"name": queue["name"], "description": queue["description"], "settings": _settings_in_words(queue)}
+            for queue in raw
+        ]
 
     previews = [
         {
@@ -67,6 +71,17 @@ def template_previews() -> list[dict]:
         }
     )
     return previews
+
+
+def _settings_in_words(queue: dict) -> str:
+    """A starter queue's sampling, quota and overlap as the queue will be created: "20 % of what its rule matches, up
+    to 50 items a week, 2 experts each"."""
+    rate = queue.get("sample_rate", 1.0)
+    share = "all it matches" if rate == 1 else f"{rate * 100:g} % of what its rule matches"
+    quota = queue.get("weekly_quota")
+    weekly = "no weekly quota" if quota is None else f"up to {quota} items a week"
+    overlap = queue.get("overlap", 1)
+    return f"{share}, {weekly}, {overlap} expert{pluralize(overlap)} each"
 
 
 class _ProblemsForm(SpecForm):

@@ -273,6 +273,23 @@ def schema_properties(client, component: str) -> dict:
     return schema["components"]["schemas"][component]["properties"]
 
 
+@pytest.mark.parametrize(("units", "too_few"), [(1, True), (4, True), (5, False)])
+def test_an_agreement_over_too_few_items_says_so_beside_its_unchanged_numbers(
+    reader, metrics, weeks, project, units, too_few
+):
+    """An alpha over one item is 0 or undefined, over a handful it swings by tenths with one label, yet a row served it
+    like any other. Each row says whether fewer items than the minimum (5, as for a week-over-week change) had two
+    labels; its numbers stay as computed, for callers that read them."""
+    AgreementMetric.objects.filter(project=project, week=weeks[1], question="correct").update(units=units)
+
+    results = reader.get(f"{AGREEMENT}?{week_query(weeks[0], weeks[1])}").json()["results"]
+
+    rows = {(row["week"], row["question"]): row for row in results}
+    tiny, usual = rows[(week_label(weeks[1]), "correct")], rows[(week_label(weeks[0]), "correct")]
+    assert (tiny["too_few_items"], tiny["alpha"], tiny["units"], tiny["fleiss_kappa"]) == (too_few, 0.61, units, 0.6)
+    assert (usual["too_few_items"], usual["alpha"]) == (False, 0.61)
+
+
 def test_alpha_interval_is_a_second_alpha_not_a_confidence_interval(client, reader, metrics, weeks):
     """`alpha_interval` read like a confidence interval: it is Krippendorff's alpha computed at the interval level of
     measurement (ratings only). The answer says so under a name of its own, `alpha_at_interval_level`, and the

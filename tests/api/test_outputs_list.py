@@ -521,3 +521,23 @@ def test_an_unknown_external_id_is_a_404_naming_it(reader, shop):
     assert response.status_code == 404
     [error] = response.json()["errors"]
     assert error["message"] == "No output with external id 'does-not-exist' in this project."
+
+
+def test_an_external_id_with_a_slash_added_is_a_404_naming_the_url_of_the_output_meant(reader, shop):
+    """`GET /api/v1/outputs/menu/` looked up the external id "menu/" and said only that there was none: a client that
+    adds a slash after every path saw its output as missing. The id is any text, so the slash stays part of it (a
+    redirect would hide a later output "menu/"), and the 404 names the URL of the output the id without it is."""
+    response = reader.get(f"{URL}/menu/")
+
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["message"] == (
+        "No output with external id 'menu/' in this project (a slash at the end of the URL is part of the id). "
+        "Did you mean /api/v1/outputs/menu?"
+    )
+    OutputFactory(project=shop["twin"], external_id="only-in-twin")
+    assert "Did you mean" not in reader.get(f"{URL}/only-in-twin/").json()["errors"][0]["message"]
+
+    OutputFactory(project=shop["project"], external_id="menu/")  # an id that ends with a slash is found as it is
+    found = reader.get(f"{URL}/menu/")
+    assert found.status_code == 200 and found.json()["external_id"] == "menu/"

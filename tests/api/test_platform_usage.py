@@ -214,3 +214,30 @@ def test_the_usage_page_reads_a_fixed_number_of_queries(client, operator, django
         client.get("/platform/usage/", {"since": since})
     with django_assert_num_queries(6):
         client.get(URL, {"since": since})
+
+
+def test_an_unknown_project_on_the_page_asks_to_correct_the_filter_not_the_range(client, operator):
+    client.force_login(operator)
+
+    html = client.get("/platform/usage/", {"project": "nope"}).content.decode()
+
+    assert "No usage shown: correct the filter above." in html and "correct the range" not in html
+
+
+def test_a_range_in_which_no_week_starts_says_so_rather_than_to_compute_past_weeks(client, operator):
+    """Weeks are listed under the day they start on: "since" the 1st of a month whose first week began on the 30th
+    shows none of it. The page said to run refresh_usage, which computes nothing more."""
+    [project] = plant_projects(1)
+    stored = ProjectWeek.objects.filter(project=project).order_by("-week").values_list("week", flat=True)[1]
+    client.force_login(operator)
+
+    inside = client.get("/platform/usage/", {"since": stored + timedelta(days=1), "until": stored + timedelta(days=6)})
+    empty_weeks = client.get(
+        "/platform/usage/", {"since": stored - timedelta(weeks=20), "until": stored - timedelta(weeks=19)}
+    )
+
+    assert inside.status_code == empty_weeks.status_code == 200
+    html = inside.content.decode()
+    assert "No week starts in this range" in html and "refresh_usage" not in html
+    assert f"starts on {stored.strftime('%A')}" in html
+    assert "Run manage.py refresh_usage to compute past weeks." in empty_weeks.content.decode()

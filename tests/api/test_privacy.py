@@ -335,3 +335,30 @@ def test_an_erasure_with_a_query_parameter_erases_nothing_and_names_it(client, p
     assert error["field"] == "dry_run" and "takes none" in error["message"]
     assert Output.objects.filter(end_user_id="ana").exists()
     assert not AuditEvent.objects.filter(action="privacy.end_user_erased").exists()
+
+
+def test_an_erasure_with_a_slash_added_to_the_id_erases_nobody_and_names_the_url_meant(client, project):
+    """`DELETE /api/v1/end-users/ana/` erased the end user "ana/", who does not exist, and answered 204 as for any id:
+    the caller believed ana erased while all her data stayed. When the id names nobody and the id without its last
+    slash names an end user, nothing is erased and the 404 names the URL meant; an end user "ana/" is erased as such."""
+    ingest = Api(client, create_api_key(project=project, name="app", scopes=["ingest"]).secret)
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    assert ingest.post("/api/v1/outputs", {"outputs": [output_record(0, end_user_id="ana")]}).status_code == 200
+
+    response = client.delete("/api/v1/end-users/ana/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+
+    assert response.status_code == 404, response.content[:200]
+    [error] = response.json()["errors"]
+    assert error["message"] == (
+        "Nothing was erased: no end user has the id 'ana/' in this project (a slash at the end of the URL is part of "
+        "the id). Did you mean /api/v1/end-users/ana?"
+    )
+    assert Output.objects.filter(end_user_id="ana").exists()
+    assert not AuditEvent.objects.filter(action="privacy.end_user_erased").exists()
+
+    assert ingest.post("/api/v1/outputs", {"outputs": [output_record(1, end_user_id="ana/")]}).status_code == 200
+    erased = client.delete("/api/v1/end-users/ana/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    assert erased.status_code == 204
+    assert not Output.objects.filter(end_user_id="ana/").exists() and Output.objects.filter(end_user_id="ana").exists()
+    nobody = client.delete("/api/v1/end-users/nobody/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    assert nobody.status_code == 204  # neither id names anyone: the usual answer

@@ -53,6 +53,35 @@ def test_axis_labels_are_legible_and_week_labels_never_overlap(page, live_server
     assert_legible_and_apart(charts)
 
 
+# Each bar's value label drawn: its height on screen, its edges, and the chart's SVG box.
+DRAWN_BAR_VALUES = """() => [...document.querySelectorAll('figure.chart svg')].flatMap(svg => {
+  const frame = svg.getBoundingClientRect();
+  return [...svg.querySelectorAll('text.bar-value')].filter(text => getComputedStyle(text).display != 'none')
+    .map(text => { const box = text.getBoundingClientRect();
+      return {text: text.textContent, left: box.left, right: box.right, top: box.top, height: box.height,
+              frame: {left: frame.left, right: frame.right, top: frame.top}}; });
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_agreement_bars_values_are_legible_inside_the_chart_and_apart(page, live_server, project, ten_weeks, width):
+    """Before: 11 units at every width, 5 px tall on a phone."""
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{ten_weeks}/")
+    page.locator("figure[data-chart=agreement] svg").wait_for()
+    values = page.evaluate(DRAWN_BAR_VALUES)
+
+    assert sorted(value["text"] for value in values) == ["0.500", "0.700"]  # store_week's two questions
+    for value in values:
+        assert value["height"] >= 9, value
+        assert value["top"] >= value["frame"]["top"] and value["frame"]["left"] <= value["left"], value
+        assert value["right"] <= value["frame"]["right"], value
+    left, right = sorted(values, key=lambda value: value["left"])
+    assert left["right"] <= right["left"]
+
+
 def assert_legible_and_apart(charts: list[dict]) -> None:
     for chart in charts:
         assert all(tick["height"] >= 9 for tick in chart["ticks"]), chart

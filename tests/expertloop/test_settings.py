@@ -56,6 +56,9 @@ def test_secret_key_is_required_unless_debug():
         ({"DEBUG": "perhaps"}, "DEBUG"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
         ({"DATABASE_URL": "postgres://el:s3cr3t-pw@db:5342x/el"}, "DATABASE_URL is not a database URL such as"),
+        # No scheme was a KeyError ('ENGINE'); MySQL asked to install mysqlclient, for a server it cannot run on.
+        ({"DATABASE_URL": "el:s3cr3t-pw@db:5432/el"}, "DATABASE_URL is not a database URL such as"),
+        ({"DATABASE_URL": "mysql://el:s3cr3t-pw@db/el"}, "DATABASE_URL must be PostgreSQL's (postgres://"),
         ({"REDIS_CACHE_SOCKET_TIMEOUT": "0"}, "REDIS_CACHE_SOCKET_TIMEOUT must be"),
         ({"CELERY_VISIBILITY_TIMEOUT": "0"}, "CELERY_VISIBILITY_TIMEOUT must be"),
         ({"SIGNIN_LOCKOUT_SECONDS": "0"}, "SIGNIN_LOCKOUT_SECONDS must be a positive integer"),

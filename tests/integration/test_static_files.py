@@ -34,3 +34,5 @@ def test_the_labeling_page_loads_its_scripts_from_a_production_server_without_co
         assert "keydown" in server.get("/static/labeling/label.js").body  # the script itself, not an error page
         assert server.get("/static/labeling/no-such-file.js").status == 404
     assert not empty_static_root.exists()
+    # Nothing collected is how the README starts it: no "No directory at" warning from WhiteNoise in its log.
+    assert "No directory at" not in server.log

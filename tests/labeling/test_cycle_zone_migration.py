@@ -1,4 +1,4 @@
-"""Migration 0057: a week closed before 0056 kept its zone had it blank, and its meeting page named the project's zone
+"""Migration 0058: a week closed before 0056 kept its zone had it blank, and its meeting page named the project's zone
 now; it now names the zone the week was closed in, as the audited zone changes tell it."""
 
 from datetime import UTC, date, datetime, timedelta
@@ -12,8 +12,8 @@ from tests.helpers.migrations import migrate, migrate_to_latest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-BEFORE = [("labeling", "0056_cycle_closed_in_time_zone")]
-AFTER = [("labeling", "0057_cycle_closed_zone_from_audit")]
+BEFORE = [("labeling", "0057_template_queue_descriptions")]
+AFTER = [("labeling", "0058_cycle_closed_zone_from_audit")]
 
 
 def _monday(weeks_ago: int) -> date:

@@ -29,3 +29,13 @@ class Command(BaseCommand):
             f"Created project {project.slug!r}: {project.memberships.count()} members, "
             f"{project.queues.count()} queues, rubric v{project.rubrics.count() or '-'}."
         )
+        # "Forgot your password?" mails the account's address and single sign-on matches it: without either, and
+        # without a password, the member cannot get in until an operator gives them one.
+        for membership in project.memberships.select_related("user").order_by("user__username"):
+            user = membership.user
+            if not user.email and not user.has_usable_password():
+                self.stderr.write(
+                    f"{user.username} has no email and no password, so no way to sign in: give the account an email "
+                    f"in the admin (then Forgot your password? works), or a password with "
+                    f"manage.py changepassword {user.username}."
+                )

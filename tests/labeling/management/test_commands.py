@@ -250,3 +250,22 @@ def test_seed_demo_refuses_without_debug_and_leaves_the_servers_admin_alone(db, 
     admin.refresh_from_db()
     assert admin.check_password("the-real-one-123") and not admin.is_superuser
     assert not Project.objects.exists()
+
+
+def test_create_project_names_the_new_members_who_have_no_way_to_sign_in(tmp_path, db, django_user_model):
+    """A member created without an email has no password and no way to choose one: "Forgot your password?" mails the
+    address, and single sign-on matches it. The command said nothing (the README's own example made such a lead)."""
+    django_user_model.objects.create_user(username="old", password="an-old-password-1")  # no email, but a password
+    members = [
+        {"username": "lea", "role": "lead"},
+        {"username": "dana", "role": "expert", "email": "dana@example.com"},
+        {"username": "old", "role": "expert"},
+    ]
+    spec = tmp_path / "p.json"
+    spec.write_text(json.dumps({"slug": "p", "name": "P", "members": members}))
+
+    out, err = run("create_project", str(spec))
+
+    assert "Created project 'p': 3 members" in out
+    assert "lea has no email and no password, so no way to sign in" in err
+    assert "dana" not in err and "old" not in err

@@ -25,6 +25,17 @@ def test_the_export_has_the_headline_figures_with_counts_and_changes():
     assert "| refunds | 50.0% | 80.0% | -30.0 pts | 10 / 12 |" in text
 
 
+def test_an_agreement_over_too_few_items_is_no_figure_in_the_export():
+    report = sample_report()
+    report["headline"]["alpha"] |= {"value": 1.0, "units": 2, "change": None}
+    report["agreement"][0] |= {"units": 2, "labels": 4}
+
+    text = report_markdown(report, [])
+
+    assert "| Agreement, Krippendorff's α (correct) | — (2 items: too few for an agreement figure) |" in text
+    assert "| correct | nominal | — | — | — | 2 (too few) | 4 | 3 |" in text
+
+
 def test_decisions_are_listed_in_order_with_owner_and_due_date():
     text = report_markdown(sample_report(), DECISIONS)
     decisions = text.split("## Decisions\n")[1]

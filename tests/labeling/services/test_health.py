@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from labeling import tasks
@@ -63,6 +64,16 @@ def test_a_head_probe_gets_the_status_a_get_gets(client, settings, worker_alive)
     assert client.head("/readyz").status_code == 200
     settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
     assert client.head("/readyz").status_code == 503
+
+
+def test_a_post_is_told_which_methods_the_probes_take_not_to_allow_cookies(db):
+    """A probe sent as POST got the CSRF page ("Your browser sent no cookie with this form"), a 403 in HTML."""
+    browser_like = Client(enforce_csrf_checks=True)
+    for path in ("/healthz", "/readyz"):
+        response = browser_like.post(path)
+
+        assert response.status_code == 405, path
+        assert response["Allow"] == "GET, HEAD"
 
 
 def test_readyz_is_503_when_the_broker_is_unreachable(client, settings, worker_alive):

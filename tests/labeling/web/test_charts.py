@@ -113,7 +113,7 @@ def test_bars_go_up_from_zero_and_below_it_for_negative_agreement():
     assert float(up.get("y")) + float(up.get("height")) == pytest.approx(baseline, abs=0.2)
     assert float(down.get("y")) == pytest.approx(baseline, abs=0.2)
     assert "negative" in down.get("class")
-    assert svg.find(f".//{SVG}text[@class='bar-missing']") is not None
+    assert [text for text in svg.iter(f"{SVG}text") if "bar-missing" in text.get("class", "").split()]
     rows = figure.findall(".//details/table/tbody/tr")
     assert [cell.text for cell in rows[0]] == ["correct", "0.800", "0.790", "0.810", "30", "3"]
     assert [cell.text for cell in rows[1]][:4] == ["tone", "-0.200", "-0.100", "—"]
@@ -221,6 +221,10 @@ def overlapping(spans: list[tuple[float, float]]) -> list[tuple[tuple[float, flo
     return [(one, two) for one, two in zip(spans, spans[1:], strict=False) if one[1] > two[0]]
 
 
+# One size for the axis labels and the bars' value labels, per band.
+SIZED = r"\.chart-svg \.tick, \.chart-svg \.bar-value, \.chart-svg \.bar-missing \{ font-size: (\d+)px"
+
+
 def tick_bands_in_css() -> list[tuple[str | None, int, int]]:
     """(band, least chart width in px, font size) of each container query on .chart in meeting.css that sizes the
     axis labels, and of the base size (for the widest charts)."""
@@ -228,11 +232,11 @@ def tick_bands_in_css() -> list[tuple[str | None, int, int]]:
     queries = re.findall(r"@container chart \((?:(\d+)px <= )?width < (\d+)px\) \{(.*?)\n\}", text, re.S)
     bands = []
     for low, _, body in queries:
-        size = re.search(r"\.tick \{ font-size: (\d+)px", body).group(1)
-        band = re.search(r"\.x-tick\.on-([a-z]+) \{", body)
+        size = re.search(SIZED, body).group(1)
+        band = re.search(r"\.banded\.on-([a-z]+) \{", body)
         bands.append((band and band.group(1), int(low or 0), int(size)))
-    base = re.search(r"\.chart-svg \.tick \{ font-size: (\d+)px", text).group(1)
-    base_band = re.search(r"\.chart-svg \.x-tick:not\(\.on-([a-z]+)\) \{", text)
+    base = re.search(SIZED, text).group(1)
+    base_band = re.search(r"\.chart-svg \.banded:not\(\.on-([a-z]+)\) \{", text)
     widest = max((int(high) for _, high, _ in queries), default=0)
     return [*bands, (base_band and base_band.group(1), widest, int(base))]
 
@@ -245,6 +249,49 @@ def test_axis_labels_are_at_least_9_px_on_screen_at_every_chart_width_the_css_dr
         assert size * max(low, PHONE_CHART_WIDTH) / charts.WIDTH >= 9, (low, size)
     # The bands, widths and sizes are the ones charts.py places its x labels for.
     assert sorted(bands) == sorted(charts.TICK_BANDS)
+
+
+@pytest.mark.parametrize("questions", [1, 3, 6, 12])
+def test_a_bars_value_is_drawn_at_the_axis_labels_size_where_it_fits_its_column_and_inside_the_chart(questions):
+    """Before: the values stayed 11 units at every width, 5 px tall on a phone, and a full bar's went over the top
+    edge once drawn larger. Now each is drawn in the bands where it fits its column (the table has every value); a
+    full bar leaves room above it for its value at the largest size, and a bar below zero has its value above the
+    zero line, clear of the x labels."""
+    alphas = [1.0, -0.2, *[0.5] * (questions - 2)][:questions]
+    rows = [{"question": f"q{n}", "alpha": alpha, "units": 30} for n, alpha in enumerate(alphas)]
+    svg = svg_of(parse(charts.agreement_chart(rows)))
+    values = [text for text in svg.iter(f"{SVG}text") if "bar-value" in text.get("class", "").split()]
+    zero = float(svg.find(f".//{SVG}line[@class='baseline']").get("y1"))
+    slot = (charts.WIDTH - charts.RIGHT - float(svg.find(f".//{SVG}line[@class='baseline']").get("x1"))) / questions
+
+    for band, _, size in tick_bands_in_css():
+        shown = [text for text in values if f"on-{band}" in text.get("class").split()]
+        # Widths by the charts' own estimate, which test_the_label_width_estimate_… holds to what chromium draws
+        # (tests/browser/test_chart_labels.py measures these labels drawn).
+        assert all(charts.text_width(text.text, size) <= slot for text in shown), band
+        assert all(float(text.get("y")) - 0.8 * size >= 0 for text in shown), band
+        assert not overlapping([extent(text, charts.text_width(text.text, size)) for text in shown]), band
+        if questions <= 6 or size == 11:
+            assert len(shown) == questions, band  # every value, unless twelve columns on a narrow chart
+    assert values[0].text == "1.000" and float(values[0].get("y")) < zero
+    if questions > 1:
+        assert values[1].text == "-0.200" and float(values[1].get("y")) == pytest.approx(zero - 4)
+
+
+def test_why_a_bar_is_missing_is_said_where_it_fits_its_column_and_a_dash_where_it_does_not():
+    """ "too few items" is wider than a column of five at the larger sizes: there a dash stands in (the tooltip and the
+    table say why), never a label running into the next column."""
+    rows = [{"question": f"q{n}", "alpha": 0.0, "units": 1} for n in range(5)]
+    svg = svg_of(parse(charts.agreement_chart(rows)))
+    missing = [text for text in svg.iter(f"{SVG}text") if "bar-missing" in text.get("class", "").split()]
+    slot = (charts.WIDTH - charts.RIGHT - float(svg.find(f".//{SVG}line[@class='baseline']").get("x1"))) / 5
+
+    for band, _, size in charts.TICK_BANDS:
+        shown = [text for text in missing if f"on-{band}" in text.get("class").split()]
+        assert len(shown) == 5, band  # one for each bar
+        assert all(charts.text_width(text.text, size) <= slot for text in shown), band
+    assert {text.text for text in missing if "on-wide" in text.get("class")} == {"too few items"}
+    assert {text.text for text in missing if "on-phone" in text.get("class")} == {"—"}
 
 
 def week_label_width(text: str, size: float) -> float:

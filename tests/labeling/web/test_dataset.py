@@ -28,7 +28,7 @@ from labeling.services.version_files import render_version_files, sweep_supersed
 from tests.conftest import Api
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.labeling import label_outputs
-from tests.helpers.rubrics import QUESTIONS, RATING
+from tests.helpers.rubrics import CHOICE, QUESTIONS, RATING
 from tests.outbox import enqueued, run_as_worker
 
 
@@ -308,6 +308,26 @@ def test_the_detail_page_warns_where_a_question_changed_meaning_between_the_rubr
     [shown] = re.findall(r"<p>(.*?)</p>", block, re.S)
     assert html_unescape(re.sub(r"<[^>]+>", "", shown)) == changed["warning"]
     assert "`helpful`: rating 1–5 in v1, 1–7 in v2" in changed["warning"]
+
+
+def test_an_override_in_an_option_named_in_a_warning_reverses_none_of_the_warnings_other_words(
+    engineer_client, project, dataset
+):
+    """The page isolated the whole sentence in one <bdi>: a U+202E in an option then reversed the rest of the sentence
+    ("in v2: filter on `rubric_version`…"). Each option is isolated on its own, as the Hugging Face card does."""
+    label_outputs(project, 2)
+    build_version(dataset_id=dataset.pk)
+    options = ["friendly", "curt", "\u202erude"]
+    publish_rubric(project=project, questions=[{**q, "options": options} if q is CHOICE else q for q in QUESTIONS])
+    label_outputs(project, 2, start=100)
+    build_version(dataset_id=dataset.pk)
+
+    html = engineer_client.get(urls(project)["detail"]).content.decode()
+
+    block = re.search(r'<tr data-question-changes="2".*?</tr>', html, re.S).group(0)
+    [shown] = [html_unescape(p) for p in re.findall(r"<p>(.*?)</p>", block, re.S) if "`tone`" in p]
+    assert '"curt", \u2068"\u202erude"\u2069) in v2' in shown
+    assert shown.endswith("filter on `rubric_version` before you compare values") and "<bdi>" not in shown
 
 
 def test_the_detail_page_runs_a_fixed_number_of_queries(engineer_client, project, dataset, django_assert_num_queries):

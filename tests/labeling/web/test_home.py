@@ -227,3 +227,16 @@ def test_the_home_page_runs_a_fixed_number_of_queries(client, db, count, django_
 
     assert len(response.context["projects"]) == count
     assert response.content.decode().count('class="notice held-paused"') == len(range(0, count, 3))
+
+
+def test_an_operator_outside_a_project_reads_operator_view_on_its_page_as_on_the_home_page(client, project):
+    """The project's page named the operator's access "Staff view", a name left from when is_staff gave it."""
+    operator = UserFactory(username="opal")
+    operator.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    client.force_login(operator)
+
+    home = client.get("/").content.decode()
+    page = client.get(f"/p/{project.slug}/").content.decode()
+
+    assert "Operator view" in home
+    assert "Operator view" in page and "Staff view" not in page

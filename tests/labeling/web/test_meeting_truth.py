@@ -117,18 +117,38 @@ def test_a_change_from_a_week_of_too_few_items_is_not_shown_as_a_change(client, 
     assert markdown.count("too few items to compare") == 2 and "+18.8 pts" not in markdown
 
 
-def test_agreement_on_one_item_says_one_item(client, project, lead, rubric):
+def test_agreement_on_too_few_items_is_no_figure_and_says_why(client, project, lead, rubric):
+    """One item with two labels gave "Agreement 0.000" in the tile, the report and the chart, as if the experts never
+    agreed (two labels that agree give no α at all). Under the minimum sample (5 items) the page and the report say the
+    items are too few instead of a number; the API keeps the number, flagged (`too_few_items`)."""
     created_weeks_ago(project, 10)
     queue = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=2)
     week = calendar.current_week(project)
+    store_week(project, queue, week - timedelta(days=7), passes=5, n=6, alpha=0.5, labels=12)
     store_week(project, queue, week, passes=1, n=1, alpha=0.0, labels=2)
     client.force_login(lead)
 
     html = client.get(url("meeting-week", project, week_label(week))).content.decode()
     markdown = client.get(url("meeting-markdown", project, week_label(week))).content.decode()
 
-    assert "1 item with two labels or more" in tile(html, "alpha")
-    assert "0.000 (1 item)" in markdown
+    alpha = tile(html, "alpha")
+    assert "α) — correct" in alpha and "0.000" not in alpha
+    assert "1 item with two labels or more: too few for an agreement figure (5 needed)" in alpha
+    assert "— (1 item: too few for an agreement figure)" in markdown and "0.000 (1 item)" not in markdown
+    chart = html.split('data-chart="agreement"')[1].split("</figure>")[0]
+    assert '<rect class="bar' not in chart and "too few items" in chart
+
+    dashboard = client.get(url("dashboard", project)).content.decode()
+    trend = dashboard.split('data-chart="alpha-trend"')[1].split("</figure>")[0]
+    assert trend.count('class="point') == 1 and 'data-value="0.5000"' in trend  # last week's 6 items only
+    assert "1 item: too few for an agreement figure" in trend
+    bars = dashboard.split('data-chart="agreement"')[1].split("</figure>")[0]
+    assert '<rect class="bar' not in bars and "too few items" in bars
+    report = client.get(f"/api/v1/cycles/{week_label(week)}/report?project={project.slug}").json()
+    assert report["headline"]["alpha"] | {"question": None} == {
+        "question": None, "value": 0.0, "units": 1, "too_few_items": True, "previous": 0.5, "change": None,
+        "too_few_to_compare": True, "previous_units": 6,
+    }  # fmt: skip
 
 
 def test_the_projects_first_week_is_not_compared_with_the_week_before_it(client, project, lead, expert, rubric):

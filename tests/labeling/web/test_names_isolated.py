@@ -200,7 +200,8 @@ def test_the_project_pages_crumb_is_its_name_not_its_slug(client, lead, project)
     html = client.get("/p/project-1/").content.decode()
 
     crumbs = html.split('<nav class="crumbs" aria-label="Breadcrumb">')[1].split("</nav>")[0]
-    assert crumbs.endswith("<bdi>客服助手</bdi>") and "project-1" not in crumbs
+    # The crumb names the page the user is on, as a breadcrumb's last item does (WAI-ARIA's breadcrumb pattern).
+    assert crumbs.endswith('<span aria-current="page"><bdi>客服助手</bdi></span>') and "project-1" not in crumbs
 
 
 # A person's name: a username or full name (which single sign-on takes from the identity provider's claims, any

@@ -1,8 +1,11 @@
 """The new-project page's three starts: a template (its rubric and queues), from scratch, or a copy of a project the
 user leads (operators: any). A forged POST naming a project the user may not copy is a 404 and creates nothing."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils.html import escape
 
 from labeling.models import Item, Membership, Project, Queue, Rubric
 from labeling.services.queues import QueueValues, create_queue
@@ -55,7 +58,19 @@ def test_the_page_shows_each_templates_queues(client, db):
 
     for template in TEMPLATES:
         assert f'data-template-queues="{template.key}"' in page
-        assert all(queue["description"] in page for queue in template.queues)
+        assert all(escape(queue["description"]) in page for queue in template.queues)
+    # The numbers come from the settings the queues will be created with, not from the descriptions.
+    assert "(all it matches, no weekly quota, 1 expert each)" in page  # thumbs down
+    assert "(20 % of what its rule matches, up to 50 items a week, 2 experts each)" in page  # answer quality's sample
+    assert "(12 % of what its rule matches, up to 40 items a week, 2 experts each)" in page  # support reply's sample
+
+
+def test_no_starter_queue_description_states_a_number_that_its_settings_can_change():
+    """A description is stored once; the numbers a lead can change would go stale in it."""
+    numbers = re.compile(r"\d|\b(one|two|three|five|eight|ten|twice|half|third)\b", re.IGNORECASE)
+    for template in [*TEMPLATES, SCRATCH]:
+        for queue in starter_queues(template if template == SCRATCH else template.key):
+            assert not numbers.search(queue["description"]), queue["description"]
 
 
 def test_a_lead_is_offered_the_projects_they_lead_to_copy(client, staff_lead, other_project):

@@ -12,7 +12,17 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.metrics.quality import wilson_interval
-from labeling.models import Alert, AlertRule, AlertState, CycleStatus, Project, ProjectWeek, Queue, ReviewCycle
+from labeling.models import (
+    AgreementMetric,
+    Alert,
+    AlertRule,
+    AlertState,
+    CycleStatus,
+    Project,
+    ProjectWeek,
+    Queue,
+    ReviewCycle,
+)
 from labeling.rules.calendar import current_week
 from labeling.rules.weekly_close import close_due_at
 from labeling.services.alerts import evaluate_alerts
@@ -75,6 +85,23 @@ def test_an_operator_sees_each_projects_planted_figures(client, operator):
         assert _cell(row, "ingest_errors") == str(figures.ingest_errors)
         assert f'href="/p/{project.slug}/meeting/"' in row
         assert "<svg" in _cell_html(row, "trend") and "<polyline" in _cell_html(row, "trend")
+
+
+def test_an_agreement_over_too_few_items_shows_no_figure(client, operator):
+    """Last week's α of a project whose week had 2 items with two labels showed as "0.30", like any other project's; it
+    says "too few items" instead (fewer than 5, as on the meeting page), and sorts with the projects that have none."""
+    projects = plant_projects(3)
+    last_week = current_week(projects[0]) - timedelta(days=7)
+    AgreementMetric.objects.filter(project=projects[0], week=last_week).update(units=2)
+    client.force_login(operator)
+
+    html = client.get("/platform/").content.decode()
+
+    rows = _rows(html)
+    assert _cell(rows[projects[0].slug], "agreement").startswith("too few items")
+    assert _cell(rows[projects[1].slug], "agreement").startswith(f"{planted(1).alpha:.2f}")
+    ordered = _order(client.get("/platform/?sort=agreement&dir=desc").content.decode())
+    assert ordered[-1] == projects[0].slug
 
 
 def _cell_html(row_html: str, column: str) -> str:

@@ -68,7 +68,8 @@ class Metrics:
 
     def agreement(self, *, from_: str | None = None, to: str | None = None, question: str | None = None) -> Records:
         """Per week and question: Krippendorff's alpha, Fleiss' and Cohen's kappa (`alpha_at_interval_level`, alias
-        `alpha_interval`: alpha at the interval level for ratings, not a confidence interval); `.table("experts")`:
+        `alpha_interval`: alpha at the interval level for ratings, not a confidence interval; `too_few_items`: true
+        when under 5 items had two labels, too few for the figures to mean anything); `.table("experts")`:
         each expert's agreement with the gold answers (`gold_rate`: with the majority, their own answer included, so
         1.0 with two labels per item unless a lead settled a tie)."""
         return self._get("agreement", "results", from_=from_, to=to, question=question)

@@ -46,7 +46,7 @@ def fill_closed_zones(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0056_cycle_closed_in_time_zone"),
+        ("labeling", "0057_template_queue_descriptions"),
     ]
 
     operations = [
