@@ -218,6 +218,55 @@ def test_the_one_letter_shortcuts_can_be_turned_off_for_this_browser(page, live_
     assert page.locator("input[name=q-correct][value=yes]").is_checked()
 
 
+ONE_KEY_ACTIONS = {"#skip-form button": "s", "#flag-box summary": "f", "#comment-body": "c", "#keys-open": "?"}
+
+
+def test_every_one_key_action_declares_its_key_until_one_key_shortcuts_are_turned_off(
+    page, live_server, expert, project, queue
+):
+    """A screen reader says the key of each action with one (the comment box's `c` as Skip's `s`), and none of them
+    once the one-key shortcuts are off: they then do nothing."""
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    for selector, key in ONE_KEY_ACTIONS.items():
+        expect(page.locator(selector)).to_have_attribute("aria-keyshortcuts", key)
+
+    page.locator("#keys-open").click()
+    page.get_by_role("checkbox", name="One-key shortcuts").uncheck()
+    page.keyboard.press("Escape")
+
+    for selector in ONE_KEY_ACTIONS:
+        expect(page.locator(selector)).not_to_have_attribute("aria-keyshortcuts", ONE_KEY_ACTIONS[selector])
+    expect(page.locator("#submit-label")).to_have_attribute("aria-keyshortcuts", "Enter")
+
+
+def test_the_shortcut_list_shows_only_the_keys_that_work_with_one_key_shortcuts_off(
+    page, live_server, expert, project, queue
+):
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    page.locator("#keys-open").click()
+    shortcuts = page.locator("#keys-overlay table.keys")
+    expect(shortcuts.get_by_role("row", name="Skip this item")).to_be_visible()
+
+    page.get_by_role("checkbox", name="One-key shortcuts").uncheck()
+
+    for what in ["Skip this item", "Write a comment", "Answer the active yes/no question", "Show or hide this list"]:
+        expect(shortcuts.get_by_role("row", name=what)).to_be_hidden()
+    expect(shortcuts.get_by_role("row", name="Submit the label and go to the next item")).to_be_visible()
+    arrows = shortcuts.get_by_role("row", name="Next / previous question")
+    assert arrows.locator("td").first.inner_text().split() == ["↓", "/", "↑"]  # the arrows still work, not j and k
+
+    page.keyboard.press("Escape")
+    page.reload()  # the choice is kept in this browser, and so is the list it gives
+    page.locator("#keys-open").click()
+    expect(shortcuts.get_by_role("row", name="Write a comment")).to_be_hidden()
+    page.get_by_role("checkbox", name="One-key shortcuts").check()
+    expect(shortcuts.get_by_role("row", name="Write a comment")).to_be_visible()
+
+
 def test_a_message_the_screen_writes_itself_is_in_a_named_region(page, live_server, expert, project, queue):
     """A message label.js writes (the server did not answer) sits in the "Messages" region, as the server's do, not
     outside every landmark where a screen reader's list of regions never finds it."""
