@@ -292,7 +292,6 @@ def _text_choices(case, key: str, current: Any, data: QueryDict | None) -> dict:
         pick, own = "", ""
     for choice in choices:
         choice["checked"] = choice["value"] == pick
-        choice["by"] = " and ".join(choice["experts"])
     picked_text = any(choice["checked"] for choice in choices)
     return {
         "choices": choices,

@@ -185,7 +185,7 @@ def test_the_case_shows_each_experts_answers_by_name_and_the_automatic_result(le
     assert not [o for o in correct["field"].options if o.checked]
     # The experts' corrections are offered to pick, one radio each, by name.
     fix = next(q for q in response.context["questions"] if q["key"] == "fix")
-    assert [c["by"] for c in fix["texts"]["choices"]] == ["erin", "ezra"]
+    assert [c["experts"] for c in fix["texts"]["choices"]] == [["erin"], ["ezra"]]
     assert "Parcels take 2 to 4 days." in html
     # The AI output is rendered as sanitised Markdown.
     assert "<strong>Friday</strong>" in html
@@ -684,4 +684,4 @@ def test_a_decision_set_aside_by_a_new_scale_is_shown_on_the_item(lead_client, p
 
     page = unescape(lead_client.get(item_url(project, item)).content.decode())
 
-    assert "Set aside: decided 5 under version 1, which asked this question differently" in page
+    assert "Set aside: decided <bdi>5</bdi> under version 1, which asked this question differently" in page

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from labeling.models import Queue
+from labeling.models import Label, Queue
 from labeling.reports import md_text, report_markdown
 from labeling.rules.text import DIRECTIONAL_FORMATTING
+from labeling.services.labels import submit_label
+from labeling.services.resolution import resolve_item
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.labeling import label_outputs, make_items, take
@@ -174,6 +176,45 @@ def test_an_override_in_a_rubric_question_reverses_nothing_after_it(client, expe
     for name, response in pages.items():
         assert response.status_code == 200, name
         assert all_isolated(response.content.decode()), name
+
+
+@pytest.mark.django_db
+def test_an_override_in_an_option_or_an_experts_name_reverses_nothing_after_it_on_the_adjudication_pages(
+    client, lead, project
+):
+    """An option's name is shown as the automatic answer, in the votes, and as a decision set aside by a new rubric
+    version; an expert's name in "Use …'s text": each is isolated, on the item's page and in the list's ties."""
+    options = ["calm", OVERRIDE]
+    questions = [
+        {"key": "tone", "kind": "choice", "prompt": "Tone?", "options": options},
+        {"key": "critique", "kind": "text", "prompt": "Critique", "required": False},
+    ]
+    rubric = publish_rubric(project=project, questions=questions)
+    experts = [UserFactory(username=OVERRIDE), UserFactory(username="lab1")]
+    for user in experts:
+        MembershipFactory(project=project, user=user, role="expert")
+    agreeing = [{"tone": OVERRIDE, "critique": "Too curt."}] * 2
+    [agreed] = label_outputs(project, answers=agreeing, experts=experts, rubric=rubric)
+    [tie] = label_outputs(project, answers=[{"tone": OVERRIDE}, {"tone": "calm"}], experts=experts, rubric=rubric)
+    client.force_login(lead)
+    pages = {
+        name: f"/p/{project.slug}/manage/adjudication/{item.pk}/" for name, item in [("agreed", agreed), ("tie", tie)]
+    }
+    pages["list"] = f"/p/{project.slug}/manage/adjudication/"
+    assert client.post(pages["tie"], {"q-tone": OVERRIDE}).status_code == 302
+    rewritten = publish_rubric(project=project, questions=[{**questions[0], "options": [*options, "stern"]}])
+    for label in Label.objects.filter(item=tie).select_related("expert"):
+        submit_label(expert=label.expert, item=tie, rubric=rewritten, answers={"tone": label.answers["tone"]})
+    resolve_item(item_id=tie.pk)
+
+    for name, url in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, name
+        # An expert's data-* attribute is read by scripts, and an answer in an element with a `dir` of its own is
+        # isolated by the HTML style sheet: what is left must be isolated alone.
+        html = re.sub(r'data-[\w-]+="[^"]*"', "", response.content.decode())
+        assert all_isolated(re.sub(r'<(\w+)\b[^>]*\bdir="auto"[^>]*>[^<]*</\1>', "", html)), name
+    assert "Set aside: decided <bdi>" in client.get(pages["tie"]).content.decode()
 
 
 @pytest.mark.django_db
