@@ -72,3 +72,19 @@ def test_the_lead_pages_let_outputs_and_answers_take_their_own_direction(client,
         assert_all_auto(adjudication, marker)
     assert all('dir="auto"' in textarea for textarea in re.findall(r"<textarea[^>]*>", adjudication))
     assert_all_auto(meeting, "KP-123456")
+
+
+def test_the_explore_sessions_gold_answer_takes_its_own_direction(client, lead, expert, other_expert, project):
+    """A gold answer is an option's name or an expert's text: in Hebrew it reads right to left, as the labels beside it
+    do, and stays in its own box among the page's English words."""
+    tone = "רגוע"
+    questions = [{"key": "tone", "kind": "choice", "prompt": "How does it sound?", "options": ["friendly", tone]}]
+    rubric = publish_rubric(project=project, questions=questions)
+    agreeing = ({"tone": tone}, {"tone": tone})
+    label_outputs(project, 1, answers=agreeing, experts=[expert, other_expert], rubric=rubric, session_id="s-1")
+    client.force_login(lead)
+
+    session = client.get(f"/p/{project.slug}/explore/session?id=s-1").content.decode()
+
+    assert 'class="gold"' in session
+    assert_all_auto(session, tone)
