@@ -285,6 +285,27 @@ def test_a_message_the_screen_writes_itself_is_in_a_named_region(page, live_serv
     assert current_item(page) == item
 
 
+def test_the_status_region_and_the_messages_stay_inside_main_through_the_swaps(
+    page, live_server, expert, project, queue
+):
+    """Nothing of the screen is outside a landmark, and the messages open <main>, where "Skip to main content" lands:
+    the status region label.js keeps through the swaps and the messages the server sends with the next item."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    expect(page.locator("main > #screen-status")).to_have_count(1)
+    mark_status_region(page)
+
+    for key in KEYS:
+        page.keyboard.press(key)
+    press_and_follow(page, "Enter")
+
+    expect(page.locator("main > #screen-status[data-first='1']")).to_have_count(1)
+    expect(page.locator("#screen-status")).to_have_count(1)
+    expect(page.locator("main > .messages:first-child")).to_contain_text(f"Label saved for item {first}")
+    assert page.evaluate("[...document.body.children].map(child => child.tagName)") == ["A", "HEADER", "MAIN"]
+
+
 def test_a_skip_says_so_with_an_undo_that_hands_the_item_back(page, live_server, expert, project, queue):
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)

@@ -135,20 +135,33 @@
   }
 
   // Put the screen the server answered in place of this one, under its own address, with `answers` (see bind). The
-  // body's content and attributes are replaced, not the body: the status region stays the one a screen reader watches.
+  // content and attributes of the body and of <main> are replaced, not those elements: the status region in <main>
+  // stays the one a screen reader watches.
   function show(html, url, answers) {
     var next = new DOMParser().parseFromString(html, "text/html");
     next.querySelectorAll("script").forEach(function (script) { script.remove(); });  // this one is running
     document.title = next.title;
     var region = statusRegion();
+    var main = region.parentNode;
     var incoming = document.adoptNode(next.body);
+    var incomingMain = incoming.querySelector(":scope > main");
+    if (!incomingMain) {  // a page without the site's layout (bare.html: the service is unavailable): all in <main>
+      incomingMain = document.createElement("main");
+      incomingMain.append.apply(incomingMain, Array.prototype.slice.call(incoming.childNodes));
+      incoming.append(incomingMain);
+    }
+    takeAttributes(document.body, incoming);
+    takeAttributes(main, incomingMain);
+    Array.prototype.slice.call(main.childNodes).forEach(function (node) { if (node !== region) node.remove(); });
+    while (incomingMain.firstChild) main.insertBefore(incomingMain.firstChild, region);
     var body = document.body;
-    Array.prototype.slice.call(body.attributes).forEach(function (attribute) { body.removeAttribute(attribute.name); });
-    Array.prototype.slice.call(incoming.attributes).forEach(function (attribute) {
-      body.setAttribute(attribute.name, attribute.value);
+    Array.prototype.slice.call(body.childNodes).forEach(function (node) { if (node !== main) node.remove(); });
+    var beforeMain = true;
+    Array.prototype.slice.call(incoming.childNodes).forEach(function (node) {
+      if (node === incomingMain) beforeMain = false;
+      else if (beforeMain) body.insertBefore(node, main);
+      else body.append(node);
     });
-    Array.prototype.slice.call(body.childNodes).forEach(function (node) { if (node !== region) node.remove(); });
-    while (incoming.firstChild) body.insertBefore(incoming.firstChild, region);
     var target = new URL(url, location.href);
     if (target.href !== location.href) history.pushState({ screen: true }, "", target.href);
     window.scrollTo(0, 0);
@@ -196,7 +209,17 @@
     }
   }
 
-  // The polite status region of the labeling screen, made once and kept through every swap (show).
+  function takeAttributes(element, from) {
+    Array.prototype.slice.call(element.attributes).forEach(function (attribute) {
+      element.removeAttribute(attribute.name);
+    });
+    Array.prototype.slice.call(from.attributes).forEach(function (attribute) {
+      element.setAttribute(attribute.name, attribute.value);
+    });
+  }
+
+  // The polite status region of the labeling screen, made once and kept through every swap (show): in <main>, with
+  // the messages, so that nothing of the page is outside a landmark.
   function statusRegion() {
     var region = document.getElementById("screen-status");
     if (!region) {
@@ -205,7 +228,7 @@
       region.className = "sr-only";
       region.setAttribute("role", "status");
       region.setAttribute("aria-live", "polite");
-      document.body.append(region);
+      document.querySelector("main").append(region);
     }
     return region;
   }
@@ -249,11 +272,12 @@
   function notice(text, link, kind) {
     var box = document.querySelector(".messages");
     if (!box) {
-      // The region base.html draws for the server's messages: named, so a screen reader lists it with the landmarks.
+      // The region base.html draws for the server's messages, at the top of <main>: named, so a screen reader lists
+      // it with the landmarks.
       box = document.createElement("section");
       box.className = "messages";
       box.setAttribute("aria-label", "Messages");
-      document.querySelector("main").before(box);
+      document.querySelector("main").prepend(box);
     }
     var line = document.createElement("p");
     line.className = "message " + (kind || "error");

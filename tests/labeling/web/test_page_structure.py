@@ -89,6 +89,19 @@ def test_flash_messages_sit_in_a_named_region(lead_client, project):
     assert "section" in inside
 
 
+def test_flash_messages_open_the_main_landmark_so_the_skip_link_does_not_pass_them(lead_client, project):
+    """As GOV.UK's notification banners: a message is the first thing in <main>, where "Skip to main content" lands,
+    not between the top bar and <main>, where a keyboard or screen reader user who skips the top bar never hears it."""
+    response = lead_client.post(
+        f"/p/{project.slug}/manage/members/invite", {"email": "new@example.com", "role": "expert"}
+    )
+    page = elements(lead_client.get(response["Location"]).content.decode())
+
+    main_at = next(at for at, element in enumerate(page.order) if element[0] == "main")
+    tag, attributes, inside = page.order[main_at + 1]
+    assert (tag, attributes.get("class"), inside[-1]) == ("section", "messages", "main")
+
+
 @pytest.mark.parametrize(
     "path",
     ["/p/{slug}/explore/", "/p/{slug}/datasets/new", "/p/{slug}/manage/queues/new", "/me/password"],
