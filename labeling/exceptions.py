@@ -1,6 +1,7 @@
 """Domain errors. Services raise these; api/exceptions.py and the web views map them to responses."""
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from django.utils.translation import ngettext
 
@@ -105,6 +106,18 @@ class InvalidAccount(InvalidInput):
     def __init__(self, problems: dict[str, list[str]]):
         super().__init__(" ".join(message for messages in problems.values() for message in messages))
         self.problems = problems
+
+
+class FlagAlreadyResolved(InvalidInput):
+    """A flag someone else resolved before. The message holds the name as it is; a page that shows it among its own
+    words asks `saying` with the name isolated (rules.text.isolated), so no marks reach an API or a log."""
+
+    def __init__(self, *, resolved_by: str, resolved_on: date):
+        self.resolved_by, self.resolved_on = resolved_by, resolved_on
+        super().__init__(self.saying(resolved_by))
+
+    def saying(self, who: str) -> str:
+        return f"This flag was already resolved by {who} on {self.resolved_on:%Y-%m-%d}."
 
 
 class InvalidWeek(InvalidInput):

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from labeling.exceptions import CycleClosed, DomainError, InvalidInput, NotFound
+from labeling.exceptions import CycleClosed, DomainError, FlagAlreadyResolved, InvalidInput, NotFound
 from labeling.models import (
     AuditEvent,
     Comment,
@@ -202,7 +202,7 @@ def resolve_flag(*, lead, project, flag_id: int, note: str = "") -> Flag:
         if flag.resolved_by_id == lead.pk and is_recent(flag.resolved_at):
             return flag
         who = flag.resolved_by.username if flag.resolved_by else "a former member"
-        raise InvalidInput(f"This flag was already resolved by {who} on {flag.resolved_at:%Y-%m-%d}.")
+        raise FlagAlreadyResolved(resolved_by=who, resolved_on=flag.resolved_at.date())
     flag.resolved_at, flag.resolved_by = timezone.now(), lead
     flag.resolution_note = words_as_stored(item, note, limit)
     flag.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])

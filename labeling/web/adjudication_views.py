@@ -18,11 +18,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import InvalidAnswers, InvalidInput, NotFound
+from labeling.exceptions import FlagAlreadyResolved, InvalidAnswers, InvalidInput, NotFound
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
 from labeling.rules.gold import changed_by_lead, gold_answer, open_ties
 from labeling.rules.ids import id_from_text
+from labeling.rules.text import isolated
 from labeling.selectors import gold
 from labeling.selectors.discussion import discussed_item, item_discussion
 from labeling.services import labels
@@ -87,7 +88,8 @@ def flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
             lead=request.user, project=project, flag_id=flag_id, note=request.POST.get("note", "")
         )
     except InvalidInput as exc:
-        messages.error(request, exc.message)
+        said = exc.saying(isolated(exc.resolved_by)) if isinstance(exc, FlagAlreadyResolved) else exc.message
+        messages.error(request, said)
         item_id = id_from_text(request.POST.get("item", ""))
         if item_id is None or item_id < 0:
             return redirect("labeling:adjudication", slug=project.slug)

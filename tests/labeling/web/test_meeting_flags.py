@@ -7,10 +7,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from labeling.exceptions import InvalidInput
 from labeling.models import AuditEvent, Flag, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
-from labeling.services.labels import comment_on_item, flag_item
+from labeling.services.labels import comment_on_item, flag_item, resolve_flag
 from tests.factories import MembershipFactory, created_weeks_ago
 from tests.helpers.labeling import label_outputs
 from tests.helpers.reports import flagged_item
@@ -136,6 +137,25 @@ def test_a_flag_resolved_by_another_lead_is_not_resolved_again(client, project, 
     flag.refresh_from_db()
     assert flag.resolution_note == "Done"
     assert not AuditEvent.objects.filter(action="flag.resolved").exists()
+
+
+def test_the_name_of_the_lead_who_resolved_a_flag_first_is_isolated_in_the_pages_message_only(
+    client, project, lead, complete_flagged
+):
+    """A username (from single sign-on: any text) with a right-to-left override reverses nothing after it in the
+    message; the service's own words (what an API or a log would carry) hold the name as it is, without marks."""
+    flag = complete_flagged.flags.get()
+    other_lead = MembershipFactory(project=project, role="lead", user__username="LTR \u202eH 794 Item").user
+    flag.resolved_at, flag.resolved_by = timezone.now() - timedelta(hours=1), other_lead
+    flag.save()
+    client.force_login(lead)
+
+    response = client.post(url("flag-resolve", project, flag.pk), {"note": "Again", "item": flag.item_id}, follow=True)
+
+    assert f"already resolved by \u2068{other_lead.username}\u2069 on " in response.content.decode()
+    with pytest.raises(InvalidInput) as refused:
+        resolve_flag(lead=lead, project=project, flag_id=flag.pk)
+    assert f"already resolved by {other_lead.username} on " in refused.value.message
 
 
 @pytest.mark.parametrize("item", ["٣", "²", "99999999999999999999", ""])
