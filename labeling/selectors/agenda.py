@@ -3,22 +3,23 @@
 A closed week's report is its record and stays as frozen (the export and the API serve it so). During the meeting a
 lead decides the items it lists and resolves the flags; the page marks each adjudication item no longer waiting, with
 how it was settled, and each flag resolved since, with who resolved it, from the live rows (`agenda_since_close`).
+The person's name is given apart from the words, as it is stored: the page isolates it (a <bdi>) where it shows it.
 The running week's agenda is built live, so a resolved flag is simply not on it (`selectors.report._flag_agenda`).
 """
 
 from datetime import datetime
 
 from labeling.models import Flag, Item, Project, ResolutionStatus
-from labeling.rules.text import isolated
 
 DECIDED_SINCE = "decided since the close"
-RESOLVED_SINCE = "resolved since the close"
+FORMER_MEMBER = "a former member"  # who did it, once their account is gone
 
 
 def agenda_since_close(project: Project, agenda: dict, *, closed_at: datetime | None) -> dict:
-    """The agenda with each adjudication entry's `since` (None while it still waits, else a sentence saying how it was
-    settled after `closed_at`) and `decided_since`, how many were; and each flag's `resolved` (None while open, else
-    who resolved it) with `resolution_note`, and `resolved_since`, how many were (a query per non-empty list)."""
+    """The agenda with each adjudication entry's `since` (None while it still waits, else `said`, how it was settled
+    after `closed_at`, and `by`, who recorded its gold, if someone did) and `decided_since`, how many were; and each
+    flag's `resolved` (None while open, else `by`, who resolved it) with `resolution_note`, and `resolved_since`, how
+    many were (a query per non-empty list)."""
     rows = [row for row in agenda.get("adjudication") or [] if isinstance(row, dict)]
     ids = {row.get("item_id") for row in rows} - {None}
     live = {}
@@ -61,20 +62,18 @@ def _flag_resolved(row: dict, resolved: tuple | None) -> dict:
     if resolved is None:
         return {**row, "resolved": None, "resolution_note": ""}
     by, note = resolved
-    who = isolated(by) if by else "a former member"  # a username (any text, from single sign-on) in a sentence
-    return {**row, "resolved": f"{RESOLVED_SINCE} by {who}", "resolution_note": note}
+    return {**row, "resolved": {"by": by or FORMER_MEMBER}, "resolution_note": note}
 
 
-def _settled(state: tuple | None, closed_at: datetime | None) -> str | None:
-    """How an item the frozen agenda lists as waiting was settled since, or None while it still waits."""
+def _settled(state: tuple | None, closed_at: datetime | None) -> dict | None:
+    """How an item the frozen agenda lists as waiting was settled since (and by whom), or None while it still waits."""
     if state is None:
-        return "no longer waiting: the item was erased"
+        return {"said": "no longer waiting: the item was erased", "by": None}
     status, adjudicated_at, adjudicated_by = state
     if status == ResolutionStatus.NEEDS_ADJUDICATION:
         return None
     if status is None:  # a label was taken back: the item needs labels again before it has a gold answer
-        return "no longer waiting: the item needs labels again"
+        return {"said": "no longer waiting: the item needs labels again", "by": None}
     if adjudicated_at is not None and (closed_at is None or adjudicated_at >= closed_at):
-        who = isolated(adjudicated_by) if adjudicated_by else "a former member"
-        return f"{DECIDED_SINCE}: gold recorded by {who}"
-    return f"{DECIDED_SINCE}: the labels no longer tie"
+        return {"said": f"{DECIDED_SINCE}: gold recorded by", "by": adjudicated_by or FORMER_MEMBER}
+    return {"said": f"{DECIDED_SINCE}: the labels no longer tie", "by": None}

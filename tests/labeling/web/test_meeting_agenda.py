@@ -65,7 +65,7 @@ def test_an_item_decided_after_the_close_is_marked_done_on_the_meeting_page_whil
     block = agenda_block(html, "Needs adjudication")
     assert re.search(r'<span class="count">2</span>\s*<span class="since">1 decided since the close</span>', block)
     done = block.split(f'data-item="{decided.pk}"')[1].split("</li>")[0]
-    assert f"decided since the close: gold recorded by \u2068{lead.username}\u2069" in done
+    assert f"decided since the close: gold recorded by <bdi>{lead.username}</bdi>" in done  # isolated by the page
     assert f'data-item="{waiting.pk}"' in block
     still = block.split(f'data-item="{waiting.pk}"')[1].split("</li>")[0]
     assert "since the close" not in still

@@ -117,7 +117,7 @@ def test_a_flag_resolved_after_the_close_is_marked_on_the_closed_weeks_page_whil
     block = flag_block(html)
     assert '<span class="since">1 resolved since the close</span>' in block
     done = block.split("Resolved since the close")[1]
-    assert f'data-flag="{flag.pk}"' in done and f"resolved since the close by {lead.username}" in done
+    assert f'data-flag="{flag.pk}"' in done and f"resolved since the close by <bdi>{lead.username}</bdi>" in done
     assert "Talked it through" in done
     cycle.refresh_from_db()
     assert cycle.report == frozen
