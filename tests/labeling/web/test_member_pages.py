@@ -493,7 +493,7 @@ def test_someone_signed_in_with_another_email_is_refused(client, project, lead, 
     for response in (client.get(f"/invitations/{issued.token}"), client.post(f"/invitations/{issued.token}")):
         assert response.status_code == 403
         page = response.content.decode()
-        assert "This invitation is for n…@example.com" in page
+        assert "This invitation is for <bdi>n…@example.com</bdi>" in page
         assert "nora@example.com" not in page  # masked in the heading too
     assert not Membership.objects.filter(user=outsider, project=project).exists()
     assert Invitation.objects.get().accepted_at is None

@@ -295,3 +295,38 @@ def test_an_override_in_a_username_reverses_nothing_after_it_on_the_members_page
     client.force_login(lead)
     response = client.post(f"/p/{project.slug}/manage/members/{member.pk}/remove", follow=True)
     assert f"\u2068{OVERRIDE}\u2069 was removed from" in response.content.decode()
+
+
+# An e-mail address: any text a single sign-on provider's claims or an operator gave, or a domain in Hebrew or Arabic
+# letters. Shown among the page's words (not alone in a table cell, nor in an attribute), it is isolated as a name is.
+EMAIL = re.compile(r"(?:^|\.)email$|^wrong_account$")
+
+
+def bare_emails() -> list[str]:
+    bare = []
+    for path, number, line in template_lines("*.html"):
+        line = INPUT_VALUE.sub("", re.sub(r'\b(?:data-[\w-]+|value|href)="{{[^}]*}}"', "", line))
+        line = re.sub(r"<td>{{[^}]*}}</td>", "", line)
+        for expression, filters in INTERPOLATION.findall(line):
+            if EMAIL.search(expression) and "isolate" not in filters:
+                bare.append(f"{path.relative_to(TEMPLATES)}:{number}: {{{{ {expression}{filters} }}}}")
+    return bare
+
+
+def test_every_template_isolates_the_email_addresses_it_shows_inline():
+    assert bare_emails() == []
+
+
+@pytest.mark.django_db
+def test_an_override_in_an_email_address_reverses_nothing_after_it_on_the_members_and_own_pages(client, project, lead):
+    address = "LTR\u202eH794@example.com"
+    user = UserFactory(username="omar", first_name="Omar", email=address)
+    MembershipFactory(project=project, user=user, role="expert")
+    client.force_login(lead)
+    members = client.get(f"/p/{project.slug}/manage/members/").content.decode()
+    client.force_login(user)
+    own = client.get("/me/").content.decode()
+
+    for page in (members, own):
+        shown = re.sub(r'data-[\w-]+="[^"]*"', "", page)
+        assert shown.count(address) == shown.count(f"<bdi>{address}</bdi>") > 0
