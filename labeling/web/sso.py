@@ -24,6 +24,7 @@ from django.urls import reverse
 from labeling.exceptions import Conflict
 from labeling.rules.access import is_operator
 from labeling.rules.emails import normalize_email
+from labeling.rules.text import isolated
 from labeling.selectors.invitations import has_pending_invitation
 from labeling.selectors.signin import accounts_with_email, belongs_to_a_project
 from labeling.services.invitations import accept_invitations_for_email
@@ -61,7 +62,7 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
         claims = provider_claims(sociallogin)
         email = verified_email(claims)
         if email is None:
-            shown = str(claims.get("email") or "").strip()
+            shown = isolated(str(claims.get("email") or "").strip())  # the claims are any text: isolated in a sentence
             raise refuse(
                 request,
                 f"{settings.OIDC_NAME} did not confirm that the email address {shown} is yours, so expertloop "
@@ -75,22 +76,23 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
         else:
             user = self._account_for(request, sociallogin, email, claims)
         if not user.is_active:
-            raise refuse(request, f"The account for {email} is deactivated. Ask an operator to reactivate it.")
+            address = isolated(email)
+            raise refuse(request, f"The account for {address} is deactivated. Ask an operator to reactivate it.")
         if normalize_email(user.email) == email:
             accept_invitations_for_email(user=user)
 
     def _account_for(self, request, sociallogin, email: str, claims: dict):
         """Link the provider's user to the account with this email, creating it for an invited email."""
-        accounts = accounts_with_email(email)
+        accounts, address = accounts_with_email(email), isolated(email)
         if len(accounts) > 1:
-            raise refuse(request, f"Several accounts here use {email}. Ask an operator to give each its own address.")
-        uninvited = f"Ask a lead of your project to invite {email}."
+            raise refuse(request, f"Several accounts here use {address}. Ask an operator to give each its own address.")
+        uninvited = f"Ask a lead of your project to invite {address}."
         if accounts:
             user = accounts[0]
             if user.is_active:
                 self._check_may_link(request, user, email, uninvited)
         elif not has_pending_invitation(email):
-            raise refuse(request, f"There is no account or invitation for {email} here. {uninvited}")
+            raise refuse(request, f"There is no account or invitation for {address} here. {uninvited}")
         else:
             try:
                 user = create_invited_account(
@@ -108,11 +110,12 @@ class SingleSignOnAdapter(DefaultSocialAccountAdapter):
     def _check_may_link(self, request, user, email: str, uninvited: str) -> None:
         """Refuse to link an account by its email alone unless it is a member here or invited; an operator's never
         (whoever controls the provider's emails must not become staff by asserting one)."""
+        address = isolated(email)
         if is_operator(user):
             raise refuse(
                 request,
-                f"The account for {email} is an operator's account, so signing in through {settings.OIDC_NAME} "
+                f"The account for {address} is an operator's account, so signing in through {settings.OIDC_NAME} "
                 "does not link it by its email: an operator links this account in the admin.",
             )
         if not (belongs_to_a_project(user) or has_pending_invitation(email)):
-            raise refuse(request, f"The account for {email} is not a member of any project here. {uninvited}")
+            raise refuse(request, f"The account for {address} is not a member of any project here. {uninvited}")

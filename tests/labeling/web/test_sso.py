@@ -69,6 +69,14 @@ def test_only_an_email_the_provider_verified_counts(claim, counts):
     assert verified_email(claims) == ("erin@example.com" if counts else None)
 
 
+def test_an_override_in_a_refused_email_claim_reverses_nothing_after_it():
+    """The provider's claims are any text: an address with a right-to-left override (U+202E) is isolated in the
+    refusal's sentence, so "is yours, so expertloop…" after it reads as written."""
+    refusal = pre_social_login(provider_says("nina\u202e@example.com", verified=None))
+
+    assert "the email address \u2068nina\u202e@example.com\u2069 is yours" in refusal.content.decode()
+
+
 def test_an_email_without_a_verified_claim_is_refused_and_nothing_created(project):
     invite_member(project=project, email="nina@example.com", role="expert", invited_by=None)
 
