@@ -372,8 +372,11 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     its agenda are left as they were frozen. A report frozen in an older format without a figure keeps it as it was."""
     headline, previous_headline = report.get("headline") or {}, before.get("headline") or {}
     restated = dict(headline)
+    # The week before's pass rate and trend point are of its verdict question: after a rubric changed the verdict,
+    # they are not this week's figures for the week before (`build_report` reads those from the stored rows): kept.
+    same_verdict = report.get("verdict_question") == before.get("verdict_question")
     pass_rate, previous_rate = headline.get("pass_rate"), previous_headline.get("pass_rate")
-    if pass_rate and "passes" in pass_rate:
+    if pass_rate and "passes" in pass_rate and same_verdict:
         restated["pass_rate"] = _headline_pass_rate(pass_rate, previous_rate)
     alpha, previous_alpha = headline.get("alpha"), previous_headline.get("alpha")
     if alpha and "units" in alpha:
@@ -388,7 +391,7 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     labels, previous_labels = headline.get("labels"), previous_headline.get("labels")
     if labels and "previous_done" in labels and previous_labels and "done" in previous_labels:
         restated["labels"] = labels | _labels_change(labels["done"], previous_labels["done"])
-    points = {point.get("week_start"): point for point in before.get("pass_rate_trend") or []}
+    points = {point.get("week_start"): point for point in before.get("pass_rate_trend") or []} if same_verdict else {}
     final = points.get(before.get("week_start"))
     trend = [
         final if final is not None and point.get("week_start") == before.get("week_start") else point

@@ -38,7 +38,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
-from labeling.rules.text import counted, isolated
+from labeling.rules.text import FORMER_MEMBER, counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
@@ -139,6 +139,8 @@ def refresh_metrics(*, project: Project, week: date, now: datetime | None = None
     with week_lock(project=project, week=week):
         if ReviewCycle.objects.filter(project=project, week=week, status=CycleStatus.CLOSED).exists():
             return
+        if not has_something_to_close(project, week):
+            return  # queued before request_refresh refused such weeks: it would make a cycle nobody could close
         # The wall clock even when `now` is given (the demo's seed passes the moment it started): a label saved after
         # this is one the figures may leave out, which the meeting page counts against it.
         started = timezone.now()
@@ -351,7 +353,10 @@ def _close(
         )
         following = week + timedelta(days=7)
         if won:
-            _compare_the_week_after_again(project, week=following, before=report)
+            # Closes of two weeks side by side meet on a row lock here (this week's row, or the newest week's in
+            # _digest_waits), so whichever commits second sees the other closed and restates the later week.
+            _compare_again(project, week=week, closed_by=closed_by)
+            _compare_again(project, week=following, closed_by=closed_by)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
             get_cycle(project=project, week=following)
         if won:
@@ -376,21 +381,46 @@ def _close(
     return cycle
 
 
-def _compare_the_week_after_again(project: Project, *, week: date, before: dict) -> None:
-    """If the week after the one closing was closed first (out of order: by a lead, or while this week's close failed
-    and waited), its report compared with this week as it stood then: restate that comparison from the report this
-    close freezes (`compared_with_week_before`), so both orders of closing give the same figures. In the close's
-    transaction, under the row lock of the week after (a redaction of its report waits, as for any write to it)."""
-    after = (
-        ReviewCycle.objects.select_for_update(no_key=True)
-        .filter(project=project, week=week, status=CycleStatus.CLOSED)
-        .only("pk", "report")
-        .order_by()
-        .first()
-    )
-    if after is None or not after.report:
+def _compare_again(project: Project, *, week: date, closed_by) -> None:
+    """If `week` is closed and so is the week before it, restate `week`'s week-over-week comparison from the report
+    the week before froze (`compared_with_week_before`), so both orders of closing give the same figures. A week
+    closed before the week before it (out of order: by a lead, or while that week's close failed and waited), or
+    whose report was built while the week before was closing, compared with that week as it stood then.
+
+    In the close's transaction, under `week`'s row lock (a redaction of its report waits, as for any write to it).
+    Nothing is written when the comparison stands; a restated report says when and from which week
+    (`compared_again`), and the audit log keeps it. In a savepoint: a report it cannot read is logged, never a reason
+    to fail the close."""
+    before_week = week - timedelta(days=7)
+    cycles = {
+        cycle.week: cycle
+        for cycle in ReviewCycle.objects.select_for_update(no_key=True)
+        .filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
+        .only("pk", "week", "report")
+        .order_by("week")
+    }
+    this, before = cycles.get(week), cycles.get(before_week)
+    if this is None or before is None or not this.report or not before.report:
         return
-    ReviewCycle.objects.filter(pk=after.pk).update(report=compared_with_week_before(project, after.report, before))
+    try:
+        with transaction.atomic():
+            restated = compared_with_week_before(project, this.report, before.report)
+            if _without_restatement(restated) == _without_restatement(this.report):
+                return
+            restated["compared_again"] = {"with_week": week_label(before_week), "at": timezone.now().isoformat()}
+            ReviewCycle.objects.filter(pk=this.pk).update(report=restated)
+            AuditEvent.objects.create(
+                project=project,
+                actor=closed_by,
+                action="cycle.compared_again",
+                details={"week": week_label(week), "with_week": week_label(before_week)},
+            )
+    except Exception:
+        logger.exception("could not compare %s %s again with the week before", project.slug, week_label(week))
+
+
+def _without_restatement(report: dict) -> dict:
+    return {key: value for key, value in report.items() if key != "compared_again"}
 
 
 def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:
@@ -710,7 +740,7 @@ def mark_decision_done(*, user, project: Project, decision_id: int) -> Decision:
     if decision.is_done:
         if decision.done_by_id == user.pk and is_recent(decision.done_at):
             return decision
-        who = decision.done_by.username if decision.done_by else "a former member"
+        who = decision.done_by.username if decision.done_by else FORMER_MEMBER
         raise InvalidInput(f"This decision was already marked done by {who} on {decision.done_at:%Y-%m-%d}.")
     decision.done_at, decision.done_by = timezone.now(), user
     decision.save(update_fields=["done_at", "done_by"])

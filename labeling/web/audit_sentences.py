@@ -214,6 +214,9 @@ ACTIONS: dict[str, Action] = {
     ),
     "alert.acknowledged": Action("Alert acknowledged", "Acknowledged the alert “{title}”"),
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
+    "cycle.compared_again": Action(
+        "Week compared again", "Compared the week {week} again with {with_week}'s final figures"
+    ),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
     "decision.done": Action("Decision done", _decision("Marked done")),

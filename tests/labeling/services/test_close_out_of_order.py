@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from labeling.models import ReviewCycle, week_label
+from labeling.models import AuditEvent, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from tests.factories import created_weeks_ago
@@ -95,3 +95,80 @@ def test_a_week_closed_after_the_week_after_it_gives_the_reports_an_in_order_clo
     page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(last)])).content.decode()
     labels_tile = page.split('data-tile="labels"')[1].split("</div>")[0]
     assert "-8" in labels_tile and "(20)" in labels_tile
+
+
+def test_an_in_order_close_restates_nothing(other_project):
+    """Closing in order, the later week's comparison is already the one from the earlier week's final figures."""
+    this_week = calendar.current_week(other_project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(other_project, 5)
+    _label_in(other_project, before_last, 5)
+    _label_in(other_project, last, 3, FAIL)
+
+    cycles.close_week(project_id=other_project.pk, week=before_last)
+    cycles.close_week(project_id=other_project.pk, week=last)
+
+    for week in (before_last, last):
+        assert "compared_again" not in ReviewCycle.objects.get(project=other_project, week=week).report
+    assert not AuditEvent.objects.filter(project=other_project, action="cycle.compared_again").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_week_whose_report_was_built_while_the_week_before_closed_compares_with_its_final_figures(
+    project, other_project, monkeypatch
+):
+    """Two closes side by side: the later week's report is built while the earlier week is still open, and the
+    earlier week's close commits before the later week's transaction (the later week's row was locked by it). The
+    earlier close saw the later week open and restated nothing; the later close, seeing the week before closed once
+    its own row is locked, restates its comparison from that week's final figures, as closing in order gives."""
+    in_order, side_by_side = other_project, project
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    for each in (in_order, side_by_side):
+        created_weeks_ago(each, 5)
+        _label_in(each, before_last, 5)
+        _label_in(each, last, 4)
+    _label_in(in_order, before_last, 5, FAIL)
+    cycles.close_week(project_id=in_order.pk, week=before_last)
+    cycles.close_week(project_id=in_order.pk, week=last)
+
+    # The moment between the later week's report and its transaction: the earlier week closes there.
+    build_report = cycles.build_report
+
+    def report_then_the_week_before_closes(*, project, week, **kwargs):
+        report = build_report(project=project, week=week, **kwargs)
+        if project.pk == side_by_side.pk and week == last:
+            _label_in(side_by_side, before_last, 5, FAIL)  # labeled late, then closed
+            cycles.close_week(project_id=side_by_side.pk, week=before_last)
+        return report
+
+    monkeypatch.setattr(cycles, "build_report", report_then_the_week_before_closes)
+    cycles.close_week(project_id=side_by_side.pk, week=last)
+
+    for week in (before_last, last):
+        assert _figures(side_by_side, week) == _figures(in_order, week), week_label(week)
+    restated = ReviewCycle.objects.get(project=side_by_side, week=last).report
+    assert restated["compared_again"]["with_week"] == week_label(before_last)
+    assert restated["headline"]["labels"]["previous_done"] == 20
+    assert AuditEvent.objects.filter(project=side_by_side, action="cycle.compared_again").count() == 1
+
+
+def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_the_other_question(project, rubric):
+    """The week before froze the pass rate of its verdict ("correct"); the later week's verdict is another question,
+    whose figures for the week before its own report read from the stored rows: they are kept."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 5)
+    _label_in(project, before_last, 4)
+    _label_in(project, last, 4)
+    cycles.close_week(project_id=project.pk, week=last)
+    frozen = ReviewCycle.objects.get(project=project, week=last).report
+    ReviewCycle.objects.filter(project=project, week=last).update(report={**frozen, "verdict_question": "resolved"})
+    _label_in(project, before_last, 4, FAIL)
+
+    cycles.close_week(project_id=project.pk, week=before_last)
+
+    after = ReviewCycle.objects.get(project=project, week=last).report
+    assert after["headline"]["pass_rate"] == frozen["headline"]["pass_rate"]
+    assert after["pass_rate_trend"] == frozen["pass_rate_trend"]
+    assert after["headline"]["labels"]["previous_done"] == 16  # the labels are no question's: restated

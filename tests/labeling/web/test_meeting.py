@@ -216,6 +216,15 @@ def test_a_week_before_the_project_with_nothing_to_review_has_no_figures_to_refr
     assert not enqueued() and not ReviewCycle.objects.exists()
 
 
+def test_a_refresh_queued_for_such_a_week_before_the_refusal_makes_no_cycle_when_it_runs(project, this_week):
+    """Outbox rows queued before request_refresh refused such weeks still reach the worker: it computes nothing."""
+    created_weeks_ago(project, 0)
+
+    cycles.refresh_metrics(project=project, week=this_week - timedelta(weeks=5))
+
+    assert not ReviewCycle.objects.exists()
+
+
 def test_a_week_before_the_project_that_holds_review_work_may_be_closed(client, project, lead, this_week):
     """Outputs sent with older timestamps are queued in their own weeks: those weeks have something to close."""
     created_weeks_ago(project, 0)
