@@ -340,9 +340,10 @@ def test_an_erasure_with_a_query_parameter_erases_nothing_and_names_it(client, p
 def test_an_erasure_with_a_slash_added_to_the_id_erases_nobody_and_names_the_url_meant(client, project):
     """`DELETE /api/v1/end-users/ana/` erased the end user "ana/", who does not exist, and answered 204 as for any id:
     the caller believed ana erased while all her data stayed. When the id names nobody and the id without its last
-    slash names an end user, nothing is erased and the 404 names the URL meant; an end user "ana/" is erased as such."""
+    slash names an end user, nothing is erased and the 404 names the URL meant (to a key that may read the end user
+    ids anyway); an end user "ana/" is erased as such."""
     ingest = Api(client, create_api_key(project=project, name="app", scopes=["ingest"]).secret)
-    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy", "read"])
     assert ingest.post("/api/v1/outputs", {"outputs": [output_record(0, end_user_id="ana")]}).status_code == 200
 
     response = client.delete("/api/v1/end-users/ana/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
@@ -362,3 +363,17 @@ def test_an_erasure_with_a_slash_added_to_the_id_erases_nobody_and_names_the_url
     assert not Output.objects.filter(end_user_id="ana/").exists() and Output.objects.filter(end_user_id="ana").exists()
     nobody = client.delete("/api/v1/end-users/nobody/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
     assert nobody.status_code == 204  # neither id names anyone: the usual answer
+
+
+def test_to_a_privacy_key_alone_a_slash_added_to_the_id_tells_nothing_of_who_is_known(client, project):
+    """The 404 would tell a key that cannot read end user ids that "ana" exists: it answers 204 as for any id."""
+    ingest = Api(client, create_api_key(project=project, name="app", scopes=["ingest"]).secret)
+    privacy = create_api_key(project=project, name="dpo", scopes=["privacy"])
+    assert ingest.post("/api/v1/outputs", {"outputs": [output_record(0, end_user_id="ana")]}).status_code == 200
+
+    known = client.delete("/api/v1/end-users/ana/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+    unknown = client.delete("/api/v1/end-users/nobody/", HTTP_AUTHORIZATION=f"Bearer {privacy.secret}")
+
+    assert known.status_code == unknown.status_code == 204
+    assert known.content == unknown.content == b""
+    assert Output.objects.filter(end_user_id="ana").exists()
