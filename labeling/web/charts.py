@@ -673,7 +673,7 @@ def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per questio
             "label": row["question"],
             # Over too few items no figure is drawn: the bar's place says why.
             "value": None if too_few_units(row.get("units", 0)) else row.get("alpha"),
-            "missing": "too few items",
+            "missing": "too few items" if too_few_units(row.get("units", 0)) else "n/a",
             "detail": f"{agreement_basis(row.get('units', 0))}, {row.get('labels', 0)} labels, {row.get('level', '')}",
             "extra": [
                 fmt_agreement(row.get("fleiss_kappa"), row.get("units", 0)),

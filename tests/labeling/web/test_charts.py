@@ -294,6 +294,15 @@ def test_why_a_bar_is_missing_is_said_where_it_fits_its_column_and_a_dash_where_
     assert {text.text for text in missing if "on-phone" in text.get("class")} == {"—"}
 
 
+def test_an_agreement_with_enough_items_but_no_figure_is_not_said_to_have_too_few():
+    """α is undefined when every answer is the same, over any number of items: its bar is "n/a", not "too few"."""
+    svg = svg_of(parse(charts.agreement_chart([{"question": "correct", "alpha": None, "units": 30}])))
+
+    texts = {text.text for text in svg.iter(f"{SVG}text") if "bar-missing" in text.get("class", "").split()}
+
+    assert texts == {"n/a"}
+
+
 def week_label_width(text: str, size: float) -> float:
     """A week label's width, an estimate of the tests' own: 0.65 em a character (chromium draws "2026-W41" 5.13 em
     wide in DejaVu Sans, the font system-ui falls back to here)."""
