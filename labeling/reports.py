@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
-from labeling.metrics.agreement import too_few_units
+from labeling.metrics.agreement import MIN_UNITS, too_few_units
 from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
@@ -240,7 +240,8 @@ def _headline(report: dict) -> list[str]:
             [
                 f"Agreement, Krippendorff's α ({md_text(alpha.get('question'))})",
                 f"{fmt_agreement(alpha.get('value'), units)} ({agreement_basis(units)})",
-                fmt_decimal(alpha.get("previous")),
+                # The week before's item count is kept only when it was too few to compare with (else enough).
+                fmt_agreement(alpha.get("previous"), alpha.get("previous_units", MIN_UNITS)),
                 too_few_to_compare(alpha.get("units", 0), alpha) or fmt_signed(alpha.get("change")),
             ]
         )

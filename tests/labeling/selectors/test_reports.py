@@ -36,6 +36,17 @@ def test_an_agreement_over_too_few_items_is_no_figure_in_the_export():
     assert "| correct | nominal | — | — | — | 2 (too few) | 4 | 3 |" in text
 
 
+def test_last_weeks_agreement_over_too_few_items_is_no_figure_in_the_export_either():
+    report = sample_report()
+    previous = {"previous": 0.0, "change": None, "too_few_to_compare": True, "previous_units": 1}
+    report["headline"]["alpha"] |= {"value": 0.7, "units": 30} | previous
+
+    text = report_markdown(report, [])
+
+    line = next(line for line in text.splitlines() if line.startswith("| Agreement, Krippendorff's α"))
+    assert "| 0.700 (30 items) | — | too few items to compare (30 this week, 1 last week) |" in line
+
+
 def test_decisions_are_listed_in_order_with_owner_and_due_date():
     text = report_markdown(sample_report(), DECISIONS)
     decisions = text.split("## Decisions\n")[1]
