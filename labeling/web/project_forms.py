@@ -74,14 +74,17 @@ def template_previews() -> list[dict]:
 
 
 def _settings_in_words(queue: dict) -> str:
-    """A starter queue's sampling, quota and overlap as the queue will be created: "20 % of what its rule matches, up
-    to 50 items a week, 2 experts each"."""
-    rate = queue.get("sample_rate", 1.0)
-    share = "all it matches" if rate == 1 else f"{rate * 100:g} % of what its rule matches"
-    quota = queue.get("weekly_quota")
-    weekly = "no weekly quota" if quota is None else f"up to {quota} items a week"
-    overlap = queue.get("overlap", 1)
-    return f"{share}, {weekly}, {overlap} expert{pluralize(overlap)} each"
+    """A starter queue's sampling, quota and overlap as the queue will be created (the spec's defaults for what it
+    leaves out): "20 % of what its rule matches, up to 50 items a week, 2 experts each"."""
+    spec = projects.QueueSpec(**queue)
+    if spec.sample_rate == 1:
+        share = "all it matches"
+    elif spec.sample_rate == 0:
+        share = "none of what it matches"
+    else:
+        share = f"{spec.sample_rate * 100:g} % of what its rule matches"
+    weekly = "no weekly quota" if spec.weekly_quota is None else f"up to {spec.weekly_quota} items a week"
+    return f"{share}, {weekly}, {spec.overlap} expert{pluralize(spec.overlap)} each"
 
 
 class _ProblemsForm(SpecForm):
