@@ -237,6 +237,9 @@ def without_stray_isolate_ends(text: str) -> str:
     return "".join(kept)
 
 
+FORMER_MEMBER = "a former member"  # who did something, in a sentence, once their account is gone
+
+
 def isolated(text: str) -> str:
     """User text for a plain-text sentence (an audit log line, a message): wrapped in U+2068…U+2069 (a first-strong
     isolate) when it holds a directional formatting character, so those reorder nothing around it; as is

@@ -10,9 +10,9 @@ The running week's agenda is built live, so a resolved flag is simply not on it 
 from datetime import datetime
 
 from labeling.models import Flag, Item, Project, ResolutionStatus
+from labeling.rules.text import FORMER_MEMBER
 
 DECIDED_SINCE = "decided since the close"
-FORMER_MEMBER = "a former member"  # who did it, once their account is gone
 
 
 def agenda_since_close(project: Project, agenda: dict, *, closed_at: datetime | None) -> dict:

@@ -26,7 +26,7 @@ from labeling.models import (
 )
 from labeling.rules.access import LabelingGrant, check_can_manage, check_member, ensure_can_label
 from labeling.rules.prepared import Prepared, PreparedUpdate
-from labeling.rules.text import check_storable
+from labeling.rules.text import FORMER_MEMBER, check_storable
 from labeling.rules.twins import is_recent, twin_of
 
 from . import webhook_events
@@ -201,7 +201,7 @@ def resolve_flag(*, lead, project, flag_id: int, note: str = "") -> Flag:
     if flag.is_resolved:
         if flag.resolved_by_id == lead.pk and is_recent(flag.resolved_at):
             return flag
-        who = flag.resolved_by.username if flag.resolved_by else "a former member"
+        who = flag.resolved_by.username if flag.resolved_by else FORMER_MEMBER
         raise FlagAlreadyResolved(resolved_by=who, resolved_on=flag.resolved_at.date())
     flag.resolved_at, flag.resolved_by = timezone.now(), lead
     flag.resolution_note = words_as_stored(item, note, limit)
