@@ -5,6 +5,7 @@ without JavaScript the forms still work; hostile output stays inert; two experts
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -474,15 +475,19 @@ def test_a_renewal_without_an_answer_to_go_by_is_not_tried_every_second(
     make_items(project, 1)
     sign_in(page, live_server, "erin", keyboard=True)
     open_next(page, live_server, queue)
+    opened = time.monotonic()
     page.route("**/renew", lambda route: route.fulfill(status=503, body="down", content_type="text/plain"))
     requests = []
     page.on("request", lambda request: requests.append((request.method, request.url)))
 
-    for key in ["j", "k"] * 16:  # 8 s of work, a key every 250 ms: the renewal is due after 4 s
+    for key in ["j", "k"] * 16:  # 8 s of work or more on a busy machine, 32 keys: the renewal is due after 4 s
         page.keyboard.press(key)
         page.wait_for_timeout(250)
+    worked = time.monotonic() - opened
 
-    assert 1 <= len(renewals(requests)) <= 6, renewals(requests)
+    # Once due, at most one try a second (a sixth of the lease), one more for the timers' phase: 6 in 8 s, however
+    # long the keys took on a loaded machine; never one per key.
+    assert 1 <= len(renewals(requests)) <= max(worked - 4, 0) + 2, (worked, renewals(requests))
 
 
 def test_an_idle_screen_renews_nothing_and_lets_its_item_go(
