@@ -62,7 +62,9 @@ outage_log=$(mktemp)
 "$py" -m pytest -m outage tests/integration >"$outage_log" 2>&1 &
 outage_pid=$!
 pool_status=0
-"$py" -m pytest -n "$(( $(nproc) + 1 ))" --dist loadfile --no-loadscope-reorder -m "not alone and not outage" || pool_status=$?
+# --durations: the log names the slowest tests, where the next cut of CI's time is.
+"$py" -m pytest -n "$(( $(nproc) + 1 ))" --dist loadfile --no-loadscope-reorder -m "not alone and not outage" \
+  --durations=25 || pool_status=$?
 outage_status=0
 wait "$outage_pid" || outage_status=$?
 echo "The outage tests, run beside the rest:"
