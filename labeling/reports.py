@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
 from labeling.metrics.agreement import MIN_UNITS, too_few_units
+from labeling.metrics.retention import too_few_users
 from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
@@ -70,11 +71,26 @@ def fmt_signed(change: float | int | None, decimals: int = 3) -> str:
     return f"{change:+d}" if isinstance(change, int) else f"{change:+.{decimals}f}"
 
 
+TOO_FEW_USERS = "too few users"
+
+
+def fmt_retention(cell: dict) -> str:
+    """A retention rate ({"rate", "users", …}): "too few users" when they are too few for it to mean anything."""
+    if cell.get("rate") is not None and too_few_users(cell.get("users", 0)):
+        return TOO_FEW_USERS
+    return fmt_percent(cell.get("rate"))
+
+
+def retention_basis(cell: dict) -> str:
+    """Whom a retention rate counts: "3 of 40 users", "1 of 1 user"."""
+    return f"{cell.get('returned', 0)} of {counted(cell.get('users', 0), 'user')}"
+
+
 def _rate(cell: dict | None) -> str:
-    """A retention rate with the user counts beside it."""
+    """A retention rate with the user counts beside it: "25.0% (10 of 40 users)", "too few users (1 of 1 user)"."""
     if not cell:
         return "—"
-    return f"{fmt_percent(cell.get('rate'))} ({cell.get('returned', 0)} of {cell.get('users', 0)} users)"
+    return f"{fmt_retention(cell)} ({retention_basis(cell)})"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -119,10 +135,9 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
             )
     past = comparison.get("past")
     if past and past.get("rate") is not None:
-        mean = (
-            f"the mean of the last {past['cohorts']} cohorts, {fmt_percent(past['rate'])} "
-            f"({past['returned']} of {past['users']} users, {fmt_interval(past)})"
-        )
+        cohorts = "cohort" if past["cohorts"] == 1 else f"{past['cohorts']} cohorts"
+        rate = f"{fmt_percent(past['rate'])} ({retention_basis(past)}, {fmt_interval(past)})"
+        mean = f"the mean of the last {cohorts}, {rate}"
         sentences.append(sentence(past.get("verdict"), mean))
     return sentences
 
@@ -227,7 +242,8 @@ def _headline(report: dict) -> list[str]:
         rows.append(
             [
                 f"Pass rate ({md_text(report.get('verdict_question'))})",
-                f"{fmt_percent(pass_rate.get('value'))} ({pass_rate.get('passes')} of {pass_rate.get('n')} items; "
+                f"{fmt_percent(pass_rate.get('value'))} "
+                f"({pass_rate.get('passes')} of {counted(pass_rate.get('n', 0), 'item')}; "
                 f"95% interval {fmt_percent(pass_rate.get('ci_low'))} – {fmt_percent(pass_rate.get('ci_high'))})",
                 fmt_percent(pass_rate.get("previous")),
                 too_few_to_compare(pass_rate.get("n", 0), pass_rate) or fmt_points(pass_rate.get("change")),

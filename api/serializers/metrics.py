@@ -4,7 +4,7 @@ from rest_framework import serializers
 from api.parameters import choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.agreement import MIN_UNITS
-from labeling.metrics.retention import MEASURES
+from labeling.metrics.retention import MEASURES, MIN_USERS
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, week_from_label
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
 from labeling.selectors.metrics_api import SEGMENTS, question_of_project, queue_of_project
@@ -375,7 +375,10 @@ class CurvePointOut(serializers.Serializer):
     offset = serializers.IntegerField()
     rate = ratio_field("returned / users.")
     returned = serializers.IntegerField()
-    users = serializers.IntegerField()
+    users = serializers.IntegerField(
+        help_text=f"The cohort users the rate is over. Under {MIN_USERS} the rate means nothing (1 of 1 is 1.0): the "
+        "meeting page and the dashboard draw no point and say too few users. The rate is still given, as computed."
+    )
     cohorts = serializers.IntegerField(help_text="Complete cells averaged.")
 
 

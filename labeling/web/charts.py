@@ -23,7 +23,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from labeling.metrics.agreement import too_few_units
-from labeling.reports import agreement_basis, first_cohort_running, fmt_agreement
+from labeling.metrics.retention import MIN_USERS, too_few_users
+from labeling.reports import TOO_FEW_USERS, agreement_basis, first_cohort_running, fmt_agreement, retention_basis
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34  # LEFT is the least: a frame widens it to hold its y labels
@@ -397,7 +398,9 @@ def multi_line_chart(
     y_range: tuple[float, float] = (0.0, 1.0),
     empty_message: str = "No data yet.",
 ) -> SafeString:
-    """Several lines over the same categories (the x labels of the first series), a legend and a data table."""
+    """Several lines over the same categories (the x labels of the first series), a legend and a data table.
+
+    A point whose value is None leaves a gap in its line; its `missing` text, when given, says why in the table."""
     values = [point.get("value") for line in series for point in line["points"]]
     if not series or all(value is None for value in values):
         return _empty(title, empty_message)
@@ -457,7 +460,8 @@ def multi_line_chart(
                 row.append("—")
             else:
                 detail = f" ({point['detail']})" if point.get("detail") else ""
-                row.append(formatter(point.get("value")) + detail)
+                shown = point.get("missing") if point.get("value") is None and point.get("missing") else None
+                row.append((shown or formatter(point.get("value"))) + detail)
         rows.append(row)
     table = _table(title, [x_title, *(str(line.get("column") or line["name"]) for line in series)], rows)
     return _figure("multi", name, title, "".join(parts), legend, table)
@@ -626,8 +630,10 @@ def retention_chart(
         points = [
             {
                 "x": f"Week {cell['offset']}",
-                "value": cell.get("rate"),
-                "detail": f"{cell.get('returned', 0)} of {cell.get('users', 0)} users",
+                # Over too few users no point is drawn (a gap in the line): the data table says why.
+                "value": None if too_few_users(cell.get("users", 0)) else cell.get("rate"),
+                "missing": TOO_FEW_USERS,
+                "detail": retention_basis(cell),
             }
             for cell in curves.get(key) or []
         ]
@@ -641,8 +647,14 @@ def retention_chart(
         title=title,
         series=series,
         x_title="Weeks since first visit",
-        empty_message=_no_retention_yet(first_cohort),
+        empty_message=_no_retention_yet(first_cohort) if not series else _TOO_FEW_USERS_FOR_A_CURVE,
     )
+
+
+# Curves whose every week is over fewer than MIN_USERS users: not "no activity", nor a first cohort still running.
+_TOO_FEW_USERS_FOR_A_CURVE = (
+    f"No retention curve yet: every week since first visit counts fewer than {MIN_USERS} users, too few for a rate."
+)
 
 
 def _no_retention_yet(first_cohort: dict | None) -> str:

@@ -14,8 +14,10 @@ from labeling.reports import (
     fmt_percent,
     fmt_points,
     fmt_quota,
+    fmt_retention,
     labels_so_far_compared,
     no_week1_retention_yet,
+    retention_basis,
     retention_comparison_label,
     retention_comparison_sentences,
     too_few_to_compare,
@@ -55,7 +57,7 @@ def headline_tiles(report: dict) -> list[dict]:
             "label": f"Pass rate ({report.get('verdict_question') or 'no verdict question'})",
             "value": fmt_percent(pass_rate["value"]) if pass_rate else "—",
             "detail": (
-                f"{pass_rate['passes']} of {pass_rate['n']} items · 95% interval "
+                f"{pass_rate['passes']} of {counted(pass_rate['n'], 'item')} · 95% interval "
                 f"{fmt_percent(pass_rate['ci_low'])}–{fmt_percent(pass_rate['ci_high'])}"
             )
             if pass_rate
@@ -103,24 +105,18 @@ def headline_tiles(report: dict) -> list[dict]:
         {
             "key": "retention",
             "label": "Week-1 retention, pass vs fail",
-            "value": f"{fmt_percent(retention['pass']['rate'])} vs {fmt_percent(retention['fail']['rate'])}"
-            if retention
-            else "—",
+            "value": f"{fmt_retention(retention['pass'])} vs {fmt_retention(retention['fail'])}" if retention else "—",
             "detail": (
-                f"cohort {retention['cohort_week']}: pass {retention['pass']['returned']} of "
-                f"{retention['pass']['users']} users, fail {retention['fail']['returned']} of "
-                f"{retention['fail']['users']} users, all {fmt_percent(retention['all']['rate'])} "
-                f"({retention['all']['returned']} of {retention['all']['users']} users)"
+                f"cohort {retention['cohort_week']}: pass {retention_basis(retention['pass'])}, "
+                f"fail {retention_basis(retention['fail'])}, all {fmt_retention(retention['all'])} "
+                f"({retention_basis(retention['all'])})"
             )
             if retention and not before_first
             else no_week1_retention_yet(retention, before_first)
             if before_first
             else not_computed or "No end-user activity yet.",
             "change": None,
-            "previous": (
-                f"{fmt_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
-                f"{retention['previous_all']['users']} users, all)"
-            )
+            "previous": _previous_all(retention, "all")
             if retention and retention.get("previous_all") and not before_first
             else None,
             "measured": not before_first,
@@ -153,23 +149,24 @@ def _retention_comparison_tile(retention: dict, comparison: dict) -> dict:
     cohort = comparison["cohort"]
     measured = cohort.get("rate") is not None
     counts = (
-        f"cohort {retention['cohort_week']}: {cohort['returned']} of {cohort['users']} users · {fmt_interval(cohort)}"
+        f"cohort {retention['cohort_week']}: {retention_basis(cohort)} · {fmt_interval(cohort)}"
         if measured
         else f"cohort {retention['cohort_week']} has no users yet"
     )
     return {
         "key": "retention-comparison",
         "label": retention_comparison_label(comparison),
-        "value": fmt_percent(cohort.get("rate")),
+        "value": fmt_retention(cohort),
         "detail": " · ".join([counts, *(retention_comparison_sentences(comparison) if measured else [])]),
         "change": None,
-        "previous": (
-            f"{fmt_percent(retention['previous_all']['rate'])} ({retention['previous_all']['returned']} of "
-            f"{retention['previous_all']['users']} users)"
-        )
-        if retention.get("previous_all")
-        else None,
+        "previous": _previous_all(retention) if retention.get("previous_all") else None,
     }
+
+
+def _previous_all(retention: dict, segment: str | None = None) -> str:
+    """Last week's cohort's week-1 retention, all users: "20.0% (2 of 10 users, all)"."""
+    previous = retention["previous_all"]
+    return f"{fmt_retention(previous)} ({retention_basis(previous)}{f', {segment}' if segment else ''})"
 
 
 def quality_chart(question: str | None, kind: str | None, trend: list[dict], questions: list[dict]):
