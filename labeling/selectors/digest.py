@@ -91,7 +91,7 @@ def headline_lines(report: dict) -> list[str]:
     if pass_rate := headline.get("pass_rate"):
         lines.append(
             f"Pass rate ({report.get('verdict_question')}): {fmt_percent(pass_rate.get('value'))} of "
-            f"{pass_rate.get('n')} items ({fmt_points(pass_rate.get('change'))})"
+            f"{counted(pass_rate.get('n', 0), 'item')} ({fmt_points(pass_rate.get('change'))})"
         )
     if alpha := headline.get("alpha"):
         units = alpha.get("units", 0)

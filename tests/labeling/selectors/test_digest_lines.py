@@ -12,3 +12,10 @@ def test_the_agreement_line_names_its_items_and_gives_no_figure_on_too_few():
     report["headline"]["alpha"] |= {"value": 0.0, "units": 1, "change": None}
 
     assert "Agreement (Krippendorff's α): 1 item: too few for an agreement figure (—)" in headline_lines(report)
+
+
+def test_the_pass_rate_line_says_one_item_in_the_singular():
+    report = sample_report()
+    report["headline"]["pass_rate"] |= {"value": 1.0, "passes": 1, "n": 1, "change": None}
+
+    assert "Pass rate (correct): 100.0% of 1 item (—)" in headline_lines(report)

@@ -47,6 +47,13 @@ def test_last_weeks_agreement_over_too_few_items_is_no_figure_in_the_export_eith
     assert "| 0.700 (30 items) | — | too few items to compare (30 this week, 1 last week) |" in line
 
 
+def test_a_pass_rate_over_one_item_says_item_in_the_singular():
+    report = sample_report()
+    report["headline"]["pass_rate"] |= {"value": 1.0, "passes": 1, "n": 1, "ci_low": 0.21, "ci_high": 1.0}
+
+    assert "| Pass rate (correct) | 100.0% (1 of 1 item; 95% interval 21.0% – 100.0%) |" in report_markdown(report, [])
+
+
 def test_decisions_are_listed_in_order_with_owner_and_due_date():
     text = report_markdown(sample_report(), DECISIONS)
     decisions = text.split("## Decisions\n")[1]

@@ -314,6 +314,18 @@ def test_a_closed_week_shows_its_frozen_report_not_the_live_rows(client, project
     assert "6 of 10 users" in html and "3 of 10 users" in html
 
 
+def test_a_pass_rate_over_one_item_says_item_in_the_singular(client, project, lead, queue):
+    frozen = sample_report()
+    frozen["headline"]["pass_rate"].update(value=1.0, passes=1, n=1, ci_low=0.21, ci_high=1.0)
+    cycle = closed_cycle(project, calendar.current_week(project) - timedelta(days=7), headline=frozen["headline"])
+    client.force_login(lead)
+
+    response = client.get(url("meeting-week", project, cycle.label))
+
+    tile = next(tile for tile in response.context["tiles"] if tile["key"] == "pass-rate")
+    assert tile["detail"].startswith("1 of 1 item · 95% interval"), tile["detail"]
+
+
 def test_the_movers_show_each_change_with_its_sign_and_say_which_weeks_their_items_are(client, project, lead, queue):
     movers = [
         {"tag": "refunds", "value": 0.5, "previous": 0.8, "change": -0.3, "n": 10, "previous_n": 12},
