@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidInput
 from labeling.metrics.agreement import too_few_units
+from labeling.metrics.changes import MIN_TOTAL
 from labeling.metrics.quality import wilson_interval
 from labeling.models import (
     AgreementMetric,
@@ -39,6 +40,10 @@ from .alerts import open_alerts_by_project
 
 TREND_WEEKS = 8  # the sparkline: the running week and the 7 before it
 BASELINE_WEEKS = 4  # a week's outputs are compared with the mean of the 4 weeks before it
+# A change needs a baseline of this many stored weeks: a project's first week is mostly a part of one (it began on some
+# day of it, or holds a few backdated outputs), and one week alone is its own noise, not a pace. And of MIN_TOTAL
+# outputs in all, the least "what changed" compares a volume against: against a mean of 1, 21 outputs read "+2000%".
+MIN_BASELINE_WEEKS = 2
 INGEST_ERROR_DAYS = 7
 
 
@@ -74,8 +79,11 @@ class WeekFigures:
     week: date
     outputs: int | None = None
     # Outputs against the mean of the 4 weeks before (for the running week, the same share of that mean as the
-    # share of the week gone by): +0.25 is 25% more. None without a stored week to compare with.
+    # share of the week gone by): +0.25 is 25% more. None without a stored week to compare with, or when the
+    # baseline is too thin to compare with (`change_withheld` says why).
     change: float | None = None
+    baseline_weeks: int = 0  # the stored weeks among the 4 before, and their outputs in all
+    baseline_outputs: int = 0
     thumbs_down_share: float | None = None
     rated: int = 0
     experts_active: int | None = None
@@ -92,6 +100,17 @@ class WeekFigures:
     @property
     def alpha_shown(self) -> float | None:
         return None if self.alpha_too_few else self.alpha
+
+    @property
+    def change_withheld(self) -> str | None:
+        """Why the outputs have no change figure though the week has some: its baseline is too thin to compare with."""
+        if self.outputs is None:
+            return None
+        if self.baseline_weeks < MIN_BASELINE_WEEKS:
+            return "too little history"
+        if self.baseline_outputs < MIN_TOTAL:
+            return "too few to compare"
+        return None
 
     @property
     def labels(self) -> int:
@@ -274,7 +293,10 @@ def _figures(tables: _Tables, project_id: int, week: date, elapsed: float) -> We
     stored = tables.usage.get(key)
     if stored is not None:
         figures.outputs = stored.outputs
-        figures.change = _change(stored.outputs, _baseline(tables.usage, project_id, week), elapsed)
+        before = _baseline_weeks(tables.usage, project_id, week)
+        figures.baseline_weeks, figures.baseline_outputs = len(before), sum(before)
+        if figures.change_withheld is None:
+            figures.change = _change(stored.outputs, sum(before) / len(before), elapsed)
         figures.thumbs_down_share, figures.rated = stored.thumbs_down_share, stored.outputs_with_feedback
         figures.experts_active = stored.experts_active
     return figures
@@ -293,18 +315,17 @@ def _verdict_keys() -> dict[int, str]:
     return keys
 
 
-def _baseline(usage: dict, project_id: int, week: date) -> float | None:
-    """Mean outputs of the stored weeks among the BASELINE_WEEKS before `week`; None with none stored."""
-    before = [
+def _baseline_weeks(usage: dict, project_id: int, week: date) -> list[int]:
+    """The outputs of each stored week among the BASELINE_WEEKS before `week`."""
+    return [
         usage[project_id, earlier].outputs
         for earlier in (week - timedelta(days=7 * back) for back in range(1, BASELINE_WEEKS + 1))
         if (project_id, earlier) in usage
     ]
-    return sum(before) / len(before) if before else None
 
 
-def _change(outputs: int, baseline: float | None, elapsed: float) -> float | None:
-    expected = baseline * elapsed if baseline is not None else 0
+def _change(outputs: int, baseline: float, elapsed: float) -> float | None:
+    expected = baseline * elapsed
     return outputs / expected - 1 if expected > 0 else None
 
 

@@ -104,6 +104,26 @@ def test_an_agreement_over_too_few_items_shows_no_figure(client, operator):
     assert ordered[-1] == projects[0].slug
 
 
+def test_a_change_against_too_thin_a_history_shows_no_percentage(client, operator):
+    """A brand-new project's only week before this one held one backdated output: this week's outputs read "+2004%"
+    against that "mean". With fewer than 2 stored weeks before, or fewer than 30 outputs in them, the page gives no
+    percentage and says why; the outputs themselves are shown as stored."""
+    new, quiet, steady = plant_projects(3)
+    this_week = current_week(new)
+    ProjectWeek.objects.filter(project=new, week__lt=this_week - timedelta(days=7)).delete()
+    ProjectWeek.objects.filter(project=new, week=this_week - timedelta(days=7)).update(outputs=1)
+    ProjectWeek.objects.filter(project=quiet, week__lt=this_week).update(outputs=3)  # 4 weeks of 3: 12 outputs
+    client.force_login(operator)
+
+    rows = _rows(client.get("/platform/").content.decode())
+
+    this_new, last_new = _cell(rows[new.slug], "outputs"), _cell(rows[new.slug], "outputs_last")
+    assert this_new == f"{planted(0).outputs_this} too little history", this_new
+    assert last_new == "1 too little history", last_new  # the project's first stored week: nothing before it
+    assert _cell(rows[quiet.slug], "outputs") == f"{planted(1).outputs_this} too few to compare"
+    assert "%" in _cell(rows[steady.slug], "outputs") and "%" in _cell(rows[steady.slug], "outputs_last")
+
+
 def _cell_html(row_html: str, column: str) -> str:
     return re.search(rf'<td[^>]*data-col="{column}"[^>]*>(.*?)</td>', row_html, flags=re.S)[1]
 
