@@ -24,3 +24,11 @@ def local_time(moment: datetime | None, with_seconds: bool = False) -> str:
     minutes = int(offset.total_seconds()) // 60
     sign = "+" if minutes >= 0 else "−"
     return f"{text} UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def moment_in_words(moment: datetime, zone) -> str:
+    """A moment in a zone for a sentence that names the zone itself (no page note beside it): "7 Dec 2026, 22:47 CET
+    (Europe/Paris)"; the zone once when its abbreviation is its name, "7 Dec 2026, 22:47 UTC"."""
+    local = moment.astimezone(zone)
+    abbreviation, name = local.strftime("%Z"), str(zone)
+    return f"{local:%-d %b %Y, %H:%M} {abbreviation}" + ("" if abbreviation == name else f" ({name})")

@@ -21,6 +21,7 @@ from labeling.selectors.invitations import open_invitations
 from labeling.services import invitations as invitation_services
 from labeling.services import members as member_services
 
+from .formatting import moment_in_words
 from .member_forms import InviteForm, RoleForm
 
 
@@ -48,8 +49,7 @@ def member_invite(request, slug: str):
     messages.success(
         request,
         f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}; "
-        f"the link works until {timezone.localtime(invitation.expires_at, project.tzinfo):%-d %b %Y, %H:%M %Z} "
-        f"({project.tzinfo}).",
+        f"the link works until {moment_in_words(invitation.expires_at, project.tzinfo)}.",
     )
     return redirect("labeling:members", slug=project.slug)
 

@@ -593,3 +593,15 @@ def test_the_invitation_confirmation_names_the_zone_of_its_expiry(lead_client, p
 
     page = lead_client.get(response.headers["Location"]).content.decode()
     assert re.search(r"the link works until \d+ \w+ \d{4}, \d\d:\d\d (EST|EDT) \(America/New_York\)", page), page
+
+
+def test_the_invitation_confirmation_says_a_zone_named_as_its_abbreviation_once(lead_client, project):
+    """A project in UTC read "the link works until 13 Dec 2026, 22:47 UTC (UTC).": the zone twice."""
+    project.time_zone = "UTC"
+    project.save(update_fields=["time_zone"])
+
+    response = lead_client.post(members_url(project, "invite"), {"email": "nora@example.com", "role": "expert"})
+
+    page = lead_client.get(response.headers["Location"]).content.decode()
+    assert re.search(r"the link works until \d+ \w+ \d{4}, \d\d:\d\d UTC\.", page), page
+    assert "(UTC)" not in page
