@@ -185,22 +185,34 @@ def _place_labels(
     labels: Sequence[str], positions: Sequence[float], size: float, *, lo: float, hi: float, slot: float | None
 ) -> list[tuple[int, str, float, str]]:
     """The x labels to draw at font size `size`, as (index, text, x, text-anchor), so that no two come closer than
-    TICK_GAP and none leaves [lo, hi]: every k-th counting back from the last (the latest week is always named), for
+    TICK_GAP and none leaves [lo, hi].
+
+    The last label (the latest week) is always named and, where the two fit side by side, the one before it too: a
+    weekly meeting compares the latest week with the week before. Then every k-th label counting back from those, for
     the k that names the most. A label sits centred on its point, or starts or ends there at the chart's edges; the
-    label next to each edge one may be left out when that one crowds it. A label too wide for `slot` (or for half the
-    axis) is cut short with "…"."""
+    one before the last also ends at its point when centred it would crowd the last. The label next to those named at
+    the right may be left out when they crowd it, and the first when it crowds its neighbour. A label too wide for
+    `slot` (or for half the axis) is cut short with "…"."""
     gap = TICK_GAP * size
     limit = (slot - gap) if slot else (hi - lo) / 2
     texts = [_shorten(label, size, limit) for label in labels]
     widths = [text_width(text, size) for text in texts]
+    before_last = len(labels) - 2
+    # Whether the last two fit side by side does not depend on k: asked once, of the two alone.
+    pair_fits = _every_kth(texts, widths, positions, len(labels), True, gap=gap, lo=lo, hi=hi) is not None
     best: list[tuple[int, str, float, str]] = []
-    best_rank = (0, 0)
+    best_rank = (False, 0, 0)  # names the one before the last, how many, minus how many were left out for crowding
     for every in range(1, len(labels) + 1):
-        if math.ceil(len(labels) / every) < best_rank[0]:
+        if best_rank[0] == pair_fits and 1 + math.ceil(len(labels) / every) < best_rank[1]:
             break  # fewer labels than the best, at best
-        tried = _every_kth(texts, widths, positions, every, gap=gap, lo=lo, hi=hi)
-        if tried is not None and (len(tried[0]), -tried[1]) > best_rank:
-            best, best_rank = tried[0], (len(tried[0]), -tried[1])
+        for with_before_last in (True, False) if pair_fits else (False,):
+            tried = _every_kth(texts, widths, positions, every, with_before_last, gap=gap, lo=lo, hi=hi)
+            if tried is None:
+                continue
+            placed, left_out = tried
+            rank = (any(index == before_last for index, *_ in placed), len(placed), -left_out)
+            if rank > best_rank:
+                best, best_rank = placed, rank
     return best
 
 
@@ -209,15 +221,19 @@ def _every_kth(
     widths: Sequence[float],
     positions: Sequence[float],
     every: int,
+    with_before_last: bool,
     *,
     gap: float,
     lo: float,
     hi: float,
 ) -> tuple[list[tuple[int, str, float, str]], int] | None:
-    """Every `every`-th label counting back from the last, with how many were left out for crowding the last label
-    or being crowded by the first; None if they do not fit otherwise."""
+    """The last label and every `every`-th counting back from it, or (`with_before_last`) from the one before it,
+    which is then named too; with how many were left out for crowding those named at the right or being crowded by
+    the first. None if they do not fit otherwise."""
     last = len(texts) - 1
-    indexes = list(range(last, -1, -every))  # right to left
+    # Right to left. The labels named at the right are named whatever crowds them (else this try fails).
+    indexes = [last, *range(last - 1, -1, -every)] if with_before_last else list(range(last, -1, -every))
+    named_at_right = 2 if with_before_last else 1
     placed: list[tuple[int, str, float, str]] = []
     left_out, left_edge = 0, math.inf
     for number, index in enumerate(indexes):
@@ -230,10 +246,13 @@ def _every_kth(
             anchor, left = "end", x - width
         else:
             return None
+        if with_before_last and number == 1 and left + width + gap > left_edge and lo <= x - width:
+            anchor, left = "end", x - width  # ending at its point, as the last does, leaves the last more room
         if left + width + gap > left_edge:
-            # The last label, ending at its point, may crowd its neighbour; the first, starting at its point, may be
-            # crowded by its own: leave that one out. Any other crowding means `every` is too small.
-            if number == 1 or number == len(indexes) - 1:
+            # The labels named at the right (the last ends at its point) may crowd the next one; the first, starting
+            # at its point, may be crowded by its own: leave that one out. Any other crowding means `every` is too
+            # small.
+            if number >= named_at_right and number in (named_at_right, len(indexes) - 1):
                 left_out += 1
                 continue
             return None

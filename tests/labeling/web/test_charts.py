@@ -333,6 +333,38 @@ def test_week_labels_never_overlap_and_the_latest_week_is_always_named(weeks):
             assert len(labels) == weeks  # a desktop chart of a few weeks names every one
 
 
+def retention_of(offsets: int) -> dict:
+    return {"all": [{"offset": k, "rate": 0.5, "returned": 5, "users": 10} for k in range(offsets)]}
+
+
+@pytest.mark.parametrize(
+    ("chart", "count"),
+    [*(("pass-rate", weeks) for weeks in (2, 3, 5, 7, 8, 9, 10, 13, 26)), *(("retention", n) for n in (5, 8, 9, 12))],
+)
+def test_the_one_before_the_latest_is_named_wherever_the_two_fit_side_by_side(chart, count):
+    """A weekly meeting compares the latest week with the one before it. Before: with 8 weeks a desktop chart named 7
+    of them but not 2026-W46, the week before the latest (every k-th counting back from the latest, and a label
+    crowding the latest left out), and a retention chart of Weeks 0-7 left out "Week 6" likewise."""
+    if chart == "pass-rate":
+        svg = svg_of(parse(charts.pass_rate_chart(trend([0.5] * count))))
+        latest, before = (f"2026-W{40 + count - back:02d}" for back in (1, 2))
+    else:
+        svg = svg_of(parse(charts.retention_chart(retention_of(count))))
+        latest, before = f"Week {count - 1}", f"Week {count - 2}"
+    points = [float(point.get("cx")) for point in svg.findall(f".//{SVG}circle")]
+
+    for band, _, size in tick_bands_in_css():
+        labels = x_labels(svg, band)
+        spans = [extent(label, label_width(label.text, size)) for label in labels]
+        assert not overlapping(spans) and all(left >= 0 and right <= charts.WIDTH for left, right in spans), band
+        named = [label.text for label in labels]
+        assert latest in named, band
+        # Side by side, each ending at its point (the latest ends the chart): they fit when the step between their
+        # points holds the latest and the gap, by the charts' own width estimate (held to chromium's below).
+        if points[-1] - points[-2] >= charts.text_width(latest, size) + charts.TICK_GAP * size:
+            assert before in named, (band, named)
+
+
 @pytest.mark.parametrize("days", [7, 30, 60])
 def test_day_labels_of_a_histogram_never_overlap(days):
     bars = [{"label": f"Oct {day:02d}", "value": day % 5} for day in range(1, days + 1)]
