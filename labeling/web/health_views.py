@@ -6,9 +6,13 @@ broker, a worker that ran beat's heartbeat lately) and reports each project's we
 sweep, and webhook deliveries that nothing takes, from the database. Anyone gets the overall status and each
 component's state; the per-project detail and the error texts are for a signed-in superuser or a caller with
 `Authorization: Bearer <READYZ_TOKEN>`, as they name projects.
+
+A 503 from `/readyz` is its expected answer while a dependency is down, and a monitor asks every few seconds: it is
+logged once when readiness changes (see `_log_readiness`), not as Django's ERROR for every 5xx on every probe.
 """
 
 import hmac
+import threading
 from datetime import datetime, timedelta
 
 import redis
@@ -16,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
@@ -26,6 +31,10 @@ from labeling.selectors import health
 BROKER_TIMEOUT_SECONDS = 1
 FATAL = {"database", "broker", "worker"}
 DEGRADING = ("closes", "routing", "webhooks")
+
+# What this process's last probe found not ready, as ((component, state), ...); None before its first probe.
+_last_not_ready: tuple[tuple[str, str], ...] | None = None
+_last_not_ready_lock = threading.Lock()
 
 
 # GET or HEAD: uptime monitors and some load balancers probe with HEAD. Exempt from CSRF, which would answer a POST
@@ -70,7 +79,28 @@ def readyz(request: HttpRequest) -> JsonResponse:
         body["errors"] = errors
         body["workers"] = worker.get("heartbeats", [])
         body["projects"] = projects
-    return JsonResponse(body, status=503 if down else 200)
+    response = JsonResponse(body, status=503 if down else 200)
+    _log_readiness(request, response, tuple((name, components[name]) for name in sorted(down)))
+    return response
+
+
+def _log_readiness(request: HttpRequest, response: JsonResponse, not_ready: tuple[tuple[str, str], ...]) -> None:
+    """Log a change of this process's readiness once: a WARNING naming what is not ready, an INFO when all is ready
+    again. A 503 with nothing changed is logged at DEBUG, below what the settings let through.
+
+    Django logs every response of 500 or more as an ERROR unless it was logged already (`log_response` marks it so),
+    which a monitor probing every few seconds while a worker is down turned into one error line per probe. The view
+    that knows the 503 is an expected state says so, whatever the LOGGING settings (the dataset API's "file being
+    prepared" does the same). An exception inside the probe is still Django's ERROR, with its 500."""
+    global _last_not_ready
+    with _last_not_ready_lock:
+        before, _last_not_ready = _last_not_ready, not_ready
+    what = ", ".join(f"{name} {state}" for name, state in not_ready)
+    if not_ready:
+        level = "warning" if not_ready != before else "debug"
+        log_response("Not ready: %s (%s)", request.path, what, response=response, request=request, level=level)
+    elif before:
+        log_response("Ready again: %s", request.path, response=response, request=request, level="info")
 
 
 def _check(errors: dict[str, str], name: str, ping) -> str:

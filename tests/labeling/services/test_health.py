@@ -1,5 +1,6 @@
 """GET /healthz (liveness, no database) and GET /readyz (database, broker, worker, closes and routing)."""
 
+import logging
 import socket
 import subprocess
 import sys
@@ -31,6 +32,17 @@ def _closed_port() -> int:
 @pytest.fixture
 def worker_alive(db):
     record_heartbeat(hostname="celery@worker-1")
+
+
+@pytest.fixture
+def request_log(caplog):
+    """What django.request logs, from INFO up (the settings' level)."""
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        yield caplog
+
+
+def logged(caplog) -> list[tuple[int, int, str]]:
+    return [(r.levelno, r.status_code, r.getMessage()) for r in caplog.records if r.name == "django.request"]
 
 
 def test_healthz_answers_without_touching_the_database(client):
@@ -190,3 +202,47 @@ def test_readyz_is_degraded_while_a_webhook_delivery_waits_long_after_it_was_due
 
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SUCCEEDED)  # a worker took it
     assert client.get("/readyz").json()["status"] == "ok"
+
+
+def test_a_monitor_probing_while_the_worker_is_down_gets_503s_and_the_log_one_warning_not_an_error_each(
+    client, settings, worker_alive, request_log
+):
+    """Before: every 503 logged "ERROR django.request: Service Unavailable: /readyz", one line per probe of a monitor
+    asking every few seconds. Now the change is logged once, naming what is not ready, and so is the way back."""
+    settings.WORKER_HEARTBEAT_SECONDS = 60
+    assert client.get("/readyz").status_code == 200
+    request_log.clear()  # this process may have logged an earlier test's change
+    WorkerHeartbeat.objects.update(seen_at=timezone.now() - timedelta(minutes=4))  # the worker stopped
+
+    for _probe in range(3):
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable" and response.json()["components"]["worker"] == "silent"
+
+    assert logged(request_log) == [(logging.WARNING, 503, "Not ready: /readyz (worker silent)")]
+    request_log.clear()
+
+    redis_url, settings.REDIS_URL = settings.REDIS_URL, f"redis://127.0.0.1:{_closed_port()}/0"  # the broker too
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/readyz").status_code == 503
+    assert logged(request_log) == [(logging.WARNING, 503, "Not ready: /readyz (broker down, worker silent)")]
+    request_log.clear()
+
+    settings.REDIS_URL = redis_url
+    record_heartbeat(hostname="celery@worker-1")  # both are back
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert logged(request_log) == [(logging.INFO, 200, "Ready again: /readyz")]
+
+
+def test_an_error_inside_the_probe_is_still_logged_as_an_error(settings, worker_alive, request_log):
+    """A guard (it passed before the change too): only the expected answers of a probe are spared Django's ERROR. A
+    schedule without the routing sweep's entry is a bug of the deployment, and the probe fails on it."""
+    settings.CELERY_BEAT_SCHEDULE = {
+        name: entry for name, entry in settings.CELERY_BEAT_SCHEDULE.items() if name != "route-pending-outputs"
+    }
+
+    response = Client(raise_request_exception=False).get("/readyz")
+
+    assert response.status_code == 500
+    assert [(level, status) for level, status, _ in logged(request_log)] == [(logging.ERROR, 500)]
