@@ -580,8 +580,8 @@ def _carried_decisions(report: dict) -> list[str]:
 
 
 def _moment(value, zone: tzinfo | None = None) -> str:
-    """An ISO timestamp as "2026-11-30 08:22 PST (America/Los_Angeles)" in `zone`, the one the meeting page shows
-    times in (else "2026-11-30 16:22 UTC", in the zone it was written in)."""
+    """An ISO timestamp as "2026-11-30 08:22 PST (America/Los_Angeles)" in `zone`, the week's (else
+    "2026-11-30 16:22 UTC", in the zone it was written in)."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -598,8 +598,9 @@ def report_markdown(
     """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
 
     `min_theme_failures`: how many failing outputs a week needs for themes (`metrics.themes.MIN_DOCUMENTS`, which
-    this module, on the ground floor, may not import), said when a week has none. `time_zone`: the zone its moments
-    are written in (the project's, as the meeting page shows them), else UTC.
+    this module, on the ground floor, may not import), said when a week has none. `time_zone`: the zone the week's dates
+    are in, named after them, and its moments are written in (`calendar.week_zone`: a closed week's is the one it was
+    closed in, as its meeting page says), else UTC.
 
     `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None), "done_on" (ISO date or None),
     "overdue"}] (`selectors.report.decisions_of`), in meeting order. The
@@ -625,10 +626,11 @@ def report_markdown(
             f" **{left_out}:** the figures below may leave {'it' if freshness['labels_since'] == 1 else 'them'} out."
         )
     name = md_text(report.get("project_name") or report.get("project"))
+    zone = f" ({md_text(str(time_zone))})" if time_zone is not None else ""
     lines = [
         f"# {name}: weekly review {md_text(report.get('week'))}",
         "",
-        f"Week {md_text(report.get('week_start'))} to {md_text(report.get('week_end'))}. {state}",
+        f"Week {md_text(report.get('week_start'))} to {md_text(report.get('week_end'))}{zone}. {state}",
         "",
         "## Headline",
         "",

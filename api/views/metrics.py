@@ -37,7 +37,7 @@ from labeling.metrics import themes as theme_metrics
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
 from labeling.rules.access import ALL_ROLES, check_member, labels_blind, project_for_caller
-from labeling.rules.calendar import week_from_label
+from labeling.rules.calendar import week_from_label, week_zone
 from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
     SEGMENTS,
@@ -300,7 +300,10 @@ class CycleReportView(MetricsView):
         decisions = decisions_of(found.cycle, project=project)
         if request.accepted_renderer.format == MarkdownRenderer.format:
             markdown = report_markdown(
-                report, decisions, min_theme_failures=theme_metrics.MIN_DOCUMENTS, time_zone=project.tzinfo
+                report,
+                decisions,
+                min_theme_failures=theme_metrics.MIN_DOCUMENTS,
+                time_zone=week_zone(project, found.cycle),
             )
             return Response(markdown)
         return Response(ReportOut({**report, "decisions": decisions}).data)

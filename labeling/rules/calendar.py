@@ -12,6 +12,7 @@ Imports only models and the standard library (the floor of the layer graph in DE
 """
 
 import re
+import zoneinfo
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from labeling.exceptions import InvalidWeek
-from labeling.models import Project
+from labeling.models import Project, ReviewCycle
 
 # A day of margin at each end: a zone's offset is under a day, so a week starting on or after
 # FIRST_DAY and ending on or before LAST_DAY converts to UTC and back without leaving the calendar.
@@ -100,6 +101,18 @@ def week_start(project: Project, week: date) -> datetime:
 def week_end(project: Project, week: date) -> datetime:
     """The moment the cycle week is over: the start of the next one, in the project's time zone."""
     return datetime.combine(_clamped(project, week) + timedelta(days=7), time.min, tzinfo=project.tzinfo)
+
+
+def week_zone(project: Project, cycle: ReviewCycle | None) -> zoneinfo.ZoneInfo:
+    """The zone a week's dates and times are read in, on its meeting page and in its report: a closed week's is the
+    one it was closed in (the zone whose calendar drew its dates, frozen in its report, even after the project moves);
+    any other week's, or one closed before the zone was kept, is the project's."""
+    if cycle is not None and cycle.is_closed and cycle.closed_in_time_zone:
+        try:
+            return zoneinfo.ZoneInfo(cycle.closed_in_time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass  # a zone since dropped from tzdata: the project's, as Project.tzinfo falls back
+    return project.tzinfo
 
 
 def week_from_label(project: Project, label: str) -> date:

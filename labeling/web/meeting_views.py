@@ -128,6 +128,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     if closing and cycle and cycle.failure_kind == "close" and cycle.failed_at > timezone.now() - CLOSE_FAILED_RECENTLY:
         closing = CLOSING_REFRESHES  # the close just failed: stop reloading, the notice says why
     freshness = None if is_closed or not something_to_close else report.get("freshness")
+    week_zone = calendar.week_zone(project, cycle)
     context = {
         "project": project,
         "membership": membership,
@@ -137,6 +138,10 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "label": week_label(week),
         "cycle": cycle,
         "is_closed": is_closed,
+        # The zone the week's dates and its close time are read in, as report.md reads them (a closed week's, the one
+        # it was closed in); named beside the close time when the page's other times are in another.
+        "week_zone": week_zone,
+        "week_zone_differs": str(week_zone) != str(project.tzinfo),
         "is_current": week == current,
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current and something_to_close,
@@ -217,7 +222,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
         report,
         decisions_of(found.cycle, project=project),
         min_theme_failures=theme_metrics.MIN_DOCUMENTS,
-        time_zone=project.tzinfo,
+        time_zone=calendar.week_zone(project, found.cycle),
     )
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'

@@ -628,6 +628,27 @@ def test_a_past_week_with_nothing_in_it_has_an_empty_live_report(reader, project
     assert not ReviewCycle.objects.exists()  # reading a week makes no cycle row
 
 
+def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in(client, read_key, project, this_week):
+    """As its meeting page says: the week's dates were drawn in that zone's calendar. Before, the moments were written
+    in the project's zone now (Honolulu's), and no zone was named beside the dates."""
+    week = this_week - timedelta(weeks=3)
+    frozen = {"version": 1, "project": "support-bot", "project_name": "Support bot", "week": week_label(week),
+              "week_start": "2026-11-23", "week_end": "2026-11-29", "status": "closed",
+              "generated_at": "2026-11-30T16:22:00+00:00"}  # fmt: skip
+    ReviewCycle.objects.create(
+        project=project, week=week, status=CycleStatus.CLOSED, report=frozen, closed_in_time_zone="America/Los_Angeles"
+    )
+    type(project).objects.filter(pk=project.pk).update(time_zone="Pacific/Honolulu")
+
+    response = client.get(f"{report_path(week)}?format=markdown", HTTP_AUTHORIZATION=f"Bearer {read_key.secret}")
+
+    assert response.status_code == 200
+    assert (
+        r"Week 2026-11-23 to 2026-11-29 (America/Los\_Angeles). "  # Markdown's escape of "_", shown as written
+        r"Closed; figures frozen at 2026-11-30 08:22 PST (America/Los\_Angeles)."
+    ) in response.content.decode()
+
+
 @pytest.mark.parametrize("label", ["2026-48", "2026-W54", "W48", "2026-W4"])
 def test_a_malformed_week_label_in_the_report_path_is_a_400(reader, project, label):
     response = reader.get(f"/api/v1/cycles/{label}/report")

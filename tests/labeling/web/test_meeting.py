@@ -840,11 +840,12 @@ def test_a_dataset_the_close_could_not_build_is_told_on_the_closed_weeks_page(cl
     assert 'id="failed-builds"' not in client.get(url("meeting-week", project, cycle.label)).content.decode()
 
 
-def test_a_closed_week_says_the_zone_it_was_closed_in_and_its_report_the_same_times_as_the_page(
+def test_a_closed_week_says_the_zone_it_was_closed_in_and_its_report_the_same_zone_and_times_as_the_page(
     client, project, lead, expert, other_expert, last_week
 ):
     """A week closed under Los Angeles' calendar keeps saying so after the project moves to Honolulu (its dates are
-    frozen in its report); report.md writes its moments in the zone the page shows them in, naming it, not in UTC."""
+    frozen in its report), and so does its report.md: one rule (`calendar.week_zone`) for both. Before, report.md
+    named no zone beside the week's dates and wrote its moments in Honolulu's, the project's zone now."""
     type(project).objects.filter(pk=project.pk).update(time_zone="America/Los_Angeles")
     project.refresh_from_db()
     created_weeks_ago(project, 52)
@@ -862,6 +863,9 @@ def test_a_closed_week_says_the_zone_it_was_closed_in_and_its_report_the_same_ti
 
     head = html.split("<h1>")[1].split("</p>")[0]
     assert "America/Los_Angeles" in head and "Pacific/Honolulu" not in head
-    assert "Figures frozen when the week was closed, 2026-11-30 06:22" in html  # the page's zone, which it names
+    # The close time in the week's zone, named: the page's other times are in the project's, which its foot names.
+    assert "Figures frozen when the week was closed, 2026-11-30 08:22 (America/Los_Angeles)" in html
     assert "Times in the project's time zone, Pacific/Honolulu." in html
-    assert "Closed; figures frozen at 2026-11-30 06:22 HST (Pacific/Honolulu)." in markdown
+    dates = f"Week {cycle.report['week_start']} to {cycle.report['week_end']} (America/Los\\_Angeles)."  # "_" escaped
+    assert f"{dates} Closed; figures frozen at 2026-11-30 08:22 PST (America/Los\\_Angeles)." in markdown
+    assert "Honolulu" not in markdown and "HST" not in markdown
