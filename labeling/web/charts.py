@@ -189,10 +189,10 @@ def _place_labels(
 
     The last label (the latest week) is always named and, where the two fit side by side, the one before it too: a
     weekly meeting compares the latest week with the week before. Then every k-th label counting back from the last
-    one named, for the k that names the most. A label sits centred on its point, or starts or ends there at the chart's edges; the
-    one before the last also ends at its point when centred it would crowd the last. The label next to those named at
-    the right may be left out when they crowd it, and the first when it crowds its neighbour. A label too wide for
-    `slot` (or for half the axis) is cut short with "…"."""
+    one named, for the k that names the most. A label sits centred on its point, or starts or ends there at the
+    chart's edges; the one before the last also ends at its point when centred it would crowd the last. The label next
+    to those named at the right may be left out when they crowd it, and the first when it crowds its neighbour. A
+    label too wide for `slot` (or for half the axis) is cut short with "…"."""
     gap = TICK_GAP * size
     limit = (slot - gap) if slot else (hi - lo) / 2
     texts = [_shorten(label, size, limit) for label in labels]
