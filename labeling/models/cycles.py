@@ -20,11 +20,21 @@ def week_label(week: date) -> str:
     return f"{year}-W{number:02d}"
 
 
+class ReviewCycleQuerySet(models.QuerySet):
+    def locked_newest_first(self):
+        """These cycles locked for an update, newest week first (PostgreSQL locks in the sorted order): the one order
+        in which every writer of several of a project's cycles locks them (a close, a redaction and an erasure
+        rewriting frozen reports), so that none waits on another holding a row it wants in turn."""
+        return self.select_for_update(of=("self",), no_key=True).order_by("-week")
+
+
 class ReviewCycle(models.Model):
     """A project's cycle week (`week` is its first day, in the project's time zone and weekday).
 
     Closing it resolves gold answers, rebuilds datasets, computes the week's metrics and freezes
-    `report`, the figures the weekly meeting looks at; a closed cycle never changes its report.
+    `report`, the figures the weekly meeting looks at; a closed cycle's figures never change, but for its comparison
+    with the week before, restated once that week closed after it (`compared_again`), and what redaction and erasure
+    take out.
     Labels on the week's items can be edited only while it is open.
     """
 
@@ -54,6 +64,8 @@ class ReviewCycle(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)  # failures in a row
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReviewCycleQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "-week"]

@@ -341,7 +341,12 @@ def _close(
     }
 
     with transaction.atomic():
-        deferred = _digest_waits(project, week=week, now=now)
+        deferred = _digest_waits(project, week=week, now=now)  # locks the newest ended week's row, if after this one
+        following = week + timedelta(days=7)
+        # Then the rows this close writes or restates (the week after, this week, the week before), newest first: the
+        # order in which every writer of several of a project's cycles locks them (redaction and erasure rewriting
+        # frozen reports), so that none waits on another holding a row it wants in turn.
+        _lock_newest_first(project, weeks=[following, week, week - timedelta(days=7)])
         won = ReviewCycle.objects.filter(pk=cycle.pk, status=CycleStatus.OPEN).update(
             status=CycleStatus.CLOSED,
             report=report,
@@ -351,10 +356,9 @@ def _close(
             digest_deferred=deferred,
             **_NO_FAILURE,
         )
-        following = week + timedelta(days=7)
         if won:
-            # Closes of two weeks side by side meet on a row lock here (this week's row, or the newest week's in
-            # _digest_waits), so whichever commits second sees the other closed and restates the later week.
+            # Closes of two weeks side by side meet on these row locks, so whichever commits second sees the other
+            # closed and restates the later week.
             _compare_again(project, week=week, closed_by=closed_by)
             _compare_again(project, week=following, closed_by=closed_by)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
@@ -381,24 +385,24 @@ def _close(
     return cycle
 
 
+def _lock_newest_first(project: Project, *, weeks: list[date]) -> None:
+    """Lock the project's cycles of `weeks` (those that exist), newest first (`locked_newest_first`)."""
+    list(ReviewCycle.objects.filter(project=project, week__in=weeks).locked_newest_first().values_list("pk", flat=True))
+
+
 def _compare_again(project: Project, *, week: date, closed_by) -> None:
     """If `week` is closed and so is the week before it, restate `week`'s week-over-week comparison from the report
     the week before froze (`compared_with_week_before`), so both orders of closing give the same figures. A week
     closed before the week before it (out of order: by a lead, or while that week's close failed and waited), or
     whose report was built while the week before was closing, compared with that week as it stood then.
 
-    In the close's transaction, under `week`'s row lock (a redaction of its report waits, as for any write to it).
+    In the close's transaction, which holds the rows' locks (`_lock_newest_first`; a redaction of the report waits).
     Nothing is written when the comparison stands; a restated report says when and from which week
     (`compared_again`), and the audit log keeps it. In a savepoint: a report it cannot read is logged, never a reason
     to fail the close."""
     before_week = week - timedelta(days=7)
-    cycles = {
-        cycle.week: cycle
-        for cycle in ReviewCycle.objects.select_for_update(no_key=True)
-        .filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
-        .only("pk", "week", "report")
-        .order_by("week")
-    }
+    closed = ReviewCycle.objects.filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
+    cycles = {cycle.week: cycle for cycle in closed.only("pk", "week", "report")}
     this, before = cycles.get(week), cycles.get(before_week)
     if this is None or before is None or not this.report or not before.report:
         return

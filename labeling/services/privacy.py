@@ -266,7 +266,7 @@ def _scrub_reports(project: Project, item_ids: set[int], external_ids: set[str],
     if not item_ids and not external_ids:
         return set()
     scrubbed = set()
-    for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
+    for cycle in ReviewCycle.objects.filter(project=project).exclude(report={}).locked_newest_first():
         cleaned = _without_entries(cycle.report, item_ids, external_ids)
         if cycle.week in themed_weeks and cleaned.get("themes"):
             cleaned["themes"] = []

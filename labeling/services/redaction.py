@@ -504,7 +504,7 @@ def _redact_carried_copies(project: Project, redacted: dict[int, Decision]) -> N
     each close), given their redacted text and owner; the rest of each report stays as frozen."""
     if not redacted:
         return
-    for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
+    for cycle in ReviewCycle.objects.filter(project=project).exclude(report={}).locked_newest_first():
         carried = cycle.report.get("carried_decisions") if isinstance(cycle.report, dict) else None
         named = [isinstance(entry, dict) and entry.get("id") in redacted for entry in carried or ()]
         if not isinstance(carried, list) or not any(named):
@@ -759,7 +759,7 @@ def _redact_report_excerpts(redactor: engine.Redactor, project: Project, outputs
     }
     by_output = {output.external_id: output.output for output in outputs}
     rewritten = set()
-    for cycle in ReviewCycle.objects.select_for_update(of=("self",)).filter(project=project).exclude(report={}):
+    for cycle in ReviewCycle.objects.filter(project=project).exclude(report={}).locked_newest_first():
         words = partial(redact_free_text, redactor)
         report = with_excerpts_of(cycle.report, by_item=by_item, by_output=by_output, words=words)
         if report != cycle.report:

@@ -1,9 +1,12 @@
 """A week closed while the week before it is still open compares with that week's actual figures: W44 closed with
 W43 open froze "+22 vs last week (0)" (W43's figures were never computed), and W43 closed later showed 2 labels."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.urls import reverse
 
 from labeling.models import AuditEvent, ReviewCycle, week_label
@@ -118,9 +121,10 @@ def test_a_week_whose_report_was_built_while_the_week_before_closed_compares_wit
     project, other_project, monkeypatch
 ):
     """Two closes side by side: the later week's report is built while the earlier week is still open, and the
-    earlier week's close commits before the later week's transaction (the later week's row was locked by it). The
-    earlier close saw the later week open and restated nothing; the later close, seeing the week before closed once
-    its own row is locked, restates its comparison from that week's final figures, as closing in order gives."""
+    earlier week's close commits before the later week's transaction. The earlier close saw the later week open and
+    restated nothing; the later close, seeing the week before closed in its transaction, restates its comparison from
+    that week's final figures, as closing in order gives. (The earlier close runs nested here, in the moment between,
+    on the same connection: what the row locks order is the next test's.)"""
     in_order, side_by_side = other_project, project
     this_week = calendar.current_week(project)
     before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
@@ -172,3 +176,65 @@ def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_t
     assert after["headline"]["pass_rate"] == frozen["headline"]["pass_rate"]
     assert after["pass_rate_trend"] == frozen["pass_rate_trend"]
     assert after["headline"]["labels"]["previous_done"] == 16  # the labels are no question's: restated
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_close_and_a_rewrite_of_the_frozen_reports_at_once_wait_on_each_other_and_both_end(project):
+    """A redaction or an erasure rewriting the frozen reports locks them newest week first. A close restating the
+    weeks around it (the week before and the week after closed, the newest week still open: a catch-up after a failed
+    close) took the week before, then waited for the week after, which the rewrite held while it waited for the week
+    before: PostgreSQL broke the deadlock by failing one of them (an erasure's 500, or the close). Every writer of
+    several cycles now locks them newest first, so the close waits, and both end."""
+    this_week = calendar.current_week(project)
+    before, week, after = (this_week - timedelta(weeks=n) for n in (4, 3, 2))
+    created_weeks_ago(project, 6)
+    for each in (before, week, after):
+        _label_in(project, each, 2)
+    cycles.close_week(project_id=project.pk, week=before)
+    cycles.close_week(project_id=project.pk, week=after)  # the week between waits (a close that failed)
+    _label_in(project, week, 2, FAIL)  # labeled since: the week after's comparison is restated
+    locked_the_week_after, errors = threading.Event(), []
+
+    def rewrite_newest_first():  # as redaction and erasure do, with a pause between the two rows
+        try:
+            with transaction.atomic():
+                ReviewCycle.objects.select_for_update().get(project=project, week=after)
+                locked_the_week_after.set()
+                deadline = time.monotonic() + 20
+                while not _waiting_on_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                ReviewCycle.objects.select_for_update().get(project=project, week=before)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def close():
+        try:
+            locked_the_week_after.wait(20)
+            cycles.close_week(project_id=project.pk, week=week)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rewrite_newest_first), threading.Thread(target=close)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert ReviewCycle.objects.get(project=project, week=week).status == "closed"
+    assert ReviewCycle.objects.get(project=project, week=after).report["compared_again"]["with_week"] == week_label(
+        week
+    )
