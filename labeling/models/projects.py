@@ -13,7 +13,8 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA time zone.") from exc
 
 
-def _known_zone(name: str) -> zoneinfo.ZoneInfo | None:
+def known_zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """The IANA zone of that name, or None for a name tzdata does not know (any more)."""
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -91,11 +92,11 @@ class Project(models.Model):
         """The project's zone, or UTC for a name this Python does not know (`time_zone_known` says which)."""
         # A row saved before the validator (or a zone since dropped from tzdata) must not make every page that
         # computes its weeks a 500: the whole calendar falls back to UTC, in this one place.
-        return _known_zone(self.time_zone) or zoneinfo.ZoneInfo("UTC")
+        return known_zone(self.time_zone) or zoneinfo.ZoneInfo("UTC")
 
     @property
     def time_zone_known(self) -> bool:
-        return _known_zone(self.time_zone) is not None
+        return known_zone(self.time_zone) is not None
 
 
 class Role(models.TextChoices):

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidWeek
 from labeling.models import Project, ReviewCycle
+from labeling.models.projects import known_zone
 
 # A day of margin at each end: a zone's offset is under a day, so a week starting on or after
 # FIRST_DAY and ending on or before LAST_DAY converts to UTC and back without leaving the calendar.
@@ -107,12 +108,8 @@ def week_zone(project: Project, cycle: ReviewCycle | None) -> zoneinfo.ZoneInfo:
     """The zone a week's dates and times are read in, on its meeting page and in its report: a closed week's is the
     one it was closed in (the zone whose calendar drew its dates, frozen in its report, even after the project moves);
     any other week's, or one closed before the zone was kept, is the project's."""
-    if cycle is not None and cycle.is_closed and cycle.closed_in_time_zone:
-        try:
-            return zoneinfo.ZoneInfo(cycle.closed_in_time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass  # a zone since dropped from tzdata: the project's, as Project.tzinfo falls back
-    return project.tzinfo
+    closed_in = known_zone(cycle.closed_in_time_zone) if cycle is not None and cycle.is_closed else None
+    return closed_in or project.tzinfo  # or a zone since dropped from tzdata: the project's, as Project.tzinfo
 
 
 def week_from_label(project: Project, label: str) -> date:
