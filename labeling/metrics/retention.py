@@ -21,8 +21,8 @@ from itertools import accumulate
 ALL = "all"
 MEASURES = ("active_on", "active_on_or_after")
 # A retention rate over fewer users than this is no figure: over 1 user it is 0% or 100%, over 4 one user moves it by
-# 25 points (the 95% interval of 1 of 1 runs from 21% to 100%). The same floor as agreement's MIN_UNITS and the
-# report's MIN_ITEMS_TO_COMPARE. The rates are still computed, stored and served; the pages draw and print none.
+# 25 points (the 95% interval of 1 of 1 runs from 21% to 100%). Five, as agreement's MIN_UNITS (items) is: a floor
+# of its own, of users. The rates are still computed, stored and served; the pages draw and print none.
 MIN_USERS = 5
 
 

@@ -628,6 +628,11 @@ def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") 
 RETENTION_SERIES = (("all", "All users"), ("pass", "Outputs labeled pass"), ("fail", "Outputs labeled fail"))
 
 
+def _stands_on_too_few_users(cell: dict) -> bool:
+    """A rate measured over too few users to draw (not a cell with no rate: that is a gap of another kind)."""
+    return cell.get("rate") is not None and too_few_users(cell.get("users", 0))
+
+
 def retention_chart(
     curves: dict,
     *,
@@ -650,8 +655,8 @@ def retention_chart(
             {
                 "x": f"Week {cell['offset']}",
                 # Over too few users no point is drawn (a gap in the line): the data table says why.
-                "value": None if too_few_users(cell.get("users", 0)) else cell.get("rate"),
-                "missing": TOO_FEW_USERS,
+                "value": None if _stands_on_too_few_users(cell) else cell.get("rate"),
+                "missing": TOO_FEW_USERS if _stands_on_too_few_users(cell) else None,
                 "detail": retention_basis(cell),
             }
             for cell in curves.get(key) or []
