@@ -8,6 +8,7 @@ import zoneinfo
 from dataclasses import asdict
 from functools import cache
 
+import msgspec
 from django import forms
 from django.core.validators import RegexValidator
 from django.template.defaultfilters import pluralize
@@ -76,7 +77,7 @@ def template_previews() -> list[dict]:
 def _settings_in_words(queue: dict) -> str:
     """A starter queue's sampling, quota and overlap as the queue will be created (the spec's defaults for what it
     leaves out): "20 % of what its rule matches, up to 50 items a week, 2 experts each"."""
-    spec = projects.QueueSpec(**queue)
+    spec = msgspec.convert(queue, projects.QueueSpec)
     if spec.sample_rate == 1:
         share = "all it matches"
     elif spec.sample_rate == 0:
