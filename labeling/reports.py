@@ -579,6 +579,19 @@ def _carried_decisions(report: dict) -> list[str]:
     return [*lines, "", f"### Decided in {md_text(report.get('week'))}", ""]
 
 
+def compared_again(report: dict) -> dict | None:
+    """When a closed week's comparison with the week before was made again from that week's final figures (that week
+    closed after it: `cycles._compare_again`), as {"with_week": "2026-W47", "at": datetime or None}; else None."""
+    restated = report.get("compared_again")
+    if not isinstance(restated, dict):
+        return None
+    try:
+        at = datetime.fromisoformat(restated.get("at"))
+    except (TypeError, ValueError):
+        at = None
+    return {"with_week": str(restated.get("with_week", "")), "at": at}
+
+
 def _moment(value, zone: tzinfo | None = None) -> str:
     """An ISO timestamp as "2026-11-30 08:22 PST (America/Los_Angeles)" in `zone`, the week's (else
     "2026-11-30 16:22 UTC", in the zone it was written in)."""
@@ -610,6 +623,11 @@ def report_markdown(
     freshness = report.get("freshness") or {}
     if status == "closed":
         state = f"Closed; figures frozen at {_moment(report.get('generated_at'), time_zone)}."
+        if again := compared_again(report):
+            state += (
+                f" Its comparison with {md_text(again['with_week'])} was made again from that week's final figures at "
+                f"{_moment(report['compared_again'].get('at'), time_zone)}."
+            )
     elif freshness.get("refreshed_at"):
         state = f"Open: provisional figures, computed {_moment(freshness['refreshed_at'], time_zone)}."
     elif freshness:

@@ -336,6 +336,11 @@ class FreshnessOut(serializers.Serializer):
     )
 
 
+class ComparedAgainOut(serializers.Serializer):
+    with_week = serializers.CharField(help_text="The week before, whose final figures the comparison was made from.")
+    at = serializers.DateTimeField(help_text="When the comparison was made again (that week's close).")
+
+
 class ReportOut(serializers.Serializer):
     """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
 
@@ -348,6 +353,12 @@ class ReportOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "closed"], help_text="`open`: built live, may still change.")
     generated_at = serializers.DateTimeField()
     verdict_question = serializers.CharField(allow_null=True, help_text="The rubric's first binary question.")
+    compared_again = ComparedAgainOut(
+        required=False,
+        help_text="Present when the week before closed after this week: the comparison with it (the headline's "
+        "previous figures and changes, its point of the pass-rate trend, the movers by tag) was made again from its "
+        "final figures. This week's own figures are as frozen.",
+    )
     headline = HeadlineOut(
         help_text="pass_rate, alpha, labels and retention_week1, with last week's. retention_week1.comparison: this "
         "week's cohort's week-1 rate with its 95% Wilson interval (`cohort`), the project's retention reference at "

@@ -34,6 +34,7 @@ from labeling.metrics.agreement import too_few_units
 from labeling.models import Project, week_label, work_key
 from labeling.reports import (
     agreement_basis,
+    compared_again,
     figures_as_of,
     figures_not_computed,
     first_cohort,
@@ -142,6 +143,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # it was closed in); named beside the close time when the page's other times are in another.
         "week_zone": week_zone,
         "week_zone_differs": str(week_zone) != str(project.tzinfo),
+        "compared_again": compared_again(report) if is_closed else None,
         "is_current": week == current,
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current and something_to_close,

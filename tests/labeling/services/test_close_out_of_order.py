@@ -12,7 +12,7 @@ from django.urls import reverse
 from labeling.models import AuditEvent, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
-from tests.factories import created_weeks_ago
+from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
 from tests.helpers.labeling import AGREE, label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -118,7 +118,7 @@ def test_an_in_order_close_restates_nothing(other_project):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_week_whose_report_was_built_while_the_week_before_closed_compares_with_its_final_figures(
-    project, other_project, monkeypatch
+    client, project, other_project, monkeypatch
 ):
     """Two closes side by side: the later week's report is built while the earlier week is still open, and the
     earlier week's close commits before the later week's transaction. The earlier close saw the later week open and
@@ -155,6 +155,19 @@ def test_a_week_whose_report_was_built_while_the_week_before_closed_compares_wit
     assert restated["compared_again"]["with_week"] == week_label(before_last)
     assert restated["headline"]["labels"]["previous_done"] == 20
     assert AuditEvent.objects.filter(project=side_by_side, action="cycle.compared_again").count() == 1
+    # Said where the report is read: the page's frozen note, report.md and the API.
+    lead = UserFactory(username="lena")
+    MembershipFactory(project=side_by_side, user=lead, role="lead")
+    client.force_login(lead)
+    page = client.get(reverse("labeling:meeting-week", args=[side_by_side.slug, week_label(last)])).content.decode()
+    note = page.split('id="frozen-note"')[1].split("</p>")[0]
+    assert f"Its comparison with {week_label(before_last)} was made again from that week's final figures, " in note
+    markdown = client.get(
+        reverse("labeling:meeting-markdown", args=[side_by_side.slug, week_label(last)])
+    ).content.decode()
+    assert (
+        f"Its comparison with {week_label(before_last)} was made again from that week's final figures at " in markdown
+    )
 
 
 def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_the_other_question(project, rubric):
