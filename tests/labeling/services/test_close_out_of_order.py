@@ -2,17 +2,17 @@
 W43 open froze "+22 vs last week (0)" (W43's figures were never computed), and W43 closed later showed 2 labels."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 
 from labeling.models import AuditEvent, ReviewCycle, week_label
 from labeling.rules import calendar
 from labeling.services import cycles
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
+from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thread_noting_its_pid
 from tests.helpers.labeling import AGREE, label_outputs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -191,15 +191,6 @@ def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_t
     assert after["headline"]["labels"]["previous_done"] == 16  # the labels are no question's: restated
 
 
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_close_and_a_rewrite_of_the_frozen_reports_at_once_wait_on_each_other_and_both_end(project):
     """A redaction or an erasure rewriting the frozen reports locks them newest week first. A close restating the
@@ -215,37 +206,24 @@ def test_a_close_and_a_rewrite_of_the_frozen_reports_at_once_wait_on_each_other_
     cycles.close_week(project_id=project.pk, week=before)
     cycles.close_week(project_id=project.pk, week=after)  # the week between waits (a close that failed)
     _label_in(project, week, 2, FAIL)  # labeled since: the week after's comparison is restated
-    locked_the_week_after, errors = threading.Event(), []
+    holds_the_week_after, the_close_waits = threading.Event(), threading.Event()
 
-    def rewrite_newest_first():  # as redaction and erasure do, with a pause between the two rows
-        try:
-            with transaction.atomic():
-                ReviewCycle.objects.select_for_update().get(project=project, week=after)
-                locked_the_week_after.set()
-                deadline = time.monotonic() + 20
-                while not _waiting_on_a_lock() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                ReviewCycle.objects.select_for_update().get(project=project, week=before)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def rewrite_newest_first():  # as redaction and erasure do, one row at a time
+        with transaction.atomic():
+            ReviewCycle.objects.select_for_update().get(project=project, week=after)
+            holds_the_week_after.set()
+            assert the_close_waits.wait(30)
+            ReviewCycle.objects.select_for_update().get(project=project, week=before)
 
-    def close():
-        try:
-            locked_the_week_after.wait(20)
-            cycles.close_week(project_id=project.pk, week=week)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    rewriter, rewrite_errors = in_thread(rewrite_newest_first)
+    assert holds_the_week_after.wait(20)
+    closer, close_errors, pid = in_thread_noting_its_pid(lambda: cycles.close_week(project_id=project.pk, week=week))
+    assert comes_to_wait_on_a_lock(pid)
+    the_close_waits.set()
+    rewriter.join(60)
+    closer.join(60)
 
-    threads = [threading.Thread(target=rewrite_newest_first), threading.Thread(target=close)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
+    errors = rewrite_errors + close_errors
     assert errors == []
     assert ReviewCycle.objects.get(project=project, week=week).status == "closed"
     assert ReviewCycle.objects.get(project=project, week=after).report["compared_again"]["with_week"] == week_label(
