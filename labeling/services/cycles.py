@@ -629,18 +629,18 @@ def send_digests(*, cycle_id: int) -> int:
 
 def _claim_waiting_digests(cycle: ReviewCycle, *, now: datetime) -> list[ReviewCycle]:
     """Claim the project's closed weeks before `cycle` whose digests wait for a newer week's; return them, oldest
-    first. In the caller's transaction: the rows are locked (in pk order), so of two digests sent at once (the newest
-    week's and a retried older close's) one claims each waiting week and the other finds it claimed."""
+    first. In the caller's transaction: the rows are locked, newest first as every writer of several weeks locks them
+    (`locked_newest_first`), so of two digests sent at once (the newest week's and a retried older close's) one claims
+    each waiting week and the other finds it claimed, and a redaction or erasure rewriting the reports meanwhile
+    waits or is waited for, never both."""
     waiting = list(
-        ReviewCycle.objects.select_for_update()
-        .filter(
+        ReviewCycle.objects.filter(
             project_id=cycle.project_id,
             status=CycleStatus.CLOSED,
             digest_deferred=True,
             digests_sent_at__isnull=True,
             week__lt=cycle.week,
-        )
-        .order_by("pk")
+        ).locked_newest_first()
     )
     ReviewCycle.objects.filter(pk__in=[older.pk for older in waiting]).update(digests_sent_at=now)
     for older in waiting:

@@ -229,3 +229,38 @@ def test_a_close_and_a_rewrite_of_the_frozen_reports_at_once_wait_on_each_other_
     assert ReviewCycle.objects.get(project=project, week=after).report["compared_again"]["with_week"] == week_label(
         week
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_digest_claiming_waiting_weeks_and_a_rewrite_of_the_reports_at_once_both_end(project):
+    """The newest week's digest claims the older weeks whose digests waited for it. It locked them oldest first (by
+    pk), while a redaction or an erasure rewriting the frozen reports locks them newest first: holding the older week
+    and waiting for the newer, against the rewrite holding the newer and waiting for the older, one of the two failed.
+    Both lock newest first now."""
+    this_week = calendar.current_week(project)
+    older, newer, newest = (this_week - timedelta(weeks=n) for n in (3, 2, 1))
+    created_weeks_ago(project, 5)
+    report = {"week_start": "x", "headline": {}}
+    waiting = {"status": "closed", "digest_deferred": True, "report": report}
+    for week in (older, newer):
+        ReviewCycle.objects.create(project=project, week=week, **waiting)
+    latest = ReviewCycle.objects.create(project=project, week=newest, status="closed", report=report)
+    holds_the_newer_week, the_claim_waits = threading.Event(), threading.Event()
+
+    def rewrite_newest_first():  # as redaction and erasure do, one row at a time
+        with transaction.atomic():
+            ReviewCycle.objects.select_for_update().get(project=project, week=newer)
+            holds_the_newer_week.set()
+            assert the_claim_waits.wait(30)
+            ReviewCycle.objects.select_for_update().get(project=project, week=older)
+
+    rewriter, rewrite_errors = in_thread(rewrite_newest_first)
+    assert holds_the_newer_week.wait(20)
+    sender, send_errors, pid = in_thread_noting_its_pid(lambda: cycles.send_digests(cycle_id=latest.pk))
+    assert comes_to_wait_on_a_lock(pid)
+    the_claim_waits.set()
+    rewriter.join(60)
+    sender.join(60)
+
+    assert rewrite_errors + send_errors == []
+    assert ReviewCycle.objects.filter(project=project, digests_sent_at__isnull=False).count() == 3
