@@ -23,13 +23,15 @@ SHOPPERS = 300
 DAY = 86_400.0
 WEEK = 7 * DAY
 HORIZON = WEEKS * WEEK - 600  # nothing in the last ten minutes: "now" must stay in the future
+# The running week always has this much of the simulation to show, however young it is (see _Clock).
+RUNNING_WEEK_AT_LEAST = 2 * DAY
 
 # Share of sessions answered by Claude, per week since the start: an A/B test that is going well.
 CLAUDE_SHARE = [0.0, 0.0, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75]
 PROMPT_V13_FROM_WEEK = 5  # v13 fixed the return-window answers (fewer wrong_policy failures)
 FAILURE_RATE = {GPT: 0.21, GPT_NEXT: 0.17, CLAUDE: 0.12}
 FLAW_RATE = {GPT: (0.07, 0.02), GPT_NEXT: (0.05, 0.02), CLAUDE: (0.02, 0.05)}  # (too_long, curt)
-# From the start of the last full week (see `_gpt_next_from`) GPT's sessions are answered by GPT_NEXT, which in
+# From the start of the last full week (see `_last_full_week_start`) GPT's sessions are answered by GPT_NEXT, which in
 # most of its returns and billing answers that give no date adds "Your refund will arrive by <a date it cannot know>":
 # a failure that no tag or metadata shows, for the explore page's search to find, and a new model in the last closed
 # week whose answers get more thumbs-down, for "what changed" to find. The model answers ~30 rated outputs in that
@@ -55,7 +57,8 @@ class DemoData:
 def generate(*, seed: int, now: datetime, shoppers: int = SHOPPERS) -> DemoData:
     """Generate the demo history ending at `now` (timezone-aware)."""
     rng = random.Random(seed)
-    simulation = _Simulation(start=now - timedelta(weeks=WEEKS), gpt_next_from=_gpt_next_from(now))
+    clock = _Clock(now)
+    simulation = _Simulation(clock=clock, gpt_next_from=clock.offset_of(_last_full_week_start(now)))
     for _ in range(shoppers):
         # One generator per shopper: tuning one shopper's behaviour does not reshuffle all the others.
         simulation.shopper(random.Random(rng.getrandbits(64)))
@@ -70,9 +73,34 @@ class _Shopper:
     loyalty: float  # chance of coming back in a given week
 
 
+class _Clock:
+    """The simulation's seconds since its start as moments, its last one `now`.
+
+    Evenly spread, except when the running cycle week (Monday midnight UTC, as the demo project's) is younger than
+    RUNNING_WEEK_AT_LEAST: then the simulation's last RUNNING_WEEK_AT_LEAST are drawn into the part of the week that
+    has run, and the time before them stretched to meet it, keeping every order. Seeded on a Monday morning, the
+    demo's week still has conversations, items waiting and a queue's item held, as the README promises."""
+
+    def __init__(self, now: datetime):
+        self.start = now - timedelta(weeks=WEEKS)
+        running_for = (now - _week_start(now)).total_seconds()
+        self.knot = WEEKS * WEEK - RUNNING_WEEK_AT_LEAST  # simulation seconds at the running week's start
+        self.knot_at = WEEKS * WEEK - running_for if running_for < RUNNING_WEEK_AT_LEAST else self.knot
+        self.after_knot = running_for / RUNNING_WEEK_AT_LEAST if running_for < RUNNING_WEEK_AT_LEAST else 1.0
+
+    def moment(self, offset: float) -> datetime:
+        if offset <= self.knot:
+            return self.start + timedelta(seconds=offset * self.knot_at / self.knot)
+        return self.start + timedelta(seconds=self.knot_at + (offset - self.knot) * self.after_knot)
+
+    def offset_of(self, moment: datetime) -> float:
+        """The simulation's seconds at `moment`, one before the running week's start (the inverse of `moment`)."""
+        return (moment - self.start).total_seconds() * self.knot / self.knot_at
+
+
 class _Simulation:
-    def __init__(self, *, start: datetime, gpt_next_from: float):
-        self.start = start
+    def __init__(self, *, clock: _Clock, gpt_next_from: float):
+        self.clock = clock
         self.gpt_next_from = gpt_next_from
         self.data = DemoData()
         self.ids: set[str] = set()
@@ -126,7 +154,7 @@ class _Simulation:
         week = min(int(at // WEEK), WEEKS - 1)
         model = CLAUDE if rng.random() < CLAUDE_SHARE[week] else GPT_NEXT if at >= self.gpt_next_from else GPT
         prompt = "v13" if week >= PROMPT_V13_FROM_WEEK else "v12"
-        facts = Facts(rng, self.start + timedelta(seconds=at), shopper.locale)
+        facts = Facts(rng, self.clock.moment(at), shopper.locale)
         topic = opening_topic = _weighted(rng, TOPIC_WEIGHTS)
         history: list[dict[str, str]] = []
         kinds: list[str] = []
@@ -144,7 +172,7 @@ class _Simulation:
                 candidates = [(scenario, weight) for scenario, weight in SCENARIOS[topic] if scenario not in asked]
                 scenario = rng.choices(*zip(*candidates, strict=True))[0]
                 asked.add(scenario)
-                facts.next_question(at=self.start + timedelta(seconds=at))
+                facts.next_question(at=self.clock.moment(at))
                 turn = scenario(facts)
                 kind = self._kind(rng, turn, model, prompt)
             history.append({"role": "user", "content": talk.ask(rng, turn.user, position=position, thanks=thanks)})
@@ -187,7 +215,7 @@ class _Simulation:
         return rng.random() < PROMISE_RATE
 
     def _date_text(self, offset: float) -> str:
-        day = (self.start + timedelta(seconds=offset)).date()
+        day = (self.clock.moment(offset)).date()
         return f"{day.day} {day:%B}"
 
     def _output(
@@ -231,7 +259,7 @@ class _Simulation:
                                      "occurred_at": self._time(at), "properties": properties})  # fmt: skip
 
     def _time(self, offset: float) -> str:
-        return (self.start + timedelta(seconds=offset)).isoformat()
+        return (self.clock.moment(offset)).isoformat()
 
     def _id(self, rng: random.Random, prefix: str, length: int) -> str:
         while True:
@@ -241,15 +269,17 @@ class _Simulation:
                 return candidate
 
 
-def _gpt_next_from(now: datetime) -> float:
-    """The start of the last full cycle week before `now`, as an offset from the start of the eight weeks.
-
-    The demo project's weeks start on Monday at midnight UTC (project.py): so the week the meeting discusses is the
-    first with GPT_NEXT, whatever the weekday the demo is seeded on.
-    """
+def _week_start(now: datetime) -> datetime:
+    """The start of the cycle week holding `now`: the demo project's weeks start on Monday at midnight UTC
+    (project.py)."""
     day = now.astimezone(UTC).date()
-    this_week = datetime.combine(day - timedelta(days=day.weekday()), time.min, tzinfo=UTC)
-    return (this_week - timedelta(weeks=1) - (now - timedelta(weeks=WEEKS))).total_seconds()
+    return datetime.combine(day - timedelta(days=day.weekday()), time.min, tzinfo=UTC)
+
+
+def _last_full_week_start(now: datetime) -> datetime:
+    """The start of the last full cycle week before `now`: the week the meeting discusses is the first with GPT_NEXT,
+    whatever the weekday the demo is seeded on."""
+    return _week_start(now) - timedelta(weeks=1)
 
 
 def _tokens(history: list[dict[str, str]], text: str) -> int:
