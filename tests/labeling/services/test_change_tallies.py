@@ -245,7 +245,10 @@ class TestOnAKeptHistory:
         assert_same_as_from_scratch(project, week)
 
         starts = {calendar.week_start(project, week - timedelta(weeks=k)) for k in range(5)}
-        assert set(counted(project)) == starts  # the other calendar's weeks are forgotten
+        # The other calendar's weeks are forgotten, up to the week computed. (In the first hours of a UTC Monday the
+        # new calendar's last ended week is the one before the old one's, whose tally no week computed yet reads.)
+        up_to_it = {start for start in counted(project) if start <= calendar.week_start(project, week)}
+        assert up_to_it == starts
 
     @pytest.mark.parametrize("weeks", [2, 6])
     def test_another_number_of_baseline_weeks(self, project, week, history, settings, weeks):
