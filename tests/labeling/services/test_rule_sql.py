@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from labeling.models import Output, Queue
+from labeling.rules import calendar
 from labeling.services import routing
 from labeling.services.routing import is_sampled, preview_rule, rule_filter, rule_matches, sample_filter, validate_rule
 from tests.factories import OutputFactory
@@ -130,7 +131,11 @@ def combos_again():
 @pytest.fixture
 def outputs(project):
     made = []
-    for n, (m, t, mo, f) in enumerate(combos_again()):
+    # A minute apart, newest first, all in this week (the preview's): closer together in a week's first hours.
+    now, combos = timezone.now(), list(combos_again())
+    began = calendar.week_start(project, calendar.current_week(project, now))
+    step = min(timedelta(minutes=1), (now - began) / (len(combos) + 1))
+    for n, (m, t, mo, f) in enumerate(combos):
         score, comment = FEEDBACK[f]
         made.append(
             OutputFactory(
@@ -141,7 +146,7 @@ def outputs(project):
                 feedback_score=score,
                 feedback_comment=comment,
                 output=ANSWERS[n % len(ANSWERS)],
-                occurred_at=timezone.now() - timedelta(minutes=n),
+                occurred_at=now - n * step,
             )
         )
     with connection.cursor() as cursor:
