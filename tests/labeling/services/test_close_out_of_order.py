@@ -191,6 +191,29 @@ def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_t
     assert after["headline"]["labels"]["previous_done"] == 16  # the labels are no question's: restated
 
 
+def _at_once_with_a_rewrite_newest_first(project, *, newer, older, work) -> list[Exception]:
+    """Run `work()` while another connection rewrites frozen reports as redaction and erasure do, newest week first and
+    one row at a time: it holds `newer`, waits until the work waits on a lock, then takes `older`. The errors of both
+    (a deadlock fails one of them)."""
+    holds_the_newer_week, the_work_waits = threading.Event(), threading.Event()
+
+    def rewrite_newest_first():
+        with transaction.atomic():
+            ReviewCycle.objects.select_for_update().get(project=project, week=newer)
+            holds_the_newer_week.set()
+            assert the_work_waits.wait(30)
+            ReviewCycle.objects.select_for_update().get(project=project, week=older)
+
+    rewriter, rewrite_errors = in_thread(rewrite_newest_first)
+    assert holds_the_newer_week.wait(20)
+    worker, work_errors, pid = in_thread_noting_its_pid(work)
+    assert comes_to_wait_on_a_lock(pid)
+    the_work_waits.set()
+    rewriter.join(60)
+    worker.join(60)
+    return rewrite_errors + work_errors
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_close_and_a_rewrite_of_the_frozen_reports_at_once_wait_on_each_other_and_both_end(project):
     """A redaction or an erasure rewriting the frozen reports locks them newest week first. A close restating the
@@ -206,24 +229,11 @@ def test_a_close_and_a_rewrite_of_the_frozen_reports_at_once_wait_on_each_other_
     cycles.close_week(project_id=project.pk, week=before)
     cycles.close_week(project_id=project.pk, week=after)  # the week between waits (a close that failed)
     _label_in(project, week, 2, FAIL)  # labeled since: the week after's comparison is restated
-    holds_the_week_after, the_close_waits = threading.Event(), threading.Event()
 
-    def rewrite_newest_first():  # as redaction and erasure do, one row at a time
-        with transaction.atomic():
-            ReviewCycle.objects.select_for_update().get(project=project, week=after)
-            holds_the_week_after.set()
-            assert the_close_waits.wait(30)
-            ReviewCycle.objects.select_for_update().get(project=project, week=before)
+    errors = _at_once_with_a_rewrite_newest_first(
+        project, newer=after, older=before, work=lambda: cycles.close_week(project_id=project.pk, week=week)
+    )
 
-    rewriter, rewrite_errors = in_thread(rewrite_newest_first)
-    assert holds_the_week_after.wait(20)
-    closer, close_errors, pid = in_thread_noting_its_pid(lambda: cycles.close_week(project_id=project.pk, week=week))
-    assert comes_to_wait_on_a_lock(pid)
-    the_close_waits.set()
-    rewriter.join(60)
-    closer.join(60)
-
-    errors = rewrite_errors + close_errors
     assert errors == []
     assert ReviewCycle.objects.get(project=project, week=week).status == "closed"
     assert ReviewCycle.objects.get(project=project, week=after).report["compared_again"]["with_week"] == week_label(
@@ -245,22 +255,10 @@ def test_a_digest_claiming_waiting_weeks_and_a_rewrite_of_the_reports_at_once_bo
     for week in (older, newer):
         ReviewCycle.objects.create(project=project, week=week, **waiting)
     latest = ReviewCycle.objects.create(project=project, week=newest, status="closed", report=report)
-    holds_the_newer_week, the_claim_waits = threading.Event(), threading.Event()
 
-    def rewrite_newest_first():  # as redaction and erasure do, one row at a time
-        with transaction.atomic():
-            ReviewCycle.objects.select_for_update().get(project=project, week=newer)
-            holds_the_newer_week.set()
-            assert the_claim_waits.wait(30)
-            ReviewCycle.objects.select_for_update().get(project=project, week=older)
+    errors = _at_once_with_a_rewrite_newest_first(
+        project, newer=newer, older=older, work=lambda: cycles.send_digests(cycle_id=latest.pk)
+    )
 
-    rewriter, rewrite_errors = in_thread(rewrite_newest_first)
-    assert holds_the_newer_week.wait(20)
-    sender, send_errors, pid = in_thread_noting_its_pid(lambda: cycles.send_digests(cycle_id=latest.pk))
-    assert comes_to_wait_on_a_lock(pid)
-    the_claim_waits.set()
-    rewriter.join(60)
-    sender.join(60)
-
-    assert rewrite_errors + send_errors == []
+    assert errors == []
     assert ReviewCycle.objects.filter(project=project, digests_sent_at__isnull=False).count() == 3
