@@ -5,8 +5,10 @@ sideways (the table scrolls inside its own box)."""
 
 import pytest
 
+from labeling.models import Item, Queue
 from labeling.services.queues import QueueValues, create_queue
 from tests.helpers.browser import sign_in
+from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,3 +50,33 @@ def test_a_long_rule_wraps_in_its_cell_and_runs_over_no_other(page, live_server,
     assert page.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth") == 0
     chip = page.locator("tr[data-queue=unsure] .rule .chip").filter(has_text="answer contains")
     assert chip.get_attribute("title") == chip.text_content()
+
+
+@pytest.mark.parametrize("width", [1280, 900])
+def test_a_queue_card_keeps_room_for_its_name_beside_a_long_waiting_figure(
+    page, live_server, project, rubric, expert, last_week, width
+):
+    # The demo's "Weekly sample" card: "17 waiting, 6 from an earlier week" beside the other figures took the whole
+    # row, and the queue's name and description were squeezed into a column a few letters wide.
+    queue = Queue.objects.create(
+        project=project,
+        slug="sample",
+        name="Weekly sample",
+        description="A steady sample of every answer: the week's quality figures and the experts' agreement.",
+        weekly_quota=40,
+    )
+    earlier = make_items(project, 6)
+    Item.objects.filter(pk__in=[item.pk for item in earlier]).update(week=last_week)
+    make_items(project, 11)
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, live_server, "erin")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+
+    card = page.locator(f"section.queue-card[data-queue={queue.slug}]")
+    assert "17 waiting, 6 from an earlier week" in card.locator(".stat-waiting").inner_text()
+    name = card.locator("h3").bounding_box()
+    line = card.locator("h3").evaluate("h => parseFloat(getComputedStyle(h).lineHeight)")
+    assert name["height"] < 1.5 * line  # the name on one line, not a letter or two a line
+    assert card.locator(".queue-main").bounding_box()["width"] >= 180
+    assert page.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth") == 0
