@@ -6,7 +6,8 @@ presentation attributes (fill="none" on lines) so a chart stays readable without
 
 Inputs are plain dicts:
 - line points: {"x": label, "value": float | None, "low": float | None, "high": float | None, "detail": str,
-  "break_before": bool (optional: the line does not join it to the point before)}
+  "break_before": bool (optional: the line does not join it to the point before), "provisional": bool (optional: a
+  week not closed yet; the line to it is dotted, and a legend says why)}
 - series: {"key": css-safe name, "name": legend text, "points": [{"x", "value", "detail"}]}, optionally
   "column" (the data table's header, else the name) and "reference" (drawn dashed with square markers,
   one line through its points across the categories it leaves out)
@@ -17,7 +18,7 @@ A None value leaves a gap; a chart with no value at all renders a "no data yet" 
 import math
 import re
 from collections.abc import Callable, Sequence
-from itertools import count
+from itertools import count, pairwise
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -304,14 +305,37 @@ def _svg_open(
 
 
 def _polylines(
-    frame: _Frame, indexed: list[tuple[int, float | None]], css: str, breaks: frozenset[int] = frozenset()
+    frame: _Frame,
+    indexed: list[tuple[int, float | None]],
+    css: str,
+    breaks: frozenset[int] = frozenset(),
+    provisional: frozenset[int] = frozenset(),
 ) -> list[str]:
-    """One line per run of defined values: a None leaves a gap, an index in `breaks` starts a new line."""
+    """One line per run of defined values: a None leaves a gap, an index in `breaks` starts a new line. A stretch
+    that reaches a `provisional` point (a week not closed yet, whose figure may still change) is drawn dotted."""
     lines = []
     for run in _segments(indexed, breaks):
-        coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in run)
-        lines.append(f'<polyline class="line {css}" fill="none" points="{coords}"/>')
+        for stretch, dotted in _stretches(run, provisional):
+            coords = " ".join(f"{_num(frame.x(index))},{_num(frame.y(value))}" for index, value in stretch)
+            # The dash pattern as an SVG attribute too, as the reference line's: it reads so without the stylesheet.
+            style = f' class="line {css} provisional" stroke-dasharray="2 4"' if dotted else f' class="line {css}"'
+            lines.append(f'<polyline{style} fill="none" points="{coords}"/>')
     return lines
+
+
+def _stretches(run: list[tuple[int, float]], provisional: frozenset[int]) -> list[tuple[list[tuple[int, float]], bool]]:
+    """A run cut where its style changes: (points, dotted), a step between two points dotted when either is
+    provisional; neighbouring stretches share their point, so the line stays whole."""
+    if len(run) == 1:
+        return [(run, run[0][0] in provisional)]
+    stretches: list[tuple[list[tuple[int, float]], bool]] = []
+    for before, after in pairwise(run):
+        dotted = before[0] in provisional or after[0] in provisional
+        if stretches and stretches[-1][1] == dotted:
+            stretches[-1][0].append(after)
+        else:
+            stretches.append(([before, after], dotted))
+    return stretches
 
 
 def _reference_line(frame: _Frame, indexed: list[tuple[int, float | None]], css: str) -> list[str]:
@@ -374,13 +398,15 @@ def line_chart(
         lower = [f"{_num(frame.x(i))},{_num(frame.y(points[i]['low']))}" for i in reversed(indexes)]
         parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
 
-    parts += _polylines(frame, list(enumerate(values)), "series-0", breaks)
+    provisional = frozenset(index for index, point in enumerate(points) if point.get("provisional"))
+    parts += _polylines(frame, list(enumerate(values)), "series-0", breaks, provisional)
     for index, point in enumerate(points):
         if point.get("value") is None:
             continue
         tip = _tip(str(point["x"]), formatter(point["value"]), point)
+        css = "point series-0 provisional" if index in provisional else "point series-0"
         parts.append(
-            f'<circle class="point series-0" cx="{_num(frame.x(index))}" cy="{_num(frame.y(point["value"]))}" r="3.5" '
+            f'<circle class="{css}" cx="{_num(frame.x(index))}" cy="{_num(frame.y(point["value"]))}" r="3.5" '
             f'data-x="{escape(point["x"])}" data-value="{point["value"]:.4f}"><title>{escape(tip)}</title></circle>'
         )
     parts.append("</svg>")
@@ -395,7 +421,13 @@ def line_chart(
         for point in points
     ]
     table = _table(title, ["Week", "Value", "95% interval", "Counts"], rows)
-    return _figure("line", name, title, "".join(parts), "", table)
+    legend = (
+        '<ul class="chart-legend"><li class="provisional"><span class="swatch" aria-hidden="true"></span>'
+        "Dotted: a week not closed yet, whose figure may still change</li></ul>"
+        if provisional
+        else ""
+    )
+    return _figure("line", name, title, "".join(parts), legend, table)
 
 
 def _tip(x: str, value: str, point: dict) -> str:
@@ -617,6 +649,7 @@ def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") 
             )
             + (f" · {row['note']}" if row.get("note") else ""),
             "break_before": bool(row.get("scale_changed")),
+            "provisional": bool(row.get("note")),
         }
         for row in trend
     ]

@@ -389,10 +389,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     kind = next((q["kind"] for q in questions if q["key"] == question), None)
     quality = metric_selectors.quality_series(**span, queue_slug=queue_slug, question=question) if question else []
     throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
-    # A point of a week not closed yet says so: only a close makes a week's figure final.
-    states = {row["week"]: row["state"] for row in throughput}
+    # A point of a week not closed yet says so, and is drawn dotted: only a close makes a week's figure final.
+    not_final = {row["week"]: row["state"] for row in throughput if row["state"] != metric_selectors.WeekState.CLOSED}
     trend = [
-        point | ({"note": states[point["week"]]} if states[point["week"]] != metric_selectors.WeekState.CLOSED else {})
+        point | ({"note": not_final[point["week"]]} if point["week"] in not_final else {})
         for point in metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
     ]
     # Agreement is stored per week and question, for all queues together (the page says so under a queue filter).
@@ -411,7 +411,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                     {
                         "x": row["week"],
                         "value": None if too_few_units(row["units"]) else row["alpha"],
-                        "detail": agreement_basis(row["units"]),
+                        "detail": agreement_basis(row["units"])
+                        + (f" · {note}" if (note := not_final.get(row["week"])) else ""),
+                        "provisional": row["week"] in not_final,
                     }
                     for row in agreement
                     if row["question"] == question

@@ -394,3 +394,24 @@ DRAWN_WIDTHS = {"2026-W41": 56.4, "helpfulness": 63.3, "Week 0": 40.8, "100%": 3
 @pytest.mark.parametrize(("text", "drawn"), DRAWN_WIDTHS.items())
 def test_the_label_width_estimate_is_never_short_of_what_a_browser_draws(text, drawn):
     assert drawn <= charts.text_width(text, 11) <= drawn * 1.25
+
+
+def test_the_line_to_a_week_not_closed_is_dotted_and_a_legend_says_why():
+    weeks = trend([0.7, 0.72, 0.68, 0.3, 0.25])
+    weeks[3]["note"], weeks[4]["note"] = "not closed", "running"
+    figure = parse(charts.pass_rate_chart(weeks))
+    svg = svg_of(figure)
+
+    lines = svg.findall(f".//{SVG}polyline")
+    solid = [line for line in lines if "provisional" not in line.get("class")]
+    dotted = [line for line in lines if "provisional" in line.get("class")]
+    assert [len(line.get("points").split()) for line in solid] == [3]  # W40-W42, closed
+    assert [len(line.get("points").split()) for line in dotted] == [3]  # W42 on to W44: the line stays whole
+    assert dotted[0].get("stroke-dasharray")
+    circles = svg.findall(f".//{SVG}circle")
+    assert ["provisional" in circle.get("class") for circle in circles] == [False, False, False, True, True]
+    legend = "".join(figure.find(".//ul[@class='chart-legend']/li").itertext())
+    assert legend == "Dotted: a week not closed yet, whose figure may still change"
+    all_closed = parse(charts.pass_rate_chart(trend([0.7, 0.72])))
+    assert all_closed.find(".//ul[@class='chart-legend']") is None
+    assert not [line for line in svg_of(all_closed).findall(f".//{SVG}polyline") if "provisional" in line.get("class")]
