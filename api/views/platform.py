@@ -12,8 +12,7 @@ from api.parameters import KnownParametersOnly
 from api.permissions import IsOperator
 from api.serializers.outputs import ErrorsOut
 from api.serializers.platform import UsageQuery, UsageRowOut
-from labeling.rules.access import visible_project
-from labeling.selectors.platform import usage_range, usage_record, usage_rows
+from labeling.selectors.platform import usage_project, usage_range, usage_record, usage_rows
 
 
 class UsageView(KnownParametersOnly, GenericAPIView):
@@ -36,17 +35,18 @@ class UsageView(KnownParametersOnly, GenericAPIView):
         parameters=[UsageQuery],
         responses={
             200: UsageRowOut(many=True),
-            400: OpenApiResponse(ErrorsOut, description="A bad parameter; the message names it."),
+            400: OpenApiResponse(
+                ErrorsOut,
+                description="A bad parameter, or no project has the slug given as `project`; the message names it.",
+            ),
             401: OpenApiResponse(ErrorsOut, description="No credentials, or a token that is unknown or revoked."),
             403: OpenApiResponse(ErrorsOut, description="The user is not (or no longer) an operator."),
-            404: OpenApiResponse(ErrorsOut, description="No project has the slug given as `project`."),
         },
     )
     def get(self, request, *args, **kwargs):
         query = UsageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        slug = query.validated_data.get("project")
-        project = visible_project(request.user, slug)[0] if slug else None
+        project = usage_project(request.user, query.validated_data.get("project"))
         since, until = usage_range(
             since=query.validated_data.get("since"),
             until=query.validated_data.get("until"),

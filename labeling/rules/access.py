@@ -46,6 +46,8 @@ WITHDRAW_VERSION_KEY_REFUSED = (
     "This key was issued by someone who is not a lead or admin of the project, and only they withdraw a dataset "
     "version: ask a lead to withdraw it, or to issue the job a key with the `datasets` scope."
 )
+# What a member of another role is told on a lead's page (`managed_project`), which they know exists.
+LEADS_ONLY = "Only the project's leads open this page."
 REVOKE_KEY_REFUSED = "Engineers revoke only the keys they issued: ask one of the project's leads to revoke this one."
 
 
@@ -136,9 +138,33 @@ def labels_that_unblind(reader_id: int) -> QuerySet[Label]:
     return Label.objects.filter(expert=reader_id)
 
 
-def managed_project(
-    user, slug: str, *, refusal: str = "Only the project's leads open this page."
-) -> tuple[Project, Membership]:
+def read_project(
+    user, slug: str, roles: tuple[str, ...], *, refusal: str | None = None
+) -> tuple[Project, Membership | None]:
+    """`member_project` for the pages an operator reads without being a member (members, API keys, datasets, the
+    audit log): the project with the user's membership if it has one of the roles, or with None for an operator, who
+    reads the page and changes nothing there (`member_changes`). A member of another role gets the 404 with `refusal`
+    as its message when given (as `managed_project`), else "No such project."; anyone else "No such project."
+
+    An operator who is also one of the project's members in another role (an expert, say) reads it as an operator.
+    One query for a member with the role."""
+    project, membership = visible_project(user, slug)
+    if membership is None or membership.role in roles:
+        return project, membership
+    if operates_all_projects(user):
+        return project, None
+    raise NotForYourRole(refusal) if refusal else NotFound("No such project.")
+
+
+def member_changes(membership: Membership | None) -> Membership:
+    """The membership a change on a page `read_project` opened asks for: an operator reading the page without one is
+    turned away as `member_project` turns away anyone who is not a member (writes stay with the members)."""
+    if membership is None:
+        raise NotFound("No such project.")
+    return membership
+
+
+def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Project, Membership]:
     """`member_project` for the lead's screens: leads and admins only. A member of another role gets the 404 with
     `refusal` as its message (they know the project); anyone else "No such project.", which tells nothing."""
     project, membership = member_project(user, slug)
@@ -369,16 +395,19 @@ def check_can_issue_key(user, project: Project, scopes: list[str]) -> Membership
     return membership
 
 
-def may_revoke_key(membership: Membership | None, api_key: ApiKey) -> bool:
-    """Leads and admins revoke any of their project's keys; engineers only the keys they issued."""
+def may_revoke_key(membership: Membership | None, api_key: ApiKey, *, operator: bool = False) -> bool:
+    """Leads and admins revoke any of their project's keys; engineers only the keys they issued; operators any key
+    (`check_can_revoke_key`: a leaked key is stopped by whoever runs the platform, member or not)."""
+    if operator:
+        return True
     if membership is None or membership.project_id != api_key.project_id or membership.role not in KEY_ROLES:
         return False
     return membership.role in MANAGING_ROLES or api_key.created_by_id == membership.user_id
 
 
-def check_may_revoke_key(membership: Membership | None, api_key: ApiKey) -> None:
+def check_may_revoke_key(membership: Membership | None, api_key: ApiKey, *, operator: bool = False) -> None:
     """`may_revoke_key`, or Forbidden with the reason (the membership was checked for KEY_ROLES already)."""
-    if not may_revoke_key(membership, api_key):
+    if not may_revoke_key(membership, api_key, operator=operator):
         raise Forbidden(REVOKE_KEY_REFUSED)
 
 

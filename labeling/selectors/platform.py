@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from labeling.exceptions import InvalidInput
+from labeling.exceptions import InvalidInput, NotFound
 from labeling.metrics.agreement import too_few_units
 from labeling.metrics.changes import MIN_TOTAL
 from labeling.metrics.quality import wilson_interval
@@ -31,6 +31,7 @@ from labeling.models import (
     Rubric,
     Weekday,
 )
+from labeling.rules.access import visible_project
 from labeling.rules.calendar import WEEK_YEARS, current_week, local_today, week_end, week_start
 from labeling.rules.gold import verdict_question
 from labeling.rules.paused import expects_work
@@ -333,6 +334,17 @@ def _change(outputs: int, baseline: float, elapsed: float) -> float | None:
 
 USAGE_WEEKS = 12
 MAX_USAGE_DAYS = 366 * 5  # a range a page or a CSV can hold
+
+
+def usage_project(user, slug: str | None) -> Project | None:
+    """The project the usage is narrowed to (None: every project). InvalidInput naming the `project` parameter for a
+    slug of none: the page says it beside its Project box and the API as a 400, a typo in a filter, not a wrong URL."""
+    if not slug:
+        return None
+    try:
+        return visible_project(user, slug)[0]
+    except NotFound:
+        raise InvalidInput(f"No project {slug!r}.", field="project") from None
 
 
 def usage_range(

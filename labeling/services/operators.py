@@ -1,6 +1,7 @@
 """Operators made from the command line (`manage.py create_operator`): the first one of an install, or an account
 given the operator permission (`labeling.operate_all_projects`), under the app's account rules, which Django's
-createsuperuser skips (a username differing only in case from another's, an email another account has)."""
+createsuperuser skips (a username differing only in case from another's, an email another account has); and the
+permission taken away again (`manage.py revoke_operator`)."""
 
 import logging
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from labeling.exceptions import Conflict, InvalidInput
+from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import AuditEvent, Membership
 from labeling.rules.access import OPERATE_ALL_PROJECTS
 from labeling.rules.commands import by_command, command_details
@@ -75,6 +76,41 @@ def make_operator(
         [AuditEvent(project_id=pid, action="member.made_operator", details=details) for pid in project_ids]
     )
     return OperatorMade(user=user, created=created, changed=True)
+
+
+@transaction.atomic
+def revoke_operator(*, username: str, command: str) -> bool:
+    """Take the operator permission given to the account `username` away; False when it holds none (nothing changed).
+    NotFound for no such account; InvalidInput when it would stay an operator all the same (a superuser, or the
+    permission held through a group), changing nothing. Audited in each project the account belongs to, and in the
+    server log, as done by `command`, as `make_operator` is."""
+    user = get_user_model().objects.select_for_update().filter(username=username).first()
+    if user is None:
+        raise NotFound(f"No account {username!r}: name it as it is spelled (usernames are case-sensitive).")
+    if user.is_superuser:
+        raise InvalidInput(
+            f"{username!r} is a superuser, who holds every permission: take superuser status away in the admin "
+            "(Users), then run this again."
+        )
+    app_label, codename = OPERATE_ALL_PROJECTS.split(".")
+    permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    groups = list(permission.group_set.filter(user=user).order_by("name").values_list("name", flat=True))
+    if groups:
+        names, several = ", ".join(repr(name) for name in groups), len(groups) > 1
+        raise InvalidInput(
+            f"{username!r} is an operator through the group{'s' if several else ''} {names}: remove them from "
+            f"{'those groups' if several else 'it'} in the admin (Users), or take the permission from the group."
+        )
+    if not user.user_permissions.filter(pk=permission.pk).exists():
+        return False
+    user.user_permissions.remove(permission)
+    details = {"username": user.username} | command_details(command)
+    log.warning("Operator %r revoked by %s: %s", user.username, by_command(command), details)
+    project_ids = Membership.objects.filter(user=user).values_list("project_id", flat=True)
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(project_id=pid, action="member.operator_revoked", details=details) for pid in project_ids]
+    )
+    return True
 
 
 def _new_account(*, username: str, email: str, password: str | None):

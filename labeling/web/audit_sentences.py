@@ -201,6 +201,10 @@ ACTIONS: dict[str, Action] = {
     "member.role_changed": Action("Role changed", _role_changed),
     "member.removed": Action("Member removed", _removed),
     "member.made_operator": Action("Operator made", _made_operator),
+    "member.operator_revoked": Action(
+        "Operator revoked",
+        "Took the operator permission from {username}: they see only the projects they are a member of",
+    ),
     "project.created": Action("Project created", "Created the project {slug}"),
     "project.settings_changed": Action("Settings changed", _settings_changed),
     "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),

@@ -1,4 +1,5 @@
-"""The audit log page: who did what in the project, newest first, filtered and paged (leads and admins).
+"""The audit log page: who did what in the project, newest first, filtered and paged (leads and admins, and operators
+who are not members: `read_project`).
 
 Each event is told as a sentence from `audit_sentences`; the template escapes it like any user text.
 """
@@ -9,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from labeling.exceptions import InvalidInput
-from labeling.rules.access import managed_project
+from labeling.rules.access import LEADS_ONLY, MANAGING_ROLES, read_project
 from labeling.rules.commands import COMMAND, by_command
 from labeling.selectors.audit import actions_in_log, actors_in_log, audit_page
 
@@ -20,7 +21,7 @@ from .audit_forms import AUTOMATIC_LABEL, AuditFilterForm
 @login_required
 @require_GET
 def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = managed_project(request.user, slug)
+    project, membership = read_project(request.user, slug, MANAGING_ROLES, refusal=LEADS_ONLY)
     form = AuditFilterForm(request.GET, actions=actions_in_log(project), actors=actors_in_log(project))
     page = None
     if form.is_valid():
@@ -31,6 +32,7 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "project": project,
         "tab": "audit",
+        "operator_view": membership is None,
         "form": form,
         "page": page,
         "rows": [_row(event) for event in page.events] if page else [],

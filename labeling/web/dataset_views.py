@@ -2,9 +2,11 @@
 "withdraw".
 
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
-404. Withdrawing a version is for leads and admins (engineers get a 403). Downloads and diffs are served by the REST
-API (session auth works there); these pages link to it, except to a Parquet or hf file a worker is still rendering,
-which shows "preparing…", or one swept to save disk, which shows "Prepare" (services/version_files.py).
+404. Withdrawing a version is for leads and admins (engineers get a 403). An operator who is not a member reads the
+list and a dataset's versions (`read_project`), without the buttons, and downloads nothing (the API is the members').
+Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
+Parquet or hf file a worker is still rendering, which shows "preparing…", or one swept to save disk, which shows
+"Prepare" (services/version_files.py).
 """
 
 from django.contrib import messages
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
-from labeling.rules.access import DATASET_ROLES, manages, member_project
+from labeling.rules.access import DATASET_ROLES, manages, member_project, read_project
 from labeling.rules.dataset_filters import from_explore_query
 from labeling.rules.text import isolated
 from labeling.selectors.datasets import (
@@ -38,14 +40,20 @@ DOWNLOAD_FORMATS = ("jsonl", "csv", "parquet", "hf")
 
 
 def _frame(project, membership) -> dict:
-    """What the sub-navigation needs: managers see the manage tabs, engineers only Datasets."""
-    return {"project": project, "tab": "datasets", "can_manage": manages(membership)}
+    """What the sub-navigation needs: managers see the manage tabs, engineers only Datasets, an operator who is not a
+    member the pages they read (`operator_view`, which also leaves out every button)."""
+    return {
+        "project": project,
+        "tab": "datasets",
+        "can_manage": manages(membership),
+        "operator_view": membership is None,
+    }
 
 
 @login_required
 @require_GET
 def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = member_project(request.user, slug, DATASET_ROLES)
+    project, membership = read_project(request.user, slug, DATASET_ROLES)
     summaries = dataset_summaries(project)
     context = {
         **_frame(project, membership),
@@ -97,7 +105,7 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
-    project, membership = member_project(request.user, slug, DATASET_ROLES)
+    project, membership = read_project(request.user, slug, DATASET_ROLES)
     dataset = dataset_of_project(project, dataset_slug)
     return render(request, "labeling/datasets/detail.html", _detail_context(project, membership, dataset))
 
@@ -114,7 +122,7 @@ def _detail_context(project, membership, dataset, *, refused: dict | None = None
     return {
         **_frame(project, membership),
         "dataset": dataset,
-        "rows": _version_rows(project, dataset, versions),
+        "rows": _version_rows(project, dataset, versions, links=membership is not None),
         "building": building,
         "queued": not building and (dataset.build_requested_at is not None or bool(work)),
         "unsent": bool(work and not work.sent),
@@ -195,12 +203,13 @@ def _api_base(project, dataset) -> str:
     return f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
 
 
-def _version_rows(project, dataset, versions) -> list[dict]:
+def _version_rows(project, dataset, versions, *, links: bool = True) -> list[dict]:
     """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
     state, size): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be `pending` (a
     worker prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for it again);
     its size in bytes once made (None for the formats streamed as they are made). `changed_questions`: the warning of
-    each key that changed meaning between the rubric versions the version's rows answered."""
+    each key that changed meaning between the rubric versions the version's rows answered. Without `links` (an operator
+    who is not a member: the API refuses them) no download, "Prepare" or diff."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
     states = download_states(versions=versions)
@@ -210,7 +219,7 @@ def _version_rows(project, dataset, versions) -> list[dict]:
         is_ready = version.status == VersionStatus.READY
         earlier = [number for number in ready if number < version.number]
         downloads = []
-        for fmt in DOWNLOAD_FORMATS if is_ready else ():
+        for fmt in DOWNLOAD_FORMATS if is_ready and links else ():
             stored = states[version.pk, fmt] if fmt in STORED_FORMATS else None
             state = stored.state if stored else VersionFileState.READY
             url = f"{base}/versions/{version.number}/download?format={fmt}" if state == VersionFileState.READY else ""
@@ -225,7 +234,9 @@ def _version_rows(project, dataset, versions) -> list[dict]:
                 # were built this time, new or changed.
                 "unchanged": version.rows_copied if is_ready else 0,
                 "diff_from": earlier[-1] if is_ready and earlier else None,
-                "diff_url": f"{base}/diff?from={earlier[-1]}&to={version.number}" if is_ready and earlier else "",
+                "diff_url": f"{base}/diff?from={earlier[-1]}&to={version.number}"
+                if is_ready and earlier and links
+                else "",
                 # Keys asked differently by the rubric versions its rows answered: their values do not compare. Each
                 # option in the sentence isolated on its own, so an override in one reverses no other word.
                 "changed_questions": [

@@ -128,6 +128,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
         "can_explore": may_explore(project, membership),
+        "operator": operator,  # links the pages an operator reads though not a member (`rules.access.read_project`)
     }
     if context["can_explore"]:
         # The newest outputs are the explore page's first rows (texts, end users, feedback): for those who may explore.

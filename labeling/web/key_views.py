@@ -2,6 +2,7 @@
 
 Engineers, leads and admins of the project (`rules.access.KEY_ROLES`); experts and outsiders get a 404.
 Engineers neither give a key the privacy scope nor revoke keys they did not issue (a 403 with the reason).
+Operators who are not members read the list (`read_project`) and revoke any key; issuing one stays with the members.
 The secret is only in the response to the POST that issued it: never in the session, a message or a
 redirect, so reloading the list or going back to it does not show it again.
 """
@@ -22,7 +23,8 @@ from labeling.rules.access import (
     issuable_scopes,
     manages,
     may_revoke_key,
-    member_project,
+    member_changes,
+    read_project,
 )
 from labeling.rules.text import isolated
 from labeling.selectors.api_keys import key_of_project, project_keys
@@ -33,13 +35,15 @@ from .key_forms import ApiKeyForm
 
 
 def _frame(project, membership) -> dict:
-    """Leads and admins see the page among the manage tabs; engineers in a frame of their own."""
-    can_manage = manages(membership)
+    """Leads and admins see the page among the manage tabs, an operator who is not a member among the pages they read
+    (`operator_view`); engineers in a frame of their own."""
+    can_manage, operator_view = manages(membership), membership is None
     return {
         "project": project,
         "tab": "keys",
         "can_manage": can_manage,
-        "frame": "labeling/lead/base.html" if can_manage else "labeling/keys/base.html",
+        "operator_view": operator_view,
+        "frame": "labeling/lead/base.html" if can_manage or operator_view else "labeling/keys/base.html",
     }
 
 
@@ -47,8 +51,10 @@ def _frame(project, membership) -> dict:
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     """GET lists the keys; POST issues one and answers with its secret, this once."""
-    project, membership = member_project(request.user, slug, KEY_ROLES)
-    form = ApiKeyForm(request.POST or None, offered_scopes=issuable_scopes(membership.role))
+    project, membership = read_project(request.user, slug, KEY_ROLES)
+    if request.method == "POST":
+        member_changes(membership)  # an operator who is not a member reads the keys and revokes them, issues none
+    form = ApiKeyForm(request.POST or None, offered_scopes=issuable_scopes(membership.role)) if membership else None
     issued, status, retry_after = None, 200, None
     if request.method == "POST":
         status = 400
@@ -74,7 +80,9 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         **_frame(project, membership),
         "keys": keys,
-        "revocable": {row.api_key.pk for row in keys.rows if may_revoke_key(membership, row.api_key)},
+        "revocable": {
+            row.api_key.pk for row in keys.rows if may_revoke_key(membership, row.api_key, operator=membership is None)
+        },
         "form": form,
         "issued": issued,
         "examples": _examples(request, issued) if issued else [],
@@ -90,9 +98,10 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
     """GET asks to confirm; POST revokes the key at once (a second revoke changes nothing)."""
-    project, membership = member_project(request.user, slug, KEY_ROLES)
+    project, membership = read_project(request.user, slug, KEY_ROLES)
     api_key = key_of_project(project, key_id)
-    check_may_revoke_key(membership, api_key)  # a 403 with the reason, on the confirm page and the POST alike
+    # A 403 with the reason, on the confirm page and the POST alike; an operator (no membership) revokes any key.
+    check_may_revoke_key(membership, api_key, operator=membership is None)
     if request.method == "GET":
         context = {**_frame(project, membership), "api_key": api_key}
         return render(request, "labeling/keys/revoke.html", context)

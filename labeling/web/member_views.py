@@ -1,6 +1,7 @@
 """The lead's members page: members with role and activity, role changes, removal, invitations by email.
 
-Only leads and admins of the project get past `managed_project`; anyone else sees a 404. Every action
+Only leads and admins of the project get past `managed_project`; anyone else sees a 404, but for an operator, who
+reads the list without being a member (`read_project`) and changes nothing. Every action
 is a POST that calls one service and comes back to the page; a refusal re-renders the page with the
 reason (4xx), and too many invitations in an hour is a 429 with Retry-After.
 """
@@ -14,7 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, TooManyRequests
 from labeling.rules import calendar
-from labeling.rules.access import QueueLabelers, managed_project, queue_labelers
+from labeling.rules.access import (
+    LEADS_ONLY,
+    MANAGING_ROLES,
+    QueueLabelers,
+    managed_project,
+    queue_labelers,
+    read_project,
+)
 from labeling.rules.text import counted, isolated, noun
 from labeling.selectors import members as member_selectors
 from labeling.selectors.invitations import open_invitations
@@ -28,8 +36,8 @@ from .member_forms import InviteForm, RoleForm
 @login_required
 @require_GET
 def member_list(request, slug: str):
-    project, _ = managed_project(request.user, slug)
-    return _page(request, project)
+    project, membership = read_project(request.user, slug, MANAGING_ROLES, refusal=LEADS_ONLY)
+    return _page(request, project, operator_view=membership is None)
 
 
 @login_required
@@ -140,10 +148,12 @@ def _refused(request, project, exc: DomainError, *, invite_form=None):
     return response
 
 
-def _page(request, project, *, invite_form=None, error: str = "", status: int = 200):
+def _page(request, project, *, invite_form=None, error: str = "", status: int = 200, operator_view: bool = False):
+    """The page; `operator_view`: for an operator who is not a member, without the forms that change anything."""
     week = calendar.current_week(project)
     context = {
         "project": project,
+        "operator_view": operator_view,
         "tab": "members",
         "week": week,
         "rows": member_selectors.project_members(project, week=week),

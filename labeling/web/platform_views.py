@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.exceptions import DomainError, InvalidInput, NotFound
-from labeling.rules.access import check_operator, visible_project
+from labeling.exceptions import DomainError, InvalidInput
+from labeling.rules.access import check_operator
 from labeling.rules.text import isolated
 from labeling.selectors import platform as selector
 from labeling.services.exports import csv_rows
@@ -79,11 +79,10 @@ def usage(request: HttpRequest) -> HttpResponse:
     form = UsageRangeForm(request.GET)
     project, since, until = None, None, None
     if form.is_valid():
-        slug = form.cleaned_data["project"]
         try:
-            project = visible_project(request.user, slug)[0] if slug else None
-        except NotFound:  # a slug typed into the Project box: said beside it, as a bad date is
-            form.add_error("project", f"No project {slug!r}.")
+            project = selector.usage_project(request.user, form.cleaned_data["project"])
+        except InvalidInput as unknown:  # a slug typed into the Project box: said beside it, as a bad date is
+            form.add_error("project", unknown.message)
         else:
             try:
                 since, until = selector.usage_range(

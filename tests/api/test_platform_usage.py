@@ -131,15 +131,17 @@ def test_dates_at_the_edges_of_the_calendar_are_a_400_naming_them(client, operat
     assert "out of range" in page.content.decode()
 
 
-def test_an_unknown_project_is_a_404_from_the_api_and_a_400_beside_the_pages_field(client, operator):
-    """A slug typed into the page's Project box: the form again with the problem beside the box, not a bare 404."""
+def test_an_unknown_project_is_a_400_naming_it_from_the_api_and_beside_the_pages_field(client, operator):
+    """A slug typed into the page's Project box: the form again with the problem beside the box, not a bare 404; the
+    API says the same of its `project` parameter (it was a 404 "No such project.", as if the URL were wrong)."""
     client.force_login(operator)
 
-    assert client.get(URL, {"project": "nope"}).status_code == 404
+    api = client.get(URL, {"project": "nope"})
     page = client.get("/platform/usage/", {"project": "nope"})
     download = client.get("/platform/usage/", {"project": "nope", "format": "csv"})
 
-    assert page.status_code == download.status_code == 400
+    assert api.status_code == page.status_code == download.status_code == 400
+    assert api.json()["errors"] == [{"index": None, "field": "project", "message": "No project 'nope'."}]
     html = page.content.decode()
     form = html[html.index('class="usage-filter"') :]
     form = form[: form.index("</form>")]

@@ -17,7 +17,7 @@ GIVE_IT = (
 class Command(BaseCommand):
     help = (
         "Create an operator (who sees every project and the platform pages), or make an existing account one. "
-        "Running it again changes nothing."
+        "Running it again changes nothing; revoke_operator takes the permission away."
     )
     stealth_options = ("stdin",)  # as createsuperuser: a test or a caller hands it the standard input to read
 
