@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
-from labeling.metrics.agreement import MIN_UNITS, too_few_units
+from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.retention import too_few_users
 from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
@@ -58,6 +58,14 @@ def fmt_agreement(value: float | None, units: int) -> str:
 def agreement_basis(units: int) -> str:
     """What an agreement stands on: "12 items", or "1 item: too few for an agreement figure" under the minimum."""
     return counted(units, "item") + (f": {TOO_FEW_FOR_AGREEMENT}" if too_few_units(units) else "")
+
+
+def gold_too_few(items: int) -> str | None:
+    """Why an expert's agreement with the gold answers is no figure ("2 items: too few for a gold agreement figure
+    (5 needed)"), or None when it stands on enough items."""
+    if not too_few_gold_items(items):
+        return None
+    return f"{counted(items, 'item')}: too few for a gold agreement figure ({MIN_GOLD_ITEMS} needed)"
 
 
 def fmt_points(change: float | None) -> str:
@@ -396,7 +404,8 @@ def _throughput(report: dict) -> list[str]:
             str(row.get("skips", 0)),
             str(row.get("flags", 0)),
             "—" if row.get("median_seconds") is None else f"{row['median_seconds']:.0f} s",
-            f"{fmt_percent(row.get('gold_rate'))} of {row.get('gold_compared', 0)}",
+            (row.get("too_few_items") and gold_too_few(row.get("gold_items", 0)))
+            or f"{fmt_percent(row.get('gold_rate'))} of {row.get('gold_compared', 0)}",
         ]
         for row in throughput.get("experts") or []
     ]
