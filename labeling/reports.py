@@ -122,6 +122,9 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
 
     "Above" / "below": the cohort's whole 95% interval is; "within": the value lies inside it, no clear
     difference. `text` renders the lead's source text (`md_text` for Markdown; the web page autoescapes).
+    Over fewer than MIN_USERS users there is no rate to compare, as the retention chart draws none: a cohort that
+    small is compared with nothing, and the last cohorts' mean, which pools their users as the chart's curves pool
+    cohorts (so a cohort of one weighs one user), is no figure while those users in all are too few.
     """
 
     def sentence(verdict: str | None, what: str) -> str:
@@ -131,6 +134,9 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
             return f"{verdict.capitalize()} {what}."
         return f"Not compared with {what}."
 
+    cohort = comparison.get("cohort") or {}
+    if cohort.get("rate") is not None and too_few_users(cohort.get("users", 0)):
+        return [f"Not compared: {TOO_FEW_USERS} in this cohort."]
     sentences = []
     reference = comparison.get("reference")
     if reference:
@@ -144,9 +150,11 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
     past = comparison.get("past")
     if past and past.get("rate") is not None:
         cohorts = "cohort" if past["cohorts"] == 1 else f"{past['cohorts']} cohorts"
-        rate = f"{fmt_percent(past['rate'])} ({retention_basis(past)}, {fmt_interval(past)})"
-        mean = f"the mean of the last {cohorts}, {rate}"
-        sentences.append(sentence(past.get("verdict"), mean))
+        if too_few_users(past.get("users", 0)):
+            sentences.append(f"Not compared with the mean of the last {cohorts}, {_rate(past)}.")
+        else:
+            rate = f"{fmt_percent(past['rate'])} ({retention_basis(past)}, {fmt_interval(past)})"
+            sentences.append(sentence(past.get("verdict"), f"the mean of the last {cohorts}, {rate}"))
     return sentences
 
 
