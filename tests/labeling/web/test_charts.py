@@ -394,3 +394,12 @@ DRAWN_WIDTHS = {"2026-W41": 56.4, "helpfulness": 63.3, "Week 0": 40.8, "100%": 3
 @pytest.mark.parametrize(("text", "drawn"), DRAWN_WIDTHS.items())
 def test_the_label_width_estimate_is_never_short_of_what_a_browser_draws(text, drawn):
     assert drawn <= charts.text_width(text, 11) <= drawn * 1.25
+
+
+def test_an_agreement_bars_detail_counts_one_label_in_the_singular():
+    rows = [{"question": "correct", "alpha": None, "units": 1, "labels": 1, "level": "nominal", "experts": 1}]
+
+    tips = [title.text for title in svg_of(parse(charts.agreement_chart(rows))).iter(f"{SVG}title")]
+
+    assert any(", 1 label, nominal" in (tip or "") for tip in tips)
+    assert not any("1 labels" in (tip or "") for tip in tips)
