@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 
-from labeling.metrics.agreement import MIN_UNITS, too_few_units
+from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.retention import too_few_users
 from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
@@ -58,6 +58,14 @@ def fmt_agreement(value: float | None, units: int) -> str:
 def agreement_basis(units: int) -> str:
     """What an agreement stands on: "12 items", or "1 item: too few for an agreement figure" under the minimum."""
     return counted(units, "item") + (f": {TOO_FEW_FOR_AGREEMENT}" if too_few_units(units) else "")
+
+
+def gold_too_few(items: int) -> str | None:
+    """Why an expert's agreement with the gold answers is no figure ("2 items: too few for a gold agreement figure
+    (5 needed)"), or None when it stands on enough items."""
+    if not too_few_gold_items(items):
+        return None
+    return f"{counted(items, 'item')}: too few for a gold agreement figure ({MIN_GOLD_ITEMS} needed)"
 
 
 def fmt_points(change: float | None) -> str:
@@ -114,6 +122,9 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
 
     "Above" / "below": the cohort's whole 95% interval is; "within": the value lies inside it, no clear
     difference. `text` renders the lead's source text (`md_text` for Markdown; the web page autoescapes).
+    Over fewer than MIN_USERS users there is no rate to compare, as the retention chart draws none: a cohort that
+    small is compared with nothing, and the last cohorts' mean, which pools their users as the chart's curves pool
+    cohorts (so a cohort of one weighs one user), is no figure while those users in all are too few.
     """
 
     def sentence(verdict: str | None, what: str) -> str:
@@ -123,6 +134,9 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
             return f"{verdict.capitalize()} {what}."
         return f"Not compared with {what}."
 
+    cohort = comparison.get("cohort") or {}
+    if cohort.get("rate") is not None and too_few_users(cohort.get("users", 0)):
+        return [f"Not compared: {TOO_FEW_USERS} in this cohort."]
     sentences = []
     reference = comparison.get("reference")
     if reference:
@@ -136,9 +150,11 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
     past = comparison.get("past")
     if past and past.get("rate") is not None:
         cohorts = "cohort" if past["cohorts"] == 1 else f"{past['cohorts']} cohorts"
-        rate = f"{fmt_percent(past['rate'])} ({retention_basis(past)}, {fmt_interval(past)})"
-        mean = f"the mean of the last {cohorts}, {rate}"
-        sentences.append(sentence(past.get("verdict"), mean))
+        if too_few_users(past.get("users", 0)):
+            sentences.append(f"Not compared with the mean of the last {cohorts}, {_rate(past)}.")
+        else:
+            rate = f"{fmt_percent(past['rate'])} ({retention_basis(past)}, {fmt_interval(past)})"
+            sentences.append(sentence(past.get("verdict"), f"the mean of the last {cohorts}, {rate}"))
     return sentences
 
 
@@ -396,7 +412,8 @@ def _throughput(report: dict) -> list[str]:
             str(row.get("skips", 0)),
             str(row.get("flags", 0)),
             "—" if row.get("median_seconds") is None else f"{row['median_seconds']:.0f} s",
-            f"{fmt_percent(row.get('gold_rate'))} of {row.get('gold_compared', 0)}",
+            (row.get("too_few_items") and gold_too_few(row.get("gold_items", 0)))
+            or f"{fmt_percent(row.get('gold_rate'))} of {row.get('gold_compared', 0)}",
         ]
         for row in throughput.get("experts") or []
     ]

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from api.parameters import choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
-from labeling.metrics.agreement import MIN_UNITS
+from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS
 from labeling.metrics.retention import MEASURES, MIN_USERS
 from labeling.rules.calendar import WEEK_LABEL_PATTERN, week_from_label
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
@@ -305,6 +305,14 @@ class ExpertGoldOut(serializers.Serializer):
             "agree": serializers.IntegerField(help_text="Answers equal to the gold answer."),
             "compared": serializers.IntegerField(
                 help_text="Answers on items with two or more labels and a gold answer (ties are not compared)."
+            ),
+            "items": serializers.IntegerField(
+                help_text="The items `gold_rate` stands on: those of the question compared most (an expert answers "
+                "each question of an item once)."
+            ),
+            "too_few_items": serializers.BooleanField(
+                help_text=f"True when `items` is under {MIN_GOLD_ITEMS}: `gold_rate` over so few items means nothing "
+                "(over one item it is 0 or 1), and the pages show none. The numbers are still given, as computed."
             ),
             "questions": serializers.DictField(child=GoldCountOut(), help_text="Question key → counts."),
         }

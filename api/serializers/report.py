@@ -14,6 +14,7 @@ from api.serializers.metrics import (
     QueueWeekOut,
     ratio_field,
 )
+from labeling.metrics.agreement import MIN_GOLD_ITEMS
 
 # A key not every report has: one newer than the reports frozen before it, or one only some copies carry (a blind
 # copy's, a closed week's `close`).
@@ -171,6 +172,16 @@ class ReportExpertOut(OneWeekRow):
         **OPTIONAL,
     )
     gold_compared = serializers.IntegerField(help_text="The answers `gold_rate` is a share of.", **OPTIONAL)
+    gold_items = serializers.IntegerField(
+        help_text="The items `gold_rate` stands on: those of the question compared most (reports frozen before this "
+        "key lack it).",
+        **OPTIONAL,
+    )
+    too_few_items = serializers.BooleanField(
+        help_text=f"Present (true) when `gold_items` is under {MIN_GOLD_ITEMS}: `gold_rate` over so few means nothing, "
+        "and the pages show none. The rate is still given, as computed.",
+        **OPTIONAL,
+    )
 
 
 class ReportThroughputOut(serializers.Serializer):

@@ -31,6 +31,18 @@ def too_few_units(units: int) -> bool:
     return units < MIN_UNITS
 
 
+# An expert's agreement with the gold answers over fewer items than this is no figure either, for the same reason: over
+# 1 item it is 0% or 100%, over 4 one answer moves it by 25 points. The items it stands on are those of the question
+# compared most (an expert answers each question of an item once). Still computed, stored and served (flagged); the
+# pages show none.
+MIN_GOLD_ITEMS = MIN_UNITS
+
+
+def too_few_gold_items(items: int) -> bool:
+    """Whether an expert's agreement with the gold over this many items is too small a sample to mean anything."""
+    return items < MIN_GOLD_ITEMS
+
+
 def level_for(question: dict) -> str | None:
     """Return alpha's level of measurement for a question kind, or None when it has no categories."""
     return {"binary": "nominal", "choice": "nominal", "rating": "ordinal"}.get(question["kind"])

@@ -102,6 +102,12 @@ class ExpertWeek(models.Model):
         """Answers compared with a gold answer, over every question: what `gold_rate` is a share of."""
         return sum(counts.get("compared", 0) for counts in self.gold_agreement.values())
 
+    @property
+    def gold_items(self) -> int:
+        """Items compared with a gold answer: those of the question compared most (an expert answers each question of
+        an item once), what says whether `gold_rate` stands on enough (`metrics.agreement.too_few_gold_items`)."""
+        return max((counts.get("compared", 0) for counts in self.gold_agreement.values()), default=0)
+
 
 class QueueWeek(models.Model):
     """A queue's throughput in one week: items placed against the quota, labels, and what is left."""

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from django.contrib.auth import get_user_model
 
 from labeling.exceptions import InvalidInput
-from labeling.metrics.agreement import too_few_units
+from labeling.metrics.agreement import too_few_gold_items, too_few_units
 from labeling.metrics.retention import MEASURES, mean_curves
 from labeling.models import (
     AgreementMetric,
@@ -146,6 +146,8 @@ def expert_gold_rows(*, project: Project, weeks: WeekRange, question: str | None
         compared = sum(counts.get("compared", 0) for counts in by_question.values())
         # The stored rate is the whole week's; narrowed to one question it is recomputed from the counts.
         rate = row["gold_rate"] if question is None else (agree / compared if compared else None)
+        # The items the rate stands on: an expert answers each question of an item once (ExpertWeek.gold_items).
+        items = max((counts.get("compared", 0) for counts in by_question.values()), default=0)
         result.append(
             {
                 **_week_fields(row["week"], row["closed"]),
@@ -153,6 +155,8 @@ def expert_gold_rows(*, project: Project, weeks: WeekRange, question: str | None
                 "gold_rate": rate,
                 "agree": agree,
                 "compared": compared,
+                "items": items,
+                "too_few_items": too_few_gold_items(items),
                 "questions": {
                     key: {
                         "agree": counts.get("agree", 0),

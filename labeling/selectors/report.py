@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.metrics.agreement import MIN_UNITS, too_few_units
+from labeling.metrics.agreement import MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
@@ -287,6 +287,8 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
                     "median_seconds": row.median_seconds,
                     "gold_rate": row.gold_rate,
                     "gold_compared": sum(c["compared"] for c in row.gold_agreement.values()),
+                    "gold_items": row.gold_items,
+                    **({"too_few_items": True} if too_few_gold_items(row.gold_items) else {}),
                 }
                 for row in ExpertWeek.objects.filter(project=project, week=week)
                 .select_related("expert")

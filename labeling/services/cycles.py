@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound, NothingToClose, WeekNotOver
+from labeling.metrics.agreement import too_few_gold_items
 from labeling.models import (
     AuditEvent,
     CycleStatus,
@@ -599,9 +600,11 @@ def send_digests(*, cycle_id: int) -> int:
                 "",
             ]
         if row and row.labels:
-            # None: nothing of theirs was compared; 0.0 is a rate to tell like any other.
+            # None: nothing of theirs was compared; 0.0 is a rate to tell like any other, unless over too few items.
             agreement = (
-                f", agreeing with the gold answer {row.gold_rate:.0%} of the time" if row.gold_rate is not None else ""
+                f", agreeing with the gold answer {row.gold_rate:.0%} of the time"
+                if row.gold_rate is not None and not too_few_gold_items(row.gold_items)
+                else ""
             )
             lines.append(f"In {cycle.label} you labeled {counted(row.labels, 'item')}{agreement}. Thank you.")
         else:

@@ -6,8 +6,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
 from labeling.models import week_label
+from labeling.reports import gold_too_few as gold_too_few_sentence
 from labeling.rules.alerts import moments_in_zone
-from labeling.rules.text import EXCERPT_CHARS, without_stray_isolate_ends
+from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
 from labeling.web.formatting import local_time as local_time_text
@@ -26,6 +27,18 @@ def markdown(text, under_heading: int = 0) -> str:
         text = json.dumps(text, indent=2, ensure_ascii=False)
         return mark_safe(render_markdown(f"```json\n{text}\n```"))
     return mark_safe(render_markdown(text, under_heading=int(under_heading)))  # noqa: S308 — sanitised by nh3 above
+
+
+@register.filter
+def gold_too_few(items) -> str | None:
+    """Why an expert's agreement with the gold over this many items is no figure (`reports.gold_too_few`), or None."""
+    return gold_too_few_sentence(int(items or 0))
+
+
+@register.filter
+def or_former_member(name):
+    """The name, or the one wording for someone whose account is gone (`rules.text.FORMER_MEMBER`)."""
+    return name or FORMER_MEMBER
 
 
 @register.filter

@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 from labeling.metrics.agreement import too_few_units
 from labeling.metrics.retention import MIN_USERS, too_few_users
 from labeling.reports import TOO_FEW_USERS, agreement_basis, first_cohort_running, fmt_agreement, retention_basis
+from labeling.rules.text import counted
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 14, 34  # LEFT is the least: a frame widens it to hold its y labels
@@ -743,7 +744,8 @@ def agreement_chart(rows: Sequence[dict], *, title: str = "Agreement per questio
             # Over too few items no figure is drawn: the bar's place says why.
             "value": None if too_few_units(row.get("units", 0)) else row.get("alpha"),
             "missing": "too few items" if too_few_units(row.get("units", 0)) else "n/a",
-            "detail": f"{agreement_basis(row.get('units', 0))}, {row.get('labels', 0)} labels, {row.get('level', '')}",
+            "detail": f"{agreement_basis(row.get('units', 0))}, {counted(row.get('labels', 0), 'label')}, "
+            f"{row.get('level', '')}",
             "extra": [
                 fmt_agreement(row.get("fleiss_kappa"), row.get("units", 0)),
                 fmt_agreement(row.get("cohen_kappa"), row.get("units", 0)),

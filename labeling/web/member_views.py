@@ -56,7 +56,7 @@ def member_invite(request, slug: str):
     invitation = issued.invitation
     messages.success(
         request,
-        f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}; "
+        f"Invitation sent to {isolated(invitation.email)} as {invitation.get_role_display().lower()}; "
         f"the link works until {moment_in_words(invitation.expires_at, project.tzinfo)}.",
     )
     return redirect("labeling:members", slug=project.slug)
@@ -111,7 +111,9 @@ def invitation_resend(request, slug: str, invitation_id: int):
         invitation_services.resend_invitation(invitation=invitation, resent_by=request.user)
     except DomainError as exc:
         return _refused(request, project, exc)
-    messages.success(request, f"Invitation sent again to {invitation.email}, with a new link; the old one is void.")
+    messages.success(
+        request, f"Invitation sent again to {isolated(invitation.email)}, with a new link; the old one is void."
+    )
     return redirect("labeling:members", slug=project.slug)
 
 

@@ -8,6 +8,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.renderers import JSONRenderer
 
 from api.serializers.metrics import RetentionOut, RetentionQuery
+from labeling.metrics.agreement import MIN_GOLD_ITEMS
 from labeling.models import (
     AgreementMetric,
     CycleStatus,
@@ -254,6 +255,7 @@ def test_agreement_names_experts_by_username_and_lists_their_gold_agreement(read
     ]
     ezra = body["experts"][1]
     assert (ezra["gold_rate"], ezra["agree"], ezra["compared"]) == (0.75, 15, 21)
+    assert (ezra["items"], ezra["too_few_items"]) == (11, False)  # the question compared most: helpful, on 11
     assert ezra["questions"]["helpful"] == {"agree": 7, "compared": 11, "rate": 7 / 11}
 
 
@@ -320,6 +322,21 @@ def test_gold_rate_is_one_with_two_labels_per_item_and_its_description_says_why(
     ]  # fmt: skip
     described = schema_properties(client, "ExpertGoldOut")["gold_rate"]["description"]
     assert "including their own" in described and "tie" in described and "1.0" in described
+
+
+def test_a_gold_rate_over_too_few_items_is_served_and_flagged(client, reader, project, this_week):
+    """Two items compared: the rate is given as computed, flagged as standing on too few items (under MIN_GOLD_ITEMS),
+    and the flag's description says the pages show none."""
+    experts = [_member(project, "lab0", "expert"), _member(project, "lab1", "expert")]
+    label_outputs(project, 2, answers=AGREE, experts=experts)
+    refresh_week_metrics(project=project, week=this_week)
+
+    body = reader.get(AGREEMENT).json()
+
+    assert [(row["expert"], row["gold_rate"], row["compared"], row["items"], row["too_few_items"])
+            for row in body["experts"]] == [("lab0", 0.5, 4, 2, True), ("lab1", 0.5, 4, 2, True)]  # fmt: skip
+    described = schema_properties(client, "ExpertGoldOut")["too_few_items"]["description"]
+    assert f"under {MIN_GOLD_ITEMS}" in described and "show none" in described
 
 
 # Throughput ----------------------------------------------------------------------------------------------

@@ -2,9 +2,13 @@
 changes is said in a live region that outlives the swaps, and the focus goes where the work goes on; the shortcut
 hints are not part of the options' names; the one-letter shortcuts can be turned off, and a skip undone at once."""
 
+import re
+
 import pytest
+from django.template.loader import render_to_string
 from playwright.sync_api import expect
 
+from expertloop.middleware import UNAVAILABLE_MESSAGE
 from labeling.models import Queue, Skip, Slot, SlotState
 from labeling.services.rubrics import publish_rubric
 from tests.helpers.browser import sign_in
@@ -304,6 +308,35 @@ def test_the_status_region_and_the_messages_stay_inside_main_through_the_swaps(
     expect(page.locator("#screen-status")).to_have_count(1)
     expect(page.locator("main > .messages:first-child")).to_contain_text(f"Label saved for item {first}")
     assert page.evaluate("[...document.body.children].map(child => child.tagName)") == ["A", "HEADER", "MAIN"]
+
+
+def test_a_page_without_the_sites_layout_swapped_in_keeps_mains_id_for_the_skip_link(
+    page, live_server, expert, project, queue
+):
+    """The database down while a label is sent: the 503 page (bare.html, no request context) is swapped in like any
+    answer; <main> keeps the id and tabindex "Skip to main content" needs, and that page has the link too."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    unavailable = render_to_string("labeling/unavailable.html", {"message": UNAVAILABLE_MESSAGE})
+    page.route(
+        re.compile(r"/items/\d+/$"),
+        lambda route: (
+            route.fulfill(status=503, body=unavailable, content_type="text/html; charset=utf-8")
+            if route.request.method == "POST"
+            else route.continue_()
+        ),
+    )
+
+    for key in KEYS:
+        page.keyboard.press(key)
+    press_and_follow(page, "Enter")
+
+    expect(page.locator("h1")).to_have_text("Temporarily unavailable")
+    main = page.locator("main")
+    assert (main.get_attribute("id"), main.get_attribute("tabindex")) == ("main", "-1")
+    expect(page.locator("main > #screen-status")).to_have_count(1)
+    expect(page.locator("body > a.skip-link[href='#main']")).to_have_count(1)
 
 
 def test_a_skip_says_so_with_an_undo_that_hands_the_item_back(page, live_server, expert, project, queue):

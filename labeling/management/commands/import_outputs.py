@@ -58,7 +58,9 @@ class Command(ProjectCommand):
         # First validate everything, so that a bad line 90,000 does not leave a half import behind.
         errors: list[tuple[int, str]] = []
         self.ignored = 0
+        found = 0
         for batch in self._batches(file, format, "Checking", errors):
+            found += len(batch)
             errors += self._check(batch)
         if errors:
             errors.sort(key=lambda error: error[0])
@@ -66,6 +68,9 @@ class Command(ProjectCommand):
                 self.stderr.write(f"line {line}: {message}")
             lines = len({line for line, _ in errors})
             raise CommandError(f"{counted(lines, 'invalid line')} in {file}; nothing was imported.")
+        if not found and not self.ignored:
+            # An empty file (or blank lines only) is most likely the wrong one: said, not "0 created" as if imported.
+            raise CommandError(f"{file} holds no records (it is empty or blank): nothing was imported.")
         total = IngestResult()
         for batch in self._batches(file, format, "Importing", []):
             result = ingest_outputs(project=project, body=_body(batch))

@@ -150,6 +150,13 @@
       incomingMain.append.apply(incomingMain, Array.prototype.slice.call(incoming.childNodes));
       incoming.append(incomingMain);
     }
+    // <main> keeps the id and tabindex "Skip to main content" lands on where the incoming one has none (the <main>
+    // made just above): what names it by id still finds it.
+    ["id", "tabindex"].forEach(function (name) {
+      if (!incomingMain.hasAttribute(name) && main.hasAttribute(name)) {
+        incomingMain.setAttribute(name, main.getAttribute(name));
+      }
+    });
     takeAttributes(document.body, incoming);
     takeAttributes(main, incomingMain);
     Array.prototype.slice.call(main.childNodes).forEach(function (node) { if (node !== region) node.remove(); });

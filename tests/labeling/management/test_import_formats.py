@@ -220,3 +220,17 @@ def test_openai_chat_with_bad_lines_imports_nothing(tmp_path, project):
     assert "line 5: Not valid JSON" in report
     assert "line 6: external_id: Expected `str` of length <= 200" in report
     assert not Output.objects.exists()
+
+
+@pytest.mark.parametrize("fmt", ["openai-chat", "jsonl", "otlp-json"])
+@pytest.mark.parametrize("content", ["", "\n\n  \n", "\ufeff"])
+def test_a_file_without_records_is_refused_saying_so(tmp_path, project, fmt, content):
+    """An empty file (or blank lines, or a byte order mark alone) is no import of nothing: most likely the wrong file,
+    so the command fails saying it holds no records, instead of reporting "0 created"."""
+    path = tmp_path / "empty.jsonl"
+    path.write_text(content, encoding="utf-8")
+
+    said = refused("--project", project.slug, "--format", fmt, str(path))
+
+    assert f"{path} holds no records (it is empty or blank): nothing was imported." in said
+    assert not Output.objects.exists()

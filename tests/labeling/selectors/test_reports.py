@@ -2,6 +2,7 @@
 
 import copy
 
+from labeling.metrics.agreement import MIN_GOLD_ITEMS
 from labeling.reports import md_text, report_markdown
 from tests.helpers.reports import sample_report
 
@@ -34,6 +35,24 @@ def test_an_agreement_over_too_few_items_is_no_figure_in_the_export():
 
     assert "| Agreement, Krippendorff's α (correct) | — (2 items: too few for an agreement figure) |" in text
     assert "| correct | nominal | — | — | — | 2 (too few) | 4 | 3 |" in text
+
+
+def test_an_experts_agreement_with_the_gold_over_too_few_items_is_no_figure_in_the_export():
+    """The experts' table gives a rate over enough items with the answers it counts, and none over too few (the
+    report's row flags it, as the metrics API does), saying why in the sentence the agreement figures use."""
+    report = sample_report()
+    enough, too_few = report["throughput"]["experts"][0], {
+        "expert": "ezra", "labels": 2, "skips": 0, "flags": 0, "median_seconds": 30.0, "gold_rate": 1.0,
+        "gold_compared": 4, "gold_items": 2, "too_few_items": True,
+    }  # fmt: skip
+    report["throughput"]["experts"] = [enough | {"gold_items": 30}, too_few]
+
+    text = report_markdown(report, [])
+
+    assert "| erin | 70 | 2 | 1 | 38 s | 90.0% of 60 |" in text
+    assert (
+        f"| ezra | 2 | 0 | 0 | 30 s | 2 items: too few for a gold agreement figure ({MIN_GOLD_ITEMS} needed) |" in text
+    )
 
 
 def test_last_weeks_agreement_over_too_few_items_is_no_figure_in_the_export_either():

@@ -139,22 +139,24 @@ def test_a_deactivated_expert_gets_no_digest(project, week_of_labels, django_cap
 
 
 def test_an_expert_who_never_agreed_with_the_gold_is_told_so_in_the_digest(project):
-    """0% is a figure: the digest says it, as it says 75%, and leaves it out only when nothing was compared."""
+    """0% is a figure: the digest says it, as it says 75%, and leaves it out when nothing was compared or when too few
+    items were (under MIN_GOLD_ITEMS: 100% of 2 means nothing)."""
     cycle = ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED)
-    for name, rate, compared in (("erin", 0.0, 4), ("ezra", 0.75, 4), ("ella", None, 0)):
+    for name, rate, compared in (("erin", 0.0, 8), ("ezra", 0.75, 8), ("ella", None, 0), ("emil", 1.0, 2)):
         user = UserFactory(username=name)
         Membership.objects.create(project=project, user=user, role="expert")
         counts = {"agree": round(compared * (rate or 0)), "compared": compared}
         ExpertWeek.objects.create(
-            project=project, week=WEEK, expert=user, labels=4, gold_rate=rate, gold_agreement={"correct": counts}
+            project=project, week=WEEK, expert=user, labels=8, gold_rate=rate, gold_agreement={"correct": counts}
         )
 
     cycles.send_digests(cycle_id=cycle.pk)
 
     bodies = {message.to[0].split("@")[0]: message.body for message in mail.outbox}
-    assert "you labeled 4 items, agreeing with the gold answer 0% of the time." in bodies["erin"]
-    assert "you labeled 4 items, agreeing with the gold answer 75% of the time." in bodies["ezra"]
-    assert "you labeled 4 items. Thank you." in bodies["ella"]
+    assert "you labeled 8 items, agreeing with the gold answer 0% of the time." in bodies["erin"]
+    assert "you labeled 8 items, agreeing with the gold answer 75% of the time." in bodies["ezra"]
+    assert "you labeled 8 items. Thank you." in bodies["ella"]
+    assert "you labeled 8 items. Thank you." in bodies["emil"]
 
 
 def test_the_digest_counts_one_item_and_many_items_in_words(project):

@@ -415,3 +415,12 @@ def test_the_line_to_a_week_not_closed_is_dotted_and_a_legend_says_why():
     all_closed = parse(charts.pass_rate_chart(trend([0.7, 0.72])))
     assert all_closed.find(".//ul[@class='chart-legend']") is None
     assert not [line for line in svg_of(all_closed).findall(f".//{SVG}polyline") if "provisional" in line.get("class")]
+
+
+def test_an_agreement_bars_detail_counts_one_label_in_the_singular():
+    rows = [{"question": "correct", "alpha": None, "units": 1, "labels": 1, "level": "nominal", "experts": 1}]
+
+    tips = [title.text for title in svg_of(parse(charts.agreement_chart(rows))).iter(f"{SVG}title")]
+
+    assert any(", 1 label, nominal" in (tip or "") for tip in tips)
+    assert not any("1 labels" in (tip or "") for tip in tips)

@@ -10,11 +10,14 @@ from django.utils import timezone
 from labeling.exceptions import InvalidInput
 from labeling.models import AuditEvent, Flag, week_label
 from labeling.rules import calendar
+from labeling.rules.text import FORMER_MEMBER
 from labeling.services import cycles
 from labeling.services.labels import comment_on_item, flag_item, resolve_flag
 from tests.factories import MembershipFactory, created_weeks_ago
 from tests.helpers.labeling import label_outputs
 from tests.helpers.reports import flagged_item
+
+from .test_names_isolated import TEMPLATES
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -98,6 +101,31 @@ def test_a_lead_resolves_a_flag_with_a_note_and_it_leaves_the_running_weeks_agen
     discussion = html.split('id="discussion"')[1].split("</section>")[0]
     assert f"Resolved by <bdi>{lead.username}</bdi>" in discussion and "Guideline fixed" in discussion
     assert "Mark resolved" not in discussion
+
+
+def test_a_flag_resolved_by_someone_whose_account_is_gone_says_a_former_member(client, project, lead, complete_flagged):
+    item = complete_flagged
+    flag = item.flags.get()
+    resolve_flag(lead=lead, project=project, flag_id=flag.pk, note="Guideline fixed")
+    Flag.objects.filter(pk=flag.pk).update(resolved_by=None)  # what deleting the account does (SET_NULL)
+    client.force_login(lead)
+
+    html = client.get(url("adjudicate", project, item.pk)).content.decode()
+
+    discussion = html.split('id="discussion"')[1].split("</section>")[0]
+    assert f"Resolved by <bdi>{FORMER_MEMBER}</bdi> on" in discussion
+
+
+def test_no_template_spells_out_the_former_member_wording():
+    """`rules.text.FORMER_MEMBER` is the one wording, as the agenda and the audit log say it: templates use it through
+    the `or_former_member` filter, so a change of words reaches every page."""
+    spelled = [
+        str(path.relative_to(TEMPLATES))
+        for path in TEMPLATES.rglob("*.html")
+        if FORMER_MEMBER in path.read_text(encoding="utf-8")
+    ]
+
+    assert spelled == []
 
 
 def test_a_flag_resolved_after_the_close_is_marked_on_the_closed_weeks_page_while_the_report_stays_frozen(

@@ -149,6 +149,18 @@ def test_a_lead_invites_from_the_page_and_sees_it_pending(lead_client, project, 
     assert 'data-invitation="nora@example.com"' in page and "Invitation sent to nora@example.com" in page
 
 
+def test_an_override_in_an_invited_address_reverses_nothing_after_it_in_the_messages(lead_client, project):
+    """A domain with a right-to-left override (EmailField takes any letters there): the messages after sending and
+    sending again isolate the address, as the members page does, so the words after it read as written."""
+    address = "nora@ex\u202eample.com"
+
+    sent = lead_client.post(members_url(project, "invite"), {"email": address, "role": "expert"}, follow=True)
+    again = lead_client.post(invitation_url(project, Invitation.objects.get(), "resend"), follow=True)
+
+    assert f"Invitation sent to \u2068{address}\u2069 as expert;" in sent.content.decode()
+    assert f"Invitation sent again to \u2068{address}\u2069, with a new link" in again.content.decode()
+
+
 def test_the_pending_invitations_say_their_times_are_in_the_projects_zone_as_other_pages_do(lead_client, project, lead):
     """The keys, audit log and rubric pages note the zone their times are in with one sentence; the invitations
     table says it in the same words, its times in that zone."""

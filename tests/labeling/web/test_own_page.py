@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from labeling.metrics.agreement import MIN_GOLD_ITEMS
 from labeling.models import Flag, Item, Label, Queue, SignInThrottle, Skip, Slot
 from labeling.rules.calendar import week_start
 from labeling.selectors.metrics import week_range
@@ -118,14 +119,14 @@ def test_an_engineer_or_an_outsider_elsewhere_sees_no_figures_of_this_project(cl
 
 
 def test_past_weeks_show_the_weekly_close_figures_with_agreement_with_the_gold(client, project, last_week):
-    """Two of last week's items labeled by three experts (a majority gold answer): erin's row is the one the weekly
+    """Five of last week's items labeled by three experts (a majority gold answer): erin's row is the one the weekly
     close stored, and its agreement the one the metrics API gives the leads."""
     occurred = week_start(project, last_week) + timedelta(days=2)
     experts = [UserFactory(username=name) for name in ("erin", "ezra", "ella")]
     for person in experts:
         MembershipFactory(project=project, user=person, role="expert")
     answers = ({"correct": True, "helpful": 2}, {"correct": True, "helpful": 4}, {"correct": True, "helpful": 4})
-    items = label_outputs(project, 2, answers=answers, experts=experts, occurred_at=occurred)
+    items = label_outputs(project, MIN_GOLD_ITEMS, answers=answers, experts=experts, occurred_at=occurred)
     assert {item.week for item in items} == {last_week}
     refresh_week_metrics(project=project, week=last_week)
 
@@ -138,11 +139,32 @@ def test_past_weeks_show_the_weekly_close_figures_with_agreement_with_the_gold(c
                                                                           last=last_week)) if row["expert"] == "erin"
     ]  # fmt: skip
     assert (row.week, row.labels, row.gold_rate, row.gold_compared) == (
-        last_week, 2, lead_sees["gold_rate"], lead_sees["compared"]
+        last_week, MIN_GOLD_ITEMS, lead_sees["gold_rate"], lead_sees["compared"]
     )  # fmt: skip
     assert row.gold_rate == 0.5  # erin's yes agrees with the gold answer each time, her 2 for helpful never
     cells = response.content.decode().split(f'data-week="{last_week.isoformat()}"')[1].split("</tr>")[0]
     assert f"{round(row.gold_rate * 100)}%" in cells and f"of {row.gold_compared} answers" in cells
+    assert "too few" not in cells
+
+
+def test_a_week_whose_agreement_with_the_gold_stands_on_too_few_items_shows_no_rate(client, project, last_week):
+    """Two items compared with the gold: 50% over two items means nothing, so the row says why it shows no rate, in
+    the sentence the agreement figures use; the stored rate and the metrics API's are unchanged (flagged there)."""
+    occurred = week_start(project, last_week) + timedelta(days=2)
+    experts = [UserFactory(username=name) for name in ("erin", "ezra", "ella")]
+    for person in experts:
+        MembershipFactory(project=project, user=person, role="expert")
+    answers = ({"correct": True, "helpful": 2}, {"correct": True, "helpful": 4}, {"correct": True, "helpful": 4})
+    label_outputs(project, 2, answers=answers, experts=experts, occurred_at=occurred)
+    refresh_week_metrics(project=project, week=last_week)
+
+    response = signed_in(client, experts[0]).get(OWN_PAGE)
+
+    (row,) = own_rows(response)[project.slug]["figures"].past_weeks
+    assert row.gold_rate == 0.5
+    cells = response.content.decode().split(f'data-week="{last_week.isoformat()}"')[1].split("</tr>")[0]
+    assert f"2 items: too few for a gold agreement figure ({MIN_GOLD_ITEMS} needed)" in cells
+    assert "50%" not in cells
 
 
 def test_the_page_runs_two_queries_more_per_project(client, project, other_project, expert, django_assert_num_queries):

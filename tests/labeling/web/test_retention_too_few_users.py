@@ -116,3 +116,43 @@ def test_the_api_gives_the_numbers_as_stored(client, read_key, project, week):
         "cohorts": 1,
     }
     assert report["headline"]["retention_week1"]["pass"] == {"rate": 1.0, "returned": 1, "users": 1}
+
+
+def test_a_cohort_of_too_few_users_is_compared_with_nothing(client, lead, project, week):
+    """Last week's cohort of 3: its rate is no figure, so it is neither above, below nor within anything."""
+    client.force_login(lead)
+
+    response = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(week)]))
+
+    detail = next(tile for tile in response.context["tiles"] if tile["key"] == "retention-comparison")["detail"]
+    assert detail.endswith(" · Not compared: too few users in this cohort.")
+    assert "mean of the last" not in detail
+
+
+def test_the_mean_of_past_cohorts_with_too_few_users_in_all_is_no_figure(client, lead, project):
+    """A cohort of 20 against the two before it, of 1 and 2 users: pooled as the chart's curves pool cohorts, the
+    mean stands on 3 users, too few for a rate (the chart draws none), so the cohort is not compared with it; the
+    stored comparison is unchanged. With 5 users in those cohorts it is compared again."""
+    created_weeks_ago(project, 12)
+    week = current_week(project) - timedelta(weeks=1)
+    store(project, "all", week - timedelta(weeks=3), 1, [1, 1])
+    store(project, "all", week - timedelta(weeks=2), 2, [2, 2])
+    store(project, "all", week - timedelta(weeks=1), 20, [20, 5])
+    client.force_login(lead)
+    url = reverse("labeling:meeting-week", args=[project.slug, week_label(week)])
+
+    def comparison_detail():
+        return next(tile for tile in client.get(url).context["tiles"] if tile["key"] == "retention-comparison")[
+            "detail"
+        ]
+
+    assert comparison_detail().endswith(
+        " · Not compared with the mean of the last 2 cohorts, too few users (3 of 3 users)."
+    )
+    past = build_report(project=project, week=week, status="open")["headline"]["retention_week1"]["comparison"]["past"]
+    assert (past["rate"], past["users"], past["verdict"]) == (1.0, 3, "below")
+    text = report_markdown(build_report(project=project, week=week, status="open"), [])
+    assert "Not compared with the mean of the last 2 cohorts, too few users (3 of 3 users)." in text
+
+    store(project, "all", week - timedelta(weeks=4), MIN_USERS - 3, [MIN_USERS - 3, 0])
+    assert "Below the mean of the last 3 cohorts" in comparison_detail()
