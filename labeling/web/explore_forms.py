@@ -24,7 +24,7 @@ from labeling.rules.explore import (
 )
 from labeling.selectors.explore_page import FilterChoices
 
-FEEDBACK_LABELS = {"up": "👍 up", "down": "👎 down", "neutral": "neutral", "none": "no feedback"}
+FEEDBACK_LABELS = {"up": "thumbs up", "down": "thumbs down", "neutral": "neutral", "none": "no feedback"}  # as _feedback_badge.html
 YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),

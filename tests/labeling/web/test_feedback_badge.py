@@ -31,6 +31,7 @@ def test_every_page_that_shows_an_outputs_feedback_names_it_alike(client, lead, 
 
     pages = {
         "project": client.get(f"/p/{project.slug}/").content.decode(),
+        "explore": client.get(f"/p/{project.slug}/explore/").content.decode(),
         "session": client.get(f"/p/{project.slug}/explore/session?id=s-1").content.decode(),
         "adjudication": client.get(f"/p/{project.slug}/manage/adjudication/{tied.pk}/").content.decode(),
         "labeling": labeling,
