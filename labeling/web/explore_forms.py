@@ -24,7 +24,8 @@ from labeling.rules.explore import (
 )
 from labeling.selectors.explore_page import FilterChoices
 
-FEEDBACK_LABELS = {"up": "thumbs up", "down": "thumbs down", "neutral": "neutral", "none": "no feedback"}  # as _feedback_badge.html
+# The words of _feedback_badge.html, which names a score on every page.
+FEEDBACK_LABELS = {"up": "thumbs up", "down": "thumbs down", "neutral": "neutral", "none": "no feedback"}
 YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),
