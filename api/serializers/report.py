@@ -315,7 +315,9 @@ class CarriedDecisionOut(DecisionOut):
 
 class WeekDecisionOut(DecisionOut):
     done_on = serializers.DateField(
-        allow_null=True, help_text="The day (the project's) it was marked done; null while it is open."
+        allow_null=True,
+        help_text="The day it was marked done, in the week's time zone (a closed week's: the one it was closed in, as "
+        "its dates); null while it is open.",
     )
     overdue = serializers.BooleanField(help_text="Open and due before today (the project's date).")
 
