@@ -402,7 +402,7 @@ def _compare_again(project: Project, *, week: date, closed_by) -> None:
     to fail the close."""
     before_week = week - timedelta(days=7)
     closed = ReviewCycle.objects.filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
-    cycles = {cycle.week: cycle for cycle in closed.only("pk", "week", "report")}
+    cycles = {cycle.week: cycle for cycle in closed.only("pk", "project_id", "week", "report", "closed_at")}
     this, before = cycles.get(week), cycles.get(before_week)
     if this is None or before is None or not this.report or not before.report:
         return
@@ -419,6 +419,10 @@ def _compare_again(project: Project, *, week: date, closed_by) -> None:
                 action="cycle.compared_again",
                 details={"week": week_label(week), "with_week": week_label(before_week)},
             )
+            # Its `cycle.closed` told the figures as they stood; endpoints that keep them hear the restated ones,
+            # delivered through the outbox once the close commits. The digest e-mail is not sent again.
+            this.project, this.report = project, restated
+            webhook_events.cycle_compared_again(this)
     except Exception:
         logger.exception("could not compare %s %s again with the week before", project.slug, week_label(week))
 

@@ -1,6 +1,7 @@
 """A week closed while the week before it is still open compares with that week's actual figures: W44 closed with
 W43 open froze "+22 vs last week (0)" (W43's figures were never computed), and W43 closed later showed 2 labels."""
 
+import json
 import threading
 from datetime import timedelta
 
@@ -8,9 +9,9 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from labeling.models import AuditEvent, ReviewCycle, week_label
+from labeling.models import AuditEvent, OutboxMessage, ReviewCycle, WebhookDelivery, week_label
 from labeling.rules import calendar
-from labeling.services import cycles
+from labeling.services import cycles, webhooks
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thread_noting_its_pid
 from tests.helpers.labeling import AGREE, label_outputs
@@ -98,6 +99,53 @@ def test_a_week_closed_after_the_week_after_it_gives_the_reports_an_in_order_clo
     page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(last)])).content.decode()
     labels_tile = page.split('data-tile="labels"')[1].split("</div>")[0]
     assert "-8" in labels_tile and "(20)" in labels_tile
+
+
+def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commit(
+    project, other_project, lead, django_capture_on_commit_callbacks
+):
+    """The later week's `cycle.closed` event went out with its comparison as it stood: an endpoint that keeps the
+    figures hears the restatement as `cycle.compared_again`, with the restated headline, once, through the outbox
+    (published after the commit). A close in order restates nothing and tells nothing."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    endpoints = {}
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    for each in (project, other_project):
+        created_weeks_ago(each, 5)
+        _label_in(each, before_last, 5)
+        _label_in(each, last, 4)
+        endpoints[each.pk] = webhooks.create_endpoint(
+            project=each,
+            created_by=lead,
+            url="https://hooks.example.com/in",
+            events=["cycle.closed", "cycle.compared_again"],
+        ).endpoint
+    cycles.close_week(project_id=other_project.pk, week=before_last)
+    cycles.close_week(project_id=other_project.pk, week=last)
+    cycles.close_week(project_id=project.pk, week=last)
+    _label_in(project, before_last, 5, FAIL)
+
+    with django_capture_on_commit_callbacks() as published:
+        cycles.close_week(project_id=project.pk, week=before_last)
+    cycles.close_week(project_id=project.pk, week=before_last)  # closed already: nothing new
+
+    [restated] = WebhookDelivery.objects.filter(event="cycle.compared_again")
+    assert restated.endpoint_id == endpoints[project.pk].pk
+    message = json.loads(restated.body)
+    assert message["type"] == "cycle.compared_again"
+    data = message["data"]
+    report = ReviewCycle.objects.get(project=project, week=last).report
+    assert (data["project"], data["week"], data["week_start"]) == (project.slug, week_label(last), last.isoformat())
+    assert data["headline"] == report["headline"] and data["headline"]["labels"]["previous_done"] == 20
+    assert data["compared_again"] == report["compared_again"]
+    assert data["compared_again"]["with_week"] == week_label(before_last)
+    assert data["meeting_url"].endswith(f"/p/{project.slug}/meeting/{week_label(last)}/")
+    assert OutboxMessage.objects.filter(task="labeling.deliver_webhook", args=[restated.pk]).count() == 1
+    assert published  # asked for in the close's transaction, sent once it committed
+    closed = WebhookDelivery.objects.filter(event="cycle.closed", endpoint=endpoints[project.pk])
+    assert closed.count() == 2  # one per week, as before
+    assert not WebhookDelivery.objects.filter(endpoint=endpoints[other_project.pk], event="cycle.compared_again")
 
 
 def test_an_in_order_close_restates_nothing(other_project):
