@@ -410,6 +410,22 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     return restated_report
 
 
+def with_final_trend_point(report: dict, final: dict) -> dict | None:
+    """`report` with its pass-rate trend point for the week `final` is the report of replaced by that week's own point:
+    what a close in order reads from the rows that week's close left. None when there is nothing to restate: the same
+    point already, none in the report (a week outside its trend, or a report frozen in an older format), or a point of
+    another verdict question (after a rubric changed it, as `compared_with_week_before` keeps it)."""
+    if report.get("verdict_question") != final.get("verdict_question"):
+        return None
+    week_start = final.get("week_start")
+    own = next((p for p in final.get("pass_rate_trend") or [] if p.get("week_start") == week_start), None)
+    trend = report.get("pass_rate_trend")
+    if own is None or not isinstance(trend, list):
+        return None
+    restated = [own if point.get("week_start") == week_start else point for point in trend]
+    return None if restated == trend else {**report, "pass_rate_trend": restated}
+
+
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:
     """Labels done of those wanted, and the quota of the queues that have one against the items placed in them. The
     project's first week (`first_week`: the one before is not the project's) is compared with no week."""

@@ -40,6 +40,7 @@ from labeling.reports import (
     first_cohort,
     labels_left_out,
     report_markdown,
+    trend_restated,
 )
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, managed_project, manages, visible_project
@@ -144,6 +145,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "week_zone": week_zone,
         "week_zone_differs": str(week_zone) != str(project.tzinfo),
         "compared_again": compared_again(report) if is_closed else None,
+        "trend_restated": trend_restated(report) if is_closed else None,
         "is_current": week == current,
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current and something_to_close,
