@@ -609,16 +609,36 @@ def compared_again(report: dict) -> dict | None:
     return {"with_week": str(restated.get("with_week", "")), "at": at}
 
 
+def trend_restated(report: dict) -> dict | None:
+    """When a closed week's pass-rate trend points for other weeks were made again from those weeks' final figures
+    (they closed after it: `cycles._restate_trend_points`), as {"weeks": ["2026-W45"], "said": "Its pass-rate trend
+    point for 2026-W45 was made again from that week's final figures", "at": datetime or None}; else None."""
+    restated = report.get("trend_restated")
+    if not isinstance(restated, dict) or not isinstance(restated.get("weeks"), list) or not restated["weeks"]:
+        return None
+    weeks = [str(week) for week in restated["weeks"]]
+    try:
+        at = datetime.fromisoformat(restated.get("at"))
+    except (TypeError, ValueError):
+        at = None
+    named = weeks[0] if len(weeks) == 1 else f"{', '.join(weeks[:-1])} and {weeks[-1]}"
+    said = (
+        f"Its pass-rate trend point for {named} was made again from that week's final figures"
+        if len(weeks) == 1
+        else f"Its pass-rate trend points for {named} were made again from those weeks' final figures"
+    )
+    return {"weeks": weeks, "said": said, "at": at}
+
+
 def _moment(value, zone: tzinfo | None = None) -> str:
-    """An ISO timestamp as "2026-11-30 08:22 PST (America/Los_Angeles)" in `zone`, the week's (else
-    "2026-11-30 16:22 UTC", in the zone it was written in)."""
+    """An ISO timestamp as "2026-11-30 08:22 PST" in `zone`, the week's, which the header names once after the
+    week's dates (else "2026-11-30 16:22 UTC", in the zone it was written in)."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return md_text(value)
     if zone is not None and moment.tzinfo is not None:
         moment = moment.astimezone(zone)
-        return f"{md_text(f'{moment:%Y-%m-%d %H:%M} {moment.tzname()}')} ({md_text(str(zone))})"
     return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
 
 
@@ -645,6 +665,8 @@ def report_markdown(
                 f" Its comparison with {md_text(again['with_week'])} was made again from that week's final figures at "
                 f"{_moment(report['compared_again'].get('at'), time_zone)}."
             )
+        if restated := trend_restated(report):
+            state += f" {md_text(restated['said'])} at {_moment(report['trend_restated'].get('at'), time_zone)}."
     elif freshness.get("refreshed_at"):
         state = f"Open: provisional figures, computed {_moment(freshness['refreshed_at'], time_zone)}."
     elif freshness:

@@ -326,7 +326,9 @@ class CarriedDecisionOut(DecisionOut):
 
 class WeekDecisionOut(DecisionOut):
     done_on = serializers.DateField(
-        allow_null=True, help_text="The day (the project's) it was marked done; null while it is open."
+        allow_null=True,
+        help_text="The day it was marked done, in the week's time zone (a closed week's: the one it was closed in, as "
+        "its dates); null while it is open.",
     )
     overdue = serializers.BooleanField(help_text="Open and due before today (the project's date).")
 
@@ -352,6 +354,13 @@ class ComparedAgainOut(serializers.Serializer):
     at = serializers.DateTimeField(help_text="When the comparison was made again (that week's close).")
 
 
+class TrendRestatedOut(serializers.Serializer):
+    weeks = serializers.ListField(
+        child=serializers.CharField(), help_text="The weeks whose points were made again from their final figures."
+    )
+    at = serializers.DateTimeField(help_text="When they were last made again (the close of the latest of them).")
+
+
 class ReportOut(serializers.Serializer):
     """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
 
@@ -369,6 +378,12 @@ class ReportOut(serializers.Serializer):
         help_text="Present when the week before closed after this week: the comparison with it (the headline's "
         "previous figures and changes, its point of the pass-rate trend, the movers by tag) was made again from its "
         "final figures. This week's own figures are as frozen.",
+    )
+    trend_restated = TrendRestatedOut(
+        required=False,
+        help_text="Present when weeks in this week's pass-rate trend (other than the week before: `compared_again`) "
+        "closed after it: their points were made again from their final figures, as a close in order has them. This "
+        "week's own figures are as frozen.",
     )
     headline = HeadlineOut(
         help_text="pass_rate, alpha, labels and retention_week1, with last week's. retention_week1.comparison: this "

@@ -23,6 +23,7 @@ class WebhookEvent(models.TextChoices):
     DATASET_VERSION_WITHDRAWN = "dataset.version_withdrawn", "A dataset version is withdrawn"
     CYCLE_CLOSED = "cycle.closed", "A week is closed"
     CYCLE_DIGEST = "cycle.digest", "The weekly digest"
+    CYCLE_COMPARED_AGAIN = "cycle.compared_again", "A closed week's comparison is made again"
     ALERT_OPENED = "alert.opened", "An alert is opened"
     ALERT_RESOLVED = "alert.resolved", "An alert is resolved"
 

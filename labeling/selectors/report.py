@@ -7,7 +7,7 @@ freezes what `build_report` returns. Reads only: the metric rows are written by 
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from django.db.models import F
@@ -34,7 +34,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules.access import labels_that_unblind
-from labeling.rules.calendar import current_week, local_today, week_end, week_start
+from labeling.rules.calendar import current_week, local_today, week_end, week_start, week_zone
 from labeling.rules.gold import open_ties
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
@@ -109,17 +109,20 @@ def open_decisions_before(project: Project, week: date) -> list[Decision]:
 def decisions_of(cycle: ReviewCycle | None, *, project: Project) -> list[dict]:
     """The cycle's decisions as plain data with their status now (`decision_status`), for the Markdown export and the
     API's `decisions`."""
-    today = local_today(project)
+    today, zone = local_today(project), week_zone(project, cycle)
     return [
-        _decision_data(decision) | decision_status(decision, project=project, today=today)
+        _decision_data(decision) | decision_status(decision, project=project, today=today, zone=zone)
         for decision in cycle_decisions(cycle)
     ]
 
 
-def decision_status(decision: Decision, *, project: Project, today: date) -> dict:
-    """A decision's status, the one rule of the meeting page, report.md and the JSON report: `done_on` (the project's
-    day it was marked done, ISO; None while open) and `overdue` (open, and due before `today`, the project's date)."""
-    done_on = timezone.localtime(decision.done_at, project.tzinfo).date().isoformat() if decision.done_at else None
+def decision_status(decision: Decision, *, project: Project, today: date, zone: tzinfo | None = None) -> dict:
+    """A decision's status, the one rule of the meeting page, report.md and the JSON report: `done_on` (the day it was
+    marked done in `zone`, ISO; None while open) and `overdue` (open, and due before `today`, the project's date).
+    `zone`: the week's (`calendar.week_zone`: a closed week's dates are the zone's it was closed in), else the
+    project's."""
+    done_at = timezone.localtime(decision.done_at, zone or project.tzinfo) if decision.done_at else None
+    done_on = done_at.date().isoformat() if done_at else None
     return {
         "done_on": done_on,
         "overdue": done_on is None and decision.due_date is not None and decision.due_date < today,
@@ -407,6 +410,22 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
         week = date.fromisoformat(report["week_start"])
         restated_report["agenda"] = agenda | {"movers": _movers(project, report.get("verdict_question"), week)}
     return restated_report
+
+
+def with_final_trend_point(report: dict, final: dict) -> dict | None:
+    """`report` with its pass-rate trend point for the week `final` is the report of replaced by that week's own point:
+    what a close in order reads from the rows that week's close left. None when there is nothing to restate: the same
+    point already, none in the report (a week outside its trend, or a report frozen in an older format), or a point of
+    another verdict question (after a rubric changed it, as `compared_with_week_before` keeps it)."""
+    if report.get("verdict_question") != final.get("verdict_question"):
+        return None
+    week_start = final.get("week_start")
+    own = next((p for p in final.get("pass_rate_trend") or [] if p.get("week_start") == week_start), None)
+    trend = report.get("pass_rate_trend")
+    if own is None or not isinstance(trend, list):
+        return None
+    restated = [own if point.get("week_start") == week_start else point for point in trend]
+    return None if restated == trend else {**report, "pass_rate_trend": restated}
 
 
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:

@@ -44,9 +44,11 @@ from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
 from labeling.selectors.report import (
+    TREND_WEEKS,
     build_report,
     compared_with_week_before,
     has_something_to_close,
+    with_final_trend_point,
     within_the_project,
 )
 
@@ -344,10 +346,14 @@ def _close(
     with transaction.atomic():
         deferred = _digest_waits(project, week=week, now=now)  # locks the newest ended week's row, if after this one
         following = week + timedelta(days=7)
-        # Then the rows this close writes or restates (the week after, this week, the week before), newest first: the
-        # order in which every writer of several of a project's cycles locks them (redaction and erasure rewriting
-        # frozen reports), so that none waits on another holding a row it wants in turn.
-        _lock_newest_first(project, weeks=[following, week, week - timedelta(days=7)])
+        # Then the rows this close writes or restates (the ended weeks after it whose pass-rate trend has a point for
+        # it, the week after, this week, the week before), newest first: the order in which every writer of several of
+        # a project's cycles locks them (redaction and erasure rewriting frozen reports), so that none waits on another
+        # holding a row it wants in turn. No week after the newest ended one, whose row `_digest_waits` locked first.
+        running = current_week(project, now)
+        later = [week + timedelta(weeks=n) for n in range(2, TREND_WEEKS)]
+        later = [later_week for later_week in later if later_week < running]
+        _lock_newest_first(project, weeks=[*later, following, week, week - timedelta(days=7)])
         won = ReviewCycle.objects.filter(pk=cycle.pk, status=CycleStatus.OPEN).update(
             status=CycleStatus.CLOSED,
             report=report,
@@ -362,6 +368,7 @@ def _close(
             # closed and restates the later week.
             _compare_again(project, week=week, closed_by=closed_by)
             _compare_again(project, week=following, closed_by=closed_by)
+            _restate_trend_points(project, week=week, closed_by=closed_by)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
             get_cycle(project=project, week=following)
         if won:
@@ -403,7 +410,7 @@ def _compare_again(project: Project, *, week: date, closed_by) -> None:
     to fail the close."""
     before_week = week - timedelta(days=7)
     closed = ReviewCycle.objects.filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
-    cycles = {cycle.week: cycle for cycle in closed.only("pk", "week", "report")}
+    cycles = {cycle.week: cycle for cycle in closed.only("pk", "project_id", "week", "report", "closed_at")}
     this, before = cycles.get(week), cycles.get(before_week)
     if this is None or before is None or not this.report or not before.report:
         return
@@ -420,12 +427,73 @@ def _compare_again(project: Project, *, week: date, closed_by) -> None:
                 action="cycle.compared_again",
                 details={"week": week_label(week), "with_week": week_label(before_week)},
             )
+            # Its `cycle.closed` told the figures as they stood; endpoints that keep them hear the restated ones,
+            # delivered through the outbox once the close commits. The digest e-mail is not sent again.
+            this.project, this.report = project, restated
+            webhook_events.cycle_compared_again(this)
     except Exception:
         logger.exception("could not compare %s %s again with the week before", project.slug, week_label(week))
 
 
 def _without_restatement(report: dict) -> dict:
     return {key: value for key, value in report.items() if key != "compared_again"}
+
+
+def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
+    """Give the closed weeks further from `week` than the next one (`_compare_again` restates that one) the pass-rate
+    trend point the other froze for itself (`with_final_trend_point`): each later week whose trend has a point for
+    `week`, and `week`'s own trend its points for the closed weeks before it. So both orders of closing give the same
+    trends: a week closed after later weeks had read its figures as they stood (still open, later labels missing), or
+    whose report was built while an earlier week closed (the closes meet on the later week's row lock, which every
+    close takes for the weeks after it), had them in its trend as they stood then. A trend point is another week's
+    figure: the week's own figures stay as frozen.
+
+    In the close's transaction, which holds the later weeks' rows (`_lock_newest_first`). A restated report says which
+    points and when (`trend_restated`); the audit log keeps each (`cycle.compared_again`). In a savepoint: a report it
+    cannot read is logged, never a reason to fail the close."""
+    reach = timedelta(weeks=TREND_WEEKS - 1)
+    # Only the keys read: the reports' agendas and themes may be large.
+    trends = {
+        closed_week: {"verdict_question": verdict, "week_start": week_start, "pass_rate_trend": trend}
+        for closed_week, verdict, week_start, trend in ReviewCycle.objects.filter(
+            project=project, status=CycleStatus.CLOSED, week__gte=week - reach, week__lte=week + reach
+        ).values_list("week", "report__verdict_question", "report__week_start", "report__pass_rate_trend")
+    }
+    if week not in trends:
+        return
+    neighbours = {week - timedelta(days=7), week, week + timedelta(days=7)}
+    # (the week whose trend is restated, the week whose point it takes)
+    pairs = [(later, week) for later in sorted(trends) if later not in neighbours and later > week]
+    pairs += [(week, earlier) for earlier in sorted(trends) if earlier not in neighbours and earlier < week]
+    try:
+        with transaction.atomic():
+            restated: dict[date, tuple[dict, list[date]]] = {}
+            for reader, of in pairs:
+                trend, points = restated.get(reader, (trends[reader], []))
+                again = with_final_trend_point(trend, trends[of])
+                if again is not None:
+                    restated[reader] = (again, [*points, of])
+            now = timezone.now().isoformat()
+            for reader, (trend, points) in sorted(restated.items(), reverse=True):
+                cycle = ReviewCycle.objects.only("pk", "report").get(project=project, week=reader)
+                earlier = (cycle.report.get("trend_restated") or {}).get("weeks") or []
+                weeks = sorted({*earlier, *(week_label(point) for point in points)})
+                report = cycle.report | {
+                    "pass_rate_trend": trend["pass_rate_trend"],
+                    "trend_restated": {"weeks": weeks, "at": now},
+                }
+                ReviewCycle.objects.filter(pk=cycle.pk).update(report=report)
+                AuditEvent.objects.bulk_create(
+                    AuditEvent(
+                        project=project,
+                        actor=closed_by,
+                        action="cycle.compared_again",
+                        details={"week": week_label(reader), "with_week": week_label(point), "trend_point": True},
+                    )
+                    for point in points
+                )
+    except Exception:
+        logger.exception("could not restate the trend points of %s around %s", project.slug, week_label(week))
 
 
 def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:

@@ -235,15 +235,7 @@ def cycle_closed(cycle: ReviewCycle) -> int:
     report = cycle.report or {}
     link = meeting_url(cycle)
     headline = headline_lines(report)
-    closed = {
-        "project": project.slug,
-        "week": cycle.label,
-        "week_start": cycle.week.isoformat(),
-        "closed_at": cycle.closed_at.isoformat() if cycle.closed_at else None,
-        "headline": report.get("headline") or {},
-        "meeting_url": link,
-        "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
-    }
+    closed = _about_closed_week(cycle)
     sent = 0
     name = isolated(project.name)  # as the digest's lines isolate it: an override in it reverses nothing after it
     if _listening(project.pk, WebhookEvent.CYCLE_CLOSED):
@@ -255,6 +247,30 @@ def cycle_closed(cycle: ReviewCycle) -> int:
         slack = _slack("\n".join([f"*{name}*, after {cycle.label}:", *headline, "", *lines]))
         sent += emit(project_id=project.pk, event=WebhookEvent.CYCLE_DIGEST, data=digest, slack_text=slack)
     return sent
+
+
+def _about_closed_week(cycle: ReviewCycle) -> dict:
+    """What the events of a closed week say of it: its project, week, close, the report's headline and links."""
+    project = cycle.project
+    return {
+        "project": project.slug,
+        "week": cycle.label,
+        "week_start": cycle.week.isoformat(),
+        "closed_at": cycle.closed_at.isoformat() if cycle.closed_at else None,
+        "headline": (cycle.report or {}).get("headline") or {},
+        "meeting_url": meeting_url(cycle),
+        "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
+    }
+
+
+def cycle_compared_again(cycle: ReviewCycle) -> int:
+    """A closed week's comparison with the week before was made again from that week's final report (it closed
+    after this one): the restated headline, as `cycle.closed` has it, and `compared_again` (from which week, when).
+    For endpoints that keep the figures `cycle.closed` sent; no Slack message (the meeting page says it)."""
+    if not _listening(cycle.project_id, WebhookEvent.CYCLE_COMPARED_AGAIN):
+        return 0
+    data = _about_closed_week(cycle) | {"compared_again": (cycle.report or {}).get("compared_again")}
+    return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
 
 def _alert_data(alert: Alert) -> dict:

@@ -18,7 +18,7 @@ while the broker is down: the outbox sends it when it is back), then "closing…
 runs during the request, so the redirect already lands on the frozen report.
 """
 
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -40,6 +40,7 @@ from labeling.reports import (
     first_cohort,
     labels_left_out,
     report_markdown,
+    trend_restated,
 )
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, managed_project, manages, visible_project
@@ -144,6 +145,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "week_zone": week_zone,
         "week_zone_differs": str(week_zone) != str(project.tzinfo),
         "compared_again": compared_again(report) if is_closed else None,
+        "trend_restated": trend_restated(report) if is_closed else None,
         "is_current": week == current,
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current and something_to_close,
@@ -172,8 +174,10 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         "agenda": _agenda(project, report, cycle if is_closed else None),
-        "decisions": _with_status(cycle_decisions(cycle), project),
-        "open_decisions": _with_status(open_decisions_before(project, week) if something_to_close else [], project),
+        "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
+        "open_decisions": _with_status(
+            open_decisions_before(project, week) if something_to_close else [], project, zone=week_zone
+        ),
         "form": form,
         "failures": failures,
         # The auto datasets this week's close could not build (the close went on without them), for the leads.
@@ -183,11 +187,12 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     return render(request, "labeling/meeting/week.html", context, status=status)
 
 
-def _with_status(decisions: list, project: Project) -> list:
-    """The decisions, each with its `status` (done on, overdue) by the rule report.md and the API read too."""
+def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
+    """The decisions, each with its `status` (done on, overdue) by the rule report.md and the API read too: done on
+    the day of the week's zone, as the page's other dates."""
     today = calendar.local_today(project)
     for decision in decisions:
-        decision.status = decision_status(decision, project=project, today=today)
+        decision.status = decision_status(decision, project=project, today=today, zone=zone)
     return decisions
 
 

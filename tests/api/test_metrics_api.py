@@ -662,7 +662,7 @@ def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in
     assert response.status_code == 200
     assert (
         r"Week 2026-11-23 to 2026-11-29 (America/Los\_Angeles). "  # Markdown's escape of "_", shown as written
-        r"Closed; figures frozen at 2026-11-30 08:22 PST (America/Los\_Angeles)."
+        r"Closed; figures frozen at 2026-11-30 08:22 PST."
     ) in response.content.decode()
 
 

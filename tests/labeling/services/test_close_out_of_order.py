@@ -1,16 +1,18 @@
 """A week closed while the week before it is still open compares with that week's actual figures: W44 closed with
 W43 open froze "+22 vs last week (0)" (W43's figures were never computed), and W43 closed later showed 2 labels."""
 
+import html
+import json
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from labeling.models import AuditEvent, ReviewCycle, week_label
+from labeling.models import AuditEvent, OutboxMessage, ReviewCycle, WebhookDelivery, week_label
 from labeling.rules import calendar
-from labeling.services import cycles
+from labeling.services import cycles, webhooks
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thread_noting_its_pid
 from tests.helpers.labeling import AGREE, label_outputs
@@ -98,6 +100,139 @@ def test_a_week_closed_after_the_week_after_it_gives_the_reports_an_in_order_clo
     page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(last)])).content.decode()
     labels_tile = page.split('data-tile="labels"')[1].split("</div>")[0]
     assert "-8" in labels_tile and "(20)" in labels_tile
+
+
+def test_the_weeks_closed_after_a_late_week_take_its_final_point_of_the_pass_rate_trend(
+    client, api, project, other_project
+):
+    """The two weeks after a week close before it (its close failed and waited, or a lead closed them), and it gets 5
+    more items labeled, all failing, before it closes. The week right after restated its comparison; the week after
+    that kept the late week's trend point as it stood (5 items, all passing) where a close in order has its final one
+    (10 items, half passing). Each week's trend point for another week is that week's figure: the later weeks take the
+    late week's final point, as closing in order gives, and say so."""
+    in_order, out_of_order = other_project, project
+    this_week = calendar.current_week(project)
+    late, after, after_that = (this_week - timedelta(weeks=n) for n in (3, 2, 1))
+    for each in (in_order, out_of_order):
+        created_weeks_ago(each, 6)
+        _label_in(each, late, 5)
+        _label_in(each, after, 4)
+        _label_in(each, after_that, 3, FAIL)
+
+    _label_in(in_order, late, 5, FAIL)
+    for week in (late, after, after_that):
+        cycles.close_week(project_id=in_order.pk, week=week)
+
+    cycles.close_week(project_id=out_of_order.pk, week=after)
+    cycles.close_week(project_id=out_of_order.pk, week=after_that)
+    _label_in(out_of_order, late, 5, FAIL)
+    cycles.close_week(project_id=out_of_order.pk, week=late)
+
+    for week in (late, after, after_that):
+        assert _figures(out_of_order, week) == _figures(in_order, week), week_label(week)
+    [point] = [p for p in _figures(out_of_order, after_that)["pass_rate_trend"] if p["week_start"] == late.isoformat()]
+    assert (point["value"], point["n"]) == (0.5, 10)
+    restated = ReviewCycle.objects.get(project=out_of_order, week=after_that).report
+    assert restated["trend_restated"]["weeks"] == [week_label(late)]
+    assert "trend_restated" not in ReviewCycle.objects.get(project=in_order, week=after_that).report
+    # Said where the report is read: the page's frozen note, report.md and the API.
+    said = f"Its pass-rate trend point for {week_label(late)} was made again from that week's final figures"
+    lead = UserFactory(username="lena")
+    MembershipFactory(project=out_of_order, user=lead, role="lead")
+    client.force_login(lead)
+    page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(after_that)])).content
+    assert said in html.unescape(page.decode().split('id="frozen-note"')[1].split("</p>")[0])
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[out_of_order.slug, week_label(after_that)]))
+    assert said in markdown.content.decode()
+    assert api.get(f"/api/v1/cycles/{week_label(after_that)}/report").json()["trend_restated"]["weeks"] == [
+        week_label(late)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_week_whose_report_was_built_while_an_earlier_week_closed_takes_its_final_trend_point(
+    project, other_project, monkeypatch
+):
+    """Two closes side by side, two weeks apart, the week between closed already: the later week's report is built
+    while the earlier week is still open, and the earlier week's close commits before the later week's transaction.
+    The earlier close saw the later week open; the later close, seeing the earlier week closed, takes its final trend
+    point, as closing in order gives."""
+    in_order, side_by_side = other_project, project
+    this_week = calendar.current_week(project)
+    late, between, week = (this_week - timedelta(weeks=n) for n in (3, 2, 1))
+    for each in (in_order, side_by_side):
+        created_weeks_ago(each, 6)
+        _label_in(each, late, 5)
+        _label_in(each, between, 4)
+        _label_in(each, week, 3, FAIL)
+    _label_in(in_order, late, 5, FAIL)
+    for each_week in (late, between, week):
+        cycles.close_week(project_id=in_order.pk, week=each_week)
+    cycles.close_week(project_id=side_by_side.pk, week=between)
+
+    build_report = cycles.build_report
+
+    def report_then_the_late_week_closes(*, project, week: date, **kwargs):
+        report = build_report(project=project, week=week, **kwargs)
+        if project.pk == side_by_side.pk and week == this_week - timedelta(weeks=1):
+            _label_in(side_by_side, late, 5, FAIL)  # labeled late, then closed
+            cycles.close_week(project_id=side_by_side.pk, week=late)
+        return report
+
+    monkeypatch.setattr(cycles, "build_report", report_then_the_late_week_closes)
+    cycles.close_week(project_id=side_by_side.pk, week=week)
+
+    for each_week in (late, between, week):
+        assert _figures(side_by_side, each_week) == _figures(in_order, each_week), week_label(each_week)
+    restated = ReviewCycle.objects.get(project=side_by_side, week=week).report
+    assert restated["trend_restated"]["weeks"] == [week_label(late)]
+
+
+def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commit(
+    project, other_project, lead, django_capture_on_commit_callbacks
+):
+    """The later week's `cycle.closed` event went out with its comparison as it stood: an endpoint that keeps the
+    figures hears the restatement as `cycle.compared_again`, with the restated headline, once, through the outbox
+    (published after the commit). A close in order restates nothing and tells nothing."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    endpoints = {}
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    for each in (project, other_project):
+        created_weeks_ago(each, 5)
+        _label_in(each, before_last, 5)
+        _label_in(each, last, 4)
+        endpoints[each.pk] = webhooks.create_endpoint(
+            project=each,
+            created_by=lead,
+            url="https://hooks.example.com/in",
+            events=["cycle.closed", "cycle.compared_again"],
+        ).endpoint
+    cycles.close_week(project_id=other_project.pk, week=before_last)
+    cycles.close_week(project_id=other_project.pk, week=last)
+    cycles.close_week(project_id=project.pk, week=last)
+    _label_in(project, before_last, 5, FAIL)
+
+    with django_capture_on_commit_callbacks() as published:
+        cycles.close_week(project_id=project.pk, week=before_last)
+    cycles.close_week(project_id=project.pk, week=before_last)  # closed already: nothing new
+
+    [restated] = WebhookDelivery.objects.filter(event="cycle.compared_again")
+    assert restated.endpoint_id == endpoints[project.pk].pk
+    message = json.loads(restated.body)
+    assert message["type"] == "cycle.compared_again"
+    data = message["data"]
+    report = ReviewCycle.objects.get(project=project, week=last).report
+    assert (data["project"], data["week"], data["week_start"]) == (project.slug, week_label(last), last.isoformat())
+    assert data["headline"] == report["headline"] and data["headline"]["labels"]["previous_done"] == 20
+    assert data["compared_again"] == report["compared_again"]
+    assert data["compared_again"]["with_week"] == week_label(before_last)
+    assert data["meeting_url"].endswith(f"/p/{project.slug}/meeting/{week_label(last)}/")
+    assert OutboxMessage.objects.filter(task="labeling.deliver_webhook", args=[restated.pk]).count() == 1
+    assert published  # asked for in the close's transaction, sent once it committed
+    closed = WebhookDelivery.objects.filter(event="cycle.closed", endpoint=endpoints[project.pk])
+    assert closed.count() == 2  # one per week, as before
+    assert not WebhookDelivery.objects.filter(endpoint=endpoints[other_project.pk], event="cycle.compared_again")
 
 
 def test_an_in_order_close_restates_nothing(other_project):
