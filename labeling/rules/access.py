@@ -395,19 +395,20 @@ def check_can_issue_key(user, project: Project, scopes: list[str]) -> Membership
     return membership
 
 
-def may_revoke_key(membership: Membership | None, api_key: ApiKey, *, operator: bool = False) -> bool:
-    """Leads and admins revoke any of their project's keys; engineers only the keys they issued; operators any key
-    (`check_can_revoke_key`: a leaked key is stopped by whoever runs the platform, member or not)."""
-    if operator:
-        return True
-    if membership is None or membership.project_id != api_key.project_id or membership.role not in KEY_ROLES:
-        return False
-    return membership.role in MANAGING_ROLES or api_key.created_by_id == membership.user_id
+def may_revoke_key(user, membership: Membership | None, api_key: ApiKey) -> bool:
+    """Leads and admins revoke any of their project's keys; engineers only the keys they issued; operators any key,
+    whatever their role in the project (a leaked key is stopped by whoever runs the platform, member or not). The one
+    rule of the keys page and the revoking service (`check_can_revoke_key`). The role first: a lead's page asks no
+    permission query."""
+    if membership is not None and membership.project_id == api_key.project_id and membership.role in KEY_ROLES:
+        if membership.role in MANAGING_ROLES or api_key.created_by_id == membership.user_id:
+            return True
+    return operates_all_projects(user)
 
 
-def check_may_revoke_key(membership: Membership | None, api_key: ApiKey, *, operator: bool = False) -> None:
+def check_may_revoke_key(user, membership: Membership | None, api_key: ApiKey) -> None:
     """`may_revoke_key`, or Forbidden with the reason (the membership was checked for KEY_ROLES already)."""
-    if not may_revoke_key(membership, api_key, operator=operator):
+    if not may_revoke_key(user, membership, api_key):
         raise Forbidden(REVOKE_KEY_REFUSED)
 
 
@@ -419,7 +420,7 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
         if user.is_authenticated
         else None
     )
-    if may_revoke_key(membership, api_key) or operates_all_projects(user):
+    if may_revoke_key(user, membership, api_key):
         return
     if membership is None:
         raise NotFound("No such API key.")

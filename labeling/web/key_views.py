@@ -80,9 +80,7 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         **_frame(project, membership),
         "keys": keys,
-        "revocable": {
-            row.api_key.pk for row in keys.rows if may_revoke_key(membership, row.api_key, operator=membership is None)
-        },
+        "revocable": {row.api_key.pk for row in keys.rows if may_revoke_key(request.user, membership, row.api_key)},
         "form": form,
         "issued": issued,
         "examples": _examples(request, issued) if issued else [],
@@ -100,8 +98,8 @@ def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse
     """GET asks to confirm; POST revokes the key at once (a second revoke changes nothing)."""
     project, membership = read_project(request.user, slug, KEY_ROLES)
     api_key = key_of_project(project, key_id)
-    # A 403 with the reason, on the confirm page and the POST alike; an operator (no membership) revokes any key.
-    check_may_revoke_key(membership, api_key, operator=membership is None)
+    # A 403 with the reason, on the confirm page and the POST alike; an operator revokes any key.
+    check_may_revoke_key(request.user, membership, api_key)
     if request.method == "GET":
         context = {**_frame(project, membership), "api_key": api_key}
         return render(request, "labeling/keys/revoke.html", context)

@@ -145,6 +145,23 @@ def test_an_operator_who_is_not_a_member_revokes_a_key_audited_as_theirs(client,
     assert AuditEvent.objects.get(action="api_key.revoked").actor == operator
 
 
+def test_an_operator_who_is_one_of_its_engineers_revokes_a_key_another_issued_as_the_service_lets_them(
+    client, project, operator, lead, history
+):
+    """The keys page and the revoking service ask one rule: an engineer revokes only their own keys, an operator any,
+    whatever their role in the project (the page offered no Revoke and answered 403 where the service would revoke)."""
+    MembershipFactory(project=project, user=operator, role="engineer")
+    theirs = create_api_key(project=project, name="lead's job", scopes=["read"], created_by=lead).api_key
+    client.force_login(operator)
+    revoke = f"/p/{project.slug}/keys/{theirs.pk}/revoke"
+
+    assert f'href="{revoke}"' in client.get(f"/p/{project.slug}/keys/").content.decode()
+    assert client.get(revoke).status_code == 200
+    assert client.post(revoke).status_code == 302
+    theirs.refresh_from_db()
+    assert not theirs.is_active
+
+
 def test_an_operator_who_is_one_of_its_experts_reads_the_pages_as_an_operator(client, project, operator, history):
     """An expert alone gets a 404 on them: the operator permission, not the role, opens them."""
     MembershipFactory(project=project, user=operator, role="expert")
