@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from labeling.exceptions import Conflict, InvalidInput, NotFound
-from labeling.models import AuditEvent, Membership
+from labeling.models import AuditEvent, Membership, OperatorToken
 from labeling.rules.access import OPERATE_ALL_PROJECTS
 from labeling.rules.commands import by_command, command_details
 from labeling.rules.emails import normalize_email, valid_email
@@ -78,12 +79,20 @@ def make_operator(
     return OperatorMade(user=user, created=created, changed=True)
 
 
+@dataclass(frozen=True)
+class OperatorRevoked:
+    tokens: int  # the account's operator tokens (`elop_…`) revoked with the permission
+
+
 @transaction.atomic
-def revoke_operator(*, username: str, command: str) -> bool:
-    """Take the operator permission given to the account `username` away; False when it holds none (nothing changed).
-    NotFound for no such account; InvalidInput when it would stay an operator all the same (a superuser, or the
-    permission held through a group), changing nothing. Audited in each project the account belongs to, and in the
-    server log, as done by `command`, as `make_operator` is."""
+def revoke_operator(*, username: str, command: str) -> OperatorRevoked | None:
+    """Take the operator permission given to the account `username` away, and revoke its operator tokens; None when it
+    holds none (nothing changed). NotFound for no such account; InvalidInput when it would stay an operator all the
+    same (a superuser, or the permission held through a group), changing nothing. Audited in each project the account
+    belongs to, and in the server log, as done by `command`, as `make_operator` is.
+
+    The tokens are revoked, not left to fail while the permission is missing: made an operator again later, the
+    account would find every old token working again, the leaked one behind this revocation too."""
     user = get_user_model().objects.select_for_update().filter(username=username).first()
     if user is None:
         raise NotFound(f"No account {username!r}: name it as it is spelled (usernames are case-sensitive).")
@@ -102,15 +111,16 @@ def revoke_operator(*, username: str, command: str) -> bool:
             f"{'those groups' if several else 'it'} in the admin (Users), or take the permission from the group."
         )
     if not user.user_permissions.filter(pk=permission.pk).exists():
-        return False
+        return None
     user.user_permissions.remove(permission)
-    details = {"username": user.username} | command_details(command)
+    tokens = OperatorToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    details = {"username": user.username, "tokens_revoked": tokens} | command_details(command)
     log.warning("Operator %r revoked by %s: %s", user.username, by_command(command), details)
     project_ids = Membership.objects.filter(user=user).values_list("project_id", flat=True)
     AuditEvent.objects.bulk_create(
         [AuditEvent(project_id=pid, action="member.operator_revoked", details=details) for pid in project_ids]
     )
-    return True
+    return OperatorRevoked(tokens=tokens)
 
 
 def _new_account(*, username: str, email: str, password: str | None):

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from labeling.models import AuditEvent
 from labeling.rules.access import operates_all_projects
+from labeling.services.operator_tokens import issue_operator_token
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_an_operator_made_by_the_command_is_no_longer_one_and_every_project_of_t
     assert f"Operator {lead.username!r} revoked by a command (manage.py revoke_operator)" in caplog.text
     event = AuditEvent.objects.get(project=project, action="member.operator_revoked")
     assert event.actor is None
-    assert event.details == {"username": lead.username, "command": "revoke_operator"}
+    assert event.details == {"username": lead.username, "tokens_revoked": 0, "command": "revoke_operator"}
     assert not AuditEvent.objects.filter(project=other_project).exists()  # not theirs
     row = client.get(f"/p/{project.slug}/manage/audit/").context["rows"][0]
     assert row["who"] == "a command (manage.py revoke_operator)"
@@ -104,3 +105,19 @@ def test_an_operator_through_a_group_is_refused_naming_the_group_and_changes_not
 
     assert account(lead.username).user_permissions.filter(pk=operator_permission().pk).exists()
     assert not AuditEvent.objects.filter(action="member.operator_revoked").exists()
+
+
+def test_the_operators_tokens_are_revoked_with_the_permission_and_stay_so_if_made_an_operator_again(lead, client):
+    """A token left alone would only fail while the permission is missing: made an operator again, the account would
+    find every old token working again, the leaked one behind the revocation too."""
+    call_command("create_operator", lead.username, stdout=io.StringIO())
+    secret = issue_operator_token(user=account(lead.username), name="nightly report").secret
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert client.get("/api/v1/platform/usage", **bearer).status_code == 200
+
+    out = run(lead.username)
+    call_command("create_operator", lead.username, stdout=io.StringIO())
+
+    assert "Revoked their 1 operator token too." in out
+    refused = client.get("/api/v1/platform/usage", **bearer)
+    assert refused.status_code == 401 and "revoked" in refused.json()["errors"][0]["message"]
