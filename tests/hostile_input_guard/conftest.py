@@ -1,5 +1,5 @@
-"""The hostile-input guard's demo: each part seeds it when it is not seeded yet, so the parts run in any order on any
-xdist worker; parts run one after another on a worker share it, and the first one's discovery (scope="package")."""
+"""The hostile-input guard's demo: the first part to run seeds it, so the parts run in any order; the parts (one
+module, so one xdist worker) share it, and the first one's discovery (scope="package")."""
 
 import pytest
 

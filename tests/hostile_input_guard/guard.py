@@ -9,9 +9,9 @@ keeping the values the page rendered, so the value gets as deep as a real user's
 
 It runs on PostgreSQL because that is where a NUL in text or an out-of-range integer fails.
 
-About 11,000 requests in all: the test files of this package each send one `Part` of them (every request
-belongs to exactly one part), so pytest-xdist spreads the guard over its workers. The parts of a package
-run share one discovery (the first part's crawl of every page); each sends only its own requests.
+About 11,000 requests in all: the tests of test_guard.py each send one `Part` of them (every request belongs to
+exactly one part), so each reports its own. They run on one xdist worker and share one seeded demo and one discovery
+(the first part's crawl of every page); each sends only its own requests.
 """
 
 import enum

@@ -3,7 +3,6 @@ Redis, ends with exactly one ready version whose checksum equals a clean build's
 
 import hashlib
 import signal
-import time
 
 import psycopg
 import pytest
@@ -28,7 +27,7 @@ from labeling.services.datasets.rows import RowMaker, selected_keys
 from labeling.services.rubrics import publish_rubric
 from labeling.tasks import build_dataset
 from tests.factories import MembershipFactory, UserFactory
-from tests.helpers.processes import start_worker, stop_worker, wait_for
+from tests.helpers.processes import start_worker, stop_worker, wait_for, worker_log
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import database_url
 
@@ -101,7 +100,7 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     blocker.execute(f"LOCK TABLE {Label._meta.db_table} IN ACCESS EXCLUSIVE MODE")
     first = start_worker(log=tmp_path / "first.log", CELERY_VISIBILITY_TIMEOUT="3")
     try:
-        build_dataset.delay(dataset.pk)
+        killed = build_dataset.delay(dataset.pk).id
         assert wait_for(lambda: DatasetVersion.objects.filter(dataset=dataset, status="building").exists(), 60)
         assert wait_for(_a_build_waits_on_the_labels, 60)
         stop_worker(first, signal.SIGKILL)
@@ -113,9 +112,14 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
     version = DatasetVersion.objects.get(dataset=dataset)
     assert version.status == VersionStatus.BUILDING and version.rows.count() == 0  # nothing half-visible
 
-    second = start_worker(log=tmp_path / "second.log", empty_queue=False, CELERY_VISIBILITY_TIMEOUT="3")
+    # The killed worker's message comes back once its 3 s of visibility have passed, at the worker's next look for
+    # lost messages (every second here).
+    second = start_worker(
+        log=tmp_path / "second.log", empty_queue=False,
+        CELERY_VISIBILITY_TIMEOUT="3", CELERY_UNACKED_RESTORE_SECONDS="1",
+    )  # fmt: skip
     try:
-        build_dataset.delay(dataset.pk)  # and a twin delivery of the same build, for good measure
+        twin = build_dataset.delay(dataset.pk).id  # and a twin delivery of the same build, for good measure
         done = wait_for(
             lambda: (
                 DatasetVersion.objects.filter(dataset=dataset, status="ready").exists()
@@ -123,12 +127,14 @@ def test_a_build_killed_midway_is_redelivered_and_ends_with_one_clean_version(pr
             ),
             120,
         )
-        # Give the redelivered message time to arrive too, and to find nothing left to do.
-        time.sleep(6)
+        # Both deliveries ran to the end: the redelivered one too (the build, or finding nothing left to do).
+        said = second.log.read_text
+        both_ran = wait_for(lambda: all(f"[{task}] succeeded" in said(errors="replace") for task in (killed, twin)))
     finally:
         stop_worker(second)
 
     assert done
+    assert both_ran, worker_log(second)
     versions = list(DatasetVersion.objects.filter(dataset=dataset))
     assert [(v.number, v.status) for v in versions] == [(1, VersionStatus.READY)]
     assert versions[0].row_count == ITEMS == versions[0].rows.count()
