@@ -39,8 +39,9 @@ MIN_GOLD_ITEMS = MIN_UNITS
 
 
 def too_few_gold_items(items: int) -> bool:
-    """Whether an expert's agreement with the gold over this many items is too small a sample to mean anything."""
-    return items < MIN_GOLD_ITEMS
+    """Whether an expert's agreement with the gold over this many items is too small a sample to mean anything. Over
+    none there is no agreement at all (no rate: "—"), not one over too few."""
+    return 0 < items < MIN_GOLD_ITEMS
 
 
 def level_for(question: dict) -> str | None:

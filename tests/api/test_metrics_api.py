@@ -339,6 +339,27 @@ def test_a_gold_rate_over_too_few_items_is_served_and_flagged(client, reader, pr
     assert f"under {MIN_GOLD_ITEMS}" in described and "show none" in described
 
 
+def test_an_expert_with_no_gold_answer_to_compare_with_is_not_said_to_stand_on_too_few(
+    client, reader, project, lead, this_week
+):
+    """No item compared is no figure at all (`gold_rate` null, "—" on the pages), not a figure over too few items:
+    report.md said "0 items: too few for a gold agreement figure" of every expert whose items had no gold yet."""
+    experts = [_member(project, "lab0", "expert"), _member(project, "lab1", "expert")]
+    label_outputs(project, 2, answers=AGREE, experts=experts, resolve=False)
+    refresh_week_metrics(project=project, week=this_week)
+    client.force_login(lead)
+
+    body = reader.get(AGREEMENT).json()
+    markdown = client.get(f"/p/{project.slug}/meeting/{week_label(this_week)}/report.md").content.decode()
+
+    assert [(row["expert"], row["gold_rate"], row["items"], row["too_few_items"]) for row in body["experts"]] == [
+        ("lab0", None, 0, False),
+        ("lab1", None, 0, False),
+    ]
+    assert "too few for a gold agreement figure" not in markdown
+    assert "| lab0 | 2 | 0 | 0 |" in markdown and "| — of 0 |" in markdown
+
+
 # Throughput ----------------------------------------------------------------------------------------------
 
 
