@@ -594,14 +594,15 @@ def compared_again(report: dict) -> dict | None:
 
 def _moment(value, zone: tzinfo | None = None) -> str:
     """An ISO timestamp as "2026-11-30 08:22 PST (America/Los_Angeles)" in `zone`, the week's (else
-    "2026-11-30 16:22 UTC", in the zone it was written in)."""
+    "2026-11-30 16:22 UTC", in the zone it was written in); the zone once when its abbreviation is its name."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return md_text(value)
     if zone is not None and moment.tzinfo is not None:
         moment = moment.astimezone(zone)
-        return f"{md_text(f'{moment:%Y-%m-%d %H:%M} {moment.tzname()}')} ({md_text(str(zone))})"
+        local = md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname()}")
+        return local if moment.tzname() == str(zone) else f"{local} ({md_text(str(zone))})"
     return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
 
 

@@ -649,6 +649,24 @@ def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in
     ) in response.content.decode()
 
 
+def test_a_report_as_markdown_names_a_zone_whose_abbreviation_is_its_name_once(client, read_key, project, this_week):
+    """A week closed in UTC read "figures frozen at 2026-11-30 16:22 UTC (UTC).": the zone twice."""
+    week = this_week - timedelta(weeks=3)
+    frozen = {"version": 1, "project": "support-bot", "project_name": "Support bot", "week": week_label(week),
+              "week_start": "2026-11-23", "week_end": "2026-11-29", "status": "closed",
+              "generated_at": "2026-11-30T16:22:00+00:00"}  # fmt: skip
+    ReviewCycle.objects.create(
+        project=project, week=week, status=CycleStatus.CLOSED, report=frozen, closed_in_time_zone="UTC"
+    )
+
+    response = client.get(f"{report_path(week)}?format=markdown", HTTP_AUTHORIZATION=f"Bearer {read_key.secret}")
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Week 2026-11-23 to 2026-11-29 (UTC). Closed; figures frozen at 2026-11-30 16:22 UTC." in text, text
+    assert "UTC (UTC)" not in text
+
+
 @pytest.mark.parametrize("label", ["2026-48", "2026-W54", "W48", "2026-W4"])
 def test_a_malformed_week_label_in_the_report_path_is_a_400(reader, project, label):
     response = reader.get(f"/api/v1/cycles/{label}/report")
