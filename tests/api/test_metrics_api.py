@@ -203,6 +203,26 @@ def test_pooled_rows_of_one_queue_are_a_400(reader, metrics):
     assert (error["field"], error["message"]) == ("pooled", "`pooled` pools every queue: leave out `queue`.")
 
 
+@pytest.mark.parametrize("word", ["on", "y", "t", "off", "maybe"])
+def test_pooled_reads_yes_or_no_by_the_apis_one_rule(reader, metrics, word):
+    """`pooled` was DRF's boolean: it took `on`, `y` and `t`, which the explore filters and `?full=` refuse, and
+    refused the rest with "Must be a valid boolean."."""
+    response = reader.get(f"{QUALITY}?pooled={word}")
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert (error["field"], error["message"]) == (
+        "pooled", f"'{word}' is not yes or no: use yes, true or 1, or no, false or 0.",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("word, pooled", [("YES", True), ("1", True), ("No", False), ("0", False)])
+def test_pooled_takes_each_yes_and_no_word(reader, metrics, word, pooled):
+    rows = reader.get(f"{QUALITY}?pooled={word}").json()["results"]
+
+    assert rows and all((row["queue"] is None) == pooled for row in rows)
+
+
 def test_the_default_range_is_the_twelve_weeks_up_to_the_current_one(reader, project, this_week):
     queue = Queue.objects.create(project=project, slug="sample", name="Sample")
     for offset in (-12, -11, 0, 1):  # one too old, the oldest and newest included, one not started yet
