@@ -283,6 +283,8 @@ class Client:
         """An output of the project by your external_id: its fields, feedback and `items` (the queues it was routed
         to); `include=("labels", "gold")` (or `"labels,gold"`, as the URL writes it) adds each item's labels and gold
         answers. NotFound when it is not stored."""
+        if external_id == "facets":  # its path is the facets endpoint's, which would answer in its stead
+            raise ValueError('An output whose external_id is "facets" has no URL of its own: iter_outputs(q="facets")')
         if isinstance(include, str):  # a string is a sequence too: it would be sent letter by letter
             include = include.split(",")
         path = f"/api/v1/outputs/{quote(external_id, safe='')}"
