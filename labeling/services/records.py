@@ -8,6 +8,7 @@ Fast path: msgspec decodes each record straight from bytes. Only when something 
 slower, lenient look to say *which* record and field is wrong.
 """
 
+import codecs
 import hashlib
 import json
 import re
@@ -399,6 +400,8 @@ def _check_string(text: str, path: str) -> tuple[str, str] | None:
 
 def _locate_syntax_errors(body: bytes, kind: _Kind, exc: Exception) -> list[RecordError]:
     """The body is not strict JSON: find the records at fault, else describe the body's error."""
+    if body.startswith(codecs.BOM_UTF8):  # as PowerShell's and .NET's UTF-8 writers start a file
+        return [RecordError("The body starts with a UTF-8 byte order mark (bytes EF BB BF): send the JSON without it.")]
     document = _lenient_loads(body)
     records = document.get(kind.key) if isinstance(document, dict) else None
     if isinstance(records, list):
