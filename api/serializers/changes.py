@@ -6,6 +6,7 @@ from api.serializers.metrics import PROJECT_HELP, WEEK_HELP, WeekField
 from labeling.exceptions import InvalidWeek
 from labeling.models import ChangeDimension, ChangeKind
 from labeling.rules.calendar import week_from_label
+from labeling.selectors.changes import TEST_NAMES
 
 
 class ChangesQuery(serializers.Serializer):
@@ -46,7 +47,8 @@ class ChangeOut(serializers.Serializer):
     baseline_total = serializers.IntegerField()
     baseline_weeks = serializers.IntegerField(help_text="Baseline weeks holding data.")
     partial = serializers.BooleanField(help_text="Computed while the week was running (volume: same elapsed share).")
-    test = serializers.ChoiceField(choices=["two_proportion_z", "poisson_exact_conditional", "mann_whitney_u"])
+    test = serializers.ChoiceField(choices=list(TEST_NAMES))
+    test_name = serializers.SerializerMethodField(help_text='The test in words, e.g. "two-proportion z test".')
     statistic = serializers.FloatField(help_text="z, U, or the rate ratio of the exact Poisson test.")
     p_value = serializers.FloatField()
     q_value = serializers.FloatField(help_text="Benjamini–Hochberg adjusted over the week's `tests` comparisons.")
@@ -61,6 +63,10 @@ class ChangeOut(serializers.Serializer):
         "events, the outputs of the end users who had that event (any event, for all of them) in those days; null "
         "for slices no filter can name.",
     )
+
+    def get_test_name(self, change: dict) -> str:
+        # A week closed before the words were stored with its changes has only the identifier.
+        return change.get("test_name") or TEST_NAMES.get(change["test"], change["test"])
 
 
 class ChangesOut(serializers.Serializer):

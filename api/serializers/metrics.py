@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.parameters import choice_parameter
+from api.parameters import QueryBooleanField, choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS
 from labeling.metrics.retention import MEASURES, MIN_USERS
@@ -95,7 +95,7 @@ class QualityQuery(QuestionFilter):
         return {
             "queue": queue_field(),
             **super().extra_fields(),
-            "pooled": serializers.BooleanField(
+            "pooled": QueryBooleanField(
                 default=False,
                 help_text="`true`: the queues pooled, a row per week and yes/no or rating question with `queue` null "
                 "(the weekly report's headline rule). Not with `queue`.",

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.http import parse_etags
 from django.utils.log import log_response
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
@@ -155,6 +155,14 @@ class DatasetListView(_DatasetView, ListAPIView):
             "`POST …/build`."
         ),
         request=DatasetIn,
+        # The docs page's "Try it out" starts from it; Swagger UI's own is placeholders, a 400 on most fields.
+        examples=[
+            OpenApiExample(
+                "Every queue and question, train 80 / test 20",
+                value={"name": "Nightly eval", "splits": {"train": 80, "test": 20}},
+                request_only=True,
+            )
+        ],
         responses={201: DatasetOut, 400: ErrorsOut, **_WRITE_ERRORS},
     )
     def post(self, request, *args, **kwargs):

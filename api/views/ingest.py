@@ -1,7 +1,7 @@
 """Ingest endpoints for product apps: the key names the project; the body goes to one service."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -52,6 +52,50 @@ def _request(component: str) -> dict:
     return {"application/json": {"$ref": f"#/components/schemas/{component}"}}
 
 
+def _example(summary: str, value: dict) -> list[OpenApiExample]:
+    # The docs page's "Try it out" starts from it; without one, Swagger UI makes a body of nulls that is refused.
+    return [OpenApiExample(summary, value=value, request_only=True)]
+
+
+# The README's examples ("Sending data").
+_OUTPUTS_EXAMPLE = {
+    "outputs": [
+        {
+            "external_id": "conv-1041:turn-3",
+            "occurred_at": "2026-11-23T09:15:00+01:00",
+            "end_user_id": "u-8f3a",
+            "session_id": "conv-1041",
+            "model": "gpt-4o-2024-08-06",
+            "input": [{"role": "user", "content": "Can I return shoes I wore once?"}],
+            "output": "Yes, within 30 days if they are clean and in the original box.",
+            "context": [{"source": "returns-policy.md", "text": "…"}],
+            "metadata": {"feature": "support-chat", "locale": "en-GB"},
+            "tags": ["returns"],
+            "feedback": {"score": 1, "comment": "quick answer"},
+        },
+        {"external_id": "conv-1042:turn-1", "input": "Where is my order?", "output": "It ships tomorrow."},
+    ]
+}
+_EVENTS_EXAMPLE = {
+    "events": [
+        {
+            "end_user_id": "u-8f3a",
+            "name": "session_start",
+            "external_id": "ev-77120",
+            "occurred_at": "2026-11-23T09:14:00Z",
+            "properties": {"platform": "ios"},
+        },
+        {"end_user_id": "u-8f3a", "name": "message_sent", "external_id": "ev-77121"},
+    ]
+}
+_FEEDBACK_EXAMPLE = {
+    "feedback": [
+        {"external_id": "conv-1042:turn-1", "score": -1, "comment": "It did not ship."},
+        {"external_id": "conv-9999:turn-1", "score": 1},
+    ]
+}
+
+
 class OutputsIngestView(_IngestView):
     @extend_schema(
         operation_id="ingest_outputs",
@@ -63,6 +107,7 @@ class OutputsIngestView(_IngestView):
             f"{_KEY_GIVEN_TWICE}"
         ),
         request=_request("OutputsBatch"),
+        examples=_example("Two outputs", _OUTPUTS_EXAMPLE),
         responses={200: IngestResultOut, **_ERRORS},
     )
     def post(self, request):
@@ -76,6 +121,7 @@ class EventsIngestView(_IngestView):
         summary="Send usage events (batch; idempotent when external_id is given)",
         description=f"The same rules as outputs. {_KEY_GIVEN_TWICE}",
         request=_request("EventsBatch"),
+        examples=_example("Two usage events", _EVENTS_EXAMPLE),
         responses={200: IngestResultOut, **_ERRORS},
     )
     def post(self, request):
@@ -92,6 +138,7 @@ class FeedbackIngestView(_IngestView):
             f"{_KEY_GIVEN_TWICE}"
         ),
         request=_request("FeedbackBatch"),
+        examples=_example("Late feedback", _FEEDBACK_EXAMPLE),
         responses={200: FeedbackResultOut, **_ERRORS},
     )
     def post(self, request):

@@ -113,7 +113,7 @@ def version_of_dataset(dataset: Dataset, ref: str, *, field: str | None = None) 
     if ref == LATEST:
         version = versions.ready().first()
         if version is None:
-            raise NotFound("This dataset has no ready version yet.", field=field)
+            raise NotFound(_no_ready_version(versions.first()), field=field)
     else:
         # Nine digits at most: anything longer is no version number, and would overflow the column.
         if not (ref.isascii() and ref.isdigit() and len(ref) <= 9):
@@ -123,6 +123,19 @@ def version_of_dataset(dataset: Dataset, ref: str, *, field: str | None = None) 
             raise NotFound(f"No such version: {int(ref)}.", field=field)
     version.dataset = dataset
     return version
+
+
+def _no_ready_version(newest: DatasetVersion | None) -> str:
+    """Why `latest` names nothing: never built, the newest building or failed, or withdrawn (an erasure's, say)."""
+    if newest is None:
+        return "This dataset has no ready version yet: build one."
+    if newest.status == VersionStatus.WITHDRAWN:
+        why = f" ({newest.withdrawn_note})" if newest.withdrawn_note else ""
+        return (
+            f"This dataset has no ready version: its newest, version {newest.number}, was withdrawn{why}. "
+            "Build a new one."
+        )
+    return f"This dataset has no ready version yet: version {newest.number} is {newest.status}."
 
 
 def ready_version(dataset: Dataset, ref: str, *, field: str | None = None) -> DatasetVersion:

@@ -8,6 +8,7 @@ Fast path: msgspec decodes each record straight from bytes. Only when something 
 slower, lenient look to say *which* record and field is wrong.
 """
 
+import codecs
 import hashlib
 import json
 import re
@@ -248,7 +249,11 @@ def _decode_envelope(body: bytes, kind: _Kind):
 def _explain(exc: Exception, index: int, raw: bytes) -> RecordError:
     if isinstance(exc, msgspec.ValidationError):
         text = str(exc)
-        return RecordError(_message_of(exc), index, _field_from(text))
+        field, message = _field_from(text), _message_of(exc)
+        if message == TIMESTAMP_NEEDED and field == "occurred_at":
+            document = _lenient_loads(raw)
+            message = _timestamp_refusal(document.get("occurred_at") if isinstance(document, dict) else None)
+        return RecordError(message, index, field)
     found = _find_bad_values(_lenient_loads(raw))
     if found:
         return RecordError(found[1], index, found[0])
@@ -261,6 +266,17 @@ _ENUM_REFUSAL = "Invalid enum value "
 TIMESTAMP_NEEDED = (
     "Expected a date and time with a time zone (RFC 3339), e.g. 2026-11-20T14:03:00Z or 2026-11-20T15:03:00+01:00."
 )
+
+
+# A timestamp of the right shape, zone included, that msgspec refused: its day, month or time is out of range.
+_WELL_SHAPED_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _timestamp_refusal(value: object) -> str:
+    """What is wrong with a refused `occurred_at`: a missing time or zone, or (November 31st) no such moment."""
+    if isinstance(value, str) and _WELL_SHAPED_TIMESTAMP.fullmatch(value):
+        return f"{value!r} is no date and time: a day, month, hour, minute or second is out of its range (RFC 3339)."
+    return TIMESTAMP_NEEDED
 
 
 def _message_of(exc: Exception) -> str:
@@ -399,6 +415,8 @@ def _check_string(text: str, path: str) -> tuple[str, str] | None:
 
 def _locate_syntax_errors(body: bytes, kind: _Kind, exc: Exception) -> list[RecordError]:
     """The body is not strict JSON: find the records at fault, else describe the body's error."""
+    if body.startswith(codecs.BOM_UTF8):  # as PowerShell's and .NET's UTF-8 writers start a file
+        return [RecordError("The body starts with a UTF-8 byte order mark (bytes EF BB BF): send the JSON without it.")]
     document = _lenient_loads(body)
     records = document.get(kind.key) if isinstance(document, dict) else None
     if isinstance(records, list):

@@ -6,6 +6,7 @@ shows one of each.
 """
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -27,6 +28,12 @@ from labeling.rules.text import isolated
 from labeling.selectors.digest import headline_lines, meeting_url, project_digest_lines, site_url
 
 from .webhooks import Message, emit, emit_each
+
+
+def _utc(moment: datetime | None) -> str | None:
+    """A moment as the envelope's `timestamp` and the REST API write it: UTC, with `Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
 
 # An output's input or output may be megabytes (whole conversations); a delivery stores and sends its body per
 # endpoint and attempt, so each text a receiver gets is cut to this many characters (and marked "truncated").
@@ -125,7 +132,7 @@ def output_flagged(flag: Flag) -> int:
         # The expert as datasets and the label export name them: their user name stays in the project.
         "flag": {
             "id": flag.pk,
-            "created_at": flag.created_at.isoformat(),
+            "created_at": _utc(flag.created_at),
             "annotator": annotator_pseudonym(item.project_id, flag.expert_id),
         },
         "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
@@ -185,7 +192,7 @@ def dataset_version_ready(version: DatasetVersion) -> int:
     data = _about_version(
         version,
         splits=version.split_counts,
-        built_at=version.built_at.isoformat() if version.built_at else None,
+        built_at=_utc(version.built_at),
         download_url=site_url(reverse("api:dataset-download", args=_version_args(version))),
     )
     return emit(project_id=version.dataset.project_id, event=WebhookEvent.DATASET_VERSION_READY, data=data)
@@ -198,7 +205,7 @@ def dataset_version_withdrawn(version: DatasetVersion, *, latest_version: int | 
         return 0
     data = _about_version(
         version,
-        withdrawn_at=version.withdrawn_at.isoformat() if version.withdrawn_at else None,
+        withdrawn_at=_utc(version.withdrawn_at),
         note=version.withdrawn_note,
     )
     data["latest_version"] = latest_version
@@ -256,7 +263,7 @@ def _about_closed_week(cycle: ReviewCycle) -> dict:
         "project": project.slug,
         "week": cycle.label,
         "week_start": cycle.week.isoformat(),
-        "closed_at": cycle.closed_at.isoformat() if cycle.closed_at else None,
+        "closed_at": _utc(cycle.closed_at),
         "headline": (cycle.report or {}).get("headline") or {},
         "meeting_url": meeting_url(cycle),
         "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
@@ -269,7 +276,10 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
     For endpoints that keep the figures `cycle.closed` sent; no Slack message (the meeting page says it)."""
     if not _listening(cycle.project_id, WebhookEvent.CYCLE_COMPARED_AGAIN):
         return 0
-    data = _about_closed_week(cycle) | {"compared_again": (cycle.report or {}).get("compared_again")}
+    restated = dict((cycle.report or {}).get("compared_again") or {})
+    if restated.get("at"):  # stored as the report's moments are; sent as every moment of a payload is (`_utc`)
+        restated["at"] = _utc(datetime.fromisoformat(restated["at"]))
+    data = _about_closed_week(cycle) | {"compared_again": restated}
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
 
@@ -285,8 +295,8 @@ def _alert_data(alert: Alert) -> dict:
             "title": alert.title,
             "detail": alert.detail,
             "facts": alert.facts,
-            "opened_at": alert.opened_at.isoformat(),
-            "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+            "opened_at": _utc(alert.opened_at),
+            "resolved_at": _utc(alert.resolved_at),
         },
         "project_url": site_url(reverse("labeling:project", args=[project.slug])) + "#alerts",
     }

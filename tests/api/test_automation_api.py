@@ -117,6 +117,18 @@ def test_a_dataset_made_of_a_name_alone_takes_the_forms_defaults(builder):
     assert (dataset.splits, dataset.only_resolved, dataset.auto_rebuild) == ({"test": 20, "train": 80}, True, True)
 
 
+def test_the_api_docs_try_it_out_body_of_a_new_dataset_is_accepted_as_it_is(client, builder):
+    """/api/docs/ fills "Try it out" from the schema: with no example given, Swagger UI made one of placeholders
+    (`"questions": ["string"]`, `"splits": {"additionalProp1": 1, …}`, …), a 400 naming five problems."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    examples = schema["paths"]["/api/v1/projects/{project_slug}/datasets"]["post"]["requestBody"]["content"]
+    [example] = examples["application/json"]["examples"].values()
+
+    response = builder.post(DATASETS, example["value"])
+
+    assert response.status_code == 201, response.content
+
+
 BAD_SPECS = {
     "no name": ({}, "name", "required"),
     "a name of dashes": ({"name": "---"}, "name", "at least one letter or digit"),

@@ -183,3 +183,28 @@ def test_the_openapi_schema_documents_the_endpoint(client):
     assert {p["name"] for p in operation["parameters"]} == {"project", "week"}
     row = schema["components"]["schemas"]["ChangeOut"]["properties"]
     assert {"kind", "current_count", "baseline_total", "p_value", "q_value", "explore_query", "sentence"} <= set(row)
+
+
+def test_each_change_names_its_test_in_words_as_the_weeks_report_does(reader, project, last_week):
+    """The report's changes carried `test_name` ("two-proportion z test") and this endpoint's did not, nor did the
+    schema of either: the same row read two ways had two shapes."""
+    changed(project, last_week)
+
+    running = reader.get(f"{CHANGES}?week={week_label(last_week)}").json()["results"][0]
+    report = reader.get(f"/api/v1/cycles/{week_label(last_week)}/report").json()["changes"][0]
+    schema = reader.get("/api/schema/?format=json").json()
+
+    assert running["test_name"] == report["test_name"] == "two-proportion z test"
+    assert "test_name" in schema["components"]["schemas"]["ChangeOut"]["properties"]
+
+
+def test_a_change_frozen_without_its_test_in_words_is_named_from_its_test(reader, project, last_week):
+    changed(project, last_week)
+    stored = reader.get(f"{CHANGES}?week={week_label(last_week)}").json()["results"][0]
+    frozen = {key: value for key, value in stored.items() if key != "test_name"}  # as a close before test_name froze it
+    ReviewCycle.objects.create(project=project, week=last_week, status=CycleStatus.CLOSED, report={"changes": [frozen]})
+
+    response = reader.get(f"{CHANGES}?week={week_label(last_week)}")
+
+    assert response.status_code == 200
+    assert response.json()["results"][0]["test_name"] == "two-proportion z test"

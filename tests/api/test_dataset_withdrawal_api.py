@@ -169,3 +169,17 @@ def test_a_withdrawal_waits_for_a_build_in_flight_that_copies_the_versions_rows(
     assert not DatasetRow.objects.filter(version=third).exclude(line_id__in=DatasetLine.objects.values("pk")).exists()
     download = ci.get(f"{BASE}/versions/3/download")
     assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == third.sha256
+
+
+def test_latest_once_every_version_is_withdrawn_says_so_and_to_build_one(ci, versions):
+    """It said "This dataset has no ready version yet.", as for a dataset never built: a CI job whose versions an
+    erasure withdrew was left to guess why `latest` was gone."""
+    withdraw(ci, 2)
+    withdraw(ci, 1)
+
+    response = ci.get(f"{BASE}/versions/latest/download")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"] == (
+        f"This dataset has no ready version: its newest, version 2, was withdrawn ({REASON}). Build a new one."
+    )

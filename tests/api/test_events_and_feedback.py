@@ -149,3 +149,16 @@ def test_the_api_docs_page_answers(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/outputs", "/api/v1/events", "/api/v1/feedback"])
+def test_the_api_docs_try_it_out_body_of_each_ingest_endpoint_is_accepted_as_it_is(client, api, path):
+    """/api/docs/ fills "Try it out" from the schema: with no example given, Swagger UI made one of nulls
+    (`"output": null`), and executing it was a 400 ("Expected a string or JSON value, got null")."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    examples = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"]
+
+    for example in examples.values():
+        response = api.post(path, example["value"])
+
+        assert response.status_code == 200, response.content

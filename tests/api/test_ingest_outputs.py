@@ -319,6 +319,20 @@ def test_a_text_plain_body_is_a_415_that_allows_no_content_type_was_sent(client,
     )
 
 
+@pytest.mark.parametrize("url, key", [(URL, "outputs"), ("/api/v1/events", "events"), ("/api/v1/feedback", "feedback")])
+def test_a_body_that_starts_with_a_byte_order_mark_is_a_400_that_names_it(client, full_key, url, key):
+    """PowerShell's and .NET's UTF-8 writers put EF BB BF before the JSON: the 400 said "The body is not valid JSON:
+    JSON is malformed: invalid character (byte 0).", which names neither the bytes nor what to do."""
+    body = b"\xef\xbb\xbf" + json.dumps({key: []}).encode()
+
+    response = client.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {full_key.secret}")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"index": None, "field": None, "message": (
+        "The body starts with a UTF-8 byte order mark (bytes EF BB BF): send the JSON without it."
+    )}]  # fmt: skip
+
+
 @pytest.mark.parametrize("coding", ["gzip", "br"])
 def test_a_compressed_body_is_a_415_naming_the_content_encoding(client, project, coding):
     """The Content-Encoding was ignored: a gzipped batch was a 400 "not valid JSON: invalid character (byte 0)", and

@@ -204,6 +204,26 @@ def test_pooled_rows_of_one_queue_are_a_400(reader, metrics):
     assert (error["field"], error["message"]) == ("pooled", "`pooled` pools every queue: leave out `queue`.")
 
 
+@pytest.mark.parametrize("word", ["on", "y", "t", "off", "maybe"])
+def test_pooled_reads_yes_or_no_by_the_apis_one_rule(reader, metrics, word):
+    """`pooled` was DRF's boolean: it took `on`, `y` and `t`, which the explore filters and `?full=` refuse, and
+    refused the rest with "Must be a valid boolean."."""
+    response = reader.get(f"{QUALITY}?pooled={word}")
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert (error["field"], error["message"]) == (
+        "pooled", f"'{word}' is not yes or no: use yes, true or 1, or no, false or 0.",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("word, pooled", [("YES", True), ("1", True), ("No", False), ("0", False)])
+def test_pooled_takes_each_yes_and_no_word(reader, metrics, word, pooled):
+    rows = reader.get(f"{QUALITY}?pooled={word}").json()["results"]
+
+    assert rows and all((row["queue"] is None) == pooled for row in rows)
+
+
 def test_the_default_range_is_the_twelve_weeks_up_to_the_current_one(reader, project, this_week):
     queue = Queue.objects.create(project=project, slug="sample", name="Sample")
     for offset in (-12, -11, 0, 1):  # one too old, the oldest and newest included, one not started yet
@@ -685,6 +705,24 @@ def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in
         r"Week 2026-11-23 to 2026-11-29 (America/Los\_Angeles). "  # Markdown's escape of "_", shown as written
         r"Closed; figures frozen at 2026-11-30 08:22 PST."
     ) in response.content.decode()
+
+
+def test_a_report_as_markdown_names_a_zone_whose_abbreviation_is_its_name_once(client, read_key, project, this_week):
+    """A week closed in UTC read "figures frozen at 2026-11-30 16:22 UTC (UTC).": the zone twice."""
+    week = this_week - timedelta(weeks=3)
+    frozen = {"version": 1, "project": "support-bot", "project_name": "Support bot", "week": week_label(week),
+              "week_start": "2026-11-23", "week_end": "2026-11-29", "status": "closed",
+              "generated_at": "2026-11-30T16:22:00+00:00"}  # fmt: skip
+    ReviewCycle.objects.create(
+        project=project, week=week, status=CycleStatus.CLOSED, report=frozen, closed_in_time_zone="UTC"
+    )
+
+    response = client.get(f"{report_path(week)}?format=markdown", HTTP_AUTHORIZATION=f"Bearer {read_key.secret}")
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Week 2026-11-23 to 2026-11-29 (UTC). Closed; figures frozen at 2026-11-30 16:22 UTC." in text, text
+    assert "UTC (UTC)" not in text
 
 
 @pytest.mark.parametrize("label", ["2026-48", "2026-W54", "W48", "2026-W4"])

@@ -902,6 +902,33 @@ def test_an_output_and_the_label_export_are_what_the_http_endpoints_answer(serve
     client.close()
 
 
+@pytest.mark.parametrize("include", ["labels,gold", "labels, gold", ("labels", "gold")])
+def test_an_outputs_include_may_be_one_string_as_the_url_writes_it(server, project, read_key, include):
+    """`include="labels,gold"` was sent letter by letter (a string is a sequence): 'Unknown values `a`, `b`, …'."""
+    [item] = label_outputs(project, 1)
+    client = Client(server.url, read_key.secret)
+
+    output = client.output(item.output.external_id, include=include)
+    only_labels = client.output(item.output.external_id, include="labels")
+
+    assert output["items"][0]["labels"] and output["items"][0]["gold"]["status"] == "resolved"
+    assert "labels" in only_labels["items"][0] and "gold" not in only_labels["items"][0]
+    client.close()
+
+
+def test_an_output_whose_id_is_facets_is_not_read_as_the_facets_of_every_output(server, project, read_key):
+    """`/api/v1/outputs/facets` is the facets endpoint, so `output("facets")` returned every output's facets as if
+    they were the output (a dict of `total`, `facets`, `histograms`). It says how to find that output instead."""
+    OutputFactory(project=project, external_id="facets")
+    client = Client(server.url, read_key.secret)
+
+    with pytest.raises(ValueError, match=r"iter_outputs\(q=\"facets\"\)"):
+        client.output("facets")
+
+    assert [output["external_id"] for output in client.iter_outputs(q="facets")] == ["facets"]
+    client.close()
+
+
 def test_metrics_and_reports_are_what_the_http_endpoints_answer(server, project, read_key, expert):
     created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of, which the default range then holds
     this_week = current_week(project)

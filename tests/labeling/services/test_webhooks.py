@@ -344,6 +344,22 @@ def test_a_dataset_version_is_emitted_once_when_built(project, lead):
     assert data["version"]["download_url"].endswith(f"/datasets/{dataset.slug}/versions/{version.number}/download")
 
 
+def test_a_payloads_moments_are_written_in_utc_as_its_timestamp_and_the_api_write_them(project, lead, expert):
+    """The envelope's `timestamp` and the REST API write "…Z" (as the README's payloads show), while the moments
+    inside `data` were Python's "…+00:00": one payload, two ways of writing UTC."""
+    _endpoint(project, lead, events=["output.flagged", "dataset.version_ready"])
+    [item] = label_outputs(project, answers=AGREE[:1])
+    flag_item(expert=expert, item=item, note="Promises a refund we do not give.")
+    version = build_version(dataset_id=create_dataset(project=project, spec={"name": "Support eval"}).pk)
+
+    bodies = {delivery.event: json.loads(delivery.body) for delivery in WebhookDelivery.objects.all()}
+
+    flagged, ready = bodies["output.flagged"], bodies["dataset.version_ready"]
+    moments = [flagged["timestamp"], flagged["data"]["flag"]["created_at"], ready["data"]["version"]["built_at"]]
+    assert all(moment.endswith("Z") and "+00:00" not in moment for moment in moments), moments
+    assert ready["data"]["version"]["built_at"] == version.built_at.isoformat().replace("+00:00", "Z")
+
+
 def _deliver(delivery, now=None) -> float | None:
     return attempt_delivery(delivery_id=delivery.pk, now=now)
 

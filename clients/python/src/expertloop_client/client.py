@@ -279,11 +279,16 @@ class Client:
         created = self._reader.send_json("POST", path, body, idempotent=False)
         return self.dataset(created["slug"])
 
-    def output(self, external_id: str, *, include: Sequence[str] = ()) -> dict[str, Any]:
+    def output(self, external_id: str, *, include: str | Sequence[str] = ()) -> dict[str, Any]:
         """An output of the project by your external_id: its fields, feedback and `items` (the queues it was routed
-        to); `include=("labels", "gold")` adds each item's labels and gold answers. NotFound when it is not stored."""
+        to); `include=("labels", "gold")` (or `"labels,gold"`, as the URL writes it) adds each item's labels and gold
+        answers. NotFound when it is not stored."""
+        if external_id == "facets":  # its path is the facets endpoint's, which would answer in its stead
+            raise ValueError('An output whose external_id is "facets" has no URL of its own: iter_outputs(q="facets")')
+        if isinstance(include, str):  # a string is a sequence too: it would be sent letter by letter
+            include = include.split(",")
         path = f"/api/v1/outputs/{quote(external_id, safe='')}"
-        return dict(self._reader.get_json(path, {"include": ",".join(include) or None}))
+        return dict(self._reader.get_json(path, {"include": ",".join(part.strip() for part in include) or None}))
 
     def iter_labels(self, *, from_: str | None = None, to: str | None = None) -> Iterator[dict[str, Any]]:
         """Every label of the weeks `from_` to `to` (labels such as `2026-W40`, both included; by default the last 12
