@@ -69,8 +69,9 @@ class Command(ProjectCommand):
             lines = len({line for line, _ in errors})
             raise CommandError(f"{counted(lines, 'invalid line')} in {file}; nothing was imported.")
         if not found and not self.ignored:
-            # An empty file (or blank lines only) is most likely the wrong one: said, not "0 created" as if imported.
-            raise CommandError(f"{file} holds no records (it is empty or blank): nothing was imported.")
+            # An empty file (blank lines only, or OTLP without a span) is most likely the wrong one: said, not
+            # "0 created" as if imported.
+            raise CommandError(f"{file} holds no records: nothing was imported.")
         total = IngestResult()
         for batch in self._batches(file, format, "Importing", []):
             result = ingest_outputs(project=project, body=_body(batch))

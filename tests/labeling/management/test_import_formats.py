@@ -232,5 +232,14 @@ def test_a_file_without_records_is_refused_saying_so(tmp_path, project, fmt, con
 
     said = refused("--project", project.slug, "--format", fmt, str(path))
 
-    assert f"{path} holds no records (it is empty or blank): nothing was imported." in said
+    assert f"{path} holds no records: nothing was imported." in said
     assert not Output.objects.exists()
+
+
+def test_an_otlp_file_without_a_span_is_refused_as_holding_no_records_not_as_empty(tmp_path, project):
+    path = tmp_path / "spans.jsonl"
+    path.write_text('{"resourceSpans": []}\n', encoding="utf-8")
+
+    said = refused("--project", project.slug, "--format", "otlp-json", str(path))
+
+    assert f"{path} holds no records: nothing was imported." in said and "empty" not in said
