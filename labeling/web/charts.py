@@ -637,8 +637,8 @@ def histogram_chart(
 
 
 def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") -> SafeString:
-    """The pass-rate trend with its 95% interval band; `trend` rows as in the report's `pass_rate_trend`, with a `note`
-    where a week's figure is not final (the dashboard's "running", "not closed")."""
+    """The pass-rate trend with its 95% interval band; `trend` rows as in the report's `pass_rate_trend`, `provisional`
+    where a week's figure is not final (drawn dotted), and a `note` to say why (the dashboard's "running")."""
     points = [
         {
             "x": row["week"],
@@ -650,7 +650,7 @@ def pass_rate_chart(trend: Sequence[dict], *, title: str = "Pass rate by week") 
             )
             + (f" · {row['note']}" if row.get("note") else ""),
             "break_before": bool(row.get("scale_changed")),
-            "provisional": bool(row.get("note")),
+            "provisional": bool(row.get("provisional")),
         }
         for row in trend
     ]

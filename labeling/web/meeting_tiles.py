@@ -188,7 +188,7 @@ def quality_chart(question: str | None, kind: str | None, trend: list[dict], que
                 + (" · asked on another scale from here" if p.get("scale_changed") else "")
                 + (f" · {p['note']}" if p.get("note") else ""),
                 "break_before": bool(p.get("scale_changed")),
-                "provisional": bool(p.get("note")),
+                "provisional": bool(p.get("provisional")),
             }
             for p in trend
         ]

@@ -116,6 +116,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     previous = week - timedelta(days=7)
     can_manage = manages(membership)  # None: an operator, reading
     is_closed = bool(cycle and cycle.is_closed)
+    trend = report.get("pass_rate_trend") or []
     # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
     # worker, or for the broker to come back) or running.
     close_work = refresh_work = None
@@ -164,7 +165,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
         "tiles": headline_tiles(report),
-        "pass_rate_chart": charts.pass_rate_chart(report.get("pass_rate_trend") or []),
+        # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
+        "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
         # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest
         # first: without curves, the first one is still running.
         "retention_chart": charts.retention_chart(
@@ -364,6 +366,13 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
     return span or metric_selectors.week_range(project=project), queue_slug, question, errors
 
 
+def _marked_provisional(project: Project, trend: list[dict]) -> list[dict]:
+    """The trend's points, those of weeks no close has frozen marked `provisional`: drawn dotted, as the dashboard
+    draws them (an open week's page has its own week's point, and a week never closed may be among the others)."""
+    not_final = metric_selectors.not_final_weeks(project=project, labels=[point["week"] for point in trend])
+    return [point | {"provisional": True} if point["week"] in not_final else point for point in trend]
+
+
 @login_required
 @require_GET
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
@@ -397,7 +406,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     # A point of a week not closed yet says so, and is drawn dotted: only a close makes a week's figure final.
     not_final = {row["week"]: row["state"] for row in throughput if row["state"] != metric_selectors.WeekState.CLOSED}
     trend = [
-        point | ({"note": not_final[point["week"]]} if point["week"] in not_final else {})
+        point | ({"note": not_final[point["week"]], "provisional": True} if point["week"] in not_final else {})
         for point in metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
     ]
     # Agreement is stored per week and question, for all queues together (the page says so under a queue filter).

@@ -398,7 +398,7 @@ def test_the_label_width_estimate_is_never_short_of_what_a_browser_draws(text, d
 
 def test_the_line_to_a_week_not_closed_is_dotted_and_a_legend_says_why():
     weeks = trend([0.7, 0.72, 0.68, 0.3, 0.25])
-    weeks[3]["note"], weeks[4]["note"] = "not closed", "running"
+    weeks[3]["provisional"], weeks[4]["provisional"] = True, True
     figure = parse(charts.pass_rate_chart(weeks))
     svg = svg_of(figure)
 

@@ -38,3 +38,21 @@ def test_the_running_weeks_points_are_dotted_and_said_to_be_provisional(client, 
         assert len(provisional) == 2 and f'data-x="{week_label(running)}"' in provisional[1], name
         assert 'class="line series-0 provisional"' in drawn, name
         assert "Dotted: a week not closed yet, whose figure may still change" in drawn, name
+
+
+def test_an_open_weeks_meeting_page_draws_its_own_point_dotted_and_a_closed_weeks_solid(client, project, lead, rubric):
+    created_weeks_ago(project, 3)
+    running = calendar.current_week(project)
+    last = running - timedelta(days=7)
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
+    store_week(project, queue, last, passes=13, n=21)
+    store_week(project, queue, running, passes=2, n=6, labels=12)
+    ReviewCycle.objects.create(project=project, week=last, status=CycleStatus.CLOSED)
+    client.force_login(lead)
+
+    html = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(running)])).content.decode()
+
+    drawn = chart(html, "pass-rate")
+    solid, provisional = drawn.split('class="point series-0 provisional"')
+    assert f'data-x="{week_label(last)}"' in solid and f'data-x="{week_label(running)}"' in provisional
+    assert "Dotted: a week not closed yet, whose figure may still change" in drawn
