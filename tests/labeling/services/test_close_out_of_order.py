@@ -7,6 +7,7 @@ import threading
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
@@ -188,8 +189,9 @@ def test_a_week_whose_report_was_built_while_an_earlier_week_closed_takes_its_fi
     assert restated["trend_restated"]["weeks"] == [week_label(late)]
 
 
+@pytest.mark.redis
 def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commit(
-    project, other_project, lead, django_capture_on_commit_callbacks
+    project, other_project, lead, broker_queue, django_capture_on_commit_callbacks
 ):
     """The later week's `cycle.closed` event went out with its comparison as it stood: an endpoint that keeps the
     figures hears the restatement as `cycle.compared_again`, with the restated headline, once, through the outbox
@@ -213,7 +215,8 @@ def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commi
     cycles.close_week(project_id=project.pk, week=last)
     _label_in(project, before_last, 5, FAIL)
 
-    with django_capture_on_commit_callbacks() as published:
+    broker_queue.delete(settings.CELERY_WEBHOOK_QUEUE)
+    with django_capture_on_commit_callbacks(execute=True):
         cycles.close_week(project_id=project.pk, week=before_last)
     cycles.close_week(project_id=project.pk, week=before_last)  # closed already: nothing new
 
@@ -228,8 +231,12 @@ def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commi
     assert data["compared_again"] == report["compared_again"]
     assert data["compared_again"]["with_week"] == week_label(before_last)
     assert data["meeting_url"].endswith(f"/p/{project.slug}/meeting/{week_label(last)}/")
-    assert OutboxMessage.objects.filter(task="labeling.deliver_webhook", args=[restated.pk]).count() == 1
-    assert published  # asked for in the close's transaction, sent once it committed
+    # Asked for in the close's transaction, sent to the broker once it committed.
+    [delivery] = OutboxMessage.objects.filter(task="labeling.deliver_webhook", args=[restated.pk])
+    assert delivery.published_at is not None
+    sent = broker_queue.lrange(settings.CELERY_WEBHOOK_QUEUE, 0, -1)
+    broker_queue.delete(settings.CELERY_WEBHOOK_QUEUE)
+    assert [json.loads(message)["headers"]["outbox_id"] for message in sent].count(delivery.pk) == 1
     closed = WebhookDelivery.objects.filter(event="cycle.closed", endpoint=endpoints[project.pk])
     assert closed.count() == 2  # one per week, as before
     assert not WebhookDelivery.objects.filter(endpoint=endpoints[other_project.pk], event="cycle.compared_again")
@@ -303,6 +310,48 @@ def test_a_week_whose_report_was_built_while_the_week_before_closed_compares_wit
     assert (
         f"Its comparison with {week_label(before_last)} was made again from that week's final figures at " in markdown
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_week_compared_again_by_its_own_close_is_told_once_as_closed(project, lead, monkeypatch):
+    """Two closes side by side, the week before committing first: the later week's own close restates its comparison
+    before it commits, and its `cycle.closed` carries the restated figures. An endpoint hears the week closed, not
+    first "compared again" for a week it has not heard closed."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 5)
+    _label_in(project, before_last, 5)
+    _label_in(project, last, 4)
+    endpoint = webhooks.create_endpoint(
+        project=project,
+        created_by=lead,
+        url="https://hooks.example.com/in",
+        events=["cycle.closed", "cycle.compared_again"],
+    ).endpoint
+    build_report = cycles.build_report
+
+    def report_then_the_week_before_closes(*, project, week, **kwargs):
+        report = build_report(project=project, week=week, **kwargs)
+        if week == last:
+            _label_in(project, before_last, 5, FAIL)  # labeled late, then closed
+            cycles.close_week(project_id=project.pk, week=before_last)
+        return report
+
+    monkeypatch.setattr(cycles, "build_report", report_then_the_week_before_closes)
+    cycles.close_week(project_id=project.pk, week=last)
+
+    assert ReviewCycle.objects.get(project=project, week=last).report["compared_again"]["with_week"] == week_label(
+        before_last
+    )
+    told = [
+        json.loads(body) for body in WebhookDelivery.objects.filter(endpoint=endpoint).values_list("body", flat=True)
+    ]
+    assert sorted((message["type"], message["data"]["week"]) for message in told) == [
+        ("cycle.closed", week_label(before_last)),
+        ("cycle.closed", week_label(last)),
+    ]
+    [closed] = [message for message in told if message["data"]["week"] == week_label(last)]
+    assert closed["data"]["headline"]["labels"]["previous_done"] == 20  # the restated comparison
 
 
 def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_the_other_question(project, rubric):
