@@ -148,6 +148,12 @@ def test_the_weeks_closed_after_a_late_week_take_its_final_point_of_the_pass_rat
     assert api.get(f"/api/v1/cycles/{week_label(after_that)}/report").json()["trend_restated"]["weeks"] == [
         week_label(late)
     ]
+    # The audit log tells the comparison restated from the comparison week apart from a trend point taken from another.
+    audited = client.get(reverse("labeling:audit", args=[out_of_order.slug])).context["rows"]
+    assert [row["sentence"] for row in audited if row["event"].action == "cycle.compared_again"] == [
+        f"Took {week_label(late)}'s final pass-rate figure into the trend of the week {week_label(after_that)}",
+        f"Compared the week {week_label(after)} again with {week_label(late)}'s final figures",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
