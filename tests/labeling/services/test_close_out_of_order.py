@@ -452,3 +452,30 @@ def test_a_digest_claiming_waiting_weeks_and_a_rewrite_of_the_reports_at_once_bo
 
     assert errors == []
     assert ReviewCycle.objects.filter(project=project, digests_sent_at__isnull=False).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_close_taking_its_final_point_into_a_later_trend_and_a_rewrite_of_the_reports_at_once_both_end(project):
+    """A close restates the trend of a closed week further on (not the week after it, not the newest ended week) with
+    its final point. Were that week locked only when written, after the closing week's row, a redaction or an erasure
+    holding the later week and waiting for the closing week's row would deadlock with it: PostgreSQL fails one, the
+    rewrite or the close's restatement (logged, the later trend left as it stood). The close locks the later weeks
+    first, newest first like the rewrite, so it waits, and both end. (Two closes side by side meet on the newest ended
+    week's row, which each locks first: they do not tell whether the later weeks are locked.)"""
+    this_week = calendar.current_week(project)
+    week, later = this_week - timedelta(weeks=5), this_week - timedelta(weeks=3)
+    created_weeks_ago(project, 7)
+    _label_in(project, week, 5)
+    _label_in(project, later, 4)
+    cycles.close_week(project_id=project.pk, week=later)  # its trend has no figure of the week yet
+    _label_in(project, week, 5, FAIL)
+
+    errors = _at_once_with_a_rewrite_newest_first(
+        project, newer=later, older=week, work=lambda: cycles.close_week(project_id=project.pk, week=week)
+    )
+
+    assert errors == []
+    assert ReviewCycle.objects.get(project=project, week=week).status == "closed"
+    trend = ReviewCycle.objects.get(project=project, week=later).report["pass_rate_trend"]
+    [point] = [point for point in trend if point["week_start"] == week.isoformat()]
+    assert (point["value"], point["n"]) == (0.5, 10)
