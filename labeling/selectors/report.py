@@ -396,15 +396,8 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     labels, previous_labels = headline.get("labels"), previous_headline.get("labels")
     if labels and "previous_done" in labels and previous_labels and "done" in previous_labels:
         restated["labels"] = labels | _labels_change(labels["done"], previous_labels["done"])
-    points = {point.get("week_start"): point for point in before.get("pass_rate_trend") or []} if same_verdict else {}
-    final = points.get(before.get("week_start"))
-    trend = [
-        final if final is not None and point.get("week_start") == before.get("week_start") else point
-        for point in report.get("pass_rate_trend") or []
-    ]
     restated_report = {**report, "headline": restated}
-    if "pass_rate_trend" in report:
-        restated_report["pass_rate_trend"] = trend
+    restated_report = with_final_trend_point(restated_report, before) or restated_report
     agenda = report.get("agenda")
     if isinstance(agenda, dict) and "movers" in agenda and report.get("week_start"):
         week = date.fromisoformat(report["week_start"])
@@ -412,11 +405,16 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     return restated_report
 
 
+# A trend point's figures: what another week's final point restates. Not `scale_changed`, which says how the point
+# compares with those before it in the reader's own range (the first point of a trend follows none).
+_TREND_POINT_FIGURES = ("value", "ci_low", "ci_high", "n", "passes")
+
+
 def with_final_trend_point(report: dict, final: dict) -> dict | None:
-    """`report` with its pass-rate trend point for the week `final` is the report of replaced by that week's own point:
-    what a close in order reads from the rows that week's close left. None when there is nothing to restate: the same
-    point already, none in the report (a week outside its trend, or a report frozen in an older format), or a point of
-    another verdict question (after a rubric changed it, as `compared_with_week_before` keeps it)."""
+    """`report` with the figures of its pass-rate trend point for the week `final` is the report of made again from
+    that week's own point: what a close in order reads from the rows that week's close left. None when there is
+    nothing to restate: the same figures already, no point in the report (a week outside its trend, or a report frozen
+    in an older format), or a point of another verdict question (after a rubric changed it: kept)."""
     if report.get("verdict_question") != final.get("verdict_question"):
         return None
     week_start = final.get("week_start")
@@ -424,7 +422,8 @@ def with_final_trend_point(report: dict, final: dict) -> dict | None:
     trend = report.get("pass_rate_trend")
     if own is None or not isinstance(trend, list):
         return None
-    restated = [own if point.get("week_start") == week_start else point for point in trend]
+    figures = {key: own[key] for key in _TREND_POINT_FIGURES if key in own}
+    restated = [point | figures if point.get("week_start") == week_start else point for point in trend]
     return None if restated == trend else {**report, "pass_rate_trend": restated}
 
 

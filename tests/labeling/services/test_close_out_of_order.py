@@ -14,6 +14,7 @@ from django.urls import reverse
 from labeling.models import AuditEvent, OutboxMessage, ReviewCycle, WebhookDelivery, week_label
 from labeling.rules import calendar
 from labeling.services import cycles, webhooks
+from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thread_noting_its_pid
 from tests.helpers.labeling import AGREE, label_outputs
@@ -379,6 +380,48 @@ def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_t
     assert after["headline"]["pass_rate"] == frozen["headline"]["pass_rate"]
     assert after["pass_rate_trend"] == frozen["pass_rate_trend"]
     assert after["headline"]["labels"]["previous_done"] == 16  # the labels are no question's: restated
+
+
+def test_an_in_order_close_after_the_verdict_was_asked_otherwise_restates_no_trend_point(client, project, lead):
+    """The verdict `correct` was a rating, then binary. The week it first closed as binary has `scale_changed` on its
+    own point (its trend has the rating week before it); eleven weeks on, that week is the first point of the trend
+    and follows none. Closing in order, the later week's trend has that week's final figures already: nothing is
+    restated, said or audited (the mark says how a point compares with the reader's own points, not a figure)."""
+    this_week = calendar.current_week(project)
+    week = this_week - timedelta(weeks=1)
+    rated, first_binary = week - timedelta(weeks=12), week - timedelta(weeks=11)
+    created_weeks_ago(project, 14)
+    resolved = {"key": "resolved", "kind": "binary", "prompt": "Resolved?"}
+    as_rating = publish_rubric(
+        project=project,
+        questions=[resolved, {"key": "correct", "kind": "rating", "prompt": "Correct?", "scale": [1, 5]}],
+    )
+    label_outputs(
+        project, 4, rubric=as_rating, answers=({"resolved": True, "correct": 4},) * 2,
+        occurred_at=calendar.week_start(project, rated) + timedelta(hours=1),
+    )  # fmt: skip
+    cycles.close_week(project_id=project.pk, week=rated)
+    helpful = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]}
+    publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}, helpful])
+    _label_in(project, first_binary, 4)
+    cycles.close_week(project_id=project.pk, week=first_binary)
+    _label_in(project, week, 4, FAIL)
+
+    cycles.close_week(project_id=project.pk, week=week)
+
+    [own] = [
+        p for p in _figures(project, first_binary)["pass_rate_trend"] if p["week_start"] == first_binary.isoformat()
+    ]
+    assert own["scale_changed"] and (own["value"], own["n"]) == (1.0, 4)
+    report = ReviewCycle.objects.get(project=project, week=week).report
+    first = report["pass_rate_trend"][0]
+    assert first["week_start"] == first_binary.isoformat() and "scale_changed" not in first
+    assert {key: first[key] for key in ("value", "n", "passes")} == {"value": 1.0, "n": 4, "passes": 4}
+    assert "trend_restated" not in report
+    assert not AuditEvent.objects.filter(project=project, action="cycle.compared_again").exists()
+    client.force_login(lead)
+    page = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(week)])).content.decode()
+    assert "made again" not in html.unescape(page.split('id="frozen-note"')[1].split("</p>")[0])
 
 
 def _at_once_with_a_rewrite_newest_first(project, *, newer, older, work) -> list[Exception]:
