@@ -472,7 +472,7 @@ def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
             restated: dict[date, tuple[dict, list[date]]] = {}
             for reader, of in pairs:
                 trend, points = restated.get(reader, (trends[reader], []))
-                again = with_final_trend_point(trend, trends[of])
+                again = with_final_trend_point(trend, trends[of], project=project)
                 if again is not None:
                     restated[reader] = (again, [*points, of])
             now = timezone.now().isoformat()

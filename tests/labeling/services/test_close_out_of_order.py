@@ -363,7 +363,8 @@ def test_a_week_compared_again_by_its_own_close_is_told_once_as_closed(project, 
 
 def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_the_other_question(project, rubric):
     """The week before froze the pass rate of its verdict ("correct"); the later week's verdict is another question,
-    whose figures for the week before its own report read from the stored rows: they are kept."""
+    whose figures for the week before its own report read from the stored rows: the week has no rows of it, so they
+    are kept."""
     this_week = calendar.current_week(project)
     before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
     created_weeks_ago(project, 5)
@@ -422,6 +423,37 @@ def test_an_in_order_close_after_the_verdict_was_asked_otherwise_restates_no_tre
     client.force_login(lead)
     page = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(week)])).content.decode()
     assert "made again" not in html.unescape(page.split('id="frozen-note"')[1].split("</p>")[0])
+
+
+def test_after_the_verdict_question_changed_the_trend_point_is_made_again_from_the_stored_rows_of_the_readers(project):
+    """The later week closed with `correct` as its verdict; then `resolved` became the verdict, and the week before got
+    4 more items labeled, failing `correct`, before it closed. Its report is of `resolved`, so its own point is not
+    the later week's figure: the later week's point for it (and its headline's previous pass rate) is made again from
+    the week's stored rows of `correct`, final once it closed, rather than kept as it stood (4 items, all passing)."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 5)
+    correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
+    resolved = {"key": "resolved", "kind": "binary", "prompt": "Resolved?", "required": False}
+    helpful = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5], "required": False}
+    publish_rubric(project=project, questions=[correct, resolved, helpful])
+    _label_in(project, before_last, 4)
+    _label_in(project, last, 4, FAIL)
+    cycles.close_week(project_id=project.pk, week=last)
+    frozen = ReviewCycle.objects.get(project=project, week=last).report
+    assert frozen["headline"]["pass_rate"]["previous"] == 1.0
+    publish_rubric(project=project, questions=[resolved, correct, helpful])
+    _label_in(project, before_last, 4, FAIL)
+
+    cycles.close_week(project_id=project.pk, week=before_last)
+
+    assert ReviewCycle.objects.get(project=project, week=before_last).report["verdict_question"] == "resolved"
+    after = ReviewCycle.objects.get(project=project, week=last).report
+    [point] = [p for p in after["pass_rate_trend"] if p["week_start"] == before_last.isoformat()]
+    assert (point["value"], point["passes"], point["n"]) == (0.5, 4, 8)
+    pass_rate = after["headline"]["pass_rate"]
+    assert (pass_rate["value"], pass_rate["previous"]) == (0.0, 0.5)
+    assert after["compared_again"]["with_week"] == week_label(before_last)
 
 
 def _at_once_with_a_rewrite_newest_first(project, *, newer, older, work) -> list[Exception]:
