@@ -28,6 +28,7 @@ from labeling.models import (
     Label,
     Output,
     Project,
+    QuestionKind,
     QueueWeek,
     RetentionCell,
     ReviewCycle,
@@ -46,6 +47,7 @@ from .gold import adjudication_queue, gold_entries, gold_of_entries
 from .metrics import (
     DEFAULT_WEEKS,
     RETENTION_OFFSETS,
+    WeekRange,
     figures_freshness,
     first_week_of_the_project,
     pooled_trend,
@@ -377,12 +379,6 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     its agenda are left as they were frozen. A report frozen in an older format without a figure keeps it as it was."""
     headline, previous_headline = report.get("headline") or {}, before.get("headline") or {}
     restated = dict(headline)
-    # The week before's pass rate and trend point are of its verdict question: after a rubric changed the verdict,
-    # they are not this week's figures for the week before (`build_report` reads those from the stored rows): kept.
-    same_verdict = report.get("verdict_question") == before.get("verdict_question")
-    pass_rate, previous_rate = headline.get("pass_rate"), previous_headline.get("pass_rate")
-    if pass_rate and "passes" in pass_rate and same_verdict:
-        restated["pass_rate"] = _headline_pass_rate(pass_rate, previous_rate)
     alpha, previous_alpha = headline.get("alpha"), previous_headline.get("alpha")
     if alpha and "units" in alpha:
         same_question = previous_alpha and previous_alpha.get("question") == alpha.get("question")
@@ -396,15 +392,17 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     labels, previous_labels = headline.get("labels"), previous_headline.get("labels")
     if labels and "previous_done" in labels and previous_labels and "done" in previous_labels:
         restated["labels"] = labels | _labels_change(labels["done"], previous_labels["done"])
-    points = {point.get("week_start"): point for point in before.get("pass_rate_trend") or []} if same_verdict else {}
-    final = points.get(before.get("week_start"))
-    trend = [
-        final if final is not None and point.get("week_start") == before.get("week_start") else point
-        for point in report.get("pass_rate_trend") or []
-    ]
-    restated_report = {**report, "headline": restated}
-    if "pass_rate_trend" in report:
-        restated_report["pass_rate_trend"] = trend
+    trend = with_final_trend_point(report, before, project=project) or report
+    pass_rate = headline.get("pass_rate")
+    if pass_rate and "passes" in pass_rate:
+        if report.get("verdict_question") == before.get("verdict_question"):
+            restated["pass_rate"] = _headline_pass_rate(pass_rate, previous_headline.get("pass_rate"))
+        elif trend is not report:
+            # After a rubric changed the verdict, the week before's own pass rate is of another question: its figure
+            # of this report's verdict is its trend point, made again from the stored rows (as `build_report` reads).
+            previous = _point_of(trend, before.get("week_start"))
+            restated["pass_rate"] = _headline_pass_rate(pass_rate, previous if previous["value"] is not None else None)
+    restated_report = {**trend, "headline": restated}
     agenda = report.get("agenda")
     if isinstance(agenda, dict) and "movers" in agenda and report.get("week_start"):
         week = date.fromisoformat(report["week_start"])
@@ -412,20 +410,50 @@ def compared_with_week_before(project: Project, report: dict, before: dict) -> d
     return restated_report
 
 
-def with_final_trend_point(report: dict, final: dict) -> dict | None:
-    """`report` with its pass-rate trend point for the week `final` is the report of replaced by that week's own point:
-    what a close in order reads from the rows that week's close left. None when there is nothing to restate: the same
-    point already, none in the report (a week outside its trend, or a report frozen in an older format), or a point of
-    another verdict question (after a rubric changed it, as `compared_with_week_before` keeps it)."""
-    if report.get("verdict_question") != final.get("verdict_question"):
+# A trend point's figures: what another week's final point restates. Not `scale_changed`, which says how the point
+# compares with those before it in the reader's own range (the first point of a trend follows none).
+_TREND_POINT_FIGURES = ("value", "ci_low", "ci_high", "n", "passes")
+
+
+def with_final_trend_point(report: dict, final: dict, *, project: Project) -> dict | None:
+    """`report` with the figures of its pass-rate trend point for the week `final` is the report of made again as a
+    close in order reads them, from the rows that week's close left: that week's own point, or, when its verdict
+    question is another (a rubric changed it between the closes), its stored rows of `report`'s verdict question, if
+    they are still of a binary question (one query). None when there is nothing to restate: the same figures already,
+    no point in the report (a week outside its trend, or a report frozen in an older format), or no such rows."""
+    week_start, trend = final.get("week_start"), report.get("pass_rate_trend")
+    if _point_of(report, week_start) is None:
         return None
-    week_start = final.get("week_start")
-    own = next((p for p in final.get("pass_rate_trend") or [] if p.get("week_start") == week_start), None)
-    trend = report.get("pass_rate_trend")
-    if own is None or not isinstance(trend, list):
+    if report.get("verdict_question") == final.get("verdict_question"):
+        own = _point_of(final, week_start)
+    else:
+        own = _stored_pass_rate_point(project, question=report.get("verdict_question"), week_start=week_start)
+    if own is None:
         return None
-    restated = [own if point.get("week_start") == week_start else point for point in trend]
+    figures = {key: own[key] for key in _TREND_POINT_FIGURES if key in own}
+    restated = [point | figures if point.get("week_start") == week_start else point for point in trend]
     return None if restated == trend else {**report, "pass_rate_trend": restated}
+
+
+def _point_of(report: dict, week_start: str | None) -> dict | None:
+    """The report's pass-rate trend point of the week (None if it has none, or no trend)."""
+    trend = report.get("pass_rate_trend")
+    if not isinstance(trend, list):
+        return None
+    return next((point for point in trend if isinstance(point, dict) and point.get("week_start") == week_start), None)
+
+
+def _stored_pass_rate_point(project: Project, *, question: str | None, week_start: str | None) -> dict | None:
+    """The week's pass-rate point of `question` from its stored quality rows, as `build_report`'s trend pools them;
+    None if it has no rows of it, or rows of another kind (the question was asked otherwise since: not a pass rate)."""
+    if not question or not week_start:
+        return None
+    week = date.fromisoformat(week_start)
+    weeks = WeekRange(first=week, last=week)
+    rows = quality_series(project=project, weeks=weeks, question=question)
+    if not rows or any(row["kind"] != QuestionKind.BINARY for row in rows):
+        return None
+    return pooled_trend(rows, question=question, weeks=weeks)[0]
 
 
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:

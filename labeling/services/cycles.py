@@ -366,7 +366,7 @@ def _close(
         if won:
             # Closes of two weeks side by side meet on these row locks, so whichever commits second sees the other
             # closed and restates the later week.
-            _compare_again(project, week=week, closed_by=closed_by)
+            _compare_again(project, week=week, closed_by=closed_by, closing=True)
             _compare_again(project, week=following, closed_by=closed_by)
             _restate_trend_points(project, week=week, closed_by=closed_by)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
@@ -398,7 +398,7 @@ def _lock_newest_first(project: Project, *, weeks: list[date]) -> None:
     list(ReviewCycle.objects.filter(project=project, week__in=weeks).locked_newest_first().values_list("pk", flat=True))
 
 
-def _compare_again(project: Project, *, week: date, closed_by) -> None:
+def _compare_again(project: Project, *, week: date, closed_by, closing: bool = False) -> None:
     """If `week` is closed and so is the week before it, restate `week`'s week-over-week comparison from the report
     the week before froze (`compared_with_week_before`), so both orders of closing give the same figures. A week
     closed before the week before it (out of order: by a lead, or while that week's close failed and waited), or
@@ -406,8 +406,9 @@ def _compare_again(project: Project, *, week: date, closed_by) -> None:
 
     In the close's transaction, which holds the rows' locks (`_lock_newest_first`; a redaction of the report waits).
     Nothing is written when the comparison stands; a restated report says when and from which week
-    (`compared_again`), and the audit log keeps it. In a savepoint: a report it cannot read is logged, never a reason
-    to fail the close."""
+    (`compared_again`), and the audit log keeps it. Endpoints hear it (`cycle.compared_again`) only of a week an
+    earlier close froze: not `closing`, the week this close freezes, whose `cycle.closed` tells the restated report.
+    In a savepoint: a report it cannot read is logged, never a reason to fail the close."""
     before_week = week - timedelta(days=7)
     closed = ReviewCycle.objects.filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
     cycles = {cycle.week: cycle for cycle in closed.only("pk", "project_id", "week", "report", "closed_at")}
@@ -429,8 +430,9 @@ def _compare_again(project: Project, *, week: date, closed_by) -> None:
             )
             # Its `cycle.closed` told the figures as they stood; endpoints that keep them hear the restated ones,
             # delivered through the outbox once the close commits. The digest e-mail is not sent again.
-            this.project, this.report = project, restated
-            webhook_events.cycle_compared_again(this)
+            if not closing:
+                this.project, this.report = project, restated
+                webhook_events.cycle_compared_again(this)
     except Exception:
         logger.exception("could not compare %s %s again with the week before", project.slug, week_label(week))
 
@@ -470,7 +472,7 @@ def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
             restated: dict[date, tuple[dict, list[date]]] = {}
             for reader, of in pairs:
                 trend, points = restated.get(reader, (trends[reader], []))
-                again = with_final_trend_point(trend, trends[of])
+                again = with_final_trend_point(trend, trends[of], project=project)
                 if again is not None:
                     restated[reader] = (again, [*points, of])
             now = timezone.now().isoformat()

@@ -175,6 +175,14 @@ def _unlocked(d: dict) -> str:
     return f"Lifted the sign-in lock of {' and '.join(whom) or 'nobody'}"
 
 
+def _compared_again(d: dict) -> str:
+    """services/cycles: a week's comparison with the week before, or (`trend_point`) one point of its pass-rate trend,
+    made again from another week's final figures."""
+    if d.get("trend_point"):
+        return f"Took {text(d['with_week'])}'s final pass-rate figure into the trend of the week {text(d['week'])}"
+    return f"Compared the week {text(d['week'])} again with {text(d['with_week'])}'s final figures"
+
+
 def _made_operator(d: dict) -> str:
     who = f"{'Created' if d['created'] else 'Made'} {text(d['username'])} {'a new' if d['created'] else 'an'} operator"
     admin = ", a superuser in the Django admin" if d["superuser"] else ""
@@ -218,9 +226,7 @@ ACTIONS: dict[str, Action] = {
     ),
     "alert.acknowledged": Action("Alert acknowledged", "Acknowledged the alert “{title}”"),
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
-    "cycle.compared_again": Action(
-        "Week compared again", "Compared the week {week} again with {with_week}'s final figures"
-    ),
+    "cycle.compared_again": Action("Week compared again", _compared_again),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
     "decision.done": Action("Decision done", _decision("Marked done")),

@@ -7,12 +7,14 @@ import threading
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
 from labeling.models import AuditEvent, OutboxMessage, ReviewCycle, WebhookDelivery, week_label
 from labeling.rules import calendar
 from labeling.services import cycles, webhooks
+from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thread_noting_its_pid
 from tests.helpers.labeling import AGREE, label_outputs
@@ -147,6 +149,12 @@ def test_the_weeks_closed_after_a_late_week_take_its_final_point_of_the_pass_rat
     assert api.get(f"/api/v1/cycles/{week_label(after_that)}/report").json()["trend_restated"]["weeks"] == [
         week_label(late)
     ]
+    # The audit log tells the comparison restated from the comparison week apart from a trend point taken from another.
+    audited = client.get(reverse("labeling:audit", args=[out_of_order.slug])).context["rows"]
+    assert [row["sentence"] for row in audited if row["event"].action == "cycle.compared_again"] == [
+        f"Took {week_label(late)}'s final pass-rate figure into the trend of the week {week_label(after_that)}",
+        f"Compared the week {week_label(after)} again with {week_label(late)}'s final figures",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -188,8 +196,9 @@ def test_a_week_whose_report_was_built_while_an_earlier_week_closed_takes_its_fi
     assert restated["trend_restated"]["weeks"] == [week_label(late)]
 
 
+@pytest.mark.redis
 def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commit(
-    project, other_project, lead, django_capture_on_commit_callbacks
+    project, other_project, lead, broker_queue, django_capture_on_commit_callbacks
 ):
     """The later week's `cycle.closed` event went out with its comparison as it stood: an endpoint that keeps the
     figures hears the restatement as `cycle.compared_again`, with the restated headline, once, through the outbox
@@ -213,7 +222,8 @@ def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commi
     cycles.close_week(project_id=project.pk, week=last)
     _label_in(project, before_last, 5, FAIL)
 
-    with django_capture_on_commit_callbacks() as published:
+    broker_queue.delete(settings.CELERY_WEBHOOK_QUEUE)
+    with django_capture_on_commit_callbacks(execute=True):
         cycles.close_week(project_id=project.pk, week=before_last)
     cycles.close_week(project_id=project.pk, week=before_last)  # closed already: nothing new
 
@@ -229,8 +239,12 @@ def test_a_restated_comparison_is_told_to_webhook_endpoints_once_after_the_commi
     assert data["compared_again"] == report["compared_again"] | {"at": at}
     assert data["compared_again"]["with_week"] == week_label(before_last)
     assert data["meeting_url"].endswith(f"/p/{project.slug}/meeting/{week_label(last)}/")
-    assert OutboxMessage.objects.filter(task="labeling.deliver_webhook", args=[restated.pk]).count() == 1
-    assert published  # asked for in the close's transaction, sent once it committed
+    # Asked for in the close's transaction, sent to the broker once it committed.
+    [delivery] = OutboxMessage.objects.filter(task="labeling.deliver_webhook", args=[restated.pk])
+    assert delivery.published_at is not None
+    sent = broker_queue.lrange(settings.CELERY_WEBHOOK_QUEUE, 0, -1)
+    broker_queue.delete(settings.CELERY_WEBHOOK_QUEUE)
+    assert [json.loads(message)["headers"]["outbox_id"] for message in sent].count(delivery.pk) == 1
     closed = WebhookDelivery.objects.filter(event="cycle.closed", endpoint=endpoints[project.pk])
     assert closed.count() == 2  # one per week, as before
     assert not WebhookDelivery.objects.filter(endpoint=endpoints[other_project.pk], event="cycle.compared_again")
@@ -306,9 +320,52 @@ def test_a_week_whose_report_was_built_while_the_week_before_closed_compares_wit
     )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_week_compared_again_by_its_own_close_is_told_once_as_closed(project, lead, monkeypatch):
+    """Two closes side by side, the week before committing first: the later week's own close restates its comparison
+    before it commits, and its `cycle.closed` carries the restated figures. An endpoint hears the week closed, not
+    first "compared again" for a week it has not heard closed."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 5)
+    _label_in(project, before_last, 5)
+    _label_in(project, last, 4)
+    endpoint = webhooks.create_endpoint(
+        project=project,
+        created_by=lead,
+        url="https://hooks.example.com/in",
+        events=["cycle.closed", "cycle.compared_again"],
+    ).endpoint
+    build_report = cycles.build_report
+
+    def report_then_the_week_before_closes(*, project, week, **kwargs):
+        report = build_report(project=project, week=week, **kwargs)
+        if week == last:
+            _label_in(project, before_last, 5, FAIL)  # labeled late, then closed
+            cycles.close_week(project_id=project.pk, week=before_last)
+        return report
+
+    monkeypatch.setattr(cycles, "build_report", report_then_the_week_before_closes)
+    cycles.close_week(project_id=project.pk, week=last)
+
+    assert ReviewCycle.objects.get(project=project, week=last).report["compared_again"]["with_week"] == week_label(
+        before_last
+    )
+    told = [
+        json.loads(body) for body in WebhookDelivery.objects.filter(endpoint=endpoint).values_list("body", flat=True)
+    ]
+    assert sorted((message["type"], message["data"]["week"]) for message in told) == [
+        ("cycle.closed", week_label(before_last)),
+        ("cycle.closed", week_label(last)),
+    ]
+    [closed] = [message for message in told if message["data"]["week"] == week_label(last)]
+    assert closed["data"]["headline"]["labels"]["previous_done"] == 20  # the restated comparison
+
+
 def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_the_other_question(project, rubric):
     """The week before froze the pass rate of its verdict ("correct"); the later week's verdict is another question,
-    whose figures for the week before its own report read from the stored rows: they are kept."""
+    whose figures for the week before its own report read from the stored rows: the week has no rows of it, so they
+    are kept."""
     this_week = calendar.current_week(project)
     before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
     created_weeks_ago(project, 5)
@@ -325,6 +382,79 @@ def test_after_the_verdict_question_changed_the_pass_rate_is_not_restated_from_t
     assert after["headline"]["pass_rate"] == frozen["headline"]["pass_rate"]
     assert after["pass_rate_trend"] == frozen["pass_rate_trend"]
     assert after["headline"]["labels"]["previous_done"] == 16  # the labels are no question's: restated
+
+
+def test_an_in_order_close_after_the_verdict_was_asked_otherwise_restates_no_trend_point(client, project, lead):
+    """The verdict `correct` was a rating, then binary. The week it first closed as binary has `scale_changed` on its
+    own point (its trend has the rating week before it); eleven weeks on, that week is the first point of the trend
+    and follows none. Closing in order, the later week's trend has that week's final figures already: nothing is
+    restated, said or audited (the mark says how a point compares with the reader's own points, not a figure)."""
+    this_week = calendar.current_week(project)
+    week = this_week - timedelta(weeks=1)
+    rated, first_binary = week - timedelta(weeks=12), week - timedelta(weeks=11)
+    created_weeks_ago(project, 14)
+    resolved = {"key": "resolved", "kind": "binary", "prompt": "Resolved?"}
+    as_rating = publish_rubric(
+        project=project,
+        questions=[resolved, {"key": "correct", "kind": "rating", "prompt": "Correct?", "scale": [1, 5]}],
+    )
+    label_outputs(
+        project, 4, rubric=as_rating, answers=({"resolved": True, "correct": 4},) * 2,
+        occurred_at=calendar.week_start(project, rated) + timedelta(hours=1),
+    )  # fmt: skip
+    cycles.close_week(project_id=project.pk, week=rated)
+    helpful = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5]}
+    publish_rubric(project=project, questions=[{"key": "correct", "kind": "binary", "prompt": "Correct?"}, helpful])
+    _label_in(project, first_binary, 4)
+    cycles.close_week(project_id=project.pk, week=first_binary)
+    _label_in(project, week, 4, FAIL)
+
+    cycles.close_week(project_id=project.pk, week=week)
+
+    [own] = [
+        p for p in _figures(project, first_binary)["pass_rate_trend"] if p["week_start"] == first_binary.isoformat()
+    ]
+    assert own["scale_changed"] and (own["value"], own["n"]) == (1.0, 4)
+    report = ReviewCycle.objects.get(project=project, week=week).report
+    first = report["pass_rate_trend"][0]
+    assert first["week_start"] == first_binary.isoformat() and "scale_changed" not in first
+    assert {key: first[key] for key in ("value", "n", "passes")} == {"value": 1.0, "n": 4, "passes": 4}
+    assert "trend_restated" not in report
+    assert not AuditEvent.objects.filter(project=project, action="cycle.compared_again").exists()
+    client.force_login(lead)
+    page = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(week)])).content.decode()
+    assert "made again" not in html.unescape(page.split('id="frozen-note"')[1].split("</p>")[0])
+
+
+def test_after_the_verdict_question_changed_the_trend_point_is_made_again_from_the_stored_rows_of_the_readers(project):
+    """The later week closed with `correct` as its verdict; then `resolved` became the verdict, and the week before got
+    4 more items labeled, failing `correct`, before it closed. Its report is of `resolved`, so its own point is not
+    the later week's figure: the later week's point for it (and its headline's previous pass rate) is made again from
+    the week's stored rows of `correct`, final once it closed, rather than kept as it stood (4 items, all passing)."""
+    this_week = calendar.current_week(project)
+    before_last, last = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 5)
+    correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
+    resolved = {"key": "resolved", "kind": "binary", "prompt": "Resolved?", "required": False}
+    helpful = {"key": "helpful", "kind": "rating", "prompt": "Helpful?", "scale": [1, 5], "required": False}
+    publish_rubric(project=project, questions=[correct, resolved, helpful])
+    _label_in(project, before_last, 4)
+    _label_in(project, last, 4, FAIL)
+    cycles.close_week(project_id=project.pk, week=last)
+    frozen = ReviewCycle.objects.get(project=project, week=last).report
+    assert frozen["headline"]["pass_rate"]["previous"] == 1.0
+    publish_rubric(project=project, questions=[resolved, correct, helpful])
+    _label_in(project, before_last, 4, FAIL)
+
+    cycles.close_week(project_id=project.pk, week=before_last)
+
+    assert ReviewCycle.objects.get(project=project, week=before_last).report["verdict_question"] == "resolved"
+    after = ReviewCycle.objects.get(project=project, week=last).report
+    [point] = [p for p in after["pass_rate_trend"] if p["week_start"] == before_last.isoformat()]
+    assert (point["value"], point["passes"], point["n"]) == (0.5, 4, 8)
+    pass_rate = after["headline"]["pass_rate"]
+    assert (pass_rate["value"], pass_rate["previous"]) == (0.0, 0.5)
+    assert after["compared_again"]["with_week"] == week_label(before_last)
 
 
 def _at_once_with_a_rewrite_newest_first(project, *, newer, older, work) -> list[Exception]:
@@ -398,3 +528,30 @@ def test_a_digest_claiming_waiting_weeks_and_a_rewrite_of_the_reports_at_once_bo
 
     assert errors == []
     assert ReviewCycle.objects.filter(project=project, digests_sent_at__isnull=False).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_close_taking_its_final_point_into_a_later_trend_and_a_rewrite_of_the_reports_at_once_both_end(project):
+    """A close restates the trend of a closed week further on (not the week after it, not the newest ended week) with
+    its final point. Were that week locked only when written, after the closing week's row, a redaction or an erasure
+    holding the later week and waiting for the closing week's row would deadlock with it: PostgreSQL fails one, the
+    rewrite or the close's restatement (logged, the later trend left as it stood). The close locks the later weeks
+    first, newest first like the rewrite, so it waits, and both end. (Two closes side by side meet on the newest ended
+    week's row, which each locks first: they do not tell whether the later weeks are locked.)"""
+    this_week = calendar.current_week(project)
+    week, later = this_week - timedelta(weeks=5), this_week - timedelta(weeks=3)
+    created_weeks_ago(project, 7)
+    _label_in(project, week, 5)
+    _label_in(project, later, 4)
+    cycles.close_week(project_id=project.pk, week=later)  # its trend has no figure of the week yet
+    _label_in(project, week, 5, FAIL)
+
+    errors = _at_once_with_a_rewrite_newest_first(
+        project, newer=later, older=week, work=lambda: cycles.close_week(project_id=project.pk, week=week)
+    )
+
+    assert errors == []
+    assert ReviewCycle.objects.get(project=project, week=week).status == "closed"
+    trend = ReviewCycle.objects.get(project=project, week=later).report["pass_rate_trend"]
+    [point] = [point for point in trend if point["week_start"] == week.isoformat()]
+    assert (point["value"], point["n"]) == (0.5, 10)
