@@ -1162,7 +1162,7 @@ def test_platform_usage_is_what_the_http_endpoint_answers_an_operators_token(ser
     one = client.platform_usage(project="p-001", since=date.fromisoformat(weeks[-2]), until=weeks[-1])
     assert [(row["project"], row["week"]) for row in one] == [("p-001", weeks[-1]), ("p-001", weeks[-2])]
     assert one == _answer(http, "/api/v1/platform/usage", project="p-001", since=weeks[-2], until=weeks[-1])
-    with pytest.raises(NotFound):
+    with pytest.raises(BadRequest, match="No project 'no-such-project'"):  # a 400 naming the parameter, as the page
         client.platform_usage(project="no-such-project")
     with pytest.raises(BadRequest, match="since"):
         client.platform_usage(since="last week")
