@@ -42,6 +42,10 @@ def is_double(value: int | float) -> bool:
 # (facet links, chips, saved views) quotes each value the forgiving reading would change (`typed_value`).
 AS_STORED = frozenset({"model", "tag", "meta", "has_meta", "end_user", "session", "event"})
 FEEDBACK = {"up": 1, "neutral": 0, "down": -1, "none": None}
+# How every page names a feedback score: the explore filter's options and the badge beside an output
+# (`templatetags.expertloop.feedback_badge`). Words, no emoji: a screen reader spells an emoji out, and a server
+# without an emoji font draws a box.
+FEEDBACK_WORDS = {"up": "thumbs up", "down": "thumbs down", "neutral": "neutral", "none": "no feedback"}
 
 
 def shown_value(value: str) -> str:

@@ -8,6 +8,7 @@ from django.utils.safestring import SafeData, mark_safe
 from labeling.models import week_label
 from labeling.reports import gold_too_few as gold_too_few_sentence
 from labeling.rules.alerts import moments_in_zone
+from labeling.rules.explore import FEEDBACK, FEEDBACK_WORDS
 from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
@@ -97,3 +98,16 @@ def pretty_json(value) -> str:
 def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
     """An output's one-paragraph plain-text preview (JSON as JSON, not a Python repr), as every page shows it."""
     return plain_excerpt(value, int(limit))
+
+
+_FEEDBACK_BADGES = {1: "badge good", -1: "badge bad", 0: "badge"}
+
+
+@register.simple_tag
+def feedback_badge(score) -> str:
+    """An output's end-user feedback score as a badge, in the words every page names it by
+    (`rules.explore.FEEDBACK_WORDS`); nothing when there is none."""
+    if score not in _FEEDBACK_BADGES:
+        return ""
+    name = next(name for name, value in FEEDBACK.items() if value == score)
+    return format_html('<span class="{}">{}</span>', _FEEDBACK_BADGES[score], FEEDBACK_WORDS[name])

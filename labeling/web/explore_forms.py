@@ -14,6 +14,7 @@ from django.http import QueryDict
 from labeling.rules.explore import (
     BLIND_PARAMETERS,
     FEEDBACK,
+    FEEDBACK_WORDS,
     PARAMETERS,
     ExploreFilter,
     filter_query,
@@ -24,8 +25,6 @@ from labeling.rules.explore import (
 )
 from labeling.selectors.explore_page import FilterChoices
 
-# The words of _feedback_badge.html, which names a score on every page.
-FEEDBACK_LABELS = {"up": "thumbs up", "down": "thumbs down", "neutral": "neutral", "none": "no feedback"}
 YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),
@@ -109,7 +108,7 @@ def filter_bar(
             [typed_value(read_value(model)) for model in values.get("model", [])],
             {typed_value(model): shown_value(model) for model in choices.models},
         ),
-        feedback=options(list(FEEDBACK), [v.lower() for v in values.get("feedback", [])], FEEDBACK_LABELS),
+        feedback=options(list(FEEDBACK), [v.lower() for v in values.get("feedback", [])], FEEDBACK_WORDS),
         queues=options([q.slug for q in choices.queues], values.get("queue", []), queue_names),
         gold_options=gold_options,
         gold_others=[value for value in gold_chosen if value not in gold_values],
@@ -158,7 +157,7 @@ def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
         add(f"Session: {shown_value(spec.session)}", session="")
     each("events", "Usage event", shown_value)
     names = {score: name for name, score in FEEDBACK.items()}
-    each("feedback", "Feedback", lambda score: FEEDBACK_LABELS[names[score]])
+    each("feedback", "Feedback", lambda score: FEEDBACK_WORDS[names[score]])
     for name, (yes, no) in YES_NO_LABELS.items():
         value = getattr(spec, name)
         if value is not None:
