@@ -82,12 +82,12 @@ def test_the_markdown_report_drops_an_override_in_a_name_so_it_reverses_nothing(
 
 
 # Other people's free text put inline among the page's words: a flag's or resolution's note, a comment and its author,
-# a decision's owner, an output's tag, a project's, queue's, dataset's or webhook endpoint's description. Isolated
-# through a filter, or the whole content of an element that isolates it: one carrying `dir` (HTML's rendering rules
-# give [dir] `unicode-bidi: isolate`) or a `.chip` (app.css does).
+# a decision's owner, an output's tag, a project's, queue's, dataset's or webhook endpoint's description, a dataset
+# version's withdrawal note. Isolated through a filter, or the whole content of an element that isolates it: one
+# carrying `dir` (HTML's rendering rules give [dir] `unicode-bidi: isolate`) or a `.chip` (app.css does).
 FREE_TEXT = re.compile(
     r"(?:^|\.)(?:resolution_note|resolution\.note)$|^(?:flag|comment)\.(?:note|body)$|^decision\.owner$"
-    r"|^comment\.author(?:\.username)?$|^flag\.expert\.username$|^(?:mover\.)?tag$|^(?:project|queue|dataset|endpoint)\.description$"
+    r"|^comment\.author(?:\.username)?$|^flag\.expert\.username$|^(?:mover\.)?tag$|^(?:project|queue|dataset|endpoint)\.description$|^version\.withdrawn_note$"
 )
 OWN_ELEMENT_WITH_DIR = r"<(?P<tag>\w+)\b[^>]*\b(?:dir=\"auto\"|class=\"chip[ \"])[^>]*>\s*{{\s*%s\s*}}\s*</(?P=tag)>"
 
