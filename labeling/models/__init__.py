@@ -15,6 +15,7 @@ from .metrics import (
     RetentionSegment,
     RetentionState,
     RetentionUser,
+    gold_items_of,
 )
 from .outbox import OutboxMessage, work_key
 from .outputs import FeedbackScore, Output, UsageEvent
@@ -49,6 +50,7 @@ __all__ = [
     "CycleStatus",
     "Decision",
     "ExpertWeek",
+    "gold_items_of",
     "QualityMetric",
     "QueueWeek",
     "RetentionCell",

@@ -74,6 +74,12 @@ class AgreementMetric(models.Model):
         return f"agreement {self.week} {self.question}: alpha {self.alpha}"
 
 
+def gold_items_of(gold_agreement: dict[str, dict]) -> int:
+    """The items an expert's agreement with the gold stands on, from its counts per question ({"correct": {"agree",
+    "compared"}, …}): those of the question compared most, as an expert answers each question of an item once."""
+    return max((counts.get("compared", 0) for counts in gold_agreement.values()), default=0)
+
+
 class ExpertWeek(models.Model):
     """One expert's week: labels, skips, median seconds per label, agreement with the gold answer.
 
@@ -104,9 +110,9 @@ class ExpertWeek(models.Model):
 
     @property
     def gold_items(self) -> int:
-        """Items compared with a gold answer: those of the question compared most (an expert answers each question of
-        an item once), what says whether `gold_rate` stands on enough (`metrics.agreement.too_few_gold_items`)."""
-        return max((counts.get("compared", 0) for counts in self.gold_agreement.values()), default=0)
+        """Items compared with a gold answer (`gold_items_of`), what says whether `gold_rate` stands on enough
+        (`metrics.agreement.too_few_gold_items`)."""
+        return gold_items_of(self.gold_agreement)
 
 
 class QueueWeek(models.Model):

@@ -24,6 +24,7 @@ from labeling.models import (
     QueueWeek,
     RetentionCell,
     RetentionSegment,
+    gold_items_of,
     week_label,
 )
 
@@ -146,8 +147,7 @@ def expert_gold_rows(*, project: Project, weeks: WeekRange, question: str | None
         compared = sum(counts.get("compared", 0) for counts in by_question.values())
         # The stored rate is the whole week's; narrowed to one question it is recomputed from the counts.
         rate = row["gold_rate"] if question is None else (agree / compared if compared else None)
-        # The items the rate stands on: an expert answers each question of an item once (ExpertWeek.gold_items).
-        items = max((counts.get("compared", 0) for counts in by_question.values()), default=0)
+        items = gold_items_of(by_question)
         result.append(
             {
                 **_week_fields(row["week"], row["closed"]),
