@@ -446,8 +446,8 @@ def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
     trend point the other froze for itself (`with_final_trend_point`): each later week whose trend has a point for
     `week`, and `week`'s own trend its points for the closed weeks before it. So both orders of closing give the same
     trends: a week closed after later weeks had read its figures as they stood (still open, later labels missing), or
-    whose report was built while an earlier week closed (the closes meet on the later week's row lock, which every
-    close takes for the weeks after it), had them in its trend as they stood then. A trend point is another week's
+    whose report was built while an earlier week closed (the two closes meet on the newest ended week's row, which
+    each locks first), had them in its trend as they stood then. A trend point is another week's
     figure: the week's own figures stay as frozen.
 
     In the close's transaction, which holds the later weeks' rows (`_lock_newest_first`). A restated report says which
