@@ -13,11 +13,21 @@ class ProjectQuery(serializers.Serializer):
     project = serializers.SlugField(required=False, help_text=PROJECT_HELP)
 
 
+# Said for any `?version=` that is not a version number (`latest`, `0`, `1.5`), not DRF's "A valid integer is required."
+NOT_A_VERSION_NUMBER = (
+    "Use a published version's number, a whole number such as 3 (`versions` lists them), or leave `version` out for "
+    "the current one."
+)
+
+
 class RubricQuery(ProjectQuery):
     version = serializers.IntegerField(
         required=False,
         min_value=1,
         max_value=2**31 - 1,
+        error_messages={
+            problem: NOT_A_VERSION_NUMBER for problem in ("invalid", "min_value", "max_value", "max_string_length")
+        },
         help_text="A version number (see `versions`); by default the current version. One never published is a 404.",
     )
 

@@ -588,6 +588,9 @@ class DatasetBuildView(_DatasetView, GenericAPIView):
         return Response(BuildOut(answer).data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 
 
+WITHDRAWAL_REASON_EXAMPLE = "Gold answers of the refund items were wrong: rebuilt after adjudication"
+
+
 class VersionWithdrawView(_DatasetView, GenericAPIView):
     permission_classes = [CanBuildDatasetsOrSignedIn]
     serializer_class = VersionOut
@@ -607,6 +610,15 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
         ),
         parameters=[_VERSION],
         request=WithdrawIn,
+        # "Try it out" starts from it: Swagger UI's own is {"reason": "string"}, a withdrawal for no reason anyone
+        # could read in the 410s after it if executed.
+        examples=[
+            OpenApiExample(
+                "A version whose gold was wrong",
+                value={"reason": WITHDRAWAL_REASON_EXAMPLE},
+                request_only=True,
+            )
+        ],
         responses={
             200: VersionOut,
             400: ErrorsOut,

@@ -262,7 +262,7 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory) -> N
     # This week's labels are resolved on commit (after this transaction); the live figures need their gold now.
     resolve_stale_items(project_id=project.pk)
     cycles.refresh_metrics(project=project, week=this_week, now=now)
-    record_slack_answers(endpoint=slack)
+    record_slack_answers(endpoint=slack, now=now)
     _dataset_files_two_weeks_on(project, now)
 
 

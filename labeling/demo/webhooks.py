@@ -6,7 +6,7 @@ out: the deliveries are recorded as Slack answered them (`ok` until the app was 
 then `404 no_service`), and the endpoint is shown disabled after those failures, as it would be.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -18,6 +18,8 @@ from labeling.services.webhooks import create_endpoint
 SLACK_URL = "https://hooks.slack.com/services/T00DEMO00/B00DEMO00/not-a-real-webhook-demo"
 EVENTS = ["cycle.closed", "cycle.digest"]
 FAILED_ATTEMPTS = 10  # the whole retry schedule
+# Seconds after the close each of the last week's attempts was made: the retry schedule, about a day long.
+RETRY_OFFSETS = (0, 5, 35, 155, 755, 4355, 15155, 36755, 58355, 87155)
 
 
 def add_slack_endpoint(*, project: Project, lead) -> WebhookEndpoint:
@@ -31,16 +33,20 @@ def add_slack_endpoint(*, project: Project, lead) -> WebhookEndpoint:
     ).endpoint
 
 
-def record_slack_answers(*, endpoint: WebhookEndpoint) -> None:
+def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> None:
     """Record each delivery as sent at its week's close (beat closes a week minutes after it ends): the last
-    week's failed, the ones before succeeded; then disable the endpoint as repeated failures do."""
+    week's failed, the ones before succeeded; then disable the endpoint as repeated failures do.
+
+    Nothing is recorded after `now` (the moment of seeding): seeded less than a day after the last close, the
+    failed retries are squeezed into the time since, in the same order."""
+    now = now or timezone.now()
     deliveries = list(endpoint.deliveries.order_by("pk"))
     if not deliveries:
         return
     cycles = list(endpoint.project.cycles.filter(status="closed").order_by("week"))
     last_week = max(cycle.week for cycle in cycles)
     for delivery, cycle in zip(deliveries, _cycle_of_each(deliveries, cycles), strict=True):
-        closed_at = week_end(endpoint.project, cycle.week) + timedelta(minutes=5)
+        closed_at = _closed_at(endpoint.project, cycle.week, now)
         delivery.created_at = closed_at
         if cycle.week < last_week:
             delivery.status, delivery.response_code, delivery.attempts = DeliveryStatus.SUCCEEDED, 200, 1
@@ -50,12 +56,12 @@ def record_slack_answers(*, endpoint: WebhookEndpoint) -> None:
             delivery.last_error = "HTTP 404: no_service"
             delivery.attempt_log = [
                 {
-                    "at": (closed_at + timedelta(seconds=at)).isoformat(),
+                    "at": at.isoformat(),
                     "ms": 180,
                     "code": 404,
                     "error": "HTTP 404: no_service",
                 }
-                for at in (0, 5, 35, 155, 755, 4355, 15155, 36755, 58355, 87155)
+                for at in _retried_at(closed_at, now)
             ]
         delivery.finished_at, delivery.next_attempt_at = delivery.created_at, None
     WebhookDelivery.objects.bulk_update(
@@ -71,10 +77,10 @@ def record_slack_answers(*, endpoint: WebhookEndpoint) -> None:
             "next_attempt_at",
         ],
     )
-    failing_since = week_end(endpoint.project, last_week) + timedelta(minutes=5)
+    failing_since = _closed_at(endpoint.project, last_week, now)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         enabled=False,
-        disabled_at=min(failing_since + timedelta(hours=25), timezone.now()),
+        disabled_at=min(failing_since + timedelta(hours=25), now),
         consecutive_failures=2 * FAILED_ATTEMPTS,
         failing_since=failing_since,
         disabled_reason=(
@@ -83,6 +89,18 @@ def record_slack_answers(*, endpoint: WebhookEndpoint) -> None:
             "webhook and add it here)."
         ),
     )
+
+
+def _closed_at(project: Project, week, now: datetime) -> datetime:
+    """When beat closed the week: minutes after it ended, or now if that is yet to come."""
+    return min(week_end(project, week) + timedelta(minutes=5), now)
+
+
+def _retried_at(closed_at: datetime, now: datetime) -> list[datetime]:
+    """When each attempt of a delivery that failed throughout was made: the retry schedule from the close, scaled
+    down to end by `now` when less than its length has passed since."""
+    scale = min(1.0, (now - closed_at).total_seconds() / RETRY_OFFSETS[-1])
+    return [closed_at + timedelta(seconds=offset * scale) for offset in RETRY_OFFSETS]
 
 
 def _cycle_of_each(deliveries: list[WebhookDelivery], cycles: list) -> list:

@@ -15,6 +15,11 @@ MAX_URL_LENGTH = 2000
 SLACK_HOST = "hooks.slack.com"
 # NAT64 (RFC 6052's well-known prefix): the last 32 bits are the IPv4 address the gateway connects to.
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# Added where a URL is refused for what WEBHOOKS_ALLOW_PRIVATE allows: a developer's local receiver is the usual case.
+ALLOW_LOCAL_RECEIVERS = (
+    "To post to a receiver on this machine or your network in local development, set WEBHOOKS_ALLOW_PRIVATE=true "
+    "(never in production)."
+)
 
 
 def address_refusal(address: str) -> str | None:
@@ -62,11 +67,10 @@ def check_url(url: str, *, kind: str, allow_private: bool) -> str:
         raise InvalidUrl("This is not a valid URL: check the host and the port.") from None
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme.lower() not in schemes:
-        raise InvalidUrl(
-            "Only https:// URLs may receive webhooks."
-            if not allow_private
-            else "A webhook URL starts with https:// or http://."
-        )
+        if allow_private:
+            raise InvalidUrl("A webhook URL starts with https:// or http://.")
+        local_hint = f" {ALLOW_LOCAL_RECEIVERS}" if parts.scheme.lower() == "http" else ""
+        raise InvalidUrl(f"Only https:// URLs may receive webhooks.{local_hint}")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise InvalidUrl("The URL has no host name.")
@@ -84,13 +88,16 @@ def check_url(url: str, *, kind: str, allow_private: bool) -> str:
         raise InvalidUrl("A webhook URL has no #fragment: it is never sent to the server.")
     if not allow_private:
         if host == "localhost" or host.endswith(".localhost"):
-            raise InvalidUrl(f"{host} is this machine (a loopback address): webhooks go to public addresses only.")
+            raise InvalidUrl(
+                f"{host} is this machine (a loopback address): webhooks go to public addresses only. "
+                f"{ALLOW_LOCAL_RECEIVERS}"
+            )
         try:
             refusal = address_refusal(host)
         except ValueError:
             refusal = None  # a name, resolved and checked at each send
         if refusal:
-            raise InvalidUrl(f"{host} is {refusal}: webhooks go to public addresses only.")
+            raise InvalidUrl(f"{host} is {refusal}: webhooks go to public addresses only. {ALLOW_LOCAL_RECEIVERS}")
         if kind == WebhookKind.SLACK and host != SLACK_HOST:
             raise InvalidUrl(f"A Slack endpoint posts to an incoming-webhook URL: https://{SLACK_HOST}/services/…")
     return url

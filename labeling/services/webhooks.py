@@ -34,7 +34,7 @@ from labeling.models import (
 )
 from labeling.rules.access import check_can_manage
 from labeling.rules.twins import is_recent
-from labeling.rules.webhooks import address_refusal, check_events, check_url
+from labeling.rules.webhooks import ALLOW_LOCAL_RECEIVERS, address_refusal, check_events, check_url
 
 from . import outbox, webhook_transport
 
@@ -121,7 +121,10 @@ def _checked_url(url: str, kind: str) -> str:
     for info in infos:
         refusal = address_refusal(info[4][0])
         if refusal:
-            raise InvalidUrl(f"{host} resolves to {info[4][0]}, {refusal}: webhooks go to public addresses only.")
+            raise InvalidUrl(
+                f"{host} resolves to {info[4][0]}, {refusal}: webhooks go to public addresses only. "
+                f"{ALLOW_LOCAL_RECEIVERS}"
+            )
     return url
 
 

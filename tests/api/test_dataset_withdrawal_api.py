@@ -183,3 +183,18 @@ def test_latest_once_every_version_is_withdrawn_says_so_and_to_build_one(ci, ver
     assert response.json()["errors"][0]["message"] == (
         f"This dataset has no ready version: its newest, version 2, was withdrawn ({REASON}). Build a new one."
     )
+
+
+def test_the_api_docs_try_it_out_body_is_a_real_reason_not_string(client, ci, versions):
+    """/api/docs/ filled "Try it out" with `{"reason": "string"}`, and executing it withdrew the version with "string"
+    as the note every later request for it is answered with."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["paths"]["/api/v1/projects/{project_slug}/datasets/{dataset_slug}/versions/{version}/withdraw"][
+        "post"
+    ]
+    [example] = body["requestBody"]["content"]["application/json"]["examples"].values()
+
+    assert example["value"] == {"reason": "Gold answers of the refund items were wrong: rebuilt after adjudication"}
+    response = withdraw(ci, 1, example["value"])
+    assert response.status_code == 200, response.content
+    assert response.json()["withdrawn_note"] == example["value"]["reason"]

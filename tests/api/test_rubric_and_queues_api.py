@@ -98,12 +98,18 @@ def test_a_version_that_does_not_exist_is_a_404_listing_those_that_do(reader, ru
     assert response.json()["errors"][0]["message"] == "No rubric version 3: the versions are 2, 1."
 
 
-@pytest.mark.parametrize("version", ["latest", "0", "1.5"])
-def test_a_malformed_version_is_a_400_naming_it(reader, rubrics, version):
+@pytest.mark.parametrize("version", ["zzz", "latest", "0", "-2", "1.5", "99999999999", "9" * 1001])
+def test_a_malformed_version_is_a_400_naming_it_and_what_it_takes(reader, rubrics, version):
+    """Not DRF's bare "A valid integer is required.": what a version is, with an example."""
     response = reader.get(f"{RUBRIC}?version={version}")
 
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "version"
+    [error] = response.json()["errors"]
+    assert (error["field"], error["message"]) == (
+        "version",
+        "Use a published version's number, a whole number such as 3 (`versions` lists them), or leave `version` out "
+        "for the current one.",
+    )
 
 
 def test_a_project_without_a_rubric_is_a_404_saying_so(reader, project):

@@ -431,6 +431,41 @@ def test_the_demo_has_a_slack_webhook_with_a_delivery_log_and_sends_nothing(seed
     assert "no_service" in page and "Enable" in page
 
 
+def slack_log_times(endpoint) -> list[datetime]:
+    """Every moment the Slack endpoint's delivery log and status show: deliveries made, tried, finished, disabled."""
+    from labeling.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    times = [endpoint.disabled_at, endpoint.failing_since]
+    for delivery in endpoint.deliveries.all():
+        times += [delivery.created_at, delivery.finished_at, delivery.next_attempt_at]
+        times += [datetime.fromisoformat(attempt["at"]) for attempt in delivery.attempt_log]
+    return [moment for moment in times if moment is not None]
+
+
+def test_the_demos_slack_log_shows_nothing_after_it_was_seeded_even_hours_after_a_close(seeded):
+    """The last week's failed delivery is retried for a day after the close: seeded sooner than that after it (on a
+    Monday), the retries are squeezed into the time since rather than shown hours ahead."""
+    from labeling.demo.webhooks import FAILED_ATTEMPTS, record_slack_answers
+    from labeling.models import WebhookEndpoint
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug="support-bot")
+    [endpoint] = WebhookEndpoint.objects.filter(project=project)
+    assert max(slack_log_times(endpoint)) <= timezone.now()
+    last_week = project.cycles.filter(status="closed").order_by("week").last().week
+    for since_the_close in (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=20), timedelta(days=3)):
+        seeded_at = week_end(project, last_week) + since_the_close
+        record_slack_answers(endpoint=endpoint, now=seeded_at)
+        assert max(slack_log_times(endpoint)) <= seeded_at, since_the_close
+        # Still the story of a failing endpoint retried through its schedule, then disabled.
+        [failed] = endpoint.deliveries.filter(status="failed", event="cycle.closed")
+        tried_at = [datetime.fromisoformat(attempt["at"]) for attempt in failed.attempt_log]
+        assert len(tried_at) == FAILED_ATTEMPTS and tried_at == sorted(tried_at) and len(set(tried_at)) == len(tried_at)
+        endpoint.refresh_from_db()
+        assert not endpoint.enabled and tried_at[-1] <= endpoint.disabled_at <= seeded_at
+
+
 def test_three_projects_in_three_states_of_health(seeded):
     """The platform team's view has something to tell apart: the support bot reviews and closes every week; the
     SQL assistant's last close failed; the ticket summarizer's experts stopped two weeks ago, so its last two

@@ -81,6 +81,40 @@ def test_bad_input_is_a_form_error_and_adds_nothing(lead_client, project, data, 
     assert not WebhookEndpoint.objects.exists() and "whsec_" not in html
 
 
+@pytest.mark.parametrize(
+    ("url", "refused_for"),
+    [
+        ("http://127.0.0.1:8000/hooks", "Only https:// URLs may receive webhooks."),
+        ("http://hooks.example.com/x", "Only https:// URLs may receive webhooks."),
+        ("https://127.0.0.1:8000/hooks", "127.0.0.1 is a loopback address"),
+        ("https://localhost:8000/x", "localhost is this machine"),
+        ("https://192.168.1.20/x", "192.168.1.20 is a private address"),
+        (f"https://{socket.gethostname()}/x", f"{socket.gethostname()} resolves to"),
+    ],
+)
+def test_a_local_receiver_is_refused_naming_the_setting_that_allows_it_in_development(
+    lead_client, project, url, refused_for
+):
+    """A developer pointing an endpoint at a receiver on their machine (the walkthrough, under DEBUG) was told only
+    https:// URLs are taken, not how to allow theirs."""
+    response = add(lead_client, url=url)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert refused_for in html
+    assert "set WEBHOOKS_ALLOW_PRIVATE=true (never in production)" in html
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://hooks.example.com/x", "https://hooks.example.com/a b", "https://hooks.example.com/x#frag"]
+)
+def test_a_url_the_setting_would_not_allow_either_is_refused_without_naming_it(lead_client, project, url):
+    html = add(lead_client, url=url).content.decode()
+
+    assert "No endpoint was added." in html and "WEBHOOKS_ALLOW_PRIVATE" not in html
+
+
 def test_an_endpoint_with_the_url_and_events_of_another_is_refused_naming_it(lead_client, project):
     """A double click (or the form sent again) added the same URL twice: every event went out twice, and the page
     showed the second secret only. Now a 400 names the endpoint it would repeat and nothing is added; the same URL
