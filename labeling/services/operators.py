@@ -81,13 +81,14 @@ def make_operator(
 
 @dataclass(frozen=True)
 class OperatorRevoked:
-    tokens: int  # the account's operator tokens (`elop_…`) revoked with the permission
+    permission: bool  # the account held the operator permission itself (else only tokens were left)
+    tokens: int  # the account's operator tokens (`elop_…`) revoked
 
 
 @transaction.atomic
 def revoke_operator(*, username: str, command: str) -> OperatorRevoked | None:
     """Take the operator permission given to the account `username` away, and revoke its operator tokens; None when it
-    holds none (nothing changed). NotFound for no such account; InvalidInput when it would stay an operator all the
+    holds neither (nothing changed). NotFound for no such account; InvalidInput when it would stay an operator all the
     same (a superuser, or the permission held through a group), changing nothing. Audited in each project the account
     belongs to, and in the server log, as done by `command`, as `make_operator` is.
 
@@ -110,17 +111,20 @@ def revoke_operator(*, username: str, command: str) -> OperatorRevoked | None:
             f"{username!r} is an operator through the group{'s' if several else ''} {names}: remove them from "
             f"{'those groups' if several else 'it'} in the admin (Users), or take the permission from the group."
         )
-    if not user.user_permissions.filter(pk=permission.pk).exists():
+    held = user.user_permissions.filter(pk=permission.pk).exists()
+    # Tokens too when the permission was taken away in the admin, where they stay active: made an operator again,
+    # the account would find them working.
+    tokens = OperatorToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if not held and not tokens:
         return None
     user.user_permissions.remove(permission)
-    tokens = OperatorToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    details = {"username": user.username, "tokens_revoked": tokens} | command_details(command)
+    details = {"username": user.username, "permission": held, "tokens_revoked": tokens} | command_details(command)
     log.warning("Operator %r revoked by %s: %s", user.username, by_command(command), details)
     project_ids = Membership.objects.filter(user=user).values_list("project_id", flat=True)
     AuditEvent.objects.bulk_create(
         [AuditEvent(project_id=pid, action="member.operator_revoked", details=details) for pid in project_ids]
     )
-    return OperatorRevoked(tokens=tokens)
+    return OperatorRevoked(permission=held, tokens=tokens)
 
 
 def _new_account(*, username: str, email: str, password: str | None):

@@ -9,7 +9,7 @@ its raw action with the details as key=value pairs.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labeling.rules.text import isolated
+from labeling.rules.text import counted, isolated
 
 # How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
 VALUE_CHARS = 160
@@ -189,6 +189,16 @@ def _made_operator(d: dict) -> str:
     return f"{who}{admin}: they see every project and its outputs"
 
 
+def _operator_revoked(d: dict) -> str:
+    tokens = d.get("tokens_revoked") or 0
+    revoked = f"{counted(tokens, 'operator token')} of theirs" if tokens else ""
+    if d.get("permission", True):  # entries before tokens were revoked too hold no `permission`: it was taken
+        also = f", and revoked {revoked}" if revoked else ""
+        seen = "they see only the projects they are a member of"
+        return f"Took the operator permission from {text(d['username'])}{also}: {seen}"
+    return f"Revoked {revoked}, left from when {text(d['username'])} was an operator"
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     label: str
@@ -209,10 +219,7 @@ ACTIONS: dict[str, Action] = {
     "member.role_changed": Action("Role changed", _role_changed),
     "member.removed": Action("Member removed", _removed),
     "member.made_operator": Action("Operator made", _made_operator),
-    "member.operator_revoked": Action(
-        "Operator revoked",
-        "Took the operator permission from {username}: they see only the projects they are a member of",
-    ),
+    "member.operator_revoked": Action("Operator revoked", _operator_revoked),
     "project.created": Action("Project created", "Created the project {slug}"),
     "project.settings_changed": Action("Settings changed", _settings_changed),
     "rubric.published": Action("Rubric published", "Published version {version} of the rubric"),

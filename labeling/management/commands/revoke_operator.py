@@ -20,10 +20,15 @@ class Command(BaseCommand):
             revoked = revoke_operator(username=username, command=name_of(self))
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        if revoked:
+        if revoked and revoked.permission:
             tokens = f" Revoked their {counted(revoked.tokens, 'operator token')} too." if revoked.tokens else ""
             self.stdout.write(
                 f"{username!r} is no longer an operator: they see only the projects they are a member of.{tokens}"
+            )
+        elif revoked:
+            self.stdout.write(
+                f"{username!r} is not an operator; revoked the {counted(revoked.tokens, 'operator token')} left from "
+                "when they were."
             )
         else:
             self.stdout.write(f"{username!r} is not an operator: nothing to do.")

@@ -46,7 +46,9 @@ def test_an_operator_made_by_the_command_is_no_longer_one_and_every_project_of_t
     assert f"Operator {lead.username!r} revoked by a command (manage.py revoke_operator)" in caplog.text
     event = AuditEvent.objects.get(project=project, action="member.operator_revoked")
     assert event.actor is None
-    assert event.details == {"username": lead.username, "tokens_revoked": 0, "command": "revoke_operator"}
+    assert event.details == {
+        "username": lead.username, "permission": True, "tokens_revoked": 0, "command": "revoke_operator",
+    }  # fmt: skip
     assert not AuditEvent.objects.filter(project=other_project).exists()  # not theirs
     row = client.get(f"/p/{project.slug}/manage/audit/").context["rows"][0]
     assert row["who"] == "a command (manage.py revoke_operator)"
@@ -121,3 +123,21 @@ def test_the_operators_tokens_are_revoked_with_the_permission_and_stay_so_if_mad
     assert "Revoked their 1 operator token too." in out
     refused = client.get("/api/v1/platform/usage", **bearer)
     assert refused.status_code == 401 and "revoked" in refused.json()["errors"][0]["message"]
+
+
+def test_tokens_left_after_the_permission_was_taken_in_the_admin_are_revoked_by_the_command(lead, client):
+    """The README also has the permission taken away in the admin, which leaves the tokens active: the command finds
+    them and revokes them, saying so, where it answered "not an operator: nothing to do"."""
+    call_command("create_operator", lead.username, stdout=io.StringIO())
+    secret = issue_operator_token(user=account(lead.username), name="nightly report").secret
+    account(lead.username).user_permissions.remove(operator_permission())  # as the admin's user form does
+
+    out = run(lead.username)
+    call_command("create_operator", lead.username, stdout=io.StringIO())
+
+    assert "'lena' is not an operator; revoked the 1 operator token left from when they were." in out
+    refused = client.get("/api/v1/platform/usage", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert refused.status_code == 401
+    client.force_login(lead)
+    log = client.get(f"/p/{lead.memberships.first().project.slug}/manage/audit/").content.decode()
+    assert "Revoked 1 operator token of theirs, left from when" in log
