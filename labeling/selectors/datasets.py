@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from labeling.exceptions import NotFound, VersionNotReady, VersionWithdrawn
 from labeling.models import Dataset, DatasetRow, DatasetVersion, Project, Rubric, VersionStatus
 from labeling.rules.rubric_questions import QuestionHistory, question_histories
+from labeling.rules.text import isolated
 
 LATEST = "latest"
 
@@ -130,12 +131,15 @@ def _no_ready_version(newest: DatasetVersion | None) -> str:
     if newest is None:
         return "This dataset has no ready version yet: build one."
     if newest.status == VersionStatus.WITHDRAWN:
-        why = f" ({newest.withdrawn_note})" if newest.withdrawn_note else ""
+        # The note is a lead's free text within the sentence: isolated, an override in it reverses nothing after it.
+        why = f" ({isolated(newest.withdrawn_note)})" if newest.withdrawn_note else ""
         return (
             f"This dataset has no ready version: its newest, version {newest.number}, was withdrawn{why}. "
             "Build a new one."
         )
-    return f"This dataset has no ready version yet: version {newest.number} is {newest.status}."
+    if newest.status == VersionStatus.FAILED:
+        return f"This dataset has no ready version: its newest, version {newest.number}, failed to build. Build again."
+    return f"This dataset has no ready version yet: version {newest.number} is building. Ask again when ready."
 
 
 def ready_version(dataset: Dataset, ref: str, *, field: str | None = None) -> DatasetVersion:

@@ -185,6 +185,31 @@ def test_latest_once_every_version_is_withdrawn_says_so_and_to_build_one(ci, ver
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (
+            VersionStatus.FAILED,
+            "This dataset has no ready version: its newest, version 3, failed to build. Build again.",
+        ),
+        (
+            VersionStatus.BUILDING,
+            "This dataset has no ready version yet: version 3 is building. Ask again when ready.",
+        ),
+    ],
+)
+def test_latest_while_the_newest_failed_or_builds_after_withdrawn_ones_says_which(ci, versions, status, said):
+    """It read "version 3 is failed"."""
+    withdraw(ci, 2)
+    withdraw(ci, 1)
+    DatasetVersion.objects.create(dataset=versions[0].dataset, number=3, status=status)
+
+    response = ci.get(f"{BASE}/versions/latest/download")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["message"] == said
+
+
 def test_the_api_docs_try_it_out_body_is_a_real_reason_not_string(client, ci, versions):
     """/api/docs/ filled "Try it out" with `{"reason": "string"}`, and executing it withdrew the version with "string"
     as the note every later request for it is answered with."""
