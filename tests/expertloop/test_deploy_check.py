@@ -86,6 +86,7 @@ def checked_missing() -> dict[str, subprocess.CompletedProcess]:
     return checks_by_case(MISSING, _production_with)
 
 
+@pytest.mark.timeout(600)  # its module fixture runs every case's manage.py in the first case's setup
 @pytest.mark.parametrize("changed, check", MISSING)
 def test_a_missing_https_or_mail_setting_fails_the_check(changed, check, checked_missing):
     result = checked_missing[json.dumps(changed, sort_keys=True)]
@@ -111,6 +112,7 @@ def checked_bad_values() -> dict[str, subprocess.CompletedProcess]:
     return checks_by_case(BAD_VALUES, lambda env: {**PRODUCTION, **env})
 
 
+@pytest.mark.timeout(600)  # its module fixture runs every case's manage.py in the first case's setup
 @pytest.mark.parametrize("env, message", BAD_VALUES)
 def test_bad_timeout_and_https_values_fail_at_start(env, message, checked_bad_values):
     result = checked_bad_values[json.dumps(env, sort_keys=True)]

@@ -83,6 +83,7 @@ def checked_bad_values() -> dict[str, subprocess.CompletedProcess]:
     return {json.dumps(env, sort_keys=True): result for (env, _), result in zip(BAD_VALUES, results, strict=True)}
 
 
+@pytest.mark.timeout(600)  # its module fixture runs every case's manage.py in the first case's setup
 @pytest.mark.parametrize("env, message", BAD_VALUES)
 def test_bad_values_fail_at_start(env, message, checked_bad_values):
     result = checked_bad_values[json.dumps(env, sort_keys=True)]

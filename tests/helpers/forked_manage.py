@@ -59,6 +59,9 @@ def _run_child(argv: list[str], env: dict[str, str], out: int, err: int) -> None
 
 def main() -> None:
     request = json.load(sys.stdin)
+    # As for `python manage.py`: the project's folder first, not this script's, whose helpers (platform.py,
+    # labeling.py) would stand in for the standard library's and the app's modules while the libraries load.
+    sys.path[0] = str(ROOT)
     for name in PRELOAD:
         importlib.import_module(name)
     results = []
