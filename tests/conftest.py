@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.core.signals import request_finished
 from django.db import connections
 
@@ -161,6 +162,14 @@ def engineer(project):
 
 
 @pytest.fixture
+def operator(db):
+    """An operator (the `operate_all_projects` permission, as `create_operator` gives it), a member of no project."""
+    user = UserFactory(username="opal")
+    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
+    return user
+
+
+@pytest.fixture
 def outsider(other_project):
     return _member(other_project, "oscar", "expert")
 
@@ -258,10 +267,12 @@ def broker_down():
 
 @pytest.fixture
 def broker_queue():
-    """The real Redis list this test run's tasks are published to, emptied before and after the test."""
+    """The real Redis lists this test run's tasks are published to (the default queue and the webhooks'), emptied
+    before and after the test, so a failed assertion leaves no message to a later test."""
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    queues = (settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_WEBHOOK_QUEUE)
+    client.delete(*queues)
     yield client
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    client.delete(*queues)
