@@ -15,13 +15,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/platform/usage"
 
 
-@pytest.fixture
-def operator(db):
-    user = UserFactory(username="opal")
-    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
-    return user
-
-
 def _bearer(secret: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 

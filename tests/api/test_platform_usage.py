@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from labeling.models import ProjectWeek
@@ -15,13 +14,6 @@ from tests.helpers.platform import TREND, plant_projects, planted
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/platform/usage"
-
-
-@pytest.fixture
-def operator(db):
-    user = UserFactory(username="opal")
-    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
-    return user
 
 
 def _page_rows(html: str) -> list[dict]:

@@ -5,7 +5,6 @@ get a 404 for the button; the page's query count does not grow with the alerts."
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -31,13 +30,6 @@ def _alert(project, key="sample", state=AlertState.OPEN, rule=AlertRule.QUOTA_MI
 
 def _acknowledge_url(alert: Alert) -> str:
     return f"/p/{alert.project.slug}/alerts/{alert.pk}/acknowledge"
-
-
-@pytest.fixture
-def operator(db):
-    user = UserFactory(username="sam")
-    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
-    return user
 
 
 def test_a_lead_sees_the_alerts_and_acknowledges_one(client, project, lead):

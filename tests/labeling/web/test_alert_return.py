@@ -2,19 +2,10 @@
 project page; never another site, and never a server error for whatever `next` holds."""
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from labeling.models import Alert, AlertRule, AlertState
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator(db):
-    user = UserFactory(username="opal")
-    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
-    return user
 
 
 @pytest.mark.parametrize(

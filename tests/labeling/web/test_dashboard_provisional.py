@@ -19,7 +19,9 @@ def chart(html: str, name: str) -> str:
     return html.split(f'data-chart="{name}"')[1].split("</figure>")[0]
 
 
-def test_the_running_weeks_points_are_dotted_and_said_to_be_provisional(client, project, lead, rubric):
+@pytest.fixture
+def weeks(project, rubric) -> tuple:
+    """(last week, the running week): last week closed with 13 of 21 passed, the running one at 2 of 6 so far."""
     created_weeks_ago(project, 3)
     running = calendar.current_week(project)
     last = running - timedelta(days=7)
@@ -27,6 +29,11 @@ def test_the_running_weeks_points_are_dotted_and_said_to_be_provisional(client, 
     store_week(project, queue, last, passes=13, n=21)
     store_week(project, queue, running, passes=2, n=6, labels=12)
     ReviewCycle.objects.create(project=project, week=last, status=CycleStatus.CLOSED)
+    return last, running
+
+
+def test_the_running_weeks_points_are_dotted_and_said_to_be_provisional(client, project, lead, weeks):
+    last, running = weeks
     client.force_login(lead)
 
     html = client.get(reverse("labeling:dashboard", args=[project.slug]), {"question": "correct"}).content.decode()
@@ -40,14 +47,8 @@ def test_the_running_weeks_points_are_dotted_and_said_to_be_provisional(client, 
         assert "Dotted: a week not closed yet, whose figure may still change" in drawn, name
 
 
-def test_an_open_weeks_meeting_page_draws_its_own_point_dotted_and_a_closed_weeks_solid(client, project, lead, rubric):
-    created_weeks_ago(project, 3)
-    running = calendar.current_week(project)
-    last = running - timedelta(days=7)
-    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
-    store_week(project, queue, last, passes=13, n=21)
-    store_week(project, queue, running, passes=2, n=6, labels=12)
-    ReviewCycle.objects.create(project=project, week=last, status=CycleStatus.CLOSED)
+def test_an_open_weeks_meeting_page_draws_its_own_point_dotted_and_a_closed_weeks_solid(client, project, lead, weeks):
+    last, running = weeks
     client.force_login(lead)
 
     html = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(running)])).content.decode()

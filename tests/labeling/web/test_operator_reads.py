@@ -7,23 +7,15 @@ before (a 404, never a 500), changing nothing."""
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from labeling.models import ApiKey, AuditEvent, Dataset, Invitation, Membership, OutboxMessage
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.invitations import invite_member
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory
 from tests.helpers.labeling import label_outputs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator(db):
-    user = UserFactory(username="opal")
-    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
-    return user
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import zoneinfo
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -30,13 +29,6 @@ from tests.factories import ProjectFactory, UserFactory
 from tests.helpers.platform import plant_alerts, plant_projects, planted
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator(db):
-    user = UserFactory(username="opal")
-    user.user_permissions.add(Permission.objects.get(codename="operate_all_projects"))
-    return user
 
 
 def _rows(html: str) -> dict[str, str]:
