@@ -6,7 +6,7 @@ shows one of each.
 """
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -25,15 +25,10 @@ from labeling.models import (
 )
 from labeling.rules.annotators import annotator_pseudonym
 from labeling.rules.text import isolated
+from labeling.rules.webhooks import payload_moment
 from labeling.selectors.digest import headline_lines, meeting_url, project_digest_lines, site_url
 
 from .webhooks import Message, emit, emit_each
-
-
-def _utc(moment: datetime | None) -> str | None:
-    """A moment as the envelope's `timestamp` and the REST API write it: UTC, with `Z`."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
 
 # An output's input or output may be megabytes (whole conversations); a delivery stores and sends its body per
 # endpoint and attempt, so each text a receiver gets is cut to this many characters (and marked "truncated").
@@ -132,7 +127,7 @@ def output_flagged(flag: Flag) -> int:
         # The expert as datasets and the label export name them: their user name stays in the project.
         "flag": {
             "id": flag.pk,
-            "created_at": _utc(flag.created_at),
+            "created_at": payload_moment(flag.created_at),
             "annotator": annotator_pseudonym(item.project_id, flag.expert_id),
         },
         "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
@@ -192,7 +187,7 @@ def dataset_version_ready(version: DatasetVersion) -> int:
     data = _about_version(
         version,
         splits=version.split_counts,
-        built_at=_utc(version.built_at),
+        built_at=payload_moment(version.built_at),
         download_url=site_url(reverse("api:dataset-download", args=_version_args(version))),
     )
     return emit(project_id=version.dataset.project_id, event=WebhookEvent.DATASET_VERSION_READY, data=data)
@@ -205,7 +200,7 @@ def dataset_version_withdrawn(version: DatasetVersion, *, latest_version: int | 
         return 0
     data = _about_version(
         version,
-        withdrawn_at=_utc(version.withdrawn_at),
+        withdrawn_at=payload_moment(version.withdrawn_at),
         note=version.withdrawn_note,
     )
     data["latest_version"] = latest_version
@@ -263,7 +258,7 @@ def _about_closed_week(cycle: ReviewCycle) -> dict:
         "project": project.slug,
         "week": cycle.label,
         "week_start": cycle.week.isoformat(),
-        "closed_at": _utc(cycle.closed_at),
+        "closed_at": payload_moment(cycle.closed_at),
         "headline": (cycle.report or {}).get("headline") or {},
         "meeting_url": meeting_url(cycle),
         "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
@@ -277,8 +272,8 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
     if not _listening(cycle.project_id, WebhookEvent.CYCLE_COMPARED_AGAIN):
         return 0
     restated = dict((cycle.report or {}).get("compared_again") or {})
-    if restated.get("at"):  # stored as the report's moments are; sent as every moment of a payload is (`_utc`)
-        restated["at"] = _utc(datetime.fromisoformat(restated["at"]))
+    if restated.get("at"):  # stored as the report's moments are; sent as every moment of a payload is
+        restated["at"] = payload_moment(datetime.fromisoformat(restated["at"]))
     data = _about_closed_week(cycle) | {"compared_again": restated}
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
@@ -295,8 +290,8 @@ def _alert_data(alert: Alert) -> dict:
             "title": alert.title,
             "detail": alert.detail,
             "facts": alert.facts,
-            "opened_at": _utc(alert.opened_at),
-            "resolved_at": _utc(alert.resolved_at),
+            "opened_at": payload_moment(alert.opened_at),
+            "resolved_at": payload_moment(alert.resolved_at),
         },
         "project_url": site_url(reverse("labeling:project", args=[project.slug])) + "#alerts",
     }
