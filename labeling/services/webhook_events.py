@@ -278,6 +278,21 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
 
+def _alert_facts(facts: dict) -> dict:
+    """An alert's facts with each moment (a fact named `…_at`) written as every moment of a payload is. The rules
+    store them as they found them (`+00:00`, a week's end in the project's zone), and rows stored so stay."""
+    return {key: _payload_fact_moment(value) if key.endswith("_at") else value for key, value in facts.items()}
+
+
+def _payload_fact_moment(value: Any) -> Any:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return value
+    # A moment with no zone names no instant: sent as stored rather than read in the server's zone.
+    return payload_moment(moment) if moment is not None and moment.tzinfo is not None else value
+
+
 def _alert_data(alert: Alert) -> dict:
     project = alert.project
     return {
@@ -289,7 +304,7 @@ def _alert_data(alert: Alert) -> dict:
             "state": alert.state,
             "title": alert.title,
             "detail": alert.detail,
-            "facts": alert.facts,
+            "facts": _alert_facts(alert.facts),
             "opened_at": payload_moment(alert.opened_at),
             "resolved_at": payload_moment(alert.resolved_at),
         },

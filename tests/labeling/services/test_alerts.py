@@ -283,6 +283,38 @@ def test_an_opened_alert_is_delivered_as_a_payload_and_a_readable_slack_message(
     assert mail.outbox[0].subject == "[expertloop] Support bot: Sample missed its quota in 2026-W47"
 
 
+@pytest.mark.parametrize(
+    ("rule", "fact", "sent"),
+    [
+        (AlertRule.CLOSE_FAILED, "failed_at", "2026-11-25T12:00:00Z"),  # NOW
+        (AlertRule.CLOSE_OVERDUE, "ended_at", "2026-11-23T05:00:00Z"),  # W47's end: Monday 00:00 in New York
+        (AlertRule.QUEUE_IDLE, "last_label_at", "2026-11-21T12:00:00Z"),  # the newest label, 4 days before NOW
+        (AlertRule.INGEST_STOPPED, "newest_output_at", "2026-11-24T11:00:00Z"),  # the newest output, 25 hours before
+    ],
+)
+def test_an_alerts_moments_are_delivered_in_utc_with_z_as_every_moment_of_a_payload(
+    team, rule, fact, sent, django_capture_on_commit_callbacks
+):
+    """The facts' moments went out as the rules store them ("+00:00", a week's end in the project's zone "-05:00"),
+    while the payload's `timestamp` and `opened_at` were "…Z". The stored facts keep the same moment."""
+    project = team["project"]
+    Project.objects.filter(pk=project.pk).update(time_zone="America/New_York")
+    project.refresh_from_db()
+    PLANTS[rule](team, "plant")
+
+    evaluation = _evaluate(project, django_capture_on_commit_callbacks)
+
+    [alert] = [opened for opened in evaluation.opened if opened.rule == rule]
+    [body] = [
+        body
+        for body in (json.loads(delivery.body) for delivery in _deliveries(team["standard"]))
+        if body["data"]["alert"]["id"] == alert.pk
+    ]
+    assert body["data"]["alert"]["facts"][fact] == sent
+    assert body["timestamp"].endswith("Z") and body["data"]["alert"]["opened_at"].endswith("Z")
+    assert datetime.fromisoformat(alert.facts[fact]) == datetime.fromisoformat(sent)
+
+
 def test_a_quota_missed_alert_resolves_when_the_queue_loses_its_quota(team, django_capture_on_commit_callbacks):
     _quota_missed(team, "plant")
     alert = _evaluate(team["project"], django_capture_on_commit_callbacks).opened[0]
