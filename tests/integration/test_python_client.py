@@ -525,6 +525,23 @@ def test_to_pandas_equals_the_verified_jsonl_download_and_to_hf_loads_the_same_r
     client.close()
 
 
+def test_a_version_is_asked_for_by_its_number_or_its_digits_as_its_url_takes_them(server, read_key, version):
+    """`version("1")` raised ValueError though `/versions/1` is the URL: a string of digits is that number; any other
+    string (or no positive number) is refused before a request, saying what a version is."""
+    client = Client(server.url, read_key.secret, project="support-bot")
+    dataset = client.dataset("support-eval")
+
+    by_digits = dataset.version("1")
+
+    assert by_digits.number == dataset.version(1).number == 1 and by_digits.sha256 == version.sha256
+    refusal = "version is a positive number (3, or '3' as in its URL) or 'latest', not {!r}"
+    for wrong in ("v1", "1.0", " 1", "0", "-1", "", "Latest", "\u0661", 0, -1, True, 1.0):  # "\u0661": an Arabic 1
+        with pytest.raises(ValueError) as refused:
+            dataset.version(wrong)
+        assert str(refused.value) == refusal.format(wrong)
+    client.close()
+
+
 def _first_output_in(split: str, splits: dict[str, int], *, after: int) -> int:
     """The first number from `after` whose output (`out-<n>`, as label_outputs names it) falls in `split`."""
     return next(n for n in range(after, after + 1000) if split_of(f"out-{n:05d}", splits) == split)

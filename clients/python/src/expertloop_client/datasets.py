@@ -123,10 +123,13 @@ class Dataset:
         return Records(_pages(self._reader, f"{self.path}/versions", {"page_size": 1000}))
 
     def version(self, version: int | str = "latest") -> DatasetVersion:
-        """A version by number, or `latest`: the newest ready one (pinned to its number on first use)."""
-        if version != "latest" and not (isinstance(version, int) and version > 0):
-            raise ValueError(f"version is a positive number or 'latest', not {version!r}")
-        return DatasetVersion(self, version)
+        """A version by number (3, or "3" as its URL has it), or `latest`: the newest ready one (pinned to its number on
+        first use)."""
+        number = int(version) if isinstance(version, str) and version.isascii() and version.isdigit() else version
+        # A bool is an int to Python, yet True is no version number.
+        if number != "latest" and not (isinstance(number, int) and not isinstance(number, bool) and number > 0):
+            raise ValueError(f"version is a positive number (3, or '3' as in its URL) or 'latest', not {version!r}")
+        return DatasetVersion(self, number)
 
     def diff(self, from_: int, to: int | str = "latest") -> dict[str, Any]:
         """The external ids `added`, `removed` and `changed` from version `from_` to `to` (a number or `latest`), with
