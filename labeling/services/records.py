@@ -268,14 +268,20 @@ TIMESTAMP_NEEDED = (
 )
 
 
-# A timestamp of the right shape, zone included, that msgspec refused: its day, month or time is out of range.
-_WELL_SHAPED_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+# A timestamp of the right shape, zone included, that msgspec refused: its day, month, time or offset is out of range.
+# ASCII digits only, as RFC 3339 has them (`\d` would take other scripts' digits, which msgspec refuses as no shape).
+_WELL_SHAPED_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def _timestamp_refusal(value: object) -> str:
     """What is wrong with a refused `occurred_at`: a missing time or zone, or (November 31st) no such moment."""
     if isinstance(value, str) and _WELL_SHAPED_TIMESTAMP.fullmatch(value):
-        return f"{value!r} is no date and time: a day, month, hour, minute or second is out of its range (RFC 3339)."
+        return (
+            f"{value!r} is no date and time: a day, month, hour, minute, second or the zone's offset is out of its "
+            "range (RFC 3339)."
+        )
     return TIMESTAMP_NEEDED
 
 
