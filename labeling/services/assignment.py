@@ -165,8 +165,12 @@ def _claim(expert, queue: Queue) -> int | None:
 # (bench/claim_history.py: 10 ms at 50,000). Here each candidate, walked in priority order on
 # slot_open_by_priority, is probed on its own item: the LATERAL subquery refers to the candidate, and
 # OFFSET 0 keeps the planner from pulling it up into a join; so the work is the candidates passed over
-# plus one index probe of (item, expert) each, whatever the statistics say. The lock, as before, falls
-# only on the slot taken (FOR UPDATE OF the candidate, SKIP LOCKED).
+# plus one probe of the candidate's item each, whatever the statistics say. In the probes the expert is
+# compared as `expert_id + 0`, which no index can look up: with statistics taken while the table was
+# bloated with dead rows, the planner took slot_expert_state for "the expert's slots, then this item" and
+# read the expert's whole history (CI, stop 46: 5,015 rows against 14); now only the item's own slots (its
+# overlap) are read. The lock, as before, falls only on the slot taken (FOR UPDATE OF the candidate, SKIP
+# LOCKED).
 CLAIM_SQL = f"""
 UPDATE {Slot._meta.db_table}
    SET state = %(state)s, expert_id = %(expert_id)s, leased_at = %(leased_at)s,
@@ -178,10 +182,10 @@ UPDATE {Slot._meta.db_table}
         SELECT 1
          WHERE NOT EXISTS (
                    SELECT 1 FROM {Slot._meta.db_table} held
-                    WHERE held.item_id = candidate.item_id AND held.expert_id = %(expert)s)
+                    WHERE held.item_id = candidate.item_id AND held.expert_id + 0 = %(expert)s)
            AND NOT EXISTS (
                    SELECT 1 FROM {Skip._meta.db_table} skipped
-                    WHERE skipped.item_id = candidate.item_id AND skipped.expert_id = %(expert)s)
+                    WHERE skipped.item_id = candidate.item_id AND skipped.expert_id + 0 = %(expert)s)
         OFFSET 0
      ) untouched
      WHERE candidate.queue_id = %(queue)s
