@@ -476,8 +476,10 @@ def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
                 if again is not None:
                     restated[reader] = (again, [*points, of])
             now = timezone.now().isoformat()
+            readers = ReviewCycle.objects.filter(project=project, week__in=list(restated)).only("pk", "week", "report")
+            by_week = {cycle.week: cycle for cycle in readers}  # one read of the reports rewritten, not one each
             for reader, (trend, points) in sorted(restated.items(), reverse=True):
-                cycle = ReviewCycle.objects.only("pk", "report").get(project=project, week=reader)
+                cycle = by_week[reader]
                 earlier = (cycle.report.get("trend_restated") or {}).get("weeks") or []
                 weeks = sorted({*earlier, *(week_label(point) for point in points)})
                 report = cycle.report | {
