@@ -16,7 +16,7 @@ from enum import StrEnum
 from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from labeling.exceptions import InvalidInput, InvalidWeek
+from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
 from labeling.metrics.retention import mean_curves
 from labeling.models import (
@@ -34,7 +34,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
-from labeling.rules.calendar import current_week, cycle_week, week_end, week_from_label, week_start
+from labeling.rules.calendar import current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
@@ -138,19 +138,13 @@ def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
     return states
 
 
-def not_final_weeks(*, project: Project, labels: list[str]) -> set[str]:
-    """Of these week labels ("2026-W48"), those whose figures no close has frozen (`week_states`): a trend's points
-    the charts draw dotted, as they may still change. One or two queries."""
-    weeks = {}
-    for label in labels:
-        try:
-            weeks[label] = week_from_label(project, label)
-        except InvalidWeek:
-            continue
+def not_final_weeks(*, project: Project, weeks: list[date]) -> set[date]:
+    """Of these cycle weeks (their first days), those whose figures no close has frozen (`week_states`): a trend's
+    points the charts draw dotted, as they may still change. One or two queries."""
     if not weeks:
         return set()
-    states = week_states(project=project, weeks=WeekRange(min(weeks.values()), max(weeks.values())))
-    return {label for label, week in weeks.items() if states.get(week) != WeekState.CLOSED}
+    states = week_states(project=project, weeks=WeekRange(min(weeks), max(weeks)))
+    return {week for week in weeks if states.get(week) != WeekState.CLOSED}
 
 
 def week_closed() -> Exists:

@@ -369,8 +369,9 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
 def _marked_provisional(project: Project, trend: list[dict]) -> list[dict]:
     """The trend's points, those of weeks no close has frozen marked `provisional`: drawn dotted, as the dashboard
     draws them (an open week's page has its own week's point, and a week never closed may be among the others)."""
-    not_final = metric_selectors.not_final_weeks(project=project, labels=[point["week"] for point in trend])
-    return [point | {"provisional": True} if point["week"] in not_final else point for point in trend]
+    starts = {point["week_start"]: date.fromisoformat(point["week_start"]) for point in trend}
+    not_final = metric_selectors.not_final_weeks(project=project, weeks=list(starts.values()))
+    return [point | {"provisional": True} if starts[point["week_start"]] in not_final else point for point in trend]
 
 
 @login_required
