@@ -67,6 +67,22 @@ def _figures(project, week) -> dict:
     }
 
 
+def _three_weeks_in_both(in_order, other) -> tuple[date, date, date]:
+    """(late, after, after that): the three weeks before this one, with 5 passing, 4 passing and 3 failing items
+    labeled in both projects; in `in_order` the late week gets 5 more, failing, and the three close in order."""
+    weeks = tuple(calendar.current_week(other) - timedelta(weeks=n) for n in (3, 2, 1))
+    late, after, after_that = weeks
+    for each in (in_order, other):
+        created_weeks_ago(each, 6)
+        _label_in(each, late, 5)
+        _label_in(each, after, 4)
+        _label_in(each, after_that, 3, FAIL)
+    _label_in(in_order, late, 5, FAIL)
+    for week in weeks:
+        cycles.close_week(project_id=in_order.pk, week=week)
+    return weeks
+
+
 def test_a_week_closed_after_the_week_after_it_gives_the_reports_an_in_order_close_gives(
     client, project, other_project, lead
 ):
@@ -113,17 +129,7 @@ def test_the_weeks_closed_after_a_late_week_take_its_final_point_of_the_pass_rat
     (10 items, half passing). Each week's trend point for another week is that week's figure: the later weeks take the
     late week's final point, as closing in order gives, and say so."""
     in_order, out_of_order = other_project, project
-    this_week = calendar.current_week(project)
-    late, after, after_that = (this_week - timedelta(weeks=n) for n in (3, 2, 1))
-    for each in (in_order, out_of_order):
-        created_weeks_ago(each, 6)
-        _label_in(each, late, 5)
-        _label_in(each, after, 4)
-        _label_in(each, after_that, 3, FAIL)
-
-    _label_in(in_order, late, 5, FAIL)
-    for week in (late, after, after_that):
-        cycles.close_week(project_id=in_order.pk, week=week)
+    late, after, after_that = _three_weeks_in_both(in_order, out_of_order)
 
     cycles.close_week(project_id=out_of_order.pk, week=after)
     cycles.close_week(project_id=out_of_order.pk, week=after_that)
@@ -166,33 +172,24 @@ def test_a_week_whose_report_was_built_while_an_earlier_week_closed_takes_its_fi
     The earlier close saw the later week open; the later close, seeing the earlier week closed, takes its final trend
     point, as closing in order gives."""
     in_order, side_by_side = other_project, project
-    this_week = calendar.current_week(project)
-    late, between, week = (this_week - timedelta(weeks=n) for n in (3, 2, 1))
-    for each in (in_order, side_by_side):
-        created_weeks_ago(each, 6)
-        _label_in(each, late, 5)
-        _label_in(each, between, 4)
-        _label_in(each, week, 3, FAIL)
-    _label_in(in_order, late, 5, FAIL)
-    for each_week in (late, between, week):
-        cycles.close_week(project_id=in_order.pk, week=each_week)
+    late, between, later = _three_weeks_in_both(in_order, side_by_side)
     cycles.close_week(project_id=side_by_side.pk, week=between)
 
     build_report = cycles.build_report
 
     def report_then_the_late_week_closes(*, project, week: date, **kwargs):
         report = build_report(project=project, week=week, **kwargs)
-        if project.pk == side_by_side.pk and week == this_week - timedelta(weeks=1):
+        if project.pk == side_by_side.pk and week == later:
             _label_in(side_by_side, late, 5, FAIL)  # labeled late, then closed
             cycles.close_week(project_id=side_by_side.pk, week=late)
         return report
 
     monkeypatch.setattr(cycles, "build_report", report_then_the_late_week_closes)
-    cycles.close_week(project_id=side_by_side.pk, week=week)
+    cycles.close_week(project_id=side_by_side.pk, week=later)
 
-    for each_week in (late, between, week):
+    for each_week in (late, between, later):
         assert _figures(side_by_side, each_week) == _figures(in_order, each_week), week_label(each_week)
-    restated = ReviewCycle.objects.get(project=side_by_side, week=week).report
+    restated = ReviewCycle.objects.get(project=side_by_side, week=later).report
     assert restated["trend_restated"]["weeks"] == [week_label(late)]
 
 
