@@ -272,8 +272,8 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
     if not _listening(cycle.project_id, WebhookEvent.CYCLE_COMPARED_AGAIN):
         return 0
     restated = dict((cycle.report or {}).get("compared_again") or {})
-    if restated.get("at"):  # stored as the report's moments are; sent as every moment of a payload is
-        restated["at"] = payload_moment(datetime.fromisoformat(restated["at"]))
+    if "at" in restated:  # stored as the report's moments are; sent as every moment of a payload is
+        restated["at"] = _stored_moment(restated["at"])
     data = _about_closed_week(cycle) | {"compared_again": restated}
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
@@ -281,10 +281,11 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
 def _alert_facts(facts: dict) -> dict:
     """An alert's facts with each moment (a fact named `…_at`) written as every moment of a payload is. The rules
     store them as they found them (`+00:00`, a week's end in the project's zone), and rows stored so stay."""
-    return {key: _payload_fact_moment(value) if key.endswith("_at") else value for key, value in facts.items()}
+    return {key: _stored_moment(value) if key.endswith("_at") else value for key, value in facts.items()}
 
 
-def _payload_fact_moment(value: Any) -> Any:
+def _stored_moment(value: Any) -> Any:
+    """A moment stored as ISO text (a report's, an alert fact's), as a payload writes moments (`payload_moment`)."""
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
