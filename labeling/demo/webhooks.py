@@ -7,7 +7,9 @@ then `404 no_service`), and the endpoint is shown disabled after those failures,
 """
 
 from datetime import datetime, timedelta
+from itertools import accumulate
 
+from django.conf import settings
 from django.utils import timezone
 
 from labeling.models import AUTO_DISABLED, DeliveryStatus, Project, WebhookDelivery, WebhookEndpoint, WebhookKind
@@ -17,9 +19,10 @@ from labeling.services.webhooks import create_endpoint
 # Not a real incoming webhook: the path a Slack URL has, with nothing behind it.
 SLACK_URL = "https://hooks.slack.com/services/T00DEMO00/B00DEMO00/not-a-real-webhook-demo"
 EVENTS = ["cycle.closed", "cycle.digest"]
-FAILED_ATTEMPTS = 10  # the whole retry schedule
-# Seconds after the close each of the last week's attempts was made: the retry schedule, about a day long.
-RETRY_OFFSETS = (0, 5, 35, 155, 755, 4355, 15155, 36755, 58355, 87155)
+# Seconds after the close each of the last week's attempts was made: the first at once, then each retry of the
+# server's own schedule (about a day); FAILED_ATTEMPTS is the whole of it.
+RETRY_OFFSETS = (0, *accumulate(settings.WEBHOOK_RETRY_SCHEDULE))
+FAILED_ATTEMPTS = len(RETRY_OFFSETS)
 
 
 def add_slack_endpoint(*, project: Project, lead) -> WebhookEndpoint:
