@@ -630,6 +630,30 @@ def trend_restated(report: dict) -> dict | None:
     return {"weeks": weeks, "said": said, "at": at}
 
 
+# The parts `gold_restated` names, in words (the audit log's sentence says them too).
+GOLD_PART_WORDS = {"changes": "“what changed”", "retention": "retention by verdict"}
+
+
+def gold_restated(report: dict) -> dict | None:
+    """When a closed week's "what changed" or retention by verdict was made again from the stored rows once earlier
+    weeks closed after it, with their final gold answers (`cycles._restate_from_final_gold`), as {"weeks":
+    ["2026-W45"], "said": "Its “what changed” and retention by verdict were made again from 2026-W45's final gold
+    answers", "at": datetime or None}; else None."""
+    restated = report.get("gold_restated")
+    if not isinstance(restated, dict) or not isinstance(restated.get("weeks"), list) or not restated["weeks"]:
+        return None
+    weeks = [str(week) for week in restated["weeks"]]
+    parts = [words for part, words in GOLD_PART_WORDS.items() if part in (restated.get("parts") or [])]
+    try:
+        at = datetime.fromisoformat(restated.get("at"))
+    except (TypeError, ValueError):
+        at = None
+    what = " and ".join(parts) or "what it read of them"
+    were = "were" if len(parts) > 1 else "was"
+    named = f"{weeks[0]}'s" if len(weeks) == 1 else f"{', '.join(weeks[:-1])} and {weeks[-1]}'s"
+    return {"weeks": weeks, "said": f"Its {what} {were} made again from {named} final gold answers", "at": at}
+
+
 def _moment(value, zone: tzinfo | None = None) -> str:
     """An ISO timestamp as "2026-11-30 08:22 PST" in `zone`, the week's, which the header names once after the
     week's dates (else "2026-11-30 16:22 UTC", in the zone it was written in)."""
@@ -667,6 +691,8 @@ def report_markdown(
             )
         if restated := trend_restated(report):
             state += f" {md_text(restated['said'])} at {_moment(report['trend_restated'].get('at'), time_zone)}."
+        if restated := gold_restated(report):
+            state += f" {md_text(restated['said'])} at {_moment(report['gold_restated'].get('at'), time_zone)}."
     elif freshness.get("refreshed_at"):
         state = f"Open: provisional figures, computed {_moment(freshness['refreshed_at'], time_zone)}."
     elif freshness:

@@ -361,6 +361,19 @@ class TrendRestatedOut(serializers.Serializer):
     at = serializers.DateTimeField(help_text="When they were last made again (the close of the latest of them).")
 
 
+class GoldRestatedOut(serializers.Serializer):
+    weeks = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The earlier weeks, closed after this one, whose final gold answers "
+        "and outputs the parts were made again from.",
+    )
+    parts = serializers.ListField(
+        child=serializers.ChoiceField(choices=["changes", "retention"]),
+        help_text="`changes`: what changed; `retention`: the retention figures split by verdict (`pass`, `fail`).",
+    )
+    at = serializers.DateTimeField(help_text="When they were last made again (the close of the latest of them).")
+
+
 class ReportOut(serializers.Serializer):
     """A weekly report, served as stored (closed) or as built (open). Declared for the schema only."""
 
@@ -384,6 +397,12 @@ class ReportOut(serializers.Serializer):
         help_text="Present when weeks in this week's pass-rate trend (other than the week before: `compared_again`) "
         "closed after it: their points were made again from their final figures, as a close in order has them. This "
         "week's own figures are as frozen.",
+    )
+    gold_restated = GoldRestatedOut(
+        required=False,
+        help_text="Present when weeks this week's `changes` compares it with, or whose users its retention splits by "
+        "verdict, closed after it: those parts were made again from the stored rows with their final gold answers, "
+        "as a close in order has them. This week's own figures are as frozen.",
     )
     headline = HeadlineOut(
         help_text="pass_rate, alpha, labels and retention_week1, with last week's. retention_week1.comparison: this "

@@ -34,7 +34,8 @@ class ReviewCycle(models.Model):
     Closing it resolves gold answers, rebuilds datasets, computes the week's metrics and freezes
     `report`, the figures the weekly meeting looks at; a closed cycle's figures never change, but for its comparison
     with the week before, restated once that week closed after it (`compared_again`), its pass-rate trend's points for
-    other weeks that closed after it (`trend_restated`), and what redaction and erasure take out.
+    other weeks that closed after it (`trend_restated`), its "what changed" and retention by verdict once weeks they
+    read closed after it (`gold_restated`), and what redaction and erasure take out.
     Labels on the week's items can be edited only while it is open.
     """
 

@@ -38,14 +38,21 @@ _THUMBS_DOWN_KINDS = (ChangeKind.THUMBS_DOWN_SHARE, ChangeKind.SLICE_THUMBS_DOWN
 
 def week_changes(*, project: Project, week: date) -> list[dict]:
     """The week's significant changes, biggest first (for the report, the meeting page and the API)."""
-    entries = []
-    for row in WeekChange.objects.filter(project=project, week=week).order_by("rank").values(*_FIELDS):
+    return changes_of_weeks(project=project, weeks=[week])[week]
+
+
+def changes_of_weeks(*, project: Project, weeks: list[date]) -> dict[date, list[dict]]:
+    """`week_changes` of each of the weeks (one query)."""
+    entries: dict[date, list[dict]] = {week: [] for week in weeks}
+    rows = WeekChange.objects.filter(project=project, week__in=weeks).order_by("week", "rank")
+    for week, *values in rows.values_list("week", *_FIELDS):
+        row = dict(zip(_FIELDS, values, strict=True))
         entry = {**row, "slice": slice_name(row["dimension"], row["key"], row["value"])}
         entry["direction"] = "up" if row["effect"] > 0 else "down" if row["effect"] < 0 else "flat"
         entry["sentence"] = sentence(entry)
         entry["test_name"] = TEST_NAMES.get(row["test"], row["test"])
         entry["explore_query"] = explore_query(entry, week=week)
-        entries.append(entry)
+        entries[week].append(entry)
     return entries
 
 

@@ -456,6 +456,44 @@ def _stored_pass_rate_point(project: Project, *, question: str | None, week_star
     return pooled_trend(rows, question=question, weeks=weeks)[0]
 
 
+# The retention figures split by verdict: what a week's gold answers decide (a cohort's users' verdicts).
+VERDICT_SEGMENTS = ("pass", "fail")
+
+
+def with_final_verdict_split(reports: dict[date, dict], *, project: Project) -> dict[date, dict]:
+    """Of `reports` (closed weeks' reports by week), those whose retention by verdict the stored cells now give
+    otherwise, with it made again as `build_report` makes it: the week-1 headline's `pass` and `fail` and the curves of
+    those segments. A user's verdict is the gold answers on their cohort week's outputs, so a report frozen before a
+    week of its cohorts closed (and got its final gold answers) split that week's users as they stood then. The rest
+    of the retention (all users, the grid, the comparison) is the report's own, as frozen. One query; a report frozen
+    in an older format without those figures is left as it was."""
+    split = {
+        week: report
+        for week, report in reports.items()
+        if isinstance(report.get("headline"), dict)
+        and isinstance(report.get("retention"), dict)
+        and isinstance(report["retention"].get("curves"), dict)
+    }
+    if not split:
+        return {}
+    cells = _retention_cells(project, last=max(split))
+    restated = {}
+    for week, report in split.items():
+        again = _retention_of(cells, week, reference=None)
+        frozen_week1, curves = report["headline"].get("retention_week1"), report["retention"]["curves"]
+        week1 = frozen_week1
+        if isinstance(frozen_week1, dict) and again["week1"]:
+            week1 = frozen_week1 | {segment: again["week1"][segment] for segment in VERDICT_SEGMENTS}
+        curves_again = curves | {segment: again["curves"][segment] for segment in VERDICT_SEGMENTS}
+        if week1 == frozen_week1 and curves_again == curves:
+            continue
+        restated[week] = report | {
+            "headline": report["headline"] | {"retention_week1": week1},
+            "retention": report["retention"] | {"curves": curves_again},
+        }
+    return restated
+
+
 def _headline_labels(queue_weeks: list[QueueWeek], week: date, previous: date, *, first_week: bool) -> dict:
     """Labels done of those wanted, and the quota of the queues that have one against the items placed in them. The
     project's first week (`first_week`: the one before is not the project's) is compared with no week."""
@@ -516,15 +554,25 @@ def _rate(returned: int, users: int) -> float | None:
 
 def _retention(project: Project, week: date) -> dict:
     """The cohort grid of the last cohorts, the verdict-split curves, and the week-1 headline."""
-    first = week - timedelta(weeks=RETENTION_COHORTS - 1)
+    return _retention_of(_retention_cells(project, last=week), week, reference=retention_reference_of(project))
+
+
+def _retention_cells(project: Project, *, last: date) -> list[dict]:
+    """The stored cells the reports of the weeks up to `last` read (one query)."""
     # Only the offsets shown: the curves stop at RETENTION_OFFSETS, the grid's last cohorts cannot reach further,
     # the headline is offset 1. Reading every cell up to the week (16k at 104 weeks) grew with the project's age.
     shown_offsets = max(RETENTION_OFFSETS, RETENTION_COHORTS)
-    cells = list(
-        RetentionCell.objects.filter(project=project, cohort_week__lte=week, offset__lt=shown_offsets)
+    return list(
+        RetentionCell.objects.filter(project=project, cohort_week__lte=last, offset__lt=shown_offsets)
         .order_by("segment", "cohort_week", "offset")
         .values("segment", "cohort_week", "offset", "cohort_users", "active_on", "active_on_or_after", "incomplete")
     )
+
+
+def _retention_of(cells: list[dict], week: date, *, reference: dict | None) -> dict:
+    """`_retention` of the week from `cells` (`_retention_cells` up to the week or a later one)."""
+    first = week - timedelta(weeks=RETENTION_COHORTS - 1)
+    cells = [c for c in cells if c["cohort_week"] <= week]
     # A cell past the report's week is in the future as far as this report is concerned.
     visible = [c for c in cells if c["cohort_week"] + timedelta(weeks=c["offset"]) <= week]
     cohorts: dict[date, dict] = {}
@@ -572,7 +620,6 @@ def _retention(project: Project, week: date) -> dict:
         **{segment: week1(cohort_week, segment) for segment in ("all", "pass", "fail")},
         "previous_all": week1(cohort_week - timedelta(days=7), "all"),
     }
-    reference = retention_reference_of(project)
     if cells:
         headline["comparison"] = _week1_comparison(visible, cohort_week, reference)
     return {

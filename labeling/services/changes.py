@@ -46,7 +46,30 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
 
     Replaces the week's rows (running it twice stores the same rows). A week that has not started stores none.
     """
-    now = now or timezone.now()
+    rows = _week_change_rows(project=project, week=week, now=now or timezone.now())
+    with transaction.atomic():
+        # Two recomputes at once (a close and an hourly refresh) would both delete, then both insert: the project
+        # row lock makes the second wait, then replace the first's rows.
+        Project.objects.lock(project.pk)
+        WeekChange.objects.filter(project=project, week=week).delete()
+        WeekChange.objects.bulk_create(rows)
+    return len(rows)
+
+
+def recompute_closed_weeks_changes(*, project: Project, weeks: list[date], now: datetime) -> None:
+    """Recompute and store the changes of closed weeks, whose baseline weeks' outputs or gold answers are final only
+    now (a week of it closed after them: `cycles._restate_from_final_gold`).
+
+    In the caller's transaction, which holds the weeks' cycle rows: no refresh writes a closed week's rows
+    (`cycles.refresh_metrics` leaves a closed week as it is), so the project's row lock is not taken, which a
+    redaction or an erasure takes before the cycles' rows it rewrites."""
+    rows = [row for week in weeks for row in _week_change_rows(project=project, week=week, now=now)]
+    WeekChange.objects.filter(project=project, week__in=weeks).delete()
+    WeekChange.objects.bulk_create(rows)
+
+
+def _week_change_rows(*, project: Project, week: date, now: datetime) -> list[WeekChange]:
+    """The week's significant changes as rows to store (unsaved)."""
     baseline_weeks = settings.CHANGES_BASELINE_WEEKS
     starts = [week_start(project, week - timedelta(weeks=offset)) for offset in range(baseline_weeks + 1)]
     end = week_end(project, week)
@@ -61,7 +84,7 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
             counts = week_counts(project, window)
         comparisons = tests.week_comparisons(counts)
     listed = tests.significant_changes(comparisons, fdr=settings.CHANGES_FDR_Q)
-    rows = [
+    return [
         WeekChange(
             project=project,
             week=week,
@@ -88,10 +111,3 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
         )
         for rank, change in enumerate(listed)
     ]
-    with transaction.atomic():
-        # Two recomputes at once (a close and an hourly refresh) would both delete, then both insert: the project
-        # row lock makes the second wait, then replace the first's rows.
-        Project.objects.lock(project.pk)
-        WeekChange.objects.filter(project=project, week=week).delete()
-        WeekChange.objects.bulk_create(rows)
-    return len(rows)

@@ -42,6 +42,7 @@ from labeling.rules.commands import command_details
 from labeling.rules.text import FORMER_MEMBER, counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
+from labeling.selectors.changes import changes_of_weeks
 from labeling.selectors.digest import digest_lines_by_expert, meeting_url
 from labeling.selectors.report import (
     TREND_WEEKS,
@@ -49,11 +50,12 @@ from labeling.selectors.report import (
     compared_with_week_before,
     has_something_to_close,
     with_final_trend_point,
+    with_final_verdict_split,
     within_the_project,
 )
 
 from . import alerts, outbox, webhook_events
-from .changes import refresh_week_changes
+from .changes import recompute_closed_weeks_changes, refresh_week_changes
 from .datasets import build_version
 from .lanes import Step, run_lanes
 from .metrics import refresh_week_metrics
@@ -347,11 +349,12 @@ def _close(
         deferred = _digest_waits(project, week=week, now=now)  # locks the newest ended week's row, if after this one
         following = week + timedelta(days=7)
         # Then the rows this close writes or restates (the ended weeks after it whose pass-rate trend has a point for
-        # it, the week after, this week, the week before), newest first: the order in which every writer of several of
-        # a project's cycles locks them (redaction and erasure rewriting frozen reports), so that none waits on another
-        # holding a row it wants in turn. No week after the newest ended one, whose row `_digest_waits` locked first.
+        # it or whose "what changed" compares with it, `_restated_reach`; the week after, this week, the week before),
+        # newest first: the order in which every writer of several of a project's cycles locks them (redaction and
+        # erasure rewriting frozen reports), so that none waits on another holding a row it wants in turn. No week after
+        # the newest ended one, whose row `_digest_waits` locked first.
         running = current_week(project, now)
-        later = [week + timedelta(weeks=n) for n in range(2, TREND_WEEKS)]
+        later = [week + timedelta(weeks=n) for n in range(2, _restated_reach() + 1)]
         later = [later_week for later_week in later if later_week < running]
         _lock_newest_first(project, weeks=[*later, following, week, week - timedelta(days=7)])
         won = ReviewCycle.objects.filter(pk=cycle.pk, status=CycleStatus.OPEN).update(
@@ -367,6 +370,9 @@ def _close(
             # Closes of two weeks side by side meet on these row locks, so whichever commits second sees the other
             # closed and restates the later week.
             _compare_again(project, week=week, closed_by=closed_by, closing=True)
+            # Before the week after is compared again: the headline that tells endpoints holds its restated week-1
+            # retention by verdict.
+            _restate_from_final_gold(project, week=week, closed_by=closed_by)
             _compare_again(project, week=following, closed_by=closed_by)
             _restate_trend_points(project, week=week, closed_by=closed_by)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
@@ -498,6 +504,79 @@ def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
                 )
     except Exception:
         logger.exception("could not restate the trend points of %s around %s", project.slug, week_label(week))
+
+
+def _restated_reach() -> int:
+    """How many weeks after a closing week its close may restate (and so locks): the pass-rate trend's points for it
+    (`_restate_trend_points`), and the "what changed" whose baseline it is (`_restate_from_final_gold`)."""
+    return max(TREND_WEEKS - 1, settings.CHANGES_BASELINE_WEEKS)
+
+
+# What a later week's report reads of an earlier week's outputs and gold answers, besides its trend, in said order.
+_GOLD_PARTS = ("changes", "retention")
+
+
+def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> None:
+    """Make again, from the stored rows, what the closed weeks after `week` froze from its outputs and gold answers as
+    they stood (the week still open: later labels, late outputs missing): the "what changed" of those whose baseline
+    it is (up to CHANGES_BASELINE_WEEKS after it: the week's rows recomputed and stored, `changes` frozen again), and
+    the retention by verdict of those within `_restated_reach` (`with_final_verdict_split`: its cohort's users'
+    verdicts). So both orders of closing give the same figures; a later week's own figures stay as frozen.
+
+    Only when such a week is closed (out of order): a close in order finds none and reads nothing more. In the close's
+    transaction, which holds the later weeks' rows (`_lock_newest_first`); each restatement of a close reads the
+    reports as the one before it left them. A restated report says which parts, from which weeks and when
+    (`gold_restated`); the audit log keeps each (`cycle.compared_again` with `gold_parts`). No webhook of its own:
+    endpoints hear the week after's restated week-1 split with its restated comparison (`cycle.compared_again`), and
+    the digest e-mail is not sent again. In a savepoint: a report it cannot read or a recompute that fails is logged,
+    never a reason to fail the close."""
+    baseline = timedelta(weeks=settings.CHANGES_BASELINE_WEEKS)
+    closed = ReviewCycle.objects.filter(
+        project=project,
+        status=CycleStatus.CLOSED,
+        week__gt=week,
+        week__lte=week + timedelta(weeks=_restated_reach()),
+    )
+    later = {cycle.week: cycle for cycle in closed.only("pk", "week", "report") if cycle.report}
+    if not later:
+        return
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            reports = {later_week: cycle.report for later_week, cycle in later.items()}
+            parts: dict[date, list[str]] = {}
+            for later_week, report in with_final_verdict_split(reports, project=project).items():
+                reports[later_week] = report
+                parts.setdefault(later_week, []).append("retention")
+            # The weeks whose baseline holds `week`; a report frozen before "what changed" existed is left as it was.
+            changing = sorted(w for w, report in reports.items() if w - week <= baseline and "changes" in report)
+            if changing:
+                recompute_closed_weeks_changes(project=project, weeks=changing, now=now)
+                for later_week, entries in changes_of_weeks(project=project, weeks=changing).items():
+                    if entries != reports[later_week]["changes"]:
+                        reports[later_week] = reports[later_week] | {"changes": entries}
+                        parts.setdefault(later_week, []).insert(0, "changes")
+            for later_week, restated in sorted(parts.items(), reverse=True):
+                earlier = reports[later_week].get("gold_restated") or {}
+                report = reports[later_week] | {
+                    "gold_restated": {
+                        "weeks": sorted({*(earlier.get("weeks") or []), week_label(week)}),
+                        "parts": [part for part in _GOLD_PARTS if part in {*(earlier.get("parts") or []), *restated}],
+                        "at": now.isoformat(),
+                    }
+                }
+                ReviewCycle.objects.filter(pk=later[later_week].pk).update(report=report)
+            AuditEvent.objects.bulk_create(
+                AuditEvent(
+                    project=project,
+                    actor=closed_by,
+                    action="cycle.compared_again",
+                    details={"week": week_label(later_week), "with_week": week_label(week), "gold_parts": restated},
+                )
+                for later_week, restated in sorted(parts.items(), reverse=True)
+            )
+    except Exception:
+        logger.exception("could not restate what the weeks after %s %s read of it", project.slug, week_label(week))
 
 
 def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:

@@ -9,6 +9,7 @@ its raw action with the details as key=value pairs.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from labeling.reports import GOLD_PART_WORDS
 from labeling.rules.text import counted, isolated
 
 # How much of one detail a sentence shows: a decision's text or a list of external ids can be long.
@@ -176,10 +177,15 @@ def _unlocked(d: dict) -> str:
 
 
 def _compared_again(d: dict) -> str:
-    """services/cycles: a week's comparison with the week before, or (`trend_point`) one point of its pass-rate trend,
-    made again from another week's final figures."""
+    """services/cycles: a week's comparison with the week before, (`trend_point`) one point of its pass-rate trend, or
+    (`gold_parts`) its "what changed" and retention by verdict, made again from another week's final figures."""
     if d.get("trend_point"):
         return f"Took {text(d['with_week'])}'s final pass-rate figure into the trend of the week {text(d['week'])}"
+    if parts := [words for part, words in GOLD_PART_WORDS.items() if part in (d.get("gold_parts") or [])]:
+        return (
+            f"Made the {' and '.join(parts)} of the week {text(d['week'])} again from {text(d['with_week'])}'s final "
+            "gold answers"
+        )
     return f"Compared the week {text(d['week'])} again with {text(d['with_week'])}'s final figures"
 
 

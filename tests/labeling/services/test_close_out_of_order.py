@@ -11,13 +11,15 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from labeling.models import AuditEvent, OutboxMessage, ReviewCycle, WebhookDelivery, week_label
+from labeling.models import AuditEvent, OutboxMessage, Output, ReviewCycle, WebhookDelivery, WeekChange, week_label
 from labeling.rules import calendar
 from labeling.services import cycles, webhooks
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, UserFactory, created_weeks_ago
+from tests.helpers.changes import add_outputs, add_verdicts
 from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thread_noting_its_pid
 from tests.helpers.labeling import AGREE, label_outputs
+from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -160,6 +162,12 @@ def test_the_weeks_closed_after_a_late_week_take_its_final_point_of_the_pass_rat
     assert [row["sentence"] for row in audited if row["event"].action == "cycle.compared_again"] == [
         f"Took {week_label(late)}'s final pass-rate figure into the trend of the week {week_label(after_that)}",
         f"Compared the week {week_label(after)} again with {week_label(late)}'s final figures",
+        # The late week's end users are split by their final verdicts too (its cohort, in both later weeks' curves).
+        *(
+            f"Made the retention by verdict of the week {week_label(week)} again from {week_label(late)}'s final "
+            "gold answers"
+            for week in (after, after_that)
+        ),
     ]
 
 
@@ -551,3 +559,127 @@ def test_a_close_taking_its_final_point_into_a_later_trend_and_a_rewrite_of_the_
     trend = ReviewCycle.objects.get(project=project, week=later).report["pass_rate_trend"]
     [point] = [point for point in trend if point["week_start"] == week.isoformat()]
     assert (point["value"], point["n"]) == (0.5, 10)
+
+
+def _verdict_figures(project, week) -> dict:
+    """What a closed week froze from the gold answers of the weeks before it: its "what changed" and its retention by
+    verdict (the week-1 figures of the cohort before it and the curves, per verdict)."""
+    report = ReviewCycle.objects.get(project=project, week=week, status="closed").report
+    return {
+        "changes": report["changes"],
+        "week1": {segment: report["headline"]["retention_week1"][segment] for segment in ("pass", "fail")},
+        "curves": {segment: report["retention"]["curves"][segment] for segment in ("pass", "fail")},
+    }
+
+
+def _users(project, outputs, names) -> None:
+    for output, name in zip(outputs, names, strict=True):
+        Output.objects.filter(pk=output.pk).update(end_user_id=name)
+
+
+def test_a_week_closed_after_the_week_after_it_gives_the_what_changed_and_retention_by_verdict_of_an_in_order_close(
+    client, api, project, other_project, lead
+):
+    """The week after a late week closed first, when the late week's 40 outputs had no gold answers yet (labeled
+    later: 36 pass). In order, the week after's "what changed" lists its pass rate falling from 90% (the late week's)
+    to 50%, and its retention splits the late week's cohort by verdict (36 users passing, 4 failing). Closed first,
+    it froze neither: no baseline to compare a pass rate with, no verdict for anyone. The late week's close makes both
+    again from the stored rows, as a close in order reads them, and says so."""
+    in_order, out_of_order = other_project, project
+    this_week = calendar.current_week(project)
+    late, after = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    late_outputs = {}
+    for each in (in_order, out_of_order):
+        created_weeks_ago(each, 6)
+        publish_rubric(project=each, questions=QUESTIONS)
+        late_outputs[each.pk] = add_outputs(each, late, 40)
+        _users(each, late_outputs[each.pk], [f"user-{n}" for n in range(40)])
+        after_outputs = add_outputs(each, after, 40)
+        _users(each, after_outputs, [f"user-{n}" for n in range(20)] + [f"new-{n}" for n in range(20)])
+        add_verdicts(each, after_outputs, after, passes=20)
+
+    add_verdicts(in_order, late_outputs[in_order.pk], late, passes=36)
+    cycles.close_week(project_id=in_order.pk, week=late)
+    cycles.close_week(project_id=in_order.pk, week=after)
+
+    cycles.close_week(project_id=out_of_order.pk, week=after)
+    assert _verdict_figures(out_of_order, after) != _verdict_figures(in_order, after)  # as it stood: no gold yet
+    add_verdicts(out_of_order, late_outputs[out_of_order.pk], late, passes=36)
+    cycles.close_week(project_id=out_of_order.pk, week=late)
+
+    assert _verdict_figures(out_of_order, after) == _verdict_figures(in_order, after)
+    figures = _verdict_figures(out_of_order, after)
+    [rate] = [c for c in figures["changes"] if c["kind"] == "slice_pass_rate" and c["dimension"] == "overall"]
+    assert (rate["current_count"], rate["current_total"], rate["baseline_count"], rate["baseline_total"]) == (
+        20, 40, 36, 40,
+    )  # fmt: skip
+    assert (figures["week1"]["pass"]["users"], figures["week1"]["fail"]["users"]) == (36, 4)
+    # The stored rows agree with the frozen report (the alerts read them).
+    stored = WeekChange.objects.filter(project=out_of_order, week=after, kind="slice_pass_rate", dimension="overall")
+    assert [(row.baseline_count, row.baseline_total) for row in stored] == [(36, 40)]
+    restated = ReviewCycle.objects.get(project=out_of_order, week=after).report
+    assert restated["gold_restated"]["weeks"] == [week_label(late)]
+    assert restated["gold_restated"]["parts"] == ["changes", "retention"]
+    assert "gold_restated" not in ReviewCycle.objects.get(project=in_order, week=after).report
+    # Said where the report is read: the page's frozen note, report.md and the API; the audit log keeps it.
+    said = f"Its “what changed” and retention by verdict were made again from {week_label(late)}'s final gold answers"
+    client.force_login(lead)
+    page = client.get(reverse("labeling:meeting-week", args=[out_of_order.slug, week_label(after)])).content.decode()
+    assert said in html.unescape(page.split('id="frozen-note"')[1].split("</p>")[0])
+    assert "Gold pass rate of all outputs fell from 90.0% to 50.0%" in html.unescape(
+        page.split('id="what-changed"')[1].split("</section>")[0]
+    )
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[out_of_order.slug, week_label(after)]))
+    assert said in markdown.content.decode()
+    assert api.get(f"/api/v1/cycles/{week_label(after)}/report").json()["gold_restated"]["weeks"] == [week_label(late)]
+    audited = client.get(reverse("labeling:audit", args=[out_of_order.slug])).context["rows"]
+    assert [row["sentence"] for row in audited if row["event"].action == "cycle.compared_again"] == [
+        f"Made the “what changed” and retention by verdict of the week {week_label(after)} again from "
+        f"{week_label(late)}'s final gold answers",
+    ]
+
+
+def test_an_in_order_close_makes_no_what_changed_or_retention_again(other_project):
+    """Closing in order, nothing is made again: the later week was still open when the earlier one closed."""
+    this_week = calendar.current_week(other_project)
+    late, after = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(other_project, 6)
+    publish_rubric(project=other_project, questions=QUESTIONS)
+    add_verdicts(other_project, add_outputs(other_project, late, 40), late, passes=36)
+    add_verdicts(other_project, add_outputs(other_project, after, 40), after, passes=20)
+
+    cycles.close_week(project_id=other_project.pk, week=late)
+    cycles.close_week(project_id=other_project.pk, week=after)
+
+    assert "gold_restated" not in ReviewCycle.objects.get(project=other_project, week=after).report
+    assert not AuditEvent.objects.filter(project=other_project, action="cycle.compared_again").exists()
+
+
+def test_a_what_changed_that_cannot_be_made_again_is_logged_and_the_late_week_closes(project, monkeypatch, caplog):
+    """A recompute that fails (here, the week after's "what changed") is logged; the late week closes anyway, and the
+    week after keeps what it froze, restated in none of its parts (the savepoint rolls the retention back too)."""
+    this_week = calendar.current_week(project)
+    late, after = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 6)
+    publish_rubric(project=project, questions=QUESTIONS)
+    late_outputs = add_outputs(project, late, 40)
+    _users(project, late_outputs, [f"user-{n}" for n in range(40)])
+    after_outputs = add_outputs(project, after, 40)
+    _users(project, after_outputs, [f"user-{n}" for n in range(40)])
+    add_verdicts(project, after_outputs, after, passes=20)
+    cycles.close_week(project_id=project.pk, week=after)
+    frozen = ReviewCycle.objects.get(project=project, week=after).report
+    add_verdicts(project, late_outputs, late, passes=36)
+
+    def fails(**kwargs):
+        raise RuntimeError("the rows cannot be read")
+
+    monkeypatch.setattr(cycles, "recompute_closed_weeks_changes", fails)
+    cycles.close_week(project_id=project.pk, week=late)
+
+    assert ReviewCycle.objects.get(project=project, week=late).status == "closed"
+    after_report = ReviewCycle.objects.get(project=project, week=after).report
+    assert "gold_restated" not in after_report
+    assert after_report["changes"] == frozen["changes"]
+    assert after_report["headline"]["retention_week1"] == frozen["headline"]["retention_week1"]
+    assert f"could not restate what the weeks after {project.slug} {week_label(late)} read of it" in caplog.text
