@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 
 from labeling.models import AuditEvent, OutboxMessage, Output, ReviewCycle, WebhookDelivery, WeekChange, week_label
@@ -656,8 +656,8 @@ def test_an_in_order_close_makes_no_what_changed_or_retention_again(other_projec
 
 
 def test_a_what_changed_that_cannot_be_made_again_is_logged_and_the_late_week_closes(project, monkeypatch, caplog):
-    """A recompute that fails (here, the week after's "what changed") is logged; the late week closes anyway, and the
-    week after keeps what it froze, restated in none of its parts (the savepoint rolls the retention back too)."""
+    """A recompute that fails in the database (here, the week after's "what changed") is logged; the late week closes
+    anyway (the savepoint leaves its transaction usable), and the week after keeps what it froze, in every part."""
     this_week = calendar.current_week(project)
     late, after = this_week - timedelta(days=14), this_week - timedelta(days=7)
     created_weeks_ago(project, 6)
@@ -672,7 +672,8 @@ def test_a_what_changed_that_cannot_be_made_again_is_logged_and_the_late_week_cl
     add_verdicts(project, late_outputs, late, passes=36)
 
     def fails(**kwargs):
-        raise RuntimeError("the rows cannot be read")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")  # an error PostgreSQL aborts the transaction for
 
     monkeypatch.setattr(cycles, "recompute_closed_weeks_changes", fails)
     cycles.close_week(project_id=project.pk, week=late)
