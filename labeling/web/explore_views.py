@@ -23,7 +23,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, InvalidFilter, NotFound
 from labeling.models import Item, Output, Project
-from labeling.rules.access import SAVING_VIEW_ROLES, explore_project, labels_blind, manages, member_project
+from labeling.rules.access import (
+    DATASET_ROLES,
+    SAVING_VIEW_ROLES,
+    explore_project,
+    labels_blind,
+    manages,
+    member_project,
+)
 from labeling.rules.explore import (
     PARAMETERS,
     ExploreFilter,
@@ -106,6 +113,8 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "saved_views": saved_views(project, blind=blind),
         "can_manage": can_manage,
         "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
+        # Engineers build the datasets: the filter that found the outputs opens their new-dataset form too.
+        "can_make_dataset": membership is not None and membership.role in DATASET_ROLES,
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",
         # Only active queues take outputs: an inactive one is on no expert's screen (the filter lists every queue).
         "add_queues": [queue for queue in choices.queues if queue.is_active],
