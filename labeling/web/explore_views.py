@@ -49,7 +49,7 @@ from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
 from . import charts
-from .expert_views import chat_messages
+from .expert_views import _evidence
 from .explore_action_views import chosen_queue_key
 from .explore_forms import chips, filter_bar
 
@@ -271,6 +271,26 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
     outputs = explore_selectors.conversation(project, session_id)
     if not outputs:
         raise Http404("No outputs in this session.")
+    return _turns_page(request, project, membership, outputs, session_id=session_id)
+
+
+@login_required
+@require_GET
+def explore_output(request: HttpRequest, slug: str) -> HttpResponse:
+    """One output (`id`, its external id): at its turn of its conversation when it has a session, else alone on the
+    conversation's page, with its context, metadata, labels and gold."""
+    project, membership = explore_project(request.user, slug)
+    output = explore_selectors.output_with_reviews(project, request.GET.get("id", ""))
+    if output is None:
+        raise Http404("No such output.")
+    if output.session_id:
+        back = request.GET.get("back", "")
+        query = urlencode({"id": output.session_id, **({"back": back} if back else {})})
+        return redirect(f"{reverse('labeling:explore-session', args=[project.slug])}?{query}#turn-{output.pk}")
+    return _turns_page(request, project, membership, [output], session_id="")
+
+
+def _turns_page(request: HttpRequest, project: Project, membership, outputs: list[Output], *, session_id: str):
     prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
     # Experts label blind: they see their own labels here, not their colleagues'.
     everyone = not labels_blind(membership)
@@ -290,9 +310,9 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _turn(output: Output, prompts: dict[str, str], only_expert: int | None) -> dict[str, Any]:
     return {
-        "output": output,
-        "conversation": chat_messages(output.input),
-        "input_is_text": isinstance(output.input, str),
+        # As the item page shows it: the conversation, and what the model was given and how it ran (its context and
+        # metadata), which tells a wrong answer from a right one.
+        **_evidence(output),
         "items": [_item(item, prompts, only_expert) for item in output.items.all()],
     }
 

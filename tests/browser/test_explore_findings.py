@@ -1,9 +1,13 @@
 """A real chromium: what a lead or an engineer needs on the explore page to go from "wait, that's strange" to a
 finding they can act on and share."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.factories import OutputFactory
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import label_outputs
 
@@ -29,3 +33,45 @@ def test_an_engineer_makes_a_dataset_from_the_filter_on_screen(page, live_server
     page.go_back()
     expect(page.get_by_role("link", name="Make a queue from this filter")).to_have_count(0)
     expect(page.locator("#add-form")).to_have_count(0)
+
+
+def test_a_result_opens_on_its_own_turn_with_its_context_and_an_output_without_a_session_opens_alone(
+    page, live_server, lead, project
+):
+    """ "Conversation" opened a session at its first turn: the answer clicked, the eighth of twelve, had to be found
+    again by its id, and neither it nor any other turn showed the context the model was given or its metadata (the
+    order's real dates, the prompt version), which is what tells a wrong promise from a right one. An output without a
+    session could not be opened at all: its full text, labels and gold were nowhere."""
+    start = timezone.now() - timedelta(hours=1)
+    for n in range(12):
+        OutputFactory(project=project, external_id=f"turn-{n}", session_id="chat-long", model=REGRESSED,
+                      occurred_at=start + timedelta(minutes=n), output=f"Answer {n}. Your refund arrives by 7 March.",
+                      context={"order": {"number": f"KP-{n}", "delivered_on": "2026-11-08"}},
+                      metadata={"prompt_version": "v13", "latency_ms": 1200 + n})  # fmt: skip
+    label_outputs(project, 1, model=REGRESSED, texts=["A long answer. " * 40 + "Your refund will arrive by 9 March."])
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?model={REGRESSED}")
+    filtered = page.url
+    with page.expect_navigation():
+        page.locator(".result[data-output=turn-7]").get_by_role("link", name="Conversation").click()
+    opened = page.locator(".turn:target")
+    expect(opened).to_have_attribute("data-output", "turn-7")
+    expect(opened).to_be_in_viewport()
+    opened.locator(".turn-details > summary").click()
+    expect(opened.locator(".turn-details")).to_contain_text("2026-11-08")
+    expect(opened.locator(".turn-details")).to_contain_text("prompt_version")
+    expect(opened.locator(".turn-details")).to_contain_text("1207")
+    page.go_back()
+    assert page.url == filtered
+
+    with page.expect_navigation():
+        page.locator(".result[data-output=out-00012]").get_by_role("link", name="out-00012").click()
+    expect(page.locator("h1")).to_contain_text("out-00012")
+    expect(page.locator(".turn")).to_have_count(1)
+    expect(page.locator(".turn .ai-output")).to_contain_text("Your refund will arrive by 9 March.")
+    expect(page.locator(".turn .label-entry")).to_have_count(2)  # label_outputs' two experts agree
+    expect(page.locator(".turn .gold")).to_be_visible()
+    with page.expect_navigation():
+        page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Explore").click()
+    assert page.url == filtered

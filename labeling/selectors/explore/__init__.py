@@ -34,6 +34,7 @@ from .results import (
     encode_cursor,
     marked_pieces,
     newest_first,
+    output_with_reviews,
     result_page,
     verdicts_of_outputs,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "histogram",
     "marked_pieces",
     "newest_first",
+    "output_with_reviews",
     "result_page",
     "search_condition",
     "summary",
