@@ -25,6 +25,7 @@ from labeling.exceptions import DomainError, InvalidFilter, NotFound
 from labeling.models import Item, Output, Project
 from labeling.rules.access import (
     DATASET_ROLES,
+    KEY_ROLES,
     SAVING_VIEW_ROLES,
     explore_project,
     labels_blind,
@@ -52,6 +53,7 @@ from . import charts
 from .expert_views import _evidence
 from .explore_action_views import chosen_queue_key
 from .explore_forms import chips, filter_bar
+from .getting_started import outputs_request
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
 
@@ -115,6 +117,10 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
         # Engineers build the datasets: the filter that found the outputs opens their new-dataset form too.
         "can_make_dataset": membership is not None and membership.role in DATASET_ROLES,
+        # Whoever may hold an API key gets the filter as the REST request that finds the same outputs.
+        "api_request": outputs_request(request, query)
+        if membership is not None and membership.role in KEY_ROLES
+        else "",
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",
         # Only active queues take outputs: an inactive one is on no expert's screen (the filter lists every queue).
         "add_queues": [queue for queue in choices.queues if queue.is_active],

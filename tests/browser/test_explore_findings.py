@@ -1,12 +1,17 @@
 """A real chromium: what a lead or an engineer needs on the explore page to go from "wait, that's strange" to a
 finding they can act on and share."""
 
+import json
+import re
 from datetime import timedelta
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from labeling.services.search_index import index_outputs
 from tests.factories import OutputFactory
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import label_outputs
@@ -75,3 +80,32 @@ def test_a_result_opens_on_its_own_turn_with_its_context_and_an_output_without_a
     with page.expect_navigation():
         page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Explore").click()
     assert page.url == filtered
+
+
+def test_an_engineer_copies_the_filter_on_screen_as_a_rest_request_that_finds_the_same_outputs(
+    page, live_server, engineer, project, read_key
+):
+    """The filter is the URL of the page, but an engineer pulling the finding into a notebook had to rebuild it as
+    `GET /api/v1/outputs` parameters by reading the README: the page now gives the request, ready to paste."""
+    made = [
+        OutputFactory(project=project, external_id=f"promise-{n}", model=REGRESSED, feedback_score=-1 if n % 2 else 1,
+                      output=f"Sorry! Your refund will arrive by {n + 1} March.")
+        for n in range(6)
+    ]  # fmt: skip
+    made.append(OutputFactory(project=project, external_id="other", model=REGRESSED, output="It ships Friday."))
+    index_outputs(project_id=project.pk, output_ids=[output.pk for output in made])
+    sign_in(page, live_server, "enzo")
+    finding = urlencode([("q", '"refund will arrive"'), ("model", REGRESSED), ("feedback", "down")])
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?{finding}")
+    expect(page.locator("#total")).to_have_text("3 outputs")
+    on_screen = page.locator(".result").evaluate_all("rows => rows.map(row => row.dataset.output)")
+
+    page.get_by_text("This filter over the API").click()
+    command = page.locator("#api-filter pre").inner_text()
+    url = re.search(r"curl -sS '([^']+)'", command)[1]
+    assert url.startswith(f"{live_server.url}/api/v1/outputs?")
+    assert "$EXPERTLOOP_API_KEY" in command
+    with urlopen(Request(url, headers={"Authorization": f"Bearer {read_key.secret}"})) as response:
+        pulled = json.load(response)
+    assert [row["external_id"] for row in pulled["results"]] == on_screen
+    assert pulled["total"] == 3
