@@ -52,7 +52,7 @@ from labeling.services import saved_views as saved_view_services
 from . import charts
 from .expert_views import _evidence
 from .explore_action_views import chosen_queue_key
-from .explore_forms import chips, filter_bar
+from .explore_forms import chips, date_ranges, filter_bar
 from .getting_started import outputs_request
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
@@ -107,6 +107,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "spec": spec,
         "query": query,
         "chips": chips(spec, verdict["key"] if verdict else None) if spec is not None else [],
+        "date_ranges": date_ranges(spec, project) if spec is not None else [],
         "page": page,
         "verdict": verdict,
         "total": _total_text(page.total) if page is not None else "",

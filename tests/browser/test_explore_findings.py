@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from labeling.rules.calendar import day_start
 from labeling.services.search_index import index_outputs
 from tests.factories import OutputFactory
 from tests.helpers.browser import sign_in
@@ -109,3 +110,37 @@ def test_an_engineer_copies_the_filter_on_screen_as_a_rest_request_that_finds_th
         pulled = json.load(response)
     assert [row["external_id"] for row in pulled["results"]] == on_screen
     assert pulled["total"] == 3
+
+
+def test_a_lead_compares_last_week_with_the_week_before_in_two_clicks(
+    page, live_server, lead, project, this_week, last_week
+):
+    """Comparing a week with the one before meant working out both weeks' first and last days in the project's
+    calendar and typing them into the date fields, twice. The week links set them, and step a range back and forth."""
+    for week, count in ((last_week - timedelta(days=7), 2), (last_week, 3), (this_week, 1)):
+        for n in range(count):
+            OutputFactory(project=project, external_id=f"{week.isoformat()}-{n}", model=REGRESSED,
+                          occurred_at=day_start(project, week) + timedelta(days=n, hours=12))  # fmt: skip
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?model={REGRESSED}")
+    expect(page.locator("#total")).to_have_text("6 outputs")
+
+    with page.expect_navigation():
+        page.locator(".date-ranges").get_by_role("link", name="Last week").click()
+    expect(page.locator("#total")).to_have_text("3 outputs")
+    expect(page.locator("#f-from")).to_have_value(last_week.isoformat())
+    expect(page.locator("#f-to")).to_have_value((last_week + timedelta(days=6)).isoformat())
+    expect(page.locator(".filter-chip").filter(has_text="Model")).to_have_count(1)  # the other filters stay
+    expect(page.locator(".date-ranges [aria-current]")).to_have_text("Last week")
+
+    with page.expect_navigation():
+        page.locator(".date-ranges").get_by_role("link", name="‹ Week before").click()
+    expect(page.locator("#total")).to_have_text("2 outputs")
+    with page.expect_navigation():
+        page.locator(".date-ranges").get_by_role("link", name="Week after ›").click()
+    with page.expect_navigation():
+        page.locator(".date-ranges").get_by_role("link", name="Week after ›").click()
+    expect(page.locator("#total")).to_have_text("1 output")
+    expect(page.locator(".date-ranges [aria-current]")).to_have_text("This week")
+    page.go_back()
+    expect(page.locator("#total")).to_have_text("3 outputs")
