@@ -144,3 +144,42 @@ def test_a_lead_compares_last_week_with_the_week_before_in_two_clicks(
     expect(page.locator(".date-ranges [aria-current]")).to_have_text("This week")
     page.go_back()
     expect(page.locator("#total")).to_have_text("3 outputs")
+
+
+def test_a_lead_walks_the_results_with_the_keyboard(page, live_server, lead, project):
+    """Reading results one after another took the mouse for every row (Langfuse, Label Studio and LangSmith move
+    through results with keys): j and k move between rows, x ticks one for a queue, o or Enter opens it, / searches."""
+    start = timezone.now() - timedelta(hours=1)
+    for n in range(4):
+        OutputFactory(project=project, external_id=f"row-{n}", model=REGRESSED, output=f"Answer {n}.",
+                      occurred_at=start + timedelta(minutes=n))  # fmt: skip
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?model={REGRESSED}")
+    expect(page.locator("#total")).to_have_text("4 outputs")
+    expect(page.locator("#keys-hint")).to_be_visible()
+
+    page.keyboard.press("j")
+    expect(page.locator(".result[data-output=row-3]")).to_be_focused()  # newest first
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(page.locator(".result[data-output=row-2]")).to_be_focused()
+    page.keyboard.press("x")
+    expect(page.locator(".result[data-output=row-2] input[name=output]")).to_be_checked()
+    expect(page.locator(".result[data-output=row-3] input[name=output]")).not_to_be_checked()
+
+    page.keyboard.press("/")
+    expect(page.locator("#f-q")).to_be_focused()
+    page.keyboard.type("jk")  # typed into the search box, not taken as moves
+    expect(page.locator("#f-q")).to_have_value("jk")
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    expect(page.locator(".result[data-output=row-1]")).to_be_focused()  # on from where it was
+
+    with page.expect_navigation():
+        page.keyboard.press("o")
+    expect(page.locator("h1")).to_contain_text("row-1")
+    page.go_back()
+    assert errors == []
