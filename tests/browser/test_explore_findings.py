@@ -11,11 +11,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from labeling.models import CycleStatus, ReviewCycle, week_label
 from labeling.rules.calendar import day_start
 from labeling.services.search_index import index_outputs
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import label_outputs
+from tests.helpers.reports import sample_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -183,3 +185,34 @@ def test_a_lead_walks_the_results_with_the_keyboard(page, live_server, lead, pro
     expect(page.locator("h1")).to_contain_text("row-1")
     page.go_back()
     assert errors == []
+
+
+def test_a_theme_example_on_the_meeting_page_and_a_latest_output_open_the_output_itself(
+    page, live_server, lead, project, last_week
+):
+    """A failure theme's example on the meeting page, and a latest output without a session on the project page,
+    opened explore searching the id: one result, its text cut short, one more click from its labels and gold (and
+    none at all from its context). They open the output itself now."""
+    created_weeks_ago(project, 104)
+    promise = "Sorry about the wait. " * 30 + "Your refund will arrive by 7 March."
+    (item,) = label_outputs(project, 1, model=REGRESSED, texts=[promise])
+    label = week_label(last_week)
+    example = {"output": item.output.external_id, "item_id": item.pk, "excerpt": promise[:200]}
+    theme = {"rank": 1, "key": f"{label}.1", "terms": ["refund"], "size": 1, "share": 1.0, "failures": 1,
+             "themed": 1, "explore_query": f"theme={label}.1", "examples": [example]}  # fmt: skip
+    report = sample_report(week=label, week_start=last_week.isoformat(), themes=[theme])
+    ReviewCycle.objects.create(project=project, week=last_week, status=CycleStatus.CLOSED, report=report)
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/{label}/")
+    with page.expect_navigation():
+        page.locator("#failure-themes").get_by_role("link", name=item.output.external_id).click()
+    expect(page.locator("h1")).to_contain_text(item.output.external_id)
+    expect(page.locator(".turn .ai-output")).to_contain_text("Your refund will arrive by 7 March.")
+    expect(page.locator(".turn .gold")).to_be_visible()
+
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+    with page.expect_navigation():
+        page.locator("a.output-link").first.click()
+    expect(page.locator("h1")).to_contain_text(item.output.external_id)
+    expect(page.locator(".turn .gold")).to_be_visible()
