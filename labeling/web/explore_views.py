@@ -97,6 +97,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         problems = refused.problems
     verdict = None if blind else page.verdict_question if page is not None else verdict_question(project)
     query = filter_query(spec) if spec is not None else ""
+    chip_list = chips(spec, verdict["key"] if verdict else None) if spec is not None else []
     can_manage = manages(membership)
     choices = filter_choices(project)
     context = {
@@ -106,7 +107,10 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "help": PARAMETERS,
         "spec": spec,
         "query": query,
-        "chips": chips(spec, verdict["key"] if verdict else None) if spec is not None else [],
+        "chips": chip_list,
+        "widen": _widen(project, chip_list)
+        if page is not None and not page.rows and not request.GET.get("cursor")
+        else [],
         "date_ranges": date_ranges(spec, project) if spec is not None else [],
         "page": page,
         "verdict": verdict,
@@ -128,6 +132,29 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "add_queue_chosen": request.session.get(chosen_queue_key(project.pk), ""),
     }
     return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
+
+
+WIDEN_LIMIT = 6  # conditions counted without, at most: one bounded count each
+
+
+@dataclass
+class Widening:
+    label: str
+    query: str
+    total: str
+
+
+def _widen(project: Project, chip_list: list) -> list[Widening]:
+    """For a filter that finds nothing: each condition whose removal alone finds outputs, with how many (a filter of
+    one condition is left to "Clear all")."""
+    if len(chip_list) < 2:
+        return []
+    found = []
+    for chip in chip_list[:WIDEN_LIMIT]:
+        total = explore_selectors.match_count(project, parse_filter(QueryDict(chip.query)))
+        if total.value:
+            found.append(Widening(chip.label, chip.query, _total_text(total)))
+    return found
 
 
 def _total_text(total: explore_selectors.Total) -> str:

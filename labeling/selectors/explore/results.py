@@ -107,6 +107,11 @@ def count_matches(outputs: QuerySet[Output], *, budget_ms: int = COUNT_BUDGET_MS
     return Total(max(estimated_rows(outputs), counted), estimated=True)
 
 
+def match_count(project: Project, spec: ExploreFilter) -> Total:
+    """How many outputs the filter finds, counted as a page's total is (`count_matches`)."""
+    return count_matches(filter_outputs(project, spec))
+
+
 def result_page(
     project: Project,
     spec: ExploreFilter,
