@@ -7,10 +7,13 @@ to add another; clearing an input removes its value.
 """
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from django.http import QueryDict
 
+from labeling.models import Project
+from labeling.rules.calendar import current_week
 from labeling.rules.explore import (
     BLIND_PARAMETERS,
     FEEDBACK,
@@ -171,3 +174,34 @@ def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
     if spec.theme:
         add(f"Failure theme {spec.theme[1]} of {spec.theme[0]}", theme=None)
     return found
+
+
+@dataclass(frozen=True)
+class DateRange:
+    label: str
+    query: str  # the filter with this range as its from and to days
+    current: bool  # the filter's range already
+
+
+def date_ranges(spec: ExploreFilter, project: Project) -> list[DateRange]:
+    """One-click from/to days, other conditions kept: the project's running week and the one before (its calendar:
+    time zone, first day of the week), and, when the filter has both days, the same span just before and after it,
+    so one week's outputs compare with the week before's."""
+    this_week = current_week(project)
+    day, week = timedelta(days=1), timedelta(days=7)
+    # `to` is a range's last day, included.
+    spans = [("Last week", this_week - week, this_week - day), ("This week", this_week, this_week + week - day)]
+    if spec.since and spec.until:
+        days = spec.until - spec.since + day
+        before, after = (
+            ("‹ Week before", "Week after ›")
+            if days == week
+            else (f"‹ {days.days} days before", f"{days.days} days after ›")
+        )
+        spans = [(before, spec.since - days, spec.since - day), *spans, (after, spec.until + day, spec.until + days)]
+    return [
+        DateRange(
+            label, filter_query(replace(spec, since=since, until=until)), (spec.since, spec.until) == (since, until)
+        )
+        for label, since, until in spans
+    ]

@@ -23,7 +23,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling.exceptions import DomainError, InvalidFilter, NotFound
 from labeling.models import Item, Output, Project
-from labeling.rules.access import SAVING_VIEW_ROLES, explore_project, labels_blind, manages, member_project
+from labeling.rules.access import (
+    DATASET_ROLES,
+    KEY_ROLES,
+    SAVING_VIEW_ROLES,
+    explore_project,
+    labels_blind,
+    manages,
+    member_project,
+)
 from labeling.rules.explore import (
     PARAMETERS,
     ExploreFilter,
@@ -42,9 +50,10 @@ from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
 from . import charts
-from .expert_views import chat_messages
+from .expert_views import _evidence
 from .explore_action_views import chosen_queue_key
-from .explore_forms import chips, filter_bar
+from .explore_forms import chips, date_ranges, filter_bar
+from .getting_started import outputs_request
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
 
@@ -88,6 +97,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         problems = refused.problems
     verdict = None if blind else page.verdict_question if page is not None else verdict_question(project)
     query = filter_query(spec) if spec is not None else ""
+    chip_list = chips(spec, verdict["key"] if verdict else None) if spec is not None else []
     can_manage = manages(membership)
     choices = filter_choices(project)
     context = {
@@ -97,7 +107,11 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "help": PARAMETERS,
         "spec": spec,
         "query": query,
-        "chips": chips(spec, verdict["key"] if verdict else None) if spec is not None else [],
+        "chips": chip_list,
+        "widen": _widen(project, chip_list)
+        if page is not None and not page.rows and not request.GET.get("cursor")
+        else [],
+        "date_ranges": date_ranges(spec, project) if spec is not None else [],
         "page": page,
         "verdict": verdict,
         "total": _total_text(page.total) if page is not None else "",
@@ -106,12 +120,41 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "saved_views": saved_views(project, blind=blind),
         "can_manage": can_manage,
         "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
+        # Engineers build the datasets: the filter that found the outputs opens their new-dataset form too.
+        "can_make_dataset": membership is not None and membership.role in DATASET_ROLES,
+        # Whoever may hold an API key gets the filter as the REST request that finds the same outputs.
+        "api_request": outputs_request(request, query)
+        if membership is not None and membership.role in KEY_ROLES
+        else "",
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",
         # Only active queues take outputs: an inactive one is on no expert's screen (the filter lists every queue).
         "add_queues": [queue for queue in choices.queues if queue.is_active],
         "add_queue_chosen": request.session.get(chosen_queue_key(project.pk), ""),
     }
     return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
+
+
+WIDEN_LIMIT = 6  # conditions counted without, at most: one bounded count each
+
+
+@dataclass
+class Widening:
+    label: str
+    query: str
+    total: str
+
+
+def _widen(project: Project, chip_list: list) -> list[Widening]:
+    """For a filter that finds nothing: each condition whose removal alone finds outputs, with how many (a filter of
+    one condition is left to "Clear all")."""
+    if len(chip_list) < 2:
+        return []
+    found = []
+    for chip in chip_list[:WIDEN_LIMIT]:
+        total = explore_selectors.match_count(project, parse_filter(QueryDict(chip.query)))
+        if total.value:
+            found.append(Widening(chip.label, chip.query, _total_text(total)))
+    return found
 
 
 def _total_text(total: explore_selectors.Total) -> str:
@@ -262,6 +305,26 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
     outputs = explore_selectors.conversation(project, session_id)
     if not outputs:
         raise Http404("No outputs in this session.")
+    return _turns_page(request, project, membership, outputs, session_id=session_id)
+
+
+@login_required
+@require_GET
+def explore_output(request: HttpRequest, slug: str) -> HttpResponse:
+    """One output (`id`, its external id): at its turn of its conversation when it has a session, else alone on the
+    conversation's page, with its context, metadata, labels and gold."""
+    project, membership = explore_project(request.user, slug)
+    output = explore_selectors.output_with_reviews(project, request.GET.get("id", ""))
+    if output is None:
+        raise Http404("No such output.")
+    if output.session_id:
+        back = request.GET.get("back", "")
+        query = urlencode({"id": output.session_id, **({"back": back} if back else {})})
+        return redirect(f"{reverse('labeling:explore-session', args=[project.slug])}?{query}#turn-{output.pk}")
+    return _turns_page(request, project, membership, [output], session_id="")
+
+
+def _turns_page(request: HttpRequest, project: Project, membership, outputs: list[Output], *, session_id: str):
     prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
     # Experts label blind: they see their own labels here, not their colleagues'.
     everyone = not labels_blind(membership)
@@ -281,9 +344,9 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _turn(output: Output, prompts: dict[str, str], only_expert: int | None) -> dict[str, Any]:
     return {
-        "output": output,
-        "conversation": chat_messages(output.input),
-        "input_is_text": isinstance(output.input, str),
+        # As the item page shows it: the conversation, and what the model was given and how it ran (its context and
+        # metadata), which tells a wrong answer from a right one.
+        **_evidence(output),
         "items": [_item(item, prompts, only_expert) for item in output.items.all()],
     }
 

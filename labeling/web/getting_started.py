@@ -1,8 +1,10 @@
-"""The ready-to-paste lines of the getting-started checklist: how a product app sends its first output."""
+"""Ready-to-paste lines: how a product app sends its first output (the getting-started checklist), and how an engineer
+pulls the explore page's filter over REST."""
 
 import json
 
 from django.http import HttpRequest
+from django.urls import reverse
 
 from labeling.models import Project
 
@@ -27,3 +29,10 @@ def ingest_snippets(request: HttpRequest, project: Project) -> dict[str, str]:
         "export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
     ]
     return {"curl": " \\\n  ".join(curl), "otel": "\n".join(otel)}
+
+
+def outputs_request(request: HttpRequest, query: str) -> str:
+    """A curl line fetching the outputs an explore filter (`query`, canonical and URL-encoded, so it holds no quote)
+    finds over REST, `GET /api/v1/outputs` taking the same parameters; the key left as a shell variable."""
+    url = request.build_absolute_uri(reverse("api:outputs")) + (f"?{query}" if query else "")
+    return f"curl -sS '{url}' \\\n  -H \"Authorization: Bearer {KEY_VARIABLE}\""

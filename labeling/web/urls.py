@@ -138,6 +138,7 @@ urlpatterns = [
     path("p/<slug:slug>/explore/summary", explore_views.explore_summary, name="explore-summary"),
     # The session id is a query parameter (`?id=`): ids are any text, a newline or ".." included.
     path("p/<slug:slug>/explore/session", explore_views.explore_session, name="explore-session"),
+    path("p/<slug:slug>/explore/output", explore_views.explore_output, name="explore-output"),
     path("p/<slug:slug>/explore/views/save", explore_views.view_save, name="explore-view-save"),
     path("p/<slug:slug>/explore/views/<int:view_id>/", explore_views.view_manage, name="explore-view"),
     path("p/<slug:slug>/explore/views/<int:view_id>/rename", explore_views.view_rename, name="explore-view-rename"),

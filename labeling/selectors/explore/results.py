@@ -107,6 +107,11 @@ def count_matches(outputs: QuerySet[Output], *, budget_ms: int = COUNT_BUDGET_MS
     return Total(max(estimated_rows(outputs), counted), estimated=True)
 
 
+def match_count(project: Project, spec: ExploreFilter) -> Total:
+    """How many outputs the filter finds, counted as a page's total is (`count_matches`)."""
+    return count_matches(filter_outputs(project, spec))
+
+
 def result_page(
     project: Project,
     spec: ExploreFilter,
@@ -239,15 +244,22 @@ def verdicts_of_outputs(output_ids: Iterable[int], key: str) -> dict[int, bool]:
 # -- one conversation ---------------------------------------------------------------------------------------
 
 
+def _with_reviews(outputs):
+    """The outputs, each with `items`: its queue items, their queue, labels (with experts) and gold answer."""
+    labels = Label.objects.select_related("expert").order_by("created_at")
+    items = Item.objects.select_related("queue", "resolution").prefetch_related(Prefetch("labels", queryset=labels))
+    return outputs.prefetch_related(Prefetch("items", queryset=items.order_by("pk")))
+
+
 def conversation(project: Project, session_id: str) -> list[Output]:
     """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
     their queue, labels (with experts) and gold answer, prefetched (three queries in all)."""
     if not session_id:  # outputs without a session are not one conversation
         return []
-    labels = Label.objects.select_related("expert").order_by("created_at")
-    items = Item.objects.select_related("queue", "resolution").prefetch_related(Prefetch("labels", queryset=labels))
-    return list(
-        Output.objects.filter(project=project, session_id=session_id)
-        .order_by("occurred_at", "pk")
-        .prefetch_related(Prefetch("items", queryset=items.order_by("pk")))[:MAX_CONVERSATION]
-    )
+    outputs = Output.objects.filter(project=project, session_id=session_id).order_by("occurred_at", "pk")
+    return list(_with_reviews(outputs)[:MAX_CONVERSATION])
+
+
+def output_with_reviews(project: Project, external_id: str) -> Output | None:
+    """One output of the project by its external id, with `items` as `conversation` gives them; None if none."""
+    return _with_reviews(Output.objects.filter(project=project, external_id=external_id)).first()

@@ -56,3 +56,59 @@
       target.removeAttribute("aria-busy");
     });
 })();
+
+// Walking the results with the keyboard, as in other trace explorers: j and k move from row to row, x ticks the row
+// for a queue, o (or Enter on a row) opens it, / goes to the search box and Escape leaves it. Keys typed into a field,
+// or with Ctrl, Alt or Meta held, are left alone.
+(function () {
+  "use strict";
+
+  var rows = Array.prototype.slice.call(document.querySelectorAll("#results .result"));
+  if (!rows.length) return;
+  var current = -1;
+  rows.forEach(function (row) { row.tabIndex = -1; });
+  var hint = document.getElementById("keys-hint");
+  if (hint) hint.hidden = false; // the keys work: say which
+
+  function typing(element) {
+    if (!element || element === document.body) return false;
+    if (element.isContentEditable) return true;
+    var tag = element.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    return tag === "INPUT" && ["checkbox", "radio", "button", "submit", "reset"].indexOf(element.type) === -1;
+  }
+
+  function move(by) {
+    var active = document.activeElement && document.activeElement.closest && document.activeElement.closest(".result");
+    if (active) current = rows.indexOf(active);
+    current = Math.max(0, Math.min(rows.length - 1, current + by));
+    rows[current].focus();
+    rows[current].scrollIntoView({ block: "nearest" });
+  }
+
+  function open(row) {
+    var link = row && row.querySelector(".output-link");
+    if (link) window.location.assign(link.href);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.altKey || event.metaKey || event.defaultPrevented) return;
+    var target = event.target;
+    if (typing(target)) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    var row = target && target.closest && target.closest(".result");
+    if (event.key === "j") move(1);
+    else if (event.key === "k") move(-1);
+    else if (event.key === "/") {
+      var search = document.getElementById("f-q");
+      if (search) search.focus();
+    } else if (row && event.key === "x") {
+      var box = row.querySelector("input[name=output]");
+      if (box) box.click();
+    } else if (row && (event.key === "o" || (event.key === "Enter" && target === row))) open(row);
+    else return;
+    event.preventDefault();
+  });
+})();

@@ -554,8 +554,11 @@ def test_the_previews_examples_show_the_phrase_that_matched_marked_and_link_to_t
     assert html.count("<mark>REFUND will arrive</mark>") == 2
     assert "&lt;b&gt;Friday&lt;/b&gt;" in html and "<b>" not in html
     assert html.count('dir="auto">…') == 2  # cut before the phrase
-    assert f'href="/p/{project.slug}/explore/?q=late-1"' in html  # no session: explore finds it by its id
-    assert f'href="/p/{project.slug}/explore/session?id=s-9"' in html  # in its conversation
+    # The output itself: alone, or at its turn of its conversation.
+    assert f'href="/p/{project.slug}/explore/output?id=late-1"' in html
+    assert f'href="/p/{project.slug}/explore/output?id=late-2"' in html
+    opened = lead_client.get(f"/p/{project.slug}/explore/output?id=late-2")
+    assert opened["Location"].startswith(f"/p/{project.slug}/explore/session?id=s-9")
 
 
 def test_the_previews_examples_say_whether_the_queue_samples_them(lead_client, project, week_outputs):

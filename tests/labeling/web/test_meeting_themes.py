@@ -227,7 +227,7 @@ def test_hostile_terms_and_excerpts_are_inert_on_the_page_and_in_markdown(client
     section = html[html.index('id="failure-themes"') : html.index('id="agenda"')]
     assert "<img" not in section and "<script>" not in section and '<b id="x">' not in section
     assert "&lt;img src=x onerror=alert(1)&gt;" in section and "&lt;script&gt;" in section
-    assert "?q=%3Cb%20id%3D%22x%22%3Eout%3C/b%3E" in section  # the example's link carries the id as data
+    assert "/explore/output?id=%3Cb%20id%3D%22x%22%3Eout%3C%2Fb%3E" in section  # the example's link: the id as data
 
     markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label_of(week)])).content.decode()
     themes = markdown[markdown.index("## Failure themes") : markdown.index("## Agenda")]

@@ -1,0 +1,73 @@
+"""One output opened from explore (`/explore/output?id=<external id>`): at its turn of its conversation, else alone
+with its context, metadata, labels and gold (Django test client)."""
+
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import OutputFactory
+from tests.helpers.labeling import label_outputs
+
+pytestmark = [pytest.mark.django_db]
+
+
+def opened(project, external_id: str, **more) -> str:
+    return reverse("labeling:explore-output", args=[project.slug]) + "?" + urlencode({"id": external_id, **more})
+
+
+@pytest.mark.parametrize(
+    ("persona", "experts_can_explore", "status"),
+    [
+        ("lead", True, 200),
+        ("engineer", True, 200),
+        ("expert", True, 200),
+        ("expert", False, 403),
+        ("outsider", True, 404),
+        (None, True, 302),  # to the sign-in page
+    ],
+)
+def test_it_validates_access(client, request, project, persona, experts_can_explore, status):
+    project.experts_can_explore = experts_can_explore
+    project.save(update_fields=["experts_can_explore"])
+    OutputFactory(project=project, external_id="alone", output="Your refund will arrive by 7 March.")
+    if persona:
+        client.force_login(request.getfixturevalue(persona))
+    assert client.get(opened(project, "alone")).status_code == status
+
+
+def test_an_output_of_another_project_or_an_unknown_id_is_a_404(client, lead, project, other_project):
+    OutputFactory(project=other_project, external_id="theirs")
+    client.force_login(lead)
+    assert client.get(opened(project, "theirs")).status_code == 404
+    assert client.get(opened(project, "nobody")).status_code == 404
+    assert client.get(reverse("labeling:explore-output", args=[project.slug])).status_code == 404
+
+
+def test_an_output_without_a_session_shows_alone_with_its_context_metadata_and_untrusted_text_escaped(
+    client, lead, project
+):
+    OutputFactory(project=project, external_id="a<b>", output="<script>alert(1)</script> Refund by 7 March.",
+                  context={"order": {"delivered_on": "2026-11-08"}}, metadata={"prompt_version": "v13"})  # fmt: skip
+    client.force_login(lead)
+    page = client.get(opened(project, "a<b>")).content.decode()
+    assert "<h1>Output <code>a&lt;b&gt;</code></h1>" in page
+    assert "2026-11-08" in page and "prompt_version" in page and "v13" in page
+    assert "<script>alert(1)</script>" not in page
+
+
+def test_an_output_in_a_session_opens_its_conversation_at_its_turn_keeping_the_way_back(client, lead, project):
+    made = OutputFactory(project=project, external_id="turn-2", session_id="chat #1")
+    client.force_login(lead)
+    response = client.get(opened(project, "turn-2", back="model=x"))
+    session = reverse("labeling:explore-session", args=[project.slug])
+    assert response.status_code == 302
+    assert response["Location"] == f"{session}?{urlencode({'id': 'chat #1', 'back': 'model=x'})}#turn-{made.pk}"
+
+
+def test_an_expert_sees_only_their_own_label_and_no_gold(client, project, expert, lead, rubric):
+    (item,) = label_outputs(project, 1, experts=[expert, lead])
+    client.force_login(expert)
+    page = client.get(opened(project, item.output.external_id)).content.decode()
+    assert page.count('class="label-entry"') == 1
+    assert "Gold:" not in page
