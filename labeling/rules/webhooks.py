@@ -1,5 +1,5 @@
-"""Which webhook URLs and addresses expertloop may send to, which events an endpoint may hear, and how a payload
-writes a moment.
+"""Which webhook URLs and addresses expertloop may send to, and which events an endpoint may hear (a payload writes
+a moment as every moment handed out is written: `rules.moments.utc_moment`).
 
 Two checks, because a name can change its address at any time: `check_url` when an endpoint is saved (the
 form's errors), and `address_refusal` on every address the name resolves to, each time a delivery is sent
@@ -7,7 +7,6 @@ form's errors), and `address_refusal` on every address the name resolves to, eac
 """
 
 import ipaddress
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from labeling.exceptions import InvalidInput, InvalidUrl
@@ -22,12 +21,6 @@ ALLOW_LOCAL_RECEIVERS = (
     "To post to a receiver on this machine or your network in local development, set WEBHOOKS_ALLOW_PRIVATE=true "
     "(never in production)."
 )
-
-
-def payload_moment(moment: datetime | None) -> str | None:
-    """A moment as every webhook payload writes it (its `timestamp` and each moment in its `data`), as the REST API
-    and the README's examples do: in UTC, with `Z` ("2026-11-20T10:02:11.470000Z")."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def address_refusal(address: str) -> str | None:
