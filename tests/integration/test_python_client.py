@@ -1102,6 +1102,7 @@ def test_outputs_are_found_page_by_page_with_the_explore_filters_and_counted_as_
         assert {output["external_id"] for output in found} == expected, filters
         facets = client.output_facets(**filters)
         assert facets == _answer(http, "/api/v1/outputs/facets", **params) and facets["total"] == len(expected)
+        assert facets["total_estimated"] is False, filters  # the list's name for it, as the client documents
     with pytest.raises(BadRequest, match="colour") as unknown:
         list(client.iter_outputs(colour="red"))
     assert unknown.value.errors[0]["field"] == "colour"
