@@ -9,6 +9,8 @@ form's errors), and `address_refusal` on every address the name resolves to, eac
 import ipaddress
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from labeling.exceptions import InvalidInput, InvalidUrl
 from labeling.models import SLACK_EVENTS, WebhookEvent, WebhookKind
 
@@ -21,6 +23,12 @@ ALLOW_LOCAL_RECEIVERS = (
     "To post to a receiver on this machine or your network in local development, set WEBHOOKS_ALLOW_PRIVATE=true "
     "(never in production)."
 )
+
+
+def local_receivers_hint() -> str:
+    """ALLOW_LOCAL_RECEIVERS after a refusal (with its leading space), under DEBUG only: it is for a developer's
+    machine, and a production server's lead has no business with the setting."""
+    return f" {ALLOW_LOCAL_RECEIVERS}" if settings.DEBUG else ""
 
 
 def address_refusal(address: str) -> str | None:
@@ -70,7 +78,7 @@ def check_url(url: str, *, kind: str, allow_private: bool) -> str:
     if parts.scheme.lower() not in schemes:
         if allow_private:
             raise InvalidUrl("A webhook URL starts with https:// or http://.")
-        local_hint = f" {ALLOW_LOCAL_RECEIVERS}" if parts.scheme.lower() == "http" else ""
+        local_hint = local_receivers_hint() if parts.scheme.lower() == "http" else ""
         raise InvalidUrl(f"Only https:// URLs may receive webhooks.{local_hint}")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
@@ -90,15 +98,15 @@ def check_url(url: str, *, kind: str, allow_private: bool) -> str:
     if not allow_private:
         if host == "localhost" or host.endswith(".localhost"):
             raise InvalidUrl(
-                f"{host} is this machine (a loopback address): webhooks go to public addresses only. "
-                f"{ALLOW_LOCAL_RECEIVERS}"
+                f"{host} is this machine (a loopback address): webhooks go to public addresses only."
+                f"{local_receivers_hint()}"
             )
         try:
             refusal = address_refusal(host)
         except ValueError:
             refusal = None  # a name, resolved and checked at each send
         if refusal:
-            raise InvalidUrl(f"{host} is {refusal}: webhooks go to public addresses only. {ALLOW_LOCAL_RECEIVERS}")
+            raise InvalidUrl(f"{host} is {refusal}: webhooks go to public addresses only.{local_receivers_hint()}")
         if kind == WebhookKind.SLACK and host != SLACK_HOST:
             raise InvalidUrl(f"A Slack endpoint posts to an incoming-webhook URL: https://{SLACK_HOST}/services/…")
     return url

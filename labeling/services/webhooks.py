@@ -36,10 +36,10 @@ from labeling.rules.access import check_can_manage
 from labeling.rules.moments import utc_moment
 from labeling.rules.twins import is_recent
 from labeling.rules.webhooks import (
-    ALLOW_LOCAL_RECEIVERS,
     address_refusal,
     check_events,
     check_url,
+    local_receivers_hint,
 )
 
 from . import outbox, webhook_transport
@@ -128,8 +128,8 @@ def _checked_url(url: str, kind: str) -> str:
         refusal = address_refusal(info[4][0])
         if refusal:
             raise InvalidUrl(
-                f"{host} resolves to {info[4][0]}, {refusal}: webhooks go to public addresses only. "
-                f"{ALLOW_LOCAL_RECEIVERS}"
+                f"{host} resolves to {info[4][0]}, {refusal}: webhooks go to public addresses only."
+                f"{local_receivers_hint()}"
             )
     return url
 
