@@ -1,5 +1,6 @@
 """What `GET /api/v1/outputs` and `GET /api/v1/outputs/facets` return (selectors.explore's Page and Summary)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.outputs import OutputOut
@@ -61,10 +62,23 @@ class HistogramOut(serializers.Serializer):
     percentiles = serializers.DictField(child=serializers.FloatField(), help_text="`p50`, `p90` and `p99`.")
 
 
+@extend_schema_field({"type": "boolean", "deprecated": True})
+class DeprecatedBooleanField(serializers.BooleanField):
+    """A flag still sent for the clients that read it, marked deprecated in the schema."""
+
+
 class FacetsOut(serializers.Serializer):
     total = serializers.IntegerField(source="total.value", help_text="Outputs matching the filter.")
-    estimated = serializers.BooleanField(
-        help_text="True when more than `sample` outputs match: the counts are the sample's, scaled to `total`."
+    total_estimated = serializers.BooleanField(
+        source="total.estimated",
+        help_text="True when `total` is PostgreSQL's estimate rather than a count, as in `GET /api/v1/outputs`: "
+        "over 10,000 matches, or more than 50 ms to count. The counts are the newest `sample` matches', scaled to "
+        "`total`, whenever `total` is over `sample`.",
+    )
+    estimated = DeprecatedBooleanField(
+        help_text="Deprecated: read `total_estimated` (the name `GET /api/v1/outputs` gives it). True when `total` "
+        "is an estimate or more than `sample` outputs match (the counts are the sample's, scaled to `total`); on "
+        "PostgreSQL the same as `total_estimated`. Still sent; to be removed in a later version of the API."
     )
     sample = serializers.IntegerField(help_text="The newest matches the counts are taken from (at most 10,000).")
     facets = FacetOut(many=True)

@@ -5,12 +5,16 @@ from api.parameters import QueryBooleanField, choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS
 from labeling.metrics.retention import MEASURES, MIN_USERS
-from labeling.rules.calendar import WEEK_LABEL_PATTERN, week_from_label
+from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_OR_DAY_PATTERN, week_of_label_or_day
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
 from labeling.selectors.metrics_api import SEGMENTS, question_of_project, queue_of_project
 
 PROJECT_HELP = "The project's slug. Required with a signed-in session; optional with an API key (it must be the key's)."
 WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."
+WEEK_OR_DAY_HELP = (
+    "An ISO week label such as `2026-W48` (the project's cycle week starting in that ISO week), or a date such as "
+    "`2026-11-26` (the project's cycle week holding that day)."
+)
 
 # Query parameters ---------------------------------------------------------------------------------------
 
@@ -24,6 +28,12 @@ class WeekField(serializers.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(required=False, max_length=16, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": WEEK_OR_DAY_PATTERN})
+class WeekOrDayField(WeekField):
+    """A week label or a date (YYYY-MM-DD), read with week_of_label_or_day: the project's calendar decides which
+    cycle week holds a day."""
 
 
 def queue_field(help_text: str = "Only this queue (its slug); an unknown slug is a 400 listing the queues."):
@@ -40,11 +50,11 @@ class MetricsQuery(serializers.Serializer):
         # `from` is a Python keyword, so the fields cannot be class attributes.
         return {
             "project": serializers.SlugField(required=False, help_text=PROJECT_HELP),
-            "from": WeekField(
-                help_text=f"{WEEK_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`, from the "
+            "from": WeekOrDayField(
+                help_text=f"{WEEK_OR_DAY_HELP} The first week; by default {DEFAULT_WEEKS} weeks up to `to`, from the "
                 "project's first week if that is later."
             ),
-            "to": WeekField(help_text=f"{WEEK_HELP} The last week; by default the current one."),
+            "to": WeekOrDayField(help_text=f"{WEEK_OR_DAY_HELP} The last week; by default the current one."),
             **self.extra_fields(),
         }
 
@@ -57,7 +67,7 @@ class MetricsQuery(serializers.Serializer):
         for name in ("from", "to"):
             if name in attrs:
                 try:
-                    weeks[name] = week_from_label(project, attrs[name])
+                    weeks[name] = week_of_label_or_day(project, attrs[name])
                 except InvalidWeek as exc:
                     raise serializers.ValidationError({name: exc.message}) from None
         if "queue" in attrs:
@@ -129,12 +139,13 @@ class RetentionQuery(MetricsQuery):
         # Here `from` and `to` bound the cohorts (as Amplitude's and Mixpanel's retention do), not the activity.
         fields = super().get_fields()
         fields["from"].help_text = (
-            f"{WEEK_HELP} The first cohort: users first active from this week on. By default {DEFAULT_WEEKS} weeks up "
-            "to `to`, from the project's first week if that is later."
+            f"{WEEK_OR_DAY_HELP} The first cohort: users first active from this week on. By default {DEFAULT_WEEKS} "
+            "weeks up to `to`, from the project's first week if that is later."
         )
         fields["to"].help_text = (
-            f"{WEEK_HELP} The last cohort: users first active up to this week. It bounds the cohorts, not the weeks of "
-            "activity: each cohort's cells run on to the current week (`activity_week`). By default the current week."
+            f"{WEEK_OR_DAY_HELP} The last cohort: users first active up to this week. It bounds the cohorts, not the "
+            "weeks of activity: each cohort's cells run on to the current week (`activity_week`). By default the "
+            "current week."
         )
         return fields
 

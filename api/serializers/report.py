@@ -449,5 +449,6 @@ class ReportOut(serializers.Serializer):
     close = CloseOut(help_text="What the close did: only in a report frozen by the close.", **OPTIONAL)
 
     def to_representation(self, report):
-        # The report is served exactly as it was frozen (or built): no field is added, dropped or reformatted.
+        # The report is served as it was frozen (or built): no field is added, dropped or reformatted here (its moments
+        # are written with `Z` by the selector, `report_of_week`).
         return report

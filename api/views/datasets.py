@@ -46,7 +46,12 @@ from api.serializers.datasets import (
 from api.serializers.outputs import ErrorsOut
 from labeling.exceptions import InvalidInput
 from labeling.models import ApiKey
-from labeling.rules.access import DATASET_ROLES, check_can_withdraw_versions, project_for_caller
+from labeling.rules.access import (
+    DATASET_ROLES,
+    check_can_withdraw_versions,
+    project_for_caller,
+    version_download_project,
+)
 from labeling.selectors.datasets import (
     LATEST,
     dataset_of_project,
@@ -61,7 +66,7 @@ from labeling.selectors.datasets import (
 )
 from labeling.services.datasets import create_dataset, request_build, version_diff, withdraw_version
 from labeling.services.exports import FORMATS
-from labeling.services.version_files import file_for_download, file_states
+from labeling.services.version_files import file_for_download, file_states, record_operator_download
 
 VERSION_HEADER = "X-Dataset-Version"
 _UNKNOWN = OpenApiResponse(ErrorsOut, description="No such project, dataset or version, or not yours to read.")
@@ -336,6 +341,16 @@ _DOWNLOAD_HEADERS = [
 
 
 class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
+    @cached_property
+    def access(self) -> tuple:
+        """The project, and whether an operator who is not a member downloads (they read the dataset pages: the same
+        rule lets them take the files those pages link to, audited)."""
+        return version_download_project(slug=self.kwargs["project_slug"], user=self.request.user, api_key=self.api_key)
+
+    @cached_property
+    def project(self):
+        return self.access[0]
+
     @extend_schema(
         operation_id="download_dataset_version",
         summary="Download a ready version as JSONL, CSV, Parquet or an eval format (streamed)",
@@ -378,7 +393,9 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
             f"the answer is a 503 with `Retry-After: {PREPARING_RETRY_SECONDS}` and an error saying the file is being "
             "prepared; retry then. The files of a superseded version nobody downloaded lately (two weeks by default) "
             "are deleted to save disk and made again on the first download (a 503 meanwhile, then the same bytes "
-            "under the same ETag). The other formats are streamed at once."
+            "under the same ETag). The other formats are streamed at once.\n\n"
+            "Besides a `read` key and a signed-in engineer, lead or admin, a signed-in operator who is not a member "
+            "downloads (the dataset pages link here): each such download is written to the project's audit log."
         ),
         parameters=[
             _VERSION,
@@ -412,8 +429,14 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
         dataset = self.dataset  # who may see it first: a 404 before any 400
         query = DownloadQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        export = FORMATS[query.validated_data["format"]]
         version = ready_version(dataset, self.kwargs["version"])
+        response = self.download(request, dataset=dataset, version=version, query=query)
+        if self.access[1] and response.status_code in (200, 206):  # a file (or part of one) handed out
+            record_operator_download(version=version, fmt=query.validated_data["format"], actor=request.user)
+        return response
+
+    def download(self, request, *, dataset, version, query) -> HttpResponse:
+        export = FORMATS[query.validated_data["format"]]
         headers = {
             "ETag": export.etag(version),
             VERSION_HEADER: str(version.number),

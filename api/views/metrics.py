@@ -255,7 +255,8 @@ class CycleReportView(MetricsView):
         operation_id="get_cycle_report",
         summary="A cycle week's report",
         description=(
-            'A closed cycle\'s report is served exactly as it was frozen at the close (`"status": "closed"`). For '
+            'A closed cycle\'s report is served as it was frozen at the close (`"status": "closed"`), its moments '
+            "written in UTC with `Z` as every moment of the API (one frozen with `+00:00` is read out with `Z`). For "
             "a week whose cycle is still open the report is built now from the stored metrics and the live agenda "
             '(`"status": "open"`): its figures may still change until the close. Every week of the project that '
             "has started has a report, one without items too (its figures are empty, its changes and themes those "

@@ -118,7 +118,8 @@ class OutputFacetsView(KnownParametersOnly, APIView):
         description=(
             "Counts per model, tag, feedback score, gold verdict and the top values of the most used metadata "
             "keys; the output length histogram and one per numeric metadata key (five values or more). Counted "
-            "over the newest 10,000 matches: with more, `estimated` is true and the counts are scaled to `total`. "
+            "over the newest 10,000 matches (`sample`): with more, `total_estimated` is true and the counts are "
+            "scaled to `total` (`estimated`, its former name, is still sent: deprecated). "
             f"The same filters as the list (`cursor` and `page_size` are not filters). {_FILTER}"
         ),
         parameters=FILTER_PARAMETERS,

@@ -53,10 +53,12 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
         delivery.created_at = closed_at
         if cycle.week < last_week:
             delivery.status, delivery.response_code, delivery.attempts = DeliveryStatus.SUCCEEDED, 200, 1
+            tried_at = [closed_at]
             delivery.attempt_log = [{"at": closed_at.isoformat(), "ms": 212, "code": 200, "error": ""}]
         else:
             delivery.status, delivery.response_code, delivery.attempts = DeliveryStatus.FAILED, 404, FAILED_ATTEMPTS
             delivery.last_error = "HTTP 404: no_service"
+            tried_at = _retried_at(closed_at, now)
             delivery.attempt_log = [
                 {
                     "at": at.isoformat(),
@@ -64,9 +66,10 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
                     "code": 404,
                     "error": "HTTP 404: no_service",
                 }
-                for at in _retried_at(closed_at, now)
+                for at in tried_at
             ]
-        delivery.finished_at, delivery.next_attempt_at = delivery.created_at, None
+        # A delivery is finished by its last attempt, as the sender records it (the failed one's, a day on).
+        delivery.finished_at, delivery.next_attempt_at = tried_at[-1], None
     WebhookDelivery.objects.bulk_update(
         deliveries,
         [
@@ -95,15 +98,17 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
 
 
 def _closed_at(project: Project, week, now: datetime) -> datetime:
-    """When beat closed the week: minutes after it ended, or now if that is yet to come."""
-    return min(week_end(project, week) + timedelta(minutes=5), now)
+    """When beat closed the week: minutes after it ended; seeded sooner than that, halfway from its end to now, so
+    the failed delivery's retries have moments of their own before now (at now, every attempt shared it)."""
+    ended = week_end(project, week)
+    return min(ended + timedelta(minutes=5), ended + (now - ended) / 2)
 
 
 def _retried_at(closed_at: datetime, now: datetime) -> list[datetime]:
     """When each attempt of a delivery that failed throughout was made: the retry schedule from the close, scaled
     down to end by `now` when less than its length has passed since."""
     scale = min(1.0, (now - closed_at).total_seconds() / RETRY_OFFSETS[-1])
-    return [closed_at + timedelta(seconds=offset * scale) for offset in RETRY_OFFSETS]
+    return [min(closed_at + timedelta(seconds=offset * scale), now) for offset in RETRY_OFFSETS]
 
 
 def _cycle_of_each(deliveries: list[WebhookDelivery], cycles: list) -> list:

@@ -208,6 +208,17 @@ def project_for_caller(
     return project
 
 
+def version_download_project(*, slug: str, user=None, api_key: ApiKey | None = None) -> tuple[Project, bool]:
+    """The project whose dataset versions the caller may download, and whether the caller is an operator who is not
+    one of its engineers, leads or admins. An API key's own or a member's (`project_for_caller`), or, signed in, an
+    operator's: they read the project's dataset pages (`read_project`), and by the same rule take the files those
+    pages link to. The rest of the datasets API stays the members'. Else NotFound."""
+    if api_key is not None or user is None:
+        return project_for_caller(slug=slug, user=user, api_key=api_key, roles=DATASET_ROLES), False
+    project, membership = read_project(user, slug, DATASET_ROLES)
+    return project, membership is None
+
+
 def check_member(user, project: Project, roles: tuple[str, ...] = ALL_ROLES) -> Membership:
     """Return the user's membership in the project if it has one of the roles, else raise NotFound."""
     membership = (

@@ -134,6 +134,30 @@ def week_from_label(project: Project, label: str) -> date:
 
 
 _WRITTEN_AS_A_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# WEEK_LABEL_PATTERN, or a day YYYY-MM-DD (week_of_label_or_day reads it), for the API schema.
+WEEK_OR_DAY_PATTERN = rf"{WEEK_LABEL_PATTERN}|^\d{{4}}-\d{{2}}-\d{{2}}$"
+
+
+def week_of_label_or_day(project: Project, text: str) -> date:
+    """The project's cycle week named by an ISO week label ("2026-W48", `week_from_label`) or holding a day
+    ("2026-11-26", in the project's calendar: the week starting on its weekday on or before that day).
+
+    Raise InvalidWeek for anything else, for a day that does not exist and for a year outside WEEK_YEARS."""
+    text = text or ""
+    if not _WRITTEN_AS_A_DAY.fullmatch(text):
+        if WEEK_LABEL.fullmatch(text):
+            return week_from_label(project, text)
+        raise InvalidWeek(
+            f"{text!r} is not a week or a day: write an ISO week, e.g. 2026-W48, or a date, e.g. 2026-11-26."
+        )
+    if problem := no_such_day(text):
+        raise InvalidWeek(problem)
+    day = date.fromisoformat(text)
+    if day.year not in WEEK_YEARS:
+        raise InvalidWeek(
+            f"{text!r} is out of range: days run from {WEEK_YEARS.start}-01-01 to {WEEK_YEARS.stop - 1}-12-31."
+        )
+    return day - timedelta(days=(day.weekday() - project.cycle_weekday) % 7)
 
 
 def no_such_day(text: str) -> str | None:

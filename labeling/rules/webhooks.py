@@ -1,5 +1,5 @@
-"""Which webhook URLs and addresses expertloop may send to, which events an endpoint may hear, and how a payload
-writes a moment.
+"""Which webhook URLs and addresses expertloop may send to, and which events an endpoint may hear (a payload writes
+a moment as every moment handed out is written: `rules.moments.utc_moment`).
 
 Two checks, because a name can change its address at any time: `check_url` when an endpoint is saved (the
 form's errors), and `address_refusal` on every address the name resolves to, each time a delivery is sent
@@ -7,8 +7,9 @@ form's errors), and `address_refusal` on every address the name resolves to, eac
 """
 
 import ipaddress
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from labeling.exceptions import InvalidInput, InvalidUrl
 from labeling.models import SLACK_EVENTS, WebhookEvent, WebhookKind
@@ -24,10 +25,10 @@ ALLOW_LOCAL_RECEIVERS = (
 )
 
 
-def payload_moment(moment: datetime | None) -> str | None:
-    """A moment as every webhook payload writes it (its `timestamp` and each moment in its `data`), as the REST API
-    and the README's examples do: in UTC, with `Z` ("2026-11-20T10:02:11.470000Z")."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+def local_receivers_hint() -> str:
+    """ALLOW_LOCAL_RECEIVERS after a refusal (with its leading space), under DEBUG only: it is for a developer's
+    machine, and a production server's lead has no business with the setting."""
+    return f" {ALLOW_LOCAL_RECEIVERS}" if settings.DEBUG else ""
 
 
 def address_refusal(address: str) -> str | None:
@@ -77,7 +78,7 @@ def check_url(url: str, *, kind: str, allow_private: bool) -> str:
     if parts.scheme.lower() not in schemes:
         if allow_private:
             raise InvalidUrl("A webhook URL starts with https:// or http://.")
-        local_hint = f" {ALLOW_LOCAL_RECEIVERS}" if parts.scheme.lower() == "http" else ""
+        local_hint = local_receivers_hint() if parts.scheme.lower() == "http" else ""
         raise InvalidUrl(f"Only https:// URLs may receive webhooks.{local_hint}")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
@@ -97,15 +98,15 @@ def check_url(url: str, *, kind: str, allow_private: bool) -> str:
     if not allow_private:
         if host == "localhost" or host.endswith(".localhost"):
             raise InvalidUrl(
-                f"{host} is this machine (a loopback address): webhooks go to public addresses only. "
-                f"{ALLOW_LOCAL_RECEIVERS}"
+                f"{host} is this machine (a loopback address): webhooks go to public addresses only."
+                f"{local_receivers_hint()}"
             )
         try:
             refusal = address_refusal(host)
         except ValueError:
             refusal = None  # a name, resolved and checked at each send
         if refusal:
-            raise InvalidUrl(f"{host} is {refusal}: webhooks go to public addresses only. {ALLOW_LOCAL_RECEIVERS}")
+            raise InvalidUrl(f"{host} is {refusal}: webhooks go to public addresses only.{local_receivers_hint()}")
         if kind == WebhookKind.SLACK and host != SLACK_HOST:
             raise InvalidUrl(f"A Slack endpoint posts to an incoming-webhook URL: https://{SLACK_HOST}/services/…")
     return url

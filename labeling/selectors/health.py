@@ -16,6 +16,7 @@ from labeling.models import (
     WorkerHeartbeat,
     week_label,
 )
+from labeling.rules.moments import utc_moment
 
 
 def failing_cycles(project: Project) -> list[ReviewCycle]:
@@ -47,7 +48,7 @@ def webhooks_state(now: datetime | None = None) -> str:
 
 def worker_heartbeats() -> list[dict]:
     return [
-        {"hostname": hostname, "seen_at": seen_at.isoformat()}
+        {"hostname": hostname, "seen_at": utc_moment(seen_at)}
         for hostname, seen_at in WorkerHeartbeat.objects.order_by("-seen_at").values_list("hostname", "seen_at")[:20]
     ]
 
@@ -79,7 +80,7 @@ def projects_health() -> list[dict]:
         rows.append(
             {
                 "project": project.slug,
-                "last_close": {"week": week_label(closed["week"]), "closed_at": _iso(closed["closed_at"])}
+                "last_close": {"week": week_label(closed["week"]), "closed_at": utc_moment(closed["closed_at"])}
                 if closed
                 else None,
                 "failures": [
@@ -87,22 +88,18 @@ def projects_health() -> list[dict]:
                         "week": cycle.label,
                         "kind": cycle.failure_kind,
                         "error": cycle.last_error,
-                        "failed_at": _iso(cycle.failed_at),
+                        "failed_at": utc_moment(cycle.failed_at),
                         "attempts": cycle.attempts,
-                        "next_attempt_at": _iso(cycle.next_attempt_at),
+                        "next_attempt_at": utc_moment(cycle.next_attempt_at),
                     }
                     for cycle in failing.get(project.pk, [])
                 ],
                 "routing": {
-                    "succeeded_at": _iso(state.succeeded_at) if state else None,
-                    "failed_at": _iso(state.failed_at) if state else None,
+                    "succeeded_at": utc_moment(state.succeeded_at) if state else None,
+                    "failed_at": utc_moment(state.failed_at) if state else None,
                     "error": state.last_error if state else "",
                     "failures": state.failures if state else 0,
                 },
             }
         )
     return rows
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

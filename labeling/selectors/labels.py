@@ -13,6 +13,7 @@ from django.db.models import Prefetch
 from labeling.models import Flag, Item, Label, Output, Project, Skip, week_label
 from labeling.rules.annotators import annotator_pseudonym
 from labeling.rules.gold import gold_entries, open_ties
+from labeling.rules.moments import utc_moment
 
 INCLUDES = ("labels", "gold")
 # Labels read per round trip by the export's server-side cursor.
@@ -129,7 +130,7 @@ def _export_rows(project_id: int, rows) -> Iterator[dict[str, Any]]:
             "annotator": pseudonyms[expert_id],
             "answers": answers,
             "rubric_version": version,
-            "labeled_at": at.isoformat(),
+            "labeled_at": utc_moment(at),
             "seconds_spent": seconds,
             "gold": _gold(automatic, adjudicated),
         }

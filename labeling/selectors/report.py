@@ -37,6 +37,7 @@ from labeling.models import (
 from labeling.rules.access import labels_that_unblind
 from labeling.rules.calendar import current_week, local_today, week_end, week_start, week_zone
 from labeling.rules.gold import open_ties
+from labeling.rules.moments import stored_moments_in_utc, utc_moment
 from labeling.rules.paused import expects_work
 from labeling.rules.retention_reference import rate_at
 from labeling.rules.text import EXCERPT_CHARS, excerpt
@@ -152,7 +153,7 @@ def _decision_data(decision: Decision) -> dict:
         "due_date": decision.due_date.isoformat() if decision.due_date else None,
         "item_id": decision.item_id,
         "created_by": decision.created_by.username if decision.created_by else None,
-        "created_at": decision.created_at.isoformat(),
+        "created_at": utc_moment(decision.created_at),
     }
 
 
@@ -179,7 +180,9 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
         raise NotFound(f"Week {week_label(week)} has not started yet.")
     cycle = cycle_of_week(project=project, week=week)
     if cycle is not None and cycle.is_closed and cycle.report:
-        return WeekReport(cycle=cycle, report=cycle.report)
+        # Served as frozen, but for how its moments are written: a report frozen before they were written with `Z`
+        # (or restated by a later close, which writes `+00:00`) reads as every moment the API hands out.
+        return WeekReport(cycle=cycle, report=stored_moments_in_utc(cycle.report))
     status = cycle.status if cycle else CycleStatus.OPEN
     return WeekReport(cycle=cycle, report=build_report(project=project, week=week, status=status))
 
@@ -268,7 +271,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
         "week_start": week.isoformat(),
         "week_end": (week + timedelta(days=6)).isoformat(),
         "status": str(status),
-        "generated_at": now.isoformat(),
+        "generated_at": utc_moment(now),
         "verdict_question": verdict_key,
         "headline": {
             "pass_rate": _headline_pass_rate(this_week, last_week),
@@ -837,7 +840,7 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
                 "author": comment.author.username,
                 "author_id": comment.author_id,  # names change: `blind_report` knows the reader's own by id
                 "body": comment.body,
-                "created_at": comment.created_at.isoformat(),
+                "created_at": utc_moment(comment.created_at),
             }
         )
     return [
@@ -849,7 +852,7 @@ def _flag_agenda(project: Project, week: date) -> list[dict]:
             "expert": flag.expert.username,
             "expert_id": flag.expert_id,
             "note": flag.note,
-            "created_at": flag.created_at.isoformat(),
+            "created_at": utc_moment(flag.created_at),
             "excerpt": excerpt(flag.item.output.output, FLAG_EXCERPT_CHARS),
             "comments": comments.get(flag.item_id, []),
         }

@@ -22,6 +22,7 @@ from django.db import transaction
 
 from labeling.models import AuditEvent, Project
 from labeling.rules.explore import ExploreFilter, filter_query
+from labeling.rules.moments import utc_moment
 from labeling.selectors.explore import filter_outputs, newest_first
 
 from .exports import batched, csv_rows
@@ -46,7 +47,7 @@ def _outputs(project: Project, spec: ExploreFilter, chunk: int) -> Iterator[dict
 
 
 def _with_iso_time(row: dict[str, Any]) -> dict[str, Any]:
-    row["occurred_at"] = row["occurred_at"].isoformat()
+    row["occurred_at"] = utc_moment(row["occurred_at"])
     return row
 
 

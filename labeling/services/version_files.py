@@ -45,7 +45,7 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from labeling.models import DatasetVersion, VersionFile, VersionFileState, VersionStatus, work_key
+from labeling.models import AuditEvent, DatasetVersion, VersionFile, VersionFileState, VersionStatus, work_key
 
 from . import outbox
 from .exports import FORMATS, STORED_FORMATS
@@ -84,6 +84,24 @@ def request_files(*, version: DatasetVersion, formats: Iterable[str] = STORED_FO
     VersionFile.objects.filter(version=version, format__in=formats).update(requested_at=now)
     outbox.enqueue(
         task="labeling.render_version_files", args=[version.pk], dedupe_key=work_key("render_version_files", version.pk)
+    )
+
+
+def record_operator_download(*, version: DatasetVersion, fmt: str, actor) -> None:
+    """Audit a download by an operator who is not a member (`dataset.downloaded`): the project's leads see in its
+    audit log who outside the project took a copy of its data. A member's downloads are theirs and not written."""
+    dataset = version.dataset
+    AuditEvent.objects.create(
+        project_id=dataset.project_id,
+        actor=actor,
+        action="dataset.downloaded",
+        details={
+            "dataset": dataset.slug,
+            "name": dataset.name,
+            "version": version.number,
+            "format": fmt,
+            "operator": True,
+        },  # fmt: skip
     )
 
 

@@ -6,7 +6,6 @@ shows one of each.
 """
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -24,8 +23,8 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.annotators import annotator_pseudonym
+from labeling.rules.moments import stored_utc_moment, utc_moment
 from labeling.rules.text import isolated
-from labeling.rules.webhooks import payload_moment
 from labeling.selectors.digest import headline_lines, meeting_url, project_digest_lines, site_url
 
 from .webhooks import Message, emit, emit_each
@@ -127,7 +126,7 @@ def output_flagged(flag: Flag) -> int:
         # The expert as datasets and the label export name them: their user name stays in the project.
         "flag": {
             "id": flag.pk,
-            "created_at": payload_moment(flag.created_at),
+            "created_at": utc_moment(flag.created_at),
             "annotator": annotator_pseudonym(item.project_id, flag.expert_id),
         },
         "item": {"id": item.pk, "queue": item.queue.slug, "week": item.week.isoformat()},
@@ -187,7 +186,7 @@ def dataset_version_ready(version: DatasetVersion) -> int:
     data = _about_version(
         version,
         splits=version.split_counts,
-        built_at=payload_moment(version.built_at),
+        built_at=utc_moment(version.built_at),
         download_url=site_url(reverse("api:dataset-download", args=_version_args(version))),
     )
     return emit(project_id=version.dataset.project_id, event=WebhookEvent.DATASET_VERSION_READY, data=data)
@@ -200,7 +199,7 @@ def dataset_version_withdrawn(version: DatasetVersion, *, latest_version: int | 
         return 0
     data = _about_version(
         version,
-        withdrawn_at=payload_moment(version.withdrawn_at),
+        withdrawn_at=utc_moment(version.withdrawn_at),
         note=version.withdrawn_note,
     )
     data["latest_version"] = latest_version
@@ -258,7 +257,7 @@ def _about_closed_week(cycle: ReviewCycle) -> dict:
         "project": project.slug,
         "week": cycle.label,
         "week_start": cycle.week.isoformat(),
-        "closed_at": payload_moment(cycle.closed_at),
+        "closed_at": utc_moment(cycle.closed_at),
         "headline": (cycle.report or {}).get("headline") or {},
         "meeting_url": meeting_url(cycle),
         "report_url": site_url(reverse("api:cycle-report", args=[cycle.label])) + f"?project={project.slug}",
@@ -273,7 +272,7 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
         return 0
     restated = dict((cycle.report or {}).get("compared_again") or {})
     if "at" in restated:  # stored as the report's moments are; sent as every moment of a payload is
-        restated["at"] = _stored_moment(restated["at"])
+        restated["at"] = stored_utc_moment(restated["at"])
     data = _about_closed_week(cycle) | {"compared_again": restated}
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
@@ -281,17 +280,7 @@ def cycle_compared_again(cycle: ReviewCycle) -> int:
 def _alert_facts(facts: dict) -> dict:
     """An alert's facts with each moment (a fact named `…_at`) written as every moment of a payload is. The rules
     store them as they found them (`+00:00`, a week's end in the project's zone), and rows stored so stay."""
-    return {key: _stored_moment(value) if key.endswith("_at") else value for key, value in facts.items()}
-
-
-def _stored_moment(value: Any) -> Any:
-    """A moment stored as ISO text (a report's, an alert fact's), as a payload writes moments (`payload_moment`)."""
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return value
-    # A moment with no zone names no instant: sent as stored rather than read in the server's zone.
-    return payload_moment(moment) if moment is not None and moment.tzinfo is not None else value
+    return {key: stored_utc_moment(value) if key.endswith("_at") else value for key, value in facts.items()}
 
 
 def _alert_data(alert: Alert) -> dict:
@@ -306,8 +295,8 @@ def _alert_data(alert: Alert) -> dict:
             "title": alert.title,
             "detail": alert.detail,
             "facts": _alert_facts(alert.facts),
-            "opened_at": payload_moment(alert.opened_at),
-            "resolved_at": payload_moment(alert.resolved_at),
+            "opened_at": utc_moment(alert.opened_at),
+            "resolved_at": utc_moment(alert.resolved_at),
         },
         "project_url": site_url(reverse("labeling:project", args=[project.slug])) + "#alerts",
     }

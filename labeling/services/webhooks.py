@@ -33,13 +33,13 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.access import check_can_manage
+from labeling.rules.moments import utc_moment
 from labeling.rules.twins import is_recent
 from labeling.rules.webhooks import (
-    ALLOW_LOCAL_RECEIVERS,
     address_refusal,
     check_events,
     check_url,
-    payload_moment,
+    local_receivers_hint,
 )
 
 from . import outbox, webhook_transport
@@ -128,8 +128,8 @@ def _checked_url(url: str, kind: str) -> str:
         refusal = address_refusal(info[4][0])
         if refusal:
             raise InvalidUrl(
-                f"{host} resolves to {info[4][0]}, {refusal}: webhooks go to public addresses only. "
-                f"{ALLOW_LOCAL_RECEIVERS}"
+                f"{host} resolves to {info[4][0]}, {refusal}: webhooks go to public addresses only."
+                f"{local_receivers_hint()}"
             )
     return url
 
@@ -309,7 +309,7 @@ def emit_each(*, project_id: int, event: str, messages: list[Message]) -> int:
     if not endpoints or not messages:
         return 0
     now = timezone.now()
-    timestamp = payload_moment(now)
+    timestamp = utc_moment(now)
     pending = []
     for message in messages:
         envelope = {"type": event, "timestamp": timestamp, "data": message.data}

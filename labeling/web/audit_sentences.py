@@ -141,6 +141,12 @@ def _exported(d: dict) -> str:
     return f"Exported outputs as {text(d['format']).upper()}{where}"
 
 
+def _downloaded(d: dict) -> str:
+    who = " (an operator, not a member)" if d.get("operator") else ""
+    name, number, fmt = text(d["name"]), text(d["version"]), text(d["format"]).upper()
+    return f"Downloaded version {number} of the dataset “{name}” as {fmt}{who}"
+
+
 # What else a redaction run may have redacted, as its event counts it: told when it changed some.
 REDACTED_TOO = {
     "withdrawal_reasons": "the reasons of {n} withdrawn dataset version{s}",
@@ -253,6 +259,7 @@ ACTIONS: dict[str, Action] = {
     ),
     "dataset.created": Action("Dataset created", "Created the dataset “{name}”"),
     "dataset.build_requested": Action("Dataset build requested", "Asked for a new version of the dataset “{name}”"),
+    "dataset.downloaded": Action("Dataset downloaded", _downloaded),
     "dataset.version_withdrawn": Action(
         "Dataset version withdrawn", "Withdrew version {version} of the dataset “{name}”: {reason}"
     ),

@@ -3,7 +3,9 @@
 
 Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
 404. Withdrawing a version is for leads and admins (engineers get a 403). An operator who is not a member reads the
-list and a dataset's versions (`read_project`), without the buttons, and downloads nothing (the API is the members').
+list and a dataset's versions (`read_project`), without the buttons, and by the same rule downloads a version's files
+through the page's links (`rules.access.version_download_project`; each download is in the project's audit log). The
+rest of the datasets API (a diff, the rows) stays the members'.
 Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
 Parquet or hf file a worker is still rendering, which shows "preparing…", or one swept to save disk, which shows
 "Prepare" (services/version_files.py).
@@ -122,7 +124,7 @@ def _detail_context(project, membership, dataset, *, refused: dict | None = None
     return {
         **_frame(project, membership),
         "dataset": dataset,
-        "rows": _version_rows(project, dataset, versions, links=membership is not None),
+        "rows": _version_rows(project, dataset, versions, member=membership is not None),
         "building": building,
         "queued": not building and (dataset.build_requested_at is not None or bool(work)),
         "unsent": bool(work and not work.sent),
@@ -203,13 +205,14 @@ def _api_base(project, dataset) -> str:
     return f"/api/v1/projects/{project.slug}/datasets/{dataset.slug}"
 
 
-def _version_rows(project, dataset, versions, *, links: bool = True) -> list[dict]:
+def _version_rows(project, dataset, versions, *, member: bool = True) -> list[dict]:
     """Each version with its downloads and a diff against the ready version before it. A download is (format, url,
     state, size): the url empty unless the file can be downloaded now; a stored file (Parquet, hf) may be `pending` (a
     worker prepares it: the API would answer 503) or `on_request` (swept to save disk: "Prepare" asks for it again);
     its size in bytes once made (None for the formats streamed as they are made). `changed_questions`: the warning of
-    each key that changed meaning between the rubric versions the version's rows answered. Without `links` (an operator
-    who is not a member: the API refuses them) no download, "Prepare" or diff."""
+    each key that changed meaning between the rubric versions the version's rows answered. Not a `member` (an operator
+    who is not one: they download, audited, and change nothing): no diff, whose API is the members', and no "Prepare"
+    (the template's)."""
     base = _api_base(project, dataset)
     ready = sorted(v.number for v in versions if v.status == VersionStatus.READY)
     states = download_states(versions=versions)
@@ -219,7 +222,7 @@ def _version_rows(project, dataset, versions, *, links: bool = True) -> list[dic
         is_ready = version.status == VersionStatus.READY
         earlier = [number for number in ready if number < version.number]
         downloads = []
-        for fmt in DOWNLOAD_FORMATS if is_ready and links else ():
+        for fmt in DOWNLOAD_FORMATS if is_ready else ():
             stored = states[version.pk, fmt] if fmt in STORED_FORMATS else None
             state = stored.state if stored else VersionFileState.READY
             url = f"{base}/versions/{version.number}/download?format={fmt}" if state == VersionFileState.READY else ""
@@ -235,7 +238,7 @@ def _version_rows(project, dataset, versions, *, links: bool = True) -> list[dic
                 "unchanged": version.rows_copied if is_ready else 0,
                 "diff_from": earlier[-1] if is_ready and earlier else None,
                 "diff_url": f"{base}/diff?from={earlier[-1]}&to={version.number}"
-                if is_ready and earlier and links
+                if is_ready and earlier and member
                 else "",
                 # Keys asked differently by the rubric versions its rows answered: their values do not compare. Each
                 # option in the sentence isolated on its own, so an override in one reverses no other word.

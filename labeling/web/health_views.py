@@ -25,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from labeling.rules.moments import utc_moment
 from labeling.selectors import health
 
 # A check that hangs would hang the probe: the broker gets a second.
@@ -74,7 +75,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     down = [name for name in FATAL if components[name] not in {"ok", "eager"}]
     failing = [name for name in DEGRADING if components[name] in {"failing", "stale", "stalled"}]
     status = "unavailable" if down else "degraded" if failing else "ok"
-    body: dict = {"status": status, "checked_at": now.isoformat(), "components": components}
+    body: dict = {"status": status, "checked_at": utc_moment(now), "components": components}
     if _may_see_detail(request, database_up=components["database"] == "ok"):
         body["errors"] = errors
         body["workers"] = worker.get("heartbeats", [])

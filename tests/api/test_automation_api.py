@@ -549,7 +549,7 @@ def _expected(project, items_weeks) -> list[dict]:
                 "annotator": annotator_pseudonym(project.pk, label.expert_id),
                 "answers": label.answers,
                 "rubric_version": label.rubric.version,
-                "labeled_at": label.updated_at.isoformat(),
+                "labeled_at": label.updated_at.isoformat().replace("+00:00", "Z"),
                 "seconds_spent": label.seconds_spent,
                 "gold": {key: {"value": e["value"], "method": e["method"]} for key, e in gold.items()},
             }

@@ -541,3 +541,26 @@ def test_an_external_id_with_a_slash_added_is_a_404_naming_the_url_of_the_output
     OutputFactory(project=shop["project"], external_id="menu/")  # an id that ends with a slash is found as it is
     found = reader.get(f"{URL}/menu/")
     assert found.status_code == 200 and found.json()["external_id"] == "menu/"
+
+
+def test_the_facets_say_an_estimated_total_by_the_lists_name_and_keep_the_old_one(reader, monkeypatch):
+    """The list said `total_estimated`, the facets `estimated` for the same flag: the facets now say both, `estimated`
+    marked deprecated in the schema, so a client written for either keeps working."""
+    exact_list, exact_facets = reader.get(f"{URL}?tag=billing").json(), reader.get(f"{URL}/facets?tag=billing").json()
+    # A limit of 1 makes the two matches an estimate, as 10,001 would.
+    monkeypatch.setattr("labeling.selectors.explore.results.EXACT_LIMIT", 1)
+    monkeypatch.setattr("labeling.selectors.explore.facets.EXACT_LIMIT", 1)
+    estimate_list, estimate_facets = (
+        reader.get(f"{URL}?tag=billing").json(),
+        reader.get(f"{URL}/facets?tag=billing").json(),
+    )
+
+    assert exact_list["total_estimated"] is exact_facets["total_estimated"] is exact_facets["estimated"] is False
+    assert (
+        estimate_list["total_estimated"] is estimate_facets["total_estimated"] is estimate_facets["estimated"] is True
+    )
+    schema = reader.get("/api/schema/?format=json").json()["components"]["schemas"]["FacetsOut"]
+    assert "deprecated" not in schema["properties"]["total_estimated"]
+    assert schema["properties"]["estimated"]["deprecated"] is True
+    assert "total_estimated" in schema["properties"]["estimated"]["description"]
+    assert "total_estimated" in schema["required"]

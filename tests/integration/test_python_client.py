@@ -1102,6 +1102,7 @@ def test_outputs_are_found_page_by_page_with_the_explore_filters_and_counted_as_
         assert {output["external_id"] for output in found} == expected, filters
         facets = client.output_facets(**filters)
         assert facets == _answer(http, "/api/v1/outputs/facets", **params) and facets["total"] == len(expected)
+        assert facets["total_estimated"] is False, filters  # the list's name for it, as the client documents
     with pytest.raises(BadRequest, match="colour") as unknown:
         list(client.iter_outputs(colour="red"))
     assert unknown.value.errors[0]["field"] == "colour"
@@ -1198,3 +1199,26 @@ def test_a_create_that_got_no_answer_is_raised_at_once_not_sent_again(black_hole
         client.create_dataset("Nightly eval")
 
     assert time.monotonic() - started < 3  # three tries would take 3 s and their 1.5 s of backoff
+
+
+def test_metrics_take_a_date_for_from_and_to_as_iter_outputs_does(server, project, read_key):
+    """`metrics.quality(from_=date(...))` was a 400 (weeks were labels only): the server reads a day as the project's
+    cycle week holding it, and the client passes a `date` through."""
+    created_weeks_ago(project, 4)
+    this_week = current_week(project)
+    queue = Queue.objects.create(project=project, slug="sample", name="Sample")
+    for back in (2, 1, 0):
+        store_week(project, queue, this_week - timedelta(weeks=back), passes=20 + back, n=40)
+    client = Client(server.url, read_key.secret)
+    first, last = this_week - timedelta(weeks=2), this_week - timedelta(weeks=1)
+
+    by_date = client.metrics.quality(from_=first + timedelta(days=3), to=last + timedelta(days=6))
+    by_label = client.metrics.quality(from_=week_label(first), to=week_label(last))
+
+    assert by_date == by_label and by_date.meta == by_label.meta
+    assert (by_date.meta["from"], by_date.meta["to"]) == (week_label(first), week_label(last))
+    assert {row["week"] for row in by_date} == {week_label(first), week_label(last)}
+    assert client.metrics.retention(from_=first, to=last).meta["from"] == week_label(first)
+    with pytest.raises(BadRequest, match="not a day of the calendar"):
+        client.metrics.agreement(from_="2026-02-30")
+    client.close()

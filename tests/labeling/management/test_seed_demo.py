@@ -734,3 +734,34 @@ def test_the_printed_sign_in_link_is_where_the_demos_emails_point(monkeypatch, s
             monkeypatch.setenv(name, value)
 
     assert Command().create_parser("manage.py", "seed_demo").parse_args([]).base_url == printed
+
+
+@pytest.mark.parametrize(
+    "since_the_end",
+    [timedelta(seconds=1), timedelta(seconds=30), timedelta(minutes=4), timedelta(minutes=10), timedelta(days=3)],
+    ids=["1s", "30s", "4min", "10min", "3days"],
+)
+def test_the_demos_failed_slack_delivery_finished_at_its_last_attempt_each_at_its_own_moment(seeded, since_the_end):
+    """The failed delivery's `finished_at` stayed at the close, a day before its last attempt; and seeded within
+    minutes of a week's end (before beat's close, 5 minutes in) every attempt was made at one moment: now."""
+    from labeling.demo.webhooks import FAILED_ATTEMPTS, record_slack_answers
+    from labeling.models import WebhookEndpoint
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug="support-bot")
+    [endpoint] = WebhookEndpoint.objects.filter(project=project)
+    last_week = project.cycles.filter(status="closed").order_by("week").last().week
+    ended = week_end(project, last_week)
+
+    record_slack_answers(endpoint=endpoint, now=ended + since_the_end)
+
+    for failed in endpoint.deliveries.filter(status="failed"):
+        tried_at = [datetime.fromisoformat(attempt["at"]) for attempt in failed.attempt_log]
+        assert len(set(tried_at)) == len(tried_at) == FAILED_ATTEMPTS and tried_at == sorted(tried_at), tried_at
+        assert ended <= failed.created_at == tried_at[0] and tried_at[-1] <= ended + since_the_end
+        assert failed.finished_at == tried_at[-1]
+    for succeeded in endpoint.deliveries.filter(status="succeeded"):
+        [attempt] = succeeded.attempt_log
+        assert succeeded.finished_at == datetime.fromisoformat(attempt["at"]) == succeeded.created_at
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since <= endpoint.disabled_at <= ended + since_the_end

@@ -86,9 +86,9 @@ def test_an_operator_who_is_not_a_member_sees_no_button_that_changes_anything_bu
     assert f'href="/p/{project.slug}/keys/{history.pk}/revoke"' in keys  # any key, as the admin's action revokes it
     assert "New dataset" not in datasets
     assert "Build now" not in dataset and "/withdraw" not in dataset and "Prepare" not in dataset
-    # Nor a download or diff link: the API, where they lead, is the members' (an operator's session gets a 404 there).
-    assert "/api/v1/" not in dataset
-    assert client.get(f"/api/v1/projects/{project.slug}/datasets/support-eval/versions/1/download").status_code == 404
+    # Nor a diff link: that API is the members'. The downloads are linked (test_operator_dataset_downloads.py).
+    assert "/diff" not in dataset
+    assert client.get(f"/api/v1/projects/{project.slug}/datasets/support-eval/diff").status_code == 404
 
 
 def test_an_operator_who_is_not_a_member_is_refused_every_other_change_and_nothing_changes(

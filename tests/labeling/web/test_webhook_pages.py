@@ -93,16 +93,34 @@ def test_bad_input_is_a_form_error_and_adds_nothing(lead_client, project, data, 
     ],
 )
 def test_a_local_receiver_is_refused_naming_the_setting_that_allows_it_in_development(
-    lead_client, project, url, refused_for
+    lead_client, project, url, refused_for, settings
 ):
     """A developer pointing an endpoint at a receiver on their machine (the walkthrough, under DEBUG) was told only
     https:// URLs are taken, not how to allow theirs."""
+    settings.DEBUG = True
     response = add(lead_client, url=url)
 
     assert response.status_code == 400
     html = response.content.decode()
     assert refused_for in html
     assert "set WEBHOOKS_ALLOW_PRIVATE=true (never in production)" in html
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/hooks", "https://localhost:8000/x", "https://192.168.1.20/x", "http://example.com/x"]
+)
+def test_a_production_server_refuses_a_local_receiver_without_the_development_hint(lead_client, project, url, settings):
+    """The hint says "never in production", and showed on every server: a lead of a production server was told of a
+    setting that is not for them. Without DEBUG the refusal stands alone."""
+    settings.DEBUG = False
+
+    response = add(lead_client, url=url)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "public addresses only" in html or "Only https:// URLs may receive webhooks." in html
+    assert "WEBHOOKS_ALLOW_PRIVATE" not in html and "never in production" not in html
     assert not WebhookEndpoint.objects.exists()
 
 

@@ -312,8 +312,12 @@ class Client:
     def output_facets(self, **filters: Any) -> dict[str, Any]:
         """What the outputs a filter finds (the filters of `iter_outputs`) are made of: `total`, and counts per model,
         tag, feedback, gold verdict and top metadata values (`facets`), the length histograms (`histograms`);
-        counted over the newest `sample` matches (`estimated` when more match). The `read` scope."""
-        return dict(self._reader.get_json("/api/v1/outputs/facets", _explore_params(filters)))
+        counted over the newest `sample` matches, scaled to `total` when more match (`total_estimated`: `total` is an
+        estimate, as `iter_outputs`' endpoint names it). The `read` scope."""
+        facets = dict(self._reader.get_json("/api/v1/outputs/facets", _explore_params(filters)))
+        # A server older than `total_estimated` sent only `estimated` (deprecated), the same flag on PostgreSQL.
+        facets.setdefault("total_estimated", facets.get("estimated"))
+        return facets
 
     def erase_end_user(self, end_user_id: str) -> None:
         """Erase one end user's data from the project (a key with the `privacy` scope): their outputs (with the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
@@ -40,8 +41,9 @@ def records_of(answer: dict[str, Any], table: str) -> Records:
 
 class Metrics:
     """`GET /api/v1/metrics/…` of the key's project (the `read` scope), each a table of plain records (call
-    `.to_pandas()` on it for a DataFrame). Weeks are labels such as `2026-W48`; `from_` and `to` default to the
-    last 12 weeks (at most 104)."""
+    `.to_pandas()` on it for a DataFrame). `from_` and `to` are week labels such as `2026-W48`, or a `date` (or
+    "2026-11-26"): the server reads it as the project's cycle week holding that day. They default to the last 12
+    weeks (at most 104)."""
 
     def __init__(self, reader: Reader):
         self._reader = reader
@@ -49,13 +51,16 @@ class Metrics:
     def _get(self, endpoint: str, table: str, **params: Any) -> Records:
         if "from_" in params:
             params["from"] = params.pop("from_")
+        for name in ("from", "to"):
+            if isinstance(params.get(name), date):  # the server knows the project's calendar: a day is enough
+                params[name] = params[name].isoformat()
         return records_of(self._reader.get_json(f"/api/v1/metrics/{endpoint}", params), table)
 
     def quality(
         self,
         *,
-        from_: str | None = None,
-        to: str | None = None,
+        from_: str | date | None = None,
+        to: str | date | None = None,
         queue: str | None = None,
         question: str | None = None,
         pooled: bool = False,
@@ -66,7 +71,9 @@ class Metrics:
             "quality", "results", from_=from_, to=to, queue=queue, question=question, pooled="true" if pooled else None
         )
 
-    def agreement(self, *, from_: str | None = None, to: str | None = None, question: str | None = None) -> Records:
+    def agreement(
+        self, *, from_: str | date | None = None, to: str | date | None = None, question: str | None = None
+    ) -> Records:
         """Per week and question: Krippendorff's alpha, Fleiss' and Cohen's kappa (`alpha_at_interval_level`, alias
         `alpha_interval`: alpha at the interval level for ratings, not a confidence interval; `too_few_items`: true
         when under 5 items had two labels, too few for the figures to mean anything); `.table("experts")`:
@@ -74,12 +81,19 @@ class Metrics:
         1.0 with two labels per item unless a lead settled a tie)."""
         return self._get("agreement", "results", from_=from_, to=to, question=question)
 
-    def throughput(self, *, from_: str | None = None, to: str | None = None, queue: str | None = None) -> Records:
+    def throughput(
+        self, *, from_: str | date | None = None, to: str | date | None = None, queue: str | None = None
+    ) -> Records:
         """Per week and queue: items, labels done and wanted, backlog, quota; `.table("experts")`: per expert."""
         return self._get("throughput", "queues", from_=from_, to=to, queue=queue)
 
     def retention(
-        self, *, from_: str | None = None, to: str | None = None, segment: str | None = None, measure: str | None = None
+        self,
+        *,
+        from_: str | date | None = None,
+        to: str | date | None = None,
+        segment: str | None = None,
+        measure: str | None = None,
     ) -> Records:
         """The cohort grid, a row per segment, cohort and offset; `.meta["curves"]`: the weighted mean curves.
         `from_` and `to` bound the cohorts, not the weeks of activity: each cohort's cells run on to the current week
