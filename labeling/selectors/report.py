@@ -180,8 +180,8 @@ def report_of_week(*, project: Project, week: date) -> WeekReport:
         raise NotFound(f"Week {week_label(week)} has not started yet.")
     cycle = cycle_of_week(project=project, week=week)
     if cycle is not None and cycle.is_closed and cycle.report:
-        # Served as frozen, but for how its moments are written: a report frozen before they were written with `Z`
-        # (or restated by a later close, which writes `+00:00`) reads as every moment the API hands out.
+        # Served as frozen, but for how its moments are written: a report frozen or restated before they were written
+        # with `Z` reads as every moment the API hands out.
         return WeekReport(cycle=cycle, report=stored_moments_in_utc(cycle.report))
     status = cycle.status if cycle else CycleStatus.OPEN
     return WeekReport(cycle=cycle, report=build_report(project=project, week=week, status=status))

@@ -39,6 +39,7 @@ from labeling.models import (
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
+from labeling.rules.moments import utc_moment
 from labeling.rules.text import FORMER_MEMBER, counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
@@ -426,7 +427,7 @@ def _compare_again(project: Project, *, week: date, closed_by, closing: bool = F
             restated = compared_with_week_before(project, this.report, before.report)
             if _without_restatement(restated) == _without_restatement(this.report):
                 return
-            restated["compared_again"] = {"with_week": week_label(before_week), "at": timezone.now().isoformat()}
+            restated["compared_again"] = {"with_week": week_label(before_week), "at": utc_moment(timezone.now())}
             ReviewCycle.objects.filter(pk=this.pk).update(report=restated)
             AuditEvent.objects.create(
                 project=project,
@@ -481,7 +482,7 @@ def _restate_trend_points(project: Project, *, week: date, closed_by) -> None:
                 again = with_final_trend_point(trend, trends[of], project=project)
                 if again is not None:
                     restated[reader] = (again, [*points, of])
-            now = timezone.now().isoformat()
+            now = utc_moment(timezone.now())
             readers = ReviewCycle.objects.filter(project=project, week__in=list(restated)).only("pk", "week", "report")
             by_week = {cycle.week: cycle for cycle in readers}  # one read of the reports rewritten, not one each
             for reader, (trend, points) in sorted(restated.items(), reverse=True):
@@ -562,7 +563,7 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> None
                     "gold_restated": {
                         "weeks": sorted({*(earlier.get("weeks") or []), week_label(week)}),
                         "parts": [part for part in _GOLD_PARTS if part in {*(earlier.get("parts") or []), *restated}],
-                        "at": now.isoformat(),
+                        "at": utc_moment(now),
                     }
                 }
                 ReviewCycle.objects.filter(pk=later[later_week].pk).update(report=report)
