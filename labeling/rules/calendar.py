@@ -157,7 +157,7 @@ def week_of_label_or_day(project: Project, text: str) -> date:
         raise InvalidWeek(
             f"{text!r} is out of range: days run from {WEEK_YEARS.start}-01-01 to {WEEK_YEARS.stop - 1}-12-31."
         )
-    return day - timedelta(days=(day.weekday() - project.cycle_weekday) % 7)
+    return cycle_week(project, day_start(project, day))  # the one rule of which week holds a moment
 
 
 def no_such_day(text: str) -> str | None:
