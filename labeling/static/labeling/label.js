@@ -118,6 +118,12 @@
           itemLost(sending, said ? said.textContent.trim() : "This item went to another expert.");
         });
       }
+      if (response.status >= 500) {
+        // A server error (a proxy's 502 page, the app's 500 or 503): its page would replace the screen and hide the
+        // answers, with no way to send them again. The screen stays, and Enter sends the same answers.
+        return notSent(sending, "The server had a problem (error " + response.status + "), so nothing was saved. " +
+          "Your answers are still here: press Enter to send them again.");
+      }
       if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
       return response.text().then(function (html) {
         var before = document.querySelector(".labeling");
@@ -127,11 +133,15 @@
         afterSwap(sending, before ? before.dataset.itemId : null);
       });
     }).catch(function () {
-      // Nothing came back: the answers are still on the screen, so the expert can send them again.
-      submitting = false;
-      sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
-      notice("The server did not answer, so nothing changed here. Press Enter to send it again.");
+      notSent(sending, "The server did not answer, so nothing changed here. Press Enter to send it again.");
     });
+  }
+
+  // Nothing was saved: the answers are still on the screen, so the expert can send them again.
+  function notSent(sending, why) {
+    submitting = false;
+    sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+    notice(why);
   }
 
   // Put the screen the server answered in place of this one, under its own address, with `answers` (see bind). The

@@ -1,0 +1,84 @@
+"""A real chromium through an expert's week, where the work meets the network and the expert's second thoughts: a
+server error or a slow answer while a label is sent, and going back to change a label just given."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from labeling.models import Label, Queue
+from tests.helpers.browser import sign_in
+from tests.helpers.labeling import make_items
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# y (correct) · 4 (helpful) · 1 (tone: friendly) · 2 (issues: toggle evasive)
+KEYS = ["y", "4", "1", "2"]
+CHECKED = "[...document.querySelectorAll('#label-form input:checked')].map(input => input.name + '=' + input.value)"
+NGINX_502 = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
+    "<hr><center>nginx</center></body></html>"
+)
+
+
+@pytest.fixture
+def queue(project, rubric):
+    return Queue.objects.create(project=project, slug="all", name="All answers")
+
+
+def open_next(page, live_server, queue) -> int:
+    page.goto(f"{live_server.url}/p/{queue.project.slug}/")
+    with page.expect_navigation():
+        page.locator(f"form[action$='/q/{queue.slug}/next'] button").press("Enter")
+    return current_item(page)
+
+
+def current_item(page) -> int:
+    match = re.search(r"/items/(\d+)/$", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def press_and_follow(page, key) -> None:
+    """Press `key` and wait for the screen the script swaps in."""
+    page.evaluate("document.body.dataset.stale = '1'")
+    page.keyboard.press(key)
+    page.wait_for_selector("body:not([data-stale])", state="attached")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_server_error_while_a_label_is_sent_keeps_the_screen_and_its_answers(
+    page, live_server, expert, project, queue, status
+):
+    """A proxy's 502 page (or the app's 500 or 503) was swapped in for the whole screen: the answers vanished from
+    sight, Enter did nothing, and only a reload brought them back. Now the screen stays, says nothing was saved, and
+    Enter sends the same answers again once the server is back."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+    for key in KEYS:
+        page.keyboard.press(key)
+    given = page.evaluate(CHECKED)
+
+    def failing(route):
+        if route.request.method == "POST":
+            route.fulfill(status=status, body=NGINX_502, content_type="text/html")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/items/\d+/$"), failing)
+    page.keyboard.press("Enter")
+
+    alert = page.locator(".messages [role=alert]")
+    expect(alert).to_contain_text("nothing was saved")
+    expect(alert).to_contain_text("Enter")
+    expect(page.locator("#label-form")).to_be_visible()
+    assert current_item(page) == item
+    assert page.evaluate(CHECKED) == given
+    assert not Label.objects.filter(item_id=item).exists()
+
+    page.unroute(re.compile(r"/items/\d+/$"))
+    press_and_follow(page, "Enter")
+
+    expect(page.locator(".messages")).to_contain_text(f"Label saved for item {item}")
+    assert Label.objects.get(item_id=item, expert=expert).answers["tone"] == "friendly"
