@@ -82,3 +82,52 @@ def test_a_server_error_while_a_label_is_sent_keeps_the_screen_and_its_answers(
 
     expect(page.locator(".messages")).to_contain_text(f"Label saved for item {item}")
     assert Label.objects.get(item_id=item, expert=expert).answers["tone"] == "friendly"
+
+
+def test_on_a_slow_network_the_label_being_sent_says_so_until_the_next_item_shows(
+    page, live_server, expert, project, queue
+):
+    """Three seconds of latency: after Enter nothing on the screen moved, so the expert could not tell a label being
+    saved from a key that did nothing. Now the form is marked busy and its button says "Saving…" until the next item
+    is swapped in."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    for key in KEYS:
+        page.keyboard.press(key)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 3000, "downloadThroughput": 50_000, "uploadThroughput": 20_000},
+    )
+
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#label-form")).to_have_attribute("aria-busy", "true", timeout=1_000)
+    expect(page.locator("#submit-label")).to_contain_text("Saving", timeout=1_000)
+    assert current_item(page) == first
+    expect(page.locator(".messages")).to_contain_text(f"Label saved for item {first}", timeout=15_000)
+    assert current_item(page) != first
+    expect(page.locator("#label-form")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#submit-label")).to_contain_text("Submit label")
+
+
+def test_after_a_failed_send_the_button_says_what_it_does_again(page, live_server, expert, project, queue):
+    """A send that failed leaves the form as it was: not busy, its button "Submit label" again."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    for key in KEYS:
+        page.keyboard.press(key)
+    page.route(
+        re.compile(r"/items/\d+/$"),
+        lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
+    )
+
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".messages [role=alert]")).to_contain_text("did not answer")
+    expect(page.locator("#label-form")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#submit-label")).to_contain_text("Submit label")
+    expect(page.locator("#submit-label")).to_be_enabled()

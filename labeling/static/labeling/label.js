@@ -76,6 +76,7 @@
         if ((keeps || SWAPPED_FORMS.indexOf(each.id) !== -1) && window.fetch && window.DOMParser) {
           event.preventDefault();
           send(each, event.submitter, keeps ? answersGiven() : null);
+          busy(each, true);
         }
         submitting = true;
         each.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
@@ -137,8 +138,25 @@
     });
   }
 
+  // A form on its way: on a slow network the screen shows it is being sent (dimmed, the label's button "Saving…"),
+  // not a key that did nothing, until the next screen replaces it or the send fails.
+  function busy(sending, on) {
+    var text = sending.id === "label-form" ? sending.querySelector("#submit-label .submit-text") : null;
+    if (on) {
+      sending.setAttribute("aria-busy", "true");
+      if (text) {
+        text.dataset.idle = text.textContent;
+        text.textContent = "Saving…";
+      }
+    } else {
+      sending.removeAttribute("aria-busy");
+      if (text && text.dataset.idle) text.textContent = text.dataset.idle;
+    }
+  }
+
   // Nothing was saved: the answers are still on the screen, so the expert can send them again.
   function notSent(sending, why) {
+    busy(sending, false);
     submitting = false;
     sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
     notice(why);
@@ -329,6 +347,7 @@
       answers = null;  // storage refused (private mode, full): the answers stay on this screen only
     }
     if (sending) {
+      busy(sending, false);
       submitting = false;
       sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
     }
