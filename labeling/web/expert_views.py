@@ -53,7 +53,7 @@ from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
 from .getting_started import ingest_snippets
-from .messages import undo_skip_tag
+from .messages import labeled_tag, undo_skip_tag
 
 
 def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
@@ -252,9 +252,13 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         lost["X-Lease-Lost"] = "1"  # label.js keeps the screen and its answers on this
         return _screen(lost, _item_url(item))
     if item.own_answers not in (None, label.answers):  # an edit (back to a labeled item, or a second tab on it)
-        messages.success(request, f"Label changed for item {item.pk}: it replaces the one you gave before.")
+        messages.success(
+            request,
+            f"Label changed for item {item.pk}: it replaces the one you gave before.",
+            extra_tags=labeled_tag(item.pk),
+        )
     else:
-        messages.success(request, f"Label saved for item {item.pk}.")
+        messages.success(request, f"Label saved for item {item.pk}.", extra_tags=labeled_tag(item.pk))
     # Straight to the next item's page: one redirect instead of two (through the next-item URL).
     return _hand_next_item(request, item.queue, grant)
 

@@ -131,3 +131,35 @@ def test_after_a_failed_send_the_button_says_what_it_does_again(page, live_serve
     expect(page.locator("#label-form")).not_to_have_attribute("aria-busy", "true")
     expect(page.locator("#submit-label")).to_contain_text("Submit label")
     expect(page.locator("#submit-label")).to_be_enabled()
+
+
+def test_the_saved_message_leads_back_to_change_the_label_just_given(page, live_server, expert, project, queue):
+    """Second thoughts right after Enter: "Label saved for item 1." offered no way back but the browser's Back (no
+    button on the screen, not in the shortcut list). Now the message links to the item, reached by Shift+Tab from
+    the new item's heading; the label changed there replaces the first, and the expert is back on their next item."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    first = open_next(page, live_server, queue)
+    for key in KEYS:
+        page.keyboard.press(key)
+    press_and_follow(page, "Enter")
+    second = current_item(page)
+
+    change = page.locator(".messages .message a", has_text="Change this label")
+    expect(change).to_have_attribute("href", f"/p/{project.slug}/items/{first}/")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(change).to_be_focused()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    assert current_item(page) == first
+    expect(page.locator("#submit-label")).to_contain_text("Update label")
+    assert "q-tone=friendly" in page.evaluate(CHECKED)
+    page.locator("#question-correct").focus()
+    page.keyboard.press("n")
+    press_and_follow(page, "Enter")
+
+    expect(page.locator(".messages")).to_contain_text(f"Label changed for item {first}")
+    assert current_item(page) == second
+    assert Label.objects.get(item_id=first, expert=expert).answers["correct"] is False

@@ -209,7 +209,8 @@
   function afterSwap(sending, itemBefore) {
     var said = Array.prototype.map.call(document.querySelectorAll(".messages .message"), function (message) {
       var words = message.cloneNode(true);
-      words.querySelectorAll("button").forEach(function (button) { button.remove(); });  // "Undo skip": found by Tab
+      // "Undo skip", "Change this label": found by Tab, not said with the message.
+      words.querySelectorAll("button, a").forEach(function (control) { control.remove(); });
       return words.textContent.replace(/\s+/g, " ").trim();
     });
     var messageLine = document.querySelector(".messages .message");
