@@ -207,12 +207,13 @@ def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) ->
 
 
 def _done_page(request: HttpRequest, queue: Queue) -> HttpResponse:
-    """The queue's "all done" page, pointing to the project's next queue with work waiting for the user, if any."""
-    others = work.queues_for_labeler(request.user, queue.project).exclude(pk=queue.pk).filter(is_active=True)
-    next_queue = others.filter(waiting_for_me__gt=0).first()
-    return render(
-        request, "labeling/expert/done.html", {"project": queue.project, "queue": queue, "next_queue": next_queue}
-    )
+    """The queue's "all done" page: the user's week in it, and the project's next queue with work waiting for the
+    user, if any (one query: the queues of the project page, this one among them)."""
+    queues = list(work.queues_for_labeler(request.user, queue.project))
+    this_week = next((each for each in queues if each.pk == queue.pk), None)
+    next_queue = next((each for each in queues if each.pk != queue.pk and each.is_active and each.waiting_for_me), None)
+    context = {"project": queue.project, "queue": queue, "this_week": this_week, "next_queue": next_queue}
+    return render(request, "labeling/expert/done.html", context)
 
 
 def _queue_paused(request: HttpRequest, exc: QueuePaused) -> HttpResponse:

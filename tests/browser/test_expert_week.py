@@ -163,3 +163,36 @@ def test_the_saved_message_leads_back_to_change_the_label_just_given(page, live_
     expect(page.locator(".messages")).to_contain_text(f"Label changed for item {first}")
     assert current_item(page) == second
     assert Label.objects.get(item_id=first, expert=expert).answers["correct"] is False
+
+
+def test_at_the_end_of_a_queue_the_expert_sees_their_week_and_one_key_takes_the_next_queues_item(
+    page, live_server, expert, project, queue
+):
+    """The last item of a queue whose weekly quota is placed: "All done" said "new outputs arrive during the week;
+    check back later" (none would: the quota is full), showed nothing of the expert's week, and its "Go to …" link
+    opened a second page with another button to press. Now it says the quota is reached, counts the expert's labels
+    there this week, and Tab then Enter leases the next queue's item at once."""
+    queue.weekly_quota = 1
+    queue.save(update_fields=["weekly_quota"])
+    make_items(project, 1)
+    vip = Queue.objects.create(project=project, slug="vip", name="VIP answers", rule={"tags_any": ["vip"]})
+    make_items(project, 2, tags=["vip"])
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    for key in KEYS:
+        page.keyboard.press(key)
+    press_and_follow(page, "Enter")
+
+    card = page.locator(".done-card")
+    expect(page.locator("h1")).to_have_text("All done in this queue")
+    expect(card).to_contain_text("This week's quota of 1 item is placed: no more come to this queue this week.")
+    expect(card).not_to_contain_text("check back later")
+    expect(card).to_contain_text("This week you gave 1 label here")
+    page.keyboard.press("Tab")
+    expect(page.locator(".done-card button.primary")).to_be_focused()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    item = current_item(page)
+    assert vip.items.filter(pk=item).exists()
+    expect(page.locator(".labeling .crumbs")).to_contain_text("VIP answers")
