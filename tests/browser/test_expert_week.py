@@ -7,8 +7,10 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Label, Queue
+from labeling.services.rubrics import publish_rubric
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import make_items
+from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -56,9 +58,6 @@ def test_a_server_error_while_a_label_is_sent_keeps_the_screen_and_its_answers(
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)
     item = open_next(page, live_server, queue)
-    for key in KEYS:
-        page.keyboard.press(key)
-    given = page.evaluate(CHECKED)
 
     def failing(route):
         if route.request.method == "POST":
@@ -67,6 +66,9 @@ def test_a_server_error_while_a_label_is_sent_keeps_the_screen_and_its_answers(
             route.continue_()
 
     page.route(re.compile(r"/items/\d+/$"), failing)
+    for key in KEYS:
+        page.keyboard.press(key)
+    given = page.evaluate(CHECKED)
     page.keyboard.press("Enter")
 
     alert = page.locator(".messages [role=alert]")
@@ -118,13 +120,12 @@ def test_after_a_failed_send_the_button_says_what_it_does_again(page, live_serve
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)
     open_next(page, live_server, queue)
-    for key in KEYS:
-        page.keyboard.press(key)
     page.route(
         re.compile(r"/items/\d+/$"),
         lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
     )
-
+    for key in KEYS:
+        page.keyboard.press(key)
     page.keyboard.press("Enter")
 
     expect(page.locator(".messages [role=alert]")).to_contain_text("did not answer")
@@ -196,3 +197,27 @@ def test_at_the_end_of_a_queue_the_expert_sees_their_week_and_one_key_takes_the_
     item = current_item(page)
     assert vip.items.filter(pk=item).exists()
     expect(page.locator(".labeling .crumbs")).to_contain_text("VIP answers")
+
+
+def test_long_guidelines_opened_with_g_are_read_to_the_end_with_the_keyboard(page, live_server, expert, project, queue):
+    """Guidelines of many screens open with g in the label panel, which scrolls on its own; the focus stayed on the
+    page, so Page Down scrolled the output beside them and their second screen was out of reach without a mouse. Now
+    g puts the focus in them, Page Down reads on, and g again closes them and goes back to the active question."""
+    rules = "".join(f"\n\n## Rule {n}\n\n" + "Refunds go to the original payment method. " * 15 for n in range(30))
+    publish_rubric(project=project, questions=QUESTIONS, guidelines="# How to judge" + rules)
+    make_items(project, 1)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    panel = page.locator("aside.work")
+
+    page.keyboard.press("g")
+    expect(page.locator("#guidelines")).to_have_attribute("open", "")
+    expect(page.locator("#guidelines .markdown")).to_be_focused()
+    before = panel.evaluate("panel => panel.scrollTop")
+    page.keyboard.press("PageDown")
+    page.keyboard.press("PageDown")
+
+    page.wait_for_function("([panel, before]) => panel.scrollTop > before + 600", arg=[panel.element_handle(), before])
+    page.keyboard.press("g")
+    expect(page.locator("#guidelines")).not_to_have_attribute("open", "")
+    expect(page.locator("#question-correct")).to_be_focused()

@@ -715,11 +715,18 @@
     focusBox(document.getElementById("flag-note"));
   }
 
+  // The guidelines open with the focus in them: Page Down and Space then scroll the label panel they are in (long
+  // guidelines are several screens), not the page beside it. Closed, the focus goes back to the active question.
   function toggleGuidelines() {
     var box = document.getElementById("guidelines");
-    if (box) {
-      box.open = !box.open;
-      if (box.open) box.scrollIntoView({ block: "nearest" });
+    if (!box) return;
+    box.open = !box.open;
+    var text = box.querySelector(".markdown");
+    if (box.open) {
+      box.scrollIntoView({ block: "nearest" });
+      if (text) text.focus({ preventScroll: true });
+    } else if (box.contains(document.activeElement) && active !== -1) {
+      moveTo(active);
     }
   }
 
