@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from labeling.models import Label, Queue
 from labeling.services.rubrics import publish_rubric
+from tests.factories import MembershipFactory
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import make_items
 from tests.helpers.rubrics import QUESTIONS
@@ -221,3 +222,28 @@ def test_long_guidelines_opened_with_g_are_read_to_the_end_with_the_keyboard(pag
     page.keyboard.press("g")
     expect(page.locator("#guidelines")).not_to_have_attribute("open", "")
     expect(page.locator("#question-correct")).to_be_focused()
+
+
+def test_the_home_page_starts_labeling_in_a_queue_with_work_waiting(
+    page, live_server, expert, project, other_project, queue
+):
+    """Monday morning, the home page: it counted what waits in each queue but offered no way to start there, only the
+    project's name to follow to another page. Now a queue with work waiting has its own button (named with the
+    queue, for a screen reader's list of buttons), which leases an item at once; a queue with none has no button."""
+    MembershipFactory(project=other_project, user=expert, role="expert")  # two projects: the home page lists both
+    Queue.objects.create(project=project, slug="vip", name="VIP answers", rule={"tags_any": ["vip"]})
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    assert page.url == f"{live_server.url}/"
+
+    expect(page.locator("tr[data-queue='vip'] button")).to_have_count(0)
+    start = page.get_by_role("button", name="Start labeling in All answers")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if start.evaluate("button => button === document.activeElement"):
+            break
+    expect(start).to_be_focused()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    assert queue.items.filter(pk=current_item(page)).exists()
