@@ -14,6 +14,7 @@ from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
 from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
+from labeling.web.messages import label_to_change as labeled_item_of
 from labeling.web.messages import skip_to_undo as skipped_item_of
 from labeling.web.structured import as_json, render_structured
 
@@ -46,6 +47,12 @@ def or_former_member(name):
 def skip_to_undo(message) -> int | None:
     """The item a "Skipped item …" message offers to hand back (an "Undo skip" button in it), else None."""
     return skipped_item_of(message)
+
+
+@register.filter
+def label_to_change(message) -> int | None:
+    """The item a "Label saved …" message links back to, to change that label, else None."""
+    return labeled_item_of(message)
 
 
 @register.filter

@@ -53,7 +53,7 @@ from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
 from .getting_started import ingest_snippets
-from .messages import undo_skip_tag
+from .messages import labeled_tag, undo_skip_tag
 
 
 def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
@@ -207,12 +207,13 @@ def _hand_next_item(request: HttpRequest, queue: Queue, grant: LabelingGrant) ->
 
 
 def _done_page(request: HttpRequest, queue: Queue) -> HttpResponse:
-    """The queue's "all done" page, pointing to the project's next queue with work waiting for the user, if any."""
-    others = work.queues_for_labeler(request.user, queue.project).exclude(pk=queue.pk).filter(is_active=True)
-    next_queue = others.filter(waiting_for_me__gt=0).first()
-    return render(
-        request, "labeling/expert/done.html", {"project": queue.project, "queue": queue, "next_queue": next_queue}
-    )
+    """The queue's "all done" page: the user's week in it, and the project's next queue with work waiting for the
+    user, if any (one query: the queues of the project page, this one among them)."""
+    queues = list(work.queues_for_labeler(request.user, queue.project))
+    this_week = next((each for each in queues if each.pk == queue.pk), None)
+    next_queue = next((each for each in queues if each.pk != queue.pk and each.is_active and each.waiting_for_me), None)
+    context = {"project": queue.project, "queue": queue, "this_week": this_week, "next_queue": next_queue}
+    return render(request, "labeling/expert/done.html", context)
 
 
 def _queue_paused(request: HttpRequest, exc: QueuePaused) -> HttpResponse:
@@ -252,9 +253,13 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         lost["X-Lease-Lost"] = "1"  # label.js keeps the screen and its answers on this
         return _screen(lost, _item_url(item))
     if item.own_answers not in (None, label.answers):  # an edit (back to a labeled item, or a second tab on it)
-        messages.success(request, f"Label changed for item {item.pk}: it replaces the one you gave before.")
+        messages.success(
+            request,
+            f"Label changed for item {item.pk}: it replaces the one you gave before.",
+            extra_tags=labeled_tag(item.pk),
+        )
     else:
-        messages.success(request, f"Label saved for item {item.pk}.")
+        messages.success(request, f"Label saved for item {item.pk}.", extra_tags=labeled_tag(item.pk))
     # Straight to the next item's page: one redirect instead of two (through the next-item URL).
     return _hand_next_item(request, item.queue, grant)
 

@@ -76,6 +76,7 @@
         if ((keeps || SWAPPED_FORMS.indexOf(each.id) !== -1) && window.fetch && window.DOMParser) {
           event.preventDefault();
           send(each, event.submitter, keeps ? answersGiven() : null);
+          busy(each, true);
         }
         submitting = true;
         each.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
@@ -118,6 +119,12 @@
           itemLost(sending, said ? said.textContent.trim() : "This item went to another expert.");
         });
       }
+      if (response.status >= 500) {
+        // A server error (a proxy's 502 page, the app's 500 or 503): its page would replace the screen and hide the
+        // answers, with no way to send them again. The screen stays, and Enter sends the same answers.
+        return notSent(sending, "The server had a problem (error " + response.status + "), so nothing was saved. " +
+          "Your answers are still here: press Enter to send them again.");
+      }
       if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
       return response.text().then(function (html) {
         var before = document.querySelector(".labeling");
@@ -127,11 +134,32 @@
         afterSwap(sending, before ? before.dataset.itemId : null);
       });
     }).catch(function () {
-      // Nothing came back: the answers are still on the screen, so the expert can send them again.
-      submitting = false;
-      sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
-      notice("The server did not answer, so nothing changed here. Press Enter to send it again.");
+      notSent(sending, "The server did not answer, so nothing changed here. Press Enter to send it again.");
     });
+  }
+
+  // A form on its way: on a slow network the screen shows it is being sent (dimmed, the label's button "Saving…"),
+  // not a key that did nothing, until the next screen replaces it or the send fails.
+  function busy(sending, on) {
+    var text = sending.id === "label-form" ? sending.querySelector("#submit-label .submit-text") : null;
+    if (on) {
+      sending.setAttribute("aria-busy", "true");
+      if (text) {
+        text.dataset.idle = text.textContent;
+        text.textContent = "Saving…";
+      }
+    } else {
+      sending.removeAttribute("aria-busy");
+      if (text && text.dataset.idle) text.textContent = text.dataset.idle;
+    }
+  }
+
+  // Nothing was saved: the answers are still on the screen, so the expert can send them again.
+  function notSent(sending, why) {
+    busy(sending, false);
+    submitting = false;
+    sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+    notice(why);
   }
 
   // Put the screen the server answered in place of this one, under its own address, with `answers` (see bind). The
@@ -181,7 +209,8 @@
   function afterSwap(sending, itemBefore) {
     var said = Array.prototype.map.call(document.querySelectorAll(".messages .message"), function (message) {
       var words = message.cloneNode(true);
-      words.querySelectorAll("button").forEach(function (button) { button.remove(); });  // "Undo skip": found by Tab
+      // "Undo skip", "Change this label": found by Tab, not said with the message.
+      words.querySelectorAll("button, a").forEach(function (control) { control.remove(); });
       return words.textContent.replace(/\s+/g, " ").trim();
     });
     var messageLine = document.querySelector(".messages .message");
@@ -319,6 +348,7 @@
       answers = null;  // storage refused (private mode, full): the answers stay on this screen only
     }
     if (sending) {
+      busy(sending, false);
       submitting = false;
       sending.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
     }
@@ -685,11 +715,18 @@
     focusBox(document.getElementById("flag-note"));
   }
 
+  // The guidelines open with the focus in them: Page Down and Space then scroll the label panel they are in (long
+  // guidelines are several screens), not the page beside it. Closed, the focus goes back to the active question.
   function toggleGuidelines() {
     var box = document.getElementById("guidelines");
-    if (box) {
-      box.open = !box.open;
-      if (box.open) box.scrollIntoView({ block: "nearest" });
+    if (!box) return;
+    box.open = !box.open;
+    var text = box.querySelector(".markdown");
+    if (box.open) {
+      box.scrollIntoView({ block: "nearest" });
+      if (text) text.focus({ preventScroll: true });
+    } else if (box.contains(document.activeElement) && active !== -1) {
+      moveTo(active);
     }
   }
 

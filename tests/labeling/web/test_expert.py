@@ -1332,7 +1332,7 @@ def test_all_done_in_a_queue_links_to_the_next_queue_with_work_waiting(client, e
     html = client.get(next_url(queue)).content.decode()
 
     assert "All done in this queue" in html
-    assert f'href="{next_url(vip)}"' in html and "<bdi>VIP answers</bdi>" in html and "has 2 waiting for you" in html
+    assert f'action="{next_url(vip)}"' in html and "<bdi>VIP answers</bdi>" in html and "has 2 waiting for you" in html
 
 
 def test_all_done_everywhere_says_every_queue_is_done(client, expert, project, queue):
