@@ -292,7 +292,7 @@ def _labeling_screen(
     context = {
         "project": item.project,
         "item": item,
-        **_evidence(output),
+        **output_evidence(output),
         "rubric": rubric,
         "fields": fields,
         "form_errors": {key: message for key, message in (errors or {}).items() if key not in known},
@@ -315,15 +315,15 @@ def _skipped_page(request: HttpRequest, slug: str, item_id: int) -> HttpResponse
     context = {
         "project": item.project,
         "item": item,
-        **_evidence(item.output),
+        **output_evidence(item.output),
         "next_url": _next_url(item.queue),
         "may_undo": item.member_role in LABELING_ROLES and item.queue_admits and hands_out_items(item.queue),
     }
     return render(request, "labeling/expert/skipped.html", context)
 
 
-def _evidence(output) -> dict[str, Any]:
-    """What the item's page shows of its output (the templates' expert/_evidence.html)."""
+def output_evidence(output) -> dict[str, Any]:
+    """What a page shows of an output: the item page, and explore's conversation (expert/_evidence.html)."""
     return {
         "output": output,
         "conversation": chat_messages(output.input),

@@ -50,7 +50,7 @@ from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
 from . import charts
-from .expert_views import _evidence
+from .expert_views import output_evidence
 from .explore_action_views import chosen_queue_key
 from .explore_forms import chips, date_ranges, filter_bar
 from .getting_started import outputs_request
@@ -346,7 +346,7 @@ def _turn(output: Output, prompts: dict[str, str], only_expert: int | None) -> d
     return {
         # As the item page shows it: the conversation, and what the model was given and how it ran (its context and
         # metadata), which tells a wrong answer from a right one.
-        **_evidence(output),
+        **output_evidence(output),
         "items": [_item(item, prompts, only_expert) for item in output.items.all()],
     }
 
