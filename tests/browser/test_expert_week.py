@@ -54,8 +54,8 @@ def test_a_server_error_while_a_label_is_sent_keeps_the_screen_and_its_answers(
     page, live_server, expert, project, queue, status
 ):
     """A proxy's 502 page (or the app's 500 or 503) was swapped in for the whole screen: the answers vanished from
-    sight, Enter did nothing, and only a reload brought them back. Now the screen stays, says nothing was saved, and
-    Enter sends the same answers again once the server is back."""
+    sight, Enter did nothing, and only a reload brought them back. Now the screen stays, says it may not have been
+    saved, and Enter sends the same answers again once the server is back."""
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)
     item = open_next(page, live_server, queue)
@@ -73,7 +73,7 @@ def test_a_server_error_while_a_label_is_sent_keeps_the_screen_and_its_answers(
     page.keyboard.press("Enter")
 
     alert = page.locator(".messages [role=alert]")
-    expect(alert).to_contain_text("nothing was saved")
+    expect(alert).to_contain_text("may not have been saved")
     expect(alert).to_contain_text("Enter")
     expect(page.locator("#label-form")).to_be_visible()
     assert current_item(page) == item
@@ -187,7 +187,7 @@ def test_at_the_end_of_a_queue_the_expert_sees_their_week_and_one_key_takes_the_
 
     card = page.locator(".done-card")
     expect(page.locator("h1")).to_have_text("All done in this queue")
-    expect(card).to_contain_text("This week's quota of 1 item is placed: no more come to this queue this week.")
+    expect(card).to_contain_text("This week's quota of 1 item is placed: no new items come to this queue this week")
     expect(card).not_to_contain_text("check back later")
     expect(card).to_contain_text("This week you gave 1 label here")
     page.keyboard.press("Tab")
@@ -247,3 +247,34 @@ def test_the_home_page_starts_labeling_in_a_queue_with_work_waiting(
         page.keyboard.press("Enter")
 
     assert queue.items.filter(pk=current_item(page)).exists()
+
+
+def test_a_label_saved_before_the_proxy_gave_up_is_sent_again_without_a_second_label_or_an_edit(
+    page, live_server, expert, project, queue
+):
+    """A proxy can give up (502) after the label was saved, while the next screen was being made: the screen said
+    "nothing was saved", which was untrue. It says the label may not have been saved, and Enter sending the same
+    answers again leaves one label and no edit of it."""
+    make_items(project, 2)
+    sign_in(page, live_server, "erin", keyboard=True)
+    item = open_next(page, live_server, queue)
+
+    def saved_then_lost(route):
+        if route.request.method == "POST":
+            route.fetch()  # the server saves the label; the proxy's 502 is what reaches the browser
+            route.fulfill(status=502, body=NGINX_502, content_type="text/html")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/items/\d+/$"), saved_then_lost)
+    for key in KEYS:
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    expect(page.locator(".messages [role=alert]")).to_contain_text("may not have been saved")
+    assert Label.objects.filter(item_id=item, expert=expert).count() == 1
+
+    page.unroute(re.compile(r"/items/\d+/$"))
+    press_and_follow(page, "Enter")
+
+    label = Label.objects.get(item_id=item, expert=expert)
+    assert (label.answers["tone"], label.revisions.count()) == ("friendly", 0)

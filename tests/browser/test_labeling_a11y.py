@@ -315,7 +315,7 @@ def test_the_database_down_while_a_label_is_sent_says_so_inside_main_and_keeps_t
 ):
     """The database down while a label is sent: the 503 page (bare.html) is not swapped in for the screen (its answers
     would vanish from sight); the screen stays, <main> keeps the id and tabindex "Skip to main content" needs, and the
-    message saying nothing was saved is an alert in <main>'s "Messages" region."""
+    message saying it may not have been saved is an alert in <main>'s "Messages" region."""
     make_items(project, 2)
     sign_in(page, live_server, "erin", keyboard=True)
     open_next(page, live_server, queue)
@@ -334,7 +334,7 @@ def test_the_database_down_while_a_label_is_sent_says_so_inside_main_and_keeps_t
     page.keyboard.press("Enter")
 
     expect(page.locator("main > section.messages[aria-label='Messages'] [role=alert]")).to_contain_text(
-        "nothing was saved"
+        "may not have been saved"
     )
     expect(page.locator("#label-form")).to_be_visible()
     main = page.locator("main")

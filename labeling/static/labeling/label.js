@@ -121,9 +121,10 @@
       }
       if (response.status >= 500) {
         // A server error (a proxy's 502 page, the app's 500 or 503): its page would replace the screen and hide the
-        // answers, with no way to send them again. The screen stays, and Enter sends the same answers.
-        return notSent(sending, "The server had a problem (error " + response.status + "), so nothing was saved. " +
-          "Your answers are still here: press Enter to send them again.");
+        // answers, with no way to send them again. The screen stays, and Enter sends the same answers. The label may
+        // be saved already (a proxy that gave up while the next screen was made): the same answers again are no edit.
+        return notSent(sending, "The server had a problem (error " + response.status + "): this may not have been " +
+          "saved. Your answers are still here: press Enter to send them again (a label saved already is not doubled).");
       }
       if (sending.id === "label-form" && response.ok) forgetDraft();  // saved (a refusal answers 400)
       return response.text().then(function (html) {
