@@ -4,12 +4,14 @@ stored by caches, and request input every view can rely on."""
 import io
 import json
 import logging
+from datetime import UTC
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from api.otlp_encoding import OTLP_PATH_PREFIX, media_type_of, status_body
 from expertloop.errors import api_not_found
@@ -97,6 +99,22 @@ class ApiNotFoundMiddleware:
         ):
             return api_not_found(request)
         return response
+
+
+class ApiMomentsInUtcMiddleware:
+    """Under /api/, the current time zone is UTC: DRF writes a datetime field in the current zone, which is the
+    server's TIME_ZONE unless one is activated, so a server run in an operator's zone (its platform pages and logs
+    read in it) wrote `-05:00` where the API promises UTC with `Z` (labeling.rules.moments). Streamed bodies write
+    their moments with rules.moments.utc_moment, which needs no active zone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path_info.startswith("/api/"):
+            return self.get_response(request)
+        with timezone.override(UTC):
+            return self.get_response(request)
 
 
 # Request input every view can rely on: nothing unstorable in URLs and forms, chunked bodies with a length.

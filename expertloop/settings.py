@@ -124,6 +124,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     # With DEBUG on, an unmatched /api/ URL answers the API's JSON 404 too, not Django's HTML debug page.
     "expertloop.middleware.ApiNotFoundMiddleware",
+    # Under /api/ every moment is written in UTC with `Z`, whatever TIME_ZONE the pages and logs read in.
+    "expertloop.middleware.ApiMomentsInUtcMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -2,10 +2,8 @@
 
 from rest_framework import serializers
 
-from api.serializers.metrics import PROJECT_HELP, WEEK_HELP, WeekField
-from labeling.exceptions import InvalidWeek
+from api.serializers.metrics import PROJECT_HELP, WEEK_OR_DAY_HELP, WeekOrDayField, read_weeks
 from labeling.models import ChangeDimension, ChangeKind
-from labeling.rules.calendar import week_from_label
 from labeling.selectors.changes import TEST_NAMES
 
 
@@ -13,15 +11,10 @@ class ChangesQuery(serializers.Serializer):
     """Needs `context["project"]`; `week` becomes the cycle week's first day (absent: None)."""
 
     project = serializers.SlugField(required=False, help_text=PROJECT_HELP)
-    week = WeekField(help_text=f"{WEEK_HELP} By default the latest closed week, else the running week.")
+    week = WeekOrDayField(help_text=f"{WEEK_OR_DAY_HELP} By default the latest closed week, else the running week.")
 
     def validate(self, attrs):
-        if "week" in attrs:
-            try:
-                attrs["week"] = week_from_label(self.context["project"], attrs["week"])
-            except InvalidWeek as exc:
-                raise serializers.ValidationError({"week": exc.message}) from None
-        return attrs
+        return attrs | read_weeks(self.context["project"], attrs, ("week",))
 
 
 def _ratio(help_text: str) -> serializers.FloatField:

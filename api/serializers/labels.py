@@ -4,7 +4,7 @@ from labeling.services.label_exports import FORMATS
 
 
 class LabelsQuery(MetricsQuery):
-    """`from`, `to` (ISO weeks, as the metrics take them), `project` for a session, and the file's `format`."""
+    """`from`, `to` (a week label or a day, as the metrics read them), `project` for a session, the `format`."""
 
     def extra_fields(self) -> dict:
         return {"format": format_field(FORMATS)}

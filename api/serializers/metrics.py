@@ -1,3 +1,6 @@
+from collections.abc import Iterable
+from datetime import date
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -5,12 +8,13 @@ from api.parameters import QueryBooleanField, choice_parameter
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS
 from labeling.metrics.retention import MEASURES, MIN_USERS
-from labeling.rules.calendar import WEEK_LABEL_PATTERN, WEEK_OR_DAY_PATTERN, week_of_label_or_day
+from labeling.models import Project
+from labeling.rules.calendar import WEEK_OR_DAY_PATTERN, week_of_label_or_day
 from labeling.selectors.metrics import DEFAULT_WEEKS, week_range
 from labeling.selectors.metrics_api import SEGMENTS, question_of_project, queue_of_project
 
 PROJECT_HELP = "The project's slug. Required with a signed-in session; optional with an API key (it must be the key's)."
-WEEK_HELP = "An ISO week label such as `2026-W48`: the project's cycle week starting in that ISO week."
+# Every parameter of the API that names a week (here, the labels export, the changes, a week's report) takes this.
 WEEK_OR_DAY_HELP = (
     "An ISO week label such as `2026-W48` (the project's cycle week starting in that ISO week), or a date such as "
     "`2026-11-26` (the project's cycle week holding that day)."
@@ -18,22 +22,28 @@ WEEK_OR_DAY_HELP = (
 
 # Query parameters ---------------------------------------------------------------------------------------
 
-WEEK_SCHEMA = {"type": "string", "pattern": WEEK_LABEL_PATTERN}
+WEEK_OR_DAY_SCHEMA = {"type": "string", "pattern": WEEK_OR_DAY_PATTERN}
 
 
-@extend_schema_field(WEEK_SCHEMA)
-class WeekField(serializers.CharField):
-    """An ISO week label. The serializer reads it with week_from_label, whose refusal says what is wrong with it;
-    the schema shows the labels that reading takes."""
+@extend_schema_field(WEEK_OR_DAY_SCHEMA)
+class WeekOrDayField(serializers.CharField):
+    """A week label or a date (YYYY-MM-DD). The serializer reads it with `read_weeks` (week_of_label_or_day, whose
+    refusal says what is wrong with it): the project's calendar decides which cycle week holds a day."""
 
     def __init__(self, **kwargs):
         super().__init__(required=False, max_length=16, **kwargs)
 
 
-@extend_schema_field({"type": "string", "pattern": WEEK_OR_DAY_PATTERN})
-class WeekOrDayField(WeekField):
-    """A week label or a date (YYYY-MM-DD), read with week_of_label_or_day: the project's calendar decides which
-    cycle week holds a day."""
+def read_weeks(project: Project, attrs: dict, names: Iterable[str]) -> dict[str, date]:
+    """The cycle weeks that the WeekOrDayFields `names` given in `attrs` name; a refusal is a 400 naming the field."""
+    weeks = {}
+    for name in names:
+        if name in attrs:
+            try:
+                weeks[name] = week_of_label_or_day(project, attrs[name])
+            except InvalidWeek as exc:
+                raise serializers.ValidationError({name: exc.message}) from None
+    return weeks
 
 
 def queue_field(help_text: str = "Only this queue (its slug); an unknown slug is a 400 listing the queues."):
@@ -63,13 +73,7 @@ class MetricsQuery(serializers.Serializer):
 
     def validate(self, attrs):
         project = self.context["project"]
-        weeks = {}
-        for name in ("from", "to"):
-            if name in attrs:
-                try:
-                    weeks[name] = week_of_label_or_day(project, attrs[name])
-                except InvalidWeek as exc:
-                    raise serializers.ValidationError({name: exc.message}) from None
+        weeks = read_weeks(project, attrs, ("from", "to"))
         if "queue" in attrs:
             try:
                 attrs["queue"] = queue_of_project(project, attrs["queue"])

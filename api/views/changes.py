@@ -21,7 +21,8 @@ class ChangesView(MetricsView):
             "event name) its share, thumbs-down rate and gold pass rate. Listed: changes whose Benjamini–Hochberg "
             "q value is within the FDR and whose effect is big enough, biggest first, each with its counts and "
             "test. A closed week answers what its close froze; an open one what the last hourly refresh stored.\n\n"
-            "`week` defaults to the latest closed week, else the running week. A malformed week or an unknown "
+            "`week` is a week label (`2026-W48`) or a day of the week (`2026-11-26`); it defaults to the latest closed "
+            "week, else the running week. A malformed week or an unknown "
             "parameter is a 400 naming it; a week that has not started, or that ended before the project was created "
             "(and holds no outputs or review work), is a 404."
         ),

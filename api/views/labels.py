@@ -42,8 +42,9 @@ class LabelExportView(NamesItsOwnFile, KnownParametersOnly, GenericAPIView):
             "`annotator` (the datasets' pseudonym), `answers`, `rubric_version`, `labeled_at` (the last edit), "
             "`seconds_spent` and `gold` (the item's gold answers, `{question: {value, method}}`, empty while "
             "undecided). In CSV, `answers` and `gold` are JSON text. Weeks are the items' cycle weeks, named by ISO "
-            "week labels; `from` and `to` are both included (by default the last 12 weeks up to the current one, "
-            "at most 104). A malformed week or `from` after `to` is a 400 naming the parameter."
+            "week labels (`2026-W48`) or by a day they hold (`2026-11-26`); `from` and `to` are both included (by "
+            "default the last 12 weeks up to the current one, at most 104). A malformed week or `from` "
+            "after `to` is a 400 naming the parameter."
         ),
         parameters=[LabelsQuery],
         responses={

@@ -19,7 +19,8 @@ from api.negotiation import UnknownFormat
 from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.metrics import (
-    WEEK_SCHEMA,
+    WEEK_OR_DAY_HELP,
+    WEEK_OR_DAY_SCHEMA,
     AgreementOut,
     AgreementQuery,
     QualityOut,
@@ -37,7 +38,7 @@ from labeling.metrics import themes as theme_metrics
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
 from labeling.rules.access import ALL_ROLES, check_member, labels_blind, project_for_caller
-from labeling.rules.calendar import week_from_label, week_zone
+from labeling.rules.calendar import week_of_label_or_day, week_zone
 from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
     SEGMENTS,
@@ -52,7 +53,8 @@ from labeling.selectors.metrics_api import (
 from labeling.selectors.report import blind_report, check_week_of_the_project, decisions_of, report_of_week
 
 _RANGE = (
-    "Weeks are cycle weeks named by ISO week labels (`2026-W48`). `from` and `to` are both included; by "
+    "Weeks are cycle weeks named by ISO week labels (`2026-W48`) or by a day they hold (`2026-11-26`). `from` and "
+    "`to` are both included; by "
     f"default the last 12 weeks up to the current one, from the project's first week if that is later; at most "
     f"{MAX_WEEKS} weeks. A malformed week, `from` after `to` or a longer range is a 400 naming the parameter. Weeks "
     "without stored rows are simply absent. A weekly row's `week_status` is `closed` once its week's close froze it, "
@@ -261,8 +263,8 @@ class CycleReportView(MetricsView):
             '(`"status": "open"`): its figures may still change until the close. Every week of the project that '
             "has started has a report, one without items too (its figures are empty, its changes and themes those "
             "of the outputs sent with its dates); a week that has not started, or that ended before the project was "
-            "created (and holds no outputs or review work), is a 404, a malformed week label a 400. A signed-in "
-            "expert's copy leaves out the failure themes' `examples` and `explore_query` "
+            "created (and holds no outputs or review work), is a 404, a malformed week (neither a week label nor a "
+            "real day) a 400. A signed-in expert's copy leaves out the failure themes' `examples` and `explore_query` "
             "(experts label blind); an API key reads the whole report.\n\n"
             "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
             "frozen (or now, for an open week). `decisions` lists the week's own, each with its status now (`done_on`, "
@@ -272,9 +274,7 @@ class CycleReportView(MetricsView):
             "Markdown document; errors stay JSON."
         ),
         parameters=[
-            OpenApiParameter(
-                "week", WEEK_SCHEMA, OpenApiParameter.PATH, description="An ISO week label, e.g. `2026-W48`."
-            ),
+            OpenApiParameter("week", WEEK_OR_DAY_SCHEMA, OpenApiParameter.PATH, description=WEEK_OR_DAY_HELP),
             ReportQuery,
             OpenApiParameter("format", str, enum=["json", "markdown"], description="`markdown`: a document."),
         ],
@@ -290,7 +290,7 @@ class CycleReportView(MetricsView):
     )
     def get(self, request, *args, **kwargs):
         project = self.project
-        week = week_from_label(project, kwargs["week"])
+        week = week_of_label_or_day(project, kwargs["week"])
         check_week_of_the_project(project, week)
         found = report_of_week(project=project, week=week)
         report = found.report

@@ -373,8 +373,10 @@ def _close(
             _compare_again(project, week=week, closed_by=closed_by, closing=True)
             # Before the week after is compared again: the headline that tells endpoints holds its restated week-1
             # retention by verdict.
-            _restate_from_final_gold(project, week=week, closed_by=closed_by)
-            _compare_again(project, week=following, closed_by=closed_by)
+            headlines = _restate_from_final_gold(project, week=week, closed_by=closed_by)
+            if _compare_again(project, week=following, closed_by=closed_by):
+                headlines.discard(following)  # told with its restated comparison
+            _tell_restated_headlines(project, weeks=headlines, with_week=week)
             _restate_trend_points(project, week=week, closed_by=closed_by)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
             get_cycle(project=project, week=following)
@@ -405,7 +407,7 @@ def _lock_newest_first(project: Project, *, weeks: list[date]) -> None:
     list(ReviewCycle.objects.filter(project=project, week__in=weeks).locked_newest_first().values_list("pk", flat=True))
 
 
-def _compare_again(project: Project, *, week: date, closed_by, closing: bool = False) -> None:
+def _compare_again(project: Project, *, week: date, closed_by, closing: bool = False) -> bool:
     """If `week` is closed and so is the week before it, restate `week`'s week-over-week comparison from the report
     the week before froze (`compared_with_week_before`), so both orders of closing give the same figures. A week
     closed before the week before it (out of order: by a lead, or while that week's close failed and waited), or
@@ -415,18 +417,19 @@ def _compare_again(project: Project, *, week: date, closed_by, closing: bool = F
     Nothing is written when the comparison stands; a restated report says when and from which week
     (`compared_again`), and the audit log keeps it. Endpoints hear it (`cycle.compared_again`) only of a week an
     earlier close froze: not `closing`, the week this close freezes, whose `cycle.closed` tells the restated report.
-    In a savepoint: a report it cannot read is logged, never a reason to fail the close."""
+    Return whether it told them. In a savepoint: a report it cannot read is logged, never a reason to fail the
+    close."""
     before_week = week - timedelta(days=7)
     closed = ReviewCycle.objects.filter(project=project, week__in=[before_week, week], status=CycleStatus.CLOSED)
     cycles = {cycle.week: cycle for cycle in closed.only("pk", "project_id", "week", "report", "closed_at")}
     this, before = cycles.get(week), cycles.get(before_week)
     if this is None or before is None or not this.report or not before.report:
-        return
+        return False
     try:
         with transaction.atomic():
             restated = compared_with_week_before(project, this.report, before.report)
             if _without_restatement(restated) == _without_restatement(this.report):
-                return
+                return False
             restated["compared_again"] = {"with_week": week_label(before_week), "at": utc_moment(timezone.now())}
             ReviewCycle.objects.filter(pk=this.pk).update(report=restated)
             AuditEvent.objects.create(
@@ -442,6 +445,25 @@ def _compare_again(project: Project, *, week: date, closed_by, closing: bool = F
                 webhook_events.cycle_compared_again(this)
     except Exception:
         logger.exception("could not compare %s %s again with the week before", project.slug, week_label(week))
+        return False
+    return not closing
+
+
+def _tell_restated_headlines(project: Project, *, weeks: set[date], with_week: date) -> None:
+    """Tell endpoints (`cycle.compared_again`) the headlines `_restate_from_final_gold` restated from `with_week`'s
+    final gold answers (the retention by verdict): their `cycle.closed` sent the split as it stood. In the close's
+    transaction, delivered through the outbox once it commits; in a savepoint: a failure is logged, never a reason to
+    fail the close."""
+    if not weeks:
+        return
+    try:
+        with transaction.atomic():
+            cycles = ReviewCycle.objects.filter(project=project, week__in=weeks).order_by("week")
+            for cycle in cycles.only("pk", "project_id", "week", "report", "closed_at"):
+                cycle.project = project
+                webhook_events.cycle_compared_again(cycle, restated_from=week_label(with_week))
+    except Exception:
+        logger.exception("could not tell the headlines restated from %s %s", project.slug, week_label(with_week))
 
 
 def _without_restatement(report: dict) -> dict:
@@ -517,7 +539,7 @@ def _restated_reach() -> int:
 _GOLD_PARTS = ("changes", "retention")
 
 
-def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> None:
+def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[date]:
     """Make again, from the stored rows, what the closed weeks after `week` froze from its outputs and gold answers as
     they stood (the week still open: later labels, late outputs missing): the "what changed" of those whose baseline
     it is (up to CHANGES_BASELINE_WEEKS after it: the week's rows recomputed and stored, `changes` frozen again), and
@@ -527,10 +549,10 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> None
     Only when such a week is closed (out of order): a close in order finds none and reads nothing more. In the close's
     transaction, which holds the later weeks' rows (`_lock_newest_first`); each restatement of a close reads the
     reports as the one before it left them. A restated report says which parts, from which weeks and when
-    (`gold_restated`); the audit log keeps each (`cycle.compared_again` with `gold_parts`). No webhook of its own:
-    endpoints hear the week after's restated week-1 split with its restated comparison (`cycle.compared_again`), and
-    the digest e-mail is not sent again. In a savepoint: a report it cannot read or a recompute that fails is logged,
-    never a reason to fail the close."""
+    (`gold_restated`); the audit log keeps each (`cycle.compared_again` with `gold_parts`). Return the weeks whose
+    headline it restated (the week-1 retention by verdict), for endpoints to hear them once (`cycle.compared_again`,
+    with a restated comparison if there is one); the digest e-mail is not sent again. In a savepoint: a report it
+    cannot read or a recompute that fails is logged, never a reason to fail the close."""
     baseline = timedelta(weeks=settings.CHANGES_BASELINE_WEEKS)
     closed = ReviewCycle.objects.filter(
         project=project,
@@ -540,7 +562,7 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> None
     )
     later = {cycle.week: cycle for cycle in closed.only("pk", "week", "report") if cycle.report}
     if not later:
-        return
+        return set()
     try:
         with transaction.atomic():
             now = timezone.now()
@@ -578,6 +600,8 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> None
             )
     except Exception:
         logger.exception("could not restate what the weeks after %s %s read of it", project.slug, week_label(week))
+        return set()
+    return {w for w in parts if reports[w].get("headline") != later[w].report.get("headline")}
 
 
 def _digest_waits(project: Project, *, week: date, now: datetime) -> bool:

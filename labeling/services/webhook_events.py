@@ -264,16 +264,26 @@ def _about_closed_week(cycle: ReviewCycle) -> dict:
     }
 
 
-def cycle_compared_again(cycle: ReviewCycle) -> int:
-    """A closed week's comparison with the week before was made again from that week's final report (it closed
-    after this one): the restated headline, as `cycle.closed` has it, and `compared_again` (from which week, when).
-    For endpoints that keep the figures `cycle.closed` sent; no Slack message (the meeting page says it)."""
+def cycle_compared_again(cycle: ReviewCycle, *, restated_from: str | None = None) -> int:
+    """A closed week's headline was made again from an earlier week's final report (it closed after this one): its
+    comparison with the week before, or (`restated_from`, that week's label) only its week-1 retention by verdict
+    from that week's final gold answers. The restated headline, as `cycle.closed` has it; `compared_again` (from which
+    week, when: the report's, or for `restated_from` that week and the `gold_restated` moment); `gold_restated` as
+    the report has it (null if never). For endpoints that keep the figures `cycle.closed` sent; no Slack message (the
+    meeting page says it)."""
     if not _listening(cycle.project_id, WebhookEvent.CYCLE_COMPARED_AGAIN):
         return 0
-    restated = dict((cycle.report or {}).get("compared_again") or {})
-    if "at" in restated:  # stored as the report's moments are; sent as every moment of a payload is
-        restated["at"] = stored_utc_moment(restated["at"])
-    data = _about_closed_week(cycle) | {"compared_again": restated}
+    report = cycle.report or {}
+    gold = dict(report.get("gold_restated") or {}) or None
+    if restated_from is None:
+        restated = dict(report.get("compared_again") or {})
+    else:
+        restated = {"with_week": restated_from, "at": (gold or {}).get("at")}
+    # Stored as the report's moments are; sent as every moment of a payload is.
+    for part in (restated, gold or {}):
+        if "at" in part:
+            part["at"] = stored_utc_moment(part["at"])
+    data = _about_closed_week(cycle) | {"compared_again": restated, "gold_restated": gold}
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
 

@@ -1222,3 +1222,27 @@ def test_metrics_take_a_date_for_from_and_to_as_iter_outputs_does(server, projec
     with pytest.raises(BadRequest, match="not a day of the calendar"):
         client.metrics.agreement(from_="2026-02-30")
     client.close()
+
+
+def test_labels_changes_and_reports_take_a_date_as_the_metrics_do(server, project, read_key):
+    """`iter_labels(from_=date(...))`, `metrics.changes(week=date(...))` and `cycles.report(date(...))` took week
+    labels only (a 400, or a TypeError before the request): the client passes a `date` through, and the server reads
+    it as the project's cycle week holding that day, as the metrics' `from_` and `to`."""
+    created_weeks_ago(project, 4)
+    label_outputs(project, 2)
+    this_week = current_week(project)
+    client = Client(server.url, read_key.secret)
+    day = this_week + timedelta(days=3)
+
+    by_date = list(client.iter_labels(from_=day, to=day))
+    assert by_date == list(client.iter_labels(from_=week_label(this_week), to=week_label(this_week)))
+    assert len(by_date) == 4 and {label["week"] for label in by_date} == {week_label(this_week)}
+    assert client.metrics.changes(week=day).meta["week"] == week_label(this_week)
+    assert client.metrics.changes(week=day.isoformat()).meta["week"] == week_label(this_week)
+    assert client.cycles.report(day)["week"] == week_label(this_week)
+    assert week_label(this_week) in client.cycles.report(day, format="markdown")
+    with pytest.raises(BadRequest, match="not a day of the calendar"):
+        client.metrics.changes(week="2026-02-30")
+    with pytest.raises(BadRequest, match="not a day of the calendar"):
+        client.cycles.report("2026-02-30")
+    client.close()

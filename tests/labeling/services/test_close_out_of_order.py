@@ -11,7 +11,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.urls import reverse
 
-from labeling.models import AuditEvent, OutboxMessage, Output, ReviewCycle, WebhookDelivery, WeekChange, week_label
+from labeling.models import (
+    AuditEvent,
+    OutboxMessage,
+    Output,
+    Resolution,
+    ReviewCycle,
+    WebhookDelivery,
+    WeekChange,
+    week_label,
+)
 from labeling.rules import calendar
 from labeling.services import cycles, webhooks
 from labeling.services.rubrics import publish_rubric
@@ -684,3 +693,59 @@ def test_a_what_changed_that_cannot_be_made_again_is_logged_and_the_late_week_cl
     assert after_report["changes"] == frozen["changes"]
     assert after_report["headline"]["retention_week1"] == frozen["headline"]["retention_week1"]
     assert f"could not restate what the weeks after {project.slug} {week_label(late)} read of it" in caplog.text
+
+
+def _swap_verdicts(project, week, *, to_fail: list[str], to_pass: list[str]) -> None:
+    """Turn the gold verdicts of those users' outputs of `week` around: as many pass as before, another split."""
+    for users, passes in ((to_fail, False), (to_pass, True)):
+        for resolution in Resolution.objects.filter(item__week=week, item__output__end_user_id__in=users).filter(
+            item__project=project
+        ):
+            resolution.automatic = {"correct": {"value": passes, "method": "unanimous"}}
+            resolution.save(update_fields=["automatic"])
+
+
+def test_a_restated_retention_split_is_told_to_webhook_endpoints_once_though_the_comparison_stands(project, lead):
+    """The week after a late week closed first, splitting the late week's cohort by the verdicts as they stood (20 of
+    36 passing users returned); the late week's final verdicts put other users on each side, with as many passing
+    (so its pass rate, and the week after's comparison with it, stand). The close restated the week after's
+    `retention_week1` (20/36 → 16/36) and told no one: endpoints that kept `cycle.closed`'s headline kept the old
+    split. They hear the restated headline once, as `cycle.compared_again` with `gold_restated`; the late week itself
+    is told by its own `cycle.closed`, as before."""
+    this_week = calendar.current_week(project)
+    late, after = this_week - timedelta(days=14), this_week - timedelta(days=7)
+    created_weeks_ago(project, 6)
+    publish_rubric(project=project, questions=QUESTIONS)
+    late_outputs = add_outputs(project, late, 40)
+    _users(project, late_outputs, [f"user-{n}" for n in range(40)])
+    add_verdicts(project, late_outputs, late, passes=36)  # user-0 … user-35 pass
+    after_outputs = add_outputs(project, after, 40)
+    _users(project, after_outputs, [f"user-{n}" for n in range(20)] + [f"new-{n}" for n in range(20)])
+    add_verdicts(project, after_outputs, after, passes=20)
+    endpoint = webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/in",
+        events=["cycle.closed", "cycle.compared_again"],
+    ).endpoint  # fmt: skip
+
+    cycles.close_week(project_id=project.pk, week=after)
+    told = json.loads(WebhookDelivery.objects.get(event="cycle.closed").body)["data"]["headline"]["retention_week1"]
+    assert (told["pass"]["returned"], told["pass"]["users"]) == (20, 36)
+    _swap_verdicts(project, late, to_fail=["user-0", "user-1", "user-2", "user-3"],
+                   to_pass=["user-36", "user-37", "user-38", "user-39"])  # fmt: skip
+    cycles.close_week(project_id=project.pk, week=late)
+    cycles.close_week(project_id=project.pk, week=late)  # closed already: nothing new
+
+    report = ReviewCycle.objects.get(project=project, week=after).report
+    week1 = report["headline"]["retention_week1"]
+    assert (week1["pass"]["returned"], week1["pass"]["users"], week1["fail"]["returned"]) == (16, 36, 4)
+    assert "compared_again" not in report  # the comparison with the late week stands
+    [restated] = WebhookDelivery.objects.filter(event="cycle.compared_again")
+    assert restated.endpoint_id == endpoint.pk
+    data = json.loads(restated.body)["data"]
+    assert (data["week"], data["headline"]) == (week_label(after), report["headline"])
+    at = report["gold_restated"]["at"].replace("+00:00", "Z")
+    assert data["gold_restated"] == report["gold_restated"] | {"at": at}
+    assert data["gold_restated"]["weeks"] == [week_label(late)] and "retention" in data["gold_restated"]["parts"]
+    assert data["compared_again"] == {"with_week": week_label(late), "at": at}
+    closed = WebhookDelivery.objects.filter(event="cycle.closed").order_by("pk")
+    assert [json.loads(delivery.body)["data"]["week"] for delivery in closed] == [week_label(after), week_label(late)]

@@ -18,6 +18,7 @@ from ._sender import Sender, Stats
 from .datasets import Dataset, _pages
 from .errors import ConfigurationError, RecordError
 from .metrics import Cycles, Metrics, Records, records_of
+from .metrics import query_day as _day
 
 __version__ = "0.1.0"
 MAX_BATCH = 1000  # the server's INGEST_MAX_RECORDS default
@@ -290,11 +291,12 @@ class Client:
         path = f"/api/v1/outputs/{quote(external_id, safe='')}"
         return dict(self._reader.get_json(path, {"include": ",".join(part.strip() for part in include) or None}))
 
-    def iter_labels(self, *, from_: str | None = None, to: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every label of the weeks `from_` to `to` (labels such as `2026-W40`, both included; by default the last 12
-        weeks), one dict each as the server streams them: external_id, queue, item, week, annotator (a pseudonym),
-        answers, rubric_version, labeled_at, seconds_spent and the item's gold."""
-        with self._reader.stream("/api/v1/labels", {"from": from_, "to": to}) as response:
+    def iter_labels(self, *, from_: str | date | None = None, to: str | date | None = None) -> Iterator[dict[str, Any]]:
+        """Every label of the weeks `from_` to `to` (labels such as `2026-W40`, or a `date`: the project's cycle week
+        holding that day; both included; by default the last 12 weeks), one dict each as the server streams them:
+        external_id, queue, item, week, annotator (a pseudonym), answers, rubric_version, labeled_at, seconds_spent
+        and the item's gold."""
+        with self._reader.stream("/api/v1/labels", {"from": _day(from_), "to": _day(to)}) as response:
             for line in response.iter_lines():
                 if line:
                     yield json.loads(line)
@@ -351,10 +353,6 @@ class Client:
         slug only."""
         params = {"since": _day(since), "until": _day(until), "project": project}
         return Records(self._reader.get_json("/api/v1/platform/usage", params))
-
-
-def _day(value: date | str | None) -> str | None:
-    return value.isoformat() if isinstance(value, date) else value
 
 
 def _explore_params(filters: dict[str, Any]) -> dict[str, Any]:

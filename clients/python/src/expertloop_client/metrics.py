@@ -35,6 +35,11 @@ class Records(list[dict[str, Any]]):
         return _pandas().DataFrame.from_records(list(self))
 
 
+def query_day(value: Any) -> Any:
+    """A `date` as the API writes a day (YYYY-MM-DD); anything else as given."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def records_of(answer: dict[str, Any], table: str) -> Records:
     return Records(answer[table], {name: value for name, value in answer.items() if name != table})
 
@@ -51,9 +56,8 @@ class Metrics:
     def _get(self, endpoint: str, table: str, **params: Any) -> Records:
         if "from_" in params:
             params["from"] = params.pop("from_")
-        for name in ("from", "to"):
-            if isinstance(params.get(name), date):  # the server knows the project's calendar: a day is enough
-                params[name] = params[name].isoformat()
+        for name in ("from", "to", "week"):  # the server knows the project's calendar: a day is enough
+            params[name] = query_day(params.get(name))
         return records_of(self._reader.get_json(f"/api/v1/metrics/{endpoint}", params), table)
 
     def quality(
@@ -100,9 +104,9 @@ class Metrics:
         (a cell's `activity_week` names its week)."""
         return self._get("retention", "results", from_=from_, to=to, segment=segment, measure=measure)
 
-    def changes(self, *, week: str | None = None) -> Records:
+    def changes(self, *, week: str | date | None = None) -> Records:
         """The week's significant changes, biggest first (default: the latest closed week, else the running one);
-        `.meta["week"]` names the week."""
+        `week` as `from_` above (a label, or a `date` of the week); `.meta["week"]` names the week."""
         return self._get("changes", "results", week=week)
 
 
@@ -118,13 +122,16 @@ class Cycles:
         return str(self._metrics.changes().meta["week"])
 
     @overload
-    def report(self, week: str | None = ..., format: Literal["json"] = ...) -> dict[str, Any]: ...
+    def report(self, week: str | date | None = ..., format: Literal["json"] = ...) -> dict[str, Any]: ...
     @overload
-    def report(self, week: str | None = ..., *, format: Literal["markdown"]) -> str: ...
-    def report(self, week: str | None = None, format: Literal["json", "markdown"] = "json") -> dict[str, Any] | str:
+    def report(self, week: str | date | None = ..., *, format: Literal["markdown"]) -> str: ...
+    def report(
+        self, week: str | date | None = None, format: Literal["json", "markdown"] = "json"
+    ) -> dict[str, Any] | str:
         """A week's report (frozen once the week is closed), as a dict or a Markdown document; by default
-        the latest closed week's."""
-        week = week or self.latest_week()
+        the latest closed week's. `week` is a label such as `2026-W47`, or a `date` (or "2026-11-26"): the
+        project's cycle week holding that day."""
+        week = query_day(week) or self.latest_week()
         path = f"/api/v1/cycles/{quote(week, safe='')}/report"
         if format == "markdown":
             return self._reader.get_text(path, {"format": "markdown"})
