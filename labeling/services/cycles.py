@@ -544,7 +544,9 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[
     they stood (the week still open: later labels, late outputs missing): the "what changed" of those whose baseline
     it is (up to CHANGES_BASELINE_WEEKS after it: the week's rows recomputed and stored, `changes` frozen again), and
     the retention by verdict of those within `_restated_reach` (`with_final_verdict_split`: its cohort's users'
-    verdicts). So both orders of closing give the same figures; a later week's own figures stay as frozen.
+    verdicts). So both orders of closing give the same figures. A later week's "what changed" is made again whole (its
+    own week's rows as they are now among them); the rest of its figures stay as frozen. Not of a later week with a
+    week still open before it: that week's close restates it.
 
     Only when such a week is closed (out of order): a close in order finds none and reads nothing more. In the close's
     transaction, which holds the later weeks' rows (`_lock_newest_first`); each restatement of a close reads the
@@ -554,13 +556,23 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[
     with a restated comparison if there is one); the digest e-mail is not sent again. In a savepoint: a report it
     cannot read or a recompute that fails is logged, never a reason to fail the close."""
     baseline = timedelta(weeks=settings.CHANGES_BASELINE_WEEKS)
-    closed = ReviewCycle.objects.filter(
-        project=project,
-        status=CycleStatus.CLOSED,
-        week__gt=week,
-        week__lte=week + timedelta(weeks=_restated_reach()),
+    closed = list(
+        ReviewCycle.objects.filter(
+            project=project,
+            status=CycleStatus.CLOSED,
+            week__gt=week,
+            week__lte=week + timedelta(weeks=_restated_reach()),
+        ).only("pk", "week", "report")
     )
-    later = {cycle.week: cycle for cycle in closed.only("pk", "week", "report") if cycle.report}
+    later = {cycle.week: cycle for cycle in closed if cycle.report}
+    if not later:
+        return set()
+    # A later week with a week before it not closed yet (besides this one) waits for that week's close, which restates
+    # it in turn: restated now, it would read that week's gold answers as they stand and call them this week's.
+    closed_weeks = {cycle.week for cycle in closed}
+    between = (week + timedelta(weeks=n) for n in range(1, (max(later) - week).days // 7))
+    if gap := next((w for w in between if w not in closed_weeks and has_something_to_close(project, w)), None):
+        later = {later_week: cycle for later_week, cycle in later.items() if later_week < gap}
     if not later:
         return set()
     try:

@@ -749,3 +749,34 @@ def test_a_restated_retention_split_is_told_to_webhook_endpoints_once_though_the
     assert data["compared_again"] == {"with_week": week_label(late), "at": at}
     closed = WebhookDelivery.objects.filter(event="cycle.closed").order_by("pk")
     assert [json.loads(delivery.body)["data"]["week"] for delivery in closed] == [week_label(after), week_label(late)]
+
+
+def test_a_later_week_with_a_week_before_it_still_open_waits_for_that_weeks_close(project):
+    """Three weeks: the last closed first, then the first (once labeled), while the middle one (10 of 40 labeled so
+    far, all passing) is still open. Closing the first made the last week's "what changed" again over a baseline
+    holding the middle week's gold answers as they stood, and said they were the first week's. The last week now
+    waits: the middle week's close, with its final gold answers (30 of 40), makes it again and says so."""
+    this_week = calendar.current_week(project)
+    first, middle, last = (this_week - timedelta(weeks=n) for n in (3, 2, 1))
+    created_weeks_ago(project, 6)
+    publish_rubric(project=project, questions=QUESTIONS)
+    first_outputs = add_outputs(project, first, 40)
+    middle_outputs = add_outputs(project, middle, 40)
+    add_verdicts(project, middle_outputs[:10], middle, passes=10)
+    add_verdicts(project, add_outputs(project, last, 40), last, passes=20)
+    cycles.close_week(project_id=project.pk, week=last)
+    frozen = ReviewCycle.objects.get(project=project, week=last).report
+
+    add_verdicts(project, first_outputs, first, passes=36)
+    cycles.close_week(project_id=project.pk, week=first)
+
+    waiting = ReviewCycle.objects.get(project=project, week=last).report
+    assert ("gold_restated" in waiting, waiting["changes"]) == (False, frozen["changes"])
+
+    add_verdicts(project, middle_outputs[10:], middle, passes=20)
+    cycles.close_week(project_id=project.pk, week=middle)
+
+    restated = ReviewCycle.objects.get(project=project, week=last).report
+    assert restated["gold_restated"]["weeks"] == [week_label(middle)]
+    [rate] = [c for c in restated["changes"] if c["kind"] == "slice_pass_rate" and c["dimension"] == "overall"]
+    assert (rate["baseline_count"], rate["baseline_total"]) == (36 + 30, 80)
