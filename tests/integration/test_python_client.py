@@ -1239,6 +1239,9 @@ def test_labels_changes_and_reports_take_a_date_as_the_metrics_do(server, projec
     assert len(by_date) == 4 and {label["week"] for label in by_date} == {week_label(this_week)}
     assert client.metrics.changes(week=day).meta["week"] == week_label(this_week)
     assert client.metrics.changes(week=day.isoformat()).meta["week"] == week_label(this_week)
+    # A moment names its day (the server refuses "2026-11-26T12:00:00+00:00" as a week).
+    noon = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    assert client.metrics.changes(week=noon).meta["week"] == week_label(this_week)
     assert client.cycles.report(day)["week"] == week_label(this_week)
     assert week_label(this_week) in client.cycles.report(day, format="markdown")
     with pytest.raises(BadRequest, match="not a day of the calendar"):

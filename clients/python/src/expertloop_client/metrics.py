@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
@@ -36,7 +36,10 @@ class Records(list[dict[str, Any]]):
 
 
 def query_day(value: Any) -> Any:
-    """A `date` as the API writes a day (YYYY-MM-DD); anything else as given."""
+    """A `date` as the API writes a day (YYYY-MM-DD), a `datetime` as its day where it is (a week parameter names a
+    day, and the server refuses a moment); anything else as given."""
+    if isinstance(value, datetime):
+        value = value.date()
     return value.isoformat() if isinstance(value, date) else value
 
 
