@@ -340,6 +340,16 @@ _DOWNLOAD_HEADERS = [
 ]
 
 
+def _a_copy_begins(request, response) -> bool:
+    """Whether the answer starts a copy of the file: a GET's whole file, or its first part (a download resumed or
+    fetched in ranges asks for the rest in more requests, and a HEAD takes nothing): one audit entry per copy."""
+    if request.method != "GET":
+        return False
+    return response.status_code == 200 or (
+        response.status_code == 206 and request.headers.get("Range", "").replace(" ", "").startswith("bytes=0-")
+    )
+
+
 class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
     @cached_property
     def access(self) -> tuple:
@@ -431,7 +441,7 @@ class VersionDownloadView(NamesItsOwnFile, _DatasetView, GenericAPIView):
         query.is_valid(raise_exception=True)
         version = ready_version(dataset, self.kwargs["version"])
         response = self.download(request, dataset=dataset, version=version, query=query)
-        if self.access[1] and response.status_code in (200, 206):  # a file (or part of one) handed out
+        if self.access[1] and _a_copy_begins(request, response):
             record_operator_download(version=version, fmt=query.validated_data["format"], actor=request.user)
         return response
 

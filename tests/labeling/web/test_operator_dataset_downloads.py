@@ -120,3 +120,20 @@ def test_an_operator_sees_a_swept_file_as_not_on_disk_without_the_members_prepar
     assert "PARQUET not on disk" in html and "HF not on disk" in html
     assert "Prepare" not in html and "/prepare" not in html
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {"on_request"}
+
+
+def test_an_operators_copy_is_audited_once_though_fetched_in_ranges_or_looked_at_with_head(
+    client, project, operator, version
+):
+    """A download manager fetches a file in ranges, and looks first with HEAD: each answer was an audit entry, so one
+    copy filled the leads' log. A copy is one entry: its first range (or the whole file), not a HEAD or the rest."""
+    render_version_files(version_id=version.pk)
+    client.force_login(operator)
+    url = API.format(slug=project.slug) + "/versions/1/download?format=parquet"
+
+    assert client.head(url).status_code == 200
+    first = client.get(url, HTTP_RANGE="bytes=0-99")
+    rest = client.get(url, HTTP_RANGE="bytes=100-")
+
+    assert (first.status_code, rest.status_code) == (206, 206)
+    assert AuditEvent.objects.filter(action="dataset.downloaded").count() == 1
