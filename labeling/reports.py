@@ -630,7 +630,8 @@ def trend_restated(report: dict) -> dict | None:
     return {"weeks": weeks, "said": said, "at": at}
 
 
-# The parts `gold_restated` names, in words (the audit log's sentence says them too).
+# The parts of a later week's report made again from an earlier week's final gold answers (`gold_restated`), in the
+# order they are named, with their words (the audit log's sentence says them too).
 GOLD_PART_WORDS = {"changes": "“what changed”", "retention": "retention by verdict"}
 
 

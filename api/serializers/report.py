@@ -15,6 +15,7 @@ from api.serializers.metrics import (
     ratio_field,
 )
 from labeling.metrics.agreement import MIN_GOLD_ITEMS
+from labeling.reports import GOLD_PART_WORDS
 
 # A key not every report has: one newer than the reports frozen before it, or one only some copies carry (a blind
 # copy's, a closed week's `close`).
@@ -368,7 +369,7 @@ class GoldRestatedOut(serializers.Serializer):
         "and outputs the parts were made again from.",
     )
     parts = serializers.ListField(
-        child=serializers.ChoiceField(choices=["changes", "retention"]),
+        child=serializers.ChoiceField(choices=list(GOLD_PART_WORDS)),
         help_text="`changes`: what changed; `retention`: the retention figures split by verdict (`pass`, `fail`).",
     )
     at = serializers.DateTimeField(help_text="When they were last made again (the close of the latest of them).")

@@ -36,6 +36,7 @@ from labeling.models import (
     week_label,
     work_key,
 )
+from labeling.reports import GOLD_PART_WORDS
 from labeling.rules.access import check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
@@ -535,10 +536,6 @@ def _restated_reach() -> int:
     return max(TREND_WEEKS - 1, settings.CHANGES_BASELINE_WEEKS)
 
 
-# What a later week's report reads of an earlier week's outputs and gold answers, besides its trend, in said order.
-_GOLD_PARTS = ("changes", "retention")
-
-
 def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[date]:
     """Make again, from the stored rows, what the closed weeks after `week` froze from its outputs and gold answers as
     they stood (the week still open: later labels, late outputs missing): the "what changed" of those whose baseline
@@ -596,7 +593,9 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[
                 report = reports[later_week] | {
                     "gold_restated": {
                         "weeks": sorted({*(earlier.get("weeks") or []), week_label(week)}),
-                        "parts": [part for part in _GOLD_PARTS if part in {*(earlier.get("parts") or []), *restated}],
+                        "parts": [
+                            part for part in GOLD_PART_WORDS if part in {*(earlier.get("parts") or []), *restated}
+                        ],
                         "at": utc_moment(now),
                     }
                 }
