@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from labeling.models import Label, Queue
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import current_item, press_and_follow, sign_in
 from tests.helpers.labeling import make_items
 from tests.helpers.rubrics import QUESTIONS
 
@@ -34,19 +34,6 @@ def open_next(page, live_server, queue) -> int:
     with page.expect_navigation():
         page.locator(f"form[action$='/q/{queue.slug}/next'] button").press("Enter")
     return current_item(page)
-
-
-def current_item(page) -> int:
-    match = re.search(r"/items/(\d+)/$", page.url)
-    assert match, page.url
-    return int(match.group(1))
-
-
-def press_and_follow(page, key) -> None:
-    """Press `key` and wait for the screen the script swaps in."""
-    page.evaluate("document.body.dataset.stale = '1'")
-    page.keyboard.press(key)
-    page.wait_for_selector("body:not([data-stale])", state="attached")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

@@ -4,7 +4,6 @@ without JavaScript the forms still work; hostile output stays inert; two experts
 `?` lists the keys."""
 
 import json
-import re
 import time
 from datetime import timedelta
 
@@ -16,7 +15,7 @@ from labeling.models import Flag, Label, Queue, Skip, Slot, SlotState
 from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
 from tests.factories import PASSWORD
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import current_item, press_and_follow, sign_in
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -37,19 +36,6 @@ def open_next(page, live_server, queue) -> int:
     with page.expect_navigation():
         page.locator(f"form[action$='/q/{queue.slug}/next'] button").click()
     return current_item(page)
-
-
-def current_item(page) -> int:
-    match = re.search(r"/items/(\d+)/$", page.url)
-    assert match, page.url
-    return int(match.group(1))
-
-
-def press_and_follow(page, key) -> None:
-    """Press `key` and wait for the screen it leads to: a page load, or a screen the script swapped in."""
-    page.evaluate("document.body.dataset.stale = '1'")
-    page.keyboard.press(key)
-    page.wait_for_selector("body:not([data-stale])", state="attached")
 
 
 def label_by_keyboard(page) -> int:

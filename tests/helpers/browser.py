@@ -1,5 +1,7 @@
 """Steps a person takes in the real browser, shared by the chromium tests."""
 
+import re
+
 from tests.factories import PASSWORD
 
 
@@ -13,3 +15,17 @@ def sign_in(page, live_server, username, *, keyboard=False):
             page.keyboard.press("Enter")
         else:
             page.click("button[type=submit]")
+
+
+def current_item(page) -> int:
+    """The item the labeling screen shows (its URL's id)."""
+    match = re.search(r"/items/(\d+)/$", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def press_and_follow(page, key) -> None:
+    """Press `key` and wait for the screen it leads to: a page load, or a screen the script swapped in."""
+    page.evaluate("document.body.dataset.stale = '1'")
+    page.keyboard.press(key)
+    page.wait_for_selector("body:not([data-stale])", state="attached")
