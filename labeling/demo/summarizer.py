@@ -115,15 +115,17 @@ def seed_summarizer(*, now: datetime, seed: int) -> Project:
 
 
 def _summaries(*, since: datetime, now: datetime, seed: int) -> tuple[list[dict[str, Any]], dict[str, bool]]:
-    """A few summaries a day from `since` to `now`, and which of them are faithful."""
+    """A few summaries a day from `since` to `now` (the day running, in the part of it gone by), and which of them
+    are faithful."""
     draw = random.Random(seed)
     records, truth = [], {}
     day = since
     while day < now:
+        # Today's share of summaries within the part of it gone by, so the running week has some from its first
+        # minutes on (a week just begun, in New York, had none: no queue filling up unread, no idle-queue alert).
+        gone_by = min(now - day, timedelta(days=1))
         for _ in range(OUTPUTS_PER_DAY):
-            at = day + timedelta(minutes=draw.randrange(24 * 60))
-            if at >= now:
-                continue
+            at = day + gone_by * draw.randrange(24 * 60) / (24 * 60)
             ticket, faithful, invented = draw.choice(TICKETS)
             is_faithful = draw.random() >= UNFAITHFUL_SHARE
             external_id = f"sum-{draw.randbytes(6).hex()}"
