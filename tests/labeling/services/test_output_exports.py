@@ -62,7 +62,7 @@ def test_jsonl_round_trips_the_filters_outputs_newest_first(project, outputs):
     nested = outputs[0]
     assert rows[1] == {
         "external_id": "conv-1",
-        "occurred_at": "2026-11-20T09:15:00+00:00",
+        "occurred_at": "2026-11-20T09:15:00Z",
         "model": "support-bot-2.4",
         "end_user_id": "u-1",
         "session_id": "s-1",
