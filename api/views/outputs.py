@@ -14,7 +14,7 @@ from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
-from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, YES_NO, filter_query, parse_filter
+from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, SORTS, YES_NO, filter_query, parse_filter
 from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
@@ -26,6 +26,7 @@ _CHOICES = {
     "tags": ["any", "all"],
     "feedback": list(FEEDBACK),
     **dict.fromkeys(("comment", "labeled", "flagged", "has_event"), list(YES_NO)),
+    "sort": list(SORTS),
 }
 # As labeling.rules.explore reads them: a day of the years 2000 to 2100, a length of 0 to MAX_CHARS characters.
 _DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}
@@ -61,7 +62,7 @@ class OutputsView(OutputsIngestView):
 
     @extend_schema(
         operation_id="list_outputs",
-        summary="Find outputs: search, filter, newest first, cursor-paged",
+        summary="Find outputs: search, filter, sort (newest first by default), cursor-paged",
         description=f"The filters of the explore page, on the key's project. {_FILTER}",
         parameters=[
             *FILTER_PARAMETERS,
@@ -120,7 +121,8 @@ class OutputFacetsView(KnownParametersOnly, APIView):
             "keys; the output length histogram and one per numeric metadata key (five values or more). Counted "
             "over the newest 10,000 matches (`sample`): with more, `total_estimated` is true and the counts are "
             "scaled to `total` (`estimated`, its former name, is still sent: deprecated). "
-            f"The same filters as the list (`cursor` and `page_size` are not filters). {_FILTER}"
+            f"The same filters as the list (`cursor` and `page_size` are not filters; `sort` changes nothing here). "
+            f"{_FILTER}"
         ),
         parameters=FILTER_PARAMETERS,
         responses={200: FacetsOut, **_ERRORS},

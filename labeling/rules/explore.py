@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
+from labeling.models.outputs import LATENCY_KEY
 from labeling.rules.calendar import WEEK_YEARS
 from labeling.rules.query_booleans import QUERY_BOOLEANS, not_a_query_boolean, read_query_boolean
 from labeling.rules.text import text_problem
@@ -151,7 +152,21 @@ PARAMETERS = {
     "min_chars": "Shortest output length, in characters.",
     "max_chars": "Longest output length, in characters.",
     "theme": "`2026-W48.1`: the outputs of a failure theme, by its week and rank (as the meeting page links it).",
+    "sort": "The order of the results: `newest` (default), `oldest`, `slowest` (the metadata key `latency_ms`, the "
+    "largest first; outputs without a number there last) or `longest` (output length; not yet measured last).",
 }
+
+# `sort=slowest` orders by the metadata key LATENCY_KEY (named by the model, whose index holds it): what the OTLP
+# endpoint writes (end − start) and the demo's apps send.
+# The orders a result list can take (`sort`), with the words the page's menu shows; the first is the default, left
+# out of the canonical query.
+SORTS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "slowest": f"Slowest first ({LATENCY_KEY})",
+    "longest": "Longest output first",
+}
+DEFAULT_SORT = "newest"
 
 
 def verdict_word(answer: str) -> str | None:
@@ -191,6 +206,7 @@ class ExploreFilter:
     min_chars: int | None = None
     max_chars: int | None = None
     theme: tuple[str, int] | None = None  # (week label, rank)
+    sort: str = DEFAULT_SORT  # how the results are ordered (SORTS); not a condition
 
 
 def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilter:
@@ -235,6 +251,7 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
         min_chars=min_chars,
         max_chars=max_chars,
         theme=reader.theme("theme"),
+        sort=reader.sort("sort"),
     )
     if reader.problems:
         raise InvalidFilter(reader.problems)
@@ -308,6 +325,8 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
             pairs.append((name, str(getattr(spec, name))))
     if spec.theme:
         pairs.append(("theme", theme_key(*spec.theme)))
+    if spec.sort != DEFAULT_SORT:
+        pairs.append(("sort", spec.sort))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
 
@@ -456,6 +475,13 @@ class _Reader:
             self.problems[name] = f"{value[:40]!r} names no week: {year} has no week {number}."
             return None
         return f"{year}-W{number:02d}", rank
+
+    def sort(self, name: str) -> str:
+        value = self.one(name).lower()
+        if value and value not in SORTS:
+            self.problems[name] = f"{value[:40]!r} is not a sort. Use one of: {', '.join(SORTS)}."
+            return DEFAULT_SORT
+        return value or DEFAULT_SORT
 
     def yes_no(self, name: str) -> bool | None:
         value = self.one(name)
