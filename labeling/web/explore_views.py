@@ -299,13 +299,24 @@ def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day])
 @login_required
 @require_GET
 def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
-    """The session's outputs in time order, each with its queue items, labels and gold answers."""
+    """The session's outputs in time order, each with its queue items, labels and gold answers. A long session shows
+    a window of its turns: from the first, or around the output `around` (its external id), with links to the
+    earlier and later turns."""
     project, membership = explore_project(request.user, slug)
     session_id = request.GET.get("id", "")
-    outputs = explore_selectors.conversation(project, session_id)
-    if not outputs:
+    around = request.GET.get("around", "")
+    turn = explore_selectors.output_with_reviews(project, around) if around else None
+    found = explore_selectors.conversation(project, session_id, around=turn)
+    if not found.outputs:
         raise Http404("No outputs in this session.")
-    return _turns_page(request, project, membership, outputs, session_id=session_id)
+    return _turns_page(request, project, membership, found.outputs, session_id=session_id, window=found)
+
+
+def _session_url(project: Project, session_id: str, back: str, around: Output | None = None) -> str:
+    """The conversation page of a session, at the turn `around` (the window of turns around it) when given."""
+    query = {"id": session_id, **({"around": around.external_id} if around else {}), **({"back": back} if back else {})}
+    turn = f"#turn-{around.pk}" if around else ""
+    return f"{reverse('labeling:explore-session', args=[project.slug])}?{urlencode(query)}{turn}"
 
 
 @login_required
@@ -318,17 +329,25 @@ def explore_output(request: HttpRequest, slug: str) -> HttpResponse:
     if output is None:
         raise Http404("No such output.")
     if output.session_id:
-        back = request.GET.get("back", "")
-        query = urlencode({"id": output.session_id, **({"back": back} if back else {})})
-        return redirect(f"{reverse('labeling:explore-session', args=[project.slug])}?{query}#turn-{output.pk}")
+        # `around`: in a session longer than one page of turns, the page shows the turns around this one.
+        return redirect(_session_url(project, output.session_id, request.GET.get("back", ""), output))
     return _turns_page(request, project, membership, [output], session_id="")
 
 
-def _turns_page(request: HttpRequest, project: Project, membership, outputs: list[Output], *, session_id: str):
+def _turns_page(
+    request: HttpRequest,
+    project: Project,
+    membership,
+    outputs: list[Output],
+    *,
+    session_id: str,
+    window: explore_selectors.Conversation | None = None,
+):
     prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
     # Experts label blind: they see their own labels here, not their colleagues'.
     everyone = not labels_blind(membership)
     turns = [_turn(output, prompts, request.user.pk if not everyone else None) for output in outputs]
+    back = request.GET.get("back", "")
     context = {
         "project": project,
         "session_id": session_id,
@@ -336,8 +355,10 @@ def _turns_page(request: HttpRequest, project: Project, membership, outputs: lis
         "labels_hidden": not everyone,
         # Where a lead acts on a reviewed output: its item's case on the adjudication screens.
         "can_adjudicate": manages(membership),
-        "truncated": len(outputs) == explore_selectors.MAX_CONVERSATION,
-        "back": request.GET.get("back", ""),
+        # A window of a long session: the way to the turns before and after it (centred on its first or last turn).
+        "earlier_url": _session_url(project, session_id, back, outputs[0]) if window and window.earlier else "",
+        "later_url": _session_url(project, session_id, back, outputs[-1]) if window and window.later else "",
+        "back": back,
     }
     return render(request, "labeling/explore/session.html", context)
 

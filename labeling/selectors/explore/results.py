@@ -308,13 +308,37 @@ def _with_reviews(outputs):
     return outputs.prefetch_related(Prefetch("items", queryset=items.order_by("pk")))
 
 
-def conversation(project: Project, session_id: str) -> list[Output]:
-    """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
-    their queue, labels (with experts) and gold answer, prefetched (three queries in all)."""
+@dataclass
+class Conversation:
+    """A window of a session's turns in time order (at most MAX_CONVERSATION), and whether turns come before or after
+    it."""
+
+    outputs: list[Output]
+    earlier: bool = False
+    later: bool = False
+
+
+def conversation(project: Project, session_id: str, *, around: Output | None = None) -> Conversation:
+    """The outputs of one session in time order, each with `items`: its queue items, their queue, labels (with
+    experts) and gold answer, prefetched. A session of more than MAX_CONVERSATION turns shows a window of them: from
+    its first turn, or around the output `around` (of this session), with up to half the window before it, so that
+    the turn asked for is always on the page."""
     if not session_id:  # outputs without a session are not one conversation
-        return []
-    outputs = Output.objects.filter(project=project, session_id=session_id).order_by("occurred_at", "pk")
-    return list(_with_reviews(outputs)[:MAX_CONVERSATION])
+        return Conversation([])
+    turns = Output.objects.filter(project=project, session_id=session_id)
+    if around is None or around.session_id != session_id:
+        found = list(_with_reviews(turns.order_by("occurred_at", "pk"))[: MAX_CONVERSATION + 1])
+        return Conversation(found[:MAX_CONVERSATION], later=len(found) > MAX_CONVERSATION)
+    moment = around.occurred_at
+    before = Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=around.pk)
+    half = MAX_CONVERSATION // 2
+    earlier = list(turns.filter(before).order_by("-occurred_at", "-pk").values_list("pk", flat=True)[: half + 1])
+    shown_before = earlier[:half]
+    rest = turns.exclude(before).order_by("occurred_at", "pk").values_list("pk", flat=True)
+    later = list(rest[: MAX_CONVERSATION - len(shown_before) + 1])
+    shown_after = later[: MAX_CONVERSATION - len(shown_before)]
+    window = _with_reviews(turns.filter(pk__in=[*shown_before, *shown_after]).order_by("occurred_at", "pk"))
+    return Conversation(list(window), earlier=len(earlier) > half, later=len(later) > len(shown_after))
 
 
 def output_with_reviews(project: Project, external_id: str) -> Output | None:
