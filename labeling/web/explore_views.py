@@ -44,6 +44,7 @@ from labeling.rules.explore import (
 from labeling.rules.gold import gold_answers
 from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
+from labeling.selectors.explore.usage import EVENT_DAYS, events_around
 from labeling.selectors.explore_page import filter_choices, saved_view, saved_views
 from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import hand_picked
@@ -359,6 +360,9 @@ def _turns_page(
         "earlier_url": _session_url(project, session_id, back, outputs[0]) if window and window.earlier else "",
         "later_url": _session_url(project, session_id, back, outputs[-1]) if window and window.later else "",
         "back": back,
+        # What the end user did before, during and after these turns: came back, or left after a bad answer.
+        "usage": events_around(project, outputs),
+        "event_days": EVENT_DAYS,
     }
     return render(request, "labeling/explore/session.html", context)
 
