@@ -1,30 +1,31 @@
 """What an output's end user did around it: their usage events before, during and after the turns on a page.
 
-Bounded, so a busy end user costs a few index reads (`event_project_user_time`): EVENT_DAYS either side, the nearest
-SHOWN_EVENTS of each span listed, each span counted up to COUNT_LIMIT. An erased end user has no events left to show
+Bounded, so a busy end user costs two index reads (`event_project_user_time`): EVENT_DAYS either side of their
+turns, counted, the nearest SHOWN_EVENTS of each span listed. An erased end user has no events left to show
 (`services.privacy.erase_end_user` deletes them with their outputs).
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
+from django.db.models import CharField, Count, Q, Value
+
 from labeling.models import Output, Project, UsageEvent
 
 EVENT_DAYS = 7
 SHOWN_EVENTS = 10
-COUNT_LIMIT = 1000
 MAX_END_USERS = 3  # a session is usually one end user's; a page names at most this many
 
 
 @dataclass
 class Span:
     events: list[UsageEvent]  # in time order: the nearest SHOWN_EVENTS of the span
-    count: int  # up to COUNT_LIMIT
-    capped: bool = False  # more than COUNT_LIMIT
+    count: int
 
     @property
     def more(self) -> int:
-        """How many of the span are not listed (a lower bound when `capped`)."""
+        """How many of the span are not listed."""
         return self.count - len(self.events)
 
 
@@ -47,13 +48,6 @@ class EndUserEvents:
         ]
 
 
-def _span(events, *, newest: bool) -> Span:
-    listed = list(events.order_by("-occurred_at" if newest else "occurred_at", "pk")[:SHOWN_EVENTS])
-    counted = events.order_by()[: COUNT_LIMIT + 1].count()
-    return Span(sorted(listed, key=lambda event: (event.occurred_at, event.pk)), min(counted, COUNT_LIMIT),
-                capped=counted > COUNT_LIMIT)  # fmt: skip
-
-
 def events_around(project: Project, outputs: list[Output]) -> list[EndUserEvents]:
     """For each end user of these outputs (the first MAX_END_USERS met): their usage events in the EVENT_DAYS before
     their first output here, between their first and last, and in the EVENT_DAYS after their last."""
@@ -66,14 +60,26 @@ def events_around(project: Project, outputs: list[Output]) -> list[EndUserEvents
     window = timedelta(days=EVENT_DAYS)
     for end_user_id, (since, until) in spans.items():
         theirs = UsageEvent.objects.filter(project=project, end_user_id=end_user_id)
-        found.append(
-            EndUserEvents(
-                end_user_id,
-                since,
-                until,
-                before=_span(theirs.filter(occurred_at__gte=since - window, occurred_at__lt=since), newest=True),
-                during=_span(theirs.filter(occurred_at__gte=since, occurred_at__lte=until), newest=False),
-                after=_span(theirs.filter(occurred_at__gt=until, occurred_at__lte=until + window), newest=False),
-            )
+        parts = {
+            "before": Q(occurred_at__gte=since - window, occurred_at__lt=since),
+            "during": Q(occurred_at__gte=since, occurred_at__lte=until),
+            "after": Q(occurred_at__gt=until, occurred_at__lte=until + window),
+        }
+        # Two queries an end user: the three counts, and the three lists (the last of those before, the first of the
+        # others) as one UNION.
+        counts = theirs.filter(occurred_at__gte=since - window, occurred_at__lte=until + window).aggregate(
+            **{name: Count("pk", filter=condition) for name, condition in parts.items()}
         )
+        lists = [
+            theirs.filter(condition).order_by("-occurred_at" if name == "before" else "occurred_at", "pk")
+            .annotate(part=Value(name, output_field=CharField()))[:SHOWN_EVENTS]
+            for name, condition in parts.items()
+        ]  # fmt: skip
+        listed: dict[str, list[UsageEvent]] = {name: [] for name in parts}
+        # SQLite (the demo) cannot order and slice the parts of a UNION: one query each there.
+        together = connection.features.supports_slicing_ordering_in_compound
+        for event in lists[0].union(*lists[1:], all=True) if together else [e for part in lists for e in part]:
+            listed[event.part].append(event)
+        made = {name: Span(sorted(listed[name], key=lambda e: (e.occurred_at, e.pk)), counts[name]) for name in parts}
+        found.append(EndUserEvents(end_user_id, since, until, **made))
     return found
