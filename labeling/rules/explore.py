@@ -209,13 +209,17 @@ class ExploreFilter:
     sort: str = DEFAULT_SORT  # how the results are ordered (SORTS); not a condition
 
 
-def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilter:
+def parse_filter(
+    params: Mapping, *, ignore: Iterable[str] = (), verdict_key: Callable[[], str | None] | None = None
+) -> ExploreFilter:
     """Read query parameters (a QueryDict, or a dict of lists) into a filter; InvalidFilter says what is wrong.
 
     Names in `ignore` (a caller's own parameters, such as the API's `cursor`) are passed over; any other
     name outside PARAMETERS is refused rather than silently dropped, so a typo never widens a result.
+    `verdict_key` gives the project's verdict question key (called only for a gold value without its question):
+    `gold=fail`, the filter menu's word, is refused with the form that says it, `gold=<key>:fail`.
     """
-    reader = _Reader(params, set(ignore))
+    reader = _Reader(params, set(ignore), verdict_key)
     since, until = reader.day("from"), reader.day("to")
     if since and until and since > until:
         reader.problems["to"] = "The last day is before the first day."
@@ -388,8 +392,9 @@ def _any_of(end_user_id: str, sessions: Collection[str], external_ids: Collectio
 class _Reader:
     """Reads and checks one parameter at a time, collecting a message per bad parameter."""
 
-    def __init__(self, params: Mapping, ignore: set[str]):
+    def __init__(self, params: Mapping, ignore: set[str], verdict_key: Callable[[], str | None] | None = None):
         self.params = params
+        self.verdict_key = verdict_key
         self.problems: dict[str, str] = {}
         for name in params:
             if name not in PARAMETERS and name not in ignore:
@@ -500,6 +505,15 @@ class _Reader:
             return (None,) if single else ()
         return tuple(dict.fromkeys(allowed[value.lower()] for value in values))
 
+    def _gold_hint(self, name: str, value: str) -> str:
+        """For a gold answer typed without its question: the same answer with the project's verdict question."""
+        key = self.verdict_key() if name == "gold" and ":" not in value and self.verdict_key else None
+        if not key:
+            return ""
+        if verdict_word(value):
+            return f" A gold answer names its question: did you mean gold={key}:{value.strip()}?"
+        return f" A gold answer names its question, as in gold={key}:fail."
+
     def pairs(self, name: str) -> tuple[tuple[str, str], ...]:
         pairs = []
         for value in self.many(name):
@@ -509,7 +523,7 @@ class _Reader:
                 key, colon, rest = value.partition(":")
                 pair = (key.strip(), rest.strip()) if colon else None
             if pair is None or not pair[0]:
-                self.problems[name] = f"{value[:40]!r} is not `key:value`."
+                self.problems[name] = f"{value[:40]!r} is not `key:value`." + self._gold_hint(name, value)
                 return ()
             pairs.append(pair)
         # "correct:true" and "correct: true" are one condition: dedupe after trimming, as the URL will show it.

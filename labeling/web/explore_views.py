@@ -59,10 +59,15 @@ from .getting_started import outputs_request
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
 
 
-def _parsed(params, blind: bool, **options) -> ExploreFilter:
+def _verdict_key(project: Project):
+    """The project's verdict question key, read only when a message needs it (`parse_filter`)."""
+    return lambda: (verdict_question(project) or {}).get("key")
+
+
+def _parsed(params, project: Project, blind: bool, **options) -> ExploreFilter:
     """The filter, refusing a gold answer or a failure theme to an expert (`blind`): the same rule as the
     conversation's."""
-    spec = parse_filter(params, **options)
+    spec = parse_filter(params, **options, verdict_key=None if blind else _verdict_key(project))
     problems = blind_problems(spec) if blind else {}
     if problems:
         raise InvalidFilter(problems)
@@ -86,7 +91,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
     blind = labels_blind(membership)
     spec, page, problems = None, None, {}
     try:
-        spec = _parsed(request.GET, blind, ignore=PAGE_PARAMETERS)
+        spec = _parsed(request.GET, project, blind, ignore=PAGE_PARAMETERS)
         canonical = filter_query(spec, cursor=request.GET.get("cursor", "").strip())
         if dict(QueryDict(canonical).lists()) != dict(request.GET.lists()):
             # The bar sends every field, empty ones too: keep the URL the short, canonical filter.
@@ -172,7 +177,7 @@ def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     fetched = request.headers.get("X-Requested-With") == "fetch"
     template = "labeling/explore/_summary.html" if fetched else "labeling/explore/summary_page.html"
     try:
-        spec = _parsed(request.GET, blind)
+        spec = _parsed(request.GET, project, blind)
         found = explore_selectors.summary(project, spec, with_gold=not blind)
         days = explore_selectors.daily(project, spec, total=found.total)
     except InvalidFilter as refused:
