@@ -167,6 +167,9 @@ SORTS = {
     "longest": "Longest output first",
 }
 DEFAULT_SORT = "newest"
+# ExploreFilter's fields that order the results rather than narrow them: what a queue rule or a dataset made from a
+# filter has no use for (their tests check every other field is carried or named).
+NOT_CONDITIONS = frozenset({"sort"})
 
 
 def verdict_word(answer: str) -> str | None:
