@@ -14,11 +14,12 @@ from api.permissions import CanRead
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
-from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, YES_NO, filter_query, parse_filter
+from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, SORTS, YES_NO, filter_query, parse_filter
 from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
 from labeling.selectors.labels import INCLUDES, output_items
+from labeling.selectors.rubrics import verdict_question
 
 LIST_ENDPOINT = "api:outputs"  # the salt of the list's cursors: the explore page's do not work here
 _REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "queue"}
@@ -26,6 +27,7 @@ _CHOICES = {
     "tags": ["any", "all"],
     "feedback": list(FEEDBACK),
     **dict.fromkeys(("comment", "labeled", "flagged", "has_event"), list(YES_NO)),
+    "sort": list(SORTS),
 }
 # As labeling.rules.explore reads them: a day of the years 2000 to 2100, a length of 0 to MAX_CHARS characters.
 _DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}
@@ -61,7 +63,7 @@ class OutputsView(OutputsIngestView):
 
     @extend_schema(
         operation_id="list_outputs",
-        summary="Find outputs: search, filter, newest first, cursor-paged",
+        summary="Find outputs: search, filter, sort (newest first by default), cursor-paged",
         description=f"The filters of the explore page, on the key's project. {_FILTER}",
         parameters=[
             *FILTER_PARAMETERS,
@@ -80,7 +82,7 @@ class OutputsView(OutputsIngestView):
         responses={200: OutputPageOut, **_ERRORS},
     )
     def get(self, request):
-        spec = parse_filter(request.query_params, ignore=("cursor", "page_size"))
+        spec = parse_filter(request.query_params, ignore=("cursor", "page_size"), verdict_key=_verdict_key(request))
         size = _page_size(request.query_params.get("page_size"))
         page = result_page(
             request.auth.project,
@@ -96,6 +98,11 @@ class OutputsView(OutputsIngestView):
             following = request.build_absolute_uri(f"{request.path}?{query}")
         out = {"results": [row.output for row in page.rows], "next": following}
         return Response(OutputPageOut({**out, "total": page.total.value, "total_estimated": page.total.estimated}).data)
+
+
+def _verdict_key(request):
+    """The key's project's verdict question key, read only when a message needs it (`parse_filter`)."""
+    return lambda: (verdict_question(request.auth.project) or {}).get("key")
 
 
 def _page_size(value: str | None) -> int:
@@ -120,13 +127,15 @@ class OutputFacetsView(KnownParametersOnly, APIView):
             "keys; the output length histogram and one per numeric metadata key (five values or more). Counted "
             "over the newest 10,000 matches (`sample`): with more, `total_estimated` is true and the counts are "
             "scaled to `total` (`estimated`, its former name, is still sent: deprecated). "
-            f"The same filters as the list (`cursor` and `page_size` are not filters). {_FILTER}"
+            f"The same filters as the list (`cursor` and `page_size` are not filters; `sort` changes nothing here). "
+            f"{_FILTER}"
         ),
         parameters=FILTER_PARAMETERS,
         responses={200: FacetsOut, **_ERRORS},
     )
     def get(self, request):
-        return Response(FacetsOut(summary(request.auth.project, parse_filter(request.query_params))).data)
+        spec = parse_filter(request.query_params, verdict_key=_verdict_key(request))
+        return Response(FacetsOut(summary(request.auth.project, spec)).data)
 
 
 class OutputDetailView(KnownParametersOnly, RetrieveAPIView):

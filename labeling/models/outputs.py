@@ -26,6 +26,36 @@ class MetadataKey(models.Func):
             self.arg_joiner, self.output_field = " ->> ", models.TextField()
 
 
+# The metadata key the explore list's `sort=slowest` orders by (`rules.explore.LATENCY_KEY`), held by an index.
+LATENCY_KEY = "latency_ms"
+
+
+class MetadataNumber(models.Func):
+    """A metadata key's value when it is a JSON number (as a numeric: any JSON number, however large), else NULL.
+
+    `sort=slowest` orders by it, and the index `output_project_latency` holds it: the two must compile alike, so the
+    key is written into the SQL (it is the code's own constant, never a user's string)."""
+
+    output_field = models.DecimalField()
+
+    def __init__(self, key: str):
+        if not key.replace("_", "").isalnum() or not key.isascii():
+            raise ValueError(f"{key!r} is not a plain metadata key")
+        self.key = key
+        super().__init__(models.F("metadata"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        value = f"%(expressions)s -> '{self.key}'"
+        template = f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::numeric END)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        path = f"'$.\"{self.key}\"'"
+        number = f"json_extract(%(expressions)s, {path})"
+        template = f"(CASE WHEN json_type(%(expressions)s, {path}) IN ('integer', 'real') THEN {number} END)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
 class OutputQuerySet(models.QuerySet):
     def unrouted(self):
         return self.filter(routed_at__isnull=True)
@@ -93,6 +123,20 @@ class Output(models.Model):
             models.Index(fields=["project", "end_user_id", "occurred_at"], name="output_project_user_time"),
             models.Index(fields=["project", "session_id", "occurred_at"], name="output_project_session"),
             models.Index(fields=["project", "id"], name="output_unrouted", condition=models.Q(routed_at__isnull=True)),
+            # The explore list's other orders (`rules.explore.SORTS`), keyset-paged by (key, id): the longest and the
+            # slowest outputs first, those without a value last, read off an index instead of sorting a project.
+            models.Index(
+                models.F("project"),
+                models.F("output_chars").desc(nulls_last=True),
+                models.F("id").desc(),
+                name="output_project_longest",
+            ),
+            models.Index(
+                models.F("project"),
+                MetadataNumber(LATENCY_KEY).desc(nulls_last=True),
+                models.F("id").desc(),
+                name="output_project_latency",
+            ),
         ]
         # The GIN index on search_vector (`output_search`) is made by migration 0014 on PostgreSQL only.
 

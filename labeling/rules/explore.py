@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from labeling.exceptions import InvalidFilter
+from labeling.models.outputs import LATENCY_KEY
 from labeling.rules.calendar import WEEK_YEARS
 from labeling.rules.query_booleans import QUERY_BOOLEANS, not_a_query_boolean, read_query_boolean
 from labeling.rules.text import text_problem
@@ -151,7 +152,24 @@ PARAMETERS = {
     "min_chars": "Shortest output length, in characters.",
     "max_chars": "Longest output length, in characters.",
     "theme": "`2026-W48.1`: the outputs of a failure theme, by its week and rank (as the meeting page links it).",
+    "sort": "The order of the results: `newest` (default), `oldest`, `slowest` (the metadata key `latency_ms`, the "
+    "largest first; outputs without a number there last) or `longest` (output length; not yet measured last).",
 }
+
+# `sort=slowest` orders by the metadata key LATENCY_KEY (named by the model, whose index holds it): what the OTLP
+# endpoint writes (end − start) and the demo's apps send.
+# The orders a result list can take (`sort`), with the words the page's menu shows; the first is the default, left
+# out of the canonical query.
+SORTS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "slowest": f"Slowest first ({LATENCY_KEY})",
+    "longest": "Longest output first",
+}
+DEFAULT_SORT = "newest"
+# ExploreFilter's fields that order the results rather than narrow them: what a queue rule or a dataset made from a
+# filter has no use for (their tests check every other field is carried or named).
+NOT_CONDITIONS = frozenset({"sort"})
 
 
 def verdict_word(answer: str) -> str | None:
@@ -191,15 +209,20 @@ class ExploreFilter:
     min_chars: int | None = None
     max_chars: int | None = None
     theme: tuple[str, int] | None = None  # (week label, rank)
+    sort: str = DEFAULT_SORT  # how the results are ordered (SORTS); not a condition
 
 
-def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilter:
+def parse_filter(
+    params: Mapping, *, ignore: Iterable[str] = (), verdict_key: Callable[[], str | None] | None = None
+) -> ExploreFilter:
     """Read query parameters (a QueryDict, or a dict of lists) into a filter; InvalidFilter says what is wrong.
 
     Names in `ignore` (a caller's own parameters, such as the API's `cursor`) are passed over; any other
     name outside PARAMETERS is refused rather than silently dropped, so a typo never widens a result.
+    `verdict_key` gives the project's verdict question key (called only for a gold value without its question):
+    `gold=fail`, the filter menu's word, is refused with the form that says it, `gold=<key>:fail`.
     """
-    reader = _Reader(params, set(ignore))
+    reader = _Reader(params, set(ignore), verdict_key)
     since, until = reader.day("from"), reader.day("to")
     if since and until and since > until:
         reader.problems["to"] = "The last day is before the first day."
@@ -235,6 +258,7 @@ def parse_filter(params: Mapping, *, ignore: Iterable[str] = ()) -> ExploreFilte
         min_chars=min_chars,
         max_chars=max_chars,
         theme=reader.theme("theme"),
+        sort=reader.sort("sort"),
     )
     if reader.problems:
         raise InvalidFilter(reader.problems)
@@ -308,6 +332,8 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
             pairs.append((name, str(getattr(spec, name))))
     if spec.theme:
         pairs.append(("theme", theme_key(*spec.theme)))
+    if spec.sort != DEFAULT_SORT:
+        pairs.append(("sort", spec.sort))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
 
@@ -369,8 +395,9 @@ def _any_of(end_user_id: str, sessions: Collection[str], external_ids: Collectio
 class _Reader:
     """Reads and checks one parameter at a time, collecting a message per bad parameter."""
 
-    def __init__(self, params: Mapping, ignore: set[str]):
+    def __init__(self, params: Mapping, ignore: set[str], verdict_key: Callable[[], str | None] | None = None):
         self.params = params
+        self.verdict_key = verdict_key
         self.problems: dict[str, str] = {}
         for name in params:
             if name not in PARAMETERS and name not in ignore:
@@ -457,6 +484,13 @@ class _Reader:
             return None
         return f"{year}-W{number:02d}", rank
 
+    def sort(self, name: str) -> str:
+        value = self.one(name).lower()
+        if value and value not in SORTS:
+            self.problems[name] = f"{value[:40]!r} is not a sort. Use one of: {', '.join(SORTS)}."
+            return DEFAULT_SORT
+        return value or DEFAULT_SORT
+
     def yes_no(self, name: str) -> bool | None:
         value = self.one(name)
         if not value:
@@ -474,6 +508,15 @@ class _Reader:
             return (None,) if single else ()
         return tuple(dict.fromkeys(allowed[value.lower()] for value in values))
 
+    def _gold_hint(self, name: str, value: str) -> str:
+        """For a gold answer typed without its question: the same answer with the project's verdict question."""
+        key = self.verdict_key() if name == "gold" and ":" not in value and self.verdict_key else None
+        if not key:
+            return ""
+        if verdict_word(value):
+            return f" A gold answer names its question: did you mean gold={key}:{value.strip()}?"
+        return f" A gold answer names its question, as in gold={key}:fail."
+
     def pairs(self, name: str) -> tuple[tuple[str, str], ...]:
         pairs = []
         for value in self.many(name):
@@ -483,7 +526,7 @@ class _Reader:
                 key, colon, rest = value.partition(":")
                 pair = (key.strip(), rest.strip()) if colon else None
             if pair is None or not pair[0]:
-                self.problems[name] = f"{value[:40]!r} is not `key:value`."
+                self.problems[name] = f"{value[:40]!r} is not `key:value`." + self._gold_hint(name, value)
                 return ()
             pairs.append(pair)
         # "correct:true" and "correct: true" are one condition: dedupe after trimming, as the URL will show it.

@@ -19,6 +19,7 @@ from labeling.rules.explore import (
     FEEDBACK,
     FEEDBACK_WORDS,
     PARAMETERS,
+    SORTS,
     ExploreFilter,
     filter_query,
     read_value,
@@ -72,9 +73,18 @@ class FilterBar:
         ]
 
     @property
+    def sorts(self) -> list[Option]:
+        """The orders of the results, the one asked for chosen (the default when none or a refused one)."""
+        chosen = self.first.get("sort", "").lower()
+        chosen = chosen if chosen in SORTS else next(iter(SORTS))
+        return [Option(value, label, value == chosen) for value, label in SORTS.items()]
+
+    @property
     def more_open(self) -> bool:
         """Whether "More filters" starts open: a parameter beyond search and dates is set, or refused."""
-        return any(name not in ("q", "from", "to") for name in [*self.values, *self.problems] if name != "cursor")
+        return any(
+            name not in ("q", "from", "to", "sort") for name in [*self.values, *self.problems] if name != "cursor"
+        )
 
     @property
     def first(self) -> dict[str, str]:

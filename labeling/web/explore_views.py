@@ -44,6 +44,7 @@ from labeling.rules.explore import (
 from labeling.rules.gold import gold_answers
 from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
+from labeling.selectors.explore.usage import EVENT_DAYS, events_around
 from labeling.selectors.explore_page import filter_choices, saved_view, saved_views
 from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import hand_picked
@@ -58,10 +59,15 @@ from .getting_started import outputs_request
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
 
 
-def _parsed(params, blind: bool, **options) -> ExploreFilter:
+def _verdict_key(project: Project):
+    """The project's verdict question key, read only when a message needs it (`parse_filter`)."""
+    return lambda: (verdict_question(project) or {}).get("key")
+
+
+def _parsed(params, project: Project, blind: bool, **options) -> ExploreFilter:
     """The filter, refusing a gold answer or a failure theme to an expert (`blind`): the same rule as the
     conversation's."""
-    spec = parse_filter(params, **options)
+    spec = parse_filter(params, **options, verdict_key=None if blind else _verdict_key(project))
     problems = blind_problems(spec) if blind else {}
     if problems:
         raise InvalidFilter(problems)
@@ -85,7 +91,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
     blind = labels_blind(membership)
     spec, page, problems = None, None, {}
     try:
-        spec = _parsed(request.GET, blind, ignore=PAGE_PARAMETERS)
+        spec = _parsed(request.GET, project, blind, ignore=PAGE_PARAMETERS)
         canonical = filter_query(spec, cursor=request.GET.get("cursor", "").strip())
         if dict(QueryDict(canonical).lists()) != dict(request.GET.lists()):
             # The bar sends every field, empty ones too: keep the URL the short, canonical filter.
@@ -171,7 +177,7 @@ def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     fetched = request.headers.get("X-Requested-With") == "fetch"
     template = "labeling/explore/_summary.html" if fetched else "labeling/explore/summary_page.html"
     try:
-        spec = _parsed(request.GET, blind)
+        spec = _parsed(request.GET, project, blind)
         found = explore_selectors.summary(project, spec, with_gold=not blind)
         days = explore_selectors.daily(project, spec, total=found.total)
     except InvalidFilter as refused:
@@ -299,13 +305,24 @@ def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day])
 @login_required
 @require_GET
 def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
-    """The session's outputs in time order, each with its queue items, labels and gold answers."""
+    """The session's outputs in time order, each with its queue items, labels and gold answers. A long session shows
+    a window of its turns: from the first, or around the output `around` (its external id), with links to the
+    earlier and later turns."""
     project, membership = explore_project(request.user, slug)
     session_id = request.GET.get("id", "")
-    outputs = explore_selectors.conversation(project, session_id)
-    if not outputs:
+    around = request.GET.get("around", "")
+    turn = explore_selectors.output_with_reviews(project, around) if around else None
+    found = explore_selectors.conversation(project, session_id, around=turn)
+    if not found.outputs:
         raise Http404("No outputs in this session.")
-    return _turns_page(request, project, membership, outputs, session_id=session_id)
+    return _turns_page(request, project, membership, found.outputs, session_id=session_id, window=found)
+
+
+def _session_url(project: Project, session_id: str, back: str, around: Output | None = None) -> str:
+    """The conversation page of a session, at the turn `around` (the window of turns around it) when given."""
+    query = {"id": session_id, **({"around": around.external_id} if around else {}), **({"back": back} if back else {})}
+    turn = f"#turn-{around.pk}" if around else ""
+    return f"{reverse('labeling:explore-session', args=[project.slug])}?{urlencode(query)}{turn}"
 
 
 @login_required
@@ -318,17 +335,25 @@ def explore_output(request: HttpRequest, slug: str) -> HttpResponse:
     if output is None:
         raise Http404("No such output.")
     if output.session_id:
-        back = request.GET.get("back", "")
-        query = urlencode({"id": output.session_id, **({"back": back} if back else {})})
-        return redirect(f"{reverse('labeling:explore-session', args=[project.slug])}?{query}#turn-{output.pk}")
+        # `around`: in a session longer than one page of turns, the page shows the turns around this one.
+        return redirect(_session_url(project, output.session_id, request.GET.get("back", ""), output))
     return _turns_page(request, project, membership, [output], session_id="")
 
 
-def _turns_page(request: HttpRequest, project: Project, membership, outputs: list[Output], *, session_id: str):
+def _turns_page(
+    request: HttpRequest,
+    project: Project,
+    membership,
+    outputs: list[Output],
+    *,
+    session_id: str,
+    window: explore_selectors.Conversation | None = None,
+):
     prompts = {question["key"]: question.get("prompt", question["key"]) for question in questions_of(project)}
     # Experts label blind: they see their own labels here, not their colleagues'.
     everyone = not labels_blind(membership)
     turns = [_turn(output, prompts, request.user.pk if not everyone else None) for output in outputs]
+    back = request.GET.get("back", "")
     context = {
         "project": project,
         "session_id": session_id,
@@ -336,8 +361,13 @@ def _turns_page(request: HttpRequest, project: Project, membership, outputs: lis
         "labels_hidden": not everyone,
         # Where a lead acts on a reviewed output: its item's case on the adjudication screens.
         "can_adjudicate": manages(membership),
-        "truncated": len(outputs) == explore_selectors.MAX_CONVERSATION,
-        "back": request.GET.get("back", ""),
+        # A window of a long session: the way to the turns before and after it (centred on its first or last turn).
+        "earlier_url": _session_url(project, session_id, back, outputs[0]) if window and window.earlier else "",
+        "later_url": _session_url(project, session_id, back, outputs[-1]) if window and window.later else "",
+        "back": back,
+        # What the end user did before, during and after these turns: came back, or left after a bad answer.
+        "usage": events_around(project, outputs),
+        "event_days": EVENT_DAYS,
     }
     return render(request, "labeling/explore/session.html", context)
 

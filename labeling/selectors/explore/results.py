@@ -1,15 +1,16 @@
-"""A page of results newest first with its total, cursor and the search's matches marked, and one session's
-conversation."""
+"""A page of results in the filter's order (newest first by default) with its total, cursor and the search's
+matches marked, and one session's conversation."""
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.search import SearchHeadline
 from django.db import OperationalError, connection, transaction
-from django.db.models import Prefetch, Q, QuerySet, TextField
+from django.db.models import F, FloatField, Prefetch, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
 from psycopg.errors import QueryCanceled
 
@@ -21,8 +22,9 @@ from labeling.models import (
     Project,
     Resolution,
 )
+from labeling.models.outputs import MetadataNumber
 from labeling.rules.cursors import NOT_HANDED_OUT, cursor_position, sign_cursor
-from labeling.rules.explore import ExploreFilter, filter_query, search_groups
+from labeling.rules.explore import DEFAULT_SORT, LATENCY_KEY, ExploreFilter, filter_query, search_groups
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.rules.text import excerpt, excerpt_around, markdown_text
 
@@ -78,6 +80,44 @@ def newest_first(outputs: QuerySet[Output]) -> QuerySet[Output]:
     return outputs.order_by("-occurred_at", "-pk")
 
 
+# Each sort (`rules.explore.SORTS`): the key it orders by, whether the largest comes first, and whether the key can
+# be NULL (such outputs come last). Paged by the keyset (key, pk); `Output.Meta.indexes` has an index for each.
+_ORDERS = {
+    "newest": ("occurred_at", True, False),
+    "oldest": ("occurred_at", False, False),
+    "longest": ("output_chars", True, True),
+    "slowest": ("sort_latency", True, True),
+}
+
+
+def sorted_outputs(outputs: QuerySet[Output], sort: str) -> QuerySet[Output]:
+    """The outputs in the order of `sort`, ties broken by pk the same way, NULL keys last."""
+    key, descending, nullable = _ORDERS[sort]
+    if key == "sort_latency":
+        outputs = outputs.annotate(sort_latency=MetadataNumber(LATENCY_KEY))
+    if not nullable:  # plain ASC/DESC: what the (project, occurred_at) index reads either way
+        return outputs.order_by(f"-{key}" if descending else key, "-pk" if descending else "pk")
+    return outputs.order_by(F(key).desc(nulls_last=True), "-pk")
+
+
+def _page_after(ordered: QuerySet[Output], sort: str, value: Any, pk: int, size: int) -> list[Output]:
+    """Up to `size` outputs that come after (value, pk) in the order of `sort`. The bound on the key alone lets the
+    index start at the cursor rather than read every row before it; the outputs without a key (last) are read
+    apart, once those with one run out."""
+    key, descending, nullable = _ORDERS[sort]
+    if value is None:  # among the outputs without a key, at the end
+        return list(ordered.filter(**{f"{key}__isnull": True, "pk__lt": pk})[:size])
+    if isinstance(value, Decimal) and connection.vendor == "sqlite":
+        # SQLite compares a number with the text Django binds a Decimal as by type (every number is less): bind a float.
+        value = Value(float(value), output_field=FloatField())
+    beyond = "lt" if descending else "gt"
+    after = ordered.filter(Q(**{f"{key}__{beyond}": value}) | Q(**{key: value, f"pk__{beyond}": pk}))
+    found = list(after.filter(**{f"{key}__{beyond}e": value})[:size])
+    if nullable and len(found) < size:
+        found += ordered.filter(**{f"{key}__isnull": True})[: size - len(found)]
+    return found
+
+
 def count_matches(outputs: QuerySet[Output], *, budget_ms: int = COUNT_BUDGET_MS) -> Total:
     """Exact up to EXACT_LIMIT when PostgreSQL can count that far within `budget_ms`, else the planner's estimate.
 
@@ -123,16 +163,18 @@ def result_page(
     with_pieces: bool = True,
     with_gold: bool = True,
 ) -> Page:
-    """One page of matches, newest first, and the cursor of the next page (keyset: no OFFSET to walk); cursors are
-    signed for `cursor_endpoint`, the page or API endpoint that hands them out, and for this project and filter."""
+    """One page of matches in the filter's order (`spec.sort`), and the cursor of the next page (keyset: no OFFSET to
+    walk); cursors are signed for `cursor_endpoint`, the page or API endpoint that hands them out, and for this
+    project and filter (its sort included)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     outputs = filter_outputs(project, spec)
-    page = newest_first(outputs)
+    page = sorted_outputs(outputs, spec.sort)
     scope = cursor_scope(project, spec)
     if cursor:
-        moment, pk = decode_cursor(cursor, endpoint=cursor_endpoint, scope=scope)
-        page = page.filter(Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=pk))
-    found = list(page[: limit + 1])
+        value, pk = decode_cursor(cursor, endpoint=cursor_endpoint, scope=scope, sort=spec.sort)
+        found = _page_after(page, spec.sort, value, pk, limit + 1)
+    else:
+        found = list(page[: limit + 1])
     has_more = len(found) > limit
     found = found[:limit]
     # Experts label blind: the page leaves the gold verdicts out for them (`with_gold=False`).
@@ -147,7 +189,9 @@ def result_page(
         _add_verdicts(rows, question)
     return Page(
         rows=rows,
-        next_cursor=encode_cursor(found[-1], endpoint=cursor_endpoint, scope=scope) if has_more else None,
+        next_cursor=encode_cursor(found[-1], endpoint=cursor_endpoint, scope=scope, sort=spec.sort)
+        if has_more
+        else None,
         total=at_least(count_matches(outputs), len(found) + has_more) if with_total else None,
         verdict_question=question,
     )
@@ -163,21 +207,34 @@ def cursor_scope(project: Project, spec: ExploreFilter) -> str:
     return f"{project.pk} {filter_query(spec)}"
 
 
-def encode_cursor(output: Output, *, scope: str, endpoint: str = EXPLORE_PAGE) -> str:
-    """The signed cursor of the page after this output, for this endpoint and scope (see `rules.cursors`): its
-    moment in microseconds since the epoch and its pk, `<microseconds>_<pk>`, signed."""
-    micros = (output.occurred_at - _EPOCH) // timedelta(microseconds=1)
-    return sign_cursor(f"{micros}_{output.pk}", endpoint=endpoint, scope=scope)
+def encode_cursor(output: Output, *, scope: str, endpoint: str = EXPLORE_PAGE, sort: str = DEFAULT_SORT) -> str:
+    """The signed cursor of the page after this output, for this endpoint and scope (see `rules.cursors`): its sort
+    key and its pk, `<key>_<pk>`, signed. The key of a time sort is its moment in microseconds since the epoch; of
+    another, its number, empty when the output has none."""
+    key = _ORDERS[sort][0]
+    if key == "occurred_at":
+        value = str((output.occurred_at - _EPOCH) // timedelta(microseconds=1))
+    else:
+        number = getattr(output, key)
+        value = "" if number is None else str(Decimal(number))  # as SQLite gives it too (a float or an int)
+    return sign_cursor(f"{value}_{output.pk}", endpoint=endpoint, scope=scope)
 
 
-def decode_cursor(cursor: str, *, scope: str, endpoint: str = EXPLORE_PAGE) -> tuple[datetime, int]:
-    """The (occurred_at, pk) a cursor was made from; InvalidFilter for anything this endpoint did not hand out
-    for this scope."""
+def decode_cursor(
+    cursor: str, *, scope: str, endpoint: str = EXPLORE_PAGE, sort: str = DEFAULT_SORT
+) -> tuple[Any, int]:
+    """The (sort key, pk) a cursor was made from (the key a moment for a time sort; a number or None otherwise);
+    InvalidFilter for anything this endpoint did not hand out for this scope."""
     position = cursor_position(cursor, endpoint=endpoint, scope=scope)
     try:
-        micros, pk = position.split("_")
-        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
-    except (ValueError, OverflowError):  # signed but unreadable: only after a change of format
+        value, pk = position.rsplit("_", 1)
+        key = _ORDERS[sort][0]
+        if key == "occurred_at":
+            return _EPOCH + timedelta(microseconds=int(value)), int(pk)
+        if key == "output_chars":
+            return (int(value) if value else None), int(pk)
+        return (Decimal(value) if value else None), int(pk)
+    except (ValueError, OverflowError, ArithmeticError):  # signed but unreadable: only after a change of format
         raise InvalidFilter({"cursor": NOT_HANDED_OUT}) from None
 
 
@@ -251,13 +308,37 @@ def _with_reviews(outputs):
     return outputs.prefetch_related(Prefetch("items", queryset=items.order_by("pk")))
 
 
-def conversation(project: Project, session_id: str) -> list[Output]:
-    """All outputs of one session in time order (at most MAX_CONVERSATION), each with `items`: its queue items,
-    their queue, labels (with experts) and gold answer, prefetched (three queries in all)."""
+@dataclass
+class Conversation:
+    """A window of a session's turns in time order (at most MAX_CONVERSATION), and whether turns come before or after
+    it."""
+
+    outputs: list[Output]
+    earlier: bool = False
+    later: bool = False
+
+
+def conversation(project: Project, session_id: str, *, around: Output | None = None) -> Conversation:
+    """The outputs of one session in time order, each with `items`: its queue items, their queue, labels (with
+    experts) and gold answer, prefetched. A session of more than MAX_CONVERSATION turns shows a window of them: from
+    its first turn, or around the output `around` (of this session), with up to half the window before it, so that
+    the turn asked for is always on the page."""
     if not session_id:  # outputs without a session are not one conversation
-        return []
-    outputs = Output.objects.filter(project=project, session_id=session_id).order_by("occurred_at", "pk")
-    return list(_with_reviews(outputs)[:MAX_CONVERSATION])
+        return Conversation([])
+    turns = Output.objects.filter(project=project, session_id=session_id)
+    if around is None or around.session_id != session_id:
+        found = list(_with_reviews(turns.order_by("occurred_at", "pk"))[: MAX_CONVERSATION + 1])
+        return Conversation(found[:MAX_CONVERSATION], later=len(found) > MAX_CONVERSATION)
+    moment = around.occurred_at
+    before = Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=around.pk)
+    half = MAX_CONVERSATION // 2
+    earlier = list(turns.filter(before).order_by("-occurred_at", "-pk").values_list("pk", flat=True)[: half + 1])
+    shown_before = earlier[:half]
+    rest = turns.exclude(before).order_by("occurred_at", "pk").values_list("pk", flat=True)
+    later = list(rest[: MAX_CONVERSATION - len(shown_before) + 1])
+    shown_after = later[: MAX_CONVERSATION - len(shown_before)]
+    window = _with_reviews(turns.filter(pk__in=[*shown_before, *shown_after]).order_by("occurred_at", "pk"))
+    return Conversation(list(window), earlier=len(earlier) > half, later=len(later) > len(shown_after))
 
 
 def output_with_reviews(project: Project, external_id: str) -> Output | None:

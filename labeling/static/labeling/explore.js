@@ -57,7 +57,8 @@
     });
 })();
 
-// Walking the results with the keyboard, as in other trace explorers: j and k move from row to row, x ticks the row
+// Walking the results with the keyboard, as in other trace explorers: j and k move from row to row (j past the last
+// row opens the next page), x ticks the row
 // for a queue, o (or Enter on a row) opens it, / goes to the search box and Escape leaves it. Keys typed into a field,
 // or with Ctrl, Alt or Meta held, are left alone.
 (function () {
@@ -81,6 +82,12 @@
   function move(by) {
     var active = document.activeElement && document.activeElement.closest && document.activeElement.closest(".result");
     if (active) current = rows.indexOf(active);
+    // Past the last row: on to the next page ("Next 50"), as reading on means.
+    var next = document.getElementById("next-page");
+    if (by > 0 && current === rows.length - 1 && next) {
+      window.location.assign(next.href);
+      return;
+    }
     current = Math.max(0, Math.min(rows.length - 1, current + by));
     rows[current].focus();
     rows[current].scrollIntoView({ block: "nearest" });

@@ -186,7 +186,7 @@ def test_a_young_projects_chart_starts_at_its_first_week_not_sixty_days_back(sho
 
 def test_a_conversation_is_its_sessions_outputs_in_time_order_with_labels_and_gold(shop, django_assert_num_queries):
     with django_assert_num_queries(3):
-        outputs = conversation(shop.project, "s3")
+        outputs = conversation(shop.project, "s3").outputs
         items = [(output.pk, item) for output in outputs for item in output.items.all()]
         labels = [(label.expert.username, label.answers) for _, item in items for label in item.labels.all()]
         gold = [item.resolution.adjudicated for _, item in items]
@@ -196,8 +196,8 @@ def test_a_conversation_is_its_sessions_outputs_in_time_order_with_labels_and_go
     assert {item.queue.slug for _, item in items} == {"sample"} and len(labels) == 10
     assert gold == [{}, {"correct": gold[1]["correct"]}, {}, {}, {"correct": gold[4]["correct"]}]
     assert gold[1]["correct"]["value"] is False
-    assert [shop.names([output.pk]) for output in conversation(shop.project, "s1")] == [{"a"}, {"b"}]
-    assert conversation(shop.project, "") == [] and conversation(shop.project, "s-none") == []
+    assert [shop.names([output.pk]) for output in conversation(shop.project, "s1").outputs] == [{"a"}, {"b"}]
+    assert conversation(shop.project, "").outputs == [] and conversation(shop.project, "s-none").outputs == []
 
 
 def test_pages_walk_every_match_newest_first_once(shop):

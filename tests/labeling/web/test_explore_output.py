@@ -1,11 +1,14 @@
 """One output opened from explore (`/explore/output?id=<external id>`): at its turn of its conversation, else alone
 with its context, metadata, labels and gold (Django test client)."""
 
+import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
 
+from labeling.selectors.explore import MAX_CONVERSATION
 from tests.factories import OutputFactory
 from tests.helpers.labeling import label_outputs
 
@@ -62,7 +65,10 @@ def test_an_output_in_a_session_opens_its_conversation_at_its_turn_keeping_the_w
     response = client.get(opened(project, "turn-2", back="model=x"))
     session = reverse("labeling:explore-session", args=[project.slug])
     assert response.status_code == 302
-    assert response["Location"] == f"{session}?{urlencode({'id': 'chat #1', 'back': 'model=x'})}#turn-{made.pk}"
+    assert (
+        response["Location"]
+        == f"{session}?{urlencode({'id': 'chat #1', 'around': 'turn-2', 'back': 'model=x'})}#turn-{made.pk}"
+    )
 
 
 def test_an_expert_sees_only_their_own_label_and_no_gold(client, project, expert, lead, rubric):
@@ -71,3 +77,40 @@ def test_an_expert_sees_only_their_own_label_and_no_gold(client, project, expert
     page = client.get(opened(project, item.output.external_id)).content.decode()
     assert page.count('class="label-entry"') == 1
     assert "Gold:" not in page
+
+
+def test_an_output_past_the_first_turns_of_a_long_session_opens_on_a_window_holding_its_turn(client, lead, project):
+    """The conversation page showed a session's first 500 turns only: an output opened past them landed on a page
+    without its turn. It now shows the turns around it, with links to the earlier and later ones."""
+    start = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    made = [
+        OutputFactory(
+            project=project,
+            external_id=f"turn-{n}",
+            session_id="long chat",
+            output=f"Answer {n}.",
+            occurred_at=start + timedelta(seconds=n),
+        )  # fmt: skip
+        for n in range(MAX_CONVERSATION + 10)
+    ]
+    client.force_login(lead)
+    late = made[MAX_CONVERSATION + 5]
+    response = client.get(opened(project, late.external_id, back="q=refund"), follow=True)
+    page = response.content.decode()
+    assert f'id="turn-{late.pk}"' in page and "Answer 505." in page
+    assert f'id="turn-{made[0].pk}"' not in page
+    assert "(a window of a longer session)" in page and 'id="later-turns"' not in page
+    earlier = re.search(r'href="([^"]+)" id="earlier-turns"', page)[1].replace("&amp;", "&")
+    assert "back=q%3Drefund" in earlier
+
+    before = client.get(earlier).content.decode()
+    assert f'id="turn-{made[0].pk}"' not in before and f'id="turn-{made[300].pk}"' in before
+    first = client.get(opened(project, "turn-3"), follow=True).content.decode()
+    assert f'id="turn-{made[3].pk}"' in first and 'id="earlier-turns"' not in first and 'id="later-turns"' in first
+
+
+def test_a_result_links_its_conversation_at_its_own_turn(client, lead, project):
+    OutputFactory(project=project, external_id="late & odd", session_id="chat 7")
+    client.force_login(lead)
+    page = client.get(reverse("labeling:explore", args=[project.slug])).content.decode()
+    assert "?id=chat%207&amp;around=late%20%26%20odd" in page

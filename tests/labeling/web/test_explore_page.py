@@ -539,8 +539,9 @@ def test_the_conversation_query_count_does_not_grow_with_turns(
 ):
     label_outputs(project, 4, session_id="s-9", experts=None)
     client.force_login(lead)
-    # session, user, membership+project, rubric's questions, outputs, items (+queue, resolution), labels (+expert)
-    with django_assert_num_queries(7):
+    # session, user, membership+project, rubric's questions, outputs, items (+queue, resolution), labels (+expert);
+    # then the usage events of its end users, two queries each for at most three (`selectors.explore.usage`)
+    with django_assert_num_queries(7 + 2 * 3):
         assert client.get(url("explore-session", project, query=urlencode({"id": "s-9"}))).status_code == 200
 
 

@@ -1,0 +1,79 @@
+"""The conversation page shows what an output's end user did around it: their usage events in the days before, during
+and after its turns, counted and the nearest listed, so a lead sees whether the customer came back or left after a
+bad answer (Django test client)."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import UsageEvent
+from labeling.services.privacy import erase_end_user
+from tests.factories import OutputFactory
+
+pytestmark = [pytest.mark.django_db]
+
+AT = datetime(2026, 11, 10, 12, tzinfo=UTC)
+
+
+def event(project, end_user_id: str, name: str, at: datetime) -> UsageEvent:
+    return UsageEvent.objects.create(project=project, end_user_id=end_user_id, name=name, occurred_at=at,
+                                     received_at=at, content_hash=f"{end_user_id}{name}{at}")  # fmt: skip
+
+
+def opened(project, external_id: str) -> str:
+    return reverse("labeling:explore-output", args=[project.slug]) + "?" + urlencode({"id": external_id})
+
+
+def span(page: str, end_user_id: str, key: str) -> str:
+    section = re.search(rf'<section class="usage-events" data-end-user="{end_user_id}".*?</section>', page, re.S)[0]
+    return re.search(rf'data-span="{key}">(.*?)</div>', section, re.S)[1]
+
+
+def test_an_output_shows_its_end_users_events_before_and_after_it_bounded_and_escaped(
+    client, lead, project, other_project
+):
+    OutputFactory(project=project, external_id="bad-answer", end_user_id="u-1", occurred_at=AT)
+    for n in range(12):
+        event(project, "u-1", f"page_view {n}", AT - timedelta(hours=n + 1))
+    event(project, "u-1", "too early", AT - timedelta(days=8))
+    event(project, "u-1", "<b>cancelled</b>", AT + timedelta(hours=2))
+    event(project, "u-1", "too late", AT + timedelta(days=8))
+    event(project, "u-2", "someone else", AT + timedelta(hours=1))
+    event(other_project, "u-1", "another project", AT + timedelta(hours=1))
+    client.force_login(lead)
+
+    page = client.get(opened(project, "bad-answer")).content.decode()
+    before = span(page, "u-1", "before")
+    assert "12 events" in before and "(the last 10 listed)" in before
+    assert "page_view 0" in before and "page_view 9" in before and "page_view 10" not in before
+    after = span(page, "u-1", "after")
+    assert "1 event<" in after and "&lt;b&gt;cancelled&lt;/b&gt;" in after
+    assert "0 events" in span(page, "u-1", "during")
+    for elsewhere in ("too early", "too late", "someone else", "another project", "<b>cancelled</b>"):
+        assert elsewhere not in page
+
+
+def test_an_output_without_an_end_user_shows_no_events(client, lead, project):
+    OutputFactory(project=project, external_id="anonymous", end_user_id="", occurred_at=AT)
+    event(project, "u-1", "page_view", AT)
+    client.force_login(lead)
+    assert 'class="usage-events"' not in client.get(opened(project, "anonymous")).content.decode()
+
+
+def test_an_erased_end_user_shows_nothing_in_a_session_they_shared(client, lead, project):
+    OutputFactory(project=project, external_id="first", session_id="shared", end_user_id="u-1", occurred_at=AT)
+    OutputFactory(project=project, external_id="second", session_id="shared", end_user_id="u-2",
+                  occurred_at=AT + timedelta(minutes=1))  # fmt: skip
+    event(project, "u-1", "came back", AT + timedelta(days=1))
+    event(project, "u-2", "left for good", AT + timedelta(days=1))
+    client.force_login(lead)
+    page = client.get(opened(project, "first"), follow=True).content.decode()
+    assert "came back" in page and "left for good" in page
+
+    erase_end_user(project=project, end_user_id="u-2")
+    page = client.get(opened(project, "first"), follow=True).content.decode()
+    assert "came back" in page
+    assert "left for good" not in page and 'data-end-user="u-2"' not in page
