@@ -33,8 +33,8 @@ LATENCY_KEY = "latency_ms"
 class MetadataNumber(models.Func):
     """A metadata key's value when it is a JSON number (as a numeric: any JSON number, however large), else NULL.
 
-    `sort=slowest` orders by it, and the index `output_project_latency` holds it: the two must compile alike, so the
-    key is written into the SQL (it is the code's own constant, never a user's string)."""
+    `sort=slowest` orders by it. The key is written into the SQL (it is the code's own constant, never a user's
+    string)."""
 
     output_field = models.DecimalField()
 
@@ -123,20 +123,6 @@ class Output(models.Model):
             models.Index(fields=["project", "end_user_id", "occurred_at"], name="output_project_user_time"),
             models.Index(fields=["project", "session_id", "occurred_at"], name="output_project_session"),
             models.Index(fields=["project", "id"], name="output_unrouted", condition=models.Q(routed_at__isnull=True)),
-            # The explore list's other orders (`rules.explore.SORTS`), keyset-paged by (key, id): the longest and the
-            # slowest outputs first, those without a value last, read off an index instead of sorting a project.
-            models.Index(
-                models.F("project"),
-                models.F("output_chars").desc(nulls_last=True),
-                models.F("id").desc(),
-                name="output_project_longest",
-            ),
-            models.Index(
-                models.F("project"),
-                MetadataNumber(LATENCY_KEY).desc(nulls_last=True),
-                models.F("id").desc(),
-                name="output_project_latency",
-            ),
         ]
         # The GIN index on search_vector (`output_search`) is made by migration 0014 on PostgreSQL only.
 

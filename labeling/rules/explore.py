@@ -156,7 +156,7 @@ PARAMETERS = {
     "largest first; outputs without a number there last) or `longest` (output length; not yet measured last).",
 }
 
-# `sort=slowest` orders by the metadata key LATENCY_KEY (named by the model, whose index holds it): what the OTLP
+# `sort=slowest` orders by the metadata key LATENCY_KEY (named by the model): what the OTLP
 # endpoint writes (end − start) and the demo's apps send.
 # The orders a result list can take (`sort`), with the words the page's menu shows; the first is the default, left
 # out of the canonical query.

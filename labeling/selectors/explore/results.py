@@ -81,7 +81,9 @@ def newest_first(outputs: QuerySet[Output]) -> QuerySet[Output]:
 
 
 # Each sort (`rules.explore.SORTS`): the key it orders by, whether the largest comes first, and whether the key can
-# be NULL (such outputs come last). Paged by the keyset (key, pk); `Output.Meta.indexes` has an index for each.
+# be NULL (such outputs come last). Paged by the keyset (key, pk). Only the time orders read an index: the others
+# sort what the filter matches (a week of outputs in milliseconds), because an index for each cost every ingested
+# batch 7–11 % (bench/w1_paired.py) for an order a lead picks now and then.
 _ORDERS = {
     "newest": ("occurred_at", True, False),
     "oldest": ("occurred_at", False, False),
@@ -101,9 +103,9 @@ def sorted_outputs(outputs: QuerySet[Output], sort: str) -> QuerySet[Output]:
 
 
 def _page_after(ordered: QuerySet[Output], sort: str, value: Any, pk: int, size: int) -> list[Output]:
-    """Up to `size` outputs that come after (value, pk) in the order of `sort`. The bound on the key alone lets the
-    index start at the cursor rather than read every row before it; the outputs without a key (last) are read
-    apart, once those with one run out."""
+    """Up to `size` outputs that come after (value, pk) in the order of `sort`. The bound on the key alone lets an
+    index (the time orders') start at the cursor rather than read every row before it; the outputs without a key
+    (last) are read apart, once those with one run out."""
     key, descending, nullable = _ORDERS[sort]
     if value is None:  # among the outputs without a key, at the end
         return list(ordered.filter(**{f"{key}__isnull": True, "pk__lt": pk})[:size])
