@@ -1,4 +1,4 @@
-"""Which outputs an explore action acts on: the rows a lead ticked, or the newest of the filter's result."""
+"""Which outputs an explore action acts on: the rows a lead ticked, or the first of the filter's result in its order."""
 
 from collections.abc import Iterable
 
@@ -6,7 +6,7 @@ from labeling.models import Output, Project
 from labeling.rules.explore import ExploreFilter
 from labeling.rules.text import text_problem
 
-from .explore import filter_outputs, newest_first
+from .explore import filter_outputs, sorted_outputs
 
 
 def ids_of_external_ids(project: Project, external_ids: Iterable[str]) -> list[int]:
@@ -16,7 +16,8 @@ def ids_of_external_ids(project: Project, external_ids: Iterable[str]) -> list[i
     return list(Output.objects.filter(project=project, external_id__in=wanted).values_list("pk", flat=True))
 
 
-def newest_match_ids(project: Project, spec: ExploreFilter, *, limit: int) -> tuple[list[int], bool]:
-    """The ids of the filter's newest `limit` outputs, and whether it matches more (one query)."""
-    ids = list(newest_first(filter_outputs(project, spec)).values_list("pk", flat=True)[: limit + 1])
+def first_match_ids(project: Project, spec: ExploreFilter, *, limit: int) -> tuple[list[int], bool]:
+    """The ids of the filter's first `limit` outputs in its order (`sort`: as the list shows them, newest first unless
+    it says otherwise), and whether it matches more (one query)."""
+    ids = list(sorted_outputs(filter_outputs(project, spec), spec.sort).values_list("pk", flat=True)[: limit + 1])
     return ids[:limit], len(ids) > limit

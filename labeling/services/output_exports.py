@@ -1,6 +1,7 @@
 """Stream an explore filter's outputs as JSONL or CSV, in memory that does not grow with the result.
 
-Outputs are read newest first with a server-side cursor, `chunk` rows at a time, and written as they come:
+Outputs are read in the filter's order (newest first unless `sort` says otherwise) with a server-side cursor, `chunk`
+rows at a time, and written as they come:
 
 - **JSONL**: one JSON object per output with the COLUMNS, nested fields (input, output, context, metadata,
   tags) as JSON, `occurred_at` in ISO 8601 and `feedback_score` a number or null.
@@ -23,7 +24,7 @@ from django.db import transaction
 from labeling.models import AuditEvent, Project
 from labeling.rules.explore import ExploreFilter, filter_query
 from labeling.rules.moments import utc_moment
-from labeling.selectors.explore import filter_outputs, newest_first
+from labeling.selectors.explore import filter_outputs, sorted_outputs
 
 from .exports import batched, csv_rows
 from .privacy import hold_erasures_off
@@ -42,7 +43,7 @@ _encoder = msgspec.json.Encoder(order="sorted")
 def _outputs(project: Project, spec: ExploreFilter, chunk: int) -> Iterator[dict[str, Any]]:
     # Not a generator: the query is built now, so a bad filter (InvalidFilter) reaches the caller before the
     # response starts, never in the middle of a stream. Rows are read when the stream is.
-    outputs = newest_first(filter_outputs(project, spec)).values(*COLUMNS)
+    outputs = sorted_outputs(filter_outputs(project, spec), spec.sort).values(*COLUMNS)  # as the list shows them
     return map(_with_iso_time, outputs.iterator(chunk_size=chunk))
 
 
@@ -52,7 +53,7 @@ def _with_iso_time(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def jsonl_chunks(project: Project, spec: ExploreFilter, *, chunk: int = ROW_CHUNK) -> Iterator[bytes]:
-    """The filter's outputs as JSON lines, newest first."""
+    """The filter's outputs as JSON lines, in its order."""
     rows = _outputs(project, spec, chunk)
     return batched((_encoder.encode(row).decode() + "\n" for row in rows), rows=chunk)
 
@@ -65,7 +66,7 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def csv_chunks(project: Project, spec: ExploreFilter, *, chunk: int = ROW_CHUNK) -> Iterator[bytes]:
-    """The filter's outputs as CSV with a header row, newest first, formula-escaped."""
+    """The filter's outputs as CSV with a header row, in its order, formula-escaped."""
     return csv_rows(COLUMNS, map(_flat, _outputs(project, spec, chunk)), chunk=chunk)
 
 

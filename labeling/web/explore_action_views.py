@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.rules.access import managed_project
 from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.text import isolated
-from labeling.selectors.explore_actions import ids_of_external_ids, newest_match_ids
+from labeling.selectors.explore_actions import first_match_ids, ids_of_external_ids
 from labeling.selectors.metrics_api import queue_of_project
 from labeling.services import hand_picked, output_exports
 
@@ -39,7 +39,7 @@ def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     request.session[chosen_queue_key(project.pk)] = queue.slug
     more = False
     if request.POST.get("all") == "1":
-        output_ids, more = newest_match_ids(project, spec, limit=hand_picked.ADD_LIMIT)
+        output_ids, more = first_match_ids(project, spec, limit=hand_picked.ADD_LIMIT)
         nothing = "Nothing was added: no output matches the filter."
     else:
         # Django refuses a form of more than 1,000 fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) with a 400 first.
@@ -62,7 +62,10 @@ def _added_message(result: hand_picked.AddResult, queue_name: str, more: bool) -
     if result.already_in:
         message += f"; {result.already_in:,} {'was' if result.already_in == 1 else 'were'} in it already"
     if more:
-        message += f". Only the newest {hand_picked.ADD_LIMIT:,} results were taken: narrow the filter for the rest"
+        message += (
+            f". Only the first {hand_picked.ADD_LIMIT:,} results in the list's order were taken: "
+            "narrow the filter for the rest"
+        )
     return message + "."
 
 

@@ -38,6 +38,7 @@ from .results import (
     newest_first,
     output_with_reviews,
     result_page,
+    sorted_outputs,
     verdicts_of_outputs,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "marked_pieces",
     "match_count",
     "newest_first",
+    "sorted_outputs",
     "output_with_reviews",
     "result_page",
     "search_condition",

@@ -94,7 +94,8 @@ def test_adding_all_results_takes_the_newest_up_to_the_limit(client, lead, queue
 
     assert response.headers["Location"] == f"{EXPLORE}?model=support-bot-2.4"
     assert said(response) == [
-        "3 outputs added to Refunds. Only the newest 3 results were taken: narrow the filter for the rest."
+        "3 outputs added to Refunds. Only the first 3 results in the list's order were taken: "
+        "narrow the filter for the rest."
     ]
     in_queue = set(Item.objects.filter(queue=queue).values_list("output__external_id", flat=True))
     assert in_queue == {"out-4", "out-3", "out-2"}
@@ -242,3 +243,22 @@ def test_an_inactive_queue_is_not_offered_and_adding_to_one_is_refused(client, l
     assert response.status_code == 400
     assert "“Archived” is inactive" in response.content.decode()
     assert not Item.objects.exists()
+
+
+def test_a_sorted_list_adds_and_exports_in_the_order_it_shows(client, lead, queue, outputs, monkeypatch):
+    """Ordered slowest first, "Add all matching" took the newest outputs and the export listed them newest first:
+    not what the list showed. Both follow the list's order now."""
+    for latency, output in zip((300, 4000, 100, 2500, 900), outputs, strict=True):  # out-1 slowest, then out-3
+        output.metadata = {"latency_ms": latency}
+        output.save(update_fields=["metadata"])
+    monkeypatch.setattr(hand_picked, "ADD_LIMIT", 2)
+    client.force_login(lead)
+    slowest = "model=support-bot-2.4&sort=slowest"
+
+    client.post(ADD, {"queue": "refunds", "all": "1", "filter": slowest})
+    exported = client.get(export_url("jsonl") + "?" + slowest)
+
+    in_queue = set(Item.objects.filter(queue=queue).values_list("output__external_id", flat=True))
+    assert in_queue == {"out-1", "out-3"}
+    lines = b"".join(exported.streaming_content).decode().splitlines()
+    assert [json.loads(line)["external_id"] for line in lines] == ["out-1", "out-3", "out-4", "out-0", "out-2"]
