@@ -156,6 +156,8 @@ PARAMETERS = {
     "largest first; outputs without a number there last) or `longest` (output length; not yet measured last).",
 }
 
+FILTER_YEARS = range(2000, 2101)  # the years a filter's days may name
+
 # `sort=slowest` orders by the metadata key LATENCY_KEY (named by the model): what the OTLP
 # endpoint writes (end − start) and the demo's apps send.
 # The orders a result list can take (`sort`), with the words the page's menu shows; the first is the default, left
@@ -448,8 +450,8 @@ class _Reader:
         except ValueError:
             self.problems[name] = f"{value[:40]!r} is not a date like 2026-11-30."
             return None
-        if not 2000 <= day.year <= 2100:
-            self.problems[name] = "Use a date between the years 2000 and 2100."
+        if day.year not in FILTER_YEARS:
+            self.problems[name] = f"Use a date between the years {FILTER_YEARS.start} and {FILTER_YEARS.stop - 1}."
             return None
         return day
 

@@ -18,6 +18,7 @@ from labeling.rules.explore import (
     BLIND_PARAMETERS,
     FEEDBACK,
     FEEDBACK_WORDS,
+    FILTER_YEARS,
     PARAMETERS,
     SORTS,
     ExploreFilter,
@@ -203,12 +204,19 @@ def date_ranges(spec: ExploreFilter, project: Project) -> list[DateRange]:
     spans = [("Last week", this_week - week, this_week - day), ("This week", this_week, this_week + week - day)]
     if spec.since and spec.until:
         days = spec.until - spec.since + day
+        unit = {week: "Week", day: "Day"}.get(days)
         before, after = (
-            ("‹ Week before", "Week after ›")
-            if days == week
+            (f"‹ {unit} before", f"{unit} after ›")
+            if unit
             else (f"‹ {days.days} days before", f"{days.days} days after ›")
         )
         spans = [(before, spec.since - days, spec.since - day), *spans, (after, spec.until + day, spec.until + days)]
+    # A step past the years a filter may name would open a page refusing it.
+    spans = [
+        (label, since, until)
+        for label, since, until in spans
+        if since.year in FILTER_YEARS and until.year in FILTER_YEARS
+    ]
     return [
         DateRange(
             label, filter_query(replace(spec, since=since, until=until)), (spec.since, spec.until) == (since, until)

@@ -747,3 +747,17 @@ def test_an_expert_is_not_offered_the_gold_or_failure_theme_filters(client, lead
         html = refused.content.decode()
         assert refused.status_code == 400 and "Experts label blind" in html and 'role="alert"' in html, query
         assert 'id="filter-bar"' in html and 'name="gold"' not in html and 'name="theme"' not in html, query
+
+
+def test_the_day_range_steps_say_one_day_and_never_step_past_the_years_a_filter_takes(client, lead, project):
+    """A one-day range offered "‹ 1 days before", and on the first day a filter may name, a link to a day the filter
+    refuses (a 400 page). It says "Day before" / "Day after", and offers no step out of the years."""
+    client.force_login(lead)
+
+    response = client.get(url("explore", project, query="from=2000-01-01&to=2000-01-01"))
+
+    ranges = response.content.decode().split('class="date-ranges small"')[1].split("</p>")[0]
+    labels = re.findall(r">([^<>]+)</a>", ranges)
+    assert "Day after ›" in labels and "‹ Day before" not in labels
+    assert not any("1 days" in label for label in labels)
+    assert "1999-12-31" not in ranges
