@@ -761,3 +761,15 @@ def test_the_day_range_steps_say_one_day_and_never_step_past_the_years_a_filter_
     assert "Day after ›" in labels and "‹ Day before" not in labels
     assert not any("1 days" in label for label in labels)
     assert "1999-12-31" not in ranges
+
+
+def test_the_keys_hint_offers_x_only_to_those_with_boxes_to_tick(client, lead, engineer, project, outputs):
+    """The hint promised "x tick it" to engineers, who have no boxes to tick (adding to a queue is a lead's)."""
+    hints = {}
+    for user in (lead, engineer):
+        client.force_login(user)
+        page = client.get(url("explore", project)).content.decode()
+        hints[user.username] = page.split('id="keys-hint"')[1].split("</p>")[0]
+
+    assert ("tick it" in hints[lead.username], "tick it" in hints[engineer.username]) == (True, False)
+    assert "open it" in hints[engineer.username]
