@@ -173,9 +173,14 @@ def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Proj
     return project, membership
 
 
+def has_role(membership: Membership | None, roles: tuple[str, ...]) -> bool:
+    """Whether a membership is one of `roles`: never an operator's None (an operator who is not a member reads)."""
+    return membership is not None and membership.role in roles
+
+
 def manages(membership: Membership | None) -> bool:
     """A membership opens the lead's screens (`managed_project`): a lead's or an admin's, not an operator's None."""
-    return membership is not None and membership.role in MANAGING_ROLES
+    return has_role(membership, MANAGING_ROLES)
 
 
 def sees_alerts(membership: Membership | None, *, operator: bool) -> bool:

@@ -36,6 +36,7 @@ from labeling.rules.access import (
     check_hands_out_items,
     grant_from,
     hands_out_items,
+    has_role,
     labels_blind,
     manages,
     may_create_projects,
@@ -121,7 +122,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     # Operators see every project on the home page (selectors.projects_of_user): they read its overview
     # too, without queues; items stay for members only.
     project, membership, operator = overview_project(request.user, slug)
-    labels_here = membership is not None and membership.role in LABELING_ROLES
+    labels_here = has_role(membership, LABELING_ROLES)
     context = {
         "project": project,
         "membership": membership,

@@ -28,6 +28,7 @@ from labeling.rules.access import (
     KEY_ROLES,
     SAVING_VIEW_ROLES,
     explore_project,
+    has_role,
     labels_blind,
     manages,
     member_project,
@@ -125,13 +126,11 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "paged": bool(request.GET.get("cursor")),
         "saved_views": saved_views(project, blind=blind),
         "can_manage": can_manage,
-        "can_save": membership is not None and membership.role in SAVING_VIEW_ROLES,
+        "can_save": has_role(membership, SAVING_VIEW_ROLES),
         # Engineers build the datasets: the filter that found the outputs opens their new-dataset form too.
-        "can_make_dataset": membership is not None and membership.role in DATASET_ROLES,
+        "can_make_dataset": has_role(membership, DATASET_ROLES),
         # Whoever may hold an API key gets the filter as the REST request that finds the same outputs.
-        "api_request": outputs_request(request, query)
-        if membership is not None and membership.role in KEY_ROLES
-        else "",
+        "api_request": outputs_request(request, query) if has_role(membership, KEY_ROLES) else "",
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",
         # Only active queues take outputs: an inactive one is on no expert's screen (the filter lists every queue).
         "add_queues": [queue for queue in choices.queues if queue.is_active],
