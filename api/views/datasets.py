@@ -345,8 +345,9 @@ def _a_copy_begins(request, response) -> bool:
     fetched in ranges asks for the rest in more requests, and a HEAD takes nothing): one audit entry per copy."""
     if request.method != "GET":
         return False
+    # The range served, not the one asked for: `bytes=00-` or a suffix longer than the file serve it from byte 0 too.
     return response.status_code == 200 or (
-        response.status_code == 206 and request.headers.get("Range", "").replace(" ", "").startswith("bytes=0-")
+        response.status_code == 206 and response.get("Content-Range", "").startswith("bytes 0-")
     )
 
 

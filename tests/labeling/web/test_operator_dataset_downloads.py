@@ -137,3 +137,7 @@ def test_an_operators_copy_is_audited_once_though_fetched_in_ranges_or_looked_at
 
     assert (first.status_code, rest.status_code) == (206, 206)
     assert AuditEvent.objects.filter(action="dataset.downloaded").count() == 1
+    # The whole file asked for otherwise is a copy too: a zero written twice, a suffix longer than the file.
+    for whole in ("bytes=00-", "bytes=-999999999"):
+        assert client.get(url, HTTP_RANGE=whole).status_code == 206
+    assert AuditEvent.objects.filter(action="dataset.downloaded").count() == 3
