@@ -47,7 +47,7 @@ from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
 from labeling.selectors.explore.usage import EVENT_DAYS, events_around
 from labeling.selectors.explore_page import filter_choices, saved_view, saved_views
-from labeling.selectors.rubrics import questions_of, verdict_question
+from labeling.selectors.rubrics import lazy_verdict_key, questions_of, verdict_question
 from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
@@ -60,15 +60,10 @@ from .getting_started import outputs_request
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
 
 
-def _verdict_key(project: Project):
-    """The project's verdict question key, read only when a message needs it (`parse_filter`)."""
-    return lambda: (verdict_question(project) or {}).get("key")
-
-
 def _parsed(params, project: Project, blind: bool, **options) -> ExploreFilter:
     """The filter, refusing a gold answer or a failure theme to an expert (`blind`): the same rule as the
     conversation's."""
-    spec = parse_filter(params, **options, verdict_key=None if blind else _verdict_key(project))
+    spec = parse_filter(params, **options, verdict_key=None if blind else lazy_verdict_key(project))
     problems = blind_problems(spec) if blind else {}
     if problems:
         raise InvalidFilter(problems)
@@ -310,7 +305,7 @@ def explore_session(request: HttpRequest, slug: str) -> HttpResponse:
     project, membership = explore_project(request.user, slug)
     session_id = request.GET.get("id", "")
     around = request.GET.get("around", "")
-    turn = explore_selectors.output_with_reviews(project, around) if around else None
+    turn = explore_selectors.session_turn(project, around) if around else None
     found = explore_selectors.conversation(project, session_id, around=turn)
     if not found.outputs:
         raise Http404("No outputs in this session.")

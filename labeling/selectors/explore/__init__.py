@@ -38,6 +38,7 @@ from .results import (
     newest_first,
     output_with_reviews,
     result_page,
+    session_turn,
     sorted_outputs,
     verdicts_of_outputs,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "sorted_outputs",
     "output_with_reviews",
     "result_page",
+    "session_turn",
     "search_condition",
     "summary",
 ]

@@ -333,14 +333,24 @@ def conversation(project: Project, session_id: str, *, around: Output | None = N
         return Conversation(found[:MAX_CONVERSATION], later=len(found) > MAX_CONVERSATION)
     moment = around.occurred_at
     before = Q(occurred_at__lt=moment) | Q(occurred_at=moment, pk__lt=around.pk)
-    half = MAX_CONVERSATION // 2
-    earlier = list(turns.filter(before).order_by("-occurred_at", "-pk").values_list("pk", flat=True)[: half + 1])
-    shown_before = earlier[:half]
+    # Up to half the window before the turn; the rest after it, and when the turns after run short, more before (the
+    # last turn of a long session shows the 499 before it, not 250).
+    earlier = list(turns.filter(before).order_by("-occurred_at", "-pk").values_list("pk", flat=True)[:MAX_CONVERSATION])
     rest = turns.exclude(before).order_by("occurred_at", "pk").values_list("pk", flat=True)
-    later = list(rest[: MAX_CONVERSATION - len(shown_before) + 1])
-    shown_after = later[: MAX_CONVERSATION - len(shown_before)]
+    later = list(rest[: MAX_CONVERSATION + 1])
+    shown_after = later[: MAX_CONVERSATION - min(len(earlier), MAX_CONVERSATION // 2)]
+    shown_before = earlier[: MAX_CONVERSATION - len(shown_after)]
     window = _with_reviews(turns.filter(pk__in=[*shown_before, *shown_after]).order_by("occurred_at", "pk"))
-    return Conversation(list(window), earlier=len(earlier) > half, later=len(later) > len(shown_after))
+    return Conversation(list(window), earlier=len(earlier) > len(shown_before), later=len(later) > len(shown_after))
+
+
+def session_turn(project: Project, external_id: str) -> Output | None:
+    """The output a conversation page opens at (`conversation`'s `around`): its id, session and moment only."""
+    return (
+        Output.objects.filter(project=project, external_id=external_id)
+        .only("pk", "external_id", "session_id", "occurred_at")
+        .first()
+    )
 
 
 def output_with_reviews(project: Project, external_id: str) -> Output | None:
