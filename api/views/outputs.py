@@ -19,7 +19,7 @@ from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
 from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
 from labeling.selectors.labels import INCLUDES, output_items
-from labeling.selectors.rubrics import verdict_question
+from labeling.selectors.rubrics import lazy_verdict_key
 
 LIST_ENDPOINT = "api:outputs"  # the salt of the list's cursors: the explore page's do not work here
 _REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "queue"}
@@ -82,7 +82,9 @@ class OutputsView(OutputsIngestView):
         responses={200: OutputPageOut, **_ERRORS},
     )
     def get(self, request):
-        spec = parse_filter(request.query_params, ignore=("cursor", "page_size"), verdict_key=_verdict_key(request))
+        spec = parse_filter(
+            request.query_params, ignore=("cursor", "page_size"), verdict_key=lazy_verdict_key(request.auth.project)
+        )
         size = _page_size(request.query_params.get("page_size"))
         page = result_page(
             request.auth.project,
@@ -98,11 +100,6 @@ class OutputsView(OutputsIngestView):
             following = request.build_absolute_uri(f"{request.path}?{query}")
         out = {"results": [row.output for row in page.rows], "next": following}
         return Response(OutputPageOut({**out, "total": page.total.value, "total_estimated": page.total.estimated}).data)
-
-
-def _verdict_key(request):
-    """The key's project's verdict question key, read only when a message needs it (`parse_filter`)."""
-    return lambda: (verdict_question(request.auth.project) or {}).get("key")
 
 
 def _page_size(value: str | None) -> int:
@@ -134,7 +131,7 @@ class OutputFacetsView(KnownParametersOnly, APIView):
         responses={200: FacetsOut, **_ERRORS},
     )
     def get(self, request):
-        spec = parse_filter(request.query_params, verdict_key=_verdict_key(request))
+        spec = parse_filter(request.query_params, verdict_key=lazy_verdict_key(request.auth.project))
         return Response(FacetsOut(summary(request.auth.project, spec)).data)
 
 

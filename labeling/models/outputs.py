@@ -26,7 +26,8 @@ class MetadataKey(models.Func):
             self.arg_joiner, self.output_field = " ->> ", models.TextField()
 
 
-# The metadata key the explore list's `sort=slowest` orders by (`rules.explore.LATENCY_KEY`), held by an index.
+# The metadata key the explore list's `sort=slowest` orders by: what the OTLP endpoint writes (end − start) and the
+# demo's apps send. Not indexed (`selectors.explore.results._ORDERS` says why).
 LATENCY_KEY = "latency_ms"
 
 

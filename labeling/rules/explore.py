@@ -158,14 +158,12 @@ PARAMETERS = {
 
 FILTER_YEARS = range(2000, 2101)  # the years a filter's days may name
 
-# `sort=slowest` orders by the metadata key LATENCY_KEY (named by the model): what the OTLP
-# endpoint writes (end − start) and the demo's apps send.
 # The orders a result list can take (`sort`), with the words the page's menu shows; the first is the default, left
 # out of the canonical query.
 SORTS = {
     "newest": "Newest first",
     "oldest": "Oldest first",
-    "slowest": f"Slowest first ({LATENCY_KEY})",
+    "slowest": f"Slowest first ({LATENCY_KEY})",  # the metadata key models.outputs.LATENCY_KEY
     "longest": "Longest output first",
 }
 DEFAULT_SORT = "newest"

@@ -2,6 +2,7 @@
 question a week's pass rate is about."""
 
 import copy
+from collections.abc import Callable
 
 from labeling.exceptions import NotFound
 from labeling.models import Label, Project, Rubric
@@ -86,6 +87,12 @@ def verdict_question(project: Project, questions: list[dict] | None = None) -> d
     """The question a week's pass rate is about: the verdict question (`rules.gold.verdict_question`) of the current
     rubric, or of these questions."""
     return gold.verdict_question(questions if questions is not None else questions_of(project))
+
+
+def lazy_verdict_key(project: Project) -> Callable[[], str | None]:
+    """The project's verdict question key, read only when called: a filter's message about a gold answer names it
+    (`rules.explore.parse_filter`), and a request without such a message reads no rubric."""
+    return lambda: (verdict_question(project) or {}).get("key")
 
 
 def rubric_for_api(project: Project, version: int | None = None) -> dict:

@@ -16,6 +16,7 @@ from labeling.models import Project
 from labeling.rules.calendar import current_week
 from labeling.rules.explore import (
     BLIND_PARAMETERS,
+    DEFAULT_SORT,
     FEEDBACK,
     FEEDBACK_WORDS,
     FILTER_YEARS,
@@ -77,7 +78,7 @@ class FilterBar:
     def sorts(self) -> list[Option]:
         """The orders of the results, the one asked for chosen (the default when none or a refused one)."""
         chosen = self.first.get("sort", "").lower()
-        chosen = chosen if chosen in SORTS else next(iter(SORTS))
+        chosen = chosen if chosen in SORTS else DEFAULT_SORT
         return [Option(value, label, value == chosen) for value, label in SORTS.items()]
 
     @property
