@@ -23,7 +23,7 @@ from labeling.models import (
     WebhookKind,
 )
 from labeling.rules.annotators import annotator_pseudonym
-from labeling.rules.moments import stored_utc_moment, utc_moment
+from labeling.rules.moments import stored_moments_in_utc, utc_moment
 from labeling.rules.text import isolated
 from labeling.selectors.digest import headline_lines, meeting_url, project_digest_lines, site_url
 
@@ -274,23 +274,20 @@ def cycle_compared_again(cycle: ReviewCycle, *, restated_from: str | None = None
     if not _listening(cycle.project_id, WebhookEvent.CYCLE_COMPARED_AGAIN):
         return 0
     report = cycle.report or {}
-    gold = dict(report.get("gold_restated") or {}) or None
+    gold = report.get("gold_restated") or None
     if restated_from is None:
-        restated = dict(report.get("compared_again") or {})
+        restated = report.get("compared_again") or {}
     else:
         restated = {"with_week": restated_from, "at": (gold or {}).get("at")}
     # Stored as the report's moments are; sent as every moment of a payload is.
-    for part in (restated, gold or {}):
-        if "at" in part:
-            part["at"] = stored_utc_moment(part["at"])
-    data = _about_closed_week(cycle) | {"compared_again": restated, "gold_restated": gold}
+    data = _about_closed_week(cycle) | stored_moments_in_utc({"compared_again": restated, "gold_restated": gold})
     return emit(project_id=cycle.project_id, event=WebhookEvent.CYCLE_COMPARED_AGAIN, data=data)
 
 
 def _alert_facts(facts: dict) -> dict:
     """An alert's facts with each moment (a fact named `…_at`) written as every moment of a payload is. The rules
     store them as they found them (`+00:00`, a week's end in the project's zone), and rows stored so stay."""
-    return {key: stored_utc_moment(value) if key.endswith("_at") else value for key, value in facts.items()}
+    return stored_moments_in_utc(facts)
 
 
 def _alert_data(alert: Alert) -> dict:
