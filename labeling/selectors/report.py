@@ -620,7 +620,7 @@ def _retention_of(cells: list[dict], week: date, *, reference: dict | None) -> d
     cohort_week = week - timedelta(days=7)
     headline = {
         "cohort_week": week_label(cohort_week),
-        **{segment: week1(cohort_week, segment) for segment in ("all", "pass", "fail")},
+        **{segment: week1(cohort_week, segment) for segment in ("all", *VERDICT_SEGMENTS)},
         "previous_all": week1(cohort_week - timedelta(days=7), "all"),
     }
     if cells:

@@ -77,7 +77,8 @@ class Page:
 
 
 def newest_first(outputs: QuerySet[Output]) -> QuerySet[Output]:
-    return outputs.order_by("-occurred_at", "-pk")
+    """The outputs newest first (`sorted_outputs`' default order: what the facets sample)."""
+    return sorted_outputs(outputs, DEFAULT_SORT)
 
 
 # Each sort (`rules.explore.SORTS`): the key it orders by, whether the largest comes first, and whether the key can
