@@ -37,6 +37,14 @@ PRIVACY_KEY_REFUSED = (
     "Only the project's leads and admins may issue a key with the privacy scope: it erases end users' data. "
     "Leave the scope out, or ask a lead."
 )
+# The explore page's export (CSV/JSONL of a filter's outputs: end users' ids, texts, comments) goes to whoever pulls
+# the same outputs otherwise: engineers (`GET /api/v1/outputs` with a key, their datasets) and the project's leads and
+# admins. Experts may read outputs on the explore page (`may_explore`), never take them away in bulk.
+EXPORT_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
+EXPORT_REFUSED = (
+    "Experts do not export outputs: the file holds end users' ids, texts and comments. Ask one of the project's "
+    "engineers or leads for the export."
+)
 # Withdrawing a dataset version takes it from every engineer who pulls it: the people who decide gold answers do it.
 WITHDRAW_VERSION_ROLES = MANAGING_ROLES
 WITHDRAW_VERSION_REFUSED = (
@@ -122,6 +130,20 @@ def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
 def may_explore(project: Project, membership: Membership | None) -> bool:
     """A membership (None: an operator) opens the explore page: experts only while the project lets them."""
     return membership is None or membership.role != Role.EXPERT or project.experts_can_explore
+
+
+def exporting_project(user, slug: str) -> tuple[Project, Membership]:
+    """`member_project` for the explore page's export: EXPORT_ROLES, else Forbidden with EXPORT_REFUSED (a member
+    knows the project); anyone else NotFound. An operator who is not a member reads the page and exports nothing."""
+    project, membership = member_project(user, slug)
+    if not may_export(membership):
+        raise Forbidden(EXPORT_REFUSED)
+    return project, membership
+
+
+def may_export(membership: Membership | None) -> bool:
+    """A membership exports the explore page's results (`exporting_project`): never an operator's None."""
+    return has_role(membership, EXPORT_ROLES)
 
 
 def labels_blind(membership: Membership | None) -> bool:

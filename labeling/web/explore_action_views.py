@@ -1,8 +1,10 @@
-"""Act on what the explore page found: add outputs to a queue (leads), export the filter's result (leads, admins).
+"""Act on what the explore page found: add outputs to a queue (leads), export the filter's result (engineers, leads,
+admins: `rules.access.exporting_project`).
 
 The explore page (explore_views) posts its ticked rows, or "all results" with its filter, to `add`; its export
 links carry the page's filter in the query string. A bad filter, or a queue the project does not have, is a
-400 with the message (DomainErrorMiddleware); anyone but a project's leads and admins gets a 404.
+400 with the message (DomainErrorMiddleware). Adding: anyone but a project's leads and admins gets a 404. Exporting: an
+expert gets a 403 saying why, a non-member a 404.
 """
 
 from django.contrib import messages
@@ -13,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling.rules.access import managed_project
+from labeling.rules.access import exporting_project, managed_project
 from labeling.rules.explore import filter_query, parse_filter
 from labeling.rules.text import isolated
 from labeling.selectors.explore_actions import first_match_ids, ids_of_external_ids
@@ -73,7 +75,7 @@ def _added_message(result: hand_picked.AddResult, queue_name: str, more: bool) -
 @require_GET
 def export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     """The outputs the filter in the query string matches, newest first, streamed as JSONL or CSV."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = exporting_project(request.user, slug)
     spec = parse_filter(request.GET)
     export_format = output_exports.FORMATS[fmt]
     chunks = export_format.chunks(project, spec)  # a bad filter raises here, before the response starts

@@ -6,7 +6,7 @@ the message beside its field and status 400. The result list renders at once; it
 fragment (`explore_summary`) that explore.js fetches after the list shows, since they read up to 10,000 rows.
 Without script, a link opens the same fragment as a page.
 
-Adding to a queue and exporting are helper views of their own (`explore_action_views`, leads only).
+Adding to a queue (leads) and exporting (engineers too) are helper views of their own (`explore_action_views`).
 """
 
 import math
@@ -31,6 +31,7 @@ from labeling.rules.access import (
     has_role,
     labels_blind,
     manages,
+    may_export,
     member_project,
 )
 from labeling.rules.explore import (
@@ -124,6 +125,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "can_save": has_role(membership, SAVING_VIEW_ROLES),
         # Engineers build the datasets: the filter that found the outputs opens their new-dataset form too.
         "can_make_dataset": has_role(membership, DATASET_ROLES),
+        "can_export": may_export(membership),
         # Whoever may hold an API key gets the filter as the REST request that finds the same outputs.
         "api_request": outputs_request(request, query) if has_role(membership, KEY_ROLES) else "",
         "add_limit": f"{hand_picked.ADD_LIMIT:,}",

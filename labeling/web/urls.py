@@ -143,7 +143,7 @@ urlpatterns = [
     path("p/<slug:slug>/explore/views/<int:view_id>/", explore_views.view_manage, name="explore-view"),
     path("p/<slug:slug>/explore/views/<int:view_id>/rename", explore_views.view_rename, name="explore-view-rename"),
     path("p/<slug:slug>/explore/views/<int:view_id>/delete", explore_views.view_delete, name="explore-view-delete"),
-    # Leads (and admins, for the export): act on what the explore page found.
+    # Leads and admins add what the explore page found to a queue; engineers, leads and admins export it.
     path("p/<slug:slug>/explore/add", explore_action_views.add_to_queue, name="explore-add"),
     re_path(
         r"^p/(?P<slug>[-a-zA-Z0-9_]+)/explore/export\.(?P<fmt>jsonl|csv)$",

@@ -1,4 +1,4 @@
-"""Acting on the explore page's results: add to a queue (leads), export as JSONL or CSV (leads and admins)."""
+"""Acting on the explore page's results: add to a queue (leads), export as JSONL or CSV (engineers, leads, admins)."""
 
 import csv
 import io
@@ -58,13 +58,48 @@ def admin(project):
 
 @pytest.mark.parametrize("persona", ["expert", "engineer", "outsider"])
 def test_it_validates_ownership(client, project, queue, outputs, persona, request):
-    """Anyone but a lead or admin gets a 404 from both actions, and nothing is added."""
+    """Anyone but a lead or admin gets a 404 from adding, and nothing is added."""
     client.force_login(request.getfixturevalue(persona))
 
     assert client.post(ADD, {"queue": "refunds", "output": ["out-1"]}).status_code == 404
     assert client.post(ADD, {"queue": "refunds", "all": "1", "filter": ""}).status_code == 404
-    assert client.get(export_url("csv")).status_code == 404
     assert not Item.objects.exists() and not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("persona", "status"), [("expert", 403), ("outsider", 404), (None, 302)])
+def test_an_export_is_refused_to_experts_with_the_reason_and_to_others_as_not_found(
+    client, project, outputs, persona, status, request
+):
+    """An expert (who may explore) is told why they may not export; a member of another project learns nothing."""
+    if persona:
+        client.force_login(request.getfixturevalue(persona))
+
+    response = client.get(export_url("csv"))
+
+    assert response.status_code == status and not AuditEvent.objects.exists()
+    if persona == "expert":
+        assert "Experts do not export outputs" in response.content.decode()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_engineer_exports_the_filters_outputs_and_the_audit_log_names_them(client, engineer, outputs, fmt):
+    client.force_login(engineer)
+
+    response = client.get(export_url(fmt), {"model": "support-bot-2.4"})
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).decode().count("out-") == 5
+    event = AuditEvent.objects.get(action="outputs.exported")
+    assert (event.actor, event.details) == (engineer, {"format": fmt, "filter": "model=support-bot-2.4"})
+
+
+@pytest.mark.parametrize(("persona", "offered"), [("engineer", True), ("lead", True), ("expert", False)])
+def test_the_explore_page_offers_the_export_to_whoever_may_export(client, project, outputs, persona, offered, request):
+    client.force_login(request.getfixturevalue(persona))
+
+    page = client.get(EXPLORE).content.decode()
+
+    assert ('id="export-csv"' in page and 'id="export-jsonl"' in page) is offered
 
 
 def test_a_lead_adds_ticked_rows_and_is_told_what_was_in_already(client, lead, queue, outputs):
