@@ -17,13 +17,18 @@ class WebhookKind(models.TextChoices):
 
 
 class WebhookEvent(models.TextChoices):
-    OUTPUT_FLAGGED = "output.flagged", "An expert flags an item"
+    # Each label says all the event is sent for: a receiver picks events by these words (the README's table says more).
+    OUTPUT_FLAGGED = "output.flagged", "An expert or a lead flags an item for the meeting"
     ITEM_NEEDS_ADJUDICATION = "item.needs_adjudication", "An item needs a lead's decision"
     DATASET_VERSION_READY = "dataset.version_ready", "A dataset version is ready"
     DATASET_VERSION_WITHDRAWN = "dataset.version_withdrawn", "A dataset version is withdrawn"
     CYCLE_CLOSED = "cycle.closed", "A week is closed"
     CYCLE_DIGEST = "cycle.digest", "The weekly digest"
-    CYCLE_COMPARED_AGAIN = "cycle.compared_again", "A closed week's comparison is made again"
+    CYCLE_COMPARED_AGAIN = (
+        "cycle.compared_again",
+        "A closed week's headline is restated when an earlier week closes after it: its comparison with the week "
+        "before, or its retention by verdict",
+    )
     ALERT_OPENED = "alert.opened", "An alert is opened"
     ALERT_RESOLVED = "alert.resolved", "An alert is resolved"
 

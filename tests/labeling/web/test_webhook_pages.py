@@ -348,3 +348,22 @@ def test_the_page_says_slack_endpoints_take_alerts_too_and_names_what_one_will_p
 
     assert "Its events, alert.opened and alert.resolved, will be posted to it." in added
     assert "The week&#x27;s close and digest will be posted" not in added
+
+
+def test_each_events_choice_says_all_the_event_is_sent_for(lead_client, project, lead):
+    """A lead's flag is sent as `output.flagged` as an expert's is, and `cycle.compared_again` is also sent when a
+    week's retention by verdict is restated (services.cycles._tell_restated_headlines): the form's choices say both."""
+    webhooks.create_endpoint(
+        project=project, created_by=lead, url="https://hooks.example.com/in", events=["output.flagged"]
+    )
+    [item] = label_outputs(project, 1, answers=AGREE[:1], experts=[lead])
+    flag_item(expert=lead, item=item, note="odd")
+    assert WebhookDelivery.objects.filter(event="output.flagged").count() == 1
+
+    page = lead_client.get(LIST).content.decode()
+
+    assert "output.flagged — An expert or a lead flags an item for the meeting" in page
+    assert (
+        "cycle.compared_again — A closed week&#x27;s headline is restated when an earlier week closes after it: its "
+        "comparison with the week before, or its retention by verdict"
+    ) in page
