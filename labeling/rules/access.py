@@ -31,6 +31,10 @@ DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 SAVING_VIEW_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 # API keys feed the product app's ingest and the engineers' pulls: engineers issue them too, experts do not.
 KEY_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
+# Webhook endpoints are integrations, as API keys are: the engineers who issue the keys wire the endpoints too, beside
+# the leads and admins (the weekly close's Slack post among them). Any endpoint of the project, whoever added it.
+WEBHOOK_ROLES = KEY_ROLES
+WEBHOOKS_REFUSED = "Only the project's engineers, leads and admins open the webhooks pages."
 # A privacy-scope key erases end users' data: only the people who manage the project issue one.
 PRIVACY_KEY_ROLES = MANAGING_ROLES
 PRIVACY_KEY_REFUSED = (
@@ -193,6 +197,21 @@ def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Proj
     if membership.role not in MANAGING_ROLES:
         raise NotForYourRole(refusal)
     return project, membership
+
+
+def webhook_project(user, slug: str) -> tuple[Project, Membership]:
+    """`member_project` for the webhooks pages: WEBHOOK_ROLES. A member of another role gets the 404 with
+    WEBHOOKS_REFUSED (they know the project); anyone else "No such project.", which tells nothing."""
+    project, membership = member_project(user, slug)
+    if membership.role not in WEBHOOK_ROLES:
+        raise NotForYourRole(WEBHOOKS_REFUSED)
+    return project, membership
+
+
+def check_can_manage_webhooks(user, project: Project) -> Membership:
+    """The user's membership if they may add, change or delete the project's webhook endpoints (WEBHOOK_ROLES), else
+    NotFound: the services' own check, as `webhook_project` is the pages'."""
+    return check_member(user, project, WEBHOOK_ROLES)
 
 
 def has_role(membership: Membership | None, roles: tuple[str, ...]) -> bool:

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 
 from labeling.exceptions import NotFound
-from labeling.models import DeliveryStatus, Project, WebhookDelivery, WebhookEndpoint
+from labeling.models import DeliveryStatus, Membership, Project, WebhookDelivery, WebhookEndpoint
+from labeling.rules.access import MANAGING_ROLES, WEBHOOK_ROLES
 
 LOG_LENGTH = 50  # deliveries shown on an endpoint's page, newest first
 
@@ -71,3 +72,13 @@ def _wait(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60} min"
     return f"{seconds} s"
+
+
+def told_when_disabled(endpoint: WebhookEndpoint) -> list[str]:
+    """The e-mail addresses told when the endpoint is disabled after failures, sorted, each once: the project's leads
+    and admins, and whoever added it while they still manage the project's webhooks (the engineer who wired it)."""
+    told = Q(role__in=MANAGING_ROLES)
+    if endpoint.created_by_id is not None:
+        told |= Q(user_id=endpoint.created_by_id, role__in=WEBHOOK_ROLES)
+    members = Membership.objects.of_active_accounts().filter(told, project_id=endpoint.project_id)
+    return sorted(set(members.exclude(user__email="").values_list("user__email", flat=True)))

@@ -6,7 +6,7 @@ WEBHOOK_RETRY_SCHEDULE (5 s, 30 s, 2 min, 10 min, 1 h, 3 h, 6 h, 6 h, 8 h: ~24 h
 delivery is failed. The task asks for itself again for the short waits; beat's sweep
 (`request_due_deliveries`) sends what is due and was not (a long wait, a lost message, a worker killed
 mid-attempt once its lease is over). An endpoint whose every attempt failed for WEBHOOK_DISABLE_AFTER_SECONDS
-is disabled and the project's leads are told by e-mail and on the webhooks page.
+is disabled and the project's leads (and the engineer who added it) are told by e-mail and on the webhooks page.
 """
 
 import logging
@@ -33,9 +33,9 @@ from labeling.models import (
     WebhookEvent,
     WebhookKind,
 )
-from labeling.rules.access import check_can_manage
+from labeling.rules.access import check_can_manage_webhooks
 from labeling.rules.twins import audited_twin, twin_of
-from labeling.selectors.members import manager_emails
+from labeling.selectors.webhooks import told_when_disabled
 
 from . import webhook_transport
 from .redaction import redact_free_text, redactor_for
@@ -153,7 +153,8 @@ def _give_up(delivery: WebhookDelivery, error: str) -> None:
 
 def _disable_if_failing(endpoint_id: int, *, now: datetime, last_error: str) -> None:
     """Disable the endpoint if every attempt failed for WEBHOOK_DISABLE_AFTER_SECONDS (and at least
-    WEBHOOK_DISABLE_MIN_FAILURES times); its pending deliveries fail, and its project's leads are told."""
+    WEBHOOK_DISABLE_MIN_FAILURES times); its pending deliveries fail, and its project's leads (and whoever added it)
+    are told."""
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).select_related("project").first()
     if endpoint is None or endpoint.failing_since is None:
         return
@@ -191,13 +192,14 @@ def _tell_leads(*, endpoint_id: int, reason: str) -> int:
     if endpoint is None:
         return 0
     project = endpoint.project
-    emails = manager_emails(project)
+    emails = told_when_disabled(endpoint)
     if not emails:
         return 0
     page = settings.SITE_URL.rstrip("/") + reverse("labeling:webhooks", args=[project.slug])
     body = (
         f"The webhook endpoint {endpoint.shown_url} of "
-        f"{project.name} was disabled: nothing is sent to it until a lead enables it again.\n\n{reason}\n\n"
+        f"{project.name} was disabled: nothing is sent to it until one of the project's engineers, leads or admins "
+        f"enables it again.\n\n{reason}\n\n"
         f"Its delivery log, and the button to enable it: {page}\n"
     )
     return send_mail(f"[expertloop] {project.name}: a webhook endpoint was disabled", body, None, emails)
@@ -211,7 +213,7 @@ def redeliver(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
     output was redacted again does not send the removed text a second time. The same person's redelivery of the
     message moments ago (the button posted twice) is returned, and nothing more sent (rules.twins)."""
     endpoint = delivery.endpoint
-    check_can_manage(actor, endpoint.project)
+    check_can_manage_webhooks(actor, endpoint.project)
     if not endpoint.enabled:
         raise InvalidInput("The endpoint is disabled: enable it first, then redeliver.")
     # The endpoint's row first, as a worker recording an attempt and the endpoint's deletion take it: a deletion in

@@ -1,5 +1,5 @@
-"""Webhook endpoints (a lead adds, rotates, pauses, deletes them) and events (`emit`, from the services where
-each happens). Sending (and a lead's redelivery) is services/webhook_delivery.py; the events' payloads
+"""Webhook endpoints (an engineer, lead or admin adds, rotates, pauses, deletes them) and events (`emit`, from the
+services where each happens). Sending (and a redelivery) is services/webhook_delivery.py; the events' payloads
 services/webhook_events.py.
 
 Secrets: a standard endpoint's `whsec_…` secret must be readable to sign each attempt, so it cannot be
@@ -32,7 +32,7 @@ from labeling.models import (
     WebhookEndpoint,
     WebhookKind,
 )
-from labeling.rules.access import check_can_manage
+from labeling.rules.access import check_can_manage_webhooks
 from labeling.rules.moments import utc_moment
 from labeling.rules.twins import is_recent
 from labeling.rules.webhooks import (
@@ -149,12 +149,12 @@ def create_endpoint(
     include_transcripts: bool = False,
     description: str = "",
 ) -> EndpointWithSecret:
-    """Add an endpoint (leads and admins); a standard one gets a new secret, returned this once.
+    """Add an endpoint (engineers, leads and admins: WEBHOOK_ROLES); a standard one gets a new secret, returned once.
 
     One with the URL and events of an endpoint the project has is refused (InvalidInput naming it): the twin of a
     double click would send every event twice, and show only the second secret."""
     if created_by is not None:
-        check_can_manage(created_by, project)
+        check_can_manage_webhooks(created_by, project)
     if kind not in WebhookKind.values:
         raise InvalidInput(f"Unknown kind {kind!r}: choose {' or '.join(WebhookKind.values)}.")
     url = _checked_url(url, kind)
@@ -204,7 +204,7 @@ def rotate_secret(*, endpoint: WebhookEndpoint, actor, seen: str | None = None) 
     `seen`: the page's rotation_mark. If the secret was rotated since, moments ago (the twin of a double click, or
     another lead at the same time), that secret is returned and no other made: the browser shows the answer to the
     last click, which must name the secret kept. None: always a new one."""
-    check_can_manage(actor, endpoint.project)
+    check_can_manage_webhooks(actor, endpoint.project)
     if endpoint.kind != WebhookKind.STANDARD:
         raise InvalidInput("A Slack endpoint has no signing secret: its URL is the secret (make a new one in Slack).")
     # The row lock makes a twin wait for the first rotation and read it.
@@ -223,7 +223,7 @@ def rotate_secret(*, endpoint: WebhookEndpoint, actor, seen: str | None = None) 
 @transaction.atomic
 def set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, actor) -> bool:
     """Pause or resume an endpoint; False when it already was so. Resuming starts its failure count afresh."""
-    check_can_manage(actor, endpoint.project)
+    check_can_manage_webhooks(actor, endpoint.project)
     if enabled:
         changed = WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=False).update(
             enabled=True, disabled_at=None, disabled_reason="", consecutive_failures=0, failing_since=None
@@ -246,7 +246,7 @@ def set_enabled(*, endpoint: WebhookEndpoint, enabled: bool, actor) -> bool:
 @transaction.atomic
 def delete_endpoint(*, endpoint: WebhookEndpoint, actor) -> None:
     """Delete an endpoint and its delivery log (a delivery in flight finds it gone and stops)."""
-    check_can_manage(actor, endpoint.project)
+    check_can_manage_webhooks(actor, endpoint.project)
     # The endpoint's row before its deliveries', as a worker recording an attempt and a redelivery take them: deleting
     # the deliveries first would wait for one of them while it waited for the endpoint (a deadlock).
     if not list(WebhookEndpoint.objects.select_for_update(of=("self",)).filter(pk=endpoint.pk).values_list("pk")):

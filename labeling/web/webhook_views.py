@@ -1,8 +1,11 @@
-"""The webhooks pages (leads and admins): the project's endpoints, adding one (its secret shown once), an
-endpoint's delivery log with "redeliver", rotating its secret, pausing, resuming and deleting it.
+"""The webhooks pages (engineers, leads and admins: `rules.access.webhook_project`): the project's endpoints, adding
+one (its secret shown once), an endpoint's delivery log with "redeliver", rotating its secret, pausing, resuming and
+deleting it.
 
-As on the API keys page, a secret is only in the answer to the POST that made it: never in the session, a
-message or a redirect. Another project's endpoint (or delivery) is a 404.
+Experts get a 404 saying whose pages these are, anyone else a 404. Leads and admins see the pages among the manage
+tabs, engineers in their own frame (Datasets, API keys, Webhooks), as on the API keys page. As there, a secret is only
+in the answer to the POST that made it: never in the session, a message or a redirect. Another project's endpoint (or
+delivery) is a 404.
 """
 
 from django.contrib import messages
@@ -13,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidUrl
 from labeling.models import WebhookEvent
-from labeling.rules.access import managed_project
+from labeling.rules.access import manages, webhook_project
 from labeling.selectors.webhooks import (
     delivery_log,
     delivery_of_endpoint,
@@ -27,6 +30,16 @@ from labeling.services.webhook_delivery import redeliver
 from .webhook_forms import WebhookEndpointForm
 
 
+def _frame(project, membership) -> dict:
+    """The page's frame: the manage tabs for leads and admins, the engineers' own tabs for engineers."""
+    engineer = not manages(membership)
+    return {
+        "project": project,
+        "tab": "webhooks",
+        "frame": "labeling/keys/base.html" if engineer else "labeling/lead/base.html",
+    }
+
+
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"  # a secret must not stay in any cache
     return response
@@ -36,7 +49,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
     """GET lists the endpoints; POST adds one and answers with its secret, this once."""
-    project, _ = managed_project(request.user, slug)
+    project, membership = webhook_project(request.user, slug)
     form = WebhookEndpointForm(request.POST or None)
     created, status = None, 200
     if request.method == "POST":
@@ -51,8 +64,7 @@ def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 form, status = WebhookEndpointForm(), 200
     context = {
-        "project": project,
-        "tab": "webhooks",
+        **_frame(project, membership),
         "rows": project_endpoints(project),
         "form": form,
         "created": created,
@@ -61,10 +73,11 @@ def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
     return _no_store(render(request, "labeling/webhooks/list.html", context, status=status))
 
 
-def _detail(request: HttpRequest, project, endpoint, *, secret: str = "", status: int = 200) -> HttpResponse:
+def _detail(
+    request: HttpRequest, project, membership, endpoint, *, secret: str = "", status: int = 200
+) -> HttpResponse:
     context = {
-        "project": project,
-        "tab": "webhooks",
+        **_frame(project, membership),
         "endpoint": endpoint,
         "deliveries": delivery_log(endpoint),
         "secret": secret,
@@ -77,25 +90,25 @@ def _detail(request: HttpRequest, project, endpoint, *, secret: str = "", status
 @login_required
 def webhook_detail(request: HttpRequest, slug: str, endpoint_id: int) -> HttpResponse:
     """The endpoint and its delivery log."""
-    project, _ = managed_project(request.user, slug)
-    return _detail(request, project, endpoint_of_project(project, endpoint_id))
+    project, membership = webhook_project(request.user, slug)
+    return _detail(request, project, membership, endpoint_of_project(project, endpoint_id))
 
 
 @login_required
 @require_POST
 def webhook_rotate(request: HttpRequest, slug: str, endpoint_id: int) -> HttpResponse:
     """A new signing secret, shown in this answer only."""
-    project, _ = managed_project(request.user, slug)
+    project, membership = webhook_project(request.user, slug)
     endpoint = endpoint_of_project(project, endpoint_id)
     rotated = webhook_services.rotate_secret(endpoint=endpoint, actor=request.user, seen=request.POST.get("rotated"))
-    return _detail(request, project, rotated.endpoint, secret=rotated.secret)
+    return _detail(request, project, membership, rotated.endpoint, secret=rotated.secret)
 
 
 @login_required
 @require_POST
 def webhook_enable(request: HttpRequest, slug: str, endpoint_id: int) -> HttpResponse:
     """POST enabled=1 resumes the endpoint, enabled=0 pauses it."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = webhook_project(request.user, slug)
     endpoint = endpoint_of_project(project, endpoint_id)
     value = request.POST.get("enabled")
     if value not in ("0", "1"):  # a guess either way could pause an endpoint nobody meant to
@@ -115,12 +128,11 @@ def webhook_enable(request: HttpRequest, slug: str, endpoint_id: int) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def webhook_delete(request: HttpRequest, slug: str, endpoint_id: int) -> HttpResponse:
     """GET asks to confirm; POST deletes the endpoint and its log."""
-    project, _ = managed_project(request.user, slug)
+    project, membership = webhook_project(request.user, slug)
     endpoint = endpoint_of_project(project, endpoint_id)
     if request.method == "GET":
-        return render(
-            request, "labeling/webhooks/delete.html", {"project": project, "tab": "webhooks", "endpoint": endpoint}
-        )
+        context = {**_frame(project, membership), "endpoint": endpoint}
+        return render(request, "labeling/webhooks/delete.html", context)
     webhook_services.delete_endpoint(endpoint=endpoint, actor=request.user)
     messages.success(request, "Endpoint deleted, with its delivery log.")
     return redirect("labeling:webhooks", slug=project.slug)
@@ -130,7 +142,7 @@ def webhook_delete(request: HttpRequest, slug: str, endpoint_id: int) -> HttpRes
 @require_POST
 def webhook_redeliver(request: HttpRequest, slug: str, endpoint_id: int, delivery_id: int) -> HttpResponse:
     """Send a delivery's message again (same webhook-id)."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = webhook_project(request.user, slug)
     endpoint = endpoint_of_project(project, endpoint_id)
     delivery = delivery_of_endpoint(endpoint, delivery_id)
     try:

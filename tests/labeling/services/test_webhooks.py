@@ -226,13 +226,16 @@ def test_rotating_gives_a_new_secret_and_the_old_one_signs_nothing(project, lead
     assert AuditEvent.objects.filter(action="webhook.secret_rotated").count() == 1
 
 
-def test_only_leads_manage_endpoints(project, expert, engineer, outsider, lead):
-    for user in (expert, engineer, outsider):
+def test_only_engineers_leads_and_admins_manage_endpoints(project, expert, engineer, outsider, lead):
+    for user in (expert, outsider):
         with pytest.raises(NotFound):
             _endpoint(project, user)
     endpoint = _endpoint(project, lead).endpoint
-    with pytest.raises(NotFound):
-        webhooks.rotate_secret(endpoint=endpoint, actor=outsider)
+    for user in (expert, outsider):
+        with pytest.raises(NotFound):
+            webhooks.rotate_secret(endpoint=endpoint, actor=user)
+    assert _endpoint(project, engineer, url="https://hooks.example.com/ci").endpoint.created_by == engineer
+    assert webhooks.rotate_secret(endpoint=endpoint, actor=engineer).secret
 
 
 def test_a_flag_is_emitted_once_without_the_transcript_unless_opted_in(project, lead, expert):
@@ -692,3 +695,23 @@ def test_a_right_to_left_override_in_the_projects_name_reverses_nothing_after_it
     texts = {d.event: json.loads(d.body)["text"] for d in WebhookDelivery.objects.filter(endpoint=slack.endpoint)}
     assert sorted(texts) == sorted(events)
     assert all(text.startswith("*\u2068Support \u202ebot\u2069*") for text in texts.values()), texts
+
+
+def test_an_engineers_endpoint_disabled_after_failures_tells_the_engineer_and_the_leads(
+    project, lead, engineer, expert, receiver, settings, django_capture_on_commit_callbacks
+):
+    """Engineers add endpoints (rules.access.WEBHOOK_ROLES): the one who wired it hears it broke, as the leads do."""
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 0
+    settings.WEBHOOK_DISABLE_MIN_FAILURES = 1
+    receiver.script("/down", 503)
+    _endpoint(project, engineer, url=receiver.url("/down"), events=["output.flagged"])
+    [item] = label_outputs(project, 1, answers=AGREE[:1])
+    flag_item(expert=expert, item=item, note="odd")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(WebhookDelivery.objects.get())
+
+    [message] = mail.outbox
+    assert sorted(message.to) == sorted([lead.email, engineer.email])
+    assert "until one of the project's engineers, leads or admins enables it again" in message.body

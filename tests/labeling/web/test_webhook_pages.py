@@ -1,6 +1,6 @@
-"""The webhooks pages: leads add endpoints (the secret shown once), see each one's delivery log, redeliver,
-rotate the secret, disable, enable and delete; bad URLs and unknown events are form errors; experts,
-engineers, outsiders and another project's lead get a 404 and change nothing."""
+"""The webhooks pages: leads and engineers add endpoints (the secret shown once), see each one's delivery log,
+redeliver, rotate the secret, disable, enable and delete; bad URLs and unknown events are form errors; experts,
+outsiders and another project's lead get a 404 and change nothing."""
 
 import re
 import socket
@@ -51,6 +51,32 @@ def test_a_lead_adds_an_endpoint_and_sees_its_secret_once(lead_client, project):
     assert "whsec_" not in lead_client.get(LIST).content.decode()
     assert "whsec_" not in lead_client.get(f"{LIST}{endpoint.pk}/").content.decode()
     assert AuditEvent.objects.filter(action="webhook.created").count() == 1
+
+
+def test_an_engineer_manages_endpoints_in_their_own_frame_and_the_audit_log_names_them(
+    client, project, endpoint_with_log, engineer
+):
+    """Engineers own the integrations: they add an endpoint (its secret shown once), and rotate, redeliver, disable and
+    delete any of the project's, from the tabs they have (Datasets, API keys, Webhooks), not the lead's manage tabs."""
+    client.force_login(engineer)
+    assert 'id="webhooks-link"' in client.get(f"/p/{project.slug}/").content.decode()
+
+    response = add(client, description="CI")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    added = WebhookEndpoint.objects.get(description="CI")
+    assert webhooks.signing_secret(added) == secret_in(html)
+    assert ">Engineering<" in html and ">Webhooks</a>" in html and ">Queues</a>" not in html
+    theirs = f"{LIST}{endpoint_with_log.endpoint.pk}/"  # a lead's endpoint
+    assert ">Engineering<" in client.get(theirs).content.decode()
+    assert secret_in(client.post(f"{theirs}rotate").content.decode())
+    delivery = WebhookDelivery.objects.filter(endpoint=endpoint_with_log.endpoint).first()
+    assert client.post(f"{theirs}deliveries/{delivery.pk}/redeliver").status_code == 302
+    assert client.post(f"{theirs}enable", {"enabled": "0"}).status_code == 302
+    assert client.post(f"{LIST}{added.pk}/delete").status_code == 302
+    actions = AuditEvent.objects.filter(actor=engineer).values_list("action", flat=True)
+    assert set(actions) >= {"webhook.created", "webhook.secret_rotated", "webhook.disabled", "webhook.deleted"}
 
 
 @pytest.mark.parametrize(
@@ -282,13 +308,13 @@ def test_an_endpoint_disabled_after_failures_is_announced_on_the_page(lead_clien
     assert "An endpoint was disabled:" in html and "all 5 attempts since" in html
 
 
-def test_others_get_a_404_and_change_nothing(
-    client, project, endpoint_with_log, expert, engineer, outsider, other_lead
-):
+def test_others_get_a_404_and_change_nothing(client, project, endpoint_with_log, expert, outsider, other_lead):
     endpoint = endpoint_with_log.endpoint
     delivery = WebhookDelivery.objects.first()
     base = f"{LIST}{endpoint.pk}/"
-    for user in (expert, engineer, outsider, other_lead):
+    client.force_login(expert)
+    assert "Only the project&#x27;s engineers, leads and admins open" in client.get(LIST).content.decode()
+    for user in (expert, outsider, other_lead):
         client.force_login(user)
         assert client.get(LIST).status_code == 404
         assert add(client).status_code == 404
