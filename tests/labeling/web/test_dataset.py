@@ -140,8 +140,10 @@ def test_a_lead_keeps_every_manage_tab_on_the_dataset_and_adjudication_pages(cli
     assert "Settings" in every and "Audit log" in every
     for page in (urls(project)["list"], urls(project)["create"], f"/p/{project.slug}/manage/adjudication/"):
         assert tabs(client.get(page).content.decode()) == every, page
-    client.force_login(engineer)
-    assert tabs(client.get(urls(project)["list"]).content.decode()) == ["Datasets"]
+    client.force_login(engineer)  # their own tabs, the same on each of their pages
+    engineering = ["Datasets", "API keys", "Webhooks"]
+    for page in (urls(project)["list"], f"/p/{project.slug}/keys/", f"/p/{project.slug}/manage/webhooks/"):
+        assert tabs(client.get(page).content.decode()) == engineering, page
 
 
 def test_build_needs_a_post(engineer_client, project, dataset):
