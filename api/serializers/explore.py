@@ -72,14 +72,17 @@ class FacetsOut(serializers.Serializer):
     total_estimated = serializers.BooleanField(
         source="total.estimated",
         help_text="True when `total` is PostgreSQL's estimate rather than a count, as in `GET /api/v1/outputs`: "
-        "over 10,000 matches, or more than 50 ms to count. The counts are the newest `sample` matches', scaled to "
-        "`total`, whenever `total` is over `sample`.",
+        "over 10,000 matches, or more than 50 ms to count. The counts are always the `sample`'s, as they are: when "
+        "`total` is over `sample`, of the first `sample` matches in the `sort` order, not scaled to `total`.",
     )
     estimated = DeprecatedBooleanField(
         help_text="Deprecated: read `total_estimated` (the name `GET /api/v1/outputs` gives it). True when `total` "
-        "is an estimate or more than `sample` outputs match (the counts are the sample's, scaled to `total`); on "
+        "is an estimate or more than `sample` outputs match (the counts are then the sample's, not every match's); on "
         "PostgreSQL the same as `total_estimated`. Still sent; to be removed in a later version of the API."
     )
-    sample = serializers.IntegerField(help_text="The newest matches the counts are taken from (at most 10,000).")
+    sample = serializers.IntegerField(
+        help_text="How many matches the counts are of (at most 10,000): every match, or the first 10,000 in the "
+        "`sort` order (the newest by default, the slowest with `sort=slowest`…)."
+    )
     facets = FacetOut(many=True)
     histograms = HistogramOut(many=True)

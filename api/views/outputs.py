@@ -122,9 +122,10 @@ class OutputFacetsView(KnownParametersOnly, APIView):
         description=(
             "Counts per model, tag, feedback score, gold verdict and the top values of the most used metadata "
             "keys; the output length histogram and one per numeric metadata key (five values or more). Counted "
-            "over the newest 10,000 matches (`sample`): with more, `total_estimated` is true and the counts are "
-            "scaled to `total` (`estimated`, its former name, is still sent: deprecated). "
-            f"The same filters as the list (`cursor` and `page_size` are not filters; `sort` changes nothing here). "
+            "over every match up to 10,000; with more, over the first 10,000 in the `sort` order (`sample`; the "
+            "newest by default), as they are: not scaled to `total`. `total_estimated` says whether `total` is "
+            "PostgreSQL's estimate (`estimated`, its former name, is still sent: deprecated). "
+            f"The same filters as the list (`cursor` and `page_size` are not filters; `sort` picks the sample). "
             f"{_FILTER}"
         ),
         parameters=FILTER_PARAMETERS,

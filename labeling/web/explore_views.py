@@ -3,7 +3,8 @@
 Who: every member, experts only while the project lets them (`rules.access.explore_project`), and operators.
 The filter is the query string (`rules.explore`), so a filter state is a link; a bad value renders the page with
 the message beside its field and status 400. The result list renders at once; its facets and charts are a
-fragment (`explore_summary`) that explore.js fetches after the list shows, since they read up to 10,000 rows.
+fragment (`explore_summary`) that explore.js fetches after the list shows, since they read up to 10,000 rows (the
+first in the list's order, which the fragment names when more match).
 Without script, a link opens the same fragment as a page.
 
 Adding to a queue (leads) and exporting (engineers too) are helper views of their own (`explore_action_views`).
@@ -183,8 +184,9 @@ def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "query": query,
         "summary": found,
-        "sample": f"{found.sample:,}",
-        "total": f"{found.total.value:,}",
+        # "Counts from the slowest 10,000 of ~52,000 matches": the set the counts are of, by the list's order.
+        "sample": f"{found.sort} {found.sample:,}",
+        "total": f"{'~' if found.total.estimated else ''}{found.total.value:,}",
         "facets": [_facet_links(facet, spec) for facet in found.facets if facet.values],
         "charts": _charts(found, days),
     }
@@ -287,11 +289,10 @@ def _charts(found: explore_selectors.Summary, days: list[explore_selectors.Day])
                 {"at": (value - low) / width if width else 0, "label": f"{name} = {number(value)}"}
                 for name, value in histogram.percentiles.items()
             ]
-        made.append(
-            charts.histogram_chart(
-                name=f"histogram-{histogram.title}", title=histogram.title, bars=bars, markers=markers
-            )
-        )
+        # Past EXACT_LIMIT matches a histogram is of the facets' sample: its title says which outputs.
+        title = f"{histogram.title} (the {found.sort} {found.sample:,})" if found.estimated else histogram.title
+        name = f"histogram-{histogram.title}"
+        made.append(charts.histogram_chart(name=name, title=title, bars=bars, markers=markers))
     return made
 
 

@@ -564,3 +564,17 @@ def test_the_facets_say_an_estimated_total_by_the_lists_name_and_keep_the_old_on
     assert schema["properties"]["estimated"]["deprecated"] is True
     assert "total_estimated" in schema["properties"]["estimated"]["description"]
     assert "total_estimated" in schema["required"]
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "longest"])
+def test_past_the_limit_the_facets_count_the_first_matches_in_the_sort_order_unscaled(reader, monkeypatch, sort):
+    """The facets' `sample` is the list's first matches in the same `sort`, counted as they are (not scaled to
+    `total`): with room for one, its model is the first listed output's, counted once."""
+    monkeypatch.setattr("labeling.selectors.explore.facets.EXACT_LIMIT", 1)
+    [first] = reader.get(f"{URL}?sort={sort}&page_size=1").json()["results"]
+
+    found = reader.get(f"{URL}/facets?sort={sort}").json()
+
+    assert (found["total"], found["sample"], found["estimated"]) == (len(ALL), 1, True)
+    models = next(facet for facet in found["facets"] if facet["parameter"] == "model")
+    assert [(value["value"], value["count"]) for value in models["values"]] == [(first["model"], 1)]

@@ -1,15 +1,16 @@
 """Reads behind the explore page and `GET /api/v1/outputs`: one filter (`rules.explore.ExploreFilter`) turned
 into SQL by `filter_outputs`, a page of results newest first with the search's matches marked, the facets and
-histograms of the newest matches, outputs per day, and one session's conversation.
+histograms of the first matches in the list's order, outputs per day, and one session's conversation.
 
 Search on PostgreSQL is full-text over the stored `search_vector` (`websearch_to_tsquery`: "a phrase", OR,
 -word; English stems, accents folded); a query that looks like an id (one word with a digit, such as an order
 number) must also appear exactly in the text, or be an output's, session's or end user's id. On SQLite (the
 demo) every word is a case-insensitive substring of the output, input, comment or context instead.
 
-Facets are exact up to EXACT_LIMIT matches; past it they come from the newest EXACT_LIMIT matches, scaled up, and
-the per-day counts from a sample of the table. A total is exact when PostgreSQL counts it within COUNT_BUDGET_MS,
-else the planner's estimate. Each says when it is an estimate.
+Facets are exact up to EXACT_LIMIT matches; past it they count the first EXACT_LIMIT in the list's order (the newest,
+the slowest…) as they are, and say so; the per-day counts come from a random sample of the table's pages, scaled up.
+A total is exact when PostgreSQL counts it within COUNT_BUDGET_MS, else the planner's estimate. Each says when it is
+an estimate.
 
 The package: `filters.py` turns a filter into SQL (and the search's condition), `results.py` reads a page of
 results with its total, cursor and marked matches (and one session's conversation), `facets.py` the facets,
@@ -35,7 +36,6 @@ from .results import (
     encode_cursor,
     marked_pieces,
     match_count,
-    newest_first,
     output_with_reviews,
     result_page,
     session_turn,
@@ -70,7 +70,6 @@ __all__ = [
     "histogram",
     "marked_pieces",
     "match_count",
-    "newest_first",
     "sorted_outputs",
     "output_with_reviews",
     "result_page",

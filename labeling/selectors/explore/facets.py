@@ -1,4 +1,4 @@
-"""The facets, histograms and outputs per day of the newest matches of a filter."""
+"""The facets and histograms of a filter's first matches in the list's order, and its outputs per day."""
 
 import math
 from collections import Counter
@@ -15,13 +15,20 @@ from labeling.models import (
     Project,
 )
 from labeling.rules.calendar import day_start
-from labeling.rules.explore import MAX_VALUE_CHARS, ExploreFilter, is_double, metadata_text, shown_value
+from labeling.rules.explore import (
+    DEFAULT_SORT,
+    MAX_VALUE_CHARS,
+    ExploreFilter,
+    is_double,
+    metadata_text,
+    shown_value,
+)
 
 from ..metrics import first_week_of_the_project
 from ..planner import estimated_rows
 from ..rubrics import verdict_question
 from .filters import filter_outputs
-from .results import EXACT_LIMIT, Total, at_least, count_matches, newest_first, verdicts_of_outputs
+from .results import EXACT_LIMIT, Total, at_least, count_matches, sorted_outputs, verdicts_of_outputs
 
 DAILY_SAMPLE_ROWS = 5_000  # about how many rows a sampled per-day chart reads (~80 a day over 60 days)
 DAILY_DAYS = 60  # the per-day charts' range when the filter gives no dates
@@ -55,36 +62,41 @@ class Histogram:
 
 @dataclass(frozen=True)
 class Summary:
-    """Facets and histograms of the newest matches (`sample` of them), counts scaled to `total` when estimated."""
+    """Facets and histograms of the filter's first `sample` matches in the `sort` order: all of them up to
+    EXACT_LIMIT, else the first EXACT_LIMIT of `total`, counted as they are (never scaled to `total`)."""
 
     total: Total
     sample: int
     facets: list[Facet]
     histograms: list[Histogram]
+    sort: str = DEFAULT_SORT  # rules.explore.SORTS' key, a word too: the "newest", "slowest" 10,000
 
     @property
     def estimated(self) -> bool:
+        """The counts are of a sample (`sample` of `total`), not of every match: the API's deprecated `estimated`."""
         return self.total.estimated or self.total.value > self.sample
 
 
 def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) -> Summary:
     """Counts per model, tag, feedback score, gold verdict and top metadata values, the output length histogram,
-    and a histogram with percentiles of every numeric metadata key, for the filter's newest EXACT_LIMIT matches.
-    `with_gold=False` leaves the gold verdicts out (an expert's view: labeling is blind)."""
+    and a histogram with percentiles of every numeric metadata key, of the filter's first EXACT_LIMIT matches in its
+    order (`spec.sort`): every match up to EXACT_LIMIT, else the outputs the list shows first, as "Add all" and the
+    export take them. Counted as they are: scaled up to the total, the newest 10,000 would speak for a year of
+    outputs they are not a random sample of. `with_gold=False` leaves the gold verdicts out (an expert's view:
+    labeling is blind).
+
+    The first EXACT_LIMIT by latency or length read every match (no index orders them, and none is added: ingest
+    would pay for it), as the list's first page in that order does."""
     outputs = filter_outputs(project, spec)
-    sample = list(
-        newest_first(outputs).values_list("pk", "model", "tags", "feedback_score", "metadata", "output_chars")[
-            :EXACT_LIMIT
-        ]
-    )
+    columns = ("pk", "model", "tags", "feedback_score", "metadata", "output_chars")
+    sample = list(sorted_outputs(outputs, spec.sort).values_list(*columns)[:EXACT_LIMIT])
     total = Total(len(sample)) if len(sample) < EXACT_LIMIT else at_least(count_matches(outputs), EXACT_LIMIT + 1)
-    scale = total.value / len(sample) if sample else 1.0
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
         # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out.
         categories = [(value, count) for value, count in counts.most_common() if is_category(str(value))]
         values = [
-            FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), round(count * scale))
+            FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count)
             for value, count in categories[:TOP_VALUES]
         ]
         return Facet(parameter, title, values, key)
@@ -119,9 +131,9 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     for key, _ in keys.most_common(TOP_METADATA_KEYS):
         if key in metadata_values:
             facets.append(facet("meta", key, metadata_values[key], key=key))
-    histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None], scale)]
-    histograms += [histogram(key, values, scale) for key, values in sorted(numbers.items()) if len(values) >= 5]
-    return Summary(total=total, sample=len(sample), facets=facets, histograms=histograms)
+    histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None])]
+    histograms += [histogram(key, values) for key, values in sorted(numbers.items()) if len(values) >= 5]
+    return Summary(total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort)
 
 
 def is_category(value: str) -> bool:
@@ -129,7 +141,7 @@ def is_category(value: str) -> bool:
     return len(value) <= MAX_VALUE_CHARS
 
 
-def histogram(title: str, values: list[float], scale: float = 1.0) -> Histogram:
+def histogram(title: str, values: list[float]) -> Histogram:
     """HISTOGRAM_BINS equal bins from the smallest value to the 99th percentile, the rest in the last bin."""
     if not values:
         return Histogram(title, [], {})
@@ -147,7 +159,7 @@ def histogram(title: str, values: list[float], scale: float = 1.0) -> Histogram:
     for value in ordered:
         counts[min(HISTOGRAM_BINS - 1, int((float(value) * half - start * half) / width))] += 1
     bounds = [(start * half + n * width) / half for n in range(HISTOGRAM_BINS + 1)]
-    bins = [(bounds[n], bounds[n + 1], round(count * scale)) for n, count in enumerate(counts)]
+    bins = [(bounds[n], bounds[n + 1], count) for n, count in enumerate(counts)]
     return Histogram(title, bins, {"p50": at(0.5), "p90": at(0.9), "p99": high})
 
 

@@ -76,11 +76,6 @@ class Page:
     verdict_question: dict | None = None
 
 
-def newest_first(outputs: QuerySet[Output]) -> QuerySet[Output]:
-    """The outputs newest first (`sorted_outputs`' default order: what the facets sample)."""
-    return sorted_outputs(outputs, DEFAULT_SORT)
-
-
 # Each sort (`rules.explore.SORTS`): the key it orders by, whether the largest comes first, and whether the key can
 # be NULL (such outputs come last). Paged by the keyset (key, pk). Only the time orders read an index: the others
 # sort what the filter matches (a week of outputs in milliseconds), because an index for each cost every ingested

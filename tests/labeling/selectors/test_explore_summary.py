@@ -80,7 +80,7 @@ def test_the_summary_follows_the_filter_and_each_value_narrows_to_its_count(shop
 
 
 def test_counts_are_exact_up_to_the_limit_and_an_estimate_above_it():
-    """One test makes EXACT_LIMIT + 50 outputs (bulk): the facets of the newest EXACT_LIMIT are scaled up."""
+    """One test makes EXACT_LIMIT + 50 outputs (bulk): the facets count the newest EXACT_LIMIT."""
     project = ProjectFactory(slug="big")
     start = utc(1, 0)
     _insert_outputs(project, EXACT_LIMIT + 50, start)
@@ -96,11 +96,30 @@ def test_counts_are_exact_up_to_the_limit_and_an_estimate_above_it():
         assert total == Total(EXACT_LIMIT + 50)
 
     found = summary(project, spec())
-    scale = found.total.value / EXACT_LIMIT
-    assert (found.sample, found.estimated) == (EXACT_LIMIT, True)
-    assert facet_counts(found)["Model"] == {"even": round(5000 * scale), "odd": round(5000 * scale)}
-    assert facet_counts(found)["Tag"] == {"tenth": round(1000 * scale)}
-    assert sum(count for _, _, count in found.histograms[0].bins) == round(EXACT_LIMIT * scale)
+    assert (found.sample, found.estimated, found.sort) == (EXACT_LIMIT, True, "newest")
+    # The newest EXACT_LIMIT as they are (n = 50 to 10,049), not scaled to a total they are no random sample of.
+    assert facet_counts(found)["Model"] == {"even": 5000, "odd": 5000}
+    assert facet_counts(found)["Tag"] == {"tenth": 1000}
+    assert sum(count for _, _, count in found.histograms[0].bins) == EXACT_LIMIT
+
+
+def test_past_the_limit_the_facets_count_the_first_matches_in_the_lists_order(monkeypatch):
+    """Sorted slowest first, the facets are the slowest outputs' (the list's first), not the newest ones': twenty fast
+    new outputs of one model, ten slow old ones of another, and room for ten."""
+    monkeypatch.setattr(explore_facets, "EXACT_LIMIT", 10)
+    project = ProjectFactory(slug="slow-and-old")
+    for n in range(30):
+        slow = n < 10
+        OutputFactory(project=project, external_id=f"o-{n}", occurred_at=utc(1, 0) + timedelta(minutes=n),
+                      model="old-slow" if slow else "new-fast",
+                      metadata={"latency_ms": 9000 + n if slow else n})  # fmt: skip
+
+    newest, slowest = summary(project, spec()), summary(project, spec("sort=slowest"))
+
+    assert facet_counts(newest)["Model"] == {"new-fast": 10}
+    assert facet_counts(slowest)["Model"] == {"old-slow": 10}
+    assert (slowest.total, slowest.sample, slowest.estimated, slowest.sort) == (Total(30), 10, True, "slowest")
+    assert min(low for low, _, _ in next(h for h in slowest.histograms if h.title == "latency_ms").bins) >= 9000
 
 
 def _insert_outputs(project, count: int, start) -> None:
@@ -149,7 +168,6 @@ def test_a_histogram_has_equal_bins_up_to_the_99th_percentile_and_the_rest_in_th
     assert histogram("empty", []).bins == [] and histogram("empty", []).percentiles == {}
     same = histogram("same", [5, 5, 5])
     assert same.bins[0] == (5, 6, 3) and sum(count for _, _, count in same.bins) == 3
-    assert sum(count for _, _, count in histogram("scaled", values, scale=2).bins) == 400
 
 
 def test_daily_counts_days_in_the_projects_time_zone_with_empty_days(shop):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from labeling.models import Item, Queue, SavedView
 from labeling.selectors.explore import Total
+from labeling.selectors.explore import facets as explore_facets
 from labeling.services import hand_picked
 from labeling.services.assignment import next_item
 from labeling.services.labels import submit_label
@@ -773,3 +774,18 @@ def test_the_keys_hint_offers_x_only_to_those_with_boxes_to_tick(client, lead, e
 
     assert ("tick it" in hints[lead.username], "tick it" in hints[engineer.username]) == (True, False)
     assert "open it" in hints[engineer.username]
+
+
+def test_past_the_limit_the_counts_say_which_outputs_they_are_of(client, lead, project, outputs, monkeypatch):
+    """Past the limit the facets count the outputs the list shows first (longest first here), as they are: the
+    fragment names them and the total, and no count is "≈" a scaled guess."""
+    monkeypatch.setattr(explore_facets, "EXACT_LIMIT", 2)
+    client.force_login(lead)
+
+    fragment = client.get(url("explore-summary", project, query="sort=longest"), headers={"X-Requested-With": "fetch"})
+
+    html = fragment.content.decode()
+    assert "Counts from the longest 2 of 3 matches, the first in the list's order" in html
+    model = html.split('data-facet="Model"')[1].split("</div>")[0]
+    assert re.findall(r'<span class="count">([^<]*)</span>', model) == ["2"]  # both longest are bot-2.4's
+    assert "≈" not in html and "Output length (characters) (the longest 2)" in html

@@ -314,8 +314,9 @@ class Client:
     def output_facets(self, **filters: Any) -> dict[str, Any]:
         """What the outputs a filter finds (the filters of `iter_outputs`) are made of: `total`, and counts per model,
         tag, feedback, gold verdict and top metadata values (`facets`), the length histograms (`histograms`);
-        counted over the newest `sample` matches, scaled to `total` when more match (`total_estimated`: `total` is an
-        estimate, as `iter_outputs`' endpoint names it). The `read` scope."""
+        counted over the first `sample` matches in the order `sort` gives (newest first without it), as they are: when
+        more match (`total` over `sample`) the counts are that sample's, not scaled to `total` (`total_estimated`:
+        `total` is an estimate, as `iter_outputs`' endpoint names it). The `read` scope."""
         facets = dict(self._reader.get_json("/api/v1/outputs/facets", _explore_params(filters)))
         # A server older than `total_estimated` sent only `estimated` (deprecated), the same flag on PostgreSQL.
         facets.setdefault("total_estimated", facets.get("estimated"))
