@@ -54,7 +54,7 @@ class WebhookEndpoint(models.Model):
     not give it away. A Slack endpoint has no secret (Slack does not verify one): its URL is the secret.
 
     An endpoint whose every attempt failed for WEBHOOK_DISABLE_AFTER_SECONDS is disabled (`disabled_reason`
-    says why) and the project's leads are told.
+    says why) and the project's leads (and whoever added it) are told.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhook_endpoints")
