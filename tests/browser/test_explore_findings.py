@@ -4,6 +4,7 @@ finding they can act on and share."""
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
@@ -37,10 +38,14 @@ def test_an_engineer_makes_a_dataset_from_the_filter_on_screen(page, live_server
 
     expect(page.locator("h1")).to_have_text("New dataset")
     expect(page.locator("input[name=models]")).to_have_value(REGRESSED)
-    # What stays a lead's: queues and exports.
+    # What stays a lead's: queues. The export is the engineer's too: the filter's outputs, as a file.
     page.go_back()
     expect(page.get_by_role("link", name="Make a queue from this filter")).to_have_count(0)
     expect(page.locator("#add-form")).to_have_count(0)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export JSONL").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert [json.loads(line)["model"] for line in lines] == [REGRESSED, REGRESSED]
 
 
 def test_a_result_opens_on_its_own_turn_with_its_context_and_an_output_without_a_session_opens_alone(
