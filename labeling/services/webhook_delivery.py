@@ -162,7 +162,7 @@ def _disable_if_failing(endpoint_id: int, *, now: datetime, last_error: str) -> 
         f"{AUTO_DISABLED} all {endpoint.consecutive_failures} attempts since "
         f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC failed. The last: {last_error}"
     )[:500]
-    # A conditional update: of two workers failing at once, one disables and tells the leads.
+    # A conditional update: of two workers failing at once, one disables and tells who manages it.
     won = WebhookEndpoint.objects.filter(
         pk=endpoint_id,
         enabled=True,
@@ -184,10 +184,10 @@ def _disable_if_failing(endpoint_id: int, *, now: datetime, last_error: str) -> 
         details={"endpoint": endpoint.pk, "kind": endpoint.kind, "failures": endpoint.consecutive_failures},
     )
     logger.warning("webhook endpoint %s of %s disabled: %s", endpoint.pk, endpoint.project.slug, reason)
-    transaction.on_commit(partial(_tell_leads, endpoint_id=endpoint.pk, reason=reason), robust=True)
+    transaction.on_commit(partial(_tell_who_manages_it, endpoint_id=endpoint.pk, reason=reason), robust=True)
 
 
-def _tell_leads(*, endpoint_id: int, reason: str) -> int:
+def _tell_who_manages_it(*, endpoint_id: int, reason: str) -> int:
     endpoint = WebhookEndpoint.objects.select_related("project").filter(pk=endpoint_id).first()
     if endpoint is None:
         return 0
