@@ -153,7 +153,8 @@ PARAMETERS = {
     "max_chars": "Longest output length, in characters.",
     "theme": "`2026-W48.1`: the outputs of a failure theme, by its week and rank (as the meeting page links it).",
     "sort": "The order of the results: `newest` (default), `oldest`, `slowest` (the metadata key `latency_ms`, the "
-    "largest first; outputs without a number there last) or `longest` (output length; not yet measured last).",
+    "largest first; outputs without a number there last) or `longest` (output length; not yet measured last). "
+    "Past 10,000 matches, the facets count the first 10,000 in this order.",
 }
 
 FILTER_YEARS = range(2000, 2101)  # the years a filter's days may name
