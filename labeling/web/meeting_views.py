@@ -74,9 +74,10 @@ CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
 
 
 def _week(project: Project, label: str) -> date:
-    """The cycle week of a URL label; a malformed label or a week not started yet is not found."""
+    """The cycle week of a URL label or of a day in it (`week_of_label_or_day`, as the REST API reads one); anything
+    else, or a week not started yet, is not found, with what is wrong."""
     try:
-        week = calendar.week_from_label(project, label)
+        week = calendar.week_of_label_or_day(project, label)
     except InvalidWeek as exc:
         raise Http404(exc.message) from None
     if week > calendar.current_week(project):
@@ -97,7 +98,12 @@ def meeting(request: HttpRequest, slug: str) -> HttpResponse:
     """Go to the latest closed week (what the meeting discusses), else the running week. Operators read every
     project's meeting (the platform page links each row here); writing in it stays with the project's leads."""
     project, _ = visible_project(request.user, slug)
-    return redirect(_meeting_url(project, week_to_discuss(project)))
+    asked = request.GET.get("week", "").strip()
+    # `?week=` a label or a day in it (the week's form on other pages, a bookmark); nonsense is a 400 saying why.
+    week = calendar.week_of_label_or_day(project, asked) if asked else week_to_discuss(project)
+    if asked and week > calendar.current_week(project):
+        raise InvalidWeek(f"The week {week_label(week)} has not started yet.")
+    return redirect(_meeting_url(project, week))
 
 
 @login_required
@@ -105,6 +111,8 @@ def meeting(request: HttpRequest, slug: str) -> HttpResponse:
 def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     project, membership = visible_project(request.user, slug)
     week = _week(project, week_label)
+    if request.path != (address := _meeting_url(project, week)):  # a day in the week: the week's one address
+        return redirect(address)
     return _meeting_page(request, project, membership, week, form=DecisionForm())
 
 
@@ -343,10 +351,10 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
         label = request.GET.get(name, "").strip()
         if label:
             try:
-                weeks[name] = calendar.week_from_label(project, label)
+                weeks[name] = calendar.week_of_label_or_day(project, label)
             except InvalidWeek as exc:
                 # Named as the range's own error names them ("`from` (2026-W10) is after `to` (2026-W01)").
-                reason = exc.message.removeprefix(f"{label!r} ")
+                reason = exc.message.removeprefix(f"{label!r} ").removeprefix(f"{label} ")
                 errors[name] = f"`{name}` ({label}) {reason}"
     span = None
     if not errors:

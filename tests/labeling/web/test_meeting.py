@@ -737,7 +737,8 @@ def test_the_dashboard_says_when_the_running_weeks_figures_were_computed_after_t
         ),
         (
             {"to": "last week"},
-            '<p id="dashboard-error-to">`to` (last week) is not a week: write it as an ISO week, e.g. 2026-W48.</p>',
+            '<p id="dashboard-error-to">`to` (last week) is not a week or a day: write an ISO week, e.g. 2026-W48, '
+            "or a date, e.g. 2026-11-26.</p>",
         ),
         ({"from": "2026-W10", "to": "2026-W01"}, "`from` (2026-W10) is after `to` (2026-W01)"),
         ({"from": "2020-W01", "to": "2026-W01"}, "Ask for 104 weeks at most; 314 weeks from `from` to `to`"),
