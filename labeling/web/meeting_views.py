@@ -67,7 +67,7 @@ from labeling.services import cycles
 
 from . import charts
 from .meeting_forms import DecisionForm
-from .meeting_tiles import headline_tiles, quality_chart
+from .meeting_tiles import headline_tiles, mover_links, quality_chart
 
 CLOSING_REFRESHES = 30  # about a minute of 2-second reloads before the page stops waiting for the worker
 CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
@@ -174,7 +174,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # Weeks before the project's first hold nothing: no link walks back into them without end.
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
-        "tiles": headline_tiles(report),
+        "tiles": headline_tiles(report, blind=labels_blind(membership)),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
         # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest
@@ -185,7 +185,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
             first_cohort=first_cohort(report),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
-        "agenda": _agenda(project, report, cycle if is_closed else None),
+        "agenda": _agenda(project, report, cycle if is_closed else None, blind=labels_blind(membership)),
         "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
         "open_decisions": _with_status(
             open_decisions_before(project, week) if something_to_close else [], project, zone=week_zone
@@ -208,9 +208,11 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     return decisions
 
 
-def _agenda(project: Project, report: dict, closed_cycle) -> dict:
-    """The report's agenda; a closed week's frozen one marked with what was decided and resolved since the close."""
+def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool) -> dict:
+    """The report's agenda, its movers linked to their failed outputs; a closed week's frozen one marked with what was
+    decided and resolved since the close."""
     agenda = report.get("agenda") or {"adjudication": [], "flags": [], "movers": []}
+    agenda = agenda | {"movers": mover_links(agenda.get("movers") or [], report, blind=blind)}
     if closed_cycle is None:
         return agenda
     return agenda_since_close(project, agenda, closed_at=closed_cycle.closed_at)
