@@ -246,6 +246,11 @@ ACTIONS: dict[str, Action] = {
     "alert.acknowledged": Action("Alert acknowledged", "Acknowledged the alert “{title}”"),
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
     "cycle.compared_again": Action("Week compared again", _compared_again),
+    "cycle.digest_corrected": Action(
+        "Digest corrected",
+        "Mailed the {recipients} experts of the week {week}'s digest the figures {with_week}'s close changed: "
+        "{figures}",
+    ),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
     "decision.done": Action("Decision done", _decision("Marked done")),
