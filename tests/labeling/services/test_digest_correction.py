@@ -9,6 +9,7 @@ from django.core import mail
 from labeling.models import AuditEvent, Output, Project, Resolution, ReviewCycle
 from labeling.services import cycles
 from labeling.services.rubrics import publish_rubric
+from labeling.web.audit_sentences import sentence
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.changes import add_outputs, add_verdicts
 from tests.helpers.rubrics import QUESTIONS
@@ -78,6 +79,10 @@ def test_the_experts_get_one_correction_of_the_figures_a_late_close_restated(pro
     [claim] = AuditEvent.objects.filter(action="cycle.digest_corrected")
     assert claim.details == {"week": "2026-W47", "with_week": "2026-W46", "recipients": 1,
                              "figures": ["Week-1 retention, pass vs fail"]}  # fmt: skip
+    assert sentence(claim.action, claim.details) == (
+        "Mailed 1 expert the figures of the week 2026-W47 that 2026-W46's close changed after its digest went out: "
+        "Week-1 retention, pass vs fail"
+    )
 
 
 def test_a_week_whose_digest_has_not_gone_out_gets_no_correction(project, after_closed_first):
