@@ -75,7 +75,7 @@ CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
 
 def _week(project: Project, label: str) -> date:
     """The cycle week of a URL label or of a day in it (`week_of_label_or_day`, as the REST API reads one); anything
-    else, or a week not started yet, is not found, with what is wrong."""
+    else, or a week not started yet, is not found (`?week=` on the meeting page says what is wrong in a 400)."""
     try:
         week = calendar.week_of_label_or_day(project, label)
     except InvalidWeek as exc:
