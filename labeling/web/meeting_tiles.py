@@ -41,7 +41,8 @@ def _change(value: float | int | None, *, unit: str) -> dict | None:
     return {"text": text, "direction": "up" if value > 0 else "down" if value < 0 else "flat"}
 
 
-# How a figure's link says what explore counts: outputs, where the figures count items (one per queue).
+# How a figure's link says what explore counts: outputs, where the figures count items (one per queue). Its gold
+# answers are written as the explore bar's verdict menu writes them (`<key>:true`, `<key>:false`), which shows them.
 OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one output there, failed if either failed"
 
 
@@ -60,10 +61,10 @@ def _pass_rate_links(report: dict, *, blind: bool) -> list[dict]:
         _explore_link(
             verdict,
             text,
-            week_query(week_start, gold=((key, verdict),)),
+            week_query(week_start, gold=((key, answer),)),
             f"The week's outputs whose gold answer to “{key}” is {verdict}, in explore ({OUTPUTS_NOT_ITEMS}).",
         )
-        for verdict, text in (("pass", "Passed outputs"), ("fail", "Failed outputs"))
+        for verdict, answer, text in (("pass", "true", "Passed outputs"), ("fail", "false", "Failed outputs"))
     ]
 
 
@@ -75,7 +76,7 @@ def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
         return movers
     week_start = date.fromisoformat(report["week_start"])
     return [
-        mover | {"explore_query": week_query(week_start, tags=(mover["tag"],), gold=((key, "fail"),))}
+        mover | {"explore_query": week_query(week_start, tags=(mover["tag"],), gold=((key, "false"),))}
         for mover in movers
     ]
 

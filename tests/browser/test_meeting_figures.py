@@ -44,6 +44,10 @@ def test_a_lead_follows_the_pass_rate_to_the_outputs_it_counts(page, live_server
         expect(page.locator("h1")).to_have_text("Explore outputs")
         expect(page.locator("#total")).to_have_text(count)
         expect(page.locator("li.result")).to_have_count(int(count[0]))
+        # The bar shows the filter it opened with: the verdict menu set, not a text field of its own.
+        expect(page.locator("select[name=gold]")).to_have_value(
+            f"correct:{'false' if link.startswith('F') else 'true'}"
+        )
 
     page.goto(meeting)
     with page.expect_navigation():

@@ -342,7 +342,7 @@ def test_the_movers_show_each_change_with_its_sign_and_say_which_weeks_their_ite
     assert "Items (this / last week)" in html and "8 / 7" in html
     # Each tag's failed outputs of the week, in explore, by the one writer of its queries (rules.explore.week_query).
     week_start, verdict = cycle.week, cycle.report["verdict_question"]
-    failed = week_query(week_start, tags=("refunds",), gold=((verdict, "fail"),))
+    failed = week_query(week_start, tags=("refunds",), gold=((verdict, "false"),))
     assert f'href="/p/{project.slug}/explore/?{failed.replace("&", "&amp;")}" data-explore="failed"' in html
     assert f"from={week_start.isoformat()}&to={(week_start + timedelta(days=6)).isoformat()}&tag=refunds" in failed
 
