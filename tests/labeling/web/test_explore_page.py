@@ -773,3 +773,13 @@ def test_the_keys_hint_offers_x_only_to_those_with_boxes_to_tick(client, lead, e
 
     assert ("tick it" in hints[lead.username], "tick it" in hints[engineer.username]) == (True, False)
     assert "open it" in hints[engineer.username]
+
+
+@pytest.mark.parametrize(("typed", "option"), [("correct:fail", "correct:false"), ("correct: Pass", "correct:true")])
+def test_a_verdict_typed_in_words_sets_the_verdict_menu(client, lead, project, rubric, typed, option):
+    """`gold=correct:fail`, words the filter reads, showed the menu at "any" and a text field of its own beside it."""
+    client.force_login(lead)
+
+    bar = client.get(url("explore", project, query=urlencode({"gold": typed})), follow=True).context["bar"]
+
+    assert [choice.value for choice in bar.gold_options if choice.checked] == [option] and bar.gold_others == []
