@@ -12,6 +12,7 @@ from labeling.services.rubrics import publish_rubric
 from labeling.web.audit_sentences import sentence
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.changes import add_outputs, add_verdicts
+from tests.helpers.labeling import AGREE, label_outputs
 from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_each_as_worker
 
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 LATE, AFTER = date(2026, 11, 9), date(2026, 11, 16)  # 2026-W46, 2026-W47
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 TASK = "labeling.send_digest_correction"
+FAIL = ({"correct": False, "helpful": 2}, {"correct": False, "helpful": 1})
 
 
 def _users(outputs, names) -> None:
@@ -92,3 +94,29 @@ def test_a_week_whose_digest_has_not_gone_out_gets_no_correction(project, after_
     cycles.close_week(project_id=project.pk, week=LATE, now=NOW)
 
     assert enqueued(TASK) == [] and not AuditEvent.objects.filter(action="cycle.digest_corrected").exists()
+
+
+def test_a_restated_comparison_with_the_week_before_is_corrected_too(project, rubric):
+    """W47 closed first compared its pass rate (2 of 5) with W46's as it stood (5 of 5); 5 more W46 answers failed
+    before W46 closed, whose close compares W47 again (`_compare_again`): the experts W47's digest went to hear the
+    change it now shows."""
+    Project.objects.filter(pk=project.pk).update(created_at=datetime(2026, 10, 1, 12, tzinfo=UTC))
+    experts = [
+        MembershipFactory(project=project, user=UserFactory(username=name, email=f"{name}@example.com"), role="expert")
+        .user for name in ("erin", "ezra")
+    ]  # fmt: skip
+    late, after = datetime(2026, 11, 11, 12, tzinfo=UTC), datetime(2026, 11, 18, 12, tzinfo=UTC)
+    label_outputs(project, 5, answers=AGREE, experts=experts, rubric=rubric, occurred_at=late)
+    label_outputs(project, 2, answers=AGREE, experts=experts, rubric=rubric, occurred_at=after)
+    label_outputs(project, 3, answers=FAIL, experts=experts, rubric=rubric, occurred_at=after)
+    cycles.close_week(project_id=project.pk, week=AFTER, now=NOW)
+    run_each_as_worker("labeling.send_digests")
+    mail.outbox.clear()
+    label_outputs(project, 5, answers=FAIL, experts=experts, rubric=rubric, occurred_at=late)
+
+    cycles.close_week(project_id=project.pk, week=LATE, now=NOW)
+    run_each_as_worker(TASK)
+
+    [erin, ezra] = [message for message in mail.outbox if "corrected" in message.subject]
+    assert (erin.to, ezra.to) == (["erin@example.com"], ["ezra@example.com"])
+    assert "- Pass rate (correct): was 40.0% of 5 items (-60.0 pts), now 40.0% of 5 items (-10.0 pts)" in erin.body
