@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -337,6 +337,13 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
         pairs.append(("sort", spec.sort))
     pairs += [(name, value) for name, value in extra.items() if value not in (None, "")]
     return urlencode(pairs)
+
+
+def week_query(week_start: date, **conditions: Any) -> str:
+    """The canonical query of a cycle week's outputs (its seven days, read in the project's time zone, as the week's
+    items hold the outputs that occurred in them) meeting `conditions` (ExploreFilter's fields): the links from the
+    meeting page's figures to the outputs behind them."""
+    return filter_query(ExploreFilter(since=week_start, until=week_start + timedelta(days=6), **conditions))
 
 
 def queue_renamed_in_query(query: str, old: str, new: str) -> str:

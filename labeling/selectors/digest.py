@@ -9,7 +9,15 @@ from django.urls import reverse
 
 from labeling.metrics.agreement import too_few_units
 from labeling.models import Item, ReviewCycle, week_label
-from labeling.reports import agreement_basis, fmt_decimal, fmt_percent, fmt_points, fmt_signed
+from labeling.reports import (
+    agreement_basis,
+    fmt_decimal,
+    fmt_percent,
+    fmt_points,
+    fmt_retention,
+    fmt_signed,
+    retention_basis,
+)
 from labeling.rules.access import QueueLabelers, queue_labelers
 from labeling.rules.calendar import current_week
 from labeling.rules.text import counted, isolated
@@ -86,21 +94,55 @@ def _nobody_can_label(project_slug: str, queue_id: int, labelers: QueueLabelers)
 
 def headline_lines(report: dict) -> list[str]:
     """The closed week's headline figures, one short line each, with the change from the week before."""
+    return [f"{name}: {text}" for name, text in _headline_figures(report)] or ["No labels were given this week."]
+
+
+def headline_figures(report: dict) -> dict[str, str]:
+    """The closed week's headline figures by name, as its digest and its meeting page's tiles say them (the week-1
+    retention by verdict too): what a correction sets against the figures restated (`corrected_figures`)."""
+    figures = dict(_headline_figures(report))
+    if retention := (report.get("headline") or {}).get("retention_week1"):
+        cells = {segment: retention.get(segment) or {} for segment in ("pass", "fail")}
+        figures["Week-1 retention, pass vs fail"] = (
+            f"{fmt_retention(cells['pass'])} vs {fmt_retention(cells['fail'])} "
+            f"(cohort {retention.get('cohort_week')}: pass {retention_basis(cells['pass'])}, "
+            f"fail {retention_basis(cells['fail'])})"
+        )
+    return figures
+
+
+def corrected_figures(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """A line for each headline figure that differs: "Pass rate (correct): was …, now …" (— for one not there)."""
+    return [
+        f"{name}: was {before.get(name, '—')}, now {after.get(name, '—')}"
+        for name in dict.fromkeys([*before, *after])
+        if before.get(name) != after.get(name)
+    ]
+
+
+def _headline_figures(report: dict) -> list[tuple[str, str]]:
+    """(name, text) of the pass rate, agreement and labels, each with the change from the week before."""
     headline = report.get("headline") or {}
-    lines = []
+    figures = []
     if pass_rate := headline.get("pass_rate"):
-        lines.append(
-            f"Pass rate ({report.get('verdict_question')}): {fmt_percent(pass_rate.get('value'))} of "
-            f"{counted(pass_rate.get('n', 0), 'item')} ({fmt_points(pass_rate.get('change'))})"
+        figures.append(
+            (
+                f"Pass rate ({report.get('verdict_question')})",
+                f"{fmt_percent(pass_rate.get('value'))} of {counted(pass_rate.get('n', 0), 'item')} "
+                f"({fmt_points(pass_rate.get('change'))})",
+            )
         )
     if alpha := headline.get("alpha"):
         units = alpha.get("units", 0)
         figure = "" if too_few_units(units) else f"{fmt_decimal(alpha.get('value'))} over "
-        lines.append(
-            f"Agreement (Krippendorff's α): {figure}{agreement_basis(units)} ({fmt_signed(alpha.get('change'))})"
+        figures.append(
+            ("Agreement (Krippendorff's α)", f"{figure}{agreement_basis(units)} ({fmt_signed(alpha.get('change'))})")
         )
     if labels := headline.get("labels"):
-        lines.append(
-            f"Labels: {labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({fmt_signed(labels.get('change'))})"
+        figures.append(
+            (
+                "Labels",
+                f"{labels.get('done', 0)} of {labels.get('wanted', 0)} wanted ({fmt_signed(labels.get('change'))})",
+            )
         )
-    return lines or ["No labels were given this week."]
+    return figures

@@ -195,6 +195,15 @@ def _compared_again(d: dict) -> str:
     return f"Compared the week {text(d['week'])} again with {text(d['with_week'])}'s final figures"
 
 
+def _digest_corrected(d: dict) -> str:
+    """services/cycles.send_digest_correction: the experts a week's digest went to told the figures a later close
+    restated."""
+    return (
+        f"Mailed {counted(d['recipients'], 'expert')} the figures of the week {text(d['week'])} that "
+        f"{text(d['with_week'])}'s close changed after its digest went out: {text(d['figures'])}"
+    )
+
+
 def _made_operator(d: dict) -> str:
     who = f"{'Created' if d['created'] else 'Made'} {text(d['username'])} {'a new' if d['created'] else 'an'} operator"
     admin = ", a superuser in the Django admin" if d["superuser"] else ""
@@ -246,6 +255,7 @@ ACTIONS: dict[str, Action] = {
     "alert.acknowledged": Action("Alert acknowledged", "Acknowledged the alert “{title}”"),
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
     "cycle.compared_again": Action("Week compared again", _compared_again),
+    "cycle.digest_corrected": Action("Digest corrected", _digest_corrected),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
     "decision.done": Action("Decision done", _decision("Marked done")),

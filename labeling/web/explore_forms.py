@@ -97,6 +97,13 @@ class FilterBar:
 BAR_FIELDS = set(PARAMETERS)  # the bar has a field for every filter parameter
 
 
+def _verdict_option(pair: str, verdict: dict | None) -> str:
+    """A typed gold pair as the verdict select's value when it is a verdict (`correct:fail` as `correct:false`)."""
+    key, colon, answer = pair.partition(":")
+    word = verdict_word(answer) if verdict and colon and key.strip() == verdict["key"] else None
+    return f"{verdict['key']}:{'true' if word == 'pass' else 'false'}" if word else pair
+
+
 def filter_bar(
     params: QueryDict, problems: dict[str, str], choices: FilterChoices, verdict: dict | None, *, blind: bool = False
 ) -> FilterBar:
@@ -110,9 +117,10 @@ def filter_bar(
 
     fields = BAR_FIELDS - BLIND_PARAMETERS.keys() if blind else BAR_FIELDS  # refused to them: left out
     queue_names = {queue.slug: queue.name for queue in choices.queues}
-    gold_chosen = values.get("gold", [])
     # The verdict question (the rubric's first pass/fail one) gets a select; other gold pairs stay text inputs.
     gold_values = {f"{verdict['key']}:true": "pass", f"{verdict['key']}:false": "fail"} if verdict else {}
+    # A verdict written in another word the filter reads alike (`correct:fail`, `correct:no`) is the select's too.
+    gold_chosen = [_verdict_option(value, verdict) for value in values.get("gold", [])]
     gold_options = [Option(value, label, value in gold_chosen) for value, label in gold_values.items()]
     return FilterBar(
         values=values,

@@ -22,6 +22,7 @@ from labeling.reports import (
     retention_comparison_sentences,
     too_few_to_compare,
 )
+from labeling.rules.explore import week_query
 from labeling.rules.text import counted
 
 from . import charts
@@ -40,8 +41,49 @@ def _change(value: float | int | None, *, unit: str) -> dict | None:
     return {"text": text, "direction": "up" if value > 0 else "down" if value < 0 else "flat"}
 
 
-def headline_tiles(report: dict) -> list[dict]:
-    """The headline figures as tiles: value, what it is made of, and the change from last week."""
+# How a figure's link says what explore counts: outputs, where the figures count items (one per queue). Its gold
+# answers are written as the explore bar's verdict menu writes them (`<key>:true`, `<key>:false`), which shows them.
+OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one output there, failed if either failed"
+
+
+def _explore_link(key: str, text: str, query: str, title: str) -> dict:
+    """A link from a figure to the explore page filtered to the outputs behind it (`rules.explore.week_query`)."""
+    return {"key": key, "text": text, "query": query, "title": title}
+
+
+def _pass_rate_links(report: dict, *, blind: bool) -> list[dict]:
+    """The week's passed and failed outputs on the verdict question; none for an expert, who labels blind."""
+    key = report.get("verdict_question")
+    if blind or not key:
+        return []
+    week_start = date.fromisoformat(report["week_start"])
+    return [
+        _explore_link(
+            verdict,
+            text,
+            week_query(week_start, gold=((key, answer),)),
+            f"The week's outputs whose gold answer to “{key}” is {verdict}, in explore ({OUTPUTS_NOT_ITEMS}).",
+        )
+        for verdict, answer, text in (("pass", "true", "Passed outputs"), ("fail", "false", "Failed outputs"))
+    ]
+
+
+def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
+    """The biggest movers by tag, each with `explore_query`: the week's failed outputs with its tag (none for an
+    expert, who labels blind)."""
+    key = report.get("verdict_question")
+    if blind or not key:
+        return movers
+    week_start = date.fromisoformat(report["week_start"])
+    return [
+        mover | {"explore_query": week_query(week_start, tags=(mover["tag"],), gold=((key, "false"),))}
+        for mover in movers
+    ]
+
+
+def headline_tiles(report: dict, *, blind: bool = False) -> list[dict]:
+    """The headline figures as tiles: value, what it is made of, the change from last week, and links to the outputs
+    behind the figure in explore (`blind`: an expert's tiles, without links to gold answers)."""
     headline = report.get("headline") or {}
     tiles = []
     # An open week never computed: its empty tiles and zeros are no figures, each says so instead of "no activity".
@@ -66,6 +108,7 @@ def headline_tiles(report: dict) -> list[dict]:
             "previous": None if first_week else previous_pass_rate,
             "compared": (too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None) or first_week,
             "measured": pass_rate is not None,
+            "links": _pass_rate_links(report, blind=blind) if pass_rate else [],
         }
     )
     alpha = headline.get("alpha")
@@ -97,6 +140,16 @@ def headline_tiles(report: dict) -> list[dict]:
             "change": _change(labels.get("change"), unit="count") if labels else None,
             "previous": str(labels["previous_done"]) if "previous_done" in labels else None,
             "compared": _labels_compared(labels, first_week),
+            "links": [
+                _explore_link(
+                    "labeled",
+                    "Labeled outputs",
+                    week_query(date.fromisoformat(report["week_start"]), labeled=True),
+                    "The week's outputs an expert has labeled, in explore (each output once: the tile counts labels).",
+                )
+            ]
+            if labels.get("done") and not labels_not_computed
+            else [],
         }
     )
     retention = headline.get("retention_week1")

@@ -67,16 +67,17 @@ from labeling.services import cycles
 
 from . import charts
 from .meeting_forms import DecisionForm
-from .meeting_tiles import headline_tiles, quality_chart
+from .meeting_tiles import headline_tiles, mover_links, quality_chart
 
 CLOSING_REFRESHES = 30  # about a minute of 2-second reloads before the page stops waiting for the worker
 CLOSE_FAILED_RECENTLY = timedelta(minutes=2)
 
 
 def _week(project: Project, label: str) -> date:
-    """The cycle week of a URL label; a malformed label or a week not started yet is not found."""
+    """The cycle week of a URL label or of a day in it (`week_of_label_or_day`, as the REST API reads one); anything
+    else, or a week not started yet, is not found (`?week=` on the meeting page says what is wrong in a 400)."""
     try:
-        week = calendar.week_from_label(project, label)
+        week = calendar.week_of_label_or_day(project, label)
     except InvalidWeek as exc:
         raise Http404(exc.message) from None
     if week > calendar.current_week(project):
@@ -97,7 +98,12 @@ def meeting(request: HttpRequest, slug: str) -> HttpResponse:
     """Go to the latest closed week (what the meeting discusses), else the running week. Operators read every
     project's meeting (the platform page links each row here); writing in it stays with the project's leads."""
     project, _ = visible_project(request.user, slug)
-    return redirect(_meeting_url(project, week_to_discuss(project)))
+    asked = request.GET.get("week", "").strip()
+    # `?week=` a label or a day in it (the week's form on other pages, a bookmark); nonsense is a 400 saying why.
+    week = calendar.week_of_label_or_day(project, asked) if asked else week_to_discuss(project)
+    if asked and week > calendar.current_week(project):
+        raise InvalidWeek(f"The week {week_label(week)} has not started yet.")
+    return redirect(_meeting_url(project, week))
 
 
 @login_required
@@ -105,6 +111,8 @@ def meeting(request: HttpRequest, slug: str) -> HttpResponse:
 def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
     project, membership = visible_project(request.user, slug)
     week = _week(project, week_label)
+    if request.path != (address := _meeting_url(project, week)):  # a day in the week: the week's one address
+        return redirect(address)
     return _meeting_page(request, project, membership, week, form=DecisionForm())
 
 
@@ -166,7 +174,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # Weeks before the project's first hold nothing: no link walks back into them without end.
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
-        "tiles": headline_tiles(report),
+        "tiles": headline_tiles(report, blind=labels_blind(membership)),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
         # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest
@@ -177,7 +185,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
             first_cohort=first_cohort(report),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
-        "agenda": _agenda(project, report, cycle if is_closed else None),
+        "agenda": _agenda(project, report, cycle if is_closed else None, blind=labels_blind(membership)),
         "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
         "open_decisions": _with_status(
             open_decisions_before(project, week) if something_to_close else [], project, zone=week_zone
@@ -200,9 +208,11 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     return decisions
 
 
-def _agenda(project: Project, report: dict, closed_cycle) -> dict:
-    """The report's agenda; a closed week's frozen one marked with what was decided and resolved since the close."""
+def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool) -> dict:
+    """The report's agenda, its movers linked to their failed outputs; a closed week's frozen one marked with what was
+    decided and resolved since the close."""
     agenda = report.get("agenda") or {"adjudication": [], "flags": [], "movers": []}
+    agenda = agenda | {"movers": mover_links(agenda.get("movers") or [], report, blind=blind)}
     if closed_cycle is None:
         return agenda
     return agenda_since_close(project, agenda, closed_at=closed_cycle.closed_at)
@@ -343,10 +353,10 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
         label = request.GET.get(name, "").strip()
         if label:
             try:
-                weeks[name] = calendar.week_from_label(project, label)
+                weeks[name] = calendar.week_of_label_or_day(project, label)
             except InvalidWeek as exc:
                 # Named as the range's own error names them ("`from` (2026-W10) is after `to` (2026-W01)").
-                reason = exc.message.removeprefix(f"{label!r} ")
+                reason = exc.message.removeprefix(f"{label!r} ").removeprefix(f"{label} ")
                 errors[name] = f"`{name}` ({label}) {reason}"
     span = None
     if not errors:

@@ -14,11 +14,14 @@ class Command(ProjectCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--week", help="ISO week, e.g. 2026-W47 (default: the last week that is over).")
+        parser.add_argument(
+            "--week",
+            help="ISO week, e.g. 2026-W47, or a day in it, e.g. 2026-11-18 (default: the last week that is over).",
+        )
 
     def handle_project(self, project: Project, *, week: str | None, **options):
         first_day = (
-            calendar.week_from_label(project, week) if week else calendar.current_week(project) - timedelta(days=7)
+            calendar.week_of_label_or_day(project, week) if week else calendar.current_week(project) - timedelta(days=7)
         )
         # Read, not get_cycle: a week the close refuses (still running, before the project) must get no cycle.
         was_closed = ReviewCycle.objects.filter(project=project, week=first_day, status=CycleStatus.CLOSED).exists()

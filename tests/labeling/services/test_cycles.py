@@ -535,12 +535,23 @@ def test_the_close_week_command_closes_and_says_so_once(project, week_of_labels,
     assert out[1].startswith("support-bot 2026-W46 was already closed")
 
 
+def test_the_close_week_command_takes_a_day_in_the_week(project, week_of_labels, capsys):
+    """As the REST API does (`week_of_label_or_day`): a Thursday names the week holding it."""
+    call_command("close_week", project=project.slug, week="2026-11-12")
+
+    assert capsys.readouterr().out.startswith("Closed support-bot 2026-W46 (resolve ")
+    assert ReviewCycle.objects.get(project=project, week=WEEK).status == CycleStatus.CLOSED
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"project": "nope", "week": "2026-W46"}, "No project with slug 'nope'"),
         ({"project": "support-bot", "week": "2026-48"}, "ISO week"),
+        ({"project": "support-bot", "week": "last tuesday"}, "not a week or a day"),
+        ({"project": "support-bot", "week": "2026-02-30"}, "2026-02-30"),
         ({"project": "support-bot", "week": "2099-W01"}, "still running"),
+        ({"project": "support-bot", "week": "2099-01-07"}, "still running"),
     ],
 )
 def test_the_close_week_command_refuses_bad_input(project, options, message):

@@ -789,3 +789,13 @@ def test_past_the_limit_the_counts_say_which_outputs_they_are_of(client, lead, p
     model = html.split('data-facet="Model"')[1].split("</div>")[0]
     assert re.findall(r'<span class="count">([^<]*)</span>', model) == ["2"]  # both longest are bot-2.4's
     assert "≈" not in html and "Output length (characters) (the longest 2)" in html
+
+
+@pytest.mark.parametrize(("typed", "option"), [("correct:fail", "correct:false"), ("correct: Pass", "correct:true")])
+def test_a_verdict_typed_in_words_sets_the_verdict_menu(client, lead, project, rubric, typed, option):
+    """`gold=correct:fail`, words the filter reads, showed the menu at "any" and a text field of its own beside it."""
+    client.force_login(lead)
+
+    bar = client.get(url("explore", project, query=urlencode({"gold": typed})), follow=True).context["bar"]
+
+    assert [choice.value for choice in bar.gold_options if choice.checked] == [option] and bar.gold_others == []

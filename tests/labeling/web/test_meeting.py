@@ -22,6 +22,7 @@ from labeling.models import (
     week_label,
 )
 from labeling.rules import calendar
+from labeling.rules.explore import week_query
 from labeling.selectors.platform import platform_rows
 from labeling.services import cycles
 from labeling.services import outbox as outbox_services
@@ -339,6 +340,11 @@ def test_the_movers_show_each_change_with_its_sign_and_say_which_weeks_their_ite
 
     assert "-30 pts" in html and "+20 pts" in html
     assert "Items (this / last week)" in html and "8 / 7" in html
+    # Each tag's failed outputs of the week, in explore, by the one writer of its queries (rules.explore.week_query).
+    week_start, verdict = cycle.week, cycle.report["verdict_question"]
+    failed = week_query(week_start, tags=("refunds",), gold=((verdict, "false"),))
+    assert f'href="/p/{project.slug}/explore/?{failed.replace("&", "&amp;")}" data-explore="failed"' in html
+    assert f"from={week_start.isoformat()}&to={(week_start + timedelta(days=6)).isoformat()}&tag=refunds" in failed
 
 
 def test_an_open_week_is_built_live_and_says_so(client, project, lead, queue, metrics):
@@ -737,7 +743,8 @@ def test_the_dashboard_says_when_the_running_weeks_figures_were_computed_after_t
         ),
         (
             {"to": "last week"},
-            '<p id="dashboard-error-to">`to` (last week) is not a week: write it as an ISO week, e.g. 2026-W48.</p>',
+            '<p id="dashboard-error-to">`to` (last week) is not a week or a day: write an ISO week, e.g. 2026-W48, '
+            "or a date, e.g. 2026-11-26.</p>",
         ),
         ({"from": "2026-W10", "to": "2026-W01"}, "`from` (2026-W10) is after `to` (2026-W01)"),
         ({"from": "2020-W01", "to": "2026-W01"}, "Ask for 104 weeks at most; 314 weeks from `from` to `to`"),
