@@ -343,7 +343,13 @@ def week_query(week_start: date, **conditions: Any) -> str:
     """The canonical query of a cycle week's outputs (its seven days, read in the project's time zone, as the week's
     items hold the outputs that occurred in them) meeting `conditions` (ExploreFilter's fields): the links from the
     meeting page's figures to the outputs behind them."""
-    return filter_query(ExploreFilter(since=week_start, until=week_start + timedelta(days=6), **conditions))
+    since, until = week_days(week_start)
+    return filter_query(ExploreFilter(since=since, until=until, **conditions))
+
+
+def week_days(week_start: date) -> tuple[date, date]:
+    """A cycle week's first and last day, the `since`/`until` of explore's filter for the outputs it holds."""
+    return week_start, week_start + timedelta(days=6)
 
 
 def queue_renamed_in_query(query: str, old: str, new: str) -> str:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from labeling.exceptions import InvalidFilter, NotFound
 from labeling.models import ChangeDimension, ChangeKind, CycleStatus, Project, ReviewCycle, WeekChange, week_label
 from labeling.rules.calendar import current_week
-from labeling.rules.explore import ExploreFilter, filter_query, parse_filter
+from labeling.rules.explore import ExploreFilter, filter_query, parse_filter, week_days
 
 _FIELDS = (
     "rank", "kind", "dimension", "key", "value", "current", "baseline", "current_count", "current_total",
@@ -149,7 +149,7 @@ def explore_query(entry: dict, *, week: date) -> str | None:
     unnamed_model = dimension == ChangeDimension.MODEL and not value
     if unnamed_model:
         return None
-    since, until = week, week + timedelta(days=6)
+    since, until = week_days(week)
     if kind == ChangeKind.VANISHED_SLICE:
         since, until = week - timedelta(weeks=entry["baseline_weeks"] or 1), week - timedelta(days=1)
     spec = ExploreFilter(
