@@ -344,7 +344,7 @@ def test_the_labeling_screen_shows_the_item_and_the_current_rubric(client, exper
     assert "<strong>ships</strong>" in html
     assert "order_lookup" in html and "latency_ms" in html and "gpt-4o-mini" in html
     assert "thumbs down" in html and "wrong day" in html
-    assert "<h3>How to judge</h3>" in html  # guidelines as Markdown, nested under their panel's <h2>
+    assert '<h3 dir="auto">How to judge</h3>' in html  # guidelines as Markdown, nested under their panel's <h2>
     assert f'name="rubric_id" value="{rubric.pk}"' in html
     for name in ["q-correct", "q-helpful", "q-tone", "q-issues", "q-critique", "q-fix"]:
         assert f'name="{name}"' in html
