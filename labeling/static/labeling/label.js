@@ -233,7 +233,12 @@
     var firstError = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
     var screen = document.querySelector(".labeling");
     var item = screen && form ? screen.dataset.itemId : null;
-    if (item && item !== itemBefore) said.push("Item " + item + " loaded.");
+    if (item && item !== itemBefore) {
+      said.push("Item " + item + " loaded.");
+      // The week's progress under the heading is read with the screen, not said on every item: only when it is the
+      // last one waiting, which changes what comes after it.
+      if (document.querySelector("#item-progress[data-last-waiting]")) said.push("The last one waiting for you here.");
+    }
     announce(said.join(" "));
     if (firstError !== -1) {
       moveTo(firstError);
