@@ -1392,3 +1392,18 @@ def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_wee
 
     assert "<strong>3</strong> waiting, 1 from an earlier week" in project_html
     assert "1 from an earlier week" in home_html
+
+
+def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
+    client, expert, project, rubric, queue, last_week
+):
+    """A label on an earlier week's item counts in that week: "waiting" went down and "you gave" did not go up."""
+    [earlier] = make_items(project, 1)
+    Item.objects.filter(pk=earlier.pk).update(week=last_week)
+    make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+
+    html = client.get(next_url(queue), follow=True).content.decode()
+
+    assert "<strong>3</strong> waiting for you (1 from an earlier week), this one included" in html
