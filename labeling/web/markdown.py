@@ -53,12 +53,12 @@ def _render(text: str, under_heading: int = 0) -> str:
         for token in tokens:
             if token.type in ("heading_open", "heading_close"):
                 token.tag = f"h{min(int(token.tag[1]) + under_heading, 6)}"
-    for index, token in enumerate(tokens):
-        if token.type in _HOLDERS:
-            first_text = next((later.content for later in tokens[index + 1 :] if later.type == "inline"), "")
-            direction = first_strong_direction(first_text)
-            if direction:
-                token.attrSet("dir", direction)
+    next_text = ""  # backwards, so the text that follows a holder is known in one pass, however many there are
+    for token in reversed(tokens):
+        if token.type == "inline":
+            next_text = token.content
+        elif token.type in _HOLDERS and (direction := first_strong_direction(next_text)):
+            token.attrSet("dir", direction)
     html = _markdown.renderer.render(tokens, _markdown.options, env)
     return nh3.clean(
         html,
@@ -72,7 +72,8 @@ def _render(text: str, under_heading: int = 0) -> str:
 
 
 def first_strong_direction(text: str) -> str | None:
-    """ "rtl" or "ltr" by the text's first letter of a strong direction (HTML's dir="auto" rule), None without one."""
+    """The direction of the text's first letter of a strong direction, "rtl" or "ltr" (HTML's dir="auto" rule), None
+    without one."""
     for char in text:
         kind = unicodedata.bidirectional(char)
         if kind == "L":
