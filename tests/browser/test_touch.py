@@ -92,3 +92,28 @@ def test_on_a_wide_screen_the_label_is_beside_the_output_and_no_link_goes_there(
     page.locator(".ai-output").wait_for()
 
     expect(page.get_by_role("link", name="Go to your label")).to_have_count(0)  # not displayed: no role either
+
+
+def test_at_200_percent_zoom_the_keyboard_reaches_the_label_by_the_same_link(page, live_server, project, expert):
+    """A 1280 px window at 200% zoom lays the screen out as a phone does: Tab past the shortcuts' button reaches the
+    link, Enter on it puts the focus on the question to answer, and the answer keys work from there."""
+    publish_rubric(project=project, questions=QUESTIONS)
+    Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
+    make_items(project, 1, output=LONG_ANSWER)
+    page.set_viewport_size({"width": 640, "height": 400})
+    sign_in(page, live_server, "erin", keyboard=True)
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+    page.get_by_role("button", name="Start labeling").first.click()
+    page.locator(".ai-output").wait_for()
+
+    page.locator("h1").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Go to your label").first).to_be_focused()
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#question-correct")).to_be_focused()
+    expect(page.locator("#question-correct")).to_be_in_viewport()
+    page.keyboard.press("y")
+    expect(page.locator("#question-correct input[value=yes]")).to_be_checked()
+    expect(page.locator("#question-helpful")).to_be_focused()
