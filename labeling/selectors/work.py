@@ -100,6 +100,12 @@ def queues_for_labeler_in(user, projects: Sequence[Project], *, now: datetime | 
     )
 
 
+def queue_week_for_labeler(user, queue: Queue, *, now: datetime | None = None) -> Queue | None:
+    """The queue with `queues_for_labeler`'s counts of this week, for the labeling screen; one query. None when the
+    user is not handed items there any more (a paused queue where they hold nothing)."""
+    return queues_for_labeler(user, queue.project, now=now).filter(pk=queue.pk).first()
+
+
 def _by_project(values: dict[int, object], field: Field) -> Expression:
     """The value of the row's project, from a dict by project id (a constant when there is one project)."""
     if len(values) == 1:

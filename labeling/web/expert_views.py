@@ -300,6 +300,7 @@ def _labeling_screen(
         "has_errors": bool(errors),
         "label": answers is not None,
         "comments": work.comments_on(item, reader=request.user),  # blind until labeled
+        "week": work.queue_week_for_labeler(request.user, item.queue),  # where the expert is in the queue's week
         "handed": handed_token(request.user, item),
         # For label.js to renew the lease while the expert works (renew_lease); relative: clocks differ.
         "lease_seconds": settings.LEASE_SECONDS,

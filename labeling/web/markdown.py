@@ -2,9 +2,10 @@
 
 markdown-it-py with raw HTML disabled turns Markdown into HTML; nh3 (the Ammonia sanitizer) then
 keeps only an allow-list of tags and attributes: no scripts, iframes, event handlers, styles or
-`javascript:` URLs, whatever the input. Links get rel="noopener noreferrer".
+`javascript:` URLs, whatever the input. Links get rel="noopener noreferrer"; blocks get dir="auto".
 """
 
+import unicodedata
 from functools import lru_cache
 
 import nh3
@@ -17,6 +18,15 @@ ALLOWED_TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "del",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
+# An output can mix languages, an Arabic paragraph after an English one: each block takes the direction of its own
+# first strong letter (as GitHub renders Markdown), not the whole text's. nh3 sets dir="auto" on every such tag,
+# whatever came. A block holding blocks (a list, a quote, a table) cannot: dir="auto" skips the text of elements with a
+# dir of their own, so it would always say ltr; _render sets it from its first text, as dir="auto" would.
+_OWN_DIRECTION = {"dir": "auto"}
+DIRECTION_ATTRIBUTES = {tag: _OWN_DIRECTION for tag in ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "th", "td")}
+_HOLDERS = {"bullet_list_open", "ordered_list_open", "blockquote_open", "table_open"}
+HOLDER_DIRECTIONS = {tag: {"dir": {"ltr", "rtl"}} for tag in ("ul", "ol", "blockquote", "table")}
+# <pre> has neither: a code block keeps the direction around it (code is not a paragraph of prose).
 
 
 # The same text renders to the same HTML: a rubric's guidelines are on every labeling screen (~0.2 ms each), so
@@ -43,6 +53,12 @@ def _render(text: str, under_heading: int = 0) -> str:
         for token in tokens:
             if token.type in ("heading_open", "heading_close"):
                 token.tag = f"h{min(int(token.tag[1]) + under_heading, 6)}"
+    next_text = ""  # backwards, so the text that follows a holder is known in one pass, however many there are
+    for token in reversed(tokens):
+        if token.type == "inline":
+            next_text = token.content
+        elif token.type in _HOLDERS and (direction := first_strong_direction(next_text)):
+            token.attrSet("dir", direction)
     html = _markdown.renderer.render(tokens, _markdown.options, env)
     return nh3.clean(
         html,
@@ -50,4 +66,18 @@ def _render(text: str, under_heading: int = 0) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
+        set_tag_attribute_values=DIRECTION_ATTRIBUTES,
+        tag_attribute_values=HOLDER_DIRECTIONS,
     )
+
+
+def first_strong_direction(text: str) -> str | None:
+    """The direction of the text's first letter of a strong direction, "rtl" or "ltr" (HTML's dir="auto" rule), None
+    without one."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return None

@@ -4,10 +4,10 @@ characters beside it (the quotes around an end user's comment, the words after a
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import AuditEvent
+from labeling.models import AuditEvent, Queue
 from tests.factories import OutputFactory
 from tests.helpers.browser import sign_in
-from tests.helpers.labeling import TIE, label_outputs
+from tests.helpers.labeling import TIE, label_outputs, make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -85,3 +85,53 @@ def test_an_arabic_comment_is_quoted_at_the_english_sentences_ends(
     assert shape["direction"] == "ltr" and shape["left"] > 0 and shape["right"] > 0  # a mark on each side
     glyphs = quoted.evaluate(GLYPHS)
     assert glyphs[0]["right"] == max(glyph["right"] for glyph in glyphs)  # its first letter on the right
+
+
+MIXED_OUTPUT = (
+    "Thanks for writing: here is the answer in both languages.\n\n"
+    "شكرا لتواصلك معنا. يمكنك إرجاع المنتج خلال ثلاثين يوما.\n\n"
+    "- Open *My orders* and choose the order.\n"
+    "- اختر المنتج واطبع الملصق.\n\n"
+    "## סיכום\n\n"
+    "> ההחזר יגיע תוך שבוע.\n\n"
+    "| Step | الخطوة |\n|---|---|\n| Print | اطبع |\n"
+)
+# Each block element of the output: its first word and the direction it is laid out in.
+BLOCKS = "p, ul, li, h1, h2, h3, h4, h5, h6, blockquote, table, th, td"
+DIRECTIONS = r"""([output, blocks]) => [...output.querySelectorAll(blocks)].map(
+    element => [element.textContent.trim().split(/\s/)[0], getComputedStyle(element).direction]
+)"""
+
+
+def test_each_paragraph_of_a_mixed_direction_output_takes_its_own_direction(page, live_server, expert, project, rubric):
+    """An AI answer of English and Arabic (or Hebrew) paragraphs took one direction, its first paragraph's, for all:
+    the Arabic ones sat on the left, their full stop at the wrong end. Each paragraph, list item, heading, quote and
+    cell now takes its own direction from its text, as GitHub renders Markdown; a list, a quote or a table as its
+    first text (its marks and border on that side)."""
+    Queue.objects.create(project=project, slug="all", name="All answers")
+    [item] = make_items(project, 1, output=MIXED_OUTPUT)
+    sign_in(page, live_server, "erin")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/q/all/next")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Take the next item").click()
+
+    assert f"/items/{item.pk}/" in page.url
+    shown = page.evaluate(DIRECTIONS, [page.locator(".ai-output").element_handle(), BLOCKS])
+    assert shown == [
+        ["Thanks", "ltr"],
+        ["شكرا", "rtl"],
+        ["Open", "ltr"],  # the list, as its first item
+        ["Open", "ltr"],
+        ["اختر", "rtl"],
+        ["סיכום", "rtl"],
+        ["ההחזר", "rtl"],  # the quote, as its first paragraph
+        ["ההחזר", "rtl"],
+        ["Step", "ltr"],  # the table, as its first cell
+        ["Step", "ltr"],
+        ["الخطوة", "rtl"],
+        ["Print", "ltr"],
+        ["اطبع", "rtl"],
+    ]
+    quote = page.locator(".ai-output blockquote").evaluate("quote => getComputedStyle(quote).borderRightWidth")
+    assert quote == "3px"  # its rule on the side it starts from

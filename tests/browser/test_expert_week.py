@@ -265,3 +265,34 @@ def test_a_label_saved_before_the_proxy_gave_up_is_sent_again_without_a_second_l
 
     label = Label.objects.get(item_id=item, expert=expert)
     assert (label.answers["tone"], label.revisions.count()) == ("friendly", 0)
+
+
+def test_the_item_screen_says_where_the_expert_is_in_the_queues_week_after_each_label(
+    page, live_server, expert, project, queue
+):
+    """The labeling screen showed nothing of the week: no count of the labels given, of what still waits, or of the
+    queue's quota, which only the project page and "All done" showed. Now a line under the crumbs says it as "All done"
+    does, kept right as each label swaps the next item in; it is not a live region (not said on every item), and the
+    status says only when the item is the last one waiting."""
+    queue.weekly_quota = 5
+    queue.save(update_fields=["weekly_quota"])
+    make_items(project, 3)
+    sign_in(page, live_server, "erin", keyboard=True)
+    open_next(page, live_server, queue)
+    progress = page.locator("#item-progress")
+
+    expect(progress).to_have_text(
+        "This week you gave 0 labels here · 3 waiting for you, this one included · items complete: 0 of 3 placed · "
+        "quota 5"
+    )
+    assert progress.evaluate("line => line.closest('[aria-live], [role=status], [role=alert]')") is None
+    for given in (1, 2):
+        for key in KEYS:
+            page.keyboard.press(key)
+        press_and_follow(page, "Enter")
+        left = 3 - given
+        expect(progress).to_have_text(
+            f"This week you gave {given} label{'s' if given > 1 else ''} here · {left} waiting for you, this one "
+            f"included · items complete: {given} of 3 placed · quota 5"
+        )
+    expect(page.locator("#screen-status")).to_have_text(re.compile(r"Item \d+ loaded\. The last one waiting for you"))

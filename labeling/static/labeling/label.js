@@ -86,10 +86,27 @@
     bindLease();
     restoreDraft();
     restoreUnsent();
-    // Start on the first question with an error, else the first one not answered yet.
-    var start = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
-    if (start === -1) start = questions.findIndex(function (question) { return !answered(question); });
-    if (questions.length) setActive(start === -1 ? 0 : start, false);
+    if (questions.length) setActive(firstToAnswer(), false);
+  }
+
+  // The first question with an error, else the first one not answered yet, else the active one: where work goes on.
+  function firstToAnswer() {
+    var index = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
+    if (index === -1) index = questions.findIndex(function (question) { return !answered(question); });
+    if (index === -1) index = active;
+    return Math.max(index, 0);
+  }
+
+  // "Go to your label" (shown where the label is under the output, label.css): to the question to answer, with the
+  // focus. Not by the link's #label-form: a new history entry would reload the screen (popstate), and Back would
+  // stay on the item.
+  function goToLabel(event) {
+    var link = event.target.closest && event.target.closest("a.to-label-link");
+    if (!link || !questions.length) return;
+    event.preventDefault();
+    setActive(firstToAnswer(), false);
+    questions[active].scrollIntoView({ block: "center" });
+    questions[active].focus({ preventScroll: true });
   }
 
   function send(sending, submitter, answers) {
@@ -233,7 +250,12 @@
     var firstError = questions.findIndex(function (question) { return question.classList.contains("has-error"); });
     var screen = document.querySelector(".labeling");
     var item = screen && form ? screen.dataset.itemId : null;
-    if (item && item !== itemBefore) said.push("Item " + item + " loaded.");
+    if (item && item !== itemBefore) {
+      said.push("Item " + item + " loaded.");
+      // The week's progress under the heading is read with the screen, not said on every item: only when it is the
+      // last one waiting, which changes what comes after it.
+      if (document.querySelector("#item-progress[data-last-waiting]")) said.push("The last one waiting for you here.");
+    }
     announce(said.join(" "));
     if (firstError !== -1) {
       moveTo(firstError);
@@ -834,6 +856,7 @@
   ["keydown", "pointerdown", "input", "wheel", "touchstart"].forEach(function (kind) {
     document.addEventListener(kind, noteInput, { capture: true, passive: true });
   });
+  document.addEventListener("click", goToLabel);
   document.addEventListener("visibilitychange", renewIfDue);
   // Typing fires "input"; a key picking an option fires "change" (pick). A text box's own "change" comes on blur,
   // also when a swap takes it off the page, with what was just sent: it is not a draft.

@@ -344,7 +344,7 @@ def test_the_labeling_screen_shows_the_item_and_the_current_rubric(client, exper
     assert "<strong>ships</strong>" in html
     assert "order_lookup" in html and "latency_ms" in html and "gpt-4o-mini" in html
     assert "thumbs down" in html and "wrong day" in html
-    assert "<h3>How to judge</h3>" in html  # guidelines as Markdown, nested under their panel's <h2>
+    assert '<h3 dir="auto">How to judge</h3>' in html  # guidelines as Markdown, nested under their panel's <h2>
     assert f'name="rubric_id" value="{rubric.pk}"' in html
     for name in ["q-correct", "q-helpful", "q-tone", "q-issues", "q-critique", "q-fix"]:
         assert f'name="{name}"' in html
@@ -445,10 +445,31 @@ def test_a_swapped_label_runs_the_queries_of_a_label_and_of_the_next_screen_in_o
     url, following = item_url(first), item_url(second)
     # The label and the lease of test_next_item_and_submit_run_a_fixed_number_of_queries (4 + 7 + 4), then the
     # next item's screen without a request of its own: the item with access and the current rubric version's id,
-    # its comments. The version itself is the one the label's rubric_id named: read once per process.
-    with django_assert_num_queries(4 + 7 + 4 + 2):
+    # its comments, the queue's week. The version itself is the one the label's rubric_id named: read once per process.
+    with django_assert_num_queries(4 + 7 + 4 + 3):
         response = client.post(url, {**VALID, "rubric_id": rubric.pk}, **SWAP)
     assert response.headers["X-Screen-Location"] == following
+
+
+def test_the_week_line_counts_the_item_shown_among_those_waiting_only_while_the_expert_holds_it(
+    client, expert, project, rubric, queue
+):
+    first, _ = make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+    client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})  # and the second is leased
+
+    held = client.get(next_url(queue), follow=True).content.decode()
+    back = client.get(item_url(first)).content.decode()  # labeled, no longer waiting
+
+    line = re.compile(r'<p class="item-progress" id="item-progress"( data-last-waiting)?>(.*?)</p>', re.S)
+    assert [re.sub(r"<[^>]+>", "", part).strip() for part in line.search(held).groups("")] == [
+        "data-last-waiting",
+        "This week you gave 1 label here · 1 waiting for you, this one included · items complete: 1 of 2 placed · "
+        "quota 10",
+    ]
+    assert re.sub(r"<[^>]+>", "", line.search(back).group(2)).startswith("This week you gave 1 label here · 1 waiting")
+    assert "this one included" not in line.search(back).group(2) and line.search(back).group(1) is None
 
 
 def test_the_last_label_of_a_queue_leads_to_all_done(client, expert, project, rubric, queue):
@@ -1084,13 +1105,13 @@ def test_the_labeling_screen_runs_a_fixed_number_of_queries(
     labels.comment_on_item(author=lead, item=item, body="first")
     # session, user, item (with project, queue, output, membership, own label and the current rubric version's
     # id), the rubric version (the first time in this process: published versions never change), comments with
-    # authors
-    with django_assert_num_queries(5):
+    # authors, the queue's week (work.queue_week_for_labeler)
+    with django_assert_num_queries(6):
         client.get(item_url(item))
 
     for index in range(6):
         labels.comment_on_item(author=[lead, expert, other_expert][index % 3], item=item, body=f"more {index}")
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         response = client.get(item_url(item))
     # Blind until labeled: the expert's own two of the seven (test_an_expert_sees_no_one_elses_comment_…).
     assert response.content.decode().count('class="comment-body"') == 2
@@ -1371,3 +1392,18 @@ def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_wee
 
     assert "<strong>3</strong> waiting, 1 from an earlier week" in project_html
     assert "1 from an earlier week" in home_html
+
+
+def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
+    client, expert, project, rubric, queue, last_week
+):
+    """A label on an earlier week's item counts in that week: "waiting" went down and "you gave" did not go up."""
+    [earlier] = make_items(project, 1)
+    Item.objects.filter(pk=earlier.pk).update(week=last_week)
+    make_items(project, 2)
+    client.force_login(expert)
+    take(client, queue)
+
+    html = client.get(next_url(queue), follow=True).content.decode()
+
+    assert "<strong>3</strong> waiting for you (1 from an earlier week), this one included" in html

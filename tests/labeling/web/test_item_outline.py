@@ -40,7 +40,7 @@ def test_the_labeling_screen_has_one_h1_and_the_guidelines_nest_under_their_h2(c
 
 
 def test_markdown_headings_shift_under_a_given_level_and_stop_at_h6():
-    assert render_markdown(GUIDELINES).startswith("<h1>How to judge</h1>")
+    assert render_markdown(GUIDELINES).startswith('<h1 dir="auto">How to judge</h1>')
     shifted = render_markdown(GUIDELINES, under_heading=2)
 
     assert headings(shifted) == [(3, "How to judge"), (4, "Tone"), (6, "Deepest")]
