@@ -98,6 +98,11 @@ def synthetic_version(dataset, count, *, number):
         dataset=dataset, number=number, status=VersionStatus.READY, row_count=count, sha256=sha,
         split_counts={"train": count}, rubric_versions=[1], built_at=timezone.now(),
     )  # fmt: skip
+    if connection.vendor == "postgresql":
+        # The rows bulk_create would store, in one statement: 25,000 model instances took seconds a version.
+        with connection.cursor() as cursor:
+            cursor.execute(_SYNTHETIC_ROWS, {"dataset": dataset.pk, "version": version.pk, "lines": lines})
+        return version
     stored = DatasetLine.objects.bulk_create(
         [DatasetLine(dataset=dataset, text=line) for line in lines], batch_size=2000
     )
@@ -109,6 +114,20 @@ def synthetic_version(dataset, count, *, number):
         batch_size=2000,
     )
     return version
+
+
+# Each line, then its row: position i and id syn-{i:06d} (the line's place in `lines`), the model's defaults otherwise.
+_SYNTHETIC_ROWS = f"""
+    WITH given AS (SELECT text, n - 1 AS i FROM unnest(%(lines)s::text[]) WITH ORDINALITY AS u(text, n)),
+    stored AS (
+        INSERT INTO {DatasetLine._meta.db_table} (dataset_id, text) SELECT %(dataset)s, text FROM given ORDER BY i
+        RETURNING id, text
+    )
+    INSERT INTO {DatasetRow._meta.db_table}
+        (version_id, position, external_id, split, line_id, octets, source_digest, rubric_version)
+    SELECT %(version)s, given.i, 'syn-' || lpad(given.i::text, 6, '0'), 'train', stored.id, 0, '', NULL
+    FROM given JOIN stored USING (text)
+"""
 
 
 # Listing ------------------------------------------------------------------------------------------------
