@@ -155,3 +155,16 @@ def test_an_engineer_reads_one_output_with_its_labels_and_an_expert_its_routing_
         "field": "include",
         "message": "Experts label blind: they read an output's routing here, not its labels or gold.",
     }
+
+
+def test_a_sessions_list_query_count_does_not_grow_with_the_page(client, engineer, project, django_assert_num_queries):
+    """Signed in, the list costs the key's queries less the key, plus the session, its user and the membership."""
+    start = datetime(2026, 11, 18, 9, tzinfo=UTC)
+    for n in range(5):
+        OutputFactory(project=project, external_id=f"n-{n}", occurred_at=start + n * timedelta(minutes=1))
+    client.force_login(engineer)
+    for size in (1, 5):
+        # session, user, membership (with its project), the page, and the count in its 50 ms budget (savepoint,
+        # timeout set, count, timeout reset, release)
+        with django_assert_num_queries(9):
+            assert client.get(OUTPUTS, {"project": "support-bot", "page_size": size}).status_code == 200
