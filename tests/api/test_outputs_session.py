@@ -157,6 +157,7 @@ def test_an_engineer_reads_one_output_with_its_labels_and_an_expert_its_routing_
     }
 
 
+@pytest.mark.postgres  # the count's 50 ms budget is PostgreSQL's
 def test_a_sessions_list_query_count_does_not_grow_with_the_page(client, engineer, project, django_assert_num_queries):
     """Signed in, the list costs the key's queries less the key, plus the session, its user and the membership."""
     start = datetime(2026, 11, 18, 9, tzinfo=UTC)
