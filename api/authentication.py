@@ -31,6 +31,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         "admin issues one on the project's API keys page, /p/<project>/keys/)."
     )
 
+    # Said instead by the 401 of a signed-in browser on an endpoint that takes a key only (writes, `/api/v1/key`): the
+    # session is not refused for being bad, but for not being a key. A view may say it its own way (`session_refused`).
+    session_refused = (
+        "This endpoint takes a project API key only, not a signed-in session: send it as `Authorization: Bearer "
+        "<key>` (a lead, engineer or admin issues one on the project's API keys page, /p/<project>/keys/). A session "
+        "reads: the outputs, labels and metrics endpoints with `?project=<slug>`, the datasets in their own URLs."
+    )
+
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():

@@ -1,6 +1,7 @@
 """One place that turns errors into API responses: `{"errors": [{"index", "field", "message"}]}`."""
 
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.exceptions import ErrorDetail, NotAuthenticated, Throttled, UnsupportedMediaType
@@ -97,9 +98,18 @@ def _with_the_types_taken(exc: UnsupportedMediaType, context) -> UnsupportedMedi
 
 def saying_what_to_send(exc: NotAuthenticated, context) -> NotAuthenticated:
     """DRF's 401 for a request without credentials says none were provided, not which to send: an authentication
-    class that knows (`no_credentials`) says it instead."""
+    class that knows (`no_credentials`) says it instead. A signed-in browser did send something, a session, which this
+    endpoint does not take: the view or the authentication class says so (`session_refused`)."""
     request = context.get("request")
+    # DRF has set the request's user to its own verdict (anonymous) by now: the session is read again, on a 401 only.
+    session = request is not None and get_user(request._request).is_authenticated
+    if session and (message := getattr(context.get("view"), "session_refused", None)):
+        exc.detail = ErrorDetail(message, code=exc.default_code)
+        return exc
     for authenticator in getattr(request, "authenticators", None) or ():
+        if session and (message := getattr(authenticator, "session_refused", None)):
+            exc.detail = ErrorDetail(message, code=exc.default_code)
+            break
         if message := getattr(authenticator, "no_credentials", None):
             exc.detail = ErrorDetail(message, code=exc.default_code)  # kept: its WWW-Authenticate header
             break

@@ -14,6 +14,12 @@ from api.serializers.outputs import ErrorsOut
 class CurrentKeyView(KnownParametersOnly, APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
+    # A signed-in browser has no key to describe (api.exceptions.saying_what_to_send): the 401 says what to do instead.
+    session_refused = (
+        "`/api/v1/key` describes the project API key a request carries (`Authorization: Bearer <key>`), and a "
+        "signed-in session is not one: your projects' keys are on their API keys pages (/p/<project>/keys/). Signed "
+        "in, name the project with `?project=<slug>` on the endpoints that read."
+    )
 
     @extend_schema(
         operation_id="get_current_key",
@@ -23,7 +29,9 @@ class CurrentKeyView(KnownParametersOnly, APIView):
         ),
         responses={
             200: KeyOut,
-            401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
+            401: OpenApiResponse(
+                ErrorsOut, description="No key (a signed-in session is not one), an unknown key or a revoked key."
+            ),
         },
     )
     def get(self, request):

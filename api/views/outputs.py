@@ -1,25 +1,33 @@
-"""Outputs for engineers: the filtered list and its facets (selectors.explore), and one output by external id."""
+"""Outputs for engineers: the filtered list and its facets (selectors.explore), and one output by external id.
+
+The list, its facets and one output are read as the explore page reads them: a key with the `read` scope its own
+project; a signed-in member (any role; an expert only while the project lets experts explore, and then blind) names it
+with `?project=<slug>` (rules.access.explored_project_for_caller). Sending outputs (POST) takes a key only.
+"""
+
+from functools import cached_property
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.authentication import ApiKeyAuthentication
 from api.parameters import KnownParametersOnly
 from api.path_ids import slash_slip
-from api.permissions import CanRead
+from api.permissions import CanReadOrSignedIn
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
-from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, SORTS, YES_NO, filter_query, parse_filter
+from labeling.models import ApiKey, Project
+from labeling.rules.access import explored_project_for_caller
+from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, SORTS, YES_NO, ExploreFilter, filter_query
 from labeling.rules.text import noun
 from labeling.selectors import outputs_of_project
-from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, result_page, summary
+from labeling.selectors.explore import MAX_PAGE_SIZE, PAGE_SIZE, read_filter, result_page, summary
 from labeling.selectors.labels import INCLUDES, output_items
-from labeling.selectors.rubrics import lazy_verdict_key
 
 LIST_ENDPOINT = "api:outputs"  # the salt of the list's cursors: the explore page's do not work here
 _REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "queue"}
@@ -33,6 +41,12 @@ _CHOICES = {
 _DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-\d\d-\d\d$"}
 _LENGTH = {"type": "integer", "minimum": 0, "maximum": MAX_CHARS}
 _TYPES = {"from": _DAY, "to": _DAY, "min_chars": _LENGTH, "max_chars": _LENGTH}
+PROJECT_PARAMETER = OpenApiParameter(
+    "project",
+    OpenApiTypes.STR,
+    description="The project's slug. Required with a signed-in session (experts: while the project lets them explore, "
+    "and without `gold` or `theme`); optional with an API key (it must be the key's).",
+)
 FILTER_PARAMETERS = [
     OpenApiParameter(
         name, _TYPES.get(name, OpenApiTypes.STR), description=help_text, enum=_CHOICES.get(name), many=name in _REPEATED
@@ -51,20 +65,61 @@ _ERRORS = {
     401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
     403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
 }
+BLIND_INCLUDE = "Experts label blind: they read an output's routing here, not its labels or gold."
+_READ_ERRORS = {
+    **_ERRORS,
+    400: OpenApiResponse(
+        ErrorsOut, description="A bad parameter, `field` naming it; signed in, no `?project=` (`field` is null)."
+    ),
+    401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
+    403: OpenApiResponse(
+        ErrorsOut,
+        description="The key lacks the `read` scope; signed in, an expert of a project that does not let experts "
+        "explore.",
+    ),
+    404: OpenApiResponse(ErrorsOut, description="No such project, or not yours to read."),
+}
 
 
-class OutputsView(OutputsIngestView):
-    """`/api/v1/outputs`: GET lists the key's outputs (`read` scope), POST sends outputs (`ingest` scope)."""
+class _ExploredOutputs:
+    """The project whose outputs a GET reads and whether the caller reads them blind (an expert): a key's own, or a
+    signed-in member's `?project=` (rules.access.explored_project_for_caller), asked before any filter is read."""
+
+    @cached_property
+    def explored(self) -> tuple[Project, bool]:
+        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        slug = self.request.query_params.get("project")
+        return explored_project_for_caller(slug=slug, user=self.request.user, api_key=api_key)
+
+    def check_access(self) -> None:
+        if self.request.method in ("GET", "HEAD"):
+            self.explored  # noqa: B018 (a stranger hears 404, whatever the filter holds)
+
+    def spec(self, *, ignore: tuple[str, ...] = ()) -> ExploreFilter:
+        """The filter, read as the explore page reads it for this caller (`selectors.explore.read_filter`)."""
+        project, blind = self.explored
+        return read_filter(self.request.query_params, project, blind=blind, ignore=("project", *ignore))
+
+
+class OutputsView(_ExploredOutputs, OutputsIngestView):
+    """`/api/v1/outputs`: GET lists a project's outputs (a `read` key, or signed in with `?project=`), POST sends
+    outputs (an `ingest` key only: a signed-in session is not asked, so no session ever writes here)."""
+
+    def get_authenticators(self):
+        # drf-spectacular asks before it has a request, then with one per method: the schema says who does what.
+        if self.request is None or self.request.method in ("GET", "HEAD"):
+            return [*super().get_authenticators(), SessionAuthentication()]
+        return super().get_authenticators()
 
     def get_permissions(self):
         if self.request.method in ("GET", "HEAD"):
-            return [CanRead()]
+            return [CanReadOrSignedIn()]
         return super().get_permissions()
 
     @extend_schema(
         operation_id="list_outputs",
         summary="Find outputs: search, filter, sort (newest first by default), cursor-paged",
-        description=f"The filters of the explore page, on the key's project. {_FILTER}",
+        description=f"The filters of the explore page, on the key's project (signed in: `?project=`). {_FILTER}",
         parameters=[
             *FILTER_PARAMETERS,
             OpenApiParameter(
@@ -78,16 +133,15 @@ class OutputsView(OutputsIngestView):
                 {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},  # as _page_size reads it
                 description=f"Outputs per page, 1 to {MAX_PAGE_SIZE} (default {PAGE_SIZE}).",
             ),
+            PROJECT_PARAMETER,
         ],
-        responses={200: OutputPageOut, **_ERRORS},
+        responses={200: OutputPageOut, **_READ_ERRORS},
     )
     def get(self, request):
-        spec = parse_filter(
-            request.query_params, ignore=("cursor", "page_size"), verdict_key=lazy_verdict_key(request.auth.project)
-        )
+        spec = self.spec(ignore=("cursor", "page_size"))
         size = _page_size(request.query_params.get("page_size"))
         page = result_page(
-            request.auth.project,
+            self.explored[0],
             spec,
             cursor=request.query_params.get("cursor"),
             cursor_endpoint=LIST_ENDPOINT,
@@ -96,7 +150,10 @@ class OutputsView(OutputsIngestView):
         )
         following = None
         if page.next_cursor:
-            query = filter_query(spec, page_size=request.query_params.get("page_size", ""), cursor=page.next_cursor)
+            project = request.query_params.get("project", "")
+            query = filter_query(
+                spec, project=project, page_size=request.query_params.get("page_size", ""), cursor=page.next_cursor
+            )
             following = request.build_absolute_uri(f"{request.path}?{query}")
         out = {"results": [row.output for row in page.rows], "next": following}
         return Response(OutputPageOut({**out, "total": page.total.value, "total_estimated": page.total.estimated}).data)
@@ -110,11 +167,10 @@ def _page_size(value: str | None) -> int:
     return int(value)
 
 
-class OutputFacetsView(KnownParametersOnly, APIView):
-    """Counts and histograms of the key's outputs that a filter finds (routed before the detail path)."""
+class OutputFacetsView(_ExploredOutputs, KnownParametersOnly, APIView):
+    """Counts and histograms of a project's outputs that a filter finds (routed before the detail path)."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [CanRead]
+    permission_classes = [CanReadOrSignedIn]
 
     @extend_schema(
         operation_id="get_output_facets",
@@ -125,27 +181,27 @@ class OutputFacetsView(KnownParametersOnly, APIView):
             "over every match up to 10,000; with more, over the first 10,000 in the `sort` order (`sample`; the "
             "newest by default), as they are: not scaled to `total`. `total_estimated` says whether `total` is "
             "PostgreSQL's estimate (`estimated`, its former name, is still sent: deprecated). "
+            "An expert (signed in) gets no gold facet, as on the explore page. "
             f"The same filters as the list (`cursor` and `page_size` are not filters; `sort` picks the sample). "
             f"{_FILTER}"
         ),
-        parameters=FILTER_PARAMETERS,
-        responses={200: FacetsOut, **_ERRORS},
+        parameters=[*FILTER_PARAMETERS, PROJECT_PARAMETER],
+        responses={200: FacetsOut, **_READ_ERRORS},
     )
     def get(self, request):
-        spec = parse_filter(request.query_params, verdict_key=lazy_verdict_key(request.auth.project))
-        return Response(FacetsOut(summary(request.auth.project, spec)).data)
+        project, blind = self.explored
+        return Response(FacetsOut(summary(project, self.spec(), with_gold=not blind)).data)
 
 
-class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
-    """One stored output of the key's project, by your external id, with its routing (and labels and gold)."""
+class OutputDetailView(_ExploredOutputs, KnownParametersOnly, RetrieveAPIView):
+    """One stored output of a project, by your external id, with its routing (and labels and gold)."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [CanRead]
+    permission_classes = [CanReadOrSignedIn]
     serializer_class = OutputDetailOut
     lookup_field = "external_id"
 
     def get_queryset(self):
-        return outputs_of_project(self.request.auth.project)
+        return outputs_of_project(self.explored[0])
 
     def get_object(self):
         """The output; a 404 naming the id asked for (DRF's says "No Output matches the given query.")."""
@@ -180,15 +236,24 @@ class OutputDetailView(KnownParametersOnly, RetrieveAPIView):
             OpenApiParameter(
                 "include",
                 {"type": "array", "items": {"type": "string", "enum": list(INCLUDES)}},  # as _includes reads it
-                description=f"Comma-separated: {', '.join(INCLUDES)}.",
+                description=f"Comma-separated: {', '.join(INCLUDES)}. Not for an expert (signed in): {BLIND_INCLUDE}",
                 explode=False,
-            )
+            ),
+            PROJECT_PARAMETER,
         ],
-        responses={200: OutputDetailOut, **_ERRORS, 404: OpenApiResponse(ErrorsOut, description="No such output.")},
+        responses={
+            200: OutputDetailOut,
+            **_READ_ERRORS,
+            404: OpenApiResponse(ErrorsOut, description="No such output or project, or not yours to read."),
+        },
     )
     def get(self, request, *args, **kwargs):
         output = self.get_object()  # another project's output, or none: a 404 before any 400
         include = _includes(request.query_params.getlist("include"))
+        if include and self.explored[1]:
+            # An expert sees only their own labels of an output on the explore page, never its gold: the API's
+            # labels are pseudonymous, so an expert reads the routing alone.
+            raise ValidationError({"include": BLIND_INCLUDE})
         output.items_shown = output_items(output, include=include)
         return Response(OutputDetailOut(output).data)
 

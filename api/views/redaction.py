@@ -1,32 +1,55 @@
-"""The key's project's redaction rules in force, read-only (leads edit them on the web)."""
+"""The project's redaction rules in force, read-only (leads edit them on the web): a `read` key its own project's; a
+signed-in lead or admin, who may open the rules' page, names it with `?project=<slug>`."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from functools import cached_property
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.authentication import ApiKeyAuthentication
 from api.parameters import KnownParametersOnly
-from api.permissions import CanRead
+from api.permissions import CanReadOrSignedIn
 from api.serializers.outputs import ErrorsOut
 from api.serializers.redaction import RedactionRulesOut
+from labeling.models import ApiKey
+from labeling.rules.access import MANAGING_ROLES, project_for_caller
 from labeling.selectors.redaction import current_rule_set
 
 
 class RedactionRulesView(KnownParametersOnly, APIView):
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [CanRead]
+    permission_classes = [CanReadOrSignedIn]
+
+    @cached_property
+    def project(self):
+        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        slug = self.request.query_params.get("project")
+        return project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=MANAGING_ROLES)
+
+    def check_access(self) -> None:
+        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
 
     @extend_schema(
         operation_id="get_redaction_rules",
         summary="Get the redaction rules applied at ingest",
+        parameters=[
+            OpenApiParameter(
+                "project",
+                OpenApiTypes.STR,
+                description="The project's slug. Required with a signed-in session (a lead's or admin's, as the "
+                "rules' page); optional with an API key (it must be the key's).",
+            )
+        ],
         responses={
             200: RedactionRulesOut,
-            401: OpenApiResponse(ErrorsOut, description="No key, an unknown key or a revoked key."),
+            400: OpenApiResponse(ErrorsOut, description="Signed in, no `?project=`; or an unknown parameter."),
+            401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
             403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+            404: OpenApiResponse(ErrorsOut, description="No such project, or not yours to read."),
         },
     )
     def get(self, request):
-        rule_set = current_rule_set(request.auth.project)
+        rule_set = current_rule_set(self.project)
         if rule_set is None:
             data = {"version": None, "builtins": [], "phone_region": None, "custom": [], "created_at": None}
         else:

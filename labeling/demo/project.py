@@ -213,6 +213,7 @@ DATASETS: list[dict[str, Any]] = [
 ]
 
 LEAD_USERNAME = "lead"
+ENGINEER_USERNAME = "engineer"
 
 # What the last weekly meeting decided: (text, owner, due in days from the start of this week).
 DECISIONS: list[tuple[str, str, int]] = [

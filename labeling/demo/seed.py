@@ -67,6 +67,7 @@ from .project import (
     ADMIN,
     DATASETS,
     DECISIONS,
+    ENGINEER_USERNAME,
     GUIDELINES_V2,
     LEAD_USERNAME,
     MEMBERS,
@@ -80,7 +81,7 @@ from .project import (
 from .summarizer import SUMMARIZER_SLUG, seed_summarizer
 from .support_bot import WEEKS, generate
 from .team import SQL_SLUG, seed_team
-from .webhooks import add_slack_endpoint, record_slack_answers
+from .webhooks import add_pipeline_endpoint, add_slack_endpoint, record_slack_answers
 
 KEY_NAME = "demo"
 KEY_SCOPES = ["ingest", "read"]
@@ -146,6 +147,8 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             seed_summarizer(now=now or timezone.now(), seed=seed)
             _platform_view(now or timezone.now())
             issue_the_apps_ingest_key(project=project)
+            # After the history: the engineer's endpoint has been told of no past version.
+            add_pipeline_endpoint(project=project, engineer=get_user_model().objects.get(username=ENGINEER_USERNAME))
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES, command="seed_demo")
     outputs = Output.objects.filter(project=project)

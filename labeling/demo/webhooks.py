@@ -1,4 +1,5 @@
-"""The demo's webhook: the team's Slack channel, subscribed to the week's close and digest.
+"""The demo's webhooks: the team's Slack channel, subscribed to the week's close and digest (the lead's), and the
+training pipeline's signed endpoint, told of dataset versions (the engineer's, who wires integrations too).
 
 The endpoint is added through the real service before the reviewed weeks are closed, so each close makes
 its real `cycle.closed` and `cycle.digest` deliveries (with the e-mail's digest text). The demo sends nothing
@@ -33,6 +34,26 @@ def add_slack_endpoint(*, project: Project, lead) -> WebhookEndpoint:
         kind=WebhookKind.SLACK,
         events=EVENTS,
         description="#support-quality, the team's channel",
+    ).endpoint
+
+
+# The engineer's: a Standard Webhooks receiver of the training pipeline, on a reserved name (RFC 2606) that is never
+# anyone's server.
+PIPELINE_URL = "https://ml-pipeline.example.com/hooks/expertloop"
+PIPELINE_EVENTS = ["dataset.version_ready", "dataset.version_withdrawn"]
+
+
+def add_pipeline_endpoint(*, project: Project, engineer) -> WebhookEndpoint:
+    """The engineer's endpoint, added once the demo's history is in (so it has sent nothing: the demo sends
+    nothing out), as an engineer adds one on the webhooks page: the pipeline retrains on each version made ready and
+    drops a withdrawn one."""
+    return create_endpoint(
+        project=project,
+        created_by=engineer,
+        url=PIPELINE_URL,
+        kind=WebhookKind.STANDARD,
+        events=PIPELINE_EVENTS,
+        description="Training pipeline: retrain on each new eval version",
     ).endpoint
 
 

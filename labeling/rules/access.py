@@ -49,6 +49,8 @@ EXPORT_REFUSED = (
     "Experts do not export outputs: the file holds end users' ids, texts and comments. Ask one of the project's "
     "engineers or leads for the export."
 )
+# Experts open the explore page (and read its outputs over the API) only while the project lets them (`may_explore`).
+EXPLORE_REFUSED = "This project's leads have not opened the explore page to experts."
 # Withdrawing a dataset version takes it from every engineer who pulls it: the people who decide gold answers do it.
 WITHDRAW_VERSION_ROLES = MANAGING_ROLES
 WITHDRAW_VERSION_REFUSED = (
@@ -127,7 +129,7 @@ def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     Forbidden: they know the project, so a 404 would mislead). One query for a member."""
     project, membership = visible_project(user, slug)
     if not may_explore(project, membership):
-        raise Forbidden("This project's leads have not opened the explore page to experts.")
+        raise Forbidden(EXPLORE_REFUSED)
     return project, membership
 
 
@@ -252,6 +254,19 @@ def project_for_caller(
         raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
     project, _ = member_project(user, slug, roles)
     return project
+
+
+def explored_project_for_caller(*, slug: str | None, user=None, api_key: ApiKey | None = None) -> tuple[Project, bool]:
+    """`project_for_caller` for the outputs the explore page lists (`GET /api/v1/outputs` and its facets), and whether
+    the caller reads them blind. A key reads its own project; a signed-in member of any role names it with `slug`, an
+    expert only while the project lets experts explore (else Forbidden, as the page) and then blind (`labels_blind`).
+    An operator who is not a member is turned away as on the rest of the API (NotFound)."""
+    if api_key is not None or not slug:
+        return project_for_caller(slug=slug, user=user, api_key=api_key, roles=ALL_ROLES), False
+    project, membership = member_project(user, slug)
+    if not may_explore(project, membership):
+        raise Forbidden(EXPLORE_REFUSED)
+    return project, labels_blind(membership)
 
 
 def version_download_project(*, slug: str, user=None, api_key: ApiKey | None = None) -> tuple[Project, bool]:

@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.rules.access import exporting_project, managed_project
-from labeling.rules.explore import filter_query, parse_filter
+from labeling.rules.explore import filter_query
 from labeling.rules.text import isolated
+from labeling.selectors import explore as explore_selectors
 from labeling.selectors.explore_actions import first_match_ids, ids_of_external_ids
 from labeling.selectors.metrics_api import queue_of_project
 from labeling.services import hand_picked, output_exports
@@ -34,7 +35,7 @@ def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     """Add the ticked outputs (`output`, repeated external ids), or with `all=1` the filter's newest ADD_LIMIT
     results, to the queue `queue`; back to the explore page with what was done."""
     project, _ = managed_project(request.user, slug)
-    spec = parse_filter(QueryDict(request.POST.get("filter", "")))
+    spec = explore_selectors.read_filter(QueryDict(request.POST.get("filter", "")), project)
     query = filter_query(spec)
     queue = queue_of_project(project, request.POST.get("queue", ""))
     # The explore page's menu comes back on this queue, added to or not: the next click must not go to its first one.
@@ -76,7 +77,7 @@ def _added_message(result: hand_picked.AddResult, queue_name: str, more: bool) -
 def export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
     """The outputs the filter in the query string matches, newest first, streamed as JSONL or CSV."""
     project, _ = exporting_project(request.user, slug)
-    spec = parse_filter(request.GET)
+    spec = explore_selectors.read_filter(request.GET, project)  # exporters never read blind
     export_format = output_exports.FORMATS[fmt]
     chunks = export_format.chunks(project, spec)  # a bad filter raises here, before the response starts
     output_exports.record_export(project=project, spec=spec, fmt=fmt, actor=request.user)

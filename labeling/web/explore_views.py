@@ -38,7 +38,6 @@ from labeling.rules.access import (
 from labeling.rules.explore import (
     PARAMETERS,
     ExploreFilter,
-    blind_problems,
     facet_filter,
     filter_query,
     parse_filter,
@@ -49,7 +48,7 @@ from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
 from labeling.selectors.explore.usage import EVENT_DAYS, events_around
 from labeling.selectors.explore_page import filter_choices, saved_view, saved_views
-from labeling.selectors.rubrics import lazy_verdict_key, questions_of, verdict_question
+from labeling.selectors.rubrics import questions_of, verdict_question
 from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
@@ -60,16 +59,6 @@ from .explore_forms import chips, date_ranges, filter_bar
 from .getting_started import outputs_request
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
-
-
-def _parsed(params, project: Project, blind: bool, **options) -> ExploreFilter:
-    """The filter, refusing a gold answer or a failure theme to an expert (`blind`): the same rule as the
-    conversation's."""
-    spec = parse_filter(params, **options, verdict_key=None if blind else lazy_verdict_key(project))
-    problems = blind_problems(spec) if blind else {}
-    if problems:
-        raise InvalidFilter(problems)
-    return spec
 
 
 def explore_url(project: Project, query: str = "") -> str:
@@ -89,7 +78,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
     blind = labels_blind(membership)
     spec, page, problems = None, None, {}
     try:
-        spec = _parsed(request.GET, project, blind, ignore=PAGE_PARAMETERS)
+        spec = explore_selectors.read_filter(request.GET, project, blind=blind, ignore=PAGE_PARAMETERS)
         canonical = filter_query(spec, cursor=request.GET.get("cursor", "").strip())
         if dict(QueryDict(canonical).lists()) != dict(request.GET.lists()):
             # The bar sends every field, empty ones too: keep the URL the short, canonical filter.
@@ -174,7 +163,7 @@ def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     fetched = request.headers.get("X-Requested-With") == "fetch"
     template = "labeling/explore/_summary.html" if fetched else "labeling/explore/summary_page.html"
     try:
-        spec = _parsed(request.GET, project, blind)
+        spec = explore_selectors.read_filter(request.GET, project, blind=blind)
         found = explore_selectors.summary(project, spec, with_gold=not blind)
         days = explore_selectors.daily(project, spec, total=found.total)
     except InvalidFilter as refused:

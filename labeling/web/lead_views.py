@@ -15,11 +15,12 @@ from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project, queue_labelers
-from labeling.rules.explore import filter_query, parse_filter
+from labeling.rules.explore import filter_query
 from labeling.rules.gold import asked_differently
 from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import counted, isolated
 from labeling.selectors import management
+from labeling.selectors.explore import read_filter
 from labeling.selectors.outbox import backfill_placed, queued_backfills
 from labeling.selectors.queues import backfill_figure
 from labeling.selectors.rubrics import answered_keys
@@ -80,7 +81,7 @@ def _queue_editor(request, project, *, queue, explore: str | None = None):
     experts = management.queue_expert_choices(project, queue)
     made_from, prefill = None, {}
     if explore is not None:
-        spec = parse_filter(QueryDict(explore))
+        spec = read_filter(QueryDict(explore), project)
         made_from = rule_from_filter(spec)
         prefill = {"initial": QueueForm.initial_for_rule(made_from.rule)}
     form = QueueForm(request.POST or None, project=project, experts=experts, queue=queue, actor=request.user, **prefill)

@@ -278,3 +278,20 @@ def test_stored_usage_events_are_redacted_in_batches_that_each_go_on_from_the_la
     stored = UsageEvent.objects.filter(project=project)
     assert sorted(event.properties["q"] for event in stored) == [f"[EMAIL] {n}" for n in range(7)]
     assert redact_stored_outputs(project=project, batch_size=2).usage_events == 0
+
+
+@pytest.mark.parametrize(("persona", "status"), [("lead", 200), ("engineer", 404), ("expert", 404), ("outsider", 404)])
+def test_a_signed_in_lead_reads_the_rules_as_on_their_page(client, project, persona, status, request):
+    """The rules' page is the leads' (and admins'): signed in, they read the rules over the API with `?project=`;
+    anyone else is told there is no such project. Without `?project=` it is a 400 saying to name it."""
+    rules(project, region="GB")
+    client.force_login(request.getfixturevalue(persona))
+
+    response = client.get("/api/v1/redaction-rules", {"project": "support-bot"})
+
+    assert response.status_code == status
+    if status == 200:
+        assert response.json()["phone_region"] == "GB"
+        unnamed = client.get("/api/v1/redaction-rules")
+        assert unnamed.status_code == 400
+        assert unnamed.json()["errors"][0]["message"].startswith("Name the project")

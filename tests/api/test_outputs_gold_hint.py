@@ -1,5 +1,5 @@
 """`gold=fail` (the explore menu's word, without its question) is refused with the form that says it, naming the
-project's verdict question: on the API and on the explore page."""
+project's verdict question: on the API, on the explore page, and by what reads its filter (export, add, new queue)."""
 
 import pytest
 from django.urls import reverse
@@ -43,3 +43,27 @@ def test_the_explore_page_suggests_the_verdict_question(client, lead, project, r
     page = client.get(reverse("labeling:explore", args=[project.slug]) + "?gold=fail")
     assert page.status_code == 400
     assert "did you mean gold=correct:fail?" in page.content.decode()
+
+
+def test_the_explore_pages_export_suggests_it_as_the_api_does(client, engineer, project, rubric):
+    """The export reads the filter by the same rule as the page and the API: not a plainer refusal of `gold=fail`."""
+    client.force_login(engineer)
+    response = client.get(reverse("labeling:explore-export", args=[project.slug, "csv"]) + "?gold=fail")
+    assert response.status_code == 400
+    assert "did you mean gold=correct:fail?" in response.content.decode()
+
+
+def test_adding_all_results_of_a_hand_typed_filter_suggests_it_too(client, lead, project, rubric):
+    client.force_login(lead)
+    response = client.post(
+        reverse("labeling:explore-add", args=[project.slug]), {"filter": "gold=fail", "queue": "x", "all": "1"}
+    )
+    assert response.status_code == 400
+    assert "did you mean gold=correct:fail?" in response.content.decode()
+
+
+def test_a_new_queue_made_from_a_hand_typed_filter_suggests_it_too(client, lead, project, rubric):
+    client.force_login(lead)
+    response = client.get(reverse("labeling:queue-create", args=[project.slug]), {"explore": "gold=fail"})
+    assert response.status_code == 400
+    assert "did you mean gold=correct:fail?" in response.content.decode()

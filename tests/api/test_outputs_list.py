@@ -231,7 +231,7 @@ def test_the_next_link_keeps_the_filter(reader):
 
 BAD = {
     "unknown filter": ("colour=red", "colour", "Unknown parameter: use `q`, `from`"),
-    "a typo of a filter": ("tagz=billing", "tagz", "`cursor`, `page_size`."),
+    "a typo of a filter": ("tagz=billing", "tagz", "`cursor`, `page_size`, `project`."),
     "bad date": ("from=10/11/2026", "from", "not a date"),
     "to before from": ("from=2026-11-10&to=2026-11-09", "to", "before the first day"),
     "bad feedback": ("feedback=meh", "feedback", "not one of"),
@@ -412,7 +412,8 @@ def test_the_facets_query_count_is_pinned(reader, django_assert_num_queries):
 def test_every_filter_parameter_is_documented_in_the_schema(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
-    for path, extra in (("/api/v1/outputs", {"cursor", "page_size"}), ("/api/v1/outputs/facets", set())):
+    paths = (("/api/v1/outputs", {"cursor", "page_size", "project"}), ("/api/v1/outputs/facets", {"project"}))
+    for path, extra in paths:
         operation = schema["paths"][path]["get"]
         documented = {p["name"]: p.get("description", "") for p in operation["parameters"] if p["in"] == "query"}
         assert set(documented) == set(PARAMETERS) | extra

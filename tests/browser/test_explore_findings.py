@@ -251,3 +251,34 @@ def test_a_filter_that_finds_nothing_says_which_condition_to_drop_and_what_each_
     expect(page.locator("#add-all")).to_be_visible()
     page.go_back()
     expect(page.locator("#add-all")).to_have_count(0)  # nothing to add
+
+
+def test_a_signed_in_engineer_opens_the_filter_over_the_api_without_a_key(page, live_server, engineer, project):
+    """The page gave the request with a key only: in the browser, signed in, the outputs list answered 401 while the
+    datasets and metrics took the session. The link opens the same outputs as JSON with `project=`, and the API docs'
+    "Try it out" reads them too."""
+    made = [
+        OutputFactory(project=project, external_id=f"promise-{n}", model=REGRESSED, output=f"Refund by {n + 1} March.")
+        for n in range(3)
+    ]
+    made.append(OutputFactory(project=project, external_id="other", model="gpt-4o", output="It ships Friday."))
+    index_outputs(project_id=project.pk, output_ids=[output.pk for output in made])
+    sign_in(page, live_server, "enzo")
+    page.goto(f"{live_server.url}/p/{project.slug}/explore/?model={REGRESSED}")
+    on_screen = page.locator(".result").evaluate_all("rows => rows.map(row => row.dataset.output)")
+
+    page.get_by_text("This filter over the API").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Open it here as JSON").click()
+    pulled = json.loads(page.locator("body").inner_text())
+    assert [row["external_id"] for row in pulled["results"]] == on_screen and pulled["total"] == 3
+
+    page.goto(f"{live_server.url}/api/docs/")
+    block = page.locator(".opblock", has_text="/api/v1/outputs/facets").first
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("tr[data-param-name=project] input").fill(project.slug)
+    block.get_by_role("button", name="Execute").click()
+    answer = block.locator(".live-responses-table tbody .response").first
+    expect(answer.locator(".response-col_status")).to_have_text("200")
+    expect(answer).to_contain_text('"total": 4')

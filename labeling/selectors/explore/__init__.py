@@ -18,7 +18,7 @@ histograms and outputs per day.
 """
 
 from .facets import HISTOGRAM_BINS, Day, Facet, FacetValue, Histogram, Summary, daily, histogram, summary
-from .filters import filter_outputs, search_condition
+from .filters import filter_outputs, read_filter, search_condition
 from .results import (
     EXACT_LIMIT,
     EXPLORE_PAGE,
@@ -66,6 +66,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "filter_outputs",
+    "read_filter",
     "verdicts_of_outputs",
     "histogram",
     "marked_pieces",

@@ -30,11 +30,24 @@ from labeling.models import (
 )
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
-from labeling.rules.explore import ExploreFilter, metadata_text, search_groups
+from labeling.rules.explore import ExploreFilter, blind_problems, metadata_text, parse_filter, search_groups
 from labeling.rules.gold import verdict_question
 from labeling.rules.query_booleans import read_query_boolean
 
-from ..rubrics import questions_of, rating_scales
+from ..rubrics import lazy_verdict_key, questions_of, rating_scales
+
+
+def read_filter(params, project: Project, *, blind: bool = False, ignore: Iterable[str] = ()) -> ExploreFilter:
+    """The filter in `params` as every reader of a project's outputs takes it (the explore page, its facets and export,
+    `GET /api/v1/outputs`): a gold answer without its question is refused with the project's verdict question named
+    (`gold=fail` → "did you mean gold=correct:fail?"), and a reader who labels blind (`blind`: an expert) may not
+    filter by a gold answer or a failure theme. InvalidFilter says what is wrong."""
+    spec = parse_filter(params, ignore=ignore, verdict_key=None if blind else lazy_verdict_key(project))
+    problems = blind_problems(spec) if blind else {}
+    if problems:
+        raise InvalidFilter(problems)
+    return spec
+
 
 SEARCH_CONFIGURATION = "expertloop_search"  # migration 0014; services.search_index fills the vectors
 _ID_LIKE = re.compile(r"^[\w#./:@-]*\d[\w#./:@-]*$")

@@ -418,8 +418,8 @@ def test_the_demo_has_a_slack_webhook_with_a_delivery_log_and_sends_nothing(seed
     from labeling.models import WebhookDelivery, WebhookEndpoint
 
     project = Project.objects.get(slug="support-bot")
-    [endpoint] = WebhookEndpoint.objects.filter(project=project)
-    assert endpoint.kind == "slack" and endpoint.disabled_after_failures
+    [endpoint] = WebhookEndpoint.objects.filter(project=project, kind="slack")
+    assert endpoint.disabled_after_failures
     log = WebhookDelivery.objects.filter(endpoint=endpoint)
     closed = project.cycles.filter(status="closed").count()
     assert log.count() == 2 * closed and not log.filter(status="pending").exists()  # nothing left to send
@@ -429,6 +429,21 @@ def test_the_demo_has_a_slack_webhook_with_a_delivery_log_and_sends_nothing(seed
     client.force_login(get_user_model().objects.get(username="lead"))
     page = client.get(f"/p/support-bot/manage/webhooks/{endpoint.pk}/").content.decode()
     assert "no_service" in page and "Enable" in page
+
+
+def test_the_demos_engineer_added_the_training_pipelines_endpoint_which_has_sent_nothing(seeded, client):
+    """Engineers wire webhooks as they issue keys: the demo's engineer added a signed endpoint for dataset versions,
+    after the history, so nothing was ever sent to it (the demo sends nothing out); the webhooks page names them."""
+    from labeling.models import WebhookEndpoint
+
+    [endpoint] = WebhookEndpoint.objects.filter(project__slug="support-bot", kind="standard")
+    assert endpoint.created_by.username == "engineer" and endpoint.enabled
+    assert sorted(endpoint.events) == ["dataset.version_ready", "dataset.version_withdrawn"]
+    assert not endpoint.deliveries.exists()
+    client.force_login(get_user_model().objects.get(username="engineer"))
+    page = client.get("/p/support-bot/manage/webhooks/")
+    assert page.status_code == 200
+    assert "ml-pipeline.example.com" in page.content.decode() and "engineer" in page.content.decode()
 
 
 def slack_log_times(endpoint) -> list[datetime]:
@@ -451,7 +466,7 @@ def test_the_demos_slack_log_shows_nothing_after_it_was_seeded_even_hours_after_
     from labeling.rules.calendar import week_end
 
     project = Project.objects.get(slug="support-bot")
-    [endpoint] = WebhookEndpoint.objects.filter(project=project)
+    [endpoint] = WebhookEndpoint.objects.filter(project=project, kind="slack")
     assert max(slack_log_times(endpoint)) <= timezone.now()
     last_week = project.cycles.filter(status="closed").order_by("week").last().week
     for since_the_close in (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=20), timedelta(days=3)):
@@ -749,7 +764,7 @@ def test_the_demos_failed_slack_delivery_finished_at_its_last_attempt_each_at_it
     from labeling.rules.calendar import week_end
 
     project = Project.objects.get(slug="support-bot")
-    [endpoint] = WebhookEndpoint.objects.filter(project=project)
+    [endpoint] = WebhookEndpoint.objects.filter(project=project, kind="slack")
     last_week = project.cycles.filter(status="closed").order_by("week").last().week
     ended = week_end(project, last_week)
 
