@@ -25,6 +25,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 
+from api.callers import ProjectOfCaller
 from api.negotiation import NamesItsOwnFile
 from api.pagination import DatasetPagination, RowPagination, VersionPagination
 from api.parameters import KnownParametersOnly
@@ -45,11 +46,9 @@ from api.serializers.datasets import (
 )
 from api.serializers.outputs import ErrorsOut
 from labeling.exceptions import InvalidInput
-from labeling.models import ApiKey
 from labeling.rules.access import (
     DATASET_ROLES,
     check_can_withdraw_versions,
-    project_for_caller,
     version_download_project,
 )
 from labeling.selectors.datasets import (
@@ -105,28 +104,18 @@ _VERSION = OpenApiParameter(
 )
 
 
-class _DatasetView(KnownParametersOnly):
+class _DatasetView(ProjectOfCaller, KnownParametersOnly):
     """The project and dataset named in the URL, if the caller may read them (NotFound otherwise)."""
 
     permission_classes = [CanReadOrSignedIn]
+    project_roles = DATASET_ROLES
 
-    @cached_property
-    def project(self):
-        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        return project_for_caller(
-            slug=self.kwargs["project_slug"], user=self.request.user, api_key=api_key, roles=DATASET_ROLES
-        )
+    def project_slug(self) -> str:
+        return self.kwargs["project_slug"]
 
     @cached_property
     def dataset(self):
         return dataset_of_project(self.project, self.kwargs["dataset_slug"])
-
-    def check_access(self) -> None:
-        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
-
-    @property
-    def api_key(self) -> ApiKey | None:
-        return self.request.auth if isinstance(self.request.auth, ApiKey) else None
 
     def dataset_url(self, dataset) -> str:
         path = reverse("api:dataset", kwargs={"project_slug": self.project.slug, "dataset_slug": dataset.slug})

@@ -5,34 +5,25 @@ A key with the `read` scope reads its own project; a signed-in engineer, lead or
 project does not exist (404), before any parameter is checked.
 """
 
-from functools import cached_property
-
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 
+from api.callers import ProjectOfCaller
 from api.negotiation import NamesItsOwnFile
 from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.labels import LabelsQuery
 from api.serializers.outputs import ErrorsOut
-from labeling.models import ApiKey, week_label
-from labeling.rules.access import DATASET_ROLES, project_for_caller
+from labeling.models import week_label
+from labeling.rules.access import DATASET_ROLES
 from labeling.services.label_exports import FORMATS, label_chunks
 
 
-class LabelExportView(NamesItsOwnFile, KnownParametersOnly, GenericAPIView):
+class LabelExportView(NamesItsOwnFile, ProjectOfCaller, KnownParametersOnly, GenericAPIView):
     permission_classes = [CanReadOrSignedIn]
-
-    @cached_property
-    def project(self):
-        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        slug = self.request.query_params.get("project")
-        return project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=DATASET_ROLES)
-
-    def check_access(self) -> None:
-        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
+    project_roles = DATASET_ROLES
 
     @extend_schema(
         operation_id="export_labels",

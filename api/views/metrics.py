@@ -5,8 +5,6 @@ project; a signed-in member of the project (any role) names it with `?project=<s
 is told the project does not exist (404), before any parameter is checked.
 """
 
-from functools import cached_property
-
 import msgspec
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -15,6 +13,7 @@ from rest_framework import renderers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from api.callers import ProjectOfCaller
 from api.negotiation import UnknownFormat
 from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
@@ -37,7 +36,7 @@ from api.serializers.report import ReportOut
 from labeling.metrics import themes as theme_metrics
 from labeling.models import ApiKey, week_label
 from labeling.reports import report_markdown
-from labeling.rules.access import ALL_ROLES, check_member, labels_blind, project_for_caller
+from labeling.rules.access import check_member, labels_blind
 from labeling.rules.calendar import week_of_label_or_day, week_zone
 from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
@@ -77,24 +76,17 @@ class MarkdownRenderer(renderers.BaseRenderer):
         return data.encode(self.charset)
 
 
-class MetricsView(KnownParametersOnly, GenericAPIView):
+class MetricsView(ProjectOfCaller, KnownParametersOnly, GenericAPIView):
     """The caller's project: the key's, or the member's `?project=` (NotFound otherwise)."""
 
     permission_classes = [CanReadOrSignedIn]
     query_class = ReportQuery
     unknown_format: UnknownFormat | None = None
 
-    @cached_property
-    def project(self):
-        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        slug = self.request.query_params.get("project")
-        project = project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=ALL_ROLES)
+    def check_access(self) -> None:
+        super().check_access()
         if self.unknown_format is not None:
             raise self.unknown_format
-        return project
-
-    def check_access(self) -> None:
-        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
 
     @property
     def parameter_reasons(self) -> dict[str, str]:

@@ -1,33 +1,23 @@
 """The project's redaction rules in force, read-only (leads edit them on the web): a `read` key its own project's; a
 signed-in lead or admin, who may open the rules' page, names it with `?project=<slug>`."""
 
-from functools import cached_property
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.callers import ProjectOfCaller
 from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.outputs import ErrorsOut
 from api.serializers.redaction import RedactionRulesOut
-from labeling.models import ApiKey
-from labeling.rules.access import MANAGING_ROLES, project_for_caller
+from labeling.rules.access import MANAGING_ROLES
 from labeling.selectors.redaction import current_rule_set
 
 
-class RedactionRulesView(KnownParametersOnly, APIView):
+class RedactionRulesView(ProjectOfCaller, KnownParametersOnly, APIView):
     permission_classes = [CanReadOrSignedIn]
-
-    @cached_property
-    def project(self):
-        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        slug = self.request.query_params.get("project")
-        return project_for_caller(slug=slug, user=self.request.user, api_key=api_key, roles=MANAGING_ROLES)
-
-    def check_access(self) -> None:
-        self.project  # noqa: B018 (a stranger hears 404, whatever the query holds)
+    project_roles = MANAGING_ROLES
 
     @extend_schema(
         operation_id="get_redaction_rules",
