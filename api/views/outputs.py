@@ -34,7 +34,7 @@ _REPEATED = {"model", "tag", "meta", "has_meta", "event", "feedback", "gold", "q
 _CHOICES = {
     "tags": ["any", "all"],
     "feedback": list(FEEDBACK),
-    **dict.fromkeys(("comment", "labeled", "flagged", "has_event"), list(YES_NO)),
+    **dict.fromkeys(("comment", "labeled", "disagree", "flagged", "has_event"), list(YES_NO)),
     "sort": list(SORTS),
 }
 # As labeling.rules.explore reads them: a day of the years 2000 to 2100, a length of 0 to MAX_CHARS characters.
@@ -56,7 +56,8 @@ FILTER_PARAMETERS = [
 _FILTER = (
     "Every given filter must hold; a repeated parameter offers alternatives unless its help says otherwise. "
     "An unknown parameter or a bad value is a 400 naming the parameter (a typo never widens the result); so is "
-    "a `queue` or `gold` question the project does not have, and a search made only of words too common to index. "
+    "a `queue` or `gold` question the project does not have, `disagree` in a project without a pass/fail question, "
+    "and a search made only of words too common to index. "
     "A value is read without the spaces at its ends (and around a `meta` pair's colon); in double quotes it is "
     'exactly what they hold: `tag=" vip"` finds the tag " vip", as a facet\'s `filter` writes it.'
 )

@@ -164,6 +164,7 @@ _NOT_CARRIED = {
     "feedback": "end-user feedback",
     "has_comment": "a feedback comment",
     "gold": "a gold answer (a dataset holds every row's gold answer: filter its rows by `label`)",
+    "disagree": "the experts' disagreement (a dataset holds every row's labels: compare them)",
     "flagged": "flagged by an expert",
     "min_chars": "the shortest output length",
     "max_chars": "the longest output length",

@@ -122,7 +122,7 @@ def facet_filter(parameter: str, key: str, value: str) -> str:
     return typed_value(value) if parameter in AS_STORED else value
 
 
-YES_NO = QUERY_BOOLEANS  # comment, labeled, flagged, has_event
+YES_NO = QUERY_BOOLEANS  # comment, labeled, disagree, flagged, has_event
 THEME = re.compile(r"(\d{4})-W(\d{2})\.(\d{1,2})", re.ASCII)  # `theme_key`'s format: a week label, a dot, a rank
 
 # The allow-list: every parameter a filter may have, with the help the API schema and the page show.
@@ -146,6 +146,9 @@ PARAMETERS = {
     "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
     "comment": "`yes` or `no` (or `true`/`false`, `1`/`0`): the end user left a feedback comment.",
     "labeled": "`yes` or `no` (or `true`/`false`, `1`/`0`): at least one expert has labeled the output.",
+    "disagree": "`yes` or `no` (or `true`/`false`, `1`/`0`): the experts disagreed on the output: an item of it (in "
+    "any queue and week) has two labels or more that do not all give the same answer to the verdict question (the "
+    "rubric's first pass/fail one), a tie included. A lead's adjudication does not change it.",
     "gold": "`question:answer`: the gold answer to a rubric question (e.g. `correct:false`); repeat for several.",
     "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
     "flagged": "`yes` or `no` (or `true`/`false`, `1`/`0`): an expert flagged the output for the meeting.",
@@ -204,6 +207,7 @@ class ExploreFilter:
     feedback: tuple[int | None, ...] = ()
     has_comment: bool | None = None
     labeled: bool | None = None
+    disagree: bool | None = None  # an item's labels disagree on the verdict question
     gold: tuple[tuple[str, str], ...] = ()  # (question key, answer as typed)
     queues: tuple[str, ...] = ()
     flagged: bool | None = None
@@ -253,6 +257,7 @@ def parse_filter(
         feedback=reader.choices("feedback", FEEDBACK),
         has_comment=reader.yes_no("comment"),
         labeled=reader.yes_no("labeled"),
+        disagree=reader.yes_no("disagree"),
         gold=reader.pairs("gold"),
         queues=reader.many("queue"),
         flagged=reader.yes_no("flagged"),
@@ -285,16 +290,19 @@ def search_groups(q: str) -> list[list[tuple[str, bool]]]:
 
 BLIND = "Experts label blind: gold answers are not shown to them, nor can they filter by one."
 BLIND_THEME = "Experts label blind: a failure theme groups outputs that failed their gold answer."
+BLIND_DISAGREE = "Experts label blind: whether the experts disagreed tells how the others answered."
 
 
-# What a member who labels blind (an expert) may not filter by, with why: a gold answer, and a failure theme (its
-# outputs are the week's gold failures). The explore bar leaves these fields out for them (`web.explore_forms`).
-BLIND_PARAMETERS = {"gold": BLIND, "theme": BLIND_THEME}
+# What a member who labels blind (an expert) may not filter by, with why: a gold answer, a failure theme (its
+# outputs are the week's gold failures), and the experts' disagreement (yes or no, it tells an expert whether the
+# others answered as they did). The explore bar leaves these fields out for them (`web.explore_forms`).
+BLIND_PARAMETERS = {"gold": BLIND, "theme": BLIND_THEME, "disagree": BLIND_DISAGREE}
 
 
 def blind_problems(spec: ExploreFilter) -> dict[str, str]:
-    """The BLIND_PARAMETERS the filter uses, with why; empty when the filter is theirs to use."""
-    return {name: why for name, why in BLIND_PARAMETERS.items() if getattr(spec, name)}
+    """The BLIND_PARAMETERS the filter uses, with why; empty when the filter is theirs to use. A `no` is a condition
+    too (`disagree=no` is the complement of `yes`): only None and empty are none."""
+    return {name: why for name, why in BLIND_PARAMETERS.items() if getattr(spec, name) not in (None, ())}
 
 
 def filter_query(spec: ExploreFilter, **extra: str) -> str:
@@ -321,7 +329,7 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
         pairs.append(("has_event", "yes" if spec.has_event else "no"))
     names = {value: name for name, value in FEEDBACK.items()}
     pairs += [("feedback", names[score]) for score in spec.feedback]
-    for name, value in (("comment", spec.has_comment), ("labeled", spec.labeled)):
+    for name, value in (("comment", spec.has_comment), ("labeled", spec.labeled), ("disagree", spec.disagree)):
         if value is not None:
             pairs.append((name, "yes" if value else "no"))
     pairs += [("gold", f"{key}:{answer}") for key, answer in spec.gold]

@@ -34,6 +34,7 @@ from labeling.selectors.explore_page import FilterChoices
 YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),
+    "disagree": ("Experts disagreed", "No disagreement"),
     "flagged": ("Flagged", "Not flagged"),
     "has_event": ("Its end user had a usage event", "Its end user had no usage event"),
 }
@@ -59,11 +60,15 @@ class FilterBar:
     gold_others: list[str]  # gold pairs the verdict select does not offer, kept as text inputs
     choices: FilterChoices
     unknown: dict[str, str] = field(default_factory=dict)  # problems of parameters the bar has no field for
-    blind: bool = False  # an expert's bar: no gold or failure theme field, as they may not filter by either
+    blind: bool = False  # an expert's bar: no gold, failure theme or disagreement field, as they may not filter by them
+    disagreement: bool = False  # the "experts disagreed" select: a lead's bar, in a project with a verdict question
 
     @property
     def yes_no(self) -> list[dict[str, str]]:
         """The yes/no parameters as selects: name, title, chosen value, problem."""
+        shown = [("comment", "Feedback comment"), ("labeled", "Labeled"), ("flagged", "Flagged")]
+        if self.disagreement:
+            shown.insert(2, ("disagree", "Experts disagreed"))
         return [
             {
                 "name": name,
@@ -71,7 +76,7 @@ class FilterBar:
                 "chosen": self.first.get(name, "").lower(),
                 "problem": self.problems.get(name, ""),
             }
-            for name, title in (("comment", "Feedback comment"), ("labeled", "Labeled"), ("flagged", "Flagged"))
+            for name, title in shown
         ]
 
     @property
@@ -116,6 +121,9 @@ def filter_bar(
         return [Option(value, (labels or {}).get(value, value), value in chosen) for value in every]
 
     fields = BAR_FIELDS - BLIND_PARAMETERS.keys() if blind else BAR_FIELDS  # refused to them: left out
+    disagreement = verdict is not None and not blind  # without a verdict question there is nothing to disagree on
+    if not disagreement:
+        fields = fields - {"disagree"}
     queue_names = {queue.slug: queue.name for queue in choices.queues}
     # The verdict question (the rubric's first pass/fail one) gets a select; other gold pairs stay text inputs.
     gold_values = {f"{verdict['key']}:true": "pass", f"{verdict['key']}:false": "fail"} if verdict else {}
@@ -138,6 +146,7 @@ def filter_bar(
         choices=choices,
         unknown={name: message for name, message in problems.items() if name not in fields},
         blind=blind,
+        disagreement=disagreement,
     )
 
 

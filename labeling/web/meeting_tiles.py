@@ -68,6 +68,23 @@ def _pass_rate_links(report: dict, *, blind: bool) -> list[dict]:
     ]
 
 
+def _disagreement_links(report: dict, alpha: dict | None, *, blind: bool) -> list[dict]:
+    """The week's outputs the experts disagreed on (the verdict question's, as the figure is); none for an expert, who
+    labels blind, nor before any item has two labels."""
+    key = report.get("verdict_question")
+    if blind or not key or not alpha or not alpha.get("units"):
+        return []
+    return [
+        _explore_link(
+            "disagree",
+            "Outputs the experts disagreed on",
+            week_query(date.fromisoformat(report["week_start"]), disagree=True),
+            f"The week's outputs with an item whose labels do not all give the same answer to “{key}”, in explore "
+            "(each output once: the figure counts items).",
+        )
+    ]
+
+
 def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
     """The biggest movers by tag, each with `explore_query`: the week's failed outputs with its tag (none for an
     expert, who labels blind)."""
@@ -125,6 +142,7 @@ def headline_tiles(report: dict, *, blind: bool = False) -> list[dict]:
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
             "compared": (too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None) or first_week,
             "measured": alpha is not None,
+            "links": _disagreement_links(report, alpha, blind=blind),
         }
     )
     labels = headline.get("labels") or {}

@@ -149,6 +149,9 @@ CASES = {
     "not flagged": ({"flagged": "no"}, ALL - FLAGGED),
     "flagged: true": ({"flagged": "true"}, FLAGGED),
     "not labeled: false": ({"labeled": "FALSE"}, set(PLAIN)),
+    "the experts disagreed": ({"disagree": "yes"}, TIED),
+    "no disagreement": ({"disagree": "no"}, ALL - TIED),
+    "disagreed and gold": ({"disagree": "true", "gold": "correct:true"}, set()),  # a tie has no gold answer
     "comment: 1": ({"comment": "1"}, {"refund-date", "delayed"}),
     "comment: 0": ({"comment": "0"}, ALL - {"refund-date", "delayed"}),
     "queue": ({"queue": "sample"}, LABELED | {"order"}),
@@ -246,6 +249,7 @@ BAD = {
     "gold rating below its scale": ("gold=helpful:0", "gold", "'0' is not an answer to 'helpful': use 1 to 5."),
     "only stop words": ("q=the", "q", "Nothing to search for"),
     "NUL": ("q=refund%00", "q", "NUL"),
+    "disagree: not yes or no": ("disagree=often", "disagree", "is not yes or no"),
     "a long search": ("q=" + "refund+" * 1500, "q", "at most 500 characters"),
     "bad cursor": ("cursor=not-a-cursor", "cursor", "not handed out by this endpoint"),
     "NUL in a cursor": ("cursor=a%00b", "cursor", "NUL"),
@@ -418,6 +422,8 @@ def test_every_filter_parameter_is_documented_in_the_schema(client):
         documented = {p["name"]: p.get("description", "") for p in operation["parameters"] if p["in"] == "query"}
         assert set(documented) == set(PARAMETERS) | extra
         assert all(documented[name] == help_text for name, help_text in PARAMETERS.items())
+        schemas = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+        assert schemas["disagree"]["enum"] == schemas["labeled"]["enum"]  # yes/no and their other words
         assert {"200", "400", "403"} <= set(operation["responses"])
     assert "post" in schema["paths"]["/api/v1/outputs"]  # ingest kept its place
     assert "facets" in schema["paths"]["/api/v1/outputs/{external_id}"]["get"]["description"]
@@ -579,3 +585,13 @@ def test_past_the_limit_the_facets_count_the_first_matches_in_the_sort_order_uns
     assert (found["total"], found["sample"], found["estimated"]) == (len(ALL), 1, True)
     models = next(facet for facet in found["facets"] if facet["parameter"] == "model")
     assert [(value["value"], value["count"]) for value in models["values"]] == [(first["model"], 1)]
+
+
+def test_disagree_in_a_project_without_a_pass_fail_question_is_a_400_naming_it(client, shop):
+    """Nothing to disagree on: said, rather than every output found (or none)."""
+    twin = Api(client, shop["twin_read"])
+    publish_rubric(project=shop["twin"], questions=[q for q in QUESTIONS if q["kind"] != "binary"])
+    response = twin.get(f"{URL}?disagree=yes")
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == "disagree" and "no pass/fail question" in error["message"]

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from labeling.models import Project
 from labeling.services import cycles
 from tests.helpers.browser import sign_in
-from tests.helpers.labeling import AGREE, label_outputs
+from tests.helpers.labeling import AGREE, TIE, label_outputs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,4 +60,30 @@ def test_an_expert_gets_no_link_to_gold_answers(page, live_server, project, clos
     page.goto(f"{live_server.url}/p/{project.slug}/meeting/{closed_week}/")
     expect(page.locator("[data-tile=pass-rate] .tile-value")).to_have_text("60.0%")
     expect(page.locator("[data-tile=pass-rate] a")).to_have_count(0)  # experts label blind: no gold filter for them
+    expect(page.locator("[data-tile=alpha] a")).to_have_count(0)  # nor one of the others' disagreements
     expect(page.locator("[data-tile=labels]").get_by_role("link", name="Labeled outputs")).to_have_count(1)
+
+
+def test_a_lead_follows_the_agreement_figure_to_the_outputs_the_experts_disagreed_on(
+    page, live_server, project, lead, expert, other_expert, rubric
+):
+    """2026-W46: three outputs both experts passed, two they split on (a tie each). The agreement tile's link opens
+    explore on exactly the two, with the bar's "Experts disagreed" set."""
+    Project.objects.filter(pk=project.pk).update(created_at=datetime(2026, 10, 1, 12, tzinfo=UTC))
+    moment = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    experts = [expert, other_expert]
+    label_outputs(project, 3, answers=AGREE, experts=experts, rubric=rubric, occurred_at=moment)
+    split = label_outputs(project, 2, answers=TIE, experts=experts, rubric=rubric, occurred_at=moment)
+    cycles.close_week(project_id=project.pk, week=WEEK, now=datetime(2026, 11, 18, 12, tzinfo=UTC))
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/meeting/2026-W46/")
+    tile = page.locator("[data-tile=alpha]")
+    expect(tile.locator(".tile-detail")).to_contain_text("5 items with two labels or more")
+
+    with page.expect_navigation():
+        tile.get_by_role("link", name="Outputs the experts disagreed on").click()
+    expect(page.locator("h1")).to_have_text("Explore outputs")
+    expect(page.locator("#total")).to_have_text("2 outputs")
+    shown = page.locator("li.result").evaluate_all("rows => rows.map(row => row.dataset.output)")
+    assert sorted(shown) == sorted(item.output.external_id for item in split)
+    expect(page.locator("select[name=disagree]")).to_have_value("yes")

@@ -8,13 +8,26 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import Exists, F, JSONField, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
 from django.db.models.functions import Cast, Concat
 from django.db.models.lookups import Exact, IContains
 
 from labeling.exceptions import InvalidFilter, InvalidWeek
+from labeling.metrics.agreement import categories_for
 from labeling.models import (
     FailureTheme,
     FailureThemeOutput,
@@ -92,6 +105,9 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
     if spec.labeled is not None:
         labeled = Exists(Label.objects.filter(item__output=OuterRef("pk")))
         outputs = outputs.filter(labeled if spec.labeled else ~labeled)
+    if spec.disagree is not None:
+        disagreed = _experts_disagreed(project)
+        outputs = outputs.filter(disagreed if spec.disagree else ~disagreed)
     if spec.flagged is not None:
         flagged = Exists(Flag.objects.filter(item__output=OuterRef("pk")))
         outputs = outputs.filter(flagged if spec.flagged else ~flagged)
@@ -261,6 +277,41 @@ def _theme_id(project: Project, theme: tuple[str, int]) -> int:
     if found is None:
         raise missing
     return found
+
+
+NO_VERDICT_TO_DISAGREE_ON = "This project's rubric has no pass/fail question for the experts to disagree on."
+
+
+def _experts_disagreed(project: Project) -> Exists:
+    """A condition on Output: one of its items (any queue, any week) has labels giving two different answers to the
+    verdict question, a tie as much as a majority. It is the units the agreement figure counts (`metrics.agreement`:
+    an item, its labels' answers among the question's categories) that fall short of unanimous (`rules.gold.combine`);
+    a lead's adjudication decides the gold answer, not what the experts said.
+
+    An answer counts when it is one of the question's categories (`metrics.agreement.categories_for`: true or false),
+    compared as JSON (true is not 1): a value of another kind, from a rubric version that asked the key otherwise, is
+    no answer, as in the figure. Two categories are never the same answer (`rules.gold.same_answer`), so two distinct
+    ones among an item's labels are a disagreement. Counted per item in a subquery the planner cannot turn into a scan
+    of every label: it probes the labels of the project's items by their item (their index); no index on outputs.
+    InvalidFilter when the rubric has no verdict question."""
+    question = verdict_question(questions_of(project))
+    if question is None:
+        raise InvalidFilter({"disagree": NO_VERDICT_TO_DISAGREE_ON})
+    answer = KeyTransform(question["key"], "answers")
+    given = Q()
+    for category in categories_for(question):
+        given |= Q(KeyTransformExact(answer, Value(category, output_field=JSONField())))
+    answers = (
+        Label.objects.filter(given, item=OuterRef("pk"))
+        .order_by()
+        .values("item")
+        .annotate(different=Count(answer, distinct=True))
+        .values("different")
+    )
+    items = Item.objects.filter(project=project, output=OuterRef("pk")).alias(
+        different=Subquery(answers, output_field=IntegerField())
+    )
+    return Exists(items.filter(different__gt=1))
 
 
 def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Exists]:

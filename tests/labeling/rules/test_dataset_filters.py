@@ -69,6 +69,8 @@ def test_models_tags_metadata_days_and_queues_carry_over():
         ({"labeled": "no"}, "not labeled"),
         ({"comment": "no"}, "a feedback comment"),
         ({"flagged": "no"}, "flagged by an expert"),
+        ({"disagree": "yes"}, "the experts' disagreement"),
+        ({"disagree": "no"}, "the experts' disagreement"),
         ({"event": "signup"}, "a usage event"),
         ({"has_event": "no"}, "having a usage event"),
         ({"q": "-late"}, "The search “-late”: no phrase can stand for it, as a phrase is found in the answer"),

@@ -11,6 +11,7 @@ from labeling.rules.explore import (
     MAX_VALUES,
     PARAMETERS,
     ExploreFilter,
+    blind_problems,
     facet_filter,
     filter_query,
     parse_filter,
@@ -57,6 +58,8 @@ def parse(query: str, **kwargs) -> ExploreFilter:
         ("labeled=yes", ExploreFilter(labeled=True)),
         ("labeled=no", ExploreFilter(labeled=False)),
         ("flagged=yes", ExploreFilter(flagged=True)),
+        ("disagree=yes", ExploreFilter(disagree=True)),
+        ("disagree=0", ExploreFilter(disagree=False)),
         # One rule for every yes/no query parameter (rules.query_booleans): true/false and 1/0 too, in any case.
         ("labeled=1", ExploreFilter(labeled=True)),
         ("flagged=true", ExploreFilter(flagged=True)),
@@ -95,6 +98,8 @@ def test_good_values_parse(query, expected):
         ("comment=maybe", "comment", "is not yes or no: use yes, true or 1, or no, false or 0."),
         ("flagged=on", "flagged", "is not yes or no"),
         ("has_event=maybe", "has_event", "is not yes or no"),
+        ("disagree=some", "disagree", "is not yes or no"),
+        ("disagree=yes&disagree=no", "disagree", "Give this filter once"),
         ("comment=yes&comment=no", "comment", "Give this filter once"),
         ("min_chars=-1", "min_chars", "whole number"),
         ("min_chars=1e3", "min_chars", "whole number"),
@@ -142,6 +147,8 @@ ROUND_TRIPS = [
     "model=%22gpt+%22&tag=%22+vip%22&meta=%22+plan%22:%22+pro+%22&meta=%22k:y%22:v&has_meta=%22+plan%22",
     "end_user=%22u-9+%22&session=%22%22s%22%22",
     "from=2026-11-30&to=2026-12-06&event=return_started&event=%22+vip_visit%22&has_event=no",
+    "from=2026-11-09&to=2026-11-15&disagree=yes",  # the meeting's agreement tile's link
+    "labeled=yes&disagree=no&flagged=no",
 ]
 
 
@@ -190,3 +197,13 @@ def test_a_facets_filter_finds_exactly_its_value(parameter, key, value):
     spec = parse_filter({parameter: [facet_filter(parameter, key, value)]})
     found = {"tag": spec.tags, "model": spec.models, "session": (spec.session,), "has_meta": spec.metadata_keys}
     assert (spec.metadata == ((key, (value,)),)) if parameter == "meta" else found[parameter] == (value,)
+
+
+@pytest.mark.parametrize("query", ["disagree=yes", "disagree=no", "gold=correct:false", "theme=2026-W48.1"])
+def test_an_expert_is_refused_the_experts_disagreement_either_way_as_a_gold_answer(query):
+    """Experts label blind: `disagree=no` tells them as much as `yes` about how the others answered."""
+    problems = blind_problems(parse(query))
+    assert list(problems) == [query.partition("=")[0]] and problems[query.partition("=")[0]].startswith(
+        "Experts label blind"
+    )
+    assert blind_problems(parse("labeled=no&flagged=no")) == {}

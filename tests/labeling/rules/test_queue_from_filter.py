@@ -128,20 +128,20 @@ def test_every_part_of_a_filter_is_either_carried_or_named():
     query = (
         "q=refund&from=2026-11-01&to=2026-11-30&model=gpt&tag=a&tags=all&meta=plan:pro&has_meta=k&end_user=u"
         "&session=s&feedback=down&comment=yes&labeled=no&gold=correct:false&queue=q&flagged=yes&min_chars=1"
-        "&max_chars=9&theme=2026-W48.1&event=signup&has_event=no"
+        "&max_chars=9&theme=2026-W48.1&event=signup&has_event=no&disagree=yes"
     )
     result = translated(query)
 
     assert [part.field for part in result.carried] == [
         "text_any", "models", "tags_all", "metadata", "feedback_scores", "has_comment",
     ]  # fmt: skip
-    assert (
-        len(result.not_carried) == 12
-    )  # dates, has_meta, end user, session, labeled, gold, queue, flagged, length, theme, event, has_event
+    # dates, has_meta, end user, session, labeled, disagree, gold, queue, flagged, length, theme, event, has_event
+    assert len(result.not_carried) == 13
+    assert "the experts disagreed" in result.not_carried
     assert set(ExploreFilter.__dataclass_fields__) - NOT_CONDITIONS == {
         "q", "since", "until", "models", "tags", "all_tags", "metadata", "metadata_keys", "end_user", "session",
-        "feedback", "has_comment", "labeled", "gold", "queues", "flagged", "min_chars", "max_chars", "theme",
-        "events", "has_event",
+        "feedback", "has_comment", "labeled", "disagree", "gold", "queues", "flagged", "min_chars", "max_chars",
+        "theme", "events", "has_event",
     }, "a new filter field: carry it into the rule, or name it in not_carried"  # fmt: skip
 
 

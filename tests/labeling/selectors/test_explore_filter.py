@@ -79,6 +79,11 @@ def found(shop, query: str) -> set[str]:
         ("queue=sample&queue=triage", {"a", "c"} | GOLDEN),
         ("flagged=yes", {"g2"}),
         ("flagged=no", ALL - {"g2"}),
+        # the experts disagreed on the verdict: "tie" and "fixed" (a lead's decision ends the tie, not the
+        # disagreement); "over" was agreed on, a lead decided otherwise
+        ("disagree=yes", {"tie", "fixed"}),
+        ("disagree=no", ALL - {"tie", "fixed"}),
+        ("disagree=yes&gold=correct:false", {"fixed"}),
         # gold: a lead's adjudication wins, a tie is no answer
         ("gold=correct:true", {"g1"}),
         ("gold=correct:yes", {"g1"}),

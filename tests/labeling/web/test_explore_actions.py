@@ -14,6 +14,7 @@ from django.utils import timezone
 from labeling.models import AuditEvent, Item, Output, Queue
 from labeling.services import hand_picked
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
+from tests.helpers.labeling import label_outputs
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +298,22 @@ def test_a_sorted_list_adds_and_exports_in_the_order_it_shows(client, lead, queu
     assert in_queue == {"out-1", "out-3"}
     lines = b"".join(exported.streaming_content).decode().splitlines()
     assert [json.loads(line)["external_id"] for line in lines] == ["out-1", "out-3", "out-4", "out-0", "out-2"]
+
+
+def test_adding_all_and_exporting_take_exactly_the_outputs_the_experts_disagreed_on(
+    client, project, lead, expert, other_expert, rubric
+):
+    """ "Add all" and the export read the same filter as the list: `disagree=yes` adds and exports the one output
+    the two experts split on, not the one they agreed on."""
+    experts = [expert, other_expert]
+    label_outputs(project, answers=({"correct": True}, {"correct": True}), experts=experts)  # out-00000
+    label_outputs(project, answers=({"correct": True}, {"correct": False}), experts=experts)  # out-00001
+    discuss = Queue.objects.create(project=project, slug="discuss", name="Discuss")
+    client.force_login(lead)
+
+    response = client.post(ADD, {"queue": "discuss", "all": "1", "filter": "disagree=yes"})
+
+    assert response.headers["Location"] == f"{EXPLORE}?disagree=yes"
+    assert list(Item.objects.filter(queue=discuss).values_list("output__external_id", flat=True)) == ["out-00001"]
+    body = b"".join(client.get(export_url("jsonl"), {"disagree": "yes"}).streaming_content).decode()
+    assert [json.loads(line)["external_id"] for line in body.splitlines()] == ["out-00001"]

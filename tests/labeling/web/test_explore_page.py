@@ -799,3 +799,38 @@ def test_a_verdict_typed_in_words_sets_the_verdict_menu(client, lead, project, r
     bar = client.get(url("explore", project, query=urlencode({"gold": typed})), follow=True).context["bar"]
 
     assert [choice.value for choice in bar.gold_options if choice.checked] == [option] and bar.gold_others == []
+
+
+def test_a_lead_finds_the_outputs_the_experts_disagreed_on_and_an_expert_is_not_offered_them(
+    client, lead, expert, other_expert, project, rubric
+):
+    """The "Experts disagreed" select beside Labeled and Flagged, its chip, and blind labeling: an expert's bar has no
+    such field, a link or a saved view that carries one (yes or no) is refused or not listed to them."""
+    experts = [expert, other_expert]
+    label_outputs(project, answers=({"correct": True}, {"correct": True}), experts=experts)  # out-00000
+    label_outputs(project, answers=({"correct": True}, {"correct": False}), experts=experts)  # out-00001
+    SavedView.objects.create(project=project, name="Split calls", query="disagree=no")
+    client.force_login(lead)
+    response = client.get(url("explore", project, query="disagree=yes"))
+    html = response.content.decode()
+    assert shown(response) == ["out-00001"]
+    assert re.search(r'<select id="f-disagree" name="disagree"[^>]*>.*?<option value="yes" selected>', html, re.S)
+    assert "Experts disagreed" in html and "Split calls" in html
+    assert shown(client.get(url("explore", project, query="disagree=no"))) == ["out-00000"]
+
+    client.force_login(expert)
+    page = client.get(url("explore", project)).content.decode()
+    assert 'name="disagree"' not in page and 'name="labeled"' in page and "Split calls" not in page
+    for query in ("disagree=yes", "disagree=no"):
+        refused = client.get(url("explore", project, query=query))
+        assert refused.status_code == 400 and "Experts label blind" in refused.content.decode(), query
+
+
+def test_a_project_without_a_pass_fail_question_offers_no_disagreement_filter(client, lead, project):
+    """Nothing to disagree on: no select that could only be refused."""
+    make(project, output="Hello")
+    client.force_login(lead)
+    html = client.get(url("explore", project)).content.decode()
+    assert 'name="labeled"' in html and 'name="disagree"' not in html
+    refused = client.get(url("explore", project, query="disagree=yes"))
+    assert refused.status_code == 400 and "no pass/fail question" in refused.content.decode()

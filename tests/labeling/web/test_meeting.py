@@ -879,3 +879,27 @@ def test_a_closed_week_says_the_zone_it_was_closed_in_and_its_report_the_same_zo
     dates = f"Week {cycle.report['week_start']} to {cycle.report['week_end']} (America/Los\\_Angeles)."  # "_" escaped
     assert f"{dates} Closed; figures frozen at 2026-11-30 08:22 PST." in markdown
     assert "Honolulu" not in markdown and "HST" not in markdown
+
+
+def test_the_agreement_tile_links_a_lead_to_the_weeks_outputs_the_experts_disagreed_on(
+    client, project, lead, expert, queue
+):
+    """By the one writer of a week's explore links (rules.explore.week_query); not for an expert, who labels blind,
+    nor from a week without an item of two labels."""
+    week = calendar.current_week(project) - timedelta(days=14)
+    cycle = closed_cycle(project, week)
+    disagreed = week_query(week, disagree=True)
+    link = f'href="/p/{project.slug}/explore/?{disagreed.replace("&", "&amp;")}" data-explore="disagree"'
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+    assert link in html and "Outputs the experts disagreed on" in html.split('data-tile="alpha"')[1].split("</div>")[0]
+    assert disagreed == f"from={week.isoformat()}&to={(week + timedelta(days=6)).isoformat()}&disagree=yes"
+    client.force_login(expert)
+    html = client.get(url("meeting-week", project, cycle.label)).content.decode()
+    assert 'data-tile="alpha"' in html and 'data-explore="disagree"' not in html
+
+    headline = sample_report()["headline"] | {"alpha": None}
+    quiet = closed_cycle(project, week - timedelta(days=7), headline=headline)
+    client.force_login(lead)
+    html = client.get(url("meeting-week", project, quiet.label)).content.decode()
+    assert 'data-tile="alpha"' in html and 'data-explore="disagree"' not in html
