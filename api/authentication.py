@@ -36,7 +36,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     session_refused = (
         "This endpoint takes a project API key only, not a signed-in session: send it as `Authorization: Bearer "
         "<key>` (a lead, engineer or admin issues one on the project's API keys page, /p/<project>/keys/). A session "
-        "reads: the outputs, labels and metrics endpoints with `?project=<slug>`, the datasets in their own URLs."
+        "reads the endpoints that read, with `?project=<slug>` (outputs, labels, metrics, rubric, queues, changes, "
+        "reports, redaction rules), and the datasets in their own URLs."
     )
 
     def authenticate(self, request):

@@ -7,7 +7,8 @@ from labeling.rules.access import ALL_ROLES, project_for_caller
 
 
 class ProjectOfCaller:
-    """Mixed into a view beside KnownParametersOnly: `project` is the caller's (`rules.access.project_for_caller`
+    """Mixed into a view before KnownParametersOnly (whose empty `check_access` would otherwise win, and a stranger
+    would hear a 400 about the query before the 404): `project` is the caller's (`rules.access.project_for_caller`
     with `project_roles`), a key's own or a member's `project_slug()`, asked in `check_access`, so a stranger hears
     404 whatever the query holds."""
 

@@ -15,13 +15,14 @@ from rest_framework.generics import RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.callers import ProjectOfCaller
 from api.parameters import KnownParametersOnly
 from api.path_ids import slash_slip
 from api.permissions import CanReadOrSignedIn
 from api.serializers.explore import FacetsOut, OutputPageOut
 from api.serializers.outputs import ErrorsOut, OutputDetailOut
 from api.views.ingest import OutputsIngestView
-from labeling.models import ApiKey, Project
+from labeling.models import Project
 from labeling.rules.access import explored_project_for_caller
 from labeling.rules.explore import FEEDBACK, MAX_CHARS, PARAMETERS, SORTS, YES_NO, ExploreFilter, filter_query
 from labeling.rules.text import noun
@@ -82,18 +83,28 @@ _READ_ERRORS = {
 }
 
 
-class _ExploredOutputs:
+# The methods that read, for which a signed-in session is asked (OPTIONS describes the endpoint: it writes nothing).
+SESSION_READS = ("GET", "HEAD", "OPTIONS")
+
+
+class _ExploredOutputs(ProjectOfCaller):
     """The project whose outputs a GET reads and whether the caller reads them blind (an expert): a key's own, or a
     signed-in member's `?project=` (rules.access.explored_project_for_caller), asked before any filter is read."""
 
+    listing = False  # the list: every output, page by page (refused to experts as the export is)
+
     @cached_property
     def explored(self) -> tuple[Project, bool]:
-        api_key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
-        slug = self.request.query_params.get("project")
-        return explored_project_for_caller(slug=slug, user=self.request.user, api_key=api_key)
+        return explored_project_for_caller(
+            slug=self.project_slug(), user=self.request.user, api_key=self.api_key, listing=self.listing
+        )
+
+    @cached_property
+    def project(self) -> Project:
+        return self.explored[0]
 
     def check_access(self) -> None:
-        if self.request.method in ("GET", "HEAD"):
+        if self.request.method in SESSION_READS:
             self.explored  # noqa: B018 (a stranger hears 404, whatever the filter holds)
 
     def spec(self, *, ignore: tuple[str, ...] = ()) -> ExploreFilter:
@@ -103,17 +114,20 @@ class _ExploredOutputs:
 
 
 class OutputsView(_ExploredOutputs, OutputsIngestView):
-    """`/api/v1/outputs`: GET lists a project's outputs (a `read` key, or signed in with `?project=`), POST sends
-    outputs (an `ingest` key only: a signed-in session is not asked, so no session ever writes here)."""
+    """`/api/v1/outputs`: GET lists a project's outputs (a `read` key, or signed in with `?project=`: engineers, leads
+    and admins), POST sends outputs (an `ingest` key only: a signed-in session is not asked, so no session ever writes
+    here)."""
+
+    listing = True
 
     def get_authenticators(self):
         # drf-spectacular asks before it has a request, then with one per method: the schema says who does what.
-        if self.request is None or self.request.method in ("GET", "HEAD"):
+        if self.request is None or self.request.method in SESSION_READS:
             return [*super().get_authenticators(), SessionAuthentication()]
         return super().get_authenticators()
 
     def get_permissions(self):
-        if self.request.method in ("GET", "HEAD"):
+        if self.request.method in SESSION_READS:
             return [CanReadOrSignedIn()]
         return super().get_permissions()
 

@@ -37,9 +37,10 @@ def add_slack_endpoint(*, project: Project, lead) -> WebhookEndpoint:
     ).endpoint
 
 
-# The engineer's: a Standard Webhooks receiver of the training pipeline, on a reserved name (RFC 2606) that is never
-# anyone's server.
-PIPELINE_URL = "https://ml-pipeline.example.com/hooks/expertloop"
+# The engineer's: a Standard Webhooks receiver of the training pipeline, under `.invalid` (RFC 2606), a name no
+# resolver answers: a delivery the demo tries fails there and sends nothing out (under example.com it would ask DNS,
+# and post to whatever answered).
+PIPELINE_URL = "https://ml-pipeline.invalid/hooks/expertloop"
 PIPELINE_EVENTS = ["dataset.version_ready", "dataset.version_withdrawn"]
 
 

@@ -51,6 +51,11 @@ EXPORT_REFUSED = (
 )
 # Experts open the explore page (and read its outputs over the API) only while the project lets them (`may_explore`).
 EXPLORE_REFUSED = "This project's leads have not opened the explore page to experts."
+# The outputs API's list pages through every output, as a script would: an export by other means, refused alike.
+LISTING_REFUSED = (
+    "Experts read outputs on the explore page, not in bulk over the API: the list holds end users' ids, texts and "
+    "comments. Ask one of the project's engineers or leads for an export."
+)
 # Withdrawing a dataset version takes it from every engineer who pulls it: the people who decide gold answers do it.
 WITHDRAW_VERSION_ROLES = MANAGING_ROLES
 WITHDRAW_VERSION_REFUSED = (
@@ -247,7 +252,7 @@ def project_for_caller(
     """The project an API caller reads: an API key's own (`slug`, when given, must name it), or the project
     named by `slug` when the signed-in user holds one of the roles in it; else NotFound."""
     if api_key is not None:
-        if slug is not None and api_key.project.slug != slug:
+        if slug and api_key.project.slug != slug:
             raise NotFound("No such project.")
         return api_key.project
     if not slug:
@@ -256,16 +261,22 @@ def project_for_caller(
     return project
 
 
-def explored_project_for_caller(*, slug: str | None, user=None, api_key: ApiKey | None = None) -> tuple[Project, bool]:
-    """`project_for_caller` for the outputs the explore page lists (`GET /api/v1/outputs` and its facets), and whether
-    the caller reads them blind. A key reads its own project; a signed-in member of any role names it with `slug`, an
-    expert only while the project lets experts explore (else Forbidden, as the page) and then blind (`labels_blind`).
-    An operator who is not a member is turned away as on the rest of the API (NotFound)."""
+def explored_project_for_caller(
+    *, slug: str | None, user=None, api_key: ApiKey | None = None, listing: bool = False
+) -> tuple[Project, bool]:
+    """`project_for_caller` for the outputs the explore page shows (`GET /api/v1/outputs`, its facets, one output),
+    and whether the caller reads them blind. A key reads its own project; a signed-in member of any role names it
+    with `slug`, an expert only while the project lets experts explore (else Forbidden, as the page) and then blind
+    (`labels_blind`). `listing`: the list, which pages through every output as a script would, is the export's
+    (`EXPORT_ROLES`; an expert reads its pages on the explore page). An operator who is not a member is turned away
+    as on the rest of the API (NotFound)."""
     if api_key is not None or not slug:
         return project_for_caller(slug=slug, user=user, api_key=api_key, roles=ALL_ROLES), False
     project, membership = member_project(user, slug)
     if not may_explore(project, membership):
         raise Forbidden(EXPLORE_REFUSED)
+    if listing and not may_export(membership):
+        raise Forbidden(LISTING_REFUSED)
     return project, labels_blind(membership)
 
 

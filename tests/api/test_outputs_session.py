@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
+from django.urls import get_resolver
 
+from api.callers import ProjectOfCaller
+from api.parameters import KnownParametersOnly
 from labeling.models import Output
 from labeling.services.api_keys import create_api_key
 from tests.conftest import Api
@@ -59,21 +62,37 @@ def test_signed_in_without_the_project_is_a_400_saying_to_name_it(client, engine
     assert response.json()["errors"][0]["message"].startswith("Name the project: add `?project=<slug>`")
 
 
-@pytest.mark.parametrize("path", [OUTPUTS, FACETS])
+@pytest.mark.parametrize("path", [FACETS, "/api/v1/outputs/out-1"])
 def test_an_expert_reads_them_blind_while_the_project_lets_experts_explore(client, expert, project, outputs, path):
     client.force_login(expert)
 
     assert client.get(path, {"project": "support-bot"}).status_code == 200
-    refused = client.get(path, {"project": "support-bot", "gold": "correct:yes"})
-    assert refused.status_code == 400
-    assert refused.json()["errors"][0]["field"] == "gold"
-    assert refused.json()["errors"][0]["message"].startswith("Experts label blind")
+    for name, value in (("gold", "correct:yes"), ("theme", "2026-W47.1")):
+        if path != FACETS:
+            continue  # one output takes no filter
+        refused = client.get(path, {"project": "support-bot", name: value})
+        assert refused.status_code == 400
+        assert refused.json()["errors"][0]["field"] == name
+        assert refused.json()["errors"][0]["message"].startswith("Experts label blind")
 
     project.experts_can_explore = False
     project.save(update_fields=["experts_can_explore"])
     closed = client.get(path, {"project": "support-bot"})
     assert closed.status_code == 403  # as the explore page answers them
     assert closed.json()["errors"][0]["message"] == "This project's leads have not opened the explore page to experts."
+
+
+def test_an_expert_does_not_page_through_every_output_as_the_export_would(client, expert, outputs):
+    """The list pages through every output, as a script would: it is the export's (engineers, leads, admins), and an
+    expert, who reads the same outputs a page at a time on the explore page, is told so."""
+    client.force_login(expert)
+
+    refused = client.get(OUTPUTS, {"project": "support-bot", "page_size": 200})
+
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["message"].startswith(
+        "Experts read outputs on the explore page, not in bulk over the API"
+    )
 
 
 def test_an_expert_gets_no_gold_facet(client, expert, outputs, rubric):
@@ -86,7 +105,7 @@ def test_an_expert_gets_no_gold_facet(client, expert, outputs, rubric):
 
 
 @pytest.mark.parametrize("persona", ["outsider", "operator"])
-@pytest.mark.parametrize("path", [OUTPUTS, FACETS])
+@pytest.mark.parametrize("path", [OUTPUTS, FACETS, "/api/v1/outputs/out-1"])
 def test_it_validates_ownership(client, outputs, persona, path, request):
     """Another project's member, and an operator who is no member (as on the rest of the API), hear 404, before the
     filter is read."""
@@ -103,6 +122,26 @@ def test_a_key_may_name_its_own_project_and_no_other(client, project, outputs):
 
     assert api.get(f"{OUTPUTS}?project=support-bot").status_code == 200
     assert api.get(f"{OUTPUTS}?project=sql-assistant").status_code == 404
+    assert api.get(f"{OUTPUTS}?project=").status_code == 200  # names none: the key's own, as without it
+
+
+def test_a_signed_in_browser_asks_what_the_list_takes_without_being_told_to_send_a_key(client, engineer, outputs):
+    client.force_login(engineer)
+
+    described = client.options(OUTPUTS, {"project": "support-bot"})
+
+    assert described.status_code == 200, described.content
+
+
+def test_a_deactivated_accounts_session_is_told_what_anyone_without_credentials_is(client, engineer, outputs):
+    client.force_login(engineer)
+    engineer.is_active = False
+    engineer.save(update_fields=["is_active"])
+
+    response = client.post(OUTPUTS, {}, content_type="application/json")
+
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["message"].startswith("No credentials were sent")
 
 
 @pytest.mark.parametrize("enforce_csrf_checks", [False, True])
@@ -169,3 +208,17 @@ def test_a_sessions_list_query_count_does_not_grow_with_the_page(client, enginee
         # timeout set, count, timeout reset, release)
         with django_assert_num_queries(9):
             assert client.get(OUTPUTS, {"project": "support-bot", "page_size": size}).status_code == 200
+
+
+def test_every_view_of_the_callers_project_asks_for_it_before_the_query_is_read():
+    """`ProjectOfCaller` comes before `KnownParametersOnly` in each view's bases: the other way round, the latter's
+    empty `check_access` wins and a stranger hears a 400 about the query instead of the 404."""
+    views = {
+        pattern.callback.cls
+        for pattern in get_resolver("api.urls").url_patterns
+        if issubclass(getattr(pattern.callback, "cls", object), ProjectOfCaller)
+    }
+
+    assert len(views) >= 10  # outputs, facets, one output, labels, metrics, datasets, redaction rules…
+    for view in views:
+        assert view.__mro__.index(ProjectOfCaller) < view.__mro__.index(KnownParametersOnly), view.__name__

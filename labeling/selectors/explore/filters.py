@@ -51,10 +51,11 @@ from ..rubrics import lazy_verdict_key, questions_of, rating_scales
 
 
 def read_filter(params, project: Project, *, blind: bool = False, ignore: Iterable[str] = ()) -> ExploreFilter:
-    """The filter in `params` as every reader of a project's outputs takes it (the explore page, its facets and export,
-    `GET /api/v1/outputs`): a gold answer without its question is refused with the project's verdict question named
-    (`gold=fail` → "did you mean gold=correct:fail?"), and a reader who labels blind (`blind`: an expert) may not
-    filter by a gold answer or a failure theme. InvalidFilter says what is wrong."""
+    """The filter in `params` as the readers of a hand-typed filter take it (the explore page, its facets, export and
+    actions, `GET /api/v1/outputs`; saved views and datasets read the canonical queries those wrote): a gold answer
+    without its question is refused with the project's verdict question named (`gold=fail` → "did you mean
+    gold=correct:fail?"), and a reader who labels blind (`blind`: an expert) may not filter by a gold answer or a
+    failure theme. InvalidFilter says what is wrong."""
     spec = parse_filter(params, ignore=ignore, verdict_key=None if blind else lazy_verdict_key(project))
     problems = blind_problems(spec) if blind else {}
     if problems:

@@ -443,7 +443,7 @@ def test_the_demos_engineer_added_the_training_pipelines_endpoint_which_has_sent
     client.force_login(get_user_model().objects.get(username="engineer"))
     page = client.get("/p/support-bot/manage/webhooks/")
     assert page.status_code == 200
-    assert "ml-pipeline.example.com" in page.content.decode() and "engineer" in page.content.decode()
+    assert "ml-pipeline.invalid" in page.content.decode() and "engineer" in page.content.decode()
 
 
 def slack_log_times(endpoint) -> list[datetime]:
