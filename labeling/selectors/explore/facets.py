@@ -72,6 +72,11 @@ class Summary:
     sort: str = DEFAULT_SORT  # rules.explore.SORTS' key, a word too: the "newest", "slowest" 10,000
 
     @property
+    def in_default_order(self) -> bool:
+        """Of the newest matches (DEFAULT_SORT): the note on a sample names the order only when it is another."""
+        return self.sort == DEFAULT_SORT
+
+    @property
     def estimated(self) -> bool:
         """The counts are of a sample (`sample` of `total`), not of every match: the API's deprecated `estimated`."""
         return self.total.estimated or self.total.value > self.sample
