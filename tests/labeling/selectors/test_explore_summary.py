@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from django.db import connection
 from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 
 from labeling.exceptions import InvalidFilter
 from labeling.models import Output, Project
@@ -142,8 +143,6 @@ def test_the_first_matches_are_sorted_as_narrow_rows_and_only_theirs_read_whole(
     """The first EXACT_LIMIT in the list's order are chosen among every match by their pks and sort keys alone (by
     latency or length, a top-N sort in memory); only those outputs' columns are read, in one statement. Sorting every
     match with its metadata spilled ~75 MB to disk at 300,000 outputs."""
-    from django.test.utils import CaptureQueriesContext
-
     project = ProjectFactory(slug="narrow")
     OutputFactory(project=project, metadata={"latency_ms": 5, "region": "eu"})
     with CaptureQueriesContext(connection) as queries:
