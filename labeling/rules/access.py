@@ -144,11 +144,12 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
 
 
 def exporting_project(user, slug: str) -> tuple[Project, Membership]:
-    """`member_project` for the explore page's export: EXPORT_ROLES, else Forbidden with EXPORT_REFUSED (a member
-    knows the project); anyone else NotFound. An operator who is not a member reads the page and exports nothing."""
+    """`member_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
+    EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; anyone else "No such
+    project.". An operator who is not a member reads the page and exports nothing."""
     project, membership = member_project(user, slug)
     if not may_export(membership):
-        raise Forbidden(EXPORT_REFUSED)
+        raise NotForYourRole(EXPORT_REFUSED)
     return project, membership
 
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, Q, Subquery
 
 from labeling.exceptions import NotFound
 from labeling.models import Invitation, Label, Membership, Project, Queue
@@ -78,9 +78,14 @@ def _queues_for_every_expert(project: Project) -> list[str]:
 
 def manager_emails(project: Project) -> list[str]:
     """The e-mail addresses of the project's leads (and admins) who have one, sorted, each once: who is told."""
-    managing = Membership.objects.of_active_accounts().filter(project=project, role__in=MANAGING_ROLES)
-    managing = managing.exclude(user__email="")
-    return sorted(set(managing.values_list("user__email", flat=True)))
+    return member_emails(project.pk, Q(role__in=MANAGING_ROLES))
+
+
+def member_emails(project_id: int, who: Q) -> list[str]:
+    """The e-mail addresses of the project's members `who` (a condition on their memberships) picks, sorted, each
+    once: of active accounts only (`of_active_accounts`), and of those who have one."""
+    members = Membership.objects.of_active_accounts().filter(who, project_id=project_id).exclude(user__email="")
+    return sorted(set(members.values_list("user__email", flat=True)))
 
 
 def membership_of_project(project: Project, membership_id: int) -> Membership:

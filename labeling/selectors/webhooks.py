@@ -6,8 +6,10 @@ from django.conf import settings
 from django.db.models import Count, Max, Q
 
 from labeling.exceptions import NotFound
-from labeling.models import DeliveryStatus, Membership, Project, WebhookDelivery, WebhookEndpoint
+from labeling.models import DeliveryStatus, Project, WebhookDelivery, WebhookEndpoint
 from labeling.rules.access import MANAGING_ROLES, WEBHOOK_ROLES
+
+from .members import member_emails
 
 LOG_LENGTH = 50  # deliveries shown on an endpoint's page, newest first
 
@@ -80,5 +82,4 @@ def told_when_disabled(endpoint: WebhookEndpoint) -> list[str]:
     told = Q(role__in=MANAGING_ROLES)
     if endpoint.created_by_id is not None:
         told |= Q(user_id=endpoint.created_by_id, role__in=WEBHOOK_ROLES)
-    members = Membership.objects.of_active_accounts().filter(told, project_id=endpoint.project_id)
-    return sorted(set(members.exclude(user__email="").values_list("user__email", flat=True)))
+    return member_emails(endpoint.project_id, told)

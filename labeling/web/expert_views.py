@@ -32,6 +32,7 @@ from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric
 from labeling.rules.access import (
     LABELING_ROLES,
+    WEBHOOK_ROLES,
     LabelingGrant,
     check_hands_out_items,
     grant_from,
@@ -129,6 +130,7 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
         "can_explore": may_explore(project, membership),
+        "opens_webhooks": has_role(membership, WEBHOOK_ROLES),  # the pages are members' only (`webhook_project`)
         "operator": operator,  # links the pages an operator reads though not a member (`rules.access.read_project`)
     }
     if context["can_explore"]:

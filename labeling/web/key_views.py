@@ -32,6 +32,7 @@ from labeling.services.api_keys import IssuedKey, create_api_key, revoke_api_key
 
 from .getting_started import EXAMPLE_TEXTS
 from .key_forms import ApiKeyForm
+from .navigation import page_frame
 
 
 def _frame(project, membership) -> dict:
@@ -43,7 +44,7 @@ def _frame(project, membership) -> dict:
         "tab": "keys",
         "can_manage": can_manage,
         "operator_view": operator_view,
-        "frame": "labeling/lead/base.html" if can_manage or operator_view else "labeling/keys/base.html",
+        "frame": page_frame(membership),
     }
 
 

@@ -12,10 +12,16 @@ sign-in; the API docs page itself stays open to anyone signed in).
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-from labeling.rules.access import may_create_projects, only_an_expert, operates_all_projects
+from labeling.rules.access import manages, may_create_projects, only_an_expert, operates_all_projects
 
 OPERATOR_SESSION_KEY = "operates_all_projects"  # read by base.html
 ONLY_AN_EXPERT_SESSION_KEY = "only_an_expert"  # read by base.html
+
+
+def page_frame(membership) -> str:
+    """The frame of a page engineers open as well as leads (API keys, webhooks): the manage tabs for leads, admins and
+    an operator who is not a member (None), the engineers' own tabs (`lead/_engineer_tabs.html`) for the others."""
+    return "labeling/lead/base.html" if membership is None or manages(membership) else "labeling/keys/base.html"
 
 
 def shows_new_project(request) -> bool:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.exceptions import InvalidInput, InvalidUrl
 from labeling.models import WebhookEvent
-from labeling.rules.access import manages, webhook_project
+from labeling.rules.access import webhook_project
 from labeling.selectors.webhooks import (
     delivery_log,
     delivery_of_endpoint,
@@ -27,17 +27,12 @@ from labeling.selectors.webhooks import (
 from labeling.services import webhooks as webhook_services
 from labeling.services.webhook_delivery import redeliver
 
+from .navigation import page_frame
 from .webhook_forms import WebhookEndpointForm
 
 
 def _frame(project, membership) -> dict:
-    """The page's frame: the manage tabs for leads and admins, the engineers' own tabs for engineers."""
-    engineer = not manages(membership)
-    return {
-        "project": project,
-        "tab": "webhooks",
-        "frame": "labeling/keys/base.html" if engineer else "labeling/lead/base.html",
-    }
+    return {"project": project, "tab": "webhooks", "frame": page_frame(membership)}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:

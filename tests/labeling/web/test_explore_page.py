@@ -789,6 +789,8 @@ def test_past_the_limit_the_counts_say_which_outputs_they_are_of(client, lead, p
     model = html.split('data-facet="Model"')[1].split("</div>")[0]
     assert re.findall(r'<span class="count">([^<]*)</span>', model) == ["2"]  # both longest are bot-2.4's
     assert "≈" not in html and "Output length (characters) (the longest 2)" in html
+    newest = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).content.decode()
+    assert "Counts from the newest 2 of 3 matches: narrow" in newest  # the default order goes without saying
 
 
 @pytest.mark.parametrize(("typed", "option"), [("correct:fail", "correct:false"), ("correct: Pass", "correct:true")])

@@ -29,6 +29,18 @@ def lead_client(client, lead):
     return client
 
 
+@pytest.mark.parametrize(
+    ("persona", "shown"), [("engineer", True), ("lead", True), ("expert", False), ("operator", False)]
+)
+def test_the_overview_links_the_webhooks_pages_for_whoever_opens_them(client, project, persona, shown, request):
+    """The project page's Webhooks link follows the pages' own rule (`rules.access.WEBHOOK_ROLES`): engineers, leads
+    and admins; not experts, nor an operator who is not a member (the pages answer them 404)."""
+    client.force_login(request.getfixturevalue(persona))
+
+    assert ('id="webhooks-link"' in client.get(f"/p/{project.slug}/").content.decode()) is shown
+    assert (client.get(LIST).status_code == 200) is shown
+
+
 def add(client, url="https://hooks.example.com/expertloop", events=("output.flagged", "cycle.closed"), **more):
     return client.post(LIST, {"url": url, "kind": "standard", "events": list(events), **more})
 
