@@ -98,6 +98,12 @@ def sorted_outputs(outputs: QuerySet[Output], sort: str) -> QuerySet[Output]:
     return outputs.order_by(F(key).desc(nulls_last=True), "-pk")
 
 
+def read_in_index_order(sort: str) -> bool:
+    """Whether the (project, occurred_at) index delivers the outputs in the order of `sort` (newest, oldest): the
+    first rows come without sorting every match."""
+    return not _ORDERS[sort][2]
+
+
 def _page_after(ordered: QuerySet[Output], sort: str, value: Any, pk: int, size: int) -> list[Output]:
     """Up to `size` outputs that come after (value, pk) in the order of `sort`. The bound on the key alone lets an
     index (the time orders') start at the cursor rather than read every row before it; the outputs without a key
