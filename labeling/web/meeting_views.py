@@ -356,8 +356,7 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
                 weeks[name] = calendar.week_of_label_or_day(project, label)
             except InvalidWeek as exc:
                 # Named as the range's own error names them ("`from` (2026-W10) is after `to` (2026-W01)").
-                reason = exc.message.removeprefix(f"{label!r} ").removeprefix(f"{label} ")
-                errors[name] = f"`{name}` ({label}) {reason}"
+                errors[name] = f"`{name}` ({label}) {exc.reason}"
     span = None
     if not errors:
         try:
