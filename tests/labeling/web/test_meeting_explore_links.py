@@ -52,3 +52,4 @@ def test_a_lead_keeps_every_link_when_experts_may_not_explore(client, project, l
 
     assert "Labeled outputs" in labels_tile(html)
     assert "Failed outputs" in html.split('data-tile="pass-rate"')[1].split('<div class="tile"')[0]
+    assert "Outputs the experts disagreed on" in html.split('data-tile="alpha"')[1].split('<div class="tile"')[0]
