@@ -174,6 +174,8 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # Weeks before the project's first hold nothing: no link walks back into them without end.
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
+        # Links into explore only for a reader it lets in (an expert while the project allows), never to a 403.
+        "can_explore": may_explore(project, membership),
         "tiles": headline_tiles(report, blind=labels_blind(membership), explore=may_explore(project, membership)),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
