@@ -121,7 +121,13 @@ class FlagAlreadyResolved(InvalidInput):
 
 
 class InvalidWeek(InvalidInput):
-    """A week label that is not an ISO week like 2026-W48."""
+    """A week label (or a day) that names no week of the calendar. `reason` is what is wrong with it, without the text
+    itself ("is not a week: 2026 has no week 60."), for a page that names the text its own way; the message says both.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class Conflict(DomainError):

@@ -89,12 +89,12 @@ def send_digests(cycle_id: int) -> int:
     return cycles.send_digests(cycle_id=cycle_id)
 
 
-@shared_task(name="labeling.send_digest_correction", acks_late=True, time_limit=300, soft_time_limit=240)
-def send_digest_correction(cycle_id: int, with_week: str, figures: list[str]) -> int:
-    """E-mail the experts the figures of a week's report restated after its digest went out (claimed once)."""
+@shared_task(name="labeling.send_restated_report_notice", acks_late=True, time_limit=300, soft_time_limit=240)
+def send_restated_report_notice(cycle_id: int, with_week: str, figures: list[list[str]]) -> int:
+    """E-mail the leads the figures of a closed week's report that a later close restated (claimed once)."""
     from labeling.services import cycles
 
-    return cycles.send_digest_correction(cycle_id=cycle_id, with_week=with_week, figures=figures)
+    return cycles.send_restated_report_notice(cycle_id=cycle_id, with_week=with_week, figures=figures)
 
 
 @shared_task(name="labeling.close_due_weeks", acks_late=True, time_limit=300, soft_time_limit=240)

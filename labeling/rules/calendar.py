@@ -120,16 +120,14 @@ def week_from_label(project: Project, label: str) -> date:
     """
     match = WEEK_LABEL.fullmatch(label or "")
     if not match:
-        raise InvalidWeek(f"{label!r} is not a week: write it as an ISO week, e.g. 2026-W48.")
+        raise _invalid(label, "is not a week: write it as an ISO week, e.g. 2026-W48.")
     year, number = int(match[1]), int(match[2])
     if year not in WEEK_YEARS:
-        raise InvalidWeek(
-            f"{label!r} is out of range: weeks run from {WEEK_YEARS.start}-W01 to {WEEK_YEARS.stop - 1}-W52."
-        )
+        raise _invalid(label, f"is out of range: weeks run from {WEEK_YEARS.start}-W01 to {WEEK_YEARS.stop - 1}-W52.")
     try:
         monday = date.fromisocalendar(year, number, 1)
     except ValueError:
-        raise InvalidWeek(f"{label!r} is not a week: {year} has no week {number}.") from None
+        raise _invalid(label, f"is not a week: {year} has no week {number}.") from None
     return monday + timedelta(days=project.cycle_weekday)
 
 
@@ -147,17 +145,21 @@ def week_of_label_or_day(project: Project, text: str) -> date:
     if not _WRITTEN_AS_A_DAY.fullmatch(text):
         if WEEK_LABEL.fullmatch(text):
             return week_from_label(project, text)
-        raise InvalidWeek(
-            f"{text!r} is not a week or a day: write an ISO week, e.g. 2026-W48, or a date, e.g. 2026-11-26."
-        )
-    if problem := no_such_day(text):
-        raise InvalidWeek(problem)
+        raise _invalid(text, "is not a week or a day: write an ISO week, e.g. 2026-W48, or a date, e.g. 2026-11-26.")
+    if no_such_day(text):
+        raise InvalidWeek(f"{text} {NO_SUCH_DAY}", reason=NO_SUCH_DAY)
     day = date.fromisoformat(text)
     if day.year not in WEEK_YEARS:
-        raise InvalidWeek(
-            f"{text!r} is out of range: days run from {WEEK_YEARS.start}-01-01 to {WEEK_YEARS.stop - 1}-12-31."
-        )
+        raise _invalid(text, f"is out of range: days run from {WEEK_YEARS.start}-01-01 to {WEEK_YEARS.stop - 1}-12-31.")
     return cycle_week(project, day_start(project, day))  # the one rule of which week holds a moment
+
+
+def _invalid(text: str, reason: str) -> InvalidWeek:
+    """The refusal of `text` (quoted, as written) for `reason`, which a page may name beside its own quoting."""
+    return InvalidWeek(f"{text!r} {reason}", reason=reason)
+
+
+NO_SUCH_DAY = "is not a day of the calendar: the date does not exist."
 
 
 def no_such_day(text: str) -> str | None:
@@ -169,5 +171,5 @@ def no_such_day(text: str) -> str | None:
     try:
         date.fromisoformat(text)
     except ValueError:
-        return f"{text} is not a day of the calendar: the date does not exist."
+        return f"{text} {NO_SUCH_DAY}"
     return None

@@ -348,15 +348,19 @@ def filter_query(spec: ExploreFilter, **extra: str) -> str:
 
 
 def week_query(week_start: date, **conditions: Any) -> str:
-    """The canonical query of a cycle week's outputs (its seven days, read in the project's time zone, as the week's
-    items hold the outputs that occurred in them) meeting `conditions` (ExploreFilter's fields): the links from the
-    meeting page's figures to the outputs behind them."""
+    """The canonical query of the outputs that occurred in a cycle week (its seven days, read in the project's time
+    zone) meeting `conditions` (ExploreFilter's fields): the links from the meeting page's figures to the outputs
+    behind them. The week's items are mostly those outputs (routing and backfills place an output in the week it
+    occurred in), not only: a lead's hand-picked outputs (`services/hand_picked.add_to_queue`) become items of the
+    week running when they were added, whenever they occurred. Such an output counts in that week's figures and is
+    behind the links of the week it occurred in, so a figure and its link can differ by it."""
     since, until = week_days(week_start)
     return filter_query(ExploreFilter(since=since, until=until, **conditions))
 
 
 def week_days(week_start: date) -> tuple[date, date]:
-    """A cycle week's first and last day, the `since`/`until` of explore's filter for the outputs it holds."""
+    """A cycle week's first and last day: the `since`/`until` of explore's filter for the outputs that occurred in
+    it."""
     return week_start, week_start + timedelta(days=6)
 
 

@@ -2,6 +2,7 @@
 week's headline, as plain text: the same lines in each expert's e-mail, the `cycle.digest` webhook and Slack."""
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import Count
@@ -98,8 +99,9 @@ def headline_lines(report: dict) -> list[str]:
 
 
 def headline_figures(report: dict) -> dict[str, str]:
-    """The closed week's headline figures by name, as its digest and its meeting page's tiles say them (the week-1
-    retention by verdict too): what a correction sets against the figures restated (`corrected_figures`)."""
+    """The closed week's headline figures by name, as its meeting page's tiles and its report say them (the week-1
+    retention by verdict too): what a restated report's notice sets against the figures restated (`restated_figures`).
+    """
     figures = dict(_headline_figures(report))
     if retention := (report.get("headline") or {}).get("retention_week1"):
         cells = {segment: retention.get(segment) or {} for segment in ("pass", "fail")}
@@ -111,13 +113,26 @@ def headline_figures(report: dict) -> dict[str, str]:
     return figures
 
 
-def corrected_figures(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """A line for each headline figure that differs: "Pass rate (correct): was …, now …" (— for one not there)."""
+class RestatedFigure(NamedTuple):
+    """A headline figure a later close restated: its name, what the report said, what it says now (— for none)."""
+
+    name: str
+    was: str
+    now: str
+
+
+def restated_figures(before: dict[str, str], after: dict[str, str]) -> list[RestatedFigure]:
+    """Each headline figure (`headline_figures`) that differs between the two, in the report's order."""
     return [
-        f"{name}: was {before.get(name, '—')}, now {after.get(name, '—')}"
+        RestatedFigure(name, before.get(name, "—"), after.get(name, "—"))
         for name in dict.fromkeys([*before, *after])
         if before.get(name) != after.get(name)
     ]
+
+
+def restated_figure_line(figure: RestatedFigure) -> str:
+    """One restated figure as a line: "Pass rate (correct): was …, now …"."""
+    return f"{figure.name}: was {figure.was}, now {figure.now}"
 
 
 def _headline_figures(report: dict) -> list[tuple[str, str]]:

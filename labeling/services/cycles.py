@@ -37,7 +37,7 @@ from labeling.models import (
     work_key,
 )
 from labeling.reports import GOLD_PART_WORDS
-from labeling.rules.access import check_can_manage
+from labeling.rules.access import MANAGING_ROLES, check_can_manage
 from labeling.rules.calendar import current_week, cycle_week, week_end
 from labeling.rules.commands import command_details
 from labeling.rules.moments import utc_moment
@@ -45,7 +45,14 @@ from labeling.rules.text import FORMER_MEMBER, counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
 from labeling.rules.weekly_close import last_due_week
 from labeling.selectors.changes import changes_of_weeks
-from labeling.selectors.digest import corrected_figures, digest_lines_by_expert, headline_figures, meeting_url
+from labeling.selectors.digest import (
+    RestatedFigure,
+    digest_lines_by_expert,
+    headline_figures,
+    meeting_url,
+    restated_figure_line,
+    restated_figures,
+)
 from labeling.selectors.report import (
     TREND_WEEKS,
     build_report,
@@ -369,8 +376,8 @@ def _close(
             **_NO_FAILURE,
         )
         if won:
-            # The headline figures of the later weeks whose digest went out, before this close restates any of them.
-            sent = _sent_digest_figures(project, weeks=[*later, following])
+            # The headline figures of the later weeks closed already, before this close restates any of them.
+            announced = _closed_headlines(project, weeks=[*later, following])
             # Closes of two weeks side by side meet on these row locks, so whichever commits second sees the other
             # closed and restates the later week.
             _compare_again(project, week=week, closed_by=closed_by, closing=True)
@@ -381,7 +388,7 @@ def _close(
                 headlines.discard(following)  # told with its restated comparison
             _tell_restated_headlines(project, weeks=headlines, with_week=week)
             _restate_trend_points(project, week=week, closed_by=closed_by)
-            _correct_sent_digests(project, sent=sent, with_week=week)
+            _notify_restated_reports(project, announced=announced, with_week=week)
         if has_something_to_close(project, following):  # not a week before the project holding nothing: no cycle
             get_cycle(project=project, week=following)
         if won:
@@ -443,8 +450,8 @@ def _compare_again(project: Project, *, week: date, closed_by, closing: bool = F
                 details={"week": week_label(week), "with_week": week_label(before_week)},
             )
             # Its `cycle.closed` told the figures as they stood; endpoints that keep them hear the restated ones,
-            # delivered through the outbox once the close commits. The digest e-mail is not sent again: its experts
-            # get a correction of the figures that changed (`_correct_sent_digests`).
+            # delivered through the outbox once the close commits; the leads get a notice of the figures that
+            # changed (`_notify_restated_reports`).
             if not closing:
                 this.project, this.report = project, restated
                 webhook_events.cycle_compared_again(this)
@@ -471,39 +478,42 @@ def _tell_restated_headlines(project: Project, *, weeks: set[date], with_week: d
         logger.exception("could not tell the headlines restated from %s %s", project.slug, week_label(with_week))
 
 
-def _sent_digest_figures(project: Project, *, weeks: list[date]) -> dict[int, dict[str, str]]:
-    """The headline figures (`headline_figures`) of the closed weeks among `weeks` whose digest went out, by cycle id:
-    what the report their digest links to said before a close restates it. One query of two keys of each report."""
-    rows = ReviewCycle.objects.filter(
-        project=project, week__in=weeks, status=CycleStatus.CLOSED, digests_sent_at__isnull=False
-    ).values_list("pk", "report__headline", "report__verdict_question")
+def _closed_headlines(project: Project, *, weeks: list[date]) -> dict[int, dict[str, str]]:
+    """The headline figures (`headline_figures`) of the closed weeks among `weeks`, by cycle id: what their frozen
+    reports said before a close restates them. One query of two keys of each report."""
+    rows = ReviewCycle.objects.filter(project=project, week__in=weeks, status=CycleStatus.CLOSED).values_list(
+        "pk", "report__headline", "report__verdict_question"
+    )
     return {pk: headline_figures({"headline": headline, "verdict_question": verdict}) for pk, headline, verdict in rows}
 
 
-def _correct_sent_digests(project: Project, *, sent: dict[int, dict[str, str]], with_week: date) -> None:
-    """Ask for a correction of each digest already sent whose report's headline figures the close of `with_week` (out
-    of order) restated, naming them (`send_digest_correction`): the experts it went to read those figures behind its
-    link, and only endpoints hear a restatement (`cycle.compared_again`). In the close's transaction, through the
-    outbox; in a savepoint: a failure is logged, never a reason to fail the close."""
-    if not sent:
+def _notify_restated_reports(project: Project, *, announced: dict[int, dict[str, str]], with_week: date) -> None:
+    """Ask for a notice to the leads of each closed week whose report's headline figures the close of `with_week` (out
+    of order) restated, naming them (`send_restated_report_notice`). A closed week, whether or not its experts'
+    digest went out: its report was on the meeting page, and `cycle.closed` told its headline, from its close; the
+    experts' digest holds none of these figures. In the close's transaction, through the outbox; in a savepoint: a
+    failure is logged, never a reason to fail the close."""
+    if not announced:
         return
     try:
         with transaction.atomic():
-            rows = ReviewCycle.objects.filter(pk__in=sent).values_list(
+            rows = ReviewCycle.objects.filter(pk__in=announced).values_list(
                 "pk", "report__headline", "report__verdict_question"
             )
             for pk, headline, verdict in rows:
-                figures = corrected_figures(
-                    sent[pk], headline_figures({"headline": headline, "verdict_question": verdict})
+                figures = restated_figures(
+                    announced[pk], headline_figures({"headline": headline, "verdict_question": verdict})
                 )
                 if figures:
                     outbox.enqueue(
-                        task="labeling.send_digest_correction",
-                        args=[pk, week_label(with_week), figures],
-                        dedupe_key=work_key("send_digest_correction", pk, week_label(with_week)),
+                        task="labeling.send_restated_report_notice",
+                        args=[pk, week_label(with_week), [list(figure) for figure in figures]],
+                        dedupe_key=work_key("send_restated_report_notice", pk, week_label(with_week)),
                     )
     except Exception:
-        logger.exception("could not ask for the digest corrections of %s after %s", project.slug, week_label(with_week))
+        logger.exception(
+            "could not ask for the restated report notices of %s after %s", project.slug, week_label(with_week)
+        )
 
 
 def _without_restatement(report: dict) -> dict:
@@ -589,9 +599,8 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[
     reports as the one before it left them. A restated report says which parts, from which weeks and when
     (`gold_restated`); the audit log keeps each (`cycle.compared_again` with `gold_parts`). Return the weeks whose
     headline it restated (the week-1 retention by verdict), for endpoints to hear them once (`cycle.compared_again`,
-    with a restated comparison if there is one); the digest e-mail is not sent again (`_correct_sent_digests` corrects
-    it). In a savepoint: a report it cannot read or a recompute that fails is logged, never a reason to fail the
-    close."""
+    with a restated comparison if there is one); the leads hear of it by e-mail (`_notify_restated_reports`). In a
+    savepoint: a report it cannot read or a recompute that fails is logged, never a reason to fail the close."""
     baseline = timedelta(weeks=settings.CHANGES_BASELINE_WEEKS)
     closed = list(
         ReviewCycle.objects.filter(
@@ -850,13 +859,15 @@ def send_digests(*, cycle_id: int) -> int:
         return connection.send_messages(messages) or 0
 
 
-def send_digest_correction(*, cycle_id: int, with_week: str, figures: list[str]) -> int:
-    """E-mail the experts a closed week's digest goes to the headline figures of its report that `with_week`'s close
-    (a week before it, closed after it) restated, each "was …, now …" (`_correct_sent_digests`). Sent once: the audit
-    event `cycle.digest_corrected` claims it, so a retry finds it sent; a worker lost after the claim loses the
-    correction rather than sending it twice, as the digest does. Return how many e-mails went out."""
+def send_restated_report_notice(*, cycle_id: int, with_week: str, figures: list[list[str]]) -> int:
+    """E-mail the project's leads and admins the headline figures of a closed week's report that `with_week`'s close
+    (a week before it, closed after it) restated, each "was …, now …" (`_notify_restated_reports`; `figures` as
+    `RestatedFigure` fields): the report they may have discussed changed. Sent once: the audit event
+    `cycle.restated_report_notice_sent` claims it, so a retry finds it sent; a worker lost after the claim loses the
+    notice rather than sending it twice, as the digest does. Return how many e-mails went out."""
+    restated = [RestatedFigure(*figure) for figure in figures]
     with transaction.atomic():
-        # The cycle's row lock: two deliveries of the same correction claim it one after the other.
+        # The cycle's row lock: two deliveries of the same notice claim it one after the other.
         if not list(
             ReviewCycle.objects.select_for_update(no_key=True).filter(pk=cycle_id).values_list("pk").order_by()
         ):
@@ -865,41 +876,41 @@ def send_digest_correction(*, cycle_id: int, with_week: str, figures: list[str])
         claim = {"week": cycle.label, "with_week": with_week}
         project = cycle.project
         if (
-            not figures
+            not restated
             or AuditEvent.objects.filter(
                 project=project,
-                action="cycle.digest_corrected",
+                action="cycle.restated_report_notice_sent",
                 details__week=cycle.label,
                 details__with_week=with_week,
             ).exists()
         ):
             return 0
-        experts = _digest_recipients(project)
-        if not experts:
+        readers = _report_readers(project)
+        if not readers:
             return 0
         AuditEvent.objects.create(
             project=project,
-            action="cycle.digest_corrected",
-            details=claim | {"figures": [line.split(": was ")[0] for line in figures], "recipients": len(experts)},
+            action="cycle.restated_report_notice_sent",
+            details=claim | {"figures": [figure.name for figure in restated], "recipients": len(readers)},
         )
     messages = [
         EmailMessage(
-            subject=f"[expertloop] {isolated(project.name)}: {cycle.label}'s figures corrected",
+            subject=f"[expertloop] {isolated(project.name)}: the {cycle.label} report changed",
             body="\n".join(
                 [
                     f"Hello {isolated(user.get_full_name() or user.username)},",
                     "",
-                    f"{with_week} closed after {cycle.label}, whose digest you had. Its final gold answers changed "
-                    f"these figures of the {cycle.label} report:",
-                    *(f"- {line}" for line in figures),
+                    f"{with_week} closed after {cycle.label}, and its final figures changed the {cycle.label} report, "
+                    "which you may have discussed already:",
+                    *(f"- {restated_figure_line(figure)}" for figure in restated),
                     "",
-                    f"The weekly report: {meeting_url(cycle)}",
+                    f"The meeting page: {meeting_url(cycle)}",
                 ]
             )
             + "\n",
             to=[user.email],
         )
-        for user in experts
+        for user in readers
     ]
     with mailers.default as connection:  # one connection for all of them
         return connection.send_messages(messages) or 0
@@ -907,10 +918,20 @@ def send_digest_correction(*, cycle_id: int, with_week: str, figures: list[str])
 
 def _digest_recipients(project: Project) -> list:
     """Whom a project's digests go to: its experts with an active account and an e-mail address, by username."""
+    return _members_to_mail(project, roles=(Role.EXPERT,))
+
+
+def _report_readers(project: Project) -> list:
+    """Who read and discuss a project's weekly reports (the meeting page): its leads and admins with an active account
+    and an e-mail address, by username."""
+    return _members_to_mail(project, roles=MANAGING_ROLES)
+
+
+def _members_to_mail(project: Project, *, roles: tuple[str, ...]) -> list:
     return [
         membership.user
         for membership in Membership.objects.of_active_accounts()
-        .filter(project=project, role=Role.EXPERT)
+        .filter(project=project, role__in=roles)
         .exclude(user__email="")
         .select_related("user")
         .order_by("user__username")

@@ -195,12 +195,12 @@ def _compared_again(d: dict) -> str:
     return f"Compared the week {text(d['week'])} again with {text(d['with_week'])}'s final figures"
 
 
-def _digest_corrected(d: dict) -> str:
-    """services/cycles.send_digest_correction: the experts a week's digest went to told the figures a later close
-    restated."""
+def _restated_report_notice_sent(d: dict) -> str:
+    """services/cycles.send_restated_report_notice: the leads and admins told the figures of a week's report that a
+    later close restated."""
     return (
-        f"Mailed {counted(d['recipients'], 'expert')} the figures of the week {text(d['week'])} that "
-        f"{text(d['with_week'])}'s close changed after its digest went out: {text(d['figures'])}"
+        f"Mailed the leads and admins ({counted(d['recipients'], 'e-mail')}) the figures of the week "
+        f"{text(d['week'])}'s report that {text(d['with_week'])}'s close restated: {text(d['figures'])}"
     )
 
 
@@ -255,7 +255,7 @@ ACTIONS: dict[str, Action] = {
     "alert.acknowledged": Action("Alert acknowledged", "Acknowledged the alert “{title}”"),
     "cycle.closed": Action("Week closed", "Closed the week {week}"),
     "cycle.compared_again": Action("Week compared again", _compared_again),
-    "cycle.digest_corrected": Action("Digest corrected", _digest_corrected),
+    "cycle.restated_report_notice_sent": Action("Restated report notice sent", _restated_report_notice_sent),
     "decision.added": Action("Decision recorded", _decision("Recorded")),
     "decision.deleted": Action("Decision deleted", _decision("Deleted")),
     "decision.done": Action("Decision done", _decision("Marked done")),

@@ -98,9 +98,10 @@ def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
     ]
 
 
-def headline_tiles(report: dict, *, blind: bool = False) -> list[dict]:
+def headline_tiles(report: dict, *, blind: bool = False, explore: bool = True) -> list[dict]:
     """The headline figures as tiles: value, what it is made of, the change from last week, and links to the outputs
-    behind the figure in explore (`blind`: an expert's tiles, without links to gold answers)."""
+    behind the figure in explore (`blind`: an expert's tiles, without links to gold answers; not `explore`: a reader
+    the project keeps out of explore, `rules.access.may_explore`, gets no link at all)."""
     headline = report.get("headline") or {}
     tiles = []
     # An open week never computed: its empty tiles and zeros are no figures, each says so instead of "no activity".
@@ -125,7 +126,7 @@ def headline_tiles(report: dict, *, blind: bool = False) -> list[dict]:
             "previous": None if first_week else previous_pass_rate,
             "compared": (too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None) or first_week,
             "measured": pass_rate is not None,
-            "links": _pass_rate_links(report, blind=blind) if pass_rate else [],
+            "links": _pass_rate_links(report, blind=blind) if pass_rate and explore else [],
         }
     )
     alpha = headline.get("alpha")
@@ -142,7 +143,7 @@ def headline_tiles(report: dict, *, blind: bool = False) -> list[dict]:
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
             "compared": (too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None) or first_week,
             "measured": alpha is not None,
-            "links": _disagreement_links(report, alpha, blind=blind),
+            "links": _disagreement_links(report, alpha, blind=blind) if explore else [],
         }
     )
     labels = headline.get("labels") or {}
@@ -166,7 +167,7 @@ def headline_tiles(report: dict, *, blind: bool = False) -> list[dict]:
                     "The week's outputs an expert has labeled, in explore (each output once: the tile counts labels).",
                 )
             ]
-            if labels.get("done") and not labels_not_computed
+            if explore and labels.get("done") and not labels_not_computed
             else [],
         }
     )

@@ -44,7 +44,7 @@ from labeling.reports import (
     trend_restated,
 )
 from labeling.rules import calendar
-from labeling.rules.access import labels_blind, managed_project, manages, visible_project
+from labeling.rules.access import labels_blind, managed_project, manages, may_explore, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
@@ -174,7 +174,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # Weeks before the project's first hold nothing: no link walks back into them without end.
         "previous_label": week_label(previous) if within_the_project(project, previous) else None,
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
-        "tiles": headline_tiles(report, blind=labels_blind(membership)),
+        # Links into explore only for a reader it lets in (an expert while the project allows), never to a 403.
+        "can_explore": may_explore(project, membership),
+        "tiles": headline_tiles(report, blind=labels_blind(membership), explore=may_explore(project, membership)),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
         # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest
@@ -356,8 +358,7 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
                 weeks[name] = calendar.week_of_label_or_day(project, label)
             except InvalidWeek as exc:
                 # Named as the range's own error names them ("`from` (2026-W10) is after `to` (2026-W01)").
-                reason = exc.message.removeprefix(f"{label!r} ").removeprefix(f"{label} ")
-                errors[name] = f"`{name}` ({label}) {reason}"
+                errors[name] = f"`{name}` ({label}) {exc.reason}"
     span = None
     if not errors:
         try:

@@ -61,6 +61,8 @@ def test_an_expert_gets_no_link_to_gold_answers(page, live_server, project, clos
     expect(page.locator("[data-tile=pass-rate] .tile-value")).to_have_text("60.0%")
     expect(page.locator("[data-tile=pass-rate] a")).to_have_count(0)  # experts label blind: no gold filter for them
     expect(page.locator("[data-tile=alpha] a")).to_have_count(0)  # nor one of the others' disagreements
+    # The project lets experts explore (the default); when it does not, no link (tests/labeling/web/
+    # test_meeting_explore_links.py).
     expect(page.locator("[data-tile=labels]").get_by_role("link", name="Labeled outputs")).to_have_count(1)
 
 

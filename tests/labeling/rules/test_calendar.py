@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone as django_timezone
 
+from labeling.exceptions import InvalidWeek
 from labeling.models import Item, Queue, RetentionCell, Weekday
 from labeling.rules import calendar
 from labeling.services import retention
@@ -114,3 +115,21 @@ def test_retention_leaves_out_activity_from_the_calendars_first_days(odd_project
 
     assert retention.refresh_retention(project=odd_project, now=now) > 0
     assert set(RetentionCell.objects.values_list("cohort_week", flat=True)) == {calendar.cycle_week(odd_project, now)}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("last week", "is not a week or a day: write an ISO week, e.g. 2026-W48, or a date, e.g. 2026-11-26."),
+        ("2026-W60", "is not a week: 2026 has no week 60."),
+        ("0001-W01", "is out of range: weeks run from 1970-W01 to 2199-W52."),
+        ("2026-02-30", "is not a day of the calendar: the date does not exist."),
+    ],
+)
+def test_a_refused_week_says_what_is_wrong_apart_from_the_text_it_quotes(db, text, reason):
+    """A page that names the text its own way ("`from` (2026-W60) is not a week: …") reads `reason`, and never parses
+    the message; the message (the API's) is the text, as written, then the reason."""
+    with pytest.raises(InvalidWeek) as refused:
+        calendar.week_of_label_or_day(ProjectFactory(), text)
+    assert refused.value.reason == reason
+    assert refused.value.message in (f"{text!r} {reason}", f"{text} {reason}")  # a day that does not exist: unquoted

@@ -1,0 +1,72 @@
+"""The meeting page links to explore only for readers the project lets in: an expert follows "Labeled outputs" and a
+change's "See these outputs" while the project lets experts explore, and gets no link (rather than a 403) when it does
+not."""
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import CycleStatus, ReviewCycle, week_label
+from tests.factories import created_weeks_ago
+from tests.helpers.reports import sample_report
+
+pytestmark = [pytest.mark.django_db]
+
+WEEK = date(2026, 11, 16)  # 2026-W47, long over
+
+
+@pytest.fixture
+def meeting(project):
+    created_weeks_ago(project, 52)
+    change = {
+        "rank": 1,
+        "kind": "feedback",
+        "dimension": "feedback",
+        "key": "down",
+        "direction": "up",
+        "q_value": 0.01,
+        "p_value": 0.001,
+        "test": "chi2",
+        "sentence": "More thumbs down.",
+        "explore_query": "feedback=down",
+    }
+    report = sample_report(week=week_label(WEEK), week_start=WEEK.isoformat(), changes=[change])
+    ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED, report=report)
+    return reverse("labeling:meeting-week", args=[project.slug, week_label(WEEK)])
+
+
+def labels_tile(html: str) -> str:
+    return html.split('data-tile="labels"')[1].split('<div class="tile"')[0]
+
+
+@pytest.mark.parametrize("experts_can_explore", [True, False])
+def test_an_expert_gets_the_labeled_outputs_link_only_while_they_may_explore(
+    client, project, expert, meeting, experts_can_explore
+):
+    project.experts_can_explore = experts_can_explore
+    project.save(update_fields=["experts_can_explore"])
+    client.force_login(expert)
+
+    html = client.get(meeting).content.decode()
+    tile = labels_tile(html)
+
+    assert "120 / 150" in tile  # the figure either way
+    assert ("Labeled outputs" in tile) is experts_can_explore
+    changed = html.split('id="what-changed"')[1].split("</section>")[0]
+    assert "More thumbs down." in changed and ("See these outputs" in changed) is experts_can_explore
+    explore = client.get(reverse("labeling:explore", args=[project.slug]))
+    assert explore.status_code == (200 if experts_can_explore else 403)  # the link went where it would be refused
+
+
+def test_a_lead_keeps_every_link_when_experts_may_not_explore(client, project, lead, meeting):
+    project.experts_can_explore = False
+    project.save(update_fields=["experts_can_explore"])
+    client.force_login(lead)
+
+    html = client.get(meeting).content.decode()
+
+    assert "Labeled outputs" in labels_tile(html)
+    assert "See these outputs" in html.split('id="what-changed"')[1].split("</section>")[0]
+    assert "Failed outputs" in html.split('data-tile="pass-rate"')[1].split('<div class="tile"')[0]
+    assert "Outputs the experts disagreed on" in html.split('data-tile="alpha"')[1].split('<div class="tile"')[0]
