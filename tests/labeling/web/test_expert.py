@@ -452,7 +452,7 @@ def test_a_swapped_label_runs_the_queries_of_a_label_and_of_the_next_screen_in_o
 
 
 def test_the_week_line_counts_the_item_shown_among_those_waiting_only_while_the_expert_holds_it(
-    client, expert, project, rubric, queue
+    client, expert, project, clear_of_week_start, rubric, queue
 ):
     first, _ = make_items(project, 2)
     client.force_login(expert)
@@ -1379,7 +1379,7 @@ def test_the_overview_offers_start_labeling_only_where_work_waits(client, expert
 
 
 def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
-    client, expert, project, other_project, queue, last_week
+    client, expert, project, clear_of_week_start, other_project, queue, last_week
 ):
     MembershipFactory(project=other_project, user=expert, role="expert")  # two projects: the home page lists them
     earlier = make_items(project, 1)
@@ -1395,7 +1395,7 @@ def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_wee
 
 
 def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
-    client, expert, project, rubric, queue, last_week
+    client, expert, project, clear_of_week_start, rubric, queue, last_week
 ):
     """A label on an earlier week's item counts in that week: "waiting" went down and "you gave" did not go up."""
     [earlier] = make_items(project, 1)
