@@ -12,8 +12,9 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.signals import request_finished
 from django.db import connections
+from django.utils import timezone
 
-from labeling.rules.calendar import current_week
+from labeling.rules.calendar import current_week, week_start
 from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
@@ -135,6 +136,18 @@ def this_week(project) -> date:
 def last_week(this_week) -> date:
     """The week before the running one."""
     return this_week - timedelta(days=7)
+
+
+@pytest.fixture
+def clear_of_week_start(project, monkeypatch) -> None:
+    """timezone.now() a running clock at least a day from the project's week start (two days later than the wall
+    clock when it is nearer): a test that makes items now and reads "this week" on a later request stays in one week.
+    Ask for it before `this_week` or `last_week`, which read the clock."""
+    wall = timezone.now
+    now = wall()
+    into_week = now - week_start(project, current_week(project, now))
+    shift = timedelta(0) if timedelta(days=1) <= into_week <= timedelta(days=6) else timedelta(days=2)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: wall() + shift)
 
 
 def _member(project, username, role):

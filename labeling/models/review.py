@@ -48,6 +48,9 @@ class Item(models.Model):
         ]
         indexes = [
             models.Index(fields=["queue", "week"], name="item_queue_week"),
+            # The week's counts on every labeling screen: its complete items, and the open ones of earlier weeks,
+            # without reading the queue's history (selectors.work.queues_for_labeler).
+            models.Index(fields=["queue", "status", "week"], name="item_queue_status_week"),
             models.Index(
                 fields=["queue", "-priority", "id"], name="item_open_by_priority", condition=models.Q(status="open")
             ),

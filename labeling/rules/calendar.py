@@ -43,6 +43,17 @@ def accepted_range(now: datetime | None = None) -> tuple[datetime, datetime]:
     return settings.INGEST_EARLIEST_TIMESTAMP, now + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
 
 
+def earliest_label_on_week(project: Project, week: date) -> datetime:
+    """The earliest a label on one of the week's items can have been saved, to bound a search by `created_at`.
+
+    An item is placed in the week its output occurred in, and ingest takes outputs dated up to
+    INGEST_MAX_FUTURE_SECONDS ahead (hand-picked ones go into the running week): so an item of the week exists from
+    the week's start less that. Two more days for a time zone changed since (the running week's start moves by the
+    difference of the offsets, under 27 hours).
+    """
+    return week_start(project, week) - timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS, days=2)
+
+
 def first_week(project: Project) -> date:
     """The first cycle week the calendar can hold for the project (its start is on or after FIRST_DAY)."""
     return date.fromordinal(_FIRST + (project.cycle_weekday - FIRST_DAY.weekday()) % 7)

@@ -12,6 +12,7 @@ from labeling.rules.explore import FEEDBACK, FEEDBACK_WORDS
 from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
+from labeling.selectors.work import WAITING_COUNTED_TO, WEEK_COUNTED_TO
 from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
 from labeling.web.messages import label_to_change as labeled_item_of
@@ -69,6 +70,22 @@ def isolated(value) -> str:
     """User text where no tag may go (a <title>, an attribute, an <option>, a plain-text e-mail): wrapped in
     U+2068…U+2069 when it holds a directional formatting character, so an override reverses it alone."""
     return isolated_text(str(value))
+
+
+_COUNTED_TO = {"waiting": WAITING_COUNTED_TO, "week": WEEK_COUNTED_TO}
+
+
+@register.filter
+def counted(value: int, kind: str) -> str:
+    """A count selectors.work counts only so far (`|counted:"waiting"` or `|counted:"week"`): "100+" past it."""
+    limit = _COUNTED_TO[kind]
+    return f"{limit}+" if value > limit else str(value)
+
+
+@register.filter
+def counted_in_full(value: int, kind: str) -> bool:
+    """Whether such a count is the whole count (not past its limit), as a progress bar needs."""
+    return value <= _COUNTED_TO[kind]
 
 
 @register.filter

@@ -26,6 +26,7 @@ _OWN_DIRECTION = {"dir": "auto"}
 DIRECTION_ATTRIBUTES = {tag: _OWN_DIRECTION for tag in ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "th", "td")}
 _HOLDERS = {"bullet_list_open", "ordered_list_open", "blockquote_open", "table_open"}
 HOLDER_DIRECTIONS = {tag: {"dir": {"ltr", "rtl"}} for tag in ("ul", "ol", "blockquote", "table")}
+_SHOWN_TEXT = {"text", "code_inline"}  # inline children whose content is shown as it is
 # <pre> has neither: a code block keeps the direction around it (code is not a paragraph of prose).
 
 
@@ -53,13 +54,26 @@ def _render(text: str, under_heading: int = 0) -> str:
         for token in tokens:
             if token.type in ("heading_open", "heading_close"):
                 token.tag = f"h{min(int(token.tag[1]) + under_heading, 6)}"
-    next_text = ""  # backwards, so the text that follows a holder is known in one pass, however many there are
+    next_direction = None  # backwards, so the text that follows a holder is known in one pass, however many there are
     for token in reversed(tokens):
         if token.type == "inline":
-            next_text = token.content
-        elif token.type in _HOLDERS and (direction := first_strong_direction(next_text)):
-            token.attrSet("dir", direction)
-    html = _markdown.renderer.render(tokens, _markdown.options, env)
+            next_direction = _shown_direction(token)
+        elif token.type in _HOLDERS and next_direction:
+            token.attrSet("dir", next_direction)
+    return sanitize(_markdown.renderer.render(tokens, _markdown.options, env))
+
+
+def _shown_direction(inline) -> str | None:
+    """The direction of the first strong letter the reader will see in an inline token: its text and code, entities
+    decoded (its raw `content` has "&#x5d0;" for א), an image's alt text left out (the sanitizer drops images)."""
+    for child in inline.children or []:
+        if child.type in _SHOWN_TEXT and (direction := first_strong_direction(child.content)):
+            return direction
+    return None
+
+
+def sanitize(html: str) -> str:
+    """The allow-list every rendered text passes: tags, attributes, URL schemes, link rel, and the blocks' direction."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -268,7 +268,7 @@ def test_a_label_saved_before_the_proxy_gave_up_is_sent_again_without_a_second_l
 
 
 def test_the_item_screen_says_where_the_expert_is_in_the_queues_week_after_each_label(
-    page, live_server, expert, project, queue
+    page, live_server, expert, project, clear_of_week_start, queue
 ):
     """The labeling screen showed nothing of the week: no count of the labels given, of what still waits, or of the
     queue's quota, which only the project page and "All done" showed. Now a line under the crumbs says it as "All done"

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
@@ -22,8 +23,11 @@ from labeling.models import (
     Slot,
     SlotState,
 )
+from labeling.rules.calendar import week_start
+from labeling.selectors import work
 from labeling.services import assignment, labels, metrics, resolution
 from labeling.services.rubrics import publish_rubric
+from labeling.templatetags.expertloop import counted, counted_in_full
 from labeling.web.answer_forms import answers_from_post
 from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
 from tests.helpers.concurrency import waits_for_uncommitted
@@ -452,7 +456,7 @@ def test_a_swapped_label_runs_the_queries_of_a_label_and_of_the_next_screen_in_o
 
 
 def test_the_week_line_counts_the_item_shown_among_those_waiting_only_while_the_expert_holds_it(
-    client, expert, project, rubric, queue
+    client, expert, project, clear_of_week_start, rubric, queue
 ):
     first, _ = make_items(project, 2)
     client.force_login(expert)
@@ -470,6 +474,38 @@ def test_the_week_line_counts_the_item_shown_among_those_waiting_only_while_the_
     ]
     assert re.sub(r"<[^>]+>", "", line.search(back).group(2)).startswith("This week you gave 1 label here · 1 waiting")
     assert "this one included" not in line.search(back).group(2) and line.search(back).group(1) is None
+
+
+def test_the_week_line_counts_waiting_items_up_to_a_hundred(client, expert, project, clear_of_week_start, queue):
+    """The line is on every item screen (every label): counting every waiting item grew with the queue (283 ms at
+    100,000). Past a hundred it says "100+", on the item screen and the project page alike."""
+    queue.weekly_quota = None
+    queue.save(update_fields=["weekly_quota"])
+    make_items(project, 102)
+    client.force_login(expert)
+    take(client, queue)
+
+    item_html = client.get(next_url(queue), follow=True).content.decode()
+    project_html = client.get(f"/p/{project.slug}/").content.decode()
+
+    assert "<strong>100+</strong> waiting for you, this one included · items complete: <strong>0</strong> of 102" in (
+        item_html
+    )
+    assert re.search(r'<dd class="stat-waiting"><strong>100\+</strong>\s*</dd>', project_html)
+
+
+def test_a_label_saved_before_the_week_began_on_an_item_dated_in_it_counts_this_week(
+    expert, project, clear_of_week_start, rubric, queue, this_week
+):
+    """Ingest takes outputs dated up to a day ahead, so an item of this week can be labeled on the last evening of
+    the one before: the count of the expert's labels, bounded by when they were saved, still finds it."""
+    [item] = make_items(project, 1)
+    Item.objects.filter(pk=item.pk).update(week=this_week)
+    Label.objects.create(item=item, expert=expert, rubric=rubric, answers={})
+    saved = week_start(project, this_week) - timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS) + timedelta(hours=1)
+    Label.objects.filter(item=item).update(created_at=saved)
+
+    assert work.queue_week_for_labeler(expert, queue).my_labels_this_week == 1
 
 
 def test_the_last_label_of_a_queue_leads_to_all_done(client, expert, project, rubric, queue):
@@ -1379,7 +1415,7 @@ def test_the_overview_offers_start_labeling_only_where_work_waits(client, expert
 
 
 def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
-    client, expert, project, other_project, queue, last_week
+    client, expert, project, clear_of_week_start, other_project, queue, last_week
 ):
     MembershipFactory(project=other_project, user=expert, role="expert")  # two projects: the home page lists them
     earlier = make_items(project, 1)
@@ -1395,7 +1431,7 @@ def test_the_queue_card_says_how_much_of_the_waiting_work_is_from_an_earlier_wee
 
 
 def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an_earlier_week(
-    client, expert, project, rubric, queue, last_week
+    client, expert, project, clear_of_week_start, rubric, queue, last_week
 ):
     """A label on an earlier week's item counts in that week: "waiting" went down and "you gave" did not go up."""
     [earlier] = make_items(project, 1)
@@ -1407,3 +1443,13 @@ def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an
     html = client.get(next_url(queue), follow=True).content.decode()
 
     assert "<strong>3</strong> waiting for you (1 from an earlier week), this one included" in html
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "shown", "in_full"),
+    [(100, "waiting", "100", True), (101, "waiting", "100+", False), (1000, "week", "1000", True)]
+    + [(1001, "week", "1000+", False), (0, "week", "0", True)],
+)
+def test_a_count_past_its_limit_says_so(value, kind, shown, in_full):
+    """The week's counts stop at a limit (selectors.work): one more than it means "more", never that many."""
+    assert counted(value, kind) == shown and counted_in_full(value, kind) is in_full
