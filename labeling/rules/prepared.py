@@ -15,7 +15,7 @@ these statements' server time (the labeling screen's item query: 0.7 ms to plan,
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connections
@@ -41,8 +41,12 @@ class _Slot:
 
 
 def _adapted(value: Any, connection) -> Any:
-    """The value as compiled parameters hold it (SQLite's hold datetimes as text)."""
-    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+    """The value as compiled parameters hold it (SQLite's hold datetimes and dates as text)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return connection.ops.adapt_datefield_value(value)
+    return value
 
 
 def _slotted(build: Callable, stand_ins: dict[str, Any], params, connection) -> tuple:

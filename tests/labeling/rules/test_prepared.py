@@ -165,3 +165,40 @@ def test_on_postgresql_the_compiled_item_query_is_prepared_on_the_server_and_ans
         prepared = [statement for (statement,) in cursor.fetchall()]
     assert any('FROM "labeling_item"' in statement and "$1" in statement for statement in prepared), prepared
     assert answers == [expected] * 8
+
+
+def _week_line(queue):
+    if queue is None:
+        return None
+    names = (
+        "done_this_week",
+        "placed_this_week",
+        "my_labels_this_week",
+        "waiting_for_me",
+        "waiting_from_earlier_weeks",
+    )
+    return queue.pk, queue.held_item_id, {name: getattr(queue, name) for name in names}
+
+
+def test_the_prepared_week_line_counts_what_the_project_pages_queryset_counts(
+    project, expert, other_expert, outsider, queue, rubric
+):
+    """The labeling screen's week line (`queue_week_for_labeler`, prepared) and the project page's queue cards
+    (`queues_for_labeler`, the queryset) are one rule: the same counts for every user, queue and state."""
+    now = datetime(2026, 11, 18, 12, tzinfo=UTC)  # a Wednesday: the week and the one before are far from its edges
+    week = work.cycle_week(project, now)
+    make_items(project, 4, occurred_at=now - timedelta(hours=1))
+    make_items(project, 2, occurred_at=now - timedelta(days=7))  # last week's, still open
+    paused = Queue.objects.create(project=project, slug="paused", name="Paused", is_active=False)
+    leased = assignment.next_item(expert=expert, queue=queue)
+    labels.submit_label(expert=expert, item=leased, rubric=rubric, answers=ANSWERS)
+    assignment.next_item(expert=expert, queue=queue)  # a lease, not labeled
+    assignment.next_item(expert=other_expert, queue=queue)
+    assert Item.objects.filter(queue=queue, week=week).exists()
+
+    for user in (expert, other_expert, outsider):
+        for each in (queue, paused):
+            expected = work.queues_for_labeler(user, project, now=now).filter(pk=each.pk).first()
+            assert _week_line(work.queue_week_for_labeler(user, each, now=now)) == _week_line(expected)
+    mine = work.queue_week_for_labeler(expert, queue, now=now)
+    assert mine.my_labels_this_week == 1 and mine.waiting_for_me >= 1 and mine.waiting_from_earlier_weeks >= 1
