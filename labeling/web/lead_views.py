@@ -16,7 +16,7 @@ from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project, queue_labelers
 from labeling.rules.explore import filter_query
-from labeling.rules.gold import asked_differently
+from labeling.rules.gold import asked_differently, verdict_question
 from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import counted, isolated
 from labeling.selectors import management
@@ -236,6 +236,16 @@ def rubric_versions(request, slug: str):
                         f"v{rubric.version} asks {', '.join(changed)} on another scale, options or kind than "
                         f"v{current.version}: their earlier answers no longer count toward them in gold answers and "
                         "figures. To keep comparing them, ask the new version under a new key.",
+                    )
+                verdict_before = (verdict_question(current.questions) or {}).get("key") if current else None
+                verdict_now = (verdict_question(rubric.questions) or {}).get("key")
+                if verdict_before and verdict_now and verdict_now != verdict_before:
+                    # The pass rate follows the first yes/no question: a question put above it switches it unnoticed.
+                    messages.warning(
+                        request,
+                        f"v{rubric.version}'s verdict question (its first yes/no question: the pass rate on the "
+                        "meeting page and the dashboard, and the datasets' verdict) is "
+                        f"{verdict_now}, no longer {verdict_before}; a yes to it counts as a pass.",
                     )
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400

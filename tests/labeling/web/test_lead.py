@@ -798,6 +798,32 @@ def test_publishing_a_question_asked_differently_under_the_same_key_says_its_ear
     ) in unescape(page)
 
 
+def test_publishing_a_yes_no_question_ahead_of_the_verdict_question_says_the_pass_rate_changes_question(
+    lead_client, project, rubric_v1
+):
+    """The pass rate is the first yes/no question's: a lead who adds `promises` at the top of the list (whose yes is
+    the bad answer) is told, after publishing, that the meeting's pass rate and the datasets' verdict now read it;
+    the page's help says so before. A yes/no question added below the verdict question changes nothing, and is not
+    told."""
+    help_text = unescape(lead_client.get(urls(project, 0)["rubric"]).content.decode())
+    assert "yes counts as a pass" in help_text and "the first binary question is the verdict" in help_text
+    questions = (
+        "- {key: promises, kind: binary, prompt: Promises a date}\n- {key: correct, kind: binary, prompt: Right}\n"
+    )
+
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+
+    assert response.status_code == 302, re.sub(r"<[^>]+>", "", response.content.decode())[-3000:]
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert (
+        "v2's verdict question (its first yes/no question: the pass rate on the meeting page and the dashboard, and "
+        "the datasets' verdict) is promises, no longer correct; a yes to it counts as a pass."
+    ) in page
+    below = questions + "- {key: polite, kind: binary, prompt: Polite}\n"
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": below, "replaces": "2"})
+    assert "v3's verdict question" not in unescape(lead_client.get(response.headers["Location"]).content.decode())
+
+
 def test_json_questions_are_accepted_too(lead_client, project):
     response = lead_client.post(
         urls(project, 0)["rubric"], {"questions": '[{"key": "ok", "kind": "binary", "prompt": "OK?"}]'}
