@@ -738,7 +738,7 @@ def test_the_rubric_page_lists_versions_and_renders_guidelines_safely(lead_clien
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<h1>Be <em>kind</em></h1>" in html
+    assert '<h1 dir="auto">Be <em>kind</em></h1>' in html
     assert "<script>alert(1)</script>" not in html
     assert "- key: correct\n  kind: binary" in response.context["form"].initial["questions"]
     assert "options: [friendly, curt, rude]" in response.context["form"].initial["questions"]
