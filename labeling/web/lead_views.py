@@ -254,13 +254,21 @@ def rubric_versions(request, slug: str):
     else:
         form = RubricForm(initial=RubricForm.initial_for(current))
         status = 200
+    # ?version=N: an earlier version's questions and guidelines, read beside the form (which edits the current one).
+    asked = request.GET.get("version", "")
+    shown = next((rubric for rubric in versions if str(rubric.version) == asked), None) if asked else current
+    if shown is None:
+        status = 404
+        numbers = ", ".join(str(rubric.version) for rubric in versions) or "none yet"
+        messages.error(request, f"No rubric version {asked[:20]}: the versions are {numbers}.")
+        shown = current
     kinds = dict(QuestionKind.choices)
-    shown = current.questions if current else []
-    questions = [{**question, "kind_label": kinds[question["kind"]]} for question in shown]
+    questions = [{**question, "kind_label": kinds[question["kind"]]} for question in (shown.questions if shown else [])]
     context = {
         "project": project,
         "versions": versions,
         "current": current,
+        "shown": shown,
         "questions": questions,
         "form": form,
         "tab": "rubric",

@@ -824,6 +824,25 @@ def test_publishing_a_yes_no_question_ahead_of_the_verdict_question_says_the_pas
     assert "v3's verdict question" not in unescape(lead_client.get(response.headers["Location"]).content.decode())
 
 
+def test_a_lead_reads_an_earlier_rubric_versions_questions_and_guidelines(lead_client, project, rubric_v1):
+    """After publishing v2, what v1 asked and said stays readable: each version in the table links to its page
+    (`?version=1`), which shows its questions and guidelines and says which is current; an unknown version is a 404
+    naming the versions there are."""
+    publish_rubric(project=project, questions=[{"key": "ok", "kind": "binary", "prompt": "OK?"}], guidelines="New.")
+    page = urls(project, 0)["rubric"]
+
+    current = lead_client.get(page).content.decode()
+    older = lead_client.get(page + "?version=1").content.decode()
+    unknown = lead_client.get(page + "?version=7")
+
+    assert f'href="{page}?version=1#shown"' in current and "Questions of v2" in current
+    shown = older.split('id="shown"')[1].split("</section>")[0]
+    assert "Questions of v1 (v2 is current)" in shown and "<em>kind</em>" in shown and "New." not in shown
+    assert "key: ok" in lead_client.get(page + "?version=1").context["form"].initial["questions"]  # v3 from v2
+    assert unknown.status_code == 404
+    assert "No rubric version 7: the versions are 2, 1." in unescape(unknown.content.decode())
+
+
 def test_json_questions_are_accepted_too(lead_client, project):
     response = lead_client.post(
         urls(project, 0)["rubric"], {"questions": '[{"key": "ok", "kind": "binary", "prompt": "OK?"}]'}
