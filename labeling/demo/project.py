@@ -215,6 +215,13 @@ DATASETS: list[dict[str, Any]] = [
 LEAD_USERNAME = "lead"
 ENGINEER_USERNAME = "engineer"
 
+# What the meeting three weeks ago decided, and the lead did the next Monday morning by publishing rubric v2
+# (seed._publish_rubric_v2).
+RESCALE_DECISION = (
+    "Ask `helpfulness` on 1-3 instead of 1-5: we rarely agree on a 4 against a 5. Publish rubric v2 and say so in "
+    "the guidelines."
+)
+
 # What the last weekly meeting decided: (text, owner, due in days from the start of this week).
 DECISIONS: list[tuple[str, str, int]] = [
     (

@@ -23,6 +23,7 @@ from labeling.models import (
     ApiKey,
     AuditEvent,
     DatasetVersion,
+    Decision,
     Label,
     Membership,
     Output,
@@ -30,6 +31,7 @@ from labeling.models import (
     Queue,
     Resolution,
     ResolutionStatus,
+    ReviewCycle,
     Rubric,
     UsageEvent,
     VersionStatus,
@@ -73,6 +75,7 @@ from .project import (
     MEMBERS,
     QUESTIONS_V2,
     QUEUES,
+    RESCALE_DECISION,
     RESCALED_WEEKS_AGO,
     SAVED_VIEWS,
     SLUG,
@@ -246,10 +249,11 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory) -> N
     rescaled = this_week - timedelta(weeks=RESCALED_WEEKS_AGO)
     # The weeks before v2 are labeled and closed under v1: their figures were computed on its five-point scale.
     reviews.label(before=rescaled)
+    cycle = None  # the week closed last: its meeting decides what the next week's Monday carries out
     for weeks_ago in range(REVIEWED_WEEKS, 0, -1):
         week = this_week - timedelta(weeks=weeks_ago)
         if week == rescaled:
-            _publish_rubric_v2(project, lead, week)
+            _publish_rubric_v2(project, lead, week, decided_in=cycle)
             reviews.label()  # the weeks since, and part of this one
         cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
         if weeks_ago > 1:
@@ -269,14 +273,27 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory) -> N
     _dataset_files_two_weeks_on(project, now)
 
 
-def _publish_rubric_v2(project: Project, lead, week) -> None:
-    """Rubric v2 (helpfulness on three points), as the lead published it on the Monday morning of `week`."""
+def _publish_rubric_v2(project: Project, lead, week, *, decided_in: ReviewCycle | None) -> None:
+    """Rubric v2 (helpfulness on three points), as the lead published it on the Monday morning of `week`, carrying out
+    what the meeting of the week before (`decided_in`, its cycle) decided that morning: the decision, marked done
+    once v2 was out, links to the audit log of that day, where v2's publishing is."""
+    morning = datetime.combine(week, datetime.min.time(), tzinfo=project.tzinfo)
+    decision = None
+    if decided_in is not None:
+        decision = cycles.add_decision(user=lead, cycle=decided_in, text=RESCALE_DECISION, owner="lead", due_date=week)
     rubric = publish_rubric(project=project, questions=QUESTIONS_V2, guidelines=GUIDELINES_V2, published_by=lead)
-    published_at = datetime.combine(week, datetime.min.time(), tzinfo=project.tzinfo) + timedelta(hours=9)
+    published_at = morning + timedelta(hours=9)
     Rubric.objects.filter(pk=rubric.pk).update(created_at=published_at)
     AuditEvent.objects.filter(project=project, action="rubric.published", details__version=rubric.version).update(
         at=published_at
     )
+    if decision is None:
+        return
+    cycles.mark_decision_done(user=lead, project=project, decision_id=decision.pk)
+    decided_at, done_at = morning + timedelta(hours=8, minutes=30), morning + timedelta(hours=9, minutes=5)
+    Decision.objects.filter(pk=decision.pk).update(created_at=decided_at, done_at=done_at)
+    for action, at in (("decision.added", decided_at), ("decision.done", done_at)):
+        AuditEvent.objects.filter(project=project, action=action, details__decision=decision.pk).update(at=at)
 
 
 def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from labeling.models import Rubric
 from labeling.rules.gold import ASKED_CHANGES, asked_as, what_differs
 
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -115,3 +116,37 @@ def question_histories(asked_in: Mapping[int, list[dict]], *, keys: Collection[s
             QuestionHistory(key=key, asked=asked, what_changed=tuple(c for c in ASKED_CHANGES if c in differences))
         )
     return histories
+
+
+@dataclass(frozen=True)
+class RubricNews:
+    """What a newer rubric version changed for an expert who last labeled on an older one (`rubric_news`)."""
+
+    since: int  # the version of the expert's last label
+    version: int  # the version they are shown now
+    added: list[str]  # the prompts of the questions new since
+    dropped: list[str]  # the prompts of the questions no longer asked
+    changed: list[str]  # the prompts of the questions asked on another kind, scale or options
+    guidelines_changed: bool
+
+
+def rubric_news(before: Rubric, after: Rubric) -> RubricNews | None:
+    """What `after` (the version an expert is shown) changed since `before` (the version of their last label), so an
+    expert who learnt the old one is told; None when `after` is not newer. A changed prompt or help text is not news:
+    the screen shows it."""
+    if after.version <= before.version:
+        return None
+    earlier = {question["key"]: question for question in before.questions}
+    later = {question["key"]: question for question in after.questions}
+    return RubricNews(
+        since=before.version,
+        version=after.version,
+        added=[question["prompt"] for key, question in later.items() if key not in earlier],
+        dropped=[question["prompt"] for key, question in earlier.items() if key not in later],
+        changed=[
+            question["prompt"]
+            for key, question in later.items()
+            if key in earlier and what_differs(question, earlier[key]) is not None
+        ],
+        guidelines_changed=before.guidelines.strip() != after.guidelines.strip(),
+    )

@@ -242,8 +242,9 @@ def item_for_labeler(user, project_slug: str, item_id: int, *, handed: bool = Fa
     (for `access.grant_from`), `own_answers` (the user's label's answers, None if not labeled), `own_rubric_id` (the
     rubric version they answered), `own_lease_expires_at` (when their lease on it runs out, None without one),
     `own_flag_note` (the note of the user's open flag on it, None without one), `current_rubric_id` (the project's
-    current rubric version, None before one is published) and `week_closed` (whether the cycle of the item's week is
-    closed).
+    current rubric version, None before one is published), `last_rubric_id` (the version of the user's newest label in
+    the project, None before their first: what changed since is news to them) and `week_closed` (whether the cycle of
+    the item's week is closed).
     `handed` is only for a caller that proved the user was shown the item (a signed form token).
     """
     # Every label runs this twice (the item labeled, then the next one's screen): compiled once per process.
@@ -274,6 +275,12 @@ def _item_for_labeler_query(*, user_id: int, project_slug: str, item_id: int, ha
         ),
         current_rubric_id=Subquery(
             Rubric.objects.filter(project=OuterRef("project_id")).order_by("-version")[:1].values("pk")
+        ),
+        # Newest first on the label_expert_recent index: stops at the user's first label in this project.
+        last_rubric_id=Subquery(
+            Label.objects.filter(expert_id=user.pk, rubric__project=OuterRef("project_id"))
+            .order_by("-created_at")
+            .values("rubric_id")[:1]
         ),
         week_closed=Exists(
             ReviewCycle.objects.filter(project=OuterRef("project_id"), week=OuterRef("week"), status=CycleStatus.CLOSED)

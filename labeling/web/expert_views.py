@@ -46,6 +46,7 @@ from labeling.rules.access import (
     sees_alerts,
 )
 from labeling.rules.gold import answers_as_asked
+from labeling.rules.rubric_questions import rubric_news
 from labeling.selectors import work
 from labeling.selectors.alerts import project_alerts
 from labeling.selectors.explore_page import saved_views
@@ -292,11 +293,14 @@ def _labeling_screen(
         correction_default=output.output if isinstance(output.output, str) else "",
     )
     known = {question["key"] for question in questions}
+    last_labeled_on = published_version(item.project, getattr(item, "last_rubric_id", None))
     context = {
         "project": item.project,
         "item": item,
         **output_evidence(output),
         "rubric": rubric,
+        # Told once: what the version shown changed since the expert's last label, until they label on it.
+        "rubric_news": rubric_news(last_labeled_on, rubric) if last_labeled_on and rubric else None,
         "fields": fields,
         "form_errors": {key: message for key, message in (errors or {}).items() if key not in known},
         "has_errors": bool(errors),

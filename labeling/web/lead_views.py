@@ -16,7 +16,7 @@ from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project, queue_labelers
 from labeling.rules.explore import filter_query
-from labeling.rules.gold import asked_differently
+from labeling.rules.gold import asked_differently, verdict_question
 from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import counted, isolated
 from labeling.selectors import management
@@ -237,6 +237,16 @@ def rubric_versions(request, slug: str):
                         f"v{current.version}: their earlier answers no longer count toward them in gold answers and "
                         "figures. To keep comparing them, ask the new version under a new key.",
                     )
+                verdict_before = (verdict_question(current.questions) or {}).get("key") if current else None
+                verdict_now = (verdict_question(rubric.questions) or {}).get("key")
+                if verdict_before and verdict_now and verdict_now != verdict_before:
+                    # The pass rate follows the first yes/no question: a question put above it switches it unnoticed.
+                    messages.warning(
+                        request,
+                        f"v{rubric.version}'s verdict question (its first yes/no question: the pass rate on the "
+                        "meeting page and the dashboard, and the datasets' verdict) is "
+                        f"{verdict_now}, no longer {verdict_before}; a yes to it counts as a pass.",
+                    )
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400
         versions = management.rubric_versions(project)  # again: a version published meanwhile is shown
@@ -244,13 +254,21 @@ def rubric_versions(request, slug: str):
     else:
         form = RubricForm(initial=RubricForm.initial_for(current))
         status = 200
+    # ?version=N: an earlier version's questions and guidelines, read beside the form (which edits the current one).
+    asked = request.GET.get("version", "")
+    shown = next((rubric for rubric in versions if str(rubric.version) == asked), None) if asked else current
+    if shown is None:
+        status = 404
+        numbers = ", ".join(str(rubric.version) for rubric in versions) or "none yet"
+        messages.error(request, f"No rubric version {asked[:20]}: the versions are {numbers}.")
+        shown = current
     kinds = dict(QuestionKind.choices)
-    shown = current.questions if current else []
-    questions = [{**question, "kind_label": kinds[question["kind"]]} for question in shown]
+    questions = [{**question, "kind_label": kinds[question["kind"]]} for question in (shown.questions if shown else [])]
     context = {
         "project": project,
         "versions": versions,
         "current": current,
+        "shown": shown,
         "questions": questions,
         "form": form,
         "tab": "rubric",

@@ -207,6 +207,16 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     today = calendar.local_today(project)
     for decision in decisions:
         decision.status = decision_status(decision, project=project, today=today, zone=zone)
+        # What was done about it is in the audit log (rubric published, queue changed…): the days from its record to
+        # its done, in the project's zone as the audit log's filter reads them.
+        decision.audit_span = (
+            {
+                "first_day": timezone.localtime(decision.created_at, project.tzinfo).date().isoformat(),
+                "last_day": timezone.localtime(decision.done_at, project.tzinfo).date().isoformat(),
+            }
+            if decision.done_at
+            else None
+        )
     return decisions
 
 

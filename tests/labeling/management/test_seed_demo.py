@@ -731,6 +731,27 @@ def test_the_dashboard_marks_the_week_the_team_rescaled_helpfulness(seeded, clie
     assert marked == [rescaled]
 
 
+def test_the_meeting_before_the_rescale_decided_it_and_its_done_decision_links_to_rubric_v2s_publishing(seeded, client):
+    """The meeting three weeks ago decided to ask helpfulness on three points; the lead published v2 that Monday and
+    marked the decision done: its row on that week's page links to the audit log of the day, which lists v2."""
+    from html import unescape
+
+    from labeling.models import week_label
+    from labeling.rules.calendar import cycle_week
+
+    project = Project.objects.get(slug="support-bot")
+    rescaled = cycle_week(project, timezone.now()) - 2 * WEEK
+    client.force_login(get_user_model().objects.get(username="lead"))
+    page = client.get(f"/p/support-bot/meeting/{week_label(rescaled - WEEK)}/").content.decode()
+
+    row = next(row for row in page.split("data-decision=")[1:] if "on 1-3 instead of 1-5" in row).split("</tr>")[0]
+    assert f"done {rescaled.isoformat()}" in row
+    audit = unescape(re.search(r'href="([^"]+)">What changed meanwhile', row).group(1))
+    assert audit == f"/p/support-bot/manage/audit/?first_day={rescaled.isoformat()}&last_day={rescaled.isoformat()}"
+    log = client.get(audit).content.decode()
+    assert "Published version 2 of the rubric" in log and "Marked done a decision of" in log
+
+
 @pytest.mark.parametrize(
     "site_url, port, printed",
     [

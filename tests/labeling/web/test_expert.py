@@ -1453,3 +1453,40 @@ def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an
 def test_a_count_past_its_limit_says_so(value, kind, shown, in_full):
     """The week's counts stop at a limit (selectors.work): one more than it means "more", never that many."""
     assert counted(value, kind) == shown and counted_in_full(value, kind) is in_full
+
+
+def test_an_expert_who_labeled_on_an_older_rubric_version_is_told_what_the_new_one_changed(
+    client, expert, project, rubric, queue
+):
+    """A lead publishes v2 (a new question, new guidelines) after the expert labeled on v1: the next screen says
+    what changed since their last label and opens the guidelines; once they labeled on v2, it says nothing more."""
+    make_items(project, 3)
+    client.force_login(expert)
+    first = take(client, queue)
+    client.post(item_url(first), {**VALID, "rubric_id": rubric.pk})
+    added = {"key": "promises", "kind": "binary", "prompt": "Does it promise a date it cannot know?"}
+    v2 = publish_rubric(project=project, questions=[*QUESTIONS, added], guidelines="# How to judge\nRefund dates.")
+
+    second = take(client, queue)
+    html = client.get(item_url(second)).content.decode()
+
+    news = re.sub(r"<[^>]+>", "", re.search(r'<div class="rubric-news.*?</div>', html, re.S).group(0))
+    assert "Rubric v2 is new since your last label (v1)" in news
+    assert "New question: “Does it promise a date it cannot know?”" in news
+    assert "The guidelines changed" in news
+    assert '<details class="guidelines" id="guidelines" open>' in html
+
+    client.post(item_url(second), {**VALID, "q-promises": "no", "rubric_id": v2.pk})
+    third = take(client, queue)
+    html = client.get(item_url(third)).content.decode()
+    assert "rubric-news" not in html and '<details class="guidelines" id="guidelines">' in html
+
+
+def test_an_expert_who_never_labeled_in_the_project_is_told_of_no_rubric_change(client, expert, project, rubric, queue):
+    make_items(project, 1)
+    publish_rubric(project=project, questions=QUESTIONS, guidelines="Changed.")
+    client.force_login(expert)
+
+    html = client.get(item_url(take(client, queue))).content.decode()
+
+    assert "rubric-news" not in html

@@ -738,7 +738,7 @@ def test_the_rubric_page_lists_versions_and_renders_guidelines_safely(lead_clien
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<h1>Be <em>kind</em></h1>" in html
+    assert '<h1 dir="auto">Be <em>kind</em></h1>' in html
     assert "<script>alert(1)</script>" not in html
     assert "- key: correct\n  kind: binary" in response.context["form"].initial["questions"]
     assert "options: [friendly, curt, rude]" in response.context["form"].initial["questions"]
@@ -796,6 +796,51 @@ def test_publishing_a_question_asked_differently_under_the_same_key_says_its_ear
         "v2 asks helpful, tone on another scale, options or kind than v1: their earlier answers no longer count "
         "toward them in gold answers and figures. To keep comparing them, ask the new version under a new key."
     ) in unescape(page)
+
+
+def test_publishing_a_yes_no_question_ahead_of_the_verdict_question_says_the_pass_rate_changes_question(
+    lead_client, project, rubric_v1
+):
+    """The pass rate is the first yes/no question's: a lead who adds `promises` at the top of the list (whose yes is
+    the bad answer) is told, after publishing, that the meeting's pass rate and the datasets' verdict now read it;
+    the page's help says so before. A yes/no question added below the verdict question changes nothing, and is not
+    told."""
+    help_text = unescape(lead_client.get(urls(project, 0)["rubric"]).content.decode())
+    assert "yes counts as a pass" in help_text and "the first binary question is the verdict" in help_text
+    questions = (
+        "- {key: promises, kind: binary, prompt: Promises a date}\n- {key: correct, kind: binary, prompt: Right}\n"
+    )
+
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+
+    assert response.status_code == 302, re.sub(r"<[^>]+>", "", response.content.decode())[-3000:]
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert (
+        "v2's verdict question (its first yes/no question: the pass rate on the meeting page and the dashboard, and "
+        "the datasets' verdict) is promises, no longer correct; a yes to it counts as a pass."
+    ) in page
+    below = questions + "- {key: polite, kind: binary, prompt: Polite}\n"
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": below, "replaces": "2"})
+    assert "v3's verdict question" not in unescape(lead_client.get(response.headers["Location"]).content.decode())
+
+
+def test_a_lead_reads_an_earlier_rubric_versions_questions_and_guidelines(lead_client, project, rubric_v1):
+    """After publishing v2, what v1 asked and said stays readable: each version in the table links to its page
+    (`?version=1`), which shows its questions and guidelines and says which is current; an unknown version is a 404
+    naming the versions there are."""
+    publish_rubric(project=project, questions=[{"key": "ok", "kind": "binary", "prompt": "OK?"}], guidelines="New.")
+    page = urls(project, 0)["rubric"]
+
+    current = lead_client.get(page).content.decode()
+    older = lead_client.get(page + "?version=1").content.decode()
+    unknown = lead_client.get(page + "?version=7")
+
+    assert f'href="{page}?version=1#shown"' in current and "Questions of v2" in current
+    shown = older.split('id="shown"')[1].split("</section>")[0]
+    assert "Questions of v1 (v2 is current)" in shown and "<em>kind</em>" in shown and "New." not in shown
+    assert "key: ok" in lead_client.get(page + "?version=1").context["form"].initial["questions"]  # v3 from v2
+    assert unknown.status_code == 404
+    assert "No rubric version 7: the versions are 2, 1." in unescape(unknown.content.decode())
 
 
 def test_json_questions_are_accepted_too(lead_client, project):

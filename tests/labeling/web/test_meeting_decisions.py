@@ -120,3 +120,33 @@ def test_decision_texts_are_shown_as_safe_markdown(client, project, lead, weeks)
         assert "fail <code>correct</code> on <strong>gpt-4.1-mini</strong>" in table
         assert "**" not in table and "`" not in table
         assert "<script>" not in table and "&lt;script&gt;alert(1)" in table and 'href="javascript:' not in table
+
+
+def test_a_done_decision_links_leads_to_what_the_project_changed_meanwhile_and_the_section_to_where_it_is_done(
+    client, project, lead, expert, weeks
+):
+    """A decision recorded on one day and marked done two days later: its row links the leads to the audit log of
+    those days (the rubric published, the queue changed); the section links to the rubric and queue editors, where
+    decisions are carried out. An expert, who may not read the audit log, gets neither."""
+    _, last, _ = weeks
+    decision = decide(project, lead, last, "Publish rubric v3 with a refund-date example")
+    recorded = calendar.local_today(project) - timedelta(days=3)
+    Decision.objects.filter(pk=decision.pk).update(
+        created_at=calendar.day_start(project, recorded) + timedelta(hours=10),
+        done_at=calendar.day_start(project, recorded + timedelta(days=2)) + timedelta(hours=10),
+    )
+    page = url("meeting-week", project, week_label(last))
+    client.force_login(lead)
+
+    html = client.get(page).content.decode()
+
+    row = html.split(f'data-decision="{decision.pk}"')[1].split("</tr>")[0]
+    span = f"first_day={recorded.isoformat()}&amp;last_day={(recorded + timedelta(days=2)).isoformat()}"
+    assert f'href="{url("audit", project)}?{span}"' in row and "What changed meanwhile" in row
+    section = html.split('id="decisions"')[1]
+    assert f'href="{url("rubric", project)}"' in section and f'href="{url("queues", project)}"' in section
+
+    client.force_login(expert)
+    html = client.get(page).content.decode()
+    assert url("audit", project) not in html
+    assert f'href="{url("rubric", project)}"' not in html.split('id="decisions"')[1]
