@@ -121,7 +121,9 @@ def filter_bar(
         return [Option(value, (labels or {}).get(value, value), value in chosen) for value in every]
 
     fields = BAR_FIELDS - BLIND_PARAMETERS.keys() if blind else BAR_FIELDS  # refused to them: left out
-    disagreement = verdict is not None and not blind  # without a verdict question there is nothing to disagree on
+    # Without a verdict question there is nothing to disagree on: no select, unless the address gave one, whose
+    # refusal ("no pass/fail question") then sits at its field.
+    disagreement = not blind and (verdict is not None or "disagree" in values)
     if not disagreement:
         fields = fields - {"disagree"}
     queue_names = {queue.slug: queue.name for queue in choices.queues}

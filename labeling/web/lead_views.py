@@ -257,7 +257,7 @@ def rubric_versions(request, slug: str):
     # ?version=N: an earlier version's questions and guidelines, read beside the form (which edits the current one).
     asked = request.GET.get("version", "")
     shown = next((rubric for rubric in versions if str(rubric.version) == asked), None) if asked else current
-    if shown is None:
+    if asked and shown is None:
         status = 404
         numbers = ", ".join(str(rubric.version) for rubric in versions) or "none yet"
         messages.error(request, f"No rubric version {asked[:20]}: the versions are {numbers}.")
