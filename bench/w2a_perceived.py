@@ -47,13 +47,21 @@ STAMPS = """
   window.addEventListener("keydown", (event) => {
     if (event.key === "Enter") sessionStorage.setItem("w2a-enter", String(now()));
   }, true);
+  // The first frame with the item's screen after the latest Enter: later changes to the page (the status said, a
+  // lease renewed) leave the stamp as it is.
   const stamp = () => requestAnimationFrame(() => {
     const screen = document.querySelector(".labeling");
-    if (screen) sessionStorage.setItem("w2a-painted-" + screen.dataset.itemId, String(now()));
+    if (!screen) return;
+    const key = "w2a-painted-" + screen.dataset.itemId;
+    if (Number(sessionStorage.getItem(key)) < Number(sessionStorage.getItem("w2a-enter"))) {
+      sessionStorage.setItem(key, String(now()));
+    }
   });
+  // The whole tree: label.js swaps a screen into <body> and <main>, which stay (the status region a screen reader
+  // watches is kept); watching the document element's own children saw only page loads.
   document.addEventListener("DOMContentLoaded", () => {
     stamp();
-    new MutationObserver(stamp).observe(document.documentElement, { childList: true });
+    new MutationObserver(stamp).observe(document.documentElement, { childList: true, subtree: true });
   });
 })();
 """
