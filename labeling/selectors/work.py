@@ -176,15 +176,13 @@ def _by_project(values: dict[int, object], field: Field) -> Expression:
     return Case(*[When(project_id=pk, then=Value(value)) for pk, value in values.items()], output_field=field)
 
 
-def _waiting_items(user, now: datetime) -> QuerySet[Item]:
-    """Open items "next item" could hand the user (`Slot.objects.available_to`), or already did."""
-    claimable, leased = _waiting_parts(user, now)
-    return Item.objects.open().filter(claimable | leased)
-
-
 def _waiting_parts(user, now: datetime) -> tuple[Q, Q]:
-    """`_waiting_items`' two kinds, which no item is both of: claimable (the user holds no slot of it) and leased to
-    the user."""
+    """The two kinds of the items waiting for the user, which no item is both of: claimable (`Slot.objects.available`,
+    and the user holds no slot of it), and leased to the user ("next item" handed it already).
+
+    Each is asked on its own (two subqueries, never one under an OR): under an OR PostgreSQL hashes every free slot
+    and every slot the user ever held before it looks at the first item (46 ms at 100,000 open items); alone each is
+    an index probe per item."""
     slots = Slot.objects.filter(item=OuterRef("pk"))
     # The expert's part is asked once per item, not per slot: the per-slot form counted 9 times slower.
     claimable = Exists(slots.available(now)) & untouched_by(user, item="pk")
@@ -192,18 +190,23 @@ def _waiting_parts(user, now: datetime) -> tuple[Q, Q]:
 
 
 def _waiting_count(user, now: datetime, **within) -> Expression:
-    """How many of `_waiting_items` are in the outer queue (and `within`), counted up to WAITING_COUNTED_TO + 1.
-
-    Its two kinds counted apart: under an OR PostgreSQL hashes every free slot and every slot the user ever held
-    before it counts the first item (50 ms at 100,000 open items), alone each is an index probe per item. Walked by
-    week (item_queue_status_week): believing many open items are of earlier weeks, the planner merge-joined over
-    every item by id and read all 100,000 to find none (29 ms).
+    """How many items wait for the user in the outer queue (and `within`): each kind (`_waiting_parts`) counted up to
+    WAITING_COUNTED_TO + 1, so a sum past WAITING_COUNTED_TO says "more". Walked by week (item_queue_status_week):
+    believing many open items are of earlier weeks, the planner merge-joined over every item by id and read all
+    100,000 to find none (29 ms).
     """
     items = Item.objects.open().filter(queue=OuterRef("pk"), **within)
     claimable, leased = _waiting_parts(user, now)
     return _count_up_to(items.filter(claimable), WAITING_COUNTED_TO, walk="week") + _count_up_to(
         items.filter(leased), WAITING_COUNTED_TO
     )
+
+
+def _any_waiting(user, now: datetime) -> Q:
+    """Whether an item waits for the user in the outer queue (`_waiting_parts`)."""
+    items = Item.objects.open().filter(queue=OuterRef("pk"))
+    claimable, leased = _waiting_parts(user, now)
+    return Q(Exists(items.filter(claimable))) | Q(Exists(items.filter(leased)))
 
 
 def held_by(user) -> Q:
@@ -225,7 +228,7 @@ def queue_for_labeler(user, project_slug: str, queue_slug: str, *, with_next: bo
         own_lease = Slot.objects.leased_to(user).filter(queue=OuterRef("pk")).order_by("leased_at")
         annotations |= {
             "held_item_id": Subquery(own_lease.values("item_id")[:1]),
-            "has_waiting": Exists(_waiting_items(user, timezone.now()).filter(queue=OuterRef("pk"))),
+            "has_waiting": _any_waiting(user, timezone.now()),
         }
     return (
         Queue.objects.select_related("project")
