@@ -33,17 +33,35 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
     "Only one expert labeled" is read from the answers given (one answer set), not from the item's overlap: the rule
     is about who could disagree, which is the labels there are, and it stays a function of the answers alone. For a
     complete item the two agree (it has `overlap` labels, and a label is only ever deleted with its item).
+
+    On an item several experts labeled, a question that only one of them answered (`too_few_answers`) has no entry:
+    one answer is no agreement, as an item with too few labels has no gold. So a question new in the rubric version
+    one label answered and the other did not see, or one asked on another scale since, waits for a lead like a
+    question nobody answered; the peers (Label Studio, Argilla) likewise count agreement over two answers or more.
     """
     resolved = {}
     for question in questions:
         key, kind = question["key"], question["kind"]
         values = [answers[key] for answers in answer_sets if key in answers and is_of_kind(kind, answers[key])]
+        if too_few_answers(kind, answered=len(values), labels=len(answer_sets)):
+            continue
         entry = combine(question, values)
         if entry is not None and len(answer_sets) == 1 and question["kind"] == QuestionKind.CORRECTION:
             entry = sole_correction(values[0]) or entry
         if entry is not None:
             resolved[question["key"]] = entry
     return resolved
+
+
+# The kinds whose automatic answer says experts agree (unanimous, majority, a median); text and corrections are listed.
+AGREED_KINDS = (QuestionKind.BINARY, QuestionKind.CHOICE, QuestionKind.RATING, QuestionKind.MULTI_CHOICE)
+
+
+def too_few_answers(kind: str, *, answered: int, labels: int) -> bool:
+    """Whether a question answered (alike) by `answered` of an item's `labels` experts has too few answers to agree
+    on: one answer where more than one expert labeled. The one rule for gold (`resolve_answers`) and for an expert's
+    agreement with it (`services.metrics`), which alpha and kappa keep too (a unit needs two values)."""
+    return labels > 1 and answered < 2 and kind in AGREED_KINDS
 
 
 def is_of_kind(kind: str, value: Any) -> bool:
