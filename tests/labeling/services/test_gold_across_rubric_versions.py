@@ -1,9 +1,12 @@
 """An item labeled across a rubric change: one expert answered v2, the lead published v3, the other expert answered
 v3. Gold is agreement: a question only one of the item's experts answered alike has no automatic gold."""
 
+import json
+
 from labeling.models import AgreementMetric, ExpertWeek, Membership, Queue, Resolution, ResolutionStatus
 from labeling.rules.gold import gold_answers
 from labeling.services.assignment import next_item
+from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import submit_label
 from labeling.services.metrics import refresh_week_metrics
 from labeling.services.resolution import adjudicate, resolve_item
@@ -85,3 +88,50 @@ def test_an_experts_agreement_with_gold_counts_only_questions_another_expert_ans
         "lab1": {"correct": {"agree": 1, "compared": 2}},
     }
     assert set(AgreementMetric.objects.filter(project=project).values_list("question", flat=True)) <= {"correct"}
+
+
+def test_a_mixed_rows_annotations_answer_their_own_rubric_version_and_its_gold_only_comparable_answers(project):
+    item = _mixed_item(
+        project,
+        {"correct": True, "helpful": 5, "tone": "friendly", "issues": ["wrong"]},
+        {"correct": True, "helpful": 3, "cites": True, "issues": ["wrong"]},
+    )
+    resolve_item(item_id=item.pk)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+
+    version = build_version(dataset_id=dataset.pk)
+
+    row = json.loads(version.rows.get(external_id="out-mixed").line.text)
+    assert row["rubric_version"] == 3
+    # Each label as its own version asked it: the v2 label keeps its `tone` (dropped by v3) and its 5 on 1-5.
+    assert [(a["rubric_version"], a["answers"]) for a in row["annotations"]] == [
+        (2, {"correct": True, "helpful": 5, "tone": "friendly", "issues": ["wrong"]}),
+        (3, {"correct": True, "helpful": 3, "cites": True, "issues": ["wrong"]}),
+    ]
+    # Gold only where both answers compare: `helpful` (rescaled) and `cites` (new) had one each; `issues` gained an
+    # option, and the v2 label's ticks are among those v3 still offers.
+    assert row["label"] == {
+        "correct": {"value": True, "method": "unanimous"},
+        "issues": {"value": ["wrong"], "method": "unanimous"},
+    }
+
+
+def test_an_option_added_to_a_multi_choice_question_keeps_the_earlier_answers_that_tick_only_offered_options(project):
+    agreed = _mixed_item(
+        project, {"correct": True, "issues": ["wrong"]}, {"correct": True, "cites": True, "issues": ["wrong"]}
+    )
+    # Only the v3 expert could tick `outdated`: the v2 label counts among those who did not, so it is a tie.
+    new_option = _mixed_item(
+        project,
+        {"correct": True, "issues": []},
+        {"correct": True, "cites": True, "issues": ["outdated"]},
+        external_id="out-new",
+    )
+
+    assert resolve_item(item_id=agreed.pk).automatic["issues"] == {
+        "value": ["wrong"],
+        "method": "unanimous",
+        "votes": {"wrong": 2},
+    }
+    tied = resolve_item(item_id=new_option.pk)
+    assert tied.automatic["issues"]["method"] == "tie" and tied.status == ResolutionStatus.NEEDS_ADJUDICATION
