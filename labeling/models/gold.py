@@ -17,13 +17,15 @@ class Resolution(models.Model):
     `automatic` is recomputed from the labels every time (idempotent); `adjudicated` holds a lead's
     decisions per question, each entry with the rubric version the lead decided under
     ({"value": …, "method": "adjudicated", "rubric_version": 2}); a recompute keeps every one. A decision counts while
-    the item's newest labels ask its question alike (`labeling.rules.gold.asked_alike`): when labels are edited under
+    the item's newest labels ask its question so that it still answers it (`labeling.rules.gold.still_answers`: alike,
+    or a multi-choice decision ticking only options still offered): when labels are edited under
     a version that asks it on another scale, options or kind, the recompute moves it to `set_aside` (it no longer
     answers the question asked), and back should a later version ask it alike again.
     `labeling.rules.gold` merges the two into the gold answer: adjudicated answers win, a tie is no
     answer. Each entry of `automatic` reads
     {"value": …, "method": "unanimous" | "majority" | "median" | "tie" | "list" | "single",
-    "votes": …} ("single": the correction of an item with one label, see `labeling.rules.gold`).
+    "votes": …} ("single": the correction of an item with one label, see `labeling.rules.gold`); a question only one of
+    several experts answered has no entry (one answer is no agreement).
     """
 
     item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="resolution")

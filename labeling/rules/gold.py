@@ -33,17 +33,35 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
     "Only one expert labeled" is read from the answers given (one answer set), not from the item's overlap: the rule
     is about who could disagree, which is the labels there are, and it stays a function of the answers alone. For a
     complete item the two agree (it has `overlap` labels, and a label is only ever deleted with its item).
+
+    On an item several experts labeled, a question that only one of them answered (`too_few_answers`) has no entry:
+    one answer is no agreement, as an item with too few labels has no gold. So a question new in the rubric version
+    one label answered and the other did not see, or one asked on another scale since, waits for a lead like a
+    question nobody answered; the peers (Label Studio, Argilla) likewise count agreement over two answers or more.
     """
     resolved = {}
     for question in questions:
         key, kind = question["key"], question["kind"]
         values = [answers[key] for answers in answer_sets if key in answers and is_of_kind(kind, answers[key])]
+        if too_few_answers(kind, answered=len(values), labels=len(answer_sets)):
+            continue
         entry = combine(question, values)
         if entry is not None and len(answer_sets) == 1 and question["kind"] == QuestionKind.CORRECTION:
             entry = sole_correction(values[0]) or entry
         if entry is not None:
             resolved[question["key"]] = entry
     return resolved
+
+
+# The kinds whose automatic answer says experts agree (unanimous, majority, a median); text and corrections are listed.
+AGREED_KINDS = (QuestionKind.BINARY, QuestionKind.CHOICE, QuestionKind.RATING, QuestionKind.MULTI_CHOICE)
+
+
+def too_few_answers(kind: str, *, answered: int, labels: int) -> bool:
+    """Whether a question answered (alike) by `answered` of an item's `labels` experts has too few answers to agree
+    on: one answer where more than one expert labeled. The one rule for gold (`resolve_answers`) and for an expert's
+    agreement with it (`services.metrics`), which alpha and kappa keep too (a unit needs two values)."""
+    return labels > 1 and answered < 2 and kind in AGREED_KINDS
 
 
 def is_of_kind(kind: str, value: Any) -> bool:
@@ -96,20 +114,44 @@ def what_differs(question: dict, other: dict) -> str | None:
 
 def asked_differently(before: list[dict], after: list[dict]) -> list[str]:
     """The keys `after` (a new rubric version) keeps from `before` but asks differently (`asked_alike`): their answers
-    under `before` stop counting toward them."""
+    under `before` stop counting toward them (on a multi-choice question, those ticking an option `after` dropped:
+    one that only adds options keeps every answer, `still_answers`)."""
     earlier = {question["key"]: question for question in before}
     return [
         question["key"]
         for question in after
-        if question["key"] in earlier and not asked_alike(question, earlier[question["key"]])
+        if question["key"] in earlier
+        and not asked_alike(question, earlier[question["key"]])
+        and not still_answers(question, earlier[question["key"]], earlier[question["key"]].get("options"))
     ]
 
 
+def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
+    """Whether a value given to `asked` (as an earlier rubric version put the question; None: not asked) answers
+    `question`: asked alike, or a multi-choice answer that ticks only options `question` still offers. An option added
+    (or one dropped that the expert did not tick) leaves what they ticked, and what they saw and left, as meant; the
+    new option counts it among those who did not choose it, so one expert ticking it on an item of two is a tie."""
+    if asked_alike(question, asked):
+        return True
+    multi = QuestionKind.MULTI_CHOICE
+    return (
+        asked is not None
+        and question["kind"] == asked["kind"] == multi
+        and isinstance(value, list)
+        and set(value) <= set(question["options"])
+    )
+
+
 def answers_as_asked(questions: list[dict], asked: list[dict], answers: dict[str, Any]) -> dict[str, Any]:
-    """A label's answers that answer these questions: those its own rubric version (`asked`) asked alike."""
+    """A label's answers that answer these questions: those its own rubric version (`asked`) asked alike, and its
+    multi-choice answers still answerable (`still_answers`)."""
     asked_by_key = {question["key"]: question for question in asked}
-    alike = {question["key"] for question in questions if asked_alike(question, asked_by_key.get(question["key"]))}
-    return {key: value for key, value in answers.items() if key in alike}
+    by_key = {question["key"]: question for question in questions}
+    return {
+        key: value
+        for key, value in answers.items()
+        if key in by_key and still_answers(by_key[key], asked_by_key.get(key), value)
+    }
 
 
 def decisions_as_asked(
@@ -125,7 +167,7 @@ def decisions_as_asked(
     for key, entry in decisions.items():
         version = entry.get("rubric_version")
         asked = {question["key"]: question for question in asked_in.get(version, [])}.get(key)
-        if version is None or key not in by_key or asked_alike(by_key[key], asked):
+        if version is None or key not in by_key or still_answers(by_key[key], asked, entry.get("value")):
             counting[key] = entry
         else:
             set_aside[key] = entry

@@ -6,7 +6,7 @@ queues' quotas. Recomputing a week replaces its rows, so running it twice change
 """
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 
 from django.db import transaction
@@ -129,17 +129,17 @@ def _expert_rows(project, week, questions, labels, gold, items) -> list[ExpertWe
     seconds: dict[int, list[int]] = defaultdict(list)
     for _, expert_id, _, spent in labels:
         seconds[expert_id].append(spent)
-    # An expert's agreement with the gold is measured only where others labeled too: with one label
-    # the gold answer is that label.
-    label_counts: dict[int, int] = defaultdict(int)
-    for item_id, *_ in labels:
-        label_counts[item_id] += 1
+    # An expert's agreement with the gold is measured only where another expert answered the question too (alike:
+    # `labels` hold the answers as asked), on the units alpha counts: with one answer the gold is that answer, or
+    # a lead's decision on a question nobody else could answer (one new since the other label's rubric version).
     agreement: dict[int, dict] = defaultdict(dict)
     for question in questions:
         if question["kind"] not in COMPARABLE_KINDS:
             continue
         key, kind = question["key"], question["kind"]
-        shared = [(e, i, a[key]) for i, e, a, _ in labels if label_counts[i] > 1 and is_of_kind(kind, a.get(key))]
+        given = [(e, i, a[key]) for i, e, a, _ in labels if is_of_kind(kind, a.get(key))]
+        answered = Counter(item_id for _, item_id, _ in given)
+        shared = [(e, i, value) for e, i, value in given if answered[i] > 1]
         question_gold = {
             item_id: answers[key] for item_id, (_, answers) in gold.items() if answers.get(key) is not None
         }

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import FlagAlreadyResolved, InvalidAnswers, InvalidInput, NotFound
 from labeling.models import QuestionKind, ResolutionStatus
 from labeling.rules.access import managed_project
-from labeling.rules.gold import changed_by_lead, gold_answer, open_ties
+from labeling.rules.gold import changed_by_lead, gold_answer, open_ties, still_answers
 from labeling.rules.ids import id_from_text
 from labeling.rules.text import isolated
 from labeling.selectors import gold
@@ -271,6 +271,24 @@ def _automatic(question: dict, entry: dict | None) -> dict | None:
     }
 
 
+def _label_answer(question: dict, expert: dict, label) -> dict:
+    """One expert's answer to a question of the item's newest rubric version, as their own version asked it: a label
+    of an earlier version that asked the key on another scale, options or kind shows its answer on its own scale (a 5
+    of 1-5 is not "5 / 3") and says it does not count; one whose version did not ask it says so."""
+    key = question["key"]
+    value = label.answers.get(key)
+    asked = next((q for q in label.rubric.questions if q["key"] == key), None)
+    counts = still_answers(question, asked, value)
+    return {
+        "expert": expert,
+        "value": _display(question if counts or asked is None else asked, value),
+        "given": key in label.answers and value not in (None, ""),  # [] is "none of these"
+        "version": label.rubric.version,
+        "not_asked": asked is None,
+        "not_counted": asked is not None and not counts and key in label.answers,
+    }
+
+
 def _expert_name(user) -> str:
     return user.get_full_name() or user.username
 
@@ -349,12 +367,7 @@ def _case_page(request, case: gold.AdjudicationCase, *, errors: dict[str, str] |
                 "help": question.get("help", ""),
                 "is_text": kind in TEXT_KINDS,
                 "answers": [
-                    {
-                        "expert": expert,
-                        "value": _display(question, label.answers.get(key)),
-                        "given": key in label.answers and label.answers[key] not in (None, ""),  # [] is "none of these"
-                    }
-                    for expert, label in zip(experts, case.labels, strict=True)
+                    _label_answer(question, expert, label) for expert, label in zip(experts, case.labels, strict=True)
                 ],
                 "automatic": automatic,
                 "needs_decision": bool(automatic and automatic["is_tie"] and adjudicated is None),

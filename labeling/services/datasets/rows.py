@@ -49,6 +49,7 @@ def row_code() -> str:
         _keys_orm,
         RowMaker,
         _row,
+        _asked,
         _messages,
         _content,
         _is_text_part,
@@ -325,11 +326,14 @@ def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, in
         # yet) rows keep their label for reading, but never become training examples (see eval_formats).
         "gold_status": gold_status,
         "label": gold,
+        # Each label's answers to the questions its own rubric version asked (of those the dataset keeps), beside
+        # that version: a label of v2 on an item another expert labeled on v3 keeps its answer to a question v3
+        # dropped, as it would on a row of v2 labels alone, and never passes for an answer to v3's questions.
         "annotations": [
             {
                 "annotator": pseudonyms[expert_id],
                 "rubric_version": rubrics[rubric_id][0],
-                "answers": {key: value for key, value in answers.items() if key in wanted},
+                "answers": {key: value for key, value in answers.items() if key in _asked(rubrics[rubric_id], keys)},
             }
             for expert_id, rubric_id, answers, _ in labels
         ],
@@ -340,6 +344,11 @@ def _row(dataset: Dataset, *, keys, rubrics, pseudonyms, labels, external_id, in
         "occurred_at": occurred_at.isoformat(),
         "labeled_at": max(updated_at for *_, updated_at in labels).isoformat(),
     }
+
+
+def _asked(rubric: tuple[int, list[dict]], keys: set[str]) -> set[str]:
+    """The question keys a rubric version asked, of those the dataset keeps (`keys`; empty: all)."""
+    return {q["key"] for q in rubric[1] if not keys or q["key"] in keys}
 
 
 def _messages(value) -> list[dict[str, str]]:

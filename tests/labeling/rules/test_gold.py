@@ -4,6 +4,7 @@ majority, ties, rating medians, multi-choice, corrections), adjudicated over aut
 import pytest
 
 from labeling.rules.gold import (
+    answers_as_asked,
     asked_alike,
     asked_as,
     combine,
@@ -14,6 +15,7 @@ from labeling.rules.gold import (
     output_verdict,
     resolve_answers,
     same_answer,
+    still_answers,
 )
 from tests.helpers.rubrics import BINARY, CHOICE, CORRECTION, MULTI, RATING, TEXT
 
@@ -176,3 +178,23 @@ def test_a_quality_rows_scale_is_equal_exactly_when_two_askings_are_alike(before
     assert asked_alike(after, before) is alike
     assert (asked_as(before) == asked_as(after)) is alike
     assert len(asked_as(after)) <= 64  # QualityMetric.scale
+
+
+@pytest.mark.parametrize(
+    "asked, answer, counts",
+    [
+        (MULTI, ["wrong"], True),  # asked alike
+        ({**MULTI, "options": ["wrong", "evasive"]}, ["wrong"], True),  # an option added since
+        ({**MULTI, "options": ["wrong", "evasive", "long", "vague"]}, ["wrong"], True),  # one dropped, not ticked
+        ({**MULTI, "options": ["wrong", "evasive", "long", "vague"]}, ["vague"], False),  # one dropped and ticked
+        ({**MULTI, "options": ["wrong", "evasive"]}, [], True),  # none applied of those offered
+        ({**CHOICE, "options": ["friendly", "curt"]}, "curt", False),  # a choice changed: another question
+        ({**MULTI, "kind": "choice"}, "wrong", False),  # asked as another kind
+        (None, ["wrong"], False),  # not asked
+    ],
+)
+def test_a_multi_choice_answer_still_answers_when_it_ticks_only_options_still_offered(asked, answer, counts):
+    question = CHOICE if asked is not None and asked["key"] == CHOICE["key"] else MULTI
+    assert still_answers(question, asked, answer) is counts
+    asked_in = [asked] if asked else []
+    assert (question["key"] in answers_as_asked([question], asked_in, {question["key"]: answer})) is counts

@@ -323,8 +323,9 @@ def _two_experts_on_a_queue_of(project, *, outputs: int):
 def test_a_week_whose_rubric_asked_a_question_as_another_kind_midweek_closes(
     project, django_capture_on_commit_callbacks
 ):
-    """Midweek a lead turns `tone` from a choice into a rating. An item labeled under both versions takes its gold
-    tone from the rating alone, and the week's mean tone is of ratings: a choice is no answer to a rating."""
+    """Midweek a lead turns `tone` from a choice into a rating. An item labeled under both versions has one rating
+    of the two its item needs, which is no agreement: no gold tone (a choice is no answer to a rating), and the week's
+    mean tone is of the ratings two experts gave."""
     asked = [{"key": "correct", "kind": "binary", "prompt": "Correct?"}]
     v1 = publish_rubric(project=project, questions=[*asked, {"key": "tone", "kind": "choice", "prompt": "Tone?",
                                                              "options": ["friendly", "curt"]}])  # fmt: skip
@@ -349,18 +350,19 @@ def test_a_week_whose_rubric_asked_a_question_as_another_kind_midweek_closes(
     assert cycle.status == CycleStatus.CLOSED
     first, second, third = Item.objects.filter(project=project).order_by("pk")
     assert first.resolution.automatic["tone"]["value"] == "friendly"  # resolved under version 1, its own
-    assert second.resolution.automatic["tone"]["value"] == 4
+    assert "tone" not in second.resolution.automatic and second.resolution.status == "resolved"
     assert third.resolution.automatic["tone"]["value"] == 3
     tone = QualityMetric.objects.get(project=project, week=WEEK, question="tone")
-    assert (tone.kind, tone.n, tone.value) == ("rating", 2, 3.5)
+    assert (tone.kind, tone.n, tone.value) == ("rating", 1, 3.0)
 
 
 def test_a_rating_asked_on_another_scale_midweek_is_compared_only_with_answers_on_that_scale(
     project, django_capture_on_commit_callbacks
 ):
     """Midweek a lead turns `helpful` from a 1-5 into a 1-3 rating under the same key. A 5 on the old scale is not a
-    5 (or a 3) on the new one: the item labeled under both takes its gold from the new scale alone, and the week's
-    mean, agreement and each expert's agreement with the gold compare only answers given on the current scale.
+    5 (or a 3) on the new one: the item labeled under both has one answer on the new scale, no agreement and so no
+    gold, and the week's mean, agreement and each expert's agreement with the gold compare only answers given on the
+    current scale.
     `correct`, asked alike by both versions, counts every item."""
     correct = {"key": "correct", "kind": "binary", "prompt": "Correct?"}
     v1 = publish_rubric(project=project, questions=[correct, {"key": "helpful", "kind": "rating", "prompt": "Helpful?",
@@ -385,9 +387,9 @@ def test_a_rating_asked_on_another_scale_midweek_is_compared_only_with_answers_o
 
     first, second, third = Item.objects.filter(project=project).order_by("pk")
     assert first.resolution.automatic["helpful"]["value"] == 2  # resolved on the 1-5 scale, its own
-    assert second.resolution.automatic["helpful"] == {"value": 3, "method": "median", "spread": 0, "votes": [3]}
+    assert "helpful" not in second.resolution.automatic  # one 3 on 1-3: not a median of the two experts
     helpful = QualityMetric.objects.get(project=project, week=WEEK, question="helpful")
-    assert (helpful.n, helpful.value) == (2, 3.0)
+    assert (helpful.n, helpful.value) == (1, 3.0)
     assert QualityMetric.objects.get(project=project, week=WEEK, question="correct").n == 3
     agreement = AgreementMetric.objects.get(project=project, week=WEEK, question="helpful")
     assert (agreement.units, agreement.labels) == (1, 2)

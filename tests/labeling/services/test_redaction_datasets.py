@@ -52,7 +52,13 @@ def test_redacting_stored_outputs_redacts_what_experts_and_leads_wrote_about_the
     and `expected_output`. Answers that are not free text (choices, ratings) are the rubric's words and stay."""
     phone_texts = (
         {"correct": False, "tone": "curt", "critique": f"It gave out {PHONE}", "fix": f"Never share {PHONE}."},
-        {"correct": False, "helpful": 2, "critique": "Leaks a number", "fix": f"Write to {EMAIL} instead."},
+        {
+            "correct": False,
+            "tone": "curt",
+            "helpful": 2,
+            "critique": "Leaks a number",
+            "fix": f"Write to {EMAIL} instead.",
+        },
     )
     [item] = label_outputs(project, 1, answers=phone_texts, texts=[f"Sure, call {PHONE} or {EMAIL}."])
     first = Label.objects.filter(item=item).order_by("pk").first()
@@ -68,7 +74,13 @@ def test_redacting_stored_outputs_redacts_what_experts_and_leads_wrote_about_the
     labels = list(Label.objects.filter(item=item).order_by("pk").values_list("answers", flat=True))
     assert labels == [
         {"correct": False, "tone": "curt", "critique": "It gave out [PHONE], twice", "fix": "Never share [PHONE]."},
-        {"correct": False, "helpful": 2, "critique": "Leaks a number", "fix": "Write to [EMAIL] instead."},
+        {
+            "correct": False,
+            "tone": "curt",
+            "helpful": 2,
+            "critique": "Leaks a number",
+            "fix": "Write to [EMAIL] instead.",
+        },
     ]
     [revision] = LabelRevision.objects.filter(label=first).values_list("answers", flat=True)
     assert revision["critique"] == "It gave out [PHONE]" and revision["tone"] == "curt"
@@ -89,7 +101,7 @@ def test_redacting_stored_outputs_redacts_the_gold_answers_the_audit_log_quotes(
     """A lead's adjudication is audited with each decided question's gold before and after: after the run the gold
     held placeholders, but the audit log page still showed the number the expert quoted and the address the lead
     wrote. Who decided what, and when, stays."""
-    answers = ({"correct": False, "fix": f"Call {PHONE}"}, {"correct": True, "tone": "curt"})
+    answers = ({"correct": False, "tone": "curt", "fix": f"Call {PHONE}"}, {"correct": True, "tone": "curt"})
     [item] = label_outputs(project, 1, answers=answers, texts=[f"Call {PHONE}"])
     adjudicate(lead=lead, item=item, answers={"correct": False, "fix": f"Write to {EMAIL}.", "tone": "rude"})
     save_rule_set(project=project, builtins=["email", "phone"], custom=[], phone_region="US")

@@ -153,8 +153,8 @@ def test_the_upgrade_makes_one_experts_correction_the_gold_of_items_resolved_bef
 
 def test_the_upgrade_recomputes_the_gold_of_items_labeled_under_several_rubric_versions(project, rubric):
     """Before the rule that compares only answers asked alike, an item labeled across a change of scale took the median
-    of both scales; the upgrade marks such items stale, and the close's first step gives them the gold of the newest
-    scale alone. Items labeled under one version are left as they are."""
+    of both scales; the upgrade marks such items stale, and the close's first step recomputes them: the one answer on
+    the newest scale is no agreement, so no gold. Items labeled under one version are left as they are."""
     [same] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric)
     rescaled = publish_rubric(
         project=project,
@@ -177,7 +177,26 @@ def test_the_upgrade_recomputes_the_gold_of_items_labeled_under_several_rubric_v
 
     assert set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True)) == {across.pk}
     assert resolve_stale_items(project_id=project.pk, through_week=across.week) == 1
-    assert gold(across)["helpful"] == 2 and gold(same)["helpful"] == 4
+    assert "helpful" not in gold(across) and gold(across)["correct"] is True and gold(same)["helpful"] == 4
+
+
+def test_the_upgrade_recomputes_the_gold_that_rests_on_one_answer_of_several_experts(project, rubric):
+    """Before the rule that one answer is no agreement, a question only one of two experts answered took that answer
+    as its unanimous gold; the upgrade marks such items stale and the close's first step drops that gold. Items whose
+    gold every expert agreed on are left as they are."""
+    [agreed] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric)
+    [one] = label_outputs(project, answers=[{"correct": True, "tone": "curt"}, {"correct": True}], rubric=rubric)
+    Resolution.objects.filter(item=one).update(  # as the rule before left it
+        automatic={"correct": {"value": True, "method": "unanimous", "votes": {"true": 2}},
+                   "tone": {"value": "curt", "method": "unanimous", "votes": {"curt": 1}}}
+    )  # fmt: skip
+
+    migration = importlib.import_module("labeling.migrations.0062_gold_stale_items_with_one_answer_gold")
+    migration.mark_items_with_one_answer_gold_stale(apps, None)
+
+    assert set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True)) == {one.pk}
+    assert resolve_stale_items(project_id=project.pk, through_week=one.week) == 1
+    assert gold(one) == {"correct": True} and gold(agreed) == {"correct": True, "helpful": 4}
 
 
 def test_the_upgrade_dates_a_decision_by_the_labels_version_then_and_sets_it_aside_when_they_ask_it_anew(

@@ -24,6 +24,7 @@ from tests.helpers.concurrency import backend_pid, run_at_once, waits_on_a_lock
 from tests.helpers.forms import form_as_shown
 from tests.helpers.labeling import label_outputs
 from tests.helpers.processes import wait_for
+from tests.labeling.services.test_gold_across_rubric_versions import _mixed_item
 
 TIE = (
     {"correct": True, "helpful": 4, "tone": "friendly", "fix": "Parcels take 3 days."},
@@ -685,3 +686,24 @@ def test_a_decision_set_aside_by_a_new_scale_is_shown_on_the_item(lead_client, p
     page = unescape(lead_client.get(item_url(project, item)).content.decode())
 
     assert "Set aside: decided <bdi>5</bdi> under version 1, which asked this question differently" in page
+
+
+def test_the_case_shows_an_earlier_rubric_versions_answer_on_its_own_scale_and_says_it_does_not_count(
+    lead_client, project
+):
+    """lab0 rated `helpful` 5 on v2's 1-5, lab1 3 on v3's 1-3: the page showed lab0's "5 / 3", an answer v3 cannot
+    have. Each answer is shown as its own version asked it, said not to count, and v3's new question "not asked"."""
+    item = _mixed_item(project, {"correct": True, "helpful": 5}, {"correct": True, "helpful": 3, "cites": True})
+    resolve_item(item_id=item.pk)
+
+    response = lead_client.get(item_url(project, item))
+
+    questions = {q["key"]: q for q in response.context["questions"]}
+    assert [(a["value"], a["not_counted"]) for a in questions["helpful"]["answers"]] == [
+        ("5 / 5", True),
+        ("3 / 3", False),
+    ]
+    assert questions["helpful"]["automatic"] is None  # one answer on v3's scale: no gold to show
+    assert [(a["given"], a["not_asked"]) for a in questions["cites"]["answers"]] == [(False, True), (True, False)]
+    html = response.content.decode()
+    assert "asked otherwise in v2: not counted" in html and "not asked in v2" in html

@@ -1094,6 +1094,28 @@ def test_the_rubric_versions_show_when_they_were_published_in_the_projects_zone(
     assert "Times in the project's time zone, Asia/Tokyo." in html
 
 
+def test_publishing_an_option_added_to_a_multi_choice_question_keeps_its_earlier_answers_counting(
+    lead_client, project, rubric_v1, expert
+):
+    """`issues` gains an option: every answer ticked among the options there were still answers it, so the lead is
+    not told they stop counting; dropping an option an answer ticked is still a change that loses answers."""
+    label_answering(project, expert, rubric_v1, {"correct": True, "issues": ["wrong"]})
+    questions = (
+        "- {key: correct, kind: binary, prompt: Is it right}\n"
+        "- {key: issues, kind: multi_choice, prompt: Problems, options: [wrong, evasive, long, outdated],"
+        " required: false}\n"
+    )
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "Rubric v2 published" in page and "no longer count" not in page
+
+    response = lead_client.post(
+        urls(project, 0)["rubric"], {"questions": questions.replace("wrong, ", ""), "replaces": "2"}
+    )
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "v3 asks issues on another scale, options or kind than v2: their earlier answers no longer count" in page
+
+
 def test_publishing_a_question_asked_differently_warns_only_of_answers_that_exist(
     lead_client, project, rubric_v1, expert
 ):

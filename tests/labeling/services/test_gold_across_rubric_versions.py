@@ -1,0 +1,137 @@
+"""An item labeled across a rubric change: one expert answered v2, the lead published v3, the other expert answered
+v3. Gold is agreement: a question only one of the item's experts answered alike has no automatic gold."""
+
+import json
+
+from labeling.models import AgreementMetric, ExpertWeek, Membership, Queue, Resolution, ResolutionStatus
+from labeling.rules.gold import gold_answers
+from labeling.services.assignment import next_item
+from labeling.services.datasets import build_version, create_dataset
+from labeling.services.labels import submit_label
+from labeling.services.metrics import refresh_week_metrics
+from labeling.services.resolution import adjudicate, resolve_item
+from labeling.services.routing import route_outputs
+from labeling.services.rubrics import publish_rubric
+from tests.factories import OutputFactory, UserFactory
+from tests.helpers.rubrics import BINARY, CHOICE, MULTI, RATING
+
+V2 = [BINARY, RATING, CHOICE, MULTI]
+# v3: a new question, `helpful` rescaled to 1-3, `tone` dropped, an option added to `issues`.
+CITES = {"key": "cites", "kind": "binary", "prompt": "Does it cite the policy?"}
+V3 = [BINARY, {**RATING, "scale": [1, 3]}, {**MULTI, "options": [*MULTI["options"], "outdated"]}, CITES]
+
+
+def _mixed_item(project, v2_answers, v3_answers, *, external_id="out-mixed"):
+    """An overlap-2 item: lab0 labels it on v2, the lead publishes v3, lab1 labels it on v3."""
+    v2 = project.rubrics.filter(version=2).first() or _publish_v1_v2(project)
+    queue, _ = Queue.objects.get_or_create(project=project, slug="sample", defaults={"name": "Sample", "overlap": 2})
+    output = OutputFactory(project=project, external_id=external_id, output="Refunds take 3 days.")
+    route_outputs(project_id=project.pk, output_ids=[output.pk])
+    experts = []
+    for name in ("lab0", "lab1"):
+        expert = UserFactory(username=name) if not Membership.objects.filter(user__username=name).exists() else None
+        if expert is not None:
+            Membership.objects.create(project=project, user=expert, role="expert")
+        experts.append(Membership.objects.get(project=project, user__username=name).user)
+    item = next_item(expert=experts[0], queue=queue)
+    submit_label(expert=experts[0], item=item, rubric=v2, answers=v2_answers)
+    v3 = project.rubrics.filter(version=3).first() or publish_rubric(project=project, questions=V3)
+    assert next_item(expert=experts[1], queue=queue).pk == item.pk
+    submit_label(expert=experts[1], item=item, rubric=v3, answers=v3_answers)
+    return item
+
+
+def _publish_v1_v2(project):
+    publish_rubric(project=project, questions=[BINARY])
+    return publish_rubric(project=project, questions=V2)
+
+
+def test_a_question_only_the_v3_label_asked_has_no_gold_from_its_one_answer(project):
+    item = _mixed_item(
+        project,
+        {"correct": True, "helpful": 5, "tone": "friendly"},
+        {"correct": True, "helpful": 3, "cites": True},
+    )
+
+    resolution = resolve_item(item_id=item.pk)
+
+    # `correct` was asked alike by both: agreed. `cites` (new in v3) and `helpful` (5 of 1-5 against 3 of 1-3) were
+    # answered alike by one expert of the two the item needs: one answer is no agreement, so no gold.
+    assert resolution.automatic["correct"]["method"] == "unanimous"
+    assert gold_answers(resolution.automatic, resolution.adjudicated) == {"correct": True}
+    assert resolution.status == ResolutionStatus.RESOLVED  # nothing ties: the lead may decide them, no one must
+    assert Resolution.objects.get(item=item).automatic.keys() == {"correct"}
+
+
+def test_an_experts_agreement_with_gold_counts_only_questions_another_expert_answered_alike(project, lead):
+    items = [
+        _mixed_item(
+            project,
+            {"correct": True, "helpful": 5},
+            {"correct": n != 0, "helpful": 3, "cites": True},
+            external_id=f"out-{n}",
+        )
+        for n in range(2)
+    ]
+    for item in items:
+        resolve_item(item_id=item.pk)
+    # The lead decides the new question on the first item: a gold answer, but the v3 expert's was the only one.
+    adjudicate(lead=lead, item=items[0], answers={"correct": True, "cites": False})
+
+    refresh_week_metrics(project=project, week=items[0].week)
+
+    rows = {row.expert.username: row.gold_agreement for row in ExpertWeek.objects.filter(project=project)}
+    # `correct`: both answered, so both are compared on both items (the tie of the first went to the lead: True).
+    # `cites` and `helpful` (rescaled): one answer each, compared with nobody, as alpha counts no unit of one value.
+    assert rows == {
+        "lab0": {"correct": {"agree": 2, "compared": 2}},
+        "lab1": {"correct": {"agree": 1, "compared": 2}},
+    }
+    assert set(AgreementMetric.objects.filter(project=project).values_list("question", flat=True)) <= {"correct"}
+
+
+def test_a_mixed_rows_annotations_answer_their_own_rubric_version_and_its_gold_only_comparable_answers(project):
+    item = _mixed_item(
+        project,
+        {"correct": True, "helpful": 5, "tone": "friendly", "issues": ["wrong"]},
+        {"correct": True, "helpful": 3, "cites": True, "issues": ["wrong"]},
+    )
+    resolve_item(item_id=item.pk)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+
+    version = build_version(dataset_id=dataset.pk)
+
+    row = json.loads(version.rows.get(external_id="out-mixed").line.text)
+    assert row["rubric_version"] == 3
+    # Each label as its own version asked it: the v2 label keeps its `tone` (dropped by v3) and its 5 on 1-5.
+    assert [(a["rubric_version"], a["answers"]) for a in row["annotations"]] == [
+        (2, {"correct": True, "helpful": 5, "tone": "friendly", "issues": ["wrong"]}),
+        (3, {"correct": True, "helpful": 3, "cites": True, "issues": ["wrong"]}),
+    ]
+    # Gold only where both answers compare: `helpful` (rescaled) and `cites` (new) had one each; `issues` gained an
+    # option, and the v2 label's ticks are among those v3 still offers.
+    assert row["label"] == {
+        "correct": {"value": True, "method": "unanimous"},
+        "issues": {"value": ["wrong"], "method": "unanimous"},
+    }
+
+
+def test_an_option_added_to_a_multi_choice_question_keeps_the_earlier_answers_that_tick_only_offered_options(project):
+    agreed = _mixed_item(
+        project, {"correct": True, "issues": ["wrong"]}, {"correct": True, "cites": True, "issues": ["wrong"]}
+    )
+    # Only the v3 expert could tick `outdated`: the v2 label counts among those who did not, so it is a tie.
+    new_option = _mixed_item(
+        project,
+        {"correct": True, "issues": []},
+        {"correct": True, "cites": True, "issues": ["outdated"]},
+        external_id="out-new",
+    )
+
+    assert resolve_item(item_id=agreed.pk).automatic["issues"] == {
+        "value": ["wrong"],
+        "method": "unanimous",
+        "votes": {"wrong": 2},
+    }
+    tied = resolve_item(item_id=new_option.pk)
+    assert tied.automatic["issues"]["method"] == "tie" and tied.status == ResolutionStatus.NEEDS_ADJUDICATION
