@@ -18,7 +18,7 @@ while the broker is down: the outbox sends it when it is back), then "closing…
 runs during the request, so the redirect already lands on the frozen report.
 """
 
-from datetime import date, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -207,17 +207,22 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     today = calendar.local_today(project)
     for decision in decisions:
         decision.status = decision_status(decision, project=project, today=today, zone=zone)
-        # What was done about it is in the audit log (rubric published, queue changed…): the days from its record to
-        # its done, in the project's zone as the audit log's filter reads them.
+        # What was done about it is in the audit log (rubric published, queue changed…): the moments from its record to
+        # its done, to the second, so the rest of those days stays out. Its end rounded up: the done's own audit row
+        # is written a moment after `done_at`.
         decision.audit_span = (
             {
-                "first_day": timezone.localtime(decision.created_at, project.tzinfo).date().isoformat(),
-                "last_day": timezone.localtime(decision.done_at, project.tzinfo).date().isoformat(),
+                "since": _utc_second(decision.created_at).isoformat().replace("+00:00", "Z"),
+                "until": (_utc_second(decision.done_at) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
             }
             if decision.done_at
             else None
         )
     return decisions
+
+
+def _utc_second(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool) -> dict:
