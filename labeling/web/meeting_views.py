@@ -62,7 +62,7 @@ from labeling.selectors.report import (
     week_to_discuss,
     within_the_project,
 )
-from labeling.selectors.rubrics import questions_of, verdict_question
+from labeling.selectors.rubrics import questions_of, rubrics_published_between, verdict_question
 from labeling.services import cycles
 
 from . import charts
@@ -187,6 +187,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
             first_cohort=first_cohort(report),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
+        # A version published during the week splits its labels: figures from before and after it may read other
+        # questions, which the lead reading them must know (the labeling screen tells the experts alike).
+        "rubrics_published": rubrics_published_between(
+            project, calendar.week_start(project, week), calendar.week_end(project, week)
+        ),
         "agenda": _agenda(project, report, cycle if is_closed else None, blind=labels_blind(membership)),
         "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
         "open_decisions": _with_status(
