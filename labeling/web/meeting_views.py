@@ -475,6 +475,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 retention.curves, reference=retention_reference_of(project), first_cohort=retention.first_cohort
             ),
             "throughput": throughput,
+            "can_close_weeks": manages(membership),  # a week beat leaves open is closed by hand, from its meeting page
             **_running_week(project, membership, weeks),
             "queue_name": next((queue.name for queue in queues if queue.slug == queue_slug), None),
             "first_label": week_label(first),
