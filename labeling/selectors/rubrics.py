@@ -66,6 +66,8 @@ class RubricPublished:
     published_at: datetime
     by: str | None  # None: published by a command, or by someone since removed
     news: RubricNews  # as the labeling screen tells an expert (`rules.rubric_questions.rubric_news`)
+    verdict: str | None  # the prompt of the version's verdict question (what the pass rate reads), None without one
+    verdict_alike: bool  # the same verdict question as the version before, asked alike: the pass rate reads alike
 
 
 def rubrics_published_between(project: Project, start: datetime, end: datetime) -> list[RubricPublished]:
@@ -81,8 +83,21 @@ def rubrics_published_between(project: Project, start: datetime, end: datetime) 
     found, before = [], None
     for rubric in rows:
         if before is not None and rubric.created_at >= start and (news := rubric_news(before, rubric)) is not None:
-            by = rubric.created_by.username if rubric.created_by else None
-            found.append(RubricPublished(version=rubric.version, published_at=rubric.created_at, by=by, news=news))
+            verdicts = gold.verdict_question(before.questions), gold.verdict_question(rubric.questions)
+            found.append(
+                RubricPublished(
+                    version=rubric.version,
+                    published_at=rubric.created_at,
+                    by=rubric.created_by.username if rubric.created_by else None,
+                    news=news,
+                    verdict=verdicts[1]["prompt"] if verdicts[1] else None,
+                    verdict_alike=bool(
+                        all(verdicts)
+                        and verdicts[0]["key"] == verdicts[1]["key"]
+                        and gold.what_differs(verdicts[0], verdicts[1]) is None
+                    ),
+                )
+            )
         before = rubric
     return found
 

@@ -57,7 +57,26 @@ def test_the_week_a_rubric_version_was_published_in_says_so_with_what_it_changed
     assert "Asked on another scale or options: “<bdi>How helpful is it?</bdi>”" in shown
     assert "No longer asked: “<bdi>What is wrong?</bdi>”" in shown
     assert "The guidelines changed." in shown
+    assert "The pass rate's question, “<bdi>Is the answer correct?</bdi>”, is asked as before" in shown
+    assert "The pass rate's question changed" not in shown
     assert reverse("labeling:rubric", args=[project.slug]) in shown
+
+
+def test_a_version_that_changes_the_pass_rates_question_says_the_pass_rate_reads_another(
+    client, project, rubric, lead, last_week
+):
+    """v2 drops `correct`: its first pass/fail question, the verdict, is now `polite`."""
+    created_weeks_ago(project, 52)
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, last_week) - timedelta(days=30))
+    questions = [{"key": "polite", "kind": "binary", "prompt": "Is it polite?"}, *QUESTIONS[1:]]
+    v2 = publish_rubric(project=project, questions=questions, guidelines=rubric.guidelines, published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, last_week) + timedelta(days=3))
+    client.force_login(lead)
+
+    shown = notice(meeting(client, project, last_week))
+
+    assert "The pass rate's question changed (now “<bdi>Is it polite?</bdi>”)" in shown
+    assert "the pass rate before and after it reads different questions" in shown and "is asked as before" not in shown
 
 
 def test_the_open_week_and_the_week_before_say_nothing_of_a_version_published_in_another(
@@ -83,5 +102,6 @@ def test_the_open_week_tells_an_expert_too_and_a_reworded_version_is_said_to_ask
     shown = notice(meeting(client, project, this_week))
 
     assert "Rubric v2 published" in shown and "its questions are asked as before" in shown
+    assert "The pass rate's question, “<bdi>Is it right?</bdi>”, is asked as before" in shown
     assert "read different questions" not in shown and "<ul>" not in shown
     assert reverse("labeling:rubric", args=[project.slug]) not in shown
