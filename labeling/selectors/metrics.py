@@ -246,6 +246,19 @@ def agreement_series(*, project: Project, weeks: WeekRange, question: str | None
     ]
 
 
+def first_week_beat_will_close(project: Project) -> date:
+    """The oldest week the weekly close will still close by itself (`rules.weekly_close.first_week_beat_closes`): a
+    week before it that is over and not closed stays so until a lead closes it. One query."""
+    latest_closed = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).aggregate(
+        latest=Max("week")
+    )["latest"]
+    return first_week_beat_closes(
+        created=cycle_week(project, project.created_at),
+        latest_closed=latest_closed,
+        last_ended=current_week(project) - timedelta(days=7),
+    )
+
+
 def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | None = None) -> list[dict]:
     """Labels done against labels wanted, items against quota, and backlog per week (queues summed).
 
@@ -283,14 +296,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     if weeks.first <= running <= weeks.last:
         sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
     states = week_states(project=project, weeks=weeks)
-    latest_closed = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).aggregate(
-        latest=Max("week")
-    )["latest"]
-    closes_from = first_week_beat_closes(
-        created=cycle_week(project, project.created_at),
-        latest_closed=latest_closed,
-        last_ended=running - timedelta(days=7),
-    )
+    closes_from = first_week_beat_will_close(project)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})

@@ -113,3 +113,22 @@ def test_a_week_the_weekly_close_left_open_says_so_and_who_can_close_it(client, 
     rows = rows_of(client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode())
     row = rows[week_label(weeks[4])]
     assert "a lead or admin of the project can close it from its meeting page" in row and "#close-week" not in row
+
+
+def test_the_meeting_page_of_a_week_left_open_does_not_promise_a_close(client, project, lead, expert, this_week):
+    """Its first close three weeks ago: the week before it says it was never closed and who can close it; the week
+    after it, still the weekly close's, is "not closed yet"."""
+    created_weeks_ago(project, 5)
+    ReviewCycle.objects.create(project=project, week=this_week - timedelta(weeks=3), status=CycleStatus.CLOSED)
+
+    def note(user, weeks_ago: int) -> str:
+        client.force_login(user)
+        week = week_label(this_week - timedelta(weeks=weeks_ago))
+        html = client.get(reverse("labeling:meeting-week", args=[project.slug, week])).content.decode()
+        return html.split('id="live-note">')[1].split("</p>")[0]
+
+    assert "was never closed, and the weekly close will not close it" in note(lead, 4)
+    assert "close the week to freeze them" in note(lead, 4) and "not closed yet" not in note(lead, 4)
+    assert "a lead or admin of the project can close it" in note(expert, 4)
+    assert "not closed yet" in note(lead, 2) and "never closed" not in note(lead, 2)
+    assert "a lead or admin" not in note(expert, 2)
