@@ -10,7 +10,7 @@ from django.db.models import Q, Subquery
 
 from labeling.exceptions import NotFound
 from labeling.models import Label, Project, Rubric
-from labeling.rules import gold
+from labeling.rules import calendar, gold
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
 
 # Published versions by id, per process. A version is never edited once published (a change is a new version,
@@ -100,6 +100,14 @@ def rubrics_published_between(project: Project, start: datetime, end: datetime) 
             )
         before = rubric
     return found
+
+
+def rubric_published_this_week(project: Project) -> RubricPublished | None:
+    """The newest version published in the running week after another one (`rubrics_published_between`), for the
+    project page a lead lands on; None without one."""
+    week = calendar.current_week(project)
+    published = rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
+    return published[-1] if published else None
 
 
 def questions_of(project: Project) -> list[dict]:

@@ -105,3 +105,28 @@ def test_the_open_week_tells_an_expert_too_and_a_reworded_version_is_said_to_ask
     assert "The pass rate's question, “<bdi>Is it right?</bdi>”, is asked as before" in shown
     assert "read different questions" not in shown and "<ul>" not in shown
     assert reverse("labeling:rubric", args=[project.slug]) not in shown
+
+
+def test_the_project_page_a_one_project_lead_lands_on_names_a_version_of_the_running_week(
+    client, project, rubric, lead, expert, this_week
+):
+    """A lead of one project lands on its page, not on the home page's card: it says so there, linking to the running
+    week's account; an expert's page does not (their labeling screen tells them)."""
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, this_week) - timedelta(days=30))
+    questions = [{"key": "polite", "kind": "binary", "prompt": "Is it polite?"}, *QUESTIONS[1:]]
+    v2 = publish_rubric(project=project, questions=questions, guidelines=rubric.guidelines, published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, this_week) + timedelta(minutes=5))
+    page = reverse("labeling:project", args=[project.slug])
+    client.force_login(lead)
+
+    html = client.get(page).content.decode()
+
+    shown = html.split('id="rubric-this-week">')[1].split("</p>")[0]
+    assert "Rubric v2 was published" in shown and "by <bdi>lena</bdi>" in shown
+    assert "the pass rate's question changed" in shown
+    assert f'href="/p/{project.slug}/meeting/{week_label(this_week)}/#rubric-published"' in shown
+    client.force_login(expert)
+    assert 'id="rubric-this-week"' not in client.get(page).content.decode()
+    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, this_week) - timedelta(minutes=5))
+    client.force_login(lead)
+    assert 'id="rubric-this-week"' not in client.get(page).content.decode()
