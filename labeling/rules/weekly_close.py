@@ -83,6 +83,14 @@ def last_due_week(project: Project, now: datetime) -> date:
     return current_week(project, now - timedelta(hours=settings.CYCLE_CLOSE_GRACE_HOURS)) - timedelta(days=7)
 
 
+def first_week_beat_closes(*, created: date, latest_closed: date | None, last_ended: date) -> date:
+    """The oldest week beat's sweep closes (`services.cycles.due_weeks`, besides retries of failed closes): the week
+    after the latest closed one, not before the week the project was created in (`created`); a project that never
+    closed one starts at its last ended week. A week before it that is not closed stays so until a lead closes it
+    from its meeting page."""
+    return max(created, latest_closed + timedelta(days=7)) if latest_closed is not None else last_ended
+
+
 def weeks_to_read(project: Project, now: datetime) -> tuple[date, date]:
     """The running week and the week that ended before it: the cycles `close_status` reads (with FAILED_CLOSE)."""
     running = current_week(project, now)

@@ -1,4 +1,4 @@
-"""A project's audit log, newest first, a page at a time, filtered by action, actor and days.
+"""A project's audit log, newest first, a page at a time, filtered by action, actor, days and moments.
 
 Pages are cut on (at, id), not by offset: the `audit_project_at` index serves them, a page never repeats or
 skips an event when several share a timestamp, and events written while someone reads do not shift the
@@ -30,6 +30,8 @@ class AuditFilter:
     by_command: bool = False
     first_day: date | None = None  # in the project's time zone, inclusive
     last_day: date | None = None  # inclusive
+    since: datetime | None = None  # a moment, inclusive (a done decision's link: from its record to its done)
+    until: datetime | None = None  # inclusive
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ def _matching(project: Project, where: AuditFilter) -> Q:
         match &= Q(at__gte=day_start(project, where.first_day))
     if where.last_day is not None:
         match &= Q(at__lt=day_start(project, where.last_day + timedelta(days=1)))
+    if where.since is not None:
+        match &= Q(at__gte=where.since)
+    if where.until is not None:
+        match &= Q(at__lte=where.until)
     return match
 
 

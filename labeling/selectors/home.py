@@ -3,8 +3,9 @@
 Experts (and leads, who label too) see their queues' counts from `work.queues_for_labeler_in`, the selector
 behind the project's own page, so both pages always agree. Leads and admins see the cases waiting for adjudication
 (`gold.waiting_for_adjudication`) and where the weekly close stands (`rules.weekly_close`); engineers the newest
-ready dataset version. Three queries at most, however many projects: the projects with their counts, the queues of
-the projects the user labels in, the cycles of the projects they manage.
+ready dataset version, and a rubric version published in the running week. Three queries at most, however many
+projects: the projects with their counts, the queues of the projects the user labels in, the cycles of the projects
+they manage.
 """
 
 from collections import defaultdict
@@ -14,7 +15,19 @@ from datetime import date, datetime
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from labeling.models import DatasetVersion, Membership, Output, Project, Queue, ReviewCycle, Role, VersionStatus
+from labeling.models import (
+    DatasetVersion,
+    Membership,
+    Output,
+    Project,
+    Queue,
+    ReviewCycle,
+    Role,
+    Rubric,
+    VersionStatus,
+    week_label,
+)
+from labeling.rules import calendar
 from labeling.rules.access import LABELING_ROLES, MANAGING_ROLES, operator_permission_held
 from labeling.rules.weekly_close import CYCLE_FIELDS, FAILED_CLOSE, CloseStatus, close_status, weeks_to_read
 
@@ -31,6 +44,14 @@ class NewestVersion:
     built_at: datetime | None
 
 
+@dataclass(frozen=True)
+class RubricThisWeek:
+    version: int
+    published_at: datetime
+    by: str | None
+    week: str  # the running week's label: its meeting page says what the version changed
+
+
 @dataclass
 class ProjectAtHome:
     project: Project
@@ -38,6 +59,8 @@ class ProjectAtHome:
     queues: list[Queue] = field(default_factory=list)  # labeling roles: annotated as queues_for_labeler does
     to_adjudicate: int | None = None  # managing roles
     close: CloseStatus | None = None  # managing roles
+    # Managing roles: a version published in the running week, whose figures then read two versions' labels.
+    rubric_this_week: RubricThisWeek | None = None
     newest_version: NewestVersion | None = None  # engineers; None too while no version is ready
 
     @property
@@ -82,6 +105,7 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
         for entry in managed:
             entry.to_adjudicate = entry.project.to_adjudicate
             entry.close = close_status(entry.project, cycles[entry.project.pk], now)
+            entry.rubric_this_week = _rubric_this_week(entry.project, now)
     for entry in home:
         if entry.engineers and entry.project.newest_version_number is not None:
             entry.newest_version = NewestVersion(
@@ -92,10 +116,22 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
     return home
 
 
+def _rubric_this_week(project: Project, now: datetime) -> RubricThisWeek | None:
+    """The newest version, if published in the running week after another one (the meeting page says what changed)."""
+    at, week = project.newest_rubric_at, calendar.current_week(project, now)
+    if project.newest_rubric_version in (None, 1) or at < calendar.week_start(project, week):
+        return None
+    return RubricThisWeek(
+        version=project.newest_rubric_version, published_at=at, by=project.newest_rubric_by, week=week_label(week)
+    )
+
+
 def _projects(user) -> QuerySet[Project]:
-    """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication and the newest
-    ready dataset version: correlated subqueries, so one query without a GROUP BY over the projects' outputs."""
+    """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
+    ready dataset version and the newest rubric version: correlated subqueries, so one query without a GROUP BY over
+    the projects' outputs."""
     project = OuterRef("pk")
+    rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
         "-built_at", "-pk"
     )
@@ -107,6 +143,9 @@ def _projects(user) -> QuerySet[Project]:
         newest_dataset=Subquery(newest.values("dataset__name")[:1]),
         newest_version_number=Subquery(newest.values("number")[:1]),
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
+        newest_rubric_version=Subquery(rubric.values("version")[:1]),
+        newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
+        newest_rubric_by=Subquery(rubric.values("created_by__username")[:1]),
     )
 
 

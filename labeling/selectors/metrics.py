@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from labeling.exceptions import InvalidInput
@@ -36,6 +36,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
+from labeling.rules.weekly_close import first_week_beat_closes
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -245,6 +246,19 @@ def agreement_series(*, project: Project, weeks: WeekRange, question: str | None
     ]
 
 
+def first_week_beat_will_close(project: Project) -> date:
+    """The oldest week the weekly close will still close by itself (`rules.weekly_close.first_week_beat_closes`): a
+    week before it that is over and not closed stays so until a lead closes it. One query."""
+    latest_closed = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).aggregate(
+        latest=Max("week")
+    )["latest"]
+    return first_week_beat_closes(
+        created=cycle_week(project, project.created_at),
+        latest_closed=latest_closed,
+        last_ended=current_week(project) - timedelta(days=7),
+    )
+
+
 def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | None = None) -> list[dict]:
     """Labels done against labels wanted, items against quota, and backlog per week (queues summed).
 
@@ -252,8 +266,9 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     and `items_in_quota_queues`, the items it caps, as in the weekly report's headline. A queue paused now is
     left out of the running week, as on the platform page and the meeting page (`rules.paused.expects_work`).
     The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
-    it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`) and whether
-    any figure was `counted` for it (a week over but never refreshed nor closed has none). Three queries (four when
+    it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`), whether
+    any figure was `counted` for it (a week over but never refreshed nor closed has none), and whether it is
+    `left_open`: not closed, and no close of beat's will close it (`first_week_beat_closes`). Four queries (five when
     the range starts before the project was created).
     """
     running = current_week(project)
@@ -281,6 +296,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     if weeks.first <= running <= weeks.last:
         sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
     states = week_states(project=project, weeks=weeks)
+    closes_from = first_week_beat_will_close(project)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})
@@ -289,6 +305,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
                 "week": week_label(week),
                 "week_start": week.isoformat(),
                 "state": states[week],
+                # Over, not closed, and before the weeks beat closes: it stays so until a lead closes it by hand.
+                "left_open": states[week] == WeekState.NOT_CLOSED and week < closes_from,
                 "counted": week in sums,
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
                 "quota": row.get("quota"),  # SUM skips the queues without one; None when no queue has one

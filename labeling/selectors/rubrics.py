@@ -3,11 +3,15 @@ question a week's pass rate is about."""
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, Subquery
 
 from labeling.exceptions import NotFound
 from labeling.models import Label, Project, Rubric
-from labeling.rules import gold
-from labeling.rules.rubric_questions import spelt_out
+from labeling.rules import calendar, gold
+from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
 
 # Published versions by id, per process. A version is never edited once published (a change is a new version,
 # services.rubrics.publish_rubric), so a row read once stays true; every label names one (its form's rubric_id,
@@ -52,6 +56,58 @@ def published_version(project: Project, rubric_id: int | None) -> Rubric | None:
 def forget_published_versions() -> None:
     """Empty this process's cache of rubric versions (tests; a database restored under a running process)."""
     _VERSIONS.clear()
+
+
+@dataclass(frozen=True)
+class RubricPublished:
+    """A rubric version published within a span (a cycle week): when, by whom, and what it changed."""
+
+    version: int
+    published_at: datetime
+    by: str | None  # None: published by a command, or by someone since removed
+    news: RubricNews  # as the labeling screen tells an expert (`rules.rubric_questions.rubric_news`)
+    verdict: str | None  # the prompt of the version's verdict question (what the pass rate reads), None without one
+    verdict_alike: bool  # the same verdict question as the version before, asked alike: the pass rate reads alike
+
+
+def rubrics_published_between(project: Project, start: datetime, end: datetime) -> list[RubricPublished]:
+    """The versions published from `start` up to `end`, oldest first, each with what it changed from the version before
+    it (one query: those versions and the one in force at `start`). A first version has nothing before it: no news."""
+    in_force = Rubric.objects.filter(project=project, created_at__lt=start).order_by("-version").values("version")[:1]
+    rows = (
+        Rubric.objects.filter(project=project)
+        .filter(Q(created_at__gte=start, created_at__lt=end) | Q(version=Subquery(in_force)))
+        .select_related("created_by")
+        .order_by("version")
+    )
+    found, before = [], None
+    for rubric in rows:
+        if before is not None and rubric.created_at >= start and (news := rubric_news(before, rubric)) is not None:
+            verdicts = gold.verdict_question(before.questions), gold.verdict_question(rubric.questions)
+            found.append(
+                RubricPublished(
+                    version=rubric.version,
+                    published_at=rubric.created_at,
+                    by=rubric.created_by.username if rubric.created_by else None,
+                    news=news,
+                    verdict=verdicts[1]["prompt"] if verdicts[1] else None,
+                    verdict_alike=bool(
+                        all(verdicts)
+                        and verdicts[0]["key"] == verdicts[1]["key"]
+                        and gold.what_differs(verdicts[0], verdicts[1]) is None
+                    ),
+                )
+            )
+        before = rubric
+    return found
+
+
+def rubric_published_this_week(project: Project) -> RubricPublished | None:
+    """The newest version published in the running week after another one (`rubrics_published_between`), for the
+    project page a lead lands on; None without one."""
+    week = calendar.current_week(project)
+    published = rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
+    return published[-1] if published else None
 
 
 def questions_of(project: Project) -> list[dict]:

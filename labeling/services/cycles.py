@@ -43,7 +43,7 @@ from labeling.rules.commands import command_details
 from labeling.rules.moments import utc_moment
 from labeling.rules.text import FORMER_MEMBER, counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
-from labeling.rules.weekly_close import last_due_week
+from labeling.rules.weekly_close import first_week_beat_closes, last_due_week
 from labeling.selectors.changes import changes_of_weeks
 from labeling.selectors.digest import (
     RestatedFigure,
@@ -738,7 +738,7 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
         # Not a failed week from before the project: it may hold nothing to close any more, and a lead closes it.
         retries = [week for week, waits in failed.get(project_id, {}).items() if not waits and first <= week <= last]
         # A project that never closed a week (a fresh one, or one whose beat never ran) starts at its last one.
-        week = max(first, latest_closed[project_id] + timedelta(days=7)) if project_id in latest_closed else last
+        week = first_week_beat_closes(created=first, latest_closed=latest_closed.get(project_id), last_ended=last)
         while week in backing_off:
             week += timedelta(days=7)
         weeks = [*retries, week] if week <= last else retries

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound, QueuePaused
-from labeling.models import Item, Queue, Rubric
+from labeling.models import Item, Queue, Rubric, week_label
 from labeling.rules.access import (
     LABELING_ROLES,
     WEBHOOK_ROLES,
@@ -45,13 +45,14 @@ from labeling.rules.access import (
     overview_project,
     sees_alerts,
 )
+from labeling.rules.calendar import current_week
 from labeling.rules.gold import answers_as_asked
 from labeling.rules.rubric_questions import rubric_news
 from labeling.selectors import work
 from labeling.selectors.alerts import project_alerts
 from labeling.selectors.explore_page import saved_views
 from labeling.selectors.onboarding import getting_started
-from labeling.selectors.rubrics import published_version, rubric_version
+from labeling.selectors.rubrics import published_version, rubric_published_this_week, rubric_version
 from labeling.services import assignment, labels
 
 from .answer_forms import answers_from_post, form_fields
@@ -143,6 +144,10 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     if context["show_alerts"]:
         context["alerts"] = project_alerts(project)
     if manages(membership):
+        # A lead of one project lands here, not on the home page, whose card names it too: the running week's figures
+        # pool two versions' labels.
+        context["rubric_this_week"] = rubric_published_this_week(project)
+        context["running_week"] = week_label(current_week(project))
         # The page a lead lands on (after creating the project, from the home page): the first steps, until done.
         checklist = getting_started(project)
         if not checklist.complete:

@@ -171,6 +171,8 @@ def headline_tiles(report: dict, *, blind: bool = False, explore: bool = True) -
             else [],
         }
     )
+    # No explore link on the retention tiles: explore has no filter for a cohort (the end users first seen in a week),
+    # and the rows that know it (RetentionUser) are PostgreSQL-only and as of the last refresh, not the frozen tile.
     retention = headline.get("retention_week1")
     before_first = first_cohort_after(report, retention)
     tiles.append(

@@ -18,7 +18,7 @@ while the broker is down: the outbox sends it when it is back), then "closing…
 runs during the request, so the redirect already lands on the frozen report.
 """
 
-from datetime import date, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -62,7 +62,7 @@ from labeling.selectors.report import (
     week_to_discuss,
     within_the_project,
 )
-from labeling.selectors.rubrics import questions_of, verdict_question
+from labeling.selectors.rubrics import questions_of, rubrics_published_between, verdict_question
 from labeling.services import cycles
 
 from . import charts
@@ -160,6 +160,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "is_current": week == current,
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current and something_to_close,
+        # Over, not closed, older than the weeks beat closes: "not closed yet" would promise a close that never comes.
+        "left_open": not is_closed
+        and week < current
+        and something_to_close
+        and week < metric_selectors.first_week_beat_will_close(project),
         "before_the_project": not something_to_close,
         "closing": closing,
         "close_work": close_work,
@@ -187,6 +192,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
             first_cohort=first_cohort(report),
         ),
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
+        # A version published during the week splits its labels: figures from before and after it may read other
+        # questions, which the lead reading them must know (the labeling screen tells the experts alike).
+        "rubrics_published": rubrics_published_between(
+            project, calendar.week_start(project, week), calendar.week_end(project, week)
+        ),
         "agenda": _agenda(project, report, cycle if is_closed else None, blind=labels_blind(membership)),
         "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
         "open_decisions": _with_status(
@@ -207,17 +217,22 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     today = calendar.local_today(project)
     for decision in decisions:
         decision.status = decision_status(decision, project=project, today=today, zone=zone)
-        # What was done about it is in the audit log (rubric published, queue changed…): the days from its record to
-        # its done, in the project's zone as the audit log's filter reads them.
+        # What was done about it is in the audit log (rubric published, queue changed…): the moments from its record to
+        # its done, to the second, so the rest of those days stays out. Its end rounded up: the done's own audit row
+        # is written a moment after `done_at`.
         decision.audit_span = (
             {
-                "first_day": timezone.localtime(decision.created_at, project.tzinfo).date().isoformat(),
-                "last_day": timezone.localtime(decision.done_at, project.tzinfo).date().isoformat(),
+                "since": _utc_second(decision.created_at).isoformat().replace("+00:00", "Z"),
+                "until": (_utc_second(decision.done_at) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
             }
             if decision.done_at
             else None
         )
     return decisions
+
+
+def _utc_second(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool) -> dict:
@@ -465,6 +480,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 retention.curves, reference=retention_reference_of(project), first_cohort=retention.first_cohort
             ),
             "throughput": throughput,
+            "can_close_weeks": manages(membership),  # a week beat leaves open is closed by hand, from its meeting page
             **_running_week(project, membership, weeks),
             "queue_name": next((queue.name for queue in queues if queue.slug == queue_slug), None),
             "first_label": week_label(first),

@@ -733,7 +733,8 @@ def test_the_dashboard_marks_the_week_the_team_rescaled_helpfulness(seeded, clie
 
 def test_the_meeting_before_the_rescale_decided_it_and_its_done_decision_links_to_rubric_v2s_publishing(seeded, client):
     """The meeting three weeks ago decided to ask helpfulness on three points; the lead published v2 that Monday and
-    marked the decision done: its row on that week's page links to the audit log of the day, which lists v2."""
+    marked the decision done: its row on that week's page links to the audit log of the moments from its record to its
+    done, which lists v2 between them and nothing else. The week v2 was published in says so on its page."""
     from html import unescape
 
     from labeling.models import week_label
@@ -747,9 +748,14 @@ def test_the_meeting_before_the_rescale_decided_it_and_its_done_decision_links_t
     row = next(row for row in page.split("data-decision=")[1:] if "on 1-3 instead of 1-5" in row).split("</tr>")[0]
     assert f"done {rescaled.isoformat()}" in row
     audit = unescape(re.search(r'href="([^"]+)">What changed meanwhile', row).group(1))
-    assert audit == f"/p/support-bot/manage/audit/?first_day={rescaled.isoformat()}&last_day={rescaled.isoformat()}"
-    log = client.get(audit).content.decode()
-    assert "Published version 2 of the rubric" in log and "Marked done a decision of" in log
+    assert audit.startswith(f"/p/support-bot/manage/audit/?since={rescaled.isoformat()}T")
+    response = client.get(audit)
+    assert [row["event"].action for row in response.context["rows"]] == [
+        "decision.done", "rubric.published", "decision.added"
+    ]  # fmt: skip
+    week_page = client.get(f"/p/support-bot/meeting/{week_label(rescaled)}/").content.decode()
+    notice = week_page.split('id="rubric-published"')[1].split("</section>")[0]
+    assert "Rubric v2 published" in notice and "is asked as before" in notice
 
 
 @pytest.mark.parametrize(

@@ -375,6 +375,10 @@ def history(project, lead, engineer):
         ({"first_day": "2026-11-19", "last_day": "2026-11-19"}, ["rubric", "revoked"]),
         ({"action": "area:keys", "last_day": "2026-11-18"}, ["created"]),
         ({"action": "rubric.published", "actor": "automatic"}, []),
+        ({"since": "2026-11-19T09:00:00Z", "until": "2026-11-19T11:00:00Z"}, ["rubric", "revoked"]),
+        ({"since": "2026-11-19T09:00:01Z"}, ["closed", "rubric"]),
+        ({"until": "2026-11-19T10:00:00+01:00"}, ["revoked", "created"]),
+        ({"first_day": "2026-11-19", "until": "2026-11-19T10:59:59Z"}, ["revoked"]),
     ],
 )
 def test_the_log_filters(lead_client, history, project, query, expected):
@@ -415,6 +419,10 @@ def test_the_log_filters_by_person_and_offers_the_actions_and_people_that_occur(
         ({"older": "99999999999999999999"}, "Ensure this value is less than or equal to"),
         ({"older": "999999"}, "That page of the audit log does not exist"),
         ({"older": "1", "newer": "2"}, "Ask for older or for newer events, not both."),
+        ({"since": "yesterday"}, "“yesterday” is not a moment"),
+        ({"since": "2026-11-19T09:00:00"}, "has no offset"),
+        ({"until": "1066-10-14T09:00:00Z"}, "Pick a moment from 2000 to 2999."),
+        ({"since": "2026-11-19T10:00:00Z", "until": "2026-11-19T09:00:00Z"}, "The moments run backwards"),
     ],
 )
 def test_a_bad_filter_is_a_400_with_a_message(lead_client, history, project, query, message):

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from labeling.models import CycleStatus, Item, Label, QualityMetric, Queue, QueueWeek, ReviewCycle, week_label
-from tests.factories import OutputFactory
+from tests.factories import OutputFactory, created_weeks_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +80,55 @@ def test_an_explicit_range_is_kept_and_each_week_says_what_its_figures_are(
     assert "before the project" in rows[week_label(two_weeks_ago)]
     closed = rows[week_label(last_week)]
     assert '<td class="num">4</td>' in closed and "not closed" not in closed and "running" not in closed
+
+
+def test_a_week_the_weekly_close_left_open_says_so_and_who_can_close_it(client, project, lead, expert, this_week):
+    """Created five weeks ago, its first close three weeks ago (beat closes only the weeks after the latest closed one):
+    the two weeks before are left open for good, not "not counted yet"; a lead gets a link to close each on its
+    meeting page, an expert is told who can. The weeks after the close are still the weekly close's to count."""
+    created_weeks_ago(project, 5)
+    weeks = {n: this_week - timedelta(weeks=n) for n in range(1, 6)}
+    ReviewCycle.objects.create(project=project, week=weeks[3], status=CycleStatus.CLOSED)
+    client.force_login(lead)
+
+    rows = rows_of(client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode())
+
+    for n in (5, 4):
+        row, meeting = (
+            rows[week_label(weeks[n])],
+            reverse("labeling:meeting-week", args=[project.slug, week_label(weeks[n])]),
+        )
+        assert "never closed, and the weekly close will not close it" in row and "not counted yet" not in row
+        assert (
+            f'href="{meeting}#close-week">close it</a>' in row
+            and f'href="{meeting}#close-week">its meeting page' in row
+        )
+    for n in (2, 1):
+        row = rows[week_label(weeks[n])]
+        assert (
+            "not counted yet: the weekly close counts it when it closes the week" in row and "close it</a>" not in row
+        )
+
+    client.force_login(expert)
+    rows = rows_of(client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode())
+    row = rows[week_label(weeks[4])]
+    assert "a lead or admin of the project can close it from its meeting page" in row and "#close-week" not in row
+
+
+def test_the_meeting_page_of_a_week_left_open_does_not_promise_a_close(client, project, lead, expert, this_week):
+    """Its first close three weeks ago: the week before it says it was never closed and who can close it; the week
+    after it, still the weekly close's, is "not closed yet"."""
+    created_weeks_ago(project, 5)
+    ReviewCycle.objects.create(project=project, week=this_week - timedelta(weeks=3), status=CycleStatus.CLOSED)
+
+    def note(user, weeks_ago: int) -> str:
+        client.force_login(user)
+        week = week_label(this_week - timedelta(weeks=weeks_ago))
+        html = client.get(reverse("labeling:meeting-week", args=[project.slug, week])).content.decode()
+        return html.split('id="live-note">')[1].split("</p>")[0]
+
+    assert "was never closed, and the weekly close will not close it" in note(lead, 4)
+    assert "close the week to freeze them" in note(lead, 4) and "not closed yet" not in note(lead, 4)
+    assert "a lead or admin of the project can close it" in note(expert, 4)
+    assert "not closed yet" in note(lead, 2) and "never closed" not in note(lead, 2)
+    assert "a lead or admin" not in note(expert, 2)

@@ -15,8 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from labeling.models import DatasetVersion, Project, Queue, ReviewCycle, VersionStatus
-from labeling.rules.calendar import current_week
+from labeling.models import DatasetVersion, Project, Queue, ReviewCycle, Rubric, VersionStatus, week_label
+from labeling.rules.calendar import current_week, week_start
 from labeling.selectors import work
 from labeling.selectors.gold import adjudication_queue
 from labeling.services.assignment import next_item
@@ -24,8 +24,10 @@ from labeling.services.cycles import record_failure
 from labeling.services.datasets import create_dataset
 from labeling.services.labels import submit_label
 from labeling.services.queues import QueueValues, create_queue
+from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers.labeling import TIE, label_outputs, make_items
+from tests.helpers.rubrics import QUESTIONS
 
 COUNTS = ("waiting_for_me", "my_labels_this_week", "done_this_week", "placed_this_week")
 
@@ -240,3 +242,30 @@ def test_an_operator_outside_a_project_reads_operator_view_on_its_page_as_on_the
 
     assert "Operator view" in home
     assert "Operator view" in page and "Staff view" not in page
+
+
+def test_a_lead_reads_a_rubric_version_published_in_the_running_week_on_the_home_page(
+    client, project, lead, rubric, other_project
+):
+    """v2 published in the running week: the week's figures pool two versions' labels, and the card says so, linking
+    to the meeting page's account of what changed. A version published the week before, or a project's first
+    version, is not news there."""
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    publish_rubric(project=other_project, questions=QUESTIONS)  # a first version: nothing changed
+    this_week = current_week(project)
+    v2 = publish_rubric(project=project, questions=QUESTIONS[:1], published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=week_start(project, this_week) + timedelta(minutes=1))
+    client.force_login(lead)
+
+    page = client.get("/").content.decode()
+
+    support, sql = (
+        re.search(rf'data-project="{slug}".*?</section>', page, re.S).group(0)
+        for slug in ("support-bot", "sql-assistant")
+    )
+    assert "v2 published" in support and "by <bdi>lena</bdi>" in support
+    assert f'href="/p/support-bot/meeting/{week_label(this_week)}/#rubric-published"' in support
+    assert "home-rubric" not in sql
+
+    Rubric.objects.filter(pk=v2.pk).update(created_at=week_start(project, this_week) - timedelta(minutes=1))
+    assert "home-rubric" not in client.get("/").content.decode()

@@ -239,7 +239,8 @@ def test_a_week_before_the_project_that_holds_review_work_may_be_closed(client, 
 
     html = client.get(url("meeting-week", project, week_label(week))).content.decode()
 
-    assert 'id="close-week"' in html and "The week is over and not closed yet" in html
+    # Before the week the project was created in: beat never closes it, and the page does not say "not closed yet".
+    assert 'id="close-week"' in html and "The week is over and was never closed" in html
     assert cycles.close_week(project_id=project.pk, week=week).status == CycleStatus.CLOSED
 
 
@@ -771,29 +772,30 @@ def test_the_closed_meeting_page_runs_a_fixed_number_of_queries(
     client.force_login(lead)
     page = url("meeting-week", project, cycle.label)
     # session, user, project with membership, cycle, decisions (with their authors), earlier weeks' open decisions,
-    # failing cycles (for leads), the live state of the frozen agenda's items and of its flags
+    # failing cycles (for leads), the live state of the frozen agenda's items and of its flags, the rubric versions
+    # published in the week
     Decision.objects.create(cycle=cycle, text="One", created_by=lead)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert client.get(page).status_code == 200
     for number in range(5):
         Decision.objects.create(
             cycle=cycle, text=f"More {number}", created_by=_member(project, f"lead{number}", "lead")
         )
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert client.get(page).status_code == 200
 
 
 def test_the_dashboard_runs_a_fixed_number_of_queries(client, project, lead, queue, metrics, django_assert_num_queries):
     client.force_login(lead)
     # session, user, project with membership, queues, rubric, quality, agreement, throughput (stored weeks, the
-    # running week counted now, the closed weeks), retention, the running week's last refresh
-    with django_assert_num_queries(12):
+    # running week counted now, the closed weeks, the latest closed week), retention, the running week's last refresh
+    with django_assert_num_queries(13):
         assert client.get(url("dashboard", project)).status_code == 200
     for slug in ("a", "b", "c"):
         extra = Queue.objects.create(project=project, slug=slug, name=slug.upper())
         store_week(project, extra, metrics, passes=5, n=10, labels=20, agreement=False)
         label_outputs(project, 1, queue=slug, experts=[lead], answers=({"correct": True},))
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         assert client.get(url("dashboard", project)).status_code == 200
 
 

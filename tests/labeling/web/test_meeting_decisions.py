@@ -125,24 +125,39 @@ def test_decision_texts_are_shown_as_safe_markdown(client, project, lead, weeks)
 def test_a_done_decision_links_leads_to_what_the_project_changed_meanwhile_and_the_section_to_where_it_is_done(
     client, project, lead, expert, weeks
 ):
-    """A decision recorded on one day and marked done two days later: its row links the leads to the audit log of
-    those days (the rubric published, the queue changed); the section links to the rubric and queue editors, where
+    """A decision recorded at 10:00 on one day and marked done at 10:00 two days later: its row links the leads to the
+    audit log of exactly those moments (the rubric published in between), not of the whole days (a key made at 09:00
+    on the first, one revoked at 11:00 on the last); the section links to the rubric and queue editors, where
     decisions are carried out. An expert, who may not read the audit log, gets neither."""
     _, last, _ = weeks
     decision = decide(project, lead, last, "Publish rubric v3 with a refund-date example")
     recorded = calendar.local_today(project) - timedelta(days=3)
-    Decision.objects.filter(pk=decision.pk).update(
-        created_at=calendar.day_start(project, recorded) + timedelta(hours=10),
-        done_at=calendar.day_start(project, recorded + timedelta(days=2)) + timedelta(hours=10),
-    )
+    recorded_at = calendar.day_start(project, recorded) + timedelta(hours=10)
+    done_at = calendar.day_start(project, recorded + timedelta(days=2)) + timedelta(hours=10)
+    Decision.objects.filter(pk=decision.pk).update(created_at=recorded_at, done_at=done_at)
+    AuditEvent.objects.all().delete()  # the record's own row, written now
+    at = {
+        "before": recorded_at - timedelta(hours=1),
+        "added": recorded_at + timedelta(microseconds=300),
+        "meanwhile": recorded_at + timedelta(days=1),
+        "done": done_at + timedelta(microseconds=300),
+        "after": done_at + timedelta(hours=1),
+    }
+    events = {name: AuditEvent.objects.create(project=project, action="rubric.published", actor=lead) for name in at}
+    for name, moment in at.items():
+        AuditEvent.objects.filter(pk=events[name].pk).update(at=moment)
     page = url("meeting-week", project, week_label(last))
     client.force_login(lead)
 
     html = client.get(page).content.decode()
 
     row = html.split(f'data-decision="{decision.pk}"')[1].split("</tr>")[0]
-    span = f"first_day={recorded.isoformat()}&amp;last_day={(recorded + timedelta(days=2)).isoformat()}"
-    assert f'href="{url("audit", project)}?{span}"' in row and "What changed meanwhile" in row
+    link = row.split("What changed meanwhile")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert link.startswith(url("audit", project) + "?since=")
+    audit = client.get(link)
+    assert audit.status_code == 200
+    assert [r["event"].pk for r in audit.context["rows"]] == [events[n].pk for n in ("done", "meanwhile", "added")]
+    assert 'id="audit-moments"' in audit.content.decode()
     section = html.split('id="decisions"')[1]
     assert f'href="{url("rubric", project)}"' in section and f'href="{url("queues", project)}"' in section
 
