@@ -19,6 +19,7 @@ from labeling.exceptions import DomainError, Forbidden, TooManyRequests
 from labeling.models import Scope
 from labeling.rules.access import (
     KEY_ROLES,
+    KEYS_REFUSED,
     check_may_revoke_key,
     issuable_scopes,
     manages,
@@ -52,7 +53,7 @@ def _frame(project, membership) -> dict:
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     """GET lists the keys; POST issues one and answers with its secret, this once."""
-    project, membership = read_project(request.user, slug, KEY_ROLES)
+    project, membership = read_project(request.user, slug, KEY_ROLES, refusal=KEYS_REFUSED)
     if request.method == "POST":
         member_changes(membership)  # an operator who is not a member reads the keys and revokes them, issues none
     form = ApiKeyForm(request.POST or None, offered_scopes=issuable_scopes(membership.role)) if membership else None
@@ -97,9 +98,9 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
     """GET asks to confirm; POST revokes the key at once (a second revoke changes nothing)."""
-    project, membership = read_project(request.user, slug, KEY_ROLES)
+    project, membership = read_project(request.user, slug, KEY_ROLES, refusal=KEYS_REFUSED)
     api_key = key_of_project(project, key_id)
-    # A 403 with the reason, on the confirm page and the POST alike; an operator revokes any key.
+    # The 404 page with the reason, on the confirm page and the POST alike; an operator revokes any key.
     check_may_revoke_key(request.user, membership, api_key)
     if request.method == "GET":
         context = {**_frame(project, membership), "api_key": api_key}
