@@ -949,6 +949,19 @@ def test_a_frozen_report_takes_three_queries(reader, closed_cycle, weeks, django
         assert reader.get(report_path(weeks[0])).json()["mark"] == "A"
 
 
+def test_a_signed_in_members_frozen_report_asks_the_membership_once(
+    client, engineer, closed_cycle, weeks, django_assert_num_queries
+):
+    """The membership that names the project also says whether the reader labels blind: not asked again."""
+    client.force_login(engineer)
+    path = f"{report_path(weeks[0])}?project=support-bot"
+    client.get(path)
+
+    # session, user, membership (with the project), cycle, the week's decisions
+    with django_assert_num_queries(5):
+        assert client.get(path).json()["mark"] == "A"
+
+
 # Schema --------------------------------------------------------------------------------------------------
 
 
