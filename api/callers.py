@@ -15,6 +15,8 @@ class ProjectOfCaller:
     project_roles: tuple[str, ...] = ALL_ROLES
     # What a signed-in member of another role is told (a 403 with it); None: "No such project." as to a stranger.
     project_refusal: str | None = None
+    # Whether an operator who is not a member reads it too, as they read the page that shows the same data.
+    project_operators: bool = False
 
     @property
     def api_key(self) -> ApiKey | None:
@@ -33,6 +35,7 @@ class ProjectOfCaller:
             api_key=self.api_key,
             roles=self.project_roles,
             refusal=self.project_refusal,
+            operators=self.project_operators,
         )
 
     @cached_property

@@ -77,9 +77,11 @@ class MarkdownRenderer(renderers.BaseRenderer):
 
 
 class MetricsView(ProjectOfCaller, KnownParametersOnly, GenericAPIView):
-    """The caller's project: the key's, or the member's `?project=` (NotFound otherwise)."""
+    """The caller's project: the key's, or the member's `?project=` (NotFound otherwise); an operator's too, who reads
+    the same figures and reports on the meeting page and the dashboard."""
 
     permission_classes = [CanReadOrSignedIn]
+    project_operators = True
     query_class = ReportQuery
     unknown_format: UnknownFormat | None = None
 

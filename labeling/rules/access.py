@@ -286,17 +286,27 @@ def project_for_caller(
 
 
 def caller_of_project(
-    *, slug: str | None, user=None, api_key: ApiKey | None = None, roles: tuple[str, ...], refusal: str | None = None
+    *,
+    slug: str | None,
+    user=None,
+    api_key: ApiKey | None = None,
+    roles: tuple[str, ...],
+    refusal: str | None = None,
+    operators: bool = False,
 ) -> tuple[Project, Membership | None]:
-    """`project_for_caller` and the signed-in member's membership (None for a key), read by its one query: a view
-    that asks what the member's role lets them read asks it no second time. With `refusal`, a member of another role
-    is told it (NotForYourRole, as `role_project`), as the page of the same data tells them."""
+    """`project_for_caller` and the signed-in member's membership (None for a key, or an operator), read by its one
+    query: a view that asks what the member's role lets them read asks it no second time. With `refusal`, a member of
+    another role is told it (NotForYourRole, as `role_project`), as the page of the same data tells them. `operators`:
+    what every member reads and the pages show an operator who is not a member too (`visible_project`: the meeting
+    page's figures and report), the API shows them alike."""
     if api_key is not None:
         if slug and api_key.project.slug != slug:
             raise NotFound("No such project.")
         return api_key.project, None
     if not slug:
         raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
+    if operators and roles == ALL_ROLES:
+        return visible_project(user, slug)
     if refusal is not None:
         return role_project(user, slug, roles, refusal=refusal)
     return member_project(user, slug, roles)
