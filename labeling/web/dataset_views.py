@@ -1,8 +1,9 @@
 """Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions, "build now" and a lead's
 "withdraw".
 
-Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
-404. Withdrawing a version is for leads and admins (engineers get a 403). An operator who is not a member reads the
+Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts get the 404 page saying
+why, outsiders "No such project.". Withdrawing a version is for leads and admins (engineers get the 404 page saying
+why). An operator who is not a member reads the
 list and a dataset's versions (`read_project`), without the buttons, and by the same rule downloads a version's files
 through the page's links (`rules.access.version_download_project`; each download is in the project's audit log). The
 rest of the datasets API (a diff, the rows) stays the members'.

@@ -1,7 +1,8 @@
 """The API keys page: the project's keys, issuing one (its secret shown once), revoking one after a confirm.
 
-Engineers, leads and admins of the project (`rules.access.KEY_ROLES`); experts and outsiders get a 404.
-Engineers neither give a key the privacy scope nor revoke keys they did not issue (a 403 with the reason).
+Engineers, leads and admins of the project (`rules.access.KEY_ROLES`); experts get the 404 page saying why, outsiders
+"No such project.". Engineers neither give a key the privacy scope (the form says why) nor revoke keys they did not
+issue (the 404 page saying why).
 Operators who are not members read the list (`read_project`) and revoke any key; issuing one stays with the members.
 The secret is only in the response to the POST that issued it: never in the session, a message or a
 redirect, so reloading the list or going back to it does not show it again.
