@@ -25,6 +25,9 @@ OPERATE_ALL_PROJECTS = "labeling.operate_all_projects"
 
 ALL_ROLES = tuple(Role.values)
 LABELING_ROLES = (Role.EXPERT, Role.LEAD)
+LABELING_REFUSED = (
+    "Only the project's experts and leads label. Its outputs, with their labels, are on the project's explore page."
+)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
 # Datasets hold every expert's answers: engineers build and pull them, experts do not.
 DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
@@ -479,10 +482,13 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
 
 
 def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
-    """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse."""
+    """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
+    whose role does not label is told so (NotForYourRole), an expert the queue does not name "No such queue."."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
-    if role not in LABELING_ROLES or not admitted:
+    if role not in LABELING_ROLES:
+        raise NotForYourRole(LABELING_REFUSED)
+    if not admitted:
         raise NotFound("No such queue.")
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
 

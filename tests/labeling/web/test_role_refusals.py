@@ -12,6 +12,7 @@ from labeling.rules.access import (
     EXPLORE_REFUSED,
     EXPORT_REFUSED,
     KEYS_REFUSED,
+    LABELING_REFUSED,
     LEADS_ONLY,
     OPERATOR_EXPORT_REFUSED,
     REVOKE_KEY_REFUSED,
@@ -60,6 +61,7 @@ REFUSALS = [
     ("engineer", "get", f"{P}/manage/members/", LEADS_ONLY),
     ("operator", "get", f"{P}/explore/export.csv", OPERATOR_EXPORT_REFUSED),
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
+    ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
 ]
 
 
