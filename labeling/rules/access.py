@@ -60,6 +60,11 @@ OPERATOR_EXPORT_REFUSED = (
     "You read this project's outputs as an operator, not as one of its members: exporting them (the explore page's "
     "file, or the outputs API's list) is for its engineers, leads and admins. Ask one of them for the export."
 )
+# What an operator who is not a member is told where the members' roles decide (`role_project`): they know the project.
+OPERATOR_NOT_MEMBER = (
+    "You see this project as an operator, not as one of its members: this is for the members whose role takes it. "
+    "Ask one of its leads."
+)
 # Experts open the explore page (and read its outputs over the API) only while the project lets them (`may_explore`).
 EXPLORE_REFUSED = "This project's leads have not opened the explore page to experts."
 # The outputs API's list pages through every output, as a script would: an export by other means, refused alike.
@@ -229,8 +234,13 @@ def member_changes(membership: Membership | None) -> Membership:
 
 def role_project(user, slug: str, roles: tuple[str, ...], *, refusal: str) -> tuple[Project, Membership]:
     """`member_project` for a page or a change some roles only open: a member of another role gets the 404 with
-    `refusal` as its message (they know the project); anyone else "No such project.", which tells nothing."""
-    project, membership = member_project(user, slug)
+    `refusal` as its message (they know the project), an operator who is not a member OPERATOR_NOT_MEMBER; anyone
+    else "No such project.", which tells nothing. One query for a member."""
+    try:
+        project, membership = member_project(user, slug)
+    except NotFound:
+        _operated_project(user, slug)  # NotFound for anyone but an operator
+        raise NotForYourRole(OPERATOR_NOT_MEMBER) from None
     if membership.role not in roles:
         raise NotForYourRole(refusal)
     return project, membership

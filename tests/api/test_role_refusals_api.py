@@ -10,6 +10,7 @@ from labeling.rules.access import (
     LABELS_REFUSED,
     LISTING_REFUSED,
     OPERATOR_EXPORT_REFUSED,
+    OPERATOR_NOT_MEMBER,
     REDACTION_RULES_REFUSED,
     WITHDRAW_VERSION_REFUSED,
 )
@@ -43,6 +44,8 @@ REFUSALS = [
     ("engineer", True, "post", f"{DATASET}/versions/1/withdraw", WITHDRAW_VERSION_REFUSED),
     ("expert", True, "get", "/api/v1/labels?project=support-bot", LABELS_REFUSED),
     ("engineer", True, "get", "/api/v1/redaction-rules?project=support-bot", REDACTION_RULES_REFUSED),
+    ("operator", True, "get", f"{DATASET}/diff", OPERATOR_NOT_MEMBER),
+    ("operator", True, "get", f"{DATASET}/versions/1/rows", OPERATOR_NOT_MEMBER),
 ]
 
 

@@ -15,6 +15,7 @@ from labeling.rules.access import (
     LABELING_REFUSED,
     LEADS_ONLY,
     OPERATOR_EXPORT_REFUSED,
+    OPERATOR_NOT_MEMBER,
     REVOKE_KEY_REFUSED,
     SAVING_VIEW_REFUSED,
     WEBHOOKS_REFUSED,
@@ -60,6 +61,8 @@ REFUSALS = [
     ("engineer", "post", f"{P}/keys/{{key}}/revoke", REVOKE_KEY_REFUSED),
     ("engineer", "get", f"{P}/manage/members/", LEADS_ONLY),
     ("operator", "get", f"{P}/explore/export.csv", OPERATOR_EXPORT_REFUSED),
+    ("operator", "get", f"{P}/manage/adjudication/", OPERATOR_NOT_MEMBER),
+    ("operator", "post", f"{P}/datasets/support-eval/build", OPERATOR_NOT_MEMBER),
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
     ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
 ]
