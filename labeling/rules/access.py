@@ -226,9 +226,9 @@ def read_project(
 
 def member_changes(membership: Membership | None) -> Membership:
     """The membership a change on a page `read_project` opened asks for: an operator reading the page without one is
-    turned away as `member_project` turns away anyone who is not a member (writes stay with the members)."""
+    told writes stay with the members (OPERATOR_NOT_MEMBER), as `role_project` tells them."""
     if membership is None:
-        raise NotFound("No such project.")
+        raise NotForYourRole(OPERATOR_NOT_MEMBER)
     return membership
 
 

@@ -63,6 +63,7 @@ REFUSALS = [
     ("operator", "get", f"{P}/explore/export.csv", OPERATOR_EXPORT_REFUSED),
     ("operator", "get", f"{P}/manage/adjudication/", OPERATOR_NOT_MEMBER),
     ("operator", "post", f"{P}/datasets/support-eval/build", OPERATOR_NOT_MEMBER),
+    ("operator", "post", f"{P}/keys/", OPERATOR_NOT_MEMBER),
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
     ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
 ]
