@@ -51,7 +51,7 @@ def exception_handler(exc, context):
         return Response({"errors": list(map(_printable, errors))}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
         error = {"index": None, "field": exc.field, "message": exc.message}
-        return Response({"errors": [_printable(error)]}, status=exc.status_code, headers=retry_after(exc))
+        return Response({"errors": [_printable(error)]}, status=exc.api_status_code, headers=retry_after(exc))
     if isinstance(exc, UnsupportedMediaType) and str(exc.detail).startswith("Unsupported media type"):
         exc = _with_the_types_taken(exc, context)
     if isinstance(exc, NotAuthenticated):

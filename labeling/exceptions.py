@@ -16,6 +16,11 @@ class DomainError(Exception):
         self.message = message
         self.field = field  # the parameter or field at fault, when one is: the API's error names it
 
+    @property
+    def api_status_code(self) -> int:
+        """The API's status for it: the page's, but for a role's refusal (NotForYourRole)."""
+        return self.status_code
+
 
 @dataclass(frozen=True)
 class RecordError:
@@ -82,8 +87,12 @@ class NotFound(DomainError):
 
 
 class NotForYourRole(NotFound):
-    """A member of the project asked for a page their role does not open: a 404 as for anyone the access rules turn
-    away, but its message is shown, since the member knows the project exists and deserves the true reason."""
+    """A member of the project (or an operator) asked for a page or a change their role does not open: on the web a
+    404 as for anyone the access rules turn away, but its message is shown, since the member knows the project exists
+    and deserves the true reason. The API answers it 403 with the reason (api/exceptions.py), as its clients act on
+    the status: their credentials are good, their role is not."""
+
+    api_status_code = 403  # type: ignore[assignment]
 
 
 class Forbidden(DomainError):

@@ -13,6 +13,7 @@ from labeling.selectors.rubrics import rubric_for_api
 
 class RubricView(MetricsView):
     query_class = RubricQuery
+    project_operators = False  # the members' (the rubric's page is a lead's screen)
 
     @extend_schema(
         operation_id="get_rubric",
@@ -38,6 +39,7 @@ class RubricView(MetricsView):
 
 class QueuesView(MetricsView):
     query_class = ProjectQuery
+    project_operators = False  # the members' (the queues' page is a lead's screen)
 
     @extend_schema(
         operation_id="list_queues",

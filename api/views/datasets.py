@@ -48,6 +48,7 @@ from api.serializers.outputs import ErrorsOut
 from labeling.exceptions import InvalidInput
 from labeling.rules.access import (
     DATASET_ROLES,
+    DATASETS_REFUSED,
     check_can_withdraw_versions,
     version_download_project,
 )
@@ -71,16 +72,22 @@ VERSION_HEADER = "X-Dataset-Version"
 _UNKNOWN = OpenApiResponse(ErrorsOut, description="No such project, dataset or version, or not yours to read.")
 _READ_ERRORS = {
     401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
-    403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+    403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope; signed in, an expert of the project."),
     404: _UNKNOWN,
 }
 _WATCH_ERRORS = {
     **_READ_ERRORS,
-    403: OpenApiResponse(ErrorsOut, description="The key has neither the `read` nor the `datasets` scope."),
+    403: OpenApiResponse(
+        ErrorsOut,
+        description="The key has neither the `read` nor the `datasets` scope; signed in, an expert of the project.",
+    ),
 }
 _WRITE_ERRORS = {
     401: _READ_ERRORS[401],
-    403: OpenApiResponse(ErrorsOut, description="The key lacks the `datasets` scope, or no CSRF token."),
+    403: OpenApiResponse(
+        ErrorsOut,
+        description="The key lacks the `datasets` scope; signed in, an expert of the project, or no CSRF token.",
+    ),
     404: _UNKNOWN,
 }
 _BAD_CURSOR = OpenApiResponse(
@@ -109,6 +116,7 @@ class _DatasetView(ProjectOfCaller, KnownParametersOnly):
 
     permission_classes = [CanReadOrSignedIn]
     project_roles = DATASET_ROLES
+    project_refusal = DATASETS_REFUSED
 
     def project_slug(self) -> str:
         return self.kwargs["project_slug"]
@@ -649,7 +657,7 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
             403: OpenApiResponse(
                 ErrorsOut,
                 description="The key lacks the `datasets` scope or was issued by someone who is not a lead or admin; "
-                "a signed-in engineer; or no CSRF token.",
+                "signed in, an engineer or an expert; or no CSRF token.",
             ),
             409: OpenApiResponse(ErrorsOut, description="The version is building or failed: nothing to withdraw."),
         },

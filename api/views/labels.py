@@ -1,8 +1,8 @@
 """Every label of a range of cycle weeks, streamed as JSONL or CSV, for analysis outside expertloop.
 
 A key with the `read` scope reads its own project; a signed-in engineer, lead or admin names it with
-`?project=<slug>` (the labels carry every expert's answers, as the datasets do). Anyone else is told the
-project does not exist (404), before any parameter is checked.
+`?project=<slug>` (the labels carry every expert's answers, as the datasets do). A signed-in expert of the project
+is told so (403); anyone else that the project does not exist (404), before any parameter is checked.
 """
 
 from django.http import StreamingHttpResponse
@@ -17,13 +17,14 @@ from api.permissions import CanReadOrSignedIn
 from api.serializers.labels import LabelsQuery
 from api.serializers.outputs import ErrorsOut
 from labeling.models import week_label
-from labeling.rules.access import DATASET_ROLES
+from labeling.rules.access import DATASET_ROLES, LABELS_REFUSED
 from labeling.services.label_exports import FORMATS, label_chunks
 
 
 class LabelExportView(NamesItsOwnFile, ProjectOfCaller, KnownParametersOnly, GenericAPIView):
     permission_classes = [CanReadOrSignedIn]
     project_roles = DATASET_ROLES
+    project_refusal = LABELS_REFUSED
 
     @extend_schema(
         operation_id="export_labels",
@@ -43,7 +44,9 @@ class LabelExportView(NamesItsOwnFile, ProjectOfCaller, KnownParametersOnly, Gen
             (200, "text/csv"): OpenApiTypes.BINARY,
             400: OpenApiResponse(ErrorsOut, description="A bad parameter; `field` names it."),
             401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
-            403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+            403: OpenApiResponse(
+                ErrorsOut, description="The key lacks the `read` scope; signed in, an expert of the project."
+            ),
             404: OpenApiResponse(ErrorsOut, description="No such project, or not yours to read."),
         },
     )

@@ -34,9 +34,9 @@ from api.serializers.metrics import (
 from api.serializers.outputs import ErrorsOut
 from api.serializers.report import ReportOut
 from labeling.metrics import themes as theme_metrics
-from labeling.models import ApiKey, week_label
+from labeling.models import week_label
 from labeling.reports import report_markdown
-from labeling.rules.access import check_member, labels_blind
+from labeling.rules.access import labels_blind
 from labeling.rules.calendar import week_of_label_or_day, week_zone
 from labeling.selectors.metrics import MAX_WEEKS, WeekRange, quality_series
 from labeling.selectors.metrics_api import (
@@ -77,9 +77,11 @@ class MarkdownRenderer(renderers.BaseRenderer):
 
 
 class MetricsView(ProjectOfCaller, KnownParametersOnly, GenericAPIView):
-    """The caller's project: the key's, or the member's `?project=` (NotFound otherwise)."""
+    """The caller's project: the key's, or the member's `?project=` (NotFound otherwise); an operator's too, who reads
+    the same figures and reports on the meeting page and the dashboard."""
 
     permission_classes = [CanReadOrSignedIn]
+    project_operators = True
     query_class = ReportQuery
     unknown_format: UnknownFormat | None = None
 
@@ -286,8 +288,8 @@ class CycleReportView(MetricsView):
         check_week_of_the_project(project, week)
         found = report_of_week(project=project, week=week)
         report = found.report
-        # A key is the project's, not a person's; a signed-in expert labels blind.
-        if not isinstance(request.auth, ApiKey) and labels_blind(check_member(request.user, project)):
+        # A key is the project's, not a person's (no membership); a signed-in expert labels blind.
+        if labels_blind(self.membership):
             report = blind_report(report, reader=request.user)
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
         decisions = decisions_of(found.cycle, project=project)

@@ -1,8 +1,9 @@
 """Outputs for engineers: the filtered list and its facets (selectors.explore), and one output by external id.
 
 The list, its facets and one output are read as the explore page reads them: a key with the `read` scope its own
-project; a signed-in member (any role; an expert only while the project lets experts explore, and then blind) names it
-with `?project=<slug>` (rules.access.explored_project_for_caller). Sending outputs (POST) takes a key only.
+project; a signed-in member (any role; an expert only while the project lets experts explore, and then blind), or an
+operator as on the explore page, names it with `?project=<slug>` (rules.access.explored_project_for_caller). Sending
+outputs (POST) takes a key only.
 """
 
 from functools import cached_property
@@ -45,8 +46,8 @@ _TYPES = {"from": _DAY, "to": _DAY, "min_chars": _LENGTH, "max_chars": _LENGTH}
 PROJECT_PARAMETER = OpenApiParameter(
     "project",
     OpenApiTypes.STR,
-    description="The project's slug. Required with a signed-in session (experts: while the project lets them explore, "
-    "and without `gold` or `theme`); optional with an API key (it must be the key's).",
+    description="The project's slug. Required with a signed-in session (a member's, or an operator's; experts: while "
+    "the project lets them explore, and without `gold` or `theme`); optional with an API key (it must be the key's).",
 )
 FILTER_PARAMETERS = [
     OpenApiParameter(
@@ -150,7 +151,15 @@ class OutputsView(_ExploredOutputs, OutputsIngestView):
             ),
             PROJECT_PARAMETER,
         ],
-        responses={200: OutputPageOut, **_READ_ERRORS},
+        responses={
+            200: OutputPageOut,
+            **_READ_ERRORS,
+            403: OpenApiResponse(
+                ErrorsOut,
+                description="The key lacks the `read` scope; signed in, an expert, or an operator who is not a member "
+                "(the list is the export's: they read the outputs on the explore page).",
+            ),
+        },
     )
     def get(self, request):
         spec = self.spec(ignore=("cursor", "page_size"))

@@ -11,13 +11,14 @@ from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.outputs import ErrorsOut
 from api.serializers.redaction import RedactionRulesOut
-from labeling.rules.access import MANAGING_ROLES
+from labeling.rules.access import MANAGING_ROLES, REDACTION_RULES_REFUSED
 from labeling.selectors.redaction import current_rule_set
 
 
 class RedactionRulesView(ProjectOfCaller, KnownParametersOnly, APIView):
     permission_classes = [CanReadOrSignedIn]
     project_roles = MANAGING_ROLES
+    project_refusal = REDACTION_RULES_REFUSED
 
     @extend_schema(
         operation_id="get_redaction_rules",
@@ -34,7 +35,9 @@ class RedactionRulesView(ProjectOfCaller, KnownParametersOnly, APIView):
             200: RedactionRulesOut,
             400: OpenApiResponse(ErrorsOut, description="Signed in, no `?project=`; or an unknown parameter."),
             401: OpenApiResponse(ErrorsOut, description="No credentials: a key, or a signed-in session."),
-            403: OpenApiResponse(ErrorsOut, description="The key lacks the `read` scope."),
+            403: OpenApiResponse(
+                ErrorsOut, description="The key lacks the `read` scope; signed in, a member who is not a lead or admin."
+            ),
             404: OpenApiResponse(ErrorsOut, description="No such project, or not yours to read."),
         },
     )

@@ -1,7 +1,8 @@
 """Who may do what. Written once; web views, the API and tasks all ask here.
 
 Anything a user may not see is reported as not found: the existence of another project's items is
-not disclosed.
+not disclosed. A member (or an operator) whom their role refuses knows the project and is told why
+(NotForYourRole): a page answers its 404 page with the reason, the API a 403 with it (api/exceptions.py).
 
 Labeling is asked once per request: `check_can_label` (one query) or, folded into the query that
 loads the queue or item, `labeling_annotations` + `grant_from`. Either gives a `LabelingGrant` that the
@@ -24,11 +25,15 @@ OPERATE_ALL_PROJECTS = "labeling.operate_all_projects"
 
 ALL_ROLES = tuple(Role.values)
 LABELING_ROLES = (Role.EXPERT, Role.LEAD)
+LABELING_REFUSED = (
+    "Only the project's experts and leads label. Its outputs, with their labels, are on the project's explore page."
+)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
 # Datasets hold every expert's answers: engineers build and pull them, experts do not.
 DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 # Saved explore views are shared by the whole project: the people who slice the data name them, experts open them.
 SAVING_VIEW_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
+SAVING_VIEW_REFUSED = "Experts open the project's saved views: its engineers, leads and admins save and change them."
 # API keys feed the product app's ingest and the engineers' pulls: engineers issue them too, experts do not.
 KEY_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
 # Webhook endpoints are integrations, as API keys are: the engineers who issue the keys wire the endpoints too, beside
@@ -49,6 +54,17 @@ EXPORT_REFUSED = (
     "Experts do not export outputs: the file holds end users' ids, texts and comments. Ask one of the project's "
     "engineers or leads for the export."
 )
+# An operator who is not a member reads every project's outputs (the explore page, its facets and one output over the
+# API) as they read its pages; the export, the file or the API's list, stays with the members who answer for it.
+OPERATOR_EXPORT_REFUSED = (
+    "You read this project's outputs as an operator, not as one of its members: exporting them (the explore page's "
+    "file, or the outputs API's list) is for its engineers, leads and admins. Ask one of them for the export."
+)
+# What an operator who is not a member is told where the members' roles decide (`role_project`): they know the project.
+OPERATOR_NOT_MEMBER = (
+    "You see this project as an operator, not as one of its members: this is for the members whose role takes it. "
+    "Ask one of its leads."
+)
 # Experts open the explore page (and read its outputs over the API) only while the project lets them (`may_explore`).
 EXPLORE_REFUSED = "This project's leads have not opened the explore page to experts."
 # The outputs API's list pages through every output, as a script would: an export by other means, refused alike.
@@ -67,6 +83,16 @@ WITHDRAW_VERSION_KEY_REFUSED = (
 )
 # What a member of another role is told on a lead's page (`managed_project`), which they know exists.
 LEADS_ONLY = "Only the project's leads open this page."
+LABELS_REFUSED = (
+    "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
+    "their own on the project's pages."
+)
+REDACTION_RULES_REFUSED = (
+    "Signed in, only the project's leads and admins read its redaction rules; a key with the `read` scope reads them."
+)
+ALERTS_REFUSED = "Only the project's leads and admins, and operators, see and acknowledge its alerts."
+KEYS_REFUSED = "Only the project's engineers, leads and admins open its API keys page."
+DATASETS_REFUSED = "Only the project's engineers, leads and admins open its datasets: they hold every expert's answers."
 REVOKE_KEY_REFUSED = "Engineers revoke only the keys they issued: ask one of the project's leads to revoke this one."
 
 
@@ -130,11 +156,12 @@ def overview_project(user, slug: str) -> tuple[Project, Membership | None, bool]
 
 
 def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
-    """`visible_project` for the explore page: experts only while the project lets them explore (else
-    Forbidden: they know the project, so a 404 would mislead). One query for a member."""
+    """`visible_project` for the explore page and the outputs it shows, on the web and the API alike: members and
+    operators, experts only while the project lets them explore (else NotForYourRole with EXPLORE_REFUSED: they know
+    the project). One query for a member."""
     project, membership = visible_project(user, slug)
     if not may_explore(project, membership):
-        raise Forbidden(EXPLORE_REFUSED)
+        raise NotForYourRole(EXPLORE_REFUSED)
     return project, membership
 
 
@@ -144,13 +171,20 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
 
 
 def exporting_project(user, slug: str) -> tuple[Project, Membership]:
-    """`member_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
-    EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; anyone else "No such
-    project.". An operator who is not a member reads the page and exports nothing."""
-    project, membership = member_project(user, slug)
-    if not may_export(membership):
-        raise NotForYourRole(EXPORT_REFUSED)
+    """`visible_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
+    EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; an operator who is not a
+    member, who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED; anyone else "No such project."."""
+    project, membership = visible_project(user, slug)
+    check_may_export(membership, refusal=EXPORT_REFUSED)
     return project, membership
+
+
+def check_may_export(membership: Membership | None, *, refusal: str) -> Membership:
+    """The membership if it exports (`may_export`); else NotForYourRole: `refusal` for a member of another role,
+    OPERATOR_EXPORT_REFUSED for an operator's None."""
+    if not may_export(membership):
+        raise NotForYourRole(refusal if membership is not None else OPERATOR_EXPORT_REFUSED)
+    return membership
 
 
 def may_export(membership: Membership | None) -> bool:
@@ -192,28 +226,34 @@ def read_project(
 
 def member_changes(membership: Membership | None) -> Membership:
     """The membership a change on a page `read_project` opened asks for: an operator reading the page without one is
-    turned away as `member_project` turns away anyone who is not a member (writes stay with the members)."""
+    told writes stay with the members (OPERATOR_NOT_MEMBER), as `role_project` tells them."""
     if membership is None:
-        raise NotFound("No such project.")
+        raise NotForYourRole(OPERATOR_NOT_MEMBER)
     return membership
 
 
-def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Project, Membership]:
-    """`member_project` for the lead's screens: leads and admins only. A member of another role gets the 404 with
-    `refusal` as its message (they know the project); anyone else "No such project.", which tells nothing."""
-    project, membership = member_project(user, slug)
-    if membership.role not in MANAGING_ROLES:
+def role_project(user, slug: str, roles: tuple[str, ...], *, refusal: str) -> tuple[Project, Membership]:
+    """`member_project` for a page or a change some roles only open: a member of another role gets the 404 with
+    `refusal` as its message (they know the project), an operator who is not a member OPERATOR_NOT_MEMBER; anyone
+    else "No such project.", which tells nothing. One query for a member."""
+    try:
+        project, membership = member_project(user, slug)
+    except NotFound:
+        _operated_project(user, slug)  # NotFound for anyone but an operator
+        raise NotForYourRole(OPERATOR_NOT_MEMBER) from None
+    if membership.role not in roles:
         raise NotForYourRole(refusal)
     return project, membership
 
 
+def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Project, Membership]:
+    """`role_project` for the lead's screens: leads and admins only."""
+    return role_project(user, slug, MANAGING_ROLES, refusal=refusal)
+
+
 def webhook_project(user, slug: str) -> tuple[Project, Membership]:
-    """`member_project` for the webhooks pages: WEBHOOK_ROLES. A member of another role gets the 404 with
-    WEBHOOKS_REFUSED (they know the project); anyone else "No such project.", which tells nothing."""
-    project, membership = member_project(user, slug)
-    if membership.role not in WEBHOOK_ROLES:
-        raise NotForYourRole(WEBHOOKS_REFUSED)
-    return project, membership
+    """`role_project` for the webhooks pages: WEBHOOK_ROLES."""
+    return role_project(user, slug, WEBHOOK_ROLES, refusal=WEBHOOKS_REFUSED)
 
 
 def check_can_manage_webhooks(user, project: Project) -> Membership:
@@ -239,11 +279,14 @@ def sees_alerts(membership: Membership | None, *, operator: bool) -> bool:
 
 
 def alerting_project(user, slug: str) -> Project:
-    """The project whose alerts the user may acknowledge: `managed_project`, or any project for an operator;
-    else NotFound."""
+    """The project whose alerts the user may acknowledge: `managed_project`, or any project for an operator (one of
+    its experts or engineers too: `sees_alerts`); else its other members get the 404 with ALERTS_REFUSED, anyone else
+    "No such project."."""
     try:
-        return managed_project(user, slug)[0]
-    except NotFound:
+        return managed_project(user, slug, refusal=ALERTS_REFUSED)[0]
+    except NotFound as refused:
+        if isinstance(refused, NotForYourRole) and not operates_all_projects(user):
+            raise
         return _operated_project(user, slug)
 
 
@@ -252,32 +295,50 @@ def project_for_caller(
 ) -> Project:
     """The project an API caller reads: an API key's own (`slug`, when given, must name it), or the project
     named by `slug` when the signed-in user holds one of the roles in it; else NotFound."""
+    return caller_of_project(slug=slug, user=user, api_key=api_key, roles=roles)[0]
+
+
+def caller_of_project(
+    *,
+    slug: str | None,
+    user=None,
+    api_key: ApiKey | None = None,
+    roles: tuple[str, ...],
+    refusal: str | None = None,
+    operators: bool = False,
+) -> tuple[Project, Membership | None]:
+    """`project_for_caller` and the signed-in member's membership (None for a key, or an operator), read by its one
+    query: a view that asks what the member's role lets them read asks it no second time. With `refusal`, a member of
+    another role is told it (NotForYourRole, as `role_project`), as the page of the same data tells them. `operators`:
+    what every member reads and the pages show an operator who is not a member too (`visible_project`: the meeting
+    page's figures and report), the API shows them alike."""
     if api_key is not None:
         if slug and api_key.project.slug != slug:
             raise NotFound("No such project.")
-        return api_key.project
+        return api_key.project, None
     if not slug:
         raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
-    project, _ = member_project(user, slug, roles)
-    return project
+    if operators and roles == ALL_ROLES:
+        return visible_project(user, slug)
+    if refusal is not None:
+        return role_project(user, slug, roles, refusal=refusal)
+    return member_project(user, slug, roles)
 
 
 def explored_project_for_caller(
     *, slug: str | None, user=None, api_key: ApiKey | None = None, listing: bool = False
 ) -> tuple[Project, bool]:
     """`project_for_caller` for the outputs the explore page shows (`GET /api/v1/outputs`, its facets, one output),
-    and whether the caller reads them blind. A key reads its own project; a signed-in member of any role names it
-    with `slug`, an expert only while the project lets experts explore (else Forbidden, as the page) and then blind
-    (`labels_blind`). `listing`: the list, which pages through every output as a script would, is the export's
-    (`EXPORT_ROLES`; an expert reads its pages on the explore page). An operator who is not a member is turned away
-    as on the rest of the API (NotFound)."""
+    and whether the caller reads them blind. A key reads its own project; signed in, the caller names it with `slug`
+    and is asked the explore page's own rule (`explore_project`: members and operators, an expert only while the
+    project lets experts explore, and then blind). `listing`: the list, which pages through every output as a script
+    would, is the export's (`check_may_export`: an expert or an operator who is not a member reads its pages on the
+    explore page)."""
     if api_key is not None or not slug:
         return project_for_caller(slug=slug, user=user, api_key=api_key, roles=ALL_ROLES), False
-    project, membership = member_project(user, slug)
-    if not may_explore(project, membership):
-        raise Forbidden(EXPLORE_REFUSED)
-    if listing and not may_export(membership):
-        raise Forbidden(LISTING_REFUSED)
+    project, membership = explore_project(user, slug)
+    if listing:
+        check_may_export(membership, refusal=LISTING_REFUSED)
     return project, labels_blind(membership)
 
 
@@ -288,7 +349,7 @@ def version_download_project(*, slug: str, user=None, api_key: ApiKey | None = N
     pages link to. The rest of the datasets API stays the members'. Else NotFound."""
     if api_key is not None or user is None:
         return project_for_caller(slug=slug, user=user, api_key=api_key, roles=DATASET_ROLES), False
-    project, membership = read_project(user, slug, DATASET_ROLES)
+    project, membership = read_project(user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     return project, membership is None
 
 
@@ -431,10 +492,13 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
 
 
 def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
-    """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse."""
+    """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
+    whose role does not label is told so (NotForYourRole), an expert the queue does not name "No such queue."."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
-    if role not in LABELING_ROLES or not admitted:
+    if role not in LABELING_ROLES:
+        raise NotForYourRole(LABELING_REFUSED)
+    if not admitted:
         raise NotFound("No such queue.")
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
 
@@ -491,9 +555,9 @@ def may_revoke_key(user, membership: Membership | None, api_key: ApiKey) -> bool
 
 
 def check_may_revoke_key(user, membership: Membership | None, api_key: ApiKey) -> None:
-    """`may_revoke_key`, or Forbidden with the reason (the membership was checked for KEY_ROLES already)."""
+    """`may_revoke_key`, or NotForYourRole with the reason (the membership was checked for KEY_ROLES already)."""
     if not may_revoke_key(user, membership, api_key):
-        raise Forbidden(REVOKE_KEY_REFUSED)
+        raise NotForYourRole(REVOKE_KEY_REFUSED)
 
 
 def check_can_revoke_key(user, api_key: ApiKey) -> None:
@@ -512,16 +576,17 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
 
 
 def check_can_withdraw_versions(project: Project, *, user=None, api_key: ApiKey | None = None) -> None:
-    """Forbidden unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key
-    (with the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
-    speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not."""
+    """Refuse unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key (with
+    the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
+    speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not. A person
+    is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden."""
     if api_key is not None:
         issuer = api_key.created_by_id
         if issuer is not None and not _holds_role(issuer, project, WITHDRAW_VERSION_ROLES):
             raise Forbidden(WITHDRAW_VERSION_KEY_REFUSED)
         return
     if user is None or not user.is_authenticated or not _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES):
-        raise Forbidden(WITHDRAW_VERSION_REFUSED)
+        raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
 
 
 def _holds_role(user_id: int, project: Project, roles: tuple[str, ...]) -> bool:

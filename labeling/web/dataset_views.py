@@ -1,8 +1,9 @@
 """Eval datasets in the browser: the list, the "new dataset" form, a dataset's versions, "build now" and a lead's
 "withdraw".
 
-Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts and outsiders get a
-404. Withdrawing a version is for leads and admins (engineers get a 403). An operator who is not a member reads the
+Engineers, leads and admins of the project only (`rules.access.DATASET_ROLES`); experts get the 404 page saying
+why, outsiders "No such project.". Withdrawing a version is for leads and admins (engineers get the 404 page saying
+why). An operator who is not a member reads the
 list and a dataset's versions (`read_project`), without the buttons, and by the same rule downloads a version's files
 through the page's links (`rules.access.version_download_project`; each download is in the project's audit log). The
 rest of the datasets API (a diff, the rows) stays the members'.
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
-from labeling.rules.access import DATASET_ROLES, manages, member_project, read_project
+from labeling.rules.access import DATASET_ROLES, DATASETS_REFUSED, manages, read_project, role_project
 from labeling.rules.dataset_filters import from_explore_query
 from labeling.rules.text import isolated
 from labeling.selectors.datasets import (
@@ -55,7 +56,7 @@ def _frame(project, membership) -> dict:
 @login_required
 @require_GET
 def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = read_project(request.user, slug, DATASET_ROLES)
+    project, membership = read_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     summaries = dataset_summaries(project)
     context = {
         **_frame(project, membership),
@@ -69,7 +70,7 @@ def dataset_list(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
-    project, membership = member_project(request.user, slug, DATASET_ROLES)
+    project, membership = role_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     rubric = current_rubric(project)
     # Opened from explore's "Make a dataset from this filter" (`?explore=<the filter's query>`, as a new queue's form
     # is): the query, translated (what cannot be, named); the form's own parameters stay apart from it.
@@ -107,7 +108,7 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def dataset_detail(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
-    project, membership = read_project(request.user, slug, DATASET_ROLES)
+    project, membership = read_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     dataset = dataset_of_project(project, dataset_slug)
     return render(request, "labeling/datasets/detail.html", _detail_context(project, membership, dataset))
 
@@ -138,7 +139,7 @@ def _detail_context(project, membership, dataset, *, refused: dict | None = None
 @login_required
 @require_POST
 def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpResponse:
-    project, _ = member_project(request.user, slug, DATASET_ROLES)
+    project, _ = role_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     dataset = dataset_of_project(project, dataset_slug)
     dataset_services.request_build(dataset=dataset, actor=request.user)
     messages.success(
@@ -154,7 +155,7 @@ def dataset_build(request: HttpRequest, slug: str, dataset_slug: str) -> HttpRes
 def version_withdraw(request: HttpRequest, slug: str, dataset_slug: str, number: int) -> HttpResponse:
     """A lead or admin withdraws a ready version, saying why; a reason missing or too long shows the page again (400)
     with the form open on that version."""
-    project, membership = member_project(request.user, slug, DATASET_ROLES)
+    project, membership = role_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     dataset = dataset_of_project(project, dataset_slug)
     reason = request.POST.get("reason", "")
     try:
@@ -187,7 +188,7 @@ def version_withdraw(request: HttpRequest, slug: str, dataset_slug: str, number:
 @require_POST
 def version_file_prepare(request: HttpRequest, slug: str, dataset_slug: str, number: int) -> HttpResponse:
     """Ask a worker to make a version's Parquet or hf file again (swept to save disk, or failed)."""
-    project, _ = member_project(request.user, slug, DATASET_ROLES)
+    project, _ = role_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     dataset = dataset_of_project(project, dataset_slug)
     version = ready_version(dataset, str(number))
     fmt = request.POST.get("format", "")

@@ -4,7 +4,7 @@ admins: `rules.access.exporting_project`).
 The explore page (explore_views) posts its ticked rows, or "all results" with its filter, to `add`; its export
 links carry the page's filter in the query string. A bad filter, or a queue the project does not have, is a
 400 with the message (DomainErrorMiddleware). Adding: anyone but a project's leads and admins gets a 404. Exporting: an
-expert gets a 403 saying why, a non-member a 404.
+expert, or an operator who is not a member, gets the 404 page saying why, anyone else "No such project.".
 """
 
 from django.contrib import messages

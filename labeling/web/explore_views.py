@@ -27,13 +27,14 @@ from labeling.models import Item, Output, Project
 from labeling.rules.access import (
     DATASET_ROLES,
     KEY_ROLES,
+    SAVING_VIEW_REFUSED,
     SAVING_VIEW_ROLES,
     explore_project,
     has_role,
     labels_blind,
     manages,
     may_export,
-    member_project,
+    role_project,
 )
 from labeling.rules.explore import (
     PARAMETERS,
@@ -396,7 +397,7 @@ def _answer_text(value: Any) -> str:
 @require_POST
 def view_save(request: HttpRequest, slug: str) -> HttpResponse:
     """Save the page's filter (`query`) under `name`; back to the page either way, saying what happened."""
-    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    project, _ = role_project(request.user, slug, SAVING_VIEW_ROLES, refusal=SAVING_VIEW_REFUSED)
     query = request.POST.get("query", "")
     name = request.POST.get("name", "").strip()
     try:
@@ -415,7 +416,7 @@ def view_save(request: HttpRequest, slug: str) -> HttpResponse:
 def view_manage(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
     """A saved view's page: rename it, or delete it (the confirmation its "×" asks for, no script needed). `back` is
     the filter of the explore page it was opened from, where both return."""
-    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    project, _ = role_project(request.user, slug, SAVING_VIEW_ROLES, refusal=SAVING_VIEW_REFUSED)
     context = {"project": project, "view": saved_view(project, view_id), "back": request.GET.get("back", "")}
     return render(request, "labeling/explore/saved_view.html", context)
 
@@ -423,7 +424,7 @@ def view_manage(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def view_rename(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
-    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    project, _ = role_project(request.user, slug, SAVING_VIEW_ROLES, refusal=SAVING_VIEW_REFUSED)
     back = _back(request)
     try:
         view = saved_view_services.rename_view(
@@ -443,7 +444,7 @@ def view_rename(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
 @require_POST
 def view_delete(request: HttpRequest, slug: str, view_id: int) -> HttpResponse:
     """Delete a saved view, then back to the filter the page showed (`back`), not to an empty explore page."""
-    project, _ = member_project(request.user, slug, SAVING_VIEW_ROLES)
+    project, _ = role_project(request.user, slug, SAVING_VIEW_ROLES, refusal=SAVING_VIEW_REFUSED)
     saved_view_services.delete_view(project=project, view_id=view_id, actor=request.user)
     messages.success(request, "Saved view deleted.")
     return redirect(explore_url(project, _back(request)))

@@ -1,7 +1,8 @@
 """The API keys page: the project's keys, issuing one (its secret shown once), revoking one after a confirm.
 
-Engineers, leads and admins of the project (`rules.access.KEY_ROLES`); experts and outsiders get a 404.
-Engineers neither give a key the privacy scope nor revoke keys they did not issue (a 403 with the reason).
+Engineers, leads and admins of the project (`rules.access.KEY_ROLES`); experts get the 404 page saying why, outsiders
+"No such project.". Engineers neither give a key the privacy scope (the form says why) nor revoke keys they did not
+issue (the 404 page saying why).
 Operators who are not members read the list (`read_project`) and revoke any key; issuing one stays with the members.
 The secret is only in the response to the POST that issued it: never in the session, a message or a
 redirect, so reloading the list or going back to it does not show it again.
@@ -19,6 +20,7 @@ from labeling.exceptions import DomainError, Forbidden, TooManyRequests
 from labeling.models import Scope
 from labeling.rules.access import (
     KEY_ROLES,
+    KEYS_REFUSED,
     check_may_revoke_key,
     issuable_scopes,
     manages,
@@ -52,7 +54,7 @@ def _frame(project, membership) -> dict:
 @require_http_methods(["GET", "POST"])
 def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
     """GET lists the keys; POST issues one and answers with its secret, this once."""
-    project, membership = read_project(request.user, slug, KEY_ROLES)
+    project, membership = read_project(request.user, slug, KEY_ROLES, refusal=KEYS_REFUSED)
     if request.method == "POST":
         member_changes(membership)  # an operator who is not a member reads the keys and revokes them, issues none
     form = ApiKeyForm(request.POST or None, offered_scopes=issuable_scopes(membership.role)) if membership else None
@@ -97,9 +99,9 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def api_key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
     """GET asks to confirm; POST revokes the key at once (a second revoke changes nothing)."""
-    project, membership = read_project(request.user, slug, KEY_ROLES)
+    project, membership = read_project(request.user, slug, KEY_ROLES, refusal=KEYS_REFUSED)
     api_key = key_of_project(project, key_id)
-    # A 403 with the reason, on the confirm page and the POST alike; an operator revokes any key.
+    # The 404 page with the reason, on the confirm page and the POST alike; an operator revokes any key.
     check_may_revoke_key(request.user, membership, api_key)
     if request.method == "GET":
         context = {**_frame(project, membership), "api_key": api_key}

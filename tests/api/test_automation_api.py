@@ -300,8 +300,8 @@ def test_only_a_datasets_key_of_the_project_or_a_signed_in_engineer_may_create(
     assert Api(client, ingest_key.secret).post(DATASETS, {"name": "x"}).status_code == 403
     assert Api(client, other.secret).post(DATASETS, {"name": "x"}).status_code == 404
     assert Api(client, None).post(DATASETS, {"name": "x"}).status_code == 401
-    client.force_login(expert)
-    assert client.post(DATASETS, {"name": "x"}, content_type="application/json").status_code == 404
+    client.force_login(expert)  # knows the project: a 403 saying datasets are not theirs
+    assert client.post(DATASETS, {"name": "x"}, content_type="application/json").status_code == 403
     assert not Dataset.objects.exists()
 
     client.force_login(_member(project, "enzo", "engineer"))
@@ -616,8 +616,8 @@ def test_the_label_export_is_for_the_keys_project_and_its_engineers(client, proj
 
     assert Api(client, other.secret).get(f"/api/v1/labels?project=support-bot&from={week}").status_code == 404
     assert b"".join(Api(client, other.secret).get(f"/api/v1/labels?from={week}").streaming_content) == b""
-    client.force_login(expert)
-    assert client.get(f"/api/v1/labels?project=support-bot&from={week}").status_code == 404
+    client.force_login(expert)  # knows the project: a 403 saying whose the labels are
+    assert client.get(f"/api/v1/labels?project=support-bot&from={week}").status_code == 403
     client.force_login(_member(project, "enzo", "engineer"))
     response = client.get(f"/api/v1/labels?project=support-bot&from={week}&to={week}")
     assert response.status_code == 200 and len(b"".join(response.streaming_content).splitlines()) == 4

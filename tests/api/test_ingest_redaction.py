@@ -280,10 +280,11 @@ def test_stored_usage_events_are_redacted_in_batches_that_each_go_on_from_the_la
     assert redact_stored_outputs(project=project, batch_size=2).usage_events == 0
 
 
-@pytest.mark.parametrize(("persona", "status"), [("lead", 200), ("engineer", 404), ("expert", 404), ("outsider", 404)])
+@pytest.mark.parametrize(("persona", "status"), [("lead", 200), ("engineer", 403), ("expert", 403), ("outsider", 404)])
 def test_a_signed_in_lead_reads_the_rules_as_on_their_page(client, project, persona, status, request):
     """The rules' page is the leads' (and admins'): signed in, they read the rules over the API with `?project=`;
-    anyone else is told there is no such project. Without `?project=` it is a 400 saying to name it."""
+    the project's other members are told so (403), anyone else that there is no such project. Without `?project=` it
+    is a 400 saying to name it."""
     rules(project, region="GB")
     client.force_login(request.getfixturevalue(persona))
 

@@ -949,6 +949,37 @@ def test_a_frozen_report_takes_three_queries(reader, closed_cycle, weeks, django
         assert reader.get(report_path(weeks[0])).json()["mark"] == "A"
 
 
+def test_an_operator_who_is_not_a_member_reads_the_figures_the_meeting_page_shows_them(
+    client, operator, metrics, closed_cycle, weeks
+):
+    """One rule for the page and the API: the meeting page's figures and report, read without a membership (and not
+    blind); the rubric and queues, whose pages are a lead's screens, stay the members'."""
+    client.force_login(operator)
+
+    assert client.get(f"/p/support-bot/meeting/{week_label(weeks[1])}/").status_code == 200
+    for path in all_paths(weeks):
+        response = client.get(path, {"project": "support-bot"})
+        assert response.status_code == 200, (path, response.content)
+        assert response.json()["project"] == "support-bot"
+    assert client.get(report_path(weeks[0]), {"project": "support-bot"}).json()["mark"] == "A"
+    assert client.get("/api/v1/metrics/changes", {"project": "support-bot"}).status_code == 200
+    for path in ("/api/v1/rubric", "/api/v1/queues"):
+        assert client.get(path, {"project": "support-bot"}).status_code == 404, path
+
+
+def test_a_signed_in_members_frozen_report_asks_the_membership_once(
+    client, engineer, closed_cycle, weeks, django_assert_num_queries
+):
+    """The membership that names the project also says whether the reader labels blind: not asked again."""
+    client.force_login(engineer)
+    path = f"{report_path(weeks[0])}?project=support-bot"
+    client.get(path)
+
+    # session, user, membership (with the project), cycle, the week's decisions
+    with django_assert_num_queries(5):
+        assert client.get(path).json()["mark"] == "A"
+
+
 # Schema --------------------------------------------------------------------------------------------------
 
 

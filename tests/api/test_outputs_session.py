@@ -78,7 +78,7 @@ def test_an_expert_reads_them_blind_while_the_project_lets_experts_explore(clien
     project.experts_can_explore = False
     project.save(update_fields=["experts_can_explore"])
     closed = client.get(path, {"project": "support-bot"})
-    assert closed.status_code == 403  # as the explore page answers them
+    assert closed.status_code == 403  # the explore page's refusal, with its reason
     assert closed.json()["errors"][0]["message"] == "This project's leads have not opened the explore page to experts."
 
 
@@ -104,17 +104,37 @@ def test_an_expert_gets_no_gold_facet(client, expert, outputs, rubric):
     assert "gold" not in [facet["parameter"] for facet in facets.json()["facets"]]
 
 
-@pytest.mark.parametrize("persona", ["outsider", "operator"])
 @pytest.mark.parametrize("path", [OUTPUTS, FACETS, "/api/v1/outputs/out-1"])
-def test_it_validates_ownership(client, outputs, persona, path, request):
-    """Another project's member, and an operator who is no member (as on the rest of the API), hear 404, before the
-    filter is read."""
-    client.force_login(request.getfixturevalue(persona))
+def test_it_validates_ownership(client, outputs, outsider, path):
+    """Another project's member hears 404, before the filter is read."""
+    client.force_login(outsider)
 
     response = client.get(path, {"project": "support-bot", "min_chars": "ten"})
 
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"] == "No such project."
+
+
+def test_an_operator_who_is_not_a_member_reads_over_the_api_what_the_explore_page_shows_them(
+    client, operator, outputs, rubric
+):
+    """One rule for the page and the API: the explore page, its facets and one output (gold included: an operator
+    reads everything), not the list, which is the export's, as the page's export is refused them."""
+    client.force_login(operator)
+
+    assert client.get("/p/support-bot/explore/", {"model": "bot-1"}).status_code == 200
+    facets = client.get(FACETS, {"project": "support-bot", "model": "bot-1"})
+    assert facets.status_code == 200, facets.content
+    assert facets.json()["total"] == 3
+    assert "gold" in [facet["parameter"] for facet in facets.json()["facets"]]
+    one = client.get("/api/v1/outputs/out-1", {"project": "support-bot", "include": "labels,gold"})
+    assert one.status_code == 200, one.content
+    assert one.json()["external_id"] == "out-1"
+
+    assert client.get("/p/support-bot/explore/export.csv").status_code == 404
+    listed = client.get(OUTPUTS, {"project": "support-bot"})
+    assert listed.status_code == 403
+    assert listed.json()["errors"][0]["message"].startswith("You read this project's outputs as an operator")
 
 
 def test_a_key_may_name_its_own_project_and_no_other(client, project, outputs):

@@ -25,7 +25,7 @@ def opened(project, external_id: str, **more) -> str:
         ("lead", True, 200),
         ("engineer", True, 200),
         ("expert", True, 200),
-        ("expert", False, 403),
+        ("expert", False, 404),  # told why: the 404 page of a role's refusal
         ("outsider", True, 404),
         (None, True, 302),  # to the sign-in page
     ],

@@ -88,8 +88,10 @@ def test_an_operator_gets_the_downloads_only_not_the_rest_of_the_datasets_api(cl
         f"/api/v1/projects/{project.slug}/datasets", {"name": "Mine"}, content_type="application/json"
     )
 
-    assert [response.status_code for response in reads] == [404] * 5
-    assert build.status_code == created.status_code == 404
+    # They know the project: told it is its members' (a 403 with the reason), as a member of another role is.
+    assert [response.status_code for response in reads] == [403] * 5
+    assert build.status_code == created.status_code == 403
+    assert "not as one of its members" in build.json()["errors"][0]["message"]
     assert list(Dataset.objects.values_list("slug", "build_requested_at")) == [("support-eval", None)]
 
 

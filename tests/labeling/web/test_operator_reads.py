@@ -88,7 +88,8 @@ def test_an_operator_who_is_not_a_member_sees_no_button_that_changes_anything_bu
     assert "Build now" not in dataset and "/withdraw" not in dataset and "Prepare" not in dataset
     # Nor a diff link: that API is the members'. The downloads are linked (test_operator_dataset_downloads.py).
     assert "/diff" not in dataset
-    assert client.get(f"/api/v1/projects/{project.slug}/datasets/support-eval/diff").status_code == 404
+    diff = client.get(f"/api/v1/projects/{project.slug}/datasets/support-eval/diff")
+    assert diff.status_code == 403 and "not as one of its members" in diff.json()["errors"][0]["message"]
 
 
 def test_an_operator_who_is_not_a_member_is_refused_every_other_change_and_nothing_changes(

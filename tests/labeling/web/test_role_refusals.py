@@ -1,0 +1,88 @@
+"""Every page and change a role does not open refuses a member of the project (or an operator) one way: the 404 page
+with the reason, since they know the project; anyone else hears "No such project.", which tells nothing. Walked here
+page by page, one refusal of each kind (the persona who knows the project, then an outsider at the same address)."""
+
+import pytest
+from django.utils.html import escape
+
+from labeling.models import Alert, AlertRule
+from labeling.rules.access import (
+    ALERTS_REFUSED,
+    DATASETS_REFUSED,
+    EXPLORE_REFUSED,
+    EXPORT_REFUSED,
+    KEYS_REFUSED,
+    LABELING_REFUSED,
+    LEADS_ONLY,
+    OPERATOR_EXPORT_REFUSED,
+    OPERATOR_NOT_MEMBER,
+    REVOKE_KEY_REFUSED,
+    SAVING_VIEW_REFUSED,
+    WEBHOOKS_REFUSED,
+    WITHDRAW_VERSION_REFUSED,
+)
+from labeling.services.api_keys import create_api_key
+from labeling.services.datasets import build_version, create_dataset
+from tests.helpers.labeling import label_outputs
+
+pytestmark = pytest.mark.django_db
+
+P = "/p/support-bot"
+
+
+@pytest.fixture
+def closed_project(project, lead):
+    """Experts kept out of explore; a lead's key; a dataset with a ready version v1."""
+    project.experts_can_explore = False
+    project.save(update_fields=["experts_can_explore"])
+    key = create_api_key(project=project, name="product app", scopes=["ingest"], created_by=lead).api_key
+    label_outputs(project, 2)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"}, actor=lead)
+    build_version(dataset_id=dataset.pk)
+    return key
+
+
+# (who knows the project, method, address, what they are told); {key}: the lead's key.
+REFUSALS = [
+    ("expert", "get", f"{P}/keys/", KEYS_REFUSED),
+    ("expert", "get", f"{P}/datasets/", DATASETS_REFUSED),
+    ("expert", "get", f"{P}/datasets/support-eval/", DATASETS_REFUSED),
+    ("expert", "post", f"{P}/datasets/new", DATASETS_REFUSED),
+    ("expert", "post", f"{P}/datasets/support-eval/build", DATASETS_REFUSED),
+    ("expert", "get", f"{P}/explore/", EXPLORE_REFUSED),
+    ("expert", "get", f"{P}/explore/summary", EXPLORE_REFUSED),
+    ("expert", "get", f"{P}/explore/export.csv", EXPORT_REFUSED),
+    ("expert", "post", f"{P}/explore/views/save", SAVING_VIEW_REFUSED),
+    ("expert", "get", f"{P}/manage/members/", LEADS_ONLY),
+    ("expert", "get", f"{P}/manage/audit/", LEADS_ONLY),
+    ("expert", "get", f"{P}/manage/webhooks/", WEBHOOKS_REFUSED),
+    ("engineer", "post", f"{P}/datasets/support-eval/v1/withdraw", WITHDRAW_VERSION_REFUSED),
+    ("engineer", "get", f"{P}/keys/{{key}}/revoke", REVOKE_KEY_REFUSED),
+    ("engineer", "post", f"{P}/keys/{{key}}/revoke", REVOKE_KEY_REFUSED),
+    ("engineer", "get", f"{P}/manage/members/", LEADS_ONLY),
+    ("operator", "get", f"{P}/explore/export.csv", OPERATOR_EXPORT_REFUSED),
+    ("operator", "get", f"{P}/manage/adjudication/", OPERATOR_NOT_MEMBER),
+    ("operator", "post", f"{P}/datasets/support-eval/build", OPERATOR_NOT_MEMBER),
+    ("operator", "post", f"{P}/keys/", OPERATOR_NOT_MEMBER),
+    ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
+    ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
+]
+
+
+@pytest.mark.parametrize(("persona", "method", "path", "reason"), REFUSALS, ids=[f"{r[0]} {r[2]}" for r in REFUSALS])
+def test_a_role_refused_gets_the_404_page_with_the_reason_and_an_outsider_learns_nothing(
+    client, project, closed_project, persona, method, path, reason, request
+):
+    alert = Alert.objects.create(project=project, rule=AlertRule.QUOTA_MISSED, key="sample", title="Sample missed")
+    path = path.format(key=closed_project.pk, alert=alert.pk)
+    client.force_login(request.getfixturevalue(persona))
+
+    refused = getattr(client, method)(path, {"reason": "Bad gold."} if method == "post" else {})
+
+    assert refused.status_code == 404, refused.content[:300]
+    assert f'<p role="alert">{escape(reason)}</p>' in refused.content.decode()
+
+    client.force_login(request.getfixturevalue("outsider"))
+    stranger = getattr(client, method)(path, {"reason": "Bad gold."} if method == "post" else {})
+    assert stranger.status_code == 404
+    assert 'role="alert"' not in stranger.content.decode()
