@@ -1,5 +1,5 @@
 from django.urls import path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from api.views import (
     annotation,
@@ -14,6 +14,7 @@ from api.views import (
     platform,
     privacy,
     redaction,
+    schema,
 )
 
 app_name = "api"
@@ -70,7 +71,7 @@ urlpatterns = [
     path("api/v1/metrics/changes", changes.ChangesView.as_view(), name="metrics-changes"),
     path("api/v1/cycles/<str:week>/report", metrics.CycleReportView.as_view(), name="cycle-report"),
     path("api/v1/platform/usage", platform.UsageView.as_view(), name="platform-usage"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", schema.SchemaView.as_view(), name="schema"),
     path(
         "api/docs/",
         SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),

@@ -6,12 +6,14 @@ would put the counted weeks out of step) are asked in `clean()` and shown beside
 
 import zoneinfo
 from dataclasses import asdict
-from functools import cache
+from functools import cache, lru_cache
 
 import msgspec
 from django import forms
 from django.core.validators import RegexValidator
 from django.template.defaultfilters import pluralize
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from labeling.models import Project, QuestionKind, Weekday
 from labeling.rules import retention_reference as reference_rule
@@ -98,11 +100,38 @@ class _ProblemsForm(SpecForm):
                     self.add_error(name if name in self.fields else None, message)
 
 
+@lru_cache(maxsize=8)
+def _options_html(choices: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, int]]:
+    """The options of a plain select as Django's template writes them, none selected, and where each value's
+    ` selected` goes: made once per process for a list of choices."""
+    parts: list[str] = []
+    selected_at: dict[str, int] = {}
+    length = 0
+    for value, label in choices:
+        opening = f'\n  <option value="{conditional_escape(str(value))}"'
+        selected_at.setdefault(str(value), length + len(opening))  # the first option of a value, as Django marks
+        parts.append(f"{opening}>{conditional_escape(label)}</option>")
+        length += len(parts[-1])
+    return "".join(parts), selected_at
+
+
 class _PlainSelect(forms.Select):
-    """A select of many plain options (no groups, no per-option attributes), rendered by one template: Django's
-    includes a template per option, 22 ms for the ~600 time zones on every page that shows the field."""
+    """A select of many plain options (no groups, no per-option attributes), its options written once per process:
+    Django's Select builds a dict and includes a template per option on every render, ~22 ms for the ~600 time zones
+    on every page that shows the field (the hostile-input guard's pages among them)."""
 
     template_name = "labeling/widgets/plain_select.html"
+
+    def optgroups(self, name, value, attrs=None):
+        return []  # the template writes `options` instead
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        html, selected_at = _options_html(tuple(self.choices))
+        at = next((selected_at[chosen] for chosen in context["widget"]["value"] if chosen in selected_at), None)
+        # Escaped as it was written (_options_html).
+        context["widget"]["options"] = mark_safe(html if at is None else f"{html[:at]} selected{html[at:]}")
+        return context
 
 
 def _time_zone_field() -> forms.ChoiceField:

@@ -1,0 +1,71 @@
+"""The OpenAPI schema is generated and rendered once per process (api/views/schema.py), and served as generated."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+
+@pytest.fixture
+def generations(monkeypatch, settings):
+    """drf-spectacular's real generator, counting its runs; a changed setting first, which empties the cache."""
+    settings.SPECTACULAR_SETTINGS = {**settings.SPECTACULAR_SETTINGS}
+    runs: list[bool] = []
+    generate = SchemaGenerator.get_schema
+
+    def counted(self, *args, **kwargs):
+        runs.append(True)
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    return runs
+
+
+def _served(response) -> tuple:
+    return response.status_code, response.content, response["Content-Type"], response["Content-Disposition"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "headers", "content_type"),
+    [
+        ("", {}, "application/vnd.oai.openapi"),
+        ("?format=json", {}, "application/vnd.oai.openapi+json"),
+        ("", {"HTTP_ACCEPT": "application/json"}, "application/json"),
+    ],
+)
+def test_the_schema_is_generated_once_and_then_served_the_same(client, generations, query, headers, content_type):
+    """Before: every request to /api/schema/ generated the schema again (and rendered it: ~0.3 s in-process for the
+    YAML). Now the first request of a process generates it; later ones answer the same bytes and headers, whoever
+    asks (another host name, any Authorization header: none goes into the schema)."""
+    first = client.get(f"/api/schema/{query}", **headers)
+    assert first.status_code == 200 and first["Content-Type"].startswith(content_type)
+    assert len(generations) == 1
+
+    again = client.get(f"/api/schema/{query}", **headers)
+    other = client.get(f"/api/schema/{query}", HTTP_HOST="localhost", HTTP_AUTHORIZATION="Bearer el_x", **headers)
+    assert len(generations) == 1
+    assert _served(again) == _served(first) == _served(other)
+
+
+@pytest.mark.django_db
+def test_a_changed_setting_is_in_the_schema_served_next(client, settings):
+    """A guard for the cache: a setting that goes into the schema (the throttle's rate in each 429) is served as it
+    now is, not as the process first rendered it."""
+    described = "Over the key's request rate (`API_THROTTLE_RATE`, {rate}): wait `Retry-After` seconds."
+
+    def rate_said() -> str:
+        schema = client.get("/api/schema/?format=json").json()
+        return schema["paths"]["/api/v1/outputs"]["post"]["responses"]["429"]["description"]
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "7/min"}}
+    assert rate_said() == described.format(rate="7/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "9/min"}}
+    assert rate_said() == described.format(rate="9/min")
+
+
+@pytest.mark.django_db
+def test_a_version_asked_for_is_not_served_to_the_next_caller(client, generations):
+    """drf-spectacular writes `?version=` into `info.version`: such a schema is generated for its request only."""
+    assert client.get("/api/schema/?format=json&version=2").json()["info"]["version"] == "1.0.0 (2)"
+    assert client.get("/api/schema/?format=json").json()["info"]["version"] == "1.0.0"
+    assert client.get("/api/schema/?format=json&version=2").json()["info"]["version"] == "1.0.0 (2)"
+    assert len(generations) == 3
