@@ -81,6 +81,8 @@ from .project import (
     SLUG,
     project_spec,
 )
+from .right_to_left import EXTERNAL_ID as ARABIC_ID
+from .right_to_left import an_arabic_conversation
 from .summarizer import SUMMARIZER_SLUG, seed_summarizer
 from .support_bot import WEEKS, generate
 from .team import SQL_SLUG, seed_team
@@ -129,6 +131,7 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             # the last weeks are backfilled into queues (see _open_queues).
             project = create_project(spec={**project_spec(), "queues": []}, created_by=None)
             data = generate(seed=seed, now=now or timezone.now())
+            _add_a_right_to_left_conversation(project, data, now or timezone.now())
             # Redaction rules before the history, so what is stored is what ingest would store.
             save_rule_set(project=project, **REDACTION_RULES)
             add_contact_details(data.outputs)
@@ -180,6 +183,13 @@ def delete_demo() -> None:
     """Delete the demo projects with everything in them, and the demo users (including `admin`)."""
     Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG]).delete()
     get_user_model().objects.filter(username__in=[*MEMBERS, ADMIN[0]]).delete()
+
+
+def _add_a_right_to_left_conversation(project: Project, data, now: datetime) -> None:
+    """An Arabic conversation whose answer quotes the app in English, from the shopper of the newest output."""
+    newest = max(data.outputs, key=lambda record: record["occurred_at"])
+    data.outputs.append(an_arabic_conversation(project, now=now, like=newest))
+    data.truth[ARABIC_ID] = "good"  # right, in the customer's language; rated down for its English lines
 
 
 def _ingest(project: Project, key: str, records: list[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from django.contrib.auth import get_user_model
 
-from labeling.models import Project, Queue, Rubric
+from labeling.models import Label, Project, Queue, Rubric
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.services import cycles
 from labeling.services.assignment import next_item, release_lease
@@ -34,6 +34,8 @@ STALLED_WEEKS = 2  # the last weeks nobody reviewed
 OUTPUTS_PER_DAY = 6
 QUOTA = 12
 UNFAITHFUL_SHARE = 0.2
+HELD_BACK_WEEKS_AGO = 4  # the week closed after the week after it (the restated report's notice is about that one)
+CORRECTED_LABELS = 2  # faithful summaries of that week first failed, corrected before it closed
 
 # (the ticket, a faithful summary, an unfaithful one: what the summarizer writes when it invents)
 TICKETS = [
@@ -107,11 +109,42 @@ def seed_summarizer(*, now: datetime, seed: int) -> Project:
     project.outputs.update(routed_at=now)
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
     backfill_queue(queue=Queue.objects.get(project=project, slug="sample"), since=week_start(project, first_week))
-    _review_until(project, stalled_from=this_week - timedelta(weeks=STALLED_WEEKS), truth=truth, seed=seed, now=now)
+    held_back = this_week - timedelta(weeks=HELD_BACK_WEEKS_AGO)
+    _review_until(
+        project,
+        stalled_from=this_week - timedelta(weeks=STALLED_WEEKS),
+        truth=truth,
+        seed=seed,
+        now=now,
+        misread_in=held_back,
+    )
     for weeks_ago in range(WEEKS, 0, -1):  # every past week closes; the last two with their quota missed
-        cycles.close_week(project_id=project.pk, week=this_week - timedelta(weeks=weeks_ago), closed_by=lead, now=now)
+        week = this_week - timedelta(weeks=weeks_ago)
+        if week == held_back:
+            continue  # closed after the week after it, below
+        cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
+        if week == held_back + timedelta(weeks=1):
+            _close_the_held_back_week(project, held_back, truth=truth, lead=lead, now=now)
     cycles.refresh_metrics(project=project, week=this_week, now=now)
     return project
+
+
+def _close_the_held_back_week(project: Project, week, *, truth: dict[str, bool], lead, now: datetime) -> None:
+    """A week closed out of order: its close was held back while an expert corrected the labels that had failed
+    faithful summaries (`_review_until`'s misreadings), and the week after it closed first, comparing with the pass
+    rate it had then. Its own close, with the corrections, restates the week after's report (its meeting page says so)
+    and e-mails the leads that it changed."""
+    rubric = Rubric.objects.current_for(project)
+    failed_wrongly = [
+        label
+        for label in Label.objects.filter(item__project=project, item__week=week, answers__faithful=False)
+        .select_related("item__output", "expert")
+        .order_by("pk")
+        if truth[label.item.output.external_id]
+    ]
+    for label in failed_wrongly:
+        submit_label(expert=label.expert, item=label.item, rubric=rubric, answers={"faithful": True, "coverage": 4})
+    cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
 
 
 def _summaries(*, since: datetime, now: datetime, seed: int) -> tuple[list[dict[str, Any]], dict[str, bool]]:
@@ -147,13 +180,18 @@ def _summaries(*, since: datetime, now: datetime, seed: int) -> tuple[list[dict[
     return records, truth
 
 
-def _review_until(project: Project, *, stalled_from, truth: dict[str, bool], seed: int, now: datetime) -> None:
+def _review_until(
+    project: Project, *, stalled_from, truth: dict[str, bool], seed: int, now: datetime, misread_in
+) -> None:
     """The experts take turns on the sample, oldest week first, up to the week they stopped; each label is dated
-    a day after its output, as if given during its week."""
+    a day after its output, as if given during its week. In `misread_in` they first failed the first
+    CORRECTED_LABELS faithful summaries, taking a detail of the ticket for invented (`_close_the_held_back_week`
+    corrects them)."""
     draw = random.Random(seed)
     rubric = Rubric.objects.current_for(project)
     queue = Queue.objects.get(project=project, slug="sample")
     experts = list(get_user_model().objects.filter(username__in=["expert1", "expert2"]).order_by("username"))
+    misread = 0
     for turn in itertools.count():
         expert = experts[turn % len(experts)]
         item = next_item(expert=expert, queue=queue)
@@ -165,5 +203,8 @@ def _review_until(project: Project, *, stalled_from, truth: dict[str, bool], see
         answers: dict[str, Any] = {"faithful": faithful, "coverage": draw.choice([3, 4, 4, 5] if faithful else [2, 3])}
         if not faithful:
             answers["unsupported"] = ["invented fact"]
+        if item.week == misread_in and truth[item.output.external_id] and misread < CORRECTED_LABELS:
+            misread += 1  # after the draws: the other weeks' labels stay as they were
+            answers = {"faithful": False, "coverage": 3, "unsupported": ["invented fact"]}
         submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
     date_past_work(project, stalled_from, now)

@@ -64,7 +64,7 @@ QUESTIONS = [
 ]
 FAILED_CLOSE_ERROR = "OperationalError: canceling statement due to statement timeout"
 ANALYSTS = 12
-OUTPUTS = 60
+OUTPUTS = 240  # over three weeks: the two weeks queued hold over 100 items waiting, so the week line says "100+"
 WRONG_SHARE = 0.3
 
 

@@ -18,9 +18,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def meeting_data(project, lead, expert, other_expert, rubric):
+def meeting_data(project, clear_of_week_start, lead, expert, other_expert, rubric):
     """Two weeks of stored metrics before the running week, and one tied item of the last of them waiting for a
-    lead (a week's agenda lists its own and earlier weeks' ties)."""
+    lead (a week's agenda lists its own and earlier weeks' ties). The pages read "the running week" later, on the
+    live server: clear_of_week_start keeps it the week read here."""
     created_weeks_ago(project, 4)  # it existed in the weeks it has metrics of
     queue = Queue.objects.create(project=project, slug="all", name="All answers", overlap=2, weekly_quota=20)
     this_week = calendar.current_week(project)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
@@ -14,12 +15,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from labeling.demo.conversation import FAILURES
+from labeling.demo.right_to_left import EXTERNAL_ID as ARABIC_ID
 from labeling.demo.support_bot import generate
 from labeling.models import ApiKey, Membership, OutboxMessage, Output, Project, Rubric, UsageEvent
 
 pytestmark = pytest.mark.django_db
 
 WEEK = timedelta(days=7)
+SEED_MAIL: list = []  # what the module's seed sent (pytest-django empties mail.outbox before each test)
 
 
 def seed(*args: str) -> str:
@@ -37,6 +40,7 @@ def seeded(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         out = seed()
+    SEED_MAIL[:] = mail.outbox
     yield out
     with django_db_blocker.unblock():
         delete_demo()
@@ -163,7 +167,8 @@ def test_reset_seeds_from_scratch(seeded, monkeypatch):
     project = Project.objects.get(slug="support-bot")
     assert project.pk != old.pk and not Output.objects.filter(project_id=old.pk).exists()
     shoppers_outputs = generate(seed=7, now=datetime.now(UTC), shoppers=30).truth
-    assert set(project.outputs.values_list("external_id", flat=True)) == set(shoppers_outputs)
+    # The generated history, and the Arabic conversation the seed adds to it (labeling/demo/right_to_left.py).
+    assert set(project.outputs.values_list("external_id", flat=True)) == {*shoppers_outputs, ARABIC_ID}
     assert get_user_model().objects.filter(username__in=["expert1", "admin"]).count() == 2
 
 
@@ -807,3 +812,88 @@ def test_the_demos_failed_slack_delivery_finished_at_its_last_attempt_each_at_it
         assert succeeded.finished_at == datetime.fromisoformat(attempt["at"]) == succeeded.created_at
     endpoint.refresh_from_db()
     assert endpoint.failing_since <= endpoint.disabled_at <= ended + since_the_end
+
+
+def test_the_demo_has_an_arabic_conversation_whose_paragraphs_each_take_their_own_direction(seeded):
+    """A customer wrote in Arabic and the answer quotes the app's menu in English: it waits for expert1 in Thumbs down,
+    unlabeled, and their labeling screen gives each paragraph dir="auto" (the Arabic ones right to left, the English
+    one between them left to right)."""
+    from django.test import Client
+
+    from labeling.models import Item, Queue
+    from labeling.services.assignment import next_item, skip_item
+
+    output = Output.objects.get(project__slug="support-bot", external_id=ARABIC_ID)
+    assert output.feedback_score == -1 and output.input[0]["content"].startswith("مرحباً")
+    queue = Queue.objects.get(project=output.project, slug="thumbs-down")
+    arabic = Item.objects.get(output=output, queue=queue)
+    assert not arabic.labels.exists()
+    expert1 = get_user_model().objects.get(username="expert1")
+    while (item := next_item(expert=expert1, queue=queue)).pk != arabic.pk:  # the older ones first
+        skip_item(expert=expert1, item=item, reason="Another time.")
+    client = Client()
+    client.force_login(expert1)
+
+    html = client.get(f"/p/support-bot/items/{arabic.pk}/").content.decode()
+
+    shown = html.split('class="markdown ai-output"')[1].split("</div>")[0]
+    paragraphs = re.findall(r'<p dir="auto">(\S+)', shown)
+    assert paragraphs == ["نعم،", "In", "سنرسل"], shown
+
+
+def test_a_week_the_summarizer_closed_after_the_week_after_it_restated_that_weeks_report_and_mailed_the_lead(
+    seeded, mailoutbox
+):
+    """The ticket summarizer's held-back week closed after the week after it, with two labels corrected meanwhile: its
+    close restated the later week's pass-rate comparison, which that week's meeting page says, and the leads were
+    e-mailed that the report changed (the demo's eager Celery sent it as the seed committed; here a worker runs the
+    outbox's message)."""
+    from django.test import Client
+
+    from labeling.demo.summarizer import SUMMARIZER_SLUG
+    from labeling.models import AuditEvent, LabelRevision, ReviewCycle
+    from labeling.rules.calendar import week_from_label
+    from tests.outbox import run_each_as_worker
+
+    summarizer = Project.objects.get(slug=SUMMARIZER_SLUG)
+    run_each_as_worker("labeling.send_restated_report_notice")
+    [claim] = AuditEvent.objects.filter(project=summarizer, action="cycle.restated_report_notice_sent")
+    restated, held_back = claim.details["week"], claim.details["with_week"]
+    later = ReviewCycle.objects.get(project=summarizer, status="closed", week=week_from_label(summarizer, restated))
+    assert later.week - week_from_label(summarizer, held_back) == WEEK
+    assert claim.details["figures"] == ["Pass rate (faithful)"] and claim.details["recipients"] == 1
+    corrected = LabelRevision.objects.filter(label__item__project=summarizer, label__item__week=later.week - WEEK)
+    assert corrected.exists() and not corrected.filter(answers__faithful=True).exists()  # failed at first
+
+    [notice] = [message for message in [*SEED_MAIL, *mailoutbox] if "report changed" in message.subject]
+    assert notice.subject == f"[expertloop] Ticket summarizer: the {restated} report changed"
+    assert notice.to == ["lead@example.com"]
+    assert f"{held_back} closed after {restated}" in notice.body
+    [(was, now)] = re.findall(r"- Pass rate \(faithful\): was (.+), now (.+)\n", notice.body)
+    assert was != now
+    lead = Client()
+    lead.force_login(get_user_model().objects.get(username="lead"))
+    page = lead.get(f"/p/{SUMMARIZER_SLUG}/meeting/{restated}/").content.decode()
+    assert f"Its comparison with {held_back} was made again from that week's final figures" in page
+    change = re.search(r"\(([+-][\d.]+ pts)\)", now).group(1)
+    assert change in page.split('data-tile="pass-rate"')[1].split("</div>")[0].replace("\u2212", "-")
+
+
+def test_an_expert_has_over_a_hundred_items_waiting_in_the_sql_assistants_queue(seeded):
+    """The SQL assistant's queue holds its last two weeks and the running one, unlabeled: expert2's labeling screen
+    says "100+" waiting, most from an earlier week."""
+    from django.test import Client
+
+    from labeling.demo.team import SQL_SLUG
+    from labeling.models import Queue
+    from labeling.services.assignment import next_item
+
+    queue = Queue.objects.get(project__slug=SQL_SLUG, slug="all-queries")
+    expert2 = get_user_model().objects.get(username="expert2")
+    item = next_item(expert=expert2, queue=queue)
+    client = Client()
+    client.force_login(expert2)
+
+    html = client.get(f"/p/{SQL_SLUG}/items/{item.pk}/").content.decode()
+
+    assert "<strong>100+</strong> waiting for you (100+ from an earlier week), this one included" in html

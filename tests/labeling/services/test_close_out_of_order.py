@@ -30,7 +30,10 @@ from tests.helpers.concurrency import comes_to_wait_on_a_lock, in_thread, in_thr
 from tests.helpers.labeling import AGREE, label_outputs
 from tests.helpers.rubrics import QUESTIONS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+# Every test takes its weeks from the clock (current_week, created_weeks_ago) and closes them on later calls, which read
+# it again (the pass-rate trend runs to the running week): crossing a week start in between, the two projects or the
+# two closes set side by side would see different weeks. clear_of_week_start keeps the clock a day from one.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db, pytest.mark.usefixtures("clear_of_week_start")]
 
 
 def test_closing_a_week_before_the_one_before_it_freezes_that_weeks_actual_labels(

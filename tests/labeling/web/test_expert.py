@@ -90,7 +90,7 @@ def snapshot():
 
 
 def test_the_overview_shows_this_weeks_progress_per_eligible_queue(
-    client, expert, other_expert, project, other_project, rubric, queue
+    client, expert, other_expert, project, clear_of_week_start, other_project, rubric, queue
 ):
     unlimited = Queue.objects.create(project=project, slug="vip", name="VIP", rule={"tags_any": ["vip"]})
     closed = Queue.objects.create(project=project, slug="closed", name="Closed", rule={"tags_any": ["x"]})
@@ -932,7 +932,9 @@ def test_a_skipped_item_is_never_offered_again(client, expert, project, rubric, 
     assert b"All done in this queue" in client.get(next_url(queue)).content
 
 
-def test_skipping_an_item_one_labeled_keeps_the_label_and_records_no_skip(client, lead, expert, project, rubric, queue):
+def test_skipping_an_item_one_labeled_keeps_the_label_and_records_no_skip(
+    client, lead, expert, project, clear_of_week_start, rubric, queue
+):
     """`s` on the screen of an item labeled a moment ago (Back, or a second tab still showing it) goes on to the next
     item: the label stays and counts, and no skip is added to the expert's figures."""
     first, second = make_items(project, 2)
@@ -951,7 +953,9 @@ def test_skipping_an_item_one_labeled_keeps_the_label_and_records_no_skip(client
     assert re.findall(r'<td class="num">(\d+)</td>', row)[:4] == ["1", "1", "0", "0"]  # labels, all time, skips, flags
 
 
-def test_a_label_sent_from_a_second_tab_after_a_skip_replaces_the_skip(client, lead, expert, project, rubric, queue):
+def test_a_label_sent_from_a_second_tab_after_a_skip_replaces_the_skip(
+    client, lead, expert, project, clear_of_week_start, rubric, queue
+):
     """Skipped in one tab, labeled from the same screen still open in another: the item counts once, as labeled."""
     first, _ = make_items(project, 2)
     client.force_login(expert)
@@ -1049,7 +1053,7 @@ def test_a_flag_and_a_comment_are_stored_and_shown(client, expert, other_expert,
 
 
 def test_flagging_an_item_again_changes_the_experts_open_flag_which_their_screen_shows(
-    client, expert, lead, project, rubric, queue
+    client, expert, lead, project, clear_of_week_start, rubric, queue
 ):
     """A second flag by the same expert is not a second card on the meeting page: it changes their open flag's note.
     Their item screen says what they flagged; once a lead resolved it, flagging again raises a new one."""
