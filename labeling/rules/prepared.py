@@ -78,9 +78,7 @@ def _constants_written_in(sql: str, params: tuple, connection) -> tuple[str, tup
     """
     if connection.vendor != "postgresql":
         return sql, params
-    from psycopg.sql import Literal  # importable only with psycopg installed
-
-    connection.ensure_connection()
+    connection.ensure_connection()  # compose_sql quotes as the connection does
     left, pending = [], iter(params)
 
     def write(placeholder: re.Match) -> str:
@@ -90,7 +88,7 @@ def _constants_written_in(sql: str, params: tuple, connection) -> tuple[str, tup
         if isinstance(param, _Slot):
             left.append(param)
             return "%s"
-        return Literal(param).as_string(connection.connection).replace("%", "%%")
+        return connection.ops.compose_sql("%s", [param]).replace("%", "%%")
 
     return _PLACEHOLDER.sub(write, sql), tuple(left)
 
