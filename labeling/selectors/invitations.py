@@ -2,7 +2,7 @@
 
 import hashlib
 
-from django.db.models import QuerySet
+from django.db.models import ExpressionWrapper, QuerySet, TextField
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -31,8 +31,11 @@ def was_replaced(token: str) -> bool:
     """This token opened an invitation that a newer one (invited again, another role, resent) replaced."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return False
-    # As the index audit_replaced_invitation reads them: the text of the detail, among the invitation events.
-    replaced = AuditEvent.objects.alias(replaced=KT(f"details__{REPLACED_TOKEN}"))
+    # As the index audit_replaced_invitation reads them: the text of the detail, among the invitation events. Compared
+    # as text (the wrapper adds no SQL): a JSON key's own lookup reads the value as JSON on SQLite, which a hex digest
+    # is not, and the demo answered "database unavailable" to a bad invitation link.
+    detail = ExpressionWrapper(KT(f"details__{REPLACED_TOKEN}"), output_field=TextField())
+    replaced = AuditEvent.objects.alias(replaced=detail)
     return replaced.filter(action__in=INVITATION_EVENTS, replaced=token_hash(token)).exists()
 
 
