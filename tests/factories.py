@@ -56,8 +56,9 @@ class OutputFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     external_id = factory.Sequence(lambda n: f"out-{n}")
-    occurred_at = factory.LazyFunction(timezone.now)
-    received_at = factory.LazyFunction(timezone.now)
+    # Looked up at each call, not captured at import: a fixture that moves the clock (clear_of_week_start) moves these.
+    occurred_at = factory.LazyFunction(lambda: timezone.now())
+    received_at = factory.LazyFunction(lambda: timezone.now())
     end_user_id = factory.Sequence(lambda n: f"u{n % 7}")
     input = "Where is my order?"
     output = "Your order ships tomorrow."
