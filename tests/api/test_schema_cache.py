@@ -19,6 +19,12 @@ def generations(monkeypatch, settings):
     return runs
 
 
+_CHROMIUM_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
+    "application/signed-exchange;v=b3;q=0.7"
+)
+
+
 def _served(response) -> tuple:
     return response.status_code, response.content, response["Content-Type"], response["Content-Disposition"]
 
@@ -30,6 +36,8 @@ def _served(response) -> tuple:
         ("", {}, "application/vnd.oai.openapi"),
         ("?format=json", {}, "application/vnd.oai.openapi+json"),
         ("", {"HTTP_ACCEPT": "application/json"}, "application/json"),
+        # chromium opening the address: `*/*;q=0.8` accepts the renderer, whose own media type is answered
+        ("", {"HTTP_ACCEPT": _CHROMIUM_ACCEPT}, "application/vnd.oai.openapi"),
     ],
 )
 def test_the_schema_is_generated_once_and_then_served_the_same(client, generations, query, headers, content_type):
