@@ -181,7 +181,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
         # Links into explore only for a reader it lets in (an expert while the project allows), never to a 403.
         "can_explore": may_explore(project, membership),
-        "tiles": headline_tiles(report, blind=labels_blind(membership), explore=may_explore(project, membership)),
+        "tiles": headline_tiles(
+            report, blind=labels_blind(membership), explore=may_explore(project, membership), zone=week_zone
+        ),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
         # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest
