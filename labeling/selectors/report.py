@@ -199,6 +199,17 @@ def has_something_to_close(project: Project, week: date) -> bool:
     return sent.exists() or Item.objects.filter(project=project, week=week).exists()
 
 
+def next_week_at_close(project: Project, week: date) -> str | None:
+    """What closing the week does to the week after it, as the close (`services.cycles`) does it: "opens" it when it
+    has no cycle yet; none when it is open already or closed ("open", "closed": an older week closed out of order);
+    None for a week before the project that holds nothing (`has_something_to_close`), which gets no cycle. One query,
+    two for a week before the project."""
+    following = cycle_of_week(project=project, week=week + timedelta(days=7))
+    if following is not None:
+        return "closed" if following.is_closed else "open"
+    return "opens" if has_something_to_close(project, week + timedelta(days=7)) else None
+
+
 def within_the_project(project: Project, week: date) -> bool:
     """Whether the week is one of the project's: it had not ended when the project was created, or it or an earlier
     week holds outputs sent with older dates, routed into review items or not yet (a week of outputs and their themes
