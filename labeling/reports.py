@@ -112,12 +112,25 @@ def fmt_interval(figure: dict) -> str:
     return f"95% interval {fmt_percent(figure.get('ci_low'))}–{fmt_percent(figure.get('ci_high'))}"
 
 
+def week1_partial(retention: dict | None, zone: tzinfo | None = None) -> str | None:
+    """Why the headline cohort's week-1 retention is no final figure, "so far: its week 1 runs until 2026-12-14 00:00
+    CET", or None when it is final. Its week 1 is the report's week: while it runs (or as stored before it ended) the
+    figure counts only the returns so far, and is compared with no complete cohort. A report frozen before `complete`
+    existed was frozen after its week ended, with its figures final."""
+    if not retention or retention.get("complete", True):
+        return None
+    ends = _moment_text(retention.get("ends_at"), zone)
+    return f"so far: its week 1 runs until {ends}" if ends else "so far: its week 1 is not over"
+
+
 def retention_comparison_label(comparison: dict) -> str:
     """What this cohort's week-1 retention is compared with: the reference (when set) and the last cohorts."""
     return "Week-1 retention vs reference" if comparison.get("reference") else "Week-1 retention vs last cohorts"
 
 
-def retention_comparison_sentences(comparison: dict, text: Callable[[object], str] = str) -> list[str]:
+def retention_comparison_sentences(
+    comparison: dict, text: Callable[[object], str] = str, *, partial: str | None = None
+) -> list[str]:
     """This week's cohort's week-1 retention against the reference and the last cohorts' mean, a sentence each.
 
     "Above" / "below": the cohort's whole 95% interval is; "within": the value lies inside it, no clear
@@ -135,6 +148,8 @@ def retention_comparison_sentences(comparison: dict, text: Callable[[object], st
         return f"Not compared with {what}."
 
     cohort = comparison.get("cohort") or {}
+    if partial:  # `week1_partial`: a figure still moving set against final ones would read as a verdict
+        return [f"A partial figure, {partial}: not compared with complete cohorts until then."]
     if cohort.get("rate") is not None and too_few_users(cohort.get("users", 0)):
         return [f"Not compared: {TOO_FEW_USERS} in this cohort."]
     sentences = []
@@ -250,7 +265,7 @@ def labels_so_far_compared(labels: dict) -> str:
     return f"last week by this time: {labels['previous_by_now']} ({labels.get('previous_done', 0)} in all)"
 
 
-def _headline(report: dict) -> list[str]:
+def _headline(report: dict, zone: tzinfo | None = None) -> list[str]:
     headline = report.get("headline") or {}
     rows = []
     pass_rate = headline.get("pass_rate")
@@ -297,6 +312,8 @@ def _headline(report: dict) -> list[str]:
         )
     retention = headline.get("retention_week1")
     before_first = first_cohort_after(report, retention)
+    partial = week1_partial(retention, zone)
+    so_far = f" ({md_text(partial)})" if partial else ""
     if before_first:
         rows.append(
             [
@@ -311,7 +328,7 @@ def _headline(report: dict) -> list[str]:
             [
                 f"Week-1 retention (cohort {md_text(retention.get('cohort_week'))})",
                 f"pass: {_rate(retention.get('pass'))}; fail: {_rate(retention.get('fail'))}; "
-                f"all: {_rate(retention.get('all'))}",
+                f"all: {_rate(retention.get('all'))}{so_far}",
                 _rate(retention.get("previous_all")),
                 "—",
             ]
@@ -323,7 +340,7 @@ def _headline(report: dict) -> list[str]:
             [
                 f"{retention_comparison_label(comparison)} (cohort {md_text(retention.get('cohort_week'))})",
                 f"{_rate(cohort)}; {fmt_interval(cohort)}. "
-                + " ".join(retention_comparison_sentences(comparison, md_text)),
+                + " ".join(retention_comparison_sentences(comparison, md_text, partial=md_text(partial) or None)),
                 _rate(retention.get("previous_all")),
                 "—",
             ]
@@ -658,13 +675,18 @@ def gold_restated(report: dict) -> dict | None:
 def _moment(value, zone: tzinfo | None = None) -> str:
     """An ISO timestamp as "2026-11-30 08:22 PST" in `zone`, the week's, which the header names once after the
     week's dates (else "2026-11-30 16:22 UTC", in the zone it was written in)."""
+    return md_text(_moment_text(value, zone))
+
+
+def _moment_text(value, zone: tzinfo | None = None) -> str:
+    """`_moment` as plain text (the meeting page escapes its own), "" for no value."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        return md_text(value)
+        return "" if value is None else str(value)
     if zone is not None and moment.tzinfo is not None:
         moment = moment.astimezone(zone)
-    return md_text(f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip())
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip()
 
 
 def report_markdown(
@@ -718,7 +740,7 @@ def report_markdown(
         "",
         "## Headline",
         "",
-        *_headline(report),
+        *_headline(report, time_zone),
         "## Pass rate by week",
         "",
         *_trend(report),

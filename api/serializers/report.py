@@ -129,6 +129,16 @@ class RetentionWeek1Out(serializers.Serializer):
             "fail": CohortWeek1Out(),
             "previous_all": CohortWeek1Out(),
             "comparison": Week1ComparisonOut(**OPTIONAL),
+            "complete": serializers.BooleanField(
+                **OPTIONAL,
+                help_text="Whether the cohort's week 1 (this report's week) is over and its figures final. False: "
+                "the rates count the returns so far (the week still runs, or they were stored before it ended), and "
+                "`comparison` has no verdicts. Absent from reports frozen before it existed, all of them final "
+                "(frozen after their week ended).",
+            ),
+            "ends_at": serializers.DateTimeField(
+                **OPTIONAL, help_text="When the cohort's week 1 is over (the end of this report's week)."
+            ),
         }
 
 
@@ -409,7 +419,8 @@ class ReportOut(serializers.Serializer):
         help_text="pass_rate, alpha, labels and retention_week1, with last week's. retention_week1.comparison: this "
         "week's cohort's week-1 rate with its 95% Wilson interval (`cohort`), the project's retention reference at "
         "week 1 (`reference`) and the pooled mean of the 8 cohorts before it (`past`); a verdict is above / below "
-        "(the cohort's whole interval is) or within. Absent from reports frozen before it existed."
+        "(the cohort's whole interval is) or within, null while the cohort's week 1 is not `complete` (a partial "
+        "figure is compared with no complete one). Absent from reports frozen before it existed."
     )
     quality = ReportQualityOut(many=True)
     pass_rate_trend = TrendPointOut(

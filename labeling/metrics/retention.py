@@ -31,6 +31,17 @@ def too_few_users(users: int) -> bool:
     return users < MIN_USERS
 
 
+def offset_complete(cohort_week: date, offset: int, *, current_week: date, week_length: int = 7) -> bool:
+    """Whether week `offset` of the cohort is over while `current_week` runs: only then is its retention final."""
+    return cohort_week + timedelta(days=offset * week_length) < current_week
+
+
+def cell_complete(cell: Mapping, *, current_week: date) -> bool:
+    """Whether a stored cell's figure is final while `current_week` runs: its week is over, and it was not stored while
+    that week still ran (`incomplete`: a refresh that has not run since left its counts partial)."""
+    return not cell["incomplete"] and offset_complete(cell["cohort_week"], cell["offset"], current_week=current_week)
+
+
 def _week_masks(activity: Iterable[tuple[str, date]], current_week: date, week_length: int) -> dict[str, int]:
     """Map each user to a bit mask of their active weeks: bit n = active n weeks before `current_week`.
 
@@ -122,7 +133,9 @@ def cohort_table_of_masks(
                 "cohort_users": users,
                 "active_on": active[offset],
                 "active_on_or_after": on_or_after[offset],
-                "incomplete": offset == cohort,
+                "incomplete": not offset_complete(
+                    cohort_week, offset, current_week=current_week, week_length=week_length
+                ),
             }
             for offset in (offsets(cohort_week, cohort) if offsets else range(cohort + 1))
         )

@@ -16,7 +16,7 @@ from django.utils import timezone
 from labeling.exceptions import NotFound
 from labeling.metrics.agreement import MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.quality import wilson_interval
-from labeling.metrics.retention import mean_curves
+from labeling.metrics.retention import cell_complete, mean_curves
 from labeling.models import (
     AgreementMetric,
     Comment,
@@ -199,6 +199,17 @@ def has_something_to_close(project: Project, week: date) -> bool:
     return sent.exists() or Item.objects.filter(project=project, week=week).exists()
 
 
+def next_week_at_close(project: Project, week: date) -> str | None:
+    """What closing the week does to the week after it, as the close (`services.cycles`) does it: "opens" it when it
+    has no cycle yet; none when it is open already or closed ("open", "closed": an older week closed out of order);
+    None for a week before the project that holds nothing (`has_something_to_close`), which gets no cycle. One query,
+    two for a week before the project."""
+    following = cycle_of_week(project=project, week=week + timedelta(days=7))
+    if following is not None:
+        return "closed" if following.is_closed else "open"
+    return "opens" if has_something_to_close(project, week + timedelta(days=7)) else None
+
+
 def within_the_project(project: Project, week: date) -> bool:
     """Whether the week is one of the project's: it had not ended when the project was created, or it or an earlier
     week holds outputs sent with older dates, routed into review items or not yet (a week of outputs and their themes
@@ -249,7 +260,7 @@ def build_report(*, project: Project, week: date, status: str, now: datetime | N
     # The trend has a point per week; a week without gold answers has no value and no headline figure.
     measured = {point["week_start"]: point for point in trend if point["value"] is not None}
     this_week, last_week = measured.get(week.isoformat()), measured.get(previous.isoformat())
-    retention = _retention(project, week)
+    retention = _retention(project, week, running=running)
     first_week = not within_the_project(project, previous)  # no week before it to compare with
     freshness = None
     if str(status) != CycleStatus.CLOSED and has_something_to_close(project, week):
@@ -480,9 +491,10 @@ def with_final_verdict_split(reports: dict[date, dict], *, project: Project) -> 
     if not split:
         return {}
     cells = _retention_cells(project, last=max(split))
+    running = current_week(project)
     restated = {}
     for week, report in split.items():
-        again = _retention_of(cells, week, reference=None)
+        again = _retention_of(cells, week, reference=None, running=running)
         frozen_week1, curves = report["headline"].get("retention_week1"), report["retention"]["curves"]
         week1 = frozen_week1
         if isinstance(frozen_week1, dict) and again["week1"]:
@@ -555,9 +567,16 @@ def _rate(returned: int, users: int) -> float | None:
     return returned / users if users else None
 
 
-def _retention(project: Project, week: date) -> dict:
-    """The cohort grid of the last cohorts, the verdict-split curves, and the week-1 headline."""
-    return _retention_of(_retention_cells(project, last=week), week, reference=retention_reference_of(project))
+def _retention(project: Project, week: date, *, running: date | None = None) -> dict:
+    """The cohort grid of the last cohorts, the verdict-split curves, and the week-1 headline, while `running` runs
+    (default: the week running now)."""
+    running = running or current_week(project)
+    cells = _retention_cells(project, last=week)
+    retention = _retention_of(cells, week, reference=retention_reference_of(project), running=running)
+    if retention["week1"]:
+        # When the headline cohort's week 1 (the report's week) is over: "so far, until …" while it runs.
+        retention["week1"]["ends_at"] = utc_moment(week_end(project, week))
+    return retention
 
 
 def _retention_cells(project: Project, *, last: date) -> list[dict]:
@@ -572,8 +591,10 @@ def _retention_cells(project: Project, *, last: date) -> list[dict]:
     )
 
 
-def _retention_of(cells: list[dict], week: date, *, reference: dict | None) -> dict:
-    """`_retention` of the week from `cells` (`_retention_cells` up to the week or a later one)."""
+def _retention_of(cells: list[dict], week: date, *, reference: dict | None, running: date) -> dict:
+    """`_retention` of the week from `cells` (`_retention_cells` up to the week or a later one), while the week
+    `running` runs: a cell is final by one rule (`cell_complete`), which the grid, the curves, the week-1 headline
+    and its comparison all read."""
     first = week - timedelta(weeks=RETENTION_COHORTS - 1)
     cells = [c for c in cells if c["cohort_week"] <= week]
     # A cell past the report's week is in the future as far as this report is concerned.
@@ -598,10 +619,10 @@ def _retention_of(cells: list[dict], week: date, *, reference: dict | None) -> d
                 "rate": _rate(cell["active_on"], cell["cohort_users"]),
                 "active_on_or_after": cell["active_on_or_after"],
                 "rate_on_or_after": _rate(cell["active_on_or_after"], cell["cohort_users"]),
-                "incomplete": cell["incomplete"] or cell["cohort_week"] + timedelta(weeks=cell["offset"]) == week,
+                "incomplete": not cell_complete(cell, current_week=running),
             }
         )
-    complete = [c for c in visible if c["cohort_week"] + timedelta(weeks=c["offset"]) < week or not c["incomplete"]]
+    complete = [c for c in visible if cell_complete(c, current_week=running)]
     curves = mean_curves(complete, offsets=RETENTION_OFFSETS, last_cohort=week)
 
     def week1(cohort_week: date, segment: str) -> dict:
@@ -618,13 +639,19 @@ def _retention_of(cells: list[dict], week: date, *, reference: dict | None) -> d
         }
 
     cohort_week = week - timedelta(days=7)
+    headline_cell = next(
+        (c for c in visible if c["segment"] == "all" and c["cohort_week"] == cohort_week and c["offset"] == 1), None
+    )
+    # Week 1 of last week's cohort is the report's week: partial while it runs, or as stored before it ended.
+    week1_complete = headline_cell is not None and cell_complete(headline_cell, current_week=running)
     headline = {
         "cohort_week": week_label(cohort_week),
+        "complete": week1_complete,
         **{segment: week1(cohort_week, segment) for segment in ("all", *VERDICT_SEGMENTS)},
         "previous_all": week1(cohort_week - timedelta(days=7), "all"),
     }
     if cells:
-        headline["comparison"] = _week1_comparison(visible, cohort_week, reference)
+        headline["comparison"] = _week1_comparison(visible, cohort_week, reference, running=running)
     return {
         "cohorts": list(cohorts.values()),
         "curves": curves,
@@ -658,13 +685,15 @@ def _verdict(interval: dict, value: float | None) -> str | None:
     return "within"
 
 
-def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | None) -> dict:
+def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | None, *, running: date) -> dict:
     """This week's cohort's week-1 rate against the reference's week 1 and the mean of the cohorts before it.
 
     The mean pools the counts of the RETENTION_COHORTS cohorts before this one (all users; a cohort without users
-    adds nothing and is not counted): their week 1 ended before the report's week, so each is complete. The mean
-    has its own interval; each verdict says whether this cohort's interval lies above, below or around the value
-    (the reference's week 1, the mean's rate).
+    adds nothing and is not counted), those whose week 1 is final (`cell_complete`: it ended before the report's week,
+    but a cell stored before then, the refresh not run since, is partial and left out). The mean has its own interval;
+    each verdict says whether this cohort's interval lies above, below or around the value (the reference's week 1,
+    the mean's rate). A cohort whose week 1 is not final has no verdict: a partial figure against complete ones
+    (Amplitude and Mixpanel leave the running period out of their comparisons alike).
     """
     first_past = cohort_week - timedelta(weeks=RETENTION_COHORTS)
     returned = users = 0
@@ -675,11 +704,20 @@ def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | 
             continue
         if cell["cohort_week"] == cohort_week:
             cohort = cell
-        elif first_past <= cell["cohort_week"] < cohort_week and cell["cohort_users"]:
+        elif (
+            first_past <= cell["cohort_week"] < cohort_week
+            and cell["cohort_users"]
+            and cell_complete(cell, current_week=running)
+        ):
             returned += cell["active_on"]
             users += cell["cohort_users"]
             past_cohorts.append(cell["cohort_week"])
     this = _with_interval(cohort["active_on"], cohort["cohort_users"]) if cohort else _with_interval(0, 0)
+    final = cohort is not None and cell_complete(cohort, current_week=running)
+
+    def verdict(value: float | None) -> str | None:
+        return _verdict(this, value) if final else None
+
     reference_rate = rate_at(reference["points"], 1) if reference else None
     past = None
     if past_cohorts:
@@ -693,8 +731,8 @@ def _week1_comparison(visible: list[dict], cohort_week: date, reference: dict | 
         "cohort": this,
         "reference": None
         if reference is None
-        else {"rate": reference_rate, "source": reference["source"], "verdict": _verdict(this, reference_rate)},
-        "past": None if past is None else {**past, "verdict": _verdict(this, past["rate"])},
+        else {"rate": reference_rate, "source": reference["source"], "verdict": verdict(reference_rate)},
+        "past": None if past is None else {**past, "verdict": verdict(past["rate"])},
     }
 
 

@@ -1,6 +1,6 @@
 """What the meeting page and the dashboard show of a report or a trend: headline tiles and the quality chart."""
 
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 
 from labeling.metrics.agreement import MIN_UNITS, too_few_units
 from labeling.reports import (
@@ -21,6 +21,7 @@ from labeling.reports import (
     retention_comparison_label,
     retention_comparison_sentences,
     too_few_to_compare,
+    week1_partial,
 )
 from labeling.rules.explore import week_query
 from labeling.rules.text import counted
@@ -98,7 +99,9 @@ def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
     ]
 
 
-def headline_tiles(report: dict, *, blind: bool = False, explore: bool = True) -> list[dict]:
+def headline_tiles(
+    report: dict, *, blind: bool = False, explore: bool = True, zone: tzinfo | None = None
+) -> list[dict]:
     """The headline figures as tiles: value, what it is made of, the change from last week, and links to the outputs
     behind the figure in explore (`blind`: an expert's tiles, without links to gold answers; not `explore`: a reader
     the project keeps out of explore, `rules.access.may_explore`, gets no link at all)."""
@@ -175,15 +178,19 @@ def headline_tiles(report: dict, *, blind: bool = False, explore: bool = True) -
     # and the rows that know it (RetentionUser) are PostgreSQL-only and as of the last refresh, not the frozen tile.
     retention = headline.get("retention_week1")
     before_first = first_cohort_after(report, retention)
+    partial = None if before_first else week1_partial(retention, zone)  # `zone`: the week's, as report.md's
     tiles.append(
         {
             "key": "retention",
             "label": "Week-1 retention, pass vs fail",
-            "value": f"{fmt_retention(retention['pass'])} vs {fmt_retention(retention['fail'])}" if retention else "—",
+            "value": f"{fmt_retention(retention['pass'])} vs {fmt_retention(retention['fail'])}"
+            f"{' so far' if partial else ''}"
+            if retention
+            else "—",
             "detail": (
                 f"cohort {retention['cohort_week']}: pass {retention_basis(retention['pass'])}, "
                 f"fail {retention_basis(retention['fail'])}, all {fmt_retention(retention['all'])} "
-                f"({retention_basis(retention['all'])})"
+                f"({retention_basis(retention['all'])}){f'; {partial}' if partial else ''}"
             )
             if retention and not before_first
             else no_week1_retention_yet(retention, before_first)
@@ -198,7 +205,7 @@ def headline_tiles(report: dict, *, blind: bool = False, explore: bool = True) -
     )
     comparison = retention.get("comparison") if retention and not before_first else None
     if comparison:
-        tiles.append(_retention_comparison_tile(retention, comparison))
+        tiles.append(_retention_comparison_tile(retention, comparison, partial=partial))
     return tiles
 
 
@@ -218,8 +225,9 @@ def _trend_value_before(report: dict) -> str | None:
     return fmt_percent(point["value"]) if point and point["value"] is not None else None
 
 
-def _retention_comparison_tile(retention: dict, comparison: dict) -> dict:
-    """Week-1 retention of this week's cohort with its interval, against the reference and the last cohorts."""
+def _retention_comparison_tile(retention: dict, comparison: dict, *, partial: str | None) -> dict:
+    """Week-1 retention of this week's cohort with its interval, against the reference and the last cohorts (none
+    while it is `partial`: `week1_partial`)."""
     cohort = comparison["cohort"]
     measured = cohort.get("rate") is not None
     counts = (
@@ -230,8 +238,10 @@ def _retention_comparison_tile(retention: dict, comparison: dict) -> dict:
     return {
         "key": "retention-comparison",
         "label": retention_comparison_label(comparison),
-        "value": fmt_retention(cohort),
-        "detail": " · ".join([counts, *(retention_comparison_sentences(comparison) if measured else [])]),
+        "value": f"{fmt_retention(cohort)} so far" if partial and measured else fmt_retention(cohort),
+        "detail": " · ".join(
+            [counts, *(retention_comparison_sentences(comparison, partial=partial) if measured else [])]
+        ),
         "change": None,
         "previous": _previous_all(retention) if retention.get("previous_all") else None,
     }

@@ -56,6 +56,7 @@ from labeling.selectors.report import (
     decision_status,
     decisions_of,
     has_something_to_close,
+    next_week_at_close,
     open_decisions_before,
     report_of_week,
     retention_reference_of,
@@ -141,6 +142,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         closing = CLOSING_REFRESHES  # the close just failed: stop reloading, the notice says why
     freshness = None if is_closed or not something_to_close else report.get("freshness")
     week_zone = calendar.week_zone(project, cycle)
+    can_close = can_manage and not is_closed and week < current and something_to_close
     context = {
         "project": project,
         "membership": membership,
@@ -159,7 +161,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "gold_restated": gold_restated(report) if is_closed else None,
         "is_current": week == current,
         "can_manage": can_manage,
-        "can_close": can_manage and not is_closed and week < current and something_to_close,
+        "can_close": can_close,
+        # What the close does to the week after: an older week closed out of order opens none (it is open or closed).
+        "next_week_at_close": next_week_at_close(project, week) if can_close else None,
         # Over, not closed, older than the weeks beat closes: "not closed yet" would promise a close that never comes.
         "left_open": not is_closed
         and week < current
@@ -181,7 +185,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "next_label": week_label(week + timedelta(days=7)) if week < current else None,
         # Links into explore only for a reader it lets in (an expert while the project allows), never to a 403.
         "can_explore": may_explore(project, membership),
-        "tiles": headline_tiles(report, blind=labels_blind(membership), explore=may_explore(project, membership)),
+        "tiles": headline_tiles(
+            report, blind=labels_blind(membership), explore=may_explore(project, membership), zone=week_zone
+        ),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
         # The reference as the report holds it: a closed week shows the one it was closed with. Its cohorts run oldest

@@ -53,6 +53,9 @@ def retention_read_as_before(project, week: date) -> dict:
     def ends(cell):
         return cell["cohort_week"] + timedelta(weeks=cell["offset"])
 
+    def final(cell):  # stored after its week ended, which is over now (a running week's cells are not)
+        return not cell["incomplete"] and ends(cell) < current_week(project)
+
     visible = [cell for cell in cells if ends(cell) <= week]
     cohorts: dict = {}
     for cell in visible:
@@ -67,9 +70,9 @@ def retention_read_as_before(project, week: date) -> dict:
             {"offset": cell["offset"], "active_on": cell["active_on"],
              "rate": rate(cell["active_on"], cell["cohort_users"]), "active_on_or_after": cell["active_on_or_after"],
              "rate_on_or_after": rate(cell["active_on_or_after"], cell["cohort_users"]),
-             "incomplete": cell["incomplete"] or ends(cell) == week}
+             "incomplete": not final(cell)}
         )  # fmt: skip
-    complete = [cell for cell in visible if ends(cell) < week or not cell["incomplete"]]
+    complete = [cell for cell in visible if final(cell)]
     curves = mean_curves(complete, offsets=RETENTION_OFFSETS, last_cohort=week)
 
     def week1(cohort_week, segment):
@@ -96,7 +99,8 @@ def figures_before_the_reference(retention: dict) -> dict:
     week1 = retention["week1"]
     if week1 is not None:
         assert set(week1["comparison"]) == {"cohort", "reference", "past"}
-        week1 = {key: value for key, value in week1.items() if key != "comparison"}
+        # And whether its week 1 is over, and when it ends: said since, by the rule the grid's cells follow.
+        week1 = {key: value for key, value in week1.items() if key not in ("comparison", "complete", "ends_at")}
     return {**{key: value for key, value in retention.items() if key != "reference"}, "week1": week1}
 
 

@@ -31,7 +31,7 @@ def store(project, week, cohorts):
                     RetentionCell(
                         project=project, segment=segment, cohort_week=cohort, offset=offset,
                         cohort_users=users * scale, active_on=active, active_on_or_after=active,
-                        incomplete=cohort + timedelta(weeks=offset) == week,
+                        incomplete=cohort + timedelta(weeks=offset) > week,  # stored after the week ended
                     )
                 )  # fmt: skip
     RetentionCell.objects.bulk_create(rows)

@@ -94,7 +94,7 @@ def store_cohorts(project, week, cohorts):
         RetentionCell(
             project=project, segment="all", cohort_week=week - timedelta(weeks=age), offset=offset,
             cohort_users=users, active_on=active, active_on_or_after=active,
-            incomplete=week - timedelta(weeks=age - offset) == week,
+            incomplete=week - timedelta(weeks=age - offset) > week,  # stored after the week ended
         )
         for age, users, returned in cohorts
         for offset, active in ((0, users), (1, returned))
