@@ -575,17 +575,26 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
     raise Forbidden(REVOKE_KEY_REFUSED)
 
 
-def check_can_withdraw_versions(project: Project, *, user=None, api_key: ApiKey | None = None) -> None:
+def check_can_withdraw_versions(
+    project: Project, *, user=None, api_key: ApiKey | None = None, membership: Membership | None = None
+) -> None:
     """Refuse unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key (with
     the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
     speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not. A person
-    is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden."""
+    is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden.
+    `membership`: the user's in the project, when the request read it already (no second query)."""
     if api_key is not None:
         issuer = api_key.created_by_id
         if issuer is not None and not _holds_role(issuer, project, WITHDRAW_VERSION_ROLES):
             raise Forbidden(WITHDRAW_VERSION_KEY_REFUSED)
         return
-    if user is None or not user.is_authenticated or not _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES):
+    if user is None or not user.is_authenticated:
+        raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
+    if membership is not None and membership.user_id == user.pk and membership.project_id == project.pk:
+        held = membership.role in WITHDRAW_VERSION_ROLES
+    else:
+        held = _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES)
+    if not held:
         raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
 
 

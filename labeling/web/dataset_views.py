@@ -160,7 +160,7 @@ def version_withdraw(request: HttpRequest, slug: str, dataset_slug: str, number:
     reason = request.POST.get("reason", "")
     try:
         withdrawal = dataset_services.withdraw_version(
-            dataset=dataset, number=number, reason=reason, actor=request.user
+            dataset=dataset, number=number, reason=reason, actor=request.user, membership=membership
         )
     except InvalidInput as exc:
         refused = {"number": number, "reason": reason, "error": exc.message}
