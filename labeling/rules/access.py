@@ -310,16 +310,17 @@ def caller_of_project(
     """`project_for_caller` and the signed-in member's membership (None for a key, or an operator), read by its one
     query: a view that asks what the member's role lets them read asks it no second time. With `refusal`, a member of
     another role is told it (NotForYourRole, as `role_project`), as the page of the same data tells them. `operators`:
-    what every member reads and the pages show an operator who is not a member too (`visible_project`: the meeting
-    page's figures and report), the API shows them alike."""
+    what the pages show an operator who is not a member too, the API shows them alike (membership None): what every
+    member reads (`visible_project`: the meeting page's figures and report), or what some roles read
+    (`read_project`: the datasets list, a dataset and its versions). Writes never pass it."""
     if api_key is not None:
         if slug and api_key.project.slug != slug:
             raise NotFound("No such project.")
         return api_key.project, None
     if not slug:
         raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
-    if operators and roles == ALL_ROLES:
-        return visible_project(user, slug)
+    if operators:
+        return visible_project(user, slug) if roles == ALL_ROLES else read_project(user, slug, roles, refusal=refusal)
     if refusal is not None:
         return role_project(user, slug, roles, refusal=refusal)
     return member_project(user, slug, roles)
