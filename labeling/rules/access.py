@@ -83,6 +83,12 @@ WITHDRAW_VERSION_KEY_REFUSED = (
 )
 # What a member of another role is told on a lead's page (`managed_project`), which they know exists.
 LEADS_ONLY = "Only the project's leads open this page."
+# The platform's pages and its usage API: being an operator is a role too, and the pages are no secret (the
+# navigation and the README name them), so a signed-in person is told why, as a member of another role is.
+PLATFORM_REFUSED = (
+    "Only operators (who hold the permission to operate every project) open the platform's pages and read its "
+    "usage. Ask an operator."
+)
 LABELS_REFUSED = (
     "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
     "their own on the project's pages."
@@ -372,10 +378,10 @@ def operates_all_projects(user) -> bool:
 
 
 def check_operator(user) -> None:
-    """Raise NotFound unless the user operates every project: the platform pages answer others as if they did not
-    exist, as a project page answers a non-member."""
+    """Raise NotForYourRole with PLATFORM_REFUSED unless the user operates every project: the platform's pages
+    answer a signed-in person the 404 page with the reason, as its API answers a 403 with it (`api.permissions`)."""
     if not operates_all_projects(user):
-        raise NotFound("No such page.")
+        raise NotForYourRole(PLATFORM_REFUSED)
 
 
 def is_operator(user) -> bool:

@@ -11,6 +11,7 @@ from labeling.rules.access import (
     LISTING_REFUSED,
     OPERATOR_EXPORT_REFUSED,
     OPERATOR_NOT_MEMBER,
+    PLATFORM_REFUSED,
     REDACTION_RULES_REFUSED,
     WITHDRAW_VERSION_REFUSED,
 )
@@ -94,3 +95,12 @@ def test_an_operator_reads_over_the_api_what_the_datasets_pages_show_them(
     assert read.status_code == 200, read.content
     assert read.json() == members.json()
 
+
+@pytest.mark.parametrize("persona", ["lead", "expert", "outsider"])
+def test_a_signed_in_non_operator_hears_the_platform_pages_reason_from_the_usage_api(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+
+    refused = client.get("/api/v1/platform/usage")
+
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["message"] == PLATFORM_REFUSED

@@ -16,6 +16,7 @@ from labeling.rules.access import (
     LEADS_ONLY,
     OPERATOR_EXPORT_REFUSED,
     OPERATOR_NOT_MEMBER,
+    PLATFORM_REFUSED,
     REVOKE_KEY_REFUSED,
     SAVING_VIEW_REFUSED,
     WEBHOOKS_REFUSED,
@@ -23,6 +24,7 @@ from labeling.rules.access import (
 )
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
+from tests.factories import UserFactory
 from tests.helpers.labeling import label_outputs
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +88,20 @@ def test_a_role_refused_gets_the_404_page_with_the_reason_and_an_outsider_learns
     stranger = getattr(client, method)(path, {"reason": "Bad gold."} if method == "post" else {})
     assert stranger.status_code == 404
     assert 'role="alert"' not in stranger.content.decode()
+
+
+PLATFORM_PAGES = ["/platform/", "/platform/usage/", "/platform/usage/?format=csv", "/platform/tokens/"]
+
+
+@pytest.mark.parametrize("persona", ["lead", "expert", "staff", "outsider"])
+def test_a_signed_in_non_operator_is_told_the_platform_pages_are_the_operators(client, request, persona):
+    """Being an operator is a role: the pages (named in the README) answer the 404 page with the reason, the word the
+    usage API's 403 says (tests/api/test_role_refusals_api.py)."""
+    user = UserFactory(username="stan", is_staff=True) if persona == "staff" else request.getfixturevalue(persona)
+    client.force_login(user)
+
+    for path in PLATFORM_PAGES:
+        refused = client.get(path)
+        assert refused.status_code == 404, path
+        assert f'<p role="alert">{escape(PLATFORM_REFUSED)}</p>' in refused.content.decode(), path
+    assert client.post("/platform/tokens/", {"name": "mine"}).status_code == 404
