@@ -83,6 +83,10 @@ WITHDRAW_VERSION_KEY_REFUSED = (
 )
 # What a member of another role is told on a lead's page (`managed_project`), which they know exists.
 LEADS_ONLY = "Only the project's leads open this page."
+# A lead's action reached from a page other roles open too (explore's "add to queue"): what they tried, not a page.
+ADD_TO_QUEUE_REFUSED = (
+    "Only the project's leads and admins add outputs to its queues. Ask one of them, and say which outputs and why."
+)
 # The platform's pages and its usage API: being an operator is a role too, and the pages are no secret (the
 # navigation and the README name them), so a signed-in person is told why, as a member of another role is.
 PLATFORM_REFUSED = (

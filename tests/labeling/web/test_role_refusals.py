@@ -7,6 +7,7 @@ from django.utils.html import escape
 
 from labeling.models import Alert, AlertRule
 from labeling.rules.access import (
+    ADD_TO_QUEUE_REFUSED,
     ALERTS_REFUSED,
     DATASETS_REFUSED,
     EXPLORE_REFUSED,
@@ -68,6 +69,7 @@ REFUSALS = [
     ("operator", "post", f"{P}/keys/", OPERATOR_NOT_MEMBER),
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
     ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
+    ("engineer", "post", f"{P}/explore/add", ADD_TO_QUEUE_REFUSED),
 ]
 
 
