@@ -10,6 +10,7 @@ request passes to the services it calls, so they do not ask the database again.
 """
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
@@ -92,6 +93,18 @@ ADD_TO_QUEUE_REFUSED = (
 PLATFORM_REFUSED = (
     "Only operators (who hold the permission to operate every project) open the platform's pages and read its "
     "usage. Ask an operator."
+)
+# A queue that names its eligible experts, asked for by an expert it does not name: they know the project and its
+# queues. Not who the named ones are, nor what they answered.
+QUEUE_NOT_YOURS = (
+    "This queue is for the experts its leads chose, and you are not among them. Label in the project's other queues, "
+    "or ask a lead."
+)
+# An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
+# holds it or what anyone answered (blind labeling).
+ITEM_NOT_YOURS = (
+    "This item is not yours to label: items are handed to one expert at a time, and this one is not (or no longer) "
+    "held by you. Take your next item from the queue."
 )
 LABELS_REFUSED = (
     "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
@@ -504,14 +517,22 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
 
 def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
     """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
-    whose role does not label is told so (NotForYourRole), an expert the queue does not name "No such queue."."""
+    whose role does not label is told so (NotForYourRole), and an expert the queue does not name QUEUE_NOT_YOURS."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
     if role not in LABELING_ROLES:
         raise NotForYourRole(LABELING_REFUSED)
     if not admitted:
-        raise NotFound("No such queue.")
+        raise NotForYourRole(QUEUE_NOT_YOURS)
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
+
+
+def refuse_item(user, slug: str) -> NoReturn:
+    """Refuse an item the user neither holds nor skipped: a member who labels is told ITEM_NOT_YOURS, one whose role
+    does not (or an operator) LABELING_REFUSED, anyone else "No such project.". Said alike whether the item exists or
+    not: the address tells nothing of others' work. One query."""
+    _, membership = visible_project(user, slug)
+    raise NotForYourRole(ITEM_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 
 def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:
