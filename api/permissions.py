@@ -1,7 +1,7 @@
 from rest_framework.permissions import BasePermission
 
 from labeling.models import ApiKey, Scope
-from labeling.rules.access import operates_all_projects
+from labeling.rules.access import PLATFORM_REFUSED, operates_all_projects
 
 
 class HasApiKey(BasePermission):
@@ -73,7 +73,7 @@ class IsOperator(BasePermission):
     """An operator (`labeling.operate_all_projects`, asked on every request), signed in or by an operator token;
     never a project's API key, which speaks for one project only."""
 
-    message = "Only operators (the permission to operate every project) read the platform's usage."
+    message = PLATFORM_REFUSED  # as the platform's pages say it (`rules.access.check_operator`)
 
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, ApiKey) or request.user is None:

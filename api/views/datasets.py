@@ -6,7 +6,9 @@ admin of it; anyone else is told the project does not exist (404). Creating a da
 key with the `datasets` scope (a CI job's), or a signed-in engineer, lead or admin (with CSRF, as DRF's
 SessionAuthentication enforces); a dataset's definition and build state are also shown to a `datasets` key,
 so that the job can wait for its build. Withdrawing a version takes the same, and then a lead or admin: signed in,
-or the issuer of the key (403 otherwise).
+or the issuer of the key (403 otherwise). A signed-in operator who is not a member reads what the datasets pages
+show them: the list, a dataset, its versions and their downloads (audited); the rows, the diffs and every write stay
+the members' (a 403 saying so).
 """
 
 import base64
@@ -139,6 +141,11 @@ class DatasetListView(_DatasetView, ListAPIView):
             return [CanBuildDatasetsOrSignedIn()]
         return [CanWatchDatasetsOrSignedIn()]
 
+    @property
+    def project_operators(self) -> bool:  # type: ignore[override]
+        """An operator reads the list, as the datasets page shows it them; defining a dataset stays the members'."""
+        return self.request.method in ("GET", "HEAD")
+
     def get_queryset(self):
         return datasets_of_project(self.project)
 
@@ -187,6 +194,7 @@ class DatasetListView(_DatasetView, ListAPIView):
 
 class DatasetDetailView(_DatasetView, RetrieveAPIView):
     permission_classes = [CanWatchDatasetsOrSignedIn]
+    project_operators = True  # the dataset's page shows an operator its definition and build state
     serializer_class = DatasetOut
 
     def get_object(self):
@@ -204,6 +212,7 @@ class DatasetDetailView(_DatasetView, RetrieveAPIView):
 
 class VersionListView(_DatasetView, ListAPIView):
     permission_classes = [CanWatchDatasetsOrSignedIn]  # a version's status and figures, no rows
+    project_operators = True  # the dataset's page lists its versions to an operator
     serializer_class = VersionOut
     pagination_class = VersionPagination
 
@@ -233,6 +242,7 @@ class VersionListView(_DatasetView, ListAPIView):
 
 class VersionDetailView(_DatasetView, RetrieveAPIView):
     permission_classes = [CanWatchDatasetsOrSignedIn]
+    project_operators = True  # one row of that list
     serializer_class = VersionOut
 
     @cached_property
@@ -664,7 +674,7 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
     )
     def post(self, request, *args, **kwargs):
         dataset = self.dataset  # who may see it first: a 404, then who may withdraw: a 403, before any 400
-        check_can_withdraw_versions(self.project, user=request.user, api_key=self.api_key)
+        check_can_withdraw_versions(self.project, user=request.user, api_key=self.api_key, membership=self.membership)
         ref = self.kwargs["version"]
         if ref == LATEST:
             raise InvalidInput(
@@ -681,6 +691,7 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
             reason=answer.validated_data["reason"],
             actor=request.user,
             api_key=self.api_key,
+            membership=self.membership,  # asked once, with the project
         )
         shown = versions_of_dataset(dataset).get(pk=withdrawal.version.pk)  # with who withdrew it, as lists show it
         context = {

@@ -10,6 +10,7 @@ request passes to the services it calls, so they do not ask the database again.
 """
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
@@ -83,6 +84,28 @@ WITHDRAW_VERSION_KEY_REFUSED = (
 )
 # What a member of another role is told on a lead's page (`managed_project`), which they know exists.
 LEADS_ONLY = "Only the project's leads open this page."
+# A lead's action reached from a page other roles open too (explore's "add to queue"): what they tried, not a page.
+ADD_TO_QUEUE_REFUSED = (
+    "Only the project's leads and admins add outputs to its queues. Ask one of them, and say which outputs and why."
+)
+# The platform's pages and its usage API: being an operator is a role too, and the pages are no secret (the
+# navigation and the README name them), so a signed-in person is told why, as a member of another role is.
+PLATFORM_REFUSED = (
+    "Only operators (who hold the permission to operate every project) open the platform's pages and read its "
+    "usage. Ask an operator."
+)
+# A queue that names its eligible experts, asked for by an expert it does not name: they know the project and its
+# queues. Not who the named ones are, nor what they answered.
+QUEUE_NOT_YOURS = (
+    "This queue is for the experts its leads chose, and you are not among them. Label in the project's other queues, "
+    "or ask a lead."
+)
+# An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
+# holds it or what anyone answered (blind labeling).
+ITEM_NOT_YOURS = (
+    "This item is not yours to label: items are handed to one expert at a time, and this one is not (or no longer) "
+    "held by you. Take your next item from the queue."
+)
 LABELS_REFUSED = (
     "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
     "their own on the project's pages."
@@ -310,16 +333,17 @@ def caller_of_project(
     """`project_for_caller` and the signed-in member's membership (None for a key, or an operator), read by its one
     query: a view that asks what the member's role lets them read asks it no second time. With `refusal`, a member of
     another role is told it (NotForYourRole, as `role_project`), as the page of the same data tells them. `operators`:
-    what every member reads and the pages show an operator who is not a member too (`visible_project`: the meeting
-    page's figures and report), the API shows them alike."""
+    what the pages show an operator who is not a member too, the API shows them alike (membership None): what every
+    member reads (`visible_project`: the meeting page's figures and report), or what some roles read
+    (`read_project`: the datasets list, a dataset and its versions). Writes never pass it."""
     if api_key is not None:
         if slug and api_key.project.slug != slug:
             raise NotFound("No such project.")
         return api_key.project, None
     if not slug:
         raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
-    if operators and roles == ALL_ROLES:
-        return visible_project(user, slug)
+    if operators:
+        return visible_project(user, slug) if roles == ALL_ROLES else read_project(user, slug, roles, refusal=refusal)
     if refusal is not None:
         return role_project(user, slug, roles, refusal=refusal)
     return member_project(user, slug, roles)
@@ -371,10 +395,10 @@ def operates_all_projects(user) -> bool:
 
 
 def check_operator(user) -> None:
-    """Raise NotFound unless the user operates every project: the platform pages answer others as if they did not
-    exist, as a project page answers a non-member."""
+    """Raise NotForYourRole with PLATFORM_REFUSED unless the user operates every project: the platform's pages
+    answer a signed-in person the 404 page with the reason, as its API answers a 403 with it (`api.permissions`)."""
     if not operates_all_projects(user):
-        raise NotFound("No such page.")
+        raise NotForYourRole(PLATFORM_REFUSED)
 
 
 def is_operator(user) -> bool:
@@ -493,14 +517,22 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
 
 def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
     """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
-    whose role does not label is told so (NotForYourRole), an expert the queue does not name "No such queue."."""
+    whose role does not label is told so (NotForYourRole), and an expert the queue does not name QUEUE_NOT_YOURS."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
     if role not in LABELING_ROLES:
         raise NotForYourRole(LABELING_REFUSED)
     if not admitted:
-        raise NotFound("No such queue.")
+        raise NotForYourRole(QUEUE_NOT_YOURS)
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
+
+
+def refuse_item(user, slug: str) -> NoReturn:
+    """Refuse an item the user neither holds nor skipped: a member who labels is told ITEM_NOT_YOURS, one whose role
+    does not (or an operator) LABELING_REFUSED, anyone else "No such project.". Said alike whether the item exists or
+    not: the address tells nothing of others' work. One query."""
+    _, membership = visible_project(user, slug)
+    raise NotForYourRole(ITEM_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 
 def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:
@@ -575,17 +607,26 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
     raise Forbidden(REVOKE_KEY_REFUSED)
 
 
-def check_can_withdraw_versions(project: Project, *, user=None, api_key: ApiKey | None = None) -> None:
+def check_can_withdraw_versions(
+    project: Project, *, user=None, api_key: ApiKey | None = None, membership: Membership | None = None
+) -> None:
     """Refuse unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key (with
     the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
     speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not. A person
-    is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden."""
+    is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden.
+    `membership`: the user's in the project, when the request read it already (no second query)."""
     if api_key is not None:
         issuer = api_key.created_by_id
         if issuer is not None and not _holds_role(issuer, project, WITHDRAW_VERSION_ROLES):
             raise Forbidden(WITHDRAW_VERSION_KEY_REFUSED)
         return
-    if user is None or not user.is_authenticated or not _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES):
+    if user is None or not user.is_authenticated:
+        raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
+    if membership is not None and membership.user_id == user.pk and membership.project_id == project.pk:
+        held = membership.role in WITHDRAW_VERSION_ROLES
+    else:
+        held = _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES)
+    if not held:
         raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
 
 

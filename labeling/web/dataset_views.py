@@ -6,7 +6,7 @@ why, outsiders "No such project.". Withdrawing a version is for leads and admins
 why). An operator who is not a member reads the
 list and a dataset's versions (`read_project`), without the buttons, and by the same rule downloads a version's files
 through the page's links (`rules.access.version_download_project`; each download is in the project's audit log). The
-rest of the datasets API (a diff, the rows) stays the members'.
+API shows them the same (the list, a dataset, its versions); the rest of it (a diff, the rows) stays the members'.
 Downloads and diffs are served by the REST API (session auth works there); these pages link to it, except to a
 Parquet or hf file a worker is still rendering, which shows "preparing…", or one swept to save disk, which shows
 "Prepare" (services/version_files.py).
@@ -160,7 +160,7 @@ def version_withdraw(request: HttpRequest, slug: str, dataset_slug: str, number:
     reason = request.POST.get("reason", "")
     try:
         withdrawal = dataset_services.withdraw_version(
-            dataset=dataset, number=number, reason=reason, actor=request.user
+            dataset=dataset, number=number, reason=reason, actor=request.user, membership=membership
         )
     except InvalidInput as exc:
         refused = {"number": number, "reason": reason, "error": exc.message}

@@ -43,6 +43,7 @@ from labeling.rules.access import (
     may_create_projects,
     may_explore,
     overview_project,
+    refuse_item,
     sees_alerts,
 )
 from labeling.rules.calendar import current_week
@@ -66,11 +67,17 @@ def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
     A POST from a page the user was shown also passes when their lease has since gone to someone
     else: the service then finds a spare slot or answers LeaseLost, instead of the expert's work
     vanishing behind a 404."""
+    item = _item_held(request, slug, item_id)
+    if item is None:
+        refuse_item(request.user, slug)
+    return item
+
+
+def _item_held(request: HttpRequest, slug: str, item_id: int) -> Item | None:
+    """`_held_item`'s item, or None where it refuses."""
     handed = request.method == "POST" and _was_handed(request, item_id)
     item = work.item_for_labeler(request.user, slug, item_id, handed=handed)
-    if item is None or item.member_role is None:
-        raise Http404("No such item.")
-    return item
+    return None if item is None or item.member_role is None else item
 
 
 def _grant(request: HttpRequest, item: Item) -> LabelingGrant:
@@ -235,9 +242,8 @@ def _queue_paused(request: HttpRequest, exc: QueuePaused) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     if request.method == "GET":
-        try:
-            item = _held_item(request, slug, item_id)
-        except Http404:
+        item = _item_held(request, slug, item_id)
+        if item is None:
             return _skipped_page(request, slug, item_id)  # Back (or a reload) after a skip lands here
         return _labeling_screen(request, item)
     item = _held_item(request, slug, item_id)
@@ -321,10 +327,11 @@ def _labeling_screen(
 
 
 def _skipped_page(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
-    """An item the user skipped, read-only, with the way back to labeling (and to take it back); else a 404."""
+    """An item the user skipped, read-only, with the way back to labeling (and to take it back); else the 404 page
+    saying why to a member (`refuse_item`)."""
     item = work.skipped_item_for_labeler(request.user, slug, item_id)
     if item is None or item.member_role is None:
-        raise Http404("No such item.")
+        refuse_item(request.user, slug)
     context = {
         "project": item.project,
         "item": item,
@@ -413,7 +420,7 @@ def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         messages.success(request, f"Item {item_id} is yours to label again.")
         return redirect("labeling:item", slug=slug, item_id=item_id)
     if item is None:
-        raise Http404("No such item.")
+        refuse_item(request.user, slug)
     grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
     try:
         handed_back = assignment.undo_skip(expert=request.user, item=item, grant=grant)

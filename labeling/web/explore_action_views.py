@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling.rules.access import exporting_project, managed_project
+from labeling.rules.access import ADD_TO_QUEUE_REFUSED, exporting_project, managed_project
 from labeling.rules.explore import filter_query
 from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
@@ -34,7 +34,7 @@ def chosen_queue_key(project_id: int) -> str:
 def add_to_queue(request: HttpRequest, slug: str) -> HttpResponse:
     """Add the ticked outputs (`output`, repeated external ids), or with `all=1` the filter's newest ADD_LIMIT
     results, to the queue `queue`; back to the explore page with what was done."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = managed_project(request.user, slug, refusal=ADD_TO_QUEUE_REFUSED)
     spec = explore_selectors.read_filter(QueryDict(request.POST.get("filter", "")), project)
     query = filter_query(spec)
     queue = queue_of_project(project, request.POST.get("queue", ""))

@@ -1,5 +1,6 @@
-"""The platform team's pages (operators only; others get 404): every project's health side by side, usage, and the
-operator tokens that script the usage API."""
+"""The platform team's pages (operators only; anyone else signed in gets the 404 page saying so:
+`rules.access.check_operator`): every project's health side by side, usage, and the operator tokens that script the
+usage API."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required

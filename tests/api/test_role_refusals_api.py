@@ -11,6 +11,7 @@ from labeling.rules.access import (
     LISTING_REFUSED,
     OPERATOR_EXPORT_REFUSED,
     OPERATOR_NOT_MEMBER,
+    PLATFORM_REFUSED,
     REDACTION_RULES_REFUSED,
     WITHDRAW_VERSION_REFUSED,
 )
@@ -46,6 +47,9 @@ REFUSALS = [
     ("engineer", True, "get", "/api/v1/redaction-rules?project=support-bot", REDACTION_RULES_REFUSED),
     ("operator", True, "get", f"{DATASET}/diff", OPERATOR_NOT_MEMBER),
     ("operator", True, "get", f"{DATASET}/versions/1/rows", OPERATOR_NOT_MEMBER),
+    ("operator", True, "post", "/api/v1/projects/support-bot/datasets", OPERATOR_NOT_MEMBER),
+    ("operator", True, "post", f"{DATASET}/build", OPERATOR_NOT_MEMBER),
+    ("operator", True, "post", f"{DATASET}/versions/1/withdraw", OPERATOR_NOT_MEMBER),
 ]
 
 
@@ -69,3 +73,34 @@ def test_a_role_refused_gets_a_403_with_the_reason_and_an_outsider_a_404(
     stranger = getattr(client, method)(path, body, content_type="application/json")
     assert stranger.status_code == 404
     assert stranger.json()["errors"][0]["message"] == "No such project."
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/datasets", "/datasets/support-eval", "/datasets/support-eval/versions", "/datasets/support-eval/versions/1"],
+)
+def test_an_operator_reads_over_the_api_what_the_datasets_pages_show_them(
+    client, project, dataset, operator, lead, path
+):
+    """The datasets list, a dataset (its definition and build state) and its versions are on the pages an operator who
+    is not a member reads (labeling/web/dataset_views.py): the API answers them the same as a member."""
+    url = f"/api/v1/projects/support-bot{path}"
+    client.force_login(lead)
+    members = client.get(url)
+    client.force_login(operator)
+
+    read = client.get(url)
+
+    assert members.status_code == 200
+    assert read.status_code == 200, read.content
+    assert read.json() == members.json()
+
+
+@pytest.mark.parametrize("persona", ["lead", "expert", "outsider"])
+def test_a_signed_in_non_operator_hears_the_platform_pages_reason_from_the_usage_api(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+
+    refused = client.get("/api/v1/platform/usage")
+
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["message"] == PLATFORM_REFUSED

@@ -12,7 +12,7 @@ from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound, VersionNotReady
-from labeling.models import ApiKey, AuditEvent, Dataset, DatasetVersion, VersionStatus
+from labeling.models import ApiKey, AuditEvent, Dataset, DatasetVersion, Membership, VersionStatus
 from labeling.rules.access import check_can_withdraw_versions
 from labeling.rules.text import check_storable
 
@@ -77,7 +77,13 @@ def withdraw_versions(
 
 @transaction.atomic
 def withdraw_version(
-    *, dataset: Dataset, number: int, reason: str, actor=None, api_key: ApiKey | None = None
+    *,
+    dataset: Dataset,
+    number: int,
+    reason: str,
+    actor=None,
+    api_key: ApiKey | None = None,
+    membership: Membership | None = None,
 ) -> Withdrawal:
     """Withdraw the dataset's ready version `number` for `reason` (required: the note everyone who asks for the
     version is shown), and audit it as `dataset.version_withdrawn`.
@@ -85,9 +91,9 @@ def withdraw_version(
     Forbidden unless a lead or admin asks, or a key one of them issued (`rules.access.check_can_withdraw_versions`);
     InvalidInput for a reason empty, too long or not storable; NotFound for no such version; VersionNotReady (409)
     for a version building or failed. A version withdrawn already is returned as it is (`withdrawn_now` False): its
-    first note, time and author stay.
+    first note, time and author stay. `membership`: the actor's in the project, when the caller read it already.
     """
-    check_can_withdraw_versions(dataset.project, user=actor, api_key=api_key)
+    check_can_withdraw_versions(dataset.project, user=actor, api_key=api_key, membership=membership)
     note = _checked_reason(reason)
     # Locked as a build and an erasure lock them: the dataset (no build claims a number meanwhile), then a build in
     # flight, waited for (it may be copying this version's rows), then the version.

@@ -23,6 +23,11 @@ API = "/api/v1/projects/support-bot/datasets/support-eval"
 PAGE = "/p/support-bot/datasets/support-eval/"
 
 
+# The session and user, the lead's membership with the project, the dataset, then the withdrawal's locks, deletes,
+# audit and webhook events, and the message for the next page.
+WITHDRAWAL_QUERIES = 18
+
+
 def withdraw_url(number) -> str:
     return f"{PAGE}v{number}/withdraw"
 
@@ -193,3 +198,15 @@ def test_a_withdrawal_that_fails_midway_leaves_the_version_whole(client, project
     assert DatasetRow.objects.filter(version=second).count() == 5
     assert VersionFile.objects.filter(version=second).exists() and directory.is_dir()
     assert not AuditEvent.objects.filter(action="dataset.version_withdrawn").exists()
+
+
+def test_a_lead_withdrawing_is_asked_their_membership_once(client, project, lead, versions, django_assert_num_queries):
+    """The page's own check (`role_project`) read the lead's role: withdrawing asks it no second time."""
+    client.force_login(lead)
+
+    with django_assert_num_queries(WITHDRAWAL_QUERIES) as captured:
+        response = client.post(withdraw_url(2), {"reason": REASON})
+
+    assert response.status_code == 302
+    memberships = [query["sql"] for query in captured.captured_queries if '"labeling_membership"' in query["sql"]]
+    assert len(memberships) == 1, memberships

@@ -78,18 +78,22 @@ def test_a_members_download_is_not_audited_and_neither_is_an_unchanged_copy(
     assert AuditEvent.objects.filter(action="dataset.downloaded").count() == 1  # the operator's first, not the 304
 
 
-def test_an_operator_gets_the_downloads_only_not_the_rest_of_the_datasets_api(client, project, operator, version):
+def test_an_operator_reads_what_the_page_shows_not_the_rest_of_the_datasets_api(client, project, operator, version):
+    """The page shows them the dataset, its versions and their downloads: so does the API (tests/api/
+    test_role_refusals_api.py). The rows, the diff and every write stay the members'."""
     client.force_login(operator)
     base = API.format(slug=project.slug)
 
-    reads = [client.get(f"{base}{path}") for path in ("", "/versions", "/versions/1", "/versions/1/rows", "/diff")]
+    shown = [client.get(f"{base}{path}") for path in ("", "/versions", "/versions/1")]
+    reads = [client.get(f"{base}{path}") for path in ("/versions/1/rows", "/diff")]
     build = client.post(f"{base}/build", {}, content_type="application/json")
     created = client.post(
         f"/api/v1/projects/{project.slug}/datasets", {"name": "Mine"}, content_type="application/json"
     )
 
     # They know the project: told it is its members' (a 403 with the reason), as a member of another role is.
-    assert [response.status_code for response in reads] == [403] * 5
+    assert [response.status_code for response in shown] == [200] * 3
+    assert [response.status_code for response in reads] == [403] * 2
     assert build.status_code == created.status_code == 403
     assert "not as one of its members" in build.json()["errors"][0]["message"]
     assert list(Dataset.objects.values_list("slug", "build_requested_at")) == [("support-eval", None)]

@@ -180,7 +180,8 @@ def test_a_week_within_its_grace_is_waiting_not_overdue(client, operator, settin
 
 @pytest.mark.parametrize("persona", ["lead", "expert", "staff", "outsider"])
 def test_only_operators_see_the_platform_pages(client, request, persona):
-    """Leads, experts, staff without the permission and anyone else get 404, as for a project they are not in."""
+    """Leads, experts, staff without the permission and anyone else get 404 (the page saying why:
+    tests/labeling/web/test_role_refusals.py)."""
     if persona == "staff":
         user = UserFactory(username="stan", is_staff=True)
     else:

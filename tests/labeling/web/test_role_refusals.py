@@ -5,25 +5,31 @@ page by page, one refusal of each kind (the persona who knows the project, then 
 import pytest
 from django.utils.html import escape
 
-from labeling.models import Alert, AlertRule
+from labeling.models import Alert, AlertRule, Queue, Slot
 from labeling.rules.access import (
+    ADD_TO_QUEUE_REFUSED,
     ALERTS_REFUSED,
     DATASETS_REFUSED,
     EXPLORE_REFUSED,
     EXPORT_REFUSED,
+    ITEM_NOT_YOURS,
     KEYS_REFUSED,
     LABELING_REFUSED,
     LEADS_ONLY,
     OPERATOR_EXPORT_REFUSED,
     OPERATOR_NOT_MEMBER,
+    PLATFORM_REFUSED,
+    QUEUE_NOT_YOURS,
     REVOKE_KEY_REFUSED,
     SAVING_VIEW_REFUSED,
     WEBHOOKS_REFUSED,
     WITHDRAW_VERSION_REFUSED,
 )
+from labeling.services import assignment
 from labeling.services.api_keys import create_api_key
 from labeling.services.datasets import build_version, create_dataset
-from tests.helpers.labeling import label_outputs
+from tests.factories import UserFactory
+from tests.helpers.labeling import label_outputs, make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +37,18 @@ P = "/p/support-bot"
 
 
 @pytest.fixture
-def closed_project(project, lead):
-    """Experts kept out of explore; a lead's key; a dataset with a ready version v1."""
+def closed_project(project, lead, other_expert):
+    """Experts kept out of explore; a lead's key; a dataset with a ready version v1; a queue for another expert only;
+    an item leased to that expert."""
     project.experts_can_explore = False
     project.save(update_fields=["experts_can_explore"])
     key = create_api_key(project=project, name="product app", scopes=["ingest"], created_by=lead).api_key
     label_outputs(project, 2)
     dataset = create_dataset(project=project, spec={"name": "Support eval"}, actor=lead)
     build_version(dataset_id=dataset.pk)
+    Queue.objects.create(project=project, slug="chosen", name="Chosen").eligible_experts.add(other_expert)
+    make_items(project, 1)
+    assert assignment.next_item(expert=other_expert, queue=Queue.objects.get(project=project, slug="sample"))
     return key
 
 
@@ -66,6 +76,13 @@ REFUSALS = [
     ("operator", "post", f"{P}/keys/", OPERATOR_NOT_MEMBER),
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
     ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
+    ("engineer", "post", f"{P}/explore/add", ADD_TO_QUEUE_REFUSED),
+    ("expert", "get", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
+    ("expert", "post", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
+    ("expert", "get", f"{P}/items/{{item}}/", ITEM_NOT_YOURS),  # a pasted link to another expert's item
+    ("expert", "get", f"{P}/items/999999/", ITEM_NOT_YOURS),  # said alike of an item that does not exist
+    ("expert", "post", f"{P}/items/{{item}}/unskip", ITEM_NOT_YOURS),
+    ("engineer", "get", f"{P}/items/{{item}}/", LABELING_REFUSED),
 ]
 
 
@@ -74,7 +91,8 @@ def test_a_role_refused_gets_the_404_page_with_the_reason_and_an_outsider_learns
     client, project, closed_project, persona, method, path, reason, request
 ):
     alert = Alert.objects.create(project=project, rule=AlertRule.QUOTA_MISSED, key="sample", title="Sample missed")
-    path = path.format(key=closed_project.pk, alert=alert.pk)
+    item = Slot.objects.leased_to(request.getfixturevalue("other_expert")).get().item_id
+    path = path.format(key=closed_project.pk, alert=alert.pk, item=item)
     client.force_login(request.getfixturevalue(persona))
 
     refused = getattr(client, method)(path, {"reason": "Bad gold."} if method == "post" else {})
@@ -86,3 +104,20 @@ def test_a_role_refused_gets_the_404_page_with_the_reason_and_an_outsider_learns
     stranger = getattr(client, method)(path, {"reason": "Bad gold."} if method == "post" else {})
     assert stranger.status_code == 404
     assert 'role="alert"' not in stranger.content.decode()
+
+
+PLATFORM_PAGES = ["/platform/", "/platform/usage/", "/platform/usage/?format=csv", "/platform/tokens/"]
+
+
+@pytest.mark.parametrize("persona", ["lead", "expert", "staff", "outsider"])
+def test_a_signed_in_non_operator_is_told_the_platform_pages_are_the_operators(client, request, persona):
+    """Being an operator is a role: the pages (named in the README) answer the 404 page with the reason, the word the
+    usage API's 403 says (tests/api/test_role_refusals_api.py)."""
+    user = UserFactory(username="stan", is_staff=True) if persona == "staff" else request.getfixturevalue(persona)
+    client.force_login(user)
+
+    for path in PLATFORM_PAGES:
+        refused = client.get(path)
+        assert refused.status_code == 404, path
+        assert f'<p role="alert">{escape(PLATFORM_REFUSED)}</p>' in refused.content.decode(), path
+    assert client.post("/platform/tokens/", {"name": "mine"}).status_code == 404
