@@ -346,6 +346,9 @@ def caller_of_project(
         return visible_project(user, slug) if roles == ALL_ROLES else read_project(user, slug, roles, refusal=refusal)
     if refusal is not None:
         return role_project(user, slug, roles, refusal=refusal)
+    if roles == ALL_ROLES:
+        # Every member reads it: only an operator who is none is refused, told it is the members' (`role_project`).
+        return role_project(user, slug, roles, refusal=OPERATOR_NOT_MEMBER)
     return member_project(user, slug, roles)
 
 

@@ -22,6 +22,7 @@ from labeling.models import (
     ReviewCycle,
     week_label,
 )
+from labeling.rules.access import OPERATOR_NOT_MEMBER
 from labeling.rules.calendar import current_week, week_start
 from labeling.selectors.metrics_api import SEGMENTS, retention_cells, retention_curves
 from labeling.services.cycles import add_decision
@@ -963,8 +964,9 @@ def test_an_operator_who_is_not_a_member_reads_the_figures_the_meeting_page_show
         assert response.json()["project"] == "support-bot"
     assert client.get(report_path(weeks[0]), {"project": "support-bot"}).json()["mark"] == "A"
     assert client.get("/api/v1/metrics/changes", {"project": "support-bot"}).status_code == 200
-    for path in ("/api/v1/rubric", "/api/v1/queues"):
-        assert client.get(path, {"project": "support-bot"}).status_code == 404, path
+    for path in ("/api/v1/rubric", "/api/v1/queues"):  # told so, as those pages tell them
+        refused = client.get(path, {"project": "support-bot"})
+        assert refused.status_code == 403 and refused.json()["errors"][0]["message"] == OPERATOR_NOT_MEMBER, path
 
 
 def test_a_signed_in_members_frozen_report_asks_the_membership_once(

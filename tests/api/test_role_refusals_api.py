@@ -50,6 +50,9 @@ REFUSALS = [
     ("operator", True, "post", "/api/v1/projects/support-bot/datasets", OPERATOR_NOT_MEMBER),
     ("operator", True, "post", f"{DATASET}/build", OPERATOR_NOT_MEMBER),
     ("operator", True, "post", f"{DATASET}/versions/1/withdraw", OPERATOR_NOT_MEMBER),
+    # the lead's screens of the same data (the rubric's, the queues') tell an operator so
+    ("operator", True, "get", "/api/v1/rubric?project=support-bot", OPERATOR_NOT_MEMBER),
+    ("operator", True, "get", "/api/v1/queues?project=support-bot", OPERATOR_NOT_MEMBER),
 ]
 
 
