@@ -12,14 +12,15 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.signals import request_finished
 from django.db import connections
-from django.utils import timezone
 
-from labeling.rules.calendar import current_week, week_start
+from labeling.models import Project
+from labeling.rules.calendar import current_week
 from labeling.selectors.rubrics import forget_published_versions
 from labeling.services.api_keys import create_api_key
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.helpers import flush, row_locks, template_db
+from tests.helpers.clock import assert_clock_covers_every_project, run_clock_clear_of_week_starts
 from tests.helpers.rubrics import QUESTIONS
 from tests.helpers.servers import free_port
 
@@ -139,15 +140,20 @@ def last_week(this_week) -> date:
 
 
 @pytest.fixture
-def clear_of_week_start(project, monkeypatch) -> None:
-    """timezone.now() a running clock at least a day from the project's week start (two days later than the wall
-    clock when it is nearer): a test that makes items now and reads "this week" on a later request stays in one week.
-    Ask for it before `this_week` or `last_week`, which read the clock."""
-    wall = timezone.now
-    now = wall()
-    into_week = now - week_start(project, current_week(project, now))
-    shift = timedelta(0) if timedelta(days=1) <= into_week <= timedelta(days=6) else timedelta(days=2)
-    monkeypatch.setattr("django.utils.timezone.now", lambda: wall() + shift)
+def clear_of_week_start(project, request, monkeypatch):
+    """timezone.now() a running clock at least a day from the week start of every project the test has when asking
+    (`project`, `other_project` when the test uses it: made here first, and any other made before), moved forward
+    from the wall clock when it is nearer: a test that makes items now and reads "this week" on a later request stays
+    in one week. Ask for it before `this_week` or `last_week`, which read the clock.
+
+    A project made or moved to another zone or cycle weekday after it would not be covered: at the end of the test
+    every project must have a calendar the clock was kept clear of (tests/test_clock.py)."""
+    if "other_project" in request.fixturenames:
+        request.getfixturevalue("other_project")
+    projects = list(Project.objects.all())
+    run_clock_clear_of_week_starts(monkeypatch, projects)
+    yield
+    assert_clock_covers_every_project(projects, by="clear_of_week_start")
 
 
 def _member(project, username, role):

@@ -13,6 +13,7 @@ from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isol
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import isolated as isolated_text
 from labeling.selectors.work import WAITING_COUNTED_TO, WEEK_COUNTED_TO
+from labeling.web.formatting import figure as figure_text
 from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
 from labeling.web.messages import label_to_change as labeled_item_of
@@ -80,6 +81,12 @@ def counted(value: int, kind: str) -> str:
     """A count selectors.work counts only so far (`|counted:"waiting"` or `|counted:"week"`): "100+" past it."""
     limit = _COUNTED_TO[kind]
     return f"{limit}+" if value > limit else str(value)
+
+
+@register.filter
+def figure(value: int) -> str:
+    """A count with its thousands grouped, "2,081", as the pages' sentences write counts."""
+    return figure_text(value)
 
 
 @register.filter

@@ -3,6 +3,11 @@
 from datetime import datetime
 
 
+def figure(number: int) -> str:
+    """A count as every page writes it, thousands grouped: "2,081" (the `:,` of the views' and services' sentences)."""
+    return f"{number:,}"
+
+
 def per_label_time(seconds: float | None) -> str:
     """42 s, 3 min 05 s."""
     if seconds is None:

@@ -3,7 +3,8 @@
 import pytest
 
 from labeling.models import DatasetVersion, VersionStatus
-from labeling.services.datasets import build_version, create_dataset
+from labeling.services.api_keys import create_api_key
+from labeling.services.datasets import build_version, create_dataset, withdraw_version
 from tests.helpers.browser import sign_in
 from tests.helpers.labeling import label_outputs
 
@@ -40,3 +41,22 @@ def test_a_lead_opens_withdraw_types_a_reason_and_the_version_is_listed_withdraw
     assert withdrawn.locator("a.dl").count() == 0
     assert DatasetVersion.objects.get(number=2).status == VersionStatus.WITHDRAWN
     assert errors == []
+
+
+def test_a_version_withdrawn_by_a_long_named_key_keeps_its_row_in_the_page(page, live_server, lead, project):
+    """Who withdrew it wraps in its cell and the versions table fits the page (lead.css's global `[data-version]`
+    rule once kept every cell of a version's row on one line: the table ran off the page)."""
+    label_outputs(project, 3)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"})
+    build_version(dataset_id=dataset.pk)
+    name = "Nightly evaluation pipeline of the support bot's refund and shipping answers"
+    key = create_api_key(project=project, name=name, scopes=["datasets"], created_by=lead).api_key
+    withdraw_version(dataset=dataset, number=1, reason=REASON, api_key=key)
+    sign_in(page, live_server, "lena")
+
+    page.goto(f"{live_server.url}/p/{project.slug}/datasets/{dataset.slug}/")
+
+    by = page.locator("tr[data-version='1'] .withdrawn-by")
+    assert name in by.inner_text()
+    assert by.evaluate("d => d.getBoundingClientRect().height > 1.5 * parseFloat(getComputedStyle(d).lineHeight)")
+    assert page.locator(".table-wrap").evaluate("w => w.scrollWidth <= w.clientWidth")

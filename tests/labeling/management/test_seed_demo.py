@@ -18,6 +18,7 @@ from labeling.demo.conversation import FAILURES
 from labeling.demo.right_to_left import EXTERNAL_ID as ARABIC_ID
 from labeling.demo.support_bot import generate
 from labeling.models import ApiKey, Membership, OutboxMessage, Output, Project, Rubric, UsageEvent
+from tests.helpers.clock import assert_clock_covers_every_project, run_clock_clear_of_week_starts
 
 pytestmark = pytest.mark.django_db
 
@@ -32,14 +33,40 @@ def seed(*args: str) -> str:
     return out.getvalue()
 
 
+def demo_calendars() -> list[Project]:
+    """The demo's projects as their zones and cycle weekdays (unsaved): what decides where their weeks start."""
+    from labeling.demo.project import project_spec
+    from labeling.demo.summarizer import summarizer_project_spec
+    from labeling.demo.team import sql_project_spec
+    from labeling.services.projects import WEEKDAYS
+
+    specs = (project_spec(), sql_project_spec(), summarizer_project_spec())
+    return [
+        Project(slug=spec["slug"], time_zone=spec["time_zone"], cycle_weekday=WEEKDAYS[spec["cycle_weekday"]])
+        for spec in specs
+    ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_clock():
+    """One clock for the module: the seed and every test after it read timezone.now() running from a moment a day
+    from every week start of the demo's projects (UTC, Berlin, New York), so a test minutes after the seed reads the
+    weeks the seed wrote (on the wall clock, a week starting in between flipped them). Returns those projects."""
+    projects = demo_calendars()
+    with pytest.MonkeyPatch.context() as patch:
+        run_clock_clear_of_week_starts(patch, projects)
+        yield projects
+
+
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):
+def seeded(django_db_setup, django_db_blocker, demo_clock):
     """Seed once for the module (the demo's labeling history takes a while); each test's own
     changes still roll back. Returns what the first run printed."""
     from labeling.demo.seed import delete_demo
 
     with django_db_blocker.unblock():
         out = seed()
+        assert_clock_covers_every_project(demo_clock, by="demo_clock")  # no demo project in a zone left out of it
     SEED_MAIL[:] = mail.outbox
     yield out
     with django_db_blocker.unblock():
@@ -166,7 +193,7 @@ def test_reset_seeds_from_scratch(seeded, monkeypatch):
     assert "already seeded" not in out
     project = Project.objects.get(slug="support-bot")
     assert project.pk != old.pk and not Output.objects.filter(project_id=old.pk).exists()
-    shoppers_outputs = generate(seed=7, now=datetime.now(UTC), shoppers=30).truth
+    shoppers_outputs = generate(seed=7, now=timezone.now(), shoppers=30).truth
     # The generated history, and the Arabic conversation the seed adds to it (labeling/demo/right_to_left.py).
     assert set(project.outputs.values_list("external_id", flat=True)) == {*shoppers_outputs, ARABIC_ID}
     assert get_user_model().objects.filter(username__in=["expert1", "admin"]).count() == 2
@@ -180,8 +207,9 @@ def test_users_with_a_bad_first_week_come_back_less_often(seeded):
     assert bad_users >= 20 and good_users >= 20
     assert bad < 0.8 * good
 
-    # What experts will find: the answers that really failed (the generator knows; ids do not depend on the clock).
-    truth = generate(seed=7, now=datetime.now(UTC)).truth
+    # What experts will find: the answers that really failed (the generator knows, run on the module's clock as the
+    # seed was: a shift of days moves its draws).
+    truth = generate(seed=7, now=timezone.now()).truth
     bad, good, bad_users, good_users = week_one_return_rates(
         project, lambda output: truth[output.external_id] in FAILURES
     )

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from labeling.models import DatasetVersion, Project, Queue, ReviewCycle, Rubric, VersionStatus, week_label
+from labeling.models import DatasetVersion, Output, Project, Queue, ReviewCycle, Rubric, VersionStatus, week_label
 from labeling.rules.calendar import current_week, week_start
 from labeling.selectors import work
 from labeling.selectors.gold import adjudication_queue
@@ -25,7 +25,7 @@ from labeling.services.datasets import create_dataset
 from labeling.services.labels import submit_label
 from labeling.services.queues import QueueValues, create_queue
 from labeling.services.rubrics import publish_rubric
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import MembershipFactory, OutputFactory, ProjectFactory, UserFactory
 from tests.helpers.labeling import TIE, label_outputs, make_items
 from tests.helpers.rubrics import QUESTIONS
 
@@ -269,3 +269,15 @@ def test_a_lead_reads_a_rubric_version_published_in_the_running_week_on_the_home
 
     Rubric.objects.filter(pk=v2.pk).update(created_at=week_start(project, this_week) - timedelta(minutes=1))
     assert "home-rubric" not in client.get("/").content.decode()
+
+
+def test_a_projects_output_count_on_the_home_page_has_its_thousands_grouped(client, project, lead, other_project):
+    """2,081 as the other pages write counts, not 2081."""
+    Output.objects.bulk_create(OutputFactory.build(project=project) for _ in range(2_081))
+    client.force_login(lead)
+    MembershipFactory(project=other_project, user=lead, role="lead")  # two projects: the home page, not a redirect
+
+    page = client.get("/").content.decode()
+
+    card = re.search(r'data-project="support-bot".*?</section>', page, re.S).group(0)
+    assert "· 2,081 outputs received ·" in card
