@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Project
-from labeling.rules.calendar import current_week
-from tests.factories import ProjectFactory
+from labeling.rules.calendar import current_week, cycle_week
+from tests.factories import OutputFactory, ProjectFactory
 from tests.helpers.clock import assert_clock_covers_every_project, clear_of_week_starts
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +51,17 @@ def test_a_project_moved_to_another_zone_after_the_clock_was_set_is_refused(proj
 
     with pytest.raises(AssertionError, match="support-bot.*America/Los_Angeles"):
         assert_clock_covers_every_project(covered, by="the test")
+
+
+def test_outputs_made_on_a_weeks_last_day_fall_in_the_week_the_moved_clock_reads(project, monkeypatch, request):
+    """On the last day of a week clear_of_week_start moves the clock two days on; an output the factory makes must be
+    of the week the pages then read (the factory held the real clock: every week's last day failed these tests)."""
+    last_day = datetime(2026, 12, 13, 12, tzinfo=UTC)  # a Sunday noon: the project's weeks start on Mondays
+    monkeypatch.setattr("django.utils.timezone.now", lambda: last_day)
+    request.getfixturevalue("clear_of_week_start")
+
+    output = OutputFactory(project=project)
+
+    assert current_week(project) != cycle_week(project, last_day)  # moved on, into the next week
+    assert cycle_week(project, output.occurred_at) == current_week(project)
+    assert cycle_week(project, output.received_at) == current_week(project)
