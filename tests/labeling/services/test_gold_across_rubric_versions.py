@@ -120,11 +120,13 @@ def test_an_option_added_to_a_multi_choice_question_keeps_the_earlier_answers_th
     agreed = _mixed_item(
         project, {"correct": True, "issues": ["wrong"]}, {"correct": True, "cites": True, "issues": ["wrong"]}
     )
-    # Only the v3 expert could tick `outdated`: the v2 label counts among those who did not, so it is a tie.
+    # Only the v3 expert could tick `outdated`: the v2 label neither ticked nor left it, so it counts only among those
+    # offered it. One answer of two is no agreement: `outdated` has no vote, and `wrong`, which both ticked, stays gold
+    # (counting the v2 label as "did not tick outdated" made the whole question a tie, and the item a lead's).
     new_option = _mixed_item(
         project,
-        {"correct": True, "issues": []},
-        {"correct": True, "cites": True, "issues": ["outdated"]},
+        {"correct": True, "issues": ["wrong"]},
+        {"correct": True, "cites": True, "issues": ["wrong", "outdated"]},
         external_id="out-new",
     )
 
@@ -133,5 +135,6 @@ def test_an_option_added_to_a_multi_choice_question_keeps_the_earlier_answers_th
         "method": "unanimous",
         "votes": {"wrong": 2},
     }
-    tied = resolve_item(item_id=new_option.pk)
-    assert tied.automatic["issues"]["method"] == "tie" and tied.status == ResolutionStatus.NEEDS_ADJUDICATION
+    resolution = resolve_item(item_id=new_option.pk)
+    assert resolution.automatic["issues"] == {"value": ["wrong"], "method": "unanimous", "votes": {"wrong": 2}}
+    assert resolution.status == ResolutionStatus.RESOLVED
