@@ -27,8 +27,12 @@ TIE = "tie"
 SINGLE = "single"  # the correction of an item with one label
 
 
-def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str, dict]:
+def resolve_answers(
+    questions: list[dict], answer_sets: list[dict], asked: list[list[dict]] | None = None
+) -> dict[str, dict]:
     """Return the automatic answer of an item: per question of the rubric, the entry its experts' answers make.
+    `asked` holds, beside each answer set, the questions of the rubric version it answered: a multi-choice option is
+    counted among the experts whose version offered it (None: every answer was offered the options of `questions`).
 
     "Only one expert labeled" is read from the answers given (one answer set), not from the item's overlap: the rule
     is about who could disagree, which is the labels there are, and it stays a function of the answers alone. For a
@@ -36,21 +40,35 @@ def resolve_answers(questions: list[dict], answer_sets: list[dict]) -> dict[str,
 
     On an item several experts labeled, a question that only one of them answered (`too_few_answers`) has no entry:
     one answer is no agreement, as an item with too few labels has no gold. So a question new in the rubric version
-    one label answered and the other did not see, or one asked on another scale since, waits for a lead like a
-    question nobody answered; the peers (Label Studio, Argilla) likewise count agreement over two answers or more.
+    one label answered and the other did not see, or one asked on another scale since, has no automatic gold, like a
+    question nobody answered (the item is resolved without it; a lead may still decide it); the peers (Label Studio,
+    Argilla) likewise count agreement over two answers or more. So does a multi-choice option only one of them was
+    offered (`combine`).
     """
     resolved = {}
     for question in questions:
         key, kind = question["key"], question["kind"]
-        values = [answers[key] for answers in answer_sets if key in answers and is_of_kind(kind, answers[key])]
+        given = [
+            (answers[key], _offered(key, asked[index]) if asked else None)
+            for index, answers in enumerate(answer_sets)
+            if key in answers and is_of_kind(kind, answers[key])
+        ]
+        values = [value for value, _ in given]
         if too_few_answers(kind, answered=len(values), labels=len(answer_sets)):
             continue
-        entry = combine(question, values)
+        offered = [options for _, options in given] if kind == QuestionKind.MULTI_CHOICE else None
+        entry = combine(question, values, offered=offered, labels=len(answer_sets))
         if entry is not None and len(answer_sets) == 1 and question["kind"] == QuestionKind.CORRECTION:
             entry = sole_correction(values[0]) or entry
         if entry is not None:
             resolved[question["key"]] = entry
     return resolved
+
+
+def _offered(key: str, asked: list[dict]) -> list[str] | None:
+    """The options the version that asked `asked` offered for a multi-choice key (None: not asked as one)."""
+    question = next((question for question in asked if question["key"] == key), None)
+    return question.get("options") if question and question["kind"] == QuestionKind.MULTI_CHOICE else None
 
 
 # The kinds whose automatic answer says experts agree (unanimous, majority, a median); text and corrections are listed.
@@ -129,8 +147,9 @@ def asked_differently(before: list[dict], after: list[dict]) -> list[str]:
 def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
     """Whether a value given to `asked` (as an earlier rubric version put the question; None: not asked) answers
     `question`: asked alike, or a multi-choice answer that ticks only options `question` still offers. An option added
-    (or one dropped that the expert did not tick) leaves what they ticked, and what they saw and left, as meant; the
-    new option counts it among those who did not choose it, so one expert ticking it on an item of two is a tie."""
+    (or one dropped that the expert did not tick) leaves what they ticked, and what they saw and left, as meant; an
+    option added since is counted only among the experts offered it (`combine`), so one expert ticking it on an item
+    of two gives it no entry (one answer), and the options both were offered keep their agreement."""
     if asked_alike(question, asked):
         return True
     multi = QuestionKind.MULTI_CHOICE
@@ -174,8 +193,16 @@ def decisions_as_asked(
     return counting, set_aside
 
 
-def combine(question: dict, values: list[Any]) -> dict | None:
-    """Return the automatic entry for one question from the experts' answers (empty answers left out)."""
+def combine(
+    question: dict, values: list[Any], *, offered: list[list[str] | None] | None = None, labels: int | None = None
+) -> dict | None:
+    """Return the automatic entry for one question from the experts' answers (empty answers left out).
+
+    A multi-choice question is combined option by option among the answers whose version offered the option
+    (`offered`, beside each value: its version's options, None for those of `question`; an option in none is counted
+    among all): an option added to the rubric since an expert answered is neither ticked nor left by them. An option
+    fewer than two of an item's `labels` experts (default: as many as values) were offered has no vote
+    (`too_few_answers`): it is not in the value, and it makes no tie."""
     if not values:
         return None
     kind = question["kind"]
@@ -196,15 +223,25 @@ def combine(question: dict, values: list[Any]) -> dict | None:
         }
     if kind == QuestionKind.MULTI_CHOICE:
         chosen = Counter(option for answer in values for option in set(answer))
-        half = len(values) / 2
-        value = [option for option in question["options"] if chosen[option] > half]
-        if any(count == half for count in chosen.values()):
+        shown = [
+            set(question["options"] if options is None else options) for options in offered or [None] * len(values)
+        ]
+        could = {option: sum(option in options for options in shown) or len(values) for option in question["options"]}
+        could.update((option, len(values)) for option in chosen if option not in could)  # not an option: all
+        counted = {
+            option: count
+            for option, count in could.items()
+            if not too_few_answers(kind, answered=count, labels=labels or len(values))
+        }
+        value = [option for option in question["options"] if option in counted and chosen[option] > counted[option] / 2]
+        if any(chosen[option] == count / 2 for option, count in counted.items()):
             method = TIE
-        elif all(set(answer) == set(values[0]) for answer in values):
+        elif all(chosen[option] in (0, count) for option, count in counted.items()):
             method = "unanimous"
         else:
             method = "majority"
-        return {"value": value if method != TIE else None, "method": method, "votes": dict(sorted(chosen.items()))}
+        votes = {option: chosen[option] for option in sorted(counted) if chosen[option]}
+        return {"value": value if method != TIE else None, "method": method, "votes": votes}
     return {"value": list(values), "method": "list"}  # text, correction
 
 

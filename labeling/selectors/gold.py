@@ -181,6 +181,7 @@ def adjudication_case(project: Project, item_id: int) -> AdjudicationCase:
         else resolve_answers(
             rubric.questions,
             [answers_as_asked(rubric.questions, label.rubric.questions, label.answers) for label in labels],
+            [label.rubric.questions for label in labels],
         )
     )
     return AdjudicationCase(item=item, resolution=resolution, labels=labels, rubric=rubric, automatic=automatic)

@@ -26,7 +26,7 @@ from labeling.models import (
     Rubric,
     Skip,
 )
-from labeling.rules.gold import answers_as_asked, asked_as, gold_answers, is_of_kind
+from labeling.rules.gold import answers_as_asked, asked_as, gold_answers, is_of_kind, too_few_answers
 from labeling.selectors.metrics import queue_week_figures
 from labeling.selectors.rubrics import questions_of
 
@@ -132,6 +132,9 @@ def _expert_rows(project, week, questions, labels, gold, items) -> list[ExpertWe
     # An expert's agreement with the gold is measured only where another expert answered the question too (alike:
     # `labels` hold the answers as asked), on the units alpha counts: with one answer the gold is that answer, or
     # a lead's decision on a question nobody else could answer (one new since the other label's rubric version).
+    # The gold rule's `too_few_answers` says when one answer of several is no agreement; an item of one label, whose
+    # gold is that label's own answer, has nobody to agree with either.
+    labeled = Counter(item_id for item_id, *_ in labels)
     agreement: dict[int, dict] = defaultdict(dict)
     for question in questions:
         if question["kind"] not in COMPARABLE_KINDS:
@@ -139,7 +142,11 @@ def _expert_rows(project, week, questions, labels, gold, items) -> list[ExpertWe
         key, kind = question["key"], question["kind"]
         given = [(e, i, a[key]) for i, e, a, _ in labels if is_of_kind(kind, a.get(key))]
         answered = Counter(item_id for _, item_id, _ in given)
-        shared = [(e, i, value) for e, i, value in given if answered[i] > 1]
+        shared = [
+            (e, i, value)
+            for e, i, value in given
+            if labeled[i] > 1 and not too_few_answers(kind, answered=answered[i], labels=labeled[i])
+        ]
         question_gold = {
             item_id: answers[key] for item_id, (_, answers) in gold.items() if answers.get(key) is not None
         }

@@ -70,7 +70,9 @@ def resolve_item(*, item_id: int) -> Resolution | None:
     resolution, created = Resolution.objects.get_or_create(item=item, defaults={"status": ResolutionStatus.RESOLVED})
     before = None if created else resolution.status
     resolution.automatic = resolve_answers(
-        questions, [answers_as_asked(questions, label.rubric.questions, label.answers) for label in labels]
+        questions,
+        [answers_as_asked(questions, label.rubric.questions, label.answers) for label in labels],
+        [label.rubric.questions for label in labels],
     )
     _sort_decisions(resolution, questions, _decision_questions(item.project_id, [resolution]))
     resolution.status = _status(resolution)
@@ -180,7 +182,7 @@ def _resolve_chunk(project_id: int, item_ids: list[int], rubrics: dict[int, list
         before = resolution.status if resolution.pk else None
         questions = rubrics[newest_rubric[item_id][1]]
         answer_sets = [answers_as_asked(questions, rubrics[rubric_id], answers) for answers, rubric_id in labels]
-        resolution.automatic = resolve_answers(questions, answer_sets)
+        resolution.automatic = resolve_answers(questions, answer_sets, [rubrics[rubric_id] for _, rubric_id in labels])
         _sort_decisions(resolution, questions, asked_in)
         resolution.status = _status(resolution)
         if _became_undecided(before, resolution.status):

@@ -14,7 +14,7 @@ from labeling.services.resolution import resolve_item
 from labeling.services.routing import route_outputs
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
-from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.rubrics import BINARY, CHOICE, MULTI, QUESTIONS, RATING
 
 AGREE = ({"correct": True, "helpful": 4}, {"correct": True, "helpful": 5})
 TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 2})
@@ -150,3 +150,34 @@ def take(client, queue) -> Item:
 def handed_token(html: str) -> str:
     """Return the labeling page's `handed` token (which proves the expert was shown the item)."""
     return re.search(r'name="handed" value="([^"]+)"', html).group(1)
+
+
+V2 = [BINARY, RATING, CHOICE, MULTI]
+# v3: a new question, `helpful` rescaled to 1-3, `tone` dropped, an option added to `issues`.
+CITES = {"key": "cites", "kind": "binary", "prompt": "Does it cite the policy?"}
+V3 = [BINARY, {**RATING, "scale": [1, 3]}, {**MULTI, "options": [*MULTI["options"], "outdated"]}, CITES]
+
+
+def mixed_item(project, v2_answers, v3_answers, *, external_id="out-mixed"):
+    """An overlap-2 item: lab0 labels it on v2, the lead publishes v3, lab1 labels it on v3."""
+    v2 = project.rubrics.filter(version=2).first() or publish_v1_v2(project)
+    queue, _ = Queue.objects.get_or_create(project=project, slug="sample", defaults={"name": "Sample", "overlap": 2})
+    output = OutputFactory(project=project, external_id=external_id, output="Refunds take 3 days.")
+    route_outputs(project_id=project.pk, output_ids=[output.pk])
+    experts = []
+    for name in ("lab0", "lab1"):
+        expert = UserFactory(username=name) if not Membership.objects.filter(user__username=name).exists() else None
+        if expert is not None:
+            Membership.objects.create(project=project, user=expert, role="expert")
+        experts.append(Membership.objects.get(project=project, user__username=name).user)
+    item = next_item(expert=experts[0], queue=queue)
+    submit_label(expert=experts[0], item=item, rubric=v2, answers=v2_answers)
+    v3 = project.rubrics.filter(version=3).first() or publish_rubric(project=project, questions=V3)
+    assert next_item(expert=experts[1], queue=queue).pk == item.pk
+    submit_label(expert=experts[1], item=item, rubric=v3, answers=v3_answers)
+    return item
+
+
+def publish_v1_v2(project):
+    publish_rubric(project=project, questions=[BINARY])
+    return publish_rubric(project=project, questions=V2)

@@ -53,6 +53,18 @@ def test_combine(question, values, expected):
     assert {key: entry[key] for key in expected} == expected
 
 
+def test_a_multi_choice_option_counts_only_among_the_answers_whose_version_offered_it():
+    v2, v3 = {**MULTI, "options": ["wrong", "evasive"]}, {**MULTI, "options": ["wrong", "evasive", "long"]}
+    both = resolve_answers([v3], [{"issues": ["wrong"]}, {"issues": ["wrong", "long"]}], [[v2], [v3]])
+    # `long` was offered to one expert of two: no vote, no tie; `wrong`, ticked by both, is agreed.
+    assert both["issues"] == {"value": ["wrong"], "method": "unanimous", "votes": {"wrong": 2}}
+    # Offered to two of three, ticked by one of them: a tie among those who could tick it.
+    three = resolve_answers([v3], [{"issues": ["wrong"]}, {"issues": ["long"]}, {"issues": []}], [[v2], [v3], [v3]])
+    assert three["issues"]["method"] == "tie" and three["issues"]["votes"] == {"long": 1, "wrong": 1}
+    # Without the versions, every answer is taken as offered every option (as before).
+    assert resolve_answers([v3], [{"issues": ["wrong"]}, {"issues": ["wrong", "long"]}])["issues"]["method"] == "tie"
+
+
 def test_combine_counts_votes_and_skips_unanswered_questions():
     assert combine(BINARY, [True, False, True])["votes"] == {"true": 2, "false": 1}
     assert combine(RATING, [2, 5, 4])["votes"] == [2, 4, 5]

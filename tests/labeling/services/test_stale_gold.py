@@ -190,12 +190,28 @@ def test_the_upgrade_recomputes_the_gold_that_rests_on_one_answer_of_several_exp
         automatic={"correct": {"value": True, "method": "unanimous", "votes": {"true": 2}},
                    "tone": {"value": "curt", "method": "unanimous", "votes": {"curt": 1}}}
     )  # fmt: skip
+    # The same rule for a rating and a multi-choice question (no option ticked twice); a tie, or an option two ticked,
+    # rests on more than one answer. PostgreSQL reads these in SQL, SQLite in Python: both must agree.
+    rated, ticked, tied, twice = label_outputs(project, 4, answers=AGREE_TRUE, rubric=rubric)
+    agreed_on_correct = {"value": True, "method": "unanimous", "votes": {"true": 2}}
+    for item, entry in (
+        (rated, {"value": 4, "method": "median", "spread": 0, "votes": [4]}),
+        (ticked, {"value": ["wrong"], "method": "majority", "votes": {"wrong": 1, "long": 1}}),
+        (tied, {"value": None, "method": "tie", "votes": {"curt": 1, "rude": 1}}),
+        (twice, {"value": ["wrong"], "method": "majority", "votes": {"wrong": 2, "long": 1}}),
+    ):
+        Resolution.objects.filter(item=item).update(automatic={"correct": agreed_on_correct, "other": entry})
+    [across] = label_outputs(project, answers=AGREE_TRUE, rubric=rubric)  # labeled under two versions
+    Label.objects.filter(pk=Label.objects.filter(item=across).order_by("pk").last().pk).update(
+        rubric=publish_rubric(project=project, questions=QUESTIONS)
+    )
 
     migration = importlib.import_module("labeling.migrations.0062_gold_stale_items_with_one_answer_gold")
     migration.mark_items_with_one_answer_gold_stale(apps, None)
 
-    assert set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True)) == {one.pk}
-    assert resolve_stale_items(project_id=project.pk, through_week=one.week) == 1
+    marked = set(Item.objects.filter(gold_stale=True).values_list("pk", flat=True))
+    assert marked == {one.pk, rated.pk, ticked.pk, across.pk}
+    assert resolve_stale_items(project_id=project.pk, through_week=one.week) == 4
     assert gold(one) == {"correct": True} and gold(agreed) == {"correct": True, "helpful": 4}
 
 

@@ -22,9 +22,8 @@ from tests.conftest import _member
 from tests.factories import MembershipFactory, OutputFactory, UserFactory
 from tests.helpers.concurrency import backend_pid, run_at_once, waits_on_a_lock
 from tests.helpers.forms import form_as_shown
-from tests.helpers.labeling import label_outputs
+from tests.helpers.labeling import label_outputs, mixed_item
 from tests.helpers.processes import wait_for
-from tests.labeling.services.test_gold_across_rubric_versions import _mixed_item
 
 TIE = (
     {"correct": True, "helpful": 4, "tone": "friendly", "fix": "Parcels take 3 days."},
@@ -693,7 +692,7 @@ def test_the_case_shows_an_earlier_rubric_versions_answer_on_its_own_scale_and_s
 ):
     """lab0 rated `helpful` 5 on v2's 1-5, lab1 3 on v3's 1-3: the page showed lab0's "5 / 3", an answer v3 cannot
     have. Each answer is shown as its own version asked it, said not to count, and v3's new question "not asked"."""
-    item = _mixed_item(project, {"correct": True, "helpful": 5}, {"correct": True, "helpful": 3, "cites": True})
+    item = mixed_item(project, {"correct": True, "helpful": 5}, {"correct": True, "helpful": 3, "cites": True})
     resolve_item(item_id=item.pk)
 
     response = lead_client.get(item_url(project, item))
