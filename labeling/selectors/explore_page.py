@@ -1,14 +1,12 @@
 """What the explore page offers beside its results: the choices of the filter bar, and the project's saved views.
 
 The choices come from the newest RECENT outputs (an index scan, cheap at any project size): the models, tags
-and metadata keys people are looking at now, counted by the database. The facets (`explore.summary`) count the full
-filter result.
+and metadata keys people are looking at now. The facets (`explore.summary`) count the full filter result.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qs
-
-from django.db import connection
 
 from labeling.exceptions import InvalidFilter, NotFound
 from labeling.models import Output, Project, Queue, SavedView
@@ -29,92 +27,25 @@ class FilterChoices:
 
 
 def filter_choices(project: Project) -> FilterChoices:
-    """Models, tags, metadata keys and values of the newest outputs, most frequent first (ties: the one met first,
-    newest output first, in its order); the queues by name."""
-    tallies: dict[str, dict[str, list[int]]] = {"model": {}, "tag": {}, "key": {}, "value": {}}
+    """Models, tags, metadata keys and values of the newest outputs, most frequent first; the queues by name."""
+    models, tags, keys, values = Counter(), Counter(), Counter(), Counter()
+    recent = Output.objects.filter(project=project).order_by("-occurred_at", "-pk")
+    for model, output_tags, metadata in recent.values_list("model", "tags", "metadata")[:RECENT]:
+        if model:
+            models[model] += 1
+        tags.update(typed_value(tag) for tag in output_tags or [] if isinstance(tag, str))
+        for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
+            keys[typed_value(key)] += 1
+            if isinstance(value, str) and len(value) <= 60:
+                values[typed_pair(key, value)] += 1
+            elif isinstance(value, bool):
+                values[typed_pair(key, str(value).lower())] += 1
 
-    def add(kind: str, choice: str, count: int, first: int) -> None:
-        # Two stored pairs may be typed alike (`typed_pair`), as a key's pairs are one key: one choice, counted once.
-        tally = tallies[kind].setdefault(choice, [0, first])
-        tally[0] += count
-        tally[1] = min(tally[1], first)
-
-    for kind, name, value, count, first in _recent_counts(project):
-        if kind == "pair":
-            add("key", typed_value(name), count, first)
-            if value is not None:
-                add("value", typed_pair(name, value), count, first)
-        else:
-            add(kind, name if kind == "model" else typed_value(name), count, first)
-
-    def top(kind: str) -> list[str]:
-        ranked = sorted(tallies[kind].items(), key=lambda item: (-item[1][0], item[1][1]))
-        return [choice for choice, _ in ranked[:MAX_SUGGESTIONS]]
+    def top(counts: Counter) -> list[str]:
+        return [value for value, _ in counts.most_common(MAX_SUGGESTIONS)]
 
     queues = list(Queue.objects.filter(project=project).order_by("name"))
-    return FilterChoices(top("model"), top("tag"), top("key"), top("value"), queues)
-
-
-# The newest RECENT outputs' models, tags (strings) and metadata pairs (the key; the value when a string of up to 60
-# characters or a boolean, as "true"/"false"), each with its count and where it first comes: newest output first,
-# then its place in the list or object (n * 2**32 + place: no output's tags or metadata near 2**32 elements).
-_RECENT = """
-    WITH recent AS (
-        SELECT model, tags, metadata, row_number() OVER (ORDER BY occurred_at DESC, id DESC) AS n
-        FROM (SELECT model, tags, metadata, occurred_at, id FROM {table} WHERE project_id = %s
-              ORDER BY occurred_at DESC, id DESC LIMIT %s) AS newest
-    )
-    SELECT 'model', model, NULL, count(*), min(n) * 4294967296 FROM recent WHERE model <> '' GROUP BY model
-"""
-_RECENT_COUNTS = {
-    "postgresql": _RECENT
-    + """
-    UNION ALL
-    SELECT 'tag', tag #>> '{{}}', NULL, count(*), min(n * 4294967296 + place)
-    FROM recent, jsonb_array_elements(CASE WHEN jsonb_typeof(tags) = 'array' THEN tags END)
-                 WITH ORDINALITY AS element(tag, place)
-    WHERE jsonb_typeof(tag) = 'string'
-    GROUP BY 2
-    UNION ALL
-    SELECT 'pair', key, value, count(*), min(position)
-    FROM (
-        SELECT key, n * 4294967296 + place AS position,
-               CASE WHEN jsonb_typeof(value) = 'boolean'
-                      OR jsonb_typeof(value) = 'string' AND length(value #>> '{{}}') <= 60
-                    THEN value #>> '{{}}' END AS value
-        FROM recent, jsonb_each(CASE WHEN jsonb_typeof(metadata) = 'object' THEN metadata END)
-                     WITH ORDINALITY AS pair(key, value, place)
-    ) AS pairs
-    GROUP BY key, value
-    """,
-    # json_each's `id` grows in the text's order; its `type` spells booleans out.
-    "sqlite": _RECENT
-    + """
-    UNION ALL
-    SELECT 'tag', element.value, NULL, count(*), min(n * 4294967296 + element.id)
-    FROM recent, json_each(CASE WHEN json_type(tags) = 'array' THEN tags END) AS element
-    WHERE element.type = 'text'
-    GROUP BY 2
-    UNION ALL
-    SELECT 'pair', key, value, count(*), min(position)
-    FROM (
-        SELECT pair.key AS key, n * 4294967296 + pair.id AS position,
-               CASE WHEN pair.type IN ('true', 'false') THEN pair.type
-                    WHEN pair.type = 'text' AND length(pair.value) <= 60 THEN pair.value END AS value
-        FROM recent, json_each(CASE WHEN json_type(metadata) = 'object' THEN metadata END) AS pair
-    ) AS pairs
-    GROUP BY key, value
-    """,
-}
-
-
-def _recent_counts(project: Project) -> list[tuple[str, str, str | None, int, int]]:
-    """(kind, name, value, count, first) per model, tag and metadata pair of the newest RECENT outputs: counted by the
-    database, which sends these few rows instead of 500 outputs' JSON."""
-    sql = _RECENT_COUNTS[connection.vendor].format(table=connection.ops.quote_name(Output._meta.db_table))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [project.pk, RECENT])
-        return cursor.fetchall()
+    return FilterChoices(top(models), top(tags), top(keys), top(values), queues)
 
 
 def saved_views(project: Project, *, blind: bool = False) -> list[SavedView]:
