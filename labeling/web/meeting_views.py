@@ -160,11 +160,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "is_current": week == current,
         "can_manage": can_manage,
         "can_close": can_manage and not is_closed and week < current and something_to_close,
-        # Over, not closed, older than the weeks beat closes: "not closed yet" would promise a close that never comes.
+        # Over, not closed, not a week beat closes nor retries: "not closed yet" would promise a close that never comes.
         "left_open": not is_closed
         and week < current
         and something_to_close
-        and week < metric_selectors.first_week_beat_will_close(project),
+        and not metric_selectors.beat_will_close(project)(week),
         "before_the_project": not something_to_close,
         "closing": closing,
         "close_work": close_work,
