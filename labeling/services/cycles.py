@@ -1064,11 +1064,13 @@ def mark_decision_done(*, user, project: Project, decision_id: int) -> Decision:
             return decision
         who = decision.done_by.username if decision.done_by else FORMER_MEMBER
         raise InvalidInput(f"This decision was already marked done by {who} on {decision.done_at:%Y-%m-%d}.")
-    decision.done_at, decision.done_by = timezone.now(), user
-    decision.save(update_fields=["done_at", "done_by"])
-    AuditEvent.objects.create(
+    # The audit row first, and the decision done at its moment: the meeting page's "What changed meanwhile" reads
+    # the log up to `done_at`, and a row stamped by a later clock read could fall past it (a second boundary between).
+    event = AuditEvent.objects.create(
         project_id=project.pk, actor=user, action="decision.done", details=_decision_details(decision)
     )
+    decision.done_at, decision.done_by = event.at, user
+    decision.save(update_fields=["done_at", "done_by"])
     return decision
 
 

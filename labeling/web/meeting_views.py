@@ -218,8 +218,8 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     for decision in decisions:
         decision.status = decision_status(decision, project=project, today=today, zone=zone)
         # What was done about it is in the audit log (rubric published, queue changed…): the moments from its record to
-        # its done, to the second, so the rest of those days stays out. Its end rounded up: the done's own audit row
-        # is written a moment after `done_at`.
+        # its done, to the second, so the rest of those days stays out. Its end rounded up, so `done_at` itself (the
+        # moment of the done's own audit row, `mark_decision_done`) is in.
         decision.audit_span = (
             {
                 "since": _utc_second(decision.created_at).isoformat().replace("+00:00", "Z"),
