@@ -121,6 +121,9 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
     `reset` deletes the project and the demo users first. Everything else happens in one transaction:
     a failure leaves no half-seeded project behind that a re-run would take for a finished one.
     """
+    # One moment for the whole seed: a step reading the clock again could fall in the next week (a seed run across
+    # midnight before a week start), and the history, the queues and the closes would then disagree on the weeks.
+    now = now or timezone.now()
     if reset:
         delete_demo()
     with transaction.atomic():
@@ -130,8 +133,8 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             # Queues come after the history: the team "adopted expertloop" a few weeks ago, so only
             # the last weeks are backfilled into queues (see _open_queues).
             project = create_project(spec={**project_spec(), "queues": []}, created_by=None)
-            data = generate(seed=seed, now=now or timezone.now())
-            _add_a_right_to_left_conversation(project, data, now or timezone.now())
+            data = generate(seed=seed, now=now)
+            _add_a_right_to_left_conversation(project, data, now)
             # Redaction rules before the history, so what is stored is what ingest would store.
             save_rule_set(project=project, **REDACTION_RULES)
             add_contact_details(data.outputs)
@@ -141,17 +144,17 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
         if created:
             # The history predates the queues: it counts as routed, and only the last weeks are
             # backfilled into the queues. The post-ingest routing tasks then find nothing to do.
-            project.outputs.update(routed_at=timezone.now())
+            project.outputs.update(routed_at=now)
             _index(project)
-            _open_queues(project, now or timezone.now())
-            reviews = ReviewHistory(project=project, truth=data.truth, seed=seed, now=now or timezone.now())
-            _weekly_cycles(project, now or timezone.now(), reviews)
+            _open_queues(project, now)
+            reviews = ReviewHistory(project=project, truth=data.truth, seed=seed, now=now)
+            _weekly_cycles(project, now, reviews)
             lead = get_user_model().objects.get(username=LEAD_USERNAME)
             for name, query in SAVED_VIEWS:
                 save_view(project=project, name=name, query=query, actor=lead)
-            seed_team(support_bot=project, now=now or timezone.now(), seed=seed)
-            seed_summarizer(now=now or timezone.now(), seed=seed)
-            _platform_view(now or timezone.now())
+            seed_team(support_bot=project, now=now, seed=seed)
+            seed_summarizer(now=now, seed=seed)
+            _platform_view(now)
             issue_the_apps_ingest_key(project=project)
             # After the history: the engineer's endpoint has been told of no past version.
             add_pipeline_endpoint(project=project, engineer=get_user_model().objects.get(username=ENGINEER_USERNAME))

@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from labeling.models import Project, Queue
 from labeling.rules.calendar import cycle_week, week_start
@@ -93,7 +92,7 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     project = create_project(spec=sql_project_spec(), created_by=lead)  # the lead who creates it leads it
     _ingest_queries(project, now=now, seed=seed)
     # As for the support bot: the history counts as routed and searchable now; only the last weeks are queued.
-    project.outputs.update(routed_at=timezone.now())
+    project.outputs.update(routed_at=now)
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
     since = week_start(project, cycle_week(project, now) - timedelta(weeks=2))
     backfill_queue(queue=Queue.objects.get(project=project, slug="all-queries"), since=since)

@@ -19,6 +19,7 @@ import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from labeling.models import QuestionKind
@@ -311,6 +312,27 @@ def verdict_question(questions: Iterable[dict]) -> dict | None:
     when the dataset does not keep that question (`export_rows.RowShape`).
     """
     return next((question for question in questions if question["kind"] == QuestionKind.BINARY), None)
+
+
+class VerdictChange(StrEnum):
+    """What a rubric version did to the verdict question (`verdict_change`): what the pass rate reads."""
+
+    NONE = "none"  # neither version has a pass/fail question: there is no pass rate to read alike or not
+    SAME = "same"  # the same question, asked alike: the pass rate reads alike across the change
+    CHANGED = "changed"  # another question, the same one asked otherwise, or one where there was none
+    DROPPED = "dropped"  # the version before had one, this one has none: no pass rate from it on
+
+
+def verdict_change(before: Iterable[dict], after: Iterable[dict]) -> VerdictChange:
+    """What the verdict question did from one version's questions to the next's: the one rule the meeting page, the
+    project page, the home page and the rubric page tell the lead from."""
+    was, now = verdict_question(before), verdict_question(after)
+    if was is None:
+        return VerdictChange.NONE if now is None else VerdictChange.CHANGED
+    if now is None:
+        return VerdictChange.DROPPED
+    alike = was["key"] == now["key"] and what_differs(was, now) is None
+    return VerdictChange.SAME if alike else VerdictChange.CHANGED
 
 
 def output_verdict(verdicts: Iterable[Any]) -> bool | None:

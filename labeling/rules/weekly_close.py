@@ -91,6 +91,19 @@ def first_week_beat_closes(*, created: date, latest_closed: date | None, last_en
     return max(created, latest_closed + timedelta(days=7)) if latest_closed is not None else last_ended
 
 
+def beat_closes(week: date, *, created: date, last_due: date, latest_closed: date | None, failed: bool) -> bool:
+    """Does beat's sweep close the week by itself, now or once it is due (`services.cycles.due_weeks` asks it of each
+    failed close it would retry, the selectors of each week over and not closed)? Not a week before the project's
+    first (`created`); a failed close of any later week that is due is retried (with backoff), whichever weeks
+    closed after it; any other week from `first_week_beat_closes` on, read at the last due week, and a week not yet
+    due. A week it does not close stays open until a lead closes it from its meeting page."""
+    if week < created:
+        return False
+    if week > last_due or failed:
+        return True
+    return week >= first_week_beat_closes(created=created, latest_closed=latest_closed, last_ended=last_due)
+
+
 def weeks_to_read(project: Project, now: datetime) -> tuple[date, date]:
     """The running week and the week that ended before it: the cycles `close_status` reads (with FAILED_CLOSE)."""
     running = current_week(project, now)

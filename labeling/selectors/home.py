@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -34,6 +35,7 @@ from labeling.rules.weekly_close import CYCLE_FIELDS, FAILED_CLOSE, CloseStatus,
 from . import projects_of_user
 from .gold import waiting_for_adjudication
 from .management import row_count
+from .rubrics import RubricPublished, rubric_published_this_week
 from .work import queues_for_labeler_in
 
 
@@ -46,9 +48,7 @@ class NewestVersion:
 
 @dataclass(frozen=True)
 class RubricThisWeek:
-    version: int
-    published_at: datetime
-    by: str | None
+    published: RubricPublished  # `rubrics.rubric_published_this_week`, as the project page reads it
     week: str  # the running week's label: its meeting page says what the version changed
 
 
@@ -117,19 +117,35 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
 
 
 def _rubric_this_week(project: Project, now: datetime) -> RubricThisWeek | None:
-    """The newest version, if published in the running week after another one (the meeting page says what changed)."""
-    at, week = project.newest_rubric_at, calendar.current_week(project, now)
-    if project.newest_rubric_version in (None, 1) or at < calendar.week_start(project, week):
+    """The newest version, if published in the running week after another one, from the two versions `_projects`
+    read (`rubric_published_this_week`, as the project page tells it)."""
+    newest, before = (_version(project, "newest"), _version(project, "before"))
+    published = rubric_published_this_week(project, now, versions=(newest, before))
+    if published is None:
         return None
-    return RubricThisWeek(
-        version=project.newest_rubric_version, published_at=at, by=project.newest_rubric_by, week=week_label(week)
+    return RubricThisWeek(published=published, week=week_label(calendar.current_week(project, now)))
+
+
+def _version(project: Project, which: str) -> Rubric | None:
+    """One of the two newest rubric versions `_projects` annotated the project with, as the fields they read."""
+    version = getattr(project, f"{which}_rubric_version")
+    if version is None:
+        return None
+    by_id = getattr(project, f"{which}_rubric_by_id")
+    return Rubric(
+        project=project,
+        version=version,
+        created_at=getattr(project, f"{which}_rubric_at"),
+        questions=getattr(project, f"{which}_rubric_questions"),
+        guidelines=getattr(project, f"{which}_rubric_guidelines"),
+        created_by=get_user_model()(pk=by_id, username=getattr(project, f"{which}_rubric_by")) if by_id else None,
     )
 
 
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
-    ready dataset version and the newest rubric version: correlated subqueries, so one query without a GROUP BY over
-    the projects' outputs."""
+    ready dataset version and the two newest rubric versions: correlated subqueries, so one query without a GROUP BY
+    over the projects' outputs."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
@@ -143,9 +159,18 @@ def _projects(user) -> QuerySet[Project]:
         newest_dataset=Subquery(newest.values("dataset__name")[:1]),
         newest_version_number=Subquery(newest.values("number")[:1]),
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
-        newest_rubric_version=Subquery(rubric.values("version")[:1]),
-        newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
-        newest_rubric_by=Subquery(rubric.values("created_by__username")[:1]),
+        **{
+            f"{which}_rubric_{name}": Subquery(rubric.values(field)[at : at + 1])
+            for which, at in (("newest", 0), ("before", 1))
+            for name, field in (
+                ("version", "version"),
+                ("at", "created_at"),
+                ("questions", "questions"),
+                ("guidelines", "guidelines"),
+                ("by_id", "created_by_id"),
+                ("by", "created_by__username"),
+            )
+        },
     )
 
 

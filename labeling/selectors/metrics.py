@@ -9,12 +9,14 @@ Rates and intervals are pooled here, in Python, from the stored counts (a pooled
 queues, with its own Wilson interval).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from django.db.models import Count, Exists, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from labeling.exceptions import InvalidInput
 from labeling.metrics.quality import wilson_interval
@@ -36,7 +38,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import current_week, cycle_week, week_end, week_start
 from labeling.rules.paused import expecting_work
-from labeling.rules.weekly_close import first_week_beat_closes
+from labeling.rules.weekly_close import FAILED_CLOSE, beat_closes, last_due_week
 
 # The range a dashboard or the metrics API shows when none is asked for, and the longest one it reads.
 DEFAULT_WEEKS = 12
@@ -246,16 +248,23 @@ def agreement_series(*, project: Project, weeks: WeekRange, question: str | None
     ]
 
 
-def first_week_beat_will_close(project: Project) -> date:
-    """The oldest week the weekly close will still close by itself (`rules.weekly_close.first_week_beat_closes`): a
-    week before it that is over and not closed stays so until a lead closes it. One query."""
-    latest_closed = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).aggregate(
-        latest=Max("week")
-    )["latest"]
-    return first_week_beat_closes(
-        created=cycle_week(project, project.created_at),
-        latest_closed=latest_closed,
-        last_ended=current_week(project) - timedelta(days=7),
+def beat_will_close(project: Project, now: datetime | None = None) -> Callable[[date], bool]:
+    """Whether the weekly close will still close a week by itself (`rules.weekly_close.beat_closes`, which beat's
+    sweep asks too): a week over, not closed and not one of these stays so until a lead closes it. One query."""
+    now = now or timezone.now()
+    latest = ReviewCycle.objects.filter(project=project, status=CycleStatus.CLOSED).order_by("-week").values("week")
+    rows = ReviewCycle.objects.filter(
+        FAILED_CLOSE | Q(status=CycleStatus.CLOSED, week=Subquery(latest[:1])), project=project
+    ).values_list("week", "status")
+    failed, latest_closed = set(), None
+    for week, status in rows:
+        if status == CycleStatus.CLOSED:
+            latest_closed = week
+        else:
+            failed.add(week)
+    created, last_due = cycle_week(project, project.created_at), last_due_week(project, now)
+    return lambda week: beat_closes(
+        week, created=created, last_due=last_due, latest_closed=latest_closed, failed=week in failed
     )
 
 
@@ -268,7 +277,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
     it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`), whether
     any figure was `counted` for it (a week over but never refreshed nor closed has none), and whether it is
-    `left_open`: not closed, and no close of beat's will close it (`first_week_beat_closes`). Four queries (five when
+    `left_open`: not closed, and no close of beat's will close it (`beat_will_close`). Four queries (five when
     the range starts before the project was created).
     """
     running = current_week(project)
@@ -296,7 +305,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     if weeks.first <= running <= weeks.last:
         sums[running] = running_week_throughput(project=project, week=running, queue_slug=queue_slug)
     states = week_states(project=project, weeks=weeks)
-    closes_from = first_week_beat_will_close(project)
+    beat_closes_week = beat_will_close(project)
     series = []
     for week in weeks.each():
         row = sums.get(week, {})
@@ -305,8 +314,8 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
                 "week": week_label(week),
                 "week_start": week.isoformat(),
                 "state": states[week],
-                # Over, not closed, and before the weeks beat closes: it stays so until a lead closes it by hand.
-                "left_open": states[week] == WeekState.NOT_CLOSED and week < closes_from,
+                # Over, not closed, and not a week beat closes: it stays so until a lead closes it by hand.
+                "left_open": states[week] == WeekState.NOT_CLOSED and not beat_closes_week(week),
                 "counted": week in sums,
                 **{key: row.get(key) or 0 for key in ("labels", "labels_wanted", "items", "items_complete", "backlog")},
                 "quota": row.get("quota"),  # SUM skips the queues without one; None when no queue has one

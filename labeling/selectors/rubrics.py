@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, Subquery
+from django.utils import timezone
 
 from labeling.exceptions import NotFound
 from labeling.models import Label, Project, Rubric
@@ -67,7 +68,7 @@ class RubricPublished:
     by: str | None  # None: published by a command, or by someone since removed
     news: RubricNews  # as the labeling screen tells an expert (`rules.rubric_questions.rubric_news`)
     verdict: str | None  # the prompt of the version's verdict question (what the pass rate reads), None without one
-    verdict_alike: bool  # the same verdict question as the version before, asked alike: the pass rate reads alike
+    verdict_change: gold.VerdictChange  # what it did to the pass rate's question (`rules.gold.verdict_change`)
 
 
 def rubrics_published_between(project: Project, start: datetime, end: datetime) -> list[RubricPublished]:
@@ -82,32 +83,42 @@ def rubrics_published_between(project: Project, start: datetime, end: datetime) 
     )
     found, before = [], None
     for rubric in rows:
-        if before is not None and rubric.created_at >= start and (news := rubric_news(before, rubric)) is not None:
-            verdicts = gold.verdict_question(before.questions), gold.verdict_question(rubric.questions)
-            found.append(
-                RubricPublished(
-                    version=rubric.version,
-                    published_at=rubric.created_at,
-                    by=rubric.created_by.username if rubric.created_by else None,
-                    news=news,
-                    verdict=verdicts[1]["prompt"] if verdicts[1] else None,
-                    verdict_alike=bool(
-                        all(verdicts)
-                        and verdicts[0]["key"] == verdicts[1]["key"]
-                        and gold.what_differs(verdicts[0], verdicts[1]) is None
-                    ),
-                )
-            )
+        if before is not None and rubric.created_at >= start and (published := _published(before, rubric)):
+            found.append(published)
         before = rubric
     return found
 
 
-def rubric_published_this_week(project: Project) -> RubricPublished | None:
-    """The newest version published in the running week after another one (`rubrics_published_between`), for the
-    project page a lead lands on; None without one."""
-    week = calendar.current_week(project)
-    published = rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
-    return published[-1] if published else None
+def _published(before: Rubric, rubric: Rubric) -> RubricPublished | None:
+    """What `rubric` changed from `before`, the version before it (None when it is not newer)."""
+    news = rubric_news(before, rubric)
+    if news is None:
+        return None
+    verdict = gold.verdict_question(rubric.questions)
+    return RubricPublished(
+        version=rubric.version,
+        published_at=rubric.created_at,
+        by=rubric.created_by.username if rubric.created_by else None,
+        news=news,
+        verdict=verdict["prompt"] if verdict else None,
+        verdict_change=gold.verdict_change(before.questions, rubric.questions),
+    )
+
+
+def rubric_published_this_week(
+    project: Project, now: datetime | None = None, *, versions: tuple[Rubric | None, Rubric | None] | None = None
+) -> RubricPublished | None:
+    """The newest version, if published in the running week after another one, with what it changed (for the
+    project page and the home page a lead lands on); None without one. `versions`: the newest version and the one
+    before it, given by a caller that read them with its own query (the home page); else one query reads them."""
+    if versions is None:
+        newest_two = Rubric.objects.filter(project=project).select_related("created_by").order_by("-version")[:2]
+        versions = (*newest_two, None, None)[:2]
+    rubric, before = versions
+    week = calendar.current_week(project, now or timezone.now())
+    if rubric is None or before is None or rubric.created_at < calendar.week_start(project, week):
+        return None
+    return _published(before, rubric)
 
 
 def questions_of(project: Project) -> list[dict]:

@@ -43,7 +43,7 @@ from labeling.rules.commands import command_details
 from labeling.rules.moments import utc_moment
 from labeling.rules.text import FORMER_MEMBER, counted, isolated
 from labeling.rules.twins import audited_twin, is_recent, twin_of
-from labeling.rules.weekly_close import first_week_beat_closes, last_due_week
+from labeling.rules.weekly_close import beat_closes, first_week_beat_closes, last_due_week
 from labeling.selectors.changes import changes_of_weeks
 from labeling.selectors.digest import (
     RestatedFigure,
@@ -735,10 +735,17 @@ def due_weeks(now: datetime | None = None) -> list[tuple[int, date]]:
     due = []
     for project_id, (first, last) in bounds.items():
         backing_off = {week for week, waits in failed.get(project_id, {}).items() if waits}
+        latest = latest_closed.get(project_id)
         # Not a failed week from before the project: it may hold nothing to close any more, and a lead closes it.
-        retries = [week for week, waits in failed.get(project_id, {}).items() if not waits and first <= week <= last]
+        retries = [
+            week
+            for week, waits in failed.get(project_id, {}).items()
+            if not waits
+            and week <= last
+            and beat_closes(week, created=first, last_due=last, latest_closed=latest, failed=True)
+        ]
         # A project that never closed a week (a fresh one, or one whose beat never ran) starts at its last one.
-        week = first_week_beat_closes(created=first, latest_closed=latest_closed.get(project_id), last_ended=last)
+        week = first_week_beat_closes(created=first, latest_closed=latest, last_ended=last)
         while week in backing_off:
             week += timedelta(days=7)
         weeks = [*retries, week] if week <= last else retries
@@ -1057,11 +1064,13 @@ def mark_decision_done(*, user, project: Project, decision_id: int) -> Decision:
             return decision
         who = decision.done_by.username if decision.done_by else FORMER_MEMBER
         raise InvalidInput(f"This decision was already marked done by {who} on {decision.done_at:%Y-%m-%d}.")
-    decision.done_at, decision.done_by = timezone.now(), user
-    decision.save(update_fields=["done_at", "done_by"])
-    AuditEvent.objects.create(
+    # The audit row first, and the decision done at its moment: the meeting page's "What changed meanwhile" reads
+    # the log up to `done_at`, and a row stamped by a later clock read could fall past it (a second boundary between).
+    event = AuditEvent.objects.create(
         project_id=project.pk, actor=user, action="decision.done", details=_decision_details(decision)
     )
+    decision.done_at, decision.done_by = event.at, user
+    decision.save(update_fields=["done_at", "done_by"])
     return decision
 
 

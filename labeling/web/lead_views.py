@@ -16,7 +16,7 @@ from labeling.models import QuestionKind
 from labeling.rules import calendar
 from labeling.rules.access import managed_project, queue_labelers
 from labeling.rules.explore import filter_query
-from labeling.rules.gold import asked_differently, verdict_question
+from labeling.rules.gold import VerdictChange, asked_differently, verdict_change, verdict_question
 from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import counted, isolated
 from labeling.selectors import management
@@ -237,9 +237,17 @@ def rubric_versions(request, slug: str):
                         f"v{current.version}: their earlier answers no longer count toward them in gold answers and "
                         "figures. To keep comparing them, ask the new version under a new key.",
                     )
+                change = verdict_change(current.questions, rubric.questions) if current else VerdictChange.NONE
                 verdict_before = (verdict_question(current.questions) or {}).get("key") if current else None
                 verdict_now = (verdict_question(rubric.questions) or {}).get("key")
-                if verdict_before and verdict_now and verdict_now != verdict_before:
+                if change == VerdictChange.DROPPED:
+                    messages.warning(
+                        request,
+                        f"v{rubric.version} has no yes/no question any more: the pass rate on the meeting page and "
+                        f"the dashboard, and the datasets' verdict, read {verdict_before} until now and have nothing "
+                        "to read from here on.",
+                    )
+                elif change == VerdictChange.CHANGED and verdict_before and verdict_now != verdict_before:
                     # The pass rate follows the first yes/no question: a question put above it switches it unnoticed.
                     messages.warning(
                         request,

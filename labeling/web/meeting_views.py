@@ -164,11 +164,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "can_close": can_close,
         # What the close does to the week after: an older week closed out of order opens none (it is open or closed).
         "next_week_at_close": next_week_at_close(project, week) if can_close else None,
-        # Over, not closed, older than the weeks beat closes: "not closed yet" would promise a close that never comes.
+        # Over, not closed, not a week beat closes nor retries: "not closed yet" would promise a close that never comes.
         "left_open": not is_closed
         and week < current
         and something_to_close
-        and week < metric_selectors.first_week_beat_will_close(project),
+        and not metric_selectors.beat_will_close(project)(week),
         "before_the_project": not something_to_close,
         "closing": closing,
         "close_work": close_work,
@@ -224,8 +224,8 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     for decision in decisions:
         decision.status = decision_status(decision, project=project, today=today, zone=zone)
         # What was done about it is in the audit log (rubric published, queue changed…): the moments from its record to
-        # its done, to the second, so the rest of those days stays out. Its end rounded up: the done's own audit row
-        # is written a moment after `done_at`.
+        # its done, to the second, so the rest of those days stays out. Its end rounded up, so `done_at` itself (the
+        # moment of the done's own audit row, `mark_decision_done`) is in.
         decision.audit_span = (
             {
                 "since": _utc_second(decision.created_at).isoformat().replace("+00:00", "Z"),

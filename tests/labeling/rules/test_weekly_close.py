@@ -8,7 +8,7 @@ import pytest
 
 from labeling.models import CycleStatus, Project, ReviewCycle
 from labeling.rules.calendar import week_end
-from labeling.rules.weekly_close import OVERDUE_AFTER, CloseState, close_status, weeks_to_read
+from labeling.rules.weekly_close import OVERDUE_AFTER, CloseState, beat_closes, close_status, weeks_to_read
 from labeling.selectors.platform import platform_rows
 from labeling.services.cycles import due_weeks
 from tests.factories import ProjectFactory
@@ -127,3 +127,19 @@ def test_the_page_and_beat_agree_on_when_a_week_is_due_across_a_clock_change(set
         assert (row.close.due_at <= now, beat_closes_it) == (is_due, is_due), now
     assert close_status(project, {}, due + OVERDUE_AFTER - timedelta(minutes=1)).state == CloseState.CLOSING
     assert close_status(project, {}, due + OVERDUE_AFTER).state == CloseState.OVERDUE
+
+
+@pytest.mark.parametrize(
+    ("week", "failed", "closes"),
+    [
+        (date(2026, 10, 26), False, False),  # before the project: never beat's
+        (date(2026, 11, 2), False, False),  # between its first week and the latest closed one: a lead's to close
+        (date(2026, 11, 2), True, True),  # the same, its close failed: retried whichever week closed after it
+        (date(2026, 11, 16), False, True),  # after the latest closed one, due
+        (date(2026, 11, 23), False, True),  # not due yet: beat's once it is
+    ],
+)
+def test_beat_closes_the_weeks_after_the_latest_closed_one_and_retries_any_failed_close(week, failed, closes):
+    """The one answer `due_weeks` and the meeting page and dashboard read ("the weekly close will not close it")."""
+    facts = {"created": date(2026, 11, 2), "last_due": ENDED, "latest_closed": date(2026, 11, 9)}
+    assert beat_closes(week, failed=failed, **facts) is closes

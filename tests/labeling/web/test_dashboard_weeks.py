@@ -1,12 +1,14 @@
 """The dashboard's weeks: its default range is the project's own, and a week whose figures are not final (running,
 over but not closed, before the project) says so instead of showing zeros as if a close had counted them."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
 
 from labeling.models import CycleStatus, Item, Label, QualityMetric, Queue, QueueWeek, ReviewCycle, week_label
+from labeling.rules.calendar import current_week, week_start
+from labeling.services.cycles import due_weeks
 from tests.factories import OutputFactory, created_weeks_ago
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +134,58 @@ def test_the_meeting_page_of_a_week_left_open_does_not_promise_a_close(client, p
     assert "a lead or admin of the project can close it" in note(expert, 4)
     assert "not closed yet" in note(lead, 2) and "never closed" not in note(lead, 2)
     assert "a lead or admin" not in note(expert, 2)
+
+
+WEDNESDAY_NOON = datetime(2026, 11, 18, 12, tzinfo=UTC)
+
+
+def _pin(monkeypatch, at: datetime) -> None:
+    monkeypatch.setattr("django.utils.timezone.now", lambda: at)
+
+
+def test_a_failed_close_of_a_week_before_the_latest_closed_one_is_retried_not_left_open(
+    client, project, lead, monkeypatch
+):
+    """Its close failed, then a later week closed: beat still retries it (`due_weeks`), so neither the meeting page
+    nor the dashboard says the weekly close will not close it, beside "It is tried again automatically"."""
+    _pin(monkeypatch, WEDNESDAY_NOON)
+    created_weeks_ago(project, 5)
+    running = current_week(project, WEDNESDAY_NOON)
+    failed, closed = running - timedelta(weeks=4), running - timedelta(weeks=3)
+    ReviewCycle.objects.create(project=project, week=closed, status=CycleStatus.CLOSED)
+    ReviewCycle.objects.create(project=project, week=failed, failure_kind="close", last_error="boom",
+                               failed_at=WEDNESDAY_NOON - timedelta(hours=1),
+                               next_attempt_at=WEDNESDAY_NOON + timedelta(hours=1))  # fmt: skip
+    assert not any(week == failed for _, week in due_weeks(WEDNESDAY_NOON))  # backing off: retried from the hour
+    assert (project.pk, failed) in due_weeks(WEDNESDAY_NOON + timedelta(hours=2))
+    client.force_login(lead)
+
+    html = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(failed)])).content.decode()
+    rows = rows_of(client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode())
+
+    assert "It is tried again automatically" in html and "will not close it" not in html
+    assert "not closed yet" in html.split('id="live-note">')[1].split("</p>")[0]
+    assert "not counted yet: the weekly close counts it" in rows[week_label(failed)]
+    assert "will not close it" in rows[week_label(running - timedelta(weeks=5))]  # never closed, never failed
+
+
+def test_within_the_close_grace_the_week_beat_closes_now_is_not_told_left_open(
+    client, project, lead, monkeypatch, settings
+):
+    """A project that never closed a week, an hour into its week with a grace of six hours: the last due week is the
+    one before the week that just ended, and beat closes it now (`due_weeks`); neither page says it will not."""
+    settings.CYCLE_CLOSE_GRACE_HOURS = 6
+    running = current_week(project, WEDNESDAY_NOON)
+    now = week_start(project, running) + timedelta(hours=1)
+    _pin(monkeypatch, now)
+    created_weeks_ago(project, 4)
+    due = running - timedelta(weeks=2)
+    assert (project.pk, due) in due_weeks(now)
+    client.force_login(lead)
+
+    html = client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(due)])).content.decode()
+    rows = rows_of(client.get(reverse("labeling:dashboard", args=[project.slug])).content.decode())
+
+    assert "will not close it" not in html and "not closed yet" in html
+    assert "not counted yet: the weekly close counts it" in rows[week_label(due)]
+    assert "will not close it" in rows[week_label(running - timedelta(weeks=3))]

@@ -1134,3 +1134,16 @@ def test_publishing_a_question_asked_differently_warns_only_of_answers_that_exis
     response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "2"})
     page = unescape(lead_client.get(response.headers["Location"]).content.decode())
     assert "v3 asks helpful on another scale, options or kind than v2: their earlier answers no longer count" in page
+
+
+def test_publishing_a_version_without_a_yes_no_question_says_the_pass_rate_has_nothing_to_read(
+    lead_client, project, rubric_v1
+):
+    """v1 asks `correct` (yes/no); v2 only a rating: the pass rate and the datasets' verdict lose their question."""
+    questions = "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 5]}\n"
+
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+
+    assert response.status_code == 302, re.sub(r"<[^>]+>", "", response.content.decode())[-3000:]
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "v2 has no yes/no question any more" in page and "read correct until now" in page

@@ -1,7 +1,8 @@
 """Decisions carried from meeting to meeting: an earlier week's decision stays on every later meeting page until a
 lead marks it done, with its owner and due date, overdue ones marked (Django test client)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import count
 
 import pytest
 from django.urls import reverse
@@ -165,3 +166,23 @@ def test_a_done_decision_links_leads_to_what_the_project_changed_meanwhile_and_t
     html = client.get(page).content.decode()
     assert url("audit", project) not in html
     assert f'href="{url("rubric", project)}"' not in html.split('id="decisions"')[1]
+
+
+def test_a_decision_done_at_the_end_of_a_second_links_to_a_log_holding_its_own_done(client, project, lead, monkeypatch):
+    """A clock that reads the next second at each call, from a Wednesday's 12:00:00.9999: the decision marked done and
+    its "decision.done" audit row are one moment, so the row's "What changed meanwhile" link lists it."""
+    start, ticks = datetime(2026, 11, 18, 12, 0, 0, 999_900, tzinfo=UTC), count()
+    monkeypatch.setattr("django.utils.timezone.now", lambda: start + timedelta(seconds=next(ticks)))
+    created_weeks_ago(project, 52)
+    last = calendar.current_week(project) - timedelta(days=7)
+    decision = decide(project, lead, last, "Publish rubric v3")
+    client.force_login(lead)
+
+    cycles.mark_decision_done(user=lead, project=project, decision_id=decision.pk)
+
+    decision.refresh_from_db()
+    assert decision.done_at.microsecond == 999_900
+    html = client.get(url("meeting-week", project, week_label(last))).content.decode()
+    row = html.split(f'data-decision="{decision.pk}"')[1].split("</tr>")[0]
+    link = row.split("What changed meanwhile")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert "decision.done" in [r["event"].action for r in client.get(link).context["rows"]]

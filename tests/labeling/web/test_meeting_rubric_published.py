@@ -2,7 +2,7 @@
 week's labels answer two versions and what the new one changed, as the labeling screen tells an expert
 (`rules.rubric_questions.rubric_news`); the weeks around it say nothing (Django test client)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -10,7 +10,7 @@ from django.urls import reverse
 from labeling.models import Rubric, week_label
 from labeling.rules import calendar
 from labeling.services.rubrics import publish_rubric
-from tests.factories import created_weeks_ago
+from tests.factories import MembershipFactory, created_weeks_ago
 from tests.helpers.rubrics import QUESTIONS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -130,3 +130,66 @@ def test_the_project_page_a_one_project_lead_lands_on_names_a_version_of_the_run
     Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, this_week) - timedelta(minutes=5))
     client.force_login(lead)
     assert 'id="rubric-this-week"' not in client.get(page).content.decode()
+
+
+WEDNESDAY_NOON = datetime(2026, 11, 18, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def pinned(project, other_project, lead, monkeypatch):
+    """The clock at a Wednesday noon: the running week is the one it falls in, whatever the wall clock says. The lead
+    leads a second project too, so the home page lists both rather than sending them to this one's page."""
+    MembershipFactory(project=other_project, user=lead, role="lead")
+    monkeypatch.setattr("django.utils.timezone.now", lambda: WEDNESDAY_NOON)
+    created_weeks_ago(project, 52)
+    return calendar.current_week(project, WEDNESDAY_NOON)
+
+
+def _two_versions(project, lead, week, v1: list[dict], v2: list[dict]) -> None:
+    """v1 a month before the week, v2 on its Tuesday."""
+    first = publish_rubric(project=project, questions=v1)
+    Rubric.objects.filter(pk=first.pk).update(created_at=calendar.week_start(project, week) - timedelta(days=30))
+    second = publish_rubric(project=project, questions=v2, published_by=lead)
+    Rubric.objects.filter(pk=second.pk).update(created_at=calendar.week_start(project, week) + timedelta(days=1))
+
+
+def _pages(client, project, week) -> tuple[str, str, str]:
+    """The running week's rubric notice on the meeting page, the project page and the home page's card."""
+    shown = notice(meeting(client, project, week))
+    page = client.get(reverse("labeling:project", args=[project.slug])).content.decode()
+    home = client.get("/").content.decode()
+    return (
+        shown,
+        page.split('id="rubric-this-week">')[1].split("</p>")[0],
+        home.split('class="home-rubric">')[1].split("</dd>")[0],
+    )
+
+
+def test_a_rubric_without_a_pass_fail_question_says_nothing_of_the_pass_rate(client, project, lead, pinned):
+    """Neither version has a yes/no question: there is no pass rate, so nothing tells it "changed"."""
+    _two_versions(project, lead, pinned, [QUESTIONS[1]], [QUESTIONS[1], QUESTIONS[2]])
+    client.force_login(lead)
+
+    for shown in _pages(client, project, pinned):
+        assert "v2" in shown and "pass rate" not in shown and "pass/fail" not in shown
+
+
+def test_a_version_that_drops_the_pass_fail_question_says_there_is_none_any_more(client, project, lead, pinned):
+    _two_versions(project, lead, pinned, QUESTIONS, QUESTIONS[1:])
+    client.force_login(lead)
+
+    shown, page, home = _pages(client, project, pinned)
+
+    assert "v2 has no pass/fail question any more" in shown and "question changed" not in shown
+    for told in (page, home):
+        assert "it has no pass/fail question any more" in told and "question changed" not in told
+
+
+def test_the_home_card_says_the_pass_rates_question_changed_as_the_project_page_does(client, project, lead, pinned):
+    _two_versions(project, lead, pinned, QUESTIONS, [{"key": "polite", "kind": "binary", "prompt": "Polite?"}])
+    client.force_login(lead)
+
+    shown, page, home = _pages(client, project, pinned)
+
+    assert "The pass rate's question changed (now “<bdi>Polite?</bdi>”)" in shown
+    assert "and the pass rate's question changed" in page and "and the pass rate's question changed" in home
