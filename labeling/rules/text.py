@@ -272,8 +272,9 @@ def noun(number: int, singular: str, plural: str | None = None) -> str:
 
 
 def counted(number: int, singular: str, plural: str | None = None) -> str:
-    """The number with its noun agreeing: "1 item", "3 items", "0 items"."""
-    return f"{number} {noun(number, singular, plural)}"
+    """The number with its noun agreeing, thousands grouped as every page writes them: "1 item", "3 items", "1,234
+    items"."""
+    return f"{number:,} {noun(number, singular, plural)}"
 
 
 def duration_in_words(seconds: int) -> str:

@@ -149,3 +149,12 @@ def test_an_excerpt_around_a_match_in_a_json_answer_finds_it_in_its_strings():
 def test_markup_in_an_excerpt_around_a_match_is_text_for_the_template_to_escape():
     pieces = text_rules.excerpt_around("<b>x</b> " * 30 + "<script>refund</script>", ["refund"])
     assert ("refund", True) in pieces and "<script>" in "".join(text for text, _ in pieces)
+
+
+@pytest.mark.parametrize(
+    ("number", "said"),
+    [(0, "0 items"), (1, "1 item"), (999, "999 items"), (1234, "1,234 items"), (10**6, "1,000,000 items")],
+)
+def test_a_count_in_a_sentence_groups_its_thousands_as_the_pages_do(number, said):
+    """The digest's "you labeled 1234 items" read unlike every page's 1,234."""
+    assert text_rules.counted(number, "item") == said
