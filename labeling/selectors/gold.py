@@ -126,10 +126,12 @@ def _votes(votes: Any) -> list[tuple[str, int]]:
 
 
 def _prompts(project: Project) -> dict[str, str]:
-    rubric = Rubric.objects.current_for(project)
-    return {
-        question["key"]: question.get("prompt") or question["key"] for question in (rubric.questions if rubric else [])
-    }
+    """Each question's prompt by its key, as the newest version that asks it words it (one query): a tie on a question
+    a later version dropped still reads as its prompt, not its key."""
+    prompts: dict[str, str] = {}
+    for questions in Rubric.objects.filter(project=project).order_by("version").values_list("questions", flat=True):
+        prompts |= {question["key"]: question.get("prompt") or question["key"] for question in questions}
+    return prompts
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,19 @@ def test_the_list_shows_items_waiting_for_a_decision_oldest_first(lead_client, p
     assert "3 waiting" in html
 
 
+def test_a_tie_on_a_question_a_later_version_dropped_is_listed_by_its_prompt(lead_client, project, experts, lead):
+    """The list named a tie's question by the current version's prompts: one the lead has since dropped read as its
+    bare key ("correct")."""
+    [tied] = label_outputs(project, answers=TIE, experts=experts)
+    current = project.rubrics.order_by("-version").first()
+    publish_rubric(project=project, questions=[q for q in current.questions if q["key"] != "correct"])
+
+    response = lead_client.get(list_url(project))
+
+    [row] = [row for row in response.context["rows"] if row.item.pk == tied.pk]
+    assert [(tie.key, tie.prompt) for tie in row.ties] == [("correct", "Is the answer correct?")]
+
+
 def test_the_list_runs_a_fixed_number_of_queries(lead_client, project, experts, lead, django_assert_num_queries):
     [item] = label_outputs(project, answers=TIE, experts=experts)
     lead_client.post(item_url(project, item), {"q-correct": "yes"})  # one recent decision
