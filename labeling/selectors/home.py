@@ -5,15 +5,15 @@ behind the project's own page, so both pages always agree. Leads and admins see 
 (`gold.waiting_for_adjudication`) and where the weekly close stands (`rules.weekly_close`); engineers the newest
 ready dataset version, and a rubric version published in the running week. Three queries at most, however many
 projects: the projects with their counts, the queues of the projects the user labels in, the cycles of the projects
-they manage.
+they manage; and a fourth in a week one of those published a rubric version, for what it changed.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from labeling.models import (
@@ -105,7 +105,9 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
         for entry in managed:
             entry.to_adjudicate = entry.project.to_adjudicate
             entry.close = close_status(entry.project, cycles[entry.project.pk], now)
-            entry.rubric_this_week = _rubric_this_week(entry.project, now)
+        published = _rubrics_published_this_week([entry.project for entry in managed], now)
+        for entry in managed:
+            entry.rubric_this_week = published.get(entry.project.pk)
     for entry in home:
         if entry.engineers and entry.project.newest_version_number is not None:
             entry.newest_version = NewestVersion(
@@ -116,36 +118,37 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
     return home
 
 
-def _rubric_this_week(project: Project, now: datetime) -> RubricThisWeek | None:
-    """The newest version, if published in the running week after another one, from the two versions `_projects`
-    read (`rubric_published_this_week`, as the project page tells it)."""
-    newest, before = (_version(project, "newest"), _version(project, "before"))
-    published = rubric_published_this_week(project, now, versions=(newest, before))
-    if published is None:
-        return None
-    return RubricThisWeek(published=published, week=week_label(calendar.current_week(project, now)))
-
-
-def _version(project: Project, which: str) -> Rubric | None:
-    """One of the two newest rubric versions `_projects` annotated the project with, as the fields they read."""
-    version = getattr(project, f"{which}_rubric_version")
-    if version is None:
-        return None
-    by_id = getattr(project, f"{which}_rubric_by_id")
-    return Rubric(
-        project=project,
-        version=version,
-        created_at=getattr(project, f"{which}_rubric_at"),
-        questions=getattr(project, f"{which}_rubric_questions"),
-        guidelines=getattr(project, f"{which}_rubric_guidelines"),
-        created_by=get_user_model()(pk=by_id, username=getattr(project, f"{which}_rubric_by")) if by_id else None,
-    )
+def _rubrics_published_this_week(projects: list[Project], now: datetime) -> dict[int, RubricThisWeek]:
+    """Per project, the newest rubric version if published in the running week after another one (as the project
+    page tells it, `rubric_published_this_week`). Only a project whose newest version (`_projects`) is of this week
+    asks: one query for their two newest versions, none in a week nobody published."""
+    weeks = {project.pk: calendar.current_week(project, now) for project in projects}
+    fresh = [
+        project.pk
+        for project in projects
+        if project.newest_rubric_at is not None
+        and project.newest_rubric_at >= calendar.week_start(project, weeks[project.pk])
+    ]
+    if not fresh:
+        return {}
+    newest_two: dict[int, list[Rubric]] = defaultdict(list)
+    rank = Window(RowNumber(), partition_by=F("project_id"), order_by=F("version").desc())
+    versions = Rubric.objects.filter(project_id__in=fresh).select_related("created_by").annotate(rank=rank)
+    for rubric in versions.filter(rank__lte=2).order_by("project_id", "-version"):
+        newest_two[rubric.project_id].append(rubric)
+    found = {}
+    for project in projects:
+        if len(newest_two[project.pk]) == 2:
+            newest, before = newest_two[project.pk]
+            if published := rubric_published_this_week(project, now, versions=(newest, before)):
+                found[project.pk] = RubricThisWeek(published=published, week=week_label(weeks[project.pk]))
+    return found
 
 
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
-    ready dataset version and the two newest rubric versions: correlated subqueries, so one query without a GROUP BY
-    over the projects' outputs."""
+    ready dataset version and when the newest rubric version was published: correlated subqueries, so one query
+    without a GROUP BY over the projects' outputs."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
     newest = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY).order_by(
@@ -159,18 +162,7 @@ def _projects(user) -> QuerySet[Project]:
         newest_dataset=Subquery(newest.values("dataset__name")[:1]),
         newest_version_number=Subquery(newest.values("number")[:1]),
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
-        **{
-            f"{which}_rubric_{name}": Subquery(rubric.values(field)[at : at + 1])
-            for which, at in (("newest", 0), ("before", 1))
-            for name, field in (
-                ("version", "version"),
-                ("at", "created_at"),
-                ("questions", "questions"),
-                ("guidelines", "guidelines"),
-                ("by_id", "created_by_id"),
-                ("by", "created_by__username"),
-            )
-        },
+        newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
     )
 
 
