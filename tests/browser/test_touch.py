@@ -13,12 +13,12 @@ from tests.helpers.rubrics import QUESTIONS
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.mark.parametrize("touch", [True, False], ids=["phone", "desktop"])
-def test_keyboard_hints_show_only_where_there_is_a_keyboard(browser, live_server, project, expert, touch):
-    publish_rubric(project=project, questions=QUESTIONS)
-    Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
-    make_items(project, 1)
-    options = {"has_touch": True, "is_mobile": True, "viewport": {"width": 390, "height": 844}} if touch else {}
+PHONE = {"has_touch": True, "is_mobile": True, "viewport": {"width": 390, "height": 844}}
+
+
+def _first_item(browser, live_server, project, **options):
+    """A browser context (`options`: PHONE, or a desktop's defaults) where erin has started labeling: the first
+    item's output is on screen. The caller closes the context."""
     context = browser.new_context(**options)
     page = context.new_page()
     try:
@@ -26,7 +26,19 @@ def test_keyboard_hints_show_only_where_there_is_a_keyboard(browser, live_server
         page.goto(f"{live_server.url}/p/{project.slug}/")
         page.get_by_role("button", name="Start labeling").first.click()
         page.locator(".ai-output").wait_for()
+    except Exception:
+        context.close()
+        raise
+    return context, page
 
+
+@pytest.mark.parametrize("touch", [True, False], ids=["phone", "desktop"])
+def test_keyboard_hints_show_only_where_there_is_a_keyboard(browser, live_server, project, expert, touch):
+    publish_rubric(project=project, questions=QUESTIONS)
+    Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
+    make_items(project, 1)
+    context, page = _first_item(browser, live_server, project, **(PHONE if touch else {}))
+    try:
         assert page.get_by_text("for keyboard shortcuts").is_visible() is not touch
         assert page.locator("#label-form kbd").first.is_visible() is not touch
     finally:
@@ -46,13 +58,8 @@ def test_on_a_phone_one_tap_reaches_the_label_past_a_long_output_and_back_up_is_
     publish_rubric(project=project, questions=QUESTIONS)
     Queue.objects.create(project=project, slug="all", name="All answers", weekly_quota=10)
     make_items(project, 2, output=LONG_ANSWER)
-    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 844})
-    page = context.new_page()
+    context, page = _first_item(browser, live_server, project, **PHONE)
     try:
-        sign_in(page, live_server, "erin")
-        page.goto(f"{live_server.url}/p/{project.slug}/")
-        page.get_by_role("button", name="Start labeling").first.click()
-        page.locator(".ai-output").wait_for()
         assert page.locator("#label-form").bounding_box()["y"] > 5 * 844  # far below the first screen
         address, history = page.url, page.evaluate("history.length")
 
