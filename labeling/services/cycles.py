@@ -874,12 +874,16 @@ def send_restated_report_notice(*, cycle_id: int, with_week: str, figures: list[
     notice rather than sending it twice, as the digest does. Return how many e-mails went out."""
     restated = [RestatedFigure(*figure) for figure in figures]
     with transaction.atomic():
-        # The cycle's row lock: two deliveries of the same notice claim it one after the other.
-        if not list(
-            ReviewCycle.objects.select_for_update(no_key=True).filter(pk=cycle_id).values_list("pk").order_by()
-        ):
+        # The cycle's row lock (its own, not its project's): two deliveries of the same notice claim it in turn.
+        cycle = (
+            ReviewCycle.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("project")
+            .filter(pk=cycle_id)
+            .order_by()
+            .first()
+        )
+        if cycle is None:
             return 0  # the cycle is gone
-        cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
         claim = {"week": cycle.label, "with_week": with_week}
         project = cycle.project
         if (
