@@ -120,13 +120,13 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
 
 def _rubrics_published_this_week(projects: list[Project], now: datetime) -> dict[int, RubricThisWeek]:
     """Per project, the newest rubric version if published in the running week after another one (as the project
-    page tells it, `rubric_published_this_week`). Only a project whose newest version (`_projects`) is of this week
-    asks: one query for their two newest versions, none in a week nobody published."""
+    page tells it, `rubric_published_this_week`). Only a project whose newest version (`_projects`), not its first, is
+    of this week asks: one query for their two newest versions, none in a week nobody published one."""
     weeks = {project.pk: calendar.current_week(project, now) for project in projects}
     fresh = [
         project.pk
         for project in projects
-        if project.newest_rubric_at is not None
+        if (project.newest_rubric_version or 0) > 1  # a first version changed nothing
         and project.newest_rubric_at >= calendar.week_start(project, weeks[project.pk])
     ]
     if not fresh:
@@ -147,7 +147,7 @@ def _rubrics_published_this_week(projects: list[Project], now: datetime) -> dict
 
 def _projects(user) -> QuerySet[Project]:
     """`projects_of_user` with the user's role, outputs received, the cases waiting for adjudication, the newest
-    ready dataset version and when the newest rubric version was published: correlated subqueries, so one query
+    ready dataset version and the newest rubric version's number and publishing: correlated subqueries, so one query
     without a GROUP BY over the projects' outputs."""
     project = OuterRef("pk")
     rubric = Rubric.objects.filter(project=project).order_by("-version")
@@ -163,6 +163,7 @@ def _projects(user) -> QuerySet[Project]:
         newest_version_number=Subquery(newest.values("number")[:1]),
         newest_version_built_at=Subquery(newest.values("built_at")[:1]),
         newest_rubric_at=Subquery(rubric.values("created_at")[:1]),
+        newest_rubric_version=Subquery(rubric.values("version")[:1]),
     )
 
 

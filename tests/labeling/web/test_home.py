@@ -245,7 +245,7 @@ def test_an_operator_outside_a_project_reads_operator_view_on_its_page_as_on_the
 
 
 def test_a_lead_reads_a_rubric_version_published_in_the_running_week_on_the_home_page(
-    client, project, lead, rubric, other_project
+    client, project, lead, rubric, other_project, django_assert_num_queries
 ):
     """v2 published in the running week: the week's figures pool two versions' labels, and the card says so, linking
     to the meeting page's account of what changed. A version published the week before, or a project's first
@@ -257,7 +257,9 @@ def test_a_lead_reads_a_rubric_version_published_in_the_running_week_on_the_home
     Rubric.objects.filter(pk=v2.pk).update(created_at=week_start(project, this_week) + timedelta(minutes=1))
     client.force_login(lead)
 
-    page = client.get("/").content.decode()
+    # the home page's five, and the two newest versions of the project that published one this week
+    with django_assert_num_queries(6):
+        page = client.get("/").content.decode()
 
     support, sql = (
         re.search(rf'data-project="{slug}".*?</section>', page, re.S).group(0)
@@ -268,7 +270,8 @@ def test_a_lead_reads_a_rubric_version_published_in_the_running_week_on_the_home
     assert "home-rubric" not in sql
 
     Rubric.objects.filter(pk=v2.pk).update(created_at=week_start(project, this_week) - timedelta(minutes=1))
-    assert "home-rubric" not in client.get("/").content.decode()
+    with django_assert_num_queries(5):  # nobody published this week: no more than the page's own
+        assert "home-rubric" not in client.get("/").content.decode()
 
 
 def test_a_projects_output_count_on_the_home_page_has_its_thousands_grouped(client, project, lead, other_project):
