@@ -3,8 +3,10 @@ from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
 from django.db import models
 from django.forms.fields import InvalidJSONInput
+from django.utils.functional import cached_property
 
 from labeling.exceptions import DomainError
 from labeling.models import (
@@ -22,6 +24,7 @@ from labeling.models import (
     UsageEvent,
 )
 from labeling.rules.access import check_can_revoke_key
+from labeling.selectors.explore.results import count_matches
 from labeling.services.api_keys import revoke_api_key
 from labeling.services.records import find_unstorable, too_deep_message
 from labeling.services.signin import unlock_sign_in
@@ -47,10 +50,20 @@ class StorableJSONField(forms.JSONField):
             return InvalidJSONInput(data)
 
 
+class BoundedCountPaginator(Paginator):
+    """Counts a change list as explore counts its matches: exactly while PostgreSQL can within a budget, else the
+    planner's estimate, so a table of millions of outputs or events opens at once (a full COUNT(*) reads them all)."""
+
+    @cached_property
+    def count(self) -> int:
+        return count_matches(self.object_list).value
+
+
 class ModelAdmin(admin.ModelAdmin):
-    """Every admin of this app: JSON fields refuse what cannot be stored."""
+    """Every admin of this app: JSON fields refuse what cannot be stored; change lists never count a whole table."""
 
     formfield_overrides = {models.JSONField: {"form_class": StorableJSONField}}
+    paginator = BoundedCountPaginator
 
 
 class ReadOnlyAddMixin:
@@ -116,7 +129,8 @@ class ApiKeyAdmin(ModelAdmin):
 @admin.register(Output)
 class OutputAdmin(ReadOnlyAddMixin, ModelAdmin):
     list_display = ["external_id", "project", "occurred_at", "end_user_id", "model", "feedback_score", "routed_at"]
-    list_filter = ["project", "model", "feedback_score"]
+    # No filter by model: its choices are a DISTINCT over every output (explore filters a project's outputs by model).
+    list_filter = ["project", "feedback_score"]
     search_fields = ["external_id", "end_user_id"]
     list_select_related = ["project"]
     show_full_result_count = False
@@ -126,7 +140,7 @@ class OutputAdmin(ReadOnlyAddMixin, ModelAdmin):
 @admin.register(UsageEvent)
 class UsageEventAdmin(ModelAdmin):
     list_display = ["end_user_id", "name", "project", "occurred_at"]
-    list_filter = ["project", "name"]
+    list_filter = ["project"]  # not by name: its choices would be a DISTINCT over every event
     search_fields = ["end_user_id", "external_id"]
     list_select_related = ["project"]
     show_full_result_count = False

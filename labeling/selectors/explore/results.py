@@ -122,8 +122,9 @@ def _page_after(ordered: QuerySet[Output], sort: str, value: Any, pk: int, size:
     return found
 
 
-def count_matches(outputs: QuerySet[Output], *, budget_ms: int = COUNT_BUDGET_MS) -> Total:
+def count_matches(outputs: QuerySet, *, budget_ms: int = COUNT_BUDGET_MS) -> Total:
     """Exact up to EXACT_LIMIT when PostgreSQL can count that far within `budget_ms`, else the planner's estimate.
+    (Explore's matches, and the admin's change lists of any table.)
 
     A bounded count is cheap when the index answers the whole filter, but a filter the index cannot answer
     (a common word with a metadata value, say) reads every candidate row: seconds at a million outputs
