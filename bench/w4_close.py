@@ -697,7 +697,7 @@ def child(args) -> None:
     from labeling.services import cycles
 
     if args.patch:
-        importlib.import_module(args.patch)  # monkeypatches the code under test (see w4_patch_datasets.py)
+        importlib.import_module(args.patch)  # monkeypatches the code under test (see w4_patch_one_lane.py)
     if args.warm:
         for name in WARM_MODULES:  # what a worker has loaded since its first close
             importlib.import_module(name)
@@ -1193,7 +1193,7 @@ def main() -> None:
     parser.add_argument("--keep-template", action="store_true", help="keep the template database afterwards")
     parser.add_argument("--profile", action="store_true", help="one more close under cProfile, with SQL timings")
     parser.add_argument("--explain", type=int, default=6, help="EXPLAIN ANALYZE this many slow SELECTs (default 6)")
-    parser.add_argument("--patch", help="a module the child imports first, to try a change (see w4_patch_datasets.py)")
+    parser.add_argument("--patch", help="a module the child imports first, to try a change (see w4_patch_one_lane.py)")
     parser.add_argument("--compare", help="a patch module: each run closes the week as is and patched, back to back")
     parser.add_argument(
         "--through-worker", metavar="REDIS_URL", default="",
