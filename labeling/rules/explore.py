@@ -68,17 +68,24 @@ def typed_value(value: str) -> str:
     return value if read_value(value) == value else f'"{value}"'
 
 
-# A metadata key in quotes (`" plan":pro`, `"a:b":x`): up to the first quote followed by the colon.
-_QUOTED_KEY = re.compile(r'"(.*?)"\s*:(.*)', re.DOTALL)
+# A metadata key in quotes (`" plan":pro`, `"a:b":x`), a quote inside it doubled (`"x:"":y":c` is the key `x:":y`), as
+# SQL quotes a name: up to the quote that is not doubled, then the colon.
+_QUOTED_KEY = re.compile(r'"((?:[^"]|"")*)"\s*:(.*)', re.DOTALL)
+# As canonical queries wrote a quoted key before its quotes were doubled (saved views, bookmarks): up to the first
+# quote followed by the colon. Read when the doubled form does not fit, so such a key still means what it meant.
+_UNDOUBLED_QUOTED_KEY = re.compile(r'"(.*?)"\s*:(.*)', re.DOTALL)
 
 
 def read_pair(text: str) -> tuple[str, str] | None:
     """A typed `key:value` as the filter compares it (each side as `read_value` reads it, a key in quotes up to its
-    closing quote); None when it is not one."""
+    closing quote, a quote inside it doubled); None when it is not one."""
     text = text.strip()
     quoted = _QUOTED_KEY.fullmatch(text)
+    undoubled = None if quoted else _UNDOUBLED_QUOTED_KEY.fullmatch(text)
     if quoted:
-        key, rest = quoted[1], quoted[2]
+        key, rest = quoted[1].replace('""', '"'), quoted[2]
+    elif undoubled:
+        key, rest = undoubled[1], undoubled[2]
     else:
         key, colon, rest = text.partition(":")
         if not colon:
@@ -105,10 +112,10 @@ def metadata_text(value: Any) -> str | None:
 
 
 def typed_pair(key: str, value: str) -> str:
-    """`key:value` as the canonical query writes it, so that `read_pair` gives both back (a key with spaces at its
-    ends, a colon or a leading quote goes in quotes)."""
+    """`key:value` as the canonical query writes it, so that `read_pair` gives both back, whatever they hold: a key
+    with spaces at its ends, a colon or a leading quote goes in quotes, a quote inside it doubled."""
     if key != key.strip() or ":" in key or key.startswith('"'):
-        key = f'"{key}"'
+        key = '"{}"'.format(key.replace('"', '""'))
     return f"{key}:{typed_value(value)}"
 
 
