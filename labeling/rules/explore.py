@@ -119,6 +119,17 @@ def typed_pair(key: str, value: str) -> str:
     return f"{key}:{typed_value(value)}"
 
 
+def most_common(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
+    """The counts, largest first and ties by value: the order of every list of values explore offers (its facets,
+    the filter bar's choices), the same whatever order the values were read in. A value may be a tuple (a metadata
+    key and its value): ties by its parts."""
+
+    def by_value(value: Any) -> tuple[str, ...]:
+        return tuple(map(str, value)) if isinstance(value, tuple) else (str(value),)
+
+    return sorted(counts.items(), key=lambda item: (-item[1], by_value(item[0])))
+
+
 def facet_filter(parameter: str, key: str, value: str) -> str:
     """The value of `parameter` that finds exactly a facet's value (`key:value` for meta and gold): the facet links
     and the API's facets write it so, quoted where the forgiving reading would change it."""
