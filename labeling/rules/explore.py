@@ -164,9 +164,11 @@ PARAMETERS = {
     "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
     "comment": "`yes` or `no` (or `true`/`false`, `1`/`0`): the end user left a feedback comment.",
     "labeled": "`yes` or `no` (or `true`/`false`, `1`/`0`): at least one expert has labeled the output.",
-    "disagree": "`yes` or `no` (or `true`/`false`, `1`/`0`): the experts disagreed on the output: an item of it (in "
-    "any queue and week) has two labels or more that do not all give the same answer to the verdict question (the "
-    "rubric's first pass/fail one), a tie included. A lead's adjudication does not change it.",
+    "disagree": "`yes` or `no` (or `true`/`false`, `1`/`0`): `yes`, the experts disagreed on the output: an item of "
+    "it (in any queue and week) has two labels or more that do not all give the same answer to the verdict question "
+    "(the rubric's first pass/fail one), a tie included; `no`, they agreed: an item of it has two such answers or "
+    "more, and none of its items disagrees. An output no two experts answered on one item (unlabeled, or labeled "
+    "once) is neither. A lead's adjudication does not change it.",
     "gold": "`question:answer`: the gold answer to a rubric question (e.g. `correct:false`); repeat for several.",
     "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
     "flagged": "`yes` or `no` (or `true`/`false`, `1`/`0`): an expert flagged the output for the meeting.",
@@ -319,7 +321,7 @@ BLIND_PARAMETERS = {"gold": BLIND, "theme": BLIND_THEME, "disagree": BLIND_DISAG
 
 def blind_problems(spec: ExploreFilter) -> dict[str, str]:
     """The BLIND_PARAMETERS the filter uses, with why; empty when the filter is theirs to use. A `no` is a condition
-    too (`disagree=no` is the complement of `yes`): only None and empty are none."""
+    too (`disagree=no`, the experts agreed, tells as much as `yes`): only None and empty are none."""
     return {name: why for name, why in BLIND_PARAMETERS.items() if getattr(spec, name) not in (None, ())}
 
 
