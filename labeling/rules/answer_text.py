@@ -16,7 +16,7 @@ from typing import Any
 
 from labeling.rules.explore import search_groups
 from labeling.rules.listed_values import nothing_listed
-from labeling.rules.text import strings_in, text_problem
+from labeling.rules.text import counted, figure, strings_in, text_problem
 
 MAX_PHRASES = 20
 MAX_PHRASE_CHARS = 200
@@ -28,7 +28,7 @@ def phrases_problem(phrases: list[str]) -> str | None:
     if not phrases:
         return nothing_listed("phrase")
     if len(phrases) > MAX_PHRASES:
-        return f"{len(phrases)} phrases; use at most {MAX_PHRASES}."
+        return f"{counted(len(phrases), 'phrase')}; use at most {figure(MAX_PHRASES)}."
     for phrase in phrases:
         if not phrase.strip():
             return "a phrase is empty (or only spaces): it would be found in nearly every answer."

@@ -68,17 +68,24 @@ def typed_value(value: str) -> str:
     return value if read_value(value) == value else f'"{value}"'
 
 
-# A metadata key in quotes (`" plan":pro`, `"a:b":x`): up to the first quote followed by the colon.
-_QUOTED_KEY = re.compile(r'"(.*?)"\s*:(.*)', re.DOTALL)
+# A metadata key in quotes (`" plan":pro`, `"a:b":x`), a quote inside it doubled (`"x:"":y":c` is the key `x:":y`), as
+# SQL quotes a name: up to the quote that is not doubled, then the colon.
+_QUOTED_KEY = re.compile(r'"((?:[^"]|"")*)"\s*:(.*)', re.DOTALL)
+# As canonical queries wrote a quoted key before its quotes were doubled (saved views, bookmarks): up to the first
+# quote followed by the colon. Read when the doubled form does not fit, so such a key still means what it meant.
+_UNDOUBLED_QUOTED_KEY = re.compile(r'"(.*?)"\s*:(.*)', re.DOTALL)
 
 
 def read_pair(text: str) -> tuple[str, str] | None:
     """A typed `key:value` as the filter compares it (each side as `read_value` reads it, a key in quotes up to its
-    closing quote); None when it is not one."""
+    closing quote, a quote inside it doubled); None when it is not one."""
     text = text.strip()
     quoted = _QUOTED_KEY.fullmatch(text)
+    undoubled = None if quoted else _UNDOUBLED_QUOTED_KEY.fullmatch(text)
     if quoted:
-        key, rest = quoted[1], quoted[2]
+        key, rest = quoted[1].replace('""', '"'), quoted[2]
+    elif undoubled:
+        key, rest = undoubled[1], undoubled[2]
     else:
         key, colon, rest = text.partition(":")
         if not colon:
@@ -105,11 +112,22 @@ def metadata_text(value: Any) -> str | None:
 
 
 def typed_pair(key: str, value: str) -> str:
-    """`key:value` as the canonical query writes it, so that `read_pair` gives both back (a key with spaces at its
-    ends, a colon or a leading quote goes in quotes)."""
+    """`key:value` as the canonical query writes it, so that `read_pair` gives both back, whatever they hold: a key
+    with spaces at its ends, a colon or a leading quote goes in quotes, a quote inside it doubled."""
     if key != key.strip() or ":" in key or key.startswith('"'):
-        key = f'"{key}"'
+        key = '"{}"'.format(key.replace('"', '""'))
     return f"{key}:{typed_value(value)}"
+
+
+def most_common(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
+    """The counts, largest first and ties by value: the order of every list of values explore offers (its facets,
+    the filter bar's choices), the same whatever order the values were read in. A value may be a tuple (a metadata
+    key and its value): ties by its parts."""
+
+    def by_value(value: Any) -> tuple[str, ...]:
+        return tuple(map(str, value)) if isinstance(value, tuple) else (str(value),)
+
+    return sorted(counts.items(), key=lambda item: (-item[1], by_value(item[0])))
 
 
 def facet_filter(parameter: str, key: str, value: str) -> str:
@@ -146,9 +164,11 @@ PARAMETERS = {
     "feedback": "`up`, `down`, `neutral` or `none` (no feedback); repeat for any of several.",
     "comment": "`yes` or `no` (or `true`/`false`, `1`/`0`): the end user left a feedback comment.",
     "labeled": "`yes` or `no` (or `true`/`false`, `1`/`0`): at least one expert has labeled the output.",
-    "disagree": "`yes` or `no` (or `true`/`false`, `1`/`0`): the experts disagreed on the output: an item of it (in "
-    "any queue and week) has two labels or more that do not all give the same answer to the verdict question (the "
-    "rubric's first pass/fail one), a tie included. A lead's adjudication does not change it.",
+    "disagree": "`yes` or `no` (or `true`/`false`, `1`/`0`): `yes`, the experts disagreed on the output: an item of "
+    "it (in any queue and week) has two labels or more that do not all give the same answer to the verdict question "
+    "(the rubric's first pass/fail one), a tie included; `no`, they agreed: an item of it has two such answers or "
+    "more, and none of its items disagrees. An output no two experts answered on one item (unlabeled, or labeled "
+    "once) is neither. A lead's adjudication does not change it.",
     "gold": "`question:answer`: the gold answer to a rubric question (e.g. `correct:false`); repeat for several.",
     "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
     "flagged": "`yes` or `no` (or `true`/`false`, `1`/`0`): an expert flagged the output for the meeting.",
@@ -301,7 +321,7 @@ BLIND_PARAMETERS = {"gold": BLIND, "theme": BLIND_THEME, "disagree": BLIND_DISAG
 
 def blind_problems(spec: ExploreFilter) -> dict[str, str]:
     """The BLIND_PARAMETERS the filter uses, with why; empty when the filter is theirs to use. A `no` is a condition
-    too (`disagree=no` is the complement of `yes`): only None and empty are none."""
+    too (`disagree=no`, the experts agreed, tells as much as `yes`): only None and empty are none."""
     return {name: why for name, why in BLIND_PARAMETERS.items() if getattr(spec, name) not in (None, ())}
 
 

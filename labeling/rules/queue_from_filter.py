@@ -137,7 +137,7 @@ def _not_carried_by_any_rule(spec: ExploreFilter) -> list[str]:
     if spec.labeled is not None:
         left.append("labeled" if spec.labeled else "not labeled yet")
     if spec.disagree is not None:
-        left.append("the experts disagreed" if spec.disagree else "the experts did not disagree")
+        left.append("the experts disagreed" if spec.disagree else "the experts agreed")
     if spec.gold:
         left.append("the gold answers " + ", ".join(f"{question}:{answer}" for question, answer in spec.gold))
     if spec.queues:

@@ -271,10 +271,16 @@ def noun(number: int, singular: str, plural: str | None = None) -> str:
     return ngettext(singular, plural or f"{singular}s", number)
 
 
+def figure(number: int) -> str:
+    """A count as every page, message and email writes it, thousands grouped: "2,081" (the `:,` of the sentences
+    written inline; `|figure` in the templates)."""
+    return f"{number:,}"
+
+
 def counted(number: int, singular: str, plural: str | None = None) -> str:
     """The number with its noun agreeing, thousands grouped as every page writes them: "1 item", "3 items", "1,234
     items"."""
-    return f"{number:,} {noun(number, singular, plural)}"
+    return f"{figure(number)} {noun(number, singular, plural)}"
 
 
 def duration_in_words(seconds: int) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 from labeling.exceptions import InvalidFilter, NotFound
 from labeling.models import Output, Project, Queue, SavedView
-from labeling.rules.explore import blind_problems, parse_filter, typed_pair, typed_value
+from labeling.rules.explore import blind_problems, most_common, parse_filter, typed_pair, typed_value
 
 RECENT = 500
 MAX_SUGGESTIONS = 40
@@ -27,25 +27,32 @@ class FilterChoices:
 
 
 def filter_choices(project: Project) -> FilterChoices:
-    """Models, tags, metadata keys and values of the newest outputs, most frequent first; the queues by name."""
+    """Models, tags, metadata keys and values of the newest outputs, most frequent first and ties by value, as the
+    facets list them (`rules.explore.most_common`); the queues by name."""
     models, tags, keys, values = Counter(), Counter(), Counter(), Counter()
     recent = Output.objects.filter(project=project).order_by("-occurred_at", "-pk")
     for model, output_tags, metadata in recent.values_list("model", "tags", "metadata")[:RECENT]:
         if model:
             models[model] += 1
-        tags.update(typed_value(tag) for tag in output_tags or [] if isinstance(tag, str))
+        tags.update({tag for tag in output_tags or [] if isinstance(tag, str)})  # once an output, as a facet counts
         for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
-            keys[typed_value(key)] += 1
+            keys[key] += 1
             if isinstance(value, str) and len(value) <= 60:
-                values[typed_pair(key, value)] += 1
+                values[key, value] += 1
             elif isinstance(value, bool):
-                values[typed_pair(key, str(value).lower())] += 1
+                values[key, str(value).lower()] += 1
 
-    def top(counts: Counter) -> list[str]:
-        return [value for value, _ in counts.most_common(MAX_SUGGESTIONS)]
+    def top(counts: Counter) -> list:
+        return [value for value, _ in most_common(counts)[:MAX_SUGGESTIONS]]
 
     queues = list(Queue.objects.filter(project=project).order_by("name"))
-    return FilterChoices(top(models), top(tags), top(keys), top(values), queues)
+    return FilterChoices(
+        top(models),
+        [typed_value(tag) for tag in top(tags)],
+        [typed_value(key) for key in top(keys)],
+        [typed_pair(key, value) for key, value in top(values)],
+        queues,
+    )
 
 
 def saved_views(project: Project, *, blind: bool = False) -> list[SavedView]:

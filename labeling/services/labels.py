@@ -26,7 +26,7 @@ from labeling.models import (
 )
 from labeling.rules.access import LabelingGrant, check_can_manage, check_member, ensure_can_label
 from labeling.rules.prepared import Prepared, PreparedUpdate
-from labeling.rules.text import FORMER_MEMBER, check_storable
+from labeling.rules.text import FORMER_MEMBER, check_storable, counted, figure
 from labeling.rules.twins import is_recent, twin_of
 
 from . import webhook_events
@@ -190,7 +190,9 @@ def resolve_flag(*, lead, project, flag_id: int, note: str = "") -> Flag:
     note = note.strip()
     limit = Flag._meta.get_field("resolution_note").max_length
     if len(note) > limit:
-        raise InvalidInput(f"A resolution note is at most {limit} characters; this one has {len(note):,}.")
+        raise InvalidInput(
+            f"A resolution note is at most {counted(limit, 'character')}; this one has {figure(len(note))}."
+        )
     item = Item.objects.filter(project=project, flags__pk=flag_id).select_related("project").first()
     if item is None:
         raise NotFound("No such flag.")

@@ -11,9 +11,9 @@ from labeling.rules.alerts import moments_in_zone
 from labeling.rules.explore import FEEDBACK, FEEDBACK_WORDS
 from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isolate_ends
 from labeling.rules.text import excerpt as plain_excerpt
+from labeling.rules.text import figure as figure_text
 from labeling.rules.text import isolated as isolated_text
 from labeling.selectors.work import WAITING_COUNTED_TO, WEEK_COUNTED_TO
-from labeling.web.formatting import figure as figure_text
 from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
 from labeling.web.messages import label_to_change as labeled_item_of
@@ -80,7 +80,7 @@ _COUNTED_TO = {"waiting": WAITING_COUNTED_TO, "week": WEEK_COUNTED_TO}
 def counted(value: int, kind: str) -> str:
     """A count selectors.work counts only so far (`|counted:"waiting"` or `|counted:"week"`): "100+" past it."""
     limit = _COUNTED_TO[kind]
-    return f"{limit}+" if value > limit else str(value)
+    return f"{figure_text(limit)}+" if value > limit else figure_text(value)
 
 
 @register.filter

@@ -34,7 +34,7 @@ from labeling.selectors.explore_page import FilterChoices
 YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
     "labeled": ("Labeled", "Not labeled"),
-    "disagree": ("Experts disagreed", "No disagreement"),
+    "disagree": ("Experts disagreed", "Experts agreed"),
     "flagged": ("Flagged", "Not flagged"),
     "has_event": ("Its end user had a usage event", "Its end user had no usage event"),
 }
@@ -65,18 +65,21 @@ class FilterBar:
 
     @property
     def yes_no(self) -> list[dict[str, str]]:
-        """The yes/no parameters as selects: name, title, chosen value, problem."""
-        shown = [("comment", "Feedback comment"), ("labeled", "Labeled"), ("flagged", "Flagged")]
+        """The yes/no parameters as selects: name, title, the words of `no`, chosen value, problem."""
+        shown = [("comment", "Feedback comment", "no"), ("labeled", "Labeled", "no"), ("flagged", "Flagged", "no")]
         if self.disagreement:
-            shown.insert(2, ("disagree", "Experts disagreed"))
+            # Not "no disagreement": an output no two experts answered is neither (rules.explore.PARAMETERS).
+            shown.insert(2, ("disagree", "Experts disagreed", "no, they agreed"))
         return [
             {
                 "name": name,
                 "title": title,
+                "no": no,
+                "help": PARAMETERS[name],
                 "chosen": self.first.get(name, "").lower(),
                 "problem": self.problems.get(name, ""),
             }
-            for name, title in shown
+            for name, title, no in shown
         ]
 
     @property

@@ -1,11 +1,7 @@
-"""How the web pages write figures, shared by the pages that show the same figure (the leads' and the expert's own)."""
+"""How the web pages write figures, shared by the pages that show the same figure (the leads' and the expert's own).
+A count itself is written by `rules.text.figure` (thousands grouped), which services' messages use too."""
 
 from datetime import datetime
-
-
-def figure(number: int) -> str:
-    """A count as every page writes it, thousands grouped: "2,081" (the `:,` of the views' and services' sentences)."""
-    return f"{number:,}"
 
 
 def per_label_time(seconds: float | None) -> str:

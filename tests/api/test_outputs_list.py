@@ -150,7 +150,7 @@ CASES = {
     "flagged: true": ({"flagged": "true"}, FLAGGED),
     "not labeled: false": ({"labeled": "FALSE"}, set(PLAIN)),
     "the experts disagreed": ({"disagree": "yes"}, TIED),
-    "no disagreement": ({"disagree": "no"}, ALL - TIED),
+    "the experts agreed": ({"disagree": "no"}, LABELED - TIED),  # not the unlabeled outputs: no agreement either way
     "disagreed and gold": ({"disagree": "true", "gold": "correct:true"}, set()),  # a tie has no gold answer
     "comment: 1": ({"comment": "1"}, {"refund-date", "delayed"}),
     "comment: 0": ({"comment": "0"}, ALL - {"refund-date", "delayed"}),

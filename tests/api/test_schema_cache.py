@@ -71,9 +71,23 @@ def test_a_changed_setting_is_in_the_schema_served_next(client, settings):
 
 
 @pytest.mark.django_db
-def test_a_version_asked_for_is_not_served_to_the_next_caller(client, generations):
-    """drf-spectacular writes `?version=` into `info.version`: such a schema is generated for its request only."""
-    assert client.get("/api/schema/?format=json&version=2").json()["info"]["version"] == "1.0.0 (2)"
-    assert client.get("/api/schema/?format=json").json()["info"]["version"] == "1.0.0"
-    assert client.get("/api/schema/?format=json&version=2").json()["info"]["version"] == "1.0.0 (2)"
-    assert len(generations) == 3
+@pytest.mark.parametrize("version", ["2", "1.0.0 (hacked)", "x" * 300])
+def test_an_unknown_version_is_a_400_naming_it_and_generates_nothing(client, generations, version):
+    """Before: drf-spectacular wrote any `?version=` into `info.version` ("1.0.0 (2)") and generated the schema again
+    for it, each such request past the cache. The API has one version, v1 (its paths say it)."""
+    refused = client.get("/api/schema/", {"format": "json", "version": version})
+    assert refused.status_code == 400
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "version" and "v1" in error["message"]
+    assert generations == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("version", ["v1", "V1", ""])
+def test_the_one_version_is_the_schema_served_to_everyone(client, generations, version):
+    """`?version=v1` names the API's one version: the schema every caller gets, from the cache (no "(v1)" added)."""
+    plain = client.get("/api/schema/?format=json")
+    asked = client.get("/api/schema/", {"format": "json", "version": version})
+    assert asked.status_code == 200 and asked.json()["info"]["version"] == "1.0.0"
+    assert _served(asked) == _served(plain)
+    assert len(generations) == 1

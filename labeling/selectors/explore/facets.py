@@ -21,6 +21,7 @@ from labeling.rules.explore import (
     ExploreFilter,
     is_double,
     metadata_text,
+    most_common,
     shown_value,
 )
 
@@ -108,8 +109,8 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     else:
         # Two steps in one statement: the first EXACT_LIMIT pks, sorted as narrow rows (a top-N in memory; sorting
         # every match with its metadata spilled 75 MB to disk at 300,000 outputs), then those outputs' columns, in
-        # no order: the counts need none, and ties are broken by value (`most_common`). Not for an index's order:
-        # 10,000 probes by pk cost the newest ~60 ms more than reading the index's first rows.
+        # no order: the counts need none, and ties are broken by value (`rules.explore.most_common`). Not for an
+        # index's order: 10,000 probes by pk cost the newest ~60 ms more than reading the index's first rows.
         sample = list(Output.objects.filter(pk__in=ordered.values("pk")[:EXACT_LIMIT]).values_list(*columns))
     total = Total(len(sample)) if len(sample) < EXACT_LIMIT else at_least(count_matches(outputs), EXACT_LIMIT + 1)
 
@@ -155,11 +156,6 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None])]
     histograms += [histogram(key, values) for key, values in sorted(numbers.items()) if len(values) >= 5]
     return Summary(total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort)
-
-
-def most_common(counts: Counter) -> list[tuple]:
-    """The counts, largest first and ties by value: the same whatever order the sample was read in (unordered)."""
-    return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
 
 
 def is_category(value: str) -> bool:

@@ -107,8 +107,10 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
         labeled = Exists(Label.objects.filter(item__output=OuterRef("pk")))
         outputs = outputs.filter(labeled if spec.labeled else ~labeled)
     if spec.disagree is not None:
-        disagreed = _experts_disagreed(project)
-        outputs = outputs.filter(disagreed if spec.disagree else ~disagreed)
+        disagreed, compared = _experts_disagreed(project)
+        # `no` is "the experts agreed", not "no disagreement": an output no two experts answered on one item (never
+        # labeled, or by one expert) has no agreement either way, as it is no unit of the agreement figure.
+        outputs = outputs.filter(disagreed) if spec.disagree else outputs.filter(compared).exclude(disagreed)
     if spec.flagged is not None:
         flagged = Exists(Flag.objects.filter(item__output=OuterRef("pk")))
         outputs = outputs.filter(flagged if spec.flagged else ~flagged)
@@ -283,11 +285,13 @@ def _theme_id(project: Project, theme: tuple[str, int]) -> int:
 NO_VERDICT_TO_DISAGREE_ON = "This project's rubric has no pass/fail question for the experts to disagree on."
 
 
-def _experts_disagreed(project: Project) -> Exists:
-    """A condition on Output: one of its items (any queue, any week) has labels giving two different answers to the
-    verdict question, a tie as much as a majority. It is the units the agreement figure counts (`metrics.agreement`:
-    an item, its labels' answers among the question's categories) that fall short of unanimous (`rules.gold.combine`);
-    a lead's adjudication decides the gold answer, not what the experts said.
+def _experts_disagreed(project: Project) -> tuple[Exists, Exists]:
+    """Two conditions on Output: one of its items (any queue, any week) has labels giving two different answers to the
+    verdict question, a tie as much as a majority (the experts disagreed); one of its items has two such answers or
+    more (the experts compared: they agreed, when they did not disagree). The second is the units the agreement figure
+    counts (`metrics.agreement`: an item, its labels' answers among the question's categories), the first those that
+    fall short of unanimous (`rules.gold.combine`); a lead's adjudication decides the gold answer, not what the experts
+    said.
 
     An answer counts when it is one of the question's categories (`metrics.agreement.categories_for`: true or false),
     compared as JSON (true is not 1): a value of another kind, from a rubric version that asked the key otherwise, is
@@ -302,17 +306,13 @@ def _experts_disagreed(project: Project) -> Exists:
     given = Q()
     for category in categories_for(question):
         given |= Q(KeyTransformExact(answer, Value(category, output_field=JSONField())))
-    answers = (
-        Label.objects.filter(given, item=OuterRef("pk"))
-        .order_by()
-        .values("item")
-        .annotate(different=Count(answer, distinct=True))
-        .values("different")
-    )
-    items = Item.objects.filter(project=project, output=OuterRef("pk")).alias(
-        different=Subquery(answers, output_field=IntegerField())
-    )
-    return Exists(items.filter(different__gt=1))
+    per_item = Label.objects.filter(given, item=OuterRef("pk")).order_by().values("item")
+    different = per_item.annotate(different=Count(answer, distinct=True)).values("different")
+    answers = per_item.annotate(answers=Count("pk")).values("answers")
+    items = Item.objects.filter(project=project, output=OuterRef("pk"))
+    disagreed = items.alias(different=Subquery(different, output_field=IntegerField())).filter(different__gt=1)
+    compared = items.alias(answers=Subquery(answers, output_field=IntegerField())).filter(answers__gt=1)
+    return Exists(disagreed), Exists(compared)
 
 
 def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Exists]:

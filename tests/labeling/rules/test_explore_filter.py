@@ -15,6 +15,8 @@ from labeling.rules.explore import (
     facet_filter,
     filter_query,
     parse_filter,
+    read_pair,
+    typed_pair,
 )
 
 LONG = "x" * 201
@@ -197,6 +199,47 @@ def test_a_facets_filter_finds_exactly_its_value(parameter, key, value):
     spec = parse_filter({parameter: [facet_filter(parameter, key, value)]})
     found = {"tag": spec.tags, "model": spec.models, "session": (spec.session,), "has_meta": spec.metadata_keys}
     assert (spec.metadata == ((key, (value,)),)) if parameter == "meta" else found[parameter] == (value,)
+
+
+# Pieces of metadata keys and values that have meant something to the pair's reading: its colon, quotes (around a key
+# or value, before a colon), spaces at the ends, a backslash, unicode and its spaces.
+TRICKY = ["x", ":", '"', '":', ' "', " ", "\\", '\\"', "é", "日本", "\u00a0", "a b", ""]
+TRICKY_KEYS = sorted({a + b + c for a in TRICKY for b in TRICKY for c in TRICKY} - {""})  # a pair names its key
+TRICKY_VALUES = sorted({a + b for a in TRICKY for b in TRICKY})
+
+
+def test_every_metadata_pair_is_written_so_that_it_reads_back_as_itself():
+    """Property over every key of up to three tricky pieces and value of up to two: two different pairs are never
+    written alike, so every one can be filtered on (`x:":y` holding `c` was once read as `x:` holding `y":c`)."""
+    written = {}
+    for key in TRICKY_KEYS:
+        for value in TRICKY_VALUES:
+            text = typed_pair(key, value)
+            assert read_pair(text) == (key, value), text
+            assert written.setdefault(text, (key, value)) == (key, value), text
+    assert typed_pair('x:":y', "c") != typed_pair("x:", 'y":c')
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [('x:":y', "c"), ("x:", 'y":c'), ('"', '"'), ('a" :b', " v "), ("\\", '\\"'), ("é:日", "\u00a0")]
+)
+def test_a_tricky_pair_survives_the_canonical_query(key, value):
+    spec = ExploreFilter(metadata=((key, (value,)),))
+    assert parse(filter_query(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ('"a"b:c":v', ('a"b:c', "v")),
+        ('"k:y":v', ("k:y", "v")),
+        ('" plan" : pro', (" plan", "pro")),
+        ("k:v", ("k", "v")),
+    ],
+)
+def test_a_quoted_key_written_before_quotes_were_doubled_reads_as_it_did(typed, expected):
+    """Saved views keep their canonical queries: a key holding a quote was written in quotes as it was."""
+    assert read_pair(typed) == expected
 
 
 @pytest.mark.parametrize("query", ["disagree=yes", "disagree=no", "gold=correct:false", "theme=2026-W48.1"])

@@ -158,3 +158,4 @@ def test_markup_in_an_excerpt_around_a_match_is_text_for_the_template_to_escape(
 def test_a_count_in_a_sentence_groups_its_thousands_as_the_pages_do(number, said):
     """The digest's "you labeled 1234 items" read unlike every page's 1,234."""
     assert text_rules.counted(number, "item") == said
+    assert text_rules.figure(number) == said.split()[0]

@@ -1,6 +1,8 @@
-"""`disagree=yes|no`: the outputs with (without) an item whose labels do not all give the same answer to the verdict
-question, read from the labels themselves (any queue and week, a complete item or not), as the agreement figure reads
-them; and the gold rule's own word for it (`rules.gold.combine`: not unanimous) says the same of every case."""
+"""`disagree=yes|no`: the outputs with an item whose labels do not all give the same answer to the verdict question
+(`yes`), and those whose experts agreed (`no`: an item with two answers or more, and no item of them disagreeing),
+read from the labels themselves (any queue and week, a complete item or not), as the agreement figure reads them; an
+output no two experts answered on one item is neither. The gold rule's own word for it (`rules.gold.combine`: not
+unanimous) says the same of every case."""
 
 import pytest
 from django.http import QueryDict
@@ -65,9 +67,20 @@ def cases(project, rubric, experts):
     return disagreed
 
 
-def test_the_outputs_whose_experts_disagreed_and_those_whose_did_not(project, cases):
+def test_the_outputs_whose_experts_disagreed_and_those_whose_agreed(project, cases):
+    """`no` is the outputs the experts agreed on: before, every output without a disagreement, so mostly outputs no
+    expert had labeled, and those one expert labeled, with nobody to agree with."""
+    OutputFactory(project=project, external_id="unlabeled")
     assert found(project, "disagree=yes") == cases == {"a majority", "a tie"}
-    assert found(project, "disagree=no") == set(CASES) - cases
+    assert (
+        found(project, "disagree=no")
+        == set(CASES) - cases - {"a single label"}
+        == {
+            "agree",
+            "agree, failed",
+            "three agree",
+        }
+    )
 
 
 @pytest.mark.parametrize(("answers", "expected"), CASES.values(), ids=CASES.keys())
@@ -87,7 +100,7 @@ def test_an_item_still_waiting_for_a_label_counts_once_two_disagree(project, rub
 
 def test_labels_in_two_queues_are_two_items_not_a_disagreement(project, rubric, experts):
     """Agreement is between the labels of one item: a pass in one queue and a fail in another is no disagreement
-    (explore's gold filter says the output failed)."""
+    (explore's gold filter says the output failed), nor an agreement: each item had one expert."""
     for slug in ("first", "second"):
         routed_by_tag(project, slug, overlap=1, tag="both")
     label_outputs(project, answers=(YES,), experts=experts[:1], queue="first", tags=["both"])
@@ -96,7 +109,7 @@ def test_labels_in_two_queues_are_two_items_not_a_disagreement(project, rubric, 
     submit_label(expert=experts[1], item=item, rubric=rubric, answers=NO)
     assert item.output.external_id == "out-00000"
     assert found(project, "disagree=yes") == set()
-    assert found(project, "disagree=no") == {"out-00000"}
+    assert found(project, "disagree=no") == set()
 
 
 def test_an_answer_of_another_kind_is_no_answer_to_disagree_with(project, rubric, experts):

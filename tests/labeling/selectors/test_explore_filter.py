@@ -80,9 +80,10 @@ def found(shop, query: str) -> set[str]:
         ("flagged=yes", {"g2"}),
         ("flagged=no", ALL - {"g2"}),
         # the experts disagreed on the verdict: "tie" and "fixed" (a lead's decision ends the tie, not the
-        # disagreement); "over" was agreed on, a lead decided otherwise
+        # disagreement); "over" was agreed on, a lead decided otherwise. Agreed: the labeled rest, not the outputs
+        # no expert answered (they were found by `no` too, "No disagreement" being mostly unlabeled outputs)
         ("disagree=yes", {"tie", "fixed"}),
-        ("disagree=no", ALL - {"tie", "fixed"}),
+        ("disagree=no", GOLDEN - {"tie", "fixed"}),
         ("disagree=yes&gold=correct:false", {"fixed"}),
         # gold: a lead's adjudication wins, a tie is no answer
         ("gold=correct:true", {"g1"}),

@@ -29,6 +29,7 @@ from labeling.selectors.explore import (
     summary,
 )
 from labeling.selectors.explore import facets as explore_facets
+from labeling.selectors.explore_page import filter_choices
 from tests.factories import OutputFactory, ProjectFactory, created_weeks_ago
 from tests.helpers.explore import utc
 
@@ -136,6 +137,22 @@ def test_a_facets_ties_are_listed_by_value_whatever_the_order_the_outputs_come_i
     facets = {facet.title: [value.value for value in facet.values] for facet in found.facets}
     assert facets["Model"] == facets["Tag"] == ["alpha", "zeta", "mid"]
     assert [facet.key for facet in found.facets if facet.parameter == "meta"] == ["a", "z"]
+
+
+def test_the_filter_bar_lists_its_choices_in_the_facets_order():
+    """One order on the page: the filter bar's models, tags and metadata (the newest outputs') as the facets beside
+    it list them, the most frequent first and ties by value; before, the bar broke ties by the newest first seen."""
+    project = ProjectFactory(slug="bar-ties")
+    for n, model in enumerate(["alpha", "alpha", "zeta", "zeta", "mid"]):  # the newest (the last) first seen
+        OutputFactory(project=project, external_id=f"o-{n}", occurred_at=utc(1, 0) + timedelta(minutes=n),
+                      model=model, tags=[model], metadata={"z": "x", "a": "x"})  # fmt: skip
+
+    facets = {facet.title: [value.value for value in facet.values] for facet in summary(project, spec()).facets}
+    choices = filter_choices(project)
+
+    assert choices.models == choices.tags == facets["Model"] == facets["Tag"] == ["alpha", "zeta", "mid"]
+    assert choices.metadata_keys == ["a", "z"]
+    assert choices.metadata_values == ["a:x", "z:x"]
 
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "slowest", "longest"])

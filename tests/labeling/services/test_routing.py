@@ -98,6 +98,7 @@ def test_a_text_condition_reads_every_string_of_the_answer(answer, expected):
         ([""], "Invalid queue rule: text_any: a phrase is empty"),
         (["refund", "   "], "text_any: a phrase is empty"),
         (["x"] * 21, "text_any: 21 phrases; use at most 20."),
+        (["x"] * 2081, "text_any: 2,081 phrases; use at most 20."),  # grouped as every page writes a count
         (["x" * 201], "has 201 characters; use at most 200."),
         (["refund\nwill arrive"], "text_any: a phrase is one line"),
         (["bad\x00"], "text_any: a phrase contains a NUL character"),

@@ -1451,11 +1451,12 @@ def test_the_item_screens_week_line_says_how_much_of_the_waiting_work_is_from_an
 
 @pytest.mark.parametrize(
     ("value", "kind", "shown", "in_full"),
-    [(100, "waiting", "100", True), (101, "waiting", "100+", False), (1000, "week", "1000", True)]
-    + [(1001, "week", "1000+", False), (0, "week", "0", True)],
+    [(100, "waiting", "100", True), (101, "waiting", "100+", False), (1000, "week", "1,000", True)]
+    + [(1001, "week", "1,000+", False), (0, "week", "0", True)],
 )
 def test_a_count_past_its_limit_says_so(value, kind, shown, in_full):
-    """The week's counts stop at a limit (selectors.work): one more than it means "more", never that many."""
+    """The week's counts stop at a limit (selectors.work): one more than it means "more", never that many; thousands
+    grouped as every page writes them ("1,000+", it said "1000+")."""
     assert counted(value, kind) == shown and counted_in_full(value, kind) is in_full
 
 

@@ -818,7 +818,9 @@ def test_a_lead_finds_the_outputs_the_experts_disagreed_on_and_an_expert_is_not_
     assert shown(response) == ["out-00001"]
     assert re.search(r'<select id="f-disagree" name="disagree"[^>]*>.*?<option value="yes" selected>', html, re.S)
     assert "Experts disagreed" in html and "Split calls" in html
-    assert shown(client.get(url("explore", project, query="disagree=no"))) == ["out-00000"]
+    assert '<option value="no">no, they agreed</option>' in html
+    agreed = client.get(url("explore", project, query="disagree=no"))
+    assert shown(agreed) == ["out-00000"] and "Experts agreed" in [chip.label for chip in agreed.context["chips"]]
 
     client.force_login(expert)
     page = client.get(url("explore", project)).content.decode()

@@ -484,6 +484,31 @@ def preview_params(**overrides):
             "sample_rate": "1", "weekly_quota": "", "queue_id": "0", **overrides}  # fmt: skip
 
 
+def test_the_previews_counts_group_their_thousands_as_every_page_does():
+    """A busy week's preview: "2,081" and "the newest 5,000 outputs", not "2081" and "5000"."""
+    from datetime import date
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from django.template.loader import render_to_string
+
+    counts = dict(outputs=12_345, matched=2_081, sampled=1_500, placed=1_000, backfill=1_200, not_in_queue=1_001)
+    preview = SimpleNamespace(form=None, estimated=False, quota=1_000, paused=False, new_queue=False, scanned=5_000,
+                              examples=[], week=date(2026, 11, 30), conditions=[], **counts)  # fmt: skip
+    project = SimpleNamespace(tzinfo=ZoneInfo("UTC"), slug="p")
+
+    html = render_to_string("labeling/lead/_preview.html", {"project": project, "preview": preview})
+    estimated = render_to_string(
+        "labeling/lead/_preview.html",
+        {"project": project, "preview": SimpleNamespace(**{**vars(preview), "estimated": True})},
+    )
+
+    for name in ("outputs", "matched", "sampled", "placed", "backfill"):
+        assert f'data-count="{name}">{counts[name]:,}</dd>' in html
+    assert "1,001 of the matches are not in the queue yet" in html and "room for 1,200." in html
+    assert "counted on the newest 5,000 outputs of the week" in estimated
+
+
 def test_the_preview_counts_this_weeks_matches_and_sample(lead_client, project, week_outputs):
     response = lead_client.get(urls(project, 0)["preview"], preview_params())
 
