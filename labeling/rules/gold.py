@@ -162,6 +162,18 @@ def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
     )
 
 
+def questions_asked(versions: Iterable[list[dict]]) -> list[dict]:
+    """Every question some of these rubric versions ask (their questions, given newest first), each as the newest of
+    them that asks it asks it: what a set of labels (a week's) answered, in the newest version's order, then the keys
+    only older ones ask. A key a newer version dropped stays as the older one asked it; an answer given to an older
+    asking of a key the newest one asks otherwise does not answer it (`answers_as_asked`)."""
+    found: dict[str, dict] = {}
+    for asked in versions:
+        for question in asked:
+            found.setdefault(question["key"], question)
+    return list(found.values())
+
+
 def answers_as_asked(questions: list[dict], asked: list[dict], answers: dict[str, Any]) -> dict[str, Any]:
     """A label's answers that answer these questions: those its own rubric version (`asked`) asked alike, and its
     multi-choice answers still answerable (`still_answers`)."""

@@ -13,6 +13,7 @@ from labeling.rules.gold import (
     gold_entries,
     open_ties,
     output_verdict,
+    questions_asked,
     resolve_answers,
     same_answer,
     still_answers,
@@ -210,3 +211,11 @@ def test_a_multi_choice_answer_still_answers_when_it_ticks_only_options_still_of
     assert still_answers(question, asked, answer) is counts
     asked_in = [asked] if asked else []
     assert (question["key"] in answers_as_asked([question], asked_in, {question["key"]: answer})) is counts
+
+
+def test_the_questions_some_versions_asked_are_each_as_the_newest_asking_version_asks_it():
+    v1 = [{"key": "helpful", "kind": "rating", "scale": [1, 5]}, {"key": "tone", "kind": "choice", "options": ["a"]}]
+    v2 = [{"key": "cites", "kind": "binary"}, {"key": "helpful", "kind": "rating", "scale": [1, 3]}]
+
+    assert questions_asked([v2, v1]) == [*v2, v1[1]]
+    assert questions_asked([]) == []
