@@ -145,6 +145,16 @@ def asked_differently(before: list[dict], after: list[dict]) -> list[str]:
     ]
 
 
+def dropped_options(question: dict, earlier: dict) -> list[str]:
+    """The options `earlier` (an older version's asking of the key) offered that `question` no longer does, when both
+    ask it as a multi-choice question: only the answers that ticked one of them stop answering it (`still_answers`),
+    the others still count. Empty for any other change, which loses every earlier answer, or none."""
+    multi = QuestionKind.MULTI_CHOICE
+    if not question["kind"] == earlier["kind"] == multi:
+        return []
+    return [option for option in earlier["options"] if option not in set(question["options"])]
+
+
 def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
     """Whether a value given to `asked` (as an earlier rubric version put the question; None: not asked) answers
     `question`: asked alike, or a multi-choice answer that ticks only options `question` still offers. An option added

@@ -8,6 +8,7 @@ from labeling.rules.gold import (
     asked_alike,
     asked_as,
     combine,
+    dropped_options,
     gold_answer,
     gold_answers,
     gold_entries,
@@ -219,3 +220,16 @@ def test_the_questions_some_versions_asked_are_each_as_the_newest_asking_version
 
     assert questions_asked([v2, v1]) == [*v2, v1[1]]
     assert questions_asked([]) == []
+
+
+@pytest.mark.parametrize(
+    ("earlier", "dropped"),
+    [
+        (MULTI, ["long"]),  # only the answers ticking it stop counting
+        ({**MULTI, "options": ["wrong", "evasive"]}, []),  # an option added: every answer still counts
+        ({**CHOICE, "key": "issues"}, []),  # another kind: every answer stops counting, not some
+    ],
+)
+def test_the_options_a_multi_choice_question_dropped_are_those_only_some_answers_lose(earlier, dropped):
+    now = {**MULTI, "options": ["wrong", "evasive", "outdated"]}
+    assert dropped_options(now, earlier) == dropped
