@@ -17,7 +17,7 @@ from labeling.services.rubrics import publish_rubric
 from tests.factories import created_weeks_ago
 from tests.helpers.rubrics import QUESTIONS
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
 TOLD = (
