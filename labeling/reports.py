@@ -9,7 +9,7 @@ viewer they would reverse the report's own words after the value.
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.retention import too_few_users
@@ -689,8 +689,59 @@ def _moment_text(value, zone: tzinfo | None = None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip()
 
 
+def rubric_published_text(
+    published: dict, *, zone: tzinfo | None = None, text: Callable[[object], str] = md_text
+) -> tuple[str, str, list[str]]:
+    """What a version published during a week (`selectors.rubrics.published_data`) changed, as the meeting page says it:
+    who published it when ("Rubric v2 published Wed 18 Nov, 10:00 UTC by lena", in `zone`, else UTC), what it means
+    for the week's figures, and a line per change. `text` writes a person's words (a prompt, a name): `md_text` for
+    Markdown, `rules.text.isolated` for plain text (the digest)."""
+    try:
+        moment = datetime.fromisoformat(published["published_at"]).astimezone(zone or UTC)
+        when = f" {moment:%a} {moment.day} {moment:%b}, {moment:%H:%M} {moment.tzname() or ''}".rstrip()
+    except (TypeError, ValueError):
+        when = ""
+    by = f" by {text(published['by'])}" if published.get("by") else ""
+    version, since = published.get("version"), published.get("since")
+    added, changed, dropped = (published.get(key) or [] for key in ("added", "changed", "dropped"))
+    meaning = f"the week's labels answer v{since} before it and v{version} after it" + (
+        ", so figures from before and after it read different questions"
+        if added or changed or dropped
+        else "; its questions are asked as before"
+    )
+    verdict = f"“{text(published.get('verdict'))}”"
+    meaning += {
+        "same": f". The pass rate's question, {verdict}, is asked as before: its figure reads alike across the change",
+        "changed": f". The pass rate's question changed (now {verdict}): the pass rate before and after it reads "
+        "different questions",
+        "dropped": f". v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing "
+        "to read after it",
+    }.get(published.get("verdict_change"), "")
+    changes = [
+        *(f"New question: “{text(prompt)}”" for prompt in added),
+        *(f"Asked on another scale or options: “{text(prompt)}”" for prompt in changed),
+        *(f"No longer asked: “{text(prompt)}”" for prompt in dropped),
+        *(["The guidelines changed."] if published.get("guidelines_changed") else []),
+    ]
+    return f"Rubric v{version} published{when}{by}", f"{meaning}.", changes
+
+
+def _rubrics_published(published: Sequence[dict], zone: tzinfo | None) -> list[str]:
+    lines = ["## Rubric changed during the week", ""] if published else []
+    for entry in published:
+        said, meaning, changes = rubric_published_text(entry, zone=zone)
+        lines += [f"**{said}, during this week:** {meaning}", ""]
+        lines += [f"- {change}" for change in changes] + ([""] if changes else [])
+    return lines
+
+
 def report_markdown(
-    report: dict, decisions: list[dict], *, min_theme_failures: int | None = None, time_zone: tzinfo | None = None
+    report: dict,
+    decisions: list[dict],
+    *,
+    min_theme_failures: int | None = None,
+    time_zone: tzinfo | None = None,
+    rubrics_published: Sequence[dict] = (),
 ) -> str:
     """Render a weekly report (the cycle report dict) and the meeting's decisions as a Markdown document.
 
@@ -702,6 +753,9 @@ def report_markdown(
     `decisions`: [{"text", "owner", "due_date" (ISO date or None), "item_id" (or None), "done_on" (ISO date or None),
     "overdue"}] (`selectors.report.decisions_of`), in meeting order. The
     report's own `carried_decisions` (earlier weeks' still open, frozen at the close) come first.
+
+    `rubrics_published`: the rubric versions published during the week (`selectors.rubrics.published_data` of
+    `rubrics_published_in_week`), told before the figures as the meeting page tells them: read now, not frozen.
     """
     status = report.get("status")
     freshness = report.get("freshness") or {}
@@ -738,6 +792,7 @@ def report_markdown(
         "",
         f"Week {md_text(report.get('week_start'))} to {md_text(report.get('week_end'))}{zone}. {state}",
         "",
+        *_rubrics_published(rubrics_published, time_zone),
         "## Headline",
         "",
         *_headline(report, time_zone),

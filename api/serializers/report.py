@@ -344,6 +344,31 @@ class WeekDecisionOut(DecisionOut):
     overdue = serializers.BooleanField(help_text="Open and due before today (the project's date).")
 
 
+class RubricPublishedOut(serializers.Serializer):
+    """A rubric version published during the week, with what it changed from the one before, as the meeting page tells
+    it (`selectors.rubrics.published_data`)."""
+
+    version = serializers.IntegerField()
+    published_at = serializers.DateTimeField()
+    by = serializers.CharField(allow_null=True, help_text="Who published it; null: a command, or one since removed.")
+    since = serializers.IntegerField(help_text="The version before it: the week's labels answer it before, this after.")
+    added = serializers.ListField(child=serializers.CharField(), help_text="The prompts of the questions new in it.")
+    changed = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The prompts of the questions it asks on another kind, scale or options: answers before and after it "
+        "do not compare.",
+    )
+    dropped = serializers.ListField(child=serializers.CharField(), help_text="The prompts of the questions it dropped.")
+    guidelines_changed = serializers.BooleanField()
+    verdict = serializers.CharField(allow_null=True, help_text="The prompt of its pass/fail question; null: none.")
+    verdict_change = serializers.ChoiceField(
+        choices=["none", "same", "changed", "dropped"],
+        help_text="What it did to the pass rate's question: `same` (the pass rate reads alike across it), `changed` "
+        "(another question, or one asked otherwise), `dropped` (no pass/fail question any more), `none` (neither "
+        "version has one).",
+    )
+
+
 class FreshnessOut(serializers.Serializer):
     refreshed_at = serializers.DateTimeField(
         allow_null=True,
@@ -457,6 +482,11 @@ class ReportOut(serializers.Serializer):
         many=True,
         help_text="The week's own decisions, oldest first, each with its status now (not frozen: a decision is marked "
         "done after its meeting), as the meeting page shows them.",
+    )
+    rubrics_published = RubricPublishedOut(
+        many=True,
+        help_text="The rubric versions published during the week, oldest first (read now, not frozen): the week's "
+        "labels answer the version before each and that version after it, as the meeting page says.",
     )
     close = CloseOut(help_text="What the close did: only in a report frozen by the close.", **OPTIONAL)
 

@@ -50,6 +50,7 @@ from labeling.selectors.metrics_api import (
     retention_curves,
 )
 from labeling.selectors.report import blind_report, check_week_of_the_project, decisions_of, report_of_week
+from labeling.selectors.rubrics import published_data, rubrics_published_in_week
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`) or by a day they hold (`2026-11-26`). `from` and "
@@ -293,12 +294,15 @@ class CycleReportView(MetricsView):
             report = blind_report(report, reader=request.user)
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
         decisions = decisions_of(found.cycle, project=project)
+        # The rubric versions published during the week, read now as the meeting page reads them (not frozen).
+        published = [published_data(version) for version in rubrics_published_in_week(project, week)]
         if request.accepted_renderer.format == MarkdownRenderer.format:
             markdown = report_markdown(
                 report,
                 decisions,
                 min_theme_failures=theme_metrics.MIN_DOCUMENTS,
                 time_zone=week_zone(project, found.cycle),
+                rubrics_published=published,
             )
             return Response(markdown)
-        return Response(ReportOut({**report, "decisions": decisions}).data)
+        return Response(ReportOut({**report, "decisions": decisions, "rubrics_published": published}).data)

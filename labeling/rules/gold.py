@@ -145,6 +145,16 @@ def asked_differently(before: list[dict], after: list[dict]) -> list[str]:
     ]
 
 
+def dropped_options(question: dict, earlier: dict) -> list[str]:
+    """The options `earlier` (an older version's asking of the key) offered that `question` no longer does, when both
+    ask it as a multi-choice question: only the answers that ticked one of them stop answering it (`still_answers`),
+    the others still count. Empty for any other change, which loses every earlier answer, or none."""
+    multi = QuestionKind.MULTI_CHOICE
+    if not question["kind"] == earlier["kind"] == multi:
+        return []
+    return [option for option in earlier["options"] if option not in set(question["options"])]
+
+
 def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
     """Whether a value given to `asked` (as an earlier rubric version put the question; None: not asked) answers
     `question`: asked alike, or a multi-choice answer that ticks only options `question` still offers. An option added
@@ -160,6 +170,18 @@ def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
         and isinstance(value, list)
         and set(value) <= set(question["options"])
     )
+
+
+def questions_asked(versions: Iterable[list[dict]]) -> list[dict]:
+    """Every question some of these rubric versions ask (their questions, given newest first), each as the newest of
+    them that asks it asks it: what a set of labels (a week's) answered, in the newest version's order, then the keys
+    only older ones ask. A key a newer version dropped stays as the older one asked it; an answer given to an older
+    asking of a key the newest one asks otherwise does not answer it (`answers_as_asked`)."""
+    found: dict[str, dict] = {}
+    for asked in versions:
+        for question in asked:
+            found.setdefault(question["key"], question)
+    return list(found.values())
 
 
 def answers_as_asked(questions: list[dict], asked: list[dict], answers: dict[str, Any]) -> dict[str, Any]:

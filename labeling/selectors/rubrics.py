@@ -4,7 +4,7 @@ question a week's pass rate is about."""
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import Q, Subquery
 from django.utils import timezone
@@ -12,6 +12,7 @@ from django.utils import timezone
 from labeling.exceptions import NotFound
 from labeling.models import Label, Project, Rubric
 from labeling.rules import calendar, gold
+from labeling.rules.moments import utc_moment
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
 
 # Published versions by id, per process. A version is never edited once published (a change is a new version,
@@ -103,6 +104,29 @@ def _published(before: Rubric, rubric: Rubric) -> RubricPublished | None:
         verdict=verdict["prompt"] if verdict else None,
         verdict_change=gold.verdict_change(before.questions, rubric.questions),
     )
+
+
+def rubrics_published_in_week(project: Project, week: date) -> list[RubricPublished]:
+    """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
+    meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from."""
+    return rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
+
+
+def published_data(published: RubricPublished) -> dict:
+    """A version published during a week as JSON data (the API's report, the Markdown export's input), its moment in
+    UTC with `Z`, the questions by their prompts as the page names them."""
+    return {
+        "version": published.version,
+        "published_at": utc_moment(published.published_at),
+        "by": published.by,
+        "since": published.news.since,
+        "added": published.news.added,
+        "changed": published.news.changed,
+        "dropped": published.news.dropped,
+        "guidelines_changed": published.news.guidelines_changed,
+        "verdict": published.verdict,
+        "verdict_change": str(published.verdict_change),
+    }
 
 
 def rubric_published_this_week(

@@ -52,6 +52,7 @@ from labeling.selectors.digest import (
     meeting_url,
     restated_figure_line,
     restated_figures,
+    rubric_published_lines,
 )
 from labeling.selectors.report import (
     TREND_WEEKS,
@@ -826,6 +827,8 @@ def send_digests(*, cycle_id: int) -> int:
         for row in ExpertWeek.objects.filter(project=project, week__in=[cycle.week, *(c.week for c in caught_up)])
     }
     queue_lines = digest_lines_by_expert(cycle)
+    # A version published during the week: its figures pool two versions' labels, as its meeting page says.
+    rubric_lines = rubric_published_lines(cycle)
     messages = []
     for user in experts:
         row = figures.get((cycle.week, user.pk))
@@ -845,6 +848,8 @@ def send_digests(*, cycle_id: int) -> int:
             lines.append(f"In {cycle.label} you labeled {counted(row.labels, 'item')}{agreement}. Thank you.")
         else:
             lines.append(f"You labeled no items in {cycle.label}.")
+        if rubric_lines:
+            lines += ["", *rubric_lines]
         if caught_up:
             lines += ["", "The weekly close was catching up: these earlier weeks closed with it, each with its report:"]
             for older in caught_up:

@@ -26,9 +26,15 @@ from labeling.models import (
     Rubric,
     Skip,
 )
-from labeling.rules.gold import answers_as_asked, asked_as, gold_answers, is_of_kind, too_few_answers
+from labeling.rules.gold import (
+    answers_as_asked,
+    asked_as,
+    gold_answers,
+    is_of_kind,
+    questions_asked,
+    too_few_answers,
+)
 from labeling.selectors.metrics import queue_week_figures
-from labeling.selectors.rubrics import questions_of
 
 # Questions whose answers can agree or disagree; text and corrections are read, not counted.
 COMPARABLE_KINDS = ("binary", "rating", "choice")
@@ -40,16 +46,20 @@ def refresh_week_metrics(*, project: Project, week: date) -> None:
     # Two recomputes at once (twin closes, a refresh during a close) would both delete and then both
     # insert the week's rows; the project row lock makes the second wait and then replace the first's.
     Project.objects.lock(project.pk)
-    questions = questions_of(project)
     items = Item.objects.filter(project=project, week=week)
     label_rows = list(
         Label.objects.filter(item__project=project)
         .on_items_of_week(week)
         .values_list("item_id", "expert_id", "answers", "seconds_spent", "rubric_id", "rubric__version")
     )
-    asked = dict(Rubric.objects.filter(pk__in={row[4] for row in label_rows}).values_list("pk", "questions"))
-    # Figures are about the current rubric's questions: an answer (or a gold answer, resolved under the newest
-    # version its item's labels answered) counts only where its version asked the question alike.
+    asked = dict(
+        Rubric.objects.filter(pk__in={row[4] for row in label_rows}).order_by("-version").values_list("pk", "questions")
+    )
+    # Figures are about the questions the week's labels were asked, each as the week's newest version that asked it
+    # asks it (`questions_asked`): a question a version published since, or mid-week, dropped keeps the figures of the
+    # labels that answered it, and a later version changes nothing of a closed week's. An answer (or a gold answer,
+    # resolved under the newest version its item's labels answered) counts only where its version asked it alike.
+    questions = questions_asked(asked.values())
     labels = [
         (item_id, expert_id, answers_as_asked(questions, asked[rubric_id], answers), spent)
         for item_id, expert_id, answers, spent, rubric_id, _ in label_rows

@@ -606,7 +606,8 @@ def test_a_closed_cycles_report_is_served_exactly_as_frozen(reader, project, oth
     response = reader.get(report_path(week))
 
     assert response.status_code == 200
-    assert response.json() == frozen | {"decisions": []}  # as frozen, beside the week's own decisions as they are now
+    # As frozen, beside the week's own decisions and the rubric versions published in it, as they are now.
+    assert response.json() == frozen | {"decisions": [], "rubrics_published": []}
 
 
 def test_the_current_weeks_report_is_built_live_and_open(reader, project, this_week):
@@ -943,10 +944,11 @@ def test_metric_reads_take_a_fixed_number_of_queries(
     assert response.status_code == 200
 
 
-def test_a_frozen_report_takes_three_queries(reader, closed_cycle, weeks, django_assert_num_queries):
+def test_a_frozen_report_takes_four_queries(reader, closed_cycle, weeks, django_assert_num_queries):
     reader.get(report_path(weeks[0]))
 
-    with django_assert_num_queries(3):  # key, cycle, the week's decisions (with their status now)
+    # key, cycle, the week's decisions (with their status now), the rubric versions published in the week
+    with django_assert_num_queries(4):
         assert reader.get(report_path(weeks[0])).json()["mark"] == "A"
 
 
@@ -977,8 +979,8 @@ def test_a_signed_in_members_frozen_report_asks_the_membership_once(
     path = f"{report_path(weeks[0])}?project=support-bot"
     client.get(path)
 
-    # session, user, membership (with the project), cycle, the week's decisions
-    with django_assert_num_queries(5):
+    # session, user, membership (with the project), cycle, the week's decisions, the rubric versions published in it
+    with django_assert_num_queries(6):
         assert client.get(path).json()["mark"] == "A"
 
 

@@ -8,11 +8,13 @@ from labeling.rules.gold import (
     asked_alike,
     asked_as,
     combine,
+    dropped_options,
     gold_answer,
     gold_answers,
     gold_entries,
     open_ties,
     output_verdict,
+    questions_asked,
     resolve_answers,
     same_answer,
     still_answers,
@@ -210,3 +212,24 @@ def test_a_multi_choice_answer_still_answers_when_it_ticks_only_options_still_of
     assert still_answers(question, asked, answer) is counts
     asked_in = [asked] if asked else []
     assert (question["key"] in answers_as_asked([question], asked_in, {question["key"]: answer})) is counts
+
+
+def test_the_questions_some_versions_asked_are_each_as_the_newest_asking_version_asks_it():
+    v1 = [{"key": "helpful", "kind": "rating", "scale": [1, 5]}, {"key": "tone", "kind": "choice", "options": ["a"]}]
+    v2 = [{"key": "cites", "kind": "binary"}, {"key": "helpful", "kind": "rating", "scale": [1, 3]}]
+
+    assert questions_asked([v2, v1]) == [*v2, v1[1]]
+    assert questions_asked([]) == []
+
+
+@pytest.mark.parametrize(
+    ("earlier", "dropped"),
+    [
+        (MULTI, ["long"]),  # only the answers ticking it stop counting
+        ({**MULTI, "options": ["wrong", "evasive"]}, []),  # an option added: every answer still counts
+        ({**CHOICE, "key": "issues"}, []),  # another kind: every answer stops counting, not some
+    ],
+)
+def test_the_options_a_multi_choice_question_dropped_are_those_only_some_answers_lose(earlier, dropped):
+    now = {**MULTI, "options": ["wrong", "evasive", "outdated"]}
+    assert dropped_options(now, earlier) == dropped

@@ -1138,7 +1138,34 @@ def test_publishing_an_option_added_to_a_multi_choice_question_keeps_its_earlier
         urls(project, 0)["rubric"], {"questions": questions.replace("wrong, ", ""), "replaces": "2"}
     )
     page = unescape(lead_client.get(response.headers["Location"]).content.decode())
-    assert "v3 asks issues on another scale, options or kind than v2: their earlier answers no longer count" in page
+    # Only the answers that ticked the dropped option stop counting: the sentence says so, not "their earlier answers".
+    assert (
+        "v3 no longer offers “wrong” for issues: earlier answers to it that ticked that option no longer count toward "
+        "it in gold answers and figures; those that did not still do. To keep comparing them, ask the new version "
+        "under a new key."
+    ) in page
+    assert "their earlier answers no longer count" not in page
+
+
+def test_publishing_a_version_that_rescales_one_question_and_drops_an_option_of_another_words_each_case(
+    lead_client, project, rubric_v1, expert
+):
+    """`helpful` rescaled loses every earlier answer; `issues` losing two options loses only the answers ticking one."""
+    label_answering(project, expert, rubric_v1, {"correct": True, "helpful": 4, "issues": ["wrong"]})
+    questions = (
+        "- {key: correct, kind: binary, prompt: Is it right}\n"
+        "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 3], required: false}\n"
+        "- {key: issues, kind: multi_choice, prompt: Problems, options: [evasive, outdated], required: false}\n"
+    )
+
+    response = lead_client.post(urls(project, 0)["rubric"], {"questions": questions, "replaces": "1"})
+
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "v2 asks helpful on another scale, options or kind than v1: their earlier answers no longer count" in page
+    assert (
+        "v2 no longer offers “wrong”, “long” for issues: earlier answers to it that ticked one of those options no "
+        "longer count toward it in gold answers and figures; those that did not still do."
+    ) in page
 
 
 def test_publishing_a_question_asked_differently_warns_only_of_answers_that_exist(

@@ -1,0 +1,119 @@
+"""A rubric version published during a week is told wherever the week's figures are read, not only on its meeting
+page: the report's Markdown (the page's export and the API's), the API's JSON report and the experts' digest e-mail
+say it as the page does, from one read (`selectors.rubrics.rubrics_published_in_week`). The clock is pinned to the
+Monday of the meeting; the week before it is closed."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from labeling.models import Rubric, week_label
+from labeling.reports import rubric_published_text
+from labeling.rules import calendar
+from labeling.services import cycles
+from labeling.services.rubrics import publish_rubric
+from tests.factories import created_weeks_ago
+from tests.helpers.rubrics import QUESTIONS
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
+TOLD = (
+    "the week's labels answer v1 before it and v2 after it, so figures from before and after it read different "
+    "questions. The pass rate's question, “Is the answer correct?”, is asked as before: its figure reads alike across "
+    "the change."
+)
+CHANGES = [
+    "New question: “Is it polite?”",
+    "Asked on another scale or options: “How helpful is it?”",
+    "No longer asked: “What is wrong?”",
+    "The guidelines changed.",
+]
+
+
+@pytest.fixture
+def week(project, monkeypatch):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: MONDAY)
+    created_weeks_ago(project, 52)
+    return calendar.current_week(project, MONDAY) - timedelta(days=7)
+
+
+@pytest.fixture
+def v2_on_wednesday(project, rubric, lead, week):
+    """As the meeting page's test has it: `helpful` out of three, `critique` dropped, `polite` new, new guidelines."""
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, week) - timedelta(days=30))
+    questions = [
+        {**question, "scale": [1, 3]} if question["key"] == "helpful" else question
+        for question in QUESTIONS
+        if question["key"] != "critique"
+    ] + [{"key": "polite", "kind": "binary", "prompt": "Is it polite?", "required": False}]
+    v2 = publish_rubric(project=project, questions=questions, guidelines="# New rules", published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, week) + timedelta(days=2, hours=10))
+    return v2
+
+
+def test_the_reports_markdown_and_json_say_a_version_was_published_during_the_week(
+    client, api, project, lead, week, v2_on_wednesday
+):
+    cycles.close_week(project_id=project.pk, week=week)
+    label = week_label(week)
+    client.force_login(lead)
+
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label])).text
+    from_api = api.get(f"/api/v1/cycles/{label}/report?format=markdown").content.decode()
+    report = api.get(f"/api/v1/cycles/{label}/report").json()
+
+    assert from_api == markdown
+    assert (
+        "## Rubric changed during the week\n\n**Rubric v2 published Wed 18 Nov, 10:00 UTC by lena, during this week:** "
+        f"{TOLD}\n\n" + "".join(f"- {change}\n" for change in CHANGES)
+    ) in markdown
+    assert markdown.index("## Rubric changed") < markdown.index("## Headline")
+    assert report["rubrics_published"] == [
+        {
+            "version": 2,
+            "published_at": "2026-11-18T10:00:00Z",
+            "by": "lena",
+            "since": 1,
+            "added": ["Is it polite?"],
+            "changed": ["How helpful is it?"],
+            "dropped": ["What is wrong?"],
+            "guidelines_changed": True,
+            "verdict": "Is the answer correct?",
+            "verdict_change": "same",
+        }
+    ]
+
+
+def test_the_weeks_around_it_say_nothing_of_it(client, api, project, lead, week, v2_on_wednesday):
+    before = week_label(week - timedelta(days=7))
+    client.force_login(lead)
+
+    assert "Rubric" not in client.get(reverse("labeling:meeting-markdown", args=[project.slug, before])).text
+    assert api.get(f"/api/v1/cycles/{before}/report").json()["rubrics_published"] == []
+
+
+def test_the_digest_of_the_week_tells_its_experts_as_the_meeting_page_does(project, expert, week, v2_on_wednesday):
+    cycle = cycles.close_week(project_id=project.pk, week=week)
+    mail.outbox.clear()
+
+    cycles.send_digests(cycle_id=cycle.pk)
+
+    body = mail.outbox[0].body
+    told = f"Rubric v2 published Wed 18 Nov, 10:00 UTC by lena, during {week_label(week)}: {TOLD}\n"
+    assert told + "".join(f"- {change}\n" for change in CHANGES) in body
+    assert body.index("You labeled no items") < body.index("Rubric v2") < body.index("This week (")
+
+
+def test_a_prompt_is_inert_markdown_and_a_changed_pass_rate_question_is_said_in_bold_words():
+    published = {"version": 3, "published_at": "2026-11-18T10:00:00Z", "by": None, "since": 2, "added": ["*Polite*?"],
+                 "changed": [], "dropped": [], "guidelines_changed": False, "verdict": "*Polite*?",
+                 "verdict_change": "changed"}  # fmt: skip
+
+    said, meaning, changes = rubric_published_text(published)
+
+    assert said == "Rubric v3 published Wed 18 Nov, 10:00 UTC"
+    assert "The pass rate's question changed (now “\\*Polite\\*?”): the pass rate before and after it reads" in meaning
+    assert changes == ["New question: “\\*Polite\\*?”"]
