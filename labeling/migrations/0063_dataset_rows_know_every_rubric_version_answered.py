@@ -11,13 +11,14 @@ import json
 
 from django.db import migrations, models
 
-LINES_PER_CHUNK = 2000
+LINES_PER_CHUNK = 2000  # tests lower it to walk several chunks
 
 
 def _answered(text: str) -> list[int]:
     row = json.loads(text)
-    versions = {annotation.get("rubric_version", row.get("rubric_version")) for annotation in row.get("annotations") or []}
-    return sorted(version for version in versions | {row.get("rubric_version")} if isinstance(version, int))
+    newest = row.get("rubric_version")  # an annotation stored before annotations named their version: the row's
+    versions = {annotation.get("rubric_version", newest) for annotation in row.get("annotations") or []}
+    return sorted(version for version in versions | {newest} if isinstance(version, int))
 
 
 def record_answered_versions(apps, schema_editor):
@@ -27,9 +28,8 @@ def record_answered_versions(apps, schema_editor):
     pending = DatasetRow.objects.filter(annotation_versions__isnull=True)
     after = 0
     while True:
-        chunk = list(
-            pending.filter(line_id__gt=after).order_by("line_id").values_list("line_id", flat=True).distinct()
-        )[:LINES_PER_CHUNK]
+        lines = pending.filter(line_id__gt=after).order_by("line_id").values_list("line_id", flat=True).distinct()
+        chunk = list(lines[:LINES_PER_CHUNK])
         if not chunk:
             break
         by_versions: dict[tuple[int, ...], list[int]] = {}

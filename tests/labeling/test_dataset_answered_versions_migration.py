@@ -2,6 +2,8 @@
 their stored lines), and each version's `rubric_versions` becomes every version its labels answered, so the typed
 downloads rendered again keep an older label's answers."""
 
+import importlib
+
 import pytest
 
 from labeling.models import DatasetRow, DatasetVersion
@@ -19,7 +21,9 @@ BEFORE = [("labeling", "0062_gold_stale_items_with_one_answer_gold")]
 AFTER = [("labeling", "0063_dataset_rows_know_every_rubric_version_answered")]
 
 
-def test_rows_built_before_learn_their_labels_versions_from_their_lines(project):
+def test_rows_built_before_learn_their_labels_versions_from_their_lines(project, monkeypatch):
+    # A line per chunk: the walk over the lines goes on past its first chunk.
+    monkeypatch.setattr(importlib.import_module(f"labeling.migrations.{AFTER[0][1]}"), "LINES_PER_CHUNK", 1)
     (item,) = label_outputs(project, 1, answers=({"correct": True, "tone": "curt"}, {"correct": True}))
     v2 = publish_rubric(project=project, questions=[BINARY])  # `tone` dropped
     submit_label(expert=item.labels.order_by("pk").last().expert, item=item, rubric=v2, answers={"correct": True})
