@@ -381,7 +381,9 @@ class VersionOut(serializers.ModelSerializer):
 
     split_counts = serializers.DictField(child=serializers.IntegerField(), help_text="Rows per split.")
     rubric_versions = serializers.ListField(
-        child=serializers.IntegerField(), help_text="The rubric versions the rows answered, ascending."
+        child=serializers.IntegerField(),
+        help_text="Every rubric version the rows' labels answered, ascending: each row's own (the newest of its "
+        "labels) and the older versions its other labels answered.",
     )
     cycle_week_label = serializers.SerializerMethodField(
         help_text="The ISO week label of `cycle_week` (e.g. `2026-W48`), as the metrics and reports name weeks; null "

@@ -74,6 +74,8 @@ class DatasetVersion(models.Model):
     row_count = models.PositiveIntegerField(default=0)
     split_counts = models.JSONField(default=dict)
     sha256 = models.CharField(max_length=64, blank=True)
+    # Every rubric version the rows' labels answered, sorted: each row's own (the newest of its labels) and the older
+    # versions its other labels answered, whose questions the typed downloads keep.
     rubric_versions = models.JSONField(default=list)
     definition_sha256 = models.CharField(max_length=64, blank=True)
     rows_copied = models.PositiveIntegerField(default=0)
@@ -148,6 +150,9 @@ class DatasetRow(models.Model):
     source_digest = models.CharField(max_length=32, blank=True, default="")
     # The line's `rubric_version`, so that a copy need not decode the line to know the version's figures.
     rubric_version = models.PositiveIntegerField(null=True, blank=True)
+    # The rubric versions the row's labels answered (each annotation's `rubric_version`), sorted: the typed downloads
+    # type an older label's answers by the version that asked them, and a copy keeps them without decoding the line.
+    annotation_versions = models.JSONField(null=True, blank=True)
 
     class Meta:
         # One index besides the primary key and line_id's: every other written index entry costs the weekly copy

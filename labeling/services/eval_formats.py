@@ -241,7 +241,7 @@ def hf_row(line: str, shape: RowShape) -> dict[str, Any]:
     row = _decode(line)
     typed = {column: row.get(column) for column in HF_COLUMNS}
     typed["input"] = [{"role": message["role"], "content": message["content"]} for message in row["input"]]
-    typed["label"] = shape.typed_label(row["label"])
+    typed["label"] = shape.typed_label(row["label"], rubric_version=row["rubric_version"])
     typed["annotations"] = shape.typed_annotations(row["annotations"])
     typed["metadata"] = _sorted.encode(row["metadata"]).decode()
     return typed
@@ -302,10 +302,12 @@ def hf_questions(shape: RowShape) -> str:
         # Options isolated as the prompt is: the card is read as text, where an override would reorder its words.
         lines.append(f"- `{history.key}`: {history.described(isolate=isolated)} ({isolated(prompt)})")
     warnings = [f"**Warning:** {history.warning(isolate=isolated)}" for history in shape.questions if history.changed]
-    if any("kind" in history.what_changed for history in shape.questions):
+    older = [name for name, (key, _) in shape.fields.items() if name != key]
+    if older:
+        named = ", ".join(f"`{name}`" for name in older)
         warnings.append(
-            "A key whose kind changed has its newest kind's type in `label` and `annotations` here: answers given as "
-            "another kind are null in these files (the version's JSONL download keeps them as given)."
+            "A key whose kind changed has its newest kind's type under its own name in `label` and `annotations` "
+            f"here, and the answers given as an older kind under `<key>@<kind>`, typed by that kind: {named}."
         )
     text = "\n".join(lines) or "None."
     return (
@@ -360,10 +362,12 @@ expert's correction is the gold correction (`single`). `expected_output` is the 
 ## Columns
 
 One type per column in every row: `input` is a list of `{{role, content}}` messages; `label` has one field per
-question (null when the row has no gold answer to it), each `{{value, method}}` with the value typed by the
-question's kind (binary bool, rating float, choice and text string, multi_choice list of strings); `annotations`
-lists each expert's answers under a pseudonym, the same way (a rating an int); `metadata` is the output's free-form
-metadata as JSON text; `occurred_at` and `labeled_at` are ISO 8601 strings.
+question any rubric version of the rows' labels asked (null when the row has no gold answer to it), each
+`{{value, method}}` with the value typed by the question's kind (binary bool, rating float, choice and text string,
+multi_choice list of strings); `annotations` lists each expert's answers under a pseudonym, the same way (a rating an
+int), an older label's answer to a question later dropped included; a question asked as another kind by an older
+version has a field `<key>@<kind>` for those answers; `metadata` is the output's free-form metadata as JSON text;
+`occurred_at` and `labeled_at` are ISO 8601 strings.
 """
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n" + body
 

@@ -2,14 +2,19 @@
 
 The shape (`RowShape`) is what the typed formats (Parquet's nested columns, the Hugging Face files) and the
 eval formats need besides the lines: the questions the rows answer, each with one type by its kind, the
-verdict question of each rubric version, and the version's provenance. It is read from the rubric versions
-the version's rows answered (a published rubric is never edited), so it names the same bytes for as long as
-the version exists.
+verdict question of each rubric version, and the version's provenance. It is read from every rubric version
+the version's labels answered (a published rubric is never edited; an older label's version too, not only each
+row's newest), so it names the same bytes for as long as the version exists.
+
+A key asked as one kind throughout is one typed field. A key some version asked as another kind (a yes/no since
+made a rating) is a field per kind: the plain key has the newest kind's type, and `<key>@<kind>` (`tone@choice`)
+holds the answers given as that older kind, typed by it. Every answer lands in the field of the kind the version
+that asked it used (a label's by its annotation's `rubric_version`, the gold by the row's), so none is lost.
 """
 
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -120,6 +125,11 @@ ANSWER_VALUE = {
 }
 
 
+def field_name(key: str, kind: str) -> str:
+    """The typed field of a key's answers given as an older kind than its newest: `@` is in no question key."""
+    return f"{key}@{kind}"
+
+
 @dataclass(frozen=True)
 class RowShape:
     """The questions of a version's rows and its provenance (see the module docstring)."""
@@ -134,6 +144,10 @@ class RowShape:
     kinds: dict[str, str]  # question key → kind, in the newest rubric's order, then older keys
     verdict_keys: dict[int, str | None]  # rubric version → its verdict question (None: it has none)
     questions: tuple[QuestionHistory, ...] = ()  # each kept key as each rubric version asked it, and what changed
+    asked_kinds: dict[int, dict[str, str]] = field(default_factory=dict)  # rubric version → kept key → its kind
+    # The typed fields of `label` and each annotation's `answers`: field name → (key, kind), each key's newest kind
+    # under the key itself, then its older kinds as `<key>@<kind>` (see the module docstring).
+    fields: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, version: DatasetVersion) -> "RowShape":
@@ -145,6 +159,8 @@ class RowShape:
         kinds: dict[str, str] = {}
         verdict_keys: dict[int, str | None] = {}
         asked_in: dict[int, list[dict]] = {}
+        asked_kinds: dict[int, dict[str, str]] = {}
+        older_kinds: dict[str, list[str]] = {}
         for rubric_version, questions in rubrics.order_by("-version").values_list("version", "questions"):
             asked_in[rubric_version] = questions
             kept = [q for q in questions if not wanted or q["key"] in wanted]
@@ -152,8 +168,15 @@ class RowShape:
             # binary question it keeps never stands in for it).
             verdict = verdict_question(questions)
             verdict_keys[rubric_version] = verdict["key"] if verdict and verdict in kept else None
+            asked_kinds[rubric_version] = {question["key"]: question["kind"] for question in kept}
             for question in kept:
-                kinds.setdefault(question["key"], question["kind"])  # the newest version's kind wins
+                key, kind = question["key"], question["kind"]
+                if kinds.setdefault(key, kind) != kind and kind not in older_kinds.setdefault(key, []):
+                    older_kinds[key].append(kind)  # the newest version's kind has the key; an older one its own
+        fields = {}
+        for key, kind in kinds.items():
+            fields[key] = (key, kind)
+            fields.update({field_name(key, older): (key, older) for older in older_kinds.get(key, ())})
         return cls(
             project=dataset.project.slug,
             dataset=dataset.slug,
@@ -165,7 +188,17 @@ class RowShape:
             kinds=kinds,
             verdict_keys=verdict_keys,
             questions=tuple(question_histories(asked_in, keys=wanted)),
+            asked_kinds=asked_kinds,
+            fields=fields,
         )
+
+    def field_of(self, key: str, rubric_version: int | None) -> str | None:
+        """The typed field of an answer to `key` given under `rubric_version` (None: a key the shape does not keep).
+        A version the shape does not know (never, for rows read with it) is taken to ask it as the newest did."""
+        if key not in self.kinds:
+            return None
+        kind = self.asked_kinds.get(rubric_version, {}).get(key, self.kinds[key])
+        return key if kind == self.kinds[key] else field_name(key, kind)
 
     # -- the gold verdict ------------------------------------------------------------------------------------
 
@@ -188,29 +221,36 @@ class RowShape:
 
     # -- typed nested fields (Parquet, Hugging Face) -----------------------------------------------------------
 
-    def typed_label(self, label: dict) -> dict[str, dict | None] | None:
-        """Every question of the shape, in its order: {"value", "method"} with the kind's type, or None."""
-        if not self.kinds:
+    def typed_label(self, label: dict, *, rubric_version: int | None) -> dict[str, dict | None] | None:
+        """Every field of the shape, in its order: {"value", "method"} typed by the kind the row's rubric version
+        asked the question as, or None."""
+        if not self.fields:
             return None
-        typed = {}
-        for key, kind in self.kinds.items():
-            entry = label.get(key)
-            typed[key] = (
-                None if entry is None else {"value": GOLD_VALUE[kind](entry["value"]), "method": entry["method"]}
-            )
+        typed: dict[str, dict | None] = dict.fromkeys(self.fields)
+        for key, entry in label.items():
+            name = self.field_of(key, rubric_version)
+            if name is not None and entry is not None:
+                typed[name] = {"value": GOLD_VALUE[self.fields[name][1]](entry["value"]), "method": entry["method"]}
         return typed
 
     def typed_annotations(self, annotations: list[dict]) -> list[dict]:
-        """Each annotation with every question of the shape in `answers` (the kind's type, or None)."""
-        return [
-            {
-                "annotator": annotation["annotator"],
-                "rubric_version": annotation["rubric_version"],
-                "answers": {key: ANSWER_VALUE[kind](annotation["answers"].get(key)) for key, kind in self.kinds.items()}
-                or None,
-            }
-            for annotation in annotations
-        ]
+        """Each annotation with every field of the shape in `answers`, its answers typed by the kind its own rubric
+        version asked them as (None where it gave none)."""
+        typed = []
+        for annotation in annotations:
+            answers: dict[str, Any] = dict.fromkeys(self.fields)
+            for key, value in annotation["answers"].items():
+                name = self.field_of(key, annotation["rubric_version"])
+                if name is not None:
+                    answers[name] = ANSWER_VALUE[self.fields[name][1]](value)
+            typed.append(
+                {
+                    "annotator": annotation["annotator"],
+                    "rubric_version": annotation["rubric_version"],
+                    "answers": answers or None,
+                }
+            )
+        return typed
 
     def arrow_types(self) -> dict[str, Any]:
         """The Arrow types of the nested columns (pyarrow is imported on first use: it is slow to load)."""
@@ -224,8 +264,9 @@ class RowShape:
         answer = {**gold, QuestionKind.RATING: pa.int64()}
         entry = {kind: pa.struct([("value", value), ("method", pa.string())]) for kind, value in gold.items()}
         # Parquet cannot store a struct without fields: a version without questions has no label columns at all.
-        label = pa.struct([(key, entry[kind]) for key, kind in self.kinds.items()]) if self.kinds else pa.null()
-        answers = pa.struct([(key, answer[kind]) for key, kind in self.kinds.items()]) if self.kinds else pa.null()
+        fields = self.fields.items()
+        label = pa.struct([(name, entry[kind]) for name, (_, kind) in fields]) if fields else pa.null()
+        answers = pa.struct([(name, answer[kind]) for name, (_, kind) in fields]) if fields else pa.null()
         return {
             "input": pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
             "label": label,

@@ -12,9 +12,9 @@ and each writer yields bytes as it goes:
   int64, the two timestamps as timestamp[us, UTC], and the nested fields as Arrow types: input
   `list<struct<role, content>>`, tags `list<string>`, label a struct with one field per question (a struct of
   `value`, typed by the question's kind, and `method`), annotations a list of structs whose `answers` is a struct
-  per question the same way (see `export_rows.RowShape`). `metadata` stays JSON text: it is free-form per row
-  (any keys, any value types), so no one Arrow type holds every row's; JSON text keeps it whole. It is written
-  one row group of PARQUET_ROW_GROUP rows at a time.
+  per question the same way, an older label's answers typed by its own rubric version (see `export_rows.RowShape`).
+  `metadata` stays JSON text: it is free-form per row (any keys, any value types), so no one Arrow type holds every
+  row's; JSON text keeps it whole. It is written one row group of PARQUET_ROW_GROUP rows at a time.
 - Parquet and `hf` are not streamed by a web request: a worker renders them once to a file (`version_files.py`),
   so no web process imports pyarrow.
 - The eval formats (`openai-chat`, `openai-preference`, `openai-evals`, `langsmith`, `langfuse`, `braintrust`,
@@ -110,7 +110,7 @@ def parquet_row(line: str, shape: RowShape) -> dict[str, Any]:
     row = msgspec.json.decode(line)
     typed = {column: row.get(column) for column in COLUMNS}
     typed["occurred_at"], typed["labeled_at"] = _timestamp(row["occurred_at"]), _timestamp(row["labeled_at"])
-    typed["label"] = shape.typed_label(row["label"])
+    typed["label"] = shape.typed_label(row["label"], rubric_version=row["rubric_version"])
     typed["annotations"] = shape.typed_annotations(row["annotations"])
     typed["metadata"] = _encoder.encode(row["metadata"]).decode()
     return typed
@@ -168,7 +168,8 @@ class ExportFormat:
 # A format's revision goes up whenever a deploy changes the bytes it makes from the same stored rows: a client that
 # cached the old file by its ETag must not be answered 304. v2 of the eval formats and hf, v2 of CSV, v3 of Parquet:
 # gold_status (a column; unsettled rows no longer trained on), text parts as text, hf's features.json and card. v3 of
-# openai-chat: earlier assistant turns carry weight 0. v3 of hf: the card's "Questions" section.
+# openai-chat: earlier assistant turns carry weight 0. v3 of hf: the card's "Questions" section. v4 of Parquet and
+# hf: the typed fields of every rubric version the labels answered (an older label's answers no longer null).
 EVAL_REVISION = 2
 _OPENAI_VALID = ", and that OpenAI would take (see the README)"
 TAKES = {
@@ -179,13 +180,14 @@ TAKES = {
     ),
     "openai-evals": f"rows with an ideal answer (a settled passing output, or a correction){_OPENAI_VALID}",
 }
-REVISIONS = {"openai-chat": 3, "hf": 3}
+REVISIONS = {"openai-chat": 3, "hf": 4}
 FORMATS = {
     "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_chunks, ""),  # the stored bytes themselves
     "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_chunks, "-csv", revision=2),
-    # v2: nested fields became Arrow lists and structs (they were JSON text); v3: the gold_status column.
+    # v2: nested fields became Arrow lists and structs (they were JSON text); v3: the gold_status column; v4: the
+    # fields of older labels' rubric versions (`<key>@<kind>` for a key asked as another kind).
     "parquet": ExportFormat(
-        "parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet", revision=3, stored=True
+        "parquet", "application/vnd.apache.parquet", parquet_chunks, "-parquet", revision=4, stored=True
     ),
     **{
         name: ExportFormat(

@@ -599,8 +599,9 @@ def test_each_format_has_its_own_strong_etag_and_revalidates(client, world, vers
     other = client.get(f"{EVAL}/versions/1/download?format=jsonl", HTTP_IF_NONE_MATCH=response["ETag"], **auth)
 
     # `.v2`: the rows each takes and the files' layout changed (review mends), so a copy cached before is not a 304.
-    # openai-chat v3: weight 0 on earlier assistant turns; hf v3: the card's "Questions" section.
-    revision = 3 if fmt in ("openai-chat", "hf") else 2
+    # openai-chat v3: weight 0 on earlier assistant turns; hf v3: the card's "Questions" section; hf v4: the fields of
+    # every rubric version the labels answered.
+    revision = {"openai-chat": 3, "hf": 4}.get(fmt, 2)
     assert response.status_code == 200 and response["ETag"] == f'"{version.sha256}-{fmt}.v{revision}"'
     assert response["Content-Type"] == ("application/zip" if fmt == "hf" else "application/x-ndjson")
     assert response["Content-Disposition"] == f'attachment; filename="support-bot-support-eval-v1.{EXTENSIONS[fmt]}"'

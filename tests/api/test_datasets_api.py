@@ -396,7 +396,7 @@ def test_the_jsonl_download_is_the_canonical_file_with_a_strong_etag(reader, v1)
     assert hashlib.sha256(body(reader.get(f"{EVAL}/versions/1/download"))).hexdigest() == v1.sha256  # the default
 
 
-@pytest.mark.parametrize("fmt, suffix", [("jsonl", ""), ("csv", "-csv.v2"), ("parquet", "-parquet.v3")])
+@pytest.mark.parametrize("fmt, suffix", [("jsonl", ""), ("csv", "-csv.v2"), ("parquet", "-parquet.v4")])
 def test_if_none_match_with_the_etag_is_a_304_without_a_body(client, read_key, v1, fmt, suffix):
     etag = f'"{v1.sha256}{suffix}"'
     url = f"{EVAL}/versions/1/download?format={fmt}"
@@ -506,7 +506,7 @@ def test_the_parquet_download_has_the_documented_schema_and_the_same_rows(reader
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/vnd.apache.parquet"
-    assert response.headers["ETag"] == f'"{v1.sha256}-parquet.v3"'
+    assert response.headers["ETag"] == f'"{v1.sha256}-parquet.v4"'
     assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.parquet"'
     table = pq.read_table(io.BytesIO(body(response)))
     schema = {field.name: field.type for field in table.schema}

@@ -126,7 +126,7 @@ def test_the_task_renders_each_file_once_and_the_download_is_the_streamed_render
     served = body(response)
     assert response.status_code == 200
     assert response.headers["Content-Length"] == str(stored.size) == str(len(served))
-    assert response.headers["ETag"] == f'"{version.sha256}-parquet.v3"'
+    assert response.headers["ETag"] == f'"{version.sha256}-parquet.v4"'
     assert response.headers["Content-Disposition"] == 'attachment; filename="support-bot-support-eval-v1.parquet"'
     assert hashlib.sha256(served).hexdigest() == stored.sha256
     streamed = b"".join(parquet_chunks(version=version))  # what the web request made before files
@@ -140,7 +140,7 @@ def test_the_task_renders_each_file_once_and_the_download_is_the_streamed_render
 def test_a_stored_file_answers_304_to_its_etag_and_one_byte_range(reader, version):
     render_version_files(version_id=version.pk)
     whole = body(reader.get(f"{EVAL}/versions/1/download?format=parquet"))
-    etag = f'"{version.sha256}-parquet.v3"'
+    etag = f'"{version.sha256}-parquet.v4"'
 
     parquet = f"{EVAL}/versions/1/download?format=parquet"
 

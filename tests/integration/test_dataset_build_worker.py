@@ -76,7 +76,7 @@ def _labeled_project(project):
 def _clean_checksum(dataset) -> str:
     """The SHA-256 of the dataset's JSONL as a build from scratch makes its lines, without storing a version."""
     digest = hashlib.sha256()
-    for _, _, line, _, _ in RowMaker(dataset).rows(selected_keys(dataset)):
+    for _, _, line, *_ in RowMaker(dataset).rows(selected_keys(dataset)):
         digest.update(line + b"\n")
     return digest.hexdigest()
 

@@ -141,7 +141,8 @@ def copy_version_without(*, version: DatasetVersion, external_ids: set[str]) -> 
         # Positions renumbered in order from 0: the rows left keep their order.
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT %s, row_number() OVER (ORDER BY position) - 1, external_id, "
-            f"split, line_id, octets, source_digest, rubric_version FROM {table} WHERE id IN ({sql})",
+            f"split, line_id, octets, source_digest, rubric_version, annotation_versions FROM {table} "
+            f"WHERE id IN ({sql})",
             [successor.pk, *params],
         )
     tally = tally_of(successor.pk)

@@ -82,8 +82,9 @@ def definition_fingerprint(dataset: Dataset) -> str:
     return hashlib.sha256(_encoder.encode(definition)).hexdigest()
 
 
-# (external_id, split, JSONL line, rubric version, source digest): a row as it is stored.
-type StoredRow = tuple[str, str, bytes, int, str]
+# (external_id, split, JSONL line, rubric version, source digest, the rubric versions its labels answered): a row as
+# it is stored.
+type StoredRow = tuple[str, str, bytes, int, str, list[int]]
 
 
 # Reading the selection as tuples (JSON columns as text, decoded by msgspec) rather than model instances
@@ -251,7 +252,8 @@ class RowMaker:
         out (tags, metadata, text_any)."""
         for chunk in batched(keys, ROW_CHUNK):
             for key, row in self._rows_of_chunk(chunk):
-                yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2]
+                answered = sorted({annotation["rubric_version"] for annotation in row["annotations"]})
+                yield row["id"], row["split"], _encoder.encode(row), row["rubric_version"], key[2], answered
 
     def _rows_of_chunk(self, chunk: tuple[tuple[int, str, str], ...]) -> Iterator[tuple[tuple, dict[str, Any]]]:
         item_ids = [item_id for item_id, _, _ in chunk]

@@ -36,17 +36,19 @@ def delete_rows(version_ids: list[int]) -> None:
 
 def write_rows(version: DatasetVersion, rows: Iterable[StoredRow]) -> dict[str, Any]:
     """Store rows as the version's, each with a line of its own, in order, and return the fields of the version
-    they decide: `sha256` (of the JSONL file), `row_count`, `split_counts`, `rubric_versions`.
+    they decide: `sha256` (of the JSONL file), `row_count`, `split_counts`, `rubric_versions` (every version the rows'
+    labels answered).
     """
     digest, splits, rubric_versions, position = hashlib.sha256(), Counter(), set(), 0
     for chunk in batched(rows, ROW_CHUNK):
         stored = []
-        for external_id, split, line, rubric_version, source_digest in chunk:
+        for external_id, split, line, rubric_version, source_digest, answered in chunk:
             digest.update(line)
             digest.update(b"\n")
             splits[split] += 1
             rubric_versions.add(rubric_version)
-            stored.append((version.pk, position, external_id, split, line, source_digest, rubric_version))
+            rubric_versions.update(answered)
+            stored.append((version.pk, position, external_id, split, line, source_digest, rubric_version, answered))
             position += 1
         _copy_rows(version.dataset_id, stored)
     return _figures(digest.hexdigest(), position, splits, rubric_versions)
@@ -87,9 +89,9 @@ def write_incremental(version: DatasetVersion, maker: "RowMaker", predecessor: D
             if source is not None:
                 runs.add(source=source, target=position)
             elif external_id in built:  # else left out by a filter read in Python
-                _, split, line, rubric_version, _ = built[external_id]
-                tally.add(split, rubric_version, rows=1, octets=len(line))
-                stored.append((version.pk, position, external_id, split, line, digest, rubric_version))
+                _, split, line, rubric_version, _, answered = built[external_id]
+                tally.add(split, rubric_version, rows=1, octets=len(line), answered=answered)
+                stored.append((version.pk, position, external_id, split, line, digest, rubric_version, answered))
             else:
                 continue
             position += 1
@@ -151,20 +153,22 @@ class _CopyRuns:
                 starts, stops, shifts = zip(*self.pending, strict=True)
                 cursor.execute(
                     f"WITH copied AS (INSERT INTO {table} ({columns}) SELECT %s, old.position + run.shift, "
-                    "old.external_id, old.split, old.line_id, old.octets, old.source_digest, old.rubric_version "
+                    "old.external_id, old.split, old.line_id, old.octets, old.source_digest, old.rubric_version, "
+                    "old.annotation_versions "
                     "FROM unnest(%s::integer[], %s::integer[], %s::integer[]) AS run (start, stop, shift) "
                     f"JOIN {table} old ON old.version_id = %s AND old.position >= run.start "
-                    "AND old.position < run.stop RETURNING split, rubric_version, octets) "
-                    "SELECT split, rubric_version, count(*), sum(octets) FROM copied GROUP BY split, rubric_version",
+                    "AND old.position < run.stop RETURNING split, rubric_version, octets, annotation_versions) "
+                    "SELECT split, rubric_version, annotation_versions, count(*), sum(octets) FROM copied "
+                    "GROUP BY split, rubric_version, annotation_versions",
                     [self.target_id, list(starts), list(stops), list(shifts), self.source_id],
                 )
-                for split, rubric_version, rows, octets in cursor.fetchall():
-                    self.tally.add(split, rubric_version, rows=rows, octets=octets)
+                for split, rubric_version, answered, rows, octets in cursor.fetchall():
+                    self.tally.add(split, rubric_version, rows=rows, octets=octets, answered=_numbers(answered))
             else:
                 for start, stop, shift in self.pending:
                     cursor.execute(
                         f"INSERT INTO {table} ({columns}) SELECT %s, position + %s, external_id, split, line_id, "
-                        f"octets, source_digest, rubric_version FROM {table} "
+                        f"octets, source_digest, rubric_version, annotation_versions FROM {table} "
                         "WHERE version_id = %s AND position >= %s AND position < %s",
                         [self.target_id, shift, self.source_id, start, stop],
                     )
@@ -176,19 +180,30 @@ class _CopyRuns:
 CHECKSUM_IN_DATABASE_MAX_BYTES = 256 * 1024 * 1024
 
 
+def _numbers(value: Any) -> list[int]:
+    """A row's `annotation_versions` as a raw cursor returns it (JSON text on PostgreSQL), or [] when not recorded."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
 class _Tally:
-    """The figures of rows as they are written: rows per (split, rubric version), and bytes of JSONL."""
+    """The figures of rows as they are written: rows per (split, rubric version), the rubric versions their labels
+    answered, and bytes of JSONL."""
 
     def __init__(self) -> None:
         self.rows: Counter[tuple[str, int | None]] = Counter()
+        self.answered: set[int] = set()
         self.size = 0  # UTF-8 bytes of the lines and their newlines
 
-    def add(self, split: str, rubric_version: int | None, *, rows: int, octets: int) -> None:
+    def add(self, split: str, rubric_version: int | None, *, rows: int, octets: int, answered=()) -> None:
         self.rows[(split, rubric_version)] += rows
+        self.answered.update(answered)
         self.size += octets + rows
 
     def merge(self, other: "_Tally") -> "_Tally":
         self.rows.update(other.rows)
+        self.answered |= other.answered
         self.size += other.size
         return self
 
@@ -198,12 +213,12 @@ def tally_of(version_id: int) -> _Tally:
     tally = _Tally()
     groups = (
         DatasetRow.objects.filter(version_id=version_id)
-        .values_list("split", "rubric_version")
+        .values_list("split", "rubric_version", "annotation_versions")
         .annotate(rows=Count("pk"), octets=Sum("octets"))
         .order_by()
     )
-    for split, rubric_version, rows, octets in groups:
-        tally.add(split, rubric_version, rows=rows, octets=octets)
+    for split, rubric_version, answered, rows, octets in groups:
+        tally.add(split, rubric_version, rows=rows, octets=octets, answered=_numbers(answered))
     return tally
 
 
@@ -223,7 +238,7 @@ def read_back(version_id: int, row_count: int, tally: _Tally | None = None) -> d
             splits = Counter()
             for (split, _), rows in tally.rows.items():
                 splits[split] += rows
-            return _figures(checksum, row_count, splits, {rubric_version for _, rubric_version in tally.rows})
+            return _figures(checksum, row_count, splits, {version for _, version in tally.rows} | tally.answered)
     return _figures_streamed(version_id, row_count)
 
 
@@ -264,14 +279,15 @@ def _figures_streamed(version_id: int, row_count: int) -> dict[str, Any]:
     rows = (
         DatasetRow.objects.filter(version_id=version_id)
         .order_by("position")
-        .values_list("split", "rubric_version", "line__text")
+        .values_list("split", "rubric_version", "annotation_versions", "line__text")
         .iterator(chunk_size=ROW_CHUNK * 5)
     )
-    for split, rubric_version, line in rows:
+    for split, rubric_version, answered, line in rows:
         digest.update(line.encode())
         digest.update(b"\n")
         splits[split] += 1
         rubric_versions.add(rubric_version)
+        rubric_versions.update(_numbers(answered))
         seen += 1
     if seen != row_count:
         raise DomainError(f"The version holds {seen} rows where {row_count} were written.")
@@ -279,12 +295,14 @@ def _figures_streamed(version_id: int, row_count: int) -> dict[str, Any]:
 
 
 # The stored columns of a row, in the order the copies write them.
-ROW_COLUMNS = "version_id, position, external_id, split, line_id, octets, source_digest, rubric_version"
+ROW_COLUMNS = (
+    "version_id, position, external_id, split, line_id, octets, source_digest, rubric_version, annotation_versions"
+)
 
 
-def _copy_rows(dataset_id: int, rows: list[tuple[int, int, str, str, bytes, str, int]]) -> None:
-    """Store (version, position, external_id, split, UTF-8 line, source digest, rubric version) rows, each with a
-    line of its own: COPY on PostgreSQL, INSERTs elsewhere.
+def _copy_rows(dataset_id: int, rows: list[tuple[int, int, str, str, bytes, str, int, list[int]]]) -> None:
+    """Store (version, position, external_id, split, UTF-8 line, source digest, rubric version, the rubric versions
+    its labels answered) rows, each with a line of its own: COPY on PostgreSQL, INSERTs elsewhere.
 
     COPY runs inside the build's transaction, so a killed build still leaves nothing behind; it spares
     the ORM's instances and its text-quoted array parameters, which were half of a big build's time.
@@ -305,10 +323,11 @@ def _copy_rows(dataset_id: int, rows: list[tuple[int, int, str, str, bytes, str,
                     copy.write_row((line_id, dataset_id, row[4].decode()))
             with cursor.cursor.copy(f"COPY {DatasetRow._meta.db_table} ({ROW_COLUMNS}) FROM STDIN") as copy:
                 for line_id, row in zip(line_ids, rows, strict=True):
-                    version_id, position, external_id, split, line, source_digest, rubric_version = row
+                    version_id, position, external_id, split, line, source_digest, rubric_version, answered = row
                     copy.write_row(
-                        (version_id, position, external_id, split, line_id, len(line), source_digest, rubric_version)
-                    )
+                        (version_id, position, external_id, split, line_id, len(line), source_digest, rubric_version,
+                         json.dumps(answered))
+                    )  # fmt: skip
         return
     lines = DatasetLine.objects.bulk_create(DatasetLine(dataset_id=dataset_id, text=row[4].decode()) for row in rows)
     DatasetRow.objects.bulk_create(
@@ -321,8 +340,9 @@ def _copy_rows(dataset_id: int, rows: list[tuple[int, int, str, str, bytes, str,
             octets=len(line),
             source_digest=source_digest,
             rubric_version=rubric_version,
+            annotation_versions=answered,
         )
-        for stored, (version_id, position, external_id, split, line, source_digest, rubric_version) in zip(
+        for stored, (version_id, position, external_id, split, line, source_digest, rubric_version, answered) in zip(
             lines, rows, strict=True
         )
     )

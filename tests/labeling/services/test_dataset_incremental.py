@@ -67,6 +67,12 @@ def _assert_same_as_full_build(version: DatasetVersion, twin: Dataset) -> None:
         full.rubric_versions,
     )
     assert version.row_count == len(lines) and sum(version.split_counts.values()) == len(lines)
+    assert _answered(version) == _answered(full)
+
+
+def _answered(version: DatasetVersion) -> list[tuple[str, list[int]]]:
+    """Each row's rubric versions its labels answered, in position order."""
+    return list(version.rows.order_by("position").values_list("external_id", "annotation_versions"))
 
 
 def _stored_lines(dataset: Dataset) -> int:
@@ -161,6 +167,37 @@ def test_a_new_rubric_version_is_built_into_the_rows_that_use_it(project):
     assert _row(second, "out-00000")["rubric_version"] == 2 and _row(second, "out-00005")["rubric_version"] == 1
     assert _row(second, "out-00007")["label"]["tone"] == {"value": "curt", "method": "unanimous"}
     _assert_same_as_full_build(second, twin)
+
+
+def test_a_row_with_a_label_of_an_older_version_keeps_that_version_when_its_line_is_copied(project):
+    """An item one expert labeled on v1 (answering `tone`) and the other on v2 (which dropped it) is a row of v2; its
+    v1 label's version is the version's too, so the typed downloads keep `tone`. A later build copies the row by
+    INSERT … SELECT and still knows it: the same figures as a build from scratch."""
+    label_outputs(project, 2, answers=({"correct": True, "tone": "friendly"}, {"correct": True, "tone": "curt"}))
+    dataset, twin = _twins(project)
+    v2 = publish_rubric(project=project, questions=[QUESTIONS[0], QUESTIONS[1]])  # `tone` dropped
+    mixed, relabeled = Item.objects.filter(project=project).order_by("output__external_id")
+    submit_label(expert=mixed.labels.order_by("pk").last().expert, item=mixed, rubric=v2, answers={"correct": True})
+    for label in relabeled.labels.all():
+        submit_label(expert=label.expert, item=relabeled, rubric=v2, answers={"correct": False})
+    for item in (mixed, relabeled):
+        resolve_item(item_id=item.pk)
+
+    second = build_version(dataset_id=dataset.pk)
+    assert second.rubric_versions == [1, 2]
+    _assert_same_as_full_build(second, twin)
+    label_outputs(project, 1, answers=({"correct": True}, {"correct": True}), rubric=v2)
+    third = build_version(dataset_id=dataset.pk)
+
+    # Every row is a row of v2, yet v1 answered `tone` on the first.
+    assert [_row(third, f"out-{n:05d}")["rubric_version"] for n in range(3)] == [2, 2, 2]
+    assert [a["answers"] for a in _row(third, "out-00000")["annotations"]] == [
+        {"correct": True, "tone": "friendly"},
+        {"correct": True},
+    ]
+    assert (third.rubric_versions, third.rows_copied) == ([1, 2], 2)
+    assert _answered(third) == [("out-00000", [1, 2]), ("out-00001", [2]), ("out-00002", [2])]
+    _assert_same_as_full_build(third, twin)
 
 
 def test_the_output_with_two_items_is_spoken_for_by_the_one_with_more_labels(project):

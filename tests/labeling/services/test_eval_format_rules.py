@@ -1,6 +1,6 @@
 """The row rules of the eval formats that the fixture-wide tests in tests/api/test_dataset_formats.py do not reach:
 message content that only looks like JSON parts, a dataset that leaves its rubric's verdict question out, and the
-card's warning for a question whose kind changed between rubric versions."""
+card's warning for a question whose kind changed between rubric versions, and the field of its older kind's answers."""
 
 import pytest
 
@@ -58,9 +58,10 @@ def test_a_dataset_without_the_rubrics_verdict_question_has_no_verdict(project):
     assert shapes["all"].verdict_key(row) == "correct"
 
 
-def test_the_cards_questions_warn_of_a_kind_change_and_say_its_other_answers_are_null_in_the_typed_files(project):
-    """`tone` was a choice in rubric v1 and a rating in v2: the typed columns hold it as a rating, so the card says
-    the v1 answers are null there and warns not to compare its values across versions."""
+def test_the_cards_questions_warn_of_a_kind_change_and_name_the_field_of_its_older_kinds_answers(project):
+    """`tone` was a choice in rubric v1 and a rating in v2: the typed columns hold it as a rating under `tone` and
+    the v1 answers as choices under `tone@choice`, so the card names that field and warns not to compare its values
+    across versions."""
     publish_rubric(project=project, questions=[CHOICE])
     publish_rubric(project=project, questions=[{**CHOICE, "kind": "rating", "scale": [1, 3], "options": None}])
     dataset = create_dataset(project=project, spec={"name": "Tone"})
@@ -69,5 +70,7 @@ def test_the_cards_questions_warn_of_a_kind_change_and_say_its_other_answers_are
     section = hf_questions(shape)
 
     assert shape.kinds == {"tone": "rating"}
+    assert shape.fields == {"tone": ("tone", "rating"), "tone@choice": ("tone", "choice")}
     assert '- `tone`: choice ("friendly", "curt", "rude") in v1, rating 1–3 in v2 (How does it sound?)' in section
-    assert "**Warning:** `tone`: choice" in section and "answers given as another kind are null" in section
+    assert "**Warning:** `tone`: choice" in section and "older kind under `<key>@<kind>`" in section
+    assert "`tone@choice`" in section and "null" not in section

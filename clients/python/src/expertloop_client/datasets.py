@@ -212,7 +212,7 @@ class DatasetVersion:
         JSONL: the SHA-256 of the bytes must be the version's `sha256` (the ETag is not needed). Every other format is
         converted by the server from those rows: its ETag (`"<sha256>-csv"`, `"<sha256>-hf"`, …, or weak `W/"…"` as a
         compressing proxy makes it; a format whose bytes changed carries its revision, `.v<n>` as in
-        `"<sha256>-parquet.v3"`) must name this version's sha256 and the format. Parquet and `hf`, files the server
+        `"<sha256>-parquet.v4"`) must name this version's sha256 and the format. Parquet and `hf`, files the server
         made once, come with their SHA-256 in `Repr-Digest` (RFC 9530), which the bytes must match; besides, a
         Parquet file must begin and end with its magic bytes, an `hf` zip must be a whole zip whose
         entries pass their CRC check, and each line of the eval JSONL formats (`openai-chat`, `openai-preference`,
