@@ -94,11 +94,12 @@ PLATFORM_REFUSED = (
     "Only operators (who hold the permission to operate every project) open the platform's pages and read its "
     "usage. Ask an operator."
 )
-# A queue that names its eligible experts, asked for by an expert it does not name: they know the project and its
-# queues. Not who the named ones are, nor what they answered.
+# A queue that names its eligible experts, asked for by an expert it does not name, and a queue slug that names none:
+# said alike (`refuse_queue`), so a pasted link tells nothing of which queues exist. Not who the named ones are, nor
+# what they answered.
 QUEUE_NOT_YOURS = (
-    "This queue is for the experts its leads chose, and you are not among them. Label in the project's other queues, "
-    "or ask a lead."
+    "This queue is not yours to label: its leads chose other experts for it, or the project has no queue at this "
+    "address (the link may be mistyped or out of date). Label in the project's other queues, or ask a lead."
 )
 # An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
 # holds it or what anyone answered (blind labeling).
@@ -536,6 +537,14 @@ def refuse_item(user, slug: str) -> NoReturn:
     not: the address tells nothing of others' work. One query."""
     _, membership = visible_project(user, slug)
     raise NotForYourRole(ITEM_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
+
+
+def refuse_queue(user, slug: str) -> NoReturn:
+    """Refuse a queue address that loaded no queue the user is a member for, as `grant_from` refuses a queue that
+    exists: a member who labels is told QUEUE_NOT_YOURS, one whose role does not (or an operator) LABELING_REFUSED,
+    anyone else "No such project.". Said alike whether the queue exists or not. One query."""
+    _, membership = visible_project(user, slug)
+    raise NotForYourRole(QUEUE_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 
 def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:

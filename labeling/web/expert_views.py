@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -44,6 +44,7 @@ from labeling.rules.access import (
     may_explore,
     overview_project,
     refuse_item,
+    refuse_queue,
     sees_alerts,
 )
 from labeling.rules.calendar import current_week
@@ -172,8 +173,8 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
     not take slots): it redirects to the item the expert already holds, else offers a button that POSTs,
     else says the queue is done. A paused queue sends the expert home saying so, unless they hold an item there."""
     queue = work.queue_for_labeler(request.user, slug, queue_slug, with_next=request.method == "GET")
-    if queue is None:
-        raise Http404("No such queue.")
+    if queue is None or queue.member_role is None:
+        refuse_queue(request.user, slug)  # said alike of a queue that does not exist and of one not theirs
     grant = grant_from(request.user, queue, role=queue.member_role, admitted=queue.queue_admits)
     if request.method == "POST":
         return _hand_next_item(request, queue, grant)

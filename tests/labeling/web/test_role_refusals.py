@@ -2,6 +2,8 @@
 with the reason, since they know the project; anyone else hears "No such project.", which tells nothing. Walked here
 page by page, one refusal of each kind (the persona who knows the project, then an outsider at the same address)."""
 
+import re
+
 import pytest
 from django.utils.html import escape
 
@@ -79,6 +81,11 @@ REFUSALS = [
     ("engineer", "post", f"{P}/explore/add", ADD_TO_QUEUE_REFUSED),
     ("expert", "get", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "post", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
+    ("expert", "get", f"{P}/q/nope/next", QUEUE_NOT_YOURS),  # said alike of a queue that does not exist
+    ("expert", "post", f"{P}/q/nope/next", QUEUE_NOT_YOURS),
+    ("engineer", "get", f"{P}/q/nope/next", LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/sample/next", LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/nope/next", LABELING_REFUSED),
     ("expert", "get", f"{P}/items/{{item}}/", ITEM_NOT_YOURS),  # a pasted link to another expert's item
     ("expert", "get", f"{P}/items/999999/", ITEM_NOT_YOURS),  # said alike of an item that does not exist
     ("expert", "post", f"{P}/items/{{item}}/unskip", ITEM_NOT_YOURS),
@@ -121,3 +128,30 @@ def test_a_signed_in_non_operator_is_told_the_platform_pages_are_the_operators(c
         assert refused.status_code == 404, path
         assert f'<p role="alert">{escape(PLATFORM_REFUSED)}</p>' in refused.content.decode(), path
     assert client.post("/platform/tokens/", {"name": "mine"}).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("persona", ["expert", "engineer", "operator", "outsider"])
+def test_a_queue_address_tells_nobody_it_does_not_name_whether_the_queue_exists(
+    client, closed_project, persona, method, request
+):
+    """A queue of experts the leads chose and a slug that names no queue answer alike (status and words) to whoever
+    the queue does not name: a pasted link tells nothing of which queues exist."""
+    client.force_login(request.getfixturevalue(persona))
+
+    chosen = getattr(client, method)(f"{P}/q/chosen/next")
+    missing = getattr(client, method)(f"{P}/q/nope/next")
+
+    assert chosen.status_code == missing.status_code == 404
+
+    def said(response):
+        return re.search(r'<p role="alert">.*?</p>|<h1>.*?</h1>\s*<p>.*?</p>', response.content.decode(), re.S)[0]
+
+    assert said(chosen) == said(missing)
+
+
+def test_a_queue_that_names_the_expert_still_opens_for_them(client, closed_project, other_expert):
+    client.force_login(other_expert)
+
+    assert client.get(f"{P}/q/chosen/next").status_code == 200
+    assert client.post(f"{P}/q/chosen/next").status_code == 302
