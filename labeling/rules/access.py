@@ -84,6 +84,12 @@ WITHDRAW_VERSION_KEY_REFUSED = (
 )
 # What a member of another role is told on a lead's page (`managed_project`), which they know exists.
 LEADS_ONLY = "Only the project's leads open this page."
+# What they are told of a lead's action they sent (a form's POST: most often from a page opened while they were a lead,
+# or a form pasted): what they did, not a page they opened (`lead_project`).
+LEADS_ONLY_ACTION = (
+    "Only the project's leads and admins do this, and your role in the project is not one of them (it may have "
+    "changed since the page was opened): nothing was changed. Ask one of its leads."
+)
 # A lead's action reached from a page other roles open too (explore's "add to queue"): what they tried, not a page.
 ADD_TO_QUEUE_REFUSED = (
     "Only the project's leads and admins add outputs to its queues. Ask one of them, and say which outputs and why."
@@ -273,6 +279,12 @@ def role_project(user, slug: str, roles: tuple[str, ...], *, refusal: str) -> tu
 def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Project, Membership]:
     """`role_project` for the lead's screens: leads and admins only."""
     return role_project(user, slug, MANAGING_ROLES, refusal=refusal)
+
+
+def lead_project(user, slug: str, *, method: str) -> tuple[Project, Membership]:
+    """`managed_project` for a lead's page or action, by the request's `method`: a member of another role is told
+    LEADS_ONLY of a page (GET, HEAD), LEADS_ONLY_ACTION of anything sent."""
+    return managed_project(user, slug, refusal=LEADS_ONLY if method in ("GET", "HEAD") else LEADS_ONLY_ACTION)
 
 
 def webhook_project(user, slug: str) -> tuple[Project, Membership]:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
-from labeling.rules.access import managed_project, queue_labelers
+from labeling.rules.access import lead_project, managed_project, queue_labelers
 from labeling.rules.explore import filter_query
 from labeling.rules.gold import VerdictChange, asked_differently, verdict_change, verdict_question
 from labeling.rules.queue_from_filter import rule_from_filter
@@ -205,7 +205,7 @@ def queue_backfill(request, slug: str, queue_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def rubric_versions(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     versions = management.rubric_versions(project)
     current = versions[0] if versions else None
     if request.method == "POST":
@@ -287,7 +287,7 @@ def rubric_versions(request, slug: str):
 @login_required
 @require_GET
 def expert_progress(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     week = calendar.current_week(project)
     rows = [
         {"progress": progress, "median": per_label_time(progress.median_seconds)}

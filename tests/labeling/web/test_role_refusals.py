@@ -18,6 +18,7 @@ from labeling.rules.access import (
     KEYS_REFUSED,
     LABELING_REFUSED,
     LEADS_ONLY,
+    LEADS_ONLY_ACTION,
     OPERATOR_EXPORT_REFUSED,
     OPERATOR_NOT_MEMBER,
     PLATFORM_REFUSED,
@@ -155,3 +156,57 @@ def test_a_queue_that_names_the_expert_still_opens_for_them(client, closed_proje
 
     assert client.get(f"{P}/q/chosen/next").status_code == 200
     assert client.post(f"{P}/q/chosen/next").status_code == 302
+
+
+W = f"{P}/meeting/2026-W49"
+# Every action a lead's page sends (a POST), with ids its lookup never reaches: the role is asked first.
+LEAD_ACTIONS = [
+    f"{P}/manage/members/invite",
+    f"{P}/manage/members/1/role",
+    f"{P}/manage/members/1/remove",
+    f"{P}/manage/invitations/1/resend",
+    f"{P}/manage/invitations/1/revoke",
+    f"{W}/decisions",
+    f"{W}/decisions/1/delete",
+    f"{W}/decisions/1/done",
+    f"{W}/close",
+    f"{W}/refresh",
+    f"{W}/themes/1/save",
+    f"{P}/manage/flags/1/resolve",
+    f"{P}/manage/adjudication/1/",
+    f"{P}/manage/rubric/",
+    f"{P}/manage/settings/",
+    f"{P}/manage/redaction/",
+    f"{P}/manage/redaction/preview",
+]
+LEAD_PAGES = [
+    f"{P}/manage/adjudication/",
+    f"{P}/manage/adjudication/1/",
+    f"{P}/manage/rubric/",
+    f"{P}/manage/settings/",
+    f"{P}/manage/redaction/",
+    f"{P}/manage/experts/",
+]
+
+
+@pytest.mark.parametrize("path", LEAD_ACTIONS)
+def test_a_lead_action_sent_by_another_role_says_the_action_is_the_leads_and_changes_nothing(
+    client, project, expert, path
+):
+    """A demoted lead's open page, or a pasted form: told what they sent is a lead's (not that a page is), one way."""
+    client.force_login(expert)
+
+    refused = client.post(path, {"reason": "Bad gold.", "role": "lead", "email": "x@example.com"})
+
+    assert refused.status_code == 404
+    assert f'<p role="alert">{escape(LEADS_ONLY_ACTION)}</p>' in refused.content.decode()
+
+
+@pytest.mark.parametrize("path", LEAD_PAGES)
+def test_a_lead_page_opened_by_another_role_says_the_page_is_the_leads(client, project, engineer, path):
+    client.force_login(engineer)
+
+    refused = client.get(path)
+
+    assert refused.status_code == 404
+    assert f'<p role="alert">{escape(LEADS_ONLY)}</p>' in refused.content.decode()
