@@ -631,19 +631,31 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
     raise Forbidden(REVOKE_KEY_REFUSED)
 
 
+@dataclass(frozen=True, slots=True)
+class WithdrawalGrant:
+    """Proof that a caller may withdraw a project's dataset versions, for the one request that checked it
+    (`check_can_withdraw_versions`); never store one."""
+
+    project_id: int
+    user_id: int | None
+    api_key_id: int | None
+
+
 def check_can_withdraw_versions(
     project: Project, *, user=None, api_key: ApiKey | None = None, membership: Membership | None = None
-) -> None:
+) -> WithdrawalGrant:
     """Refuse unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key (with
     the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
     speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not. A person
     is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden.
-    `membership`: the user's in the project, when the request read it already (no second query)."""
+    `membership`: the user's in the project, when the request read it already (no second query). The grant it returns
+    spares the service the request calls a second check (`ensure_can_withdraw_versions`)."""
+    grant = _withdrawal_grant(project, user=user, api_key=api_key)
     if api_key is not None:
         issuer = api_key.created_by_id
         if issuer is not None and not _holds_role(issuer, project, WITHDRAW_VERSION_ROLES):
             raise Forbidden(WITHDRAW_VERSION_KEY_REFUSED)
-        return
+        return grant
     if user is None or not user.is_authenticated:
         raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
     if membership is not None and membership.user_id == user.pk and membership.project_id == project.pk:
@@ -652,6 +664,21 @@ def check_can_withdraw_versions(
         held = _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES)
     if not held:
         raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
+    return grant
+
+
+def ensure_can_withdraw_versions(
+    project: Project, *, user=None, api_key: ApiKey | None = None, grant: WithdrawalGrant | None = None
+) -> None:
+    """The caller's grant when it is for this project, user and key; else ask (`check_can_withdraw_versions`)."""
+    if grant is not None and grant == _withdrawal_grant(project, user=user, api_key=api_key):
+        return
+    check_can_withdraw_versions(project, user=user, api_key=api_key)
+
+
+def _withdrawal_grant(project: Project, *, user, api_key: ApiKey | None) -> WithdrawalGrant:
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    return WithdrawalGrant(project.pk, user_id, api_key.pk if api_key is not None else None)
 
 
 def _holds_role(user_id: int, project: Project, roles: tuple[str, ...]) -> bool:
