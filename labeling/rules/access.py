@@ -55,11 +55,12 @@ EXPORT_REFUSED = (
     "Experts do not export outputs: the file holds end users' ids, texts and comments. Ask one of the project's "
     "engineers or leads for the export."
 )
-# An operator who is not a member reads every project's outputs (the explore page, its facets and one output over the
-# API) as they read its pages; the export, the file or the API's list, stays with the members who answer for it.
+# An operator reads every project's outputs (the explore page, its facets and one output over the API) as they read
+# its pages, one of its experts too (`explorer`); the export, the file or the API's list, stays with the members who
+# answer for it.
 OPERATOR_EXPORT_REFUSED = (
-    "You read this project's outputs as an operator, not as one of its members: exporting them (the explore page's "
-    "file, or the outputs API's list) is for its engineers, leads and admins. Ask one of them for the export."
+    "You read this project's outputs as an operator, not as one of its engineers, leads or admins: exporting them "
+    "(the explore page's file, or the outputs API's list) is for them. Ask one of them for the export."
 )
 # What an operator who is not a member is told where the members' roles decide (`role_project`): they know the project.
 OPERATOR_NOT_MEMBER = (
@@ -187,12 +188,25 @@ def overview_project(user, slug: str) -> tuple[Project, Membership | None, bool]
 
 def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     """`visible_project` for the explore page and the outputs it shows, on the web and the API alike: members and
-    operators, experts only while the project lets them explore (else NotForYourRole with EXPLORE_REFUSED: they know
-    the project). One query for a member."""
-    project, membership = visible_project(user, slug)
+    operators (`explorer`), experts only while the project lets them explore (else NotForYourRole with
+    EXPLORE_REFUSED: they know the project). One query for a member."""
+    project, membership = _explored_project(user, slug)
     if not may_explore(project, membership):
         raise NotForYourRole(EXPLORE_REFUSED)
     return project, membership
+
+
+def explorer(membership: Membership | None, *, operator: bool) -> Membership | None:
+    """The membership the explore page reads the user by: an operator who is also one of the project's experts reads
+    it as an operator (None: open, and not blind), as they read its members, keys, datasets and alerts (`read_project`,
+    `sees_alerts`): becoming an expert takes nothing from them. Any other role reads as itself."""
+    return None if operator and labels_blind(membership) else membership
+
+
+def _explored_project(user, slug: str) -> tuple[Project, Membership | None]:
+    """`visible_project` with the membership `explorer` reads (the operator permission asked in the same query)."""
+    project, membership, operator = overview_project(user, slug)
+    return project, explorer(membership, operator=operator)
 
 
 def may_explore(project: Project, membership: Membership | None) -> bool:
@@ -203,8 +217,9 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
 def exporting_project(user, slug: str) -> tuple[Project, Membership]:
     """`visible_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
     EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; an operator who is not a
-    member, who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED; anyone else "No such project."."""
-    project, membership = visible_project(user, slug)
+    member (or one of its experts: `explorer`), who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED;
+    anyone else "No such project."."""
+    project, membership = _explored_project(user, slug)
     check_may_export(membership, refusal=EXPORT_REFUSED)
     return project, membership
 
