@@ -676,7 +676,9 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
     )
     def post(self, request, *args, **kwargs):
         dataset = self.dataset  # who may see it first: a 404, then who may withdraw: a 403, before any 400
-        check_can_withdraw_versions(self.project, user=request.user, api_key=self.api_key, membership=self.membership)
+        grant = check_can_withdraw_versions(
+            self.project, user=request.user, api_key=self.api_key, membership=self.membership
+        )
         ref = self.kwargs["version"]
         if ref == LATEST:
             raise InvalidInput(
@@ -693,7 +695,7 @@ class VersionWithdrawView(_DatasetView, GenericAPIView):
             reason=answer.validated_data["reason"],
             actor=request.user,
             api_key=self.api_key,
-            membership=self.membership,  # asked once, with the project
+            grant=grant,  # asked once, above
         )
         shown = versions_of_dataset(dataset).get(pk=withdrawal.version.pk)  # with who withdrew it, as lists show it
         context = {

@@ -55,11 +55,12 @@ EXPORT_REFUSED = (
     "Experts do not export outputs: the file holds end users' ids, texts and comments. Ask one of the project's "
     "engineers or leads for the export."
 )
-# An operator who is not a member reads every project's outputs (the explore page, its facets and one output over the
-# API) as they read its pages; the export, the file or the API's list, stays with the members who answer for it.
+# An operator reads every project's outputs (the explore page, its facets and one output over the API) as they read
+# its pages, one of its experts too (`explorer`); the export, the file or the API's list, stays with the members who
+# answer for it.
 OPERATOR_EXPORT_REFUSED = (
-    "You read this project's outputs as an operator, not as one of its members: exporting them (the explore page's "
-    "file, or the outputs API's list) is for its engineers, leads and admins. Ask one of them for the export."
+    "You read this project's outputs as an operator, not as one of its engineers, leads or admins: exporting them "
+    "(the explore page's file, or the outputs API's list) is for them. Ask one of them for the export."
 )
 # What an operator who is not a member is told where the members' roles decide (`role_project`): they know the project.
 OPERATOR_NOT_MEMBER = (
@@ -84,6 +85,12 @@ WITHDRAW_VERSION_KEY_REFUSED = (
 )
 # What a member of another role is told on a lead's page (`managed_project`), which they know exists.
 LEADS_ONLY = "Only the project's leads open this page."
+# What they are told of a lead's action they sent (a form's POST: most often from a page opened while they were a lead,
+# or a form pasted): what they did, not a page they opened (`lead_project`).
+LEADS_ONLY_ACTION = (
+    "Only the project's leads and admins do this, and your role in the project is not one of them (it may have "
+    "changed since the page was opened): nothing was changed. Ask one of its leads."
+)
 # A lead's action reached from a page other roles open too (explore's "add to queue"): what they tried, not a page.
 ADD_TO_QUEUE_REFUSED = (
     "Only the project's leads and admins add outputs to its queues. Ask one of them, and say which outputs and why."
@@ -94,11 +101,12 @@ PLATFORM_REFUSED = (
     "Only operators (who hold the permission to operate every project) open the platform's pages and read its "
     "usage. Ask an operator."
 )
-# A queue that names its eligible experts, asked for by an expert it does not name: they know the project and its
-# queues. Not who the named ones are, nor what they answered.
+# A queue that names its eligible experts, asked for by an expert it does not name, and a queue slug that names none:
+# said alike (`refuse_queue`), so a pasted link tells nothing of which queues exist. Not who the named ones are, nor
+# what they answered.
 QUEUE_NOT_YOURS = (
-    "This queue is for the experts its leads chose, and you are not among them. Label in the project's other queues, "
-    "or ask a lead."
+    "This queue is not yours to label: its leads chose other experts for it, or the project has no queue at this "
+    "address (the link may be mistyped or out of date). Label in the project's other queues, or ask a lead."
 )
 # An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
 # holds it or what anyone answered (blind labeling).
@@ -180,12 +188,25 @@ def overview_project(user, slug: str) -> tuple[Project, Membership | None, bool]
 
 def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     """`visible_project` for the explore page and the outputs it shows, on the web and the API alike: members and
-    operators, experts only while the project lets them explore (else NotForYourRole with EXPLORE_REFUSED: they know
-    the project). One query for a member."""
-    project, membership = visible_project(user, slug)
+    operators (`explorer`), experts only while the project lets them explore (else NotForYourRole with
+    EXPLORE_REFUSED: they know the project). One query for a member."""
+    project, membership = _explored_project(user, slug)
     if not may_explore(project, membership):
         raise NotForYourRole(EXPLORE_REFUSED)
     return project, membership
+
+
+def explorer(membership: Membership | None, *, operator: bool) -> Membership | None:
+    """The membership the explore page reads the user by: an operator who is also one of the project's experts reads
+    it as an operator (None: open, and not blind), as they read its members, keys, datasets and alerts (`read_project`,
+    `sees_alerts`): becoming an expert takes nothing from them. Any other role reads as itself."""
+    return None if operator and labels_blind(membership) else membership
+
+
+def _explored_project(user, slug: str) -> tuple[Project, Membership | None]:
+    """`visible_project` with the membership `explorer` reads (the operator permission asked in the same query)."""
+    project, membership, operator = overview_project(user, slug)
+    return project, explorer(membership, operator=operator)
 
 
 def may_explore(project: Project, membership: Membership | None) -> bool:
@@ -196,8 +217,9 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
 def exporting_project(user, slug: str) -> tuple[Project, Membership]:
     """`visible_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
     EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; an operator who is not a
-    member, who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED; anyone else "No such project."."""
-    project, membership = visible_project(user, slug)
+    member (or one of its experts: `explorer`), who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED;
+    anyone else "No such project."."""
+    project, membership = _explored_project(user, slug)
     check_may_export(membership, refusal=EXPORT_REFUSED)
     return project, membership
 
@@ -272,6 +294,12 @@ def role_project(user, slug: str, roles: tuple[str, ...], *, refusal: str) -> tu
 def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Project, Membership]:
     """`role_project` for the lead's screens: leads and admins only."""
     return role_project(user, slug, MANAGING_ROLES, refusal=refusal)
+
+
+def lead_project(user, slug: str, *, method: str) -> tuple[Project, Membership]:
+    """`managed_project` for a lead's page or action, by the request's `method`: a member of another role is told
+    LEADS_ONLY of a page (GET, HEAD), LEADS_ONLY_ACTION of anything sent."""
+    return managed_project(user, slug, refusal=LEADS_ONLY if method in ("GET", "HEAD") else LEADS_ONLY_ACTION)
 
 
 def webhook_project(user, slug: str) -> tuple[Project, Membership]:
@@ -538,6 +566,14 @@ def refuse_item(user, slug: str) -> NoReturn:
     raise NotForYourRole(ITEM_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 
+def refuse_queue(user, slug: str) -> NoReturn:
+    """Refuse a queue address that loaded no queue the user is a member for, as `grant_from` refuses a queue that
+    exists: a member who labels is told QUEUE_NOT_YOURS, one whose role does not (or an operator) LABELING_REFUSED,
+    anyone else "No such project.". Said alike whether the queue exists or not. One query."""
+    _, membership = visible_project(user, slug)
+    raise NotForYourRole(QUEUE_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
+
+
 def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:
     """The caller's grant when it is for this user and queue; else ask the database (check_can_label)."""
     if grant is not None and grant.user_id == user.pk and grant.queue_id == queue.pk:
@@ -610,19 +646,31 @@ def check_can_revoke_key(user, api_key: ApiKey) -> None:
     raise Forbidden(REVOKE_KEY_REFUSED)
 
 
+@dataclass(frozen=True, slots=True)
+class WithdrawalGrant:
+    """Proof that a caller may withdraw a project's dataset versions, for the one request that checked it
+    (`check_can_withdraw_versions`); never store one."""
+
+    project_id: int
+    user_id: int | None
+    api_key_id: int | None
+
+
 def check_can_withdraw_versions(
     project: Project, *, user=None, api_key: ApiKey | None = None, membership: Membership | None = None
-) -> None:
+) -> WithdrawalGrant:
     """Refuse unless the caller may withdraw the project's dataset versions: a lead or admin signed in, or a key (with
     the `datasets` scope, which the API checks) that a lead or admin issued, or a command (issuer unknown). A key
     speaks for who issued it: else an engineer's own `datasets` key would withdraw what the engineer may not. A person
     is refused as a role is (NotForYourRole: the page's 404 with the reason, the API's 403), a key with Forbidden.
-    `membership`: the user's in the project, when the request read it already (no second query)."""
+    `membership`: the user's in the project, when the request read it already (no second query). The grant it returns
+    spares the service the request calls a second check (`ensure_can_withdraw_versions`)."""
+    grant = _withdrawal_grant(project, user=user, api_key=api_key)
     if api_key is not None:
         issuer = api_key.created_by_id
         if issuer is not None and not _holds_role(issuer, project, WITHDRAW_VERSION_ROLES):
             raise Forbidden(WITHDRAW_VERSION_KEY_REFUSED)
-        return
+        return grant
     if user is None or not user.is_authenticated:
         raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
     if membership is not None and membership.user_id == user.pk and membership.project_id == project.pk:
@@ -631,6 +679,21 @@ def check_can_withdraw_versions(
         held = _holds_role(user.pk, project, WITHDRAW_VERSION_ROLES)
     if not held:
         raise NotForYourRole(WITHDRAW_VERSION_REFUSED)
+    return grant
+
+
+def ensure_can_withdraw_versions(
+    project: Project, *, user=None, api_key: ApiKey | None = None, grant: WithdrawalGrant | None = None
+) -> None:
+    """The caller's grant when it is for this project, user and key; else ask (`check_can_withdraw_versions`)."""
+    if grant is not None and grant == _withdrawal_grant(project, user=user, api_key=api_key):
+        return
+    check_can_withdraw_versions(project, user=user, api_key=api_key)
+
+
+def _withdrawal_grant(project: Project, *, user, api_key: ApiKey | None) -> WithdrawalGrant:
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    return WithdrawalGrant(project.pk, user_id, api_key.pk if api_key is not None else None)
 
 
 def _holds_role(user_id: int, project: Project, roles: tuple[str, ...]) -> bool:

@@ -1,6 +1,6 @@
 """The lead's adjudication screens: items whose experts tie (or that a lead sent here), and one item's case.
 
-Leads and admins only (`rules.access.managed_project`); anyone else, and any item not of this project, gets a 404.
+Leads and admins only (`rules.access.lead_project`); anyone else, and any item not of this project, gets a 404.
 The case page of a complete item shows the experts' labels side by side with their names (blind labeling ends here:
 leads may know who said what) and records the lead's gold answers through `services.resolution.adjudicate`, the one
 validator of answers. Both pages show the item's flags and comments, and a lead marks a flag resolved there
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import FlagAlreadyResolved, InvalidAnswers, InvalidInput, NotFound
 from labeling.models import QuestionKind, ResolutionStatus
-from labeling.rules.access import managed_project
+from labeling.rules.access import lead_project
 from labeling.rules.gold import changed_by_lead, gold_answer, open_ties, still_answers
 from labeling.rules.ids import id_from_text
 from labeling.rules.text import isolated
@@ -47,7 +47,7 @@ METHODS = {
 @login_required
 @require_GET
 def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     rows, total = gold.adjudication_queue(project)
     context = {
         "project": project,
@@ -64,7 +64,7 @@ def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def adjudicate_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     """GET shows the case; POST records the gold answers, or (`action=mark`) sends the item here."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     if request.method == "GET":
         try:
             case = gold.adjudication_case(project, item_id)
@@ -82,7 +82,7 @@ def adjudicate_item(request: HttpRequest, slug: str, item_id: int) -> HttpRespon
 @require_POST
 def flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
     """Mark a flag resolved (with an optional note), back on its item's page."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     try:
         flag = labels.resolve_flag(
             lead=request.user, project=project, flag_id=flag_id, note=request.POST.get("note", "")

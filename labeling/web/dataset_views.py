@@ -20,7 +20,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import InvalidInput, InvalidSpec
 from labeling.models import VersionFileState, VersionStatus, work_key
-from labeling.rules.access import DATASET_ROLES, DATASETS_REFUSED, manages, read_project, role_project
+from labeling.rules.access import (
+    DATASET_ROLES,
+    DATASETS_REFUSED,
+    check_can_withdraw_versions,
+    manages,
+    read_project,
+    role_project,
+)
 from labeling.rules.dataset_filters import from_explore_query
 from labeling.rules.text import isolated
 from labeling.selectors.datasets import (
@@ -158,9 +165,10 @@ def version_withdraw(request: HttpRequest, slug: str, dataset_slug: str, number:
     project, membership = role_project(request.user, slug, DATASET_ROLES, refusal=DATASETS_REFUSED)
     dataset = dataset_of_project(project, dataset_slug)
     reason = request.POST.get("reason", "")
+    grant = check_can_withdraw_versions(project, user=request.user, membership=membership)  # no second query
     try:
         withdrawal = dataset_services.withdraw_version(
-            dataset=dataset, number=number, reason=reason, actor=request.user, membership=membership
+            dataset=dataset, number=number, reason=reason, actor=request.user, grant=grant
         )
     except InvalidInput as exc:
         refused = {"number": number, "reason": reason, "error": exc.message}

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +35,7 @@ from labeling.rules.access import (
     WEBHOOK_ROLES,
     LabelingGrant,
     check_hands_out_items,
+    explorer,
     grant_from,
     hands_out_items,
     has_role,
@@ -44,6 +45,7 @@ from labeling.rules.access import (
     may_explore,
     overview_project,
     refuse_item,
+    refuse_queue,
     sees_alerts,
 )
 from labeling.rules.calendar import current_week
@@ -133,19 +135,20 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     # too, without queues; items stay for members only.
     project, membership, operator = overview_project(request.user, slug)
     labels_here = has_role(membership, LABELING_ROLES)
+    explores_as = explorer(membership, operator=operator)  # an operator who is one of its experts: as an operator
     context = {
         "project": project,
         "membership": membership,
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
-        "can_explore": may_explore(project, membership),
+        "can_explore": may_explore(project, explores_as),
         "opens_webhooks": has_role(membership, WEBHOOK_ROLES),  # the pages are members' only (`webhook_project`)
         "operator": operator,  # links the pages an operator reads though not a member (`rules.access.read_project`)
     }
     if context["can_explore"]:
         # The newest outputs are the explore page's first rows (texts, end users, feedback): for those who may explore.
         context["outputs"] = work.latest_outputs(project)
-        context["saved_views"] = saved_views(project, blind=labels_blind(membership))
+        context["saved_views"] = saved_views(project, blind=labels_blind(explores_as))
     # An operator who is also a member (an expert, say) sees them as an operator does, not as the role would.
     context["show_alerts"] = sees_alerts(membership, operator=operator)
     if context["show_alerts"]:
@@ -172,8 +175,8 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
     not take slots): it redirects to the item the expert already holds, else offers a button that POSTs,
     else says the queue is done. A paused queue sends the expert home saying so, unless they hold an item there."""
     queue = work.queue_for_labeler(request.user, slug, queue_slug, with_next=request.method == "GET")
-    if queue is None:
-        raise Http404("No such queue.")
+    if queue is None or queue.member_role is None:
+        refuse_queue(request.user, slug)  # said alike of a queue that does not exist and of one not theirs
     grant = grant_from(request.user, queue, role=queue.member_role, admitted=queue.queue_admits)
     if request.method == "POST":
         return _hand_next_item(request, queue, grant)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
 from labeling.rules import calendar
-from labeling.rules.access import managed_project, queue_labelers
+from labeling.rules.access import lead_project, managed_project, queue_labelers
 from labeling.rules.explore import filter_query
 from labeling.rules.gold import (
     VerdictChange,
@@ -211,7 +211,7 @@ def queue_backfill(request, slug: str, queue_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def rubric_versions(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     versions = management.rubric_versions(project)
     current = versions[0] if versions else None
     if request.method == "POST":
@@ -317,7 +317,7 @@ def _answers_lost(before, after, keys: list[str]) -> list[str]:
 @login_required
 @require_GET
 def expert_progress(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     week = calendar.current_week(project)
     rows = [
         {"progress": progress, "median": per_label_time(progress.median_seconds)}

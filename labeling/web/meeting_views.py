@@ -44,7 +44,7 @@ from labeling.reports import (
     trend_restated,
 )
 from labeling.rules import calendar
-from labeling.rules.access import labels_blind, managed_project, manages, may_explore, visible_project
+from labeling.rules.access import labels_blind, lead_project, manages, may_explore, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
@@ -288,7 +288,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
 @login_required
 @require_POST
 def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = managed_project(request.user, slug)
+    project, membership = lead_project(request.user, slug, method=request.method)
     week = _week(project, week_label)
     form = DecisionForm(request.POST)
     if form.is_valid():
@@ -305,7 +305,7 @@ def decision_add(request: HttpRequest, slug: str, week_label: str) -> HttpRespon
 @login_required
 @require_POST
 def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     week = _week(project, week_label)
     cycles.delete_decision(user=request.user, project=project, week=week, decision_id=decision_id)
     messages.success(request, "Decision deleted.")
@@ -316,7 +316,7 @@ def decision_delete(request: HttpRequest, slug: str, week_label: str, decision_i
 @require_POST
 def decision_done(request: HttpRequest, slug: str, week_label: str, decision_id: int) -> HttpResponse:
     """Mark a decision (of this week or an earlier one) done, back on the meeting page it was marked from."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     week = _week(project, week_label)
     try:
         cycles.mark_decision_done(user=request.user, project=project, decision_id=decision_id)
@@ -330,7 +330,7 @@ def decision_done(request: HttpRequest, slug: str, week_label: str, decision_id:
 @login_required
 @require_POST
 def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     week = _week(project, week_label)
     if not cycles.request_close(project=project, week=week, closed_by=request.user):
         messages.info(request, f"The week {week_label} is already closed.")
@@ -342,7 +342,7 @@ def close(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
 @login_required
 @require_POST
 def refresh(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     week = _week(project, week_label)
     if not cycles.request_refresh(project=project, week=week):
         messages.info(request, f"The week {week_label} is closed: its report is frozen.")

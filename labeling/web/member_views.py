@@ -19,7 +19,7 @@ from labeling.rules.access import (
     LEADS_ONLY,
     MANAGING_ROLES,
     QueueLabelers,
-    managed_project,
+    lead_project,
     queue_labelers,
     read_project,
 )
@@ -43,7 +43,7 @@ def member_list(request, slug: str):
 @login_required
 @require_POST
 def member_invite(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _page(request, project, invite_form=form, status=400)
@@ -65,7 +65,7 @@ def member_invite(request, slug: str):
 @login_required
 @require_POST
 def member_role(request, slug: str, membership_id: int):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     membership = member_selectors.membership_of_project(project, membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -85,7 +85,7 @@ def member_role(request, slug: str, membership_id: int):
 @login_required
 @require_POST
 def member_remove(request, slug: str, membership_id: int):
-    project, own = managed_project(request.user, slug)
+    project, own = lead_project(request.user, slug, method=request.method)
     membership = member_selectors.membership_of_project(project, membership_id)
     before = queue_labelers(project.pk)
     try:
@@ -105,7 +105,7 @@ def member_remove(request, slug: str, membership_id: int):
 @login_required
 @require_POST
 def invitation_resend(request, slug: str, invitation_id: int):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     invitation = member_selectors.invitation_of_project(project, invitation_id)
     try:
         invitation_services.resend_invitation(invitation=invitation, resent_by=request.user)
@@ -120,7 +120,7 @@ def invitation_resend(request, slug: str, invitation_id: int):
 @login_required
 @require_POST
 def invitation_revoke(request, slug: str, invitation_id: int):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     invitation = member_selectors.invitation_of_project(project, invitation_id)
     invitation_services.revoke_invitation(invitation=invitation, revoked_by=request.user)
     messages.success(request, f"Invitation to {invitation.email} revoked: its link no longer works.")

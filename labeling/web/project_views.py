@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from labeling.exceptions import EditConflict, InvalidSpec
 from labeling.rules import calendar
-from labeling.rules.access import check_can_create_project, copyable_projects, managed_project
+from labeling.rules.access import check_can_create_project, copyable_projects, lead_project
 from labeling.rules.text import isolated
 from labeling.services import projects
 
@@ -60,7 +60,7 @@ def project_create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_settings(request, slug: str):
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     form = ProjectSettingsForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
         try:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.exceptions import InvalidInput
-from labeling.rules.access import managed_project
+from labeling.rules.access import lead_project
 from labeling.selectors.redaction import current_rule_set, rule_set_history
 from labeling.services import redaction as redaction_services
 
@@ -17,7 +17,7 @@ from .redaction_forms import RedactionRulesForm
 @require_http_methods(["GET", "POST"])
 def redaction_rules(request, slug: str):
     """GET shows the rules; POST with `preview` re-renders with the preview (no JS); POST saves a new version."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     current = current_rule_set(project)
     form = RedactionRulesForm(request.POST or None, initial=RedactionRulesForm.initial_for(current))
     context = {"project": project, "current": current, "form": form, "tab": "redaction", "show_errors": True}
@@ -50,7 +50,7 @@ def redaction_rules(request, slug: str):
 @require_POST
 def redaction_preview(request, slug: str):
     """An HTML fragment: the sample with each match highlighted and its placeholder, and counts per kind."""
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     form = RedactionRulesForm(request.POST)
     preview = {"form": form, "result": form.preview()}
     status = 200 if preview["result"] is not None else 400

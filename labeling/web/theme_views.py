@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from labeling.exceptions import InvalidInput, InvalidWeek
 from labeling.rules import calendar
-from labeling.rules.access import managed_project
+from labeling.rules.access import lead_project
 from labeling.rules.text import isolated
 from labeling.services import themes as theme_services
 
@@ -22,7 +22,7 @@ from labeling.services import themes as theme_services
 @login_required
 @require_POST
 def theme_save_view(request: HttpRequest, slug: str, week_label: str, rank: int) -> HttpResponse:
-    project, _ = managed_project(request.user, slug)
+    project, _ = lead_project(request.user, slug, method=request.method)
     try:
         week = calendar.week_from_label(project, week_label)
     except InvalidWeek as exc:

@@ -11,7 +11,9 @@ import hashlib
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from labeling.models import AuditEvent, DatasetLine, DatasetRow, DatasetVersion, VersionStatus, WebhookDelivery
 from labeling.services import webhooks
@@ -226,3 +228,16 @@ def test_the_api_docs_try_it_out_body_is_a_real_reason_not_string(client, ci, ve
     response = withdraw(ci, 1, example["value"])
     assert response.status_code == 200, response.content
     assert response.json()["withdrawn_note"] == example["value"]["reason"]
+
+
+@pytest.mark.parametrize("issuer", ["lead", "engineer"])
+def test_a_keys_withdrawal_asks_its_issuers_role_once(client, project, versions, issuer, request):
+    """The view asks who issued the key before any 400; the service it calls takes that answer, not a second query."""
+    key = create_api_key(project=project, name="ci", scopes=["datasets"], created_by=request.getfixturevalue(issuer))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = withdraw(Api(client, key.secret), 2)
+
+    assert response.status_code == (200 if issuer == "lead" else 403)
+    asked = [query["sql"] for query in queries if 'FROM "labeling_membership"' in query["sql"]]
+    assert len(asked) == 1, asked

@@ -12,8 +12,8 @@ from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from labeling.exceptions import InvalidInput, NotFound, VersionNotReady
-from labeling.models import ApiKey, AuditEvent, Dataset, DatasetVersion, Membership, VersionStatus
-from labeling.rules.access import check_can_withdraw_versions
+from labeling.models import ApiKey, AuditEvent, Dataset, DatasetVersion, VersionStatus
+from labeling.rules.access import WithdrawalGrant, ensure_can_withdraw_versions
 from labeling.rules.text import check_storable
 
 from .. import version_files, webhook_events
@@ -83,7 +83,7 @@ def withdraw_version(
     reason: str,
     actor=None,
     api_key: ApiKey | None = None,
-    membership: Membership | None = None,
+    grant: WithdrawalGrant | None = None,
 ) -> Withdrawal:
     """Withdraw the dataset's ready version `number` for `reason` (required: the note everyone who asks for the
     version is shown), and audit it as `dataset.version_withdrawn`.
@@ -91,9 +91,9 @@ def withdraw_version(
     Forbidden unless a lead or admin asks, or a key one of them issued (`rules.access.check_can_withdraw_versions`);
     InvalidInput for a reason empty, too long or not storable; NotFound for no such version; VersionNotReady (409)
     for a version building or failed. A version withdrawn already is returned as it is (`withdrawn_now` False): its
-    first note, time and author stay. `membership`: the actor's in the project, when the caller read it already.
+    first note, time and author stay. `grant`: the caller's `check_can_withdraw_versions`, when it asked already.
     """
-    check_can_withdraw_versions(dataset.project, user=actor, api_key=api_key, membership=membership)
+    ensure_can_withdraw_versions(dataset.project, user=actor, api_key=api_key, grant=grant)
     note = _checked_reason(reason)
     # Locked as a build and an erasure lock them: the dataset (no build claims a number meanwhile), then a build in
     # flight, waited for (it may be copying this version's rows), then the version.

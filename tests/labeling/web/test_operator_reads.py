@@ -182,3 +182,27 @@ def test_the_operators_tabs_are_the_pages_they_read_and_the_overview_links_them(
     overview = client.get(f"/p/{project.slug}/").content.decode()
     for name in ("members", "keys", "datasets", "audit"):
         assert f'href="{paths[name]}"' in overview, name
+
+
+@pytest.mark.parametrize("who", ["operator", "operator who is an expert", "operator who is an engineer"])
+def test_every_api_link_the_dataset_page_shows_an_operator_opens_for_them(client, project, lead, operator, who):
+    """The page links a diff only to whom its API opens (a member whose role reads datasets); an operator reading the
+    page as an operator (a member of no project, or one of its experts: `read_project`) gets the downloads, which open
+    for them, and no diff; nor does the versions API's JSON link one."""
+    label_outputs(project, 2)
+    dataset = create_dataset(project=project, spec={"name": "Support eval"}, actor=lead)
+    build_version(dataset_id=dataset.pk)
+    label_outputs(project, 1)
+    build_version(dataset_id=dataset.pk)
+    if who != "operator":
+        MembershipFactory(project=project, user=operator, role=who.rsplit(" ", 1)[1])
+    client.force_login(operator)
+
+    page = client.get(f"/p/{project.slug}/datasets/support-eval/").content.decode()
+
+    links = [link.replace("&amp;", "&") for link in re.findall(r'href="(/api/v1/[^"]+)"', page)]
+    assert any("/download" in link for link in links)
+    assert any("/diff" in link for link in links) is (who == "operator who is an engineer")
+    assert {link: client.get(link).status_code for link in links} == dict.fromkeys(links, 200)
+    versions = client.get(f"/api/v1/projects/{project.slug}/datasets/support-eval/versions")
+    assert versions.status_code == 200 and "/diff" not in versions.content.decode()

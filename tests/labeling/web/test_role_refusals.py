@@ -2,6 +2,8 @@
 with the reason, since they know the project; anyone else hears "No such project.", which tells nothing. Walked here
 page by page, one refusal of each kind (the persona who knows the project, then an outsider at the same address)."""
 
+import re
+
 import pytest
 from django.utils.html import escape
 
@@ -16,6 +18,7 @@ from labeling.rules.access import (
     KEYS_REFUSED,
     LABELING_REFUSED,
     LEADS_ONLY,
+    LEADS_ONLY_ACTION,
     OPERATOR_EXPORT_REFUSED,
     OPERATOR_NOT_MEMBER,
     PLATFORM_REFUSED,
@@ -79,6 +82,11 @@ REFUSALS = [
     ("engineer", "post", f"{P}/explore/add", ADD_TO_QUEUE_REFUSED),
     ("expert", "get", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "post", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
+    ("expert", "get", f"{P}/q/nope/next", QUEUE_NOT_YOURS),  # said alike of a queue that does not exist
+    ("expert", "post", f"{P}/q/nope/next", QUEUE_NOT_YOURS),
+    ("engineer", "get", f"{P}/q/nope/next", LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/sample/next", LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/nope/next", LABELING_REFUSED),
     ("expert", "get", f"{P}/items/{{item}}/", ITEM_NOT_YOURS),  # a pasted link to another expert's item
     ("expert", "get", f"{P}/items/999999/", ITEM_NOT_YOURS),  # said alike of an item that does not exist
     ("expert", "post", f"{P}/items/{{item}}/unskip", ITEM_NOT_YOURS),
@@ -121,3 +129,84 @@ def test_a_signed_in_non_operator_is_told_the_platform_pages_are_the_operators(c
         assert refused.status_code == 404, path
         assert f'<p role="alert">{escape(PLATFORM_REFUSED)}</p>' in refused.content.decode(), path
     assert client.post("/platform/tokens/", {"name": "mine"}).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("persona", ["expert", "engineer", "operator", "outsider"])
+def test_a_queue_address_tells_nobody_it_does_not_name_whether_the_queue_exists(
+    client, closed_project, persona, method, request
+):
+    """A queue of experts the leads chose and a slug that names no queue answer alike (status and words) to whoever
+    the queue does not name: a pasted link tells nothing of which queues exist."""
+    client.force_login(request.getfixturevalue(persona))
+
+    chosen = getattr(client, method)(f"{P}/q/chosen/next")
+    missing = getattr(client, method)(f"{P}/q/nope/next")
+
+    assert chosen.status_code == missing.status_code == 404
+
+    def said(response):
+        return re.search(r'<p role="alert">.*?</p>|<h1>.*?</h1>\s*<p>.*?</p>', response.content.decode(), re.S)[0]
+
+    assert said(chosen) == said(missing)
+
+
+def test_a_queue_that_names_the_expert_still_opens_for_them(client, closed_project, other_expert):
+    client.force_login(other_expert)
+
+    assert client.get(f"{P}/q/chosen/next").status_code == 200
+    assert client.post(f"{P}/q/chosen/next").status_code == 302
+
+
+W = f"{P}/meeting/2026-W49"
+# Every action a lead's page sends (a POST), with ids its lookup never reaches: the role is asked first.
+LEAD_ACTIONS = [
+    f"{P}/manage/members/invite",
+    f"{P}/manage/members/1/role",
+    f"{P}/manage/members/1/remove",
+    f"{P}/manage/invitations/1/resend",
+    f"{P}/manage/invitations/1/revoke",
+    f"{W}/decisions",
+    f"{W}/decisions/1/delete",
+    f"{W}/decisions/1/done",
+    f"{W}/close",
+    f"{W}/refresh",
+    f"{W}/themes/1/save",
+    f"{P}/manage/flags/1/resolve",
+    f"{P}/manage/adjudication/1/",
+    f"{P}/manage/rubric/",
+    f"{P}/manage/settings/",
+    f"{P}/manage/redaction/",
+    f"{P}/manage/redaction/preview",
+]
+LEAD_PAGES = [
+    f"{P}/manage/adjudication/",
+    f"{P}/manage/adjudication/1/",
+    f"{P}/manage/rubric/",
+    f"{P}/manage/settings/",
+    f"{P}/manage/redaction/",
+    f"{P}/manage/experts/",
+]
+
+
+@pytest.mark.parametrize("path", LEAD_ACTIONS)
+def test_a_lead_action_sent_by_another_role_says_the_action_is_the_leads_and_changes_nothing(
+    client, project, expert, path
+):
+    """A demoted lead's open page, or a pasted form: told what they sent is a lead's (not that a page is), one way."""
+    client.force_login(expert)
+
+    refused = client.post(path, {"reason": "Bad gold.", "role": "lead", "email": "x@example.com"})
+
+    assert refused.status_code == 404
+    assert f'<p role="alert">{escape(LEADS_ONLY_ACTION)}</p>' in refused.content.decode()
+
+
+@pytest.mark.parametrize("path", LEAD_PAGES)
+def test_a_lead_page_opened_by_another_role_says_the_page_is_the_leads(client, project, engineer, path):
+    client.force_login(engineer)
+
+    refused = client.get(path)
+
+    assert refused.status_code == 404
+    assert f'<p role="alert">{escape(LEADS_ONLY)}</p>' in refused.content.decode()
