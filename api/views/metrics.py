@@ -289,7 +289,8 @@ class CycleReportView(MetricsView):
         check_week_of_the_project(project, week)
         found = report_of_week(project=project, week=week)
         report = found.report
-        # A key is the project's, not a person's (no membership); a signed-in expert labels blind.
+        # A key is the project's, not a person's (no membership); a signed-in expert labels blind (an operator who is
+        # one of its experts reads as an operator: `caller_of_project`, as the meeting page).
         if labels_blind(self.membership):
             report = blind_report(report, reader=request.user)
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.

@@ -190,21 +190,23 @@ def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     """`visible_project` for the explore page and the outputs it shows, on the web and the API alike: members and
     operators (`explorer`), experts only while the project lets them explore (else NotForYourRole with
     EXPLORE_REFUSED: they know the project). One query for a member."""
-    project, membership = _explored_project(user, slug)
+    project, membership = reader_project(user, slug)
     if not may_explore(project, membership):
         raise NotForYourRole(EXPLORE_REFUSED)
     return project, membership
 
 
 def explorer(membership: Membership | None, *, operator: bool) -> Membership | None:
-    """The membership the explore page reads the user by: an operator who is also one of the project's experts reads
-    it as an operator (None: open, and not blind), as they read its members, keys, datasets and alerts (`read_project`,
+    """The membership the pages every member reads, blind or not, read the user by (the explore page, the meeting page
+    and its report, on the web and the API alike): an operator who is also one of the project's experts reads them as
+    an operator (None: open, and not blind), as they read its members, keys, datasets and alerts (`read_project`,
     `sees_alerts`): becoming an expert takes nothing from them. Any other role reads as itself."""
     return None if operator and labels_blind(membership) else membership
 
 
-def _explored_project(user, slug: str) -> tuple[Project, Membership | None]:
-    """`visible_project` with the membership `explorer` reads (the operator permission asked in the same query)."""
+def reader_project(user, slug: str) -> tuple[Project, Membership | None]:
+    """`visible_project` with the membership `explorer` reads the user by (the operator permission asked in the
+    member's one query): for the pages every member and operator reads, blind or not."""
     project, membership, operator = overview_project(user, slug)
     return project, explorer(membership, operator=operator)
 
@@ -219,7 +221,7 @@ def exporting_project(user, slug: str) -> tuple[Project, Membership]:
     EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; an operator who is not a
     member (or one of its experts: `explorer`), who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED;
     anyone else "No such project."."""
-    project, membership = _explored_project(user, slug)
+    project, membership = reader_project(user, slug)
     check_may_export(membership, refusal=EXPORT_REFUSED)
     return project, membership
 
@@ -362,8 +364,9 @@ def caller_of_project(
     query: a view that asks what the member's role lets them read asks it no second time. With `refusal`, a member of
     another role is told it (NotForYourRole, as `role_project`), as the page of the same data tells them. `operators`:
     what the pages show an operator who is not a member too, the API shows them alike (membership None): what every
-    member reads (`visible_project`: the meeting page's figures and report), or what some roles read
-    (`read_project`: the datasets list, a dataset and its versions). Writes never pass it."""
+    member reads (`reader_project`: the meeting page's figures and report, which an operator who is one of its experts
+    reads as an operator too), or what some roles read (`read_project`: the datasets list, a dataset and its versions).
+    Writes never pass it."""
     if api_key is not None:
         if slug and api_key.project.slug != slug:
             raise NotFound("No such project.")
@@ -371,7 +374,7 @@ def caller_of_project(
     if not slug:
         raise InvalidInput("Name the project: add `?project=<slug>` (API keys name their own project).")
     if operators:
-        return visible_project(user, slug) if roles == ALL_ROLES else read_project(user, slug, roles, refusal=refusal)
+        return reader_project(user, slug) if roles == ALL_ROLES else read_project(user, slug, roles, refusal=refusal)
     if refusal is not None:
         return role_project(user, slug, roles, refusal=refusal)
     if roles == ALL_ROLES:

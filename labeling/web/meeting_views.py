@@ -4,7 +4,8 @@ Every member of the project (experts, leads, engineers, admins) and every operat
 the export and the dashboards; outsiders get a 404. Writing (decisions, closing) is for leads and admins: anyone
 else gets a 404 from `check_can_manage`, as for every other manage screen. Experts label blind: their
 page and export leave out the failure themes' examples and explore filters, and the flag notes and comments of
-others on the flagged items they have not labeled yet (`selectors.report.blind_report`).
+others on the flagged items they have not labeled yet (`selectors.report.blind_report`). An operator who is also one
+of the project's experts reads them as an operator (`rules.access.reader_project`), as they explore it.
 
 The page, the export and the API read a week's report through one selector (`report_of_week`): a
 closed week shows its frozen report; an open one is built live from the stored metric rows and says its
@@ -44,7 +45,7 @@ from labeling.reports import (
     trend_restated,
 )
 from labeling.rules import calendar
-from labeling.rules.access import labels_blind, lead_project, manages, may_explore, visible_project
+from labeling.rules.access import labels_blind, lead_project, manages, may_explore, reader_project, visible_project
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
@@ -110,7 +111,7 @@ def meeting(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def meeting_week(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = visible_project(request.user, slug)
+    project, membership = reader_project(request.user, slug)  # an operator who is one of its experts: as an operator
     week = _week(project, week_label)
     if request.path != (address := _meeting_url(project, week)):  # a day in the week: the week's one address
         return redirect(address)
@@ -266,7 +267,7 @@ def _closing_count(request: HttpRequest) -> int:
 @login_required
 @require_GET
 def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpResponse:
-    project, membership = visible_project(request.user, slug)
+    project, membership = reader_project(request.user, slug)
     week = _week(project, week_label)
     found = report_of_week(project=project, week=week)
     report = blind_report(found.report, reader=request.user) if labels_blind(membership) else found.report
