@@ -83,8 +83,12 @@ WITHDRAW_VERSION_KEY_REFUSED = (
     "This key was issued by someone who is not a lead or admin of the project, and only they withdraw a dataset "
     "version: ask a lead to withdraw it, or to issue the job a key with the `datasets` scope."
 )
-# What a member of another role is told on a lead's page (`managed_project`), which they know exists.
-LEADS_ONLY = "Only the project's leads open this page."
+# What a member of another role is told on a lead's page (`managed_project`), which they know exists. Leads and admins
+# both open them (MANAGING_ROLES); some an operator reads too (`read_project`), who is never told this.
+LEADS_ONLY = (
+    "Only the project's leads and admins open this page, and your role in the project is not one of them. Ask one of "
+    "its leads."
+)
 # What they are told of a lead's action they sent (a form's POST: most often from a page opened while they were a lead,
 # or a form pasted): what they did, not a page they opened (`lead_project`).
 LEADS_ONLY_ACTION = (

@@ -38,7 +38,7 @@ from .formatting import per_label_time
 from .lead_forms import PreviewForm, QueueForm, RubricForm, describe_rule
 
 # What an expert or engineer of the project reads on a queue screen (still the 404 of the lead's screens).
-QUEUES_REFUSAL = "Only the project's leads manage its queues."
+QUEUES_REFUSAL = "Only the project's leads and admins manage its queues."
 
 
 @login_required

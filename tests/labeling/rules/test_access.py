@@ -35,7 +35,7 @@ def test_a_member_gets_the_project_and_membership_in_one_query(project, expert, 
 def test_it_validates_the_role(request, project, persona):
     """Still a NotFound (a 404), but a member, who knows the project, is told the true reason."""
     user = request.getfixturevalue(persona)
-    with pytest.raises(NotFound, match="Only the project's leads open this page"):
+    with pytest.raises(NotFound, match="Only the project's leads and admins open this page"):
         managed_project(user, "support-bot")
     assert member_project(request.getfixturevalue("lead"), "support-bot", MANAGING_ROLES)[0] == project
 

@@ -123,8 +123,8 @@ def test_it_validates_ownership(client, project, persona, request, django_captur
 @pytest.mark.parametrize(
     ("persona", "message"),
     [
-        ("expert", "Only the project's leads manage its queues."),
-        ("engineer", "Only the project's leads manage its queues."),
+        ("expert", "Only the project's leads and admins manage its queues."),
+        ("engineer", "Only the project's leads and admins manage its queues."),
         ("outsider", "Nothing is at this address"),  # the 404 of any unknown project: a non-member learns nothing
     ],
 )
