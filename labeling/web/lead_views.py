@@ -1,6 +1,8 @@
 """The lead's screens: queues (list, editor, rule preview, backfill), rubric versions, experts' progress.
 
-Only leads and admins of the project get past `managed_project`; anyone else sees a 404. The new-queue form opened
+Only leads and admins of the project get past `managed_project` (the queue screens, whose refusal names the queues) or
+`lead_project` (the rubric and the experts' progress); anyone else sees a 404 (a member of another role with the
+reason). The new-queue form opened
 from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
 (`rules.queue_from_filter`), saying what became what and what was not carried.
 """

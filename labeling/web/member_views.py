@@ -1,8 +1,8 @@
 """The lead's members page: members with role and activity, role changes, removal, invitations by email.
 
-Only leads and admins of the project get past `managed_project`; anyone else sees a 404, but for an operator, who
-reads the list without being a member (`read_project`) and changes nothing. Every action
-is a POST that calls one service and comes back to the page; a refusal re-renders the page with the
+The project's leads and admins read the list (`read_project`, which lets an operator read it too, member or not,
+changing nothing) and act on it (`lead_project`); anyone else sees a 404 (a member of another role with the reason).
+Every action is a POST that calls one service and comes back to the page; a refusal re-renders the page with the
 reason (4xx), and too many invitations in an hour is a 429 with Retry-After.
 """
 
