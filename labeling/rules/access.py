@@ -531,15 +531,17 @@ def queue_labelers(project_id: int) -> QueueLabelers:
 
 
 def check_can_label(user, queue: Queue) -> LabelingGrant:
-    """Experts and leads of the project label; a queue with eligible experts admits only them. One query."""
-    role = None
+    """Experts and leads of the project label; a queue with eligible experts admits only them. Refused as `grant_from`
+    refuses (an expert the queue does not name is told QUEUE_NOT_YOURS, as the pages tell them). One query."""
+    role, admitted = None, False
     if user.is_authenticated:
-        role = (
-            Membership.objects.filter(queue_admits(user, queue.pk), user_id=user.pk, project_id=queue.project_id)
-            .values_list("role", flat=True)
+        role, admitted = (
+            Membership.objects.filter(user_id=user.pk, project_id=queue.project_id)
+            .annotate(admitted=queue_admits(user, queue.pk))
+            .values_list("role", "admitted")
             .first()
-        )
-    return grant_from(user, queue, role=role, admitted=True)
+        ) or (None, False)
+    return grant_from(user, queue, role=role, admitted=admitted)
 
 
 def labeling_annotations(user, *, project: str, queue: str) -> dict:

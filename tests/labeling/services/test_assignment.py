@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound, QueuePaused
 from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
+from labeling.rules.access import LABELING_REFUSED, QUEUE_NOT_YOURS
 from labeling.services import assignment
 from labeling.services.assignment import claimable, next_item, skip_item, undo_skip
 from labeling.services.labels import submit_label
@@ -220,6 +221,30 @@ def test_another_projects_rubric_is_refused(project, other_project, expert, rubr
     foreign = publish_rubric(project=other_project, questions=QUESTIONS)
     with pytest.raises(NotFound):
         submit_label(expert=expert, item=next_item(expert=expert, queue=queue), rubric=foreign, answers=ANSWERS)
+
+
+@pytest.mark.parametrize(
+    ("persona", "message"),
+    [("outsider", "No such project."), ("engineer", LABELING_REFUSED), ("expert", QUEUE_NOT_YOURS)],
+)
+def test_a_service_called_without_a_grant_refuses_as_the_labeling_pages_do(
+    request, project, rubric, other_expert, persona, message
+):
+    """A command or script (the demo's seed, a benchmark) calls the labeling services without a request's grant: they
+    ask `check_can_label`, which tells a member why as the pages do (`grant_from`): an engineer that their role does not
+    label, an expert a queue does not name that it is not theirs; an outsider learns nothing."""
+    queue = make_queue(project, 2)
+    queue.eligible_experts.set([other_expert])
+    item = next_item(expert=other_expert, queue=queue)
+    user = request.getfixturevalue(persona)
+
+    with pytest.raises(NotFound) as refused:
+        next_item(expert=user, queue=queue)
+    assert refused.value.message == message
+    with pytest.raises(NotFound) as refused:
+        submit_label(expert=user, item=item, rubric=rubric, answers=ANSWERS)
+    assert refused.value.message == message
+    assert not Slot.objects.filter(expert=user).exists() and not Label.objects.exists()
 
 
 def test_outsiders_engineers_and_ineligible_experts_get_nothing(project, outsider, engineer, expert, other_expert):
