@@ -106,7 +106,7 @@ PLATFORM_REFUSED = (
     "usage. Ask an operator."
 )
 # A queue that names its eligible experts, asked for by an expert it does not name, and a queue slug that names none:
-# said alike (`refuse_queue`), so a pasted link tells nothing of which queues exist. Not who the named ones are, nor
+# said alike (`refuse_labeling`), so a pasted link tells nothing of which queues exist. Not who the named ones are, nor
 # what they answered.
 QUEUE_NOT_YOURS = (
     "This queue is not yours to label: its leads chose other experts for it, or the project has no queue at this "
@@ -567,20 +567,13 @@ def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> Label
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
 
 
-def refuse_item(user, slug: str) -> NoReturn:
-    """Refuse an item the user neither holds nor skipped: a member who labels is told ITEM_NOT_YOURS, one whose role
-    does not (or an operator) LABELING_REFUSED, anyone else "No such project.". Said alike whether the item exists or
-    not: the address tells nothing of others' work. One query."""
+def refuse_labeling(user, slug: str, *, not_yours: str) -> NoReturn:
+    """Refuse a labeling address (an item, a queue) that loaded nothing the user may label there: a member who labels
+    is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not (or an operator) LABELING_REFUSED,
+    anyone else "No such project.". Said alike whether what it names exists or not: the address tells nothing of
+    others' work or of which queues exist. One query."""
     _, membership = visible_project(user, slug)
-    raise NotForYourRole(ITEM_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
-
-
-def refuse_queue(user, slug: str) -> NoReturn:
-    """Refuse a queue address that loaded no queue the user is a member for, as `grant_from` refuses a queue that
-    exists: a member who labels is told QUEUE_NOT_YOURS, one whose role does not (or an operator) LABELING_REFUSED,
-    anyone else "No such project.". Said alike whether the queue exists or not. One query."""
-    _, membership = visible_project(user, slug)
-    raise NotForYourRole(QUEUE_NOT_YOURS if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
+    raise NotForYourRole(not_yours if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 
 def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:

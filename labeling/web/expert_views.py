@@ -31,7 +31,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound, QueuePaused
 from labeling.models import Item, Queue, Rubric, week_label
 from labeling.rules.access import (
+    ITEM_NOT_YOURS,
     LABELING_ROLES,
+    QUEUE_NOT_YOURS,
     WEBHOOK_ROLES,
     LabelingGrant,
     check_hands_out_items,
@@ -44,8 +46,7 @@ from labeling.rules.access import (
     may_create_projects,
     may_explore,
     overview_project,
-    refuse_item,
-    refuse_queue,
+    refuse_labeling,
     sees_alerts,
 )
 from labeling.rules.calendar import current_week
@@ -71,7 +72,7 @@ def _held_item(request: HttpRequest, slug: str, item_id: int) -> Item:
     vanishing behind a 404."""
     item = _item_held(request, slug, item_id)
     if item is None:
-        refuse_item(request.user, slug)
+        refuse_labeling(request.user, slug, not_yours=ITEM_NOT_YOURS)
     return item
 
 
@@ -176,7 +177,8 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
     else says the queue is done. A paused queue sends the expert home saying so, unless they hold an item there."""
     queue = work.queue_for_labeler(request.user, slug, queue_slug, with_next=request.method == "GET")
     if queue is None or queue.member_role is None:
-        refuse_queue(request.user, slug)  # said alike of a queue that does not exist and of one not theirs
+        # Said alike of a queue that does not exist and of one not theirs.
+        refuse_labeling(request.user, slug, not_yours=QUEUE_NOT_YOURS)
     grant = grant_from(request.user, queue, role=queue.member_role, admitted=queue.queue_admits)
     if request.method == "POST":
         return _hand_next_item(request, queue, grant)
@@ -331,10 +333,10 @@ def _labeling_screen(
 
 def _skipped_page(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
     """An item the user skipped, read-only, with the way back to labeling (and to take it back); else the 404 page
-    saying why to a member (`refuse_item`)."""
+    saying why to a member (`refuse_labeling`)."""
     item = work.skipped_item_for_labeler(request.user, slug, item_id)
     if item is None or item.member_role is None:
-        refuse_item(request.user, slug)
+        refuse_labeling(request.user, slug, not_yours=ITEM_NOT_YOURS)
     context = {
         "project": item.project,
         "item": item,
@@ -423,7 +425,7 @@ def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         messages.success(request, f"Item {item_id} is yours to label again.")
         return redirect("labeling:item", slug=slug, item_id=item_id)
     if item is None:
-        refuse_item(request.user, slug)
+        refuse_labeling(request.user, slug, not_yours=ITEM_NOT_YOURS)
     grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
     try:
         handed_back = assignment.undo_skip(expert=request.user, item=item, grant=grant)

@@ -5,9 +5,10 @@ page by page, one refusal of each kind (the persona who knows the project, then 
 import re
 
 import pytest
+from django.apps import apps
 from django.utils.html import escape
 
-from labeling.models import Alert, AlertRule, Queue, Slot
+from labeling.models import Alert, AlertRule, Project, Queue, Slot
 from labeling.rules.access import (
     ADD_TO_QUEUE_REFUSED,
     ALERTS_REFUSED,
@@ -195,11 +196,19 @@ def test_a_lead_action_sent_by_another_role_says_the_action_is_the_leads_and_cha
 ):
     """A demoted lead's open page, or a pasted form: told what they sent is a lead's (not that a page is), one way."""
     client.force_login(expert)
+    before = _what_is_stored(project)
 
     refused = client.post(path, {"reason": "Bad gold.", "role": "lead", "email": "x@example.com"})
 
     assert refused.status_code == 404
     assert f'<p role="alert">{escape(LEADS_ONLY_ACTION)}</p>' in refused.content.decode()
+    assert _what_is_stored(project) == before
+
+
+def _what_is_stored(project) -> dict:
+    """The project's own row and how many rows each of the app's tables holds: what a refused action must not touch."""
+    rows = {model._meta.label: model.objects.count() for model in apps.get_app_config("labeling").get_models()}
+    return {"project": Project.objects.values().get(pk=project.pk), **rows}
 
 
 @pytest.mark.parametrize("path", LEAD_PAGES)
