@@ -115,7 +115,7 @@ class WeekState(StrEnum):
 
 
 def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
-    """Each week of the range and what its figures are. One query, two when the range starts before the week the
+    """Each week of the range and what its figures are. One query, three when the range starts before the week the
     project was created in."""
     closed = set(
         ReviewCycle.objects.filter(
@@ -123,9 +123,13 @@ def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
         ).values_list("week", flat=True)
     )
     running = current_week(project)
-    first = weeks.first
-    if first < cycle_week(project, project.created_at):
+    first, created = weeks.first, cycle_week(project, project.created_at)
+    holding = set()
+    if first < created:
         first = first_week_of_the_project(project)
+        # A week before the one the project was created in holds its outputs (sent with older dates) or review work, or
+        # it is a week before the project as its meeting page says, with nothing to close (`has_something_to_close`).
+        holding = weeks_holding_work(project, [week for week in weeks.each() if first <= week < created])
     states = {}
     for week in weeks.each():
         if week in closed:
@@ -134,16 +138,33 @@ def week_states(*, project: Project, weeks: WeekRange) -> dict[date, WeekState]:
             states[week] = WeekState.RUNNING
         elif week > running:
             states[week] = WeekState.NOT_STARTED
-        elif week < first:
+        elif week < first or (week < created and week not in holding):
             states[week] = WeekState.BEFORE_PROJECT
         else:
             states[week] = WeekState.NOT_CLOSED
     return states
 
 
+def weeks_holding_work(project: Project, weeks: list[date]) -> set[date]:
+    """Of these weeks, those holding the project's outputs (by the moments they were sent with) or review items. One
+    query, none for no week."""
+    if not weeks:
+        return set()
+    checks = {}
+    for n, week in enumerate(weeks):
+        sent = Output.objects.filter(
+            project=project, occurred_at__gte=week_start(project, week), occurred_at__lt=week_end(project, week)
+        )
+        checks[f"sent_{n}"] = Exists(sent)
+        checks[f"items_{n}"] = Exists(Item.objects.filter(project=project, week=week))
+    found = Project.objects.filter(pk=project.pk).values(**checks).get()
+    return {week for n, week in enumerate(weeks) if found[f"sent_{n}"] or found[f"items_{n}"]}
+
+
 def not_final_weeks(*, project: Project, weeks: list[date]) -> set[date]:
     """Of these cycle weeks (their first days), those whose figures no close has frozen (`week_states`): a trend's
-    points the charts draw dotted, as they may still change. One or two queries."""
+    points the charts draw dotted, as they may still change. One query, three when they start before the week the
+    project was created in."""
     if not weeks:
         return set()
     states = week_states(project=project, weeks=WeekRange(min(weeks), max(weeks)))
@@ -277,7 +298,7 @@ def throughput_series(*, project: Project, weeks: WeekRange, queue_slug: str | N
     The running week is counted now from its items and labels (`running_week_throughput`), as the home page counts
     it; the other weeks are read from their stored rows. Each row has its week's `state` (`week_states`), whether
     any figure was `counted` for it (a week over but never refreshed nor closed has none), and whether it is
-    `left_open`: not closed, and no close of beat's will close it (`beat_will_close`). Four queries (five when
+    `left_open`: not closed, and no close of beat's will close it (`beat_will_close`). Four queries (six when
     the range starts before the project was created).
     """
     running = current_week(project)

@@ -26,7 +26,6 @@ from labeling.models import (
     Flag,
     Item,
     Label,
-    Output,
     Project,
     QuestionKind,
     QueueWeek,
@@ -54,6 +53,7 @@ from .metrics import (
     pooled_trend,
     quality_series,
     week_range,
+    weeks_holding_work,
 )
 from .rubrics import questions_of, verdict_question
 from .themes import blind_themes, week_themes
@@ -191,12 +191,7 @@ def has_something_to_close(project: Project, week: date) -> bool:
     """Whether a week that is over may be closed: the project existed then, or the week holds its outputs (sent with
     older dates) or review work. A week of outputs only closes as any week does, freezing its figures: the outputs
     counted, nothing labeled; a week before the project that holds nothing of it has no meeting and no cycle."""
-    if not ended_before_the_project(project, week):
-        return True
-    sent = Output.objects.filter(
-        project=project, occurred_at__gte=week_start(project, week), occurred_at__lt=week_end(project, week)
-    )
-    return sent.exists() or Item.objects.filter(project=project, week=week).exists()
+    return not ended_before_the_project(project, week) or week in weeks_holding_work(project, [week])
 
 
 def next_week_at_close(project: Project, week: date) -> str | None:

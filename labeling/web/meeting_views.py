@@ -223,21 +223,19 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
     for decision in decisions:
         decision.status = decision_status(decision, project=project, today=today, zone=zone)
         # What was done about it is in the audit log (rubric published, queue changed…): the moments from its record to
-        # its done, to the second, so the rest of those days stays out. Its end rounded up, so `done_at` itself (the
-        # moment of the done's own audit row, `mark_decision_done`) is in.
+        # its done, both included and to the microsecond, so the rest of those days, and of those seconds, stays out;
+        # `done_at` is the moment of the done's own audit row (`mark_decision_done`).
         decision.audit_span = (
-            {
-                "since": _utc_second(decision.created_at).isoformat().replace("+00:00", "Z"),
-                "until": (_utc_second(decision.done_at) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
-            }
+            {"since": _utc_moment(decision.created_at), "until": _utc_moment(decision.done_at)}
             if decision.done_at
             else None
         )
     return decisions
 
 
-def _utc_second(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(microsecond=0)
+def _utc_moment(moment: datetime) -> str:
+    """The moment in UTC, as the audit log's `since` and `until` read it: to the microsecond (none shown when 0)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool) -> dict:

@@ -35,9 +35,10 @@ def schema(client):
 
 
 @pytest.fixture
-def seeded(project, rubric, other_expert):
+def seeded(clear_of_week_start, project, rubric, other_expert):
     """A week of every kind of answer, a tie, a flag, feedback, redaction rules and two versions of a dataset, closed
-    (metrics and the frozen report), then one more labeled output in the next version."""
+    (metrics and the frozen report), then one more labeled output in the next version. The clock is a day from a week
+    start: on the wall clock a week starting between reading it and labeling left the closed week's report empty."""
     week = calendar.current_week(project)
     flagged_item(project, rubric, other_expert, note="Refunds take 30 days", comment="I marked it incorrect")
     label_outputs(project, 3, answers=EVERY_KIND, end_user_id="user-1")

@@ -24,7 +24,7 @@ def reader(client, read_key):
     return Api(client, read_key.secret)
 
 
-def test_the_report_api_serves_the_reference_and_the_comparison(reader, project):
+def test_the_report_api_serves_the_reference_and_the_comparison(clear_of_week_start, reader, project):
     project.retention_reference = parse_reference("week 1: 40%")
     project.retention_reference_source = "our benchmark"
     project.save()

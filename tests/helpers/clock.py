@@ -63,3 +63,17 @@ def assert_clock_covers_every_project(covered: Iterable[Project], by: str) -> No
         f"{by} kept the clock a day from the week starts of {sorted(calendars)} only, not of {other}: "
         "make or move such projects before it sets the clock"
     )
+
+
+def demo_calendars() -> list[Project]:
+    """The demo's projects as their zones and cycle weekdays (unsaved): what decides where their weeks start."""
+    from labeling.demo.project import project_spec
+    from labeling.demo.summarizer import summarizer_project_spec
+    from labeling.demo.team import sql_project_spec
+    from labeling.services.projects import WEEKDAYS
+
+    specs = (project_spec(), sql_project_spec(), summarizer_project_spec())
+    return [
+        Project(slug=spec["slug"], time_zone=spec["time_zone"], cycle_weekday=WEEKDAYS[spec["cycle_weekday"]])
+        for spec in specs
+    ]

@@ -18,7 +18,7 @@ from labeling.demo.conversation import FAILURES
 from labeling.demo.right_to_left import EXTERNAL_ID as ARABIC_ID
 from labeling.demo.support_bot import generate
 from labeling.models import ApiKey, Membership, OutboxMessage, Output, Project, Rubric, UsageEvent
-from tests.helpers.clock import assert_clock_covers_every_project, run_clock_clear_of_week_starts
+from tests.helpers.clock import assert_clock_covers_every_project, demo_calendars, run_clock_clear_of_week_starts
 
 pytestmark = pytest.mark.django_db
 
@@ -31,20 +31,6 @@ def seed(*args: str) -> str:
     with override_settings(DEBUG=True):  # as scripts/demo.sh runs it: it refuses on a real server
         call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
-
-
-def demo_calendars() -> list[Project]:
-    """The demo's projects as their zones and cycle weekdays (unsaved): what decides where their weeks start."""
-    from labeling.demo.project import project_spec
-    from labeling.demo.summarizer import summarizer_project_spec
-    from labeling.demo.team import sql_project_spec
-    from labeling.services.projects import WEEKDAYS
-
-    specs = (project_spec(), sql_project_spec(), summarizer_project_spec())
-    return [
-        Project(slug=spec["slug"], time_zone=spec["time_zone"], cycle_weekday=WEEKDAYS[spec["cycle_weekday"]])
-        for spec in specs
-    ]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,6 +15,10 @@ from labeling.selectors.report import RETENTION_COHORTS, _retention, build_repor
 
 SEGMENTS = ("all", "pass", "fail")
 
+# Each test reads the running week, then stores cells and builds a report that reads it again: the clock is kept a
+# day from a week start, so both reads are of one week.
+pytestmark = pytest.mark.usefixtures("clear_of_week_start")
+
 
 def store_cohorts(project, *, weeks: int, current: date, seed: int = 0) -> None:
     """`weeks` cohorts up to `current`, every segment, offsets up to `current` (its cells running)."""

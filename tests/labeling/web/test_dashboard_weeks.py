@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from labeling.models import CycleStatus, Item, Label, QualityMetric, Queue, QueueWeek, ReviewCycle, week_label
-from labeling.rules.calendar import current_week, week_start
+from labeling.rules.calendar import current_week, cycle_week, week_start
 from labeling.services.cycles import due_weeks
 from tests.factories import OutputFactory, created_weeks_ago
 
@@ -189,3 +189,25 @@ def test_within_the_close_grace_the_week_beat_closes_now_is_not_told_left_open(
     assert "will not close it" not in html and "not closed yet" in html
     assert "not counted yet: the weekly close counts it" in rows[week_label(due)]
     assert "will not close it" in rows[week_label(running - timedelta(weeks=3))]
+
+
+def test_a_week_before_the_project_holding_none_of_it_offers_no_close_there_as_its_meeting_page_says(
+    clear_of_week_start, lead_client, project
+):
+    """Outputs sent with the dates of the third and the first week before the one the project was created in, none
+    with the second's: that one is in the dashboard's range, but holds nothing to close. It offered "close it", to a
+    meeting page with no Close button (the week "holds none of its outputs and nothing to review"); now it is a week
+    before the project on both, and the weeks of outputs are closed by hand from their pages."""
+    created = cycle_week(project, project.created_at)
+    third, second, first = (created - timedelta(weeks=n) for n in (3, 2, 1))
+    for week in (third, first):
+        OutputFactory(project=project, occurred_at=week_start(project, week) + timedelta(hours=12))
+
+    response = lead_client.get(reverse("labeling:dashboard", args=[project.slug]))
+
+    rows = rows_of(response.content.decode())
+    assert "close-link" in rows[week_label(third)] and "close-link" in rows[week_label(first)]
+    assert "close-link" not in rows[week_label(second)] and "before the project" in rows[week_label(second)]
+    for week, closes in ((third, True), (second, False), (first, True)):
+        page = lead_client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(week)])).content.decode()
+        assert ('id="close-week"' in page, 'id="before-project-note"' in page) == (closes, not closes), week

@@ -27,7 +27,7 @@ def open_decisions(html: str) -> str:
 
 
 @pytest.fixture
-def weeks(project):
+def weeks(clear_of_week_start, project):
     created_weeks_ago(project, 52)
     this_week = calendar.current_week(project)
     return this_week - timedelta(days=14), this_week - timedelta(days=7), this_week
@@ -141,7 +141,7 @@ def test_a_done_decision_links_leads_to_what_the_project_changed_meanwhile_and_t
         "before": recorded_at - timedelta(hours=1),
         "added": recorded_at + timedelta(microseconds=300),
         "meanwhile": recorded_at + timedelta(days=1),
-        "done": done_at + timedelta(microseconds=300),
+        "done": done_at,  # the done's own audit row is of the decision's `done_at` (mark_decision_done)
         "after": done_at + timedelta(hours=1),
     }
     events = {name: AuditEvent.objects.create(project=project, action="rubric.published", actor=lead) for name in at}
@@ -186,3 +186,34 @@ def test_a_decision_done_at_the_end_of_a_second_links_to_a_log_holding_its_own_d
     row = html.split(f'data-decision="{decision.pk}"')[1].split("</tr>")[0]
     link = row.split("What changed meanwhile")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
     assert "decision.done" in [r["event"].action for r in client.get(link).context["rows"]]
+
+
+def test_a_done_decisions_link_holds_the_moments_from_its_record_to_its_done_exactly(client, project, lead, weeks):
+    """Recorded at 10:00:00.7 and done at 10:00:00.5 two days later: the link's window was whole seconds, from
+    10:00:00 to 10:00:01 both included, and listed a key made at 10:00:00.3 before the record and one revoked at
+    10:00:01 after the done."""
+    _, last, _ = weeks
+    decision = decide(project, lead, last, "Publish rubric v3 with a refund-date example")
+    recorded = calendar.local_today(project) - timedelta(days=3)
+    recorded_at = calendar.day_start(project, recorded) + timedelta(hours=10, microseconds=700_000)
+    done_at = calendar.day_start(project, recorded + timedelta(days=2)) + timedelta(hours=10, microseconds=500_000)
+    Decision.objects.filter(pk=decision.pk).update(created_at=recorded_at, done_at=done_at)
+    AuditEvent.objects.all().delete()  # the record's own row, written now
+    at = {
+        "before": recorded_at - timedelta(microseconds=400_000),
+        "added": recorded_at,
+        "meanwhile": recorded_at + timedelta(days=1),
+        "done": done_at,
+        "after": done_at + timedelta(microseconds=500_000),  # the next whole second
+    }
+    events = {name: AuditEvent.objects.create(project=project, action="api_key.created", actor=lead) for name in at}
+    for name, moment in at.items():
+        AuditEvent.objects.filter(pk=events[name].pk).update(at=moment)
+    client.force_login(lead)
+
+    html = client.get(url("meeting-week", project, week_label(last))).content.decode()
+
+    row = html.split(f'data-decision="{decision.pk}"')[1].split("</tr>")[0]
+    link = row.split("What changed meanwhile")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    listed = [r["event"].pk for r in client.get(link).context["rows"]]
+    assert listed == [events[name].pk for name in ("done", "meanwhile", "added")]

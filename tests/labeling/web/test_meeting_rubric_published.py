@@ -25,7 +25,7 @@ def notice(html: str) -> str:
 
 
 @pytest.fixture
-def v2_on_wednesday(project, rubric, lead, last_week):
+def v2_on_wednesday(clear_of_week_start, project, rubric, lead, last_week):
     """v2, published on the Wednesday of last week at 10:00: `helpful` asked out of three, `critique` dropped, a
     new `polite` question, the guidelines rewritten."""
     created_weeks_ago(project, 52)
@@ -63,7 +63,7 @@ def test_the_week_a_rubric_version_was_published_in_says_so_with_what_it_changed
 
 
 def test_a_version_that_changes_the_pass_rates_question_says_the_pass_rate_reads_another(
-    client, project, rubric, lead, last_week
+    clear_of_week_start, client, project, rubric, lead, last_week
 ):
     """v2 drops `correct`: its first pass/fail question, the verdict, is now `polite`."""
     created_weeks_ago(project, 52)
@@ -88,7 +88,7 @@ def test_the_open_week_and_the_week_before_say_nothing_of_a_version_published_in
 
 
 def test_the_open_week_tells_an_expert_too_and_a_reworded_version_is_said_to_ask_alike(
-    client, project, rubric, lead, expert, this_week
+    clear_of_week_start, client, project, rubric, lead, expert, this_week
 ):
     """Published at the running week's start: its page says so mid-week. Only a prompt reworded: nothing to read
     differently, and no link to the rubric editor for an expert."""
@@ -108,7 +108,7 @@ def test_the_open_week_tells_an_expert_too_and_a_reworded_version_is_said_to_ask
 
 
 def test_the_project_page_a_one_project_lead_lands_on_names_a_version_of_the_running_week(
-    client, project, rubric, lead, expert, this_week
+    clear_of_week_start, client, project, rubric, lead, expert, this_week
 ):
     """A lead of one project lands on its page, not on the home page's card: it says so there, linking to the running
     week's account; an expert's page does not (their labeling screen tells them)."""

@@ -107,7 +107,7 @@ def interval_text(returned: int, users: int) -> str:
 
 
 @pytest.fixture
-def with_reference(project):
+def with_reference(clear_of_week_start, project):
     project.retention_reference = parse_reference("week 1: 40%, week 4: 25%")
     project.retention_reference_source = HOSTILE
     project.save()
@@ -155,7 +155,7 @@ def test_the_markdown_report_has_the_comparison_and_a_reference_column_with_iner
     assert "also week 4 25.0%." in table
 
 
-def test_a_report_without_a_reference_has_the_markdown_it_had(project):
+def test_a_report_without_a_reference_has_the_markdown_it_had(clear_of_week_start, project):
     week = current_week(project) - timedelta(weeks=1)
     store_cohorts(project, week, [(1, 60, 12), (2, 50, 17)])
     text = report_markdown(build_report(project=project, week=week, status="open"), [])
