@@ -1,6 +1,7 @@
-"""Migration 0063: the rows of versions built before it learn the rubric versions their labels answered (read from
-their stored lines), and each version's `rubric_versions` becomes every version its labels answered, so the typed
-downloads rendered again keep an older label's answers."""
+"""Migrations 0063-0064: the rows of versions built before them learn the rubric versions their labels answered (read
+from their stored lines), and each version's `rubric_versions` becomes every version its labels answered, so the typed
+downloads rendered again keep an older label's answers. On PostgreSQL the rows are filled by SQL; SQLite (the demo)
+reads the lines in Python: both give the same rows here."""
 
 import importlib
 
@@ -18,26 +19,59 @@ from tests.helpers.rubrics import BINARY
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("labeling", "0062_gold_stale_items_with_one_answer_gold")]
-AFTER = [("labeling", "0063_dataset_rows_know_every_rubric_version_answered")]
+ADDED = [("labeling", "0063_add_datasetrow_annotation_versions")]
+AFTER = [("labeling", "0064_dataset_rows_know_every_rubric_version_answered")]
 
 
-def test_rows_built_before_learn_their_labels_versions_from_their_lines(project, monkeypatch):
-    # A line per chunk: the walk over the lines goes on past its first chunk.
-    monkeypatch.setattr(importlib.import_module(f"labeling.migrations.{AFTER[0][1]}"), "LINES_PER_CHUNK", 1)
-    (item,) = label_outputs(project, 1, answers=({"correct": True, "tone": "curt"}, {"correct": True}))
-    v2 = publish_rubric(project=project, questions=[BINARY])  # `tone` dropped
-    submit_label(expert=item.labels.order_by("pk").last().expert, item=item, rubric=v2, answers={"correct": True})
+def _relabel_one(item, rubric, answers) -> None:
+    """The item's last expert answers again on `rubric`: its labels answered two versions."""
+    submit_label(expert=item.labels.order_by("pk").last().expert, item=item, rubric=rubric, answers=answers)
     resolve_item(item_id=item.pk)
+
+
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_rows_built_before_learn_their_labels_versions_from_their_lines(project, monkeypatch, path):
+    migration = importlib.import_module(f"labeling.migrations.{AFTER[0][1]}")
+    monkeypatch.setattr(migration, "LINES_PER_CHUNK", 1)  # a line per statement (or read): the walk goes on
+    (mixed,) = label_outputs(project, 1, answers=({"correct": True, "tone": "curt"}, {"correct": True}))
+    v2 = publish_rubric(project=project, questions=[BINARY])  # `tone` dropped
+    _relabel_one(mixed, v2, {"correct": True})
     label_outputs(project, 1, answers=({"correct": False}, {"correct": False}))
-    version = build_version(dataset_id=create_dataset(project=project, spec={"name": "Eval"}).pk)
+    dataset = create_dataset(project=project, spec={"name": "Eval"})
+    first = build_version(dataset_id=dataset.pk)
+    for _ in range(7):
+        v9 = publish_rubric(project=project, questions=[BINARY])
+    (late,) = label_outputs(project, 1, answers=({"correct": True}, {"correct": True}), rubric=v9)
+    _relabel_one(late, publish_rubric(project=project, questions=[BINARY]), {"correct": True})  # on v10
+    second = build_version(dataset_id=dataset.pk)
+    assert second.rows_copied == 2  # the first two rows' lines are shared by both versions
     try:
         apps = migrate(BEFORE)
-        assert apps.get_model("labeling", "DatasetVersion").objects.get(pk=version.pk).rubric_versions == [2]
+        Version = apps.get_model("labeling", "DatasetVersion")
+        assert [Version.objects.get(pk=v.pk).rubric_versions for v in (first, second)] == [[2], [2, 10]]
 
-        migrate(AFTER)
+        if path == "sql":
+            migrate(AFTER)
+        else:
+            apps = migrate(ADDED)
+            assert not DatasetRow.objects.filter(annotation_versions__isnull=False).exists()
+            migration.record_answered_versions_in_python(
+                *(apps.get_model("labeling", name) for name in ("DatasetRow", "DatasetLine", "DatasetVersion"))
+            )
 
-        answered = dict(DatasetRow.objects.filter(version=version).values_list("external_id", "annotation_versions"))
-        assert answered == {"out-00000": [1, 2], "out-00001": [2]}
-        assert DatasetVersion.objects.get(pk=version.pk).rubric_versions == [1, 2]
+        answered = {
+            (number, external_id): versions
+            for number, external_id, versions in DatasetRow.objects.filter(version__dataset=dataset).values_list(
+                "version__number", "external_id", "annotation_versions"
+            )
+        }
+        assert answered == {
+            (1, "out-00000"): [1, 2],
+            (1, "out-00001"): [2],
+            (2, "out-00000"): [1, 2],
+            (2, "out-00001"): [2],
+            (2, "out-00002"): [9, 10],  # numbers in order, 10 after 9
+        }
+        assert [DatasetVersion.objects.get(pk=v.pk).rubric_versions for v in (first, second)] == [[1, 2], [1, 2, 9, 10]]
     finally:
         migrate_to_latest()

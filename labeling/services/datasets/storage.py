@@ -73,8 +73,11 @@ def write_incremental(version: DatasetVersion, maker: "RowMaker", predecessor: D
     checksum is then computed from the stored rows in order, so it is that of the bytes stored: what a build from
     scratch hashes (see `read_back`).
     """
+    # A row without `annotation_versions` (copied by a server older than the field, during a rolling deploy) is
+    # built again, not copied: a copy would carry the null on to every later version, which would then leave out
+    # the rubric versions only its labels answered.
     positions = dict(
-        DatasetRow.objects.filter(version=predecessor)
+        DatasetRow.objects.filter(version=predecessor, annotation_versions__isnull=False)
         .exclude(source_digest="")
         .values_list("source_digest", "position")
         .iterator(chunk_size=ROW_CHUNK * 5)
@@ -196,7 +199,9 @@ class _Tally:
         self.answered: set[int] = set()
         self.size = 0  # UTF-8 bytes of the lines and their newlines
 
-    def add(self, split: str, rubric_version: int | None, *, rows: int, octets: int, answered=()) -> None:
+    def add(
+        self, split: str, rubric_version: int | None, *, rows: int, octets: int, answered: Iterable[int] = ()
+    ) -> None:
         self.rows[(split, rubric_version)] += rows
         self.answered.update(answered)
         self.size += octets + rows

@@ -200,6 +200,28 @@ def test_a_row_with_a_label_of_an_older_version_keeps_that_version_when_its_line
     _assert_same_as_full_build(third, twin)
 
 
+def test_a_row_whose_answered_versions_were_not_recorded_is_built_again_not_copied(project):
+    """A row copied by a server older than `annotation_versions` (a rolling deploy) holds null there: the next build
+    makes the row again instead of carrying the null on, so the version keeps the rubric version only it answered."""
+    label_outputs(project, 3, answers=({"correct": True, "tone": "friendly"}, {"correct": True, "tone": "curt"}))
+    dataset, twin = _twins(project)
+    v2 = publish_rubric(project=project, questions=[QUESTIONS[0], QUESTIONS[1]])  # `tone` dropped
+    for item in Item.objects.filter(project=project):
+        for label in item.labels.order_by("pk")[1:] if item.output.external_id == "out-00000" else item.labels.all():
+            submit_label(expert=label.expert, item=item, rubric=v2, answers={"correct": True})
+        resolve_item(item_id=item.pk)
+    second = build_version(dataset_id=dataset.pk)
+    assert _answered(second) == [("out-00000", [1, 2]), ("out-00001", [2]), ("out-00002", [2])]
+    second.rows.filter(external_id="out-00000").update(annotation_versions=None)
+
+    label_outputs(project, 1, answers=({"correct": True}, {"correct": True}), rubric=v2)
+    third = build_version(dataset_id=dataset.pk)
+
+    assert (third.row_count, third.rows_copied, third.rubric_versions) == (4, 2, [1, 2])
+    assert _answered(third)[0] == ("out-00000", [1, 2])
+    _assert_same_as_full_build(third, twin)
+
+
 def test_the_output_with_two_items_is_spoken_for_by_the_one_with_more_labels(project):
     """An output in a second queue: once that item has more labels, its row replaces the first one's."""
     (item,) = label_outputs(project, 1, answers=({"correct": True, "helpful": 2},))
