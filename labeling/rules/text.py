@@ -287,6 +287,5 @@ def duration_in_words(seconds: int) -> str:
     """A length of time as people say it: "3 days", "24 hours", "15 minutes", "90 seconds"."""
     for unit, size, least in (("day", 86400, 2 * 86400), ("hour", 3600, 3600), ("minute", 60, 60)):
         if seconds >= least and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+            return counted(seconds // size, unit)
+    return counted(seconds, "second")

@@ -84,9 +84,10 @@ def counted(value: int, kind: str) -> str:
 
 
 @register.filter
-def figure(value: int) -> str:
-    """A count with its thousands grouped, "2,081", as the pages' sentences write counts."""
-    return figure_text(value)
+def figure(value):
+    """A count with its thousands grouped, "2,081", as the pages' sentences write counts. Anything else (a key a
+    frozen report lacks reads as "") is shown as it is: a page does not fail on a figure's grouping."""
+    return figure_text(value) if isinstance(value, int | float) else value
 
 
 @register.filter

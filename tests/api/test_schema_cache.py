@@ -1,5 +1,7 @@
 """The OpenAPI schema is generated and rendered once per process (api/views/schema.py), and served as generated."""
 
+import json
+
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
@@ -91,3 +93,23 @@ def test_the_one_version_is_the_schema_served_to_everyone(client, generations, v
     assert asked.status_code == 200 and asked.json()["info"]["version"] == "1.0.0"
     assert _served(asked) == _served(plain)
     assert len(generations) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "headers", "field"),
+    [
+        ({"version": "2"}, {}, "version"),
+        ({"version": "2"}, {"HTTP_ACCEPT": "application/vnd.oai.openapi"}, "version"),
+        ({"version": "2", "format": "json"}, {}, "version"),
+        ({"format": "xml"}, {}, "format"),
+    ],
+)
+def test_a_refused_schema_request_answers_in_the_apis_json(client, query, headers, field):
+    """Before: without `?format=json` the 400 came as YAML under the OpenAPI type, which a client asking for the
+    schema reads as a schema; every other error of the API is JSON."""
+    refused = client.get("/api/schema/", query, **headers)
+    assert refused.status_code == 400
+    assert refused["Content-Type"] == "application/json"
+    (error,) = json.loads(refused.content)["errors"]
+    assert error["field"] == field

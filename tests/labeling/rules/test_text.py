@@ -159,3 +159,21 @@ def test_a_count_in_a_sentence_groups_its_thousands_as_the_pages_do(number, said
     """The digest's "you labeled 1234 items" read unlike every page's 1,234."""
     assert text_rules.counted(number, "item") == said
     assert text_rules.figure(number) == said.split()[0]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (15 * 60, "15 minutes"),
+        (60, "1 minute"),
+        (3600, "1 hour"),
+        (24 * 3600, "24 hours"),
+        (3 * 86400, "3 days"),
+        (90, "90 seconds"),
+        (1, "1 second"),
+        (90061, "90,061 seconds"),
+    ],
+)
+def test_a_length_of_time_is_said_with_its_noun_agreeing(seconds, said):
+    """LEASE_SECONDS=1 read "1 seconds": the tail wrote its plural by hand instead of the rule every count uses."""
+    assert text_rules.duration_in_words(seconds) == said
