@@ -155,7 +155,8 @@ PARAMETERS = {
     "tag": "A tag; repeat for several (see `tags`).",
     "tags": "`any` (default) or `all`: whether one of the tags is enough or all must be present.",
     "meta": '`key:value`: the metadata key holds this value (compared as text; `"key":" value"` in quotes keeps '
-    "spaces at their ends). Repeat: different keys must all hold, values of one key are alternatives.",
+    'spaces at their ends, and a key in quotes may hold a colon, a quote in it doubled: `"a""b:c":v` is the key '
+    '`a"b:c`). Repeat: different keys must all hold, values of one key are alternatives.',
     "has_meta": "A metadata key the output has; repeat for several.",
     "end_user": "The end user's id.",
     "session": "The session id.",
