@@ -29,7 +29,12 @@ from labeling.rules.explore import (
     typed_value,
     verdict_word,
 )
+from labeling.rules.text import markdown_text
 from labeling.selectors.explore_page import FilterChoices
+
+# The parameters' help as the bar's tooltips show it: a title attribute shows its text as it is, so the code spans
+# written for the API schema (which renders them) are shown as the text they hold, without their backticks.
+TOOLTIPS = {name: markdown_text(text) for name, text in PARAMETERS.items()}
 
 YES_NO_LABELS = {
     "has_comment": ("Has a comment", "No comment"),
@@ -75,7 +80,7 @@ class FilterBar:
                 "name": name,
                 "title": title,
                 "no": no,
-                "help": PARAMETERS[name],
+                "help": TOOLTIPS[name],
                 "chosen": self.first.get(name, "").lower(),
                 "problem": self.problems.get(name, ""),
             }

@@ -37,7 +37,6 @@ from labeling.rules.access import (
     role_project,
 )
 from labeling.rules.explore import (
-    PARAMETERS,
     ExploreFilter,
     facet_filter,
     filter_query,
@@ -56,7 +55,7 @@ from labeling.services import saved_views as saved_view_services
 from . import charts
 from .expert_views import output_evidence
 from .explore_action_views import chosen_queue_key
-from .explore_forms import chips, date_ranges, filter_bar
+from .explore_forms import TOOLTIPS, chips, date_ranges, filter_bar
 from .getting_started import outputs_request
 
 PAGE_PARAMETERS = ("cursor",)  # the page's own parameter, beside the filter's
@@ -98,7 +97,7 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "membership": membership,
         "bar": filter_bar(request.GET, problems, choices, verdict, blind=blind),
-        "help": PARAMETERS,
+        "help": TOOLTIPS,
         "spec": spec,
         "query": query,
         "chips": chip_list,

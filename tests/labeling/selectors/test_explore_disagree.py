@@ -112,6 +112,20 @@ def test_labels_in_two_queues_are_two_items_not_a_disagreement(project, rubric, 
     assert found(project, "disagree=no") == set()
 
 
+def test_an_output_agreed_on_in_one_queue_and_disagreed_on_in_another_is_disagreed(project, rubric, experts):
+    """One item's disagreement is enough: the other item's agreement does not make the output "agreed"."""
+    for slug in ("first", "second"):
+        routed_by_tag(project, slug, overlap=2, tag="both")
+    (agreed,) = label_outputs(project, answers=(YES, YES), experts=experts[:2], queue="first", tags=["both"])
+    second = Queue.objects.get(project=project, slug="second")
+    for expert, answers in zip(experts[:2], (YES, NO), strict=True):
+        item = next_item(expert=expert, queue=second)
+        submit_label(expert=expert, item=item, rubric=rubric, answers=answers)
+    assert item.output_id == agreed.output_id and item.pk != agreed.pk
+    assert found(project, "disagree=yes") == {"out-00000"}
+    assert found(project, "disagree=no") == set()
+
+
 def test_an_answer_of_another_kind_is_no_answer_to_disagree_with(project, rubric, experts):
     """A label of a version that asked the key as a rating (1 is not true) counts for nothing, as in the agreement
     figure; beside one true label it leaves a single answer."""

@@ -838,3 +838,21 @@ def test_a_project_without_a_pass_fail_question_offers_no_disagreement_filter(cl
     assert 'name="labeled"' in html and 'name="disagree"' not in html
     refused = client.get(url("explore", project, query="disagree=yes"))
     assert refused.status_code == 400 and "no pass/fail question" in refused.content.decode()
+
+
+def test_the_filter_bars_tooltips_show_the_help_as_text_without_its_markdown(client, lead, project):
+    """A title attribute shows its text as it is: the help's code spans (for the API schema, which renders them)
+    lose their backticks, and keep what they quote."""
+    label_outputs(
+        project, 1, answers=({"correct": True}, {"correct": False})
+    )  # a verdict question: the disagree select
+    client.force_login(lead)
+
+    page = client.get(url("explore", project)).content.decode()
+
+    titles = dict(re.findall(r'<(?:input|select) id="f-([\w-]+)"[^>]*? title="([^"]*)"', page))
+    assert {"q", "sort", "meta", "labeled", "disagree", "has-event"} <= set(titles)
+    assert not [name for name, title in titles.items() if "`" in title]
+    assert titles["meta"].startswith("key:value: the metadata key holds this value")
+    assert "&quot;a&quot;&quot;b:c&quot;:v is the key a&quot;b:c" in titles["meta"]
+    assert titles["disagree"].startswith("yes or no (or true/false, 1/0): yes, the experts disagreed")
