@@ -89,6 +89,6 @@ def double_quotes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("labeling", "0063_dataset_rows_know_every_rubric_version_answered")]
+    dependencies = [("labeling", "0064_dataset_rows_know_every_rubric_version_answered")]
 
     operations = [migrations.RunPython(double_quotes, migrations.RunPython.noop, elidable=True)]
