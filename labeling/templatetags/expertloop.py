@@ -85,9 +85,10 @@ def counted(value: int, kind: str) -> str:
 
 @register.filter
 def figure(value):
-    """A count with its thousands grouped, "2,081", as the pages' sentences write counts. Anything else (a key a
-    frozen report lacks reads as "") is shown as it is: a page does not fail on a figure's grouping."""
-    return figure_text(value) if isinstance(value, int | float) else value
+    """A count with its thousands grouped, "2,081", as the pages' sentences write counts. A figure that is not there
+    (a key a frozen report lacks reads as "", one not computed is None) shows as nothing; a value of another kind (a
+    string of digits) is a page's bug, and fails as one."""
+    return "" if value in ("", None) else figure_text(value)
 
 
 @register.filter

@@ -4,6 +4,7 @@ as two ways of counting."""
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.template import Context, Template
@@ -174,6 +175,13 @@ def test_a_figure_the_context_lacks_is_shown_as_it_is_not_a_500(project):
     shown = Template("{% load expertloop %}[{{ mover.previous_n|figure }}] [{{ mover.n|figure }}]")
 
     assert shown.render(Context({"mover": {"n": 1234}})) == "[] [1,234]"
+    assert shown.render(Context({"mover": {"previous_n": None, "n": Decimal("1234")}})) == "[] [1,234]"
+
+
+def test_a_figure_of_another_kind_fails_the_page_that_passes_it():
+    """A string of digits reaching `|figure` is a view's or selector's mistake: a test rendering the page finds it."""
+    with pytest.raises(ValueError):
+        Template("{% load expertloop %}{{ n|figure }}").render(Context({"n": "1234"}))
 
 
 def test_an_end_users_events_around_an_output_are_counted_grouped(client, project, lead):
