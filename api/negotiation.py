@@ -7,6 +7,7 @@ from django.http import Http404
 from django.utils.http import parse_header_parameters
 from rest_framework.exceptions import NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,3 +149,13 @@ class NamesItsOwnFile:
 def answers_not_acceptable(view) -> bool:
     """Whether the view answers 406 to an Accept header none of its renderers meets (the schema declares it)."""
     return isinstance(view.get_content_negotiator(), FormatNegotiation) and not isinstance(view, NamesItsOwnFile)
+
+
+class ErrorsAsJson:
+    """A view mixin for endpoints whose success is not JSON (Markdown, the OpenAPI schema): their errors are still the
+    API's JSON, as every endpoint answers one, not written by the renderer the request asked for."""
+
+    def handle_exception(self, exc):
+        renderer = JSONRenderer()
+        self.request.accepted_renderer, self.request.accepted_media_type = renderer, renderer.media_type
+        return super().handle_exception(exc)

@@ -14,7 +14,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from api.callers import ProjectOfCaller
-from api.negotiation import UnknownFormat
+from api.negotiation import ErrorsAsJson, UnknownFormat
 from api.parameters import KnownParametersOnly
 from api.permissions import CanReadOrSignedIn
 from api.serializers.metrics import (
@@ -77,7 +77,7 @@ class MarkdownRenderer(renderers.BaseRenderer):
         return data.encode(self.charset)
 
 
-class MetricsView(ProjectOfCaller, KnownParametersOnly, GenericAPIView):
+class MetricsView(ErrorsAsJson, ProjectOfCaller, KnownParametersOnly, GenericAPIView):
     """The caller's project: the key's, or the member's `?project=` (NotFound otherwise); an operator's too, who reads
     the same figures and reports on the meeting page and the dashboard."""
 
@@ -102,11 +102,6 @@ class MetricsView(ProjectOfCaller, KnownParametersOnly, GenericAPIView):
             # Answered once we know the caller may read the project: a member's `?project=` is checked first.
             self.unknown_format = exc
             return super().perform_content_negotiation(request, force=True)
-
-    def handle_exception(self, exc):
-        # Errors are always JSON, even when Markdown was asked for.
-        self.request.accepted_renderer, self.request.accepted_media_type = renderers.JSONRenderer(), "application/json"
-        return super().handle_exception(exc)
 
     def query(self) -> dict:
         """The validated query parameters; who may read comes first, so a stranger gets a 404, never a 400."""

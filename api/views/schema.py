@@ -17,7 +17,8 @@ from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import ValidationError
-from rest_framework.renderers import JSONRenderer
+
+from api.negotiation import ErrorsAsJson
 
 API_VERSION = "v1"  # the API's one version, in its paths (/api/v1/)
 
@@ -32,7 +33,7 @@ def _forget_rendered_schemas(**kwargs) -> None:
         _rendered.clear()
 
 
-class SchemaView(SpectacularAPIView):
+class SchemaView(ErrorsAsJson, SpectacularAPIView):
     """drf-spectacular's schema view, answering from this process's rendered copy after the first request."""
 
     cache_key: type | None = None
@@ -55,13 +56,6 @@ class SchemaView(SpectacularAPIView):
             return super().get(request, *args, **kwargs)
         body, content_type, disposition = cached
         return HttpResponse(body, content_type=content_type, headers={"Content-Disposition": disposition})
-
-    def handle_exception(self, exc):
-        """The error as the API's JSON, as every endpoint answers one: the schema's renderers would write it as YAML
-        under the OpenAPI type, which a client asking for the schema reads as the schema."""
-        renderer = JSONRenderer()
-        self.request.accepted_renderer, self.request.accepted_media_type = renderer, renderer.media_type
-        return super().handle_exception(exc)
 
     def _get_version_parameter(self, request):
         """None: `?version=` names the one version (`get` refused any other), whose schema is the plain one."""
