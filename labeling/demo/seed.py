@@ -20,12 +20,10 @@ from django.utils import timezone
 
 from labeling.exceptions import BatchInvalid, DomainError
 from labeling.models import (
-    Alert,
     ApiKey,
     AuditEvent,
     DatasetVersion,
     Decision,
-    Flag,
     Label,
     Membership,
     Output,
@@ -162,8 +160,6 @@ def seed_demo(*, seed: int = 7, reset: bool = False, now: datetime | None = None
             add_pipeline_endpoint(project=project, engineer=get_user_model().objects.get(username=ENGINEER_USERNAME))
         revoked = _revoke_demo_keys(project)
         issued = create_api_key(project=project, name=KEY_NAME, scopes=KEY_SCOPES, command="seed_demo")
-        if created:
-            _stamp_at_the_seeds_moment(now)  # the key too, issued a moment after the history
     outputs = Output.objects.filter(project=project)
     events = UsageEvent.objects.filter(project=project)
     end_users = set(outputs.values_list("end_user_id", flat=True)) | set(events.values_list("end_user_id", flat=True))
@@ -311,30 +307,6 @@ def _publish_rubric_v2(project: Project, lead, week, *, decided_in: ReviewCycle 
     Decision.objects.filter(pk=decision.pk).update(created_at=decided_at, done_at=done_at)
     for action, at in (("decision.added", decided_at), ("decision.done", done_at)):
         AuditEvent.objects.filter(project=project, action=action, details__decision=decision.pk).update(at=at)
-
-
-# What the seed's steps did, as the services stamp it with a clock read of their own (model, field, path to the
-# project); the seed brings each to its one moment.
-STAMPED = (
-    (AuditEvent, "at", "project"),
-    (Decision, "created_at", "cycle__project"),
-    (Decision, "done_at", "cycle__project"),
-    (Rubric, "created_at", "project"),
-    (Resolution, "adjudicated_at", "item__project"),
-    (Flag, "resolved_at", "item__project"),
-    (Queue, "paused_at", "project"),
-    (DatasetVersion, "withdrawn_at", "dataset__project"),
-    (Alert, "acknowledged_at", "project"),
-)
-
-
-def _stamp_at_the_seeds_moment(now: datetime) -> None:
-    """Stamp what the seed's steps did in the demo projects no later than `now`: a service's own clock read a moment
-    later could be of the next week (a seed run across a week start), and the last meeting's decisions, the lead's
-    adjudications or the queue paused "this week" would then be of a week the seed did not write."""
-    demo = Project.objects.filter(slug__in=[SLUG, SQL_SLUG, SUMMARIZER_SLUG])
-    for model, field, project in STAMPED:
-        model.objects.filter(**{f"{project}__in": demo, f"{field}__gt": now}).update(**{field: now})
 
 
 def _dataset_files_two_weeks_on(project: Project, now: datetime) -> None:
