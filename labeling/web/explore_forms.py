@@ -80,7 +80,7 @@ class FilterBar:
                 "name": name,
                 "title": title,
                 "no": no,
-                "help": TOOLTIPS[name],
+                "tooltip": TOOLTIPS[name],
                 "chosen": self.first.get(name, "").lower(),
                 "problem": self.problems.get(name, ""),
             }
