@@ -709,14 +709,24 @@ def rubric_published_text(
         if added or changed or dropped
         else "; its questions are asked as before"
     )
-    verdict = f"“{text(published.get('verdict'))}”"
-    meaning += {
-        "same": f". The pass rate's question, {verdict}, is asked as before: its figure reads alike across the change",
-        "changed": f". The pass rate's question changed (now {verdict}): the pass rate before and after it reads "
-        "different questions",
-        "dropped": f". v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing "
-        "to read after it",
-    }.get(published.get("verdict_change"), "")
+    # The prompt is written only where it is said: a version with no pass/fail question ("none", "dropped") has none,
+    # and `isolated` (the digest's `text`) takes a string.
+    verdict_change = published.get("verdict_change")
+    if verdict_change == "same":
+        meaning += (
+            f". The pass rate's question, “{text(published.get('verdict'))}”, is asked as before: its figure reads "
+            "alike across the change"
+        )
+    elif verdict_change == "changed":
+        meaning += (
+            f". The pass rate's question changed (now “{text(published.get('verdict'))}”): the pass rate before and "
+            "after it reads different questions"
+        )
+    elif verdict_change == "dropped":
+        meaning += (
+            f". v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing to read "
+            "after it"
+        )
     changes = [
         *(f"New question: “{text(prompt)}”" for prompt in added),
         *(f"Asked on another scale or options: “{text(prompt)}”" for prompt in changed),

@@ -12,6 +12,7 @@ from django.urls import reverse
 from labeling.models import Rubric, week_label
 from labeling.reports import rubric_published_text
 from labeling.rules import calendar
+from labeling.rules.text import isolated
 from labeling.services import cycles
 from labeling.services.rubrics import publish_rubric
 from tests.factories import created_weeks_ago
@@ -117,3 +118,59 @@ def test_a_prompt_is_inert_markdown_and_a_changed_pass_rate_question_is_said_in_
     assert said == "Rubric v3 published Wed 18 Nov, 10:00 UTC"
     assert "The pass rate's question changed (now “\\*Polite\\*?”): the pass rate before and after it reads" in meaning
     assert changes == ["New question: “\\*Polite\\*?”"]
+
+
+@pytest.fixture
+def v2_without_pass_fail_question(project, rubric, lead, week):
+    """A v2 published on the week's Wednesday that drops the pass/fail question (`correct`): its verdict is None."""
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, week) - timedelta(days=30))
+    questions = [question for question in QUESTIONS if question["kind"] != "binary"]
+    v2 = publish_rubric(project=project, questions=questions, guidelines="", published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, week) + timedelta(days=2, hours=10))
+    return v2
+
+
+def test_the_digest_of_a_week_whose_new_version_has_no_pass_fail_question_is_sent_and_says_so(
+    project, expert, week, v2_without_pass_fail_question
+):
+    cycle = cycles.close_week(project_id=project.pk, week=week)
+    mail.outbox.clear()
+
+    assert cycles.send_digests(cycle_id=cycle.pk) == 1
+
+    assert (
+        "v2 has no pass/fail question any more (a yes/no question): the pass rate has nothing to read after it."
+        in mail.outbox[0].body
+    )
+
+
+def test_a_digest_that_fails_to_build_stays_unsent_for_the_next_delivery(project, expert, week, monkeypatch):
+    cycle = cycles.close_week(project_id=project.pk, week=week)
+    mail.outbox.clear()
+
+    def broken(cycle):
+        raise RuntimeError("a bug in a line of the digest")
+
+    monkeypatch.setattr(cycles, "rubric_published_lines", broken)
+    with pytest.raises(RuntimeError):
+        cycles.send_digests(cycle_id=cycle.pk)
+    cycle.refresh_from_db()
+    assert cycle.digests_sent_at is None and mail.outbox == []
+
+    monkeypatch.undo()
+    monkeypatch.setattr("django.utils.timezone.now", lambda: MONDAY)
+    assert cycles.send_digests(cycle_id=cycle.pk) == 1
+
+
+@pytest.mark.parametrize("verdict_change", ["none", "dropped"])
+def test_a_version_without_a_pass_fail_question_is_told_in_plain_text(verdict_change):
+    published = {"version": 2, "published_at": "2026-11-18T10:00:00Z", "by": "lena", "since": 1, "added": [],
+                 "changed": [], "dropped": ["Is it right?"], "guidelines_changed": False, "verdict": None,
+                 "verdict_change": verdict_change}  # fmt: skip
+
+    said, meaning, changes = rubric_published_text(published, text=isolated)
+
+    assert said == f"Rubric v2 published Wed 18 Nov, 10:00 UTC by {isolated('lena')}"
+    assert ("v2 has no pass/fail question any more" in meaning) is (verdict_change == "dropped")
+    assert "None" not in meaning
+    assert changes == [f"No longer asked: “{isolated('Is it right?')}”"]
