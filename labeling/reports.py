@@ -28,6 +28,16 @@ def with_stop(text: str) -> str:
     return text if text.rstrip().endswith((".", "?", "!", "…")) else f"{text}."
 
 
+def md_strong(words: str) -> str:
+    """Return Markdown words (already inert) in bold."""
+    return f"**{words}**"
+
+
+def plain(words: str) -> str:
+    """Return words as they are: plain text has no bold (`rubric_published_text`'s `strong` for an e-mail)."""
+    return words
+
+
 def md_text(value: object) -> str:
     """Return `value` as one line of inert Markdown text."""
     text = "" if value is None else str(value).translate(_WITHOUT_DIRECTIONAL_FORMATTING)
@@ -690,12 +700,18 @@ def _moment_text(value, zone: tzinfo | None = None) -> str:
 
 
 def rubric_published_text(
-    published: dict, *, zone: tzinfo | None = None, text: Callable[[object], str] = md_text
+    published: dict,
+    *,
+    zone: tzinfo | None = None,
+    text: Callable[[object], str] = md_text,
+    strong: Callable[[str], str] = md_strong,
 ) -> tuple[str, str, list[str]]:
-    """What a version published during a week (`selectors.rubrics.published_data`) changed, as the meeting page says it:
-    who published it when ("Rubric v2 published Wed 18 Nov, 10:00 UTC by lena", in `zone`, else UTC), what it means
-    for the week's figures, and a line per change. `text` writes a person's words (a prompt, a name): `md_text` for
-    Markdown, `rules.text.isolated` for plain text (the digest)."""
+    """What a version published during a week (`selectors.rubrics.rubrics_published_data`) changed: who published it
+    when ("Rubric v2 published Wed 18 Nov, 10:00 UTC by lena", in `zone`, else UTC), what it means for the week's
+    figures, and a line per change. The one wording of the meeting page, the report's Markdown and the digest, each
+    writing it its own way: `text` writes a person's words (a prompt, a name), `strong` a sentence the reader must not
+    miss (the pass rate's question changed or gone) — `md_text` and `md_strong` for Markdown, `rules.text.isolated`
+    and `plain` for plain text (the digest), the meeting page's HTML pair (`templatetags.expertloop`)."""
     try:
         moment = datetime.fromisoformat(published["published_at"]).astimezone(zone or UTC)
         when = f" {moment:%a} {moment.day} {moment:%b}, {moment:%H:%M} {moment.tzname() or ''}".rstrip()
@@ -705,27 +721,27 @@ def rubric_published_text(
     version, since = published.get("version"), published.get("since")
     added, changed, dropped = (published.get(key) or [] for key in ("added", "changed", "dropped"))
     meaning = f"the week's labels answer v{since} before it and v{version} after it" + (
-        ", so figures from before and after it read different questions"
+        ", so figures from before and after it read different questions."
         if added or changed or dropped
-        else "; its questions are asked as before"
+        else "; its questions are asked as before."
     )
     # The prompt is written only where it is said: a version with no pass/fail question ("none", "dropped") has none,
     # and `isolated` (the digest's `text`) takes a string.
     verdict_change = published.get("verdict_change")
     if verdict_change == "same":
         meaning += (
-            f". The pass rate's question, “{text(published.get('verdict'))}”, is asked as before: its figure reads "
-            "alike across the change"
+            f" The pass rate's question, “{text(published.get('verdict'))}”, is asked as before: its figure reads "
+            "alike across the change."
         )
     elif verdict_change == "changed":
-        meaning += (
-            f". The pass rate's question changed (now “{text(published.get('verdict'))}”): the pass rate before and "
-            "after it reads different questions"
+        meaning += " " + strong(
+            f"The pass rate's question changed (now “{text(published.get('verdict'))}”): the pass rate before and "
+            "after it reads different questions."
         )
     elif verdict_change == "dropped":
-        meaning += (
-            f". v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing to read "
-            "after it"
+        meaning += " " + strong(
+            f"v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing to read "
+            "after it."
         )
     changes = [
         *(f"New question: “{text(prompt)}”" for prompt in added),
@@ -733,7 +749,7 @@ def rubric_published_text(
         *(f"No longer asked: “{text(prompt)}”" for prompt in dropped),
         *(["The guidelines changed."] if published.get("guidelines_changed") else []),
     ]
-    return f"Rubric v{version} published{when}{by}", f"{meaning}.", changes
+    return f"Rubric v{version} published{when}{by}", meaning, changes
 
 
 def _rubrics_published(published: Sequence[dict], zone: tzinfo | None) -> list[str]:

@@ -17,6 +17,7 @@ from labeling.reports import (
     fmt_points,
     fmt_retention,
     fmt_signed,
+    plain,
     retention_basis,
     rubric_published_text,
 )
@@ -85,7 +86,9 @@ def rubric_published_lines(cycle: ReviewCycle) -> list[str]:
     zone = week_zone(cycle.project, cycle)
     lines = []
     for published in rubrics_published_in_week(cycle.project, cycle.week):
-        said, meaning, changes = rubric_published_text(published_data(published), zone=zone, text=isolated)
+        said, meaning, changes = rubric_published_text(
+            published_data(published), zone=zone, text=isolated, strong=plain
+        )
         lines += [f"{said}, during {cycle.label}: {meaning}", *(f"- {change}" for change in changes)]
     return lines
 

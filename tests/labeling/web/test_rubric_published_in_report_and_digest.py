@@ -3,6 +3,7 @@ page: the report's Markdown (the page's export and the API's), the API's JSON re
 say it as the page does, from one read (`selectors.rubrics.rubrics_published_in_week`). The clock is pinned to the
 Monday of the meeting; the week before it is closed."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -108,7 +109,7 @@ def test_the_digest_of_the_week_tells_its_experts_as_the_meeting_page_does(proje
     assert body.index("You labeled no items") < body.index("Rubric v2") < body.index("This week (")
 
 
-def test_a_prompt_is_inert_markdown_and_a_changed_pass_rate_question_is_said_in_bold_words():
+def test_a_prompt_is_inert_markdown_and_a_changed_pass_rate_question_is_said_in_bold():
     published = {"version": 3, "published_at": "2026-11-18T10:00:00Z", "by": None, "since": 2, "added": ["*Polite*?"],
                  "changed": [], "dropped": [], "guidelines_changed": False, "verdict": "*Polite*?",
                  "verdict_change": "changed"}  # fmt: skip
@@ -116,7 +117,10 @@ def test_a_prompt_is_inert_markdown_and_a_changed_pass_rate_question_is_said_in_
     said, meaning, changes = rubric_published_text(published)
 
     assert said == "Rubric v3 published Wed 18 Nov, 10:00 UTC"
-    assert "The pass rate's question changed (now “\\*Polite\\*?”): the pass rate before and after it reads" in meaning
+    assert meaning.endswith(
+        " **The pass rate's question changed (now “\\*Polite\\*?”): the pass rate before and after it reads different "
+        "questions.**"
+    )
     assert changes == ["New question: “\\*Polite\\*?”"]
 
 
@@ -174,3 +178,22 @@ def test_a_version_without_a_pass_fail_question_is_told_in_plain_text(verdict_ch
     assert ("v2 has no pass/fail question any more" in meaning) is (verdict_change == "dropped")
     assert "None" not in meaning
     assert changes == [f"No longer asked: “{isolated('Is it right?')}”"]
+
+
+def test_the_meeting_page_and_the_markdown_word_it_alike(client, project, lead, week, v2_without_pass_fail_question):
+    """One wording (`reports.rubric_published_text`): the page's notice reads as the Markdown's, bold where it is."""
+    cycles.close_week(project_id=project.pk, week=week)
+    client.force_login(lead)
+    args = [project.slug, week_label(week)]
+
+    html = client.get(reverse("labeling:meeting-week", args=args)).content.decode()
+    markdown = client.get(reverse("labeling:meeting-markdown", args=args)).text
+
+    notice = html.split('id="rubric-published"')[1].split("</div>")[0].split(">", 1)[1]
+    told = markdown.split("## Rubric changed during the week\n\n")[1].split("\n\n## ")[0]
+    dropped = "v2 has no pass/fail question any more (a yes/no question): the pass rate has nothing to read after it."
+    assert f"<strong>{dropped}</strong>" in notice and f"**{dropped}**" in told
+    page_words = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"</?(bdi|strong)>", "", notice)).split())
+    markdown_words = " ".join(told.replace("**", "").replace("\n- ", " ").split())
+    assert page_words == markdown_words
+    assert page_words.startswith("Rubric v2 published Wed 18 Nov, 10:00 UTC by lena, during this week:")
