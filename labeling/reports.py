@@ -10,10 +10,15 @@ viewer they would reverse the report's own words after the value.
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.retention import too_few_users
-from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
+from labeling.rules.gold import dropped_options
+from labeling.rules.text import DIRECTIONAL_FORMATTING, counted, isolated
+
+if TYPE_CHECKING:
+    from labeling.models import Rubric
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
@@ -752,6 +757,34 @@ def rubric_published_text(
     return f"Rubric v{version} published{when}{by}", meaning, changes
 
 
+def answers_lost_text(before: "Rubric", after: "Rubric", keys: list[str]) -> list[str]:
+    """What publishing `after` over `before` does to the earlier answers of these keys (`asked_differently`): a question
+    asked on another scale, options or kind loses them all; a multi-choice question that dropped options only those
+    that ticked one of them (`dropped_options`). The warnings the rubric page flashes to the lead who published it."""
+    earlier = {question["key"]: question for question in before.questions}
+    dropped = {
+        question["key"]: options
+        for question in after.questions
+        if question["key"] in keys and (options := dropped_options(question, earlier[question["key"]]))
+    }
+    whole = [key for key in keys if key not in dropped]
+    remedy = "To keep comparing them, ask the new version under a new key."
+    warnings = []
+    if whole:
+        warnings.append(
+            f"v{after.version} asks {', '.join(whole)} on another scale, options or kind than v{before.version}: their "
+            f"earlier answers no longer count toward them in gold answers and figures. {remedy}"
+        )
+    for key, options in dropped.items():
+        named = ", ".join(f"“{isolated(option)}”" for option in options)
+        which = "that option" if len(options) == 1 else "one of those options"
+        warnings.append(
+            f"v{after.version} no longer offers {named} for {key}: earlier answers to it that ticked {which} no longer "
+            f"count toward it in gold answers and figures; those that did not still do. {remedy}"
+        )
+    return warnings
+
+
 def _rubrics_published(published: Sequence[dict], zone: tzinfo | None) -> list[str]:
     lines = ["## Rubric changed during the week", ""] if published else []
     for entry in published:
@@ -780,8 +813,8 @@ def report_markdown(
     "overdue"}] (`selectors.report.decisions_of`), in meeting order. The
     report's own `carried_decisions` (earlier weeks' still open, frozen at the close) come first.
 
-    `rubrics_published`: the rubric versions published during the week (`selectors.rubrics.published_data` of
-    `rubrics_published_in_week`), told before the figures as the meeting page tells them: read now, not frozen.
+    `rubrics_published`: the rubric versions published during the week (`selectors.rubrics.rubrics_published_data`),
+    told before the figures as the meeting page tells them: read now, not frozen.
     """
     status = report.get("status")
     freshness = report.get("freshness") or {}

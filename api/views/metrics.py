@@ -50,7 +50,7 @@ from labeling.selectors.metrics_api import (
     retention_curves,
 )
 from labeling.selectors.report import blind_report, check_week_of_the_project, decisions_of, report_of_week
-from labeling.selectors.rubrics import published_data, rubrics_published_in_week
+from labeling.selectors.rubrics import rubrics_published_data
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`) or by a day they hold (`2026-11-26`). `from` and "
@@ -296,7 +296,7 @@ class CycleReportView(MetricsView):
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
         decisions = decisions_of(found.cycle, project=project)
         # The rubric versions published during the week, read now as the meeting page reads them (not frozen).
-        published = [published_data(version) for version in rubrics_published_in_week(project, week)]
+        published = rubrics_published_data(project, week)
         if request.accepted_renderer.format == MarkdownRenderer.format:
             markdown = report_markdown(
                 report,

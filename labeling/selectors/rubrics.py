@@ -112,9 +112,16 @@ def rubrics_published_in_week(project: Project, week: date) -> list[RubricPublis
     return rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
 
 
-def published_data(published: RubricPublished) -> dict:
-    """A version published during a week as JSON data (the API's report, the Markdown export's input), its moment in
-    UTC with `Z`, the questions by their prompts as the page names them."""
+def rubrics_published_data(project: Project, week: date) -> list[dict]:
+    """The versions published during the cycle week (`rubrics_published_in_week`) as JSON data, oldest first: what the
+    API's report gives as `rubrics_published`, and what the meeting page, the report's Markdown and the digest word
+    (`reports.rubric_published_text`). One query."""
+    return [_as_json(published) for published in rubrics_published_in_week(project, week)]
+
+
+def _as_json(published: RubricPublished) -> dict:
+    """A version published during a week as JSON data: its moment in UTC with `Z`, the questions by their prompts as
+    the page names them."""
     return {
         "version": published.version,
         "published_at": utc_moment(published.published_at),

@@ -14,7 +14,6 @@ from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isol
 from labeling.rules.text import excerpt as plain_excerpt
 from labeling.rules.text import figure as figure_text
 from labeling.rules.text import isolated as isolated_text
-from labeling.selectors.rubrics import RubricPublished, published_data
 from labeling.selectors.work import WAITING_COUNTED_TO, WEEK_COUNTED_TO
 from labeling.web.formatting import local_time as local_time_text
 from labeling.web.markdown import render_markdown
@@ -73,12 +72,11 @@ def _strong(words: str) -> str:
 
 
 @register.simple_tag
-def rubric_published(published: RubricPublished, zone) -> dict:
-    """A version published during the week as the meeting page says it: the wording of the report's Markdown and the
-    digest (`reports.rubric_published_text`), written as HTML (`said`, `meaning`, `changes`)."""
-    said, meaning, changes = rubric_published_text(
-        published_data(published), zone=zone, text=bidi_isolate, strong=_strong
-    )
+def rubric_published(published: dict, zone) -> dict:
+    """A version published during the week (`selectors.rubrics.rubrics_published_data`) as the meeting page says it:
+    the wording of the report's Markdown and the digest (`reports.rubric_published_text`), written as HTML (`said`,
+    `meaning`, `changes`)."""
+    said, meaning, changes = rubric_published_text(published, zone=zone, text=bidi_isolate, strong=_strong)
     # Safe: a person's words (names, prompts) are escaped by `bidi_isolate`; the rest is the function's own wording,
     # numbers and a formatted moment, with no markup of its own but `_strong`'s.
     return {"said": mark_safe(said), "meaning": mark_safe(meaning), "changes": [mark_safe(line) for line in changes]}

@@ -1,6 +1,6 @@
 """A rubric version published during a week is told wherever the week's figures are read, not only on its meeting
 page: the report's Markdown (the page's export and the API's), the API's JSON report and the experts' digest e-mail
-say it as the page does, from one read (`selectors.rubrics.rubrics_published_in_week`). The clock is pinned to the
+say it as the page does, from one read (`selectors.rubrics.rubrics_published_data`). The clock is pinned to the
 Monday of the meeting; the week before it is closed."""
 
 import re
@@ -11,7 +11,7 @@ from django.core import mail
 from django.urls import reverse
 
 from labeling.models import Rubric, week_label
-from labeling.reports import rubric_published_text
+from labeling.reports import answers_lost_text, rubric_published_text
 from labeling.rules import calendar
 from labeling.rules.text import isolated
 from labeling.services import cycles
@@ -197,3 +197,25 @@ def test_the_meeting_page_and_the_markdown_word_it_alike(client, project, lead, 
     markdown_words = " ".join(told.replace("**", "").replace("\n- ", " ").split())
     assert page_words == markdown_words
     assert page_words.startswith("Rubric v2 published Wed 18 Nov, 10:00 UTC by lena, during this week:")
+
+
+def test_the_answers_a_new_version_loses_are_worded_beside_the_notice():
+    """The rubric page's warnings (`reports.answers_lost_text`): a question asked otherwise loses its earlier answers,
+    a multi-choice question that dropped an option only those that ticked it; an option is isolated plain text."""
+    before = Rubric(version=1, questions=QUESTIONS)
+    after = Rubric(
+        version=2,
+        questions=[
+            {**q, "scale": [1, 3]} if q["key"] == "helpful" else {**q, "options": ["wrong", "long"]}
+            if q["key"] == "issues" else q
+            for q in QUESTIONS
+        ],
+    )  # fmt: skip
+
+    assert answers_lost_text(before, after, ["helpful", "issues"]) == [
+        "v2 asks helpful on another scale, options or kind than v1: their earlier answers no longer count toward them "
+        "in gold answers and figures. To keep comparing them, ask the new version under a new key.",
+        f"v2 no longer offers “{isolated('evasive')}” for issues: earlier answers to it that ticked that option no "
+        "longer count toward it in gold answers and figures; those that did not still do. To keep comparing them, ask "
+        "the new version under a new key.",
+    ]
