@@ -85,7 +85,7 @@ def rubric_published_lines(cycle: ReviewCycle) -> list[str]:
     prompts isolated, the moment in the week's time zone. Empty when none was (one query)."""
     zone = week_zone(cycle.project, cycle)
     lines = []
-    for published in rubrics_published_data(cycle.project, cycle.week):
+    for published in rubrics_published_data(cycle.project, cycle.week, cycle=cycle):
         said, meaning, changes = rubric_published_text(published, zone=zone, text=isolated, strong=plain)
         lines += [f"{said}, during {cycle.label}: {meaning}", *(f"- {change}" for change in changes)]
     return lines

@@ -10,7 +10,7 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import Label, Project, Rubric
+from labeling.models import Label, Project, ReviewCycle, Rubric
 from labeling.rules import calendar, gold
 from labeling.rules.moments import utc_moment
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
@@ -106,17 +106,21 @@ def _published(before: Rubric, rubric: Rubric) -> RubricPublished | None:
     )
 
 
-def rubrics_published_in_week(project: Project, week: date) -> list[RubricPublished]:
+def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[RubricPublished]:
     """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
-    meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from."""
-    return rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
+    meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from.
+    `cycle`: the week's (None before it has one); a closed week is bounded in the zone it was closed in, as its report
+    reads its dates (`calendar.week_zone`), not in the one the project moved to since."""
+    zone = calendar.week_zone(project, cycle)
+    start, end = calendar.week_start(project, week, zone=zone), calendar.week_end(project, week, zone=zone)
+    return rubrics_published_between(project, start, end)
 
 
-def rubrics_published_data(project: Project, week: date) -> list[dict]:
+def rubrics_published_data(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[dict]:
     """The versions published during the cycle week (`rubrics_published_in_week`) as JSON data, oldest first: what the
     API's report gives as `rubrics_published`, and what the meeting page, the report's Markdown and the digest word
     (`reports.rubric_published_text`). One query."""
-    return [_as_json(published) for published in rubrics_published_in_week(project, week)]
+    return [_as_json(published) for published in rubrics_published_in_week(project, week, cycle=cycle)]
 
 
 def _as_json(published: RubricPublished) -> dict:

@@ -219,3 +219,26 @@ def test_the_answers_a_new_version_loses_are_worded_beside_the_notice():
         "longer count toward it in gold answers and figures; those that did not still do. To keep comparing them, ask "
         "the new version under a new key.",
     ]
+
+
+def test_a_closed_week_is_bounded_in_the_zone_it_was_closed_in(client, api, project, rubric, lead, expert, week):
+    """Closed in UTC, then the project moves to New York: a version published an hour into the week as it closed (Monday
+    01:00 UTC, still Sunday in New York) is told by its report, its Markdown and its digest, as its dates are read."""
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, week) - timedelta(days=30))
+    cycle = cycles.close_week(project_id=project.pk, week=week)
+    type(project).objects.filter(pk=project.pk).update(time_zone="America/New_York")
+    questions = [*QUESTIONS, {"key": "polite", "kind": "binary", "prompt": "Is it polite?", "required": False}]
+    v2 = publish_rubric(project=project, questions=questions, published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=datetime(2026, 11, 16, 1, tzinfo=UTC))
+    label = week_label(week)
+    client.force_login(lead)
+    mail.outbox.clear()
+
+    report = api.get(f"/api/v1/cycles/{label}/report").json()
+    markdown = client.get(reverse("labeling:meeting-markdown", args=[project.slug, label])).text
+    cycles.send_digests(cycle_id=cycle.pk)
+
+    assert calendar.week_start(project, week) == datetime(2026, 11, 16, tzinfo=UTC) and week.isoformat() == "2026-11-16"
+    assert [published["version"] for published in report["rubrics_published"]] == [2]
+    assert "**Rubric v2 published Mon 16 Nov, 01:00 UTC by lena, during this week:**" in markdown
+    assert f"Rubric v2 published Mon 16 Nov, 01:00 UTC by lena, during {label}:" in mail.outbox[0].body
