@@ -264,7 +264,10 @@ class CycleReportView(MetricsView):
             "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
             "frozen (or now, for an open week). `decisions` lists the week's own, each with its status now (`done_on`, "
             "`overdue`), as the meeting page shows them. An open week's report has `freshness`: when its figures "
-            "were last computed, the labels saved since, and whether they were computed at all.\n\n"
+            "were last computed, the labels saved since, and whether they were computed at all. "
+            "`rubrics_published` lists the rubric versions published during the week (oldest first: when, by whom, "
+            "what each changed from the version before it, and what it did to the pass rate's question), read now as "
+            "the meeting page reads them, not frozen: the week's labels answer more than one version.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),
