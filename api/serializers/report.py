@@ -346,7 +346,7 @@ class WeekDecisionOut(DecisionOut):
 
 class RubricPublishedOut(serializers.Serializer):
     """A rubric version published during the week, with what it changed from the one before, as the meeting page tells
-    it (`selectors.rubrics.published_data`)."""
+    it (`selectors.rubrics.rubrics_published_data`)."""
 
     version = serializers.IntegerField()
     published_at = serializers.DateTimeField()

@@ -50,7 +50,7 @@ from labeling.selectors.metrics_api import (
     retention_curves,
 )
 from labeling.selectors.report import blind_report, check_week_of_the_project, decisions_of, report_of_week
-from labeling.selectors.rubrics import published_data, rubrics_published_in_week
+from labeling.selectors.rubrics import rubrics_published_data
 
 _RANGE = (
     "Weeks are cycle weeks named by ISO week labels (`2026-W48`) or by a day they hold (`2026-11-26`). `from` and "
@@ -259,7 +259,10 @@ class CycleReportView(MetricsView):
             "`carried_decisions` lists the earlier weeks' decisions still open, as they stood when the report was "
             "frozen (or now, for an open week). `decisions` lists the week's own, each with its status now (`done_on`, "
             "`overdue`), as the meeting page shows them. An open week's report has `freshness`: when its figures "
-            "were last computed, the labels saved since, and whether they were computed at all.\n\n"
+            "were last computed, the labels saved since, and whether they were computed at all. "
+            "`rubrics_published` lists the rubric versions published during the week (oldest first: when, by whom, "
+            "what each changed from the version before it, and what it did to the pass rate's question), read now as "
+            "the meeting page reads them, not frozen: the week's labels answer more than one version.\n\n"
             "`?format=markdown` (or `Accept: text/markdown`) returns the report and the meeting's decisions as a "
             "Markdown document; errors stay JSON."
         ),
@@ -291,7 +294,7 @@ class CycleReportView(MetricsView):
         # The week's own decisions with their status now: not frozen, a decision is marked done after its meeting.
         decisions = decisions_of(found.cycle, project=project)
         # The rubric versions published during the week, read now as the meeting page reads them (not frozen).
-        published = [published_data(version) for version in rubrics_published_in_week(project, week)]
+        published = rubrics_published_data(project, week, cycle=found.cycle)
         if request.accepted_renderer.format == MarkdownRenderer.format:
             markdown = report_markdown(
                 report,

@@ -14,7 +14,7 @@ Imports only models and the standard library (the floor of the layer graph in DE
 import re
 import zoneinfo
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from django.conf import settings
 from django.utils import timezone
@@ -105,14 +105,15 @@ def day_start(project: Project, day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=project.tzinfo)
 
 
-def week_start(project: Project, week: date) -> datetime:
-    """The moment the cycle week (its first day) begins, in the project's time zone."""
-    return datetime.combine(_clamped(project, week), time.min, tzinfo=project.tzinfo)
+def week_start(project: Project, week: date, *, zone: tzinfo | None = None) -> datetime:
+    """The moment the cycle week (its first day) begins, in the project's time zone (or `zone`: a closed week's
+    `week_zone`)."""
+    return datetime.combine(_clamped(project, week), time.min, tzinfo=zone or project.tzinfo)
 
 
-def week_end(project: Project, week: date) -> datetime:
-    """The moment the cycle week is over: the start of the next one, in the project's time zone."""
-    return datetime.combine(_clamped(project, week) + timedelta(days=7), time.min, tzinfo=project.tzinfo)
+def week_end(project: Project, week: date, *, zone: tzinfo | None = None) -> datetime:
+    """The moment the cycle week is over: the start of the next one, in the project's time zone (or `zone`)."""
+    return datetime.combine(_clamped(project, week) + timedelta(days=7), time.min, tzinfo=zone or project.tzinfo)
 
 
 def week_zone(project: Project, cycle: ReviewCycle | None) -> zoneinfo.ZoneInfo:

@@ -17,6 +17,7 @@ from labeling.reports import (
     fmt_points,
     fmt_retention,
     fmt_signed,
+    plain,
     retention_basis,
     rubric_published_text,
 )
@@ -24,7 +25,7 @@ from labeling.rules.access import QueueLabelers, queue_labelers
 from labeling.rules.calendar import current_week, week_zone
 from labeling.rules.text import counted, isolated
 
-from .rubrics import published_data, rubrics_published_in_week
+from .rubrics import rubrics_published_data
 
 
 def site_url(path: str) -> str:
@@ -80,12 +81,12 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
 
 def rubric_published_lines(cycle: ReviewCycle) -> list[str]:
     """The rubric versions published during the cycle's week, each as its meeting page, its report's Markdown and the
-    API tell it (`reports.rubric_published_text` of `rubrics.rubrics_published_in_week`), as plain text: names and
+    API tell it (`reports.rubric_published_text` of `rubrics.rubrics_published_data`), as plain text: names and
     prompts isolated, the moment in the week's time zone. Empty when none was (one query)."""
     zone = week_zone(cycle.project, cycle)
     lines = []
-    for published in rubrics_published_in_week(cycle.project, cycle.week):
-        said, meaning, changes = rubric_published_text(published_data(published), zone=zone, text=isolated)
+    for published in rubrics_published_data(cycle.project, cycle.week, cycle=cycle):
+        said, meaning, changes = rubric_published_text(published, zone=zone, text=isolated, strong=plain)
         lines += [f"{said}, during {cycle.label}: {meaning}", *(f"- {change}" for change in changes)]
     return lines
 

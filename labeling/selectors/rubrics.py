@@ -10,7 +10,7 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import Label, Project, Rubric
+from labeling.models import Label, Project, ReviewCycle, Rubric
 from labeling.rules import calendar, gold
 from labeling.rules.moments import utc_moment
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
@@ -106,15 +106,26 @@ def _published(before: Rubric, rubric: Rubric) -> RubricPublished | None:
     )
 
 
-def rubrics_published_in_week(project: Project, week: date) -> list[RubricPublished]:
+def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[RubricPublished]:
     """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
-    meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from."""
-    return rubrics_published_between(project, calendar.week_start(project, week), calendar.week_end(project, week))
+    meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from.
+    `cycle`: the week's (None before it has one); a closed week is bounded in the zone it was closed in, as its report
+    reads its dates (`calendar.week_zone`), not in the one the project moved to since."""
+    zone = calendar.week_zone(project, cycle)
+    start, end = calendar.week_start(project, week, zone=zone), calendar.week_end(project, week, zone=zone)
+    return rubrics_published_between(project, start, end)
 
 
-def published_data(published: RubricPublished) -> dict:
-    """A version published during a week as JSON data (the API's report, the Markdown export's input), its moment in
-    UTC with `Z`, the questions by their prompts as the page names them."""
+def rubrics_published_data(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[dict]:
+    """The versions published during the cycle week (`rubrics_published_in_week`) as JSON data, oldest first: what the
+    API's report gives as `rubrics_published`, and what the meeting page, the report's Markdown and the digest word
+    (`reports.rubric_published_text`). One query."""
+    return [_as_json(published) for published in rubrics_published_in_week(project, week, cycle=cycle)]
+
+
+def _as_json(published: RubricPublished) -> dict:
+    """A version published during a week as JSON data: its moment in UTC with `Z`, the questions by their prompts as
+    the page names them."""
     return {
         "version": published.version,
         "published_at": utc_moment(published.published_at),

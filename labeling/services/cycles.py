@@ -798,10 +798,14 @@ def send_digests(*, cycle_id: int) -> int:
 
     It also names the older weeks whose digests waited for this one (closed while the close caught up, see
     `_digest_waits`), each with the expert's labels and its meeting page, and claims them with its own.
-    The close asks for it through the outbox, so a worker lost before the claim leaves it to the next delivery; one
-    lost after the claim loses the digests rather than sending them twice.
+    The close asks for it through the outbox, so a worker lost (or a digest failing to build) before the claim commits
+    leaves it to the next delivery; one lost after the commit, while sending, loses the digests rather than sending
+    them twice.
     """
     now = timezone.now()
+    # The claim and the building of every e-mail are one transaction: a digest that fails to build (a bug, a row
+    # gone) rolls its claim back, so the next delivery of the close's outbox message tries again rather than the
+    # week's digests being lost unsent. Only the sending comes after the commit.
     with transaction.atomic():
         claimed = ReviewCycle.objects.filter(pk=cycle_id, digests_sent_at__isnull=True, digest_deferred=False).update(
             digests_sent_at=now
@@ -810,6 +814,15 @@ def send_digests(*, cycle_id: int) -> int:
             return 0  # a twin sent them, the cycle is gone, or its digest waits for a newer week's
         cycle = ReviewCycle.objects.select_related("project").get(pk=cycle_id)
         caught_up = _claim_waiting_digests(cycle, now=now)
+        messages = _digest_messages(cycle, caught_up)
+    if not messages:
+        return 0
+    with mailers.default as connection:  # one connection for all of them
+        return connection.send_messages(messages) or 0
+
+
+def _digest_messages(cycle: ReviewCycle, caught_up: list[ReviewCycle]) -> list[EmailMessage]:
+    """Each expert's digest e-mail of `cycle` (and of the older weeks it `caught_up`), built but not sent."""
     project = cycle.project
     # A week closed after a newer week's digest went out (left open, then closed by hand): its digest comes second,
     # so it says it is late rather than read as the latest week's.
@@ -821,7 +834,7 @@ def send_digests(*, cycle_id: int) -> int:
     late = f" (closed late, after {newer.label})" if newer else ""
     experts = _digest_recipients(project)
     if not experts:
-        return 0
+        return []
     figures = {
         (row.week, row.expert_id): row
         for row in ExpertWeek.objects.filter(project=project, week__in=[cycle.week, *(c.week for c in caught_up)])
@@ -829,7 +842,7 @@ def send_digests(*, cycle_id: int) -> int:
     queue_lines = digest_lines_by_expert(cycle)
     # A version published during the week: its figures pool two versions' labels, as its meeting page says.
     rubric_lines = rubric_published_lines(cycle)
-    messages = []
+    messages: list[EmailMessage] = []
     for user in experts:
         row = figures.get((cycle.week, user.pk))
         lines = [f"Hello {isolated(user.get_full_name() or user.username)},", ""]
@@ -867,8 +880,7 @@ def send_digests(*, cycle_id: int) -> int:
                 to=[user.email],
             )
         )
-    with mailers.default as connection:  # one connection for all of them
-        return connection.send_messages(messages) or 0
+    return messages
 
 
 def send_restated_report_notice(*, cycle_id: int, with_week: str, figures: list[list[str]]) -> int:

@@ -26,6 +26,7 @@ from labeling.models import (
     Rubric,
     Skip,
 )
+from labeling.rules.calendar import week_end
 from labeling.rules.gold import (
     answers_as_asked,
     asked_as,
@@ -52,14 +53,25 @@ def refresh_week_metrics(*, project: Project, week: date) -> None:
         .on_items_of_week(week)
         .values_list("item_id", "expert_id", "answers", "seconds_spent", "rubric_id", "rubric__version")
     )
-    asked = dict(
-        Rubric.objects.filter(pk__in={row[4] for row in label_rows}).order_by("-version").values_list("pk", "questions")
+    versions = list(
+        Rubric.objects.filter(pk__in={row[4] for row in label_rows})
+        .order_by("-version")
+        .values_list("pk", "questions", "created_at")
     )
-    # Figures are about the questions the week's labels were asked, each as the week's newest version that asked it
-    # asks it (`questions_asked`): a question a version published since, or mid-week, dropped keeps the figures of the
-    # labels that answered it, and a later version changes nothing of a closed week's. An answer (or a gold answer,
-    # resolved under the newest version its item's labels answered) counts only where its version asked it alike.
-    questions = questions_asked(asked.values())
+    asked = {pk: questions for pk, questions, _ in versions}
+    # Figures are about the questions the week's labels were asked, each as the newest version in force during the
+    # week that asked it asks it (`questions_asked`): a question a version published since, or mid-week, dropped keeps
+    # the figures of the labels that answered it. A version published after the week (late labels of a leftover item
+    # on it) comes after every version in force then, so it changes none of the week's figures; it adds only the
+    # questions no version of the week asked. An answer (or a gold answer, resolved under the newest version its
+    # item's labels answered) counts only where its version asked it alike.
+    ends = week_end(project, week)
+    questions = questions_asked(
+        [
+            *(questions for _, questions, created_at in versions if created_at < ends),
+            *(questions for _, questions, created_at in versions if created_at >= ends),
+        ]
+    )
     labels = [
         (item_id, expert_id, answers_as_asked(questions, asked[rubric_id], answers), spent)
         for item_id, expert_id, answers, spent, rubric_id, _ in label_rows

@@ -7,6 +7,7 @@ from django.utils.safestring import SafeData, mark_safe
 
 from labeling.models import week_label
 from labeling.reports import gold_too_few as gold_too_few_sentence
+from labeling.reports import rubric_published_text
 from labeling.rules.alerts import moments_in_zone
 from labeling.rules.explore import FEEDBACK, FEEDBACK_WORDS
 from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isolate_ends
@@ -64,6 +65,21 @@ def bidi_isolate(value) -> str:
     cleaned = without_stray_isolate_ends(str(value))
     # Text already escaped (marked safe) stays so: dropping a U+2069 from it makes no markup.
     return format_html("<bdi>{}</bdi>", mark_safe(cleaned) if isinstance(value, SafeData) else cleaned)
+
+
+def _strong(words: str) -> str:
+    return f"<strong>{words}</strong>"
+
+
+@register.simple_tag
+def rubric_published(published: dict, zone) -> dict:
+    """A version published during the week (`selectors.rubrics.rubrics_published_data`) as the meeting page says it:
+    the wording of the report's Markdown and the digest (`reports.rubric_published_text`), written as HTML (`said`,
+    `meaning`, `changes`)."""
+    said, meaning, changes = rubric_published_text(published, zone=zone, text=bidi_isolate, strong=_strong)
+    # Safe: a person's words (names, prompts) are escaped by `bidi_isolate`; the rest is the function's own wording,
+    # numbers and a formatted moment, with no markup of its own but `_strong`'s.
+    return {"said": mark_safe(said), "meaning": mark_safe(meaning), "changes": [mark_safe(line) for line in changes]}
 
 
 @register.filter

@@ -15,13 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
+from labeling.reports import answers_lost_text
 from labeling.rules import calendar
 from labeling.rules.access import lead_project, managed_project, queue_labelers
 from labeling.rules.explore import filter_query
 from labeling.rules.gold import (
     VerdictChange,
     asked_differently,
-    dropped_options,
     verdict_change,
     verdict_question,
 )
@@ -239,7 +239,7 @@ def rubric_versions(request, slug: str):
                 # Only answers given are lost: a question nobody answered yet changes freely.
                 changed = answered_keys(project, changed) if changed else []
                 if changed and current.version == rubric.version - 1:
-                    for warning in _answers_lost(current, rubric, changed):
+                    for warning in answers_lost_text(current, rubric, changed):
                         messages.warning(request, warning)
                 change = verdict_change(current.questions, rubric.questions) if current else VerdictChange.NONE
                 verdict_before = (verdict_question(current.questions) or {}).get("key") if current else None
@@ -286,34 +286,6 @@ def rubric_versions(request, slug: str):
         "tab": "rubric",
     }
     return render(request, "labeling/lead/rubric.html", context, status=status)
-
-
-def _answers_lost(before, after, keys: list[str]) -> list[str]:
-    """What publishing `after` over `before` does to the earlier answers of these keys (`asked_differently`): a question
-    asked on another scale, options or kind loses them all; a multi-choice question that dropped options only those
-    that ticked one of them (`dropped_options`)."""
-    earlier = {question["key"]: question for question in before.questions}
-    dropped = {
-        question["key"]: options
-        for question in after.questions
-        if question["key"] in keys and (options := dropped_options(question, earlier[question["key"]]))
-    }
-    whole = [key for key in keys if key not in dropped]
-    remedy = "To keep comparing them, ask the new version under a new key."
-    warnings = []
-    if whole:
-        warnings.append(
-            f"v{after.version} asks {', '.join(whole)} on another scale, options or kind than v{before.version}: their "
-            f"earlier answers no longer count toward them in gold answers and figures. {remedy}"
-        )
-    for key, options in dropped.items():
-        named = ", ".join(f"“{isolated(option)}”" for option in options)
-        which = "that option" if len(options) == 1 else "one of those options"
-        warnings.append(
-            f"v{after.version} no longer offers {named} for {key}: earlier answers to it that ticked {which} no longer "
-            f"count toward it in gold answers and figures; those that did not still do. {remedy}"
-        )
-    return warnings
 
 
 @login_required

@@ -64,7 +64,7 @@ from labeling.selectors.report import (
     week_to_discuss,
     within_the_project,
 )
-from labeling.selectors.rubrics import published_data, questions_of, rubrics_published_in_week, verdict_question
+from labeling.selectors.rubrics import questions_of, rubrics_published_data, verdict_question
 from labeling.services import cycles
 
 from . import charts
@@ -201,7 +201,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         "agreement_chart": charts.agreement_chart(report.get("agreement") or []),
         # A version published during the week splits its labels: figures from before and after it may read other
         # questions, which the lead reading them must know (the labeling screen tells the experts alike).
-        "rubrics_published": rubrics_published_in_week(project, week),
+        "rubrics_published": rubrics_published_data(project, week, cycle=cycle),
         "agenda": _agenda(project, report, cycle if is_closed else None, blind=labels_blind(membership)),
         "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
         "open_decisions": _with_status(
@@ -274,7 +274,7 @@ def meeting_markdown(request: HttpRequest, slug: str, week_label: str) -> HttpRe
         decisions_of(found.cycle, project=project),
         min_theme_failures=theme_metrics.MIN_DOCUMENTS,
         time_zone=calendar.week_zone(project, found.cycle),
-        rubrics_published=[published_data(published) for published in rubrics_published_in_week(project, week)],
+        rubrics_published=rubrics_published_data(project, week, cycle=found.cycle),
     )
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{week_label}.md"'

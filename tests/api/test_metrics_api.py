@@ -1005,4 +1005,7 @@ def test_the_openapi_schema_documents_the_metrics_endpoints_and_validates(client
     }  # fmt: skip
     row = schema["components"]["schemas"]["QualityRowOut"]["properties"]
     assert {"week", "week_start", "queue", "question", "kind", "n", "passes", "value", "ci_low", "ci_high"} <= set(row)
-    assert '"status": "open"' in schema["paths"]["/api/v1/cycles/{week}/report"]["get"]["description"]
+    described = schema["paths"]["/api/v1/cycles/{week}/report"]["get"]["description"]
+    assert '"status": "open"' in described
+    # Every key read now rather than frozen is named: the decisions, the freshness, the rubric versions published.
+    assert all(f"`{key}`" in described for key in ("decisions", "freshness", "rubrics_published"))

@@ -90,22 +90,37 @@ def test_a_question_dropped_mid_week_keeps_the_figures_of_the_labels_that_answer
 def test_a_version_published_after_the_week_changes_none_of_its_figures(
     project, rubric, lead, expert, other_expert, closed_week
 ):
-    """The lead publishes v2 on the Monday of the meeting, before closing the week labeled on v1 only: its figures are
-    those of the questions as v1 asked them, as a refresh before v2 stored them."""
+    """The lead publishes v2 on the Monday of the meeting, before closing the week labeled on v1: its figures are
+    those of the questions as v1 asked them, as a refresh before v2 stored them, even with a leftover item of the week
+    labeled late on v2 (`helpful` out of three there: not an answer to v1's `helpful` out of five)."""
+    Rubric.objects.filter(pk=rubric.pk).update(
+        created_at=calendar.week_start(project, closed_week) - timedelta(days=30)
+    )
     labeled(project, closed_week, (expert, rubric, {"correct": True, "helpful": 4, "tone": "friendly"}),
             (other_expert, rubric, {"correct": True, "helpful": 4, "tone": "friendly"}))  # fmt: skip
     refresh_week_metrics(project=project, week=closed_week)
     before = sorted(QualityMetric.objects.filter(project=project).values_list("question", "n", "value", "scale"))
     questions = [{**q, "scale": [1, 3]} if q["key"] == "helpful" else q for q in QUESTIONS if q["key"] != "tone"]
-    publish_rubric(project=project, questions=questions, published_by=lead)
+    helpful_before = _helpful_rows(project)
+    v2 = publish_rubric(project=project, questions=questions, published_by=lead)
+    labeled(project, closed_week, (expert, v2, {"correct": True, "helpful": 2}),
+            (other_expert, v2, {"correct": True, "helpful": 2}))  # fmt: skip
 
     refresh_week_metrics(project=project, week=closed_week)
 
+    assert _helpful_rows(project) == helpful_before
     after = sorted(QualityMetric.objects.filter(project=project).values_list("question", "n", "value", "scale"))
-    assert after == before
+    assert [row for row in after if row[0] != "correct"] == [row for row in before if row[0] != "correct"]
     assert [question for question, *_ in after] == ["correct", "helpful", "tone"]
     assert set(AgreementMetric.objects.filter(project=project).values_list("question", flat=True)) == {
         "correct",
         "helpful",
         "tone",
     }
+
+
+def _helpful_rows(project) -> tuple[list, list]:
+    """The week's `helpful` figures: its quality row and its agreement row."""
+    quality = QualityMetric.objects.filter(project=project, question="helpful").values_list("n", "value", "scale")
+    agreement = AgreementMetric.objects.filter(project=project, question="helpful").values_list("units", "alpha")
+    return list(quality), list(agreement)

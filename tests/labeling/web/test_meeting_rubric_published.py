@@ -193,3 +193,21 @@ def test_the_home_card_says_the_pass_rates_question_changed_as_the_project_page_
 
     assert "The pass rate's question changed (now “<bdi>Polite?</bdi>”)" in shown
     assert "and the pass rate's question changed" in page and "and the pass rate's question changed" in home
+
+
+def test_a_prompt_and_a_name_are_inert_on_the_page(client, project, rubric, lead, last_week):
+    """The notice is written as HTML by `reports.rubric_published_text`: a person's words escaped, never markup."""
+    created_weeks_ago(project, 52)
+    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, last_week) - timedelta(days=30))
+    lead.username = "<i>lena</i>"
+    lead.save(update_fields=["username"])
+    questions = [{"key": "correct", "kind": "binary", "prompt": "<script>alert(1)</script>"}, *QUESTIONS[1:]]
+    v2 = publish_rubric(project=project, questions=questions, guidelines=rubric.guidelines, published_by=lead)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, last_week) + timedelta(days=3))
+    client.force_login(lead)
+
+    shown = notice(meeting(client, project, last_week))
+
+    assert "<script>" not in shown and "<i>" not in shown
+    assert "“<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>”" in shown
+    assert "by <bdi>&lt;i&gt;lena&lt;/i&gt;</bdi>" in shown
