@@ -30,7 +30,10 @@ def _answered(text: str) -> list[int]:
 # parsed again for every row and use, 3 times the time at 4 versions a line), and the rows are found by their own
 # line ids' range (the line_id index; joined to the CTE alone, every range hashed the whole table). jsonb numbers
 # sort as numbers (10 after 9); a row already filled (a stopped run run again, or written by a build meanwhile) is
-# left as it is.
+# left as it is, and a line whose rows are all filled is not parsed again: the range's lines are kept to those with a
+# row still null before any is parsed (OFFSET 0 again, so that the parse is not pulled below the filter), the rows
+# probed by their line ids' range too (bounded by the line_id index; by `p.line_id = l.id` alone the planner hashed
+# the whole table's null rows for every range).
 _ROWS_PG = """
 WITH answered AS MATERIALIZED (
     SELECT l.id,
@@ -42,9 +45,15 @@ WITH answered AS MATERIALIZED (
                               UNION ALL
                              SELECT j.d -> 'rubric_version') AS s (version)
                       WHERE jsonb_typeof(s.version) = 'number'), '[]'::jsonb) AS versions
-      FROM {line} AS l
-     CROSS JOIN LATERAL (SELECT l.text::jsonb OFFSET 0) AS j (d)
-     WHERE l.id BETWEEN %(first)s AND %(last)s)
+      FROM (SELECT l.id, l.text
+              FROM {line} AS l
+             WHERE l.id BETWEEN %(first)s AND %(last)s
+               AND EXISTS (SELECT 1
+                             FROM {row} AS p
+                            WHERE p.line_id = l.id AND p.line_id BETWEEN %(first)s AND %(last)s
+                              AND p.annotation_versions IS NULL)
+            OFFSET 0) AS l
+     CROSS JOIN LATERAL (SELECT l.text::jsonb OFFSET 0) AS j (d))
 UPDATE {row} AS r SET annotation_versions = answered.versions
   FROM answered
  WHERE r.line_id BETWEEN %(first)s AND %(last)s AND r.line_id = answered.id AND r.annotation_versions IS NULL
