@@ -4,6 +4,7 @@ downloads rendered again keep an older label's answers. On PostgreSQL the rows a
 reads the lines in Python: both give the same rows here."""
 
 import importlib
+import json
 
 import pytest
 from django.db import connection
@@ -105,5 +106,45 @@ def test_run_again_the_sql_parses_only_the_lines_of_rows_still_null(project):
             migration.record_answered_versions(apps, None)
         assert written == [1, 0, 0, 0]
         assert list(DatasetRow.objects.order_by("position").values_list("annotation_versions", flat=True)) == [[1], [1]]
+    finally:
+        migrate_to_latest()
+
+
+# Odd stored lines, and what both paths take from them: a version is a JSON integer, an annotation an object.
+ODD_LINES = [
+    (
+        {
+            "rubric_version": 3,
+            "annotations": [{"rubric_version": True}, {"rubric_version": 2.0}, {"rubric_version": 1}],
+        },
+        [1, 3],
+    ),
+    ({"rubric_version": 3, "annotations": ["text", 7, None, [4], {"rubric_version": 2}]}, [2, 3]),
+    ({"rubric_version": 2.5, "annotations": {"rubric_version": 4}}, []),
+    ({"rubric_version": False, "annotations": [{}, {"rubric_version": "5"}, {"rubric_version": None}]}, []),
+]
+
+
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_both_paths_take_the_same_versions_from_odd_lines(project, path):
+    """Booleans, `2.0` and strings are no versions, and an annotation that is not an object is skipped: the SQL and
+    the Python reading agree, whatever a line holds."""
+    migration = importlib.import_module(f"labeling.migrations.{AFTER[0][1]}")
+    label_outputs(project, len(ODD_LINES), answers=({"correct": True}, {"correct": True}))
+    build_version(dataset_id=create_dataset(project=project, spec={"name": "Eval"}).pk)
+    try:
+        migrate(BEFORE)
+        line_ids = DatasetRow.objects.order_by("position").values_list("line_id", flat=True)
+        for line_id, (line, _) in zip(line_ids, ODD_LINES, strict=True):
+            DatasetLine.objects.filter(pk=line_id).update(text=json.dumps(line))
+        if path == "sql":
+            migrate(AFTER)
+        else:
+            apps = migrate(ADDED)
+            migration.record_answered_versions_in_python(
+                *(apps.get_model("labeling", name) for name in ("DatasetRow", "DatasetLine", "DatasetVersion"))
+            )
+        answered = DatasetRow.objects.order_by("position").values_list("annotation_versions", flat=True)
+        assert json.dumps(list(answered)) == json.dumps([versions for _, versions in ODD_LINES])  # `true` is not 1
     finally:
         migrate_to_latest()
