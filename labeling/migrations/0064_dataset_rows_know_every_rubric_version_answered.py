@@ -17,10 +17,19 @@ LINES_PER_CHUNK = 5000  # line ids per UPDATE on PostgreSQL, lines per read in P
 
 
 def _answered(text: str) -> list[int]:
+    """The versions a line's annotations answered: each annotation's (an object's; an annotation stored before
+    annotations named their version: the row's), and the row's own. A version is a JSON integer: not `true`, not
+    `2.0`; an odd value is skipped, as `_ROWS_PG` skips it."""
     row = json.loads(text)
-    newest = row.get("rubric_version")  # an annotation stored before annotations named their version: the row's
-    versions = {annotation.get("rubric_version", newest) for annotation in row.get("annotations") or []}
-    return sorted(version for version in versions | {newest} if isinstance(version, int))
+    newest = row.get("rubric_version")
+    annotations = row.get("annotations")
+    versions = [
+        annotation.get("rubric_version", newest)
+        for annotation in (annotations if isinstance(annotations, list) else [])
+        if isinstance(annotation, dict)
+    ]
+    # Filtered before they are a set: in one, `true` and `1` (or `2.0` and `2`) are one member.
+    return sorted({v for v in [*versions, newest] if isinstance(v, int) and not isinstance(v, bool)})
 
 
 # `_answered` in SQL, for the rows of one range of line ids: done in Python in one transaction, a large database's
@@ -28,9 +37,14 @@ def _answered(text: str) -> list[int]:
 # was written, and builds copying them waited. Each range commits on its own. Each line is parsed once (the CTE is
 # materialized and the LATERAL's OFFSET 0 keeps the cast from being inlined: flattened into the join, the text was
 # parsed again for every row and use, 3 times the time at 4 versions a line), and the rows are found by their own
-# line ids' range (the line_id index; joined to the CTE alone, every range hashed the whole table). jsonb numbers
-# sort as numbers (10 after 9); a row already filled (a stopped run run again, or written by a build meanwhile) is
-# left as it is.
+# line ids' range (the line_id index; joined to the CTE alone, every range hashed the whole table). A version is a
+# JSON integer, as in `_answered` (a jsonb's text: not `true`, `"2"` or `2.0`; `1e2`, which no build writes, is 100
+# here and a float there), and an annotation that is not an object is skipped. jsonb numbers sort as numbers (10 after
+# 9); a row already filled (a stopped run run again, or written by a build meanwhile) is left as it is, and a line whose
+# rows are all filled is not parsed again: the range's lines are kept to those with a row still null before any is
+# parsed (OFFSET 0 again, so that the parse is not pulled below the filter), the rows probed by their line ids' range
+# too (bounded by the line_id index; by `p.line_id = l.id` alone the planner hashed the whole table's null rows for
+# every range).
 _ROWS_PG = """
 WITH answered AS MATERIALIZED (
     SELECT l.id,
@@ -39,12 +53,19 @@ WITH answered AS MATERIALIZED (
                                FROM jsonb_array_elements(CASE jsonb_typeof(j.d -> 'annotations')
                                                          WHEN 'array' THEN j.d -> 'annotations'
                                                          ELSE '[]'::jsonb END) AS e (annotation)
+                              WHERE jsonb_typeof(e.annotation) = 'object'
                               UNION ALL
                              SELECT j.d -> 'rubric_version') AS s (version)
-                      WHERE jsonb_typeof(s.version) = 'number'), '[]'::jsonb) AS versions
-      FROM {line} AS l
-     CROSS JOIN LATERAL (SELECT l.text::jsonb OFFSET 0) AS j (d)
-     WHERE l.id BETWEEN %(first)s AND %(last)s)
+                      WHERE s.version::text ~ '^-?[0-9]+$'), '[]'::jsonb) AS versions
+      FROM (SELECT l.id, l.text
+              FROM {line} AS l
+             WHERE l.id BETWEEN %(first)s AND %(last)s
+               AND EXISTS (SELECT 1
+                             FROM {row} AS p
+                            WHERE p.line_id = l.id AND p.line_id BETWEEN %(first)s AND %(last)s
+                              AND p.annotation_versions IS NULL)
+            OFFSET 0) AS l
+     CROSS JOIN LATERAL (SELECT l.text::jsonb OFFSET 0) AS j (d))
 UPDATE {row} AS r SET annotation_versions = answered.versions
   FROM answered
  WHERE r.line_id BETWEEN %(first)s AND %(last)s AND r.line_id = answered.id AND r.annotation_versions IS NULL

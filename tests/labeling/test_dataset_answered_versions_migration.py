@@ -4,10 +4,12 @@ downloads rendered again keep an older label's answers. On PostgreSQL the rows a
 reads the lines in Python: both give the same rows here."""
 
 import importlib
+import json
 
 import pytest
+from django.db import connection
 
-from labeling.models import DatasetRow, DatasetVersion
+from labeling.models import DatasetLine, DatasetRow, DatasetVersion
 from labeling.services.datasets import build_version, create_dataset
 from labeling.services.labels import submit_label
 from labeling.services.resolution import resolve_item
@@ -73,5 +75,76 @@ def test_rows_built_before_learn_their_labels_versions_from_their_lines(project,
             (2, "out-00002"): [9, 10],  # numbers in order, 10 after 9
         }
         assert [DatasetVersion.objects.get(pk=v.pk).rubric_versions for v in (first, second)] == [[1, 2], [1, 2, 9, 10]]
+    finally:
+        migrate_to_latest()
+
+
+def test_run_again_the_sql_parses_only_the_lines_of_rows_still_null(project):
+    """A stopped run is run again: only the lines with a row still null are read (a line whose rows are all filled
+    no longer parses here, and nothing fails); run once more, it writes no row and no version."""
+    migration = importlib.import_module(f"labeling.migrations.{AFTER[0][1]}")
+    label_outputs(project, 2, answers=({"correct": True}, {"correct": True}))
+    build_version(dataset_id=create_dataset(project=project, spec={"name": "Eval"}).pk)
+    written: list[int] = []
+
+    def counted(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.lstrip().startswith(("UPDATE", "WITH")):
+            written.append(context["cursor"].rowcount)
+        return result
+
+    try:
+        migrate(BEFORE)
+        apps = migrate(AFTER)
+        stopped, filled = DatasetRow.objects.order_by("position")
+        assert [stopped.annotation_versions, filled.annotation_versions] == [[1], [1]]
+        DatasetRow.objects.filter(pk=stopped.pk).update(annotation_versions=None)  # not reached by the stopped run
+        DatasetLine.objects.filter(pk=filled.line_id).update(text="not JSON")
+        with connection.execute_wrapper(counted):
+            migration.record_answered_versions(apps, None)
+            assert written == [1, 0]  # one range of lines (its one null row), then the versions
+            migration.record_answered_versions(apps, None)
+        assert written == [1, 0, 0, 0]
+        assert list(DatasetRow.objects.order_by("position").values_list("annotation_versions", flat=True)) == [[1], [1]]
+    finally:
+        migrate_to_latest()
+
+
+# Odd stored lines, and what both paths take from them: a version is a JSON integer, an annotation an object.
+ODD_LINES = [
+    (
+        {
+            "rubric_version": 3,
+            "annotations": [{"rubric_version": True}, {"rubric_version": 2.0}, {"rubric_version": 1}],
+        },
+        [1, 3],
+    ),
+    ({"rubric_version": 3, "annotations": ["text", 7, None, [4], {"rubric_version": 2}]}, [2, 3]),
+    ({"rubric_version": 2.5, "annotations": {"rubric_version": 4}}, []),
+    ({"rubric_version": False, "annotations": [{}, {"rubric_version": "5"}, {"rubric_version": None}]}, []),
+]
+
+
+@pytest.mark.parametrize("path", ["sql", "python"])
+def test_both_paths_take_the_same_versions_from_odd_lines(project, path):
+    """Booleans, `2.0` and strings are no versions, and an annotation that is not an object is skipped: the SQL and
+    the Python reading agree, whatever a line holds."""
+    migration = importlib.import_module(f"labeling.migrations.{AFTER[0][1]}")
+    label_outputs(project, len(ODD_LINES), answers=({"correct": True}, {"correct": True}))
+    build_version(dataset_id=create_dataset(project=project, spec={"name": "Eval"}).pk)
+    try:
+        migrate(BEFORE)
+        line_ids = DatasetRow.objects.order_by("position").values_list("line_id", flat=True)
+        for line_id, (line, _) in zip(line_ids, ODD_LINES, strict=True):
+            DatasetLine.objects.filter(pk=line_id).update(text=json.dumps(line))
+        if path == "sql":
+            migrate(AFTER)
+        else:
+            apps = migrate(ADDED)
+            migration.record_answered_versions_in_python(
+                *(apps.get_model("labeling", name) for name in ("DatasetRow", "DatasetLine", "DatasetVersion"))
+            )
+        answered = DatasetRow.objects.order_by("position").values_list("annotation_versions", flat=True)
+        assert json.dumps(list(answered)) == json.dumps([versions for _, versions in ODD_LINES])  # `true` is not 1
     finally:
         migrate_to_latest()
