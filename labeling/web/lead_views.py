@@ -1,9 +1,9 @@
 """The lead's screens: queues (list, editor, rule preview, backfill), rubric versions, experts' progress.
 
-Only leads and admins of the project get past `managed_project` (the queue screens, whose refusal names the queues) or
-`lead_project` (the rubric and the experts' progress); anyone else sees a 404 (a member of another role with the
-reason). The new-queue form opened
-from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
+Only leads and admins of the project get past `managed_project` (the queue list and the rule preview, whose refusal
+names the queues) or `lead_project` (the queue editor and backfill, the rubric, the experts' progress: a page's
+refusal, or that what they sent is a lead's); anyone else sees a 404 (a member of another role with the reason). The
+new-queue form opened from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
 (`rules.queue_from_filter`), saying what became what and what was not carried.
 """
 
@@ -66,14 +66,14 @@ def queue_list(request, slug: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_create(request, slug: str):
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    project, _ = lead_project(request.user, slug, method=request.method, refusal=QUEUES_REFUSAL)
     return _queue_editor(request, project, queue=None, explore=request.GET.get("explore"))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_edit(request, slug: str, queue_id: int):
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    project, _ = lead_project(request.user, slug, method=request.method, refusal=QUEUES_REFUSAL)
     queue = management.queue_of_project(project, queue_id)
     return _queue_editor(request, project, queue=queue)
 
@@ -181,7 +181,7 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
 @login_required
 @require_POST
 def queue_backfill(request, slug: str, queue_id: int):
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    project, _ = lead_project(request.user, slug, method=request.method)
     queue = management.queue_of_project(project, queue_id)
     since = calendar.week_start(project, calendar.current_week(project))
     try:
