@@ -47,6 +47,19 @@ def _change(value: float | int | None, *, unit: str) -> dict | None:
 OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one output there, failed if either failed"
 
 
+def _pass_rate_notes(report: dict, *, links: bool) -> list[str]:
+    """What the pass-rate tile says of its links where their count can differ from the figure's: explore counts
+    outputs, the figure items (one per queue), so two queues answering the verdict question can tell them apart."""
+    key = report.get("verdict_question")
+    queues = {row.get("queue") for row in report.get("quality") or [] if row.get("question") == key and row.get("n")}
+    if not key or not links or len(queues) < 2:
+        return []
+    return [
+        f"Explore counts outputs, this figure items: {counted(len(queues), 'queue')} answered “{key}” this week, so an "
+        "output reviewed in two of them is one output there, failed if either failed."
+    ]
+
+
 def _explore_link(key: str, text: str, query: str, title: str) -> dict:
     """A link from a figure to the explore page filtered to the outputs behind it (`rules.explore.week_query`)."""
     return {"key": key, "text": text, "query": query, "title": title}
@@ -104,7 +117,8 @@ def headline_tiles(
 ) -> list[dict]:
     """The headline figures as tiles: value, what it is made of, the change from last week, and links to the outputs
     behind the figure in explore (`blind`: an expert's tiles, without links to gold answers; not `explore`: a reader
-    the project keeps out of explore, `rules.access.may_explore`, gets no link at all)."""
+    the project keeps out of explore, `rules.access.may_explore`, gets no link at all), with `notes` where a link's
+    count can differ from the figure's."""
     headline = report.get("headline") or {}
     tiles = []
     # An open week never computed: its empty tiles and zeros are no figures, each says so instead of "no activity".
@@ -114,6 +128,7 @@ def headline_tiles(
     pass_rate = headline.get("pass_rate")
     # Without a figure this week the headline keeps none of last week's either; the trend has it.
     previous_pass_rate = fmt_percent(pass_rate.get("previous")) if pass_rate else _trend_value_before(report)
+    pass_rate_links = _pass_rate_links(report, blind=blind) if pass_rate and explore else []
     tiles.append(
         {
             "key": "pass-rate",
@@ -129,7 +144,8 @@ def headline_tiles(
             "previous": None if first_week else previous_pass_rate,
             "compared": (too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None) or first_week,
             "measured": pass_rate is not None,
-            "links": _pass_rate_links(report, blind=blind) if pass_rate and explore else [],
+            "links": pass_rate_links,
+            "notes": _pass_rate_notes(report, links=bool(pass_rate_links)),
         }
     )
     alpha = headline.get("alpha")

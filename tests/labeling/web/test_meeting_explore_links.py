@@ -70,3 +70,37 @@ def test_a_lead_keeps_every_link_when_experts_may_not_explore(client, project, l
     assert "See these outputs" in html.split('id="what-changed"')[1].split("</section>")[0]
     assert "Failed outputs" in html.split('data-tile="pass-rate"')[1].split('<div class="tile"')[0]
     assert "Outputs the experts disagreed on" in html.split('data-tile="alpha"')[1].split('<div class="tile"')[0]
+
+
+def pass_rate_tile(html: str) -> str:
+    return html.split('data-tile="pass-rate"')[1].split('<div class="tile"')[0]
+
+
+def close_week(project, **report):
+    created_weeks_ago(project, 52)
+    report = sample_report(week=week_label(WEEK), week_start=WEEK.isoformat(), **report)
+    ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED, report=report)
+    return reverse("labeling:meeting-week", args=[project.slug, week_label(WEEK)])
+
+
+QUALITY_ROW = {"question": "correct", "kind": "binary", "n": 20, "passes": 15, "value": 0.75, "ci_low": 0.53,
+               "ci_high": 0.89, "shares": None}  # fmt: skip
+
+
+@pytest.mark.parametrize("queues", [["billing"], ["billing", "refunds"]])
+def test_the_pass_rate_says_its_links_count_outputs_when_two_queues_answered_its_question(
+    client, project, lead, queues
+):
+    """The figure counts items, explore outputs: they can differ only when an output may be an item of two queues, so
+    the tile says it then (and only then), visibly, not only in the link's title."""
+    quality = [{**QUALITY_ROW, "queue": slug, "queue_name": slug.title()} for slug in queues]
+    quality.append({**QUALITY_ROW, "queue": "sales", "queue_name": "Sales", "question": "helpful", "kind": "rating"})
+    client.force_login(lead)
+
+    tile = pass_rate_tile(client.get(close_week(project, quality=quality)).content.decode())
+
+    two = len(queues) > 1
+    assert "Failed outputs" in tile
+    assert ('<p class="tile-note">' in tile) is two
+    assert ("Explore counts outputs, this figure items" in tile) is two
+    assert ("2 queues answered" in tile.replace("&ldquo;", "“")) is two
