@@ -9,16 +9,12 @@ viewer they would reverse the report's own words after the value.
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING
+from datetime import datetime, tzinfo
 
 from labeling.metrics.agreement import MIN_GOLD_ITEMS, MIN_UNITS, too_few_gold_items, too_few_units
 from labeling.metrics.retention import too_few_users
-from labeling.rules.gold import dropped_options
-from labeling.rules.text import DIRECTIONAL_FORMATTING, counted, isolated
-
-if TYPE_CHECKING:
-    from labeling.models import Rubric
+from labeling.notices import rubric_published_text
+from labeling.rules.text import DIRECTIONAL_FORMATTING, counted
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start markup
 # mid-line (emphasis, code, links, images, raw HTML, entities, tables, strikethrough, headings).
@@ -36,11 +32,6 @@ def with_stop(text: str) -> str:
 def md_strong(words: str) -> str:
     """Return Markdown words (already inert) in bold."""
     return f"**{words}**"
-
-
-def plain(words: str) -> str:
-    """Return words as they are: plain text has no bold (`rubric_published_text`'s `strong` for an e-mail)."""
-    return words
 
 
 def md_text(value: object) -> str:
@@ -704,91 +695,10 @@ def _moment_text(value, zone: tzinfo | None = None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".strip()
 
 
-def rubric_published_text(
-    published: dict,
-    *,
-    zone: tzinfo | None = None,
-    text: Callable[[object], str] = md_text,
-    strong: Callable[[str], str] = md_strong,
-) -> tuple[str, str, list[str]]:
-    """What a version published during a week (`selectors.rubrics.rubrics_published_data`) changed: who published it
-    when ("Rubric v2 published Wed 18 Nov, 10:00 UTC by lena", in `zone`, else UTC), what it means for the week's
-    figures, and a line per change. The one wording of the meeting page, the report's Markdown and the digest, each
-    writing it its own way: `text` writes a person's words (a prompt, a name), `strong` a sentence the reader must not
-    miss (the pass rate's question changed or gone) — `md_text` and `md_strong` for Markdown, `rules.text.isolated`
-    and `plain` for plain text (the digest), the meeting page's HTML pair (`templatetags.expertloop`)."""
-    try:
-        moment = datetime.fromisoformat(published["published_at"]).astimezone(zone or UTC)
-        when = f" {moment:%a} {moment.day} {moment:%b}, {moment:%H:%M} {moment.tzname() or ''}".rstrip()
-    except (TypeError, ValueError):
-        when = ""
-    by = f" by {text(published['by'])}" if published.get("by") else ""
-    version, since = published.get("version"), published.get("since")
-    added, changed, dropped = (published.get(key) or [] for key in ("added", "changed", "dropped"))
-    meaning = f"the week's labels answer v{since} before it and v{version} after it" + (
-        ", so figures from before and after it read different questions."
-        if added or changed or dropped
-        else "; its questions are asked as before."
-    )
-    # The prompt is written only where it is said: a version with no pass/fail question ("none", "dropped") has none,
-    # and `isolated` (the digest's `text`) takes a string.
-    verdict_change = published.get("verdict_change")
-    if verdict_change == "same":
-        meaning += (
-            f" The pass rate's question, “{text(published.get('verdict'))}”, is asked as before: its figure reads "
-            "alike across the change."
-        )
-    elif verdict_change == "changed":
-        meaning += " " + strong(
-            f"The pass rate's question changed (now “{text(published.get('verdict'))}”): the pass rate before and "
-            "after it reads different questions."
-        )
-    elif verdict_change == "dropped":
-        meaning += " " + strong(
-            f"v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing to read "
-            "after it."
-        )
-    changes = [
-        *(f"New question: “{text(prompt)}”" for prompt in added),
-        *(f"Asked on another scale or options: “{text(prompt)}”" for prompt in changed),
-        *(f"No longer asked: “{text(prompt)}”" for prompt in dropped),
-        *(["The guidelines changed."] if published.get("guidelines_changed") else []),
-    ]
-    return f"Rubric v{version} published{when}{by}", meaning, changes
-
-
-def answers_lost_text(before: "Rubric", after: "Rubric", keys: list[str]) -> list[str]:
-    """What publishing `after` over `before` does to the earlier answers of these keys (`asked_differently`): a question
-    asked on another scale, options or kind loses them all; a multi-choice question that dropped options only those
-    that ticked one of them (`dropped_options`). The warnings the rubric page flashes to the lead who published it."""
-    earlier = {question["key"]: question for question in before.questions}
-    dropped = {
-        question["key"]: options
-        for question in after.questions
-        if question["key"] in keys and (options := dropped_options(question, earlier[question["key"]]))
-    }
-    whole = [key for key in keys if key not in dropped]
-    remedy = "To keep comparing them, ask the new version under a new key."
-    warnings = []
-    if whole:
-        warnings.append(
-            f"v{after.version} asks {', '.join(whole)} on another scale, options or kind than v{before.version}: their "
-            f"earlier answers no longer count toward them in gold answers and figures. {remedy}"
-        )
-    for key, options in dropped.items():
-        named = ", ".join(f"“{isolated(option)}”" for option in options)
-        which = "that option" if len(options) == 1 else "one of those options"
-        warnings.append(
-            f"v{after.version} no longer offers {named} for {key}: earlier answers to it that ticked {which} no longer "
-            f"count toward it in gold answers and figures; those that did not still do. {remedy}"
-        )
-    return warnings
-
-
 def _rubrics_published(published: Sequence[dict], zone: tzinfo | None) -> list[str]:
     lines = ["## Rubric changed during the week", ""] if published else []
     for entry in published:
-        said, meaning, changes = rubric_published_text(entry, zone=zone)
+        said, meaning, changes = rubric_published_text(entry, zone=zone, text=md_text, strong=md_strong)
         lines += [f"**{said}, during this week:** {meaning}", ""]
         lines += [f"- {change}" for change in changes] + ([""] if changes else [])
     return lines

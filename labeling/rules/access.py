@@ -302,10 +302,10 @@ def managed_project(user, slug: str, *, refusal: str = LEADS_ONLY) -> tuple[Proj
     return role_project(user, slug, MANAGING_ROLES, refusal=refusal)
 
 
-def lead_project(user, slug: str, *, method: str) -> tuple[Project, Membership]:
+def lead_project(user, slug: str, *, method: str, refusal: str = LEADS_ONLY) -> tuple[Project, Membership]:
     """`managed_project` for a lead's page or action, by the request's `method`: a member of another role is told
-    LEADS_ONLY of a page (GET, HEAD), LEADS_ONLY_ACTION of anything sent."""
-    return managed_project(user, slug, refusal=LEADS_ONLY if method in ("GET", "HEAD") else LEADS_ONLY_ACTION)
+    `refusal` of a page (GET, HEAD; LEADS_ONLY unless the page says more), LEADS_ONLY_ACTION of anything sent."""
+    return managed_project(user, slug, refusal=refusal if method in ("GET", "HEAD") else LEADS_ONLY_ACTION)
 
 
 def webhook_project(user, slug: str) -> tuple[Project, Membership]:

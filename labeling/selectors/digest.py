@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from labeling.metrics.agreement import too_few_units
 from labeling.models import Item, ReviewCycle, week_label
+from labeling.notices import plain, rubric_published_text
 from labeling.reports import (
     agreement_basis,
     fmt_decimal,
@@ -17,9 +18,7 @@ from labeling.reports import (
     fmt_points,
     fmt_retention,
     fmt_signed,
-    plain,
     retention_basis,
-    rubric_published_text,
 )
 from labeling.rules.access import QueueLabelers, queue_labelers
 from labeling.rules.calendar import current_week, week_zone
@@ -81,7 +80,7 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
 
 def rubric_published_lines(cycle: ReviewCycle) -> list[str]:
     """The rubric versions published during the cycle's week, each as its meeting page, its report's Markdown and the
-    API tell it (`reports.rubric_published_text` of `rubrics.rubrics_published_data`), as plain text: names and
+    API tell it (`notices.rubric_published_text` of `rubrics.rubrics_published_data`), as plain text: names and
     prompts isolated, the moment in the week's time zone. Empty when none was (one query)."""
     zone = week_zone(cycle.project, cycle)
     lines = []

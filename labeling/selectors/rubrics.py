@@ -119,7 +119,7 @@ def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycl
 def rubrics_published_data(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[dict]:
     """The versions published during the cycle week (`rubrics_published_in_week`) as JSON data, oldest first: what the
     API's report gives as `rubrics_published`, and what the meeting page, the report's Markdown and the digest word
-    (`reports.rubric_published_text`). One query."""
+    (`notices.rubric_published_text`). One query."""
     return [_as_json(published) for published in rubrics_published_in_week(project, week, cycle=cycle)]
 
 

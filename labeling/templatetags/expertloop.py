@@ -6,8 +6,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
 from labeling.models import week_label
+from labeling.notices import rubric_published_text
 from labeling.reports import gold_too_few as gold_too_few_sentence
-from labeling.reports import rubric_published_text
 from labeling.rules.alerts import moments_in_zone
 from labeling.rules.explore import FEEDBACK, FEEDBACK_WORDS
 from labeling.rules.text import EXCERPT_CHARS, FORMER_MEMBER, without_stray_isolate_ends
@@ -74,7 +74,7 @@ def _strong(words: str) -> str:
 @register.simple_tag
 def rubric_published(published: dict, zone) -> dict:
     """A version published during the week (`selectors.rubrics.rubrics_published_data`) as the meeting page says it:
-    the wording of the report's Markdown and the digest (`reports.rubric_published_text`), written as HTML (`said`,
+    the wording of the report's Markdown and the digest (`notices.rubric_published_text`), written as HTML (`said`,
     `meaning`, `changes`)."""
     said, meaning, changes = rubric_published_text(published, zone=zone, text=bidi_isolate, strong=_strong)
     # Safe: a person's words (names, prompts) are escaped by `bidi_isolate`; the rest is the function's own wording,

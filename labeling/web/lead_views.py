@@ -1,9 +1,9 @@
 """The lead's screens: queues (list, editor, rule preview, backfill), rubric versions, experts' progress.
 
-Only leads and admins of the project get past `managed_project` (the queue screens, whose refusal names the queues) or
-`lead_project` (the rubric and the experts' progress); anyone else sees a 404 (a member of another role with the
-reason). The new-queue form opened
-from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
+Only leads and admins of the project get past `managed_project` (the queue list and the rule preview, whose refusal
+names the queues) or `lead_project` (the queue editor and backfill, the rubric, the experts' progress: a page's
+refusal, or that what they sent is a lead's); anyone else sees a 404 (a member of another role with the reason). The
+new-queue form opened from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
 (`rules.queue_from_filter`), saying what became what and what was not carried.
 """
 
@@ -15,16 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.exceptions import EditConflict, InvalidInput, InvalidSpec
 from labeling.models import QuestionKind
-from labeling.reports import answers_lost_text
+from labeling.notices import answers_lost_text, verdict_moved_text
 from labeling.rules import calendar
 from labeling.rules.access import lead_project, managed_project, queue_labelers
 from labeling.rules.explore import filter_query
-from labeling.rules.gold import (
-    VerdictChange,
-    asked_differently,
-    verdict_change,
-    verdict_question,
-)
+from labeling.rules.gold import asked_differently
 from labeling.rules.queue_from_filter import rule_from_filter
 from labeling.rules.text import counted, isolated
 from labeling.selectors import management
@@ -71,14 +66,14 @@ def queue_list(request, slug: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_create(request, slug: str):
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    project, _ = lead_project(request.user, slug, method=request.method, refusal=QUEUES_REFUSAL)
     return _queue_editor(request, project, queue=None, explore=request.GET.get("explore"))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_edit(request, slug: str, queue_id: int):
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    project, _ = lead_project(request.user, slug, method=request.method, refusal=QUEUES_REFUSAL)
     queue = management.queue_of_project(project, queue_id)
     return _queue_editor(request, project, queue=queue)
 
@@ -186,7 +181,7 @@ def _preview(project, data, *, queue_id: int | None) -> dict:
 @login_required
 @require_POST
 def queue_backfill(request, slug: str, queue_id: int):
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    project, _ = lead_project(request.user, slug, method=request.method)
     queue = management.queue_of_project(project, queue_id)
     since = calendar.week_start(project, calendar.current_week(project))
     try:
@@ -241,24 +236,8 @@ def rubric_versions(request, slug: str):
                 if changed and current.version == rubric.version - 1:
                     for warning in answers_lost_text(current, rubric, changed):
                         messages.warning(request, warning)
-                change = verdict_change(current.questions, rubric.questions) if current else VerdictChange.NONE
-                verdict_before = (verdict_question(current.questions) or {}).get("key") if current else None
-                verdict_now = (verdict_question(rubric.questions) or {}).get("key")
-                if change == VerdictChange.DROPPED:
-                    messages.warning(
-                        request,
-                        f"v{rubric.version} has no yes/no question any more: the pass rate on the meeting page and "
-                        f"the dashboard, and the datasets' verdict, read {verdict_before} until now and have nothing "
-                        "to read from here on.",
-                    )
-                elif change == VerdictChange.CHANGED and verdict_before and verdict_now != verdict_before:
-                    # The pass rate follows the first yes/no question: a question put above it switches it unnoticed.
-                    messages.warning(
-                        request,
-                        f"v{rubric.version}'s verdict question (its first yes/no question: the pass rate on the "
-                        "meeting page and the dashboard, and the datasets' verdict) is "
-                        f"{verdict_now}, no longer {verdict_before}; a yes to it counts as a pass.",
-                    )
+                if moved := verdict_moved_text(current, rubric):
+                    messages.warning(request, moved)
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400
         versions = management.rubric_versions(project)  # again: a version published meanwhile is shown

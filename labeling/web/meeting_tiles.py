@@ -3,6 +3,7 @@
 from datetime import date, timedelta, tzinfo
 
 from labeling.metrics.agreement import MIN_UNITS, too_few_units
+from labeling.models import QuestionKind
 from labeling.reports import (
     FIRST_WEEK,
     NOT_COMPUTED,
@@ -24,6 +25,7 @@ from labeling.reports import (
     week1_partial,
 )
 from labeling.rules.explore import week_query
+from labeling.rules.gold import verdict_question
 from labeling.rules.text import counted
 
 from . import charts
@@ -45,6 +47,54 @@ def _change(value: float | int | None, *, unit: str) -> dict | None:
 # How a figure's link says what explore counts: outputs, where the figures count items (one per queue). Its gold
 # answers are written as the explore bar's verdict menu writes them (`<key>:true`, `<key>:false`), which shows them.
 OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one output there, failed if either failed"
+
+
+def _verdict_asked_now(report: dict, questions_now: list[dict] | None) -> bool:
+    """Whether explore can filter by the gold answer to the week's verdict question (the one its report froze): the
+    rubric asks it now as a yes/no question (explore's `gold=` names the current rubric's questions). None for
+    `questions_now`: not known, taken as asked."""
+    key = report.get("verdict_question")
+    return questions_now is None or any(
+        question["key"] == key and question["kind"] == QuestionKind.BINARY for question in questions_now
+    )
+
+
+def _pass_rate_notes(report: dict, questions_now: list[dict] | None, *, links: bool) -> list[str]:
+    """What the pass-rate tile says of its links where their count can differ from the figure's: explore counts
+    outputs, the figure items (one per queue), so two queues answering the verdict question can tell them apart; and
+    no link when the rubric no longer asks the week's question (explore would refuse it)."""
+    key = report.get("verdict_question")
+    if not key:
+        return []
+    if not _verdict_asked_now(report, questions_now):
+        return [
+            f"No link into explore: the rubric no longer asks “{key}” as a yes/no question, and explore filters by "
+            "the questions it asks now."
+        ]
+    queues = {row.get("queue") for row in report.get("quality") or [] if row.get("question") == key and row.get("n")}
+    if not links or len(queues) < 2:
+        return []
+    return [
+        f"Explore counts outputs, this figure items: {counted(len(queues), 'queue')} answered “{key}” this week, so an "
+        "output reviewed in two of them is one output there, failed if either failed."
+    ]
+
+
+def _disagreement_notes(report: dict, alpha: dict | None, questions_now: list[dict] | None) -> list[str]:
+    """What the agreement tile says when explore's disagreement filter, which reads the verdict question the rubric
+    asks now, reads another than the figure (the week's, frozen in its report): a rubric change since."""
+    key = (alpha or {}).get("question") or report.get("verdict_question")
+    if questions_now is None or not key or not alpha or not alpha.get("units"):
+        return []
+    now = (verdict_question(questions_now) or {}).get("key")
+    if now is None:
+        return [
+            "No link into explore: its disagreement filter reads the rubric's verdict question, and it has none now."
+        ]
+    if now != key:
+        return [f"Its link finds disagreement on the rubric's verdict question now, “{now}”, not “{key}” as this "
+                "figure does."]  # fmt: skip
+    return []
 
 
 def _explore_link(key: str, text: str, query: str, title: str) -> dict:
@@ -69,11 +119,16 @@ def _pass_rate_links(report: dict, *, blind: bool) -> list[dict]:
     ]
 
 
-def _disagreement_links(report: dict, alpha: dict | None, *, blind: bool) -> list[dict]:
-    """The week's outputs the experts disagreed on (the verdict question's, as the figure is); none for an expert, who
-    labels blind, nor before any item has two labels."""
+def _disagreement_links(
+    report: dict, alpha: dict | None, *, blind: bool, questions_now: list[dict] | None = None
+) -> list[dict]:
+    """The week's outputs the experts disagreed on (on the verdict question the rubric asks now: the figure's unless a
+    rubric change since, `_disagreement_notes`); none for an expert, who labels blind, before any item has two labels,
+    nor when the rubric has no verdict question now (explore would refuse the filter)."""
     key = report.get("verdict_question")
     if blind or not key or not alpha or not alpha.get("units"):
+        return []
+    if questions_now is not None and verdict_question(questions_now) is None:
         return []
     return [
         _explore_link(
@@ -86,11 +141,13 @@ def _disagreement_links(report: dict, alpha: dict | None, *, blind: bool) -> lis
     ]
 
 
-def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
+def mover_links(
+    movers: list[dict], report: dict, *, blind: bool, questions_now: list[dict] | None = None
+) -> list[dict]:
     """The biggest movers by tag, each with `explore_query`: the week's failed outputs with its tag (none for an
-    expert, who labels blind)."""
+    expert, who labels blind, nor when the rubric no longer asks the week's verdict question: `_verdict_asked_now`)."""
     key = report.get("verdict_question")
-    if blind or not key:
+    if blind or not key or not _verdict_asked_now(report, questions_now):
         return movers
     week_start = date.fromisoformat(report["week_start"])
     return [
@@ -100,11 +157,18 @@ def mover_links(movers: list[dict], report: dict, *, blind: bool) -> list[dict]:
 
 
 def headline_tiles(
-    report: dict, *, blind: bool = False, explore: bool = True, zone: tzinfo | None = None
+    report: dict,
+    *,
+    blind: bool = False,
+    explore: bool = True,
+    zone: tzinfo | None = None,
+    questions_now: list[dict] | None = None,
 ) -> list[dict]:
     """The headline figures as tiles: value, what it is made of, the change from last week, and links to the outputs
     behind the figure in explore (`blind`: an expert's tiles, without links to gold answers; not `explore`: a reader
-    the project keeps out of explore, `rules.access.may_explore`, gets no link at all)."""
+    the project keeps out of explore, `rules.access.may_explore`, gets no link at all), with `notes` where a link's
+    count can differ from the figure's. `questions_now`: the current rubric's questions, which explore's filters read
+    (a closed week's figures read the questions of its report)."""
     headline = report.get("headline") or {}
     tiles = []
     # An open week never computed: its empty tiles and zeros are no figures, each says so instead of "no activity".
@@ -114,6 +178,8 @@ def headline_tiles(
     pass_rate = headline.get("pass_rate")
     # Without a figure this week the headline keeps none of last week's either; the trend has it.
     previous_pass_rate = fmt_percent(pass_rate.get("previous")) if pass_rate else _trend_value_before(report)
+    asked = _verdict_asked_now(report, questions_now)
+    pass_rate_links = _pass_rate_links(report, blind=blind) if pass_rate and explore and asked else []
     tiles.append(
         {
             "key": "pass-rate",
@@ -129,7 +195,10 @@ def headline_tiles(
             "previous": None if first_week else previous_pass_rate,
             "compared": (too_few_to_compare(pass_rate.get("n", 0), pass_rate) if pass_rate else None) or first_week,
             "measured": pass_rate is not None,
-            "links": _pass_rate_links(report, blind=blind) if pass_rate and explore else [],
+            "links": pass_rate_links,
+            "notes": _pass_rate_notes(report, questions_now, links=bool(pass_rate_links))
+            if pass_rate and explore and not blind
+            else [],
         }
     )
     alpha = headline.get("alpha")
@@ -146,7 +215,8 @@ def headline_tiles(
             "previous": None if not alpha or alpha.get("previous") is None else f"{alpha['previous']:.3f}",
             "compared": (too_few_to_compare(alpha.get("units", 0), alpha) if alpha else None) or first_week,
             "measured": alpha is not None,
-            "links": _disagreement_links(report, alpha, blind=blind) if explore else [],
+            "links": _disagreement_links(report, alpha, blind=blind, questions_now=questions_now) if explore else [],
+            "notes": _disagreement_notes(report, alpha, questions_now) if explore and not blind else [],
         }
     )
     labels = headline.get("labels") or {}

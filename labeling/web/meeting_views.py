@@ -144,6 +144,10 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     freshness = None if is_closed or not something_to_close else report.get("freshness")
     week_zone = calendar.week_zone(project, cycle)
     can_close = can_manage and not is_closed and week < current and something_to_close
+    # What explore's filters read (a closed week's figures read its report's questions): only for links a reader gets.
+    # None without a rubric (a report's verdict question needs one published): nothing to set the report against.
+    explores = may_explore(project, membership) and not labels_blind(membership)
+    questions_now = (questions_of(project) or None) if explores else None
     context = {
         "project": project,
         "membership": membership,
@@ -187,7 +191,11 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # Links into explore only for a reader it lets in (an expert while the project allows), never to a 403.
         "can_explore": may_explore(project, membership),
         "tiles": headline_tiles(
-            report, blind=labels_blind(membership), explore=may_explore(project, membership), zone=week_zone
+            report,
+            blind=labels_blind(membership),
+            explore=may_explore(project, membership),
+            zone=week_zone,
+            questions_now=questions_now,
         ),
         # A closed week's trend is as its close froze it (the frozen note says so); an open week's still moves.
         "pass_rate_chart": charts.pass_rate_chart(trend if is_closed else _marked_provisional(project, trend)),
@@ -202,7 +210,9 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
         # A version published during the week splits its labels: figures from before and after it may read other
         # questions, which the lead reading them must know (the labeling screen tells the experts alike).
         "rubrics_published": rubrics_published_data(project, week, cycle=cycle),
-        "agenda": _agenda(project, report, cycle if is_closed else None, blind=labels_blind(membership)),
+        "agenda": _agenda(
+            project, report, cycle if is_closed else None, blind=labels_blind(membership), questions_now=questions_now
+        ),
         "decisions": _with_status(cycle_decisions(cycle), project, zone=week_zone),
         "open_decisions": _with_status(
             open_decisions_before(project, week) if something_to_close else [], project, zone=week_zone
@@ -238,11 +248,13 @@ def _utc_moment(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool) -> dict:
+def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool, questions_now: list[dict] | None) -> dict:
     """The report's agenda, its movers linked to their failed outputs; a closed week's frozen one marked with what was
     decided and resolved since the close."""
     agenda = report.get("agenda") or {"adjudication": [], "flags": [], "movers": []}
-    agenda = agenda | {"movers": mover_links(agenda.get("movers") or [], report, blind=blind)}
+    agenda = agenda | {
+        "movers": mover_links(agenda.get("movers") or [], report, blind=blind, questions_now=questions_now)
+    }
     if closed_cycle is None:
         return agenda
     return agenda_since_close(project, agenda, closed_at=closed_cycle.closed_at)

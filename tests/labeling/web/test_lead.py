@@ -128,10 +128,11 @@ def test_it_validates_ownership(client, project, persona, request, django_captur
         ("outsider", "Nothing is at this address"),  # the 404 of any unknown project: a non-member learns nothing
     ],
 )
-def test_a_refused_queue_page_says_why_to_members_only(client, project, persona, message, request):
+@pytest.mark.parametrize("page", ["", "new"])  # the list, and the editor's page (what it sends: test_role_refusals)
+def test_a_refused_queue_page_says_why_to_members_only(client, project, persona, message, page, request):
     client.force_login(request.getfixturevalue(persona))
 
-    response = client.get(f"/p/{project.slug}/manage/queues/")
+    response = client.get(f"/p/{project.slug}/manage/queues/{page}")
 
     assert response.status_code == 404
     html = response.content.decode().replace("&#x27;", "'")

@@ -70,3 +70,91 @@ def test_a_lead_keeps_every_link_when_experts_may_not_explore(client, project, l
     assert "See these outputs" in html.split('id="what-changed"')[1].split("</section>")[0]
     assert "Failed outputs" in html.split('data-tile="pass-rate"')[1].split('<div class="tile"')[0]
     assert "Outputs the experts disagreed on" in html.split('data-tile="alpha"')[1].split('<div class="tile"')[0]
+
+
+def pass_rate_tile(html: str) -> str:
+    return html.split('data-tile="pass-rate"')[1].split('<div class="tile"')[0]
+
+
+def alpha_tile(html: str) -> str:
+    return html.split('data-tile="alpha"')[1].split('<div class="tile"')[0]
+
+
+def close_week(project, **report):
+    created_weeks_ago(project, 52)
+    report = sample_report(week=week_label(WEEK), week_start=WEEK.isoformat(), **report)
+    ReviewCycle.objects.create(project=project, week=WEEK, status=CycleStatus.CLOSED, report=report)
+    return reverse("labeling:meeting-week", args=[project.slug, week_label(WEEK)])
+
+
+QUALITY_ROW = {"question": "correct", "kind": "binary", "n": 20, "passes": 15, "value": 0.75, "ci_low": 0.53,
+               "ci_high": 0.89, "shares": None}  # fmt: skip
+
+
+@pytest.mark.parametrize("queues", [["billing"], ["billing", "refunds"]])
+def test_the_pass_rate_says_its_links_count_outputs_when_two_queues_answered_its_question(
+    client, project, lead, queues
+):
+    """The figure counts items, explore outputs: they can differ only when an output may be an item of two queues, so
+    the tile says it then (and only then), visibly, not only in the link's title."""
+    quality = [{**QUALITY_ROW, "queue": slug, "queue_name": slug.title()} for slug in queues]
+    quality.append({**QUALITY_ROW, "queue": "sales", "queue_name": "Sales", "question": "helpful", "kind": "rating"})
+    client.force_login(lead)
+
+    tile = pass_rate_tile(client.get(close_week(project, quality=quality)).content.decode())
+
+    two = len(queues) > 1
+    assert "Failed outputs" in tile
+    assert ('<p class="tile-note">' in tile) is two
+    assert ("Explore counts outputs, this figure items" in tile) is two
+    assert ("2 queues answered" in tile.replace("&ldquo;", "“")) is two
+
+
+@pytest.fixture
+def verdict_now_accurate(project, rubric, lead):
+    """v2 puts a yes/no question above `correct`: the pass rate reads `accurate` from now on; `correct` is still
+    asked."""
+    from labeling.services.rubrics import publish_rubric
+
+    accurate = {"key": "accurate", "kind": "binary", "prompt": "Is it accurate?", "required": False}
+    return publish_rubric(project=project, questions=[accurate, *rubric.questions], guidelines="", published_by=lead)
+
+
+def test_a_frozen_week_links_its_own_verdict_question_and_says_when_explore_reads_another(
+    client, project, lead, verdict_now_accurate
+):
+    """The closed week read `correct`; the rubric's verdict question is now `accurate`. The pass-rate links carry
+    `correct` (explore filters by a named question's gold answer); its disagreement filter reads only the current
+    verdict question, so the agreement tile says its link reads `accurate`."""
+    client.force_login(lead)
+
+    html = client.get(close_week(project)).content.decode()
+
+    assert "gold=correct%3Afalse" in pass_rate_tile(html)
+    alpha = alpha_tile(html)
+    assert "Outputs the experts disagreed on" in alpha
+    assert '<p class="tile-note">' in alpha
+    assert "accurate" in alpha and "not “correct”" in alpha.replace("&ldquo;", "“").replace("&rdquo;", "”")
+
+
+def test_a_frozen_week_whose_verdict_question_is_no_longer_asked_links_nothing_that_explore_refuses(
+    client, project, rubric, lead
+):
+    """v2 drops `correct`: explore refuses `gold=correct:…` (it filters by the current rubric's questions), so the tile
+    gives no such link and says why, and the tag movers lose theirs."""
+    from labeling.services.rubrics import publish_rubric
+
+    questions = [question for question in rubric.questions if question["key"] != "correct"]
+    publish_rubric(project=project, questions=questions, guidelines="", published_by=lead)
+    client.force_login(lead)
+    url = close_week(project)
+    refused = client.get(reverse("labeling:explore", args=[project.slug]) + "?gold=correct%3Afalse")
+
+    html = client.get(url).content.decode()
+
+    assert refused.status_code == 400  # what the link would have opened
+    tile = pass_rate_tile(html)
+    assert "gold=correct" not in html
+    assert "Failed outputs" not in tile and '<p class="tile-note">' in tile
+    assert "no longer asks" in tile
+    assert "Outputs the experts disagreed on" not in alpha_tile(html)  # no verdict question now: explore would refuse

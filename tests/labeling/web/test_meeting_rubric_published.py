@@ -196,7 +196,7 @@ def test_the_home_card_says_the_pass_rates_question_changed_as_the_project_page_
 
 
 def test_a_prompt_and_a_name_are_inert_on_the_page(client, project, rubric, lead, last_week):
-    """The notice is written as HTML by `reports.rubric_published_text`: a person's words escaped, never markup."""
+    """The notice is written as HTML by `notices.rubric_published_text`: a person's words escaped, never markup."""
     created_weeks_ago(project, 52)
     Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, last_week) - timedelta(days=30))
     lead.username = "<i>lena</i>"

@@ -11,7 +11,8 @@ from django.core import mail
 from django.urls import reverse
 
 from labeling.models import Rubric, week_label
-from labeling.reports import answers_lost_text, rubric_published_text
+from labeling.notices import answers_lost_text, rubric_published_text
+from labeling.reports import md_strong, md_text
 from labeling.rules import calendar
 from labeling.rules.text import isolated
 from labeling.services import cycles
@@ -114,7 +115,7 @@ def test_a_prompt_is_inert_markdown_and_a_changed_pass_rate_question_is_said_in_
                  "changed": [], "dropped": [], "guidelines_changed": False, "verdict": "*Polite*?",
                  "verdict_change": "changed"}  # fmt: skip
 
-    said, meaning, changes = rubric_published_text(published)
+    said, meaning, changes = rubric_published_text(published, text=md_text, strong=md_strong)
 
     assert said == "Rubric v3 published Wed 18 Nov, 10:00 UTC"
     assert meaning.endswith(
@@ -172,7 +173,7 @@ def test_a_version_without_a_pass_fail_question_is_told_in_plain_text(verdict_ch
                  "changed": [], "dropped": ["Is it right?"], "guidelines_changed": False, "verdict": None,
                  "verdict_change": verdict_change}  # fmt: skip
 
-    said, meaning, changes = rubric_published_text(published, text=isolated)
+    said, meaning, changes = rubric_published_text(published, text=isolated, strong=md_strong)
 
     assert said == f"Rubric v2 published Wed 18 Nov, 10:00 UTC by {isolated('lena')}"
     assert ("v2 has no pass/fail question any more" in meaning) is (verdict_change == "dropped")
@@ -181,7 +182,7 @@ def test_a_version_without_a_pass_fail_question_is_told_in_plain_text(verdict_ch
 
 
 def test_the_meeting_page_and_the_markdown_word_it_alike(client, project, lead, week, v2_without_pass_fail_question):
-    """One wording (`reports.rubric_published_text`): the page's notice reads as the Markdown's, bold where it is."""
+    """One wording (`notices.rubric_published_text`): the page's notice reads as the Markdown's, bold where it is."""
     cycles.close_week(project_id=project.pk, week=week)
     client.force_login(lead)
     args = [project.slug, week_label(week)]
@@ -200,7 +201,7 @@ def test_the_meeting_page_and_the_markdown_word_it_alike(client, project, lead, 
 
 
 def test_the_answers_a_new_version_loses_are_worded_beside_the_notice():
-    """The rubric page's warnings (`reports.answers_lost_text`): a question asked otherwise loses its earlier answers,
+    """The rubric page's warnings (`notices.answers_lost_text`): a question asked otherwise loses its earlier answers,
     a multi-choice question that dropped an option only those that ticked it; an option is isolated plain text."""
     before = Rubric(version=1, questions=QUESTIONS)
     after = Rubric(
