@@ -11,7 +11,7 @@ from labeling.models import Rubric, week_label
 from labeling.rules import calendar
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, created_weeks_ago
-from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.rubrics import QUESTIONS, publish_v2_on_wednesday
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -29,17 +29,7 @@ def v2_on_wednesday(clear_of_week_start, project, rubric, lead, last_week):
     """v2, published on the Wednesday of last week at 10:00: `helpful` asked out of three, `critique` dropped, a
     new `polite` question, the guidelines rewritten."""
     created_weeks_ago(project, 52)
-    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, last_week) - timedelta(days=30))
-    questions = [
-        {**question, "scale": [1, 3]} if question["key"] == "helpful" else question
-        for question in QUESTIONS
-        if question["key"] != "critique"
-    ] + [{"key": "polite", "kind": "binary", "prompt": "Is it polite?", "required": False}]
-    v2 = publish_rubric(project=project, questions=questions, guidelines="# New rules", published_by=lead)
-    Rubric.objects.filter(pk=v2.pk).update(
-        created_at=calendar.week_start(project, last_week) + timedelta(days=2, hours=10)
-    )
-    return v2
+    return publish_v2_on_wednesday(project, rubric, lead, last_week)
 
 
 def test_the_week_a_rubric_version_was_published_in_says_so_with_what_it_changed(

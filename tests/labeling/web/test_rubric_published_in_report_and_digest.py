@@ -18,7 +18,7 @@ from labeling.rules.text import isolated
 from labeling.services import cycles
 from labeling.services.rubrics import publish_rubric
 from tests.factories import created_weeks_ago
-from tests.helpers.rubrics import QUESTIONS
+from tests.helpers.rubrics import QUESTIONS, publish_v2_on_wednesday
 
 pytestmark = pytest.mark.django_db
 
@@ -46,15 +46,7 @@ def week(project, monkeypatch):
 @pytest.fixture
 def v2_on_wednesday(project, rubric, lead, week):
     """As the meeting page's test has it: `helpful` out of three, `critique` dropped, `polite` new, new guidelines."""
-    Rubric.objects.filter(pk=rubric.pk).update(created_at=calendar.week_start(project, week) - timedelta(days=30))
-    questions = [
-        {**question, "scale": [1, 3]} if question["key"] == "helpful" else question
-        for question in QUESTIONS
-        if question["key"] != "critique"
-    ] + [{"key": "polite", "kind": "binary", "prompt": "Is it polite?", "required": False}]
-    v2 = publish_rubric(project=project, questions=questions, guidelines="# New rules", published_by=lead)
-    Rubric.objects.filter(pk=v2.pk).update(created_at=calendar.week_start(project, week) + timedelta(days=2, hours=10))
-    return v2
+    return publish_v2_on_wednesday(project, rubric, lead, week)
 
 
 def test_the_reports_markdown_and_json_say_a_version_was_published_during_the_week(
