@@ -128,8 +128,12 @@ def other_project(db):
 
 
 @pytest.fixture
-def this_week(project) -> date:
-    """The project's running week (the Monday, or the day its weeks start on)."""
+def this_week(project, clear_of_week_start) -> date:
+    """The project's running week (the Monday, or the day its weeks start on), on the clock `clear_of_week_start` keeps
+    a day from every week start: a week starting while the test runs would move "this week" off the rows it made.
+
+    That clock moves a pinned one too: a test that pins its own moment reads its week with `current_week(project, at)`
+    (tests/labeling/web/test_dashboard_weeks.py) rather than asking for this fixture."""
     return current_week(project)
 
 
@@ -144,7 +148,7 @@ def clear_of_week_start(project, request, monkeypatch):
     """timezone.now() a running clock at least a day from the week start of every project the test has when asking
     (`project`, `other_project` when the test uses it: made here first, and any other made before), moved forward
     from the wall clock when it is nearer: a test that makes items now and reads "this week" on a later request stays
-    in one week. Ask for it before `this_week` or `last_week`, which read the clock.
+    in one week. `this_week` and `last_week` ask for it before they read the clock.
 
     A project made or moved to another zone or cycle weekday after it would not be covered: at the end of the test
     every project must have a calendar the clock was kept clear of (tests/test_clock.py)."""

@@ -12,7 +12,9 @@ from tests.conftest import Api, _member
 from tests.factories import created_weeks_ago
 from tests.helpers.changes import add_outputs
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+# Each test reads the running week on the clock and again on a later request: clear_of_week_start keeps it a day
+# from a week start, which would set the two a week apart.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db, pytest.mark.usefixtures("clear_of_week_start")]
 
 CHANGES = "/api/v1/metrics/changes"
 

@@ -688,7 +688,17 @@ def test_a_past_week_with_nothing_in_it_has_an_empty_live_report(reader, project
     assert not ReviewCycle.objects.exists()  # reading a week makes no cycle row
 
 
-def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in(client, read_key, project, this_week):
+@pytest.fixture
+def in_honolulu(project):
+    """The project moved to Honolulu, before `this_week` keeps the clock clear of its week starts there."""
+    project.time_zone = "Pacific/Honolulu"
+    project.save(update_fields=["time_zone"])
+    return project
+
+
+def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in(
+    client, read_key, project, in_honolulu, this_week
+):
     """As its meeting page says: the week's dates were drawn in that zone's calendar. Before, the moments were written
     in the project's zone now (Honolulu's), and no zone was named beside the dates."""
     week = this_week - timedelta(weeks=3)
@@ -698,7 +708,6 @@ def test_a_closed_weeks_report_as_markdown_is_in_the_zone_the_week_was_closed_in
     ReviewCycle.objects.create(
         project=project, week=week, status=CycleStatus.CLOSED, report=frozen, closed_in_time_zone="America/Los_Angeles"
     )
-    type(project).objects.filter(pk=project.pk).update(time_zone="Pacific/Honolulu")
 
     response = client.get(f"{report_path(week)}?format=markdown", HTTP_AUTHORIZATION=f"Bearer {read_key.secret}")
 

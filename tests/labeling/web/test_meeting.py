@@ -853,7 +853,7 @@ def test_a_dataset_the_close_could_not_build_is_told_on_the_closed_weeks_page(cl
 
 
 def test_a_closed_week_says_the_zone_it_was_closed_in_and_its_report_the_same_zone_and_times_as_the_page(
-    client, project, lead, expert, other_expert, last_week
+    client, project, lead, expert, other_expert
 ):
     """A week closed under Los Angeles' calendar keeps saying so after the project moves to Honolulu (its dates are
     frozen in its report), and so does its report.md: one rule (`calendar.week_zone`) for both. Before, report.md

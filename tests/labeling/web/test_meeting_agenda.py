@@ -18,7 +18,9 @@ from tests.helpers.forms import form_as_shown
 from tests.helpers.labeling import label_outputs
 from tests.helpers.metrics import store_week
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+# Each test reads the running week on the clock and again on a later request: clear_of_week_start keeps it a day
+# from a week start, which would set the two a week apart.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db, pytest.mark.usefixtures("clear_of_week_start")]
 
 TIE = ({"correct": True, "helpful": 4}, {"correct": False, "helpful": 4})
 

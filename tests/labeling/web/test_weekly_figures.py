@@ -245,7 +245,7 @@ def test_an_experts_card_counts_items_against_items_and_names_its_labels(
     assert "Items complete this week" in home and "Labels by you on this week's items" in home
 
 
-def test_the_cards_bar_says_item_for_a_single_placed_item(client, project, expert):
+def test_the_cards_bar_says_item_for_a_single_placed_item(client, project, expert, clear_of_week_start):
     """The bar's own text (what a browser without <progress> shows) read "0 of 1 items"."""
     Queue.objects.create(project=project, slug="sample", name="Sample", weekly_quota=40)
     make_items(project, 1)
