@@ -121,6 +121,12 @@ def typed_pair(key: str, value: str) -> str:
     return f"{key}:{typed_value(value)}"
 
 
+def tags_of(tags: Any) -> set[str]:
+    """An output's tags, each once, as every count of them reads them (the facets, the filter bar's choices, the
+    movers, what changed): the strings of its list. Ingest stores nothing else; other rows read alike."""
+    return {tag for tag in tags if isinstance(tag, str)} if isinstance(tags, list) else set()
+
+
 def most_common(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
     """The counts, largest first and ties by value: the order of every list of values explore offers (its facets,
     the filter bar's choices), the same whatever order the values were read in. A value may be a tuple (a metadata

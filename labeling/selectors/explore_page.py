@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 from labeling.exceptions import InvalidFilter, NotFound
 from labeling.models import Output, Project, Queue, SavedView
-from labeling.rules.explore import blind_problems, most_common, parse_filter, typed_pair, typed_value
+from labeling.rules.explore import blind_problems, most_common, parse_filter, tags_of, typed_pair, typed_value
 
 RECENT = 500
 MAX_SUGGESTIONS = 40
@@ -34,7 +34,7 @@ def filter_choices(project: Project) -> FilterChoices:
     for model, output_tags, metadata in recent.values_list("model", "tags", "metadata")[:RECENT]:
         if model:
             models[model] += 1
-        tags.update({tag for tag in output_tags or [] if isinstance(tag, str)})  # once an output, as a facet counts
+        tags.update(tags_of(output_tags))  # once an output, as a facet counts
         for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
             keys[key] += 1
             if isinstance(value, str) and len(value) <= 60:

@@ -35,6 +35,7 @@ from labeling.models import (
 )
 from labeling.rules.access import labels_that_unblind
 from labeling.rules.calendar import current_week, local_today, week_end, week_start, week_zone
+from labeling.rules.explore import tags_of
 from labeling.rules.gold import open_ties
 from labeling.rules.moments import stored_moments_in_utc, utc_moment
 from labeling.rules.paused import expects_work
@@ -910,7 +911,7 @@ def _movers(project: Project, verdict_key: str | None, week: date) -> list[dict]
         verdict = gold_of_entries(auto, decided)
         if verdict is None:
             continue
-        for tag in set(tags or []):
+        for tag in tags_of(tags):
             passes_n = counts.setdefault((tag, row_week), [0, 0])
             passes_n[0] += verdict is True
             passes_n[1] += 1

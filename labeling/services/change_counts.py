@@ -15,7 +15,7 @@ from django.db.models.fields.json import KeyTransform
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Tally
 from labeling.models import ChangeDimension, Item, Output, Project, UsageEvent
-from labeling.rules.explore import MAX_VALUE_CHARS, NUMBER_MAX_SQL
+from labeling.rules.explore import MAX_VALUE_CHARS, NUMBER_MAX_SQL, tags_of
 from labeling.rules.gold import gold_answer, output_verdict
 from labeling.selectors.rubrics import verdict_question
 
@@ -318,7 +318,7 @@ def verdict_tallies(rows: Iterable[tuple]) -> dict[tuple[str, str, str], Tally]:
         if verdict is None:
             continue
         found = [(ChangeDimension.OVERALL, "", ""), (ChangeDimension.MODEL, "", model)]
-        found += [(ChangeDimension.TAG, "", tag) for tag in set(tags or []) if isinstance(tag, str)]
+        found += [(ChangeDimension.TAG, "", tag) for tag in tags_of(tags)]
         for key, value in metadata.items() if isinstance(metadata, dict) else ():
             if isinstance(value, bool | str):
                 found.append((ChangeDimension.METADATA, key, str(value).lower() if isinstance(value, bool) else value))

@@ -23,6 +23,7 @@ from labeling.rules.explore import (
     metadata_text,
     most_common,
     shown_value,
+    tags_of,
 )
 
 from ..metrics import first_week_of_the_project
@@ -128,7 +129,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     numbers: dict[str, list[float]] = {}
     for _, model, output_tags, score, metadata, _ in sample:
         models[model or "(none)"] += 1
-        tags.update(set(output_tags or []))
+        tags.update(tags_of(output_tags))
         feedback[{1: "up", 0: "neutral", -1: "down", None: "none"}[score]] += 1
         for key, value in (metadata or {}).items():
             keys[key] += 1

@@ -16,6 +16,7 @@ from labeling.rules.explore import (
     filter_query,
     parse_filter,
     read_pair,
+    tags_of,
     typed_pair,
 )
 
@@ -250,3 +251,14 @@ def test_an_expert_is_refused_the_experts_disagreement_either_way_as_a_gold_answ
         "Experts label blind"
     )
     assert blind_problems(parse("labeled=no&flagged=no")) == {}
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [(["refund", "vip", "refund"], {"refund", "vip"}), (["a", ["b"], {"c": 1}, 2, None], {"a"}), (None, set()),
+     ({"refund": True}, set()), ("refund", set())],
+)  # fmt: skip
+def test_an_outputs_tags_are_read_once_each_and_only_as_strings(stored, read):
+    """Every count of tags (facets, the filter bar, the movers, what changed) reads them alike: a tag counts once an
+    output, and whatever is not a list of strings counts nothing rather than failing the page."""
+    assert tags_of(stored) == read
