@@ -26,7 +26,7 @@ from labeling.models import (
     Slot,
 )
 from labeling.rules import calendar
-from labeling.rules.calendar import cycle_week
+from labeling.rules.calendar import current_week
 from labeling.services.metrics import refresh_week_metrics
 from labeling.services.queues import QueueValues, create_queue, request_backfill
 from labeling.services.routing import is_sampled
@@ -62,10 +62,6 @@ def form_data(**overrides) -> dict:
     }
     data.update(overrides)
     return {name: value for name, value in data.items() if value is not None}
-
-
-def this_week(project):
-    return cycle_week(project, timezone.now())
 
 
 @pytest.fixture
@@ -186,7 +182,7 @@ def test_the_queue_list_shows_settings_and_this_weeks_counts(lead_client, projec
     queue = make_queue(project, rule={"tags_any": ["billing"], "metadata": {"topic": "returns"}}, sample_rate=0.25,
                        weekly_quota=40, overlap=2, priority=5, eligible_expert_ids=(expert.pk,))  # fmt: skip
     make_queue(project, slug="paused", name="Paused queue", is_active=False)
-    week = this_week(project)
+    week = current_week(project)
     for status in ["open", "open", "complete"]:
         Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project), week=week,
                             overlap=2, status=status)  # fmt: skip
@@ -210,7 +206,7 @@ def test_the_queue_list_runs_a_fixed_number_of_queries(lead_client, project, exp
         experts = (expert.pk, other_expert.pk)
         queue = make_queue(project, slug=f"q{index}", name=f"Q{index}", eligible_expert_ids=experts)
         output = OutputFactory(project=project)
-        Item.objects.create(project=project, queue=queue, output=output, week=this_week(project), overlap=1)
+        Item.objects.create(project=project, queue=queue, output=output, week=current_week(project), overlap=1)
 
     add_queue(0)
     # session, user, project with membership, queues with counts, their eligible experts, backfills queued, who of
@@ -773,7 +769,7 @@ def test_the_rubric_page_lists_versions_and_renders_guidelines_safely(lead_clien
 def test_publishing_creates_v2_and_keeps_v1_and_its_labels(lead_client, project, lead, expert, rubric_v1):
     queue = make_queue(project)
     item = Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
-                               week=this_week(project), overlap=1)  # fmt: skip
+                               week=current_week(project), overlap=1)  # fmt: skip
     label = Label.objects.create(item=item, expert=expert, rubric=rubric_v1, answers={"correct": True, "tone": "curt"})
     questions = (
         "- key: correct\n  kind: binary\n  prompt: Is it right?\n"
@@ -796,7 +792,7 @@ def test_publishing_creates_v2_and_keeps_v1_and_its_labels(lead_client, project,
 
 def label_answering(project, expert, rubric, answers: dict) -> Label:
     item = Item.objects.create(project=project, queue=make_queue(project), output=OutputFactory(project=project),
-                               week=this_week(project), overlap=1)  # fmt: skip
+                               week=current_week(project), overlap=1)  # fmt: skip
     return Label.objects.create(item=item, expert=expert, rubric=rubric, answers=answers)
 
 
@@ -914,7 +910,7 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
 
     def item(week=None):
         made = Item.objects.create(project=project, queue=queue, output=OutputFactory(project=project),
-                                   week=week or this_week(project), overlap=2)  # fmt: skip
+                                   week=week or current_week(project), overlap=2)  # fmt: skip
         for number in (1, 2):
             Slot.objects.create(item=made, queue=queue, number=number)
         return made
@@ -922,7 +918,7 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
     for seconds in (30, 50, 400):
         Label.objects.create(item=item(), expert=expert, rubric=rubric, answers={}, seconds_spent=seconds)
     # A label of a month ago is on an item of that month's week (labels this week are those on this week's items).
-    month_ago = this_week(project) - timedelta(weeks=4)
+    month_ago = current_week(project) - timedelta(weeks=4)
     old = Label.objects.create(item=item(month_ago), expert=expert, rubric=rubric, answers={}, seconds_spent=10)
     Label.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=30))
     Skip.objects.create(item=item(), expert=expert)
@@ -940,8 +936,8 @@ def test_experts_progress_counts_each_experts_work(lead_client, project, expert,
     # Work in another project does not count here.
     other_rubric = publish_rubric(project=other_project, questions=QUESTIONS)
     other_queue = make_queue(other_project)
-    other_item = Item.objects.create(project=other_project, queue=other_queue, week=this_week(other_project), overlap=1,
-                                     output=OutputFactory(project=other_project))  # fmt: skip
+    other_item = Item.objects.create(project=other_project, queue=other_queue, week=current_week(other_project),
+                                     overlap=1, output=OutputFactory(project=other_project))  # fmt: skip
     Label.objects.create(item=other_item, expert=expert, rubric=other_rubric, answers={}, seconds_spent=999)
 
     response = lead_client.get(urls(project, 0)["experts"])
@@ -961,7 +957,7 @@ def test_experts_progress_counts_skips_and_flags_on_the_weeks_items(lead_client,
     """A skip or flag counts in the week of its item, as labels and the stored weekly rows count them: one made this
     week on last week's leftover item is last week's."""
     queue = make_queue(project, overlap=1)
-    week = this_week(project)
+    week = current_week(project)
     last_week = week - timedelta(weeks=1)
 
     def item(of_week):
@@ -990,7 +986,7 @@ def test_experts_progress_runs_a_fixed_number_of_queries(lead_client, project, e
     def add_expert(index):
         user = MembershipFactory(project=project, role="expert").user
         output = OutputFactory(project=project)
-        item = Item.objects.create(project=project, queue=queue, output=output, week=this_week(project), overlap=1)
+        item = Item.objects.create(project=project, queue=queue, output=output, week=current_week(project), overlap=1)
         Label.objects.create(item=item, expert=user, rubric=rubric, answers={}, seconds_spent=index)
 
     add_expert(1)
