@@ -244,6 +244,9 @@ def _open_queues(project: Project, now: datetime) -> None:
     # history before them was sent with its dates (rules.weekly_close.ended_before_the_project).
     Project.objects.filter(pk=project.pk).update(created_at=since)
     Rubric.objects.filter(project=project).update(created_at=since)  # v1, published with the project
+    # The audit log says so too: the project made and its v1 published then, not when the demo was seeded.
+    AuditEvent.objects.filter(project=project, action="project.created").update(at=since)
+    AuditEvent.objects.filter(project=project, action="rubric.published", details__version=1).update(at=since)
     for spec in QUEUES:
         queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
         backfill_queue(queue=queue, since=since)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from labeling.demo.conversation import FAILURES
 from labeling.demo.right_to_left import EXTERNAL_ID as ARABIC_ID
 from labeling.demo.support_bot import generate
-from labeling.models import ApiKey, Membership, OutboxMessage, Output, Project, Rubric, UsageEvent
+from labeling.models import ApiKey, AuditEvent, Membership, OutboxMessage, Output, Project, Rubric, UsageEvent
 from tests.helpers.clock import assert_clock_covers_every_project, demo_calendars, run_clock_clear_of_week_starts
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +94,17 @@ def week_one_return_rates(project: Project, is_bad) -> tuple[float, float, int, 
         total[bad] += 1
         returned[bad] += any(start + WEEK <= moment < start + 2 * WEEK for moment in times)
     return returned[True] / total[True], returned[False] / total[False], total[True], total[False]
+
+
+def test_the_audit_log_tells_the_project_made_and_its_first_rubric_published_when_the_team_adopted_it(seeded):
+    """The support bot's creation and rubric v1 are dated back to the adoption week (its first review cycle, with
+    history sent before it): the audit log says so too, not the moment the demo was seeded, after all it tells."""
+    project = Project.objects.get(slug="support-bot")
+    first = AuditEvent.objects.filter(project=project).order_by("at", "pk")[:2]
+    assert {event.action: event.at for event in first} == {
+        "project.created": project.created_at,
+        "rubric.published": Rubric.objects.get(project=project, version=1).created_at,
+    }
 
 
 def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
