@@ -191,6 +191,16 @@ def verdict_question(project: Project, questions: list[dict] | None = None) -> d
     return gold.verdict_question(questions if questions is not None else questions_of(project))
 
 
+def verdict_keys(project: Project) -> set[str]:
+    """Every key that is the verdict question (`rules.gold.verdict_question`) of a version of the project's rubric, the
+    current one's included (one query): a pass on one is a pass or fail verdict, as a week's report froze it."""
+    return {
+        question["key"]
+        for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True)
+        if (question := gold.verdict_question(questions)) is not None
+    }
+
+
 def lazy_verdict_key(project: Project) -> Callable[[], str | None]:
     """The project's verdict question key, read only when called: a filter's message about a gold answer names it
     (`rules.explore.parse_filter`), and a request without such a message reads no rubric."""

@@ -47,7 +47,7 @@ from labeling.rules.explore import ExploreFilter, blind_problems, metadata_text,
 from labeling.rules.gold import verdict_question
 from labeling.rules.query_booleans import read_query_boolean
 
-from ..rubrics import lazy_verdict_key, questions_of, rating_scales
+from ..rubrics import lazy_verdict_key, questions_of, rating_scales, verdict_keys
 
 
 def read_filter(params, project: Project, *, blind: bool = False, ignore: Iterable[str] = ()) -> ExploreFilter:
@@ -323,11 +323,15 @@ def _experts_disagreed(project: Project) -> tuple[Exists, Exists]:
 
 def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Exists]:
     """Per (question, answer): a condition on Output that one of its items' gold answer (adjudicated over automatic,
-    a tie being no answer, as rules.gold decides) is that answer. A pass on the verdict question also needs no fail
-    in another queue: by the project's one rule (`rules.gold.output_verdict`) that output failed."""
+    a tie being no answer, as rules.gold decides) is that answer. A pass on a verdict question also needs no fail in
+    another queue: by the project's one rule (`rules.gold.output_verdict`) that output failed. A verdict question is
+    the current rubric's or an earlier version's (`verdict_keys`): a closed week's "Passed outputs" link names the one
+    its report froze, and a view saved while a key was the verdict question keeps meaning what it did; a yes/no
+    question never the verdict is filtered by its items' gold answers alone (its "yes" need not be a pass)."""
     listed = questions_of(project)
     questions = {question["key"]: question for question in listed}
     verdict = verdict_question(listed)
+    former: set[str] | None = None  # the verdict questions of every version, read only for a pass on another key
     rated = any(questions.get(key, {}).get("kind") == QuestionKind.RATING for key, _ in pairs)
     scales = rating_scales(project) if rated else {}
     conditions = []
@@ -338,7 +342,9 @@ def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list
             raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
         typed = _typed_answer(question, answer, scales.get(key))
         conditions.append(_has_gold(key, typed))
-        if question is verdict and typed is True:
+        if typed is True and question is not verdict and former is None:
+            former = verdict_keys(project)
+        if typed is True and (question is verdict or key in (former or ())):
             conditions.append(~_has_gold(key, False))
     return conditions
 

@@ -720,6 +720,30 @@ def test_an_output_that_failed_in_one_queue_shows_and_counts_as_failed(client, l
     assert shown(client.get(url("explore", project, query="gold=correct%3Atrue"))) == []  # it did not pass
 
 
+def test_a_yes_no_question_never_the_verdict_finds_an_output_by_each_of_its_items_gold_answers(
+    client, lead, expert, project, rubric
+):
+    """Only a verdict question (now or in an earlier version) makes a fail in one queue outweigh a pass in another:
+    `polite`, never the verdict question, has no pass or fail ("yes" may be the bad answer), so `gold=polite:true`
+    finds an output one queue's gold calls polite, as the README's explore section says and views saved with it
+    found."""
+    from labeling.services.rubrics import publish_rubric
+
+    polite = {"key": "polite", "kind": "binary", "prompt": "Is it polite?", "required": False}
+    v2 = publish_rubric(project=project, questions=[*rubric.questions, polite], guidelines="", published_by=lead)
+    answers = ({"correct": True, "polite": True}, {"correct": True, "polite": True})
+    (item,) = label_outputs(project, queue="sample", experts=[lead, expert], rubric=v2, answers=answers)
+    billing = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=1)
+    hand_picked.add_to_queue(project=project, queue=billing, output_ids=[item.output_id])
+    answer = {"correct": True, "polite": False}
+    submit_label(expert=expert, item=next_item(expert=expert, queue=billing), rubric=v2, answers=answer)
+    resolve_item(item_id=Item.objects.get(queue=billing).pk)
+    client.force_login(lead)
+
+    for query in ("gold=polite%3Atrue", "gold=polite%3Afalse", "gold=correct%3Atrue"):
+        assert shown(client.get(url("explore", project, query=query))) == [item.output.external_id], query
+
+
 def test_a_histogram_of_a_metadata_key_below_one_labels_its_bins_and_percentiles_with_decimals(client, lead, project):
     """A key such as `confidence` from 0 to 1: its bins and percentiles were written as whole numbers ("0 to 0",
     "p50 = 1"), so the chart said nothing. They get as many decimals as a bin's width needs."""

@@ -158,3 +158,42 @@ def test_a_frozen_week_whose_verdict_question_is_no_longer_asked_links_nothing_t
     assert "Failed outputs" not in tile and '<p class="tile-note">' in tile
     assert "no longer asks" in tile
     assert "Outputs the experts disagreed on" not in alpha_tile(html)  # no verdict question now: explore would refuse
+
+
+def test_a_frozen_weeks_passed_link_leaves_out_an_output_that_failed_its_question_in_another_queue(
+    client, project, rubric, lead, expert
+):
+    """The closed week read `correct`; v2 makes `accurate` the verdict question and still asks `correct`. An output
+    that passed `correct` in one queue and failed it in another is, as the links' title says, failed: its "Failed
+    outputs" link finds it and its "Passed outputs" link does not (that link found it once `correct` was no longer
+    the verdict question), while an output that passed in its one queue is still a passed output."""
+    import html as markup
+    import re
+    from datetime import UTC, datetime
+
+    from labeling.models import Item, Queue
+    from labeling.services import hand_picked
+    from labeling.services.assignment import next_item
+    from labeling.services.labels import submit_label
+    from labeling.services.resolution import resolve_item
+    from labeling.services.rubrics import publish_rubric
+    from tests.helpers.labeling import label_outputs
+
+    during = datetime(2026, 11, 18, 12, tzinfo=UTC)
+    split, passed = label_outputs(project, 2, experts=[lead, expert], occurred_at=during)  # both say correct
+    billing = Queue.objects.create(project=project, slug="billing", name="Billing", overlap=1)
+    hand_picked.add_to_queue(project=project, queue=billing, output_ids=[split.output_id])
+    submit_label(expert=expert, item=next_item(expert=expert, queue=billing), rubric=rubric, answers={"correct": False})
+    resolve_item(item_id=Item.objects.get(queue=billing).pk)
+    accurate = {"key": "accurate", "kind": "binary", "prompt": "Is it accurate?", "required": False}
+    publish_rubric(project=project, questions=[accurate, *rubric.questions], guidelines="", published_by=lead)
+    quality = [{**QUALITY_ROW, "queue": slug, "queue_name": slug.title()} for slug in ("sample", "billing")]
+    client.force_login(lead)
+
+    tile = pass_rate_tile(client.get(close_week(project, quality=quality)).content.decode())
+    links = {key: markup.unescape(href) for href, key in re.findall(r'href="([^"]+)" data-explore="(\w+)"', tile)}
+
+    assert "gold=correct%3Atrue" in links["pass"] and "gold=correct%3Afalse" in links["fail"]
+    assert "failed if either failed" in tile
+    found = {key: re.findall(r'data-output="([^"]+)"', client.get(link).text) for key, link in links.items()}
+    assert found == {"pass": [passed.output.external_id], "fail": [split.output.external_id]}
