@@ -687,7 +687,8 @@ def check_can_withdraw_versions(
 def ensure_can_withdraw_versions(
     project: Project, *, user=None, api_key: ApiKey | None = None, grant: WithdrawalGrant | None = None
 ) -> None:
-    """The caller's grant when it is for this project, user and key; else ask (`check_can_withdraw_versions`)."""
+    """Nothing more to ask when the request's grant is for this project, user and key; else ask
+    (`check_can_withdraw_versions`, which raises when they may not withdraw)."""
     if grant is not None and grant == _withdrawal_grant(project, user=user, api_key=api_key):
         return
     check_can_withdraw_versions(project, user=user, api_key=api_key)

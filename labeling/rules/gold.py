@@ -152,7 +152,8 @@ def dropped_options(question: dict, earlier: dict) -> list[str]:
     multi = QuestionKind.MULTI_CHOICE
     if not question["kind"] == earlier["kind"] == multi:
         return []
-    return [option for option in earlier["options"] if option not in set(question["options"])]
+    offered = set(question["options"])
+    return [option for option in earlier["options"] if option not in offered]
 
 
 def still_answers(question: dict, asked: dict | None, value: Any) -> bool:
