@@ -19,7 +19,7 @@ while the broker is down: the outbox sends it when it is back), then "closing…
 runs during the request, so the redirect already lands on the frozen report.
 """
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -46,6 +46,7 @@ from labeling.reports import (
 )
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, lead_project, manages, may_explore, reader_project, visible_project
+from labeling.rules.moments import utc_moment
 from labeling.selectors import health
 from labeling.selectors import metrics as metric_selectors
 from labeling.selectors.agenda import agenda_since_close
@@ -236,16 +237,11 @@ def _with_status(decisions: list, project: Project, *, zone: tzinfo) -> list:
         # its done, both included and to the microsecond, so the rest of those days, and of those seconds, stays out;
         # `done_at` is the moment of the done's own audit row (`mark_decision_done`).
         decision.audit_span = (
-            {"since": _utc_moment(decision.created_at), "until": _utc_moment(decision.done_at)}
+            {"since": utc_moment(decision.created_at), "until": utc_moment(decision.done_at)}
             if decision.done_at
             else None
         )
     return decisions
-
-
-def _utc_moment(moment: datetime) -> str:
-    """The moment in UTC, as the audit log's `since` and `until` read it: to the microsecond (none shown when 0)."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _agenda(project: Project, report: dict, closed_cycle, *, blind: bool, questions_now: list[dict] | None) -> dict:
