@@ -583,6 +583,15 @@ class _Reader:
             if pair is None or not pair[0]:
                 self.problems[name] = f"{value[:40]!r} is not `key:value`." + self._gold_hint(name, value)
                 return ()
+            # The limit holds on the pair as links and saved views write it (`typed_pair`), not only as typed: a
+            # quoted key's quotes are doubled there, and a longer value would be refused once the page reloads it.
+            written = len(typed_pair(*pair)) if name == "meta" else 0
+            if written > MAX_VALUE_CHARS:
+                self.problems[name] = (
+                    f"{value[:40]!r} takes {written} characters as a link writes it (a quote in a quoted key "
+                    f"counts twice): use at most {MAX_VALUE_CHARS}."
+                )
+                return ()
             pairs.append(pair)
         # "correct:true" and "correct: true" are one condition: dedupe after trimming, as the URL will show it.
         return tuple(dict.fromkeys(pairs))

@@ -429,6 +429,25 @@ def test_every_filter_parameter_is_documented_in_the_schema(client):
     assert "facets" in schema["paths"]["/api/v1/outputs/{external_id}"]["get"]["description"]
 
 
+def test_a_metadata_key_whose_filter_would_be_too_long_is_a_400_not_a_link_that_fails(client, shop):
+    """A key of 120 quotes is written with 240 in its filter (`"` doubled in a quoted key): the facets offered that
+    244-character filter, which the list then refused; typed undoubled (124 characters) the list answered, and its
+    next page, whose cursor link holds the canonical pair, was refused."""
+    record = {"external_id": "quotes", "output": "x", "tags": ["quotes"], "metadata": {'"' * 120: "v", "k": "w"}}
+    assert Api(client, shop["ingest"]).post(URL, {"outputs": [record]}).json()["created"] == 1
+    reader = Api(client, shop["read"])
+
+    facets = reader.get(f"{URL}/facets?tag=quotes").json()["facets"]
+    undoubled = '"' + '"' * 119 + 'x":v'  # the key `""…x` (120 characters), its quotes not doubled
+    typed = reader.get(f"{URL}?{urlencode({'meta': undoubled})}")
+
+    offered = {f["key"]: [v["filter"] for v in f["values"]] for f in facets if f["parameter"] == "meta"}
+    assert offered.get('"' * 120, []) == [] and offered["k"] == ["k:w"]  # every value listed has a working filter
+    assert typed.status_code == 400
+    assert typed.json()["errors"][0]["field"] == "meta"
+    assert "takes 243 characters as a link writes it" in typed.json()["errors"][0]["message"]
+
+
 def test_a_value_ingest_stored_with_spaces_at_its_ends_is_found_by_the_facet_that_counts_it(client, shop):
     """Ingest keeps models, tags, ids and metadata values as sent, spaces included, and a typed filter value is read
     without the spaces at its ends: each facet value comes with its `filter`, quoted where those spaces count, which

@@ -24,6 +24,7 @@ from labeling.rules.explore import (
     most_common,
     shown_value,
     tags_of,
+    typed_pair,
 )
 
 from ..metrics import first_week_of_the_project
@@ -116,8 +117,13 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     total = Total(len(sample)) if len(sample) < EXACT_LIMIT else at_least(count_matches(outputs), EXACT_LIMIT + 1)
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
-        # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out.
-        categories = [(value, count) for value, count in most_common(counts) if is_category(str(value))]
+        # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out. A
+        # metadata value is measured as its `key:value` filter writes it, so every listed value has a working link.
+        categories = [
+            (value, count)
+            for value, count in most_common(counts)
+            if is_category(typed_pair(key, str(value)) if parameter == "meta" else str(value))
+        ]
         values = [
             FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count)
             for value, count in categories[:TOP_VALUES]

@@ -243,6 +243,32 @@ def test_a_quoted_key_written_before_quotes_were_doubled_reads_as_it_did(typed, 
     assert read_pair(typed) == expected
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "fits"),
+    [('"' * 120, "v", False), ('"' * 98, "v", True), ('"' * 99, "v", False), ("k" * 198, "v", True)],
+)
+def test_a_metadata_pair_is_limited_as_links_write_it_with_a_quoted_keys_quotes_doubled(key, value, fits):
+    """A pair's limit holds on its canonical query (what the page redirects to, links and saved views keep), where a
+    quoted key's quotes are doubled: a key of 120 quotes takes 244 characters there."""
+    spec = ExploreFilter(metadata=((key, (value,)),))
+    written = typed_pair(key, value)
+    if fits:
+        assert len(written) <= 200 and parse(filter_query(spec)) == spec
+        return
+    with pytest.raises(InvalidFilter) as refused:
+        parse(filter_query(spec))
+    assert "at most 200" in refused.value.problems["meta"]
+
+
+def test_a_pair_typed_short_that_a_link_writes_too_long_is_refused_as_typed():
+    """Typed as before quotes were doubled (124 characters), the key `""…x` was read; the page then redirected to its
+    canonical query (243 characters), which it refused with "at most 200 characters", more than was typed."""
+    key = '"' * 119 + "x"
+    with pytest.raises(InvalidFilter) as refused:
+        parse(filter_query(ExploreFilter(), meta=f'"{key}":v'))
+    assert "takes 243 characters as a link writes it" in refused.value.problems["meta"]
+
+
 @pytest.mark.parametrize("query", ["disagree=yes", "disagree=no", "gold=correct:false", "theme=2026-W48.1"])
 def test_an_expert_is_refused_the_experts_disagreement_either_way_as_a_gold_answer(query):
     """Experts label blind: `disagree=no` tells them as much as `yes` about how the others answered."""
