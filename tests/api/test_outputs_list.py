@@ -429,6 +429,17 @@ def test_every_filter_parameter_is_documented_in_the_schema(client):
     assert "facets" in schema["paths"]["/api/v1/outputs/{external_id}"]["get"]["description"]
 
 
+def test_the_gold_filters_help_says_a_pass_on_a_verdict_needs_no_fail_elsewhere(client):
+    """`gold=correct:true` leaves out an output that passed in one queue and failed in another (rules.gold's one
+    rule, `verdict_keys`): the help said only "the gold answer to a rubric question"."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parameters = schema["paths"]["/api/v1/outputs"]["get"]["parameters"]
+    gold = next(p["description"] for p in parameters if p["name"] == "gold")
+
+    assert "needs no fail on it in another queue or week" in gold
+    assert "earlier version's" in gold  # a closed week's verdict question counts as one too
+
+
 def test_a_metadata_key_whose_filter_would_be_too_long_is_a_400_not_a_link_that_fails(client, shop):
     """A key of 120 quotes is written with 240 in its filter (`"` doubled in a quoted key): the facets offered that
     244-character filter, which the list then refused; typed undoubled (124 characters) the list answered, and its
