@@ -198,6 +198,10 @@ def test_the_queue_list_shows_settings_and_this_weeks_counts(lead_client, projec
     assert "tags any of billing" in html and "topic = returns" in html
     assert "25%" in html and "erin" in html and "Paused queue" in html and "paused" in html
     assert '<progress max="40" value="3"' in html
+    # What was placed is said on screen, not only to a screen reader: items (this week's, of the quota).
+    quota = html.split('data-queue="billing"')[1].split('<td class="quota">')[1].split("</td>")[0]
+    assert "<strong>3</strong> of 40 items" in quota and 'aria-label="3 of 40 items placed"' in quota
+    assert "<strong>0</strong> items" in html.split('data-queue="paused"')[1].split("</tr>")[0]
 
 
 def test_the_queue_list_runs_a_fixed_number_of_queries(lead_client, project, expert, other_expert,
