@@ -6,6 +6,7 @@ its field beside its message. A parameter that takes several values shows one in
 to add another; clearing an input removes its value.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -166,9 +167,11 @@ class Chip:
     query: str  # the filter without this condition
 
 
-def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
+def chips(spec: ExploreFilter, verdict_key: str | None = None, former_keys: Collection[str] = ()) -> list[Chip]:
     """One chip per condition of the filter (per value of a repeated parameter), each with the query without it.
-    A gold answer to the verdict question (`verdict_key`) reads pass or fail, as the filter menu and badges say."""
+    A gold answer to the verdict question (`verdict_key`) reads pass or fail, as the filter menu and badges say; so
+    does one to an earlier version's verdict question (`former_keys`, a closed week's link), with its question named.
+    """
     found: list[Chip] = []
 
     def add(label: str, **changes: Any) -> None:
@@ -204,7 +207,15 @@ def chips(spec: ExploreFilter, verdict_key: str | None = None) -> list[Chip]:
         value = getattr(spec, name)
         if value is not None:
             add(yes if value else no, **{name: None})
-    each("gold", "Gold", lambda pair: (pair[0] == verdict_key and verdict_word(pair[1])) or f"{pair[0]} = {pair[1]}")
+
+    def gold(pair: tuple[str, str]) -> str:
+        key, answer = pair
+        word = verdict_word(answer) if key == verdict_key or key in former_keys else None
+        if word is None:
+            return f"{key} = {answer}"
+        return word if key == verdict_key else f"{key}: {word}"
+
+    each("gold", "Gold", gold)
     each("queues", "Queue")
     if spec.min_chars is not None:
         add(f"≥ {spec.min_chars:,} characters", min_chars=None)

@@ -29,8 +29,7 @@ from labeling.rules.explore import (
 
 from ..metrics import first_week_of_the_project
 from ..planner import estimated_rows
-from ..rubrics import verdict_question
-from .filters import filter_outputs
+from .filters import filter_outputs, verdict_questions
 from .results import (
     EXACT_LIMIT,
     Total,
@@ -151,7 +150,7 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
         facet("tag", "Tag", tags),
         facet("feedback", "Feedback", feedback, labels={"up": "👍 up", "down": "👎 down"}),
     ]
-    question = verdict_question(project) if with_gold else None
+    question = verdict_questions(project, spec)[1] if with_gold else None  # the one the filter's outputs were judged on
     if question is not None:
         verdicts = Counter(
             str(v).lower() for v in verdicts_of_outputs([row[0] for row in sample], question["key"]).values()

@@ -43,7 +43,14 @@ from labeling.models import (
 )
 from labeling.models.outputs import MetadataKey
 from labeling.rules.calendar import day_start, week_from_label
-from labeling.rules.explore import ExploreFilter, blind_problems, metadata_text, parse_filter, search_groups
+from labeling.rules.explore import (
+    ExploreFilter,
+    blind_problems,
+    metadata_text,
+    parse_filter,
+    search_groups,
+    verdict_word,
+)
 from labeling.rules.gold import verdict_question
 from labeling.rules.query_booleans import read_query_boolean
 
@@ -347,6 +354,22 @@ def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list
         if typed is True and (question is verdict or key in (former or ())):
             conditions.append(~_has_gold(key, False))
     return conditions
+
+
+def verdict_questions(project: Project, spec: ExploreFilter) -> tuple[dict | None, dict | None]:
+    """The current rubric's verdict question, and the one a page's badges and verdict facet read: the current one,
+    unless the filter asks for a gold answer to an earlier version's verdict question and none to the current one (a
+    closed week's "Passed outputs" link, `gold=correct:true`, from before a rubric change): then that one, the first
+    named, as the outputs it finds were judged on it. One query for the rubric, one more (`verdict_keys`) only for
+    such a filter: per page, never per row."""
+    questions = questions_of(project)
+    current = verdict_question(questions)
+    named = [key for key, answer in spec.gold if verdict_word(answer)]
+    binary = {question["key"]: question for question in questions if question["kind"] == QuestionKind.BINARY}
+    if (current and current["key"] in named) or not any(key in binary for key in named):
+        return current, current
+    former = verdict_keys(project)
+    return current, next((binary[key] for key in named if key in binary and key in former), current)
 
 
 def _has_gold(key: str, answer: Any) -> Exists:

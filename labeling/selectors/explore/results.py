@@ -29,8 +29,7 @@ from labeling.rules.gold import gold_answer, output_verdict
 from labeling.rules.text import excerpt, excerpt_around, markdown_text
 
 from ..planner import estimated_rows
-from ..rubrics import verdict_question
-from .filters import SEARCH_CONFIGURATION, filter_outputs, substring_terms, tsquery
+from .filters import SEARCH_CONFIGURATION, filter_outputs, substring_terms, tsquery, verdict_questions
 
 PAGE_SIZE = 50
 # The explore page signs its cursors for itself; the API list names its own endpoint (rules.cursors).
@@ -73,7 +72,8 @@ class Page:
     rows: list[ResultRow]
     next_cursor: str | None
     total: Total | None = None
-    verdict_question: dict | None = None
+    verdict_question: dict | None = None  # the current rubric's (the filter bar's verdict select)
+    judged_question: dict | None = None  # the one the rows' verdicts read (`filters.verdict_questions`)
 
 
 # Each sort (`rules.explore.SORTS`): the key it orders by, whether the largest comes first, and whether the key can
@@ -183,7 +183,7 @@ def result_page(
     has_more = len(found) > limit
     found = found[:limit]
     # Experts label blind: the page leaves the gold verdicts out for them (`with_gold=False`).
-    question = verdict_question(project) if with_pieces and with_gold else None
+    question, judged = verdict_questions(project, spec) if with_pieces and with_gold else (None, None)
     rows = [ResultRow(output, []) for output in found]
     if with_pieces:
         _add_pieces(rows, spec.q)
@@ -191,7 +191,7 @@ def result_page(
         looks_for_words = any(not excluded for _, excluded in substring_terms(spec.q)) if spec.q else False
         for row in rows:
             row.matched_elsewhere = looks_for_words and not any(hit for _, hit in row.pieces)
-        _add_verdicts(rows, question)
+        _add_verdicts(rows, judged)
     return Page(
         rows=rows,
         next_cursor=encode_cursor(found[-1], endpoint=cursor_endpoint, scope=scope, sort=spec.sort)
@@ -199,6 +199,7 @@ def result_page(
         else None,
         total=at_least(count_matches(outputs), len(found) + has_more) if with_total else None,
         verdict_question=question,
+        judged_question=judged,
     )
 
 

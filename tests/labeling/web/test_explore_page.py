@@ -515,6 +515,44 @@ def test_the_verdict_reads_pass_or_fail_in_the_chip_the_facet_and_the_badges_ali
     assert ">true<" not in verdicts and ">false<" not in verdicts
 
 
+def test_a_closed_weeks_verdict_link_reads_pass_or_fail_on_the_question_it_names(
+    client, lead, project, rubric, django_assert_num_queries
+):
+    """v2 put `accurate` above `correct`: a closed week's "Passed outputs" link (`gold=correct:true`) showed the chip
+    "Gold: correct = true", rows badged by `accurate` (a fail on one, nothing on the other) and an `accurate` facet.
+    The outputs were judged on `correct`: the chip, badges and facet read it, in pass/fail words, naming it."""
+    from labeling.services.rubrics import publish_rubric
+
+    label_outputs(project, 1, experts=[lead], answers=({"correct": True},))  # labeled under v1
+    accurate = {"key": "accurate", "kind": "binary", "prompt": "Is it accurate?", "required": False}
+    v2 = publish_rubric(project=project, questions=[accurate, *rubric.questions], guidelines="", published_by=lead)
+    label_outputs(project, 1, experts=[lead], rubric=v2, answers=({"accurate": False, "correct": True},))
+    client.force_login(lead)
+    client.get(url("explore", project))  # warm the session
+
+    # As the page without a filter (14), plus the filter's rubric and the earlier verdict questions (read by the
+    # filter, the badges and the chips): per page, none per row.
+    with django_assert_num_queries(18):
+        page = client.get(url("explore", project, query="gold=correct:true")).content.decode()
+    facets = client.get(
+        url("explore-summary", project, query="gold=correct:true"), headers={"X-Requested-With": "fetch"}
+    ).content.decode()
+
+    assert len(shown_ids := re.findall(r'<li class="result" data-output="([^"]+)"', page)) == 2, shown_ids
+    chip = page.split('class="chip filter-chip">')[1].split("<a")[0].strip()
+    assert chip == "Gold: correct: pass"
+    badges = re.findall(r'class="badge \w+ verdict">([^<]+)', page.replace("<bdi>", "").replace("</bdi>", ""))
+    assert badges == ["gold: correct: pass"] * 2
+    assert 'data-facet="Gold: Is the answer correct?"' in facets and "Is it accurate?" not in facets
+    verdicts = facets.split('data-facet="Gold: ')[1].split("</ul>")[0]
+    assert re.findall(r'>(\w+) ✓</span>\s*<span class="count">(\d+)', verdicts) == [("pass", "2")]  # in the filter
+
+    # The current verdict question reads as it did: unnamed.
+    page = client.get(url("explore", project, query="gold=accurate:false")).content.decode()
+    assert page.split('class="chip filter-chip">')[1].split("<a")[0].strip() == "Gold: fail"
+    assert re.findall(r'class="badge \w+ verdict">([^<]+)', page) == ["gold: fail"]
+
+
 def test_the_explore_page_query_count_stays_flat(
     client, lead, project, rubric, django_assert_num_queries, django_assert_max_num_queries
 ):
