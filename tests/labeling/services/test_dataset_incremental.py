@@ -5,6 +5,9 @@ Every test keeps a twin dataset of the same definition that is always built with
 the incremental version with the twin's newest version: the same lines in the same order, the same SHA-256
 (recomputed from the lines), the same split counts and rubric versions. `rows_copied` shows which path was
 taken, so a silent fallback to full builds fails.
+
+The tests run on SQLite too (the demo's database, where copies are an INSERT … SELECT per run and the figures are
+read back streamed); those of PostgreSQL's statements alone are marked `postgres_only`.
 """
 
 import hashlib
@@ -36,7 +39,9 @@ from tests.helpers.labeling import TIE, label_outputs
 from tests.helpers.rubrics import QUESTIONS
 from tests.outbox import enqueued, run_as_worker
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="copies run as INSERT … SELECT on PostgreSQL")
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="runs are copied by one statement, and hashed, on PostgreSQL only"
+)
 
 
 def _twins(project, **spec) -> tuple[Dataset, Dataset]:
@@ -87,6 +92,7 @@ def _row(version: DatasetVersion, external_id: str) -> dict:
     return json.loads(version.rows.get(external_id=external_id).line.text)
 
 
+@postgres_only
 def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(project, lead):
     items = label_outputs(project, 12)
     dataset, twin = _twins(project)
@@ -441,6 +447,7 @@ def test_a_failed_or_withdrawn_predecessor_means_a_build_from_scratch(project, s
     _assert_same_as_full_build(version, twin)
 
 
+@postgres_only
 def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, monkeypatch):
     from labeling.services.datasets import storage
 
@@ -460,7 +467,11 @@ def test_runs_are_copied_in_batches_of_statements_with_the_same_bytes(project, m
     _assert_same_as_full_build(version, twin)
 
 
-@pytest.mark.parametrize("in_database", [True, False], ids=["hashed-in-database", "streamed-past-the-bound"])
+@pytest.mark.parametrize(
+    "in_database",
+    [pytest.param(True, marks=postgres_only), False],
+    ids=["hashed-in-database", "streamed-past-the-bound"],
+)
 def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database_or_streamed(
     project, monkeypatch, in_database
 ):
@@ -486,6 +497,7 @@ def test_the_checksum_is_that_of_the_stored_bytes_whether_hashed_in_the_database
     _assert_same_as_full_build(version, twin)
 
 
+@postgres_only
 def test_the_checksum_hashed_in_the_database_is_that_of_the_lines_streamed_to_python(project):
     from labeling.exceptions import DomainError
     from labeling.services.datasets.storage import _checksum_in_database, _figures_streamed
@@ -501,6 +513,7 @@ def test_the_checksum_hashed_in_the_database_is_that_of_the_lines_streamed_to_py
         _checksum_in_database(version.pk, 4)  # the stored rows are not those written
 
 
+@postgres_only
 def test_lines_that_do_not_reach_the_hash_in_position_order_are_streamed_instead(project):
     """The in-database hash proves its input came in position order (0…n-1, each row's arrival); a version whose
     positions skip a number fails that proof, and its figures are streamed to Python in position order."""
