@@ -10,7 +10,8 @@ from itertools import batched
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce
 
 from labeling.exceptions import DomainError
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion
@@ -21,7 +22,12 @@ from .rows import RowMaker, StoredRow, selected_keys
 
 
 class Unchanged(Exception):
-    """The selection hashes to the last version's checksum: roll the rows back."""
+    """The selection hashes to the last version's checksum: roll the rows back. `same_as`: that version, when the
+    build wrote rows before it found out (some may be rows whose rubric versions that version never recorded)."""
+
+    def __init__(self, same_as: int | None = None) -> None:
+        super().__init__(same_as)
+        self.same_as = same_as
 
 
 def delete_rows(version_ids: list[int]) -> None:
@@ -54,12 +60,13 @@ def write_rows(version: DatasetVersion, rows: Iterable[StoredRow]) -> dict[str, 
     return _figures(digest.hexdigest(), position, splits, rubric_versions)
 
 
-def _figures(sha256: str, row_count: int, splits: Counter, rubric_versions: set[int]) -> dict[str, Any]:
+def _figures(sha256: str, row_count: int, splits: Counter, rubric_versions: set[int | None]) -> dict[str, Any]:
     return {
         "sha256": sha256,
         "row_count": row_count,
         "split_counts": dict(sorted(splits.items())),
-        "rubric_versions": sorted(rubric_versions),
+        # A row stored before rows recorded their `rubric_version` (null, a line that named none) names no version.
+        "rubric_versions": sorted(version for version in rubric_versions if version is not None),
     }
 
 
@@ -73,11 +80,11 @@ def write_incremental(version: DatasetVersion, maker: "RowMaker", predecessor: D
     checksum is then computed from the stored rows in order, so it is that of the bytes stored: what a build from
     scratch hashes (see `read_back`).
     """
-    # A row without `annotation_versions` (copied by a server older than the field, during a rolling deploy) is
-    # built again, not copied: a copy would carry the null on to every later version, which would then leave out
-    # the rubric versions only its labels answered.
+    # A row without `annotation_versions` (copied by a server older than the field, during a rolling deploy) or
+    # `rubric_version` (stored before rows recorded it) is built again, not copied: a copy would carry the null on to
+    # every later version, which would then leave out the rubric versions only it knows.
     positions = dict(
-        DatasetRow.objects.filter(version=predecessor, annotation_versions__isnull=False)
+        DatasetRow.objects.filter(version=predecessor, annotation_versions__isnull=False, rubric_version__isnull=False)
         .exclude(source_digest="")
         .values_list("source_digest", "position")
         .iterator(chunk_size=ROW_CHUNK * 5)
@@ -213,6 +220,12 @@ class _Tally:
         return self
 
 
+def rubric_versions_of(version_id: int) -> list[int]:
+    """A version's `rubric_versions` as its stored rows tell them (not their lines)."""
+    tally = tally_of(version_id)
+    return _figures("", 0, Counter(), {version for _, version in tally.rows} | tally.answered)["rubric_versions"]
+
+
 def tally_of(version_id: int) -> _Tally:
     """The figures of a version's stored rows, read from the rows alone (not their lines)."""
     tally = _Tally()
@@ -225,6 +238,50 @@ def tally_of(version_id: int) -> _Tally:
     for split, rubric_version, answered, rows, octets in groups:
         tally.add(split, rubric_version, rows=rows, octets=octets, answered=_numbers(answered))
     return tally
+
+
+def record_unrecorded(version_id: int) -> bool:
+    """Fill in, from their lines, the `rubric_version` and `annotation_versions` of the version's rows that lack them
+    (stored or copied before rows recorded them): what a build writes for the same line. Whether any row lacked them.
+
+    A query per chunk of such rows to read their lines, and an UPDATE per distinct pair of values: such rows are
+    the few a deploy left behind, and a version without any costs one scan of its rows.
+    """
+    unrecorded = DatasetRow.objects.filter(version_id=version_id).filter(
+        Q(rubric_version__isnull=True) | Q(annotation_versions__isnull=True)
+    )
+    rows = list(unrecorded.values_list("pk", "line__text").iterator(chunk_size=ROW_CHUNK * 5))
+    by_values: dict[tuple[int | None, tuple[int, ...]], list[int]] = {}
+    for pk, text in rows:
+        rubric_version, answered = _recorded(text)
+        by_values.setdefault((rubric_version, tuple(answered)), []).append(pk)
+    for (rubric_version, answered), pks in by_values.items():
+        for chunk in batched(pks, ROW_CHUNK * 5):
+            # A row's own rubric version, when recorded, is kept: it is its line's.
+            DatasetRow.objects.filter(pk__in=chunk).update(
+                rubric_version=Coalesce("rubric_version", Value(rubric_version, output_field=IntegerField())),
+                annotation_versions=list(answered),
+            )
+    return bool(rows)
+
+
+def _recorded(text: str) -> tuple[int | None, list[int]]:
+    """A stored line's `rubric_version` and the versions its annotations answered, as `RowMaker.rows` records them;
+    of an older line too, by migration 0064's rule: an annotation that names no version answered the row's, and a
+    version is a JSON integer (not `true`, not `2.0`)."""
+    row = json.loads(text)
+
+    def version(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    newest = version(row.get("rubric_version"))
+    annotations = row.get("annotations")
+    answered = {
+        version(annotation.get("rubric_version", newest))
+        for annotation in (annotations if isinstance(annotations, list) else [])
+        if isinstance(annotation, dict)
+    }
+    return newest, sorted((answered | {newest}) - {None})
 
 
 def read_back(version_id: int, row_count: int, tally: _Tally | None = None) -> dict[str, Any]:
