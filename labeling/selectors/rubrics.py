@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Q, Subquery
+from django.db.models import Exists, Q, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
@@ -226,6 +226,12 @@ def rubric_for_api(project: Project, version: int | None = None) -> dict:
 
 
 def answered_keys(project: Project, keys: list[str]) -> list[str]:
-    """Those of these question keys some label of the project answered (a query per key: a lead names a few)."""
+    """Those of these question keys some label of the project answered, in their order: one query, an EXISTS per key
+    (each stops at the first label it finds)."""
+    if not keys:
+        return []
     labels = Label.objects.filter(rubric__project=project)
-    return [key for key in keys if labels.filter(answers__has_key=key).exists()]
+    found = {f"key_{n}": Exists(labels.filter(answers__has_key=key)) for n, key in enumerate(keys)}
+    answered = Project.objects.filter(pk=project.pk).values(**found).first() or {}
+    return [key for n, key in enumerate(keys) if answered.get(f"key_{n}")]
+

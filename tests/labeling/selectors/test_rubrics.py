@@ -4,10 +4,10 @@ import pytest
 
 from labeling.exceptions import NotFound
 from labeling.models import Queue, Rubric
-from labeling.selectors.rubrics import published_version, rubric_version
+from labeling.selectors.rubrics import answered_keys, published_version, rubric_version
 from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
-from tests.helpers.labeling import make_items
+from tests.helpers.labeling import label_outputs, make_items
 from tests.helpers.rubrics import QUESTIONS, questions
 
 V2_QUESTIONS = [{"key": "fine", "kind": "binary", "prompt": "Is it fine?"}]
@@ -63,3 +63,17 @@ def test_the_screen_shows_a_version_published_after_the_last_one_was_cached(clie
     html = client.get(url).content.decode()
     assert f'name="rubric_id" value="{newer.pk}"' in html
     assert "Version <strong>two</strong>." in html
+
+
+def test_the_keys_some_label_answered_are_found_in_one_query(project, other_project, django_assert_num_queries):
+    """Publishing a version that asks four questions differently asks once which of them labels answered, not once
+    per question; another project's labels answer nothing here."""
+    label_outputs(project, answers=({"correct": True, "helpful": 4},), resolve=False)
+    label_outputs(other_project, answers=({"correct": True, "tone": "curt"},), resolve=False)
+
+    with django_assert_num_queries(1):
+        found = answered_keys(project, ["tone", "helpful", "issues", "correct"])
+
+    assert found == ["helpful", "correct"]
+    with django_assert_num_queries(0):
+        assert answered_keys(project, []) == []
