@@ -235,3 +235,12 @@ def answered_keys(project: Project, keys: list[str]) -> list[str]:
     answered = Project.objects.filter(pk=project.pk).values(**found).first() or {}
     return [key for n, key in enumerate(keys) if answered.get(f"key_{n}")]
 
+
+def replaced_version(project: Project, *, published: Rubric, based_on: int | None) -> Rubric | None:
+    """The version a lead's publish replaced, to word what it changed for them: the one their form was based on
+    (`based_on`, the page's version: a double click's twin answers with the version its first click made), else the
+    one before `published`; None for a first version."""
+    version = published.version - 1 if based_on is None else based_on
+    if not 0 < version < published.version:
+        return None
+    return Rubric.objects.filter(project=project, version=version).first()
