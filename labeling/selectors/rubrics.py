@@ -4,13 +4,13 @@ question a week's pass rate is about."""
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Exists, Q, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import Label, Project, ReviewCycle, Rubric
+from labeling.models import CycleStatus, Label, Project, ReviewCycle, Rubric
 from labeling.rules import calendar, gold
 from labeling.rules.moments import utc_moment
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
@@ -110,9 +110,15 @@ def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycl
     """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
     meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from.
     `cycle`: the week's (None before it has one); a closed week is bounded in the zone it was closed in, as its report
-    reads its dates (`calendar.week_zone`), not in the one the project moved to since."""
-    zone = calendar.week_zone(project, cycle)
-    start, end = calendar.week_start(project, week, zone=zone), calendar.week_end(project, week, zone=zone)
+    reads its dates (`calendar.week_zone`), not in the one the project moved to since; an open week starts where a
+    closed week before it ends and ends where one after it starts (`calendar.week_span`), so that after a zone move
+    each version is told in one week."""
+    cycles = {week: cycle} if cycle is not None else {}
+    if cycle is None or not cycle.is_closed:
+        beside = [week - timedelta(days=7), week + timedelta(days=7)]
+        closed = ReviewCycle.objects.filter(project=project, week__in=beside, status=CycleStatus.CLOSED)
+        cycles |= {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
+    start, end = calendar.week_span(project, week, cycles=cycles)
     return rubrics_published_between(project, start, end)
 
 
