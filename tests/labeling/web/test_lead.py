@@ -1219,4 +1219,6 @@ def test_publishing_a_version_without_a_yes_no_question_says_the_pass_rate_has_n
 
     assert response.status_code == 302, re.sub(r"<[^>]+>", "", response.content.decode())[-3000:]
     page = unescape(lead_client.get(response.headers["Location"]).content.decode())
-    assert "v2 has no yes/no question any more" in page and "read correct until now" in page
+    # Worded as the meeting page and the report word a week's version without one (`notices.no_verdict_question`).
+    assert "v2 has no pass/fail question any more (a yes/no question): the pass rate on the meeting page" in page
+    assert "read correct until now" in page
