@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from labeling.models import Rubric
 
 
+def no_verdict_question(version: int) -> str:
+    """That version `version` asks no yes/no question, which the pass rate reads: the one wording of the rubric page's
+    warning and of a week's notice (`verdict_moved_text`, `rubric_published_text`), each going on with what it means."""
+    return f"v{version} has no pass/fail question any more (a yes/no question)"
+
+
 def plain(words: str) -> str:
     """Return words as they are: plain text has no bold (`rubric_published_text`'s `strong` for an e-mail)."""
     return words
@@ -60,10 +66,7 @@ def rubric_published_text(
             "after it reads different questions."
         )
     elif verdict_change == "dropped":
-        meaning += " " + strong(
-            f"v{version} has no pass/fail question any more (a yes/no question): the pass rate has nothing to read "
-            "after it."
-        )
+        meaning += " " + strong(f"{no_verdict_question(version)}: the pass rate has nothing to read after it.")
     changes = [
         *(f"New question: “{text(prompt)}”" for prompt in added),
         *(f"Asked on another scale or options: “{text(prompt)}”" for prompt in changed),
@@ -112,8 +115,8 @@ def verdict_moved_text(before: "Rubric | None", after: "Rubric") -> str | None:
     verdict_now = (verdict_question(after.questions) or {}).get("key")
     if change == VerdictChange.DROPPED:
         return (
-            f"v{after.version} has no yes/no question any more: the pass rate on the meeting page and the dashboard, "
-            f"and the datasets' verdict, read {verdict_before} until now and have nothing to read from here on."
+            f"{no_verdict_question(after.version)}: the pass rate on the meeting page and the dashboard, and the "
+            f"datasets' verdict, read {verdict_before} until now and have nothing to read from here on."
         )
     if change == VerdictChange.CHANGED and verdict_before and verdict_now != verdict_before:
         # The pass rate follows the first yes/no question: a question put above it switches it unnoticed.

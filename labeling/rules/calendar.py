@@ -124,6 +124,25 @@ def week_zone(project: Project, cycle: ReviewCycle | None) -> zoneinfo.ZoneInfo:
     return closed_in or project.tzinfo  # or a zone since dropped from tzdata: the project's, as Project.tzinfo
 
 
+def week_span(project: Project, week: date, *, cycles: dict[date, ReviewCycle]) -> tuple[datetime, datetime]:
+    """The moments the cycle week spans, for what a week tells once (a rubric version published in it). `cycles`: the
+    week's and the weeks' beside it, by week (any may be missing). A closed week's are its bounds in the zone it closed
+    in (`week_zone`); an open week's are in the project's zone, but from the end of a closed week before it and up to
+    the start of a closed week after it: after a zone move those keep the old zone's bounds, and an open week drawn in
+    the new one would overlap them or leave a gap, telling a moment in two weeks or in none."""
+    cycle = cycles.get(week)
+    if cycle is not None and cycle.is_closed:
+        zone = week_zone(project, cycle)
+        return week_start(project, week, zone=zone), week_end(project, week, zone=zone)
+    start, end = week_start(project, week), week_end(project, week)
+    before, after = cycles.get(week - timedelta(days=7)), cycles.get(week + timedelta(days=7))
+    if before is not None and before.is_closed:
+        start = week_end(project, before.week, zone=week_zone(project, before))
+    if after is not None and after.is_closed:
+        end = week_start(project, after.week, zone=week_zone(project, after))
+    return start, end
+
+
 def week_from_label(project: Project, label: str) -> date:
     """The project's cycle week that starts in the ISO week `label` ("2026-W48").
 

@@ -4,13 +4,13 @@ question a week's pass rate is about."""
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from django.db.models import Q, Subquery
+from django.db.models import Exists, Q, Subquery
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import Label, Project, ReviewCycle, Rubric
+from labeling.models import CycleStatus, Label, Project, ReviewCycle, Rubric
 from labeling.rules import calendar, gold
 from labeling.rules.moments import utc_moment
 from labeling.rules.rubric_questions import RubricNews, rubric_news, spelt_out
@@ -110,9 +110,15 @@ def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycl
     """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
     meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from.
     `cycle`: the week's (None before it has one); a closed week is bounded in the zone it was closed in, as its report
-    reads its dates (`calendar.week_zone`), not in the one the project moved to since."""
-    zone = calendar.week_zone(project, cycle)
-    start, end = calendar.week_start(project, week, zone=zone), calendar.week_end(project, week, zone=zone)
+    reads its dates (`calendar.week_zone`), not in the one the project moved to since; an open week starts where a
+    closed week before it ends and ends where one after it starts (`calendar.week_span`), so that after a zone move
+    each version is told in one week."""
+    cycles = {week: cycle} if cycle is not None else {}
+    if cycle is None or not cycle.is_closed:
+        beside = [week - timedelta(days=7), week + timedelta(days=7)]
+        closed = ReviewCycle.objects.filter(project=project, week__in=beside, status=CycleStatus.CLOSED)
+        cycles |= {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
+    start, end = calendar.week_span(project, week, cycles=cycles)
     return rubrics_published_between(project, start, end)
 
 
@@ -226,6 +232,21 @@ def rubric_for_api(project: Project, version: int | None = None) -> dict:
 
 
 def answered_keys(project: Project, keys: list[str]) -> list[str]:
-    """Those of these question keys some label of the project answered (a query per key: a lead names a few)."""
+    """Those of these question keys some label of the project answered, in their order: one query, an EXISTS per key
+    (each stops at the first label it finds)."""
+    if not keys:
+        return []
     labels = Label.objects.filter(rubric__project=project)
-    return [key for key in keys if labels.filter(answers__has_key=key).exists()]
+    found = {f"key_{n}": Exists(labels.filter(answers__has_key=key)) for n, key in enumerate(keys)}
+    answered = Project.objects.filter(pk=project.pk).values(**found).first() or {}
+    return [key for n, key in enumerate(keys) if answered.get(f"key_{n}")]
+
+
+def replaced_version(project: Project, *, published: Rubric, based_on: int | None) -> Rubric | None:
+    """The version a lead's publish replaced, to word what it changed for them: the one their form was based on
+    (`based_on`, the page's version: a double click's twin answers with the version its first click made), else the
+    one before `published`; None for a first version."""
+    version = published.version - 1 if based_on is None else based_on
+    if not 0 < version < published.version:
+        return None
+    return Rubric.objects.filter(project=project, version=version).first()

@@ -27,7 +27,7 @@ against the same elapsed share of each baseline week (the rows are marked `parti
 on the weeks' rows, over the `(project, occurred_at)` indexes); only the labeled items are read row by row.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from labeling.metrics import changes as tests
 from labeling.metrics.changes import Comparison
-from labeling.models import Project, WeekChange
-from labeling.rules.calendar import week_end, week_start
+from labeling.models import Project, ReviewCycle, WeekChange
+from labeling.rules.calendar import week_end, week_start, week_zone
 from labeling.services import change_tallies
 from labeling.services.change_counts import WeekWindow, week_counts
 
@@ -63,16 +63,23 @@ def recompute_closed_weeks_changes(*, project: Project, weeks: list[date], now: 
     In the caller's transaction, which holds the weeks' cycle rows: no refresh writes a closed week's rows
     (`cycles.refresh_metrics` leaves a closed week as it is), so the project's row lock is not taken, which a
     redaction or an erasure takes before the cycles' rows it rewrites."""
-    rows = [row for week in weeks for row in _week_change_rows(project=project, week=week, now=now)]
+    # Each week in the zone it was closed in, as its report and its notices read it, not the one the project moved to.
+    cycles = ReviewCycle.objects.filter(project=project, week__in=weeks).only("week", "status", "closed_in_time_zone")
+    zones = {cycle.week: week_zone(project, cycle) for cycle in cycles}
+    rows = [
+        row
+        for week in weeks
+        for row in _week_change_rows(project=project, week=week, now=now, zone=zones.get(week, project.tzinfo))
+    ]
     WeekChange.objects.filter(project=project, week__in=weeks).delete()
     WeekChange.objects.bulk_create(rows)
 
 
-def _week_change_rows(*, project: Project, week: date, now: datetime) -> list[WeekChange]:
-    """The week's significant changes as rows to store (unsaved)."""
+def _week_change_rows(*, project: Project, week: date, now: datetime, zone: tzinfo | None = None) -> list[WeekChange]:
+    """The week's significant changes as rows to store (unsaved); its weeks bounded in `zone` (else the project's)."""
     baseline_weeks = settings.CHANGES_BASELINE_WEEKS
-    starts = [week_start(project, week - timedelta(weeks=offset)) for offset in range(baseline_weeks + 1)]
-    end = week_end(project, week)
+    starts = [week_start(project, week - timedelta(weeks=offset), zone=zone) for offset in range(baseline_weeks + 1)]
+    end = week_end(project, week, zone=zone)
     running = now < end
     comparisons: list[Comparison] = []
     if now > starts[0]:

@@ -26,7 +26,7 @@ from labeling.selectors import management
 from labeling.selectors.explore import read_filter
 from labeling.selectors.outbox import backfill_placed, queued_backfills
 from labeling.selectors.queues import backfill_figure
-from labeling.selectors.rubrics import answered_keys
+from labeling.selectors.rubrics import answered_keys, replaced_version
 from labeling.services import queues as queue_services
 from labeling.services import rubrics
 from labeling.services.routing import preview_rule
@@ -230,13 +230,15 @@ def rubric_versions(request, slug: str):
                     f"Rubric v{rubric.version} published. Experts answer it from their next item on; "
                     "labels already given keep the version they answered.",
                 )
-                changed = asked_differently(current.questions, rubric.questions) if current else []
+                # Against the version the lead's form was based on, not the one this request read before publishing:
+                # another publish may have come between (a double click's twin answers with the first click's).
+                replaced = replaced_version(project, published=rubric, based_on=form.cleaned_data["replaces"])
+                changed = asked_differently(replaced.questions, rubric.questions) if replaced else []
                 # Only answers given are lost: a question nobody answered yet changes freely.
-                changed = answered_keys(project, changed) if changed else []
-                if changed and current.version == rubric.version - 1:
-                    for warning in answers_lost_text(current, rubric, changed):
+                if changed := answered_keys(project, changed):
+                    for warning in answers_lost_text(replaced, rubric, changed):
                         messages.warning(request, warning)
-                if moved := verdict_moved_text(current, rubric):
+                if moved := verdict_moved_text(replaced, rubric):
                     messages.warning(request, moved)
                 return redirect("labeling:rubric", slug=project.slug)
         status = 400

@@ -1,13 +1,16 @@
 """Rubric versions from this process's cache: never another project's, never a stale "current", never shared."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from labeling.exceptions import NotFound
-from labeling.models import Queue, Rubric
-from labeling.selectors.rubrics import published_version, rubric_version
+from labeling.models import CycleStatus, Queue, ReviewCycle, Rubric
+from labeling.rules import calendar
+from labeling.selectors.rubrics import answered_keys, published_version, rubric_version, rubrics_published_data
 from labeling.services import assignment
 from labeling.services.rubrics import publish_rubric
-from tests.helpers.labeling import make_items
+from tests.helpers.labeling import label_outputs, make_items
 from tests.helpers.rubrics import QUESTIONS, questions
 
 V2_QUESTIONS = [{"key": "fine", "kind": "binary", "prompt": "Is it fine?"}]
@@ -63,3 +66,53 @@ def test_the_screen_shows_a_version_published_after_the_last_one_was_cached(clie
     html = client.get(url).content.decode()
     assert f'name="rubric_id" value="{newer.pk}"' in html
     assert "Version <strong>two</strong>." in html
+
+
+def test_the_keys_some_label_answered_are_found_in_one_query(project, other_project, django_assert_num_queries):
+    """Publishing a version that asks four questions differently asks once which of them labels answered, not once
+    per question; another project's labels answer nothing here."""
+    label_outputs(project, answers=({"correct": True, "helpful": 4},), resolve=False)
+    label_outputs(other_project, answers=({"correct": True, "tone": "curt"},), resolve=False)
+
+    with django_assert_num_queries(1):
+        found = answered_keys(project, ["tone", "helpful", "issues", "correct"])
+
+    assert found == ["helpful", "correct"]
+    with django_assert_num_queries(0):
+        assert answered_keys(project, []) == []
+
+
+@pytest.mark.parametrize(
+    ("closed_in", "moved_to", "published_at"),
+    [
+        # Closed in UTC, moved 13 hours ahead: the open week, drawn in Auckland, would start in the closed week's end.
+        ("UTC", "Pacific/Auckland", datetime(2026, 11, 22, 20, tzinfo=UTC)),
+        # Closed in Auckland, moved to UTC: the open week would start 13 hours after the closed week ended.
+        ("Pacific/Auckland", "UTC", datetime(2026, 11, 22, 15, tzinfo=UTC)),
+    ],
+)
+def test_after_a_zone_move_a_version_is_told_in_one_week_of_a_closed_week_and_the_open_one_after_it(
+    project, closed_in, moved_to, published_at
+):
+    """The week of 16 November closed in one zone; the project then moved to another. v2, published near its end, is
+    told in exactly one of it and the open week after it: never in both, never in neither."""
+    project.time_zone = closed_in
+    project.save(update_fields=["time_zone"])
+    closed_week = calendar.cycle_week(project, datetime(2026, 11, 18, 12, tzinfo=UTC))
+    cycle = ReviewCycle.objects.create(
+        project=project, week=closed_week, status=CycleStatus.CLOSED, report={}, closed_in_time_zone=closed_in
+    )
+    publish_rubric(project=project, questions=QUESTIONS)
+    v2 = publish_rubric(project=project, questions=V2_QUESTIONS)
+    Rubric.objects.filter(pk=v2.pk).update(created_at=published_at)
+    Rubric.objects.filter(version=1).update(created_at=published_at - timedelta(weeks=3))
+    project.time_zone = moved_to
+    project.save(update_fields=["time_zone"])
+    open_week = closed_week + timedelta(days=7)
+
+    told = [
+        [published["version"] for published in rubrics_published_data(project, closed_week, cycle=cycle)],
+        [published["version"] for published in rubrics_published_data(project, open_week, cycle=None)],
+    ]
+
+    assert sorted(told) == [[], [2]]

@@ -1189,6 +1189,30 @@ def test_publishing_a_question_asked_differently_warns_only_of_answers_that_exis
     assert "v3 asks helpful on another scale, options or kind than v2: their earlier answers no longer count" in page
 
 
+def test_the_second_click_of_a_double_click_still_warns_of_the_answers_its_version_stops_counting(
+    lead_client, project, rubric_v1, expert
+):
+    """The page showed v1; the first click published v2 (rescaling `helpful`), and the browser shows the answer to the
+    second click, which gets that v2 back: it warns against v1, the version the lead's form replaced, not against the
+    v2 it read as current."""
+    label_answering(project, expert, rubric_v1, {"correct": True, "helpful": 4})
+    questions = (
+        "- {key: correct, kind: binary, prompt: Is it right}\n"
+        "- {key: helpful, kind: rating, prompt: Helpful, scale: [1, 3], required: false}\n"
+    )
+    url = urls(project, 0)["rubric"]
+    form = {"questions": questions, "guidelines": "", "replaces": shown_version(lead_client.get(url))}
+    lead_client.post(url, form)
+    lead_client.get(url)  # the first click's notices, which the browser never shows
+
+    response = lead_client.post(url, form)
+
+    assert response.status_code == 302
+    assert list(Rubric.objects.filter(project=project).values_list("version", flat=True)) == [2, 1]
+    page = unescape(lead_client.get(response.headers["Location"]).content.decode())
+    assert "v2 asks helpful on another scale, options or kind than v1: their earlier answers no longer count" in page
+
+
 def test_publishing_a_version_without_a_yes_no_question_says_the_pass_rate_has_nothing_to_read(
     lead_client, project, rubric_v1
 ):
@@ -1199,4 +1223,6 @@ def test_publishing_a_version_without_a_yes_no_question_says_the_pass_rate_has_n
 
     assert response.status_code == 302, re.sub(r"<[^>]+>", "", response.content.decode())[-3000:]
     page = unescape(lead_client.get(response.headers["Location"]).content.decode())
-    assert "v2 has no yes/no question any more" in page and "read correct until now" in page
+    # Worded as the meeting page and the report word a week's version without one (`notices.no_verdict_question`).
+    assert "v2 has no pass/fail question any more (a yes/no question): the pass rate on the meeting page" in page
+    assert "read correct until now" in page

@@ -1,0 +1,39 @@
+"""A closed week's "what changed" made again (`recompute_closed_weeks_changes`, when a week before it closes late)
+reads its weeks in the zone it was closed in, as its report and its notices do, not in the one the project moved to."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from labeling.models import CycleStatus, ReviewCycle
+from labeling.rules import calendar
+from labeling.services import changes
+from labeling.services.changes import recompute_closed_weeks_changes
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_closed_weeks_what_changed_made_again_after_a_zone_move_reads_the_week_it_closed_in(project, monkeypatch):
+    """The week closed in UTC; the project then moved to Auckland (13 hours ahead in November). Made again, its
+    "what changed" counts the week and its baseline weeks from UTC midnights, not Auckland's."""
+    week = calendar.cycle_week(project, datetime(2026, 11, 18, 12, tzinfo=UTC))
+    ReviewCycle.objects.create(
+        project=project, week=week, status=CycleStatus.CLOSED, report={}, closed_in_time_zone="UTC"
+    )
+    project.time_zone = "Pacific/Auckland"
+    project.save(update_fields=["time_zone"])
+    windows = []
+
+    def noted(**window):
+        windows.append(window)
+        return real(**window)
+
+    real = changes.WeekWindow
+    monkeypatch.setattr(changes, "WeekWindow", noted)
+
+    recompute_closed_weeks_changes(project=project, weeks=[week], now=datetime(2026, 12, 7, 12, tzinfo=UTC))
+
+    [window] = windows
+    utc_midnight = datetime.combine(week, datetime.min.time(), tzinfo=UTC)
+    assert window["starts"] == [utc_midnight - timedelta(weeks=n) for n in range(len(window["starts"]))]
+    assert window["end"] == utc_midnight + timedelta(days=7)
