@@ -29,6 +29,13 @@ LABELING_ROLES = (Role.EXPERT, Role.LEAD)
 LABELING_REFUSED = (
     "Only the project's experts and leads label. Its outputs, with their labels, are on the project's explore page."
 )
+# An operator who is not a member knows the project (they read its pages) but labels only as one of its members: said
+# alike on the labeling pages (`refuse_labeling`) and to a command labeling for them (`check_can_label`).
+OPERATOR_LABELING_REFUSED = (
+    "Operators read every project but label only where they are one of its experts or leads, and this account is not "
+    "a member of this project: ask one of its leads to add it as an expert. Its outputs, with their labels, are on "
+    "the project's explore page."
+)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
 # Datasets hold every expert's answers: engineers build and pull them, experts do not.
 DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
@@ -111,6 +118,12 @@ PLATFORM_REFUSED = (
 QUEUE_NOT_YOURS = (
     "This queue is not yours to label: its leads chose other experts for it, or the project has no queue at this "
     "address (the link may be mistyped or out of date). Label in the project's other queues, or ask a lead."
+)
+# The same refusal to a command or script labeling for someone (`check_can_label`): it named the queue itself, so no
+# link is in question; it is told whom the queue does not name (never whom it does).
+QUEUE_NAMES_OTHERS = (
+    "“{queue}” is not {username}'s to label: its leads chose other experts for it. Label in another of the project's "
+    "queues, or ask a lead to add {username} to this one."
 )
 # An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
 # holds it or what anyone answered (blind labeling).
@@ -531,8 +544,10 @@ def queue_labelers(project_id: int) -> QueueLabelers:
 
 
 def check_can_label(user, queue: Queue) -> LabelingGrant:
-    """Experts and leads of the project label; a queue with eligible experts admits only them. Refused as `grant_from`
-    refuses (an expert the queue does not name is told QUEUE_NOT_YOURS, as the pages tell them). One query."""
+    """Experts and leads of the project label; a queue with eligible experts admits only them. For the services called
+    without a request's grant (a command, the demo's seed, a benchmark): refused as `grant_from` refuses, but an
+    operator who is not a member is told so (OPERATOR_LABELING_REFUSED, as the pages tell them) and an expert the
+    queue does not name QUEUE_NAMES_OTHERS (the caller named the queue: no link to speak of). One query when allowed."""
     role, admitted = None, False
     if user.is_authenticated:
         role, admitted = (
@@ -541,7 +556,10 @@ def check_can_label(user, queue: Queue) -> LabelingGrant:
             .values_list("role", "admitted")
             .first()
         ) or (None, False)
-    return grant_from(user, queue, role=role, admitted=admitted)
+    if role is None and operates_all_projects(user):
+        raise NotForYourRole(OPERATOR_LABELING_REFUSED)
+    not_named = QUEUE_NAMES_OTHERS.format(queue=queue.name, username=user.get_username())
+    return grant_from(user, queue, role=role, admitted=admitted, not_admitted=not_named)
 
 
 def labeling_annotations(user, *, project: str, queue: str) -> dict:
@@ -555,24 +573,29 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
     }
 
 
-def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
+def grant_from(
+    user, queue: Queue, *, role: str | None, admitted: bool, not_admitted: str = QUEUE_NOT_YOURS
+) -> LabelingGrant:
     """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
-    whose role does not label is told so (NotForYourRole), and an expert the queue does not name QUEUE_NOT_YOURS."""
+    whose role does not label is told so (NotForYourRole), and an expert the queue does not name `not_admitted`
+    (QUEUE_NOT_YOURS: the pages' words, of the address they opened)."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
     if role not in LABELING_ROLES:
         raise NotForYourRole(LABELING_REFUSED)
     if not admitted:
-        raise NotForYourRole(QUEUE_NOT_YOURS)
+        raise NotForYourRole(not_admitted)
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
 
 
 def refuse_labeling(user, slug: str, *, not_yours: str) -> NoReturn:
     """Refuse a labeling address (an item, a queue) that loaded nothing the user may label there: a member who labels
-    is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not (or an operator) LABELING_REFUSED,
-    anyone else "No such project.". Said alike whether what it names exists or not: the address tells nothing of
-    others' work or of which queues exist. One query."""
+    is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not LABELING_REFUSED, an operator who
+    is not a member OPERATOR_LABELING_REFUSED, anyone else "No such project.". Said alike whether what it names exists
+    or not: the address tells nothing of others' work or of which queues exist. One query."""
     _, membership = visible_project(user, slug)
+    if membership is None:  # `visible_project` gives none only to an operator
+        raise NotForYourRole(OPERATOR_LABELING_REFUSED)
     raise NotForYourRole(not_yours if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 

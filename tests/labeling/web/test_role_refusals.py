@@ -21,6 +21,7 @@ from labeling.rules.access import (
     LEADS_ONLY,
     LEADS_ONLY_ACTION,
     OPERATOR_EXPORT_REFUSED,
+    OPERATOR_LABELING_REFUSED,
     OPERATOR_NOT_MEMBER,
     PLATFORM_REFUSED,
     QUEUE_NOT_YOURS,
@@ -86,12 +87,13 @@ REFUSALS = [
     ("expert", "get", f"{P}/q/nope/next", QUEUE_NOT_YOURS),  # said alike of a queue that does not exist
     ("expert", "post", f"{P}/q/nope/next", QUEUE_NOT_YOURS),
     ("engineer", "get", f"{P}/q/nope/next", LABELING_REFUSED),
-    ("operator", "get", f"{P}/q/sample/next", LABELING_REFUSED),
-    ("operator", "get", f"{P}/q/nope/next", LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/sample/next", OPERATOR_LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/nope/next", OPERATOR_LABELING_REFUSED),
     ("expert", "get", f"{P}/items/{{item}}/", ITEM_NOT_YOURS),  # a pasted link to another expert's item
     ("expert", "get", f"{P}/items/999999/", ITEM_NOT_YOURS),  # said alike of an item that does not exist
     ("expert", "post", f"{P}/items/{{item}}/unskip", ITEM_NOT_YOURS),
     ("engineer", "get", f"{P}/items/{{item}}/", LABELING_REFUSED),
+    ("operator", "post", f"{P}/items/{{item}}/unskip", OPERATOR_LABELING_REFUSED),
 ]
 
 
