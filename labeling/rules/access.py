@@ -63,8 +63,8 @@ EXPORT_REFUSED = (
     "engineers or leads for the export."
 )
 # An operator reads every project's outputs (the explore page, its facets and one output over the API) as they read
-# its pages, one of its experts too (`explorer`); the export, the file or the API's list, stays with the members who
-# answer for it.
+# its pages, one of its experts too (`reader_membership`); the export, the file or the API's list, stays with the
+# members who answer for it.
 OPERATOR_EXPORT_REFUSED = (
     "You read this project's outputs as an operator, not as one of its engineers, leads or admins: exporting them "
     "(the explore page's file, or the outputs API's list) is for them. Ask one of them for the export."
@@ -205,7 +205,7 @@ def overview_project(user, slug: str) -> tuple[Project, Membership | None, bool]
 
 def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     """`visible_project` for the explore page and the outputs it shows, on the web and the API alike: members and
-    operators (`explorer`), experts only while the project lets them explore (else NotForYourRole with
+    operators (`reader_membership`), experts only while the project lets them explore (else NotForYourRole with
     EXPLORE_REFUSED: they know the project). One query for a member."""
     project, membership = reader_project(user, slug)
     if not may_explore(project, membership):
@@ -213,7 +213,7 @@ def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     return project, membership
 
 
-def explorer(membership: Membership | None, *, operator: bool) -> Membership | None:
+def reader_membership(membership: Membership | None, *, operator: bool) -> Membership | None:
     """The membership the pages every member reads, blind or not, read the user by (the explore page, the meeting page
     and its report, on the web and the API alike): an operator who is also one of the project's experts reads them as
     an operator (None: open, and not blind), as they read its members, keys, datasets and alerts (`read_project`,
@@ -222,10 +222,10 @@ def explorer(membership: Membership | None, *, operator: bool) -> Membership | N
 
 
 def reader_project(user, slug: str) -> tuple[Project, Membership | None]:
-    """`visible_project` with the membership `explorer` reads the user by (the operator permission asked in the
-    member's one query): for the pages every member and operator reads, blind or not."""
+    """`visible_project` with the user's `reader_membership` (the operator permission asked in the member's one
+    query): for the pages every member and operator reads, blind or not."""
     project, membership, operator = overview_project(user, slug)
-    return project, explorer(membership, operator=operator)
+    return project, reader_membership(membership, operator=operator)
 
 
 def may_explore(project: Project, membership: Membership | None) -> bool:
@@ -236,8 +236,8 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
 def exporting_project(user, slug: str) -> tuple[Project, Membership]:
     """`visible_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
     EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; an operator who is not a
-    member (or one of its experts: `explorer`), who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED;
-    anyone else "No such project."."""
+    member (or one of its experts: `reader_membership`), who reads the page and exports nothing,
+    OPERATOR_EXPORT_REFUSED; anyone else "No such project."."""
     project, membership = reader_project(user, slug)
     check_may_export(membership, refusal=EXPORT_REFUSED)
     return project, membership

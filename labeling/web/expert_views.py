@@ -37,7 +37,6 @@ from labeling.rules.access import (
     WEBHOOK_ROLES,
     LabelingGrant,
     check_hands_out_items,
-    explorer,
     grant_from,
     hands_out_items,
     has_role,
@@ -46,6 +45,7 @@ from labeling.rules.access import (
     may_create_projects,
     may_explore,
     overview_project,
+    reader_membership,
     refuse_labeling,
     sees_alerts,
 )
@@ -136,20 +136,20 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     # too, without queues; items stay for members only.
     project, membership, operator = overview_project(request.user, slug)
     labels_here = has_role(membership, LABELING_ROLES)
-    explores_as = explorer(membership, operator=operator)  # an operator who is one of its experts: as an operator
+    reads_as = reader_membership(membership, operator=operator)  # an operator who is one of its experts: as an operator
     context = {
         "project": project,
         "membership": membership,
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
-        "can_explore": may_explore(project, explores_as),
+        "can_explore": may_explore(project, reads_as),
         "opens_webhooks": has_role(membership, WEBHOOK_ROLES),  # the pages are members' only (`webhook_project`)
         "operator": operator,  # links the pages an operator reads though not a member (`rules.access.read_project`)
     }
     if context["can_explore"]:
         # The newest outputs are the explore page's first rows (texts, end users, feedback): for those who may explore.
         context["outputs"] = work.latest_outputs(project)
-        context["saved_views"] = saved_views(project, blind=labels_blind(explores_as))
+        context["saved_views"] = saved_views(project, blind=labels_blind(reads_as))
     # An operator who is also a member (an expert, say) sees them as an operator does, not as the role would.
     context["show_alerts"] = sees_alerts(membership, operator=operator)
     if context["show_alerts"]:
