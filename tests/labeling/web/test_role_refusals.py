@@ -82,6 +82,7 @@ REFUSALS = [
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
     ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
     ("engineer", "post", f"{P}/explore/add", ADD_TO_QUEUE_REFUSED),
+    ("expert", "post", f"{P}/manage/queues/preview", LEADS_ONLY_ACTION),  # the preview sent, as the editor's button
     ("expert", "get", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "post", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "get", f"{P}/q/nope/next", QUEUE_NOT_YOURS),  # said alike of a queue that does not exist
