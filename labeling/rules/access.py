@@ -131,6 +131,12 @@ ITEM_NOT_YOURS = (
     "This item is not yours to label: items are handed to one expert at a time, and this one is not (or no longer) "
     "held by you. Take your next item from the queue."
 )
+# An item the expert holds or skipped, in a queue whose leads have since named other experts for it: they know the
+# queue (they were handed its item), so they are told it no longer names them, not of an address that names no queue.
+ITEM_QUEUE_NOT_YOURS = (
+    "This item's queue is no longer yours to label: its leads chose other experts for it. Label in the project's "
+    "other queues, or ask a lead."
+)
 LABELS_REFUSED = (
     "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
     "their own on the project's pages."

@@ -32,6 +32,7 @@ from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric, week_label
 from labeling.rules.access import (
     ITEM_NOT_YOURS,
+    ITEM_QUEUE_NOT_YOURS,
     LABELING_ROLES,
     QUEUE_NOT_YOURS,
     WEBHOOK_ROLES,
@@ -85,7 +86,9 @@ def _item_held(request: HttpRequest, slug: str, item_id: int) -> Item | None:
 
 def _grant(request: HttpRequest, item: Item) -> LabelingGrant:
     """The request's right to label in the item's queue, from what _held_item read along with it."""
-    return grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
+    return grant_from(
+        request.user, item.queue, role=item.member_role, admitted=item.queue_admits, not_admitted=ITEM_QUEUE_NOT_YOURS
+    )
 
 
 # A token in the item page's forms proves the page was shown to this user; it cannot be made up for
@@ -426,7 +429,7 @@ def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         return redirect("labeling:item", slug=slug, item_id=item_id)
     if item is None:
         refuse_labeling(request.user, slug, not_yours=ITEM_NOT_YOURS)
-    grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
+    grant = _grant(request, item)
     try:
         handed_back = assignment.undo_skip(expert=request.user, item=item, grant=grant)
     except QueuePaused as exc:
