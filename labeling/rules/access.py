@@ -29,6 +29,13 @@ LABELING_ROLES = (Role.EXPERT, Role.LEAD)
 LABELING_REFUSED = (
     "Only the project's experts and leads label. Its outputs, with their labels, are on the project's explore page."
 )
+# An operator who is not a member knows the project (they read its pages) but labels only as one of its members: said
+# alike on the labeling pages (`refuse_labeling`) and to a command labeling for them (`check_can_label`).
+OPERATOR_LABELING_REFUSED = (
+    "Operators read every project but label only where they are one of its experts or leads, and this account is not "
+    "a member of this project: ask one of its leads to add it as an expert. Its outputs, with their labels, are on "
+    "the project's explore page."
+)
 MANAGING_ROLES = (Role.LEAD, Role.ADMIN)
 # Datasets hold every expert's answers: engineers build and pull them, experts do not.
 DATASET_ROLES = (Role.ENGINEER, Role.LEAD, Role.ADMIN)
@@ -56,8 +63,8 @@ EXPORT_REFUSED = (
     "engineers or leads for the export."
 )
 # An operator reads every project's outputs (the explore page, its facets and one output over the API) as they read
-# its pages, one of its experts too (`explorer`); the export, the file or the API's list, stays with the members who
-# answer for it.
+# its pages, one of its experts too (`reader_membership`); the export, the file or the API's list, stays with the
+# members who answer for it.
 OPERATOR_EXPORT_REFUSED = (
     "You read this project's outputs as an operator, not as one of its engineers, leads or admins: exporting them "
     "(the explore page's file, or the outputs API's list) is for them. Ask one of them for the export."
@@ -112,11 +119,23 @@ QUEUE_NOT_YOURS = (
     "This queue is not yours to label: its leads chose other experts for it, or the project has no queue at this "
     "address (the link may be mistyped or out of date). Label in the project's other queues, or ask a lead."
 )
+# The same refusal to a command or script labeling for someone (`check_can_label`): it named the queue itself, so no
+# link is in question; it is told whom the queue does not name (never whom it does).
+QUEUE_NAMES_OTHERS = (
+    "“{queue}” is not {username}'s to label: its leads chose other experts for it. Label in another of the project's "
+    "queues, or ask a lead to add {username} to this one."
+)
 # An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
 # holds it or what anyone answered (blind labeling).
 ITEM_NOT_YOURS = (
     "This item is not yours to label: items are handed to one expert at a time, and this one is not (or no longer) "
     "held by you. Take your next item from the queue."
+)
+# An item the expert holds or skipped, in a queue whose leads have since named other experts for it: they know the
+# queue (they were handed its item), so they are told it no longer names them, not of an address that names no queue.
+ITEM_QUEUE_NOT_YOURS = (
+    "This item's queue is no longer yours to label: its leads chose other experts for it. Label in the project's "
+    "other queues, or ask a lead."
 )
 LABELS_REFUSED = (
     "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
@@ -192,7 +211,7 @@ def overview_project(user, slug: str) -> tuple[Project, Membership | None, bool]
 
 def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     """`visible_project` for the explore page and the outputs it shows, on the web and the API alike: members and
-    operators (`explorer`), experts only while the project lets them explore (else NotForYourRole with
+    operators (`reader_membership`), experts only while the project lets them explore (else NotForYourRole with
     EXPLORE_REFUSED: they know the project). One query for a member."""
     project, membership = reader_project(user, slug)
     if not may_explore(project, membership):
@@ -200,7 +219,7 @@ def explore_project(user, slug: str) -> tuple[Project, Membership | None]:
     return project, membership
 
 
-def explorer(membership: Membership | None, *, operator: bool) -> Membership | None:
+def reader_membership(membership: Membership | None, *, operator: bool) -> Membership | None:
     """The membership the pages every member reads, blind or not, read the user by (the explore page, the meeting page
     and its report, on the web and the API alike): an operator who is also one of the project's experts reads them as
     an operator (None: open, and not blind), as they read its members, keys, datasets and alerts (`read_project`,
@@ -209,10 +228,10 @@ def explorer(membership: Membership | None, *, operator: bool) -> Membership | N
 
 
 def reader_project(user, slug: str) -> tuple[Project, Membership | None]:
-    """`visible_project` with the membership `explorer` reads the user by (the operator permission asked in the
-    member's one query): for the pages every member and operator reads, blind or not."""
+    """`visible_project` with the user's `reader_membership` (the operator permission asked in the member's one
+    query): for the pages every member and operator reads, blind or not."""
     project, membership, operator = overview_project(user, slug)
-    return project, explorer(membership, operator=operator)
+    return project, reader_membership(membership, operator=operator)
 
 
 def may_explore(project: Project, membership: Membership | None) -> bool:
@@ -223,8 +242,8 @@ def may_explore(project: Project, membership: Membership | None) -> bool:
 def exporting_project(user, slug: str) -> tuple[Project, Membership]:
     """`visible_project` for the explore page's export: EXPORT_ROLES. A member of another role gets the 404 with
     EXPORT_REFUSED (they know the project), as the other pages a role does not open answer; an operator who is not a
-    member (or one of its experts: `explorer`), who reads the page and exports nothing, OPERATOR_EXPORT_REFUSED;
-    anyone else "No such project."."""
+    member (or one of its experts: `reader_membership`), who reads the page and exports nothing,
+    OPERATOR_EXPORT_REFUSED; anyone else "No such project."."""
     project, membership = reader_project(user, slug)
     check_may_export(membership, refusal=EXPORT_REFUSED)
     return project, membership
@@ -531,8 +550,10 @@ def queue_labelers(project_id: int) -> QueueLabelers:
 
 
 def check_can_label(user, queue: Queue) -> LabelingGrant:
-    """Experts and leads of the project label; a queue with eligible experts admits only them. Refused as `grant_from`
-    refuses (an expert the queue does not name is told QUEUE_NOT_YOURS, as the pages tell them). One query."""
+    """Experts and leads of the project label; a queue with eligible experts admits only them. For the services called
+    without a request's grant (a command, the demo's seed, a benchmark): refused as `grant_from` refuses, but an
+    operator who is not a member is told so (OPERATOR_LABELING_REFUSED, as the pages tell them) and an expert the
+    queue does not name QUEUE_NAMES_OTHERS (the caller named the queue: no link to speak of). One query when allowed."""
     role, admitted = None, False
     if user.is_authenticated:
         role, admitted = (
@@ -541,7 +562,10 @@ def check_can_label(user, queue: Queue) -> LabelingGrant:
             .values_list("role", "admitted")
             .first()
         ) or (None, False)
-    return grant_from(user, queue, role=role, admitted=admitted)
+    if role is None and operates_all_projects(user):
+        raise NotForYourRole(OPERATOR_LABELING_REFUSED)
+    not_named = QUEUE_NAMES_OTHERS.format(queue=queue.name, username=user.get_username())
+    return grant_from(user, queue, role=role, admitted=admitted, not_admitted=not_named)
 
 
 def labeling_annotations(user, *, project: str, queue: str) -> dict:
@@ -555,24 +579,29 @@ def labeling_annotations(user, *, project: str, queue: str) -> dict:
     }
 
 
-def grant_from(user, queue: Queue, *, role: str | None, admitted: bool) -> LabelingGrant:
+def grant_from(
+    user, queue: Queue, *, role: str | None, admitted: bool, not_admitted: str = QUEUE_NOT_YOURS
+) -> LabelingGrant:
     """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
-    whose role does not label is told so (NotForYourRole), and an expert the queue does not name QUEUE_NOT_YOURS."""
+    whose role does not label is told so (NotForYourRole), and an expert the queue does not name `not_admitted`
+    (QUEUE_NOT_YOURS: the pages' words, of the address they opened)."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
     if role not in LABELING_ROLES:
         raise NotForYourRole(LABELING_REFUSED)
     if not admitted:
-        raise NotForYourRole(QUEUE_NOT_YOURS)
+        raise NotForYourRole(not_admitted)
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
 
 
 def refuse_labeling(user, slug: str, *, not_yours: str) -> NoReturn:
     """Refuse a labeling address (an item, a queue) that loaded nothing the user may label there: a member who labels
-    is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not (or an operator) LABELING_REFUSED,
-    anyone else "No such project.". Said alike whether what it names exists or not: the address tells nothing of
-    others' work or of which queues exist. One query."""
+    is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not LABELING_REFUSED, an operator who
+    is not a member OPERATOR_LABELING_REFUSED, anyone else "No such project.". Said alike whether what it names exists
+    or not: the address tells nothing of others' work or of which queues exist. One query."""
     _, membership = visible_project(user, slug)
+    if membership is None:  # `visible_project` gives none only to an operator
+        raise NotForYourRole(OPERATOR_LABELING_REFUSED)
     raise NotForYourRole(not_yours if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
 
 

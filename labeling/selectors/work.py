@@ -47,6 +47,7 @@ from labeling.models import (
 from labeling.models.review import untouched_by
 from labeling.rules.access import labeling_annotations, labels_that_unblind, queue_admits
 from labeling.rules.calendar import cycle_week, earliest_label_on_week
+from labeling.rules.ids import fits_an_id
 from labeling.rules.prepared import Prepared
 from labeling.rules.twins import twin_of
 
@@ -321,6 +322,8 @@ def skipped_item_for_labeler(user, project_slug: str, item_id: int) -> Item | No
 def handed_back_moments_ago(user, project_slug: str, item_id: int) -> bool:
     """Whether the user was leased this item of the project moments ago (rules.twins): an undo of its skip posted
     again finds the skip gone and the item theirs, as the first left it."""
+    if not fits_an_id(item_id):  # names no item; SQLite would refuse the query (a 500) where it tells the user why
+        return False
     leases = Slot.objects.leased_to(user).filter(item_id=item_id, item__project__slug=project_slug)
     return twin_of(leases, at="leased_at") is not None
 

@@ -32,12 +32,12 @@ from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric, week_label
 from labeling.rules.access import (
     ITEM_NOT_YOURS,
+    ITEM_QUEUE_NOT_YOURS,
     LABELING_ROLES,
     QUEUE_NOT_YOURS,
     WEBHOOK_ROLES,
     LabelingGrant,
     check_hands_out_items,
-    explorer,
     grant_from,
     hands_out_items,
     has_role,
@@ -46,6 +46,7 @@ from labeling.rules.access import (
     may_create_projects,
     may_explore,
     overview_project,
+    reader_membership,
     refuse_labeling,
     sees_alerts,
 )
@@ -85,7 +86,9 @@ def _item_held(request: HttpRequest, slug: str, item_id: int) -> Item | None:
 
 def _grant(request: HttpRequest, item: Item) -> LabelingGrant:
     """The request's right to label in the item's queue, from what _held_item read along with it."""
-    return grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
+    return grant_from(
+        request.user, item.queue, role=item.member_role, admitted=item.queue_admits, not_admitted=ITEM_QUEUE_NOT_YOURS
+    )
 
 
 # A token in the item page's forms proves the page was shown to this user; it cannot be made up for
@@ -136,20 +139,20 @@ def project_overview(request: HttpRequest, slug: str) -> HttpResponse:
     # too, without queues; items stay for members only.
     project, membership, operator = overview_project(request.user, slug)
     labels_here = has_role(membership, LABELING_ROLES)
-    explores_as = explorer(membership, operator=operator)  # an operator who is one of its experts: as an operator
+    reads_as = reader_membership(membership, operator=operator)  # an operator who is one of its experts: as an operator
     context = {
         "project": project,
         "membership": membership,
         "queues": work.queues_for_labeler(request.user, project) if labels_here else [],
         "labels_here": labels_here,
-        "can_explore": may_explore(project, explores_as),
+        "can_explore": may_explore(project, reads_as),
         "opens_webhooks": has_role(membership, WEBHOOK_ROLES),  # the pages are members' only (`webhook_project`)
         "operator": operator,  # links the pages an operator reads though not a member (`rules.access.read_project`)
     }
     if context["can_explore"]:
         # The newest outputs are the explore page's first rows (texts, end users, feedback): for those who may explore.
         context["outputs"] = work.latest_outputs(project)
-        context["saved_views"] = saved_views(project, blind=labels_blind(explores_as))
+        context["saved_views"] = saved_views(project, blind=labels_blind(reads_as))
     # An operator who is also a member (an expert, say) sees them as an operator does, not as the role would.
     context["show_alerts"] = sees_alerts(membership, operator=operator)
     if context["show_alerts"]:
@@ -426,7 +429,7 @@ def undo_skip(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         return redirect("labeling:item", slug=slug, item_id=item_id)
     if item is None:
         refuse_labeling(request.user, slug, not_yours=ITEM_NOT_YOURS)
-    grant = grant_from(request.user, item.queue, role=item.member_role, admitted=item.queue_admits)
+    grant = _grant(request, item)
     try:
         handed_back = assignment.undo_skip(expert=request.user, item=item, grant=grant)
     except QueuePaused as exc:

@@ -1,8 +1,8 @@
 """The lead's screens: queues (list, editor, rule preview, backfill), rubric versions, experts' progress.
 
-Only leads and admins of the project get past `managed_project` (the queue list and the rule preview, whose refusal
-names the queues) or `lead_project` (the queue editor and backfill, the rubric, the experts' progress: a page's
-refusal, or that what they sent is a lead's); anyone else sees a 404 (a member of another role with the reason). The
+Only leads and admins of the project get past `managed_project` (the queue list, whose refusal names the queues) or
+`lead_project` (the queue editor, the rule preview and backfill, the rubric, the experts' progress: a page's refusal,
+or that what they sent is a lead's); anyone else sees a 404 (a member of another role with the reason). The
 new-queue form opened from the explore page (`?explore=<the filter's query>`) is pre-filled with the filter as a rule
 (`rules.queue_from_filter`), saying what became what and what was not carried.
 """
@@ -100,9 +100,11 @@ def _queue_editor(request, project, *, queue, explore: str | None = None):
     if request.method == "GET":
         return render(request, "labeling/lead/queue_form.html", context)
     if "preview" in request.POST:
-        # The no-JS path of the Preview button: nothing is saved, the half-filled form is not judged.
-        context.update(show_errors=False, preview=_preview(project, request.POST, queue_id=queue.pk if queue else 0))
-        return render(request, "labeling/lead/queue_form.html", context)
+        # The no-JS path of the Preview button: nothing is saved, the half-filled form is not judged; a rule that cannot
+        # be previewed is a 400 whose preview says why, as the live preview's fragment is.
+        preview = _preview(project, request.POST, queue_id=queue.pk if queue else 0)
+        context.update(show_errors=False, preview=preview)
+        return render(request, "labeling/lead/queue_form.html", context, status=400 if preview["form"].errors else 200)
     if form.is_valid():
         try:
             if queue is None:
@@ -143,8 +145,9 @@ def _without_expert(project, queue) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue_preview(request, slug: str):
-    """An HTML fragment: how many of this week's outputs the rule matches and would sample."""
-    project, _ = managed_project(request.user, slug, refusal=QUEUES_REFUSAL)
+    """An HTML fragment: how many of this week's outputs the rule matches and would sample. A refused POST is told it
+    was sent by a role that does not (LEADS_ONLY_ACTION), as the editor's own Preview button is."""
+    project, _ = lead_project(request.user, slug, method=request.method, refusal=QUEUES_REFUSAL)
     data = request.POST if request.method == "POST" else request.GET
     preview = _preview(project, data, queue_id=None)
     status = 400 if preview["form"].errors else 200

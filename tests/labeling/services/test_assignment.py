@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound, QueuePaused
 from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
-from labeling.rules.access import LABELING_REFUSED, QUEUE_NOT_YOURS
+from labeling.rules.access import LABELING_REFUSED, OPERATOR_LABELING_REFUSED, QUEUE_NAMES_OTHERS
 from labeling.services import assignment
 from labeling.services.assignment import claimable, next_item, skip_item, undo_skip
 from labeling.services.labels import submit_label
@@ -225,18 +225,26 @@ def test_another_projects_rubric_is_refused(project, other_project, expert, rubr
 
 @pytest.mark.parametrize(
     ("persona", "message"),
-    [("outsider", "No such project."), ("engineer", LABELING_REFUSED), ("expert", QUEUE_NOT_YOURS)],
+    [
+        ("outsider", "No such project."),
+        ("engineer", LABELING_REFUSED),
+        ("operator", OPERATOR_LABELING_REFUSED),
+        ("expert", QUEUE_NAMES_OTHERS),  # of the queue and the expert: "“Queue” is not erin's to label: …"
+    ],
 )
 def test_a_service_called_without_a_grant_refuses_as_the_labeling_pages_do(
     request, project, rubric, other_expert, persona, message
 ):
     """A command or script (the demo's seed, a benchmark) calls the labeling services without a request's grant: they
     ask `check_can_label`, which tells a member why as the pages do (`grant_from`): an engineer that their role does not
-    label, an expert a queue does not name that it is not theirs; an outsider learns nothing."""
+    label, an operator who is no member that only members label (the project exists: they read it), an expert a queue
+    does not name that it is not theirs, in words that speak of the queue the command named, not of a link; an
+    outsider learns nothing."""
     queue = make_queue(project, 2)
     queue.eligible_experts.set([other_expert])
     item = next_item(expert=other_expert, queue=queue)
     user = request.getfixturevalue(persona)
+    message = message.format(queue=queue.name, username=user.username)
 
     with pytest.raises(NotFound) as refused:
         next_item(expert=user, queue=queue)

@@ -664,6 +664,26 @@ def test_the_preview_button_without_javascript_re_renders_the_form(lead_client, 
     assert not Queue.objects.exists()
 
 
+@pytest.mark.parametrize("queue", ["new", "saved"])
+def test_the_preview_button_without_javascript_answers_a_rule_it_cannot_preview_with_a_400_saying_why(
+    lead_client, project, queue
+):
+    """The no-JS Preview of a rule that cannot be previewed answered 200, as if it were a preview: it is a 400 saying
+    what is wrong, as the live preview's fragment is, and saves nothing."""
+    saved = make_queue(project, rule={"tags_any": ["billing"]})
+    path = urls(project, saved.pk)["edit"] if queue == "saved" else urls(project, 0)["create"]
+    data = form_data(slug="billing", name="Billing", metadata="topic= | ", sample_rate="3")
+
+    response = lead_client.post(path, {**data, "preview": "1"})
+
+    html = unescape(response.content.decode())
+    assert response.status_code == 400
+    assert "The rule cannot be previewed yet:" in html
+    assert "Sample rate: Ensure this value is less than or equal to 1." in html
+    assert "metadata: give 'topic' at least one value, or leave the key out." in html
+    assert list(Queue.objects.values_list("pk", "rule", "sample_rate")) == [(saved.pk, {"tags_any": ["billing"]}, 1.0)]
+
+
 # Backfill ------------------------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """An operator who is also one of a project's experts reads its meeting page, the page's Markdown export and the cycle
-report API as an operator (`rules.access.explorer`), as they explore it: not blind (others' flag notes and comments,
-who flagged), and with the page's links into explore when the project keeps its experts out. The same expert without
-the permission reads them blind, without those links."""
+report API as an operator (`rules.access.reader_membership`), as they explore it: not blind (others' flag notes and
+comments, who flagged), and with the page's links into explore when the project keeps its experts out. The same expert
+without the permission reads them blind, without those links."""
 
 from datetime import date
 

@@ -8,7 +8,7 @@ import pytest
 from django.apps import apps
 from django.utils.html import escape
 
-from labeling.models import Alert, AlertRule, Project, Queue, Slot
+from labeling.models import Alert, AlertRule, Project, Queue, Skip, Slot
 from labeling.rules.access import (
     ADD_TO_QUEUE_REFUSED,
     ALERTS_REFUSED,
@@ -16,11 +16,13 @@ from labeling.rules.access import (
     EXPLORE_REFUSED,
     EXPORT_REFUSED,
     ITEM_NOT_YOURS,
+    ITEM_QUEUE_NOT_YOURS,
     KEYS_REFUSED,
     LABELING_REFUSED,
     LEADS_ONLY,
     LEADS_ONLY_ACTION,
     OPERATOR_EXPORT_REFUSED,
+    OPERATOR_LABELING_REFUSED,
     OPERATOR_NOT_MEMBER,
     PLATFORM_REFUSED,
     QUEUE_NOT_YOURS,
@@ -81,17 +83,20 @@ REFUSALS = [
     ("engineer", "post", f"{P}/alerts/{{alert}}/acknowledge", ALERTS_REFUSED),
     ("engineer", "get", f"{P}/q/sample/next", LABELING_REFUSED),
     ("engineer", "post", f"{P}/explore/add", ADD_TO_QUEUE_REFUSED),
+    ("expert", "post", f"{P}/manage/queues/preview", LEADS_ONLY_ACTION),  # the preview sent, as the editor's button
     ("expert", "get", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "post", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "get", f"{P}/q/nope/next", QUEUE_NOT_YOURS),  # said alike of a queue that does not exist
     ("expert", "post", f"{P}/q/nope/next", QUEUE_NOT_YOURS),
     ("engineer", "get", f"{P}/q/nope/next", LABELING_REFUSED),
-    ("operator", "get", f"{P}/q/sample/next", LABELING_REFUSED),
-    ("operator", "get", f"{P}/q/nope/next", LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/sample/next", OPERATOR_LABELING_REFUSED),
+    ("operator", "get", f"{P}/q/nope/next", OPERATOR_LABELING_REFUSED),
     ("expert", "get", f"{P}/items/{{item}}/", ITEM_NOT_YOURS),  # a pasted link to another expert's item
     ("expert", "get", f"{P}/items/999999/", ITEM_NOT_YOURS),  # said alike of an item that does not exist
     ("expert", "post", f"{P}/items/{{item}}/unskip", ITEM_NOT_YOURS),
+    ("expert", "post", f"{P}/items/{2**64}/unskip", ITEM_NOT_YOURS),  # past any id: SQLite refused the query (a 500)
     ("engineer", "get", f"{P}/items/{{item}}/", LABELING_REFUSED),
+    ("operator", "post", f"{P}/items/{{item}}/unskip", OPERATOR_LABELING_REFUSED),
 ]
 
 
@@ -157,6 +162,23 @@ def test_a_queue_that_names_the_expert_still_opens_for_them(client, closed_proje
 
     assert client.get(f"{P}/q/chosen/next").status_code == 200
     assert client.post(f"{P}/q/chosen/next").status_code == 302
+
+
+def test_an_item_whose_queue_no_longer_names_its_holder_says_so_not_that_the_address_names_no_queue(
+    client, project, closed_project, expert, other_expert
+):
+    """The expert holds an item of a queue whose leads have since named other experts: what they send is refused
+    saying the queue is no longer theirs (they know it: they were handed its item), not QUEUE_NOT_YOURS's "no queue at
+    this address"."""
+    Queue.objects.get(project=project, slug="sample").eligible_experts.set([expert])
+    item = Slot.objects.leased_to(other_expert).get().item_id
+    client.force_login(other_expert)
+
+    refused = client.post(f"{P}/items/{item}/skip", {"reason": "unsure"})
+
+    assert refused.status_code == 404
+    assert f'<p role="alert">{escape(ITEM_QUEUE_NOT_YOURS)}</p>' in refused.content.decode()
+    assert Slot.objects.leased_to(other_expert).get().item_id == item and not Skip.objects.exists()
 
 
 W = f"{P}/meeting/2026-W49"
