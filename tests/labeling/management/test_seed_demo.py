@@ -107,6 +107,27 @@ def test_the_audit_log_tells_the_project_made_and_its_first_rubric_published_whe
     }
 
 
+def test_the_leads_second_look_at_a_flagged_item_is_told_in_its_weeks_meeting(seeded):
+    """The lead confirmed the flagged item's gold and resolved its flags in the meeting on the Monday after its week,
+    after the experts labeled and flagged it: the audit log and the resolution say so, not the moment of the seed."""
+    from labeling.models import Flag, Item, Resolution
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug="support-bot")
+    confirmed = AuditEvent.objects.get(project=project, action="gold.confirmed")
+    item = Item.objects.get(pk=confirmed.details["item"])
+    events = AuditEvent.objects.filter(project=project, details__item=item.pk)
+    marked = events.get(action="gold.marked_for_adjudication")
+    resolved = dict(events.filter(action="flag.resolved").values_list("details__flag", "at"))
+    meeting_day = week_end(project, item.week)
+
+    assert meeting_day <= marked.at < confirmed.at <= min(resolved.values()) < meeting_day + timedelta(days=1)
+    assert Resolution.objects.get(item=item).adjudicated_at == confirmed.at
+    assert dict(Flag.objects.filter(item=item).values_list("pk", "resolved_at")) == resolved
+    given = [*item.labels.values_list("created_at", flat=True), *item.flags.values_list("created_at", flat=True)]
+    assert max(given) < marked.at
+
+
 def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
     out = seeded
 
