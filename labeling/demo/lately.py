@@ -12,12 +12,23 @@ Written through the same services the pages use.
 """
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 
-from labeling.models import Alert, AlertRule, DatasetVersion, Item, Project, Queue, Resolution, ResolutionStatus
-from labeling.rules.calendar import week_start
+from labeling.models import (
+    Alert,
+    AlertRule,
+    AuditEvent,
+    DatasetVersion,
+    Flag,
+    Item,
+    Project,
+    Queue,
+    Resolution,
+    ResolutionStatus,
+)
+from labeling.rules.calendar import week_end, week_start
 from labeling.rules.gold import gold_answers, open_ties
 from labeling.services.alerts import acknowledge_alert
 from labeling.services.api_keys import authenticate_key, create_api_key
@@ -42,6 +53,9 @@ PAUSED_QUEUE = QueueValues(
     priority=1,
 )
 HOLDER = "expert1"
+# Into the Monday after the week, in its meeting: after rubric v2's decision, published and done by 9:05 that Monday
+# (seed._publish_rubric_v2), whose "what changed meanwhile" link lists nothing else.
+SECOND_LOOK_AT = timedelta(hours=9, minutes=15)
 EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
 APP_KEY_NAME = "Support bot (production)"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
@@ -73,12 +87,33 @@ def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
         gold = gold_answers(resolution.automatic, resolution.adjudicated)
         if open_ties(resolution.automatic, resolution.adjudicated) or "correct" not in gold:
             continue
-        mark_for_adjudication(lead=lead, item=resolution.item, note="Flagged: is the verdict right?")
-        adjudicate(lead=lead, item=resolution.item, answers={"correct": gold["correct"]}, note=CONFIRM_NOTE, shown=gold)
-        for flag_id in resolution.item.flags.order_by("pk").values_list("pk", flat=True):
+        item = resolution.item
+        mark_for_adjudication(lead=lead, item=item, note="Flagged: is the verdict right?")
+        adjudicate(lead=lead, item=item, answers={"correct": gold["correct"]}, note=CONFIRM_NOTE, shown=gold)
+        flag_ids = list(item.flags.order_by("pk").values_list("pk", flat=True))
+        for flag_id in flag_ids:
             resolve_flag(lead=lead, project=project, flag_id=flag_id, note=RESOLVED_NOTE)
-        return resolution.item
+        _date_in_the_meeting(project, item, week, flag_ids)
+        return item
     return None
+
+
+def _date_in_the_meeting(project: Project, item: Item, week: date, flag_ids: list[int]) -> None:
+    """The second look happened in the week's meeting, on the Monday morning after it (as rubric v2's decision in
+    seed._publish_rubric_v2), not when the demo was seeded: the audit log and the meeting pages tell it in its place.
+    Never before the item's own labels and flags (given up to a day after their output)."""
+    given = [
+        *item.labels.values_list("created_at", flat=True),
+        *item.flags.values_list("created_at", flat=True),
+    ]
+    marked_at = max([week_end(project, week) + SECOND_LOOK_AT, *(at + timedelta(minutes=1) for at in given)])
+    confirmed_at, resolved_at = marked_at + timedelta(minutes=5), marked_at + timedelta(minutes=10)
+    Resolution.objects.filter(item=item).update(adjudicated_at=confirmed_at)
+    Flag.objects.filter(pk__in=flag_ids).update(resolved_at=resolved_at)
+    events = AuditEvent.objects.filter(project=project, details__item=item.pk)
+    events.filter(action="gold.marked_for_adjudication").update(at=marked_at)
+    events.filter(action="gold.confirmed").update(at=confirmed_at)
+    events.filter(action="flag.resolved").update(at=resolved_at)
 
 
 def withdraw_a_version_with_outdated_gold(*, project: Project) -> DatasetVersion | None:

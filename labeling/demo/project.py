@@ -1,6 +1,9 @@
 """The demo project: rubric, guidelines, queues and members of `support-bot`, as a `create_project` spec."""
 
+from datetime import datetime
 from typing import Any
+
+from labeling.models import AuditEvent, Project, Rubric
 
 from .conversation import GPT_NEXT
 from .shop import POLICY, SHOP
@@ -238,3 +241,12 @@ DECISIONS: list[tuple[str, str, int]] = [
     ),
     ("Review the thumbs-down queue twice a week until the rude-tone rate is back under 2%.", "expert1", 7),
 ]
+
+
+def date_back_to_adoption(project: Project, adopted: datetime) -> None:
+    """The team adopted expertloop at `adopted`, not when the demo was seeded: the project was made and its rubric v1
+    published then, as its rows and the audit log say (history sent before it keeps its own dates)."""
+    Project.objects.filter(pk=project.pk).update(created_at=adopted)
+    Rubric.objects.filter(project=project, version=1).update(created_at=adopted)
+    AuditEvent.objects.filter(project=project, action="project.created").update(at=adopted)
+    AuditEvent.objects.filter(project=project, action="rubric.published", details__version=1).update(at=adopted)

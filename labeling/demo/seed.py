@@ -79,6 +79,7 @@ from .project import (
     RESCALED_WEEKS_AGO,
     SAVED_VIEWS,
     SLUG,
+    date_back_to_adoption,
     project_spec,
 )
 from .right_to_left import EXTERNAL_ID as ARABIC_ID
@@ -242,11 +243,7 @@ def _open_queues(project: Project, now: datetime) -> None:
     )
     # The team adopted expertloop then, not when the demo was seeded: its weeks from there on are review cycles, the
     # history before them was sent with its dates (rules.weekly_close.ended_before_the_project).
-    Project.objects.filter(pk=project.pk).update(created_at=since)
-    Rubric.objects.filter(project=project).update(created_at=since)  # v1, published with the project
-    # The audit log says so too: the project made and its v1 published then, not when the demo was seeded.
-    AuditEvent.objects.filter(project=project, action="project.created").update(at=since)
-    AuditEvent.objects.filter(project=project, action="rubric.published", details__version=1).update(at=since)
+    date_back_to_adoption(project, since)
     for spec in QUEUES:
         queue = Queue.objects.create(project=project, **{**spec, "rule": validate_rule(spec.get("rule", {}))})
         backfill_queue(queue=queue, since=since)

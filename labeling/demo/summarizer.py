@@ -26,7 +26,7 @@ from labeling.services.rubric_templates import BY_KEY
 from labeling.services.search_index import index_outputs
 
 from .labels import date_past_work
-from .project import LEAD_USERNAME
+from .project import LEAD_USERNAME, date_back_to_adoption
 
 SUMMARIZER_SLUG = "ticket-summarizer"
 WEEKS = 6  # of history before this week
@@ -100,7 +100,7 @@ def seed_summarizer(*, now: datetime, seed: int) -> Project:
     first_week = this_week - timedelta(weeks=WEEKS)
     # The team set it up when its history starts, not when the demo was seeded (an alert reads a queue's age).
     started = week_start(project, first_week)
-    Project.objects.filter(pk=project.pk).update(created_at=started)
+    date_back_to_adoption(project, started)
     Queue.objects.filter(project=project).update(created_at=started)
     records, truth = _summaries(since=started, now=now, seed=seed)
     for start in range(0, len(records), 500):

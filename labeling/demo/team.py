@@ -23,7 +23,7 @@ from labeling.services.routing import backfill_queue
 from labeling.services.rubric_templates import BY_KEY
 from labeling.services.search_index import index_outputs
 
-from .project import LEAD_USERNAME
+from .project import LEAD_USERNAME, date_back_to_adoption
 
 SQL_SLUG = "sql-assistant"
 INVITED_EMAIL = "dana@example.com"  # a new support agent, invited to `support-bot` as an expert
@@ -95,6 +95,8 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     project.outputs.update(routed_at=now)
     index_outputs(project_id=project.pk, output_ids=list(project.outputs.values_list("pk", flat=True)))
     since = week_start(project, cycle_week(project, now) - timedelta(weeks=2))
+    # Adopted then, as the support bot was its weeks before: the queries before it were sent with their dates.
+    date_back_to_adoption(project, since)
     backfill_queue(queue=Queue.objects.get(project=project, slug="all-queries"), since=since)
     # Its first reviewed week closed; last week's close failed, recorded as the close sweep records a failure,
     # so the platform page and the meeting page have a failed close to show until a lead closes the week again.

@@ -107,6 +107,56 @@ def test_the_audit_log_tells_the_project_made_and_its_first_rubric_published_whe
     }
 
 
+@pytest.mark.parametrize("slug", ["support-bot", "sql-assistant", "ticket-summarizer"])
+def test_each_demo_projects_history_reads_in_order(seeded, slug):
+    """Each demo project was made and its rubric v1 published when its team adopted it, as its rows and its audit log
+    say (nothing audited before), before the first label and the end of every week it reviewed; each label was given
+    after its output and under a rubric version already published. History sent from before the adoption keeps its
+    own dates (the support bot's and the SQL assistant's outputs)."""
+    from django.db.models import F, Min
+
+    from labeling.models import Label, ReviewCycle
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug=slug)
+    created, v1 = project.created_at, Rubric.objects.get(project=project, version=1).created_at
+    audit = AuditEvent.objects.filter(project=project)
+    assert {event.action: event.at for event in audit.order_by("at", "pk")[:2]} == {
+        "project.created": created,
+        "rubric.published": v1,
+    }
+    assert not audit.filter(at__lt=created).exists()
+    labels = Label.objects.filter(item__project=project)
+    first_label = labels.aggregate(first=Min("created_at"))["first"]
+    story = [created, v1, *([first_label] if first_label else [])]
+    assert story == sorted(story)
+    assert not labels.filter(created_at__lt=F("item__output__occurred_at")).exists()
+    assert not labels.filter(created_at__lt=F("rubric__created_at")).exists()
+    reviewed = ReviewCycle.objects.filter(project=project).values_list("week", flat=True)
+    assert reviewed and all(created < week_end(project, week) for week in reviewed)
+
+
+def test_the_leads_second_look_at_a_flagged_item_is_told_in_its_weeks_meeting(seeded):
+    """The lead confirmed the flagged item's gold and resolved its flags in the meeting on the Monday after its week,
+    after the experts labeled and flagged it: the audit log and the resolution say so, not the moment of the seed."""
+    from labeling.models import Flag, Item, Resolution
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug="support-bot")
+    confirmed = AuditEvent.objects.get(project=project, action="gold.confirmed")
+    item = Item.objects.get(pk=confirmed.details["item"])
+    events = AuditEvent.objects.filter(project=project, details__item=item.pk)
+    marked = events.get(action="gold.marked_for_adjudication")
+    resolved = dict(events.filter(action="flag.resolved").values_list("details__flag", "at"))
+    meeting_day = week_end(project, item.week)
+
+    assert meeting_day <= marked.at < confirmed.at <= min(resolved.values()) < meeting_day + timedelta(days=1)
+    assert Resolution.objects.get(item=item).adjudicated_at == confirmed.at
+    assert dict(Flag.objects.filter(item=item).values_list("pk", "resolved_at")) == resolved
+    given = [*item.labels.values_list("created_at", flat=True), *item.flags.values_list("created_at", flat=True)]
+    assert max(given) < marked.at
+
+
 def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
     out = seeded
 
