@@ -84,14 +84,9 @@ def _earliest(rows: QuerySet, field: str) -> QuerySet:
     return rows.order_by().values("project").annotate(earliest=Min(field)).values("earliest")
 
 
-def week_range(
-    *, project: Project, first: date | None = None, last: date | None = None, from_figures: bool = False
-) -> WeekRange:
+def week_range(*, project: Project, first: date | None = None, last: date | None = None) -> WeekRange:
     """The weeks asked for: `last` defaults to the current week, `first` to `DEFAULT_WEEKS` weeks up to `last`, but
     no earlier than the project's first week (nor later than `last`): a young project's range is its own weeks.
-    `from_figures` (the dashboard's charts): a default `first` is no earlier than the first week of the range with
-    quality figures either, so weeks of outputs from before labeling began (a product adopted with its history) do
-    not open the charts empty; a range without any keeps the default. A `first` asked for is kept as asked.
 
     Raises InvalidInput when `first` is after `last` or the range spans more than `MAX_WEEKS` weeks.
     """
@@ -101,9 +96,6 @@ def week_range(
         # The project's first week is never after the week it was created in: older projects need no query.
         if first < cycle_week(project, project.created_at):
             first = min(max(first, first_week_of_the_project(project)), last)
-        if from_figures:
-            figures = QualityMetric.objects.filter(project=project, week__gte=first, week__lte=last)
-            first = figures.aggregate(first=Min("week"))["first"] or first
     if first > last:
         raise InvalidInput(f"`from` ({week_label(first)}) is after `to` ({week_label(last)}).")
     weeks = WeekRange(first=first, last=last)

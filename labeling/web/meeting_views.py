@@ -399,9 +399,7 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
     span = None
     if not errors:
         try:
-            span = metric_selectors.week_range(
-                project=project, first=weeks.get("from"), last=weeks.get("to"), from_figures=True
-            )
+            span = metric_selectors.week_range(project=project, first=weeks.get("from"), last=weeks.get("to"))
         except InvalidInput as exc:
             errors["range"] = exc.message
     queue_slug = request.GET.get("queue", "").strip() or None
@@ -415,7 +413,7 @@ def _dashboard_filters(request: HttpRequest, project: Project, queues: list, que
         verdict = verdict_question(project, questions)
         question = verdict["key"] if verdict else None
     # A range the page can show even when the one asked for is wrong: the default one.
-    return span or metric_selectors.week_range(project=project, from_figures=True), queue_slug, question, errors
+    return span or metric_selectors.week_range(project=project), queue_slug, question, errors
 
 
 def _marked_provisional(project: Project, trend: list[dict]) -> list[dict]:

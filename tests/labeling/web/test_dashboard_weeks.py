@@ -10,7 +10,6 @@ from labeling.models import CycleStatus, Item, Label, QualityMetric, Queue, Queu
 from labeling.rules.calendar import current_week, cycle_week, week_start
 from labeling.services.cycles import due_weeks
 from tests.factories import OutputFactory, created_weeks_ago
-from tests.helpers.metrics import store_week
 
 pytestmark = pytest.mark.django_db
 
@@ -212,24 +211,3 @@ def test_a_week_before_the_project_holding_none_of_it_offers_no_close_there_as_i
     for week, closes in ((third, True), (second, False), (first, True)):
         page = lead_client.get(reverse("labeling:meeting-week", args=[project.slug, week_label(week)])).content.decode()
         assert ('id="close-week"' in page, 'id="before-project-note"' in page) == (closes, not closes), week
-
-
-def test_the_default_range_starts_at_the_first_week_with_figures_and_an_asked_range_is_kept(
-    lead_client, project, this_week
-):
-    """A product adopted with its history: the project is 20 weeks old, its outputs go back as far, but its experts
-    labeled (and its weeks have pass rates) only these last 4 weeks. The charts open on those 4 weeks, not on 8 weeks
-    without a point before them; a range asked for from earlier is shown as asked."""
-    created_weeks_ago(project, 20)
-    queue = Queue.objects.create(project=project, slug="sample", name="Sample", overlap=2)
-    OutputFactory(project=project, occurred_at=week_start(project, this_week - timedelta(weeks=19)))
-    adopted = this_week - timedelta(weeks=3)
-    for k in range(4):
-        store_week(project, queue, adopted + timedelta(weeks=k), passes=3, n=4, labels=8)
-    url = reverse("labeling:dashboard", args=[project.slug])
-
-    shown = lead_client.get(url).context["filters"]
-    asked = lead_client.get(url, {"from": week_label(this_week - timedelta(weeks=11))}).context["filters"]
-
-    assert (shown["from"], shown["to"]) == (week_label(adopted), week_label(this_week))
-    assert asked["from"] == week_label(this_week - timedelta(weeks=11))
