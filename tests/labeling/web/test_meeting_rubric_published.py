@@ -172,7 +172,10 @@ def test_a_version_that_drops_the_pass_fail_question_says_there_is_none_any_more
 
     assert "v2 has no pass/fail question any more" in shown and "question changed" not in shown
     for told in (page, home):
-        assert "it has no pass/fail question any more" in told and "question changed" not in told
+        # The rubric page's and the meeting page's wording (`notices.no_verdict_question`), going on from "...pool
+        # labels of two versions".
+        assert ", and v2 has no pass/fail question any more (a yes/no question): the pass rate has nothing" in told
+        assert "question changed" not in told
 
 
 def test_the_home_card_says_the_pass_rates_question_changed_as_the_project_page_does(client, project, lead, pinned):
