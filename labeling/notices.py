@@ -17,8 +17,20 @@ if TYPE_CHECKING:
 
 def no_verdict_question(version: int) -> str:
     """That version `version` asks no yes/no question, which the pass rate reads: the one wording of the rubric page's
-    warning and of a week's notice (`verdict_moved_text`, `rubric_published_text`), each going on with what it means."""
+    warning and of a week's notices (`verdict_moved_text`, `rubric_published_text`, `verdict_change_clause`), each going
+    on with what it means."""
     return f"v{version} has no pass/fail question any more (a yes/no question)"
+
+
+def verdict_change_clause(version: int, change: str) -> str:
+    """What version `version`, published in the running week, did to the pass rate's question (`change`, a
+    `VerdictChange`), as a clause going on from "...its figures pool labels of two versions" (the project page's and
+    the home page's notice); "" when it is asked alike or there is none."""
+    if change == VerdictChange.CHANGED:
+        return ", and the pass rate's question changed"
+    if change == VerdictChange.DROPPED:
+        return f", and {no_verdict_question(version)}: the pass rate has nothing to read"
+    return ""
 
 
 def plain(words: str) -> str:

@@ -356,8 +356,18 @@ def _headline(report: dict, zone: tzinfo | None = None) -> list[str]:
     return _table(["Figure", "This week", "Previous week", "Change"], rows)
 
 
-def _trend(report: dict) -> list[str]:
+def trend_shown(report: dict) -> list[dict]:
+    """The report's pass-rate trend as the meeting page and the Markdown show it: from its first week with a value, as
+    the dashboard's range starts at the first week with figures (a product adopted with its history lists no weeks
+    from before its experts labeled). The report keeps every point, a frozen one as it froze them: a later close
+    restates a point it holds (`selectors.report.with_final_trend_point`), so a week closed late gets its value in."""
     trend = report.get("pass_rate_trend") or []
+    first = next((n for n, point in enumerate(trend) if point.get("value") is not None), len(trend))
+    return trend[first:] or trend
+
+
+def _trend(report: dict) -> list[str]:
+    trend = trend_shown(report)
     # A week without gold answers is a point without a value: a trend of such weeks only has nothing to show.
     if all(row.get("value") is None for row in trend):
         return ["No pass rate yet.", ""]

@@ -105,7 +105,7 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
         for entry in managed:
             entry.to_adjudicate = entry.project.to_adjudicate
             entry.close = close_status(entry.project, cycles[entry.project.pk], now)
-        published = _rubrics_published_this_week([entry.project for entry in managed], now)
+        published = _rubrics_published_this_week([entry.project for entry in managed], now, cycles=cycles)
         for entry in managed:
             entry.rubric_this_week = published.get(entry.project.pk)
     for entry in home:
@@ -118,16 +118,20 @@ def home_projects(user, rows: list[Project], *, now: datetime | None = None) -> 
     return home
 
 
-def _rubrics_published_this_week(projects: list[Project], now: datetime) -> dict[int, RubricThisWeek]:
+def _rubrics_published_this_week(
+    projects: list[Project], now: datetime, *, cycles: dict[int, dict[date, ReviewCycle]]
+) -> dict[int, RubricThisWeek]:
     """Per project, the newest rubric version if published in the running week after another one (as the project
-    page tells it, `rubric_published_this_week`). Only a project whose newest version (`_projects`), not its first, is
-    of this week asks: one query for their two newest versions, none in a week nobody published one."""
+    page tells it, `rubric_published_this_week`, over the span its meeting page reads: `calendar.week_span` of the
+    projects' `cycles`, by project and week, those of `_cycles`). Only a project whose newest version (`_projects`),
+    not its first, is of this week asks: one query for their two newest versions, none in a week nobody published
+    one."""
     weeks = {project.pk: calendar.current_week(project, now) for project in projects}
     fresh = [
         project.pk
         for project in projects
         if (project.newest_rubric_version or 0) > 1  # a first version changed nothing
-        and project.newest_rubric_at >= calendar.week_start(project, weeks[project.pk])
+        and project.newest_rubric_at >= calendar.week_span(project, weeks[project.pk], cycles=cycles[project.pk])[0]
     ]
     if not fresh:
         return {}
@@ -140,7 +144,8 @@ def _rubrics_published_this_week(projects: list[Project], now: datetime) -> dict
     for project in projects:
         if len(newest_two[project.pk]) == 2:
             newest, before = newest_two[project.pk]
-            if published := rubric_published_this_week(project, now, versions=(newest, before)):
+            published = rubric_published_this_week(project, now, versions=(newest, before), cycles=cycles[project.pk])
+            if published:
                 found[project.pk] = RubricThisWeek(published=published, week=week_label(weeks[project.pk]))
     return found
 
@@ -175,6 +180,7 @@ def _cycles(projects: list[Project], now: datetime) -> dict[int, dict[date, Revi
         wanted |= Q(project_id=project.pk, week__in=weeks_to_read(project, now))
     cycles: dict[int, dict[date, ReviewCycle]] = defaultdict(dict)
     # `.order_by()`: the default ordering (by project, hence its slug) would join labeling_project for nothing.
-    for cycle in ReviewCycle.objects.filter(wanted).order_by().only(*CYCLE_FIELDS):
+    # `closed_in_time_zone`: the week before's bounds, as `calendar.week_span` reads them (a rubric notice's week).
+    for cycle in ReviewCycle.objects.filter(wanted).order_by().only(*CYCLE_FIELDS, "closed_in_time_zone"):
         cycles[cycle.project_id][cycle.week] = cycle
     return cycles

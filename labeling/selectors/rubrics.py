@@ -113,13 +113,19 @@ def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycl
     reads its dates (`calendar.week_zone`), not in the one the project moved to since; an open week starts where a
     closed week before it ends and ends where one after it starts (`calendar.week_span`), so that after a zone move
     each version is told in one week."""
+    start, end = calendar.week_span(project, week, cycles=_span_cycles(project, week, cycle=cycle))
+    return rubrics_published_between(project, start, end)
+
+
+def _span_cycles(project: Project, week: date, *, cycle: ReviewCycle | None) -> dict[date, ReviewCycle]:
+    """The cycles `calendar.week_span` reads for the week, by week: its own (`cycle`), and the closed ones beside it
+    when it is not closed (one query)."""
     cycles = {week: cycle} if cycle is not None else {}
     if cycle is None or not cycle.is_closed:
         beside = [week - timedelta(days=7), week + timedelta(days=7)]
         closed = ReviewCycle.objects.filter(project=project, week__in=beside, status=CycleStatus.CLOSED)
         cycles |= {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
-    start, end = calendar.week_span(project, week, cycles=cycles)
-    return rubrics_published_between(project, start, end)
+    return cycles
 
 
 def rubrics_published_data(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[dict]:
@@ -147,17 +153,29 @@ def _as_json(published: RubricPublished) -> dict:
 
 
 def rubric_published_this_week(
-    project: Project, now: datetime | None = None, *, versions: tuple[Rubric | None, Rubric | None] | None = None
+    project: Project,
+    now: datetime | None = None,
+    *,
+    versions: tuple[Rubric | None, Rubric | None] | None = None,
+    cycles: dict[date, ReviewCycle] | None = None,
 ) -> RubricPublished | None:
     """The newest version, if published in the running week after another one, with what it changed (for the
-    project page and the home page a lead lands on); None without one. `versions`: the newest version and the one
-    before it, given by a caller that read them with its own query (the home page); else one query reads them."""
+    project page and the home page a lead lands on); None without one. The week spans what its meeting page reads
+    (`calendar.week_span`): after a zone move, from the end of the week before as that one closed. `versions`: the
+    newest version and the one before it, given by a caller that read them with its own query (the home page); else
+    one query reads them. `cycles`: the project's cycles of the running week and the week before, by week (the home
+    page's); else one query reads them."""
     if versions is None:
         newest_two = Rubric.objects.filter(project=project).select_related("created_by").order_by("-version")[:2]
         versions = (*newest_two, None, None)[:2]
     rubric, before = versions
+    if rubric is None or before is None:
+        return None
     week = calendar.current_week(project, now or timezone.now())
-    if rubric is None or before is None or rubric.created_at < calendar.week_start(project, week):
+    if cycles is None:
+        cycles = _span_cycles(project, week, cycle=None)
+    start, end = calendar.week_span(project, week, cycles=cycles)
+    if not start <= rubric.created_at < end:
         return None
     return _published(before, rubric)
 

@@ -323,7 +323,13 @@ def forget_weeks(*, project: Project, since: datetime | None = None, until: date
 
 def _forget_other_weeks(project: Project, starts: list[datetime]) -> None:
     """Drop stored weeks no comparison from this one on reads: those of another calendar, and older ones but the
-    week before the window (the running week's first refreshes come before the last week's close, which reads it)."""
+    week before the window (the running week's first refreshes come before the last week's close, which reads it).
+
+    Only after a window of the project's calendar: a closed week made again in the zone it closed in, after the
+    project moved (`changes.recompute_closed_weeks_changes`), reads weeks of the older calendar; the current one's,
+    which the running week's refreshes read, stay stored, and the next of those drops the older ones."""
+    if starts[0] != week_start(project, starts[0].date()):
+        return
     before = week_start(project, cycle_week(project, starts[-1] - timedelta(days=1)))
     ChangeWeekTally.objects.filter(project=project).filter(
         Q(starts_at__lt=before) | (Q(starts_at__lt=starts[0]) & ~Q(starts_at__in=[before, *starts]))

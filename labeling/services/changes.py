@@ -56,22 +56,21 @@ def refresh_week_changes(*, project: Project, week: date, now: datetime | None =
     return len(rows)
 
 
-def recompute_closed_weeks_changes(*, project: Project, weeks: list[date], now: datetime) -> None:
-    """Recompute and store the changes of closed weeks, whose baseline weeks' outputs or gold answers are final only
-    now (a week of it closed after them: `cycles._restate_from_final_gold`).
+def recompute_closed_weeks_changes(*, project: Project, cycles: list[ReviewCycle], now: datetime) -> None:
+    """Recompute and store the changes of closed weeks (`cycles`, their rows as the caller read them, with `week`,
+    `status` and `closed_in_time_zone`), whose baseline weeks' outputs or gold answers are final only now (a week of
+    it closed after them: `cycles._restate_from_final_gold`).
 
     In the caller's transaction, which holds the weeks' cycle rows: no refresh writes a closed week's rows
     (`cycles.refresh_metrics` leaves a closed week as it is), so the project's row lock is not taken, which a
     redaction or an erasure takes before the cycles' rows it rewrites."""
     # Each week in the zone it was closed in, as its report and its notices read it, not the one the project moved to.
-    cycles = ReviewCycle.objects.filter(project=project, week__in=weeks).only("week", "status", "closed_in_time_zone")
-    zones = {cycle.week: week_zone(project, cycle) for cycle in cycles}
     rows = [
         row
-        for week in weeks
-        for row in _week_change_rows(project=project, week=week, now=now, zone=zones.get(week, project.tzinfo))
+        for cycle in cycles
+        for row in _week_change_rows(project=project, week=cycle.week, now=now, zone=week_zone(project, cycle))
     ]
-    WeekChange.objects.filter(project=project, week__in=weeks).delete()
+    WeekChange.objects.filter(project=project, week__in=[cycle.week for cycle in cycles]).delete()
     WeekChange.objects.bulk_create(rows)
 
 

@@ -609,7 +609,7 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[
             status=CycleStatus.CLOSED,
             week__gt=week,
             week__lte=week + timedelta(weeks=_restated_reach()),
-        ).only("pk", "week", "report")
+        ).only("pk", "week", "report", "status", "closed_in_time_zone")  # the last two: `week_zone`, for "what changed"
     )
     later = {cycle.week: cycle for cycle in closed if cycle.report}
     if not later:
@@ -633,7 +633,7 @@ def _restate_from_final_gold(project: Project, *, week: date, closed_by) -> set[
             # The weeks whose baseline holds `week`; a report frozen before "what changed" existed is left as it was.
             changing = sorted(w for w, report in reports.items() if w - week <= baseline and "changes" in report)
             if changing:
-                recompute_closed_weeks_changes(project=project, weeks=changing, now=now)
+                recompute_closed_weeks_changes(project=project, cycles=[later[w] for w in changing], now=now)
                 for later_week, entries in changes_of_weeks(project=project, weeks=changing).items():
                     if entries != reports[later_week]["changes"]:
                         reports[later_week] = reports[later_week] | {"changes": entries}

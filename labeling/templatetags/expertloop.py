@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeData, mark_safe
 
 from labeling.models import week_label
-from labeling.notices import rubric_published_text
+from labeling.notices import rubric_published_text, verdict_change_clause
 from labeling.reports import gold_too_few as gold_too_few_sentence
 from labeling.rules.alerts import moments_in_zone
 from labeling.rules.explore import FEEDBACK, FEEDBACK_WORDS
@@ -80,6 +80,14 @@ def rubric_published(published: dict, zone) -> dict:
     # Safe: a person's words (names, prompts) are escaped by `bidi_isolate`; the rest is the function's own wording,
     # numbers and a formatted moment, with no markup of its own but `_strong`'s.
     return {"said": mark_safe(said), "meaning": mark_safe(meaning), "changes": [mark_safe(line) for line in changes]}
+
+
+@register.filter
+def verdict_change(published) -> str:
+    """After "...pool labels of two versions": what a version published this week (a `RubricPublished`) did to the
+    pass rate's question (`notices.verdict_change_clause`); nothing when it is asked alike or there is none."""
+    # Safe: the function's own wording and a version number, no person's words.
+    return mark_safe(verdict_change_clause(published.version, published.verdict_change))
 
 
 @register.filter

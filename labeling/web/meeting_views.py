@@ -43,6 +43,7 @@ from labeling.reports import (
     labels_left_out,
     report_markdown,
     trend_restated,
+    trend_shown,
 )
 from labeling.rules import calendar
 from labeling.rules.access import labels_blind, lead_project, manages, may_explore, reader_project, visible_project
@@ -128,7 +129,7 @@ def _meeting_page(request, project, membership, week: date, *, form: DecisionFor
     previous = week - timedelta(days=7)
     can_manage = manages(membership)  # None: an operator, reading
     is_closed = bool(cycle and cycle.is_closed)
-    trend = report.get("pass_rate_trend") or []
+    trend = trend_shown(report)
     # A close or refresh asked for and not finished, as the outbox knows it: queued (waiting for the
     # worker, or for the broker to come back) or running.
     close_work = refresh_work = None

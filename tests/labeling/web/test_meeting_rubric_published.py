@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from labeling.models import Rubric, week_label
+from labeling.models import CycleStatus, ReviewCycle, Rubric, week_label
 from labeling.rules import calendar
 from labeling.services.rubrics import publish_rubric
 from tests.factories import MembershipFactory, created_weeks_ago
@@ -172,7 +172,10 @@ def test_a_version_that_drops_the_pass_fail_question_says_there_is_none_any_more
 
     assert "v2 has no pass/fail question any more" in shown and "question changed" not in shown
     for told in (page, home):
-        assert "it has no pass/fail question any more" in told and "question changed" not in told
+        # The rubric page's and the meeting page's wording (`notices.no_verdict_question`), going on from "...pool
+        # labels of two versions".
+        assert ", and v2 has no pass/fail question any more (a yes/no question): the pass rate has nothing" in told
+        assert "question changed" not in told
 
 
 def test_the_home_card_says_the_pass_rates_question_changed_as_the_project_page_does(client, project, lead, pinned):
@@ -201,3 +204,31 @@ def test_a_prompt_and_a_name_are_inert_on_the_page(client, project, rubric, lead
     assert "<script>" not in shown and "<i>" not in shown
     assert "“<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>”" in shown
     assert "by <bdi>&lt;i&gt;lena&lt;/i&gt;</bdi>" in shown
+
+
+def test_after_a_zone_move_the_home_and_project_pages_read_the_running_week_as_its_meeting_page(
+    client, project, lead, pinned
+):
+    """The week before closed in UTC; the project then moved to New York (five hours behind). The running week starts
+    where the closed one ended, midnight UTC (`calendar.week_span`), not at New York's midnight: v2, published at 02:00
+    UTC on its Monday, is told on the project page and the home page as on the running week's meeting page."""
+    project.time_zone = "UTC"
+    project.save(update_fields=["time_zone"])
+    week = calendar.current_week(project, WEDNESDAY_NOON)
+    ReviewCycle.objects.create(
+        project=project, week=week - timedelta(days=7), status=CycleStatus.CLOSED, report={}, closed_in_time_zone="UTC"
+    )
+    project.time_zone = "America/New_York"
+    project.save(update_fields=["time_zone"])
+    assert calendar.current_week(project, WEDNESDAY_NOON) == week
+    first = publish_rubric(project=project, questions=QUESTIONS)
+    Rubric.objects.filter(pk=first.pk).update(created_at=WEDNESDAY_NOON - timedelta(days=40))
+    second = publish_rubric(project=project, questions=QUESTIONS[1:], published_by=lead)
+    monday_two_utc = datetime.combine(week, datetime.min.time(), tzinfo=UTC) + timedelta(hours=2)
+    Rubric.objects.filter(pk=second.pk).update(created_at=monday_two_utc)
+    client.force_login(lead)
+
+    shown, page, home = _pages(client, project, week)
+
+    assert "Rubric v2 published" in shown
+    assert "v2" in page and "v2" in home
