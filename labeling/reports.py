@@ -356,14 +356,19 @@ def _headline(report: dict, zone: tzinfo | None = None) -> list[str]:
     return _table(["Figure", "This week", "Previous week", "Change"], rows)
 
 
-def trend_shown(report: dict) -> list[dict]:
-    """The report's pass-rate trend as the meeting page and the Markdown show it: from its first week with a value, as
-    the dashboard's range starts at the first week with figures (a product adopted with its history lists no weeks
-    from before its experts labeled). The report keeps every point, a frozen one as it froze them: a later close
-    restates a point it holds (`selectors.report.with_final_trend_point`), so a week closed late gets its value in."""
-    trend = report.get("pass_rate_trend") or []
+def from_first_value(trend: list[dict]) -> list[dict]:
+    """A trend's points from its first with a value: weeks before it (a product adopted with its history, whose
+    outputs go back before its experts labeled) have nothing to draw or list. A trend without any value is kept
+    whole, for its chart or table to say so; a week without a value later on stays, a gap."""
     first = next((n for n, point in enumerate(trend) if point.get("value") is not None), len(trend))
     return trend[first:] or trend
+
+
+def trend_shown(report: dict) -> list[dict]:
+    """The report's pass-rate trend as the meeting page and the Markdown show it (`from_first_value`). The report
+    keeps every point, a frozen one as it froze them: a later close restates a point it holds
+    (`selectors.report.with_final_trend_point`), so a week closed late gets its value in."""
+    return from_first_value(report.get("pass_rate_trend") or [])
 
 
 def _trend(report: dict) -> list[str]:

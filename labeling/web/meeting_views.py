@@ -39,6 +39,7 @@ from labeling.reports import (
     figures_as_of,
     figures_not_computed,
     first_cohort,
+    from_first_value,
     gold_restated,
     labels_left_out,
     report_markdown,
@@ -457,10 +458,14 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     throughput = metric_selectors.throughput_series(**span, queue_slug=queue_slug)
     # A point of a week not closed yet says so, and is drawn dotted: only a close makes a week's figure final.
     not_final = {row["week"]: row["state"] for row in throughput if row["state"] != metric_selectors.WeekState.CLOSED}
-    trend = [
-        point | ({"note": not_final[point["week"]], "provisional": True} if point["week"] in not_final else {})
-        for point in metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
-    ]
+    # The quality chart starts at the range's first week with a figure, as the meeting page's trend does; the other
+    # charts keep the range (end users' retention goes back before the experts labeled).
+    trend = from_first_value(
+        [
+            point | ({"note": not_final[point["week"]], "provisional": True} if point["week"] in not_final else {})
+            for point in metric_selectors.pooled_trend(quality, question=question, weeks=weeks)
+        ]
+    )
     # Agreement is stored per week and question, for all queues together (the page says so under a queue filter).
     agreement = metric_selectors.agreement_series(**span)
     latest = metric_selectors.latest_agreement(agreement)

@@ -84,6 +84,25 @@ def test_an_explicit_range_is_kept_and_each_week_says_what_its_figures_are(
     assert '<td class="num">4</td>' in closed and "not closed" not in closed and "running" not in closed
 
 
+def test_the_quality_chart_starts_at_the_first_week_with_a_figure_the_range_and_retention_keep_theirs(
+    lead_client, project, backdated_work, this_week, last_week
+):
+    """A product adopted with its history: outputs from weeks before its experts labeled. The range (and the charts
+    that read those weeks, end users' retention among them) keeps the asked weeks; the pass-rate chart starts at the
+    first week with a pass rate instead of opening on weeks it has nothing to draw for."""
+    first = last_week - timedelta(weeks=3)
+    QualityMetric.objects.create(project=project, week=last_week, queue=backdated_work, question="correct",
+                                 kind="binary", n=3, passes=2, value=2 / 3)  # fmt: skip
+
+    response = lead_client.get(reverse("labeling:dashboard", args=[project.slug]), {"from": week_label(first)})
+
+    assert response.status_code == 200
+    assert response.context["first_label"] == week_label(first) and len(response.context["throughput"]) == 5
+    chart = str(response.context["quality_chart"])
+    weeks_drawn = [row.split("<td>")[1].split("<")[0] for row in chart.split("<tr>")[2:]]
+    assert weeks_drawn == [week_label(last_week), week_label(this_week)]
+
+
 def test_a_week_the_weekly_close_left_open_says_so_and_who_can_close_it(client, project, lead, expert, this_week):
     """Created five weeks ago, its first close three weeks ago (beat closes only the weeks after the latest closed one):
     the two weeks before are left open for good, not "not counted yet"; a lead gets a link to close each on its
