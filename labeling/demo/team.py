@@ -23,6 +23,7 @@ from labeling.services.routing import backfill_queue
 from labeling.services.rubric_templates import BY_KEY
 from labeling.services.search_index import index_outputs
 
+from .closes import close_in_its_time
 from .project import LEAD_USERNAME, date_back_to_adoption
 
 SQL_SLUG = "sql-assistant"
@@ -101,7 +102,7 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     # Its first reviewed week closed; last week's close failed, recorded as the close sweep records a failure,
     # so the platform page and the meeting page have a failed close to show until a lead closes the week again.
     last_week = cycle_week(project, now) - timedelta(weeks=1)
-    cycles.close_week(project_id=project.pk, week=last_week - timedelta(weeks=1), closed_by=lead, now=now)
+    close_in_its_time(project=project, week=last_week - timedelta(weeks=1), closed_by=lead, now=now)
     cycles.record_failure(project=project, week=last_week, kind="close", error=FAILED_CLOSE_ERROR, now=now)
     invite_member(project=support_bot, email=INVITED_EMAIL, role="expert", invited_by=lead)
     return project
