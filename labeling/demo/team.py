@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from django.contrib.auth import get_user_model
 
-from labeling.models import Project, Queue
+from labeling.models import OutboxMessage, Project, Queue
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.services import cycles, otlp
 from labeling.services.ingest import record_feedback
@@ -163,7 +163,13 @@ def _ingest_queries(project: Project, *, now: datetime, seed: int) -> None:
     result = otlp.ingest_traces(project=project, body=msgspec.json.encode(export), encoding=otlp.JSON)
     if result.created != OUTPUTS or result.rejected:  # the demo's own spans must all be storable
         raise RuntimeError(f"The SQL assistant's demo spans were not all stored: {result}")
+    asked_before = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     record_feedback(project=project, body=msgspec.json.encode({"feedback": thumbs_down}))
+    # The analysts rated each query as they read it, the older ones before the team adopted expertloop and made its
+    # queue: that feedback was routed then, into no queue. Routed now, once the seed commits, it would pull those
+    # queries into weeks that ended before the project (never closed, on no meeting); seed_team's backfill from the
+    # adoption queues the rest, as for the support bot.
+    OutboxMessage.objects.filter(pk__gt=asked_before, task="labeling.route_outputs").delete()
 
 
 def _span(trace_id: str, span_id: str, parent_id: str, name: str, start: datetime, end: datetime, attributes):

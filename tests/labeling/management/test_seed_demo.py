@@ -1025,3 +1025,38 @@ def test_an_expert_has_over_a_hundred_items_waiting_in_the_sql_assistants_queue(
     html = client.get(f"/p/{SQL_SLUG}/items/{item.pk}/").content.decode()
 
     assert "<strong>100+</strong> waiting for you (100+ from an earlier week), this one included" in html
+
+
+def test_the_sql_assistants_queue_holds_no_query_from_before_its_team_adopted_it(seeded):
+    """The analysts rated the older queries when they read them, before the team adopted expertloop and made its queue:
+    once the seed's work has run (the feedback's routing among it), the queue holds only the weeks since the adoption,
+    as its backfill made them, and no week that ended before the project (never closed, on no meeting)."""
+    from labeling.demo.team import SQL_SLUG
+    from labeling.models import Item
+    from labeling.rules.calendar import cycle_week
+    from tests.outbox import run_each_as_worker
+
+    project = Project.objects.get(slug=SQL_SLUG)
+    rated_down = Output.objects.filter(project=project, feedback_score=-1)
+    assert rated_down.filter(occurred_at__lt=project.created_at).exists()  # the older ones keep their ratings
+
+    run_each_as_worker("labeling.route_outputs")
+
+    weeks = set(Item.objects.filter(project=project).values_list("week", flat=True))
+    assert weeks and min(weeks) == cycle_week(project, project.created_at)
+
+
+def test_the_dashboards_pass_rate_chart_opens_on_the_first_week_with_figures(seeded, client):
+    """The support bot's outputs go back before the team adopted expertloop, its figures only from then on: the
+    dashboard's default range starts at the first week with a pass rate, so every week of its chart has a point."""
+    from labeling.models import QualityMetric, week_label
+    from labeling.selectors.metrics import first_week_of_the_project
+
+    project = Project.objects.get(slug="support-bot")
+    first = QualityMetric.objects.filter(project=project).order_by("week").values_list("week", flat=True).first()
+    client.force_login(get_user_model().objects.get(username="lead"))
+
+    response = client.get("/p/support-bot/dashboard/")
+
+    assert first > first_week_of_the_project(project)  # weeks of outputs without figures before it
+    assert response.context["filters"]["from"] == week_label(first)
