@@ -12,7 +12,7 @@ Written through the same services the pages use.
 """
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 
@@ -56,6 +56,8 @@ HOLDER = "expert1"
 # Into the Monday after the week, in its meeting: after rubric v2's decision, published and done by 9:05 that Monday
 # (seed._publish_rubric_v2), whose "what changed meanwhile" link lists nothing else.
 SECOND_LOOK_AT = timedelta(hours=9, minutes=15)
+# Then the week's ties, one a minute (seed._settle_ties), once the second look's flags are resolved.
+TIES_DECIDED_AT = timedelta(hours=9, minutes=30)
 EXPORT_TOKEN_NAME = "Nightly usage export to the finance sheet"
 APP_KEY_NAME = "Support bot (production)"
 CONFIRM_NOTE = "Second look in the weekly meeting: the experts were right, nothing to change."
@@ -100,13 +102,8 @@ def confirm_a_flagged_item(*, project: Project, week: date) -> Item | None:
 
 def _date_in_the_meeting(project: Project, item: Item, week: date, flag_ids: list[int]) -> None:
     """The second look happened in the week's meeting, on the Monday morning after it (as rubric v2's decision in
-    seed._publish_rubric_v2), not when the demo was seeded: the audit log and the meeting pages tell it in its place.
-    Never before the item's own labels and flags (given up to a day after their output)."""
-    given = [
-        *item.labels.values_list("created_at", flat=True),
-        *item.flags.values_list("created_at", flat=True),
-    ]
-    marked_at = max([week_end(project, week) + SECOND_LOOK_AT, *(at + timedelta(minutes=1) for at in given)])
+    seed._publish_rubric_v2), not when the demo was seeded: the audit log and the meeting pages tell it in its place."""
+    marked_at = in_the_meeting(project, item, week, at=SECOND_LOOK_AT)
     confirmed_at, resolved_at = marked_at + timedelta(minutes=5), marked_at + timedelta(minutes=10)
     Resolution.objects.filter(item=item).update(adjudicated_at=confirmed_at)
     Flag.objects.filter(pk__in=flag_ids).update(resolved_at=resolved_at)
@@ -114,6 +111,16 @@ def _date_in_the_meeting(project: Project, item: Item, week: date, flag_ids: lis
     events.filter(action="gold.marked_for_adjudication").update(at=marked_at)
     events.filter(action="gold.confirmed").update(at=confirmed_at)
     events.filter(action="flag.resolved").update(at=resolved_at)
+
+
+def in_the_meeting(project: Project, item: Item, week: date, *, at: timedelta) -> datetime:
+    """When the lead took up the item in the week's meeting: `at` into the Monday after the week, never before the
+    item's own labels and flags (given up to a day after their output)."""
+    given = [
+        *item.labels.values_list("created_at", flat=True),
+        *item.flags.values_list("created_at", flat=True),
+    ]
+    return max([week_end(project, week) + at, *(moment + timedelta(minutes=1) for moment in given)])
 
 
 def withdraw_a_version_with_outdated_gold(*, project: Project) -> DatasetVersion | None:

@@ -54,10 +54,13 @@ from labeling.services.saved_views import save_view
 from labeling.services.search_index import index_outputs
 from labeling.services.version_files import render_version_files, sweep_superseded_files
 
+from .closes import close_in_its_time
 from .labels import ReviewHistory
 from .lately import (
+    TIES_DECIDED_AT,
     acknowledge_the_missed_quota,
     confirm_a_flagged_item,
+    in_the_meeting,
     issue_the_apps_ingest_key,
     issue_the_usage_export_token,
     pause_a_queue_with_an_item_held,
@@ -268,7 +271,7 @@ def _weekly_cycles(project: Project, now: datetime, reviews: ReviewHistory) -> N
         if week == rescaled:
             _publish_rubric_v2(project, lead, week, decided_in=cycle)
             reviews.label()  # the weeks since, and part of this one
-        cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
+        cycle = close_in_its_time(project=project, week=week, closed_by=lead, now=now)
         if weeks_ago > 1:
             _settle_ties(project, week, lead)  # in that week's meeting; the last week's wait for you
         if weeks_ago == REVIEWED_WEEKS:
@@ -332,11 +335,12 @@ def _platform_view(now: datetime) -> None:
 
 
 def _settle_ties(project: Project, week, lead) -> None:
-    """The lead decides each tie of the week, siding with the first expert who labeled the item."""
+    """The lead decides each tie of the week in its meeting, siding with the first expert who labeled the item: dated
+    there, a minute apart (after the second look, `lately.SECOND_LOOK_AT`), not when the demo was seeded."""
     waiting = Resolution.objects.filter(
         item__project=project, item__week=week, status=ResolutionStatus.NEEDS_ADJUDICATION
     )
-    for resolution in waiting.select_related("item"):
+    for turn, resolution in enumerate(waiting.select_related("item").order_by("item_id")):
         first = Label.objects.filter(item=resolution.item).order_by("pk").first()
         answers = {
             key: first.answers[key]
@@ -345,6 +349,11 @@ def _settle_ties(project: Project, week, lead) -> None:
         }
         if answers:
             adjudicate(lead=lead, item=resolution.item, answers=answers, note="Decided in the weekly meeting.")
+            decided_at = in_the_meeting(project, resolution.item, week, at=TIES_DECIDED_AT + timedelta(minutes=turn))
+            Resolution.objects.filter(pk=resolution.pk).update(adjudicated_at=decided_at)
+            AuditEvent.objects.filter(
+                project=project, action="gold.adjudicated", details__item=resolution.item_id
+            ).update(at=decided_at)
 
 
 def _reset_people(project: Project) -> list[Credential]:

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from django.contrib.auth import get_user_model
 
-from labeling.models import Label, Project, Queue, Rubric
+from labeling.models import Label, LabelRevision, Project, Queue, Rubric
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.services import cycles
 from labeling.services.assignment import next_item, release_lease
@@ -25,6 +25,7 @@ from labeling.services.routing import backfill_queue
 from labeling.services.rubric_templates import BY_KEY
 from labeling.services.search_index import index_outputs
 
+from .closes import close_in_its_time, closed_at
 from .labels import date_past_work
 from .project import LEAD_USERNAME, date_back_to_adoption
 
@@ -36,6 +37,7 @@ QUOTA = 12
 UNFAITHFUL_SHARE = 0.2
 HELD_BACK_WEEKS_AGO = 4  # the week closed after the week after it (the restated report's notice is about that one)
 CORRECTED_LABELS = 2  # faithful summaries of that week first failed, corrected before it closed
+HELD_BACK_BY = timedelta(hours=10)  # the corrections came that long after the week after it closed
 
 # (the ticket, a faithful summary, an unfaithful one: what the summarizer writes when it invents)
 TICKETS = [
@@ -122,7 +124,7 @@ def seed_summarizer(*, now: datetime, seed: int) -> Project:
         week = this_week - timedelta(weeks=weeks_ago)
         if week == held_back:
             continue  # closed after the week after it, below
-        cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
+        close_in_its_time(project=project, week=week, closed_by=lead, now=now)
         if week == held_back + timedelta(weeks=1):
             _close_the_held_back_week(project, held_back, truth=truth, lead=lead, now=now)
     cycles.refresh_metrics(project=project, week=this_week, now=now)
@@ -144,7 +146,13 @@ def _close_the_held_back_week(project: Project, week, *, truth: dict[str, bool],
     ]
     for label in failed_wrongly:
         submit_label(expert=label.expert, item=label.item, rubric=rubric, answers={"faithful": True, "coverage": 4})
-    cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=now)
+    # In the story, the morning after the week after closed: the corrections, then the close that counts them.
+    corrected_at = closed_at(project, week + timedelta(weeks=1), now) + HELD_BACK_BY
+    Label.objects.filter(pk__in=[label.pk for label in failed_wrongly]).update(updated_at=corrected_at)
+    LabelRevision.objects.filter(label__in=failed_wrongly).update(replaced_at=corrected_at)
+    close_in_its_time(
+        project=project, week=week, closed_by=lead, now=now, at=min(corrected_at + timedelta(hours=1), now)
+    )
 
 
 def _summaries(*, since: datetime, now: datetime, seed: int) -> tuple[list[dict[str, Any]], dict[str, bool]]:

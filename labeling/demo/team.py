@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from django.contrib.auth import get_user_model
 
-from labeling.models import Project, Queue
+from labeling.models import OutboxMessage, Project, Queue
 from labeling.rules.calendar import cycle_week, week_start
 from labeling.services import cycles, otlp
 from labeling.services.ingest import record_feedback
@@ -23,6 +23,7 @@ from labeling.services.routing import backfill_queue
 from labeling.services.rubric_templates import BY_KEY
 from labeling.services.search_index import index_outputs
 
+from .closes import close_in_its_time
 from .project import LEAD_USERNAME, date_back_to_adoption
 
 SQL_SLUG = "sql-assistant"
@@ -101,7 +102,7 @@ def seed_team(*, support_bot: Project, now: datetime, seed: int) -> Project:
     # Its first reviewed week closed; last week's close failed, recorded as the close sweep records a failure,
     # so the platform page and the meeting page have a failed close to show until a lead closes the week again.
     last_week = cycle_week(project, now) - timedelta(weeks=1)
-    cycles.close_week(project_id=project.pk, week=last_week - timedelta(weeks=1), closed_by=lead, now=now)
+    close_in_its_time(project=project, week=last_week - timedelta(weeks=1), closed_by=lead, now=now)
     cycles.record_failure(project=project, week=last_week, kind="close", error=FAILED_CLOSE_ERROR, now=now)
     invite_member(project=support_bot, email=INVITED_EMAIL, role="expert", invited_by=lead)
     return project
@@ -162,7 +163,13 @@ def _ingest_queries(project: Project, *, now: datetime, seed: int) -> None:
     result = otlp.ingest_traces(project=project, body=msgspec.json.encode(export), encoding=otlp.JSON)
     if result.created != OUTPUTS or result.rejected:  # the demo's own spans must all be storable
         raise RuntimeError(f"The SQL assistant's demo spans were not all stored: {result}")
+    asked_before = OutboxMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     record_feedback(project=project, body=msgspec.json.encode({"feedback": thumbs_down}))
+    # The analysts rated each query as they read it, the older ones before the team adopted expertloop and made its
+    # queue: that feedback was routed then, into no queue. Routed now, once the seed commits, it would pull those
+    # queries into weeks that ended before the project (never closed, on no meeting); seed_team's backfill from the
+    # adoption queues the rest, as for the support bot.
+    OutboxMessage.objects.filter(pk__gt=asked_before, task="labeling.route_outputs").delete()
 
 
 def _span(trace_id: str, span_id: str, parent_id: str, name: str, start: datetime, end: datetime, attributes):

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from labeling.models import AUTO_DISABLED, DeliveryStatus, Project, WebhookDelivery, WebhookEndpoint, WebhookKind
-from labeling.rules.calendar import week_end
 from labeling.services.webhooks import create_endpoint
+
+from . import closes
 
 # Not a real incoming webhook: the path a Slack URL has, with nothing behind it.
 SLACK_URL = "https://hooks.slack.com/services/T00DEMO00/B00DEMO00/not-a-real-webhook-demo"
@@ -71,7 +72,7 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
     cycles = list(endpoint.project.cycles.filter(status="closed").order_by("week"))
     last_week = max(cycle.week for cycle in cycles)
     for delivery, cycle in zip(deliveries, _cycle_of_each(deliveries, cycles), strict=True):
-        closed_at = _closed_at(endpoint.project, cycle.week, now)
+        closed_at = closes.closed_at(endpoint.project, cycle.week, now)
         delivery.created_at = closed_at
         if cycle.week < last_week:
             delivery.status, delivery.response_code, delivery.attempts = DeliveryStatus.SUCCEEDED, 200, 1
@@ -105,7 +106,7 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
             "next_attempt_at",
         ],
     )
-    failing_since = _closed_at(endpoint.project, last_week, now)
+    failing_since = closes.closed_at(endpoint.project, last_week, now)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         enabled=False,
         disabled_at=min(failing_since + timedelta(hours=25), now),
@@ -117,13 +118,6 @@ def record_slack_answers(*, endpoint: WebhookEndpoint, now: datetime | None = No
             "webhook and add it here)."
         ),
     )
-
-
-def _closed_at(project: Project, week, now: datetime) -> datetime:
-    """When beat closed the week: minutes after it ended; seeded sooner than that, halfway from its end to now, so
-    the failed delivery's retries have moments of their own before now (at now, every attempt shared it)."""
-    ended = week_end(project, week)
-    return min(ended + timedelta(minutes=5), ended + (now - ended) / 2)
 
 
 def _retried_at(closed_at: datetime, now: datetime) -> list[datetime]:

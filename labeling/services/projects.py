@@ -148,6 +148,13 @@ def create_project(*, spec: object, created_by=None, command: str = "", slug_gen
     if created_by is not None and created_by.get_username() not in users:
         memberships.append(Membership(project=project, user=created_by, role=Role.LEAD))
     Membership.objects.bulk_create(memberships)
+    # Logged before what the project is made with: at one moment, the log (time, then id) tells the creation first.
+    AuditEvent.objects.create(
+        project=project,
+        actor=created_by,
+        action="project.created",
+        details={"slug": project.slug, "asked_sha256": asked, **command_details(command)},
+    )
     if parsed.rubric:
         publish_rubric(
             project=project,
@@ -169,12 +176,6 @@ def create_project(*, spec: object, created_by=None, command: str = "", slug_gen
             priority=queue_spec.priority,
         )
         queue.eligible_experts.set([users[name] for name in queue_spec.eligible_experts])
-    AuditEvent.objects.create(
-        project=project,
-        actor=created_by,
-        action="project.created",
-        details={"slug": project.slug, "asked_sha256": asked, **command_details(command)},
-    )
     return project
 
 

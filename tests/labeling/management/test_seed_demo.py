@@ -157,6 +157,59 @@ def test_the_leads_second_look_at_a_flagged_item_is_told_in_its_weeks_meeting(se
     assert max(given) < marked.at
 
 
+def test_the_ties_each_week_closed_on_are_decided_in_its_meeting(seeded):
+    """The lead decided each tie of a closed week in its meeting (the Monday after it, once the week had closed), not
+    when the demo was seeded: the resolution and the audit log say so, before anything of the weeks after."""
+    from labeling.models import Item, Resolution, ReviewCycle
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug="support-bot")
+    decided = AuditEvent.objects.filter(project=project, action="gold.adjudicated")
+    assert decided.count() >= 2
+    for event in decided:
+        item = Item.objects.get(pk=event.details["item"])
+        closed = ReviewCycle.objects.get(project=project, week=item.week)
+        meeting_day = week_end(project, item.week)
+        assert closed.closed_at < event.at < meeting_day + timedelta(days=1), (item.week, event.at)
+        assert Resolution.objects.get(item=item).adjudicated_at == event.at
+        assert max(item.labels.values_list("created_at", flat=True)) < event.at
+        # Told before every later week's close.
+        later = ReviewCycle.objects.filter(project=project, status="closed", week__gt=item.week)
+        assert all(event.at < cycle.closed_at for cycle in later)
+
+
+@pytest.mark.parametrize("slug", ["support-bot", "sql-assistant", "ticket-summarizer"])
+def test_each_closed_demo_week_closed_when_its_story_says(seeded, slug):
+    """Each week closed minutes after it ended, as beat closes it (the summarizer's held-back week after the week after
+    it), not when the demo was seeded: its row, its `cycle.closed` entry and its Slack post say one moment, before its
+    meeting, and the audit log tells the closes in the order they happened."""
+    from labeling.demo.closes import closed_at
+    from labeling.models import ReviewCycle, WebhookDelivery
+    from labeling.rules.calendar import week_end
+
+    project = Project.objects.get(slug=slug)
+    closed = list(ReviewCycle.objects.filter(project=project, status="closed").order_by("week"))
+    assert closed
+    entries = AuditEvent.objects.filter(project=project, action="cycle.closed")
+    at_of = dict(entries.values_list("details__week", "at"))
+    assert sorted(at_of) == [cycle.label for cycle in closed]
+    for cycle in closed:
+        assert at_of[cycle.label] == cycle.closed_at, cycle.label
+        ended = week_end(project, cycle.week)
+        assert ended < cycle.closed_at < timezone.now(), cycle.label
+        if cycle.closed_at > ended + timedelta(days=1):  # the summarizer's held-back week: after the week after it
+            following = next(later for later in closed if later.week == cycle.week + WEEK)
+            assert following.closed_at < cycle.closed_at < week_end(project, following.week) + timedelta(days=1)
+        else:
+            assert cycle.closed_at <= closed_at(project, cycle.week, timezone.now())
+        posts = WebhookDelivery.objects.filter(
+            endpoint__project=project, event="cycle.closed", body__contains=cycle.label
+        )
+        assert all(post.created_at == cycle.closed_at for post in posts)
+    told = [event.details["week"] for event in entries.order_by("at", "pk")]
+    assert told == [cycle.label for cycle in sorted(closed, key=lambda cycle: cycle.closed_at)]
+
+
 def test_it_seeds_a_project_with_rubric_queues_and_people(seeded):
     out = seeded
 
@@ -972,3 +1025,40 @@ def test_an_expert_has_over_a_hundred_items_waiting_in_the_sql_assistants_queue(
     html = client.get(f"/p/{SQL_SLUG}/items/{item.pk}/").content.decode()
 
     assert "<strong>100+</strong> waiting for you (100+ from an earlier week), this one included" in html
+
+
+def test_the_sql_assistants_queue_holds_no_query_from_before_its_team_adopted_it(seeded):
+    """The analysts rated the older queries when they read them, before the team adopted expertloop and made its queue:
+    once the seed's work has run (the feedback's routing among it), the queue holds only the weeks since the adoption,
+    as its backfill made them, and no week that ended before the project (never closed, on no meeting)."""
+    from labeling.demo.team import SQL_SLUG
+    from labeling.models import Item
+    from labeling.rules.calendar import cycle_week
+    from tests.outbox import run_each_as_worker
+
+    project = Project.objects.get(slug=SQL_SLUG)
+    rated_down = Output.objects.filter(project=project, feedback_score=-1)
+    assert rated_down.filter(occurred_at__lt=project.created_at).exists()  # the older ones keep their ratings
+
+    run_each_as_worker("labeling.route_outputs")
+
+    weeks = set(Item.objects.filter(project=project).values_list("week", flat=True))
+    assert weeks and min(weeks) == cycle_week(project, project.created_at)
+
+
+def test_the_dashboards_pass_rate_chart_starts_on_the_first_week_with_figures(seeded, client):
+    """The support bot's outputs go back before the team adopted expertloop, its figures only from then on: the
+    dashboard's range is its twelve weeks, its pass-rate chart starts at the first week with a pass rate."""
+    from labeling.models import QualityMetric, week_label
+    from labeling.selectors.metrics import first_week_of_the_project
+
+    project = Project.objects.get(slug="support-bot")
+    first = QualityMetric.objects.filter(project=project).order_by("week").values_list("week", flat=True).first()
+    client.force_login(get_user_model().objects.get(username="lead"))
+
+    response = client.get("/p/support-bot/dashboard/")
+
+    assert first > first_week_of_the_project(project)  # weeks of outputs without figures before it
+    assert response.context["filters"]["from"] == week_label(first_week_of_the_project(project))
+    chart = str(response.context["quality_chart"])
+    assert chart.split("<tbody><tr><td>")[1].startswith(f"{week_label(first)}<")

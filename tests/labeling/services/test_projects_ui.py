@@ -81,6 +81,20 @@ def test_the_creator_becomes_lead_and_the_creation_is_audited(db):
     assert Rubric.objects.get(project=project).created_by == creator
 
 
+def test_the_audit_log_tells_the_creation_before_the_first_rubric_made_with_it(db, monkeypatch):
+    """At one moment (a project made and its rubric v1 published in one call), the audit log, ordered by time then
+    id, tells the project created first: "Published version 1" never comes before "Created the project"."""
+    monkeypatch.setattr("django.utils.timezone.now", lambda: MIDWEEK)
+
+    project = create_project(spec=spec(), created_by=UserFactory(is_staff=True))
+
+    events = AuditEvent.objects.filter(project=project).order_by("at", "pk")
+    assert [(event.action, event.at) for event in events] == [
+        ("project.created", MIDWEEK),
+        ("rubric.published", MIDWEEK),
+    ]
+
+
 def test_a_spec_that_names_the_creator_keeps_the_role_it_gives(db):
     creator = UserFactory(username="sam")
 
