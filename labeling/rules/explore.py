@@ -180,7 +180,8 @@ PARAMETERS = {
     "once) is neither. A lead's adjudication does not change it.",
     "gold": "`question:answer`: an item of the output has this gold answer to a rubric question (e.g. `correct:false`; "
     "a pass/fail question's answer is `true`/`false` or `pass`/`fail`); repeat for several, all must hold. A pass on a "
-    "verdict question (the rubric's first pass/fail one, or an earlier version's, as a closed week's links name it) "
+    "verdict question (the rubric's first pass/fail one, or an earlier version's, as a closed week's links name it, "
+    "read pass/fail even once the rubric no longer asks it) "
     "also needs no fail on it in another queue or week: an output that passed in one and failed in another failed.",
     "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
     "flagged": "`yes` or `no` (or `true`/`false`, `1`/`0`): an expert flagged the output for the meeting.",
