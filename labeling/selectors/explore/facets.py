@@ -22,9 +22,9 @@ from labeling.rules.explore import (
     is_double,
     metadata_text,
     most_common,
+    pair_fits,
     shown_value,
     tags_of,
-    typed_pair,
 )
 
 from ..metrics import first_week_of_the_project
@@ -119,16 +119,14 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
         # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out. A
-        # metadata value is measured as its `key:value` filter writes it, so every listed value has a working link.
-        categories = [
-            (value, count)
-            for value, count in most_common(counts)
-            if is_category(typed_pair(key, str(value)) if parameter == "meta" else str(value))
-        ]
-        values = [
-            FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count)
-            for value, count in categories[:TOP_VALUES]
-        ]
+        # metadata value is measured as its `key:value` filter writes it (`pair_fits`), so every listed value has a
+        # working link. Measured only until TOP_VALUES are listed.
+        values = []
+        for value, count in most_common(counts):
+            if len(values) == TOP_VALUES:
+                break
+            if pair_fits(key, str(value)) if parameter == "meta" else is_category(str(value)):
+                values.append(FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count))
         return Facet(parameter, title, values, key)
 
     models, tags, feedback, keys = Counter(), Counter(), Counter(), Counter()
@@ -158,9 +156,11 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
             str(v).lower() for v in verdicts_of_outputs([row[0] for row in sample], question["key"]).values()
         )
         facets.append(facet("gold", f"Gold: {question.get('prompt', question['key'])}", answers, key=question["key"]))
-    for key, _ in most_common(keys)[:TOP_METADATA_KEYS]:
-        if key in metadata_values:
-            facets.append(facet("meta", key, metadata_values[key], key=key))
+    # The most frequent keys with a value to list: a key too long for any `key:value` filter lists none, and would
+    # take the place of one that does.
+    listed = [key for key, _ in most_common(keys) if key in metadata_values and pair_fits(key, "")]
+    for key in listed[:TOP_METADATA_KEYS]:
+        facets.append(facet("meta", key, metadata_values[key], key=key))
     histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None])]
     histograms += [histogram(key, values) for key, values in sorted(numbers.items()) if len(values) >= 5]
     return Summary(

@@ -49,11 +49,11 @@ from labeling.rules.explore import (
     blind_problems,
     metadata_text,
     parse_filter,
+    read_verdict,
     search_groups,
     verdict_word,
 )
 from labeling.rules.gold import verdict_question
-from labeling.rules.query_booleans import read_query_boolean
 
 from ..rubrics import lazy_verdict_key, questions_of, rating_scales, verdict_keys
 
@@ -417,7 +417,7 @@ def _typed_answer(question: dict, answer: str, scale: tuple[int, int] | None) ->
     its widest over the rubric's versions, would only ever find nothing)."""
     kind, text = question["kind"], answer.strip().lower()
     if kind == QuestionKind.BINARY:
-        verdict = {"pass": True, "fail": False}.get(text, read_query_boolean(text))
+        verdict = read_verdict(text)
         if verdict is not None:
             return verdict
     if kind == QuestionKind.RATING and re.fullmatch(r"-?[0-9]{1,6}", text):
