@@ -121,6 +121,13 @@ def typed_pair(key: str, value: str) -> str:
     return f"{key}:{typed_value(value)}"
 
 
+def pair_fits(key: str, value: str) -> bool:
+    """Whether a metadata pair is a filter value the parser takes: at most MAX_VALUE_CHARS as links and saved views
+    write it (`typed_pair`: a quoted key's quotes doubled), so a page that writes it (a facet, a suggestion, a chip)
+    reloads it. The one rule of the parser, the facets and the filter bar's suggestions."""
+    return len(typed_pair(key, value)) <= MAX_VALUE_CHARS
+
+
 def tags_of(tags: Any) -> set[str]:
     """An output's tags, each once, as every count of them reads them (the facets, the filter bar's choices, the
     movers, what changed): the strings of its list. Ingest stores nothing else; other rows read alike."""
@@ -180,7 +187,8 @@ PARAMETERS = {
     "once) is neither. A lead's adjudication does not change it.",
     "gold": "`question:answer`: an item of the output has this gold answer to a rubric question (e.g. `correct:false`; "
     "a pass/fail question's answer is `true`/`false` or `pass`/`fail`); repeat for several, all must hold. A pass on a "
-    "verdict question (the rubric's first pass/fail one, or an earlier version's, as a closed week's links name it) "
+    "verdict question (the rubric's first pass/fail one, or an earlier version's, as a closed week's links name it, "
+    "read pass/fail even once the rubric no longer asks it) "
     "also needs no fail on it in another queue or week: an output that passed in one and failed in another failed.",
     "queue": "A queue's slug: the output is an item of it; repeat for any of several.",
     "flagged": "`yes` or `no` (or `true`/`false`, `1`/`0`): an expert flagged the output for the meeting.",
@@ -208,10 +216,16 @@ DEFAULT_SORT = "newest"
 NOT_CONDITIONS = frozenset({"sort"})
 
 
+def read_verdict(answer: str) -> bool | None:
+    """A pass/fail question's answer as typed in `gold=` or counted in its facet: `pass`/`fail`, or a yes/no word
+    (`true`, `no`, `1`…, `rules.query_booleans`); None for no such answer."""
+    return {"pass": True, "fail": False}.get(answer.strip().lower(), read_query_boolean(answer))
+
+
 def verdict_word(answer: str) -> str | None:
     """How the pages say an answer to the verdict question, as typed in `gold=` or counted in its facet: "pass" or
     "fail" (the filter menu's and the badges' words), None for no yes/no answer."""
-    verdict = {"pass": True, "fail": False}.get(answer.strip().lower(), read_query_boolean(answer))
+    verdict = read_verdict(answer)
     return None if verdict is None else "pass" if verdict else "fail"
 
 
@@ -586,13 +600,12 @@ class _Reader:
             if pair is None or not pair[0]:
                 self.problems[name] = f"{value[:40]!r} is not `key:value`." + self._gold_hint(name, value)
                 return ()
-            # The limit holds on the pair as links and saved views write it (`typed_pair`), not only as typed: a
+            # The limit holds on the pair as links and saved views write it (`pair_fits`), not only as typed: a
             # quoted key's quotes are doubled there, and a longer value would be refused once the page reloads it.
-            written = len(typed_pair(*pair)) if name == "meta" else 0
-            if written > MAX_VALUE_CHARS:
+            if name == "meta" and not pair_fits(*pair):
                 self.problems[name] = (
-                    f"{value[:40]!r} takes {written} characters as a link writes it (a quote in a quoted key "
-                    f"counts twice): use at most {MAX_VALUE_CHARS}."
+                    f"{value[:40]!r} takes {len(typed_pair(*pair))} characters as a link writes it (a quote in a "
+                    f"quoted key counts twice): use at most {MAX_VALUE_CHARS}."
                 )
                 return ()
             pairs.append(pair)

@@ -10,7 +10,15 @@ from urllib.parse import parse_qs
 
 from labeling.exceptions import InvalidFilter, NotFound
 from labeling.models import Output, Project, Queue, SavedView
-from labeling.rules.explore import blind_problems, most_common, parse_filter, tags_of, typed_pair, typed_value
+from labeling.rules.explore import (
+    blind_problems,
+    most_common,
+    pair_fits,
+    parse_filter,
+    tags_of,
+    typed_pair,
+    typed_value,
+)
 
 RECENT = 500
 MAX_SUGGESTIONS = 40
@@ -37,10 +45,11 @@ def filter_choices(project: Project) -> FilterChoices:
         tags.update(tags_of(output_tags))  # once an output, as a facet counts
         for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
             keys[key] += 1
-            if isinstance(value, str) and len(value) <= 60:
-                values[key, value] += 1
-            elif isinstance(value, bool):
-                values[key, str(value).lower()] += 1
+            # A suggestion is short (a value of at most 60 characters) and a filter the page takes (`pair_fits`): a
+            # long key, its quotes doubled, made one the page refused.
+            text = str(value).lower() if isinstance(value, bool) else value if isinstance(value, str) else None
+            if text is not None and len(text) <= 60 and pair_fits(key, text):
+                values[key, text] += 1
 
     def top(counts: Counter) -> list:
         return [value for value, _ in most_common(counts)[:MAX_SUGGESTIONS]]

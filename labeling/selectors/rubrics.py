@@ -215,14 +215,15 @@ def verdict_question(project: Project, questions: list[dict] | None = None) -> d
     return gold.verdict_question(questions if questions is not None else questions_of(project))
 
 
-def verdict_keys(project: Project) -> set[str]:
+def verdict_keys(project: Project) -> dict[str, dict]:
     """Every key that is the verdict question (`rules.gold.verdict_question`) of a version of the project's rubric, the
-    current one's included (one query): a pass on one is a pass or fail verdict, as a week's report froze it."""
-    return {
-        question["key"]
-        for questions in Rubric.objects.filter(project=project).values_list("questions", flat=True)
-        if (question := gold.verdict_question(questions)) is not None
-    }
+    current one's included, with its question as the newest such version asked it (one query): a pass on one is a pass
+    or fail verdict, as a week's report froze it, after a later version asked it otherwise or dropped it too."""
+    found: dict[str, dict] = {}
+    for questions in Rubric.objects.filter(project=project).order_by("version").values_list("questions", flat=True):
+        if (question := gold.verdict_question(questions)) is not None:
+            found[question["key"]] = question
+    return found
 
 
 def lazy_verdict_key(project: Project) -> Callable[[], str | None]:

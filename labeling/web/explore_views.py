@@ -48,7 +48,7 @@ from labeling.rules.text import isolated
 from labeling.selectors import explore as explore_selectors
 from labeling.selectors.explore.usage import EVENT_DAYS, events_around
 from labeling.selectors.explore_page import filter_choices, saved_view, saved_views
-from labeling.selectors.rubrics import questions_of, verdict_keys, verdict_question
+from labeling.selectors.rubrics import questions_of
 from labeling.services import hand_picked
 from labeling.services import saved_views as saved_view_services
 
@@ -88,13 +88,15 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except InvalidFilter as refused:
         problems = refused.problems
-    verdict = None if blind else page.verdict_question if page is not None else verdict_question(project)
+    if blind:
+        verdicts = None
+    elif page is not None:
+        verdicts = page.verdicts
+    else:  # a refused filter: the bar still offers the verdict select, its chips still read pass or fail
+        verdicts = explore_selectors.verdict_questions(project, spec or ExploreFilter())
+    verdict = verdicts.current if verdicts else None
     query = filter_query(spec) if spec is not None else ""
-    chip_list = (
-        chips(spec, verdict["key"] if verdict else None, _former_verdicts(project, spec, verdict))
-        if spec is not None
-        else []
-    )
+    chip_list = chips(spec, verdict["key"] if verdict else None, verdicts.former if verdicts else ()) if spec else []
     can_manage = manages(membership)
     choices = filter_choices(project)
     context = {
@@ -128,14 +130,6 @@ def explore(request: HttpRequest, slug: str) -> HttpResponse:
         "add_queue_chosen": request.session.get(chosen_queue_key(project.pk), ""),
     }
     return render(request, "labeling/explore/page.html", context, status=400 if problems else 200)
-
-
-def _former_verdicts(project: Project, spec: ExploreFilter, verdict: dict | None) -> set[str]:
-    """The earlier rubric versions' verdict questions, read only when the filter asks for a pass or fail on a question
-    other than the current verdict (a closed week's link): their chips read pass or fail too."""
-    current = verdict["key"] if verdict else None
-    asked = any(key != current and verdict_word(answer) for key, answer in spec.gold)
-    return verdict_keys(project) - {current} if asked else set()
 
 
 WIDEN_LIMIT = 6  # conditions counted without, at most: one bounded count each
@@ -177,7 +171,7 @@ def explore_summary(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         spec = explore_selectors.read_filter(request.GET, project, blind=blind)
         found = explore_selectors.summary(project, spec, with_gold=not blind)
-        days = explore_selectors.daily(project, spec, total=found.total)
+        days = explore_selectors.daily(project, spec, total=found.total, verdicts=found.verdicts)
     except InvalidFilter as refused:
         return render(request, template, {"project": project, "problems": refused.problems}, status=400)
     query = filter_query(spec)

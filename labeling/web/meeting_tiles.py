@@ -51,25 +51,27 @@ OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one ou
 
 def _verdict_asked_now(report: dict, questions_now: list[dict] | None) -> bool:
     """Whether explore can filter by the gold answer to the week's verdict question (the one its report froze): the
-    rubric asks it now as a yes/no question (explore's `gold=` names the current rubric's questions). None for
-    `questions_now`: not known, taken as asked."""
+    rubric asks it now as a yes/no question, or no longer asks it (explore's `gold=` reads an earlier version's verdict
+    question in pass/fail words, `selectors.explore.verdict_questions`); not when the rubric asks the key now as
+    another kind of question, which explore reads as the rubric asks it. None for `questions_now`: not known, taken
+    as asked."""
     key = report.get("verdict_question")
-    return questions_now is None or any(
-        question["key"] == key and question["kind"] == QuestionKind.BINARY for question in questions_now
+    return questions_now is None or all(
+        question["kind"] == QuestionKind.BINARY for question in questions_now if question["key"] == key
     )
 
 
 def _pass_rate_notes(report: dict, questions_now: list[dict] | None, *, links: bool) -> list[str]:
     """What the pass-rate tile says of its links where their count can differ from the figure's: explore counts
     outputs, the figure items (one per queue), so two queues answering the verdict question can tell them apart; and
-    no link when the rubric no longer asks the week's question (explore would refuse it)."""
+    no link when the rubric asks the week's question now as another kind of question (explore would refuse it)."""
     key = report.get("verdict_question")
     if not key:
         return []
     if not _verdict_asked_now(report, questions_now):
         return [
-            f"No link into explore: the rubric no longer asks “{key}” as a yes/no question, and explore filters by "
-            "the questions it asks now."
+            f"No link into explore: the rubric asks “{key}” now as another kind of question than yes/no, and "
+            "explore reads it as the rubric asks it now."
         ]
     queues = {row.get("queue") for row in report.get("quality") or [] if row.get("question") == key and row.get("n")}
     if not links or len(queues) < 2:
@@ -145,7 +147,7 @@ def mover_links(
     movers: list[dict], report: dict, *, blind: bool, questions_now: list[dict] | None = None
 ) -> list[dict]:
     """The biggest movers by tag, each with `explore_query`: the week's failed outputs with its tag (none for an
-    expert, who labels blind, nor when the rubric no longer asks the week's verdict question: `_verdict_asked_now`)."""
+    expert, who labels blind, nor when explore cannot filter by the week's verdict question: `_verdict_asked_now`)."""
     key = report.get("verdict_question")
     if blind or not key or not _verdict_asked_now(report, questions_now):
         return movers

@@ -8,6 +8,7 @@ import pytest
 from labeling.models import Item, Queue
 from labeling.services.queues import QueueValues, create_queue
 from tests.helpers.browser import sign_in
+from tests.helpers.changes import add_outputs
 from tests.helpers.labeling import make_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,9 +35,18 @@ OVERFLOW = """table => ({
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_a_long_rule_wraps_in_its_cell_and_runs_over_no_other(page, live_server, project, lead, width):
+def test_a_long_rule_wraps_in_its_cell_and_runs_over_no_other(page, live_server, project, lead, this_week, width):
+    """A queue with a quota and items placed writes its longest figure, "1,234 of 10,000 items" with its bar: no
+    queue had one, so that form was never laid out on a phone."""
     create_queue(project=project, values=QueueValues(slug="unsure", name="Unsure answers", rule=LONG_RULE))
-    create_queue(project=project, values=QueueValues(slug="billing", name="Billing", rule={"tags_any": ["billing"]}))
+    billing = create_queue(
+        project=project,
+        values=QueueValues(slug="billing", name="Billing", rule={"tags_any": ["billing"]}, weekly_quota=10_000),
+    )
+    placed = add_outputs(project, this_week, 1_234)
+    Item.objects.bulk_create(
+        Item(project=project, queue=billing, output=output, week=this_week, overlap=1) for output in placed
+    )
     page.set_viewport_size({"width": width, "height": 900})
     sign_in(page, live_server, "lena")
 
@@ -50,6 +60,10 @@ def test_a_long_rule_wraps_in_its_cell_and_runs_over_no_other(page, live_server,
     assert page.evaluate("document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth") == 0
     chip = page.locator("tr[data-queue=unsure] .rule .chip").filter(has_text="answer contains")
     assert chip.get_attribute("title") == chip.text_content()
+    quota = page.locator("tr[data-queue=billing] td.quota")
+    assert quota.inner_text().split() == ["1,234", "of", "10,000", "items"]
+    # The bar repeats the figure beside it: a screen reader reads the figure once.
+    assert quota.locator("progress").get_attribute("aria-hidden") == "true"
 
 
 @pytest.mark.parametrize("width", [1280, 900])

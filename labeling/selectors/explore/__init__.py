@@ -18,7 +18,7 @@ histograms and outputs per day.
 """
 
 from .facets import HISTOGRAM_BINS, Day, Facet, FacetValue, Histogram, Summary, daily, histogram, summary
-from .filters import filter_outputs, read_filter, search_condition
+from .filters import Verdicts, filter_outputs, read_filter, search_condition, verdict_questions
 from .results import (
     EXACT_LIMIT,
     EXPLORE_PAGE,
@@ -58,6 +58,8 @@ __all__ = [
     "Page",
     "ResultRow",
     "Summary",
+    "Verdicts",
+    "verdict_questions",
     "Total",
     "conversation",
     "count_matches",

@@ -22,14 +22,14 @@ from labeling.rules.explore import (
     is_double,
     metadata_text,
     most_common,
+    pair_fits,
     shown_value,
     tags_of,
-    typed_pair,
 )
 
 from ..metrics import first_week_of_the_project
 from ..planner import estimated_rows
-from .filters import filter_outputs, verdict_questions
+from .filters import Verdicts, filter_outputs, verdict_questions
 from .results import (
     EXACT_LIMIT,
     Total,
@@ -80,6 +80,7 @@ class Summary:
     facets: list[Facet]
     histograms: list[Histogram]
     sort: str = DEFAULT_SORT  # rules.explore.SORTS' key, a word too: the "newest", "slowest" 10,000
+    verdicts: Verdicts | None = None  # the filter's verdict questions, read once: `daily` takes them too
 
     @property
     def in_default_order(self) -> bool:
@@ -102,7 +103,8 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
 
     The first EXACT_LIMIT by latency or length read every match (no index orders them, and none is added: ingest
     would pay for it), as the list's first page in that order does."""
-    outputs = filter_outputs(project, spec)
+    verdicts = verdict_questions(project, spec) if with_gold or spec.gold else None
+    outputs = filter_outputs(project, spec, verdicts=verdicts)
     columns = ("pk", "model", "tags", "feedback_score", "metadata", "output_chars")
     ordered = sorted_outputs(outputs, spec.sort)
     if read_in_index_order(spec.sort):
@@ -117,16 +119,14 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
         # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out. A
-        # metadata value is measured as its `key:value` filter writes it, so every listed value has a working link.
-        categories = [
-            (value, count)
-            for value, count in most_common(counts)
-            if is_category(typed_pair(key, str(value)) if parameter == "meta" else str(value))
-        ]
-        values = [
-            FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count)
-            for value, count in categories[:TOP_VALUES]
-        ]
+        # metadata value is measured as its `key:value` filter writes it (`pair_fits`), so every listed value has a
+        # working link. Measured only until TOP_VALUES are listed.
+        values = []
+        for value, count in most_common(counts):
+            if len(values) == TOP_VALUES:
+                break
+            if pair_fits(key, str(value)) if parameter == "meta" else is_category(str(value)):
+                values.append(FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count))
         return Facet(parameter, title, values, key)
 
     models, tags, feedback, keys = Counter(), Counter(), Counter(), Counter()
@@ -150,18 +150,22 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
         facet("tag", "Tag", tags),
         facet("feedback", "Feedback", feedback, labels={"up": "👍 up", "down": "👎 down"}),
     ]
-    question = verdict_questions(project, spec)[1] if with_gold else None  # the one the filter's outputs were judged on
+    question = verdicts.judged if with_gold and verdicts else None  # the one the filter's outputs were judged on
     if question is not None:
-        verdicts = Counter(
+        answers = Counter(
             str(v).lower() for v in verdicts_of_outputs([row[0] for row in sample], question["key"]).values()
         )
-        facets.append(facet("gold", f"Gold: {question.get('prompt', question['key'])}", verdicts, key=question["key"]))
-    for key, _ in most_common(keys)[:TOP_METADATA_KEYS]:
-        if key in metadata_values:
-            facets.append(facet("meta", key, metadata_values[key], key=key))
+        facets.append(facet("gold", f"Gold: {question.get('prompt', question['key'])}", answers, key=question["key"]))
+    # The most frequent keys with a value to list: a key too long for any `key:value` filter lists none, and would
+    # take the place of one that does.
+    listed = [key for key, _ in most_common(keys) if key in metadata_values and pair_fits(key, "")]
+    for key in listed[:TOP_METADATA_KEYS]:
+        facets.append(facet("meta", key, metadata_values[key], key=key))
     histograms = [histogram("Output length (characters)", [row[5] for row in sample if row[5] is not None])]
     histograms += [histogram(key, values) for key, values in sorted(numbers.items()) if len(values) >= 5]
-    return Summary(total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort)
+    return Summary(
+        total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort, verdicts=verdicts
+    )
 
 
 def is_category(value: str) -> bool:
@@ -213,14 +217,22 @@ def _default_since(project: Project, until: date) -> date:
     return min(max(since, first_week_of_the_project(project)), until)
 
 
-def daily(project: Project, spec: ExploreFilter, *, today: date | None = None, total: Total | None = None) -> list[Day]:
+def daily(
+    project: Project,
+    spec: ExploreFilter,
+    *,
+    today: date | None = None,
+    total: Total | None = None,
+    verdicts: Verdicts | None = None,
+) -> list[Day]:
     """Outputs and thumbs-down per day (project time zone) over the filter's dates (at most their last MAX_DAILY_DAYS),
     else the last DAILY_DAYS, but not before the project's first week: a young project's chart is its own days, not
     eight weeks of empty bars.
 
     Exact unless the filter's `total` (as `summary` counted it) is over EXACT_LIMIT: such a filter on PostgreSQL is
     counted on a sample of the table's pages (TABLESAMPLE SYSTEM, about DAILY_SAMPLE_ROWS of the project's rows
-    in the range, the same pages every time) and scaled up: grouping 700,000 rows by day took 5 s (W5).
+    in the range, the same pages every time) and scaled up: grouping 700,000 rows by day took 5 s (W5). `verdicts`:
+    the filter's verdict questions, as `summary` read them.
     """
     until = spec.until or today or timezone.localdate(timezone=project.tzinfo)
     since = max(spec.since or _default_since(project, until), until - timedelta(days=MAX_DAILY_DAYS - 1))
@@ -228,7 +240,7 @@ def daily(project: Project, spec: ExploreFilter, *, today: date | None = None, t
         occurred_at__gte=day_start(project, since), occurred_at__lt=day_start(project, until + timedelta(days=1))
     )
     per_day = (
-        filter_outputs(project, spec)
+        filter_outputs(project, spec, verdicts=verdicts)
         .filter(in_range)
         .annotate(day=TruncDate("occurred_at", tzinfo=project.tzinfo))
         .values("day")

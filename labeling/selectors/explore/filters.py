@@ -3,6 +3,7 @@
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -48,11 +49,11 @@ from labeling.rules.explore import (
     blind_problems,
     metadata_text,
     parse_filter,
+    read_verdict,
     search_groups,
     verdict_word,
 )
 from labeling.rules.gold import verdict_question
-from labeling.rules.query_booleans import read_query_boolean
 
 from ..rubrics import lazy_verdict_key, questions_of, rating_scales, verdict_keys
 
@@ -75,9 +76,10 @@ _ID_LIKE = re.compile(r"^[\w#./:@-]*\d[\w#./:@-]*$")
 _GOLD_KINDS = (QuestionKind.BINARY, QuestionKind.CHOICE, QuestionKind.RATING)
 
 
-def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
+def filter_outputs(project: Project, spec: ExploreFilter, *, verdicts: "Verdicts | None" = None) -> QuerySet[Output]:
     """The project's outputs that meet every condition of the filter (unordered). InvalidFilter for a queue or
-    gold question the project does not have."""
+    gold question the project does not have. `verdicts`: the filter's `verdict_questions`, when the caller read them
+    (a page reads them once for its filter, badges and chips)."""
     outputs = Output.objects.filter(project=project)
     if spec.q:
         outputs = outputs.filter(search_condition(spec.q))
@@ -125,7 +127,7 @@ def filter_outputs(project: Project, spec: ExploreFilter) -> QuerySet[Output]:
         queue_ids = _queue_ids(project, spec.queues)
         outputs = outputs.filter(Exists(Item.objects.filter(output=OuterRef("pk"), queue_id__in=queue_ids)))
     if spec.gold:
-        for condition in _gold_conditions(project, spec.gold):
+        for condition in _gold_conditions(project, spec.gold, verdicts or verdict_questions(project, spec)):
             outputs = outputs.filter(condition)
     if spec.min_chars is not None:
         outputs = outputs.filter(output_chars__gte=spec.min_chars)
@@ -328,48 +330,72 @@ def _experts_disagreed(project: Project) -> tuple[Exists, Exists]:
     return Exists(disagreed), Exists(compared)
 
 
-def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]]) -> list[Exists]:
+def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]], verdicts: "Verdicts") -> list[Exists]:
     """Per (question, answer): a condition on Output that one of its items' gold answer (adjudicated over automatic,
     a tie being no answer, as rules.gold decides) is that answer. A pass on a verdict question also needs no fail in
     another queue: by the project's one rule (`rules.gold.output_verdict`) that output failed. A verdict question is
-    the current rubric's or an earlier version's (`verdict_keys`): a closed week's "Passed outputs" link names the one
-    its report froze, and a view saved while a key was the verdict question keeps meaning what it did; a yes/no
-    question never the verdict is filtered by its items' gold answers alone (its "yes" need not be a pass)."""
-    listed = questions_of(project)
-    questions = {question["key"]: question for question in listed}
-    verdict = verdict_question(listed)
-    former: set[str] | None = None  # the verdict questions of every version, read only for a pass on another key
+    the current rubric's or an earlier version's (`verdicts.former`), even one the rubric no longer asks: a closed
+    week's "Passed outputs" link names the one its report froze, and a view saved while a key was the verdict question
+    keeps meaning what it did; a yes/no question never the verdict is filtered by its items' gold answers alone (its
+    "yes" need not be a pass)."""
+    questions = {question["key"]: question for question in verdicts.questions}
     rated = any(questions.get(key, {}).get("kind") == QuestionKind.RATING for key, _ in pairs)
     scales = rating_scales(project) if rated else {}
     conditions = []
     for key, answer in pairs:
-        question = questions.get(key)
+        question = questions.get(key) or verdicts.former.get(key)
         if question is None or question["kind"] not in _GOLD_KINDS:
             keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
             raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
         typed = _typed_answer(question, answer, scales.get(key))
         conditions.append(_has_gold(key, typed))
-        if typed is True and question is not verdict and former is None:
-            former = verdict_keys(project)
-        if typed is True and (question is verdict or key in (former or ())):
+        if typed is True and (question is verdicts.current or key in verdicts.former):
             conditions.append(~_has_gold(key, False))
     return conditions
 
 
-def verdict_questions(project: Project, spec: ExploreFilter) -> tuple[dict | None, dict | None]:
+@dataclass(frozen=True)
+class Verdicts:
+    """The verdict questions a filter reads (`verdict_questions`): what its gold conditions, a page's badges and
+    verdict facet, and its chips go by."""
+
+    questions: list[dict]  # the current rubric's
+    current: dict | None  # the current rubric's verdict question (the filter bar's verdict select)
+    judged: dict | None  # the one a page's badges and verdict facet read
+    # Earlier versions' verdict questions the filter names with a pass or fail, by key (their chips read pass or fail):
+    # as the current rubric asks them when it still asks them pass/fail, else as the newest version that did.
+    former: dict[str, dict] = field(default_factory=dict)
+
+
+def verdict_questions(project: Project, spec: ExploreFilter) -> Verdicts:
     """The current rubric's verdict question, and the one a page's badges and verdict facet read: the current one,
     unless the filter asks for a gold answer to an earlier version's verdict question and none to the current one (a
     closed week's "Passed outputs" link, `gold=correct:true`, from before a rubric change): then that one, the first
     named, as the outputs it finds were judged on it. One query for the rubric, one more (`verdict_keys`) only for
-    such a filter: per page, never per row."""
+    a filter naming a pass or fail on another question than the current verdict: per page, never per row."""
     questions = questions_of(project)
     current = verdict_question(questions)
-    named = [key for key, answer in spec.gold if verdict_word(answer)]
-    binary = {question["key"]: question for question in questions if question["kind"] == QuestionKind.BINARY}
-    if (current and current["key"] in named) or not any(key in binary for key in named):
-        return current, current
-    former = verdict_keys(project)
-    return current, next((binary[key] for key in named if key in binary and key in former), current)
+    key_now = current["key"] if current else None
+    asked = {question["key"]: question for question in questions}
+    # A pass or fail on another yes/no question than the current verdict, or on one the rubric no longer asks.
+    named = [
+        key
+        for key, answer in spec.gold
+        if key != key_now
+        and verdict_word(answer)
+        and asked.get(key, {"kind": QuestionKind.BINARY})["kind"] == QuestionKind.BINARY
+    ]
+    if not named:
+        return Verdicts(questions, current, current)
+    former = {
+        key: asked.get(key, question)
+        for key, question in verdict_keys(project).items()
+        if key != key_now and asked.get(key, question)["kind"] == QuestionKind.BINARY
+    }
+    judged = current
+    if not any(key == key_now for key, _ in spec.gold):
+        judged = next((former[key] for key in named if key in former), current)
+    return Verdicts(questions, current, judged, former)
 
 
 def _has_gold(key: str, answer: Any) -> Exists:
@@ -391,7 +417,7 @@ def _typed_answer(question: dict, answer: str, scale: tuple[int, int] | None) ->
     its widest over the rubric's versions, would only ever find nothing)."""
     kind, text = question["kind"], answer.strip().lower()
     if kind == QuestionKind.BINARY:
-        verdict = {"pass": True, "fail": False}.get(text, read_query_boolean(text))
+        verdict = read_verdict(text)
         if verdict is not None:
             return verdict
     if kind == QuestionKind.RATING and re.fullmatch(r"-?[0-9]{1,6}", text):

@@ -29,7 +29,7 @@ from labeling.rules.gold import gold_answer, output_verdict
 from labeling.rules.text import excerpt, excerpt_around, markdown_text
 
 from ..planner import estimated_rows
-from .filters import SEARCH_CONFIGURATION, filter_outputs, substring_terms, tsquery, verdict_questions
+from .filters import SEARCH_CONFIGURATION, Verdicts, filter_outputs, substring_terms, tsquery, verdict_questions
 
 PAGE_SIZE = 50
 # The explore page signs its cursors for itself; the API list names its own endpoint (rules.cursors).
@@ -72,8 +72,19 @@ class Page:
     rows: list[ResultRow]
     next_cursor: str | None
     total: Total | None = None
-    verdict_question: dict | None = None  # the current rubric's (the filter bar's verdict select)
-    judged_question: dict | None = None  # the one the rows' verdicts read (`filters.verdict_questions`)
+    # The filter's verdict questions (`filters.verdict_questions`), read once for its conditions, badges and chips;
+    # None for a page without gold (an expert's, the API's).
+    verdicts: Verdicts | None = None
+
+    @property
+    def verdict_question(self) -> dict | None:
+        """The current rubric's verdict question (the filter bar's verdict select)."""
+        return self.verdicts.current if self.verdicts else None
+
+    @property
+    def judged_question(self) -> dict | None:
+        """The verdict question the rows' verdicts read."""
+        return self.verdicts.judged if self.verdicts else None
 
 
 # Each sort (`rules.explore.SORTS`): the key it orders by, whether the largest comes first, and whether the key can
@@ -172,7 +183,10 @@ def result_page(
     walk); cursors are signed for `cursor_endpoint`, the page or API endpoint that hands them out, and for this
     project and filter (its sort included)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    outputs = filter_outputs(project, spec)
+    # Experts label blind: the page leaves the gold verdicts out for them (`with_gold=False`).
+    shows_gold = with_pieces and with_gold
+    verdicts = verdict_questions(project, spec) if shows_gold or spec.gold else None
+    outputs = filter_outputs(project, spec, verdicts=verdicts)
     page = sorted_outputs(outputs, spec.sort)
     scope = cursor_scope(project, spec)
     if cursor:
@@ -182,8 +196,6 @@ def result_page(
         found = list(page[: limit + 1])
     has_more = len(found) > limit
     found = found[:limit]
-    # Experts label blind: the page leaves the gold verdicts out for them (`with_gold=False`).
-    question, judged = verdict_questions(project, spec) if with_pieces and with_gold else (None, None)
     rows = [ResultRow(output, []) for output in found]
     if with_pieces:
         _add_pieces(rows, spec.q)
@@ -191,15 +203,14 @@ def result_page(
         looks_for_words = any(not excluded for _, excluded in substring_terms(spec.q)) if spec.q else False
         for row in rows:
             row.matched_elsewhere = looks_for_words and not any(hit for _, hit in row.pieces)
-        _add_verdicts(rows, judged)
+        _add_verdicts(rows, verdicts.judged if shows_gold and verdicts else None)
     return Page(
         rows=rows,
         next_cursor=encode_cursor(found[-1], endpoint=cursor_endpoint, scope=scope, sort=spec.sort)
         if has_more
         else None,
         total=at_least(count_matches(outputs), len(found) + has_more) if with_total else None,
-        verdict_question=question,
-        judged_question=judged,
+        verdicts=verdicts if shows_gold else None,
     )
 
 

@@ -288,3 +288,16 @@ def test_an_outputs_tags_are_read_once_each_and_only_as_strings(stored, read):
     """Every count of tags (facets, the filter bar, the movers, what changed) reads them alike: a tag counts once an
     output, and whatever is not a list of strings counts nothing rather than failing the page."""
     assert tags_of(stored) == read
+
+
+@pytest.mark.parametrize(
+    ("typed", "verdict"),
+    [("pass", True), (" FAIL ", False), ("true", True), ("no", False), ("1", True), ("0", False), ("maybe", None)],
+)
+def test_one_reading_of_a_pass_fail_answer_serves_the_filter_and_the_pages_words(typed, verdict):
+    """`gold=` typed answers (selectors.explore's `_typed_answer`) and the pages' pass/fail words read one rule: the
+    filter repeated `verdict_word`'s map and its yes/no words."""
+    from labeling.rules.explore import read_verdict, verdict_word
+
+    assert read_verdict(typed) is verdict
+    assert verdict_word(typed) == (None if verdict is None else "pass" if verdict else "fail")

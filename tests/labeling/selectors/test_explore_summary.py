@@ -379,3 +379,29 @@ def test_a_metadata_number_facet_value_filters_to_the_outputs_it_counts(number):
     assert counted.pop("high") == 1 and list(counted.values()) == [2]
     (value,) = counted
     assert filter_outputs(project, spec(urlencode({"meta": f"score:{value}"}))).count() == 2
+
+
+def test_every_filter_bar_suggestion_of_a_metadata_value_opens_a_page():
+    """The bar capped a suggested value at 60 characters but not its key, whose quotes a link doubles: a key of 120
+    quotes made a `key:x` pair of 244 characters, a suggestion the page refused ("Use at most 200 characters")."""
+    project = ProjectFactory(slug="long-key-choices")
+    OutputFactory(project=project, metadata={'"' * 120: "x", "k" * 150: "y", "plan": "pro", "ok": True})
+
+    choices = filter_choices(project)
+
+    assert choices.metadata_values == ["k" * 150 + ":y", "ok:true", "plan:pro"]
+    for value in choices.metadata_values:
+        parse_filter({"meta": [value]})  # no InvalidFilter
+
+
+def test_a_metadata_key_too_long_for_any_filter_takes_no_facet_place():
+    """A key no `key:value` filter can hold (201 characters with its quotes) lists no value: it took one of the
+    TOP_METADATA_KEYS places all the same, and the twelfth key with values was left out."""
+    project = ProjectFactory(slug="long-key-facets")
+    too_long = "a:" + "x" * 200  # sorted first among keys as frequent; quoted for its colon
+    keys = [f"k{n:02d}" for n in range(explore_facets.TOP_METADATA_KEYS)]
+    OutputFactory(project=project, metadata={too_long: "v", **{key: "v" for key in keys}})
+
+    titles = [facet.title for facet in summary(project, spec()).facets if facet.parameter == "meta"]
+
+    assert titles == keys

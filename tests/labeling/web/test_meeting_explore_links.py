@@ -137,14 +137,49 @@ def test_a_frozen_week_links_its_own_verdict_question_and_says_when_explore_read
     assert "accurate" in alpha and "not “correct”" in alpha.replace("&ldquo;", "“").replace("&rdquo;", "”")
 
 
-def test_a_frozen_week_whose_verdict_question_is_no_longer_asked_links_nothing_that_explore_refuses(
+def test_a_frozen_weeks_links_find_its_outputs_after_the_rubric_drops_its_verdict_question(
     client, project, rubric, lead
 ):
-    """v2 drops `correct`: explore refuses `gold=correct:…` (it filters by the current rubric's questions), so the tile
-    gives no such link and says why, and the tag movers lose theirs."""
+    """v2 drops `correct`: explore refused `gold=correct:…` ("No pass/fail, choice or rating question 'correct'"), so
+    the tile gave no link, while the gold help says an earlier version's verdict question works. Explore reads it as
+    that version asked it, pass/fail: the tile links the week's passed and failed outputs and they open, found."""
+    import html as markup
+    import re
+    from datetime import UTC, datetime
+
+    from labeling.services.rubrics import publish_rubric
+    from tests.helpers.labeling import label_outputs
+
+    during = datetime(2026, 11, 18, 12, tzinfo=UTC)
+    (passed,) = label_outputs(project, 1, experts=[lead], occurred_at=during, answers=({"correct": True},))
+    (failed,) = label_outputs(project, 1, experts=[lead], occurred_at=during, answers=({"correct": False},))
+    questions = [question for question in rubric.questions if question["key"] != "correct"]
+    publish_rubric(project=project, questions=questions, guidelines="", published_by=lead)
+    client.force_login(lead)
+
+    html = client.get(close_week(project)).content.decode()
+
+    tile = pass_rate_tile(html)
+    assert "Failed outputs" in tile and '<p class="tile-note">' not in tile
+    links = {key: markup.unescape(href) for href, key in re.findall(r'href="([^"]+)" data-explore="(\w+)"', tile)}
+    assert "gold=correct%3Atrue" in links["pass"] and "gold=correct%3Afalse" in links["fail"]
+    pages = {key: client.get(link) for key, link in links.items()}
+    assert {key: page.status_code for key, page in pages.items()} == {"pass": 200, "fail": 200}
+    found = {key: re.findall(r'data-output="([^"]+)"', page.text) for key, page in pages.items()}
+    assert found == {"pass": [passed.output.external_id], "fail": [failed.output.external_id]}
+    assert "Gold: correct: pass" in pages["pass"].text  # read in pass/fail words, the question named
+    assert "Outputs the experts disagreed on" not in alpha_tile(html)  # no verdict question now: explore would refuse
+
+
+def test_a_frozen_week_whose_verdict_key_is_now_another_kind_of_question_links_nothing_that_explore_refuses(
+    client, project, rubric, lead
+):
+    """v2 asks `correct` as a choice: explore reads the key as the rubric asks it now and refuses `gold=correct:false`,
+    so the tile gives no such link and says why, and the tag movers lose theirs."""
     from labeling.services.rubrics import publish_rubric
 
-    questions = [question for question in rubric.questions if question["key"] != "correct"]
+    choice = {"key": "correct", "kind": "choice", "prompt": "How correct?", "options": ["all", "some"]}
+    questions = [choice if question["key"] == "correct" else question for question in rubric.questions]
     publish_rubric(project=project, questions=questions, guidelines="", published_by=lead)
     client.force_login(lead)
     url = close_week(project)
@@ -156,8 +191,7 @@ def test_a_frozen_week_whose_verdict_question_is_no_longer_asked_links_nothing_t
     tile = pass_rate_tile(html)
     assert "gold=correct" not in html
     assert "Failed outputs" not in tile and '<p class="tile-note">' in tile
-    assert "no longer asks" in tile
-    assert "Outputs the experts disagreed on" not in alpha_tile(html)  # no verdict question now: explore would refuse
+    assert "another kind of question" in tile
 
 
 def test_a_frozen_weeks_passed_link_leaves_out_an_output_that_failed_its_question_in_another_queue(
