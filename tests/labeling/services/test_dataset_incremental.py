@@ -92,7 +92,6 @@ def _row(version: DatasetVersion, external_id: str) -> dict:
     return json.loads(version.rows.get(external_id=external_id).line.text)
 
 
-@postgres_only
 def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(project, lead):
     items = label_outputs(project, 12)
     dataset, twin = _twins(project)
@@ -109,9 +108,12 @@ def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(p
 
     assert (second.number, second.row_count, second.rows_copied) == (2, 15, 10)
     # out-00000..02 | out-00003 built | 04..06 | out-00007 built | 08..11, then three new rows built: three runs
-    # of copied lines, copied by one statement.
+    # of copied lines, copied by one statement on PostgreSQL and by an INSERT … SELECT per run elsewhere.
     copies = [q["sql"] for q in queries.captured_queries if "INSERT INTO labeling_datasetrow" in q["sql"]]
-    assert len(copies) == 1 and "unnest" in copies[0]
+    if connection.vendor == "postgresql":
+        assert len(copies) == 1 and "unnest" in copies[0]
+    else:
+        assert len(copies) == 3
     # A copied row points at its predecessor's line: the version stored only its 5 built lines.
     first, copied = _line_ids(dataset.versions.get(number=1)), _line_ids(second)
     shared = {external_id for external_id, line_id in copied.items() if first.get(external_id) == line_id}
