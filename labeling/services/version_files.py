@@ -1,9 +1,11 @@
 """Render once, serve as a file: the downloads of a ready dataset version that need pyarrow (Parquet, the Hugging Face
 zip) are made by a Celery worker from the version's stored canonical rows and kept in MEDIA_ROOT.
 
-Why: pyarrow (and what it brings) costs a web worker ~80 MB for good once one request imports it. A version is
-immutable, so its Parquet file is the same bytes on every download: made once in the worker, it is served as a file
-and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
+Why: pyarrow (and what it brings) costs a web worker ~80 MB for good once one request imports it. A version's rows
+never change, so its Parquet file is the same bytes on every download: made once in the worker, it is served as a
+file and no web process imports pyarrow (tests/test_startup_imports.py keeps it so). It is made again when its
+format's revision changes, or when a migration widens the version's `rubric_versions` (0066), which decide its
+columns: a render that read the version before such a request does not mark its file ready (`_record`).
 
 - **When.** A version that becomes ready (a build, or an erasure's redacted copy) asks for its files in the same
   transaction, through the outbox (`request_files`): a `VersionFile` row per stored format, `pending`, and the task
@@ -19,7 +21,7 @@ and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
   and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
   ready version but each dataset's newest `DATASET_FILES_KEEP_LATEST`, once rendered and last downloaded more than
   `DATASET_FILES_KEEP_DAYS` ago; their rows say `on_request`, and a download (503 meanwhile) or the dataset page's
-  "Prepare" renders them again: the same bytes, a version being immutable. So the files on disk stay about
+  "Prepare" renders them again: the same bytes, the version's rows being the same. So the files on disk stay about
   `KEEP_LATEST` versions' worth per dataset however long a project lives.
 - **Deletion.** A version deleted (with its dataset or project, as cascades do from the admin) has its directory
   deleted once the deletion commits (`version_deleted`, connected to post_delete in `apps.py`; the cascade sends it
@@ -211,6 +213,9 @@ def render_version_files(*, version_id: int) -> list[str]:
     one swept and not asked for since); return the formats rendered. Idempotent: a current file is left as it is; a
     version gone, not ready or withdrawn renders nothing, and a file rendered while an erasure withdrew the version is
     deleted."""
+    # When each file was last asked for, read before the version: a file asked for again after this (migration 0066
+    # widened the version's `rubric_versions`, which decide the columns) may want what this render did not read.
+    asked = dict(VersionFile.objects.filter(version_id=version_id).values_list("format", "requested_at"))
     version = DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.READY).first()
     if version is None:
         return []
@@ -233,7 +238,8 @@ def render_version_files(*, version_id: int) -> list[str]:
                 state=VersionFileState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
             raise
-        if _record(version_id=version.pk, fmt=fmt, name=name, size=size, sha256=sha256, revision=export.revision):
+        written = {"name": name, "size": size, "sha256": sha256, "revision": export.revision}
+        if _record(version_id=version.pk, fmt=fmt, asked=asked.get(fmt, current.requested_at), **written):
             rendered.append(fmt)
             if current.name and current.name != name:
                 default_storage.delete(current.name)  # the file of an older revision
@@ -244,14 +250,14 @@ def render_version_files(*, version_id: int) -> list[str]:
 
 
 @transaction.atomic
-def _record(*, version_id: int, fmt: str, name: str, size: int, sha256: str, revision: int) -> bool:
-    """Mark the file ready, if the version is still ready and its file still wanted (an erasure withdraws a version
-    under the same row lock; it wins)."""
+def _record(*, version_id: int, fmt: str, asked: datetime, name: str, size: int, sha256: str, revision: int) -> bool:
+    """Mark the file ready, if the version is still ready (an erasure withdraws a version under the same row lock; it
+    wins) and its file still wanted and not asked for since `asked` (that request's render makes it)."""
     # The version's row lock: an erasure that withdraws it updates the row, so one of us waits for the other.
     version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version_id).first()
     if version is None or version.status != VersionStatus.READY:
         return False
-    updated = VersionFile.objects.filter(version_id=version_id, format=fmt).update(
+    updated = VersionFile.objects.filter(version_id=version_id, format=fmt, requested_at__lte=asked).update(
         state=VersionFileState.READY,
         name=name,
         size=size,

@@ -205,6 +205,33 @@ def test_a_render_that_finishes_after_an_erasure_withdrew_the_version_keeps_no_f
     assert not VersionFile.objects.filter(version=version, state=VersionFileState.READY).exists()
 
 
+def test_a_render_that_finishes_after_its_files_were_asked_for_again_leaves_them_pending(version, monkeypatch):
+    """Files asked for again while a render runs (migration 0066 widened the version's rubric versions, which decide
+    the columns) are not marked ready by that render, which read the version before: the render asked for makes
+    them, from what the version is now."""
+    from django.db import transaction
+
+    from labeling.services import version_files
+
+    real = version_files.write_atomically
+
+    def asked_again_meanwhile(name, chunks):
+        written = real(name, chunks)
+        with transaction.atomic():
+            version_files.request_files(version=version)
+        return written
+
+    monkeypatch.setattr(version_files, "write_atomically", asked_again_meanwhile)
+    assert render_version_files(version_id=version.pk) == []
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {
+        VersionFileState.PENDING
+    }
+
+    monkeypatch.setattr(version_files, "write_atomically", real)
+    assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {VersionFileState.READY}
+
+
 @pytest.mark.parametrize("fmt", [name for name, export in FORMATS.items() if not export.stored])
 def test_the_other_formats_are_still_streamed_at_once(reader, version, fmt):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")
