@@ -5,7 +5,7 @@ Why: pyarrow (and what it brings) costs a web worker ~80 MB for good once one re
 never change, so its Parquet file is the same bytes on every download: made once in the worker, it is served as a
 file and no web process imports pyarrow (tests/test_startup_imports.py keeps it so). It is made again when its
 format's revision changes, or when a migration widens the version's `rubric_versions` (0066), which decide its
-columns: a render that read the version before such a request does not mark its file ready (`_record`).
+columns: a render that read the version before it widened does not mark its file ready (`_record`).
 
 - **When.** A version that becomes ready (a build, or an erasure's redacted copy) asks for its files in the same
   transaction, through the outbox (`request_files`): a `VersionFile` row per stored format, `pending`, and the task
@@ -213,9 +213,6 @@ def render_version_files(*, version_id: int) -> list[str]:
     one swept and not asked for since); return the formats rendered. Idempotent: a current file is left as it is; a
     version gone, not ready or withdrawn renders nothing, and a file rendered while an erasure withdrew the version is
     deleted."""
-    # When each file was last asked for, read before the version: a file asked for again after this (migration 0066
-    # widened the version's `rubric_versions`, which decide the columns) may want what this render did not read.
-    asked = dict(VersionFile.objects.filter(version_id=version_id).values_list("format", "requested_at"))
     version = DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.READY).first()
     if version is None:
         return []
@@ -239,7 +236,7 @@ def render_version_files(*, version_id: int) -> list[str]:
             )
             raise
         written = {"name": name, "size": size, "sha256": sha256, "revision": export.revision}
-        if _record(version_id=version.pk, fmt=fmt, asked=asked.get(fmt, current.requested_at), **written):
+        if _record(version_id=version.pk, fmt=fmt, rubric_versions=version.rubric_versions, **written):
             rendered.append(fmt)
             if current.name and current.name != name:
                 default_storage.delete(current.name)  # the file of an older revision
@@ -250,14 +247,18 @@ def render_version_files(*, version_id: int) -> list[str]:
 
 
 @transaction.atomic
-def _record(*, version_id: int, fmt: str, asked: datetime, name: str, size: int, sha256: str, revision: int) -> bool:
+def _record(
+    *, version_id: int, fmt: str, rubric_versions: list[int], name: str, size: int, sha256: str, revision: int
+) -> bool:
     """Mark the file ready, if the version is still ready (an erasure withdraws a version under the same row lock; it
-    wins) and its file still wanted and not asked for since `asked` (that request's render makes it)."""
-    # The version's row lock: an erasure that withdraws it updates the row, so one of us waits for the other.
+    wins), still has the `rubric_versions` the file was rendered with, and its file is still wanted."""
+    # The version's row lock: an erasure that withdraws it, or migration 0066 that widens its `rubric_versions` (which
+    # decide the typed files' columns) and asks for its files again, updates the row, so one of us waits for the
+    # other. A render that read the version before such a widening leaves the file pending for the render asked for.
     version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version_id).first()
-    if version is None or version.status != VersionStatus.READY:
+    if version is None or version.status != VersionStatus.READY or version.rubric_versions != rubric_versions:
         return False
-    updated = VersionFile.objects.filter(version_id=version_id, format=fmt, requested_at__lte=asked).update(
+    updated = VersionFile.objects.filter(version_id=version_id, format=fmt).update(
         state=VersionFileState.READY,
         name=name,
         size=size,

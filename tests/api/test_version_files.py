@@ -205,23 +205,27 @@ def test_a_render_that_finishes_after_an_erasure_withdrew_the_version_keeps_no_f
     assert not VersionFile.objects.filter(version=version, state=VersionFileState.READY).exists()
 
 
-def test_a_render_that_finishes_after_its_files_were_asked_for_again_leaves_them_pending(version, monkeypatch):
-    """Files asked for again while a render runs (migration 0066 widened the version's rubric versions, which decide
-    the columns) are not marked ready by that render, which read the version before: the render asked for makes
-    them, from what the version is now."""
+def test_a_render_that_finishes_after_the_versions_rubric_versions_widened_leaves_its_files_pending(
+    version, monkeypatch
+):
+    """Migration 0066 widens a version's rubric versions (which decide the typed files' columns) and asks for its files
+    again while a render that read the version before runs: that render marks no file ready, and the render asked
+    for makes them, from what the version is now."""
     from django.db import transaction
 
+    from labeling.models import DatasetVersion
     from labeling.services import version_files
 
     real = version_files.write_atomically
 
-    def asked_again_meanwhile(name, chunks):
+    def widened_meanwhile(name, chunks):
         written = real(name, chunks)
         with transaction.atomic():
+            DatasetVersion.objects.filter(pk=version.pk).update(rubric_versions=[*version.rubric_versions, 99])
             version_files.request_files(version=version)
         return written
 
-    monkeypatch.setattr(version_files, "write_atomically", asked_again_meanwhile)
+    monkeypatch.setattr(version_files, "write_atomically", widened_meanwhile)
     assert render_version_files(version_id=version.pk) == []
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {
         VersionFileState.PENDING
