@@ -12,8 +12,10 @@ files marked pending and a render asked for through the outbox, as `version_file
 asks for it, from the new figure).
 
 Run again, it changes nothing: filled rows are left as they are, and a version no longer widens. Its reverse changes
-nothing either: what it writes is what a build of the same rows writes. Rows an old server stores after it has run
-are made again, not copied, by the next build (`write_incremental`), and leave no gap in the version's figures.
+nothing either: what it writes is what a build of the same rows writes. Rows an old server still stores after it
+has run are made again, not copied, by the next build (`write_incremental`), so the versions built from then on are
+whole; a version such a server made itself stays narrow until this runs again (`migrate labeling 0065`, then
+`migrate labeling`: its reverse is a no-op).
 """
 
 import json
