@@ -1,9 +1,11 @@
 """Render once, serve as a file: the downloads of a ready dataset version that need pyarrow (Parquet, the Hugging Face
 zip) are made by a Celery worker from the version's stored canonical rows and kept in MEDIA_ROOT.
 
-Why: pyarrow (and what it brings) costs a web worker ~80 MB for good once one request imports it. A version is
-immutable, so its Parquet file is the same bytes on every download: made once in the worker, it is served as a file
-and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
+Why: pyarrow (and what it brings) costs a web worker ~80 MB for good once one request imports it. A version's rows
+never change, so its Parquet file is the same bytes on every download: made once in the worker, it is served as a
+file and no web process imports pyarrow (tests/test_startup_imports.py keeps it so). It is made again when its
+format's revision changes, or when a migration widens the version's `rubric_versions` (0066), which decide its
+columns: a render that read the version before it widened does not mark its file ready (`_record`).
 
 - **When.** A version that becomes ready (a build, or an erasure's redacted copy) asks for its files in the same
   transaction, through the outbox (`request_files`): a `VersionFile` row per stored format, `pending`, and the task
@@ -19,7 +21,7 @@ and no web process imports pyarrow (tests/test_startup_imports.py keeps it so).
   and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
   ready version but each dataset's newest `DATASET_FILES_KEEP_LATEST`, once rendered and last downloaded more than
   `DATASET_FILES_KEEP_DAYS` ago; their rows say `on_request`, and a download (503 meanwhile) or the dataset page's
-  "Prepare" renders them again: the same bytes, a version being immutable. So the files on disk stay about
+  "Prepare" renders them again: the same bytes, the version's rows being the same. So the files on disk stay about
   `KEEP_LATEST` versions' worth per dataset however long a project lives.
 - **Deletion.** A version deleted (with its dataset or project, as cascades do from the admin) has its directory
   deleted once the deletion commits (`version_deleted`, connected to post_delete in `apps.py`; the cascade sends it
@@ -233,7 +235,8 @@ def render_version_files(*, version_id: int) -> list[str]:
                 state=VersionFileState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
             raise
-        if _record(version_id=version.pk, fmt=fmt, name=name, size=size, sha256=sha256, revision=export.revision):
+        written = {"name": name, "size": size, "sha256": sha256, "revision": export.revision}
+        if _record(version_id=version.pk, fmt=fmt, rubric_versions=version.rubric_versions, **written):
             rendered.append(fmt)
             if current.name and current.name != name:
                 default_storage.delete(current.name)  # the file of an older revision
@@ -244,12 +247,16 @@ def render_version_files(*, version_id: int) -> list[str]:
 
 
 @transaction.atomic
-def _record(*, version_id: int, fmt: str, name: str, size: int, sha256: str, revision: int) -> bool:
-    """Mark the file ready, if the version is still ready and its file still wanted (an erasure withdraws a version
-    under the same row lock; it wins)."""
-    # The version's row lock: an erasure that withdraws it updates the row, so one of us waits for the other.
+def _record(
+    *, version_id: int, fmt: str, rubric_versions: list[int], name: str, size: int, sha256: str, revision: int
+) -> bool:
+    """Mark the file ready, if the version is still ready (an erasure withdraws a version under the same row lock; it
+    wins), still has the `rubric_versions` the file was rendered with, and its file is still wanted."""
+    # The version's row lock: an erasure that withdraws it, or migration 0066 that widens its `rubric_versions` (which
+    # decide the typed files' columns) and asks for its files again, updates the row, so one of us waits for the
+    # other. A render that read the version before such a widening leaves the file pending for the render asked for.
     version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version_id).first()
-    if version is None or version.status != VersionStatus.READY:
+    if version is None or version.status != VersionStatus.READY or version.rubric_versions != rubric_versions:
         return False
     updated = VersionFile.objects.filter(version_id=version_id, format=fmt).update(
         state=VersionFileState.READY,

@@ -205,6 +205,37 @@ def test_a_render_that_finishes_after_an_erasure_withdrew_the_version_keeps_no_f
     assert not VersionFile.objects.filter(version=version, state=VersionFileState.READY).exists()
 
 
+def test_a_render_that_finishes_after_the_versions_rubric_versions_widened_leaves_its_files_pending(
+    version, monkeypatch
+):
+    """Migration 0066 widens a version's rubric versions (which decide the typed files' columns) and asks for its files
+    again while a render that read the version before runs: that render marks no file ready, and the render asked
+    for makes them, from what the version is now."""
+    from django.db import transaction
+
+    from labeling.models import DatasetVersion
+    from labeling.services import version_files
+
+    real = version_files.write_atomically
+
+    def widened_meanwhile(name, chunks):
+        written = real(name, chunks)
+        with transaction.atomic():
+            DatasetVersion.objects.filter(pk=version.pk).update(rubric_versions=[*version.rubric_versions, 99])
+            version_files.request_files(version=version)
+        return written
+
+    monkeypatch.setattr(version_files, "write_atomically", widened_meanwhile)
+    assert render_version_files(version_id=version.pk) == []
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {
+        VersionFileState.PENDING
+    }
+
+    monkeypatch.setattr(version_files, "write_atomically", real)
+    assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
+    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {VersionFileState.READY}
+
+
 @pytest.mark.parametrize("fmt", [name for name, export in FORMATS.items() if not export.stored])
 def test_the_other_formats_are_still_streamed_at_once(reader, version, fmt):
     response = reader.get(f"{EVAL}/versions/1/download?format={fmt}")

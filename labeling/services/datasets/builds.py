@@ -12,17 +12,7 @@ from labeling.rules.calendar import cycle_week
 from .. import version_files, webhook_events
 from ..resolution import resolve_stale_items
 from .rows import RowMaker, definition_fingerprint, selected_keys
-from .storage import (
-    ROW_COLUMNS,
-    Unchanged,
-    delete_rows,
-    read_back,
-    record_unrecorded,
-    rubric_versions_of,
-    tally_of,
-    write_incremental,
-    write_rows,
-)
+from .storage import ROW_COLUMNS, Unchanged, delete_rows, read_back, tally_of, write_incremental, write_rows
 
 
 def build_version(*, dataset_id: int, full: bool = False) -> DatasetVersion | None:
@@ -65,11 +55,9 @@ def _build_claimed(dataset_id: int, version: DatasetVersion, *, full: bool) -> t
             if version is None or version.status != VersionStatus.BUILDING:
                 return version, False  # another build finished it, or found nothing had changed
             _fill(version, full=full)
-    except Unchanged as unchanged:
+    except Unchanged:
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.BUILDING).delete()
         Dataset.objects.filter(pk=dataset_id).update(build_requested_at=None)
-        if unchanged.same_as is not None:
-            _record_what_the_build_found(unchanged.same_as)
         return None, True
     except Exception as exc:
         DatasetVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, built_at=timezone.now())
@@ -111,7 +99,7 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
         written = write_rows(version, maker.rows(selected_keys(dataset)))
     previous = dataset.versions.ready().order_by("-number").first()
     if previous and previous.sha256 == written["sha256"]:
-        raise Unchanged(same_as=previous.pk)
+        raise Unchanged
     for name, value in written.items():
         setattr(version, name, value)
     version.status, version.definition_sha256 = VersionStatus.READY, definition
@@ -119,22 +107,6 @@ def _fill(version: DatasetVersion, *, full: bool) -> None:
     version.save()
     version.dataset = dataset
     _became_ready(version)
-
-
-@transaction.atomic
-def _record_what_the_build_found(version_id: int) -> None:
-    """A build hashed to this ready version's checksum after making again the rows whose rubric versions the version
-    never recorded (see `write_incremental`), and rolled them back. Those rows take their rubric versions from their
-    lines (the bytes the build made), and the version's `rubric_versions` and typed files (whose columns they
-    decide) become what the build found; else the version's figures stayed narrower than its rows, and every later
-    build made those rows again."""
-    version = DatasetVersion.objects.select_for_update(of=("self",)).filter(pk=version_id).first()
-    if version is None or version.status != VersionStatus.READY or not record_unrecorded(version.pk):
-        return
-    rubric_versions = rubric_versions_of(version.pk)
-    if rubric_versions != version.rubric_versions:
-        DatasetVersion.objects.filter(pk=version.pk).update(rubric_versions=rubric_versions)
-        version_files.request_files(version=version)
 
 
 def _became_ready(version: DatasetVersion) -> None:
@@ -173,9 +145,6 @@ def copy_version_without(*, version: DatasetVersion, external_ids: set[str]) -> 
             f"WHERE id IN ({sql})",
             [successor.pk, *params],
         )
-    # Rows stored before rows recorded their rubric versions get them now, from their lines: the copy's figures and
-    # typed files are then those a build of the same rows makes, and the next build copies these rows.
-    record_unrecorded(successor.pk)
     tally = tally_of(successor.pk)
     written = read_back(successor.pk, tally.rows.total(), tally)
     DatasetVersion.objects.filter(pk=successor.pk).update(**written, rows_copied=written["row_count"])

@@ -10,8 +10,7 @@ from itertools import batched
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, Sum
 
 from labeling.exceptions import DomainError
 from labeling.models import DatasetLine, DatasetRow, DatasetVersion
@@ -22,12 +21,7 @@ from .rows import RowMaker, StoredRow, selected_keys
 
 
 class Unchanged(Exception):
-    """The selection hashes to the last version's checksum: roll the rows back. `same_as`: that version, when the
-    build wrote rows before it found out (some may be rows whose rubric versions that version never recorded)."""
-
-    def __init__(self, same_as: int | None = None) -> None:
-        super().__init__(same_as)
-        self.same_as = same_as
+    """The selection hashes to the last version's checksum: roll the rows back."""
 
 
 def delete_rows(version_ids: list[int]) -> None:
@@ -220,12 +214,6 @@ class _Tally:
         return self
 
 
-def rubric_versions_of(version_id: int) -> list[int]:
-    """A version's `rubric_versions` as its stored rows tell them (not their lines)."""
-    tally = tally_of(version_id)
-    return _figures("", 0, Counter(), {version for _, version in tally.rows} | tally.answered)["rubric_versions"]
-
-
 def tally_of(version_id: int) -> _Tally:
     """The figures of a version's stored rows, read from the rows alone (not their lines)."""
     tally = _Tally()
@@ -238,50 +226,6 @@ def tally_of(version_id: int) -> _Tally:
     for split, rubric_version, answered, rows, octets in groups:
         tally.add(split, rubric_version, rows=rows, octets=octets, answered=_numbers(answered))
     return tally
-
-
-def record_unrecorded(version_id: int) -> bool:
-    """Fill in, from their lines, the `rubric_version` and `annotation_versions` of the version's rows that lack them
-    (stored or copied before rows recorded them): what a build writes for the same line. Whether any row lacked them.
-
-    A query per chunk of such rows to read their lines, and an UPDATE per distinct pair of values: such rows are
-    the few a deploy left behind, and a version without any costs one scan of its rows.
-    """
-    unrecorded = DatasetRow.objects.filter(version_id=version_id).filter(
-        Q(rubric_version__isnull=True) | Q(annotation_versions__isnull=True)
-    )
-    rows = list(unrecorded.values_list("pk", "line__text").iterator(chunk_size=ROW_CHUNK * 5))
-    by_values: dict[tuple[int | None, tuple[int, ...]], list[int]] = {}
-    for pk, text in rows:
-        rubric_version, answered = _recorded(text)
-        by_values.setdefault((rubric_version, tuple(answered)), []).append(pk)
-    for (rubric_version, answered), pks in by_values.items():
-        for chunk in batched(pks, ROW_CHUNK * 5):
-            # A row's own rubric version, when recorded, is kept: it is its line's.
-            DatasetRow.objects.filter(pk__in=chunk).update(
-                rubric_version=Coalesce("rubric_version", Value(rubric_version, output_field=IntegerField())),
-                annotation_versions=list(answered),
-            )
-    return bool(rows)
-
-
-def _recorded(text: str) -> tuple[int | None, list[int]]:
-    """A stored line's `rubric_version` and the versions its annotations answered, as `RowMaker.rows` records them;
-    of an older line too, by migration 0064's rule: an annotation that names no version answered the row's, and a
-    version is a JSON integer (not `true`, not `2.0`)."""
-    row = json.loads(text)
-
-    def version(value: Any) -> int | None:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    newest = version(row.get("rubric_version"))
-    annotations = row.get("annotations")
-    answered = {
-        version(annotation.get("rubric_version", newest))
-        for annotation in (annotations if isinstance(annotations, list) else [])
-        if isinstance(annotation, dict)
-    }
-    return newest, sorted((answered | {newest}) - {None})
 
 
 def read_back(version_id: int, row_count: int, tally: _Tally | None = None) -> dict[str, Any]:

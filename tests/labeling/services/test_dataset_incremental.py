@@ -92,7 +92,6 @@ def _row(version: DatasetVersion, external_id: str) -> dict:
     return json.loads(version.rows.get(external_id=external_id).line.text)
 
 
-@postgres_only
 def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(project, lead):
     items = label_outputs(project, 12)
     dataset, twin = _twins(project)
@@ -109,9 +108,12 @@ def test_changed_gold_edited_labels_and_new_rows_are_built_and_the_rest_copied(p
 
     assert (second.number, second.row_count, second.rows_copied) == (2, 15, 10)
     # out-00000..02 | out-00003 built | 04..06 | out-00007 built | 08..11, then three new rows built: three runs
-    # of copied lines, copied by one statement.
+    # of copied lines, copied by one statement on PostgreSQL and by an INSERT … SELECT per run elsewhere.
     copies = [q["sql"] for q in queries.captured_queries if "INSERT INTO labeling_datasetrow" in q["sql"]]
-    assert len(copies) == 1 and "unnest" in copies[0]
+    if connection.vendor == "postgresql":
+        assert len(copies) == 1 and "unnest" in copies[0]
+    else:
+        assert len(copies) == 3
     # A copied row points at its predecessor's line: the version stored only its 5 built lines.
     first, copied = _line_ids(dataset.versions.get(number=1)), _line_ids(second)
     shared = {external_id for external_id, line_id in copied.items() if first.get(external_id) == line_id}
@@ -228,18 +230,6 @@ def test_a_row_whose_answered_versions_were_not_recorded_is_built_again_not_copi
     _assert_same_as_full_build(third, twin)
 
 
-def _v2_with_one_row_answering_v1_too(project, count: int = 3, **output_fields) -> None:
-    """`count` rows of rubric v2 (which dropped `tone`), the first also answered on v1 by one label: only that
-    row's `annotation_versions` ([1, 2]) names v1."""
-    both = ({"correct": True, "tone": "friendly"}, {"correct": True, "tone": "curt"})
-    first = label_outputs(project, count, answers=both, **output_fields)[0].output.external_id
-    v2 = publish_rubric(project=project, questions=[QUESTIONS[0], QUESTIONS[1]])
-    for item in Item.objects.filter(project=project):
-        for label in item.labels.order_by("pk")[1:] if item.output.external_id == first else item.labels.all():
-            submit_label(expert=label.expert, item=item, rubric=v2, answers={"correct": True})
-        resolve_item(item_id=item.pk)
-
-
 def test_a_row_stored_without_its_rubric_version_is_left_out_of_the_figures_and_built_again(project):
     """A row stored before rows recorded their `rubric_version` holds null there: the version's figures read from its
     rows leave it out instead of failing, and the next build makes the row again (as a full build would) rather
@@ -258,57 +248,6 @@ def test_a_row_stored_without_its_rubric_version_is_left_out_of_the_figures_and_
     assert (second.row_count, second.rows_copied, second.rubric_versions) == (4, 2, [1])
     assert second.rows.get(external_id="out-00001").rubric_version == 1
     _assert_same_as_full_build(second, twin)
-
-
-def test_an_erasure_copy_records_the_rubric_versions_its_rows_lacked(project):
-    """An erasure copies the newest version's rows; those stored before rows recorded their rubric versions get them
-    from their lines, so the copy's figures (which decide the typed downloads' columns) and rows are those of a
-    full build of the same rows, and the next build copies them."""
-    label_outputs(project, 2, end_user_id="ana")
-    _v2_with_one_row_answering_v1_too(project, end_user_id="bo")
-    dataset = create_dataset(project=project, spec={"name": "Eval"})
-    version = build_version(dataset_id=dataset.pk)
-    assert version.rubric_versions == [1, 2]
-    version.rows.filter(external_id="out-00002").update(annotation_versions=None)
-    version.rows.filter(external_id="out-00003").update(rubric_version=None)
-
-    erase_end_user(project=project, end_user_id="ana")
-    copy = dataset.versions.get(number=2)
-    fresh = create_dataset(project=project, spec={"name": "Eval from scratch"})
-
-    assert (copy.status, copy.row_count, copy.rubric_versions) == (VersionStatus.READY, 3, [1, 2])
-    assert _answered(copy) == [("out-00002", [1, 2]), ("out-00003", [2]), ("out-00004", [2])]
-    assert copy.rows.get(external_id="out-00003").rubric_version == 2
-    _assert_same_as_full_build(copy, fresh)
-    label_outputs(project, 1, answers=({"correct": True}, {"correct": True}), end_user_id="bo", start=100)
-    assert build_version(dataset_id=dataset.pk).rows_copied == 3
-
-
-@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
-def test_a_build_that_finds_the_same_bytes_records_the_rubric_versions_the_version_lacked(project, full):
-    """A version whose rows lacked their `annotation_versions` (and whose `rubric_versions`, written by an older
-    server, named each row's newest version only): a build makes those rows again, finds the same bytes and makes
-    no version, and the version takes what the build found, its typed files rendered again for the wider figure."""
-    from labeling.models import VersionFile, VersionFileState
-
-    _v2_with_one_row_answering_v1_too(project)
-    dataset, twin = _twins(project)
-    version = dataset.versions.get()
-    version.rows.filter(external_id="out-00000").update(annotation_versions=None)
-    DatasetVersion.objects.filter(pk=version.pk).update(rubric_versions=[2])
-    VersionFile.objects.filter(version=version).update(state=VersionFileState.READY)
-
-    assert build_version(dataset_id=dataset.pk, full=full) is None
-
-    version.refresh_from_db()
-    assert version.rubric_versions == [1, 2]
-    assert _answered(version)[0] == ("out-00000", [1, 2])
-    assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {
-        VersionFileState.PENDING
-    }
-    _assert_same_as_full_build(version, twin)
-    label_outputs(project, 1, answers=({"correct": True}, {"correct": True}))
-    assert build_version(dataset_id=dataset.pk).rows_copied == 3
 
 
 def test_the_output_with_two_items_is_spoken_for_by_the_one_with_more_labels(project):
