@@ -598,7 +598,7 @@ def refuse_labeling(user, slug: str, *, not_yours: str) -> NoReturn:
     """Refuse a labeling address (an item, a queue) that loaded nothing the user may label there: a member who labels
     is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not LABELING_REFUSED, an operator who
     is not a member OPERATOR_LABELING_REFUSED, anyone else "No such project.". Said alike whether what it names exists
-    or not: the address tells nothing of others' work or of which queues exist. One query."""
+    or not: the address tells nothing of others' work or of which queues exist. One query for a member."""
     _, membership = visible_project(user, slug)
     if membership is None:  # `visible_project` gives none only to an operator
         raise NotForYourRole(OPERATOR_LABELING_REFUSED)
