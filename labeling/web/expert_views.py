@@ -257,6 +257,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         item = _item_held(request, slug, item_id)
         if item is None:
             return _skipped_page(request, slug, item_id)  # Back (or a reload) after a skip lands here
+        _grant(request, item)  # a queue no longer naming the holder: said now, not after they answer
         return _labeling_screen(request, item)
     item = _held_item(request, slug, item_id)
     grant = _grant(request, item)

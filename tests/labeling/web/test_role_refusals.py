@@ -174,7 +174,8 @@ def test_an_item_whose_queue_no_longer_names_its_holder_says_so_not_that_the_add
 ):
     """The holder of an item of a queue whose leads have since named other experts: what they send is refused saying
     the queue is no longer theirs (they know it: they were handed its item), not QUEUE_NOT_YOURS's "no queue at this
-    address". An expert is told to ask a lead; a lead, who edits the queue's experts, to add themselves."""
+    address", and the labeling screen says so before they answer on it. An expert is told to ask a lead; a lead, who
+    edits the queue's experts, to add themselves."""
     holder = request.getfixturevalue(holder)
     sample = Queue.objects.get(project=project, slug="sample")
     if not Slot.objects.leased_to(holder).exists():
@@ -184,10 +185,12 @@ def test_an_item_whose_queue_no_longer_names_its_holder_says_so_not_that_the_add
     item = Slot.objects.leased_to(holder).get().item_id
     client.force_login(holder)
 
+    opened = client.get(f"{P}/items/{item}/")
     refused = client.post(f"{P}/items/{item}/skip", {"reason": "unsure"})
 
-    assert refused.status_code == 404
-    assert f'<p role="alert">{escape(message)}</p>' in refused.content.decode()
+    for response in (opened, refused):  # the screen is not shown only to refuse what they answer on it
+        assert response.status_code == 404
+        assert f'<p role="alert">{escape(message)}</p>' in response.content.decode()
     assert Slot.objects.leased_to(holder).get().item_id == item and not Skip.objects.exists()
 
 
