@@ -125,6 +125,11 @@ QUEUE_NAMES_OTHERS = (
     "“{queue}” is not {username}'s to label: its leads chose other experts for it. Label in another of the project's "
     "queues, or ask a lead to add {username} to this one."
 )
+# The same to a lead: a lead edits the queue's experts, so is not sent to ask another.
+LEAD_QUEUE_NAMES_OTHERS = (
+    "“{queue}” is not {username}'s to label: it names other experts. As a lead, add {username} to its experts on the "
+    "queue's page, or label in another of the project's queues."
+)
 # An item the expert neither holds nor skipped (a pasted link, a lease run out): nothing about whether it exists, who
 # holds it or what anyone answered (blind labeling).
 ITEM_NOT_YOURS = (
@@ -136,6 +141,11 @@ ITEM_NOT_YOURS = (
 ITEM_QUEUE_NOT_YOURS = (
     "This item's queue is no longer yours to label: its leads chose other experts for it. Label in the project's "
     "other queues, or ask a lead."
+)
+# The same to a lead, who may name themselves on the queue's page.
+LEAD_ITEM_QUEUE_NOT_YOURS = (
+    "This item's queue no longer names you among its experts. As a lead, add yourself to its experts on the queue's "
+    "page, or label in the project's other queues."
 )
 LABELS_REFUSED = (
     "Only the project's engineers, leads and admins pull its labels: they hold every expert's answers. Experts read "
@@ -553,7 +563,8 @@ def check_can_label(user, queue: Queue) -> LabelingGrant:
     """Experts and leads of the project label; a queue with eligible experts admits only them. For the services called
     without a request's grant (a command, the demo's seed, a benchmark): refused as `grant_from` refuses, but an
     operator who is not a member is told so (OPERATOR_LABELING_REFUSED, as the pages tell them) and an expert the
-    queue does not name QUEUE_NAMES_OTHERS (the caller named the queue: no link to speak of). One query when allowed."""
+    queue does not name QUEUE_NAMES_OTHERS, a lead LEAD_QUEUE_NAMES_OTHERS (the caller named the queue: no link to speak
+    of). One query when allowed."""
     role, admitted = None, False
     if user.is_authenticated:
         role, admitted = (
@@ -564,8 +575,15 @@ def check_can_label(user, queue: Queue) -> LabelingGrant:
         ) or (None, False)
     if role is None and operates_all_projects(user):
         raise NotForYourRole(OPERATOR_LABELING_REFUSED)
-    not_named = QUEUE_NAMES_OTHERS.format(queue=queue.name, username=user.get_username())
+    words = LEAD_QUEUE_NAMES_OTHERS if role == Role.LEAD else QUEUE_NAMES_OTHERS
+    not_named = words.format(queue=queue.name, username=user.get_username())
     return grant_from(user, queue, role=role, admitted=admitted, not_admitted=not_named)
+
+
+def item_queue_not_yours(role: str | None) -> str:
+    """What a holder of an item whose queue no longer names them is told (`grant_from`'s `not_admitted`): a lead that
+    they may name themselves, an expert to ask a lead."""
+    return LEAD_ITEM_QUEUE_NOT_YOURS if role == Role.LEAD else ITEM_QUEUE_NOT_YOURS
 
 
 def labeling_annotations(user, *, project: str, queue: str) -> dict:
@@ -598,7 +616,7 @@ def refuse_labeling(user, slug: str, *, not_yours: str) -> NoReturn:
     """Refuse a labeling address (an item, a queue) that loaded nothing the user may label there: a member who labels
     is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not LABELING_REFUSED, an operator who
     is not a member OPERATOR_LABELING_REFUSED, anyone else "No such project.". Said alike whether what it names exists
-    or not: the address tells nothing of others' work or of which queues exist. One query."""
+    or not: the address tells nothing of others' work or of which queues exist. One query for a member."""
     _, membership = visible_project(user, slug)
     if membership is None:  # `visible_project` gives none only to an operator
         raise NotForYourRole(OPERATOR_LABELING_REFUSED)

@@ -126,21 +126,14 @@ def week_zone(project: Project, cycle: ReviewCycle | None) -> zoneinfo.ZoneInfo:
 
 def week_span(project: Project, week: date, *, cycles: dict[date, ReviewCycle]) -> tuple[datetime, datetime]:
     """The moments the cycle week spans, for what a week tells once (a rubric version published in it). `cycles`: the
-    week's and the weeks' beside it, by week (any may be missing). A closed week's are its bounds in the zone it closed
-    in (`week_zone`); an open week's are in the project's zone, but from the end of a closed week before it and up to
-    the start of a closed week after it: after a zone move those keep the old zone's bounds, and an open week drawn in
-    the new one would overlap them or leave a gap, telling a moment in two weeks or in none."""
-    cycle = cycles.get(week)
-    if cycle is not None and cycle.is_closed:
-        zone = week_zone(project, cycle)
-        return week_start(project, week, zone=zone), week_end(project, week, zone=zone)
-    start, end = week_start(project, week), week_end(project, week)
-    before, after = cycles.get(week - timedelta(days=7)), cycles.get(week + timedelta(days=7))
-    if before is not None and before.is_closed:
-        start = week_end(project, before.week, zone=week_zone(project, before))
-    if after is not None and after.is_closed:
-        end = week_start(project, after.week, zone=week_zone(project, after))
-    return start, end
+    week's and the weeks' beside it, by week (any may be missing). A week starts where a closed week before it ends,
+    whatever its own status, else at its own start in its `week_zone`; it ends where the week after it starts by the
+    same rule, so a closed week keeps its own end. After a zone move, weeks drawn in two zones would otherwise overlap
+    or leave a gap at their seam, telling a moment in two weeks or in none: each seam is the closed week's before it."""
+    before, cycle, after = (cycles.get(week + timedelta(days=days)) for days in (-7, 0, 7))
+    start_zone = week_zone(project, before if before is not None and before.is_closed else cycle)
+    end_zone = week_zone(project, cycle if cycle is not None and cycle.is_closed else after)
+    return week_start(project, week, zone=start_zone), week_end(project, week, zone=end_zone)
 
 
 def week_from_label(project: Project, label: str) -> date:

@@ -81,7 +81,7 @@ def digest_lines_by_expert(cycle: ReviewCycle) -> Callable[[int | None], list[st
 def rubric_published_lines(cycle: ReviewCycle) -> list[str]:
     """The rubric versions published during the cycle's week, each as its meeting page, its report's Markdown and the
     API tell it (`notices.rubric_published_text` of `rubrics.rubrics_published_data`), as plain text: names and
-    prompts isolated, the moment in the week's time zone. Empty when none was (one query)."""
+    prompts isolated, the moment in the week's time zone. Empty when none was (two queries)."""
     zone = week_zone(cycle.project, cycle)
     lines = []
     for published in rubrics_published_data(cycle.project, cycle.week, cycle=cycle):

@@ -110,28 +110,27 @@ def rubrics_published_in_week(project: Project, week: date, *, cycle: ReviewCycl
     """The versions published during the cycle week (`rubrics_published_between` its start and end): the one read the
     meeting page, the report's Markdown, the API's report and the digest tell a reader of the week's figures from.
     `cycle`: the week's (None before it has one); a closed week is bounded in the zone it was closed in, as its report
-    reads its dates (`calendar.week_zone`), not in the one the project moved to since; an open week starts where a
-    closed week before it ends and ends where one after it starts (`calendar.week_span`), so that after a zone move
-    each version is told in one week."""
+    reads its dates (`calendar.week_zone`), not in the one the project moved to since; any week starts where a closed
+    week before it ends (`calendar.week_span`), so that after a zone move each version is told in one week. Two
+    queries: the closed weeks beside it, the versions."""
     start, end = calendar.week_span(project, week, cycles=_span_cycles(project, week, cycle=cycle))
     return rubrics_published_between(project, start, end)
 
 
 def _span_cycles(project: Project, week: date, *, cycle: ReviewCycle | None) -> dict[date, ReviewCycle]:
-    """The cycles `calendar.week_span` reads for the week, by week: its own (`cycle`), and the closed ones beside it
-    when it is not closed (one query)."""
-    cycles = {week: cycle} if cycle is not None else {}
-    if cycle is None or not cycle.is_closed:
-        beside = [week - timedelta(days=7), week + timedelta(days=7)]
-        closed = ReviewCycle.objects.filter(project=project, week__in=beside, status=CycleStatus.CLOSED)
-        cycles |= {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
-    return cycles
+    """The cycles `calendar.week_span` reads for the week, by week: the closed ones beside it, whatever its status,
+    and its own (`cycle`, else a closed one found with them: the running week's, for `rubric_published_this_week`, as
+    the home page reads it). One query."""
+    weeks = [week - timedelta(days=7), week, week + timedelta(days=7)]
+    closed = ReviewCycle.objects.filter(project=project, week__in=weeks, status=CycleStatus.CLOSED)
+    cycles = {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
+    return cycles | ({week: cycle} if cycle is not None else {})
 
 
 def rubrics_published_data(project: Project, week: date, *, cycle: ReviewCycle | None) -> list[dict]:
     """The versions published during the cycle week (`rubrics_published_in_week`) as JSON data, oldest first: what the
     API's report gives as `rubrics_published`, and what the meeting page, the report's Markdown and the digest word
-    (`notices.rubric_published_text`). One query."""
+    (`notices.rubric_published_text`). Two queries (`rubrics_published_in_week`)."""
     return [_as_json(published) for published in rubrics_published_in_week(project, week, cycle=cycle)]
 
 

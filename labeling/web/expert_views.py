@@ -32,7 +32,6 @@ from labeling.exceptions import DomainError, InvalidAnswers, LeaseLost, NotFound
 from labeling.models import Item, Queue, Rubric, week_label
 from labeling.rules.access import (
     ITEM_NOT_YOURS,
-    ITEM_QUEUE_NOT_YOURS,
     LABELING_ROLES,
     QUEUE_NOT_YOURS,
     WEBHOOK_ROLES,
@@ -41,6 +40,7 @@ from labeling.rules.access import (
     grant_from,
     hands_out_items,
     has_role,
+    item_queue_not_yours,
     labels_blind,
     manages,
     may_create_projects,
@@ -87,7 +87,11 @@ def _item_held(request: HttpRequest, slug: str, item_id: int) -> Item | None:
 def _grant(request: HttpRequest, item: Item) -> LabelingGrant:
     """The request's right to label in the item's queue, from what _held_item read along with it."""
     return grant_from(
-        request.user, item.queue, role=item.member_role, admitted=item.queue_admits, not_admitted=ITEM_QUEUE_NOT_YOURS
+        request.user,
+        item.queue,
+        role=item.member_role,
+        admitted=item.queue_admits,
+        not_admitted=item_queue_not_yours(item.member_role),
     )
 
 
@@ -253,6 +257,7 @@ def label_item(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
         item = _item_held(request, slug, item_id)
         if item is None:
             return _skipped_page(request, slug, item_id)  # Back (or a reload) after a skip lands here
+        _grant(request, item)  # a queue no longer naming the holder: said now, not after they answer
         return _labeling_screen(request, item)
     item = _held_item(request, slug, item_id)
     grant = _grant(request, item)

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import Queue, Rubric
+from labeling.models import Membership, Queue, Rubric
 from labeling.services.rubrics import publish_rubric
 from tests.factories import OutputFactory
 from tests.helpers.browser import sign_in
@@ -139,3 +139,23 @@ def test_only_the_newest_preview_is_shown_and_older_requests_are_cancelled(page,
     page.wait_for_timeout(500)
     expect(page.locator("#rule-preview [data-count=matched]")).to_have_text("2")
     assert any("tags_any=billing" in url and "ABORTED" in failure.upper() for url, failure in failed), failed
+
+
+def test_a_lead_demoted_while_editing_sees_why_the_preview_is_refused_not_a_page_in_the_box(
+    page, live_server, lead, project
+):
+    """The preview's refusal (a 404 page, as to any role that does not manage queues) is a whole page: the box says
+    the preview could not be loaded and why, without the page's navigation."""
+    OutputFactory.create_batch(2, project=project, tags=["billing"])
+    sign_in(page, live_server, "lena")
+    page.goto(f"{live_server.url}/p/{project.slug}/manage/queues/new")
+    expect(page.locator("#rule-preview [data-count=outputs]")).to_have_text("2")
+
+    Membership.objects.filter(user=lead, project=project).update(role="expert")
+    page.fill("input[name=tags_any]", "billing")
+
+    preview = page.locator("#rule-preview")
+    expect(preview).to_have_text(
+        "The preview could not be loaded. Only the project's leads and admins manage its queues."
+    )
+    expect(preview.locator("nav, header, h1, a")).to_have_count(0)

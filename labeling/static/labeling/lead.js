@@ -25,11 +25,22 @@
                                     signal: own ? own.signal : undefined }, asked[1]);
       target.classList.add("loading");
       fetch(asked[0], options)
-        .then(function (response) { return response.text(); })
-        .then(function (html) {
+        .then(function (response) {
+          // The preview's fragment comes with a 200, or a 400 telling what in the rules is wrong. Anything else is a
+          // whole page (a refusal to one no longer a lead: 403/404; a redirect to sign in): not for the box.
+          var fragment = !response.redirected && (response.ok || response.status === 400);
+          return response.text().then(function (html) { return { fragment: fragment, html: html }; });
+        })
+        .then(function (answer) {
           if (mine !== sequence) return; // a newer preview was asked for meanwhile
           // Rendered by our server with autoescaping (samples are user text): parse it, run nothing.
-          var doc = new DOMParser().parseFromString(html, "text/html");
+          var doc = new DOMParser().parseFromString(answer.html, "text/html");
+          if (!answer.fragment) {
+            // A refusal's page says why in its alert: told as text, the rest of the page left out.
+            var reason = doc.querySelector("p[role=alert]");
+            target.textContent = "The preview could not be loaded." + (reason ? " " + reason.textContent.trim() : "");
+            return;
+          }
           target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes));
         })
         .catch(function (error) {

@@ -82,20 +82,22 @@ def test_the_keys_some_label_answered_are_found_in_one_query(project, other_proj
         assert answered_keys(project, []) == []
 
 
+@pytest.mark.parametrize("later_closed", [False, True], ids=["later-open", "later-closed"])
 @pytest.mark.parametrize(
     ("closed_in", "moved_to", "published_at"),
     [
-        # Closed in UTC, moved 13 hours ahead: the open week, drawn in Auckland, would start in the closed week's end.
+        # Closed in UTC, moved 13 hours ahead: the later week, drawn in Auckland, would start in the closed week's end.
         ("UTC", "Pacific/Auckland", datetime(2026, 11, 22, 20, tzinfo=UTC)),
-        # Closed in Auckland, moved to UTC: the open week would start 13 hours after the closed week ended.
+        # Closed in Auckland, moved to UTC: the later week would start 13 hours after the closed week ended.
         ("Pacific/Auckland", "UTC", datetime(2026, 11, 22, 15, tzinfo=UTC)),
     ],
 )
-def test_after_a_zone_move_a_version_is_told_in_one_week_of_a_closed_week_and_the_open_one_after_it(
-    project, closed_in, moved_to, published_at
+def test_after_a_zone_move_a_version_is_told_in_one_week_of_a_closed_week_and_the_one_after_it(
+    project, closed_in, moved_to, published_at, later_closed
 ):
     """The week of 16 November closed in one zone; the project then moved to another. v2, published near its end, is
-    told in exactly one of it and the open week after it: never in both, never in neither."""
+    told in exactly one of it and the week after it, open or closed since in the new zone (as `close_week` stores
+    it): never in both, never in neither."""
     project.time_zone = closed_in
     project.save(update_fields=["time_zone"])
     closed_week = calendar.cycle_week(project, datetime(2026, 11, 18, 12, tzinfo=UTC))
@@ -108,11 +110,16 @@ def test_after_a_zone_move_a_version_is_told_in_one_week_of_a_closed_week_and_th
     Rubric.objects.filter(version=1).update(created_at=published_at - timedelta(weeks=3))
     project.time_zone = moved_to
     project.save(update_fields=["time_zone"])
-    open_week = closed_week + timedelta(days=7)
+    later_week = closed_week + timedelta(days=7)
+    later_cycle = None
+    if later_closed:
+        later_cycle = ReviewCycle.objects.create(
+            project=project, week=later_week, status=CycleStatus.CLOSED, report={}, closed_in_time_zone=moved_to
+        )
 
     told = [
         [published["version"] for published in rubrics_published_data(project, closed_week, cycle=cycle)],
-        [published["version"] for published in rubrics_published_data(project, open_week, cycle=None)],
+        [published["version"] for published in rubrics_published_data(project, later_week, cycle=later_cycle)],
     ]
 
     assert sorted(told) == [[], [2]]

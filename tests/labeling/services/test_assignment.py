@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidAnswers, LeaseLost, NotFound, QueuePaused
 from labeling.models import Item, ItemStatus, Label, Membership, Queue, Skip, Slot, SlotState
-from labeling.rules.access import LABELING_REFUSED, OPERATOR_LABELING_REFUSED, QUEUE_NAMES_OTHERS
+from labeling.rules.access import (
+    LABELING_REFUSED,
+    LEAD_QUEUE_NAMES_OTHERS,
+    OPERATOR_LABELING_REFUSED,
+    QUEUE_NAMES_OTHERS,
+)
 from labeling.services import assignment
 from labeling.services.assignment import claimable, next_item, skip_item, undo_skip
 from labeling.services.labels import submit_label
@@ -230,6 +235,7 @@ def test_another_projects_rubric_is_refused(project, other_project, expert, rubr
         ("engineer", LABELING_REFUSED),
         ("operator", OPERATOR_LABELING_REFUSED),
         ("expert", QUEUE_NAMES_OTHERS),  # of the queue and the expert: "“Queue” is not erin's to label: …"
+        ("lead", LEAD_QUEUE_NAMES_OTHERS),  # a lead edits the queue's experts: told to add themselves, not to ask
     ],
 )
 def test_a_service_called_without_a_grant_refuses_as_the_labeling_pages_do(
@@ -238,8 +244,8 @@ def test_a_service_called_without_a_grant_refuses_as_the_labeling_pages_do(
     """A command or script (the demo's seed, a benchmark) calls the labeling services without a request's grant: they
     ask `check_can_label`, which tells a member why as the pages do (`grant_from`): an engineer that their role does not
     label, an operator who is no member that only members label (the project exists: they read it), an expert a queue
-    does not name that it is not theirs, in words that speak of the queue the command named, not of a link; an
-    outsider learns nothing."""
+    does not name that it is not theirs, in words that speak of the queue the command named, not of a link (a lead
+    that they may add themselves to it, not to ask a lead); an outsider learns nothing."""
     queue = make_queue(project, 2)
     queue.eligible_experts.set([other_expert])
     item = next_item(expert=other_expert, queue=queue)

@@ -19,6 +19,7 @@ from labeling.rules.access import (
     ITEM_QUEUE_NOT_YOURS,
     KEYS_REFUSED,
     LABELING_REFUSED,
+    LEAD_ITEM_QUEUE_NOT_YOURS,
     LEADS_ONLY,
     LEADS_ONLY_ACTION,
     OPERATOR_EXPORT_REFUSED,
@@ -94,7 +95,8 @@ REFUSALS = [
     ("expert", "get", f"{P}/items/{{item}}/", ITEM_NOT_YOURS),  # a pasted link to another expert's item
     ("expert", "get", f"{P}/items/999999/", ITEM_NOT_YOURS),  # said alike of an item that does not exist
     ("expert", "post", f"{P}/items/{{item}}/unskip", ITEM_NOT_YOURS),
-    ("expert", "post", f"{P}/items/{2**64}/unskip", ITEM_NOT_YOURS),  # past any id: SQLite refused the query (a 500)
+    # Past any id: SQLite refused the query (a 500), so this catches it there only; test_work.py asks on both.
+    ("expert", "post", f"{P}/items/{2**64}/unskip", ITEM_NOT_YOURS),
     ("engineer", "get", f"{P}/items/{{item}}/", LABELING_REFUSED),
     ("operator", "post", f"{P}/items/{{item}}/unskip", OPERATOR_LABELING_REFUSED),
 ]
@@ -164,21 +166,32 @@ def test_a_queue_that_names_the_expert_still_opens_for_them(client, closed_proje
     assert client.post(f"{P}/q/chosen/next").status_code == 302
 
 
+@pytest.mark.parametrize(
+    ("holder", "message"), [("other_expert", ITEM_QUEUE_NOT_YOURS), ("lead", LEAD_ITEM_QUEUE_NOT_YOURS)]
+)
 def test_an_item_whose_queue_no_longer_names_its_holder_says_so_not_that_the_address_names_no_queue(
-    client, project, closed_project, expert, other_expert
+    client, request, project, closed_project, expert, holder, message
 ):
-    """The expert holds an item of a queue whose leads have since named other experts: what they send is refused
-    saying the queue is no longer theirs (they know it: they were handed its item), not QUEUE_NOT_YOURS's "no queue at
-    this address"."""
-    Queue.objects.get(project=project, slug="sample").eligible_experts.set([expert])
-    item = Slot.objects.leased_to(other_expert).get().item_id
-    client.force_login(other_expert)
+    """The holder of an item of a queue whose leads have since named other experts: what they send is refused saying
+    the queue is no longer theirs (they know it: they were handed its item), not QUEUE_NOT_YOURS's "no queue at this
+    address", and the labeling screen says so before they answer on it. An expert is told to ask a lead; a lead, who
+    edits the queue's experts, to add themselves."""
+    holder = request.getfixturevalue(holder)
+    sample = Queue.objects.get(project=project, slug="sample")
+    if not Slot.objects.leased_to(holder).exists():
+        make_items(project, 1)
+        assert assignment.next_item(expert=holder, queue=sample)
+    sample.eligible_experts.set([expert])
+    item = Slot.objects.leased_to(holder).get().item_id
+    client.force_login(holder)
 
+    opened = client.get(f"{P}/items/{item}/")
     refused = client.post(f"{P}/items/{item}/skip", {"reason": "unsure"})
 
-    assert refused.status_code == 404
-    assert f'<p role="alert">{escape(ITEM_QUEUE_NOT_YOURS)}</p>' in refused.content.decode()
-    assert Slot.objects.leased_to(other_expert).get().item_id == item and not Skip.objects.exists()
+    for response in (opened, refused):  # the screen is not shown only to refuse what they answer on it
+        assert response.status_code == 404
+        assert f'<p role="alert">{escape(message)}</p>' in response.content.decode()
+    assert Slot.objects.leased_to(holder).get().item_id == item and not Skip.objects.exists()
 
 
 W = f"{P}/meeting/2026-W49"
