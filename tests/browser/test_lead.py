@@ -49,7 +49,7 @@ def test_a_lead_creates_a_queue_and_sees_it_listed(page, live_server, lead, expe
     row = page.locator("tr[data-queue=billing-complaints]")
     assert "Billing complaints" in row.inner_text()
     assert "tags any of billing, refunds" in row.inner_text()
-    assert "/ 25" in row.inner_text()
+    assert "of 25 items" in row.inner_text()
     assert "erin" in row.inner_text() and "ezra" not in row.inner_text()
     queue = Queue.objects.get(slug="billing-complaints")
     assert queue.rule == {"tags_any": ["billing", "refunds"], "metadata": {"locale": ["en-GB", "de-DE"]},
