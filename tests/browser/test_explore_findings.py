@@ -275,8 +275,10 @@ def test_a_signed_in_engineer_opens_the_filter_over_the_api_without_a_key(page, 
 
     page.goto(f"{live_server.url}/api/docs/")
     block = page.locator(".opblock", has_text="/api/v1/outputs/facets").first
-    block.locator(".opblock-summary").click()
-    block.get_by_role("button", name="Try it out").click()
+    # Swagger UI renders the whole schema on the page's one thread: under a full suite's load (three workers on two
+    # cores) opening an operation took over the default 10 s in CI, twice, and under 1 s alone.
+    block.locator(".opblock-summary").click(timeout=45_000)
+    block.get_by_role("button", name="Try it out").click(timeout=45_000)
     block.locator("tr[data-param-name=project] input").fill(project.slug)
     block.get_by_role("button", name="Execute").click()
     answer = block.locator(".live-responses-table tbody .response").first
