@@ -9,6 +9,7 @@ loads the queue or item, `labeling_annotations` + `grant_from`. Either gives a `
 request passes to the services it calls, so they do not ask the database again.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -118,6 +119,13 @@ PLATFORM_REFUSED = (
 QUEUE_NOT_YOURS = (
     "This queue is not yours to label: its leads chose other experts for it, or the project has no queue at this "
     "address (the link may be mistyped or out of date). Label in the project's other queues, or ask a lead."
+)
+# The same to a lead, who edits a queue's experts on its page rather than asking another lead: said alike of a queue
+# that names others and of an address that names none, as to an expert.
+LEAD_QUEUE_NOT_YOURS = (
+    "This queue is not yours to label: it names other experts, or the project has no queue at this address (the link "
+    "may be mistyped or out of date). As a lead, add yourself to a queue's experts on its page, or label in the "
+    "project's other queues."
 )
 # The same refusal to a command or script labeling for someone (`check_can_label`): it named the queue itself, so no
 # link is in question; it is told whom the queue does not name (never whom it does).
@@ -580,6 +588,13 @@ def check_can_label(user, queue: Queue) -> LabelingGrant:
     return grant_from(user, queue, role=role, admitted=admitted, not_admitted=not_named)
 
 
+def queue_not_yours(role: str | None) -> str:
+    """What a member opening a queue's address that loads no queue they may label in is told (`refuse_labeling`'s
+    `not_yours`, `grant_from`'s `not_admitted`): a lead that they may name themselves, an expert to ask a lead. By role
+    only, never by whether the queue exists."""
+    return LEAD_QUEUE_NOT_YOURS if role == Role.LEAD else QUEUE_NOT_YOURS
+
+
 def item_queue_not_yours(role: str | None) -> str:
     """What a holder of an item whose queue no longer names them is told (`grant_from`'s `not_admitted`): a lead that
     they may name themselves, an expert to ask a lead."""
@@ -601,8 +616,8 @@ def grant_from(
     user, queue: Queue, *, role: str | None, admitted: bool, not_admitted: str = QUEUE_NOT_YOURS
 ) -> LabelingGrant:
     """The grant for a role and an admission read with `labeling_annotations`; NotFound when they refuse: a member
-    whose role does not label is told so (NotForYourRole), and an expert the queue does not name `not_admitted`
-    (QUEUE_NOT_YOURS: the pages' words, of the address they opened)."""
+    whose role does not label is told so (NotForYourRole), and one the queue does not name `not_admitted`
+    (`queue_not_yours`: the pages' words, of the address they opened)."""
     if role is None or not user.is_authenticated:
         raise NotFound("No such project.")
     if role not in LABELING_ROLES:
@@ -612,15 +627,18 @@ def grant_from(
     return LabelingGrant(user_id=user.pk, queue_id=queue.pk, role=role)
 
 
-def refuse_labeling(user, slug: str, *, not_yours: str) -> NoReturn:
+def refuse_labeling(user, slug: str, *, not_yours: str | Callable[[str], str]) -> NoReturn:
     """Refuse a labeling address (an item, a queue) that loaded nothing the user may label there: a member who labels
-    is told `not_yours` (ITEM_NOT_YOURS, QUEUE_NOT_YOURS), one whose role does not LABELING_REFUSED, an operator who
-    is not a member OPERATOR_LABELING_REFUSED, anyone else "No such project.". Said alike whether what it names exists
-    or not: the address tells nothing of others' work or of which queues exist. One query for a member."""
+    is told `not_yours` (ITEM_NOT_YOURS, or by their role: `queue_not_yours`), one whose role does not
+    LABELING_REFUSED, an operator who is not a member OPERATOR_LABELING_REFUSED, anyone else "No such project.". Said
+    alike whether what it names exists or not: the address tells nothing of others' work or of which queues exist. One
+    query for a member."""
     _, membership = visible_project(user, slug)
     if membership is None:  # `visible_project` gives none only to an operator
         raise NotForYourRole(OPERATOR_LABELING_REFUSED)
-    raise NotForYourRole(not_yours if has_role(membership, LABELING_ROLES) else LABELING_REFUSED)
+    if not has_role(membership, LABELING_ROLES):
+        raise NotForYourRole(LABELING_REFUSED)
+    raise NotForYourRole(not_yours(membership.role) if callable(not_yours) else not_yours)
 
 
 def ensure_can_label(user, queue: Queue, grant: LabelingGrant | None) -> LabelingGrant:

@@ -33,7 +33,6 @@ from labeling.models import Item, Queue, Rubric, week_label
 from labeling.rules.access import (
     ITEM_NOT_YOURS,
     LABELING_ROLES,
-    QUEUE_NOT_YOURS,
     WEBHOOK_ROLES,
     LabelingGrant,
     check_hands_out_items,
@@ -46,6 +45,7 @@ from labeling.rules.access import (
     may_create_projects,
     may_explore,
     overview_project,
+    queue_not_yours,
     reader_membership,
     refuse_labeling,
     sees_alerts,
@@ -185,8 +185,14 @@ def next_item(request: HttpRequest, slug: str, queue_slug: str) -> HttpResponse:
     queue = work.queue_for_labeler(request.user, slug, queue_slug, with_next=request.method == "GET")
     if queue is None or queue.member_role is None:
         # Said alike of a queue that does not exist and of one not theirs.
-        refuse_labeling(request.user, slug, not_yours=QUEUE_NOT_YOURS)
-    grant = grant_from(request.user, queue, role=queue.member_role, admitted=queue.queue_admits)
+        refuse_labeling(request.user, slug, not_yours=queue_not_yours)
+    grant = grant_from(
+        request.user,
+        queue,
+        role=queue.member_role,
+        admitted=queue.queue_admits,
+        not_admitted=queue_not_yours(queue.member_role),
+    )
     if request.method == "POST":
         return _hand_next_item(request, queue, grant)
     if queue.held_item_id is not None:

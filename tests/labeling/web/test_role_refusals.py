@@ -20,6 +20,7 @@ from labeling.rules.access import (
     KEYS_REFUSED,
     LABELING_REFUSED,
     LEAD_ITEM_QUEUE_NOT_YOURS,
+    LEAD_QUEUE_NOT_YOURS,
     LEADS_ONLY,
     LEADS_ONLY_ACTION,
     OPERATOR_EXPORT_REFUSED,
@@ -89,6 +90,11 @@ REFUSALS = [
     ("expert", "post", f"{P}/q/chosen/next", QUEUE_NOT_YOURS),
     ("expert", "get", f"{P}/q/nope/next", QUEUE_NOT_YOURS),  # said alike of a queue that does not exist
     ("expert", "post", f"{P}/q/nope/next", QUEUE_NOT_YOURS),
+    # A lead, who edits queues' experts, is told so rather than to ask a lead: alike of a queue that does not exist.
+    ("lead", "get", f"{P}/q/chosen/next", LEAD_QUEUE_NOT_YOURS),
+    ("lead", "post", f"{P}/q/chosen/next", LEAD_QUEUE_NOT_YOURS),
+    ("lead", "get", f"{P}/q/nope/next", LEAD_QUEUE_NOT_YOURS),
+    ("lead", "post", f"{P}/q/nope/next", LEAD_QUEUE_NOT_YOURS),
     ("engineer", "get", f"{P}/q/nope/next", LABELING_REFUSED),
     ("operator", "get", f"{P}/q/sample/next", OPERATOR_LABELING_REFUSED),
     ("operator", "get", f"{P}/q/nope/next", OPERATOR_LABELING_REFUSED),
