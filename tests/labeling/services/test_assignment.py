@@ -238,7 +238,7 @@ def test_another_projects_rubric_is_refused(project, other_project, expert, rubr
         ("lead", LEAD_QUEUE_NAMES_OTHERS),  # a lead edits the queue's experts: told to add themselves, not to ask
     ],
 )
-def test_a_service_called_without_a_grant_refuses_as_the_labeling_pages_do(
+def test_a_service_called_without_a_grant_tells_a_member_why_and_names_the_queue_to_one_it_does_not_admit(
     request, project, rubric, other_expert, persona, message
 ):
     """A command or script (the demo's seed, a benchmark) calls the labeling services without a request's grant: they
