@@ -1,9 +1,14 @@
 """POST /api/v1/events and /api/v1/feedback follow the same rules as outputs."""
 
+from datetime import UTC, date, datetime
+
 import pytest
 
-from labeling.models import Output, UsageEvent
+from labeling.models import Item, Output, Project, Queue, UsageEvent
+from labeling.selectors.metrics import WeekRange, WeekState, first_week_of_the_project, week_states
+from labeling.services import cycles
 from tests.conftest import output_record
+from tests.outbox import run_each_as_worker
 
 
 def event(index, **overrides):
@@ -72,6 +77,34 @@ def test_late_feedback_updates_the_output_and_lists_unknown_ids(api, project):
     output = Output.objects.get(project=project, external_id="conv-1")
     assert (output.feedback_score, output.feedback_comment) == (-1, "wrong")
     assert output.feedback_at is not None
+
+
+def test_late_thumbs_down_on_outputs_older_than_the_project_queues_them_in_their_week_a_lead_closes(api, project, lead):
+    """Outputs sent with dates before the project was created, then thumbs-down feedback a queue's rule routes: the
+    items go into the outputs' own week, within the queue's weekly quota. That week is the project's first (its items
+    and outputs make it so), not one nothing counts: beat leaves weeks before the project alone, a lead closes it by
+    hand and its report counts the items (tests/labeling/services/test_cycles.py closes one of outputs only)."""
+    Project.objects.filter(pk=project.pk).update(created_at=datetime(2026, 11, 4, tzinfo=UTC))
+    project.refresh_from_db()
+    queue = Queue.objects.create(
+        project=project, slug="thumbs-down", name="Thumbs down", rule={"feedback_scores": [-1]}, weekly_quota=1
+    )
+    old = [output_record(n, occurred_at=f"2026-10-0{n + 6}T12:00:00Z", feedback=None) for n in (1, 2)]
+    api.post("/api/v1/outputs", {"outputs": old})
+    run_each_as_worker("labeling.route_outputs")
+    assert not Item.objects.exists()
+
+    thumbs_down = [{"external_id": record["external_id"], "score": -1} for record in old]
+    assert api.post("/api/v1/feedback", {"feedback": thumbs_down}).status_code == 200
+    run_each_as_worker("labeling.route_outputs")
+
+    [item] = Item.objects.filter(queue=queue)  # a quota of one: the earlier output's
+    week = date(2026, 10, 5)  # 5 to 11 October
+    assert (item.output.external_id, item.week) == ("conv-1", week)
+    assert first_week_of_the_project(project) == week
+    assert week_states(project=project, weeks=WeekRange(week, week))[week] == WeekState.NOT_CLOSED
+    cycle = cycles.close_week(project_id=project.pk, week=week, closed_by=lead, now=datetime(2026, 11, 25, tzinfo=UTC))
+    assert cycle.report["headline"]["labels"]["items"] == 1
 
 
 def test_the_last_feedback_in_a_batch_wins(api, project):
