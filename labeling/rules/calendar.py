@@ -124,13 +124,22 @@ def week_zone(project: Project, cycle: ReviewCycle | None) -> zoneinfo.ZoneInfo:
     return closed_in or project.tzinfo  # or a zone since dropped from tzdata: the project's, as Project.tzinfo
 
 
+def span_weeks(project: Project, week: date) -> tuple[date | None, date, date | None]:
+    """The weeks `week_span` reads the cycles of: the week before the (clamped) week, the week, the week after; None
+    for one beyond the calendar's first or last week, which holds no cycle (and may be no date at all)."""
+    week = _clamped(project, week)
+    before = week - timedelta(days=7) if week >= first_week(project) + timedelta(days=7) else None
+    after = week + timedelta(days=7) if week <= last_week(project) - timedelta(days=7) else None
+    return before, week, after
+
+
 def week_span(project: Project, week: date, *, cycles: dict[date, ReviewCycle]) -> tuple[datetime, datetime]:
     """The moments the cycle week spans, for what a week tells once (a rubric version published in it). `cycles`: the
     week's and the weeks' beside it, by week (any may be missing). A week starts where a closed week before it ends,
     whatever its own status, else at its own start in its `week_zone`; it ends where the week after it starts by the
     same rule, so a closed week keeps its own end. After a zone move, weeks drawn in two zones would otherwise overlap
     or leave a gap at their seam, telling a moment in two weeks or in none: each seam is the closed week's before it."""
-    before, cycle, after = (cycles.get(week + timedelta(days=days)) for days in (-7, 0, 7))
+    before, cycle, after = (cycles.get(each) if each is not None else None for each in span_weeks(project, week))
     start_zone = week_zone(project, before if before is not None and before.is_closed else cycle)
     end_zone = week_zone(project, cycle if cycle is not None and cycle.is_closed else after)
     return week_start(project, week, zone=start_zone), week_end(project, week, zone=end_zone)

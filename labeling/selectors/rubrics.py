@@ -4,7 +4,7 @@ question a week's pass rate is about."""
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db.models import Exists, Q, Subquery
 from django.utils import timezone
@@ -121,7 +121,7 @@ def _span_cycles(project: Project, week: date, *, cycle: ReviewCycle | None) -> 
     """The cycles `calendar.week_span` reads for the week, by week: the closed ones beside it, whatever its status,
     and its own (`cycle`, else a closed one found with them: the running week's, for `rubric_published_this_week`, as
     the home page reads it). One query."""
-    weeks = [week - timedelta(days=7), week, week + timedelta(days=7)]
+    weeks = [each for each in calendar.span_weeks(project, week) if each is not None]
     closed = ReviewCycle.objects.filter(project=project, week__in=weeks, status=CycleStatus.CLOSED)
     cycles = {found.week: found for found in closed.only("week", "status", "closed_in_time_zone")}
     return cycles | ({week: cycle} if cycle is not None else {})

@@ -10,6 +10,7 @@ from django.utils import timezone as django_timezone
 from labeling.exceptions import InvalidWeek
 from labeling.models import Item, Queue, RetentionCell, Weekday
 from labeling.rules import calendar
+from labeling.selectors.rubrics import rubrics_published_in_week
 from labeling.services import retention
 from labeling.services.routing import route_outputs
 from tests.factories import OutputFactory, ProjectFactory
@@ -73,6 +74,19 @@ def test_week_start_and_end_of_any_date_convert_to_utc(odd_project, day):
     start, end = calendar.week_start(odd_project, day), calendar.week_end(odd_project, day)
 
     assert start.astimezone(UTC) < end.astimezone(UTC)
+
+
+@pytest.mark.parametrize("day", [date.min, date(1, 1, 3), date(9999, 12, 25), date.max])
+def test_a_weeks_span_at_the_calendars_ends_reads_no_week_beyond_them(odd_project, day):
+    """`week_span` (and the rubric versions a week tells, which read its cycles) looks at the weeks beside the week:
+    the calendar holds none before its first week or after its last, so it answers the week's own bounds there, not an
+    OverflowError."""
+    assert calendar.week_span(odd_project, day, cycles={}) == (
+        calendar.week_start(odd_project, day),
+        calendar.week_end(odd_project, day),
+    )
+    for week in (calendar.first_week(odd_project), calendar.last_week(odd_project)):
+        assert rubrics_published_in_week(odd_project, week, cycle=None) == []
 
 
 def test_the_calendar_is_defined_once():
