@@ -128,6 +128,13 @@ def pair_fits(key: str, value: str) -> bool:
     return len(typed_pair(key, value)) <= MAX_VALUE_CHARS
 
 
+def value_fits(value: str) -> bool:
+    """Whether a model, tag, metadata key (`has_meta`) or other value matched as stored is a filter value the parser
+    takes: at most MAX_VALUE_CHARS as links and saved views write it (`typed_value`: in quotes when spaces at its ends
+    count), as `pair_fits` measures a pair; the parser takes every such value. The filter bar's suggestions read it."""
+    return len(typed_value(value)) <= MAX_VALUE_CHARS
+
+
 def tags_of(tags: Any) -> set[str]:
     """An output's tags, each once, as every count of them reads them (the facets, the filter bar's choices, the
     movers, what changed): the strings of its list. Ingest stores nothing else; other rows read alike."""

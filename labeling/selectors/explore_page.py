@@ -18,6 +18,7 @@ from labeling.rules.explore import (
     tags_of,
     typed_pair,
     typed_value,
+    value_fits,
 )
 
 RECENT = 500
@@ -44,7 +45,8 @@ def filter_choices(project: Project) -> FilterChoices:
             models[model] += 1
         tags.update(tags_of(output_tags))  # once an output, as a facet counts
         for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
-            keys[key] += 1
+            if value_fits(key):  # a longer key is a `has_meta` the page refuses
+                keys[key] += 1
             # A suggestion is short (a value of at most 60 characters) and a filter the page takes (`pair_fits`): a
             # long key, its quotes doubled, made one the page refused.
             text = str(value).lower() if isinstance(value, bool) else value if isinstance(value, str) else None

@@ -920,3 +920,18 @@ def test_the_filter_bars_tooltips_show_the_help_as_text_without_its_markdown(cli
     assert titles["meta"].startswith("key:value: the metadata key holds this value")
     assert "&quot;a&quot;&quot;b:c&quot;:v is the key a&quot;b:c" in titles["meta"]
     assert titles["disagree"].startswith("yes or no (or true/false, 1/0): yes, the experts disagreed")
+
+
+def test_every_metadata_key_the_bar_suggests_opens_a_page(client, lead, project):
+    """The bar's metadata keys (`has_meta`) had no length limit: a key of 201 characters was suggested, and picking it
+    was a 400 ("Use at most 200 characters"). A key over the limit is left out; every key offered opens the page."""
+    make(project, external_id="long-key", metadata={"k" * 201: "v", "k" * 200: "w", "plan": "pro"})
+    client.force_login(lead)
+
+    page = client.get(url("explore", project)).content.decode()
+
+    datalist = page.split('<datalist id="meta-keys">')[1].split("</datalist>")[0]
+    offered = re.findall(r'<option value="([^"]*)">', datalist)
+    assert offered == ["k" * 200, "plan"]
+    for key in offered:
+        assert client.get(url("explore", project, query=urlencode({"has_meta": key}))).status_code == 200, key
