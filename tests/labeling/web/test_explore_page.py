@@ -935,3 +935,26 @@ def test_every_metadata_key_the_bar_suggests_opens_a_page(client, lead, project)
     assert offered == ["k" * 200, "plan"]
     for key in offered:
         assert client.get(url("explore", project, query=urlencode({"has_meta": key}))).status_code == 200, key
+
+
+@pytest.mark.parametrize("typed", ["nope:true", "nope:happy"])
+def test_an_unknown_gold_question_is_refused_naming_every_question_the_filter_takes(
+    client, lead, project, rubric, typed
+):
+    """v2 drops `correct` for `accurate`: `gold=correct:fail` (a closed week's link) still works, as an earlier
+    version's verdict question, but the refusal of an unknown question listed only the current rubric's keys."""
+    from labeling.services.rubrics import publish_rubric
+
+    accurate = {"key": "accurate", "kind": "binary", "prompt": "Is it accurate?", "required": False}
+    kept = [question for question in rubric.questions if question["key"] != "correct"]
+    publish_rubric(project=project, questions=[accurate, *kept], guidelines="", published_by=lead)
+    client.force_login(lead)
+
+    refused = client.get(url("explore", project, query=urlencode({"gold": typed})))
+
+    assert refused.status_code == 400
+    assert (
+        "No pass/fail, choice or rating question 'nope'; use one of ['accurate', 'helpful', 'tone'], or an earlier "
+        "rubric version's verdict question with pass or fail: ['correct']."
+    ) in refused.content.decode().replace("&#x27;", "'")
+    assert client.get(url("explore", project, query="gold=correct%3Afail")).status_code == 200  # as it says
