@@ -958,3 +958,28 @@ def test_an_unknown_gold_question_is_refused_naming_every_question_the_filter_ta
         "rubric version's verdict question with pass or fail: ['correct']."
     ) in refused.content.decode().replace("&#x27;", "'")
     assert client.get(url("explore", project, query="gold=correct%3Afail")).status_code == 200  # as it says
+
+
+def test_a_model_or_tag_is_limited_as_its_link_writes_it_like_a_metadata_pair(client, lead, project):
+    """A model or tag with spaces at its ends is written in quotes, 2 characters more: at 199 or 200 characters it was
+    taken as read, while a metadata pair is measured as its link writes it. One rule now: refused with the length its
+    link takes, and neither a facet nor the bar offers it; at 198 it fits, and its facet link opens it."""
+    from labeling.selectors.explore_page import filter_choices
+
+    too_long, fits = " " + "m" * 198 + " ", " " + "m" * 196 + " "
+    make(project, external_id="too-long", model=too_long, tags=[too_long])
+    make(project, external_id="fits", model=fits, tags=[fits])
+    client.force_login(lead)
+
+    for parameter in ("model", "tag"):
+        refused = client.get(url("explore", project, query=urlencode({parameter: f'"{too_long}"'})))
+        assert refused.status_code == 400, parameter
+        assert "takes 202 characters as a link writes it" in refused.content.decode()
+        found = client.get(url("explore", project, query=urlencode({parameter: f'"{fits}"'})))
+        assert found.status_code == 200 and shown(found) == ["fits"], parameter
+    facets = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).content.decode()
+    links = [link.replace("&amp;", "&") for link in re.findall(r'href="/p/support-bot/explore/\?([^"]+)">', facets)]
+    offered = [link for link in links if link.startswith(("model=", "tag="))]
+    assert offered == [urlencode({"model": f'"{fits}"'}), urlencode({"tag": f'"{fits}"'})]
+    choices = filter_choices(project)
+    assert choices.models == [fits] and choices.tags == [f'"{fits}"']
