@@ -128,6 +128,13 @@ def pair_fits(key: str, value: str) -> bool:
     return len(typed_pair(key, value)) <= MAX_VALUE_CHARS
 
 
+def value_fits(value: str) -> bool:
+    """Whether a model, tag, metadata key (`has_meta`) or other value matched as stored is a filter value the parser
+    takes: at most MAX_VALUE_CHARS as links and saved views write it (`typed_value`: in quotes when spaces at its ends
+    count), as `pair_fits` measures a pair. The one rule of the parser, the facets and the filter bar's suggestions."""
+    return len(typed_value(value)) <= MAX_VALUE_CHARS
+
+
 def tags_of(tags: Any) -> set[str]:
     """An output's tags, each once, as every count of them reads them (the facets, the filter bar's choices, the
     movers, what changed): the strings of its list. Ingest stores nothing else; other rows read alike."""
@@ -480,7 +487,8 @@ class _Reader:
         values = [values] if isinstance(values, str) else list(values)
         # A blank value is no condition (the bar sends its empty fields); nor is an empty pair of quotes.
         values = [value.strip() for value in values if value.strip()]
-        if name in AS_STORED and name != "meta":  # a pair is read by `pairs`
+        as_stored = name in AS_STORED and name != "meta"  # a pair is read by `pairs`
+        if as_stored:
             values = [read_value(value) for value in values if read_value(value)]
         if len(values) > MAX_VALUES:
             self.problems[name] = f"At most {MAX_VALUES} values."
@@ -490,6 +498,14 @@ class _Reader:
             if problem or len(value) > MAX_VALUE_CHARS and name != "q":
                 self.problems[name] = (
                     f"The value {problem}." if problem else f"Use at most {MAX_VALUE_CHARS} characters."
+                )
+                return []
+            # The limit holds on the value as links and saved views write it (`value_fits`), as on a pair: in quotes
+            # when spaces at its ends count, where a value that fits as read would be refused once the page reloads it.
+            if as_stored and not value_fits(value):
+                self.problems[name] = (
+                    f"{value[:40]!r} takes {len(typed_value(value))} characters as a link writes it (in quotes, as "
+                    f"spaces at its ends count): use at most {MAX_VALUE_CHARS}."
                 )
                 return []
         return values

@@ -18,6 +18,7 @@ from labeling.rules.explore import (
     tags_of,
     typed_pair,
     typed_value,
+    value_fits,
 )
 
 RECENT = 500
@@ -40,11 +41,13 @@ def filter_choices(project: Project) -> FilterChoices:
     models, tags, keys, values = Counter(), Counter(), Counter(), Counter()
     recent = Output.objects.filter(project=project).order_by("-occurred_at", "-pk")
     for model, output_tags, metadata in recent.values_list("model", "tags", "metadata")[:RECENT]:
-        if model:
+        # Only what a filter takes (`value_fits`): a longer model or tag is a suggestion the page refuses.
+        if model and value_fits(model):
             models[model] += 1
-        tags.update(tags_of(output_tags))  # once an output, as a facet counts
+        tags.update(tag for tag in tags_of(output_tags) if value_fits(tag))  # once an output, as a facet counts
         for key, value in (metadata or {}).items() if isinstance(metadata, dict) else ():
-            keys[key] += 1
+            if value_fits(key):
+                keys[key] += 1
             # A suggestion is short (a value of at most 60 characters) and a filter the page takes (`pair_fits`): a
             # long key, its quotes doubled, made one the page refused.
             text = str(value).lower() if isinstance(value, bool) else value if isinstance(value, str) else None

@@ -49,7 +49,7 @@ def _change(value: float | int | None, *, unit: str) -> dict | None:
 OUTPUTS_NOT_ITEMS = "explore lists outputs: one reviewed in two queues is one output there, failed if either failed"
 
 
-def _verdict_asked_now(report: dict, questions_now: list[dict] | None) -> bool:
+def _explore_can_filter_by_verdict(report: dict, questions_now: list[dict] | None) -> bool:
     """Whether explore can filter by the gold answer to the week's verdict question (the one its report froze): the
     rubric asks it now as a yes/no question, or no longer asks it (explore's `gold=` reads an earlier version's verdict
     question in pass/fail words, `selectors.explore.verdict_questions`); not when the rubric asks the key now as
@@ -68,7 +68,7 @@ def _pass_rate_notes(report: dict, questions_now: list[dict] | None, *, links: b
     key = report.get("verdict_question")
     if not key:
         return []
-    if not _verdict_asked_now(report, questions_now):
+    if not _explore_can_filter_by_verdict(report, questions_now):
         return [
             f"No link into explore: the rubric asks “{key}” now as another kind of question than yes/no, and "
             "explore reads it as the rubric asks it now."
@@ -147,9 +147,10 @@ def mover_links(
     movers: list[dict], report: dict, *, blind: bool, questions_now: list[dict] | None = None
 ) -> list[dict]:
     """The biggest movers by tag, each with `explore_query`: the week's failed outputs with its tag (none for an
-    expert, who labels blind, nor when explore cannot filter by the week's verdict question: `_verdict_asked_now`)."""
+    expert, who labels blind, nor when `_explore_can_filter_by_verdict` says explore cannot filter by the week's
+    verdict question)."""
     key = report.get("verdict_question")
-    if blind or not key or not _verdict_asked_now(report, questions_now):
+    if blind or not key or not _explore_can_filter_by_verdict(report, questions_now):
         return movers
     week_start = date.fromisoformat(report["week_start"])
     return [
@@ -180,8 +181,8 @@ def headline_tiles(
     pass_rate = headline.get("pass_rate")
     # Without a figure this week the headline keeps none of last week's either; the trend has it.
     previous_pass_rate = fmt_percent(pass_rate.get("previous")) if pass_rate else _trend_value_before(report)
-    asked = _verdict_asked_now(report, questions_now)
-    pass_rate_links = _pass_rate_links(report, blind=blind) if pass_rate and explore and asked else []
+    filterable = _explore_can_filter_by_verdict(report, questions_now)
+    pass_rate_links = _pass_rate_links(report, blind=blind) if pass_rate and explore and filterable else []
     tiles.append(
         {
             "key": "pass-rate",

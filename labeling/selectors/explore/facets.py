@@ -16,6 +16,7 @@ from labeling.models import (
 )
 from labeling.rules.calendar import day_start
 from labeling.rules.explore import (
+    AS_STORED,
     DEFAULT_SORT,
     MAX_VALUE_CHARS,
     ExploreFilter,
@@ -25,6 +26,7 @@ from labeling.rules.explore import (
     pair_fits,
     shown_value,
     tags_of,
+    value_fits,
 )
 
 from ..metrics import first_week_of_the_project
@@ -118,14 +120,13 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     total = Total(len(sample)) if len(sample) < EXACT_LIMIT else at_least(count_matches(outputs), EXACT_LIMIT + 1)
 
     def facet(parameter: str, title: str, counts: Counter, *, key: str = "", labels: dict | None = None) -> Facet:
-        # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out. A
-        # metadata value is measured as its `key:value` filter writes it (`pair_fits`), so every listed value has a
-        # working link. Measured only until TOP_VALUES are listed.
+        # A value longer than a filter value may be is no category (a 4 MB string made a 12 MB answer): left out.
+        # Measured only until TOP_VALUES are listed.
         values = []
         for value, count in most_common(counts):
             if len(values) == TOP_VALUES:
                 break
-            if pair_fits(key, str(value)) if parameter == "meta" else is_category(str(value)):
+            if has_working_link(parameter, key, str(value)):
                 values.append(FacetValue(str(value), (labels or {}).get(value, shown_value(str(value))), count))
         return Facet(parameter, title, values, key)
 
@@ -166,6 +167,17 @@ def summary(project: Project, spec: ExploreFilter, *, with_gold: bool = True) ->
     return Summary(
         total=total, sample=len(sample), facets=facets, histograms=histograms, sort=spec.sort, verdicts=verdicts
     )
+
+
+def has_working_link(parameter: str, key: str, value: str) -> bool:
+    """Whether a facet lists the value: its filter (`rules.explore.facet_filter`) is one the parser takes, a metadata
+    value measured as its `key:value` filter writes it (`pair_fits`), a model or tag as its quoted form where spaces at
+    its ends count (`value_fits`)."""
+    if parameter == "meta":
+        return pair_fits(key, value)
+    if parameter in AS_STORED:
+        return value_fits(value)
+    return is_category(value)
 
 
 def is_category(value: str) -> bool:

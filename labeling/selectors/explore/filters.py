@@ -345,13 +345,25 @@ def _gold_conditions(project: Project, pairs: Iterable[tuple[str, str]], verdict
     for key, answer in pairs:
         question = questions.get(key) or verdicts.former.get(key)
         if question is None or question["kind"] not in _GOLD_KINDS:
-            keys = [k for k, q in questions.items() if q["kind"] in _GOLD_KINDS]
-            raise InvalidFilter({"gold": f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}."})
+            raise InvalidFilter({"gold": _no_gold_question(project, key, verdicts)})
         typed = _typed_answer(question, answer, scales.get(key))
         conditions.append(_has_gold(key, typed))
         if typed is True and (question is verdicts.current or key in verdicts.former):
             conditions.append(~_has_gold(key, False))
     return conditions
+
+
+def _no_gold_question(project: Project, key: str, verdicts: "Verdicts") -> str:
+    """Why `gold=<key>:…` is refused, with every key the filter takes: the current rubric's pass/fail, choice and
+    rating questions, and with a pass or fail an earlier version's verdict question (`verdicts.former`; read here
+    when the filter named no pass or fail, so one query more on this refusal only)."""
+    keys = [question["key"] for question in verdicts.questions if question["kind"] in _GOLD_KINDS]
+    former = verdicts.former or _former_verdicts(project, verdicts.questions, verdicts.current)
+    earlier = [former_key for former_key in former if former_key not in keys]
+    message = f"No pass/fail, choice or rating question {key[:64]!r}; use one of {keys}"
+    if earlier:
+        message += f", or an earlier rubric version's verdict question with pass or fail: {earlier}"
+    return message + "."
 
 
 @dataclass(frozen=True)
@@ -387,15 +399,24 @@ def verdict_questions(project: Project, spec: ExploreFilter) -> Verdicts:
     ]
     if not named:
         return Verdicts(questions, current, current)
-    former = {
-        key: asked.get(key, question)
-        for key, question in verdict_keys(project).items()
-        if key != key_now and asked.get(key, question)["kind"] == QuestionKind.BINARY
-    }
+    former = _former_verdicts(project, questions, current)
     judged = current
     if not any(key == key_now for key, _ in spec.gold):
         judged = next((former[key] for key in named if key in former), current)
     return Verdicts(questions, current, judged, former)
+
+
+def _former_verdicts(project: Project, questions: list[dict], current: dict | None) -> dict[str, dict]:
+    """Earlier rubric versions' verdict questions other than `current`, by key (`Verdicts.former`): as the current
+    rubric (`questions`) asks them when it still asks them pass/fail, else as the newest version that did; none the
+    rubric asks now as another kind of question. One query."""
+    asked = {question["key"]: question for question in questions}
+    key_now = current["key"] if current else None
+    return {
+        key: asked.get(key, question)
+        for key, question in verdict_keys(project).items()
+        if key != key_now and asked.get(key, question)["kind"] == QuestionKind.BINARY
+    }
 
 
 def _has_gold(key: str, answer: Any) -> Exists:

@@ -301,3 +301,23 @@ def test_one_reading_of_a_pass_fail_answer_serves_the_filter_and_the_pages_words
 
     assert read_verdict(typed) is verdict
     assert verdict_word(typed) == (None if verdict is None else "pass" if verdict else "fail")
+
+
+@pytest.mark.parametrize(
+    ("parameter", "field"),
+    [("model", "models"), ("tag", "tags"), ("has_meta", "metadata_keys"), ("event", "events"), ("session", "session")],
+)
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [("x" * 200, True), (" " + "x" * 196 + " ", True), (" " + "x" * 197 + " ", False), ('"' + "x" * 198 + '"', False)],
+)
+def test_a_value_matched_as_stored_is_limited_as_links_write_it(parameter, field, value, fits):
+    """A value whose spaces or quotes at its ends count is written in quotes, 2 characters more: it was measured as
+    read (199 and 200 characters were taken), a metadata pair as its link writes it. One rule now (`value_fits`)."""
+    spec = ExploreFilter(**{field: value if field == "session" else (value,)})
+    if fits:
+        assert parse(filter_query(spec)) == spec
+        return
+    with pytest.raises(InvalidFilter) as refused:
+        parse(filter_query(spec))
+    assert f"takes {len(value) + 2} characters as a link writes it" in refused.value.problems[parameter]

@@ -920,3 +920,66 @@ def test_the_filter_bars_tooltips_show_the_help_as_text_without_its_markdown(cli
     assert titles["meta"].startswith("key:value: the metadata key holds this value")
     assert "&quot;a&quot;&quot;b:c&quot;:v is the key a&quot;b:c" in titles["meta"]
     assert titles["disagree"].startswith("yes or no (or true/false, 1/0): yes, the experts disagreed")
+
+
+def test_every_metadata_key_the_bar_suggests_opens_a_page(client, lead, project):
+    """The bar's metadata keys (`has_meta`) had no length limit: a key of 201 characters was suggested, and picking it
+    was a 400 ("Use at most 200 characters"). A key over the limit is left out; every key offered opens the page."""
+    make(project, external_id="long-key", metadata={"k" * 201: "v", "k" * 200: "w", "plan": "pro"})
+    client.force_login(lead)
+
+    page = client.get(url("explore", project)).content.decode()
+
+    datalist = page.split('<datalist id="meta-keys">')[1].split("</datalist>")[0]
+    offered = re.findall(r'<option value="([^"]*)">', datalist)
+    assert offered == ["k" * 200, "plan"]
+    for key in offered:
+        assert client.get(url("explore", project, query=urlencode({"has_meta": key}))).status_code == 200, key
+
+
+@pytest.mark.parametrize("typed", ["nope:true", "nope:happy"])
+def test_an_unknown_gold_question_is_refused_naming_every_question_the_filter_takes(
+    client, lead, project, rubric, typed
+):
+    """v2 drops `correct` for `accurate`: `gold=correct:fail` (a closed week's link) still works, as an earlier
+    version's verdict question, but the refusal of an unknown question listed only the current rubric's keys."""
+    from labeling.services.rubrics import publish_rubric
+
+    accurate = {"key": "accurate", "kind": "binary", "prompt": "Is it accurate?", "required": False}
+    kept = [question for question in rubric.questions if question["key"] != "correct"]
+    publish_rubric(project=project, questions=[accurate, *kept], guidelines="", published_by=lead)
+    client.force_login(lead)
+
+    refused = client.get(url("explore", project, query=urlencode({"gold": typed})))
+
+    assert refused.status_code == 400
+    assert (
+        "No pass/fail, choice or rating question 'nope'; use one of ['accurate', 'helpful', 'tone'], or an earlier "
+        "rubric version's verdict question with pass or fail: ['correct']."
+    ) in refused.content.decode().replace("&#x27;", "'")
+    assert client.get(url("explore", project, query="gold=correct%3Afail")).status_code == 200  # as it says
+
+
+def test_a_model_or_tag_is_limited_as_its_link_writes_it_like_a_metadata_pair(client, lead, project):
+    """A model or tag with spaces at its ends is written in quotes, 2 characters more: at 199 or 200 characters it was
+    taken as read, while a metadata pair is measured as its link writes it. One rule now: refused with the length its
+    link takes, and neither a facet nor the bar offers it; at 198 it fits, and its facet link opens it."""
+    from labeling.selectors.explore_page import filter_choices
+
+    too_long, fits = " " + "m" * 198 + " ", " " + "m" * 196 + " "
+    make(project, external_id="too-long", model=too_long, tags=[too_long])
+    make(project, external_id="fits", model=fits, tags=[fits])
+    client.force_login(lead)
+
+    for parameter in ("model", "tag"):
+        refused = client.get(url("explore", project, query=urlencode({parameter: f'"{too_long}"'})))
+        assert refused.status_code == 400, parameter
+        assert "takes 202 characters as a link writes it" in refused.content.decode()
+        found = client.get(url("explore", project, query=urlencode({parameter: f'"{fits}"'})))
+        assert found.status_code == 200 and shown(found) == ["fits"], parameter
+    facets = client.get(url("explore-summary", project), headers={"X-Requested-With": "fetch"}).content.decode()
+    links = [link.replace("&amp;", "&") for link in re.findall(r'href="/p/support-bot/explore/\?([^"]+)">', facets)]
+    offered = [link for link in links if link.startswith(("model=", "tag="))]
+    assert offered == [urlencode({"model": f'"{fits}"'}), urlencode({"tag": f'"{fits}"'})]
+    choices = filter_choices(project)
+    assert choices.models == [fits] and choices.tags == [f'"{fits}"']
