@@ -36,7 +36,7 @@ def _answered(text: str) -> list[int]:
 # rows (tens of millions: a line is shared by every version that copied it) held their row locks until the last one
 # was written, and builds copying them waited. Each range commits on its own. Each line is parsed once (the CTE is
 # materialized and the LATERAL's OFFSET 0 keeps the cast from being inlined: flattened into the join, the text was
-# parsed again for every row and use, 3 times the time at 4 versions a line), and the rows are found by their own
+# parsed again for every row, 4 times at 4 versions a line: counted below), and the rows are found by their own
 # line ids' range (the line_id index; joined to the CTE alone, every range hashed the whole table). A version is a
 # JSON integer, as in `_answered` (a jsonb's text: not `true`, `"2"` or `2.0`; `1e2`, which no build writes, is 100
 # here and a float there), and an annotation that is not an object is skipped. jsonb numbers sort as numbers (10 after

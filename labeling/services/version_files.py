@@ -12,10 +12,11 @@ columns: a render that read the version before it widened does not mark its file
   `labeling.render_version_files`. A download that finds no current file (a version made before files existed, a
   failed render, a format whose revision a deploy raised, a file missing from the volume) asks again; meanwhile the API
   answers 503 with Retry-After.
-- **How.** Each file is written to a temporary file beside its final name, synced, then moved over it with
-  `os.replace`: a reader sees the old file or the new one, never half of one. The row then records the name, size and
-  SHA-256 — only if the version is still ready (under its row lock): an erasure that withdrew it meanwhile wins, and
-  the file just written is deleted.
+- **How.** Each file is written to a temporary file of its own beside its final name and synced. Under the version's
+  row lock, only if the version is still ready and still has the `rubric_versions` it was rendered from, it is moved
+  over its name with `os.replace` (a reader sees the old file or the new one, never half of one) and the row records
+  the name, size and SHA-256. A render that loses (an erasure withdrew the version, or a newer render of a widened
+  version recorded a file of the same name) deletes only its temporary file, never a file someone recorded.
 - **Erasure.** `discard_files` deletes a withdrawn version's rows here and, once the erasure commits, its directory.
 - **Disk.** A version's files cost more disk than its rows (~62 MB against ~20 MB a week at W4's size: bench/README.md),
   and superseded versions are seldom downloaded. The beat sweep (`sweep_superseded_files`) deletes the files of every
@@ -227,31 +228,50 @@ def render_version_files(*, version_id: int) -> list[str]:
             continue
         if current.state == VersionFileState.ON_REQUEST:
             continue  # swept to save disk, and nobody has asked for it since
+        name = file_name(version, fmt)
         try:
-            name = file_name(version, fmt)
-            size, sha256 = write_atomically(name, export.chunks(version=version))
+            temporary, size, sha256 = write_beside(name, export.chunks(version=version))
         except Exception as exc:
             VersionFile.objects.filter(pk=current.pk).update(
                 state=VersionFileState.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000]
             )
             raise
-        written = {"name": name, "size": size, "sha256": sha256, "revision": export.revision}
-        if _record(version_id=version.pk, fmt=fmt, rubric_versions=version.rubric_versions, **written):
-            rendered.append(fmt)
-            if current.name and current.name != name:
-                default_storage.delete(current.name)  # the file of an older revision
-        else:
-            default_storage.delete(name)
+        try:
+            recorded = _record(
+                version_id=version.pk,
+                fmt=fmt,
+                rubric_versions=version.rubric_versions,
+                temporary=temporary,
+                name=name,
+                size=size,
+                sha256=sha256,
+                revision=export.revision,
+            )
+        finally:
+            temporary.unlink(missing_ok=True)  # ours alone: gone once moved into place
+        if not recorded:
             return rendered
+        rendered.append(fmt)
+        if current.name and current.name != name:
+            default_storage.delete(current.name)  # the file of an older revision
     return rendered
 
 
 @transaction.atomic
 def _record(
-    *, version_id: int, fmt: str, rubric_versions: list[int], name: str, size: int, sha256: str, revision: int
+    *,
+    version_id: int,
+    fmt: str,
+    rubric_versions: list[int],
+    temporary: Path,
+    name: str,
+    size: int,
+    sha256: str,
+    revision: int,
 ) -> bool:
-    """Mark the file ready, if the version is still ready (an erasure withdraws a version under the same row lock; it
-    wins), still has the `rubric_versions` the file was rendered with, and its file is still wanted."""
+    """Move the temporary file over its name and mark it ready, if the version is still ready (an erasure withdraws a
+    version under the same row lock; it wins), still has the `rubric_versions` the file was rendered with, and its
+    file is still wanted. Otherwise leave the name as it is: a newer render may have recorded a file of that name."""
     # The version's row lock: an erasure that withdraws it, or migration 0066 that widens its `rubric_versions` (which
     # decide the typed files' columns) and asks for its files again, updates the row, so one of us waits for the
     # other. A render that read the version before such a widening leaves the file pending for the render asked for.
@@ -267,12 +287,17 @@ def _record(
         rendered_at=timezone.now(),
         error="",
     )
-    return updated == 1
+    if updated != 1:
+        return False
+    # Under the lock, so renders that win move their files in the order they record them.
+    os.replace(temporary, default_storage.path(name))
+    return True
 
 
-def write_atomically(name: str, chunks: Iterable[bytes]) -> tuple[int, str]:
-    """Write the chunks to the storage name through a temporary file moved over it (`os.replace`): readers see the
-    whole old file or the whole new one. Returns the size and SHA-256 of what was written."""
+def write_beside(name: str, chunks: Iterable[bytes]) -> tuple[Path, int, str]:
+    """Write the chunks to a new temporary file beside the storage name, synced, for `_record` to move over the name
+    (`os.replace`: readers see the whole old file or the whole new one). Returns its path and the size and SHA-256
+    of what was written."""
     path = Path(default_storage.path(name))
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -286,11 +311,10 @@ def write_atomically(name: str, chunks: Iterable[bytes]) -> tuple[int, str]:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return size, digest.hexdigest()
+    return Path(temporary), size, digest.hexdigest()
 
 
 def discard_files(*, version_ids: Iterable[int]) -> None:

@@ -26,7 +26,7 @@ from labeling.services.exports import COLUMNS, FORMATS
 from labeling.services.labels import submit_label
 from labeling.services.resolution import adjudicate, mark_for_adjudication, resolve_item
 from labeling.services.rubrics import publish_rubric
-from labeling.services.version_files import file_name, write_atomically
+from labeling.services.version_files import file_name, write_beside
 from tests.conftest import Api, _member
 from tests.factories import UserFactory
 from tests.helpers.labeling import TIE, label_outputs
@@ -553,7 +553,8 @@ def _rendered(version, fmt) -> tuple[int, int]:
     """The file's size, and the peak of Python memory allocated while a worker would render it."""
     tracemalloc.start()
     try:
-        size, _ = write_atomically(file_name(version, fmt), FORMATS[fmt].chunks(version=version))
+        temporary, size, _ = write_beside(file_name(version, fmt), FORMATS[fmt].chunks(version=version))
+        temporary.unlink()
         return size, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -189,18 +189,18 @@ def test_a_render_that_finishes_after_an_erasure_withdrew_the_version_keeps_no_f
     """The erasure wins: the file written meanwhile is deleted and no row says it is ready."""
     from labeling.services import version_files
 
-    real = version_files.write_atomically
+    real = version_files.write_beside
 
     def erase_meanwhile(name, chunks):
         written = real(name, chunks)
         erase_end_user(project=project, end_user_id=ERASED)
         return written
 
-    version_files.write_atomically = erase_meanwhile
+    version_files.write_beside = erase_meanwhile
     try:
         assert render_version_files(version_id=version.pk) == []
     finally:
-        version_files.write_atomically = real
+        version_files.write_beside = real
     assert not any(Path(settings.MEDIA_ROOT, f"datasets/{version.pk}").glob("*.parquet"))
     assert not VersionFile.objects.filter(version=version, state=VersionFileState.READY).exists()
 
@@ -216,7 +216,7 @@ def test_a_render_that_finishes_after_the_versions_rubric_versions_widened_leave
     from labeling.models import DatasetVersion
     from labeling.services import version_files
 
-    real = version_files.write_atomically
+    real = version_files.write_beside
 
     def widened_meanwhile(name, chunks):
         written = real(name, chunks)
@@ -225,15 +225,50 @@ def test_a_render_that_finishes_after_the_versions_rubric_versions_widened_leave
             version_files.request_files(version=version)
         return written
 
-    monkeypatch.setattr(version_files, "write_atomically", widened_meanwhile)
+    monkeypatch.setattr(version_files, "write_beside", widened_meanwhile)
     assert render_version_files(version_id=version.pk) == []
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {
         VersionFileState.PENDING
     }
 
-    monkeypatch.setattr(version_files, "write_atomically", real)
+    monkeypatch.setattr(version_files, "write_beside", real)
     assert render_version_files(version_id=version.pk) == ["parquet", "hf"]
     assert set(VersionFile.objects.filter(version=version).values_list("state", flat=True)) == {VersionFileState.READY}
+
+
+def test_a_render_that_loses_to_a_newer_render_of_the_version_keeps_the_newer_renders_files(version, monkeypatch):
+    """A render reads the version; the version widens and the render asked for then records its files; the first
+    render, losing at its record, must not delete or replace the files of the same names the newer one recorded: a
+    download between the two would fail or render them again."""
+    from django.db import transaction
+
+    from labeling.models import DatasetVersion
+    from labeling.services import version_files
+
+    real_record, newer = version_files._record, []
+
+    def newer_render_records_first(**recorded):
+        if not newer:
+            newer.append(True)
+            with transaction.atomic():
+                DatasetVersion.objects.filter(pk=version.pk).update(rubric_versions=[*version.rubric_versions, 99])
+                version_files.request_files(version=version)
+            newer.extend(render_version_files(version_id=version.pk))
+        return real_record(**recorded)
+
+    monkeypatch.setattr(version_files, "_record", newer_render_records_first)
+    assert render_version_files(version_id=version.pk) == []
+    assert newer == [True, "parquet", "hf"]
+
+    for stored in VersionFile.objects.filter(version=version):
+        assert stored.state == VersionFileState.READY
+        assert default_storage.exists(stored.name), f"the newer render's {stored.format} file was deleted"
+        with default_storage.open(stored.name) as on_disk:
+            assert hashlib.sha256(on_disk.read()).hexdigest() == stored.sha256
+    assert sorted(path.suffix for path in Path(settings.MEDIA_ROOT, f"datasets/{version.pk}").iterdir()) == [
+        ".parquet",
+        ".zip",
+    ]
 
 
 @pytest.mark.parametrize("fmt", [name for name, export in FORMATS.items() if not export.stored])

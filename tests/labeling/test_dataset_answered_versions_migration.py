@@ -1,7 +1,9 @@
 """Migrations 0063-0064: the rows of versions built before them learn the rubric versions their labels answered (read
 from their stored lines), and each version's `rubric_versions` becomes every version its labels answered, so the typed
 downloads rendered again keep an older label's answers. On PostgreSQL the rows are filled by SQL; SQLite (the demo)
-reads the lines in Python: both give the same rows here."""
+reads the lines in Python: both give the same rows here. The migration runs as each database runs it (`migration`:
+the SQL on PostgreSQL, the Python path on SQLite), and the Python path is also called directly (`python`), so that
+PostgreSQL checks it against the SQL."""
 
 import importlib
 import json
@@ -18,11 +20,14 @@ from tests.helpers.labeling import label_outputs
 from tests.helpers.migrations import migrate, migrate_to_latest
 from tests.helpers.rubrics import BINARY
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("labeling", "0062_gold_stale_items_with_one_answer_gold")]
 ADDED = [("labeling", "0063_add_datasetrow_annotation_versions")]
 AFTER = [("labeling", "0064_dataset_rows_know_every_rubric_version_answered")]
+
+
+PATHS = ["migration", "python"]
 
 
 def _relabel_one(item, rubric, answers) -> None:
@@ -31,7 +36,7 @@ def _relabel_one(item, rubric, answers) -> None:
     resolve_item(item_id=item.pk)
 
 
-@pytest.mark.parametrize("path", ["sql", "python"])
+@pytest.mark.parametrize("path", PATHS)
 def test_rows_built_before_learn_their_labels_versions_from_their_lines(project, monkeypatch, path):
     migration = importlib.import_module(f"labeling.migrations.{AFTER[0][1]}")
     monkeypatch.setattr(migration, "LINES_PER_CHUNK", 1)  # a line per statement (or read): the walk goes on
@@ -52,7 +57,7 @@ def test_rows_built_before_learn_their_labels_versions_from_their_lines(project,
         Version = apps.get_model("labeling", "DatasetVersion")
         assert [Version.objects.get(pk=v.pk).rubric_versions for v in (first, second)] == [[2], [2, 10]]
 
-        if path == "sql":
+        if path == "migration":
             migrate(AFTER)
         else:
             apps = migrate(ADDED)
@@ -79,6 +84,7 @@ def test_rows_built_before_learn_their_labels_versions_from_their_lines(project,
         migrate_to_latest()
 
 
+@pytest.mark.postgres  # the SQL path's
 def test_run_again_the_sql_parses_only_the_lines_of_rows_still_null(project):
     """A stopped run is run again: only the lines with a row still null are read (a line whose rows are all filled
     no longer parses here, and nothing fails); run once more, it writes no row and no version."""
@@ -125,7 +131,7 @@ ODD_LINES = [
 ]
 
 
-@pytest.mark.parametrize("path", ["sql", "python"])
+@pytest.mark.parametrize("path", PATHS)
 def test_both_paths_take_the_same_versions_from_odd_lines(project, path):
     """Booleans, `2.0` and strings are no versions, and an annotation that is not an object is skipped: the SQL and
     the Python reading agree, whatever a line holds."""
@@ -137,7 +143,7 @@ def test_both_paths_take_the_same_versions_from_odd_lines(project, path):
         line_ids = DatasetRow.objects.order_by("position").values_list("line_id", flat=True)
         for line_id, (line, _) in zip(line_ids, ODD_LINES, strict=True):
             DatasetLine.objects.filter(pk=line_id).update(text=json.dumps(line))
-        if path == "sql":
+        if path == "migration":
             migrate(AFTER)
         else:
             apps = migrate(ADDED)
